@@ -1,0 +1,59 @@
+// How a client reaches a PlantMesh server. One struct for the SDK, plantctl and the
+// load generator; plantctl fills it from its config file, environment and flags.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace grpc {
+class Channel;
+}
+
+namespace plantmesh::sdk {
+
+struct RetryOptions {
+  // Attempts in total for methods the contract marks safe to retry (gRPC caps it at 5).
+  int max_attempts = 4;
+  absl::Duration initial_backoff = absl::Milliseconds(100);
+  absl::Duration max_backoff = absl::Seconds(2);
+  double backoff_multiplier = 2.0;
+};
+
+struct ClientOptions {
+  // host:port of plantmesh-server.
+  std::string endpoint = "127.0.0.1:7443";
+  // PEM files: the CA that signed the server's certificate, and this client's
+  // certificate and key (mutual TLS). All three are required unless `insecure`.
+  std::string ca_file;
+  std::string cert_file;
+  std::string key_file;
+  // Overrides the name checked against the server certificate (default: the host
+  // part of `endpoint`).
+  std::string server_name;
+  // Plaintext, for a server started with --insecure on loopback. Never in production.
+  bool insecure = false;
+  // Deadline applied to each unary call and to the setup of each stream when the
+  // caller gives none. Streams themselves have no deadline unless the caller sets one.
+  absl::Duration default_deadline = absl::Seconds(10);
+  RetryOptions retry;
+  // Largest message received (bytes).
+  int max_receive_message_bytes = 16 * 1024 * 1024;
+  // Use a channel-private subchannel pool (a fresh TLS handshake, e.g. to pick up a
+  // rotated certificate within one process).
+  bool private_connection_pool = false;
+
+  // Checks the options (files readable, endpoint host:port); INVALID_ARGUMENT naming
+  // the option otherwise.
+  absl::Status Validate() const;
+};
+
+// Creates a channel with mTLS credentials, keepalive and a service config that
+// retries UNAVAILABLE only for methods whose contract marks them idempotent (read
+// from the linked descriptors of every plantmesh service).
+absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const ClientOptions& options);
+
+}  // namespace plantmesh::sdk

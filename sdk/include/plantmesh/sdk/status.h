@@ -1,0 +1,38 @@
+// Turning a gRPC status into absl::Status and into words a person can act on.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+
+namespace grpc {
+class Status;
+}
+
+namespace plantmesh::sdk {
+
+// Converts a gRPC status, keeping the rich details (google.rpc.Status-compatible
+// `grpc-status-details-bin`) as absl payloads keyed by their type URL. A TLS
+// handshake failure (a refused or unknown client certificate arrives as UNAVAILABLE)
+// becomes UNAUTHENTICATED with a message that says so.
+absl::Status FromGrpcStatus(const grpc::Status& status);
+
+struct FieldViolationView {
+  std::string field;
+  std::string description;
+};
+
+// The field violations (google.rpc.BadRequest) carried by a status.
+std::vector<FieldViolationView> FieldViolations(const absl::Status& status);
+
+// The ErrorInfo reason (e.g. "ILLEGAL_TRANSITION"), empty when absent.
+std::string ErrorReason(const absl::Status& status);
+// An ErrorInfo metadata value, empty when absent.
+std::string ErrorMetadata(const absl::Status& status, const std::string& key);
+
+// Multi-line, human-readable rendering: code, message, each field violation,
+// error reason and metadata, precondition failures.
+std::string DescribeStatus(const absl::Status& status);
+
+}  // namespace plantmesh::sdk

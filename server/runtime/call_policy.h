@@ -1,0 +1,43 @@
+// The cross-cutting steps around every RPC: identity, authorization against the roles
+// the contract declares, audit of mutating calls, logging, metrics and the one mapping
+// from absl::Status to grpc::Status. The generated server bases (<file>.pm_server.h,
+// produced by protoc-gen-plantmesh) call Begin before and End after each handler, so
+// no handler repeats any of it.
+#pragma once
+
+#include <string_view>
+
+#include <grpcpp/support/status.h>
+
+#include "absl/status/status.h"
+#include "server/runtime/call_context.h"
+
+namespace google::protobuf {
+class Message;
+}
+
+namespace grpc {
+class ServerContext;
+}
+
+namespace plantmesh::runtime {
+
+class CallPolicy {
+ public:
+  virtual ~CallPolicy() = default;
+
+  // Identifies and authorizes the caller of `method` (fully qualified) and fills
+  // `call`. A non-OK result (UNAUTHENTICATED, PERMISSION_DENIED naming the roles
+  // needed, UNAVAILABLE while draining) is returned to the client as is and the
+  // handler does not run.
+  virtual grpc::Status Begin(grpc::ServerContext* server_context, std::string_view method,
+                             CallContext* call) = 0;
+
+  // Records the outcome of a call that Begin admitted (audit for mutating methods,
+  // metrics, log line) and converts `status` to the status sent to the client.
+  // `request` is the unary/server-streaming request, or nullptr for client streams.
+  virtual grpc::Status End(const CallContext& call, const absl::Status& status,
+                           const google::protobuf::Message* request) = 0;
+};
+
+}  // namespace plantmesh::runtime

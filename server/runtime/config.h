@@ -1,0 +1,46 @@
+// plantmesh-server's configuration: one file (TOML, keys = long option names),
+// overridden by PLANTMESH_* environment variables, overridden by flags. Unknown keys are
+// an error. Every key is listed by `plantmesh-server --help` and in the README.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace plantmesh::runtime {
+
+struct ServerConfig {
+  std::string listen = "127.0.0.1:7443";        // listen
+  std::vector<std::string> services = {"defect"};  // services
+  // TLS (required unless insecure)
+  std::string tls_ca;    // tls-ca: CA bundle that client certificates must chain to
+  std::string tls_cert;  // tls-cert: server certificate chain
+  std::string tls_key;   // tls-key: server private key
+  int tls_reload_seconds = 10;  // tls-reload-seconds: how often cert files are re-read
+  bool insecure = false;        // insecure: plaintext, only on loopback
+  std::string trust_domain = "plantmesh.local";  // trust-domain: expected SPIFFE trust domain
+  std::string role_bindings;    // role-bindings: JSON file mapping identities to roles
+  // PostgreSQL / Redis
+  std::string postgres_url;     // postgres-url
+  int postgres_pool_size = 8;   // postgres-pool-size
+  std::string redis_host = "127.0.0.1";  // redis-host
+  int redis_port = 6379;                 // redis-port
+  int64_t events_retain = 100000;  // events-retain: stream entries kept for Watch cursors
+  // Behaviour
+  absl::Duration drain_timeout = absl::Seconds(15);  // drain-seconds
+  int64_t photo_max_bytes = 10 * 1024 * 1024;       // photo-max-bytes
+  bool audit_reads = false;        // audit-reads: also audit read-only calls
+  bool reflection = true;          // reflection
+  std::string log_level = "info";  // log-level
+  int max_receive_message_bytes = 4 * 1024 * 1024;  // max-receive-message-bytes
+};
+
+// Parses argv (with --config FILE), environment and defaults. Prints help and exits
+// the process for --help. INVALID_ARGUMENT naming the key for bad values, unknown
+// keys, or TLS files missing without --insecure.
+absl::StatusOr<ServerConfig> LoadServerConfig(int argc, char** argv);
+
+}  // namespace plantmesh::runtime

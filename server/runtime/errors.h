@@ -1,0 +1,62 @@
+// Building rich errors inside the server without protobuf or gRPC headers.
+//
+// Details ride on absl::Status payloads keyed by their google.rpc type URL; the one
+// conversion to grpc::Status (ToGrpcStatus in grpc_status.h) packs every payload as an
+// Any in a google.rpc.Status-compatible `grpc-status-details-bin` trailer.
+#pragma once
+
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+
+namespace plantmesh::runtime {
+
+inline constexpr std::string_view kBadRequestTypeUrl = "type.googleapis.com/google.rpc.BadRequest";
+inline constexpr std::string_view kErrorInfoTypeUrl = "type.googleapis.com/google.rpc.ErrorInfo";
+inline constexpr std::string_view kPreconditionFailureTypeUrl =
+    "type.googleapis.com/google.rpc.PreconditionFailure";
+
+// One wrong request field: `field` is the dot-separated path, `description` why.
+struct FieldViolation {
+  std::string field;
+  std::string description;
+};
+
+// Collects every field violation of a request, then turns them into one
+// INVALID_ARGUMENT whose message names each field and reason.
+class Violations {
+ public:
+  void Add(std::string field, std::string description);
+  bool empty() const { return items_.empty(); }
+  const std::vector<FieldViolation>& items() const { return items_; }
+  // OK when empty; otherwise INVALID_ARGUMENT with a BadRequest detail.
+  absl::Status ToStatus() const;
+
+ private:
+  std::vector<FieldViolation> items_;
+};
+
+// INVALID_ARGUMENT for a single field.
+absl::Status InvalidField(std::string field, std::string description);
+
+// Attaches an ErrorInfo detail (reason, domain "plantmesh", metadata) to `status`.
+absl::Status WithErrorInfo(absl::Status status, std::string_view reason,
+                           const std::map<std::string, std::string>& metadata = {});
+
+// Attaches a PreconditionFailure detail with one violation to `status`.
+absl::Status WithPreconditionFailure(absl::Status status, std::string_view type,
+                                     std::string_view subject, std::string_view description);
+
+// Reads back the field violations of a status (for tests and logs).
+std::vector<FieldViolation> FieldViolationsOf(const absl::Status& status);
+// Reads back ErrorInfo (reason empty when absent).
+struct ErrorInfoView {
+  std::string reason;
+  std::map<std::string, std::string> metadata;
+};
+ErrorInfoView ErrorInfoOf(const absl::Status& status);
+
+}  // namespace plantmesh::runtime

@@ -1,0 +1,81 @@
+// A fixed-size pool of PostgreSQL connections (libpqxx 6.4). Stores borrow a
+// connection per transaction; libpqxx exceptions never leave this layer or a store:
+// they become absl::Status (see MapPgException).
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace pqxx {
+class connection;
+}
+
+namespace plantmesh::runtime {
+
+struct PgPoolOptions {
+  // libpq connection string or URI, e.g. "postgresql://plantmesh@127.0.0.1:5432/plantmesh".
+  std::string url;
+  // Connections kept open.
+  int size = 8;
+  // How long Acquire waits for a free connection before RESOURCE_EXHAUSTED.
+  absl::Duration acquire_timeout = absl::Seconds(5);
+  // Run on every new connection (after reconnects too), e.g. to register the
+  // store's named statements with connection::prepare.
+  std::vector<std::function<void(pqxx::connection&)>> on_connect;
+};
+
+class PgPool {
+ public:
+  // Borrowed connection; goes back to the pool when destroyed. A connection found
+  // broken is reopened on the next Acquire.
+  class Lease {
+   public:
+    Lease(Lease&&) noexcept;
+    Lease& operator=(Lease&&) = delete;
+    ~Lease();
+    pqxx::connection& conn() { return *conn_; }
+
+   private:
+    friend class PgPool;
+    Lease(PgPool* pool, pqxx::connection* conn) : pool_(pool), conn_(conn) {}
+    PgPool* pool_;
+    pqxx::connection* conn_;
+  };
+
+  // Opens `options.size` connections; UNAVAILABLE if the server cannot be reached.
+  static absl::StatusOr<std::unique_ptr<PgPool>> Open(PgPoolOptions options);
+  ~PgPool();
+
+  // Waits up to acquire_timeout; UNAVAILABLE when the server is unreachable.
+  absl::StatusOr<Lease> Acquire();
+
+  // Borrows a connection and runs `body` with it, converting any libpqxx exception
+  // thrown inside to a status with MapPgException. `body` must open and commit its
+  // own transaction (pqxx::work). A serialization failure or deadlock is retried up
+  // to 3 times.
+  absl::Status Run(const std::function<absl::Status(pqxx::connection&)>& body);
+
+  // Connections currently borrowed (for metrics and tests).
+  int in_use() const;
+
+ private:
+  explicit PgPool(PgPoolOptions options);
+  struct State;
+  std::unique_ptr<State> state_;
+  friend class Lease;
+  void Release(pqxx::connection* conn);
+};
+
+// unique_violation → ALREADY_EXISTS; serialization_failure/deadlock → ABORTED;
+// broken_connection / in_doubt_error → UNAVAILABLE (safe: writes carry request ids);
+// check/foreign-key violation → FAILED_PRECONDITION; other sql_error → INTERNAL
+// (message keeps the SQLSTATE, never the statement's parameters).
+absl::Status MapPgException(const std::exception& e);
+
+}  // namespace plantmesh::runtime

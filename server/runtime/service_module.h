@@ -1,0 +1,52 @@
+// How plantmesh-server hosts a service: each service directory provides a factory
+// returning a ServiceModule; main.cc keeps the list and --services picks from it.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "server/runtime/config.h"
+#include "server/runtime/event_stream.h"
+#include "server/runtime/migrations.h"
+
+namespace grpc {
+class Service;
+}
+
+namespace plantmesh::runtime {
+
+class CallPolicy;
+class PgPool;
+
+// What the runtime hands to a service when it builds it. Pointers outlive the module.
+struct ServiceDeps {
+  const ServerConfig* config = nullptr;
+  CallPolicy* call_policy = nullptr;
+  PgPool* pg = nullptr;
+  OutboxRelay* relay = nullptr;  // call Notify() after committing events
+  RedisOptions redis;
+  // Injected clock: tests may pin time.
+  std::function<absl::Time()> now = [] { return absl::Now(); };
+};
+
+class ServiceModule {
+ public:
+  virtual ~ServiceModule() = default;
+  // Fully qualified gRPC service, e.g. "plantmesh.defect.v1.DefectService".
+  virtual std::string service_name() const = 0;
+  // The gRPC service to register (owned by the module).
+  virtual grpc::Service* grpc_service() = 0;
+};
+
+// Everything main.cc needs to know about a service before building it.
+struct ServiceDescriptor {
+  std::string name;  // as given to --services, e.g. "defect"
+  std::string schema;  // PostgreSQL schema it owns
+  std::function<const std::vector<Migration>&()> migrations;
+  OutboxSource outbox;  // events stream (relay)
+  std::function<std::unique_ptr<ServiceModule>(const ServiceDeps&)> make;
+};
+
+}  // namespace plantmesh::runtime

@@ -1,0 +1,106 @@
+// Real servers for tests: PostgreSQL 15 and Redis 7 from Debian's packages, started on
+// free loopback ports in a temporary directory, and plantmesh-server as a child
+// process with a dev PKI. No mocks stand in for any of them.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace plantmesh::testing {
+
+// A free TCP port on 127.0.0.1 (bound and released).
+int FreePort();
+
+// A throwaway PostgreSQL cluster (initdb as user postgres when running as root).
+class PostgresServer {
+ public:
+  static absl::StatusOr<std::unique_ptr<PostgresServer>> Start();
+  ~PostgresServer();  // pg_ctl stop -m immediate, directory removed
+  int port() const;
+  // A new, empty database; returns its libpq URL.
+  absl::StatusOr<std::string> CreateDatabase(const std::string& name);
+  // URL of the default "postgres" database.
+  std::string admin_url() const;
+
+ private:
+  PostgresServer() = default;
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+// A throwaway redis-server (no persistence).
+class RedisServer {
+ public:
+  static absl::StatusOr<std::unique_ptr<RedisServer>> Start();
+  ~RedisServer();
+  int port() const;
+  void Stop();                 // SIGTERM, waits for exit
+  absl::Status Restart();      // same port
+  bool running() const;
+
+ private:
+  RedisServer() = default;
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+// Shared per test binary (started on first use, stopped at exit).
+PostgresServer& SharedPostgres();
+RedisServer& SharedRedis();
+
+// A dev PKI in a temporary directory (CA, server certificate for 127.0.0.1/localhost,
+// and client certificates on demand), plus a role-binding file.
+class TestPki {
+ public:
+  static absl::StatusOr<std::unique_ptr<TestPki>> Create();
+  ~TestPki();
+  std::string dir() const;
+  std::string ca_file() const;
+  std::string server_cert() const;
+  std::string server_key() const;
+  std::string role_bindings_file() const;
+  struct Client {
+    std::string cert_file;
+    std::string key_file;
+    std::string identity;
+  };
+  // Issues user certificate <name> and binds it to `roles` in the role-binding file.
+  absl::StatusOr<Client> IssueClient(const std::string& name, const std::vector<std::string>& roles);
+
+ private:
+  TestPki() = default;
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+// plantmesh-server as a child process (path from PLANTMESH_SERVER_BIN, set by CMake).
+class ServerProcess {
+ public:
+  struct Options {
+    std::vector<std::string> services = {"defect"};
+    std::string postgres_url;
+    int redis_port = 0;
+    const TestPki* pki = nullptr;  // nullptr: --insecure
+    std::vector<std::string> extra_args;
+  };
+  // Starts and waits until its health service answers SERVING (or times out).
+  static absl::StatusOr<std::unique_ptr<ServerProcess>> Start(const Options& options);
+  ~ServerProcess();  // SIGKILL if still running
+  int port() const;
+  std::string endpoint() const;  // "127.0.0.1:<port>"
+  // SIGTERM and wait; returns the exit code.
+  int Terminate();
+  void Kill();  // SIGKILL
+  std::string log() const;  // stderr/stdout captured so far
+
+ private:
+  ServerProcess() = default;
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace plantmesh::testing
