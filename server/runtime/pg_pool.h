@@ -12,9 +12,14 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 
+// libpqxx 6.4 defines pqxx::connection as an alias of a class template, so a plain
+// `class connection;` would conflict with <pqxx/connection>; declare it the same way.
 namespace pqxx {
-class connection;
-}
+class connect_direct;
+template <typename ConnectPolicy>
+class basic_connection_base;
+using connection = basic_connection_base<connect_direct>;
+}  // namespace pqxx
 
 namespace plantmesh::runtime {
 
