@@ -14,7 +14,7 @@
 namespace plantmesh::pki {
 
 struct CaOptions {
-  std::string dir;                        // where ca.crt and ca.key are written
+  std::string dir;  // where ca.crt and ca.key are written
   std::string trust_domain = "plantmesh.local";
   std::string common_name = "PlantMesh Dev CA";
   absl::Duration validity = absl::Hours(24 * 365 * 5);
@@ -25,15 +25,15 @@ struct CaOptions {
 absl::Status InitCa(const CaOptions& options);
 
 struct IssueOptions {
-  std::string ca_dir;            // holds ca.crt and ca.key
-  std::string out_dir;           // where <name>.crt and <name>.key are written
-  std::string name;              // e.g. "anna", "plantmesh-server"
-  std::string kind = "user";     // user | service | device | server
+  std::string ca_dir;         // holds ca.crt and ca.key
+  std::string out_dir;        // where <name>.crt and <name>.key are written
+  std::string name;           // e.g. "anna", "plantmesh-server"
+  std::string kind = "user";  // user | service | device | server
   std::string trust_domain = "plantmesh.local";
   // DNS and IP SANs for server certificates (e.g. "localhost", "127.0.0.1").
   std::vector<std::string> dns_names;
   std::vector<std::string> ip_addresses;
-  bool server = false;           // serverAuth EKU (and clientAuth); else clientAuth only
+  bool server = false;  // serverAuth EKU (and clientAuth); else clientAuth only
   absl::Time not_before = absl::Now() - absl::Minutes(5);
   absl::Duration validity = absl::Hours(24 * 90);
 };
@@ -47,6 +47,23 @@ struct IssuedCertificate {
 // Issues a key pair and a certificate signed by the CA. Files are written to a
 // temporary name and renamed, so a watcher never reads half a file.
 absl::StatusOr<IssuedCertificate> Issue(const IssueOptions& options);
+
+// What `plantctl pki show` prints about a certificate.
+struct CertificateInfo {
+  std::string subject;  // one-line RFC 2253 form, e.g. "CN=anna,O=plantmesh.local"
+  std::string issuer;
+  std::string serial_hex;
+  std::vector<std::string> uris;  // URI SANs; exactly one for PlantMesh identities
+  std::vector<std::string> dns_names;
+  std::vector<std::string> ip_addresses;
+  std::vector<std::string> extended_key_usages;  // short names, e.g. "serverAuth"
+  bool is_ca = false;
+  absl::Time not_before;
+  absl::Time not_after;
+};
+
+// Reads the first certificate of a PEM file.
+absl::StatusOr<CertificateInfo> ReadCertificateInfo(const std::string& pem_file);
 
 // spiffe://<trust_domain>/<kind>/<name>
 std::string IdentityFor(const std::string& trust_domain, const std::string& kind,

@@ -1,0 +1,355 @@
+#include "cli/pki.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <openssl/bn.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "cli/atomic_file.h"
+#include "server/runtime/status_macros.h"
+
+namespace plantmesh::pki {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct PkeyFree {
+  void operator()(EVP_PKEY* key) const { EVP_PKEY_free(key); }
+};
+struct X509Free {
+  void operator()(X509* cert) const { X509_free(cert); }
+};
+struct BioFree {
+  void operator()(BIO* bio) const { BIO_free_all(bio); }
+};
+struct BignumFree {
+  void operator()(BIGNUM* bn) const { BN_free(bn); }
+};
+using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyFree>;
+using X509Ptr = std::unique_ptr<X509, X509Free>;
+using BioPtr = std::unique_ptr<BIO, BioFree>;
+using BignumPtr = std::unique_ptr<BIGNUM, BignumFree>;
+
+// The OpenSSL error queue as text, emptied, appended to `what`.
+absl::Status OpenSslError(absl::string_view what) {
+  std::string detail;
+  unsigned long code;
+  while ((code = ERR_get_error()) != 0) {
+    char buf[256];
+    ERR_error_string_n(code, buf, sizeof(buf));
+    if (!detail.empty()) detail += "; ";
+    detail += buf;
+  }
+  return absl::InternalError(absl::StrCat(what, detail.empty() ? "" : ": ", detail));
+}
+
+absl::StatusOr<PkeyPtr> GenerateKey() {
+  PkeyPtr key(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"));
+  if (!key) return OpenSslError("generating an EC P-256 key");
+  return key;
+}
+
+absl::StatusOr<std::string> ToPem(EVP_PKEY* key) {
+  BioPtr bio(BIO_new(BIO_s_mem()));
+  if (!PEM_write_bio_PrivateKey(bio.get(), key, nullptr, nullptr, 0, nullptr, nullptr)) {
+    return OpenSslError("encoding a private key");
+  }
+  char* data = nullptr;
+  long size = BIO_get_mem_data(bio.get(), &data);
+  return std::string(data, static_cast<size_t>(size));
+}
+
+absl::StatusOr<std::string> ToPem(X509* cert) {
+  BioPtr bio(BIO_new(BIO_s_mem()));
+  if (!PEM_write_bio_X509(bio.get(), cert)) return OpenSslError("encoding a certificate");
+  char* data = nullptr;
+  long size = BIO_get_mem_data(bio.get(), &data);
+  return std::string(data, static_cast<size_t>(size));
+}
+
+absl::Status EnsureDirectory(const std::string& dir) {
+  std::error_code error;
+  fs::create_directories(dir, error);
+  if (error) {
+    return absl::InternalError(absl::StrCat("creating directory ", dir, ": ", error.message()));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<PkeyPtr> ReadKey(const std::string& path) {
+  BioPtr bio(BIO_new_file(path.c_str(), "r"));
+  if (!bio) return absl::NotFoundError(absl::StrCat("cannot read ", path));
+  PkeyPtr key(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
+  if (!key) return OpenSslError(absl::StrCat("parsing the private key ", path));
+  return key;
+}
+
+absl::StatusOr<X509Ptr> ReadCert(const std::string& path) {
+  BioPtr bio(BIO_new_file(path.c_str(), "r"));
+  if (!bio) return absl::NotFoundError(absl::StrCat("cannot read ", path));
+  X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+  if (!cert) return OpenSslError(absl::StrCat("parsing the certificate ", path));
+  return cert;
+}
+
+// Sets a random positive 127-bit serial number (RFC 5280: at most 20 octets).
+absl::Status SetRandomSerial(X509* cert) {
+  BignumPtr bn(BN_new());
+  if (!bn || !BN_rand(bn.get(), 127, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY)) {
+    return OpenSslError("generating a serial number");
+  }
+  if (!BN_to_ASN1_INTEGER(bn.get(), X509_get_serialNumber(cert))) {
+    return OpenSslError("setting the serial number");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SetValidity(X509* cert, absl::Time not_before, absl::Duration validity) {
+  time_t from = absl::ToTimeT(not_before);
+  time_t to = absl::ToTimeT(not_before + validity);
+  if (!ASN1_TIME_set(X509_getm_notBefore(cert), from) ||
+      !ASN1_TIME_set(X509_getm_notAfter(cert), to)) {
+    return OpenSslError("setting the validity");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SetSubject(X509* cert, const std::string& organization,
+                        const std::string& common_name) {
+  X509_NAME* name = X509_get_subject_name(cert);
+  auto add = [&](const char* field, const std::string& value) {
+    return X509_NAME_add_entry_by_txt(name, field, MBSTRING_UTF8,
+                                      reinterpret_cast<const unsigned char*>(value.c_str()), -1, -1,
+                                      0) == 1;
+  };
+  if (!add("O", organization) || !add("CN", common_name)) {
+    return OpenSslError("setting the subject name");
+  }
+  return absl::OkStatus();
+}
+
+// Adds one extension in openssl.cnf syntax, e.g. ("basicConstraints", "critical,CA:FALSE").
+absl::Status AddExtension(X509* cert, X509* issuer, int nid, const std::string& value) {
+  X509V3_CTX ctx;
+  X509V3_set_ctx_nodb(&ctx);
+  X509V3_set_ctx(&ctx, issuer, cert, nullptr, nullptr, 0);
+  X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, nid, value.c_str());
+  if (ext == nullptr) {
+    return OpenSslError(absl::StrCat("building extension ", OBJ_nid2sn(nid), "=", value));
+  }
+  int added = X509_add_ext(cert, ext, -1);
+  X509_EXTENSION_free(ext);
+  if (!added) return OpenSslError(absl::StrCat("adding extension ", OBJ_nid2sn(nid)));
+  return absl::OkStatus();
+}
+
+// Names and trust domains end up in file names and URIs: keep them to a safe alphabet.
+absl::Status CheckToken(absl::string_view what, const std::string& value, bool allow_dots) {
+  if (value.empty() || value.size() > 128) {
+    return absl::InvalidArgumentError(absl::StrCat(what, " must be 1-128 characters"));
+  }
+  for (char c : value) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || (allow_dots && c == '.');
+    if (!ok) {
+      return absl::InvalidArgumentError(absl::StrCat(what, " \"", value,
+                                                     "\" may hold only letters, digits, '-', '_'",
+                                                     allow_dots ? " and '.'" : ""));
+    }
+  }
+  if (value.front() == '.' || value.front() == '-') {
+    return absl::InvalidArgumentError(absl::StrCat(what, " must not start with '.' or '-'"));
+  }
+  return absl::OkStatus();
+}
+
+bool Exists(const std::string& path) {
+  std::error_code error;
+  return fs::exists(path, error);
+}
+
+std::string NameToString(const X509_NAME* name) {
+  BioPtr bio(BIO_new(BIO_s_mem()));
+  X509_NAME_print_ex(bio.get(), name, 0, XN_FLAG_RFC2253);
+  char* data = nullptr;
+  long size = BIO_get_mem_data(bio.get(), &data);
+  return std::string(data, static_cast<size_t>(size));
+}
+
+absl::Time FromAsn1Time(const ASN1_TIME* time) {
+  struct tm tm {};
+  if (!ASN1_TIME_to_tm(time, &tm)) return absl::InfinitePast();
+  return absl::FromTimeT(timegm(&tm));
+}
+
+std::string AsString(const ASN1_STRING* value) {
+  return std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(value)),
+                     static_cast<size_t>(ASN1_STRING_length(value)));
+}
+
+std::string IpToString(const ASN1_OCTET_STRING* ip) {
+  char buf[INET6_ADDRSTRLEN] = {};
+  int length = ASN1_STRING_length(ip);
+  const unsigned char* data = ASN1_STRING_get0_data(ip);
+  if (length == 4) inet_ntop(AF_INET, data, buf, sizeof(buf));
+  if (length == 16) inet_ntop(AF_INET6, data, buf, sizeof(buf));
+  return buf;
+}
+
+}  // namespace
+
+absl::StatusOr<CertificateInfo> ReadCertificateInfo(const std::string& pem_file) {
+  PM_ASSIGN_OR_RETURN(X509Ptr cert, ReadCert(pem_file));
+  CertificateInfo info;
+  info.subject = NameToString(X509_get_subject_name(cert.get()));
+  info.issuer = NameToString(X509_get_issuer_name(cert.get()));
+  BignumPtr serial(ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert.get()), nullptr));
+  if (serial) {
+    char* hex = BN_bn2hex(serial.get());
+    info.serial_hex = hex;
+    OPENSSL_free(hex);
+  }
+  info.not_before = FromAsn1Time(X509_get0_notBefore(cert.get()));
+  info.not_after = FromAsn1Time(X509_get0_notAfter(cert.get()));
+  info.is_ca = X509_check_ca(cert.get()) != 0;
+  auto* names = static_cast<GENERAL_NAMES*>(
+      X509_get_ext_d2i(cert.get(), NID_subject_alt_name, nullptr, nullptr));
+  for (int i = 0; names != nullptr && i < sk_GENERAL_NAME_num(names); ++i) {
+    const GENERAL_NAME* name = sk_GENERAL_NAME_value(names, i);
+    if (name->type == GEN_URI) info.uris.push_back(AsString(name->d.uniformResourceIdentifier));
+    if (name->type == GEN_DNS) info.dns_names.push_back(AsString(name->d.dNSName));
+    if (name->type == GEN_IPADD) info.ip_addresses.push_back(IpToString(name->d.iPAddress));
+  }
+  GENERAL_NAMES_free(names);
+  uint32_t usages = X509_get_extended_key_usage(cert.get());
+  if (usages != UINT32_MAX) {
+    if (usages & XKU_SSL_SERVER) info.extended_key_usages.push_back("serverAuth");
+    if (usages & XKU_SSL_CLIENT) info.extended_key_usages.push_back("clientAuth");
+  }
+  ERR_clear_error();
+  return info;
+}
+
+std::string IdentityFor(const std::string& trust_domain, const std::string& kind,
+                        const std::string& name) {
+  return absl::StrCat("spiffe://", trust_domain, "/", kind, "/", name);
+}
+
+absl::Status InitCa(const CaOptions& options) {
+  if (options.dir.empty()) return absl::InvalidArgumentError("the CA directory is empty");
+  PM_RETURN_IF_ERROR(CheckToken("trust domain", options.trust_domain, /*allow_dots=*/true));
+  const std::string cert_path = (fs::path(options.dir) / "ca.crt").string();
+  const std::string key_path = (fs::path(options.dir) / "ca.key").string();
+  if (Exists(cert_path) || Exists(key_path)) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("a CA already exists in ", options.dir, "; it is never overwritten"));
+  }
+  PM_RETURN_IF_ERROR(EnsureDirectory(options.dir));
+
+  PM_ASSIGN_OR_RETURN(PkeyPtr key, GenerateKey());
+  X509Ptr cert(X509_new());
+  if (!cert || !X509_set_version(cert.get(), X509_VERSION_3)) {
+    return OpenSslError("creating the CA certificate");
+  }
+  PM_RETURN_IF_ERROR(SetRandomSerial(cert.get()));
+  PM_RETURN_IF_ERROR(SetValidity(cert.get(), absl::Now() - absl::Minutes(5), options.validity));
+  PM_RETURN_IF_ERROR(SetSubject(cert.get(), options.trust_domain, options.common_name));
+  if (!X509_set_issuer_name(cert.get(), X509_get_subject_name(cert.get())) ||
+      !X509_set_pubkey(cert.get(), key.get())) {
+    return OpenSslError("filling the CA certificate");
+  }
+  PM_RETURN_IF_ERROR(
+      AddExtension(cert.get(), cert.get(), NID_basic_constraints, "critical,CA:TRUE,pathlen:0"));
+  PM_RETURN_IF_ERROR(
+      AddExtension(cert.get(), cert.get(), NID_key_usage, "critical,keyCertSign,cRLSign"));
+  PM_RETURN_IF_ERROR(AddExtension(cert.get(), cert.get(), NID_subject_key_identifier, "hash"));
+  if (!X509_sign(cert.get(), key.get(), EVP_sha256())) {
+    return OpenSslError("signing the CA certificate");
+  }
+
+  PM_ASSIGN_OR_RETURN(std::string key_pem, ToPem(key.get()));
+  PM_ASSIGN_OR_RETURN(std::string cert_pem, ToPem(cert.get()));
+  // Key first: a directory with ca.crt but no ca.key would look like a CA that cannot sign.
+  PM_RETURN_IF_ERROR(WriteFileAtomically(key_path, key_pem, 0600));
+  return WriteFileAtomically(cert_path, cert_pem, 0644);
+}
+
+absl::StatusOr<IssuedCertificate> Issue(const IssueOptions& options) {
+  PM_RETURN_IF_ERROR(CheckToken("name", options.name, /*allow_dots=*/true));
+  PM_RETURN_IF_ERROR(CheckToken("trust domain", options.trust_domain, /*allow_dots=*/true));
+  if (options.kind != "user" && options.kind != "service" && options.kind != "device" &&
+      options.kind != "server") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("kind \"", options.kind, "\" must be one of user, service, device, server"));
+  }
+  if (options.validity <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("validity must be positive");
+  }
+  if (options.ca_dir.empty()) return absl::InvalidArgumentError("the CA directory is empty");
+  const std::string out_dir = options.out_dir.empty() ? options.ca_dir : options.out_dir;
+
+  PM_ASSIGN_OR_RETURN(PkeyPtr ca_key, ReadKey((fs::path(options.ca_dir) / "ca.key").string()));
+  PM_ASSIGN_OR_RETURN(X509Ptr ca_cert, ReadCert((fs::path(options.ca_dir) / "ca.crt").string()));
+  if (X509_check_private_key(ca_cert.get(), ca_key.get()) != 1) {
+    ERR_clear_error();
+    return absl::FailedPreconditionError(
+        absl::StrCat("ca.key does not match ca.crt in ", options.ca_dir));
+  }
+
+  IssuedCertificate issued;
+  issued.identity = IdentityFor(options.trust_domain, options.kind, options.name);
+  std::vector<std::string> sans = {absl::StrCat("URI:", issued.identity)};
+  for (const std::string& dns : options.dns_names) sans.push_back(absl::StrCat("DNS:", dns));
+  for (const std::string& ip : options.ip_addresses) sans.push_back(absl::StrCat("IP:", ip));
+
+  PM_ASSIGN_OR_RETURN(PkeyPtr key, GenerateKey());
+  X509Ptr cert(X509_new());
+  if (!cert || !X509_set_version(cert.get(), X509_VERSION_3)) {
+    return OpenSslError("creating the certificate");
+  }
+  PM_RETURN_IF_ERROR(SetRandomSerial(cert.get()));
+  PM_RETURN_IF_ERROR(SetValidity(cert.get(), options.not_before, options.validity));
+  PM_RETURN_IF_ERROR(SetSubject(cert.get(), options.trust_domain, options.name));
+  if (!X509_set_issuer_name(cert.get(), X509_get_subject_name(ca_cert.get())) ||
+      !X509_set_pubkey(cert.get(), key.get())) {
+    return OpenSslError("filling the certificate");
+  }
+  X509* ca = ca_cert.get();
+  PM_RETURN_IF_ERROR(AddExtension(cert.get(), ca, NID_basic_constraints, "critical,CA:FALSE"));
+  PM_RETURN_IF_ERROR(AddExtension(cert.get(), ca, NID_key_usage, "critical,digitalSignature"));
+  PM_RETURN_IF_ERROR(AddExtension(cert.get(), ca, NID_ext_key_usage,
+                                  options.server ? "serverAuth,clientAuth" : "clientAuth"));
+  PM_RETURN_IF_ERROR(AddExtension(cert.get(), ca, NID_subject_alt_name, absl::StrJoin(sans, ",")));
+  PM_RETURN_IF_ERROR(AddExtension(cert.get(), ca, NID_subject_key_identifier, "hash"));
+  PM_RETURN_IF_ERROR(AddExtension(cert.get(), ca, NID_authority_key_identifier, "keyid:always"));
+  if (!X509_sign(cert.get(), ca_key.get(), EVP_sha256())) {
+    return OpenSslError("signing the certificate");
+  }
+
+  PM_RETURN_IF_ERROR(EnsureDirectory(out_dir));
+  issued.cert_file = (fs::path(out_dir) / (options.name + ".crt")).string();
+  issued.key_file = (fs::path(out_dir) / (options.name + ".key")).string();
+  PM_ASSIGN_OR_RETURN(std::string key_pem, ToPem(key.get()));
+  PM_ASSIGN_OR_RETURN(std::string cert_pem, ToPem(cert.get()));
+  PM_RETURN_IF_ERROR(WriteFileAtomically(issued.key_file, key_pem, 0600));
+  PM_RETURN_IF_ERROR(WriteFileAtomically(issued.cert_file, cert_pem, 0644));
+  return issued;
+}
+
+}  // namespace plantmesh::pki

@@ -1,0 +1,185 @@
+#include "cli/pki.h"
+
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "cli/role_bindings.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+
+namespace plantmesh::pki {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+
+class PkiTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string pattern = (fs::temp_directory_path() / "plantmesh-pki-test-XXXXXX").string();
+    ASSERT_NE(mkdtemp(pattern.data()), nullptr);
+    dir_ = pattern;
+    CaOptions ca;
+    ca.dir = dir_ + "/ca";
+    ASSERT_TRUE(InitCa(ca).ok());
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  IssueOptions Options(const std::string& name) const {
+    IssueOptions options;
+    options.ca_dir = dir_ + "/ca";
+    options.out_dir = dir_ + "/out";
+    options.name = name;
+    return options;
+  }
+
+  // X509_verify_cert's result for `cert_file` against the test CA (0 = verified).
+  int Verify(const std::string& cert_file) const {
+    X509_STORE* store = X509_STORE_new();
+    X509_STORE_load_file(store, (dir_ + "/ca/ca.crt").c_str());
+    FILE* file = fopen(cert_file.c_str(), "r");
+    X509* cert = PEM_read_X509(file, nullptr, nullptr, nullptr);
+    fclose(file);
+    X509_STORE_CTX* ctx = X509_STORE_CTX_new();
+    X509_STORE_CTX_init(ctx, store, cert, nullptr);
+    int error = X509_verify_cert(ctx) == 1 ? 0 : X509_STORE_CTX_get_error(ctx);
+    X509_STORE_CTX_free(ctx);
+    X509_free(cert);
+    X509_STORE_free(store);
+    return error;
+  }
+
+  static mode_t Mode(const std::string& path) {
+    struct stat st {};
+    stat(path.c_str(), &st);
+    return st.st_mode & 0777;
+  }
+
+  std::string dir_;
+};
+
+TEST_F(PkiTest, IdentityIsSpiffeUri) {
+  EXPECT_EQ(IdentityFor("plant.local", "user", "anna"), "spiffe://plant.local/user/anna");
+}
+
+TEST_F(PkiTest, CaKeyIsPrivateAndCaIsNeverOverwritten) {
+  EXPECT_EQ(Mode(dir_ + "/ca/ca.key"), 0600u);
+  std::ifstream before(dir_ + "/ca/ca.crt");
+  std::stringstream original;
+  original << before.rdbuf();
+
+  CaOptions again;
+  again.dir = dir_ + "/ca";
+  EXPECT_EQ(InitCa(again).code(), absl::StatusCode::kAlreadyExists);
+
+  std::ifstream after(dir_ + "/ca/ca.crt");
+  std::stringstream current;
+  current << after.rdbuf();
+  EXPECT_EQ(original.str(), current.str());
+
+  absl::StatusOr<CertificateInfo> ca = ReadCertificateInfo(dir_ + "/ca/ca.crt");
+  ASSERT_TRUE(ca.ok()) << ca.status();
+  EXPECT_TRUE(ca->is_ca);
+}
+
+TEST_F(PkiTest, UserCertificateVerifiesAndCarriesOneUriSan) {
+  IssueOptions options = Options("anna");
+  absl::StatusOr<IssuedCertificate> issued = Issue(options);
+  ASSERT_TRUE(issued.ok()) << issued.status();
+  EXPECT_EQ(issued->identity, IdentityFor("plantmesh.local", "user", "anna"));
+  EXPECT_EQ(issued->cert_file, dir_ + "/out/anna.crt");
+  EXPECT_EQ(Verify(issued->cert_file), 0);
+  EXPECT_EQ(Mode(issued->key_file), 0600u);
+
+  absl::StatusOr<CertificateInfo> info = ReadCertificateInfo(issued->cert_file);
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_THAT(info->uris, ElementsAre(issued->identity));
+  EXPECT_THAT(info->dns_names, IsEmpty());
+  EXPECT_THAT(info->extended_key_usages, ElementsAre("clientAuth"));
+  EXPECT_FALSE(info->is_ca);
+  EXPECT_LT(info->not_before, absl::Now());
+  EXPECT_GT(info->not_after, absl::Now() + absl::Hours(24 * 89));
+}
+
+TEST_F(PkiTest, ServerCertificateCarriesDnsAndIpSansAndServerAuth) {
+  IssueOptions options = Options("plantmesh-server");
+  options.kind = "server";
+  options.server = true;
+  options.dns_names = {"localhost"};
+  options.ip_addresses = {"127.0.0.1", "::1"};
+  absl::StatusOr<IssuedCertificate> issued = Issue(options);
+  ASSERT_TRUE(issued.ok()) << issued.status();
+  EXPECT_EQ(Verify(issued->cert_file), 0);
+
+  absl::StatusOr<CertificateInfo> info = ReadCertificateInfo(issued->cert_file);
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_THAT(info->uris, ElementsAre("spiffe://plantmesh.local/server/plantmesh-server"));
+  EXPECT_THAT(info->dns_names, ElementsAre("localhost"));
+  EXPECT_THAT(info->ip_addresses, ElementsAre("127.0.0.1", "::1"));
+  EXPECT_THAT(info->extended_key_usages, ElementsAre("serverAuth", "clientAuth"));
+}
+
+TEST_F(PkiTest, ExpiredCertificateCanBeIssuedForNegativeTests) {
+  IssueOptions options = Options("expired");
+  options.not_before = absl::Now() - absl::Hours(2);
+  options.validity = absl::Hours(1);
+  absl::StatusOr<IssuedCertificate> issued = Issue(options);
+  ASSERT_TRUE(issued.ok()) << issued.status();
+  EXPECT_EQ(Verify(issued->cert_file), X509_V_ERR_CERT_HAS_EXPIRED);
+}
+
+TEST_F(PkiTest, CertificateFromAnotherCaDoesNotVerify) {
+  CaOptions other;
+  other.dir = dir_ + "/other-ca";
+  ASSERT_TRUE(InitCa(other).ok());
+  IssueOptions options = Options("mallory");
+  options.ca_dir = other.dir;
+  absl::StatusOr<IssuedCertificate> issued = Issue(options);
+  ASSERT_TRUE(issued.ok()) << issued.status();
+  EXPECT_NE(Verify(issued->cert_file), 0);
+}
+
+TEST_F(PkiTest, RefusesBadNamesAndKinds) {
+  IssueOptions bad_name = Options("../etc/passwd");
+  EXPECT_EQ(Issue(bad_name).status().code(), absl::StatusCode::kInvalidArgument);
+  IssueOptions bad_kind = Options("anna");
+  bad_kind.kind = "wizard";
+  EXPECT_EQ(Issue(bad_kind).status().code(), absl::StatusCode::kInvalidArgument);
+  IssueOptions no_ca = Options("anna");
+  no_ca.ca_dir = dir_ + "/missing";
+  EXPECT_EQ(Issue(no_ca).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(PkiTest, BindRolesAddsAndReplacesEntries) {
+  const std::string file = dir_ + "/role-bindings.json";
+  ASSERT_TRUE(BindRoles(file, "spiffe://plantmesh.local/user/anna", {"foreman"}).ok());
+  ASSERT_TRUE(BindRoles(file, "spiffe://plantmesh.local/user/bob", {"mechanic"}).ok());
+  ASSERT_TRUE(
+      BindRoles(file, "spiffe://plantmesh.local/user/anna", {"foreman", "qc_engineer"}).ok());
+  std::ifstream in(file);
+  nlohmann::json document = nlohmann::json::parse(in);
+  ASSERT_EQ(document["bindings"].size(), 2u);
+  EXPECT_EQ(document["bindings"][0]["identity"], "spiffe://plantmesh.local/user/anna");
+  EXPECT_EQ(document["bindings"][0]["roles"], nlohmann::json({"foreman", "qc_engineer"}));
+  EXPECT_EQ(document["bindings"][1]["roles"], nlohmann::json({"mechanic"}));
+}
+
+TEST_F(PkiTest, BindRolesRefusesToClobberAFileItCannotParse) {
+  const std::string file = dir_ + "/role-bindings.json";
+  std::ofstream(file) << "not json";
+  EXPECT_EQ(BindRoles(file, "spiffe://x/user/a", {"admin"}).code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace plantmesh::pki

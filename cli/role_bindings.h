@@ -1,0 +1,17 @@
+// The server's role-binding file, as `plantctl pki issue --role` maintains it:
+//   {"bindings":[{"identity":"spiffe://plantmesh.local/user/anna","roles":["foreman"]}]}
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+
+namespace plantmesh::pki {
+
+// Sets the roles of `identity` in the binding file (created when missing), replacing
+// the roles it had; other entries and unknown keys are kept. Written atomically.
+absl::Status BindRoles(const std::string& bindings_file, const std::string& identity,
+                       const std::vector<std::string>& roles);
+
+}  // namespace plantmesh::pki
