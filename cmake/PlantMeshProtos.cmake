@@ -18,20 +18,41 @@ set(PLANTMESH_SERVICE_PROTOS
   plantmesh/defect/v1/defect_service.proto
 )
 
-add_library(plantmesh_proto STATIC)
+# protoc runs with the contract root as its only import dir, so generated files sit at
+# <gen>/<path in proto/> and their #includes match. (protobuf_generate() would also
+# pass the source dir as an import dir and name outputs after it: gen/proto/....)
 set(_all_protos ${PLANTMESH_MESSAGE_PROTOS} ${PLANTMESH_SERVICE_PROTOS})
 list(TRANSFORM _all_protos PREPEND "${PLANTMESH_PROTO_ROOT}/" OUTPUT_VARIABLE _all_proto_paths)
-target_sources(plantmesh_proto PRIVATE ${_all_proto_paths})
+set(PLANTMESH_PROTO_SOURCES "")
+set(PLANTMESH_PROTO_HEADERS "")   # for installation beside the SDK headers
+foreach(_p IN LISTS _all_protos)
+  string(REGEX REPLACE "\\.proto$" "" _stem "${_p}")
+  set(_outputs
+    "${PLANTMESH_GEN_DIR}/${_stem}.pb.h" "${PLANTMESH_GEN_DIR}/${_stem}.pb.cc"
+    "${PLANTMESH_GEN_DIR}/${_stem}.grpc.pb.h" "${PLANTMESH_GEN_DIR}/${_stem}.grpc.pb.cc")
+  add_custom_command(
+    OUTPUT ${_outputs}
+    COMMAND protobuf::protoc
+      "--cpp_out=${PLANTMESH_GEN_DIR}"
+      "--grpc_out=${PLANTMESH_GEN_DIR}"
+      "--plugin=protoc-gen-grpc=$<TARGET_FILE:gRPC::grpc_cpp_plugin>"
+      "-I${PLANTMESH_PROTO_ROOT}"
+      "${_p}"
+    # Imports are few and small: any contract change regenerates every file.
+    DEPENDS ${_all_proto_paths} protobuf::protoc gRPC::grpc_cpp_plugin
+    WORKING_DIRECTORY "${PLANTMESH_PROTO_ROOT}"
+    COMMENT "Generating C++ for ${_p}"
+    VERBATIM)
+  list(APPEND PLANTMESH_PROTO_SOURCES ${_outputs})
+  list(APPEND PLANTMESH_PROTO_HEADERS
+    "${PLANTMESH_GEN_DIR}/${_stem}.pb.h" "${PLANTMESH_GEN_DIR}/${_stem}.grpc.pb.h")
+endforeach()
+
+add_library(plantmesh_proto STATIC ${PLANTMESH_PROTO_SOURCES})
 target_include_directories(plantmesh_proto PUBLIC
   $<BUILD_INTERFACE:${PLANTMESH_GEN_DIR}>
   $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
 target_link_libraries(plantmesh_proto PUBLIC protobuf::libprotobuf gRPC::grpc++)
-protobuf_generate(TARGET plantmesh_proto LANGUAGE cpp
-  IMPORT_DIRS "${PLANTMESH_PROTO_ROOT}" PROTOC_OUT_DIR "${PLANTMESH_GEN_DIR}")
-protobuf_generate(TARGET plantmesh_proto LANGUAGE grpc
-  GENERATE_EXTENSIONS .grpc.pb.h .grpc.pb.cc
-  PLUGIN "protoc-gen-grpc=$<TARGET_FILE:gRPC::grpc_cpp_plugin>"
-  IMPORT_DIRS "${PLANTMESH_PROTO_ROOT}" PROTOC_OUT_DIR "${PLANTMESH_GEN_DIR}")
 set_target_properties(plantmesh_proto PROPERTIES EXPORT_NAME proto)
 
 # Our plugin: protoc-gen-plantmesh (sdk/codegen). One protoc run for all service files.

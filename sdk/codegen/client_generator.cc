@@ -1,0 +1,313 @@
+#include "sdk/codegen/client_generator.h"
+
+#include <google/protobuf/compiler/code_generator.h>
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/io/printer.h>
+#include <google/protobuf/io/zero_copy_stream.h>
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "sdk/codegen/contract.h"
+#include "sdk/codegen/cpp_names.h"
+
+namespace plantmesh::codegen {
+namespace {
+
+using google::protobuf::FileDescriptor;
+using google::protobuf::MethodDescriptor;
+using google::protobuf::ServiceDescriptor;
+using google::protobuf::io::Printer;
+using Vars = std::map<std::string, std::string>;
+
+Vars MethodVars(const ServiceDescriptor* service, const MethodDescriptor* method) {
+  Vars vars = {
+      {"Client", ClientClassName(service)},
+      {"Method", method->name()},
+      {"Request", QualifiedCppClass(method->input_type())},
+      {"Response", QualifiedCppClass(method->output_type())},
+  };
+  const PagedList list = PagedListOf(method);
+  if (list.items != nullptr) {
+    vars["Plural"] = list.plural;
+    vars["Item"] = QualifiedCppClass(list.items->message_type());
+    vars["ItemName"] = list.items->message_type()->name();
+    vars["items"] = list.items->name();
+  }
+  return vars;
+}
+
+std::string Join(const std::vector<std::string>& parts, const std::string& separator) {
+  std::string out;
+  for (const std::string& part : parts) {
+    if (!out.empty()) out += separator;
+    out += part;
+  }
+  return out;
+}
+
+// The proto comment plus what the contract says about access and retries.
+std::string MethodDoc(const MethodDescriptor* method) {
+  std::string doc = LeadingComment(method, "  ");
+  const MethodContract contract = ContractOf(method);
+  std::string access;
+  if (contract.any_authenticated) {
+    access = "any authenticated identity";
+  } else if (!contract.roles.empty()) {
+    access = Join(contract.roles, ", ");
+  } else {
+    access = "nobody (no access option in the contract)";
+  }
+  doc += "  // Roles: " + access + ".\n";
+  if (contract.retry_safe && KindOf(method) == StreamKind::kUnary) {
+    doc += "  // " + contract.idempotency + ": retried on UNAVAILABLE by the channel's policy.\n";
+  } else if (contract.retry_safe) {
+    doc += "  // " + contract.idempotency +
+           ": the channel retries UNAVAILABLE before the first response.\n";
+  } else {
+    doc += "  // Not retried (" + contract.idempotency + ").\n";
+  }
+  return doc;
+}
+
+void DeclareMethod(Printer& p, const ServiceDescriptor* service, const MethodDescriptor* method) {
+  const Vars vars = MethodVars(service, method);
+  p.PrintRaw(MethodDoc(method));
+  switch (KindOf(method)) {
+    case StreamKind::kUnary:
+      if (RequestIdField(method->input_type()) != nullptr) {
+        p.Print("  // An empty request_id is filled with a random UUID v4.\n");
+      }
+      p.Print(vars,
+              "  absl::StatusOr<$Response$> $Method$(\n"
+              "      $Request$ request, const CallOptions& call_options = {});\n");
+      if (vars.count("Plural") != 0) {
+        p.Print(vars,
+                "  // Every page of $Method$, in order, until next_page_token is empty.\n"
+                "  absl::StatusOr<std::vector<$Item$>> ListAll$Plural$(\n"
+                "      $Request$ request, const CallOptions& call_options = {});\n"
+                "  // Calls `fn` for each item of every page; stops early when it returns false.\n"
+                "  absl::Status ForEach$ItemName$($Request$ request,\n"
+                "      const std::function<bool(const $Item$&)>& fn,\n"
+                "      const CallOptions& call_options = {});\n");
+      }
+      break;
+    case StreamKind::kServerStreaming:
+      p.Print(vars,
+              "  std::unique_ptr<ReadStream<$Response$>> $Method$(\n"
+              "      const $Request$& request, const CallOptions& call_options = {});\n");
+      break;
+    case StreamKind::kClientStreaming:
+      p.Print(vars,
+              "  std::unique_ptr<WriteStream<$Request$, $Response$>> $Method$(\n"
+              "      const CallOptions& call_options = {});\n");
+      break;
+    case StreamKind::kBidi:
+      p.Print(vars,
+              "  std::unique_ptr<ReadWriteStream<$Request$, $Response$>> $Method$(\n"
+              "      const CallOptions& call_options = {});\n");
+      break;
+  }
+  p.Print("\n");
+}
+
+void DefineMethod(Printer& p, const ServiceDescriptor* service, const MethodDescriptor* method) {
+  const Vars vars = MethodVars(service, method);
+  switch (KindOf(method)) {
+    case StreamKind::kUnary:
+      p.Print(vars,
+              "absl::StatusOr<$Response$> $Client$::$Method$(\n"
+              "    $Request$ request, const CallOptions& call_options) {\n");
+      if (RequestIdField(method->input_type()) != nullptr) {
+        p.Print("  if (request.request_id().empty()) request.set_request_id(NewUuidV4());\n");
+      }
+      p.Print(vars,
+              "  return internal::CallUnary<$Response$>(\n"
+              "      options_, call_options, [&](::grpc::ClientContext* context, $Response$* "
+              "response) {\n"
+              "        return stub_->stub->$Method$(context, request, response);\n"
+              "      });\n"
+              "}\n\n");
+      if (vars.count("Plural") != 0) {
+        p.Print(
+            vars,
+            "absl::StatusOr<std::vector<$Item$>> $Client$::ListAll$Plural$(\n"
+            "    $Request$ request, const CallOptions& call_options) {\n"
+            "  std::vector<$Item$> all;\n"
+            "  absl::Status status = ForEach$ItemName$(\n"
+            "      std::move(request),\n"
+            "      [&all](const $Item$& item) {\n"
+            "        all.push_back(item);\n"
+            "        return true;\n"
+            "      },\n"
+            "      call_options);\n"
+            "  if (!status.ok()) return status;\n"
+            "  return all;\n"
+            "}\n\n"
+            "absl::Status $Client$::ForEach$ItemName$($Request$ request,\n"
+            "    const std::function<bool(const $Item$&)>& fn,\n"
+            "    const CallOptions& call_options) {\n"
+            "  // Every page is one call: a retry never repeats pages already seen.\n"
+            "  while (true) {\n"
+            "    absl::StatusOr<$Response$> page = $Method$(request, call_options);\n"
+            "    if (!page.ok()) return page.status();\n"
+            "    for (const $Item$& item : page->$items$()) {\n"
+            "      if (!fn(item)) return absl::OkStatus();\n"
+            "    }\n"
+            "    if (page->next_page_token().empty()) return absl::OkStatus();\n"
+            "    if (page->next_page_token() == request.page_token()) {\n"
+            "      return absl::InternalError(\"$Method$ returned the same page token twice\");\n"
+            "    }\n"
+            "    request.set_page_token(page->next_page_token());\n"
+            "  }\n"
+            "}\n\n");
+      }
+      break;
+    case StreamKind::kServerStreaming:
+      p.Print(
+          vars,
+          "std::unique_ptr<ReadStream<$Response$>> $Client$::$Method$(\n"
+          "    const $Request$& request, const CallOptions& call_options) {\n"
+          "  absl::StatusOr<std::unique_ptr<::grpc::ClientContext>> context =\n"
+          "      internal::PrepareStreamContext(*channel_, options_, call_options);\n"
+          "  if (!context.ok()) {\n"
+          "    return std::make_unique<internal::FailedReadStream<$Response$>>(context.status());\n"
+          "  }\n"
+          "  auto reader = stub_->stub->$Method$(context->get(), request);\n"
+          "  return std::make_unique<internal::GrpcReadStream<$Response$>>(\n"
+          "      *std::move(context), std::move(reader));\n"
+          "}\n\n");
+      break;
+    case StreamKind::kClientStreaming:
+      p.Print(vars,
+              "std::unique_ptr<WriteStream<$Request$, $Response$>> $Client$::$Method$(\n"
+              "    const CallOptions& call_options) {\n"
+              "  absl::StatusOr<std::unique_ptr<::grpc::ClientContext>> context =\n"
+              "      internal::PrepareStreamContext(*channel_, options_, call_options);\n"
+              "  if (!context.ok()) {\n"
+              "    return std::make_unique<internal::FailedWriteStream<$Request$, $Response$>>(\n"
+              "        context.status());\n"
+              "  }\n"
+              "  auto response = std::make_unique<$Response$>();\n"
+              "  auto writer = stub_->stub->$Method$(context->get(), response.get());\n"
+              "  return std::make_unique<internal::GrpcWriteStream<$Request$, $Response$>>(\n"
+              "      *std::move(context), std::move(response), std::move(writer));\n"
+              "}\n\n");
+      break;
+    case StreamKind::kBidi:
+      p.Print(vars,
+              "std::unique_ptr<ReadWriteStream<$Request$, $Response$>> $Client$::$Method$(\n"
+              "    const CallOptions& call_options) {\n"
+              "  absl::StatusOr<std::unique_ptr<::grpc::ClientContext>> context =\n"
+              "      internal::PrepareStreamContext(*channel_, options_, call_options);\n"
+              "  if (!context.ok()) {\n"
+              "    return std::make_unique<internal::FailedReadWriteStream<$Request$, "
+              "$Response$>>(\n"
+              "        context.status());\n"
+              "  }\n"
+              "  auto stream = stub_->stub->$Method$(context->get());\n"
+              "  return std::make_unique<internal::GrpcReadWriteStream<$Request$, $Response$>>(\n"
+              "      *std::move(context), std::move(stream));\n"
+              "}\n\n");
+      break;
+  }
+}
+
+}  // namespace
+
+void GenerateClientHeader(const FileDescriptor* file,
+                          google::protobuf::compiler::GeneratorContext* context) {
+  const std::string stem = FileStem(file);
+  std::unique_ptr<google::protobuf::io::ZeroCopyOutputStream> out(
+      context->Open(stem + ".pm_client.h"));
+  Printer p(out.get(), '$');
+  p.PrintRaw(GeneratedBanner(file));
+  p.Print(
+      "//\n"
+      "// Typed PlantMesh SDK clients. Errors are absl::Status values converted by\n"
+      "// plantmesh::sdk::FromGrpcStatus, with the server's rich details kept as payloads\n"
+      "// (see plantmesh/sdk/status.h).\n"
+      "#pragma once\n\n"
+      "#include <functional>\n"
+      "#include <memory>\n"
+      "#include <vector>\n\n"
+      "#include \"$stem$.pb.h\"\n"
+      "#include \"absl/status/status.h\"\n"
+      "#include \"absl/status/statusor.h\"\n"
+      "#include \"plantmesh/sdk/call_options.h\"\n"
+      "#include \"plantmesh/sdk/client_options.h\"\n"
+      "#include \"plantmesh/sdk/streams.h\"\n\n"
+      "namespace plantmesh::sdk {\n\n",
+      "stem", stem);
+  for (int s = 0; s < file->service_count(); ++s) {
+    const ServiceDescriptor* service = file->service(s);
+    p.Print(
+        "// Client of $full$. Cheap to copy: copies share the channel.\n"
+        "class $Client$ {\n"
+        " public:\n"
+        "  explicit $Client$(std::shared_ptr<::grpc::Channel> channel, ClientOptions options = "
+        "{});\n"
+        "  // MakeChannel(options) and a client on it.\n"
+        "  static absl::StatusOr<$Client$> Connect(const ClientOptions& options);\n\n",
+        "Client", ClientClassName(service), "full", service->full_name());
+    for (int m = 0; m < service->method_count(); ++m) {
+      DeclareMethod(p, service, service->method(m));
+    }
+    p.Print(
+        "  const std::shared_ptr<::grpc::Channel>& channel() const { return channel_; }\n"
+        "  const ClientOptions& options() const { return options_; }\n\n"
+        " private:\n"
+        "  struct Stub;  // the gRPC stub, defined in the .cc so users do not include it\n"
+        "  std::shared_ptr<::grpc::Channel> channel_;\n"
+        "  std::shared_ptr<Stub> stub_;\n"
+        "  ClientOptions options_;\n"
+        "};\n\n");
+  }
+  p.Print("}  // namespace plantmesh::sdk\n");
+}
+
+void GenerateClientSource(const FileDescriptor* file,
+                          google::protobuf::compiler::GeneratorContext* context) {
+  const std::string stem = FileStem(file);
+  std::unique_ptr<google::protobuf::io::ZeroCopyOutputStream> out(
+      context->Open(stem + ".pm_client.cc"));
+  Printer p(out.get(), '$');
+  p.PrintRaw(GeneratedBanner(file));
+  p.Print(
+      "#include \"$stem$.pm_client.h\"\n\n"
+      "#include <utility>\n\n"
+      "#include \"$stem$.grpc.pb.h\"\n"
+      "#include \"plantmesh/sdk/internal/calls.h\"\n"
+      "#include \"plantmesh/sdk/uuid.h\"\n\n"
+      "namespace plantmesh::sdk {\n\n",
+      "stem", stem);
+  for (int s = 0; s < file->service_count(); ++s) {
+    const ServiceDescriptor* service = file->service(s);
+    Vars vars = {{"Client", ClientClassName(service)},
+                 {"Service",
+                  "::" + (file->package().empty() ? service->name()
+                                                  : CppNamespace(file) + "::" + service->name())}};
+    p.Print(vars,
+            "struct $Client$::Stub {\n"
+            "  explicit Stub(const std::shared_ptr<::grpc::Channel>& channel)\n"
+            "      : stub($Service$::NewStub(channel)) {}\n"
+            "  std::unique_ptr<$Service$::Stub> stub;\n"
+            "};\n\n"
+            "$Client$::$Client$(std::shared_ptr<::grpc::Channel> channel, ClientOptions options)\n"
+            "    : channel_(std::move(channel)),\n"
+            "      stub_(std::make_shared<Stub>(channel_)),\n"
+            "      options_(std::move(options)) {}\n\n"
+            "absl::StatusOr<$Client$> $Client$::Connect(const ClientOptions& options) {\n"
+            "  absl::StatusOr<std::shared_ptr<::grpc::Channel>> channel = MakeChannel(options);\n"
+            "  if (!channel.ok()) return channel.status();\n"
+            "  return $Client$(*std::move(channel), options);\n"
+            "}\n\n");
+    for (int m = 0; m < service->method_count(); ++m) {
+      DefineMethod(p, service, service->method(m));
+    }
+  }
+  p.Print("}  // namespace plantmesh::sdk\n");
+}
+
+}  // namespace plantmesh::codegen

@@ -1,0 +1,49 @@
+// What the contract says about a method beyond its types: who may call it, whether it
+// is safe to retry, and whether it is a paged list the SDK can iterate.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace google::protobuf {
+class Descriptor;
+class FieldDescriptor;
+class MethodDescriptor;
+}  // namespace google::protobuf
+
+namespace plantmesh::codegen {
+
+enum class StreamKind { kUnary, kServerStreaming, kClientStreaming, kBidi };
+StreamKind KindOf(const google::protobuf::MethodDescriptor* method);
+
+struct MethodContract {
+  // Roles from (plantmesh.api.v1.access); empty when none are listed.
+  std::vector<std::string> roles;
+  bool any_authenticated = false;
+  // Whether the method declares the access option at all (absent = denied to all).
+  bool has_access = false;
+  // idempotency_level is NO_SIDE_EFFECTS or IDEMPOTENT.
+  bool retry_safe = false;
+  // The idempotency_level name as written in the contract.
+  std::string idempotency;
+};
+MethodContract ContractOf(const google::protobuf::MethodDescriptor* method);
+
+// The request's singular string `request_id` field, or nullptr.
+const google::protobuf::FieldDescriptor* RequestIdField(
+    const google::protobuf::Descriptor* request);
+
+// A unary method whose request has a string `page_token`, whose response has a string
+// `next_page_token` and exactly one repeated message field (the items).
+struct PagedList {
+  const google::protobuf::FieldDescriptor* items = nullptr;  // null: not a paged list
+  // "ListDefects" → "Defects": used for ListAll<Plural> and ForEach<Item type>.
+  std::string plural;
+};
+PagedList PagedListOf(const google::protobuf::MethodDescriptor* method);
+
+// The method's leading comment in the .proto, each line prefixed with "// ".
+std::string LeadingComment(const google::protobuf::MethodDescriptor* method,
+                           const std::string& indent);
+
+}  // namespace plantmesh::codegen

@@ -1,0 +1,28 @@
+#include "sdk/codegen/plantmesh_generator.h"
+
+#include <google/protobuf/descriptor.h>
+
+#include "sdk/codegen/client_generator.h"
+#include "sdk/codegen/server_generator.h"
+
+namespace plantmesh::codegen {
+
+bool PlantMeshGenerator::Generate(const google::protobuf::FileDescriptor* file,
+                                  const std::string& parameter,
+                                  google::protobuf::compiler::GeneratorContext* context,
+                                  std::string* error) const {
+  if (!parameter.empty()) {
+    *error = "protoc-gen-plantmesh takes no parameters, got: " + parameter;
+    return false;
+  }
+  // CMake expects all four files for every service file it lists; a file without
+  // services gets nothing (there is nothing to serve or call).
+  if (file->service_count() == 0) return true;
+  GenerateServerHeader(file, context);
+  GenerateServerSource(file, context);
+  GenerateClientHeader(file, context);
+  GenerateClientSource(file, context);
+  return true;
+}
+
+}  // namespace plantmesh::codegen
