@@ -1,0 +1,669 @@
+#include "server/defect/domain.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "server/runtime/status_macros.h"
+
+namespace plantmesh::defect {
+namespace {
+
+using runtime::Violations;
+
+constexpr int kMaxShortText = 64;
+constexpr int kMaxNameText = 128;
+constexpr int kMaxLongText = 4000;
+constexpr int kMaxShift = 32;
+constexpr int kMaxFileName = 255;
+constexpr int kMaxIdentity = 256;
+constexpr int kMaxPageSize = 1000;
+constexpr int kDefaultPageSize = 100;
+
+// Characters, not bytes: protobuf strings are valid UTF-8.
+int64_t CharCount(absl::string_view text) {
+  return std::count_if(text.begin(), text.end(),
+                       [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; });
+}
+
+void CheckText(Violations& v, const std::string& field, absl::string_view value, bool required,
+               int max_chars) {
+  if (value.empty()) {
+    if (required) v.Add(field, "required");
+    return;
+  }
+  if (CharCount(value) > max_chars) {
+    v.Add(field, absl::StrCat("at most ", max_chars, " characters (got ", CharCount(value), ")"));
+  }
+}
+
+void CheckCode(Violations& v, const std::string& field, absl::string_view value) {
+  if (value.empty()) {
+    v.Add(field, "required");
+  } else if (!IsPlantCode(value)) {
+    v.Add(field, absl::StrCat("'", value, "' is not 1-32 characters A-Z, 0-9, '-'"));
+  }
+}
+
+bool KnownSeverity(Severity s) {
+  int n = static_cast<int>(s);
+  return n >= 1 && n <= 3;
+}
+
+std::string TimeText(absl::Time t) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%E*SZ", t, absl::UTCTimeZone());
+}
+
+std::string FormatOptionalTime(const std::optional<absl::Time>& t) {
+  return t ? TimeText(*t) : std::string();
+}
+
+// One defect field of a report or update: validates `input`'s value under "defect.".
+void CheckDefectField(Violations& v, absl::string_view path, const NewDefectInput& input,
+                      const std::optional<DefectCategory>& category) {
+  std::string field = absl::StrCat("defect.", path);
+  if (path == "vin") {
+    if (input.vin.empty()) {
+      v.Add(field, "required");
+    } else if (!IsPlantCode(input.vin)) {
+      v.Add(field, absl::StrCat("'", input.vin, "' is not 1-32 characters A-Z, 0-9, '-'"));
+    }
+  } else if (path == "model") {
+    CheckText(v, field, input.model, true, kMaxShortText);
+  } else if (path == "zone") {
+    CheckText(v, field, input.zone, true, kMaxShortText);
+  } else if (path == "station") {
+    CheckText(v, field, input.station, true, kMaxShortText);
+  } else if (path == "category_code") {
+    if (input.category_code.empty()) {
+      v.Add(field, "required");
+    } else if (!category.has_value()) {
+      v.Add(field, absl::StrCat("unknown category '", input.category_code, "'"));
+    }
+  } else if (path == "severity") {
+    if (input.severity != Severity::kUnspecified && !KnownSeverity(input.severity)) {
+      v.Add(field, absl::StrCat("unknown severity ", static_cast<int>(input.severity)));
+    }
+  } else if (path == "description") {
+    CheckText(v, field, input.description, false, kMaxLongText);
+  } else if (path == "detected_by") {
+    CheckText(v, field, input.detected_by, false, kMaxNameText);
+  } else if (path == "shift") {
+    CheckText(v, field, input.shift, true, kMaxShift);
+  }
+}
+
+absl::Status IllegalTransition(DefectStatus from, Transition transition) {
+  absl::Status status = absl::FailedPreconditionError(absl::StrCat(
+      TransitionName(transition), " is not allowed while the defect is ", StatusName(from)));
+  return runtime::WithErrorInfo(std::move(status), "ILLEGAL_TRANSITION",
+                                {{"current_status", std::string(StatusName(from))},
+                                 {"transition", std::string(TransitionName(transition))}});
+}
+
+uint64_t Fnv1a64(absl::string_view text) {
+  uint64_t h = 14695981039346656037ull;
+  for (char c : text) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+std::string FilterFingerprint(const ListQuery& query) {
+  std::vector<int> statuses;
+  for (DefectStatus s : query.filter.statuses) statuses.push_back(static_cast<int>(s));
+  std::sort(statuses.begin(), statuses.end());
+  statuses.erase(std::unique(statuses.begin(), statuses.end()), statuses.end());
+  auto time_key = [](const std::optional<absl::Time>& t) {
+    return t ? absl::StrCat(absl::ToUnixMicros(*t)) : std::string("-");
+  };
+  std::string canonical = absl::StrCat(
+      static_cast<int>(query.order), "|", absl::StrJoin(statuses, ","), "|",
+      query.filter.zone.size(), ":", query.filter.zone, "|", query.filter.vin.size(), ":",
+      query.filter.vin, "|", query.filter.shift.size(), ":", query.filter.shift, "|",
+      time_key(query.filter.create_time_from), "|", time_key(query.filter.create_time_to));
+  return absl::StrCat(absl::Hex(Fnv1a64(canonical), absl::kZeroPad16));
+}
+
+absl::StatusOr<ListOrder> ParseOrderBy(absl::string_view order_by) {
+  std::vector<std::string> words =
+      absl::StrSplit(absl::AsciiStrToLower(order_by), ' ', absl::SkipEmpty());
+  if (words.empty()) return ListOrder::kCreateTimeDesc;
+  if (words.size() <= 2) {
+    bool desc = false;
+    bool direction_ok = true;
+    if (words.size() == 2) {
+      desc = words[1] == "desc";
+      direction_ok = desc || words[1] == "asc";
+    }
+    if (direction_ok && words[0] == "create_time") {
+      return desc ? ListOrder::kCreateTimeDesc : ListOrder::kCreateTime;
+    }
+    if (direction_ok && words[0] == "update_time") {
+      return desc ? ListOrder::kUpdateTimeDesc : ListOrder::kUpdateTime;
+    }
+  }
+  return absl::InvalidArgumentError("bad order_by");
+}
+
+absl::Time SortTimeOf(ListOrder order, const Defect& d) {
+  return order == ListOrder::kCreateTime || order == ListOrder::kCreateTimeDesc ? d.create_time
+                                                                                : d.update_time;
+}
+
+}  // namespace
+
+absl::string_view StatusName(DefectStatus status) {
+  switch (status) {
+    case DefectStatus::kUnspecified:
+      return "UNSPECIFIED";
+    case DefectStatus::kReported:
+      return "REPORTED";
+    case DefectStatus::kAssigned:
+      return "ASSIGNED";
+    case DefectStatus::kInRepair:
+      return "IN_REPAIR";
+    case DefectStatus::kRepaired:
+      return "REPAIRED";
+    case DefectStatus::kClosed:
+      return "CLOSED";
+    case DefectStatus::kReopened:
+      return "REOPENED";
+    case DefectStatus::kCancelled:
+      return "CANCELLED";
+  }
+  return "UNKNOWN";
+}
+
+absl::string_view SeverityName(Severity severity) {
+  switch (severity) {
+    case Severity::kUnspecified:
+      return "";
+    case Severity::kMinor:
+      return "MINOR";
+    case Severity::kMajor:
+      return "MAJOR";
+    case Severity::kCritical:
+      return "CRITICAL";
+  }
+  return "UNKNOWN";
+}
+
+absl::string_view TransitionName(Transition transition) {
+  switch (transition) {
+    case Transition::kAssign:
+      return "AssignDefect";
+    case Transition::kStartRepair:
+      return "StartRepair";
+    case Transition::kFinishRepair:
+      return "FinishRepair";
+    case Transition::kAccept:
+      return "VerifyRepair(ACCEPT)";
+    case Transition::kReject:
+      return "VerifyRepair(REJECT)";
+    case Transition::kCancel:
+      return "CancelDefect";
+  }
+  return "Unknown";
+}
+
+absl::Time TruncateToMicros(absl::Time t) { return absl::FromUnixMicros(absl::ToUnixMicros(t)); }
+
+std::string EtagOf(int64_t version) { return absl::StrCat("v", version); }
+
+absl::Status CheckEtag(const Defect& current, absl::string_view given, bool required) {
+  if (given.empty()) {
+    return required ? runtime::InvalidField("etag", "required: the etag of the defect you edit")
+                    : absl::OkStatus();
+  }
+  std::string current_etag = EtagOf(current.version);
+  if (given == current_etag) return absl::OkStatus();
+  return runtime::WithErrorInfo(absl::AbortedError(absl::StrCat(
+                                    "defect ", current.id, " changed since etag ", given,
+                                    " (current etag ", current_etag, "); read it again and retry")),
+                                "ETAG_MISMATCH", {{"current_etag", current_etag}});
+}
+
+absl::StatusOr<DefectStatus> NextStatus(DefectStatus from, Transition transition) {
+  switch (transition) {
+    case Transition::kAssign:
+      if (from == DefectStatus::kReported || from == DefectStatus::kAssigned ||
+          from == DefectStatus::kReopened) {
+        return DefectStatus::kAssigned;
+      }
+      break;
+    case Transition::kStartRepair:
+      if (from == DefectStatus::kAssigned || from == DefectStatus::kReopened) {
+        return DefectStatus::kInRepair;
+      }
+      break;
+    case Transition::kFinishRepair:
+      if (from == DefectStatus::kInRepair) return DefectStatus::kRepaired;
+      break;
+    case Transition::kAccept:
+      if (from == DefectStatus::kRepaired) return DefectStatus::kClosed;
+      break;
+    case Transition::kReject:
+      if (from == DefectStatus::kRepaired) return DefectStatus::kReopened;
+      break;
+    case Transition::kCancel:
+      // Open defects only: once repaired the decision belongs to QC.
+      if (from == DefectStatus::kReported || from == DefectStatus::kAssigned ||
+          from == DefectStatus::kInRepair || from == DefectStatus::kReopened) {
+        return DefectStatus::kCancelled;
+      }
+      break;
+  }
+  return IllegalTransition(from, transition);
+}
+
+bool IsPlantCode(absl::string_view code) {
+  if (code.empty() || code.size() > 32) return false;
+  return std::all_of(code.begin(), code.end(), [](char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-';
+  });
+}
+
+absl::StatusOr<Defect> NewDefect(const NewDefectInput& input,
+                                 const std::optional<DefectCategory>& category,
+                                 absl::string_view actor, absl::Time now) {
+  Violations v;
+  for (const std::string& name : input.output_only_set) {
+    v.Add(absl::StrCat("defect.", name), "output only: must be empty on create");
+  }
+  for (absl::string_view path : {"vin", "model", "zone", "station", "category_code", "severity",
+                                 "description", "detected_by", "shift"}) {
+    CheckDefectField(v, path, input, category);
+  }
+  PM_RETURN_IF_ERROR(v.ToStatus());
+  Defect d;
+  d.vin = input.vin;
+  d.model = input.model;
+  d.zone = input.zone;
+  d.station = input.station;
+  d.category_code = input.category_code;
+  d.severity =
+      input.severity == Severity::kUnspecified ? category->default_severity : input.severity;
+  d.description = input.description;
+  d.detected_by = input.detected_by;
+  d.shift = input.shift;
+  d.status = DefectStatus::kReported;
+  d.reported_by = std::string(actor);
+  d.create_time = TruncateToMicros(now);
+  d.update_time = d.create_time;
+  d.version = 1;
+  return d;
+}
+
+const std::vector<std::string>& UpdatablePaths() {
+  static const auto* paths = new std::vector<std::string>{
+      "vin",      "model",       "zone",        "station", "category_code",
+      "severity", "description", "detected_by", "shift"};
+  return *paths;
+}
+
+absl::Status ValidateUpdate(const NewDefectInput& input, const std::vector<std::string>& paths,
+                            absl::string_view etag, const std::optional<DefectCategory>& category) {
+  Violations v;
+  const auto& allowed = UpdatablePaths();
+  if (paths.empty()) {
+    v.Add("update_mask",
+          absl::StrCat("required: name the fields to change (", absl::StrJoin(allowed, ", "), ")"));
+  }
+  for (const std::string& path : paths) {
+    if (std::find(allowed.begin(), allowed.end(), path) == allowed.end()) {
+      v.Add(
+          "update_mask",
+          absl::StrCat("'", path, "' cannot be updated; allowed: ", absl::StrJoin(allowed, ", ")));
+    } else {
+      CheckDefectField(v, path, input, category);
+    }
+  }
+  if (etag.empty()) v.Add("etag", "required: the etag of the defect you edit");
+  return v.ToStatus();
+}
+
+absl::StatusOr<Defect> ApplyUpdate(const Defect& current, const NewDefectInput& input,
+                                   const std::vector<std::string>& paths, absl::Time now) {
+  if (current.status == DefectStatus::kClosed || current.status == DefectStatus::kCancelled) {
+    return runtime::WithErrorInfo(absl::FailedPreconditionError(absl::StrCat(
+                                      "defect ", current.id, " is ", StatusName(current.status),
+                                      "; closed and cancelled defects cannot be edited")),
+                                  "DEFECT_FROZEN",
+                                  {{"current_status", std::string(StatusName(current.status))}});
+  }
+  Defect d = current;
+  for (const std::string& path : paths) {
+    if (path == "vin") d.vin = input.vin;
+    if (path == "model") d.model = input.model;
+    if (path == "zone") d.zone = input.zone;
+    if (path == "station") d.station = input.station;
+    if (path == "category_code") d.category_code = input.category_code;
+    // Unspecified keeps the current severity: a defect always has one.
+    if (path == "severity" && input.severity != Severity::kUnspecified) d.severity = input.severity;
+    if (path == "description") d.description = input.description;
+    if (path == "detected_by") d.detected_by = input.detected_by;
+    if (path == "shift") d.shift = input.shift;
+  }
+  d.update_time = TruncateToMicros(now);
+  return d;
+}
+
+absl::Status ValidateAssign(const AssignInput& input) {
+  Violations v;
+  CheckCode(v, "repair_place_id", input.repair_place_id);
+  CheckCode(v, "mechanic_id", input.mechanic_id);
+  return v.ToStatus();
+}
+
+absl::StatusOr<Defect> Assign(const Defect& current, const AssignInput& input,
+                              absl::string_view actor, absl::Time now) {
+  PM_ASSIGN_OR_RETURN(DefectStatus next, NextStatus(current.status, Transition::kAssign));
+  Defect d = current;
+  d.status = next;
+  d.assignment = Assignment{input.repair_place_id, input.mechanic_id, std::string(actor),
+                            TruncateToMicros(now)};
+  d.update_time = TruncateToMicros(now);
+  return d;
+}
+
+absl::StatusOr<Defect> StartRepair(const Defect& current, absl::string_view actor, absl::Time now) {
+  PM_ASSIGN_OR_RETURN(DefectStatus next, NextStatus(current.status, Transition::kStartRepair));
+  if (!current.assignment.has_value()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("defect ", current.id, " has no repair place assigned"));
+  }
+  Defect d = current;
+  d.status = next;
+  Repair repair;
+  repair.started_by = std::string(actor);
+  repair.start_time = TruncateToMicros(now);
+  d.repair = std::move(repair);
+  d.update_time = TruncateToMicros(now);
+  return d;
+}
+
+absl::Status ValidateFinish(const FinishInput& input) {
+  Violations v;
+  CheckText(v, "work_done", input.work_done, true, kMaxLongText);
+  if (input.labor_minutes < 1 || input.labor_minutes > 1440) {
+    v.Add("labor_minutes", absl::StrCat("must be 1-1440 (got ", input.labor_minutes, ")"));
+  }
+  return v.ToStatus();
+}
+
+absl::StatusOr<Defect> FinishRepair(const Defect& current, const FinishInput& input,
+                                    absl::string_view actor, absl::Time now) {
+  PM_ASSIGN_OR_RETURN(DefectStatus next, NextStatus(current.status, Transition::kFinishRepair));
+  Defect d = current;
+  d.status = next;
+  Repair repair = current.repair.value_or(Repair{});
+  repair.finished_by = std::string(actor);
+  repair.finish_time = TruncateToMicros(now);
+  repair.work_done = input.work_done;
+  repair.labor_minutes = input.labor_minutes;
+  d.repair = std::move(repair);
+  d.update_time = TruncateToMicros(now);
+  return d;
+}
+
+absl::Status ValidateVerify(const VerifyInput& input) {
+  Violations v;
+  if (input.decision != QcDecision::kAccept && input.decision != QcDecision::kReject) {
+    v.Add("decision", "required: ACCEPT or REJECT");
+  }
+  if (input.decision == QcDecision::kReject) {
+    CheckText(v, "reason", input.reason, true, kMaxLongText);
+  } else {
+    CheckText(v, "reason", input.reason, false, kMaxLongText);
+  }
+  return v.ToStatus();
+}
+
+absl::StatusOr<Defect> VerifyRepair(const Defect& current, const VerifyInput& input,
+                                    absl::string_view actor, absl::Time now) {
+  Transition transition =
+      input.decision == QcDecision::kAccept ? Transition::kAccept : Transition::kReject;
+  PM_ASSIGN_OR_RETURN(DefectStatus next, NextStatus(current.status, transition));
+  std::string finished_by = current.repair ? current.repair->finished_by : std::string();
+  if (!finished_by.empty() && finished_by == actor) {
+    return runtime::WithErrorInfo(
+        absl::PermissionDeniedError(
+            absl::StrCat("four eyes: ", actor, " finished the repair of defect ", current.id,
+                         " and cannot verify it; another QC engineer must")),
+        "FOUR_EYES_REQUIRED", {{"finished_by", finished_by}});
+  }
+  Defect d = current;
+  d.status = next;
+  Verification verification;
+  verification.verified_by = std::string(actor);
+  verification.verify_time = TruncateToMicros(now);
+  verification.accepted = input.decision == QcDecision::kAccept;
+  if (!verification.accepted) verification.rejection_reason = input.reason;
+  d.verification = std::move(verification);
+  if (next == DefectStatus::kClosed) d.close_time = TruncateToMicros(now);
+  d.update_time = TruncateToMicros(now);
+  return d;
+}
+
+absl::Status ValidateCancel(absl::string_view reason) {
+  Violations v;
+  CheckText(v, "reason", reason, true, kMaxLongText);
+  return v.ToStatus();
+}
+
+absl::StatusOr<Defect> Cancel(const Defect& current, absl::string_view reason,
+                              absl::string_view actor, absl::Time now) {
+  PM_ASSIGN_OR_RETURN(DefectStatus next, NextStatus(current.status, Transition::kCancel));
+  Defect d = current;
+  d.status = next;
+  d.cancel_reason = std::string(reason);
+  d.close_time = TruncateToMicros(now);
+  d.update_time = TruncateToMicros(now);
+  return d;
+}
+
+Defect AddPhoto(const Defect& current, const Photo& photo, absl::Time now) {
+  Defect d = current;
+  d.photos.push_back(photo);
+  d.update_time = TruncateToMicros(now);
+  return d;
+}
+
+absl::Status ValidatePhotoUpload(const PhotoUploadInput& input, int64_t max_bytes) {
+  Violations v;
+  if (input.defect_id.empty()) {
+    v.Add("metadata.defect_id", "required");
+  } else if (!ParseDefectId(input.defect_id, "metadata.defect_id").ok()) {
+    v.Add("metadata.defect_id", absl::StrCat("'", input.defect_id, "' is not a defect id"));
+  }
+  if (input.content_type != "image/jpeg" && input.content_type != "image/png" &&
+      input.content_type != "image/webp") {
+    v.Add(
+        "metadata.content_type",
+        absl::StrCat("'", input.content_type, "' is not one of image/jpeg, image/png, image/webp"));
+  }
+  if (input.size_bytes <= 0 || input.size_bytes > max_bytes) {
+    v.Add("metadata.size_bytes",
+          absl::StrCat("must be 1-", max_bytes, " bytes (got ", input.size_bytes, ")"));
+  }
+  bool hex = input.sha256.size() == 64 &&
+             std::all_of(input.sha256.begin(), input.sha256.end(),
+                         [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+  if (!hex) v.Add("metadata.sha256", "must be 64 lowercase hex characters");
+  CheckText(v, "metadata.file_name", input.file_name, false, kMaxFileName);
+  return v.ToStatus();
+}
+
+absl::Status ValidateRepairPlace(const RepairPlace& place) {
+  Violations v;
+  CheckCode(v, "repair_place.id", place.id);
+  CheckText(v, "repair_place.display_name", place.display_name, true, kMaxNameText);
+  CheckText(v, "repair_place.zone", place.zone, true, kMaxShortText);
+  if (place.busy) v.Add("repair_place.state", "output only: must be empty");
+  if (!place.current_defect_id.empty()) {
+    v.Add("repair_place.current_defect_id", "output only: must be empty");
+  }
+  return v.ToStatus();
+}
+
+absl::Status ValidateCrew(const Crew& crew) {
+  Violations v;
+  CheckCode(v, "crew.id", crew.id);
+  CheckText(v, "crew.display_name", crew.display_name, true, kMaxNameText);
+  CheckText(v, "crew.zone", crew.zone, true, kMaxShortText);
+  return v.ToStatus();
+}
+
+absl::Status ValidateMechanic(const Mechanic& mechanic) {
+  Violations v;
+  CheckCode(v, "mechanic.id", mechanic.id);
+  CheckText(v, "mechanic.display_name", mechanic.display_name, true, kMaxNameText);
+  CheckCode(v, "mechanic.crew_id", mechanic.crew_id);
+  CheckText(v, "mechanic.identity", mechanic.identity, false, kMaxIdentity);
+  if (!mechanic.identity.empty() && !absl::StartsWith(mechanic.identity, "spiffe://")) {
+    v.Add("mechanic.identity", "must be a spiffe:// URI");
+  }
+  return v.ToStatus();
+}
+
+absl::Status ValidateCategory(const DefectCategory& category) {
+  Violations v;
+  CheckCode(v, "category.code", category.code);
+  CheckText(v, "category.title", category.title, true, kMaxNameText);
+  if (!KnownSeverity(category.default_severity)) {
+    v.Add("category.default_severity", "required: MINOR, MAJOR or CRITICAL");
+  }
+  return v.ToStatus();
+}
+
+std::vector<FieldChange> Diff(const Defect& before, const Defect& after) {
+  std::vector<FieldChange> out;
+  auto add = [&out](std::string field, std::string old_value, std::string new_value) {
+    if (old_value != new_value) {
+      out.push_back({std::move(field), std::move(old_value), std::move(new_value)});
+    }
+  };
+  add("vin", before.vin, after.vin);
+  add("model", before.model, after.model);
+  add("zone", before.zone, after.zone);
+  add("station", before.station, after.station);
+  add("category_code", before.category_code, after.category_code);
+  add("severity", std::string(SeverityName(before.severity)),
+      std::string(SeverityName(after.severity)));
+  add("description", before.description, after.description);
+  add("detected_by", before.detected_by, after.detected_by);
+  add("shift", before.shift, after.shift);
+  add("status",
+      before.status == DefectStatus::kUnspecified ? "" : std::string(StatusName(before.status)),
+      std::string(StatusName(after.status)));
+  const Assignment no_assignment;
+  const Assignment& ab = before.assignment ? *before.assignment : no_assignment;
+  const Assignment& aa = after.assignment ? *after.assignment : no_assignment;
+  add("assignment.repair_place_id", ab.repair_place_id, aa.repair_place_id);
+  add("assignment.mechanic_id", ab.mechanic_id, aa.mechanic_id);
+  add("assignment.assigned_by", ab.assigned_by, aa.assigned_by);
+  add("assignment.assign_time", before.assignment ? TimeText(ab.assign_time) : "",
+      after.assignment ? TimeText(aa.assign_time) : "");
+  const Repair no_repair;
+  const Repair& rb = before.repair ? *before.repair : no_repair;
+  const Repair& ra = after.repair ? *after.repair : no_repair;
+  add("repair.started_by", rb.started_by, ra.started_by);
+  add("repair.start_time", before.repair ? TimeText(rb.start_time) : "",
+      after.repair ? TimeText(ra.start_time) : "");
+  add("repair.finished_by", rb.finished_by, ra.finished_by);
+  add("repair.finish_time", FormatOptionalTime(rb.finish_time), FormatOptionalTime(ra.finish_time));
+  add("repair.work_done", rb.work_done, ra.work_done);
+  add("repair.labor_minutes", rb.labor_minutes ? absl::StrCat(rb.labor_minutes) : "",
+      ra.labor_minutes ? absl::StrCat(ra.labor_minutes) : "");
+  const Verification no_verification;
+  const Verification& vb = before.verification ? *before.verification : no_verification;
+  const Verification& va = after.verification ? *after.verification : no_verification;
+  add("verification.verified_by", vb.verified_by, va.verified_by);
+  add("verification.verify_time", before.verification ? TimeText(vb.verify_time) : "",
+      after.verification ? TimeText(va.verify_time) : "");
+  add("verification.accepted", before.verification ? (vb.accepted ? "true" : "false") : "",
+      after.verification ? (va.accepted ? "true" : "false") : "");
+  add("verification.rejection_reason", vb.rejection_reason, va.rejection_reason);
+  add("cancel_reason", before.cancel_reason, after.cancel_reason);
+  add("close_time", FormatOptionalTime(before.close_time), FormatOptionalTime(after.close_time));
+  for (size_t i = before.photos.size(); i < after.photos.size(); ++i) {
+    const Photo& p = after.photos[i];
+    out.push_back({"photos", "",
+                   absl::StrCat(p.id, " ", p.file_name, " (", p.content_type, ", ", p.size_bytes,
+                                " bytes)")});
+  }
+  return out;
+}
+
+absl::StatusOr<int64_t> ParseDefectId(absl::string_view text, absl::string_view field) {
+  int64_t id = 0;
+  bool digits = !text.empty() && text.size() <= 18 &&
+                std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+  if (!digits || !absl::SimpleAtoi(text, &id) || id <= 0) {
+    return runtime::InvalidField(
+        std::string(field), absl::StrCat("'", text, "' is not a defect id (a positive decimal)"));
+  }
+  return id;
+}
+
+absl::StatusOr<ListQuery> MakeListQuery(const ListRequestInput& input) {
+  Violations v;
+  ListQuery query;
+  query.filter = input.filter;
+  for (size_t i = 0; i < input.filter.statuses.size(); ++i) {
+    int n = static_cast<int>(input.filter.statuses[i]);
+    if (n < 1 || n > 7)
+      v.Add(absl::StrCat("statuses[", i, "]"), absl::StrCat("unknown status ", n));
+  }
+  if (input.page_size < 0 || input.page_size > kMaxPageSize) {
+    v.Add("page_size", absl::StrCat("must be 0-", kMaxPageSize, " (got ", input.page_size, ")"));
+  }
+  query.page_size = input.page_size == 0 ? kDefaultPageSize : input.page_size;
+  absl::StatusOr<ListOrder> order = ParseOrderBy(input.order_by);
+  if (!order.ok()) {
+    v.Add("order_by", absl::StrCat("'", input.order_by,
+                                   "' is not one of: create_time desc, create_time, "
+                                   "update_time desc, update_time"));
+  } else {
+    query.order = *order;
+  }
+  if (query.filter.create_time_from && query.filter.create_time_to &&
+      *query.filter.create_time_from >= *query.filter.create_time_to) {
+    v.Add("create_time_to", "must be after create_time_from");
+  }
+  if (!input.page_token.empty() && order.ok()) {
+    std::string raw;
+    std::vector<std::string> parts;
+    if (absl::WebSafeBase64Unescape(input.page_token, &raw)) parts = absl::StrSplit(raw, '|');
+    int64_t micros = 0;
+    int64_t id = 0;
+    if (parts.size() != 4 || parts[0] != "p1" || !absl::SimpleAtoi(parts[1], &micros) ||
+        !absl::SimpleAtoi(parts[2], &id)) {
+      v.Add("page_token", "not a token returned by ListDefects");
+    } else if (parts[3] != FilterFingerprint(query)) {
+      v.Add("page_token",
+            "the filter or order_by differs from the request that returned this token");
+    } else {
+      query.after = ListCursor{absl::FromUnixMicros(micros), id};
+    }
+  }
+  PM_RETURN_IF_ERROR(v.ToStatus());
+  return query;
+}
+
+std::string EncodePageToken(const ListQuery& query, const Defect& last) {
+  return absl::WebSafeBase64Escape(absl::StrCat("p1|",
+                                                absl::ToUnixMicros(SortTimeOf(query.order, last)),
+                                                "|", last.id, "|", FilterFingerprint(query)));
+}
+
+}  // namespace plantmesh::defect

@@ -1,0 +1,328 @@
+// The rules of defect and repair tracking, free of gRPC, protobuf and SQL: the status
+// state machine, the four-eyes rule of QC, validation of inputs, the etag rule and the
+// field diffs recorded in history. Time is always passed in.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "server/runtime/errors.h"
+
+namespace plantmesh::defect {
+
+// Numbers match plantmesh.defect.v1.DefectStatus (stored as such).
+enum class DefectStatus : int {
+  kUnspecified = 0,
+  kReported = 1,
+  kAssigned = 2,
+  kInRepair = 3,
+  kRepaired = 4,
+  kClosed = 5,
+  kReopened = 6,
+  kCancelled = 7,
+};
+inline constexpr DefectStatus kAllStatuses[] = {DefectStatus::kReported, DefectStatus::kAssigned,
+                                                DefectStatus::kInRepair, DefectStatus::kRepaired,
+                                                DefectStatus::kClosed,   DefectStatus::kReopened,
+                                                DefectStatus::kCancelled};
+
+// Numbers match plantmesh.defect.v1.Severity.
+enum class Severity : int { kUnspecified = 0, kMinor = 1, kMajor = 2, kCritical = 3 };
+
+// Numbers match plantmesh.defect.v1.ChangeType.
+enum class ChangeType : int {
+  kUnspecified = 0,
+  kReported = 1,
+  kUpdated = 2,
+  kAssigned = 3,
+  kRepairStarted = 4,
+  kRepairFinished = 5,
+  kRepairAccepted = 6,
+  kRepairRejected = 7,
+  kCancelled = 8,
+  kPhotoAdded = 9,
+};
+
+// The custom methods that move a defect between statuses.
+enum class Transition { kAssign, kStartRepair, kFinishRepair, kAccept, kReject, kCancel };
+inline constexpr Transition kAllTransitions[] = {
+    Transition::kAssign, Transition::kStartRepair, Transition::kFinishRepair,
+    Transition::kAccept, Transition::kReject,      Transition::kCancel};
+
+absl::string_view StatusName(DefectStatus status);        // "REPORTED"
+absl::string_view SeverityName(Severity severity);        // "MAJOR"
+absl::string_view TransitionName(Transition transition);  // "StartRepair"
+
+struct Assignment {
+  std::string repair_place_id;
+  std::string mechanic_id;
+  std::string assigned_by;
+  absl::Time assign_time;
+};
+
+struct Repair {
+  std::string started_by;
+  absl::Time start_time;
+  std::string finished_by;  // empty while in repair
+  std::optional<absl::Time> finish_time;
+  std::string work_done;
+  int32_t labor_minutes = 0;
+};
+
+struct Verification {
+  std::string verified_by;
+  absl::Time verify_time;
+  bool accepted = false;
+  std::string rejection_reason;
+};
+
+struct Photo {
+  std::string id;
+  std::string content_type;
+  int64_t size_bytes = 0;
+  std::string sha256;
+  std::string uploaded_by;
+  absl::Time upload_time;
+  std::string file_name;
+};
+
+struct Defect {
+  int64_t id = 0;
+  std::string vin;
+  std::string model;
+  std::string zone;
+  std::string station;
+  std::string category_code;
+  Severity severity = Severity::kUnspecified;
+  std::string description;
+  std::string detected_by;
+  std::string shift;
+  std::vector<Photo> photos;
+  DefectStatus status = DefectStatus::kUnspecified;
+  std::optional<Assignment> assignment;
+  std::optional<Repair> repair;
+  std::optional<Verification> verification;
+  std::string cancel_reason;
+  std::string reported_by;
+  absl::Time create_time;
+  absl::Time update_time;
+  std::optional<absl::Time> close_time;
+  // Incremented by every change; the etag is derived from it.
+  int64_t version = 0;
+};
+
+struct FieldChange {
+  std::string field;
+  std::string old_value;
+  std::string new_value;
+};
+
+struct HistoryEntry {
+  int64_t sequence = 0;
+  ChangeType change_type = ChangeType::kUnspecified;
+  std::string actor;
+  absl::Time change_time;
+  std::vector<FieldChange> changes;
+  std::string comment;
+  std::string request_id;
+};
+
+struct DefectCategory {
+  std::string code;
+  std::string title;
+  Severity default_severity = Severity::kUnspecified;
+};
+
+struct RepairPlace {
+  std::string id;
+  std::string display_name;
+  std::string zone;
+  bool busy = false;              // derived
+  std::string current_defect_id;  // derived
+};
+
+struct Crew {
+  std::string id;
+  std::string display_name;
+  std::string zone;
+};
+
+struct Mechanic {
+  std::string id;
+  std::string display_name;
+  std::string crew_id;
+  std::string identity;
+};
+
+// ---- etag ----
+
+std::string EtagOf(int64_t version);
+// OK when `given` is empty and not `required`, or equals the defect's etag; otherwise
+// ABORTED (ErrorInfo ETAG_MISMATCH, metadata current_etag) — or INVALID_ARGUMENT
+// (field `etag`) when required and empty.
+absl::Status CheckEtag(const Defect& current, absl::string_view given, bool required);
+
+// ---- state machine ----
+
+// The status a transition leads to from `from`, or FAILED_PRECONDITION naming the
+// current status (ErrorInfo ILLEGAL_TRANSITION, metadata current_status, transition).
+absl::StatusOr<DefectStatus> NextStatus(DefectStatus from, Transition transition);
+
+// ---- what callers send (after conversion from protobuf) ----
+
+// The fields of a report. `output_only_set` names output-only fields the caller set
+// (relative to the defect, e.g. "status"); each is a violation.
+struct NewDefectInput {
+  std::string vin;
+  std::string model;
+  std::string zone;
+  std::string station;
+  std::string category_code;
+  Severity severity = Severity::kUnspecified;  // may hold an unknown number as sent
+  std::string description;
+  std::string detected_by;
+  std::string shift;
+  std::vector<std::string> output_only_set;
+};
+
+// `category` is the catalog entry for input.category_code, or nullopt when unknown.
+// Returns the defect to store (id 0, version 1), or INVALID_ARGUMENT listing every
+// violation with paths under "defect.".
+absl::StatusOr<Defect> NewDefect(const NewDefectInput& input,
+                                 const std::optional<DefectCategory>& category,
+                                 absl::string_view actor, absl::Time now);
+
+// The updatable paths of UpdateDefect.
+const std::vector<std::string>& UpdatablePaths();
+
+// Checks an update before the defect is read: `paths` non-empty and updatable, etag
+// present, each named field valid. `category` is the catalog entry for
+// input.category_code when that path is named. INVALID_ARGUMENT lists every violation
+// ("update_mask", "etag", "defect.<path>").
+absl::Status ValidateUpdate(const NewDefectInput& input, const std::vector<std::string>& paths,
+                            absl::string_view etag, const std::optional<DefectCategory>& category);
+
+// Applies the fields named by `paths` (validated) from `input` to `current`.
+// FAILED_PRECONDITION when the defect is closed or cancelled (records are frozen).
+absl::StatusOr<Defect> ApplyUpdate(const Defect& current, const NewDefectInput& input,
+                                   const std::vector<std::string>& paths, absl::Time now);
+
+struct AssignInput {
+  std::string repair_place_id;
+  std::string mechanic_id;
+};
+// Field checks only (format); existence is checked by the store.
+absl::Status ValidateAssign(const AssignInput& input);
+absl::StatusOr<Defect> Assign(const Defect& current, const AssignInput& input,
+                              absl::string_view actor, absl::Time now);
+
+absl::StatusOr<Defect> StartRepair(const Defect& current, absl::string_view actor, absl::Time now);
+
+struct FinishInput {
+  std::string work_done;
+  int32_t labor_minutes = 0;
+};
+absl::Status ValidateFinish(const FinishInput& input);
+absl::StatusOr<Defect> FinishRepair(const Defect& current, const FinishInput& input,
+                                    absl::string_view actor, absl::Time now);
+
+enum class QcDecision { kUnspecified = 0, kAccept = 1, kReject = 2 };
+struct VerifyInput {
+  QcDecision decision = QcDecision::kUnspecified;
+  std::string reason;
+};
+absl::Status ValidateVerify(const VerifyInput& input);
+// REPAIRED → CLOSED (accept) or REOPENED (reject). PERMISSION_DENIED (ErrorInfo
+// FOUR_EYES_REQUIRED) when `actor` finished the repair.
+absl::StatusOr<Defect> VerifyRepair(const Defect& current, const VerifyInput& input,
+                                    absl::string_view actor, absl::Time now);
+
+absl::Status ValidateCancel(absl::string_view reason);
+absl::StatusOr<Defect> Cancel(const Defect& current, absl::string_view reason,
+                              absl::string_view actor, absl::Time now);
+
+// Adds photo metadata (id assigned by the caller) to the defect.
+Defect AddPhoto(const Defect& current, const Photo& photo, absl::Time now);
+
+// ---- photos ----
+
+struct PhotoUploadInput {
+  std::string defect_id;
+  std::string content_type;
+  int64_t size_bytes = 0;
+  std::string sha256;
+  std::string file_name;
+};
+// Paths under "metadata.".
+absl::Status ValidatePhotoUpload(const PhotoUploadInput& input, int64_t max_bytes);
+
+// ---- resources ----
+
+// Plant codes: 1-32 characters A-Z, 0-9, '-'.
+bool IsPlantCode(absl::string_view code);
+absl::Status ValidateRepairPlace(const RepairPlace& place);     // paths "repair_place."
+absl::Status ValidateCrew(const Crew& crew);                    // paths "crew."
+absl::Status ValidateMechanic(const Mechanic& mechanic);        // paths "mechanic."
+absl::Status ValidateCategory(const DefectCategory& category);  // paths "category."
+
+// ---- history ----
+
+// Fields that differ between two versions of a defect, as text (etag, version, photos'
+// bytes and update_time are not listed).
+std::vector<FieldChange> Diff(const Defect& before, const Defect& after);
+
+// ---- ids ----
+
+// Parses a decimal defect id; INVALID_ARGUMENT naming `field` otherwise.
+absl::StatusOr<int64_t> ParseDefectId(absl::string_view text, absl::string_view field);
+
+// ---- listing ----
+
+enum class ListOrder { kCreateTimeDesc, kCreateTime, kUpdateTimeDesc, kUpdateTime };
+
+struct ListFilter {
+  std::vector<DefectStatus> statuses;
+  std::string zone;
+  std::string vin;
+  std::string shift;
+  std::optional<absl::Time> create_time_from;
+  std::optional<absl::Time> create_time_to;
+};
+
+// Where the previous page ended.
+struct ListCursor {
+  absl::Time sort_time;  // create_time or update_time of the last defect returned
+  int64_t id = 0;
+};
+
+struct ListQuery {
+  ListFilter filter;
+  ListOrder order = ListOrder::kCreateTimeDesc;
+  int page_size = 100;
+  std::optional<ListCursor> after;
+};
+
+struct ListRequestInput {
+  ListFilter filter;  // statuses may hold unknown numbers as sent
+  int32_t page_size = 0;
+  std::string page_token;
+  std::string order_by;
+};
+
+// Validates page_size (0 → 100, 1-1000), order_by, statuses and the page token (which
+// must come from the same filter and order): INVALID_ARGUMENT naming each field.
+absl::StatusOr<ListQuery> MakeListQuery(const ListRequestInput& input);
+
+// The opaque next_page_token after `last` for `query`.
+std::string EncodePageToken(const ListQuery& query, const Defect& last);
+
+// Micros precision: what PostgreSQL keeps.
+absl::Time TruncateToMicros(absl::Time t);
+
+}  // namespace plantmesh::defect

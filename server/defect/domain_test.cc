@@ -1,0 +1,420 @@
+#include "server/defect/domain.h"
+
+#include <map>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace plantmesh::defect {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::UnorderedElementsAreArray;
+
+const absl::Time kNow = absl::FromUnixSeconds(1795000000) + absl::Nanoseconds(123456789);
+
+DefectCategory PaintScratch() { return {"PAINT-SCRATCH", "Paint scratch", Severity::kMinor}; }
+
+NewDefectInput GoodInput() {
+  NewDefectInput in;
+  in.vin = "WVW-ZZZ-1234";
+  in.model = "SEDAN-2.0";
+  in.zone = "PAINT";
+  in.station = "P-07";
+  in.category_code = "PAINT-SCRATCH";
+  in.description = "scratch on the left door";
+  in.detected_by = "badge 4411";
+  in.shift = "2026-11-21/A";
+  return in;
+}
+
+std::set<std::string> FieldsOf(const absl::Status& status) {
+  std::set<std::string> fields;
+  for (const auto& v : runtime::FieldViolationsOf(status)) fields.insert(v.field);
+  return fields;
+}
+
+std::string DescriptionOf(const absl::Status& status, const std::string& field) {
+  for (const auto& v : runtime::FieldViolationsOf(status)) {
+    if (v.field == field) return v.description;
+  }
+  return "";
+}
+
+Defect DefectIn(DefectStatus status) {
+  Defect d = *NewDefect(GoodInput(), PaintScratch(), "spiffe://p/user/op", kNow);
+  d.id = 42;
+  d.status = status;
+  if (status != DefectStatus::kReported) {
+    d.assignment = Assignment{"RP-03", "M-107", "spiffe://p/user/foreman", kNow};
+  }
+  if (status == DefectStatus::kInRepair || status == DefectStatus::kRepaired ||
+      status == DefectStatus::kReopened || status == DefectStatus::kClosed) {
+    Repair r;
+    r.started_by = "spiffe://p/user/m107";
+    r.start_time = kNow;
+    if (status != DefectStatus::kInRepair) {
+      r.finished_by = "spiffe://p/user/m107";
+      r.finish_time = kNow;
+      r.work_done = "polished";
+      r.labor_minutes = 20;
+    }
+    d.repair = r;
+  }
+  return d;
+}
+
+// Applies a transition with valid inputs.
+absl::StatusOr<Defect> Apply(const Defect& d, Transition t, const std::string& actor) {
+  switch (t) {
+    case Transition::kAssign:
+      return Assign(d, {"RP-01", "M-200"}, actor, kNow);
+    case Transition::kStartRepair:
+      return StartRepair(d, actor, kNow);
+    case Transition::kFinishRepair:
+      return FinishRepair(d, {"replaced clip", 15}, actor, kNow);
+    case Transition::kAccept:
+      return VerifyRepair(d, {QcDecision::kAccept, ""}, actor, kNow);
+    case Transition::kReject:
+      return VerifyRepair(d, {QcDecision::kReject, "still scratched"}, actor, kNow);
+    case Transition::kCancel:
+      return Cancel(d, "duplicate report", actor, kNow);
+  }
+  return absl::InternalError("unreachable");
+}
+
+// The whole state machine, as the contract states it.
+const std::map<std::pair<DefectStatus, Transition>, DefectStatus>& LegalMoves() {
+  static const auto* moves = new std::map<std::pair<DefectStatus, Transition>, DefectStatus>{
+      {{DefectStatus::kReported, Transition::kAssign}, DefectStatus::kAssigned},
+      {{DefectStatus::kAssigned, Transition::kAssign}, DefectStatus::kAssigned},
+      {{DefectStatus::kReopened, Transition::kAssign}, DefectStatus::kAssigned},
+      {{DefectStatus::kAssigned, Transition::kStartRepair}, DefectStatus::kInRepair},
+      {{DefectStatus::kReopened, Transition::kStartRepair}, DefectStatus::kInRepair},
+      {{DefectStatus::kInRepair, Transition::kFinishRepair}, DefectStatus::kRepaired},
+      {{DefectStatus::kRepaired, Transition::kAccept}, DefectStatus::kClosed},
+      {{DefectStatus::kRepaired, Transition::kReject}, DefectStatus::kReopened},
+      {{DefectStatus::kReported, Transition::kCancel}, DefectStatus::kCancelled},
+      {{DefectStatus::kAssigned, Transition::kCancel}, DefectStatus::kCancelled},
+      {{DefectStatus::kInRepair, Transition::kCancel}, DefectStatus::kCancelled},
+      {{DefectStatus::kReopened, Transition::kCancel}, DefectStatus::kCancelled},
+  };
+  return *moves;
+}
+
+TEST(StateMachineTest, EveryStatusTimesEveryTransition) {
+  int legal = 0;
+  int illegal = 0;
+  for (DefectStatus from : kAllStatuses) {
+    for (Transition t : kAllTransitions) {
+      SCOPED_TRACE(absl::StrCat(StatusName(from), " ", TransitionName(t)));
+      auto it = LegalMoves().find({from, t});
+      absl::StatusOr<DefectStatus> next = NextStatus(from, t);
+      absl::StatusOr<Defect> applied = Apply(DefectIn(from), t, "spiffe://p/user/qc");
+      if (it != LegalMoves().end()) {
+        ++legal;
+        ASSERT_TRUE(next.ok()) << next.status();
+        EXPECT_EQ(*next, it->second);
+        ASSERT_TRUE(applied.ok()) << applied.status();
+        EXPECT_EQ(applied->status, it->second);
+        EXPECT_EQ(applied->update_time, TruncateToMicros(kNow));
+      } else {
+        ++illegal;
+        for (const absl::Status& s : {next.status(), applied.status()}) {
+          EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+          EXPECT_THAT(std::string(s.message()), HasSubstr(std::string(StatusName(from))));
+          runtime::ErrorInfoView info = runtime::ErrorInfoOf(s);
+          EXPECT_EQ(info.reason, "ILLEGAL_TRANSITION");
+          EXPECT_EQ(info.metadata["current_status"], StatusName(from));
+        }
+      }
+    }
+  }
+  EXPECT_EQ(legal, 12);
+  EXPECT_EQ(illegal, 7 * 6 - 12);
+}
+
+TEST(StateMachineTest, TransitionsRecordWhoAndWhen) {
+  Defect assigned = *Assign(DefectIn(DefectStatus::kReported), {"RP-01", "M-200"}, "foreman", kNow);
+  ASSERT_TRUE(assigned.assignment.has_value());
+  EXPECT_EQ(assigned.assignment->repair_place_id, "RP-01");
+  EXPECT_EQ(assigned.assignment->mechanic_id, "M-200");
+  EXPECT_EQ(assigned.assignment->assigned_by, "foreman");
+
+  Defect started = *StartRepair(assigned, "m200", kNow);
+  EXPECT_EQ(started.repair->started_by, "m200");
+  Defect finished = *FinishRepair(started, {"repainted", 45}, "m200", kNow + absl::Minutes(45));
+  EXPECT_EQ(finished.repair->finished_by, "m200");
+  EXPECT_EQ(finished.repair->labor_minutes, 45);
+  EXPECT_FALSE(finished.close_time.has_value());
+
+  Defect rejected = *VerifyRepair(finished, {QcDecision::kReject, "orange peel"}, "qc1", kNow);
+  EXPECT_EQ(rejected.status, DefectStatus::kReopened);
+  EXPECT_FALSE(rejected.verification->accepted);
+  EXPECT_EQ(rejected.verification->rejection_reason, "orange peel");
+  EXPECT_FALSE(rejected.close_time.has_value());
+
+  Defect closed = *VerifyRepair(
+      *FinishRepair(*StartRepair(rejected, "m200", kNow), {"again", 10}, "m200", kNow),
+      {QcDecision::kAccept, ""}, "qc1", kNow);
+  EXPECT_EQ(closed.status, DefectStatus::kClosed);
+  EXPECT_TRUE(closed.verification->accepted);
+  EXPECT_EQ(closed.close_time, TruncateToMicros(kNow));
+
+  Defect cancelled = *Cancel(DefectIn(DefectStatus::kAssigned), "unit scrapped", "foreman", kNow);
+  EXPECT_EQ(cancelled.cancel_reason, "unit scrapped");
+  EXPECT_EQ(cancelled.close_time, TruncateToMicros(kNow));
+}
+
+TEST(FourEyesTest, VerifierWhoFinishedTheRepairIsRefused) {
+  Defect repaired = DefectIn(DefectStatus::kRepaired);
+  for (QcDecision decision : {QcDecision::kAccept, QcDecision::kReject}) {
+    absl::StatusOr<Defect> result =
+        VerifyRepair(repaired, {decision, "reason"}, repaired.repair->finished_by, kNow);
+    EXPECT_EQ(result.status().code(), absl::StatusCode::kPermissionDenied);
+    EXPECT_EQ(runtime::ErrorInfoOf(result.status()).reason, "FOUR_EYES_REQUIRED");
+  }
+  EXPECT_TRUE(VerifyRepair(repaired, {QcDecision::kAccept, ""}, "spiffe://p/user/qc", kNow).ok());
+}
+
+TEST(EtagTest, RequiredMatchingAndStale) {
+  Defect d = DefectIn(DefectStatus::kReported);
+  d.version = 3;
+  EXPECT_EQ(EtagOf(3), "v3");
+  EXPECT_TRUE(CheckEtag(d, "", false).ok());
+  EXPECT_TRUE(CheckEtag(d, "v3", true).ok());
+  absl::Status missing = CheckEtag(d, "", true);
+  EXPECT_EQ(missing.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(FieldsOf(missing), ElementsAre("etag"));
+  absl::Status stale = CheckEtag(d, "v2", false);
+  EXPECT_EQ(stale.code(), absl::StatusCode::kAborted);
+  runtime::ErrorInfoView info = runtime::ErrorInfoOf(stale);
+  EXPECT_EQ(info.reason, "ETAG_MISMATCH");
+  EXPECT_EQ(info.metadata["current_etag"], "v3");
+}
+
+TEST(NewDefectTest, GoodReportDefaultsSeverityFromCategory) {
+  absl::StatusOr<Defect> d = NewDefect(GoodInput(), PaintScratch(), "spiffe://p/user/op", kNow);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->status, DefectStatus::kReported);
+  EXPECT_EQ(d->severity, Severity::kMinor);
+  EXPECT_EQ(d->reported_by, "spiffe://p/user/op");
+  EXPECT_EQ(d->create_time, TruncateToMicros(kNow));
+  EXPECT_EQ(d->version, 1);
+  NewDefectInput critical = GoodInput();
+  critical.severity = Severity::kCritical;
+  EXPECT_EQ(NewDefect(critical, PaintScratch(), "op", kNow)->severity, Severity::kCritical);
+}
+
+TEST(NewDefectTest, EveryViolationAtOnce) {
+  NewDefectInput in;
+  in.vin = "wvw lower";
+  in.model = std::string(65, 'M');
+  in.zone = "";
+  in.station = "";
+  in.category_code = "NO-SUCH";
+  in.severity = static_cast<Severity>(9);
+  in.description = std::string(4001, 'd');
+  in.detected_by = std::string(129, 'x');
+  in.shift = std::string(33, 's');
+  in.output_only_set = {"id", "status", "etag"};
+  absl::Status s = NewDefect(in, std::nullopt, "op", kNow).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(FieldsOf(s),
+              UnorderedElementsAreArray(std::set<std::string>{
+                  "defect.id", "defect.status", "defect.etag", "defect.vin", "defect.model",
+                  "defect.zone", "defect.station", "defect.category_code", "defect.severity",
+                  "defect.description", "defect.detected_by", "defect.shift"}));
+  EXPECT_EQ(DescriptionOf(s, "defect.category_code"), "unknown category 'NO-SUCH'");
+  EXPECT_THAT(std::string(s.message()), HasSubstr("defect.vin"));
+}
+
+TEST(NewDefectTest, VinRules) {
+  for (std::string vin : std::vector<std::string>{"A", std::string(32, 'Z'), "WBA-123-XY9"}) {
+    NewDefectInput in = GoodInput();
+    in.vin = vin;
+    EXPECT_TRUE(NewDefect(in, PaintScratch(), "op", kNow).ok()) << vin;
+  }
+  for (std::string vin :
+       std::vector<std::string>{"", std::string(33, 'Z'), "wba123", "WBA 123", "WBA_123", "WBÄ"}) {
+    NewDefectInput in = GoodInput();
+    in.vin = vin;
+    EXPECT_THAT(FieldsOf(NewDefect(in, PaintScratch(), "op", kNow).status()),
+                ElementsAre("defect.vin"))
+        << vin;
+  }
+}
+
+TEST(NewDefectTest, LengthsCountCharactersNotBytes) {
+  NewDefectInput in = GoodInput();
+  std::string umlauts;
+  for (int i = 0; i < 64; ++i) umlauts += "\xC3\xA4";  // ä, 2 bytes each
+  in.model = umlauts;
+  EXPECT_TRUE(NewDefect(in, PaintScratch(), "op", kNow).ok());
+  in.model += "\xC3\xA4";
+  EXPECT_THAT(FieldsOf(NewDefect(in, PaintScratch(), "op", kNow).status()),
+              ElementsAre("defect.model"));
+}
+
+TEST(UpdateTest, ValidatesMaskEtagAndNamedFieldsOnly) {
+  NewDefectInput in;  // all empty: only named fields are checked
+  in.zone = "";
+  absl::Status s = ValidateUpdate(in, {"zone", "status", "vin"}, "", std::nullopt);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(FieldsOf(s), UnorderedElementsAreArray(std::set<std::string>{
+                               "defect.zone", "update_mask", "defect.vin", "etag"}));
+  EXPECT_THAT(FieldsOf(ValidateUpdate(in, {}, "v1", std::nullopt)), ElementsAre("update_mask"));
+  NewDefectInput cat;
+  cat.category_code = "NOPE";
+  EXPECT_EQ(DescriptionOf(ValidateUpdate(cat, {"category_code"}, "v1", std::nullopt),
+                          "defect.category_code"),
+            "unknown category 'NOPE'");
+  NewDefectInput good;
+  good.description = "deeper than thought";
+  EXPECT_TRUE(ValidateUpdate(good, {"description"}, "v1", std::nullopt).ok());
+}
+
+TEST(UpdateTest, AppliesOnlyNamedFieldsAndDiffs) {
+  Defect before = DefectIn(DefectStatus::kReported);
+  NewDefectInput in;
+  in.description = "deeper than thought";
+  in.zone = "SHOULD-NOT-APPLY";
+  absl::StatusOr<Defect> after = ApplyUpdate(before, in, {"description"}, kNow + absl::Hours(1));
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->zone, before.zone);
+  EXPECT_EQ(after->description, "deeper than thought");
+  std::vector<FieldChange> changes = Diff(before, *after);
+  ASSERT_EQ(changes.size(), 1u);
+  EXPECT_EQ(changes[0].field, "description");
+  EXPECT_EQ(changes[0].old_value, "scratch on the left door");
+  EXPECT_EQ(changes[0].new_value, "deeper than thought");
+
+  for (DefectStatus frozen : {DefectStatus::kClosed, DefectStatus::kCancelled}) {
+    EXPECT_EQ(ApplyUpdate(DefectIn(frozen), in, {"description"}, kNow).status().code(),
+              absl::StatusCode::kFailedPrecondition);
+  }
+}
+
+TEST(DiffTest, TransitionChangesAreListed) {
+  Defect before = DefectIn(DefectStatus::kReported);
+  Defect after = *Assign(before, {"RP-09", "M-1"}, "foreman", kNow);
+  std::vector<std::string> fields;
+  for (const FieldChange& c : Diff(before, after)) fields.push_back(c.field);
+  EXPECT_THAT(fields, ElementsAre("status", "assignment.repair_place_id", "assignment.mechanic_id",
+                                  "assignment.assigned_by", "assignment.assign_time"));
+  EXPECT_EQ(Diff(before, after)[0].old_value, "REPORTED");
+  EXPECT_EQ(Diff(before, after)[0].new_value, "ASSIGNED");
+}
+
+TEST(TransitionInputTest, Validation) {
+  EXPECT_THAT(FieldsOf(ValidateAssign({"rp 1", ""})),
+              UnorderedElementsAreArray(std::set<std::string>{"repair_place_id", "mechanic_id"}));
+  EXPECT_TRUE(ValidateAssign({"RP-1", "M-1"}).ok());
+  EXPECT_THAT(FieldsOf(ValidateFinish({"", 0})),
+              UnorderedElementsAreArray(std::set<std::string>{"work_done", "labor_minutes"}));
+  EXPECT_THAT(FieldsOf(ValidateFinish({"x", 1441})), ElementsAre("labor_minutes"));
+  EXPECT_TRUE(ValidateFinish({"x", 1440}).ok());
+  EXPECT_THAT(FieldsOf(ValidateVerify({QcDecision::kUnspecified, ""})), ElementsAre("decision"));
+  EXPECT_THAT(FieldsOf(ValidateVerify({QcDecision::kReject, ""})), ElementsAre("reason"));
+  EXPECT_TRUE(ValidateVerify({QcDecision::kAccept, ""}).ok());
+  EXPECT_TRUE(ValidateVerify({QcDecision::kReject, "bubbles"}).ok());
+  EXPECT_THAT(FieldsOf(ValidateCancel("")), ElementsAre("reason"));
+  EXPECT_TRUE(ValidateCancel("duplicate").ok());
+}
+
+TEST(PhotoUploadTest, Validation) {
+  PhotoUploadInput good{"17", "image/png", 1000, std::string(64, 'a'), "door.png"};
+  EXPECT_TRUE(ValidatePhotoUpload(good, 1000).ok());
+  PhotoUploadInput bad{"x", "image/gif", 1001, std::string(64, 'A'), std::string(256, 'f')};
+  EXPECT_THAT(FieldsOf(ValidatePhotoUpload(bad, 1000)),
+              UnorderedElementsAreArray(std::set<std::string>{
+                  "metadata.defect_id", "metadata.content_type", "metadata.size_bytes",
+                  "metadata.sha256", "metadata.file_name"}));
+  PhotoUploadInput empty{"1", "image/webp", 0, std::string(63, 'a'), ""};
+  EXPECT_THAT(
+      FieldsOf(ValidatePhotoUpload(empty, 1000)),
+      UnorderedElementsAreArray(std::set<std::string>{"metadata.size_bytes", "metadata.sha256"}));
+}
+
+TEST(ResourceTest, Validation) {
+  EXPECT_TRUE(ValidateRepairPlace({"RP-03", "Paint bay 3", "PAINT", false, ""}).ok());
+  EXPECT_THAT(FieldsOf(ValidateRepairPlace({"rp3", "", "", true, "5"})),
+              UnorderedElementsAreArray(std::set<std::string>{
+                  "repair_place.id", "repair_place.display_name", "repair_place.zone",
+                  "repair_place.state", "repair_place.current_defect_id"}));
+  EXPECT_THAT(FieldsOf(ValidateCrew({std::string(33, 'C'), "", ""})),
+              UnorderedElementsAreArray(
+                  std::set<std::string>{"crew.id", "crew.display_name", "crew.zone"}));
+  EXPECT_TRUE(ValidateMechanic({"M-107", "Ann Lee", "CREW-A", "spiffe://p/user/m107"}).ok());
+  EXPECT_THAT(
+      FieldsOf(ValidateMechanic({"", "", "crew a", "m107"})),
+      UnorderedElementsAreArray(std::set<std::string>{"mechanic.id", "mechanic.display_name",
+                                                      "mechanic.crew_id", "mechanic.identity"}));
+  EXPECT_TRUE(ValidateCategory(PaintScratch()).ok());
+  EXPECT_THAT(FieldsOf(ValidateCategory({"PAINT_SCRATCH", "", Severity::kUnspecified})),
+              UnorderedElementsAreArray(std::set<std::string>{"category.code", "category.title",
+                                                              "category.default_severity"}));
+}
+
+TEST(DefectIdTest, Parse) {
+  EXPECT_EQ(*ParseDefectId("17", "id"), 17);
+  for (const char* bad : {"", "0", "-1", "1a", "99999999999999999999"}) {
+    EXPECT_THAT(FieldsOf(ParseDefectId(bad, "id").status()), ElementsAre("id")) << bad;
+  }
+}
+
+TEST(ListQueryTest, DefaultsAndLimits) {
+  ListRequestInput in;
+  absl::StatusOr<ListQuery> q = MakeListQuery(in);
+  ASSERT_TRUE(q.ok());
+  EXPECT_EQ(q->page_size, 100);
+  EXPECT_EQ(q->order, ListOrder::kCreateTimeDesc);
+  in.page_size = 1000;
+  in.order_by = "  update_time   ASC ";
+  EXPECT_EQ(MakeListQuery(in)->order, ListOrder::kUpdateTime);
+  in.page_size = 1001;
+  in.order_by = "vin desc";
+  in.filter.statuses = {DefectStatus::kReported, static_cast<DefectStatus>(0)};
+  in.filter.create_time_from = kNow;
+  in.filter.create_time_to = kNow;
+  EXPECT_THAT(FieldsOf(MakeListQuery(in).status()),
+              UnorderedElementsAreArray(
+                  std::set<std::string>{"page_size", "order_by", "statuses[1]", "create_time_to"}));
+}
+
+TEST(ListQueryTest, PageTokenRoundTripAndFilterMismatch) {
+  ListRequestInput in;
+  in.filter.zone = "PAINT";
+  in.order_by = "update_time desc";
+  ListQuery q = *MakeListQuery(in);
+  Defect last = DefectIn(DefectStatus::kReported);
+  last.update_time = TruncateToMicros(kNow);
+  in.page_token = EncodePageToken(q, last);
+  absl::StatusOr<ListQuery> next = MakeListQuery(in);
+  ASSERT_TRUE(next.ok()) << next.status();
+  ASSERT_TRUE(next->after.has_value());
+  EXPECT_EQ(next->after->id, 42);
+  EXPECT_EQ(next->after->sort_time, TruncateToMicros(kNow));
+
+  ListRequestInput other = in;
+  other.filter.zone = "ASSEMBLY";
+  EXPECT_THAT(FieldsOf(MakeListQuery(other).status()), ElementsAre("page_token"));
+  other = in;
+  other.order_by = "create_time";
+  EXPECT_THAT(FieldsOf(MakeListQuery(other).status()), ElementsAre("page_token"));
+  other = in;
+  other.page_token = "garbage!";
+  EXPECT_THAT(FieldsOf(MakeListQuery(other).status()), ElementsAre("page_token"));
+  other = in;
+  other.page_size = 7;  // page size may change between pages
+  EXPECT_TRUE(MakeListQuery(other).ok());
+}
+
+}  // namespace
+}  // namespace plantmesh::defect
