@@ -38,8 +38,8 @@ class RedisServer {
   static absl::StatusOr<std::unique_ptr<RedisServer>> Start();
   ~RedisServer();
   int port() const;
-  void Stop();                 // SIGTERM, waits for exit
-  absl::Status Restart();      // same port
+  void Stop();             // SIGTERM, waits for exit
+  absl::Status Restart();  // same port
   bool running() const;
 
  private:
@@ -56,9 +56,13 @@ RedisServer& SharedRedis();
 // and client certificates on demand), plus a role-binding file.
 class TestPki {
  public:
+  // Trust domain of every identity this PKI issues (the server's default too).
+  static constexpr char kTrustDomain[] = "plantmesh.local";
+
   static absl::StatusOr<std::unique_ptr<TestPki>> Create();
   ~TestPki();
   std::string dir() const;
+  std::string ca_dir() const;  // ca.crt and ca.key, for pki::Issue with custom options
   std::string ca_file() const;
   std::string server_cert() const;
   std::string server_key() const;
@@ -69,7 +73,11 @@ class TestPki {
     std::string identity;
   };
   // Issues user certificate <name> and binds it to `roles` in the role-binding file.
-  absl::StatusOr<Client> IssueClient(const std::string& name, const std::vector<std::string>& roles);
+  absl::StatusOr<Client> IssueClient(const std::string& name,
+                                     const std::vector<std::string>& roles);
+  // An identity bound to no role, issued at Create: ServerProcess asks the health
+  // service with it.
+  Client probe_client() const;
 
  private:
   TestPki() = default;
@@ -87,7 +95,8 @@ class ServerProcess {
     const TestPki* pki = nullptr;  // nullptr: --insecure
     std::vector<std::string> extra_args;
   };
-  // Starts and waits until its health service answers SERVING (or times out).
+  // Starts and waits until it prints "LISTENING <host>:<port>" and its health
+  // service answers SERVING (30 s; the error carries the command line and the log).
   static absl::StatusOr<std::unique_ptr<ServerProcess>> Start(const Options& options);
   ~ServerProcess();  // SIGKILL if still running
   int port() const;
@@ -95,6 +104,7 @@ class ServerProcess {
   // SIGTERM and wait; returns the exit code.
   int Terminate();
   void Kill();  // SIGKILL
+  bool running() const;
   std::string log() const;  // stderr/stdout captured so far
 
  private:

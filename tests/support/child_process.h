@@ -1,0 +1,54 @@
+// Child processes and scratch directories for the test servers: every child runs in
+// its own process group, with stdout/stderr in a log file, and (when spawned from the
+// main thread) dies with the test binary even if the binary crashes.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace plantmesh::testing::internal {
+
+struct SpawnOptions {
+  std::vector<std::string> argv;  // argv[0] is the program (absolute or on PATH)
+  std::string log_file;           // stdout and stderr are appended here
+  std::string run_as_user;        // switch to this user first (only when root)
+};
+
+// Starts the program; the child is the leader of a new process group.
+absl::StatusOr<pid_t> Spawn(const SpawnOptions& options);
+
+// The exit code once the child has exited (128 + signal when killed), or
+// DEADLINE_EXCEEDED. Reaps the child.
+absl::StatusOr<int> WaitForExit(pid_t pid, absl::Duration timeout);
+
+// True when the child has exited (and reaps it, storing the code in *exit_code).
+bool HasExited(pid_t pid, int* exit_code);
+
+// Sends `signal` to the child's whole process group.
+void SignalGroup(pid_t pid, int signal);
+
+// Runs a program to completion; INTERNAL with the log's contents on a non-zero exit.
+absl::Status RunToCompletion(const SpawnOptions& options, absl::Duration timeout);
+
+// A fresh directory /tmp/<prefix>XXXXXX (or under $TMPDIR).
+absl::StatusOr<std::string> MakeTempDir(const std::string& prefix);
+
+// Whole file, or "" when unreadable.
+std::string ReadFileOrEmpty(const std::string& path);
+
+// Writes via a temporary file and rename, so a reader never sees half a file.
+absl::Status WriteFileAtomically(const std::string& path, const std::string& contents);
+
+// Whether this runs as root (postgres then needs another user).
+bool RunningAsRoot();
+
+// Looks the program up on PATH; "" when missing.
+std::string FindOnPath(const std::string& program);
+
+}  // namespace plantmesh::testing::internal

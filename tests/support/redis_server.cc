@@ -1,0 +1,126 @@
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "tests/support/child_process.h"
+#include "tests/support/test_servers.h"
+
+namespace plantmesh::testing {
+namespace {
+
+// One PING over a fresh connection; true on +PONG.
+bool Pong(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return false;
+  timeval timeout{1, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  bool pong = false;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0) {
+    static constexpr char kPing[] = "PING\r\n";
+    char reply[16] = {};
+    if (write(fd, kPing, sizeof(kPing) - 1) == sizeof(kPing) - 1 &&
+        read(fd, reply, sizeof(reply) - 1) >= 5) {
+      pong = std::string(reply).rfind("+PONG", 0) == 0;
+    }
+  }
+  close(fd);
+  return pong;
+}
+
+}  // namespace
+
+struct RedisServer::State {
+  std::string dir;
+  std::string log_file;
+  int port = 0;
+  pid_t pid = -1;
+
+  absl::Status Launch() {
+    absl::StatusOr<pid_t> spawned = internal::Spawn(internal::SpawnOptions{
+        {"redis-server", "--port", std::to_string(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", dir, "--daemonize", "no", "--protected-mode", "no",
+         "--loglevel", "warning"},
+        log_file,
+        ""});
+    if (!spawned.ok()) return spawned.status();
+    pid = *spawned;
+    absl::Time deadline = absl::Now() + absl::Seconds(30);
+    while (absl::Now() < deadline) {
+      int exit_code = 0;
+      if (internal::HasExited(pid, &exit_code)) {
+        pid = -1;
+        return absl::UnavailableError(absl::StrCat("redis-server exited with ", exit_code, ":\n",
+                                                   internal::ReadFileOrEmpty(log_file)));
+      }
+      if (Pong(port)) return absl::OkStatus();
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+    return absl::DeadlineExceededError(
+        absl::StrCat("redis-server did not answer PING:\n", internal::ReadFileOrEmpty(log_file)));
+  }
+};
+
+absl::StatusOr<std::unique_ptr<RedisServer>> RedisServer::Start() {
+  std::unique_ptr<RedisServer> server(new RedisServer());
+  server->state_ = std::make_unique<State>();
+  State& s = *server->state_;
+  absl::StatusOr<std::string> dir = internal::MakeTempDir("plantmesh-redis-");
+  if (!dir.ok()) return dir.status();
+  s.dir = *dir;
+  s.log_file = s.dir + "/redis.log";
+  absl::Status launched;
+  for (int attempt = 0; attempt < 5; ++attempt) {  // the chosen port may be taken meanwhile
+    s.port = FreePort();
+    launched = s.Launch();
+    if (launched.ok()) return server;
+    server->Stop();
+  }
+  return launched;
+}
+
+RedisServer::~RedisServer() {
+  if (!state_) return;
+  Stop();
+  std::error_code ignored;
+  if (!state_->dir.empty()) std::filesystem::remove_all(state_->dir, ignored);
+}
+
+int RedisServer::port() const { return state_->port; }
+
+void RedisServer::Stop() {
+  if (state_->pid <= 0) return;
+  kill(state_->pid, SIGTERM);
+  if (!internal::WaitForExit(state_->pid, absl::Seconds(20)).ok()) {
+    internal::SignalGroup(state_->pid, SIGKILL);
+    (void)internal::WaitForExit(state_->pid, absl::Seconds(10));
+  }
+  state_->pid = -1;
+}
+
+absl::Status RedisServer::Restart() {
+  Stop();
+  return state_->Launch();
+}
+
+bool RedisServer::running() const {
+  if (state_->pid <= 0) return false;
+  int exit_code = 0;
+  if (internal::HasExited(state_->pid, &exit_code)) {
+    state_->pid = -1;
+    return false;
+  }
+  return true;
+}
+
+}  // namespace plantmesh::testing
