@@ -1,0 +1,101 @@
+#include "server/runtime/migrations.h"
+
+#include <algorithm>
+#include <pqxx/pqxx>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "server/runtime/pg_pool.h"
+#include "server/runtime/status_macros.h"
+
+namespace plantmesh::runtime {
+namespace {
+
+std::string FirstLine(std::string_view text) {
+  return std::string(text.substr(0, text.find('\n')));
+}
+
+absl::Status CheckVersions(std::vector<const Migration*>& sorted) {
+  std::sort(sorted.begin(), sorted.end(),
+            [](const Migration* a, const Migration* b) { return a->version < b->version; });
+  for (size_t i = 0; i < sorted.size(); ++i) {
+    if (sorted[i]->version <= 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("migration ", std::string(sorted[i]->name), " has no positive version"));
+    }
+    if (i > 0 && sorted[i]->version == sorted[i - 1]->version) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("migrations ", std::string(sorted[i - 1]->name), " and ",
+                       std::string(sorted[i]->name), " share version ", sorted[i]->version));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Runs on the connection that holds the advisory lock.
+absl::Status ApplyLocked(pqxx::connection& conn, const std::string& schema,
+                         const std::vector<const Migration*>& sorted) {
+  const std::string table = conn.quote_name(schema) + ".schema_migrations";
+  int applied = 0;
+  try {
+    pqxx::work tx(conn);
+    tx.exec0("CREATE SCHEMA IF NOT EXISTS " + conn.quote_name(schema));
+    tx.exec0("CREATE TABLE IF NOT EXISTS " + table +
+             " (version int PRIMARY KEY, name text NOT NULL,"
+             " applied_at timestamptz NOT NULL DEFAULT now())");
+    applied = tx.exec1("SELECT coalesce(max(version), 0) FROM " + table)[0].as<int>();
+    tx.commit();
+  } catch (const std::exception& e) {
+    return MapPgException(e);
+  }
+  for (const Migration* m : sorted) {
+    if (m->version <= applied) continue;
+    try {
+      pqxx::work tx(conn);
+      // Simple-query protocol: the file may hold many statements.
+      tx.exec(std::string(m->sql));
+      tx.exec_params0("INSERT INTO " + table + " (version, name) VALUES ($1, $2)", m->version,
+                      std::string(m->name));
+      tx.commit();
+    } catch (const pqxx::broken_connection& e) {
+      return MapPgException(e);
+    } catch (const pqxx::in_doubt_error& e) {
+      return MapPgException(e);
+    } catch (const std::exception& e) {
+      return absl::FailedPreconditionError(absl::StrCat("migration ", std::string(m->name),
+                                                        " of schema ", schema,
+                                                        " failed: ", FirstLine(e.what())));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status ApplyMigrations(const std::string& url, std::string_view schema,
+                             const std::vector<Migration>& migrations) {
+  std::vector<const Migration*> sorted;
+  for (const Migration& m : migrations) sorted.push_back(&m);
+  PM_RETURN_IF_ERROR(CheckVersions(sorted));
+
+  PgPoolOptions options;
+  options.url = url;
+  options.size = 1;
+  PM_ASSIGN_OR_RETURN(std::unique_ptr<PgPool> pool, PgPool::Open(std::move(options)));
+  const std::string lock_key = absl::StrCat("plantmesh:", std::string(schema));
+  return pool->Run([&](pqxx::connection& conn) -> absl::Status {
+    // A session lock: replicas starting together wait here, then find the work done.
+    // It is released explicitly, and by PostgreSQL if this process dies.
+    auto exec = [&](const char* sql) {
+      pqxx::nontransaction tx(conn);
+      tx.exec_params(sql, lock_key);
+      tx.commit();
+    };
+    exec("SELECT pg_advisory_lock(hashtext($1))");
+    absl::Status status = ApplyLocked(conn, std::string(schema), sorted);
+    exec("SELECT pg_advisory_unlock(hashtext($1))");
+    return status;
+  });
+}
+
+}  // namespace plantmesh::runtime

@@ -1,0 +1,307 @@
+#include "server/runtime/pg_pool.h"
+
+#include <poll.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <pqxx/pqxx>
+#include <random>
+#include <thread>
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+
+namespace plantmesh::runtime {
+namespace {
+
+constexpr int kAbortedRetries = 3;
+
+// Where a libpq connection string points and the password it carries (so that the
+// password can be kept out of messages). Handles both the URI and key=value forms.
+struct ServerAddress {
+  std::string host = "localhost";
+  std::string port = "5432";
+  std::string password;
+};
+
+int HexDigit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::string PercentDecode(absl::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && HexDigit(s[i + 1]) >= 0 && HexDigit(s[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(HexDigit(s[i + 1]) * 16 + HexDigit(s[i + 2])));
+      i += 2;
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
+void ApplyKeyValue(absl::string_view key, absl::string_view value, ServerAddress* address) {
+  if (value.empty()) return;
+  if (key == "host" || key == "hostaddr") address->host = std::string(value);
+  if (key == "port") address->port = std::string(value);
+  if (key == "password") address->password = std::string(value);
+}
+
+ServerAddress ParseServerAddress(absl::string_view url) {
+  ServerAddress address;
+  absl::string_view rest = url;
+  if (absl::ConsumePrefix(&rest, "postgresql://") || absl::ConsumePrefix(&rest, "postgres://")) {
+    absl::string_view authority = rest.substr(0, rest.find_first_of("/?"));
+    absl::string_view query;
+    if (size_t q = rest.find('?'); q != absl::string_view::npos) query = rest.substr(q + 1);
+    if (size_t at = authority.rfind('@'); at != absl::string_view::npos) {
+      absl::string_view userinfo = authority.substr(0, at);
+      if (size_t colon = userinfo.find(':'); colon != absl::string_view::npos) {
+        address.password = PercentDecode(userinfo.substr(colon + 1));
+      }
+      authority = authority.substr(at + 1);
+    }
+    // [v6]:port, host:port or host; several hosts are reported as written.
+    absl::string_view host = authority;
+    if (size_t colon = authority.rfind(':');
+        colon != absl::string_view::npos && authority.find(']', colon) == absl::string_view::npos) {
+      host = authority.substr(0, colon);
+      if (colon + 1 < authority.size()) address.port = std::string(authority.substr(colon + 1));
+    }
+    if (!host.empty()) address.host = PercentDecode(host);
+    for (absl::string_view param : absl::StrSplit(query, '&', absl::SkipEmpty())) {
+      std::pair<absl::string_view, absl::string_view> kv = absl::StrSplit(param, '=');
+      ApplyKeyValue(kv.first, PercentDecode(kv.second), &address);
+    }
+    return address;
+  }
+  for (absl::string_view item : absl::StrSplit(url, ' ', absl::SkipWhitespace())) {
+    std::pair<absl::string_view, absl::string_view> kv = absl::StrSplit(item, '=');
+    ApplyKeyValue(absl::StripAsciiWhitespace(kv.first),
+                  absl::StripSuffix(absl::StripPrefix(kv.second, "'"), "'"), &address);
+  }
+  return address;
+}
+
+std::string FirstLine(absl::string_view text) {
+  text = absl::StripAsciiWhitespace(text);
+  absl::string_view line = text.substr(0, text.find('\n'));
+  absl::ConsumePrefix(&line, "ERROR:");
+  absl::ConsumePrefix(&line, "FATAL:");
+  return std::string(absl::StripAsciiWhitespace(line));
+}
+
+// Opens one connection and runs the on_connect callbacks on it.
+absl::StatusOr<std::unique_ptr<pqxx::connection>> OpenConnection(const PgPoolOptions& options) {
+  try {
+    auto conn = std::make_unique<pqxx::connection>(options.url);
+    for (const auto& callback : options.on_connect) callback(*conn);
+    return conn;
+  } catch (const pqxx::broken_connection& e) {
+    ServerAddress address = ParseServerAddress(options.url);
+    std::string reason = FirstLine(e.what());
+    if (!address.password.empty())
+      reason = absl::StrReplaceAll(reason, {{address.password, "***"}});
+    return absl::UnavailableError(absl::StrCat("cannot connect to PostgreSQL at ", address.host,
+                                               ":", address.port, ": ", reason));
+  } catch (const std::exception& e) {
+    return MapPgException(e);
+  }
+}
+
+// An idle connection should have nothing to read. Readable data or EOF means the
+// server closed it (restart, pg_terminate_backend, idle timeout): reopen it before use
+// rather than fail the caller's first statement.
+bool LooksClosed(pqxx::connection& conn) {
+  if (!conn.is_open()) return true;
+  pollfd fd{conn.sock(), POLLIN, 0};
+  if (fd.fd < 0) return true;
+  return poll(&fd, 1, 0) != 0;
+}
+
+void SleepBeforeRetry(int attempt) {
+  thread_local std::mt19937 rng{std::random_device{}()};
+  int base_ms = 5 << attempt;  // 5, 10, 20 ms
+  std::uniform_int_distribution<int> jitter(0, base_ms);
+  std::this_thread::sleep_for(std::chrono::milliseconds(base_ms + jitter(rng)));
+}
+
+bool IsRetriable(const std::exception& e) {
+  return dynamic_cast<const pqxx::serialization_failure*>(&e) != nullptr ||
+         dynamic_cast<const pqxx::deadlock_detected*>(&e) != nullptr;
+}
+
+}  // namespace
+
+struct PgPool::State {
+  explicit State(PgPoolOptions o) : options(std::move(o)) {}
+
+  struct Slot {
+    std::unique_ptr<pqxx::connection> conn;  // null: reopen on next Acquire
+    bool in_use = false;
+  };
+
+  PgPoolOptions options;
+  mutable std::mutex mu;
+  std::condition_variable released;
+  std::vector<Slot> slots;
+  int in_use = 0;
+};
+
+PgPool::Lease::Lease(Lease&& other) noexcept : pool_(other.pool_), conn_(other.conn_) {
+  other.conn_ = nullptr;
+}
+
+PgPool::Lease::~Lease() {
+  if (conn_ != nullptr) pool_->Release(conn_);
+}
+
+PgPool::PgPool(PgPoolOptions options) : state_(std::make_unique<State>(std::move(options))) {}
+
+PgPool::~PgPool() = default;
+
+absl::StatusOr<std::unique_ptr<PgPool>> PgPool::Open(PgPoolOptions options) {
+  if (options.size < 1) return absl::InvalidArgumentError("PgPool size must be at least 1");
+  std::unique_ptr<PgPool> pool(new PgPool(std::move(options)));
+  State& state = *pool->state_;
+  state.slots.resize(state.options.size);
+  for (State::Slot& slot : state.slots) {
+    absl::StatusOr<std::unique_ptr<pqxx::connection>> conn = OpenConnection(state.options);
+    if (!conn.ok()) return conn.status();
+    slot.conn = *std::move(conn);
+  }
+  return pool;
+}
+
+absl::StatusOr<PgPool::Lease> PgPool::Acquire() {
+  State& state = *state_;
+  State::Slot* slot = nullptr;
+  {
+    std::unique_lock<std::mutex> lock(state.mu);
+    auto deadline =
+        std::chrono::steady_clock::now() + absl::ToChronoNanoseconds(state.options.acquire_timeout);
+    auto free_slot = [&] {
+      for (State::Slot& s : state.slots) {
+        if (!s.in_use) return &s;
+      }
+      return static_cast<State::Slot*>(nullptr);
+    };
+    while ((slot = free_slot()) == nullptr) {
+      if (state.released.wait_until(lock, deadline) == std::cv_status::timeout) {
+        if ((slot = free_slot()) != nullptr) break;
+        return absl::ResourceExhaustedError(
+            absl::StrCat("no PostgreSQL connection free within ",
+                         absl::FormatDuration(state.options.acquire_timeout), " (pool size ",
+                         state.options.size, ")"));
+      }
+    }
+    slot->in_use = true;
+    ++state.in_use;
+  }
+  // Reopening talks to the server: do it outside the lock, the slot is ours.
+  if (slot->conn == nullptr || LooksClosed(*slot->conn)) {
+    slot->conn.reset();
+    absl::StatusOr<std::unique_ptr<pqxx::connection>> conn = OpenConnection(state.options);
+    if (!conn.ok()) {
+      std::lock_guard<std::mutex> lock(state.mu);
+      slot->in_use = false;
+      --state.in_use;
+      state.released.notify_one();
+      return conn.status();
+    }
+    slot->conn = *std::move(conn);
+  }
+  return Lease(this, slot->conn.get());
+}
+
+void PgPool::Release(pqxx::connection* conn) {
+  State& state = *state_;
+  std::unique_ptr<pqxx::connection> broken;
+  {
+    std::lock_guard<std::mutex> lock(state.mu);
+    for (State::Slot& slot : state.slots) {
+      if (slot.conn.get() != conn) continue;
+      if (!conn->is_open()) broken = std::move(slot.conn);
+      slot.in_use = false;
+      --state.in_use;
+      break;
+    }
+  }
+  state.released.notify_one();
+  // `broken` closes here, outside the lock.
+}
+
+int PgPool::in_use() const {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  return state_->in_use;
+}
+
+absl::Status PgPool::Run(const std::function<absl::Status(pqxx::connection&)>& body) {
+  for (int attempt = 0;; ++attempt) {
+    absl::StatusOr<Lease> lease = Acquire();
+    if (!lease.ok()) return lease.status();
+    try {
+      return body(lease->conn());
+    } catch (const std::exception& e) {
+      if (!IsRetriable(e) || attempt == kAbortedRetries) return MapPgException(e);
+    }
+    // Let the competing transaction finish before trying again.
+    SleepBeforeRetry(attempt);
+  }
+}
+
+absl::Status MapPgException(const std::exception& e) {
+  if (dynamic_cast<const pqxx::in_doubt_error*>(&e) != nullptr) {
+    return absl::UnavailableError(absl::StrCat(
+        "PostgreSQL connection lost during commit; outcome unknown: ", FirstLine(e.what())));
+  }
+  if (dynamic_cast<const pqxx::broken_connection*>(&e) != nullptr) {
+    return absl::UnavailableError(
+        absl::StrCat("PostgreSQL connection lost: ", FirstLine(e.what())));
+  }
+  if (dynamic_cast<const pqxx::statement_completion_unknown*>(&e) != nullptr) {
+    return absl::UnavailableError(
+        absl::StrCat("PostgreSQL statement outcome unknown: ", FirstLine(e.what())));
+  }
+  if (dynamic_cast<const pqxx::serialization_failure*>(&e) != nullptr ||
+      dynamic_cast<const pqxx::deadlock_detected*>(&e) != nullptr ||
+      dynamic_cast<const pqxx::transaction_rollback*>(&e) != nullptr) {
+    return absl::AbortedError(absl::StrCat("transaction aborted: ", FirstLine(e.what())));
+  }
+  const auto* sql = dynamic_cast<const pqxx::sql_error*>(&e);
+  if (sql == nullptr) {
+    return absl::InternalError(absl::StrCat("database client error: ", FirstLine(e.what())));
+  }
+  // The first line is PostgreSQL's primary message; the DETAIL line that follows can
+  // quote row values, so it is dropped.
+  const std::string& state = sql->sqlstate();
+  std::string message = absl::StrCat(FirstLine(e.what()), " (SQLSTATE ", state, ")");
+  if (dynamic_cast<const pqxx::unique_violation*>(&e) != nullptr || state == "23505") {
+    return absl::AlreadyExistsError(message);
+  }
+  if (dynamic_cast<const pqxx::foreign_key_violation*>(&e) != nullptr ||
+      dynamic_cast<const pqxx::check_violation*>(&e) != nullptr || state == "23503" ||
+      state == "23514") {
+    return absl::FailedPreconditionError(message);
+  }
+  if (state == "40001" || state == "40P01") return absl::AbortedError(message);
+  // Class 08 (connection exception), 57P01..57P03 (admin shutdown, crash shutdown,
+  // cannot connect now): the server went away under us.
+  if (absl::StartsWith(state, "08") || absl::StartsWith(state, "57P")) {
+    return absl::UnavailableError(message);
+  }
+  if (state == "57014") return absl::DeadlineExceededError(message);  // statement timeout
+  if (absl::StartsWith(state, "53")) return absl::ResourceExhaustedError(message);
+  return absl::InternalError(message);
+}
+
+}  // namespace plantmesh::runtime

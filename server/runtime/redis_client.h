@@ -1,0 +1,103 @@
+// A synchronous Redis connection (hiredis 0.14) for the outbox relay and stream readers:
+// connect and command timeouts, reconnect after any error, pipelining, and the few
+// typed stream commands the runtime needs. Replies are copied out of hiredis into plain
+// values, so no hiredis header leaks to callers. Not thread-safe: one per thread.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "server/runtime/event_stream.h"
+
+struct redisContext;
+
+namespace plantmesh::runtime {
+
+// One RESP2 reply. An error reply is a status, never a RedisReply.
+struct RedisReply {
+  enum class Type { kNil, kString, kStatus, kInteger, kArray };
+  Type type = Type::kNil;
+  std::string str;  // kString (binary-safe) and kStatus
+  long long integer = 0;
+  std::vector<RedisReply> elements;  // kArray
+};
+
+// A stream entry id `<ms>-<seq>`, ordered as Redis orders them.
+struct StreamId {
+  uint64_t ms = 0;
+  uint64_t seq = 0;
+
+  // Parses "<ms>-<seq>"; false for anything else.
+  static bool Parse(absl::string_view text, StreamId* id);
+  // The greatest id smaller than this one (0-0 stays 0-0).
+  StreamId Predecessor() const;
+  std::string ToString() const;
+  friend bool operator<(const StreamId& a, const StreamId& b) {
+    return a.ms != b.ms ? a.ms < b.ms : a.seq < b.seq;
+  }
+  friend bool operator==(const StreamId& a, const StreamId& b) {
+    return a.ms == b.ms && a.seq == b.seq;
+  }
+};
+
+// What XINFO STREAM reports (Redis 7.0 fields); exists=false when the key is missing.
+struct StreamInfo {
+  bool exists = false;
+  int64_t length = 0;
+  int64_t entries_added = 0;
+  StreamId last_generated_id;
+  StreamId max_deleted_entry_id;
+  StreamId recorded_first_entry_id;
+};
+
+// An entry of XREAD, with its field/value pairs in order.
+struct RawStreamEntry {
+  std::string id;
+  std::vector<std::pair<std::string, std::string>> fields;
+};
+
+class RedisClient {
+ public:
+  explicit RedisClient(RedisOptions options);
+  ~RedisClient();
+  RedisClient(const RedisClient&) = delete;
+  RedisClient& operator=(const RedisClient&) = delete;
+
+  // Sends one command (binary-safe arguments) and returns its reply. Connects first
+  // when not connected. UNAVAILABLE when Redis cannot be reached or the command timed
+  // out (the connection is then dropped and reopened on the next call); INTERNAL
+  // carrying Redis's message for an error reply.
+  absl::StatusOr<RedisReply> Command(const std::vector<std::string>& argv);
+
+  // Sends all commands in one write and reads every reply. Fails as a whole if the
+  // connection fails or any reply is an error (all replies are still read first).
+  absl::StatusOr<std::vector<RedisReply>> Pipeline(
+      const std::vector<std::vector<std::string>>& commands);
+
+  // XINFO STREAM key.
+  absl::StatusOr<StreamInfo> XInfoStream(const std::string& key);
+
+  // XREAD COUNT count BLOCK block STREAMS key after; empty on timeout.
+  absl::StatusOr<std::vector<RawStreamEntry>> XRead(const std::string& key,
+                                                    const std::string& after, int count,
+                                                    absl::Duration block);
+
+  bool connected() const { return context_ != nullptr; }
+  void Disconnect();
+
+ private:
+  absl::Status EnsureConnected();
+  absl::Status SetSocketTimeout(absl::Duration timeout);
+  // Marks the connection dead and returns UNAVAILABLE naming what failed.
+  absl::Status ConnectionError(absl::string_view what);
+
+  RedisOptions options_;
+  redisContext* context_ = nullptr;
+};
+
+}  // namespace plantmesh::runtime
