@@ -45,6 +45,12 @@ struct ClientOptions {
   // Use a channel-private subchannel pool (a fresh TLS handshake, e.g. to pick up a
   // rotated certificate within one process).
   bool private_connection_pool = false;
+  // HTTP/2 keepalive pings on an open connection (also during idle Watch streams),
+  // to notice a dead peer or NAT drop. Must not be shorter than the server's
+  // --min-ping-seconds (default 10 s), or the server closes the connection.
+  absl::Duration keepalive_time = absl::Seconds(30);
+  // How long to wait for a ping's acknowledgement before dropping the connection.
+  absl::Duration keepalive_timeout = absl::Seconds(10);
 
   // Checks the options (files readable, endpoint host:port); INVALID_ARGUMENT naming
   // the option otherwise.
@@ -55,5 +61,11 @@ struct ClientOptions {
 // retries UNAVAILABLE only for methods whose contract marks them idempotent (read
 // from the linked descriptors of every plantmesh service).
 absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const ClientOptions& options);
+
+// The gRPC service config MakeChannel installs: one retryPolicy (UNAVAILABLE only) for
+// every method of every linked plantmesh.* service whose idempotency_level is
+// NO_SIDE_EFFECTS or IDEMPOTENT; other methods are never retried. Empty methodConfig
+// when retry.max_attempts < 2.
+std::string RetryServiceConfigJson(const RetryOptions& retry);
 
 }  // namespace plantmesh::sdk

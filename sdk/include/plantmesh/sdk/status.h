@@ -31,6 +31,16 @@ std::string ErrorReason(const absl::Status& status);
 // An ErrorInfo metadata value, empty when absent.
 std::string ErrorMetadata(const absl::Status& status, const std::string& key);
 
+struct PreconditionViolationView {
+  std::string type;
+  std::string subject;
+  std::string description;
+};
+
+// The violations of a PreconditionFailure detail (e.g. a Watch cursor that is too old
+// names the oldest valid cursor in its description).
+std::vector<PreconditionViolationView> PreconditionViolations(const absl::Status& status);
+
 // Multi-line, human-readable rendering: code, message, each field violation,
 // error reason and metadata, precondition failures.
 std::string DescribeStatus(const absl::Status& status);

@@ -1,0 +1,28 @@
+// Per-call settings of the typed clients (<file>.pm_client.h).
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/time/time.h"
+
+namespace plantmesh::sdk {
+
+struct CallOptions {
+  // Absolute deadline of the call. InfiniteFuture (the default) means: unary calls use
+  // ClientOptions::default_deadline, streams have none.
+  absl::Time deadline = absl::InfiniteFuture();
+  // Extra request metadata, e.g. {"x-request-id", "..."} to correlate with server logs.
+  // Keys must be lowercase.
+  std::vector<std::pair<std::string, std::string>> metadata;
+
+  // Convenience: a deadline `timeout` from now.
+  static CallOptions WithTimeout(absl::Duration timeout) {
+    CallOptions options;
+    options.deadline = absl::Now() + timeout;
+    return options;
+  }
+};
+
+}  // namespace plantmesh::sdk

@@ -1,0 +1,178 @@
+// How the generated clients (<file>.pm_client.cc) run calls: contexts with deadlines
+// and metadata, unary calls, and the gRPC-backed stream implementations. Not part of
+// the public API: only generated code includes it.
+#pragma once
+
+#include <grpcpp/channel.h>
+#include <grpcpp/client_context.h>
+#include <grpcpp/support/status.h>
+#include <grpcpp/support/sync_stream.h>
+
+#include <memory>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "plantmesh/sdk/call_options.h"
+#include "plantmesh/sdk/client_options.h"
+#include "plantmesh/sdk/status.h"
+#include "plantmesh/sdk/streams.h"
+
+namespace plantmesh::sdk::internal {
+
+// Deadline (the caller's, else options.default_deadline from now) and metadata.
+void PrepareUnaryContext(const ClientOptions& options, const CallOptions& call_options,
+                         grpc::ClientContext* context);
+
+// A context for a stream: the caller's deadline if any (streams otherwise have none)
+// and metadata. Waits up to options.default_deadline (or the caller's deadline) for
+// the channel to connect, so that a stream is not opened into a dead endpoint with no
+// deadline at all: DEADLINE_EXCEEDED when it does not connect in time. A channel that
+// fails to connect (e.g. TLS refused) still opens the stream, so the real error is
+// reported by Finish.
+absl::StatusOr<std::unique_ptr<grpc::ClientContext>> PrepareStreamContext(
+    grpc::Channel& channel, const ClientOptions& options, const CallOptions& call_options);
+
+template <typename Response, typename Invoke>
+absl::StatusOr<Response> CallUnary(const ClientOptions& options, const CallOptions& call_options,
+                                   Invoke&& invoke) {
+  grpc::ClientContext context;
+  PrepareUnaryContext(options, call_options, &context);
+  Response response;
+  const grpc::Status status = invoke(&context, &response);
+  if (!status.ok()) return FromGrpcStatus(status);
+  return response;
+}
+
+template <typename Response>
+class GrpcReadStream final : public ReadStream<Response> {
+ public:
+  GrpcReadStream(std::unique_ptr<grpc::ClientContext> context,
+                 std::unique_ptr<grpc::ClientReader<Response>> reader)
+      : context_(std::move(context)), reader_(std::move(reader)) {}
+  ~GrpcReadStream() override {
+    if (!finished_) {
+      context_->TryCancel();
+      reader_->Finish();
+    }
+  }
+
+  bool Next(Response* out) override { return !finished_ && reader_->Read(out); }
+  absl::Status Finish() override {
+    if (!finished_) {
+      finished_ = true;
+      status_ = FromGrpcStatus(reader_->Finish());
+    }
+    return status_;
+  }
+  void Cancel() override { context_->TryCancel(); }
+
+ private:
+  std::unique_ptr<grpc::ClientContext> context_;
+  std::unique_ptr<grpc::ClientReader<Response>> reader_;
+  bool finished_ = false;
+  absl::Status status_;
+};
+
+template <typename Response>
+class FailedReadStream final : public ReadStream<Response> {
+ public:
+  explicit FailedReadStream(absl::Status status) : status_(std::move(status)) {}
+  bool Next(Response*) override { return false; }
+  absl::Status Finish() override { return status_; }
+  void Cancel() override {}
+
+ private:
+  absl::Status status_;
+};
+
+template <typename Request, typename Response>
+class GrpcWriteStream final : public WriteStream<Request, Response> {
+ public:
+  GrpcWriteStream(std::unique_ptr<grpc::ClientContext> context, std::unique_ptr<Response> response,
+                  std::unique_ptr<grpc::ClientWriter<Request>> writer)
+      : context_(std::move(context)), response_(std::move(response)), writer_(std::move(writer)) {}
+  ~GrpcWriteStream() override {
+    if (!finished_) {
+      context_->TryCancel();
+      writer_->Finish();
+    }
+  }
+
+  bool Write(const Request& message) override { return !finished_ && writer_->Write(message); }
+  absl::StatusOr<Response> Finish() override {
+    if (finished_) return absl::FailedPreconditionError("stream already finished");
+    finished_ = true;
+    writer_->WritesDone();  // false when the stream already broke; Finish says why
+    const absl::Status status = FromGrpcStatus(writer_->Finish());
+    if (!status.ok()) return status;
+    return std::move(*response_);
+  }
+  void Cancel() override { context_->TryCancel(); }
+
+ private:
+  std::unique_ptr<grpc::ClientContext> context_;
+  std::unique_ptr<Response> response_;  // filled by the gRPC writer on Finish
+  std::unique_ptr<grpc::ClientWriter<Request>> writer_;
+  bool finished_ = false;
+};
+
+template <typename Request, typename Response>
+class FailedWriteStream final : public WriteStream<Request, Response> {
+ public:
+  explicit FailedWriteStream(absl::Status status) : status_(std::move(status)) {}
+  bool Write(const Request&) override { return false; }
+  absl::StatusOr<Response> Finish() override { return status_; }
+  void Cancel() override {}
+
+ private:
+  absl::Status status_;
+};
+
+template <typename Request, typename Response>
+class GrpcReadWriteStream final : public ReadWriteStream<Request, Response> {
+ public:
+  GrpcReadWriteStream(std::unique_ptr<grpc::ClientContext> context,
+                      std::unique_ptr<grpc::ClientReaderWriter<Request, Response>> stream)
+      : context_(std::move(context)), stream_(std::move(stream)) {}
+  ~GrpcReadWriteStream() override {
+    if (!finished_) {
+      context_->TryCancel();
+      stream_->Finish();
+    }
+  }
+
+  bool Write(const Request& message) override { return !finished_ && stream_->Write(message); }
+  bool WritesDone() override { return !finished_ && stream_->WritesDone(); }
+  bool Next(Response* out) override { return !finished_ && stream_->Read(out); }
+  absl::Status Finish() override {
+    if (!finished_) {
+      finished_ = true;
+      status_ = FromGrpcStatus(stream_->Finish());
+    }
+    return status_;
+  }
+  void Cancel() override { context_->TryCancel(); }
+
+ private:
+  std::unique_ptr<grpc::ClientContext> context_;
+  std::unique_ptr<grpc::ClientReaderWriter<Request, Response>> stream_;
+  bool finished_ = false;
+  absl::Status status_;
+};
+
+template <typename Request, typename Response>
+class FailedReadWriteStream final : public ReadWriteStream<Request, Response> {
+ public:
+  explicit FailedReadWriteStream(absl::Status status) : status_(std::move(status)) {}
+  bool Write(const Request&) override { return false; }
+  bool WritesDone() override { return false; }
+  bool Next(Response*) override { return false; }
+  absl::Status Finish() override { return status_; }
+  void Cancel() override {}
+
+ private:
+  absl::Status status_;
+};
+
+}  // namespace plantmesh::sdk::internal

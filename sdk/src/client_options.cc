@@ -1,0 +1,75 @@
+#include "plantmesh/sdk/client_options.h"
+
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+
+namespace plantmesh::sdk {
+namespace {
+
+// "host:port", "[v6]:port", or a gRPC target with a scheme ("dns:///h:p", "unix:path").
+std::string EndpointProblem(absl::string_view endpoint) {
+  if (endpoint.empty()) return "endpoint: empty; want host:port";
+  if (absl::StartsWith(endpoint, "unix:") || absl::StartsWith(endpoint, "unix-abstract:")) {
+    return "";
+  }
+  for (absl::string_view scheme : {"dns:///", "ipv4:", "ipv6:"}) {
+    if (absl::StartsWith(endpoint, scheme)) endpoint.remove_prefix(scheme.size());
+  }
+  const size_t colon = endpoint.rfind(':');
+  if (colon == absl::string_view::npos || colon == 0) {
+    return "endpoint: \"" + std::string(endpoint) + "\" is not host:port";
+  }
+  int port = 0;
+  if (!absl::SimpleAtoi(endpoint.substr(colon + 1), &port) || port < 1 || port > 65535) {
+    return "endpoint: \"" + std::string(endpoint) + "\" has no valid port (1-65535)";
+  }
+  return "";
+}
+
+std::string FileProblem(absl::string_view option, const std::string& path) {
+  if (path.empty()) return std::string(option) + ": required unless insecure";
+  std::ifstream file(path, std::ios::binary);
+  if (!file) return std::string(option) + ": cannot read \"" + path + "\"";
+  return "";
+}
+
+}  // namespace
+
+absl::Status ClientOptions::Validate() const {
+  std::vector<std::string> problems;
+  auto add = [&problems](std::string problem) {
+    if (!problem.empty()) problems.push_back(std::move(problem));
+  };
+  add(EndpointProblem(endpoint));
+  if (!insecure) {
+    add(FileProblem("ca_file", ca_file));
+    add(FileProblem("cert_file", cert_file));
+    add(FileProblem("key_file", key_file));
+  }
+  if (default_deadline <= absl::ZeroDuration()) add("default_deadline: must be positive");
+  if (retry.max_attempts < 1 || retry.max_attempts > 5) {
+    add("retry.max_attempts: must be 1-5 (1 disables retries; gRPC caps attempts at 5)");
+  }
+  if (retry.initial_backoff <= absl::ZeroDuration()) {
+    add("retry.initial_backoff: must be positive");
+  }
+  if (retry.max_backoff < retry.initial_backoff) {
+    add("retry.max_backoff: must not be less than retry.initial_backoff");
+  }
+  if (retry.backoff_multiplier < 1.0) add("retry.backoff_multiplier: must be at least 1");
+  if (max_receive_message_bytes < 1) add("max_receive_message_bytes: must be positive");
+  if (keepalive_time < absl::Seconds(1)) add("keepalive_time: must be at least 1s");
+  if (keepalive_timeout <= absl::ZeroDuration()) add("keepalive_timeout: must be positive");
+  if (problems.empty()) return absl::OkStatus();
+  return absl::InvalidArgumentError("invalid client options: " + absl::StrJoin(problems, "; "));
+}
+
+}  // namespace plantmesh::sdk

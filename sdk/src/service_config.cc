@@ -1,0 +1,77 @@
+// The retry policy comes from the contracts compiled into this program: every
+// plantmesh.* service in the generated descriptor pool, every method whose
+// idempotency_level says a repeat is harmless.
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/descriptor.pb.h>
+#include <google/protobuf/descriptor_database.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "plantmesh/sdk/client_options.h"
+
+namespace plantmesh::sdk {
+namespace {
+
+using google::protobuf::DescriptorPool;
+using google::protobuf::MethodDescriptor;
+using google::protobuf::MethodOptions;
+
+// A protobuf JSON Duration, e.g. "0.100s".
+std::string JsonDuration(absl::Duration duration) {
+  return absl::StrFormat("%.3fs", absl::ToDoubleSeconds(duration));
+}
+
+bool RetrySafe(const MethodDescriptor* method) {
+  const auto level = method->options().idempotency_level();
+  return level == MethodOptions::NO_SIDE_EFFECTS || level == MethodOptions::IDEMPOTENT;
+}
+
+// {"service":"plantmesh.defect.v1.DefectService","method":"GetDefect"} for each
+// retry-safe method of each linked plantmesh service.
+std::vector<std::string> RetrySafeMethodNames() {
+  std::vector<std::string> files;
+  DescriptorPool::internal_generated_database()->FindAllFileNames(&files);
+  std::sort(files.begin(), files.end());
+  std::vector<std::string> names;
+  for (const std::string& name : files) {
+    if (!absl::StartsWith(name, "plantmesh/")) continue;
+    const auto* file = DescriptorPool::generated_pool()->FindFileByName(name);
+    if (file == nullptr || !absl::StartsWith(file->package(), "plantmesh.")) continue;
+    for (int s = 0; s < file->service_count(); ++s) {
+      const auto* service = file->service(s);
+      for (int m = 0; m < service->method_count(); ++m) {
+        const MethodDescriptor* method = service->method(m);
+        if (!RetrySafe(method)) continue;
+        names.push_back(absl::StrCat(R"({"service":")", service->full_name(), R"(","method":")",
+                                     method->name(), R"("})"));
+      }
+    }
+  }
+  return names;
+}
+
+}  // namespace
+
+std::string RetryServiceConfigJson(const RetryOptions& retry) {
+  const std::vector<std::string> names = RetrySafeMethodNames();
+  if (retry.max_attempts < 2 || names.empty()) return R"({"methodConfig":[]})";
+  // Throttling stops retries when most calls fail (a server down for good), so a
+  // fleet of clients does not multiply the load on a struggling server.
+  return absl::StrCat(R"({"methodConfig":[{"name":[)", absl::StrJoin(names, ","),
+                      R"(],"retryPolicy":{)", R"("maxAttempts":)", std::min(retry.max_attempts, 5),
+                      R"(,"initialBackoff":")", JsonDuration(retry.initial_backoff),
+                      R"(","maxBackoff":")", JsonDuration(retry.max_backoff),
+                      R"(","backoffMultiplier":)", absl::StrFormat("%g", retry.backoff_multiplier),
+                      R"(,"retryableStatusCodes":["UNAVAILABLE"]}}],)",
+                      R"("retryThrottling":{"maxTokens":10,"tokenRatio":0.1}})");
+}
+
+}  // namespace plantmesh::sdk

@@ -1,0 +1,125 @@
+#include "plantmesh/sdk/status.h"
+
+#include <grpcpp/support/status.h>
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/cord.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "plantmesh/api/v1/error_details.pb.h"
+
+namespace plantmesh::sdk {
+namespace {
+
+namespace api = ::plantmesh::api::v1;
+
+// The google.rpc type URLs the server packs its details with (wire-compatible).
+constexpr absl::string_view kBadRequestTypeUrl = "type.googleapis.com/google.rpc.BadRequest";
+constexpr absl::string_view kErrorInfoTypeUrl = "type.googleapis.com/google.rpc.ErrorInfo";
+constexpr absl::string_view kPreconditionFailureTypeUrl =
+    "type.googleapis.com/google.rpc.PreconditionFailure";
+
+// A refused or unknown certificate surfaces as UNAVAILABLE from the connection
+// attempt; its text names the TLS layer.
+bool LooksLikeHandshakeFailure(absl::string_view message) {
+  const std::string lower = absl::AsciiStrToLower(message);
+  for (absl::string_view word : {"ssl", "tls", "handshake", "certificate"}) {
+    if (absl::StrContains(lower, word)) return true;
+  }
+  return false;
+}
+
+template <typename Detail>
+std::optional<Detail> DetailOf(const absl::Status& status, absl::string_view type_url) {
+  auto payload = status.GetPayload(type_url);  // absl::optional in this abseil build
+  if (!payload.has_value()) return std::nullopt;
+  Detail detail;
+  if (!detail.ParseFromString(std::string(*payload))) return std::nullopt;
+  return detail;
+}
+
+}  // namespace
+
+absl::Status FromGrpcStatus(const grpc::Status& status) {
+  if (status.ok()) return absl::OkStatus();
+  const auto code = static_cast<absl::StatusCode>(status.error_code());
+  if (code == absl::StatusCode::kUnavailable && LooksLikeHandshakeFailure(status.error_message())) {
+    return absl::UnauthenticatedError(absl::StrCat(
+        "TLS handshake failed: the server refused this client's certificate or the CA does "
+        "not match (",
+        status.error_message(), ")"));
+  }
+  absl::Status result(code, status.error_message());
+  if (!status.error_details().empty()) {
+    api::Status details;
+    if (details.ParseFromString(status.error_details())) {
+      for (const auto& any : details.details()) {
+        result.SetPayload(any.type_url(), absl::Cord(any.value()));
+      }
+    }
+  }
+  return result;
+}
+
+std::vector<FieldViolationView> FieldViolations(const absl::Status& status) {
+  std::vector<FieldViolationView> views;
+  if (auto detail = DetailOf<api::BadRequest>(status, kBadRequestTypeUrl)) {
+    for (const auto& violation : detail->field_violations()) {
+      views.push_back({violation.field(), violation.description()});
+    }
+  }
+  return views;
+}
+
+std::string ErrorReason(const absl::Status& status) {
+  auto detail = DetailOf<api::ErrorInfo>(status, kErrorInfoTypeUrl);
+  return detail.has_value() ? detail->reason() : "";
+}
+
+std::string ErrorMetadata(const absl::Status& status, const std::string& key) {
+  auto detail = DetailOf<api::ErrorInfo>(status, kErrorInfoTypeUrl);
+  if (!detail.has_value()) return "";
+  auto it = detail->metadata().find(key);
+  return it == detail->metadata().end() ? "" : it->second;
+}
+
+std::vector<PreconditionViolationView> PreconditionViolations(const absl::Status& status) {
+  std::vector<PreconditionViolationView> views;
+  if (auto detail = DetailOf<api::PreconditionFailure>(status, kPreconditionFailureTypeUrl)) {
+    for (const auto& violation : detail->violations()) {
+      views.push_back({violation.type(), violation.subject(), violation.description()});
+    }
+  }
+  return views;
+}
+
+std::string DescribeStatus(const absl::Status& status) {
+  if (status.ok()) return "OK";
+  std::string text =
+      absl::StrCat(absl::StatusCodeToString(status.code()), ": ", status.message(), "\n");
+  for (const FieldViolationView& violation : FieldViolations(status)) {
+    absl::StrAppend(&text, "  field ", violation.field, ": ", violation.description, "\n");
+  }
+  if (auto info = DetailOf<api::ErrorInfo>(status, kErrorInfoTypeUrl)) {
+    absl::StrAppend(&text, "  reason: ", info->reason());
+    if (!info->domain().empty()) absl::StrAppend(&text, " (", info->domain(), ")");
+    absl::StrAppend(&text, "\n");
+    // Sorted, so that the rendering is stable.
+    std::map<std::string, std::string> sorted(info->metadata().begin(), info->metadata().end());
+    for (const auto& [key, value] : sorted) absl::StrAppend(&text, "    ", key, ": ", value, "\n");
+  }
+  for (const PreconditionViolationView& violation : PreconditionViolations(status)) {
+    absl::StrAppend(&text, "  precondition ", violation.type, " ", violation.subject, ": ",
+                    violation.description, "\n");
+  }
+  return text;
+}
+
+}  // namespace plantmesh::sdk
