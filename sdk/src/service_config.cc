@@ -1,6 +1,8 @@
 // The retry policy comes from the contracts compiled into this program: every
 // plantmesh.* service in the generated descriptor pool, every method whose
 // idempotency_level says a repeat is harmless.
+#include "plantmesh/sdk/internal/service_config.h"
+
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/descriptor.pb.h>
 #include <google/protobuf/descriptor_database.h>
@@ -34,17 +36,29 @@ bool RetrySafe(const MethodDescriptor* method) {
   return level == MethodOptions::NO_SIDE_EFFECTS || level == MethodOptions::IDEMPOTENT;
 }
 
-// {"service":"plantmesh.defect.v1.DefectService","method":"GetDefect"} for each
-// retry-safe method of each linked plantmesh service.
-std::vector<std::string> RetrySafeMethodNames() {
-  std::vector<std::string> files;
-  DescriptorPool::internal_generated_database()->FindAllFileNames(&files);
-  std::sort(files.begin(), files.end());
+}  // namespace
+
+namespace internal {
+
+std::vector<const google::protobuf::FileDescriptor*> LinkedPlantMeshFiles() {
   std::vector<std::string> names;
-  for (const std::string& name : files) {
+  DescriptorPool::internal_generated_database()->FindAllFileNames(&names);
+  std::sort(names.begin(), names.end());
+  std::vector<const google::protobuf::FileDescriptor*> files;
+  for (const std::string& name : names) {
     if (!absl::StartsWith(name, "plantmesh/")) continue;
     const auto* file = DescriptorPool::generated_pool()->FindFileByName(name);
-    if (file == nullptr || !absl::StartsWith(file->package(), "plantmesh.")) continue;
+    if (file != nullptr) files.push_back(file);
+  }
+  return files;
+}
+
+std::string RetryServiceConfigJsonFor(
+    const std::vector<const google::protobuf::FileDescriptor*>& files, const RetryOptions& retry) {
+  // {"service":"plantmesh.defect.v1.DefectService","method":"GetDefect"} per method.
+  std::vector<std::string> names;
+  for (const auto* file : files) {
+    if (!absl::StartsWith(file->package(), "plantmesh.")) continue;
     for (int s = 0; s < file->service_count(); ++s) {
       const auto* service = file->service(s);
       for (int m = 0; m < service->method_count(); ++m) {
@@ -55,13 +69,6 @@ std::vector<std::string> RetrySafeMethodNames() {
       }
     }
   }
-  return names;
-}
-
-}  // namespace
-
-std::string RetryServiceConfigJson(const RetryOptions& retry) {
-  const std::vector<std::string> names = RetrySafeMethodNames();
   if (retry.max_attempts < 2 || names.empty()) return R"({"methodConfig":[]})";
   // Throttling stops retries when most calls fail (a server down for good), so a
   // fleet of clients does not multiply the load on a struggling server.
@@ -72,6 +79,12 @@ std::string RetryServiceConfigJson(const RetryOptions& retry) {
                       R"(","backoffMultiplier":)", absl::StrFormat("%g", retry.backoff_multiplier),
                       R"(,"retryableStatusCodes":["UNAVAILABLE"]}}],)",
                       R"("retryThrottling":{"maxTokens":10,"tokenRatio":0.1}})");
+}
+
+}  // namespace internal
+
+std::string RetryServiceConfigJson(const RetryOptions& retry) {
+  return internal::RetryServiceConfigJsonFor(internal::LinkedPlantMeshFiles(), retry);
 }
 
 }  // namespace plantmesh::sdk

@@ -1,0 +1,66 @@
+#include "plantmesh/sdk/client_options.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+namespace plantmesh::sdk {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(ClientOptionsValidate, InsecureNeedsOnlyAnEndpoint) {
+  ClientOptions options;
+  options.insecure = true;
+  EXPECT_TRUE(options.Validate().ok());
+  options.endpoint = "[::1]:7443";
+  EXPECT_TRUE(options.Validate().ok());
+  options.endpoint = "dns:///plant.example:443";
+  EXPECT_TRUE(options.Validate().ok());
+}
+
+TEST(ClientOptionsValidate, NamesEveryBadOption) {
+  ClientOptions options;
+  options.endpoint = "localhost";
+  options.ca_file = "/nonexistent/ca.crt";
+  options.retry.max_attempts = 9;
+  options.default_deadline = absl::ZeroDuration();
+  const absl::Status status = options.Validate();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(status.message(), HasSubstr("endpoint: \"localhost\" is not host:port"));
+  EXPECT_THAT(status.message(), HasSubstr("ca_file: cannot read \"/nonexistent/ca.crt\""));
+  EXPECT_THAT(status.message(), HasSubstr("cert_file: required unless insecure"));
+  EXPECT_THAT(status.message(), HasSubstr("key_file: required unless insecure"));
+  EXPECT_THAT(status.message(), HasSubstr("retry.max_attempts"));
+  EXPECT_THAT(status.message(), HasSubstr("default_deadline"));
+}
+
+TEST(ClientOptionsValidate, RejectsABadPort) {
+  ClientOptions options;
+  options.insecure = true;
+  options.endpoint = "127.0.0.1:99999";
+  EXPECT_THAT(options.Validate().message(), HasSubstr("no valid port"));
+}
+
+TEST(MakeChannel, RefusesInvalidOptionsBeforeConnecting) {
+  ClientOptions options;  // mTLS without files
+  const auto channel = MakeChannel(options);
+  EXPECT_EQ(channel.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(MakeChannel, RefusesAFileThatIsNotPem) {
+  const std::string path = ::testing::TempDir() + "/not_pem.txt";
+  std::ofstream(path) << "hello";
+  ClientOptions options;
+  options.ca_file = options.cert_file = options.key_file = path;
+  const auto channel = MakeChannel(options);
+  EXPECT_EQ(channel.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(channel.status().message(), HasSubstr("is not a PEM file"));
+  std::remove(path.c_str());
+}
+
+}  // namespace
+}  // namespace plantmesh::sdk

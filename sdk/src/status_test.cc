@@ -1,0 +1,114 @@
+#include "plantmesh/sdk/status.h"
+
+#include <gmock/gmock.h>
+#include <grpcpp/support/status.h>
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "plantmesh/api/v1/error_details.pb.h"
+
+namespace plantmesh::sdk {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+namespace api = ::plantmesh::api::v1;
+
+// The trailer a server sends: google.rpc.Status with BadRequest and ErrorInfo details.
+grpc::Status RichInvalidArgument() {
+  api::BadRequest bad_request;
+  auto* vin = bad_request.add_field_violations();
+  vin->set_field("defect.vin");
+  vin->set_description("must be 17 characters");
+  auto* zone = bad_request.add_field_violations();
+  zone->set_field("defect.zone");
+  zone->set_description("required");
+  api::ErrorInfo info;
+  info.set_reason("ILLEGAL_TRANSITION");
+  info.set_domain("plantmesh");
+  (*info.mutable_metadata())["current_state"] = "REPORTED";
+  api::PreconditionFailure precondition;
+  auto* violation = precondition.add_violations();
+  violation->set_type("STATE");
+  violation->set_subject("defects/42");
+  violation->set_description("not repaired yet");
+
+  api::Status status;
+  status.set_code(static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
+  status.set_message("2 fields are wrong");
+  auto pack = [&status](const google::protobuf::Message& detail, const std::string& type) {
+    auto* any = status.add_details();
+    any->set_type_url("type.googleapis.com/google.rpc." + type);
+    any->set_value(detail.SerializeAsString());
+  };
+  pack(bad_request, "BadRequest");
+  pack(info, "ErrorInfo");
+  pack(precondition, "PreconditionFailure");
+  return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "2 fields are wrong",
+                      status.SerializeAsString());
+}
+
+TEST(FromGrpcStatus, KeepsCodeMessageAndEveryDetail) {
+  const absl::Status status = FromGrpcStatus(RichInvalidArgument());
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(status.message(), "2 fields are wrong");
+
+  const auto violations = FieldViolations(status);
+  ASSERT_EQ(violations.size(), 2u);
+  EXPECT_EQ(violations[0].field, "defect.vin");
+  EXPECT_EQ(violations[0].description, "must be 17 characters");
+  EXPECT_EQ(violations[1].field, "defect.zone");
+  EXPECT_EQ(ErrorReason(status), "ILLEGAL_TRANSITION");
+  EXPECT_EQ(ErrorMetadata(status, "current_state"), "REPORTED");
+  EXPECT_EQ(ErrorMetadata(status, "absent"), "");
+  const auto preconditions = PreconditionViolations(status);
+  ASSERT_EQ(preconditions.size(), 1u);
+  EXPECT_EQ(preconditions[0].subject, "defects/42");
+  EXPECT_TRUE(status.GetPayload("type.googleapis.com/google.rpc.BadRequest").has_value());
+}
+
+TEST(FromGrpcStatus, PlainErrorsHaveNoDetails) {
+  const absl::Status status = FromGrpcStatus(grpc::Status(grpc::StatusCode::NOT_FOUND, "no"));
+  EXPECT_EQ(status.code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(FieldViolations(status).empty());
+  EXPECT_EQ(ErrorReason(status), "");
+  EXPECT_TRUE(FromGrpcStatus(grpc::Status::OK).ok());
+}
+
+TEST(FromGrpcStatus, UnreadableDetailsKeepTheStatus) {
+  const absl::Status status =
+      FromGrpcStatus(grpc::Status(grpc::StatusCode::INTERNAL, "broken", "\xff\xff not proto"));
+  EXPECT_EQ(status.code(), absl::StatusCode::kInternal);
+  EXPECT_EQ(status.message(), "broken");
+}
+
+TEST(FromGrpcStatus, TlsHandshakeFailureBecomesUnauthenticated) {
+  const absl::Status status =
+      FromGrpcStatus(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                  "failed to connect to all addresses; last error: UNKNOWN: "
+                                  "ipv4:127.0.0.1:7443: Ssl handshake failed: SSL_ERROR_SSL"));
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_THAT(status.message(), HasSubstr("TLS handshake failed"));
+  EXPECT_THAT(status.message(), HasSubstr("Ssl handshake failed: SSL_ERROR_SSL"));
+
+  const absl::Status refused = FromGrpcStatus(
+      grpc::Status(grpc::StatusCode::UNAVAILABLE, "connections to all backends failing"));
+  EXPECT_EQ(refused.code(), absl::StatusCode::kUnavailable);
+}
+
+TEST(DescribeStatus, NamesEachFieldReasonAndPrecondition) {
+  const std::string text = DescribeStatus(FromGrpcStatus(RichInvalidArgument()));
+  EXPECT_THAT(text, HasSubstr("INVALID_ARGUMENT: 2 fields are wrong"));
+  EXPECT_THAT(text, HasSubstr("field defect.vin: must be 17 characters"));
+  EXPECT_THAT(text, HasSubstr("field defect.zone: required"));
+  EXPECT_THAT(text, HasSubstr("reason: ILLEGAL_TRANSITION (plantmesh)"));
+  EXPECT_THAT(text, HasSubstr("current_state: REPORTED"));
+  EXPECT_THAT(text, HasSubstr("precondition STATE defects/42: not repaired yet"));
+  EXPECT_EQ(DescribeStatus(absl::OkStatus()), "OK");
+}
+
+}  // namespace
+}  // namespace plantmesh::sdk
