@@ -1,0 +1,215 @@
+#!/usr/bin/env python3
+"""Reads bench/run's result directory (loadgen JSON, pgbench output and per-transaction
+logs) and prints what bench/run needs:
+
+  summarize.py half-rate DIR            half the best create-defect req/s of ours
+  summarize.py half-rate-pgbench DIR    half the best pgbench tps
+  summarize.py report DIR [--json FILE] [--concurrency N] [--quick 0|1]
+                                        the table, and the JSON file
+
+Of repeated runs (label.<n>) the one with the most requests/s is taken: on a shared
+machine, interference only ever makes a run slower.
+"""
+import argparse
+import glob
+import json
+import math
+import os
+import re
+import sys
+
+
+def load_loadgen(path):
+    with open(path) as f:
+        run = json.load(f)
+    return {
+        "label": run["label"],
+        "rps": run["requests_per_second"],
+        "p50_ms": run["latency_ms"]["p50"],
+        "p90_ms": run["latency_ms"]["p90"],
+        "p99_ms": run["latency_ms"]["p99"],
+        "max_ms": run["latency_ms"]["max"],
+        "succeeded": run["succeeded"],
+        "failed": run["failed"],
+        "raw": run,
+    }
+
+
+def percentile(sorted_values, p):
+    """Value at rank ceil(p% of n), as the loadgen's histogram defines it."""
+    if not sorted_values:
+        return 0.0
+    rank = max(1, math.ceil(p / 100.0 * len(sorted_values)))
+    return sorted_values[min(rank, len(sorted_values)) - 1]
+
+
+def load_pgbench(out_path):
+    label = os.path.basename(out_path)[: -len(".out")]
+    with open(out_path) as f:
+        text = f.read()
+    tps = re.search(r"^tps = ([0-9.]+)", text, re.M)
+    failed = re.search(r"number of failed transactions: (\d+)", text)
+    processed = re.search(r"number of transactions actually processed: (\d+)", text)
+    latencies_us = []
+    for log in glob.glob(os.path.join(os.path.dirname(out_path), label + ".log.d", "tx.*")):
+        with open(log) as f:
+            for line in f:
+                fields = line.split()
+                # client_id transaction_no time script_no time_epoch time_us [lag]; with
+                # --rate, `time` counts from the scheduled start (includes the lag).
+                if len(fields) >= 6 and fields[2].isdigit():
+                    latencies_us.append(int(fields[2]))
+    latencies_us.sort()
+    return {
+        "label": label,
+        "rps": float(tps.group(1)) if tps else 0.0,
+        "p50_ms": percentile(latencies_us, 50) / 1000.0,
+        "p90_ms": percentile(latencies_us, 90) / 1000.0,
+        "p99_ms": percentile(latencies_us, 99) / 1000.0,
+        "max_ms": (latencies_us[-1] / 1000.0) if latencies_us else 0.0,
+        "succeeded": int(processed.group(1)) if processed else len(latencies_us),
+        "failed": int(failed.group(1)) if failed else 0,
+        "raw": {"output": text},
+    }
+
+
+def best(runs):
+    return max(runs, key=lambda r: r["rps"]) if runs else None
+
+
+def runs_of(directory, prefix):
+    """All runs labelled prefix.<n> (or exactly prefix)."""
+    runs = []
+    for path in sorted(glob.glob(os.path.join(directory, prefix + "*.json"))):
+        name = os.path.basename(path)[: -len(".json")]
+        if name == prefix or re.fullmatch(re.escape(prefix) + r"\.\d+", name):
+            runs.append(load_loadgen(path))
+    for path in sorted(glob.glob(os.path.join(directory, prefix + "*.out"))):
+        name = os.path.basename(path)[: -len(".out")]
+        if name == prefix or re.fullmatch(re.escape(prefix) + r"\.\d+", name):
+            runs.append(load_pgbench(path))
+    return runs
+
+
+def half(value):
+    return max(1, int(value / 2))
+
+
+def ratio(ours, base):
+    return ours / base if base else float("nan")
+
+
+def report(args):
+    d = args.dir
+    rows = []
+
+    def row(scenario, unit, ours, base, goal_text, met, note=""):
+        rows.append({
+            "scenario": scenario, "unit": unit,
+            "ours": ours, "baseline": base,
+            "ratio": ratio(ours, base) if base is not None else None,
+            "goal": goal_text, "met": met, "note": note,
+        })
+
+    chosen = {}
+    for channels in ("per-worker", "shared"):
+        bare = best(runs_of(d, f"b4.bare.{channels}"))
+        ours = best(runs_of(d, f"b4.ours.{channels}"))
+        if not bare or not ours:
+            continue
+        chosen[f"b4.bare.{channels}"] = bare
+        chosen[f"b4.ours.{channels}"] = ours
+        r = ratio(ours["rps"], bare["rps"])
+        row(f"B4 whoami, {channels} channels", "req/s", ours["rps"], bare["rps"],
+            ">= 0.90 x bare", r >= 0.90)
+        r = ratio(ours["p99_ms"], bare["p99_ms"])
+        row(f"B4 whoami, {channels} channels", "p99 ms", ours["p99_ms"], bare["p99_ms"],
+            "<= 1.20 x bare", r <= 1.20)
+
+    ours_max = best(runs_of(d, "b5.ours.max"))
+    pg_max = best(runs_of(d, "b5.pgbench.max"))
+    if ours_max and pg_max:
+        chosen["b5.ours.max"] = ours_max
+        chosen["b5.pgbench.max"] = pg_max
+        r = ratio(ours_max["rps"], pg_max["rps"])
+        row("B5 create-defect, max load", "tx/s", ours_max["rps"], pg_max["rps"],
+            ">= 0.60 x pgbench", r >= 0.60)
+        row("B5 create-defect, max load", "p99 ms", ours_max["p99_ms"], pg_max["p99_ms"],
+            "-", None)
+    ours_half = best(runs_of(d, "b5.ours.half"))
+    pg_half = best(runs_of(d, "b5.pgbench.half"))
+    if ours_half:
+        chosen["b5.ours.half"] = ours_half
+        if pg_half:
+            chosen["b5.pgbench.half"] = pg_half
+        row(f"B5 create-defect, half load ({ours_half['raw']['target_rate']:.0f}/s open loop)",
+            "p99 ms", ours_half["p99_ms"], pg_half["p99_ms"] if pg_half else None,
+            "<= 5 ms", ours_half["p99_ms"] <= 5.0,
+            note=f"achieved {ours_half['rps']:.0f}/s")
+
+    failures = {label: run["failed"] for label, run in chosen.items() if run["failed"]}
+
+    header = ("scenario", "metric", "ours", "baseline", "ratio", "goal", "met?")
+    lines = []
+    for r in rows:
+        lines.append((
+            r["scenario"], r["unit"], f"{r['ours']:.2f}" if r["unit"].endswith("ms") else f"{r['ours']:.0f}",
+            "-" if r["baseline"] is None else
+            (f"{r['baseline']:.2f}" if r["unit"].endswith("ms") else f"{r['baseline']:.0f}"),
+            "-" if r["ratio"] is None or math.isnan(r["ratio"]) else f"{r['ratio']:.2f}",
+            r["goal"],
+            "-" if r["met"] is None else ("yes" if r["met"] else "NO"),
+        ))
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *lines)]
+    fmt = "  ".join("{:<%d}" % w for w in widths)
+    print()
+    print(f"PlantMesh bench, concurrency {args.concurrency}"
+          + (" (--quick: smoke run, figures not judged)" if args.quick else ""))
+    print(fmt.format(*header))
+    print(fmt.format(*["-" * w for w in widths]))
+    for line in lines:
+        print(fmt.format(*line))
+    for label, run in sorted(chosen.items()):
+        print(f"  {label}: {run['rps']:.0f}/s, p50 {run['p50_ms']:.2f} ms, "
+              f"p90 {run['p90_ms']:.2f} ms, p99 {run['p99_ms']:.2f} ms, max {run['max_ms']:.2f} ms, "
+              f"{run['succeeded']} ok, {run['failed']} failed")
+    if failures:
+        print(f"  requests failed: {failures}")
+
+    if args.json:
+        document = {
+            "concurrency": args.concurrency,
+            "quick": bool(args.quick),
+            "rows": rows,
+            "runs": {label: {k: v for k, v in run.items() if k != "raw"} | {"detail": run["raw"]}
+                     for label, run in chosen.items()},
+            "all_runs": sorted(os.path.basename(p) for p in glob.glob(os.path.join(d, "*"))
+                               if p.endswith((".json", ".out"))),
+        }
+        with open(args.json, "w") as f:
+            json.dump(document, f, indent=2)
+        print(f"  JSON written to {args.json}")
+    return 0
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("command", choices=["half-rate", "half-rate-pgbench", "report"])
+    parser.add_argument("dir")
+    parser.add_argument("--json")
+    parser.add_argument("--concurrency", type=int, default=0)
+    parser.add_argument("--quick", type=int, default=0)
+    args = parser.parse_args()
+    if args.command == "half-rate":
+        run = best(runs_of(args.dir, "b5.ours.max"))
+        print(half(run["rps"] if run else 2))
+        return 0
+    if args.command == "half-rate-pgbench":
+        run = best(runs_of(args.dir, "b5.pgbench.max"))
+        print(half(run["rps"] if run else 2))
+        return 0
+    return report(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
