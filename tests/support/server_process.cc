@@ -84,6 +84,10 @@ absl::Status ProbeHealth(const std::string& endpoint, const TestPki* pki) {
   return absl::UnavailableError("health check: not SERVING yet");
 }
 
+std::string Or(const std::string& override_value, const std::string& default_value) {
+  return override_value.empty() ? default_value : override_value;
+}
+
 }  // namespace
 
 struct ServerProcess::State {
@@ -116,8 +120,9 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(const Option
                                    absl::StrJoin(options.services, ",")};
   if (options.pki != nullptr) {
     argv.insert(argv.end(),
-                {"--tls-ca", options.pki->ca_file(), "--tls-cert", options.pki->server_cert(),
-                 "--tls-key", options.pki->server_key(), "--role-bindings",
+                {"--tls-ca", Or(options.tls_ca_override, options.pki->ca_file()), "--tls-cert",
+                 Or(options.tls_cert_override, options.pki->server_cert()), "--tls-key",
+                 Or(options.tls_key_override, options.pki->server_key()), "--role-bindings",
                  options.pki->role_bindings_file(), "--trust-domain", TestPki::kTrustDomain});
   } else {
     argv.push_back("--insecure");

@@ -93,6 +93,10 @@ class ServerProcess {
     std::string postgres_url;
     int redis_port = 0;
     const TestPki* pki = nullptr;  // nullptr: --insecure
+    // Replace the PKI's server files (e.g. paths through a symlink, for rotation).
+    std::string tls_cert_override;
+    std::string tls_key_override;
+    std::string tls_ca_override;
     std::vector<std::string> extra_args;
   };
   // Starts and waits until it prints "LISTENING <host>:<port>" and its health

@@ -1,0 +1,56 @@
+// A running mesh for tests written in shell, Python or Node.js: starts PostgreSQL,
+// Redis, a dev PKI and plantmesh-server (seeded with reference data), writes a
+// shell-sourceable file describing how to reach it, and runs until SIGTERM/SIGINT,
+// then stops everything and removes its files.
+//   e2e_live_server <env-file>
+#include <signal.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include "tests/e2e/mesh.h"
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    std::fprintf(stderr, "usage: %s <env-file>\n", argv[0]);
+    return 2;
+  }
+  // Before any thread starts: the signals are taken by sigwait below only.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  using plantmesh::e2e::Mesh;
+  absl::StatusOr<std::unique_ptr<Mesh>> mesh = Mesh::Start();
+  if (!mesh.ok()) {
+    std::fprintf(stderr, "e2e_live_server: %s\n", std::string(mesh.status().message()).c_str());
+    return 1;
+  }
+  if (absl::Status seeded = (*mesh)->SeedReferenceData(); !seeded.ok()) {
+    std::fprintf(stderr, "e2e_live_server: seeding: %s\n",
+                 plantmesh::e2e::Describe(seeded).c_str());
+    return 1;
+  }
+  {
+    std::string temporary = std::string(argv[1]) + ".tmp";
+    std::ofstream env(temporary);
+    env << "PLANTMESH_ENDPOINT=" << (*mesh)->endpoint() << "\n";
+    env << "PLANTMESH_CA=" << (*mesh)->pki().ca_file() << "\n";
+    for (const char* user : {"anna", "mike", "quinn", "otto", "ops", "ivan", "nobody"}) {
+      plantmesh::sdk::ClientOptions options = (*mesh)->OptionsFor(user);
+      env << "PLANTMESH_CERT_" << user << "=" << options.cert_file << "\n";
+      env << "PLANTMESH_KEY_" << user << "=" << options.key_file << "\n";
+    }
+    env.close();
+    std::rename(temporary.c_str(), argv[1]);  // readers never see half a file
+  }
+  std::fprintf(stderr, "e2e_live_server: serving on %s\n", (*mesh)->endpoint().c_str());
+  int signal = 0;
+  sigwait(&stop_signals, &signal);
+  std::fprintf(stderr, "e2e_live_server: stopping (signal %d); server log follows\n%s", signal,
+               (*mesh)->server().log().c_str());
+  mesh->reset();
+  return 0;
+}
