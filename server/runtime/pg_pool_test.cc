@@ -1,0 +1,194 @@
+#include "server/runtime/pg_pool.h"
+
+#include <atomic>
+#include <chrono>
+#include <pqxx/pqxx>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "tests/support/test_servers.h"
+
+namespace plantmesh::runtime {
+namespace {
+
+using ::plantmesh::testing::FreePort;
+using ::plantmesh::testing::SharedPostgres;
+
+std::string NewDatabase(const std::string& name) {
+  absl::StatusOr<std::string> url = SharedPostgres().CreateDatabase(name);
+  EXPECT_TRUE(url.ok()) << url.status();
+  return url.value_or("");
+}
+
+std::unique_ptr<PgPool> OpenPool(PgPoolOptions options) {
+  absl::StatusOr<std::unique_ptr<PgPool>> pool = PgPool::Open(std::move(options));
+  EXPECT_TRUE(pool.ok()) << pool.status();
+  return pool.ok() ? *std::move(pool) : nullptr;
+}
+
+absl::Status Exec(PgPool& pool, const std::string& sql) {
+  return pool.Run([&](pqxx::connection& conn) {
+    pqxx::work tx(conn);
+    tx.exec(sql);
+    tx.commit();
+    return absl::OkStatus();
+  });
+}
+
+TEST(PgPoolTest, MapsUniqueViolationToAlreadyExistsWithoutTheValues) {
+  PgPoolOptions options;
+  options.url = NewDatabase("pool_unique");
+  options.size = 2;
+  auto pool = OpenPool(options);
+  ASSERT_NE(pool, nullptr);
+  ASSERT_TRUE(Exec(*pool, "CREATE TABLE t (vin text PRIMARY KEY)").ok());
+  ASSERT_TRUE(Exec(*pool, "INSERT INTO t VALUES ('WVWZZZ1JZXW000001')").ok());
+
+  absl::Status again = Exec(*pool, "INSERT INTO t VALUES ('WVWZZZ1JZXW000001')");
+  EXPECT_EQ(again.code(), absl::StatusCode::kAlreadyExists) << again;
+  EXPECT_NE(again.message().find("23505"), absl::string_view::npos) << again;
+  EXPECT_EQ(again.message().find("WVWZZZ1JZXW000001"), absl::string_view::npos) << again;
+  EXPECT_EQ(pool->in_use(), 0);
+}
+
+TEST(PgPoolTest, MapsConstraintViolationsAndOtherErrors) {
+  PgPoolOptions options;
+  options.url = NewDatabase("pool_constraints");
+  options.size = 1;
+  auto pool = OpenPool(options);
+  ASSERT_NE(pool, nullptr);
+  ASSERT_TRUE(Exec(*pool,
+                   "CREATE TABLE p (id int PRIMARY KEY);"
+                   "CREATE TABLE c (id int REFERENCES p, n int CHECK (n > 0))")
+                  .ok());
+  EXPECT_EQ(Exec(*pool, "INSERT INTO c VALUES (1, 1)").code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(Exec(*pool, "INSERT INTO c VALUES (NULL, -1)").code(),
+            absl::StatusCode::kFailedPrecondition);
+  absl::Status syntax = Exec(*pool, "SELEC 1");
+  EXPECT_EQ(syntax.code(), absl::StatusCode::kInternal);
+  EXPECT_NE(syntax.message().find("42601"), absl::string_view::npos) << syntax;
+}
+
+TEST(PgPoolTest, RetriesSerializationFailuresThenGivesUpAsAborted) {
+  PgPoolOptions options;
+  options.url = NewDatabase("pool_retries");
+  options.size = 1;
+  auto pool = OpenPool(options);
+  ASSERT_NE(pool, nullptr);
+
+  int attempts = 0;
+  absl::Status flaky = pool->Run([&](pqxx::connection&) -> absl::Status {
+    if (++attempts < 3) throw pqxx::serialization_failure("could not serialize access");
+    return absl::OkStatus();
+  });
+  EXPECT_TRUE(flaky.ok()) << flaky;
+  EXPECT_EQ(attempts, 3);
+
+  attempts = 0;
+  absl::Status hopeless = pool->Run([&](pqxx::connection&) -> absl::Status {
+    ++attempts;
+    throw pqxx::deadlock_detected("deadlock detected");
+  });
+  EXPECT_EQ(hopeless.code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(attempts, 4);  // the first try and three retries
+}
+
+TEST(PgPoolTest, NamedStatementsAndReconnectAfterTerminatedBackends) {
+  std::atomic<int> connects{0};
+  PgPoolOptions options;
+  options.url = NewDatabase("pool_reconnect");
+  options.size = 2;
+  options.on_connect.push_back([&](pqxx::connection& conn) {
+    conn.prepare("answer", "SELECT $1::int + 1");
+    ++connects;
+  });
+  auto pool = OpenPool(options);
+  ASSERT_NE(pool, nullptr);
+  EXPECT_EQ(connects.load(), 2);
+
+  auto ask = [&](int* out) {
+    return pool->Run([&](pqxx::connection& conn) {
+      pqxx::work tx(conn);
+      *out = tx.exec_prepared1("answer", 41)[0].as<int>();
+      tx.commit();
+      return absl::OkStatus();
+    });
+  };
+  int answer = 0;
+  ASSERT_TRUE(ask(&answer).ok());
+  EXPECT_EQ(answer, 42);
+
+  // Kill every backend of this database from outside, and wait until they are gone.
+  pqxx::connection admin(SharedPostgres().admin_url());
+  pqxx::nontransaction tx(admin);
+  tx.exec(
+      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = "
+      "'pool_reconnect'");
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (tx.exec1("SELECT count(*) FROM pg_stat_activity WHERE datname = 'pool_reconnect'")[0]
+             .as<int>() > 0) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline);
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+
+  // Both connections are found closed and reopened, named statements included.
+  {
+    absl::StatusOr<PgPool::Lease> first = pool->Acquire();
+    absl::StatusOr<PgPool::Lease> second = pool->Acquire();
+    ASSERT_TRUE(first.ok()) << first.status();
+    ASSERT_TRUE(second.ok()) << second.status();
+    for (PgPool::Lease* lease : {&*first, &*second}) {
+      pqxx::work work(lease->conn());
+      EXPECT_EQ(work.exec_prepared1("answer", 1)[0].as<int>(), 2);
+    }
+  }
+  EXPECT_EQ(connects.load(), 4);
+  answer = 0;
+  absl::Status status = ask(&answer);
+  ASSERT_TRUE(status.ok()) << status;
+  EXPECT_EQ(answer, 42);
+  EXPECT_EQ(pool->in_use(), 0);
+}
+
+TEST(PgPoolTest, AcquireTimesOutAsResourceExhausted) {
+  PgPoolOptions options;
+  options.url = NewDatabase("pool_exhausted");
+  options.size = 1;
+  options.acquire_timeout = absl::Milliseconds(50);
+  auto pool = OpenPool(options);
+  ASSERT_NE(pool, nullptr);
+  absl::StatusOr<PgPool::Lease> held = pool->Acquire();
+  ASSERT_TRUE(held.ok()) << held.status();
+  EXPECT_EQ(pool->in_use(), 1);
+  EXPECT_EQ(pool->Acquire().status().code(), absl::StatusCode::kResourceExhausted);
+
+  // A waiter gets the connection as soon as it is returned.
+  std::thread releaser([lease = *std::move(held)]() mutable {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  });
+  pool->Run([](pqxx::connection&) { return absl::OkStatus(); }).IgnoreError();
+  releaser.join();
+  EXPECT_TRUE(pool->Acquire().ok());
+}
+
+TEST(PgPoolTest, UnreachableServerIsUnavailableAndNamesNoPassword) {
+  const int port = FreePort();
+  for (const std::string& url :
+       {absl::StrCat("postgresql://plant:s3cret-pw@127.0.0.1:", port, "/plantmesh"),
+        absl::StrCat("host=127.0.0.1 port=", port, " user=plant password=s3cret-pw")}) {
+    PgPoolOptions options;
+    options.url = url;
+    absl::StatusOr<std::unique_ptr<PgPool>> pool = PgPool::Open(options);
+    ASSERT_FALSE(pool.ok());
+    EXPECT_EQ(pool.status().code(), absl::StatusCode::kUnavailable);
+    EXPECT_NE(pool.status().message().find(absl::StrCat("127.0.0.1:", port)),
+              absl::string_view::npos)
+        << pool.status();
+    EXPECT_EQ(pool.status().message().find("s3cret"), absl::string_view::npos) << pool.status();
+  }
+}
+
+}  // namespace
+}  // namespace plantmesh::runtime
