@@ -126,6 +126,17 @@ double LoadResult::requests_per_second() const {
   return seconds > 0 ? static_cast<double>(succeeded) / seconds : 0.0;
 }
 
+double LoadResult::worker_fairness() const {
+  double sum = 0;
+  double sum_of_squares = 0;
+  for (int64_t n : succeeded_by_worker) {
+    sum += static_cast<double>(n);
+    sum_of_squares += static_cast<double>(n) * static_cast<double>(n);
+  }
+  if (sum_of_squares == 0) return 0.0;
+  return sum * sum / (static_cast<double>(succeeded_by_worker.size()) * sum_of_squares);
+}
+
 absl::StatusOr<LoadResult> RunLoad(const LoadOptions& options, const WorkerFactory& factory) {
   if (options.workers < 1) return absl::InvalidArgumentError("workers must be at least 1");
   if (options.duration <= absl::ZeroDuration()) {
@@ -156,6 +167,7 @@ absl::StatusOr<LoadResult> RunLoad(const LoadOptions& options, const WorkerFacto
   for (const WorkerTally& tally : tallies) {
     result.latency.Merge(tally.latency);
     result.succeeded += tally.succeeded;
+    result.succeeded_by_worker.push_back(tally.succeeded);
     result.failed += tally.failed;
     result.late_starts += tally.late_starts;
     for (const auto& [code, n] : tally.failures_by_code) result.failures_by_code[code] += n;

@@ -9,6 +9,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -48,8 +49,13 @@ struct LoadResult {
   absl::Duration elapsed;
   // Open loop: requests that were already late when their worker got to them.
   int64_t late_starts = 0;
+  // Successful measured requests of each worker, by index.
+  std::vector<int64_t> succeeded_by_worker;
 
   double requests_per_second() const;
+  // Jain's fairness index of succeeded_by_worker: 1 when every worker got the same
+  // share of the server, 1/N when one worker got everything.
+  double worker_fairness() const;
 };
 
 // Runs the load. Fails only when a worker cannot be set up; request failures are

@@ -35,6 +35,12 @@ TEST(LoadDriverTest, StopsAfterTheRequestedCount) {
   EXPECT_EQ(result->latency.count(), 1000);
   EXPECT_EQ(calls.load(), 1000);
   EXPECT_GT(result->requests_per_second(), 0);
+  ASSERT_EQ(result->succeeded_by_worker.size(), 4u);
+  int64_t sum = 0;
+  for (int64_t n : result->succeeded_by_worker) sum += n;
+  EXPECT_EQ(sum, 1000);
+  EXPECT_GT(result->worker_fairness(), 0.0);
+  EXPECT_LE(result->worker_fairness(), 1.0 + 1e-9);
 }
 
 TEST(LoadDriverTest, WarmupRequestsAreNotMeasured) {
@@ -130,6 +136,17 @@ TEST(LoadDriverTest, ASetupFailureAbortsTheRun) {
   absl::StatusOr<LoadResult> result = RunLoad(options, factory);
   EXPECT_EQ(result.status().code(), absl::StatusCode::kUnauthenticated);
   EXPECT_EQ(calls.load(), 0);
+}
+
+TEST(LoadDriverTest, FairnessIndexIsOneForEqualSharesAndOneOverNForOneWorker) {
+  LoadResult equal;
+  equal.succeeded_by_worker = {10, 10, 10, 10};
+  EXPECT_DOUBLE_EQ(equal.worker_fairness(), 1.0);
+  LoadResult starved;
+  starved.succeeded_by_worker = {40, 0, 0, 0};
+  EXPECT_DOUBLE_EQ(starved.worker_fairness(), 0.25);
+  LoadResult none;
+  EXPECT_DOUBLE_EQ(none.worker_fairness(), 0.0);
 }
 
 TEST(LoadDriverTest, RejectsBadOptions) {

@@ -1,5 +1,6 @@
 // plantmesh-loadgen: a closed- or open-loop load generator built on the PlantMesh SDK.
 // See bench/README.md for the scenarios, the figures it prints and how bench/run uses it.
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <string>
@@ -51,6 +52,8 @@ nlohmann::json ToJson(const Flags& flags, const LoadResult& result) {
       {"failures_by_code", failures},
       {"first_failure", result.first_failure},
       {"late_starts", result.late_starts},
+      {"succeeded_by_worker", result.succeeded_by_worker},
+      {"worker_fairness", result.worker_fairness()},
       {"requests_per_second", result.requests_per_second()},
       {"latency_ms",
        {{"min", Millis(h.min())},
@@ -79,6 +82,12 @@ void PrintText(const Flags& flags, const LoadResult& result) {
       Millis(h.ValueAtPercentile(50)), Millis(h.ValueAtPercentile(90)),
       Millis(h.ValueAtPercentile(99)), Millis(h.ValueAtPercentile(99.9)), Millis(h.max()),
       h.mean() / 1e6);
+  const auto [fewest, most] =
+      std::minmax_element(result.succeeded_by_worker.begin(), result.succeeded_by_worker.end());
+  if (fewest != result.succeeded_by_worker.end()) {
+    std::cout << absl::StrFormat("  per worker: %d to %d requests, Jain fairness %.3f\n", *fewest,
+                                 *most, result.worker_fairness());
+  }
   if (result.late_starts > 0) {
     std::cout << absl::StrFormat("  %d requests started late (client could not keep the rate)\n",
                                  result.late_starts);
