@@ -176,7 +176,7 @@ void DefineMethod(Printer& p, const ServiceDescriptor* service, const MethodDesc
           "  }\n"
           "  auto reader = stub_->stub->$Method$(context->get(), request);\n"
           "  return std::make_unique<internal::GrpcReadStream<$Response$>>(\n"
-          "      *std::move(context), std::move(reader));\n"
+          "      *std::move(context), std::move(reader), !options_.insecure);\n"
           "}\n\n");
       break;
     case StreamKind::kClientStreaming:
@@ -192,7 +192,8 @@ void DefineMethod(Printer& p, const ServiceDescriptor* service, const MethodDesc
               "  auto response = std::make_unique<$Response$>();\n"
               "  auto writer = stub_->stub->$Method$(context->get(), response.get());\n"
               "  return std::make_unique<internal::GrpcWriteStream<$Request$, $Response$>>(\n"
-              "      *std::move(context), std::move(response), std::move(writer));\n"
+              "      *std::move(context), std::move(response), std::move(writer), "
+              "!options_.insecure);\n"
               "}\n\n");
       break;
     case StreamKind::kBidi:
@@ -208,7 +209,7 @@ void DefineMethod(Printer& p, const ServiceDescriptor* service, const MethodDesc
               "  }\n"
               "  auto stream = stub_->stub->$Method$(context->get());\n"
               "  return std::make_unique<internal::GrpcReadWriteStream<$Request$, $Response$>>(\n"
-              "      *std::move(context), std::move(stream));\n"
+              "      *std::move(context), std::move(stream), !options_.insecure);\n"
               "}\n\n");
       break;
   }

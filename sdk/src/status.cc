@@ -36,6 +36,24 @@ bool LooksLikeHandshakeFailure(absl::string_view message) {
   return false;
 }
 
+// A connection attempt (TCP succeeded) that the peer closed: with mutual TLS, the
+// server refusing the client certificate after a TLS 1.3 handshake.
+bool LooksLikeClosedAfterHandshake(absl::string_view message) {
+  if (!absl::StrContains(message, "failed to connect to all addresses")) return false;
+  for (absl::string_view closed :
+       {"Socket closed", "Connection reset", "End of TCP stream", "Broken pipe"}) {
+    if (absl::StrContains(message, closed)) return true;
+  }
+  return false;
+}
+
+absl::Status HandshakeFailure(absl::string_view message) {
+  return absl::UnauthenticatedError(absl::StrCat(
+      "TLS handshake failed: the server refused this client's certificate or the CA does "
+      "not match (",
+      message, ")"));
+}
+
 template <typename Detail>
 std::optional<Detail> DetailOf(const absl::Status& status, absl::string_view type_url) {
   auto payload = status.GetPayload(type_url);  // absl::optional in this abseil build
@@ -51,10 +69,7 @@ absl::Status FromGrpcStatus(const grpc::Status& status) {
   if (status.ok()) return absl::OkStatus();
   const auto code = static_cast<absl::StatusCode>(status.error_code());
   if (code == absl::StatusCode::kUnavailable && LooksLikeHandshakeFailure(status.error_message())) {
-    return absl::UnauthenticatedError(absl::StrCat(
-        "TLS handshake failed: the server refused this client's certificate or the CA does "
-        "not match (",
-        status.error_message(), ")"));
+    return HandshakeFailure(status.error_message());
   }
   absl::Status result(code, status.error_message());
   if (!status.error_details().empty()) {
@@ -66,6 +81,14 @@ absl::Status FromGrpcStatus(const grpc::Status& status) {
     }
   }
   return result;
+}
+
+absl::Status FromGrpcStatus(const grpc::Status& status, bool mutual_tls) {
+  if (mutual_tls && status.error_code() == grpc::StatusCode::UNAVAILABLE &&
+      LooksLikeClosedAfterHandshake(status.error_message())) {
+    return HandshakeFailure(status.error_message());
+  }
+  return FromGrpcStatus(status);
 }
 
 std::vector<FieldViolationView> FieldViolations(const absl::Status& status) {

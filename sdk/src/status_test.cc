@@ -99,6 +99,19 @@ TEST(FromGrpcStatus, TlsHandshakeFailureBecomesUnauthenticated) {
   EXPECT_EQ(refused.code(), absl::StatusCode::kUnavailable);
 }
 
+TEST(FromGrpcStatus, OverMutualTlsAConnectionClosedAfterTheHandshakeIsARefusedCertificate) {
+  const grpc::Status closed(grpc::StatusCode::UNAVAILABLE,
+                            "failed to connect to all addresses; last error: UNAVAILABLE: "
+                            "ipv4:127.0.0.1:7443: Socket closed");
+  EXPECT_EQ(FromGrpcStatus(closed, /*mutual_tls=*/true).code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(FromGrpcStatus(closed, /*mutual_tls=*/false).code(), absl::StatusCode::kUnavailable);
+  const grpc::Status refused(grpc::StatusCode::UNAVAILABLE,
+                             "failed to connect to all addresses; last error: UNKNOWN: "
+                             "ipv4:127.0.0.1:1: Failed to connect to remote host: Connection "
+                             "refused");
+  EXPECT_EQ(FromGrpcStatus(refused, /*mutual_tls=*/true).code(), absl::StatusCode::kUnavailable);
+}
+
 TEST(DescribeStatus, NamesEachFieldReasonAndPrecondition) {
   const std::string text = DescribeStatus(FromGrpcStatus(RichInvalidArgument()));
   EXPECT_THAT(text, HasSubstr("INVALID_ARGUMENT: 2 fields are wrong"));

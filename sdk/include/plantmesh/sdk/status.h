@@ -18,6 +18,12 @@ namespace plantmesh::sdk {
 // becomes UNAUTHENTICATED with a message that says so.
 absl::Status FromGrpcStatus(const grpc::Status& status);
 
+// The same, for a call made over mutual TLS: a connection the server closes right after
+// the handshake is also reported as a refused certificate, since that is how TLS 1.3
+// delivers the refusal (the client finishes its handshake before the server checks
+// the client certificate, so the client sees only "Socket closed").
+absl::Status FromGrpcStatus(const grpc::Status& status, bool mutual_tls);
+
 struct FieldViolationView {
   std::string field;
   std::string description;

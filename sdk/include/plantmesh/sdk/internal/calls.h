@@ -40,7 +40,7 @@ absl::StatusOr<Response> CallUnary(const ClientOptions& options, const CallOptio
   PrepareUnaryContext(options, call_options, &context);
   Response response;
   const grpc::Status status = invoke(&context, &response);
-  if (!status.ok()) return FromGrpcStatus(status);
+  if (!status.ok()) return FromGrpcStatus(status, !options.insecure);
   return response;
 }
 
@@ -48,8 +48,8 @@ template <typename Response>
 class GrpcReadStream final : public ReadStream<Response> {
  public:
   GrpcReadStream(std::unique_ptr<grpc::ClientContext> context,
-                 std::unique_ptr<grpc::ClientReader<Response>> reader)
-      : context_(std::move(context)), reader_(std::move(reader)) {}
+                 std::unique_ptr<grpc::ClientReader<Response>> reader, bool mutual_tls)
+      : context_(std::move(context)), reader_(std::move(reader)), mutual_tls_(mutual_tls) {}
   ~GrpcReadStream() override {
     if (!finished_) {
       context_->TryCancel();
@@ -61,7 +61,7 @@ class GrpcReadStream final : public ReadStream<Response> {
   absl::Status Finish() override {
     if (!finished_) {
       finished_ = true;
-      status_ = FromGrpcStatus(reader_->Finish());
+      status_ = FromGrpcStatus(reader_->Finish(), mutual_tls_);
     }
     return status_;
   }
@@ -70,6 +70,7 @@ class GrpcReadStream final : public ReadStream<Response> {
  private:
   std::unique_ptr<grpc::ClientContext> context_;
   std::unique_ptr<grpc::ClientReader<Response>> reader_;
+  bool mutual_tls_;
   bool finished_ = false;
   absl::Status status_;
 };
@@ -90,8 +91,11 @@ template <typename Request, typename Response>
 class GrpcWriteStream final : public WriteStream<Request, Response> {
  public:
   GrpcWriteStream(std::unique_ptr<grpc::ClientContext> context, std::unique_ptr<Response> response,
-                  std::unique_ptr<grpc::ClientWriter<Request>> writer)
-      : context_(std::move(context)), response_(std::move(response)), writer_(std::move(writer)) {}
+                  std::unique_ptr<grpc::ClientWriter<Request>> writer, bool mutual_tls)
+      : context_(std::move(context)),
+        response_(std::move(response)),
+        writer_(std::move(writer)),
+        mutual_tls_(mutual_tls) {}
   ~GrpcWriteStream() override {
     if (!finished_) {
       context_->TryCancel();
@@ -104,7 +108,7 @@ class GrpcWriteStream final : public WriteStream<Request, Response> {
     if (finished_) return absl::FailedPreconditionError("stream already finished");
     finished_ = true;
     writer_->WritesDone();  // false when the stream already broke; Finish says why
-    const absl::Status status = FromGrpcStatus(writer_->Finish());
+    const absl::Status status = FromGrpcStatus(writer_->Finish(), mutual_tls_);
     if (!status.ok()) return status;
     return std::move(*response_);
   }
@@ -114,6 +118,7 @@ class GrpcWriteStream final : public WriteStream<Request, Response> {
   std::unique_ptr<grpc::ClientContext> context_;
   std::unique_ptr<Response> response_;  // filled by the gRPC writer on Finish
   std::unique_ptr<grpc::ClientWriter<Request>> writer_;
+  bool mutual_tls_;
   bool finished_ = false;
 };
 
@@ -133,8 +138,9 @@ template <typename Request, typename Response>
 class GrpcReadWriteStream final : public ReadWriteStream<Request, Response> {
  public:
   GrpcReadWriteStream(std::unique_ptr<grpc::ClientContext> context,
-                      std::unique_ptr<grpc::ClientReaderWriter<Request, Response>> stream)
-      : context_(std::move(context)), stream_(std::move(stream)) {}
+                      std::unique_ptr<grpc::ClientReaderWriter<Request, Response>> stream,
+                      bool mutual_tls)
+      : context_(std::move(context)), stream_(std::move(stream)), mutual_tls_(mutual_tls) {}
   ~GrpcReadWriteStream() override {
     if (!finished_) {
       context_->TryCancel();
@@ -148,7 +154,7 @@ class GrpcReadWriteStream final : public ReadWriteStream<Request, Response> {
   absl::Status Finish() override {
     if (!finished_) {
       finished_ = true;
-      status_ = FromGrpcStatus(stream_->Finish());
+      status_ = FromGrpcStatus(stream_->Finish(), mutual_tls_);
     }
     return status_;
   }
@@ -157,6 +163,7 @@ class GrpcReadWriteStream final : public ReadWriteStream<Request, Response> {
  private:
   std::unique_ptr<grpc::ClientContext> context_;
   std::unique_ptr<grpc::ClientReaderWriter<Request, Response>> stream_;
+  bool mutual_tls_;
   bool finished_ = false;
   absl::Status status_;
 };
