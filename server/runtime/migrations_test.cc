@@ -1,0 +1,98 @@
+#include "server/runtime/migrations.h"
+
+#include <pqxx/pqxx>
+#include <thread>
+
+#include "gtest/gtest.h"
+#include "tests/support/test_servers.h"
+
+namespace plantmesh::runtime {
+namespace {
+
+using ::plantmesh::testing::SharedPostgres;
+
+std::string NewDatabase(const std::string& name) {
+  absl::StatusOr<std::string> url = SharedPostgres().CreateDatabase(name);
+  EXPECT_TRUE(url.ok()) << url.status();
+  return url.value_or("");
+}
+
+int64_t QueryInt(const std::string& url, const std::string& sql) {
+  pqxx::connection conn(url);
+  pqxx::nontransaction tx(conn);
+  return tx.exec1(sql)[0].as<int64_t>();
+}
+
+const std::vector<Migration>& PlantMigrations() {
+  static const std::vector<Migration> migrations = {
+      // Deliberately out of order: versions decide, not positions.
+      {2, "0002_seed_zone.sql", "INSERT INTO plant.zones (name) VALUES ('paint');"},
+      {1, "0001_create_zones.sql",
+       "CREATE TABLE plant.zones (id serial PRIMARY KEY, name text NOT NULL);\n"
+       "CREATE INDEX ON plant.zones (name);"},
+  };
+  return migrations;
+}
+
+TEST(MigrationsTest, ConcurrentStartsApplyEachMigrationOnce) {
+  const std::string url = NewDatabase("migrations_concurrent");
+  absl::Status first, second;
+  std::thread a([&] { first = ApplyMigrations(url, "plant", PlantMigrations()); });
+  std::thread b([&] { second = ApplyMigrations(url, "plant", PlantMigrations()); });
+  a.join();
+  b.join();
+  EXPECT_TRUE(first.ok()) << first;
+  EXPECT_TRUE(second.ok()) << second;
+  EXPECT_EQ(QueryInt(url, "SELECT count(*) FROM plant.zones"), 1);
+  EXPECT_EQ(QueryInt(url, "SELECT count(*) FROM plant.schema_migrations"), 2);
+  EXPECT_EQ(QueryInt(url, "SELECT max(version) FROM plant.schema_migrations"), 2);
+}
+
+TEST(MigrationsTest, RerunIsANoOpAndNewerMigrationsAreAppliedLater) {
+  const std::string url = NewDatabase("migrations_rerun");
+  ASSERT_TRUE(ApplyMigrations(url, "plant", PlantMigrations()).ok());
+  ASSERT_TRUE(ApplyMigrations(url, "plant", PlantMigrations()).ok());
+  EXPECT_EQ(QueryInt(url, "SELECT count(*) FROM plant.zones"), 1);
+
+  std::vector<Migration> newer = PlantMigrations();
+  newer.push_back({3, "0003_seed_body.sql", "INSERT INTO plant.zones (name) VALUES ('body');"});
+  ASSERT_TRUE(ApplyMigrations(url, "plant", newer).ok());
+  EXPECT_EQ(QueryInt(url, "SELECT count(*) FROM plant.zones"), 2);
+  EXPECT_EQ(QueryInt(url, "SELECT count(*) FROM plant.schema_migrations"), 3);
+}
+
+TEST(MigrationsTest, FailingMigrationLeavesNoTraceAndNamesFileAndReason) {
+  const std::string url = NewDatabase("migrations_broken");
+  std::vector<Migration> migrations = PlantMigrations();
+  migrations.push_back({3, "0003_half_done.sql",
+                        "CREATE TABLE plant.shifts (id int);\n"
+                        "ALTER TABLE plant.no_such_table ADD COLUMN x int;"});
+  absl::Status status = ApplyMigrations(url, "plant", migrations);
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(status.message().find("0003_half_done.sql"), absl::string_view::npos) << status;
+  EXPECT_NE(status.message().find("no_such_table"), absl::string_view::npos) << status;
+
+  // The earlier migrations stay applied; nothing of the failed one does.
+  EXPECT_EQ(QueryInt(url, "SELECT max(version) FROM plant.schema_migrations"), 2);
+  EXPECT_EQ(QueryInt(url,
+                     "SELECT count(*) FROM pg_tables WHERE schemaname = 'plant' AND "
+                     "tablename = 'shifts'"),
+            0);
+}
+
+TEST(MigrationsTest, RefusesDuplicateVersions) {
+  std::vector<Migration> migrations = PlantMigrations();
+  migrations.push_back({2, "0002_again.sql", "SELECT 1"});
+  absl::Status status = ApplyMigrations("postgresql://127.0.0.1:1/none", "plant", migrations);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
+}
+
+TEST(MigrationsTest, UnreachableServerIsUnavailable) {
+  absl::Status status = ApplyMigrations(
+      "postgresql://127.0.0.1:" + std::to_string(::plantmesh::testing::FreePort()) + "/none",
+      "plant", PlantMigrations());
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << status;
+}
+
+}  // namespace
+}  // namespace plantmesh::runtime
