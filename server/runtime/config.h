@@ -13,29 +13,36 @@
 namespace plantmesh::runtime {
 
 struct ServerConfig {
-  std::string listen = "127.0.0.1:7443";        // listen
+  std::string listen = "127.0.0.1:7443";           // listen
   std::vector<std::string> services = {"defect"};  // services
   // TLS (required unless insecure)
-  std::string tls_ca;    // tls-ca: CA bundle that client certificates must chain to
-  std::string tls_cert;  // tls-cert: server certificate chain
-  std::string tls_key;   // tls-key: server private key
+  std::string tls_ca;           // tls-ca: CA bundle that client certificates must chain to
+  std::string tls_cert;         // tls-cert: server certificate chain
+  std::string tls_key;          // tls-key: server private key
   int tls_reload_seconds = 10;  // tls-reload-seconds: how often cert files are re-read
   bool insecure = false;        // insecure: plaintext, only on loopback
   std::string trust_domain = "plantmesh.local";  // trust-domain: expected SPIFFE trust domain
-  std::string role_bindings;    // role-bindings: JSON file mapping identities to roles
+  std::string role_bindings;  // role-bindings: JSON file mapping identities to roles
   // PostgreSQL / Redis
-  std::string postgres_url;     // postgres-url
-  int postgres_pool_size = 8;   // postgres-pool-size
+  std::string postgres_url;              // postgres-url
+  int postgres_pool_size = 8;            // postgres-pool-size
   std::string redis_host = "127.0.0.1";  // redis-host
   int redis_port = 6379;                 // redis-port
-  int64_t events_retain = 100000;  // events-retain: stream entries kept for Watch cursors
+  int64_t events_retain = 100000;        // events-retain: stream entries kept for Watch cursors
   // Behaviour
   absl::Duration drain_timeout = absl::Seconds(15);  // drain-seconds
-  int64_t photo_max_bytes = 10 * 1024 * 1024;       // photo-max-bytes
-  bool audit_reads = false;        // audit-reads: also audit read-only calls
-  bool reflection = true;          // reflection
-  std::string log_level = "info";  // log-level
-  int max_receive_message_bytes = 4 * 1024 * 1024;  // max-receive-message-bytes
+  int64_t photo_max_bytes = 10 * 1024 * 1024;        // photo-max-bytes
+  bool audit_reads = false;                          // audit-reads: also audit read-only calls
+  bool reflection = true;                            // reflection
+  std::string log_level = "info";                    // log-level
+  int max_receive_message_bytes = 4 * 1024 * 1024;   // max-receive-message-bytes
+  int max_send_message_bytes = 4 * 1024 * 1024;      // max-send-message-bytes
+  int max_metadata_bytes = 16 * 1024;                // max-metadata-bytes
+  int64_t memory_quota_bytes = 512LL * 1024 * 1024;  // memory-quota-bytes: gRPC ResourceQuota
+  // min-ping-seconds: the least interval between client keepalive pings the server
+  // accepts; clients' keepalive time must not be shorter.
+  int min_ping_seconds = 10;
+  int role_bindings_reload_seconds = 2;  // role-bindings-reload-seconds: file poll period
 };
 
 // Parses argv (with --config FILE), environment and defaults. Prints help and exits

@@ -1,0 +1,167 @@
+// plantmesh-server: hosts the services chosen with --services (SystemService always)
+// over mutual TLS. Start-up: config → logging → migrations → PostgreSQL pool → outbox
+// relay → audit → role bindings → authorization from the contracts → services → listen.
+// SIGTERM/SIGINT: drain (refuse new calls, health NOT_SERVING, let in-flight calls and
+// streams finish within drain-seconds), publish pending events, flush audit, exit 0.
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_join.h"
+#include "server/defect/module.h"
+#include "server/runtime/access_policy.h"
+#include "server/runtime/config.h"
+#include "server/runtime/event_stream.h"
+#include "server/runtime/health.h"
+#include "server/runtime/logging.h"
+#include "server/runtime/migrations.h"
+#include "server/runtime/pg_audit_sink.h"
+#include "server/runtime/pg_pool.h"
+#include "server/runtime/role_bindings.h"
+#include "server/runtime/server_host.h"
+#include "server/runtime/service_module.h"
+#include "server/runtime/shutdown.h"
+#include "server/runtime/standard_call_policy.h"
+#include "server/runtime/status_macros.h"
+#include "server/runtime/system_service.h"
+
+namespace plantmesh {
+namespace {
+
+constexpr char kServerVersion[] = "0.1.0";
+
+using runtime::ServiceDescriptor;
+
+std::vector<const ServiceDescriptor*> KnownServices() { return {&defect::Descriptor()}; }
+
+absl::StatusOr<std::unique_ptr<runtime::RoleBindingStore>> OpenRoleBindings(
+    const runtime::ServerConfig& config) {
+  if (config.role_bindings.empty()) {
+    // Only with --insecure (config validation): "insecure:local" holds no role.
+    return runtime::RoleBindingStore::Fixed(runtime::RoleBindings());
+  }
+  return runtime::RoleBindingStore::Open(config.role_bindings,
+                                         absl::Seconds(config.role_bindings_reload_seconds));
+}
+
+absl::Status Serve(const runtime::ServerConfig& config) {
+  PM_ASSIGN_OR_RETURN(std::vector<const ServiceDescriptor*> selected,
+                      runtime::SelectServices(config, KnownServices()));
+
+  // PostgreSQL: the audit schema and each hosted service's schema, then the pool.
+  std::unique_ptr<runtime::PgPool> pool;
+  if (!config.postgres_url.empty()) {
+    PM_RETURN_IF_ERROR(
+        runtime::ApplyMigrations(config.postgres_url, "audit", runtime::AuditMigrations()));
+    for (const ServiceDescriptor* service : selected) {
+      if (service->schema.empty()) continue;
+      PM_RETURN_IF_ERROR(
+          runtime::ApplyMigrations(config.postgres_url, service->schema, service->migrations()));
+    }
+    runtime::PgPoolOptions pool_options;
+    pool_options.url = config.postgres_url;
+    pool_options.size = config.postgres_pool_size;
+    PM_ASSIGN_OR_RETURN(pool, runtime::PgPool::Open(std::move(pool_options)));
+  }
+
+  runtime::RedisOptions redis;
+  redis.host = config.redis_host;
+  redis.port = config.redis_port;
+  std::unique_ptr<runtime::OutboxRelay> relay;
+  std::vector<runtime::OutboxSource> sources;
+  for (const ServiceDescriptor* service : selected) {
+    if (service->outbox.stream_key.empty()) continue;
+    runtime::OutboxSource source = service->outbox;
+    source.retain = config.events_retain;
+    sources.push_back(std::move(source));
+  }
+  if (pool != nullptr && !sources.empty()) {
+    relay = std::make_unique<runtime::OutboxRelay>(pool.get(), redis, std::move(sources));
+    relay->Start();
+  }
+
+  std::unique_ptr<runtime::AuditSink> audit =
+      pool != nullptr ? runtime::MakePgAuditSink(pool.get()) : runtime::MakeLogAuditSink();
+  PM_ASSIGN_OR_RETURN(std::unique_ptr<runtime::RoleBindingStore> bindings,
+                      OpenRoleBindings(config));
+
+  runtime::StandardCallPolicy::Options policy_options;
+  policy_options.insecure = config.insecure;
+  policy_options.trust_domain = config.trust_domain;
+  policy_options.audit_reads = config.audit_reads;
+  runtime::StandardCallPolicy policy(policy_options, bindings.get(), audit.get());
+
+  runtime::ServiceDeps deps;
+  deps.config = &config;
+  deps.call_policy = &policy;
+  deps.pg = pool.get();
+  deps.relay = relay.get();
+  deps.redis = redis;
+  std::vector<std::unique_ptr<runtime::ServiceModule>> modules;
+  std::vector<runtime::ServerHost::Hosted> hosted;
+  std::vector<std::string> hosted_names;
+  for (const ServiceDescriptor* service : selected) {
+    modules.push_back(service->make(deps));
+    hosted.push_back({modules.back()->grpc_service(), modules.back()->service_name()});
+    hosted_names.push_back(modules.back()->service_name());
+  }
+  runtime::SystemService system_service(&policy, hosted_names, kServerVersion);
+  hosted.push_back({&system_service, runtime::kSystemServiceName});
+
+  std::vector<std::string> policed;
+  for (const auto& entry : hosted) policed.push_back(entry.service_name);
+  PM_ASSIGN_OR_RETURN(runtime::AccessPolicy access, runtime::AccessPolicy::FromServices(policed));
+  policy.SetAccessPolicy(std::move(access));
+
+  std::vector<runtime::DependencyProbe> dependencies;
+  if (pool != nullptr) dependencies.push_back(runtime::PostgresProbe(pool.get()));
+  if (relay != nullptr) dependencies.push_back(runtime::RedisProbe(relay.get()));
+  PM_ASSIGN_OR_RETURN(std::unique_ptr<runtime::ServerHost> host,
+                      runtime::ServerHost::Start(config, hosted, std::move(dependencies)));
+
+  // The one stdout line: supervisors and tests read the bound port from it.
+  std::printf("LISTENING %s\n", host->endpoint().c_str());
+  std::fflush(stdout);
+  spdlog::info("plantmesh-server {} listening on {} (services: {}){}", kServerVersion,
+               host->endpoint(), absl::StrJoin(policed, ", "),
+               config.insecure ? " INSECURE: plaintext, every caller is insecure:local" : "");
+
+  const int signal_number = runtime::WaitForTerminationSignal();
+  spdlog::info("signal {}: draining for up to {}s", signal_number,
+               absl::ToDoubleSeconds(config.drain_timeout));
+  host->Drain(config.drain_timeout);
+  host.reset();
+  if (relay != nullptr) relay->Stop();  // publishes what is pending
+  audit->Flush(absl::Seconds(5));
+  spdlog::info("plantmesh-server stopped");
+  return absl::OkStatus();
+}
+
+}  // namespace
+}  // namespace plantmesh
+
+int main(int argc, char** argv) {
+  // Before gRPC starts any thread: they all inherit the blocked mask, so SIGTERM is
+  // only ever taken by sigwait below instead of killing the process.
+  plantmesh::runtime::BlockTerminationSignals();
+  absl::StatusOr<plantmesh::runtime::ServerConfig> config =
+      plantmesh::runtime::LoadServerConfig(argc, argv);
+  if (!config.ok()) {
+    std::fprintf(stderr, "plantmesh-server: %s\n(see --help)\n",
+                 std::string(config.status().message()).c_str());
+    return 2;
+  }
+  if (absl::Status logging = plantmesh::runtime::InitLogging(config->log_level); !logging.ok()) {
+    std::fprintf(stderr, "plantmesh-server: %s\n", std::string(logging.message()).c_str());
+    return 2;
+  }
+  if (absl::Status served = plantmesh::Serve(*config); !served.ok()) {
+    spdlog::critical("plantmesh-server: {}", served.ToString());
+    spdlog::default_logger()->flush();
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,227 @@
+// plantmesh-server configuration with CLI11: flags > PLANTMESH_* environment > TOML
+// file (--config) > defaults.
+//
+// CLI11 2.1 applies the config file before the environment, which would let the file
+// win over the environment. So environment values are turned into flags first (for
+// every option not given on the command line), and CLI11 only fills from the file what
+// neither set.
+#include "server/runtime/config.h"
+
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cstdlib>
+#include <fstream>
+#include <string_view>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
+
+namespace plantmesh::runtime {
+namespace {
+
+std::string EnvName(absl::string_view long_name) {
+  return "PLANTMESH_" + absl::AsciiStrToUpper(absl::StrReplaceAll(long_name, {{"-", "_"}}));
+}
+
+// True when `args` already carries `--name` or `--name=...`.
+bool GivenOnCommandLine(const std::vector<std::string>& args, const std::string& name) {
+  const std::string flag = "--" + name;
+  for (const std::string& arg : args) {
+    if (arg == flag || absl::StartsWith(arg, flag + "=")) return true;
+  }
+  return false;
+}
+
+bool IsLoopbackHost(absl::string_view host) {
+  if (host == "localhost" || host == "::1") return true;
+  std::vector<absl::string_view> octets = absl::StrSplit(host, '.');
+  if (octets.size() != 4 || octets[0] != "127") return false;
+  for (absl::string_view octet : octets) {
+    int value = 0;
+    if (!absl::SimpleAtoi(octet, &value) || value < 0 || value > 255) return false;
+  }
+  return true;
+}
+
+// Splits "host:port" / "[v6]:port"; false when malformed.
+bool SplitHostPort(absl::string_view listen, std::string* host, int* port) {
+  size_t colon = listen.rfind(':');
+  if (colon == absl::string_view::npos || colon == 0) return false;
+  absl::string_view host_part = listen.substr(0, colon);
+  if (absl::StartsWith(host_part, "[") && absl::EndsWith(host_part, "]")) {
+    host_part = host_part.substr(1, host_part.size() - 2);
+  }
+  if (!absl::SimpleAtoi(listen.substr(colon + 1), port) || *port < 0 || *port > 65535) {
+    return false;
+  }
+  *host = std::string(host_part);
+  return !host->empty();
+}
+
+bool Readable(const std::string& path) { return access(path.c_str(), R_OK) == 0; }
+
+absl::Status Validate(const ServerConfig& config) {
+  std::vector<std::string> problems;
+  std::string host;
+  int port = 0;
+  if (!SplitHostPort(config.listen, &host, &port)) {
+    problems.push_back(absl::StrCat("listen: '", config.listen,
+                                    "' is not HOST:PORT (e.g. 127.0.0.1:7443, [::1]:0)"));
+  } else if (config.insecure && !IsLoopbackHost(host)) {
+    problems.push_back(
+        absl::StrCat("insecure: plaintext is only allowed on a loopback address "
+                     "(127.x.x.x, ::1, localhost); listen is '",
+                     config.listen, "'"));
+  }
+  if (!config.insecure) {
+    const std::pair<const char*, const std::string*> tls_files[] = {
+        {"tls-ca", &config.tls_ca}, {"tls-cert", &config.tls_cert}, {"tls-key", &config.tls_key}};
+    for (const auto& [key, path] : tls_files) {
+      if (path->empty()) {
+        problems.push_back(absl::StrCat(key, ": required unless --insecure"));
+      } else if (!Readable(*path)) {
+        problems.push_back(absl::StrCat(key, ": cannot read '", *path, "'"));
+      }
+    }
+    if (config.role_bindings.empty()) {
+      problems.push_back("role-bindings: required unless --insecure");
+    }
+  }
+  if (!config.role_bindings.empty() && !Readable(config.role_bindings)) {
+    problems.push_back(absl::StrCat("role-bindings: cannot read '", config.role_bindings, "'"));
+  }
+  if (config.tls_reload_seconds < 1) problems.push_back("tls-reload-seconds: must be >= 1");
+  if (config.role_bindings_reload_seconds < 1) {
+    problems.push_back("role-bindings-reload-seconds: must be >= 1");
+  }
+  if (config.postgres_pool_size < 1) problems.push_back("postgres-pool-size: must be >= 1");
+  if (config.redis_port < 1 || config.redis_port > 65535) {
+    problems.push_back("redis-port: must be 1-65535");
+  }
+  if (config.events_retain < 1) problems.push_back("events-retain: must be >= 1");
+  if (config.drain_timeout < absl::ZeroDuration())
+    problems.push_back("drain-seconds: must be >= 0");
+  if (config.photo_max_bytes < 1) problems.push_back("photo-max-bytes: must be >= 1");
+  if (config.max_receive_message_bytes < 1024) {
+    problems.push_back("max-receive-message-bytes: must be >= 1024");
+  }
+  if (config.max_send_message_bytes < 1024) {
+    problems.push_back("max-send-message-bytes: must be >= 1024");
+  }
+  if (config.max_metadata_bytes < 1024) problems.push_back("max-metadata-bytes: must be >= 1024");
+  if (config.memory_quota_bytes < 16 * 1024 * 1024) {
+    problems.push_back("memory-quota-bytes: must be >= 16777216");
+  }
+  if (config.min_ping_seconds < 1) problems.push_back("min-ping-seconds: must be >= 1");
+  if (problems.empty()) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrJoin(problems, "; "));
+}
+
+}  // namespace
+
+absl::StatusOr<ServerConfig> LoadServerConfig(int argc, char** argv) {
+  ServerConfig config;
+  double drain_seconds = absl::ToDoubleSeconds(config.drain_timeout);
+
+  CLI::App app{
+      "plantmesh-server: hosts PlantMesh gRPC services over mutual TLS.\n"
+      "Each option can also be set as a key in the --config TOML file (same name, e.g.\n"
+      "`tls-ca = \"/etc/plantmesh/ca.pem\"`) or by the environment variable shown.\n"
+      "Precedence: flags > environment > config file > defaults. Unknown keys are errors.",
+      "plantmesh-server"};
+  app.option_defaults()->always_capture_default();
+  app.allow_config_extras(false);  // a misspelt key must not be silently ignored
+  app.set_config("--config", "", "TOML config file; keys are the long option names");
+
+  app.add_option("--listen", config.listen,
+                 "HOST:PORT to listen on; port 0 picks a free port (printed as LISTENING)");
+  app.add_option("--services", config.services,
+                 "services to host (comma-separated); SystemService is always hosted")
+      ->delimiter(',');
+  app.add_option("--tls-ca", config.tls_ca, "CA bundle that client certificates must chain to");
+  app.add_option("--tls-cert", config.tls_cert, "server certificate chain (PEM)");
+  app.add_option("--tls-key", config.tls_key, "server private key (PEM)");
+  app.add_option("--tls-reload-seconds", config.tls_reload_seconds,
+                 "how often the TLS files are re-read (rotation without restart)");
+  app.add_flag("--insecure", config.insecure,
+               "plaintext without client certificates; only on a loopback address; every "
+               "caller is the identity insecure:local");
+  app.add_option("--trust-domain", config.trust_domain, "expected SPIFFE trust domain");
+  app.add_option("--role-bindings", config.role_bindings,
+                 "JSON file binding identities (or identity prefixes) to roles; reloaded when "
+                 "it changes; required unless --insecure");
+  app.add_option("--role-bindings-reload-seconds", config.role_bindings_reload_seconds,
+                 "how often the role-binding file is checked for changes");
+  app.add_option("--postgres-url", config.postgres_url,
+                 "libpq URL of PostgreSQL, e.g. postgresql://plantmesh@127.0.0.1:5432/plantmesh");
+  app.add_option("--postgres-pool-size", config.postgres_pool_size, "PostgreSQL connections kept");
+  app.add_option("--redis-host", config.redis_host, "Redis host (event fan-out and cache)");
+  app.add_option("--redis-port", config.redis_port, "Redis port");
+  app.add_option("--events-retain", config.events_retain,
+                 "event stream entries kept for Watch cursors");
+  app.add_option("--drain-seconds", drain_seconds,
+                 "on SIGTERM, how long in-flight calls and streams may take to finish");
+  app.add_option("--photo-max-bytes", config.photo_max_bytes, "largest defect photo accepted");
+  app.add_flag("--audit-reads", config.audit_reads, "also audit read-only calls");
+  app.add_flag("--reflection,!--no-reflection", config.reflection, "gRPC server reflection");
+  app.add_option("--log-level", config.log_level,
+                 "trace, debug, info, warn, error, critical or off (logs go to stderr)");
+  app.add_option("--max-receive-message-bytes", config.max_receive_message_bytes,
+                 "largest message the server accepts");
+  app.add_option("--max-send-message-bytes", config.max_send_message_bytes,
+                 "largest message the server sends");
+  app.add_option("--max-metadata-bytes", config.max_metadata_bytes,
+                 "largest request metadata (headers) accepted");
+  app.add_option("--memory-quota-bytes", config.memory_quota_bytes,
+                 "memory gRPC may use for calls in flight (ResourceQuota)");
+  app.add_option("--min-ping-seconds", config.min_ping_seconds,
+                 "least interval between client keepalive pings accepted; clients' keepalive "
+                 "time must be at least this");
+
+  std::vector<std::string> args(argv + (argc > 0 ? 1 : 0), argv + argc);
+  for (CLI::Option* option : app.get_options([](CLI::Option*) { return true; })) {
+    if (option->get_lnames().empty() || option->get_lnames().front() == "help") continue;
+    const std::string& name = option->get_lnames().front();
+    const std::string env = EnvName(name);
+    option->envname(env);  // shown by --help
+    if (GivenOnCommandLine(args, name) ||
+        (name == "reflection" && GivenOnCommandLine(args, "no-reflection"))) {
+      continue;
+    }
+    if (const char* value = std::getenv(env.c_str()); value != nullptr && *value != '\0') {
+      args.push_back(absl::StrCat("--", name, "=", value));
+    }
+  }
+
+  std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 wants them reversed
+  try {
+    app.parse(reversed);
+  } catch (const CLI::CallForHelp& help) {
+    std::exit(app.exit(help));
+  } catch (const CLI::ConfigError& e) {
+    constexpr absl::string_view kExtras = "INI was not able to parse ";
+    absl::string_view what = e.what();
+    if (absl::StartsWith(what, kExtras)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "config file: unknown key '", what.substr(kExtras.size()), "' (see --help for keys)"));
+    }
+    return absl::InvalidArgumentError(absl::StrCat("config file: ", what));
+  } catch (const CLI::ParseError& e) {
+    return absl::InvalidArgumentError(e.what());
+  }
+
+  config.drain_timeout = absl::Seconds(drain_seconds);
+  config.services.erase(std::remove(config.services.begin(), config.services.end(), ""),
+                        config.services.end());
+  if (absl::Status valid = Validate(config); !valid.ok()) return valid;
+  return config;
+}
+
+}  // namespace plantmesh::runtime

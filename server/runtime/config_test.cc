@@ -1,0 +1,172 @@
+#include "server/runtime/config.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+namespace plantmesh::runtime {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+class ConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("plantmesh-config-test-" + std::to_string(getpid()));
+    std::filesystem::create_directories(dir_);
+    for (const char* name : {"PLANTMESH_LISTEN", "PLANTMESH_REDIS_PORT", "PLANTMESH_INSECURE",
+                             "PLANTMESH_SERVICES", "PLANTMESH_CONFIG"}) {
+      unsetenv(name);
+    }
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::string WriteFile(const std::string& name, const std::string& text) {
+    const std::string path = (dir_ / name).string();
+    std::ofstream(path) << text;
+    return path;
+  }
+
+  absl::StatusOr<ServerConfig> Load(std::vector<std::string> args) {
+    args.insert(args.begin(), "plantmesh-server");
+    std::vector<char*> argv;
+    for (std::string& arg : args) argv.push_back(arg.data());
+    return LoadServerConfig(static_cast<int>(argv.size()), argv.data());
+  }
+
+  std::filesystem::path dir_;
+};
+
+TEST_F(ConfigTest, InsecureOnLoopbackWithDefaults) {
+  absl::StatusOr<ServerConfig> config = Load({"--insecure"});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_TRUE(config->insecure);
+  EXPECT_EQ(config->listen, "127.0.0.1:7443");
+  EXPECT_EQ(config->services, std::vector<std::string>{"defect"});
+  EXPECT_EQ(config->drain_timeout, absl::Seconds(15));
+  EXPECT_TRUE(config->reflection);
+}
+
+TEST_F(ConfigTest, InsecureRefusedOnAllInterfaces) {
+  absl::StatusOr<ServerConfig> config = Load({"--insecure", "--listen", "0.0.0.0:7443"});
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(config.status().message(), HasSubstr("insecure"));
+  EXPECT_THAT(config.status().message(), HasSubstr("0.0.0.0:7443"));
+}
+
+TEST_F(ConfigTest, InsecureAcceptedOnEveryLoopbackSpelling) {
+  for (const char* listen : {"127.0.0.1:0", "127.1.2.3:9", "localhost:0", "[::1]:0"}) {
+    EXPECT_TRUE(Load({"--insecure", "--listen", listen}).ok()) << listen;
+  }
+  EXPECT_FALSE(Load({"--insecure", "--listen", "[::]:0"}).ok());
+  EXPECT_FALSE(Load({"--insecure", "--listen", "plant.example:0"}).ok());
+}
+
+TEST_F(ConfigTest, TlsFilesRequiredWithoutInsecure) {
+  absl::StatusOr<ServerConfig> config = Load({});
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
+  for (const char* key : {"tls-ca", "tls-cert", "tls-key", "role-bindings"}) {
+    EXPECT_THAT(config.status().message(), HasSubstr(key));
+  }
+}
+
+TEST_F(ConfigTest, UnreadableTlsFileIsNamed) {
+  const std::string ca = WriteFile("ca.pem", "x");
+  const std::string cert = WriteFile("cert.pem", "x");
+  const std::string bindings = WriteFile("bindings.json", "{}");
+  absl::StatusOr<ServerConfig> config =
+      Load({"--tls-ca", ca, "--tls-cert", cert, "--tls-key", (dir_ / "missing.key").string(),
+            "--role-bindings", bindings});
+  ASSERT_FALSE(config.ok());
+  EXPECT_THAT(config.status().message(), HasSubstr("tls-key: cannot read"));
+  EXPECT_THAT(config.status().message(), Not(HasSubstr("tls-ca")));
+
+  const std::string key = WriteFile("key.pem", "x");
+  EXPECT_TRUE(
+      Load({"--tls-ca", ca, "--tls-cert", cert, "--tls-key", key, "--role-bindings", bindings})
+          .ok());
+}
+
+TEST_F(ConfigTest, UnknownKeyInFileIsAnErrorNamingIt) {
+  const std::string file = WriteFile("server.toml", "insecure = true\nlisten_adress = \"x\"\n");
+  absl::StatusOr<ServerConfig> config = Load({"--config", file});
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(config.status().message(), HasSubstr("listen_adress"));
+}
+
+TEST_F(ConfigTest, FileValuesApply) {
+  const std::string file = WriteFile("server.toml",
+                                     "insecure = true\n"
+                                     "listen = \"127.0.0.1:0\"\n"
+                                     "services = [\"defect\", \"telemetry\"]\n"
+                                     "redis-port = 6400\n"
+                                     "drain-seconds = 2.5\n"
+                                     "reflection = false\n");
+  absl::StatusOr<ServerConfig> config = Load({"--config", file});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->listen, "127.0.0.1:0");
+  EXPECT_EQ(config->services, (std::vector<std::string>{"defect", "telemetry"}));
+  EXPECT_EQ(config->redis_port, 6400);
+  EXPECT_EQ(config->drain_timeout, absl::Milliseconds(2500));
+  EXPECT_FALSE(config->reflection);
+}
+
+TEST_F(ConfigTest, EnvironmentOverridesFileAndFlagsOverrideEnvironment) {
+  const std::string file =
+      WriteFile("server.toml", "insecure = true\nredis-port = 6400\nlisten = \"127.0.0.1:1\"\n");
+  setenv("PLANTMESH_REDIS_PORT", "6500", 1);
+  setenv("PLANTMESH_LISTEN", "127.0.0.1:2", 1);
+  setenv("PLANTMESH_SERVICES", "a,b", 1);
+  absl::StatusOr<ServerConfig> config = Load({"--config", file, "--listen", "127.0.0.1:3"});
+  unsetenv("PLANTMESH_REDIS_PORT");
+  unsetenv("PLANTMESH_LISTEN");
+  unsetenv("PLANTMESH_SERVICES");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->redis_port, 6500);       // env over file
+  EXPECT_EQ(config->listen, "127.0.0.1:3");  // flag over env
+  EXPECT_EQ(config->services, (std::vector<std::string>{"a", "b"}));
+}
+
+TEST_F(ConfigTest, EnvironmentFlagAndConfigPath) {
+  const std::string file = WriteFile("server.toml", "listen = \"127.0.0.1:9\"\n");
+  setenv("PLANTMESH_INSECURE", "true", 1);
+  setenv("PLANTMESH_CONFIG", file.c_str(), 1);
+  absl::StatusOr<ServerConfig> config = Load({});
+  unsetenv("PLANTMESH_INSECURE");
+  unsetenv("PLANTMESH_CONFIG");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_TRUE(config->insecure);
+  EXPECT_EQ(config->listen, "127.0.0.1:9");
+}
+
+TEST_F(ConfigTest, BadValuesAreNamed) {
+  absl::StatusOr<ServerConfig> config = Load({"--insecure", "--redis-port", "seven"});
+  ASSERT_FALSE(config.ok());
+  EXPECT_THAT(config.status().message(), HasSubstr("redis-port"));
+  config = Load({"--insecure", "--listen", "nonsense"});
+  ASSERT_FALSE(config.ok());
+  EXPECT_THAT(config.status().message(), HasSubstr("listen"));
+  config = Load({"--insecure", "--no-such-flag"});
+  ASSERT_FALSE(config.ok());
+  EXPECT_THAT(config.status().message(), HasSubstr("no-such-flag"));
+}
+
+TEST_F(ConfigTest, ServicesListOnCommandLine) {
+  absl::StatusOr<ServerConfig> config = Load({"--insecure", "--services", "defect,planning"});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->services, (std::vector<std::string>{"defect", "planning"}));
+}
+
+}  // namespace
+}  // namespace plantmesh::runtime

@@ -1,0 +1,99 @@
+// Rich error details as absl::Status payloads: each payload is the serialized
+// plantmesh.api.v1 message (wire-compatible with google.rpc) under its type URL.
+#include "server/runtime/errors.h"
+
+#include <optional>
+#include <utility>
+
+#include "absl/strings/cord.h"
+#include "absl/strings/str_cat.h"
+#include "plantmesh/api/v1/error_details.pb.h"
+
+namespace plantmesh::runtime {
+namespace {
+
+constexpr std::string_view kErrorDomain = "plantmesh";
+
+// Debian's abseil has its own string_view, not an alias of std::string_view.
+absl::string_view AbslView(std::string_view text) { return {text.data(), text.size()}; }
+
+// Parses the payload under `type_url` into `message`; false when absent or malformed.
+template <typename Message>
+bool ReadPayload(const absl::Status& status, std::string_view type_url, Message* message) {
+  auto payload = status.GetPayload(AbslView(type_url));
+  if (!payload.has_value()) return false;
+  return message->ParseFromString(std::string(*payload));
+}
+
+}  // namespace
+
+void Violations::Add(std::string field, std::string description) {
+  items_.push_back({std::move(field), std::move(description)});
+}
+
+absl::Status Violations::ToStatus() const {
+  if (items_.empty()) return absl::OkStatus();
+  std::string message;
+  api::v1::BadRequest bad_request;
+  for (const FieldViolation& item : items_) {
+    absl::StrAppend(&message, message.empty() ? "" : "; ", item.field, ": ", item.description);
+    api::v1::BadRequest::FieldViolation* violation = bad_request.add_field_violations();
+    violation->set_field(item.field);
+    violation->set_description(item.description);
+  }
+  absl::Status status = absl::InvalidArgumentError(message);
+  status.SetPayload(AbslView(kBadRequestTypeUrl), absl::Cord(bad_request.SerializeAsString()));
+  return status;
+}
+
+absl::Status InvalidField(std::string field, std::string description) {
+  Violations violations;
+  violations.Add(std::move(field), std::move(description));
+  return violations.ToStatus();
+}
+
+absl::Status WithErrorInfo(absl::Status status, std::string_view reason,
+                           const std::map<std::string, std::string>& metadata) {
+  if (status.ok()) return status;
+  api::v1::ErrorInfo info;
+  info.set_reason(std::string(reason));
+  info.set_domain(std::string(kErrorDomain));
+  for (const auto& [key, value] : metadata) (*info.mutable_metadata())[key] = value;
+  status.SetPayload(AbslView(kErrorInfoTypeUrl), absl::Cord(info.SerializeAsString()));
+  return status;
+}
+
+absl::Status WithPreconditionFailure(absl::Status status, std::string_view type,
+                                     std::string_view subject, std::string_view description) {
+  if (status.ok()) return status;
+  // Keeps violations attached earlier: a status may fail several preconditions.
+  api::v1::PreconditionFailure failure;
+  ReadPayload(status, kPreconditionFailureTypeUrl, &failure);
+  api::v1::PreconditionFailure::Violation* violation = failure.add_violations();
+  violation->set_type(std::string(type));
+  violation->set_subject(std::string(subject));
+  violation->set_description(std::string(description));
+  status.SetPayload(AbslView(kPreconditionFailureTypeUrl), absl::Cord(failure.SerializeAsString()));
+  return status;
+}
+
+std::vector<FieldViolation> FieldViolationsOf(const absl::Status& status) {
+  std::vector<FieldViolation> result;
+  api::v1::BadRequest bad_request;
+  if (!ReadPayload(status, kBadRequestTypeUrl, &bad_request)) return result;
+  for (const auto& violation : bad_request.field_violations()) {
+    result.push_back({violation.field(), violation.description()});
+  }
+  return result;
+}
+
+ErrorInfoView ErrorInfoOf(const absl::Status& status) {
+  ErrorInfoView view;
+  api::v1::ErrorInfo info;
+  if (!ReadPayload(status, kErrorInfoTypeUrl, &info)) return view;
+  view.reason = info.reason();
+  view.metadata.insert(info.metadata().begin(), info.metadata().end());
+  return view;
+}
+
+}  // namespace plantmesh::runtime

@@ -1,0 +1,104 @@
+#include "server/runtime/errors.h"
+
+#include <grpcpp/support/error_details.h>
+#include <gtest/gtest.h>
+
+#include "plantmesh/api/v1/error_details.pb.h"
+#include "server/runtime/grpc_status.h"
+
+namespace plantmesh::runtime {
+namespace {
+
+TEST(ViolationsTest, EmptyIsOk) { EXPECT_TRUE(Violations().ToStatus().ok()); }
+
+TEST(ViolationsTest, MessageNamesEveryFieldAndReason) {
+  Violations violations;
+  violations.Add("defect.vin", "must be 1-32 characters A-Z 0-9 '-'");
+  violations.Add("defect.zone", "required");
+  absl::Status status = violations.ToStatus();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(status.message(),
+            "defect.vin: must be 1-32 characters A-Z 0-9 '-'; defect.zone: required");
+  std::vector<FieldViolation> read = FieldViolationsOf(status);
+  ASSERT_EQ(read.size(), 2u);
+  EXPECT_EQ(read[0].field, "defect.vin");
+  EXPECT_EQ(read[1].description, "required");
+}
+
+TEST(ErrorInfoTest, RoundTrip) {
+  absl::Status status = WithErrorInfo(absl::FailedPreconditionError("no"), "ILLEGAL_TRANSITION",
+                                      {{"current_state", "CLOSED"}});
+  ErrorInfoView info = ErrorInfoOf(status);
+  EXPECT_EQ(info.reason, "ILLEGAL_TRANSITION");
+  EXPECT_EQ(info.metadata.at("current_state"), "CLOSED");
+  EXPECT_EQ(ErrorInfoOf(absl::InternalError("x")).reason, "");
+}
+
+TEST(ErrorInfoTest, OkStatusStaysOk) {
+  EXPECT_TRUE(WithErrorInfo(absl::OkStatus(), "X").ok());
+  EXPECT_TRUE(WithPreconditionFailure(absl::OkStatus(), "STATE", "s", "d").ok());
+}
+
+TEST(GrpcStatusTest, DetailsReadableByExtractErrorDetails) {
+  absl::Status status = InvalidField("defect.vin", "required");
+  status = WithErrorInfo(std::move(status), "BAD_VIN", {{"k", "v"}});
+  status = WithPreconditionFailure(std::move(status), "STATE", "defects/1", "is closed");
+  status = WithPreconditionFailure(std::move(status), "CURSOR", "c", "trimmed");
+
+  grpc::Status wire = ToGrpcStatus(status);
+  EXPECT_EQ(wire.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(wire.error_message(), "defect.vin: required");
+
+  // What any client's rich-error helper does: decode google.rpc.Status.
+  api::v1::Status rich;
+  ASSERT_TRUE(grpc::ExtractErrorDetails(wire, &rich).ok());
+  EXPECT_EQ(rich.code(), 3);
+  EXPECT_EQ(rich.message(), "defect.vin: required");
+  ASSERT_EQ(rich.details_size(), 3);
+  bool saw_bad_request = false, saw_info = false, saw_precondition = false;
+  for (const google::protobuf::Any& detail : rich.details()) {
+    if (detail.type_url() == kBadRequestTypeUrl) {
+      api::v1::BadRequest bad_request;
+      ASSERT_TRUE(bad_request.ParseFromString(detail.value()));
+      ASSERT_EQ(bad_request.field_violations_size(), 1);
+      EXPECT_EQ(bad_request.field_violations(0).field(), "defect.vin");
+      saw_bad_request = true;
+    } else if (detail.type_url() == kErrorInfoTypeUrl) {
+      api::v1::ErrorInfo info;
+      ASSERT_TRUE(info.ParseFromString(detail.value()));
+      EXPECT_EQ(info.reason(), "BAD_VIN");
+      EXPECT_EQ(info.domain(), "plantmesh");
+      saw_info = true;
+    } else if (detail.type_url() == kPreconditionFailureTypeUrl) {
+      api::v1::PreconditionFailure failure;
+      ASSERT_TRUE(failure.ParseFromString(detail.value()));
+      EXPECT_EQ(failure.violations_size(), 2);
+      saw_precondition = true;
+    }
+  }
+  EXPECT_TRUE(saw_bad_request && saw_info && saw_precondition);
+
+  // And back: FromGrpcStatus restores the payloads.
+  absl::Status back = FromGrpcStatus(wire);
+  EXPECT_EQ(back.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(FieldViolationsOf(back).size(), 1u);
+  EXPECT_EQ(ErrorInfoOf(back).metadata.at("k"), "v");
+}
+
+TEST(GrpcStatusTest, PlainStatusHasNoDetails) {
+  grpc::Status wire = ToGrpcStatus(absl::NotFoundError("defects/9 not found"));
+  EXPECT_EQ(wire.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(wire.error_message(), "defects/9 not found");
+  EXPECT_TRUE(wire.error_details().empty());
+  EXPECT_TRUE(ToGrpcStatus(absl::OkStatus()).ok());
+}
+
+TEST(GrpcStatusTest, EveryCanonicalCodeMapsToTheSameNumber) {
+  for (int code = 1; code <= 16; ++code) {
+    absl::Status status(static_cast<absl::StatusCode>(code), "m");
+    EXPECT_EQ(static_cast<int>(ToGrpcStatus(status).error_code()), code);
+  }
+}
+
+}  // namespace
+}  // namespace plantmesh::runtime

@@ -1,0 +1,20 @@
+// The one conversion from the absl::Status used inside the server to the grpc::Status
+// sent to clients. Payloads attached with errors.h become google.protobuf.Any details
+// of a google.rpc.Status-compatible message in `grpc-status-details-bin`, readable by
+// grpc::ExtractErrorDetails and every language's rich-error helpers.
+#pragma once
+
+#include <grpcpp/support/status.h>
+
+#include "absl/status/status.h"
+
+namespace plantmesh::runtime {
+
+// Code and message are kept; every payload (type URL → serialized detail) is packed as
+// an Any. A status without payloads carries no details.
+grpc::Status ToGrpcStatus(const absl::Status& status);
+
+// The inverse, for in-process callers and tests: details become payloads again.
+absl::Status FromGrpcStatus(const grpc::Status& status);
+
+}  // namespace plantmesh::runtime

@@ -1,0 +1,63 @@
+// Health of plantmesh-server over the gRPC health checking protocol
+// (grpc.health.v1.Health, gRPC's default service):
+//   ""                                  SERVING while the server accepts calls
+//   "<fully qualified service>"         SERVING for every hosted service
+//   "plantmesh.dependency.postgres"     SERVING while `SELECT 1` succeeds
+//   "plantmesh.dependency.redis"        SERVING while the outbox relay reaches Redis
+// Degraded = a service SERVING while a dependency is NOT_SERVING: the services keep
+// answering (Redis down: no live events, no cache), and the dependency entry says why.
+// On shutdown every entry turns NOT_SERVING, first thing, so balancers stop routing.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+
+namespace grpc {
+class HealthCheckServiceInterface;
+}
+
+namespace plantmesh::runtime {
+
+class OutboxRelay;
+class PgPool;
+
+inline constexpr char kPostgresHealthName[] = "plantmesh.dependency.postgres";
+inline constexpr char kRedisHealthName[] = "plantmesh.dependency.redis";
+
+struct DependencyProbe {
+  std::string name;               // health service name, e.g. kRedisHealthName
+  std::function<bool()> healthy;  // may block briefly; runs on the health thread
+};
+
+DependencyProbe PostgresProbe(PgPool* pool);
+DependencyProbe RedisProbe(const OutboxRelay* relay);
+
+class HealthReporter {
+ public:
+  // `health` is the server's health service (not owned). Marks "" and `services`
+  // SERVING, then probes each dependency every `period` on a thread.
+  HealthReporter(grpc::HealthCheckServiceInterface* health, std::vector<std::string> services,
+                 std::vector<DependencyProbe> dependencies,
+                 absl::Duration period = absl::Seconds(1));
+  ~HealthReporter();
+
+  // Every entry NOT_SERVING from now on; stops probing.
+  void Shutdown();
+
+ private:
+  void ProbeLoop(absl::Duration period);
+
+  grpc::HealthCheckServiceInterface* health_;
+  std::vector<DependencyProbe> dependencies_;
+  absl::Mutex mu_;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread prober_;
+};
+
+}  // namespace plantmesh::runtime

@@ -1,0 +1,198 @@
+#include "server/runtime/role_bindings.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace plantmesh::runtime {
+namespace {
+
+bool IsKnownRole(std::string_view role) {
+  return std::find(kKnownRoles.begin(), kKnownRoles.end(), role) != kKnownRoles.end();
+}
+
+std::string KnownRolesText() {
+  std::string text;
+  for (std::string_view role : kKnownRoles) {
+    if (!text.empty()) text += ", ";
+    text.append(role.data(), role.size());
+  }
+  return text;
+}
+
+absl::Status ParseBinding(const nlohmann::json& item, size_t index, RoleBinding* binding) {
+  const std::string where = absl::StrCat("bindings[", index, "]");
+  if (!item.is_object()) return absl::InvalidArgumentError(where + ": must be an object");
+  bool has_roles = false;
+  for (const auto& [key, value] : item.items()) {
+    if (key == "identity" || key == "identity_prefix") {
+      if (!value.is_string() || value.get<std::string>().empty()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(where, ".", key, ": must be a non-empty string"));
+      }
+      (key == "identity" ? binding->identity : binding->identity_prefix) = value.get<std::string>();
+    } else if (key == "roles") {
+      // An empty list is allowed: it grants nothing (how a tool revokes roles).
+      if (!value.is_array()) return absl::InvalidArgumentError(where + ".roles: must be an array");
+      has_roles = true;
+      for (const nlohmann::json& role : value) {
+        if (!role.is_string() || !IsKnownRole(role.get<std::string>())) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              where, ".roles: unknown role ", role.dump(), " (known: ", KnownRolesText(), ")"));
+        }
+        binding->roles.push_back(role.get<std::string>());
+      }
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat(
+          where, ": unknown key '", key, "' (expected identity or identity_prefix, and roles)"));
+    }
+  }
+  if (binding->identity.empty() == binding->identity_prefix.empty()) {
+    return absl::InvalidArgumentError(where + ": needs exactly one of identity, identity_prefix");
+  }
+  if (!has_roles) return absl::InvalidArgumentError(where + ".roles: required");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("role-bindings: cannot read '", path, "'"));
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+}  // namespace
+
+absl::StatusOr<RoleBindings> RoleBindings::Parse(std::string_view json) {
+  nlohmann::json root = nlohmann::json::parse(json, nullptr, /*allow_exceptions=*/false);
+  if (root.is_discarded()) return absl::InvalidArgumentError("role-bindings: not valid JSON");
+  if (!root.is_object()) return absl::InvalidArgumentError("role-bindings: must be a JSON object");
+  RoleBindings result;
+  for (const auto& [key, value] : root.items()) {
+    if (key != "bindings") {
+      return absl::InvalidArgumentError(
+          absl::StrCat("role-bindings: unknown key '", key, "' (expected bindings)"));
+    }
+    if (!value.is_array())
+      return absl::InvalidArgumentError("role-bindings: bindings must be an array");
+    for (size_t i = 0; i < value.size(); ++i) {
+      RoleBinding binding;
+      if (absl::Status parsed = ParseBinding(value[i], i, &binding); !parsed.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat("role-bindings: ", parsed.message()));
+      }
+      result.bindings_.push_back(std::move(binding));
+    }
+  }
+  return result;
+}
+
+absl::StatusOr<RoleBindings> RoleBindings::Load(const std::string& path) {
+  absl::StatusOr<std::string> text = ReadFile(path);
+  if (!text.ok()) return text.status();
+  return Parse(*text);
+}
+
+std::vector<std::string> RoleBindings::RolesOf(std::string_view identity) const {
+  std::vector<std::string> roles;
+  for (const RoleBinding& binding : bindings_) {
+    const bool matches =
+        binding.identity.empty()
+            ? identity.substr(0, binding.identity_prefix.size()) == binding.identity_prefix
+            : identity == binding.identity;
+    if (matches) roles.insert(roles.end(), binding.roles.begin(), binding.roles.end());
+  }
+  std::sort(roles.begin(), roles.end());
+  roles.erase(std::unique(roles.begin(), roles.end()), roles.end());
+  return roles;
+}
+
+absl::StatusOr<std::unique_ptr<RoleBindingStore>> RoleBindingStore::Open(std::string path,
+                                                                         absl::Duration poll) {
+  absl::StatusOr<std::string> text = ReadFile(path);
+  if (!text.ok()) return text.status();
+  absl::StatusOr<RoleBindings> bindings = RoleBindings::Parse(*text);
+  if (!bindings.ok()) return bindings.status();
+  std::unique_ptr<RoleBindingStore> store(new RoleBindingStore());
+  store->path_ = std::move(path);
+  {
+    absl::MutexLock lock(&store->mu_);
+    store->current_ = std::make_shared<const RoleBindings>(*std::move(bindings));
+    store->last_text_ = *std::move(text);
+  }
+  store->generation_ = 1;
+  store->poller_ = std::thread([raw = store.get(), poll] { raw->PollLoop(poll); });
+  return store;
+}
+
+std::unique_ptr<RoleBindingStore> RoleBindingStore::Fixed(RoleBindings bindings) {
+  std::unique_ptr<RoleBindingStore> store(new RoleBindingStore());
+  absl::MutexLock lock(&store->mu_);
+  store->current_ = std::make_shared<const RoleBindings>(std::move(bindings));
+  store->generation_ = 1;
+  return store;
+}
+
+RoleBindingStore::~RoleBindingStore() {
+  {
+    absl::MutexLock lock(&mu_);
+    stop_ = true;
+  }
+  if (poller_.joinable()) poller_.join();
+}
+
+std::shared_ptr<const RoleBindings> RoleBindingStore::Current() const {
+  absl::MutexLock lock(&mu_);
+  return current_;
+}
+
+absl::Status RoleBindingStore::ReloadIfChanged() {
+  if (path_.empty()) return absl::OkStatus();
+  absl::StatusOr<std::string> text = ReadFile(path_);
+  if (!text.ok()) {
+    absl::MutexLock lock(&mu_);
+    if (!last_text_.empty()) {  // reported once per disappearance
+      spdlog::error("{}; keeping the previous role bindings", std::string(text.status().message()));
+      last_text_.clear();
+    }
+    return text.status();
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    if (*text == last_text_) return absl::OkStatus();
+    last_text_ = *text;  // a bad version is reported once, not at every poll
+  }
+  absl::StatusOr<RoleBindings> bindings = RoleBindings::Parse(*text);
+  if (!bindings.ok()) {
+    spdlog::error("role bindings {} not reloaded, keeping the previous ones: {}", path_,
+                  std::string(bindings.status().message()));
+    return bindings.status();
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    current_ = std::make_shared<const RoleBindings>(*std::move(bindings));
+  }
+  generation_.fetch_add(1);
+  spdlog::info("role bindings reloaded from {}", path_);
+  return absl::OkStatus();
+}
+
+void RoleBindingStore::PollLoop(absl::Duration poll) {
+  absl::MutexLock lock(&mu_);
+  while (!stop_) {
+    mu_.AwaitWithTimeout(absl::Condition(&stop_), poll);
+    if (stop_) break;
+    mu_.Unlock();
+    ReloadIfChanged().IgnoreError();
+    mu_.Lock();
+  }
+}
+
+}  // namespace plantmesh::runtime

@@ -1,0 +1,91 @@
+// Who has which roles: a JSON role-binding file, e.g.
+//   {"bindings": [
+//     {"identity": "spiffe://plantmesh.local/user/anna", "roles": ["foreman"]},
+//     {"identity_prefix": "spiffe://plantmesh.local/service/", "roles": ["integrator"]}]}
+// An identity gets the union of the roles of every binding that matches it exactly or
+// by prefix. Roles are the eight of ARCHITECTURE.md; anything else, and any unknown key,
+// makes the file invalid; an empty roles list grants nothing. With --insecure every caller is
+// "insecure:local", which gets the roles of a binding for that identity (none without one).
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+
+namespace plantmesh::runtime {
+
+inline constexpr std::array<std::string_view, 8> kKnownRoles = {
+    "operator", "mechanic", "foreman", "qc_engineer", "planner", "manager", "admin", "integrator"};
+
+// The identity of every caller of a server started with --insecure.
+inline constexpr std::string_view kInsecureIdentity = "insecure:local";
+
+struct RoleBinding {
+  std::string identity;         // exact match, or
+  std::string identity_prefix;  // prefix match (exactly one of the two is set)
+  std::vector<std::string> roles;
+};
+
+// One validated, immutable version of the role-binding file.
+class RoleBindings {
+ public:
+  RoleBindings() = default;
+  // INVALID_ARGUMENT naming the offending binding and key.
+  static absl::StatusOr<RoleBindings> Parse(std::string_view json);
+  static absl::StatusOr<RoleBindings> Load(const std::string& path);
+
+  // Sorted, without duplicates.
+  std::vector<std::string> RolesOf(std::string_view identity) const;
+  const std::vector<RoleBinding>& bindings() const { return bindings_; }
+
+ private:
+  std::vector<RoleBinding> bindings_;
+};
+
+// The current role bindings of a running server, reloaded from the file when it
+// changes. A file that fails to load keeps the last good bindings (and logs why).
+class RoleBindingStore {
+ public:
+  // Loads `path` (an invalid file is an error at start) and polls it every `poll`.
+  static absl::StatusOr<std::unique_ptr<RoleBindingStore>> Open(std::string path,
+                                                                absl::Duration poll);
+  // Bindings that never change (no file: --insecure without --role-bindings).
+  static std::unique_ptr<RoleBindingStore> Fixed(RoleBindings bindings);
+  ~RoleBindingStore();
+
+  std::shared_ptr<const RoleBindings> Current() const;
+  std::vector<std::string> RolesOf(std::string_view identity) const {
+    return Current()->RolesOf(identity);
+  }
+
+  // Re-reads the file now; OK when unchanged or reloaded, the load error otherwise
+  // (the previous bindings stay). The poller thread calls this.
+  absl::Status ReloadIfChanged();
+  // Successful loads so far (1 after Open); lets tests await a reload.
+  int64_t generation() const { return generation_.load(); }
+
+ private:
+  RoleBindingStore() = default;
+  void PollLoop(absl::Duration poll);
+
+  std::string path_;
+  mutable absl::Mutex mu_;
+  std::shared_ptr<const RoleBindings> current_ ABSL_GUARDED_BY(mu_);
+  std::string last_text_ ABSL_GUARDED_BY(mu_);  // last file content seen, good or bad
+  std::atomic<int64_t> generation_{0};
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread poller_;
+};
+
+}  // namespace plantmesh::runtime

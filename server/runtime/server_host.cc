@@ -1,0 +1,98 @@
+#include "server/runtime/server_host.h"
+
+#include <grpc/grpc.h>
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/resource_quota.h>
+#include <grpcpp/server.h>
+#include <grpcpp/server_builder.h>
+#include <spdlog/spdlog.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "server/runtime/shutdown.h"
+#include "server/runtime/tls.h"
+
+namespace plantmesh::runtime {
+
+absl::StatusOr<std::vector<const ServiceDescriptor*>> SelectServices(
+    const ServerConfig& config, const std::vector<const ServiceDescriptor*>& known) {
+  std::vector<const ServiceDescriptor*> selected;
+  std::vector<std::string> known_names;
+  for (const ServiceDescriptor* descriptor : known) known_names.push_back(descriptor->name);
+  for (const std::string& name : config.services) {
+    const ServiceDescriptor* found = nullptr;
+    for (const ServiceDescriptor* descriptor : known) {
+      if (descriptor->name == name) found = descriptor;
+    }
+    if (found == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat("services: unknown service '", name,
+                                                     "' (known: ", absl::StrJoin(known_names, ", "),
+                                                     ")"));
+    }
+    if (std::find(selected.begin(), selected.end(), found) != selected.end()) continue;
+    if (!found->schema.empty() && config.postgres_url.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("postgres-url: required by service '", name, "'"));
+    }
+    selected.push_back(found);
+  }
+  return selected;
+}
+
+absl::StatusOr<std::unique_ptr<ServerHost>> ServerHost::Start(
+    const ServerConfig& config, const std::vector<Hosted>& services,
+    std::vector<DependencyProbe> dependencies) {
+  grpc::EnableDefaultHealthCheckService(true);
+  if (config.reflection) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(config.listen, MakeServerCredentials(config), &port);
+  for (const Hosted& hosted : services) builder.RegisterService(hosted.service);
+  builder.SetMaxReceiveMessageSize(config.max_receive_message_bytes);
+  builder.SetMaxSendMessageSize(config.max_send_message_bytes);
+  builder.AddChannelArgument(GRPC_ARG_MAX_METADATA_SIZE, config.max_metadata_bytes);
+  grpc::ResourceQuota quota("plantmesh-server");
+  quota.Resize(static_cast<size_t>(config.memory_quota_bytes));
+  builder.SetResourceQuota(quota);
+  // Accept client keepalive pings down to min-ping-seconds apart, also on idle
+  // connections (watchers), instead of closing the connection for "too many pings".
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+                             config.min_ping_seconds * 1000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  // Our own pings find dead peers of long-lived streams.
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 60 * 1000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20 * 1000);
+
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || port == 0) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", config.listen));
+  }
+  std::unique_ptr<ServerHost> host(new ServerHost());
+  host->port_ = port;
+  host->endpoint_ = absl::StrCat(config.listen.substr(0, config.listen.rfind(':')), ":", port);
+  std::vector<std::string> names;
+  for (const Hosted& hosted : services) names.push_back(hosted.service_name);
+  host->health_ = std::make_unique<HealthReporter>(server->GetHealthCheckService(),
+                                                   std::move(names), std::move(dependencies));
+  host->server_ = std::move(server);
+  return host;
+}
+
+ServerHost::~ServerHost() {
+  if (!drained_) Drain(absl::ZeroDuration());
+}
+
+void ServerHost::Drain(absl::Duration timeout) {
+  if (drained_) return;
+  drained_ = true;
+  BeginDraining();
+  health_->Shutdown();
+  spdlog::info("draining: in-flight calls have {}s", absl::ToDoubleSeconds(timeout));
+  server_->Shutdown(absl::ToChronoTime(absl::Now() + timeout));
+  server_->Wait();
+  spdlog::info("server stopped");
+}
+
+}  // namespace plantmesh::runtime

@@ -1,0 +1,59 @@
+// The gRPC server of plantmesh-server: transport credentials, message and metadata
+// limits, memory quota, keepalive policy, reflection, health, and the drain sequence.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "server/runtime/config.h"
+#include "server/runtime/health.h"
+#include "server/runtime/service_module.h"
+
+namespace grpc {
+class Server;
+class Service;
+}  // namespace grpc
+
+namespace plantmesh::runtime {
+
+// The descriptors named by config.services, in that order. INVALID_ARGUMENT naming an
+// unknown service (and the known ones), or a missing postgres-url when a selected
+// service owns a schema.
+absl::StatusOr<std::vector<const ServiceDescriptor*>> SelectServices(
+    const ServerConfig& config, const std::vector<const ServiceDescriptor*>& known);
+
+class ServerHost {
+ public:
+  struct Hosted {
+    grpc::Service* service;    // not owned; must outlive the host
+    std::string service_name;  // fully qualified, for health
+  };
+
+  // Builds and starts the server on config.listen. UNAVAILABLE when it cannot listen.
+  static absl::StatusOr<std::unique_ptr<ServerHost>> Start(
+      const ServerConfig& config, const std::vector<Hosted>& services,
+      std::vector<DependencyProbe> dependencies);
+  ~ServerHost();
+
+  // The bound port (the real one when config.listen asked for port 0).
+  int port() const { return port_; }
+  // HOST:PORT with the bound port, e.g. "127.0.0.1:40123".
+  const std::string& endpoint() const { return endpoint_; }
+
+  // New calls are refused (UNAVAILABLE), health turns NOT_SERVING, in-flight calls and
+  // streams get up to `timeout` to finish, then are cancelled. Returns when all ended.
+  void Drain(absl::Duration timeout);
+
+ private:
+  ServerHost() = default;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<HealthReporter> health_;
+  int port_ = 0;
+  std::string endpoint_;
+  bool drained_ = false;
+};
+
+}  // namespace plantmesh::runtime

@@ -1,0 +1,209 @@
+#include "server/runtime/standard_call_policy.h"
+
+#include <google/protobuf/message.h>
+#include <google/protobuf/util/json_util.h>
+#include <grpcpp/security/auth_context.h>
+#include <grpcpp/server_context.h>
+#include <spdlog/spdlog.h>
+
+#include <random>
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "server/runtime/errors.h"
+#include "server/runtime/grpc_status.h"
+#include "server/runtime/shutdown.h"
+
+namespace plantmesh::runtime {
+namespace {
+
+constexpr char kRequestIdHeader[] = "x-request-id";
+constexpr size_t kMaxRequestIdLength = 128;
+
+// 128 random bits as 32 lowercase hex digits.
+std::string NewTraceId() {
+  thread_local std::mt19937_64 engine{std::random_device{}()};
+  constexpr char kHex[] = "0123456789abcdef";
+  std::string id(32, '0');
+  for (int half = 0; half < 2; ++half) {
+    uint64_t bits = engine();
+    for (int i = 0; i < 16; ++i, bits >>= 4) id[half * 16 + i] = kHex[bits & 0xf];
+  }
+  return id;
+}
+
+// A client-supplied id is kept when it is short printable ASCII (it goes into logs).
+bool UsableRequestId(std::string_view id) {
+  if (id.empty() || id.size() > kMaxRequestIdLength) return false;
+  for (char c : id) {
+    if (c < 0x21 || c > 0x7e) return false;
+  }
+  return true;
+}
+
+std::string TraceIdOf(const grpc::ServerContext& context) {
+  const auto& metadata = context.client_metadata();
+  auto it = metadata.find(kRequestIdHeader);
+  if (it != metadata.end()) {
+    std::string_view id(it->second.data(), it->second.size());
+    if (UsableRequestId(id)) return std::string(id);
+  }
+  return NewTraceId();
+}
+
+std::string RequestJson(const google::protobuf::Message* request) {
+  if (request == nullptr) return {};
+  std::string json;
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  if (!google::protobuf::util::MessageToJsonString(*request, &json, options).ok()) return {};
+  return json;
+}
+
+}  // namespace
+
+StandardCallPolicy::StandardCallPolicy(Options options, const RoleBindingStore* bindings,
+                                       AuditSink* audit)
+    : options_(std::move(options)),
+      bindings_(bindings),
+      audit_(audit),
+      identity_prefix_(absl::StrCat("spiffe://", options_.trust_domain, "/")) {}
+
+void StandardCallPolicy::SetAccessPolicy(AccessPolicy access) {
+  access_ = std::move(access);
+  counters_.clear();
+  for (const auto& [name, method] : access_.methods()) {
+    counters_.emplace(name, std::make_unique<Counters>());
+  }
+}
+
+grpc::Status StandardCallPolicy::Begin(grpc::ServerContext* server_context, std::string_view method,
+                                       CallContext* call) {
+  const MethodAccess* access = access_.Find(method);
+  std::string trace_id = TraceIdOf(*server_context);
+  server_context->AddInitialMetadata(kRequestIdHeader, trace_id);
+  const std::string method_name(method);
+
+  if (Draining()) {
+    return Deny(method_name, "", {}, trace_id, absl::UnavailableError("server is shutting down"));
+  }
+
+  std::string identity;
+  if (options_.insecure) {
+    identity = std::string(kInsecureIdentity);
+  } else {
+    std::shared_ptr<const grpc::AuthContext> auth = server_context->auth_context();
+    std::vector<grpc::string_ref> ids;
+    if (auth != nullptr) ids = auth->FindPropertyValues("peer_spiffe_id");
+    if (ids.size() != 1) {
+      return Deny(method_name, "", {}, trace_id,
+                  absl::UnauthenticatedError("client certificate must carry exactly one URI SAN"));
+    }
+    identity.assign(ids[0].data(), ids[0].size());
+    if (!absl::StartsWith(identity, identity_prefix_)) {
+      return Deny(
+          method_name, identity, {}, trace_id,
+          absl::UnauthenticatedError(absl::StrCat(
+              "identity ", identity, " is not in the trust domain ", options_.trust_domain)));
+    }
+  }
+
+  std::vector<std::string> roles = bindings_->RolesOf(identity);
+  if (access == nullptr || !access->Allows(roles)) {
+    const std::string display = access != nullptr ? access->display_name : method_name;
+    const std::string needs = access != nullptr ? access->roles_text : "(undeclared method)";
+    absl::Status denied = absl::PermissionDeniedError(absl::StrCat(
+        "identity ", identity, " (roles: ", roles.empty() ? "none" : "", absl::StrJoin(roles, ","),
+        ") may not call ", display, "; it needs one of: ", needs));
+    denied = WithErrorInfo(
+        std::move(denied), "PERMISSION_DENIED_ROLE",
+        {{"required_roles", access != nullptr ? absl::StrJoin(access->roles, ",") : std::string()},
+         {"identity", identity},
+         {"method", display}});
+    return Deny(method_name, identity, roles, trace_id, std::move(denied));
+  }
+
+  call->server_context = server_context;
+  call->method = method_name;
+  call->identity = std::move(identity);
+  call->roles = std::move(roles);
+  call->trace_id = std::move(trace_id);
+  call->start_time = options_.now();
+  call->mutating = access->mutating;
+  return grpc::Status::OK;
+}
+
+grpc::Status StandardCallPolicy::Deny(const std::string& method, const std::string& identity,
+                                      const std::vector<std::string>& roles,
+                                      const std::string& trace_id, absl::Status status) {
+  if (auto it = counters_.find(method); it != counters_.end()) {
+    it->second->calls.fetch_add(1, std::memory_order_relaxed);
+    it->second->errors.fetch_add(1, std::memory_order_relaxed);
+    it->second->denied.fetch_add(1, std::memory_order_relaxed);
+  }
+  spdlog::warn("rpc {} identity={} code={} denied: {} trace={}", method,
+               identity.empty() ? "-" : identity, absl::StatusCodeToString(status.code()),
+               std::string(status.message()), trace_id);
+  // Refusals while draining are not security events; everything else is audited.
+  if (status.code() != absl::StatusCode::kUnavailable && audit_ != nullptr) {
+    AuditRecord record;
+    record.time = options_.now();
+    record.identity = identity;
+    record.roles = roles;
+    record.method = method;
+    record.trace_id = trace_id;
+    record.status_code = static_cast<int>(status.code());
+    record.status_message = std::string(status.message());
+    audit_->Record(std::move(record));
+  }
+  return ToGrpcStatus(status);
+}
+
+grpc::Status StandardCallPolicy::End(const CallContext& call, const absl::Status& status,
+                                     const google::protobuf::Message* request) {
+  const absl::Time end = options_.now();
+  const absl::Duration latency = end - call.start_time;
+  if (auto it = counters_.find(call.method); it != counters_.end()) {
+    Counters& counters = *it->second;
+    counters.calls.fetch_add(1, std::memory_order_relaxed);
+    if (!status.ok()) counters.errors.fetch_add(1, std::memory_order_relaxed);
+    counters.latency_ns.fetch_add(absl::ToInt64Nanoseconds(latency), std::memory_order_relaxed);
+  }
+  if (audit_ != nullptr && (call.mutating || options_.audit_reads)) {
+    AuditRecord record;
+    record.time = end;
+    record.identity = call.identity;
+    record.roles = call.roles;
+    record.method = call.method;
+    record.trace_id = call.trace_id;
+    record.status_code = static_cast<int>(status.code());
+    record.status_message = std::string(status.message());
+    record.request_json = RequestJson(request);
+    audit_->Record(std::move(record));
+  }
+  if (status.ok()) {
+    spdlog::info("rpc {} identity={} code=OK latency_ms={:.3f} trace={}", call.method,
+                 call.identity, absl::ToDoubleMilliseconds(latency), call.trace_id);
+  } else {
+    spdlog::info("rpc {} identity={} code={} latency_ms={:.3f} trace={} message={}", call.method,
+                 call.identity, absl::StatusCodeToString(status.code()),
+                 absl::ToDoubleMilliseconds(latency), call.trace_id, std::string(status.message()));
+  }
+  return ToGrpcStatus(status);
+}
+
+std::map<std::string, StandardCallPolicy::MethodStats> StandardCallPolicy::Stats() const {
+  std::map<std::string, MethodStats> stats;
+  for (const auto& [name, counters] : counters_) {
+    MethodStats& entry = stats[name];
+    entry.calls = counters->calls.load(std::memory_order_relaxed);
+    entry.errors = counters->errors.load(std::memory_order_relaxed);
+    entry.denied = counters->denied.load(std::memory_order_relaxed);
+    entry.latency_sum = absl::Nanoseconds(counters->latency_ns.load(std::memory_order_relaxed));
+  }
+  return stats;
+}
+
+}  // namespace plantmesh::runtime

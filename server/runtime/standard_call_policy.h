@@ -1,0 +1,77 @@
+// The CallPolicy of plantmesh-server: request id, draining check, identity from the
+// client certificate's single URI SAN, roles from the role bindings, authorization
+// against the contract's roles, then (in End) the absl → gRPC status mapping, audit,
+// per-method counters and one log line.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "absl/time/time.h"
+#include "server/runtime/access_policy.h"
+#include "server/runtime/audit.h"
+#include "server/runtime/call_policy.h"
+#include "server/runtime/role_bindings.h"
+
+namespace plantmesh::runtime {
+
+class StandardCallPolicy : public CallPolicy {
+ public:
+  struct Options {
+    // Every caller is "insecure:local" (no client certificates).
+    bool insecure = false;
+    // Identities must be spiffe://<trust_domain>/...
+    std::string trust_domain = "plantmesh.local";
+    // Audit read-only calls too (mutating calls and denials always are).
+    bool audit_reads = false;
+    std::function<absl::Time()> now = [] { return absl::Now(); };
+  };
+
+  struct MethodStats {
+    int64_t calls = 0;
+    int64_t errors = 0;  // outcomes other than OK
+    int64_t denied = 0;  // refused by Begin (unauthenticated, forbidden, draining)
+    absl::Duration latency_sum;
+  };
+
+  // Pointers are not owned and must outlive the policy.
+  StandardCallPolicy(Options options, const RoleBindingStore* bindings, AuditSink* audit);
+
+  // Installs what the contracts of the hosted services declare. Called once, after
+  // the services are built (they need the policy) and before the server starts.
+  void SetAccessPolicy(AccessPolicy access);
+
+  grpc::Status Begin(grpc::ServerContext* server_context, std::string_view method,
+                     CallContext* call) override;
+  grpc::Status End(const CallContext& call, const absl::Status& status,
+                   const google::protobuf::Message* request) override;
+
+  // Counters per fully qualified method since start.
+  std::map<std::string, MethodStats> Stats() const;
+
+ private:
+  struct Counters {
+    std::atomic<int64_t> calls{0};
+    std::atomic<int64_t> errors{0};
+    std::atomic<int64_t> denied{0};
+    std::atomic<int64_t> latency_ns{0};
+  };
+
+  grpc::Status Deny(const std::string& method, const std::string& identity,
+                    const std::vector<std::string>& roles, const std::string& trace_id,
+                    absl::Status status);
+
+  Options options_;
+  AccessPolicy access_;
+  const RoleBindingStore* bindings_;
+  AuditSink* audit_;
+  std::string identity_prefix_;  // "spiffe://<trust_domain>/"
+  // One entry per known method, created up front: the hot path only touches atomics.
+  std::map<std::string, std::unique_ptr<Counters>, std::less<>> counters_;
+};
+
+}  // namespace plantmesh::runtime
