@@ -1,0 +1,117 @@
+#include "server/runtime/pg_audit_sink.h"
+
+#include <pqxx/pqxx>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "server/runtime/migrations.h"
+#include "server/runtime/pg_pool.h"
+#include "tests/support/test_servers.h"
+
+namespace plantmesh::runtime {
+namespace {
+
+using ::plantmesh::testing::SharedPostgres;
+
+class PgAuditSinkTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    static int database = 0;
+    absl::StatusOr<std::string> url =
+        SharedPostgres().CreateDatabase(absl::StrCat("audit_", ++database));
+    ASSERT_TRUE(url.ok()) << url.status();
+    url_ = *url;
+    ASSERT_TRUE(ApplyMigrations(url_, "audit", AuditMigrations()).ok());
+    PgPoolOptions options;
+    options.url = url_;
+    options.size = 2;
+    absl::StatusOr<std::unique_ptr<PgPool>> pool = PgPool::Open(options);
+    ASSERT_TRUE(pool.ok()) << pool.status();
+    pool_ = *std::move(pool);
+  }
+
+  pqxx::result Query(const std::string& sql) {
+    pqxx::connection conn(url_);
+    pqxx::nontransaction tx(conn);
+    return tx.exec(sql);
+  }
+
+  static AuditRecord MakeRecord(int i) {
+    AuditRecord r;
+    r.time = absl::FromUnixSeconds(1700000000 + i);
+    r.identity = absl::StrCat("spiffe://plant.example/user/mechanic-", i % 7);
+    r.roles = {"mechanic", "foreman"};
+    r.method = "/plantmesh.defect.v1.DefectService/StartRepair";
+    r.trace_id = absl::StrCat("trace-", i);
+    r.status_code = i % 3;
+    r.status_message = i % 3 == 0 ? "" : "repair already started";
+    r.request_json = absl::StrCat(R"({"defect":"defects/)", i, R"("})");
+    return r;
+  }
+
+  std::string url_;
+  std::unique_ptr<PgPool> pool_;
+};
+
+TEST_F(PgAuditSinkTest, FlushMakesEveryRecordVisible) {
+  std::unique_ptr<AuditSink> sink = MakePgAuditSink(pool_.get());
+  constexpr int kRecords = 1234;  // several batches and a partial one
+  for (int i = 0; i < kRecords; ++i) sink->Record(MakeRecord(i));
+  sink->Flush(absl::Seconds(20));
+
+  EXPECT_EQ(Query("SELECT count(*) FROM audit.audit_log")[0][0].as<int>(), kRecords);
+  pqxx::result row = Query(
+      "SELECT identity, array_to_string(roles, '|'), method, trace_id, status_code, "
+      "status_message, request->>'defect', extract(epoch FROM time)::bigint "
+      "FROM audit.audit_log WHERE trace_id = 'trace-8'");
+  ASSERT_EQ(row.size(), 1u);
+  EXPECT_EQ(row[0][0].as<std::string>(), "spiffe://plant.example/user/mechanic-1");
+  EXPECT_EQ(row[0][1].as<std::string>(), "mechanic|foreman");
+  EXPECT_EQ(row[0][2].as<std::string>(), "/plantmesh.defect.v1.DefectService/StartRepair");
+  EXPECT_EQ(row[0][4].as<int>(), 2);
+  EXPECT_EQ(row[0][5].as<std::string>(), "repair already started");
+  EXPECT_EQ(row[0][6].as<std::string>(), "defects/8");
+  EXPECT_EQ(row[0][7].as<int64_t>(), 1700000008);
+}
+
+TEST_F(PgAuditSinkTest, OddValuesAreStoredNotDropped) {
+  std::unique_ptr<AuditSink> sink = MakePgAuditSink(pool_.get());
+  AuditRecord odd = MakeRecord(1);
+  odd.trace_id = "odd";
+  odd.roles = {"with \"quotes\"", "back\\slash", "comma,brace}"};
+  odd.request_json = "not json {";
+  odd.status_message = std::string("nul\0byte", 8);
+  sink->Record(odd);
+  AuditRecord empty = MakeRecord(2);
+  empty.trace_id = "empty";
+  empty.roles.clear();
+  empty.request_json.clear();
+  sink->Record(empty);
+  sink->Flush(absl::Seconds(10));
+
+  pqxx::result row = Query(
+      "SELECT roles[1], roles[2], roles[3], request #>> '{}', status_message "
+      "FROM audit.audit_log WHERE trace_id = 'odd'");
+  ASSERT_EQ(row.size(), 1u);
+  EXPECT_EQ(row[0][0].as<std::string>(), "with \"quotes\"");
+  EXPECT_EQ(row[0][1].as<std::string>(), "back\\slash");
+  EXPECT_EQ(row[0][2].as<std::string>(), "comma,brace}");
+  EXPECT_EQ(row[0][3].as<std::string>(), "not json {");
+  EXPECT_EQ(row[0][4].as<std::string>(), "nulbyte");
+  pqxx::result blank = Query(
+      "SELECT cardinality(roles), request IS NULL FROM audit.audit_log WHERE trace_id = 'empty'");
+  ASSERT_EQ(blank.size(), 1u);
+  EXPECT_EQ(blank[0][0].as<int>(), 0);
+  EXPECT_TRUE(blank[0][1].as<bool>());
+}
+
+TEST_F(PgAuditSinkTest, DestroyingTheSinkWritesWhatIsQueued) {
+  {
+    std::unique_ptr<AuditSink> sink = MakePgAuditSink(pool_.get());
+    for (int i = 0; i < 42; ++i) sink->Record(MakeRecord(i));
+  }
+  EXPECT_EQ(Query("SELECT count(*) FROM audit.audit_log")[0][0].as<int>(), 42);
+}
+
+}  // namespace
+}  // namespace plantmesh::runtime
