@@ -1,6 +1,7 @@
 #include <chrono>
 #include <functional>
 #include <pqxx/pqxx>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -153,6 +154,30 @@ TEST_F(OutboxRelayTest, StopPublishesWhatIsPending) {
   relay.Stop();  // no Notify: the drain on Stop must send them
   EXPECT_EQ(Unpublished(), 0);
   EXPECT_EQ(StreamContents().size(), ids.size());
+}
+
+TEST_F(OutboxRelayTest, TwoReplicasShareTheWorkWithoutLosingEvents) {
+  OutboxRelay first(pool_.get(), redis_options_, Sources());
+  OutboxRelay second(pool_.get(), redis_options_, Sources());
+  first.Start();
+  second.Start();
+  std::vector<std::string> ids;
+  for (int round = 0; round < 10; ++round) {
+    std::vector<std::string> more = InsertEvents(absl::StrCat("round", round), 150);
+    ids.insert(ids.end(), more.begin(), more.end());
+    first.Notify();
+    second.Notify();
+  }
+  ASSERT_TRUE(Eventually([&] { return Unpublished() == 0; }));
+  first.Stop();
+  second.Stop();
+
+  // Every event exactly once: SKIP LOCKED keeps the replicas off each other's rows.
+  auto stream = StreamContents();
+  std::set<std::string> published;
+  for (const auto& [event_id, payload] : stream) published.insert(event_id);
+  EXPECT_EQ(stream.size(), ids.size());
+  EXPECT_EQ(published, std::set<std::string>(ids.begin(), ids.end()));
 }
 
 TEST_F(OutboxRelayTest, TrimsTheStreamToRetain) {
