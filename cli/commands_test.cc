@@ -1,0 +1,251 @@
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "CLI/CLI.hpp"
+#include "cli/command_tree.h"
+#include "cli/contract_catalog.h"
+#include "cli/output.h"
+#include "cli/request_builder.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/descriptor.h"
+#include "gtest/gtest.h"
+#include "plantmesh/defect/v1/defect_service.pb.h"
+#include "plantmesh/system/v1/system_service.pb.h"
+
+namespace plantmesh::cli {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+class CommandsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto catalog = ContractCatalog::Embedded();
+    ASSERT_TRUE(catalog.ok()) << catalog.status();
+    catalog_ = std::move(*catalog);
+    tree_ = std::make_unique<CommandTree>(*catalog_, &app_);
+  }
+
+  // Parses `args` (after "plantctl") and returns the request the chosen command builds.
+  std::unique_ptr<google::protobuf::Message> Build(std::vector<std::string> args,
+                                                   absl::Status* status = nullptr) {
+    std::reverse(args.begin(), args.end());  // CLI11 takes a reversed vector
+    app_.parse(args);
+    const MethodBinding* binding = tree_->Selected();
+    EXPECT_NE(binding, nullptr);
+    if (binding == nullptr) return nullptr;
+    auto request = tree_->BuildRequest(*binding);
+    if (status != nullptr) *status = request.status();
+    if (!request.ok()) return nullptr;
+    return std::move(*request);
+  }
+
+  template <typename T>
+  T As(const google::protobuf::Message& dynamic) {
+    T typed;
+    EXPECT_TRUE(typed.ParseFromString(dynamic.SerializeAsString()));
+    return typed;
+  }
+
+  CLI::App app_{"plantctl"};
+  std::unique_ptr<ContractCatalog> catalog_;
+  std::unique_ptr<CommandTree> tree_;
+};
+
+TEST(KebabCaseTest, SplitsWords) {
+  EXPECT_EQ(KebabCase("CreateDefect"), "create-defect");
+  EXPECT_EQ(KebabCase("WhoAmI"), "who-am-i");
+  EXPECT_EQ(KebabCase("GetDefectHistory"), "get-defect-history");
+  EXPECT_EQ(KebabCase("HTTPServer"), "http-server");
+}
+
+TEST_F(CommandsTest, OneCommandPerRpcOfEveryLinkedService) {
+  // The linked generated descriptors are the contracts the server is built from.
+  (void)plantmesh::defect::v1::CreateDefectRequest::descriptor();
+  (void)plantmesh::system::v1::WhoAmIRequest::descriptor();
+  const auto* pool = google::protobuf::DescriptorPool::generated_pool();
+  for (const char* name :
+       {"plantmesh.defect.v1.DefectService", "plantmesh.system.v1.SystemService"}) {
+    const google::protobuf::ServiceDescriptor* service = pool->FindServiceByName(name);
+    ASSERT_NE(service, nullptr) << name;
+    for (int i = 0; i < service->method_count(); ++i) {
+      const std::string service_command =
+          service->file()->package().substr(10, 6) == "defect" ? "defect" : "system";
+      const MethodCommand* command =
+          catalog_->Find(service_command, KebabCase(service->method(i)->name()));
+      ASSERT_NE(command, nullptr) << service->method(i)->full_name();
+      EXPECT_EQ(command->method->full_name(), service->method(i)->full_name());
+      EXPECT_NE(app_.get_subcommand(service_command)->get_subcommand(command->name), nullptr);
+    }
+  }
+  EXPECT_NE(catalog_->Find("system", "who-am-i"), nullptr);
+  EXPECT_EQ(catalog_->Find("defect", "no-such-rpc"), nullptr);
+}
+
+TEST_F(CommandsTest, HelpCarriesCommentRolesAndRetrySafety) {
+  const MethodCommand* verify = catalog_->Find("defect", "verify-repair");
+  ASSERT_NE(verify, nullptr);
+  EXPECT_THAT(verify->comment, HasSubstr("four eyes"));
+  EXPECT_THAT(verify->roles, ::testing::ElementsAre("qc_engineer", "admin"));
+  EXPECT_TRUE(verify->retry_safe);
+  std::string description = verify->Description();
+  EXPECT_THAT(description, HasSubstr("Roles: qc_engineer, admin"));
+  EXPECT_THAT(description, HasSubstr("Safe to retry: yes (IDEMPOTENT)"));
+  EXPECT_THAT(description, HasSubstr("filled with a random UUID"));
+
+  const MethodCommand* who = catalog_->Find("system", "who-am-i");
+  ASSERT_NE(who, nullptr);
+  EXPECT_TRUE(who->any_authenticated);
+  EXPECT_THAT(who->Description(), HasSubstr("any authenticated identity"));
+  EXPECT_THAT(who->Description(), HasSubstr("NO_SIDE_EFFECTS"));
+  EXPECT_EQ(who->request_id, nullptr);
+
+  std::string help = app_.get_subcommand("defect")->get_subcommand("create-defect")->help();
+  EXPECT_THAT(help, HasSubstr("Reports a defect"));
+  EXPECT_THAT(help, HasSubstr("--defect.vin"));
+  EXPECT_THAT(help, HasSubstr("VIN of the vehicle"));
+  EXPECT_THAT(help, HasSubstr("[minor|major|critical]"));
+}
+
+TEST_F(CommandsTest, FlagsFlattenNestedMessagesToDepthTwo) {
+  CLI::App* create = app_.get_subcommand("defect")->get_subcommand("create-defect");
+  for (const char* flag :
+       {"--defect.vin", "--defect.severity", "--defect.category_code", "--request_id",
+        "--defect-json", "--defect.assignment-json", "--defect.create_time", "--request-json"}) {
+    EXPECT_NO_THROW(create->get_option(flag)) << flag;
+  }
+  EXPECT_THROW(create->get_option("--defect.assignment.mechanic_id"), CLI::OptionNotFound);
+
+  const MethodCommand* upload = catalog_->Find("defect", "upload-defect-photo");
+  ASSERT_NE(upload, nullptr);
+  EXPECT_EQ(upload->kind, StreamKind::kClientStreaming);
+  ASSERT_NE(upload->request_file_chunk, nullptr);
+  EXPECT_EQ(upload->request_file_chunk->name(), "chunk");
+  EXPECT_NO_THROW(app_.get_subcommand("defect")
+                      ->get_subcommand("upload-defect-photo")
+                      ->get_option("--from-file"));
+  const MethodCommand* download = catalog_->Find("defect", "download-defect-photo");
+  ASSERT_NE(download, nullptr);
+  EXPECT_EQ(download->kind, StreamKind::kServerStreaming);
+  EXPECT_NE(download->response_file_chunk, nullptr);
+  EXPECT_EQ(catalog_->Find("defect", "watch-defects")->kind, StreamKind::kServerStreaming);
+}
+
+TEST_F(CommandsTest, BuildsRequestFromFlags) {
+  auto request =
+      Build({"defect", "create-defect", "--defect.vin", "WVW123", "--defect.severity", "major",
+             "--defect.category_code", "PAINT-SCRATCH", "--defect.description", "scratch, 3 cm"});
+  ASSERT_NE(request, nullptr);
+  auto typed = As<plantmesh::defect::v1::CreateDefectRequest>(*request);
+  EXPECT_EQ(typed.defect().vin(), "WVW123");
+  EXPECT_EQ(typed.defect().severity(), plantmesh::defect::v1::SEVERITY_MAJOR);
+  EXPECT_EQ(typed.defect().category_code(), "PAINT-SCRATCH");
+  EXPECT_EQ(typed.request_id().size(), 36u);  // a UUID was filled in
+}
+
+TEST_F(CommandsTest, KeepsAGivenRequestIdAndAcceptsFullEnumNames) {
+  auto request = Build({"defect", "verify-repair", "--id", "7", "--decision", "QC_DECISION_REJECT",
+                        "--reason", "paint runs", "--request_id", "r-1"});
+  ASSERT_NE(request, nullptr);
+  auto typed = As<plantmesh::defect::v1::VerifyRepairRequest>(*request);
+  EXPECT_EQ(typed.decision(), plantmesh::defect::v1::QC_DECISION_REJECT);
+  EXPECT_EQ(typed.request_id(), "r-1");
+}
+
+TEST_F(CommandsTest, RepeatedEnumsTimestampsAndNumbers) {
+  auto request =
+      Build({"defect", "list-defects", "--statuses", "reported", "--statuses", "IN_REPAIR",
+             "--create_time_from", "2026-11-21T06:00:00.5Z", "--page_size", "50"});
+  ASSERT_NE(request, nullptr);
+  auto typed = As<plantmesh::defect::v1::ListDefectsRequest>(*request);
+  ASSERT_EQ(typed.statuses_size(), 2);
+  EXPECT_EQ(typed.statuses(0), plantmesh::defect::v1::DEFECT_STATUS_REPORTED);
+  EXPECT_EQ(typed.statuses(1), plantmesh::defect::v1::DEFECT_STATUS_IN_REPAIR);
+  EXPECT_EQ(typed.create_time_from().seconds(), 1795240800);
+  EXPECT_EQ(typed.create_time_from().nanos(), 500000000);
+  EXPECT_EQ(typed.page_size(), 50);
+}
+
+TEST_F(CommandsTest, FieldMaskJsonAndRequestJson) {
+  auto request = Build({"defect", "update-defect", "--request-json",
+                        R"({"etag":"e1","defect":{"id":"9","zone":"PAINT"}})", "--update_mask",
+                        "vin, category_code", "--defect.vin", "VIN9", "--defect.assignment-json",
+                        R"({"mechanic_id":"M-1"})"});
+  ASSERT_NE(request, nullptr);
+  auto typed = As<plantmesh::defect::v1::UpdateDefectRequest>(*request);
+  EXPECT_EQ(typed.etag(), "e1");
+  EXPECT_EQ(typed.defect().id(), "9");
+  EXPECT_EQ(typed.defect().zone(), "PAINT");
+  EXPECT_EQ(typed.defect().vin(), "VIN9");
+  EXPECT_EQ(typed.defect().assignment().mechanic_id(), "M-1");
+  ASSERT_EQ(typed.update_mask().paths_size(), 2);
+  EXPECT_EQ(typed.update_mask().paths(1), "category_code");
+}
+
+TEST_F(CommandsTest, BadValuesNameTheFlag) {
+  absl::Status status;
+  EXPECT_EQ(Build({"defect", "finish-repair", "--id", "1", "--labor_minutes", "ten"}, &status),
+            nullptr);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(status.message(), HasSubstr("--labor_minutes"));
+}
+
+TEST_F(CommandsTest, BadEnumListsTheChoices) {
+  absl::Status status;
+  EXPECT_EQ(Build({"defect", "create-defect", "--defect.severity", "awful"}, &status), nullptr);
+  EXPECT_THAT(status.message(), HasSubstr("minor, major, critical"));
+}
+
+TEST(OutputTest, CsvQuotesPerRfc4180) {
+  EXPECT_EQ(CsvField("plain"), "plain");
+  EXPECT_EQ(CsvField("a,b"), "\"a,b\"");
+  EXPECT_EQ(CsvField("say \"hi\""), "\"say \"\"hi\"\"\"");
+  EXPECT_EQ(CsvField("two\nlines"), "\"two\nlines\"");
+}
+
+TEST(OutputTest, ListPrintsOneRowPerItem) {
+  plantmesh::defect::v1::ListDefectsResponse response;
+  auto* first = response.add_defects();
+  first->set_id("1");
+  first->set_vin("VIN,1");
+  first->set_severity(plantmesh::defect::v1::SEVERITY_CRITICAL);
+  first->mutable_create_time()->set_seconds(1795240800);
+  first->mutable_assignment()->set_mechanic_id("M-7");
+  response.add_defects()->set_id("2");
+  response.set_next_page_token("tok");
+
+  std::ostringstream csv, notes;
+  ResponsePrinter(OutputFormat::kCsv, csv, notes).PrintResponse(response);
+  std::string text = csv.str();
+  EXPECT_THAT(text, HasSubstr("id,vin,model,"));
+  EXPECT_THAT(text, HasSubstr("assignment.mechanic_id"));
+  EXPECT_THAT(text, HasSubstr("1,\"VIN,1\","));
+  EXPECT_THAT(text, HasSubstr("CRITICAL"));
+  EXPECT_THAT(text, HasSubstr("2026-11-21T06:00:00Z"));
+  EXPECT_THAT(notes.str(), HasSubstr("next_page_token: tok"));
+
+  std::ostringstream table;
+  ResponsePrinter(OutputFormat::kTable, table, notes).PrintResponse(response);
+  EXPECT_THAT(table.str(), HasSubstr("assignment.mechanic_id"));
+  EXPECT_THAT(table.str(), Not(HasSubstr("model")));  // empty columns are left out
+
+  std::ostringstream json;
+  ResponsePrinter(OutputFormat::kJson, json, notes).PrintResponse(response);
+  EXPECT_THAT(json.str(), HasSubstr("\"next_page_token\":\"tok\""));
+}
+
+TEST(OutputTest, SingleMessagePrintsKeyValues) {
+  plantmesh::system::v1::WhoAmIResponse response;
+  response.set_identity("spiffe://plantmesh.local/user/anna");
+  response.add_roles("foreman");
+  response.add_roles("admin");
+  std::ostringstream out, notes;
+  ResponsePrinter(OutputFormat::kTable, out, notes).PrintResponse(response);
+  EXPECT_THAT(out.str(), HasSubstr("identity  spiffe://plantmesh.local/user/anna"));
+  EXPECT_THAT(out.str(), HasSubstr("roles     foreman,admin"));
+}
+
+}  // namespace
+}  // namespace plantmesh::cli

@@ -1,0 +1,181 @@
+#include "cli/connection_flags.h"
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "cli/atomic_file.h"
+
+namespace plantmesh::cli {
+namespace {
+
+std::string DefaultConfigFile() {
+  if (const char* env = std::getenv("PLANTCTL_CONFIG"); env != nullptr && *env != '\0') {
+    return env;
+  }
+  const char* home = std::getenv("HOME");
+  return absl::StrCat(home != nullptr ? home : ".", "/.config/plantmesh/plantctl.toml");
+}
+
+bool Truthy(absl::string_view text) {
+  std::string lower = absl::AsciiStrToLower(absl::StripAsciiWhitespace(text));
+  return lower == "1" || lower == "true" || lower == "yes" || lower == "on";
+}
+
+// TOML strings: a backslash and a quote need escaping.
+std::string TomlString(absl::string_view text) {
+  std::string out = "\"";
+  for (char c : text) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+absl::Status ApplySetting(const std::string& key, const std::string& value,
+                          ConnectionSettings* settings) {
+  sdk::ClientOptions& options = settings->options;
+  if (key == "endpoint") {
+    options.endpoint = value;
+  } else if (key == "ca") {
+    options.ca_file = value;
+  } else if (key == "cert") {
+    options.cert_file = value;
+  } else if (key == "key") {
+    options.key_file = value;
+  } else if (key == "server-name" || key == "server_name") {
+    options.server_name = value;
+  } else if (key == "insecure") {
+    options.insecure = Truthy(value);
+  } else if (key == "timeout") {
+    if (!absl::SimpleAtod(value, &settings->timeout_seconds)) {
+      return absl::InvalidArgumentError(absl::StrCat("timeout \"", value, "\" is not a number"));
+    }
+  }
+  // Other keys (e.g. output) belong to flags CLI11 reads itself; ignore them here.
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::string ConfigFileFromArgs(int argc, const char* const* argv, bool* explicit_file) {
+  *explicit_file = false;
+  for (int i = 1; i < argc; ++i) {
+    absl::string_view arg = argv[i];
+    if (arg == "--config" && i + 1 < argc) {
+      *explicit_file = true;
+      return argv[i + 1];
+    }
+    if (absl::StartsWith(arg, "--config=")) {
+      *explicit_file = true;
+      return std::string(arg.substr(9));
+    }
+  }
+  if (const char* env = std::getenv("PLANTCTL_CONFIG"); env != nullptr && *env != '\0') {
+    *explicit_file = true;
+  }
+  return DefaultConfigFile();
+}
+
+absl::Status LoadDefaults(const std::string& config_file, bool explicit_file,
+                          ConnectionSettings* settings) {
+  settings->config_file = config_file;
+  std::ifstream in(config_file);
+  if (in) {
+    std::vector<CLI::ConfigItem> items;
+    try {
+      items = CLI::ConfigTOML().from_config(in);
+    } catch (const CLI::ParseError& error) {
+      return absl::InvalidArgumentError(absl::StrCat(config_file, ": ", error.what()));
+    }
+    for (const CLI::ConfigItem& item : items) {
+      if (!item.parents.empty() || item.inputs.empty()) continue;
+      absl::Status applied = ApplySetting(item.name, item.inputs.back(), settings);
+      if (!applied.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat(config_file, ": ", applied.message()));
+      }
+    }
+  } else if (explicit_file) {
+    return absl::NotFoundError(absl::StrCat("cannot read the config file ", config_file));
+  }
+  const std::pair<const char*, const char*> env_keys[] = {
+      {"PLANTMESH_ENDPOINT", "endpoint"}, {"PLANTMESH_CA", "ca"},
+      {"PLANTMESH_CERT", "cert"},         {"PLANTMESH_KEY", "key"},
+      {"PLANTMESH_INSECURE", "insecure"},
+  };
+  for (const auto& [variable, key] : env_keys) {
+    if (const char* value = std::getenv(variable); value != nullptr) {
+      absl::Status applied = ApplySetting(key, value, settings);
+      if (!applied.ok()) return applied;
+    }
+  }
+  return absl::OkStatus();
+}
+
+void AddConnectionFlags(CLI::App* app, ConnectionSettings* settings) {
+  const std::string group = "Connection (config file < environment < flags)";
+  sdk::ClientOptions& options = settings->options;
+  app->add_option("--config", settings->config_file,
+                  "Config file (CLI11 TOML: endpoint, ca, cert, key, server-name, insecure, "
+                  "timeout); default $PLANTCTL_CONFIG or ~/.config/plantmesh/plantctl.toml")
+      ->group(group);
+  app->add_option("--endpoint", options.endpoint,
+                  "host:port of plantmesh-server "
+                  "[env PLANTMESH_ENDPOINT]")
+      ->capture_default_str()
+      ->group(group);
+  app->add_option("--ca", options.ca_file, "CA certificate (PEM) [env PLANTMESH_CA]")
+      ->capture_default_str()
+      ->group(group);
+  app->add_option("--cert", options.cert_file, "Client certificate (PEM) [env PLANTMESH_CERT]")
+      ->capture_default_str()
+      ->group(group);
+  app->add_option("--key", options.key_file, "Client private key (PEM) [env PLANTMESH_KEY]")
+      ->capture_default_str()
+      ->group(group);
+  app->add_option("--server-name", options.server_name,
+                  "Name checked against the server certificate (default: the endpoint host)")
+      ->group(group);
+  app->add_flag("--insecure", options.insecure,
+                "Plaintext, for a loopback server started with --insecure "
+                "[env PLANTMESH_INSECURE]")
+      ->group(group);
+  app->add_option("--timeout", settings->timeout_seconds,
+                  "Deadline of unary calls in seconds (streams have none)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber)
+      ->group(group);
+}
+
+absl::Status WriteConfigFile(const ConnectionSettings& settings, const std::string& path,
+                             bool overwrite) {
+  std::error_code error;
+  if (!overwrite && std::filesystem::exists(path, error)) {
+    return absl::AlreadyExistsError(absl::StrCat(path, " exists; pass --force to replace it"));
+  }
+  const sdk::ClientOptions& options = settings.options;
+  std::string text = "# plantctl connection settings (written by `plantctl config init`).\n";
+  absl::StrAppend(&text, "endpoint = ", TomlString(options.endpoint), "\n");
+  if (!options.ca_file.empty()) absl::StrAppend(&text, "ca = ", TomlString(options.ca_file), "\n");
+  if (!options.cert_file.empty()) {
+    absl::StrAppend(&text, "cert = ", TomlString(options.cert_file), "\n");
+  }
+  if (!options.key_file.empty()) {
+    absl::StrAppend(&text, "key = ", TomlString(options.key_file), "\n");
+  }
+  if (!options.server_name.empty()) {
+    absl::StrAppend(&text, "server-name = ", TomlString(options.server_name), "\n");
+  }
+  if (options.insecure) absl::StrAppend(&text, "insecure = true\n");
+  absl::StrAppend(&text, "timeout = ", settings.timeout_seconds, "\n");
+  std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  if (!parent.empty()) std::filesystem::create_directories(parent, error);
+  return pki::WriteFileAtomically(path, text, 0644);
+}
+
+}  // namespace plantmesh::cli

@@ -1,0 +1,41 @@
+// Where plantctl's connection settings come from, weakest first: the config file
+// (--config, else $PLANTCTL_CONFIG, else ~/.config/plantmesh/plantctl.toml; a missing
+// default file is fine), the environment (PLANTMESH_ENDPOINT, PLANTMESH_CA,
+// PLANTMESH_CERT, PLANTMESH_KEY, PLANTMESH_INSECURE), then the flags.
+#pragma once
+
+#include <string>
+
+#include "CLI/CLI.hpp"
+#include "absl/status/status.h"
+#include "plantmesh/sdk/client_options.h"
+
+namespace plantmesh::cli {
+
+struct ConnectionSettings {
+  sdk::ClientOptions options;
+  double timeout_seconds = 10;
+  std::string config_file;  // the file used (or to write with `config init`)
+};
+
+// The config file the command line names (scanning argv for --config before CLI11
+// parses it, since the file supplies the flags' defaults), else the default path.
+// `explicit_file` tells whether the user named it.
+std::string ConfigFileFromArgs(int argc, const char* const* argv, bool* explicit_file);
+
+// Reads the config file (keys: endpoint, ca, cert, key, server-name, insecure, timeout)
+// and then the environment into `settings`. A missing file is NOT_FOUND only when
+// `explicit_file`.
+absl::Status LoadDefaults(const std::string& config_file, bool explicit_file,
+                          ConnectionSettings* settings);
+
+// Adds --config, --endpoint, --ca, --cert, --key, --server-name, --insecure, --timeout
+// bound to `settings` (whose current values are the defaults shown in --help).
+void AddConnectionFlags(CLI::App* app, ConnectionSettings* settings);
+
+// Writes the connection settings as a config file (CLI11 TOML), refusing to replace an
+// existing file unless `overwrite`.
+absl::Status WriteConfigFile(const ConnectionSettings& settings, const std::string& path,
+                             bool overwrite);
+
+}  // namespace plantmesh::cli

@@ -1,0 +1,155 @@
+// plantctl: the PlantMesh command line. Its service commands are derived from the
+// contracts at run time (cli/contract_catalog.h): a new RPC or field needs no code here.
+#include <unistd.h>
+
+#include <iostream>
+#include <memory>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/str_cat.h"
+#include "cli/command_tree.h"
+#include "cli/connection_flags.h"
+#include "cli/contract_catalog.h"
+#include "cli/method_runner.h"
+#include "cli/output.h"
+#include "cli/pki_commands.h"
+#include "cli/signal_canceller.h"
+#include "grpcpp/channel.h"
+#include "plantmesh/defect/v1/defect_service.pb.h"
+#include "plantmesh/sdk/client_options.h"
+#include "plantmesh/sdk/status.h"
+#include "plantmesh/system/v1/system_service.pb.h"
+
+namespace plantmesh::cli {
+namespace {
+
+constexpr int kExitLocalFailure = 1;
+constexpr int kExitUsage = 2;
+constexpr int kExitStatusBase = 10;
+
+constexpr char kExitCodesFooter[] =
+    "Exit codes: 0 OK; 1 local failure (files, TLS setup); 2 usage error;\n"
+    "10 + gRPC status code otherwise, e.g. 13 INVALID_ARGUMENT, 15 NOT_FOUND,\n"
+    "16 ALREADY_EXISTS, 17 PERMISSION_DENIED, 19 FAILED_PRECONDITION, 20 ABORTED,\n"
+    "24 UNAVAILABLE, 26 UNAUTHENTICATED, 25 DATA_LOSS (a --to-file check failed).\n"
+    "Errors are described on stderr (field violations, reason, metadata).";
+
+// The SDK's MakeChannel builds its retry policy from the linked generated descriptors
+// of every plantmesh service: make sure the linker keeps them.
+void LinkServiceDescriptors() {
+  (void)plantmesh::defect::v1::CreateDefectRequest::descriptor();
+  (void)plantmesh::system::v1::WhoAmIRequest::descriptor();
+}
+
+int ExitCodeFor(const absl::Status& status) {
+  return status.ok() ? 0 : kExitStatusBase + static_cast<int>(status.code());
+}
+
+int Main(int argc, char** argv) {
+  LinkServiceDescriptors();
+  SignalCanceller canceller;  // before gRPC starts any thread
+
+  absl::StatusOr<std::unique_ptr<ContractCatalog>> catalog = ContractCatalog::Embedded();
+  if (!catalog.ok()) {
+    std::cerr << "plantctl: " << catalog.status() << "\n";
+    return kExitLocalFailure;
+  }
+
+  bool explicit_config = false;
+  ConnectionSettings settings;
+  std::string config_file = ConfigFileFromArgs(argc, argv, &explicit_config);
+  if (absl::Status loaded = LoadDefaults(config_file, explicit_config, &settings); !loaded.ok()) {
+    std::cerr << "plantctl: " << loaded.message() << "\n";
+    return kExitUsage;
+  }
+
+  CLI::App app(
+      "plantctl: the PlantMesh command line. Service commands and their flags come "
+      "from the API contracts.",
+      "plantctl");
+  app.footer(kExitCodesFooter);
+  app.require_subcommand(1);
+  AddConnectionFlags(&app, &settings);
+  std::string output_text = isatty(STDOUT_FILENO) ? "table" : "json";
+  app.add_option("--output,-o", output_text,
+                 "table, json (one object per line) or csv (RFC 4180); default table on a "
+                 "terminal, json otherwise")
+      ->check(CLI::IsMember({"table", "json", "csv"}))
+      ->capture_default_str();
+
+  CommandTree tree(**catalog, &app);
+  PkiCommands pki(&app);
+  CLI::App* config = app.add_subcommand("config", "plantctl's own settings");
+  config->group("Tools");
+  config->require_subcommand(1);
+  bool force = false;
+  CLI::App* config_init = config->add_subcommand(
+      "init", "Write the config file (--config or the default path) from the connection flags");
+  config_init->add_flag("--force", force, "Replace an existing file");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    int code = app.exit(error);
+    return code == 0 ? 0 : kExitUsage;
+  }
+
+  if (pki.Selected()) {
+    absl::Status status = pki.Run(std::cout);
+    if (!status.ok()) {
+      std::cerr << "plantctl: " << status.message() << "\n";
+      return status.code() == absl::StatusCode::kInvalidArgument ? kExitUsage : kExitLocalFailure;
+    }
+    return 0;
+  }
+  if (config_init->parsed()) {
+    absl::Status status = WriteConfigFile(settings, settings.config_file, force);
+    if (!status.ok()) {
+      std::cerr << "plantctl: " << status.message() << "\n";
+      return kExitLocalFailure;
+    }
+    std::cout << "wrote " << settings.config_file << "\n";
+    return 0;
+  }
+
+  const MethodBinding* binding = tree.Selected();
+  if (binding == nullptr) {
+    std::cerr << app.help();
+    return kExitUsage;
+  }
+  absl::StatusOr<std::unique_ptr<google::protobuf::Message>> request = tree.BuildRequest(*binding);
+  if (!request.ok()) {
+    std::cerr << "plantctl: " << request.status().message() << "\n";
+    return kExitUsage;
+  }
+
+  settings.options.default_deadline = absl::Seconds(settings.timeout_seconds);
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = sdk::MakeChannel(settings.options);
+  if (!channel.ok()) {
+    std::cerr << "plantctl: " << sdk::DescribeStatus(channel.status()) << "\n";
+    return channel.status().code() == absl::StatusCode::kInvalidArgument
+               ? kExitUsage
+               : ExitCodeFor(channel.status());
+  }
+
+  ResponsePrinter printer(*ParseOutputFormat(output_text), std::cout, std::cerr);
+  RunEnvironment env;
+  env.channel = *channel;
+  env.options = settings.options;
+  env.printer = &printer;
+  env.requests_in = &std::cin;
+  env.on_call = [&canceller](grpc::ClientContext* context) { canceller.SetCall(context); };
+  env.interrupted = &canceller.interrupted();
+  absl::Status status = RunMethod(*binding, **catalog, **request, env);
+  std::cout.flush();
+  if (!status.ok()) {
+    std::cerr << sdk::DescribeStatus(status) << "\n";
+    return ExitCodeFor(status);
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace plantmesh::cli
+
+int main(int argc, char** argv) { return plantmesh::cli::Main(argc, argv); }

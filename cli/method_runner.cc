@@ -1,0 +1,259 @@
+#include "cli/method_runner.h"
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "cli/generic_call.h"
+#include "cli/request_builder.h"
+#include "cli/sha256.h"
+#include "plantmesh/api/v1/annotations.pb.h"
+#include "plantmesh/sdk/status.h"
+#include "server/runtime/status_macros.h"
+
+namespace plantmesh::cli {
+namespace {
+
+using google::protobuf::FieldDescriptor;
+using google::protobuf::Message;
+
+constexpr size_t kChunkBytes = 256 * 1024;
+
+// The text of a dotted field path in a message ("" when unset), without creating it.
+std::string TextAt(const Message& message, const std::string& dotted_path) {
+  Column column;
+  column.name = dotted_path;
+  const google::protobuf::Descriptor* type = message.GetDescriptor();
+  for (absl::string_view part : absl::StrSplit(dotted_path, '.')) {
+    if (type == nullptr) return "";
+    const FieldDescriptor* field = type->FindFieldByName(std::string(part));
+    if (field == nullptr || field->is_repeated()) return "";
+    column.path.push_back(field);
+    type = field->message_type();
+  }
+  return column.path.empty() ? "" : CellText(message, column);
+}
+
+// Sets a dotted field path from text (creating the messages on the way).
+absl::Status SetAt(Message* root, const std::string& dotted_path, const std::string& text) {
+  const FieldDescriptor* leaf = nullptr;
+  PM_ASSIGN_OR_RETURN(Message * parent, MutableParentOf(dotted_path, root, &leaf));
+  return SetScalarFromText(leaf, text, parent);
+}
+
+// Sends `path` after `first`: the size and SHA-256 go into the fields the contract's
+// file_chunk annotation names, then the bytes in chunks.
+absl::Status SendFile(GenericCall& call, const MethodBinding& binding,
+                      const ContractCatalog& catalog, const Message& first, bool* call_alive) {
+  const FieldDescriptor* chunk_field = binding.command->request_file_chunk;
+  const auto& annotation = chunk_field->options().GetExtension(plantmesh::api::v1::file_chunk);
+  std::ifstream in(binding.from_file, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", binding.from_file));
+  Sha256 digest;
+  uint64_t size = 0;
+  std::string buffer(kChunkBytes, '\0');
+  while (in.read(buffer.data(), buffer.size()) || in.gcount() > 0) {
+    digest.Update(absl::string_view(buffer.data(), static_cast<size_t>(in.gcount())));
+    size += static_cast<uint64_t>(in.gcount());
+  }
+  std::unique_ptr<Message> head(first.New());
+  head->CopyFrom(first);
+  if (!annotation.size_field().empty()) {
+    PM_RETURN_IF_ERROR(SetAt(head.get(), annotation.size_field(), absl::StrCat(size)));
+  }
+  if (!annotation.sha256_field().empty()) {
+    PM_RETURN_IF_ERROR(SetAt(head.get(), annotation.sha256_field(), digest.HexDigest()));
+  }
+  if (!call.Write(*head)) {
+    *call_alive = false;
+    return absl::OkStatus();
+  }
+  in.clear();
+  in.seekg(0);
+  std::unique_ptr<Message> chunk = catalog.NewMessage(first.GetDescriptor());
+  while (in.read(buffer.data(), buffer.size()) || in.gcount() > 0) {
+    chunk->GetReflection()->SetString(chunk.get(), chunk_field,
+                                      buffer.substr(0, static_cast<size_t>(in.gcount())));
+    if (!call.Write(*chunk)) {
+      *call_alive = false;
+      return absl::OkStatus();
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Sends one request per non-empty stdin line (JSON).
+absl::Status SendJsonLines(GenericCall& call, std::istream& in, const ContractCatalog& catalog,
+                           const google::protobuf::Descriptor* type, bool* call_alive) {
+  std::string line;
+  int number = 0;
+  while (std::getline(in, line)) {
+    ++number;
+    if (absl::StripAsciiWhitespace(line).empty()) continue;
+    std::unique_ptr<Message> request = catalog.NewMessage(type);
+    absl::Status parsed = MergeJson(line, request.get());
+    if (!parsed.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("stdin line ", number, ": ", parsed.message()));
+    }
+    if (!call.Write(*request)) {
+      *call_alive = false;
+      return absl::OkStatus();
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Receives a file_chunk stream into a temporary file, renamed into place only when
+// the size and SHA-256 the stream announced match.
+class FileSink {
+ public:
+  FileSink(std::string path, const FieldDescriptor* chunk_field)
+      : path_(std::move(path)),
+        temp_path_(path_ + ".part"),
+        chunk_field_(chunk_field),
+        annotation_(chunk_field->options().GetExtension(plantmesh::api::v1::file_chunk)),
+        out_(temp_path_, std::ios::binary | std::ios::trunc) {}
+
+  bool ok() const { return static_cast<bool>(out_); }
+
+  // True when the message carried a chunk (written); otherwise remembers the size and
+  // digest it announces.
+  bool Consume(const Message& message) {
+    if (message.GetReflection()->HasField(message, chunk_field_)) {
+      const std::string& bytes =
+          message.GetReflection()->GetStringReference(message, chunk_field_, nullptr);
+      out_.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+      digest_.Update(bytes);
+      size_ += bytes.size();
+      return true;
+    }
+    std::string size = TextAt(message, annotation_.size_field());
+    std::string sha256 = TextAt(message, annotation_.sha256_field());
+    if (!size.empty()) expected_size_ = size;
+    if (!sha256.empty()) expected_sha256_ = sha256;
+    return false;
+  }
+
+  absl::Status Commit() {
+    out_.close();
+    if (!out_) return Fail(absl::InternalError(absl::StrCat("writing ", temp_path_)));
+    std::string size = absl::StrCat(size_);
+    if (expected_size_.empty() || expected_sha256_.empty()) {
+      return Fail(absl::DataLossError("the stream did not announce the file's size and SHA-256"));
+    }
+    if (size != expected_size_) {
+      return Fail(absl::DataLossError(
+          absl::StrCat("received ", size, " bytes, the stream announced ", expected_size_)));
+    }
+    std::string sha256 = digest_.HexDigest();
+    if (sha256 != expected_sha256_) {
+      return Fail(absl::DataLossError(
+          absl::StrCat("SHA-256 ", sha256, " differs from the announced ", expected_sha256_)));
+    }
+    if (std::rename(temp_path_.c_str(), path_.c_str()) != 0) {
+      return Fail(absl::InternalError(absl::StrCat("renaming ", temp_path_, " to ", path_)));
+    }
+    return absl::OkStatus();
+  }
+
+  // Removes the partial file.
+  void Discard() {
+    out_.close();
+    std::remove(temp_path_.c_str());
+  }
+
+ private:
+  absl::Status Fail(absl::Status status) {
+    Discard();
+    return status;
+  }
+
+  std::string path_;
+  std::string temp_path_;
+  const FieldDescriptor* chunk_field_;
+  plantmesh::api::v1::FileChunk annotation_;
+  std::ofstream out_;
+  Sha256 digest_;
+  uint64_t size_ = 0;
+  std::string expected_size_;
+  std::string expected_sha256_;
+};
+
+}  // namespace
+
+absl::Status RunMethod(const MethodBinding& binding, const ContractCatalog& catalog,
+                       const Message& request, const RunEnvironment& env) {
+  const MethodCommand& command = *binding.command;
+  const bool client_streams =
+      command.kind == StreamKind::kClientStreaming || command.kind == StreamKind::kBidiStreaming;
+  const bool server_streams =
+      command.kind == StreamKind::kServerStreaming || command.kind == StreamKind::kBidiStreaming;
+  std::unique_ptr<FileSink> sink;
+  if (!binding.to_file.empty()) {
+    sink = std::make_unique<FileSink>(binding.to_file, command.response_file_chunk);
+    if (!sink->ok()) return absl::InternalError(absl::StrCat("cannot write ", binding.to_file));
+  }
+
+  grpc::ClientContext context;
+  if (command.kind == StreamKind::kUnary) {
+    context.set_deadline(absl::ToChronoTime(absl::Now() + env.options.default_deadline));
+  }
+  if (env.on_call) env.on_call(&context);
+  struct Detach {
+    const RunEnvironment& env;
+    ~Detach() {
+      if (env.on_call) env.on_call(nullptr);
+    }
+  } detach{env};
+
+  GenericCall call(env.channel, command.grpc_path, &context);
+  bool alive = true;
+  absl::Status local;
+  if (!client_streams) {
+    alive = call.Write(request);
+  } else if (!binding.from_file.empty()) {
+    local = SendFile(call, binding, catalog, request, &alive);
+  } else {
+    if (CommandTree::AnyRequestInput(binding)) alive = call.Write(request);
+    if (alive && env.requests_in != nullptr) {
+      local = SendJsonLines(call, *env.requests_in, catalog, command.method->input_type(), &alive);
+    }
+  }
+  if (!local.ok()) {
+    context.TryCancel();
+    call.Finish();
+    if (sink) sink->Discard();
+    return local;
+  }
+  if (alive) call.WritesDone();
+
+  std::unique_ptr<Message> response = catalog.NewMessage(command.method->output_type());
+  bool received = false;
+  if (server_streams) {
+    while (call.Read(response.get())) {
+      if (sink && sink->Consume(*response)) continue;
+      env.printer->PrintStreamed(*response);
+    }
+  } else {
+    received = call.Read(response.get());
+  }
+  grpc::Status status = call.Finish();
+  if (!status.ok()) {
+    if (sink) sink->Discard();
+    if (status.error_code() == grpc::StatusCode::CANCELLED && env.interrupted != nullptr &&
+        env.interrupted->load()) {
+      return absl::OkStatus();
+    }
+    return sdk::FromGrpcStatus(status);
+  }
+  if (received) env.printer->PrintResponse(*response);
+  if (sink) return sink->Commit();
+  return absl::OkStatus();
+}
+
+}  // namespace plantmesh::cli

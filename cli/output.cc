@@ -1,0 +1,297 @@
+#include "cli/output.h"
+
+#include <algorithm>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/time.h"
+#include "cli/contract_catalog.h"
+#include "google/protobuf/util/json_util.h"
+
+namespace plantmesh::cli {
+namespace {
+
+using google::protobuf::Descriptor;
+using google::protobuf::FieldDescriptor;
+using google::protobuf::Message;
+using google::protobuf::Reflection;
+
+bool IsLeafMessage(const Descriptor* type) {
+  const std::string& name = type->full_name();
+  return name == "google.protobuf.Timestamp" || name == "google.protobuf.FieldMask" ||
+         name == "google.protobuf.Duration";
+}
+
+void AddColumns(const Descriptor* type, const std::string& prefix,
+                std::vector<const FieldDescriptor*> path, int depth, std::vector<Column>* out) {
+  for (int i = 0; i < type->field_count(); ++i) {
+    const FieldDescriptor* field = type->field(i);
+    std::vector<const FieldDescriptor*> field_path = path;
+    field_path.push_back(field);
+    std::string name = prefix + field->name();
+    // Recursive types (none today) stop at a fixed depth and print as JSON.
+    if (field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE && !field->is_repeated() &&
+        !IsLeafMessage(field->message_type()) && depth < 6) {
+      AddColumns(field->message_type(), name + ".", field_path, depth + 1, out);
+    } else {
+      out->push_back({std::move(name), std::move(field_path)});
+    }
+  }
+}
+
+std::string TimestampText(const Message& timestamp) {
+  const Reflection* reflection = timestamp.GetReflection();
+  const Descriptor* type = timestamp.GetDescriptor();
+  int64_t seconds = reflection->GetInt64(timestamp, type->FindFieldByName("seconds"));
+  int32_t nanos = reflection->GetInt32(timestamp, type->FindFieldByName("nanos"));
+  if (seconds == 0 && nanos == 0) return "";
+  return absl::FormatTime("%Y-%m-%d%ET%H:%M:%E*SZ",
+                          absl::FromUnixSeconds(seconds) + absl::Nanoseconds(nanos),
+                          absl::UTCTimeZone());
+}
+
+std::string ScalarText(const Message& message, const FieldDescriptor* field, int index) {
+  const Reflection* r = message.GetReflection();
+  const bool rep = field->is_repeated();
+  switch (field->cpp_type()) {
+    case FieldDescriptor::CPPTYPE_INT32:
+      return absl::StrCat(rep ? r->GetRepeatedInt32(message, field, index)
+                              : r->GetInt32(message, field));
+    case FieldDescriptor::CPPTYPE_INT64:
+      return absl::StrCat(rep ? r->GetRepeatedInt64(message, field, index)
+                              : r->GetInt64(message, field));
+    case FieldDescriptor::CPPTYPE_UINT32:
+      return absl::StrCat(rep ? r->GetRepeatedUInt32(message, field, index)
+                              : r->GetUInt32(message, field));
+    case FieldDescriptor::CPPTYPE_UINT64:
+      return absl::StrCat(rep ? r->GetRepeatedUInt64(message, field, index)
+                              : r->GetUInt64(message, field));
+    case FieldDescriptor::CPPTYPE_DOUBLE:
+      return absl::StrCat(rep ? r->GetRepeatedDouble(message, field, index)
+                              : r->GetDouble(message, field));
+    case FieldDescriptor::CPPTYPE_FLOAT:
+      return absl::StrCat(rep ? r->GetRepeatedFloat(message, field, index)
+                              : r->GetFloat(message, field));
+    case FieldDescriptor::CPPTYPE_BOOL:
+      return (rep ? r->GetRepeatedBool(message, field, index) : r->GetBool(message, field))
+                 ? "true"
+                 : "false";
+    case FieldDescriptor::CPPTYPE_ENUM: {
+      const google::protobuf::EnumValueDescriptor* value =
+          rep ? r->GetRepeatedEnum(message, field, index) : r->GetEnum(message, field);
+      return value->number() == 0 ? "" : ShortEnumName(value);
+    }
+    case FieldDescriptor::CPPTYPE_STRING: {
+      std::string value =
+          rep ? r->GetRepeatedString(message, field, index) : r->GetString(message, field);
+      return field->type() == FieldDescriptor::TYPE_BYTES ? absl::Base64Escape(value) : value;
+    }
+    case FieldDescriptor::CPPTYPE_MESSAGE: {
+      const Message& value =
+          rep ? r->GetRepeatedMessage(message, field, index) : r->GetMessage(message, field);
+      const std::string& type = field->message_type()->full_name();
+      if (type == "google.protobuf.Timestamp") return TimestampText(value);
+      if (type == "google.protobuf.FieldMask") {
+        const FieldDescriptor* paths = value.GetDescriptor()->FindFieldByName("paths");
+        std::vector<std::string> parts;
+        for (int i = 0; i < value.GetReflection()->FieldSize(value, paths); ++i) {
+          parts.push_back(value.GetReflection()->GetRepeatedString(value, paths, i));
+        }
+        return absl::StrJoin(parts, ",");
+      }
+      return ToJson(value);
+    }
+  }
+  return "";
+}
+
+}  // namespace
+
+absl::StatusOr<OutputFormat> ParseOutputFormat(absl::string_view text) {
+  if (text == "table") return OutputFormat::kTable;
+  if (text == "json") return OutputFormat::kJson;
+  if (text == "csv") return OutputFormat::kCsv;
+  return absl::InvalidArgumentError(
+      absl::StrCat("--output \"", text, "\" must be table, json or csv"));
+}
+
+std::vector<Column> ColumnsOf(const Descriptor* type) {
+  std::vector<Column> columns;
+  AddColumns(type, "", {}, 0, &columns);
+  return columns;
+}
+
+std::string CellText(const Message& message, const Column& column) {
+  const Message* current = &message;
+  // Fields of an unset message print empty, not as their defaults.
+  for (size_t i = 0; i + 1 < column.path.size(); ++i) {
+    if (!current->GetReflection()->HasField(*current, column.path[i])) return "";
+    current = &current->GetReflection()->GetMessage(*current, column.path[i]);
+  }
+  const FieldDescriptor* field = column.path.back();
+  if (!field->is_repeated()) {
+    if (field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE &&
+        !current->GetReflection()->HasField(*current, field)) {
+      return "";
+    }
+    return ScalarText(*current, field, -1);
+  }
+  int size = current->GetReflection()->FieldSize(*current, field);
+  if (size == 0) return "";
+  if (field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE &&
+      !IsLeafMessage(field->message_type())) {
+    std::vector<std::string> items;
+    for (int i = 0; i < size; ++i) items.push_back(ScalarText(*current, field, i));
+    return absl::StrCat("[", absl::StrJoin(items, ","), "]");
+  }
+  std::vector<std::string> items;
+  for (int i = 0; i < size; ++i) items.push_back(ScalarText(*current, field, i));
+  return absl::StrJoin(items, ",");
+}
+
+std::string CsvField(absl::string_view text) {
+  if (text.find_first_of(",\"\r\n") == absl::string_view::npos) return std::string(text);
+  std::string quoted = "\"";
+  for (char c : text) {
+    if (c == '"') quoted += '"';
+    quoted += c;
+  }
+  quoted += '"';
+  return quoted;
+}
+
+std::string ToJson(const Message& message) {
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  std::string json;
+  auto status = google::protobuf::util::MessageToJsonString(message, &json, options);
+  if (!status.ok()) return absl::StrCat("{\"error\":\"", status.message().ToString(), "\"}");
+  return json;
+}
+
+void ResponsePrinter::PrintResponse(const Message& response) {
+  if (format_ == OutputFormat::kJson) {
+    out_ << ToJson(response) << "\n";
+    return;
+  }
+  const Descriptor* type = response.GetDescriptor();
+  const FieldDescriptor* list = nullptr;
+  int repeated_messages = 0;
+  for (int i = 0; i < type->field_count(); ++i) {
+    const FieldDescriptor* field = type->field(i);
+    if (field->is_repeated() && field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
+      list = field;
+      ++repeated_messages;
+    }
+  }
+  if (repeated_messages != 1) {
+    PrintKeyValues(response);
+    return;
+  }
+  const Reflection* reflection = response.GetReflection();
+  std::vector<const Message*> rows;
+  for (int i = 0; i < reflection->FieldSize(response, list); ++i) {
+    rows.push_back(&reflection->GetRepeatedMessage(response, list, i));
+  }
+  PrintRows(rows, ColumnsOf(list->message_type()));
+  // The other fields (e.g. next_page_token), when set, as notes.
+  for (const Column& column : ColumnsOf(type)) {
+    if (column.path.front() == list) continue;
+    std::string text = CellText(response, column);
+    if (!text.empty()) notes_ << column.name << ": " << text << "\n";
+  }
+}
+
+void ResponsePrinter::PrintStreamed(const Message& response) {
+  switch (format_) {
+    case OutputFormat::kJson:
+      out_ << ToJson(response) << std::endl;
+      return;
+    case OutputFormat::kCsv:
+      PrintRows({&response}, ColumnsOf(response.GetDescriptor()));
+      out_.flush();
+      return;
+    case OutputFormat::kTable:
+      PrintKeyValues(response);
+      out_ << std::endl;
+      return;
+  }
+}
+
+void ResponsePrinter::PrintRows(const std::vector<const Message*>& rows,
+                                const std::vector<Column>& columns) {
+  std::vector<std::vector<std::string>> cells;
+  for (const Message* row : rows) {
+    std::vector<std::string> line;
+    for (const Column& column : columns) line.push_back(CellText(*row, column));
+    cells.push_back(std::move(line));
+  }
+  if (format_ == OutputFormat::kCsv) {
+    // CSV keeps every column, so the header does not depend on the data.
+    if (!header_printed_) {
+      std::vector<std::string> names;
+      for (const Column& column : columns) names.push_back(CsvField(column.name));
+      out_ << absl::StrJoin(names, ",") << "\r\n";
+      header_printed_ = true;
+    }
+    for (const auto& line : cells) {
+      std::vector<std::string> fields;
+      for (const std::string& cell : line) fields.push_back(CsvField(cell));
+      out_ << absl::StrJoin(fields, ",") << "\r\n";
+    }
+    return;
+  }
+  // A table shows only the columns that hold something, aligned.
+  std::vector<size_t> shown;
+  std::vector<size_t> widths;
+  for (size_t c = 0; c < columns.size(); ++c) {
+    size_t width = 0;
+    for (const auto& line : cells) width = std::max(width, line[c].size());
+    if (width == 0) continue;
+    shown.push_back(c);
+    widths.push_back(std::max(width, columns[c].name.size()));
+  }
+  if (rows.empty()) {
+    notes_ << "(none)\n";
+    return;
+  }
+  auto print_line = [&](const std::vector<std::string>& texts) {
+    std::string line;
+    for (size_t i = 0; i < texts.size(); ++i) {
+      line += texts[i];
+      if (i + 1 < texts.size()) line += std::string(widths[i] - texts[i].size() + 2, ' ');
+    }
+    out_ << line << "\n";
+  };
+  std::vector<std::string> header;
+  for (size_t c : shown) header.push_back(columns[c].name);
+  print_line(header);
+  for (const auto& line : cells) {
+    std::vector<std::string> texts;
+    for (size_t c : shown) texts.push_back(line[c]);
+    print_line(texts);
+  }
+}
+
+void ResponsePrinter::PrintKeyValues(const Message& message) {
+  std::vector<std::pair<std::string, std::string>> rows;
+  const bool csv = format_ == OutputFormat::kCsv;
+  for (const Column& column : ColumnsOf(message.GetDescriptor())) {
+    std::string text = CellText(message, column);
+    if (!text.empty() || csv) rows.emplace_back(column.name, std::move(text));
+  }
+  if (csv) {
+    out_ << "field,value\r\n";
+    for (const auto& [key, value] : rows) out_ << CsvField(key) << "," << CsvField(value) << "\r\n";
+    return;
+  }
+  size_t width = 0;
+  for (const auto& row : rows) width = std::max(width, row.first.size());
+  for (const auto& [key, value] : rows) {
+    out_ << key << std::string(width - key.size() + 2, ' ') << value << "\n";
+  }
+}
+
+}  // namespace plantmesh::cli

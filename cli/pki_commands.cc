@@ -1,0 +1,135 @@
+#include "cli/pki_commands.h"
+
+#include <filesystem>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/time.h"
+#include "cli/pki.h"
+#include "cli/role_bindings.h"
+#include "server/runtime/status_macros.h"
+
+namespace plantmesh::cli {
+namespace {
+
+// The trust domain InitCa recorded as the CA subject's O.
+std::string TrustDomainOfCa(const std::string& ca_dir) {
+  absl::StatusOr<pki::CertificateInfo> ca =
+      pki::ReadCertificateInfo((std::filesystem::path(ca_dir) / "ca.crt").string());
+  if (!ca.ok()) return "";
+  for (absl::string_view part : absl::StrSplit(ca->subject, ',')) {
+    if (absl::ConsumePrefix(&part, "O=")) return std::string(part);
+  }
+  return "";
+}
+
+std::string TimeText(absl::Time time) {
+  return absl::FormatTime(absl::RFC3339_sec, time, absl::UTCTimeZone());
+}
+
+}  // namespace
+
+PkiCommands::PkiCommands(CLI::App* root) {
+  pki_ = root->add_subcommand("pki", "Development certificate authority (mutual TLS identities)");
+  pki_->require_subcommand(1);
+  pki_->group("Tools");
+
+  init_ = pki_->add_subcommand("init", "Create a CA (DIR/ca.crt, DIR/ca.key); never overwrites");
+  init_->add_option("--dir", dir_, "CA directory")->required();
+  init_->add_option("--trust-domain", trust_domain_,
+                    "Trust domain of the identities (default plantmesh.local)");
+
+  issue_ = pki_->add_subcommand("issue",
+                                "Issue DIR/NAME.crt and DIR/NAME.key with the identity "
+                                "spiffe://<trust-domain>/<kind>/<name>;\n"
+                                "with --role, also set that identity's roles in the role-binding "
+                                "file, and print the identity");
+  issue_->add_option("--dir", dir_, "CA directory (holds ca.crt, ca.key)")->required();
+  issue_->add_option("--name", name_, "Name, e.g. anna or plantmesh-server")->required();
+  issue_->add_option("--kind", kind_, "Identity kind")
+      ->check(CLI::IsMember({"user", "service", "device", "server"}))
+      ->capture_default_str();
+  issue_->add_option("--role", roles_,
+                     "Role to bind (repeatable): operator, mechanic, foreman, "
+                     "qc_engineer, planner, manager, admin, integrator");
+  issue_->add_option("--dns", dns_, "DNS name SAN (server certificates; repeatable)");
+  issue_->add_option("--ip", ips_, "IP address SAN (server certificates; repeatable)");
+  issue_->add_option("--days", days_, "Validity in days")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  issue_->add_option("--bindings", bindings_,
+                     "Role-binding file to update (default DIR/role-bindings.json)");
+  issue_->add_option("--out", out_dir_, "Where to write the files (default DIR)");
+  issue_->add_option("--trust-domain", trust_domain_, "Trust domain (default: the CA's)");
+
+  show_ = pki_->add_subcommand("show", "Print a certificate's subject, identity and validity");
+  show_->add_option("file", show_file_, "PEM certificate")->required()->check(CLI::ExistingFile);
+}
+
+bool PkiCommands::Selected() const { return pki_->parsed(); }
+
+absl::Status PkiCommands::Run(std::ostream& out) const {
+  if (init_->parsed()) return RunInit(out);
+  if (issue_->parsed()) return RunIssue(out);
+  return RunShow(out);
+}
+
+absl::Status PkiCommands::RunInit(std::ostream& out) const {
+  pki::CaOptions options;
+  options.dir = dir_;
+  if (!trust_domain_.empty()) options.trust_domain = trust_domain_;
+  PM_RETURN_IF_ERROR(pki::InitCa(options));
+  out << "CA created: " << dir_ << "/ca.crt (trust domain " << options.trust_domain << ")\n";
+  return absl::OkStatus();
+}
+
+absl::Status PkiCommands::RunIssue(std::ostream& out) const {
+  pki::IssueOptions options;
+  options.ca_dir = dir_;
+  options.out_dir = out_dir_.empty() ? dir_ : out_dir_;
+  options.name = name_;
+  options.kind = kind_;
+  options.trust_domain = !trust_domain_.empty() ? trust_domain_ : TrustDomainOfCa(dir_);
+  if (options.trust_domain.empty()) options.trust_domain = "plantmesh.local";
+  options.dns_names = dns_;
+  options.ip_addresses = ips_;
+  options.server = kind_ == "server" || !dns_.empty() || !ips_.empty();
+  options.validity = absl::Hours(24) * days_;
+  PM_ASSIGN_OR_RETURN(pki::IssuedCertificate issued, pki::Issue(options));
+  if (!roles_.empty()) {
+    std::string bindings = bindings_.empty()
+                               ? (std::filesystem::path(dir_) / "role-bindings.json").string()
+                               : bindings_;
+    PM_RETURN_IF_ERROR(pki::BindRoles(bindings, issued.identity, roles_));
+    out << "# roles " << absl::StrJoin(roles_, ",") << " bound in " << bindings << "\n";
+  }
+  out << "# " << issued.cert_file << " " << issued.key_file << "\n" << issued.identity << "\n";
+  return absl::OkStatus();
+}
+
+absl::Status PkiCommands::RunShow(std::ostream& out) const {
+  PM_ASSIGN_OR_RETURN(pki::CertificateInfo info, pki::ReadCertificateInfo(show_file_));
+  absl::Time now = absl::Now();
+  out << "subject:     " << info.subject << "\n"
+      << "issuer:      " << info.issuer << "\n"
+      << "serial:      " << info.serial_hex << "\n"
+      << "identity:    " << absl::StrJoin(info.uris, ", ") << "\n";
+  if (!info.dns_names.empty())
+    out << "dns:         " << absl::StrJoin(info.dns_names, ", ") << "\n";
+  if (!info.ip_addresses.empty()) {
+    out << "ip:          " << absl::StrJoin(info.ip_addresses, ", ") << "\n";
+  }
+  out << "usage:       " << (info.is_ca ? "CA" : absl::StrJoin(info.extended_key_usages, ", "))
+      << "\n"
+      << "not before:  " << TimeText(info.not_before) << "\n"
+      << "not after:   " << TimeText(info.not_after) << "\n"
+      << "status:      "
+      << (now < info.not_before  ? "not yet valid"
+          : now > info.not_after ? "EXPIRED"
+                                 : "valid")
+      << "\n";
+  return absl::OkStatus();
+}
+
+}  // namespace plantmesh::cli

@@ -1,0 +1,229 @@
+#include "cli/request_builder.h"
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/time.h"
+#include "google/protobuf/util/json_util.h"
+
+namespace plantmesh::cli {
+namespace {
+
+using google::protobuf::FieldDescriptor;
+using google::protobuf::Message;
+using google::protobuf::Reflection;
+
+absl::Status BadValue(const FieldDescriptor* field, absl::string_view text,
+                      absl::string_view expected) {
+  return absl::InvalidArgumentError(
+      absl::StrCat(field->name(), ": \"", text, "\" is not ", expected));
+}
+
+absl::StatusOr<const google::protobuf::EnumValueDescriptor*> ParseEnum(const FieldDescriptor* field,
+                                                                       absl::string_view text) {
+  const google::protobuf::EnumDescriptor* type = field->enum_type();
+  std::string upper = absl::AsciiStrToUpper(absl::StripAsciiWhitespace(text));
+  absl::StrReplaceAll({{"-", "_"}}, &upper);
+  for (int i = 0; i < type->value_count(); ++i) {
+    const google::protobuf::EnumValueDescriptor* value = type->value(i);
+    if (value->name() == upper || ShortEnumName(value) == upper) return value;
+  }
+  int number = 0;
+  if (absl::SimpleAtoi(text, &number) && type->FindValueByNumber(number) != nullptr) {
+    return type->FindValueByNumber(number);
+  }
+  std::vector<std::string> names;
+  for (int i = 0; i < type->value_count(); ++i) {
+    names.push_back(absl::AsciiStrToLower(ShortEnumName(type->value(i))));
+  }
+  return BadValue(field, text, absl::StrCat("one of ", absl::StrJoin(names, ", ")));
+}
+
+absl::StatusOr<bool> ParseBool(const FieldDescriptor* field, absl::string_view text) {
+  std::string lower = absl::AsciiStrToLower(text);
+  if (lower == "true" || lower == "yes" || lower == "1" || lower == "on") return true;
+  if (lower == "false" || lower == "no" || lower == "0" || lower == "off") return false;
+  return BadValue(field, text, "a boolean (true/false)");
+}
+
+// Adds (repeated) or sets (singular) one scalar value.
+absl::Status StoreScalar(const FieldDescriptor* field, absl::string_view text, Message* message) {
+  const Reflection* reflection = message->GetReflection();
+  const bool add = field->is_repeated();
+  switch (field->cpp_type()) {
+    case FieldDescriptor::CPPTYPE_INT32: {
+      int32_t v;
+      if (!absl::SimpleAtoi(text, &v)) return BadValue(field, text, "a 32-bit integer");
+      add ? reflection->AddInt32(message, field, v) : reflection->SetInt32(message, field, v);
+      return absl::OkStatus();
+    }
+    case FieldDescriptor::CPPTYPE_INT64: {
+      int64_t v;
+      if (!absl::SimpleAtoi(text, &v)) return BadValue(field, text, "a 64-bit integer");
+      add ? reflection->AddInt64(message, field, v) : reflection->SetInt64(message, field, v);
+      return absl::OkStatus();
+    }
+    case FieldDescriptor::CPPTYPE_UINT32: {
+      uint32_t v;
+      if (!absl::SimpleAtoi(text, &v)) return BadValue(field, text, "an unsigned 32-bit integer");
+      add ? reflection->AddUInt32(message, field, v) : reflection->SetUInt32(message, field, v);
+      return absl::OkStatus();
+    }
+    case FieldDescriptor::CPPTYPE_UINT64: {
+      uint64_t v;
+      if (!absl::SimpleAtoi(text, &v)) return BadValue(field, text, "an unsigned 64-bit integer");
+      add ? reflection->AddUInt64(message, field, v) : reflection->SetUInt64(message, field, v);
+      return absl::OkStatus();
+    }
+    case FieldDescriptor::CPPTYPE_DOUBLE: {
+      double v;
+      if (!absl::SimpleAtod(text, &v)) return BadValue(field, text, "a number");
+      add ? reflection->AddDouble(message, field, v) : reflection->SetDouble(message, field, v);
+      return absl::OkStatus();
+    }
+    case FieldDescriptor::CPPTYPE_FLOAT: {
+      float v;
+      if (!absl::SimpleAtof(text, &v)) return BadValue(field, text, "a number");
+      add ? reflection->AddFloat(message, field, v) : reflection->SetFloat(message, field, v);
+      return absl::OkStatus();
+    }
+    case FieldDescriptor::CPPTYPE_BOOL: {
+      absl::StatusOr<bool> v = ParseBool(field, text);
+      if (!v.ok()) return v.status();
+      add ? reflection->AddBool(message, field, *v) : reflection->SetBool(message, field, *v);
+      return absl::OkStatus();
+    }
+    case FieldDescriptor::CPPTYPE_ENUM: {
+      auto v = ParseEnum(field, text);
+      if (!v.ok()) return v.status();
+      add ? reflection->AddEnum(message, field, *v) : reflection->SetEnum(message, field, *v);
+      return absl::OkStatus();
+    }
+    case FieldDescriptor::CPPTYPE_STRING: {
+      std::string v(text);
+      if (field->type() == FieldDescriptor::TYPE_BYTES && !absl::Base64Unescape(text, &v)) {
+        return BadValue(field, text, "base64");
+      }
+      add ? reflection->AddString(message, field, v) : reflection->SetString(message, field, v);
+      return absl::OkStatus();
+    }
+    case FieldDescriptor::CPPTYPE_MESSAGE:
+      break;
+  }
+  return absl::InvalidArgumentError(absl::StrCat(field->name(), " is not a scalar field"));
+}
+
+absl::Status SetTimestamp(const FieldDescriptor* field, absl::string_view text, Message* parent) {
+  absl::Time time;
+  std::string error;
+  if (!absl::ParseTime(absl::RFC3339_full, std::string(text), &time, &error)) {
+    return BadValue(field, text, "an RFC 3339 time such as 2026-11-21T06:00:00Z");
+  }
+  Message* timestamp = parent->GetReflection()->MutableMessage(parent, field);
+  const Reflection* reflection = timestamp->GetReflection();
+  const google::protobuf::Descriptor* type = timestamp->GetDescriptor();
+  int64_t seconds = absl::ToUnixSeconds(time);
+  reflection->SetInt64(timestamp, type->FindFieldByName("seconds"), seconds);
+  reflection->SetInt32(
+      timestamp, type->FindFieldByName("nanos"),
+      static_cast<int32_t>((time - absl::FromUnixSeconds(seconds)) / absl::Nanoseconds(1)));
+  return absl::OkStatus();
+}
+
+void AddFieldMaskPaths(const FieldDescriptor* field, absl::string_view text, Message* parent) {
+  Message* mask = parent->GetReflection()->MutableMessage(parent, field);
+  const FieldDescriptor* paths = mask->GetDescriptor()->FindFieldByName("paths");
+  for (absl::string_view path : absl::StrSplit(text, ',', absl::SkipWhitespace())) {
+    mask->GetReflection()->AddString(mask, paths, std::string(absl::StripAsciiWhitespace(path)));
+  }
+}
+
+Message* MutableParent(const FlagSpec& flag, Message* root) {
+  Message* message = root;
+  for (size_t i = 0; i + 1 < flag.path.size(); ++i) {
+    message = message->GetReflection()->MutableMessage(message, flag.path[i]);
+  }
+  return message;
+}
+
+}  // namespace
+
+absl::Status SetScalarFromText(const FieldDescriptor* field, absl::string_view text,
+                               Message* message) {
+  return StoreScalar(field, text, message);
+}
+
+absl::Status MergeJson(absl::string_view json, Message* message) {
+  std::unique_ptr<Message> parsed(message->New());
+  google::protobuf::util::JsonParseOptions options;
+  auto status =
+      google::protobuf::util::JsonStringToMessage(std::string(json), parsed.get(), options);
+  if (!status.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("JSON for ", message->GetDescriptor()->name(),
+                                                   ": ", status.message().ToString()));
+  }
+  message->MergeFrom(*parsed);
+  return absl::OkStatus();
+}
+
+absl::Status ApplyFlag(const FlagSpec& flag, const std::vector<std::string>& values,
+                       Message* request) {
+  if (values.empty()) return absl::OkStatus();
+  Message* parent = MutableParent(flag, request);
+  const FieldDescriptor* field = flag.path.back();
+  absl::Status status;
+  switch (flag.kind) {
+    case FlagKind::kScalar:
+      if (field->is_repeated()) {
+        for (const std::string& value : values) {
+          status.Update(StoreScalar(field, value, parent));
+        }
+      } else {
+        status = StoreScalar(field, values.back(), parent);
+      }
+      break;
+    case FlagKind::kTimestamp:
+      status = SetTimestamp(field, values.back(), parent);
+      break;
+    case FlagKind::kFieldMask:
+      for (const std::string& value : values) AddFieldMaskPaths(field, value, parent);
+      break;
+    case FlagKind::kJson:
+      // {"<field>": <value>} merged into the parent: one path for singular messages,
+      // repeated ones (a JSON array) and well-known types alike.
+      status = MergeJson(absl::StrCat("{\"", field->name(), "\":", values.back(), "}"), parent);
+      break;
+  }
+  if (!status.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--", flag.name, ": ", status.message()));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Message*> MutableParentOf(absl::string_view dotted_path, Message* root,
+                                         const FieldDescriptor** leaf) {
+  std::vector<std::string> parts = absl::StrSplit(dotted_path, '.');
+  Message* message = root;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    const FieldDescriptor* field = message->GetDescriptor()->FindFieldByName(parts[i]);
+    if (field == nullptr) {
+      return absl::InternalError(
+          absl::StrCat("no field ", parts[i], " in ", message->GetDescriptor()->full_name()));
+    }
+    if (i + 1 == parts.size()) {
+      *leaf = field;
+      return message;
+    }
+    if (field->cpp_type() != FieldDescriptor::CPPTYPE_MESSAGE || field->is_repeated()) {
+      return absl::InternalError(absl::StrCat(parts[i], " is not a singular message field"));
+    }
+    message = message->GetReflection()->MutableMessage(message, field);
+  }
+  return absl::InternalError("empty field path");
+}
+
+}  // namespace plantmesh::cli

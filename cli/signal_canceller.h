@@ -1,0 +1,39 @@
+// Ctrl-C (SIGINT) and SIGTERM cancel the call in progress instead of killing plantctl,
+// so a watch stops cleanly. The signals are blocked in every thread (construct this
+// before gRPC starts its threads) and taken by one thread with sigwait.
+#pragma once
+
+#include <pthread.h>
+
+#include <atomic>
+#include <mutex>
+#include <thread>
+
+namespace grpc {
+class ClientContext;
+}
+
+namespace plantmesh::cli {
+
+class SignalCanceller {
+ public:
+  SignalCanceller();
+  ~SignalCanceller();
+  SignalCanceller(const SignalCanceller&) = delete;
+  SignalCanceller& operator=(const SignalCanceller&) = delete;
+
+  // The call to cancel on a signal; nullptr when none is running.
+  void SetCall(grpc::ClientContext* context);
+  const std::atomic<bool>& interrupted() const { return interrupted_; }
+
+ private:
+  void Wait();
+
+  std::mutex mutex_;
+  grpc::ClientContext* call_ = nullptr;
+  std::atomic<bool> interrupted_{false};
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+};
+
+}  // namespace plantmesh::cli
