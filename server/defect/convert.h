@@ -1,0 +1,43 @@
+// Conversions between the contract's messages (plantmesh.defect.v1) and the domain.
+#pragma once
+
+#include <string>
+
+#include "absl/time/time.h"
+#include "google/protobuf/timestamp.pb.h"
+#include "plantmesh/defect/v1/defect.pb.h"
+#include "plantmesh/defect/v1/defect_service.pb.h"
+#include "plantmesh/defect/v1/resources.pb.h"
+#include "server/defect/domain.h"
+
+namespace plantmesh::defect {
+
+namespace pb = ::plantmesh::defect::v1;
+
+void ToProto(absl::Time time, google::protobuf::Timestamp* out);
+absl::Time FromProto(const google::protobuf::Timestamp& timestamp);
+
+void ToProto(const Defect& defect, pb::Defect* out);
+void ToProto(const Photo& photo, pb::Photo* out);
+void ToProto(const HistoryEntry& entry, pb::HistoryEntry* out);
+void ToProto(const RepairPlace& place, pb::RepairPlace* out);
+void ToProto(const Crew& crew, pb::Crew* out);
+void ToProto(const Mechanic& mechanic, pb::Mechanic* out);
+void ToProto(const DefectCategory& category, pb::DefectCategory* out);
+
+// The event delivered to watchers after a change (cursor left empty: the stream sets it).
+pb::DefectEvent MakeEvent(const std::string& event_id, ChangeType change_type, const Defect& after,
+                          const std::string& actor, absl::Time time);
+
+// The writable fields of a defect; output-only fields that are set are named in
+// output_only_set.
+NewDefectInput NewDefectInputFromProto(const pb::Defect& defect);
+
+RepairPlace FromProto(const pb::RepairPlace& place);
+Crew FromProto(const pb::Crew& crew);
+Mechanic FromProto(const pb::Mechanic& mechanic);
+DefectCategory FromProto(const pb::DefectCategory& category);
+PhotoUploadInput FromProto(const pb::PhotoUpload& upload);
+ListRequestInput FromProto(const pb::ListDefectsRequest& request);
+
+}  // namespace plantmesh::defect

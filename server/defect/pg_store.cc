@@ -1,0 +1,760 @@
+#include "server/defect/pg_store.h"
+
+#include <map>
+#include <optional>
+#include <pqxx/pqxx>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "nlohmann/json.hpp"
+#include "server/defect/convert.h"
+#include "server/defect/digest.h"
+#include "server/runtime/errors.h"
+#include "server/runtime/status_macros.h"
+
+namespace plantmesh::defect {
+namespace {
+
+// A timestamptz column read as microseconds since the epoch (exact: extract() is numeric).
+#define PM_US(col) "(extract(epoch from " col ") * 1000000)::int8 AS " col "_us"
+// Parameter $n (microseconds since the epoch, or NULL) as a timestamptz.
+#define PM_TS(n) "(timestamptz 'epoch' + $" #n "::int8 * interval '1 microsecond')"
+
+#define PM_DEFECT_COLUMNS \
+  "id, version, vin, model, zone, station, category_code, severity, description, "         \
+  "detected_by, shift, status, reported_by, " PM_US("create_time") ", " PM_US(             \
+      "update_time") ", " PM_US("close_time") ", cancel_reason, repair_place_id, "          \
+                                              "mechanic_id, assigned_by, " PM_US(           \
+                                                  "assign_time") ", repair_started_by, "    \
+  PM_US("repair_start_time") ", repair_finished_by, " PM_US(                                \
+      "repair_finish_time") ", repair_work_done, repair_labor_minutes, verified_by, " PM_US( \
+      "verify_time") ", verify_accepted, rejection_reason"
+
+#define PM_PHOTO_COLUMNS                                                                   \
+  "defect_id, photo_no, content_type, size_bytes, sha256, file_name, uploaded_by, " PM_US( \
+      "upload_time")
+
+#define PM_LIST_FILTER \
+  "FROM defect.defects WHERE (cardinality($1::int[]) = 0 OR status = ANY($1::int[])) "        \
+  "AND ($2::text = '' OR zone = $2) AND ($3::text = '' OR vin = $3) "                         \
+  "AND ($4::text = '' OR shift = $4) "                                                        \
+  "AND ($5::int8 IS NULL OR create_time >= " PM_TS(5) ") "                                    \
+  "AND ($6::int8 IS NULL OR create_time < " PM_TS(6) ") "
+
+const std::map<std::string, std::string>& Statements() {
+  static const auto* statements = new std::map<std::string, std::string>{
+      {"defect_insert",
+       "INSERT INTO defect.defects (request_id, request_hash, vin, model, zone, station, "
+       "category_code, severity, description, detected_by, shift, status, reported_by, "
+       "create_time, update_time, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "
+       "$11, $12, $13, " PM_TS(14) ", " PM_TS(
+           14) ", 1) "
+               "ON CONFLICT (request_id) DO NOTHING RETURNING id"},
+      {"defect_by_request", "SELECT id, request_hash FROM defect.defects WHERE request_id = $1"},
+      {"defect_select", "SELECT " PM_DEFECT_COLUMNS " FROM defect.defects WHERE id = $1"},
+      {"defect_lock", "SELECT " PM_DEFECT_COLUMNS " FROM defect.defects WHERE id = $1 FOR UPDATE"},
+      {"defect_update",
+       "UPDATE defect.defects SET version = $2, vin = $3, model = $4, zone = $5, station = $6, "
+       "category_code = $7, severity = $8, description = $9, detected_by = $10, shift = $11, "
+       "status = $12, update_time = " PM_TS(13) ", close_time = " PM_TS(
+           14) ", "
+               "cancel_reason = $15, repair_place_id = $16, mechanic_id = $17, assigned_by = $18, "
+               "assign_time = " PM_TS(
+                   19) ", repair_started_by = $20, "
+                       "repair_start_time = " PM_TS(
+                           21) ", repair_finished_by = $22, "
+                               "repair_finish_time = " PM_TS(
+                                   23) ", repair_work_done = $24, "
+                                       "repair_labor_minutes = $25, verified_by = $26, verify_time "
+                                       "= " PM_TS(27) ", "
+                                                      "verify_accepted = $28, rejection_reason = "
+                                                      "$29 WHERE id = $1"},
+      {"defect_exists", "SELECT 1 FROM defect.defects WHERE id = $1"},
+      {"list_create_desc", "SELECT " PM_DEFECT_COLUMNS " " PM_LIST_FILTER
+                           "AND ($7::int8 IS NULL OR (create_time, id) < (" PM_TS(
+                               7) ", $8::int8)) "
+                                  "ORDER BY create_time DESC, id DESC LIMIT $9"},
+      {"list_create_asc", "SELECT " PM_DEFECT_COLUMNS " " PM_LIST_FILTER
+                          "AND ($7::int8 IS NULL OR (create_time, id) > (" PM_TS(
+                              7) ", $8::int8)) "
+                                 "ORDER BY create_time, id LIMIT $9"},
+      {"list_update_desc", "SELECT " PM_DEFECT_COLUMNS " " PM_LIST_FILTER
+                           "AND ($7::int8 IS NULL OR (update_time, id) < (" PM_TS(
+                               7) ", $8::int8)) "
+                                  "ORDER BY update_time DESC, id DESC LIMIT $9"},
+      {"list_update_asc", "SELECT " PM_DEFECT_COLUMNS " " PM_LIST_FILTER
+                          "AND ($7::int8 IS NULL OR (update_time, id) > (" PM_TS(
+                              7) ", $8::int8)) "
+                                 "ORDER BY update_time, id LIMIT $9"},
+      {"photos_of",
+       "SELECT " PM_PHOTO_COLUMNS " FROM defect.photos WHERE defect_id = ANY($1::int8[]) "
+       "ORDER BY defect_id, photo_no"},
+      {"photo_by_request",
+       "SELECT " PM_PHOTO_COLUMNS " FROM defect.photos WHERE defect_id = $1 AND request_id = $2"},
+      {"photo_next_no",
+       "SELECT coalesce(max(photo_no), 0) + 1 FROM defect.photos WHERE defect_id = $1"},
+      {"photo_insert",
+       "INSERT INTO defect.photos (defect_id, photo_no, content_type, size_bytes, sha256, "
+       "file_name, uploaded_by, upload_time, request_id, bytes) "
+       "VALUES ($1, $2, $3, $4, $5, $6, $7, " PM_TS(8) ", $9, $10)"},
+      {"photo_content", "SELECT " PM_PHOTO_COLUMNS
+                        ", bytes FROM defect.photos WHERE defect_id = $1 AND photo_no = $2"},
+      {"history_seen", "SELECT 1 FROM defect.history WHERE defect_id = $1 AND request_id = $2"},
+      {"history_insert",
+       "INSERT INTO defect.history (defect_id, sequence, change_type, actor, change_time, "
+       "changes, comment, request_id) SELECT $1, coalesce(max(sequence), 0) + 1, $2, $3, " PM_TS(
+           4) ", $5::jsonb, $6, $7 FROM defect.history WHERE defect_id = $1"},
+      {"history_of", "SELECT sequence, change_type, actor, " PM_US(
+                         "change_time") ", changes::text AS changes, "
+                                        "comment, request_id FROM defect.history WHERE defect_id = "
+                                        "$1 ORDER BY sequence"},
+      {"outbox_insert", "INSERT INTO defect.outbox (event_id, payload) VALUES ($1::uuid, $2)"},
+      {"place_lock", "SELECT id FROM defect.repair_places WHERE id = $1 FOR UPDATE"},
+      {"place_occupant",
+       "SELECT id FROM defect.defects WHERE repair_place_id = $1 AND status = 3 AND id <> $2 "
+       "LIMIT 1"},
+      {"place_insert",
+       "INSERT INTO defect.repair_places (id, display_name, zone, request_id) "
+       "VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING RETURNING id"},
+      {"place_find",
+       "SELECT id, display_name, zone, request_id FROM defect.repair_places WHERE id = $1"},
+      {"place_list",
+       "SELECT p.id, p.display_name, p.zone, d.id AS defect_id FROM defect.repair_places p "
+       "LEFT JOIN defect.defects d ON d.repair_place_id = p.id AND d.status = 3 "
+       "WHERE ($1::text = '' OR p.zone = $1) ORDER BY p.id"},
+      {"crew_insert",
+       "INSERT INTO defect.crews (id, display_name, zone, request_id) "
+       "VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING RETURNING id"},
+      {"crew_find", "SELECT id, display_name, zone, request_id FROM defect.crews WHERE id = $1"},
+      {"crew_list",
+       "SELECT id, display_name, zone FROM defect.crews WHERE ($1::text = '' OR zone = $1) "
+       "ORDER BY id"},
+      {"mechanic_insert",
+       "INSERT INTO defect.mechanics (id, display_name, crew_id, identity, request_id) "
+       "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING RETURNING id"},
+      {"mechanic_find",
+       "SELECT id, display_name, crew_id, identity, request_id FROM defect.mechanics "
+       "WHERE id = $1"},
+      {"mechanic_list",
+       "SELECT id, display_name, crew_id, identity FROM defect.mechanics "
+       "WHERE ($1::text = '' OR crew_id = $1) ORDER BY id"},
+      {"category_insert",
+       "INSERT INTO defect.categories (code, title, default_severity, request_id) "
+       "VALUES ($1, $2, $3, $4) ON CONFLICT (code) DO NOTHING RETURNING code"},
+      {"category_find",
+       "SELECT code, title, default_severity, request_id FROM defect.categories WHERE code = $1"},
+      {"category_list",
+       "SELECT code, title, default_severity FROM defect.categories ORDER BY code"},
+  };
+  return *statements;
+}
+
+// Registers the named statements on `conn`. libpqxx prepares lazily and accepts an
+// identical redefinition, so this is cheap on every transaction and survives the
+// pool reopening a connection.
+void Prepare(pqxx::connection& conn) {
+  for (const auto& [name, sql] : Statements()) conn.prepare(name, sql);
+}
+
+std::optional<std::string> Micros(const std::optional<absl::Time>& t) {
+  if (!t) return std::nullopt;
+  return absl::StrCat(absl::ToUnixMicros(*t));
+}
+std::string Micros(absl::Time t) { return absl::StrCat(absl::ToUnixMicros(t)); }
+
+// A nullable text parameter.
+const char* OrNull(const std::optional<std::string>& value) {
+  return value ? value->c_str() : nullptr;
+}
+
+absl::Time TimeAt(const pqxx::field& f) { return absl::FromUnixMicros(f.as<int64_t>()); }
+std::optional<absl::Time> OptionalTimeAt(const pqxx::field& f) {
+  if (f.is_null()) return std::nullopt;
+  return TimeAt(f);
+}
+std::string TextAt(const pqxx::field& f) {
+  return f.is_null() ? std::string() : f.as<std::string>();
+}
+
+Defect DefectFromRow(const pqxx::row& r) {
+  Defect d;
+  d.id = r["id"].as<int64_t>();
+  d.version = r["version"].as<int64_t>();
+  d.vin = r["vin"].as<std::string>();
+  d.model = r["model"].as<std::string>();
+  d.zone = r["zone"].as<std::string>();
+  d.station = r["station"].as<std::string>();
+  d.category_code = r["category_code"].as<std::string>();
+  d.severity = static_cast<Severity>(r["severity"].as<int>());
+  d.description = r["description"].as<std::string>();
+  d.detected_by = r["detected_by"].as<std::string>();
+  d.shift = r["shift"].as<std::string>();
+  d.status = static_cast<DefectStatus>(r["status"].as<int>());
+  d.reported_by = r["reported_by"].as<std::string>();
+  d.create_time = TimeAt(r["create_time_us"]);
+  d.update_time = TimeAt(r["update_time_us"]);
+  d.close_time = OptionalTimeAt(r["close_time_us"]);
+  d.cancel_reason = r["cancel_reason"].as<std::string>();
+  if (!r["repair_place_id"].is_null()) {
+    d.assignment = Assignment{TextAt(r["repair_place_id"]), TextAt(r["mechanic_id"]),
+                              TextAt(r["assigned_by"]), TimeAt(r["assign_time_us"])};
+  }
+  if (!r["repair_started_by"].is_null()) {
+    Repair repair;
+    repair.started_by = TextAt(r["repair_started_by"]);
+    repair.start_time = TimeAt(r["repair_start_time_us"]);
+    repair.finished_by = TextAt(r["repair_finished_by"]);
+    repair.finish_time = OptionalTimeAt(r["repair_finish_time_us"]);
+    repair.work_done = TextAt(r["repair_work_done"]);
+    repair.labor_minutes =
+        r["repair_labor_minutes"].is_null() ? 0 : r["repair_labor_minutes"].as<int32_t>();
+    d.repair = std::move(repair);
+  }
+  if (!r["verified_by"].is_null()) {
+    Verification v;
+    v.verified_by = TextAt(r["verified_by"]);
+    v.verify_time = TimeAt(r["verify_time_us"]);
+    v.accepted = r["verify_accepted"].as<bool>();
+    v.rejection_reason = TextAt(r["rejection_reason"]);
+    d.verification = std::move(v);
+  }
+  return d;
+}
+
+Photo PhotoFromRow(const pqxx::row& r) {
+  Photo p;
+  p.id = r["photo_no"].as<std::string>();
+  p.content_type = r["content_type"].as<std::string>();
+  p.size_bytes = r["size_bytes"].as<int64_t>();
+  p.sha256 = r["sha256"].as<std::string>();
+  p.file_name = r["file_name"].as<std::string>();
+  p.uploaded_by = r["uploaded_by"].as<std::string>();
+  p.upload_time = TimeAt(r["upload_time_us"]);
+  return p;
+}
+
+// Fills each defect's photos (metadata only) with one query.
+void LoadPhotos(pqxx::transaction_base& tx, std::vector<Defect>& defects) {
+  if (defects.empty()) return;
+  std::map<int64_t, Defect*> by_id;
+  std::vector<int64_t> ids;
+  for (Defect& d : defects) {
+    by_id[d.id] = &d;
+    ids.push_back(d.id);
+  }
+  pqxx::result rows =
+      tx.exec_prepared("photos_of", absl::StrCat("{", absl::StrJoin(ids, ","), "}"));
+  for (const pqxx::row& r : rows) {
+    by_id[r["defect_id"].as<int64_t>()]->photos.push_back(PhotoFromRow(r));
+  }
+}
+
+absl::Status DefectNotFound(int64_t id) {
+  return absl::NotFoundError(absl::StrCat("defect ", id, " not found"));
+}
+
+// Reads one defect with its photos; `lock` takes the row lock for a change.
+absl::StatusOr<Defect> LoadDefect(pqxx::transaction_base& tx, int64_t id, bool lock) {
+  pqxx::result rows = tx.exec_prepared(lock ? "defect_lock" : "defect_select", id);
+  if (rows.empty()) return DefectNotFound(id);
+  std::vector<Defect> one{DefectFromRow(rows[0])};
+  LoadPhotos(tx, one);
+  return std::move(one[0]);
+}
+
+void WriteDefect(pqxx::transaction_base& tx, const Defect& d) {
+  std::optional<std::string> place, mechanic, assigned_by, started_by, finished_by, work_done,
+      labor, verified_by, accepted, rejection;
+  std::optional<absl::Time> assign_time, start_time, finish_time, verify_time;
+  if (d.assignment) {
+    place = d.assignment->repair_place_id;
+    mechanic = d.assignment->mechanic_id;
+    assigned_by = d.assignment->assigned_by;
+    assign_time = d.assignment->assign_time;
+  }
+  if (d.repair) {
+    started_by = d.repair->started_by;
+    start_time = d.repair->start_time;
+    if (!d.repair->finished_by.empty()) finished_by = d.repair->finished_by;
+    finish_time = d.repair->finish_time;
+    if (d.repair->finish_time) {
+      work_done = d.repair->work_done;
+      labor = absl::StrCat(d.repair->labor_minutes);
+    }
+  }
+  if (d.verification) {
+    verified_by = d.verification->verified_by;
+    verify_time = d.verification->verify_time;
+    accepted = d.verification->accepted ? "true" : "false";
+    rejection = d.verification->rejection_reason;
+  }
+  std::optional<std::string> close = Micros(d.close_time), assign_us = Micros(assign_time),
+                             start_us = Micros(start_time), finish_us = Micros(finish_time),
+                             verify_us = Micros(verify_time);
+  tx.exec_prepared0("defect_update", d.id, d.version, d.vin, d.model, d.zone, d.station,
+                    d.category_code, static_cast<int>(d.severity), d.description, d.detected_by,
+                    d.shift, static_cast<int>(d.status), Micros(d.update_time), OrNull(close),
+                    d.cancel_reason, OrNull(place), OrNull(mechanic), OrNull(assigned_by),
+                    OrNull(assign_us), OrNull(started_by), OrNull(start_us), OrNull(finished_by),
+                    OrNull(finish_us), OrNull(work_done), OrNull(labor), OrNull(verified_by),
+                    OrNull(verify_us), OrNull(accepted), OrNull(rejection));
+}
+
+std::string ChangesJson(const std::vector<FieldChange>& changes) {
+  nlohmann::json list = nlohmann::json::array();
+  for (const FieldChange& c : changes) {
+    list.push_back({{"field", c.field}, {"old_value", c.old_value}, {"new_value", c.new_value}});
+  }
+  return list.dump();
+}
+
+// The history entry and the outbox event of one change, in the caller's transaction.
+void RecordChange(pqxx::transaction_base& tx, const Defect& after, ChangeType type,
+                  const std::vector<FieldChange>& changes, const std::string& comment,
+                  const ChangeContext& context) {
+  const absl::Time when = TruncateToMicros(context.now);
+  tx.exec_prepared0("history_insert", after.id, static_cast<int>(type), context.actor, Micros(when),
+                    ChangesJson(changes), comment, context.request_id);
+  const std::string event_id = NewUuid();
+  std::string payload;
+  MakeEvent(event_id, type, after, context.actor, when).SerializeToString(&payload);
+  tx.exec_prepared0("outbox_insert", event_id, pqxx::binarystring(payload));
+}
+
+std::vector<FieldChange> ParseChanges(const std::string& json_text) {
+  std::vector<FieldChange> changes;
+  nlohmann::json list = nlohmann::json::parse(json_text, nullptr, /*allow_exceptions=*/false);
+  if (!list.is_array()) return changes;
+  for (const auto& c : list) {
+    changes.push_back({c.value("field", ""), c.value("old_value", ""), c.value("new_value", "")});
+  }
+  return changes;
+}
+
+absl::Status TakenBy(absl::string_view kind, absl::string_view id) {
+  return absl::AlreadyExistsError(
+      absl::StrCat(kind, " '", id, "' already exists (created by a different request)"));
+}
+
+// Whether a conflicting insert is the retry of the request that created the row.
+bool SameRequest(const std::string& stored_request_id, const std::string& request_id) {
+  return !request_id.empty() && stored_request_id == request_id;
+}
+
+}  // namespace
+
+PgDefectStore::PgDefectStore(runtime::PgPool* pool) : pool_(pool) {}
+
+absl::StatusOr<Defect> PgDefectStore::CreateDefect(const Defect& defect,
+                                                   const std::string& request_hash,
+                                                   const ChangeContext& context) {
+  Defect result;
+  PM_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& conn) -> absl::Status {
+    Prepare(conn);
+    pqxx::work tx(conn);
+    pqxx::result inserted = tx.exec_prepared(
+        "defect_insert", context.request_id, request_hash, defect.vin, defect.model, defect.zone,
+        defect.station, defect.category_code, static_cast<int>(defect.severity), defect.description,
+        defect.detected_by, defect.shift, static_cast<int>(defect.status), defect.reported_by,
+        Micros(defect.create_time));
+    if (inserted.empty()) {
+      // A retry (or a reuse) of request_id: the first call's defect stands.
+      pqxx::result existing = tx.exec_prepared("defect_by_request", context.request_id);
+      if (existing.empty()) return absl::AbortedError("concurrent create; retry");
+      if (existing[0]["request_hash"].as<std::string>() != request_hash) {
+        return runtime::WithErrorInfo(
+            absl::AlreadyExistsError(absl::StrCat("request_id ", context.request_id,
+                                                  " was reused with a different request")),
+            "REQUEST_ID_REUSED", {{"defect_id", existing[0]["id"].as<std::string>()}});
+      }
+      PM_ASSIGN_OR_RETURN(result, LoadDefect(tx, existing[0]["id"].as<int64_t>(), false));
+      return absl::OkStatus();
+    }
+    result = defect;
+    result.id = inserted[0][0].as<int64_t>();
+    result.version = 1;
+    RecordChange(tx, result, ChangeType::kReported, Diff(Defect{}, result), "", context);
+    tx.commit();
+    return absl::OkStatus();
+  }));
+  return result;
+}
+
+absl::StatusOr<Defect> PgDefectStore::GetDefect(int64_t id) {
+  Defect result;
+  PM_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& conn) -> absl::Status {
+    Prepare(conn);
+    pqxx::read_transaction tx(conn);
+    PM_ASSIGN_OR_RETURN(result, LoadDefect(tx, id, false));
+    return absl::OkStatus();
+  }));
+  return result;
+}
+
+absl::StatusOr<ListPage> PgDefectStore::ListDefects(const ListQuery& query) {
+  const char* statement = "list_create_desc";
+  switch (query.order) {
+    case ListOrder::kCreateTimeDesc:
+      statement = "list_create_desc";
+      break;
+    case ListOrder::kCreateTime:
+      statement = "list_create_asc";
+      break;
+    case ListOrder::kUpdateTimeDesc:
+      statement = "list_update_desc";
+      break;
+    case ListOrder::kUpdateTime:
+      statement = "list_update_asc";
+      break;
+  }
+  std::vector<int> statuses;
+  for (DefectStatus s : query.filter.statuses) statuses.push_back(static_cast<int>(s));
+  const std::string statuses_text = absl::StrCat("{", absl::StrJoin(statuses, ","), "}");
+  const std::optional<std::string> from = Micros(query.filter.create_time_from);
+  const std::optional<std::string> to = Micros(query.filter.create_time_to);
+  std::optional<std::string> after_time;
+  int64_t after_id = 0;
+  if (query.after) {
+    after_time = Micros(query.after->sort_time);
+    after_id = query.after->id;
+  }
+  ListPage page;
+  PM_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& conn) -> absl::Status {
+    Prepare(conn);
+    pqxx::read_transaction tx(conn);
+    page = ListPage{};
+    // One more than the page: whether another page follows.
+    pqxx::result rows = tx.exec_prepared(
+        statement, statuses_text, query.filter.zone, query.filter.vin, query.filter.shift,
+        OrNull(from), OrNull(to), OrNull(after_time), after_id, query.page_size + 1);
+    for (const pqxx::row& r : rows) {
+      if (static_cast<int>(page.defects.size()) == query.page_size) {
+        page.more = true;
+        break;
+      }
+      page.defects.push_back(DefectFromRow(r));
+    }
+    LoadPhotos(tx, page.defects);
+    return absl::OkStatus();
+  }));
+  return page;
+}
+
+absl::StatusOr<Defect> PgDefectStore::MutateDefect(int64_t id, const ChangeContext& context,
+                                                   const Mutator& mutator) {
+  Defect result;
+  PM_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& conn) -> absl::Status {
+    Prepare(conn);
+    pqxx::work tx(conn);
+    PM_ASSIGN_OR_RETURN(Defect current, LoadDefect(tx, id, true));
+    if (!context.request_id.empty() &&
+        !tx.exec_prepared("history_seen", id, context.request_id).empty()) {
+      result = std::move(current);  // a retry of a change already made
+      return absl::OkStatus();
+    }
+    PM_ASSIGN_OR_RETURN(Mutation mutation, mutator(current));
+    Defect& after = mutation.after;
+
+    const bool assignment_changed =
+        after.assignment.has_value() &&
+        (!current.assignment.has_value() ||
+         current.assignment->repair_place_id != after.assignment->repair_place_id ||
+         current.assignment->mechanic_id != after.assignment->mechanic_id);
+    if (assignment_changed) {
+      runtime::Violations v;
+      if (tx.exec_prepared("place_find", after.assignment->repair_place_id).empty()) {
+        v.Add("repair_place_id",
+              absl::StrCat("unknown repair place '", after.assignment->repair_place_id, "'"));
+      }
+      if (tx.exec_prepared("mechanic_find", after.assignment->mechanic_id).empty()) {
+        v.Add("mechanic_id",
+              absl::StrCat("unknown mechanic '", after.assignment->mechanic_id, "'"));
+      }
+      PM_RETURN_IF_ERROR(v.ToStatus());
+    }
+    if (after.status == DefectStatus::kInRepair && current.status != DefectStatus::kInRepair) {
+      // The place's row lock serializes repairs starting at the same place.
+      const std::string& place = after.assignment->repair_place_id;
+      tx.exec_prepared("place_lock", place);
+      pqxx::result occupant = tx.exec_prepared("place_occupant", place, id);
+      if (!occupant.empty()) {
+        std::string other = occupant[0][0].as<std::string>();
+        return runtime::WithErrorInfo(
+            absl::FailedPreconditionError(absl::StrCat("repair place ", place, " is busy: defect ",
+                                                       other, " is in repair there")),
+            "REPAIR_PLACE_BUSY", {{"repair_place_id", place}, {"current_defect_id", other}});
+      }
+    }
+
+    std::vector<FieldChange> changes = Diff(current, after);
+    if (changes.empty() && mutation.change_type == ChangeType::kUpdated) {
+      result = std::move(current);  // nothing to change, nothing to record
+      return absl::OkStatus();
+    }
+    after.id = id;
+    after.version = current.version + 1;
+    WriteDefect(tx, after);
+    RecordChange(tx, after, mutation.change_type, changes, mutation.comment, context);
+    tx.commit();
+    result = std::move(after);
+    return absl::OkStatus();
+  }));
+  return result;
+}
+
+absl::StatusOr<std::vector<HistoryEntry>> PgDefectStore::GetHistory(int64_t id) {
+  std::vector<HistoryEntry> entries;
+  PM_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& conn) -> absl::Status {
+    Prepare(conn);
+    pqxx::read_transaction tx(conn);
+    entries.clear();
+    if (tx.exec_prepared("defect_exists", id).empty()) return DefectNotFound(id);
+    for (const pqxx::row& r : tx.exec_prepared("history_of", id)) {
+      HistoryEntry e;
+      e.sequence = r["sequence"].as<int64_t>();
+      e.change_type = static_cast<ChangeType>(r["change_type"].as<int>());
+      e.actor = r["actor"].as<std::string>();
+      e.change_time = TimeAt(r["change_time_us"]);
+      e.changes = ParseChanges(r["changes"].as<std::string>());
+      e.comment = r["comment"].as<std::string>();
+      e.request_id = r["request_id"].as<std::string>();
+      entries.push_back(std::move(e));
+    }
+    return absl::OkStatus();
+  }));
+  return entries;
+}
+
+absl::StatusOr<Photo> PgDefectStore::AddPhoto(const NewPhoto& photo, const ChangeContext& context) {
+  Photo result;
+  PM_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& conn) -> absl::Status {
+    Prepare(conn);
+    pqxx::work tx(conn);
+    PM_ASSIGN_OR_RETURN(Defect current, LoadDefect(tx, photo.defect_id, true));
+    if (!context.request_id.empty()) {
+      pqxx::result seen = tx.exec_prepared("photo_by_request", photo.defect_id, context.request_id);
+      if (!seen.empty()) {
+        result = PhotoFromRow(seen[0]);
+        if (result.sha256 != photo.sha256) {
+          return absl::AlreadyExistsError(absl::StrCat("request_id ", context.request_id,
+                                                       " was reused with a different photo"));
+        }
+        return absl::OkStatus();
+      }
+    }
+    const int photo_no = tx.exec_prepared1("photo_next_no", photo.defect_id)[0].as<int>();
+    Photo stored;
+    stored.id = absl::StrCat(photo_no);
+    stored.content_type = photo.content_type;
+    stored.size_bytes = photo.size_bytes;
+    stored.sha256 = photo.sha256;
+    stored.file_name = photo.file_name;
+    stored.uploaded_by = context.actor;
+    stored.upload_time = TruncateToMicros(context.now);
+    tx.exec_prepared0("photo_insert", photo.defect_id, photo_no, stored.content_type,
+                      stored.size_bytes, stored.sha256, stored.file_name, stored.uploaded_by,
+                      Micros(stored.upload_time), context.request_id,
+                      pqxx::binarystring(photo.bytes));
+    Defect after = defect::AddPhoto(current, stored, context.now);
+    after.version = current.version + 1;
+    WriteDefect(tx, after);
+    RecordChange(tx, after, ChangeType::kPhotoAdded, Diff(current, after), "", context);
+    tx.commit();
+    result = std::move(stored);
+    return absl::OkStatus();
+  }));
+  return result;
+}
+
+absl::StatusOr<PhotoContent> PgDefectStore::GetPhoto(int64_t defect_id,
+                                                     const std::string& photo_id) {
+  int photo_no = 0;
+  if (!absl::SimpleAtoi(photo_id, &photo_no) || photo_no <= 0) {
+    return runtime::InvalidField("photo_id", absl::StrCat("'", photo_id, "' is not a photo id"));
+  }
+  PhotoContent content;
+  PM_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& conn) -> absl::Status {
+    Prepare(conn);
+    pqxx::read_transaction tx(conn);
+    pqxx::result rows = tx.exec_prepared("photo_content", defect_id, photo_no);
+    if (rows.empty()) {
+      if (tx.exec_prepared("defect_exists", defect_id).empty()) return DefectNotFound(defect_id);
+      return absl::NotFoundError(
+          absl::StrCat("photo ", photo_id, " of defect ", defect_id, " not found"));
+    }
+    content.photo = PhotoFromRow(rows[0]);
+    content.bytes = pqxx::binarystring(rows[0]["bytes"]).str();
+    return absl::OkStatus();
+  }));
+  return content;
+}
+
+absl::StatusOr<std::optional<DefectCategory>> PgDefectStore::FindCategory(const std::string& code) {
+  std::optional<DefectCategory> found;
+  PM_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& conn) -> absl::Status {
+    Prepare(conn);
+    pqxx::read_transaction tx(conn);
+    pqxx::result rows = tx.exec_prepared("category_find", code);
+    if (rows.empty()) return absl::OkStatus();
+    found = DefectCategory{rows[0]["code"].as<std::string>(), rows[0]["title"].as<std::string>(),
+                           static_cast<Severity>(rows[0]["default_severity"].as<int>())};
+    return absl::OkStatus();
+  }));
+  return found;
+}
+
+absl::StatusOr<DefectCategory> PgDefectStore::CreateCategory(const DefectCategory& category,
+                                                             const std::string& request_id) {
+  PM_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& conn) -> absl::Status {
+    Prepare(conn);
+    pqxx::work tx(conn);
+    if (!tx.exec_prepared("category_insert", category.code, category.title,
+                          static_cast<int>(category.default_severity), request_id)
+             .empty()) {
+      tx.commit();
+      return absl::OkStatus();
+    }
+    pqxx::row stored = tx.exec_prepared1("category_find", category.code);
+    bool same = SameRequest(stored["request_id"].as<std::string>(), request_id) &&
+                stored["title"].as<std::string>() == category.title &&
+                stored["default_severity"].as<int>() == static_cast<int>(category.default_severity);
+    return same ? absl::OkStatus() : TakenBy("category", category.code);
+  }));
+  return category;
+}
+
+absl::StatusOr<std::vector<DefectCategory>> PgDefectStore::ListCategories() {
+  std::vector<DefectCategory> out;
+  PM_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& conn) -> absl::Status {
+    Prepare(conn);
+    pqxx::read_transaction tx(conn);
+    out.clear();
+    for (const pqxx::row& r : tx.exec_prepared("category_list")) {
+      out.push_back({r["code"].as<std::string>(), r["title"].as<std::string>(),
+                     static_cast<Severity>(r["default_severity"].as<int>())});
+    }
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
+absl::StatusOr<RepairPlace> PgDefectStore::CreateRepairPlace(const RepairPlace& place,
+                                                             const std::string& request_id) {
+  PM_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& conn) -> absl::Status {
+    Prepare(conn);
+    pqxx::work tx(conn);
+    if (!tx.exec_prepared("place_insert", place.id, place.display_name, place.zone, request_id)
+             .empty()) {
+      tx.commit();
+      return absl::OkStatus();
+    }
+    pqxx::row stored = tx.exec_prepared1("place_find", place.id);
+    bool same = SameRequest(stored["request_id"].as<std::string>(), request_id) &&
+                stored["display_name"].as<std::string>() == place.display_name &&
+                stored["zone"].as<std::string>() == place.zone;
+    return same ? absl::OkStatus() : TakenBy("repair place", place.id);
+  }));
+  RepairPlace created = place;
+  created.busy = false;
+  created.current_defect_id.clear();
+  return created;
+}
+
+absl::StatusOr<std::vector<RepairPlace>> PgDefectStore::ListRepairPlaces(const std::string& zone) {
+  std::vector<RepairPlace> out;
+  PM_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& conn) -> absl::Status {
+    Prepare(conn);
+    pqxx::read_transaction tx(conn);
+    out.clear();
+    for (const pqxx::row& r : tx.exec_prepared("place_list", zone)) {
+      RepairPlace p;
+      p.id = r["id"].as<std::string>();
+      p.display_name = r["display_name"].as<std::string>();
+      p.zone = r["zone"].as<std::string>();
+      p.busy = !r["defect_id"].is_null();
+      p.current_defect_id = TextAt(r["defect_id"]);
+      out.push_back(std::move(p));
+    }
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
+absl::StatusOr<Crew> PgDefectStore::CreateCrew(const Crew& crew, const std::string& request_id) {
+  PM_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& conn) -> absl::Status {
+    Prepare(conn);
+    pqxx::work tx(conn);
+    if (!tx.exec_prepared("crew_insert", crew.id, crew.display_name, crew.zone, request_id)
+             .empty()) {
+      tx.commit();
+      return absl::OkStatus();
+    }
+    pqxx::row stored = tx.exec_prepared1("crew_find", crew.id);
+    bool same = SameRequest(stored["request_id"].as<std::string>(), request_id) &&
+                stored["display_name"].as<std::string>() == crew.display_name &&
+                stored["zone"].as<std::string>() == crew.zone;
+    return same ? absl::OkStatus() : TakenBy("crew", crew.id);
+  }));
+  return crew;
+}
+
+absl::StatusOr<std::vector<Crew>> PgDefectStore::ListCrews(const std::string& zone) {
+  std::vector<Crew> out;
+  PM_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& conn) -> absl::Status {
+    Prepare(conn);
+    pqxx::read_transaction tx(conn);
+    out.clear();
+    for (const pqxx::row& r : tx.exec_prepared("crew_list", zone)) {
+      out.push_back({r["id"].as<std::string>(), r["display_name"].as<std::string>(),
+                     r["zone"].as<std::string>()});
+    }
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
+absl::StatusOr<Mechanic> PgDefectStore::CreateMechanic(const Mechanic& mechanic,
+                                                       const std::string& request_id) {
+  PM_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& conn) -> absl::Status {
+    Prepare(conn);
+    pqxx::work tx(conn);
+    if (tx.exec_prepared("crew_find", mechanic.crew_id).empty()) {
+      return runtime::InvalidField("mechanic.crew_id",
+                                   absl::StrCat("unknown crew '", mechanic.crew_id, "'"));
+    }
+    if (!tx.exec_prepared("mechanic_insert", mechanic.id, mechanic.display_name, mechanic.crew_id,
+                          mechanic.identity, request_id)
+             .empty()) {
+      tx.commit();
+      return absl::OkStatus();
+    }
+    pqxx::row stored = tx.exec_prepared1("mechanic_find", mechanic.id);
+    bool same = SameRequest(stored["request_id"].as<std::string>(), request_id) &&
+                stored["display_name"].as<std::string>() == mechanic.display_name &&
+                stored["crew_id"].as<std::string>() == mechanic.crew_id &&
+                stored["identity"].as<std::string>() == mechanic.identity;
+    return same ? absl::OkStatus() : TakenBy("mechanic", mechanic.id);
+  }));
+  return mechanic;
+}
+
+absl::StatusOr<std::vector<Mechanic>> PgDefectStore::ListMechanics(const std::string& crew_id) {
+  std::vector<Mechanic> out;
+  PM_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& conn) -> absl::Status {
+    Prepare(conn);
+    pqxx::read_transaction tx(conn);
+    out.clear();
+    for (const pqxx::row& r : tx.exec_prepared("mechanic_list", crew_id)) {
+      out.push_back({r["id"].as<std::string>(), r["display_name"].as<std::string>(),
+                     r["crew_id"].as<std::string>(), r["identity"].as<std::string>()});
+    }
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
+}  // namespace plantmesh::defect
