@@ -1,0 +1,145 @@
+#include "server/runtime/role_bindings.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+namespace plantmesh::runtime {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+
+constexpr char kGood[] = R"({"bindings": [
+  {"identity": "spiffe://plantmesh.local/user/anna", "roles": ["foreman"]},
+  {"identity": "spiffe://plantmesh.local/user/anna", "roles": ["admin", "foreman"]},
+  {"identity_prefix": "spiffe://plantmesh.local/service/", "roles": ["integrator"]},
+  {"identity": "insecure:local", "roles": ["admin"]}
+]})";
+
+TEST(RoleBindingsTest, ExactAndPrefixBindingsUnite) {
+  absl::StatusOr<RoleBindings> bindings = RoleBindings::Parse(kGood);
+  ASSERT_TRUE(bindings.ok()) << bindings.status();
+  EXPECT_THAT(bindings->RolesOf("spiffe://plantmesh.local/user/anna"),
+              ElementsAre("admin", "foreman"));
+  EXPECT_THAT(bindings->RolesOf("spiffe://plantmesh.local/service/mes"), ElementsAre("integrator"));
+  EXPECT_THAT(bindings->RolesOf("spiffe://plantmesh.local/user/bob"), IsEmpty());
+  EXPECT_THAT(bindings->RolesOf("insecure:local"), ElementsAre("admin"));
+}
+
+TEST(RoleBindingsTest, EmptyRolesGrantNothing) {
+  absl::StatusOr<RoleBindings> bindings =
+      RoleBindings::Parse(R"({"bindings": [{"identity": "x", "roles": []}]})");
+  ASSERT_TRUE(bindings.ok()) << bindings.status();
+  EXPECT_THAT(bindings->RolesOf("x"), IsEmpty());
+}
+
+TEST(RoleBindingsTest, InvalidFilesAreRefusedWithTheReason) {
+  struct Case {
+    const char* json;
+    const char* expected;
+  };
+  const Case cases[] = {
+      {"not json", "not valid JSON"},
+      {"[]", "must be a JSON object"},
+      {R"({"binding": []})", "unknown key 'binding'"},
+      {R"({"bindings": {}})", "must be an array"},
+      {R"({"bindings": [{"identity": "a", "roles": ["superuser"]}]})",
+       "unknown role \"superuser\""},
+      {R"({"bindings": [{"identity": "a", "roles": ["admin"], "role": "x"}]})",
+       "bindings[0]: unknown key 'role'"},
+      {R"({"bindings": [{"roles": ["admin"]}]})", "exactly one of identity, identity_prefix"},
+      {R"({"bindings": [{"identity": "a", "identity_prefix": "b", "roles": ["admin"]}]})",
+       "exactly one of identity, identity_prefix"},
+      {R"({"bindings": [{"identity": "a"}]})", "roles: required"},
+      {R"({"bindings": [{"identity": "", "roles": ["admin"]}]})", "non-empty string"},
+      {R"({"bindings": [{"identity": "a", "roles": "admin"}]})", "must be an array"},
+  };
+  for (const Case& c : cases) {
+    absl::StatusOr<RoleBindings> bindings = RoleBindings::Parse(c.json);
+    ASSERT_FALSE(bindings.ok()) << c.json;
+    EXPECT_EQ(bindings.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(bindings.status().message(), HasSubstr(c.expected)) << c.json;
+  }
+}
+
+class RoleBindingStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    path_ = (std::filesystem::temp_directory_path() /
+             ("plantmesh-bindings-" + std::to_string(getpid()) + ".json"))
+                .string();
+  }
+  void TearDown() override { std::remove(path_.c_str()); }
+  void Write(const std::string& text) {
+    // Atomic replace, as operators (and plantctl) are told to do.
+    const std::string tmp = path_ + ".tmp";
+    std::ofstream(tmp) << text;
+    std::filesystem::rename(tmp, path_);
+  }
+  std::string path_;
+};
+
+TEST_F(RoleBindingStoreTest, InvalidFileAtStartIsAnError) {
+  Write(R"({"bindings": [{"identity": "a", "roles": ["wizard"]}]})");
+  EXPECT_FALSE(RoleBindingStore::Open(path_, absl::Hours(1)).ok());
+  EXPECT_FALSE(RoleBindingStore::Open(path_ + ".missing", absl::Hours(1)).ok());
+}
+
+TEST_F(RoleBindingStoreTest, ReloadAppliesGoodAndKeepsLastGoodOnBad) {
+  Write(R"({"bindings": [{"identity": "a", "roles": ["operator"]}]})");
+  absl::StatusOr<std::unique_ptr<RoleBindingStore>> store =
+      RoleBindingStore::Open(path_, absl::Hours(1));  // reloads driven by the test
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_THAT((*store)->RolesOf("a"), ElementsAre("operator"));
+  EXPECT_TRUE((*store)->ReloadIfChanged().ok());  // unchanged
+  EXPECT_EQ((*store)->generation(), 1);
+
+  Write(R"({"bindings": [{"identity": "a", "roles": ["foreman"]}]})");
+  EXPECT_TRUE((*store)->ReloadIfChanged().ok());
+  EXPECT_EQ((*store)->generation(), 2);
+  EXPECT_THAT((*store)->RolesOf("a"), ElementsAre("foreman"));
+
+  Write(R"({"bindings": [{"identity": "a", "roles": ["foreman", "king"]}]})");
+  absl::Status bad = (*store)->ReloadIfChanged();
+  EXPECT_EQ(bad.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT((*store)->RolesOf("a"), ElementsAre("foreman"));  // last good kept
+  EXPECT_EQ((*store)->generation(), 2);
+
+  std::filesystem::remove(path_);
+  EXPECT_FALSE((*store)->ReloadIfChanged().ok());
+  EXPECT_THAT((*store)->RolesOf("a"), ElementsAre("foreman"));
+
+  Write(R"({"bindings": [{"identity": "a", "roles": ["admin"]}]})");
+  EXPECT_TRUE((*store)->ReloadIfChanged().ok());
+  EXPECT_THAT((*store)->RolesOf("a"), ElementsAre("admin"));
+}
+
+TEST_F(RoleBindingStoreTest, PollerPicksUpChanges) {
+  Write(R"({"bindings": [{"identity": "a", "roles": ["operator"]}]})");
+  absl::StatusOr<std::unique_ptr<RoleBindingStore>> store =
+      RoleBindingStore::Open(path_, absl::Milliseconds(20));
+  ASSERT_TRUE(store.ok()) << store.status();
+  Write(R"({"bindings": [{"identity": "a", "roles": ["planner"]}]})");
+  // Await the poller's reload (bounded), not a fixed sleep.
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while ((*store)->generation() < 2 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  EXPECT_THAT((*store)->RolesOf("a"), ElementsAre("planner"));
+}
+
+TEST(RoleBindingStoreFixedTest, NoFile) {
+  std::unique_ptr<RoleBindingStore> store = RoleBindingStore::Fixed(RoleBindings());
+  EXPECT_THAT(store->RolesOf("insecure:local"), IsEmpty());
+  EXPECT_TRUE(store->ReloadIfChanged().ok());
+}
+
+}  // namespace
+}  // namespace plantmesh::runtime
