@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <sys/time.h>
 
+#include <algorithm>
 #include <limits>
 #include <mutex>
 #include <utility>
@@ -230,9 +231,14 @@ absl::StatusOr<std::vector<RawStreamEntry>> RedisClient::XRead(const std::string
   // The socket must wait longer than the server blocks, or a quiet stream would look
   // like a dead connection.
   if (absl::Status s = SetSocketTimeout(block + options_.command_timeout); !s.ok()) return s;
-  absl::StatusOr<RedisReply> reply =
-      Command({"XREAD", "COUNT", absl::StrCat(count), "BLOCK",
-               absl::StrCat(absl::ToInt64Milliseconds(block)), "STREAMS", key, after});
+  std::vector<std::string> command = {"XREAD", "COUNT", absl::StrCat(count)};
+  // BLOCK 0 would wait forever: a zero wait means "do not block".
+  if (block > absl::ZeroDuration()) {
+    int64_t block_ms = std::max<int64_t>(1, absl::ToInt64Milliseconds(block));
+    command.insert(command.end(), {"BLOCK", absl::StrCat(block_ms)});
+  }
+  command.insert(command.end(), {"STREAMS", key, after});
+  absl::StatusOr<RedisReply> reply = Command(command);
   if (connected()) {
     if (absl::Status s = SetSocketTimeout(options_.command_timeout); !s.ok()) return s;
   }

@@ -82,7 +82,8 @@ class RedisClient {
   // XINFO STREAM key.
   absl::StatusOr<StreamInfo> XInfoStream(const std::string& key);
 
-  // XREAD COUNT count BLOCK block STREAMS key after; empty on timeout.
+  // XREAD COUNT count [BLOCK block] STREAMS key after; empty on timeout. A zero
+  // `block` returns at once.
   absl::StatusOr<std::vector<RawStreamEntry>> XRead(const std::string& key,
                                                     const std::string& after, int count,
                                                     absl::Duration block);
