@@ -28,7 +28,8 @@ TEST(DrainTest, SigtermEndsWatchersWithUnavailableAndExitsZero) {
   ASSERT_TRUE(stream->Next(&response)) << Describe(stream->Finish());
 
   absl::Time sent = absl::Now();
-  std::thread terminator([&mesh] { EXPECT_EQ(mesh.server().Terminate(), 0) << mesh.server().log(); });
+  std::thread terminator(
+      [&mesh] { EXPECT_EQ(mesh.server().Terminate(), 0) << mesh.server().log(); });
   while (stream->Next(&response)) {
   }
   absl::Status ended = stream->Finish();
@@ -45,8 +46,8 @@ TEST(DrainTest, NewCallsAfterExitFailFast) {
   sdk::SystemClient client = mesh.System("anna");
   ASSERT_TRUE(client.WhoAmI(system::v1::WhoAmIRequest()).ok());
   ASSERT_EQ(mesh.server().Terminate(), 0) << mesh.server().log();
-  auto after = client.WhoAmI(system::v1::WhoAmIRequest(),
-                             sdk::CallOptions::WithTimeout(absl::Seconds(5)));
+  auto after =
+      client.WhoAmI(system::v1::WhoAmIRequest(), sdk::CallOptions::WithTimeout(absl::Seconds(5)));
   EXPECT_FALSE(after.ok());
   EXPECT_EQ(after.status().code(), absl::StatusCode::kUnavailable) << Describe(after.status());
 }

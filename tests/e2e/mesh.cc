@@ -1,26 +1,24 @@
 #include "tests/e2e/mesh.h"
 
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
 #include <unistd.h>
 
 #include <atomic>
 
-#include <grpcpp/generic/generic_stub.h>
-#include <grpcpp/grpcpp.h>
-
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/notification.h"
 #include "absl/strings/str_replace.h"
+#include "absl/synchronization/notification.h"
 #include "plantmesh/sdk/status.h"
 
 namespace plantmesh::e2e {
 
-const std::vector<std::string> kAllRoles = {"operator", "mechanic",    "foreman",
-                                            "qc_engineer", "planner", "manager",
-                                            "admin",    "integrator"};
+const std::vector<std::string> kAllRoles = {"operator", "mechanic", "foreman", "qc_engineer",
+                                            "planner",  "manager",  "admin",   "integrator"};
 
 const std::map<std::string, std::vector<std::string>> kStoryUsers = {
-    {"anna", {"foreman"}}, {"mike", {"mechanic"}},     {"quinn", {"qc_engineer"}},
-    {"otto", {"operator"}}, {"ops", {"admin"}},         {"ivan", {"integrator"}},
+    {"anna", {"foreman"}},  {"mike", {"mechanic"}}, {"quinn", {"qc_engineer"}},
+    {"otto", {"operator"}}, {"ops", {"admin"}},     {"ivan", {"integrator"}},
     {"nobody", {}}};
 
 namespace {
@@ -35,8 +33,7 @@ std::string UniqueDatabaseName() {
 absl::StatusOr<std::unique_ptr<Mesh>> Mesh::Start(MeshOptions options) {
   std::unique_ptr<Mesh> mesh(new Mesh());
   mesh->options_ = std::move(options);
-  absl::StatusOr<std::string> url =
-      testing::SharedPostgres().CreateDatabase(UniqueDatabaseName());
+  absl::StatusOr<std::string> url = testing::SharedPostgres().CreateDatabase(UniqueDatabaseName());
   if (!url.ok()) return url.status();
   mesh->database_url_ = *url;
 
@@ -106,7 +103,8 @@ sdk::ClientOptions Mesh::OptionsFor(const std::string& user) const {
 sdk::DefectClient Mesh::Defects(const std::string& user) const {
   absl::StatusOr<sdk::DefectClient> client = sdk::DefectClient::Connect(OptionsFor(user));
   if (!client.ok()) {
-    fprintf(stderr, "DefectClient::Connect(%s): %s\n", user.c_str(), Describe(client.status()).c_str());
+    fprintf(stderr, "DefectClient::Connect(%s): %s\n", user.c_str(),
+            Describe(client.status()).c_str());
     abort();
   }
   return *std::move(client);
@@ -115,7 +113,8 @@ sdk::DefectClient Mesh::Defects(const std::string& user) const {
 sdk::SystemClient Mesh::System(const std::string& user) const {
   absl::StatusOr<sdk::SystemClient> client = sdk::SystemClient::Connect(OptionsFor(user));
   if (!client.ok()) {
-    fprintf(stderr, "SystemClient::Connect(%s): %s\n", user.c_str(), Describe(client.status()).c_str());
+    fprintf(stderr, "SystemClient::Connect(%s): %s\n", user.c_str(),
+            Describe(client.status()).c_str());
     abort();
   }
   return *std::move(client);
@@ -141,8 +140,8 @@ absl::StatusOr<std::string> Mesh::Health(const std::string& service,
   grpc::GenericStub stub(*channel);
   grpc::Status status;
   absl::Notification done;
-  stub.UnaryCall(&context, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request,
-                 &response, [&](grpc::Status s) {
+  stub.UnaryCall(&context, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request, &response,
+                 [&](grpc::Status s) {
                    status = std::move(s);
                    done.Notify();
                  });

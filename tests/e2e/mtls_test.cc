@@ -2,13 +2,12 @@
 // CA, or with an expired one are refused at the handshake; the SDK says so
 // (UNAUTHENTICATED) instead of retrying. A server certificate rotated on disk (atomic
 // symlink swap) is served to new connections without a restart.
+#include <grpcpp/grpcpp.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/strings/ascii.h"
 #include "cli/pki.h"

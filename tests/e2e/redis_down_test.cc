@@ -127,7 +127,8 @@ TEST(RedisDownTest, CallsSucceedHealthSaysSoAndWatchersCatchUp) {
 
   Watcher watcher(mesh.Defects("manager"));
   std::vector<std::string> before = {report("VIN-REDIS-UP-1"), report("VIN-REDIS-UP-2")};
-  ASSERT_TRUE(AwaitIds(watcher, before, absl::Seconds(20))) << "watcher saw nothing while Redis was up";
+  ASSERT_TRUE(AwaitIds(watcher, before, absl::Seconds(20)))
+      << "watcher saw nothing while Redis was up";
 
   (*redis)->Stop();
   std::vector<std::string> during;

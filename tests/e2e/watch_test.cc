@@ -92,8 +92,8 @@ TEST(WatchTest, ResumeFromLastCursorDeliversEveryEventOnce) {
   }
   expected.emplace_back(first_batch[0], defect::v1::CHANGE_TYPE_ASSIGNED);
   EXPECT_EQ(received, expected);
-  EXPECT_EQ(after.back().actor(), absl::StrCat("spiffe://", testing::TestPki::kTrustDomain,
-                                               "/user/anna"));
+  EXPECT_EQ(after.back().actor(),
+            absl::StrCat("spiffe://", testing::TestPki::kTrustDomain, "/user/anna"));
   EXPECT_EQ(after.back().defect().status(), defect::v1::DEFECT_STATUS_ASSIGNED);
 }
 
@@ -124,7 +124,7 @@ TEST(WatchTest, LiveWatcherFromNowSeesNewChangesOnly) {
 
 TEST(WatchTest, CursorOlderThanRetainedIsRefusedWithTheOldestCursor) {
   absl::StatusOr<std::unique_ptr<Mesh>> mesh =
-      Mesh::Start(MeshOptions{{"--events-retain", "5"}, nullptr});
+      Mesh::Start(MeshOptions{{"--events-retain", "5"}, nullptr, nullptr});
   ASSERT_TRUE(mesh.ok()) << mesh.status();
   ASSERT_TRUE((*mesh)->SeedReferenceData().ok());
   sdk::DefectClient otto = (*mesh)->Defects("otto");
