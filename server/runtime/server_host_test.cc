@@ -1,0 +1,373 @@
+// plantmesh-server's transport, identity, authorization, audit and health, served
+// in-process on a free loopback port: plaintext (--insecure) and mutual TLS with a dev
+// PKI. Process-level behaviour (SIGTERM drain, LISTENING line) is covered by tests/e2e.
+#include "server/runtime/server_host.h"
+
+#include <gmock/gmock.h>
+#include <google/protobuf/wrappers.pb.h>
+#include <grpcpp/create_channel.h>
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/security/credentials.h>
+#include <grpcpp/support/error_details.h>
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <future>
+#include <sstream>
+
+#include "plantmesh/api/v1/error_details.pb.h"
+#include "plantmesh/defect/v1/defect_service.grpc.pb.h"
+#include "plantmesh/system/v1/system_service.grpc.pb.h"
+#include "server/runtime/errors.h"
+#include "server/runtime/shutdown.h"
+#include "server/runtime/standard_call_policy.h"
+#include "server/runtime/system_service.h"
+#include "tests/support/test_servers.h"
+
+namespace plantmesh::runtime {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::MatchesRegex;
+
+constexpr char kAssignDefect[] = "plantmesh.defect.v1.DefectService.AssignDefect";
+constexpr char kDefectService[] = "plantmesh.defect.v1.DefectService";
+
+class RecordingAuditSink : public AuditSink {
+ public:
+  void Record(AuditRecord record) override {
+    absl::MutexLock lock(&mu_);
+    records_.push_back(std::move(record));
+  }
+  void Flush(absl::Duration) override {}
+  std::vector<AuditRecord> records() {
+    absl::MutexLock lock(&mu_);
+    return records_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<AuditRecord> records_;
+};
+
+// One method of the defect contract, wrapped the way the generated bases wrap every
+// method, answering with `outcome`.
+class AssignOnlyDefectService : public defect::v1::DefectService::Service {
+ public:
+  explicit AssignOnlyDefectService(CallPolicy* policy) : policy_(policy) {}
+  grpc::Status AssignDefect(grpc::ServerContext* context,
+                            const defect::v1::AssignDefectRequest* request,
+                            defect::v1::AssignDefectResponse*) override {
+    CallContext call;
+    grpc::Status begun = policy_->Begin(context, kAssignDefect, &call);
+    if (!begun.ok()) return begun;
+    return policy_->End(call, outcome, request);
+  }
+  absl::Status outcome = absl::OkStatus();
+
+ private:
+  CallPolicy* policy_;
+};
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// A running server with SystemService and AssignDefect.
+struct TestServer {
+  TestServer(ServerConfig server_config, std::unique_ptr<RoleBindingStore> store)
+      : config(std::move(server_config)),
+        bindings(std::move(store)),
+        policy(
+            StandardCallPolicy::Options{config.insecure, config.trust_domain, config.audit_reads},
+            bindings.get(), &audit),
+        system_service(&policy, {kDefectService}, "test"),
+        defect_service(&policy) {
+    absl::StatusOr<AccessPolicy> access =
+        AccessPolicy::FromServices({kDefectService, kSystemServiceName});
+    EXPECT_TRUE(access.ok()) << access.status();
+    policy.SetAccessPolicy(*std::move(access));
+    absl::StatusOr<std::unique_ptr<ServerHost>> started = ServerHost::Start(
+        config, {{&system_service, kSystemServiceName}, {&defect_service, kDefectService}}, {});
+    EXPECT_TRUE(started.ok()) << started.status();
+    if (started.ok()) host = *std::move(started);
+  }
+
+  ServerConfig config;
+  std::unique_ptr<RoleBindingStore> bindings;
+  RecordingAuditSink audit;
+  StandardCallPolicy policy;
+  SystemService system_service;
+  AssignOnlyDefectService defect_service;
+  std::unique_ptr<ServerHost> host;
+};
+
+std::shared_ptr<grpc::Channel> Channel(const std::string& endpoint,
+                                       std::shared_ptr<grpc::ChannelCredentials> credentials) {
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);  // no connection shared across tests
+  return grpc::CreateCustomChannel(endpoint, credentials, args);
+}
+
+// grpc.health.v1.Health/Check without the health proto: its request and response are
+// wire-identical to StringValue {service} and Int32Value {status}.
+grpc::Status CheckHealth(grpc::Channel* channel, const std::string& service, int* status) {
+  grpc::TemplatedGenericStub<google::protobuf::StringValue, google::protobuf::Int32Value> stub(
+      channel->shared_from_this());
+  google::protobuf::StringValue request;
+  request.set_value(service);
+  google::protobuf::Int32Value response;
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  std::promise<grpc::Status> done;
+  stub.UnaryCall(&context, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &request, &response,
+                 [&done](grpc::Status s) { done.set_value(std::move(s)); });
+  grpc::Status result = done.get_future().get();
+  *status = response.value();
+  return result;
+}
+
+constexpr int kServing = 1;
+constexpr int kNotServing = 2;
+
+class InsecureServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ResetDrainingForTesting();
+    ServerConfig config;
+    config.listen = "127.0.0.1:0";
+    config.insecure = true;
+    absl::StatusOr<RoleBindings> roles = RoleBindings::Parse(
+        R"({"bindings": [{"identity": "insecure:local", "roles": ["admin"]}]})");
+    ASSERT_TRUE(roles.ok());
+    server_ = std::make_unique<TestServer>(config, RoleBindingStore::Fixed(*roles));
+    ASSERT_NE(server_->host, nullptr);
+    channel_ = Channel(server_->host->endpoint(), grpc::InsecureChannelCredentials());
+  }
+  void TearDown() override {
+    server_.reset();
+    ResetDrainingForTesting();
+  }
+
+  std::unique_ptr<TestServer> server_;
+  std::shared_ptr<grpc::Channel> channel_;
+};
+
+TEST_F(InsecureServerTest, ListensOnTheSelectedPort) {
+  EXPECT_GT(server_->host->port(), 0);
+  EXPECT_EQ(server_->host->endpoint(), "127.0.0.1:" + std::to_string(server_->host->port()));
+}
+
+TEST_F(InsecureServerTest, WhoAmIAndRequestIdEcho) {
+  auto stub = system::v1::SystemService::NewStub(channel_);
+  grpc::ClientContext context;
+  context.AddMetadata("x-request-id", "trace-abc-123");
+  system::v1::WhoAmIResponse response;
+  grpc::Status status = stub->WhoAmI(&context, {}, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.identity(), "insecure:local");
+  EXPECT_THAT(response.roles(), ElementsAre("admin"));
+  EXPECT_THAT(response.services(), ElementsAre(kDefectService));
+  auto echoed = context.GetServerInitialMetadata().find("x-request-id");
+  ASSERT_NE(echoed, context.GetServerInitialMetadata().end());
+  EXPECT_EQ(std::string(echoed->second.data(), echoed->second.size()), "trace-abc-123");
+
+  grpc::ClientContext generated;
+  ASSERT_TRUE(stub->WhoAmI(&generated, {}, &response).ok());
+  auto id = generated.GetServerInitialMetadata().find("x-request-id");
+  ASSERT_NE(id, generated.GetServerInitialMetadata().end());
+  EXPECT_THAT(std::string(id->second.data(), id->second.size()), MatchesRegex("[0-9a-f]{32}"));
+}
+
+TEST_F(InsecureServerTest, ErrorsCarryRichDetailsAndMutationsAreAudited) {
+  server_->defect_service.outcome = InvalidField("mechanic_id", "must name an existing mechanic");
+  auto stub = defect::v1::DefectService::NewStub(channel_);
+  grpc::ClientContext context;
+  defect::v1::AssignDefectRequest request;
+  request.set_id("42");
+  request.set_mechanic_id("nobody");
+  defect::v1::AssignDefectResponse response;
+  grpc::Status status = stub->AssignDefect(&context, request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(status.error_message(), "mechanic_id: must name an existing mechanic");
+  api::v1::Status rich;
+  ASSERT_TRUE(grpc::ExtractErrorDetails(status, &rich).ok());
+  ASSERT_EQ(rich.details_size(), 1);
+  EXPECT_EQ(rich.details(0).type_url(), "type.googleapis.com/google.rpc.BadRequest");
+
+  std::vector<AuditRecord> records = server_->audit.records();
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].identity, "insecure:local");
+  EXPECT_EQ(records[0].method, kAssignDefect);
+  EXPECT_EQ(records[0].status_code, 3);
+  EXPECT_THAT(records[0].request_json, HasSubstr(R"("mechanic_id":"nobody")"));
+  EXPECT_EQ(records[0].trace_id.size(), 32u);
+
+  StandardCallPolicy::MethodStats stats = server_->policy.Stats().at(kAssignDefect);
+  EXPECT_EQ(stats.calls, 1);
+  EXPECT_EQ(stats.errors, 1);
+}
+
+TEST_F(InsecureServerTest, ReadsAreNotAudited) {
+  auto stub = system::v1::SystemService::NewStub(channel_);
+  grpc::ClientContext context;
+  system::v1::WhoAmIResponse response;
+  ASSERT_TRUE(stub->WhoAmI(&context, {}, &response).ok());
+  EXPECT_TRUE(server_->audit.records().empty());
+}
+
+TEST_F(InsecureServerTest, HealthPerService) {
+  int status = 0;
+  ASSERT_TRUE(CheckHealth(channel_.get(), "", &status).ok());
+  EXPECT_EQ(status, kServing);
+  ASSERT_TRUE(CheckHealth(channel_.get(), kDefectService, &status).ok());
+  EXPECT_EQ(status, kServing);
+  ASSERT_TRUE(CheckHealth(channel_.get(), kSystemServiceName, &status).ok());
+  EXPECT_EQ(status, kServing);
+  EXPECT_EQ(CheckHealth(channel_.get(), "plantmesh.nope.v1.Nope", &status).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(InsecureServerTest, DrainingRefusesNewCalls) {
+  BeginDraining();
+  auto stub = system::v1::SystemService::NewStub(channel_);
+  grpc::ClientContext context;
+  system::v1::WhoAmIResponse response;
+  grpc::Status status = stub->WhoAmI(&context, {}, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(status.error_message(), "server is shutting down");
+}
+
+TEST_F(InsecureServerTest, DrainTurnsHealthNotServing) {
+  // Health turns NOT_SERVING before the transport closes: a Check after the drain
+  // sees NOT_SERVING or a closed server, never SERVING.
+  server_->host->Drain(absl::Seconds(1));
+  int status = kServing;
+  grpc::Status check = CheckHealth(channel_.get(), "", &status);
+  EXPECT_TRUE(!check.ok() || status == kNotServing);
+  EXPECT_TRUE(Draining());
+}
+
+TEST(InsecureDenyTest, ForbiddenWithoutRoleIsDeniedAuditedAndExplained) {
+  ResetDrainingForTesting();
+  ServerConfig config;
+  config.listen = "127.0.0.1:0";
+  config.insecure = true;
+  TestServer server(config, RoleBindingStore::Fixed(RoleBindings()));
+  ASSERT_NE(server.host, nullptr);
+  auto stub = defect::v1::DefectService::NewStub(
+      Channel(server.host->endpoint(), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  defect::v1::AssignDefectResponse response;
+  grpc::Status status = stub->AssignDefect(&context, {}, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(status.error_message(),
+            "identity insecure:local (roles: none) may not call DefectService.AssignDefect; it "
+            "needs one of: foreman, admin");
+  api::v1::Status rich;
+  ASSERT_TRUE(grpc::ExtractErrorDetails(status, &rich).ok());
+  ASSERT_EQ(rich.details_size(), 1);
+  api::v1::ErrorInfo info;
+  ASSERT_TRUE(rich.details(0).UnpackTo(&info) || info.ParseFromString(rich.details(0).value()));
+  EXPECT_EQ(info.reason(), "PERMISSION_DENIED_ROLE");
+  EXPECT_EQ(info.domain(), "plantmesh");
+  EXPECT_EQ(info.metadata().at("required_roles"), "foreman,admin");
+
+  std::vector<AuditRecord> records = server.audit.records();
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].status_code, 7);
+  EXPECT_EQ(records[0].method, kAssignDefect);
+  EXPECT_EQ(server.policy.Stats().at(kAssignDefect).denied, 1);
+}
+
+class MutualTlsServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ResetDrainingForTesting();
+    absl::StatusOr<std::unique_ptr<testing::TestPki>> pki = testing::TestPki::Create();
+    ASSERT_TRUE(pki.ok()) << pki.status();
+    pki_ = *std::move(pki);
+    absl::StatusOr<testing::TestPki::Client> anna = pki_->IssueClient("anna", {"foreman"});
+    ASSERT_TRUE(anna.ok()) << anna.status();
+    anna_ = *anna;
+    ServerConfig config;
+    config.listen = "127.0.0.1:0";
+    config.tls_ca = pki_->ca_file();
+    config.tls_cert = pki_->server_cert();
+    config.tls_key = pki_->server_key();
+    config.role_bindings = pki_->role_bindings_file();
+    absl::StatusOr<std::unique_ptr<RoleBindingStore>> store =
+        RoleBindingStore::Open(config.role_bindings, absl::Milliseconds(50));
+    ASSERT_TRUE(store.ok()) << store.status();
+    server_ = std::make_unique<TestServer>(config, *std::move(store));
+    ASSERT_NE(server_->host, nullptr);
+  }
+  void TearDown() override {
+    server_.reset();
+    ResetDrainingForTesting();
+  }
+
+  std::shared_ptr<grpc::Channel> ChannelAs(const testing::TestPki::Client& client) {
+    grpc::SslCredentialsOptions options;
+    options.pem_root_certs = ReadFile(pki_->ca_file());
+    options.pem_cert_chain = ReadFile(client.cert_file);
+    options.pem_private_key = ReadFile(client.key_file);
+    return Channel(server_->host->endpoint(), grpc::SslCredentials(options));
+  }
+
+  std::unique_ptr<testing::TestPki> pki_;
+  testing::TestPki::Client anna_;
+  std::unique_ptr<TestServer> server_;
+};
+
+TEST_F(MutualTlsServerTest, IdentityIsTheCertificatesUriSan) {
+  auto stub = system::v1::SystemService::NewStub(ChannelAs(anna_));
+  grpc::ClientContext context;
+  system::v1::WhoAmIResponse response;
+  grpc::Status status = stub->WhoAmI(&context, {}, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.identity(), anna_.identity);
+  EXPECT_THAT(response.identity(), HasSubstr("spiffe://plantmesh.local/"));
+  EXPECT_THAT(response.roles(), ElementsAre("foreman"));
+
+  auto defects = defect::v1::DefectService::NewStub(ChannelAs(anna_));
+  grpc::ClientContext assign;
+  defect::v1::AssignDefectResponse assigned;
+  EXPECT_TRUE(defects->AssignDefect(&assign, {}, &assigned).ok());
+}
+
+TEST_F(MutualTlsServerTest, ClientWithoutCertificateIsRefusedAtHandshake) {
+  grpc::SslCredentialsOptions options;
+  options.pem_root_certs = ReadFile(pki_->ca_file());
+  auto stub = system::v1::SystemService::NewStub(
+      Channel(server_->host->endpoint(), grpc::SslCredentials(options)));
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  system::v1::WhoAmIResponse response;
+  grpc::Status status = stub->WhoAmI(&context, {}, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+}
+
+TEST_F(MutualTlsServerTest, RoleBindingChangesApplyWithoutRestart) {
+  absl::StatusOr<testing::TestPki::Client> bob = pki_->IssueClient("bob", {"operator"});
+  ASSERT_TRUE(bob.ok()) << bob.status();
+  const int64_t before = server_->bindings->generation();
+  // IssueClient rewrote the binding file; wait (bounded) for the poller to load it.
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (server_->bindings->generation() == before && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  auto stub = defect::v1::DefectService::NewStub(ChannelAs(*bob));
+  grpc::ClientContext context;
+  defect::v1::AssignDefectResponse response;
+  grpc::Status status = stub->AssignDefect(&context, {}, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_THAT(status.error_message(), HasSubstr("(roles: operator)"));
+}
+
+}  // namespace
+}  // namespace plantmesh::runtime
