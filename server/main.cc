@@ -143,9 +143,15 @@ absl::Status Serve(const runtime::ServerConfig& config) {
 }  // namespace
 }  // namespace plantmesh
 
+// Runs before C++ static initializers (priority 101 < default): some of them start gRPC
+// (and its timer threads) before main, and a thread with SIGTERM unblocked would let the
+// default action kill the process instead of draining. Every thread inherits the mask.
+__attribute__((constructor(101))) static void BlockTerminationSignalsEarly() {
+  plantmesh::runtime::BlockTerminationSignals();
+}
+
 int main(int argc, char** argv) {
-  // Before gRPC starts any thread: they all inherit the blocked mask, so SIGTERM is
-  // only ever taken by sigwait below instead of killing the process.
+  // Again, in case this binary was built without constructor priorities.
   plantmesh::runtime::BlockTerminationSignals();
   absl::StatusOr<plantmesh::runtime::ServerConfig> config =
       plantmesh::runtime::LoadServerConfig(argc, argv);
