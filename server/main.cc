@@ -5,6 +5,7 @@
 // streams finish within drain-seconds), publish pending events, flush audit, exit 0.
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -134,6 +135,13 @@ absl::Status Serve(const runtime::ServerConfig& config) {
                absl::ToDoubleSeconds(config.drain_timeout));
   host->Drain(config.drain_timeout);
   host.reset();
+  for (const auto& [method, stats] : policy.Stats()) {
+    if (stats.calls == 0) continue;
+    spdlog::info("calls {} total={} errors={} denied={} mean_latency_ms={:.3f}", method,
+                 stats.calls, stats.errors, stats.denied,
+                 absl::ToDoubleMilliseconds(stats.latency_sum) /
+                     static_cast<double>(std::max<int64_t>(1, stats.calls - stats.denied)));
+  }
   if (relay != nullptr) relay->Stop();  // publishes what is pending
   audit->Flush(absl::Seconds(5));
   spdlog::info("plantmesh-server stopped");

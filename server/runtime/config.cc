@@ -170,7 +170,8 @@ absl::StatusOr<ServerConfig> LoadServerConfig(int argc, char** argv) {
                  "on SIGTERM, how long in-flight calls and streams may take to finish");
   app.add_option("--photo-max-bytes", config.photo_max_bytes, "largest defect photo accepted");
   app.add_flag("--audit-reads", config.audit_reads, "also audit read-only calls");
-  app.add_flag("--reflection,!--no-reflection", config.reflection, "gRPC server reflection");
+  app.add_flag("--reflection,!--no-reflection", config.reflection,
+               "gRPC server reflection (on by default; --no-reflection turns it off)");
   app.add_option("--log-level", config.log_level,
                  "trace, debug, info, warn, error, critical or off (logs go to stderr)");
   app.add_option("--max-receive-message-bytes", config.max_receive_message_bytes,
