@@ -65,7 +65,7 @@ class MtlsTest : public ::testing::Test {
   // A client's handshake refusal: UNAVAILABLE on the wire, UNAUTHENTICATED from the SDK.
   void ExpectRefused(const grpc::Status& status) {
     EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
-    absl::Status converted = sdk::FromGrpcStatus(status);
+    absl::Status converted = sdk::FromGrpcStatus(status, /*mutual_tls=*/true);
     EXPECT_EQ(converted.code(), absl::StatusCode::kUnauthenticated) << Describe(converted);
     EXPECT_THAT(absl::AsciiStrToLower(converted.message()), HasSubstr("handshake"));
   }
@@ -121,6 +121,18 @@ TEST_F(MtlsTest, ExpiredCertificateIsRefused) {
   grpc::Status status = RawWhoAmI(mesh_->endpoint(), ReadFile(mesh_->pki().ca_file()),
                                   ReadFile(issued->cert_file), ReadFile(issued->key_file));
   ExpectRefused(status);
+
+  sdk::ClientOptions options = mesh_->OptionsFor("anna");
+  options.cert_file = issued->cert_file;
+  options.key_file = issued->key_file;
+  auto me = mesh_->System("anna");  // a valid client still works beside it
+  EXPECT_TRUE(me.WhoAmI(system::v1::WhoAmIRequest()).ok());
+  absl::StatusOr<sdk::SystemClient> expired_client = sdk::SystemClient::Connect(options);
+  ASSERT_TRUE(expired_client.ok());
+  auto refused = expired_client->WhoAmI(system::v1::WhoAmIRequest());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnauthenticated)
+      << Describe(refused.status());
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("handshake"));
 }
 
 TEST_F(MtlsTest, ServerFromAnotherCaIsNotTrustedByTheClient) {

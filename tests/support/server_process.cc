@@ -59,7 +59,8 @@ absl::Status ProbeHealth(const std::string& endpoint, const TestPki* pki) {
   grpc::GenericStub stub(channel);
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
-  grpc::ByteBuffer request;  // empty HealthCheckRequest
+  grpc::Slice empty_message("");  // HealthCheckRequest{service: ""}
+  grpc::ByteBuffer request(&empty_message, 1);
   grpc::ByteBuffer response;
   grpc::Status status;
   absl::Notification done;
