@@ -151,9 +151,9 @@ absl::Status Serve(const runtime::ServerConfig& config) {
 }  // namespace
 }  // namespace plantmesh
 
-// Runs before C++ static initializers (priority 101 < default): some of them start gRPC
-// (and its timer threads) before main, and a thread with SIGTERM unblocked would let the
-// default action kill the process instead of draining. Every thread inherits the mask.
+// Runs before C++ static initializers (priority 101 < default), so that a thread one of
+// them might start already inherits the blocked mask: a thread with SIGTERM unblocked
+// would let the default action kill the process instead of draining.
 __attribute__((constructor(101))) static void BlockTerminationSignalsEarly() {
   plantmesh::runtime::BlockTerminationSignals();
 }
