@@ -36,6 +36,14 @@ bool OnMainThread() { return static_cast<pid_t>(syscall(SYS_gettid)) == getpid()
 
 bool RunningAsRoot() { return geteuid() == 0; }
 
+SpawnOptions Command(std::vector<std::string> argv, std::string log_file, std::string run_as_user) {
+  SpawnOptions options;
+  options.argv = std::move(argv);
+  options.log_file = std::move(log_file);
+  options.run_as_user = std::move(run_as_user);
+  return options;
+}
+
 std::string FindOnPath(const std::string& program) {
   if (program.find('/') != std::string::npos) return program;
   const char* path = getenv("PATH");
@@ -73,7 +81,32 @@ absl::StatusOr<pid_t> Spawn(const SpawnOptions& options) {
   if (log_fd < 0) {
     return absl::InternalError(absl::StrCat("open ", options.log_file, ": ", strerror(errno)));
   }
+  int err_fd = options.stderr_file.empty() ? -1
+                                           : open(options.stderr_file.c_str(),
+                                                  O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  // The environment is built before fork too.
+  // options.env first, and the inherited entries it names left out: the first
+  // entry of a name wins, and only one is kept.
+  std::vector<std::string> env_storage;
+  for (const std::string& entry : options.env) {
+    std::string name = entry.substr(0, entry.find('='));
+    bool seen = false;
+    for (const std::string& kept : env_storage) seen = seen || kept.rfind(name + "=", 0) == 0;
+    if (!seen) env_storage.push_back(entry);
+  }
+  for (char** e = environ; *e != nullptr; ++e) {
+    std::string entry(*e);
+    std::string name = entry.substr(0, entry.find('='));
+    bool overridden = false;
+    for (const std::string& kept : env_storage) {
+      overridden = overridden || kept.rfind(name + "=", 0) == 0;
+    }
+    if (!overridden) env_storage.push_back(entry);
+  }
+  std::vector<char*> envp;
+  for (std::string& entry : env_storage) envp.push_back(entry.data());
+  envp.push_back(nullptr);
   // A child of the main thread dies with the test binary; the parent-death signal is
   // tied to the spawning thread, so children of other threads rely on destructors.
   bool die_with_parent = OnMainThread();
@@ -83,13 +116,14 @@ absl::StatusOr<pid_t> Spawn(const SpawnOptions& options) {
   if (pid < 0) {
     close(log_fd);
     close(null_fd);
+    if (err_fd >= 0) close(err_fd);
     return absl::InternalError(absl::StrCat("fork: ", strerror(errno)));
   }
   if (pid == 0) {
     setpgid(0, 0);
     dup2(null_fd, STDIN_FILENO);
     dup2(log_fd, STDOUT_FILENO);
-    dup2(log_fd, STDERR_FILENO);
+    dup2(err_fd >= 0 ? err_fd : log_fd, STDERR_FILENO);
     if (switch_user) {
       if (setgroups(0, nullptr) != 0 || setgid(gid) != 0 || setuid(uid) != 0) _exit(126);
     }
@@ -101,12 +135,13 @@ absl::StatusOr<pid_t> Spawn(const SpawnOptions& options) {
     sigset_t all;
     sigemptyset(&all);
     sigprocmask(SIG_SETMASK, &all, nullptr);  // the test may have blocked signals
-    execv(program.c_str(), argv.data());
+    execve(program.c_str(), argv.data(), envp.data());
     _exit(127);
   }
   setpgid(pid, pid);  // also from the parent, so SignalGroup works at once
   close(log_fd);
   close(null_fd);
+  if (err_fd >= 0) close(err_fd);
   return pid;
 }
 

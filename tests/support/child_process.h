@@ -18,7 +18,13 @@ struct SpawnOptions {
   std::vector<std::string> argv;  // argv[0] is the program (absolute or on PATH)
   std::string log_file;           // stdout and stderr are appended here
   std::string run_as_user;        // switch to this user first (only when root)
+  std::string stderr_file;        // if set, stderr goes here instead
+  std::vector<std::string> env;   // extra NAME=VALUE entries for the child's environment
 };
+
+// The common case: a command, its log file, and maybe another user.
+SpawnOptions Command(std::vector<std::string> argv, std::string log_file,
+                     std::string run_as_user = "");
 
 // Starts the program; the child is the leader of a new process group.
 absl::StatusOr<pid_t> Spawn(const SpawnOptions& options);

@@ -52,24 +52,22 @@ absl::StatusOr<std::unique_ptr<PostgresServer>> PostgresServer::Start() {
   if (absl::Status owned = GiveToClusterUser(s.dir); !owned.ok()) return owned;
 
   std::string data = s.dir + "/data";
-  absl::Status initialized =
-      internal::RunToCompletion(SpawnOptions{{PgTool("initdb"), "-D", data, "-U", "postgres", "-A",
-                                              "trust", "-E", "UTF8", "--no-locale", "--no-sync"},
-                                             s.dir + "/initdb.log",
-                                             ClusterUser()},
-                                absl::Seconds(120));
+  absl::Status initialized = internal::RunToCompletion(
+      internal::Command({PgTool("initdb"), "-D", data, "-U", "postgres", "-A", "trust", "-E",
+                         "UTF8", "--no-locale", "--no-sync"},
+                        s.dir + "/initdb.log", ClusterUser()),
+      absl::Seconds(120));
   if (!initialized.ok()) return initialized;
 
   // The port is free when chosen but may be taken before postgres binds: retry.
   std::string last_log;
   for (int attempt = 0; attempt < 5; ++attempt) {
     s.port = FreePort();
-    absl::StatusOr<pid_t> pid = internal::Spawn(SpawnOptions{
+    absl::StatusOr<pid_t> pid = internal::Spawn(internal::Command(
         {PgTool("postgres"), "-D", data, "-p", std::to_string(s.port), "-k", s.dir, "-c",
          "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "full_page_writes=off", "-c",
          "max_connections=300", "-c", "shared_buffers=32MB"},
-        s.log_file,
-        ClusterUser()});
+        s.log_file, ClusterUser()));
     if (!pid.ok()) return pid.status();
     s.postmaster = *pid;
     absl::Time deadline = absl::Now() + absl::Seconds(60);
@@ -80,10 +78,9 @@ absl::StatusOr<std::unique_ptr<PostgresServer>> PostgresServer::Start() {
         break;
       }
       absl::Status ready = internal::RunToCompletion(
-          SpawnOptions{{PgTool("pg_isready"), "-q", "-h", "127.0.0.1", "-p", std::to_string(s.port),
-                        "-U", "postgres", "-d", "postgres"},
-                       "",
-                       ""},
+          internal::Command({PgTool("pg_isready"), "-q", "-h", "127.0.0.1", "-p",
+                             std::to_string(s.port), "-U", "postgres", "-d", "postgres"},
+                            "", ""),
           absl::Seconds(10));
       if (ready.ok()) return server;
       absl::SleepFor(absl::Milliseconds(50));

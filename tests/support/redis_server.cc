@@ -47,12 +47,11 @@ struct RedisServer::State {
   pid_t pid = -1;
 
   absl::Status Launch() {
-    absl::StatusOr<pid_t> spawned = internal::Spawn(internal::SpawnOptions{
-        {"redis-server", "--port", std::to_string(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", dir, "--daemonize", "no", "--protected-mode", "no",
-         "--loglevel", "warning"},
-        log_file,
-        ""});
+    absl::StatusOr<pid_t> spawned = internal::Spawn(
+        internal::Command({"redis-server", "--port", std::to_string(port), "--bind", "127.0.0.1",
+                           "--save", "", "--appendonly", "no", "--dir", dir, "--daemonize", "no",
+                           "--protected-mode", "no", "--loglevel", "warning"},
+                          log_file, ""));
     if (!spawned.ok()) return spawned.status();
     pid = *spawned;
     absl::Time deadline = absl::Now() + absl::Seconds(30);

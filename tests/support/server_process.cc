@@ -140,7 +140,7 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(const Option
     command << absl::StrJoin(argv, " ") << "\n";
   }
 
-  absl::StatusOr<pid_t> pid = internal::Spawn(internal::SpawnOptions{argv, s.log_file, ""});
+  absl::StatusOr<pid_t> pid = internal::Spawn(internal::Command(argv, s.log_file, ""));
   if (!pid.ok()) return pid.status();
   s.pid = *pid;
 
