@@ -22,6 +22,18 @@ namespace {
 
 namespace system_v1 = ::plantmesh::system::v1;
 
+// The same answer shape as plantmesh-server: identity, roles, services, version.
+void Answer(const grpc::ServerContextBase& context, const std::vector<std::string>& roles,
+            system_v1::WhoAmIResponse* response) {
+  for (const grpc::string_ref& id : context.auth_context()->FindPropertyValues("peer_spiffe_id")) {
+    response->set_identity(std::string(id.data(), id.size()));
+  }
+  for (const std::string& role : roles) response->add_roles(role);
+  response->add_services("plantmesh.system.v1.SystemService");
+  response->set_server_version("bare-whoami-server");
+}
+
+// The baseline proper: the callback API answers on the thread that read the request.
 class BareSystemService final : public system_v1::SystemService::CallbackService {
  public:
   explicit BareSystemService(std::vector<std::string> roles) : roles_(std::move(roles)) {}
@@ -29,17 +41,26 @@ class BareSystemService final : public system_v1::SystemService::CallbackService
   grpc::ServerUnaryReactor* WhoAmI(grpc::CallbackServerContext* context,
                                    const system_v1::WhoAmIRequest* /*request*/,
                                    system_v1::WhoAmIResponse* response) override {
-    // The same answer shape as plantmesh-server: identity, roles, services, version.
-    for (const grpc::string_ref& id :
-         context->auth_context()->FindPropertyValues("peer_spiffe_id")) {
-      response->set_identity(std::string(id.data(), id.size()));
-    }
-    for (const std::string& role : roles_) response->add_roles(role);
-    response->add_services("plantmesh.system.v1.SystemService");
-    response->set_server_version("bare-whoami-server");
+    Answer(*context, roles_, response);
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
     reactor->Finish(grpc::Status::OK);
     return reactor;
+  }
+
+ private:
+  const std::vector<std::string> roles_;
+};
+
+// For diagnosis only (--api sync): the synchronous API plantmesh-server's generated bases
+// use, without anything of ours, to tell the API's cost from our runtime's.
+class BareSyncSystemService final : public system_v1::SystemService::Service {
+ public:
+  explicit BareSyncSystemService(std::vector<std::string> roles) : roles_(std::move(roles)) {}
+
+  grpc::Status WhoAmI(grpc::ServerContext* context, const system_v1::WhoAmIRequest* /*request*/,
+                      system_v1::WhoAmIResponse* response) override {
+    Answer(*context, roles_, response);
+    return grpc::Status::OK;
   }
 
  private:
@@ -53,6 +74,7 @@ int Main(int argc, char** argv) {
   std::string key_file;
   unsigned int reload_seconds = 10;
   std::vector<std::string> roles = {"admin"};
+  std::string api = "callback";
   CLI::App app{
       "Bare gRPC callback server answering SystemService.WhoAmI over mTLS: the "
       "baseline plantmesh-server's runtime is measured against."};
@@ -63,6 +85,10 @@ int Main(int argc, char** argv) {
   app.add_option("--tls-reload-seconds", reload_seconds, "certificate file refresh interval")
       ->capture_default_str();
   app.add_option("--role", roles, "roles returned in every answer")->capture_default_str();
+  app.add_option("--api", api,
+                 "callback (the baseline) or sync (diagnosis: the API plantmesh-server uses)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"callback", "sync"}));
   CLI11_PARSE(app, argc, argv);
 
   // Block the stop signals before gRPC starts its threads, so that only sigwait below
@@ -80,11 +106,16 @@ int Main(int argc, char** argv) {
   tls.watch_identity_key_cert_pairs();
   tls.set_cert_request_type(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
 
-  BareSystemService service(roles);
+  BareSystemService callback_service(roles);
+  BareSyncSystemService sync_service(roles);
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(listen, grpc::experimental::TlsServerCredentials(tls), &port);
-  builder.RegisterService(&service);
+  if (api == "sync") {
+    builder.RegisterService(&sync_service);
+  } else {
+    builder.RegisterService(&callback_service);
+  }
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
     std::cerr << "bare-whoami-server: cannot listen on " << listen << "\n";
