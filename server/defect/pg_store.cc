@@ -90,6 +90,9 @@ const std::map<std::string, std::string>& Statements() {
                           "AND ($7::int8 IS NULL OR (update_time, id) > (" PM_TS(
                               7) ", $8::int8)) "
                                  "ORDER BY update_time, id LIMIT $9"},
+      // Plans per call: the optional filters fold away and the keyset uses its index,
+      // which a generic plan of these OR-ed conditions could not.
+      {"custom_plans", "SELECT set_config('plan_cache_mode', 'force_custom_plan', true)"},
       {"photos_of",
        "SELECT " PM_PHOTO_COLUMNS " FROM defect.photos WHERE defect_id = ANY($1::int8[]) "
        "ORDER BY defect_id, photo_no"},
@@ -427,6 +430,7 @@ absl::StatusOr<ListPage> PgDefectStore::ListDefects(const ListQuery& query) {
     Prepare(conn);
     pqxx::read_transaction tx(conn);
     page = ListPage{};
+    tx.exec_prepared("custom_plans");
     // One more than the page: whether another page follows.
     pqxx::result rows = tx.exec_prepared(
         statement, statuses_text, query.filter.zone, query.filter.vin, query.filter.shift,
