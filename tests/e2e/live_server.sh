@@ -35,5 +35,7 @@ for _ in $(seq 1 600); do
 done
 [ -f "$WORK/live.env" ] || { echo "e2e_live_server not ready after 60 s" >&2; exit 1; }
 # shellcheck disable=SC1091
+set -a
 . "$WORK/live.env"
+set +a
 echo "live mesh at $PLANTMESH_ENDPOINT"

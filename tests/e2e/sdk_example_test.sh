@@ -16,8 +16,8 @@ cmake -S "$SOURCE_DIR/sdk/examples" -B "$WORK/examples" -G Ninja \
   -DCMAKE_PREFIX_PATH="$WORK/prefix" -DCMAKE_BUILD_TYPE=Release
 cmake --build "$WORK/examples" -j 2
 
-echo "==> run defect_report as otto (operator)"
-PLANTMESH_CERT=$PLANTMESH_CERT_otto PLANTMESH_KEY=$PLANTMESH_KEY_otto \
+echo "==> run defect_report as ops (admin: it also makes sure its category exists)"
+PLANTMESH_CERT=$PLANTMESH_CERT_ops PLANTMESH_KEY=$PLANTMESH_KEY_ops \
   "$WORK/examples/defect_report" --vin VIN-SDK-EXAMPLE-1 | tee "$WORK/report.out"
 grep -q "reported defect [0-9]* (DEFECT_STATUS_REPORTED)" "$WORK/report.out"
 
