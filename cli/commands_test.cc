@@ -1,9 +1,13 @@
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "CLI/CLI.hpp"
 #include "cli/command_tree.h"
+#include "cli/connection_flags.h"
 #include "cli/contract_catalog.h"
 #include "cli/output.h"
 #include "cli/request_builder.h"
@@ -245,6 +249,45 @@ TEST(OutputTest, SingleMessagePrintsKeyValues) {
   ResponsePrinter(OutputFormat::kTable, out, notes).PrintResponse(response);
   EXPECT_THAT(out.str(), HasSubstr("identity  spiffe://plantmesh.local/user/anna"));
   EXPECT_THAT(out.str(), HasSubstr("roles     foreman,admin"));
+}
+
+TEST(ConnectionFlagsTest, ConfigFileThenEnvironmentThenFlags) {
+  std::string dir = (std::filesystem::temp_directory_path() / "plantctl-config-XXXXXX").string();
+  ASSERT_NE(mkdtemp(dir.data()), nullptr);
+  const std::string file = dir + "/plantctl.toml";
+  std::ofstream(file) << "endpoint = \"10.0.0.1:7443\"\nca = \"/f/ca.crt\"\ncert = \"/f/a.crt\"\n"
+                         "key = \"/f/a.key\"\ntimeout = 3\n";
+  setenv("PLANTMESH_CERT", "/env/a.crt", 1);
+  setenv("PLANTMESH_KEY", "/env/a.key", 1);
+  ConnectionSettings settings;
+  absl::Status loaded = LoadDefaults(file, /*explicit_file=*/true, &settings);
+  unsetenv("PLANTMESH_CERT");
+  unsetenv("PLANTMESH_KEY");
+  ASSERT_TRUE(loaded.ok()) << loaded;
+  CLI::App app;
+  AddConnectionFlags(&app, &settings);
+  app.parse(std::vector<std::string>{"/flag/a.key", "--key"});
+  EXPECT_EQ(settings.options.endpoint, "10.0.0.1:7443");  // file
+  EXPECT_EQ(settings.options.ca_file, "/f/ca.crt");       // file
+  EXPECT_EQ(settings.options.cert_file, "/env/a.crt");    // environment over file
+  EXPECT_EQ(settings.options.key_file, "/flag/a.key");    // flag over environment
+  EXPECT_EQ(settings.timeout_seconds, 3);
+
+  ConnectionSettings missing;
+  EXPECT_TRUE(LoadDefaults(dir + "/none.toml", /*explicit_file=*/false, &missing).ok());
+  EXPECT_FALSE(missing.config_missing);
+  EXPECT_TRUE(LoadDefaults(dir + "/none.toml", /*explicit_file=*/true, &missing).ok());
+  EXPECT_TRUE(missing.config_missing);
+
+  const std::string written = dir + "/written.toml";
+  ASSERT_TRUE(WriteConfigFile(settings, written, /*overwrite=*/false).ok());
+  EXPECT_EQ(WriteConfigFile(settings, written, /*overwrite=*/false).code(),
+            absl::StatusCode::kAlreadyExists);
+  ConnectionSettings reread;
+  ASSERT_TRUE(LoadDefaults(written, /*explicit_file=*/true, &reread).ok());
+  EXPECT_EQ(reread.options.key_file, "/flag/a.key");
+  EXPECT_EQ(reread.options.endpoint, "10.0.0.1:7443");
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -101,7 +101,7 @@ absl::Status LoadDefaults(const std::string& config_file, bool explicit_file,
       }
     }
   } else if (explicit_file) {
-    return absl::NotFoundError(absl::StrCat("cannot read the config file ", config_file));
+    settings->config_missing = true;
   }
   const std::pair<const char*, const char*> env_keys[] = {
       {"PLANTMESH_ENDPOINT", "endpoint"}, {"PLANTMESH_CA", "ca"},
@@ -158,7 +158,11 @@ absl::Status WriteConfigFile(const ConnectionSettings& settings, const std::stri
   if (!overwrite && std::filesystem::exists(path, error)) {
     return absl::AlreadyExistsError(absl::StrCat(path, " exists; pass --force to replace it"));
   }
-  const sdk::ClientOptions& options = settings.options;
+  // Absolute paths, so the file works from any directory.
+  sdk::ClientOptions options = settings.options;
+  for (std::string* file : {&options.ca_file, &options.cert_file, &options.key_file}) {
+    if (!file->empty()) *file = std::filesystem::absolute(*file, error).string();
+  }
   std::string text = "# plantctl connection settings (written by `plantctl config init`).\n";
   absl::StrAppend(&text, "endpoint = ", TomlString(options.endpoint), "\n");
   if (!options.ca_file.empty()) absl::StrAppend(&text, "ca = ", TomlString(options.ca_file), "\n");

@@ -16,6 +16,9 @@ struct ConnectionSettings {
   sdk::ClientOptions options;
   double timeout_seconds = 10;
   std::string config_file;  // the file used (or to write with `config init`)
+  // The user named a config file (--config or $PLANTCTL_CONFIG) that does not exist:
+  // an error for every command but `config init`.
+  bool config_missing = false;
 };
 
 // The config file the command line names (scanning argv for --config before CLI11
@@ -24,8 +27,8 @@ struct ConnectionSettings {
 std::string ConfigFileFromArgs(int argc, const char* const* argv, bool* explicit_file);
 
 // Reads the config file (keys: endpoint, ca, cert, key, server-name, insecure, timeout)
-// and then the environment into `settings`. A missing file is NOT_FOUND only when
-// `explicit_file`.
+// and then the environment into `settings`. A missing file sets
+// settings->config_missing when `explicit_file`.
 absl::Status LoadDefaults(const std::string& config_file, bool explicit_file,
                           ConnectionSettings* settings);
 

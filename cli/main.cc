@@ -69,6 +69,8 @@ int Main(int argc, char** argv) {
       "plantctl");
   app.footer(kExitCodesFooter);
   app.require_subcommand(1);
+  // Connection and output options may also follow the subcommands.
+  app.fallthrough();
   AddConnectionFlags(&app, &settings);
   std::string output_text = isatty(STDOUT_FILENO) ? "table" : "json";
   app.add_option("--output,-o", output_text,
@@ -94,6 +96,10 @@ int Main(int argc, char** argv) {
     return code == 0 ? 0 : kExitUsage;
   }
 
+  if (settings.config_missing && !config_init->parsed()) {
+    std::cerr << "plantctl: cannot read the config file " << settings.config_file << "\n";
+    return kExitUsage;
+  }
   if (pki.Selected()) {
     absl::Status status = pki.Run(std::cout);
     if (!status.ok()) {

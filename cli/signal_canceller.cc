@@ -2,6 +2,7 @@
 
 #include <signal.h>
 
+#include <csignal>
 #include <cstdlib>
 
 #include "grpcpp/client_context.h"
@@ -23,6 +24,9 @@ sigset_t HandledSignals() {
 SignalCanceller::SignalCanceller() {
   sigset_t set = HandledSignals();
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  // A shell without job control starts background commands with SIGINT ignored, and an
+  // ignored signal never reaches sigwait: take it back (it stays blocked, so it is safe).
+  std::signal(SIGINT, SIG_DFL);
   thread_ = std::thread([this] { Wait(); });
 }
 
