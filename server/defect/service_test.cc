@@ -1,0 +1,348 @@
+// DefectServiceImpl over in-process gRPC with real PostgreSQL and Redis: photo upload
+// and download rules, create validation through the wire, and watchers (zone filter,
+// draining). The call policy here only names the caller; authorization is tested in
+// the runtime and end to end.
+#include "server/defect/service.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "plantmesh/defect/v1/defect_service.grpc.pb.h"
+#include "server/defect/digest.h"
+#include "server/defect/module.h"
+#include "server/defect/pg_store.h"
+#include "server/runtime/call_policy.h"
+#include "server/runtime/errors.h"
+#include "server/runtime/event_stream.h"
+#include "server/runtime/grpc_status.h"
+#include "server/runtime/migrations.h"
+#include "server/runtime/pg_pool.h"
+#include "server/runtime/shutdown.h"
+#include "tests/support/test_servers.h"
+
+namespace plantmesh::defect {
+namespace {
+
+using ::testing::HasSubstr;
+namespace v1 = ::plantmesh::defect::v1;
+
+// Names the caller from the `x-test-identity` header; converts statuses like the runtime.
+class IdentityOnlyPolicy : public runtime::CallPolicy {
+ public:
+  grpc::Status Begin(grpc::ServerContext* server_context, std::string_view method,
+                     runtime::CallContext* call) override {
+    call->server_context = server_context;
+    call->method = std::string(method);
+    auto it = server_context->client_metadata().find("x-test-identity");
+    call->identity = it == server_context->client_metadata().end()
+                         ? "spiffe://test/user/anonymous"
+                         : std::string(it->second.data(), it->second.size());
+    call->start_time = absl::Now();
+    return grpc::Status::OK;
+  }
+  grpc::Status End(const runtime::CallContext&, const absl::Status& status,
+                   const google::protobuf::Message*) override {
+    return runtime::ToGrpcStatus(status);
+  }
+};
+
+bool Eventually(const std::function<bool()>& condition) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
+
+std::vector<std::string> FieldsOf(const grpc::Status& status) {
+  std::vector<std::string> fields;
+  for (const auto& v : runtime::FieldViolationsOf(runtime::FromGrpcStatus(status))) {
+    fields.push_back(v.field);
+  }
+  return fields;
+}
+
+class DefectServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    runtime::ResetDrainingForTesting();
+    static int database = 0;
+    absl::StatusOr<std::string> url = plantmesh::testing::SharedPostgres().CreateDatabase(
+        absl::StrCat("defect_service_", ++database));
+    ASSERT_TRUE(url.ok()) << url.status();
+    ASSERT_TRUE(runtime::ApplyMigrations(*url, "defect", EmbeddedMigrations()).ok());
+    runtime::PgPoolOptions pool_options;
+    pool_options.url = *url;
+    pool_options.size = 4;
+    absl::StatusOr<std::unique_ptr<runtime::PgPool>> pool = runtime::PgPool::Open(pool_options);
+    ASSERT_TRUE(pool.ok()) << pool.status();
+    pool_ = *std::move(pool);
+
+    config_.photo_max_bytes = 3 * 1024 * 1024;
+    deps_.config = &config_;
+    deps_.call_policy = &policy_;
+    deps_.pg = pool_.get();
+    deps_.redis.port = plantmesh::testing::SharedRedis().port();
+    relay_ = std::make_unique<runtime::OutboxRelay>(
+        pool_.get(), deps_.redis, std::vector<runtime::OutboxSource>{Descriptor().outbox});
+    relay_->Start();
+    deps_.relay = relay_.get();
+    store_ = std::make_unique<PgDefectStore>(pool_.get());
+    service_ = std::make_unique<DefectServiceImpl>(deps_, store_.get());
+
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    builder.RegisterService(service_.get());
+    server_ = builder.BuildAndStart();
+    ASSERT_NE(server_, nullptr);
+    stub_ = v1::DefectService::NewStub(
+        grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
+
+    ASSERT_TRUE(
+        store_->CreateCategory({"PAINT-SCRATCH", "Paint scratch", Severity::kMinor}, "c").ok());
+  }
+
+  void TearDown() override {
+    if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    if (relay_) relay_->Stop();
+    runtime::ResetDrainingForTesting();
+  }
+
+  std::unique_ptr<grpc::ClientContext> Context(const std::string& user = "op") {
+    auto context = std::make_unique<grpc::ClientContext>();
+    context->AddMetadata("x-test-identity", "spiffe://test/user/" + user);
+    context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    return context;
+  }
+
+  v1::Defect Report(const std::string& vin, const std::string& zone = "PAINT") {
+    v1::CreateDefectRequest request;
+    v1::Defect* d = request.mutable_defect();
+    d->set_vin(vin);
+    d->set_model("SEDAN");
+    d->set_zone(zone);
+    d->set_station("P-07");
+    d->set_category_code("PAINT-SCRATCH");
+    d->set_shift("2026-11-21/A");
+    request.set_request_id(NewUuid());
+    v1::CreateDefectResponse response;
+    grpc::Status status = stub_->CreateDefect(Context().get(), request, &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return response.defect();
+  }
+
+  // Uploads `bytes` in `chunk`-sized pieces with the given metadata.
+  grpc::Status Upload(const v1::PhotoUpload& metadata, const std::string& bytes, size_t chunk,
+                      v1::UploadDefectPhotoResponse* response) {
+    auto context = Context();
+    auto writer = stub_->UploadDefectPhoto(context.get(), response);
+    v1::UploadDefectPhotoRequest first;
+    *first.mutable_metadata() = metadata;
+    writer->Write(first);
+    for (size_t offset = 0; offset < bytes.size(); offset += chunk) {
+      v1::UploadDefectPhotoRequest piece;
+      piece.set_chunk(bytes.substr(offset, chunk));
+      if (!writer->Write(piece)) break;  // the server already refused
+    }
+    writer->WritesDone();
+    return writer->Finish();
+  }
+
+  runtime::ServerConfig config_;
+  IdentityOnlyPolicy policy_;
+  runtime::ServiceDeps deps_;
+  std::unique_ptr<runtime::PgPool> pool_;
+  std::unique_ptr<runtime::OutboxRelay> relay_;
+  std::unique_ptr<PgDefectStore> store_;
+  std::unique_ptr<DefectServiceImpl> service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<v1::DefectService::Stub> stub_;
+};
+
+TEST_F(DefectServiceTest, PhotoRoundTripInChunks) {
+  v1::Defect d = Report("VIN-PHOTO");
+  std::string bytes(2 * 1024 * 1024 + 17, '\0');
+  for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<char>(i * 31 % 251);
+  v1::PhotoUpload metadata;
+  metadata.set_defect_id(d.id());
+  metadata.set_content_type("image/jpeg");
+  metadata.set_size_bytes(static_cast<int64_t>(bytes.size()));
+  metadata.set_sha256(Sha256Hex(bytes));
+  metadata.set_file_name("door.jpg");
+  metadata.set_request_id("upload-1");
+  v1::UploadDefectPhotoResponse uploaded;
+  grpc::Status status = Upload(metadata, bytes, 1024 * 1024, &uploaded);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(uploaded.photo().id(), "1");
+  EXPECT_EQ(uploaded.photo().uploaded_by(), "spiffe://test/user/op");
+  // A retry with the same request id stores nothing new.
+  v1::UploadDefectPhotoResponse retried;
+  ASSERT_TRUE(Upload(metadata, bytes, 1024 * 1024, &retried).ok());
+  EXPECT_EQ(retried.photo().id(), "1");
+
+  v1::DownloadDefectPhotoRequest download;
+  download.set_defect_id(d.id());
+  download.set_photo_id("1");
+  auto context = Context();
+  auto reader = stub_->DownloadDefectPhoto(context.get(), download);
+  v1::DownloadDefectPhotoResponse message;
+  ASSERT_TRUE(reader->Read(&message));
+  ASSERT_TRUE(message.has_photo());
+  EXPECT_EQ(message.photo().sha256(), Sha256Hex(bytes));
+  std::string received;
+  int chunks = 0;
+  while (reader->Read(&message)) {
+    ASSERT_TRUE(message.has_chunk());
+    EXPECT_LE(message.chunk().size(), 64u * 1024);
+    received += message.chunk();
+    ++chunks;
+  }
+  ASSERT_TRUE(reader->Finish().ok());
+  EXPECT_EQ(received, bytes);
+  EXPECT_EQ(chunks, static_cast<int>((bytes.size() + 65535) / 65536));
+
+  v1::GetDefectRequest get;
+  get.set_id(d.id());
+  v1::GetDefectResponse got;
+  ASSERT_TRUE(stub_->GetDefect(Context().get(), get, &got).ok());
+  EXPECT_EQ(got.defect().photos_size(), 1);
+}
+
+TEST_F(DefectServiceTest, PhotoUploadRules) {
+  v1::Defect d = Report("VIN-PHOTO-RULES");
+  const std::string bytes(1000, 'x');
+  v1::PhotoUpload good;
+  good.set_defect_id(d.id());
+  good.set_content_type("image/png");
+  good.set_size_bytes(1000);
+  good.set_sha256(Sha256Hex(bytes));
+  v1::UploadDefectPhotoResponse response;
+
+  v1::PhotoUpload wrong_sha = good;
+  wrong_sha.set_sha256(Sha256Hex("something else"));
+  grpc::Status status = Upload(wrong_sha, bytes, 300, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(FieldsOf(status), ::testing::ElementsAre("metadata.sha256"));
+
+  v1::PhotoUpload too_few = good;
+  too_few.set_size_bytes(999);
+  status = Upload(too_few, bytes, 300, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("more bytes"));
+
+  v1::PhotoUpload too_many = good;
+  too_many.set_size_bytes(1001);
+  EXPECT_THAT(FieldsOf(Upload(too_many, bytes, 300, &response)),
+              ::testing::ElementsAre("metadata.size_bytes"));
+
+  v1::PhotoUpload over_limit = good;
+  over_limit.set_size_bytes(config_.photo_max_bytes + 1);
+  over_limit.set_content_type("image/gif");
+  std::vector<std::string> fields = FieldsOf(Upload(over_limit, bytes, 300, &response));
+  EXPECT_THAT(fields,
+              ::testing::UnorderedElementsAre("metadata.size_bytes", "metadata.content_type"));
+
+  v1::PhotoUpload missing = good;
+  missing.set_defect_id("424242");
+  EXPECT_EQ(Upload(missing, bytes, 300, &response).error_code(), grpc::StatusCode::NOT_FOUND);
+
+  // A chunk first is refused.
+  auto context = Context();
+  auto writer = stub_->UploadDefectPhoto(context.get(), &response);
+  v1::UploadDefectPhotoRequest chunk;
+  chunk.set_chunk("abc");
+  writer->Write(chunk);
+  writer->WritesDone();
+  status = writer->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(FieldsOf(status), ::testing::ElementsAre("metadata"));
+
+  v1::GetDefectRequest get;
+  get.set_id(d.id());
+  v1::GetDefectResponse got;
+  ASSERT_TRUE(stub_->GetDefect(Context().get(), get, &got).ok());
+  EXPECT_EQ(got.defect().photos_size(), 0);
+  EXPECT_EQ(got.defect().etag(), d.etag());
+}
+
+TEST_F(DefectServiceTest, CreateNamesUnknownCategoryAndOutputOnlyFields) {
+  v1::CreateDefectRequest request;
+  request.mutable_defect()->set_vin("VIN-1");
+  request.mutable_defect()->set_model("SEDAN");
+  request.mutable_defect()->set_zone("PAINT");
+  request.mutable_defect()->set_station("P-07");
+  request.mutable_defect()->set_shift("A");
+  request.mutable_defect()->set_category_code("NO-SUCH");
+  request.mutable_defect()->set_status(v1::DEFECT_STATUS_CLOSED);
+  v1::CreateDefectResponse response;
+  grpc::Status status = stub_->CreateDefect(Context().get(), request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(FieldsOf(status),
+              ::testing::UnorderedElementsAre("defect.category_code", "defect.status"));
+  EXPECT_THAT(status.error_message(), HasSubstr("unknown category 'NO-SUCH'"));
+
+  // Same request id, different report: refused, the first stands.
+  request.mutable_defect()->set_category_code("PAINT-SCRATCH");
+  request.mutable_defect()->clear_status();
+  request.set_request_id("same-id");
+  ASSERT_TRUE(stub_->CreateDefect(Context().get(), request, &response).ok());
+  EXPECT_EQ(response.defect().severity(), v1::SEVERITY_MINOR);  // the category's default
+  request.mutable_defect()->set_description("another");
+  EXPECT_EQ(stub_->CreateDefect(Context().get(), request, &response).error_code(),
+            grpc::StatusCode::ALREADY_EXISTS);
+}
+
+TEST_F(DefectServiceTest, WatchFiltersByZoneThenEndsWhenDraining) {
+  v1::WatchDefectsRequest request;
+  request.set_zone("ASSEMBLY-2");
+  auto context = Context("watcher");
+  auto reader = stub_->WatchDefects(context.get(), request);
+  std::mutex mu;
+  std::vector<v1::DefectEvent> events;
+  std::thread consume([&] {
+    v1::WatchDefectsResponse response;
+    while (reader->Read(&response)) {
+      std::lock_guard<std::mutex> lock(mu);
+      events.push_back(response.event());
+    }
+  });
+  v1::Defect paint;
+  v1::Defect assembly;
+  // Report pairs until the watcher has seen one (the stream may start after the first).
+  int round = 0;
+  ASSERT_TRUE(Eventually([&] {
+    ++round;
+    paint = Report(absl::StrCat("VIN-P-", round), "PAINT");
+    assembly = Report(absl::StrCat("VIN-A-", round), "ASSEMBLY-2");
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    std::lock_guard<std::mutex> lock(mu);
+    return !events.empty();
+  }));
+  runtime::BeginDraining();
+  consume.join();
+  grpc::Status status = reader->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_THAT(status.error_message(), HasSubstr("resume with cursor"));
+  for (const v1::DefectEvent& e : events) {
+    EXPECT_EQ(e.defect().zone(), "ASSEMBLY-2");
+    EXPECT_FALSE(e.cursor().empty());
+    EXPECT_EQ(e.change_type(), v1::CHANGE_TYPE_REPORTED);
+    EXPECT_EQ(e.actor(), "spiffe://test/user/op");
+  }
+  EXPECT_THAT(status.error_message(), HasSubstr(events.back().cursor()));
+}
+
+}  // namespace
+}  // namespace plantmesh::defect
