@@ -249,7 +249,7 @@ absl::Status RunMethod(const MethodBinding& binding, const ContractCatalog& cata
         env.interrupted->load()) {
       return absl::OkStatus();
     }
-    return sdk::FromGrpcStatus(status);
+    return sdk::FromGrpcStatus(status, /*mutual_tls=*/!env.options.insecure);
   }
   if (received) env.printer->PrintResponse(*response);
   if (sink) return sink->Commit();
