@@ -1,12 +1,12 @@
 #include "server/runtime/health.h"
 
-#include <grpcpp/health_check_service_interface.h>
 #include <spdlog/spdlog.h>
 
 #include <pqxx/pqxx>
 #include <utility>
 
 #include "server/runtime/event_stream.h"
+#include "server/runtime/health_service.h"
 #include "server/runtime/pg_pool.h"
 
 namespace plantmesh::runtime {
@@ -27,8 +27,7 @@ DependencyProbe RedisProbe(const OutboxRelay* relay) {
   return {kRedisHealthName, [relay] { return relay->redis_healthy(); }};
 }
 
-HealthReporter::HealthReporter(grpc::HealthCheckServiceInterface* health,
-                               std::vector<std::string> services,
+HealthReporter::HealthReporter(HealthService* health, std::vector<std::string> services,
                                std::vector<DependencyProbe> dependencies, absl::Duration period)
     : health_(health), dependencies_(std::move(dependencies)) {
   health_->SetServingStatus("", true);

@@ -1,5 +1,5 @@
 // Health of plantmesh-server over the gRPC health checking protocol
-// (grpc.health.v1.Health, gRPC's default service):
+// (grpc.health.v1.Health, served by our HealthService):
 //   ""                                  SERVING while the server accepts calls
 //   "<fully qualified service>"         SERVING for every hosted service
 //   "plantmesh.dependency.postgres"     SERVING while `SELECT 1` succeeds
@@ -18,12 +18,9 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
-namespace grpc {
-class HealthCheckServiceInterface;
-}
-
 namespace plantmesh::runtime {
 
+class HealthService;
 class OutboxRelay;
 class PgPool;
 
@@ -42,7 +39,7 @@ class HealthReporter {
  public:
   // `health` is the server's health service (not owned). Marks "" and `services`
   // SERVING, then probes each dependency every `period` on a thread.
-  HealthReporter(grpc::HealthCheckServiceInterface* health, std::vector<std::string> services,
+  HealthReporter(HealthService* health, std::vector<std::string> services,
                  std::vector<DependencyProbe> dependencies,
                  absl::Duration period = absl::Seconds(1));
   ~HealthReporter();
@@ -53,7 +50,7 @@ class HealthReporter {
  private:
   void ProbeLoop(absl::Duration period);
 
-  grpc::HealthCheckServiceInterface* health_;
+  HealthService* health_;
   std::vector<DependencyProbe> dependencies_;
   absl::Mutex mu_;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;

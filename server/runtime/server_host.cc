@@ -2,7 +2,6 @@
 
 #include <grpc/grpc.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
-#include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/resource_quota.h>
 #include <grpcpp/server.h>
 #include <grpcpp/server_builder.h>
@@ -43,13 +42,14 @@ absl::StatusOr<std::vector<const ServiceDescriptor*>> SelectServices(
 absl::StatusOr<std::unique_ptr<ServerHost>> ServerHost::Start(
     const ServerConfig& config, const std::vector<Hosted>& services,
     std::vector<DependencyProbe> dependencies) {
-  grpc::EnableDefaultHealthCheckService(true);
   if (config.reflection) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 
+  std::unique_ptr<ServerHost> host(new ServerHost());
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(config.listen, MakeServerCredentials(config), &port);
   for (const Hosted& hosted : services) builder.RegisterService(hosted.service);
+  builder.RegisterService(&host->health_service_);
   builder.SetMaxReceiveMessageSize(config.max_receive_message_bytes);
   builder.SetMaxSendMessageSize(config.max_send_message_bytes);
   builder.AddChannelArgument(GRPC_ARG_MAX_METADATA_SIZE, config.max_metadata_bytes);
@@ -67,15 +67,15 @@ absl::StatusOr<std::unique_ptr<ServerHost>> ServerHost::Start(
 
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
+    host->drained_ = true;  // nothing started, nothing to drain
     return absl::UnavailableError(absl::StrCat("cannot listen on ", config.listen));
   }
-  std::unique_ptr<ServerHost> host(new ServerHost());
   host->port_ = port;
   host->endpoint_ = absl::StrCat(config.listen.substr(0, config.listen.rfind(':')), ":", port);
   std::vector<std::string> names;
   for (const Hosted& hosted : services) names.push_back(hosted.service_name);
-  host->health_ = std::make_unique<HealthReporter>(server->GetHealthCheckService(),
-                                                   std::move(names), std::move(dependencies));
+  host->health_ = std::make_unique<HealthReporter>(&host->health_service_, std::move(names),
+                                                   std::move(dependencies));
   host->server_ = std::move(server);
   return host;
 }

@@ -10,6 +10,7 @@
 #include "absl/time/time.h"
 #include "server/runtime/config.h"
 #include "server/runtime/health.h"
+#include "server/runtime/health_service.h"
 #include "server/runtime/service_module.h"
 
 namespace grpc {
@@ -49,6 +50,7 @@ class ServerHost {
 
  private:
   ServerHost() = default;
+  HealthService health_service_;  // registered with server_, so declared before it
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<HealthReporter> health_;
   int port_ = 0;
