@@ -598,6 +598,10 @@ absl::StatusOr<PhotoContent> PgDefectStore::GetPhoto(int64_t defect_id,
 }
 
 absl::StatusOr<std::optional<DefectCategory>> PgDefectStore::FindCategory(const std::string& code) {
+  {
+    absl::MutexLock lock(&categories_mu_);
+    if (auto it = categories_.find(code); it != categories_.end()) return it->second;
+  }
   std::optional<DefectCategory> found;
   PM_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& conn) -> absl::Status {
     Prepare(conn);
@@ -608,6 +612,10 @@ absl::StatusOr<std::optional<DefectCategory>> PgDefectStore::FindCategory(const 
                            static_cast<Severity>(rows[0]["default_severity"].as<int>())};
     return absl::OkStatus();
   }));
+  if (found) {
+    absl::MutexLock lock(&categories_mu_);
+    categories_.emplace(code, *found);
+  }
   return found;
 }
 

@@ -3,7 +3,11 @@
 #pragma once
 
 #include <memory>
+#include <string>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
 #include "server/defect/store.h"
 #include "server/runtime/pg_pool.h"
 
@@ -38,6 +42,11 @@ class PgDefectStore : public DefectStore {
 
  private:
   runtime::PgPool* pool_;
+  // Categories found so far. The API can neither change nor delete a category, so an
+  // entry never goes stale; a miss always asks PostgreSQL, so a category created through
+  // another replica is seen at once. Saves a round trip on every report (bench B5).
+  absl::Mutex categories_mu_;
+  absl::flat_hash_map<std::string, DefectCategory> categories_ ABSL_GUARDED_BY(categories_mu_);
 };
 
 }  // namespace plantmesh::defect
