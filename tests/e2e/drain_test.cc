@@ -39,7 +39,7 @@ TEST(DrainTest, SigtermEndsWatchersWithUnavailableAndExitsZero) {
   EXPECT_FALSE(mesh.server().running());
 }
 
-TEST(DrainTest, NewCallsAfterExitFailFast) {
+TEST(DrainTest, CallsAfterExitAreUnavailable) {
   absl::StatusOr<std::unique_ptr<Mesh>> mesh_or = Mesh::Start();
   ASSERT_TRUE(mesh_or.ok()) << mesh_or.status();
   Mesh& mesh = **mesh_or;
