@@ -49,6 +49,10 @@ struct OutboxRelay::State {
       outcome = Outcome{};  // Run may retry the body
       const std::string table = conn.quote_name(source.schema) + ".outbox";
       pqxx::work tx(conn);
+      // Marking rows published need not wait for the WAL flush: if a crash loses the
+      // mark, the rows are published again and consumers drop them by event_id. This
+      // keeps the relay from doubling the fsyncs of the writes it follows (bench B5).
+      tx.exec("SET LOCAL synchronous_commit = off");
       pqxx::result rows = tx.exec("SELECT id, event_id::text, payload FROM " + table +
                                   " WHERE published_at IS NULL ORDER BY id LIMIT " +
                                   std::to_string(kBatchSize) + " FOR UPDATE SKIP LOCKED");
