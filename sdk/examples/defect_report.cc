@@ -1,7 +1,8 @@
 // defect_report: reports one defect through the PlantMesh SDK and lists what is open.
 //
 //   defect_report --endpoint HOST:PORT --ca ca.crt --cert me.crt --key me.key \
-//                 [--vin VIN] [--zone ZONE] [--category CODE] [--description TEXT]
+//                 [--vin VIN] [--model MODEL] [--shift SHIFT] [--zone ZONE] [--station STATION]
+//                 [--category CODE] [--description TEXT]
 //   (or PLANTMESH_ENDPOINT, PLANTMESH_CA, PLANTMESH_CERT, PLANTMESH_KEY; --insecure for
 //   a loopback server started with --insecure)
 //
@@ -25,6 +26,8 @@ namespace sdk = plantmesh::sdk;
 struct Flags {
   sdk::ClientOptions options;
   std::string vin = "WVWZZZ1JZXW000001";
+  std::string model = "SEDAN-2.0";
+  std::string shift = "2026-11-21/A";
   std::string zone = "PAINT";
   std::string station = "P-07";
   std::string category = "PAINT-SCRATCH";
@@ -48,6 +51,8 @@ bool ParseFlags(int argc, char** argv, Flags* flags) {
                                                       {"--key", &options.key_file},
                                                       {"--server-name", &options.server_name},
                                                       {"--vin", &flags->vin},
+                                                      {"--model", &flags->model},
+                                                      {"--shift", &flags->shift},
                                                       {"--zone", &flags->zone},
                                                       {"--station", &flags->station},
                                                       {"--category", &flags->category},
@@ -109,6 +114,8 @@ int main(int argc, char** argv) {
   dv1::CreateDefectRequest report;  // request_id is filled by the SDK
   dv1::Defect& defect = *report.mutable_defect();
   defect.set_vin(flags.vin);
+  defect.set_model(flags.model);
+  defect.set_shift(flags.shift);
   defect.set_zone(flags.zone);
   defect.set_station(flags.station);
   defect.set_category_code(flags.category);
