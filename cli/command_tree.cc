@@ -4,7 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "cli/request_builder.h"
-#include "plantmesh/sdk/uuid.h"
+#include "plantmesh/common/uuid.h"
 
 namespace plantmesh::cli {
 
@@ -92,7 +92,7 @@ absl::StatusOr<std::unique_ptr<google::protobuf::Message>> CommandTree::BuildReq
   }
   const google::protobuf::FieldDescriptor* request_id = binding.command->request_id;
   if (request_id != nullptr && request->GetReflection()->GetString(*request, request_id).empty()) {
-    request->GetReflection()->SetString(request.get(), request_id, sdk::NewUuidV4());
+    request->GetReflection()->SetString(request.get(), request_id, common::NewUuidV4());
   }
   return request;
 }

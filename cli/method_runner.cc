@@ -10,8 +10,8 @@
 #include "absl/time/clock.h"
 #include "cli/generic_call.h"
 #include "cli/request_builder.h"
-#include "cli/sha256.h"
 #include "plantmesh/api/v1/annotations.pb.h"
+#include "plantmesh/common/sha256.h"
 #include "plantmesh/sdk/status.h"
 #include "server/runtime/status_macros.h"
 
@@ -53,7 +53,7 @@ absl::Status SendFile(GenericCall& call, const MethodBinding& binding,
   const auto& annotation = chunk_field->options().GetExtension(plantmesh::api::v1::file_chunk);
   std::ifstream in(binding.from_file, std::ios::binary);
   if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", binding.from_file));
-  Sha256 digest;
+  common::Sha256 digest;
   uint64_t size = 0;
   std::string buffer(kChunkBytes, '\0');
   while (in.read(buffer.data(), buffer.size()) || in.gcount() > 0) {
@@ -178,7 +178,7 @@ class FileSink {
   const FieldDescriptor* chunk_field_;
   plantmesh::api::v1::FileChunk annotation_;
   std::ofstream out_;
-  Sha256 digest_;
+  common::Sha256 digest_;
   uint64_t size_ = 0;
   std::string expected_size_;
   std::string expected_sha256_;

@@ -6,13 +6,15 @@ include(CMakePackageConfigHelpers)
 
 set(PLANTMESH_INSTALL_CMAKEDIR "${CMAKE_INSTALL_LIBDIR}/cmake/PlantMesh")
 
-install(TARGETS plantmesh_sdk plantmesh_proto EXPORT PlantMeshTargets
+install(TARGETS plantmesh_sdk plantmesh_proto plantmesh_common EXPORT PlantMeshTargets
   ARCHIVE DESTINATION "${CMAKE_INSTALL_LIBDIR}" COMPONENT sdk
   LIBRARY DESTINATION "${CMAKE_INSTALL_LIBDIR}" COMPONENT sdk
   INCLUDES DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}")
 
 # Hand-written headers (plantmesh/sdk/...).
 install(DIRECTORY "${CMAKE_CURRENT_SOURCE_DIR}/include/"
+  DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}" COMPONENT sdk FILES_MATCHING PATTERN "*.h")
+install(DIRECTORY "${PROJECT_SOURCE_DIR}/common/include/"
   DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}" COMPONENT sdk FILES_MATCHING PATTERN "*.h")
 
 # Generated headers keep their path under gen/: plantmesh/defect/v1/defect_service.pb.h ...

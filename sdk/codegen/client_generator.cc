@@ -120,7 +120,9 @@ void DefineMethod(Printer& p, const ServiceDescriptor* service, const MethodDesc
               "absl::StatusOr<$Response$> $Client$::$Method$(\n"
               "    $Request$ request, const CallOptions& call_options) {\n");
       if (RequestIdField(method->input_type()) != nullptr) {
-        p.Print("  if (request.request_id().empty()) request.set_request_id(NewUuidV4());\n");
+        p.Print(
+            "  if (request.request_id().empty()) "
+            "request.set_request_id(::plantmesh::common::NewUuidV4());\n");
       }
       p.Print(vars,
               "  return internal::CallUnary<$Response$>(\n"
@@ -280,7 +282,7 @@ void GenerateClientSource(const FileDescriptor* file,
       "#include <utility>\n\n"
       "#include \"$stem$.grpc.pb.h\"\n"
       "#include \"plantmesh/sdk/internal/calls.h\"\n"
-      "#include \"plantmesh/sdk/uuid.h\"\n\n"
+      "#include \"plantmesh/common/uuid.h\"\n\n"
       "namespace plantmesh::sdk {\n\n",
       "stem", stem);
   for (int s = 0; s < file->service_count(); ++s) {

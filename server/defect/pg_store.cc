@@ -11,8 +11,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "nlohmann/json.hpp"
+#include "plantmesh/common/sha256.h"
+#include "plantmesh/common/uuid.h"
 #include "server/defect/convert.h"
-#include "server/defect/digest.h"
 #include "server/runtime/errors.h"
 #include "server/runtime/status_macros.h"
 
@@ -322,7 +323,7 @@ void RecordChange(pqxx::transaction_base& tx, const Defect& after, ChangeType ty
   const absl::Time when = TruncateToMicros(context.now);
   tx.exec_prepared0("history_insert", after.id, static_cast<int>(type), context.actor, Micros(when),
                     ChangesJson(changes), comment, context.request_id);
-  const std::string event_id = NewUuid();
+  const std::string event_id = common::NewUuidV4();
   std::string payload;
   MakeEvent(event_id, type, after, context.actor, when).SerializeToString(&payload);
   tx.exec_prepared0("outbox_insert", event_id, pqxx::binarystring(payload));

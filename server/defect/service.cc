@@ -10,8 +10,9 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "plantmesh/common/sha256.h"
+#include "plantmesh/common/uuid.h"
 #include "server/defect/convert.h"
-#include "server/defect/digest.h"
 #include "server/defect/domain.h"
 #include "server/runtime/errors.h"
 #include "server/runtime/event_stream.h"
@@ -113,12 +114,13 @@ absl::Status DefectServiceImpl::HandleCreateDefect(runtime::CallContext& call,
   const absl::Time now = deps_.now();
   PM_ASSIGN_OR_RETURN(Defect draft, NewDefect(input, category, call.identity, now));
   // Without a request id there is nothing to deduplicate by: this call stands alone.
-  const std::string request_id = request.request_id().empty() ? NewUuid() : request.request_id();
+  const std::string request_id =
+      request.request_id().empty() ? common::NewUuidV4() : request.request_id();
   v1::CreateDefectRequest fingerprint = request;
   fingerprint.clear_request_id();
-  PM_ASSIGN_OR_RETURN(Defect created,
-                      store_->CreateDefect(draft, Sha256Hex(fingerprint.SerializeAsString()),
-                                           ChangeContext{request_id, call.identity, now}));
+  PM_ASSIGN_OR_RETURN(Defect created, store_->CreateDefect(
+                                          draft, common::Sha256Hex(fingerprint.SerializeAsString()),
+                                          ChangeContext{request_id, call.identity, now}));
   EventsCommitted();
   ToProto(created, response->mutable_defect());
   return absl::OkStatus();
@@ -305,7 +307,7 @@ absl::Status DefectServiceImpl::HandleUploadDefectPhoto(
   const auto declared = static_cast<size_t>(metadata.size_bytes());
   std::string bytes;
   bytes.reserve(declared);
-  Sha256 sha;
+  common::Sha256 sha;
   while (reader->Read(&message)) {
     if (call.Cancelled()) return absl::CancelledError("upload cancelled");
     if (!message.has_chunk()) {

@@ -17,8 +17,9 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "plantmesh/common/sha256.h"
+#include "plantmesh/common/uuid.h"
 #include "plantmesh/defect/v1/defect_service.grpc.pb.h"
-#include "server/defect/digest.h"
 #include "server/defect/module.h"
 #include "server/defect/pg_store.h"
 #include "server/runtime/call_policy.h"
@@ -136,7 +137,7 @@ class DefectServiceTest : public ::testing::Test {
     d->set_station("P-07");
     d->set_category_code("PAINT-SCRATCH");
     d->set_shift("2026-11-21/A");
-    request.set_request_id(NewUuid());
+    request.set_request_id(common::NewUuidV4());
     v1::CreateDefectResponse response;
     grpc::Status status = stub_->CreateDefect(Context().get(), request, &response);
     EXPECT_TRUE(status.ok()) << status.error_message();
@@ -179,7 +180,7 @@ TEST_F(DefectServiceTest, PhotoRoundTripInChunks) {
   metadata.set_defect_id(d.id());
   metadata.set_content_type("image/jpeg");
   metadata.set_size_bytes(static_cast<int64_t>(bytes.size()));
-  metadata.set_sha256(Sha256Hex(bytes));
+  metadata.set_sha256(common::Sha256Hex(bytes));
   metadata.set_file_name("door.jpg");
   metadata.set_request_id("upload-1");
   v1::UploadDefectPhotoResponse uploaded;
@@ -200,7 +201,7 @@ TEST_F(DefectServiceTest, PhotoRoundTripInChunks) {
   v1::DownloadDefectPhotoResponse message;
   ASSERT_TRUE(reader->Read(&message));
   ASSERT_TRUE(message.has_photo());
-  EXPECT_EQ(message.photo().sha256(), Sha256Hex(bytes));
+  EXPECT_EQ(message.photo().sha256(), common::Sha256Hex(bytes));
   std::string received;
   int chunks = 0;
   while (reader->Read(&message)) {
@@ -227,11 +228,11 @@ TEST_F(DefectServiceTest, PhotoUploadRules) {
   good.set_defect_id(d.id());
   good.set_content_type("image/png");
   good.set_size_bytes(1000);
-  good.set_sha256(Sha256Hex(bytes));
+  good.set_sha256(common::Sha256Hex(bytes));
   v1::UploadDefectPhotoResponse response;
 
   v1::PhotoUpload wrong_sha = good;
-  wrong_sha.set_sha256(Sha256Hex("something else"));
+  wrong_sha.set_sha256(common::Sha256Hex("something else"));
   grpc::Status status = Upload(wrong_sha, bytes, 300, &response);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(FieldsOf(status), ::testing::ElementsAre("metadata.sha256"));

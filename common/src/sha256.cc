@@ -1,10 +1,10 @@
-#include "cli/sha256.h"
+#include "plantmesh/common/sha256.h"
 
 #include <openssl/evp.h>
 
 #include "absl/strings/escaping.h"
 
-namespace plantmesh::cli {
+namespace plantmesh::common {
 
 Sha256::Sha256() : context_(EVP_MD_CTX_new()) {
   EVP_DigestInit_ex(context_, EVP_sha256(), nullptr);
@@ -16,7 +16,8 @@ void Sha256::Update(absl::string_view bytes) {
   EVP_DigestUpdate(context_, bytes.data(), bytes.size());
 }
 
-std::string Sha256::HexDigest() {
+std::string Sha256::HexDigest() const {
+  // Finalize a copy, so that the running digest stays usable.
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int size = 0;
   EVP_MD_CTX* copy = EVP_MD_CTX_new();
@@ -26,4 +27,10 @@ std::string Sha256::HexDigest() {
   return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(digest), size));
 }
 
-}  // namespace plantmesh::cli
+std::string Sha256Hex(absl::string_view bytes) {
+  Sha256 sha;
+  sha.Update(bytes);
+  return sha.HexDigest();
+}
+
+}  // namespace plantmesh::common

@@ -1,4 +1,4 @@
-#include "plantmesh/sdk/uuid.h"
+#include "plantmesh/common/uuid.h"
 
 #include <gtest/gtest.h>
 
@@ -6,7 +6,7 @@
 #include <set>
 #include <string>
 
-namespace plantmesh::sdk {
+namespace plantmesh::common {
 namespace {
 
 TEST(NewUuidV4, IsCanonicalVersion4WithTheRfc4122Variant) {
@@ -24,4 +24,4 @@ TEST(NewUuidV4, DoesNotRepeat) {
 }
 
 }  // namespace
-}  // namespace plantmesh::sdk
+}  // namespace plantmesh::common

@@ -1,4 +1,4 @@
-#include "plantmesh/sdk/uuid.h"
+#include "plantmesh/common/uuid.h"
 
 #include <openssl/rand.h>
 
@@ -7,7 +7,7 @@
 #include <random>
 #include <string>
 
-namespace plantmesh::sdk {
+namespace plantmesh::common {
 
 std::string NewUuidV4() {
   std::array<uint8_t, 16> bytes{};
@@ -30,4 +30,4 @@ std::string NewUuidV4() {
   return text;
 }
 
-}  // namespace plantmesh::sdk
+}  // namespace plantmesh::common
