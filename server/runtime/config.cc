@@ -22,6 +22,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
+#include "server/runtime/tls.h"
 
 namespace plantmesh::runtime {
 namespace {
@@ -83,11 +84,21 @@ absl::Status Validate(const ServerConfig& config) {
   if (!config.insecure) {
     const std::pair<const char*, const std::string*> tls_files[] = {
         {"tls-ca", &config.tls_ca}, {"tls-cert", &config.tls_cert}, {"tls-key", &config.tls_key}};
+    bool all_readable = true;
     for (const auto& [key, path] : tls_files) {
       if (path->empty()) {
         problems.push_back(absl::StrCat(key, ": required unless --insecure"));
+        all_readable = false;
       } else if (!Readable(*path)) {
         problems.push_back(absl::StrCat(key, ": cannot read '", *path, "'"));
+        all_readable = false;
+      }
+    }
+    // Otherwise the server would report itself ready and fail every handshake.
+    if (all_readable) {
+      if (absl::Status usable = CheckTlsFiles(config.tls_ca, config.tls_cert, config.tls_key);
+          !usable.ok()) {
+        problems.emplace_back(usable.message());
       }
     }
     if (config.role_bindings.empty()) {

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/support/test_servers.h"
+
 namespace plantmesh::runtime {
 namespace {
 
@@ -81,8 +83,11 @@ TEST_F(ConfigTest, TlsFilesRequiredWithoutInsecure) {
 }
 
 TEST_F(ConfigTest, UnreadableTlsFileIsNamed) {
-  const std::string ca = WriteFile("ca.pem", "x");
-  const std::string cert = WriteFile("cert.pem", "x");
+  absl::StatusOr<std::unique_ptr<plantmesh::testing::TestPki>> pki =
+      plantmesh::testing::TestPki::Create();
+  ASSERT_TRUE(pki.ok()) << pki.status();
+  const std::string ca = (*pki)->ca_file();
+  const std::string cert = (*pki)->server_cert();
   const std::string bindings = WriteFile("bindings.json", "{}");
   absl::StatusOr<ServerConfig> config =
       Load({"--tls-ca", ca, "--tls-cert", cert, "--tls-key", (dir_ / "missing.key").string(),
@@ -91,10 +96,62 @@ TEST_F(ConfigTest, UnreadableTlsFileIsNamed) {
   EXPECT_THAT(config.status().message(), HasSubstr("tls-key: cannot read"));
   EXPECT_THAT(config.status().message(), Not(HasSubstr("tls-ca")));
 
-  const std::string key = WriteFile("key.pem", "x");
-  EXPECT_TRUE(
-      Load({"--tls-ca", ca, "--tls-cert", cert, "--tls-key", key, "--role-bindings", bindings})
-          .ok());
+  EXPECT_TRUE(Load({"--tls-ca", ca, "--tls-cert", cert, "--tls-key", (*pki)->server_key(),
+                    "--role-bindings", bindings})
+                  .ok());
+}
+
+// Readable is not enough: a server with files it cannot use would report itself ready
+// and then fail every handshake.
+TEST_F(ConfigTest, UnusableTlsFilesAreRefusedAtStartup) {
+  absl::StatusOr<std::unique_ptr<plantmesh::testing::TestPki>> pki =
+      plantmesh::testing::TestPki::Create();
+  ASSERT_TRUE(pki.ok()) << pki.status();
+  const std::string ca = (*pki)->ca_file();
+  const std::string cert = (*pki)->server_cert();
+  const std::string key = (*pki)->server_key();
+  const std::string bindings = WriteFile("bindings.json", "{}");
+  const std::string garbage = WriteFile("garbage.pem", "-----BEGIN CERTIFICATE-----\nnot base64\n");
+  absl::StatusOr<plantmesh::testing::TestPki::Client> other = (*pki)->IssueClient("other", {});
+  ASSERT_TRUE(other.ok()) << other.status();
+
+  auto load = [&](const std::string& ca_file, const std::string& cert_file,
+                  const std::string& key_file) {
+    return Load({"--tls-ca", ca_file, "--tls-cert", cert_file, "--tls-key", key_file,
+                 "--role-bindings", bindings});
+  };
+  ASSERT_TRUE(load(ca, cert, key).ok()) << load(ca, cert, key).status();
+
+  absl::StatusOr<ServerConfig> config = load(garbage, cert, key);
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(config.status().message(), HasSubstr("tls-ca: no PEM certificate"));
+  EXPECT_THAT(config.status().message(), Not(HasSubstr("tls-cert")));
+
+  config = load(ca, garbage, key);
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(config.status().message(), HasSubstr("tls-cert: not a PEM certificate"));
+  EXPECT_THAT(config.status().message(), Not(HasSubstr("tls-key")));
+
+  config = load(ca, cert, garbage);
+  ASSERT_FALSE(config.ok());
+  EXPECT_THAT(config.status().message(), HasSubstr("tls-key: not an unencrypted PEM private key"));
+
+  // A certificate file where the key belongs: not a private key either.
+  config = load(ca, cert, cert);
+  ASSERT_FALSE(config.ok());
+  EXPECT_THAT(config.status().message(), HasSubstr("tls-key: not an unencrypted PEM private key"));
+
+  // A valid key of another certificate.
+  config = load(ca, cert, other->key_file);
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(config.status().message(), HasSubstr("tls-key: does not match tls-cert"));
+  EXPECT_THAT(config.status().message(), Not(HasSubstr("tls-ca")));
+
+  // Any other certificate-and-key pair of the CA is fine.
+  EXPECT_TRUE(load(ca, other->cert_file, other->key_file).ok());
 }
 
 TEST_F(ConfigTest, UnknownKeyInFileIsAnErrorNamingIt) {

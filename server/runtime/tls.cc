@@ -3,8 +3,45 @@
 #include <grpc/grpc_security_constants.h>
 #include <grpcpp/security/tls_certificate_provider.h>
 #include <grpcpp/security/tls_credentials_options.h>
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 
 namespace plantmesh::runtime {
+namespace {
+
+struct BioFree {
+  void operator()(BIO* bio) const { BIO_free(bio); }
+};
+struct X509Free {
+  void operator()(X509* cert) const { X509_free(cert); }
+};
+struct PkeyFree {
+  void operator()(EVP_PKEY* key) const { EVP_PKEY_free(key); }
+};
+using BioPtr = std::unique_ptr<BIO, BioFree>;
+using X509Ptr = std::unique_ptr<X509, X509Free>;
+using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyFree>;
+
+// Refuses encrypted keys instead of letting OpenSSL prompt on the terminal: gRPC could
+// not decrypt them either.
+int NoPassphrase(char* /*buf*/, int /*size*/, int /*rwflag*/, void* /*userdata*/) { return -1; }
+
+BioPtr OpenFile(const std::string& path) { return BioPtr(BIO_new_file(path.c_str(), "r")); }
+
+// The first certificate of a PEM file; nullptr when there is none.
+X509Ptr ReadFirstCertificate(BIO* bio) {
+  return X509Ptr(PEM_read_bio_X509(bio, nullptr, nullptr, nullptr));
+}
+
+}  // namespace
 
 std::shared_ptr<grpc::ServerCredentials> MakeServerCredentials(const ServerConfig& config) {
   if (config.insecure) return grpc::InsecureServerCredentials();
@@ -17,6 +54,43 @@ std::shared_ptr<grpc::ServerCredentials> MakeServerCredentials(const ServerConfi
   // The default asks for no client certificate at all.
   options.set_cert_request_type(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
   return grpc::experimental::TlsServerCredentials(options);
+}
+
+absl::Status CheckTlsFiles(const std::string& ca_file, const std::string& cert_file,
+                           const std::string& key_file) {
+  std::vector<std::string> problems;
+
+  if (BioPtr ca = OpenFile(ca_file); ca == nullptr) {
+    problems.push_back(absl::StrCat("tls-ca: cannot read '", ca_file, "'"));
+  } else if (ReadFirstCertificate(ca.get()) == nullptr) {
+    problems.push_back(absl::StrCat("tls-ca: no PEM certificate in '", ca_file, "'"));
+  }
+
+  X509Ptr cert;
+  if (BioPtr bio = OpenFile(cert_file); bio == nullptr) {
+    problems.push_back(absl::StrCat("tls-cert: cannot read '", cert_file, "'"));
+  } else if (cert = ReadFirstCertificate(bio.get()); cert == nullptr) {
+    problems.push_back(absl::StrCat("tls-cert: not a PEM certificate: '", cert_file, "'"));
+  }
+
+  PkeyPtr key;
+  if (BioPtr bio = OpenFile(key_file); bio == nullptr) {
+    problems.push_back(absl::StrCat("tls-key: cannot read '", key_file, "'"));
+  } else if (key = PkeyPtr(PEM_read_bio_PrivateKey(bio.get(), nullptr, NoPassphrase, nullptr));
+             key == nullptr) {
+    problems.push_back(
+        absl::StrCat("tls-key: not an unencrypted PEM private key: '", key_file, "'"));
+  }
+
+  if (cert != nullptr && key != nullptr && X509_check_private_key(cert.get(), key.get()) != 1) {
+    problems.push_back(absl::StrCat("tls-key: does not match tls-cert ('", key_file,
+                                    "' is not the key of '", cert_file, "')"));
+  }
+  // What failed is in `problems`; a stale queue would confuse gRPC's own TLS code on
+  // this thread.
+  ERR_clear_error();
+  if (problems.empty()) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrJoin(problems, "; "));
 }
 
 }  // namespace plantmesh::runtime

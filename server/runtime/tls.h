@@ -6,7 +6,9 @@
 #include <grpcpp/security/server_credentials.h>
 
 #include <memory>
+#include <string>
 
+#include "absl/status/status.h"
 #include "server/runtime/config.h"
 
 namespace plantmesh::runtime {
@@ -14,5 +16,14 @@ namespace plantmesh::runtime {
 // Clients must present a certificate that chains to tls-ca; the handshake fails
 // otherwise, before any handler runs.
 std::shared_ptr<grpc::ServerCredentials> MakeServerCredentials(const ServerConfig& config);
+
+// Parses the TLS files as the handshake will use them: the CA bundle holds at least
+// one PEM certificate, the chain starts with one, the key is an unencrypted PEM
+// private key and belongs to that certificate. gRPC itself would only find out at the
+// first handshake, after the server reported itself ready. INVALID_ARGUMENT naming the
+// option of each bad file ("tls-key: does not match tls-cert"). Only the start-up
+// check: the files re-read later for rotation are gRPC's to judge.
+absl::Status CheckTlsFiles(const std::string& ca_file, const std::string& cert_file,
+                           const std::string& key_file);
 
 }  // namespace plantmesh::runtime
