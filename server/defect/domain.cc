@@ -215,6 +215,48 @@ absl::string_view TransitionName(Transition transition) {
   return "Unknown";
 }
 
+absl::string_view ChangeMethodName(ChangeType type) {
+  switch (type) {
+    case ChangeType::kUnspecified:
+      break;
+    case ChangeType::kReported:
+      return "CreateDefect";
+    case ChangeType::kUpdated:
+      return "UpdateDefect";
+    case ChangeType::kAssigned:
+      return "AssignDefect";
+    case ChangeType::kRepairStarted:
+      return "StartRepair";
+    case ChangeType::kRepairFinished:
+      return "FinishRepair";
+    case ChangeType::kRepairAccepted:
+    case ChangeType::kRepairRejected:
+      return "VerifyRepair";
+    case ChangeType::kCancelled:
+      return "CancelDefect";
+    case ChangeType::kPhotoAdded:
+      return "UploadDefectPhoto";
+  }
+  return "Unknown";
+}
+
+absl::Status CheckRequestIdRetry(int64_t defect_id, const std::string& request_id,
+                                 ChangeType recorded, ChangeType requested) {
+  const absl::string_view recorded_by = ChangeMethodName(recorded);
+  const absl::string_view requested_by = ChangeMethodName(requested);
+  if (recorded_by == requested_by && requested != ChangeType::kUnspecified) {
+    return absl::OkStatus();
+  }
+  return runtime::WithErrorInfo(
+      absl::AlreadyExistsError(absl::StrCat("request_id ", request_id, " was already used by ",
+                                            recorded_by, " on defect ", defect_id, "; ",
+                                            requested_by, " needs a request_id of its own")),
+      "REQUEST_ID_REUSED",
+      {{"defect_id", absl::StrCat(defect_id)},
+       {"request_id", request_id},
+       {"used_by", std::string(recorded_by)}});
+}
+
 absl::Time TruncateToMicros(absl::Time t) { return absl::FromUnixMicros(absl::ToUnixMicros(t)); }
 
 std::string EtagOf(int64_t version) { return absl::StrCat("v", version); }

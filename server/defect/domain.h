@@ -58,6 +58,15 @@ inline constexpr Transition kAllTransitions[] = {
 absl::string_view StatusName(DefectStatus status);        // "REPORTED"
 absl::string_view SeverityName(Severity severity);        // "MAJOR"
 absl::string_view TransitionName(Transition transition);  // "StartRepair"
+// The method that makes a change of this type: "VerifyRepair" for both QC outcomes.
+absl::string_view ChangeMethodName(ChangeType type);
+
+// A request_id names one call. A change to a defect that finds its request_id already
+// recorded on that defect is a retry when the recorded change came from the same
+// method (whatever its outcome), and nothing is applied again; from another method it
+// is a reused id: ALREADY_EXISTS with ErrorInfo REQUEST_ID_REUSED.
+absl::Status CheckRequestIdRetry(int64_t defect_id, const std::string& request_id,
+                                 ChangeType recorded, ChangeType requested);
 
 struct Assignment {
   std::string repair_place_id;

@@ -312,6 +312,26 @@ TEST(DiffTest, TransitionChangesAreListed) {
   EXPECT_EQ(Diff(before, after)[0].new_value, "ASSIGNED");
 }
 
+TEST(RequestIdRetryTest, SameMethodIsARetryAnotherIsReuse) {
+  EXPECT_TRUE(CheckRequestIdRetry(7, "r-1", ChangeType::kAssigned, ChangeType::kAssigned).ok());
+  // Both QC outcomes are VerifyRepair: the request is identified by method, not outcome.
+  EXPECT_TRUE(
+      CheckRequestIdRetry(7, "r-1", ChangeType::kRepairRejected, ChangeType::kRepairAccepted).ok());
+  absl::Status reused =
+      CheckRequestIdRetry(7, "r-1", ChangeType::kAssigned, ChangeType::kRepairStarted);
+  EXPECT_EQ(reused.code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_THAT(reused.message(), HasSubstr("AssignDefect"));
+  EXPECT_THAT(reused.message(), HasSubstr("StartRepair"));
+  const runtime::ErrorInfoView info = runtime::ErrorInfoOf(reused);
+  EXPECT_EQ(info.reason, "REQUEST_ID_REUSED");
+  EXPECT_EQ(info.metadata.at("defect_id"), "7");
+  EXPECT_EQ(info.metadata.at("used_by"), "AssignDefect");
+  EXPECT_EQ(CheckRequestIdRetry(7, "r-1", ChangeType::kPhotoAdded, ChangeType::kCancelled).code(),
+            absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(CheckRequestIdRetry(7, "r-1", ChangeType::kReported, ChangeType::kUpdated).code(),
+            absl::StatusCode::kAlreadyExists);
+}
+
 TEST(TransitionInputTest, Validation) {
   EXPECT_THAT(FieldsOf(ValidateAssign({"rp 1", ""})),
               UnorderedElementsAreArray(std::set<std::string>{"repair_place_id", "mechanic_id"}));

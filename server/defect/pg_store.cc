@@ -107,7 +107,9 @@ const std::map<std::string, std::string>& Statements() {
        "VALUES ($1, $2, $3, $4, $5, $6, $7, " PM_TS(8) ", $9, $10)"},
       {"photo_content", "SELECT " PM_PHOTO_COLUMNS
                         ", bytes FROM defect.photos WHERE defect_id = $1 AND photo_no = $2"},
-      {"history_seen", "SELECT 1 FROM defect.history WHERE defect_id = $1 AND request_id = $2"},
+      {"history_seen",
+       "SELECT change_type FROM defect.history WHERE defect_id = $1 AND request_id = $2 "
+       "ORDER BY sequence LIMIT 1"},
       {"history_insert",
        "INSERT INTO defect.history (defect_id, sequence, change_type, actor, change_time, "
        "changes, comment, request_id) SELECT $1, coalesce(max(sequence), 0) + 1, $2, $3, " PM_TS(
@@ -456,10 +458,18 @@ absl::StatusOr<Defect> PgDefectStore::MutateDefect(int64_t id, const ChangeConte
     Prepare(conn);
     pqxx::work tx(conn);
     PM_ASSIGN_OR_RETURN(Defect current, LoadDefect(tx, id, true));
-    if (!context.request_id.empty() &&
-        !tx.exec_prepared("history_seen", id, context.request_id).empty()) {
-      result = std::move(current);  // a retry of a change already made
-      return absl::OkStatus();
+    if (!context.request_id.empty()) {
+      if (context.change_type == ChangeType::kUnspecified) {
+        return absl::InternalError("MutateDefect with a request_id needs context.change_type");
+      }
+      pqxx::result seen = tx.exec_prepared("history_seen", id, context.request_id);
+      if (!seen.empty()) {
+        PM_RETURN_IF_ERROR(CheckRequestIdRetry(id, context.request_id,
+                                               static_cast<ChangeType>(seen[0][0].as<int>()),
+                                               context.change_type));
+        result = std::move(current);  // a retry of a change already made
+        return absl::OkStatus();
+      }
     }
     PM_ASSIGN_OR_RETURN(Mutation mutation, mutator(current));
     Defect& after = mutation.after;

@@ -82,18 +82,20 @@ class PgDefectStoreTest : public ::testing::Test {
   absl::StatusOr<Defect> AssignTo(int64_t id, const std::string& place,
                                   const std::string& rid = "") {
     return store_->MutateDefect(
-        id, {rid, "foreman", kT0}, [&](const Defect& current) -> absl::StatusOr<Mutation> {
+        id, {rid, "foreman", kT0, ChangeType::kAssigned},
+        [&](const Defect& current) -> absl::StatusOr<Mutation> {
           PM_ASSIGN_OR_RETURN(Defect after, Assign(current, {place, "M-1"}, "foreman", kT0));
           return Mutation{after, ChangeType::kAssigned, ""};
         });
   }
 
   absl::StatusOr<Defect> Start(int64_t id, const std::string& rid = "") {
-    return store_->MutateDefect(
-        id, {rid, "m1", kT0}, [](const Defect& current) -> absl::StatusOr<Mutation> {
-          PM_ASSIGN_OR_RETURN(Defect after, StartRepair(current, "m1", kT0));
-          return Mutation{after, ChangeType::kRepairStarted, ""};
-        });
+    return store_->MutateDefect(id, {rid, "m1", kT0, ChangeType::kRepairStarted},
+                                [](const Defect& current) -> absl::StatusOr<Mutation> {
+                                  PM_ASSIGN_OR_RETURN(Defect after,
+                                                      StartRepair(current, "m1", kT0));
+                                  return Mutation{after, ChangeType::kRepairStarted, ""};
+                                });
   }
 
   int64_t Count(const std::string& sql) {
@@ -139,7 +141,8 @@ TEST_F(PgDefectStoreTest, StaleEtagWritesNothing) {
   const int64_t history = Count("SELECT count(*) FROM defect.history");
   const int64_t outbox = Count("SELECT count(*) FROM defect.outbox");
   absl::StatusOr<Defect> stale = store_->MutateDefect(
-      d.id, {"r-stale", "foreman", kT0}, [&](const Defect& current) -> absl::StatusOr<Mutation> {
+      d.id, {"r-stale", "foreman", kT0, ChangeType::kUpdated},
+      [&](const Defect& current) -> absl::StatusOr<Mutation> {
         PM_RETURN_IF_ERROR(CheckEtag(current, EtagOf(1), true));
         NewDefectInput in;
         in.description = "changed";
@@ -213,6 +216,57 @@ TEST_F(PgDefectStoreTest, TransitionIsIdempotentByRequestId) {
   EXPECT_EQ(retry->assignment->repair_place_id, "RP-01");
   EXPECT_EQ(Count("SELECT count(*) FROM defect.history"), 2);
   EXPECT_EQ(Count("SELECT count(*) FROM defect.outbox"), 2);
+}
+
+TEST_F(PgDefectStoreTest, RequestIdOfAnotherChangeIsRefused) {
+  Defect d = Create("VIN-1");
+  absl::StatusOr<Defect> assigned = AssignTo(d.id, "RP-01", "assign-1");
+  ASSERT_TRUE(assigned.ok()) << assigned.status();
+
+  // StartRepair sent with AssignDefect's request_id: not a retry, and not applied.
+  absl::StatusOr<Defect> started = Start(d.id, "assign-1");
+  EXPECT_EQ(started.status().code(), absl::StatusCode::kAlreadyExists) << started.status();
+  runtime::ErrorInfoView info = runtime::ErrorInfoOf(started.status());
+  EXPECT_EQ(info.reason, "REQUEST_ID_REUSED");
+  EXPECT_EQ(info.metadata["used_by"], "AssignDefect");
+  EXPECT_EQ(info.metadata["defect_id"], absl::StrCat(d.id));
+  EXPECT_EQ(store_->GetDefect(d.id)->status, DefectStatus::kAssigned);
+
+  // CreateDefect's request_id is recorded too.
+  started = Start(d.id, "req-VIN-1");
+  EXPECT_EQ(started.status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(runtime::ErrorInfoOf(started.status()).metadata["used_by"], "CreateDefect");
+  EXPECT_EQ(Count("SELECT count(*) FROM defect.history"), 2);
+
+  // Both QC outcomes come from VerifyRepair: a retry with the other decision is a retry.
+  ASSERT_TRUE(Start(d.id, "start-1").ok());
+  ASSERT_TRUE(store_
+                  ->MutateDefect(
+                      d.id, {"finish-1", "m1", kT0, ChangeType::kRepairFinished},
+                      [](const Defect& c) -> absl::StatusOr<Mutation> {
+                        PM_ASSIGN_OR_RETURN(Defect after, FinishRepair(c, {"done", 5}, "m1", kT0));
+                        return Mutation{after, ChangeType::kRepairFinished, ""};
+                      })
+                  .ok());
+  auto verify = [&](QcDecision decision, const std::string& rid) {
+    const ChangeType type =
+        decision == QcDecision::kAccept ? ChangeType::kRepairAccepted : ChangeType::kRepairRejected;
+    return store_->MutateDefect(
+        d.id, {rid, "qc", kT0, type}, [&](const Defect& c) -> absl::StatusOr<Mutation> {
+          PM_ASSIGN_OR_RETURN(Defect after, VerifyRepair(c, {decision, "paint runs"}, "qc", kT0));
+          return Mutation{after, type, ""};
+        });
+  };
+  absl::StatusOr<Defect> rejected = verify(QcDecision::kReject, "verify-1");
+  ASSERT_TRUE(rejected.ok()) << rejected.status();
+  absl::StatusOr<Defect> retried = verify(QcDecision::kAccept, "verify-1");
+  ASSERT_TRUE(retried.ok()) << retried.status();
+  EXPECT_EQ(retried->status, DefectStatus::kReopened);
+  EXPECT_EQ(retried->version, rejected->version);
+  // ...but FinishRepair's id is not VerifyRepair's.
+  EXPECT_EQ(verify(QcDecision::kAccept, "finish-1").status().code(),
+            absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(Count("SELECT count(*) FROM defect.history"), 5);
 }
 
 TEST_F(PgDefectStoreTest, AssignRequiresExistingPlaceAndMechanic) {

@@ -87,16 +87,18 @@ int64_t DefectServiceImpl::PhotoMaxBytes() const {
 
 absl::Status DefectServiceImpl::Transition(runtime::CallContext& call, const std::string& id,
                                            const std::string& etag, const std::string& request_id,
-                                           const Mutator& mutator, v1::Defect* out) {
+                                           ChangeType change_type, const Mutator& mutator,
+                                           v1::Defect* out) {
   PM_ASSIGN_OR_RETURN(int64_t defect_id, ParseDefectId(id, "id"));
   PM_RETURN_IF_ERROR(CheckRequestId(request_id));
+  ChangeContext context = Context(call, request_id);
+  context.change_type = change_type;
   PM_ASSIGN_OR_RETURN(
-      Defect after,
-      store_->MutateDefect(defect_id, Context(call, request_id),
-                           [&](const Defect& current) -> absl::StatusOr<Mutation> {
-                             PM_RETURN_IF_ERROR(CheckEtag(current, etag, /*required=*/false));
-                             return mutator(current);
-                           }));
+      Defect after, store_->MutateDefect(
+                        defect_id, context, [&](const Defect& current) -> absl::StatusOr<Mutation> {
+                          PM_RETURN_IF_ERROR(CheckEtag(current, etag, /*required=*/false));
+                          return mutator(current);
+                        }));
   EventsCommitted();
   ToProto(after, out);
   return absl::OkStatus();
@@ -163,7 +165,7 @@ absl::Status DefectServiceImpl::HandleUpdateDefect(runtime::CallContext& call,
   PM_RETURN_IF_ERROR(ValidateUpdate(input, paths, request.etag(), category));
   const absl::Time now = deps_.now();
   return Transition(
-      call, absl::StrCat(id), request.etag(), request.request_id(),
+      call, absl::StrCat(id), request.etag(), request.request_id(), ChangeType::kUpdated,
       [&](const Defect& current) -> absl::StatusOr<Mutation> {
         PM_ASSIGN_OR_RETURN(Defect after, ApplyUpdate(current, input, paths, now));
         return Mutation{std::move(after), ChangeType::kUpdated, ""};
@@ -178,7 +180,7 @@ absl::Status DefectServiceImpl::HandleAssignDefect(runtime::CallContext& call,
   PM_RETURN_IF_ERROR(ValidateAssign(input));
   const absl::Time now = deps_.now();
   return Transition(
-      call, request.id(), request.etag(), request.request_id(),
+      call, request.id(), request.etag(), request.request_id(), ChangeType::kAssigned,
       [&](const Defect& current) -> absl::StatusOr<Mutation> {
         PM_ASSIGN_OR_RETURN(Defect after, defect::Assign(current, input, call.identity, now));
         return Mutation{std::move(after), ChangeType::kAssigned, ""};
@@ -191,7 +193,7 @@ absl::Status DefectServiceImpl::HandleStartRepair(runtime::CallContext& call,
                                                   v1::StartRepairResponse* response) {
   const absl::Time now = deps_.now();
   return Transition(
-      call, request.id(), request.etag(), request.request_id(),
+      call, request.id(), request.etag(), request.request_id(), ChangeType::kRepairStarted,
       [&](const Defect& current) -> absl::StatusOr<Mutation> {
         PM_ASSIGN_OR_RETURN(Defect after, defect::StartRepair(current, call.identity, now));
         return Mutation{std::move(after), ChangeType::kRepairStarted, ""};
@@ -206,7 +208,7 @@ absl::Status DefectServiceImpl::HandleFinishRepair(runtime::CallContext& call,
   PM_RETURN_IF_ERROR(ValidateFinish(input));
   const absl::Time now = deps_.now();
   return Transition(
-      call, request.id(), request.etag(), request.request_id(),
+      call, request.id(), request.etag(), request.request_id(), ChangeType::kRepairFinished,
       [&](const Defect& current) -> absl::StatusOr<Mutation> {
         PM_ASSIGN_OR_RETURN(Defect after, defect::FinishRepair(current, input, call.identity, now));
         return Mutation{std::move(after), ChangeType::kRepairFinished, ""};
@@ -223,7 +225,7 @@ absl::Status DefectServiceImpl::HandleVerifyRepair(runtime::CallContext& call,
   const ChangeType type = input.decision == QcDecision::kAccept ? ChangeType::kRepairAccepted
                                                                 : ChangeType::kRepairRejected;
   return Transition(
-      call, request.id(), request.etag(), request.request_id(),
+      call, request.id(), request.etag(), request.request_id(), type,
       [&](const Defect& current) -> absl::StatusOr<Mutation> {
         PM_ASSIGN_OR_RETURN(Defect after, defect::VerifyRepair(current, input, call.identity, now));
         return Mutation{std::move(after), type, input.reason};
@@ -237,7 +239,7 @@ absl::Status DefectServiceImpl::HandleCancelDefect(runtime::CallContext& call,
   PM_RETURN_IF_ERROR(ValidateCancel(request.reason()));
   const absl::Time now = deps_.now();
   return Transition(
-      call, request.id(), request.etag(), request.request_id(),
+      call, request.id(), request.etag(), request.request_id(), ChangeType::kCancelled,
       [&](const Defect& current) -> absl::StatusOr<Mutation> {
         PM_ASSIGN_OR_RETURN(Defect after,
                             defect::Cancel(current, request.reason(), call.identity, now));

@@ -80,10 +80,11 @@ class DefectServiceImpl : public v1::DefectServiceBase {
                                           v1::ListDefectCategoriesResponse* response) override;
 
  private:
-  // Runs a transition on defect `id` and answers with the defect after it.
+  // Runs a change of type `change_type` on defect `id` and answers with the defect
+  // after it.
   absl::Status Transition(runtime::CallContext& call, const std::string& id,
                           const std::string& etag, const std::string& request_id,
-                          const Mutator& mutator, v1::Defect* out);
+                          ChangeType change_type, const Mutator& mutator, v1::Defect* out);
   ChangeContext Context(const runtime::CallContext& call, const std::string& request_id) const;
   void EventsCommitted();
   int64_t PhotoMaxBytes() const;

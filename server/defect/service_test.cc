@@ -172,6 +172,33 @@ class DefectServiceTest : public ::testing::Test {
   std::unique_ptr<v1::DefectService::Stub> stub_;
 };
 
+TEST_F(DefectServiceTest, RequestIdOfAnotherTransitionIsRefused) {
+  ASSERT_TRUE(store_->CreateCrew({"CREW-A", "Paint repair A", "PAINT"}, "cr").ok());
+  ASSERT_TRUE(store_->CreateMechanic({"M-1", "Ann", "CREW-A", ""}, "m").ok());
+  ASSERT_TRUE(store_->CreateRepairPlace({"RP-01", "Bay 1", "PAINT", false, ""}, "p").ok());
+  v1::Defect d = Report("VIN-RID");
+  v1::AssignDefectRequest assign;
+  assign.set_id(d.id());
+  assign.set_repair_place_id("RP-01");
+  assign.set_mechanic_id("M-1");
+  assign.set_request_id("rid-assign");
+  v1::AssignDefectResponse assigned;
+  grpc::Status status = stub_->AssignDefect(Context("foreman").get(), assign, &assigned);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  // The retry is a retry...
+  ASSERT_TRUE(stub_->AssignDefect(Context("foreman").get(), assign, &assigned).ok());
+
+  // ...but StartRepair with AssignDefect's request_id is refused, and changes nothing.
+  v1::StartRepairRequest start;
+  start.set_id(d.id());
+  start.set_request_id("rid-assign");
+  v1::StartRepairResponse started;
+  status = stub_->StartRepair(Context("m1").get(), start, &started);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::ALREADY_EXISTS) << status.error_message();
+  EXPECT_EQ(runtime::ErrorInfoOf(runtime::FromGrpcStatus(status)).reason, "REQUEST_ID_REUSED");
+  EXPECT_EQ(store_->GetDefect(std::stoll(d.id()))->status, DefectStatus::kAssigned);
+}
+
 TEST_F(DefectServiceTest, PhotoRoundTripInChunks) {
   v1::Defect d = Report("VIN-PHOTO");
   std::string bytes(2 * 1024 * 1024 + 17, '\0');

@@ -31,6 +31,9 @@ struct ChangeContext {
   std::string request_id;  // "" = not idempotent
   std::string actor;
   absl::Time now;
+  // MutateDefect: the change the call asks for (either QC outcome for VerifyRepair);
+  // required with a request_id, to tell a retry from a reused id.
+  ChangeType change_type = ChangeType::kUnspecified;
 };
 
 struct ListPage {
@@ -67,11 +70,12 @@ class DefectStore {
   // One page in the query's order, after query.after.
   virtual absl::StatusOr<ListPage> ListDefects(const ListQuery& query) = 0;
 
-  // Locks the defect, returns it unchanged if context.request_id already changed it,
-  // otherwise applies `mutator`. A change that starts a repair also locks the repair
-  // place and refuses (FAILED_PRECONDITION) when another defect is in repair there; a
-  // change of assignment requires the repair place and mechanic to exist
-  // (INVALID_ARGUMENT). An update that changes nothing writes nothing.
+  // Locks the defect, returns it unchanged if context.request_id already changed it
+  // through the same method (ALREADY_EXISTS with REQUEST_ID_REUSED if through another:
+  // CheckRequestIdRetry), otherwise applies `mutator`. A change that starts a repair
+  // also locks the repair place and refuses (FAILED_PRECONDITION) when another defect
+  // is in repair there; a change of assignment requires the repair place and mechanic
+  // to exist (INVALID_ARGUMENT). An update that changes nothing writes nothing.
   virtual absl::StatusOr<Defect> MutateDefect(int64_t id, const ChangeContext& context,
                                               const Mutator& mutator) = 0;
 
