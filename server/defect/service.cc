@@ -300,6 +300,9 @@ absl::Status DefectServiceImpl::HandleUploadDefectPhoto(
     return runtime::InvalidField("metadata", "the first message must carry the photo's metadata");
   }
   const v1::PhotoUpload metadata = message.metadata();
+  // The audit record of this client stream: which photo for which defect, even when
+  // the upload fails below.
+  call.SetAuditDetail(metadata);
   PM_RETURN_IF_ERROR(CheckRequestId(metadata.request_id()));
   PM_RETURN_IF_ERROR(ValidatePhotoUpload(FromProto(metadata), PhotoMaxBytes()));
   PM_ASSIGN_OR_RETURN(int64_t defect_id, ParseDefectId(metadata.defect_id(), "metadata.defect_id"));

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -51,10 +52,24 @@ class IdentityOnlyPolicy : public runtime::CallPolicy {
     call->start_time = absl::Now();
     return grpc::Status::OK;
   }
-  grpc::Status End(const runtime::CallContext&, const absl::Status& status,
+  grpc::Status End(const runtime::CallContext& call, const absl::Status& status,
                    const google::protobuf::Message*) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      audit_details_[call.method] = call.audit_detail_json;
+    }
     return runtime::ToGrpcStatus(status);
   }
+  // What the last call of `method` left for its audit record (audit_detail_json).
+  std::string AuditDetailOf(const std::string& method) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = audit_details_.find(method);
+    return it == audit_details_.end() ? std::string() : it->second;
+  }
+
+ private:
+  std::mutex mu_;
+  std::map<std::string, std::string> audit_details_;
 };
 
 bool Eventually(const std::function<bool()>& condition) {
@@ -197,6 +212,39 @@ TEST_F(DefectServiceTest, RequestIdOfAnotherTransitionIsRefused) {
   EXPECT_EQ(status.error_code(), grpc::StatusCode::ALREADY_EXISTS) << status.error_message();
   EXPECT_EQ(runtime::ErrorInfoOf(runtime::FromGrpcStatus(status)).reason, "REQUEST_ID_REUSED");
   EXPECT_EQ(store_->GetDefect(std::stoll(d.id()))->status, DefectStatus::kAssigned);
+}
+
+// A client stream has no single request to audit: the handler describes the upload.
+TEST_F(DefectServiceTest, PhotoUploadDescribesItselfForTheAudit) {
+  constexpr char kUpload[] = "plantmesh.defect.v1.DefectService.UploadDefectPhoto";
+  v1::Defect d = Report("VIN-AUDIT");
+  const std::string bytes = "JPEG-BYTES-0123456789";
+  v1::PhotoUpload metadata;
+  metadata.set_defect_id(d.id());
+  metadata.set_content_type("image/jpeg");
+  metadata.set_size_bytes(static_cast<int64_t>(bytes.size()));
+  metadata.set_sha256(common::Sha256Hex(bytes));
+  metadata.set_file_name("door.jpg");
+  metadata.set_request_id("upload-audit-1");
+  v1::UploadDefectPhotoResponse uploaded;
+  grpc::Status status = Upload(metadata, bytes, 8, &uploaded);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+
+  const std::string detail = policy_.AuditDetailOf(kUpload);
+  EXPECT_THAT(detail, HasSubstr(absl::StrCat(R"("defect_id":")", d.id(), R"(")")));
+  EXPECT_THAT(detail, HasSubstr(R"("content_type":"image/jpeg")"));
+  EXPECT_THAT(detail, HasSubstr(absl::StrCat(R"("size_bytes":")", bytes.size(), R"(")")));
+  EXPECT_THAT(detail, HasSubstr(absl::StrCat(R"("sha256":")", common::Sha256Hex(bytes))));
+  EXPECT_THAT(detail, HasSubstr(R"("file_name":"door.jpg")"));
+  EXPECT_THAT(detail, HasSubstr(R"("request_id":"upload-audit-1")"));
+  EXPECT_THAT(detail, ::testing::Not(HasSubstr("JPEG-BYTES")));
+
+  // A refused upload is described too: the audit says what was attempted.
+  metadata.set_sha256(std::string(64, '0'));
+  metadata.set_request_id("upload-audit-2");
+  status = Upload(metadata, bytes, 8, &uploaded);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(policy_.AuditDetailOf(kUpload), HasSubstr(R"("request_id":"upload-audit-2")"));
 }
 
 TEST_F(DefectServiceTest, PhotoRoundTripInChunks) {

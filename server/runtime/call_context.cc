@@ -1,5 +1,7 @@
 #include "server/runtime/call_context.h"
 
+#include <google/protobuf/message.h>
+#include <google/protobuf/util/json_util.h>
 #include <grpcpp/server_context.h>
 
 #include <chrono>
@@ -13,6 +15,15 @@ bool CallContext::Cancelled() const {
   if (server_context == nullptr) return false;
   return server_context->IsCancelled() ||
          server_context->deadline() <= std::chrono::system_clock::now();
+}
+
+void CallContext::SetAuditDetail(const google::protobuf::Message& detail) {
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;  // as StandardCallPolicy audits requests
+  audit_detail_json.clear();
+  if (!google::protobuf::util::MessageToJsonString(detail, &audit_detail_json, options).ok()) {
+    audit_detail_json.clear();
+  }
 }
 
 }  // namespace plantmesh::runtime

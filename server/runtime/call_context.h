@@ -10,6 +10,9 @@
 namespace grpc {
 class ServerContext;
 }
+namespace google::protobuf {
+class Message;
+}
 
 namespace plantmesh::runtime {
 
@@ -31,8 +34,15 @@ struct CallContext {
   // Whether the method changes state (contract idempotency_level != NO_SIDE_EFFECTS).
   bool mutating = false;
 
+  // What the call is about, as JSON, for its audit record when there is no single
+  // request message to audit (client streams). Filled by the handler, never with
+  // payload bytes; empty: nothing to say.
+  std::string audit_detail_json;
+
   // True when the client cancelled, the deadline passed or the server is draining.
   bool Cancelled() const;
+  // Sets audit_detail_json to `detail` in the JSON form of audited requests.
+  void SetAuditDetail(const google::protobuf::Message& detail);
 };
 
 }  // namespace plantmesh::runtime

@@ -35,7 +35,8 @@ class CallPolicy {
 
   // Records the outcome of a call that Begin admitted (audit for mutating methods,
   // metrics, log line) and converts `status` to the status sent to the client.
-  // `request` is the unary/server-streaming request, or nullptr for client streams.
+  // `request` is the unary/server-streaming request, or nullptr for client streams,
+  // whose handler may describe the call in call.audit_detail_json instead.
   virtual grpc::Status End(const CallContext& call, const absl::Status& status,
                            const google::protobuf::Message* request) = 0;
 };

@@ -33,6 +33,7 @@ using ::testing::MatchesRegex;
 
 constexpr char kAssignDefect[] = "plantmesh.defect.v1.DefectService.AssignDefect";
 constexpr char kDefectService[] = "plantmesh.defect.v1.DefectService";
+constexpr char kUploadDefectPhoto[] = "plantmesh.defect.v1.DefectService.UploadDefectPhoto";
 
 class RecordingAuditSink : public AuditSink {
  public:
@@ -63,6 +64,20 @@ class AssignOnlyDefectService : public defect::v1::DefectService::Service {
     grpc::Status begun = policy_->Begin(context, kAssignDefect, &call);
     if (!begun.ok()) return begun;
     return policy_->End(call, outcome, request);
+  }
+  // A client stream, wrapped like the generated bases wrap one (no request for End):
+  // the handler describes the upload from its first message.
+  grpc::Status UploadDefectPhoto(grpc::ServerContext* context,
+                                 grpc::ServerReader<defect::v1::UploadDefectPhotoRequest>* reader,
+                                 defect::v1::UploadDefectPhotoResponse*) override {
+    CallContext call;
+    grpc::Status begun = policy_->Begin(context, kUploadDefectPhoto, &call);
+    if (!begun.ok()) return begun;
+    defect::v1::UploadDefectPhotoRequest message;
+    if (reader->Read(&message)) call.SetAuditDetail(message.metadata());
+    while (reader->Read(&message)) {
+    }
+    return policy_->End(call, outcome, nullptr);
   }
   absl::Status outcome = absl::OkStatus();
 
@@ -210,6 +225,33 @@ TEST_F(InsecureServerTest, ErrorsCarryRichDetailsAndMutationsAreAudited) {
   StandardCallPolicy::MethodStats stats = server_->policy.Stats().at(kAssignDefect);
   EXPECT_EQ(stats.calls, 1);
   EXPECT_EQ(stats.errors, 1);
+}
+
+TEST_F(InsecureServerTest, ClientStreamIsAuditedWithTheHandlersDescription) {
+  auto stub = defect::v1::DefectService::NewStub(channel_);
+  grpc::ClientContext context;
+  defect::v1::UploadDefectPhotoResponse response;
+  auto writer = stub->UploadDefectPhoto(&context, &response);
+  defect::v1::UploadDefectPhotoRequest first;
+  first.mutable_metadata()->set_defect_id("42");
+  first.mutable_metadata()->set_file_name("door.jpg");
+  first.mutable_metadata()->set_request_id("upload-7");
+  ASSERT_TRUE(writer->Write(first));
+  defect::v1::UploadDefectPhotoRequest chunk;
+  chunk.set_chunk("PHOTO-BYTES");
+  ASSERT_TRUE(writer->Write(chunk));
+  ASSERT_TRUE(writer->WritesDone());
+  grpc::Status status = writer->Finish();
+  ASSERT_TRUE(status.ok()) << status.error_message();
+
+  std::vector<AuditRecord> records = server_->audit.records();
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].method, kUploadDefectPhoto);
+  EXPECT_EQ(records[0].status_code, 0);
+  EXPECT_THAT(records[0].request_json, HasSubstr(R"("defect_id":"42")"));
+  EXPECT_THAT(records[0].request_json, HasSubstr(R"("file_name":"door.jpg")"));
+  EXPECT_THAT(records[0].request_json, HasSubstr(R"("request_id":"upload-7")"));
+  EXPECT_THAT(records[0].request_json, ::testing::Not(HasSubstr("PHOTO-BYTES")));
 }
 
 TEST_F(InsecureServerTest, ReadsAreNotAudited) {

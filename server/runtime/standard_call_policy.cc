@@ -180,7 +180,8 @@ grpc::Status StandardCallPolicy::End(const CallContext& call, const absl::Status
     record.trace_id = call.trace_id;
     record.status_code = static_cast<int>(status.code());
     record.status_message = std::string(status.message());
-    record.request_json = RequestJson(request);
+    // Client streams have no single request: the handler describes what it did.
+    record.request_json = request != nullptr ? RequestJson(request) : call.audit_detail_json;
     audit_->Record(std::move(record));
   }
   if (status.ok()) {
