@@ -1,8 +1,13 @@
 // plantctl against a live server: the defect lifecycle through the command line (JSON
 // output parsed), exit codes that scripts can rely on, table and CSV output, and a
 // config file per user.
+#include <signal.h>
+
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <set>
+#include <thread>
 
 #include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
@@ -53,35 +58,58 @@ class PlantctlTest : public ::testing::Test {
   // plantctl as `user` with connection flags, JSON output unless args choose another.
   CliRun Plantctl(const std::string& user, const std::vector<std::string>& args,
                   const std::string& output = "json") {
+    return Exec(PlantctlArgv(user, args, output), {});
+  }
+
+  // The argv of plantctl as `user` with connection flags and the output format.
+  static std::vector<std::string> PlantctlArgv(const std::string& user,
+                                               const std::vector<std::string>& args,
+                                               const std::string& output = "json") {
     sdk::ClientOptions options = mesh_->OptionsFor(user);
     std::vector<std::string> argv = {
         PLANTCTL_BIN,      "--endpoint", options.endpoint, "--ca", options.ca_file, "--cert",
         options.cert_file, "--key",      options.key_file, "-o",   output};
     argv.insert(argv.end(), args.begin(), args.end());
-    return Exec(argv, {});
+    return argv;
   }
 
-  CliRun Exec(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
+  // A running plantctl whose stdout and stderr go to files.
+  struct Background {
+    pid_t pid = -1;
+    std::string out;
+    std::string err;
+  };
+
+  Background StartInBackground(const std::vector<std::string>& argv,
+                               const std::vector<std::string>& env) {
     static int counter = 0;
-    std::string out = absl::StrCat(*dir_, "/out.", counter);
-    std::string err = absl::StrCat(*dir_, "/err.", counter++);
+    Background run;
+    run.out = absl::StrCat(*dir_, "/out.", counter);
+    run.err = absl::StrCat(*dir_, "/err.", counter++);
     // HOME points at the scratch directory: no personal config file is read.
     std::vector<std::string> environment = env;
     environment.insert(environment.end(), {"HOME=" + *dir_, "PLANTCTL_CONFIG="});
-    testing::internal::SpawnOptions spawn = testing::internal::Command(argv, out);
-    spawn.stderr_file = err;
+    testing::internal::SpawnOptions spawn = testing::internal::Command(argv, run.out);
+    spawn.stderr_file = run.err;
     spawn.env = environment;
     absl::StatusOr<pid_t> pid = testing::internal::Spawn(spawn);
-    CliRun run;
     if (!pid.ok()) {
       ADD_FAILURE() << pid.status();
-      return run;
+    } else {
+      run.pid = *pid;
     }
-    absl::StatusOr<int> code = testing::internal::WaitForExit(*pid, absl::Seconds(60));
+    return run;
+  }
+
+  CliRun Exec(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
+    Background started = StartInBackground(argv, env);
+    CliRun run;
+    if (started.pid < 0) return run;
+    absl::StatusOr<int> code = testing::internal::WaitForExit(started.pid, absl::Seconds(60));
     EXPECT_TRUE(code.ok()) << "plantctl hung";
     run.exit_code = code.ok() ? *code : -1;
-    run.out = testing::internal::ReadFileOrEmpty(out);
-    run.err = testing::internal::ReadFileOrEmpty(err);
+    run.out = testing::internal::ReadFileOrEmpty(started.out);
+    run.err = testing::internal::ReadFileOrEmpty(started.err);
     return run;
   }
 
@@ -195,6 +223,236 @@ TEST_F(PlantctlTest, ConfigFileFromConfigInitIsUsed) {
   CliRun me = Exec({PLANTCTL_BIN, "-o", "json", "system", "who-am-i"}, {"HOME=" + home});
   ASSERT_EQ(me.exit_code, 0) << me.err;
   EXPECT_EQ(me.Json().value("identity", ""), Identity("anna"));
+}
+
+// Reports `count` defects in `zone` through the SDK (plantctl is what is under test,
+// not the way they got there), on a few connections at once; returns their ids.
+std::vector<std::string> ReportDefects(const Mesh& mesh, const std::string& zone, int count) {
+  constexpr int kWorkers = 4;
+  std::vector<std::vector<std::string>> ids(kWorkers);
+  std::vector<std::thread> workers;
+  for (int w = 0; w < kWorkers; ++w) {
+    workers.emplace_back([&, w] {
+      sdk::DefectClient client = mesh.Defects("otto");
+      for (int i = w; i < count; i += kWorkers) {
+        defect::v1::CreateDefectRequest request;
+        *request.mutable_defect() = SampleDefect(absl::StrCat("VIN-", zone, "-", i));
+        request.mutable_defect()->set_zone(zone);
+        auto created = client.CreateDefect(request);
+        EXPECT_TRUE(created.ok()) << Describe(created.status());
+        if (created.ok()) ids[w].push_back(created->defect().id());
+      }
+    });
+  }
+  for (std::thread& worker : workers) worker.join();
+  std::vector<std::string> all;
+  for (const auto& part : ids) all.insert(all.end(), part.begin(), part.end());
+  return all;
+}
+
+// The complete lines of `text` (a partly written last line is left out).
+std::vector<std::string> CompleteLines(const std::string& text) {
+  std::vector<std::string> lines;
+  size_t start = 0;
+  for (size_t end = text.find('\n'); end != std::string::npos; end = text.find('\n', start)) {
+    if (end > start) lines.push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  return lines;
+}
+
+TEST_F(PlantctlTest, PagingThroughAThousandDefectsSeesEachOnce) {
+  constexpr int kDefects = 1000;
+  std::vector<std::string> created = ReportDefects(*mesh_, "PAGEZONE", kDefects);
+  ASSERT_EQ(created.size(), static_cast<size_t>(kDefects));
+
+  std::map<std::string, int> seen;
+  std::string token;
+  int pages = 0;
+  do {
+    std::vector<std::string> args = {"defect",   "list-defects", "--zone",
+                                     "PAGEZONE", "--page_size",  "100"};
+    if (!token.empty()) args.insert(args.end(), {"--page_token", token});
+    CliRun page = Plantctl("manager", args);
+    ASSERT_EQ(page.exit_code, 0) << page.err;
+    nlohmann::json response = page.Json();
+    ASSERT_LE(response["defects"].size(), 100u);
+    for (const nlohmann::json& defect : response["defects"]) ++seen[defect.value("id", "")];
+    token = response.value("next_page_token", "");
+    ASSERT_LT(++pages, 20) << "paging does not end";
+  } while (!token.empty());
+
+  EXPECT_EQ(pages, 10);
+  EXPECT_EQ(seen.size(), static_cast<size_t>(kDefects));
+  for (const std::string& id : created) EXPECT_EQ(seen[id], 1) << "defect " << id;
+
+  // In table form the token is a note on stderr, so stdout stays a clean table.
+  CliRun table = Plantctl(
+      "manager", {"defect", "list-defects", "--zone", "PAGEZONE", "--page_size", "100"}, "table");
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_THAT(table.err, HasSubstr("next_page_token: "));
+  EXPECT_THAT(table.out, ::testing::Not(HasSubstr("next_page_token")));
+}
+
+TEST_F(PlantctlTest, WatchResumedFromTheLastCursorDeliversEveryEventOnce) {
+  // One watch run: plantctl streaming JSON lines into a file until SIGINT.
+  struct WatchRun {
+    Background process;
+    std::vector<nlohmann::json> events;  // complete lines parsed so far
+  };
+  auto start_watch = [&](const std::string& cursor) {
+    WatchRun run;
+    run.process = StartInBackground(PlantctlArgv("manager", {"defect", "watch-defects", "--zone",
+                                                             "WATCHZONE", "--cursor", cursor}),
+                                    {});
+    return run;
+  };
+  auto read_events = [](WatchRun* run) {
+    run->events.clear();
+    for (const std::string& line :
+         CompleteLines(testing::internal::ReadFileOrEmpty(run->process.out))) {
+      nlohmann::json parsed = nlohmann::json::parse(line, nullptr, false);
+      EXPECT_FALSE(parsed.is_discarded()) << "not JSON: " << line;
+      if (!parsed.is_discarded()) run->events.push_back(parsed["event"]);
+    }
+  };
+  auto vins_of = [](const std::vector<nlohmann::json>& events) {
+    std::set<std::string> vins;
+    for (const nlohmann::json& event : events) {
+      if (event.value("change_type", "") == "CHANGE_TYPE_REPORTED") {
+        vins.insert(event["defect"].value("vin", ""));
+      }
+    }
+    return vins;
+  };
+  // Waits (polling the output file) until every VIN in `vins` has been reported.
+  auto await_vins = [&](WatchRun* run, const std::set<std::string>& vins) {
+    absl::Time deadline = absl::Now() + absl::Seconds(30);
+    while (absl::Now() < deadline) {
+      read_events(run);
+      std::set<std::string> got = vins_of(run->events);
+      if (std::includes(got.begin(), got.end(), vins.begin(), vins.end())) return true;
+      int code = 0;
+      if (testing::internal::HasExited(run->process.pid, &code)) {
+        ADD_FAILURE() << "watch exited with " << code << ": "
+                      << testing::internal::ReadFileOrEmpty(run->process.err);
+        run->process.pid = -1;
+        return false;
+      }
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+    ADD_FAILURE() << "events did not arrive; got:\n"
+                  << testing::internal::ReadFileOrEmpty(run->process.out);
+    return false;
+  };
+  auto interrupt = [&](WatchRun* run) {
+    if (run->process.pid < 0) return;
+    testing::internal::SignalGroup(run->process.pid, SIGINT);
+    absl::StatusOr<int> code = testing::internal::WaitForExit(run->process.pid, absl::Seconds(20));
+    ASSERT_TRUE(code.ok()) << "plantctl ignored SIGINT";
+    EXPECT_EQ(*code, 0) << testing::internal::ReadFileOrEmpty(run->process.err);
+    read_events(run);
+  };
+  auto report = [&](const std::string& vin) {
+    defect::v1::CreateDefectRequest request;
+    *request.mutable_defect() = SampleDefect(vin);
+    request.mutable_defect()->set_zone("WATCHZONE");
+    auto created = mesh_->Defects("otto").CreateDefect(request);
+    EXPECT_TRUE(created.ok()) << Describe(created.status());
+    return created.ok() ? created->defect().id() : std::string();
+  };
+
+  // From the oldest retained change, so nothing made after the start can be missed
+  // whenever the stream becomes established.
+  WatchRun first = start_watch("0");
+  std::set<std::string> first_vins;
+  std::string cancelled_id;
+  for (int i = 0; i < 5; ++i) first_vins.insert(absl::StrCat("VIN-WATCH-A", i));
+  for (const std::string& vin : first_vins) {
+    std::string id = report(vin);
+    if (cancelled_id.empty()) cancelled_id = id;
+  }
+  ASSERT_TRUE(await_vins(&first, first_vins));
+  interrupt(&first);
+  ASSERT_FALSE(first.events.empty());
+  const std::string last_cursor = first.events.back().value("cursor", "");
+  ASSERT_FALSE(last_cursor.empty()) << first.events.back().dump();
+
+  // Changes while nobody watches, then resume from the last cursor seen.
+  std::set<std::string> second_vins;
+  for (int i = 0; i < 5; ++i) second_vins.insert(absl::StrCat("VIN-WATCH-B", i));
+  for (const std::string& vin : second_vins) report(vin);
+  defect::v1::CancelDefectRequest cancel;
+  cancel.set_id(cancelled_id);
+  cancel.set_reason("Reported twice");
+  auto cancelled = mesh_->Defects("anna").CancelDefect(cancel);
+  ASSERT_TRUE(cancelled.ok()) << Describe(cancelled.status());
+
+  WatchRun second = start_watch(last_cursor);
+  std::set<std::string> resumed_vins = second_vins;
+  ASSERT_TRUE(await_vins(&second, resumed_vins));
+  // The cancellation came after the five reports: wait for it too.
+  absl::Time deadline = absl::Now() + absl::Seconds(30);
+  auto has_cancel = [&] {
+    for (const nlohmann::json& event : second.events) {
+      if (event.value("change_type", "") == "CHANGE_TYPE_CANCELLED") return true;
+    }
+    return false;
+  };
+  while (!has_cancel() && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(20));
+    read_events(&second);
+  }
+  EXPECT_TRUE(has_cancel()) << testing::internal::ReadFileOrEmpty(second.process.out);
+  interrupt(&second);
+
+  std::map<std::string, int> deliveries;
+  for (const auto* events : {&first.events, &second.events}) {
+    for (const nlohmann::json& event : *events) ++deliveries[event.value("event_id", "")];
+  }
+  for (const auto& [event_id, count] : deliveries) {
+    EXPECT_FALSE(event_id.empty());
+    EXPECT_EQ(count, 1) << "event " << event_id << " delivered " << count << " times";
+  }
+  // Every change of this test, exactly the ones made: 10 reports and 1 cancellation.
+  EXPECT_EQ(deliveries.size(), 11u);
+  EXPECT_EQ(vins_of(first.events), first_vins);
+  EXPECT_EQ(vins_of(second.events), second_vins);
+}
+
+TEST_F(PlantctlTest, PhotoRoundTripThroughFiles) {
+  defect::v1::CreateDefectRequest request;
+  *request.mutable_defect() = SampleDefect("VIN-PHOTO-1");
+  auto created = mesh_->Defects("otto").CreateDefect(request);
+  ASSERT_TRUE(created.ok()) << Describe(created.status());
+  const std::string defect_id = created->defect().id();
+
+  // 2.5 MiB of not-quite-random bytes behind a PNG signature: several chunks.
+  std::string bytes = "\x89PNG\r\n\x1a\n";
+  uint32_t state = 12345;
+  while (bytes.size() < 2621440) {
+    state = state * 1103515245u + 12345u;
+    bytes.push_back(static_cast<char>(state >> 24));
+  }
+  const std::string source = *dir_ + "/photo-in.png";
+  const std::string target = *dir_ + "/photo-out.png";
+  std::ofstream(source, std::ios::binary) << bytes;
+
+  CliRun uploaded = Plantctl("otto", {"defect", "upload-defect-photo", "--metadata.defect_id",
+                                      defect_id, "--metadata.content_type", "image/png",
+                                      "--metadata.file_name", "hood.png", "--from-file", source});
+  ASSERT_EQ(uploaded.exit_code, 0) << uploaded.err;
+  nlohmann::json photo = uploaded.Json()["photo"];
+  const std::string photo_id = photo.value("id", "");
+  ASSERT_FALSE(photo_id.empty()) << uploaded.out;
+  EXPECT_EQ(photo.value("size_bytes", ""), std::to_string(bytes.size())) << uploaded.out;
+
+  CliRun downloaded = Plantctl("manager", {"defect", "download-defect-photo", "--defect_id",
+                                           defect_id, "--photo_id", photo_id, "--to-file", target});
+  ASSERT_EQ(downloaded.exit_code, 0) << downloaded.err;
+  std::string received = testing::internal::ReadFileOrEmpty(target);
+  EXPECT_EQ(received.size(), bytes.size());
+  EXPECT_TRUE(received == bytes) << "downloaded bytes differ from the uploaded ones";
 }
 
 }  // namespace
