@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The SDK as an integrator gets it: `cmake --install` into a scratch prefix, the
 # separate project in sdk/examples configured with CMAKE_PREFIX_PATH and built, and
-# its program run against a live server over mTLS.
+# its program run against a live server over mTLS; then a one-file program built with
+# nothing but `pkg-config --cflags --libs plantmesh`.
 #   sdk_example_test.sh <e2e_live_server> <source dir> <build dir>
 set -euo pipefail
 SOURCE_DIR=$2
@@ -28,4 +29,46 @@ if PLANTMESH_CERT=$PLANTMESH_CERT_nobody PLANTMESH_KEY=$PLANTMESH_KEY_nobody \
   exit 1
 fi
 grep -q "PERMISSION_DENIED" "$WORK/denied.out" || { cat "$WORK/denied.out" >&2; exit 1; }
+echo "==> a one-file program built with pkg-config --cflags --libs plantmesh"
+cat >"$WORK/whoami.cc" <<'CC'
+#include <cstdio>
+#include <cstdlib>
+
+#include "plantmesh/defect/v1/defect_service.pm_client.h"
+#include "plantmesh/sdk/status.h"
+#include "plantmesh/system/v1/system_service.pm_client.h"
+
+int main() {
+  plantmesh::sdk::ClientOptions options;
+  options.endpoint = std::getenv("PLANTMESH_ENDPOINT");
+  options.ca_file = std::getenv("PLANTMESH_CA");
+  options.cert_file = std::getenv("PLANTMESH_CERT");
+  options.key_file = std::getenv("PLANTMESH_KEY");
+  auto system = plantmesh::sdk::SystemClient::Connect(options);
+  if (!system.ok()) {
+    std::fprintf(stderr, "connect: %s\n", system.status().ToString().c_str());
+    return 1;
+  }
+  auto me = system->WhoAmI(plantmesh::system::v1::WhoAmIRequest());
+  if (!me.ok()) {
+    std::fprintf(stderr, "WhoAmI: %s\n", plantmesh::sdk::DescribeStatus(me.status()).c_str());
+    return 1;
+  }
+  std::printf("identity %s\n", me->identity().c_str());
+  for (const std::string& role : me->roles()) std::printf("role %s\n", role.c_str());
+  // The defect client links from the same flags.
+  auto defects = plantmesh::sdk::DefectClient::Connect(options);
+  return defects.ok() ? 0 : 1;
+}
+CC
+PC_FILE=$(find "$WORK/prefix" -name plantmesh.pc | head -n 1)
+[ -n "$PC_FILE" ] || { echo "plantmesh.pc was not installed" >&2; exit 1; }
+PKG_CONFIG_PATH="$(dirname "$PC_FILE")${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
+export PKG_CONFIG_PATH
+# shellcheck disable=SC2046  # pkg-config's output is a list of words by design
+g++ -std=c++17 -o "$WORK/whoami" "$WORK/whoami.cc" $(pkg-config --cflags --libs plantmesh)
+PLANTMESH_CERT=$PLANTMESH_CERT_anna PLANTMESH_KEY=$PLANTMESH_KEY_anna \
+  "$WORK/whoami" | tee "$WORK/whoami.out"
+grep -qx "identity spiffe://plantmesh.local/user/anna" "$WORK/whoami.out"
+grep -qx "role foreman" "$WORK/whoami.out"
 echo "sdk example: OK"
