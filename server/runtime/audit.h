@@ -15,11 +15,11 @@ struct AuditRecord {
   absl::Time time;
   std::string identity;
   std::vector<std::string> roles;
-  std::string method;       // fully qualified
+  std::string method;  // fully qualified
   std::string trace_id;
-  int status_code = 0;      // grpc status code of the outcome
+  int status_code = 0;  // grpc status code of the outcome
   std::string status_message;
-  std::string request_json; // the request as JSON (bytes fields elided), may be empty
+  std::string request_json;  // the request as JSON (bytes fields elided), may be empty
 };
 
 class AuditSink {

@@ -5,9 +5,9 @@
 // no handler repeats any of it.
 #pragma once
 
-#include <string_view>
-
 #include <grpcpp/support/status.h>
+
+#include <string_view>
 
 #include "absl/status/status.h"
 #include "server/runtime/call_context.h"

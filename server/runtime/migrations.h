@@ -12,9 +12,9 @@
 namespace plantmesh::runtime {
 
 struct Migration {
-  int version;             // from the file name: 0001_create_defects.sql → 1
-  std::string_view name;   // the file name
-  std::string_view sql;    // the file's text, run in one transaction
+  int version;            // from the file name: 0001_create_defects.sql → 1
+  std::string_view name;  // the file name
+  std::string_view sql;   // the file's text, run in one transaction
 };
 
 // Applies, in version order, every migration of `schema` newer than the ones recorded

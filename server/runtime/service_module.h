@@ -42,7 +42,7 @@ class ServiceModule {
 
 // Everything main.cc needs to know about a service before building it.
 struct ServiceDescriptor {
-  std::string name;  // as given to --services, e.g. "defect"
+  std::string name;    // as given to --services, e.g. "defect"
   std::string schema;  // PostgreSQL schema it owns
   std::function<const std::vector<Migration>&()> migrations;
   OutboxSource outbox;  // events stream (relay)

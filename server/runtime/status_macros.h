@@ -9,11 +9,11 @@
 #define PM_STATUS_CONCAT_(a, b) PM_STATUS_CONCAT_INNER_(a, b)
 
 // Returns from the current function with the status of `expr` when it is not OK.
-#define PM_RETURN_IF_ERROR(expr)                                   \
-  do {                                                             \
-    if (::absl::Status pm_status_ = (expr); !pm_status_.ok()) {    \
-      return pm_status_;                                           \
-    }                                                              \
+#define PM_RETURN_IF_ERROR(expr)                                \
+  do {                                                          \
+    if (::absl::Status pm_status_ = (expr); !pm_status_.ok()) { \
+      return pm_status_;                                        \
+    }                                                           \
   } while (false)
 
 // `PM_ASSIGN_OR_RETURN(auto x, MakeX());` declares x from an OK StatusOr, or
