@@ -25,10 +25,10 @@ struct RedisOptions {
 };
 
 // One outbox table and the stream it feeds. The table layout is fixed (see
-// server/runtime/outbox.sql, included by each service's first migration):
+// server/runtime/outbox.sql, created by each service's migrations):
 //   <schema>.outbox(id bigserial primary key, event_id uuid not null unique,
-//                   payload bytea not null, created_at timestamptz not null default now(),
-//                   published_at timestamptz)
+//                   payload bytea not null, created_at timestamptz not null default now())
+// Published rows are deleted: the table holds only what is still to be published.
 struct OutboxSource {
   std::string schema;      // e.g. "defect"
   std::string stream_key;  // e.g. "plantmesh:defect:events"
@@ -36,8 +36,8 @@ struct OutboxSource {
   int64_t retain = 100000;
 };
 
-// Publishes unpublished outbox rows, oldest first, with at-least-once delivery:
-// XADD, then mark published. Several replicas may run it; SELECT ... FOR UPDATE SKIP
+// Publishes outbox rows, oldest first, with at-least-once delivery: XADD, then delete
+// the rows. Several replicas may run it; SELECT ... FOR UPDATE SKIP
 // LOCKED keeps them off each other's rows. While Redis is down rows wait in PostgreSQL.
 class OutboxRelay {
  public:

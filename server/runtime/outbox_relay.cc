@@ -1,9 +1,9 @@
 // OutboxRelay: moves committed outbox rows to Redis Streams.
 //
-// One batch = one PostgreSQL transaction: lock the oldest unpublished rows (SKIP LOCKED
-// keeps replicas apart), XADD them in one pipeline, mark them published, commit. A crash
-// between XADD and COMMIT publishes the rows again later: delivery is at least once and
-// consumers dedup by event_id. While Redis is down the rows simply stay unpublished.
+// One batch = one PostgreSQL transaction: lock the oldest rows (SKIP LOCKED keeps
+// replicas apart), XADD them in one pipeline, delete them, commit. A crash between XADD
+// and COMMIT publishes the rows again later: delivery is at least once and consumers
+// dedup by event_id. While Redis is down the rows simply stay in the outbox.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -49,13 +49,13 @@ struct OutboxRelay::State {
       outcome = Outcome{};  // Run may retry the body
       const std::string table = conn.quote_name(source.schema) + ".outbox";
       pqxx::work tx(conn);
-      // Marking rows published need not wait for the WAL flush: if a crash loses the
-      // mark, the rows are published again and consumers drop them by event_id. This
+      // Removing published rows need not wait for the WAL flush: if a crash loses the
+      // delete, the rows are published again and consumers drop them by event_id. This
       // keeps the relay from doubling the fsyncs of the writes it follows (bench B5).
       tx.exec("SET LOCAL synchronous_commit = off");
-      pqxx::result rows = tx.exec("SELECT id, event_id::text, payload FROM " + table +
-                                  " WHERE published_at IS NULL ORDER BY id LIMIT " +
-                                  std::to_string(kBatchSize) + " FOR UPDATE SKIP LOCKED");
+      pqxx::result rows =
+          tx.exec("SELECT id, event_id::text, payload FROM " + table + " ORDER BY id LIMIT " +
+                  std::to_string(kBatchSize) + " FOR UPDATE SKIP LOCKED");
       if (rows.empty()) return absl::OkStatus();
       std::vector<std::vector<std::string>> commands;
       std::vector<std::string> ids;
@@ -73,7 +73,7 @@ struct OutboxRelay::State {
         outcome.redis_failed = true;
         return replies.status();  // the transaction rolls back: rows stay unpublished
       }
-      tx.exec_params("UPDATE " + table + " SET published_at = now() WHERE id = ANY($1::bigint[])",
+      tx.exec_params("DELETE FROM " + table + " WHERE id = ANY($1::bigint[])",
                      absl::StrCat("{", absl::StrJoin(ids, ","), "}"));
       tx.commit();
       outcome.published = static_cast<int>(rows.size());
