@@ -110,15 +110,17 @@ const std::map<std::string, std::string>& Statements() {
       {"history_seen",
        "SELECT change_type FROM defect.history WHERE defect_id = $1 AND request_id = $2 "
        "ORDER BY sequence LIMIT 1"},
-      {"history_insert",
-       "INSERT INTO defect.history (defect_id, sequence, change_type, actor, change_time, "
-       "changes, comment, request_id) SELECT $1, coalesce(max(sequence), 0) + 1, $2, $3, " PM_TS(
-           4) ", $5::jsonb, $6, $7 FROM defect.history WHERE defect_id = $1"},
+      // The history entry and the outbox event of one change in one statement: one
+      // round trip fewer per write, which is most of the server's cost (bench B5).
+      {"change_record",
+       "WITH entry AS (INSERT INTO defect.history (defect_id, sequence, change_type, actor, "
+       "change_time, changes, comment, request_id) SELECT $1, coalesce(max(sequence), 0) + 1, "
+       "$2, $3, " PM_TS(4) ", $5::jsonb, $6, $7 FROM defect.history WHERE defect_id = $1) "
+                           "INSERT INTO defect.outbox (event_id, payload) VALUES ($8::uuid, $9)"},
       {"history_of", "SELECT sequence, change_type, actor, " PM_US(
                          "change_time") ", changes::text AS changes, "
                                         "comment, request_id FROM defect.history WHERE defect_id = "
                                         "$1 ORDER BY sequence"},
-      {"outbox_insert", "INSERT INTO defect.outbox (event_id, payload) VALUES ($1::uuid, $2)"},
       {"place_lock", "SELECT id FROM defect.repair_places WHERE id = $1 FOR UPDATE"},
       {"place_occupant",
        "SELECT id FROM defect.defects WHERE repair_place_id = $1 AND status = 3 AND id <> $2 "
@@ -323,12 +325,12 @@ void RecordChange(pqxx::transaction_base& tx, const Defect& after, ChangeType ty
                   const std::vector<FieldChange>& changes, const std::string& comment,
                   const ChangeContext& context) {
   const absl::Time when = TruncateToMicros(context.now);
-  tx.exec_prepared0("history_insert", after.id, static_cast<int>(type), context.actor, Micros(when),
-                    ChangesJson(changes), comment, context.request_id);
   const std::string event_id = common::NewUuidV4();
   std::string payload;
   MakeEvent(event_id, type, after, context.actor, when).SerializeToString(&payload);
-  tx.exec_prepared0("outbox_insert", event_id, pqxx::binarystring(payload));
+  tx.exec_prepared0("change_record", after.id, static_cast<int>(type), context.actor, Micros(when),
+                    ChangesJson(changes), comment, context.request_id, event_id,
+                    pqxx::binarystring(payload));
 }
 
 std::vector<FieldChange> ParseChanges(const std::string& json_text) {
