@@ -17,8 +17,11 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <system_error>
 #include <utility>
+#include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "cli/atomic_file.h"
@@ -290,8 +293,38 @@ absl::Status InitCa(const CaOptions& options) {
   return WriteFileAtomically(cert_path, cert_pem, 0644);
 }
 
+namespace {
+
+// Whatever the paths' spelling (symlinks, "./", another case of a name on a
+// case-insensitive mount), Issue never writes over the CA's certificate or key.
+absl::Status RefuseToReplaceCaFiles(const std::string& ca_dir,
+                                    const std::vector<std::string>& targets) {
+  for (const char* ca_file : {"ca.crt", "ca.key"}) {
+    const fs::path ca_path = fs::path(ca_dir) / ca_file;
+    for (const std::string& target : targets) {
+      std::error_code error;
+      const bool same = fs::equivalent(ca_path, target, error);
+      if (same && !error) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("refusing to overwrite the CA's ", ca_path.string(), " with ", target));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<IssuedCertificate> Issue(const IssueOptions& options) {
   PM_RETURN_IF_ERROR(CheckToken("name", options.name, /*allow_dots=*/true));
+  // The CA directory, the default output, holds ca.crt/ca.key and role-bindings.json:
+  // a leaf with one of these names would replace or shadow them.
+  for (absl::string_view reserved : {"ca", "role-bindings"}) {
+    if (absl::EqualsIgnoreCase(options.name, reserved)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--name \"", options.name, "\" is reserved for the CA's own files; choose another name"));
+    }
+  }
   PM_RETURN_IF_ERROR(CheckToken("trust domain", options.trust_domain, /*allow_dots=*/true));
   if (options.kind != "user" && options.kind != "service" && options.kind != "device" &&
       options.kind != "server") {
@@ -345,6 +378,7 @@ absl::StatusOr<IssuedCertificate> Issue(const IssueOptions& options) {
   PM_RETURN_IF_ERROR(EnsureDirectory(out_dir));
   issued.cert_file = (fs::path(out_dir) / (options.name + ".crt")).string();
   issued.key_file = (fs::path(out_dir) / (options.name + ".key")).string();
+  PM_RETURN_IF_ERROR(RefuseToReplaceCaFiles(options.ca_dir, {issued.cert_file, issued.key_file}));
   PM_ASSIGN_OR_RETURN(std::string key_pem, ToPem(key.get()));
   PM_ASSIGN_OR_RETURN(std::string cert_pem, ToPem(cert.get()));
   PM_RETURN_IF_ERROR(WriteFileAtomically(issued.key_file, key_pem, 0600));

@@ -160,6 +160,35 @@ TEST_F(PkiTest, RefusesBadNamesAndKinds) {
   EXPECT_EQ(Issue(no_ca).status().code(), absl::StatusCode::kNotFound);
 }
 
+TEST_F(PkiTest, IssueRefusesTheCaFileNamesAndLeavesTheCaIntact) {
+  std::ifstream before(dir_ + "/ca/ca.crt");
+  std::stringstream original;
+  original << before.rdbuf();
+
+  for (const std::string name : {"ca", "CA", "role-bindings"}) {
+    IssueOptions options = Options(name);
+    options.out_dir.clear();  // plantctl's default: the CA directory
+    absl::Status status = Issue(options).status();
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << name;
+    EXPECT_THAT(std::string(status.message()), ::testing::HasSubstr("--name")) << name;
+  }
+
+  std::ifstream after(dir_ + "/ca/ca.crt");
+  std::stringstream current;
+  current << after.rdbuf();
+  EXPECT_EQ(original.str(), current.str());
+  absl::StatusOr<CertificateInfo> ca = ReadCertificateInfo(dir_ + "/ca/ca.crt");
+  ASSERT_TRUE(ca.ok()) << ca.status();
+  EXPECT_TRUE(ca->is_ca);
+
+  // Other names still go to the CA directory by default.
+  IssueOptions anna = Options("anna");
+  anna.out_dir.clear();
+  absl::StatusOr<IssuedCertificate> issued = Issue(anna);
+  ASSERT_TRUE(issued.ok()) << issued.status();
+  EXPECT_EQ(Verify(issued->cert_file), 0);
+}
+
 TEST_F(PkiTest, BindRolesAddsAndReplacesEntries) {
   const std::string file = dir_ + "/role-bindings.json";
   ASSERT_TRUE(BindRoles(file, "spiffe://plantmesh.local/user/anna", {"foreman"}).ok());
