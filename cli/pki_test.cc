@@ -210,5 +210,30 @@ TEST_F(PkiTest, BindRolesRefusesToClobberAFileItCannotParse) {
             absl::StatusCode::kInvalidArgument);
 }
 
+TEST_F(PkiTest, BindRolesRejectsMistypedEntriesNamingFileAndEntry) {
+  const std::string file = dir_ + "/role-bindings.json";
+  const std::string original =
+      R"({"bindings": [{"identity": "spiffe://x/user/a", "roles": ["admin"]},)"
+      R"( {"identity": 42, "roles": ["mechanic"]}]})";
+  std::ofstream(file) << original;
+  absl::Status status = BindRoles(file, "spiffe://x/user/b", {"admin"});
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(status.message()), ::testing::HasSubstr(file + ": bindings[1]"));
+  EXPECT_THAT(std::string(status.message()), ::testing::HasSubstr("identity"));
+
+  std::ofstream(file) << R"({"bindings": ["spiffe://x/user/a"]})";
+  status = BindRoles(file, "spiffe://x/user/a", {"admin"});
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(status.message()), ::testing::HasSubstr("bindings[0]"));
+
+  std::ofstream(file) << R"({"bindings": [{"identity": "spiffe://x/user/a", "roles": "admin"}]})";
+  status = BindRoles(file, "spiffe://x/user/a", {"admin"});
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(status.message()), ::testing::HasSubstr("roles"));
+
+  EXPECT_EQ(BindRoles(file, "spiffe://x/user/\xff", {"admin"}).code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace plantmesh::pki

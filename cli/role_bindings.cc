@@ -28,15 +28,41 @@ absl::Status BindRoles(const std::string& bindings_file, const std::string& iden
     return absl::InvalidArgumentError(
         absl::StrCat(bindings_file, ": \"bindings\" is not an array; not changing it"));
   }
+  // Checked before any access: nlohmann's typed accessors throw on a wrong type,
+  // and a hand-edited file must yield an error, not an abort.
+  for (size_t i = 0; i < bindings.size(); ++i) {
+    const nlohmann::json& entry = bindings[i];
+    const std::string where = absl::StrCat(bindings_file, ": bindings[", i, "]");
+    if (!entry.is_object()) {
+      return absl::InvalidArgumentError(absl::StrCat(where, " is not an object; not changing it"));
+    }
+    auto found_identity = entry.find("identity");
+    if (found_identity == entry.end() || !found_identity->is_string()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ": \"identity\" is missing or not a string; not changing it"));
+    }
+    auto found_roles = entry.find("roles");
+    if (found_roles != entry.end() && !found_roles->is_array()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ": \"roles\" is not an array; not changing it"));
+    }
+  }
   bool found = false;
   for (nlohmann::json& entry : bindings) {
-    if (entry.is_object() && entry.value("identity", "") == identity) {
+    if (entry["identity"].get_ref<const std::string&>() == identity) {
       entry["roles"] = roles;
       found = true;
     }
   }
   if (!found) bindings.push_back({{"identity", identity}, {"roles", roles}});
-  return WriteFileAtomically(bindings_file, document.dump(2) + "\n", 0644);
+  std::string text;
+  try {
+    text = document.dump(2) + "\n";
+  } catch (const nlohmann::json::type_error& error) {  // invalid UTF-8 in an argument
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot write ", bindings_file, ": ", error.what()));
+  }
+  return WriteFileAtomically(bindings_file, text, 0644);
 }
 
 }  // namespace plantmesh::pki
