@@ -26,6 +26,18 @@ constexpr absl::string_view kErrorInfoTypeUrl = "type.googleapis.com/google.rpc.
 constexpr absl::string_view kPreconditionFailureTypeUrl =
     "type.googleapis.com/google.rpc.PreconditionFailure";
 
+// gRPC's own text when the client could not establish any connection (1.51:
+// "failed to connect to all addresses; last error: ..."). A status the server sent
+// never has this shape, so TLS words elsewhere (a server's "SSL SYSCALL error" from
+// its database, say) are not mistaken for a certificate problem.
+constexpr absl::string_view kConnectFailurePrefix = "failed to connect to all addresses";
+
+// Only the gRPC client generates a connection failure, and it attaches no details.
+bool IsClientConnectFailure(const grpc::Status& status) {
+  return status.error_code() == grpc::StatusCode::UNAVAILABLE && status.error_details().empty() &&
+         absl::StartsWith(status.error_message(), kConnectFailurePrefix);
+}
+
 // A refused or unknown certificate surfaces as UNAVAILABLE from the connection
 // attempt; its text names the TLS layer.
 bool LooksLikeHandshakeFailure(absl::string_view message) {
@@ -39,7 +51,6 @@ bool LooksLikeHandshakeFailure(absl::string_view message) {
 // A connection attempt (TCP succeeded) that the peer closed: with mutual TLS, the
 // server refusing the client certificate after a TLS 1.3 handshake.
 bool LooksLikeClosedAfterHandshake(absl::string_view message) {
-  if (!absl::StrContains(message, "failed to connect to all addresses")) return false;
   for (absl::string_view closed :
        {"Socket closed", "Connection reset", "End of TCP stream", "Broken pipe"}) {
     if (absl::StrContains(message, closed)) return true;
@@ -68,7 +79,7 @@ std::optional<Detail> DetailOf(const absl::Status& status, absl::string_view typ
 absl::Status FromGrpcStatus(const grpc::Status& status) {
   if (status.ok()) return absl::OkStatus();
   const auto code = static_cast<absl::StatusCode>(status.error_code());
-  if (code == absl::StatusCode::kUnavailable && LooksLikeHandshakeFailure(status.error_message())) {
+  if (IsClientConnectFailure(status) && LooksLikeHandshakeFailure(status.error_message())) {
     return HandshakeFailure(status.error_message());
   }
   absl::Status result(code, status.error_message());
@@ -84,7 +95,7 @@ absl::Status FromGrpcStatus(const grpc::Status& status) {
 }
 
 absl::Status FromGrpcStatus(const grpc::Status& status, bool mutual_tls) {
-  if (mutual_tls && status.error_code() == grpc::StatusCode::UNAVAILABLE &&
+  if (mutual_tls && IsClientConnectFailure(status) &&
       LooksLikeClosedAfterHandshake(status.error_message())) {
     return HandshakeFailure(status.error_message());
   }

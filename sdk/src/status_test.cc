@@ -112,6 +112,22 @@ TEST(FromGrpcStatus, OverMutualTlsAConnectionClosedAfterTheHandshakeIsARefusedCe
   EXPECT_EQ(FromGrpcStatus(refused, /*mutual_tls=*/true).code(), absl::StatusCode::kUnavailable);
 }
 
+TEST(FromGrpcStatus, AServerSentUnavailableNamingSslStaysUnavailable) {
+  const grpc::Status database_lost(grpc::StatusCode::UNAVAILABLE,
+                                   "PostgreSQL connection lost: SSL SYSCALL error: EOF detected");
+  EXPECT_EQ(FromGrpcStatus(database_lost).code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(FromGrpcStatus(database_lost, /*mutual_tls=*/true).code(),
+            absl::StatusCode::kUnavailable);
+  EXPECT_EQ(FromGrpcStatus(database_lost).message(),
+            "PostgreSQL connection lost: SSL SYSCALL error: EOF detected");
+
+  // Details mean the server produced the status, whatever its text.
+  const grpc::Status with_details(grpc::StatusCode::UNAVAILABLE,
+                                  "failed to connect to all addresses; last error: ssl upstream",
+                                  RichInvalidArgument().error_details());
+  EXPECT_EQ(FromGrpcStatus(with_details).code(), absl::StatusCode::kUnavailable);
+}
+
 TEST(DescribeStatus, NamesEachFieldReasonAndPrecondition) {
   const std::string text = DescribeStatus(FromGrpcStatus(RichInvalidArgument()));
   EXPECT_THAT(text, HasSubstr("INVALID_ARGUMENT: 2 fields are wrong"));
