@@ -75,6 +75,25 @@ bool CommandTree::AnyRequestInput(const MethodBinding& binding) {
   return false;
 }
 
+namespace {
+
+// A nested id is filled only where its message is present: creating it would set
+// a oneof (a stream's `metadata` instead of its `chunk`) or change presence.
+void FillEmptyRequestId(const MethodCommand& command, google::protobuf::Message* request) {
+  if (command.request_id == nullptr) return;
+  google::protobuf::Message* holder = request;
+  if (command.request_id_parent != nullptr) {
+    if (!request->GetReflection()->HasField(*request, command.request_id_parent)) return;
+    holder = request->GetReflection()->MutableMessage(request, command.request_id_parent);
+  }
+  const google::protobuf::Reflection* reflection = holder->GetReflection();
+  if (reflection->GetString(*holder, command.request_id).empty()) {
+    reflection->SetString(holder, command.request_id, common::NewUuidV4());
+  }
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<google::protobuf::Message>> CommandTree::BuildRequest(
     const MethodBinding& binding) const {
   std::unique_ptr<google::protobuf::Message> request =
@@ -90,10 +109,7 @@ absl::StatusOr<std::unique_ptr<google::protobuf::Message>> CommandTree::BuildReq
     absl::Status applied = ApplyFlag(*flag, option->results(), request.get());
     if (!applied.ok()) return applied;
   }
-  const google::protobuf::FieldDescriptor* request_id = binding.command->request_id;
-  if (request_id != nullptr && request->GetReflection()->GetString(*request, request_id).empty()) {
-    request->GetReflection()->SetString(request.get(), request_id, common::NewUuidV4());
-  }
+  FillEmptyRequestId(*binding.command, request.get());
   return request;
 }
 

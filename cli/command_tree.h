@@ -33,7 +33,8 @@ class CommandTree {
   const std::vector<std::unique_ptr<MethodBinding>>& bindings() const { return bindings_; }
 
   // The request: --request-json first, then each given flag over it; an empty
-  // request_id is filled with a random UUID.
+  // request_id (at the root, or in a given singular message field such as a
+  // stream's first-message `metadata`) is filled with a random UUID.
   absl::StatusOr<std::unique_ptr<google::protobuf::Message>> BuildRequest(
       const MethodBinding& binding) const;
   // Whether any request field was given (--request-json or a field flag).

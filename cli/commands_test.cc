@@ -158,6 +158,37 @@ TEST_F(CommandsTest, KeepsAGivenRequestIdAndAcceptsFullEnumNames) {
   EXPECT_EQ(typed.request_id(), "r-1");
 }
 
+TEST_F(CommandsTest, FillsTheRequestIdOfAStreamsFirstMessageMetadata) {
+  const MethodCommand* upload = catalog_->Find("defect", "upload-defect-photo");
+  ASSERT_NE(upload, nullptr);
+  ASSERT_NE(upload->request_id, nullptr);
+  ASSERT_NE(upload->request_id_parent, nullptr);
+  EXPECT_EQ(upload->RequestIdPath(), "metadata.request_id");
+  EXPECT_THAT(upload->Description(), HasSubstr("--metadata.request_id left empty is filled"));
+
+  auto request = Build({"defect", "upload-defect-photo", "--metadata.defect_id", "7"});
+  ASSERT_NE(request, nullptr);
+  auto typed = As<plantmesh::defect::v1::UploadDefectPhotoRequest>(*request);
+  EXPECT_EQ(typed.metadata().defect_id(), "7");
+  EXPECT_EQ(typed.metadata().request_id().size(), 36u);  // a UUID was filled in
+}
+
+TEST_F(CommandsTest, KeepsAGivenNestedRequestIdAndNeverSetsAnAbsentParent) {
+  auto given = Build({"defect", "upload-defect-photo", "--metadata.defect_id", "7",
+                      "--metadata.request_id", "r-9"});
+  ASSERT_NE(given, nullptr);
+  EXPECT_EQ(As<plantmesh::defect::v1::UploadDefectPhotoRequest>(*given).metadata().request_id(),
+            "r-9");
+
+  // A chunk-only message: filling metadata would replace the chunk in the oneof.
+  auto chunk_only =
+      Build({"defect", "upload-defect-photo", "--request-json", R"({"chunk": "AAEC"})"});
+  ASSERT_NE(chunk_only, nullptr);
+  auto typed = As<plantmesh::defect::v1::UploadDefectPhotoRequest>(*chunk_only);
+  EXPECT_FALSE(typed.has_metadata());
+  EXPECT_EQ(typed.chunk(), std::string("\x00\x01\x02", 3));
+}
+
 TEST_F(CommandsTest, RepeatedEnumsTimestampsAndNumbers) {
   auto request =
       Build({"defect", "list-defects", "--statuses", "reported", "--statuses", "IN_REPAIR",

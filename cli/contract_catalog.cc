@@ -100,6 +100,15 @@ void AddFlags(const Descriptor* type, const std::string& prefix,
   }
 }
 
+// `type`'s singular string `request_id` field, or nullptr.
+const FieldDescriptor* RequestIdField(const Descriptor& type) {
+  const FieldDescriptor* field = type.FindFieldByName("request_id");
+  if (field == nullptr || field->type() != FieldDescriptor::TYPE_STRING || field->is_repeated()) {
+    return nullptr;
+  }
+  return field;
+}
+
 const FieldDescriptor* FileChunkField(const Descriptor* type) {
   for (int i = 0; i < type->field_count(); ++i) {
     const FieldDescriptor* field = type->field(i);
@@ -132,10 +141,17 @@ MethodCommand CommandFor(const MethodDescriptor* method) {
     command.kind = StreamKind::kServerStreaming;
   }
   command.flags = FlagsFor(method->input_type());
-  const FieldDescriptor* request_id = method->input_type()->FindFieldByName("request_id");
-  if (request_id != nullptr && request_id->type() == FieldDescriptor::TYPE_STRING &&
-      !request_id->is_repeated()) {
-    command.request_id = request_id;
+  command.request_id = RequestIdField(*method->input_type());
+  if (command.request_id == nullptr) {
+    // One level down, for requests whose id sits in a header message (a client
+    // stream's first message carries `metadata`, the chunks after it do not).
+    const Descriptor& input = *method->input_type();
+    for (int i = 0; i < input.field_count() && command.request_id == nullptr; ++i) {
+      const FieldDescriptor* field = input.field(i);
+      if (field->type() != FieldDescriptor::TYPE_MESSAGE || field->is_repeated()) continue;
+      command.request_id = RequestIdField(*field->message_type());
+      if (command.request_id != nullptr) command.request_id_parent = field;
+    }
   }
   command.request_file_chunk = FileChunkField(method->input_type());
   command.response_file_chunk = FileChunkField(method->output_type());
@@ -191,6 +207,12 @@ std::string ShortEnumName(const google::protobuf::EnumValueDescriptor* value) {
   return std::string(name);
 }
 
+std::string MethodCommand::RequestIdPath() const {
+  if (request_id == nullptr) return "";
+  if (request_id_parent == nullptr) return request_id->name();
+  return absl::StrCat(request_id_parent->name(), ".", request_id->name());
+}
+
 std::string MethodCommand::Description() const {
   std::string text = comment;
   absl::StrAppend(&text, "\n\nRoles: ",
@@ -225,7 +247,7 @@ std::string MethodCommand::Description() const {
                     "their size and SHA-256.");
   }
   if (request_id != nullptr) {
-    absl::StrAppend(&text, "\n--request_id left empty is filled with a random UUID.");
+    absl::StrAppend(&text, "\n--", RequestIdPath(), " left empty is filled with a random UUID.");
   }
   absl::StrAppend(&text, "\nRPC: ", method->full_name());
   return text;

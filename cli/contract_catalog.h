@@ -48,8 +48,13 @@ struct MethodCommand {
   bool retry_safe = false;
   StreamKind kind = StreamKind::kUnary;
   std::vector<FlagSpec> flags;
-  // The root `request_id` string field, filled with a UUID when left empty.
+  // The `request_id` string field filled with a UUID when left empty: at the root
+  // of the request, or (request_id_parent set) in a singular message field of it,
+  // such as a stream's first-message `metadata`.
   const google::protobuf::FieldDescriptor* request_id = nullptr;
+  const google::protobuf::FieldDescriptor* request_id_parent = nullptr;
+  // "request_id" or "metadata.request_id".
+  std::string RequestIdPath() const;
   // bytes fields annotated (plantmesh.api.v1.file_chunk): --from-file / --to-file.
   const google::protobuf::FieldDescriptor* request_file_chunk = nullptr;
   const google::protobuf::FieldDescriptor* response_file_chunk = nullptr;
