@@ -157,12 +157,13 @@ struct PgPool::State {
   int in_use = 0;
 };
 
-PgPool::Lease::Lease(Lease&& other) noexcept : pool_(other.pool_), conn_(other.conn_) {
+PgPool::Lease::Lease(Lease&& other) noexcept
+    : pool_(other.pool_), slot_(other.slot_), conn_(other.conn_) {
   other.conn_ = nullptr;
 }
 
 PgPool::Lease::~Lease() {
-  if (conn_ != nullptr) pool_->Release(conn_);
+  if (conn_ != nullptr) pool_->Release(slot_);
 }
 
 PgPool::PgPool(PgPoolOptions options) : state_(std::make_unique<State>(std::move(options))) {}
@@ -184,57 +185,65 @@ absl::StatusOr<std::unique_ptr<PgPool>> PgPool::Open(PgPoolOptions options) {
 
 absl::StatusOr<PgPool::Lease> PgPool::Acquire() {
   State& state = *state_;
-  State::Slot* slot = nullptr;
+  int index = -1;
+  pqxx::connection* conn = nullptr;
   {
     std::unique_lock<std::mutex> lock(state.mu);
     auto deadline =
         std::chrono::steady_clock::now() + absl::ToChronoNanoseconds(state.options.acquire_timeout);
     auto free_slot = [&] {
-      for (State::Slot& s : state.slots) {
-        if (!s.in_use) return &s;
+      for (size_t i = 0; i < state.slots.size(); ++i) {
+        if (!state.slots[i].in_use) return static_cast<int>(i);
       }
-      return static_cast<State::Slot*>(nullptr);
+      return -1;
     };
-    while ((slot = free_slot()) == nullptr) {
+    while ((index = free_slot()) < 0) {
       if (state.released.wait_until(lock, deadline) == std::cv_status::timeout) {
-        if ((slot = free_slot()) != nullptr) break;
+        if ((index = free_slot()) >= 0) break;
         return absl::ResourceExhaustedError(
             absl::StrCat("no PostgreSQL connection free within ",
                          absl::FormatDuration(state.options.acquire_timeout), " (pool size ",
                          state.options.size, ")"));
       }
     }
-    slot->in_use = true;
+    State::Slot& slot = state.slots[index];
+    slot.in_use = true;
     ++state.in_use;
+    conn = slot.conn.get();
   }
-  // Reopening talks to the server: do it outside the lock, the slot is ours.
-  if (slot->conn == nullptr || LooksClosed(*slot->conn)) {
-    slot->conn.reset();
-    absl::StatusOr<std::unique_ptr<pqxx::connection>> conn = OpenConnection(state.options);
-    if (!conn.ok()) {
+  // Probing and reopening talk to the server: do them outside the lock. The slot is
+  // ours, but its `conn` field is only written under the lock (Release reads it).
+  if (conn == nullptr || LooksClosed(*conn)) {
+    std::unique_ptr<pqxx::connection> closed;
+    {
       std::lock_guard<std::mutex> lock(state.mu);
-      slot->in_use = false;
+      closed = std::move(state.slots[index].conn);
+    }
+    closed.reset();
+    absl::StatusOr<std::unique_ptr<pqxx::connection>> opened = OpenConnection(state.options);
+    std::lock_guard<std::mutex> lock(state.mu);
+    State::Slot& slot = state.slots[index];
+    if (!opened.ok()) {
+      slot.in_use = false;
       --state.in_use;
       state.released.notify_one();
-      return conn.status();
+      return opened.status();
     }
-    slot->conn = *std::move(conn);
+    slot.conn = *std::move(opened);
+    conn = slot.conn.get();
   }
-  return Lease(this, slot->conn.get());
+  return Lease(this, index, conn);
 }
 
-void PgPool::Release(pqxx::connection* conn) {
+void PgPool::Release(int index) {
   State& state = *state_;
   std::unique_ptr<pqxx::connection> broken;
   {
     std::lock_guard<std::mutex> lock(state.mu);
-    for (State::Slot& slot : state.slots) {
-      if (slot.conn.get() != conn) continue;
-      if (!conn->is_open()) broken = std::move(slot.conn);
-      slot.in_use = false;
-      --state.in_use;
-      break;
-    }
+    State::Slot& slot = state.slots[index];
+    if (slot.conn != nullptr && !slot.conn->is_open()) broken = std::move(slot.conn);
+    slot.in_use = false;
+    --state.in_use;
   }
   state.released.notify_one();
   // `broken` closes here, outside the lock.
@@ -247,13 +256,15 @@ int PgPool::in_use() const {
 
 absl::Status PgPool::Run(const std::function<absl::Status(pqxx::connection&)>& body) {
   for (int attempt = 0;; ++attempt) {
-    absl::StatusOr<Lease> lease = Acquire();
-    if (!lease.ok()) return lease.status();
-    try {
-      return body(lease->conn());
-    } catch (const std::exception& e) {
-      if (!IsRetriable(e) || attempt == kAbortedRetries) return MapPgException(e);
-    }
+    {
+      absl::StatusOr<Lease> lease = Acquire();
+      if (!lease.ok()) return lease.status();
+      try {
+        return body(lease->conn());
+      } catch (const std::exception& e) {
+        if (!IsRetriable(e) || attempt == kAbortedRetries) return MapPgException(e);
+      }
+    }  // The lease ends here: the connection goes back to the pool during the backoff.
     // Let the competing transaction finish before trying again.
     SleepBeforeRetry(attempt);
   }

@@ -48,8 +48,9 @@ class PgPool {
 
    private:
     friend class PgPool;
-    Lease(PgPool* pool, pqxx::connection* conn) : pool_(pool), conn_(conn) {}
+    Lease(PgPool* pool, int slot, pqxx::connection* conn) : pool_(pool), slot_(slot), conn_(conn) {}
     PgPool* pool_;
+    int slot_;  // index of the pool slot; the slot's connection is only touched under the pool lock
     pqxx::connection* conn_;
   };
 
@@ -74,7 +75,7 @@ class PgPool {
   struct State;
   std::unique_ptr<State> state_;
   friend class Lease;
-  void Release(pqxx::connection* conn);
+  void Release(int slot);
 };
 
 // unique_violation → ALREADY_EXISTS; serialization_failure/deadlock → ABORTED;
