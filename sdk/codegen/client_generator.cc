@@ -71,6 +71,24 @@ std::string MethodDoc(const MethodDescriptor* method) {
   return doc;
 }
 
+// "request_id" or "metadata.request_id": where internal::FillEmptyRequestId puts a
+// stream's first-message id (the root, else the first singular message field whose
+// type has one); empty when the request has none.
+std::string StreamRequestIdPath(const google::protobuf::Descriptor* request) {
+  if (const auto* field = RequestIdField(request)) return field->name();
+  for (int i = 0; i < request->field_count(); ++i) {
+    const google::protobuf::FieldDescriptor* parent = request->field(i);
+    if (parent->type() != google::protobuf::FieldDescriptor::TYPE_MESSAGE ||
+        parent->is_repeated()) {
+      continue;
+    }
+    if (const auto* field = RequestIdField(parent->message_type())) {
+      return parent->name() + "." + field->name();
+    }
+  }
+  return "";
+}
+
 void DeclareMethod(Printer& p, const ServiceDescriptor* service, const MethodDescriptor* method) {
   const Vars vars = MethodVars(service, method);
   p.PrintRaw(MethodDoc(method));
@@ -99,6 +117,11 @@ void DeclareMethod(Printer& p, const ServiceDescriptor* service, const MethodDes
               "      const $Request$& request, const CallOptions& call_options = {});\n");
       break;
     case StreamKind::kClientStreaming:
+      if (const std::string path = StreamRequestIdPath(method->input_type()); !path.empty()) {
+        p.Print({{"path", path}},
+                "  // The first message written gets a random UUID v4 in $path$ when\n"
+                "  // that is empty; set it yourself to recognise a stream you send again.\n");
+      }
       p.Print(vars,
               "  std::unique_ptr<WriteStream<$Request$, $Response$>> $Method$(\n"
               "      const CallOptions& call_options = {});\n");

@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "plantmesh/common/uuid.h"
 
 namespace plantmesh::sdk::internal {
 namespace {
@@ -17,7 +18,64 @@ bool HasDeadline(const CallOptions& call_options) {
   return call_options.deadline != absl::InfiniteFuture();
 }
 
+using google::protobuf::Descriptor;
+using google::protobuf::FieldDescriptor;
+using google::protobuf::Message;
+
+// `type`'s singular string `request_id` field, or nullptr.
+const FieldDescriptor* RequestIdFieldOf(const Descriptor& type) {
+  const FieldDescriptor* field = type.FindFieldByName("request_id");
+  if (field == nullptr || field->is_repeated() || field->type() != FieldDescriptor::TYPE_STRING) {
+    return nullptr;
+  }
+  return field;
+}
+
+// Where a message of `type` keeps its request id: `field` at the root (parent null),
+// or in the first singular message field `parent` whose type has one.
+struct RequestIdLocation {
+  const FieldDescriptor* parent = nullptr;
+  const FieldDescriptor* field = nullptr;
+};
+
+RequestIdLocation LocateRequestId(const Descriptor& type) {
+  if (const FieldDescriptor* field = RequestIdFieldOf(type)) return {nullptr, field};
+  for (int i = 0; i < type.field_count(); ++i) {
+    const FieldDescriptor* parent = type.field(i);
+    if (parent->type() != FieldDescriptor::TYPE_MESSAGE || parent->is_repeated()) continue;
+    if (const FieldDescriptor* field = RequestIdFieldOf(*parent->message_type())) {
+      return {parent, field};
+    }
+  }
+  return {};
+}
+
+// The message holding the request id, or nullptr when it has none or its parent is
+// absent (creating the parent would change a oneof or presence).
+const Message* RequestIdHolder(const Message& message, const RequestIdLocation& location) {
+  if (location.field == nullptr) return nullptr;
+  if (location.parent == nullptr) return &message;
+  if (!message.GetReflection()->HasField(message, location.parent)) return nullptr;
+  return &message.GetReflection()->GetMessage(message, location.parent);
+}
+
 }  // namespace
+
+bool HasEmptyRequestId(const Message& message) {
+  const RequestIdLocation location = LocateRequestId(*message.GetDescriptor());
+  const Message* holder = RequestIdHolder(message, location);
+  return holder != nullptr && holder->GetReflection()->GetString(*holder, location.field).empty();
+}
+
+bool FillEmptyRequestId(Message* message) {
+  if (!HasEmptyRequestId(*message)) return false;
+  const RequestIdLocation location = LocateRequestId(*message->GetDescriptor());
+  Message* holder = location.parent == nullptr
+                        ? message
+                        : message->GetReflection()->MutableMessage(message, location.parent);
+  holder->GetReflection()->SetString(holder, location.field, common::NewUuidV4());
+  return true;
+}
 
 void PrepareUnaryContext(const ClientOptions& options, const CallOptions& call_options,
                          grpc::ClientContext* context) {

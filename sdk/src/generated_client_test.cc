@@ -17,6 +17,7 @@
 #include "plantmesh/api/v1/error_details.pb.h"
 #include "plantmesh/defect/v1/defect_service.grpc.pb.h"
 #include "plantmesh/defect/v1/defect_service.pm_client.h"
+#include "plantmesh/sdk/internal/calls.h"
 #include "plantmesh/sdk/status.h"
 #include "plantmesh/system/v1/system_service.grpc.pb.h"
 #include "plantmesh/system/v1/system_service.pm_client.h"
@@ -114,8 +115,10 @@ class FakeDefectService final : public dv1::DefectService::Service {
     dv1::UploadDefectPhotoRequest message;
     int64_t bytes = 0;
     while (reader->Read(&message)) {
-      if (message.has_metadata())
+      if (message.has_metadata()) {
         response->mutable_photo()->set_file_name(message.metadata().file_name());
+        response->mutable_photo()->set_id(message.metadata().request_id());
+      }
       bytes += static_cast<int64_t>(message.chunk().size());
     }
     response->mutable_photo()->set_size_bytes(bytes);
@@ -229,6 +232,41 @@ TEST_F(GeneratedClientTest, WriteStreamSendsEveryChunk) {
   ASSERT_TRUE(uploaded.ok()) << uploaded.status();
   EXPECT_EQ(uploaded->photo().file_name(), "scratch.jpg");
   EXPECT_EQ(uploaded->photo().size_bytes(), 4000);
+}
+
+TEST_F(GeneratedClientTest, WriteStreamFillsTheFirstMessagesEmptyRequestIdAndKeepsAGivenOne) {
+  auto stream = client_->UploadDefectPhoto();
+  dv1::UploadDefectPhotoRequest message;
+  message.mutable_metadata()->set_file_name("scratch.jpg");
+  ASSERT_TRUE(stream->Write(message));
+  EXPECT_TRUE(message.metadata().request_id().empty());  // the caller's message is untouched
+  message.set_chunk("xyz");
+  ASSERT_TRUE(stream->Write(message));
+  absl::StatusOr<dv1::UploadDefectPhotoResponse> uploaded = stream->Finish();
+  ASSERT_TRUE(uploaded.ok()) << uploaded.status();
+  EXPECT_THAT(uploaded->photo().id(),
+              MatchesRegex("[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"));
+  EXPECT_EQ(uploaded->photo().size_bytes(), 3);
+
+  stream = client_->UploadDefectPhoto();
+  message.mutable_metadata()->set_request_id("mine");
+  ASSERT_TRUE(stream->Write(message));
+  uploaded = stream->Finish();
+  ASSERT_TRUE(uploaded.ok()) << uploaded.status();
+  EXPECT_EQ(uploaded->photo().id(), "mine");
+}
+
+TEST(FillEmptyRequestId, NeverSetsAnAbsentParent) {
+  dv1::UploadDefectPhotoRequest chunk_only;
+  chunk_only.set_chunk("abc");
+  EXPECT_FALSE(internal::HasEmptyRequestId(chunk_only));
+  EXPECT_FALSE(internal::FillEmptyRequestId(&chunk_only));
+  EXPECT_EQ(chunk_only.chunk(), "abc");
+
+  dv1::CreateDefectRequest root;
+  EXPECT_TRUE(internal::FillEmptyRequestId(&root));
+  EXPECT_EQ(root.request_id().size(), 36u);
+  EXPECT_FALSE(internal::HasEmptyRequestId(root));
 }
 
 TEST_F(GeneratedClientTest, UnimplementedMethodsReportUnimplemented) {

@@ -3,6 +3,7 @@
 // the public API: only generated code includes it.
 #pragma once
 
+#include <google/protobuf/message.h>
 #include <grpcpp/channel.h>
 #include <grpcpp/client_context.h>
 #include <grpcpp/support/status.h>
@@ -32,6 +33,14 @@ void PrepareUnaryContext(const ClientOptions& options, const CallOptions& call_o
 // reported by Finish.
 absl::StatusOr<std::unique_ptr<grpc::ClientContext>> PrepareStreamContext(
     grpc::Channel& channel, const ClientOptions& options, const CallOptions& call_options);
+
+// Whether `message` has a singular string `request_id` that is still empty: at its
+// root, else in the first singular message field whose type has one (a client
+// stream's first-message `metadata`), when that field is set: setting an absent
+// one would change a oneof or presence.
+bool HasEmptyRequestId(const google::protobuf::Message& message);
+// Fills that request_id with a random UUID v4; false when there is none to fill.
+bool FillEmptyRequestId(google::protobuf::Message* message);
 
 template <typename Response, typename Invoke>
 absl::StatusOr<Response> CallUnary(const ClientOptions& options, const CallOptions& call_options,
@@ -103,7 +112,20 @@ class GrpcWriteStream final : public WriteStream<Request, Response> {
     }
   }
 
-  bool Write(const Request& message) override { return !finished_ && writer_->Write(message); }
+  // The first message gets a request id when it has an empty one, like a unary
+  // request: a retried upload is then recognised by the server.
+  bool Write(const Request& message) override {
+    if (finished_) return false;
+    if (!wrote_first_) {
+      wrote_first_ = true;
+      if (HasEmptyRequestId(message)) {
+        Request filled = message;
+        FillEmptyRequestId(&filled);
+        return writer_->Write(filled);
+      }
+    }
+    return writer_->Write(message);
+  }
   absl::StatusOr<Response> Finish() override {
     if (finished_) return absl::FailedPreconditionError("stream already finished");
     finished_ = true;
@@ -119,6 +141,7 @@ class GrpcWriteStream final : public WriteStream<Request, Response> {
   std::unique_ptr<Response> response_;  // filled by the gRPC writer on Finish
   std::unique_ptr<grpc::ClientWriter<Request>> writer_;
   bool mutual_tls_;
+  bool wrote_first_ = false;
   bool finished_ = false;
 };
 
