@@ -113,6 +113,12 @@ absl::Status Validate(const ServerConfig& config) {
     problems.push_back("role-bindings-reload-seconds: must be >= 1");
   }
   if (config.postgres_pool_size < 1) problems.push_back("postgres-pool-size: must be >= 1");
+  if (config.postgres_statement_timeout_ms < 0) {
+    problems.push_back("postgres-statement-timeout-ms: must be >= 0");
+  }
+  if (config.postgres_lock_timeout_ms < 0) {
+    problems.push_back("postgres-lock-timeout-ms: must be >= 0");
+  }
   if (config.redis_port < 1 || config.redis_port > 65535) {
     problems.push_back("redis-port: must be 1-65535");
   }
@@ -173,6 +179,12 @@ absl::StatusOr<ServerConfig> LoadServerConfig(int argc, char** argv) {
   app.add_option("--postgres-url", config.postgres_url,
                  "libpq URL of PostgreSQL, e.g. postgresql://plantmesh@127.0.0.1:5432/plantmesh");
   app.add_option("--postgres-pool-size", config.postgres_pool_size, "PostgreSQL connections kept");
+  app.add_option("--postgres-statement-timeout-ms", config.postgres_statement_timeout_ms,
+                 "longest a PostgreSQL statement may run before it is cancelled (call fails "
+                 "DEADLINE_EXCEEDED); 0: no limit");
+  app.add_option("--postgres-lock-timeout-ms", config.postgres_lock_timeout_ms,
+                 "longest a PostgreSQL statement waits for a lock (call fails ABORTED); 0: no "
+                 "limit");
   app.add_option("--redis-host", config.redis_host, "Redis host (event fan-out and cache)");
   app.add_option("--redis-port", config.redis_port, "Redis port");
   app.add_option("--events-retain", config.events_retain,

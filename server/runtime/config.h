@@ -24,11 +24,14 @@ struct ServerConfig {
   std::string trust_domain = "plantmesh.local";  // trust-domain: expected SPIFFE trust domain
   std::string role_bindings;  // role-bindings: JSON file mapping identities to roles
   // PostgreSQL / Redis
-  std::string postgres_url;              // postgres-url
-  int postgres_pool_size = 8;            // postgres-pool-size
-  std::string redis_host = "127.0.0.1";  // redis-host
-  int redis_port = 6379;                 // redis-port
-  int64_t events_retain = 100000;        // events-retain: stream entries kept for Watch cursors
+  std::string postgres_url;    // postgres-url
+  int postgres_pool_size = 8;  // postgres-pool-size
+  // Server-side limits per statement and per lock wait; 0 turns one off.
+  int postgres_statement_timeout_ms = 10000;  // postgres-statement-timeout-ms
+  int postgres_lock_timeout_ms = 5000;        // postgres-lock-timeout-ms
+  std::string redis_host = "127.0.0.1";       // redis-host
+  int redis_port = 6379;                      // redis-port
+  int64_t events_retain = 100000;  // events-retain: stream entries kept for Watch cursors
   // Behaviour
   absl::Duration drain_timeout = absl::Seconds(15);  // drain-seconds
   int64_t photo_max_bytes = 10 * 1024 * 1024;        // photo-max-bytes

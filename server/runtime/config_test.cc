@@ -169,7 +169,9 @@ TEST_F(ConfigTest, FileValuesApply) {
                                      "services = [\"defect\", \"telemetry\"]\n"
                                      "redis-port = 6400\n"
                                      "drain-seconds = 2.5\n"
-                                     "reflection = false\n");
+                                     "reflection = false\n"
+                                     "postgres-statement-timeout-ms = 2000\n"
+                                     "postgres-lock-timeout-ms = 0\n");
   absl::StatusOr<ServerConfig> config = Load({"--config", file});
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->listen, "127.0.0.1:0");
@@ -177,6 +179,8 @@ TEST_F(ConfigTest, FileValuesApply) {
   EXPECT_EQ(config->redis_port, 6400);
   EXPECT_EQ(config->drain_timeout, absl::Milliseconds(2500));
   EXPECT_FALSE(config->reflection);
+  EXPECT_EQ(config->postgres_statement_timeout_ms, 2000);
+  EXPECT_EQ(config->postgres_lock_timeout_ms, 0);
 }
 
 TEST_F(ConfigTest, EnvironmentOverridesFileAndFlagsOverrideEnvironment) {
@@ -217,6 +221,9 @@ TEST_F(ConfigTest, BadValuesAreNamed) {
   config = Load({"--insecure", "--no-such-flag"});
   ASSERT_FALSE(config.ok());
   EXPECT_THAT(config.status().message(), HasSubstr("no-such-flag"));
+  config = Load({"--insecure", "--postgres-lock-timeout-ms", "-1"});
+  ASSERT_FALSE(config.ok());
+  EXPECT_THAT(config.status().message(), HasSubstr("postgres-lock-timeout-ms"));
 }
 
 TEST_F(ConfigTest, ServicesListOnCommandLine) {

@@ -104,6 +104,11 @@ std::string FirstLine(absl::string_view text) {
 absl::StatusOr<std::unique_ptr<pqxx::connection>> OpenConnection(const PgPoolOptions& options) {
   try {
     auto conn = std::make_unique<pqxx::connection>(options.url);
+    // set_variable (not a raw SET) so that libpqxx restores them if it reactivates.
+    conn->set_variable("statement_timeout",
+                       std::to_string(absl::ToInt64Milliseconds(options.statement_timeout)));
+    conn->set_variable("lock_timeout",
+                       std::to_string(absl::ToInt64Milliseconds(options.lock_timeout)));
     for (const auto& callback : options.on_connect) callback(*conn);
     return conn;
   } catch (const pqxx::broken_connection& e) {
@@ -305,12 +310,16 @@ absl::Status MapPgException(const std::exception& e) {
     return absl::FailedPreconditionError(message);
   }
   if (state == "40001" || state == "40P01") return absl::AbortedError(message);
+  // lock_not_available: lock_timeout (or NOWAIT) gave up on a lock someone else holds;
+  // the transaction was rolled back and can be retried like a conflict.
+  if (state == "55P03") return absl::AbortedError(message);
   // Class 08 (connection exception), 57P01..57P03 (admin shutdown, crash shutdown,
   // cannot connect now): the server went away under us.
   if (absl::StartsWith(state, "08") || absl::StartsWith(state, "57P")) {
     return absl::UnavailableError(message);
   }
-  if (state == "57014") return absl::DeadlineExceededError(message);  // statement timeout
+  // query_canceled: statement_timeout expired (or the statement was cancelled).
+  if (state == "57014") return absl::DeadlineExceededError(message);
   if (absl::StartsWith(state, "53")) return absl::ResourceExhaustedError(message);
   return absl::InternalError(message);
 }

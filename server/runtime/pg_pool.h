@@ -30,7 +30,12 @@ struct PgPoolOptions {
   int size = 8;
   // How long Acquire waits for a free connection before RESOURCE_EXHAUSTED.
   absl::Duration acquire_timeout = absl::Seconds(5);
-  // Run on every new connection (after reconnects too), e.g. to register the
+  // Server-side limits set on every new connection (SET statement_timeout /
+  // lock_timeout) so that a stuck statement or lock cannot block a handler (and with
+  // it the server's drain) forever. Zero turns a limit off.
+  absl::Duration statement_timeout = absl::Seconds(10);
+  absl::Duration lock_timeout = absl::Seconds(5);
+  // Run on every new connection (after reconnects too, after the timeouts), e.g. to register the
   // store's named statements with connection::prepare.
   std::vector<std::function<void(pqxx::connection&)>> on_connect;
 };
@@ -80,7 +85,8 @@ class PgPool {
 
 // unique_violation → ALREADY_EXISTS; serialization_failure/deadlock → ABORTED;
 // broken_connection / in_doubt_error → UNAVAILABLE (safe: writes carry request ids);
-// check/foreign-key violation → FAILED_PRECONDITION; other sql_error → INTERNAL
+// check/foreign-key violation → FAILED_PRECONDITION; statement timeout (57014) →
+// DEADLINE_EXCEEDED; lock timeout (55P03) → ABORTED; other sql_error → INTERNAL
 // (message keeps the SQLSTATE, never the statement's parameters).
 absl::Status MapPgException(const std::exception& e);
 

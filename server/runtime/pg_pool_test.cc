@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "tests/support/test_servers.h"
 
@@ -171,6 +172,35 @@ TEST(PgPoolTest, AcquireTimesOutAsResourceExhausted) {
   pool->Run([](pqxx::connection&) { return absl::OkStatus(); }).IgnoreError();
   releaser.join();
   EXPECT_TRUE(pool->Acquire().ok());
+}
+
+TEST(PgPoolTest, StatementTimeoutIsDeadlineExceededAndLockTimeoutIsAborted) {
+  PgPoolOptions options;
+  options.url = NewDatabase("pool_timeouts");
+  options.size = 2;
+  options.statement_timeout = absl::Milliseconds(200);
+  options.lock_timeout = absl::Milliseconds(50);  // fires before the statement timeout
+  auto pool = OpenPool(options);
+  ASSERT_NE(pool, nullptr);
+
+  absl::Time start = absl::Now();
+  absl::Status slow = Exec(*pool, "SELECT pg_sleep(30)");
+  EXPECT_EQ(slow.code(), absl::StatusCode::kDeadlineExceeded) << slow;
+  EXPECT_NE(slow.message().find("57014"), absl::string_view::npos) << slow;
+  EXPECT_LT(absl::Now() - start, absl::Seconds(10));
+
+  ASSERT_TRUE(Exec(*pool, "CREATE TABLE locked (id int)").ok());
+  pqxx::connection holder(options.url);
+  pqxx::work holding(holder);
+  holding.exec("LOCK TABLE locked IN ACCESS EXCLUSIVE MODE");
+  start = absl::Now();
+  absl::Status blocked = Exec(*pool, "INSERT INTO locked VALUES (1)");
+  EXPECT_EQ(blocked.code(), absl::StatusCode::kAborted) << blocked;
+  EXPECT_NE(blocked.message().find("55P03"), absl::string_view::npos) << blocked;
+  EXPECT_LT(absl::Now() - start, absl::Seconds(10));
+  holding.abort();
+  EXPECT_TRUE(Exec(*pool, "INSERT INTO locked VALUES (1)").ok());
+  EXPECT_EQ(pool->in_use(), 0);
 }
 
 TEST(PgPoolTest, UnreachableServerIsUnavailableAndNamesNoPassword) {
