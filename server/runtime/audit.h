@@ -19,13 +19,20 @@ struct AuditRecord {
   std::string trace_id;
   int status_code = 0;  // grpc status code of the outcome
   std::string status_message;
-  std::string request_json;  // the request as JSON (bytes fields elided), may be empty
+  // The request as JSON (bytes fields elided), may be empty. A sink may shorten it:
+  // the PostgreSQL sink keeps at most 8 KiB, as
+  // {"truncated":true,"bytes":N,"prefix":"..."} when the request was longer.
+  std::string request_json;
 };
 
 class AuditSink {
  public:
   virtual ~AuditSink() = default;
-  // Never blocks on the database; queues the record.
+  // Queues the record without waiting for the database, as long as the queue has
+  // room. When the database has fallen so far behind that the queue is full (the
+  // PostgreSQL sink holds 100k records), the caller writes its own record
+  // synchronously instead: auditing every change matters more than latency, and the
+  // wait slows the flood.
   virtual void Record(AuditRecord record) = 0;
   // Writes everything queued; returns when done or after `timeout`.
   virtual void Flush(absl::Duration timeout) = 0;

@@ -38,6 +38,10 @@ CREATE INDEX audit_log_identity ON audit.audit_log (identity, id);
 )sql";
 
 constexpr size_t kQueueCapacity = 100000;
+// Kept per record, so that the queue's memory is bounded by count × size (≈ 1 GiB at
+// worst, far less in practice) however large the requests are.
+constexpr size_t kRequestJsonLimit = 8 * 1024;
+constexpr size_t kStatusMessageLimit = 1024;
 constexpr size_t kBatchSize = 500;
 constexpr auto kWriteInterval = std::chrono::milliseconds(100);
 constexpr auto kRetryInterval = std::chrono::milliseconds(500);
@@ -66,6 +70,33 @@ std::string ArrayLiteral(const std::vector<std::string>& items) {
 std::string JsonOrEmpty(const std::string& s) {
   if (s.empty() || nlohmann::json::accept(s)) return Text(s);
   return nlohmann::json(Text(s)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+// Requests larger than kRequestJsonLimit are stored as
+// {"truncated":true,"bytes":<original size>,"prefix":"<start of the JSON text>"},
+// itself at most kRequestJsonLimit bytes and still valid JSON for the jsonb column.
+std::string LimitRequestJson(std::string json) {
+  if (json.size() <= kRequestJsonLimit) return json;
+  size_t keep = kRequestJsonLimit - 64;
+  for (;;) {
+    // Cut on a UTF-8 character boundary (never before a continuation byte).
+    while (keep > 0 && (static_cast<unsigned char>(json[keep]) & 0xC0) == 0x80) --keep;
+    nlohmann::json wrapped = {
+        {"truncated", true}, {"bytes", json.size()}, {"prefix", Text(json.substr(0, keep))}};
+    std::string out = wrapped.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    // Escaping can grow the prefix (quotes, control bytes): shrink until it fits.
+    if (out.size() <= kRequestJsonLimit || keep == 0) return out;
+    keep /= 2;
+  }
+}
+
+std::string LimitStatusMessage(std::string message) {
+  if (message.size() <= kStatusMessageLimit) return message;
+  size_t keep = kStatusMessageLimit;
+  while (keep > 0 && (static_cast<unsigned char>(message[keep]) & 0xC0) == 0x80) --keep;
+  std::string original_size = std::to_string(message.size());
+  message.resize(keep);
+  return absl::StrCat(message, "…(", original_size, " bytes)");
 }
 
 void AppendParams(const AuditRecord& r, std::vector<std::string>* params) {
@@ -122,6 +153,8 @@ class PgAuditSink : public AuditSink {
   }
 
   void Record(AuditRecord record) override {
+    record.request_json = LimitRequestJson(std::move(record.request_json));
+    record.status_message = LimitStatusMessage(std::move(record.status_message));
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (queue_.size() < kQueueCapacity) {

@@ -3,6 +3,7 @@
 #include <pqxx/pqxx>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "gtest/gtest.h"
 #include "server/runtime/migrations.h"
 #include "server/runtime/pg_pool.h"
@@ -103,6 +104,29 @@ TEST_F(PgAuditSinkTest, OddValuesAreStoredNotDropped) {
   ASSERT_EQ(blank.size(), 1u);
   EXPECT_EQ(blank[0][0].as<int>(), 0);
   EXPECT_TRUE(blank[0][1].as<bool>());
+}
+
+TEST_F(PgAuditSinkTest, LargeRequestsAndMessagesAreStoredTruncated) {
+  std::unique_ptr<AuditSink> sink = MakePgAuditSink(pool_.get());
+  AuditRecord big = MakeRecord(3);
+  big.trace_id = "big";
+  const std::string note(1 << 20, '"');  // escaping doubles every byte of the prefix
+  big.request_json =
+      absl::StrCat(R"({"note":")", absl::StrReplaceAll(note, {{"\"", "\\\""}}), R"("})");
+  big.status_message = std::string(100000, 'x');
+  sink->Record(big);
+  sink->Flush(absl::Seconds(10));
+
+  pqxx::result row = Query(
+      "SELECT request->>'truncated', request->>'bytes', request->>'prefix', "
+      "length(request::text), length(status_message) "
+      "FROM audit.audit_log WHERE trace_id = 'big'");
+  ASSERT_EQ(row.size(), 1u);
+  EXPECT_EQ(row[0][0].as<std::string>(), "true");
+  EXPECT_EQ(row[0][1].as<size_t>(), big.request_json.size());
+  EXPECT_EQ(row[0][2].as<std::string>().rfind(R"({"note":"\")", 0), 0u);
+  EXPECT_LE(row[0][3].as<int>(), 8 * 1024 + 64);  // jsonb's text form adds spaces
+  EXPECT_LE(row[0][4].as<int>(), 1100);
 }
 
 TEST_F(PgAuditSinkTest, DestroyingTheSinkWritesWhatIsQueued) {
