@@ -17,6 +17,7 @@ void ToProto(absl::Time time, google::protobuf::Timestamp* out) {
 }
 
 absl::Time FromProto(const google::protobuf::Timestamp& timestamp) {
+  if (timestamp.nanos() < 0 || timestamp.nanos() > 999999999) return absl::InfiniteFuture();
   return absl::FromUnixSeconds(timestamp.seconds()) + absl::Nanoseconds(timestamp.nanos());
 }
 

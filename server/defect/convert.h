@@ -15,6 +15,8 @@ namespace plantmesh::defect {
 namespace pb = ::plantmesh::defect::v1;
 
 void ToProto(absl::Time time, google::protobuf::Timestamp* out);
+// A Timestamp with nanos outside 0..999999999 has no meaning: it becomes
+// absl::InfiniteFuture(), which MakeListQuery rejects as out of range.
 absl::Time FromProto(const google::protobuf::Timestamp& timestamp);
 
 void ToProto(const Defect& defect, pb::Defect* out);

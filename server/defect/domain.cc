@@ -26,6 +26,23 @@ constexpr int kMaxFileName = 255;
 constexpr int kMaxIdentity = 256;
 constexpr int kMaxPageSize = 1000;
 constexpr int kDefaultPageSize = 100;
+// The range of google.protobuf.Timestamp (0001-01-01T00:00:00Z ..
+// 9999-12-31T23:59:59.999999999Z), well inside what PostgreSQL's timestamptz holds.
+constexpr int64_t kEarliestUnixSeconds = -62135596800;
+constexpr int64_t kLatestUnixSeconds = 253402300799;
+
+bool InTimestampRange(absl::Time t) {
+  return t >= absl::FromUnixSeconds(kEarliestUnixSeconds) &&
+         t < absl::FromUnixSeconds(kLatestUnixSeconds + 1);
+}
+
+void CheckTimestamp(Violations& v, const std::string& field, const std::optional<absl::Time>& t) {
+  if (t && !InTimestampRange(*t)) {
+    v.Add(field,
+          "must be between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999999999Z, "
+          "with nanos 0-999999999");
+  }
+}
 
 // Characters, not bytes: protobuf strings are valid UTF-8.
 int64_t CharCount(absl::string_view text) {
@@ -678,6 +695,8 @@ absl::StatusOr<ListQuery> MakeListQuery(const ListRequestInput& input) {
   } else {
     query.order = *order;
   }
+  CheckTimestamp(v, "create_time_from", query.filter.create_time_from);
+  CheckTimestamp(v, "create_time_to", query.filter.create_time_to);
   if (query.filter.create_time_from && query.filter.create_time_to &&
       *query.filter.create_time_from >= *query.filter.create_time_to) {
     v.Add("create_time_to", "must be after create_time_from");
@@ -689,7 +708,8 @@ absl::StatusOr<ListQuery> MakeListQuery(const ListRequestInput& input) {
     int64_t micros = 0;
     int64_t id = 0;
     if (parts.size() != 4 || parts[0] != "p1" || !absl::SimpleAtoi(parts[1], &micros) ||
-        !absl::SimpleAtoi(parts[2], &id)) {
+        !absl::SimpleAtoi(parts[2], &id) || id < 0 ||
+        !InTimestampRange(absl::FromUnixMicros(micros))) {
       v.Add("page_token", "not a token returned by ListDefects");
     } else if (parts[3] != FilterFingerprint(query)) {
       v.Add("page_token",

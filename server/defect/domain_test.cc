@@ -6,7 +6,10 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -15,6 +18,7 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::UnorderedElementsAre;
 using ::testing::UnorderedElementsAreArray;
 
 const absl::Time kNow = absl::FromUnixSeconds(1795000000) + absl::Nanoseconds(123456789);
@@ -434,6 +438,41 @@ TEST(ListQueryTest, PageTokenRoundTripAndFilterMismatch) {
   other = in;
   other.page_size = 7;  // page size may change between pages
   EXPECT_TRUE(MakeListQuery(other).ok());
+}
+
+TEST(ListQueryTest, TimestampsOutsideTheProtobufRangeAreInvalidArguments) {
+  ListRequestInput in;
+  in.filter.create_time_from = absl::FromUnixSeconds(-62135596800);  // 0001-01-01
+  in.filter.create_time_to = absl::FromUnixSeconds(253402300799) + absl::Nanoseconds(999999999);
+  EXPECT_TRUE(MakeListQuery(in).ok()) << MakeListQuery(in).status();
+
+  in.filter.create_time_from = absl::FromUnixSeconds(-62135596801);  // year 0
+  in.filter.create_time_to = absl::FromUnixSeconds(253402300800);    // year 10000
+  absl::Status status = MakeListQuery(in).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(FieldsOf(status), UnorderedElementsAre("create_time_from", "create_time_to"));
+  // An invalid Timestamp (bad nanos) arrives as InfiniteFuture.
+  in.filter.create_time_from.reset();
+  in.filter.create_time_to = absl::InfiniteFuture();
+  EXPECT_THAT(FieldsOf(MakeListQuery(in).status()), ElementsAre("create_time_to"));
+}
+
+TEST(ListQueryTest, PageTokenWithOutOfRangeTimeIsInvalidArgument) {
+  ListRequestInput in;
+  ListQuery q = *MakeListQuery(in);
+  Defect last = DefectIn(DefectStatus::kReported);
+  last.create_time = TruncateToMicros(kNow);
+  std::string raw;
+  ASSERT_TRUE(absl::WebSafeBase64Unescape(EncodePageToken(q, last), &raw));
+  std::vector<std::string> parts = absl::StrSplit(raw, '|');
+  ASSERT_EQ(parts.size(), 4u);
+  for (const char* micros : {"-9223372036854775807", "9223372036854775807", "253402300800000000"}) {
+    parts[1] = micros;
+    in.page_token = absl::WebSafeBase64Escape(absl::StrJoin(parts, "|"));
+    absl::Status status = MakeListQuery(in).status();
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << micros;
+    EXPECT_THAT(FieldsOf(status), ElementsAre("page_token")) << micros;
+  }
 }
 
 }  // namespace
