@@ -18,6 +18,11 @@ namespace {
 
 using runtime::Violations;
 
+// A client value quoted into an error message, cut when long.
+std::string Quote(absl::string_view value) {
+  return runtime::QuoteForMessage(std::string_view(value.data(), value.size()));
+}
+
 constexpr int kMaxShortText = 64;
 constexpr int kMaxNameText = 128;
 constexpr int kMaxLongText = 4000;
@@ -65,7 +70,7 @@ void CheckCode(Violations& v, const std::string& field, absl::string_view value)
   if (value.empty()) {
     v.Add(field, "required");
   } else if (!IsPlantCode(value)) {
-    v.Add(field, absl::StrCat("'", value, "' is not 1-32 characters A-Z, 0-9, '-'"));
+    v.Add(field, absl::StrCat(Quote(value), " is not 1-32 characters A-Z, 0-9, '-'"));
   }
 }
 
@@ -90,7 +95,7 @@ void CheckDefectField(Violations& v, absl::string_view path, const NewDefectInpu
     if (input.vin.empty()) {
       v.Add(field, "required");
     } else if (!IsPlantCode(input.vin)) {
-      v.Add(field, absl::StrCat("'", input.vin, "' is not 1-32 characters A-Z, 0-9, '-'"));
+      v.Add(field, absl::StrCat(Quote(input.vin), " is not 1-32 characters A-Z, 0-9, '-'"));
     }
   } else if (path == "model") {
     CheckText(v, field, input.model, true, kMaxShortText);
@@ -102,7 +107,7 @@ void CheckDefectField(Violations& v, absl::string_view path, const NewDefectInpu
     if (input.category_code.empty()) {
       v.Add(field, "required");
     } else if (!category.has_value()) {
-      v.Add(field, absl::StrCat("unknown category '", input.category_code, "'"));
+      v.Add(field, absl::StrCat("unknown category ", Quote(input.category_code)));
     }
   } else if (path == "severity") {
     if (input.severity != Severity::kUnspecified && !KnownSeverity(input.severity)) {
@@ -381,7 +386,7 @@ absl::Status ValidateUpdate(const NewDefectInput& input, const std::vector<std::
     if (std::find(allowed.begin(), allowed.end(), path) == allowed.end()) {
       v.Add(
           "update_mask",
-          absl::StrCat("'", path, "' cannot be updated; allowed: ", absl::StrJoin(allowed, ", ")));
+          absl::StrCat(Quote(path), " cannot be updated; allowed: ", absl::StrJoin(allowed, ", ")));
     } else {
       CheckDefectField(v, path, input, category);
     }
@@ -542,13 +547,13 @@ absl::Status ValidatePhotoUpload(const PhotoUploadInput& input, int64_t max_byte
   if (input.defect_id.empty()) {
     v.Add("metadata.defect_id", "required");
   } else if (!ParseDefectId(input.defect_id, "metadata.defect_id").ok()) {
-    v.Add("metadata.defect_id", absl::StrCat("'", input.defect_id, "' is not a defect id"));
+    v.Add("metadata.defect_id", absl::StrCat(Quote(input.defect_id), " is not a defect id"));
   }
   if (input.content_type != "image/jpeg" && input.content_type != "image/png" &&
       input.content_type != "image/webp") {
-    v.Add(
-        "metadata.content_type",
-        absl::StrCat("'", input.content_type, "' is not one of image/jpeg, image/png, image/webp"));
+    v.Add("metadata.content_type",
+          absl::StrCat(Quote(input.content_type),
+                       " is not one of image/jpeg, image/png, image/webp"));
   }
   if (input.size_bytes <= 0 || input.size_bytes > max_bytes) {
     v.Add("metadata.size_bytes",
@@ -669,7 +674,7 @@ absl::StatusOr<int64_t> ParseDefectId(absl::string_view text, absl::string_view 
                 std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
   if (!digits || !absl::SimpleAtoi(text, &id) || id <= 0) {
     return runtime::InvalidField(
-        std::string(field), absl::StrCat("'", text, "' is not a defect id (a positive decimal)"));
+        std::string(field), absl::StrCat(Quote(text), " is not a defect id (a positive decimal)"));
   }
   return id;
 }
@@ -689,8 +694,8 @@ absl::StatusOr<ListQuery> MakeListQuery(const ListRequestInput& input) {
   query.page_size = input.page_size == 0 ? kDefaultPageSize : input.page_size;
   absl::StatusOr<ListOrder> order = ParseOrderBy(input.order_by);
   if (!order.ok()) {
-    v.Add("order_by", absl::StrCat("'", input.order_by,
-                                   "' is not one of: create_time desc, create_time, "
+    v.Add("order_by", absl::StrCat(Quote(input.order_by),
+                                   " is not one of: create_time desc, create_time, "
                                    "update_time desc, update_time"));
   } else {
     query.order = *order;

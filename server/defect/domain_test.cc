@@ -475,5 +475,14 @@ TEST(ListQueryTest, PageTokenWithOutOfRangeTimeIsInvalidArgument) {
   }
 }
 
+TEST(ListQueryTest, HugeClientValuesAreCutInMessages) {
+  ListRequestInput in;
+  in.order_by = std::string(1 << 20, 'z');
+  absl::Status status = MakeListQuery(in).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(DescriptionOf(status, "order_by"), HasSubstr("(1048576 bytes)"));
+  EXPECT_LT(status.message().size(), 400u) << status.message().size();
+}
+
 }  // namespace
 }  // namespace plantmesh::defect

@@ -345,7 +345,8 @@ std::vector<FieldChange> ParseChanges(const std::string& json_text) {
 
 absl::Status TakenBy(absl::string_view kind, absl::string_view id) {
   return absl::AlreadyExistsError(
-      absl::StrCat(kind, " '", id, "' already exists (created by a different request)"));
+      absl::StrCat(kind, " ", runtime::QuoteForMessage(std::string_view(id.data(), id.size())),
+                   " already exists (created by a different request)"));
 }
 
 // Whether a conflicting insert is the retry of the request that created the row.
@@ -485,11 +486,12 @@ absl::StatusOr<Defect> PgDefectStore::MutateDefect(int64_t id, const ChangeConte
       runtime::Violations v;
       if (tx.exec_prepared("place_find", after.assignment->repair_place_id).empty()) {
         v.Add("repair_place_id",
-              absl::StrCat("unknown repair place '", after.assignment->repair_place_id, "'"));
+              absl::StrCat("unknown repair place ",
+                           runtime::QuoteForMessage(after.assignment->repair_place_id)));
       }
       if (tx.exec_prepared("mechanic_find", after.assignment->mechanic_id).empty()) {
-        v.Add("mechanic_id",
-              absl::StrCat("unknown mechanic '", after.assignment->mechanic_id, "'"));
+        v.Add("mechanic_id", absl::StrCat("unknown mechanic ",
+                                          runtime::QuoteForMessage(after.assignment->mechanic_id)));
       }
       PM_RETURN_IF_ERROR(v.ToStatus());
     }
@@ -591,7 +593,8 @@ absl::StatusOr<PhotoContent> PgDefectStore::GetPhoto(int64_t defect_id,
                                                      const std::string& photo_id) {
   int photo_no = 0;
   if (!absl::SimpleAtoi(photo_id, &photo_no) || photo_no <= 0) {
-    return runtime::InvalidField("photo_id", absl::StrCat("'", photo_id, "' is not a photo id"));
+    return runtime::InvalidField(
+        "photo_id", absl::StrCat(runtime::QuoteForMessage(photo_id), " is not a photo id"));
   }
   PhotoContent content;
   PM_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& conn) -> absl::Status {
@@ -748,8 +751,9 @@ absl::StatusOr<Mechanic> PgDefectStore::CreateMechanic(const Mechanic& mechanic,
     Prepare(conn);
     pqxx::work tx(conn);
     if (tx.exec_prepared("crew_find", mechanic.crew_id).empty()) {
-      return runtime::InvalidField("mechanic.crew_id",
-                                   absl::StrCat("unknown crew '", mechanic.crew_id, "'"));
+      return runtime::InvalidField(
+          "mechanic.crew_id",
+          absl::StrCat("unknown crew ", runtime::QuoteForMessage(mechanic.crew_id)));
     }
     if (!tx.exec_prepared("mechanic_insert", mechanic.id, mechanic.display_name, mechanic.crew_id,
                           mechanic.identity, request_id)

@@ -27,6 +27,19 @@ bool ReadPayload(const absl::Status& status, std::string_view type_url, Message*
 
 }  // namespace
 
+std::string QuoteForMessage(std::string_view value) {
+  size_t end = 0;
+  size_t chars = 0;
+  while (end < value.size() && chars < kQuotedValueLimit) {
+    ++end;
+    // Skip the continuation bytes (10xxxxxx) of a multi-byte character.
+    while (end < value.size() && (static_cast<unsigned char>(value[end]) & 0xC0) == 0x80) ++end;
+    ++chars;
+  }
+  if (end == value.size()) return absl::StrCat("'", AbslView(value), "'");
+  return absl::StrCat("'", AbslView(value.substr(0, end)), "…' (", value.size(), " bytes)");
+}
+
 void Violations::Add(std::string field, std::string description) {
   items_.push_back({std::move(field), std::move(description)});
 }

@@ -39,6 +39,13 @@ class Violations {
   std::vector<FieldViolation> items_;
 };
 
+// A client-supplied value for an error message, in single quotes. Values longer than
+// kQuotedValueLimit characters are cut there and marked with their size, e.g.
+// 'AAAA…' (1048576 bytes), so that a huge value cannot bloat grpc-message, trailers,
+// logs and the audit log. Cuts on UTF-8 character boundaries.
+inline constexpr size_t kQuotedValueLimit = 64;
+std::string QuoteForMessage(std::string_view value);
+
 // INVALID_ARGUMENT for a single field.
 absl::Status InvalidField(std::string field, std::string description);
 

@@ -25,6 +25,21 @@ TEST(ViolationsTest, MessageNamesEveryFieldAndReason) {
   EXPECT_EQ(read[1].description, "required");
 }
 
+TEST(QuoteForMessageTest, ShortValuesWholeLongOnesCutWithTheirSize) {
+  EXPECT_EQ(QuoteForMessage(""), "''");
+  EXPECT_EQ(QuoteForMessage("PAINT-2"), "'PAINT-2'");
+  const std::string exactly(kQuotedValueLimit, 'a');
+  EXPECT_EQ(QuoteForMessage(exactly), "'" + exactly + "'");
+  EXPECT_EQ(QuoteForMessage(std::string(1 << 20, 'b')),
+            "'" + std::string(kQuotedValueLimit, 'b') + "…' (1048576 bytes)");
+  // 100 two-byte characters: 64 whole characters are kept, none split.
+  std::string umlauts;
+  for (int i = 0; i < 100; ++i) umlauts += "ü";
+  std::string kept;
+  for (size_t i = 0; i < kQuotedValueLimit; ++i) kept += "ü";
+  EXPECT_EQ(QuoteForMessage(umlauts), "'" + kept + "…' (200 bytes)");
+}
+
 TEST(ErrorInfoTest, RoundTrip) {
   absl::Status status = WithErrorInfo(absl::FailedPreconditionError("no"), "ILLEGAL_TRANSITION",
                                       {{"current_state", "CLOSED"}});

@@ -68,8 +68,8 @@ absl::StatusOr<std::string> EventStreamReader::Resolve(const std::string& cursor
   if (cursor == "0") return StreamId{}.ToString();
   StreamId id;
   if (!StreamId::Parse(cursor, &id)) {
-    return InvalidField("cursor", absl::StrCat("\"", cursor,
-                                               "\" is not a stream cursor: expected <ms>-<seq>, "
+    return InvalidField("cursor", absl::StrCat(QuoteForMessage(cursor),
+                                               " is not a stream cursor: expected <ms>-<seq>, "
                                                "\"0\" (from the beginning) or empty (new events)"));
   }
   PM_RETURN_IF_ERROR(state_->CheckNotTrimmed(id));
@@ -81,7 +81,7 @@ absl::StatusOr<std::vector<StreamEntry>> EventStreamReader::ReadAfter(const std:
                                                                       int max_count) {
   StreamId after;
   if (!StreamId::Parse(cursor, &after)) {
-    return InvalidField("cursor", absl::StrCat("\"", cursor, "\" is not a stream cursor"));
+    return InvalidField("cursor", absl::StrCat(QuoteForMessage(cursor), " is not a stream cursor"));
   }
   PM_ASSIGN_OR_RETURN(std::vector<RawStreamEntry> raw,
                       state_->redis.XRead(state_->key, after.ToString(), max_count, block));
