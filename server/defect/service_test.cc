@@ -380,6 +380,24 @@ TEST_F(DefectServiceTest, CreateNamesUnknownCategoryAndOutputOnlyFields) {
             grpc::StatusCode::ALREADY_EXISTS);
 }
 
+TEST_F(DefectServiceTest, ListWithOutOfRangeTimestampsIsInvalidArgument) {
+  v1::ListDefectsRequest request;
+  request.mutable_create_time_from()->set_seconds(-62135596801);  // year 0
+  request.mutable_create_time_to()->set_seconds(1700000000);
+  request.mutable_create_time_to()->set_nanos(-1);
+  v1::ListDefectsResponse response;
+  grpc::Status status = stub_->ListDefects(Context().get(), request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
+  EXPECT_THAT(FieldsOf(status),
+              ::testing::UnorderedElementsAre("create_time_from", "create_time_to"));
+
+  request.Clear();
+  request.mutable_create_time_to()->set_seconds(253402300800);  // year 10000
+  status = stub_->ListDefects(Context().get(), request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
+  EXPECT_THAT(FieldsOf(status), ::testing::ElementsAre("create_time_to"));
+}
+
 TEST_F(DefectServiceTest, WatchFiltersByZoneThenEndsWhenDraining) {
   v1::WatchDefectsRequest request;
   request.set_zone("ASSEMBLY-2");
