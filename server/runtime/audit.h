@@ -30,7 +30,7 @@ class AuditSink {
   virtual ~AuditSink() = default;
   // Queues the record without waiting for the database, as long as the queue has
   // room. When the database has fallen so far behind that the queue is full (the
-  // PostgreSQL sink holds 100k records), the caller writes its own record
+  // PostgreSQL sink holds 100k records or 64 MiB), the caller writes its own record
   // synchronously instead: auditing every change matters more than latency, and the
   // wait slows the flood.
   virtual void Record(AuditRecord record) = 0;

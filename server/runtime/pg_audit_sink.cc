@@ -37,9 +37,11 @@ CREATE INDEX audit_log_time ON audit.audit_log USING brin (time);
 CREATE INDEX audit_log_identity ON audit.audit_log (identity, id);
 )sql";
 
+// The queue holds at most this many records and this many bytes of their text, so
+// that its memory stays bounded however large the requests are.
 constexpr size_t kQueueCapacity = 100000;
-// Kept per record, so that the queue's memory is bounded by count × size (≈ 1 GiB at
-// worst, far less in practice) however large the requests are.
+constexpr size_t kQueueByteCapacity = 64 * 1024 * 1024;
+// Kept per record.
 constexpr size_t kRequestJsonLimit = 8 * 1024;
 constexpr size_t kStatusMessageLimit = 1024;
 constexpr size_t kBatchSize = 500;
@@ -99,6 +101,14 @@ std::string LimitStatusMessage(std::string message) {
   return absl::StrCat(message, "…(", original_size, " bytes)");
 }
 
+// The text a queued record holds (strings only; the fixed part is small).
+size_t TextBytes(const AuditRecord& r) {
+  size_t bytes = r.identity.size() + r.method.size() + r.trace_id.size() + r.status_message.size() +
+                 r.request_json.size();
+  for (const std::string& role : r.roles) bytes += role.size();
+  return bytes;
+}
+
 void AppendParams(const AuditRecord& r, std::vector<std::string>* params) {
   params->push_back(absl::FormatTime("%Y-%m-%d %H:%M:%E6S+00", r.time, absl::UTCTimeZone()));
   params->push_back(Text(r.identity));
@@ -155,16 +165,19 @@ class PgAuditSink : public AuditSink {
   void Record(AuditRecord record) override {
     record.request_json = LimitRequestJson(std::move(record.request_json));
     record.status_message = LimitStatusMessage(std::move(record.status_message));
+    const size_t bytes = TextBytes(record);
     {
       std::lock_guard<std::mutex> lock(mu_);
-      if (queue_.size() < kQueueCapacity) {
+      if (queue_.empty() ||
+          (queue_.size() < kQueueCapacity && queued_bytes_ + bytes <= kQueueByteCapacity)) {
+        queued_bytes_ += bytes;
         queue_.push_back(std::move(record));
         ++enqueued_;
         if (queue_.size() >= kBatchSize) wake_.notify_all();
         return;
       }
     }
-    // The queue is full: the database has been behind for 100k records. Auditing every
+    // The queue is full: the database has been behind for 100k records (or 64 MiB). Auditing every
     // change is the point of this log, so the caller waits for its own record to be
     // written rather than have it dropped; the backpressure also slows the flood.
     absl::Status status = Insert(pool_, {record});
@@ -193,6 +206,9 @@ class PgAuditSink : public AuditSink {
         std::vector<AuditRecord> batch(std::make_move_iterator(queue_.begin()),
                                        std::make_move_iterator(queue_.begin() + n));
         queue_.erase(queue_.begin(), queue_.begin() + n);
+        size_t batch_bytes = 0;
+        for (const AuditRecord& r : batch) batch_bytes += TextBytes(r);
+        queued_bytes_ -= batch_bytes;
         lock.unlock();
         absl::Status status = Write(batch);
         lock.lock();
@@ -200,6 +216,7 @@ class PgAuditSink : public AuditSink {
           // The database is unreachable: keep the batch, in order, and try again.
           queue_.insert(queue_.begin(), std::make_move_iterator(batch.begin()),
                         std::make_move_iterator(batch.end()));
+          queued_bytes_ += batch_bytes;
           wake_.wait_for(lock, kRetryInterval, [&] { return stopping_; });
           continue;
         }
@@ -231,8 +248,9 @@ class PgAuditSink : public AuditSink {
   std::condition_variable wake_;
   std::condition_variable written_;
   std::deque<AuditRecord> queue_;
-  uint64_t enqueued_ = 0;  // records ever queued
-  uint64_t done_ = 0;      // records ever written (or given up as unstorable)
+  size_t queued_bytes_ = 0;  // TextBytes of the records in queue_
+  uint64_t enqueued_ = 0;    // records ever queued
+  uint64_t done_ = 0;        // records ever written (or given up as unstorable)
   bool flush_requested_ = false;
   bool stopping_ = false;
   std::thread writer_;  // last: starts after the members it uses

@@ -1,6 +1,10 @@
 #include "server/runtime/pg_audit_sink.h"
 
+#include <atomic>
+#include <chrono>
+#include <optional>
 #include <pqxx/pqxx>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
@@ -127,6 +131,48 @@ TEST_F(PgAuditSinkTest, LargeRequestsAndMessagesAreStoredTruncated) {
   EXPECT_EQ(row[0][2].as<std::string>().rfind(R"({"note":"\")", 0), 0u);
   EXPECT_LE(row[0][3].as<int>(), 8 * 1024 + 64);  // jsonb's text form adds spaces
   EXPECT_LE(row[0][4].as<int>(), 1100);
+}
+
+TEST_F(PgAuditSinkTest, QueueIsBoundedByBytesThenRecordWaitsForTheDatabase) {
+  PgPoolOptions options;
+  options.url = url_;
+  options.size = 1;
+  options.acquire_timeout = absl::Seconds(60);
+  absl::StatusOr<std::unique_ptr<PgPool>> pool = PgPool::Open(options);
+  ASSERT_TRUE(pool.ok()) << pool.status();
+  std::unique_ptr<AuditSink> sink = MakePgAuditSink(pool->get());
+  // Holding the only connection stalls the writer: records pile up in the queue.
+  std::optional<PgPool::Lease> held;
+  {
+    absl::StatusOr<PgPool::Lease> lease = (*pool)->Acquire();
+    ASSERT_TRUE(lease.ok()) << lease.status();
+    held.emplace(*std::move(lease));
+  }
+  // Each record keeps about 8 KiB of its request: 64 MiB hold about 8000 of them,
+  // plus the batch of up to 500 the writer took out and is trying to store.
+  constexpr int kRecords = 12000;
+  std::atomic<int> recorded{0};
+  std::thread producer([&] {
+    for (int i = 0; i < kRecords; ++i) {
+      AuditRecord r = MakeRecord(i);
+      r.request_json = absl::StrCat(R"({"note":")", std::string(10000, 'n'), R"("})");
+      sink->Record(std::move(r));
+      recorded.fetch_add(1);
+    }
+  });
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (recorded.load() < 7000 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  // The producer stops short of the end while the database is out of reach...
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_GE(recorded.load(), 7000);
+  EXPECT_LT(recorded.load(), 9000);
+  // ...and goes on, losing nothing, once it is back.
+  held.reset();
+  producer.join();
+  sink->Flush(absl::Seconds(60));
+  EXPECT_EQ(Query("SELECT count(*) FROM audit.audit_log")[0][0].as<int>(), kRecords);
 }
 
 TEST_F(PgAuditSinkTest, DestroyingTheSinkWritesWhatIsQueued) {
