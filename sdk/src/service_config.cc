@@ -41,16 +41,21 @@ bool RetrySafe(const MethodDescriptor* method) {
 namespace internal {
 
 std::vector<const google::protobuf::FileDescriptor*> LinkedPlantMeshFiles() {
-  std::vector<std::string> names;
-  DescriptorPool::internal_generated_database()->FindAllFileNames(&names);
-  std::sort(names.begin(), names.end());
-  std::vector<const google::protobuf::FileDescriptor*> files;
-  for (const std::string& name : names) {
-    if (!absl::StartsWith(name, "plantmesh/")) continue;
-    const auto* file = DescriptorPool::generated_pool()->FindFileByName(name);
-    if (file != nullptr) files.push_back(file);
-  }
-  return files;
+  // Computed once: the generated database is complete after static initialization, and
+  // its FindAllFileNames is not thread-safe (concurrent MakeChannel calls crashed in it).
+  static const std::vector<const google::protobuf::FileDescriptor*>* const files = [] {
+    std::vector<std::string> names;
+    DescriptorPool::internal_generated_database()->FindAllFileNames(&names);
+    std::sort(names.begin(), names.end());
+    auto* found = new std::vector<const google::protobuf::FileDescriptor*>();
+    for (const std::string& name : names) {
+      if (!absl::StartsWith(name, "plantmesh/")) continue;
+      const auto* file = DescriptorPool::generated_pool()->FindFileByName(name);
+      if (file != nullptr) found->push_back(file);
+    }
+    return found;
+  }();
+  return *files;
 }
 
 std::string RetryServiceConfigJsonFor(
