@@ -65,6 +65,9 @@ absl::Status Serve(const runtime::ServerConfig& config) {
     runtime::PgPoolOptions pool_options;
     pool_options.url = config.postgres_url;
     pool_options.size = config.postgres_pool_size;
+    for (const ServiceDescriptor* service : selected) {
+      if (service->on_pg_connect) pool_options.on_connect.push_back(service->on_pg_connect);
+    }
     pool_options.statement_timeout = absl::Milliseconds(config.postgres_statement_timeout_ms);
     pool_options.lock_timeout = absl::Milliseconds(config.postgres_lock_timeout_ms);
     PM_ASSIGN_OR_RETURN(pool, runtime::PgPool::Open(std::move(pool_options)));

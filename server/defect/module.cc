@@ -26,12 +26,14 @@ class DefectModule : public runtime::ServiceModule {
 
 const runtime::ServiceDescriptor& Descriptor() {
   static const auto* descriptor = new runtime::ServiceDescriptor{
-      "defect", "defect",
+      "defect",
+      "defect",
       []() -> const std::vector<runtime::Migration>& { return EmbeddedMigrations(); },
       runtime::OutboxSource{"defect", kEventStreamKey},
       [](const runtime::ServiceDeps& deps) -> std::unique_ptr<runtime::ServiceModule> {
         return std::make_unique<DefectModule>(deps);
-      }};
+      },
+      &PgDefectStore::PrepareStatements};
   return *descriptor;
 }
 

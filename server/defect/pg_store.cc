@@ -161,13 +161,6 @@ const std::map<std::string, std::string>& Statements() {
   return *statements;
 }
 
-// Registers the named statements on `conn`. libpqxx prepares lazily and accepts an
-// identical redefinition, so this is cheap on every transaction and survives the
-// pool reopening a connection.
-void Prepare(pqxx::connection& conn) {
-  for (const auto& [name, sql] : Statements()) conn.prepare(name, sql);
-}
-
 std::optional<std::string> Micros(const std::optional<absl::Time>& t) {
   if (!t) return std::nullopt;
   return absl::StrCat(absl::ToUnixMicros(*t));
@@ -356,6 +349,10 @@ bool SameRequest(const std::string& stored_request_id, const std::string& reques
 
 }  // namespace
 
+void PgDefectStore::PrepareStatements(pqxx::connection& conn) {
+  for (const auto& [name, sql] : Statements()) conn.prepare(name, sql);
+}
+
 PgDefectStore::PgDefectStore(runtime::PgPool* pool) : pool_(pool) {}
 
 absl::StatusOr<Defect> PgDefectStore::CreateDefect(const Defect& defect,
@@ -363,7 +360,6 @@ absl::StatusOr<Defect> PgDefectStore::CreateDefect(const Defect& defect,
                                                    const ChangeContext& context) {
   Defect result;
   PM_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& conn) -> absl::Status {
-    Prepare(conn);
     pqxx::work tx(conn);
     pqxx::result inserted = tx.exec_prepared(
         "defect_insert", context.request_id, request_hash, defect.vin, defect.model, defect.zone,
@@ -396,7 +392,6 @@ absl::StatusOr<Defect> PgDefectStore::CreateDefect(const Defect& defect,
 absl::StatusOr<Defect> PgDefectStore::GetDefect(int64_t id) {
   Defect result;
   PM_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& conn) -> absl::Status {
-    Prepare(conn);
     pqxx::read_transaction tx(conn);
     PM_ASSIGN_OR_RETURN(result, LoadDefect(tx, id, false));
     return absl::OkStatus();
@@ -433,7 +428,6 @@ absl::StatusOr<ListPage> PgDefectStore::ListDefects(const ListQuery& query) {
   }
   ListPage page;
   PM_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& conn) -> absl::Status {
-    Prepare(conn);
     pqxx::read_transaction tx(conn);
     page = ListPage{};
     tx.exec_prepared("custom_plans");
@@ -458,7 +452,6 @@ absl::StatusOr<Defect> PgDefectStore::MutateDefect(int64_t id, const ChangeConte
                                                    const Mutator& mutator) {
   Defect result;
   PM_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& conn) -> absl::Status {
-    Prepare(conn);
     pqxx::work tx(conn);
     PM_ASSIGN_OR_RETURN(Defect current, LoadDefect(tx, id, true));
     if (!context.request_id.empty()) {
@@ -528,7 +521,6 @@ absl::StatusOr<Defect> PgDefectStore::MutateDefect(int64_t id, const ChangeConte
 absl::StatusOr<std::vector<HistoryEntry>> PgDefectStore::GetHistory(int64_t id) {
   std::vector<HistoryEntry> entries;
   PM_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& conn) -> absl::Status {
-    Prepare(conn);
     pqxx::read_transaction tx(conn);
     entries.clear();
     if (tx.exec_prepared("defect_exists", id).empty()) return DefectNotFound(id);
@@ -551,7 +543,6 @@ absl::StatusOr<std::vector<HistoryEntry>> PgDefectStore::GetHistory(int64_t id) 
 absl::StatusOr<Photo> PgDefectStore::AddPhoto(const NewPhoto& photo, const ChangeContext& context) {
   Photo result;
   PM_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& conn) -> absl::Status {
-    Prepare(conn);
     pqxx::work tx(conn);
     PM_ASSIGN_OR_RETURN(Defect current, LoadDefect(tx, photo.defect_id, true));
     if (!context.request_id.empty()) {
@@ -598,7 +589,6 @@ absl::StatusOr<PhotoContent> PgDefectStore::GetPhoto(int64_t defect_id,
   }
   PhotoContent content;
   PM_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& conn) -> absl::Status {
-    Prepare(conn);
     pqxx::read_transaction tx(conn);
     pqxx::result rows = tx.exec_prepared("photo_content", defect_id, photo_no);
     if (rows.empty()) {
@@ -620,7 +610,6 @@ absl::StatusOr<std::optional<DefectCategory>> PgDefectStore::FindCategory(const 
   }
   std::optional<DefectCategory> found;
   PM_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& conn) -> absl::Status {
-    Prepare(conn);
     pqxx::read_transaction tx(conn);
     pqxx::result rows = tx.exec_prepared("category_find", code);
     if (rows.empty()) return absl::OkStatus();
@@ -638,7 +627,6 @@ absl::StatusOr<std::optional<DefectCategory>> PgDefectStore::FindCategory(const 
 absl::StatusOr<DefectCategory> PgDefectStore::CreateCategory(const DefectCategory& category,
                                                              const std::string& request_id) {
   PM_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& conn) -> absl::Status {
-    Prepare(conn);
     pqxx::work tx(conn);
     if (!tx.exec_prepared("category_insert", category.code, category.title,
                           static_cast<int>(category.default_severity), request_id)
@@ -658,7 +646,6 @@ absl::StatusOr<DefectCategory> PgDefectStore::CreateCategory(const DefectCategor
 absl::StatusOr<std::vector<DefectCategory>> PgDefectStore::ListCategories() {
   std::vector<DefectCategory> out;
   PM_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& conn) -> absl::Status {
-    Prepare(conn);
     pqxx::read_transaction tx(conn);
     out.clear();
     for (const pqxx::row& r : tx.exec_prepared("category_list")) {
@@ -673,7 +660,6 @@ absl::StatusOr<std::vector<DefectCategory>> PgDefectStore::ListCategories() {
 absl::StatusOr<RepairPlace> PgDefectStore::CreateRepairPlace(const RepairPlace& place,
                                                              const std::string& request_id) {
   PM_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& conn) -> absl::Status {
-    Prepare(conn);
     pqxx::work tx(conn);
     if (!tx.exec_prepared("place_insert", place.id, place.display_name, place.zone, request_id)
              .empty()) {
@@ -695,7 +681,6 @@ absl::StatusOr<RepairPlace> PgDefectStore::CreateRepairPlace(const RepairPlace& 
 absl::StatusOr<std::vector<RepairPlace>> PgDefectStore::ListRepairPlaces(const std::string& zone) {
   std::vector<RepairPlace> out;
   PM_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& conn) -> absl::Status {
-    Prepare(conn);
     pqxx::read_transaction tx(conn);
     out.clear();
     for (const pqxx::row& r : tx.exec_prepared("place_list", zone)) {
@@ -714,7 +699,6 @@ absl::StatusOr<std::vector<RepairPlace>> PgDefectStore::ListRepairPlaces(const s
 
 absl::StatusOr<Crew> PgDefectStore::CreateCrew(const Crew& crew, const std::string& request_id) {
   PM_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& conn) -> absl::Status {
-    Prepare(conn);
     pqxx::work tx(conn);
     if (!tx.exec_prepared("crew_insert", crew.id, crew.display_name, crew.zone, request_id)
              .empty()) {
@@ -733,7 +717,6 @@ absl::StatusOr<Crew> PgDefectStore::CreateCrew(const Crew& crew, const std::stri
 absl::StatusOr<std::vector<Crew>> PgDefectStore::ListCrews(const std::string& zone) {
   std::vector<Crew> out;
   PM_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& conn) -> absl::Status {
-    Prepare(conn);
     pqxx::read_transaction tx(conn);
     out.clear();
     for (const pqxx::row& r : tx.exec_prepared("crew_list", zone)) {
@@ -748,7 +731,6 @@ absl::StatusOr<std::vector<Crew>> PgDefectStore::ListCrews(const std::string& zo
 absl::StatusOr<Mechanic> PgDefectStore::CreateMechanic(const Mechanic& mechanic,
                                                        const std::string& request_id) {
   PM_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& conn) -> absl::Status {
-    Prepare(conn);
     pqxx::work tx(conn);
     if (tx.exec_prepared("crew_find", mechanic.crew_id).empty()) {
       return runtime::InvalidField(
@@ -774,7 +756,6 @@ absl::StatusOr<Mechanic> PgDefectStore::CreateMechanic(const Mechanic& mechanic,
 absl::StatusOr<std::vector<Mechanic>> PgDefectStore::ListMechanics(const std::string& crew_id) {
   std::vector<Mechanic> out;
   PM_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& conn) -> absl::Status {
-    Prepare(conn);
     pqxx::read_transaction tx(conn);
     out.clear();
     for (const pqxx::row& r : tx.exec_prepared("mechanic_list", crew_id)) {

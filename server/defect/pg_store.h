@@ -15,8 +15,12 @@ namespace plantmesh::defect {
 
 class PgDefectStore : public DefectStore {
  public:
-  // `pool` outlives the store.
+  // `pool` outlives the store and runs PrepareStatements on each new connection.
   explicit PgDefectStore(runtime::PgPool* pool);
+
+  // Registers the store's named statements on a connection (PgPoolOptions::on_connect;
+  // libpqxx prepares each on its first use).
+  static void PrepareStatements(pqxx::connection& conn);
 
   absl::StatusOr<Defect> CreateDefect(const Defect& defect, const std::string& request_hash,
                                       const ChangeContext& context) override;

@@ -47,6 +47,7 @@ class PgDefectStoreTest : public ::testing::Test {
     runtime::PgPoolOptions options;
     options.url = url_;
     options.size = 4;
+    options.on_connect.push_back(&PgDefectStore::PrepareStatements);
     absl::StatusOr<std::unique_ptr<runtime::PgPool>> pool = runtime::PgPool::Open(options);
     ASSERT_TRUE(pool.ok()) << pool.status();
     pool_ = *std::move(pool);

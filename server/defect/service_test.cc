@@ -101,6 +101,7 @@ class DefectServiceTest : public ::testing::Test {
     runtime::PgPoolOptions pool_options;
     pool_options.url = *url;
     pool_options.size = 4;
+    pool_options.on_connect.push_back(Descriptor().on_pg_connect);
     absl::StatusOr<std::unique_ptr<runtime::PgPool>> pool = runtime::PgPool::Open(pool_options);
     ASSERT_TRUE(pool.ok()) << pool.status();
     pool_ = *std::move(pool);

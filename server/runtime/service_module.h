@@ -10,6 +10,7 @@
 #include "server/runtime/config.h"
 #include "server/runtime/event_stream.h"
 #include "server/runtime/migrations.h"
+#include "server/runtime/pg_pool.h"
 
 namespace grpc {
 class Service;
@@ -18,7 +19,6 @@ class Service;
 namespace plantmesh::runtime {
 
 class CallPolicy;
-class PgPool;
 
 // What the runtime hands to a service when it builds it. Pointers outlive the module.
 struct ServiceDeps {
@@ -47,6 +47,9 @@ struct ServiceDescriptor {
   std::function<const std::vector<Migration>&()> migrations;
   OutboxSource outbox;  // events stream (relay)
   std::function<std::unique_ptr<ServiceModule>(const ServiceDeps&)> make;
+  // Run on every new pooled PostgreSQL connection, e.g. to register the store's named
+  // statements once per connection instead of once per transaction.
+  std::function<void(pqxx::connection&)> on_pg_connect;
 };
 
 }  // namespace plantmesh::runtime
