@@ -21,6 +21,7 @@
 #include "plantmesh/common/sha256.h"
 #include "plantmesh/common/uuid.h"
 #include "plantmesh/defect/v1/defect_service.grpc.pb.h"
+#include "plantmesh/sdk/status.h"
 #include "server/defect/module.h"
 #include "server/defect/pg_store.h"
 #include "server/runtime/call_policy.h"
@@ -83,7 +84,7 @@ bool Eventually(const std::function<bool()>& condition) {
 
 std::vector<std::string> FieldsOf(const grpc::Status& status) {
   std::vector<std::string> fields;
-  for (const auto& v : runtime::FieldViolationsOf(runtime::FromGrpcStatus(status))) {
+  for (const auto& v : sdk::FieldViolations(sdk::FromGrpcStatus(status))) {
     fields.push_back(v.field);
   }
   return fields;
@@ -211,7 +212,7 @@ TEST_F(DefectServiceTest, RequestIdOfAnotherTransitionIsRefused) {
   v1::StartRepairResponse started;
   status = stub_->StartRepair(Context("m1").get(), start, &started);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::ALREADY_EXISTS) << status.error_message();
-  EXPECT_EQ(runtime::ErrorInfoOf(runtime::FromGrpcStatus(status)).reason, "REQUEST_ID_REUSED");
+  EXPECT_EQ(sdk::ErrorReason(sdk::FromGrpcStatus(status)), "REQUEST_ID_REUSED");
   EXPECT_EQ(store_->GetDefect(std::stoll(d.id()))->status, DefectStatus::kAssigned);
 }
 

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "plantmesh/api/v1/error_details.pb.h"
+#include "plantmesh/sdk/status.h"
 #include "server/runtime/grpc_status.h"
 
 namespace plantmesh::runtime {
@@ -93,11 +94,11 @@ TEST(GrpcStatusTest, DetailsReadableByExtractErrorDetails) {
   }
   EXPECT_TRUE(saw_bad_request && saw_info && saw_precondition);
 
-  // And back: FromGrpcStatus restores the payloads.
-  absl::Status back = FromGrpcStatus(wire);
+  // And back through the SDK's decoder, as a client reads it.
+  absl::Status back = sdk::FromGrpcStatus(wire);
   EXPECT_EQ(back.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(FieldViolationsOf(back).size(), 1u);
-  EXPECT_EQ(ErrorInfoOf(back).metadata.at("k"), "v");
+  EXPECT_EQ(sdk::FieldViolations(back).size(), 1u);
+  EXPECT_EQ(sdk::ErrorMetadata(back, "k"), "v");
 }
 
 TEST(GrpcStatusTest, PlainStatusHasNoDetails) {

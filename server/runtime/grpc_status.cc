@@ -27,16 +27,4 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
   return grpc::Status(code, message, rich.SerializeAsString());
 }
 
-absl::Status FromGrpcStatus(const grpc::Status& status) {
-  if (status.ok()) return absl::OkStatus();
-  absl::Status result(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
-  api::v1::Status rich;
-  if (!status.error_details().empty() && rich.ParseFromString(status.error_details())) {
-    for (const google::protobuf::Any& detail : rich.details()) {
-      result.SetPayload(detail.type_url(), absl::Cord(detail.value()));
-    }
-  }
-  return result;
-}
-
 }  // namespace plantmesh::runtime

@@ -14,7 +14,4 @@ namespace plantmesh::runtime {
 // an Any. A status without payloads carries no details.
 grpc::Status ToGrpcStatus(const absl::Status& status);
 
-// The inverse, for in-process callers and tests: details become payloads again.
-absl::Status FromGrpcStatus(const grpc::Status& status);
-
 }  // namespace plantmesh::runtime
