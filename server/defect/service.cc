@@ -152,7 +152,8 @@ absl::Status DefectServiceImpl::HandleListDefects(runtime::CallContext& call,
 absl::Status DefectServiceImpl::HandleUpdateDefect(runtime::CallContext& call,
                                                    const v1::UpdateDefectRequest& request,
                                                    v1::UpdateDefectResponse* response) {
-  PM_ASSIGN_OR_RETURN(int64_t id, ParseDefectId(request.defect().id(), "defect.id"));
+  // Checked here to name the field as the request spells it; Transition parses it again.
+  PM_RETURN_IF_ERROR(ParseDefectId(request.defect().id(), "defect.id").status());
   PM_RETURN_IF_ERROR(CheckRequestId(request.request_id()));
   const std::vector<std::string> paths(request.update_mask().paths().begin(),
                                        request.update_mask().paths().end());
@@ -165,7 +166,7 @@ absl::Status DefectServiceImpl::HandleUpdateDefect(runtime::CallContext& call,
   PM_RETURN_IF_ERROR(ValidateUpdate(input, paths, request.etag(), category));
   const absl::Time now = deps_.now();
   return Transition(
-      call, absl::StrCat(id), request.etag(), request.request_id(), ChangeType::kUpdated,
+      call, request.defect().id(), request.etag(), request.request_id(), ChangeType::kUpdated,
       [&](const Defect& current) -> absl::StatusOr<Mutation> {
         PM_ASSIGN_OR_RETURN(Defect after, ApplyUpdate(current, input, paths, now));
         return Mutation{std::move(after), ChangeType::kUpdated, ""};
