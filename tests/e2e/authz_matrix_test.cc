@@ -11,7 +11,7 @@
 #include "plantmesh/api/v1/annotations.pb.h"
 #include "plantmesh/defect/v1/defect_service.pb.h"
 #include "plantmesh/system/v1/system_service.pb.h"
-#include "tests/e2e/mesh.h"
+#include "tests/e2e/shared_mesh_test.h"
 
 namespace plantmesh::e2e {
 namespace {
@@ -92,14 +92,9 @@ std::vector<std::string> AllowedRoles(const MethodDescriptor& method) {
   return {rule.roles().begin(), rule.roles().end()};
 }
 
-class AuthzMatrixTest : public ::testing::Test {
+class AuthzMatrixTest : public SharedMeshTest {
  protected:
-  static void SetUpTestSuite() {
-    absl::StatusOr<std::unique_ptr<Mesh>> mesh = Mesh::Start();
-    ASSERT_TRUE(mesh.ok()) << mesh.status();
-    mesh_ = mesh->release();
-  }
-  static void TearDownTestSuite() { delete mesh_; }
+  static void SetUpTestSuite() { StartSharedMesh(/*seed_reference_data=*/false); }
 
   std::shared_ptr<grpc::Channel> ChannelFor(const std::string& user) {
     absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
@@ -141,10 +136,8 @@ class AuthzMatrixTest : public ::testing::Test {
     }
   }
 
-  static Mesh* mesh_;
   int calls_ = 0;
 };
-Mesh* AuthzMatrixTest::mesh_ = nullptr;
 
 TEST_F(AuthzMatrixTest, DefectServiceFollowsTheContract) {
   const ServiceDescriptor* service =

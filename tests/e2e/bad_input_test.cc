@@ -6,7 +6,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "plantmesh/sdk/status.h"
-#include "tests/e2e/mesh.h"
+#include "tests/e2e/shared_mesh_test.h"
 
 namespace plantmesh::e2e {
 namespace {
@@ -20,16 +20,8 @@ std::vector<std::string> ViolatedFields(const absl::Status& status) {
   return fields;
 }
 
-class BadInputTest : public ::testing::Test {
+class BadInputTest : public SharedMeshTest {
  protected:
-  static void SetUpTestSuite() {
-    absl::StatusOr<std::unique_ptr<Mesh>> mesh = Mesh::Start();
-    ASSERT_TRUE(mesh.ok()) << mesh.status();
-    mesh_ = mesh->release();
-    ASSERT_TRUE(mesh_->SeedReferenceData().ok());
-  }
-  static void TearDownTestSuite() { delete mesh_; }
-
   size_t DefectCount() {
     auto all = mesh_->Defects("ops").ListAllDefects(defect::v1::ListDefectsRequest());
     EXPECT_TRUE(all.ok()) << Describe(all.status());
@@ -51,10 +43,7 @@ class BadInputTest : public ::testing::Test {
     EXPECT_TRUE(history.ok()) << Describe(history.status());
     return history.ok() ? history->entries_size() : 0;
   }
-
-  static Mesh* mesh_;
 };
-Mesh* BadInputTest::mesh_ = nullptr;
 
 struct CreateCase {
   std::string name;

@@ -3,7 +3,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "plantmesh/sdk/status.h"
-#include "tests/e2e/mesh.h"
+#include "tests/e2e/shared_mesh_test.h"
 
 namespace plantmesh::e2e {
 namespace {
@@ -16,19 +16,8 @@ std::string Identity(const std::string& user) {
   return absl::StrCat("spiffe://", testing::TestPki::kTrustDomain, "/user/", user);
 }
 
-class LifecycleTest : public ::testing::Test {
+class LifecycleTest : public SharedMeshTest {
  protected:
-  static void SetUpTestSuite() {
-    absl::StatusOr<std::unique_ptr<Mesh>> mesh = Mesh::Start();
-    ASSERT_TRUE(mesh.ok()) << mesh.status();
-    mesh_ = mesh->release();
-    ASSERT_TRUE(mesh_->SeedReferenceData().ok());
-  }
-  static void TearDownTestSuite() {
-    delete mesh_;
-    mesh_ = nullptr;
-  }
-
   Defect Report(const std::string& vin) {
     defect::v1::CreateDefectRequest request;
     *request.mutable_defect() = SampleDefect(vin);
@@ -37,10 +26,7 @@ class LifecycleTest : public ::testing::Test {
     EXPECT_TRUE(created.ok()) << Describe(created.status());
     return created.ok() ? created->defect() : Defect();
   }
-
-  static Mesh* mesh_;
 };
-Mesh* LifecycleTest::mesh_ = nullptr;
 
 TEST_F(LifecycleTest, FullLifecycleIsRecordedWithActors) {
   sdk::DefectClient anna = mesh_->Defects("anna");

@@ -15,7 +15,7 @@
 #include "gtest/gtest.h"
 #include "plantmesh/sdk/status.h"
 #include "plantmesh/system/v1/system_service.grpc.pb.h"
-#include "tests/e2e/mesh.h"
+#include "tests/e2e/shared_mesh_test.h"
 
 namespace plantmesh::e2e {
 namespace {
@@ -53,14 +53,9 @@ grpc::Status RawWhoAmI(const std::string& endpoint, const std::string& root_pem,
   return status;
 }
 
-class MtlsTest : public ::testing::Test {
+class MtlsTest : public SharedMeshTest {
  protected:
-  static void SetUpTestSuite() {
-    absl::StatusOr<std::unique_ptr<Mesh>> mesh = Mesh::Start();
-    ASSERT_TRUE(mesh.ok()) << mesh.status();
-    mesh_ = mesh->release();
-  }
-  static void TearDownTestSuite() { delete mesh_; }
+  static void SetUpTestSuite() { StartSharedMesh(/*seed_reference_data=*/false); }
 
   // A client's handshake refusal: UNAVAILABLE on the wire, UNAUTHENTICATED from the SDK.
   void ExpectRefused(const grpc::Status& status) {
@@ -69,10 +64,7 @@ class MtlsTest : public ::testing::Test {
     EXPECT_EQ(converted.code(), absl::StatusCode::kUnauthenticated) << Describe(converted);
     EXPECT_THAT(absl::AsciiStrToLower(converted.message()), HasSubstr("handshake"));
   }
-
-  static Mesh* mesh_;
 };
-Mesh* MtlsTest::mesh_ = nullptr;
 
 TEST_F(MtlsTest, ClientWithTheMeshCertificateIsAccepted) {
   sdk::ClientOptions anna = mesh_->OptionsFor("anna");

@@ -5,7 +5,7 @@
 
 #include "google/protobuf/util/time_util.h"
 #include "gtest/gtest.h"
-#include "tests/e2e/mesh.h"
+#include "tests/e2e/shared_mesh_test.h"
 
 namespace plantmesh::e2e {
 namespace {
@@ -15,13 +15,11 @@ using google::protobuf::util::TimeUtil;
 constexpr int kDefects = 1000;
 constexpr int kWriters = 4;
 
-class PagingTest : public ::testing::Test {
+class PagingTest : public SharedMeshTest {
  protected:
   static void SetUpTestSuite() {
-    absl::StatusOr<std::unique_ptr<Mesh>> mesh = Mesh::Start();
-    ASSERT_TRUE(mesh.ok()) << mesh.status();
-    mesh_ = mesh->release();
-    ASSERT_TRUE(mesh_->SeedReferenceData().ok());
+    StartSharedMesh(/*seed_reference_data=*/true);
+    if (HasFatalFailure()) return;
 
     std::vector<std::thread> writers;
     std::vector<absl::Status> failures(kWriters);
@@ -48,14 +46,12 @@ class PagingTest : public ::testing::Test {
     ASSERT_EQ(ids_->size(), static_cast<size_t>(kDefects));
   }
   static void TearDownTestSuite() {
-    delete mesh_;
     delete ids_;
+    SharedMeshTest::TearDownTestSuite();
   }
 
-  static Mesh* mesh_;
   static std::set<std::string>* ids_;
 };
-Mesh* PagingTest::mesh_ = nullptr;
 std::set<std::string>* PagingTest::ids_ = nullptr;
 
 int64_t Id(const defect::v1::Defect& d) { return std::stoll(d.id()); }

@@ -13,7 +13,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
-#include "tests/e2e/mesh.h"
+#include "tests/e2e/shared_mesh_test.h"
 #include "tests/support/child_process.h"
 
 #ifndef PLANTCTL_BIN
@@ -37,13 +37,11 @@ struct CliRun {
   }
 };
 
-class PlantctlTest : public ::testing::Test {
+class PlantctlTest : public SharedMeshTest {
  protected:
   static void SetUpTestSuite() {
-    absl::StatusOr<std::unique_ptr<Mesh>> mesh = Mesh::Start();
-    ASSERT_TRUE(mesh.ok()) << mesh.status();
-    mesh_ = mesh->release();
-    ASSERT_TRUE(mesh_->SeedReferenceData().ok());
+    StartSharedMesh(/*seed_reference_data=*/true);
+    if (HasFatalFailure()) return;
     absl::StatusOr<std::string> dir = testing::internal::MakeTempDir("plantctl-test-");
     ASSERT_TRUE(dir.ok());
     dir_ = new std::string(*dir);
@@ -52,7 +50,7 @@ class PlantctlTest : public ::testing::Test {
     std::error_code ignored;
     std::filesystem::remove_all(*dir_, ignored);
     delete dir_;
-    delete mesh_;
+    SharedMeshTest::TearDownTestSuite();
   }
 
   // plantctl as `user` with connection flags, JSON output unless args choose another.
@@ -113,10 +111,8 @@ class PlantctlTest : public ::testing::Test {
     return run;
   }
 
-  static Mesh* mesh_;
   static std::string* dir_;
 };
-Mesh* PlantctlTest::mesh_ = nullptr;
 std::string* PlantctlTest::dir_ = nullptr;
 
 std::string Identity(const std::string& user) {
