@@ -55,12 +55,13 @@ absl::Status Serve(const runtime::ServerConfig& config) {
   // PostgreSQL: the audit schema and each hosted service's schema, then the pool.
   std::unique_ptr<runtime::PgPool> pool;
   if (!config.postgres_url.empty()) {
-    PM_RETURN_IF_ERROR(
-        runtime::ApplyMigrations(config.postgres_url, "audit", runtime::AuditMigrations()));
+    const absl::Duration lock_wait = absl::Seconds(config.postgres_migration_lock_wait_seconds);
+    PM_RETURN_IF_ERROR(runtime::ApplyMigrations(config.postgres_url, "audit",
+                                                runtime::AuditMigrations(), lock_wait));
     for (const ServiceDescriptor* service : selected) {
       if (service->schema.empty()) continue;
-      PM_RETURN_IF_ERROR(
-          runtime::ApplyMigrations(config.postgres_url, service->schema, service->migrations()));
+      PM_RETURN_IF_ERROR(runtime::ApplyMigrations(config.postgres_url, service->schema,
+                                                  service->migrations(), lock_wait));
     }
     runtime::PgPoolOptions pool_options;
     pool_options.url = config.postgres_url;
@@ -123,7 +124,7 @@ absl::Status Serve(const runtime::ServerConfig& config) {
   policy.SetAccessPolicy(std::move(access));
 
   std::vector<runtime::DependencyProbe> dependencies;
-  if (pool != nullptr) dependencies.push_back(runtime::PostgresProbe(pool.get()));
+  if (pool != nullptr) dependencies.push_back(runtime::PostgresProbe(config.postgres_url));
   if (relay != nullptr) dependencies.push_back(runtime::RedisProbe(relay.get()));
   PM_ASSIGN_OR_RETURN(std::unique_ptr<runtime::ServerHost> host,
                       runtime::ServerHost::Start(config, hosted, std::move(dependencies)));

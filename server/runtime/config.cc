@@ -119,6 +119,9 @@ absl::Status Validate(const ServerConfig& config) {
   if (config.postgres_lock_timeout_ms < 0) {
     problems.push_back("postgres-lock-timeout-ms: must be >= 0");
   }
+  if (config.postgres_migration_lock_wait_seconds < 1) {
+    problems.push_back("postgres-migration-lock-wait-seconds: must be >= 1");
+  }
   if (config.redis_port < 1 || config.redis_port > 65535) {
     problems.push_back("redis-port: must be 1-65535");
   }
@@ -185,6 +188,10 @@ absl::StatusOr<ServerConfig> LoadServerConfig(int argc, char** argv) {
   app.add_option("--postgres-lock-timeout-ms", config.postgres_lock_timeout_ms,
                  "longest a PostgreSQL statement waits for a lock (call fails ABORTED); 0: no "
                  "limit");
+  app.add_option("--postgres-migration-lock-wait-seconds",
+                 config.postgres_migration_lock_wait_seconds,
+                 "at start, how long to wait for another replica that is applying the schema "
+                 "migrations (they run without the two limits above)");
   app.add_option("--redis-host", config.redis_host, "Redis host (event fan-out and cache)");
   app.add_option("--redis-port", config.redis_port, "Redis port");
   app.add_option("--events-retain", config.events_retain,

@@ -29,9 +29,12 @@ struct ServerConfig {
   // Server-side limits per statement and per lock wait; 0 turns one off.
   int postgres_statement_timeout_ms = 10000;  // postgres-statement-timeout-ms
   int postgres_lock_timeout_ms = 5000;        // postgres-lock-timeout-ms
-  std::string redis_host = "127.0.0.1";       // redis-host
-  int redis_port = 6379;                      // redis-port
-  int64_t events_retain = 100000;  // events-retain: stream entries kept for Watch cursors
+  // postgres-migration-lock-wait-seconds: how long a start waits for another replica's
+  // migrations (migrations themselves run without the two limits above).
+  int postgres_migration_lock_wait_seconds = 600;
+  std::string redis_host = "127.0.0.1";  // redis-host
+  int redis_port = 6379;                 // redis-port
+  int64_t events_retain = 100000;        // events-retain: stream entries kept for Watch cursors
   // Behaviour
   absl::Duration drain_timeout = absl::Seconds(15);  // drain-seconds
   int64_t photo_max_bytes = 10 * 1024 * 1024;        // photo-max-bytes

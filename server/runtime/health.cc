@@ -11,9 +11,23 @@
 
 namespace plantmesh::runtime {
 
-DependencyProbe PostgresProbe(PgPool* pool) {
-  return {kPostgresHealthName, [pool] {
-            return pool
+DependencyProbe PostgresProbe(std::string url, absl::Duration timeout) {
+  PgPoolOptions options;
+  options.url = std::move(url);
+  options.size = 1;
+  options.acquire_timeout = timeout;
+  options.statement_timeout = timeout;
+  options.lock_timeout = timeout;
+  // Shared by the copies of the std::function; opened lazily so that a server starting
+  // while PostgreSQL is briefly away reports NOT_SERVING instead of failing.
+  auto pool = std::make_shared<std::unique_ptr<PgPool>>();
+  return {kPostgresHealthName, [options = std::move(options), pool] {
+            if (*pool == nullptr) {
+              absl::StatusOr<std::unique_ptr<PgPool>> opened = PgPool::Open(options);
+              if (!opened.ok()) return false;
+              *pool = *std::move(opened);
+            }
+            return (*pool)
                 ->Run([](pqxx::connection& connection) {
                   pqxx::nontransaction query(connection);
                   query.exec("SELECT 1");

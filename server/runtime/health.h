@@ -22,7 +22,6 @@ namespace plantmesh::runtime {
 
 class HealthService;
 class OutboxRelay;
-class PgPool;
 
 inline constexpr char kPostgresHealthName[] = "plantmesh.dependency.postgres";
 inline constexpr char kRedisHealthName[] = "plantmesh.dependency.redis";
@@ -32,7 +31,10 @@ struct DependencyProbe {
   std::function<bool()> healthy;  // may block briefly; runs on the health thread
 };
 
-DependencyProbe PostgresProbe(PgPool* pool);
+// Runs `SELECT 1` on a connection of its own (opened on first use, reopened after a
+// failure, statements limited to `timeout`), never one of the request pool's: a busy
+// pool must not make health report PostgreSQL NOT_SERVING.
+DependencyProbe PostgresProbe(std::string url, absl::Duration timeout = absl::Seconds(2));
 DependencyProbe RedisProbe(const OutboxRelay* relay);
 
 class HealthReporter {

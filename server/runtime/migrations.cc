@@ -73,7 +73,7 @@ absl::Status ApplyLocked(pqxx::connection& conn, const std::string& schema,
 }  // namespace
 
 absl::Status ApplyMigrations(const std::string& url, std::string_view schema,
-                             const std::vector<Migration>& migrations) {
+                             const std::vector<Migration>& migrations, absl::Duration lock_wait) {
   std::vector<const Migration*> sorted;
   for (const Migration& m : migrations) sorted.push_back(&m);
   PM_RETURN_IF_ERROR(CheckVersions(sorted));
@@ -81,19 +81,33 @@ absl::Status ApplyMigrations(const std::string& url, std::string_view schema,
   PgPoolOptions options;
   options.url = url;
   options.size = 1;
+  options.statement_timeout = absl::ZeroDuration();  // zero = no limit
+  options.lock_timeout = absl::ZeroDuration();
   PM_ASSIGN_OR_RETURN(std::unique_ptr<PgPool> pool, PgPool::Open(std::move(options)));
   const std::string lock_key = absl::StrCat("plantmesh:", std::string(schema));
   return pool->Run([&](pqxx::connection& conn) -> absl::Status {
     // A session lock: replicas starting together wait here, then find the work done.
-    // It is released explicitly, and by PostgreSQL if this process dies.
-    auto exec = [&](const char* sql) {
+    // It is released explicitly, and by PostgreSQL if this process dies. lock_timeout
+    // bounds the wait for it (advisory locks obey it) and is lifted again before the
+    // migrations run.
+    {
       pqxx::nontransaction tx(conn);
-      tx.exec_params(sql, lock_key);
-      tx.commit();
-    };
-    exec("SELECT pg_advisory_lock(hashtext($1))");
+      tx.exec("SET lock_timeout = " +
+              std::to_string(std::max<int64_t>(1, absl::ToInt64Milliseconds(lock_wait))));
+      try {
+        tx.exec_params("SELECT pg_advisory_lock(hashtext($1))", lock_key);
+      } catch (const pqxx::sql_error& e) {
+        if (e.sqlstate() != "55P03") throw;
+        return absl::DeadlineExceededError(
+            absl::StrCat("waited ", absl::FormatDuration(lock_wait), " for the migration lock of ",
+                         "schema ", std::string(schema),
+                         " (another replica is migrating it); start again when it is done"));
+      }
+      tx.exec("SET lock_timeout = 0");
+    }
     absl::Status status = ApplyLocked(conn, std::string(schema), sorted);
-    exec("SELECT pg_advisory_unlock(hashtext($1))");
+    pqxx::nontransaction unlock(conn);
+    unlock.exec_params("SELECT pg_advisory_unlock(hashtext($1))", lock_key);
     return status;
   });
 }

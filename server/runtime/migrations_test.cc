@@ -80,6 +80,38 @@ TEST(MigrationsTest, FailingMigrationLeavesNoTraceAndNamesFileAndReason) {
             0);
 }
 
+// A migration longer than the request pool's statement timeout (10 s by default), with a
+// second replica starting meanwhile: neither fails, the second waits and finds it done.
+TEST(MigrationsTest, ReplicasWaitForAMigrationLongerThanThePoolTimeouts) {
+  const std::string url = NewDatabase("migrations_long");
+  const std::vector<Migration> slow = {
+      {1, "0001_slow.sql",
+       "SELECT pg_sleep(10.5);\n"
+       "CREATE TABLE plant.zones (id serial PRIMARY KEY, name text NOT NULL);"}};
+  absl::Status first, second;
+  std::thread a([&] { first = ApplyMigrations(url, "plant", slow); });
+  std::thread b([&] { second = ApplyMigrations(url, "plant", slow); });
+  a.join();
+  b.join();
+  EXPECT_TRUE(first.ok()) << first;
+  EXPECT_TRUE(second.ok()) << second;
+  EXPECT_EQ(QueryInt(url, "SELECT count(*) FROM plant.schema_migrations"), 1);
+}
+
+TEST(MigrationsTest, WaitForTheMigrationLockIsBounded) {
+  const std::string url = NewDatabase("migrations_lock_wait");
+  pqxx::connection holder(url);
+  pqxx::nontransaction hold(holder);
+  hold.exec("SELECT pg_advisory_lock(hashtext('plantmesh:plant'))");
+
+  absl::Status status = ApplyMigrations(url, "plant", PlantMigrations(), absl::Milliseconds(200));
+  EXPECT_EQ(status.code(), absl::StatusCode::kDeadlineExceeded) << status;
+  EXPECT_NE(status.message().find("schema plant"), absl::string_view::npos) << status;
+
+  hold.exec("SELECT pg_advisory_unlock(hashtext('plantmesh:plant'))");
+  EXPECT_TRUE(ApplyMigrations(url, "plant", PlantMigrations(), absl::Milliseconds(200)).ok());
+}
+
 TEST(MigrationsTest, RefusesDuplicateVersions) {
   std::vector<Migration> migrations = PlantMigrations();
   migrations.push_back({2, "0002_again.sql", "SELECT 1"});
