@@ -16,6 +16,7 @@
 #include "server/runtime/access_policy.h"
 #include "server/runtime/config.h"
 #include "server/runtime/event_stream.h"
+#include "server/runtime/executor.h"
 #include "server/runtime/health.h"
 #include "server/runtime/logging.h"
 #include "server/runtime/migrations.h"
@@ -101,9 +102,13 @@ absl::Status Serve(const runtime::ServerConfig& config) {
   policy_options.audit_reads = config.audit_reads;
   runtime::StandardCallPolicy policy(policy_options, bindings.get(), audit.get());
 
+  // Every handler runs here, never on gRPC's threads; stopped after the server.
+  runtime::Executor executor(
+      runtime::ExecutorOptions{config.executor_threads, config.executor_queue, "handler"});
   runtime::ServiceDeps deps;
   deps.config = &config;
   deps.call_policy = &policy;
+  deps.executor = &executor;
   deps.pg = pool.get();
   deps.relay = relay.get();
   deps.redis = redis;
@@ -115,7 +120,7 @@ absl::Status Serve(const runtime::ServerConfig& config) {
     hosted.push_back({modules.back()->grpc_service(), modules.back()->service_name()});
     hosted_names.push_back(modules.back()->service_name());
   }
-  runtime::SystemService system_service(&policy, hosted_names, kServerVersion);
+  runtime::SystemService system_service(&policy, &executor, hosted_names, kServerVersion);
   hosted.push_back({&system_service, runtime::kSystemServiceName});
 
   std::vector<std::string> policed;
@@ -141,6 +146,7 @@ absl::Status Serve(const runtime::ServerConfig& config) {
                absl::ToDoubleSeconds(config.drain_timeout));
   host->Drain(config.drain_timeout);
   host.reset();
+  executor.Shutdown();  // handlers still running after their call ended, stream threads
   for (const auto& [method, stats] : policy.Stats()) {
     if (stats.calls == 0) continue;
     spdlog::info("calls {} total={} errors={} denied={} mean_latency_ms={:.3f}", method,

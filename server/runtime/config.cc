@@ -140,6 +140,14 @@ absl::Status Validate(const ServerConfig& config) {
     problems.push_back("memory-quota-bytes: must be >= 16777216");
   }
   if (config.min_ping_seconds < 1) problems.push_back("min-ping-seconds: must be >= 1");
+  if (config.executor_threads < 1 || config.executor_threads > 1024) {
+    problems.push_back("executor-threads: must be 1-1024");
+  }
+  if (config.executor_queue < 1) problems.push_back("executor-queue: must be >= 1");
+  if (config.grpc_max_threads < 2) problems.push_back("grpc-max-threads: must be >= 2");
+  if (config.max_concurrent_streams < 1) {
+    problems.push_back("max-concurrent-streams: must be >= 1");
+  }
   if (problems.empty()) return absl::OkStatus();
   return absl::InvalidArgumentError(absl::StrJoin(problems, "; "));
 }
@@ -197,7 +205,9 @@ absl::StatusOr<ServerConfig> LoadServerConfig(int argc, char** argv) {
   app.add_option("--events-retain", config.events_retain,
                  "event stream entries kept for Watch cursors");
   app.add_option("--drain-seconds", drain_seconds,
-                 "on SIGTERM, how long in-flight calls and streams may take to finish");
+                 "on SIGTERM, how long in-flight unary calls and finite streams (photo uploads and "
+                 "downloads) may take to finish; watches end at once with a resume cursor, "
+                 "streams still open after it end UNAVAILABLE");
   app.add_option("--photo-max-bytes", config.photo_max_bytes, "largest defect photo accepted");
   app.add_flag("--audit-reads", config.audit_reads, "also audit read-only calls");
   app.add_flag("--reflection,!--no-reflection", config.reflection,
@@ -212,6 +222,18 @@ absl::StatusOr<ServerConfig> LoadServerConfig(int argc, char** argv) {
                  "largest request metadata (headers) accepted");
   app.add_option("--memory-quota-bytes", config.memory_quota_bytes,
                  "memory gRPC may use for calls in flight (ResourceQuota)");
+  app.add_option("--executor-threads", config.executor_threads,
+                 "threads that run handlers and every blocking step of a stream (PostgreSQL, "
+                 "Redis); gRPC's own threads never do");
+  app.add_option("--executor-queue", config.executor_queue,
+                 "calls that may wait for an executor thread; beyond that new calls fail "
+                 "RESOURCE_EXHAUSTED");
+  app.add_option("--grpc-max-threads", config.grpc_max_threads,
+                 "threads gRPC may start for its synchronous-API services (health, "
+                 "reflection): ResourceQuota max threads");
+  app.add_option("--max-concurrent-streams", config.max_concurrent_streams,
+                 "calls one client connection may have open at once (HTTP/2 "
+                 "MAX_CONCURRENT_STREAMS)");
   app.add_option("--min-ping-seconds", config.min_ping_seconds,
                  "least interval between client keepalive pings accepted; clients' keepalive "
                  "time must be at least this");

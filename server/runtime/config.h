@@ -45,6 +45,17 @@ struct ServerConfig {
   int max_send_message_bytes = 4 * 1024 * 1024;      // max-send-message-bytes
   int max_metadata_bytes = 16 * 1024;                // max-metadata-bytes
   int64_t memory_quota_bytes = 512LL * 1024 * 1024;  // memory-quota-bytes: gRPC ResourceQuota
+  // Threads (README, "Threading model"). executor-threads: handlers (and every blocking
+  // step of a stream) running at once; executor-queue: calls waiting for one of them
+  // before new calls are refused with RESOURCE_EXHAUSTED.
+  int executor_threads = 16;
+  int executor_queue = 1024;
+  // grpc-max-threads: ResourceQuota::SetMaxThreads, the threads gRPC may start for the
+  // services still on its synchronous API (grpc.health.v1, reflection).
+  int grpc_max_threads = 16;
+  // max-concurrent-streams: calls one client connection may have open at once (HTTP/2
+  // SETTINGS_MAX_CONCURRENT_STREAMS); further calls wait on the client.
+  int max_concurrent_streams = 1024;
   // min-ping-seconds: the least interval between client keepalive pings the server
   // accepts; clients' keepalive time must not be shorter.
   int min_ping_seconds = 10;

@@ -7,12 +7,22 @@
 #include <grpcpp/server_builder.h>
 #include <spdlog/spdlog.h>
 
+#include <thread>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/synchronization/notification.h"
 #include "server/runtime/shutdown.h"
 #include "server/runtime/tls.h"
 
 namespace plantmesh::runtime {
+namespace {
+
+// After the drain window: time for the UNAVAILABLE of the streams still open to reach
+// their clients (and for unary handlers still running) before gRPC cancels what is left.
+constexpr absl::Duration kFinishGrace = absl::Seconds(2);
+
+}  // namespace
 
 absl::StatusOr<std::vector<const ServiceDescriptor*>> SelectServices(
     const ServerConfig& config, const std::vector<const ServiceDescriptor*>& known) {
@@ -55,7 +65,17 @@ absl::StatusOr<std::unique_ptr<ServerHost>> ServerHost::Start(
   builder.AddChannelArgument(GRPC_ARG_MAX_METADATA_SIZE, config.max_metadata_bytes);
   grpc::ResourceQuota quota("plantmesh-server");
   quota.Resize(static_cast<size_t>(config.memory_quota_bytes));
+  // Caps the threads of the services still on gRPC's synchronous API (health,
+  // reflection). Our services are on the callback API: their handlers run on the
+  // runtime's Executor (executor-threads), gRPC's own threads only drive reactors.
+  quota.SetMaxThreads(config.grpc_max_threads);
   builder.SetResourceQuota(quota);
+  // The synchronous services carry little traffic: one completion queue, 1-2 pollers
+  // (gRPC's defaults are a queue per core and up to 2 pollers each).
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::NUM_CQS, 1);
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MIN_POLLERS, 1);
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, 2);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, config.max_concurrent_streams);
   // Accept client keepalive pings down to min-ping-seconds apart, also on idle
   // connections (watchers), instead of closing the connection for "too many pings".
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
@@ -87,10 +107,25 @@ ServerHost::~ServerHost() {
 void ServerHost::Drain(absl::Duration timeout) {
   if (drained_) return;
   drained_ = true;
+  // Long-lived streams (watches) end now with UNAVAILABLE and a resume cursor.
   BeginDraining();
   health_->Shutdown();
-  spdlog::info("draining: in-flight calls have {}s", absl::ToDoubleSeconds(timeout));
-  server_->Shutdown(absl::ToChronoTime(absl::Now() + timeout));
+  spdlog::info("draining: in-flight calls and finite streams have {}s",
+               absl::ToDoubleSeconds(timeout));
+  const absl::Time window_end = absl::Now() + timeout;
+  // Shutdown refuses new calls at once and waits for the ones in flight; past its own
+  // deadline it cancels them. That deadline is later than the window's, so that the
+  // streams still open when the window ends get UNAVAILABLE from us, not CANCELLED.
+  absl::Notification stopped;
+  std::thread shutdown([this, &stopped, window_end] {
+    server_->Shutdown(absl::ToChronoTime(window_end + kFinishGrace));
+    stopped.Notify();
+  });
+  if (!stopped.WaitForNotificationWithDeadline(window_end)) {
+    spdlog::info("drain window over: streams still open end with UNAVAILABLE");
+    EndDrainWindow();
+  }
+  shutdown.join();
   server_->Wait();
   spdlog::info("server stopped");
 }

@@ -1,5 +1,6 @@
 // The gRPC server of plantmesh-server: transport credentials, message and metadata
-// limits, memory quota, keepalive policy, reflection, health, and the drain sequence.
+// limits, memory quota, thread limits, streams per connection, keepalive policy,
+// reflection, health, and the drain sequence.
 #pragma once
 
 #include <memory>
@@ -44,8 +45,11 @@ class ServerHost {
   // HOST:PORT with the bound port, e.g. "127.0.0.1:40123".
   const std::string& endpoint() const { return endpoint_; }
 
-  // New calls are refused (UNAVAILABLE), health turns NOT_SERVING, in-flight calls and
-  // streams get up to `timeout` to finish, then are cancelled. Returns when all ended.
+  // New calls are refused (UNAVAILABLE), health turns NOT_SERVING, long-lived streams
+  // (watches) end at once with UNAVAILABLE and a resume cursor; in-flight unary calls
+  // and finite streams (uploads, downloads) get up to `timeout` to finish, then streams
+  // still open end with UNAVAILABLE and unary calls still running are cancelled (2 s
+  // later). Returns when all ended. Shut the services' Executor down after it.
   void Drain(absl::Duration timeout);
 
  private:
