@@ -1,5 +1,6 @@
 // protoc-gen-plantmesh's output for a test contract, end to end: the server base (with a
-// recording CallPolicy) serving the generated client over an in-process server.
+// recording CallPolicy, on a one-thread Executor) serving the generated client over an
+// in-process server — every method kind, refusals, a full executor, slow clients, drain.
 #include <gmock/gmock.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server.h>
@@ -7,26 +8,41 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <deque>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "plantmesh/codegentest/v1/echo_service.pm_client.h"
 #include "plantmesh/codegentest/v1/echo_service.pm_server.h"
 #include "server/runtime/call_context.h"
+#include "server/runtime/executor.h"
+#include "server/runtime/shutdown.h"
+#include "server/runtime/streams.h"
 
 namespace plantmesh::codegentest::v1 {
 namespace {
 
+using ::testing::Contains;
+using ::testing::Each;
 using ::testing::ElementsAre;
+using ::testing::HasSubstr;
 
-// Records what the generated entry points hand to the policy.
+// Records what the generated entry points hand to the policy; refuses callers named in
+// the `x-refuse` header.
 class RecordingPolicy final : public runtime::CallPolicy {
  public:
-  grpc::Status Begin(grpc::ServerContext* server_context, std::string_view method,
+  grpc::Status Begin(grpc::ServerContextBase* server_context, std::string_view method,
                      runtime::CallContext* call) override {
+    if (server_context->client_metadata().count("x-refuse") > 0) {
+      return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "refused by the policy");
+    }
     call->server_context = server_context;
     call->method = std::string(method);
     absl::MutexLock lock(&mutex);
@@ -36,10 +52,15 @@ class RecordingPolicy final : public runtime::CallPolicy {
   grpc::Status End(const runtime::CallContext& call, const absl::Status& status,
                    const google::protobuf::Message* request) override {
     absl::MutexLock lock(&mutex);
-    ended.push_back(absl::StrCat(call.method, request == nullptr ? " (stream)" : " (request)"));
+    ended.push_back(absl::StrCat(call.method, request == nullptr ? " (stream)" : " (request)",
+                                 status.ok() ? "" : " " + absl::StatusCodeToString(status.code())));
     if (status.ok()) return grpc::Status::OK;
     return grpc::Status(static_cast<grpc::StatusCode>(status.code()),
                         std::string(status.message()));
+  }
+  std::vector<std::string> Ended() {
+    absl::MutexLock lock(&mutex);
+    return ended;
   }
 
   absl::Mutex mutex;
@@ -47,23 +68,107 @@ class RecordingPolicy final : public runtime::CallPolicy {
   std::vector<std::string> ended ABSL_GUARDED_BY(mutex);
 };
 
+// Echoes each message back; ends when the client half-closed and all was echoed.
+class EchoChat final : public EchoServiceBase::ChatStream {
+ public:
+  void Start(runtime::StreamControl control) override { control_.emplace(std::move(control)); }
+  absl::Status OnMessage(ChatMessage& message) override {
+    absl::MutexLock lock(&mutex_);
+    message.set_text("echo: " + message.text());
+    pending_.push_back(std::move(message));
+    control_->Wake();
+    return absl::OkStatus();
+  }
+  void OnReadsDone() override {
+    absl::MutexLock lock(&mutex_);
+    reads_done_ = true;
+  }
+  runtime::Pull Next(ChatMessage* message, absl::Status* end) override {
+    absl::MutexLock lock(&mutex_);
+    if (!pending_.empty()) {
+      *message = std::move(pending_.front());
+      pending_.pop_front();
+      return runtime::Pull::kMessage;
+    }
+    if (reads_done_) {
+      *end = absl::OkStatus();
+      return runtime::Pull::kEnd;
+    }
+    return runtime::Pull::kPending;
+  }
+
+ private:
+  std::optional<runtime::StreamControl> control_;
+  absl::Mutex mutex_;
+  std::deque<ChatMessage> pending_ ABSL_GUARDED_BY(mutex_);
+  bool reads_done_ ABSL_GUARDED_BY(mutex_) = false;
+};
+
+// A long-lived source like a watch: sends nothing until draining, then ends with
+// UNAVAILABLE and a cursor.
+class WatchLikeSource final : public EchoServiceBase::CountSource {
+ public:
+  void Start(runtime::StreamControl control) override {
+    absl::MutexLock lock(&mutex_);
+    control_.emplace(std::move(control));
+  }
+  runtime::Pull Next(CountResponse*, absl::Status* end) override {
+    absl::MutexLock lock(&mutex_);
+    if (!draining_) return runtime::Pull::kPending;
+    *end = absl::UnavailableError("server draining; resume with cursor 7");
+    return runtime::Pull::kEnd;
+  }
+  void OnDrain() override {
+    absl::MutexLock lock(&mutex_);
+    draining_ = true;
+    control_->Wake();
+  }
+
+ private:
+  absl::Mutex mutex_;
+  std::optional<runtime::StreamControl> control_ ABSL_GUARDED_BY(mutex_);
+  bool draining_ ABSL_GUARDED_BY(mutex_) = false;
+};
+
+class SummingSink final : public EchoServiceBase::SumSink {
+ public:
+  absl::Status OnMessage(SumRequest& message) override {
+    if (message.value() < 0) return absl::InvalidArgumentError("value: must be >= 0");
+    total_ += message.value();
+    ++values_;
+    return absl::OkStatus();
+  }
+  absl::Status OnReadsDone(SumResponse* response) override {
+    response->set_total(total_);
+    response->set_values(values_);
+    return absl::OkStatus();
+  }
+
+ private:
+  int64_t total_ = 0;
+  int32_t values_ = 0;
+};
+
 class Echo final : public EchoServiceBase {
  public:
   using EchoServiceBase::EchoServiceBase;
   std::atomic<int> fire_attempts{0};
+  std::atomic<int> counted{0};  // Count messages made, all streams
+  // While set, Fire blocks until `release` is notified (holds an executor thread).
+  absl::Notification* hold_fire = nullptr;
+  std::atomic<int> fires_holding{0};
 
  protected:
-  absl::Status HandleChat(runtime::CallContext&,
-                          grpc::ServerReaderWriter<ChatMessage, ChatMessage>* stream) override {
-    ChatMessage message;
-    while (stream->Read(&message)) {
-      message.set_text("echo: " + message.text());
-      if (!stream->Write(message)) break;
-    }
-    return absl::OkStatus();
+  absl::StatusOr<std::unique_ptr<ChatStream>> HandleChat(runtime::CallContext&) override {
+    return std::make_unique<EchoChat>();
   }
   absl::Status HandleFire(runtime::CallContext&, const FireRequest& request,
                           FireResponse* response) override {
+    if (hold_fire != nullptr) {
+      ++fires_holding;
+      hold_fire->WaitForNotification();
+      return absl::OkStatus();
+    }
     if (fire_attempts.fetch_add(1) == 0) return absl::UnavailableError("busy");
     *response->mutable_target() = request.target();
     response->set_request_id(request.request_id());
@@ -79,29 +184,69 @@ class Echo final : public EchoServiceBase {
     }
     return absl::OkStatus();
   }
+  // count < 0: a watch-like stream; count > 1000000: refused before any message.
+  absl::StatusOr<std::unique_ptr<CountSource>> HandleCount(runtime::CallContext&,
+                                                           const CountRequest& request) override {
+    if (request.count() < 0) return std::make_unique<WatchLikeSource>();
+    if (request.count() > 1000000) return absl::InvalidArgumentError("count: at most 1000000");
+    return runtime::SourceFrom<CountResponse>(
+        [this, request, next = 1](CountResponse* message) mutable -> absl::StatusOr<bool> {
+          if (next > request.count()) return false;
+          message->set_number(next++);
+          message->set_padding(std::string(static_cast<size_t>(request.padding_bytes()), 'p'));
+          ++counted;
+          return true;
+        });
+  }
+  absl::StatusOr<std::unique_ptr<SumSink>> HandleSum(runtime::CallContext&) override {
+    return std::make_unique<SummingSink>();
+  }
 };
+
+bool Eventually(const std::function<bool()>& condition) {
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  while (!condition()) {
+    if (absl::Now() > deadline) return false;
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  return true;
+}
 
 class CodegenTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    runtime::ResetDrainingForTesting();
     grpc::ServerBuilder builder;
     int port = 0;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
     builder.RegisterService(&service_);
     server_ = builder.BuildAndStart();
     ASSERT_NE(server_, nullptr);
+    endpoint_ = absl::StrCat("127.0.0.1:", port);
+    client_ = Connect();
+  }
+  void TearDown() override {
+    server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    executor_.Shutdown();
+    runtime::ResetDrainingForTesting();
+  }
+
+  // A client with a connection of its own.
+  std::unique_ptr<sdk::EchoClient> Connect() {
     sdk::ClientOptions options;
     options.insecure = true;
-    options.endpoint = absl::StrCat("127.0.0.1:", port);
+    options.endpoint = endpoint_;
     absl::StatusOr<sdk::EchoClient> client = sdk::EchoClient::Connect(options);
-    ASSERT_TRUE(client.ok()) << client.status();
-    client_ = std::make_unique<sdk::EchoClient>(*std::move(client));
+    EXPECT_TRUE(client.ok()) << client.status();
+    return client.ok() ? std::make_unique<sdk::EchoClient>(*std::move(client)) : nullptr;
   }
-  void TearDown() override { server_->Shutdown(); }
 
   RecordingPolicy policy_;
-  Echo service_{&policy_};
+  // One handler thread, two calls may wait: the tests below fill it on purpose.
+  runtime::Executor executor_{runtime::ExecutorOptions{1, 2, "codegen"}};
+  Echo service_{&policy_, &executor_};
   std::unique_ptr<grpc::Server> server_;
+  std::string endpoint_;
   std::unique_ptr<sdk::EchoClient> client_;
 };
 
@@ -112,12 +257,79 @@ TEST_F(CodegenTest, BidiStreamRunsThroughTheBaseAndThePolicy) {
   ASSERT_TRUE(chat->Write(message));
   ASSERT_TRUE(chat->Next(&message));
   EXPECT_EQ(message.text(), "echo: hi");
+  message.set_text("again");
+  ASSERT_TRUE(chat->Write(message));
+  ASSERT_TRUE(chat->Next(&message));
+  EXPECT_EQ(message.text(), "echo: again");
   ASSERT_TRUE(chat->WritesDone());
   EXPECT_FALSE(chat->Next(&message));
   EXPECT_TRUE(chat->Finish().ok());
+  ASSERT_TRUE(Eventually([&] { return !policy_.Ended().empty(); }));
   absl::MutexLock lock(&policy_.mutex);
   EXPECT_THAT(policy_.begun, ElementsAre("plantmesh.codegentest.v1.EchoService.Chat"));
   EXPECT_THAT(policy_.ended, ElementsAre("plantmesh.codegentest.v1.EchoService.Chat (stream)"));
+}
+
+TEST_F(CodegenTest, ServerStreamSendsEveryMessageThenEndsThroughEnd) {
+  CountRequest request;
+  request.set_count(100);
+  auto stream = client_->Count(request);
+  CountResponse response;
+  int expected = 1;
+  while (stream->Next(&response)) EXPECT_EQ(response.number(), expected++);
+  EXPECT_TRUE(stream->Finish().ok());
+  EXPECT_EQ(expected, 101);
+  ASSERT_TRUE(Eventually([&] { return !policy_.Ended().empty(); }));
+  // A server stream's request is audited like a unary one's.
+  EXPECT_THAT(policy_.Ended(), ElementsAre("plantmesh.codegentest.v1.EchoService.Count (request)"));
+}
+
+TEST_F(CodegenTest, AHandlerErrorEndsAStreamBeforeAnyMessage) {
+  CountRequest request;
+  request.set_count(2000000);
+  auto stream = client_->Count(request);
+  CountResponse response;
+  EXPECT_FALSE(stream->Next(&response));
+  EXPECT_EQ(stream->Finish().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(CodegenTest, ClientStreamHandsEachMessageToTheSinkThenAnswers) {
+  auto sum = client_->Sum();
+  for (int value = 1; value <= 10; ++value) {
+    SumRequest message;
+    message.set_value(value);
+    ASSERT_TRUE(sum->Write(message));
+  }
+  absl::StatusOr<SumResponse> total = sum->Finish();
+  ASSERT_TRUE(total.ok()) << total.status();
+  EXPECT_EQ(total->total(), 55);
+  EXPECT_EQ(total->values(), 10);
+  ASSERT_TRUE(Eventually([&] { return !policy_.Ended().empty(); }));
+  EXPECT_THAT(policy_.Ended(), ElementsAre("plantmesh.codegentest.v1.EchoService.Sum (stream)"));
+}
+
+TEST_F(CodegenTest, ASinkErrorEndsTheClientStream) {
+  auto sum = client_->Sum();
+  SumRequest message;
+  message.set_value(-1);
+  sum->Write(message);
+  absl::StatusOr<SumResponse> total = sum->Finish();
+  EXPECT_EQ(total.status().code(), absl::StatusCode::kInvalidArgument) << total.status();
+}
+
+TEST_F(CodegenTest, ARefusalByThePolicyRunsNoHandlerForAnyKind) {
+  sdk::CallOptions options;
+  options.metadata.emplace_back("x-refuse", "1");
+  FireRequest fire;
+  EXPECT_EQ(client_->Fire(fire, options).status().code(), absl::StatusCode::kPermissionDenied);
+  auto count = client_->Count(CountRequest(), options);
+  CountResponse response;
+  EXPECT_FALSE(count->Next(&response));
+  EXPECT_EQ(count->Finish().code(), absl::StatusCode::kPermissionDenied);
+  auto sum = client_->Sum(options);
+  EXPECT_EQ(sum->Finish().status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(service_.fire_attempts.load(), 0);
+  EXPECT_TRUE(policy_.Ended().empty());  // End is only for calls Begin admitted
 }
 
 TEST_F(CodegenTest, AMethodWithoutIdempotencyIsNotRetried) {
@@ -143,6 +355,101 @@ TEST_F(CodegenTest, PagedListsGetListAllAndForEach) {
   int seen = 0;
   EXPECT_TRUE(client_->ForEachThing({}, [&seen](const Thing&) { return ++seen < 1; }).ok());
   EXPECT_EQ(seen, 1);
+}
+
+TEST_F(CodegenTest, AFullExecutorRefusesNewCallsWithResourceExhausted) {
+  absl::Notification release;
+  service_.hold_fire = &release;
+  sdk::ClientOptions options;
+  options.insecure = true;
+  options.endpoint = endpoint_;
+  options.retry.max_attempts = 1;
+  absl::StatusOr<sdk::EchoClient> client = sdk::EchoClient::Connect(options);
+  ASSERT_TRUE(client.ok());
+  // One call holds the only handler thread, two wait in the queue.
+  std::vector<std::thread> callers;
+  std::vector<absl::StatusCode> codes(3);
+  for (int i = 0; i < 3; ++i) {
+    callers.emplace_back([&, i] { codes[i] = client->Fire(FireRequest()).status().code(); });
+    if (i == 0) ASSERT_TRUE(Eventually([&] { return service_.fires_holding.load() == 1; }));
+  }
+  ASSERT_TRUE(Eventually([&] { return executor_.queued() == 2; }));
+  absl::StatusOr<FireResponse> refused = client->Fire(FireRequest());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted) << refused.status();
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("executor-queue"));
+  release.Notify();
+  for (std::thread& caller : callers) caller.join();
+  EXPECT_THAT(codes, Each(absl::StatusCode::kOk));
+  // The refusal went through End like any outcome (metrics, audit).
+  EXPECT_THAT(policy_.Ended(),
+              Contains("plantmesh.codegentest.v1.EchoService.Fire (request) RESOURCE_EXHAUSTED"));
+}
+
+TEST_F(CodegenTest, StreamsWaitingForTheirClientHoldNoHandlerThread) {
+  // Streams whose client reads nothing, with messages large enough to fill the flow-control
+  // windows, and a watch-like stream with nothing to send: on an executor of one thread.
+  std::vector<std::unique_ptr<sdk::EchoClient>> clients;
+  std::vector<std::unique_ptr<sdk::ReadStream<CountResponse>>> paused;
+  for (int i = 0; i < 3; ++i) {
+    clients.push_back(Connect());
+    CountRequest request;
+    request.set_count(1000);
+    request.set_padding_bytes(256 * 1024);
+    paused.push_back(clients.back()->Count(request));
+    CountResponse first;
+    ASSERT_TRUE(paused.back()->Next(&first));
+  }
+  CountRequest watch;
+  watch.set_count(-1);
+  auto idle = client_->Count(watch);
+  // Production stops: at most a window's worth plus kStreamBuffer per stream.
+  int before = -1;
+  ASSERT_TRUE(Eventually([&] {
+    const int now = service_.counted.load();
+    const bool settled = now == before;
+    before = now;
+    absl::SleepFor(absl::Milliseconds(100));
+    return settled;
+  }));
+  EXPECT_LT(before, 3 * 200) << "a stream kept producing for a client that does not read";
+  // The one handler thread is free for other calls.
+  ListThingsRequest list;
+  EXPECT_TRUE(client_->ListThings(list).ok());
+  for (auto& stream : paused) stream->Cancel();
+  idle->Cancel();
+}
+
+TEST_F(CodegenTest, DrainingEndsLongLivedStreamsAtOnceAndFiniteOnesAfterTheWindow) {
+  CountRequest watch;
+  watch.set_count(-1);
+  auto idle = client_->Count(watch);
+  CountRequest finite;
+  finite.set_count(1000);
+  finite.set_padding_bytes(256 * 1024);
+  auto paused = client_->Count(finite);
+  CountResponse response;
+  ASSERT_TRUE(paused->Next(&response));
+  // Both streams are open once the watch-like one was admitted.
+  ASSERT_TRUE(Eventually([&] {
+    absl::MutexLock lock(&policy_.mutex);
+    return policy_.begun.size() == 2;
+  }));
+
+  runtime::BeginDraining();
+  EXPECT_FALSE(idle->Next(&response));
+  absl::Status watch_end = idle->Finish();
+  EXPECT_EQ(watch_end.code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(watch_end.message()), HasSubstr("cursor 7"));
+  // The finite stream carries on while draining: the client reads on.
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(paused->Next(&response));
+  EXPECT_EQ(response.number(), 6);
+
+  runtime::EndDrainWindow();
+  while (paused->Next(&response)) {
+  }
+  absl::Status finite_end = paused->Finish();
+  EXPECT_EQ(finite_end.code(), absl::StatusCode::kUnavailable) << finite_end;
+  EXPECT_THAT(std::string(finite_end.message()), HasSubstr("drain"));
 }
 
 }  // namespace

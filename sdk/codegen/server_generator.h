@@ -1,7 +1,9 @@
-// <file>.pm_server.{h,cc}: for each service FooService a FooServiceBase whose gRPC
-// entry points run CallPolicy::Begin, the service's Handle<Method>, then
-// CallPolicy::End — so no handler repeats identity, authorization, audit or the
-// error mapping.
+// <file>.pm_server.{h,cc}: for each service FooService a FooServiceBase on gRPC's
+// callback API whose entry points run CallPolicy::Begin, the service's Handle<Method>
+// on the runtime's Executor, then CallPolicy::End — so no handler repeats identity,
+// authorization, audit or the error mapping, and none runs on gRPC's threads. The
+// reactors themselves are in server/runtime/call_reactors.h; the generated code is one
+// call into them per method.
 #pragma once
 
 namespace google::protobuf {

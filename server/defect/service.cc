@@ -14,6 +14,7 @@
 #include "plantmesh/common/uuid.h"
 #include "server/defect/convert.h"
 #include "server/defect/domain.h"
+#include "server/runtime/blocking_stream.h"
 #include "server/runtime/errors.h"
 #include "server/runtime/event_stream.h"
 #include "server/runtime/shutdown.h"
@@ -70,7 +71,7 @@ void SleepUnlessCancelled(const runtime::CallContext& call, absl::Duration durat
 }  // namespace
 
 DefectServiceImpl::DefectServiceImpl(const runtime::ServiceDeps& deps, DefectStore* store)
-    : v1::DefectServiceBase(deps.call_policy), deps_(deps), store_(store) {}
+    : v1::DefectServiceBase(deps.call_policy, deps.executor), deps_(deps), store_(store) {}
 
 ChangeContext DefectServiceImpl::Context(const runtime::CallContext& call,
                                          const std::string& request_id) const {
@@ -258,9 +259,21 @@ absl::Status DefectServiceImpl::HandleGetDefectHistory(runtime::CallContext& cal
   return absl::OkStatus();
 }
 
-absl::Status DefectServiceImpl::HandleWatchDefects(
+absl::StatusOr<std::unique_ptr<DefectServiceImpl::WatchDefectsSource>>
+DefectServiceImpl::HandleWatchDefects(runtime::CallContext& call,
+                                      const v1::WatchDefectsRequest& request) {
+  // Still a blocking loop (one thread per watcher) until it reads from the event hub.
+  return runtime::RunBlockingStream<v1::WatchDefectsResponse>(
+      deps_.executor, call,
+      [this, &call, &request](runtime::BlockingWriter<v1::WatchDefectsResponse>* writer) {
+        return WatchLoop(call, request, writer);
+      },
+      /*ends_when_draining=*/true);
+}
+
+absl::Status DefectServiceImpl::WatchLoop(
     runtime::CallContext& call, const v1::WatchDefectsRequest& request,
-    grpc::ServerWriter<v1::WatchDefectsResponse>* writer) {
+    runtime::BlockingWriter<v1::WatchDefectsResponse>* writer) {
   runtime::EventStreamReader reader(deps_.redis, kEventStreamKey);
   PM_ASSIGN_OR_RETURN(std::string cursor, reader.Resolve(request.cursor()));
   RecentIds recent(4096);
@@ -293,29 +306,18 @@ absl::Status DefectServiceImpl::HandleWatchDefects(
   return absl::CancelledError(absl::StrCat("watch ended (cancelled or deadline); cursor ", cursor));
 }
 
-absl::Status DefectServiceImpl::HandleUploadDefectPhoto(
-    runtime::CallContext& call, grpc::ServerReader<v1::UploadDefectPhotoRequest>* reader,
-    v1::UploadDefectPhotoResponse* response) {
-  v1::UploadDefectPhotoRequest message;
-  if (!reader->Read(&message) || !message.has_metadata()) {
-    return runtime::InvalidField("metadata", "the first message must carry the photo's metadata");
-  }
-  const v1::PhotoUpload metadata = message.metadata();
-  // The audit record of this client stream: which photo for which defect, even when
-  // the upload fails below.
-  call.SetAuditDetail(metadata);
-  PM_RETURN_IF_ERROR(CheckRequestId(metadata.request_id()));
-  PM_RETURN_IF_ERROR(ValidatePhotoUpload(FromProto(metadata), PhotoMaxBytes()));
-  PM_ASSIGN_OR_RETURN(int64_t defect_id, ParseDefectId(metadata.defect_id(), "metadata.defect_id"));
-  // Refuse before receiving megabytes for a defect that does not exist.
-  PM_RETURN_IF_ERROR(store_->GetDefect(defect_id).status());
+// The upload's state between messages: its metadata, then the bytes so far.
+class DefectServiceImpl::PhotoUpload final : public UploadDefectPhotoSink {
+ public:
+  PhotoUpload(DefectServiceImpl* service, runtime::CallContext& call)
+      : service_(service), call_(call) {}
 
-  const auto declared = static_cast<size_t>(metadata.size_bytes());
-  std::string bytes;
-  bytes.reserve(declared);
-  common::Sha256 sha;
-  while (reader->Read(&message)) {
-    if (call.Cancelled()) return absl::CancelledError("upload cancelled");
+  absl::Status OnMessage(v1::UploadDefectPhotoRequest& message) override {
+    if (!started_) {
+      started_ = true;
+      return Begin(message);
+    }
+    if (call_.Cancelled()) return absl::CancelledError("upload cancelled");
     if (!message.has_chunk()) {
       return runtime::InvalidField("chunk", "after the metadata only chunks may follow");
     }
@@ -325,48 +327,96 @@ absl::Status DefectServiceImpl::HandleUploadDefectPhoto(
           "chunk",
           absl::StrCat("at most ", kMaxUploadChunk, " bytes per chunk (got ", chunk.size(), ")"));
     }
-    if (bytes.size() + chunk.size() > declared) {
-      return runtime::InvalidField("metadata.size_bytes",
-                                   absl::StrCat("more bytes arrived than the declared ", declared));
+    if (bytes_.size() + chunk.size() > declared_) {
+      return runtime::InvalidField(
+          "metadata.size_bytes", absl::StrCat("more bytes arrived than the declared ", declared_));
     }
-    bytes.append(chunk);
-    sha.Update(chunk);
+    bytes_.append(chunk);
+    sha_.Update(chunk);
+    return absl::OkStatus();
   }
-  if (call.Cancelled()) return absl::CancelledError("upload cancelled");
-  if (bytes.size() != declared) {
-    return runtime::InvalidField(
-        "metadata.size_bytes",
-        absl::StrCat("declared ", declared, " bytes, received ", bytes.size()));
+
+  absl::Status OnReadsDone(v1::UploadDefectPhotoResponse* response) override {
+    if (!started_) return MissingMetadata();
+    if (call_.Cancelled()) return absl::CancelledError("upload cancelled");
+    if (bytes_.size() != declared_) {
+      return runtime::InvalidField(
+          "metadata.size_bytes",
+          absl::StrCat("declared ", declared_, " bytes, received ", bytes_.size()));
+    }
+    const std::string digest = sha_.HexDigest();
+    if (digest != metadata_.sha256()) {
+      return runtime::InvalidField(
+          "metadata.sha256",
+          absl::StrCat("does not match the bytes received (their SHA-256 is ", digest, ")"));
+    }
+    NewPhoto photo{defect_id_,         metadata_.content_type(), metadata_.size_bytes(),
+                   metadata_.sha256(), metadata_.file_name(),    std::move(bytes_)};
+    PM_ASSIGN_OR_RETURN(Photo stored, service_->store_->AddPhoto(
+                                          photo, service_->Context(call_, metadata_.request_id())));
+    service_->EventsCommitted();
+    ToProto(stored, response->mutable_photo());
+    return absl::OkStatus();
   }
-  const std::string digest = sha.HexDigest();
-  if (digest != metadata.sha256()) {
-    return runtime::InvalidField(
-        "metadata.sha256",
-        absl::StrCat("does not match the bytes received (their SHA-256 is ", digest, ")"));
+
+ private:
+  static absl::Status MissingMetadata() {
+    return runtime::InvalidField("metadata", "the first message must carry the photo's metadata");
   }
-  NewPhoto photo{defect_id,         metadata.content_type(), metadata.size_bytes(),
-                 metadata.sha256(), metadata.file_name(),    std::move(bytes)};
-  PM_ASSIGN_OR_RETURN(Photo stored, store_->AddPhoto(photo, Context(call, metadata.request_id())));
-  EventsCommitted();
-  ToProto(stored, response->mutable_photo());
-  return absl::OkStatus();
+
+  // The first message: the photo's metadata, checked before any byte is accepted.
+  absl::Status Begin(const v1::UploadDefectPhotoRequest& message) {
+    if (!message.has_metadata()) return MissingMetadata();
+    metadata_ = message.metadata();
+    // The audit record of this client stream: which photo for which defect, even when
+    // the upload fails below.
+    call_.SetAuditDetail(metadata_);
+    PM_RETURN_IF_ERROR(CheckRequestId(metadata_.request_id()));
+    PM_RETURN_IF_ERROR(ValidatePhotoUpload(FromProto(metadata_), service_->PhotoMaxBytes()));
+    PM_ASSIGN_OR_RETURN(defect_id_, ParseDefectId(metadata_.defect_id(), "metadata.defect_id"));
+    // Refuse before receiving megabytes for a defect that does not exist.
+    PM_RETURN_IF_ERROR(service_->store_->GetDefect(defect_id_).status());
+    declared_ = static_cast<size_t>(metadata_.size_bytes());
+    bytes_.reserve(declared_);
+    return absl::OkStatus();
+  }
+
+  DefectServiceImpl* service_;
+  runtime::CallContext& call_;
+  bool started_ = false;  // the first message (metadata) was taken
+  v1::PhotoUpload metadata_;
+  int64_t defect_id_ = 0;
+  size_t declared_ = 0;
+  std::string bytes_;
+  common::Sha256 sha_;
+};
+
+absl::StatusOr<std::unique_ptr<DefectServiceImpl::UploadDefectPhotoSink>>
+DefectServiceImpl::HandleUploadDefectPhoto(runtime::CallContext& call) {
+  return std::make_unique<PhotoUpload>(this, call);
 }
 
-absl::Status DefectServiceImpl::HandleDownloadDefectPhoto(
-    runtime::CallContext& call, const v1::DownloadDefectPhotoRequest& request,
-    grpc::ServerWriter<v1::DownloadDefectPhotoResponse>* writer) {
+absl::StatusOr<std::unique_ptr<DefectServiceImpl::DownloadDefectPhotoSource>>
+DefectServiceImpl::HandleDownloadDefectPhoto(runtime::CallContext& call,
+                                             const v1::DownloadDefectPhotoRequest& request) {
   PM_ASSIGN_OR_RETURN(int64_t defect_id, ParseDefectId(request.defect_id(), "defect_id"));
   PM_ASSIGN_OR_RETURN(PhotoContent content, store_->GetPhoto(defect_id, request.photo_id()));
-  v1::DownloadDefectPhotoResponse first;
-  ToProto(content.photo, first.mutable_photo());
-  if (!writer->Write(first)) return absl::CancelledError("client left");
-  for (size_t offset = 0; offset < content.bytes.size(); offset += kDownloadChunk) {
-    if (call.Cancelled()) return absl::CancelledError("download cancelled");
-    v1::DownloadDefectPhotoResponse chunk;
-    chunk.set_chunk(content.bytes.substr(offset, kDownloadChunk));
-    if (!writer->Write(chunk)) return absl::CancelledError("client left");
-  }
-  return absl::OkStatus();
+  // The photo's metadata, then its bytes in chunks, each made when the client has room.
+  auto photo = std::make_shared<const PhotoContent>(std::move(content));
+  return runtime::SourceFrom<v1::DownloadDefectPhotoResponse>(
+      [&call, photo, offset = size_t{0},
+       first = true](v1::DownloadDefectPhotoResponse* message) mutable -> absl::StatusOr<bool> {
+        if (first) {
+          first = false;
+          ToProto(photo->photo, message->mutable_photo());
+          return true;
+        }
+        if (offset >= photo->bytes.size()) return false;
+        if (call.Cancelled()) return absl::CancelledError("download cancelled");
+        message->set_chunk(photo->bytes.substr(offset, kDownloadChunk));
+        offset += kDownloadChunk;
+        return true;
+      });
 }
 
 absl::Status DefectServiceImpl::HandleCreateRepairPlace(runtime::CallContext& call,

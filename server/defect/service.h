@@ -3,10 +3,12 @@
 // status mapping happen around them in the generated base (CallPolicy).
 #pragma once
 
+#include <memory>
 #include <string>
 
 #include "plantmesh/defect/v1/defect_service.pm_server.h"
 #include "server/defect/store.h"
+#include "server/runtime/blocking_stream.h"
 #include "server/runtime/service_module.h"
 
 namespace plantmesh::defect {
@@ -47,15 +49,12 @@ class DefectServiceImpl : public v1::DefectServiceBase {
   absl::Status HandleGetDefectHistory(runtime::CallContext& call,
                                       const v1::GetDefectHistoryRequest& request,
                                       v1::GetDefectHistoryResponse* response) override;
-  absl::Status HandleWatchDefects(runtime::CallContext& call,
-                                  const v1::WatchDefectsRequest& request,
-                                  grpc::ServerWriter<v1::WatchDefectsResponse>* writer) override;
-  absl::Status HandleUploadDefectPhoto(runtime::CallContext& call,
-                                       grpc::ServerReader<v1::UploadDefectPhotoRequest>* reader,
-                                       v1::UploadDefectPhotoResponse* response) override;
-  absl::Status HandleDownloadDefectPhoto(
-      runtime::CallContext& call, const v1::DownloadDefectPhotoRequest& request,
-      grpc::ServerWriter<v1::DownloadDefectPhotoResponse>* writer) override;
+  absl::StatusOr<std::unique_ptr<WatchDefectsSource>> HandleWatchDefects(
+      runtime::CallContext& call, const v1::WatchDefectsRequest& request) override;
+  absl::StatusOr<std::unique_ptr<UploadDefectPhotoSink>> HandleUploadDefectPhoto(
+      runtime::CallContext& call) override;
+  absl::StatusOr<std::unique_ptr<DownloadDefectPhotoSource>> HandleDownloadDefectPhoto(
+      runtime::CallContext& call, const v1::DownloadDefectPhotoRequest& request) override;
   absl::Status HandleCreateRepairPlace(runtime::CallContext& call,
                                        const v1::CreateRepairPlaceRequest& request,
                                        v1::CreateRepairPlaceResponse* response) override;
@@ -80,6 +79,13 @@ class DefectServiceImpl : public v1::DefectServiceBase {
                                           v1::ListDefectCategoriesResponse* response) override;
 
  private:
+  // One photo upload: takes the client stream's messages as they arrive.
+  class PhotoUpload;
+
+  // WatchDefects' blocking loop, on a thread of its own (runtime/blocking_stream.h).
+  absl::Status WatchLoop(runtime::CallContext& call, const v1::WatchDefectsRequest& request,
+                         runtime::BlockingWriter<v1::WatchDefectsResponse>* writer);
+
   // Runs a change of type `change_type` on defect `id` and answers with the defect
   // after it.
   absl::Status Transition(runtime::CallContext& call, const std::string& id,

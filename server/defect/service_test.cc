@@ -27,6 +27,7 @@
 #include "server/runtime/call_policy.h"
 #include "server/runtime/errors.h"
 #include "server/runtime/event_stream.h"
+#include "server/runtime/executor.h"
 #include "server/runtime/grpc_status.h"
 #include "server/runtime/migrations.h"
 #include "server/runtime/pg_pool.h"
@@ -42,7 +43,7 @@ namespace v1 = ::plantmesh::defect::v1;
 // Names the caller from the `x-test-identity` header; converts statuses like the runtime.
 class IdentityOnlyPolicy : public runtime::CallPolicy {
  public:
-  grpc::Status Begin(grpc::ServerContext* server_context, std::string_view method,
+  grpc::Status Begin(grpc::ServerContextBase* server_context, std::string_view method,
                      runtime::CallContext* call) override {
     call->server_context = server_context;
     call->method = std::string(method);
@@ -110,6 +111,7 @@ class DefectServiceTest : public ::testing::Test {
     config_.photo_max_bytes = 3 * 1024 * 1024;
     deps_.config = &config_;
     deps_.call_policy = &policy_;
+    deps_.executor = &executor_;
     deps_.pg = pool_.get();
     deps_.redis.port = plantmesh::testing::SharedRedis().port();
     relay_ = std::make_unique<runtime::OutboxRelay>(
@@ -185,6 +187,8 @@ class DefectServiceTest : public ::testing::Test {
   std::unique_ptr<runtime::OutboxRelay> relay_;
   std::unique_ptr<PgDefectStore> store_;
   std::unique_ptr<DefectServiceImpl> service_;
+  // Destroyed before the service: joins what still runs for it.
+  runtime::Executor executor_{runtime::ExecutorOptions{4, 64, "test"}};
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<v1::DefectService::Stub> stub_;
 };

@@ -11,11 +11,17 @@
 namespace plantmesh::runtime {
 
 bool CallContext::Cancelled() const {
-  if (Draining()) return true;
+  return stop_requested_.load(std::memory_order_acquire) || Ended();
+}
+
+bool CallContext::Ended() const {
+  if (ended_by_server_.load(std::memory_order_acquire)) return true;
   if (server_context == nullptr) return false;
   return server_context->IsCancelled() ||
          server_context->deadline() <= std::chrono::system_clock::now();
 }
+
+bool CallContext::Draining() const { return runtime::Draining(); }
 
 void CallContext::SetAuditDetail(const google::protobuf::Message& detail) {
   google::protobuf::util::JsonPrintOptions options;

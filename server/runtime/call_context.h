@@ -2,13 +2,14 @@
 // before the handler runs; handlers never read certificates or metadata themselves.
 #pragma once
 
+#include <atomic>
 #include <string>
 #include <vector>
 
 #include "absl/time/time.h"
 
 namespace grpc {
-class ServerContext;
+class ServerContextBase;
 }
 namespace google::protobuf {
 class Message;
@@ -17,8 +18,9 @@ class Message;
 namespace plantmesh::runtime {
 
 struct CallContext {
-  // The underlying gRPC context: deadline, cancellation, peer. Not owned.
-  grpc::ServerContext* server_context = nullptr;
+  // The underlying gRPC context (callback or synchronous API): deadline, cancellation,
+  // peer. Not owned.
+  grpc::ServerContextBase* server_context = nullptr;
   // Fully qualified method, e.g. "plantmesh.defect.v1.DefectService.CreateDefect".
   std::string method;
   // The caller's identity: the single URI SAN of its client certificate
@@ -39,10 +41,29 @@ struct CallContext {
   // payload bytes; empty: nothing to say.
   std::string audit_detail_json;
 
-  // True when the client cancelled, the deadline passed or the server is draining.
+  // True when the client cancelled or left, the deadline passed, the server ended the
+  // call (the drain window is over), or the runtime asked a long-lived stream to stop
+  // (draining began). A handler that sees it stops work and returns; what it returns is
+  // still recorded, but the client may already have its status.
   bool Cancelled() const;
+  // True once the server is draining. Long-lived streams (watches, tails) end now with
+  // UNAVAILABLE and a resume cursor; unary calls and finite streams (uploads,
+  // downloads) carry on, and Cancelled() turns true if the drain window ends first.
+  bool Draining() const;
   // Sets audit_detail_json to `detail` in the JSON form of audited requests.
   void SetAuditDetail(const google::protobuf::Message& detail);
+
+  // For the runtime's reactors. EndByServer: the call is finishing; Cancelled() and
+  // Ended() turn true. RequestStop: a long-lived stream should end (its body returns its
+  // own status, e.g. UNAVAILABLE with a cursor); only Cancelled() turns true. Ended:
+  // Cancelled() apart from RequestStop — the call can take no more messages.
+  void EndByServer() { ended_by_server_.store(true, std::memory_order_release); }
+  void RequestStop() { stop_requested_.store(true, std::memory_order_release); }
+  bool Ended() const;
+
+ private:
+  std::atomic<bool> ended_by_server_{false};
+  std::atomic<bool> stop_requested_{false};
 };
 
 }  // namespace plantmesh::runtime

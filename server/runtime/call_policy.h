@@ -17,7 +17,7 @@ class Message;
 }
 
 namespace grpc {
-class ServerContext;
+class ServerContextBase;
 }
 
 namespace plantmesh::runtime {
@@ -30,7 +30,7 @@ class CallPolicy {
   // `call`. A non-OK result (UNAUTHENTICATED, PERMISSION_DENIED naming the roles
   // needed, UNAVAILABLE while draining) is returned to the client as is and the
   // handler does not run.
-  virtual grpc::Status Begin(grpc::ServerContext* server_context, std::string_view method,
+  virtual grpc::Status Begin(grpc::ServerContextBase* server_context, std::string_view method,
                              CallContext* call) = 0;
 
   // Records the outcome of a call that Begin admitted (audit for mutating methods,

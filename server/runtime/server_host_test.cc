@@ -100,7 +100,7 @@ struct TestServer {
         policy(
             StandardCallPolicy::Options{config.insecure, config.trust_domain, config.audit_reads},
             bindings.get(), &audit),
-        system_service(&policy, {kDefectService}, "test"),
+        system_service(&policy, &executor, {kDefectService}, "test"),
         defect_service(&policy) {
     absl::StatusOr<AccessPolicy> access =
         AccessPolicy::FromServices({kDefectService, kSystemServiceName});
@@ -116,6 +116,7 @@ struct TestServer {
   std::unique_ptr<RoleBindingStore> bindings;
   RecordingAuditSink audit;
   StandardCallPolicy policy;
+  Executor executor{ExecutorOptions{2, 16, "test"}};
   SystemService system_service;
   AssignOnlyDefectService defect_service;
   std::unique_ptr<ServerHost> host;

@@ -19,11 +19,13 @@ class Service;
 namespace plantmesh::runtime {
 
 class CallPolicy;
+class Executor;
 
 // What the runtime hands to a service when it builds it. Pointers outlive the module.
 struct ServiceDeps {
   const ServerConfig* config = nullptr;
   CallPolicy* call_policy = nullptr;
+  Executor* executor = nullptr;  // where the service's handlers run
   PgPool* pg = nullptr;
   OutboxRelay* relay = nullptr;  // call Notify() after committing events
   RedisOptions redis;

@@ -4,11 +4,25 @@
 #include <signal.h>
 
 #include <atomic>
+#include <unordered_set>
+
+#include "absl/synchronization/mutex.h"
 
 namespace plantmesh::runtime {
 namespace {
 
 std::atomic<bool> draining{false};
+
+struct Listeners {
+  absl::Mutex mu;
+  std::unordered_set<DrainListener*> set ABSL_GUARDED_BY(mu);
+  bool window_over ABSL_GUARDED_BY(mu) = false;
+};
+
+Listeners& Registry() {
+  static Listeners* listeners = new Listeners();  // never destroyed: used until exit
+  return *listeners;
+}
 
 sigset_t TerminationSignals() {
   sigset_t set;
@@ -20,9 +34,42 @@ sigset_t TerminationSignals() {
 
 }  // namespace
 
-bool Draining() { return draining.load(std::memory_order_relaxed); }
-void BeginDraining() { draining.store(true, std::memory_order_relaxed); }
-void ResetDrainingForTesting() { draining.store(false, std::memory_order_relaxed); }
+bool Draining() { return draining.load(std::memory_order_acquire); }
+
+void BeginDraining() {
+  Listeners& registry = Registry();
+  absl::MutexLock lock(&registry.mu);
+  if (draining.exchange(true, std::memory_order_acq_rel)) return;
+  for (DrainListener* listener : registry.set) listener->OnDrainStart();
+}
+
+void EndDrainWindow() {
+  Listeners& registry = Registry();
+  absl::MutexLock lock(&registry.mu);
+  registry.window_over = true;
+  for (DrainListener* listener : registry.set) listener->OnDrainDeadline();
+}
+
+void ResetDrainingForTesting() {
+  Listeners& registry = Registry();
+  absl::MutexLock lock(&registry.mu);
+  registry.window_over = false;
+  draining.store(false, std::memory_order_release);
+}
+
+void AddDrainListener(DrainListener* listener) {
+  Listeners& registry = Registry();
+  absl::MutexLock lock(&registry.mu);
+  registry.set.insert(listener);
+  if (draining.load(std::memory_order_acquire)) listener->OnDrainStart();
+  if (registry.window_over) listener->OnDrainDeadline();
+}
+
+void RemoveDrainListener(DrainListener* listener) {
+  Listeners& registry = Registry();
+  absl::MutexLock lock(&registry.mu);
+  registry.set.erase(listener);
+}
 
 void BlockTerminationSignals() {
   sigset_t set = TerminationSignals();

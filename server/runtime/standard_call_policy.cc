@@ -43,7 +43,7 @@ bool UsableRequestId(std::string_view id) {
   return true;
 }
 
-std::string TraceIdOf(const grpc::ServerContext& context) {
+std::string TraceIdOf(const grpc::ServerContextBase& context) {
   const auto& metadata = context.client_metadata();
   auto it = metadata.find(kRequestIdHeader);
   if (it != metadata.end()) {
@@ -79,8 +79,8 @@ void StandardCallPolicy::SetAccessPolicy(AccessPolicy access) {
   }
 }
 
-grpc::Status StandardCallPolicy::Begin(grpc::ServerContext* server_context, std::string_view method,
-                                       CallContext* call) {
+grpc::Status StandardCallPolicy::Begin(grpc::ServerContextBase* server_context,
+                                       std::string_view method, CallContext* call) {
   const MethodAccess* access = access_.Find(method);
   std::string trace_id = TraceIdOf(*server_context);
   server_context->AddInitialMetadata(kRequestIdHeader, trace_id);

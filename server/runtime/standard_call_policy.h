@@ -45,7 +45,7 @@ class StandardCallPolicy : public CallPolicy {
   // the services are built (they need the policy) and before the server starts.
   void SetAccessPolicy(AccessPolicy access);
 
-  grpc::Status Begin(grpc::ServerContext* server_context, std::string_view method,
+  grpc::Status Begin(grpc::ServerContextBase* server_context, std::string_view method,
                      CallContext* call) override;
   grpc::Status End(const CallContext& call, const absl::Status& status,
                    const google::protobuf::Message* request) override;

@@ -4,9 +4,9 @@
 
 namespace plantmesh::runtime {
 
-SystemService::SystemService(CallPolicy* policy, std::vector<std::string> hosted_services,
-                             std::string server_version)
-    : SystemServiceBase(policy),
+SystemService::SystemService(CallPolicy* policy, Executor* executor,
+                             std::vector<std::string> hosted_services, std::string server_version)
+    : SystemServiceBase(policy, executor),
       hosted_services_(std::move(hosted_services)),
       server_version_(std::move(server_version)) {}
 

@@ -12,8 +12,9 @@ inline constexpr char kSystemServiceName[] = "plantmesh.system.v1.SystemService"
 
 class SystemService final : public system::v1::SystemServiceBase {
  public:
-  // `hosted_services`: fully qualified names reported by WhoAmI.
-  SystemService(CallPolicy* policy, std::vector<std::string> hosted_services,
+  // `hosted_services`: fully qualified names reported by WhoAmI. Handlers run on
+  // `executor`; both pointers outlive the service.
+  SystemService(CallPolicy* policy, Executor* executor, std::vector<std::string> hosted_services,
                 std::string server_version);
 
  protected:

@@ -28,6 +28,30 @@ std::vector<DefectEvent> ReadEvents(sdk::ReadStream<WatchDefectsResponse>& strea
   return events;
 }
 
+// Waits until the event of the report of `vin` is in the event stream: the relay
+// publishes reports after they were acknowledged.
+void AwaitPublished(Mesh& mesh, const std::string& vin) {
+  const absl::Time deadline = absl::Now() + kStreamTimeout;
+  absl::Status ended;
+  while (absl::Now() < deadline) {
+    WatchDefectsRequest from_start;
+    from_start.set_cursor("0");
+    auto stream = mesh.Defects("manager").WatchDefects(
+        from_start, sdk::CallOptions::WithTimeout(kStreamTimeout));
+    WatchDefectsResponse response;
+    bool seen = false;  // the stream also holds other tests' events
+    while (!seen && stream->Next(&response)) seen = response.event().defect().vin() == vin;
+    if (seen) {
+      stream->Cancel();
+      return;
+    }
+    // While the relay still publishes, a small retention trims under the reader: again.
+    ended = stream->Finish();
+    if (ended.code() != absl::StatusCode::kFailedPrecondition) break;
+  }
+  FAIL() << vin << " was not published: " << Describe(ended);
+}
+
 std::string Report(sdk::DefectClient& client, const std::string& vin) {
   defect::v1::CreateDefectRequest request;
   *request.mutable_defect() = SampleDefect(vin);
@@ -103,6 +127,9 @@ TEST(WatchTest, LiveWatcherFromNowSeesNewChangesOnly) {
   ASSERT_TRUE((*mesh)->SeedReferenceData().ok());
   sdk::DefectClient otto = (*mesh)->Defects("otto");
   Report(otto, "VIN-OLD");
+  // "From now" must start after the old report reached the stream (it is published
+  // after it was acknowledged), or the watcher rightly sees it.
+  AwaitPublished(**mesh, "VIN-OLD");
 
   auto stream = (*mesh)->Defects("manager").WatchDefects(
       WatchDefectsRequest(), sdk::CallOptions::WithTimeout(kStreamTimeout));
@@ -140,6 +167,8 @@ TEST(WatchTest, CursorOlderThanRetainedIsRefusedWithTheOldestCursor) {
 
   // Far more than retained (Redis may trim approximately, by whole nodes of 100).
   for (int i = 0; i < 250; ++i) Report(otto, absl::StrCat("VIN-RETAIN-", i));
+  // All published (and trimmed): the oldest retained cursor stays where it is below.
+  AwaitPublished(**mesh, "VIN-RETAIN-249");
 
   WatchDefectsRequest stale;
   stale.set_cursor(stale_cursor);

@@ -1,0 +1,579 @@
+// gRPC callback-API reactors for every method kind, used by the generated server bases
+// (<file>.pm_server.cc): each entry point is one call to StartUnaryCall,
+// StartServerStream, StartClientStream or StartBidiStream.
+//
+// Every kind runs the same steps: CallPolicy::Begin on gRPC's thread (identity,
+// authorization; a refusal finishes the call there), the handler and every step of a
+// stream on the Executor (never on gRPC's threads), then CallPolicy::End (audit,
+// metrics, log line, the one absl -> gRPC status mapping) with the status the call ends
+// with, whatever ended it: the handler, the client leaving, or the drain.
+//
+// Streams keep one read and one write outstanding. A server stream pulls from its
+// StreamSource while fewer than kStreamBuffer messages are queued; a client stream reads
+// its next message when the StreamSink has taken the previous one. A stream that waits
+// (for its client, or a source that said kPending) holds no thread.
+//
+// Drain (shutdown.h): when draining begins, each stream's source hears OnDrain (long-
+// lived sources end themselves with UNAVAILABLE and a resume cursor; finite ones carry
+// on); when the drain window is over, every stream still open ends with UNAVAILABLE
+// (after the write in progress, if any) and its CallContext turns Cancelled(). Unary
+// calls are never finished before their handler returned (it uses the request and
+// response); past the window gRPC's Server::Shutdown deadline cancels them.
+#pragma once
+
+#include <grpcpp/server_context.h>
+#include <grpcpp/support/server_callback.h>
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <type_traits>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "server/runtime/call_context.h"
+#include "server/runtime/call_policy.h"
+#include "server/runtime/executor.h"
+#include "server/runtime/shutdown.h"
+#include "server/runtime/streams.h"
+
+namespace plantmesh::runtime {
+
+// What a generated entry point passes about its method. Pointers outlive the server.
+struct MethodBinding {
+  CallPolicy* policy;
+  Executor* executor;
+  const char* method;  // fully qualified, e.g. "plantmesh.defect.v1.DefectService.GetDefect"
+};
+
+// Unary: `handler(CallContext&, const Request&, Response*) -> absl::Status` runs on the
+// executor; RESOURCE_EXHAUSTED without running it when the executor's queue is full.
+template <class Request, class Response, class Handler>
+grpc::ServerUnaryReactor* StartUnaryCall(grpc::CallbackServerContext* context,
+                                         const MethodBinding& binding, const Request* request,
+                                         Response* response, Handler handler) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  auto call = std::make_shared<CallContext>();
+  grpc::Status begun = binding.policy->Begin(context, binding.method, call.get());
+  if (!begun.ok()) {
+    reactor->Finish(begun);
+    return reactor;
+  }
+  CallPolicy* policy = binding.policy;
+  absl::Status queued = binding.executor->Submit(
+      [call, policy, reactor, request, response, handler = std::move(handler)]() mutable {
+        absl::Status status = call->Cancelled()
+                                  ? absl::CancelledError("the call ended before it started")
+                                  : handler(*call, *request, response);
+        reactor->Finish(policy->End(*call, status, request));
+      });
+  if (!queued.ok()) reactor->Finish(policy->End(*call, queued, request));
+  return reactor;
+}
+
+namespace internal {
+
+enum class StreamShape { kServer, kClient, kBidi };
+
+template <StreamShape kShape, class Request, class Response>
+using StreamReactorBase = std::conditional_t<
+    kShape == StreamShape::kServer, grpc::ServerWriteReactor<Response>,
+    std::conditional_t<kShape == StreamShape::kClient, grpc::ServerReadReactor<Request>,
+                       grpc::ServerBidiReactor<Request, Response>>>;
+
+// What a stream handler returned.
+template <class Request, class Response>
+struct StreamParts {
+  std::unique_ptr<StreamSource<Response>> source;       // server streams
+  std::unique_ptr<StreamSink<Request, Response>> sink;  // client streams
+  std::unique_ptr<BidiStream<Request, Response>> bidi;  // bidirectional
+};
+
+// One streaming call. Owned by itself: one reference for gRPC (dropped in OnDone), one
+// while a step is queued or running on the executor, one per StreamControl token (which
+// also holds off Finish: gRPC frees the request and context after a finished call).
+template <StreamShape kShape, class Request, class Response>
+class StreamCall final : public StreamReactorBase<kShape, Request, Response>,
+                         public DrainListener,
+                         public StreamTarget {
+ public:
+  static constexpr bool kReads = kShape != StreamShape::kServer;
+  static constexpr bool kWrites = kShape != StreamShape::kClient;
+  using Parts = StreamParts<Request, Response>;
+  using Opener = std::function<absl::Status(CallContext&, Parts&)>;
+
+  // `request`: the server stream's request (else null); `response`: the client
+  // stream's response (else null). Both owned by gRPC until OnDone.
+  StreamCall(grpc::CallbackServerContext* context, const MethodBinding& binding,
+             const Request* request, Response* response, Opener opener)
+      : binding_(binding),
+        request_(request),
+        response_(response),
+        opener_(std::move(opener)),
+        handle_(std::make_shared<StreamControl::Handle>()) {
+    handle_->target = this;
+    grpc::Status begun = binding_.policy->Begin(context, binding_.method, &call_);
+    if (!begun.ok()) {
+      finish_requested_ = finish_issued_ = true;
+      this->Finish(begun);
+      return;
+    }
+    admitted_ = true;
+    AddDrainListener(this);
+    refs_.fetch_add(1);
+    strand_scheduled_ = true;
+    absl::Status queued = binding_.executor->Submit([this] { RunStrand(); });
+    if (!queued.ok()) {
+      FinishOps ops;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        strand_scheduled_ = false;
+        RequestFinishLocked(queued);
+        ops = TakeFinishLocked();
+      }
+      Execute(ops);
+      Unref();
+    }
+  }
+
+  // grpc reactions (gRPC's threads; never block).
+  void OnReadDone(bool ok) /* override where the base has it */ {
+    if constexpr (kReads) {
+      bool schedule;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (ok) {
+          message_ready_ = true;
+        } else {
+          reads_done_ = true;  // half-close, or cancellation (OnCancel follows)
+        }
+        schedule = MaybeScheduleLocked();
+      }
+      if (schedule) ScheduleStrand();
+    }
+  }
+
+  void OnWriteDone(bool ok) /* override where the base has it */ {
+    if constexpr (kWrites) {
+      const Response* next = nullptr;
+      bool schedule = false;
+      FinishOps ops;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        write_outstanding_ = false;
+        queue_.pop_front();
+        if (!ok) {
+          call_.EndByServer();
+          RequestFinishLocked(absl::CancelledError("the client left before the stream ended"));
+        } else if (!finish_requested_ && !queue_.empty()) {
+          write_outstanding_ = true;
+          next = &queue_.front();
+        } else if (!finish_requested_ && source_ended_) {
+          RequestFinishLocked(end_status_);
+        }
+        schedule = MaybeScheduleLocked();
+        ops = TakeFinishLocked();
+      }
+      if (next != nullptr) this->StartWrite(next);
+      if (schedule) ScheduleStrand();
+      Execute(ops);
+    }
+  }
+
+  void OnCancel() override {
+    FinishOps ops;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      call_.EndByServer();
+      RequestFinishLocked(
+          absl::CancelledError("the call was cancelled (client left or deadline passed)"));
+      ops = TakeFinishLocked();
+    }
+    Execute(ops);
+  }
+
+  void OnDone() override {
+    if (admitted_) RemoveDrainListener(this);
+    Unref();
+  }
+
+  // DrainListener (the draining thread).
+  void OnDrainStart() override {
+    StreamSource<Response>* source = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      drain_started_ = true;
+      if (source_ != nullptr && !drain_delivered_) {
+        drain_delivered_ = true;
+        source = source_;
+      }
+    }
+    if (source != nullptr) source->OnDrain();
+  }
+
+  void OnDrainDeadline() override {
+    FinishOps ops;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      call_.EndByServer();
+      RequestFinishLocked(absl::UnavailableError(
+          "server shut down before this stream completed (the drain window, drain-seconds, "
+          "is over); retry on another replica"));
+      ops = TakeFinishLocked();
+    }
+    Execute(ops);
+  }
+
+  // StreamTarget (any thread).
+  void Wake() override {
+    bool schedule;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++wakes_;
+      source_pending_ = false;
+      schedule = MaybeScheduleLocked();
+    }
+    if (schedule) ScheduleStrand();
+  }
+  bool TryRef() override {
+    int refs = refs_.load();
+    while (refs > 0) {
+      if (refs_.compare_exchange_weak(refs, refs + 1)) return true;
+    }
+    return false;
+  }
+  bool TryHold() override {
+    if (!TryRef()) return false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!finish_issued_) {
+        ++holds_;
+        return true;
+      }
+    }
+    Unref();
+    return false;
+  }
+  void Release() override {
+    FinishOps ops;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      --holds_;
+      ops = TakeFinishLocked();
+    }
+    Execute(ops);
+    Unref();
+  }
+  void Unref() override {
+    if (refs_.fetch_sub(1) != 1) return;
+    {
+      std::lock_guard<std::mutex> lock(handle_->mu);
+      handle_->target = nullptr;
+    }
+    delete this;
+  }
+
+ private:
+  struct FinishOps {
+    bool finish = false;
+    absl::Status status;
+    StreamSource<Response>* source = nullptr;  // told OnCallEnd
+  };
+
+  ~StreamCall() override = default;
+
+  void RequestFinishLocked(absl::Status status) {
+    if (finish_requested_) return;
+    call_.EndByServer();  // whatever still runs for this call (a thread's body) stops
+    finish_requested_ = true;
+    finish_status_ = std::move(status);
+  }
+
+  // The call finishes once nothing of it runs on the executor, no write is in flight (a
+  // read may be: it completes with ok = false) and no KeepCallAlive token is held.
+  FinishOps TakeFinishLocked() {
+    FinishOps ops;
+    if (finish_requested_ && !finish_issued_ && !strand_scheduled_ && !write_outstanding_ &&
+        holds_ == 0) {
+      finish_issued_ = true;
+      ops.finish = true;
+      ops.status = finish_status_;
+      ops.source = source_;
+    }
+    return ops;
+  }
+
+  void Execute(const FinishOps& ops) {
+    if (!ops.finish) return;
+    if (ops.source != nullptr) ops.source->OnCallEnd();
+    const google::protobuf::Message* audited = nullptr;
+    if constexpr (kShape == StreamShape::kServer) audited = request_;
+    this->Finish(binding_.policy->End(call_, ops.status, audited));
+  }
+
+  bool HasWorkLocked() const {
+    if constexpr (kReads) {
+      if (message_ready_ || (reads_done_ && !reads_done_delivered_)) return true;
+    }
+    if constexpr (kWrites) {
+      if (source_ != nullptr && !source_ended_ && !source_pending_ &&
+          queue_.size() < kStreamBuffer) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  bool MaybeScheduleLocked() {
+    if (strand_scheduled_ || finish_requested_ || !opened_ || !HasWorkLocked()) return false;
+    strand_scheduled_ = true;
+    refs_.fetch_add(1);
+    return true;
+  }
+
+  void ScheduleStrand() {
+    if (binding_.executor->Continue([this] { RunStrand(); })) return;
+    FinishOps ops;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      strand_scheduled_ = false;
+      RequestFinishLocked(absl::UnavailableError("server is shutting down"));
+      ops = TakeFinishLocked();
+    }
+    Execute(ops);
+    Unref();
+  }
+
+  absl::Status Open() {
+    absl::Status opened = opener_(call_, parts_);
+    opener_ = nullptr;
+    if (!opened.ok()) return opened;
+    if constexpr (kShape == StreamShape::kServer) {
+      if (parts_.source == nullptr) return absl::InternalError("the handler returned no source");
+    } else if constexpr (kShape == StreamShape::kClient) {
+      if (parts_.sink == nullptr) return absl::InternalError("the handler returned no sink");
+    } else {
+      if (parts_.bidi == nullptr) return absl::InternalError("the handler returned no stream");
+    }
+    return absl::OkStatus();
+  }
+
+  StreamSource<Response>* SourceOfParts() {
+    if constexpr (kShape == StreamShape::kServer) return parts_.source.get();
+    if constexpr (kShape == StreamShape::kBidi) return parts_.bidi.get();
+    return nullptr;
+  }
+
+  absl::Status Consume(Request& message) {
+    if constexpr (kShape == StreamShape::kClient) return parts_.sink->OnMessage(message);
+    if constexpr (kShape == StreamShape::kBidi) return parts_.bidi->OnMessage(message);
+    return absl::OkStatus();
+  }
+
+  // The call's steps on the executor, one task at a time.
+  void RunStrand() {
+    FinishOps ops;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      while (!finish_requested_) {
+        if (!opened_) {
+          lock.unlock();
+          absl::Status opened = Open();
+          lock.lock();
+          if (!opened.ok()) {
+            RequestFinishLocked(std::move(opened));
+            break;
+          }
+          StreamSource<Response>* source = SourceOfParts();
+          if (source != nullptr) {
+            lock.unlock();
+            source->Start(StreamControl(handle_));
+            lock.lock();
+          }
+          opened_ = true;
+          source_ = source;
+          if (source_ != nullptr && drain_started_ && !drain_delivered_) {
+            drain_delivered_ = true;
+            lock.unlock();
+            source_->OnDrain();
+            lock.lock();
+          }
+          if constexpr (kReads) {
+            if (!finish_requested_) {
+              lock.unlock();
+              this->StartRead(&read_buffer_);
+              lock.lock();
+            }
+          }
+          continue;
+        }
+        if constexpr (kReads) {
+          if (message_ready_) {
+            message_ready_ = false;
+            lock.unlock();
+            absl::Status consumed = Consume(read_buffer_);
+            lock.lock();
+            if (!consumed.ok()) {
+              RequestFinishLocked(std::move(consumed));
+              break;
+            }
+            if constexpr (kShape == StreamShape::kBidi) source_pending_ = false;
+            if (!finish_requested_) {
+              lock.unlock();
+              this->StartRead(&read_buffer_);
+              lock.lock();
+            }
+            continue;
+          }
+          if (reads_done_ && !reads_done_delivered_) {
+            reads_done_delivered_ = true;
+            if constexpr (kShape == StreamShape::kClient) {
+              lock.unlock();
+              absl::Status done = call_.Cancelled() ? absl::CancelledError("the call was cancelled")
+                                                    : parts_.sink->OnReadsDone(response_);
+              lock.lock();
+              RequestFinishLocked(std::move(done));
+              break;
+            } else {
+              lock.unlock();
+              parts_.bidi->OnReadsDone();
+              lock.lock();
+              source_pending_ = false;  // Next may have its end now
+              continue;
+            }
+          }
+        }
+        if constexpr (kWrites) {
+          if (!source_ended_ && !source_pending_ && queue_.size() < kStreamBuffer) {
+            Response message;
+            absl::Status end;
+            const uint64_t wakes_before = wakes_;
+            lock.unlock();
+            const Pull pulled = source_->Next(&message, &end);
+            lock.lock();
+            if (pulled == Pull::kMessage) {
+              queue_.push_back(std::move(message));
+              if (!write_outstanding_ && !finish_requested_) {
+                write_outstanding_ = true;
+                const Response* next = &queue_.front();
+                lock.unlock();
+                this->StartWrite(next);
+                lock.lock();
+              }
+            } else if (pulled == Pull::kPending) {
+              // A Wake while Next ran means there may be something already: ask again.
+              source_pending_ = wakes_ == wakes_before;
+            } else {
+              source_ended_ = true;
+              end_status_ = std::move(end);
+              if (queue_.empty() && !write_outstanding_) RequestFinishLocked(end_status_);
+            }
+            continue;
+          }
+        }
+        break;
+      }
+      strand_scheduled_ = false;
+      ops = TakeFinishLocked();
+    }
+    Execute(ops);
+    Unref();
+  }
+
+  const MethodBinding binding_;
+  const Request* const request_;
+  Response* const response_;
+  Opener opener_;  // run once, on the executor
+  CallContext call_;
+  Parts parts_;
+  const std::shared_ptr<StreamControl::Handle> handle_;
+  std::atomic<int> refs_{1};  // gRPC's, until OnDone
+  bool admitted_ = false;     // Begin let the call in (set before any concurrency)
+
+  std::mutex mu_;
+  bool opened_ = false;  // the handler returned its parts
+  StreamSource<Response>* source_ = nullptr;
+  bool strand_scheduled_ = false;  // a step is queued or running on the executor
+  int holds_ = 0;                  // StreamControl::KeepCallAlive tokens alive
+  bool finish_requested_ = false;
+  bool finish_issued_ = false;
+  absl::Status finish_status_;
+  bool drain_started_ = false;
+  bool drain_delivered_ = false;
+  // Reads.
+  Request read_buffer_;
+  bool message_ready_ = false;
+  bool reads_done_ = false;
+  bool reads_done_delivered_ = false;
+  // Writes: queue_.front() is being written when write_outstanding_.
+  std::deque<Response> queue_;
+  bool write_outstanding_ = false;
+  bool source_pending_ = false;
+  uint64_t wakes_ = 0;  // Wake calls so far
+  bool source_ended_ = false;
+  absl::Status end_status_;
+};
+
+}  // namespace internal
+
+// Server stream: `handler(CallContext&, const Request&) ->
+// absl::StatusOr<std::unique_ptr<StreamSource<Response>>>` runs on the executor; an
+// error ends the call at once.
+template <class Request, class Response, class Handler>
+grpc::ServerWriteReactor<Response>* StartServerStream(grpc::CallbackServerContext* context,
+                                                      const MethodBinding& binding,
+                                                      const Request* request, Handler handler) {
+  using Call = internal::StreamCall<internal::StreamShape::kServer, Request, Response>;
+  return new Call(context, binding, request, nullptr,
+                  [handler = std::move(handler), request](
+                      CallContext& call, typename Call::Parts& parts) mutable -> absl::Status {
+                    absl::StatusOr<std::unique_ptr<StreamSource<Response>>> source =
+                        handler(call, *request);
+                    if (!source.ok()) return source.status();
+                    parts.source = *std::move(source);
+                    return absl::OkStatus();
+                  });
+}
+
+// Client stream: `handler(CallContext&) ->
+// absl::StatusOr<std::unique_ptr<StreamSink<Request, Response>>>` runs on the executor
+// before the first read.
+template <class Request, class Response, class Handler>
+grpc::ServerReadReactor<Request>* StartClientStream(grpc::CallbackServerContext* context,
+                                                    const MethodBinding& binding,
+                                                    Response* response, Handler handler) {
+  using Call = internal::StreamCall<internal::StreamShape::kClient, Request, Response>;
+  return new Call(context, binding, nullptr, response,
+                  [handler = std::move(handler)](
+                      CallContext& call, typename Call::Parts& parts) mutable -> absl::Status {
+                    absl::StatusOr<std::unique_ptr<StreamSink<Request, Response>>> sink =
+                        handler(call);
+                    if (!sink.ok()) return sink.status();
+                    parts.sink = *std::move(sink);
+                    return absl::OkStatus();
+                  });
+}
+
+// Bidirectional stream: `handler(CallContext&) ->
+// absl::StatusOr<std::unique_ptr<BidiStream<Request, Response>>>`.
+template <class Request, class Response, class Handler>
+grpc::ServerBidiReactor<Request, Response>* StartBidiStream(grpc::CallbackServerContext* context,
+                                                            const MethodBinding& binding,
+                                                            Handler handler) {
+  using Call = internal::StreamCall<internal::StreamShape::kBidi, Request, Response>;
+  return new Call(context, binding, nullptr, nullptr,
+                  [handler = std::move(handler)](
+                      CallContext& call, typename Call::Parts& parts) mutable -> absl::Status {
+                    absl::StatusOr<std::unique_ptr<BidiStream<Request, Response>>> stream =
+                        handler(call);
+                    if (!stream.ok()) return stream.status();
+                    parts.bidi = *std::move(stream);
+                    return absl::OkStatus();
+                  });
+}
+
+}  // namespace plantmesh::runtime

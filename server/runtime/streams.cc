@@ -1,0 +1,37 @@
+#include "server/runtime/streams.h"
+
+namespace plantmesh::runtime {
+namespace {
+
+// A reference on the handle's target, or null when it is gone or being released.
+StreamTarget* Acquire(StreamControl::Handle& handle) {
+  std::lock_guard<std::mutex> lock(handle.mu);
+  if (handle.target == nullptr || !handle.target->TryRef()) return nullptr;
+  return handle.target;
+}
+
+// A hold on the handle's target, or null when it is gone or finished.
+StreamTarget* Hold(StreamControl::Handle& handle) {
+  std::lock_guard<std::mutex> lock(handle.mu);
+  if (handle.target == nullptr || !handle.target->TryHold()) return nullptr;
+  return handle.target;
+}
+
+}  // namespace
+
+void StreamControl::Wake() const {
+  if (handle_ == nullptr) return;
+  StreamTarget* target = Acquire(*handle_);
+  if (target == nullptr) return;
+  target->Wake();
+  target->Unref();  // outside the handle's lock: the last Unref clears the handle
+}
+
+std::shared_ptr<void> StreamControl::KeepCallAlive() const {
+  if (handle_ == nullptr) return nullptr;
+  StreamTarget* target = Hold(*handle_);
+  if (target == nullptr) return nullptr;
+  return std::shared_ptr<void>(static_cast<void*>(target), [target](void*) { target->Release(); });
+}
+
+}  // namespace plantmesh::runtime

@@ -1,0 +1,155 @@
+// What a streaming handler gives the runtime instead of looping over a gRPC reader or
+// writer. The generated bases (<file>.pm_server.h) drive these from gRPC callback
+// reactors (call_reactors.h): one read and one write outstanding per call, every call of
+// these interfaces on the runtime's Executor, one at a time per call — so a stream holds
+// no thread while it waits for its client or for data, and a slow client never makes the
+// server buffer more than kStreamBuffer messages.
+//
+// Server streams: Handle<M>(call, request) returns a StreamSource; the runtime pulls
+//   messages from it whenever the stream has room.
+// Client streams: Handle<M>(call) returns a StreamSink; the runtime hands it each
+//   message as it arrives, then asks it for the response.
+// Bidirectional streams: Handle<M>(call) returns a BidiStream (both).
+//
+// A source that has nothing to send yet (a watch between events) returns kPending from
+// Next and calls StreamControl::Wake when it has: see StreamSource.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace plantmesh::runtime {
+
+// Messages a server stream keeps ready beyond the one being written.
+inline constexpr size_t kStreamBuffer = 2;
+
+// What the reactor of one call exposes to its source. Internal; see StreamControl.
+class StreamTarget {
+ public:
+  virtual void Wake() = 0;
+  virtual bool TryRef() = 0;  // false once the call's resources are being released
+  virtual void Unref() = 0;
+  // A hold also keeps the call from finishing (gRPC frees the request and the server
+  // context once a finished call is done). False once the call finished.
+  virtual bool TryHold() = 0;
+  virtual void Release() = 0;
+
+ protected:
+  ~StreamTarget() = default;
+};
+
+// A copyable handle on one stream call, valid (as a no-op) after the call ended.
+class StreamControl {
+ public:
+  // The call's reactor; cleared (under mu) when the reactor is released.
+  struct Handle {
+    std::mutex mu;
+    StreamTarget* target = nullptr;
+  };
+  explicit StreamControl(std::shared_ptr<Handle> handle) : handle_(std::move(handle)) {}
+
+  // Makes the runtime call Next again after it returned kPending. Cheap, non-blocking,
+  // from any thread, any number of times; does nothing once the call ended.
+  void Wake() const;
+  // Keeps the call's CallContext, server context and request valid until the token is
+  // destroyed, for work that outlives a Next, e.g. a thread (see blocking_stream.h): the
+  // call does not finish while a token lives, so the work must stop soon once
+  // CallContext::Cancelled() turns true. Null when the call already finished.
+  std::shared_ptr<void> KeepCallAlive() const;
+
+ private:
+  std::shared_ptr<Handle> handle_;
+};
+
+enum class Pull {
+  kMessage,  // *message is filled and will be sent
+  kPending,  // nothing now: Next runs again after StreamControl::Wake
+  kEnd,      // the stream ends with *end (OK: complete), after the messages queued
+};
+
+// The producer of a server stream's messages.
+template <class Message>
+class StreamSource {
+ public:
+  virtual ~StreamSource() = default;
+
+  // Once, on the executor, before the first Next. Keep `control` to wake the stream.
+  virtual void Start(StreamControl control) { (void)control; }
+
+  // The next message. On the executor, one call at a time, whenever fewer than
+  // kStreamBuffer messages wait to be written. Must not wait for data (return kPending
+  // and Wake later): a waiting Next holds an executor thread.
+  virtual Pull Next(Message* message, absl::Status* end) = 0;
+
+  // The server began draining. Any thread, possibly during Start or Next; must not
+  // block. Finite sources (downloads, exports) ignore it (the default) and have the
+  // drain window to finish. Long-lived sources (watches, tails) end now: Wake, then
+  // return kEnd from Next with UNAVAILABLE and the cursor to resume from.
+  virtual void OnDrain() {}
+
+  // The call is finishing (ended by the source, the client, or the drain): Next is not
+  // called again. Once, from any thread, must not block. The source itself is destroyed
+  // later, once nothing of the call runs any more (see StreamControl::KeepCallAlive).
+  virtual void OnCallEnd() {}
+};
+
+// The consumer of a client stream's messages.
+template <class Request, class Response>
+class StreamSink {
+ public:
+  virtual ~StreamSink() = default;
+  // Each message in order, on the executor; the next read starts when it returns, so
+  // one message is in memory at a time. Non-OK ends the call with that status (the
+  // rest of the stream is not read).
+  virtual absl::Status OnMessage(Request& message) = 0;
+  // The client sent its last message: the call's final (possibly blocking) work, on
+  // the executor. Its status ends the call; `response` is sent when it is OK.
+  virtual absl::Status OnReadsDone(Response* response) = 0;
+};
+
+// Both directions: messages in (OnMessage, never concurrently with Next) and out (the
+// StreamSource side). The call ends when Next returns kEnd. Reads continue while
+// OnMessage returns OK: a BidiStream that queues responses must bound that queue itself
+// (return RESOURCE_EXHAUSTED, or hold back until Next drained it).
+template <class Request, class Response>
+class BidiStream : public StreamSource<Response> {
+ public:
+  // Next runs after it (no Wake needed for what it queued).
+  virtual absl::Status OnMessage(Request& message) = 0;
+  // The client half-closed. On the executor. Wake is not needed after it: Next runs.
+  virtual void OnReadsDone() {}
+};
+
+// A finite source from a function: `next` fills a message and returns true, returns
+// false at the end, or an error to end the stream with. On the executor.
+template <class Message>
+std::unique_ptr<StreamSource<Message>> SourceFrom(
+    std::function<absl::StatusOr<bool>(Message*)> next) {
+  class FunctionSource final : public StreamSource<Message> {
+   public:
+    explicit FunctionSource(std::function<absl::StatusOr<bool>(Message*)> next)
+        : next_(std::move(next)) {}
+    Pull Next(Message* message, absl::Status* end) override {
+      absl::StatusOr<bool> more = next_(message);
+      if (!more.ok()) {
+        *end = more.status();
+        return Pull::kEnd;
+      }
+      if (*more) return Pull::kMessage;
+      *end = absl::OkStatus();
+      return Pull::kEnd;
+    }
+
+   private:
+    std::function<absl::StatusOr<bool>(Message*)> next_;
+  };
+  return std::make_unique<FunctionSource>(std::move(next));
+}
+
+}  // namespace plantmesh::runtime
