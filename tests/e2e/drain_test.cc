@@ -1,18 +1,83 @@
 // SIGTERM drains: an in-flight watcher is ended with UNAVAILABLE (so it reconnects
-// elsewhere), unary calls in progress complete (an acknowledged report is stored), and
-// the server exits 0.
+// elsewhere), unary calls in progress complete (an acknowledged report is stored), photo
+// uploads and downloads in flight finish within the drain window (and one stalled past
+// it ends UNAVAILABLE), and the server exits 0. Also: idle streams hold no server thread.
+#include <grpcpp/grpcpp.h>
+
+#include <fstream>
 #include <map>
 #include <pqxx/pqxx>
+#include <random>
 #include <set>
+#include <sstream>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/synchronization/mutex.h"
 #include "gtest/gtest.h"
+#include "plantmesh/common/sha256.h"
+#include "plantmesh/defect/v1/defect_service.grpc.pb.h"
 #include "plantmesh/sdk/status.h"
 #include "tests/e2e/mesh.h"
 
 namespace plantmesh::e2e {
 namespace {
+
+constexpr size_t kChunk = 256 * 1024;
+
+std::string PhotoBytes(size_t size, uint32_t seed) {
+  std::mt19937 engine(seed);
+  std::string bytes(size, '\0');
+  for (char& c : bytes) c = static_cast<char>(engine() & 0xff);
+  return bytes;
+}
+
+defect::v1::UploadDefectPhotoRequest Metadata(const std::string& defect_id,
+                                              const std::string& bytes) {
+  defect::v1::UploadDefectPhotoRequest message;
+  defect::v1::PhotoUpload* metadata = message.mutable_metadata();
+  metadata->set_defect_id(defect_id);
+  metadata->set_content_type("image/jpeg");
+  metadata->set_size_bytes(static_cast<int64_t>(bytes.size()));
+  metadata->set_sha256(common::Sha256Hex(bytes));
+  metadata->set_file_name("door.jpg");
+  return message;
+}
+
+defect::v1::UploadDefectPhotoRequest Chunk(const std::string& bytes, size_t offset) {
+  defect::v1::UploadDefectPhotoRequest message;
+  message.set_chunk(bytes.substr(offset, kChunk));
+  return message;
+}
+
+// Polls the server's log until it contains `text` (30 s); its offset, or npos.
+size_t AwaitLog(testing::ServerProcess& server, const std::string& text) {
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (absl::Now() < deadline) {
+    const size_t at = server.log().find(text);
+    if (at != std::string::npos) return at;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  return std::string::npos;
+}
+
+// The "Threads:" line of /proc/<pid>/status.
+int ThreadsOf(int pid) {
+  std::ifstream status(absl::StrCat("/proc/", pid, "/status"));
+  std::string line;
+  while (std::getline(status, line)) {
+    if (absl::StartsWith(line, "Threads:")) return std::stoi(line.substr(8));
+  }
+  return -1;
+}
+
+std::string CreateDefect(Mesh& mesh, const std::string& vin) {
+  defect::v1::CreateDefectRequest request;
+  *request.mutable_defect() = SampleDefect(vin);
+  auto created = mesh.Defects("otto").CreateDefect(request);
+  EXPECT_TRUE(created.ok()) << Describe(created.status());
+  return created.ok() ? created->defect().id() : "";
+}
 
 TEST(DrainTest, SigtermEndsWatchersWithUnavailableAndExitsZero) {
   absl::StatusOr<std::unique_ptr<Mesh>> mesh_or =
@@ -139,6 +204,188 @@ TEST(DrainTest, ReportsInFlightAtSigtermAreStoredWhenAcknowledged) {
   EXPECT_GE(ok, kAcknowledgedBeforeSigterm);
   RecordProperty("acknowledged", ok);
   RecordProperty("refused", static_cast<int>(outcomes.size()) - ok);
+}
+
+TEST(DrainTest, UploadAndDownloadInFlightAtSigtermCompleteWithinTheWindow) {
+  absl::StatusOr<std::unique_ptr<Mesh>> mesh_or =
+      Mesh::Start(MeshOptions{{"--drain-seconds", "30"}, nullptr, nullptr});
+  ASSERT_TRUE(mesh_or.ok()) << mesh_or.status();
+  Mesh& mesh = **mesh_or;
+  ASSERT_TRUE(mesh.SeedReferenceData().ok());
+  const std::string defect_id = CreateDefect(mesh, "VIN-DRAIN-PHOTO");
+  ASSERT_FALSE(defect_id.empty());
+  sdk::DefectClient otto = mesh.Defects("otto");
+
+  // A stored photo to download: larger than the flow-control windows, so that the
+  // server is still writing it while the client reads slowly.
+  const std::string stored = PhotoBytes(8 * 1024 * 1024, 1);
+  std::string stored_id;
+  {
+    auto upload = otto.UploadDefectPhoto();
+    ASSERT_TRUE(upload->Write(Metadata(defect_id, stored)));
+    for (size_t offset = 0; offset < stored.size(); offset += kChunk) {
+      ASSERT_TRUE(upload->Write(Chunk(stored, offset)));
+    }
+    absl::StatusOr<defect::v1::UploadDefectPhotoResponse> done = upload->Finish();
+    ASSERT_TRUE(done.ok()) << Describe(done.status());
+    stored_id = done->photo().id();
+  }
+
+  // In flight at SIGTERM: an upload that sent its metadata and one chunk, and a
+  // download that read the photo's metadata and one chunk.
+  const std::string uploading = PhotoBytes(4 * 1024 * 1024, 2);
+  auto upload = otto.UploadDefectPhoto();
+  ASSERT_TRUE(upload->Write(Metadata(defect_id, uploading)));
+  ASSERT_TRUE(upload->Write(Chunk(uploading, 0)));
+  defect::v1::DownloadDefectPhotoRequest download_request;
+  download_request.set_defect_id(defect_id);
+  download_request.set_photo_id(stored_id);
+  auto download = otto.DownloadDefectPhoto(download_request);
+  defect::v1::DownloadDefectPhotoResponse message;
+  ASSERT_TRUE(download->Next(&message));
+  ASSERT_TRUE(message.has_photo());
+  ASSERT_TRUE(download->Next(&message));
+  std::string downloaded = message.chunk();
+
+  int exit_code = -1;
+  std::thread terminator([&] { exit_code = mesh.server().Terminate(); });
+  const size_t draining_at = AwaitLog(mesh.server(), "draining:");
+  ASSERT_NE(draining_at, std::string::npos) << mesh.server().log();
+
+  // The slow client carries on, chunk by chunk, after draining began.
+  for (size_t offset = kChunk; offset < uploading.size(); offset += kChunk) {
+    ASSERT_TRUE(upload->Write(Chunk(uploading, offset))) << "upload broken at " << offset;
+  }
+  absl::StatusOr<defect::v1::UploadDefectPhotoResponse> uploaded = upload->Finish();
+  while (download->Next(&message)) downloaded += message.chunk();
+  absl::Status download_end = download->Finish();
+  terminator.join();
+
+  ASSERT_TRUE(uploaded.ok()) << Describe(uploaded.status()) << mesh.server().log();
+  EXPECT_EQ(uploaded->photo().sha256(), common::Sha256Hex(uploading));
+  EXPECT_TRUE(download_end.ok()) << Describe(download_end);
+  EXPECT_EQ(downloaded.size(), stored.size());
+  EXPECT_TRUE(downloaded == stored) << "downloaded bytes differ";
+  EXPECT_EQ(exit_code, 0) << mesh.server().log();
+  // Both calls ended on the server after draining began: they were in flight.
+  const std::string log = mesh.server().log();
+  const size_t upload_done = log.find("DefectService.UploadDefectPhoto identity", draining_at);
+  const size_t download_done = log.find("DefectService.DownloadDefectPhoto identity", draining_at);
+  EXPECT_NE(upload_done, std::string::npos) << log;
+  EXPECT_NE(download_done, std::string::npos) << log;
+  EXPECT_NE(log.find("code=OK", upload_done), std::string::npos);
+}
+
+TEST(DrainTest, AnUploadStalledPastTheWindowEndsUnavailable) {
+  absl::StatusOr<std::unique_ptr<Mesh>> mesh_or =
+      Mesh::Start(MeshOptions{{"--drain-seconds", "1"}, nullptr, nullptr});
+  ASSERT_TRUE(mesh_or.ok()) << mesh_or.status();
+  Mesh& mesh = **mesh_or;
+  ASSERT_TRUE(mesh.SeedReferenceData().ok());
+  const std::string defect_id = CreateDefect(mesh, "VIN-DRAIN-STALL");
+  sdk::DefectClient otto = mesh.Defects("otto");
+  const std::string bytes = PhotoBytes(1024 * 1024, 3);
+  auto upload = otto.UploadDefectPhoto();
+  ASSERT_TRUE(upload->Write(Metadata(defect_id, bytes)));
+  ASSERT_TRUE(upload->Write(Chunk(bytes, 0)));
+
+  int exit_code = -1;
+  std::thread terminator([&] { exit_code = mesh.server().Terminate(); });
+  ASSERT_NE(AwaitLog(mesh.server(), "drain window over"), std::string::npos) << mesh.server().log();
+  absl::StatusOr<defect::v1::UploadDefectPhotoResponse> ended = upload->Finish();
+  terminator.join();
+  EXPECT_EQ(ended.status().code(), absl::StatusCode::kUnavailable) << Describe(ended.status());
+  EXPECT_EQ(exit_code, 0) << mesh.server().log();
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  std::ostringstream text;
+  text << file.rdbuf();
+  return text.str();
+}
+
+// A connection of `user` whose receive windows stay small (no BDP probing, 16 KiB per
+// stream): a stream whose client does not read blocks the server after a few chunks.
+std::shared_ptr<grpc::Channel> NarrowChannel(Mesh& mesh, const std::string& user) {
+  const sdk::ClientOptions options = mesh.OptionsFor(user);
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = ReadFile(options.ca_file);
+  ssl.pem_cert_chain = ReadFile(options.cert_file);
+  ssl.pem_private_key = ReadFile(options.key_file);
+  grpc::ChannelArguments args;
+  if (!options.server_name.empty()) args.SetSslTargetNameOverride(options.server_name);
+  args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+  args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 16 * 1024);
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  return grpc::CreateCustomChannel(options.endpoint, grpc::SslCredentials(ssl), args);
+}
+
+// Idle streams hold no server thread: N downloads whose client reads nothing stay open
+// on the server while its thread count stays put.
+TEST(DrainTest, IdleStreamsDoNotGrowTheServersThreads) {
+  constexpr int kStreams = 200;
+  absl::StatusOr<std::unique_ptr<Mesh>> mesh_or = Mesh::Start();
+  ASSERT_TRUE(mesh_or.ok()) << mesh_or.status();
+  Mesh& mesh = **mesh_or;
+  ASSERT_TRUE(mesh.SeedReferenceData().ok());
+  const std::string defect_id = CreateDefect(mesh, "VIN-THREADS");
+  sdk::DefectClient otto = mesh.Defects("otto");
+  const std::string bytes = PhotoBytes(512 * 1024, 4);
+  std::string photo_id;
+  {
+    auto upload = otto.UploadDefectPhoto();
+    ASSERT_TRUE(upload->Write(Metadata(defect_id, bytes)));
+    for (size_t offset = 0; offset < bytes.size(); offset += kChunk) {
+      ASSERT_TRUE(upload->Write(Chunk(bytes, offset)));
+    }
+    absl::StatusOr<defect::v1::UploadDefectPhotoResponse> done = upload->Finish();
+    ASSERT_TRUE(done.ok()) << Describe(done.status());
+    photo_id = done->photo().id();
+  }
+  const int pid = mesh.server().pid();
+  ASSERT_GT(pid, 0);
+  const int before = ThreadsOf(pid);
+
+  auto stub = defect::v1::DefectService::NewStub(NarrowChannel(mesh, "otto"));
+  defect::v1::DownloadDefectPhotoRequest request;
+  request.set_defect_id(defect_id);
+  request.set_photo_id(photo_id);
+  struct Download {
+    grpc::ClientContext context;
+    std::unique_ptr<grpc::ClientReader<defect::v1::DownloadDefectPhotoResponse>> reader;
+  };
+  std::vector<std::unique_ptr<Download>> downloads;
+  for (int i = 0; i < kStreams; ++i) {
+    auto download = std::make_unique<Download>();
+    download->context.set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(5));
+    download->reader = stub->DownloadDefectPhoto(&download->context, request);
+    defect::v1::DownloadDefectPhotoResponse first;
+    ASSERT_TRUE(download->reader->Read(&first)) << i;
+    ASSERT_TRUE(first.has_photo());
+    downloads.push_back(std::move(download));
+  }
+  const int with_streams = ThreadsOf(pid);
+  // None has ended on the server: each waits for its client to read.
+  EXPECT_EQ(mesh.server().log().find("DefectService.DownloadDefectPhoto identity"),
+            std::string::npos)
+      << "a download ended although its client read only one message";
+  // A unary call still gets a handler thread.
+  ASSERT_TRUE(mesh.System("anna").WhoAmI(system::v1::WhoAmIRequest()).ok());
+  RecordProperty("threads_before", before);
+  RecordProperty("threads_with_idle_streams", with_streams);
+  std::printf("server threads: %d before, %d with %d idle downloads\n", before, with_streams,
+              kStreams);
+  EXPECT_LE(with_streams, before + 8) << kStreams << " idle streams grew the server's threads";
+
+  // They are alive: each reads to the end.
+  for (auto& download : downloads) {
+    defect::v1::DownloadDefectPhotoResponse message;
+    size_t received = 0;
+    while (download->reader->Read(&message)) received += message.chunk().size();
+    EXPECT_EQ(received, bytes.size());
+    EXPECT_TRUE(download->reader->Finish().ok());
+  }
 }
 
 }  // namespace

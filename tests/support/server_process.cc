@@ -202,6 +202,8 @@ void ServerProcess::Kill() {
 
 bool ServerProcess::running() const { return state_->Running(); }
 
+int ServerProcess::pid() const { return running() ? static_cast<int>(state_->pid) : -1; }
+
 std::string ServerProcess::log() const { return internal::ReadFileOrEmpty(state_->log_file); }
 
 }  // namespace plantmesh::testing

@@ -109,6 +109,8 @@ class ServerProcess {
   int Terminate();
   void Kill();  // SIGKILL
   bool running() const;
+  // The server's process id (e.g. to read /proc/<pid>/status); -1 once it exited.
+  int pid() const;
   std::string log() const;  // stderr/stdout captured so far
 
  private:
