@@ -79,11 +79,32 @@ namespace internal {
 
 enum class StreamShape { kServer, kClient, kBidi };
 
-template <StreamShape kShape, class Request, class Response>
-using StreamReactorBase = std::conditional_t<
-    kShape == StreamShape::kServer, grpc::ServerWriteReactor<Response>,
-    std::conditional_t<kShape == StreamShape::kClient, grpc::ServerReadReactor<Request>,
-                       grpc::ServerBidiReactor<Request, Response>>>;
+// gRPC's reactor base of each shape, its reactions forwarded to Impl::ReadDone and
+// Impl::WriteDone (only the shapes that have them).
+template <class Impl, StreamShape kShape, class Request, class Response>
+class ReactorOf;
+
+template <class Impl, class Request, class Response>
+class ReactorOf<Impl, StreamShape::kServer, Request, Response>
+    : public grpc::ServerWriteReactor<Response> {
+ public:
+  void OnWriteDone(bool ok) override { static_cast<Impl*>(this)->WriteDone(ok); }
+};
+
+template <class Impl, class Request, class Response>
+class ReactorOf<Impl, StreamShape::kClient, Request, Response>
+    : public grpc::ServerReadReactor<Request> {
+ public:
+  void OnReadDone(bool ok) override { static_cast<Impl*>(this)->ReadDone(ok); }
+};
+
+template <class Impl, class Request, class Response>
+class ReactorOf<Impl, StreamShape::kBidi, Request, Response>
+    : public grpc::ServerBidiReactor<Request, Response> {
+ public:
+  void OnReadDone(bool ok) override { static_cast<Impl*>(this)->ReadDone(ok); }
+  void OnWriteDone(bool ok) override { static_cast<Impl*>(this)->WriteDone(ok); }
+};
 
 // What a stream handler returned.
 template <class Request, class Response>
@@ -97,9 +118,10 @@ struct StreamParts {
 // while a step is queued or running on the executor, one per StreamControl token (which
 // also holds off Finish: gRPC frees the request and context after a finished call).
 template <StreamShape kShape, class Request, class Response>
-class StreamCall final : public StreamReactorBase<kShape, Request, Response>,
-                         public DrainListener,
-                         public StreamTarget {
+class StreamCall final
+    : public ReactorOf<StreamCall<kShape, Request, Response>, kShape, Request, Response>,
+      public DrainListener,
+      public StreamTarget {
  public:
   static constexpr bool kReads = kShape != StreamShape::kServer;
   static constexpr bool kWrites = kShape != StreamShape::kClient;
@@ -140,8 +162,9 @@ class StreamCall final : public StreamReactorBase<kShape, Request, Response>,
     }
   }
 
-  // grpc reactions (gRPC's threads; never block).
-  void OnReadDone(bool ok) /* override where the base has it */ {
+  // gRPC's reactions (gRPC's threads; never block). ReadDone and WriteDone arrive
+  // through ReactorOf, for the shapes that read or write.
+  void ReadDone(bool ok) {
     if constexpr (kReads) {
       bool schedule;
       {
@@ -157,7 +180,7 @@ class StreamCall final : public StreamReactorBase<kShape, Request, Response>,
     }
   }
 
-  void OnWriteDone(bool ok) /* override where the base has it */ {
+  void WriteDone(bool ok) {
     if constexpr (kWrites) {
       const Response* next = nullptr;
       bool schedule = false;
