@@ -111,6 +111,8 @@ absl::Status Serve(const runtime::ServerConfig& config) {
   std::vector<runtime::ServerHost::Hosted> hosted;
   std::vector<std::string> hosted_names;
   for (const ServiceDescriptor* service : selected) {
+    auto section = config.sections.find(service->name);
+    deps.service_config = section != config.sections.end() ? section->second.get() : nullptr;
     modules.push_back(service->make(deps));
     hosted.push_back({modules.back()->grpc_service(), modules.back()->service_name()});
     hosted_names.push_back(modules.back()->service_name());
@@ -168,7 +170,7 @@ int main(int argc, char** argv) {
   // Again, in case this binary was built without constructor priorities.
   plantmesh::runtime::BlockTerminationSignals();
   absl::StatusOr<plantmesh::runtime::ServerConfig> config =
-      plantmesh::runtime::LoadServerConfig(argc, argv);
+      plantmesh::runtime::LoadServerConfig(argc, argv, plantmesh::KnownServices());
   if (!config.ok()) {
     std::fprintf(stderr, "plantmesh-server: %s\n(see --help)\n",
                  std::string(config.status().message()).c_str());

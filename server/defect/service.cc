@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "plantmesh/common/sha256.h"
 #include "plantmesh/common/uuid.h"
+#include "server/defect/config.h"
 #include "server/defect/convert.h"
 #include "server/defect/domain.h"
 #include "server/runtime/errors.h"
@@ -25,7 +26,6 @@ namespace {
 constexpr size_t kMaxRequestIdChars = 128;
 constexpr size_t kMaxUploadChunk = 1024 * 1024;
 constexpr size_t kDownloadChunk = 64 * 1024;
-constexpr int64_t kDefaultPhotoMaxBytes = 10 * 1024 * 1024;
 constexpr absl::Duration kWatchBlock = absl::Seconds(1);
 constexpr int kWatchBatch = 100;
 constexpr absl::Duration kRedisRetry = absl::Milliseconds(500);
@@ -82,7 +82,8 @@ void DefectServiceImpl::EventsCommitted() {
 }
 
 int64_t DefectServiceImpl::PhotoMaxBytes() const {
-  return deps_.config != nullptr ? deps_.config->photo_max_bytes : kDefaultPhotoMaxBytes;
+  const auto* config = dynamic_cast<const DefectConfig*>(deps_.service_config);
+  return config != nullptr ? config->photo_max_bytes : DefectConfig().photo_max_bytes;
 }
 
 absl::Status DefectServiceImpl::Transition(runtime::CallContext& call, const std::string& id,

@@ -22,6 +22,7 @@
 #include "plantmesh/common/uuid.h"
 #include "plantmesh/defect/v1/defect_service.grpc.pb.h"
 #include "plantmesh/sdk/status.h"
+#include "server/defect/config.h"
 #include "server/defect/module.h"
 #include "server/defect/pg_store.h"
 #include "server/runtime/call_policy.h"
@@ -107,8 +108,9 @@ class DefectServiceTest : public ::testing::Test {
     ASSERT_TRUE(pool.ok()) << pool.status();
     pool_ = *std::move(pool);
 
-    config_.photo_max_bytes = 3 * 1024 * 1024;
+    defect_config_.photo_max_bytes = 3 * 1024 * 1024;
     deps_.config = &config_;
+    deps_.service_config = &defect_config_;
     deps_.call_policy = &policy_;
     deps_.pg = pool_.get();
     deps_.redis.port = plantmesh::testing::SharedRedis().port();
@@ -179,6 +181,7 @@ class DefectServiceTest : public ::testing::Test {
   }
 
   runtime::ServerConfig config_;
+  DefectConfig defect_config_;
   IdentityOnlyPolicy policy_;
   runtime::ServiceDeps deps_;
   std::unique_ptr<runtime::PgPool> pool_;
@@ -326,7 +329,7 @@ TEST_F(DefectServiceTest, PhotoUploadRules) {
               ::testing::ElementsAre("metadata.size_bytes"));
 
   v1::PhotoUpload over_limit = good;
-  over_limit.set_size_bytes(config_.photo_max_bytes + 1);
+  over_limit.set_size_bytes(defect_config_.photo_max_bytes + 1);
   over_limit.set_content_type("image/gif");
   std::vector<std::string> fields = FieldsOf(Upload(over_limit, bytes, 300, &response));
   EXPECT_THAT(fields,

@@ -23,6 +23,9 @@ class CallPolicy;
 // What the runtime hands to a service when it builds it. Pointers outlive the module.
 struct ServiceDeps {
   const ServerConfig* config = nullptr;
+  // The service's own section (the object its declare_config returned), or nullptr
+  // when it declares none.
+  const ServiceConfig* service_config = nullptr;
   CallPolicy* call_policy = nullptr;
   PgPool* pg = nullptr;
   OutboxRelay* relay = nullptr;  // call Notify() after committing events
@@ -50,6 +53,9 @@ struct ServiceDescriptor {
   // Run on every new pooled PostgreSQL connection, e.g. to register the store's named
   // statements once per connection instead of once per transaction.
   std::function<void(pqxx::connection&)> on_pg_connect;
+  // Declares the keys of the service's `[name]` config section, bound to the fields of
+  // the object it returns (handed back as ServiceDeps::service_config). Empty: none.
+  std::function<std::shared_ptr<ServiceConfig>(ConfigSection&)> declare_config;
 };
 
 }  // namespace plantmesh::runtime
