@@ -67,8 +67,10 @@ foreach(_p IN LISTS PLANTMESH_SERVICE_PROTOS)
 endforeach()
 list(TRANSFORM PLANTMESH_SERVICE_PROTOS PREPEND "${PLANTMESH_PROTO_ROOT}/"
   OUTPUT_VARIABLE _service_proto_paths)
+# The retry policy of all services together (plantmesh/sdk/internal/service_config.h).
+set(_retry_policy "${PLANTMESH_GEN_DIR}/plantmesh_retry_policy.pm.cc")
 add_custom_command(
-  OUTPUT ${PLANTMESH_SDK_SOURCES} ${PLANTMESH_SERVER_SOURCES}
+  OUTPUT ${PLANTMESH_SDK_SOURCES} ${PLANTMESH_SERVER_SOURCES} "${_retry_policy}"
   COMMAND protobuf::protoc
     "--plugin=protoc-gen-plantmesh=$<TARGET_FILE:protoc-gen-plantmesh>"
     "--plantmesh_out=${PLANTMESH_GEN_DIR}"
@@ -78,4 +80,5 @@ add_custom_command(
   WORKING_DIRECTORY "${PLANTMESH_PROTO_ROOT}"
   COMMENT "Generating PlantMesh SDK clients and server bases"
   VERBATIM)
+list(APPEND PLANTMESH_SDK_SOURCES "${_retry_policy}")
 add_custom_target(plantmesh_generated DEPENDS ${PLANTMESH_SDK_SOURCES} ${PLANTMESH_SERVER_SOURCES})
