@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "absl/strings/str_join.h"
-#include "server/defect/module.h"
+#include "server/known_services.h"
 #include "server/runtime/access_policy.h"
 #include "server/runtime/config.h"
 #include "server/runtime/event_stream.h"
@@ -35,8 +35,6 @@ namespace {
 constexpr char kServerVersion[] = "0.1.0";
 
 using runtime::ServiceDescriptor;
-
-std::vector<const ServiceDescriptor*> KnownServices() { return {&defect::Descriptor()}; }
 
 absl::StatusOr<std::unique_ptr<runtime::RoleBindingStore>> OpenRoleBindings(
     const runtime::ServerConfig& config) {

@@ -15,7 +15,7 @@ class PlantMeshGenerator : public google::protobuf::compiler::CodeGenerator {
                 google::protobuf::compiler::GeneratorContext* context,
                 std::string* error) const override;
 
-  // Generate for each file, then the retry policy of them all (retry_policy_generator.h).
+  // Generate for each file, then what the SDK knows of them all (contracts_generator.h).
   bool GenerateAll(const std::vector<const google::protobuf::FileDescriptor*>& files,
                    const std::string& parameter,
                    google::protobuf::compiler::GeneratorContext* context,

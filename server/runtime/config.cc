@@ -233,8 +233,10 @@ absl::StatusOr<ServerConfig> LoadServerConfig(
 
   app.add_option("--listen", config.listen,
                  "HOST:PORT to listen on; port 0 picks a free port (printed as LISTENING)");
-  app.add_option("--services", config.services,
-                 "services to host (comma-separated); SystemService is always hosted")
+  app.add_option(
+         "--services", config.services,
+         "services to host (comma-separated), or `all` for every service this binary knows; "
+         "SystemService is always hosted")
       ->delimiter(',');
   app.add_option("--tls-ca", config.tls_ca, "CA bundle that client certificates must chain to");
   app.add_option("--tls-cert", config.tls_cert, "server certificate chain (PEM)");

@@ -89,7 +89,9 @@ class TestPki {
 class ServerProcess {
  public:
   struct Options {
-    std::vector<std::string> services = {"defect"};
+    std::vector<std::string> services = {"all"};
+    // The server binary; empty = plantmesh-server (PLANTMESH_SERVER_BIN).
+    std::string binary;
     std::string postgres_url;
     int redis_port = 0;
     const TestPki* pki = nullptr;  // nullptr: --insecure

@@ -15,7 +15,7 @@ struct RetrySafeMethod {
 };
 
 // Every method of every contract service whose idempotency_level is NO_SIDE_EFFECTS or
-// IDEMPOTENT (generated: <build>/gen/plantmesh_retry_policy.pm.cc).
+// IDEMPOTENT (generated: <build>/gen/plantmesh_contracts.pm.cc).
 const std::vector<RetrySafeMethod>& GeneratedRetrySafeMethods();
 
 // The gRPC service config that retries `methods` on UNAVAILABLE as `retry` says.
