@@ -22,6 +22,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
+#include "server/runtime/spiffe_id.h"
 #include "server/runtime/tls.h"
 
 namespace plantmesh::runtime {
@@ -108,6 +109,10 @@ absl::Status Validate(const ServerConfig& config) {
   if (!config.role_bindings.empty() && !Readable(config.role_bindings)) {
     problems.push_back(absl::StrCat("role-bindings: cannot read '", config.role_bindings, "'"));
   }
+  if (!IsValidTrustDomain(config.trust_domain)) {
+    problems.push_back(absl::StrCat("trust-domain: '", config.trust_domain,
+                                    "' is not 1-255 characters of a-z, 0-9, '.', '-', '_'"));
+  }
   if (config.tls_reload_seconds < 1) problems.push_back("tls-reload-seconds: must be >= 1");
   if (config.role_bindings_reload_seconds < 1) {
     problems.push_back("role-bindings-reload-seconds: must be >= 1");
@@ -126,6 +131,11 @@ absl::Status Validate(const ServerConfig& config) {
   if (config.drain_timeout < absl::ZeroDuration())
     problems.push_back("drain-seconds: must be >= 0");
   if (config.photo_max_bytes < 1) problems.push_back("photo-max-bytes: must be >= 1");
+  // Below the largest photo, a photo of the allowed size could never be received.
+  if (config.upload_memory_bytes < config.photo_max_bytes) {
+    problems.push_back(absl::StrCat("upload-memory-bytes: must be >= photo-max-bytes (",
+                                    config.photo_max_bytes, ")"));
+  }
   if (config.max_receive_message_bytes < 1024) {
     problems.push_back("max-receive-message-bytes: must be >= 1024");
   }
@@ -192,6 +202,10 @@ absl::StatusOr<ServerConfig> LoadServerConfig(int argc, char** argv) {
   app.add_option("--drain-seconds", drain_seconds,
                  "on SIGTERM, how long in-flight calls and streams may take to finish");
   app.add_option("--photo-max-bytes", config.photo_max_bytes, "largest defect photo accepted");
+  app.add_option("--upload-memory-bytes", config.upload_memory_bytes,
+                 "memory all uploads being received may hold together, counted by bytes "
+                 "received (not declared); an upload beyond it fails RESOURCE_EXHAUSTED; at "
+                 "least photo-max-bytes");
   app.add_flag("--audit-reads", config.audit_reads, "also audit read-only calls");
   app.add_flag("--reflection,!--no-reflection", config.reflection,
                "gRPC server reflection (on by default; --no-reflection turns it off)");

@@ -35,6 +35,9 @@ struct ServerConfig {
   // Behaviour
   absl::Duration drain_timeout = absl::Seconds(15);  // drain-seconds
   int64_t photo_max_bytes = 10 * 1024 * 1024;        // photo-max-bytes
+  // upload-memory-bytes: what all uploads being received may hold in memory together,
+  // counted by bytes actually received; beyond it an upload is RESOURCE_EXHAUSTED.
+  int64_t upload_memory_bytes = 256LL * 1024 * 1024;
   bool audit_reads = false;                          // audit-reads: also audit read-only calls
   bool reflection = true;                            // reflection
   std::string log_level = "info";                    // log-level

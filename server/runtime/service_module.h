@@ -9,6 +9,7 @@
 
 #include "server/runtime/config.h"
 #include "server/runtime/event_stream.h"
+#include "server/runtime/memory_budget.h"
 #include "server/runtime/migrations.h"
 #include "server/runtime/pg_pool.h"
 
@@ -27,6 +28,9 @@ struct ServiceDeps {
   PgPool* pg = nullptr;
   OutboxRelay* relay = nullptr;  // call Notify() after committing events
   RedisOptions redis;
+  // Shared by every upload of every hosted service (config upload-memory-bytes);
+  // nullptr: unlimited.
+  MemoryBudget* upload_memory = nullptr;
   // Injected clock: tests may pin time.
   std::function<absl::Time()> now = [] { return absl::Now(); };
 };
