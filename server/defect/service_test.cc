@@ -312,14 +312,14 @@ bool EventuallyEquals(const runtime::MemoryBudget& budget, int64_t bytes) {
   return Eventually([&] { return budget.used() == bytes; });
 }
 
-// The example: streams that send only their metadata (declaring the largest
+// The example: 50 streams that send only their metadata (declaring the largest
 // size) used to reserve that size each; now they hold nothing, and a whole photo of the
 // budget's size still fits beside them.
 TEST_F(DefectServiceTest, MetadataOnlyUploadsHoldNoMemory) {
   v1::Defect d = Report("VIN-BUDGET-META");
   const std::string largest(static_cast<size_t>(config_.photo_max_bytes), 'j');
   std::vector<std::unique_ptr<OpenUpload>> idle;
-  for (int i = 0; i < 20; ++i) {
+  for (int i = 0; i < 50; ++i) {
     auto upload = std::make_unique<OpenUpload>();
     upload->context = Context();
     upload->writer = stub_->UploadDefectPhoto(upload->context.get(), &upload->response);
