@@ -99,7 +99,9 @@ absl::Status Serve(const runtime::ServerConfig& config) {
   policy_options.audit_reads = config.audit_reads;
   runtime::StandardCallPolicy policy(policy_options, bindings.get(), audit.get());
 
+  runtime::MemoryBudget upload_memory(config.upload_memory_bytes);
   runtime::ServiceDeps deps;
+  deps.upload_memory = &upload_memory;
   deps.config = &config;
   deps.call_policy = &policy;
   deps.pg = pool.get();

@@ -3,6 +3,8 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "server/runtime/config.h"
 
@@ -15,5 +17,10 @@ struct DefectConfig : runtime::ServiceConfig {
 
 // Declares the section's keys, bound to a new DefectConfig with the defaults above.
 std::shared_ptr<runtime::ServiceConfig> DeclareConfig(runtime::ConfigSection& section);
+
+// photo-max-bytes must fit in the server's upload-memory-bytes, or a photo of the
+// allowed size could never be received.
+std::vector<std::string> CheckConfig(const runtime::ServerConfig& server,
+                                     const runtime::ServiceConfig& section);
 
 }  // namespace plantmesh::defect

@@ -262,23 +262,6 @@ absl::string_view ChangeMethodName(ChangeType type) {
   return "Unknown";
 }
 
-absl::Status CheckRequestIdRetry(int64_t defect_id, const std::string& request_id,
-                                 ChangeType recorded, ChangeType requested) {
-  const absl::string_view recorded_by = ChangeMethodName(recorded);
-  const absl::string_view requested_by = ChangeMethodName(requested);
-  if (recorded_by == requested_by && requested != ChangeType::kUnspecified) {
-    return absl::OkStatus();
-  }
-  return runtime::WithErrorInfo(
-      absl::AlreadyExistsError(absl::StrCat("request_id ", request_id, " was already used by ",
-                                            recorded_by, " on defect ", defect_id, "; ",
-                                            requested_by, " needs a request_id of its own")),
-      "REQUEST_ID_REUSED",
-      {{"defect_id", absl::StrCat(defect_id)},
-       {"request_id", request_id},
-       {"used_by", std::string(recorded_by)}});
-}
-
 absl::Time TruncateToMicros(absl::Time t) { return absl::FromUnixMicros(absl::ToUnixMicros(t)); }
 
 std::string EtagOf(int64_t version) { return absl::StrCat("v", version); }
@@ -453,6 +436,32 @@ absl::StatusOr<Defect> StartRepair(const Defect& current, absl::string_view acto
   d.repair = std::move(repair);
   d.update_time = TruncateToMicros(now);
   return d;
+}
+
+absl::StatusOr<std::string> CheckRepairWorker(const Defect& current, Transition transition,
+                                              const Caller& caller,
+                                              absl::string_view assigned_identity) {
+  const std::string mechanic_id =
+      current.assignment ? current.assignment->mechanic_id : std::string();
+  if (!assigned_identity.empty() && caller.identity == assigned_identity) return std::string();
+  for (const char* role : kRepairOverrideRoles) {
+    if (std::find(caller.roles.begin(), caller.roles.end(), role) != caller.roles.end()) {
+      return absl::StrCat("override: ", TransitionName(transition), " by ", role, " ",
+                          caller.identity, " for mechanic ", mechanic_id, " (",
+                          assigned_identity.empty() ? "no identity" : assigned_identity, ")");
+    }
+  }
+  std::string reason =
+      assigned_identity.empty()
+          ? absl::StrCat("mechanic ", mechanic_id, " has no identity, so only a foreman or admin")
+          : absl::StrCat("only mechanic ", mechanic_id, " (", assigned_identity,
+                         ") or a foreman or admin");
+  return runtime::WithErrorInfo(
+      absl::PermissionDeniedError(
+          absl::StrCat("defect ", current.id, " is assigned to mechanic ", mechanic_id, ": ",
+                       reason, " may ", TransitionName(transition), ", not ", caller.identity)),
+      "NOT_ASSIGNED_MECHANIC",
+      {{"mechanic_id", mechanic_id}, {"assigned_identity", std::string(assigned_identity)}});
 }
 
 absl::Status ValidateFinish(const FinishInput& input) {

@@ -8,6 +8,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
@@ -316,24 +317,68 @@ TEST(DiffTest, TransitionChangesAreListed) {
   EXPECT_EQ(Diff(before, after)[0].new_value, "ASSIGNED");
 }
 
-TEST(RequestIdRetryTest, SameMethodIsARetryAnotherIsReuse) {
-  EXPECT_TRUE(CheckRequestIdRetry(7, "r-1", ChangeType::kAssigned, ChangeType::kAssigned).ok());
-  // Both QC outcomes are VerifyRepair: the request is identified by method, not outcome.
-  EXPECT_TRUE(
-      CheckRequestIdRetry(7, "r-1", ChangeType::kRepairRejected, ChangeType::kRepairAccepted).ok());
-  absl::Status reused =
-      CheckRequestIdRetry(7, "r-1", ChangeType::kAssigned, ChangeType::kRepairStarted);
-  EXPECT_EQ(reused.code(), absl::StatusCode::kAlreadyExists);
-  EXPECT_THAT(reused.message(), HasSubstr("AssignDefect"));
-  EXPECT_THAT(reused.message(), HasSubstr("StartRepair"));
-  const runtime::ErrorInfoView info = runtime::ErrorInfoOf(reused);
-  EXPECT_EQ(info.reason, "REQUEST_ID_REUSED");
-  EXPECT_EQ(info.metadata.at("defect_id"), "7");
-  EXPECT_EQ(info.metadata.at("used_by"), "AssignDefect");
-  EXPECT_EQ(CheckRequestIdRetry(7, "r-1", ChangeType::kPhotoAdded, ChangeType::kCancelled).code(),
-            absl::StatusCode::kAlreadyExists);
-  EXPECT_EQ(CheckRequestIdRetry(7, "r-1", ChangeType::kReported, ChangeType::kUpdated).code(),
-            absl::StatusCode::kAlreadyExists);
+// Only the assigned mechanic's identity may start or finish a repair; a foreman or admin
+// may override, and the override is noted; anyone else is refused.
+TEST(RepairWorkerTest, OnlyTheAssignedMechanicOrAnOverride) {
+  const std::string mike = "spiffe://plantmesh.local/user/mike";
+  const std::string mark = "spiffe://plantmesh.local/user/mark";
+  const std::string anna = "spiffe://plantmesh.local/user/anna";
+  Defect assigned = DefectIn(DefectStatus::kAssigned);
+  assigned.id = 42;
+  assigned.assignment = Assignment{"RP-01", "M-107", "foreman", kNow};
+  struct Case {
+    const char* name;
+    Caller caller;
+    std::string assigned_identity;
+    absl::StatusCode code;
+    std::string note;  // substring of the override note; "" = none
+  };
+  const std::vector<Case> cases = {
+      {"the assigned mechanic", {mike, {"mechanic"}}, mike, absl::StatusCode::kOk, ""},
+      {"another mechanic", {mark, {"mechanic"}}, mike, absl::StatusCode::kPermissionDenied, ""},
+      {"a mechanic when the assignee has no identity",
+       {mike, {"mechanic"}},
+       "",
+       absl::StatusCode::kPermissionDenied,
+       ""},
+      {"a foreman overrides", {anna, {"foreman"}}, mike, absl::StatusCode::kOk, "by foreman"},
+      {"an admin overrides", {anna, {"admin"}}, mike, absl::StatusCode::kOk, "by admin"},
+      {"a foreman overrides an assignee without identity",
+       {anna, {"foreman"}},
+       "",
+       absl::StatusCode::kOk,
+       "no identity"},
+      {"an operator", {anna, {"operator"}}, mike, absl::StatusCode::kPermissionDenied, ""},
+      {"no roles", {anna, {}}, mike, absl::StatusCode::kPermissionDenied, ""},
+      // The assignee doing it as a foreman too is no override.
+      {"the assignee who is also foreman",
+       {mike, {"foreman", "mechanic"}},
+       mike,
+       absl::StatusCode::kOk,
+       ""},
+  };
+  for (Transition transition : {Transition::kStartRepair, Transition::kFinishRepair}) {
+    for (const Case& c : cases) {
+      SCOPED_TRACE(absl::StrCat(TransitionName(transition), ": ", c.name));
+      absl::StatusOr<std::string> note =
+          CheckRepairWorker(assigned, transition, c.caller, c.assigned_identity);
+      ASSERT_EQ(note.status().code(), c.code) << note.status();
+      if (!note.ok()) {
+        const runtime::ErrorInfoView info = runtime::ErrorInfoOf(note.status());
+        EXPECT_EQ(info.reason, "NOT_ASSIGNED_MECHANIC");
+        EXPECT_EQ(info.metadata.at("mechanic_id"), "M-107");
+        EXPECT_EQ(info.metadata.at("assigned_identity"), c.assigned_identity);
+        EXPECT_THAT(note.status().message(), HasSubstr(std::string(TransitionName(transition))));
+      } else if (c.note.empty()) {
+        EXPECT_EQ(*note, "");
+      } else {
+        EXPECT_THAT(*note, HasSubstr("override"));
+        EXPECT_THAT(*note, HasSubstr(c.note));
+        EXPECT_THAT(*note, HasSubstr("M-107"));
+        EXPECT_THAT(*note, HasSubstr(c.caller.identity));
+      }
+    }
+  }
 }
 
 TEST(TransitionInputTest, Validation) {

@@ -35,7 +35,8 @@ const runtime::ServiceDescriptor& Descriptor() {
         return std::make_unique<DefectModule>(deps);
       },
       &PgDefectStore::PrepareStatements,
-      &DeclareConfig};
+      &DeclareConfig,
+      &CheckConfig};
   return *descriptor;
 }
 

@@ -17,6 +17,8 @@
 #include "server/defect/domain.h"
 #include "server/runtime/errors.h"
 #include "server/runtime/event_stream.h"
+#include "server/runtime/idempotency.h"
+#include "server/runtime/memory_budget.h"
 #include "server/runtime/shutdown.h"
 #include "server/runtime/status_macros.h"
 
@@ -59,6 +61,32 @@ class RecentIds {
   std::unordered_set<std::string> seen_;
 };
 
+// Answers a call from the store's Replayable: a retry gets the first call's recorded
+// response as it was; otherwise `fill` writes the result into `response`.
+template <typename T, typename Fill>
+absl::Status Answer(const Replayable<T>& answer, google::protobuf::Message* response, Fill fill) {
+  if (answer.recorded_response) {
+    response->Clear();
+    if (!response->ParseFromString(*answer.recorded_response)) {
+      return absl::InternalError("the recorded response of this request_id cannot be read");
+    }
+    return absl::OkStatus();
+  }
+  if (!answer.value) return absl::InternalError("the store returned no result");
+  fill(*answer.value);
+  return absl::OkStatus();
+}
+
+// The encoder of `Response` for a result of type T, filled by `fill`.
+template <typename Response, typename T, typename Fill>
+ResponseEncoder<T> EncoderOf(Fill fill) {
+  return [fill](const T& value) {
+    Response response;
+    fill(value, &response);
+    return response.SerializeAsString();
+  };
+}
+
 // Waits `duration` unless the call ends first.
 void SleepUnlessCancelled(const runtime::CallContext& call, absl::Duration duration) {
   const absl::Time until = absl::Now() + duration;
@@ -73,8 +101,8 @@ DefectServiceImpl::DefectServiceImpl(const runtime::ServiceDeps& deps, DefectSto
     : v1::DefectServiceBase(deps.call_policy), deps_(deps), store_(store) {}
 
 ChangeContext DefectServiceImpl::Context(const runtime::CallContext& call,
-                                         const std::string& request_id) const {
-  return ChangeContext{request_id, call.identity, deps_.now()};
+                                         const google::protobuf::Message& request) const {
+  return ChangeContext{runtime::IdempotencyKeyOf(call, request), deps_.now()};
 }
 
 void DefectServiceImpl::EventsCommitted() {
@@ -86,23 +114,30 @@ int64_t DefectServiceImpl::PhotoMaxBytes() const {
   return config != nullptr ? config->photo_max_bytes : DefectConfig().photo_max_bytes;
 }
 
-absl::Status DefectServiceImpl::Transition(runtime::CallContext& call, const std::string& id,
-                                           const std::string& etag, const std::string& request_id,
-                                           ChangeType change_type, const Mutator& mutator,
-                                           v1::Defect* out) {
+absl::Status DefectServiceImpl::Transition(runtime::CallContext& call,
+                                           const google::protobuf::Message& request,
+                                           const std::string& id, const std::string& etag,
+                                           const Mutator& mutator,
+                                           google::protobuf::Message* response, v1::Defect* out) {
   PM_ASSIGN_OR_RETURN(int64_t defect_id, ParseDefectId(id, "id"));
-  PM_RETURN_IF_ERROR(CheckRequestId(request_id));
-  ChangeContext context = Context(call, request_id);
-  context.change_type = change_type;
+  const ChangeContext context = Context(call, request);
+  PM_RETURN_IF_ERROR(CheckRequestId(context.request.request_id));
+  // `out` is part of `response`: the recorded answer is the whole response.
+  const ResponseEncoder<Defect> encode = [&](const Defect& after) {
+    ToProto(after, out);
+    return response->SerializeAsString();
+  };
   PM_ASSIGN_OR_RETURN(
-      Defect after, store_->MutateDefect(
-                        defect_id, context, [&](const Defect& current) -> absl::StatusOr<Mutation> {
-                          PM_RETURN_IF_ERROR(CheckEtag(current, etag, /*required=*/false));
-                          return mutator(current);
-                        }));
+      Replayable<Defect> answer,
+      store_->MutateDefect(
+          defect_id, context,
+          [&](const Defect& current, const DefectFacts& facts) -> absl::StatusOr<Mutation> {
+            PM_RETURN_IF_ERROR(CheckEtag(current, etag, /*required=*/false));
+            return mutator(current, facts);
+          },
+          encode));
   EventsCommitted();
-  ToProto(after, out);
-  return absl::OkStatus();
+  return Answer(answer, response, [&](const Defect& after) { ToProto(after, out); });
 }
 
 absl::Status DefectServiceImpl::HandleCreateDefect(runtime::CallContext& call,
@@ -114,19 +149,16 @@ absl::Status DefectServiceImpl::HandleCreateDefect(runtime::CallContext& call,
   if (IsPlantCode(input.category_code)) {
     PM_ASSIGN_OR_RETURN(category, store_->FindCategory(input.category_code));
   }
-  const absl::Time now = deps_.now();
-  PM_ASSIGN_OR_RETURN(Defect draft, NewDefect(input, category, call.identity, now));
-  // Without a request id there is nothing to deduplicate by: this call stands alone.
-  const std::string request_id =
-      request.request_id().empty() ? common::NewUuidV4() : request.request_id();
-  v1::CreateDefectRequest fingerprint = request;
-  fingerprint.clear_request_id();
-  PM_ASSIGN_OR_RETURN(Defect created, store_->CreateDefect(
-                                          draft, common::Sha256Hex(fingerprint.SerializeAsString()),
-                                          ChangeContext{request_id, call.identity, now}));
+  const ChangeContext context = Context(call, request);
+  PM_ASSIGN_OR_RETURN(Defect draft, NewDefect(input, category, call.identity, context.now));
+  auto fill = [](const Defect& created, v1::CreateDefectResponse* out) {
+    ToProto(created, out->mutable_defect());
+  };
+  PM_ASSIGN_OR_RETURN(
+      Replayable<Defect> answer,
+      store_->CreateDefect(draft, context, EncoderOf<v1::CreateDefectResponse, Defect>(fill)));
   EventsCommitted();
-  ToProto(created, response->mutable_defect());
-  return absl::OkStatus();
+  return Answer(answer, response, [&](const Defect& created) { fill(created, response); });
 }
 
 absl::Status DefectServiceImpl::HandleGetDefect(runtime::CallContext& call,
@@ -167,12 +199,12 @@ absl::Status DefectServiceImpl::HandleUpdateDefect(runtime::CallContext& call,
   PM_RETURN_IF_ERROR(ValidateUpdate(input, paths, request.etag(), category));
   const absl::Time now = deps_.now();
   return Transition(
-      call, request.defect().id(), request.etag(), request.request_id(), ChangeType::kUpdated,
-      [&](const Defect& current) -> absl::StatusOr<Mutation> {
+      call, request, request.defect().id(), request.etag(),
+      [&](const Defect& current, const DefectFacts&) -> absl::StatusOr<Mutation> {
         PM_ASSIGN_OR_RETURN(Defect after, ApplyUpdate(current, input, paths, now));
         return Mutation{std::move(after), ChangeType::kUpdated, ""};
       },
-      response->mutable_defect());
+      response, response->mutable_defect());
 }
 
 absl::Status DefectServiceImpl::HandleAssignDefect(runtime::CallContext& call,
@@ -182,25 +214,30 @@ absl::Status DefectServiceImpl::HandleAssignDefect(runtime::CallContext& call,
   PM_RETURN_IF_ERROR(ValidateAssign(input));
   const absl::Time now = deps_.now();
   return Transition(
-      call, request.id(), request.etag(), request.request_id(), ChangeType::kAssigned,
-      [&](const Defect& current) -> absl::StatusOr<Mutation> {
+      call, request, request.id(), request.etag(),
+      [&](const Defect& current, const DefectFacts&) -> absl::StatusOr<Mutation> {
         PM_ASSIGN_OR_RETURN(Defect after, defect::Assign(current, input, call.identity, now));
         return Mutation{std::move(after), ChangeType::kAssigned, ""};
       },
-      response->mutable_defect());
+      response, response->mutable_defect());
 }
 
 absl::Status DefectServiceImpl::HandleStartRepair(runtime::CallContext& call,
                                                   const v1::StartRepairRequest& request,
                                                   v1::StartRepairResponse* response) {
   const absl::Time now = deps_.now();
+  const Caller caller{call.identity, call.roles};
   return Transition(
-      call, request.id(), request.etag(), request.request_id(), ChangeType::kRepairStarted,
-      [&](const Defect& current) -> absl::StatusOr<Mutation> {
+      call, request, request.id(), request.etag(),
+      [&](const Defect& current, const DefectFacts& facts) -> absl::StatusOr<Mutation> {
         PM_ASSIGN_OR_RETURN(Defect after, defect::StartRepair(current, call.identity, now));
-        return Mutation{std::move(after), ChangeType::kRepairStarted, ""};
+        // Who may: the assigned mechanic, or a foreman/admin override (noted in history).
+        PM_ASSIGN_OR_RETURN(std::string note,
+                            CheckRepairWorker(current, defect::Transition::kStartRepair, caller,
+                                              facts.assigned_mechanic_identity));
+        return Mutation{std::move(after), ChangeType::kRepairStarted, std::move(note)};
       },
-      response->mutable_defect());
+      response, response->mutable_defect());
 }
 
 absl::Status DefectServiceImpl::HandleFinishRepair(runtime::CallContext& call,
@@ -209,13 +246,17 @@ absl::Status DefectServiceImpl::HandleFinishRepair(runtime::CallContext& call,
   const FinishInput input{request.work_done(), request.labor_minutes()};
   PM_RETURN_IF_ERROR(ValidateFinish(input));
   const absl::Time now = deps_.now();
+  const Caller caller{call.identity, call.roles};
   return Transition(
-      call, request.id(), request.etag(), request.request_id(), ChangeType::kRepairFinished,
-      [&](const Defect& current) -> absl::StatusOr<Mutation> {
+      call, request, request.id(), request.etag(),
+      [&](const Defect& current, const DefectFacts& facts) -> absl::StatusOr<Mutation> {
         PM_ASSIGN_OR_RETURN(Defect after, defect::FinishRepair(current, input, call.identity, now));
-        return Mutation{std::move(after), ChangeType::kRepairFinished, ""};
+        PM_ASSIGN_OR_RETURN(std::string note,
+                            CheckRepairWorker(current, defect::Transition::kFinishRepair, caller,
+                                              facts.assigned_mechanic_identity));
+        return Mutation{std::move(after), ChangeType::kRepairFinished, std::move(note)};
       },
-      response->mutable_defect());
+      response, response->mutable_defect());
 }
 
 absl::Status DefectServiceImpl::HandleVerifyRepair(runtime::CallContext& call,
@@ -227,12 +268,12 @@ absl::Status DefectServiceImpl::HandleVerifyRepair(runtime::CallContext& call,
   const ChangeType type = input.decision == QcDecision::kAccept ? ChangeType::kRepairAccepted
                                                                 : ChangeType::kRepairRejected;
   return Transition(
-      call, request.id(), request.etag(), request.request_id(), type,
-      [&](const Defect& current) -> absl::StatusOr<Mutation> {
+      call, request, request.id(), request.etag(),
+      [&](const Defect& current, const DefectFacts&) -> absl::StatusOr<Mutation> {
         PM_ASSIGN_OR_RETURN(Defect after, defect::VerifyRepair(current, input, call.identity, now));
         return Mutation{std::move(after), type, input.reason};
       },
-      response->mutable_defect());
+      response, response->mutable_defect());
 }
 
 absl::Status DefectServiceImpl::HandleCancelDefect(runtime::CallContext& call,
@@ -241,13 +282,13 @@ absl::Status DefectServiceImpl::HandleCancelDefect(runtime::CallContext& call,
   PM_RETURN_IF_ERROR(ValidateCancel(request.reason()));
   const absl::Time now = deps_.now();
   return Transition(
-      call, request.id(), request.etag(), request.request_id(), ChangeType::kCancelled,
-      [&](const Defect& current) -> absl::StatusOr<Mutation> {
+      call, request, request.id(), request.etag(),
+      [&](const Defect& current, const DefectFacts&) -> absl::StatusOr<Mutation> {
         PM_ASSIGN_OR_RETURN(Defect after,
                             defect::Cancel(current, request.reason(), call.identity, now));
         return Mutation{std::move(after), ChangeType::kCancelled, request.reason()};
       },
-      response->mutable_defect());
+      response, response->mutable_defect());
 }
 
 absl::Status DefectServiceImpl::HandleGetDefectHistory(runtime::CallContext& call,
@@ -312,8 +353,13 @@ absl::Status DefectServiceImpl::HandleUploadDefectPhoto(
   PM_RETURN_IF_ERROR(store_->GetDefect(defect_id).status());
 
   const auto declared = static_cast<size_t>(metadata.size_bytes());
+  // The buffer grows with the bytes that actually arrive (never reserved up front from
+  // the declared size), and every growth is charged to the process-wide upload budget
+  // first: streams that send only metadata hold nothing, and uploads together never hold
+  // more than upload-memory-bytes. The charge is returned when this handler returns,
+  // however the stream ends.
+  runtime::MemoryBudget::Reservation held = runtime::MemoryBudget::Open(deps_.upload_memory);
   std::string bytes;
-  bytes.reserve(declared);
   common::Sha256 sha;
   while (reader->Read(&message)) {
     if (call.Cancelled()) return absl::CancelledError("upload cancelled");
@@ -329,6 +375,18 @@ absl::Status DefectServiceImpl::HandleUploadDefectPhoto(
     if (bytes.size() + chunk.size() > declared) {
       return runtime::InvalidField("metadata.size_bytes",
                                    absl::StrCat("more bytes arrived than the declared ", declared));
+    }
+    const size_t needed = bytes.size() + chunk.size();
+    if (needed > bytes.capacity()) {
+      // Doubling keeps appends amortised linear; never beyond the declared size.
+      const size_t grown = std::min(declared, std::max(needed, 2 * bytes.capacity()));
+      PM_RETURN_IF_ERROR(held.Grow(static_cast<int64_t>(grown) - held.bytes()));
+      // A fresh buffer of exactly `grown`: reserve() on a non-empty string may round up
+      // to twice its old capacity, which would hold more than was charged.
+      std::string larger;
+      larger.reserve(grown);
+      larger.append(bytes);
+      bytes.swap(larger);
     }
     bytes.append(chunk);
     sha.Update(chunk);
@@ -347,10 +405,15 @@ absl::Status DefectServiceImpl::HandleUploadDefectPhoto(
   }
   NewPhoto photo{defect_id,         metadata.content_type(), metadata.size_bytes(),
                  metadata.sha256(), metadata.file_name(),    std::move(bytes)};
-  PM_ASSIGN_OR_RETURN(Photo stored, store_->AddPhoto(photo, Context(call, metadata.request_id())));
+  // The metadata carries the request_id and, with sha256 and size, stands for the bytes.
+  auto fill = [](const Photo& stored, v1::UploadDefectPhotoResponse* out) {
+    ToProto(stored, out->mutable_photo());
+  };
+  PM_ASSIGN_OR_RETURN(Replayable<Photo> answer,
+                      store_->AddPhoto(photo, Context(call, metadata),
+                                       EncoderOf<v1::UploadDefectPhotoResponse, Photo>(fill)));
   EventsCommitted();
-  ToProto(stored, response->mutable_photo());
-  return absl::OkStatus();
+  return Answer(answer, response, [&](const Photo& stored) { fill(stored, response); });
 }
 
 absl::Status DefectServiceImpl::HandleDownloadDefectPhoto(
@@ -376,9 +439,14 @@ absl::Status DefectServiceImpl::HandleCreateRepairPlace(runtime::CallContext& ca
   RepairPlace place = FromProto(request.repair_place());
   PM_RETURN_IF_ERROR(ValidateRepairPlace(place));
   PM_RETURN_IF_ERROR(CheckRequestId(request.request_id()));
-  PM_ASSIGN_OR_RETURN(RepairPlace created, store_->CreateRepairPlace(place, request.request_id()));
-  ToProto(created, response->mutable_repair_place());
-  return absl::OkStatus();
+  auto fill = [](const RepairPlace& created, v1::CreateRepairPlaceResponse* out) {
+    ToProto(created, out->mutable_repair_place());
+  };
+  PM_ASSIGN_OR_RETURN(
+      Replayable<RepairPlace> answer,
+      store_->CreateRepairPlace(place, Context(call, request),
+                                EncoderOf<v1::CreateRepairPlaceResponse, RepairPlace>(fill)));
+  return Answer(answer, response, [&](const RepairPlace& created) { fill(created, response); });
 }
 
 absl::Status DefectServiceImpl::HandleListRepairPlaces(runtime::CallContext& call,
@@ -395,9 +463,13 @@ absl::Status DefectServiceImpl::HandleCreateCrew(runtime::CallContext& call,
   Crew crew = FromProto(request.crew());
   PM_RETURN_IF_ERROR(ValidateCrew(crew));
   PM_RETURN_IF_ERROR(CheckRequestId(request.request_id()));
-  PM_ASSIGN_OR_RETURN(Crew created, store_->CreateCrew(crew, request.request_id()));
-  ToProto(created, response->mutable_crew());
-  return absl::OkStatus();
+  auto fill = [](const Crew& created, v1::CreateCrewResponse* out) {
+    ToProto(created, out->mutable_crew());
+  };
+  PM_ASSIGN_OR_RETURN(Replayable<Crew> answer,
+                      store_->CreateCrew(crew, Context(call, request),
+                                         EncoderOf<v1::CreateCrewResponse, Crew>(fill)));
+  return Answer(answer, response, [&](const Crew& created) { fill(created, response); });
 }
 
 absl::Status DefectServiceImpl::HandleListCrews(runtime::CallContext& call,
@@ -414,9 +486,14 @@ absl::Status DefectServiceImpl::HandleCreateMechanic(runtime::CallContext& call,
   Mechanic mechanic = FromProto(request.mechanic());
   PM_RETURN_IF_ERROR(ValidateMechanic(mechanic));
   PM_RETURN_IF_ERROR(CheckRequestId(request.request_id()));
-  PM_ASSIGN_OR_RETURN(Mechanic created, store_->CreateMechanic(mechanic, request.request_id()));
-  ToProto(created, response->mutable_mechanic());
-  return absl::OkStatus();
+  auto fill = [](const Mechanic& created, v1::CreateMechanicResponse* out) {
+    ToProto(created, out->mutable_mechanic());
+  };
+  PM_ASSIGN_OR_RETURN(
+      Replayable<Mechanic> answer,
+      store_->CreateMechanic(mechanic, Context(call, request),
+                             EncoderOf<v1::CreateMechanicResponse, Mechanic>(fill)));
+  return Answer(answer, response, [&](const Mechanic& created) { fill(created, response); });
 }
 
 absl::Status DefectServiceImpl::HandleListMechanics(runtime::CallContext& call,
@@ -433,10 +510,14 @@ absl::Status DefectServiceImpl::HandleCreateDefectCategory(
   DefectCategory category = FromProto(request.category());
   PM_RETURN_IF_ERROR(ValidateCategory(category));
   PM_RETURN_IF_ERROR(CheckRequestId(request.request_id()));
-  PM_ASSIGN_OR_RETURN(DefectCategory created,
-                      store_->CreateCategory(category, request.request_id()));
-  ToProto(created, response->mutable_category());
-  return absl::OkStatus();
+  auto fill = [](const DefectCategory& created, v1::CreateDefectCategoryResponse* out) {
+    ToProto(created, out->mutable_category());
+  };
+  PM_ASSIGN_OR_RETURN(
+      Replayable<DefectCategory> answer,
+      store_->CreateCategory(category, Context(call, request),
+                             EncoderOf<v1::CreateDefectCategoryResponse, DefectCategory>(fill)));
+  return Answer(answer, response, [&](const DefectCategory& created) { fill(created, response); });
 }
 
 absl::Status DefectServiceImpl::HandleListDefectCategories(

@@ -23,6 +23,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "server/runtime/service_module.h"
+#include "server/runtime/spiffe_id.h"
 #include "server/runtime/tls.h"
 
 namespace plantmesh::runtime {
@@ -178,6 +179,10 @@ absl::Status Validate(const ServerConfig& config) {
   if (!config.role_bindings.empty() && !Readable(config.role_bindings)) {
     problems.push_back(absl::StrCat("role-bindings: cannot read '", config.role_bindings, "'"));
   }
+  if (!IsValidTrustDomain(config.trust_domain)) {
+    problems.push_back(absl::StrCat("trust-domain: '", config.trust_domain,
+                                    "' is not 1-255 characters of a-z, 0-9, '.', '-', '_'"));
+  }
   if (config.tls_reload_seconds < 1) problems.push_back("tls-reload-seconds: must be >= 1");
   if (config.role_bindings_reload_seconds < 1) {
     problems.push_back("role-bindings-reload-seconds: must be >= 1");
@@ -198,6 +203,9 @@ absl::Status Validate(const ServerConfig& config) {
   if (config.events_retain < 1) problems.push_back("events-retain: must be >= 1");
   if (config.drain_timeout < absl::ZeroDuration())
     problems.push_back("drain-seconds: must be >= 0");
+  if (config.upload_memory_bytes < 1024 * 1024) {
+    problems.push_back("upload-memory-bytes: must be >= 1048576");
+  }
   if (config.max_receive_message_bytes < 1024) {
     problems.push_back("max-receive-message-bytes: must be >= 1024");
   }
@@ -271,6 +279,10 @@ absl::StatusOr<ServerConfig> LoadServerConfig(
                  "event stream entries kept for Watch cursors");
   app.add_option("--drain-seconds", drain_seconds,
                  "on SIGTERM, how long in-flight calls and streams may take to finish");
+  app.add_option("--upload-memory-bytes", config.upload_memory_bytes,
+                 "memory all uploads being received may hold together, counted by bytes "
+                 "received (not declared); an upload beyond it fails RESOURCE_EXHAUSTED; at "
+                 "least every service's largest upload (e.g. defect.photo-max-bytes)");
   app.add_flag("--audit-reads", config.audit_reads, "also audit read-only calls");
   app.add_flag("--reflection,!--no-reflection", config.reflection,
                "gRPC server reflection (on by default; --no-reflection turns it off)");
@@ -338,6 +350,13 @@ absl::StatusOr<ServerConfig> LoadServerConfig(
   std::vector<std::string> problems;
   if (absl::Status valid = Validate(config); !valid.ok()) problems.emplace_back(valid.message());
   for (const auto& section : sections) section->Check(&problems);
+  for (const ServiceDescriptor* service : services) {
+    auto values = section_values.find(service->name);
+    if (!service->check_config || values == section_values.end()) continue;
+    for (std::string& problem : service->check_config(config, *values->second)) {
+      problems.push_back(std::move(problem));
+    }
+  }
   if (!problems.empty()) return absl::InvalidArgumentError(absl::StrJoin(problems, "; "));
   for (auto& [name, values] : section_values) config.sections[name] = std::move(values);
   return config;

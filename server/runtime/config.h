@@ -64,6 +64,9 @@ struct ServerConfig {
   int64_t events_retain = 100000;        // events-retain: stream entries kept for Watch cursors
   // Behaviour
   absl::Duration drain_timeout = absl::Seconds(15);  // drain-seconds
+  // upload-memory-bytes: what all uploads being received may hold in memory together,
+  // counted by bytes actually received; beyond it an upload is RESOURCE_EXHAUSTED.
+  int64_t upload_memory_bytes = 256LL * 1024 * 1024;
   bool audit_reads = false;                          // audit-reads: also audit read-only calls
   bool reflection = true;                            // reflection
   std::string log_level = "info";                    // log-level

@@ -9,6 +9,7 @@
 
 #include "server/runtime/config.h"
 #include "server/runtime/event_stream.h"
+#include "server/runtime/memory_budget.h"
 #include "server/runtime/migrations.h"
 #include "server/runtime/pg_pool.h"
 
@@ -30,6 +31,9 @@ struct ServiceDeps {
   PgPool* pg = nullptr;
   OutboxRelay* relay = nullptr;  // call Notify() after committing events
   RedisOptions redis;
+  // Shared by every upload of every hosted service (config upload-memory-bytes);
+  // nullptr: unlimited.
+  MemoryBudget* upload_memory = nullptr;
   // Injected clock: tests may pin time.
   std::function<absl::Time()> now = [] { return absl::Now(); };
 };
@@ -56,6 +60,9 @@ struct ServiceDescriptor {
   // Declares the keys of the service's `[name]` config section, bound to the fields of
   // the object it returns (handed back as ServiceDeps::service_config). Empty: none.
   std::function<std::shared_ptr<ServiceConfig>(ConfigSection&)> declare_config;
+  // Checks the section against the server's keys (e.g. a photo larger than the upload
+  // memory budget could never be received); each problem names its key.
+  std::function<std::vector<std::string>(const ServerConfig&, const ServiceConfig&)> check_config;
 };
 
 }  // namespace plantmesh::runtime

@@ -15,6 +15,7 @@
 #include "server/runtime/errors.h"
 #include "server/runtime/grpc_status.h"
 #include "server/runtime/shutdown.h"
+#include "server/runtime/spiffe_id.h"
 
 namespace plantmesh::runtime {
 namespace {
@@ -66,10 +67,7 @@ std::string RequestJson(const google::protobuf::Message* request) {
 
 StandardCallPolicy::StandardCallPolicy(Options options, const RoleBindingStore* bindings,
                                        AuditSink* audit)
-    : options_(std::move(options)),
-      bindings_(bindings),
-      audit_(audit),
-      identity_prefix_(absl::StrCat("spiffe://", options_.trust_domain, "/")) {}
+    : options_(std::move(options)), bindings_(bindings), audit_(audit) {}
 
 void StandardCallPolicy::SetAccessPolicy(AccessPolicy access) {
   access_ = std::move(access);
@@ -102,11 +100,25 @@ grpc::Status StandardCallPolicy::Begin(grpc::ServerContext* server_context, std:
                   absl::UnauthenticatedError("client certificate must carry exactly one URI SAN"));
     }
     identity.assign(ids[0].data(), ids[0].size());
-    if (!absl::StartsWith(identity, identity_prefix_)) {
+    // Validated as the SPIFFE spec says before any binding is looked up: role bindings
+    // match by prefix, and "service/../user/anna" must not count as a service.
+    absl::StatusOr<SpiffeId> id = ParseSpiffeId(identity);
+    if (!id.ok()) {
+      return Deny(method_name, QuoteForMessage(identity), {}, trace_id,
+                  absl::UnauthenticatedError(absl::StrCat("client certificate identity ",
+                                                          QuoteForMessage(identity), " is ",
+                                                          id.status().message())));
+    }
+    if (id->trust_domain != options_.trust_domain) {
       return Deny(
           method_name, identity, {}, trace_id,
           absl::UnauthenticatedError(absl::StrCat(
               "identity ", identity, " is not in the trust domain ", options_.trust_domain)));
+    }
+    if (id->path.empty()) {
+      return Deny(method_name, identity, {}, trace_id,
+                  absl::UnauthenticatedError(absl::StrCat(
+                      "identity ", identity, " names a trust domain, not a workload or user")));
     }
   }
 

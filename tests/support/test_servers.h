@@ -75,6 +75,11 @@ class TestPki {
   // Issues user certificate <name> and binds it to `roles` in the role-binding file.
   absl::StatusOr<Client> IssueClient(const std::string& name,
                                      const std::vector<std::string>& roles);
+  // Issues a client certificate <name> whose only URI SAN is `uri`, verbatim (no
+  // checks: for testing how the server treats malformed identities). Not bound to roles.
+  absl::StatusOr<Client> IssueClientWithUri(const std::string& name, const std::string& uri);
+  // Adds {"identity_prefix": prefix, "roles": roles} to the role-binding file.
+  absl::Status BindIdentityPrefix(const std::string& prefix, const std::vector<std::string>& roles);
   // An identity bound to no role, issued at Create: ServerProcess asks the health
   // service with it.
   Client probe_client() const;
