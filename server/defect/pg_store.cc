@@ -314,13 +314,14 @@ std::string ChangesJson(const std::vector<FieldChange>& changes) {
 }
 
 // The history entry and the outbox event of one change, in the caller's transaction.
-void RecordChange(pqxx::transaction_base& tx, const Defect& after, ChangeType type,
-                  const std::vector<FieldChange>& changes, const std::string& comment,
-                  const ChangeContext& context) {
+// `before`: the defect before the change, nullptr for a report.
+void RecordChange(pqxx::transaction_base& tx, const Defect* before, const Defect& after,
+                  ChangeType type, const std::vector<FieldChange>& changes,
+                  const std::string& comment, const ChangeContext& context) {
   const absl::Time when = TruncateToMicros(context.now);
   const std::string event_id = common::NewUuidV4();
   std::string payload;
-  MakeEvent(event_id, type, after, context.actor, when).SerializeToString(&payload);
+  MakeEvent(event_id, type, before, after, context.actor, when).SerializeToString(&payload);
   tx.exec_prepared0("change_record", after.id, static_cast<int>(type), context.actor, Micros(when),
                     ChangesJson(changes), comment, context.request_id, event_id,
                     pqxx::binarystring(payload));
@@ -382,7 +383,7 @@ absl::StatusOr<Defect> PgDefectStore::CreateDefect(const Defect& defect,
     result = defect;
     result.id = inserted[0][0].as<int64_t>();
     result.version = 1;
-    RecordChange(tx, result, ChangeType::kReported, Diff(Defect{}, result), "", context);
+    RecordChange(tx, nullptr, result, ChangeType::kReported, Diff(Defect{}, result), "", context);
     tx.commit();
     return absl::OkStatus();
   }));
@@ -510,7 +511,7 @@ absl::StatusOr<Defect> PgDefectStore::MutateDefect(int64_t id, const ChangeConte
     after.id = id;
     after.version = current.version + 1;
     WriteDefect(tx, after);
-    RecordChange(tx, after, mutation.change_type, changes, mutation.comment, context);
+    RecordChange(tx, &current, after, mutation.change_type, changes, mutation.comment, context);
     tx.commit();
     result = std::move(after);
     return absl::OkStatus();
@@ -572,7 +573,7 @@ absl::StatusOr<Photo> PgDefectStore::AddPhoto(const NewPhoto& photo, const Chang
     Defect after = defect::AddPhoto(current, stored, context.now);
     after.version = current.version + 1;
     WriteDefect(tx, after);
-    RecordChange(tx, after, ChangeType::kPhotoAdded, Diff(current, after), "", context);
+    RecordChange(tx, &current, after, ChangeType::kPhotoAdded, Diff(current, after), "", context);
     tx.commit();
     result = std::move(stored);
     return absl::OkStatus();
