@@ -604,12 +604,15 @@ struct EventHub::Impl {
         position = stream.position;
       }
       // GET before XREAD on one connection: a Redis that restarts in between breaks
-      // the connection, so entries read are of the generation read.
+      // the connection, so entries read are of the generation read. XINFO after XREAD:
+      // if nothing after `position` is trimmed now, nothing was when XREAD ran (the
+      // first retained id only grows).
       auto replies =
           redis.PipelineEach({{"SET", generation_key, NewStreamGeneration(), "NX"},
                               {"GET", generation_key},
                               {"XREAD", "COUNT", absl::StrCat(options.read_batch), "BLOCK",
-                               absl::StrCat(block_ms), "STREAMS", stream.key, position.ToString()}},
+                               absl::StrCat(block_ms), "STREAMS", stream.key, position.ToString()},
+                              {"XINFO", "STREAM", stream.key}},
                              options.block);
       absl::Status failed = !replies.ok()         ? replies.status()
                             : !(*replies)[1].ok() ? (*replies)[1].status()
@@ -632,6 +635,16 @@ struct EventHub::Impl {
         spdlog::error("event hub: {}: {}", stream.key, raw.status().ToString());
         backoff = NextBackoff(backoff, options);
         continue;
+      }
+      absl::StatusOr<StreamInfo> info = ParseXInfoStreamReply((*replies)[3]);
+      if (info.ok() && position < OldestCompleteCursor(*info)) {
+        // The hub fell behind the stream's trimming (events-retain too small for the
+        // rate): its subscribers may have missed events. Never a silent gap.
+        const absl::Status trimmed = Trimmed(stream.key, FormatCursor(generation, position),
+                                             FormatCursor(generation, OldestCompleteCursor(*info)));
+        spdlog::error("event hub: {}", std::string(trimmed.message()));
+        ForEachSubscriber(stream, [&](Subscription::State& sub) ABSL_EXCLUSIVE_LOCKS_REQUIRED(
+                                      sub.mu) { return sub.Fail(trimmed); });
       }
       if (raw->empty()) continue;
       std::vector<std::pair<EventPtr, StreamId>> events;

@@ -390,5 +390,23 @@ TEST_F(EventHubTest, SubscribersStayWhenTheConnectionBreaksAndGetWhatFollows) {
   EXPECT_EQ(taken.event_ids, Names("after", 0, 3));
 }
 
+TEST_F(EventHubTest, AHubBehindTheTrimmingEndsItsSubscribersInsteadOfSkipping) {
+  std::unique_ptr<EventHub> hub = StartHub();
+  absl::StatusOr<std::unique_ptr<Subscription>> live = hub->Subscribe(kKey, "");
+  ASSERT_TRUE(live.ok());
+  // Ten events and a trim to one, atomically: the hub can only ever see the last.
+  std::vector<std::vector<std::string>> commands = {{"MULTI"}};
+  for (int i = 0; i < 10; ++i) {
+    commands.push_back({"XADD", kKey, "*", "event_id", absl::StrCat("e-", i), "payload", "x"});
+  }
+  commands.push_back({"XTRIM", kKey, "MAXLEN", "1"});
+  commands.push_back({"EXEC"});
+  RedisClient redis(options_.redis);
+  ASSERT_TRUE(redis.Pipeline(commands).ok());
+  absl::Status end = AwaitEnd(**live);
+  EXPECT_EQ(end.code(), absl::StatusCode::kFailedPrecondition) << end;
+  EXPECT_EQ(ErrorInfoOf(end).reason, "CURSOR_EXPIRED");
+}
+
 }  // namespace
 }  // namespace plantmesh::runtime

@@ -25,7 +25,8 @@ std::vector<DefectEvent> ReadEvents(sdk::ReadStream<WatchDefectsResponse>& strea
   std::vector<DefectEvent> events;
   WatchDefectsResponse response;
   while (events.size() < count && stream.Next(&response)) events.push_back(response.event());
-  stream.Cancel();
+  // Cancelled only when complete, so that Finish tells why a short stream ended.
+  if (events.size() == count) stream.Cancel();
   return events;
 }
 
@@ -157,6 +158,24 @@ TEST(WatchTest, CursorOlderThanRetainedIsRefusedWithTheOldestCursor) {
 
   // Far more than retained (Redis may trim approximately, by whole nodes of 100).
   for (int i = 0; i < 250; ++i) Report(otto, absl::StrCat("VIN-RETAIN-", i));
+  // The relay publishes after the commits: wait until the last report is in the stream,
+  // after which nothing trims it any more and "oldest" stays put. (A watcher from "0"
+  // may itself be cut with CURSOR_EXPIRED while the relay trims: then look again.)
+  bool published = false;
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (!published && absl::Now() < deadline) {
+    auto tail = watcher.WatchDefects(from_oldest, sdk::CallOptions::WithTimeout(kStreamTimeout));
+    WatchDefectsResponse last;
+    while (!published && tail->Next(&last)) {
+      published = last.event().defect().vin() == "VIN-RETAIN-249";
+    }
+    if (published) tail->Cancel();
+    absl::Status ended = tail->Finish();
+    if (!published) {
+      ASSERT_EQ(ended.code(), absl::StatusCode::kFailedPrecondition) << Describe(ended);
+    }
+  }
+  ASSERT_TRUE(published);
 
   WatchDefectsRequest stale;
   stale.set_cursor(stale_cursor);
