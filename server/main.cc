@@ -15,6 +15,7 @@
 #include "server/known_services.h"
 #include "server/runtime/access_policy.h"
 #include "server/runtime/config.h"
+#include "server/runtime/event_hub.h"
 #include "server/runtime/event_stream.h"
 #include "server/runtime/health.h"
 #include "server/runtime/logging.h"
@@ -77,11 +78,27 @@ absl::Status Serve(const runtime::ServerConfig& config) {
   redis.port = config.redis_port;
   std::unique_ptr<runtime::OutboxRelay> relay;
   std::vector<runtime::OutboxSource> sources;
+  std::vector<std::string> stream_keys;
   for (const ServiceDescriptor* service : selected) {
     if (service->outbox.stream_key.empty()) continue;
     runtime::OutboxSource source = service->outbox;
     source.retain = config.events_retain;
+    stream_keys.push_back(source.stream_key);
     sources.push_back(std::move(source));
+  }
+  // One hub per process: one Redis reader per stream, fanned out to every watcher.
+  std::unique_ptr<runtime::EventHub> hub;
+  if (!stream_keys.empty()) {
+    runtime::EventHubOptions hub_options;
+    hub_options.redis = redis;
+    hub_options.queue_capacity = static_cast<size_t>(config.watch_queue_events);
+    hub = std::make_unique<runtime::EventHub>(hub_options, std::move(stream_keys));
+    hub->Start();
+    // Watches and List's watch_cursor need the stream; without Redis the server starts
+    // anyway (they answer UNAVAILABLE / an empty watch_cursor until it is reached).
+    if (!hub->AwaitConnected(absl::Seconds(2))) {
+      spdlog::warn("event hub: Redis not reachable yet; watches wait for it");
+    }
   }
   if (pool != nullptr && !sources.empty()) {
     relay = std::make_unique<runtime::OutboxRelay>(pool.get(), redis, std::move(sources));
@@ -106,6 +123,7 @@ absl::Status Serve(const runtime::ServerConfig& config) {
   deps.call_policy = &policy;
   deps.pg = pool.get();
   deps.relay = relay.get();
+  deps.events = hub.get();
   deps.redis = redis;
   std::vector<std::unique_ptr<runtime::ServiceModule>> modules;
   std::vector<runtime::ServerHost::Hosted> hosted;
@@ -150,6 +168,7 @@ absl::Status Serve(const runtime::ServerConfig& config) {
                  absl::ToDoubleMilliseconds(stats.latency_sum) /
                      static_cast<double>(std::max<int64_t>(1, stats.calls - stats.denied)));
   }
+  if (hub != nullptr) hub->Stop();
   if (relay != nullptr) relay->Stop();  // publishes what is pending
   audit->Flush(absl::Seconds(5));
   spdlog::info("plantmesh-server stopped");

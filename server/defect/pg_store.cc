@@ -317,13 +317,14 @@ std::string ChangesJson(const std::vector<FieldChange>& changes) {
 }
 
 // The history entry and the outbox event of one change, in the caller's transaction.
-void RecordChange(pqxx::transaction_base& tx, const Defect& after, ChangeType type,
-                  const std::vector<FieldChange>& changes, const std::string& comment,
-                  const ChangeContext& context) {
+// `before`: the defect before the change, nullptr for a report.
+void RecordChange(pqxx::transaction_base& tx, const Defect* before, const Defect& after,
+                  ChangeType type, const std::vector<FieldChange>& changes,
+                  const std::string& comment, const ChangeContext& context) {
   const absl::Time when = TruncateToMicros(context.now);
   const std::string event_id = common::NewUuidV4();
   std::string payload;
-  MakeEvent(event_id, type, after, context.actor(), when).SerializeToString(&payload);
+  MakeEvent(event_id, type, before, after, context.actor(), when).SerializeToString(&payload);
   tx.exec_prepared0("change_record", after.id, static_cast<int>(type), context.actor(),
                     Micros(when), ChangesJson(changes), comment, context.request.request_id,
                     event_id, pqxx::binarystring(payload));
@@ -435,7 +436,7 @@ absl::StatusOr<Replayable<Defect>> PgDefectStore::CreateDefect(
     Defect created = defect;
     created.id = inserted[0].as<int64_t>();
     created.version = 1;
-    RecordChange(tx, created, ChangeType::kReported, Diff(Defect{}, created), "", context);
+    RecordChange(tx, nullptr, created, ChangeType::kReported, Diff(Defect{}, created), "", context);
     Record(tx, context, encode, created, DefectResource(created.id));
     tx.commit();
     result.value = std::move(created);
@@ -574,7 +575,7 @@ absl::StatusOr<Replayable<Defect>> PgDefectStore::MutateDefect(
     after.id = id;
     after.version = current.version + 1;
     WriteDefect(tx, after);
-    RecordChange(tx, after, mutation.change_type, changes, mutation.comment, context);
+    RecordChange(tx, &current, after, mutation.change_type, changes, mutation.comment, context);
     Record(tx, context, encode, after, DefectResource(id));
     tx.commit();
     result.value = std::move(after);
@@ -647,7 +648,7 @@ absl::StatusOr<Replayable<Photo>> PgDefectStore::AddPhoto(const NewPhoto& photo,
     Defect after = defect::AddPhoto(current, stored, context.now);
     after.version = current.version + 1;
     WriteDefect(tx, after);
-    RecordChange(tx, after, ChangeType::kPhotoAdded, Diff(current, after), "", context);
+    RecordChange(tx, &current, after, ChangeType::kPhotoAdded, Diff(current, after), "", context);
     Record(tx, context, encode, stored,
            absl::StrCat(DefectResource(photo.defect_id), "/photos/", photo_no));
     tx.commit();

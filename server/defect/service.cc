@@ -1,11 +1,8 @@
 #include "server/defect/service.h"
 
 #include <algorithm>
-#include <deque>
 #include <optional>
 #include <string>
-#include <thread>
-#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -16,11 +13,10 @@
 #include "server/defect/convert.h"
 #include "server/defect/domain.h"
 #include "server/runtime/errors.h"
-#include "server/runtime/event_stream.h"
 #include "server/runtime/idempotency.h"
 #include "server/runtime/memory_budget.h"
-#include "server/runtime/shutdown.h"
 #include "server/runtime/status_macros.h"
+#include "server/runtime/watch.h"
 
 namespace plantmesh::defect {
 namespace {
@@ -28,9 +24,6 @@ namespace {
 constexpr size_t kMaxRequestIdChars = 128;
 constexpr size_t kMaxUploadChunk = 1024 * 1024;
 constexpr size_t kDownloadChunk = 64 * 1024;
-constexpr absl::Duration kWatchBlock = absl::Seconds(1);
-constexpr int kWatchBatch = 100;
-constexpr absl::Duration kRedisRetry = absl::Milliseconds(500);
 
 absl::Status CheckRequestId(const std::string& request_id) {
   if (request_id.size() > kMaxRequestIdChars) {
@@ -39,27 +32,6 @@ absl::Status CheckRequestId(const std::string& request_id) {
   }
   return absl::OkStatus();
 }
-
-// Event ids recently delivered to one watcher: the relay delivers at least once.
-class RecentIds {
- public:
-  explicit RecentIds(size_t capacity) : capacity_(capacity) {}
-  // False when `id` was seen recently.
-  bool Insert(const std::string& id) {
-    if (!seen_.insert(id).second) return false;
-    order_.push_back(id);
-    if (order_.size() > capacity_) {
-      seen_.erase(order_.front());
-      order_.pop_front();
-    }
-    return true;
-  }
-
- private:
-  size_t capacity_;
-  std::deque<std::string> order_;
-  std::unordered_set<std::string> seen_;
-};
 
 // Answers a call from the store's Replayable: a retry gets the first call's recorded
 // response as it was; otherwise `fill` writes the result into `response`.
@@ -85,14 +57,6 @@ ResponseEncoder<T> EncoderOf(Fill fill) {
     fill(value, &response);
     return response.SerializeAsString();
   };
-}
-
-// Waits `duration` unless the call ends first.
-void SleepUnlessCancelled(const runtime::CallContext& call, absl::Duration duration) {
-  const absl::Time until = absl::Now() + duration;
-  while (!call.Cancelled() && absl::Now() < until) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
 }
 
 }  // namespace
@@ -174,11 +138,19 @@ absl::Status DefectServiceImpl::HandleListDefects(runtime::CallContext& call,
                                                   const v1::ListDefectsRequest& request,
                                                   v1::ListDefectsResponse* response) {
   PM_ASSIGN_OR_RETURN(ListQuery query, MakeListQuery(FromProto(request)));
+  // Read before the list's snapshot is taken: a change committed after the snapshot is
+  // published after it, so watching from here misses nothing the page does not show.
+  std::string watch_cursor;
+  if (deps_.events != nullptr) {
+    absl::StatusOr<std::string> cursor = deps_.events->CurrentCursor(kEventStreamKey);
+    if (cursor.ok()) watch_cursor = *std::move(cursor);  // empty: the stream is away
+  }
   PM_ASSIGN_OR_RETURN(ListPage page, store_->ListDefects(query));
   for (const Defect& defect : page.defects) ToProto(defect, response->add_defects());
   if (page.more && !page.defects.empty()) {
     response->set_next_page_token(EncodePageToken(query, page.defects.back()));
   }
+  response->set_watch_cursor(watch_cursor);
   return absl::OkStatus();
 }
 
@@ -303,36 +275,29 @@ absl::Status DefectServiceImpl::HandleGetDefectHistory(runtime::CallContext& cal
 absl::Status DefectServiceImpl::HandleWatchDefects(
     runtime::CallContext& call, const v1::WatchDefectsRequest& request,
     grpc::ServerWriter<v1::WatchDefectsResponse>* writer) {
-  runtime::EventStreamReader reader(deps_.redis, kEventStreamKey);
-  PM_ASSIGN_OR_RETURN(std::string cursor, reader.Resolve(request.cursor()));
-  RecentIds recent(4096);
-  while (!call.Cancelled()) {
-    absl::StatusOr<std::vector<runtime::StreamEntry>> entries =
-        reader.ReadAfter(cursor, kWatchBlock, kWatchBatch);
-    if (!entries.ok()) {
-      if (entries.status().code() != absl::StatusCode::kUnavailable) return entries.status();
-      // Redis is away: keep the stream open and continue from `cursor` when it returns.
-      SleepUnlessCancelled(call, kRedisRetry);
-      continue;
-    }
-    for (runtime::StreamEntry& entry : *entries) {
-      cursor = entry.cursor;
-      if (!recent.Insert(entry.event_id)) continue;
-      v1::WatchDefectsResponse response;
-      v1::DefectEvent* event = response.mutable_event();
-      if (!event->ParseFromString(entry.payload)) {
-        return absl::DataLossError(absl::StrCat("event at cursor ", entry.cursor,
-                                                " is not a plantmesh.defect.v1.DefectEvent"));
-      }
-      if (!request.zone().empty() && event->defect().zone() != request.zone()) continue;
-      event->set_cursor(entry.cursor);
-      if (!writer->Write(response)) return absl::OkStatus();  // the client left
-    }
-  }
-  if (runtime::Draining()) {
-    return absl::UnavailableError(absl::StrCat("server draining; resume with cursor ", cursor));
-  }
-  return absl::CancelledError(absl::StrCat("watch ended (cancelled or deadline); cursor ", cursor));
+  const std::string& zone = request.zone();
+  return runtime::ServeWatch(
+      call, deps_.events, kEventStreamKey, request.cursor(),
+      [&](const runtime::StreamEvent& entry) -> absl::StatusOr<bool> {
+        v1::WatchDefectsResponse response;
+        v1::DefectEvent* event = response.mutable_event();
+        if (!event->ParseFromString(entry.payload)) {
+          return absl::DataLossError(absl::StrCat("event at cursor ", entry.cursor,
+                                                  " is not a plantmesh.defect.v1.DefectEvent"));
+        }
+        if (!zone.empty()) {
+          // previous_zone is set only when the change moved the defect between zones.
+          const bool now_in = event->defect().zone() == zone;
+          const bool was_in =
+              event->previous_zone().empty() ? now_in : event->previous_zone() == zone;
+          if (!now_in && !was_in) return true;
+          if (now_in != was_in) {
+            response.set_filter_change(now_in ? v1::FILTER_CHANGE_ENTERED : v1::FILTER_CHANGE_LEFT);
+          }
+        }
+        event->set_cursor(entry.cursor);
+        return writer->Write(response);  // false: the client left
+      });
 }
 
 absl::Status DefectServiceImpl::HandleUploadDefectPhoto(

@@ -201,6 +201,9 @@ absl::Status Validate(const ServerConfig& config) {
     problems.push_back("redis-port: must be 1-65535");
   }
   if (config.events_retain < 1) problems.push_back("events-retain: must be >= 1");
+  if (config.watch_queue_events < 1 || config.watch_queue_events > 1000000) {
+    problems.push_back("watch-queue-events: must be 1-1000000");
+  }
   if (config.drain_timeout < absl::ZeroDuration())
     problems.push_back("drain-seconds: must be >= 0");
   if (config.upload_memory_bytes < 1024 * 1024) {
@@ -277,6 +280,9 @@ absl::StatusOr<ServerConfig> LoadServerConfig(
   app.add_option("--redis-port", config.redis_port, "Redis port");
   app.add_option("--events-retain", config.events_retain,
                  "event stream entries kept for Watch cursors");
+  app.add_option("--watch-queue-events", config.watch_queue_events,
+                 "events queued per watcher before it is ended as too slow (UNAVAILABLE "
+                 "WATCH_TOO_SLOW with its resume cursor)");
   app.add_option("--drain-seconds", drain_seconds,
                  "on SIGTERM, how long in-flight calls and streams may take to finish");
   app.add_option("--upload-memory-bytes", config.upload_memory_bytes,

@@ -62,6 +62,9 @@ struct ServerConfig {
   std::string redis_host = "127.0.0.1";  // redis-host
   int redis_port = 6379;                 // redis-port
   int64_t events_retain = 100000;        // events-retain: stream entries kept for Watch cursors
+  // watch-queue-events: events queued per watcher before it is ended as too slow
+  // (UNAVAILABLE WATCH_TOO_SLOW with its resume cursor).
+  int64_t watch_queue_events = 1024;
   // Behaviour
   absl::Duration drain_timeout = absl::Seconds(15);  // drain-seconds
   // upload-memory-bytes: what all uploads being received may hold in memory together,

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "server/runtime/config.h"
+#include "server/runtime/event_hub.h"
 #include "server/runtime/event_stream.h"
 #include "server/runtime/memory_budget.h"
 #include "server/runtime/migrations.h"
@@ -30,6 +31,9 @@ struct ServiceDeps {
   CallPolicy* call_policy = nullptr;
   PgPool* pg = nullptr;
   OutboxRelay* relay = nullptr;  // call Notify() after committing events
+  // The process's event hub: Watch* handlers subscribe to it (runtime::ServeWatch) and
+  // List handlers take their watch_cursor from it; null when no stream is configured.
+  EventHub* events = nullptr;
   RedisOptions redis;
   // Shared by every upload of every hosted service (config upload-memory-bytes);
   // nullptr: unlimited.
