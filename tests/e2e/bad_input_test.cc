@@ -91,8 +91,19 @@ TEST_F(BadInputTest, EachCreateRuleNamesItsFieldAndWritesNothing) {
 }
 
 TEST_F(BadInputTest, EveryViolationIsListedNotOnlyTheFirst) {
+  // Text first (the contract's input rules): every broken string at once.
+  defect::v1::CreateDefectRequest text;
+  text.mutable_defect()->set_vin("!");
+  text.mutable_defect()->set_zone("paint");
+  text.mutable_defect()->set_description(std::string("door\0scratch", 12));
+  auto refused = mesh_->Defects("otto").CreateDefect(text);
+  ASSERT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(ViolatedFields(refused.status()),
+              ::testing::UnorderedElementsAre("defect.vin", "defect.zone", "defect.description"));
+
+  // Then the method's own rules: every missing field at once.
   defect::v1::CreateDefectRequest request;
-  request.mutable_defect()->set_vin("!");
+  request.mutable_defect()->set_description("everything else is missing");
   auto created = mesh_->Defects("otto").CreateDefect(request);
   ASSERT_EQ(created.status().code(), absl::StatusCode::kInvalidArgument);
   std::vector<std::string> fields = ViolatedFields(created.status());
