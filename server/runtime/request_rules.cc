@@ -13,6 +13,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -182,16 +183,48 @@ std::string StringKeySuffix(const std::string& key) {
   return absl::StrCat("[\"", absl::CEscape(shown), "\"]");
 }
 
-void CheckString(const std::string& value, const TextRule& rule, const std::string& path,
-                 Collector* out) {
+// Checks `value`; `path()` names the field, and is only built for a violation.
+template <typename PathFn>
+void CheckString(const std::string& value, const TextRule& rule, PathFn path, Collector* out) {
   if (value.empty()) return;
-  if (std::optional<std::string> why = TextViolation(value, rule)) out->Add(path, *std::move(why));
+  if (std::optional<std::string> why = TextViolation(value, rule))
+    out->Add(path(), *std::move(why));
 }
 
 // `path[index]`: an element of a repeated field.
 std::string Indexed(const std::string& path, int index) {
   return absl::StrCat(path, "[", index, "]");
 }
+
+// Where a walk is in the request. Kept as pointers to field names and turned into text
+// only for a violation: a request that keeps the rules builds no string.
+class Path {
+ public:
+  void Push(const FieldDescriptor* field) { segments_.push_back({&field->name(), -1, {}}); }
+  void Pop() { segments_.pop_back(); }
+  void SetIndex(int index) { segments_.back().index = index; }
+  void SetKey(std::string suffix) { segments_.back().key_suffix = std::move(suffix); }
+  void ClearKey() { segments_.back().key_suffix.clear(); }
+
+  std::string ToString() const {
+    std::string text;
+    for (const Segment& segment : segments_) {
+      if (!text.empty()) text += '.';
+      text += *segment.name;
+      if (segment.index >= 0) absl::StrAppend(&text, "[", segment.index, "]");
+      text += segment.key_suffix;
+    }
+    return text;
+  }
+
+ private:
+  struct Segment {
+    const std::string* name;
+    int index;               // -1: not an element of a repeated field
+    std::string key_suffix;  // `["key"]` for a map entry
+  };
+  absl::InlinedVector<Segment, 8> segments_;  // no allocation for usual depths
+};
 
 std::string ScalarKeySuffix(const Message& entry, const FieldDescriptor* key) {
   const Reflection* r = entry.GetReflection();
@@ -211,32 +244,32 @@ std::string ScalarKeySuffix(const Message& entry, const FieldDescriptor* key) {
   }
 }
 
-void Walk(const Message& message, const MessagePlan& plan, const std::string& prefix,
-          Collector* out, int depth) {
+void Walk(const Message& message, const MessagePlan& plan, Path* path, Collector* out, int depth) {
   if (depth > kMaxDepth) return;
   const Reflection* r = message.GetReflection();
   std::string scratch;
+  const auto here = [path] { return path->ToString(); };
   for (const FieldPlan& f : plan.fields) {
-    const std::string path =
-        prefix.empty() ? f.field->name() : absl::StrCat(prefix, ".", f.field->name());
+    path->Push(f.field);
     switch (f.shape) {
       case FieldPlan::Shape::kString:
         if (f.field->is_repeated()) {
           const int n = r->FieldSize(message, f.field);
           for (int i = 0; i < n; ++i) {
-            CheckString(r->GetRepeatedStringReference(message, f.field, i, &scratch), f.rule,
-                        Indexed(path, i), out);
+            path->SetIndex(i);
+            CheckString(r->GetRepeatedStringReference(message, f.field, i, &scratch), f.rule, here,
+                        out);
           }
         } else {
-          CheckString(r->GetStringReference(message, f.field, &scratch), f.rule, path, out);
+          CheckString(r->GetStringReference(message, f.field, &scratch), f.rule, here, out);
         }
         break;
       case FieldPlan::Shape::kMessage:
         if (f.field->is_repeated()) {
           const int n = r->FieldSize(message, f.field);
           for (int i = 0; i < n; ++i) {
-            Walk(r->GetRepeatedMessage(message, f.field, i), *f.message, Indexed(path, i), out,
-                 depth + 1);
+            path->SetIndex(i);
+            Walk(r->GetRepeatedMessage(message, f.field, i), *f.message, path, out, depth + 1);
           }
         } else if (r->HasField(message, f.field)) {
           Walk(r->GetMessage(message, f.field), *f.message, path, out, depth + 1);
@@ -247,29 +280,29 @@ void Walk(const Message& message, const MessagePlan& plan, const std::string& pr
         for (int i = 0; i < n; ++i) {
           const Message& entry = r->GetRepeatedMessage(message, f.field, i);
           const Reflection* er = entry.GetReflection();
-          std::string suffix;
+          path->ClearKey();
           if (f.map_key->type() == FieldDescriptor::TYPE_STRING) {
             const std::string& key = er->GetStringReference(entry, f.map_key, &scratch);
             if (std::optional<std::string> why = TextViolation(key, kKeyRule)) {
-              out->Add(path, absl::StrCat("a key ", *why));
+              out->Add(path->ToString(), absl::StrCat("a key ", *why));
               continue;
             }
-            suffix = StringKeySuffix(key);
+            path->SetKey(StringKeySuffix(key));
           } else {
-            suffix = ScalarKeySuffix(entry, f.map_key);
+            path->SetKey(ScalarKeySuffix(entry, f.map_key));
           }
-          const std::string entry_path = path + suffix;
           if (f.map_value->type() == FieldDescriptor::TYPE_STRING) {
             std::string value_scratch;
-            CheckString(er->GetStringReference(entry, f.map_value, &value_scratch), f.rule,
-                        entry_path, out);
+            CheckString(er->GetStringReference(entry, f.map_value, &value_scratch), f.rule, here,
+                        out);
           } else if (f.message != nullptr && er->HasField(entry, f.map_value)) {
-            Walk(er->GetMessage(entry, f.map_value), *f.message, entry_path, out, depth + 1);
+            Walk(er->GetMessage(entry, f.map_value), *f.message, path, out, depth + 1);
           }
         }
         break;
       }
     }
+    path->Pop();
   }
 }
 
@@ -366,7 +399,8 @@ void WalkSerialized(std::string_view wire, const Descriptor* type, const std::st
                              }
                              const std::string entry_path = path + SerializedKeySuffix(bytes, key);
                              if (value->type() == FieldDescriptor::TYPE_STRING) {
-                               CheckString(part_bytes, RuleOf(field), entry_path, out);
+                               CheckString(
+                                   part_bytes, RuleOf(field), [&] { return entry_path; }, out);
                              } else {
                                WalkSerialized(part_bytes, value->message_type(), entry_path, out,
                                               depth + 1);
@@ -376,7 +410,8 @@ void WalkSerialized(std::string_view wire, const Descriptor* type, const std::st
         }
         if (field->is_repeated()) path = Indexed(path, index);
         if (field->type() == FieldDescriptor::TYPE_STRING) {
-          CheckString(bytes, RuleOf(field), path, out);
+          CheckString(
+              bytes, RuleOf(field), [&] { return path; }, out);
         } else {
           WalkSerialized(bytes, field->message_type(), path, out, depth + 1);
         }
@@ -407,7 +442,8 @@ absl::Status CheckRequestText(const Message& request) {
   const MessagePlan& plan = Plans().For(request.GetDescriptor());
   if (plan.fields.empty()) return absl::OkStatus();
   Collector out;
-  Walk(request, plan, "", &out, 0);
+  Path path;
+  Walk(request, plan, &path, &out, 0);
   return out.ToStatus();
 }
 
