@@ -54,7 +54,7 @@ class Echo final : public EchoServiceBase {
 
  protected:
   absl::Status HandleChat(runtime::CallContext&,
-                          grpc::ServerReaderWriter<ChatMessage, ChatMessage>* stream) override {
+                          runtime::RequestStream<ChatMessage, ChatMessage>* stream) override {
     ChatMessage message;
     while (stream->Read(&message)) {
       message.set_text("echo: " + message.text());

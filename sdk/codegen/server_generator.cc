@@ -28,20 +28,22 @@ Vars MethodVars(const ServiceDescriptor* service, const MethodDescriptor* method
       {"Request", QualifiedCppClass(method->input_type())},
       {"Response", QualifiedCppClass(method->output_type())},
       {"full_method", service->full_name() + "." + method->name()},
+      {"path", "/" + service->full_name() + "/" + method->name()},
   };
 }
 
-// The gRPC sync-API parameters after `::grpc::ServerContext* context`.
+// The entry point's parameters after `::grpc::ServerContext* context`: requests arrive
+// as bytes, decoded by the runtime (DecodeRequest); responses are written typed.
 std::string EntryParameters(const MethodDescriptor* method) {
   switch (KindOf(method)) {
     case StreamKind::kUnary:
-      return "const $Request$* request, $Response$* response";
+      return "const ::grpc::ByteBuffer* request_bytes, $Response$* response";
     case StreamKind::kServerStreaming:
-      return "const $Request$* request, ::grpc::ServerWriter<$Response$>* writer";
+      return "const ::grpc::ByteBuffer* request_bytes, ::grpc::ServerWriter<$Response$>* writer";
     case StreamKind::kClientStreaming:
-      return "::grpc::ServerReader<$Request$>* reader, $Response$* response";
+      return "::grpc::ServerReader<::grpc::ByteBuffer>* reader, $Response$* response";
     case StreamKind::kBidi:
-      return "::grpc::ServerReaderWriter<$Response$, $Request$>* stream";
+      return "::grpc::ServerReaderWriter<$Response$, ::grpc::ByteBuffer>* stream";
   }
   return "";
 }
@@ -54,30 +56,94 @@ std::string HandlerParameters(const MethodDescriptor* method) {
     case StreamKind::kServerStreaming:
       return "const $Request$& request, ::grpc::ServerWriter<$Response$>* writer";
     case StreamKind::kClientStreaming:
-      return "::grpc::ServerReader<$Request$>* reader, $Response$* response";
+      return "::plantmesh::runtime::RequestReader<$Request$>* reader, $Response$* response";
     case StreamKind::kBidi:
-      return "::grpc::ServerReaderWriter<$Response$, $Request$>* stream";
+      return "::plantmesh::runtime::RequestStream<$Request$, $Response$>* stream";
   }
   return "";
 }
 
-// Arguments passed from the entry point to the handler, and the request given to End.
-std::string HandlerArguments(const MethodDescriptor* method) {
+// The gRPC method handler that calls the entry point (grpc::internal, as gRPC's own
+// generated code uses), with the request type as bytes.
+std::string MethodHandler(const MethodDescriptor* method) {
   switch (KindOf(method)) {
     case StreamKind::kUnary:
-      return "*request, response";
+      return "::grpc::internal::RpcMethodHandler<$Base$, ::grpc::ByteBuffer, $Response$>(\n"
+             "          [](Base* service, ::grpc::ServerContext* context,\n"
+             "             const ::grpc::ByteBuffer* request_bytes, $Response$* response) {\n"
+             "            return service->Serve$Method$(context, request_bytes, response);\n"
+             "          },\n"
+             "          this)";
     case StreamKind::kServerStreaming:
-      return "*request, writer";
+      return "::grpc::internal::ServerStreamingHandler<$Base$, ::grpc::ByteBuffer, "
+             "$Response$>(\n"
+             "          [](Base* service, ::grpc::ServerContext* context,\n"
+             "             const ::grpc::ByteBuffer* request_bytes,\n"
+             "             ::grpc::ServerWriter<$Response$>* writer) {\n"
+             "            return service->Serve$Method$(context, request_bytes, writer);\n"
+             "          },\n"
+             "          this)";
     case StreamKind::kClientStreaming:
-      return "reader, response";
+      return "::grpc::internal::ClientStreamingHandler<$Base$, ::grpc::ByteBuffer, "
+             "$Response$>(\n"
+             "          [](Base* service, ::grpc::ServerContext* context,\n"
+             "             ::grpc::ServerReader<::grpc::ByteBuffer>* reader, $Response$* response) "
+             "{\n"
+             "            return service->Serve$Method$(context, reader, response);\n"
+             "          },\n"
+             "          this)";
     case StreamKind::kBidi:
-      return "stream";
+      return "::grpc::internal::BidiStreamingHandler<$Base$, ::grpc::ByteBuffer, $Response$>(\n"
+             "          [](Base* service, ::grpc::ServerContext* context,\n"
+             "             ::grpc::ServerReaderWriter<$Response$, ::grpc::ByteBuffer>* stream) {\n"
+             "            return service->Serve$Method$(context, stream);\n"
+             "          },\n"
+             "          this)";
   }
   return "";
 }
 
-std::string AuditedRequest(const MethodDescriptor* method) {
-  return method->client_streaming() ? "nullptr" : "request";
+std::string RpcType(const MethodDescriptor* method) {
+  switch (KindOf(method)) {
+    case StreamKind::kUnary:
+      return "NORMAL_RPC";
+    case StreamKind::kServerStreaming:
+      return "SERVER_STREAMING";
+    case StreamKind::kClientStreaming:
+      return "CLIENT_STREAMING";
+    case StreamKind::kBidi:
+      return "BIDI_STREAMING";
+  }
+  return "";
+}
+
+// The entry point's body after Begin: decode, handle, End (audit, metrics, mapping).
+std::string EntryBody(const MethodDescriptor* method) {
+  switch (KindOf(method)) {
+    case StreamKind::kUnary:
+      return "  $Request$ request;\n"
+             "  ::absl::Status decoded = ::plantmesh::runtime::DecodeRequest(*request_bytes, "
+             "&request);\n"
+             "  // A refused request is audited without its text: it may not be storable.\n"
+             "  if (!decoded.ok()) return policy_->End(call, decoded, nullptr);\n"
+             "  return policy_->End(call, Handle$Method$(call, request, response), &request);\n";
+    case StreamKind::kServerStreaming:
+      return "  $Request$ request;\n"
+             "  ::absl::Status decoded = ::plantmesh::runtime::DecodeRequest(*request_bytes, "
+             "&request);\n"
+             "  // A refused request is audited without its text: it may not be storable.\n"
+             "  if (!decoded.ok()) return policy_->End(call, decoded, nullptr);\n"
+             "  return policy_->End(call, Handle$Method$(call, request, writer), &request);\n";
+    case StreamKind::kClientStreaming:
+      return "  ::plantmesh::runtime::RequestReader<$Request$> requests(reader);\n"
+             "  ::absl::Status handled = Handle$Method$(call, &requests, response);\n"
+             "  return policy_->End(call, requests.Outcome(std::move(handled)), nullptr);\n";
+    case StreamKind::kBidi:
+      return "  ::plantmesh::runtime::RequestStream<$Request$, $Response$> requests(stream);\n"
+             "  ::absl::Status handled = Handle$Method$(call, &requests);\n"
+             "  return policy_->End(call, requests.Outcome(std::move(handled)), nullptr);\n";
+  }
+  return "";
 }
 
 void PrintNamespaceOpen(Printer& p, const FileDescriptor* file) {
@@ -100,30 +166,30 @@ void GenerateServerHeader(const FileDescriptor* file,
   p.Print(
       "//\n"
       "// Server bases: each gRPC entry point runs CallPolicy::Begin (identity, roles from\n"
-      "// the contract), the service's Handle<Method>, then CallPolicy::End (audit,\n"
-      "// metrics, the one absl::Status -> grpc::Status mapping). Services implement\n"
+      "// the contract), decodes the request from its bytes and checks it against the\n"
+      "// contract's input rules (runtime::DecodeRequest; client streams per message through\n"
+      "// runtime::RequestReader), runs the service's Handle<Method>, then CallPolicy::End\n"
+      "// (audit, metrics, the one absl::Status -> grpc::Status mapping). Services implement\n"
       "// the Handle<Method> functions only.\n"
       "#pragma once\n\n"
-      "#include \"$stem$.grpc.pb.h\"\n"
+      "#include <grpcpp/impl/codegen/proto_utils.h>\n"
+      "#include <grpcpp/impl/service_type.h>\n"
+      "#include <grpcpp/server_context.h>\n"
+      "#include <grpcpp/support/byte_buffer.h>\n"
+      "#include <grpcpp/support/sync_stream.h>\n\n"
+      "#include \"$stem$.pb.h\"\n"
       "#include \"absl/status/status.h\"\n"
-      "#include \"server/runtime/call_policy.h\"\n\n",
+      "#include \"server/runtime/call_policy.h\"\n"
+      "#include \"server/runtime/request_decoding.h\"\n\n",
       "stem", stem);
   PrintNamespaceOpen(p, file);
   for (int s = 0; s < file->service_count(); ++s) {
     const ServiceDescriptor* service = file->service(s);
     p.Print(
-        "class $Base$ : public $Service$::Service {\n"
+        "class $Base$ : public ::grpc::Service {\n"
         " public:\n"
-        "  explicit $Base$(::plantmesh::runtime::CallPolicy* policy);\n\n"
-        "  // gRPC entry points, final: Begin -> Handle<Method> -> End.\n",
-        "Base", service->name() + "Base", "Service", service->name());
-    for (int m = 0; m < service->method_count(); ++m) {
-      const MethodDescriptor* method = service->method(m);
-      p.Print(MethodVars(service, method),
-              ("  ::grpc::Status $Method$(::grpc::ServerContext* context, " +
-               EntryParameters(method) + ") final;\n")
-                  .c_str());
-    }
+        "  explicit $Base$(::plantmesh::runtime::CallPolicy* policy);\n",
+        "Base", service->name() + "Base");
     p.Print(
         "\n protected:\n"
         "  // What a service implements: one handler per RPC.\n");
@@ -139,6 +205,18 @@ void GenerateServerHeader(const FileDescriptor* file,
     }
     p.Print(
         "\n private:\n"
+        "  using Base = $Base$;\n"
+        "  // gRPC entry points: Begin -> decode and check the request -> Handle<Method> -> End.\n",
+        "Base", service->name() + "Base");
+    for (int m = 0; m < service->method_count(); ++m) {
+      const MethodDescriptor* method = service->method(m);
+      p.Print(MethodVars(service, method),
+              ("  ::grpc::Status Serve$Method$(::grpc::ServerContext* context, " +
+               EntryParameters(method) + ");\n")
+                  .c_str());
+    }
+    p.Print(
+        "\n"
         "  ::plantmesh::runtime::CallPolicy* policy_;\n"
         "};\n\n");
   }
@@ -154,27 +232,41 @@ void GenerateServerSource(const FileDescriptor* file,
   p.PrintRaw(GeneratedBanner(file));
   p.Print(
       "#include \"$stem$.pm_server.h\"\n\n"
+      "#include <grpcpp/impl/rpc_method.h>\n"
+      "#include <grpcpp/impl/rpc_service_method.h>\n"
+      "#include <grpcpp/support/method_handler.h>\n\n"
+      "#include <utility>\n\n"
       "#include \"server/runtime/call_context.h\"\n\n",
       "stem", stem);
   PrintNamespaceOpen(p, file);
   for (int s = 0; s < file->service_count(); ++s) {
     const ServiceDescriptor* service = file->service(s);
-    p.Print("$Base$::$Base$(::plantmesh::runtime::CallPolicy* policy) : policy_(policy) {}\n\n",
+    // Registered as gRPC's generated Service would be, but with requests as bytes so
+    // that the runtime, not gRPC, parses them.
+    p.Print("$Base$::$Base$(::plantmesh::runtime::CallPolicy* policy) : policy_(policy) {\n",
             "Base", service->name() + "Base");
     for (int m = 0; m < service->method_count(); ++m) {
       const MethodDescriptor* method = service->method(m);
       Vars vars = MethodVars(service, method);
-      vars["args"] = HandlerArguments(method);
-      vars["audited"] = AuditedRequest(method);
-      p.Print(vars, ("::grpc::Status $Base$::$Method$(::grpc::ServerContext* context, " +
+      vars["rpc_type"] = RpcType(method);
+      p.Print(vars,
+              "  AddMethod(new ::grpc::internal::RpcServiceMethod(\n"
+              "      \"$path$\", ::grpc::internal::RpcMethod::$rpc_type$,\n");
+      p.Print(vars, ("      new " + MethodHandler(method) + "));\n").c_str());
+    }
+    p.Print("}\n\n");
+    for (int m = 0; m < service->method_count(); ++m) {
+      const MethodDescriptor* method = service->method(m);
+      Vars vars = MethodVars(service, method);
+      p.Print(vars, ("::grpc::Status $Base$::Serve$Method$(::grpc::ServerContext* context, " +
                      EntryParameters(method) + ") {\n")
                         .c_str());
       p.Print(vars,
               "  ::plantmesh::runtime::CallContext call;\n"
               "  ::grpc::Status begun = policy_->Begin(context, \"$full_method$\", &call);\n"
-              "  if (!begun.ok()) return begun;\n"
-              "  return policy_->End(call, Handle$Method$(call, $args$), $audited$);\n"
-              "}\n\n");
+              "  if (!begun.ok()) return begun;\n");
+      p.Print(vars, EntryBody(method).c_str());
+      p.Print("}\n\n");
     }
   }
   PrintNamespaceClose(p, file);

@@ -219,7 +219,7 @@ struct AssignInput {
   std::string repair_place_id;
   std::string mechanic_id;
 };
-// Field checks only (format); existence is checked by the store.
+// Required fields only (the contract checks their form); existence is checked by the store.
 absl::Status ValidateAssign(const AssignInput& input);
 absl::StatusOr<Defect> Assign(const Defect& current, const AssignInput& input,
                               absl::string_view actor, absl::Time now);
@@ -288,7 +288,7 @@ absl::Status ValidatePhotoUpload(const PhotoUploadInput& input, int64_t max_byte
 
 // ---- resources ----
 
-// Plant codes: 1-32 characters A-Z, 0-9, '-'.
+// Plant codes: 1-32 characters A-Z, 0-9, '-' (the contract's TEXT_KIND_CODE).
 bool IsPlantCode(absl::string_view code);
 absl::Status ValidateRepairPlace(const RepairPlace& place);     // paths "repair_place."
 absl::Status ValidateCrew(const Crew& crew);                    // paths "crew."

@@ -301,7 +301,7 @@ absl::Status DefectServiceImpl::HandleWatchDefects(
 }
 
 absl::Status DefectServiceImpl::HandleUploadDefectPhoto(
-    runtime::CallContext& call, grpc::ServerReader<v1::UploadDefectPhotoRequest>* reader,
+    runtime::CallContext& call, runtime::RequestReader<v1::UploadDefectPhotoRequest>* reader,
     v1::UploadDefectPhotoResponse* response) {
   v1::UploadDefectPhotoRequest message;
   if (!reader->Read(&message) || !message.has_metadata()) {

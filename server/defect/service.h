@@ -51,7 +51,7 @@ class DefectServiceImpl : public v1::DefectServiceBase {
                                   const v1::WatchDefectsRequest& request,
                                   grpc::ServerWriter<v1::WatchDefectsResponse>* writer) override;
   absl::Status HandleUploadDefectPhoto(runtime::CallContext& call,
-                                       grpc::ServerReader<v1::UploadDefectPhotoRequest>* reader,
+                                       runtime::RequestReader<v1::UploadDefectPhotoRequest>* reader,
                                        v1::UploadDefectPhotoResponse* response) override;
   absl::Status HandleDownloadDefectPhoto(
       runtime::CallContext& call, const v1::DownloadDefectPhotoRequest& request,
