@@ -111,6 +111,10 @@ TEST_F(CommandsTest, HelpCarriesCommentRolesAndRetrySafety) {
   EXPECT_THAT(help, HasSubstr("--defect.vin"));
   EXPECT_THAT(help, HasSubstr("VIN of the vehicle"));
   EXPECT_THAT(help, HasSubstr("[minor|major|critical]"));
+  // The contract's text rules.
+  EXPECT_THAT(help, HasSubstr("[code: 1-32 characters A-Z, 0-9, '-']"));
+  EXPECT_THAT(help, HasSubstr("[may span lines; at most 4000 characters]"));
+  EXPECT_THAT(help, HasSubstr("[one line, at most 32 characters]"));
 }
 
 TEST_F(CommandsTest, FlagsFlattenNestedMessagesToDepthTwo) {

@@ -51,6 +51,23 @@ std::string EnumHelp(const google::protobuf::EnumDescriptor* type) {
   return absl::StrCat(" [", absl::StrJoin(names, "|"), "]");
 }
 
+// What the contract's text rule (plantmesh.api.v1.text) lets a string field hold, for
+// --help; empty for one line without a limit of its own (every string's base rule).
+std::string TextHelp(const FieldDescriptor* field) {
+  const plantmesh::api::v1::TextRule& rule =
+      field->options().GetExtension(plantmesh::api::v1::text);
+  std::string limit =
+      rule.max_chars() > 0 ? absl::StrCat("at most ", rule.max_chars(), " characters") : "";
+  switch (rule.kind()) {
+    case plantmesh::api::v1::TEXT_KIND_CODE:
+      return " [code: 1-32 characters A-Z, 0-9, '-']";
+    case plantmesh::api::v1::TEXT_KIND_MULTI_LINE:
+      return absl::StrCat(" [may span lines", limit.empty() ? "" : "; ", limit, "]");
+    default:
+      return limit.empty() ? "" : absl::StrCat(" [one line, ", limit, "]");
+  }
+}
+
 void AddFlags(const Descriptor* type, const std::string& prefix,
               std::vector<const FieldDescriptor*> path, int depth, int max_depth,
               std::vector<FlagSpec>* flags) {
@@ -65,6 +82,7 @@ void AddFlags(const Descriptor* type, const std::string& prefix,
     flag.type_name = TypeNameOf(field);
     if (field->type() == FieldDescriptor::TYPE_ENUM) flag.help += EnumHelp(field->enum_type());
     if (field->type() == FieldDescriptor::TYPE_BYTES) flag.help += " (base64)";
+    if (field->type() == FieldDescriptor::TYPE_STRING) flag.help += TextHelp(field);
     if (field->cpp_type() != FieldDescriptor::CPPTYPE_MESSAGE) {
       flags->push_back(std::move(flag));
       continue;

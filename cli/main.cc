@@ -15,10 +15,8 @@
 #include "cli/pki_commands.h"
 #include "cli/signal_canceller.h"
 #include "grpcpp/channel.h"
-#include "plantmesh/defect/v1/defect_service.pb.h"
 #include "plantmesh/sdk/client_options.h"
 #include "plantmesh/sdk/status.h"
-#include "plantmesh/system/v1/system_service.pb.h"
 
 namespace plantmesh::cli {
 namespace {
@@ -34,19 +32,11 @@ constexpr char kExitCodesFooter[] =
     "24 UNAVAILABLE, 26 UNAUTHENTICATED, 25 DATA_LOSS (a --to-file check failed).\n"
     "Errors are described on stderr (field violations, reason, metadata).";
 
-// The SDK's MakeChannel builds its retry policy from the linked generated descriptors
-// of every plantmesh service: make sure the linker keeps them.
-void LinkServiceDescriptors() {
-  (void)plantmesh::defect::v1::CreateDefectRequest::descriptor();
-  (void)plantmesh::system::v1::WhoAmIRequest::descriptor();
-}
-
 int ExitCodeFor(const absl::Status& status) {
   return status.ok() ? 0 : kExitStatusBase + static_cast<int>(status.code());
 }
 
 int Main(int argc, char** argv) {
-  LinkServiceDescriptors();
   SignalCanceller canceller;  // before gRPC starts any thread
 
   absl::StatusOr<std::unique_ptr<ContractCatalog>> catalog = ContractCatalog::Embedded();

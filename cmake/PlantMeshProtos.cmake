@@ -6,17 +6,16 @@ set(PLANTMESH_PROTO_ROOT "${PROJECT_SOURCE_DIR}/proto")
 set(PLANTMESH_GEN_DIR "${PROJECT_BINARY_DIR}/gen")
 file(MAKE_DIRECTORY "${PLANTMESH_GEN_DIR}")
 
-set(PLANTMESH_MESSAGE_PROTOS
-  plantmesh/api/v1/annotations.proto
-  plantmesh/api/v1/error_details.proto
-  plantmesh/defect/v1/defect.proto
-  plantmesh/defect/v1/resources.proto
-)
-# Files that define a service: they also get SDK and server code from our plugin.
-set(PLANTMESH_SERVICE_PROTOS
-  plantmesh/system/v1/system_service.proto
-  plantmesh/defect/v1/defect_service.proto
-)
+# Every contract under proto/plantmesh/: a new service's files need no line here. Files
+# named *_service.proto define a service (buf style: one service per file) and also get
+# SDK and server code from our plugin.
+file(GLOB_RECURSE _contract_files CONFIGURE_DEPENDS RELATIVE "${PLANTMESH_PROTO_ROOT}"
+  "${PLANTMESH_PROTO_ROOT}/plantmesh/*.proto")
+list(SORT _contract_files)
+set(PLANTMESH_MESSAGE_PROTOS ${_contract_files})
+list(FILTER PLANTMESH_MESSAGE_PROTOS EXCLUDE REGEX "_service\\.proto$")
+set(PLANTMESH_SERVICE_PROTOS ${_contract_files})
+list(FILTER PLANTMESH_SERVICE_PROTOS INCLUDE REGEX "_service\\.proto$")
 
 # protoc runs with the contract root as its only import dir, so generated files sit at
 # <gen>/<path in proto/> and their #includes match. (protobuf_generate() would also
@@ -67,8 +66,10 @@ foreach(_p IN LISTS PLANTMESH_SERVICE_PROTOS)
 endforeach()
 list(TRANSFORM PLANTMESH_SERVICE_PROTOS PREPEND "${PLANTMESH_PROTO_ROOT}/"
   OUTPUT_VARIABLE _service_proto_paths)
+# What the SDK knows of all contracts together (sdk/codegen/contracts_generator.h).
+set(_retry_policy "${PLANTMESH_GEN_DIR}/plantmesh_contracts.pm.cc")
 add_custom_command(
-  OUTPUT ${PLANTMESH_SDK_SOURCES} ${PLANTMESH_SERVER_SOURCES}
+  OUTPUT ${PLANTMESH_SDK_SOURCES} ${PLANTMESH_SERVER_SOURCES} "${_retry_policy}"
   COMMAND protobuf::protoc
     "--plugin=protoc-gen-plantmesh=$<TARGET_FILE:protoc-gen-plantmesh>"
     "--plantmesh_out=${PLANTMESH_GEN_DIR}"
@@ -78,4 +79,36 @@ add_custom_command(
   WORKING_DIRECTORY "${PLANTMESH_PROTO_ROOT}"
   COMMENT "Generating PlantMesh SDK clients and server bases"
   VERBATIM)
+list(APPEND PLANTMESH_SDK_SOURCES "${_retry_policy}")
 add_custom_target(plantmesh_generated DEPENDS ${PLANTMESH_SDK_SOURCES} ${PLANTMESH_SERVER_SOURCES})
+
+# plantmesh_generate_contract(<prefix> ROOT <dir> PROTO <path under ROOT>)
+# Generates one contract outside proto/ (a test-only service) the way proto/'s are:
+# messages, gRPC stubs, the server base and the SDK client, into
+# <current binary dir>/<prefix>_gen. It may import proto/'s files. Sets <prefix>_SOURCES
+# and <prefix>_GEN_DIR in the caller's scope.
+function(plantmesh_generate_contract prefix)
+  cmake_parse_arguments(ARG "" "ROOT;PROTO" "" ${ARGN})
+  set(_out "${CMAKE_CURRENT_BINARY_DIR}/${prefix}_gen")
+  file(MAKE_DIRECTORY "${_out}")
+  string(REGEX REPLACE "\\.proto$" "" _stem "${ARG_PROTO}")
+  set(_outputs "")
+  foreach(_ext .pb.h .pb.cc .grpc.pb.h .grpc.pb.cc .pm_server.h .pm_server.cc .pm_client.h
+          .pm_client.cc)
+    list(APPEND _outputs "${_out}/${_stem}${_ext}")
+  endforeach()
+  add_custom_command(
+    OUTPUT ${_outputs}
+    COMMAND protobuf::protoc
+      "--cpp_out=${_out}" "--grpc_out=${_out}" "--plantmesh_out=${_out}"
+      "--plugin=protoc-gen-grpc=$<TARGET_FILE:gRPC::grpc_cpp_plugin>"
+      "--plugin=protoc-gen-plantmesh=$<TARGET_FILE:protoc-gen-plantmesh>"
+      "-I${ARG_ROOT}" "-I${PLANTMESH_PROTO_ROOT}" "${ARG_PROTO}"
+    DEPENDS "${ARG_ROOT}/${ARG_PROTO}" protoc-gen-plantmesh protobuf::protoc
+            gRPC::grpc_cpp_plugin
+    WORKING_DIRECTORY "${ARG_ROOT}"
+    COMMENT "Generating C++ for ${ARG_PROTO}"
+    VERBATIM)
+  set(${prefix}_SOURCES ${_outputs} PARENT_SCOPE)
+  set(${prefix}_GEN_DIR "${_out}" PARENT_SCOPE)
+endfunction()

@@ -12,9 +12,10 @@
 #include <vector>
 
 #include "absl/strings/str_join.h"
-#include "server/defect/module.h"
+#include "server/known_services.h"
 #include "server/runtime/access_policy.h"
 #include "server/runtime/config.h"
+#include "server/runtime/event_hub.h"
 #include "server/runtime/event_stream.h"
 #include "server/runtime/executor.h"
 #include "server/runtime/health.h"
@@ -36,8 +37,6 @@ namespace {
 constexpr char kServerVersion[] = "0.1.0";
 
 using runtime::ServiceDescriptor;
-
-std::vector<const ServiceDescriptor*> KnownServices() { return {&defect::Descriptor()}; }
 
 absl::StatusOr<std::unique_ptr<runtime::RoleBindingStore>> OpenRoleBindings(
     const runtime::ServerConfig& config) {
@@ -80,11 +79,27 @@ absl::Status Serve(const runtime::ServerConfig& config) {
   redis.port = config.redis_port;
   std::unique_ptr<runtime::OutboxRelay> relay;
   std::vector<runtime::OutboxSource> sources;
+  std::vector<std::string> stream_keys;
   for (const ServiceDescriptor* service : selected) {
     if (service->outbox.stream_key.empty()) continue;
     runtime::OutboxSource source = service->outbox;
     source.retain = config.events_retain;
+    stream_keys.push_back(source.stream_key);
     sources.push_back(std::move(source));
+  }
+  // One hub per process: one Redis reader per stream, fanned out to every watcher.
+  std::unique_ptr<runtime::EventHub> hub;
+  if (!stream_keys.empty()) {
+    runtime::EventHubOptions hub_options;
+    hub_options.redis = redis;
+    hub_options.queue_capacity = static_cast<size_t>(config.watch_queue_events);
+    hub = std::make_unique<runtime::EventHub>(hub_options, std::move(stream_keys));
+    hub->Start();
+    // Watches and List's watch_cursor need the stream; without Redis the server starts
+    // anyway (they answer UNAVAILABLE / an empty watch_cursor until it is reached).
+    if (!hub->AwaitConnected(absl::Seconds(2))) {
+      spdlog::warn("event hub: Redis not reachable yet; watches wait for it");
+    }
   }
   if (pool != nullptr && !sources.empty()) {
     relay = std::make_unique<runtime::OutboxRelay>(pool.get(), redis, std::move(sources));
@@ -105,17 +120,22 @@ absl::Status Serve(const runtime::ServerConfig& config) {
   // Every handler runs here, never on gRPC's threads; stopped after the server.
   runtime::Executor executor(
       runtime::ExecutorOptions{config.executor_threads, config.executor_queue, "handler"});
+  runtime::MemoryBudget upload_memory(config.upload_memory_bytes);
   runtime::ServiceDeps deps;
+  deps.upload_memory = &upload_memory;
   deps.config = &config;
   deps.call_policy = &policy;
   deps.executor = &executor;
   deps.pg = pool.get();
   deps.relay = relay.get();
+  deps.events = hub.get();
   deps.redis = redis;
   std::vector<std::unique_ptr<runtime::ServiceModule>> modules;
   std::vector<runtime::ServerHost::Hosted> hosted;
   std::vector<std::string> hosted_names;
   for (const ServiceDescriptor* service : selected) {
+    auto section = config.sections.find(service->name);
+    deps.service_config = section != config.sections.end() ? section->second.get() : nullptr;
     modules.push_back(service->make(deps));
     hosted.push_back({modules.back()->grpc_service(), modules.back()->service_name()});
     hosted_names.push_back(modules.back()->service_name());
@@ -154,6 +174,7 @@ absl::Status Serve(const runtime::ServerConfig& config) {
                  absl::ToDoubleMilliseconds(stats.latency_sum) /
                      static_cast<double>(std::max<int64_t>(1, stats.calls - stats.denied)));
   }
+  if (hub != nullptr) hub->Stop();
   if (relay != nullptr) relay->Stop();  // publishes what is pending
   audit->Flush(absl::Seconds(5));
   spdlog::info("plantmesh-server stopped");
@@ -174,7 +195,7 @@ int main(int argc, char** argv) {
   // Again, in case this binary was built without constructor priorities.
   plantmesh::runtime::BlockTerminationSignals();
   absl::StatusOr<plantmesh::runtime::ServerConfig> config =
-      plantmesh::runtime::LoadServerConfig(argc, argv);
+      plantmesh::runtime::LoadServerConfig(argc, argv, plantmesh::KnownServices());
   if (!config.ok()) {
     std::fprintf(stderr, "plantmesh-server: %s\n(see --help)\n",
                  std::string(config.status().message()).c_str());

@@ -380,9 +380,10 @@ TEST_F(CodegenTest, AFullExecutorRefusesNewCallsWithResourceExhausted) {
   release.Notify();
   for (std::thread& caller : callers) caller.join();
   EXPECT_THAT(codes, Each(absl::StatusCode::kOk));
-  // The refusal went through End like any outcome (metrics, audit).
+  // The refusal went through End like any outcome (metrics, audit), without the request:
+  // it was refused before anything decoded it (on the executor).
   EXPECT_THAT(policy_.Ended(),
-              Contains("plantmesh.codegentest.v1.EchoService.Fire (request) RESOURCE_EXHAUSTED"));
+              Contains("plantmesh.codegentest.v1.EchoService.Fire (stream) RESOURCE_EXHAUSTED"));
 }
 
 TEST_F(CodegenTest, StreamsWaitingForTheirClientHoldNoHandlerThread) {

@@ -3,6 +3,7 @@
 #include <google/protobuf/descriptor.h>
 
 #include "sdk/codegen/client_generator.h"
+#include "sdk/codegen/contracts_generator.h"
 #include "sdk/codegen/server_generator.h"
 
 namespace plantmesh::codegen {
@@ -22,6 +23,17 @@ bool PlantMeshGenerator::Generate(const google::protobuf::FileDescriptor* file,
   GenerateServerSource(file, context);
   GenerateClientHeader(file, context);
   GenerateClientSource(file, context);
+  return true;
+}
+
+bool PlantMeshGenerator::GenerateAll(
+    const std::vector<const google::protobuf::FileDescriptor*>& files, const std::string& parameter,
+    google::protobuf::compiler::GeneratorContext* context, std::string* error) const {
+  if (!ContractsGeneratable(files, error)) return false;
+  for (const auto* file : files) {
+    if (!Generate(file, parameter, context, error)) return false;
+  }
+  GenerateContracts(files, context);
   return true;
 }
 

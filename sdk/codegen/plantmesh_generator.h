@@ -5,6 +5,7 @@
 #include <google/protobuf/compiler/code_generator.h>
 
 #include <string>
+#include <vector>
 
 namespace plantmesh::codegen {
 
@@ -13,6 +14,12 @@ class PlantMeshGenerator : public google::protobuf::compiler::CodeGenerator {
   bool Generate(const google::protobuf::FileDescriptor* file, const std::string& parameter,
                 google::protobuf::compiler::GeneratorContext* context,
                 std::string* error) const override;
+
+  // Generate for each file, then what the SDK knows of them all (contracts_generator.h).
+  bool GenerateAll(const std::vector<const google::protobuf::FileDescriptor*>& files,
+                   const std::string& parameter,
+                   google::protobuf::compiler::GeneratorContext* context,
+                   std::string* error) const override;
 
   uint64_t GetSupportedFeatures() const override { return FEATURE_PROTO3_OPTIONAL; }
 };

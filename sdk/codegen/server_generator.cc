@@ -28,11 +28,13 @@ Vars MethodVars(const ServiceDescriptor* service, const MethodDescriptor* method
       {"Request", QualifiedCppClass(method->input_type())},
       {"Response", QualifiedCppClass(method->output_type())},
       {"full_method", service->full_name() + "." + method->name()},
+      {"path", "/" + service->full_name() + "/" + method->name()},
   };
 }
 
 // The callback-API entry point: return type and parameters after
-// `::grpc::CallbackServerContext* context`.
+// `::grpc::CallbackServerContext* context`. Requests arrive as bytes, decoded and checked
+// by the runtime (DecodeRequest); responses are written typed.
 std::string EntryReturnType(const MethodDescriptor* method) {
   switch (KindOf(method)) {
     case StreamKind::kUnary:
@@ -40,9 +42,9 @@ std::string EntryReturnType(const MethodDescriptor* method) {
     case StreamKind::kServerStreaming:
       return "::grpc::ServerWriteReactor<$Response$>*";
     case StreamKind::kClientStreaming:
-      return "::grpc::ServerReadReactor<$Request$>*";
+      return "::grpc::ServerReadReactor<::grpc::ByteBuffer>*";
     case StreamKind::kBidi:
-      return "::grpc::ServerBidiReactor<$Request$, $Response$>*";
+      return "::grpc::ServerBidiReactor<::grpc::ByteBuffer, $Response$>*";
   }
   return "";
 }
@@ -50,13 +52,59 @@ std::string EntryReturnType(const MethodDescriptor* method) {
 std::string EntryParameters(const MethodDescriptor* method) {
   switch (KindOf(method)) {
     case StreamKind::kUnary:
-      return ", const $Request$* request, $Response$* response";
+      return ", const ::grpc::ByteBuffer* request_bytes, $Response$* response";
     case StreamKind::kServerStreaming:
-      return ", const $Request$* request";
+      return ", const ::grpc::ByteBuffer* request_bytes";
     case StreamKind::kClientStreaming:
       return ", $Response$* response";
     case StreamKind::kBidi:
       return "";
+  }
+  return "";
+}
+
+// gRPC's callback method handler (grpc::internal, as gRPC's own generated code uses)
+// with the request type as bytes, and the arguments it passes on to the entry point.
+std::string CallbackHandler(const MethodDescriptor* method) {
+  switch (KindOf(method)) {
+    case StreamKind::kUnary:
+      return "::grpc::internal::CallbackUnaryHandler<::grpc::ByteBuffer, $Response$>(\n"
+             "          [this](::grpc::CallbackServerContext* context,\n"
+             "                 const ::grpc::ByteBuffer* request_bytes, $Response$* response) {\n"
+             "            return Serve$Method$(context, request_bytes, response);\n"
+             "          })";
+    case StreamKind::kServerStreaming:
+      return "::grpc::internal::CallbackServerStreamingHandler<::grpc::ByteBuffer, "
+             "$Response$>(\n"
+             "          [this](::grpc::CallbackServerContext* context,\n"
+             "                 const ::grpc::ByteBuffer* request_bytes) {\n"
+             "            return Serve$Method$(context, request_bytes);\n"
+             "          })";
+    case StreamKind::kClientStreaming:
+      return "::grpc::internal::CallbackClientStreamingHandler<::grpc::ByteBuffer, "
+             "$Response$>(\n"
+             "          [this](::grpc::CallbackServerContext* context, $Response$* response) {\n"
+             "            return Serve$Method$(context, response);\n"
+             "          })";
+    case StreamKind::kBidi:
+      return "::grpc::internal::CallbackBidiHandler<::grpc::ByteBuffer, $Response$>(\n"
+             "          [this](::grpc::CallbackServerContext* context) {\n"
+             "            return Serve$Method$(context);\n"
+             "          })";
+  }
+  return "";
+}
+
+std::string RpcType(const MethodDescriptor* method) {
+  switch (KindOf(method)) {
+    case StreamKind::kUnary:
+      return "NORMAL_RPC";
+    case StreamKind::kServerStreaming:
+      return "SERVER_STREAMING";
+    case StreamKind::kClientStreaming:
+      return "CLIENT_STREAMING";
+    case StreamKind::kBidi:
+      return "BIDI_STREAMING";
   }
   return "";
 }
@@ -89,15 +137,16 @@ std::string HandlerParameters(const MethodDescriptor* method) {
   return "";
 }
 
-// The body of an entry point: one call into server/runtime/call_reactors.h.
+// The body of an entry point: one call into server/runtime/call_reactors.h, which
+// decodes and checks the request (each message of a client stream) on the executor.
 std::string EntryBody(const MethodDescriptor* method) {
   const std::string binding = "{policy_, executor_, \"$full_method$\"}";
   switch (KindOf(method)) {
     case StreamKind::kUnary:
-      return "  return ::plantmesh::runtime::StartUnaryCall(\n"
+      return "  return ::plantmesh::runtime::StartUnaryCall<$Request$>(\n"
              "      context, " +
              binding +
-             ", request, response,\n"
+             ", request_bytes, response,\n"
              "      [this](::plantmesh::runtime::CallContext& call, const $Request$& request,\n"
              "             $Response$* response) { return Handle$Method$(call, request, response); "
              "});\n";
@@ -105,7 +154,7 @@ std::string EntryBody(const MethodDescriptor* method) {
       return "  return ::plantmesh::runtime::StartServerStream<$Request$, $Response$>(\n"
              "      context, " +
              binding +
-             ", request,\n"
+             ", request_bytes,\n"
              "      [this](::plantmesh::runtime::CallContext& call, const $Request$& request) {\n"
              "        return Handle$Method$(call, request);\n"
              "      });\n";
@@ -178,15 +227,22 @@ void GenerateServerHeader(const FileDescriptor* file,
   p.Print(
       "//\n"
       "// Server bases on gRPC's callback API: each entry point runs CallPolicy::Begin\n"
-      "// (identity, roles from the contract) on gRPC's thread, the service's Handle<Method>\n"
-      "// on the runtime's bounded Executor, then CallPolicy::End (audit, metrics, the one\n"
+      "// (identity, roles from the contract) on gRPC's thread, then on the runtime's bounded\n"
+      "// Executor decodes the request from its bytes and checks it against the contract's\n"
+      "// input rules (runtime::DecodeRequest; each message of a client stream likewise),\n"
+      "// runs the service's Handle<Method> and CallPolicy::End (audit, metrics, the one\n"
       "// absl::Status -> grpc::Status mapping) — see server/runtime/call_reactors.h.\n"
       "// Services implement the Handle<Method> functions only. Streaming handlers return\n"
       "// the StreamSource / StreamSink / BidiStream the runtime drives (streams.h): no\n"
       "// handler holds a thread while its stream waits.\n"
       "#pragma once\n\n"
+      "#include <grpcpp/impl/codegen/proto_utils.h>\n"
+      "#include <grpcpp/impl/service_type.h>\n"
+      "#include <grpcpp/server_context.h>\n"
+      "#include <grpcpp/support/byte_buffer.h>\n"
+      "#include <grpcpp/support/server_callback.h>\n\n"
       "#include <memory>\n\n"
-      "#include \"$stem$.grpc.pb.h\"\n"
+      "#include \"$stem$.pb.h\"\n"
       "#include \"absl/status/status.h\"\n"
       "#include \"absl/status/statusor.h\"\n"
       "#include \"server/runtime/call_policy.h\"\n"
@@ -197,12 +253,12 @@ void GenerateServerHeader(const FileDescriptor* file,
   for (int s = 0; s < file->service_count(); ++s) {
     const ServiceDescriptor* service = file->service(s);
     p.Print(
-        "class $Base$ : public $Service$::CallbackService {\n"
+        "class $Base$ : public ::grpc::Service {\n"
         " public:\n"
         "  // Handlers run on `executor`. Both pointers outlive the service.\n"
         "  $Base$(::plantmesh::runtime::CallPolicy* policy, ::plantmesh::runtime::Executor* "
         "executor);\n\n",
-        "Base", service->name() + "Base", "Service", service->name());
+        "Base", service->name() + "Base");
     bool any_alias = false;
     for (int m = 0; m < service->method_count(); ++m) {
       const std::string alias = StreamAlias(service->method(m));
@@ -213,16 +269,8 @@ void GenerateServerHeader(const FileDescriptor* file,
       p.Print(MethodVars(service, service->method(m)), alias.c_str());
     }
     if (any_alias) p.Print("\n");
-    p.Print("  // gRPC entry points, final: Begin -> Handle<Method> on the executor -> End.\n");
-    for (int m = 0; m < service->method_count(); ++m) {
-      const MethodDescriptor* method = service->method(m);
-      p.Print(MethodVars(service, method),
-              ("  " + EntryReturnType(method) + " $Method$(::grpc::CallbackServerContext* context" +
-               EntryParameters(method) + ") final;\n")
-                  .c_str());
-    }
     p.Print(
-        "\n protected:\n"
+        " protected:\n"
         "  // What a service implements: one handler per RPC.\n");
     for (int m = 0; m < service->method_count(); ++m) {
       const MethodDescriptor* method = service->method(m);
@@ -237,6 +285,18 @@ void GenerateServerHeader(const FileDescriptor* file,
     }
     p.Print(
         "\n private:\n"
+        "  // gRPC entry points: Begin -> (executor) decode and check the request ->\n"
+        "  // Handle<Method> -> End.\n");
+    for (int m = 0; m < service->method_count(); ++m) {
+      const MethodDescriptor* method = service->method(m);
+      p.Print(MethodVars(service, method),
+              ("  " + EntryReturnType(method) +
+               " Serve$Method$(::grpc::CallbackServerContext* context" + EntryParameters(method) +
+               ");\n")
+                  .c_str());
+    }
+    p.Print(
+        "\n"
         "  ::plantmesh::runtime::CallPolicy* policy_;\n"
         "  ::plantmesh::runtime::Executor* executor_;\n"
         "};\n\n");
@@ -253,22 +313,40 @@ void GenerateServerSource(const FileDescriptor* file,
   p.PrintRaw(GeneratedBanner(file));
   p.Print(
       "#include \"$stem$.pm_server.h\"\n\n"
+      "#include <grpcpp/impl/codegen/server_callback_handlers.h>\n"
+      "#include <grpcpp/impl/rpc_method.h>\n"
+      "#include <grpcpp/impl/rpc_service_method.h>\n\n"
       "#include \"server/runtime/call_context.h\"\n"
       "#include \"server/runtime/call_reactors.h\"\n\n",
       "stem", stem);
   PrintNamespaceOpen(p, file);
   for (int s = 0; s < file->service_count(); ++s) {
     const ServiceDescriptor* service = file->service(s);
+    // Registered as gRPC's generated CallbackService would be, but with requests as
+    // bytes so that the runtime, not gRPC, parses them.
     p.Print(
         "$Base$::$Base$(::plantmesh::runtime::CallPolicy* policy,\n"
         "    ::plantmesh::runtime::Executor* executor)\n"
-        "    : policy_(policy), executor_(executor) {}\n\n",
+        "    : policy_(policy), executor_(executor) {\n",
         "Base", service->name() + "Base");
+    for (int m = 0; m < service->method_count(); ++m) {
+      const MethodDescriptor* method = service->method(m);
+      Vars vars = MethodVars(service, method);
+      vars["rpc_type"] = RpcType(method);
+      vars["index"] = std::to_string(m);
+      p.Print(vars,
+              "  AddMethod(new ::grpc::internal::RpcServiceMethod(\n"
+              "      \"$path$\", ::grpc::internal::RpcMethod::$rpc_type$, nullptr));\n");
+      p.Print(vars,
+              ("  MarkMethodCallback(\n      $index$, new " + CallbackHandler(method) + ");\n")
+                  .c_str());
+    }
+    p.Print("}\n\n");
     for (int m = 0; m < service->method_count(); ++m) {
       const MethodDescriptor* method = service->method(m);
       const Vars vars = MethodVars(service, method);
       p.Print(vars, (EntryReturnType(method) +
-                     " $Base$::$Method$(::grpc::CallbackServerContext* context" +
+                     " $Base$::Serve$Method$(::grpc::CallbackServerContext* context" +
                      EntryParameters(method) + ") {\n")
                         .c_str());
       p.Print(vars, EntryBody(method).c_str());

@@ -74,6 +74,7 @@ void ToProto(const Defect& defect, pb::Defect* out) {
   ToProto(defect.update_time, out->mutable_update_time());
   if (defect.close_time) ToProto(*defect.close_time, out->mutable_close_time());
   out->set_etag(EtagOf(defect.version));
+  out->set_revision(defect.version);
 }
 
 void ToProto(const HistoryEntry& entry, pb::HistoryEntry* out) {
@@ -118,14 +119,16 @@ void ToProto(const DefectCategory& category, pb::DefectCategory* out) {
   out->set_default_severity(static_cast<pb::Severity>(category.default_severity));
 }
 
-pb::DefectEvent MakeEvent(const std::string& event_id, ChangeType change_type, const Defect& after,
-                          const std::string& actor, absl::Time time) {
+pb::DefectEvent MakeEvent(const std::string& event_id, ChangeType change_type, const Defect* before,
+                          const Defect& after, const std::string& actor, absl::Time time) {
   pb::DefectEvent event;
   event.set_event_id(event_id);
   event.set_change_type(static_cast<pb::ChangeType>(change_type));
   ToProto(after, event.mutable_defect());
   event.set_actor(actor);
   ToProto(time, event.mutable_event_time());
+  event.set_revision(after.version);
+  if (before != nullptr && before->zone != after.zone) event.set_previous_zone(before->zone);
   return event;
 }
 
@@ -153,6 +156,7 @@ NewDefectInput NewDefectInputFromProto(const pb::Defect& defect) {
   if (defect.has_update_time()) set.push_back("update_time");
   if (defect.has_close_time()) set.push_back("close_time");
   if (!defect.etag().empty()) set.push_back("etag");
+  if (defect.revision() != 0) set.push_back("revision");
   return in;
 }
 

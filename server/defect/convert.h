@@ -28,8 +28,10 @@ void ToProto(const Mechanic& mechanic, pb::Mechanic* out);
 void ToProto(const DefectCategory& category, pb::DefectCategory* out);
 
 // The event delivered to watchers after a change (cursor left empty: the stream sets it).
-pb::DefectEvent MakeEvent(const std::string& event_id, ChangeType change_type, const Defect& after,
-                          const std::string& actor, absl::Time time);
+// `before` is the defect before the change (nullptr for a report): its zone becomes
+// previous_zone when the change moved the defect to another zone.
+pb::DefectEvent MakeEvent(const std::string& event_id, ChangeType change_type, const Defect* before,
+                          const Defect& after, const std::string& actor, absl::Time time);
 
 // The writable fields of a defect; output-only fields that are set are named in
 // output_only_set.

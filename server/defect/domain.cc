@@ -12,6 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "server/runtime/status_macros.h"
+#include "server/runtime/text_rules.h"
 
 namespace plantmesh::defect {
 namespace {
@@ -23,12 +24,6 @@ std::string Quote(absl::string_view value) {
   return runtime::QuoteForMessage(std::string_view(value.data(), value.size()));
 }
 
-constexpr int kMaxShortText = 64;
-constexpr int kMaxNameText = 128;
-constexpr int kMaxLongText = 4000;
-constexpr int kMaxShift = 32;
-constexpr int kMaxFileName = 255;
-constexpr int kMaxIdentity = 256;
 constexpr int kMaxPageSize = 1000;
 constexpr int kDefaultPageSize = 100;
 // The range of google.protobuf.Timestamp (0001-01-01T00:00:00Z ..
@@ -49,29 +44,11 @@ void CheckTimestamp(Violations& v, const std::string& field, const std::optional
   }
 }
 
-// Characters, not bytes: protobuf strings are valid UTF-8.
-int64_t CharCount(absl::string_view text) {
-  return std::count_if(text.begin(), text.end(),
-                       [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; });
-}
-
-void CheckText(Violations& v, const std::string& field, absl::string_view value, bool required,
-               int max_chars) {
-  if (value.empty()) {
-    if (required) v.Add(field, "required");
-    return;
-  }
-  if (CharCount(value) > max_chars) {
-    v.Add(field, absl::StrCat("at most ", max_chars, " characters (got ", CharCount(value), ")"));
-  }
-}
-
-void CheckCode(Violations& v, const std::string& field, absl::string_view value) {
-  if (value.empty()) {
-    v.Add(field, "required");
-  } else if (!IsPlantCode(value)) {
-    v.Add(field, absl::StrCat(Quote(value), " is not 1-32 characters A-Z, 0-9, '-'"));
-  }
+// Which characters a text or code may hold, and how long it may be, is the contract's
+// rule (plantmesh.api.v1.text), checked for every request before a handler runs; the
+// domain says which fields a call needs.
+void CheckRequired(Violations& v, const std::string& field, absl::string_view value) {
+  if (value.empty()) v.Add(field, "required");
 }
 
 bool KnownSeverity(Severity s) {
@@ -92,17 +69,13 @@ void CheckDefectField(Violations& v, absl::string_view path, const NewDefectInpu
                       const std::optional<DefectCategory>& category) {
   std::string field = absl::StrCat("defect.", path);
   if (path == "vin") {
-    if (input.vin.empty()) {
-      v.Add(field, "required");
-    } else if (!IsPlantCode(input.vin)) {
-      v.Add(field, absl::StrCat(Quote(input.vin), " is not 1-32 characters A-Z, 0-9, '-'"));
-    }
+    CheckRequired(v, field, input.vin);
   } else if (path == "model") {
-    CheckText(v, field, input.model, true, kMaxShortText);
+    CheckRequired(v, field, input.model);
   } else if (path == "zone") {
-    CheckText(v, field, input.zone, true, kMaxShortText);
+    CheckRequired(v, field, input.zone);
   } else if (path == "station") {
-    CheckText(v, field, input.station, true, kMaxShortText);
+    CheckRequired(v, field, input.station);
   } else if (path == "category_code") {
     if (input.category_code.empty()) {
       v.Add(field, "required");
@@ -113,13 +86,9 @@ void CheckDefectField(Violations& v, absl::string_view path, const NewDefectInpu
     if (input.severity != Severity::kUnspecified && !KnownSeverity(input.severity)) {
       v.Add(field, absl::StrCat("unknown severity ", static_cast<int>(input.severity)));
     }
-  } else if (path == "description") {
-    CheckText(v, field, input.description, false, kMaxLongText);
-  } else if (path == "detected_by") {
-    CheckText(v, field, input.detected_by, false, kMaxNameText);
   } else if (path == "shift") {
-    CheckText(v, field, input.shift, true, kMaxShift);
-  }
+    CheckRequired(v, field, input.shift);
+  }  // description and detected_by are optional
 }
 
 absl::Status IllegalTransition(DefectStatus from, Transition transition) {
@@ -262,23 +231,6 @@ absl::string_view ChangeMethodName(ChangeType type) {
   return "Unknown";
 }
 
-absl::Status CheckRequestIdRetry(int64_t defect_id, const std::string& request_id,
-                                 ChangeType recorded, ChangeType requested) {
-  const absl::string_view recorded_by = ChangeMethodName(recorded);
-  const absl::string_view requested_by = ChangeMethodName(requested);
-  if (recorded_by == requested_by && requested != ChangeType::kUnspecified) {
-    return absl::OkStatus();
-  }
-  return runtime::WithErrorInfo(
-      absl::AlreadyExistsError(absl::StrCat("request_id ", request_id, " was already used by ",
-                                            recorded_by, " on defect ", defect_id, "; ",
-                                            requested_by, " needs a request_id of its own")),
-      "REQUEST_ID_REUSED",
-      {{"defect_id", absl::StrCat(defect_id)},
-       {"request_id", request_id},
-       {"used_by", std::string(recorded_by)}});
-}
-
 absl::Time TruncateToMicros(absl::Time t) { return absl::FromUnixMicros(absl::ToUnixMicros(t)); }
 
 std::string EtagOf(int64_t version) { return absl::StrCat("v", version); }
@@ -330,10 +282,7 @@ absl::StatusOr<DefectStatus> NextStatus(DefectStatus from, Transition transition
 }
 
 bool IsPlantCode(absl::string_view code) {
-  if (code.empty() || code.size() > 32) return false;
-  return std::all_of(code.begin(), code.end(), [](char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-';
-  });
+  return runtime::IsCode(std::string_view(code.data(), code.size()));
 }
 
 absl::StatusOr<Defect> NewDefect(const NewDefectInput& input,
@@ -423,8 +372,8 @@ absl::StatusOr<Defect> ApplyUpdate(const Defect& current, const NewDefectInput& 
 
 absl::Status ValidateAssign(const AssignInput& input) {
   Violations v;
-  CheckCode(v, "repair_place_id", input.repair_place_id);
-  CheckCode(v, "mechanic_id", input.mechanic_id);
+  CheckRequired(v, "repair_place_id", input.repair_place_id);
+  CheckRequired(v, "mechanic_id", input.mechanic_id);
   return v.ToStatus();
 }
 
@@ -455,9 +404,35 @@ absl::StatusOr<Defect> StartRepair(const Defect& current, absl::string_view acto
   return d;
 }
 
+absl::StatusOr<std::string> CheckRepairWorker(const Defect& current, Transition transition,
+                                              const Caller& caller,
+                                              absl::string_view assigned_identity) {
+  const std::string mechanic_id =
+      current.assignment ? current.assignment->mechanic_id : std::string();
+  if (!assigned_identity.empty() && caller.identity == assigned_identity) return std::string();
+  for (const char* role : kRepairOverrideRoles) {
+    if (std::find(caller.roles.begin(), caller.roles.end(), role) != caller.roles.end()) {
+      return absl::StrCat("override: ", TransitionName(transition), " by ", role, " ",
+                          caller.identity, " for mechanic ", mechanic_id, " (",
+                          assigned_identity.empty() ? "no identity" : assigned_identity, ")");
+    }
+  }
+  std::string reason =
+      assigned_identity.empty()
+          ? absl::StrCat("mechanic ", mechanic_id, " has no identity, so only a foreman or admin")
+          : absl::StrCat("only mechanic ", mechanic_id, " (", assigned_identity,
+                         ") or a foreman or admin");
+  return runtime::WithErrorInfo(
+      absl::PermissionDeniedError(
+          absl::StrCat("defect ", current.id, " is assigned to mechanic ", mechanic_id, ": ",
+                       reason, " may ", TransitionName(transition), ", not ", caller.identity)),
+      "NOT_ASSIGNED_MECHANIC",
+      {{"mechanic_id", mechanic_id}, {"assigned_identity", std::string(assigned_identity)}});
+}
+
 absl::Status ValidateFinish(const FinishInput& input) {
   Violations v;
-  CheckText(v, "work_done", input.work_done, true, kMaxLongText);
+  CheckRequired(v, "work_done", input.work_done);
   if (input.labor_minutes < 1 || input.labor_minutes > 1440) {
     v.Add("labor_minutes", absl::StrCat("must be 1-1440 (got ", input.labor_minutes, ")"));
   }
@@ -484,11 +459,7 @@ absl::Status ValidateVerify(const VerifyInput& input) {
   if (input.decision != QcDecision::kAccept && input.decision != QcDecision::kReject) {
     v.Add("decision", "required: ACCEPT or REJECT");
   }
-  if (input.decision == QcDecision::kReject) {
-    CheckText(v, "reason", input.reason, true, kMaxLongText);
-  } else {
-    CheckText(v, "reason", input.reason, false, kMaxLongText);
-  }
+  if (input.decision == QcDecision::kReject) CheckRequired(v, "reason", input.reason);
   return v.ToStatus();
 }
 
@@ -520,7 +491,7 @@ absl::StatusOr<Defect> VerifyRepair(const Defect& current, const VerifyInput& in
 
 absl::Status ValidateCancel(absl::string_view reason) {
   Violations v;
-  CheckText(v, "reason", reason, true, kMaxLongText);
+  CheckRequired(v, "reason", reason);
   return v.ToStatus();
 }
 
@@ -563,15 +534,14 @@ absl::Status ValidatePhotoUpload(const PhotoUploadInput& input, int64_t max_byte
              std::all_of(input.sha256.begin(), input.sha256.end(),
                          [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
   if (!hex) v.Add("metadata.sha256", "must be 64 lowercase hex characters");
-  CheckText(v, "metadata.file_name", input.file_name, false, kMaxFileName);
   return v.ToStatus();
 }
 
 absl::Status ValidateRepairPlace(const RepairPlace& place) {
   Violations v;
-  CheckCode(v, "repair_place.id", place.id);
-  CheckText(v, "repair_place.display_name", place.display_name, true, kMaxNameText);
-  CheckText(v, "repair_place.zone", place.zone, true, kMaxShortText);
+  CheckRequired(v, "repair_place.id", place.id);
+  CheckRequired(v, "repair_place.display_name", place.display_name);
+  CheckRequired(v, "repair_place.zone", place.zone);
   if (place.busy) v.Add("repair_place.state", "output only: must be empty");
   if (!place.current_defect_id.empty()) {
     v.Add("repair_place.current_defect_id", "output only: must be empty");
@@ -581,18 +551,17 @@ absl::Status ValidateRepairPlace(const RepairPlace& place) {
 
 absl::Status ValidateCrew(const Crew& crew) {
   Violations v;
-  CheckCode(v, "crew.id", crew.id);
-  CheckText(v, "crew.display_name", crew.display_name, true, kMaxNameText);
-  CheckText(v, "crew.zone", crew.zone, true, kMaxShortText);
+  CheckRequired(v, "crew.id", crew.id);
+  CheckRequired(v, "crew.display_name", crew.display_name);
+  CheckRequired(v, "crew.zone", crew.zone);
   return v.ToStatus();
 }
 
 absl::Status ValidateMechanic(const Mechanic& mechanic) {
   Violations v;
-  CheckCode(v, "mechanic.id", mechanic.id);
-  CheckText(v, "mechanic.display_name", mechanic.display_name, true, kMaxNameText);
-  CheckCode(v, "mechanic.crew_id", mechanic.crew_id);
-  CheckText(v, "mechanic.identity", mechanic.identity, false, kMaxIdentity);
+  CheckRequired(v, "mechanic.id", mechanic.id);
+  CheckRequired(v, "mechanic.display_name", mechanic.display_name);
+  CheckRequired(v, "mechanic.crew_id", mechanic.crew_id);
   if (!mechanic.identity.empty() && !absl::StartsWith(mechanic.identity, "spiffe://")) {
     v.Add("mechanic.identity", "must be a spiffe:// URI");
   }
@@ -601,8 +570,8 @@ absl::Status ValidateMechanic(const Mechanic& mechanic) {
 
 absl::Status ValidateCategory(const DefectCategory& category) {
   Violations v;
-  CheckCode(v, "category.code", category.code);
-  CheckText(v, "category.title", category.title, true, kMaxNameText);
+  CheckRequired(v, "category.code", category.code);
+  CheckRequired(v, "category.title", category.title);
   if (!KnownSeverity(category.default_severity)) {
     v.Add("category.default_severity", "required: MINOR, MAJOR or CRITICAL");
   }

@@ -61,13 +61,6 @@ absl::string_view TransitionName(Transition transition);  // "StartRepair"
 // The method that makes a change of this type: "VerifyRepair" for both QC outcomes.
 absl::string_view ChangeMethodName(ChangeType type);
 
-// A request_id names one call. A change to a defect that finds its request_id already
-// recorded on that defect is a retry when the recorded change came from the same
-// method (whatever its outcome), and nothing is applied again; from another method it
-// is a reused id: ALREADY_EXISTS with ErrorInfo REQUEST_ID_REUSED.
-absl::Status CheckRequestIdRetry(int64_t defect_id, const std::string& request_id,
-                                 ChangeType recorded, ChangeType requested);
-
 struct Assignment {
   std::string repair_place_id;
   std::string mechanic_id;
@@ -226,7 +219,7 @@ struct AssignInput {
   std::string repair_place_id;
   std::string mechanic_id;
 };
-// Field checks only (format); existence is checked by the store.
+// Required fields only (the contract checks their form); existence is checked by the store.
 absl::Status ValidateAssign(const AssignInput& input);
 absl::StatusOr<Defect> Assign(const Defect& current, const AssignInput& input,
                               absl::string_view actor, absl::Time now);
@@ -237,6 +230,28 @@ struct FinishInput {
   std::string work_done;
   int32_t labor_minutes = 0;
 };
+// ---- who works on a repair ----
+
+// The caller of a change, as the domain needs it.
+struct Caller {
+  std::string identity;            // e.g. spiffe://plantmesh.local/user/mike
+  std::vector<std::string> roles;  // roles bound to it
+};
+
+// Roles that may start or finish a repair assigned to another mechanic (an override).
+inline constexpr const char* kRepairOverrideRoles[] = {"foreman", "admin"};
+
+// StartRepair and FinishRepair (`transition`) on `current`, which is assigned: only the
+// identity of the assigned mechanic (`assigned_identity`, "" when the mechanic has none)
+// may do them. Returns "" for that mechanic. A foreman or admin may override: returns the
+// note recorded with the change (its history comment), saying so. Anyone else:
+// PERMISSION_DENIED with ErrorInfo NOT_ASSIGNED_MECHANIC (metadata mechanic_id,
+// assigned_identity) — the caller's identity is what is wrong, as with FOUR_EYES_REQUIRED,
+// and no change of the defect's state would let this caller do it.
+absl::StatusOr<std::string> CheckRepairWorker(const Defect& current, Transition transition,
+                                              const Caller& caller,
+                                              absl::string_view assigned_identity);
+
 absl::Status ValidateFinish(const FinishInput& input);
 absl::StatusOr<Defect> FinishRepair(const Defect& current, const FinishInput& input,
                                     absl::string_view actor, absl::Time now);
@@ -273,7 +288,7 @@ absl::Status ValidatePhotoUpload(const PhotoUploadInput& input, int64_t max_byte
 
 // ---- resources ----
 
-// Plant codes: 1-32 characters A-Z, 0-9, '-'.
+// Plant codes: 1-32 characters A-Z, 0-9, '-' (the contract's TEXT_KIND_CODE).
 bool IsPlantCode(absl::string_view code);
 absl::Status ValidateRepairPlace(const RepairPlace& place);     // paths "repair_place."
 absl::Status ValidateCrew(const Crew& crew);                    // paths "crew."

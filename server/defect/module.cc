@@ -3,6 +3,7 @@
 #include <memory>
 #include <string>
 
+#include "server/defect/config.h"
 #include "server/defect/pg_store.h"
 #include "server/defect/service.h"
 
@@ -33,7 +34,9 @@ const runtime::ServiceDescriptor& Descriptor() {
       [](const runtime::ServiceDeps& deps) -> std::unique_ptr<runtime::ServiceModule> {
         return std::make_unique<DefectModule>(deps);
       },
-      &PgDefectStore::PrepareStatements};
+      &PgDefectStore::PrepareStatements,
+      &DeclareConfig,
+      &CheckConfig};
   return *descriptor;
 }
 

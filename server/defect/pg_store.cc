@@ -10,6 +10,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "nlohmann/json.hpp"
 #include "plantmesh/common/sha256.h"
 #include "plantmesh/common/uuid.h"
@@ -52,12 +54,13 @@ const std::map<std::string, std::string>& Statements() {
        "INSERT INTO defect.defects (request_id, request_hash, vin, model, zone, station, "
        "category_code, severity, description, detected_by, shift, status, reported_by, "
        "create_time, update_time, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "
-       "$11, $12, $13, " PM_TS(14) ", " PM_TS(
-           14) ", 1) "
-               "ON CONFLICT (request_id) DO NOTHING RETURNING id"},
-      {"defect_by_request", "SELECT id, request_hash FROM defect.defects WHERE request_id = $1"},
+       "$11, $12, $13, " PM_TS(14) ", " PM_TS(14) ", 1) RETURNING id"},
       {"defect_select", "SELECT " PM_DEFECT_COLUMNS " FROM defect.defects WHERE id = $1"},
-      {"defect_lock", "SELECT " PM_DEFECT_COLUMNS " FROM defect.defects WHERE id = $1 FOR UPDATE"},
+      // With the facts a change's rules need: the assigned mechanic's identity.
+      {"defect_lock",
+       "SELECT " PM_DEFECT_COLUMNS
+       ", (SELECT m.identity FROM defect.mechanics m WHERE m.id = defects.mechanic_id) "
+       "AS mechanic_identity FROM defect.defects WHERE id = $1 FOR UPDATE"},
       {"defect_update",
        "UPDATE defect.defects SET version = $2, vin = $3, model = $4, zone = $5, station = $6, "
        "category_code = $7, severity = $8, description = $9, detected_by = $10, shift = $11, "
@@ -97,8 +100,8 @@ const std::map<std::string, std::string>& Statements() {
       {"photos_of",
        "SELECT " PM_PHOTO_COLUMNS " FROM defect.photos WHERE defect_id = ANY($1::int8[]) "
        "ORDER BY defect_id, photo_no"},
-      {"photo_by_request",
-       "SELECT " PM_PHOTO_COLUMNS " FROM defect.photos WHERE defect_id = $1 AND request_id = $2"},
+      {"photo_meta",
+       "SELECT " PM_PHOTO_COLUMNS " FROM defect.photos WHERE defect_id = $1 AND photo_no = $2"},
       {"photo_next_no",
        "SELECT coalesce(max(photo_no), 0) + 1 FROM defect.photos WHERE defect_id = $1"},
       {"photo_insert",
@@ -107,9 +110,6 @@ const std::map<std::string, std::string>& Statements() {
        "VALUES ($1, $2, $3, $4, $5, $6, $7, " PM_TS(8) ", $9, $10)"},
       {"photo_content", "SELECT " PM_PHOTO_COLUMNS
                         ", bytes FROM defect.photos WHERE defect_id = $1 AND photo_no = $2"},
-      {"history_seen",
-       "SELECT change_type FROM defect.history WHERE defect_id = $1 AND request_id = $2 "
-       "ORDER BY sequence LIMIT 1"},
       // The history entry and the outbox event of one change in one statement: one
       // round trip fewer per write, which is most of the server's cost (bench B5).
       {"change_record",
@@ -258,11 +258,14 @@ absl::Status DefectNotFound(int64_t id) {
   return absl::NotFoundError(absl::StrCat("defect ", id, " not found"));
 }
 
-// Reads one defect with its photos; `lock` takes the row lock for a change.
-absl::StatusOr<Defect> LoadDefect(pqxx::transaction_base& tx, int64_t id, bool lock) {
-  pqxx::result rows = tx.exec_prepared(lock ? "defect_lock" : "defect_select", id);
+// Reads one defect with its photos; `facts` (non-null) takes the row lock for a change
+// and reads the facts its rules need.
+absl::StatusOr<Defect> LoadDefect(pqxx::transaction_base& tx, int64_t id,
+                                  DefectFacts* facts = nullptr) {
+  pqxx::result rows = tx.exec_prepared(facts != nullptr ? "defect_lock" : "defect_select", id);
   if (rows.empty()) return DefectNotFound(id);
   std::vector<Defect> one{DefectFromRow(rows[0])};
+  if (facts != nullptr) facts->assigned_mechanic_identity = TextAt(rows[0]["mechanic_identity"]);
   LoadPhotos(tx, one);
   return std::move(one[0]);
 }
@@ -314,16 +317,17 @@ std::string ChangesJson(const std::vector<FieldChange>& changes) {
 }
 
 // The history entry and the outbox event of one change, in the caller's transaction.
-void RecordChange(pqxx::transaction_base& tx, const Defect& after, ChangeType type,
-                  const std::vector<FieldChange>& changes, const std::string& comment,
-                  const ChangeContext& context) {
+// `before`: the defect before the change, nullptr for a report.
+void RecordChange(pqxx::transaction_base& tx, const Defect* before, const Defect& after,
+                  ChangeType type, const std::vector<FieldChange>& changes,
+                  const std::string& comment, const ChangeContext& context) {
   const absl::Time when = TruncateToMicros(context.now);
   const std::string event_id = common::NewUuidV4();
   std::string payload;
-  MakeEvent(event_id, type, after, context.actor, when).SerializeToString(&payload);
-  tx.exec_prepared0("change_record", after.id, static_cast<int>(type), context.actor, Micros(when),
-                    ChangesJson(changes), comment, context.request_id, event_id,
-                    pqxx::binarystring(payload));
+  MakeEvent(event_id, type, before, after, context.actor(), when).SerializeToString(&payload);
+  tx.exec_prepared0("change_record", after.id, static_cast<int>(type), context.actor(),
+                    Micros(when), ChangesJson(changes), comment, context.request.request_id,
+                    event_id, pqxx::binarystring(payload));
 }
 
 std::vector<FieldChange> ParseChanges(const std::string& json_text) {
@@ -337,63 +341,128 @@ std::vector<FieldChange> ParseChanges(const std::string& json_text) {
 }
 
 absl::Status TakenBy(absl::string_view kind, absl::string_view id) {
-  return absl::AlreadyExistsError(
-      absl::StrCat(kind, " ", runtime::QuoteForMessage(std::string_view(id.data(), id.size())),
-                   " already exists (created by a different request)"));
+  return runtime::WithErrorInfo(
+      absl::AlreadyExistsError(
+          absl::StrCat(kind, " ", runtime::QuoteForMessage(std::string_view(id.data(), id.size())),
+                       " already exists")),
+      "RESOURCE_EXISTS", {{"resource_type", std::string(kind)}, {"id", std::string(id)}});
 }
 
-// Whether a conflicting insert is the retry of the request that created the row.
-bool SameRequest(const std::string& stored_request_id, const std::string& request_id) {
-  return !request_id.empty() && stored_request_id == request_id;
+// The same for a violation of the resource's primary key, which names no id: the
+// backstop behind the inserts' ON CONFLICT.
+absl::Status Taken(absl::string_view kind) {
+  return runtime::WithErrorInfo(
+      absl::AlreadyExistsError(absl::StrCat("a ", kind, " with this id already exists")),
+      "RESOURCE_EXISTS", {{"resource_type", std::string(kind)}});
+}
+
+const runtime::PgRequestLog& RequestLog() {
+  static const auto* log = new runtime::PgRequestLog("defect");
+  return *log;
+}
+
+std::string DefectResource(int64_t id) { return absl::StrCat("defects/", id); }
+
+// The defect a migrated request log entry names ("defects/<id>"), as it is now.
+absl::StatusOr<int64_t> DefectIdOf(const std::string& resource) {
+  int64_t id = 0;
+  absl::string_view text = resource;
+  if (!absl::ConsumePrefix(&text, "defects/") || !absl::SimpleAtoi(text, &id)) {
+    return absl::InternalError(absl::StrCat("request log names no defect: ", resource));
+  }
+  return id;
+}
+
+// Claims context.request in `tx` (no-op without a request_id). Returns the recorded
+// entry of an earlier call with the same key, nullopt for a new call.
+absl::StatusOr<std::optional<runtime::PgRequestLog::Entry>> Claim(pqxx::transaction_base& tx,
+                                                                  const ChangeContext& context) {
+  if (context.request.request_id.empty()) return std::nullopt;
+  return RequestLog().Claim(tx, context.request);
+}
+
+// Records the answer to context.request (no-op without a request_id): `value` encoded.
+template <typename T>
+void Record(pqxx::transaction_base& tx, const ChangeContext& context,
+            const ResponseEncoder<T>& encode, const T& value, const std::string& resource) {
+  if (context.request.request_id.empty()) return;
+  RequestLog().Record(tx, context.request, encode ? encode(value) : std::string(), resource);
 }
 
 }  // namespace
 
 void PgDefectStore::PrepareStatements(pqxx::connection& conn) {
   for (const auto& [name, sql] : Statements()) conn.prepare(name, sql);
+  RequestLog().Prepare(conn);
+}
+
+const runtime::PgConstraintErrors& PgDefectStore::ConstraintErrors() {
+  static const auto* errors = [] {
+    auto* e = new runtime::PgConstraintErrors();
+    // The backstop behind StartRepair's place lock and occupant check.
+    e->On("defects_one_repair_per_place_idx",
+          runtime::WithErrorInfo(absl::FailedPreconditionError(
+                                     "repair place is busy: another defect is in repair there"),
+                                 "REPAIR_PLACE_BUSY"))
+        .On("repair_places_pkey", Taken("repair place"))
+        .On("crews_pkey", Taken("crew"))
+        .On("mechanics_pkey", Taken("mechanic"))
+        .On("categories_pkey", Taken("defect category"))
+        .On("mechanics_crew_id_fkey", runtime::InvalidField("mechanic.crew_id", "unknown crew"));
+    return e;
+  }();
+  return *errors;
 }
 
 PgDefectStore::PgDefectStore(runtime::PgPool* pool) : pool_(pool) {}
 
-absl::StatusOr<Defect> PgDefectStore::CreateDefect(const Defect& defect,
-                                                   const std::string& request_hash,
-                                                   const ChangeContext& context) {
-  Defect result;
-  PM_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& conn) -> absl::Status {
+absl::Status PgDefectStore::Run(const std::function<absl::Status(pqxx::connection&)>& body) {
+  return pool_->Run(body, ConstraintErrors());
+}
+
+absl::StatusOr<Replayable<Defect>> PgDefectStore::CreateDefect(
+    const Defect& defect, const ChangeContext& context, const ResponseEncoder<Defect>& encode) {
+  Replayable<Defect> result;
+  PM_RETURN_IF_ERROR(Run([&](pqxx::connection& conn) -> absl::Status {
     pqxx::work tx(conn);
-    pqxx::result inserted = tx.exec_prepared(
-        "defect_insert", context.request_id, request_hash, defect.vin, defect.model, defect.zone,
-        defect.station, defect.category_code, static_cast<int>(defect.severity), defect.description,
-        defect.detected_by, defect.shift, static_cast<int>(defect.status), defect.reported_by,
-        Micros(defect.create_time));
-    if (inserted.empty()) {
-      // A retry (or a reuse) of request_id: the first call's defect stands.
-      pqxx::result existing = tx.exec_prepared("defect_by_request", context.request_id);
-      if (existing.empty()) return absl::AbortedError("concurrent create; retry");
-      if (existing[0]["request_hash"].as<std::string>() != request_hash) {
-        return runtime::WithErrorInfo(
-            absl::AlreadyExistsError(absl::StrCat("request_id ", context.request_id,
-                                                  " was reused with a different request")),
-            "REQUEST_ID_REUSED", {{"defect_id", existing[0]["id"].as<std::string>()}});
-      }
-      PM_ASSIGN_OR_RETURN(result, LoadDefect(tx, existing[0]["id"].as<int64_t>(), false));
-      return absl::OkStatus();
-    }
-    result = defect;
-    result.id = inserted[0][0].as<int64_t>();
-    result.version = 1;
-    RecordChange(tx, result, ChangeType::kReported, Diff(Defect{}, result), "", context);
+    result = {};
+    PM_ASSIGN_OR_RETURN(std::optional<runtime::PgRequestLog::Entry> seen, Claim(tx, context));
+    if (seen) return Replay(tx, *seen, &result);
+    pqxx::row inserted = tx.exec_prepared1(
+        "defect_insert", context.request.request_id, context.request.payload_sha256, defect.vin,
+        defect.model, defect.zone, defect.station, defect.category_code,
+        static_cast<int>(defect.severity), defect.description, defect.detected_by, defect.shift,
+        static_cast<int>(defect.status), defect.reported_by, Micros(defect.create_time));
+    Defect created = defect;
+    created.id = inserted[0].as<int64_t>();
+    created.version = 1;
+    RecordChange(tx, nullptr, created, ChangeType::kReported, Diff(Defect{}, created), "", context);
+    Record(tx, context, encode, created, DefectResource(created.id));
     tx.commit();
+    result.value = std::move(created);
     return absl::OkStatus();
   }));
   return result;
+}
+
+// A retry of a defect change: the recorded response, or (a migrated entry) the defect.
+absl::Status PgDefectStore::Replay(pqxx::transaction_base& tx,
+                                   const runtime::PgRequestLog::Entry& entry,
+                                   Replayable<Defect>* result) {
+  if (entry.response) {
+    result->recorded_response = *entry.response;
+    return absl::OkStatus();
+  }
+  PM_ASSIGN_OR_RETURN(int64_t id, DefectIdOf(entry.resource));
+  PM_ASSIGN_OR_RETURN(result->value, LoadDefect(tx, id));
+  return absl::OkStatus();
 }
 
 absl::StatusOr<Defect> PgDefectStore::GetDefect(int64_t id) {
   Defect result;
   PM_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& conn) -> absl::Status {
     pqxx::read_transaction tx(conn);
-    PM_ASSIGN_OR_RETURN(result, LoadDefect(tx, id, false));
+    PM_ASSIGN_OR_RETURN(result, LoadDefect(tx, id));
     return absl::OkStatus();
   }));
   return result;
@@ -448,26 +517,19 @@ absl::StatusOr<ListPage> PgDefectStore::ListDefects(const ListQuery& query) {
   return page;
 }
 
-absl::StatusOr<Defect> PgDefectStore::MutateDefect(int64_t id, const ChangeContext& context,
-                                                   const Mutator& mutator) {
-  Defect result;
-  PM_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& conn) -> absl::Status {
+absl::StatusOr<Replayable<Defect>> PgDefectStore::MutateDefect(
+    int64_t id, const ChangeContext& context, const Mutator& mutator,
+    const ResponseEncoder<Defect>& encode) {
+  Replayable<Defect> result;
+  PM_RETURN_IF_ERROR(Run([&](pqxx::connection& conn) -> absl::Status {
     pqxx::work tx(conn);
-    PM_ASSIGN_OR_RETURN(Defect current, LoadDefect(tx, id, true));
-    if (!context.request_id.empty()) {
-      if (context.change_type == ChangeType::kUnspecified) {
-        return absl::InternalError("MutateDefect with a request_id needs context.change_type");
-      }
-      pqxx::result seen = tx.exec_prepared("history_seen", id, context.request_id);
-      if (!seen.empty()) {
-        PM_RETURN_IF_ERROR(CheckRequestIdRetry(id, context.request_id,
-                                               static_cast<ChangeType>(seen[0][0].as<int>()),
-                                               context.change_type));
-        result = std::move(current);  // a retry of a change already made
-        return absl::OkStatus();
-      }
-    }
-    PM_ASSIGN_OR_RETURN(Mutation mutation, mutator(current));
+    result = {};
+    // The key first: a retry is answered without reading (or locking) the defect.
+    PM_ASSIGN_OR_RETURN(std::optional<runtime::PgRequestLog::Entry> seen, Claim(tx, context));
+    if (seen) return Replay(tx, *seen, &result);
+    DefectFacts facts;
+    PM_ASSIGN_OR_RETURN(Defect current, LoadDefect(tx, id, &facts));
+    PM_ASSIGN_OR_RETURN(Mutation mutation, mutator(current, facts));
     Defect& after = mutation.after;
 
     const bool assignment_changed =
@@ -504,15 +566,19 @@ absl::StatusOr<Defect> PgDefectStore::MutateDefect(int64_t id, const ChangeConte
 
     std::vector<FieldChange> changes = Diff(current, after);
     if (changes.empty() && mutation.change_type == ChangeType::kUpdated) {
-      result = std::move(current);  // nothing to change, nothing to record
+      // Nothing to change, nothing to record but the answer, for a retry.
+      Record(tx, context, encode, current, DefectResource(id));
+      tx.commit();
+      result.value = std::move(current);
       return absl::OkStatus();
     }
     after.id = id;
     after.version = current.version + 1;
     WriteDefect(tx, after);
-    RecordChange(tx, after, mutation.change_type, changes, mutation.comment, context);
+    RecordChange(tx, &current, after, mutation.change_type, changes, mutation.comment, context);
+    Record(tx, context, encode, after, DefectResource(id));
     tx.commit();
-    result = std::move(after);
+    result.value = std::move(after);
     return absl::OkStatus();
   }));
   return result;
@@ -540,22 +606,32 @@ absl::StatusOr<std::vector<HistoryEntry>> PgDefectStore::GetHistory(int64_t id) 
   return entries;
 }
 
-absl::StatusOr<Photo> PgDefectStore::AddPhoto(const NewPhoto& photo, const ChangeContext& context) {
-  Photo result;
-  PM_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& conn) -> absl::Status {
+absl::StatusOr<Replayable<Photo>> PgDefectStore::AddPhoto(const NewPhoto& photo,
+                                                          const ChangeContext& context,
+                                                          const ResponseEncoder<Photo>& encode) {
+  Replayable<Photo> result;
+  PM_RETURN_IF_ERROR(Run([&](pqxx::connection& conn) -> absl::Status {
     pqxx::work tx(conn);
-    PM_ASSIGN_OR_RETURN(Defect current, LoadDefect(tx, photo.defect_id, true));
-    if (!context.request_id.empty()) {
-      pqxx::result seen = tx.exec_prepared("photo_by_request", photo.defect_id, context.request_id);
-      if (!seen.empty()) {
-        result = PhotoFromRow(seen[0]);
-        if (result.sha256 != photo.sha256) {
-          return absl::AlreadyExistsError(absl::StrCat("request_id ", context.request_id,
-                                                       " was reused with a different photo"));
-        }
+    result = {};
+    PM_ASSIGN_OR_RETURN(std::optional<runtime::PgRequestLog::Entry> seen, Claim(tx, context));
+    if (seen) {
+      if (seen->response) {
+        result.recorded_response = *seen->response;
         return absl::OkStatus();
       }
+      // A migrated entry: defects/<id>/photos/<no>.
+      std::vector<std::string> parts = absl::StrSplit(seen->resource, '/');
+      int64_t defect_id = 0;
+      int photo_no = 0;
+      if (parts.size() != 4 || !absl::SimpleAtoi(parts[1], &defect_id) ||
+          !absl::SimpleAtoi(parts[3], &photo_no)) {
+        return absl::InternalError(absl::StrCat("request log names no photo: ", seen->resource));
+      }
+      result.value = PhotoFromRow(tx.exec_prepared1("photo_meta", defect_id, photo_no));
+      return absl::OkStatus();
     }
+    DefectFacts locked;  // the lock is what matters here
+    PM_ASSIGN_OR_RETURN(Defect current, LoadDefect(tx, photo.defect_id, &locked));
     const int photo_no = tx.exec_prepared1("photo_next_no", photo.defect_id)[0].as<int>();
     Photo stored;
     stored.id = absl::StrCat(photo_no);
@@ -563,18 +639,20 @@ absl::StatusOr<Photo> PgDefectStore::AddPhoto(const NewPhoto& photo, const Chang
     stored.size_bytes = photo.size_bytes;
     stored.sha256 = photo.sha256;
     stored.file_name = photo.file_name;
-    stored.uploaded_by = context.actor;
+    stored.uploaded_by = context.actor();
     stored.upload_time = TruncateToMicros(context.now);
     tx.exec_prepared0("photo_insert", photo.defect_id, photo_no, stored.content_type,
                       stored.size_bytes, stored.sha256, stored.file_name, stored.uploaded_by,
-                      Micros(stored.upload_time), context.request_id,
+                      Micros(stored.upload_time), context.request.request_id,
                       pqxx::binarystring(photo.bytes));
     Defect after = defect::AddPhoto(current, stored, context.now);
     after.version = current.version + 1;
     WriteDefect(tx, after);
-    RecordChange(tx, after, ChangeType::kPhotoAdded, Diff(current, after), "", context);
+    RecordChange(tx, &current, after, ChangeType::kPhotoAdded, Diff(current, after), "", context);
+    Record(tx, context, encode, stored,
+           absl::StrCat(DefectResource(photo.defect_id), "/photos/", photo_no));
     tx.commit();
-    result = std::move(stored);
+    result.value = std::move(stored);
     return absl::OkStatus();
   }));
   return result;
@@ -624,23 +702,20 @@ absl::StatusOr<std::optional<DefectCategory>> PgDefectStore::FindCategory(const 
   return found;
 }
 
-absl::StatusOr<DefectCategory> PgDefectStore::CreateCategory(const DefectCategory& category,
-                                                             const std::string& request_id) {
-  PM_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& conn) -> absl::Status {
-    pqxx::work tx(conn);
-    if (!tx.exec_prepared("category_insert", category.code, category.title,
-                          static_cast<int>(category.default_severity), request_id)
-             .empty()) {
-      tx.commit();
-      return absl::OkStatus();
-    }
-    pqxx::row stored = tx.exec_prepared1("category_find", category.code);
-    bool same = SameRequest(stored["request_id"].as<std::string>(), request_id) &&
-                stored["title"].as<std::string>() == category.title &&
-                stored["default_severity"].as<int>() == static_cast<int>(category.default_severity);
-    return same ? absl::OkStatus() : TakenBy("category", category.code);
-  }));
-  return category;
+absl::StatusOr<Replayable<DefectCategory>> PgDefectStore::CreateCategory(
+    const DefectCategory& category, const ChangeContext& context,
+    const ResponseEncoder<DefectCategory>& encode) {
+  return CreateResource<DefectCategory>(
+      context, encode, category, absl::StrCat("categories/", category.code),
+      [&](pqxx::transaction_base& tx) -> absl::Status {
+        if (tx.exec_prepared("category_insert", category.code, category.title,
+                             static_cast<int>(category.default_severity),
+                             context.request.request_id)
+                .empty()) {
+          return TakenBy("defect category", category.code);
+        }
+        return absl::OkStatus();
+      });
 }
 
 absl::StatusOr<std::vector<DefectCategory>> PgDefectStore::ListCategories() {
@@ -657,25 +732,22 @@ absl::StatusOr<std::vector<DefectCategory>> PgDefectStore::ListCategories() {
   return out;
 }
 
-absl::StatusOr<RepairPlace> PgDefectStore::CreateRepairPlace(const RepairPlace& place,
-                                                             const std::string& request_id) {
-  PM_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& conn) -> absl::Status {
-    pqxx::work tx(conn);
-    if (!tx.exec_prepared("place_insert", place.id, place.display_name, place.zone, request_id)
-             .empty()) {
-      tx.commit();
-      return absl::OkStatus();
-    }
-    pqxx::row stored = tx.exec_prepared1("place_find", place.id);
-    bool same = SameRequest(stored["request_id"].as<std::string>(), request_id) &&
-                stored["display_name"].as<std::string>() == place.display_name &&
-                stored["zone"].as<std::string>() == place.zone;
-    return same ? absl::OkStatus() : TakenBy("repair place", place.id);
-  }));
+absl::StatusOr<Replayable<RepairPlace>> PgDefectStore::CreateRepairPlace(
+    const RepairPlace& place, const ChangeContext& context,
+    const ResponseEncoder<RepairPlace>& encode) {
   RepairPlace created = place;
   created.busy = false;
   created.current_defect_id.clear();
-  return created;
+  return CreateResource<RepairPlace>(
+      context, encode, created, absl::StrCat("repairPlaces/", place.id),
+      [&](pqxx::transaction_base& tx) -> absl::Status {
+        if (tx.exec_prepared("place_insert", place.id, place.display_name, place.zone,
+                             context.request.request_id)
+                .empty()) {
+          return TakenBy("repair place", place.id);
+        }
+        return absl::OkStatus();
+      });
 }
 
 absl::StatusOr<std::vector<RepairPlace>> PgDefectStore::ListRepairPlaces(const std::string& zone) {
@@ -697,21 +769,18 @@ absl::StatusOr<std::vector<RepairPlace>> PgDefectStore::ListRepairPlaces(const s
   return out;
 }
 
-absl::StatusOr<Crew> PgDefectStore::CreateCrew(const Crew& crew, const std::string& request_id) {
-  PM_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& conn) -> absl::Status {
-    pqxx::work tx(conn);
-    if (!tx.exec_prepared("crew_insert", crew.id, crew.display_name, crew.zone, request_id)
-             .empty()) {
-      tx.commit();
-      return absl::OkStatus();
-    }
-    pqxx::row stored = tx.exec_prepared1("crew_find", crew.id);
-    bool same = SameRequest(stored["request_id"].as<std::string>(), request_id) &&
-                stored["display_name"].as<std::string>() == crew.display_name &&
-                stored["zone"].as<std::string>() == crew.zone;
-    return same ? absl::OkStatus() : TakenBy("crew", crew.id);
-  }));
-  return crew;
+absl::StatusOr<Replayable<Crew>> PgDefectStore::CreateCrew(const Crew& crew,
+                                                           const ChangeContext& context,
+                                                           const ResponseEncoder<Crew>& encode) {
+  return CreateResource<Crew>(context, encode, crew, absl::StrCat("crews/", crew.id),
+                              [&](pqxx::transaction_base& tx) -> absl::Status {
+                                if (tx.exec_prepared("crew_insert", crew.id, crew.display_name,
+                                                     crew.zone, context.request.request_id)
+                                        .empty()) {
+                                  return TakenBy("crew", crew.id);
+                                }
+                                return absl::OkStatus();
+                              });
 }
 
 absl::StatusOr<std::vector<Crew>> PgDefectStore::ListCrews(const std::string& zone) {
@@ -728,29 +797,48 @@ absl::StatusOr<std::vector<Crew>> PgDefectStore::ListCrews(const std::string& zo
   return out;
 }
 
-absl::StatusOr<Mechanic> PgDefectStore::CreateMechanic(const Mechanic& mechanic,
-                                                       const std::string& request_id) {
-  PM_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& conn) -> absl::Status {
+absl::StatusOr<Replayable<Mechanic>> PgDefectStore::CreateMechanic(
+    const Mechanic& mechanic, const ChangeContext& context,
+    const ResponseEncoder<Mechanic>& encode) {
+  return CreateResource<Mechanic>(
+      context, encode, mechanic, absl::StrCat("mechanics/", mechanic.id),
+      [&](pqxx::transaction_base& tx) -> absl::Status {
+        if (tx.exec_prepared("crew_find", mechanic.crew_id).empty()) {
+          return runtime::InvalidField(
+              "mechanic.crew_id",
+              absl::StrCat("unknown crew ", runtime::QuoteForMessage(mechanic.crew_id)));
+        }
+        if (tx.exec_prepared("mechanic_insert", mechanic.id, mechanic.display_name,
+                             mechanic.crew_id, mechanic.identity, context.request.request_id)
+                .empty()) {
+          return TakenBy("mechanic", mechanic.id);
+        }
+        return absl::OkStatus();
+      });
+}
+
+template <typename T>
+absl::StatusOr<Replayable<T>> PgDefectStore::CreateResource(
+    const ChangeContext& context, const ResponseEncoder<T>& encode, const T& created,
+    const std::string& resource,
+    const std::function<absl::Status(pqxx::transaction_base&)>& insert) {
+  Replayable<T> result;
+  PM_RETURN_IF_ERROR(Run([&](pqxx::connection& conn) -> absl::Status {
     pqxx::work tx(conn);
-    if (tx.exec_prepared("crew_find", mechanic.crew_id).empty()) {
-      return runtime::InvalidField(
-          "mechanic.crew_id",
-          absl::StrCat("unknown crew ", runtime::QuoteForMessage(mechanic.crew_id)));
-    }
-    if (!tx.exec_prepared("mechanic_insert", mechanic.id, mechanic.display_name, mechanic.crew_id,
-                          mechanic.identity, request_id)
-             .empty()) {
-      tx.commit();
+    result = {};
+    PM_ASSIGN_OR_RETURN(std::optional<runtime::PgRequestLog::Entry> seen, Claim(tx, context));
+    // Every entry of a resource create has its response: none were migrated.
+    if (seen) {
+      result.recorded_response = seen->response.value_or("");
       return absl::OkStatus();
     }
-    pqxx::row stored = tx.exec_prepared1("mechanic_find", mechanic.id);
-    bool same = SameRequest(stored["request_id"].as<std::string>(), request_id) &&
-                stored["display_name"].as<std::string>() == mechanic.display_name &&
-                stored["crew_id"].as<std::string>() == mechanic.crew_id &&
-                stored["identity"].as<std::string>() == mechanic.identity;
-    return same ? absl::OkStatus() : TakenBy("mechanic", mechanic.id);
+    PM_RETURN_IF_ERROR(insert(tx));
+    Record(tx, context, encode, created, resource);
+    tx.commit();
+    result.value = created;
+    return absl::OkStatus();
   }));
-  return mechanic;
+  return result;
 }
 
 absl::StatusOr<std::vector<Mechanic>> PgDefectStore::ListMechanics(const std::string& crew_id) {

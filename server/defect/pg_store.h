@@ -10,6 +10,7 @@
 #include "absl/synchronization/mutex.h"
 #include "server/defect/store.h"
 #include "server/runtime/pg_pool.h"
+#include "server/runtime/pg_request_log.h"
 
 namespace plantmesh::defect {
 
@@ -22,29 +23,52 @@ class PgDefectStore : public DefectStore {
   // libpqxx prepares each on its first use).
   static void PrepareStatements(pqxx::connection& conn);
 
-  absl::StatusOr<Defect> CreateDefect(const Defect& defect, const std::string& request_hash,
-                                      const ChangeContext& context) override;
+  // What the schema's constraints mean (the busy-repair-place index, the resources'
+  // primary keys, ...): violations map to these, by constraint name.
+  static const runtime::PgConstraintErrors& ConstraintErrors();
+
+  absl::StatusOr<Replayable<Defect>> CreateDefect(const Defect& defect,
+                                                  const ChangeContext& context,
+                                                  const ResponseEncoder<Defect>& encode) override;
   absl::StatusOr<Defect> GetDefect(int64_t id) override;
   absl::StatusOr<ListPage> ListDefects(const ListQuery& query) override;
-  absl::StatusOr<Defect> MutateDefect(int64_t id, const ChangeContext& context,
-                                      const Mutator& mutator) override;
+  absl::StatusOr<Replayable<Defect>> MutateDefect(int64_t id, const ChangeContext& context,
+                                                  const Mutator& mutator,
+                                                  const ResponseEncoder<Defect>& encode) override;
   absl::StatusOr<std::vector<HistoryEntry>> GetHistory(int64_t id) override;
-  absl::StatusOr<Photo> AddPhoto(const NewPhoto& photo, const ChangeContext& context) override;
+  absl::StatusOr<Replayable<Photo>> AddPhoto(const NewPhoto& photo, const ChangeContext& context,
+                                             const ResponseEncoder<Photo>& encode) override;
   absl::StatusOr<PhotoContent> GetPhoto(int64_t defect_id, const std::string& photo_id) override;
   absl::StatusOr<std::optional<DefectCategory>> FindCategory(const std::string& code) override;
-  absl::StatusOr<DefectCategory> CreateCategory(const DefectCategory& category,
-                                                const std::string& request_id) override;
+  absl::StatusOr<Replayable<DefectCategory>> CreateCategory(
+      const DefectCategory& category, const ChangeContext& context,
+      const ResponseEncoder<DefectCategory>& encode) override;
   absl::StatusOr<std::vector<DefectCategory>> ListCategories() override;
-  absl::StatusOr<RepairPlace> CreateRepairPlace(const RepairPlace& place,
-                                                const std::string& request_id) override;
+  absl::StatusOr<Replayable<RepairPlace>> CreateRepairPlace(
+      const RepairPlace& place, const ChangeContext& context,
+      const ResponseEncoder<RepairPlace>& encode) override;
   absl::StatusOr<std::vector<RepairPlace>> ListRepairPlaces(const std::string& zone) override;
-  absl::StatusOr<Crew> CreateCrew(const Crew& crew, const std::string& request_id) override;
+  absl::StatusOr<Replayable<Crew>> CreateCrew(const Crew& crew, const ChangeContext& context,
+                                              const ResponseEncoder<Crew>& encode) override;
   absl::StatusOr<std::vector<Crew>> ListCrews(const std::string& zone) override;
-  absl::StatusOr<Mechanic> CreateMechanic(const Mechanic& mechanic,
-                                          const std::string& request_id) override;
+  absl::StatusOr<Replayable<Mechanic>> CreateMechanic(
+      const Mechanic& mechanic, const ChangeContext& context,
+      const ResponseEncoder<Mechanic>& encode) override;
   absl::StatusOr<std::vector<Mechanic>> ListMechanics(const std::string& crew_id) override;
 
  private:
+  // pool_->Run with the schema's constraint errors.
+  absl::Status Run(const std::function<absl::Status(pqxx::connection&)>& body);
+  // Answers a retry of a defect change from its request log entry.
+  static absl::Status Replay(pqxx::transaction_base& tx, const runtime::PgRequestLog::Entry& entry,
+                             Replayable<Defect>* result);
+  // Creates a plant resource with `insert`, idempotently; `created` is the answer.
+  template <typename T>
+  absl::StatusOr<Replayable<T>> CreateResource(
+      const ChangeContext& context, const ResponseEncoder<T>& encode, const T& created,
+      const std::string& resource,
+      const std::function<absl::Status(pqxx::transaction_base&)>& insert);
+
   runtime::PgPool* pool_;
   // Categories found so far. The API can neither change nor delete a category, so an
   // entry never goes stale; a miss always asks PostgreSQL, so a category created through

@@ -1,24 +1,23 @@
 #include "server/defect/service.h"
 
 #include <algorithm>
-#include <deque>
+#include <memory>
 #include <optional>
 #include <string>
-#include <thread>
-#include <unordered_set>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "plantmesh/common/sha256.h"
 #include "plantmesh/common/uuid.h"
+#include "server/defect/config.h"
 #include "server/defect/convert.h"
 #include "server/defect/domain.h"
-#include "server/runtime/blocking_stream.h"
 #include "server/runtime/errors.h"
-#include "server/runtime/event_stream.h"
-#include "server/runtime/shutdown.h"
+#include "server/runtime/idempotency.h"
+#include "server/runtime/memory_budget.h"
 #include "server/runtime/status_macros.h"
+#include "server/runtime/watch.h"
 
 namespace plantmesh::defect {
 namespace {
@@ -26,10 +25,6 @@ namespace {
 constexpr size_t kMaxRequestIdChars = 128;
 constexpr size_t kMaxUploadChunk = 1024 * 1024;
 constexpr size_t kDownloadChunk = 64 * 1024;
-constexpr int64_t kDefaultPhotoMaxBytes = 10 * 1024 * 1024;
-constexpr absl::Duration kWatchBlock = absl::Seconds(1);
-constexpr int kWatchBatch = 100;
-constexpr absl::Duration kRedisRetry = absl::Milliseconds(500);
 
 absl::Status CheckRequestId(const std::string& request_id) {
   if (request_id.size() > kMaxRequestIdChars) {
@@ -39,33 +34,53 @@ absl::Status CheckRequestId(const std::string& request_id) {
   return absl::OkStatus();
 }
 
-// Event ids recently delivered to one watcher: the relay delivers at least once.
-class RecentIds {
- public:
-  explicit RecentIds(size_t capacity) : capacity_(capacity) {}
-  // False when `id` was seen recently.
-  bool Insert(const std::string& id) {
-    if (!seen_.insert(id).second) return false;
-    order_.push_back(id);
-    if (order_.size() > capacity_) {
-      seen_.erase(order_.front());
-      order_.pop_front();
+// Answers a call from the store's Replayable: a retry gets the first call's recorded
+// response as it was; otherwise `fill` writes the result into `response`.
+template <typename T, typename Fill>
+absl::Status Answer(const Replayable<T>& answer, google::protobuf::Message* response, Fill fill) {
+  if (answer.recorded_response) {
+    response->Clear();
+    if (!response->ParseFromString(*answer.recorded_response)) {
+      return absl::InternalError("the recorded response of this request_id cannot be read");
     }
-    return true;
+    return absl::OkStatus();
   }
+  if (!answer.value) return absl::InternalError("the store returned no result");
+  fill(*answer.value);
+  return absl::OkStatus();
+}
 
- private:
-  size_t capacity_;
-  std::deque<std::string> order_;
-  std::unordered_set<std::string> seen_;
-};
+// The encoder of `Response` for a result of type T, filled by `fill`.
+template <typename Response, typename T, typename Fill>
+ResponseEncoder<T> EncoderOf(Fill fill) {
+  return [fill](const T& value) {
+    Response response;
+    fill(value, &response);
+    return response.SerializeAsString();
+  };
+}
 
-// Waits `duration` unless the call ends first.
-void SleepUnlessCancelled(const runtime::CallContext& call, absl::Duration duration) {
-  const absl::Time until = absl::Now() + duration;
-  while (!call.Cancelled() && absl::Now() < until) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+// What a watcher of `zone` (empty: every zone) gets for one event of the defect
+// stream: false when the change neither was nor is in its zone; a change that moved a
+// defect into or out of it is sent with filter_change saying which.
+absl::StatusOr<bool> WatchResponseOf(const runtime::StreamEvent& entry, const std::string& zone,
+                                     v1::WatchDefectsResponse* response) {
+  v1::DefectEvent* event = response->mutable_event();
+  if (!event->ParseFromString(entry.payload)) {
+    return absl::DataLossError(absl::StrCat("event at cursor ", entry.cursor,
+                                            " is not a plantmesh.defect.v1.DefectEvent"));
   }
+  if (!zone.empty()) {
+    // previous_zone is set only when the change moved the defect between zones.
+    const bool now_in = event->defect().zone() == zone;
+    const bool was_in = event->previous_zone().empty() ? now_in : event->previous_zone() == zone;
+    if (!now_in && !was_in) return false;
+    if (now_in != was_in) {
+      response->set_filter_change(now_in ? v1::FILTER_CHANGE_ENTERED : v1::FILTER_CHANGE_LEFT);
+    }
+  }
+  event->set_cursor(entry.cursor);
+  return true;
 }
 
 }  // namespace
@@ -74,8 +89,8 @@ DefectServiceImpl::DefectServiceImpl(const runtime::ServiceDeps& deps, DefectSto
     : v1::DefectServiceBase(deps.call_policy, deps.executor), deps_(deps), store_(store) {}
 
 ChangeContext DefectServiceImpl::Context(const runtime::CallContext& call,
-                                         const std::string& request_id) const {
-  return ChangeContext{request_id, call.identity, deps_.now()};
+                                         const google::protobuf::Message& request) const {
+  return ChangeContext{runtime::IdempotencyKeyOf(call, request), deps_.now()};
 }
 
 void DefectServiceImpl::EventsCommitted() {
@@ -83,26 +98,34 @@ void DefectServiceImpl::EventsCommitted() {
 }
 
 int64_t DefectServiceImpl::PhotoMaxBytes() const {
-  return deps_.config != nullptr ? deps_.config->photo_max_bytes : kDefaultPhotoMaxBytes;
+  const auto* config = dynamic_cast<const DefectConfig*>(deps_.service_config);
+  return config != nullptr ? config->photo_max_bytes : DefectConfig().photo_max_bytes;
 }
 
-absl::Status DefectServiceImpl::Transition(runtime::CallContext& call, const std::string& id,
-                                           const std::string& etag, const std::string& request_id,
-                                           ChangeType change_type, const Mutator& mutator,
-                                           v1::Defect* out) {
+absl::Status DefectServiceImpl::Transition(runtime::CallContext& call,
+                                           const google::protobuf::Message& request,
+                                           const std::string& id, const std::string& etag,
+                                           const Mutator& mutator,
+                                           google::protobuf::Message* response, v1::Defect* out) {
   PM_ASSIGN_OR_RETURN(int64_t defect_id, ParseDefectId(id, "id"));
-  PM_RETURN_IF_ERROR(CheckRequestId(request_id));
-  ChangeContext context = Context(call, request_id);
-  context.change_type = change_type;
+  const ChangeContext context = Context(call, request);
+  PM_RETURN_IF_ERROR(CheckRequestId(context.request.request_id));
+  // `out` is part of `response`: the recorded answer is the whole response.
+  const ResponseEncoder<Defect> encode = [&](const Defect& after) {
+    ToProto(after, out);
+    return response->SerializeAsString();
+  };
   PM_ASSIGN_OR_RETURN(
-      Defect after, store_->MutateDefect(
-                        defect_id, context, [&](const Defect& current) -> absl::StatusOr<Mutation> {
-                          PM_RETURN_IF_ERROR(CheckEtag(current, etag, /*required=*/false));
-                          return mutator(current);
-                        }));
+      Replayable<Defect> answer,
+      store_->MutateDefect(
+          defect_id, context,
+          [&](const Defect& current, const DefectFacts& facts) -> absl::StatusOr<Mutation> {
+            PM_RETURN_IF_ERROR(CheckEtag(current, etag, /*required=*/false));
+            return mutator(current, facts);
+          },
+          encode));
   EventsCommitted();
-  ToProto(after, out);
-  return absl::OkStatus();
+  return Answer(answer, response, [&](const Defect& after) { ToProto(after, out); });
 }
 
 absl::Status DefectServiceImpl::HandleCreateDefect(runtime::CallContext& call,
@@ -114,19 +137,16 @@ absl::Status DefectServiceImpl::HandleCreateDefect(runtime::CallContext& call,
   if (IsPlantCode(input.category_code)) {
     PM_ASSIGN_OR_RETURN(category, store_->FindCategory(input.category_code));
   }
-  const absl::Time now = deps_.now();
-  PM_ASSIGN_OR_RETURN(Defect draft, NewDefect(input, category, call.identity, now));
-  // Without a request id there is nothing to deduplicate by: this call stands alone.
-  const std::string request_id =
-      request.request_id().empty() ? common::NewUuidV4() : request.request_id();
-  v1::CreateDefectRequest fingerprint = request;
-  fingerprint.clear_request_id();
-  PM_ASSIGN_OR_RETURN(Defect created, store_->CreateDefect(
-                                          draft, common::Sha256Hex(fingerprint.SerializeAsString()),
-                                          ChangeContext{request_id, call.identity, now}));
+  const ChangeContext context = Context(call, request);
+  PM_ASSIGN_OR_RETURN(Defect draft, NewDefect(input, category, call.identity, context.now));
+  auto fill = [](const Defect& created, v1::CreateDefectResponse* out) {
+    ToProto(created, out->mutable_defect());
+  };
+  PM_ASSIGN_OR_RETURN(
+      Replayable<Defect> answer,
+      store_->CreateDefect(draft, context, EncoderOf<v1::CreateDefectResponse, Defect>(fill)));
   EventsCommitted();
-  ToProto(created, response->mutable_defect());
-  return absl::OkStatus();
+  return Answer(answer, response, [&](const Defect& created) { fill(created, response); });
 }
 
 absl::Status DefectServiceImpl::HandleGetDefect(runtime::CallContext& call,
@@ -142,11 +162,19 @@ absl::Status DefectServiceImpl::HandleListDefects(runtime::CallContext& call,
                                                   const v1::ListDefectsRequest& request,
                                                   v1::ListDefectsResponse* response) {
   PM_ASSIGN_OR_RETURN(ListQuery query, MakeListQuery(FromProto(request)));
+  // Read before the list's snapshot is taken: a change committed after the snapshot is
+  // published after it, so watching from here misses nothing the page does not show.
+  std::string watch_cursor;
+  if (deps_.events != nullptr) {
+    absl::StatusOr<std::string> cursor = deps_.events->CurrentCursor(kEventStreamKey);
+    if (cursor.ok()) watch_cursor = *std::move(cursor);  // empty: the stream is away
+  }
   PM_ASSIGN_OR_RETURN(ListPage page, store_->ListDefects(query));
   for (const Defect& defect : page.defects) ToProto(defect, response->add_defects());
   if (page.more && !page.defects.empty()) {
     response->set_next_page_token(EncodePageToken(query, page.defects.back()));
   }
+  response->set_watch_cursor(watch_cursor);
   return absl::OkStatus();
 }
 
@@ -167,12 +195,12 @@ absl::Status DefectServiceImpl::HandleUpdateDefect(runtime::CallContext& call,
   PM_RETURN_IF_ERROR(ValidateUpdate(input, paths, request.etag(), category));
   const absl::Time now = deps_.now();
   return Transition(
-      call, request.defect().id(), request.etag(), request.request_id(), ChangeType::kUpdated,
-      [&](const Defect& current) -> absl::StatusOr<Mutation> {
+      call, request, request.defect().id(), request.etag(),
+      [&](const Defect& current, const DefectFacts&) -> absl::StatusOr<Mutation> {
         PM_ASSIGN_OR_RETURN(Defect after, ApplyUpdate(current, input, paths, now));
         return Mutation{std::move(after), ChangeType::kUpdated, ""};
       },
-      response->mutable_defect());
+      response, response->mutable_defect());
 }
 
 absl::Status DefectServiceImpl::HandleAssignDefect(runtime::CallContext& call,
@@ -182,25 +210,30 @@ absl::Status DefectServiceImpl::HandleAssignDefect(runtime::CallContext& call,
   PM_RETURN_IF_ERROR(ValidateAssign(input));
   const absl::Time now = deps_.now();
   return Transition(
-      call, request.id(), request.etag(), request.request_id(), ChangeType::kAssigned,
-      [&](const Defect& current) -> absl::StatusOr<Mutation> {
+      call, request, request.id(), request.etag(),
+      [&](const Defect& current, const DefectFacts&) -> absl::StatusOr<Mutation> {
         PM_ASSIGN_OR_RETURN(Defect after, defect::Assign(current, input, call.identity, now));
         return Mutation{std::move(after), ChangeType::kAssigned, ""};
       },
-      response->mutable_defect());
+      response, response->mutable_defect());
 }
 
 absl::Status DefectServiceImpl::HandleStartRepair(runtime::CallContext& call,
                                                   const v1::StartRepairRequest& request,
                                                   v1::StartRepairResponse* response) {
   const absl::Time now = deps_.now();
+  const Caller caller{call.identity, call.roles};
   return Transition(
-      call, request.id(), request.etag(), request.request_id(), ChangeType::kRepairStarted,
-      [&](const Defect& current) -> absl::StatusOr<Mutation> {
+      call, request, request.id(), request.etag(),
+      [&](const Defect& current, const DefectFacts& facts) -> absl::StatusOr<Mutation> {
         PM_ASSIGN_OR_RETURN(Defect after, defect::StartRepair(current, call.identity, now));
-        return Mutation{std::move(after), ChangeType::kRepairStarted, ""};
+        // Who may: the assigned mechanic, or a foreman/admin override (noted in history).
+        PM_ASSIGN_OR_RETURN(std::string note,
+                            CheckRepairWorker(current, defect::Transition::kStartRepair, caller,
+                                              facts.assigned_mechanic_identity));
+        return Mutation{std::move(after), ChangeType::kRepairStarted, std::move(note)};
       },
-      response->mutable_defect());
+      response, response->mutable_defect());
 }
 
 absl::Status DefectServiceImpl::HandleFinishRepair(runtime::CallContext& call,
@@ -209,13 +242,17 @@ absl::Status DefectServiceImpl::HandleFinishRepair(runtime::CallContext& call,
   const FinishInput input{request.work_done(), request.labor_minutes()};
   PM_RETURN_IF_ERROR(ValidateFinish(input));
   const absl::Time now = deps_.now();
+  const Caller caller{call.identity, call.roles};
   return Transition(
-      call, request.id(), request.etag(), request.request_id(), ChangeType::kRepairFinished,
-      [&](const Defect& current) -> absl::StatusOr<Mutation> {
+      call, request, request.id(), request.etag(),
+      [&](const Defect& current, const DefectFacts& facts) -> absl::StatusOr<Mutation> {
         PM_ASSIGN_OR_RETURN(Defect after, defect::FinishRepair(current, input, call.identity, now));
-        return Mutation{std::move(after), ChangeType::kRepairFinished, ""};
+        PM_ASSIGN_OR_RETURN(std::string note,
+                            CheckRepairWorker(current, defect::Transition::kFinishRepair, caller,
+                                              facts.assigned_mechanic_identity));
+        return Mutation{std::move(after), ChangeType::kRepairFinished, std::move(note)};
       },
-      response->mutable_defect());
+      response, response->mutable_defect());
 }
 
 absl::Status DefectServiceImpl::HandleVerifyRepair(runtime::CallContext& call,
@@ -227,12 +264,12 @@ absl::Status DefectServiceImpl::HandleVerifyRepair(runtime::CallContext& call,
   const ChangeType type = input.decision == QcDecision::kAccept ? ChangeType::kRepairAccepted
                                                                 : ChangeType::kRepairRejected;
   return Transition(
-      call, request.id(), request.etag(), request.request_id(), type,
-      [&](const Defect& current) -> absl::StatusOr<Mutation> {
+      call, request, request.id(), request.etag(),
+      [&](const Defect& current, const DefectFacts&) -> absl::StatusOr<Mutation> {
         PM_ASSIGN_OR_RETURN(Defect after, defect::VerifyRepair(current, input, call.identity, now));
         return Mutation{std::move(after), type, input.reason};
       },
-      response->mutable_defect());
+      response, response->mutable_defect());
 }
 
 absl::Status DefectServiceImpl::HandleCancelDefect(runtime::CallContext& call,
@@ -241,13 +278,13 @@ absl::Status DefectServiceImpl::HandleCancelDefect(runtime::CallContext& call,
   PM_RETURN_IF_ERROR(ValidateCancel(request.reason()));
   const absl::Time now = deps_.now();
   return Transition(
-      call, request.id(), request.etag(), request.request_id(), ChangeType::kCancelled,
-      [&](const Defect& current) -> absl::StatusOr<Mutation> {
+      call, request, request.id(), request.etag(),
+      [&](const Defect& current, const DefectFacts&) -> absl::StatusOr<Mutation> {
         PM_ASSIGN_OR_RETURN(Defect after,
                             defect::Cancel(current, request.reason(), call.identity, now));
         return Mutation{std::move(after), ChangeType::kCancelled, request.reason()};
       },
-      response->mutable_defect());
+      response, response->mutable_defect());
 }
 
 absl::Status DefectServiceImpl::HandleGetDefectHistory(runtime::CallContext& call,
@@ -262,55 +299,22 @@ absl::Status DefectServiceImpl::HandleGetDefectHistory(runtime::CallContext& cal
 absl::StatusOr<std::unique_ptr<DefectServiceImpl::WatchDefectsSource>>
 DefectServiceImpl::HandleWatchDefects(runtime::CallContext& call,
                                       const v1::WatchDefectsRequest& request) {
-  // Still a blocking loop (one thread per watcher) until it reads from the event hub.
-  return runtime::RunBlockingStream<v1::WatchDefectsResponse>(
-      deps_.executor, call,
-      [this, &call, &request](runtime::BlockingWriter<v1::WatchDefectsResponse>* writer) {
-        return WatchLoop(call, request, writer);
-      },
-      /*ends_when_draining=*/true);
+  return runtime::OpenWatch<v1::WatchDefectsResponse>(
+      deps_.events, kEventStreamKey, request.cursor(),
+      [zone = request.zone()](const runtime::StreamEvent& entry,
+                              v1::WatchDefectsResponse* response) {
+        return WatchResponseOf(entry, zone, response);
+      });
 }
 
-absl::Status DefectServiceImpl::WatchLoop(
-    runtime::CallContext& call, const v1::WatchDefectsRequest& request,
-    runtime::BlockingWriter<v1::WatchDefectsResponse>* writer) {
-  runtime::EventStreamReader reader(deps_.redis, kEventStreamKey);
-  PM_ASSIGN_OR_RETURN(std::string cursor, reader.Resolve(request.cursor()));
-  RecentIds recent(4096);
-  while (!call.Cancelled()) {
-    absl::StatusOr<std::vector<runtime::StreamEntry>> entries =
-        reader.ReadAfter(cursor, kWatchBlock, kWatchBatch);
-    if (!entries.ok()) {
-      if (entries.status().code() != absl::StatusCode::kUnavailable) return entries.status();
-      // Redis is away: keep the stream open and continue from `cursor` when it returns.
-      SleepUnlessCancelled(call, kRedisRetry);
-      continue;
-    }
-    for (runtime::StreamEntry& entry : *entries) {
-      cursor = entry.cursor;
-      if (!recent.Insert(entry.event_id)) continue;
-      v1::WatchDefectsResponse response;
-      v1::DefectEvent* event = response.mutable_event();
-      if (!event->ParseFromString(entry.payload)) {
-        return absl::DataLossError(absl::StrCat("event at cursor ", entry.cursor,
-                                                " is not a plantmesh.defect.v1.DefectEvent"));
-      }
-      if (!request.zone().empty() && event->defect().zone() != request.zone()) continue;
-      event->set_cursor(entry.cursor);
-      if (!writer->Write(response)) return absl::OkStatus();  // the client left
-    }
-  }
-  if (runtime::Draining()) {
-    return absl::UnavailableError(absl::StrCat("server draining; resume with cursor ", cursor));
-  }
-  return absl::CancelledError(absl::StrCat("watch ended (cancelled or deadline); cursor ", cursor));
-}
-
-// The upload's state between messages: its metadata, then the bytes so far.
+// The upload's state between messages: its metadata, then the bytes so far and their
+// charge to the upload memory budget.
 class DefectServiceImpl::PhotoUpload final : public UploadDefectPhotoSink {
  public:
   PhotoUpload(DefectServiceImpl* service, runtime::CallContext& call)
-      : service_(service), call_(call) {}
+      : service_(service),
+        call_(call),
+        held_(runtime::MemoryBudget::Open(service->deps_.upload_memory)) {}
 
   absl::Status OnMessage(v1::UploadDefectPhotoRequest& message) override {
     if (!started_) {
@@ -330,6 +334,18 @@ class DefectServiceImpl::PhotoUpload final : public UploadDefectPhotoSink {
     if (bytes_.size() + chunk.size() > declared_) {
       return runtime::InvalidField(
           "metadata.size_bytes", absl::StrCat("more bytes arrived than the declared ", declared_));
+    }
+    const size_t needed = bytes_.size() + chunk.size();
+    if (needed > bytes_.capacity()) {
+      // Doubling keeps appends amortised linear; never beyond the declared size.
+      const size_t grown = std::min(declared_, std::max(needed, 2 * bytes_.capacity()));
+      PM_RETURN_IF_ERROR(held_.Grow(static_cast<int64_t>(grown) - held_.bytes()));
+      // A fresh buffer of exactly `grown`: reserve() on a non-empty string may round up
+      // to twice its old capacity, which would hold more than was charged.
+      std::string larger;
+      larger.reserve(grown);
+      larger.append(bytes_);
+      bytes_.swap(larger);
     }
     bytes_.append(chunk);
     sha_.Update(chunk);
@@ -352,11 +368,16 @@ class DefectServiceImpl::PhotoUpload final : public UploadDefectPhotoSink {
     }
     NewPhoto photo{defect_id_,         metadata_.content_type(), metadata_.size_bytes(),
                    metadata_.sha256(), metadata_.file_name(),    std::move(bytes_)};
-    PM_ASSIGN_OR_RETURN(Photo stored, service_->store_->AddPhoto(
-                                          photo, service_->Context(call_, metadata_.request_id())));
+    // The metadata carries the request_id and, with sha256 and size, stands for the bytes.
+    auto fill = [](const Photo& stored, v1::UploadDefectPhotoResponse* out) {
+      ToProto(stored, out->mutable_photo());
+    };
+    PM_ASSIGN_OR_RETURN(
+        Replayable<Photo> answer,
+        service_->store_->AddPhoto(photo, service_->Context(call_, metadata_),
+                                   EncoderOf<v1::UploadDefectPhotoResponse, Photo>(fill)));
     service_->EventsCommitted();
-    ToProto(stored, response->mutable_photo());
-    return absl::OkStatus();
+    return Answer(answer, response, [&](const Photo& stored) { fill(stored, response); });
   }
 
  private:
@@ -364,7 +385,9 @@ class DefectServiceImpl::PhotoUpload final : public UploadDefectPhotoSink {
     return runtime::InvalidField("metadata", "the first message must carry the photo's metadata");
   }
 
-  // The first message: the photo's metadata, checked before any byte is accepted.
+  // The first message: the photo's metadata, checked before any byte is accepted. No
+  // memory is set aside for the declared size: the buffer grows (and is charged) with
+  // the bytes that actually arrive, so streams that send only metadata hold nothing.
   absl::Status Begin(const v1::UploadDefectPhotoRequest& message) {
     if (!message.has_metadata()) return MissingMetadata();
     metadata_ = message.metadata();
@@ -377,7 +400,6 @@ class DefectServiceImpl::PhotoUpload final : public UploadDefectPhotoSink {
     // Refuse before receiving megabytes for a defect that does not exist.
     PM_RETURN_IF_ERROR(service_->store_->GetDefect(defect_id_).status());
     declared_ = static_cast<size_t>(metadata_.size_bytes());
-    bytes_.reserve(declared_);
     return absl::OkStatus();
   }
 
@@ -387,6 +409,10 @@ class DefectServiceImpl::PhotoUpload final : public UploadDefectPhotoSink {
   v1::PhotoUpload metadata_;
   int64_t defect_id_ = 0;
   size_t declared_ = 0;
+  // The bytes so far, whose capacity is charged to the process-wide upload budget
+  // (upload-memory-bytes): uploads together never hold more. Returned when the call
+  // ends, however it ends (the runtime destroys the sink then).
+  runtime::MemoryBudget::Reservation held_;
   std::string bytes_;
   common::Sha256 sha_;
 };
@@ -425,9 +451,14 @@ absl::Status DefectServiceImpl::HandleCreateRepairPlace(runtime::CallContext& ca
   RepairPlace place = FromProto(request.repair_place());
   PM_RETURN_IF_ERROR(ValidateRepairPlace(place));
   PM_RETURN_IF_ERROR(CheckRequestId(request.request_id()));
-  PM_ASSIGN_OR_RETURN(RepairPlace created, store_->CreateRepairPlace(place, request.request_id()));
-  ToProto(created, response->mutable_repair_place());
-  return absl::OkStatus();
+  auto fill = [](const RepairPlace& created, v1::CreateRepairPlaceResponse* out) {
+    ToProto(created, out->mutable_repair_place());
+  };
+  PM_ASSIGN_OR_RETURN(
+      Replayable<RepairPlace> answer,
+      store_->CreateRepairPlace(place, Context(call, request),
+                                EncoderOf<v1::CreateRepairPlaceResponse, RepairPlace>(fill)));
+  return Answer(answer, response, [&](const RepairPlace& created) { fill(created, response); });
 }
 
 absl::Status DefectServiceImpl::HandleListRepairPlaces(runtime::CallContext& call,
@@ -444,9 +475,13 @@ absl::Status DefectServiceImpl::HandleCreateCrew(runtime::CallContext& call,
   Crew crew = FromProto(request.crew());
   PM_RETURN_IF_ERROR(ValidateCrew(crew));
   PM_RETURN_IF_ERROR(CheckRequestId(request.request_id()));
-  PM_ASSIGN_OR_RETURN(Crew created, store_->CreateCrew(crew, request.request_id()));
-  ToProto(created, response->mutable_crew());
-  return absl::OkStatus();
+  auto fill = [](const Crew& created, v1::CreateCrewResponse* out) {
+    ToProto(created, out->mutable_crew());
+  };
+  PM_ASSIGN_OR_RETURN(Replayable<Crew> answer,
+                      store_->CreateCrew(crew, Context(call, request),
+                                         EncoderOf<v1::CreateCrewResponse, Crew>(fill)));
+  return Answer(answer, response, [&](const Crew& created) { fill(created, response); });
 }
 
 absl::Status DefectServiceImpl::HandleListCrews(runtime::CallContext& call,
@@ -463,9 +498,14 @@ absl::Status DefectServiceImpl::HandleCreateMechanic(runtime::CallContext& call,
   Mechanic mechanic = FromProto(request.mechanic());
   PM_RETURN_IF_ERROR(ValidateMechanic(mechanic));
   PM_RETURN_IF_ERROR(CheckRequestId(request.request_id()));
-  PM_ASSIGN_OR_RETURN(Mechanic created, store_->CreateMechanic(mechanic, request.request_id()));
-  ToProto(created, response->mutable_mechanic());
-  return absl::OkStatus();
+  auto fill = [](const Mechanic& created, v1::CreateMechanicResponse* out) {
+    ToProto(created, out->mutable_mechanic());
+  };
+  PM_ASSIGN_OR_RETURN(
+      Replayable<Mechanic> answer,
+      store_->CreateMechanic(mechanic, Context(call, request),
+                             EncoderOf<v1::CreateMechanicResponse, Mechanic>(fill)));
+  return Answer(answer, response, [&](const Mechanic& created) { fill(created, response); });
 }
 
 absl::Status DefectServiceImpl::HandleListMechanics(runtime::CallContext& call,
@@ -482,10 +522,14 @@ absl::Status DefectServiceImpl::HandleCreateDefectCategory(
   DefectCategory category = FromProto(request.category());
   PM_RETURN_IF_ERROR(ValidateCategory(category));
   PM_RETURN_IF_ERROR(CheckRequestId(request.request_id()));
-  PM_ASSIGN_OR_RETURN(DefectCategory created,
-                      store_->CreateCategory(category, request.request_id()));
-  ToProto(created, response->mutable_category());
-  return absl::OkStatus();
+  auto fill = [](const DefectCategory& created, v1::CreateDefectCategoryResponse* out) {
+    ToProto(created, out->mutable_category());
+  };
+  PM_ASSIGN_OR_RETURN(
+      Replayable<DefectCategory> answer,
+      store_->CreateCategory(category, Context(call, request),
+                             EncoderOf<v1::CreateDefectCategoryResponse, DefectCategory>(fill)));
+  return Answer(answer, response, [&](const DefectCategory& created) { fill(created, response); });
 }
 
 absl::Status DefectServiceImpl::HandleListDefectCategories(

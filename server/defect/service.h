@@ -8,7 +8,6 @@
 
 #include "plantmesh/defect/v1/defect_service.pm_server.h"
 #include "server/defect/store.h"
-#include "server/runtime/blocking_stream.h"
 #include "server/runtime/service_module.h"
 
 namespace plantmesh::defect {
@@ -82,16 +81,14 @@ class DefectServiceImpl : public v1::DefectServiceBase {
   // One photo upload: takes the client stream's messages as they arrive.
   class PhotoUpload;
 
-  // WatchDefects' blocking loop, on a thread of its own (runtime/blocking_stream.h).
-  absl::Status WatchLoop(runtime::CallContext& call, const v1::WatchDefectsRequest& request,
-                         runtime::BlockingWriter<v1::WatchDefectsResponse>* writer);
-
-  // Runs a change of type `change_type` on defect `id` and answers with the defect
-  // after it.
-  absl::Status Transition(runtime::CallContext& call, const std::string& id,
-                          const std::string& etag, const std::string& request_id,
-                          ChangeType change_type, const Mutator& mutator, v1::Defect* out);
-  ChangeContext Context(const runtime::CallContext& call, const std::string& request_id) const;
+  // Runs a change of defect `id` asked by `request` (idempotent by its request_id) and
+  // answers with `response`, whose `out` receives the defect after the change.
+  absl::Status Transition(runtime::CallContext& call, const google::protobuf::Message& request,
+                          const std::string& id, const std::string& etag, const Mutator& mutator,
+                          google::protobuf::Message* response, v1::Defect* out);
+  // The caller, request_id and payload fingerprint of `request`, and the time now.
+  ChangeContext Context(const runtime::CallContext& call,
+                        const google::protobuf::Message& request) const;
   void EventsCommitted();
   int64_t PhotoMaxBytes() const;
 

@@ -16,19 +16,23 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "plantmesh/common/sha256.h"
 #include "plantmesh/common/uuid.h"
 #include "plantmesh/defect/v1/defect_service.grpc.pb.h"
 #include "plantmesh/sdk/status.h"
+#include "server/defect/config.h"
 #include "server/defect/module.h"
 #include "server/defect/pg_store.h"
 #include "server/runtime/call_policy.h"
 #include "server/runtime/errors.h"
+#include "server/runtime/event_hub.h"
 #include "server/runtime/event_stream.h"
 #include "server/runtime/executor.h"
 #include "server/runtime/grpc_status.h"
+#include "server/runtime/memory_budget.h"
 #include "server/runtime/migrations.h"
 #include "server/runtime/pg_pool.h"
 #include "server/runtime/shutdown.h"
@@ -51,6 +55,10 @@ class IdentityOnlyPolicy : public runtime::CallPolicy {
     call->identity = it == server_context->client_metadata().end()
                          ? "spiffe://test/user/anonymous"
                          : std::string(it->second.data(), it->second.size());
+    auto roles = server_context->client_metadata().find("x-test-roles");
+    if (roles != server_context->client_metadata().end()) {
+      call->roles = absl::StrSplit(std::string(roles->second.data(), roles->second.size()), ',');
+    }
     call->start_time = absl::Now();
     return grpc::Status::OK;
   }
@@ -108,8 +116,10 @@ class DefectServiceTest : public ::testing::Test {
     ASSERT_TRUE(pool.ok()) << pool.status();
     pool_ = *std::move(pool);
 
-    config_.photo_max_bytes = 3 * 1024 * 1024;
+    defect_config_.photo_max_bytes = 3 * 1024 * 1024;
     deps_.config = &config_;
+    deps_.service_config = &defect_config_;
+    deps_.upload_memory = &upload_memory_;
     deps_.call_policy = &policy_;
     deps_.executor = &executor_;
     deps_.pg = pool_.get();
@@ -118,6 +128,13 @@ class DefectServiceTest : public ::testing::Test {
         pool_.get(), deps_.redis, std::vector<runtime::OutboxSource>{Descriptor().outbox});
     relay_->Start();
     deps_.relay = relay_.get();
+    runtime::EventHubOptions hub_options;
+    hub_options.redis = deps_.redis;
+    hub_ =
+        std::make_unique<runtime::EventHub>(hub_options, std::vector<std::string>{kEventStreamKey});
+    hub_->Start();
+    ASSERT_TRUE(hub_->AwaitConnected(absl::Seconds(10)));
+    deps_.events = hub_.get();
     store_ = std::make_unique<PgDefectStore>(pool_.get());
     service_ = std::make_unique<DefectServiceImpl>(deps_, store_.get());
 
@@ -130,19 +147,31 @@ class DefectServiceTest : public ::testing::Test {
     stub_ = v1::DefectService::NewStub(
         grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
 
-    ASSERT_TRUE(
-        store_->CreateCategory({"PAINT-SCRATCH", "Paint scratch", Severity::kMinor}, "c").ok());
+    ASSERT_TRUE(store_
+                    ->CreateCategory({"PAINT-SCRATCH", "Paint scratch", Severity::kMinor},
+                                     Ops("CreateDefectCategory"), nullptr)
+                    .ok());
   }
 
   void TearDown() override {
     if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    if (hub_) hub_->Stop();
     if (relay_) relay_->Stop();
     runtime::ResetDrainingForTesting();
   }
 
-  std::unique_ptr<grpc::ClientContext> Context(const std::string& user = "op") {
+  // A store-level change by the admin "ops" (reference data).
+  static ChangeContext Ops(const std::string& method) {
+    return ChangeContext{
+        {"spiffe://test/user/ops", "plantmesh.defect.v1.DefectService." + method, "", ""},
+        absl::Now()};
+  }
+
+  std::unique_ptr<grpc::ClientContext> Context(const std::string& user = "op",
+                                               const std::string& roles = "") {
     auto context = std::make_unique<grpc::ClientContext>();
     context->AddMetadata("x-test-identity", "spiffe://test/user/" + user);
+    if (!roles.empty()) context->AddMetadata("x-test-roles", roles);
     context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
     return context;
   }
@@ -181,10 +210,14 @@ class DefectServiceTest : public ::testing::Test {
   }
 
   runtime::ServerConfig config_;
+  DefectConfig defect_config_;
+  // What uploads may hold together: the largest photo, no more.
+  runtime::MemoryBudget upload_memory_{3 * 1024 * 1024};
   IdentityOnlyPolicy policy_;
   runtime::ServiceDeps deps_;
   std::unique_ptr<runtime::PgPool> pool_;
   std::unique_ptr<runtime::OutboxRelay> relay_;
+  std::unique_ptr<runtime::EventHub> hub_;
   std::unique_ptr<PgDefectStore> store_;
   std::unique_ptr<DefectServiceImpl> service_;
   // Destroyed before the service: joins what still runs for it.
@@ -193,10 +226,23 @@ class DefectServiceTest : public ::testing::Test {
   std::unique_ptr<v1::DefectService::Stub> stub_;
 };
 
-TEST_F(DefectServiceTest, RequestIdOfAnotherTransitionIsRefused) {
-  ASSERT_TRUE(store_->CreateCrew({"CREW-A", "Paint repair A", "PAINT"}, "cr").ok());
-  ASSERT_TRUE(store_->CreateMechanic({"M-1", "Ann", "CREW-A", ""}, "m").ok());
-  ASSERT_TRUE(store_->CreateRepairPlace({"RP-01", "Bay 1", "PAINT", false, ""}, "p").ok());
+// The examples through the handlers: a request_id reused with a different
+// payload on UpdateDefect or AssignDefect is REQUEST_ID_REUSED (it answered OK with the
+// old result); the retry gets the first response byte for byte; the same id from another
+// method or caller is a call of its own; only the assigned mechanic starts the repair.
+TEST_F(DefectServiceTest, RequestIdsAreComparedAndScopedThroughTheHandlers) {
+  ASSERT_TRUE(
+      store_->CreateCrew({"CREW-A", "Paint repair A", "PAINT"}, Ops("CreateCrew"), nullptr).ok());
+  ASSERT_TRUE(store_
+                  ->CreateMechanic({"M-1", "Ann", "CREW-A", "spiffe://test/user/m1"},
+                                   Ops("CreateMechanic"), nullptr)
+                  .ok());
+  for (const char* place : {"RP-01", "RP-02"}) {
+    ASSERT_TRUE(store_
+                    ->CreateRepairPlace({place, "Bay", "PAINT", false, ""},
+                                        Ops("CreateRepairPlace"), nullptr)
+                    .ok());
+  }
   v1::Defect d = Report("VIN-RID");
   v1::AssignDefectRequest assign;
   assign.set_id(d.id());
@@ -206,18 +252,153 @@ TEST_F(DefectServiceTest, RequestIdOfAnotherTransitionIsRefused) {
   v1::AssignDefectResponse assigned;
   grpc::Status status = stub_->AssignDefect(Context("foreman").get(), assign, &assigned);
   ASSERT_TRUE(status.ok()) << status.error_message();
-  // The retry is a retry...
-  ASSERT_TRUE(stub_->AssignDefect(Context("foreman").get(), assign, &assigned).ok());
 
-  // ...but StartRepair with AssignDefect's request_id is refused, and changes nothing.
+  v1::AssignDefectRequest other_place = assign;
+  other_place.set_repair_place_id("RP-02");
+  v1::AssignDefectResponse refused;
+  status = stub_->AssignDefect(Context("foreman").get(), other_place, &refused);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::ALREADY_EXISTS) << status.error_message();
+  EXPECT_EQ(sdk::ErrorReason(sdk::FromGrpcStatus(status)), "REQUEST_ID_REUSED");
+
+  v1::UpdateDefectRequest update;
+  update.mutable_defect()->set_id(d.id());
+  update.mutable_defect()->set_description("first");
+  update.mutable_update_mask()->add_paths("description");
+  update.set_etag(assigned.defect().etag());
+  update.set_request_id("rid-update");
+  v1::UpdateDefectResponse updated;
+  ASSERT_TRUE(stub_->UpdateDefect(Context("foreman").get(), update, &updated).ok());
+  v1::UpdateDefectRequest other_text = update;
+  other_text.mutable_defect()->set_description("second");
+  status = stub_->UpdateDefect(Context("foreman").get(), other_text, &updated);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::ALREADY_EXISTS) << status.error_message();
+  EXPECT_EQ(sdk::ErrorReason(sdk::FromGrpcStatus(status)), "REQUEST_ID_REUSED");
+
+  // StartRepair with AssignDefect's request_id is its own call; another mechanic than the
+  // assigned one is refused, the assigned one (m1) starts.
   v1::StartRepairRequest start;
   start.set_id(d.id());
   start.set_request_id("rid-assign");
   v1::StartRepairResponse started;
-  status = stub_->StartRepair(Context("m1").get(), start, &started);
-  EXPECT_EQ(status.error_code(), grpc::StatusCode::ALREADY_EXISTS) << status.error_message();
-  EXPECT_EQ(sdk::ErrorReason(sdk::FromGrpcStatus(status)), "REQUEST_ID_REUSED");
-  EXPECT_EQ(store_->GetDefect(std::stoll(d.id()))->status, DefectStatus::kAssigned);
+  status = stub_->StartRepair(Context("m2", "mechanic").get(), start, &started);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED) << status.error_message();
+  EXPECT_EQ(sdk::ErrorReason(sdk::FromGrpcStatus(status)), "NOT_ASSIGNED_MECHANIC");
+  status = stub_->StartRepair(Context("m1", "mechanic").get(), start, &started);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(started.defect().status(), v1::DEFECT_STATUS_IN_REPAIR);
+
+  // The assignment's retry answers as the first call did, though the defect moved on.
+  v1::AssignDefectResponse retried;
+  ASSERT_TRUE(stub_->AssignDefect(Context("foreman").get(), assign, &retried).ok());
+  EXPECT_EQ(retried.SerializeAsString(), assigned.SerializeAsString());
+  EXPECT_EQ(store_->GetDefect(std::stoll(d.id()))->status, DefectStatus::kInRepair);
+  // Another foreman with the same request_id and payload makes a call of its own, which
+  // the state machine now refuses.
+  status = stub_->AssignDefect(Context("anna").get(), assign, &refused);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << status.error_message();
+}
+
+// An upload being received, driven step by step by the test.
+struct OpenUpload {
+  std::unique_ptr<grpc::ClientContext> context;
+  v1::UploadDefectPhotoResponse response;
+  std::unique_ptr<grpc::ClientWriter<v1::UploadDefectPhotoRequest>> writer;
+
+  bool Send(const std::string& chunk) {
+    v1::UploadDefectPhotoRequest piece;
+    piece.set_chunk(chunk);
+    return writer->Write(piece);
+  }
+  grpc::Status Finish() {
+    writer->WritesDone();
+    return writer->Finish();
+  }
+};
+
+v1::PhotoUpload PhotoMetadata(const std::string& defect_id, const std::string& bytes) {
+  v1::PhotoUpload metadata;
+  metadata.set_defect_id(defect_id);
+  metadata.set_content_type("image/jpeg");
+  metadata.set_size_bytes(static_cast<int64_t>(bytes.size()));
+  metadata.set_sha256(common::Sha256Hex(bytes));
+  metadata.set_request_id(common::NewUuidV4());
+  return metadata;
+}
+
+bool EventuallyEquals(const runtime::MemoryBudget& budget, int64_t bytes) {
+  return Eventually([&] { return budget.used() == bytes; });
+}
+
+// The example: 50 streams that send only their metadata (declaring the largest
+// size) used to reserve that size each; now they hold nothing, and a whole photo of the
+// budget's size still fits beside them.
+TEST_F(DefectServiceTest, MetadataOnlyUploadsHoldNoMemory) {
+  v1::Defect d = Report("VIN-BUDGET-META");
+  const std::string largest(static_cast<size_t>(defect_config_.photo_max_bytes), 'j');
+  std::vector<std::unique_ptr<OpenUpload>> idle;
+  for (int i = 0; i < 50; ++i) {
+    auto upload = std::make_unique<OpenUpload>();
+    upload->context = Context();
+    upload->writer = stub_->UploadDefectPhoto(upload->context.get(), &upload->response);
+    v1::UploadDefectPhotoRequest first;
+    *first.mutable_metadata() = PhotoMetadata(d.id(), largest);
+    ASSERT_TRUE(upload->writer->Write(first));
+    idle.push_back(std::move(upload));
+  }
+  v1::UploadDefectPhotoResponse uploaded;
+  grpc::Status status = Upload(PhotoMetadata(d.id(), largest), largest, 1024 * 1024, &uploaded);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  for (auto& upload : idle) {
+    upload->context->TryCancel();
+    upload->writer->Finish().IgnoreError();
+  }
+  EXPECT_TRUE(EventuallyEquals(upload_memory_, 0));
+}
+
+// Bytes received are charged to the process-wide budget; an upload that would go beyond
+// it is RESOURCE_EXHAUSTED, and every share comes back when its stream ends, whether it
+// finished, was refused or was cancelled.
+TEST_F(DefectServiceTest, UploadsBeyondTheMemoryBudgetAreResourceExhausted) {
+  constexpr size_t kMiB = 1024 * 1024;
+  v1::Defect d = Report("VIN-BUDGET");
+  std::vector<std::string> photos;
+  for (char c : {'a', 'b', 'c', 'd'}) photos.emplace_back(kMiB, c);
+
+  // Three uploads of 1 MiB each hold the whole 3 MiB budget once their bytes arrived.
+  std::vector<std::unique_ptr<OpenUpload>> open;
+  for (int i = 0; i < 3; ++i) {
+    auto upload = std::make_unique<OpenUpload>();
+    upload->context = Context();
+    upload->writer = stub_->UploadDefectPhoto(upload->context.get(), &upload->response);
+    v1::UploadDefectPhotoRequest first;
+    *first.mutable_metadata() = PhotoMetadata(d.id(), photos[i]);
+    ASSERT_TRUE(upload->writer->Write(first));
+    ASSERT_TRUE(upload->Send(photos[i]));
+    open.push_back(std::move(upload));
+  }
+  ASSERT_TRUE(EventuallyEquals(upload_memory_, 3 * kMiB)) << upload_memory_.used();
+
+  // A fourth does not fit.
+  v1::UploadDefectPhotoResponse response;
+  grpc::Status refused = Upload(PhotoMetadata(d.id(), photos[3]), photos[3], kMiB, &response);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << refused.error_message();
+  EXPECT_EQ(upload_memory_.used(), 3 * kMiB);
+
+  // A cancelled stream returns its share...
+  open[0]->context->TryCancel();
+  EXPECT_FALSE(open[0]->writer->Finish().ok());
+  EXPECT_TRUE(EventuallyEquals(upload_memory_, 2 * kMiB)) << upload_memory_.used();
+  // ...so do finished ones.
+  for (int i = 1; i < 3; ++i) {
+    grpc::Status status = open[i]->Finish();
+    EXPECT_TRUE(status.ok()) << status.error_message();
+  }
+  EXPECT_TRUE(EventuallyEquals(upload_memory_, 0)) << upload_memory_.used();
+
+  // And the refused photo now goes through.
+  grpc::Status retried = Upload(PhotoMetadata(d.id(), photos[3]), photos[3], kMiB, &response);
+  EXPECT_TRUE(retried.ok()) << retried.error_message();
+  EXPECT_EQ(upload_memory_.used(), 0);
 }
 
 // A client stream has no single request to audit: the handler describes the upload.
@@ -330,7 +511,7 @@ TEST_F(DefectServiceTest, PhotoUploadRules) {
               ::testing::ElementsAre("metadata.size_bytes"));
 
   v1::PhotoUpload over_limit = good;
-  over_limit.set_size_bytes(config_.photo_max_bytes + 1);
+  over_limit.set_size_bytes(defect_config_.photo_max_bytes + 1);
   over_limit.set_content_type("image/gif");
   std::vector<std::string> fields = FieldsOf(Upload(over_limit, bytes, 300, &response));
   EXPECT_THAT(fields,
@@ -441,7 +622,11 @@ TEST_F(DefectServiceTest, WatchFiltersByZoneThenEndsWhenDraining) {
     EXPECT_EQ(e.change_type(), v1::CHANGE_TYPE_REPORTED);
     EXPECT_EQ(e.actor(), "spiffe://test/user/op");
   }
-  EXPECT_THAT(status.error_message(), HasSubstr(events.back().cursor()));
+  // The resume cursor is the last event's, or later when events of other zones followed.
+  const std::string resume = sdk::ErrorMetadata(sdk::FromGrpcStatus(status), "cursor");
+  ASSERT_FALSE(resume.empty()) << status.error_message();
+  EXPECT_THAT(status.error_message(), HasSubstr(resume));
+  EXPECT_GE(resume, events.back().cursor());  // same generation and digit count here
 }
 
 }  // namespace

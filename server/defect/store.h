@@ -1,6 +1,6 @@
 // The defect service's repository: what the handlers need from storage, independent of
-// the database. Every change writes its history entry and its outbox event in the same
-// transaction as the change itself.
+// the database. Every change writes its history entry, its outbox event and its request
+// log entry in the same transaction as the change itself.
 #pragma once
 
 #include <cstdint>
@@ -13,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "server/defect/domain.h"
+#include "server/runtime/idempotency.h"
 
 namespace plantmesh::defect {
 
@@ -20,21 +21,34 @@ namespace plantmesh::defect {
 struct Mutation {
   Defect after;
   ChangeType change_type = ChangeType::kUnspecified;
-  std::string comment;  // reason given with the change (history)
+  std::string comment;  // reason given with the change, or an override note (history)
+};
+
+// Facts the store reads with the locked defect, for the rules to decide on.
+struct DefectFacts {
+  // The identity of the mechanic the defect is assigned to; "" when it is not assigned
+  // or that mechanic has no identity.
+  std::string assigned_mechanic_identity;
 };
 
 // Computes the change from the current, locked defect (etag check, transition rules).
 // An error aborts the transaction: nothing is written.
-using Mutator = std::function<absl::StatusOr<Mutation>(const Defect& current)>;
+using Mutator =
+    std::function<absl::StatusOr<Mutation>(const Defect& current, const DefectFacts& facts)>;
 
+// The caller and request of a change (request.identity is the actor).
 struct ChangeContext {
-  std::string request_id;  // "" = not idempotent
-  std::string actor;
+  runtime::IdempotencyKey request;
   absl::Time now;
-  // MutateDefect: the change the call asks for (either QC outcome for VerifyRepair);
-  // required with a request_id, to tell a retry from a reused id.
-  ChangeType change_type = ChangeType::kUnspecified;
+  const std::string& actor() const { return request.identity; }
 };
+
+// A change's result, or the recorded response of the first call with its request_id
+// (runtime/idempotency.h). Every mutating method takes the encoder of its response.
+template <typename T>
+using Replayable = runtime::Replayable<T>;
+template <typename T>
+using ResponseEncoder = runtime::ResponseEncoder<T>;
 
 struct ListPage {
   std::vector<Defect> defects;
@@ -55,14 +69,19 @@ struct NewPhoto {
   std::string bytes;
 };
 
+// Idempotency, for every mutating method: with a request_id (context.request), the
+// first call's change and its encoded response are recorded in the same transaction
+// (the runtime's request log); a retry by the same caller of the same method with the
+// same payload returns that response (recorded_response) and changes nothing, even if
+// the resource changed since; a different payload is ALREADY_EXISTS REQUEST_ID_REUSED.
 class DefectStore {
  public:
   virtual ~DefectStore() = default;
 
-  // Stores a new defect (status REPORTED). A second call with the same request_id
-  // returns the stored defect when request_hash matches, ALREADY_EXISTS otherwise.
-  virtual absl::StatusOr<Defect> CreateDefect(const Defect& defect, const std::string& request_hash,
-                                              const ChangeContext& context) = 0;
+  // Stores a new defect (status REPORTED).
+  virtual absl::StatusOr<Replayable<Defect>> CreateDefect(
+      const Defect& defect, const ChangeContext& context,
+      const ResponseEncoder<Defect>& encode) = 0;
 
   // NOT_FOUND when absent.
   virtual absl::StatusOr<Defect> GetDefect(int64_t id) = 0;
@@ -70,38 +89,44 @@ class DefectStore {
   // One page in the query's order, after query.after.
   virtual absl::StatusOr<ListPage> ListDefects(const ListQuery& query) = 0;
 
-  // Locks the defect, returns it unchanged if context.request_id already changed it
-  // through the same method (ALREADY_EXISTS with REQUEST_ID_REUSED if through another:
-  // CheckRequestIdRetry), otherwise applies `mutator`. A change that starts a repair
-  // also locks the repair place and refuses (FAILED_PRECONDITION) when another defect
-  // is in repair there; a change of assignment requires the repair place and mechanic
-  // to exist (INVALID_ARGUMENT). An update that changes nothing writes nothing.
-  virtual absl::StatusOr<Defect> MutateDefect(int64_t id, const ChangeContext& context,
-                                              const Mutator& mutator) = 0;
+  // Locks the defect, reads its facts and applies `mutator`. A change that starts a
+  // repair also locks the repair place and refuses (FAILED_PRECONDITION
+  // REPAIR_PLACE_BUSY) when another defect is in repair there; a change of assignment
+  // requires the repair place and mechanic to exist (INVALID_ARGUMENT). An update that
+  // changes nothing writes nothing but its request log entry. NOT_FOUND when absent.
+  virtual absl::StatusOr<Replayable<Defect>> MutateDefect(
+      int64_t id, const ChangeContext& context, const Mutator& mutator,
+      const ResponseEncoder<Defect>& encode) = 0;
 
   // Oldest first; NOT_FOUND when the defect is absent.
   virtual absl::StatusOr<std::vector<HistoryEntry>> GetHistory(int64_t id) = 0;
 
-  // Attaches a photo (PHOTO_ADDED); a retry with the same request_id returns the stored
-  // photo. NOT_FOUND when the defect is absent.
-  virtual absl::StatusOr<Photo> AddPhoto(const NewPhoto& photo, const ChangeContext& context) = 0;
+  // Attaches a photo (PHOTO_ADDED). NOT_FOUND when the defect is absent.
+  virtual absl::StatusOr<Replayable<Photo>> AddPhoto(const NewPhoto& photo,
+                                                     const ChangeContext& context,
+                                                     const ResponseEncoder<Photo>& encode) = 0;
   virtual absl::StatusOr<PhotoContent> GetPhoto(int64_t defect_id, const std::string& photo_id) = 0;
 
-  // Catalog and plant resources. Create* is idempotent by request_id; an id taken by a
-  // different request is ALREADY_EXISTS.
+  // Catalog and plant resources. An id that is taken is ALREADY_EXISTS naming the
+  // resource.
   virtual absl::StatusOr<std::optional<DefectCategory>> FindCategory(const std::string& code) = 0;
-  virtual absl::StatusOr<DefectCategory> CreateCategory(const DefectCategory& category,
-                                                        const std::string& request_id) = 0;
+  virtual absl::StatusOr<Replayable<DefectCategory>> CreateCategory(
+      const DefectCategory& category, const ChangeContext& context,
+      const ResponseEncoder<DefectCategory>& encode) = 0;
   virtual absl::StatusOr<std::vector<DefectCategory>> ListCategories() = 0;
-  virtual absl::StatusOr<RepairPlace> CreateRepairPlace(const RepairPlace& place,
-                                                        const std::string& request_id) = 0;
+  virtual absl::StatusOr<Replayable<RepairPlace>> CreateRepairPlace(
+      const RepairPlace& place, const ChangeContext& context,
+      const ResponseEncoder<RepairPlace>& encode) = 0;
   // With FREE/BUSY and the defect in repair, by id.
   virtual absl::StatusOr<std::vector<RepairPlace>> ListRepairPlaces(const std::string& zone) = 0;
-  virtual absl::StatusOr<Crew> CreateCrew(const Crew& crew, const std::string& request_id) = 0;
+  virtual absl::StatusOr<Replayable<Crew>> CreateCrew(const Crew& crew,
+                                                      const ChangeContext& context,
+                                                      const ResponseEncoder<Crew>& encode) = 0;
   virtual absl::StatusOr<std::vector<Crew>> ListCrews(const std::string& zone) = 0;
   // INVALID_ARGUMENT (mechanic.crew_id) when the crew does not exist.
-  virtual absl::StatusOr<Mechanic> CreateMechanic(const Mechanic& mechanic,
-                                                  const std::string& request_id) = 0;
+  virtual absl::StatusOr<Replayable<Mechanic>> CreateMechanic(
+      const Mechanic& mechanic, const ChangeContext& context,
+      const ResponseEncoder<Mechanic>& encode) = 0;
   virtual absl::StatusOr<std::vector<Mechanic>> ListMechanics(const std::string& crew_id) = 0;
 };
 

@@ -34,7 +34,9 @@ class CallPolicy {
                              CallContext* call) = 0;
 
   // Records the outcome of a call that Begin admitted (audit for mutating methods,
-  // metrics, log line) and converts `status` to the status sent to the client.
+  // metrics, log line) and converts `status` to the status sent to the client. A server
+  // fault (INTERNAL, UNKNOWN, DATA_LOSS) reaches the client as a generic message with an
+  // error id; its text stays in the server's log under that id.
   // `request` is the unary/server-streaming request, or nullptr for client streams,
   // whose handler may describe the call in call.audit_detail_json instead.
   virtual grpc::Status End(const CallContext& call, const absl::Status& status,

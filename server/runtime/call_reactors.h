@@ -8,6 +8,14 @@
 // metrics, log line, the one absl -> gRPC status mapping) with the status the call ends
 // with, whatever ended it: the handler, the client leaving, or the drain.
 //
+// Requests arrive as bytes (the generated bases register them so) and are decoded and
+// checked against the contract's input rules by DecodeRequest (request_decoding.h) on
+// the executor: a unary request before its handler, a server stream's request before
+// its handler opens the stream, each message of a client or bidirectional stream just
+// before the stream's OnMessage. A refused request ends the call with that
+// INVALID_ARGUMENT and is audited without its body (it may not be storable); the
+// handler never sees it, and the rest of a client stream is not read.
+//
 // Streams keep one read and one write outstanding. A server stream pulls from its
 // StreamSource while fewer than kStreamBuffer messages are queued; a client stream reads
 // its next message when the StreamSink has taken the previous one. A stream that waits
@@ -22,6 +30,7 @@
 #pragma once
 
 #include <grpcpp/server_context.h>
+#include <grpcpp/support/byte_buffer.h>
 #include <grpcpp/support/server_callback.h>
 
 #include <atomic>
@@ -38,7 +47,9 @@
 #include "server/runtime/call_context.h"
 #include "server/runtime/call_policy.h"
 #include "server/runtime/executor.h"
+#include "server/runtime/request_decoding.h"
 #include "server/runtime/shutdown.h"
+#include "server/runtime/status_macros.h"
 #include "server/runtime/streams.h"
 
 namespace plantmesh::runtime {
@@ -51,11 +62,13 @@ struct MethodBinding {
 };
 
 // Unary: `handler(CallContext&, const Request&, Response*) -> absl::Status` runs on the
-// executor; RESOURCE_EXHAUSTED without running it when the executor's queue is full.
+// executor with the request decoded from `request_bytes`; RESOURCE_EXHAUSTED without
+// running it when the executor's queue is full.
 template <class Request, class Response, class Handler>
 grpc::ServerUnaryReactor* StartUnaryCall(grpc::CallbackServerContext* context,
-                                         const MethodBinding& binding, const Request* request,
-                                         Response* response, Handler handler) {
+                                         const MethodBinding& binding,
+                                         const grpc::ByteBuffer* request_bytes, Response* response,
+                                         Handler handler) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   auto call = std::make_shared<CallContext>();
   grpc::Status begun = binding.policy->Begin(context, binding.method, call.get());
@@ -65,13 +78,20 @@ grpc::ServerUnaryReactor* StartUnaryCall(grpc::CallbackServerContext* context,
   }
   CallPolicy* policy = binding.policy;
   absl::Status queued = binding.executor->Submit(
-      [call, policy, reactor, request, response, handler = std::move(handler)]() mutable {
+      [call, policy, reactor, request_bytes, response, handler = std::move(handler)]() mutable {
+        Request request;
+        absl::Status decoded = DecodeRequest(*request_bytes, &request);
+        if (!decoded.ok()) {
+          reactor->Finish(policy->End(*call, decoded, nullptr));
+          return;
+        }
         absl::Status status = call->Cancelled()
                                   ? absl::CancelledError("the call ended before it started")
-                                  : handler(*call, *request, response);
-        reactor->Finish(policy->End(*call, status, request));
+                                  : handler(*call, request, response);
+        reactor->Finish(policy->End(*call, status, &request));
       });
-  if (!queued.ok()) reactor->Finish(policy->End(*call, queued, request));
+  // Not decoded yet: audited without the request.
+  if (!queued.ok()) reactor->Finish(policy->End(*call, queued, nullptr));
   return reactor;
 }
 
@@ -79,8 +99,8 @@ namespace internal {
 
 enum class StreamShape { kServer, kClient, kBidi };
 
-// gRPC's reactor base of each shape, its reactions forwarded to Impl::ReadDone and
-// Impl::WriteDone (only the shapes that have them).
+// gRPC's reactor base of each shape (requests read as bytes), its reactions forwarded to
+// Impl::ReadDone and Impl::WriteDone (only the shapes that have them).
 template <class Impl, StreamShape kShape, class Request, class Response>
 class ReactorOf;
 
@@ -93,14 +113,14 @@ class ReactorOf<Impl, StreamShape::kServer, Request, Response>
 
 template <class Impl, class Request, class Response>
 class ReactorOf<Impl, StreamShape::kClient, Request, Response>
-    : public grpc::ServerReadReactor<Request> {
+    : public grpc::ServerReadReactor<grpc::ByteBuffer> {
  public:
   void OnReadDone(bool ok) override { static_cast<Impl*>(this)->ReadDone(ok); }
 };
 
 template <class Impl, class Request, class Response>
 class ReactorOf<Impl, StreamShape::kBidi, Request, Response>
-    : public grpc::ServerBidiReactor<Request, Response> {
+    : public grpc::ServerBidiReactor<grpc::ByteBuffer, Response> {
  public:
   void OnReadDone(bool ok) override { static_cast<Impl*>(this)->ReadDone(ok); }
   void OnWriteDone(bool ok) override { static_cast<Impl*>(this)->WriteDone(ok); }
@@ -115,8 +135,7 @@ struct StreamParts {
 };
 
 // One streaming call. Owned by itself: one reference for gRPC (dropped in OnDone), one
-// while a step is queued or running on the executor, one per StreamControl token (which
-// also holds off Finish: gRPC frees the request and context after a finished call).
+// while a step is queued or running on the executor, one during each StreamControl::Wake.
 template <StreamShape kShape, class Request, class Response>
 class StreamCall final
     : public ReactorOf<StreamCall<kShape, Request, Response>, kShape, Request, Response>,
@@ -126,14 +145,15 @@ class StreamCall final
   static constexpr bool kReads = kShape != StreamShape::kServer;
   static constexpr bool kWrites = kShape != StreamShape::kClient;
   using Parts = StreamParts<Request, Response>;
-  using Opener = std::function<absl::Status(CallContext&, Parts&)>;
+  // Runs the handler; gets the server stream's decoded request (else an empty one).
+  using Opener = std::function<absl::Status(CallContext&, const Request&, Parts&)>;
 
-  // `request`: the server stream's request (else null); `response`: the client
+  // `request_bytes`: the server stream's request (else null); `response`: the client
   // stream's response (else null). Both owned by gRPC until OnDone.
   StreamCall(grpc::CallbackServerContext* context, const MethodBinding& binding,
-             const Request* request, Response* response, Opener opener)
+             const grpc::ByteBuffer* request_bytes, Response* response, Opener opener)
       : binding_(binding),
-        request_(request),
+        request_bytes_(request_bytes),
         response_(response),
         opener_(std::move(opener)),
         handle_(std::make_shared<StreamControl::Handle>()) {
@@ -258,6 +278,7 @@ class StreamCall final
       std::lock_guard<std::mutex> lock(mu_);
       ++wakes_;
       source_pending_ = false;
+      end_check_ = true;  // if there is no room, the source may end without it
       schedule = MaybeScheduleLocked();
     }
     if (schedule) ScheduleStrand();
@@ -268,28 +289,6 @@ class StreamCall final
       if (refs_.compare_exchange_weak(refs, refs + 1)) return true;
     }
     return false;
-  }
-  bool TryHold() override {
-    if (!TryRef()) return false;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (!finish_issued_) {
-        ++holds_;
-        return true;
-      }
-    }
-    Unref();
-    return false;
-  }
-  void Release() override {
-    FinishOps ops;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      --holds_;
-      ops = TakeFinishLocked();
-    }
-    Execute(ops);
-    Unref();
   }
   void Unref() override {
     if (refs_.fetch_sub(1) != 1) return;
@@ -305,6 +304,7 @@ class StreamCall final
     bool finish = false;
     absl::Status status;
     StreamSource<Response>* source = nullptr;  // told OnCallEnd
+    const google::protobuf::Message* audited = nullptr;
   };
 
   ~StreamCall() override = default;
@@ -316,16 +316,18 @@ class StreamCall final
     finish_status_ = std::move(status);
   }
 
-  // The call finishes once nothing of it runs on the executor, no write is in flight (a
-  // read may be: it completes with ok = false) and no KeepCallAlive token is held.
+  // The call finishes once nothing of it runs on the executor and no write is in flight
+  // (a read may be: it completes with ok = false).
   FinishOps TakeFinishLocked() {
     FinishOps ops;
-    if (finish_requested_ && !finish_issued_ && !strand_scheduled_ && !write_outstanding_ &&
-        holds_ == 0) {
+    if (finish_requested_ && !finish_issued_ && !strand_scheduled_ && !write_outstanding_) {
       finish_issued_ = true;
       ops.finish = true;
       ops.status = finish_status_;
       ops.source = source_;
+      // A server stream's request once it passed the input rules; client streams'
+      // messages are not audited.
+      if (request_decoded_) ops.audited = &request_;
     }
     return ops;
   }
@@ -333,9 +335,7 @@ class StreamCall final
   void Execute(const FinishOps& ops) {
     if (!ops.finish) return;
     if (ops.source != nullptr) ops.source->OnCallEnd();
-    const google::protobuf::Message* audited = nullptr;
-    if constexpr (kShape == StreamShape::kServer) audited = request_;
-    this->Finish(binding_.policy->End(call_, ops.status, audited));
+    this->Finish(binding_.policy->End(call_, ops.status, ops.audited));
   }
 
   bool HasWorkLocked() const {
@@ -343,8 +343,8 @@ class StreamCall final
       if (message_ready_ || (reads_done_ && !reads_done_delivered_)) return true;
     }
     if constexpr (kWrites) {
-      if (source_ != nullptr && !source_ended_ && !source_pending_ &&
-          queue_.size() < kStreamBuffer) {
+      if (source_ != nullptr && !source_ended_ &&
+          ((!source_pending_ && queue_.size() < kStreamBuffer) || end_check_)) {
         return true;
       }
     }
@@ -371,8 +371,14 @@ class StreamCall final
     Unref();
   }
 
+  // On the strand: decodes a server stream's request, then runs the handler.
   absl::Status Open() {
-    absl::Status opened = opener_(call_, parts_);
+    if constexpr (kShape == StreamShape::kServer) {
+      PM_RETURN_IF_ERROR(DecodeRequest(*request_bytes_, &request_));
+      std::lock_guard<std::mutex> lock(mu_);
+      request_decoded_ = true;
+    }
+    absl::Status opened = opener_(call_, request_, parts_);
     opener_ = nullptr;
     if (!opened.ok()) return opened;
     if constexpr (kShape == StreamShape::kServer) {
@@ -391,15 +397,21 @@ class StreamCall final
     return nullptr;
   }
 
-  absl::Status Consume(Request& message) {
-    if constexpr (kShape == StreamShape::kClient) return parts_.sink->OnMessage(message);
-    if constexpr (kShape == StreamShape::kBidi) return parts_.bidi->OnMessage(message);
+  // The message just read, decoded and checked, to the sink or stream. A refused
+  // message ends the call with its INVALID_ARGUMENT; the handler never sees it.
+  absl::Status Consume() {
+    absl::Status decoded = DecodeRequest(read_buffer_, &message_);
+    read_buffer_.Clear();
+    PM_RETURN_IF_ERROR(decoded);
+    if constexpr (kShape == StreamShape::kClient) return parts_.sink->OnMessage(message_);
+    if constexpr (kShape == StreamShape::kBidi) return parts_.bidi->OnMessage(message_);
     return absl::OkStatus();
   }
 
   // The call's steps on the executor, one task at a time.
   void RunStrand() {
     FinishOps ops;
+    std::unique_ptr<StreamSink<Request, Response>> finished_sink;
     {
       std::unique_lock<std::mutex> lock(mu_);
       while (!finish_requested_) {
@@ -438,7 +450,7 @@ class StreamCall final
           if (message_ready_) {
             message_ready_ = false;
             lock.unlock();
-            absl::Status consumed = Consume(read_buffer_);
+            absl::Status consumed = Consume();
             lock.lock();
             if (!consumed.ok()) {
               RequestFinishLocked(std::move(consumed));
@@ -475,6 +487,7 @@ class StreamCall final
             Response message;
             absl::Status end;
             const uint64_t wakes_before = wakes_;
+            end_check_ = false;  // Next sees whatever the Wakes so far were about
             lock.unlock();
             const Pull pulled = source_->Next(&message, &end);
             lock.lock();
@@ -497,20 +510,44 @@ class StreamCall final
             }
             continue;
           }
+          if (!source_ended_ && end_check_) {
+            end_check_ = false;
+            if (queue_.size() >= kStreamBuffer) {  // else Next runs next time round
+              absl::Status end;
+              lock.unlock();
+              const bool ends = source_->EndWithoutRoom(&end);
+              lock.lock();
+              if (ends) {
+                source_ended_ = true;
+                end_status_ = std::move(end);
+                if (queue_.empty() && !write_outstanding_) RequestFinishLocked(end_status_);
+              }
+            }
+            continue;
+          }
         }
         break;
       }
       strand_scheduled_ = false;
+      if constexpr (kShape == StreamShape::kClient) {
+        // The outcome is decided: what the sink holds (an upload's bytes and their memory
+        // budget) goes now, before the client learns the outcome, not when gRPC releases
+        // the call. Only the strand touches the sink, and it is ending here.
+        if (finish_requested_) finished_sink = std::move(parts_.sink);
+      }
       ops = TakeFinishLocked();
     }
+    finished_sink.reset();
     Execute(ops);
     Unref();
   }
 
   const MethodBinding binding_;
-  const Request* const request_;
+  const grpc::ByteBuffer* const request_bytes_;
   Response* const response_;
-  Opener opener_;  // run once, on the executor
+  Request request_;               // a server stream's, decoded by Open
+  bool request_decoded_ = false;  // under mu_: request_ passed the input rules
+  Opener opener_;                 // run once, on the executor
   CallContext call_;
   Parts parts_;
   const std::shared_ptr<StreamControl::Handle> handle_;
@@ -521,14 +558,14 @@ class StreamCall final
   bool opened_ = false;  // the handler returned its parts
   StreamSource<Response>* source_ = nullptr;
   bool strand_scheduled_ = false;  // a step is queued or running on the executor
-  int holds_ = 0;                  // StreamControl::KeepCallAlive tokens alive
   bool finish_requested_ = false;
   bool finish_issued_ = false;
   absl::Status finish_status_;
   bool drain_started_ = false;
   bool drain_delivered_ = false;
-  // Reads.
-  Request read_buffer_;
+  // Reads: the message's bytes, then the message decoded from them.
+  grpc::ByteBuffer read_buffer_;
+  Request message_;
   bool message_ready_ = false;
   bool reads_done_ = false;
   bool reads_done_delivered_ = false;
@@ -536,7 +573,8 @@ class StreamCall final
   std::deque<Response> queue_;
   bool write_outstanding_ = false;
   bool source_pending_ = false;
-  uint64_t wakes_ = 0;  // Wake calls so far
+  uint64_t wakes_ = 0;      // Wake calls so far
+  bool end_check_ = false;  // a Wake since Next last ran: with no room, ask EndWithoutRoom
   bool source_ended_ = false;
   absl::Status end_status_;
 };
@@ -544,59 +582,60 @@ class StreamCall final
 }  // namespace internal
 
 // Server stream: `handler(CallContext&, const Request&) ->
-// absl::StatusOr<std::unique_ptr<StreamSource<Response>>>` runs on the executor; an
-// error ends the call at once.
+// absl::StatusOr<std::unique_ptr<StreamSource<Response>>>` runs on the executor with the
+// request decoded from `request_bytes` (valid until the call ends); an error ends the
+// call at once.
 template <class Request, class Response, class Handler>
 grpc::ServerWriteReactor<Response>* StartServerStream(grpc::CallbackServerContext* context,
                                                       const MethodBinding& binding,
-                                                      const Request* request, Handler handler) {
+                                                      const grpc::ByteBuffer* request_bytes,
+                                                      Handler handler) {
   using Call = internal::StreamCall<internal::StreamShape::kServer, Request, Response>;
-  return new Call(context, binding, request, nullptr,
-                  [handler = std::move(handler), request](
-                      CallContext& call, typename Call::Parts& parts) mutable -> absl::Status {
-                    absl::StatusOr<std::unique_ptr<StreamSource<Response>>> source =
-                        handler(call, *request);
-                    if (!source.ok()) return source.status();
-                    parts.source = *std::move(source);
-                    return absl::OkStatus();
-                  });
+  return new Call(
+      context, binding, request_bytes, nullptr,
+      [handler = std::move(handler)](CallContext& call, const Request& request,
+                                     typename Call::Parts& parts) mutable -> absl::Status {
+        absl::StatusOr<std::unique_ptr<StreamSource<Response>>> source = handler(call, request);
+        if (!source.ok()) return source.status();
+        parts.source = *std::move(source);
+        return absl::OkStatus();
+      });
 }
 
 // Client stream: `handler(CallContext&) ->
 // absl::StatusOr<std::unique_ptr<StreamSink<Request, Response>>>` runs on the executor
 // before the first read.
 template <class Request, class Response, class Handler>
-grpc::ServerReadReactor<Request>* StartClientStream(grpc::CallbackServerContext* context,
-                                                    const MethodBinding& binding,
-                                                    Response* response, Handler handler) {
+grpc::ServerReadReactor<grpc::ByteBuffer>* StartClientStream(grpc::CallbackServerContext* context,
+                                                             const MethodBinding& binding,
+                                                             Response* response, Handler handler) {
   using Call = internal::StreamCall<internal::StreamShape::kClient, Request, Response>;
-  return new Call(context, binding, nullptr, response,
-                  [handler = std::move(handler)](
-                      CallContext& call, typename Call::Parts& parts) mutable -> absl::Status {
-                    absl::StatusOr<std::unique_ptr<StreamSink<Request, Response>>> sink =
-                        handler(call);
-                    if (!sink.ok()) return sink.status();
-                    parts.sink = *std::move(sink);
-                    return absl::OkStatus();
-                  });
+  return new Call(
+      context, binding, nullptr, response,
+      [handler = std::move(handler)](CallContext& call, const Request&,
+                                     typename Call::Parts& parts) mutable -> absl::Status {
+        absl::StatusOr<std::unique_ptr<StreamSink<Request, Response>>> sink = handler(call);
+        if (!sink.ok()) return sink.status();
+        parts.sink = *std::move(sink);
+        return absl::OkStatus();
+      });
 }
 
 // Bidirectional stream: `handler(CallContext&) ->
 // absl::StatusOr<std::unique_ptr<BidiStream<Request, Response>>>`.
 template <class Request, class Response, class Handler>
-grpc::ServerBidiReactor<Request, Response>* StartBidiStream(grpc::CallbackServerContext* context,
-                                                            const MethodBinding& binding,
-                                                            Handler handler) {
+grpc::ServerBidiReactor<grpc::ByteBuffer, Response>* StartBidiStream(
+    grpc::CallbackServerContext* context, const MethodBinding& binding, Handler handler) {
   using Call = internal::StreamCall<internal::StreamShape::kBidi, Request, Response>;
-  return new Call(context, binding, nullptr, nullptr,
-                  [handler = std::move(handler)](
-                      CallContext& call, typename Call::Parts& parts) mutable -> absl::Status {
-                    absl::StatusOr<std::unique_ptr<BidiStream<Request, Response>>> stream =
-                        handler(call);
-                    if (!stream.ok()) return stream.status();
-                    parts.bidi = *std::move(stream);
-                    return absl::OkStatus();
-                  });
+  return new Call(
+      context, binding, nullptr, nullptr,
+      [handler = std::move(handler)](CallContext& call, const Request&,
+                                     typename Call::Parts& parts) mutable -> absl::Status {
+        absl::StatusOr<std::unique_ptr<BidiStream<Request, Response>>> stream = handler(call);
+        if (!stream.ok()) return stream.status();
+        parts.bidi = *std::move(stream);
+        return absl::OkStatus();
+      });
 }
 
 }  // namespace plantmesh::runtime

@@ -22,14 +22,85 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
+#include "server/runtime/service_module.h"
+#include "server/runtime/spiffe_id.h"
 #include "server/runtime/tls.h"
 
 namespace plantmesh::runtime {
 namespace {
 
 std::string EnvName(absl::string_view long_name) {
-  return "PLANTMESH_" + absl::AsciiStrToUpper(absl::StrReplaceAll(long_name, {{"-", "_"}}));
+  return "PLANTMESH_" +
+         absl::AsciiStrToUpper(absl::StrReplaceAll(long_name, {{"-", "_"}, {".", "_"}}));
 }
+
+// CLI11 2.1 maps a TOML `[section]` to a subcommand; ours are sections of the one
+// command. Flattened here: `key` under `[defect]` is the option `defect.key`.
+class SectionedToml : public CLI::ConfigTOML {
+ public:
+  std::vector<CLI::ConfigItem> from_config(std::istream& input) const override {
+    std::vector<CLI::ConfigItem> flat;
+    for (CLI::ConfigItem& item : CLI::ConfigTOML::from_config(input)) {
+      if (item.name == "++" || item.name == "--") continue;  // section open/close markers
+      if (!item.parents.empty()) {
+        item.name = absl::StrCat(absl::StrJoin(item.parents, "."), ".", item.name);
+        item.parents.clear();
+      }
+      flat.push_back(std::move(item));
+    }
+    return flat;
+  }
+};
+
+// A service's section as CLI11 options named `<section>.<key>`, in an option group of
+// their own so that --help lists them under the section's header.
+class CliConfigSection : public ConfigSection {
+ public:
+  CliConfigSection(CLI::App* app, const std::string& section)
+      : section_(section),
+        group_(app->add_option_group(
+            absl::StrCat("[", section, "] section"),
+            absl::StrCat("options of the ", section, " service (TOML section [", section, "])"))) {}
+
+  void Add(const std::string& key, int64_t* value, const std::string& help, int64_t min,
+           int64_t max) override {
+    options_.push_back(group_->add_option(Flag(key), *value, help));
+    ranges_.push_back({Name(key), value, min, max});
+  }
+  void Add(const std::string& key, std::string* value, const std::string& help) override {
+    options_.push_back(group_->add_option(Flag(key), *value, help));
+  }
+  void Add(const std::string& key, bool* value, const std::string& help) override {
+    options_.push_back(group_->add_flag(Flag(key), *value, help));
+  }
+
+  // CLI11's App::get_options does not descend into option groups.
+  const std::vector<CLI::Option*>& options() const { return options_; }
+
+  void Check(std::vector<std::string>* problems) const {
+    for (const Range& range : ranges_) {
+      if (*range.value < range.min || *range.value > range.max) {
+        problems->push_back(
+            absl::StrCat(range.name, ": must be between ", range.min, " and ", range.max));
+      }
+    }
+  }
+
+ private:
+  struct Range {
+    std::string name;
+    const int64_t* value;
+    int64_t min;
+    int64_t max;
+  };
+  std::string Name(const std::string& key) const { return absl::StrCat(section_, ".", key); }
+  std::string Flag(const std::string& key) const { return "--" + Name(key); }
+
+  std::string section_;
+  CLI::Option_group* group_;
+  std::vector<Range> ranges_;
+  std::vector<CLI::Option*> options_;
+};
 
 // True when `args` already carries `--name` or `--name=...`.
 bool GivenOnCommandLine(const std::vector<std::string>& args, const std::string& name) {
@@ -108,6 +179,10 @@ absl::Status Validate(const ServerConfig& config) {
   if (!config.role_bindings.empty() && !Readable(config.role_bindings)) {
     problems.push_back(absl::StrCat("role-bindings: cannot read '", config.role_bindings, "'"));
   }
+  if (!IsValidTrustDomain(config.trust_domain)) {
+    problems.push_back(absl::StrCat("trust-domain: '", config.trust_domain,
+                                    "' is not 1-255 characters of a-z, 0-9, '.', '-', '_'"));
+  }
   if (config.tls_reload_seconds < 1) problems.push_back("tls-reload-seconds: must be >= 1");
   if (config.role_bindings_reload_seconds < 1) {
     problems.push_back("role-bindings-reload-seconds: must be >= 1");
@@ -126,9 +201,14 @@ absl::Status Validate(const ServerConfig& config) {
     problems.push_back("redis-port: must be 1-65535");
   }
   if (config.events_retain < 1) problems.push_back("events-retain: must be >= 1");
+  if (config.watch_queue_events < 1 || config.watch_queue_events > 1000000) {
+    problems.push_back("watch-queue-events: must be 1-1000000");
+  }
   if (config.drain_timeout < absl::ZeroDuration())
     problems.push_back("drain-seconds: must be >= 0");
-  if (config.photo_max_bytes < 1) problems.push_back("photo-max-bytes: must be >= 1");
+  if (config.upload_memory_bytes < 1024 * 1024) {
+    problems.push_back("upload-memory-bytes: must be >= 1048576");
+  }
   if (config.max_receive_message_bytes < 1024) {
     problems.push_back("max-receive-message-bytes: must be >= 1024");
   }
@@ -154,7 +234,8 @@ absl::Status Validate(const ServerConfig& config) {
 
 }  // namespace
 
-absl::StatusOr<ServerConfig> LoadServerConfig(int argc, char** argv) {
+absl::StatusOr<ServerConfig> LoadServerConfig(
+    int argc, char** argv, const std::vector<const ServiceDescriptor*>& services) {
   ServerConfig config;
   double drain_seconds = absl::ToDoubleSeconds(config.drain_timeout);
 
@@ -166,12 +247,15 @@ absl::StatusOr<ServerConfig> LoadServerConfig(int argc, char** argv) {
       "plantmesh-server"};
   app.option_defaults()->always_capture_default();
   app.allow_config_extras(false);  // a misspelt key must not be silently ignored
+  app.config_formatter(std::make_shared<SectionedToml>());
   app.set_config("--config", "", "TOML config file; keys are the long option names");
 
   app.add_option("--listen", config.listen,
                  "HOST:PORT to listen on; port 0 picks a free port (printed as LISTENING)");
-  app.add_option("--services", config.services,
-                 "services to host (comma-separated); SystemService is always hosted")
+  app.add_option(
+         "--services", config.services,
+         "services to host (comma-separated), or `all` for every service this binary knows; "
+         "SystemService is always hosted")
       ->delimiter(',');
   app.add_option("--tls-ca", config.tls_ca, "CA bundle that client certificates must chain to");
   app.add_option("--tls-cert", config.tls_cert, "server certificate chain (PEM)");
@@ -204,11 +288,17 @@ absl::StatusOr<ServerConfig> LoadServerConfig(int argc, char** argv) {
   app.add_option("--redis-port", config.redis_port, "Redis port");
   app.add_option("--events-retain", config.events_retain,
                  "event stream entries kept for Watch cursors");
+  app.add_option("--watch-queue-events", config.watch_queue_events,
+                 "events queued per watcher before it is ended as too slow (UNAVAILABLE "
+                 "WATCH_TOO_SLOW with its resume cursor)");
   app.add_option("--drain-seconds", drain_seconds,
                  "on SIGTERM, how long in-flight unary calls and finite streams (photo uploads and "
                  "downloads) may take to finish; watches end at once with a resume cursor, "
                  "streams still open after it end UNAVAILABLE");
-  app.add_option("--photo-max-bytes", config.photo_max_bytes, "largest defect photo accepted");
+  app.add_option("--upload-memory-bytes", config.upload_memory_bytes,
+                 "memory all uploads being received may hold together, counted by bytes "
+                 "received (not declared); an upload beyond it fails RESOURCE_EXHAUSTED; at "
+                 "least every service's largest upload (e.g. defect.photo-max-bytes)");
   app.add_flag("--audit-reads", config.audit_reads, "also audit read-only calls");
   app.add_flag("--reflection,!--no-reflection", config.reflection,
                "gRPC server reflection (on by default; --no-reflection turns it off)");
@@ -238,8 +328,20 @@ absl::StatusOr<ServerConfig> LoadServerConfig(int argc, char** argv) {
                  "least interval between client keepalive pings accepted; clients' keepalive "
                  "time must be at least this");
 
+  std::vector<std::unique_ptr<CliConfigSection>> sections;
+  std::map<std::string, std::shared_ptr<ServiceConfig>> section_values;
+  for (const ServiceDescriptor* service : services) {
+    if (!service->declare_config) continue;
+    sections.push_back(std::make_unique<CliConfigSection>(&app, service->name));
+    section_values[service->name] = service->declare_config(*sections.back());
+  }
+
   std::vector<std::string> args(argv + (argc > 0 ? 1 : 0), argv + argc);
-  for (CLI::Option* option : app.get_options([](CLI::Option*) { return true; })) {
+  std::vector<CLI::Option*> all_options = app.get_options([](CLI::Option*) { return true; });
+  for (const auto& section : sections) {
+    all_options.insert(all_options.end(), section->options().begin(), section->options().end());
+  }
+  for (CLI::Option* option : all_options) {
     if (option->get_lnames().empty() || option->get_lnames().front() == "help") continue;
     const std::string& name = option->get_lnames().front();
     const std::string env = EnvName(name);
@@ -273,7 +375,18 @@ absl::StatusOr<ServerConfig> LoadServerConfig(int argc, char** argv) {
   config.drain_timeout = absl::Seconds(drain_seconds);
   config.services.erase(std::remove(config.services.begin(), config.services.end(), ""),
                         config.services.end());
-  if (absl::Status valid = Validate(config); !valid.ok()) return valid;
+  std::vector<std::string> problems;
+  if (absl::Status valid = Validate(config); !valid.ok()) problems.emplace_back(valid.message());
+  for (const auto& section : sections) section->Check(&problems);
+  for (const ServiceDescriptor* service : services) {
+    auto values = section_values.find(service->name);
+    if (!service->check_config || values == section_values.end()) continue;
+    for (std::string& problem : service->check_config(config, *values->second)) {
+      problems.push_back(std::move(problem));
+    }
+  }
+  if (!problems.empty()) return absl::InvalidArgumentError(absl::StrJoin(problems, "; "));
+  for (auto& [name, values] : section_values) config.sections[name] = std::move(values);
   return config;
 }
 

@@ -4,6 +4,9 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -11,6 +14,30 @@
 #include "absl/time/time.h"
 
 namespace plantmesh::runtime {
+
+struct ServiceDescriptor;
+
+// A hosted service's own options, read from its `[<service>]` section of the config
+// file. Each service derives its struct from this and declares its keys with a
+// ConfigSection (ServiceDescriptor::declare_config).
+class ServiceConfig {
+ public:
+  virtual ~ServiceConfig() = default;
+};
+
+// Declares the keys of one section, e.g. `photo-max-bytes` of `[defect]`: the TOML key
+// under the section header, the flag `--defect.photo-max-bytes` and the environment
+// variable PLANTMESH_DEFECT_PHOTO_MAX_BYTES (flags > environment > file > default, as
+// for every key). Unknown keys in a section are errors; every key is listed by --help
+// under its section. A value outside [min, max] is reported with the others at start.
+class ConfigSection {
+ public:
+  virtual ~ConfigSection() = default;
+  virtual void Add(const std::string& key, int64_t* value, const std::string& help, int64_t min,
+                   int64_t max) = 0;
+  virtual void Add(const std::string& key, std::string* value, const std::string& help) = 0;
+  virtual void Add(const std::string& key, bool* value, const std::string& help) = 0;
+};
 
 struct ServerConfig {
   std::string listen = "127.0.0.1:7443";           // listen
@@ -35,9 +62,14 @@ struct ServerConfig {
   std::string redis_host = "127.0.0.1";  // redis-host
   int redis_port = 6379;                 // redis-port
   int64_t events_retain = 100000;        // events-retain: stream entries kept for Watch cursors
+  // watch-queue-events: events queued per watcher before it is ended as too slow
+  // (UNAVAILABLE WATCH_TOO_SLOW with its resume cursor).
+  int64_t watch_queue_events = 1024;
   // Behaviour
   absl::Duration drain_timeout = absl::Seconds(15);  // drain-seconds
-  int64_t photo_max_bytes = 10 * 1024 * 1024;        // photo-max-bytes
+  // upload-memory-bytes: what all uploads being received may hold in memory together,
+  // counted by bytes actually received; beyond it an upload is RESOURCE_EXHAUSTED.
+  int64_t upload_memory_bytes = 256LL * 1024 * 1024;
   bool audit_reads = false;                          // audit-reads: also audit read-only calls
   bool reflection = true;                            // reflection
   std::string log_level = "info";                    // log-level
@@ -60,11 +92,16 @@ struct ServerConfig {
   // accepts; clients' keepalive time must not be shorter.
   int min_ping_seconds = 10;
   int role_bindings_reload_seconds = 2;  // role-bindings-reload-seconds: file poll period
+  // Each known service's section by service name (declared even when not hosted, so
+  // one file serves every process of a mesh).
+  std::map<std::string, std::shared_ptr<const ServiceConfig>> sections;
 };
 
-// Parses argv (with --config FILE), environment and defaults. Prints help and exits
-// the process for --help. INVALID_ARGUMENT naming the key for bad values, unknown
+// Parses argv (with --config FILE), environment and defaults, with a section for each
+// of `services` that declares one. Prints help and exits the process for --help.
+// INVALID_ARGUMENT naming the key (`section.key` in a section) for bad values, unknown
 // keys, or TLS files missing without --insecure.
-absl::StatusOr<ServerConfig> LoadServerConfig(int argc, char** argv);
+absl::StatusOr<ServerConfig> LoadServerConfig(
+    int argc, char** argv, const std::vector<const ServiceDescriptor*>& services = {});
 
 }  // namespace plantmesh::runtime

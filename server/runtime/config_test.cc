@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "server/runtime/service_module.h"
 #include "tests/support/test_servers.h"
 
 namespace plantmesh::runtime {
@@ -37,11 +38,12 @@ class ConfigTest : public ::testing::Test {
     return path;
   }
 
-  absl::StatusOr<ServerConfig> Load(std::vector<std::string> args) {
+  absl::StatusOr<ServerConfig> Load(std::vector<std::string> args,
+                                    const std::vector<const ServiceDescriptor*>& services = {}) {
     args.insert(args.begin(), "plantmesh-server");
     std::vector<char*> argv;
     for (std::string& arg : args) argv.push_back(arg.data());
-    return LoadServerConfig(static_cast<int>(argv.size()), argv.data());
+    return LoadServerConfig(static_cast<int>(argv.size()), argv.data(), services);
   }
 
   std::filesystem::path dir_;
@@ -230,6 +232,80 @@ TEST_F(ConfigTest, ServicesListOnCommandLine) {
   absl::StatusOr<ServerConfig> config = Load({"--insecure", "--services", "defect,planning"});
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->services, (std::vector<std::string>{"defect", "planning"}));
+}
+
+// Two services that both name a key `limit`: each has its own section.
+struct SectionConfig : ServiceConfig {
+  int64_t limit = 10;
+  std::string label = "none";
+};
+
+ServiceDescriptor SectionedService(const std::string& name) {
+  ServiceDescriptor descriptor;
+  descriptor.name = name;
+  descriptor.declare_config = [](ConfigSection& section) {
+    auto config = std::make_shared<SectionConfig>();
+    section.Add("limit", &config->limit, "a bounded number", 1, 100);
+    section.Add("label", &config->label, "free text");
+    return config;
+  };
+  return descriptor;
+}
+
+const SectionConfig& SectionOf(const ServerConfig& config, const std::string& name) {
+  return dynamic_cast<const SectionConfig&>(*config.sections.at(name));
+}
+
+TEST_F(ConfigTest, EachServiceReadsItsOwnSection) {
+  const ServiceDescriptor alpha = SectionedService("alpha"), beta = SectionedService("beta");
+  const std::string file = WriteFile("server.toml",
+                                     "insecure = true\n"
+                                     "[alpha]\n"
+                                     "limit = 5\n"
+                                     "label = \"paint shop\"\n"
+                                     "[beta]\n"
+                                     "limit = 7\n");
+  absl::StatusOr<ServerConfig> config = Load({"--config", file}, {&alpha, &beta});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(SectionOf(*config, "alpha").limit, 5);
+  EXPECT_EQ(SectionOf(*config, "alpha").label, "paint shop");
+  EXPECT_EQ(SectionOf(*config, "beta").limit, 7);
+  EXPECT_EQ(SectionOf(*config, "beta").label, "none");  // default
+
+  // Environment over file, flags over environment, as for every key.
+  setenv("PLANTMESH_ALPHA_LIMIT", "6", 1);
+  setenv("PLANTMESH_BETA_LIMIT", "8", 1);
+  config = Load({"--config", file, "--beta.limit", "9"}, {&alpha, &beta});
+  unsetenv("PLANTMESH_ALPHA_LIMIT");
+  unsetenv("PLANTMESH_BETA_LIMIT");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(SectionOf(*config, "alpha").limit, 6);
+  EXPECT_EQ(SectionOf(*config, "beta").limit, 9);
+
+  // A section nobody hosts in this process still gets its defaults.
+  config = Load({"--insecure"}, {&alpha, &beta});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(SectionOf(*config, "beta").limit, 10);
+}
+
+TEST_F(ConfigTest, SectionKeysAreStrictAndChecked) {
+  const ServiceDescriptor alpha = SectionedService("alpha");
+  absl::StatusOr<ServerConfig> config =
+      Load({"--config", WriteFile("typo.toml", "insecure = true\n[alpha]\nlimt = 5\n")}, {&alpha});
+  ASSERT_FALSE(config.ok());
+  EXPECT_THAT(config.status().message(), HasSubstr("alpha.limt"));
+
+  config = Load({"--config", WriteFile("unknown.toml", "insecure = true\n[gamma]\nlimit = 5\n")},
+                {&alpha});
+  ASSERT_FALSE(config.ok());
+  EXPECT_THAT(config.status().message(), HasSubstr("gamma.limit"));
+
+  // Range problems are reported together with the other problems.
+  config = Load({"--alpha.limit", "0", "--redis-port", "0"}, {&alpha});
+  ASSERT_FALSE(config.ok());
+  EXPECT_THAT(config.status().message(), HasSubstr("alpha.limit: must be between 1 and 100"));
+  EXPECT_THAT(config.status().message(), HasSubstr("redis-port"));
+  EXPECT_THAT(config.status().message(), HasSubstr("tls-ca: required"));
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include "server/runtime/errors.h"
 
 #include <optional>
+#include <random>
 #include <utility>
 
 #include "absl/strings/cord.h"
@@ -25,7 +26,39 @@ bool ReadPayload(const absl::Status& status, std::string_view type_url, Message*
   return message->ParseFromString(std::string(*payload));
 }
 
+// 64 random bits as 16 lowercase hex digits: unique enough to find one error in a log.
+std::string NewErrorId() {
+  thread_local std::mt19937_64 engine{std::random_device{}()};
+  return absl::StrCat(absl::Hex(engine(), absl::kZeroPad16));
+}
+
+const char* FaultName(absl::StatusCode code) {
+  switch (code) {
+    case absl::StatusCode::kDataLoss:
+      return "data loss";
+    case absl::StatusCode::kUnknown:
+      return "unknown error";
+    default:
+      return "internal error";
+  }
+}
+
 }  // namespace
+
+bool IsServerFault(absl::StatusCode code) {
+  return code == absl::StatusCode::kInternal || code == absl::StatusCode::kUnknown ||
+         code == absl::StatusCode::kDataLoss;
+}
+
+absl::Status ForClient(const absl::Status& status, std::string* error_id) {
+  error_id->clear();
+  if (!IsServerFault(status.code())) return status;
+  *error_id = NewErrorId();
+  absl::Status generic(status.code(),
+                       absl::StrCat(FaultName(status.code()), " (error id ", *error_id,
+                                    "); the server's log has the details"));
+  return WithErrorInfo(std::move(generic), "SERVER_ERROR", {{"error_id", *error_id}});
+}
 
 std::string QuoteForMessage(std::string_view value) {
   size_t end = 0;

@@ -57,6 +57,17 @@ absl::Status WithErrorInfo(absl::Status status, std::string_view reason,
 absl::Status WithPreconditionFailure(absl::Status status, std::string_view type,
                                      std::string_view subject, std::string_view description);
 
+// Codes that mean the server failed rather than the request: INTERNAL, UNKNOWN, DATA_LOSS.
+bool IsServerFault(absl::StatusCode code);
+
+// What a client is told about `status`. A server fault keeps its code but gets a
+// generic message with a new error id (16 hex digits) and an ErrorInfo (reason
+// SERVER_ERROR, metadata error_id) in place of its message and details, which can
+// quote a database, a file or a peer; `*error_id` receives the id, for the caller to
+// log with the original. Any other status is returned as it is and `*error_id` is
+// cleared.
+absl::Status ForClient(const absl::Status& status, std::string* error_id);
+
 // Reads back the field violations of a status (for tests and logs).
 std::vector<FieldViolation> FieldViolationsOf(const absl::Status& status);
 // Reads back ErrorInfo (reason empty when absent).

@@ -116,5 +116,38 @@ TEST(GrpcStatusTest, EveryCanonicalCodeMapsToTheSameNumber) {
   }
 }
 
+TEST(ForClientTest, ServerFaultsKeepTheirCodeButNotTheirText) {
+  for (absl::StatusCode code :
+       {absl::StatusCode::kInternal, absl::StatusCode::kUnknown, absl::StatusCode::kDataLoss}) {
+    absl::Status fault = WithErrorInfo(
+        absl::Status(code, "relation \"defect.defects\" does not exist (SQLSTATE 42P01)"),
+        "PG_DETAIL", {{"table", "defect.defects"}});
+    std::string id;
+    absl::Status sent = ForClient(fault, &id);
+    EXPECT_EQ(sent.code(), code);
+    ASSERT_EQ(id.size(), 16u);
+    EXPECT_EQ(id.find_first_not_of("0123456789abcdef"), std::string::npos) << id;
+    EXPECT_NE(sent.message().find(id), absl::string_view::npos) << sent;
+    EXPECT_EQ(sent.message().find("defect"), absl::string_view::npos) << sent;
+    EXPECT_EQ(sent.message().find("SQLSTATE"), absl::string_view::npos) << sent;
+    ErrorInfoView info = ErrorInfoOf(sent);
+    EXPECT_EQ(info.reason, "SERVER_ERROR");
+    EXPECT_EQ(info.metadata, (std::map<std::string, std::string>{{"error_id", id}}));
+    // Each fault gets its own id.
+    std::string again;
+    EXPECT_FALSE(ForClient(fault, &again).ok());
+    EXPECT_NE(again, id);
+  }
+}
+
+TEST(ForClientTest, OtherStatusesPassUnchanged) {
+  std::string id = "stale";
+  absl::Status invalid = InvalidField("defect.vin", "required");
+  EXPECT_EQ(ForClient(invalid, &id), invalid);
+  EXPECT_TRUE(id.empty());
+  EXPECT_TRUE(ForClient(absl::OkStatus(), &id).ok());
+  EXPECT_EQ(ForClient(absl::AbortedError("etag"), &id).message(), "etag");
+}
+
 }  // namespace
 }  // namespace plantmesh::runtime

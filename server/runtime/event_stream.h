@@ -1,12 +1,14 @@
 // Domain events: written to a service's outbox table in the same transaction as the
-// change, relayed to a Redis Stream by OutboxRelay, read back by Watch* handlers with
-// EventStreamReader. PostgreSQL is the system of record; Redis only fans out.
+// change, relayed to a Redis Stream by OutboxRelay, read once per process by the
+// EventHub (event_hub.h), which fans them out to Watch* handlers. PostgreSQL is the
+// system of record; Redis only fans out.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -36,9 +38,28 @@ struct OutboxSource {
   int64_t retain = 100000;
 };
 
-// Publishes outbox rows, oldest first, with at-least-once delivery: XADD, then delete
-// the rows. Several replicas may run it; SELECT ... FOR UPDATE SKIP
-// LOCKED keeps them off each other's rows. While Redis is down rows wait in PostgreSQL.
+// How far one source's publishing is behind (for metrics).
+struct OutboxLag {
+  std::string schema;
+  std::string stream_key;
+  absl::Status status;        // why the figures below are unknown, if they are
+  int64_t pending_rows = 0;   // rows not yet published
+  absl::Duration oldest_age;  // age of the oldest unpublished row; zero when none
+};
+
+// Publishes outbox rows with at-least-once delivery: XADD, then delete the rows.
+//
+// Order: one publisher per stream at a time. Each batch transaction first takes the
+// stream's transaction-scoped advisory lock (pg_try_advisory_xact_lock); a replica that
+// does not get it skips that source for this round. The holder publishes in id order.
+// Two changes to one aggregate are serialized by its row lock, so the later one's
+// outbox row is inserted after the earlier one committed: id order is commit order per
+// aggregate, and with one publisher the stream keeps it. (Across aggregates ids need not
+// follow commit order; nothing relies on that.)
+//
+// Isolation: each source is published on its own; a source that fails (its table is
+// missing, PostgreSQL refuses it) is logged and retried later while the others go on.
+// While Redis is down rows wait in PostgreSQL.
 class OutboxRelay {
  public:
   OutboxRelay(PgPool* pool, RedisOptions redis, std::vector<OutboxSource> sources);
@@ -50,38 +71,21 @@ class OutboxRelay {
   void Notify();
   // False while the last attempt to reach Redis failed (health: degraded).
   bool redis_healthy() const;
+  // Pending rows and the age of the oldest one, per source, read from PostgreSQL now
+  // (one query per source; a source that cannot be read carries its error).
+  std::vector<OutboxLag> Lag() const;
 
  private:
   struct State;
   std::unique_ptr<State> state_;
 };
 
-struct StreamEntry {
-  std::string cursor;    // the Redis stream entry id, e.g. "1732212345678-0"
-  std::string event_id;  // the outbox event_id (dedup key)
-  std::string payload;   // the serialized event, as written to the outbox
-};
-
-// Reads one stream from a cursor. One instance per watcher (owns its connection).
-class EventStreamReader {
- public:
-  EventStreamReader(RedisOptions redis, std::string stream_key);
-  ~EventStreamReader();
-
-  // Resolves the client's cursor: "" → the stream's last id (only new events),
-  // "0" → the beginning. FAILED_PRECONDITION (with a PreconditionFailure detail and
-  // ErrorInfo metadata "oldest_cursor") when entries after `cursor` were already
-  // trimmed; INVALID_ARGUMENT for a malformed cursor; UNAVAILABLE if Redis is down.
-  absl::StatusOr<std::string> Resolve(const std::string& cursor);
-
-  // Entries after `cursor`, waiting up to `block` for at least one (XREAD BLOCK).
-  // Empty on timeout. UNAVAILABLE when Redis is unreachable (caller retries).
-  absl::StatusOr<std::vector<StreamEntry>> ReadAfter(const std::string& cursor,
-                                                     absl::Duration block, int max_count);
-
- private:
-  struct State;
-  std::unique_ptr<State> state_;
-};
+// The Redis commands that publish `events` ((event_id, payload) pairs, in order) to
+// `source`'s stream: one MULTI/EXEC that first creates the stream's generation key when
+// it is missing (SET NX, a fresh random value) and then XADDs each event, trimming to
+// source.retain. So no entry ever exists without a generation, and a Redis that lost
+// its data gets a new one with its first new entry (see stream_cursor.h).
+std::vector<std::vector<std::string>> StreamPublishCommands(
+    const OutboxSource& source, const std::vector<std::pair<std::string, std::string>>& events);
 
 }  // namespace plantmesh::runtime

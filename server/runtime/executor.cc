@@ -41,26 +41,6 @@ bool Executor::Continue(std::function<void()> task) {
   return true;
 }
 
-void Executor::StartDedicatedThread(std::function<void()> body) {
-  absl::MutexLock lock(&dedicated_mu_);
-  // Join the threads that have ended, so that finished streams leave nothing behind.
-  for (auto it = dedicated_.begin(); it != dedicated_.end();) {
-    if (it->done->load()) {
-      it->thread.join();
-      it = dedicated_.erase(it);
-    } else {
-      ++it;
-    }
-  }
-  auto done = std::make_shared<std::atomic<bool>>(false);
-  dedicated_.push_back(Dedicated{std::thread([body = std::move(body), done]() mutable {
-                                   body();
-                                   body = nullptr;
-                                   done->store(true);
-                                 }),
-                                 done});
-}
-
 void Executor::Work() {
   while (true) {
     Task task;
@@ -92,12 +72,6 @@ void Executor::Shutdown() {
     if (thread.joinable()) thread.join();
   }
   pool_.clear();
-  std::vector<Dedicated> dedicated;
-  {
-    absl::MutexLock lock(&dedicated_mu_);
-    dedicated.swap(dedicated_);
-  }
-  for (Dedicated& entry : dedicated) entry.thread.join();
 }
 
 size_t Executor::queued() const {

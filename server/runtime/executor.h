@@ -5,12 +5,10 @@
 // waiting calls, and is refused beyond that (RESOURCE_EXHAUSTED) instead of growing.
 #pragma once
 
-#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <functional>
-#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -47,13 +45,8 @@ class Executor {
   // began — the server stops before its executor, so no admitted call sees that.
   bool Continue(std::function<void()> task);
 
-  // Runs `body` on a thread of its own, joined by Shutdown. For the few blocking
-  // streams not yet rewritten as reactor sources (see blocking_stream.h); every such
-  // stream costs a thread, so new code must not use it.
-  void StartDedicatedThread(std::function<void()> body);
-
-  // Refuses new tasks, runs every task already queued, joins all threads (pool and
-  // dedicated). Idempotent. Call after the gRPC server has stopped.
+  // Refuses new tasks, runs every task already queued, joins all threads. Idempotent. Call after
+  // the gRPC server has stopped.
   void Shutdown();
 
   // Tasks waiting to run; tasks running; threads of the pool.
@@ -75,12 +68,6 @@ class Executor {
   int busy_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::thread> pool_;
-  struct Dedicated {
-    std::thread thread;
-    std::shared_ptr<std::atomic<bool>> done;  // set as the body returns: join is quick
-  };
-  absl::Mutex dedicated_mu_;
-  std::vector<Dedicated> dedicated_ ABSL_GUARDED_BY(dedicated_mu_);
 };
 
 }  // namespace plantmesh::runtime

@@ -80,22 +80,5 @@ TEST(ExecutorTest, ShutdownRunsWhatIsQueuedThenRefusesEverything) {
   executor.Shutdown();  // idempotent
 }
 
-TEST(ExecutorTest, ShutdownJoinsDedicatedThreads) {
-  Executor executor(ExecutorOptions{1, 10, "test"});
-  std::atomic<bool> stop{false};
-  std::atomic<bool> finished{false};
-  executor.StartDedicatedThread([&] {
-    while (!stop.load()) absl::SleepFor(absl::Milliseconds(1));
-    finished = true;
-  });
-  // Ended dedicated threads are joined when the next one starts.
-  std::atomic<int> quick{0};
-  for (int i = 0; i < 20; ++i) executor.StartDedicatedThread([&] { ++quick; });
-  ASSERT_TRUE(Eventually([&] { return quick.load() == 20; }));
-  stop = true;
-  executor.Shutdown();
-  EXPECT_TRUE(finished.load());
-}
-
 }  // namespace
 }  // namespace plantmesh::runtime

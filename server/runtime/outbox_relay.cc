@@ -1,9 +1,12 @@
 // OutboxRelay: moves committed outbox rows to Redis Streams.
 //
-// One batch = one PostgreSQL transaction: lock the oldest rows (SKIP LOCKED keeps
-// replicas apart), XADD them in one pipeline, delete them, commit. A crash between XADD
-// and COMMIT publishes the rows again later: delivery is at least once and consumers
-// dedup by event_id. While Redis is down the rows simply stay in the outbox.
+// One batch = one PostgreSQL transaction: take the stream's publisher lease (a
+// transaction-scoped advisory lock; a replica without it skips the source this round),
+// read the oldest rows, XADD them in one MULTI/EXEC (which also creates the stream's
+// generation key when missing), delete them, commit. A crash between XADD and COMMIT
+// publishes the rows again later: delivery is at least once and consumers dedup by
+// event_id. While Redis is down the rows simply stay in the outbox. Each source has its
+// own retry backoff, so a failing one never holds the others back.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -18,6 +21,7 @@
 #include "server/runtime/event_stream.h"
 #include "server/runtime/pg_pool.h"
 #include "server/runtime/redis_client.h"
+#include "server/runtime/stream_cursor.h"
 #include "spdlog/spdlog.h"
 
 namespace plantmesh::runtime {
@@ -25,22 +29,64 @@ namespace {
 
 constexpr int kBatchSize = 500;
 constexpr auto kPollInterval = std::chrono::milliseconds(200);
+// Another replica holds a stream's lease: look again soon, the rows just committed here
+// may not be in its batch.
+constexpr auto kLeaseBusyRetry = std::chrono::milliseconds(20);
 constexpr auto kFirstBackoff = std::chrono::milliseconds(100);
 constexpr auto kMaxBackoff = std::chrono::seconds(2);
 // Stop() publishes what is pending, but a shutdown must not hang on a dead Redis.
 constexpr auto kDrainLimit = std::chrono::seconds(3);
+// First key of the publisher lease (pg_try_advisory_xact_lock(int, int)); the second is
+// hashtext(stream_key). "PMOB".
+constexpr int kLeaseClass = 0x504d4f42;
+
+using Clock = std::chrono::steady_clock;
 
 struct Outcome {
   absl::Status status;
   bool redis_failed = false;
+  bool lease_busy = false;
   int published = 0;
+};
+
+// A source and its retry state (relay thread only).
+struct SourceState {
+  OutboxSource source;
+  std::chrono::milliseconds backoff{0};
+  Clock::time_point retry_at{};
+  bool failing = false;
+};
+
+// What one round over the sources found.
+struct Round {
+  absl::Status status;  // the first failure, if any
+  bool lease_busy = false;
+  int published = 0;
+  Clock::time_point next_retry = Clock::time_point::max();
 };
 
 }  // namespace
 
+std::vector<std::vector<std::string>> StreamPublishCommands(
+    const OutboxSource& source, const std::vector<std::pair<std::string, std::string>>& events) {
+  std::vector<std::vector<std::string>> commands;
+  commands.reserve(events.size() + 3);
+  commands.push_back({"MULTI"});
+  commands.push_back({"SET", GenerationKey(source.stream_key), NewStreamGeneration(), "NX"});
+  const std::string retain = std::to_string(source.retain);
+  for (const auto& [event_id, payload] : events) {
+    commands.push_back({"XADD", source.stream_key, "MAXLEN", "~", retain, "*", "event_id", event_id,
+                        "payload", payload});
+  }
+  commands.push_back({"EXEC"});
+  return commands;
+}
+
 struct OutboxRelay::State {
-  State(PgPool* pool, RedisOptions redis_options, std::vector<OutboxSource> sources)
-      : pool(pool), redis(std::move(redis_options)), sources(std::move(sources)) {}
+  State(PgPool* pool, RedisOptions redis_options, std::vector<OutboxSource> sources_in)
+      : pool(pool), redis(std::move(redis_options)), source_list(std::move(sources_in)) {
+    for (const OutboxSource& source : source_list) sources.push_back({source});
+  }
 
   // Publishes up to kBatchSize rows of `source` in one transaction.
   Outcome PublishBatch(const OutboxSource& source) {
@@ -53,25 +99,35 @@ struct OutboxRelay::State {
       // delete, the rows are published again and consumers drop them by event_id. This
       // keeps the relay from doubling the fsyncs of the writes it follows (bench B5).
       tx.exec("SET LOCAL synchronous_commit = off");
-      pqxx::result rows =
-          tx.exec("SELECT id, event_id::text, payload FROM " + table + " ORDER BY id LIMIT " +
-                  std::to_string(kBatchSize) + " FOR UPDATE SKIP LOCKED");
+      // One publisher per stream at a time keeps the stream in id order (see the header).
+      if (!tx.exec_params1("SELECT pg_try_advisory_xact_lock($1, hashtext($2))", kLeaseClass,
+                           source.stream_key)[0]
+               .as<bool>()) {
+        outcome.lease_busy = true;
+        return absl::OkStatus();
+      }
+      pqxx::result rows = tx.exec("SELECT id, event_id::text, payload FROM " + table +
+                                  " ORDER BY id LIMIT " + std::to_string(kBatchSize));
       if (rows.empty()) return absl::OkStatus();
-      std::vector<std::vector<std::string>> commands;
+      std::vector<std::pair<std::string, std::string>> events;
       std::vector<std::string> ids;
-      commands.reserve(rows.size());
+      events.reserve(rows.size());
       ids.reserve(rows.size());
-      const std::string retain = std::to_string(source.retain);
       for (const pqxx::row& row : rows) {
         ids.push_back(row[0].c_str());
-        pqxx::binarystring payload(row[2]);
-        commands.push_back({"XADD", source.stream_key, "MAXLEN", "~", retain, "*", "event_id",
-                            row[1].c_str(), "payload", payload.str()});
+        events.emplace_back(row[1].c_str(), pqxx::binarystring(row[2]).str());
       }
-      absl::StatusOr<std::vector<RedisReply>> replies = redis.Pipeline(commands);
+      absl::StatusOr<std::vector<RedisReply>> replies =
+          redis.Pipeline(StreamPublishCommands(source, events));
       if (!replies.ok()) {
         outcome.redis_failed = true;
         return replies.status();  // the transaction rolls back: rows stay unpublished
+      }
+      // EXEC's reply holds each command's; an XADD refused inside it is an element.
+      for (const RedisReply& reply : replies->back().elements) {
+        if (reply.type == RedisReply::Type::kError) {
+          return absl::InternalError(absl::StrCat("redis: ", reply.str));
+        }
       }
       tx.exec_params("DELETE FROM " + table + " WHERE id = ANY($1::bigint[])",
                      absl::StrCat("{", absl::StrJoin(ids, ","), "}"));
@@ -82,29 +138,54 @@ struct OutboxRelay::State {
     return outcome;
   }
 
-  // Publishes everything pending in every source. OK when all of it went out.
-  absl::Status PublishPending() {
-    int total = 0;
-    for (const OutboxSource& source : sources) {
+  // Publishes what is pending in every source that is not waiting out a backoff (all of
+  // them when `all`).
+  Round PublishPending(bool all) {
+    Round round;
+    const Clock::time_point now = Clock::now();
+    for (SourceState& state : sources) {
+      if (!all && state.retry_at > now) {
+        round.next_retry = std::min(round.next_retry, state.retry_at);
+        continue;
+      }
+      absl::Status failed;
       for (;;) {
-        Outcome outcome = PublishBatch(source);
+        Outcome outcome = PublishBatch(state.source);
         if (!outcome.status.ok()) {
           // A PostgreSQL failure says nothing about Redis.
           if (outcome.redis_failed) SetHealthy(false, outcome.status);
-          return outcome.status;
+          failed = outcome.status;
+          break;
         }
-        total += outcome.published;
+        if (outcome.published > 0) SetHealthy(true, absl::OkStatus());
+        round.published += outcome.published;
+        round.lease_busy = round.lease_busy || outcome.lease_busy;
         if (outcome.published < kBatchSize) break;
       }
+      if (failed.ok()) {
+        if (state.failing) spdlog::info("outbox relay: {} publishing again", state.source.schema);
+        state.failing = false;
+        state.backoff = std::chrono::milliseconds(0);
+        state.retry_at = {};
+        continue;
+      }
+      if (!state.failing) {
+        spdlog::warn("outbox relay: {} failed, retrying with backoff (other sources go on): {}",
+                     state.source.schema, failed.ToString());
+      }
+      state.failing = true;
+      state.backoff = std::min<std::chrono::milliseconds>(
+          state.backoff.count() == 0 ? kFirstBackoff : state.backoff * 2, kMaxBackoff);
+      state.retry_at = Clock::now() + state.backoff;
+      round.next_retry = std::min(round.next_retry, state.retry_at);
+      if (round.status.ok()) round.status = failed;
     }
-    if (total > 0) {
-      SetHealthy(true, absl::OkStatus());
-      return absl::OkStatus();
+    if (round.status.ok() && round.published == 0) {
+      // Nothing to publish: still find out whether Redis is there, for health.
+      absl::StatusOr<RedisReply> pong = redis.Command({"PING"});
+      SetHealthy(pong.ok(), pong.status());
     }
-    // Nothing to publish: still find out whether Redis is there, for health.
-    absl::StatusOr<RedisReply> pong = redis.Command({"PING"});
-    SetHealthy(pong.ok(), pong.status());
-    return pong.status();
+    return round;
   }
 
   void SetHealthy(bool healthy, const absl::Status& why) {
@@ -119,42 +200,60 @@ struct OutboxRelay::State {
   }
 
   void Loop() {
-    std::chrono::milliseconds backoff{0};
+    Clock::duration wait{0};
     for (;;) {
       {
         std::unique_lock<std::mutex> lock(mu);
-        if (backoff.count() > 0) {
-          // After a failure only Stop() cuts the wait short: Notify() must not turn
-          // an outage into a busy retry loop.
-          wake.wait_for(lock, backoff, [&] { return stopping; });
-        } else {
-          wake.wait_for(lock, kPollInterval, [&] { return stopping || notified; });
-        }
+        wake.wait_for(lock, wait, [&] { return stopping || notified; });
         notified = false;
         if (stopping) break;
       }
-      if (PublishPending().ok()) {
-        backoff = std::chrono::milliseconds(0);
-      } else {
-        backoff = std::min<std::chrono::milliseconds>(
-            backoff.count() == 0 ? kFirstBackoff : backoff * 2, kMaxBackoff);
+      Round round = PublishPending(/*all=*/false);
+      wait = kPollInterval;
+      if (round.lease_busy) wait = kLeaseBusyRetry;
+      if (round.next_retry != Clock::time_point::max()) {
+        wait = std::min<Clock::duration>(
+            wait, std::max<Clock::duration>(round.next_retry - Clock::now(), {}));
       }
     }
     Drain();
   }
 
   void Drain() {
-    auto deadline = std::chrono::steady_clock::now() + kDrainLimit;
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (PublishPending().ok()) return;
+    auto deadline = Clock::now() + kDrainLimit;
+    while (Clock::now() < deadline) {
+      Round round = PublishPending(/*all=*/true);
+      if (round.status.ok()) return;
       std::this_thread::sleep_for(kFirstBackoff);
     }
     spdlog::warn("outbox relay: stopped with events still unpublished; the next start sends them");
   }
 
+  std::vector<OutboxLag> Lag() const {
+    std::vector<OutboxLag> lags;
+    for (const OutboxSource& source : source_list) {
+      OutboxLag lag;
+      lag.schema = source.schema;
+      lag.stream_key = source.stream_key;
+      lag.status = pool->Run([&](pqxx::connection& conn) -> absl::Status {
+        pqxx::read_transaction tx(conn);
+        pqxx::row row = tx.exec1(
+            "SELECT count(*), coalesce((extract(epoch from clock_timestamp() - min(created_at)) "
+            "* 1000000)::int8, 0) FROM " +
+            conn.quote_name(source.schema) + ".outbox");
+        lag.pending_rows = row[0].as<int64_t>();
+        lag.oldest_age = absl::Microseconds(std::max<int64_t>(0, row[1].as<int64_t>()));
+        return absl::OkStatus();
+      });
+      lags.push_back(std::move(lag));
+    }
+    return lags;
+  }
+
   PgPool* pool;
-  RedisClient redis;  // used by the relay thread only
-  std::vector<OutboxSource> sources;
+  RedisClient redis;                            // used by the relay thread only
+  const std::vector<OutboxSource> source_list;  // read by any thread (Lag)
+  std::vector<SourceState> sources;             // relay thread only
   std::atomic<bool> redis_healthy{true};
 
   std::mutex mu;
@@ -193,5 +292,7 @@ void OutboxRelay::Notify() {
 }
 
 bool OutboxRelay::redis_healthy() const { return state_->redis_healthy.load(); }
+
+std::vector<OutboxLag> OutboxRelay::Lag() const { return state_->Lag(); }
 
 }  // namespace plantmesh::runtime

@@ -169,7 +169,7 @@ TEST_F(OutboxRelayTest, TwoReplicasShareTheWorkWithoutLosingEvents) {
   first.Stop();
   second.Stop();
 
-  // Every event exactly once: SKIP LOCKED keeps the replicas off each other's rows.
+  // Every event exactly once: the publisher lease keeps the replicas off each other's rows.
   auto stream = StreamContents();
   std::set<std::string> published;
   for (const auto& [event_id, payload] : stream) published.insert(event_id);
@@ -191,6 +191,63 @@ TEST_F(OutboxRelayTest, TrimsTheStreamToRetain) {
   // MAXLEN ~ trims whole nodes: near `retain`, never below it.
   EXPECT_GE(info->length, 100);
   EXPECT_LT(info->length, 500);
+}
+
+TEST_F(OutboxRelayTest, TwoRelaysKeepCommitOrderAndAFailingSourceHoldsNoOneBack) {
+  // Source "missing" has no outbox table: every batch of it fails. It comes first, so a
+  // relay that gave up a round on the first failure would never publish "relay".
+  const std::vector<OutboxSource> sources = {{"missing", "plantmesh:missing:events", 100000},
+                                             {"relay", kStream, 100000}};
+  OutboxRelay first(pool_.get(), redis_options_, sources);
+  OutboxRelay second(pool_.get(), redis_options_, sources);
+  first.Start();
+  second.Start();
+  // One row per transaction, committed one after the other (as successive changes to
+  // one aggregate are), both relays woken after each commit.
+  std::vector<std::string> ids;
+  pqxx::connection conn(url_);
+  for (int i = 0; i < 400; ++i) {
+    pqxx::work tx(conn);
+    ids.push_back(tx.exec_params1("INSERT INTO relay.outbox (event_id, payload) VALUES "
+                                  "(gen_random_uuid(), $1) RETURNING event_id::text",
+                                  absl::StrCat("change-", i))[0]
+                      .as<std::string>());
+    tx.commit();
+    first.Notify();
+    second.Notify();
+  }
+  ASSERT_TRUE(Eventually([&] { return Unpublished() == 0; }));
+
+  // The stream holds every event once, in commit order, whichever relay sent it.
+  std::vector<std::string> published;
+  for (const auto& [event_id, payload] : StreamContents()) published.push_back(event_id);
+  EXPECT_EQ(published, ids);
+
+  // The lag of each source: the failing one says why it has no figure.
+  std::vector<OutboxLag> lag = first.Lag();
+  ASSERT_EQ(lag.size(), 2u);
+  EXPECT_EQ(lag[0].schema, "missing");
+  EXPECT_FALSE(lag[0].status.ok());
+  EXPECT_EQ(lag[1].schema, "relay");
+  EXPECT_TRUE(lag[1].status.ok()) << lag[1].status;
+  EXPECT_EQ(lag[1].pending_rows, 0);
+  EXPECT_EQ(lag[1].oldest_age, absl::ZeroDuration());
+  first.Stop();
+  second.Stop();
+}
+
+TEST_F(OutboxRelayTest, LagCountsPendingRowsAndTheOldestOnesAge) {
+  OutboxRelay relay(pool_.get(), redis_options_, Sources());  // not started
+  InsertEvents("waiting", 3);
+  const absl::Time inserted = absl::Now();
+  ASSERT_TRUE(Eventually([&] { return absl::Now() - inserted > absl::Milliseconds(50); }));
+  std::vector<OutboxLag> lag = relay.Lag();
+  ASSERT_EQ(lag.size(), 1u);
+  ASSERT_TRUE(lag[0].status.ok()) << lag[0].status;
+  EXPECT_EQ(lag[0].stream_key, kStream);
+  EXPECT_EQ(lag[0].pending_rows, 3);
+  EXPECT_GE(lag[0].oldest_age, absl::Milliseconds(50));
+  EXPECT_LT(lag[0].oldest_age, absl::Minutes(5));
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 
 #include <poll.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
@@ -92,11 +93,24 @@ ServerAddress ParseServerAddress(absl::string_view url) {
   return address;
 }
 
+bool IsSqlState(absl::string_view text) {
+  return text.size() == 5 && std::all_of(text.begin(), text.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z');
+         });
+}
+
+// PostgreSQL's primary message: the first line without the severity and, at verbose
+// verbosity, without the SQLSTATE that libpq puts before it ("ERROR:  23505: ...").
 std::string FirstLine(absl::string_view text) {
   text = absl::StripAsciiWhitespace(text);
   absl::string_view line = text.substr(0, text.find('\n'));
   absl::ConsumePrefix(&line, "ERROR:");
   absl::ConsumePrefix(&line, "FATAL:");
+  line = absl::StripAsciiWhitespace(line);
+  if (size_t colon = line.find(": ");
+      colon != absl::string_view::npos && IsSqlState(line.substr(0, colon))) {
+    line = line.substr(colon + 2);
+  }
   return std::string(absl::StripAsciiWhitespace(line));
 }
 
@@ -109,6 +123,9 @@ absl::StatusOr<std::unique_ptr<pqxx::connection>> OpenConnection(const PgPoolOpt
                        std::to_string(absl::ToInt64Milliseconds(options.statement_timeout)));
     conn->set_variable("lock_timeout",
                        std::to_string(absl::ToInt64Milliseconds(options.lock_timeout)));
+    // Verbose errors carry the violated constraint's name (libpqxx 6.4's exceptions do
+    // not expose the result's fields), so violations can be mapped by constraint.
+    conn->set_verbosity(pqxx::connection_base::verbose);
     for (const auto& callback : options.on_connect) callback(*conn);
     return conn;
   } catch (const pqxx::broken_connection& e) {
@@ -260,6 +277,12 @@ int PgPool::in_use() const {
 }
 
 absl::Status PgPool::Run(const std::function<absl::Status(pqxx::connection&)>& body) {
+  static const PgConstraintErrors* const kNone = new PgConstraintErrors();
+  return Run(body, *kNone);
+}
+
+absl::Status PgPool::Run(const std::function<absl::Status(pqxx::connection&)>& body,
+                         const PgConstraintErrors& constraints) {
   for (int attempt = 0;; ++attempt) {
     {
       absl::StatusOr<Lease> lease = Acquire();
@@ -267,7 +290,9 @@ absl::Status PgPool::Run(const std::function<absl::Status(pqxx::connection&)>& b
       try {
         return body(lease->conn());
       } catch (const std::exception& e) {
-        if (!IsRetriable(e) || attempt == kAbortedRetries) return MapPgException(e);
+        if (!IsRetriable(e) || attempt == kAbortedRetries) {
+          return MapPgException(e, &constraints);
+        }
       }
     }  // The lease ends here: the connection goes back to the pool during the backoff.
     // Let the competing transaction finish before trying again.
@@ -275,7 +300,37 @@ absl::Status PgPool::Run(const std::function<absl::Status(pqxx::connection&)>& b
   }
 }
 
-absl::Status MapPgException(const std::exception& e) {
+PgConstraintErrors& PgConstraintErrors::On(std::string constraint, absl::Status status) {
+  entries_.emplace_back(std::move(constraint), std::move(status));
+  return *this;
+}
+
+const absl::Status* PgConstraintErrors::Find(std::string_view constraint) const {
+  for (const auto& [name, status] : entries_) {
+    if (name == constraint) return &status;
+  }
+  return nullptr;
+}
+
+std::vector<std::string> PgConstraintErrors::names() const {
+  std::vector<std::string> out;
+  for (const auto& entry : entries_) out.push_back(entry.first);
+  return out;
+}
+
+std::string ConstraintNameOf(std::string_view error_message) {
+  // libpq writes the field label untranslated in the C locale, which the server keeps
+  // (it never calls setlocale).
+  constexpr std::string_view kLabel = "\nCONSTRAINT NAME:";
+  size_t at = error_message.find(kLabel);
+  if (at == std::string_view::npos) return "";
+  absl::string_view rest(error_message.data() + at + kLabel.size(),
+                         error_message.size() - at - kLabel.size());
+  rest = rest.substr(0, rest.find('\n'));
+  return std::string(absl::StripAsciiWhitespace(rest));
+}
+
+absl::Status MapPgException(const std::exception& e, const PgConstraintErrors* constraints) {
   if (dynamic_cast<const pqxx::in_doubt_error*>(&e) != nullptr) {
     return absl::UnavailableError(absl::StrCat(
         "PostgreSQL connection lost during commit; outcome unknown: ", FirstLine(e.what())));
@@ -301,6 +356,11 @@ absl::Status MapPgException(const std::exception& e) {
   // quote row values, so it is dropped.
   const std::string& state = sql->sqlstate();
   std::string message = absl::StrCat(FirstLine(e.what()), " (SQLSTATE ", state, ")");
+  if (constraints != nullptr && absl::StartsWith(state, "23")) {
+    if (const absl::Status* declared = constraints->Find(ConstraintNameOf(e.what()))) {
+      return *declared;
+    }
+  }
   if (dynamic_cast<const pqxx::unique_violation*>(&e) != nullptr || state == "23505") {
     return absl::AlreadyExistsError(message);
   }

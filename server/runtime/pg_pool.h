@@ -6,6 +6,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -22,6 +24,24 @@ using connection = basic_connection_base<connect_direct>;
 }  // namespace pqxx
 
 namespace plantmesh::runtime {
+
+// What a store's named constraints mean. A violation of a constraint declared here
+// becomes the declared status (e.g. the busy-repair-place unique index →
+// FAILED_PRECONDITION with ErrorInfo REPAIR_PLACE_BUSY) instead of MapPgException's
+// generic mapping by SQLSTATE. Constraint names are PostgreSQL's: the index name of a
+// unique index, "<table>_pkey" for a primary key, "<table>_<column>_fkey" and so on.
+class PgConstraintErrors {
+ public:
+  // Declares the status for a violation of `constraint`; returns *this to chain.
+  PgConstraintErrors& On(std::string constraint, absl::Status status);
+  // The declared status, or nullptr.
+  const absl::Status* Find(std::string_view constraint) const;
+  // The declared constraint names (for a test that they exist in the schema).
+  std::vector<std::string> names() const;
+
+ private:
+  std::vector<std::pair<std::string, absl::Status>> entries_;
+};
 
 struct PgPoolOptions {
   // libpq connection string or URI, e.g. "postgresql://plantmesh@127.0.0.1:5432/plantmesh".
@@ -71,6 +91,9 @@ class PgPool {
   // own transaction (pqxx::work). A serialization failure or deadlock is retried up
   // to 3 times.
   absl::Status Run(const std::function<absl::Status(pqxx::connection&)>& body);
+  // The same, mapping violations of the constraints in `constraints` to their statuses.
+  absl::Status Run(const std::function<absl::Status(pqxx::connection&)>& body,
+                   const PgConstraintErrors& constraints);
 
   // Connections currently borrowed (for metrics and tests).
   int in_use() const;
@@ -87,7 +110,14 @@ class PgPool {
 // broken_connection / in_doubt_error → UNAVAILABLE (safe: writes carry request ids);
 // check/foreign-key violation → FAILED_PRECONDITION; statement timeout (57014) →
 // DEADLINE_EXCEEDED; lock timeout (55P03) → ABORTED; other sql_error → INTERNAL
-// (message keeps the SQLSTATE, never the statement's parameters).
-absl::Status MapPgException(const std::exception& e);
+// (message keeps the SQLSTATE, never the statement's parameters). An integrity
+// violation (class 23) of a constraint declared in `constraints` becomes the status
+// declared for it.
+absl::Status MapPgException(const std::exception& e,
+                            const PgConstraintErrors* constraints = nullptr);
+
+// The constraint a libpq error message names (its CONSTRAINT NAME field, which libpq
+// adds at the verbose error verbosity every pooled connection uses), or "".
+std::string ConstraintNameOf(std::string_view error_message);
 
 }  // namespace plantmesh::runtime

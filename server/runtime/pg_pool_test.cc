@@ -72,6 +72,59 @@ TEST(PgPoolTest, MapsConstraintViolationsAndOtherErrors) {
   EXPECT_NE(syntax.message().find("42601"), absl::string_view::npos) << syntax;
 }
 
+// A store declares what its constraints mean; violations map by constraint name, and
+// undeclared constraints keep the generic mapping.
+TEST(PgPoolTest, MapsDeclaredConstraintsByName) {
+  PgPoolOptions options;
+  options.url = NewDatabase("pool_constraint_names");
+  options.size = 1;
+  auto pool = OpenPool(options);
+  ASSERT_NE(pool, nullptr);
+  ASSERT_TRUE(Exec(*pool,
+                   "CREATE TABLE place (id text PRIMARY KEY);"
+                   "CREATE TABLE job (id int PRIMARY KEY, place text REFERENCES place, busy bool);"
+                   "CREATE UNIQUE INDEX job_one_busy_per_place_idx ON job (place) WHERE busy;"
+                   "INSERT INTO place VALUES ('P1');"
+                   "INSERT INTO job VALUES (1, 'P1', true), (2, 'P1', false)")
+                  .ok());
+  PgConstraintErrors constraints;
+  constraints.On("job_one_busy_per_place_idx", absl::FailedPreconditionError("place busy"))
+      .On("place_pkey", absl::AlreadyExistsError("place exists"))
+      .On("job_place_fkey", absl::InvalidArgumentError("unknown place"));
+  auto run = [&](const std::string& sql) {
+    return pool->Run(
+        [&](pqxx::connection& conn) {
+          pqxx::work tx(conn);
+          tx.exec(sql);
+          tx.commit();
+          return absl::OkStatus();
+        },
+        constraints);
+  };
+  absl::Status busy = run("UPDATE job SET busy = true WHERE id = 2");
+  EXPECT_EQ(busy, absl::FailedPreconditionError("place busy"));
+  EXPECT_EQ(run("INSERT INTO place VALUES ('P1')"), absl::AlreadyExistsError("place exists"));
+  EXPECT_EQ(run("INSERT INTO job VALUES (3, 'P9', false)"),
+            absl::InvalidArgumentError("unknown place"));
+  // Not declared: the generic mapping, still without row values, message as before.
+  absl::Status duplicate = run("INSERT INTO job VALUES (1, 'P1', false)");
+  EXPECT_EQ(duplicate.code(), absl::StatusCode::kAlreadyExists) << duplicate;
+  EXPECT_EQ(duplicate.message(),
+            "duplicate key value violates unique constraint \"job_pkey\" (SQLSTATE 23505)");
+  // The plain Run knows no declarations.
+  EXPECT_EQ(Exec(*pool, "UPDATE job SET busy = true WHERE id = 2").code(),
+            absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(pool->in_use(), 0);
+}
+
+TEST(PgPoolTest, ConstraintNameOfReadsTheVerboseField) {
+  EXPECT_EQ(ConstraintNameOf("ERROR:  23505: duplicate key value violates unique constraint "
+                             "\"a\"\nDETAIL:  Key (id)=(1) already exists.\nSCHEMA NAME:  public\n"
+                             "TABLE NAME:  t\nCONSTRAINT NAME:  t_pkey\nLOCATION:  x.c:1\n"),
+            "t_pkey");
+  EXPECT_EQ(ConstraintNameOf("ERROR:  duplicate key value\n"), "");
+}
+
 TEST(PgPoolTest, RetriesSerializationFailuresThenGivesUpAsAborted) {
   PgPoolOptions options;
   options.url = NewDatabase("pool_retries");

@@ -49,6 +49,10 @@ RedisReply Convert(const redisReply& r) {
       out.type = RedisReply::Type::kInteger;
       out.integer = r.integer;
       break;
+    case REDIS_REPLY_ERROR:
+      out.type = RedisReply::Type::kError;
+      out.str.assign(r.str, r.len);
+      break;
     case REDIS_REPLY_ARRAY:
       out.type = RedisReply::Type::kArray;
       out.elements.reserve(r.elements);
@@ -163,8 +167,28 @@ absl::StatusOr<RedisReply> RedisClient::Command(const std::vector<std::string>& 
 }
 
 absl::StatusOr<std::vector<RedisReply>> RedisClient::Pipeline(
-    const std::vector<std::vector<std::string>>& commands) {
+    const std::vector<std::vector<std::string>>& commands, absl::Duration server_wait) {
+  absl::StatusOr<std::vector<absl::StatusOr<RedisReply>>> each =
+      PipelineEach(commands, server_wait);
+  if (!each.ok()) return each.status();
+  std::vector<RedisReply> replies;
+  replies.reserve(each->size());
+  for (absl::StatusOr<RedisReply>& reply : *each) {
+    if (!reply.ok()) return reply.status();
+    replies.push_back(*std::move(reply));
+  }
+  return replies;
+}
+
+absl::StatusOr<std::vector<absl::StatusOr<RedisReply>>> RedisClient::PipelineEach(
+    const std::vector<std::vector<std::string>>& commands, absl::Duration server_wait) {
   if (absl::Status s = EnsureConnected(); !s.ok()) return s;
+  const bool longer = server_wait > absl::ZeroDuration();
+  if (longer) {
+    if (absl::Status s = SetSocketTimeout(server_wait + options_.command_timeout); !s.ok()) {
+      return s;
+    }
+  }
   std::vector<const char*> argv;
   std::vector<size_t> lens;
   for (const auto& args : commands) {
@@ -174,31 +198,32 @@ absl::StatusOr<std::vector<RedisReply>> RedisClient::Pipeline(
       return ConnectionError("pipelining");
     }
   }
-  std::vector<RedisReply> replies;
+  std::vector<absl::StatusOr<RedisReply>> replies;
   replies.reserve(commands.size());
-  absl::Status first_error;
   for (size_t i = 0; i < commands.size(); ++i) {
     void* raw = nullptr;
     if (redisGetReply(context_, &raw) != REDIS_OK || raw == nullptr) {
       return ConnectionError("reading pipelined replies");
     }
-    absl::StatusOr<RedisReply> reply = TakeReply(raw);
-    if (!reply.ok()) {
-      if (first_error.ok()) first_error = reply.status();
-      continue;
-    }
-    replies.push_back(*std::move(reply));
+    replies.push_back(TakeReply(raw));
   }
-  if (!first_error.ok()) return first_error;
+  if (longer) {
+    if (absl::Status s = SetSocketTimeout(options_.command_timeout); !s.ok()) return s;
+  }
   return replies;
 }
 
 absl::StatusOr<StreamInfo> RedisClient::XInfoStream(const std::string& key) {
   absl::StatusOr<RedisReply> reply = Command({"XINFO", "STREAM", key});
+  // A missing key is an error reply on a healthy connection.
+  if (!reply.ok() && !connected()) return reply.status();
+  return ParseXInfoStreamReply(reply);
+}
+
+absl::StatusOr<StreamInfo> ParseXInfoStreamReply(const absl::StatusOr<RedisReply>& reply) {
   StreamInfo info;
   if (!reply.ok()) {
-    // A missing key is an error reply; the connection is fine.
-    if (connected() && absl::StrContains(reply.status().message(), "no such key")) return info;
+    if (absl::StrContains(reply.status().message(), "no such key")) return info;
     return reply.status();
   }
   if (reply->type != RedisReply::Type::kArray || reply->elements.size() % 2 != 0) {
@@ -224,6 +249,34 @@ absl::StatusOr<StreamInfo> RedisClient::XInfoStream(const std::string& key) {
   return info;
 }
 
+absl::StatusOr<std::vector<RawStreamEntry>> ParseXRangeReply(const RedisReply& reply) {
+  std::vector<RawStreamEntry> entries;
+  if (reply.type == RedisReply::Type::kNil) return entries;
+  for (const RedisReply& item : reply.elements) {
+    if (item.elements.size() != 2) return absl::InternalError("redis: unexpected stream entry");
+    RawStreamEntry entry;
+    entry.id = item.elements[0].str;
+    const auto& kv = item.elements[1].elements;
+    for (size_t i = 0; i + 1 < kv.size(); i += 2) {
+      entry.fields.emplace_back(kv[i].str, kv[i + 1].str);
+    }
+    entries.push_back(std::move(entry));
+  }
+  return entries;
+}
+
+absl::StatusOr<std::vector<RawStreamEntry>> ParseXReadReply(const RedisReply& reply) {
+  std::vector<RawStreamEntry> entries;
+  if (reply.type == RedisReply::Type::kNil) return entries;
+  for (const RedisReply& stream : reply.elements) {
+    if (stream.elements.size() != 2) return absl::InternalError("redis: unexpected XREAD reply");
+    absl::StatusOr<std::vector<RawStreamEntry>> part = ParseXRangeReply(stream.elements[1]);
+    if (!part.ok()) return part.status();
+    for (RawStreamEntry& entry : *part) entries.push_back(std::move(entry));
+  }
+  return entries;
+}
+
 absl::StatusOr<std::vector<RawStreamEntry>> RedisClient::XRead(const std::string& key,
                                                                const std::string& after, int count,
                                                                absl::Duration block) {
@@ -243,23 +296,7 @@ absl::StatusOr<std::vector<RawStreamEntry>> RedisClient::XRead(const std::string
     if (absl::Status s = SetSocketTimeout(options_.command_timeout); !s.ok()) return s;
   }
   if (!reply.ok()) return reply.status();
-  std::vector<RawStreamEntry> entries;
-  if (reply->type == RedisReply::Type::kNil) return entries;
-  // [[key, [[id, [field, value, ...]], ...]]]
-  for (const RedisReply& stream : reply->elements) {
-    if (stream.elements.size() != 2) return absl::InternalError("redis: unexpected XREAD reply");
-    for (const RedisReply& item : stream.elements[1].elements) {
-      if (item.elements.size() != 2) return absl::InternalError("redis: unexpected XREAD entry");
-      RawStreamEntry entry;
-      entry.id = item.elements[0].str;
-      const auto& kv = item.elements[1].elements;
-      for (size_t i = 0; i + 1 < kv.size(); i += 2) {
-        entry.fields.emplace_back(kv[i].str, kv[i + 1].str);
-      }
-      entries.push_back(std::move(entry));
-    }
-  }
-  return entries;
+  return ParseXReadReply(*reply);
 }
 
 }  // namespace plantmesh::runtime

@@ -18,11 +18,12 @@ struct redisContext;
 
 namespace plantmesh::runtime {
 
-// One RESP2 reply. An error reply is a status, never a RedisReply.
+// One RESP2 reply. A top-level error reply is a status, never a RedisReply; an error
+// inside an array (EXEC's replies) is an element of type kError.
 struct RedisReply {
-  enum class Type { kNil, kString, kStatus, kInteger, kArray };
+  enum class Type { kNil, kString, kStatus, kInteger, kArray, kError };
   Type type = Type::kNil;
-  std::string str;  // kString (binary-safe) and kStatus
+  std::string str;  // kString (binary-safe), kStatus and kError
   long long integer = 0;
   std::vector<RedisReply> elements;  // kArray
 };
@@ -61,6 +62,13 @@ struct RawStreamEntry {
   std::vector<std::pair<std::string, std::string>> fields;
 };
 
+// The entries of an XREAD reply ([[key, [[id, [field, value, ...]], ...]]], or nil) or
+// of an XRANGE reply ([[id, [field, value, ...]], ...]). INTERNAL for any other shape.
+absl::StatusOr<std::vector<RawStreamEntry>> ParseXReadReply(const RedisReply& reply);
+absl::StatusOr<std::vector<RawStreamEntry>> ParseXRangeReply(const RedisReply& reply);
+// XINFO STREAM's reply; a missing key is exists=false (pass the error status).
+absl::StatusOr<StreamInfo> ParseXInfoStreamReply(const absl::StatusOr<RedisReply>& reply);
+
 class RedisClient {
  public:
   explicit RedisClient(RedisOptions options);
@@ -76,8 +84,16 @@ class RedisClient {
 
   // Sends all commands in one write and reads every reply. Fails as a whole if the
   // connection fails or any reply is an error (all replies are still read first).
+  // `server_wait` is how long one of the commands may legitimately block in Redis
+  // (XREAD BLOCK): the socket waits that much longer than the command timeout.
   absl::StatusOr<std::vector<RedisReply>> Pipeline(
-      const std::vector<std::vector<std::string>>& commands);
+      const std::vector<std::vector<std::string>>& commands,
+      absl::Duration server_wait = absl::ZeroDuration());
+  // The same, with each reply or error reply on its own; only a connection failure
+  // fails the whole.
+  absl::StatusOr<std::vector<absl::StatusOr<RedisReply>>> PipelineEach(
+      const std::vector<std::vector<std::string>>& commands,
+      absl::Duration server_wait = absl::ZeroDuration());
 
   // XINFO STREAM key.
   absl::StatusOr<StreamInfo> XInfoStream(const std::string& key);

@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "server/runtime/spiffe_id.h"
 
 namespace plantmesh::runtime {
 namespace {
@@ -37,7 +38,23 @@ absl::Status ParseBinding(const nlohmann::json& item, size_t index, RoleBinding*
         return absl::InvalidArgumentError(
             absl::StrCat(where, ".", key, ": must be a non-empty string"));
       }
-      (key == "identity" ? binding->identity : binding->identity_prefix) = value.get<std::string>();
+      const std::string text = value.get<std::string>();
+      // A binding that no valid identity can match is a mistake in the file, and a prefix
+      // must end at a segment boundary: both are refused rather than left to surprise.
+      absl::Status valid = absl::OkStatus();
+      if (key == "identity_prefix") {
+        valid = ValidateSpiffeIdPrefix(text);
+      } else if (text != kInsecureIdentity) {
+        absl::StatusOr<SpiffeId> id = ParseSpiffeId(text);
+        valid = id.ok() && id->path.empty()
+                    ? absl::InvalidArgumentError("a SPIFFE ID needs a path (/<kind>/<name>)")
+                    : id.status();
+      }
+      if (!valid.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            where, ".", key, ": ", nlohmann::json(text).dump(), ": ", valid.message()));
+      }
+      (key == "identity" ? binding->identity : binding->identity_prefix) = text;
     } else if (key == "roles") {
       // An empty list is allowed: it grants nothing (how a tool revokes roles).
       if (!value.is_array()) return absl::InvalidArgumentError(where + ".roles: must be an array");

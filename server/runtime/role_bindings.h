@@ -3,9 +3,12 @@
 //     {"identity": "spiffe://plantmesh.local/user/anna", "roles": ["foreman"]},
 //     {"identity_prefix": "spiffe://plantmesh.local/service/", "roles": ["integrator"]}]}
 // An identity gets the union of the roles of every binding that matches it exactly or
-// by prefix. Roles are the eight of ARCHITECTURE.md; anything else, and any unknown key,
-// makes the file invalid; an empty roles list grants nothing. With --insecure every caller is
-// "insecure:local", which gets the roles of a binding for that identity (none without one).
+// by prefix. Identities must be valid SPIFFE IDs with a path (spiffe_id.h) or exactly
+// "insecure:local"; a prefix must be a valid SPIFFE ID followed by '/', so it matches
+// whole path segments (callers' identities are validated before they are looked up). Roles are the
+// eight of ARCHITECTURE.md; anything else, and any unknown key, makes the file invalid; an empty
+// roles list grants nothing. With --insecure every caller is "insecure:local", which gets the roles
+// of a binding for that identity (none without one).
 #pragma once
 
 #include <array>

@@ -16,6 +16,8 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 
+constexpr char kA[] = "spiffe://t/user/a";
+
 constexpr char kGood[] = R"({"bindings": [
   {"identity": "spiffe://plantmesh.local/user/anna", "roles": ["foreman"]},
   {"identity": "spiffe://plantmesh.local/user/anna", "roles": ["admin", "foreman"]},
@@ -33,11 +35,56 @@ TEST(RoleBindingsTest, ExactAndPrefixBindingsUnite) {
   EXPECT_THAT(bindings->RolesOf("insecure:local"), ElementsAre("admin"));
 }
 
+// Identities and prefixes are SPIFFE IDs (spiffe_id.h): a binding no valid caller can
+// match, or a prefix that would match across a segment boundary, is refused with the file.
+TEST(RoleBindingsTest, IdentitiesAndPrefixesMustBeValidSpiffeIds) {
+  struct Case {
+    const char* json;
+    const char* expected;
+  };
+  const Case cases[] = {
+      {R"({"bindings": [{"identity": "anna", "roles": ["admin"]}]})",
+       "bindings[0].identity: \"anna\": not a valid SPIFFE ID"},
+      {R"({"bindings": [{"identity": "spiffe://plantmesh.local/service/../user/anna",
+           "roles": ["admin"]}]})",
+       "'.' and '..'"},
+      {R"({"bindings": [{"identity": "spiffe://PLANTMESH.local/user/anna", "roles": ["admin"]}]})",
+       "lowercase"},
+      {R"({"bindings": [{"identity": "spiffe://plantmesh.local/user/%61nna", "roles": ["admin"]}]})",
+       "percent-encoding"},
+      {R"({"bindings": [{"identity": "spiffe://plantmesh.local", "roles": ["admin"]}]})",
+       "needs a path"},
+      {R"({"bindings": [{"identity_prefix": "spiffe://plantmesh.local/serv", "roles": ["admin"]}]})",
+       "bindings[0].identity_prefix: \"spiffe://plantmesh.local/serv\": an identity prefix must "
+       "end with '/'"},
+      {R"({"bindings": [{"identity_prefix": "spiffe://plantmesh.local/service/../",
+           "roles": ["admin"]}]})",
+       "'.' and '..'"},
+      {R"({"bindings": [{"identity_prefix": "spiffe:", "roles": ["admin"]}]})", "must end with"},
+  };
+  for (const Case& c : cases) {
+    absl::StatusOr<RoleBindings> bindings = RoleBindings::Parse(c.json);
+    ASSERT_FALSE(bindings.ok()) << c.json;
+    EXPECT_EQ(bindings.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(bindings.status().message(), HasSubstr(c.expected)) << c.json;
+  }
+}
+
+TEST(RoleBindingsTest, APrefixMatchesWholeSegmentsOnly) {
+  absl::StatusOr<RoleBindings> bindings = RoleBindings::Parse(
+      R"({"bindings": [{"identity_prefix": "spiffe://plantmesh.local/service/",
+                        "roles": ["integrator"]}]})");
+  ASSERT_TRUE(bindings.ok()) << bindings.status();
+  EXPECT_THAT(bindings->RolesOf("spiffe://plantmesh.local/service/mes"), ElementsAre("integrator"));
+  EXPECT_THAT(bindings->RolesOf("spiffe://plantmesh.local/services/mes"), IsEmpty());
+  EXPECT_THAT(bindings->RolesOf("spiffe://plantmesh.local/service"), IsEmpty());
+}
+
 TEST(RoleBindingsTest, EmptyRolesGrantNothing) {
   absl::StatusOr<RoleBindings> bindings =
-      RoleBindings::Parse(R"({"bindings": [{"identity": "x", "roles": []}]})");
+      RoleBindings::Parse(R"({"bindings": [{"identity": "spiffe://t/user/x", "roles": []}]})");
   ASSERT_TRUE(bindings.ok()) << bindings.status();
-  EXPECT_THAT(bindings->RolesOf("x"), IsEmpty());
+  EXPECT_THAT(bindings->RolesOf("spiffe://t/user/x"), IsEmpty());
 }
 
 TEST(RoleBindingsTest, InvalidFilesAreRefusedWithTheReason) {
@@ -50,16 +97,17 @@ TEST(RoleBindingsTest, InvalidFilesAreRefusedWithTheReason) {
       {"[]", "must be a JSON object"},
       {R"({"binding": []})", "unknown key 'binding'"},
       {R"({"bindings": {}})", "must be an array"},
-      {R"({"bindings": [{"identity": "a", "roles": ["superuser"]}]})",
+      {R"({"bindings": [{"identity": "spiffe://t/user/a", "roles": ["superuser"]}]})",
        "unknown role \"superuser\""},
-      {R"({"bindings": [{"identity": "a", "roles": ["admin"], "role": "x"}]})",
+      {R"({"bindings": [{"identity": "spiffe://t/user/a", "roles": ["admin"], "role": "x"}]})",
        "bindings[0]: unknown key 'role'"},
       {R"({"bindings": [{"roles": ["admin"]}]})", "exactly one of identity, identity_prefix"},
-      {R"({"bindings": [{"identity": "a", "identity_prefix": "b", "roles": ["admin"]}]})",
+      {R"({"bindings": [{"identity": "spiffe://t/user/a", "identity_prefix": "spiffe://t/b/", "roles": ["admin"]}]})",
        "exactly one of identity, identity_prefix"},
-      {R"({"bindings": [{"identity": "a"}]})", "roles: required"},
+      {R"({"bindings": [{"identity": "spiffe://t/user/a"}]})", "roles: required"},
       {R"({"bindings": [{"identity": "", "roles": ["admin"]}]})", "non-empty string"},
-      {R"({"bindings": [{"identity": "a", "roles": "admin"}]})", "must be an array"},
+      {R"({"bindings": [{"identity": "spiffe://t/user/a", "roles": "admin"}]})",
+       "must be an array"},
   };
   for (const Case& c : cases) {
     absl::StatusOr<RoleBindings> bindings = RoleBindings::Parse(c.json);
@@ -87,52 +135,52 @@ class RoleBindingStoreTest : public ::testing::Test {
 };
 
 TEST_F(RoleBindingStoreTest, InvalidFileAtStartIsAnError) {
-  Write(R"({"bindings": [{"identity": "a", "roles": ["wizard"]}]})");
+  Write(R"({"bindings": [{"identity": "spiffe://t/user/a", "roles": ["wizard"]}]})");
   EXPECT_FALSE(RoleBindingStore::Open(path_, absl::Hours(1)).ok());
   EXPECT_FALSE(RoleBindingStore::Open(path_ + ".missing", absl::Hours(1)).ok());
 }
 
 TEST_F(RoleBindingStoreTest, ReloadAppliesGoodAndKeepsLastGoodOnBad) {
-  Write(R"({"bindings": [{"identity": "a", "roles": ["operator"]}]})");
+  Write(R"({"bindings": [{"identity": "spiffe://t/user/a", "roles": ["operator"]}]})");
   absl::StatusOr<std::unique_ptr<RoleBindingStore>> store =
       RoleBindingStore::Open(path_, absl::Hours(1));  // reloads driven by the test
   ASSERT_TRUE(store.ok()) << store.status();
-  EXPECT_THAT((*store)->RolesOf("a"), ElementsAre("operator"));
+  EXPECT_THAT((*store)->RolesOf(kA), ElementsAre("operator"));
   EXPECT_TRUE((*store)->ReloadIfChanged().ok());  // unchanged
   EXPECT_EQ((*store)->generation(), 1);
 
-  Write(R"({"bindings": [{"identity": "a", "roles": ["foreman"]}]})");
+  Write(R"({"bindings": [{"identity": "spiffe://t/user/a", "roles": ["foreman"]}]})");
   EXPECT_TRUE((*store)->ReloadIfChanged().ok());
   EXPECT_EQ((*store)->generation(), 2);
-  EXPECT_THAT((*store)->RolesOf("a"), ElementsAre("foreman"));
+  EXPECT_THAT((*store)->RolesOf(kA), ElementsAre("foreman"));
 
-  Write(R"({"bindings": [{"identity": "a", "roles": ["foreman", "king"]}]})");
+  Write(R"({"bindings": [{"identity": "spiffe://t/user/a", "roles": ["foreman", "king"]}]})");
   absl::Status bad = (*store)->ReloadIfChanged();
   EXPECT_EQ(bad.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT((*store)->RolesOf("a"), ElementsAre("foreman"));  // last good kept
+  EXPECT_THAT((*store)->RolesOf(kA), ElementsAre("foreman"));  // last good kept
   EXPECT_EQ((*store)->generation(), 2);
 
   std::filesystem::remove(path_);
   EXPECT_FALSE((*store)->ReloadIfChanged().ok());
-  EXPECT_THAT((*store)->RolesOf("a"), ElementsAre("foreman"));
+  EXPECT_THAT((*store)->RolesOf(kA), ElementsAre("foreman"));
 
-  Write(R"({"bindings": [{"identity": "a", "roles": ["admin"]}]})");
+  Write(R"({"bindings": [{"identity": "spiffe://t/user/a", "roles": ["admin"]}]})");
   EXPECT_TRUE((*store)->ReloadIfChanged().ok());
-  EXPECT_THAT((*store)->RolesOf("a"), ElementsAre("admin"));
+  EXPECT_THAT((*store)->RolesOf(kA), ElementsAre("admin"));
 }
 
 TEST_F(RoleBindingStoreTest, PollerPicksUpChanges) {
-  Write(R"({"bindings": [{"identity": "a", "roles": ["operator"]}]})");
+  Write(R"({"bindings": [{"identity": "spiffe://t/user/a", "roles": ["operator"]}]})");
   absl::StatusOr<std::unique_ptr<RoleBindingStore>> store =
       RoleBindingStore::Open(path_, absl::Milliseconds(20));
   ASSERT_TRUE(store.ok()) << store.status();
-  Write(R"({"bindings": [{"identity": "a", "roles": ["planner"]}]})");
+  Write(R"({"bindings": [{"identity": "spiffe://t/user/a", "roles": ["planner"]}]})");
   // Await the poller's reload (bounded), not a fixed sleep.
   const absl::Time deadline = absl::Now() + absl::Seconds(10);
   while ((*store)->generation() < 2 && absl::Now() < deadline) {
     absl::SleepFor(absl::Milliseconds(5));
   }
-  EXPECT_THAT((*store)->RolesOf("a"), ElementsAre("planner"));
+  EXPECT_THAT((*store)->RolesOf(kA), ElementsAre("planner"));
 }
 
 TEST(RoleBindingStoreFixedTest, NoFile) {

@@ -29,7 +29,9 @@ absl::StatusOr<std::vector<const ServiceDescriptor*>> SelectServices(
   std::vector<const ServiceDescriptor*> selected;
   std::vector<std::string> known_names;
   for (const ServiceDescriptor* descriptor : known) known_names.push_back(descriptor->name);
-  for (const std::string& name : config.services) {
+  std::vector<std::string> names = config.services;
+  if (std::find(names.begin(), names.end(), "all") != names.end()) names = known_names;
+  for (const std::string& name : names) {
     const ServiceDescriptor* found = nullptr;
     for (const ServiceDescriptor* descriptor : known) {
       if (descriptor->name == name) found = descriptor;

@@ -8,7 +8,9 @@
 #include <vector>
 
 #include "server/runtime/config.h"
+#include "server/runtime/event_hub.h"
 #include "server/runtime/event_stream.h"
+#include "server/runtime/memory_budget.h"
 #include "server/runtime/migrations.h"
 #include "server/runtime/pg_pool.h"
 
@@ -24,11 +26,20 @@ class Executor;
 // What the runtime hands to a service when it builds it. Pointers outlive the module.
 struct ServiceDeps {
   const ServerConfig* config = nullptr;
+  // The service's own section (the object its declare_config returned), or nullptr
+  // when it declares none.
+  const ServiceConfig* service_config = nullptr;
   CallPolicy* call_policy = nullptr;
   Executor* executor = nullptr;  // where the service's handlers run
   PgPool* pg = nullptr;
   OutboxRelay* relay = nullptr;  // call Notify() after committing events
+  // The process's event hub: Watch* handlers subscribe to it (runtime::OpenWatch, watch.h) and
+  // List handlers take their watch_cursor from it; null when no stream is configured.
+  EventHub* events = nullptr;
   RedisOptions redis;
+  // Shared by every upload of every hosted service (config upload-memory-bytes);
+  // nullptr: unlimited.
+  MemoryBudget* upload_memory = nullptr;
   // Injected clock: tests may pin time.
   std::function<absl::Time()> now = [] { return absl::Now(); };
 };
@@ -52,6 +63,12 @@ struct ServiceDescriptor {
   // Run on every new pooled PostgreSQL connection, e.g. to register the store's named
   // statements once per connection instead of once per transaction.
   std::function<void(pqxx::connection&)> on_pg_connect;
+  // Declares the keys of the service's `[name]` config section, bound to the fields of
+  // the object it returns (handed back as ServiceDeps::service_config). Empty: none.
+  std::function<std::shared_ptr<ServiceConfig>(ConfigSection&)> declare_config;
+  // Checks the section against the server's keys (e.g. a photo larger than the upload
+  // memory budget could never be received); each problem names its key.
+  std::function<std::vector<std::string>(const ServerConfig&, const ServiceConfig&)> check_config;
 };
 
 }  // namespace plantmesh::runtime

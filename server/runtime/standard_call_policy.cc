@@ -15,6 +15,7 @@
 #include "server/runtime/errors.h"
 #include "server/runtime/grpc_status.h"
 #include "server/runtime/shutdown.h"
+#include "server/runtime/spiffe_id.h"
 
 namespace plantmesh::runtime {
 namespace {
@@ -66,10 +67,7 @@ std::string RequestJson(const google::protobuf::Message* request) {
 
 StandardCallPolicy::StandardCallPolicy(Options options, const RoleBindingStore* bindings,
                                        AuditSink* audit)
-    : options_(std::move(options)),
-      bindings_(bindings),
-      audit_(audit),
-      identity_prefix_(absl::StrCat("spiffe://", options_.trust_domain, "/")) {}
+    : options_(std::move(options)), bindings_(bindings), audit_(audit) {}
 
 void StandardCallPolicy::SetAccessPolicy(AccessPolicy access) {
   access_ = std::move(access);
@@ -102,11 +100,25 @@ grpc::Status StandardCallPolicy::Begin(grpc::ServerContextBase* server_context,
                   absl::UnauthenticatedError("client certificate must carry exactly one URI SAN"));
     }
     identity.assign(ids[0].data(), ids[0].size());
-    if (!absl::StartsWith(identity, identity_prefix_)) {
+    // Validated as the SPIFFE spec says before any binding is looked up: role bindings
+    // match by prefix, and "service/../user/anna" must not count as a service.
+    absl::StatusOr<SpiffeId> id = ParseSpiffeId(identity);
+    if (!id.ok()) {
+      return Deny(method_name, QuoteForMessage(identity), {}, trace_id,
+                  absl::UnauthenticatedError(absl::StrCat("client certificate identity ",
+                                                          QuoteForMessage(identity), " is ",
+                                                          id.status().message())));
+    }
+    if (id->trust_domain != options_.trust_domain) {
       return Deny(
           method_name, identity, {}, trace_id,
           absl::UnauthenticatedError(absl::StrCat(
               "identity ", identity, " is not in the trust domain ", options_.trust_domain)));
+    }
+    if (id->path.empty()) {
+      return Deny(method_name, identity, {}, trace_id,
+                  absl::UnauthenticatedError(absl::StrCat(
+                      "identity ", identity, " names a trust domain, not a workload or user")));
     }
   }
 
@@ -171,6 +183,15 @@ grpc::Status StandardCallPolicy::End(const CallContext& call, const absl::Status
     if (!status.ok()) counters.errors.fetch_add(1, std::memory_order_relaxed);
     counters.latency_ns.fetch_add(absl::ToInt64Nanoseconds(latency), std::memory_order_relaxed);
   }
+  // A server fault's text (a database's message, a path) stays in this log; the client,
+  // and the audit row, get an error id that finds it here.
+  std::string error_id;
+  const absl::Status sent = ForClient(status, &error_id);
+  if (!error_id.empty()) {
+    spdlog::error("rpc {} identity={} code={} error_id={} trace={} detail: {}", call.method,
+                  call.identity, absl::StatusCodeToString(status.code()), error_id, call.trace_id,
+                  std::string(status.message()));
+  }
   if (audit_ != nullptr && (call.mutating || options_.audit_reads)) {
     AuditRecord record;
     record.time = end;
@@ -178,21 +199,21 @@ grpc::Status StandardCallPolicy::End(const CallContext& call, const absl::Status
     record.roles = call.roles;
     record.method = call.method;
     record.trace_id = call.trace_id;
-    record.status_code = static_cast<int>(status.code());
-    record.status_message = std::string(status.message());
+    record.status_code = static_cast<int>(sent.code());
+    record.status_message = std::string(sent.message());
     // Client streams have no single request: the handler describes what it did.
     record.request_json = request != nullptr ? RequestJson(request) : call.audit_detail_json;
     audit_->Record(std::move(record));
   }
-  if (status.ok()) {
+  if (sent.ok()) {
     spdlog::info("rpc {} identity={} code=OK latency_ms={:.3f} trace={}", call.method,
                  call.identity, absl::ToDoubleMilliseconds(latency), call.trace_id);
   } else {
     spdlog::info("rpc {} identity={} code={} latency_ms={:.3f} trace={} message={}", call.method,
-                 call.identity, absl::StatusCodeToString(status.code()),
-                 absl::ToDoubleMilliseconds(latency), call.trace_id, std::string(status.message()));
+                 call.identity, absl::StatusCodeToString(sent.code()),
+                 absl::ToDoubleMilliseconds(latency), call.trace_id, std::string(sent.message()));
   }
-  return ToGrpcStatus(status);
+  return ToGrpcStatus(sent);
 }
 
 std::map<std::string, StandardCallPolicy::MethodStats> StandardCallPolicy::Stats() const {

@@ -24,7 +24,8 @@ class StandardCallPolicy : public CallPolicy {
   struct Options {
     // Every caller is "insecure:local" (no client certificates).
     bool insecure = false;
-    // Identities must be spiffe://<trust_domain>/...
+    // Identities must be valid SPIFFE IDs (spiffe_id.h) spiffe://<trust_domain>/<path>;
+    // anything else is UNAUTHENTICATED.
     std::string trust_domain = "plantmesh.local";
     // Audit read-only calls too (mutating calls and denials always are).
     bool audit_reads = false;
@@ -69,7 +70,6 @@ class StandardCallPolicy : public CallPolicy {
   AccessPolicy access_;
   const RoleBindingStore* bindings_;
   AuditSink* audit_;
-  std::string identity_prefix_;  // "spiffe://<trust_domain>/"
   // One entry per known method, created up front: the hot path only touches atomics.
   std::map<std::string, std::unique_ptr<Counters>, std::less<>> counters_;
 };

@@ -10,13 +10,6 @@ StreamTarget* Acquire(StreamControl::Handle& handle) {
   return handle.target;
 }
 
-// A hold on the handle's target, or null when it is gone or finished.
-StreamTarget* Hold(StreamControl::Handle& handle) {
-  std::lock_guard<std::mutex> lock(handle.mu);
-  if (handle.target == nullptr || !handle.target->TryHold()) return nullptr;
-  return handle.target;
-}
-
 }  // namespace
 
 void StreamControl::Wake() const {
@@ -25,13 +18,6 @@ void StreamControl::Wake() const {
   if (target == nullptr) return;
   target->Wake();
   target->Unref();  // outside the handle's lock: the last Unref clears the handle
-}
-
-std::shared_ptr<void> StreamControl::KeepCallAlive() const {
-  if (handle_ == nullptr) return nullptr;
-  StreamTarget* target = Hold(*handle_);
-  if (target == nullptr) return nullptr;
-  return std::shared_ptr<void>(static_cast<void*>(target), [target](void*) { target->Release(); });
 }
 
 }  // namespace plantmesh::runtime

@@ -12,7 +12,8 @@
 // Bidirectional streams: Handle<M>(call) returns a BidiStream (both).
 //
 // A source that has nothing to send yet (a watch between events) returns kPending from
-// Next and calls StreamControl::Wake when it has: see StreamSource.
+// Next and calls StreamControl::Wake when it has: see StreamSource. Watches and tails
+// build on WatchSource (watch.h), which does this over an event hub subscription.
 #pragma once
 
 #include <cstddef>
@@ -35,10 +36,6 @@ class StreamTarget {
   virtual void Wake() = 0;
   virtual bool TryRef() = 0;  // false once the call's resources are being released
   virtual void Unref() = 0;
-  // A hold also keeps the call from finishing (gRPC frees the request and the server
-  // context once a finished call is done). False once the call finished.
-  virtual bool TryHold() = 0;
-  virtual void Release() = 0;
 
  protected:
   ~StreamTarget() = default;
@@ -54,14 +51,10 @@ class StreamControl {
   };
   explicit StreamControl(std::shared_ptr<Handle> handle) : handle_(std::move(handle)) {}
 
-  // Makes the runtime call Next again after it returned kPending. Cheap, non-blocking,
+  // Makes the runtime call Next again after it returned kPending — or, while the
+  // stream has no room (its client reads slowly), EndWithoutRoom. Cheap, non-blocking,
   // from any thread, any number of times; does nothing once the call ended.
   void Wake() const;
-  // Keeps the call's CallContext, server context and request valid until the token is
-  // destroyed, for work that outlives a Next, e.g. a thread (see blocking_stream.h): the
-  // call does not finish while a token lives, so the work must stop soon once
-  // CallContext::Cancelled() turns true. Null when the call already finished.
-  std::shared_ptr<void> KeepCallAlive() const;
 
  private:
   std::shared_ptr<Handle> handle_;
@@ -87,6 +80,17 @@ class StreamSource {
   // and Wake later): a waiting Next holds an executor thread.
   virtual Pull Next(Message* message, absl::Status* end) = 0;
 
+  // Asked instead of Next after a Wake that came while the stream had no room (its
+  // client has not taken what was written): true with `*end` to end the stream now
+  // rather than when the client makes room — Next is not called again and the client
+  // gets the messages already returned, then `*end`. On the executor, like Next. For
+  // sources whose end must not wait for a slow client (a watch that fell behind, a
+  // drain); the default waits.
+  virtual bool EndWithoutRoom(absl::Status* end) {
+    (void)end;
+    return false;
+  }
+
   // The server began draining. Any thread, possibly during Start or Next; must not
   // block. Finite sources (downloads, exports) ignore it (the default) and have the
   // drain window to finish. Long-lived sources (watches, tails) end now: Wake, then
@@ -95,11 +99,13 @@ class StreamSource {
 
   // The call is finishing (ended by the source, the client, or the drain): Next is not
   // called again. Once, from any thread, must not block. The source itself is destroyed
-  // later, once nothing of the call runs any more (see StreamControl::KeepCallAlive).
+  // later, once nothing of the call runs any more.
   virtual void OnCallEnd() {}
 };
 
-// The consumer of a client stream's messages.
+// The consumer of a client stream's messages. Destroyed on the executor as soon as the
+// call's outcome is decided (before the client hears it), or once the call is released
+// when the client or the drain ended it.
 template <class Request, class Response>
 class StreamSink {
  public:

@@ -7,8 +7,7 @@
 
 #include "gtest/gtest.h"
 #include "plantmesh/api/v1/annotations.pb.h"
-#include "plantmesh/defect/v1/defect_service.pb.h"
-#include "plantmesh/system/v1/system_service.pb.h"
+#include "plantmesh/sdk/internal/contracts.h"
 
 namespace plantmesh {
 namespace {
@@ -23,9 +22,7 @@ const std::vector<std::string> kKnownRoles = {"operator", "mechanic", "foreman",
 
 std::vector<const ServiceDescriptor*> AllServices() {
   std::vector<const ServiceDescriptor*> services;
-  for (const google::protobuf::FileDescriptor* file :
-       {defect::v1::CreateDefectRequest::descriptor()->file(),
-        system::v1::WhoAmIRequest::descriptor()->file()}) {
+  for (const google::protobuf::FileDescriptor* file : sdk::internal::ContractFiles()) {
     for (int s = 0; s < file->service_count(); ++s) services.push_back(file->service(s));
   }
   return services;
@@ -117,10 +114,32 @@ TEST(ContractTest, PagedListsFollowTheStandardShape) {
   }
 }
 
+// Every plantmesh file a service file reaches through its imports.
+std::vector<const google::protobuf::FileDescriptor*> AllPlantMeshFiles() {
+  std::vector<const google::protobuf::FileDescriptor*> files = sdk::internal::ContractFiles();
+  for (size_t i = 0; i < files.size(); ++i) {
+    for (int d = 0; d < files[i]->dependency_count(); ++d) {
+      const google::protobuf::FileDescriptor* dependency = files[i]->dependency(d);
+      if (dependency->package().rfind("plantmesh.", 0) == 0 &&
+          std::find(files.begin(), files.end(), dependency) == files.end()) {
+        files.push_back(dependency);
+      }
+    }
+  }
+  return files;
+}
+
+TEST(ContractTest, EveryContractServiceIsChecked) {
+  std::vector<std::string> names;
+  for (const ServiceDescriptor* service : AllServices()) names.push_back(service->full_name());
+  EXPECT_NE(std::find(names.begin(), names.end(), "plantmesh.defect.v1.DefectService"),
+            names.end());
+  EXPECT_NE(std::find(names.begin(), names.end(), "plantmesh.system.v1.SystemService"),
+            names.end());
+}
+
 TEST(ContractTest, EnumsStartWithUnspecified) {
-  for (const google::protobuf::FileDescriptor* file :
-       {defect::v1::CreateDefectRequest::descriptor()->file(),
-        defect::v1::Defect::descriptor()->file()}) {
+  for (const google::protobuf::FileDescriptor* file : AllPlantMeshFiles()) {
     for (int e = 0; e < file->enum_type_count(); ++e) {
       const google::protobuf::EnumDescriptor* type = file->enum_type(e);
       const std::string& zero = type->FindValueByNumber(0)->name();

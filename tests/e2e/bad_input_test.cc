@@ -2,9 +2,15 @@
 // the field in a BadRequest detail, and nothing is written; retries with the same
 // request_id store one defect; a stale etag is refused with ABORTED.
 #include <functional>
+#include <pqxx/pqxx>
 
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "plantmesh/common/sha256.h"
 #include "plantmesh/sdk/status.h"
 #include "tests/e2e/shared_mesh_test.h"
 
@@ -91,8 +97,19 @@ TEST_F(BadInputTest, EachCreateRuleNamesItsFieldAndWritesNothing) {
 }
 
 TEST_F(BadInputTest, EveryViolationIsListedNotOnlyTheFirst) {
+  // Text first (the contract's input rules): every broken string at once.
+  defect::v1::CreateDefectRequest text;
+  text.mutable_defect()->set_vin("!");
+  text.mutable_defect()->set_zone("paint");
+  text.mutable_defect()->set_description(std::string("door\0scratch", 12));
+  auto refused = mesh_->Defects("otto").CreateDefect(text);
+  ASSERT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(ViolatedFields(refused.status()),
+              ::testing::UnorderedElementsAre("defect.vin", "defect.zone", "defect.description"));
+
+  // Then the method's own rules: every missing field at once.
   defect::v1::CreateDefectRequest request;
-  request.mutable_defect()->set_vin("!");
+  request.mutable_defect()->set_description("everything else is missing");
   auto created = mesh_->Defects("otto").CreateDefect(request);
   ASSERT_EQ(created.status().code(), absl::StatusCode::kInvalidArgument);
   std::vector<std::string> fields = ViolatedFields(created.status());
@@ -100,6 +117,256 @@ TEST_F(BadInputTest, EveryViolationIsListedNotOnlyTheFirst) {
                         "defect.category_code", "defect.shift"}) {
     EXPECT_THAT(fields, Contains(f));
   }
+}
+
+// ---- Input rules: text and codes, for request fields and filters alike ----
+
+// `text` with a NUL and more after it: libpq would cut it there, jsonb refuses it.
+std::string WithNul(const std::string& text) { return text + std::string(1, '\0') + "tail"; }
+
+void ExpectRefused(const absl::Status& status, const std::string& field) {
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << Describe(status);
+  EXPECT_THAT(ViolatedFields(status), ::testing::ElementsAre(field)) << Describe(status);
+  EXPECT_THAT(std::string(status.message()), ::testing::Not(::testing::HasSubstr("tail")));
+}
+
+TEST_F(BadInputTest, NulInAnyTextFieldIsRefusedNamingItAndNothingIsStored) {
+  sdk::DefectClient ops = mesh_->Defects("ops");
+  const size_t before = DefectCount();
+  defect::v1::CreateDefectRequest create;
+  *create.mutable_defect() = SampleDefect("VIN-NUL-1");
+  create.mutable_defect()->set_description(WithNul("scratch"));
+  ExpectRefused(mesh_->Defects("otto").CreateDefect(create).status(), "defect.description");
+  EXPECT_EQ(DefectCount(), before);
+
+  // A defect in repair at a place of its own (other tests keep theirs busy).
+  defect::v1::CreateRepairPlaceRequest place;
+  place.mutable_repair_place()->set_id("RP-NUL");
+  place.mutable_repair_place()->set_display_name("Bay for NUL tests");
+  place.mutable_repair_place()->set_zone("PAINT");
+  ASSERT_TRUE(ops.CreateRepairPlace(place).ok());
+  Defect d = Report("VIN-NUL-2");
+  defect::v1::AssignDefectRequest assign;
+  assign.set_id(d.id());
+  assign.set_repair_place_id("RP-NUL");
+  assign.set_mechanic_id("M-107");
+  ASSERT_TRUE(ops.AssignDefect(assign).ok());
+  defect::v1::StartRepairRequest start;
+  start.set_id(d.id());
+  auto started = ops.StartRepair(start);
+  ASSERT_TRUE(started.ok()) << Describe(started.status());
+  const size_t history = HistoryLength(d.id());
+
+  defect::v1::FinishRepairRequest finish;
+  finish.set_id(d.id());
+  finish.set_work_done(WithNul("Polished"));
+  finish.set_labor_minutes(20);
+  ExpectRefused(ops.FinishRepair(finish).status(), "work_done");
+  defect::v1::CancelDefectRequest cancel;
+  cancel.set_id(d.id());
+  cancel.set_reason(WithNul("Duplicate"));
+  ExpectRefused(ops.CancelDefect(cancel).status(), "reason");
+  defect::v1::GetDefectRequest get;
+  get.set_id(d.id());
+  auto now = ops.GetDefect(get);
+  ASSERT_TRUE(now.ok());
+  EXPECT_EQ(now->defect().status(), defect::v1::DEFECT_STATUS_IN_REPAIR);
+  EXPECT_EQ(now->defect().etag(), started->defect().etag());
+  EXPECT_EQ(HistoryLength(d.id()), history);
+
+  // Names were cut at the NUL, stored and acknowledged.
+  place.mutable_repair_place()->set_id("RP-NUL-NAME");
+  place.mutable_repair_place()->set_display_name(WithNul("Bay 9"));
+  ExpectRefused(ops.CreateRepairPlace(place).status(), "repair_place.display_name");
+  defect::v1::CreateCrewRequest crew;
+  crew.mutable_crew()->set_id("CREW-NUL");
+  crew.mutable_crew()->set_display_name(WithNul("Night crew"));
+  crew.mutable_crew()->set_zone("PAINT");
+  ExpectRefused(ops.CreateCrew(crew).status(), "crew.display_name");
+  auto places = ops.ListRepairPlaces(defect::v1::ListRepairPlacesRequest());
+  ASSERT_TRUE(places.ok());
+  for (const auto& p : places->repair_places()) EXPECT_NE(p.id(), "RP-NUL-NAME");
+  auto crews = ops.ListCrews(defect::v1::ListCrewsRequest());
+  ASSERT_TRUE(crews.ok());
+  for (const auto& c : crews->crews()) EXPECT_NE(c.id(), "CREW-NUL");
+}
+
+TEST_F(BadInputTest, FiltersWithNulOrLineBreaksAreRefusedNotCut) {
+  sdk::DefectClient ops = mesh_->Defects("ops");
+  Report("VIN-FILTER");  // what a filter cut at the NUL would match
+  defect::v1::ListDefectsRequest zone;
+  zone.set_zone(WithNul("PAINT"));
+  ExpectRefused(ops.ListDefects(zone).status(), "zone");
+  defect::v1::ListDefectsRequest vin;
+  vin.set_vin(WithNul("VIN-FILTER"));
+  ExpectRefused(ops.ListDefects(vin).status(), "vin");
+  defect::v1::ListDefectsRequest code;
+  code.set_zone("PAINT\n");
+  ExpectRefused(ops.ListDefects(code).status(), "zone");
+  defect::v1::ListDefectsRequest shift;
+  shift.set_shift("2026-11-21/A\r\n");
+  ExpectRefused(ops.ListDefects(shift).status(), "shift");
+  defect::v1::ListRepairPlacesRequest places;
+  places.set_zone(WithNul("PAINT"));
+  ExpectRefused(ops.ListRepairPlaces(places).status(), "zone");
+  defect::v1::ListCrewsRequest crews;
+  crews.set_zone(WithNul("PAINT"));
+  ExpectRefused(ops.ListCrews(crews).status(), "zone");
+  defect::v1::ListMechanicsRequest mechanics;
+  mechanics.set_crew_id("CREW-A\n");
+  ExpectRefused(ops.ListMechanics(mechanics).status(), "crew_id");
+
+  // A server stream's request is checked the same way.
+  defect::v1::WatchDefectsRequest watch;
+  watch.set_zone(WithNul("PAINT"));
+  auto stream = ops.WatchDefects(watch);
+  defect::v1::WatchDefectsResponse event;
+  EXPECT_FALSE(stream->Next(&event));
+  ExpectRefused(stream->Finish(), "zone");
+}
+
+TEST_F(BadInputTest, CodesAndOneLineFieldsTakeNoLineBreaks) {
+  sdk::DefectClient otto = mesh_->Defects("otto");
+  const size_t before = DefectCount();
+  struct Case {
+    std::function<void(Defect&)> spoil;
+    std::string field;
+  };
+  const std::vector<Case> cases = {
+      {[](Defect& d) { d.set_zone("PAINT\n"); }, "defect.zone"},
+      {[](Defect& d) { d.set_station("P-07\r\n"); }, "defect.station"},
+      {[](Defect& d) { d.set_station("P-07\r"); }, "defect.station"},
+      {[](Defect& d) { d.set_shift("2026-11-21/A\r\n"); }, "defect.shift"},
+      {[](Defect& d) { d.set_shift("2026-11-21\nA"); }, "defect.shift"},
+      {[](Defect& d) { d.set_zone("paint"); }, "defect.zone"},
+      {[](Defect& d) { d.set_description("two lines\r\nwith CR"); }, "defect.description"},
+      {[](Defect& d) { d.set_description("next line \xC2\x85 U+0085"); }, "defect.description"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.field);
+    defect::v1::CreateDefectRequest request;
+    *request.mutable_defect() = SampleDefect("VIN-CODES");
+    c.spoil(*request.mutable_defect());
+    ExpectRefused(otto.CreateDefect(request).status(), c.field);
+  }
+  EXPECT_EQ(DefectCount(), before);
+
+  // Multi-line text takes \n and \t.
+  defect::v1::CreateDefectRequest lines;
+  *lines.mutable_defect() = SampleDefect("VIN-LINES");
+  lines.mutable_defect()->set_description("Scratch, left door:\n\t3 cm, primer visible");
+  auto created = otto.CreateDefect(lines);
+  ASSERT_TRUE(created.ok()) << Describe(created.status());
+  EXPECT_EQ(created->defect().description(), "Scratch, left door:\n\t3 cm, primer visible");
+
+  // Updates too, and nothing changes.
+  defect::v1::UpdateDefectRequest update;
+  update.mutable_defect()->set_id(created->defect().id());
+  update.mutable_defect()->set_zone("PAINT\n");
+  update.mutable_update_mask()->add_paths("zone");
+  update.set_etag(created->defect().etag());
+  ExpectRefused(mesh_->Defects("anna").UpdateDefect(update).status(), "defect.zone");
+  EXPECT_EQ(HistoryLength(created->defect().id()), 1u);
+}
+
+TEST_F(BadInputTest, InvalidUtf8FromAClientIsInvalidArgumentNotInternal) {
+  // protobuf's C++ serializer only logs a proto3 string that is not UTF-8 and sends it.
+  const size_t before = DefectCount();
+  defect::v1::CreateDefectRequest create;
+  *create.mutable_defect() = SampleDefect("VIN-UTF8");
+  create.mutable_defect()->set_description(
+      "Kratzer an der T\xFC"
+      "r");  // Latin-1, not UTF-8
+  absl::Status refused = mesh_->Defects("otto").CreateDefect(create).status();
+  ExpectRefused(refused, "defect.description");
+  EXPECT_THAT(std::string(refused.message()), ::testing::HasSubstr("not valid UTF-8"));
+  EXPECT_EQ(DefectCount(), before);
+
+  defect::v1::WatchDefectsRequest watch;
+  watch.set_cursor("\xFF");
+  auto stream = mesh_->Defects("ops").WatchDefects(watch);
+  defect::v1::WatchDefectsResponse event;
+  EXPECT_FALSE(stream->Next(&event));
+  ExpectRefused(stream->Finish(), "cursor");
+}
+
+TEST_F(BadInputTest, EveryMessageOfAClientStreamIsChecked) {
+  Defect d = Report("VIN-PHOTO-NUL");
+  constexpr char kPhoto[] = "\x89PNG\r\n\x1a\nbytes may hold anything: \0\xFF";
+  const std::string photo(kPhoto, sizeof(kPhoto) - 1);
+  for (const std::string& file_name : {WithNul("door.png"), std::string("door\xFF.png")}) {
+    auto upload = mesh_->Defects("otto").UploadDefectPhoto();
+    defect::v1::UploadDefectPhotoRequest metadata;
+    metadata.mutable_metadata()->set_defect_id(d.id());
+    metadata.mutable_metadata()->set_content_type("image/png");
+    metadata.mutable_metadata()->set_size_bytes(static_cast<int64_t>(photo.size()));
+    metadata.mutable_metadata()->set_sha256(common::Sha256Hex(photo));
+    metadata.mutable_metadata()->set_file_name(file_name);
+    defect::v1::UploadDefectPhotoRequest chunk;
+    chunk.set_chunk(photo);
+    upload->Write(metadata);  // the server may refuse before the chunk is written
+    upload->Write(chunk);
+    ExpectRefused(upload->Finish().status(), "metadata.file_name");
+  }
+  defect::v1::GetDefectRequest get;
+  get.set_id(d.id());
+  auto now = mesh_->Defects("ops").GetDefect(get);
+  ASSERT_TRUE(now.ok());
+  EXPECT_EQ(now->defect().photos_size(), 0);
+  EXPECT_EQ(HistoryLength(d.id()), 1u);
+}
+
+// ---- INTERNAL carries an error id, never a database's text ----
+
+TEST_F(BadInputTest, ServerFaultsReachTheClientAsAnErrorIdNotDatabaseText) {
+  {
+    // Any statement error PostgreSQL reports for one crew id.
+    pqxx::connection connection(mesh_->database_url());
+    pqxx::work tx(connection);
+    tx.exec(R"sql(
+      CREATE FUNCTION defect.test_fault() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF NEW.id = 'CREW-FAULT' THEN
+          RAISE EXCEPTION 'SECRET-DB-TEXT in relation defect.crews for %', NEW.id;
+        END IF;
+        RETURN NEW;
+      END $$)sql");
+    tx.exec(
+        "CREATE TRIGGER test_fault BEFORE INSERT ON defect.crews "
+        "FOR EACH ROW EXECUTE FUNCTION defect.test_fault()");
+    tx.commit();
+  }
+  defect::v1::CreateCrewRequest crew;
+  crew.mutable_crew()->set_id("CREW-FAULT");
+  crew.mutable_crew()->set_display_name("Fault crew");
+  crew.mutable_crew()->set_zone("PAINT");
+  absl::Status fault = mesh_->Defects("ops").CreateCrew(crew).status();
+  ASSERT_EQ(fault.code(), absl::StatusCode::kInternal) << Describe(fault);
+  const std::string described = Describe(fault);
+  for (const char* leak : {"SECRET", "SQLSTATE", "defect.crews", "P0001"}) {
+    EXPECT_THAT(described, ::testing::Not(::testing::HasSubstr(leak)));
+  }
+  EXPECT_EQ(sdk::ErrorReason(fault), "SERVER_ERROR");
+  const std::string error_id = sdk::ErrorMetadata(fault, "error_id");
+  ASSERT_EQ(error_id.size(), 16u) << described;
+  EXPECT_THAT(std::string(fault.message()), ::testing::HasSubstr(error_id));
+
+  // The server's log holds the database's text under that id.
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  std::string line;
+  while (line.empty() && absl::Now() < deadline) {
+    for (absl::string_view l : absl::StrSplit(mesh_->server().log(), '\n')) {
+      if (absl::StrContains(l, absl::StrCat("error_id=", error_id))) line = std::string(l);
+    }
+    if (line.empty()) absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_THAT(line, ::testing::HasSubstr("SECRET-DB-TEXT")) << mesh_->server().log();
+
+  pqxx::connection connection(mesh_->database_url());
+  pqxx::work tx(connection);
+  tx.exec("DROP TRIGGER test_fault ON defect.crews");
+  tx.exec("DROP FUNCTION defect.test_fault()");
+  tx.commit();
 }
 
 TEST_F(BadInputTest, TransitionAndListRulesNameTheirFields) {

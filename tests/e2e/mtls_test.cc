@@ -136,6 +136,73 @@ TEST_F(MtlsTest, ServerFromAnotherCaIsNotTrustedByTheClient) {
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
 }
 
+// WhoAmI as a client holding `client`'s certificate: the status and, when OK, the roles.
+grpc::Status WhoAmIAs(const Mesh& mesh, testing::TestPki& pki,
+                      const testing::TestPki::Client& client, std::vector<std::string>* roles) {
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = ReadFile(pki.ca_file());
+  ssl.pem_cert_chain = ReadFile(client.cert_file);
+  ssl.pem_private_key = ReadFile(client.key_file);
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  auto stub = system::v1::SystemService::NewStub(
+      grpc::CreateCustomChannel(mesh.endpoint(), grpc::SslCredentials(ssl), args));
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  system::v1::WhoAmIResponse response;
+  grpc::Status status = stub->WhoAmI(&context, system::v1::WhoAmIRequest(), &response);
+  roles->assign(response.roles().begin(), response.roles().end());
+  return status;
+}
+
+// The issue's example and its kind: identities that are not SPIFFE IDs as the spec
+// defines them are UNAUTHENTICATED, whatever the role bindings say. Before the fix
+// "service/../user/anna" passed as a raw prefix match and got the service/ roles.
+TEST_F(MtlsTest, MalformedSpiffeIdsAreUnauthenticated) {
+  testing::TestPki& pki = mesh_->pki();
+  ASSERT_TRUE(pki.BindIdentityPrefix("spiffe://plantmesh.local/service/", {"integrator"}).ok());
+
+  // The positive control: a well-formed identity under the prefix gets its roles (once
+  // the server has reloaded the bindings).
+  absl::StatusOr<testing::TestPki::Client> mes =
+      pki.IssueClientWithUri("svc-mes", "spiffe://plantmesh.local/service/mes");
+  ASSERT_TRUE(mes.ok()) << mes.status();
+  std::vector<std::string> roles;
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  grpc::Status status;
+  for (;;) {
+    status = WhoAmIAs(*mesh_, pki, *mes, &roles);
+    if ((status.ok() && !roles.empty()) || absl::Now() > deadline) break;
+    absl::SleepFor(absl::Milliseconds(100));  // the server polls the file; poll it back
+  }
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_THAT(roles, ::testing::ElementsAre("integrator"));
+
+  const std::pair<const char*, const char*> malformed[] = {
+      {"dotdot", "spiffe://plantmesh.local/service/../user/anna"},
+      {"dot", "spiffe://plantmesh.local/service/./mes"},
+      {"double-slash", "spiffe://plantmesh.local/service//mes"},
+      {"uppercase-domain", "spiffe://PLANTMESH.local/service/mes"},
+      {"percent", "spiffe://plantmesh.local/service/%6des"},
+      {"percent-dotdot", "spiffe://plantmesh.local/service/%2e%2e/user/anna"},
+      {"port", "spiffe://plantmesh.local:443/service/mes"},
+      {"userinfo", "spiffe://anna@plantmesh.local/service/mes"},
+      {"query", "spiffe://plantmesh.local/service/mes?admin=1"},
+      {"fragment", "spiffe://plantmesh.local/service/mes#x"},
+      {"trailing-slash", "spiffe://plantmesh.local/service/mes/"},
+      {"space", "spiffe://plantmesh.local/service/m es"},
+  };
+  for (const auto& [name, uri] : malformed) {
+    absl::StatusOr<testing::TestPki::Client> client =
+        pki.IssueClientWithUri(std::string("bad-") + name, uri);
+    ASSERT_TRUE(client.ok()) << client.status();
+    status = WhoAmIAs(*mesh_, pki, *client, &roles);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAUTHENTICATED)
+        << uri << ": " << status.error_message();
+    EXPECT_THAT(roles, ::testing::IsEmpty()) << uri;
+  }
+}
+
 // Whether the PEM a client saw is the leaf of the chain file `chain_pem`.
 bool Serves(const std::string& seen_pem, const std::string& chain_pem) {
   return !seen_pem.empty() && chain_pem.find(seen_pem) == 0;

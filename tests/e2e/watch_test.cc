@@ -2,6 +2,7 @@
 // cursor it saw receives every change exactly once; a cursor older than what the
 // server retains is refused with the oldest valid cursor, never skipped silently.
 #include <atomic>
+#include <map>
 #include <set>
 #include <thread>
 
@@ -24,32 +25,9 @@ std::vector<DefectEvent> ReadEvents(sdk::ReadStream<WatchDefectsResponse>& strea
   std::vector<DefectEvent> events;
   WatchDefectsResponse response;
   while (events.size() < count && stream.Next(&response)) events.push_back(response.event());
-  stream.Cancel();
+  // Cancelled only when complete, so that Finish tells why a short stream ended.
+  if (events.size() == count) stream.Cancel();
   return events;
-}
-
-// Waits until the event of the report of `vin` is in the event stream: the relay
-// publishes reports after they were acknowledged.
-void AwaitPublished(Mesh& mesh, const std::string& vin) {
-  const absl::Time deadline = absl::Now() + kStreamTimeout;
-  absl::Status ended;
-  while (absl::Now() < deadline) {
-    WatchDefectsRequest from_start;
-    from_start.set_cursor("0");
-    auto stream = mesh.Defects("manager").WatchDefects(
-        from_start, sdk::CallOptions::WithTimeout(kStreamTimeout));
-    WatchDefectsResponse response;
-    bool seen = false;  // the stream also holds other tests' events
-    while (!seen && stream->Next(&response)) seen = response.event().defect().vin() == vin;
-    if (seen) {
-      stream->Cancel();
-      return;
-    }
-    // While the relay still publishes, a small retention trims under the reader: again.
-    ended = stream->Finish();
-    if (ended.code() != absl::StatusCode::kFailedPrecondition) break;
-  }
-  FAIL() << vin << " was not published: " << Describe(ended);
 }
 
 std::string Report(sdk::DefectClient& client, const std::string& vin) {
@@ -121,32 +99,45 @@ TEST(WatchTest, ResumeFromLastCursorDeliversEveryEventOnce) {
   EXPECT_EQ(after.back().defect().status(), defect::v1::DEFECT_STATUS_ASSIGNED);
 }
 
+// "From now" means from the list's snapshot: a change acknowledged before the watch
+// started may come again (the relay publishes after the commit), recognisable by its
+// revision; nothing older is ever new, and every newer change arrives.
 TEST(WatchTest, LiveWatcherFromNowSeesNewChangesOnly) {
   absl::StatusOr<std::unique_ptr<Mesh>> mesh = Mesh::Start();
   ASSERT_TRUE(mesh.ok()) << mesh.status();
   ASSERT_TRUE((*mesh)->SeedReferenceData().ok());
   sdk::DefectClient otto = (*mesh)->Defects("otto");
-  Report(otto, "VIN-OLD");
-  // "From now" must start after the old report reached the stream (it is published
-  // after it was acknowledged), or the watcher rightly sees it.
-  AwaitPublished(**mesh, "VIN-OLD");
+  const std::string old_id = Report(otto, "VIN-OLD");
 
-  auto stream = (*mesh)->Defects("manager").WatchDefects(
-      WatchDefectsRequest(), sdk::CallOptions::WithTimeout(kStreamTimeout));
-  // "From now" starts when the server has the stream; keep reporting until the
-  // watcher has seen one, then check it never saw the old one.
-  std::atomic<bool> stop{false};
-  std::thread reporter([&] {
-    for (int i = 0; i < 200 && !stop.load(); ++i) {
-      Report(otto, absl::StrCat("VIN-NEW-", i));
-      absl::SleepFor(absl::Milliseconds(50));
-    }
-  });
-  std::vector<DefectEvent> events = ReadEvents(*stream, 1);
-  stop = true;
-  reporter.join();
-  ASSERT_EQ(events.size(), 1u);
-  EXPECT_THAT(events[0].defect().vin(), ::testing::StartsWith("VIN-NEW-"));
+  sdk::DefectClient manager = (*mesh)->Defects("manager");
+  auto listed = manager.ListDefects(defect::v1::ListDefectsRequest());
+  ASSERT_TRUE(listed.ok()) << Describe(listed.status());
+  ASSERT_FALSE(listed->watch_cursor().empty());
+  std::map<std::string, int64_t> known;  // id -> revision the list showed
+  for (const defect::v1::Defect& d : listed->defects()) known[d.id()] = d.revision();
+  ASSERT_EQ(known.count(old_id), 1u);
+
+  WatchDefectsRequest from_list;
+  from_list.set_cursor(listed->watch_cursor());
+  auto stream = manager.WatchDefects(from_list, sdk::CallOptions::WithTimeout(kStreamTimeout));
+  const std::string new_id = Report(otto, "VIN-NEW");
+  std::vector<DefectEvent> events;
+  WatchDefectsResponse response;
+  while (stream->Next(&response)) {
+    events.push_back(response.event());
+    if (response.event().defect().id() == new_id) break;
+  }
+  stream->Cancel();
+  ASSERT_FALSE(events.empty()) << Describe(stream->Finish());
+  EXPECT_EQ(events.back().defect().id(), new_id);
+  EXPECT_EQ(events.back().defect().vin(), "VIN-NEW");
+  EXPECT_EQ(events.back().revision(), 1);
+  for (size_t i = 0; i + 1 < events.size(); ++i) {
+    auto it = known.find(events[i].defect().id());
+    ASSERT_NE(it, known.end()) << "an event that is neither new nor listed: "
+                               << events[i].ShortDebugString();
+    EXPECT_LE(events[i].revision(), it->second) << "a duplicate must be recognisable";
+  }
 }
 
 TEST(WatchTest, CursorOlderThanRetainedIsRefusedWithTheOldestCursor) {
@@ -167,8 +158,24 @@ TEST(WatchTest, CursorOlderThanRetainedIsRefusedWithTheOldestCursor) {
 
   // Far more than retained (Redis may trim approximately, by whole nodes of 100).
   for (int i = 0; i < 250; ++i) Report(otto, absl::StrCat("VIN-RETAIN-", i));
-  // All published (and trimmed): the oldest retained cursor stays where it is below.
-  AwaitPublished(**mesh, "VIN-RETAIN-249");
+  // The relay publishes after the commits: wait until the last report is in the stream,
+  // after which nothing trims it any more and "oldest" stays put. (A watcher from "0"
+  // may itself be cut with CURSOR_EXPIRED while the relay trims: then look again.)
+  bool published = false;
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (!published && absl::Now() < deadline) {
+    auto tail = watcher.WatchDefects(from_oldest, sdk::CallOptions::WithTimeout(kStreamTimeout));
+    WatchDefectsResponse last;
+    while (!published && tail->Next(&last)) {
+      published = last.event().defect().vin() == "VIN-RETAIN-249";
+    }
+    if (published) tail->Cancel();
+    absl::Status ended = tail->Finish();
+    if (!published) {
+      ASSERT_EQ(ended.code(), absl::StatusCode::kFailedPrecondition) << Describe(ended);
+    }
+  }
+  ASSERT_TRUE(published);
 
   WatchDefectsRequest stale;
   stale.set_cursor(stale_cursor);
@@ -187,6 +194,116 @@ TEST(WatchTest, CursorOlderThanRetainedIsRefusedWithTheOldestCursor) {
   std::vector<DefectEvent> later = ReadEvents(*resumed, 1);
   ASSERT_EQ(later.size(), 1u) << Describe(resumed->Finish());
   EXPECT_THAT(later[0].defect().vin(), ::testing::StartsWith("VIN-RETAIN-"));
+
+  // With events trimmed, `1-0` is refused too, and `0` is the oldest retained event.
+  WatchDefectsRequest one;
+  one.set_cursor("1-0");
+  auto refused_one = watcher.WatchDefects(one, sdk::CallOptions::WithTimeout(kStreamTimeout));
+  EXPECT_FALSE(refused_one->Next(&response));
+  absl::Status one_status = refused_one->Finish();
+  EXPECT_EQ(one_status.code(), absl::StatusCode::kFailedPrecondition) << Describe(one_status);
+  EXPECT_EQ(sdk::ErrorReason(one_status), "CURSOR_EXPIRED");
+  auto from_zero = watcher.WatchDefects(from_oldest, sdk::CallOptions::WithTimeout(kStreamTimeout));
+  std::vector<DefectEvent> oldest_retained = ReadEvents(*from_zero, 1);
+  ASSERT_EQ(oldest_retained.size(), 1u) << Describe(from_zero->Finish());
+  EXPECT_EQ(oldest_retained[0].cursor(), later[0].cursor());
+}
+
+TEST(WatchTest, CursorCasesWithoutTrimming) {
+  // A Redis of its own: the shared one holds other tests' (trimmed) events.
+  absl::StatusOr<std::unique_ptr<testing::RedisServer>> redis = testing::RedisServer::Start();
+  ASSERT_TRUE(redis.ok()) << redis.status();
+  absl::StatusOr<std::unique_ptr<Mesh>> mesh = Mesh::Start(MeshOptions{{}, redis->get(), nullptr});
+  ASSERT_TRUE(mesh.ok()) << mesh.status();
+  ASSERT_TRUE((*mesh)->SeedReferenceData().ok());
+  sdk::DefectClient otto = (*mesh)->Defects("otto");
+  sdk::DefectClient watcher = (*mesh)->Defects("manager");
+  const std::string first = Report(otto, "VIN-CURSOR-1");
+  Report(otto, "VIN-CURSOR-2");
+
+  // Nothing was trimmed: `0` and `1-0` both start at the oldest event.
+  for (const char* cursor : {"0", "1-0"}) {
+    WatchDefectsRequest request;
+    request.set_cursor(cursor);
+    auto stream = watcher.WatchDefects(request, sdk::CallOptions::WithTimeout(kStreamTimeout));
+    std::vector<DefectEvent> events = ReadEvents(*stream, 2);
+    ASSERT_EQ(events.size(), 2u) << cursor << ": " << Describe(stream->Finish());
+    EXPECT_EQ(events[0].defect().id(), first) << cursor;
+    // Every cursor the server hands out carries the stream's generation.
+    EXPECT_THAT(events[0].cursor(), ::testing::MatchesRegex("[0-9a-f]{16}\\.[0-9]+-[0-9]+"));
+  }
+
+  // A cursor newer than the newest event: INVALID_ARGUMENT naming `cursor`, with the
+  // newest valid cursor (it used to keep the stream open forever).
+  WatchDefectsRequest future;
+  future.set_cursor("99999999999999-0");
+  auto refused = watcher.WatchDefects(future, sdk::CallOptions::WithTimeout(kStreamTimeout));
+  WatchDefectsResponse response;
+  EXPECT_FALSE(refused->Next(&response)) << response.ShortDebugString();
+  absl::Status status = refused->Finish();
+  ASSERT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << Describe(status);
+  std::vector<sdk::FieldViolationView> fields = sdk::FieldViolations(status);
+  ASSERT_EQ(fields.size(), 1u) << Describe(status);
+  EXPECT_EQ(fields[0].field, "cursor");
+  const std::string newest = sdk::ErrorMetadata(status, "newest_cursor");
+  ASSERT_FALSE(newest.empty()) << Describe(status);
+  EXPECT_THAT(std::string(status.message()), ::testing::HasSubstr(newest));
+  // ... and that one is accepted: the next change follows it.
+  WatchDefectsRequest from_newest;
+  from_newest.set_cursor(newest);
+  auto stream = watcher.WatchDefects(from_newest, sdk::CallOptions::WithTimeout(kStreamTimeout));
+  const std::string third = Report(otto, "VIN-CURSOR-3");
+  std::vector<DefectEvent> events = ReadEvents(*stream, 1);
+  ASSERT_EQ(events.size(), 1u) << Describe(stream->Finish());
+  EXPECT_EQ(events[0].defect().id(), third);
+}
+
+TEST(WatchTest, RedisRestartedEmptyTellsWatchersToListAgain) {
+  absl::StatusOr<std::unique_ptr<testing::RedisServer>> redis = testing::RedisServer::Start();
+  ASSERT_TRUE(redis.ok()) << redis.status();
+  absl::StatusOr<std::unique_ptr<Mesh>> mesh = Mesh::Start(MeshOptions{{}, redis->get(), nullptr});
+  ASSERT_TRUE(mesh.ok()) << mesh.status();
+  ASSERT_TRUE((*mesh)->SeedReferenceData().ok());
+  sdk::DefectClient otto = (*mesh)->Defects("otto");
+  sdk::DefectClient watcher = (*mesh)->Defects("manager");
+  Report(otto, "VIN-GEN-1");
+  WatchDefectsRequest from_oldest;
+  from_oldest.set_cursor("0");
+  auto live = watcher.WatchDefects(from_oldest, sdk::CallOptions::WithTimeout(kStreamTimeout));
+  WatchDefectsResponse response;
+  ASSERT_TRUE(live->Next(&response)) << Describe(live->Finish());
+  const std::string old_cursor = response.event().cursor();
+
+  ASSERT_TRUE((*redis)->Restart().ok());  // no persistence: it comes back empty
+  Report(otto, "VIN-GEN-2");
+  while (live->Next(&response)) {
+  }
+  absl::Status ended = live->Finish();
+  EXPECT_EQ(ended.code(), absl::StatusCode::kFailedPrecondition) << Describe(ended);
+  EXPECT_EQ(sdk::ErrorReason(ended), "CURSOR_GENERATION_CHANGED");
+
+  // The old cursor is refused from now on, never silently served from the new stream.
+  WatchDefectsRequest stale;
+  stale.set_cursor(old_cursor);
+  auto refused = watcher.WatchDefects(stale, sdk::CallOptions::WithTimeout(kStreamTimeout));
+  EXPECT_FALSE(refused->Next(&response));
+  absl::Status stale_status = refused->Finish();
+  EXPECT_EQ(stale_status.code(), absl::StatusCode::kFailedPrecondition) << Describe(stale_status);
+
+  // Listing again gives a cursor of the new generation that works.
+  auto listed = watcher.ListDefects(defect::v1::ListDefectsRequest());
+  ASSERT_TRUE(listed.ok()) << Describe(listed.status());
+  EXPECT_EQ(listed->defects_size(), 2);
+  ASSERT_FALSE(listed->watch_cursor().empty());
+  EXPECT_NE(listed->watch_cursor().substr(0, 16), old_cursor.substr(0, 16));
+  WatchDefectsRequest again;
+  again.set_cursor(listed->watch_cursor());
+  auto resumed = watcher.WatchDefects(again, sdk::CallOptions::WithTimeout(kStreamTimeout));
+  const std::string third = Report(otto, "VIN-GEN-3");
+  bool seen = false;
+  while (!seen && resumed->Next(&response)) seen = response.event().defect().id() == third;
+  resumed->Cancel();
+  EXPECT_TRUE(seen) << Describe(resumed->Finish());
 }
 
 }  // namespace

@@ -117,7 +117,8 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(const Option
   s.dir = *dir;
   s.log_file = s.dir + "/server.log";
 
-  std::vector<std::string> argv = {PLANTMESH_SERVER_BIN, "--listen", "127.0.0.1:0", "--services",
+  std::vector<std::string> argv = {Or(options.binary, PLANTMESH_SERVER_BIN), "--listen",
+                                   "127.0.0.1:0", "--services",
                                    absl::StrJoin(options.services, ",")};
   if (options.pki != nullptr) {
     argv.insert(argv.end(),

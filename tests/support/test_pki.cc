@@ -1,5 +1,11 @@
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include <cstdio>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <mutex>
 
 #include "absl/strings/str_cat.h"
@@ -15,6 +21,7 @@ struct TestPki::State {
   std::mutex mu;
   // identity -> roles, written to the role-binding file after every change.
   std::map<std::string, std::vector<std::string>> bindings;
+  std::map<std::string, std::vector<std::string>> prefix_bindings;  // identity_prefix -> roles
   pki::IssuedCertificate server;
   Client probe;
 
@@ -23,6 +30,10 @@ struct TestPki::State {
     for (const auto& [identity, roles] : bindings) {
       if (roles.empty()) continue;  // the server refuses a binding without roles
       list.push_back({{"identity", identity}, {"roles", roles}});
+    }
+    for (const auto& [prefix, roles] : prefix_bindings) {
+      if (roles.empty()) continue;
+      list.push_back({{"identity_prefix", prefix}, {"roles", roles}});
     }
     nlohmann::json document = {{"bindings", list}};
     return internal::WriteFileAtomically(dir + "/role-bindings.json", document.dump(2) + "\n");
@@ -94,6 +105,69 @@ absl::StatusOr<TestPki::Client> TestPki::IssueClient(const std::string& name,
   state_->bindings[issued->identity] = roles;
   if (absl::Status written = state_->WriteBindings(); !written.ok()) return written;
   return Client{issued->cert_file, issued->key_file, issued->identity};
+}
+
+namespace {
+
+struct FileCloser {
+  void operator()(FILE* f) const { fclose(f); }
+};
+using FilePtr = std::unique_ptr<FILE, FileCloser>;
+
+absl::Status OpenSslFailure(const std::string& what) {
+  return absl::InternalError(absl::StrCat("OpenSSL: ", what));
+}
+
+}  // namespace
+
+absl::StatusOr<TestPki::Client> TestPki::IssueClientWithUri(const std::string& name,
+                                                            const std::string& uri) {
+  // A regular certificate first (key, validity, usages), then its SAN replaced by `uri`
+  // and re-signed by the CA: pki::Issue itself only writes well-formed identities.
+  pki::IssueOptions options;
+  options.ca_dir = ca_dir();
+  options.out_dir = state_->dir + "/clients";
+  options.name = name;
+  options.trust_domain = kTrustDomain;
+  absl::StatusOr<pki::IssuedCertificate> issued = pki::Issue(options);
+  if (!issued.ok()) return issued.status();
+
+  FilePtr cert_in(fopen(issued->cert_file.c_str(), "r"));
+  FilePtr key_in(fopen((ca_dir() + "/ca.key").c_str(), "r"));
+  if (!cert_in || !key_in) return OpenSslFailure("cannot open the certificate or CA key");
+  std::unique_ptr<X509, decltype(&X509_free)> cert(
+      PEM_read_X509(cert_in.get(), nullptr, nullptr, nullptr), X509_free);
+  std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> ca_key(
+      PEM_read_PrivateKey(key_in.get(), nullptr, nullptr, nullptr), EVP_PKEY_free);
+  if (!cert || !ca_key) return OpenSslFailure("cannot read the certificate or CA key");
+
+  const int index = X509_get_ext_by_NID(cert.get(), NID_subject_alt_name, -1);
+  if (index >= 0) X509_EXTENSION_free(X509_delete_ext(cert.get(), index));
+  GENERAL_NAMES* names = sk_GENERAL_NAME_new_null();
+  GENERAL_NAME* name_entry = GENERAL_NAME_new();
+  ASN1_IA5STRING* value = ASN1_IA5STRING_new();
+  ASN1_STRING_set(value, uri.data(), static_cast<int>(uri.size()));
+  GENERAL_NAME_set0_value(name_entry, GEN_URI, value);
+  sk_GENERAL_NAME_push(names, name_entry);
+  const int added =
+      X509_add1_ext_i2d(cert.get(), NID_subject_alt_name, names, 0, X509V3_ADD_DEFAULT);
+  GENERAL_NAMES_free(names);
+  if (added != 1) return OpenSslFailure("cannot set the URI SAN");
+  if (X509_sign(cert.get(), ca_key.get(), EVP_sha256()) == 0) {
+    return OpenSslFailure("cannot sign the certificate");
+  }
+  FilePtr cert_out(fopen(issued->cert_file.c_str(), "w"));
+  if (!cert_out || PEM_write_X509(cert_out.get(), cert.get()) != 1) {
+    return OpenSslFailure("cannot write the certificate");
+  }
+  return Client{issued->cert_file, issued->key_file, uri};
+}
+
+absl::Status TestPki::BindIdentityPrefix(const std::string& prefix,
+                                         const std::vector<std::string>& roles) {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  state_->prefix_bindings[prefix] = roles;
+  return state_->WriteBindings();
 }
 
 }  // namespace plantmesh::testing

@@ -75,6 +75,11 @@ class TestPki {
   // Issues user certificate <name> and binds it to `roles` in the role-binding file.
   absl::StatusOr<Client> IssueClient(const std::string& name,
                                      const std::vector<std::string>& roles);
+  // Issues a client certificate <name> whose only URI SAN is `uri`, verbatim (no
+  // checks: for testing how the server treats malformed identities). Not bound to roles.
+  absl::StatusOr<Client> IssueClientWithUri(const std::string& name, const std::string& uri);
+  // Adds {"identity_prefix": prefix, "roles": roles} to the role-binding file.
+  absl::Status BindIdentityPrefix(const std::string& prefix, const std::vector<std::string>& roles);
   // An identity bound to no role, issued at Create: ServerProcess asks the health
   // service with it.
   Client probe_client() const;
@@ -89,7 +94,9 @@ class TestPki {
 class ServerProcess {
  public:
   struct Options {
-    std::vector<std::string> services = {"defect"};
+    std::vector<std::string> services = {"all"};
+    // The server binary; empty = plantmesh-server (PLANTMESH_SERVER_BIN).
+    std::string binary;
     std::string postgres_url;
     int redis_port = 0;
     const TestPki* pki = nullptr;  // nullptr: --insecure

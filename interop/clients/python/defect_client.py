@@ -71,6 +71,17 @@ def main():
         if not ok:
             failures += 1
 
+    def expect_invalid(call, request, field, what):
+        try:
+            call(request, timeout=10)
+            check(False, "%s was accepted" % what)
+        except grpc.RpcError as error:
+            check(error.code() == grpc.StatusCode.INVALID_ARGUMENT,
+                  "%s: %s %s" % (what, error.code().name, error.details()))
+            violations = field_violations(error)
+            check([f for f, _ in violations] == [field],
+                  "%s: field violations %s" % (what, violations))
+
     with grpc.secure_channel(args.endpoint, credentials) as channel:
         system = system_service_pb2_grpc.SystemServiceStub(channel)
         defects = defect_service_pb2_grpc.DefectServiceStub(channel)
@@ -101,6 +112,22 @@ def main():
             violations = field_violations(error)
             check(any(field == "defect.vin" for field, _ in violations),
                   "bad VIN: field violations %s" % violations)
+
+        # Input rules: a NUL in text is refused naming the field, never cut or stored.
+        nul = defect_service_pb2.CreateDefectRequest(defect=sample_defect("VIN-PY-NUL"),
+                                                     request_id=str(uuid.uuid4()))
+        nul.defect.description = "scratch\x00tail"
+        expect_invalid(defects.CreateDefect, nul, "defect.description", "NUL in description")
+
+        # A proto3 string that is not UTF-8: Python's protobuf will not build one, but any
+        # client can send the bytes. The same request with Latin-1 bytes in the description,
+        # sent without a serializer.
+        marked = defect_service_pb2.CreateDefectRequest(defect=sample_defect("VIN-PY-UTF8"),
+                                                        request_id=str(uuid.uuid4()))
+        marked.defect.description = "Kratzer an der MARK"
+        raw = marked.SerializeToString().replace(b"MARK", b"T\xfcr ")
+        create_raw = channel.unary_unary("/plantmesh.defect.v1.DefectService/CreateDefect")
+        expect_invalid(create_raw, raw, "defect.description", "invalid UTF-8 in description")
 
     return 1 if failures else 0
 

@@ -1,5 +1,5 @@
-// Building the retry service config from contract descriptors (used by MakeChannel
-// through RetryServiceConfigJson; separate so tests can feed their own descriptors).
+// The retry service config of MakeChannel (through RetryServiceConfigJson), built from
+// the list protoc-gen-plantmesh emits for the contracts the SDK is built from.
 #pragma once
 
 #include <string>
@@ -7,19 +7,19 @@
 
 #include "plantmesh/sdk/client_options.h"
 
-namespace google::protobuf {
-class FileDescriptor;
-}
-
 namespace plantmesh::sdk::internal {
 
-// The linked (generated) descriptors of every plantmesh/* file with a plantmesh.*
-// package, sorted by file name.
-std::vector<const google::protobuf::FileDescriptor*> LinkedPlantMeshFiles();
+struct RetrySafeMethod {
+  const char* service;  // fully qualified, e.g. "plantmesh.defect.v1.DefectService"
+  const char* method;   // e.g. "GetDefect"
+};
 
-// The service config for the services of `files` whose package starts with
-// "plantmesh.".
-std::string RetryServiceConfigJsonFor(
-    const std::vector<const google::protobuf::FileDescriptor*>& files, const RetryOptions& retry);
+// Every method of every contract service whose idempotency_level is NO_SIDE_EFFECTS or
+// IDEMPOTENT (generated: <build>/gen/plantmesh_contracts.pm.cc).
+const std::vector<RetrySafeMethod>& GeneratedRetrySafeMethods();
+
+// The gRPC service config that retries `methods` on UNAVAILABLE as `retry` says.
+std::string RetryServiceConfigJsonFor(const std::vector<RetrySafeMethod>& methods,
+                                      const RetryOptions& retry);
 
 }  // namespace plantmesh::sdk::internal

@@ -1,0 +1,297 @@
+// List then watch, kept in sync: the SDK's informer (in the spirit of Kubernetes'
+// client-go informers), for any resource with a paged List carrying `watch_cursor` and
+// a Watch* stream whose events carry the resource's revision.
+//
+// Run() lists every page, hands the full set to on_list, then watches from the first
+// page's watch_cursor (a change committed after the list is never missed), and keeps
+// its cache current:
+//   - an event whose revision is not newer than the cached resource's is a duplicate
+//     (the list already reflected it, or the relay delivered it twice): dropped;
+//   - a resource that no longer matches the filter (it left it, e.g. moved to another
+//     zone) is removed (on_remove);
+//   - the stream ending with UNAVAILABLE (server draining, a slow watcher cut off, a
+//     network cut) resumes from the last cursor (the status' ErrorInfo `cursor` when it
+//     names one), with backoff;
+//   - FAILED_PRECONDITION (cursor trimmed away, the event stream was reset) lists again
+//     (on_list gets the new full set);
+//   - any other error ends Run with it.
+// Handlers run on the thread that called Run. Stop() may be called from any thread.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "plantmesh/sdk/status.h"
+#include "plantmesh/sdk/streams.h"
+
+namespace plantmesh::sdk {
+
+// One page of a List call, reduced to what ListWatch needs.
+template <typename Item>
+struct ListWatchPage {
+  std::vector<Item> items;
+  std::string next_page_token;  // empty on the last page
+  std::string watch_cursor;     // empty when the server cannot give one (list again later)
+};
+
+// One Watch* message, reduced: the resource after the change, its revision, the cursor
+// to resume after it, and whether the change took it out of the watch's filter.
+template <typename Item>
+struct ListWatchChange {
+  Item item;
+  int64_t revision = 0;
+  std::string cursor;
+  bool left_filter = false;
+};
+
+// How to talk to one resource's List and Watch* methods.
+template <typename Item, typename WatchResponse>
+struct ListWatchSource {
+  // One page from `page_token` ("" = the first).
+  std::function<absl::StatusOr<ListWatchPage<Item>>(const std::string& page_token)> list_page;
+  // Opens the watch from `cursor`.
+  std::function<std::unique_ptr<ReadStream<WatchResponse>>(const std::string& cursor)> watch;
+  std::function<ListWatchChange<Item>(const WatchResponse&)> change;
+  std::function<std::string(const Item&)> key;
+  std::function<int64_t(const Item&)> revision;
+  // Whether a resource belongs in the set (the list's filter, for filters the watch
+  // cannot apply itself); unset: everything the watch delivers does.
+  std::function<bool(const Item&)> matches;
+};
+
+template <typename Item>
+struct ListWatchHandlers {
+  std::function<void(const std::vector<Item>& items)> on_list;  // after every (re)list
+  std::function<void(const Item& item)> on_upsert;              // new or newer
+  std::function<void(const Item& item)> on_remove;              // left the set
+};
+
+struct ListWatchOptions {
+  absl::Duration first_backoff = absl::Milliseconds(100);
+  absl::Duration max_backoff = absl::Seconds(5);
+};
+
+// What a run did so far (for logs, metrics, tests).
+struct ListWatchStats {
+  int64_t lists = 0;       // complete lists (the first and every relist)
+  int64_t resumes = 0;     // watches reopened from a cursor
+  int64_t duplicates = 0;  // events dropped by revision
+  int64_t events = 0;      // events applied
+  std::string last_end;    // how the last watch stream ended (DescribeStatus)
+};
+
+template <typename Item, typename WatchResponse>
+class ListWatch {
+ public:
+  explicit ListWatch(ListWatchSource<Item, WatchResponse> source, ListWatchOptions options = {})
+      : source_(std::move(source)), options_(options) {}
+
+  // Lists, watches and resumes until Stop() (then OK) or an error that listing again
+  // cannot fix (returned).
+  absl::Status Run(const ListWatchHandlers<Item>& handlers) {
+    absl::Duration backoff;
+    std::string cursor;
+    bool need_list = true;
+    while (!stopped_.load()) {
+      if (backoff > absl::ZeroDuration() && !Sleep(backoff)) break;
+      if (need_list) {
+        absl::StatusOr<std::string> listed = List(handlers);
+        if (!listed.ok()) {
+          if (!Retryable(listed.status())) return listed.status();
+          backoff = Next(backoff);
+          continue;
+        }
+        cursor = *listed;
+        need_list = false;
+      }
+      std::unique_ptr<ReadStream<WatchResponse>> stream = source_.watch(cursor);
+      {
+        std::lock_guard<std::mutex> lock(stream_mu_);
+        stream_ = stream.get();
+      }
+      if (stopped_.load()) stream->Cancel();
+      WatchResponse response;
+      bool received = false;
+      while (stream->Next(&response)) {
+        received = true;
+        ListWatchChange<Item> change = source_.change(response);
+        cursor = change.cursor;
+        Apply(change, handlers);
+      }
+      absl::Status ended = stream->Finish();
+      {
+        std::lock_guard<std::mutex> lock(stream_mu_);
+        stream_ = nullptr;
+      }
+      if (stopped_.load()) break;
+      {
+        absl::MutexLock lock(&stats_mu_);
+        stats_.last_end = DescribeStatus(ended);
+      }
+      if (received) backoff = absl::ZeroDuration();
+      if (ended.code() == absl::StatusCode::kFailedPrecondition) {
+        need_list = true;  // the cursor can no longer be served: list again
+        backoff = Next(backoff);
+        continue;
+      }
+      if (!Retryable(ended) && !ended.ok()) return ended;
+      const std::string named = ErrorMetadata(ended, "cursor");
+      if (!named.empty()) cursor = named;
+      {
+        absl::MutexLock lock(&stats_mu_);
+        ++stats_.resumes;
+      }
+      backoff = Next(backoff);
+    }
+    return absl::OkStatus();
+  }
+
+  // Ends Run from any thread (it returns OK).
+  void Stop() {
+    stopped_ = true;
+    { absl::MutexLock lock(&sleep_mu_); }
+    std::lock_guard<std::mutex> lock(stream_mu_);
+    if (stream_ != nullptr) stream_->Cancel();
+  }
+
+  // The current set, by key.
+  std::map<std::string, Item> Items() const {
+    absl::MutexLock lock(&cache_mu_);
+    return cache_;
+  }
+
+  ListWatchStats Stats() const {
+    absl::MutexLock lock(&stats_mu_);
+    return stats_;
+  }
+
+ private:
+  static bool Retryable(const absl::Status& status) {
+    switch (status.code()) {
+      case absl::StatusCode::kUnavailable:
+      case absl::StatusCode::kDeadlineExceeded:
+      case absl::StatusCode::kResourceExhausted:
+      case absl::StatusCode::kAborted:
+      case absl::StatusCode::kCancelled:  // not by us: Run checks stopped_ first
+      case absl::StatusCode::kOk:
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  absl::Duration Next(absl::Duration backoff) const {
+    return backoff == absl::ZeroDuration() ? options_.first_backoff
+                                           : std::min(backoff * 2, options_.max_backoff);
+  }
+
+  // Waits `duration` unless stopped; false when stopped.
+  bool Sleep(absl::Duration duration) {
+    absl::MutexLock lock(&sleep_mu_);
+    auto stopped = [this] { return stopped_.load(); };
+    sleep_mu_.AwaitWithTimeout(absl::Condition(&stopped), duration);
+    return !stopped_.load();
+  }
+
+  bool Matches(const Item& item) const { return !source_.matches || source_.matches(item); }
+
+  // Every page; replaces the cache. The first page's watch_cursor.
+  absl::StatusOr<std::string> List(const ListWatchHandlers<Item>& handlers) {
+    std::map<std::string, Item> fresh;
+    std::string token;
+    std::string cursor;
+    bool first = true;
+    do {
+      absl::StatusOr<ListWatchPage<Item>> page = source_.list_page(token);
+      if (!page.ok()) return page.status();
+      if (first) {
+        // Later pages are newer snapshots: the first page's cursor covers them all.
+        if (page->watch_cursor.empty()) {
+          return absl::UnavailableError("the list carries no watch_cursor (event stream away)");
+        }
+        cursor = page->watch_cursor;
+        first = false;
+      }
+      for (Item& item : page->items) {
+        if (Matches(item)) fresh[source_.key(item)] = std::move(item);
+      }
+      token = page->next_page_token;
+    } while (!token.empty());
+    std::vector<Item> items;
+    items.reserve(fresh.size());
+    for (const auto& [key, item] : fresh) items.push_back(item);
+    {
+      absl::MutexLock lock(&cache_mu_);
+      cache_ = std::move(fresh);
+      removed_.clear();
+    }
+    {
+      absl::MutexLock lock(&stats_mu_);
+      ++stats_.lists;
+    }
+    if (handlers.on_list) handlers.on_list(items);
+    return cursor;
+  }
+
+  void Apply(const ListWatchChange<Item>& change, const ListWatchHandlers<Item>& handlers) {
+    const std::string key = source_.key(change.item);
+    bool duplicate = false;
+    bool removed = false;
+    bool upserted = false;
+    {
+      absl::MutexLock lock(&cache_mu_);
+      auto it = cache_.find(key);
+      auto gone = removed_.find(key);
+      const int64_t known = it != cache_.end()       ? source_.revision(it->second)
+                            : gone != removed_.end() ? gone->second
+                                                     : 0;
+      if (change.revision <= known) {
+        duplicate = true;
+      } else if (change.left_filter || !Matches(change.item)) {
+        if (it != cache_.end()) {
+          cache_.erase(it);
+          removed = true;
+        }
+        // Remembered so that an older event delivered again cannot bring it back.
+        removed_[key] = change.revision;
+      } else {
+        cache_[key] = change.item;
+        removed_.erase(key);
+        upserted = true;
+      }
+    }
+    {
+      absl::MutexLock lock(&stats_mu_);
+      if (duplicate) ++stats_.duplicates;
+      if (removed || upserted) ++stats_.events;
+    }
+    if (removed && handlers.on_remove) handlers.on_remove(change.item);
+    if (upserted && handlers.on_upsert) handlers.on_upsert(change.item);
+  }
+
+  ListWatchSource<Item, WatchResponse> source_;
+  ListWatchOptions options_;
+  std::atomic<bool> stopped_{false};
+  absl::Mutex sleep_mu_;
+  std::mutex stream_mu_;
+  ReadStream<WatchResponse>* stream_ = nullptr;  // the open watch, for Stop
+  mutable absl::Mutex cache_mu_;
+  std::map<std::string, Item> cache_;
+  std::map<std::string, int64_t> removed_;  // key -> revision it left at (since the last list)
+  mutable absl::Mutex stats_mu_;
+  ListWatchStats stats_;
+};
+
+}  // namespace plantmesh::sdk

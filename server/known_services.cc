@@ -1,0 +1,14 @@
+// Adding a service: one line here (README, "Adding a service").
+#include "server/known_services.h"
+
+#include "server/defect/module.h"
+
+namespace plantmesh {
+
+std::vector<const runtime::ServiceDescriptor*> KnownServices() {
+  return {
+      &defect::Descriptor(),
+  };
+}
+
+}  // namespace plantmesh

@@ -1,0 +1,835 @@
+// EventHub: readers, fan-out and catch-up (the rules are in event_hub.h).
+//
+// Trimming: Redis 7.0 records `max-deleted-entry-id` for XDEL only; trimming (XADD
+// MAXLEN ~, XTRIM) leaves it at 0-0 but moves `recorded-first-entry-id`, and
+// `entries-added` counts every entry ever added. So entries were removed exactly when
+// entries-added exceeds the length, and then the oldest cursor that still sees every
+// retained entry is the id just before the first retained one.
+#include "server/runtime/event_hub.h"
+
+#include <algorithm>
+#include <deque>
+#include <thread>
+#include <unordered_set>
+#include <utility>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "server/runtime/errors.h"
+#include "server/runtime/redis_client.h"
+#include "server/runtime/stream_cursor.h"
+#include "spdlog/spdlog.h"
+
+namespace plantmesh::runtime {
+namespace {
+
+using EventPtr = std::shared_ptr<const StreamEvent>;
+
+// Event ids recently delivered to one subscriber.
+class RecentIds {
+ public:
+  explicit RecentIds(size_t capacity) : capacity_(capacity) {}
+  // False when `id` was seen recently.
+  bool Insert(const std::string& id) {
+    if (!seen_.insert(id).second) return false;
+    order_.push_back(id);
+    if (order_.size() > capacity_) {
+      seen_.erase(order_.front());
+      order_.pop_front();
+    }
+    return true;
+  }
+
+ private:
+  size_t capacity_;
+  std::deque<std::string> order_;
+  std::unordered_set<std::string> seen_;
+};
+
+// The oldest cursor from which reading yields every entry the stream still holds;
+// 0-0 when nothing was ever removed.
+StreamId OldestCompleteCursor(const StreamInfo& info) {
+  if (!info.exists) return {};
+  StreamId oldest;
+  if (info.entries_added > info.length) {
+    oldest = info.length > 0 ? info.recorded_first_entry_id.Predecessor() : info.last_generated_id;
+  }
+  // Deleted entries (XDEL) are gaps as well; the runtime never deletes, but a stream
+  // touched by hand must not hand out a gap either.
+  if (oldest < info.max_deleted_entry_id) oldest = info.max_deleted_entry_id;
+  return oldest;
+}
+
+EventPtr ToEvent(const std::string& generation, RawStreamEntry& raw, StreamId* id) {
+  auto event = std::make_shared<StreamEvent>();
+  StreamId::Parse(raw.id, id);
+  event->cursor = FormatCursor(generation, *id);
+  for (auto& [field, value] : raw.fields) {
+    if (field == "event_id") {
+      event->event_id = std::move(value);
+    } else if (field == "payload") {
+      event->payload = std::move(value);
+    }
+  }
+  return event;
+}
+
+absl::Status GenerationChanged(const std::string& key, const std::string& old_generation,
+                               const std::string& generation) {
+  std::string description =
+      absl::StrCat("the event stream ", key,
+                   " was reset (Redis lost or replaced its data): cursors of "
+                   "generation ",
+                   old_generation, " are void, the stream is at generation ", generation,
+                   "; list again and watch from the list's watch_cursor");
+  absl::Status status = absl::FailedPreconditionError(description);
+  status = WithPreconditionFailure(std::move(status), "CURSOR", key, description);
+  return WithErrorInfo(std::move(status), "CURSOR_GENERATION_CHANGED",
+                       {{"generation", generation}, {"cursor_generation", old_generation}});
+}
+
+absl::Status Trimmed(const std::string& key, const std::string& cursor, const std::string& oldest) {
+  std::string description =
+      absl::StrCat("cursor ", cursor,
+                   " is older than the oldest retained event and events after it were "
+                   "trimmed; list again, or resume from ",
+                   oldest, " accepting the gap");
+  absl::Status status = absl::FailedPreconditionError(description);
+  status = WithPreconditionFailure(std::move(status), "CURSOR", key, description);
+  return WithErrorInfo(std::move(status), "CURSOR_EXPIRED", {{"oldest_cursor", oldest}});
+}
+
+absl::Status FromTheFuture(const std::string& cursor, const std::string& newest) {
+  return WithErrorInfo(
+      InvalidField("cursor", absl::StrCat("cursor ", cursor,
+                                          " is newer than the newest event; the newest valid "
+                                          "cursor is ",
+                                          newest)),
+      "CURSOR_FROM_FUTURE", {{"newest_cursor", newest}});
+}
+
+// Waits `backoff` unless `stopping` turns true; false when stopping.
+bool WaitUnlessStopping(absl::Mutex& mu, const bool& stopping, absl::Duration backoff) {
+  absl::MutexLock lock(&mu);
+  mu.AwaitWithTimeout(absl::Condition(&stopping), backoff);
+  return !stopping;
+}
+
+absl::Duration NextBackoff(absl::Duration current, const EventHubOptions& options) {
+  return current == absl::ZeroDuration() ? options.first_backoff
+                                         : std::min(current * 2, options.max_backoff);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------
+// Subscription state, shared by the consumer's handle and the hub's threads.
+
+class CatchUpQueue;
+
+struct Subscription::State {
+  enum class End { kNone, kError, kTooSlow, kStopped, kCancelled };
+
+  // Set at creation.
+  std::string stream_key;
+  std::string generation;
+  size_t capacity = 0;
+  StreamCursor start;
+  StreamId until;  // the hub's position when it subscribed: catch-up covers (start, until]
+  std::shared_ptr<CatchUpQueue> catch_up;
+
+  mutable absl::Mutex mu;
+  std::deque<EventPtr> backlog ABSL_GUARDED_BY(mu);  // catch-up events, before `live`
+  std::deque<EventPtr> live ABSL_GUARDED_BY(mu);
+  bool catching_up ABSL_GUARDED_BY(mu) = false;  // the backlog is not complete yet
+  bool resolved ABSL_GUARDED_BY(mu) = false;     // the catch-up thread checked the cursor
+  bool catch_up_queued ABSL_GUARDED_BY(mu) = false;
+  StreamId fetched_through ABSL_GUARDED_BY(mu);
+  bool skip ABSL_GUARDED_BY(mu) = false;  // drop live events up to skip_through
+  StreamId skip_through ABSL_GUARDED_BY(mu);
+  End end ABSL_GUARDED_BY(mu) = End::kNone;
+  absl::Status end_status ABSL_GUARDED_BY(mu);
+  std::string cursor ABSL_GUARDED_BY(mu);
+  RecentIds recent ABSL_GUARDED_BY(mu){4096};
+  std::function<void()> notify ABSL_GUARDED_BY(mu);
+  bool armed ABSL_GUARDED_BY(mu) = false;
+
+  bool HasEvents() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    return !backlog.empty() || (!catching_up && !live.empty());
+  }
+  bool Ready() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return HasEvents() || end != End::kNone; }
+  bool Ended() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return end != End::kNone; }
+
+  // The notification to run (outside the lock) when the consumer waits for one.
+  std::function<void()> TakeNotify() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    if (!armed || !notify || !Ready()) return nullptr;
+    armed = false;
+    return notify;
+  }
+
+  // The notification of the end: run whether or not the consumer waits, so that one
+  // that is not polling (its own client is slow) can end at once (TakeEnd).
+  std::function<void()> TakeEndNotify() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    armed = false;
+    return notify;
+  }
+
+  // Ends with an error before (or instead of) anything still queued.
+  std::function<void()> Fail(absl::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    if (Ended()) return nullptr;
+    backlog.clear();
+    live.clear();
+    end = End::kError;
+    end_status = std::move(status);
+    return TakeEndNotify();
+  }
+
+  // Ends after what is queued (too slow, hub stopping): the consumer still takes it.
+  std::function<void()> Finish(End why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    if (Ended()) return nullptr;
+    end = why;
+    return TakeEndNotify();
+  }
+
+  // A live event from the reader.
+  std::function<void()> PushLive(const EventPtr& event, const StreamId& id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    if (Ended()) return nullptr;
+    if (skip && !(skip_through < id)) return nullptr;
+    if (live.size() >= capacity) return Finish(End::kTooSlow);
+    live.push_back(event);
+    return TakeNotify();
+  }
+
+  absl::Status EndStatus() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    switch (end) {
+      case End::kTooSlow:
+        return ResumableUnavailable("WATCH_TOO_SLOW",
+                                    absl::StrCat("the watcher fell behind: more than ", capacity,
+                                                 " events were waiting for it"),
+                                    cursor);
+      case End::kStopped:
+        return ResumableUnavailable("SERVER_STOPPING", "the server is stopping", cursor);
+      case End::kCancelled:
+        return absl::CancelledError("subscription cancelled");
+      default:
+        return end_status;
+    }
+  }
+};
+
+// ---------------------------------------------------------------------------------------
+// The catch-up thread: checks cursors and pages older events to subscribers.
+
+class CatchUpQueue {
+ public:
+  explicit CatchUpQueue(const EventHubOptions& options) : options_(options) {}
+
+  void Start() {
+    thread_ = std::thread([this] { Loop(); });
+  }
+
+  void Stop() {
+    {
+      absl::MutexLock lock(&mu_);
+      stopping_ = true;
+    }
+    if (thread_.joinable()) thread_.join();
+  }
+
+  void Add(std::shared_ptr<Subscription::State> state) {
+    absl::MutexLock lock(&mu_);
+    jobs_.push_back(std::move(state));
+  }
+
+ private:
+  using StatePtr = std::shared_ptr<Subscription::State>;
+
+  void Loop() {
+    RedisClient redis(options_.redis);
+    absl::Duration backoff;
+    for (;;) {
+      StatePtr job;
+      {
+        absl::MutexLock lock(&mu_);
+        auto has_work = [this] { return stopping_ || !jobs_.empty(); };
+        mu_.Await(absl::Condition(&has_work));
+        if (stopping_) return;
+        job = std::move(jobs_.front());
+        jobs_.pop_front();
+      }
+      if (Process(redis, job)) {
+        backoff = absl::ZeroDuration();
+        continue;
+      }
+      // Redis is away: the job waits, and so does everyone behind it (they need Redis too).
+      {
+        absl::MutexLock lock(&mu_);
+        jobs_.push_front(std::move(job));
+      }
+      backoff = NextBackoff(backoff, options_);
+      if (!WaitUnlessStopping(mu_, stopping_, backoff)) return;
+    }
+  }
+
+  static void Run(const std::function<void()>& notify) {
+    if (notify) notify();
+  }
+
+  // One step for `state`: check its cursor, or fetch one page. False when Redis failed
+  // (retry later).
+  bool Process(RedisClient& redis, const StatePtr& state) {
+    const std::string& key = state->stream_key;
+    bool resolved;
+    StreamId after;
+    {
+      absl::MutexLock lock(&state->mu);
+      if (state->Ended()) return true;
+      resolved = state->resolved;
+      after = state->fetched_through;
+    }
+    if (!resolved) return Resolve(redis, state);
+
+    const bool from_oldest = state->start.kind == StreamCursor::Kind::kStart && after == StreamId{};
+    const std::string start = after == StreamId{} ? "-" : absl::StrCat("(", after.ToString());
+    absl::StatusOr<std::vector<absl::StatusOr<RedisReply>>> replies =
+        redis.PipelineEach({{"XRANGE", key, start, state->until.ToString(), "COUNT",
+                             absl::StrCat(options_.catch_up_page)},
+                            {"XINFO", "STREAM", key},
+                            {"GET", GenerationKey(key)}});
+    if (!replies.ok()) return false;
+    if (!(*replies)[0].ok()) return FailWith(state, (*replies)[0].status());
+    absl::StatusOr<std::vector<RawStreamEntry>> raw = ParseXRangeReply(*(*replies)[0]);
+    absl::StatusOr<StreamInfo> info = ParseXInfoStreamReply((*replies)[1]);
+    if (!raw.ok()) return FailWith(state, raw.status());
+    if (!info.ok()) return FailWith(state, info.status());
+    if (!(*replies)[2].ok()) return FailWith(state, (*replies)[2].status());
+    if ((*replies)[2]->str != state->generation) {
+      return FailWith(state, GenerationChanged(key, state->generation, (*replies)[2]->str));
+    }
+    // Checked after the read: the first retained id only grows, so if `after` is not
+    // behind it now, nothing after `after` was gone when XRANGE ran either.
+    const StreamId oldest = OldestCompleteCursor(*info);
+    if (!from_oldest && after < oldest) {
+      return FailWith(state, Trimmed(key, FormatCursor(state->generation, after),
+                                     FormatCursor(state->generation, oldest)));
+    }
+    std::vector<EventPtr> events;
+    StreamId last = after;
+    for (RawStreamEntry& entry : *raw) events.push_back(ToEvent(state->generation, entry, &last));
+    std::function<void()> notify;
+    bool again = false;
+    {
+      absl::MutexLock lock(&state->mu);
+      if (state->Ended()) return true;
+      for (EventPtr& event : events) state->backlog.push_back(std::move(event));
+      state->fetched_through = last;
+      const bool done =
+          static_cast<int>(raw->size()) < options_.catch_up_page || !(last < state->until);
+      if (done) {
+        state->catching_up = false;
+        state->catch_up_queued = false;
+      } else if (state->backlog.size() < static_cast<size_t>(options_.catch_up_page)) {
+        again = true;  // stays queued
+      } else {
+        state->catch_up_queued = false;  // Poll asks for more once the backlog is taken
+      }
+      notify = state->TakeNotify();
+    }
+    if (again) Add(state);
+    Run(notify);
+    return true;
+  }
+
+  bool Resolve(RedisClient& redis, const StatePtr& state) {
+    const std::string& key = state->stream_key;
+    absl::StatusOr<std::vector<absl::StatusOr<RedisReply>>> replies =
+        redis.PipelineEach({{"GET", GenerationKey(key)}, {"XINFO", "STREAM", key}});
+    if (!replies.ok()) return false;
+    if (!(*replies)[0].ok()) return FailWith(state, (*replies)[0].status());
+    if ((*replies)[0]->str != state->generation) {
+      return FailWith(state, GenerationChanged(key, state->generation, (*replies)[0]->str));
+    }
+    absl::StatusOr<StreamInfo> info = ParseXInfoStreamReply((*replies)[1]);
+    if (!info.ok()) return FailWith(state, info.status());
+
+    StreamId after;
+    bool live_now = false;
+    if (state->start.kind == StreamCursor::Kind::kAfter) {
+      const StreamId& id = state->start.id;
+      if (info->last_generated_id < id) {
+        return FailWith(state,
+                        FromTheFuture(FormatCursor(state->generation, id),
+                                      FormatCursor(state->generation, info->last_generated_id)));
+      }
+      const StreamId oldest = OldestCompleteCursor(*info);
+      if (id < oldest) {
+        return FailWith(state, Trimmed(key, FormatCursor(state->generation, id),
+                                       FormatCursor(state->generation, oldest)));
+      }
+      after = id;
+      // At or past the hub's position when it subscribed (the hub may lag Redis): the
+      // live feed alone serves it, minus what it already has.
+      live_now = !(id < state->until);
+    } else {
+      live_now = state->until == StreamId{};  // nothing was there to catch up on
+    }
+    std::function<void()> notify;
+    {
+      absl::MutexLock lock(&state->mu);
+      if (state->Ended()) return true;
+      state->resolved = true;
+      state->fetched_through = after;
+      if (live_now) {
+        state->skip = state->until < after;
+        state->skip_through = after;
+        state->catching_up = false;
+        state->catch_up_queued = false;
+      }
+      notify = state->TakeNotify();
+    }
+    if (!live_now) Add(state);
+    Run(notify);
+    return true;
+  }
+
+  // Ends `state` with `status`; a step that completed (true).
+  bool FailWith(const StatePtr& state, absl::Status status) {
+    std::function<void()> notify;
+    {
+      absl::MutexLock lock(&state->mu);
+      notify = state->Fail(std::move(status));
+    }
+    Run(notify);
+    return true;
+  }
+
+  const EventHubOptions& options_;
+  absl::Mutex mu_;
+  std::deque<StatePtr> jobs_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;
+};
+
+// ---------------------------------------------------------------------------------------
+// Subscription handle.
+
+Subscription::Subscription(std::shared_ptr<State> state) : state_(std::move(state)) {}
+
+Subscription::~Subscription() { Cancel(); }
+
+absl::Status Subscription::Poll(std::vector<std::shared_ptr<const StreamEvent>>* out,
+                                size_t max_events) {
+  bool ask_more = false;
+  absl::Status status;
+  {
+    absl::MutexLock lock(&state_->mu);
+    State& s = *state_;
+    size_t taken = 0;
+    auto take = [&](std::deque<EventPtr>& from) {
+      while (taken < max_events && !from.empty()) {
+        EventPtr event = std::move(from.front());
+        from.pop_front();
+        s.cursor = event->cursor;
+        if (!s.recent.Insert(event->event_id)) continue;  // redelivered by the relay
+        out->push_back(std::move(event));
+        ++taken;
+      }
+    };
+    take(s.backlog);
+    if (!s.catching_up) take(s.live);
+    if (s.catching_up && s.backlog.empty() && s.resolved && !s.catch_up_queued && !s.Ended()) {
+      s.catch_up_queued = true;
+      ask_more = true;
+    }
+    if (taken == 0) {
+      if (s.Ended() && !s.HasEvents()) {
+        status = s.EndStatus();
+      } else {
+        s.armed = true;
+      }
+    }
+  }
+  if (ask_more) state_->catch_up->Add(state_);
+  return status;
+}
+
+bool Subscription::WaitUntil(absl::Time deadline) {
+  absl::MutexLock lock(&state_->mu);
+  auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(state_->mu) { return state_->Ready(); };
+  return state_->mu.AwaitWithDeadline(absl::Condition(&ready), deadline);
+}
+
+void Subscription::SetNotify(std::function<void()> notify) {
+  std::function<void()> now;
+  {
+    absl::MutexLock lock(&state_->mu);
+    state_->notify = std::move(notify);
+    state_->armed = true;
+    now = state_->TakeNotify();
+  }
+  if (now) now();
+}
+
+absl::Status Subscription::TakeEnd() {
+  absl::MutexLock lock(&state_->mu);
+  State& s = *state_;
+  if (!s.Ended() || s.end == State::End::kCancelled) return absl::OkStatus();
+  s.backlog.clear();
+  s.live.clear();
+  return s.EndStatus();
+}
+
+std::string Subscription::cursor() const {
+  absl::MutexLock lock(&state_->mu);
+  return state_->cursor;
+}
+
+void Subscription::Cancel() {
+  absl::MutexLock lock(&state_->mu);
+  if (state_->Ended()) return;
+  state_->backlog.clear();
+  state_->live.clear();
+  state_->end = State::End::kCancelled;
+  state_->notify = nullptr;
+}
+
+// ---------------------------------------------------------------------------------------
+// The hub.
+
+namespace {
+
+struct Stream {
+  std::string key;
+  mutable absl::Mutex mu;
+  std::string generation ABSL_GUARDED_BY(mu);  // empty until Redis was first reached
+  StreamId position ABSL_GUARDED_BY(mu);       // the last entry read
+  bool connected ABSL_GUARDED_BY(mu) = false;
+  std::vector<std::shared_ptr<Subscription::State>> subscribers ABSL_GUARDED_BY(mu);
+  std::thread reader;
+};
+
+}  // namespace
+
+struct EventHub::Impl {
+  Impl(EventHubOptions options_in, std::vector<std::string> keys)
+      : options(std::move(options_in)), catch_up(std::make_shared<CatchUpQueue>(options)) {
+    for (std::string& key : keys) {
+      auto stream = std::make_unique<Stream>();
+      stream->key = std::move(key);
+      streams.push_back(std::move(stream));
+    }
+  }
+
+  Stream* Find(const std::string& key) const {
+    for (const auto& stream : streams) {
+      if (stream->key == key) return stream.get();
+    }
+    return nullptr;
+  }
+
+  // Applies `fn` to every subscriber of `stream` (lock held), drops the ended ones and
+  // runs the notifications after unlocking.
+  template <typename Fn>
+  void ForEachSubscriber(Stream& stream, Fn fn) {
+    std::vector<std::function<void()>> notifications;
+    {
+      absl::MutexLock lock(&stream.mu);
+      auto& subs = stream.subscribers;
+      for (const auto& sub : subs) {
+        absl::MutexLock sub_lock(&sub->mu);
+        if (std::function<void()> notify = fn(*sub)) notifications.push_back(std::move(notify));
+      }
+      subs.erase(std::remove_if(subs.begin(), subs.end(),
+                                [](const std::shared_ptr<Subscription::State>& sub) {
+                                  absl::MutexLock sub_lock(&sub->mu);
+                                  return sub->Ended();
+                                }),
+                 subs.end());
+    }
+    for (const auto& notify : notifications) notify();
+  }
+
+  // After (re)connecting: learns the generation and, the first time, the position.
+  void Sync(Stream& stream, const std::string& generation, const StreamInfo& info) {
+    std::string old_generation;
+    {
+      absl::MutexLock lock(&stream.mu);
+      stream.connected = true;
+      if (stream.generation == generation) return;
+      old_generation = stream.generation;
+      stream.generation = generation;
+      // The first sync starts at the current end; after a reset, everything before the
+      // position stays reachable from "0".
+      stream.position = info.last_generated_id;
+    }
+    if (old_generation.empty()) {
+      spdlog::info("event hub: {} at generation {}, position {}", stream.key, generation,
+                   info.last_generated_id.ToString());
+      return;
+    }
+    spdlog::warn("event hub: {} was reset (generation {} -> {}); its watchers must list again",
+                 stream.key, old_generation, generation);
+    const absl::Status reset = GenerationChanged(stream.key, old_generation, generation);
+    ForEachSubscriber(stream, [&](Subscription::State& sub) ABSL_EXCLUSIVE_LOCKS_REQUIRED(sub.mu) {
+      return sub.generation == generation ? nullptr : sub.Fail(reset);
+    });
+  }
+
+  void SetDisconnected(Stream& stream, const absl::Status& why) {
+    absl::MutexLock lock(&stream.mu);
+    if (stream.connected) {
+      spdlog::warn("event hub: lost Redis for {}; watchers stay and resume when it returns: {}",
+                   stream.key, why.ToString());
+    }
+    stream.connected = false;
+  }
+
+  void ReadLoop(Stream& stream) {
+    RedisClient redis(options.redis);
+    const std::string generation_key = GenerationKey(stream.key);
+    absl::Duration backoff;
+    bool synced = false;
+    const int64_t block_ms = std::max<int64_t>(1, absl::ToInt64Milliseconds(options.block));
+    while (!Stopping()) {
+      if (backoff > absl::ZeroDuration() && !WaitUnlessStopping(mu, stopping, backoff)) return;
+      // The generation key is created here too (SET NX), so that even a stream nobody
+      // published to yet has one; the relay's first XADD keeps whichever came first.
+      if (!synced) {
+        auto replies = redis.PipelineEach({{"SET", generation_key, NewStreamGeneration(), "NX"},
+                                           {"GET", generation_key},
+                                           {"XINFO", "STREAM", stream.key}});
+        absl::Status failed = replies.ok() ? (*replies)[1].status() : replies.status();
+        absl::StatusOr<StreamInfo> info =
+            failed.ok() ? ParseXInfoStreamReply((*replies)[2]) : failed;
+        if (!info.ok()) {
+          SetDisconnected(stream, info.status());
+          redis.Disconnect();
+          backoff = NextBackoff(backoff, options);
+          continue;
+        }
+        Sync(stream, (*replies)[1]->str, *info);
+        synced = true;
+      }
+      std::string generation;
+      StreamId position;
+      {
+        absl::MutexLock lock(&stream.mu);
+        generation = stream.generation;
+        position = stream.position;
+      }
+      // GET before XREAD on one connection: a Redis that restarts in between breaks
+      // the connection, so entries read are of the generation read. XINFO after XREAD:
+      // if nothing after `position` is trimmed now, nothing was when XREAD ran (the
+      // first retained id only grows).
+      auto replies =
+          redis.PipelineEach({{"SET", generation_key, NewStreamGeneration(), "NX"},
+                              {"GET", generation_key},
+                              {"XREAD", "COUNT", absl::StrCat(options.read_batch), "BLOCK",
+                               absl::StrCat(block_ms), "STREAMS", stream.key, position.ToString()},
+                              {"XINFO", "STREAM", stream.key}},
+                             options.block);
+      absl::Status failed = !replies.ok()         ? replies.status()
+                            : !(*replies)[1].ok() ? (*replies)[1].status()
+                            : !(*replies)[2].ok() ? (*replies)[2].status()
+                                                  : absl::OkStatus();
+      if (!failed.ok()) {
+        SetDisconnected(stream, failed);
+        redis.Disconnect();
+        synced = false;
+        backoff = NextBackoff(backoff, options);
+        continue;
+      }
+      backoff = absl::ZeroDuration();
+      if ((*replies)[1]->str != generation) {
+        synced = false;  // re-sync reads the new generation's position
+        continue;
+      }
+      absl::StatusOr<std::vector<RawStreamEntry>> raw = ParseXReadReply(*(*replies)[2]);
+      if (!raw.ok()) {
+        spdlog::error("event hub: {}: {}", stream.key, raw.status().ToString());
+        backoff = NextBackoff(backoff, options);
+        continue;
+      }
+      absl::StatusOr<StreamInfo> info = ParseXInfoStreamReply((*replies)[3]);
+      if (info.ok() && position < OldestCompleteCursor(*info)) {
+        // The hub fell behind the stream's trimming (events-retain too small for the
+        // rate): its subscribers may have missed events. Never a silent gap.
+        const absl::Status trimmed = Trimmed(stream.key, FormatCursor(generation, position),
+                                             FormatCursor(generation, OldestCompleteCursor(*info)));
+        spdlog::error("event hub: {}", std::string(trimmed.message()));
+        ForEachSubscriber(stream, [&](Subscription::State& sub) ABSL_EXCLUSIVE_LOCKS_REQUIRED(
+                                      sub.mu) { return sub.Fail(trimmed); });
+      }
+      if (raw->empty()) continue;
+      std::vector<std::pair<EventPtr, StreamId>> events;
+      events.reserve(raw->size());
+      for (RawStreamEntry& entry : *raw) {
+        StreamId id;
+        EventPtr event = ToEvent(generation, entry, &id);
+        events.emplace_back(std::move(event), id);
+      }
+      Publish(stream, events);
+    }
+  }
+
+  void Publish(Stream& stream, const std::vector<std::pair<EventPtr, StreamId>>& events) {
+    std::vector<std::function<void()>> notifications;
+    {
+      absl::MutexLock lock(&stream.mu);
+      stream.position = events.back().second;
+      auto& subs = stream.subscribers;
+      for (const auto& sub : subs) {
+        absl::MutexLock sub_lock(&sub->mu);
+        for (const auto& [event, id] : events) {
+          if (std::function<void()> notify = sub->PushLive(event, id)) {
+            notifications.push_back(std::move(notify));
+          }
+        }
+      }
+      subs.erase(std::remove_if(subs.begin(), subs.end(),
+                                [](const std::shared_ptr<Subscription::State>& sub) {
+                                  absl::MutexLock sub_lock(&sub->mu);
+                                  return sub->Ended();
+                                }),
+                 subs.end());
+    }
+    for (const auto& notify : notifications) notify();
+  }
+
+  bool Stopping() {
+    absl::MutexLock lock(&mu);
+    return stopping;
+  }
+
+  EventHubOptions options;
+  std::shared_ptr<CatchUpQueue> catch_up;
+  std::vector<std::unique_ptr<Stream>> streams;
+  absl::Mutex mu;
+  bool started ABSL_GUARDED_BY(mu) = false;
+  bool stopping ABSL_GUARDED_BY(mu) = false;
+};
+
+EventHub::EventHub(EventHubOptions options, std::vector<std::string> stream_keys)
+    : impl_(std::make_unique<Impl>(std::move(options), std::move(stream_keys))) {}
+
+EventHub::~EventHub() { Stop(); }
+
+void EventHub::Start() {
+  {
+    absl::MutexLock lock(&impl_->mu);
+    if (impl_->started || impl_->stopping) return;
+    impl_->started = true;
+  }
+  impl_->catch_up->Start();
+  for (auto& stream : impl_->streams) {
+    Stream* s = stream.get();
+    s->reader = std::thread([this, s] { impl_->ReadLoop(*s); });
+  }
+}
+
+void EventHub::Stop() {
+  {
+    absl::MutexLock lock(&impl_->mu);
+    if (impl_->stopping) return;
+    impl_->stopping = true;
+  }
+  for (auto& stream : impl_->streams) {
+    if (stream->reader.joinable()) stream->reader.join();
+  }
+  impl_->catch_up->Stop();
+  for (auto& stream : impl_->streams) {
+    impl_->ForEachSubscriber(*stream,
+                             [](Subscription::State& sub) ABSL_EXCLUSIVE_LOCKS_REQUIRED(sub.mu) {
+                               return sub.Finish(Subscription::State::End::kStopped);
+                             });
+  }
+}
+
+bool EventHub::AwaitConnected(absl::Duration timeout) const {
+  const absl::Time deadline = absl::Now() + timeout;
+  for (const auto& stream : impl_->streams) {
+    absl::MutexLock lock(&stream->mu);
+    auto synced = [&stream]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(stream->mu) {
+      return !stream->generation.empty();
+    };
+    if (!stream->mu.AwaitWithDeadline(absl::Condition(&synced), deadline)) return false;
+  }
+  return true;
+}
+
+absl::StatusOr<std::unique_ptr<Subscription>> EventHub::Subscribe(const std::string& stream_key,
+                                                                  const std::string& cursor) {
+  absl::StatusOr<StreamCursor> parsed = StreamCursor::Parse(cursor);
+  if (!parsed.ok()) return parsed.status();
+  Stream* stream = impl_->Find(stream_key);
+  if (stream == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat("no event stream ", stream_key));
+  }
+  auto state = std::make_shared<Subscription::State>();
+  state->stream_key = stream_key;
+  state->capacity = std::max<size_t>(1, impl_->options.queue_capacity);
+  state->start = *parsed;
+  state->catch_up = impl_->catch_up;
+  bool queue_catch_up = false;
+  {
+    absl::MutexLock lock(&stream->mu);
+    if (stream->generation.empty()) {
+      return absl::UnavailableError(
+          absl::StrCat("the event stream ", stream_key, " is not reachable yet (Redis); retry"));
+    }
+    if (!parsed->generation.empty() && parsed->generation != stream->generation) {
+      return GenerationChanged(stream_key, parsed->generation, stream->generation);
+    }
+    state->generation = stream->generation;
+    state->until = stream->position;
+    absl::MutexLock sub_lock(&state->mu);
+    switch (parsed->kind) {
+      case StreamCursor::Kind::kEnd:
+        state->cursor = FormatCursor(state->generation, stream->position);
+        break;
+      case StreamCursor::Kind::kStart:
+        state->cursor = "0";
+        break;
+      case StreamCursor::Kind::kAfter:
+        state->cursor = FormatCursor(state->generation, parsed->id);
+        break;
+    }
+    const bool live_now =
+        parsed->kind == StreamCursor::Kind::kEnd ||
+        (parsed->kind == StreamCursor::Kind::kAfter && parsed->id == stream->position);
+    if (live_now) {
+      state->resolved = true;
+    } else {
+      state->catching_up = true;
+      state->catch_up_queued = true;
+      queue_catch_up = true;
+    }
+    stream->subscribers.push_back(state);
+  }
+  if (queue_catch_up) impl_->catch_up->Add(state);
+  return std::make_unique<Subscription>(std::move(state));
+}
+
+absl::StatusOr<std::string> EventHub::CurrentCursor(const std::string& stream_key) const {
+  Stream* stream = impl_->Find(stream_key);
+  if (stream == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat("no event stream ", stream_key));
+  }
+  absl::MutexLock lock(&stream->mu);
+  if (stream->generation.empty()) {
+    return absl::UnavailableError(
+        absl::StrCat("the event stream ", stream_key, " is not reachable yet (Redis)"));
+  }
+  return FormatCursor(stream->generation, stream->position);
+}
+
+bool EventHub::connected(const std::string& stream_key) const {
+  Stream* stream = impl_->Find(stream_key);
+  if (stream == nullptr) return false;
+  absl::MutexLock lock(&stream->mu);
+  return stream->connected;
+}
+
+}  // namespace plantmesh::runtime

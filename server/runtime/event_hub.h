@@ -1,0 +1,150 @@
+// EventHub: one per process. Reads each event stream from Redis once and fans it out in
+// memory to every subscriber (Watch* handlers, tails, other services' consumers).
+//
+// Threads and connections: one reader thread per stream, each with its own Redis
+// connection blocked in XREAD (reconnecting with backoff), and one catch-up thread with
+// one more connection that checks new subscribers' cursors and pages older events to
+// them (XRANGE). No subscriber ever touches Redis or blocks a hub thread.
+//
+// Subscriptions: each has a bounded queue of live events. A subscriber whose queue
+// overflows (it reads slower than events arrive) is ended with UNAVAILABLE, ErrorInfo
+// reason WATCH_TOO_SLOW and metadata `cursor` (where to resume); the others are not
+// slowed. A subscriber that starts from an older cursor is attached to the live feed at
+// once (events after the hub's position L) and gets (cursor, L] from XRANGE first: no
+// gap, no duplicate between the two.
+//
+// Cursor rules (text forms in stream_cursor.h; errors arrive as the subscription's end
+// status, before any event):
+//   ""   the current end: events published from now on.
+//   "0"  the oldest retained event.
+//   newer than the newest event: INVALID_ARGUMENT naming `cursor`, ErrorInfo
+//        CURSOR_FROM_FUTURE with metadata newest_cursor (also in the message).
+//   older than the oldest retained event: starts at the oldest when nothing was ever
+//        trimmed from the stream; FAILED_PRECONDITION, ErrorInfo CURSOR_EXPIRED with
+//        oldest_cursor, only when events after the cursor were really trimmed.
+//   of another generation (Redis lost or replaced its data since): FAILED_PRECONDITION,
+//        ErrorInfo CURSOR_GENERATION_CHANGED with metadata generation: list again.
+//   When the hub sees the generation change under live subscribers, they end with the
+//   same FAILED_PRECONDITION.
+// Events are deduplicated by event_id per subscription (the relay delivers at least
+// once).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "server/runtime/event_stream.h"
+
+namespace plantmesh::runtime {
+
+// One event as read from a stream; shared by every subscriber that receives it.
+struct StreamEvent {
+  std::string cursor;    // "<generation>.<ms>-<seq>": resume after this event
+  std::string event_id;  // the outbox event_id (dedup key)
+  std::string payload;   // the serialized event, as written to the outbox
+};
+
+struct EventHubOptions {
+  RedisOptions redis;
+  // Live events queued per subscriber before it is ended as too slow.
+  size_t queue_capacity = 1024;
+  // Longest XREAD BLOCK; also how soon Stop() returns.
+  absl::Duration block = absl::Milliseconds(500);
+  int read_batch = 512;     // entries per XREAD
+  int catch_up_page = 256;  // entries per XRANGE page of a catching-up subscriber
+  absl::Duration first_backoff = absl::Milliseconds(100);
+  absl::Duration max_backoff = absl::Seconds(2);
+};
+
+// The consumer side of one subscription. Thread-safe; usually one consumer thread (or a
+// reactor) polls while hub threads feed it.
+class Subscription {
+ public:
+  struct State;
+  explicit Subscription(std::shared_ptr<State> state);
+  ~Subscription();  // Cancel()
+  Subscription(const Subscription&) = delete;
+  Subscription& operator=(const Subscription&) = delete;
+
+  // Moves up to `max_events` events, in stream order, into `out`. OK (with zero or more
+  // events) while the subscription lasts; its end status once it ended and every event
+  // queued before the end was taken.
+  absl::Status Poll(std::vector<std::shared_ptr<const StreamEvent>>* out, size_t max_events);
+
+  // Blocks until Poll has something to return (events or the end) or `deadline`
+  // passes; true in the first case. For synchronous handlers, which wake up before
+  // the deadline to check whether their call was cancelled.
+  bool WaitUntil(absl::Time deadline);
+
+  // Registers `notify`, called once each time the subscription goes from "Poll has
+  // nothing" to "Poll has something" (events or the end) after Poll last returned no
+  // events — at once if it already has something — and once when the subscription
+  // ends, even while the consumer is not waiting (it may be busy with its own client:
+  // see TakeEnd). For callback reactors: notify, then Poll from the reactor. Called on
+  // a hub thread or the caller's; must not block and must not call Poll, TakeEnd or
+  // Cancel itself (schedule them).
+  void SetNotify(std::function<void()> notify);
+
+  // For a consumer that cannot take more now (its own client reads slowly) but should
+  // not wait to learn of the end: once the subscription ended (other than by Cancel),
+  // drops whatever is still queued and returns the end status, whose resume cursor is
+  // then that of the last event Poll returned. OK while the subscription lasts.
+  absl::Status TakeEnd();
+
+  // Where to resume to miss nothing after the events Poll returned so far: the last
+  // one's cursor, or the subscription's start ("0" stays "0"; "" becomes the
+  // stream's position when it subscribed).
+  std::string cursor() const;
+
+  // Ends the subscription from the consumer side; the hub drops it. Idempotent.
+  void Cancel();
+
+ private:
+  std::shared_ptr<State> state_;
+};
+
+class EventHub {
+ public:
+  // `stream_keys`: the streams it may serve (one reader each, started by Start).
+  EventHub(EventHubOptions options, std::vector<std::string> stream_keys);
+  ~EventHub();  // Stop()
+  EventHub(const EventHub&) = delete;
+  EventHub& operator=(const EventHub&) = delete;
+
+  void Start();
+  // Waits until every stream's reader has reached Redis once, or `timeout`; true in the
+  // first case. (Until then Subscribe and CurrentCursor answer UNAVAILABLE.)
+  bool AwaitConnected(absl::Duration timeout) const;
+  // Ends every subscription with UNAVAILABLE (resume cursor in ErrorInfo metadata
+  // `cursor`) and stops the threads.
+  void Stop();
+
+  // Subscribes to `stream_key` from `cursor` (rules above). INVALID_ARGUMENT for a
+  // malformed cursor or an unknown stream; UNAVAILABLE while the hub has never reached
+  // Redis; FAILED_PRECONDITION at once for a cursor of an older generation. Every other
+  // cursor error arrives as the subscription's end status.
+  absl::StatusOr<std::unique_ptr<Subscription>> Subscribe(const std::string& stream_key,
+                                                          const std::string& cursor);
+
+  // The hub's position in `stream_key` as a cursor: every event published to Redis
+  // after this call returns is after it. Read it before a List's database snapshot and
+  // it is a safe watch_cursor for that list. UNAVAILABLE while the hub has never reached
+  // Redis.
+  absl::StatusOr<std::string> CurrentCursor(const std::string& stream_key) const;
+
+  // Whether the reader of `stream_key` is connected to Redis now.
+  bool connected(const std::string& stream_key) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace plantmesh::runtime

@@ -1,0 +1,412 @@
+// EventHub against a real Redis: cursor rules, generations, catch-up into the live feed,
+// slow subscribers, notifications.
+#include "server/runtime/event_hub.h"
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "gtest/gtest.h"
+#include "server/runtime/errors.h"
+#include "server/runtime/event_stream.h"
+#include "server/runtime/redis_client.h"
+#include "server/runtime/stream_cursor.h"
+#include "tests/support/test_servers.h"
+
+namespace plantmesh::runtime {
+namespace {
+
+using ::plantmesh::testing::RedisServer;
+
+constexpr char kKey[] = "plantmesh:test:events";
+constexpr absl::Duration kWait = absl::Seconds(20);
+
+class EventHubTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    absl::StatusOr<std::unique_ptr<RedisServer>> redis = RedisServer::Start();
+    ASSERT_TRUE(redis.ok()) << redis.status();
+    redis_server_ = *std::move(redis);
+    options_.redis.port = redis_server_->port();
+    options_.redis.connect_timeout = absl::Milliseconds(200);
+    options_.block = absl::Milliseconds(200);
+    options_.first_backoff = absl::Milliseconds(20);
+    options_.max_backoff = absl::Milliseconds(200);
+  }
+
+  std::unique_ptr<EventHub> StartHub() {
+    auto hub = std::make_unique<EventHub>(options_, std::vector<std::string>{kKey});
+    hub->Start();
+    EXPECT_TRUE(hub->AwaitConnected(kWait));
+    return hub;
+  }
+
+  // Publishes events "<prefix>-<i>" as the relay does; returns their stream ids.
+  std::vector<std::string> Publish(const std::string& prefix, int n) {
+    RedisClient redis(options_.redis);
+    std::vector<std::pair<std::string, std::string>> events;
+    for (int i = 0; i < n; ++i) {
+      events.emplace_back(absl::StrCat(prefix, "-", i), absl::StrCat("payload ", prefix, "-", i));
+    }
+    absl::StatusOr<std::vector<RedisReply>> replies =
+        redis.Pipeline(StreamPublishCommands(OutboxSource{"test", kKey, retain_}, events));
+    EXPECT_TRUE(replies.ok()) << replies.status();
+    std::vector<std::string> ids;
+    if (!replies.ok()) return ids;
+    const std::vector<RedisReply>& exec = replies->back().elements;
+    for (size_t i = 1; i < exec.size(); ++i) ids.push_back(exec[i].str);  // [0]: SET NX
+    return ids;
+  }
+
+  absl::Status Command(const std::vector<std::string>& args) {
+    RedisClient redis(options_.redis);
+    return redis.Command(args).status();
+  }
+
+  EventHubOptions options_;
+  int64_t retain_ = 100000;
+  std::unique_ptr<RedisServer> redis_server_;
+};
+
+// Takes events until `count` arrived, the subscription ended, or kWait passed.
+struct Taken {
+  std::vector<std::string> event_ids;
+  std::vector<std::string> cursors;
+  absl::Status end;
+  bool ended = false;
+};
+Taken Take(Subscription& subscription, size_t count) {
+  Taken taken;
+  const absl::Time deadline = absl::Now() + kWait;
+  std::vector<std::shared_ptr<const StreamEvent>> batch;
+  while (taken.event_ids.size() < count && absl::Now() < deadline) {
+    batch.clear();
+    absl::Status status = subscription.Poll(&batch, 1000);
+    for (const auto& event : batch) {
+      taken.event_ids.push_back(event->event_id);
+      taken.cursors.push_back(event->cursor);
+    }
+    if (!status.ok()) {
+      taken.end = status;
+      taken.ended = true;
+      break;
+    }
+    if (batch.empty()) subscription.WaitUntil(deadline);
+  }
+  return taken;
+}
+
+// Waits for the end status (taking any events before it).
+absl::Status AwaitEnd(Subscription& subscription) {
+  Taken taken = Take(subscription, static_cast<size_t>(-1));
+  return taken.ended ? taken.end : absl::DeadlineExceededError("the subscription did not end");
+}
+
+std::vector<std::string> Names(const std::string& prefix, int from, int to) {
+  std::vector<std::string> names;
+  for (int i = from; i < to; ++i) names.push_back(absl::StrCat(prefix, "-", i));
+  return names;
+}
+
+TEST(StreamCursorTest, ParsesEveryFormAndRefusesTheRest) {
+  EXPECT_EQ(StreamCursor::Parse("")->kind, StreamCursor::Kind::kEnd);
+  EXPECT_EQ(StreamCursor::Parse("0")->kind, StreamCursor::Kind::kStart);
+  absl::StatusOr<StreamCursor> bare = StreamCursor::Parse("1732212345678-3");
+  ASSERT_TRUE(bare.ok());
+  EXPECT_EQ(bare->kind, StreamCursor::Kind::kAfter);
+  EXPECT_TRUE(bare->generation.empty());
+  EXPECT_EQ(bare->id.ToString(), "1732212345678-3");
+  const std::string generation = NewStreamGeneration();
+  EXPECT_EQ(generation.size(), 16u);
+  absl::StatusOr<StreamCursor> full =
+      StreamCursor::Parse(FormatCursor(generation, StreamId{12, 4}));
+  ASSERT_TRUE(full.ok()) << full.status();
+  EXPECT_EQ(full->generation, generation);
+  EXPECT_EQ(full->id.ToString(), "12-4");
+  for (const char* bad :
+       {"yesterday", "12-", "-3", "1-2-3", "+1-0", "99999999999999999999-0", "abc.1-0",
+        "0123456789abcdeF.1-0", ".1-0", "0123456789abcdef.", "0123456789abcdef.x"}) {
+    absl::StatusOr<StreamCursor> parsed = StreamCursor::Parse(bad);
+    EXPECT_EQ(parsed.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+    std::vector<FieldViolation> fields = FieldViolationsOf(parsed.status());
+    ASSERT_EQ(fields.size(), 1u) << bad;
+    EXPECT_EQ(fields[0].field, "cursor");
+  }
+}
+
+TEST_F(EventHubTest, EmptyCursorIsTheCurrentEnd) {
+  Publish("old", 3);
+  std::unique_ptr<EventHub> hub = StartHub();
+  absl::StatusOr<std::unique_ptr<Subscription>> sub = hub->Subscribe(kKey, "");
+  ASSERT_TRUE(sub.ok()) << sub.status();
+  absl::StatusOr<std::string> position = hub->CurrentCursor(kKey);
+  ASSERT_TRUE(position.ok()) << position.status();
+  EXPECT_EQ((*sub)->cursor(), *position);
+  Publish("new", 2);
+  Taken taken = Take(**sub, 2);
+  EXPECT_EQ(taken.event_ids, Names("new", 0, 2)) << taken.end;
+}
+
+TEST_F(EventHubTest, OldCursorsStartAtTheOldestWhenNothingWasTrimmed) {
+  std::vector<std::string> ids = Publish("e", 5);
+  std::unique_ptr<EventHub> hub = StartHub();
+  for (const char* cursor : {"0", "1-0", "0-0"}) {
+    absl::StatusOr<std::unique_ptr<Subscription>> sub = hub->Subscribe(kKey, cursor);
+    ASSERT_TRUE(sub.ok()) << sub.status();
+    EXPECT_EQ(Take(**sub, 5).event_ids, Names("e", 0, 5)) << cursor;
+  }
+  // A bare id and the same id with the generation: the events after it.
+  absl::StatusOr<std::unique_ptr<Subscription>> bare = hub->Subscribe(kKey, ids[1]);
+  ASSERT_TRUE(bare.ok());
+  Taken from_bare = Take(**bare, 3);
+  EXPECT_EQ(from_bare.event_ids, Names("e", 2, 5));
+  absl::StatusOr<std::unique_ptr<Subscription>> full = hub->Subscribe(kKey, from_bare.cursors[0]);
+  ASSERT_TRUE(full.ok());
+  EXPECT_EQ(Take(**full, 2).event_ids, Names("e", 3, 5));
+}
+
+TEST_F(EventHubTest, TrimmedIsSaidOnlyWhenEventsAfterTheCursorWereTrimmed) {
+  std::vector<std::string> ids = Publish("e", 10);
+  ASSERT_TRUE(Command({"XTRIM", kKey, "MAXLEN", "3"}).ok());  // keeps e-7..e-9
+  std::unique_ptr<EventHub> hub = StartHub();
+
+  for (std::string cursor : {std::string("1-0"), ids[1]}) {
+    absl::StatusOr<std::unique_ptr<Subscription>> sub = hub->Subscribe(kKey, cursor);
+    ASSERT_TRUE(sub.ok()) << sub.status();
+    absl::Status status = AwaitEnd(**sub);
+    ASSERT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << cursor << ": " << status;
+    ErrorInfoView info = ErrorInfoOf(status);
+    EXPECT_EQ(info.reason, "CURSOR_EXPIRED");
+    const std::string oldest = info.metadata["oldest_cursor"];
+    ASSERT_FALSE(oldest.empty());
+    EXPECT_NE(status.message().find(oldest), absl::string_view::npos);
+    // The named oldest cursor yields exactly what is retained.
+    absl::StatusOr<std::unique_ptr<Subscription>> resumed = hub->Subscribe(kKey, oldest);
+    ASSERT_TRUE(resumed.ok()) << resumed.status();
+    EXPECT_EQ(Take(**resumed, 3).event_ids, Names("e", 7, 10));
+  }
+  // "0" is the oldest retained event, trimmed or not; a cursor inside the range works.
+  absl::StatusOr<std::unique_ptr<Subscription>> from_zero = hub->Subscribe(kKey, "0");
+  ASSERT_TRUE(from_zero.ok());
+  EXPECT_EQ(Take(**from_zero, 3).event_ids, Names("e", 7, 10));
+  absl::StatusOr<std::unique_ptr<Subscription>> inside = hub->Subscribe(kKey, ids[7]);
+  ASSERT_TRUE(inside.ok());
+  EXPECT_EQ(Take(**inside, 2).event_ids, Names("e", 8, 10));
+}
+
+TEST_F(EventHubTest, CursorNewerThanTheNewestEventIsInvalid) {
+  Publish("e", 2);
+  std::unique_ptr<EventHub> hub = StartHub();
+  absl::StatusOr<std::unique_ptr<Subscription>> sub = hub->Subscribe(kKey, "99999999999999-0");
+  ASSERT_TRUE(sub.ok()) << sub.status();
+  absl::Status status = AwaitEnd(**sub);
+  ASSERT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
+  std::vector<FieldViolation> fields = FieldViolationsOf(status);
+  ASSERT_EQ(fields.size(), 1u);
+  EXPECT_EQ(fields[0].field, "cursor");
+  ErrorInfoView info = ErrorInfoOf(status);
+  EXPECT_EQ(info.reason, "CURSOR_FROM_FUTURE");
+  EXPECT_EQ(info.metadata["newest_cursor"], *hub->CurrentCursor(kKey));
+  EXPECT_NE(status.message().find(info.metadata["newest_cursor"]), absl::string_view::npos);
+  // Malformed cursors are refused at once.
+  EXPECT_EQ(hub->Subscribe(kKey, "soon").status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(EventHubTest, ARedisThatCameBackEmptyIsANewGeneration) {
+  std::vector<std::string> ids = Publish("before", 3);
+  std::unique_ptr<EventHub> hub = StartHub();
+  absl::StatusOr<std::string> old_cursor = hub->CurrentCursor(kKey);
+  ASSERT_TRUE(old_cursor.ok());
+  absl::StatusOr<std::unique_ptr<Subscription>> live = hub->Subscribe(kKey, "");
+  ASSERT_TRUE(live.ok());
+
+  ASSERT_TRUE(redis_server_->Restart().ok());  // no persistence: empty
+  absl::Status ended = AwaitEnd(**live);
+  ASSERT_EQ(ended.code(), absl::StatusCode::kFailedPrecondition) << ended;
+  EXPECT_EQ(ErrorInfoOf(ended).reason, "CURSOR_GENERATION_CHANGED");
+  EXPECT_NE(ended.message().find("list again"), absl::string_view::npos);
+
+  // Every cursor of the old generation is refused, at once.
+  absl::StatusOr<std::unique_ptr<Subscription>> stale = hub->Subscribe(kKey, *old_cursor);
+  EXPECT_EQ(stale.status().code(), absl::StatusCode::kFailedPrecondition) << stale.status();
+  absl::StatusOr<std::string> new_cursor = hub->CurrentCursor(kKey);
+  ASSERT_TRUE(new_cursor.ok());
+  EXPECT_NE(StreamCursor::Parse(*new_cursor)->generation,
+            StreamCursor::Parse(*old_cursor)->generation);
+
+  // The new generation works, and a bare cursor is taken in it.
+  absl::StatusOr<std::unique_ptr<Subscription>> fresh = hub->Subscribe(kKey, *new_cursor);
+  ASSERT_TRUE(fresh.ok()) << fresh.status();
+  std::vector<std::string> after = Publish("after", 2);
+  Taken taken = Take(**fresh, 2);
+  EXPECT_EQ(taken.event_ids, Names("after", 0, 2)) << taken.end;
+  EXPECT_EQ(StreamCursor::Parse(taken.cursors[0])->generation,
+            StreamCursor::Parse(*new_cursor)->generation);
+  absl::StatusOr<std::unique_ptr<Subscription>> bare = hub->Subscribe(kKey, after[0]);
+  ASSERT_TRUE(bare.ok()) << bare.status();
+  EXPECT_EQ(Take(**bare, 1).event_ids, Names("after", 1, 2));
+
+  // A reset without a restart (FLUSHALL on the same connection) is seen too.
+  absl::StatusOr<std::unique_ptr<Subscription>> again = hub->Subscribe(kKey, "");
+  ASSERT_TRUE(again.ok());
+  ASSERT_TRUE(Command({"FLUSHALL"}).ok());
+  EXPECT_EQ(AwaitEnd(**again).code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(EventHubTest, CatchUpJoinsTheLiveFeedWithoutGapOrDuplicate) {
+  options_.catch_up_page = 16;  // many pages while the writer goes on
+  std::unique_ptr<EventHub> hub = StartHub();
+  constexpr int kRounds = 100;
+  constexpr int kPerRound = 10;
+  std::atomic<bool> done{false};
+  absl::Mutex mu;
+  std::vector<std::string> cursors;  // of every event published so far, in order
+  std::thread writer([&] {
+    for (int round = 0; round < kRounds; ++round) {
+      std::vector<std::string> ids = Publish(absl::StrCat("r", round), kPerRound);
+      absl::MutexLock lock(&mu);
+      cursors.insert(cursors.end(), ids.begin(), ids.end());
+    }
+    done = true;
+  });
+  // Subscribers from "0" and from cursors behind the live position, made while writing.
+  struct Started {
+    std::unique_ptr<Subscription> subscription;
+    size_t first_expected;  // index into the full event list
+  };
+  std::vector<Started> started;
+  while (!done.load() || started.size() < 3) {
+    size_t known;
+    std::string cursor;
+    {
+      absl::MutexLock lock(&mu);
+      known = cursors.size();
+      if (known > 0) cursor = cursors[known / 2];
+    }
+    if (known == 0) continue;
+    absl::StatusOr<std::unique_ptr<Subscription>> from_zero = hub->Subscribe(kKey, "0");
+    absl::StatusOr<std::unique_ptr<Subscription>> from_middle = hub->Subscribe(kKey, cursor);
+    ASSERT_TRUE(from_zero.ok() && from_middle.ok());
+    started.push_back({*std::move(from_zero), 0});
+    started.push_back({*std::move(from_middle), known / 2 + 1});
+    absl::SleepFor(absl::Milliseconds(5));  // spreads the subscriptions over the writing
+  }
+  writer.join();
+  std::vector<std::string> all;
+  for (int round = 0; round < kRounds; ++round) {
+    for (const std::string& name : Names(absl::StrCat("r", round), 0, kPerRound)) {
+      all.push_back(name);
+    }
+  }
+  for (Started& s : started) {
+    std::vector<std::string> expected(all.begin() + static_cast<long>(s.first_expected), all.end());
+    Taken taken = Take(*s.subscription, expected.size());
+    ASSERT_EQ(taken.event_ids, expected) << "from event " << s.first_expected << ": " << taken.end;
+  }
+}
+
+TEST_F(EventHubTest, ASlowSubscriberIsEndedResumablyWithoutSlowingTheOthers) {
+  options_.queue_capacity = 8;
+  std::unique_ptr<EventHub> hub = StartHub();
+  absl::StatusOr<std::unique_ptr<Subscription>> slow = hub->Subscribe(kKey, "");
+  absl::StatusOr<std::unique_ptr<Subscription>> fast = hub->Subscribe(kKey, "");
+  ASSERT_TRUE(slow.ok() && fast.ok());
+  Taken fast_taken;
+  std::thread reader([&] { fast_taken = Take(**fast, 50); });
+  for (int i = 0; i < 50; ++i) Publish(absl::StrCat("e", i), 1);
+  reader.join();
+  std::vector<std::string> expected;
+  for (int i = 0; i < 50; ++i) expected.push_back(absl::StrCat("e", i, "-0"));
+  EXPECT_EQ(fast_taken.event_ids, expected) << fast_taken.end;
+
+  // The slow one gets what fitted in its queue, then UNAVAILABLE with where to resume.
+  Taken slow_taken = Take(**slow, 1000);
+  ASSERT_TRUE(slow_taken.ended);
+  EXPECT_EQ(slow_taken.end.code(), absl::StatusCode::kUnavailable) << slow_taken.end;
+  ErrorInfoView info = ErrorInfoOf(slow_taken.end);
+  EXPECT_EQ(info.reason, "WATCH_TOO_SLOW");
+  ASSERT_EQ(slow_taken.event_ids.size(), 8u);
+  EXPECT_EQ(info.metadata["cursor"], slow_taken.cursors.back());
+  absl::StatusOr<std::unique_ptr<Subscription>> resumed =
+      hub->Subscribe(kKey, info.metadata["cursor"]);
+  ASSERT_TRUE(resumed.ok());
+  Taken rest = Take(**resumed, 42);
+  slow_taken.event_ids.insert(slow_taken.event_ids.end(), rest.event_ids.begin(),
+                              rest.event_ids.end());
+  EXPECT_EQ(slow_taken.event_ids, expected);
+}
+
+TEST_F(EventHubTest, NotifiesWhenEventsOrTheEndArrive) {
+  std::unique_ptr<EventHub> hub = StartHub();
+  absl::StatusOr<std::unique_ptr<Subscription>> sub = hub->Subscribe(kKey, "");
+  ASSERT_TRUE(sub.ok());
+  absl::Mutex mu;
+  int notified = 0;
+  (*sub)->SetNotify([&] {
+    absl::MutexLock lock(&mu);
+    ++notified;
+  });
+  auto await_notified = [&](int n) {
+    absl::MutexLock lock(&mu);
+    auto reached = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return notified >= n; };
+    return mu.AwaitWithTimeout(absl::Condition(&reached), kWait);
+  };
+  Publish("a", 1);
+  ASSERT_TRUE(await_notified(1));
+  std::vector<std::shared_ptr<const StreamEvent>> batch;
+  EXPECT_TRUE((*sub)->Poll(&batch, 10).ok());
+  ASSERT_EQ(batch.size(), 1u);
+  batch.clear();
+  EXPECT_TRUE((*sub)->Poll(&batch, 10).ok());  // nothing more: arms the notification
+  EXPECT_TRUE(batch.empty());
+  Publish("b", 1);
+  ASSERT_TRUE(await_notified(2));
+  hub->Stop();  // ends it: notified again once the event is taken
+  batch.clear();
+  EXPECT_TRUE((*sub)->Poll(&batch, 10).ok());
+  EXPECT_EQ(batch.size(), 1u);
+  batch.clear();
+  absl::Status end = (*sub)->Poll(&batch, 10);
+  EXPECT_EQ(end.code(), absl::StatusCode::kUnavailable) << end;
+  EXPECT_EQ(ErrorInfoOf(end).metadata["cursor"], (*sub)->cursor());
+}
+
+TEST_F(EventHubTest, SubscribersStayWhenTheConnectionBreaksAndGetWhatFollows) {
+  std::unique_ptr<EventHub> hub = StartHub();
+  Publish("before", 2);
+  absl::StatusOr<std::unique_ptr<Subscription>> sub = hub->Subscribe(kKey, "0");
+  ASSERT_TRUE(sub.ok());
+  EXPECT_EQ(Take(**sub, 2).event_ids, Names("before", 0, 2));
+  // Redis drops every connection (as a failover or a network cut does) but keeps its
+  // data: the hub reconnects in the same generation and the subscription goes on.
+  ASSERT_TRUE(Command({"CLIENT", "KILL", "TYPE", "normal"}).ok());
+  Publish("after", 3);
+  Taken taken = Take(**sub, 3);
+  EXPECT_FALSE(taken.ended) << taken.end;
+  EXPECT_EQ(taken.event_ids, Names("after", 0, 3));
+}
+
+TEST_F(EventHubTest, AHubBehindTheTrimmingEndsItsSubscribersInsteadOfSkipping) {
+  std::unique_ptr<EventHub> hub = StartHub();
+  absl::StatusOr<std::unique_ptr<Subscription>> live = hub->Subscribe(kKey, "");
+  ASSERT_TRUE(live.ok());
+  // Ten events and a trim to one, atomically: the hub can only ever see the last.
+  std::vector<std::vector<std::string>> commands = {{"MULTI"}};
+  for (int i = 0; i < 10; ++i) {
+    commands.push_back({"XADD", kKey, "*", "event_id", absl::StrCat("e-", i), "payload", "x"});
+  }
+  commands.push_back({"XTRIM", kKey, "MAXLEN", "1"});
+  commands.push_back({"EXEC"});
+  RedisClient redis(options_.redis);
+  ASSERT_TRUE(redis.Pipeline(commands).ok());
+  absl::Status end = AwaitEnd(**live);
+  EXPECT_EQ(end.code(), absl::StatusCode::kFailedPrecondition) << end;
+  EXPECT_EQ(ErrorInfoOf(end).reason, "CURSOR_EXPIRED");
+}
+
+}  // namespace
+}  // namespace plantmesh::runtime

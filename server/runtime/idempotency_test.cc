@@ -1,0 +1,80 @@
+#include "server/runtime/idempotency.h"
+
+#include <google/protobuf/struct.pb.h>
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "plantmesh/defect/v1/defect_service.pb.h"
+#include "server/runtime/call_context.h"
+#include "server/runtime/errors.h"
+
+namespace plantmesh::runtime {
+namespace {
+
+namespace v1 = ::plantmesh::defect::v1;
+
+v1::UpdateDefectRequest Update(const std::string& request_id, const std::string& description) {
+  v1::UpdateDefectRequest request;
+  request.set_request_id(request_id);
+  request.mutable_defect()->set_id("42");
+  request.mutable_defect()->set_description(description);
+  request.mutable_update_mask()->add_paths("description");
+  request.set_etag("v3");
+  return request;
+}
+
+TEST(PayloadFingerprintTest, IgnoresTheRequestIdAndComparesTheRest) {
+  const std::string a = PayloadFingerprint(Update("r-1", "scratch"));
+  EXPECT_EQ(a.size(), 64u);
+  EXPECT_EQ(a, PayloadFingerprint(Update("r-2", "scratch")));
+  EXPECT_NE(a, PayloadFingerprint(Update("r-1", "dent")));
+}
+
+// Map entries are the one free choice of protobuf's serializer: deterministic mode sorts
+// them, so the same entries inserted in another order fingerprint the same.
+TEST(PayloadFingerprintTest, IsDeterministicForMaps) {
+  google::protobuf::Struct forward;
+  google::protobuf::Struct backward;
+  for (int i = 0; i < 200; ++i) {
+    (*forward.mutable_fields())["k" + std::to_string(i)].set_number_value(i);
+    (*backward.mutable_fields())["k" + std::to_string(199 - i)].set_number_value(199 - i);
+  }
+  EXPECT_EQ(PayloadFingerprint(forward), PayloadFingerprint(backward));
+  (*backward.mutable_fields())["k0"].set_number_value(-1);
+  EXPECT_NE(PayloadFingerprint(forward), PayloadFingerprint(backward));
+}
+
+// Fields this server does not know cannot change what it does, so they do not count.
+TEST(PayloadFingerprintTest, DropsUnknownFields) {
+  v1::UpdateDefectRequest plain = Update("r-1", "scratch");
+  v1::UpdateDefectRequest with_unknown;
+  std::string bytes = plain.SerializeAsString();
+  bytes += std::string("\xf8\xff\x03\x01", 4);  // field 65535, varint 1
+  ASSERT_TRUE(with_unknown.ParseFromString(bytes));
+  EXPECT_EQ(PayloadFingerprint(plain), PayloadFingerprint(with_unknown));
+}
+
+TEST(IdempotencyKeyTest, ScopedToCallerAndMethod) {
+  CallContext call;
+  call.identity = "spiffe://plantmesh.local/user/anna";
+  call.method = "plantmesh.defect.v1.DefectService.UpdateDefect";
+  IdempotencyKey key = IdempotencyKeyOf(call, Update("r-1", "scratch"));
+  EXPECT_EQ(key.identity, call.identity);
+  EXPECT_EQ(key.method, call.method);
+  EXPECT_EQ(key.request_id, "r-1");
+  EXPECT_EQ(key.payload_sha256, PayloadFingerprint(Update("", "scratch")));
+  // No request_id: nothing to deduplicate by.
+  EXPECT_EQ(IdempotencyKeyOf(call, Update("", "scratch")).payload_sha256, "");
+
+  absl::Status reused = RequestIdReused(key, "defects/42");
+  EXPECT_EQ(reused.code(), absl::StatusCode::kAlreadyExists);
+  ErrorInfoView info = ErrorInfoOf(reused);
+  EXPECT_EQ(info.reason, "REQUEST_ID_REUSED");
+  EXPECT_EQ(info.metadata["request_id"], "r-1");
+  EXPECT_EQ(info.metadata["method"], call.method);
+  EXPECT_EQ(info.metadata["resource"], "defects/42");
+}
+
+}  // namespace
+}  // namespace plantmesh::runtime

@@ -1,0 +1,176 @@
+#include "server/runtime/pg_request_log.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <fstream>
+#include <pqxx/pqxx>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "server/runtime/errors.h"
+#include "server/runtime/pg_pool.h"
+#include "tests/support/test_servers.h"
+
+namespace plantmesh::runtime {
+namespace {
+
+// The request log of schema `svc`, created from the DDL every service copies.
+class PgRequestLogTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    static int database = 0;
+    absl::StatusOr<std::string> url = plantmesh::testing::SharedPostgres().CreateDatabase(
+        absl::StrCat("request_log_", ++database));
+    ASSERT_TRUE(url.ok()) << url.status();
+    url_ = *url;
+    {
+      pqxx::connection conn(url_);
+      pqxx::work tx(conn);
+      tx.exec0("CREATE SCHEMA svc");
+      // The reference DDL every service copies into its migrations, for schema svc.
+      std::ifstream file(PLANTMESH_SOURCE_DIR "/server/runtime/request_log.sql");
+      std::stringstream ddl;
+      ddl << file.rdbuf();
+      ASSERT_FALSE(ddl.str().empty());
+      tx.exec0(absl::StrReplaceAll(ddl.str(), {{"defect.", "svc."}}));
+      tx.commit();
+    }
+    PgPoolOptions options;
+    options.url = url_;
+    options.size = 3;
+    options.on_connect.push_back([this](pqxx::connection& conn) { log_.Prepare(conn); });
+    absl::StatusOr<std::unique_ptr<PgPool>> pool = PgPool::Open(options);
+    ASSERT_TRUE(pool.ok()) << pool.status();
+    pool_ = *std::move(pool);
+  }
+
+  // One idempotent "change": claims `key`, then records `response` unless `fail`.
+  absl::StatusOr<std::optional<PgRequestLog::Entry>> Call(const IdempotencyKey& key,
+                                                          const std::string& response,
+                                                          bool fail = false) {
+    std::optional<PgRequestLog::Entry> seen;
+    absl::Status status = pool_->Run([&](pqxx::connection& conn) -> absl::Status {
+      pqxx::work tx(conn);
+      absl::StatusOr<std::optional<PgRequestLog::Entry>> claimed = log_.Claim(tx, key);
+      if (!claimed.ok()) return claimed.status();
+      seen = *claimed;
+      if (seen) return absl::OkStatus();
+      if (fail) return absl::FailedPreconditionError("the change failed");
+      log_.Record(tx, key, response, "things/1");
+      tx.commit();
+      return absl::OkStatus();
+    });
+    if (!status.ok()) return status;
+    return seen;
+  }
+
+  std::string url_;
+  PgRequestLog log_{"svc"};
+  std::unique_ptr<PgPool> pool_;
+};
+
+const IdempotencyKey kAnna{"spiffe://p/user/anna", "svc.S.Update", "r-1", "payload-a"};
+
+TEST_F(PgRequestLogTest, FirstCallRecordsRetriesGetTheResponseReuseIsRefused) {
+  absl::StatusOr<std::optional<PgRequestLog::Entry>> first = Call(kAnna, "response-1");
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_FALSE(first->has_value());
+
+  absl::StatusOr<std::optional<PgRequestLog::Entry>> retry = Call(kAnna, "response-2");
+  ASSERT_TRUE(retry.ok()) << retry.status();
+  ASSERT_TRUE(retry->has_value());
+  EXPECT_EQ((*retry)->response, "response-1");
+  EXPECT_EQ((*retry)->resource, "things/1");
+
+  IdempotencyKey other_payload = kAnna;
+  other_payload.payload_sha256 = "payload-b";
+  absl::StatusOr<std::optional<PgRequestLog::Entry>> reused = Call(other_payload, "x");
+  EXPECT_EQ(reused.status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(ErrorInfoOf(reused.status()).reason, "REQUEST_ID_REUSED");
+  EXPECT_EQ(ErrorInfoOf(reused.status()).metadata["resource"], "things/1");
+
+  // Another caller, another method: calls of their own.
+  IdempotencyKey bob = other_payload;
+  bob.identity = "spiffe://p/user/bob";
+  EXPECT_FALSE(Call(bob, "bob's")->has_value());
+  IdempotencyKey other_method = other_payload;
+  other_method.method = "svc.S.Delete";
+  EXPECT_FALSE(Call(other_method, "deleted")->has_value());
+  EXPECT_EQ(*(*Call(bob, ""))->response, "bob's");
+}
+
+TEST_F(PgRequestLogTest, AFailedChangeRecordsNothing) {
+  EXPECT_EQ(Call(kAnna, "", /*fail=*/true).status().code(), absl::StatusCode::kFailedPrecondition);
+  absl::StatusOr<std::optional<PgRequestLog::Entry>> again = Call(kAnna, "response");
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_FALSE(again->has_value());  // evaluated afresh
+}
+
+// Two calls with one key at the same time: the second waits for the first's transaction
+// and answers with its response, whatever the timing.
+TEST_F(PgRequestLogTest, ConcurrentCallsWithOneKeyChangeOnce) {
+  for (int round = 0; round < 10; ++round) {
+    IdempotencyKey key = kAnna;
+    key.request_id = absl::StrCat("race-", round);
+    std::atomic<int> made{0};
+    std::atomic<int> replayed{0};
+    auto run = [&] {
+      absl::StatusOr<std::optional<PgRequestLog::Entry>> result = Call(key, "the response");
+      ASSERT_TRUE(result.ok()) << result.status();
+      if (result->has_value()) {
+        EXPECT_EQ((*result)->response, "the response");
+        ++replayed;
+      } else {
+        ++made;
+      }
+    };
+    std::thread a(run);
+    std::thread b(run);
+    a.join();
+    b.join();
+    EXPECT_EQ(made.load(), 1);
+    EXPECT_EQ(replayed.load(), 1);
+  }
+}
+
+// A claim holds the key until its transaction ends: a concurrent claim waits, then sees
+// the committed entry (the case the claim statement alone cannot see).
+TEST_F(PgRequestLogTest, AClaimWaitsForTheFirstTransaction) {
+  pqxx::connection first_conn(url_);
+  log_.Prepare(first_conn);
+  pqxx::work first(first_conn);
+  ASSERT_FALSE(log_.Claim(first, kAnna)->has_value());
+
+  std::atomic<bool> done{false};
+  absl::StatusOr<std::optional<PgRequestLog::Entry>> second;
+  std::thread waiter([&] {
+    second = Call(kAnna, "second");
+    done = true;
+  });
+  // The waiter blocks on the key: wait until PostgreSQL shows its lock wait.
+  pqxx::connection observer(url_);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+  for (;;) {
+    pqxx::nontransaction tx(observer);
+    if (tx.exec1("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")[0]
+            .as<int>() > 0) {
+      break;
+    }
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "the second claim never waited";
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_FALSE(done.load());
+  log_.Record(first, kAnna, "first", "things/1");
+  first.commit();
+  waiter.join();
+  ASSERT_TRUE(second.ok()) << second.status();
+  ASSERT_TRUE(second->has_value());
+  EXPECT_EQ((*second)->response, "first");
+}
+
+}  // namespace
+}  // namespace plantmesh::runtime

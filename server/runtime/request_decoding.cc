@@ -1,0 +1,51 @@
+#include "server/runtime/request_decoding.h"
+
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/message.h>
+#include <grpcpp/support/proto_buffer_reader.h>
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "server/runtime/request_rules.h"
+
+namespace plantmesh::runtime {
+namespace {
+
+std::string Flatten(const grpc::ByteBuffer& bytes) {
+  std::vector<grpc::Slice> slices;
+  std::string wire;
+  if (!bytes.Dump(&slices).ok()) return wire;
+  wire.reserve(bytes.Length());
+  for (const grpc::Slice& slice : slices) {
+    wire.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+  }
+  return wire;
+}
+
+}  // namespace
+
+absl::Status DecodeRequest(const grpc::ByteBuffer& bytes, google::protobuf::Message* request) {
+  request->Clear();
+  const std::string& type = request->GetDescriptor()->full_name();
+  if (!bytes.Valid()) {
+    return absl::InvalidArgumentError(absl::StrCat("the call carries no ", type, " message"));
+  }
+  grpc::ByteBuffer view(bytes);  // shares the slices; the reader needs a mutable buffer
+  bool parsed = false;
+  {
+    grpc::ProtoBufferReader reader(&view);
+    parsed = reader.status().ok() && request->ParseFromZeroCopyStream(&reader);
+  }
+  if (parsed) return CheckRequestText(*request);
+  request->Clear();
+  // Protobuf refuses a whole proto3 message for one string that is not UTF-8, and says
+  // nothing about which: find the fields (and any other broken text) in the bytes.
+  absl::Status text = CheckSerializedText(Flatten(bytes), request->GetDescriptor());
+  if (!text.ok()) return text;
+  return absl::InvalidArgumentError(
+      absl::StrCat("the request is not a well-formed serialized ", type, " message"));
+}
+
+}  // namespace plantmesh::runtime

@@ -1,0 +1,26 @@
+// From the bytes a client sent to a request a handler may trust. The generated server
+// bases receive requests as bytes (not parsed by gRPC); their reactors
+// (call_reactors.h) call DecodeRequest once per message, after CallPolicy::Begin and
+// before the handler sees it, so that:
+//   - a proto3 string that is not valid UTF-8 is INVALID_ARGUMENT naming the field (gRPC's
+//     own parsing answers INTERNAL with no message, without the call being audited or
+//     logged, and ends a client stream as if the client had finished it);
+//   - every string keeps the contract's text rules (request_rules.h).
+#pragma once
+
+#include <grpcpp/support/byte_buffer.h>
+
+#include "absl/status/status.h"
+
+namespace google::protobuf {
+class Message;
+}
+
+namespace plantmesh::runtime {
+
+// Parses `bytes` into `request` (cleared first) and checks its text. INVALID_ARGUMENT
+// with a BadRequest field violation per wrong field, or naming the message type when
+// the bytes are not a message of that type at all.
+absl::Status DecodeRequest(const grpc::ByteBuffer& bytes, google::protobuf::Message* request);
+
+}  // namespace plantmesh::runtime

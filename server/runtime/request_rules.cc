@@ -1,0 +1,456 @@
+#include "server/runtime/request_rules.h"
+
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/message.h>
+#include <google/protobuf/wire_format_lite.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/inlined_vector.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "plantmesh/api/v1/annotations.pb.h"
+#include "server/runtime/errors.h"
+
+namespace plantmesh::runtime {
+namespace {
+
+using google::protobuf::Descriptor;
+using google::protobuf::FieldDescriptor;
+using google::protobuf::Message;
+using google::protobuf::Reflection;
+using google::protobuf::internal::WireFormatLite;
+
+// A request with thousands of bad strings is refused just the same; listing them all
+// would only bloat the status (and overflow trailers).
+constexpr size_t kMaxListedViolations = 20;
+// Map keys and other client text in a path are cut here.
+constexpr size_t kMaxKeyInPath = 64;
+// As protobuf's own parser: deeper nesting is not walked.
+constexpr int kMaxDepth = 100;
+
+// Collects violations up to kMaxListedViolations, then counts the rest.
+class Collector {
+ public:
+  void Add(const std::string& field, std::string description) {
+    if (violations_.items().size() < kMaxListedViolations) {
+      violations_.Add(field, std::move(description));
+    } else {
+      ++unlisted_;
+    }
+  }
+  absl::Status ToStatus() {
+    if (unlisted_ > 0) {
+      violations_.Add("", absl::StrCat(unlisted_, " more field violations not listed"));
+      unlisted_ = 0;
+    }
+    return violations_.ToStatus();
+  }
+
+ private:
+  Violations violations_;
+  size_t unlisted_ = 0;
+};
+
+// What to look at in one message type: only fields that are, or may hold, strings.
+struct MessagePlan;
+struct FieldPlan {
+  enum class Shape { kString, kMessage, kMap };
+  const FieldDescriptor* field = nullptr;
+  Shape shape = Shape::kString;
+  TextRule rule;  // kString, and kMap string values
+  // kMessage: the field's type; kMap: the value's type when it is a message that may
+  // hold strings. Null otherwise.
+  const MessagePlan* message = nullptr;
+  const FieldDescriptor* map_key = nullptr;    // kMap
+  const FieldDescriptor* map_value = nullptr;  // kMap
+};
+struct MessagePlan {
+  std::vector<FieldPlan> fields;
+};
+
+// Plans per message type, built once for a type and all types it reaches. Plans are
+// never freed or changed once built, so they are read without the lock.
+class PlanCache {
+ public:
+  const MessagePlan& For(const Descriptor* type) {
+    {
+      absl::ReaderMutexLock lock(&mutex_);
+      auto it = plans_.find(type);
+      if (it != plans_.end()) return *it->second;
+    }
+    absl::MutexLock lock(&mutex_);
+    Build(type);
+    return *plans_.at(type);
+  }
+
+ private:
+  // Builds plans for `root` and every type it reaches that has none yet.
+  void Build(const Descriptor* root) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
+    if (plans_.contains(root)) return;
+    // Every type reachable from root.
+    std::vector<const Descriptor*> types;
+    absl::flat_hash_map<const Descriptor*, bool> holds_text;
+    std::vector<const Descriptor*> pending = {root};
+    holds_text[root] = false;
+    while (!pending.empty()) {
+      const Descriptor* type = pending.back();
+      pending.pop_back();
+      types.push_back(type);
+      for (int i = 0; i < type->field_count(); ++i) {
+        const Descriptor* child = type->field(i)->message_type();
+        if (child != nullptr && holds_text.emplace(child, false).second) pending.push_back(child);
+      }
+    }
+    // Whether a type may hold a string, at any depth: a fixed point, since types can
+    // reach themselves (google.protobuf.Struct and Value do).
+    for (bool changed = true; changed;) {
+      changed = false;
+      for (const Descriptor* type : types) {
+        if (holds_text[type]) continue;
+        for (int i = 0; i < type->field_count(); ++i) {
+          const FieldDescriptor* field = type->field(i);
+          if (field->type() == FieldDescriptor::TYPE_STRING ||
+              (field->message_type() != nullptr && holds_text[field->message_type()])) {
+            holds_text[type] = changed = true;
+            break;
+          }
+        }
+      }
+    }
+    // Plans are created first so that fields can point at plans of any type.
+    for (const Descriptor* type : types) {
+      if (!plans_.contains(type)) plans_.emplace(type, std::make_unique<MessagePlan>());
+    }
+    for (const Descriptor* type : types) {
+      MessagePlan& plan = *plans_.at(type);
+      if (!plan.fields.empty() || !holds_text[type]) continue;  // already built, or nothing
+      for (int i = 0; i < type->field_count(); ++i) {
+        const FieldDescriptor* field = type->field(i);
+        FieldPlan entry;
+        entry.field = field;
+        if (field->type() == FieldDescriptor::TYPE_STRING) {
+          entry.shape = FieldPlan::Shape::kString;
+          entry.rule = RuleOf(field);
+        } else if (field->is_map()) {
+          entry.shape = FieldPlan::Shape::kMap;
+          entry.map_key = field->message_type()->map_key();
+          entry.map_value = field->message_type()->map_value();
+          if (entry.map_value->type() == FieldDescriptor::TYPE_STRING) entry.rule = RuleOf(field);
+          const Descriptor* value_type = entry.map_value->message_type();
+          if (value_type != nullptr && holds_text[value_type]) {
+            entry.message = plans_.at(value_type).get();
+          }
+          if (entry.map_key->type() != FieldDescriptor::TYPE_STRING &&
+              entry.map_value->type() != FieldDescriptor::TYPE_STRING && entry.message == nullptr) {
+            continue;
+          }
+        } else if (field->message_type() != nullptr && holds_text[field->message_type()]) {
+          entry.shape = FieldPlan::Shape::kMessage;
+          entry.message = plans_.at(field->message_type()).get();
+        } else {
+          continue;
+        }
+        plan.fields.push_back(entry);
+      }
+    }
+  }
+
+  absl::Mutex mutex_;
+  absl::flat_hash_map<const Descriptor*, std::unique_ptr<MessagePlan>> plans_
+      ABSL_GUARDED_BY(mutex_);
+};
+
+PlanCache& Plans() {
+  static auto* cache = new PlanCache;
+  return *cache;
+}
+
+// The base rule, for map keys.
+const TextRule kKeyRule{TextKind::kSingleLine, 0};
+
+// `["key"]` for a string key that keeps the base rule (cut when long), `[7]` for others.
+std::string StringKeySuffix(const std::string& key) {
+  std::string shown = key.size() <= kMaxKeyInPath ? key : key.substr(0, kMaxKeyInPath) + "...";
+  return absl::StrCat("[\"", absl::CEscape(shown), "\"]");
+}
+
+// Checks `value`; `path()` names the field, and is only built for a violation.
+template <typename PathFn>
+void CheckString(const std::string& value, const TextRule& rule, PathFn path, Collector* out) {
+  if (value.empty()) return;
+  if (std::optional<std::string> why = TextViolation(value, rule))
+    out->Add(path(), *std::move(why));
+}
+
+// `path[index]`: an element of a repeated field.
+std::string Indexed(const std::string& path, int index) {
+  return absl::StrCat(path, "[", index, "]");
+}
+
+// Where a walk is in the request. Kept as pointers to field names and turned into text
+// only for a violation: a request that keeps the rules builds no string.
+class Path {
+ public:
+  void Push(const FieldDescriptor* field) { segments_.push_back({&field->name(), -1, {}}); }
+  void Pop() { segments_.pop_back(); }
+  void SetIndex(int index) { segments_.back().index = index; }
+  void SetKey(std::string suffix) { segments_.back().key_suffix = std::move(suffix); }
+  void ClearKey() { segments_.back().key_suffix.clear(); }
+
+  std::string ToString() const {
+    std::string text;
+    for (const Segment& segment : segments_) {
+      if (!text.empty()) text += '.';
+      text += *segment.name;
+      if (segment.index >= 0) absl::StrAppend(&text, "[", segment.index, "]");
+      text += segment.key_suffix;
+    }
+    return text;
+  }
+
+ private:
+  struct Segment {
+    const std::string* name;
+    int index;               // -1: not an element of a repeated field
+    std::string key_suffix;  // `["key"]` for a map entry
+  };
+  absl::InlinedVector<Segment, 8> segments_;  // no allocation for usual depths
+};
+
+std::string ScalarKeySuffix(const Message& entry, const FieldDescriptor* key) {
+  const Reflection* r = entry.GetReflection();
+  switch (key->cpp_type()) {
+    case FieldDescriptor::CPPTYPE_INT32:
+      return absl::StrCat("[", r->GetInt32(entry, key), "]");
+    case FieldDescriptor::CPPTYPE_INT64:
+      return absl::StrCat("[", r->GetInt64(entry, key), "]");
+    case FieldDescriptor::CPPTYPE_UINT32:
+      return absl::StrCat("[", r->GetUInt32(entry, key), "]");
+    case FieldDescriptor::CPPTYPE_UINT64:
+      return absl::StrCat("[", r->GetUInt64(entry, key), "]");
+    case FieldDescriptor::CPPTYPE_BOOL:
+      return r->GetBool(entry, key) ? "[true]" : "[false]";
+    default:
+      return "[]";
+  }
+}
+
+void Walk(const Message& message, const MessagePlan& plan, Path* path, Collector* out, int depth) {
+  if (depth > kMaxDepth) return;
+  const Reflection* r = message.GetReflection();
+  std::string scratch;
+  const auto here = [path] { return path->ToString(); };
+  for (const FieldPlan& f : plan.fields) {
+    path->Push(f.field);
+    switch (f.shape) {
+      case FieldPlan::Shape::kString:
+        if (f.field->is_repeated()) {
+          const int n = r->FieldSize(message, f.field);
+          for (int i = 0; i < n; ++i) {
+            path->SetIndex(i);
+            CheckString(r->GetRepeatedStringReference(message, f.field, i, &scratch), f.rule, here,
+                        out);
+          }
+        } else {
+          CheckString(r->GetStringReference(message, f.field, &scratch), f.rule, here, out);
+        }
+        break;
+      case FieldPlan::Shape::kMessage:
+        if (f.field->is_repeated()) {
+          const int n = r->FieldSize(message, f.field);
+          for (int i = 0; i < n; ++i) {
+            path->SetIndex(i);
+            Walk(r->GetRepeatedMessage(message, f.field, i), *f.message, path, out, depth + 1);
+          }
+        } else if (r->HasField(message, f.field)) {
+          Walk(r->GetMessage(message, f.field), *f.message, path, out, depth + 1);
+        }
+        break;
+      case FieldPlan::Shape::kMap: {
+        const int n = r->FieldSize(message, f.field);
+        for (int i = 0; i < n; ++i) {
+          const Message& entry = r->GetRepeatedMessage(message, f.field, i);
+          const Reflection* er = entry.GetReflection();
+          path->ClearKey();
+          if (f.map_key->type() == FieldDescriptor::TYPE_STRING) {
+            const std::string& key = er->GetStringReference(entry, f.map_key, &scratch);
+            if (std::optional<std::string> why = TextViolation(key, kKeyRule)) {
+              out->Add(path->ToString(), absl::StrCat("a key ", *why));
+              continue;
+            }
+            path->SetKey(StringKeySuffix(key));
+          } else {
+            path->SetKey(ScalarKeySuffix(entry, f.map_key));
+          }
+          if (f.map_value->type() == FieldDescriptor::TYPE_STRING) {
+            std::string value_scratch;
+            CheckString(er->GetStringReference(entry, f.map_value, &value_scratch), f.rule, here,
+                        out);
+          } else if (f.message != nullptr && er->HasField(entry, f.map_value)) {
+            Walk(er->GetMessage(entry, f.map_value), *f.message, path, out, depth + 1);
+          }
+        }
+        break;
+      }
+    }
+    path->Pop();
+  }
+}
+
+// ---- the same over serialized bytes, for messages protobuf refused to parse ----
+
+// Reads the length-delimited fields of `wire`; `visit(field, bytes, index)` gets those
+// `type` declares as string or message (index: the occurrence of a repeated field).
+// False when the bytes end early or are malformed.
+template <typename Visit>
+bool ForEachDelimited(std::string_view wire, const Descriptor* type, Visit visit) {
+  google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(wire.data()),
+                                            static_cast<int>(wire.size()));
+  absl::flat_hash_map<int, int> occurrences;
+  while (true) {
+    const uint32_t tag = in.ReadTag();
+    if (tag == 0) return true;
+    const FieldDescriptor* field = type->FindFieldByNumber(WireFormatLite::GetTagFieldNumber(tag));
+    if (WireFormatLite::GetTagWireType(tag) != WireFormatLite::WIRETYPE_LENGTH_DELIMITED ||
+        field == nullptr ||
+        (field->type() != FieldDescriptor::TYPE_STRING &&
+         field->type() != FieldDescriptor::TYPE_MESSAGE)) {
+      if (!WireFormatLite::SkipField(&in, tag)) return false;
+      continue;
+    }
+    uint32_t length = 0;
+    std::string bytes;
+    if (!in.ReadVarint32(&length) || !in.ReadString(&bytes, static_cast<int>(length))) {
+      return false;
+    }
+    visit(field, bytes, occurrences[field->number()]++);
+  }
+}
+
+// A map entry's key as a path suffix, read from its bytes.
+std::string SerializedKeySuffix(std::string_view entry, const FieldDescriptor* key) {
+  google::protobuf::io::CodedInputStream in(reinterpret_cast<const uint8_t*>(entry.data()),
+                                            static_cast<int>(entry.size()));
+  while (true) {
+    const uint32_t tag = in.ReadTag();
+    if (tag == 0) break;
+    if (WireFormatLite::GetTagFieldNumber(tag) != key->number()) {
+      if (!WireFormatLite::SkipField(&in, tag)) break;
+      continue;
+    }
+    uint64_t value = 0;
+    switch (key->type()) {
+      case FieldDescriptor::TYPE_STRING: {
+        uint32_t length = 0;
+        std::string bytes;
+        if (!in.ReadVarint32(&length) || !in.ReadString(&bytes, static_cast<int>(length))) {
+          return "[]";
+        }
+        return StringKeySuffix(bytes);
+      }
+      case FieldDescriptor::TYPE_SINT32:
+      case FieldDescriptor::TYPE_SINT64:
+        if (!in.ReadVarint64(&value)) return "[]";
+        return absl::StrCat("[", WireFormatLite::ZigZagDecode64(value), "]");
+      case FieldDescriptor::TYPE_BOOL:
+        if (!in.ReadVarint64(&value)) return "[]";
+        return value != 0 ? "[true]" : "[false]";
+      case FieldDescriptor::TYPE_INT32:
+      case FieldDescriptor::TYPE_INT64:
+        if (!in.ReadVarint64(&value)) return "[]";
+        return absl::StrCat("[", static_cast<int64_t>(value), "]");
+      case FieldDescriptor::TYPE_UINT32:
+      case FieldDescriptor::TYPE_UINT64:
+        if (!in.ReadVarint64(&value)) return "[]";
+        return absl::StrCat("[", value, "]");
+      default:  // fixed-width keys: named by position only
+        return "[]";
+    }
+  }
+  return key->type() == FieldDescriptor::TYPE_STRING ? "[\"\"]" : "[0]";
+}
+
+void WalkSerialized(std::string_view wire, const Descriptor* type, const std::string& prefix,
+                    Collector* out, int depth) {
+  if (depth > kMaxDepth) return;
+  ForEachDelimited(
+      wire, type, [&](const FieldDescriptor* field, const std::string& bytes, int index) {
+        std::string path =
+            prefix.empty() ? field->name() : absl::StrCat(prefix, ".", field->name());
+        if (field->is_map()) {
+          const FieldDescriptor* key = field->message_type()->map_key();
+          const FieldDescriptor* value = field->message_type()->map_value();
+          ForEachDelimited(bytes, field->message_type(),
+                           [&](const FieldDescriptor* part, const std::string& part_bytes, int) {
+                             if (part == key) {
+                               if (auto why = TextViolation(part_bytes, kKeyRule)) {
+                                 out->Add(path, absl::StrCat("a key ", *why));
+                               }
+                               return;
+                             }
+                             const std::string entry_path = path + SerializedKeySuffix(bytes, key);
+                             if (value->type() == FieldDescriptor::TYPE_STRING) {
+                               CheckString(
+                                   part_bytes, RuleOf(field), [&] { return entry_path; }, out);
+                             } else {
+                               WalkSerialized(part_bytes, value->message_type(), entry_path, out,
+                                              depth + 1);
+                             }
+                           });
+          return;
+        }
+        if (field->is_repeated()) path = Indexed(path, index);
+        if (field->type() == FieldDescriptor::TYPE_STRING) {
+          CheckString(
+              bytes, RuleOf(field), [&] { return path; }, out);
+        } else {
+          WalkSerialized(bytes, field->message_type(), path, out, depth + 1);
+        }
+      });
+}
+
+}  // namespace
+
+TextRule RuleOf(const FieldDescriptor* field) {
+  const api::v1::TextRule& declared = field->options().GetExtension(api::v1::text);
+  TextRule rule;
+  switch (declared.kind()) {
+    case api::v1::TEXT_KIND_MULTI_LINE:
+      rule.kind = TextKind::kMultiLine;
+      break;
+    case api::v1::TEXT_KIND_CODE:
+      rule.kind = TextKind::kCode;
+      break;
+    default:  // unspecified, single line, or a kind newer than this server: the base rule
+      rule.kind = TextKind::kSingleLine;
+      break;
+  }
+  rule.max_chars = declared.max_chars() > 0 ? declared.max_chars() : 0;
+  return rule;
+}
+
+absl::Status CheckRequestText(const Message& request) {
+  const MessagePlan& plan = Plans().For(request.GetDescriptor());
+  if (plan.fields.empty()) return absl::OkStatus();
+  Collector out;
+  Path path;
+  Walk(request, plan, &path, &out, 0);
+  return out.ToStatus();
+}
+
+absl::Status CheckSerializedText(std::string_view wire, const Descriptor* type) {
+  Collector out;
+  WalkSerialized(wire, type, "", &out, 0);
+  return out.ToStatus();
+}
+
+}  // namespace plantmesh::runtime

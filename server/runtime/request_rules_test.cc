@@ -1,0 +1,375 @@
+// The text rules over the real request messages of the contracts, as the generated server
+// bases apply them: every field path × every kind of bad value.
+#include "server/runtime/request_rules.h"
+
+#include <gmock/gmock.h>
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/struct.pb.h>
+#include <grpcpp/support/byte_buffer.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_replace.h"
+#include "plantmesh/defect/v1/defect_service.pb.h"
+#include "server/runtime/errors.h"
+#include "server/runtime/request_decoding.h"
+
+namespace plantmesh::runtime {
+namespace {
+
+using ::google::protobuf::FieldDescriptor;
+using ::google::protobuf::Message;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::Not;
+using ::testing::UnorderedElementsAre;
+namespace v1 = ::plantmesh::defect::v1;
+
+std::vector<std::string> PathsOf(const absl::Status& status) {
+  std::vector<std::string> paths;
+  for (const FieldViolation& v : FieldViolationsOf(status)) paths.push_back(v.field);
+  return paths;
+}
+
+// Sets the string at a dotted path of singular fields, e.g. "defect.description".
+void SetPath(Message* message, const std::string& path, const std::string& value) {
+  size_t dot = path.find('.');
+  const FieldDescriptor* field = message->GetDescriptor()->FindFieldByName(path.substr(0, dot));
+  ASSERT_NE(field, nullptr) << path;
+  if (dot == std::string::npos) {
+    message->GetReflection()->SetString(message, field, value);
+  } else {
+    SetPath(message->GetReflection()->MutableMessage(message, field), path.substr(dot + 1), value);
+  }
+}
+
+enum class Kind { kMultiLine, kSingleLine, kCode };
+
+// Request fields of every kind, from the real contracts.
+struct FieldCase {
+  std::function<std::unique_ptr<Message>()> request;
+  std::string path;
+  Kind kind;
+};
+
+template <typename T>
+std::function<std::unique_ptr<Message>()> Make() {
+  return [] { return std::make_unique<T>(); };
+}
+
+std::vector<FieldCase> Fields() {
+  return {
+      {Make<v1::CreateDefectRequest>(), "defect.description", Kind::kMultiLine},
+      {Make<v1::FinishRepairRequest>(), "work_done", Kind::kMultiLine},
+      {Make<v1::CancelDefectRequest>(), "reason", Kind::kMultiLine},
+      {Make<v1::VerifyRepairRequest>(), "reason", Kind::kMultiLine},
+      {Make<v1::UpdateDefectRequest>(), "defect.description", Kind::kMultiLine},
+      {Make<v1::CreateRepairPlaceRequest>(), "repair_place.display_name", Kind::kSingleLine},
+      {Make<v1::CreateCrewRequest>(), "crew.display_name", Kind::kSingleLine},
+      {Make<v1::CreateMechanicRequest>(), "mechanic.display_name", Kind::kSingleLine},
+      {Make<v1::CreateDefectCategoryRequest>(), "category.title", Kind::kSingleLine},
+      {Make<v1::UploadDefectPhotoRequest>(), "metadata.file_name", Kind::kSingleLine},
+      {Make<v1::CreateDefectRequest>(), "defect.model", Kind::kSingleLine},
+      {Make<v1::CreateDefectRequest>(), "defect.shift", Kind::kSingleLine},
+      {Make<v1::CreateDefectRequest>(), "defect.detected_by", Kind::kSingleLine},
+      {Make<v1::CreateDefectRequest>(), "request_id", Kind::kSingleLine},
+      {Make<v1::ListDefectsRequest>(), "shift", Kind::kSingleLine},
+      {Make<v1::ListDefectsRequest>(), "page_token", Kind::kSingleLine},
+      {Make<v1::GetDefectRequest>(), "id", Kind::kSingleLine},
+      {Make<v1::WatchDefectsRequest>(), "cursor", Kind::kSingleLine},
+      {Make<v1::CreateDefectRequest>(), "defect.zone", Kind::kCode},
+      {Make<v1::CreateDefectRequest>(), "defect.station", Kind::kCode},
+      {Make<v1::CreateDefectRequest>(), "defect.vin", Kind::kCode},
+      {Make<v1::CreateDefectRequest>(), "defect.category_code", Kind::kCode},
+      {Make<v1::UpdateDefectRequest>(), "defect.zone", Kind::kCode},
+      {Make<v1::ListDefectsRequest>(), "zone", Kind::kCode},
+      {Make<v1::ListDefectsRequest>(), "vin", Kind::kCode},
+      {Make<v1::WatchDefectsRequest>(), "zone", Kind::kCode},
+      {Make<v1::ListRepairPlacesRequest>(), "zone", Kind::kCode},
+      {Make<v1::ListCrewsRequest>(), "zone", Kind::kCode},
+      {Make<v1::ListMechanicsRequest>(), "crew_id", Kind::kCode},
+      {Make<v1::AssignDefectRequest>(), "repair_place_id", Kind::kCode},
+      {Make<v1::AssignDefectRequest>(), "mechanic_id", Kind::kCode},
+      {Make<v1::CreateRepairPlaceRequest>(), "repair_place.zone", Kind::kCode},
+      {Make<v1::CreateCrewRequest>(), "crew.id", Kind::kCode},
+      {Make<v1::CreateMechanicRequest>(), "mechanic.crew_id", Kind::kCode},
+  };
+}
+
+struct Value {
+  std::string name;
+  std::string text;
+  // Which kinds accept it.
+  bool multi_line = false;
+  bool single_line = false;
+  bool code = false;
+};
+
+std::vector<Value> Values() {
+  return {
+      {"NUL", std::string("AB\0C", 4)},
+      {"U+0001", "AB\x01"},
+      {"DEL", "AB\x7F"},
+      {"ESC", "AB\x1B"},
+      {"U+0085 NEXT LINE", "AB\xC2\x85"},
+      {"U+2028 LINE SEPARATOR", "AB\xE2\x80\xA8"},
+      {"invalid UTF-8", "AB\xFF"},
+      {"overlong UTF-8", "AB\xC0\xAF"},
+      {"surrogate", "AB\xED\xA0\x80"},
+      {"lone CR", "AB\r"},
+      {"CR LF", "AB\r\nC"},
+      {"lone LF", "AB\n", /*multi_line=*/true},
+      {"trailing LF on a code", "PAINT\n", /*multi_line=*/true},
+      {"tab", "A\tB", /*multi_line=*/true},
+      {"lower case", "paint", true, true},
+      {"space", "P 07", true, true},
+      {"a good code", "P-07", true, true, true},
+      {"umlauts", "T\xC3\xBCr links", true, true},
+  };
+}
+
+bool Accepts(const Value& value, Kind kind) {
+  switch (kind) {
+    case Kind::kMultiLine:
+      return value.multi_line;
+    case Kind::kSingleLine:
+      return value.single_line;
+    case Kind::kCode:
+      return value.code;
+  }
+  return false;
+}
+
+TEST(CheckRequestTextTest, EveryFieldKindAgainstEveryBadValue) {
+  for (const FieldCase& field : Fields()) {
+    for (const Value& value : Values()) {
+      std::unique_ptr<Message> request = field.request();
+      SetPath(request.get(), field.path, value.text);
+      absl::Status checked = CheckRequestText(*request);
+      SCOPED_TRACE(request->GetDescriptor()->name() + "." + field.path + " = " + value.name);
+      if (Accepts(value, field.kind)) {
+        EXPECT_TRUE(checked.ok()) << checked;
+      } else {
+        EXPECT_EQ(checked.code(), absl::StatusCode::kInvalidArgument);
+        EXPECT_THAT(PathsOf(checked), ElementsAre(field.path));
+        // Text with control characters or broken UTF-8 is never echoed (logs, audit).
+        if (TextViolation(value.text, TextRule{}).has_value()) {
+          EXPECT_THAT(std::string(checked.message()), Not(HasSubstr(value.text)));
+        }
+      }
+    }
+  }
+}
+
+TEST(CheckRequestTextTest, LimitsComeFromTheContract) {
+  v1::CreateDefectRequest request;
+  request.mutable_defect()->set_description(std::string(4000, 'x'));
+  EXPECT_TRUE(CheckRequestText(request).ok());
+  request.mutable_defect()->set_description(std::string(4001, 'x'));
+  absl::Status checked = CheckRequestText(request);
+  EXPECT_THAT(PathsOf(checked), ElementsAre("defect.description"));
+  EXPECT_THAT(std::string(checked.message()), HasSubstr("at most 4000 characters (got 4001)"));
+
+  std::string umlauts;  // 64 characters in 128 bytes: the model's limit is in characters
+  for (int i = 0; i < 64; ++i) umlauts += "\xC3\xA4";
+  v1::CreateDefectRequest model;
+  model.mutable_defect()->set_model(umlauts);
+  EXPECT_TRUE(CheckRequestText(model).ok());
+  model.mutable_defect()->set_model(umlauts + "\xC3\xA4");
+  EXPECT_THAT(PathsOf(CheckRequestText(model)), ElementsAre("defect.model"));
+
+  v1::CreateDefectRequest vin;
+  vin.mutable_defect()->set_vin(std::string(33, 'Z'));
+  EXPECT_THAT(PathsOf(CheckRequestText(vin)), ElementsAre("defect.vin"));
+
+  v1::CreateDefectRequest request_id;
+  request_id.set_request_id(std::string(129, 'r'));
+  EXPECT_THAT(PathsOf(CheckRequestText(request_id)), ElementsAre("request_id"));
+}
+
+TEST(CheckRequestTextTest, ListsEveryViolationWithItsPath) {
+  v1::UpdateDefectRequest request;
+  v1::Defect* defect = request.mutable_defect();
+  defect->set_zone("PAINT\n");
+  defect->set_station("P-07\r");
+  defect->set_description(std::string("door\0scratch", 12));
+  defect->add_photos();
+  defect->add_photos()->set_file_name("a\x1b.png");  // output only, but still text
+  defect->mutable_repair()->set_work_done("ok\xC2\x85");
+  request.mutable_update_mask()->add_paths("zone");
+  request.mutable_update_mask()->add_paths("desc\nription");
+  absl::Status checked = CheckRequestText(request);
+  EXPECT_EQ(checked.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(PathsOf(checked),
+              UnorderedElementsAre("defect.zone", "defect.station", "defect.description",
+                                   "defect.photos[1].file_name", "defect.repair.work_done",
+                                   "update_mask.paths[1]"));
+}
+
+TEST(CheckRequestTextTest, GoodRequestsPass) {
+  v1::CreateDefectRequest request;
+  v1::Defect* defect = request.mutable_defect();
+  defect->set_vin("WVWZZZ1JZXW000001");
+  defect->set_model("SEDAN-2.0");
+  defect->set_zone("PAINT");
+  defect->set_station("P-07");
+  defect->set_category_code("PAINT-SCRATCH");
+  defect->set_description("Kratzer an der T\xC3\xBCr\n\tlinks, 3 cm");
+  defect->set_shift("2026-11-21/A");
+  defect->set_detected_by("Inspector 12");
+  request.set_request_id("0b5e8f52-7f43-4bb1-9d5c-2f4c5b1e9a10");
+  EXPECT_TRUE(CheckRequestText(request).ok()) << CheckRequestText(request);
+  EXPECT_TRUE(CheckRequestText(v1::ListDefectCategoriesRequest()).ok());
+}
+
+// google.protobuf.Struct has what the defect contract lacks: maps, oneofs, recursion.
+TEST(CheckRequestTextTest, MapsOneofsAndRecursiveTypes) {
+  google::protobuf::Struct root;
+  (*root.mutable_fields())["ok"].set_string_value("fine");
+  (*root.mutable_fields())["nul"].set_string_value(std::string("a\0b", 3));
+  google::protobuf::Struct* inner = (*root.mutable_fields())["inner"].mutable_struct_value();
+  (*inner->mutable_fields())["deep"].set_string_value("line\nbreak");
+  google::protobuf::ListValue* list = (*root.mutable_fields())["list"].mutable_list_value();
+  list->add_values()->set_string_value("fine");
+  list->add_values()->set_string_value("\x7f");
+  (*root.mutable_fields())["bad\nkey"].set_number_value(1);
+  absl::Status checked = CheckRequestText(root);
+  EXPECT_THAT(PathsOf(checked),
+              UnorderedElementsAre("fields[\"nul\"].string_value",
+                                   "fields[\"inner\"].struct_value.fields[\"deep\"].string_value",
+                                   "fields[\"list\"].list_value.values[1].string_value", "fields"));
+  for (const FieldViolation& v : FieldViolationsOf(checked)) {
+    if (v.field == "fields") {
+      EXPECT_THAT(v.description, HasSubstr("a key contains U+000A"));
+    }
+  }
+}
+
+TEST(CheckRequestTextTest, ManyViolationsAreCountedNotAllListed) {
+  google::protobuf::ListValue list;
+  for (int i = 0; i < 100; ++i) list.add_values()->set_string_value("\x01");
+  std::vector<FieldViolation> violations = FieldViolationsOf(CheckRequestText(list));
+  ASSERT_EQ(violations.size(), 21u);
+  EXPECT_EQ(violations.back().description, "80 more field violations not listed");
+}
+
+TEST(CheckRequestTextTest, PlansAreSharedAcrossThreads) {
+  std::vector<std::thread> threads;
+  std::atomic<int> refused{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&refused] {
+      for (int i = 0; i < 200; ++i) {
+        v1::FinishRepairRequest request;
+        request.set_work_done(std::string("x\0", 2));
+        if (CheckRequestText(request).code() == absl::StatusCode::kInvalidArgument) ++refused;
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_EQ(refused.load(), 800);
+}
+
+TEST(RuleOfTest, ReadsTheContract) {
+  const auto* defect = v1::Defect::descriptor();
+  EXPECT_EQ(RuleOf(defect->FindFieldByName("description")).kind, TextKind::kMultiLine);
+  EXPECT_EQ(RuleOf(defect->FindFieldByName("description")).max_chars, 4000);
+  EXPECT_EQ(RuleOf(defect->FindFieldByName("zone")).kind, TextKind::kCode);
+  EXPECT_EQ(RuleOf(defect->FindFieldByName("shift")).kind, TextKind::kSingleLine);
+  // Not annotated: the base rule, no limit of its own.
+  const auto* value = google::protobuf::Value::descriptor();
+  EXPECT_EQ(RuleOf(value->FindFieldByName("string_value")).kind, TextKind::kSingleLine);
+  EXPECT_EQ(RuleOf(value->FindFieldByName("string_value")).max_chars, 0);
+}
+
+// ---- from bytes, as a client in any language may send them ----
+
+// Serializes `request` with `marker` (a valid string) replaced by `raw` bytes: a proto3
+// string a C++ client could not build but a client in another language can send.
+grpc::ByteBuffer Wire(const Message& request, const std::string& marker = "",
+                      const std::string& raw = "") {
+  std::string wire = request.SerializeAsString();
+  if (!marker.empty()) {
+    EXPECT_EQ(raw.size(), marker.size()) << "the lengths on the wire must stay right";
+    wire = absl::StrReplaceAll(wire, {{marker, raw}});
+  }
+  grpc::Slice slice(wire);
+  return grpc::ByteBuffer(&slice, 1);
+}
+
+TEST(DecodeRequestTest, ParsesAndChecks) {
+  v1::CreateDefectRequest sent;
+  sent.mutable_defect()->set_zone("PAINT");
+  v1::CreateDefectRequest received;
+  received.set_request_id("left over");  // cleared first
+  EXPECT_TRUE(DecodeRequest(Wire(sent), &received).ok());
+  EXPECT_EQ(received.defect().zone(), "PAINT");
+  EXPECT_TRUE(received.request_id().empty());
+
+  sent.mutable_defect()->set_zone("PAINT\n");
+  EXPECT_THAT(PathsOf(DecodeRequest(Wire(sent), &received)), ElementsAre("defect.zone"));
+}
+
+TEST(DecodeRequestTest, InvalidUtf8IsInvalidArgumentNamingEachField) {
+  v1::CreateDefectRequest sent;
+  sent.mutable_defect()->set_description("MARK-D");
+  sent.mutable_defect()->set_zone(std::string("PA\0NT", 5));  // also wrong, differently
+  sent.mutable_defect()->add_photos()->set_file_name("MARK-F");
+  v1::CreateDefectRequest received;
+  std::string wire = sent.SerializeAsString();
+  wire = absl::StrReplaceAll(wire, {{"MARK-D", "MA\xFF\xFE-D"},
+                                    {"MARK-F",
+                                     "\xC0\xAF"
+                                     "ARK-"}});
+  grpc::Slice slice(wire);
+  absl::Status decoded = DecodeRequest(grpc::ByteBuffer(&slice, 1), &received);
+  EXPECT_EQ(decoded.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(PathsOf(decoded), UnorderedElementsAre("defect.description", "defect.zone",
+                                                     "defect.photos[0].file_name"));
+  EXPECT_THAT(std::string(decoded.message()), HasSubstr("not valid UTF-8"));
+}
+
+TEST(DecodeRequestTest, InvalidUtf8InMapsAndListsIsFound) {
+  google::protobuf::Struct sent;
+  (*sent.mutable_fields())["k"].mutable_list_value()->add_values()->set_string_value("ok");
+  (*sent.mutable_fields())["k"].mutable_list_value()->add_values()->set_string_value("MARK");
+  google::protobuf::Struct received;
+  EXPECT_THAT(PathsOf(DecodeRequest(Wire(sent, "MARK", "M\xFFRK"), &received)),
+              ElementsAre("fields[\"k\"].list_value.values[1].string_value"));
+}
+
+TEST(DecodeRequestTest, MalformedBytesAndMissingMessage) {
+  v1::GetDefectRequest received;
+  grpc::Slice garbage(std::string("\x0a\xff\xff\xff", 4));  // a length beyond the end
+  absl::Status decoded = DecodeRequest(grpc::ByteBuffer(&garbage, 1), &received);
+  EXPECT_EQ(decoded.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(decoded.message()),
+              HasSubstr("not a well-formed serialized plantmesh.defect.v1.GetDefectRequest"));
+  EXPECT_THAT(PathsOf(decoded), IsEmpty());
+  EXPECT_EQ(DecodeRequest(grpc::ByteBuffer(), &received).code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+// A client stream whose messages are given up front.
+// A bytes field is not text: anything goes. (How a refused message ends a client
+// stream is in sdk.codegen_test, against the reactors themselves.)
+TEST(DecodeRequestTest, BytesFieldsAreNotText) {
+  v1::UploadDefectPhotoRequest chunk;
+  chunk.set_chunk(std::string("\0\xff\x01", 3));
+  v1::UploadDefectPhotoRequest received;
+  EXPECT_TRUE(DecodeRequest(Wire(chunk), &received).ok());
+  EXPECT_EQ(received.chunk(), std::string("\0\xff\x01", 3));
+
+  v1::UploadDefectPhotoRequest metadata;
+  metadata.mutable_metadata()->set_file_name(std::string("door\0.png", 9));
+  EXPECT_THAT(PathsOf(DecodeRequest(Wire(metadata), &received)), ElementsAre("metadata.file_name"));
+}
+
+}  // namespace
+}  // namespace plantmesh::runtime

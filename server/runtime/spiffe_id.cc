@@ -1,0 +1,94 @@
+#include "server/runtime/spiffe_id.h"
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+
+namespace plantmesh::runtime {
+namespace {
+
+constexpr absl::string_view kScheme = "spiffe://";
+
+bool IsTrustDomainChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_';
+}
+
+bool IsPathChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+         c == '-' || c == '_';
+}
+
+absl::Status Invalid(absl::string_view why) {
+  return absl::InvalidArgumentError(absl::StrCat("not a valid SPIFFE ID: ", why));
+}
+
+absl::Status CheckTrustDomain(absl::string_view trust_domain) {
+  if (trust_domain.empty()) return Invalid("the trust domain is empty");
+  if (trust_domain.size() > kMaxTrustDomainBytes) {
+    return Invalid(
+        absl::StrCat("the trust domain is longer than ", kMaxTrustDomainBytes, " characters"));
+  }
+  for (char c : trust_domain) {
+    if (c == '@') return Invalid("userinfo is not allowed");
+    if (c == ':') return Invalid("a port is not allowed");
+    if (c == '%') return Invalid("percent-encoding is not allowed");
+    if (c >= 'A' && c <= 'Z') return Invalid("the trust domain must be lowercase");
+    if (!IsTrustDomainChar(c)) {
+      return Invalid("the trust domain may hold only a-z, 0-9, '.', '-' and '_'");
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckPath(absl::string_view path) {
+  if (path.empty()) return absl::OkStatus();
+  // path starts with '/'; splitting the rest gives the segments.
+  for (absl::string_view segment : absl::StrSplit(path.substr(1), '/')) {
+    if (segment.empty()) return Invalid("a path segment is empty ('//' or a trailing '/')");
+    if (segment == "." || segment == "..") {
+      return Invalid("path segments '.' and '..' are not allowed");
+    }
+    for (char c : segment) {
+      if (c == '%') return Invalid("percent-encoding is not allowed");
+      if (!IsPathChar(c)) {
+        return Invalid("path segments may hold only A-Z, a-z, 0-9, '.', '-' and '_'");
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+bool IsValidTrustDomain(absl::string_view trust_domain) {
+  return CheckTrustDomain(trust_domain).ok();
+}
+
+absl::StatusOr<SpiffeId> ParseSpiffeId(absl::string_view text) {
+  if (text.size() > kMaxSpiffeIdBytes) {
+    return Invalid(absl::StrCat("longer than ", kMaxSpiffeIdBytes, " bytes"));
+  }
+  if (!absl::StartsWith(text, kScheme)) {
+    return Invalid("the scheme must be spiffe:// (lowercase)");
+  }
+  absl::string_view rest = text.substr(kScheme.size());
+  // Query and fragment first: they would otherwise be reported as bad characters.
+  if (rest.find('?') != absl::string_view::npos) return Invalid("a query is not allowed");
+  if (rest.find('#') != absl::string_view::npos) return Invalid("a fragment is not allowed");
+  const size_t slash = rest.find('/');
+  const absl::string_view trust_domain = rest.substr(0, slash);
+  const absl::string_view path = slash == absl::string_view::npos ? "" : rest.substr(slash);
+  if (absl::Status valid = CheckTrustDomain(trust_domain); !valid.ok()) return valid;
+  if (absl::Status valid = CheckPath(path); !valid.ok()) return valid;
+  return SpiffeId{std::string(trust_domain), std::string(path)};
+}
+
+absl::Status ValidateSpiffeIdPrefix(absl::string_view prefix) {
+  if (!absl::EndsWith(prefix, "/")) {
+    return absl::InvalidArgumentError(
+        "an identity prefix must end with '/' (it matches whole path segments)");
+  }
+  return ParseSpiffeId(prefix.substr(0, prefix.size() - 1)).status();
+}
+
+}  // namespace plantmesh::runtime

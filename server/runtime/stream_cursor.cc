@@ -1,0 +1,70 @@
+#include "server/runtime/stream_cursor.h"
+
+#include <cstdint>
+#include <random>
+#include <string_view>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "server/runtime/errors.h"
+
+namespace plantmesh::runtime {
+namespace {
+
+constexpr size_t kGenerationDigits = 16;
+
+bool IsGeneration(absl::string_view text) {
+  if (text.size() != kGenerationDigits) return false;
+  for (char c : text) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+absl::StatusOr<StreamCursor> StreamCursor::Parse(absl::string_view text, absl::string_view field) {
+  StreamCursor cursor;
+  if (text.empty()) return cursor;
+  if (text == "0") {
+    cursor.kind = Kind::kStart;
+    return cursor;
+  }
+  absl::string_view id_text = text;
+  if (size_t dot = text.find('.'); dot != absl::string_view::npos) {
+    cursor.generation = std::string(text.substr(0, dot));
+    id_text = text.substr(dot + 1);
+    if (!IsGeneration(cursor.generation)) id_text = "";  // refused below
+  }
+  if (!StreamId::Parse(id_text, &cursor.id)) {
+    return InvalidField(std::string(field),
+                        absl::StrCat(QuoteForMessage(std::string_view(text.data(), text.size())),
+                                     " is not a watch cursor: expected the cursor of an event or "
+                                     "of a List response (<generation>.<ms>-<seq>), <ms>-<seq>, "
+                                     "\"0\" (the oldest retained event) or empty (from now on)"));
+  }
+  cursor.kind = Kind::kAfter;
+  return cursor;
+}
+
+std::string FormatCursor(absl::string_view generation, const StreamId& id) {
+  return absl::StrCat(generation, ".", id.ToString());
+}
+
+absl::Status ResumableUnavailable(absl::string_view reason, absl::string_view message,
+                                  const std::string& cursor) {
+  return WithErrorInfo(
+      absl::UnavailableError(absl::StrCat(message, "; resume with cursor ", cursor)),
+      std::string_view(reason.data(), reason.size()), {{"cursor", cursor}});
+}
+
+std::string NewStreamGeneration() {
+  thread_local std::mt19937_64 random{std::random_device{}()};
+  return absl::StrFormat("%016x", random());
+}
+
+std::string GenerationKey(absl::string_view stream_key) {
+  return absl::StrCat(stream_key, ":generation");
+}
+
+}  // namespace plantmesh::runtime

@@ -1,0 +1,150 @@
+#include "server/runtime/text_rules.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "server/runtime/errors.h"
+
+namespace plantmesh::runtime {
+namespace {
+
+// One decoded character, or kInvalid with `length` the bytes to report.
+constexpr char32_t kInvalid = 0xFFFFFFFF;
+
+struct Decoded {
+  char32_t code_point = kInvalid;
+  size_t length = 1;
+};
+
+// Decodes the UTF-8 character at value[at] (value.size() > at), strictly (RFC 3629).
+Decoded DecodeAt(std::string_view value, size_t at) {
+  const auto byte = [&](size_t i) { return static_cast<unsigned char>(value[i]); };
+  const unsigned char lead = byte(at);
+  if (lead < 0x80) return {lead, 1};
+  size_t length = 0;
+  char32_t code_point = 0;
+  char32_t minimum = 0;
+  if (lead >= 0xC2 && lead <= 0xDF) {
+    length = 2;
+    code_point = lead & 0x1F;
+    minimum = 0x80;
+  } else if (lead >= 0xE0 && lead <= 0xEF) {
+    length = 3;
+    code_point = lead & 0x0F;
+    minimum = 0x800;
+  } else if (lead >= 0xF0 && lead <= 0xF4) {
+    length = 4;
+    code_point = lead & 0x07;
+    minimum = 0x10000;
+  } else {
+    return {};  // a continuation byte, an overlong lead (C0, C1) or F5-FF
+  }
+  if (at + length > value.size()) return {};
+  for (size_t i = 1; i < length; ++i) {
+    if ((byte(at + i) & 0xC0) != 0x80) return {};
+    code_point = (code_point << 6) | (byte(at + i) & 0x3F);
+  }
+  if (code_point < minimum || code_point > 0x10FFFF) return {};
+  if (code_point >= 0xD800 && code_point <= 0xDFFF) return {};
+  return {code_point, length};
+}
+
+bool IsControl(char32_t c) {
+  return c < 0x20 || c == 0x7F || (c >= 0x80 && c <= 0x9F) || c == 0x2028 || c == 0x2029;
+}
+
+const char* ControlName(char32_t c) {
+  switch (c) {
+    case 0x00:
+      return "NUL";
+    case 0x09:
+      return "TAB";
+    case 0x0A:
+      return "LINE FEED";
+    case 0x0D:
+      return "CARRIAGE RETURN";
+    case 0x1B:
+      return "ESCAPE";
+    case 0x7F:
+      return "DELETE";
+    case 0x85:
+      return "NEXT LINE";
+    case 0x2028:
+      return "LINE SEPARATOR";
+    case 0x2029:
+      return "PARAGRAPH SEPARATOR";
+    default:
+      return "a control character";
+  }
+}
+
+// Why `c` is refused where `rule` applies.
+const char* ControlReason(char32_t c, TextKind kind) {
+  if (kind == TextKind::kCode) return "a code is 1-32 characters A-Z, 0-9, '-'";
+  if (kind == TextKind::kMultiLine) {
+    if (c == 0x0D || c == 0x2028 || c == 0x2029 || c == 0x85) {
+      return "this field takes line breaks as \\n (U+000A) alone";
+    }
+    return "control characters other than \\n and \\t are not allowed";
+  }
+  if (c == 0x0A || c == 0x0D || c == 0x2028 || c == 0x2029 || c == 0x85) {
+    return "this field is a single line";
+  }
+  return "control characters are not allowed";
+}
+
+}  // namespace
+
+bool IsCode(std::string_view value) {
+  if (value.empty() || value.size() > static_cast<size_t>(kMaxCodeChars)) return false;
+  for (char c : value) {
+    if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-')) return false;
+  }
+  return true;
+}
+
+bool IsValidUtf8(std::string_view value) {
+  for (size_t at = 0; at < value.size();) {
+    Decoded d = DecodeAt(value, at);
+    if (d.code_point == kInvalid) return false;
+    at += d.length;
+  }
+  return true;
+}
+
+std::optional<std::string> TextViolation(std::string_view value, const TextRule& rule) {
+  int64_t chars = 0;
+  for (size_t at = 0; at < value.size();) {
+    // Printable ASCII, the common case.
+    const auto lead = static_cast<unsigned char>(value[at]);
+    if (lead >= 0x20 && lead < 0x7F) {
+      ++chars;
+      ++at;
+      continue;
+    }
+    Decoded d = DecodeAt(value, at);
+    if (d.code_point == kInvalid) {
+      return absl::StrFormat("is not valid UTF-8 (byte 0x%02X at byte offset %d)", lead, at);
+    }
+    ++chars;
+    const bool allowed_break =
+        rule.kind == TextKind::kMultiLine && (d.code_point == 0x0A || d.code_point == 0x09);
+    if (IsControl(d.code_point) && !allowed_break) {
+      return absl::StrFormat("contains U+%04X (%s) at character %d; %s",
+                             static_cast<uint32_t>(d.code_point), ControlName(d.code_point), chars,
+                             ControlReason(d.code_point, rule.kind));
+    }
+    at += d.length;
+  }
+  if (rule.kind == TextKind::kCode) {
+    if (!value.empty() && !IsCode(value)) {
+      return absl::StrCat(QuoteForMessage(value), " is not a code: ", kCodePattern);
+    }
+    return std::nullopt;
+  }
+  if (rule.max_chars > 0 && chars > rule.max_chars) {
+    return absl::StrCat("at most ", rule.max_chars, " characters (got ", chars, ")");
+  }
+  return std::nullopt;
+}
+
+}  // namespace plantmesh::runtime

@@ -1,0 +1,39 @@
+// The contract's text rules (plantmesh.api.v1.TextRule in annotations.proto) applied to
+// one value, without protobuf: valid UTF-8, no control characters, line breaks only
+// where allowed, the one code pattern, a length in characters. request_rules.h applies
+// them to every string of a request; the domain uses IsCode.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace plantmesh::runtime {
+
+// Numbers match plantmesh.api.v1.TextKind (0, not declared, means kSingleLine).
+enum class TextKind : int { kSingleLine = 1, kMultiLine = 2, kCode = 3 };
+
+struct TextRule {
+  TextKind kind = TextKind::kSingleLine;
+  // Longest value in characters (Unicode code points); 0: no limit of its own.
+  int32_t max_chars = 0;
+};
+
+// The one code pattern: 1-32 characters, each A-Z, 0-9 or '-'.
+inline constexpr int32_t kMaxCodeChars = 32;
+inline constexpr char kCodePattern[] = "1-32 characters A-Z, 0-9, '-'";
+bool IsCode(std::string_view value);
+
+// Well-formed UTF-8: no stray continuation bytes, no overlong forms, no surrogates
+// (U+D800-U+DFFF), nothing above U+10FFFF.
+bool IsValidUtf8(std::string_view value);
+
+// Why `value` breaks `rule` (one sentence, e.g. "contains U+0000 (NUL) at character 3;
+// ..."), or nullopt when it keeps it. The empty string keeps every rule (whether a
+// field is required is the method's rule). The description never repeats a value that
+// holds control characters or invalid UTF-8 (it goes into logs and audit rows); a
+// clean value that is not a code is quoted, cut at 64 characters.
+std::optional<std::string> TextViolation(std::string_view value, const TextRule& rule);
+
+}  // namespace plantmesh::runtime

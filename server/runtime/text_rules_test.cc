@@ -1,0 +1,106 @@
+#include "server/runtime/text_rules.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+namespace plantmesh::runtime {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+constexpr TextRule kLine{TextKind::kSingleLine, 0};
+constexpr TextRule kLines{TextKind::kMultiLine, 0};
+constexpr TextRule kCode{TextKind::kCode, 0};
+
+std::string Nul() { return std::string("A\0B", 3); }
+
+TEST(Utf8Test, StrictDecoding) {
+  for (const char* good :
+       {"", "plain", "T\xC3\xBCr", "\xE2\x82\xAC", "\xF0\x9F\x94\xA7", "\xF4\x8F\xBF\xBF"}) {
+    EXPECT_TRUE(IsValidUtf8(good)) << good;
+  }
+  const std::vector<std::string> bad = {
+      "\xFF",              // never in UTF-8
+      "\x80",              // stray continuation byte
+      "\xC0\xAF",          // overlong '/'
+      "\xE0\x80\xAF",      // overlong, 3 bytes
+      "\xED\xA0\x80",      // surrogate U+D800
+      "\xF4\x90\x80\x80",  // above U+10FFFF
+      "\xE2\x82",          // cut short
+      "ok\xC3",            // cut short at the end
+  };
+  for (const std::string& value : bad) {
+    EXPECT_FALSE(IsValidUtf8(value));
+    std::optional<std::string> why = TextViolation(value, kLines);
+    ASSERT_TRUE(why.has_value());
+    EXPECT_THAT(*why, HasSubstr("not valid UTF-8"));
+  }
+}
+
+TEST(TextViolationTest, ControlCharactersAreRefusedEverywhere) {
+  struct Case {
+    std::string value;
+    std::string code_point;
+  };
+  const std::vector<Case> cases = {
+      {Nul(), "U+0000 (NUL)"},
+      {"a\x01", "U+0001"},
+      {"a\x1b[31m", "U+001B (ESCAPE)"},
+      {"a\x7f", "U+007F (DELETE)"},
+      {"a\xC2\x85", "U+0085 (NEXT LINE)"},
+      {"a\xC2\x9F", "U+009F"},
+      {"a\xE2\x80\xA8", "U+2028 (LINE SEPARATOR)"},
+      {"a\xE2\x80\xA9", "U+2029"},
+      {"a\r\nb", "U+000D (CARRIAGE RETURN)"},
+  };
+  for (const Case& c : cases) {
+    for (const TextRule& rule : {kLine, kLines, kCode}) {
+      std::optional<std::string> why = TextViolation(c.value, rule);
+      ASSERT_TRUE(why.has_value()) << c.code_point;
+      EXPECT_THAT(*why, HasSubstr(c.code_point));
+      EXPECT_THAT(*why, HasSubstr("at character 2"));
+      // The value itself never goes into the description (logs, audit rows).
+      EXPECT_THAT(*why, Not(HasSubstr(c.value)));
+    }
+  }
+}
+
+TEST(TextViolationTest, LineFeedAndTabOnlyWhereLinesAreAllowed) {
+  EXPECT_FALSE(TextViolation("first\nsecond\tindented", kLines).has_value());
+  EXPECT_THAT(*TextViolation("first\nsecond", kLine), HasSubstr("single line"));
+  EXPECT_THAT(*TextViolation("a\tb", kLine), HasSubstr("U+0009 (TAB)"));
+  EXPECT_THAT(*TextViolation("PAINT\n", kCode), HasSubstr("a code is"));
+  EXPECT_THAT(*TextViolation("line\r\n", kLines), HasSubstr("\\n (U+000A) alone"));
+}
+
+TEST(TextViolationTest, LengthCountsCharactersNotBytes) {
+  std::string umlauts;
+  for (int i = 0; i < 64; ++i) umlauts += "\xC3\xA4";  // 128 bytes, 64 characters
+  EXPECT_FALSE(TextViolation(umlauts, {TextKind::kSingleLine, 64}).has_value());
+  EXPECT_EQ(*TextViolation(umlauts + "x", {TextKind::kSingleLine, 64}),
+            "at most 64 characters (got 65)");
+  EXPECT_FALSE(TextViolation(std::string(1 << 20, 'x'), kLine).has_value());  // no own limit
+}
+
+TEST(TextViolationTest, OneCodePattern) {
+  for (const std::string& good : std::vector<std::string>{
+           "A", "PAINT", "P-07", "RP-03", "PAINT-SCRATCH", "WBA-123-XY9", std::string(32, 'Z')}) {
+    EXPECT_TRUE(IsCode(good)) << good;
+    EXPECT_FALSE(TextViolation(good, kCode).has_value()) << good;
+  }
+  EXPECT_FALSE(TextViolation("", kCode).has_value());  // empty: not given
+  for (const std::string& bad : std::vector<std::string>{
+           "paint", "P 07", "P_07", "P.07", "2026-11-21/A", "T\xC3\x9cR", std::string(33, 'Z')}) {
+    EXPECT_FALSE(IsCode(bad)) << bad;
+    std::optional<std::string> why = TextViolation(bad, kCode);
+    ASSERT_TRUE(why.has_value()) << bad;
+    EXPECT_THAT(*why, HasSubstr("is not a code: 1-32 characters A-Z, 0-9, '-'"));
+  }
+}
+
+}  // namespace
+}  // namespace plantmesh::runtime

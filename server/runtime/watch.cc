@@ -1,0 +1,72 @@
+#include "server/runtime/watch.h"
+
+#include <vector>
+
+#include "server/runtime/stream_cursor.h"
+
+namespace plantmesh::runtime {
+
+WatchFeed::WatchFeed(std::unique_ptr<Subscription> subscription)
+    : subscription_(std::move(subscription)) {}
+
+WatchFeed::~WatchFeed() { Cancel(); }
+
+void WatchFeed::Start(StreamControl control) {
+  control_ = control;
+  subscription_->SetNotify([control = std::move(control)] { control.Wake(); });
+}
+
+Pull WatchFeed::NextEvent(std::shared_ptr<const StreamEvent>* event, absl::Status* end) {
+  if (draining_.load()) {
+    *end = DrainStatus();
+    Cancel();
+    return Pull::kEnd;
+  }
+  // One event at a time: the subscription's cursor is then always that of the last
+  // event this watch took, which is what every resume cursor must be.
+  std::vector<std::shared_ptr<const StreamEvent>> batch;
+  absl::Status status = subscription_->Poll(&batch, 1);
+  if (!batch.empty()) {
+    *event = std::move(batch.front());
+    return Pull::kMessage;
+  }
+  if (!status.ok()) {
+    *end = std::move(status);
+    return Pull::kEnd;
+  }
+  return Pull::kPending;  // Poll armed the notification
+}
+
+bool WatchFeed::EndWithoutRoom(absl::Status* end) {
+  if (draining_.load()) {
+    *end = DrainStatus();
+    Cancel();
+    return true;
+  }
+  absl::Status ended = subscription_->TakeEnd();
+  if (ended.ok()) return false;
+  *end = std::move(ended);
+  return true;
+}
+
+void WatchFeed::OnDrain() {
+  draining_.store(true);
+  control_.Wake();
+}
+
+void WatchFeed::Cancel() {
+  if (subscription_ != nullptr) subscription_->Cancel();
+}
+
+absl::Status WatchFeed::DrainStatus() const {
+  return ResumableUnavailable("SERVER_DRAINING", "the server is draining", subscription_->cursor());
+}
+
+absl::StatusOr<std::unique_ptr<Subscription>> SubscribeForWatch(EventHub* hub,
+                                                                const std::string& stream_key,
+                                                                const std::string& cursor) {
+  if (hub == nullptr) return absl::UnavailableError("this server publishes no events");
+  return hub->Subscribe(stream_key, cursor);
+}
+
+}  // namespace plantmesh::runtime

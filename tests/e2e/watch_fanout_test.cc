@@ -1,0 +1,149 @@
+// Many watchers on one server: every one sees every event in order, and a watcher whose
+// client stops reading is ended with a resumable status (UNAVAILABLE WATCH_TOO_SLOW and
+// its cursor) without holding the others back; resuming from that cursor loses nothing.
+#include <grpcpp/grpcpp.h>
+
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "gtest/gtest.h"
+#include "plantmesh/defect/v1/defect_service.grpc.pb.h"
+#include "plantmesh/sdk/status.h"
+#include "tests/e2e/mesh.h"
+
+namespace plantmesh::e2e {
+namespace {
+
+using defect::v1::WatchDefectsRequest;
+using defect::v1::WatchDefectsResponse;
+
+constexpr int kWatchers = 200;  // the bench runs 1,000
+constexpr int kEvents = 150;    // well over the queue of 64 the server gets here
+constexpr char kQueue[] = "64";
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// A client that reads only when told to: its own connection with a tiny HTTP/2 window
+// and no BDP probing, so the server's writes block as soon as it stops reading.
+class StalledWatcher {
+ public:
+  StalledWatcher(const sdk::ClientOptions& options, const std::string& cursor) {
+    grpc::SslCredentialsOptions tls;
+    tls.pem_root_certs = ReadFile(options.ca_file);
+    tls.pem_private_key = ReadFile(options.key_file);
+    tls.pem_cert_chain = ReadFile(options.cert_file);
+    grpc::ChannelArguments args;
+    args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 1024);
+    args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    stub_ = defect::v1::DefectService::NewStub(
+        grpc::CreateCustomChannel(options.endpoint, grpc::SslCredentials(tls), args));
+    WatchDefectsRequest request;
+    request.set_cursor(cursor);
+    context_.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
+    reader_ = stub_->WatchDefects(&context_, request);
+  }
+  // Reads to the end of the stream.
+  std::vector<std::string> ReadAll(absl::Status* end) {
+    std::vector<std::string> vins;
+    WatchDefectsResponse response;
+    while (reader_->Read(&response)) vins.push_back(response.event().defect().vin());
+    *end = sdk::FromGrpcStatus(reader_->Finish());
+    return vins;
+  }
+
+ private:
+  std::unique_ptr<defect::v1::DefectService::Stub> stub_;
+  grpc::ClientContext context_;
+  std::unique_ptr<grpc::ClientReader<WatchDefectsResponse>> reader_;
+};
+
+TEST(WatchFanoutTest, EveryWatcherSeesEveryEventAndAStalledOneIsEndedResumably) {
+  absl::StatusOr<std::unique_ptr<Mesh>> mesh_or =
+      Mesh::Start(MeshOptions{{"--watch-queue-events", kQueue}, nullptr, nullptr});
+  ASSERT_TRUE(mesh_or.ok()) << mesh_or.status();
+  Mesh& mesh = **mesh_or;
+  ASSERT_TRUE(mesh.SeedReferenceData().ok());
+  sdk::DefectClient otto = mesh.Defects("otto");
+  auto listed = otto.ListDefects(defect::v1::ListDefectsRequest());
+  ASSERT_TRUE(listed.ok()) << Describe(listed.status());
+  const std::string cursor = listed->watch_cursor();
+  ASSERT_FALSE(cursor.empty());
+
+  StalledWatcher stalled(mesh.OptionsFor("manager"), cursor);
+
+  // A few clients (channels) share the watchers, as screens behind one gateway would.
+  std::vector<std::unique_ptr<sdk::DefectClient>> clients;
+  for (int i = 0; i < 4; ++i) {
+    clients.push_back(std::make_unique<sdk::DefectClient>(mesh.Defects("manager")));
+  }
+  absl::Mutex mu;
+  std::vector<std::vector<std::string>> seen(kWatchers);
+  std::vector<absl::Status> ends(kWatchers);
+  std::vector<std::thread> threads;
+  for (int w = 0; w < kWatchers; ++w) {
+    threads.emplace_back([&, w] {
+      WatchDefectsRequest request;
+      request.set_cursor(cursor);
+      auto stream = clients[w % clients.size()]->WatchDefects(
+          request, sdk::CallOptions::WithTimeout(absl::Seconds(120)));
+      WatchDefectsResponse response;
+      std::vector<std::string> vins;
+      while (static_cast<int>(vins.size()) < kEvents && stream->Next(&response)) {
+        vins.push_back(response.event().defect().vin());
+      }
+      stream->Cancel();
+      absl::Status end = vins.size() == kEvents ? absl::OkStatus() : stream->Finish();
+      absl::MutexLock lock(&mu);
+      seen[w] = std::move(vins);
+      ends[w] = end;
+    });
+  }
+  std::vector<std::string> expected;
+  for (int i = 0; i < kEvents; ++i) {
+    defect::v1::CreateDefectRequest request;
+    *request.mutable_defect() = SampleDefect(absl::StrCat("VIN-FAN-", i));
+    auto created = otto.CreateDefect(request);
+    ASSERT_TRUE(created.ok()) << Describe(created.status());
+    expected.push_back(absl::StrCat("VIN-FAN-", i));
+    // The pace of a busy line (50 changes/s), not synchronisation.
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  for (std::thread& t : threads) t.join();
+  int complete = 0;
+  for (int w = 0; w < kWatchers; ++w) {
+    EXPECT_EQ(seen[w], expected) << "watcher " << w << " ended: " << Describe(ends[w]);
+    if (seen[w] == expected) ++complete;
+  }
+  RecordProperty("watchers_complete", complete);
+
+  // The stalled client reads now: what was queued for it, then the resumable end.
+  absl::Status end;
+  std::vector<std::string> got = stalled.ReadAll(&end);
+  ASSERT_EQ(end.code(), absl::StatusCode::kUnavailable) << Describe(end);
+  EXPECT_EQ(sdk::ErrorReason(end), "WATCH_TOO_SLOW");
+  const std::string resume = sdk::ErrorMetadata(end, "cursor");
+  ASSERT_FALSE(resume.empty()) << Describe(end);
+  ASSERT_LT(got.size(), expected.size());
+  WatchDefectsRequest request;
+  request.set_cursor(resume);
+  auto rest = otto.WatchDefects(request, sdk::CallOptions::WithTimeout(absl::Seconds(60)));
+  WatchDefectsResponse response;
+  while (got.size() < expected.size() && rest->Next(&response)) {
+    got.push_back(response.event().defect().vin());
+  }
+  rest->Cancel();
+  EXPECT_EQ(got, expected) << "resuming from the cursor of the end status lost or repeated";
+  std::printf("stalled watcher: ended after its queue filled, resumed from %s\n", resume.c_str());
+}
+
+}  // namespace
+}  // namespace plantmesh::e2e
