@@ -132,7 +132,9 @@ class WatchLikeSource final : public EchoServiceBase::CountSource {
 
 class SummingSink final : public EchoServiceBase::SumSink {
  public:
+  explicit SummingSink(std::atomic<int>* taken) : taken_(taken) {}
   absl::Status OnMessage(SumRequest& message) override {
+    ++*taken_;
     if (message.value() < 0) return absl::InvalidArgumentError("value: must be >= 0");
     total_ += message.value();
     ++values_;
@@ -145,6 +147,7 @@ class SummingSink final : public EchoServiceBase::SumSink {
   }
 
  private:
+  std::atomic<int>* taken_;
   int64_t total_ = 0;
   int32_t values_ = 0;
 };
@@ -153,7 +156,9 @@ class Echo final : public EchoServiceBase {
  public:
   using EchoServiceBase::EchoServiceBase;
   std::atomic<int> fire_attempts{0};
-  std::atomic<int> counted{0};  // Count messages made, all streams
+  std::atomic<int> counted{0};        // Count messages made, all streams
+  std::atomic<int> counts_opened{0};  // HandleCount calls
+  std::atomic<int> sums_taken{0};     // messages handed to Sum's sinks
   // While set, Fire blocks until `release` is notified (holds an executor thread).
   absl::Notification* hold_fire = nullptr;
   std::atomic<int> fires_holding{0};
@@ -187,6 +192,7 @@ class Echo final : public EchoServiceBase {
   // count < 0: a watch-like stream; count > 1000000: refused before any message.
   absl::StatusOr<std::unique_ptr<CountSource>> HandleCount(runtime::CallContext&,
                                                            const CountRequest& request) override {
+    ++counts_opened;
     if (request.count() < 0) return std::make_unique<WatchLikeSource>();
     if (request.count() > 1000000) return absl::InvalidArgumentError("count: at most 1000000");
     return runtime::SourceFrom<CountResponse>(
@@ -199,7 +205,7 @@ class Echo final : public EchoServiceBase {
         });
   }
   absl::StatusOr<std::unique_ptr<SumSink>> HandleSum(runtime::CallContext&) override {
-    return std::make_unique<SummingSink>();
+    return std::make_unique<SummingSink>(&sums_taken);
   }
 };
 
@@ -315,6 +321,75 @@ TEST_F(CodegenTest, ASinkErrorEndsTheClientStream) {
   sum->Write(message);
   absl::StatusOr<SumResponse> total = sum->Finish();
   EXPECT_EQ(total.status().code(), absl::StatusCode::kInvalidArgument) << total.status();
+}
+
+// Requests arrive as bytes and are checked against the contract's text rules before
+// any handler sees them, for every kind; a refused one is audited without its body.
+TEST_F(CodegenTest, ARequestBreakingTheTextRulesReachesNoHandler) {
+  FireRequest fire;
+  fire.mutable_target()->set_name(std::string("t\0t", 3));
+  absl::Status fired = client_->Fire(fire).status();
+  EXPECT_EQ(fired.code(), absl::StatusCode::kInvalidArgument) << fired;
+  EXPECT_THAT(std::string(fired.message()), HasSubstr("target.name"));
+  EXPECT_EQ(service_.fire_attempts.load(), 0);
+
+  CountRequest count;
+  count.set_count(3);
+  count.set_label("line\nbreak");  // single line by default
+  auto stream = client_->Count(count);
+  CountResponse response;
+  EXPECT_FALSE(stream->Next(&response));
+  absl::Status counted = stream->Finish();
+  EXPECT_EQ(counted.code(), absl::StatusCode::kInvalidArgument) << counted;
+  EXPECT_THAT(std::string(counted.message()), HasSubstr("label"));
+  EXPECT_EQ(service_.counts_opened.load(), 0);
+
+  ASSERT_TRUE(Eventually([&] { return policy_.Ended().size() == 2; }));
+  EXPECT_THAT(policy_.Ended(),
+              ElementsAre("plantmesh.codegentest.v1.EchoService.Fire (stream) INVALID_ARGUMENT",
+                          "plantmesh.codegentest.v1.EchoService.Count (stream) INVALID_ARGUMENT"));
+}
+
+// A refused message ends a client stream with its INVALID_ARGUMENT: the sink has what came
+// before it, never the message itself nor what follows, and the stream has no response.
+TEST_F(CodegenTest, ARefusedMessageEndsAClientStreamAndDecidesItsOutcome) {
+  auto sum = client_->Sum();
+  for (int value = 1; value <= 2; ++value) {
+    SumRequest message;
+    message.set_value(value);
+    ASSERT_TRUE(sum->Write(message));
+  }
+  SumRequest refused;
+  refused.set_value(3);
+  refused.set_note(std::string("\x01", 1));
+  sum->Write(refused);
+  SumRequest after;
+  after.set_value(4);
+  sum->Write(after);  // may fail: the server ended the stream
+  absl::StatusOr<SumResponse> total = sum->Finish();
+  EXPECT_EQ(total.status().code(), absl::StatusCode::kInvalidArgument) << total.status();
+  EXPECT_THAT(std::string(total.status().message()), HasSubstr("note"));
+  EXPECT_EQ(service_.sums_taken.load(), 2);
+  ASSERT_TRUE(Eventually([&] { return !policy_.Ended().empty(); }));
+  EXPECT_THAT(policy_.Ended(),
+              ElementsAre("plantmesh.codegentest.v1.EchoService.Sum (stream) INVALID_ARGUMENT"));
+}
+
+// The same in a bidirectional stream, for bytes protobuf itself refuses (a proto3 string
+// that is not UTF-8): the field is still named.
+TEST_F(CodegenTest, AMessageThatIsNotUtf8EndsABidiStreamNamingTheField) {
+  auto chat = client_->Chat();
+  ChatMessage message;
+  message.set_text("hi");
+  ASSERT_TRUE(chat->Write(message));
+  ASSERT_TRUE(chat->Next(&message));
+  EXPECT_EQ(message.text(), "echo: hi");
+  message.set_text("caf\xe9");  // Latin-1, not UTF-8
+  chat->Write(message);
+  EXPECT_FALSE(chat->Next(&message));
+  absl::Status ended = chat->Finish();
+  EXPECT_EQ(ended.code(), absl::StatusCode::kInvalidArgument) << ended;
+  EXPECT_THAT(std::string(ended.message()), HasSubstr("text"));
 }
 
 TEST_F(CodegenTest, ARefusalByThePolicyRunsNoHandlerForAnyKind) {
