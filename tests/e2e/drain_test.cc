@@ -62,15 +62,6 @@ size_t AwaitLog(testing::ServerProcess& server, const std::string& text) {
 }
 
 // The "Threads:" line of /proc/<pid>/status.
-int ThreadsOf(int pid) {
-  std::ifstream status(absl::StrCat("/proc/", pid, "/status"));
-  std::string line;
-  while (std::getline(status, line)) {
-    if (absl::StartsWith(line, "Threads:")) return std::stoi(line.substr(8));
-  }
-  return -1;
-}
-
 std::string CreateDefect(Mesh& mesh, const std::string& vin) {
   defect::v1::CreateDefectRequest request;
   *request.mutable_defect() = SampleDefect(vin);

@@ -5,7 +5,9 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <fstream>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/synchronization/notification.h"
@@ -212,5 +214,14 @@ defect::v1::Defect SampleDefect(const std::string& vin) {
 }
 
 std::string Describe(const absl::Status& status) { return sdk::DescribeStatus(status); }
+
+int ThreadsOf(int pid) {
+  std::ifstream status(absl::StrCat("/proc/", pid, "/status"));
+  std::string line;
+  while (std::getline(status, line)) {
+    if (absl::StartsWith(line, "Threads:")) return std::stoi(line.substr(8));
+  }
+  return -1;
+}
 
 }  // namespace plantmesh::e2e

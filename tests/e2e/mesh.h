@@ -84,4 +84,7 @@ defect::v1::Defect SampleDefect(const std::string& vin);
 // "CODE: message" of a status, for assertion messages.
 std::string Describe(const absl::Status& status);
 
+// The number of threads of process `pid` now (/proc/<pid>/status), or -1.
+int ThreadsOf(int pid);
+
 }  // namespace plantmesh::e2e

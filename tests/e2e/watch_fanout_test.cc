@@ -145,5 +145,67 @@ TEST(WatchFanoutTest, EveryWatcherSeesEveryEventAndAStalledOneIsEndedResumably) 
   std::printf("stalled watcher: ended after its queue filled, resumed from %s\n", resume.c_str());
 }
 
+// Idle watchers hold no server thread: many WatchDefects streams with nothing to send
+// stay open on the server while its thread count stays put, and each still gets the
+// next change.
+TEST(WatchFanoutTest, IdleWatchersDoNotGrowTheServersThreads) {
+  constexpr int kIdle = 300;
+  absl::StatusOr<std::unique_ptr<Mesh>> mesh_or = Mesh::Start();
+  ASSERT_TRUE(mesh_or.ok()) << mesh_or.status();
+  Mesh& mesh = **mesh_or;
+  ASSERT_TRUE(mesh.SeedReferenceData().ok());
+  sdk::DefectClient otto = mesh.Defects("otto");
+  auto listed = otto.ListDefects(defect::v1::ListDefectsRequest());
+  ASSERT_TRUE(listed.ok()) << Describe(listed.status());
+  // From the list's cursor every watcher gets the change below, however late the server
+  // subscribed it.
+  const std::string cursor = listed->watch_cursor();
+  ASSERT_FALSE(cursor.empty());
+  const int pid = mesh.server().pid();
+  ASSERT_GT(pid, 0);
+  const int before = ThreadsOf(pid);
+
+  std::vector<std::unique_ptr<sdk::DefectClient>> clients;
+  for (int i = 0; i < 3; ++i) {
+    clients.push_back(std::make_unique<sdk::DefectClient>(mesh.Defects("manager")));
+  }
+  std::vector<std::unique_ptr<sdk::ReadStream<WatchDefectsResponse>>> watchers;
+  WatchDefectsRequest request;
+  request.set_cursor(cursor);
+  for (int w = 0; w < kIdle; ++w) {
+    watchers.push_back(clients[w % clients.size()]->WatchDefects(
+        request, sdk::CallOptions::WithTimeout(absl::Seconds(120))));
+  }
+  defect::v1::CreateDefectRequest create;
+  *create.mutable_defect() = SampleDefect("VIN-IDLE-WATCHERS");
+  ASSERT_TRUE(otto.CreateDefect(create).ok());
+  // Every watcher is open on the server: each gets the change, then is idle again.
+  for (int w = 0; w < kIdle; ++w) {
+    WatchDefectsResponse response;
+    ASSERT_TRUE(watchers[w]->Next(&response))
+        << "watcher " << w << ": " << Describe(watchers[w]->Finish());
+    EXPECT_EQ(response.event().defect().vin(), "VIN-IDLE-WATCHERS");
+  }
+  const int with_watchers = ThreadsOf(pid);
+  // A unary call still gets a handler thread.
+  ASSERT_TRUE(otto.ListDefects(defect::v1::ListDefectsRequest()).ok());
+  RecordProperty("threads_before", before);
+  RecordProperty("threads_with_idle_watchers", with_watchers);
+  std::printf("server threads: %d before, %d with %d idle watchers\n", before, with_watchers,
+              kIdle);
+  // Room for gRPC's own pool to grow by a few, not a thread per watcher.
+  EXPECT_LE(with_watchers, before + 8) << kIdle << " idle watchers grew the server's threads";
+
+  // Still alive: each gets the next change too.
+  *create.mutable_defect() = SampleDefect("VIN-IDLE-WATCHERS-2");
+  ASSERT_TRUE(otto.CreateDefect(create).ok());
+  for (int w = 0; w < kIdle; ++w) {
+    WatchDefectsResponse response;
+    ASSERT_TRUE(watchers[w]->Next(&response)) << "watcher " << w;
+    EXPECT_EQ(response.event().defect().vin(), "VIN-IDLE-WATCHERS-2");
+  }
+  for (auto& watcher : watchers) watcher->Cancel();
+}
+
 }  // namespace
 }  // namespace plantmesh::e2e
