@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/strings/str_join.h"
+#include "plantmesh/common/status_macros.h"
 #include "server/known_services.h"
 #include "server/runtime/access_policy.h"
 #include "server/runtime/config.h"
@@ -28,7 +29,6 @@
 #include "server/runtime/service_tables.h"
 #include "server/runtime/shutdown.h"
 #include "server/runtime/standard_call_policy.h"
-#include "server/runtime/status_macros.h"
 #include "server/runtime/system_service.h"
 
 namespace plantmesh {

@@ -13,11 +13,11 @@
 #include "absl/strings/strip.h"
 #include "nlohmann/json.hpp"
 #include "plantmesh/common/sha256.h"
+#include "plantmesh/common/status_macros.h"
 #include "plantmesh/common/uuid.h"
 #include "server/defect/convert.h"
 #include "server/runtime/errors.h"
 #include "server/runtime/pg_statements.h"
-#include "server/runtime/status_macros.h"
 
 namespace plantmesh::defect {
 namespace {

@@ -19,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "plantmesh/common/status_macros.h"
 #include "plantmesh/defect/v1/defect.pb.h"
 #include "server/defect/convert.h"
 #include "server/defect/domain.h"
@@ -26,7 +27,6 @@
 #include "server/runtime/errors.h"
 #include "server/runtime/migrations.h"
 #include "server/runtime/pg_pool.h"
-#include "server/runtime/status_macros.h"
 #include "tests/support/test_servers.h"
 
 namespace plantmesh::defect {

@@ -5,8 +5,8 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "plantmesh/common/status_macros.h"
 #include "server/runtime/pg_pool.h"
-#include "server/runtime/status_macros.h"
 
 namespace plantmesh::runtime {
 namespace {

@@ -4,8 +4,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "plantmesh/common/status_macros.h"
 #include "server/runtime/shutdown.h"
-#include "server/runtime/status_macros.h"
 #include "server/runtime/stream_cursor.h"
 
 namespace plantmesh::runtime {
