@@ -147,6 +147,22 @@ def report(args):
             "<= 5 ms", ours_half["p99_ms"] <= 5.0,
             note=f"achieved {ours_half['rps']:.0f}/s")
 
+    fanout_path = os.path.join(d, "b10.fanout.json")
+    if os.path.exists(fanout_path):
+        with open(fanout_path) as f:
+            fanout = json.load(f)
+        name = f"B10 fan-out, {fanout['watchers']} watchers, {fanout['rate']:.0f}/s"
+        row(name, "p99 ms", fanout["commit_to_last_watcher_p99_ms"], None,
+            "<= 50 ms commit -> last watcher", fanout["commit_to_last_watcher_p99_ms"] <= 50,
+            note=f"{fanout['changes']} changes")
+        row(name, "threads", fanout["server_threads"], None, "<= 64", fanout["server_threads"] <= 64)
+        row(name, "Redis conns", fanout["redis_connections"], None, "<= 4",
+            0 <= fanout["redis_connections"] <= 4)
+        row(name, "RSS MiB", fanout["server_rss_mib"], None, "<= 300", fanout["server_rss_mib"] <= 300)
+        chosen_fanout = fanout
+    else:
+        chosen_fanout = None
+
     failures = {label: run["failed"] for label, run in chosen.items() if run["failed"]}
 
     header = ("scenario", "metric", "ours", "baseline", "ratio", "goal", "met?")
@@ -181,6 +197,7 @@ def report(args):
             "concurrency": args.concurrency,
             "quick": bool(args.quick),
             "rows": rows,
+            "fanout": chosen_fanout,
             "runs": {label: {k: v for k, v in run.items() if k != "raw"} | {"detail": run["raw"]}
                      for label, run in chosen.items()},
             "all_runs": sorted(os.path.basename(p) for p in glob.glob(os.path.join(d, "*"))

@@ -12,8 +12,8 @@
 #include "cli/request_builder.h"
 #include "plantmesh/api/v1/annotations.pb.h"
 #include "plantmesh/common/sha256.h"
+#include "plantmesh/common/status_macros.h"
 #include "plantmesh/sdk/status.h"
-#include "server/runtime/status_macros.h"
 
 namespace plantmesh::cli {
 namespace {

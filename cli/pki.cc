@@ -25,7 +25,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "cli/atomic_file.h"
-#include "server/runtime/status_macros.h"
+#include "plantmesh/common/status_macros.h"
 
 namespace plantmesh::pki {
 namespace {

@@ -8,7 +8,7 @@
 #include "absl/time/time.h"
 #include "cli/pki.h"
 #include "cli/role_bindings.h"
-#include "server/runtime/status_macros.h"
+#include "plantmesh/common/status_macros.h"
 
 namespace plantmesh::cli {
 namespace {

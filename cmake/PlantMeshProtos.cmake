@@ -54,7 +54,7 @@ target_include_directories(plantmesh_proto PUBLIC
 target_link_libraries(plantmesh_proto PUBLIC protobuf::libprotobuf gRPC::grpc++)
 set_target_properties(plantmesh_proto PROPERTIES EXPORT_NAME proto)
 
-# Our plugin: protoc-gen-plantmesh (sdk/codegen). One protoc run for all service files.
+# Our plugin: protoc-gen-plantmesh (codegen/). One protoc run for all service files.
 set(PLANTMESH_SDK_SOURCES "")
 set(PLANTMESH_SERVER_SOURCES "")
 foreach(_p IN LISTS PLANTMESH_SERVICE_PROTOS)
@@ -66,7 +66,7 @@ foreach(_p IN LISTS PLANTMESH_SERVICE_PROTOS)
 endforeach()
 list(TRANSFORM PLANTMESH_SERVICE_PROTOS PREPEND "${PLANTMESH_PROTO_ROOT}/"
   OUTPUT_VARIABLE _service_proto_paths)
-# What the SDK knows of all contracts together (sdk/codegen/contracts_generator.h).
+# What the SDK knows of all contracts together (codegen/contracts_generator.h).
 set(_retry_policy "${PLANTMESH_GEN_DIR}/plantmesh_contracts.pm.cc")
 add_custom_command(
   OUTPUT ${PLANTMESH_SDK_SOURCES} ${PLANTMESH_SERVER_SOURCES} "${_retry_policy}"

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/strings/str_join.h"
+#include "plantmesh/common/status_macros.h"
 #include "server/known_services.h"
 #include "server/runtime/access_policy.h"
 #include "server/runtime/config.h"
@@ -26,9 +27,9 @@
 #include "server/runtime/role_bindings.h"
 #include "server/runtime/server_host.h"
 #include "server/runtime/service_module.h"
+#include "server/runtime/service_tables.h"
 #include "server/runtime/shutdown.h"
 #include "server/runtime/standard_call_policy.h"
-#include "server/runtime/status_macros.h"
 #include "server/runtime/system_service.h"
 
 namespace plantmesh {
@@ -62,6 +63,8 @@ absl::Status Serve(const runtime::ServerConfig& config) {
       if (service->schema.empty()) continue;
       PM_RETURN_IF_ERROR(runtime::ApplyMigrations(config.postgres_url, service->schema,
                                                   service->migrations(), lock_wait));
+      PM_RETURN_IF_ERROR(
+          runtime::ApplyServiceTables(config.postgres_url, service->schema, lock_wait));
     }
     runtime::PgPoolOptions pool_options;
     pool_options.url = config.postgres_url;

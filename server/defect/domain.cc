@@ -11,7 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "server/runtime/status_macros.h"
+#include "plantmesh/common/status_macros.h"
 #include "server/runtime/text_rules.h"
 
 namespace plantmesh::defect {

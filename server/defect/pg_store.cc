@@ -1,6 +1,5 @@
 #include "server/defect/pg_store.h"
 
-#include <map>
 #include <optional>
 #include <pqxx/pqxx>
 #include <string>
@@ -14,10 +13,11 @@
 #include "absl/strings/strip.h"
 #include "nlohmann/json.hpp"
 #include "plantmesh/common/sha256.h"
+#include "plantmesh/common/status_macros.h"
 #include "plantmesh/common/uuid.h"
 #include "server/defect/convert.h"
 #include "server/runtime/errors.h"
-#include "server/runtime/status_macros.h"
+#include "server/runtime/pg_statements.h"
 
 namespace plantmesh::defect {
 namespace {
@@ -48,21 +48,25 @@ namespace {
   "AND ($5::int8 IS NULL OR create_time >= " PM_TS(5) ") "                                    \
   "AND ($6::int8 IS NULL OR create_time < " PM_TS(6) ") "
 
-const std::map<std::string, std::string>& Statements() {
-  static const auto* statements = new std::map<std::string, std::string>{
-      {"defect_insert",
-       "INSERT INTO defect.defects (request_id, request_hash, vin, model, zone, station, "
-       "category_code, severity, description, detected_by, shift, status, reported_by, "
-       "create_time, update_time, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "
-       "$11, $12, $13, " PM_TS(14) ", " PM_TS(14) ", 1) RETURNING id"},
-      {"defect_select", "SELECT " PM_DEFECT_COLUMNS " FROM defect.defects WHERE id = $1"},
-      // With the facts a change's rules need: the assigned mechanic's identity.
-      {"defect_lock",
-       "SELECT " PM_DEFECT_COLUMNS
-       ", (SELECT m.identity FROM defect.mechanics m WHERE m.id = defects.mechanic_id) "
-       "AS mechanic_identity FROM defect.defects WHERE id = $1 FOR UPDATE"},
-      {"defect_update",
-       "UPDATE defect.defects SET version = $2, vin = $3, model = $4, zone = $5, station = $6, "
+// All of the store's SQL, registered under names qualified by the schema
+// (runtime::PgStatements): never a raw statement name at a call site.
+struct Sql {
+  runtime::PgStatements registry{"defect"};
+  const runtime::PgStatement defect_insert = registry.Add(
+      "defect_insert",
+      "INSERT INTO defect.defects (request_id, request_hash, vin, model, zone, station, "
+      "category_code, severity, description, detected_by, shift, status, reported_by, "
+      "create_time, update_time, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "
+      "$11, $12, $13, " PM_TS(14) ", " PM_TS(14) ", 1) RETURNING id");
+  const runtime::PgStatement defect_select = registry.Add(
+      "defect_select", "SELECT " PM_DEFECT_COLUMNS " FROM defect.defects WHERE id = $1");
+  // With the facts a change's rules need: the assigned mechanic's identity.
+  const runtime::PgStatement defect_lock =
+      registry.Add("defect_lock",
+                   "SELECT " PM_DEFECT_COLUMNS
+                   ", (SELECT m.identity FROM defect.mechanics m WHERE m.id = defects.mechanic_id) "
+                   "AS mechanic_identity FROM defect.defects WHERE id = $1 FOR UPDATE");
+  const runtime::PgStatement defect_update = registry.Add("defect_update", "UPDATE defect.defects SET version = $2, vin = $3, model = $4, zone = $5, station = $6, "
        "category_code = $7, severity = $8, description = $9, detected_by = $10, shift = $11, "
        "status = $12, update_time = " PM_TS(13) ", close_time = " PM_TS(
            14) ", "
@@ -76,89 +80,111 @@ const std::map<std::string, std::string>& Statements() {
                                        "repair_labor_minutes = $25, verified_by = $26, verify_time "
                                        "= " PM_TS(27) ", "
                                                       "verify_accepted = $28, rejection_reason = "
-                                                      "$29 WHERE id = $1"},
-      {"defect_exists", "SELECT 1 FROM defect.defects WHERE id = $1"},
-      {"list_create_desc", "SELECT " PM_DEFECT_COLUMNS " " PM_LIST_FILTER
+                                                      "$29 WHERE id = $1");
+  const runtime::PgStatement defect_exists =
+      registry.Add("defect_exists", "SELECT 1 FROM defect.defects WHERE id = $1");
+  const runtime::PgStatement list_create_desc = registry.Add("list_create_desc", "SELECT " PM_DEFECT_COLUMNS " " PM_LIST_FILTER
                            "AND ($7::int8 IS NULL OR (create_time, id) < (" PM_TS(
                                7) ", $8::int8)) "
-                                  "ORDER BY create_time DESC, id DESC LIMIT $9"},
-      {"list_create_asc", "SELECT " PM_DEFECT_COLUMNS " " PM_LIST_FILTER
+                                  "ORDER BY create_time DESC, id DESC LIMIT $9");
+  const runtime::PgStatement list_create_asc = registry.Add("list_create_asc", "SELECT " PM_DEFECT_COLUMNS " " PM_LIST_FILTER
                           "AND ($7::int8 IS NULL OR (create_time, id) > (" PM_TS(
                               7) ", $8::int8)) "
-                                 "ORDER BY create_time, id LIMIT $9"},
-      {"list_update_desc", "SELECT " PM_DEFECT_COLUMNS " " PM_LIST_FILTER
+                                 "ORDER BY create_time, id LIMIT $9");
+  const runtime::PgStatement list_update_desc = registry.Add("list_update_desc", "SELECT " PM_DEFECT_COLUMNS " " PM_LIST_FILTER
                            "AND ($7::int8 IS NULL OR (update_time, id) < (" PM_TS(
                                7) ", $8::int8)) "
-                                  "ORDER BY update_time DESC, id DESC LIMIT $9"},
-      {"list_update_asc", "SELECT " PM_DEFECT_COLUMNS " " PM_LIST_FILTER
+                                  "ORDER BY update_time DESC, id DESC LIMIT $9");
+  const runtime::PgStatement list_update_asc = registry.Add("list_update_asc", "SELECT " PM_DEFECT_COLUMNS " " PM_LIST_FILTER
                           "AND ($7::int8 IS NULL OR (update_time, id) > (" PM_TS(
                               7) ", $8::int8)) "
-                                 "ORDER BY update_time, id LIMIT $9"},
-      // Plans per call: the optional filters fold away and the keyset uses its index,
-      // which a generic plan of these OR-ed conditions could not.
-      {"custom_plans", "SELECT set_config('plan_cache_mode', 'force_custom_plan', true)"},
-      {"photos_of",
-       "SELECT " PM_PHOTO_COLUMNS " FROM defect.photos WHERE defect_id = ANY($1::int8[]) "
-       "ORDER BY defect_id, photo_no"},
-      {"photo_meta",
-       "SELECT " PM_PHOTO_COLUMNS " FROM defect.photos WHERE defect_id = $1 AND photo_no = $2"},
-      {"photo_next_no",
-       "SELECT coalesce(max(photo_no), 0) + 1 FROM defect.photos WHERE defect_id = $1"},
-      {"photo_insert",
-       "INSERT INTO defect.photos (defect_id, photo_no, content_type, size_bytes, sha256, "
-       "file_name, uploaded_by, upload_time, request_id, bytes) "
-       "VALUES ($1, $2, $3, $4, $5, $6, $7, " PM_TS(8) ", $9, $10)"},
-      {"photo_content", "SELECT " PM_PHOTO_COLUMNS
-                        ", bytes FROM defect.photos WHERE defect_id = $1 AND photo_no = $2"},
-      // The history entry and the outbox event of one change in one statement: one
-      // round trip fewer per write, which is most of the server's cost (bench B5).
-      {"change_record",
-       "WITH entry AS (INSERT INTO defect.history (defect_id, sequence, change_type, actor, "
+                                 "ORDER BY update_time, id LIMIT $9");
+  // Plans per call: the optional filters fold away and the keyset uses its index,
+  // which a generic plan of these OR-ed conditions could not.
+  const runtime::PgStatement custom_plans = registry.Add(
+      "custom_plans", "SELECT set_config('plan_cache_mode', 'force_custom_plan', true)");
+  const runtime::PgStatement photos_of =
+      registry.Add("photos_of", "SELECT " PM_PHOTO_COLUMNS
+                                " FROM defect.photos WHERE defect_id = ANY($1::int8[]) "
+                                "ORDER BY defect_id, photo_no");
+  const runtime::PgStatement photo_meta =
+      registry.Add("photo_meta", "SELECT " PM_PHOTO_COLUMNS
+                                 " FROM defect.photos WHERE defect_id = $1 AND photo_no = $2");
+  const runtime::PgStatement photo_next_no =
+      registry.Add("photo_next_no",
+                   "SELECT coalesce(max(photo_no), 0) + 1 FROM defect.photos WHERE defect_id = $1");
+  const runtime::PgStatement photo_insert = registry.Add(
+      "photo_insert",
+      "INSERT INTO defect.photos (defect_id, photo_no, content_type, size_bytes, sha256, "
+      "file_name, uploaded_by, upload_time, request_id, bytes) "
+      "VALUES ($1, $2, $3, $4, $5, $6, $7, " PM_TS(8) ", $9, $10)");
+  const runtime::PgStatement photo_content = registry.Add(
+      "photo_content", "SELECT " PM_PHOTO_COLUMNS
+                       ", bytes FROM defect.photos WHERE defect_id = $1 AND photo_no = $2");
+  // The history entry and the outbox event of one change in one statement: one
+  // round trip fewer per write, which is most of the server's cost (bench B5).
+  const runtime::PgStatement change_record = registry.Add("change_record", "WITH entry AS (INSERT INTO defect.history (defect_id, sequence, change_type, actor, "
        "change_time, changes, comment, request_id) SELECT $1, coalesce(max(sequence), 0) + 1, "
        "$2, $3, " PM_TS(4) ", $5::jsonb, $6, $7 FROM defect.history WHERE defect_id = $1) "
-                           "INSERT INTO defect.outbox (event_id, payload) VALUES ($8::uuid, $9)"},
-      {"history_of", "SELECT sequence, change_type, actor, " PM_US(
+                           "INSERT INTO defect.outbox (event_id, payload) VALUES ($8::uuid, $9)");
+  const runtime::PgStatement history_of = registry.Add("history_of", "SELECT sequence, change_type, actor, " PM_US(
                          "change_time") ", changes::text AS changes, "
                                         "comment, request_id FROM defect.history WHERE defect_id = "
-                                        "$1 ORDER BY sequence"},
-      {"place_lock", "SELECT id FROM defect.repair_places WHERE id = $1 FOR UPDATE"},
-      {"place_occupant",
-       "SELECT id FROM defect.defects WHERE repair_place_id = $1 AND status = 3 AND id <> $2 "
-       "LIMIT 1"},
-      {"place_insert",
-       "INSERT INTO defect.repair_places (id, display_name, zone, request_id) "
-       "VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING RETURNING id"},
-      {"place_find",
-       "SELECT id, display_name, zone, request_id FROM defect.repair_places WHERE id = $1"},
-      {"place_list",
-       "SELECT p.id, p.display_name, p.zone, d.id AS defect_id FROM defect.repair_places p "
-       "LEFT JOIN defect.defects d ON d.repair_place_id = p.id AND d.status = 3 "
-       "WHERE ($1::text = '' OR p.zone = $1) ORDER BY p.id"},
-      {"crew_insert",
-       "INSERT INTO defect.crews (id, display_name, zone, request_id) "
-       "VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING RETURNING id"},
-      {"crew_find", "SELECT id, display_name, zone, request_id FROM defect.crews WHERE id = $1"},
-      {"crew_list",
-       "SELECT id, display_name, zone FROM defect.crews WHERE ($1::text = '' OR zone = $1) "
-       "ORDER BY id"},
-      {"mechanic_insert",
-       "INSERT INTO defect.mechanics (id, display_name, crew_id, identity, request_id) "
-       "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING RETURNING id"},
-      {"mechanic_find",
-       "SELECT id, display_name, crew_id, identity, request_id FROM defect.mechanics "
-       "WHERE id = $1"},
-      {"mechanic_list",
-       "SELECT id, display_name, crew_id, identity FROM defect.mechanics "
-       "WHERE ($1::text = '' OR crew_id = $1) ORDER BY id"},
-      {"category_insert",
-       "INSERT INTO defect.categories (code, title, default_severity, request_id) "
-       "VALUES ($1, $2, $3, $4) ON CONFLICT (code) DO NOTHING RETURNING code"},
-      {"category_find",
-       "SELECT code, title, default_severity, request_id FROM defect.categories WHERE code = $1"},
-      {"category_list",
-       "SELECT code, title, default_severity FROM defect.categories ORDER BY code"},
-  };
-  return *statements;
+                                        "$1 ORDER BY sequence");
+  const runtime::PgStatement place_lock =
+      registry.Add("place_lock", "SELECT id FROM defect.repair_places WHERE id = $1 FOR UPDATE");
+  const runtime::PgStatement place_occupant = registry.Add(
+      "place_occupant",
+      "SELECT id FROM defect.defects WHERE repair_place_id = $1 AND status = 3 AND id <> $2 "
+      "LIMIT 1");
+  const runtime::PgStatement place_insert =
+      registry.Add("place_insert",
+                   "INSERT INTO defect.repair_places (id, display_name, zone, request_id) "
+                   "VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING RETURNING id");
+  const runtime::PgStatement place_find = registry.Add(
+      "place_find",
+      "SELECT id, display_name, zone, request_id FROM defect.repair_places WHERE id = $1");
+  const runtime::PgStatement place_list = registry.Add(
+      "place_list",
+      "SELECT p.id, p.display_name, p.zone, d.id AS defect_id FROM defect.repair_places p "
+      "LEFT JOIN defect.defects d ON d.repair_place_id = p.id AND d.status = 3 "
+      "WHERE ($1::text = '' OR p.zone = $1) ORDER BY p.id");
+  const runtime::PgStatement crew_insert =
+      registry.Add("crew_insert",
+                   "INSERT INTO defect.crews (id, display_name, zone, request_id) "
+                   "VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING RETURNING id");
+  const runtime::PgStatement crew_find = registry.Add(
+      "crew_find", "SELECT id, display_name, zone, request_id FROM defect.crews WHERE id = $1");
+  const runtime::PgStatement crew_list = registry.Add(
+      "crew_list",
+      "SELECT id, display_name, zone FROM defect.crews WHERE ($1::text = '' OR zone = $1) "
+      "ORDER BY id");
+  const runtime::PgStatement mechanic_insert =
+      registry.Add("mechanic_insert",
+                   "INSERT INTO defect.mechanics (id, display_name, crew_id, identity, request_id) "
+                   "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING RETURNING id");
+  const runtime::PgStatement mechanic_find =
+      registry.Add("mechanic_find",
+                   "SELECT id, display_name, crew_id, identity, request_id FROM defect.mechanics "
+                   "WHERE id = $1");
+  const runtime::PgStatement mechanic_list =
+      registry.Add("mechanic_list",
+                   "SELECT id, display_name, crew_id, identity FROM defect.mechanics "
+                   "WHERE ($1::text = '' OR crew_id = $1) ORDER BY id");
+  const runtime::PgStatement category_insert =
+      registry.Add("category_insert",
+                   "INSERT INTO defect.categories (code, title, default_severity, request_id) "
+                   "VALUES ($1, $2, $3, $4) ON CONFLICT (code) DO NOTHING RETURNING code");
+  const runtime::PgStatement category_find = registry.Add(
+      "category_find",
+      "SELECT code, title, default_severity, request_id FROM defect.categories WHERE code = $1");
+  const runtime::PgStatement category_list = registry.Add(
+      "category_list", "SELECT code, title, default_severity FROM defect.categories ORDER BY code");
+};
+
+const Sql& Statements() {
+  static const auto* sql = new Sql();
+  return *sql;
 }
 
 std::optional<std::string> Micros(const std::optional<absl::Time>& t) {
@@ -248,7 +274,7 @@ void LoadPhotos(pqxx::transaction_base& tx, std::vector<Defect>& defects) {
     ids.push_back(d.id);
   }
   pqxx::result rows =
-      tx.exec_prepared("photos_of", absl::StrCat("{", absl::StrJoin(ids, ","), "}"));
+      tx.exec_prepared(Statements().photos_of, absl::StrCat("{", absl::StrJoin(ids, ","), "}"));
   for (const pqxx::row& r : rows) {
     by_id[r["defect_id"].as<int64_t>()]->photos.push_back(PhotoFromRow(r));
   }
@@ -262,7 +288,8 @@ absl::Status DefectNotFound(int64_t id) {
 // and reads the facts its rules need.
 absl::StatusOr<Defect> LoadDefect(pqxx::transaction_base& tx, int64_t id,
                                   DefectFacts* facts = nullptr) {
-  pqxx::result rows = tx.exec_prepared(facts != nullptr ? "defect_lock" : "defect_select", id);
+  pqxx::result rows = tx.exec_prepared(
+      facts != nullptr ? Statements().defect_lock : Statements().defect_select, id);
   if (rows.empty()) return DefectNotFound(id);
   std::vector<Defect> one{DefectFromRow(rows[0])};
   if (facts != nullptr) facts->assigned_mechanic_identity = TextAt(rows[0]["mechanic_identity"]);
@@ -299,7 +326,7 @@ void WriteDefect(pqxx::transaction_base& tx, const Defect& d) {
   std::optional<std::string> close = Micros(d.close_time), assign_us = Micros(assign_time),
                              start_us = Micros(start_time), finish_us = Micros(finish_time),
                              verify_us = Micros(verify_time);
-  tx.exec_prepared0("defect_update", d.id, d.version, d.vin, d.model, d.zone, d.station,
+  tx.exec_prepared0(Statements().defect_update, d.id, d.version, d.vin, d.model, d.zone, d.station,
                     d.category_code, static_cast<int>(d.severity), d.description, d.detected_by,
                     d.shift, static_cast<int>(d.status), Micros(d.update_time), OrNull(close),
                     d.cancel_reason, OrNull(place), OrNull(mechanic), OrNull(assigned_by),
@@ -325,7 +352,7 @@ void RecordChange(pqxx::transaction_base& tx, const Defect* before, const Defect
   const std::string event_id = common::NewUuidV4();
   std::string payload;
   MakeEvent(event_id, type, before, after, context.actor(), when).SerializeToString(&payload);
-  tx.exec_prepared0("change_record", after.id, static_cast<int>(type), context.actor(),
+  tx.exec_prepared0(Statements().change_record, after.id, static_cast<int>(type), context.actor(),
                     Micros(when), ChangesJson(changes), comment, context.request.request_id,
                     event_id, pqxx::binarystring(payload));
 }
@@ -392,7 +419,7 @@ void Record(pqxx::transaction_base& tx, const ChangeContext& context,
 }  // namespace
 
 void PgDefectStore::PrepareStatements(pqxx::connection& conn) {
-  for (const auto& [name, sql] : Statements()) conn.prepare(name, sql);
+  Statements().registry.Prepare(conn);
   RequestLog().Prepare(conn);
 }
 
@@ -429,8 +456,8 @@ absl::StatusOr<Replayable<Defect>> PgDefectStore::CreateDefect(
     PM_ASSIGN_OR_RETURN(std::optional<runtime::PgRequestLog::Entry> seen, Claim(tx, context));
     if (seen) return Replay(tx, *seen, &result);
     pqxx::row inserted = tx.exec_prepared1(
-        "defect_insert", context.request.request_id, context.request.payload_sha256, defect.vin,
-        defect.model, defect.zone, defect.station, defect.category_code,
+        Statements().defect_insert, context.request.request_id, context.request.payload_sha256,
+        defect.vin, defect.model, defect.zone, defect.station, defect.category_code,
         static_cast<int>(defect.severity), defect.description, defect.detected_by, defect.shift,
         static_cast<int>(defect.status), defect.reported_by, Micros(defect.create_time));
     Defect created = defect;
@@ -469,19 +496,19 @@ absl::StatusOr<Defect> PgDefectStore::GetDefect(int64_t id) {
 }
 
 absl::StatusOr<ListPage> PgDefectStore::ListDefects(const ListQuery& query) {
-  const char* statement = "list_create_desc";
+  const runtime::PgStatement* statement = &Statements().list_create_desc;
   switch (query.order) {
     case ListOrder::kCreateTimeDesc:
-      statement = "list_create_desc";
+      statement = &Statements().list_create_desc;
       break;
     case ListOrder::kCreateTime:
-      statement = "list_create_asc";
+      statement = &Statements().list_create_asc;
       break;
     case ListOrder::kUpdateTimeDesc:
-      statement = "list_update_desc";
+      statement = &Statements().list_update_desc;
       break;
     case ListOrder::kUpdateTime:
-      statement = "list_update_asc";
+      statement = &Statements().list_update_asc;
       break;
   }
   std::vector<int> statuses;
@@ -499,10 +526,10 @@ absl::StatusOr<ListPage> PgDefectStore::ListDefects(const ListQuery& query) {
   PM_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& conn) -> absl::Status {
     pqxx::read_transaction tx(conn);
     page = ListPage{};
-    tx.exec_prepared("custom_plans");
+    tx.exec_prepared(Statements().custom_plans);
     // One more than the page: whether another page follows.
     pqxx::result rows = tx.exec_prepared(
-        statement, statuses_text, query.filter.zone, query.filter.vin, query.filter.shift,
+        *statement, statuses_text, query.filter.zone, query.filter.vin, query.filter.shift,
         OrNull(from), OrNull(to), OrNull(after_time), after_id, query.page_size + 1);
     for (const pqxx::row& r : rows) {
       if (static_cast<int>(page.defects.size()) == query.page_size) {
@@ -539,12 +566,12 @@ absl::StatusOr<Replayable<Defect>> PgDefectStore::MutateDefect(
          current.assignment->mechanic_id != after.assignment->mechanic_id);
     if (assignment_changed) {
       runtime::Violations v;
-      if (tx.exec_prepared("place_find", after.assignment->repair_place_id).empty()) {
+      if (tx.exec_prepared(Statements().place_find, after.assignment->repair_place_id).empty()) {
         v.Add("repair_place_id",
               absl::StrCat("unknown repair place ",
                            runtime::QuoteForMessage(after.assignment->repair_place_id)));
       }
-      if (tx.exec_prepared("mechanic_find", after.assignment->mechanic_id).empty()) {
+      if (tx.exec_prepared(Statements().mechanic_find, after.assignment->mechanic_id).empty()) {
         v.Add("mechanic_id", absl::StrCat("unknown mechanic ",
                                           runtime::QuoteForMessage(after.assignment->mechanic_id)));
       }
@@ -553,8 +580,8 @@ absl::StatusOr<Replayable<Defect>> PgDefectStore::MutateDefect(
     if (after.status == DefectStatus::kInRepair && current.status != DefectStatus::kInRepair) {
       // The place's row lock serializes repairs starting at the same place.
       const std::string& place = after.assignment->repair_place_id;
-      tx.exec_prepared("place_lock", place);
-      pqxx::result occupant = tx.exec_prepared("place_occupant", place, id);
+      tx.exec_prepared(Statements().place_lock, place);
+      pqxx::result occupant = tx.exec_prepared(Statements().place_occupant, place, id);
       if (!occupant.empty()) {
         std::string other = occupant[0][0].as<std::string>();
         return runtime::WithErrorInfo(
@@ -589,8 +616,8 @@ absl::StatusOr<std::vector<HistoryEntry>> PgDefectStore::GetHistory(int64_t id) 
   PM_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& conn) -> absl::Status {
     pqxx::read_transaction tx(conn);
     entries.clear();
-    if (tx.exec_prepared("defect_exists", id).empty()) return DefectNotFound(id);
-    for (const pqxx::row& r : tx.exec_prepared("history_of", id)) {
+    if (tx.exec_prepared(Statements().defect_exists, id).empty()) return DefectNotFound(id);
+    for (const pqxx::row& r : tx.exec_prepared(Statements().history_of, id)) {
       HistoryEntry e;
       e.sequence = r["sequence"].as<int64_t>();
       e.change_type = static_cast<ChangeType>(r["change_type"].as<int>());
@@ -627,12 +654,13 @@ absl::StatusOr<Replayable<Photo>> PgDefectStore::AddPhoto(const NewPhoto& photo,
           !absl::SimpleAtoi(parts[3], &photo_no)) {
         return absl::InternalError(absl::StrCat("request log names no photo: ", seen->resource));
       }
-      result.value = PhotoFromRow(tx.exec_prepared1("photo_meta", defect_id, photo_no));
+      result.value = PhotoFromRow(tx.exec_prepared1(Statements().photo_meta, defect_id, photo_no));
       return absl::OkStatus();
     }
     DefectFacts locked;  // the lock is what matters here
     PM_ASSIGN_OR_RETURN(Defect current, LoadDefect(tx, photo.defect_id, &locked));
-    const int photo_no = tx.exec_prepared1("photo_next_no", photo.defect_id)[0].as<int>();
+    const int photo_no =
+        tx.exec_prepared1(Statements().photo_next_no, photo.defect_id)[0].as<int>();
     Photo stored;
     stored.id = absl::StrCat(photo_no);
     stored.content_type = photo.content_type;
@@ -641,7 +669,7 @@ absl::StatusOr<Replayable<Photo>> PgDefectStore::AddPhoto(const NewPhoto& photo,
     stored.file_name = photo.file_name;
     stored.uploaded_by = context.actor();
     stored.upload_time = TruncateToMicros(context.now);
-    tx.exec_prepared0("photo_insert", photo.defect_id, photo_no, stored.content_type,
+    tx.exec_prepared0(Statements().photo_insert, photo.defect_id, photo_no, stored.content_type,
                       stored.size_bytes, stored.sha256, stored.file_name, stored.uploaded_by,
                       Micros(stored.upload_time), context.request.request_id,
                       pqxx::binarystring(photo.bytes));
@@ -668,9 +696,10 @@ absl::StatusOr<PhotoContent> PgDefectStore::GetPhoto(int64_t defect_id,
   PhotoContent content;
   PM_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& conn) -> absl::Status {
     pqxx::read_transaction tx(conn);
-    pqxx::result rows = tx.exec_prepared("photo_content", defect_id, photo_no);
+    pqxx::result rows = tx.exec_prepared(Statements().photo_content, defect_id, photo_no);
     if (rows.empty()) {
-      if (tx.exec_prepared("defect_exists", defect_id).empty()) return DefectNotFound(defect_id);
+      if (tx.exec_prepared(Statements().defect_exists, defect_id).empty())
+        return DefectNotFound(defect_id);
       return absl::NotFoundError(
           absl::StrCat("photo ", photo_id, " of defect ", defect_id, " not found"));
     }
@@ -689,7 +718,7 @@ absl::StatusOr<std::optional<DefectCategory>> PgDefectStore::FindCategory(const 
   std::optional<DefectCategory> found;
   PM_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& conn) -> absl::Status {
     pqxx::read_transaction tx(conn);
-    pqxx::result rows = tx.exec_prepared("category_find", code);
+    pqxx::result rows = tx.exec_prepared(Statements().category_find, code);
     if (rows.empty()) return absl::OkStatus();
     found = DefectCategory{rows[0]["code"].as<std::string>(), rows[0]["title"].as<std::string>(),
                            static_cast<Severity>(rows[0]["default_severity"].as<int>())};
@@ -708,7 +737,7 @@ absl::StatusOr<Replayable<DefectCategory>> PgDefectStore::CreateCategory(
   return CreateResource<DefectCategory>(
       context, encode, category, absl::StrCat("categories/", category.code),
       [&](pqxx::transaction_base& tx) -> absl::Status {
-        if (tx.exec_prepared("category_insert", category.code, category.title,
+        if (tx.exec_prepared(Statements().category_insert, category.code, category.title,
                              static_cast<int>(category.default_severity),
                              context.request.request_id)
                 .empty()) {
@@ -723,7 +752,7 @@ absl::StatusOr<std::vector<DefectCategory>> PgDefectStore::ListCategories() {
   PM_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& conn) -> absl::Status {
     pqxx::read_transaction tx(conn);
     out.clear();
-    for (const pqxx::row& r : tx.exec_prepared("category_list")) {
+    for (const pqxx::row& r : tx.exec_prepared(Statements().category_list)) {
       out.push_back({r["code"].as<std::string>(), r["title"].as<std::string>(),
                      static_cast<Severity>(r["default_severity"].as<int>())});
     }
@@ -741,7 +770,7 @@ absl::StatusOr<Replayable<RepairPlace>> PgDefectStore::CreateRepairPlace(
   return CreateResource<RepairPlace>(
       context, encode, created, absl::StrCat("repairPlaces/", place.id),
       [&](pqxx::transaction_base& tx) -> absl::Status {
-        if (tx.exec_prepared("place_insert", place.id, place.display_name, place.zone,
+        if (tx.exec_prepared(Statements().place_insert, place.id, place.display_name, place.zone,
                              context.request.request_id)
                 .empty()) {
           return TakenBy("repair place", place.id);
@@ -755,7 +784,7 @@ absl::StatusOr<std::vector<RepairPlace>> PgDefectStore::ListRepairPlaces(const s
   PM_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& conn) -> absl::Status {
     pqxx::read_transaction tx(conn);
     out.clear();
-    for (const pqxx::row& r : tx.exec_prepared("place_list", zone)) {
+    for (const pqxx::row& r : tx.exec_prepared(Statements().place_list, zone)) {
       RepairPlace p;
       p.id = r["id"].as<std::string>();
       p.display_name = r["display_name"].as<std::string>();
@@ -772,15 +801,16 @@ absl::StatusOr<std::vector<RepairPlace>> PgDefectStore::ListRepairPlaces(const s
 absl::StatusOr<Replayable<Crew>> PgDefectStore::CreateCrew(const Crew& crew,
                                                            const ChangeContext& context,
                                                            const ResponseEncoder<Crew>& encode) {
-  return CreateResource<Crew>(context, encode, crew, absl::StrCat("crews/", crew.id),
-                              [&](pqxx::transaction_base& tx) -> absl::Status {
-                                if (tx.exec_prepared("crew_insert", crew.id, crew.display_name,
-                                                     crew.zone, context.request.request_id)
-                                        .empty()) {
-                                  return TakenBy("crew", crew.id);
-                                }
-                                return absl::OkStatus();
-                              });
+  return CreateResource<Crew>(
+      context, encode, crew, absl::StrCat("crews/", crew.id),
+      [&](pqxx::transaction_base& tx) -> absl::Status {
+        if (tx.exec_prepared(Statements().crew_insert, crew.id, crew.display_name, crew.zone,
+                             context.request.request_id)
+                .empty()) {
+          return TakenBy("crew", crew.id);
+        }
+        return absl::OkStatus();
+      });
 }
 
 absl::StatusOr<std::vector<Crew>> PgDefectStore::ListCrews(const std::string& zone) {
@@ -788,7 +818,7 @@ absl::StatusOr<std::vector<Crew>> PgDefectStore::ListCrews(const std::string& zo
   PM_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& conn) -> absl::Status {
     pqxx::read_transaction tx(conn);
     out.clear();
-    for (const pqxx::row& r : tx.exec_prepared("crew_list", zone)) {
+    for (const pqxx::row& r : tx.exec_prepared(Statements().crew_list, zone)) {
       out.push_back({r["id"].as<std::string>(), r["display_name"].as<std::string>(),
                      r["zone"].as<std::string>()});
     }
@@ -803,12 +833,12 @@ absl::StatusOr<Replayable<Mechanic>> PgDefectStore::CreateMechanic(
   return CreateResource<Mechanic>(
       context, encode, mechanic, absl::StrCat("mechanics/", mechanic.id),
       [&](pqxx::transaction_base& tx) -> absl::Status {
-        if (tx.exec_prepared("crew_find", mechanic.crew_id).empty()) {
+        if (tx.exec_prepared(Statements().crew_find, mechanic.crew_id).empty()) {
           return runtime::InvalidField(
               "mechanic.crew_id",
               absl::StrCat("unknown crew ", runtime::QuoteForMessage(mechanic.crew_id)));
         }
-        if (tx.exec_prepared("mechanic_insert", mechanic.id, mechanic.display_name,
+        if (tx.exec_prepared(Statements().mechanic_insert, mechanic.id, mechanic.display_name,
                              mechanic.crew_id, mechanic.identity, context.request.request_id)
                 .empty()) {
           return TakenBy("mechanic", mechanic.id);
@@ -846,7 +876,7 @@ absl::StatusOr<std::vector<Mechanic>> PgDefectStore::ListMechanics(const std::st
   PM_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& conn) -> absl::Status {
     pqxx::read_transaction tx(conn);
     out.clear();
-    for (const pqxx::row& r : tx.exec_prepared("mechanic_list", crew_id)) {
+    for (const pqxx::row& r : tx.exec_prepared(Statements().mechanic_list, crew_id)) {
       out.push_back({r["id"].as<std::string>(), r["display_name"].as<std::string>(),
                      r["crew_id"].as<std::string>(), r["identity"].as<std::string>()});
     }

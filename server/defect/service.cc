@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "plantmesh/common/sha256.h"
+#include "plantmesh/common/status_macros.h"
 #include "plantmesh/common/uuid.h"
 #include "server/defect/config.h"
 #include "server/defect/convert.h"
@@ -16,7 +17,6 @@
 #include "server/runtime/errors.h"
 #include "server/runtime/idempotency.h"
 #include "server/runtime/memory_budget.h"
-#include "server/runtime/status_macros.h"
 #include "server/runtime/watch.h"
 
 namespace plantmesh::defect {

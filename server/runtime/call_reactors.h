@@ -44,12 +44,12 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "plantmesh/common/status_macros.h"
 #include "server/runtime/call_context.h"
 #include "server/runtime/call_policy.h"
 #include "server/runtime/executor.h"
 #include "server/runtime/request_decoding.h"
 #include "server/runtime/shutdown.h"
-#include "server/runtime/status_macros.h"
 #include "server/runtime/streams.h"
 
 namespace plantmesh::runtime {

@@ -384,6 +384,13 @@ class CatchUpQueue {
       if (live_now) {
         state->skip = state->until < after;
         state->skip_through = after;
+        // Live events the hub read between Subscribe and this check may be at or before
+        // the cursor too (the hub lagged Redis): the subscriber has those already.
+        while (!state->live.empty()) {
+          absl::StatusOr<StreamCursor> queued = StreamCursor::Parse(state->live.front()->cursor);
+          if (!queued.ok() || after < queued->id) break;
+          state->live.pop_front();
+        }
         state->catching_up = false;
         state->catch_up_queued = false;
       }

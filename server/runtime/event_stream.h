@@ -27,7 +27,7 @@ struct RedisOptions {
 };
 
 // One outbox table and the stream it feeds. The table layout is fixed (see
-// server/runtime/outbox.sql, created by each service's migrations):
+// server/runtime/service_tables/, created by the runtime in every service schema):
 //   <schema>.outbox(id bigserial primary key, event_id uuid not null unique,
 //                   payload bytea not null, created_at timestamptz not null default now())
 // Published rows are deleted: the table holds only what is still to be published.

@@ -5,8 +5,8 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "plantmesh/common/status_macros.h"
 #include "server/runtime/pg_pool.h"
-#include "server/runtime/status_macros.h"
 
 namespace plantmesh::runtime {
 namespace {
@@ -34,8 +34,9 @@ absl::Status CheckVersions(std::vector<const Migration*>& sorted) {
 
 // Runs on the connection that holds the advisory lock.
 absl::Status ApplyLocked(pqxx::connection& conn, const std::string& schema,
+                         const std::string& history_table,
                          const std::vector<const Migration*>& sorted) {
-  const std::string table = conn.quote_name(schema) + ".schema_migrations";
+  const std::string table = conn.quote_name(schema) + "." + conn.quote_name(history_table);
   int applied = 0;
   try {
     pqxx::work tx(conn);
@@ -73,7 +74,8 @@ absl::Status ApplyLocked(pqxx::connection& conn, const std::string& schema,
 }  // namespace
 
 absl::Status ApplyMigrations(const std::string& url, std::string_view schema,
-                             const std::vector<Migration>& migrations, absl::Duration lock_wait) {
+                             const std::vector<Migration>& migrations, absl::Duration lock_wait,
+                             std::string_view history_table) {
   std::vector<const Migration*> sorted;
   for (const Migration& m : migrations) sorted.push_back(&m);
   PM_RETURN_IF_ERROR(CheckVersions(sorted));
@@ -105,7 +107,8 @@ absl::Status ApplyMigrations(const std::string& url, std::string_view schema,
       }
       tx.exec("SET lock_timeout = 0");
     }
-    absl::Status status = ApplyLocked(conn, std::string(schema), sorted);
+    absl::Status status =
+        ApplyLocked(conn, std::string(schema), std::string(history_table), sorted);
     pqxx::nontransaction unlock(conn);
     unlock.exec_params("SELECT pg_advisory_unlock(hashtext($1))", lock_key);
     return status;

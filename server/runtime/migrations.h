@@ -23,12 +23,13 @@ struct Migration {
 inline constexpr absl::Duration kDefaultMigrationLockWait = absl::Minutes(10);
 
 // Applies, in version order, every migration of `schema` newer than the ones recorded
-// in `<schema>.schema_migrations`. Creates the schema and that table when missing.
-// Holds pg_advisory_lock(hash(schema)) for the duration, waiting at most `lock_wait` for
-// it. Runs on its own connection without the request pool's statement and lock timeouts:
-// a migration may take as long as it takes (a long one must not fail half-way at start).
+// in `<schema>.<history_table>` (schema_migrations: the service's own). Creates the schema and that
+// table when missing. Holds pg_advisory_lock(hash(schema)) for the duration, waiting at most
+// `lock_wait` for it. Runs on its own connection without the request pool's statement and lock
+// timeouts: a migration may take as long as it takes (a long one must not fail half-way at start).
 absl::Status ApplyMigrations(const std::string& url, std::string_view schema,
                              const std::vector<Migration>& migrations,
-                             absl::Duration lock_wait = kDefaultMigrationLockWait);
+                             absl::Duration lock_wait = kDefaultMigrationLockWait,
+                             std::string_view history_table = "schema_migrations");
 
 }  // namespace plantmesh::runtime

@@ -11,6 +11,7 @@
 #include "server/runtime/migrations.h"
 #include "server/runtime/pg_pool.h"
 #include "server/runtime/redis_client.h"
+#include "server/runtime/service_tables.h"
 #include "tests/support/test_servers.h"
 
 namespace plantmesh::runtime {
@@ -18,11 +19,6 @@ namespace {
 
 using ::plantmesh::testing::RedisServer;
 using ::plantmesh::testing::SharedPostgres;
-
-// The outbox table as each service's migrations create it (server/runtime/outbox.sql).
-constexpr char kOutboxDdl[] =
-    "CREATE TABLE relay.outbox (id bigserial PRIMARY KEY, event_id uuid NOT NULL UNIQUE,"
-    " payload bytea NOT NULL, created_at timestamptz NOT NULL DEFAULT now());";
 
 // Polls `condition` until it holds or `timeout` passes; the relay runs on its own
 // thread and offers nothing to wait on.
@@ -44,7 +40,7 @@ class OutboxRelayTest : public ::testing::Test {
         SharedPostgres().CreateDatabase(absl::StrCat("relay_", ++database));
     ASSERT_TRUE(url.ok()) << url.status();
     url_ = *url;
-    ASSERT_TRUE(ApplyMigrations(url_, "relay", {{1, "0001_outbox.sql", kOutboxDdl}}).ok());
+    ASSERT_TRUE(ApplyServiceTables(url_, "relay").ok());  // the outbox, as every service has it
     PgPoolOptions options;
     options.url = url_;
     options.size = 2;

@@ -4,15 +4,13 @@
 
 #include <atomic>
 #include <chrono>
-#include <fstream>
 #include <pqxx/pqxx>
-#include <sstream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_replace.h"
 #include "server/runtime/errors.h"
 #include "server/runtime/pg_pool.h"
+#include "server/runtime/service_tables.h"
 #include "tests/support/test_servers.h"
 
 namespace plantmesh::runtime {
@@ -27,18 +25,8 @@ class PgRequestLogTest : public ::testing::Test {
         absl::StrCat("request_log_", ++database));
     ASSERT_TRUE(url.ok()) << url.status();
     url_ = *url;
-    {
-      pqxx::connection conn(url_);
-      pqxx::work tx(conn);
-      tx.exec0("CREATE SCHEMA svc");
-      // The reference DDL every service copies into its migrations, for schema svc.
-      std::ifstream file(PLANTMESH_SOURCE_DIR "/server/runtime/request_log.sql");
-      std::stringstream ddl;
-      ddl << file.rdbuf();
-      ASSERT_FALSE(ddl.str().empty());
-      tx.exec0(absl::StrReplaceAll(ddl.str(), {{"defect.", "svc."}}));
-      tx.commit();
-    }
+    // The runtime's tables, as every service's schema gets them.
+    ASSERT_TRUE(ApplyServiceTables(url_, "svc").ok());
     PgPoolOptions options;
     options.url = url_;
     options.size = 3;

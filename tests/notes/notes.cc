@@ -6,10 +6,10 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "plantmesh/common/status_macros.h"
 #include "plantmesh/notes/v1/note_service.pm_server.h"
 #include "server/runtime/errors.h"
 #include "server/runtime/pg_statements.h"
-#include "server/runtime/status_macros.h"
 
 namespace plantmesh::notes {
 

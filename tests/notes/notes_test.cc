@@ -5,6 +5,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <pqxx/pqxx>
+
 #include "plantmesh/notes/v1/note_service.pm_client.h"
 #include "tests/e2e/mesh.h"
 
@@ -78,6 +80,17 @@ TEST_F(NotesTest, BothServicesAreHostedAndShareThePoolWithoutStatementClashes) {
       mesh_->Defects("otto").GetDefectHistory(defect_history);
   ASSERT_TRUE(entries.ok()) << entries.status();
   EXPECT_EQ(entries->entries_size(), 1);
+}
+
+// Its migrations create only its own table; the runtime adds the outbox and the request
+// log to its schema, as to every service's.
+TEST_F(NotesTest, TheRuntimeAddsItsTablesToTheSchema) {
+  pqxx::connection conn(mesh_->database_url());
+  pqxx::nontransaction tx(conn);
+  for (const char* table : {"notes.notes", "notes.outbox", "notes.request_log"}) {
+    EXPECT_FALSE(tx.exec_params1("SELECT to_regclass($1)::text", table)[0].is_null()) << table;
+  }
+  EXPECT_EQ(tx.exec1("SELECT max(version) FROM notes.runtime_migrations")[0].as<int>(), 1);
 }
 
 TEST_F(NotesTest, ItsConfigSectionApplies) {

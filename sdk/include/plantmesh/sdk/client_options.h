@@ -58,12 +58,12 @@ struct ClientOptions {
 };
 
 // Creates a channel with mTLS credentials, keepalive and a service config that
-// retries UNAVAILABLE only for methods whose contract marks them idempotent (read
-// from the linked descriptors of every plantmesh service).
+// retries UNAVAILABLE only for methods whose contract marks them idempotent (the list
+// protoc-gen-plantmesh emits for every contract service).
 absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const ClientOptions& options);
 
 // The gRPC service config MakeChannel installs: one retryPolicy (UNAVAILABLE only) for
-// every method of every linked plantmesh.* service whose idempotency_level is
+// every method of every contract service whose idempotency_level is
 // NO_SIDE_EFFECTS or IDEMPOTENT; other methods are never retried. Empty methodConfig
 // when retry.max_attempts < 2.
 std::string RetryServiceConfigJson(const RetryOptions& retry);

@@ -1,7 +1,7 @@
 // protoc-gen-plantmesh: `protoc --plugin=protoc-gen-plantmesh=PATH --plantmesh_out=DIR`.
 #include <google/protobuf/compiler/plugin.h>
 
-#include "sdk/codegen/plantmesh_generator.h"
+#include "codegen/plantmesh_generator.h"
 
 int main(int argc, char* argv[]) {
   plantmesh::codegen::PlantMeshGenerator generator;

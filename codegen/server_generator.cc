@@ -1,4 +1,4 @@
-#include "sdk/codegen/server_generator.h"
+#include "codegen/server_generator.h"
 
 #include <google/protobuf/compiler/code_generator.h>
 #include <google/protobuf/descriptor.h>
@@ -9,8 +9,8 @@
 #include <memory>
 #include <string>
 
-#include "sdk/codegen/contract.h"
-#include "sdk/codegen/cpp_names.h"
+#include "codegen/contract.h"
+#include "codegen/cpp_names.h"
 
 namespace plantmesh::codegen {
 namespace {

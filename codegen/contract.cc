@@ -1,4 +1,4 @@
-#include "sdk/codegen/contract.h"
+#include "codegen/contract.h"
 
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/descriptor.pb.h>

@@ -1,10 +1,10 @@
-#include "sdk/codegen/plantmesh_generator.h"
+#include "codegen/plantmesh_generator.h"
 
 #include <google/protobuf/descriptor.h>
 
-#include "sdk/codegen/client_generator.h"
-#include "sdk/codegen/contracts_generator.h"
-#include "sdk/codegen/server_generator.h"
+#include "codegen/client_generator.h"
+#include "codegen/contracts_generator.h"
+#include "codegen/server_generator.h"
 
 namespace plantmesh::codegen {
 

@@ -1,4 +1,4 @@
-#include "sdk/codegen/contracts_generator.h"
+#include "codegen/contracts_generator.h"
 
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/descriptor.pb.h>
@@ -8,7 +8,7 @@
 #include <memory>
 #include <string>
 
-#include "sdk/codegen/cpp_names.h"
+#include "codegen/cpp_names.h"
 
 namespace plantmesh::codegen {
 namespace {

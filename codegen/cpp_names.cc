@@ -1,4 +1,4 @@
-#include "sdk/codegen/cpp_names.h"
+#include "codegen/cpp_names.h"
 
 #include <google/protobuf/descriptor.h>
 

@@ -1,0 +1,544 @@
+#include "server/defect/testing/fake_store.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "plantmesh/common/uuid.h"
+#include "server/defect/convert.h"
+#include "server/runtime/errors.h"
+#include "plantmesh/common/status_macros.h"
+
+namespace plantmesh::defect::testing {
+namespace {
+
+std::optional<absl::Time> TruncateToMicros(const std::optional<absl::Time>& t) {
+  if (!t) return std::nullopt;
+  return defect::TruncateToMicros(*t);
+}
+
+// The row PgDefectStore's INSERT writes for a report: the reported columns only, the
+// update time equal to the create time.
+Defect AsInserted(const Defect& d, int64_t id) {
+  Defect row;
+  row.id = id;
+  row.version = 1;
+  row.vin = d.vin;
+  row.model = d.model;
+  row.zone = d.zone;
+  row.station = d.station;
+  row.category_code = d.category_code;
+  row.severity = d.severity;
+  row.description = d.description;
+  row.detected_by = d.detected_by;
+  row.shift = d.shift;
+  row.status = d.status;
+  row.reported_by = d.reported_by;
+  row.create_time = defect::TruncateToMicros(d.create_time);
+  row.update_time = row.create_time;
+  return row;
+}
+
+// The row PgDefectStore's UPDATE leaves from `d`: it writes neither the create time nor
+// the reporter, and a repair's work and labour only once it is finished.
+Defect AsUpdated(const Defect& stored, const Defect& d) {
+  Defect row = d;
+  row.photos.clear();
+  row.create_time = stored.create_time;
+  row.reported_by = stored.reported_by;
+  row.update_time = defect::TruncateToMicros(d.update_time);
+  row.close_time = TruncateToMicros(d.close_time);
+  if (row.assignment) {
+    row.assignment->assign_time = defect::TruncateToMicros(row.assignment->assign_time);
+  }
+  if (row.repair) {
+    row.repair->start_time = defect::TruncateToMicros(row.repair->start_time);
+    row.repair->finish_time = TruncateToMicros(row.repair->finish_time);
+    if (!row.repair->finish_time) {
+      row.repair->work_done.clear();
+      row.repair->labor_minutes = 0;
+    }
+  }
+  if (row.verification) {
+    row.verification->verify_time = defect::TruncateToMicros(row.verification->verify_time);
+  }
+  return row;
+}
+
+absl::Status DefectNotFound(int64_t id) {
+  return absl::NotFoundError(absl::StrCat("defect ", id, " not found"));
+}
+
+// PgDefectStore's answer to a resource id that is taken.
+absl::Status TakenBy(const std::string& kind, const std::string& id) {
+  return runtime::WithErrorInfo(absl::AlreadyExistsError(absl::StrCat(
+                                    kind, " ", runtime::QuoteForMessage(id), " already exists")),
+                                "RESOURCE_EXISTS", {{"resource_type", kind}, {"id", id}});
+}
+
+// What MapPgException makes of a violated foreign key or check (no declared meaning).
+absl::Status Violates(const std::string& table, const std::string& constraint, bool check) {
+  return absl::FailedPreconditionError(check ? absl::StrCat("new row for relation \"", table,
+                                                            "\" violates check constraint \"",
+                                                            constraint, "\" (SQLSTATE 23514)")
+                                             : absl::StrCat("insert or update on table \"", table,
+                                                            "\" violates foreign key constraint \"",
+                                                            constraint, "\" (SQLSTATE 23503)"));
+}
+
+std::string DefectResource(int64_t id) { return absl::StrCat("defects/", id); }
+
+template <typename T>
+std::string Encode(const ResponseEncoder<T>& encode, const T& value) {
+  return encode ? encode(value) : std::string();
+}
+
+// The sort time of `d` in `order`, in microseconds (the id breaks ties).
+int64_t SortKey(const Defect& d, ListOrder order) {
+  const bool by_update = order == ListOrder::kUpdateTimeDesc || order == ListOrder::kUpdateTime;
+  return absl::ToUnixMicros(by_update ? d.update_time : d.create_time);
+}
+
+bool Matches(const Defect& d, const ListFilter& filter) {
+  if (!filter.statuses.empty() && std::find(filter.statuses.begin(), filter.statuses.end(),
+                                            d.status) == filter.statuses.end()) {
+    return false;
+  }
+  if (!filter.zone.empty() && d.zone != filter.zone) return false;
+  if (!filter.vin.empty() && d.vin != filter.vin) return false;
+  if (!filter.shift.empty() && d.shift != filter.shift) return false;
+  const int64_t created = absl::ToUnixMicros(d.create_time);
+  if (filter.create_time_from && created < absl::ToUnixMicros(*filter.create_time_from)) {
+    return false;
+  }
+  if (filter.create_time_to && created >= absl::ToUnixMicros(*filter.create_time_to)) {
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+absl::Status FakeDefectStore::TakeFailure() { return std::exchange(failure_, absl::OkStatus()); }
+
+void FakeDefectStore::FailNextCall(absl::Status status) {
+  absl::MutexLock lock(&mu_);
+  failure_ = std::move(status);
+}
+
+std::vector<OutboxEvent> FakeDefectStore::Events() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return events_;
+}
+
+std::vector<OutboxEvent> FakeDefectStore::TakeEvents() {
+  absl::MutexLock lock(&mu_);
+  return std::exchange(events_, {});
+}
+
+size_t FakeDefectStore::RequestLogSize() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return request_log_.size();
+}
+
+absl::StatusOr<Defect> FakeDefectStore::Read(int64_t id) const {
+  auto it = defects_.find(id);
+  if (it == defects_.end()) return DefectNotFound(id);
+  Defect d = it->second.defect;
+  for (const StoredPhoto& p : it->second.photos) d.photos.push_back(p.photo);
+  return d;
+}
+
+absl::Status FakeDefectStore::CheckRow(const Defect& d) const {
+  if (d.severity < Severity::kMinor || d.severity > Severity::kCritical) {
+    return Violates("defects", "defects_severity_check", true);
+  }
+  if (d.status < DefectStatus::kReported || d.status > DefectStatus::kCancelled) {
+    return Violates("defects", "defects_status_check", true);
+  }
+  if (categories_.count(d.category_code) == 0) {
+    return Violates("defects", "defects_category_code_fkey", false);
+  }
+  if (d.assignment) {
+    if (places_.count(d.assignment->repair_place_id) == 0) {
+      return Violates("defects", "defects_repair_place_id_fkey", false);
+    }
+    if (mechanics_.count(d.assignment->mechanic_id) == 0) {
+      return Violates("defects", "defects_mechanic_id_fkey", false);
+    }
+  }
+  return absl::OkStatus();
+}
+
+void FakeDefectStore::RecordChange(StoredDefect& row, const Defect* before, const Defect& after,
+                                   ChangeType type, std::vector<FieldChange> changes,
+                                   std::string comment, const ChangeContext& context) {
+  const absl::Time when = defect::TruncateToMicros(context.now);
+  HistoryEntry entry;
+  entry.sequence = static_cast<int64_t>(row.history.size()) + 1;
+  entry.change_type = type;
+  entry.actor = context.actor();
+  entry.change_time = when;
+  entry.changes = std::move(changes);
+  entry.comment = std::move(comment);
+  entry.request_id = context.request.request_id;
+  row.history.push_back(std::move(entry));
+
+  OutboxEvent event;
+  event.event_id = common::NewUuidV4();
+  MakeEvent(event.event_id, type, before, after, context.actor(), when)
+      .SerializeToString(&event.payload);
+  events_.push_back(std::move(event));
+}
+
+absl::StatusOr<Replayable<Defect>> FakeDefectStore::CreateDefect(
+    const Defect& defect, const ChangeContext& context, const ResponseEncoder<Defect>& encode) {
+  absl::MutexLock lock(&mu_);
+  PM_RETURN_IF_ERROR(TakeFailure());
+  Replayable<Defect> result;
+  PM_ASSIGN_OR_RETURN(std::optional<runtime::testing::MemoryRequestLog::Entry> seen,
+                      request_log_.Claim(context.request));
+  if (seen) {
+    result.recorded_response = seen->response;
+    return result;
+  }
+  // The sequence moves on even when the insert then fails, as PostgreSQL's does.
+  const int64_t id = ++last_defect_id_;
+  Defect row = AsInserted(defect, id);
+  PM_RETURN_IF_ERROR(CheckRow(row));
+
+  Defect created = defect;
+  created.id = id;
+  created.version = 1;
+  StoredDefect& stored = defects_[id];
+  stored.defect = std::move(row);
+  RecordChange(stored, nullptr, created, ChangeType::kReported, Diff(Defect{}, created), "",
+               context);
+  request_log_.Record(context.request, Encode(encode, created), DefectResource(id));
+  result.value = std::move(created);
+  return result;
+}
+
+absl::StatusOr<Defect> FakeDefectStore::GetDefect(int64_t id) {
+  absl::MutexLock lock(&mu_);
+  PM_RETURN_IF_ERROR(TakeFailure());
+  return Read(id);
+}
+
+absl::StatusOr<ListPage> FakeDefectStore::ListDefects(const ListQuery& query) {
+  absl::MutexLock lock(&mu_);
+  PM_RETURN_IF_ERROR(TakeFailure());
+  // PostgreSQL refuses a negative LIMIT (page_size + 1), as an internal error.
+  if (query.page_size < -1) return absl::InternalError("LIMIT must not be negative");
+  // (sort key, id) of every match, in the query's order, after the cursor.
+  const bool descending =
+      query.order == ListOrder::kCreateTimeDesc || query.order == ListOrder::kUpdateTimeDesc;
+  std::vector<std::pair<int64_t, int64_t>> keys;
+  for (const auto& [id, row] : defects_) {
+    if (!Matches(row.defect, query.filter)) continue;
+    const std::pair<int64_t, int64_t> here(SortKey(row.defect, query.order), id);
+    if (query.after) {
+      const std::pair<int64_t, int64_t> cursor(absl::ToUnixMicros(query.after->sort_time),
+                                               query.after->id);
+      if (descending ? !(here < cursor) : !(cursor < here)) continue;
+    }
+    keys.push_back(here);
+  }
+  std::sort(keys.begin(), keys.end());
+  if (descending) std::reverse(keys.begin(), keys.end());
+
+  ListPage page;
+  for (const auto& [key, id] : keys) {
+    if (static_cast<int>(page.defects.size()) == query.page_size) {
+      page.more = true;
+      break;
+    }
+    page.defects.push_back(*Read(id));
+  }
+  return page;
+}
+
+absl::StatusOr<Replayable<Defect>> FakeDefectStore::MutateDefect(
+    int64_t id, const ChangeContext& context, const Mutator& mutator,
+    const ResponseEncoder<Defect>& encode) {
+  absl::MutexLock lock(&mu_);
+  PM_RETURN_IF_ERROR(TakeFailure());
+  Replayable<Defect> result;
+  // The key first: a retry is answered without reading the defect.
+  PM_ASSIGN_OR_RETURN(std::optional<runtime::testing::MemoryRequestLog::Entry> seen,
+                      request_log_.Claim(context.request));
+  if (seen) {
+    result.recorded_response = seen->response;
+    return result;
+  }
+  PM_ASSIGN_OR_RETURN(Defect current, Read(id));
+  StoredDefect& stored = defects_.at(id);
+  DefectFacts facts;
+  if (current.assignment) {
+    auto mechanic = mechanics_.find(current.assignment->mechanic_id);
+    if (mechanic != mechanics_.end()) facts.assigned_mechanic_identity = mechanic->second.identity;
+  }
+  if (!mutator) return absl::InternalError("database client error: bad_function_call");
+  PM_ASSIGN_OR_RETURN(Mutation mutation, mutator(current, facts));
+  Defect& after = mutation.after;
+
+  const bool assignment_changed =
+      after.assignment.has_value() &&
+      (!current.assignment.has_value() ||
+       current.assignment->repair_place_id != after.assignment->repair_place_id ||
+       current.assignment->mechanic_id != after.assignment->mechanic_id);
+  if (assignment_changed) {
+    runtime::Violations v;
+    if (places_.count(after.assignment->repair_place_id) == 0) {
+      v.Add("repair_place_id",
+            absl::StrCat("unknown repair place ",
+                         runtime::QuoteForMessage(after.assignment->repair_place_id)));
+    }
+    if (mechanics_.count(after.assignment->mechanic_id) == 0) {
+      v.Add("mechanic_id", absl::StrCat("unknown mechanic ",
+                                        runtime::QuoteForMessage(after.assignment->mechanic_id)));
+    }
+    PM_RETURN_IF_ERROR(v.ToStatus());
+  }
+  if (after.status == DefectStatus::kInRepair && current.status != DefectStatus::kInRepair &&
+      after.assignment) {
+    const std::string& place = after.assignment->repair_place_id;
+    for (const auto& [other_id, other] : defects_) {
+      if (other_id == id || other.defect.status != DefectStatus::kInRepair ||
+          !other.defect.assignment || other.defect.assignment->repair_place_id != place) {
+        continue;
+      }
+      const std::string other_text = absl::StrCat(other_id);
+      return runtime::WithErrorInfo(
+          absl::FailedPreconditionError(absl::StrCat("repair place ", place, " is busy: defect ",
+                                                     other_text, " is in repair there")),
+          "REPAIR_PLACE_BUSY", {{"repair_place_id", place}, {"current_defect_id", other_text}});
+    }
+  }
+
+  std::vector<FieldChange> changes = Diff(current, after);
+  if (changes.empty() && mutation.change_type == ChangeType::kUpdated) {
+    // Nothing to change, nothing to record but the answer, for a retry.
+    request_log_.Record(context.request, Encode(encode, current), DefectResource(id));
+    result.value = std::move(current);
+    return result;
+  }
+  after.id = id;
+  after.version = current.version + 1;
+  Defect row = AsUpdated(stored.defect, after);
+  PM_RETURN_IF_ERROR(CheckRow(row));
+  stored.defect = std::move(row);
+  RecordChange(stored, &current, after, mutation.change_type, std::move(changes), mutation.comment,
+               context);
+  request_log_.Record(context.request, Encode(encode, after), DefectResource(id));
+  result.value = std::move(after);
+  return result;
+}
+
+absl::StatusOr<std::vector<HistoryEntry>> FakeDefectStore::GetHistory(int64_t id) {
+  absl::MutexLock lock(&mu_);
+  PM_RETURN_IF_ERROR(TakeFailure());
+  auto it = defects_.find(id);
+  if (it == defects_.end()) return DefectNotFound(id);
+  return it->second.history;
+}
+
+absl::StatusOr<Replayable<Photo>> FakeDefectStore::AddPhoto(const NewPhoto& photo,
+                                                            const ChangeContext& context,
+                                                            const ResponseEncoder<Photo>& encode) {
+  absl::MutexLock lock(&mu_);
+  PM_RETURN_IF_ERROR(TakeFailure());
+  Replayable<Photo> result;
+  PM_ASSIGN_OR_RETURN(std::optional<runtime::testing::MemoryRequestLog::Entry> seen,
+                      request_log_.Claim(context.request));
+  if (seen) {
+    result.recorded_response = seen->response;
+    return result;
+  }
+  PM_ASSIGN_OR_RETURN(Defect current, Read(photo.defect_id));
+  StoredDefect& stored = defects_.at(photo.defect_id);
+  const int photo_no = static_cast<int>(stored.photos.size()) + 1;
+  Photo kept;
+  kept.id = absl::StrCat(photo_no);
+  kept.content_type = photo.content_type;
+  kept.size_bytes = photo.size_bytes;
+  kept.sha256 = photo.sha256;
+  kept.file_name = photo.file_name;
+  kept.uploaded_by = context.actor();
+  kept.upload_time = defect::TruncateToMicros(context.now);
+  Defect after = defect::AddPhoto(current, kept, context.now);
+  after.version = current.version + 1;
+  Defect row = AsUpdated(stored.defect, after);
+  PM_RETURN_IF_ERROR(CheckRow(row));
+
+  stored.photos.push_back({kept, photo.bytes});
+  stored.defect = std::move(row);
+  RecordChange(stored, &current, after, ChangeType::kPhotoAdded, Diff(current, after), "", context);
+  request_log_.Record(context.request, Encode(encode, kept),
+                      absl::StrCat(DefectResource(photo.defect_id), "/photos/", photo_no));
+  result.value = std::move(kept);
+  return result;
+}
+
+absl::StatusOr<PhotoContent> FakeDefectStore::GetPhoto(int64_t defect_id,
+                                                       const std::string& photo_id) {
+  absl::MutexLock lock(&mu_);
+  PM_RETURN_IF_ERROR(TakeFailure());
+  int photo_no = 0;
+  if (!absl::SimpleAtoi(photo_id, &photo_no) || photo_no <= 0) {
+    return runtime::InvalidField(
+        "photo_id", absl::StrCat(runtime::QuoteForMessage(photo_id), " is not a photo id"));
+  }
+  auto it = defects_.find(defect_id);
+  if (it == defects_.end()) return DefectNotFound(defect_id);
+  if (static_cast<size_t>(photo_no) > it->second.photos.size()) {
+    return absl::NotFoundError(
+        absl::StrCat("photo ", photo_id, " of defect ", defect_id, " not found"));
+  }
+  const StoredPhoto& stored = it->second.photos[photo_no - 1];
+  return PhotoContent{stored.photo, stored.bytes};
+}
+
+absl::StatusOr<std::optional<DefectCategory>> FakeDefectStore::FindCategory(
+    const std::string& code) {
+  absl::MutexLock lock(&mu_);
+  PM_RETURN_IF_ERROR(TakeFailure());
+  auto it = categories_.find(code);
+  if (it == categories_.end()) return std::nullopt;
+  return it->second;
+}
+
+template <typename T, typename Insert>
+absl::StatusOr<Replayable<T>> FakeDefectStore::CreateResource(const ChangeContext& context,
+                                                              const ResponseEncoder<T>& encode,
+                                                              const T& created,
+                                                              const std::string& resource,
+                                                              Insert insert) {
+  absl::MutexLock lock(&mu_);
+  PM_RETURN_IF_ERROR(TakeFailure());
+  Replayable<T> result;
+  PM_ASSIGN_OR_RETURN(std::optional<runtime::testing::MemoryRequestLog::Entry> seen,
+                      request_log_.Claim(context.request));
+  if (seen) {
+    result.recorded_response = seen->response;
+    return result;
+  }
+  PM_RETURN_IF_ERROR(insert());
+  request_log_.Record(context.request, Encode(encode, created), resource);
+  result.value = created;
+  return result;
+}
+
+absl::StatusOr<Replayable<DefectCategory>> FakeDefectStore::CreateCategory(
+    const DefectCategory& category, const ChangeContext& context,
+    const ResponseEncoder<DefectCategory>& encode) {
+  return CreateResource<DefectCategory>(
+      context, encode, category, absl::StrCat("categories/", category.code), [&]() -> absl::Status {
+        // The check comes before the conflict, as in PostgreSQL's INSERT.
+        if (category.default_severity < Severity::kMinor ||
+            category.default_severity > Severity::kCritical) {
+          return Violates("categories", "categories_default_severity_check", true);
+        }
+        if (!categories_.emplace(category.code, category).second) {
+          return TakenBy("defect category", category.code);
+        }
+        return absl::OkStatus();
+      });
+}
+
+absl::StatusOr<std::vector<DefectCategory>> FakeDefectStore::ListCategories() {
+  absl::MutexLock lock(&mu_);
+  PM_RETURN_IF_ERROR(TakeFailure());
+  std::vector<DefectCategory> out;
+  for (const auto& [code, category] : categories_) out.push_back(category);
+  return out;
+}
+
+absl::StatusOr<Replayable<RepairPlace>> FakeDefectStore::CreateRepairPlace(
+    const RepairPlace& place, const ChangeContext& context,
+    const ResponseEncoder<RepairPlace>& encode) {
+  RepairPlace created = place;
+  created.busy = false;
+  created.current_defect_id.clear();
+  return CreateResource<RepairPlace>(
+      context, encode, created, absl::StrCat("repairPlaces/", place.id), [&]() -> absl::Status {
+        if (!places_.emplace(place.id, created).second) {
+          return TakenBy("repair place", place.id);
+        }
+        return absl::OkStatus();
+      });
+}
+
+absl::StatusOr<std::vector<RepairPlace>> FakeDefectStore::ListRepairPlaces(
+    const std::string& zone) {
+  absl::MutexLock lock(&mu_);
+  PM_RETURN_IF_ERROR(TakeFailure());
+  std::vector<RepairPlace> out;
+  for (const auto& [id, place] : places_) {
+    if (!zone.empty() && place.zone != zone) continue;
+    RepairPlace p = place;
+    // Derived, as PostgreSQL's join derives it: the defect in repair there.
+    for (const auto& [defect_id, row] : defects_) {
+      if (row.defect.status == DefectStatus::kInRepair && row.defect.assignment &&
+          row.defect.assignment->repair_place_id == id) {
+        p.busy = true;
+        p.current_defect_id = absl::StrCat(defect_id);
+        break;
+      }
+    }
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
+absl::StatusOr<Replayable<Crew>> FakeDefectStore::CreateCrew(const Crew& crew,
+                                                             const ChangeContext& context,
+                                                             const ResponseEncoder<Crew>& encode) {
+  return CreateResource<Crew>(context, encode, crew, absl::StrCat("crews/", crew.id),
+                              [&]() -> absl::Status {
+                                if (!crews_.emplace(crew.id, crew).second) {
+                                  return TakenBy("crew", crew.id);
+                                }
+                                return absl::OkStatus();
+                              });
+}
+
+absl::StatusOr<std::vector<Crew>> FakeDefectStore::ListCrews(const std::string& zone) {
+  absl::MutexLock lock(&mu_);
+  PM_RETURN_IF_ERROR(TakeFailure());
+  std::vector<Crew> out;
+  for (const auto& [id, crew] : crews_) {
+    if (zone.empty() || crew.zone == zone) out.push_back(crew);
+  }
+  return out;
+}
+
+absl::StatusOr<Replayable<Mechanic>> FakeDefectStore::CreateMechanic(
+    const Mechanic& mechanic, const ChangeContext& context,
+    const ResponseEncoder<Mechanic>& encode) {
+  return CreateResource<Mechanic>(
+      context, encode, mechanic, absl::StrCat("mechanics/", mechanic.id), [&]() -> absl::Status {
+        if (crews_.count(mechanic.crew_id) == 0) {
+          return runtime::InvalidField(
+              "mechanic.crew_id",
+              absl::StrCat("unknown crew ", runtime::QuoteForMessage(mechanic.crew_id)));
+        }
+        if (!mechanics_.emplace(mechanic.id, mechanic).second) {
+          return TakenBy("mechanic", mechanic.id);
+        }
+        return absl::OkStatus();
+      });
+}
+
+absl::StatusOr<std::vector<Mechanic>> FakeDefectStore::ListMechanics(const std::string& crew_id) {
+  absl::MutexLock lock(&mu_);
+  PM_RETURN_IF_ERROR(TakeFailure());
+  std::vector<Mechanic> out;
+  for (const auto& [id, mechanic] : mechanics_) {
+    if (crew_id.empty() || mechanic.crew_id == crew_id) out.push_back(mechanic);
+  }
+  return out;
+}
+
+}  // namespace plantmesh::defect::testing
