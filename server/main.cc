@@ -169,7 +169,7 @@ absl::Status Serve(const runtime::ServerConfig& config) {
                absl::ToDoubleSeconds(config.drain_timeout));
   host->Drain(config.drain_timeout);
   host.reset();
-  executor.Shutdown();  // handlers still running after their call ended, stream threads
+  executor.Shutdown();  // runs the steps still queued for calls that ended, joins its threads
   for (const auto& [method, stats] : policy.Stats()) {
     if (stats.calls == 0) continue;
     spdlog::info("calls {} total={} errors={} denied={} mean_latency_ms={:.3f}", method,
