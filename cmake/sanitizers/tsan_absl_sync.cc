@@ -95,20 +95,56 @@ using absl::Time;
 
 constexpr unsigned kReader = __tsan_mutex_read_lock;
 
-// The lock is taken (or kept) by the real call: annotate it as ThreadSanitizer's own
-// abseil build does.
+// Depth of our definitions on this thread. abseil calls its own entry points through
+// the PLT too (AwaitWithTimeout calls AwaitWithDeadline, Notify calls Lock): only the
+// outermost call is annotated, or TSan would see the same lock taken or released twice.
+thread_local int depth = 0;
+
+struct Outermost {
+  Outermost() : outermost(depth++ == 0) {}
+  ~Outermost() { --depth; }
+  const bool outermost;
+};
+
+// The real call takes the lock (or keeps it): annotate it as abseil built with
+// ThreadSanitizer does. `call` returns the real function's result (0 for void).
 template <typename Call>
 auto Locking(Mutex* mu, unsigned flags, Call call) {
+  Outermost scope;
+  if (!scope.outermost) return call();
   __tsan_mutex_pre_lock(mu, flags);
   auto result = call();
   __tsan_mutex_post_lock(mu, flags, 0);
   return result;
 }
 
+// TryLock, ReaderTryLock: the lock is held when the call returns true.
+template <typename Call>
+bool TryLocking(Mutex* mu, unsigned flags, Call call) {
+  Outermost scope;
+  if (!scope.outermost) return call();
+  flags |= __tsan_mutex_try_lock;
+  __tsan_mutex_pre_lock(mu, flags);
+  bool locked = call();
+  __tsan_mutex_post_lock(mu, locked ? flags : flags | __tsan_mutex_try_lock_failed, 0);
+  return locked;
+}
+
+template <typename Call>
+void Unlocking(Mutex* mu, unsigned flags, Call call) {
+  Outermost scope;
+  if (!scope.outermost) return (void)call();
+  __tsan_mutex_pre_unlock(mu, flags);
+  call();
+  __tsan_mutex_post_unlock(mu, flags);
+}
+
 // The real call releases the lock, waits and takes it again (CondVar::Wait,
 // Mutex::Await).
 template <typename Call>
 auto Waiting(Mutex* mu, Call call) {
+  Outermost scope;
+  if (!scope.outermost) return call();
   __tsan_mutex_pre_unlock(mu, 0);
   auto result = call();
   __tsan_mutex_post_unlock(mu, 0);
@@ -165,34 +201,22 @@ void Mutex::ReaderLock() {
 
 bool Mutex::TryLock() {
   static Real<bool (*)(Mutex*)> real("_ZN@5Mutex7TryLockEv");
-  __tsan_mutex_pre_lock(this, __tsan_mutex_try_lock);
-  bool locked = (*real)(this);
-  __tsan_mutex_post_lock(
-      this, __tsan_mutex_try_lock | (locked ? 0u : unsigned{__tsan_mutex_try_lock_failed}), 0);
-  return locked;
+  return TryLocking(this, 0, [&] { return (*real)(this); });
 }
 
 bool Mutex::ReaderTryLock() {
   static Real<bool (*)(Mutex*)> real("_ZN@5Mutex13ReaderTryLockEv");
-  unsigned flags = kReader | __tsan_mutex_try_lock;
-  __tsan_mutex_pre_lock(this, flags);
-  bool locked = (*real)(this);
-  __tsan_mutex_post_lock(this, flags | (locked ? 0u : unsigned{__tsan_mutex_try_lock_failed}), 0);
-  return locked;
+  return TryLocking(this, kReader, [&] { return (*real)(this); });
 }
 
 void Mutex::Unlock() {
   static Real<void (*)(Mutex*)> real("_ZN@5Mutex6UnlockEv");
-  __tsan_mutex_pre_unlock(this, 0);
-  (*real)(this);
-  __tsan_mutex_post_unlock(this, 0);
+  Unlocking(this, 0, [&] { (*real)(this); });
 }
 
 void Mutex::ReaderUnlock() {
   static Real<void (*)(Mutex*)> real("_ZN@5Mutex12ReaderUnlockEv");
-  __tsan_mutex_pre_unlock(this, kReader);
-  (*real)(this);
-  __tsan_mutex_post_unlock(this, kReader);
+  Unlocking(this, kReader, [&] { (*real)(this); });
 }
 
 void Mutex::LockWhen(const Condition& cond) {
@@ -269,29 +293,33 @@ bool CondVar::WaitWithDeadline(Mutex* mu, Time deadline) {
 // mutex, so its annotations alone would not connect the two threads.
 void Notification::Notify() {
   static Real<void (*)(Notification*)> real("_ZN@12Notification6NotifyEv");
-  __tsan_release(NotifiedFlag(this));
+  Outermost scope;
+  if (scope.outermost) __tsan_release(NotifiedFlag(this));
   (*real)(this);
 }
 
 void Notification::WaitForNotification() const {
   static Real<void (*)(const Notification*)> real("_ZNK@12Notification19WaitForNotificationEv");
+  Outermost scope;
   (*real)(this);
-  __tsan_acquire(NotifiedFlag(this));
+  if (scope.outermost) __tsan_acquire(NotifiedFlag(this));
 }
 
 bool Notification::WaitForNotificationWithTimeout(Duration timeout) const {
   static Real<bool (*)(const Notification*, Duration)> real(
       "_ZNK@12Notification30WaitForNotificationWithTimeoutENS#_8DurationE");
+  Outermost scope;
   bool notified = (*real)(this, timeout);
-  if (notified) __tsan_acquire(NotifiedFlag(this));
+  if (notified && scope.outermost) __tsan_acquire(NotifiedFlag(this));
   return notified;
 }
 
 bool Notification::WaitForNotificationWithDeadline(Time deadline) const {
   static Real<bool (*)(const Notification*, Time)> real(
       "_ZNK@12Notification31WaitForNotificationWithDeadlineENS#_4TimeE");
+  Outermost scope;
   bool notified = (*real)(this, deadline);
-  if (notified) __tsan_acquire(NotifiedFlag(this));
+  if (notified && scope.outermost) __tsan_acquire(NotifiedFlag(this));
   return notified;
 }
 
