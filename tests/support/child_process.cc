@@ -228,7 +228,15 @@ std::string SanitizerReport(const std::string& log) {
       break;
     }
   }
-  if (end == std::string::npos) return "";
+  if (end == std::string::npos) {
+    // UBSan prints its SUMMARY line only with print_summary=1 (scripts/test-sanitizers
+    // sets it); without, its "file:line:col: runtime error: ..." line starts the report.
+    size_t at = log.find(": runtime error: ");
+    if (at == std::string::npos) return "";
+    size_t line_start = log.rfind('\n', at);
+    size_t begin = line_start == std::string::npos ? 0 : line_start + 1;
+    return log.substr(begin, 8192);
+  }
   size_t begin = std::string::npos;
   for (const char* start : {"==ERROR: ", "WARNING: ThreadSanitizer", "runtime error: "}) {
     size_t at = log.find(start);

@@ -15,6 +15,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
 #include "absl/synchronization/notification.h"
 #include "tests/support/child_process.h"
 #include "tests/support/test_servers.h"
@@ -214,9 +215,10 @@ void ServerProcess::FailOnSanitizerReport() {
   std::string report = internal::SanitizerReport(log());
   if (report.empty()) return;
   sanitizer_report_seen = true;
-  std::string message =
-      absl::StrCat("plantmesh-server (", internal::ReadFileOrEmpty(state_->dir + "/command"),
-                   ") reported a sanitizer finding:\n", report);
+  std::string message = absl::StrCat(
+      "plantmesh-server (",
+      absl::StripTrailingAsciiWhitespace(internal::ReadFileOrEmpty(state_->dir + "/command")),
+      ") reported a sanitizer finding:\n", report);
   if (::testing::UnitTest::GetInstance()->current_test_suite() != nullptr) {
     ADD_FAILURE() << message;
   } else {

@@ -19,7 +19,7 @@ TEST(FreePortTest, ReturnsAUsablePort) {
 TEST(SanitizerReportTest, FindsEachSanitizersReportAndNothingElse) {
   using internal::SanitizerReport;
   EXPECT_EQ(SanitizerReport(""), "");
-  EXPECT_EQ(SanitizerReport("LISTENING 127.0.0.1:5\nSUMMARY: 3 calls\nruntime error: x\n"), "");
+  EXPECT_EQ(SanitizerReport("LISTENING 127.0.0.1:5\nSUMMARY: 3 calls\nno runtime error: x\n"), "");
 
   const std::string asan =
       "==7==ERROR: AddressSanitizer: heap-use-after-free on address 0x6\n"
@@ -42,6 +42,12 @@ TEST(SanitizerReportTest, FindsEachSanitizersReportAndNothingElse) {
       "server/runtime/pg_pool.cc:42:7: runtime error: signed integer overflow\n"
       "SUMMARY: UndefinedBehaviorSanitizer: undefined-behavior server/runtime/pg_pool.cc:42:7 in ";
   EXPECT_EQ(SanitizerReport("info: started\n" + ubsan + "\n"), ubsan);
+
+  // UBSan without print_summary=1: no SUMMARY line, the report runs to the log's end.
+  const std::string ubsan_alone =
+      "server/runtime/health.cc:77:23: runtime error: signed integer overflow\n"
+      "    #0 0x5 in ProbeLoop server/runtime/health.cc:77\n";
+  EXPECT_EQ(SanitizerReport("info: started\n" + ubsan_alone), ubsan_alone);
 }
 
 TEST(PostgresServerTest, CreatesDatabasesThatAcceptQueries) {
