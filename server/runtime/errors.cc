@@ -26,12 +26,6 @@ bool ReadPayload(const absl::Status& status, std::string_view type_url, Message*
   return message->ParseFromString(std::string(*payload));
 }
 
-// 64 random bits as 16 lowercase hex digits: unique enough to find one error in a log.
-std::string NewErrorId() {
-  thread_local std::mt19937_64 engine{std::random_device{}()};
-  return absl::StrCat(absl::Hex(engine(), absl::kZeroPad16));
-}
-
 const char* FaultName(absl::StatusCode code) {
   switch (code) {
     case absl::StatusCode::kDataLoss:
@@ -44,6 +38,11 @@ const char* FaultName(absl::StatusCode code) {
 }
 
 }  // namespace
+
+std::string NewErrorId() {
+  thread_local std::mt19937_64 engine{std::random_device{}()};
+  return absl::StrCat(absl::Hex(engine(), absl::kZeroPad16));
+}
 
 bool IsServerFault(absl::StatusCode code) {
   return code == absl::StatusCode::kInternal || code == absl::StatusCode::kUnknown ||

@@ -57,6 +57,9 @@ absl::Status WithErrorInfo(absl::Status status, std::string_view reason,
 absl::Status WithPreconditionFailure(absl::Status status, std::string_view type,
                                      std::string_view subject, std::string_view description);
 
+// 64 random bits as 16 lowercase hex digits: unique enough to find one error in a log.
+std::string NewErrorId();
+
 // Codes that mean the server failed rather than the request: INTERNAL, UNKNOWN, DATA_LOSS.
 bool IsServerFault(absl::StatusCode code);
 

@@ -16,6 +16,8 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "server/runtime/errors.h"
+#include "spdlog/spdlog.h"
 
 namespace plantmesh::runtime {
 namespace {
@@ -330,58 +332,95 @@ std::string ConstraintNameOf(std::string_view error_message) {
   return std::string(absl::StripAsciiWhitespace(rest));
 }
 
+namespace {
+
+// A database error a client can act on (retry, or fix what it asked), told in our words
+// with the SQLSTATE and an error id. PostgreSQL's own text names tables and constraints
+// (and its DETAIL line quotes row values), so it goes only to the log, under that id.
+absl::Status FromDatabase(absl::StatusCode code, absl::string_view what, absl::string_view state,
+                          const std::exception& e) {
+  const std::string id = NewErrorId();
+  spdlog::warn("postgres error_id={} sqlstate={}: {}", id, state.empty() ? "-" : std::string(state),
+               FirstLine(e.what()));
+  return absl::Status(code, absl::StrCat(what, " (", state.empty() ? "" : "SQLSTATE ", state,
+                                         state.empty() ? "" : ", ", "error id ", id, ")"));
+}
+
+}  // namespace
+
 absl::Status MapPgException(const std::exception& e, const PgConstraintErrors* constraints) {
   if (dynamic_cast<const pqxx::in_doubt_error*>(&e) != nullptr) {
-    return absl::UnavailableError(absl::StrCat(
-        "PostgreSQL connection lost during commit; outcome unknown: ", FirstLine(e.what())));
+    return FromDatabase(absl::StatusCode::kUnavailable,
+                        "the database connection was lost during commit; the outcome is unknown: "
+                        "retry with the same request_id",
+                        "", e);
   }
   if (dynamic_cast<const pqxx::broken_connection*>(&e) != nullptr) {
-    return absl::UnavailableError(
-        absl::StrCat("PostgreSQL connection lost: ", FirstLine(e.what())));
+    return FromDatabase(absl::StatusCode::kUnavailable, "the database connection was lost; retry",
+                        "", e);
   }
   if (dynamic_cast<const pqxx::statement_completion_unknown*>(&e) != nullptr) {
-    return absl::UnavailableError(
-        absl::StrCat("PostgreSQL statement outcome unknown: ", FirstLine(e.what())));
-  }
-  if (dynamic_cast<const pqxx::serialization_failure*>(&e) != nullptr ||
-      dynamic_cast<const pqxx::deadlock_detected*>(&e) != nullptr ||
-      dynamic_cast<const pqxx::transaction_rollback*>(&e) != nullptr) {
-    return absl::AbortedError(absl::StrCat("transaction aborted: ", FirstLine(e.what())));
+    return FromDatabase(absl::StatusCode::kUnavailable,
+                        "the database connection was lost while a statement ran; retry with "
+                        "the same request_id",
+                        "", e);
   }
   const auto* sql = dynamic_cast<const pqxx::sql_error*>(&e);
+  const std::string state = sql != nullptr ? sql->sqlstate() : "";
+  if (dynamic_cast<const pqxx::serialization_failure*>(&e) != nullptr ||
+      dynamic_cast<const pqxx::deadlock_detected*>(&e) != nullptr ||
+      dynamic_cast<const pqxx::transaction_rollback*>(&e) != nullptr || state == "40001" ||
+      state == "40P01") {
+    return FromDatabase(absl::StatusCode::kAborted,
+                        "the change conflicted with a concurrent one and was rolled back; retry",
+                        state, e);
+  }
   if (sql == nullptr) {
+    // Not the server's answer: a client-library fault. ForClient gives the client an id.
     return absl::InternalError(absl::StrCat("database client error: ", FirstLine(e.what())));
   }
-  // The first line is PostgreSQL's primary message; the DETAIL line that follows can
-  // quote row values, so it is dropped.
-  const std::string& state = sql->sqlstate();
-  std::string message = absl::StrCat(FirstLine(e.what()), " (SQLSTATE ", state, ")");
   if (constraints != nullptr && absl::StartsWith(state, "23")) {
     if (const absl::Status* declared = constraints->Find(ConstraintNameOf(e.what()))) {
       return *declared;
     }
   }
   if (dynamic_cast<const pqxx::unique_violation*>(&e) != nullptr || state == "23505") {
-    return absl::AlreadyExistsError(message);
+    return FromDatabase(absl::StatusCode::kAlreadyExists, "a conflicting record already exists",
+                        state, e);
   }
   if (dynamic_cast<const pqxx::foreign_key_violation*>(&e) != nullptr ||
       dynamic_cast<const pqxx::check_violation*>(&e) != nullptr || state == "23503" ||
       state == "23514") {
-    return absl::FailedPreconditionError(message);
+    return FromDatabase(absl::StatusCode::kFailedPrecondition,
+                        "the change conflicts with related records", state, e);
   }
-  if (state == "40001" || state == "40P01") return absl::AbortedError(message);
   // lock_not_available: lock_timeout (or NOWAIT) gave up on a lock someone else holds;
   // the transaction was rolled back and can be retried like a conflict.
-  if (state == "55P03") return absl::AbortedError(message);
+  if (state == "55P03") {
+    return FromDatabase(absl::StatusCode::kAborted,
+                        "a record is locked by a concurrent change (postgres-lock-timeout-ms); "
+                        "retry",
+                        state, e);
+  }
   // Class 08 (connection exception), 57P01..57P03 (admin shutdown, crash shutdown,
   // cannot connect now): the server went away under us.
   if (absl::StartsWith(state, "08") || absl::StartsWith(state, "57P")) {
-    return absl::UnavailableError(message);
+    return FromDatabase(absl::StatusCode::kUnavailable, "the database is unavailable; retry", state,
+                        e);
   }
   // query_canceled: statement_timeout expired (or the statement was cancelled).
-  if (state == "57014") return absl::DeadlineExceededError(message);
-  if (absl::StartsWith(state, "53")) return absl::ResourceExhaustedError(message);
-  return absl::InternalError(message);
+  if (state == "57014") {
+    return FromDatabase(absl::StatusCode::kDeadlineExceeded,
+                        "a database statement ran longer than postgres-statement-timeout-ms", state,
+                        e);
+  }
+  if (absl::StartsWith(state, "53")) {
+    return FromDatabase(absl::StatusCode::kResourceExhausted,
+                        "the database is out of resources; retry later", state, e);
+  }
+  // INTERNAL keeps PostgreSQL's first line (never its DETAIL) for the server's log:
+  // ForClient replaces it with an error id before it reaches a client.
+  return absl::InternalError(absl::StrCat(FirstLine(e.what()), " (SQLSTATE ", state, ")"));
 }
 
 }  // namespace plantmesh::runtime

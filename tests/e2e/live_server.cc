@@ -52,5 +52,6 @@ int main(int argc, char** argv) {
   std::fprintf(stderr, "e2e_live_server: stopping (signal %d); server log follows\n%s", signal,
                (*mesh)->server().log().c_str());
   mesh->reset();
-  return 0;
+  // A sanitizer finding in the server (sanitizer builds) fails the calling test.
+  return plantmesh::testing::ServerProcess::SanitizerReportSeen() ? 1 : 0;
 }

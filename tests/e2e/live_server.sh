@@ -10,9 +10,15 @@ LIVE_PID=
 
 stop_live_server() {
   local code=$?
-  if [ -n "$LIVE_PID" ] && kill -0 "$LIVE_PID" 2>/dev/null; then
+  if [ -n "$LIVE_PID" ]; then
     kill -TERM "$LIVE_PID" 2>/dev/null || true
-    wait "$LIVE_PID" 2>/dev/null || true
+    # Non-zero when its plantmesh-server had a sanitizer finding (sanitizer builds).
+    local live_code=0
+    wait "$LIVE_PID" 2>/dev/null || live_code=$?
+    if [ "$live_code" -ne 0 ] && [ "$code" -eq 0 ]; then
+      echo "e2e_live_server exited with $live_code" >&2
+      code=1
+    fi
   fi
   if [ "$code" -ne 0 ] && [ -f "$WORK/live.log" ]; then
     echo "---- e2e_live_server log ----" >&2

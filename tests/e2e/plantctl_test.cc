@@ -47,9 +47,12 @@ class PlantctlTest : public SharedMeshTest {
     dir_ = new std::string(*dir);
   }
   static void TearDownTestSuite() {
-    std::error_code ignored;
-    std::filesystem::remove_all(*dir_, ignored);
-    delete dir_;
+    if (dir_ != nullptr) {  // null when the set-up failed
+      std::error_code ignored;
+      std::filesystem::remove_all(*dir_, ignored);
+      delete dir_;
+      dir_ = nullptr;
+    }
     SharedMeshTest::TearDownTestSuite();
   }
 

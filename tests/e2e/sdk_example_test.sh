@@ -3,10 +3,13 @@
 # separate project in sdk/examples configured with CMAKE_PREFIX_PATH and built, and
 # its program run against a live server over mTLS; then a one-file program built with
 # nothing but `pkg-config --cflags --libs plantmesh`.
-#   sdk_example_test.sh <e2e_live_server> <source dir> <build dir>
+#   sdk_example_test.sh <e2e_live_server> <source dir> <build dir> [<compile flags> <link flags>]
+# The flags (sanitizer builds) are added to both programs' compile and link lines.
 set -euo pipefail
 SOURCE_DIR=$2
 BUILD_DIR=$3
+EXTRA_CXXFLAGS=${4:-}
+EXTRA_LDFLAGS=${5:-}
 . "$(dirname "$0")/live_server.sh" "$1"
 
 echo "==> cmake --install $BUILD_DIR --prefix $WORK/prefix"
@@ -14,7 +17,8 @@ cmake --install "$BUILD_DIR" --prefix "$WORK/prefix" >"$WORK/install.log"
 
 echo "==> configure and build sdk/examples against the installed package"
 cmake -S "$SOURCE_DIR/sdk/examples" -B "$WORK/examples" -G Ninja \
-  -DCMAKE_PREFIX_PATH="$WORK/prefix" -DCMAKE_BUILD_TYPE=Release
+  -DCMAKE_PREFIX_PATH="$WORK/prefix" -DCMAKE_BUILD_TYPE=Release \
+  -DCMAKE_CXX_FLAGS="$EXTRA_CXXFLAGS" -DCMAKE_EXE_LINKER_FLAGS="$EXTRA_LDFLAGS"
 cmake --build "$WORK/examples" -j 2
 
 echo "==> run defect_report as ops (admin: it also makes sure its category exists)"
@@ -65,8 +69,9 @@ PC_FILE=$(find "$WORK/prefix" -name plantmesh.pc | head -n 1)
 [ -n "$PC_FILE" ] || { echo "plantmesh.pc was not installed" >&2; exit 1; }
 PKG_CONFIG_PATH="$(dirname "$PC_FILE")${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
 export PKG_CONFIG_PATH
-# shellcheck disable=SC2046  # pkg-config's output is a list of words by design
-g++ -std=c++17 -o "$WORK/whoami" "$WORK/whoami.cc" $(pkg-config --cflags --libs plantmesh)
+# shellcheck disable=SC2046,SC2086  # pkg-config's output and the flags are lists of words
+g++ -std=c++17 $EXTRA_CXXFLAGS -o "$WORK/whoami" "$WORK/whoami.cc" \
+  $(pkg-config --cflags --libs plantmesh) $EXTRA_LDFLAGS
 PLANTMESH_CERT=$PLANTMESH_CERT_anna PLANTMESH_KEY=$PLANTMESH_KEY_anna \
   "$WORK/whoami" | tee "$WORK/whoami.out"
 grep -qx "identity spiffe://plantmesh.local/user/anna" "$WORK/whoami.out"

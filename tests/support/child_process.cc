@@ -17,6 +17,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -211,6 +212,40 @@ std::string ReadFileOrEmpty(const std::string& path) {
   std::stringstream contents;
   contents << in.rdbuf();
   return contents.str();
+}
+
+std::string SanitizerReport(const std::string& log) {
+  // Every report of ASan, LSan, UBSan and TSan ends with "SUMMARY: <Tool>Sanitizer: ..."
+  // (print_summary is on by default) and starts with one of the lines below.
+  size_t end = std::string::npos;
+  for (size_t at = log.find("SUMMARY: "); at != std::string::npos;
+       at = log.find("SUMMARY: ", at + 1)) {
+    size_t tool_end = log.find_first_of(" \n", at + 9);
+    if (tool_end == std::string::npos) break;
+    if (absl::EndsWith(log.substr(at + 9, tool_end - at - 9), "Sanitizer:")) {
+      end = log.find('\n', at);
+      if (end == std::string::npos) end = log.size();
+      break;
+    }
+  }
+  if (end == std::string::npos) {
+    // UBSan prints its SUMMARY line only with print_summary=1 (scripts/test-sanitizers
+    // sets it); without, its "file:line:col: runtime error: ..." line starts the report.
+    size_t at = log.find(": runtime error: ");
+    if (at == std::string::npos) return "";
+    size_t line_start = log.rfind('\n', at);
+    size_t begin = line_start == std::string::npos ? 0 : line_start + 1;
+    return log.substr(begin, 8192);
+  }
+  size_t begin = std::string::npos;
+  for (const char* start : {"==ERROR: ", "WARNING: ThreadSanitizer", "runtime error: "}) {
+    size_t at = log.find(start);
+    if (at < end) begin = std::min(begin, at);
+  }
+  if (begin == std::string::npos) begin = end > 8192 ? end - 8192 : 0;
+  size_t line_start = log.rfind('\n', begin);
+  begin = line_start == std::string::npos ? 0 : line_start + 1;
+  return log.substr(begin, end - begin);
 }
 
 absl::Status WriteFileAtomically(const std::string& path, const std::string& contents) {

@@ -51,6 +51,11 @@ std::string ReadFileOrEmpty(const std::string& path);
 // Writes via a temporary file and rename, so a reader never sees half a file.
 absl::Status WriteFileAtomically(const std::string& path, const std::string& contents);
 
+// The first sanitizer report in a process's log (from its first line to the end of
+// its "SUMMARY: ...Sanitizer: ..." line, or 8 KiB from a UBSan "runtime error" line
+// when there is no summary), or "" when there is none.
+std::string SanitizerReport(const std::string& log);
+
 // Whether this runs as root (postgres then needs another user).
 bool RunningAsRoot();
 

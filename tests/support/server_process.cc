@@ -3,8 +3,11 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/support/byte_buffer.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 
+#include <atomic>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 
@@ -12,6 +15,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
 #include "absl/synchronization/notification.h"
 #include "tests/support/child_process.h"
 #include "tests/support/test_servers.h"
@@ -168,6 +172,7 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(const Option
 ServerProcess::~ServerProcess() {
   if (!state_) return;
   Kill();
+  FailOnSanitizerReport();
   std::error_code ignored;
   if (!state_->dir.empty()) std::filesystem::remove_all(state_->dir, ignored);
 }
@@ -200,6 +205,29 @@ void ServerProcess::Kill() {
   state_->exit_code = code.ok() ? *code : -1;
   state_->pid = -1;
 }
+
+namespace {
+std::atomic<bool> sanitizer_report_seen{false};
+}  // namespace
+
+// Sanitizer builds run the server with halt_on_error: a finding stops it, but a test
+// whose calls had all returned would not notice. The report is in the log.
+void ServerProcess::FailOnSanitizerReport() {
+  std::string report = internal::SanitizerReport(log());
+  if (report.empty()) return;
+  sanitizer_report_seen = true;
+  std::string message = absl::StrCat(
+      "plantmesh-server (",
+      absl::StripTrailingAsciiWhitespace(internal::ReadFileOrEmpty(state_->dir + "/command")),
+      ") reported a sanitizer finding:\n", report);
+  if (::testing::UnitTest::GetInstance()->current_test_suite() != nullptr) {
+    ADD_FAILURE() << message;
+  } else {
+    std::fprintf(stderr, "%s\n", message.c_str());
+  }
+}
+
+bool ServerProcess::SanitizerReportSeen() { return sanitizer_report_seen; }
 
 bool ServerProcess::running() const { return state_->Running(); }
 

@@ -109,7 +109,10 @@ class ServerProcess {
   // Starts and waits until it prints "LISTENING <host>:<port>" and its health
   // service answers SERVING (30 s; the error carries the command line and the log).
   static absl::StatusOr<std::unique_ptr<ServerProcess>> Start(const Options& options);
-  ~ServerProcess();  // SIGKILL if still running
+  // SIGKILL if still running. A sanitizer report in the log (sanitizer builds) then
+  // fails the running gtest test or suite, or is printed outside of gtest; see
+  // SanitizerReportSeen.
+  ~ServerProcess();
   int port() const;
   std::string endpoint() const;  // "127.0.0.1:<port>"
   // SIGTERM and wait; returns the exit code.
@@ -119,9 +122,13 @@ class ServerProcess {
   // The server's process id (e.g. to read /proc/<pid>/status); -1 once it exited.
   int pid() const;
   std::string log() const;  // stderr/stdout captured so far
+  // Whether any server of this process had a sanitizer report in its log when it was
+  // destroyed (for programs outside gtest, e.g. e2e_live_server's exit code).
+  static bool SanitizerReportSeen();
 
  private:
   ServerProcess() = default;
+  void FailOnSanitizerReport();
   struct State;
   std::unique_ptr<State> state_;
 };

@@ -4,6 +4,7 @@
 #include <pqxx/pqxx>
 
 #include "gtest/gtest.h"
+#include "tests/support/child_process.h"
 
 namespace plantmesh::testing {
 namespace {
@@ -12,6 +13,41 @@ TEST(FreePortTest, ReturnsAUsablePort) {
   int port = FreePort();
   EXPECT_GT(port, 1024);
   EXPECT_LT(port, 65536);
+}
+
+// How a child plantmesh-server's sanitizer finding is told apart from its other output.
+TEST(SanitizerReportTest, FindsEachSanitizersReportAndNothingElse) {
+  using internal::SanitizerReport;
+  EXPECT_EQ(SanitizerReport(""), "");
+  EXPECT_EQ(SanitizerReport("LISTENING 127.0.0.1:5\nSUMMARY: 3 calls\nno runtime error: x\n"), "");
+
+  const std::string asan =
+      "==7==ERROR: AddressSanitizer: heap-use-after-free on address 0x6\n"
+      "    #0 0x5 in Handle server/defect/service.cc:10\n"
+      "SUMMARY: AddressSanitizer: heap-use-after-free server/defect/service.cc:10 in Handle";
+  EXPECT_EQ(SanitizerReport("LISTENING 127.0.0.1:5\n" + asan + "\n==7==ABORTING\n"), asan);
+
+  const std::string leak =
+      "==7==ERROR: LeakSanitizer: detected memory leaks\n"
+      "SUMMARY: AddressSanitizer: 48 byte(s) leaked in 1 allocation(s).";
+  EXPECT_EQ(SanitizerReport("stopping\n" + leak + "\n"), leak);
+
+  const std::string tsan =
+      "WARNING: ThreadSanitizer: data race (pid=7)\n"
+      "  Write of size 8 at 0x7b by thread T3:\n"
+      "SUMMARY: ThreadSanitizer: data race server/runtime/health.cc:80 in ProbeLoop";
+  EXPECT_EQ(SanitizerReport("==================\n" + tsan + "\n==================\n"), tsan);
+
+  const std::string ubsan =
+      "server/runtime/pg_pool.cc:42:7: runtime error: signed integer overflow\n"
+      "SUMMARY: UndefinedBehaviorSanitizer: undefined-behavior server/runtime/pg_pool.cc:42:7 in ";
+  EXPECT_EQ(SanitizerReport("info: started\n" + ubsan + "\n"), ubsan);
+
+  // UBSan without print_summary=1: no SUMMARY line, the report runs to the log's end.
+  const std::string ubsan_alone =
+      "server/runtime/health.cc:77:23: runtime error: signed integer overflow\n"
+      "    #0 0x5 in ProbeLoop server/runtime/health.cc:77\n";
+  EXPECT_EQ(SanitizerReport("info: started\n" + ubsan_alone), ubsan_alone);
 }
 
 TEST(PostgresServerTest, CreatesDatabasesThatAcceptQueries) {
