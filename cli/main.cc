@@ -15,6 +15,7 @@
 #include "cli/pki_commands.h"
 #include "cli/signal_canceller.h"
 #include "grpcpp/channel.h"
+#include "plantmesh/common/mutex_settings.h"
 #include "plantmesh/sdk/client_options.h"
 #include "plantmesh/sdk/status.h"
 
@@ -37,6 +38,7 @@ int ExitCodeFor(const absl::Status& status) {
 }
 
 int Main(int argc, char** argv) {
+  plantmesh::common::UseReleaseMutexSettings();
   SignalCanceller canceller;  // before gRPC starts any thread
 
   absl::StatusOr<std::unique_ptr<ContractCatalog>> catalog = ContractCatalog::Embedded();
