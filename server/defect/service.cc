@@ -65,20 +65,24 @@ ResponseEncoder<T> EncoderOf(Fill fill) {
 // defect into or out of it is sent with filter_change saying which.
 absl::StatusOr<bool> WatchResponseOf(const runtime::StreamEvent& entry, const std::string& zone,
                                      v1::WatchDefectsResponse* response) {
-  v1::DefectEvent* event = response->mutable_event();
-  if (!event->ParseFromString(entry.payload)) {
+  // Parsed once for all watchers; a watcher outside the zone copies nothing.
+  const v1::DefectEvent* decoded = entry.Decoded<v1::DefectEvent>();
+  if (decoded == nullptr) {
     return absl::DataLossError(absl::StrCat("event at cursor ", entry.cursor,
                                             " is not a plantmesh.defect.v1.DefectEvent"));
   }
   if (!zone.empty()) {
     // previous_zone is set only when the change moved the defect between zones.
-    const bool now_in = event->defect().zone() == zone;
-    const bool was_in = event->previous_zone().empty() ? now_in : event->previous_zone() == zone;
+    const bool now_in = decoded->defect().zone() == zone;
+    const bool was_in =
+        decoded->previous_zone().empty() ? now_in : decoded->previous_zone() == zone;
     if (!now_in && !was_in) return false;
     if (now_in != was_in) {
       response->set_filter_change(now_in ? v1::FILTER_CHANGE_ENTERED : v1::FILTER_CHANGE_LEFT);
     }
   }
+  v1::DefectEvent* event = response->mutable_event();
+  *event = *decoded;
   event->set_cursor(entry.cursor);
   return true;
 }
