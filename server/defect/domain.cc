@@ -377,6 +377,19 @@ absl::Status ValidateAssign(const AssignInput& input) {
   return v.ToStatus();
 }
 
+FactsWanted AssignFacts(const AssignInput& input) {
+  FactsWanted wanted;
+  wanted.repair_place_id = input.repair_place_id;
+  wanted.mechanic_id = input.mechanic_id;
+  return wanted;
+}
+
+FactsWanted StartRepairFacts() {
+  FactsWanted wanted;
+  wanted.repair_place_occupant = true;
+  return wanted;
+}
+
 absl::StatusOr<Defect> Assign(const Defect& current, const AssignInput& input,
                               absl::string_view actor, absl::Time now) {
   PM_ASSIGN_OR_RETURN(DefectStatus next, NextStatus(current.status, Transition::kAssign));
@@ -386,6 +399,27 @@ absl::StatusOr<Defect> Assign(const Defect& current, const AssignInput& input,
                             TruncateToMicros(now)};
   d.update_time = TruncateToMicros(now);
   return d;
+}
+
+absl::Status CheckAssignTargets(const AssignInput& input, const DefectFacts& facts) {
+  Violations v;
+  if (!facts.repair_place_exists) {
+    v.Add("repair_place_id", absl::StrCat("unknown repair place ", Quote(input.repair_place_id)));
+  }
+  if (!facts.mechanic_exists) {
+    v.Add("mechanic_id", absl::StrCat("unknown mechanic ", Quote(input.mechanic_id)));
+  }
+  return v.ToStatus();
+}
+
+absl::Status CheckRepairPlaceFree(const Defect& current, const DefectFacts& facts) {
+  if (!current.assignment || !facts.repair_place_occupant) return absl::OkStatus();
+  const std::string& place = current.assignment->repair_place_id;
+  const std::string other = absl::StrCat(*facts.repair_place_occupant);
+  return runtime::WithErrorInfo(
+      absl::FailedPreconditionError(
+          absl::StrCat("repair place ", place, " is busy: defect ", other, " is in repair there")),
+      "REPAIR_PLACE_BUSY", {{"repair_place_id", place}, {"current_defect_id", other}});
 }
 
 absl::StatusOr<Defect> StartRepair(const Defect& current, absl::string_view actor, absl::Time now) {

@@ -105,7 +105,7 @@ int64_t DefectServiceImpl::PhotoMaxBytes() const {
 absl::Status DefectServiceImpl::Transition(runtime::CallContext& call,
                                            const google::protobuf::Message& request,
                                            const std::string& id, const std::string& etag,
-                                           const Mutator& mutator,
+                                           const FactsWanted& wanted, const Mutator& mutator,
                                            google::protobuf::Message* response, v1::Defect* out) {
   PM_ASSIGN_OR_RETURN(int64_t defect_id, ParseDefectId(id, "id"));
   const ChangeContext context = Context(call, request);
@@ -118,7 +118,7 @@ absl::Status DefectServiceImpl::Transition(runtime::CallContext& call,
   PM_ASSIGN_OR_RETURN(
       Replayable<Defect> answer,
       store_->MutateDefect(
-          defect_id, context,
+          defect_id, context, wanted,
           [&](const Defect& current, const DefectFacts& facts) -> absl::StatusOr<Mutation> {
             PM_RETURN_IF_ERROR(CheckEtag(current, etag, /*required=*/false));
             return mutator(current, facts);
@@ -195,7 +195,7 @@ absl::Status DefectServiceImpl::HandleUpdateDefect(runtime::CallContext& call,
   PM_RETURN_IF_ERROR(ValidateUpdate(input, paths, request.etag(), category));
   const absl::Time now = deps_.now();
   return Transition(
-      call, request, request.defect().id(), request.etag(),
+      call, request, request.defect().id(), request.etag(), FactsWanted{},
       [&](const Defect& current, const DefectFacts&) -> absl::StatusOr<Mutation> {
         PM_ASSIGN_OR_RETURN(Defect after, ApplyUpdate(current, input, paths, now));
         return Mutation{std::move(after), ChangeType::kUpdated, ""};
@@ -210,9 +210,10 @@ absl::Status DefectServiceImpl::HandleAssignDefect(runtime::CallContext& call,
   PM_RETURN_IF_ERROR(ValidateAssign(input));
   const absl::Time now = deps_.now();
   return Transition(
-      call, request, request.id(), request.etag(),
-      [&](const Defect& current, const DefectFacts&) -> absl::StatusOr<Mutation> {
+      call, request, request.id(), request.etag(), AssignFacts(input),
+      [&](const Defect& current, const DefectFacts& facts) -> absl::StatusOr<Mutation> {
         PM_ASSIGN_OR_RETURN(Defect after, defect::Assign(current, input, call.identity, now));
+        PM_RETURN_IF_ERROR(CheckAssignTargets(input, facts));
         return Mutation{std::move(after), ChangeType::kAssigned, ""};
       },
       response, response->mutable_defect());
@@ -224,13 +225,14 @@ absl::Status DefectServiceImpl::HandleStartRepair(runtime::CallContext& call,
   const absl::Time now = deps_.now();
   const Caller caller{call.identity, call.roles};
   return Transition(
-      call, request, request.id(), request.etag(),
+      call, request, request.id(), request.etag(), StartRepairFacts(),
       [&](const Defect& current, const DefectFacts& facts) -> absl::StatusOr<Mutation> {
         PM_ASSIGN_OR_RETURN(Defect after, defect::StartRepair(current, call.identity, now));
         // Who may: the assigned mechanic, or a foreman/admin override (noted in history).
         PM_ASSIGN_OR_RETURN(std::string note,
                             CheckRepairWorker(current, defect::Transition::kStartRepair, caller,
                                               facts.assigned_mechanic_identity));
+        PM_RETURN_IF_ERROR(CheckRepairPlaceFree(current, facts));
         return Mutation{std::move(after), ChangeType::kRepairStarted, std::move(note)};
       },
       response, response->mutable_defect());
@@ -244,7 +246,7 @@ absl::Status DefectServiceImpl::HandleFinishRepair(runtime::CallContext& call,
   const absl::Time now = deps_.now();
   const Caller caller{call.identity, call.roles};
   return Transition(
-      call, request, request.id(), request.etag(),
+      call, request, request.id(), request.etag(), FactsWanted{},
       [&](const Defect& current, const DefectFacts& facts) -> absl::StatusOr<Mutation> {
         PM_ASSIGN_OR_RETURN(Defect after, defect::FinishRepair(current, input, call.identity, now));
         PM_ASSIGN_OR_RETURN(std::string note,
@@ -264,7 +266,7 @@ absl::Status DefectServiceImpl::HandleVerifyRepair(runtime::CallContext& call,
   const ChangeType type = input.decision == QcDecision::kAccept ? ChangeType::kRepairAccepted
                                                                 : ChangeType::kRepairRejected;
   return Transition(
-      call, request, request.id(), request.etag(),
+      call, request, request.id(), request.etag(), FactsWanted{},
       [&](const Defect& current, const DefectFacts&) -> absl::StatusOr<Mutation> {
         PM_ASSIGN_OR_RETURN(Defect after, defect::VerifyRepair(current, input, call.identity, now));
         return Mutation{std::move(after), type, input.reason};
@@ -278,7 +280,7 @@ absl::Status DefectServiceImpl::HandleCancelDefect(runtime::CallContext& call,
   PM_RETURN_IF_ERROR(ValidateCancel(request.reason()));
   const absl::Time now = deps_.now();
   return Transition(
-      call, request, request.id(), request.etag(),
+      call, request, request.id(), request.etag(), FactsWanted{},
       [&](const Defect& current, const DefectFacts&) -> absl::StatusOr<Mutation> {
         PM_ASSIGN_OR_RETURN(Defect after,
                             defect::Cancel(current, request.reason(), call.identity, now));
