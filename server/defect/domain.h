@@ -13,6 +13,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "server/runtime/errors.h"
+#include "server/runtime/page_token.h"
 
 namespace plantmesh::defect {
 
@@ -362,11 +363,9 @@ struct ListFilter {
   std::optional<absl::Time> create_time_to;
 };
 
-// Where the previous page ended.
-struct ListCursor {
-  absl::Time sort_time;  // create_time or update_time of the last defect returned
-  int64_t id = 0;
-};
+// Where the previous page ended: the create_time or update_time (as ordered) of the
+// last defect returned, and its id.
+using ListCursor = runtime::PageCursor;
 
 struct ListQuery {
   ListFilter filter;
