@@ -60,12 +60,16 @@ struct Sql {
       "$11, $12, $13, " PM_TS(14) ", " PM_TS(14) ", 1) RETURNING id");
   const runtime::PgStatement defect_select = registry.Add(
       "defect_select", "SELECT " PM_DEFECT_COLUMNS " FROM defect.defects WHERE id = $1");
-  // With the facts a change's rules need: the assigned mechanic's identity.
-  const runtime::PgStatement defect_lock =
-      registry.Add("defect_lock",
-                   "SELECT " PM_DEFECT_COLUMNS
-                   ", (SELECT m.identity FROM defect.mechanics m WHERE m.id = defects.mechanic_id) "
-                   "AS mechanic_identity FROM defect.defects WHERE id = $1 FOR UPDATE");
+  // With the facts a change's rules need, in the same round trip: the assigned
+  // mechanic's identity and whether repair place $2 and mechanic $3 exist ('' asks not).
+  const runtime::PgStatement defect_lock = registry.Add(
+      "defect_lock",
+      "SELECT " PM_DEFECT_COLUMNS
+      ", (SELECT m.identity FROM defect.mechanics m WHERE m.id = defects.mechanic_id) "
+      "AS mechanic_identity, $2::text <> '' AND EXISTS (SELECT 1 FROM defect.repair_places p "
+      "WHERE p.id = $2) AS repair_place_exists, $3::text <> '' AND EXISTS (SELECT 1 FROM "
+      "defect.mechanics m WHERE m.id = $3) AS mechanic_exists "
+      "FROM defect.defects WHERE id = $1 FOR UPDATE");
   const runtime::PgStatement defect_update = registry.Add("defect_update", "UPDATE defect.defects SET version = $2, vin = $3, model = $4, zone = $5, station = $6, "
        "category_code = $7, severity = $8, description = $9, detected_by = $10, shift = $11, "
        "status = $12, update_time = " PM_TS(13) ", close_time = " PM_TS(
@@ -133,9 +137,10 @@ struct Sql {
                                         "$1 ORDER BY sequence");
   const runtime::PgStatement place_lock =
       registry.Add("place_lock", "SELECT id FROM defect.repair_places WHERE id = $1 FOR UPDATE");
+  // $3: the status of a defect in repair (kInRepairStatus).
   const runtime::PgStatement place_occupant = registry.Add(
       "place_occupant",
-      "SELECT id FROM defect.defects WHERE repair_place_id = $1 AND status = 3 AND id <> $2 "
+      "SELECT id FROM defect.defects WHERE repair_place_id = $1 AND status = $3 AND id <> $2 "
       "LIMIT 1");
   const runtime::PgStatement place_insert =
       registry.Add("place_insert",
@@ -147,7 +152,7 @@ struct Sql {
   const runtime::PgStatement place_list = registry.Add(
       "place_list",
       "SELECT p.id, p.display_name, p.zone, d.id AS defect_id FROM defect.repair_places p "
-      "LEFT JOIN defect.defects d ON d.repair_place_id = p.id AND d.status = 3 "
+      "LEFT JOIN defect.defects d ON d.repair_place_id = p.id AND d.status = $2 "
       "WHERE ($1::text = '' OR p.zone = $1) ORDER BY p.id");
   const runtime::PgStatement crew_insert =
       registry.Add("crew_insert",
@@ -181,6 +186,9 @@ struct Sql {
   const runtime::PgStatement category_list = registry.Add(
       "category_list", "SELECT code, title, default_severity FROM defect.categories ORDER BY code");
 };
+
+// Statuses are bound as parameters, never written into SQL: the number is the domain's.
+constexpr int kInRepairStatus = static_cast<int>(DefectStatus::kInRepair);
 
 const Sql& Statements() {
   static const auto* sql = new Sql();
@@ -285,14 +293,29 @@ absl::Status DefectNotFound(int64_t id) {
 }
 
 // Reads one defect with its photos; `facts` (non-null) takes the row lock for a change
-// and reads the facts its rules need.
+// and reads the facts `wanted` by its rules (and always the assigned mechanic's identity).
 absl::StatusOr<Defect> LoadDefect(pqxx::transaction_base& tx, int64_t id,
-                                  DefectFacts* facts = nullptr) {
-  pqxx::result rows = tx.exec_prepared(
-      facts != nullptr ? Statements().defect_lock : Statements().defect_select, id);
+                                  DefectFacts* facts = nullptr, const FactsWanted& wanted = {}) {
+  pqxx::result rows = facts != nullptr
+                          ? tx.exec_prepared(Statements().defect_lock, id, wanted.repair_place_id,
+                                             wanted.mechanic_id)
+                          : tx.exec_prepared(Statements().defect_select, id);
   if (rows.empty()) return DefectNotFound(id);
   std::vector<Defect> one{DefectFromRow(rows[0])};
-  if (facts != nullptr) facts->assigned_mechanic_identity = TextAt(rows[0]["mechanic_identity"]);
+  if (facts != nullptr) {
+    facts->assigned_mechanic_identity = TextAt(rows[0]["mechanic_identity"]);
+    facts->repair_place_exists = rows[0]["repair_place_exists"].as<bool>();
+    facts->mechanic_exists = rows[0]["mechanic_exists"].as<bool>();
+    if (wanted.repair_place_occupant && one[0].assignment) {
+      // The place's row lock first, then a new statement (a new snapshot) reads its
+      // occupant: a repair that started there meanwhile has committed and is seen.
+      const std::string& place = one[0].assignment->repair_place_id;
+      tx.exec_prepared(Statements().place_lock, place);
+      pqxx::result occupant =
+          tx.exec_prepared(Statements().place_occupant, place, id, kInRepairStatus);
+      if (!occupant.empty()) facts->repair_place_occupant = occupant[0][0].as<int64_t>();
+    }
+  }
   LoadPhotos(tx, one);
   return std::move(one[0]);
 }
@@ -545,7 +568,7 @@ absl::StatusOr<ListPage> PgDefectStore::ListDefects(const ListQuery& query) {
 }
 
 absl::StatusOr<Replayable<Defect>> PgDefectStore::MutateDefect(
-    int64_t id, const ChangeContext& context, const Mutator& mutator,
+    int64_t id, const ChangeContext& context, const FactsWanted& wanted, const Mutator& mutator,
     const ResponseEncoder<Defect>& encode) {
   Replayable<Defect> result;
   PM_RETURN_IF_ERROR(Run([&](pqxx::connection& conn) -> absl::Status {
@@ -555,41 +578,9 @@ absl::StatusOr<Replayable<Defect>> PgDefectStore::MutateDefect(
     PM_ASSIGN_OR_RETURN(std::optional<runtime::PgRequestLog::Entry> seen, Claim(tx, context));
     if (seen) return Replay(tx, *seen, &result);
     DefectFacts facts;
-    PM_ASSIGN_OR_RETURN(Defect current, LoadDefect(tx, id, &facts));
+    PM_ASSIGN_OR_RETURN(Defect current, LoadDefect(tx, id, &facts, wanted));
     PM_ASSIGN_OR_RETURN(Mutation mutation, mutator(current, facts));
     Defect& after = mutation.after;
-
-    const bool assignment_changed =
-        after.assignment.has_value() &&
-        (!current.assignment.has_value() ||
-         current.assignment->repair_place_id != after.assignment->repair_place_id ||
-         current.assignment->mechanic_id != after.assignment->mechanic_id);
-    if (assignment_changed) {
-      runtime::Violations v;
-      if (tx.exec_prepared(Statements().place_find, after.assignment->repair_place_id).empty()) {
-        v.Add("repair_place_id",
-              absl::StrCat("unknown repair place ",
-                           runtime::QuoteForMessage(after.assignment->repair_place_id)));
-      }
-      if (tx.exec_prepared(Statements().mechanic_find, after.assignment->mechanic_id).empty()) {
-        v.Add("mechanic_id", absl::StrCat("unknown mechanic ",
-                                          runtime::QuoteForMessage(after.assignment->mechanic_id)));
-      }
-      PM_RETURN_IF_ERROR(v.ToStatus());
-    }
-    if (after.status == DefectStatus::kInRepair && current.status != DefectStatus::kInRepair) {
-      // The place's row lock serializes repairs starting at the same place.
-      const std::string& place = after.assignment->repair_place_id;
-      tx.exec_prepared(Statements().place_lock, place);
-      pqxx::result occupant = tx.exec_prepared(Statements().place_occupant, place, id);
-      if (!occupant.empty()) {
-        std::string other = occupant[0][0].as<std::string>();
-        return runtime::WithErrorInfo(
-            absl::FailedPreconditionError(absl::StrCat("repair place ", place, " is busy: defect ",
-                                                       other, " is in repair there")),
-            "REPAIR_PLACE_BUSY", {{"repair_place_id", place}, {"current_defect_id", other}});
-      }
-    }
 
     std::vector<FieldChange> changes = Diff(current, after);
     if (changes.empty() && mutation.change_type == ChangeType::kUpdated) {
@@ -784,7 +775,7 @@ absl::StatusOr<std::vector<RepairPlace>> PgDefectStore::ListRepairPlaces(const s
   PM_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& conn) -> absl::Status {
     pqxx::read_transaction tx(conn);
     out.clear();
-    for (const pqxx::row& r : tx.exec_prepared(Statements().place_list, zone)) {
+    for (const pqxx::row& r : tx.exec_prepared(Statements().place_list, zone, kInRepairStatus)) {
       RepairPlace p;
       p.id = r["id"].as<std::string>();
       p.display_name = r["display_name"].as<std::string>();

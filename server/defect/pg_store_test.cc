@@ -82,9 +82,10 @@ class PgDefectStoreTest : public ::testing::Test {
 
   absl::StatusOr<Defect> AssignTo(int64_t id, const std::string& place) {
     return ValueOf(store_->MutateDefect(
-        id, Ctx("foreman", "AssignDefect", "", kT0, place),
-        [&](const Defect& current, const DefectFacts&) -> absl::StatusOr<Mutation> {
+        id, Ctx("foreman", "AssignDefect", "", kT0, place), AssignFacts({place, "M-1"}),
+        [&](const Defect& current, const DefectFacts& facts) -> absl::StatusOr<Mutation> {
           PM_ASSIGN_OR_RETURN(Defect after, Assign(current, {place, "M-1"}, "foreman", kT0));
+          PM_RETURN_IF_ERROR(CheckAssignTargets({place, "M-1"}, facts));
           return Mutation{after, ChangeType::kAssigned, ""};
         },
         EncodeDefect));
@@ -92,9 +93,10 @@ class PgDefectStoreTest : public ::testing::Test {
 
   absl::StatusOr<Defect> Start(int64_t id) {
     return ValueOf(store_->MutateDefect(
-        id, Ctx("m1", "StartRepair"),
-        [](const Defect& current, const DefectFacts&) -> absl::StatusOr<Mutation> {
+        id, Ctx("m1", "StartRepair"), StartRepairFacts(),
+        [](const Defect& current, const DefectFacts& facts) -> absl::StatusOr<Mutation> {
           PM_ASSIGN_OR_RETURN(Defect after, StartRepair(current, "m1", kT0));
+          PM_RETURN_IF_ERROR(CheckRepairPlaceFree(current, facts));
           return Mutation{after, ChangeType::kRepairStarted, ""};
         },
         EncodeDefect));
@@ -222,8 +224,9 @@ TEST(PgDefectStoreMigrationTest, RequestIdsRecordedBeforeTheLogStayRetries) {
                 .code(),
             absl::StatusCode::kAlreadyExists);
   // Transitions recorded no payload: any payload is the retry, as before.
-  absl::StatusOr<Replayable<Defect>> update = store.MutateDefect(
-      7, Ctx("qc", "UpdateDefect", "old-update", kT0, "anything"), nullptr, EncodeDefect);
+  absl::StatusOr<Replayable<Defect>> update =
+      store.MutateDefect(7, Ctx("qc", "UpdateDefect", "old-update", kT0, "anything"), FactsWanted{},
+                         nullptr, EncodeDefect);
   ASSERT_TRUE(update.ok()) << update.status();
   EXPECT_EQ(update->value->id, 7);
   pqxx::connection conn(*url);

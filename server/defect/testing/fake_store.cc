@@ -168,6 +168,20 @@ absl::Status FakeDefectStore::CheckRow(const Defect& d) const {
       return Violates("defects", "defects_mechanic_id_fkey", false);
     }
   }
+  // defects_one_repair_per_place_idx, as PgDefectStore::ConstraintErrors() declares it:
+  // the safety net behind the rule, for a mutator that did not ask for the occupant.
+  if (d.status == DefectStatus::kInRepair && d.assignment) {
+    for (const auto& [other_id, other] : defects_) {
+      if (other_id != d.id && other.defect.status == DefectStatus::kInRepair &&
+          other.defect.assignment &&
+          other.defect.assignment->repair_place_id == d.assignment->repair_place_id) {
+        return runtime::WithErrorInfo(
+            absl::FailedPreconditionError(
+                "repair place is busy: another defect is in repair there"),
+            "REPAIR_PLACE_BUSY");
+      }
+    }
+  }
   return absl::OkStatus();
 }
 
@@ -259,8 +273,33 @@ absl::StatusOr<ListPage> FakeDefectStore::ListDefects(const ListQuery& query) {
   return page;
 }
 
+// What PgDefectStore's defect_lock, place_lock and place_occupant read. The one lock of
+// this store already serializes repairs starting at one place.
+absl::StatusOr<DefectFacts> FakeDefectStore::FactsOf(const Defect& current,
+                                                     const FactsWanted& wanted) const {
+  DefectFacts facts;
+  if (current.assignment) {
+    auto mechanic = mechanics_.find(current.assignment->mechanic_id);
+    if (mechanic != mechanics_.end()) facts.assigned_mechanic_identity = mechanic->second.identity;
+  }
+  facts.repair_place_exists =
+      !wanted.repair_place_id.empty() && places_.count(wanted.repair_place_id) > 0;
+  facts.mechanic_exists = !wanted.mechanic_id.empty() && mechanics_.count(wanted.mechanic_id) > 0;
+  if (wanted.repair_place_occupant && current.assignment) {
+    const std::string& place = current.assignment->repair_place_id;
+    for (const auto& [other_id, other] : defects_) {
+      if (other_id != current.id && other.defect.status == DefectStatus::kInRepair &&
+          other.defect.assignment && other.defect.assignment->repair_place_id == place) {
+        facts.repair_place_occupant = other_id;
+        break;
+      }
+    }
+  }
+  return facts;
+}
+
 absl::StatusOr<Replayable<Defect>> FakeDefectStore::MutateDefect(
-    int64_t id, const ChangeContext& context, const Mutator& mutator,
+    int64_t id, const ChangeContext& context, const FactsWanted& wanted, const Mutator& mutator,
     const ResponseEncoder<Defect>& encode) {
   absl::MutexLock lock(&mu_);
   PM_RETURN_IF_ERROR(TakeFailure());
@@ -274,48 +313,10 @@ absl::StatusOr<Replayable<Defect>> FakeDefectStore::MutateDefect(
   }
   PM_ASSIGN_OR_RETURN(Defect current, Read(id));
   StoredDefect& stored = defects_.at(id);
-  DefectFacts facts;
-  if (current.assignment) {
-    auto mechanic = mechanics_.find(current.assignment->mechanic_id);
-    if (mechanic != mechanics_.end()) facts.assigned_mechanic_identity = mechanic->second.identity;
-  }
+  PM_ASSIGN_OR_RETURN(DefectFacts facts, FactsOf(current, wanted));
   if (!mutator) return absl::InternalError("database client error: bad_function_call");
   PM_ASSIGN_OR_RETURN(Mutation mutation, mutator(current, facts));
   Defect& after = mutation.after;
-
-  const bool assignment_changed =
-      after.assignment.has_value() &&
-      (!current.assignment.has_value() ||
-       current.assignment->repair_place_id != after.assignment->repair_place_id ||
-       current.assignment->mechanic_id != after.assignment->mechanic_id);
-  if (assignment_changed) {
-    runtime::Violations v;
-    if (places_.count(after.assignment->repair_place_id) == 0) {
-      v.Add("repair_place_id",
-            absl::StrCat("unknown repair place ",
-                         runtime::QuoteForMessage(after.assignment->repair_place_id)));
-    }
-    if (mechanics_.count(after.assignment->mechanic_id) == 0) {
-      v.Add("mechanic_id", absl::StrCat("unknown mechanic ",
-                                        runtime::QuoteForMessage(after.assignment->mechanic_id)));
-    }
-    PM_RETURN_IF_ERROR(v.ToStatus());
-  }
-  if (after.status == DefectStatus::kInRepair && current.status != DefectStatus::kInRepair &&
-      after.assignment) {
-    const std::string& place = after.assignment->repair_place_id;
-    for (const auto& [other_id, other] : defects_) {
-      if (other_id == id || other.defect.status != DefectStatus::kInRepair ||
-          !other.defect.assignment || other.defect.assignment->repair_place_id != place) {
-        continue;
-      }
-      const std::string other_text = absl::StrCat(other_id);
-      return runtime::WithErrorInfo(
-          absl::FailedPreconditionError(absl::StrCat("repair place ", place, " is busy: defect ",
-                                                     other_text, " is in repair there")),
-          "REPAIR_PLACE_BUSY", {{"repair_place_id", place}, {"current_defect_id", other_text}});
-    }
-  }
 
   std::vector<FieldChange> changes = Diff(current, after);
   if (changes.empty() && mutation.change_type == ChangeType::kUpdated) {

@@ -44,7 +44,7 @@ class FakeDefectStore : public DefectStore {
   absl::StatusOr<Defect> GetDefect(int64_t id) override;
   absl::StatusOr<ListPage> ListDefects(const ListQuery& query) override;
   absl::StatusOr<Replayable<Defect>> MutateDefect(int64_t id, const ChangeContext& context,
-                                                  const Mutator& mutator,
+                                                  const FactsWanted& wanted, const Mutator& mutator,
                                                   const ResponseEncoder<Defect>& encode) override;
   absl::StatusOr<std::vector<HistoryEntry>> GetHistory(int64_t id) override;
   absl::StatusOr<Replayable<Photo>> AddPhoto(const NewPhoto& photo, const ChangeContext& context,
@@ -95,6 +95,9 @@ class FakeDefectStore : public DefectStore {
   absl::Status TakeFailure() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The stored defect with its photos' metadata; NOT_FOUND when absent.
   absl::StatusOr<Defect> Read(int64_t id) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // The facts MutateDefect reads with `current`.
+  absl::StatusOr<DefectFacts> FactsOf(const Defect& current, const FactsWanted& wanted) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // What the table's foreign keys and checks refuse in `d` (FAILED_PRECONDITION).
   absl::Status CheckRow(const Defect& d) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // The history entry and outbox event of one change (`before`: nullptr for a report).
