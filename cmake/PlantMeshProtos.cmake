@@ -22,9 +22,13 @@ list(FILTER PLANTMESH_SERVICE_PROTOS INCLUDE REGEX "_service\\.proto$")
 # pass the source dir as an import dir and name outputs after it: gen/proto/....)
 set(_all_protos ${PLANTMESH_MESSAGE_PROTOS} ${PLANTMESH_SERVICE_PROTOS})
 list(TRANSFORM _all_protos PREPEND "${PLANTMESH_PROTO_ROOT}/" OUTPUT_VARIABLE _all_proto_paths)
+# annotations.proto is generated and compiled by plantmesh_contract (common/), which the
+# code generator links before this library can exist.
+set(_generated_protos ${_all_protos})
+list(REMOVE_ITEM _generated_protos "plantmesh/api/v1/annotations.proto")
 set(PLANTMESH_PROTO_SOURCES "")
-set(PLANTMESH_PROTO_HEADERS "")   # for installation beside the SDK headers
-foreach(_p IN LISTS _all_protos)
+set(PLANTMESH_PROTO_HEADERS "${PLANTMESH_ANNOTATIONS_HEADER}")  # installed beside the SDK's
+foreach(_p IN LISTS _generated_protos)
   string(REGEX REPLACE "\\.proto$" "" _stem "${_p}")
   set(_outputs
     "${PLANTMESH_GEN_DIR}/${_stem}.pb.h" "${PLANTMESH_GEN_DIR}/${_stem}.pb.cc"
@@ -51,7 +55,7 @@ add_library(plantmesh_proto STATIC ${PLANTMESH_PROTO_SOURCES})
 target_include_directories(plantmesh_proto PUBLIC
   $<BUILD_INTERFACE:${PLANTMESH_GEN_DIR}>
   $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
-target_link_libraries(plantmesh_proto PUBLIC protobuf::libprotobuf gRPC::grpc++)
+target_link_libraries(plantmesh_proto PUBLIC plantmesh_contract protobuf::libprotobuf gRPC::grpc++)
 set_target_properties(plantmesh_proto PROPERTIES EXPORT_NAME proto)
 
 # Our plugin: protoc-gen-plantmesh (codegen/). One protoc run for all service files.

@@ -3,6 +3,7 @@
 #include <google/protobuf/descriptor.h>
 
 #include "codegen/client_generator.h"
+#include "codegen/contract.h"
 #include "codegen/contracts_generator.h"
 #include "codegen/server_generator.h"
 
@@ -19,6 +20,7 @@ bool PlantMeshGenerator::Generate(const google::protobuf::FileDescriptor* file,
   // CMake expects all four files for every service file it lists; a file without
   // services gets nothing (there is nothing to serve or call).
   if (file->service_count() == 0) return true;
+  if (!ContractValid(file, error)) return false;
   GenerateServerHeader(file, context);
   GenerateServerSource(file, context);
   GenerateClientHeader(file, context);

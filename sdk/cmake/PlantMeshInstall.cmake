@@ -1,12 +1,12 @@
 # `cmake --install` for the SDK (component `sdk`: `cmake --install <build> --component sdk`
 # needs only plantmesh_sdk built): libraries, public and generated headers, the contracts,
-# the CMake package `PlantMesh` (PlantMesh::sdk, PlantMesh::proto) and pkg-config
+# the CMake package `PlantMesh` (PlantMesh::sdk, PlantMesh::proto, PlantMesh::contract) and pkg-config
 # `plantmesh`. Included from sdk/CMakeLists.txt.
 include(CMakePackageConfigHelpers)
 
 set(PLANTMESH_INSTALL_CMAKEDIR "${CMAKE_INSTALL_LIBDIR}/cmake/PlantMesh")
 
-install(TARGETS plantmesh_sdk plantmesh_proto plantmesh_common EXPORT PlantMeshTargets
+install(TARGETS plantmesh_sdk plantmesh_proto plantmesh_common plantmesh_contract EXPORT PlantMeshTargets
   ARCHIVE DESTINATION "${CMAKE_INSTALL_LIBDIR}" COMPONENT sdk
   LIBRARY DESTINATION "${CMAKE_INSTALL_LIBDIR}" COMPONENT sdk
   INCLUDES DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}")
