@@ -24,6 +24,7 @@
 #include "plantmesh/defect/v1/defect_service.grpc.pb.h"
 #include "plantmesh/sdk/status.h"
 #include "server/defect/config.h"
+#include "server/defect/convert.h"
 #include "server/defect/module.h"
 #include "server/defect/pg_store.h"
 #include "server/runtime/call_policy.h"
@@ -34,6 +35,7 @@
 #include "server/runtime/grpc_status.h"
 #include "server/runtime/memory_budget.h"
 #include "server/runtime/migrations.h"
+#include "server/runtime/pg_audit_sink.h"
 #include "server/runtime/pg_pool.h"
 #include "server/runtime/shutdown.h"
 #include "tests/support/test_servers.h"
@@ -107,6 +109,7 @@ class DefectServiceTest : public ::testing::Test {
     absl::StatusOr<std::string> url = plantmesh::testing::SharedPostgres().CreateDatabase(
         absl::StrCat("defect_service_", ++database));
     ASSERT_TRUE(url.ok()) << url.status();
+    ASSERT_TRUE(runtime::ApplyMigrations(*url, "audit", runtime::AuditMigrations()).ok());
     ASSERT_TRUE(runtime::ApplyMigrations(*url, "defect", EmbeddedMigrations()).ok());
     runtime::PgPoolOptions pool_options;
     pool_options.url = *url;
@@ -164,7 +167,8 @@ class DefectServiceTest : public ::testing::Test {
   static ChangeContext Ops(const std::string& method) {
     return ChangeContext{
         {"spiffe://test/user/ops", "plantmesh.defect.v1.DefectService." + method, "", ""},
-        absl::Now()};
+        absl::Now(),
+        DefectOutboxEvent};
   }
 
   std::unique_ptr<grpc::ClientContext> Context(const std::string& user = "op",

@@ -12,6 +12,7 @@
 #include "server/defect/pg_store.h"
 #include "server/defect/testing/fake_store.h"
 #include "server/runtime/migrations.h"
+#include "server/runtime/pg_audit_sink.h"
 #include "server/runtime/pg_pool.h"
 #include "tests/support/test_servers.h"
 
@@ -35,6 +36,7 @@ class PgBackend {
     static int databases = 0;
     PM_ASSIGN_OR_RETURN(url_, plantmesh::testing::SharedPostgres().CreateDatabase(
                                   absl::StrCat("defect_conformance_", ++databases)));
+    PM_RETURN_IF_ERROR(runtime::ApplyMigrations(url_, "audit", runtime::AuditMigrations()));
     PM_RETURN_IF_ERROR(runtime::ApplyMigrations(url_, "defect", EmbeddedMigrations()));
     runtime::PgPoolOptions options;
     options.url = url_;
@@ -52,7 +54,7 @@ class PgBackend {
     pqxx::nontransaction tx(conn);
     for (const pqxx::row& r : tx.exec("SELECT event_id::text, payload FROM defect.outbox "
                                       "ORDER BY id")) {
-      events.push_back({r[0].as<std::string>(), pqxx::binarystring(r[1]).str()});
+      events.push_back({r[0].as<std::string>(), "", pqxx::binarystring(r[1]).str()});
     }
     return events;
   }
