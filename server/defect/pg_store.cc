@@ -1,5 +1,6 @@
 #include "server/defect/pg_store.h"
 
+#include <array>
 #include <optional>
 #include <pqxx/pqxx>
 #include <string>
@@ -15,8 +16,8 @@
 #include "plantmesh/common/sha256.h"
 #include "plantmesh/common/status_macros.h"
 #include "plantmesh/common/uuid.h"
-#include "server/defect/convert.h"
 #include "server/runtime/errors.h"
+#include "server/runtime/pg_audit_sink.h"
 #include "server/runtime/pg_statements.h"
 
 namespace plantmesh::defect {
@@ -47,6 +48,11 @@ namespace {
   "AND ($4::text = '' OR shift = $4) "                                                        \
   "AND ($5::int8 IS NULL OR create_time >= " PM_TS(5) ") "                                    \
   "AND ($6::int8 IS NULL OR create_time < " PM_TS(6) ") "
+
+const runtime::PgRequestLog& RequestLogSql() {
+  static const auto* log = new runtime::PgRequestLog("defect");
+  return *log;
+}
 
 // All of the store's SQL, registered under names qualified by the schema
 // (runtime::PgStatements): never a raw statement name at a call site.
@@ -125,12 +131,52 @@ struct Sql {
   const runtime::PgStatement photo_content = registry.Add(
       "photo_content", "SELECT " PM_PHOTO_COLUMNS
                        ", bytes FROM defect.photos WHERE defect_id = $1 AND photo_no = $2");
-  // The history entry and the outbox event of one change in one statement: one
-  // round trip fewer per write, which is most of the server's cost (bench B5).
-  const runtime::PgStatement change_record = registry.Add("change_record", "WITH entry AS (INSERT INTO defect.history (defect_id, sequence, change_type, actor, "
-       "change_time, changes, comment, request_id) SELECT $1, coalesce(max(sequence), 0) + 1, "
-       "$2, $3, " PM_TS(4) ", $5::jsonb, $6, $7 FROM defect.history WHERE defect_id = $1) "
-                           "INSERT INTO defect.outbox (event_id, payload) VALUES ($8::uuid, $9)");
+  // A report in one statement, run on its own (autocommit: one round trip, and its own
+  // transaction): the request log claim with the response (the id was drawn first, so
+  // the response is known), the defect, its first history entry, its outbox event and
+  // the call's audit row ($25: whether to write it) — or, for a request_id already
+  // recorded, nothing but that entry (runtime/pg_request_log.h).
+  const runtime::PgStatement defect_create = registry.Add(
+      "defect_create",
+      absl::StrCat(
+          "WITH claimed AS (", RequestLogSql().ClaimWithResponseSql(1),
+          "), go AS (SELECT 1 FROM claimed UNION ALL SELECT 1 WHERE $3::text = ''), "
+          "created AS (INSERT INTO defect.defects (id, request_id, request_hash, vin, model, "
+          "zone, station, category_code, severity, description, detected_by, shift, status, "
+          "reported_by, create_time, update_time, version) SELECT $7::int8, $3, $4, $8::text, "
+          "$9::text, $10::text, $11::text, $12::text, $13::int, $14::text, $15::text, "
+          "$16::text, $17::int, $18::text, " PM_TS(19) ", " PM_TS(
+              19) ", 1 FROM go RETURNING id), "
+                  "entry AS (INSERT INTO defect.history (defect_id, sequence, change_type, actor, "
+                  "change_time, changes, comment, request_id) SELECT id, 1, $20::int, $1, " PM_TS(
+                      21) ", "
+                          "$22::jsonb, '', $3 FROM created), "
+                          "event AS (INSERT INTO defect.outbox (event_id, payload) SELECT "
+                          "$23::uuid, $24::bytea "
+                          "FROM created), "
+                          "audited AS (",
+          runtime::AuditRowSql(26, "created WHERE $25::bool"), ") ",
+          "SELECT true AS claimed, NULL::text AS payload_sha256, NULL::bytea AS response, "
+          "''::text AS resource FROM go UNION ALL ",
+          RequestLogSql().RecordedEntrySql(1)));
+  const runtime::PgStatement defect_next_id =
+      registry.Add("defect_next_id", "SELECT nextval('defect.defects_id_seq')");
+  // The tail of a change in one statement: the history entry, the outbox event, the
+  // request log's response ($10..$14, runtime/pg_request_log.h; nothing without a
+  // request_id) and the call's audit row ($15: whether to write it). One round trip for
+  // what took four (bench B5).
+  const runtime::PgStatement change_tail = registry.Add(
+      "change_tail",
+      absl::StrCat(
+          "WITH entry AS (INSERT INTO defect.history (defect_id, sequence, change_type, actor, "
+          "change_time, changes, comment, request_id) SELECT $1::int8, coalesce(max(sequence), "
+          "0) + 1, $2::int, $3::text, " PM_TS(4) ", $5::jsonb, $6::text, $7::text FROM "
+                                                 "defect.history WHERE defect_id = $1::int8), "
+                                                 "event AS (INSERT INTO defect.outbox (event_id, "
+                                                 "payload) VALUES ($8::uuid, $9::bytea)), "
+                                                 "recorded AS (",
+          RequestLogSql().RecordSql(10), "), audited AS (",
+          runtime::AuditRowSql(16, "(SELECT WHERE $15::bool) AS audit_on"), ") SELECT 1"));
   const runtime::PgStatement history_of = registry.Add("history_of", "SELECT sequence, change_type, actor, " PM_US(
                          "change_time") ", changes::text AS changes, "
                                         "comment, request_id FROM defect.history WHERE defect_id = "
@@ -366,18 +412,61 @@ std::string ChangesJson(const std::vector<FieldChange>& changes) {
   return list.dump();
 }
 
-// The history entry and the outbox event of one change, in the caller's transaction.
-// `before`: the defect before the change, nullptr for a report.
-void RecordChange(pqxx::transaction_base& tx, const Defect* before, const Defect& after,
-                  ChangeType type, const std::vector<FieldChange>& changes,
-                  const std::string& comment, const ChangeContext& context) {
+// The audit parameters of a change's statement: whether to write the call's row, and
+// its values (runtime::StorableAuditRow; NULL when there is none).
+struct AuditParams {
+  bool write = false;
+  std::array<std::string, runtime::kAuditRowParams> values;
+  std::array<const char*, runtime::kAuditRowParams> pointers{};
+
+  explicit AuditParams(const ChangeContext& context) {
+    write = context.audit != nullptr && !context.audit->written();
+    if (!write) return;
+    values = runtime::StorableAuditRow(context.audit->Row(context.now));
+    for (size_t i = 0; i < values.size(); ++i) pointers[i] = values[i].c_str();
+  }
+  auto params() const { return pqxx::prepare::make_dynamic_params(pointers); }
+};
+
+// The call's audit row in `tx` (one statement of its own), when the context has one.
+void WriteAudit(pqxx::transaction_base& tx, const ChangeContext& context) {
+  if (context.audit == nullptr || context.audit->written()) return;
+  runtime::WriteAuditInTransaction(tx, context.audit->Row(context.now));
+}
+
+// After the commit: the call's end writes no second row.
+void MarkAudited(const ChangeContext& context) {
+  if (context.audit != nullptr) context.audit->MarkWritten();
+}
+
+// The change's outbox event, built by the service (opaque here).
+absl::StatusOr<runtime::OutboxEvent> EventOf(const ChangeContext& context, ChangeType type,
+                                             const Defect* before, const Defect& after,
+                                             absl::Time when) {
+  if (!context.encode_event) return absl::InternalError("change context without event encoder");
+  return context.encode_event(type, before, after, context.actor(), when);
+}
+
+// The tail of a change in the caller's transaction, in one statement: the history entry,
+// the outbox event, the request log's response (`value` encoded, naming `resource`) and
+// the call's audit row. `before`: the defect before the change.
+template <typename T>
+absl::Status WriteChangeTail(pqxx::transaction_base& tx, const Defect* before, const Defect& after,
+                             ChangeType type, const std::vector<FieldChange>& changes,
+                             const std::string& comment, const ChangeContext& context,
+                             const ResponseEncoder<T>& encode, const T& value,
+                             const std::string& resource) {
   const absl::Time when = TruncateToMicros(context.now);
-  const std::string event_id = common::NewUuidV4();
-  std::string payload;
-  MakeEvent(event_id, type, before, after, context.actor(), when).SerializeToString(&payload);
-  tx.exec_prepared0(Statements().change_record, after.id, static_cast<int>(type), context.actor(),
-                    Micros(when), ChangesJson(changes), comment, context.request.request_id,
-                    event_id, pqxx::binarystring(payload));
+  PM_ASSIGN_OR_RETURN(runtime::OutboxEvent event, EventOf(context, type, before, after, when));
+  const bool recorded = !context.request.request_id.empty();
+  const AuditParams audit(context);
+  tx.exec_prepared(Statements().change_tail, after.id, static_cast<int>(type), context.actor(),
+                   Micros(when), ChangesJson(changes), comment, context.request.request_id,
+                   event.event_id, pqxx::binarystring(event.payload), context.request.identity,
+                   context.request.method, context.request.request_id,
+                   pqxx::binarystring(recorded && encode ? encode(value) : std::string()), resource,
+                   audit.write, audit.params());
+  return absl::OkStatus();
 }
 
 std::vector<FieldChange> ParseChanges(const std::string& json_text) {
@@ -406,10 +495,7 @@ absl::Status Taken(absl::string_view kind) {
       "RESOURCE_EXISTS", {{"resource_type", std::string(kind)}});
 }
 
-const runtime::PgRequestLog& RequestLog() {
-  static const auto* log = new runtime::PgRequestLog("defect");
-  return *log;
-}
+const runtime::PgRequestLog& RequestLog() { return RequestLogSql(); }
 
 std::string DefectResource(int64_t id) { return absl::StrCat("defects/", id); }
 
@@ -474,21 +560,33 @@ absl::StatusOr<Replayable<Defect>> PgDefectStore::CreateDefect(
     const Defect& defect, const ChangeContext& context, const ResponseEncoder<Defect>& encode) {
   Replayable<Defect> result;
   PM_RETURN_IF_ERROR(Run([&](pqxx::connection& conn) -> absl::Status {
-    pqxx::work tx(conn);
+    // Two round trips, each its own implicit transaction: the id first (a sequence is
+    // not transactional anyway; a replay or a refused insert leaves a gap, as a rolled
+    // back insert always did), so that the response and the event are known before the
+    // one statement that writes the whole report (defect_create).
+    pqxx::nontransaction tx(conn);
     result = {};
-    PM_ASSIGN_OR_RETURN(std::optional<runtime::PgRequestLog::Entry> seen, Claim(tx, context));
-    if (seen) return Replay(tx, *seen, &result);
-    pqxx::row inserted = tx.exec_prepared1(
-        Statements().defect_insert, context.request.request_id, context.request.payload_sha256,
-        defect.vin, defect.model, defect.zone, defect.station, defect.category_code,
-        static_cast<int>(defect.severity), defect.description, defect.detected_by, defect.shift,
-        static_cast<int>(defect.status), defect.reported_by, Micros(defect.create_time));
     Defect created = defect;
-    created.id = inserted[0].as<int64_t>();
+    created.id = tx.exec_prepared1(Statements().defect_next_id)[0].as<int64_t>();
     created.version = 1;
-    RecordChange(tx, nullptr, created, ChangeType::kReported, Diff(Defect{}, created), "", context);
-    Record(tx, context, encode, created, DefectResource(created.id));
-    tx.commit();
+    const absl::Time when = TruncateToMicros(context.now);
+    PM_ASSIGN_OR_RETURN(runtime::OutboxEvent event,
+                        EventOf(context, ChangeType::kReported, nullptr, created, when));
+    const std::string& request_id = context.request.request_id;
+    const std::string response = !request_id.empty() && encode ? encode(created) : std::string();
+    const AuditParams audit(context);
+    pqxx::result rows = tx.exec_prepared(
+        Statements().defect_create, context.request.identity, context.request.method, request_id,
+        context.request.payload_sha256, pqxx::binarystring(response), DefectResource(created.id),
+        created.id, defect.vin, defect.model, defect.zone, defect.station, defect.category_code,
+        static_cast<int>(defect.severity), defect.description, defect.detected_by, defect.shift,
+        static_cast<int>(defect.status), defect.reported_by, Micros(defect.create_time),
+        static_cast<int>(ChangeType::kReported), Micros(when), ChangesJson(Diff(Defect{}, created)),
+        event.event_id, pqxx::binarystring(event.payload), audit.write, audit.params());
+    PM_ASSIGN_OR_RETURN(std::optional<runtime::PgRequestLog::Entry> seen,
+                        RequestLog().ClaimOutcome(tx, context.request, rows));
+    if (seen) return Replay(tx, *seen, &result);
+    MarkAudited(context);
     result.value = std::move(created);
     return absl::OkStatus();
   }));
@@ -584,18 +682,22 @@ absl::StatusOr<Replayable<Defect>> PgDefectStore::MutateDefect(
 
     std::vector<FieldChange> changes = Diff(current, after);
     if (changes.empty() && mutation.change_type == ChangeType::kUpdated) {
-      // Nothing to change, nothing to record but the answer, for a retry.
+      // Nothing to change, nothing to record but the answer, for a retry, and the audit.
       Record(tx, context, encode, current, DefectResource(id));
+      WriteAudit(tx, context);
       tx.commit();
+      MarkAudited(context);
       result.value = std::move(current);
       return absl::OkStatus();
     }
     after.id = id;
     after.version = current.version + 1;
     WriteDefect(tx, after);
-    RecordChange(tx, &current, after, mutation.change_type, changes, mutation.comment, context);
-    Record(tx, context, encode, after, DefectResource(id));
+    PM_RETURN_IF_ERROR(WriteChangeTail(tx, &current, after, mutation.change_type, changes,
+                                       mutation.comment, context, encode, after,
+                                       DefectResource(id)));
     tx.commit();
+    MarkAudited(context);
     result.value = std::move(after);
     return absl::OkStatus();
   }));
@@ -667,10 +769,11 @@ absl::StatusOr<Replayable<Photo>> PgDefectStore::AddPhoto(const NewPhoto& photo,
     Defect after = defect::AddPhoto(current, stored, context.now);
     after.version = current.version + 1;
     WriteDefect(tx, after);
-    RecordChange(tx, &current, after, ChangeType::kPhotoAdded, Diff(current, after), "", context);
-    Record(tx, context, encode, stored,
-           absl::StrCat(DefectResource(photo.defect_id), "/photos/", photo_no));
+    PM_RETURN_IF_ERROR(WriteChangeTail(
+        tx, &current, after, ChangeType::kPhotoAdded, Diff(current, after), "", context, encode,
+        stored, absl::StrCat(DefectResource(photo.defect_id), "/photos/", photo_no)));
     tx.commit();
+    MarkAudited(context);
     result.value = std::move(stored);
     return absl::OkStatus();
   }));
@@ -855,7 +958,9 @@ absl::StatusOr<Replayable<T>> PgDefectStore::CreateResource(
     }
     PM_RETURN_IF_ERROR(insert(tx));
     Record(tx, context, encode, created, resource);
+    WriteAudit(tx, context);
     tx.commit();
+    MarkAudited(context);
     result.value = created;
     return absl::OkStatus();
   }));

@@ -21,6 +21,7 @@
 #include "server/defect/testing/store_test_helpers.h"
 #include "server/runtime/errors.h"
 #include "server/runtime/migrations.h"
+#include "server/runtime/pg_audit_sink.h"
 #include "server/runtime/pg_pool.h"
 #include "tests/support/test_servers.h"
 
@@ -42,6 +43,7 @@ class PgDefectStoreTest : public ::testing::Test {
     absl::StatusOr<std::string> url = plantmesh::testing::SharedPostgres().CreateDatabase(name);
     ASSERT_TRUE(url.ok()) << url.status();
     url_ = *url;
+    ASSERT_TRUE(runtime::ApplyMigrations(url_, "audit", runtime::AuditMigrations()).ok());
     ASSERT_TRUE(runtime::ApplyMigrations(url_, "defect", EmbeddedMigrations()).ok());
     runtime::PgPoolOptions options;
     options.url = url_;
@@ -203,6 +205,7 @@ TEST(PgDefectStoreMigrationTest, RequestIdsRecordedBeforeTheLogStayRetries) {
         "(7, 2, 2, 'qc', now(), 'old-update')");
     tx.commit();
   }
+  ASSERT_TRUE(runtime::ApplyMigrations(*url, "audit", runtime::AuditMigrations()).ok());
   ASSERT_TRUE(runtime::ApplyMigrations(*url, "defect", EmbeddedMigrations()).ok());
   runtime::PgPoolOptions options;
   options.url = *url;

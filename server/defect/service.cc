@@ -89,9 +89,10 @@ absl::StatusOr<bool> WatchResponseOf(const runtime::StreamEvent& entry, const st
 DefectServiceImpl::DefectServiceImpl(const runtime::ServiceDeps& deps, DefectStore* store)
     : v1::DefectServiceBase(deps.call_policy, deps.executor), deps_(deps), store_(store) {}
 
-ChangeContext DefectServiceImpl::Context(const runtime::CallContext& call,
+ChangeContext DefectServiceImpl::Context(runtime::CallContext& call,
                                          const google::protobuf::Message& request) const {
-  return ChangeContext{runtime::IdempotencyKeyOf(call, request), deps_.now()};
+  return ChangeContext{runtime::IdempotencyKeyOf(call, request), deps_.now(), DefectOutboxEvent,
+                       call.AuditOfChange(request)};
 }
 
 void DefectServiceImpl::EventsCommitted() {

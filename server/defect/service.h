@@ -88,9 +88,9 @@ class DefectServiceImpl : public v1::DefectServiceBase {
                           const std::string& id, const std::string& etag, const FactsWanted& wanted,
                           const Mutator& mutator, google::protobuf::Message* response,
                           v1::Defect* out);
-  // The caller, request_id and payload fingerprint of `request`, and the time now.
-  ChangeContext Context(const runtime::CallContext& call,
-                        const google::protobuf::Message& request) const;
+  // The caller, request_id and payload fingerprint of `request`, the time now, the
+  // encoding of the change's event and the call's audit row (with `request`).
+  ChangeContext Context(runtime::CallContext& call, const google::protobuf::Message& request) const;
   void EventsCommitted();
   int64_t PhotoMaxBytes() const;
 

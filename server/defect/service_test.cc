@@ -25,6 +25,7 @@
 #include "plantmesh/defect/v1/defect_service.grpc.pb.h"
 #include "plantmesh/sdk/status.h"
 #include "server/defect/config.h"
+#include "server/defect/convert.h"
 #include "server/defect/module.h"
 #include "server/defect/pg_store.h"
 #include "server/defect/testing/fake_store.h"
@@ -36,6 +37,7 @@
 #include "server/runtime/grpc_status.h"
 #include "server/runtime/memory_budget.h"
 #include "server/runtime/migrations.h"
+#include "server/runtime/pg_audit_sink.h"
 #include "server/runtime/pg_pool.h"
 #include "server/runtime/shutdown.h"
 #include "tests/support/test_servers.h"
@@ -148,7 +150,8 @@ class ServiceFixture : public ::testing::Test {
   static ChangeContext Ops(const std::string& method) {
     return ChangeContext{
         {"spiffe://test/user/ops", "plantmesh.defect.v1.DefectService." + method, "", ""},
-        absl::Now()};
+        absl::Now(),
+        DefectOutboxEvent};
   }
 
   std::unique_ptr<grpc::ClientContext> Context(const std::string& user = "op",
@@ -224,7 +227,8 @@ class DefectServicePgTest : public ServiceFixture {
         absl::StrCat("defect_service_", ++database));
     EXPECT_TRUE(url.ok()) << url.status();
     if (!url.ok()) return nullptr;
-    absl::Status migrated = runtime::ApplyMigrations(*url, "defect", EmbeddedMigrations());
+    absl::Status migrated = runtime::ApplyMigrations(*url, "audit", runtime::AuditMigrations());
+    if (migrated.ok()) migrated = runtime::ApplyMigrations(*url, "defect", EmbeddedMigrations());
     EXPECT_TRUE(migrated.ok()) << migrated;
     if (!migrated.ok()) return nullptr;
     runtime::PgPoolOptions pool_options;

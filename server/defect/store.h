@@ -1,6 +1,7 @@
 // The defect service's repository: what the handlers need from storage, independent of
-// the database. Every change writes its history entry, its outbox event and its request
-// log entry in the same transaction as the change itself.
+// the database. Every change writes its history entry, its outbox event, its request
+// log entry and the call's audit row (when the context carries one) in the same
+// transaction as the change itself.
 #pragma once
 
 #include <cstdint>
@@ -13,7 +14,9 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "server/defect/domain.h"
+#include "server/runtime/audit.h"
 #include "server/runtime/idempotency.h"
+#include "server/runtime/outbox_event.h"
 
 namespace plantmesh::defect {
 
@@ -30,10 +33,23 @@ struct Mutation {
 using Mutator =
     std::function<absl::StatusOr<Mutation>(const Defect& current, const DefectFacts& facts)>;
 
+// Builds the outbox event of a change once the store knows the stored defect (its id
+// and version): the service's encoding (DefectOutboxEvent, convert.h); the store writes
+// it as opaque bytes. `before`: the defect before the change, nullptr for a report.
+using EventEncoder =
+    std::function<runtime::OutboxEvent(ChangeType type, const Defect* before, const Defect& after,
+                                       const std::string& actor, absl::Time when)>;
+
 // The caller and request of a change (request.identity is the actor).
 struct ChangeContext {
   runtime::IdempotencyKey request;
   absl::Time now;
+  // Required by every change of a defect (without it the change fails, INTERNAL).
+  EventEncoder encode_event;
+  // The call's audit row, written with the change and marked written once it committed;
+  // nullptr: the call is not audited with its change (runtime/audit.h). A retry answered
+  // from the request log writes none (its call is audited on its own).
+  runtime::ChangeAudit* audit = nullptr;
   const std::string& actor() const { return request.identity; }
 };
 

@@ -6,8 +6,6 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "plantmesh/common/status_macros.h"
-#include "plantmesh/common/uuid.h"
-#include "server/defect/convert.h"
 #include "server/runtime/errors.h"
 
 namespace plantmesh::defect::testing {
@@ -64,6 +62,12 @@ Defect AsUpdated(const Defect& stored, const Defect& d) {
     row.verification->verify_time = defect::TruncateToMicros(row.verification->verify_time);
   }
   return row;
+}
+
+// PgDefectStore's answer to a change of a defect without an event encoder.
+absl::Status HasEventEncoder(const ChangeContext& context) {
+  if (!context.encode_event) return absl::InternalError("change context without event encoder");
+  return absl::OkStatus();
 }
 
 absl::Status DefectNotFound(int64_t id) {
@@ -137,6 +141,17 @@ std::vector<OutboxEvent> FakeDefectStore::TakeEvents() {
   return std::exchange(events_, {});
 }
 
+std::vector<runtime::AuditRecord> FakeDefectStore::AuditRows() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return audit_rows_;
+}
+
+void FakeDefectStore::Audit(const ChangeContext& context) {
+  if (context.audit == nullptr || context.audit->written()) return;
+  audit_rows_.push_back(context.audit->Row(context.now));
+  context.audit->MarkWritten();
+}
+
 size_t FakeDefectStore::RequestLogSize() const {
   absl::ReaderMutexLock lock(&mu_);
   return request_log_.size();
@@ -199,11 +214,8 @@ void FakeDefectStore::RecordChange(StoredDefect& row, const Defect* before, cons
   entry.request_id = context.request.request_id;
   row.history.push_back(std::move(entry));
 
-  OutboxEvent event;
-  event.event_id = common::NewUuidV4();
-  MakeEvent(event.event_id, type, before, after, context.actor(), when)
-      .SerializeToString(&event.payload);
-  events_.push_back(std::move(event));
+  // The encoder's presence was checked before anything was changed (HasEventEncoder).
+  events_.push_back(context.encode_event(type, before, after, context.actor(), when));
 }
 
 absl::StatusOr<Replayable<Defect>> FakeDefectStore::CreateDefect(
@@ -211,14 +223,16 @@ absl::StatusOr<Replayable<Defect>> FakeDefectStore::CreateDefect(
   absl::MutexLock lock(&mu_);
   PM_RETURN_IF_ERROR(TakeFailure());
   Replayable<Defect> result;
+  // The id is drawn first, as PgDefectStore draws it: the sequence moves on even when the
+  // call is a replay or the insert then fails, as PostgreSQL's does.
+  const int64_t id = ++last_defect_id_;
+  PM_RETURN_IF_ERROR(HasEventEncoder(context));
   PM_ASSIGN_OR_RETURN(std::optional<runtime::testing::MemoryRequestLog::Entry> seen,
                       request_log_.Claim(context.request));
   if (seen) {
     result.recorded_response = seen->response;
     return result;
   }
-  // The sequence moves on even when the insert then fails, as PostgreSQL's does.
-  const int64_t id = ++last_defect_id_;
   Defect row = AsInserted(defect, id);
   PM_RETURN_IF_ERROR(CheckRow(row));
 
@@ -230,6 +244,7 @@ absl::StatusOr<Replayable<Defect>> FakeDefectStore::CreateDefect(
   RecordChange(stored, nullptr, created, ChangeType::kReported, Diff(Defect{}, created), "",
                context);
   request_log_.Record(context.request, Encode(encode, created), DefectResource(id));
+  Audit(context);
   result.value = std::move(created);
   return result;
 }
@@ -320,8 +335,9 @@ absl::StatusOr<Replayable<Defect>> FakeDefectStore::MutateDefect(
 
   std::vector<FieldChange> changes = Diff(current, after);
   if (changes.empty() && mutation.change_type == ChangeType::kUpdated) {
-    // Nothing to change, nothing to record but the answer, for a retry.
+    // Nothing to change, nothing to record but the answer, for a retry, and the audit.
     request_log_.Record(context.request, Encode(encode, current), DefectResource(id));
+    Audit(context);
     result.value = std::move(current);
     return result;
   }
@@ -329,10 +345,12 @@ absl::StatusOr<Replayable<Defect>> FakeDefectStore::MutateDefect(
   after.version = current.version + 1;
   Defect row = AsUpdated(stored.defect, after);
   PM_RETURN_IF_ERROR(CheckRow(row));
+  PM_RETURN_IF_ERROR(HasEventEncoder(context));
   stored.defect = std::move(row);
   RecordChange(stored, &current, after, mutation.change_type, std::move(changes), mutation.comment,
                context);
   request_log_.Record(context.request, Encode(encode, after), DefectResource(id));
+  Audit(context);
   result.value = std::move(after);
   return result;
 }
@@ -372,12 +390,14 @@ absl::StatusOr<Replayable<Photo>> FakeDefectStore::AddPhoto(const NewPhoto& phot
   after.version = current.version + 1;
   Defect row = AsUpdated(stored.defect, after);
   PM_RETURN_IF_ERROR(CheckRow(row));
+  PM_RETURN_IF_ERROR(HasEventEncoder(context));
 
   stored.photos.push_back({kept, photo.bytes});
   stored.defect = std::move(row);
   RecordChange(stored, &current, after, ChangeType::kPhotoAdded, Diff(current, after), "", context);
   request_log_.Record(context.request, Encode(encode, kept),
                       absl::StrCat(DefectResource(photo.defect_id), "/photos/", photo_no));
+  Audit(context);
   result.value = std::move(kept);
   return result;
 }
@@ -427,6 +447,7 @@ absl::StatusOr<Replayable<T>> FakeDefectStore::CreateResource(const ChangeContex
   }
   PM_RETURN_IF_ERROR(insert());
   request_log_.Record(context.request, Encode(encode, created), resource);
+  Audit(context);
   result.value = created;
   return result;
 }

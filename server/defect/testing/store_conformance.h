@@ -9,6 +9,9 @@
 //   absl::Status SetUp();                   // an empty store (schema applied)
 //   DefectStore* store();
 //   std::vector<testing::OutboxEvent> Events();  // events written, oldest first
+//   std::vector<runtime::AuditRecord> AuditRows(); // rows written with changes, oldest
+//                                                  // first (time, identity, method,
+//                                                  // trace_id, status_code, request_json)
 // Cases that only one implementation can show (SQL, constraint names, transactions seen
 // from outside) stay in that implementation's own test.
 #pragma once
@@ -76,6 +79,13 @@ class DefectStoreConformanceTest : public ::testing::Test {
 
   DefectStore* store() { return store_; }
   std::vector<OutboxEvent> Events() { return backend_.Events(); }
+  std::vector<runtime::AuditRecord> AuditRows() { return backend_.AuditRows(); }
+  // The trace ids of AuditRows(), oldest first.
+  std::vector<std::string> AuditedTraces() {
+    std::vector<std::string> traces;
+    for (const runtime::AuditRecord& row : AuditRows()) traces.push_back(row.trace_id);
+    return traces;
+  }
 
   Defect Create(const std::string& vin, absl::Time now = kT0) {
     absl::StatusOr<Defect> d = ValueOf(store_->CreateDefect(
@@ -183,6 +193,24 @@ class DefectStoreConformanceTest : public ::testing::Test {
 };
 
 TYPED_TEST_SUITE_P(DefectStoreConformanceTest);
+
+// A call's audit as the runtime hands it to the store (CallContext::AuditOfChange).
+struct CallAudit {
+  explicit CallAudit(const std::string& trace_id, const std::string& request_json = "{}") {
+    runtime::AuditRecord base;
+    base.identity = "spiffe://p/user/caller";
+    base.roles = {"admin"};
+    base.method = "plantmesh.defect.v1.DefectService.Any";
+    base.trace_id = trace_id;
+    base.request_json = request_json;
+    audit.Activate(std::move(base));
+  }
+  ChangeContext With(ChangeContext context) {
+    context.audit = &audit;
+    return context;
+  }
+  runtime::ChangeAudit audit;
+};
 
 TYPED_TEST_P(DefectStoreConformanceTest, CreateIsIdempotentByRequestId) {
   DefectStore* store = this->store();
@@ -1189,6 +1217,114 @@ TYPED_TEST_P(DefectStoreConformanceTest, ResourcesListInIdOrderByFilter) {
   EXPECT_FALSE(store->FindCategory("NOPE")->has_value());
 }
 
+// Issue 6: an acknowledged change's audit row is written with the change (one per call,
+// never twice); a replay, a refused change and a failed one write none.
+TYPED_TEST_P(DefectStoreConformanceTest, EveryAcknowledgedChangeHasOneAuditRowWrittenWithIt) {
+  DefectStore* store = this->store();
+  CallAudit create("t-create");
+  absl::StatusOr<Defect> d = ValueOf(store->CreateDefect(
+      Draft("VIN-1"), create.With(Ctx("op", "CreateDefect", "r-1")), EncodeDefect));
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_TRUE(create.audit.written());
+  EXPECT_THAT(this->AuditedTraces(), ::testing::ElementsAre("t-create"));
+
+  // The same call again (its row is written): no second row.
+  ASSERT_TRUE(store
+                  ->CreateDefect(Draft("VIN-2"), create.With(Ctx("op", "CreateDefect", "r-2")),
+                                 EncodeDefect)
+                  .ok());
+  // A retry of the first: its own call, answered from the request log, audited by the
+  // runtime on its own (not here).
+  CallAudit replay("t-replay");
+  absl::StatusOr<Replayable<Defect>> again = store->CreateDefect(
+      Draft("VIN-1"), replay.With(Ctx("op", "CreateDefect", "r-1")), EncodeDefect);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(again->recorded_response.has_value());
+  EXPECT_FALSE(replay.audit.written());
+
+  // A refused change (the domain's error) and a refused report write nothing.
+  CallAudit refused("t-refused");
+  EXPECT_FALSE(this->Change(d->id, refused.With(Ctx("qc", "UpdateDefect")), ChangeType::kUpdated,
+                            [](const Defect&) -> absl::StatusOr<Defect> {
+                              return absl::FailedPreconditionError("stale etag");
+                            })
+                   .ok());
+  EXPECT_FALSE(refused.audit.written());
+  Defect unknown_category = Draft("VIN-3");
+  unknown_category.category_code = "NOPE";
+  CallAudit bad_report("t-bad-report");
+  EXPECT_FALSE(store
+                   ->CreateDefect(unknown_category,
+                                  bad_report.With(Ctx("op", "CreateDefect", "r-3")), EncodeDefect)
+                   .ok());
+  EXPECT_FALSE(bad_report.audit.written());
+
+  // A transition, an update that changes nothing, a photo, a resource: one row each.
+  CallAudit assign("t-assign");
+  ASSERT_TRUE(this->Change(d->id, assign.With(Ctx("foreman", "AssignDefect", "a-1")),
+                           ChangeType::kAssigned,
+                           [](const Defect& c) {
+                             return Assign(c, {"RP-01", "M-1"}, "foreman", kT0);
+                           })
+                  .ok());
+  CallAudit noop("t-noop");
+  ASSERT_TRUE(this->Change(d->id, noop.With(Ctx("qc", "UpdateDefect")), ChangeType::kUpdated,
+                           [](const Defect& c) {
+                             NewDefectInput in;
+                             in.vin = c.vin;
+                             return ApplyUpdate(c, in, {"vin"}, kT0);
+                           })
+                  .ok());
+  CallAudit photo("t-photo");
+  ASSERT_TRUE(store
+                  ->AddPhoto({d->id, "image/png", 3, std::string(64, 'c'), "a.png", "abc"},
+                             photo.With(Ctx("op", "UploadDefectPhoto", "p-1")), nullptr)
+                  .ok());
+  CallAudit crew("t-crew");
+  ASSERT_TRUE(
+      store
+          ->CreateCrew({"CREW-B", "B", "BODY"}, crew.With(Ctx("ops", "CreateCrew", "c-b")), nullptr)
+          .ok());
+  CallAudit clash("t-clash");
+  EXPECT_FALSE(store
+                   ->CreateCrew({"CREW-B", "B", "BODY"},
+                                clash.With(Ctx("ops", "CreateCrew", "c-b2")), nullptr)
+                   .ok());
+  EXPECT_FALSE(clash.audit.written());
+
+  EXPECT_THAT(this->AuditedTraces(),
+              ::testing::ElementsAre("t-create", "t-assign", "t-noop", "t-photo", "t-crew"));
+  for (const runtime::AuditRecord& row : this->AuditRows()) {
+    EXPECT_EQ(row.status_code, 0) << row.trace_id;
+    EXPECT_EQ(row.identity, "spiffe://p/user/caller");
+    EXPECT_EQ(row.method, "plantmesh.defect.v1.DefectService.Any");
+    EXPECT_EQ(row.time, kT0);
+  }
+}
+
+// No value a client sends can make the audit row unstorable, and so fail the change it
+// commits with: NUL (escaped in the JSON), invalid UTF-8, huge requests.
+TYPED_TEST_P(DefectStoreConformanceTest, AuditRowsStoreWhateverTheClientSent) {
+  DefectStore* store = this->store();
+  const std::string huge =
+      absl::StrCat(R"({"defect":{"description":")", std::string(100000, 'x'), R"("}})");
+  CallAudit nul("t-nul", R"({"defect":{"description":"a\u0000b","\u0000key":1}})");
+  CallAudit big("t-huge", huge);
+  constexpr char kTrace[] = "t-\xff\xfe-bytes\0";
+  constexpr char kNotJson[] = "not json \xc3\x28 \0 end";
+  CallAudit bytes(std::string(kTrace, sizeof(kTrace) - 1),
+                  std::string(kNotJson, sizeof(kNotJson) - 1));
+  for (CallAudit* call : {&nul, &big, &bytes}) {
+    absl::StatusOr<Replayable<Defect>> created =
+        store->CreateDefect(Draft(absl::StrCat("VIN-", call->audit.request_json().size())),
+                            call->With(Ctx("op", "CreateDefect", "")), EncodeDefect);
+    ASSERT_TRUE(created.ok()) << created.status();
+    EXPECT_TRUE(call->audit.written());
+  }
+  EXPECT_EQ(this->AuditRows().size(), 3u);
+  EXPECT_EQ(this->All().size(), 3u);
+}
+
 REGISTER_TYPED_TEST_SUITE_P(
     DefectStoreConformanceTest, CreateIsIdempotentByRequestId,
     IdsAreASequenceAndARefusedReportWritesNothing, ReadsGiveBackWhatChangesAnswered,
@@ -1200,6 +1336,7 @@ REGISTER_TYPED_TEST_SUITE_P(
     StartRepairOnABusyPlaceIsRefused, ConcurrentStartRepairAtOnePlaceOneWins,
     ConcurrentCallsWithOneRequestIdChangeOnce, KeysetPagingReturnsEachDefectOnceInOrder,
     ListFiltersCombine, PhotosAreStoredOnceAndReadBack, ResourcesAreIdempotentAndClashesRefused,
-    ResourcesListInIdOrderByFilter);
+    ResourcesListInIdOrderByFilter, EveryAcknowledgedChangeHasOneAuditRowWrittenWithIt,
+    AuditRowsStoreWhateverTheClientSent);
 
 }  // namespace plantmesh::defect::testing
