@@ -3,7 +3,8 @@
 //   defect_report --endpoint HOST:PORT --ca ca.crt --cert me.crt --key me.key
 //                 [--vin VIN] [--model MODEL] [--shift SHIFT] [--zone ZONE] [--station STATION]
 //                 [--category CODE] [--description TEXT]
-//   (or PLANTMESH_ENDPOINT, PLANTMESH_CA, PLANTMESH_CERT, PLANTMESH_KEY; --insecure for
+//   (or PLANTMESH_ENDPOINT, PLANTMESH_CA, PLANTMESH_CERT, PLANTMESH_KEY; an encrypted key
+//   needs --key-passphrase or PLANTMESH_KEY_PASSPHRASE; --insecure for
 //   a loopback server started with --insecure)
 //
 // Roles: one of operator, foreman, qc_engineer, admin, integrator to report; when the
@@ -56,6 +57,7 @@ bool ParseFlags(int argc, char** argv, Flags* flags) {
   options.ca_file = Env("PLANTMESH_CA", "");
   options.cert_file = Env("PLANTMESH_CERT", "");
   options.key_file = Env("PLANTMESH_KEY", "");
+  options.key_passphrase = Env("PLANTMESH_KEY_PASSPHRASE", "");
   const std::map<std::string, std::string*> valued = {
       {"--endpoint", &options.endpoint},       {"--ca", &options.ca_file},
       {"--cert", &options.cert_file},          {"--key", &options.key_file},
