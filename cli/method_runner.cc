@@ -9,6 +9,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "cli/generic_call.h"
+#include "cli/list_pages.h"
 #include "cli/request_builder.h"
 #include "plantmesh/common/contract.h"
 #include "plantmesh/common/sha256.h"
@@ -189,6 +190,7 @@ class FileSink {
 absl::Status RunMethod(const MethodBinding& binding, const ContractCatalog& catalog,
                        const Message& request, const RunEnvironment& env) {
   const MethodCommand& command = *binding.command;
+  if (IsPagedList(command.method)) return RunPagedList(binding, catalog, request, env);
   const bool client_streams =
       command.kind == StreamKind::kClientStreaming || command.kind == StreamKind::kBidiStreaming;
   const bool server_streams =
