@@ -136,51 +136,50 @@ struct Sql {
   // the response is known), the defect, its first history entry, its outbox event and
   // the call's audit row ($25: whether to write it) — or, for a request_id already
   // recorded, nothing but that entry (runtime/pg_request_log.h).
-  const runtime::PgStatement defect_create = registry.Add(
-      "defect_create",
-      absl::StrCat(
-          "WITH claimed AS (", RequestLogSql().ClaimWithResponseSql(1),
-          "), go AS (SELECT 1 FROM claimed UNION ALL SELECT 1 WHERE $3::text = ''), "
-          "created AS (INSERT INTO defect.defects (id, request_id, request_hash, vin, model, "
-          "zone, station, category_code, severity, description, detected_by, shift, status, "
-          "reported_by, create_time, update_time, version) SELECT $7::int8, $3, $4, $8::text, "
-          "$9::text, $10::text, $11::text, $12::text, $13::int, $14::text, $15::text, "
-          "$16::text, $17::int, $18::text, " PM_TS(19) ", " PM_TS(
-              19) ", 1 FROM go RETURNING id), "
-                  "entry AS (INSERT INTO defect.history (defect_id, sequence, change_type, actor, "
-                  "change_time, changes, comment, request_id) SELECT id, 1, $20::int, $1, " PM_TS(
-                      21) ", "
-                          "$22::jsonb, '', $3 FROM created), "
-                          "event AS (INSERT INTO defect.outbox (event_id, payload) SELECT "
-                          "$23::uuid, $24::bytea "
-                          "FROM created), "
-                          "audited AS (",
-          runtime::AuditRowSql(26, "created WHERE $25::bool"), ") ",
-          "SELECT true AS claimed, NULL::text AS payload_sha256, NULL::bytea AS response, "
-          "''::text AS resource FROM go UNION ALL ",
-          RequestLogSql().RecordedEntrySql(1)));
+  // clang-format off
+  const runtime::PgStatement defect_create = registry.Add("defect_create", absl::StrCat(
+      "WITH claimed AS (", RequestLogSql().ClaimWithResponseSql(1), "), "
+      "go AS (SELECT 1 FROM claimed UNION ALL SELECT 1 WHERE $3::text = ''), "
+      "created AS ("
+        "INSERT INTO defect.defects (id, request_id, request_hash, vin, model, zone, station, "
+        "category_code, severity, description, detected_by, shift, status, reported_by, "
+        "create_time, update_time, version) "
+        "SELECT $7::int8, $3, $4, $8::text, $9::text, $10::text, $11::text, $12::text, "
+        "$13::int, $14::text, $15::text, $16::text, $17::int, $18::text, "
+        PM_TS(19) ", " PM_TS(19) ", 1 FROM go RETURNING id), "
+      "entry AS ("
+        "INSERT INTO defect.history (defect_id, sequence, change_type, actor, change_time, "
+        "changes, comment, request_id) "
+        "SELECT id, 1, $20::int, $1, " PM_TS(21) ", $22::jsonb, '', $3 FROM created), "
+      "event AS ("
+        "INSERT INTO defect.outbox (event_id, payload) "
+        "SELECT $23::uuid, $24::bytea FROM created), "
+      "audited AS (", runtime::AuditRowSql(26, "created WHERE $25::bool"), ") "
+      "SELECT true AS claimed, NULL::text AS payload_sha256, NULL::bytea AS response, "
+      "''::text AS resource FROM go "
+      "UNION ALL ", RequestLogSql().RecordedEntrySql(1)));
+  // clang-format on
   const runtime::PgStatement defect_next_id =
       registry.Add("defect_next_id", "SELECT nextval('defect.defects_id_seq')");
   // The tail of a change in one statement: the history entry, the outbox event, the
   // request log's response ($10..$14, runtime/pg_request_log.h; nothing without a
   // request_id) and the call's audit row ($15: whether to write it). One round trip for
   // what took four (bench B5).
-  const runtime::PgStatement change_tail = registry.Add(
-      "change_tail",
-      absl::StrCat(
-          "WITH entry AS (INSERT INTO defect.history (defect_id, sequence, change_type, actor, "
-          "change_time, changes, comment, request_id) SELECT $1::int8, coalesce(max(sequence), "
-          "0) + 1, $2::int, $3::text, " PM_TS(4) ", $5::jsonb, $6::text, $7::text FROM "
-                                                 "defect.history WHERE defect_id = $1::int8), "
-                                                 "event AS (INSERT INTO defect.outbox (event_id, "
-                                                 "payload) VALUES ($8::uuid, $9::bytea)), "
-                                                 "recorded AS (",
-          RequestLogSql().RecordSql(10), "), audited AS (",
-          runtime::AuditRowSql(16, "(SELECT WHERE $15::bool) AS audit_on"), ") SELECT 1"));
-  const runtime::PgStatement history_of = registry.Add("history_of", "SELECT sequence, change_type, actor, " PM_US(
-                         "change_time") ", changes::text AS changes, "
-                                        "comment, request_id FROM defect.history WHERE defect_id = "
-                                        "$1 ORDER BY sequence");
+  // clang-format off
+  const runtime::PgStatement change_tail = registry.Add("change_tail", absl::StrCat(
+      "WITH entry AS ("
+        "INSERT INTO defect.history (defect_id, sequence, change_type, actor, change_time, "
+        "changes, comment, request_id) "
+        "SELECT $1::int8, coalesce(max(sequence), 0) + 1, $2::int, $3::text, " PM_TS(4) ", "
+        "$5::jsonb, $6::text, $7::text FROM defect.history WHERE defect_id = $1::int8), "
+      "event AS (INSERT INTO defect.outbox (event_id, payload) VALUES ($8::uuid, $9::bytea)), "
+      "recorded AS (", RequestLogSql().RecordSql(10), "), "
+      "audited AS (", runtime::AuditRowSql(16, "(SELECT WHERE $15::bool) AS audit_on"), ") "
+      "SELECT 1"));
+  const runtime::PgStatement history_of = registry.Add("history_of",
+      "SELECT sequence, change_type, actor, " PM_US("change_time") ", changes::text AS changes, "
+      "comment, request_id FROM defect.history WHERE defect_id = $1 ORDER BY sequence");
+  // clang-format on
   const runtime::PgStatement place_lock =
       registry.Add("place_lock", "SELECT id FROM defect.repair_places WHERE id = $1 FOR UPDATE");
   // $3: the status of a defect in repair (kInRepairStatus).
