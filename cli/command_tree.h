@@ -21,6 +21,8 @@ struct MethodBinding {
   std::string request_json;
   std::string from_file;
   std::string to_file;
+  // --watch, offered on List methods of watchable resources (sdk::FindWatchableList).
+  bool watch = false;
 };
 
 class CommandTree {

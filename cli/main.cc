@@ -2,8 +2,10 @@
 // contracts at run time (cli/contract_catalog.h): a new RPC or field needs no code here.
 #include <unistd.h>
 
+#include <functional>
 #include <iostream>
 #include <memory>
+#include <utility>
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
@@ -14,6 +16,7 @@
 #include "cli/output.h"
 #include "cli/pki_commands.h"
 #include "cli/signal_canceller.h"
+#include "cli/watch_commands.h"
 #include "grpcpp/channel.h"
 #include "plantmesh/sdk/client_options.h"
 #include "plantmesh/sdk/status.h"
@@ -136,7 +139,17 @@ int Main(int argc, char** argv) {
   env.requests_in = &std::cin;
   env.on_call = [&canceller](grpc::ClientContext* context) { canceller.SetCall(context); };
   env.interrupted = &canceller.interrupted();
-  absl::Status status = RunMethod(*binding, **catalog, **request, env);
+  env.set_stopper = [&canceller](std::function<void()> stop) {
+    canceller.SetStopper(std::move(stop));
+  };
+  absl::Status status;
+  if (binding->watch) {
+    status = RunListWatch(*binding, **catalog, **request, env);
+  } else if (IsResumableWatch(*binding->command) && binding->to_file.empty()) {
+    status = RunResumingWatch(*binding, **catalog, **request, env);
+  } else {
+    status = RunMethod(*binding, **catalog, **request, env);
+  }
   std::cout.flush();
   if (!status.ok()) {
     std::cerr << sdk::DescribeStatus(status) << "\n";
