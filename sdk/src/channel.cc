@@ -87,7 +87,8 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const ClientOptions& 
   }
   auto history = std::make_shared<internal::ConnectionHistory>();
   std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> interceptors;
-  interceptors.push_back(internal::MakeWaitForReadyInterceptorFactory(history, !options.insecure));
+  interceptors.push_back(
+      internal::MakeWaitForReadyInterceptorFactory(history, !options.insecure, options.endpoint));
   std::shared_ptr<grpc::Channel> channel = grpc::experimental::CreateCustomChannelWithInterceptors(
       options.endpoint, *credentials, args, std::move(interceptors));
   internal::RegisterConnectionHistory(channel.get(), std::move(history));

@@ -38,22 +38,36 @@ const std::unordered_set<std::string>& RetrySafeMethodPaths() {
   return *paths;
 }
 
-// Watches the outcome of a call made while the channel had never connected.
+// Watches a call's outcome: while the channel never connected, what it says about
+// the connection; for a call that waited for a connection and ran out of time
+// without one, says so (UNAVAILABLE) instead of gRPC's bare "Deadline Exceeded".
 class ConnectionObserver final : public Interceptor {
  public:
   ConnectionObserver(std::shared_ptr<ConnectionHistory> history, grpc::ChannelInterface* channel,
-                     bool mutual_tls)
-      : history_(std::move(history)), channel_(channel), mutual_tls_(mutual_tls) {}
+                     bool mutual_tls, bool waited, const std::string* endpoint)
+      : history_(std::move(history)),
+        channel_(channel),
+        mutual_tls_(mutual_tls),
+        waited_(waited),
+        endpoint_(endpoint) {}
 
   void Intercept(InterceptorBatchMethods* methods) override {
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_STATUS)) {
-      const grpc::Status& status = *methods->GetRecvStatus();
-      if (status.ok() || channel_->GetState(/*try_to_connect=*/false) == GRPC_CHANNEL_READY) {
+      grpc::Status* status = methods->GetRecvStatus();
+      const bool ready = channel_->GetState(/*try_to_connect=*/false) == GRPC_CHANNEL_READY;
+      if (status->ok() || ready) {
         history_->MarkConnected();
-      } else if (IsUnsentConnectFailure(status)) {
-        history_->RecordFirstConnectionFailure(IsHandshakeFailure(status, mutual_tls_)
+      } else if (!history_->connected_before() && IsUnsentConnectFailure(*status)) {
+        history_->RecordFirstConnectionFailure(IsHandshakeFailure(*status, mutual_tls_)
                                                    ? ConnectionHistory::Failure::kHandshake
                                                    : ConnectionHistory::Failure::kUnreachable);
+      } else if (waited_ && status->error_code() == grpc::StatusCode::DEADLINE_EXCEEDED &&
+                 status->error_details().empty()) {
+        *status = grpc::Status(
+            grpc::StatusCode::UNAVAILABLE,
+            absl::StrCat("no connection to ", *endpoint_,
+                         " within the call's deadline (waited for the server to be back): ",
+                         status->error_message()));
       }
     }
     methods->Proceed();
@@ -63,12 +77,15 @@ class ConnectionObserver final : public Interceptor {
   std::shared_ptr<ConnectionHistory> history_;
   grpc::ChannelInterface* channel_;  // the call holds a reference to it
   bool mutual_tls_;
+  bool waited_;
+  const std::string* endpoint_;  // owned by the factory, which the channel keeps
 };
 
 class WaitForReadyInterceptorFactory final : public ClientInterceptorFactoryInterface {
  public:
-  WaitForReadyInterceptorFactory(std::shared_ptr<ConnectionHistory> history, bool mutual_tls)
-      : history_(std::move(history)), mutual_tls_(mutual_tls) {}
+  WaitForReadyInterceptorFactory(std::shared_ptr<ConnectionHistory> history, bool mutual_tls,
+                                 std::string endpoint)
+      : history_(std::move(history)), mutual_tls_(mutual_tls), endpoint_(std::move(endpoint)) {}
 
   // Runs when the call is created, before gRPC reads the context's wait_for_ready
   // flag for the call's initial metadata: the flag set here applies to this call.
@@ -78,17 +95,15 @@ class WaitForReadyInterceptorFactory final : public ClientInterceptorFactoryInte
         channel->GetState(/*try_to_connect=*/false) == GRPC_CHANNEL_READY) {
       history_->MarkConnected();
     }
-    if (history_->ShouldWaitForReady(info->method())) {
-      info->client_context()->set_wait_for_ready(true);
-    }
-    // Once connected, there is nothing left to learn: no per-call interceptor.
-    if (history_->connected_before()) return nullptr;
-    return new ConnectionObserver(history_, channel, mutual_tls_);
+    const bool wait = history_->ShouldWaitForReady(info->method());
+    if (wait) info->client_context()->set_wait_for_ready(true);
+    return new ConnectionObserver(history_, channel, mutual_tls_, wait, &endpoint_);
   }
 
  private:
   std::shared_ptr<ConnectionHistory> history_;
   bool mutual_tls_;
+  std::string endpoint_;
 };
 
 struct Registry {
@@ -111,8 +126,9 @@ bool ConnectionHistory::ShouldWaitForReady(absl::string_view method) const {
 }
 
 std::unique_ptr<ClientInterceptorFactoryInterface> MakeWaitForReadyInterceptorFactory(
-    std::shared_ptr<ConnectionHistory> history, bool mutual_tls) {
-  return std::make_unique<WaitForReadyInterceptorFactory>(std::move(history), mutual_tls);
+    std::shared_ptr<ConnectionHistory> history, bool mutual_tls, std::string endpoint) {
+  return std::make_unique<WaitForReadyInterceptorFactory>(std::move(history), mutual_tls,
+                                                          std::move(endpoint));
 }
 
 void RegisterConnectionHistory(const grpc::ChannelInterface* channel,

@@ -105,6 +105,8 @@ struct ClientOptions {
 // call that failed that way for another reason (unreachable) is sent once more, with
 // wait_for_ready when the rule above says so: it never reached a server. Streams wait
 // for the connection before they open (up to their deadline or default_deadline).
+// A call that waited and ran out of time without a connection ends UNAVAILABLE ("no
+// connection to <endpoint> within the call's deadline ..."), not DEADLINE_EXCEEDED.
 // Channels not made here (a client constructed on one's own channel) keep gRPC's
 // defaults.
 absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const ClientOptions& options);

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "absl/strings/string_view.h"
@@ -56,9 +57,13 @@ class ConnectionHistory {
 };
 
 // The interceptor factory MakeChannel installs: sets wait_for_ready per call as
-// `history` says and keeps `history` current from the calls' outcomes.
+// `history` says and keeps `history` current from the calls' outcomes. A call that
+// waited and reached its deadline without a connection (the channel not READY at the
+// end) ends UNAVAILABLE "no connection to <endpoint> within the call's deadline ..."
+// rather than gRPC's bare DEADLINE_EXCEEDED.
 std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>
-MakeWaitForReadyInterceptorFactory(std::shared_ptr<ConnectionHistory> history, bool mutual_tls);
+MakeWaitForReadyInterceptorFactory(std::shared_ptr<ConnectionHistory> history, bool mutual_tls,
+                                   std::string endpoint);
 
 // Remembers `history` for `channel` (made by MakeChannel), for ConnectionHistoryOf.
 void RegisterConnectionHistory(const grpc::ChannelInterface* channel,
