@@ -6,6 +6,7 @@
 #include "cli/list_pages.h"
 #include "cli/request_builder.h"
 #include "plantmesh/common/uuid.h"
+#include "plantmesh/sdk/dynamic_list_watch.h"
 
 namespace plantmesh::cli {
 
@@ -62,6 +63,13 @@ CommandTree::CommandTree(const ContractCatalog& catalog, CLI::App* root) : catal
     if (method.response_file_chunk != nullptr) {
       binding->app->add_option("--to-file", binding->to_file,
                                "Write the received chunks to this file (checked: size, SHA-256)");
+    }
+    if (sdk::FindWatchableList(*method.method).ok()) {
+      binding->app->add_flag(
+          "--watch", binding->watch,
+          "List every page, print the items, then keep printing each item that changes "
+          "(from the list's watch_cursor, without a gap or a repeat; resumes after a "
+          "server restart) until Ctrl-C");
     }
     bindings_.push_back(std::move(binding));
   }

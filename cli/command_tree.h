@@ -22,6 +22,8 @@ struct MethodBinding {
   std::string from_file;
   std::string to_file;
   bool all_pages = false;  // --all, on paged List methods (cli/list_pages.h)
+  // --watch, offered on List methods of watchable resources (sdk::FindWatchableList).
+  bool watch = false;
 };
 
 class CommandTree {

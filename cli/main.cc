@@ -2,8 +2,10 @@
 // contracts at run time (cli/contract_catalog.h): a new RPC or field needs no code here.
 #include <unistd.h>
 
+#include <functional>
 #include <iostream>
 #include <memory>
+#include <utility>
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
@@ -15,6 +17,7 @@
 #include "cli/output.h"
 #include "cli/pki_commands.h"
 #include "cli/signal_canceller.h"
+#include "cli/watch_commands.h"
 #include "grpcpp/channel.h"
 #include "plantmesh/common/mutex_settings.h"
 #include "plantmesh/sdk/client_options.h"
@@ -144,7 +147,17 @@ int Main(int argc, char** argv) {
   env.list_paging.all = binding->all_pages;
   env.list_paging.progress = isatty(STDERR_FILENO) ? &std::cerr : nullptr;
   env.list_paging.more_pages = &more_pages;
-  absl::Status status = RunMethod(*binding, **catalog, **request, env);
+  env.set_stopper = [&canceller](std::function<void()> stop) {
+    canceller.SetStopper(std::move(stop));
+  };
+  absl::Status status;
+  if (binding->watch) {
+    status = RunListWatch(*binding, **catalog, **request, env);
+  } else if (IsResumableWatch(*binding->command) && binding->to_file.empty()) {
+    status = RunResumingWatch(*binding, **catalog, **request, env);
+  } else {
+    status = RunMethod(*binding, **catalog, **request, env);
+  }
   std::cout.flush();
   if (!status.ok()) {
     std::cerr << sdk::DescribeStatus(status) << "\n";

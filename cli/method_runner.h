@@ -37,6 +37,9 @@ struct RunEnvironment {
   // Set when the user interrupted the call: a cancelled stream then ends cleanly.
   const std::atomic<bool>* interrupted = nullptr;
   ListPaging list_paging;
+  // Installs (or, with nullptr, removes) what Ctrl-C calls besides cancelling the
+  // live call: a watch that resumes stops its loop with it, also between calls.
+  std::function<void(std::function<void()>)> set_stopper;
 };
 
 // The call's status as absl::Status (rich details kept); OK when a stream was stopped

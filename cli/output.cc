@@ -204,6 +204,22 @@ void ResponsePrinter::PrintResponse(const Message& response) {
   }
 }
 
+void ResponsePrinter::PrintItems(const Message& response, const FieldDescriptor* items) {
+  const Reflection* reflection = response.GetReflection();
+  std::vector<const Message*> rows;
+  for (int i = 0; i < reflection->FieldSize(response, items); ++i) {
+    rows.push_back(&reflection->GetRepeatedMessage(response, items, i));
+  }
+  if (format_ == OutputFormat::kTable) {
+    PrintRows(rows, ColumnsOf(items->message_type()));
+    out_.flush();
+    return;
+  }
+  for (const Message* row : rows) PrintStreamed(*row);
+}
+
+void ResponsePrinter::Note(const std::string& text) { notes_ << "plantctl: " << text << std::endl; }
+
 void ResponsePrinter::PrintStreamed(const Message& response) {
   switch (format_) {
     case OutputFormat::kJson:

@@ -52,6 +52,14 @@ class ResponsePrinter {
   void PrintStreamed(const google::protobuf::Message& response);
 
   void Flush() { out_.flush(); }
+  // The items of `items` (a repeated message field of `response`) as rows: an aligned
+  // table in table form, one JSON line or CSV row per item otherwise (so that the
+  // items of a `--watch` listing and the changes after it read alike).
+  void PrintItems(const google::protobuf::Message& response,
+                  const google::protobuf::FieldDescriptor* items);
+
+  // A line on the notes stream (stderr), "plantctl: <text>".
+  void Note(const std::string& text);
 
  private:
   void PrintRows(const std::vector<const google::protobuf::Message*>& rows,

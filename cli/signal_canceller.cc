@@ -4,6 +4,7 @@
 
 #include <csignal>
 #include <cstdlib>
+#include <utility>
 
 #include "grpcpp/client_context.h"
 
@@ -41,6 +42,11 @@ void SignalCanceller::SetCall(grpc::ClientContext* context) {
   call_ = context;
 }
 
+void SignalCanceller::SetStopper(std::function<void()> stop) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  stopper_ = std::move(stop);
+}
+
 void SignalCanceller::Wait() {
   sigset_t set = HandledSignals();
   while (true) {
@@ -49,9 +55,14 @@ void SignalCanceller::Wait() {
     if (signal == SIGUSR1 && stopping_) return;
     if (signal != SIGINT && signal != SIGTERM) continue;
     std::lock_guard<std::mutex> lock(mutex_);
-    if (call_ == nullptr) std::_Exit(130);  // nothing to stop cleanly: the shell convention
+    // Nothing to stop cleanly: the shell convention.
+    if (call_ == nullptr && !stopper_) std::_Exit(130);
     interrupted_ = true;
-    call_->TryCancel();
+    if (call_ != nullptr) call_->TryCancel();
+    // Under the lock, so that the stopper's owner, once SetStopper(nullptr) returned,
+    // may destroy what it refers to. (Stoppers take no lock that is held while
+    // SetCall or SetStopper is called.)
+    if (stopper_) stopper_();
   }
 }
 

@@ -6,6 +6,7 @@
 #include <pthread.h>
 
 #include <atomic>
+#include <functional>
 #include <mutex>
 #include <thread>
 
@@ -24,6 +25,10 @@ class SignalCanceller {
 
   // The call to cancel on a signal; nullptr when none is running.
   void SetCall(grpc::ClientContext* context);
+  // Also called on a signal (after the call is cancelled); with one set, a signal
+  // between calls stops the command cleanly instead of exiting with 130. It runs
+  // under the canceller's lock: it must not call SetCall or SetStopper.
+  void SetStopper(std::function<void()> stop);
   const std::atomic<bool>& interrupted() const { return interrupted_; }
 
  private:
@@ -31,6 +36,7 @@ class SignalCanceller {
 
   std::mutex mutex_;
   grpc::ClientContext* call_ = nullptr;
+  std::function<void()> stopper_;
   std::atomic<bool> interrupted_{false};
   std::atomic<bool> stopping_{false};
   std::thread thread_;

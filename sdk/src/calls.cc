@@ -6,6 +6,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "plantmesh/common/uuid.h"
+#include "plantmesh/sdk/internal/connection.h"
 
 namespace plantmesh::sdk::internal {
 namespace {
@@ -77,12 +78,20 @@ bool FillEmptyRequestId(Message* message) {
   return true;
 }
 
-void PrepareUnaryContext(const ClientOptions& options, const CallOptions& call_options,
+absl::Time UnaryDeadline(const ClientOptions& options, const CallOptions& call_options) {
+  return HasDeadline(call_options) ? call_options.deadline : absl::Now() + options.default_deadline;
+}
+
+void PrepareUnaryContext(absl::Time deadline, const CallOptions& call_options,
                          grpc::ClientContext* context) {
-  const absl::Time deadline =
-      HasDeadline(call_options) ? call_options.deadline : absl::Now() + options.default_deadline;
   context->set_deadline(absl::ToChronoTime(deadline));
   AddMetadata(call_options, context);
+}
+
+bool ShouldSendAgain(const ClientOptions& options, const grpc::Status& status,
+                     absl::Time deadline) {
+  return options.reconnect.wait_for_ready && IsUnsentConnectFailure(status) &&
+         !IsHandshakeFailure(status, !options.insecure) && absl::Now() < deadline;
 }
 
 absl::StatusOr<std::unique_ptr<grpc::ClientContext>> PrepareStreamContext(
@@ -95,15 +104,24 @@ absl::StatusOr<std::unique_ptr<grpc::ClientContext>> PrepareStreamContext(
   }
   AddMetadata(call_options, context.get());
 
+  const std::shared_ptr<ConnectionHistory> history =
+      options.reconnect.wait_for_ready ? ConnectionHistoryOf(&channel) : nullptr;
+  // In TRANSIENT_FAILURE: wait for the reconnection where calls would wait for it.
+  auto waits_in_failure = [&history] {
+    return history != nullptr &&
+           (history->connected_before() ||
+            history->first_connection_failure() == ConnectionHistory::Failure::kUnreachable);
+  };
   grpc_connectivity_state state = channel.GetState(/*try_to_connect=*/true);
-  while (state != GRPC_CHANNEL_READY && state != GRPC_CHANNEL_TRANSIENT_FAILURE &&
-         state != GRPC_CHANNEL_SHUTDOWN) {
+  while (state != GRPC_CHANNEL_READY && state != GRPC_CHANNEL_SHUTDOWN &&
+         (state != GRPC_CHANNEL_TRANSIENT_FAILURE || waits_in_failure())) {
     if (!channel.WaitForStateChange(state, absl::ToChronoTime(connect_by))) {
       return absl::DeadlineExceededError(
           absl::StrCat("could not connect to ", options.endpoint, " in time to open the stream"));
     }
     state = channel.GetState(/*try_to_connect=*/true);
   }
+  if (state == GRPC_CHANNEL_READY && history != nullptr) history->MarkConnected();
   return context;
 }
 

@@ -2,15 +2,18 @@
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/support/channel_arguments.h>
+#include <grpcpp/support/client_interceptor.h>
 
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "plantmesh/sdk/client_options.h"
+#include "plantmesh/sdk/internal/connection.h"
 #include "plantmesh/sdk/internal/credentials.h"
 
 namespace plantmesh::sdk {
@@ -59,7 +62,22 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const ClientOptions& 
   args.SetInt(GRPC_ARG_ENABLE_RETRIES, 1);
   args.SetServiceConfigJSON(RetryServiceConfigJson(options.retry));
   args.SetString(GRPC_ARG_PRIMARY_USER_AGENT_STRING, "plantmesh-sdk");
-  return grpc::CreateCustomChannel(options.endpoint, *credentials, args);
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
+              Milliseconds(options.reconnect.initial_backoff));
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, Milliseconds(options.reconnect.max_backoff));
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS,
+              Milliseconds(options.reconnect.min_connect_timeout));
+  if (!options.reconnect.wait_for_ready) {
+    return grpc::CreateCustomChannel(options.endpoint, *credentials, args);
+  }
+  auto history = std::make_shared<internal::ConnectionHistory>();
+  std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(
+      internal::MakeWaitForReadyInterceptorFactory(history, !options.insecure, options.endpoint));
+  std::shared_ptr<grpc::Channel> channel = grpc::experimental::CreateCustomChannelWithInterceptors(
+      options.endpoint, *credentials, args, std::move(interceptors));
+  internal::RegisterConnectionHistory(channel.get(), std::move(history));
+  return channel;
 }
 
 }  // namespace plantmesh::sdk

@@ -1,5 +1,6 @@
 #include "plantmesh/sdk/client_options.h"
 
+#include <limits>
 #include <string>
 #include <utility>
 #include <vector>
@@ -35,6 +36,26 @@ std::string EndpointProblem(absl::string_view endpoint) {
   return "";
 }
 
+// gRPC raises anything below 100 ms to 100 ms; saying so beats a silent change.
+std::vector<std::string> ReconnectProblems(const ReconnectOptions& reconnect) {
+  std::vector<std::string> problems;
+  const absl::Duration floor = absl::Milliseconds(100);
+  if (reconnect.initial_backoff < floor) {
+    problems.push_back("reconnect.initial_backoff: must be at least 100ms");
+  }
+  if (reconnect.max_backoff < reconnect.initial_backoff) {
+    problems.push_back("reconnect.max_backoff: must not be less than reconnect.initial_backoff");
+  }
+  if (reconnect.min_connect_timeout < floor) {
+    problems.push_back("reconnect.min_connect_timeout: must be at least 100ms");
+  }
+  const absl::Duration int_ms_limit = absl::Milliseconds(std::numeric_limits<int>::max());
+  if (reconnect.max_backoff > int_ms_limit || reconnect.min_connect_timeout > int_ms_limit) {
+    problems.push_back("reconnect: durations must be below 24 days");
+  }
+  return problems;
+}
+
 }  // namespace
 
 absl::Status ClientOptions::Validate() const {
@@ -58,6 +79,7 @@ absl::Status ClientOptions::Validate() const {
   if (max_receive_message_bytes < 1) add("max_receive_message_bytes: must be positive");
   if (keepalive_time < absl::Seconds(1)) add("keepalive_time: must be at least 1s");
   if (keepalive_timeout <= absl::ZeroDuration()) add("keepalive_timeout: must be positive");
+  for (std::string& problem : ReconnectProblems(reconnect)) add(std::move(problem));
   if (problems.empty()) return absl::OkStatus();
   return absl::InvalidArgumentError("invalid client options: " + absl::StrJoin(problems, "; "));
 }

@@ -22,6 +22,22 @@ TEST(ClientOptionsValidate, InsecureNeedsOnlyAnEndpoint) {
   EXPECT_TRUE(options.Validate().ok());
 }
 
+TEST(ClientOptionsValidate, ReconnectBackoffWithinWhatGrpcHonours) {
+  ClientOptions options;
+  options.insecure = true;
+  EXPECT_EQ(options.reconnect.initial_backoff, absl::Milliseconds(100));
+  EXPECT_EQ(options.reconnect.max_backoff, absl::Seconds(5));
+  EXPECT_TRUE(options.reconnect.wait_for_ready);
+  options.reconnect.initial_backoff = absl::Milliseconds(10);  // gRPC would use 100 ms
+  options.reconnect.max_backoff = absl::Milliseconds(5);
+  options.reconnect.min_connect_timeout = absl::ZeroDuration();
+  const absl::Status status = options.Validate();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(status.message(), HasSubstr("reconnect.initial_backoff: must be at least 100ms"));
+  EXPECT_THAT(status.message(), HasSubstr("reconnect.max_backoff: must not be less than"));
+  EXPECT_THAT(status.message(), HasSubstr("reconnect.min_connect_timeout"));
+}
+
 TEST(ClientOptionsValidate, NamesEveryBadOption) {
   ClientOptions options;
   options.endpoint = "localhost";

@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "plantmesh/api/v1/error_details.pb.h"
+#include "plantmesh/sdk/internal/connection.h"
 
 namespace plantmesh::sdk {
 namespace {
@@ -101,6 +102,18 @@ absl::Status FromGrpcStatus(const grpc::Status& status, bool mutual_tls) {
   }
   return FromGrpcStatus(status);
 }
+
+namespace internal {
+
+bool IsUnsentConnectFailure(const grpc::Status& status) { return IsClientConnectFailure(status); }
+
+bool IsHandshakeFailure(const grpc::Status& status, bool mutual_tls) {
+  if (!IsClientConnectFailure(status)) return false;
+  return LooksLikeHandshakeFailure(status.error_message()) ||
+         (mutual_tls && LooksLikeClosedAfterHandshake(status.error_message()));
+}
+
+}  // namespace internal
 
 std::vector<FieldViolationView> FieldViolations(const absl::Status& status) {
   std::vector<FieldViolationView> views;

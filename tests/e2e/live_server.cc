@@ -1,12 +1,15 @@
 // A running mesh for tests written in shell, Python or Node.js: starts PostgreSQL,
 // Redis, a dev PKI and plantmesh-server (seeded with reference data), writes a
 // shell-sourceable file describing how to reach it, and runs until SIGTERM/SIGINT,
-// then stops everything and removes its files.
+// then stops everything and removes its files. SIGUSR1 kills plantmesh-server
+// (SIGKILL) and starts it again on the same port; once it answers, the file
+// <env-file>.restarts holds the number of restarts so far.
 //   e2e_live_server <env-file>
 #include <signal.h>
 
 #include <cstdio>
 #include <fstream>
+#include <string>
 
 #include "tests/e2e/mesh.h"
 
@@ -20,6 +23,7 @@ int main(int argc, char** argv) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGUSR1);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
   using plantmesh::e2e::Mesh;
@@ -48,7 +52,18 @@ int main(int argc, char** argv) {
   }
   std::fprintf(stderr, "e2e_live_server: serving on %s\n", (*mesh)->endpoint().c_str());
   int signal = 0;
-  sigwait(&stop_signals, &signal);
+  int restarts = 0;
+  while (sigwait(&stop_signals, &signal) == 0 && signal == SIGUSR1) {
+    if (absl::Status restarted = (*mesh)->KillAndRestartServerOnSamePort(); !restarted.ok()) {
+      std::fprintf(stderr, "e2e_live_server: restart: %s\n",
+                   plantmesh::e2e::Describe(restarted).c_str());
+      return 1;
+    }
+    std::string temporary = std::string(argv[1]) + ".restarts.tmp";
+    std::ofstream(temporary) << ++restarts << "\n";
+    std::rename(temporary.c_str(), (std::string(argv[1]) + ".restarts").c_str());
+    std::fprintf(stderr, "e2e_live_server: restarted plantmesh-server (%d)\n", restarts);
+  }
   std::fprintf(stderr, "e2e_live_server: stopping (signal %d); server log follows\n%s", signal,
                (*mesh)->server().log().c_str());
   mesh->reset();

@@ -61,8 +61,9 @@ absl::StatusOr<std::unique_ptr<Mesh>> Mesh::Start(MeshOptions options) {
   return mesh;
 }
 
-absl::Status Mesh::StartServer() {
+absl::Status Mesh::StartServer(int port) {
   testing::ServerProcess::Options server;
+  server.port = port;
   server.postgres_url = database_url_;
   server.redis_port = (options_.redis ? options_.redis : &testing::SharedRedis())->port();
   server.pki = pki_.get();
@@ -84,6 +85,13 @@ absl::Status Mesh::RestartServer() {
     }
   }
   return StartServer();
+}
+
+absl::Status Mesh::KillAndRestartServerOnSamePort() {
+  const int port = server_->port();
+  server_->Kill();
+  server_.reset();
+  return StartServer(port);
 }
 
 absl::StatusOr<testing::TestPki::Client> Mesh::AddUser(const std::string& name,

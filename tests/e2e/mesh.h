@@ -48,6 +48,10 @@ class Mesh {
   // Stops the server (SIGTERM) and starts it again on the same database; the port
   // changes. Extra arguments replace MeshOptions::server_args when given.
   absl::Status RestartServer();
+  // Kills the server (SIGKILL: a crash, no drain) and starts it again on the same
+  // port and database, so that connected clients must reconnect to the same address.
+  // Returns once the new server answers its health check.
+  absl::Status KillAndRestartServerOnSamePort();
 
   // Client options for `user` (one of kStoryUsers or a role name).
   sdk::ClientOptions OptionsFor(const std::string& user) const;
@@ -70,7 +74,7 @@ class Mesh {
 
  private:
   Mesh() = default;
-  absl::Status StartServer();
+  absl::Status StartServer(int port = 0);
 
   MeshOptions options_;
   std::unique_ptr<testing::TestPki> pki_;

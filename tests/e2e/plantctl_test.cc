@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -530,6 +531,165 @@ TEST_F(PlantctlTest, PhotoRoundTripThroughFiles) {
   std::string received = testing::internal::ReadFileOrEmpty(target);
   EXPECT_EQ(received.size(), bytes.size());
   EXPECT_TRUE(received == bytes) << "downloaded bytes differ from the uploaded ones";
+}
+
+// The parsed JSON lines of a background plantctl's stdout so far.
+std::vector<nlohmann::json> JsonLines(const std::string& file) {
+  std::vector<nlohmann::json> lines;
+  for (const std::string& line : CompleteLines(testing::internal::ReadFileOrEmpty(file))) {
+    nlohmann::json parsed = nlohmann::json::parse(line, nullptr, false);
+    EXPECT_FALSE(parsed.is_discarded()) << "not JSON: " << line;
+    if (!parsed.is_discarded()) lines.push_back(std::move(parsed));
+  }
+  return lines;
+}
+
+// int64 fields are strings in proto3 JSON.
+int64_t Int64Of(const nlohmann::json& value) {
+  return value.is_string() ? std::stoll(value.get<std::string>()) : value.get<int64_t>();
+}
+
+TEST_F(PlantctlTest, WatchResumesFromItsCursorAfterAServerRestart) {
+  const std::string kZone = "RESTARTZONE";
+  auto report = [&](const std::string& vin) {
+    defect::v1::CreateDefectRequest request;
+    *request.mutable_defect() = SampleDefect(vin);
+    request.mutable_defect()->set_zone(kZone);
+    auto created = mesh_->Defects("otto").CreateDefect(request);
+    EXPECT_TRUE(created.ok()) << Describe(created.status());
+  };
+  Background watch = StartInBackground(
+      PlantctlArgv("manager", {"defect", "watch-defects", "--zone", kZone, "--cursor", "0"}), {});
+  ASSERT_GT(watch.pid, 0);
+  auto reported_vins = [&] {
+    std::multiset<std::string> vins;
+    for (const nlohmann::json& line : JsonLines(watch.out)) {
+      if (line["event"].value("change_type", "") == "CHANGE_TYPE_REPORTED") {
+        vins.insert(line["event"]["defect"].value("vin", ""));
+      }
+    }
+    return vins;
+  };
+  auto await_count = [&](size_t count) {
+    const absl::Time deadline = absl::Now() + absl::Seconds(60);
+    while (reported_vins().size() < count && absl::Now() < deadline) {
+      int code = 0;
+      if (testing::internal::HasExited(watch.pid, &code)) {
+        ADD_FAILURE() << "watch exited with " << code << ": "
+                      << testing::internal::ReadFileOrEmpty(watch.err);
+        watch.pid = -1;
+        return false;
+      }
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+    return reported_vins().size() >= count;
+  };
+  for (int i = 0; i < 3; ++i) report(absl::StrCat("VIN-RESTART-A", i));
+  ASSERT_TRUE(await_count(3)) << testing::internal::ReadFileOrEmpty(watch.out);
+
+  ASSERT_TRUE(mesh_->KillAndRestartServerOnSamePort().ok());
+  for (int i = 0; i < 3; ++i) report(absl::StrCat("VIN-RESTART-B", i));
+  ASSERT_TRUE(await_count(6)) << testing::internal::ReadFileOrEmpty(watch.err);
+
+  testing::internal::SignalGroup(watch.pid, SIGINT);
+  absl::StatusOr<int> code = testing::internal::WaitForExit(watch.pid, absl::Seconds(20));
+  ASSERT_TRUE(code.ok()) << "plantctl ignored SIGINT";
+  EXPECT_EQ(*code, 0) << testing::internal::ReadFileOrEmpty(watch.err);
+  // Each report once: resumed from the last cursor, not from the start again.
+  std::multiset<std::string> expected;
+  for (const char* batch : {"A", "B"}) {
+    for (int i = 0; i < 3; ++i) expected.insert(absl::StrCat("VIN-RESTART-", batch, i));
+  }
+  EXPECT_EQ(reported_vins(), expected);
+  EXPECT_THAT(testing::internal::ReadFileOrEmpty(watch.err), HasSubstr("resuming from cursor"));
+}
+
+TEST_F(PlantctlTest, ListWithWatchPrintsEveryChangeOnceWithAConcurrentWriter) {
+  const std::string kZone = "LISTWATCHZONE";
+  // Some defects before the listing, so that it has several pages.
+  std::vector<std::string> before = ReportDefects(*mesh_, kZone, 7);
+  ASSERT_EQ(before.size(), 7u);
+
+  // The writer: reports defects and cancels every third, while plantctl lists and watches.
+  absl::Mutex mu;
+  std::map<std::string, int64_t> final_revision;  // id -> revision of its last change
+  for (const std::string& id : before) final_revision[id] = 1;
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    sdk::DefectClient otto = mesh_->Defects("otto");
+    sdk::DefectClient anna = mesh_->Defects("anna");
+    for (int i = 0; !stop.load(); ++i) {
+      defect::v1::CreateDefectRequest request;
+      *request.mutable_defect() = SampleDefect(absl::StrCat("VIN-LW-", i));
+      request.mutable_defect()->set_zone(kZone);
+      auto created = otto.CreateDefect(request);
+      ASSERT_TRUE(created.ok()) << Describe(created.status());
+      {
+        absl::MutexLock lock(&mu);
+        final_revision[created->defect().id()] = created->defect().revision();
+      }
+      if (i % 3 == 0) {
+        defect::v1::CancelDefectRequest cancel;
+        cancel.set_id(created->defect().id());
+        cancel.set_reason("Reported twice");
+        auto cancelled = anna.CancelDefect(cancel);
+        ASSERT_TRUE(cancelled.ok()) << Describe(cancelled.status());
+        absl::MutexLock lock(&mu);
+        final_revision[created->defect().id()] = cancelled->defect().revision();
+      }
+      absl::SleepFor(absl::Milliseconds(15));  // the pace of the scenario
+    }
+  });
+  Background watch = StartInBackground(
+      PlantctlArgv("manager",
+                   {"defect", "list-defects", "--zone", kZone, "--page_size", "3", "--watch"}),
+      {});
+  ASSERT_GT(watch.pid, 0);
+
+  // Rows so far: (id, revision) -> times printed.
+  auto rows = [&] {
+    std::map<std::pair<std::string, int64_t>, int> printed;
+    for (const nlohmann::json& line : JsonLines(watch.out)) {
+      ++printed[{line.value("id", ""), Int64Of(line["revision"])}];
+    }
+    return printed;
+  };
+  auto shows_all = [&](const std::map<std::string, int64_t>& expected) {
+    auto printed = rows();
+    for (const auto& [id, revision] : expected) {
+      if (printed.count({id, revision}) == 0) return false;
+    }
+    return true;
+  };
+  // Let the writer run across the listing and well into the watch.
+  const absl::Time until = absl::Now() + absl::Seconds(60);
+  while (rows().size() < 60 && absl::Now() < until) absl::SleepFor(absl::Milliseconds(20));
+  stop = true;
+  writer.join();
+  std::map<std::string, int64_t> expected;
+  {
+    absl::MutexLock lock(&mu);
+    expected = final_revision;
+  }
+  while (!shows_all(expected) && absl::Now() < until) absl::SleepFor(absl::Milliseconds(20));
+  EXPECT_TRUE(shows_all(expected))
+      << "missing changes; stderr: " << testing::internal::ReadFileOrEmpty(watch.err);
+
+  testing::internal::SignalGroup(watch.pid, SIGINT);
+  absl::StatusOr<int> code = testing::internal::WaitForExit(watch.pid, absl::Seconds(20));
+  ASSERT_TRUE(code.ok()) << "plantctl ignored SIGINT";
+  EXPECT_EQ(*code, 0) << testing::internal::ReadFileOrEmpty(watch.err);
+  // Every row once: a change the list already showed is not printed again, and no
+  // defect of another zone appears.
+  std::set<std::string> ids;
+  for (const auto& [row, count] : rows()) {
+    EXPECT_EQ(count, 1) << "defect " << row.first << " revision " << row.second << " printed "
+                        << count << " times";
+    ids.insert(row.first);
+  }
+  std::set<std::string> expected_ids;
+  for (const auto& [id, revision] : expected) expected_ids.insert(id);
+  EXPECT_EQ(ids, expected_ids);
 }
 
 }  // namespace

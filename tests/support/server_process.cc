@@ -122,7 +122,7 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(const Option
   s.log_file = s.dir + "/server.log";
 
   std::vector<std::string> argv = {Or(options.binary, PLANTMESH_SERVER_BIN), "--listen",
-                                   "127.0.0.1:0", "--services",
+                                   absl::StrCat("127.0.0.1:", options.port), "--services",
                                    absl::StrJoin(options.services, ",")};
   if (options.pki != nullptr) {
     argv.insert(argv.end(),

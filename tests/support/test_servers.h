@@ -95,6 +95,9 @@ class ServerProcess {
  public:
   struct Options {
     std::vector<std::string> services = {"all"};
+    // Port to listen on (127.0.0.1); 0: a free one. A restart on the same port (e.g.
+    // after Kill) passes the previous port().
+    int port = 0;
     // The server binary; empty = plantmesh-server (PLANTMESH_SERVER_BIN).
     std::string binary;
     std::string postgres_url;

@@ -5,6 +5,15 @@
 //   node defect_client.js --endpoint HOST:PORT --ca ca.crt --cert me.crt --key me.key \
 //        --proto-dir proto [--expect-identity ID]
 // Prints one line per check; exits 0 when all pass, 1 otherwise.
+//
+// Riding through a server restart: every call but the first waits for a connection
+// within its deadline (Metadata option waitForReady), and the channel retries a lost
+// connection after 100 ms, growing to 5 s at most. Without waitForReady a call made
+// while the connection is down fails at once with UNAVAILABLE until the backoff ends.
+// The first call is made without it, so that a refused certificate or a wrong CA is
+// reported at once rather than as DEADLINE_EXCEEDED.
+//   --restart-check ENV_FILE --live-server-pid PID: instead of the API checks, call
+//   WhoAmI steadily while e2e_live_server restarts the server (SIGUSR1).
 'use strict';
 
 const fs = require('fs');
@@ -28,12 +37,82 @@ function parseArgs(argv) {
   return args;
 }
 
-function unary(client, method, request) {
+// Reconnection backoff suited to a plant network (grpc-js defaults: 1 s growing to 120 s).
+const CHANNEL_OPTIONS = {
+  'grpc.initial_reconnect_backoff_ms': 100,
+  'grpc.max_reconnect_backoff_ms': 5000,
+};
+
+// A unary call with a deadline; waitForReady: wait for a connection within it.
+function unary(client, method, request, { waitForReady = true, timeoutMs = 10000 } = {}) {
   return new Promise((resolve, reject) => {
-    const deadline = new Date(Date.now() + 10000);
-    client[method](request, { deadline }, (error, response) =>
+    const deadline = new Date(Date.now() + timeoutMs);
+    const metadata = new grpc.Metadata({ waitForReady });
+    client[method](request, metadata, { deadline }, (error, response) =>
       error ? reject(error) : resolve(response));
   });
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// WhoAmI every 10 ms (1 s deadline, waitForReady) while the live server is killed and
+// restarted on the same port: the first call after it is back that has a 5 s deadline
+// succeeds, and no call fails once the longest reconnect backoff (5 s) has passed.
+async function restartCheck(args, system) {
+  const restartsFile = `${args['restart-check']}.restarts`;
+  await unary(system, 'WhoAmI', {}, { waitForReady: false });
+  const calls = [];  // { issued, ok, error }
+  let stop = false;
+  const steady = (async () => {
+    while (!stop) {
+      const issued = Date.now();
+      try {
+        await unary(system, 'WhoAmI', {}, { timeoutMs: 1000 });
+        calls.push({ issued, ok: true });
+      } catch (error) {
+        calls.push({ issued, ok: false, error: `${error.code} ${error.details}` });
+      }
+      await sleep(10);  // the pace of the scenario
+    }
+  })();
+  const killed = Date.now();
+  process.kill(Number(args['live-server-pid']), 'SIGUSR1');
+  while (!fs.existsSync(restartsFile) && Date.now() < killed + 60000) await sleep(20);
+  const back = Date.now();
+  let failures = 0;
+  if (!fs.existsSync(restartsFile)) {
+    console.log('FAIL the server was not restarted');
+    failures++;
+  }
+  try {
+    await unary(system, 'WhoAmI', {}, { timeoutMs: 5000 });
+    console.log('ok   the first call after the restart with a 5 s deadline succeeded');
+  } catch (error) {
+    console.log(`FAIL the first call after the restart: ${error.code} ${error.details}`);
+    failures++;
+  }
+  const firstDone = Date.now();
+  const settled = back + 5000;
+  while (calls.filter((c) => c.issued >= settled).length < 20 && Date.now() < settled + 60000) {
+    await sleep(50);
+  }
+  stop = true;
+  await steady;
+  const late = calls.filter((c) => c.issued >= settled && !c.ok);
+  if (late.length > 0) {
+    console.log(`FAIL ${late.length} calls failed 5 s after the restart, e.g. ${late[0].error}`);
+    failures++;
+  } else {
+    console.log('ok   no call failed 5 s after the restart');
+  }
+  const before = calls.filter((c) => c.issued < back && !c.ok).length;
+  const after = calls.filter((c) => c.issued >= back && !c.ok).length;
+  const firstOk = calls.find((c) => c.issued >= back && c.ok);
+  console.log(`     server down ${(back - killed) / 1000} s (kill to healthy); 5 s-deadline ` +
+              `call done ${(firstDone - back) / 1000} s after; steady caller: ${before} of ` +
+              `${calls.length} calls failed before the server was back, ${after} after; first ` +
+              `success issued ${firstOk ? `${(firstOk.issued - back) / 1000} s` : 'never'} after`);
+  return failures;
 }
 
 async function main() {
@@ -55,8 +134,16 @@ async function main() {
 
   const credentials = grpc.credentials.createSsl(
       fs.readFileSync(args.ca), fs.readFileSync(args.key), fs.readFileSync(args.cert));
-  const system = new loaded.plantmesh.system.v1.SystemService(args.endpoint, credentials);
-  const defects = new loaded.plantmesh.defect.v1.DefectService(args.endpoint, credentials);
+  const system = new loaded.plantmesh.system.v1.SystemService(
+      args.endpoint, credentials, CHANNEL_OPTIONS);
+  const defects = new loaded.plantmesh.defect.v1.DefectService(
+      args.endpoint, credentials, CHANNEL_OPTIONS);
+  if (args['restart-check']) {
+    const failed = await restartCheck(args, system);
+    system.close();
+    defects.close();
+    return failed === 0 ? 0 : 1;
+  }
 
   let failures = 0;
   const check = (ok, what) => {
@@ -64,7 +151,8 @@ async function main() {
     if (!ok) failures++;
   };
 
-  const me = await unary(system, 'WhoAmI', {});
+  // The first call fails fast: a TLS refusal is reported as such, at once.
+  const me = await unary(system, 'WhoAmI', {}, { waitForReady: false });
   check(me.identity !== '', `WhoAmI: identity ${me.identity}, roles ${me.roles.join(',')}`);
   if (args['expect-identity']) {
     check(me.identity === args['expect-identity'], 'WhoAmI: expected identity');

@@ -9,9 +9,21 @@ Generate the stubs first (Debian: protobuf-compiler, protobuf-compiler-grpc):
 then run with PYTHONPATH=GEN:
   defect_client.py --endpoint HOST:PORT --ca ca.crt --cert me.crt --key me.key
 Prints one line per check; exits 0 when all pass, 1 otherwise.
+
+Riding through a server restart: every call but the first waits for a connection
+within its deadline (wait_for_ready=True with a timeout), and the channel retries a
+lost connection after 100 ms, growing to 5 s at most. Without wait_for_ready a call
+made while the connection is down fails at once with UNAVAILABLE, and does not make
+grpcio reconnect: after a restart calls fail for ~12 s although the server is back.
+The first call is made without it, so that a refused certificate or a wrong CA is
+reported at once rather than as a timeout.
 """
 import argparse
+import os
+import signal
 import sys
+import threading
+import time
 import uuid
 
 import grpc
@@ -24,6 +36,14 @@ from plantmesh.system.v1 import system_service_pb2
 from plantmesh.system.v1 import system_service_pb2_grpc
 
 BAD_REQUEST_TYPE = "type.googleapis.com/google.rpc.BadRequest"
+
+
+# Reconnection backoff suited to a plant network (grpcio defaults: 1 s growing to 120 s).
+CHANNEL_OPTIONS = [
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 5000),  # the time one connection attempt gets
+    ("grpc.max_reconnect_backoff_ms", 5000),
+]
 
 
 def read(path):
@@ -58,11 +78,17 @@ def main():
     parser.add_argument("--cert", required=True)
     parser.add_argument("--key", required=True)
     parser.add_argument("--expect-identity", default="")
+    parser.add_argument("--restart-check", metavar="ENV_FILE",
+                        help="instead of the API checks: call WhoAmI steadily while "
+                             "e2e_live_server (--live-server-pid) restarts the server")
+    parser.add_argument("--live-server-pid", type=int, default=0)
     args = parser.parse_args()
 
     credentials = grpc.ssl_channel_credentials(
         root_certificates=read(args.ca), private_key=read(args.key),
         certificate_chain=read(args.cert))
+    if args.restart_check:
+        return restart_check(args, credentials)
     failures = 0
 
     def check(ok, what):
@@ -73,7 +99,7 @@ def main():
 
     def expect_invalid(call, request, field, what):
         try:
-            call(request, timeout=10)
+            call(request, timeout=10, wait_for_ready=True)
             check(False, "%s was accepted" % what)
         except grpc.RpcError as error:
             check(error.code() == grpc.StatusCode.INVALID_ARGUMENT,
@@ -82,10 +108,11 @@ def main():
             check([f for f, _ in violations] == [field],
                   "%s: field violations %s" % (what, violations))
 
-    with grpc.secure_channel(args.endpoint, credentials) as channel:
+    with grpc.secure_channel(args.endpoint, credentials, options=CHANNEL_OPTIONS) as channel:
         system = system_service_pb2_grpc.SystemServiceStub(channel)
         defects = defect_service_pb2_grpc.DefectServiceStub(channel)
 
+        # The first call fails fast: a TLS refusal is reported as such, at once.
         me = system.WhoAmI(system_service_pb2.WhoAmIRequest(), timeout=10)
         check(bool(me.identity), "WhoAmI: identity %s, roles %s" % (me.identity, list(me.roles)))
         if args.expect_identity:
@@ -94,17 +121,17 @@ def main():
         request_id = str(uuid.uuid4())
         request = defect_service_pb2.CreateDefectRequest(
             defect=sample_defect("VIN-PY-1"), request_id=request_id)
-        created = defects.CreateDefect(request, timeout=10).defect
+        created = defects.CreateDefect(request, timeout=10, wait_for_ready=True).defect
         check(created.id != "" and created.status == defect_pb2.DEFECT_STATUS_REPORTED,
               "CreateDefect: defect %s %s" % (created.id,
                                               defect_pb2.DefectStatus.Name(created.status)))
-        again = defects.CreateDefect(request, timeout=10).defect
+        again = defects.CreateDefect(request, timeout=10, wait_for_ready=True).defect
         check(again.id == created.id, "CreateDefect retried with the same request_id: same defect")
 
         bad = defect_service_pb2.CreateDefectRequest(defect=sample_defect("not a vin!"),
                                                      request_id=str(uuid.uuid4()))
         try:
-            defects.CreateDefect(bad, timeout=10)
+            defects.CreateDefect(bad, timeout=10, wait_for_ready=True)
             check(False, "CreateDefect with a bad VIN was accepted")
         except grpc.RpcError as error:
             check(error.code() == grpc.StatusCode.INVALID_ARGUMENT,
@@ -129,6 +156,75 @@ def main():
         create_raw = channel.unary_unary("/plantmesh.defect.v1.DefectService/CreateDefect")
         expect_invalid(create_raw, raw, "defect.description", "invalid UTF-8 in description")
 
+    return 1 if failures else 0
+
+
+def restart_check(args, credentials):
+    """WhoAmI every 10 ms (1 s deadline, wait_for_ready) on one channel while the live
+    server is killed and restarted on the same port: the first call after it is back
+    that has a 5 s deadline succeeds, and no call fails once the longest reconnect
+    backoff (5 s) has passed. Prints the figures."""
+    restarts_file = args.restart_check + ".restarts"
+    calls = []  # (issued, ok, error)
+    stop = threading.Event()
+    with grpc.secure_channel(args.endpoint, credentials, options=CHANNEL_OPTIONS) as channel:
+        system = system_service_pb2_grpc.SystemServiceStub(channel)
+        system.WhoAmI(system_service_pb2.WhoAmIRequest(), timeout=10)
+
+        def steady():
+            while not stop.is_set():
+                issued = time.monotonic()
+                try:
+                    system.WhoAmI(system_service_pb2.WhoAmIRequest(), timeout=1,
+                                  wait_for_ready=True)
+                    calls.append((issued, True, ""))
+                except grpc.RpcError as error:
+                    calls.append((issued, False, "%s %s" % (error.code().name, error.details())))
+                time.sleep(0.01)  # the pace of the scenario
+
+        caller = threading.Thread(target=steady)
+        caller.start()
+        killed = time.monotonic()
+        os.kill(args.live_server_pid, signal.SIGUSR1)
+        deadline = killed + 60
+        while not os.path.exists(restarts_file) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        back = time.monotonic()
+        if not os.path.exists(restarts_file):
+            stop.set()
+            caller.join()
+            print("FAIL the server was not restarted")
+            return 1
+        failures = 0
+        try:
+            system.WhoAmI(system_service_pb2.WhoAmIRequest(), timeout=5, wait_for_ready=True)
+            print("ok   the first call after the restart with a 5 s deadline succeeded")
+        except grpc.RpcError as error:
+            print("FAIL the first call after the restart: %s %s"
+                  % (error.code().name, error.details()))
+            failures += 1
+        first_done = time.monotonic()
+        settled = back + 5
+        while sum(1 for issued, _, _ in calls if issued >= settled) < 20:
+            if time.monotonic() > settled + 60:
+                break
+            time.sleep(0.05)
+        stop.set()
+        caller.join()
+    late = [error for issued, ok, error in calls if issued >= settled and not ok]
+    if late:
+        print("FAIL %d calls failed 5 s after the restart, e.g. %s" % (len(late), late[0]))
+        failures += 1
+    else:
+        print("ok   no call failed 5 s after the restart")
+    before = sum(1 for issued, ok, _ in calls if issued < back and not ok)
+    after = sum(1 for issued, ok, _ in calls if issued >= back and not ok)
+    first_ok = min((issued for issued, ok, _ in calls if issued >= back and ok), default=None)
+    print("     server down %.3f s (kill to healthy); 5 s-deadline call done %.3f s after; "
+          "steady caller: %d of %d calls failed before the server was back, %d after; "
+          "first success issued %s after"
+          % (back - killed, first_done - back, before, len(calls), after,
+             "%.3f s" % (first_ok - back) if first_ok is not None else "never"))
     return 1 if failures else 0
 
 

@@ -14,6 +14,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "plantmesh/sdk/call_options.h"
 #include "plantmesh/sdk/client_options.h"
 #include "plantmesh/sdk/status.h"
@@ -21,16 +22,28 @@
 
 namespace plantmesh::sdk::internal {
 
-// Deadline (the caller's, else options.default_deadline from now) and metadata.
-void PrepareUnaryContext(const ClientOptions& options, const CallOptions& call_options,
+// The deadline of a unary call: the caller's, else options.default_deadline from now.
+absl::Time UnaryDeadline(const ClientOptions& options, const CallOptions& call_options);
+
+// Deadline and metadata.
+void PrepareUnaryContext(absl::Time deadline, const CallOptions& call_options,
                          grpc::ClientContext* context);
+
+// Whether a unary call that ended with `status` is sent once more: gRPC failed it
+// before sending (no connection) for a reason other than the TLS handshake, the
+// channel waits for connections (options.reconnect.wait_for_ready) and time is left.
+// The channel's interceptor then decides whether the second attempt waits (see
+// MakeChannel).
+bool ShouldSendAgain(const ClientOptions& options, const grpc::Status& status, absl::Time deadline);
 
 // A context for a stream: the caller's deadline if any (streams otherwise have none)
 // and metadata. Waits up to options.default_deadline (or the caller's deadline) for
 // the channel to connect, so that a stream is not opened into a dead endpoint with no
-// deadline at all: DEADLINE_EXCEEDED when it does not connect in time. A channel that
-// fails to connect (e.g. TLS refused) still opens the stream, so the real error is
-// reported by Finish.
+// deadline at all: DEADLINE_EXCEEDED when it does not connect in time. While a
+// channel made by MakeChannel reconnects (it was connected before, or its server was
+// unreachable) that wait covers the reconnection. A channel whose first connection
+// failed otherwise (e.g. TLS refused) still opens the stream at once, so the real
+// error is reported by Finish.
 absl::StatusOr<std::unique_ptr<grpc::ClientContext>> PrepareStreamContext(
     grpc::Channel& channel, const ClientOptions& options, const CallOptions& call_options);
 
@@ -45,10 +58,20 @@ bool FillEmptyRequestId(google::protobuf::Message* message);
 template <typename Response, typename Invoke>
 absl::StatusOr<Response> CallUnary(const ClientOptions& options, const CallOptions& call_options,
                                    Invoke&& invoke) {
-  grpc::ClientContext context;
-  PrepareUnaryContext(options, call_options, &context);
+  const absl::Time deadline = UnaryDeadline(options, call_options);
   Response response;
-  const grpc::Status status = invoke(&context, &response);
+  grpc::Status status;
+  {
+    grpc::ClientContext context;
+    PrepareUnaryContext(deadline, call_options, &context);
+    status = invoke(&context, &response);
+  }
+  if (ShouldSendAgain(options, status, deadline)) {
+    grpc::ClientContext context;
+    PrepareUnaryContext(deadline, call_options, &context);
+    response.Clear();
+    status = invoke(&context, &response);
+  }
   if (!status.ok()) return FromGrpcStatus(status, !options.insecure);
   return response;
 }

@@ -1,0 +1,285 @@
+#include "cli/watch_commands.h"
+
+#include <algorithm>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "cli/generic_call.h"
+#include "grpcpp/client_context.h"
+#include "plantmesh/sdk/dynamic_list_watch.h"
+#include "plantmesh/sdk/list_watch.h"
+#include "plantmesh/sdk/status.h"
+
+namespace plantmesh::cli {
+namespace {
+
+using google::protobuf::Descriptor;
+using google::protobuf::FieldDescriptor;
+using google::protobuf::Message;
+
+constexpr absl::Duration kFirstBackoff = absl::Milliseconds(100);
+constexpr absl::Duration kMaxBackoff = absl::Seconds(5);
+
+const FieldDescriptor* StringField(const Descriptor& type, const std::string& name) {
+  const FieldDescriptor* field = type.FindFieldByName(name);
+  if (field == nullptr || field->is_repeated() || field->type() != FieldDescriptor::TYPE_STRING) {
+    return nullptr;
+  }
+  return field;
+}
+
+// Where a watch response keeps its cursor: `holder` (nullptr = the root) . `cursor`.
+struct CursorPath {
+  const FieldDescriptor* holder = nullptr;
+  const FieldDescriptor* cursor = nullptr;
+};
+
+CursorPath ResponseCursor(const Descriptor& response) {
+  if (const FieldDescriptor* cursor = StringField(response, "cursor")) return {nullptr, cursor};
+  for (int i = 0; i < response.field_count(); ++i) {
+    const FieldDescriptor* field = response.field(i);
+    if (field->is_repeated() || field->message_type() == nullptr) continue;
+    if (const FieldDescriptor* cursor = StringField(*field->message_type(), "cursor")) {
+      return {field, cursor};
+    }
+  }
+  return {};
+}
+
+std::string CursorOf(const Message& response, const CursorPath& path) {
+  const Message* holder = &response;
+  if (path.holder != nullptr) {
+    if (!response.GetReflection()->HasField(response, path.holder)) return "";
+    holder = &response.GetReflection()->GetMessage(response, path.holder);
+  }
+  return holder->GetReflection()->GetString(*holder, path.cursor);
+}
+
+bool Resumable(const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kResourceExhausted:
+    case absl::StatusCode::kAborted:
+    case absl::StatusCode::kDeadlineExceeded:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Sleeps `duration` unless the user interrupts first; false when interrupted.
+class InterruptibleSleep {
+ public:
+  void Interrupt() {
+    absl::MutexLock lock(&mu_);
+    interrupted_ = true;
+  }
+  bool Sleep(absl::Duration duration) {
+    absl::MutexLock lock(&mu_);
+    mu_.AwaitWithTimeout(absl::Condition(&interrupted_), duration);
+    return !interrupted_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  bool interrupted_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+// One call of a server-streaming method by name; registered with the canceller.
+class GenericReadStream final : public sdk::ReadStream<sdk::DynamicWatchResponse> {
+ public:
+  GenericReadStream(const RunEnvironment& env, const ContractCatalog& catalog,
+                    const MethodCommand& command, const Message& request)
+      : env_(env),
+        catalog_(catalog),
+        response_type_(command.method->output_type()),
+        context_(std::make_unique<grpc::ClientContext>()) {
+    if (env_.on_call) env_.on_call(context_.get());
+    call_ = std::make_unique<GenericCall>(env_.channel, command.grpc_path, context_.get());
+    if (call_->Write(request)) call_->WritesDone();
+  }
+  ~GenericReadStream() override {
+    if (!finished_) {
+      context_->TryCancel();
+      Finish().IgnoreError();  // cancelled by us: nothing to report
+    }
+  }
+
+  bool Next(sdk::DynamicWatchResponse* out) override {
+    if (finished_) return false;
+    std::shared_ptr<Message> message = catalog_.NewMessage(response_type_);
+    if (!call_->Read(message.get())) return false;
+    out->message = std::move(message);
+    return true;
+  }
+  absl::Status Finish() override {
+    if (!finished_) {
+      finished_ = true;
+      status_ = sdk::FromGrpcStatus(call_->Finish(), /*mutual_tls=*/!env_.options.insecure);
+      if (env_.on_call) env_.on_call(nullptr);
+    }
+    return status_;
+  }
+  void Cancel() override { context_->TryCancel(); }
+
+ private:
+  const RunEnvironment& env_;
+  const ContractCatalog& catalog_;
+  const Descriptor* response_type_;
+  std::unique_ptr<grpc::ClientContext> context_;
+  std::unique_ptr<GenericCall> call_;
+  bool finished_ = false;
+  absl::Status status_;
+};
+
+// A unary call by name with the default deadline.
+absl::StatusOr<std::unique_ptr<Message>> CallListPage(
+    const RunEnvironment& env, const ContractCatalog& catalog,
+    const google::protobuf::MethodDescriptor& method, const Message& request) {
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + env.options.default_deadline));
+  if (env.on_call) env.on_call(&context);
+  std::unique_ptr<Message> response = catalog.NewMessage(method.output_type());
+  grpc::Status status;
+  bool received = false;
+  {
+    GenericCall call(env.channel,
+                     absl::StrCat("/", method.service()->full_name(), "/", method.name()),
+                     &context);
+    if (call.Write(request)) call.WritesDone();
+    received = call.Read(response.get());
+    status = call.Finish();
+  }
+  if (env.on_call) env.on_call(nullptr);
+  if (!status.ok()) return sdk::FromGrpcStatus(status, /*mutual_tls=*/!env.options.insecure);
+  if (!received) return absl::InternalError(absl::StrCat(method.name(), " returned no response"));
+  return response;
+}
+
+bool UserStopped(const RunEnvironment& env) {
+  return env.interrupted != nullptr && env.interrupted->load();
+}
+
+}  // namespace
+
+bool IsResumableWatch(const MethodCommand& command) {
+  if (command.kind != StreamKind::kServerStreaming) return false;
+  if (StringField(*command.method->input_type(), "cursor") == nullptr) return false;
+  return ResponseCursor(*command.method->output_type()).cursor != nullptr;
+}
+
+absl::Status RunResumingWatch(const MethodBinding& binding, const ContractCatalog& catalog,
+                              const Message& request, const RunEnvironment& env) {
+  const MethodCommand& command = *binding.command;
+  const CursorPath response_cursor = ResponseCursor(*command.method->output_type());
+  const FieldDescriptor* request_cursor = StringField(*command.method->input_type(), "cursor");
+  std::unique_ptr<Message> next_request = catalog.NewMessage(command.method->input_type());
+  next_request->CopyFrom(request);
+  InterruptibleSleep sleep;
+  if (env.set_stopper) env.set_stopper([&sleep] { sleep.Interrupt(); });
+  struct ClearStopper {
+    const RunEnvironment& env;
+    ~ClearStopper() {
+      if (env.set_stopper) env.set_stopper(nullptr);
+    }
+  } clear_stopper{env};
+
+  absl::Duration backoff = absl::ZeroDuration();
+  while (true) {
+    if (backoff > absl::ZeroDuration() && !sleep.Sleep(backoff)) return absl::OkStatus();
+    if (UserStopped(env)) return absl::OkStatus();
+    GenericReadStream stream(env, catalog, command, *next_request);
+    sdk::DynamicWatchResponse response;
+    bool received = false;
+    while (stream.Next(&response)) {
+      received = true;
+      env.printer->PrintStreamed(*response.message);
+      const std::string cursor = CursorOf(*response.message, response_cursor);
+      if (!cursor.empty()) {
+        next_request->GetReflection()->SetString(next_request.get(), request_cursor, cursor);
+      }
+    }
+    const absl::Status ended = stream.Finish();
+    if (UserStopped(env)) return absl::OkStatus();
+    if (!Resumable(ended)) return ended;
+    // A server that drains names where to resume (it may be past the last event sent).
+    const std::string named = sdk::ErrorMetadata(ended, "cursor");
+    if (!named.empty()) {
+      next_request->GetReflection()->SetString(next_request.get(), request_cursor, named);
+    }
+    backoff =
+        received ? kFirstBackoff : std::min(std::max(backoff * 2, kFirstBackoff), kMaxBackoff);
+    env.printer->Note(absl::StrCat(
+        "watch ended (", absl::StatusCodeToString(ended.code()), ": ", ended.message(),
+        "); resuming from cursor \"",
+        next_request->GetReflection()->GetString(*next_request, request_cursor), "\""));
+  }
+}
+
+absl::Status RunListWatch(const MethodBinding& binding, const ContractCatalog& catalog,
+                          const Message& request, const RunEnvironment& env) {
+  absl::StatusOr<sdk::WatchableList> shape = sdk::FindWatchableList(*binding.command->method);
+  if (!shape.ok()) return shape.status();
+  const MethodCommand* watch_command =
+      catalog.Find(binding.command->service_command, KebabCase(shape->watch_method->name()));
+  if (watch_command == nullptr) {
+    return absl::InternalError(absl::StrCat("no command for ", shape->watch_method->full_name()));
+  }
+
+  sdk::DynamicListWatchCalls calls;
+  calls.list = [&env, &catalog, &shape](const Message& page_request) {
+    return CallListPage(env, catalog, *shape->list_method, page_request);
+  };
+  calls.watch = [&env, &catalog, watch_command](const Message& watch_request)
+      -> std::unique_ptr<sdk::ReadStream<sdk::DynamicWatchResponse>> {
+    return std::make_unique<GenericReadStream>(env, catalog, *watch_command, watch_request);
+  };
+  calls.new_message = [&catalog](const Descriptor* type) { return catalog.NewMessage(type); };
+  sdk::DynamicListWatch list_watch(sdk::DynamicListWatchSource(*shape, request, calls),
+                                   sdk::ListWatchOptions{kFirstBackoff, kMaxBackoff});
+  if (env.set_stopper) env.set_stopper([&list_watch] { list_watch.Stop(); });
+  struct ClearStopper {
+    const RunEnvironment& env;
+    ~ClearStopper() {
+      if (env.set_stopper) env.set_stopper(nullptr);
+    }
+  } clear_stopper{env};
+
+  int64_t lists = 0;
+  int64_t resumes = 0;
+  sdk::ListWatchHandlers<sdk::DynamicItem> handlers;
+  handlers.on_list = [&](const std::vector<sdk::DynamicItem>& items) {
+    if (lists++ > 0) env.printer->Note("the watch cursor can no longer be served: listed again");
+    std::unique_ptr<Message> all = catalog.NewMessage(shape->list_method->output_type());
+    for (const sdk::DynamicItem& item : items) {
+      all->GetReflection()->AddMessage(all.get(), shape->items)->CopyFrom(*item);
+    }
+    env.printer->PrintItems(*all, shape->items);
+  };
+  handlers.on_upsert = [&](const sdk::DynamicItem& item) {
+    // Resumes are reported once the stream is back, with the first change after it.
+    if (const int64_t now = list_watch.Stats().resumes; now != resumes) {
+      resumes = now;
+      env.printer->Note(absl::StrCat("watch resumed after: ", absl::StripTrailingAsciiWhitespace(
+                                                                  list_watch.Stats().last_end)));
+    }
+    env.printer->PrintStreamed(*item);
+  };
+  handlers.on_remove = [&](const sdk::DynamicItem& item) {
+    env.printer->Note(absl::StrCat(sdk::DynamicItemKey(*shape, *item),
+                                   " left the list's filter (revision ",
+                                   sdk::DynamicItemRevision(*shape, *item), ")"));
+  };
+  absl::Status status = list_watch.Run(handlers);
+  if (UserStopped(env)) return absl::OkStatus();
+  return status;
+}
+
+}  // namespace plantmesh::cli

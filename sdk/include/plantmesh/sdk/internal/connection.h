@@ -1,0 +1,74 @@
+// How the SDK's channels ride through a lost connection (MakeChannel with
+// ClientOptions::reconnect.wait_for_ready): what each channel remembers about its
+// connection, kept by a client interceptor that sets gRPC's wait_for_ready per call.
+// Not part of the public API.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+
+namespace grpc {
+class ChannelInterface;
+class Status;
+namespace experimental {
+class ClientInterceptorFactoryInterface;
+}
+}  // namespace grpc
+
+namespace plantmesh::sdk::internal {
+
+// gRPC failed the call before sending it: no connection could be made ("failed to
+// connect to all addresses"). Sending it again is safe for every method.
+bool IsUnsentConnectFailure(const grpc::Status& status);
+
+// Such a failure caused by the TLS handshake (FromGrpcStatus reports it as
+// UNAUTHENTICATED "TLS handshake failed"). `mutual_tls`: as for FromGrpcStatus.
+bool IsHandshakeFailure(const grpc::Status& status, bool mutual_tls);
+
+// What one channel has seen of its connection.
+class ConnectionHistory {
+ public:
+  enum class Failure { kNone, kUnreachable, kHandshake };
+
+  // The channel was READY at least once (a call succeeded or saw it READY).
+  bool connected_before() const { return connected_before_.load(std::memory_order_acquire); }
+  void MarkConnected() { connected_before_.store(true, std::memory_order_release); }
+
+  // How the latest failed attempt of a channel that never connected failed: a
+  // handshake failure is reported at once, an unreachable server is waited for.
+  Failure first_connection_failure() const { return failure_.load(std::memory_order_acquire); }
+  void RecordFirstConnectionFailure(Failure failure) {
+    failure_.store(failure, std::memory_order_release);
+  }
+
+  // Whether a call of `method` ("/package.Service/Method") waits for a connection:
+  // every method once connected; before that, retry-safe methods while the server is
+  // merely unreachable (not after a handshake failure, nor before the first attempt
+  // failed, so that the first failure is reported as what it is).
+  bool ShouldWaitForReady(absl::string_view method) const;
+
+ private:
+  std::atomic<bool> connected_before_{false};
+  std::atomic<Failure> failure_{Failure::kNone};
+};
+
+// The interceptor factory MakeChannel installs: sets wait_for_ready per call as
+// `history` says and keeps `history` current from the calls' outcomes. A call that
+// waited and reached its deadline without a connection (the channel not READY at the
+// end) ends UNAVAILABLE "no connection to <endpoint> within the call's deadline ..."
+// rather than gRPC's bare DEADLINE_EXCEEDED.
+std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>
+MakeWaitForReadyInterceptorFactory(std::shared_ptr<ConnectionHistory> history, bool mutual_tls,
+                                   std::string endpoint);
+
+// Remembers `history` for `channel` (made by MakeChannel), for ConnectionHistoryOf.
+void RegisterConnectionHistory(const grpc::ChannelInterface* channel,
+                               std::shared_ptr<ConnectionHistory> history);
+// The history of a channel made by MakeChannel with wait_for_ready; nullptr otherwise.
+std::shared_ptr<ConnectionHistory> ConnectionHistoryOf(const grpc::ChannelInterface* channel);
+
+}  // namespace plantmesh::sdk::internal
