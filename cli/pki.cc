@@ -25,6 +25,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "cli/atomic_file.h"
+#include "plantmesh/common/openssl_handles.h"
 #include "plantmesh/common/status_macros.h"
 
 namespace plantmesh::pki {
@@ -32,22 +33,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct PkeyFree {
-  void operator()(EVP_PKEY* key) const { EVP_PKEY_free(key); }
-};
-struct X509Free {
-  void operator()(X509* cert) const { X509_free(cert); }
-};
-struct BioFree {
-  void operator()(BIO* bio) const { BIO_free_all(bio); }
-};
-struct BignumFree {
-  void operator()(BIGNUM* bn) const { BN_free(bn); }
-};
-using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyFree>;
-using X509Ptr = std::unique_ptr<X509, X509Free>;
-using BioPtr = std::unique_ptr<BIO, BioFree>;
-using BignumPtr = std::unique_ptr<BIGNUM, BignumFree>;
+using common::BignumPtr;
+using common::BioPtr;
+using common::PkeyPtr;
+using common::X509Ptr;
 
 // The OpenSSL error queue as text, emptied, appended to `what`.
 absl::Status OpenSslError(absl::string_view what) {

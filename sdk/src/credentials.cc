@@ -19,22 +19,14 @@
 #include <vector>
 
 #include "absl/strings/str_join.h"
+#include "plantmesh/common/openssl_handles.h"
 
 namespace plantmesh::sdk::internal {
 namespace {
 
-struct BioFree {
-  void operator()(BIO* bio) const { BIO_free(bio); }
-};
-struct X509Free {
-  void operator()(X509* cert) const { X509_free(cert); }
-};
-struct PkeyFree {
-  void operator()(EVP_PKEY* key) const { EVP_PKEY_free(key); }
-};
-using Bio = std::unique_ptr<BIO, BioFree>;
-using Cert = std::unique_ptr<X509, X509Free>;
-using Pkey = std::unique_ptr<EVP_PKEY, PkeyFree>;
+using Bio = common::BioPtr;
+using Cert = common::X509Ptr;
+using Pkey = common::PkeyPtr;
 
 Bio MemoryBio(const std::string& text) {
   return Bio(BIO_new_mem_buf(text.data(), static_cast<int>(text.size())));

@@ -13,22 +13,14 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "plantmesh/common/openssl_handles.h"
 
 namespace plantmesh::runtime {
 namespace {
 
-struct BioFree {
-  void operator()(BIO* bio) const { BIO_free(bio); }
-};
-struct X509Free {
-  void operator()(X509* cert) const { X509_free(cert); }
-};
-struct PkeyFree {
-  void operator()(EVP_PKEY* key) const { EVP_PKEY_free(key); }
-};
-using BioPtr = std::unique_ptr<BIO, BioFree>;
-using X509Ptr = std::unique_ptr<X509, X509Free>;
-using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyFree>;
+using common::BioPtr;
+using common::PkeyPtr;
+using common::X509Ptr;
 
 // Refuses encrypted keys instead of letting OpenSSL prompt on the terminal: gRPC could
 // not decrypt them either.
