@@ -13,6 +13,7 @@
 #include "gtest/gtest.h"
 #include "plantmesh/sdk/defect_list_watch.h"
 #include "plantmesh/sdk/status.h"
+#include "tests/e2e/defect_writer.h"
 #include "tests/e2e/mesh.h"
 
 namespace plantmesh::e2e {
@@ -24,55 +25,6 @@ using defect::v1::WatchDefectsRequest;
 using defect::v1::WatchDefectsResponse;
 
 constexpr absl::Duration kStreamTimeout = absl::Seconds(60);
-
-// Creates a defect every `period` until stopped; remembers the acknowledged ids.
-class Writer {
- public:
-  Writer(sdk::DefectClient client, absl::Duration period) : client_(std::move(client)) {
-    thread_ = std::thread([this, period] {
-      for (int i = 0; !stop_.load(); ++i) {
-        defect::v1::CreateDefectRequest request;
-        *request.mutable_defect() = SampleDefect(absl::StrCat("VIN-GAP-", i));
-        auto created = client_.CreateDefect(request);
-        if (created.ok()) {
-          absl::MutexLock lock(&mu_);
-          acknowledged_.push_back(created->defect().id());
-        } else {
-          absl::MutexLock lock(&mu_);
-          failures_.push_back(Describe(created.status()));
-        }
-        absl::SleepFor(period);  // the pace of the scenario, not synchronisation
-      }
-    });
-  }
-  ~Writer() { Stop(); }
-  void Stop() {
-    stop_ = true;
-    if (thread_.joinable()) thread_.join();
-  }
-  std::vector<std::string> acknowledged() {
-    absl::MutexLock lock(&mu_);
-    return acknowledged_;
-  }
-  // Waits until more than `count` creations were acknowledged.
-  bool AwaitMoreThan(size_t count, absl::Duration timeout) {
-    absl::MutexLock lock(&mu_);
-    auto more = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return acknowledged_.size() > count; };
-    return mu_.AwaitWithTimeout(absl::Condition(&more), timeout);
-  }
-  std::vector<std::string> failures() {
-    absl::MutexLock lock(&mu_);
-    return failures_;
-  }
-
- private:
-  sdk::DefectClient client_;
-  std::atomic<bool> stop_{false};
-  absl::Mutex mu_;
-  std::vector<std::string> acknowledged_ ABSL_GUARDED_BY(mu_);
-  std::vector<std::string> failures_ ABSL_GUARDED_BY(mu_);
-  std::thread thread_;
-};
 
 // Every page of ListDefects; the first page's watch_cursor.
 struct Listing {
@@ -99,7 +51,7 @@ TEST(ListWatchTest, ListThenWatchWithAConcurrentWriterHasNoGap) {
   Mesh& mesh = **mesh_or;
   ASSERT_TRUE(mesh.SeedReferenceData().ok());
   sdk::DefectClient reader = mesh.Defects("manager");
-  Writer writer(mesh.Defects("otto"), absl::Milliseconds(20));
+  DefectWriter writer(mesh.Defects("otto"), absl::Milliseconds(20), "VIN-GAP-");
 
   constexpr int kRuns = 50;
   int duplicates = 0;

@@ -16,6 +16,7 @@
 #include "gtest/gtest.h"
 #include "plantmesh/sdk/defect_list_watch.h"
 #include "plantmesh/sdk/status.h"
+#include "tests/e2e/defect_writer.h"
 #include "tests/e2e/mesh.h"
 
 namespace plantmesh::e2e {
@@ -158,56 +159,6 @@ TEST(RestartTest, RefusedCertificateIsStillReportedAtOnce) {
   }
 }
 
-// Creates a defect every `period` until stopped; remembers the acknowledged ids.
-class Writer {
- public:
-  Writer(sdk::DefectClient client, absl::Duration period) : client_(std::move(client)) {
-    thread_ = std::thread([this, period] {
-      for (int i = 0; !stop_.load(); ++i) {
-        defect::v1::CreateDefectRequest request;
-        *request.mutable_defect() = SampleDefect(absl::StrCat("VIN-RESTART-", i));
-        // CreateDefect is retry-safe (request_id): the SDK resends it across the restart.
-        auto created = client_.CreateDefect(request);
-        {
-          absl::MutexLock lock(&mu_);
-          if (created.ok()) {
-            acknowledged_.push_back(created->defect().id());
-          } else {
-            failures_.push_back(Describe(created.status()));
-          }
-        }
-        absl::SleepFor(period);  // the pace of the scenario, not synchronisation
-      }
-    });
-  }
-  ~Writer() { Stop(); }
-  void Stop() {
-    stop_ = true;
-    if (thread_.joinable()) thread_.join();
-  }
-  bool AwaitMoreThan(size_t count, absl::Duration timeout) {
-    absl::MutexLock lock(&mu_);
-    auto more = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return acknowledged_.size() > count; };
-    return mu_.AwaitWithTimeout(absl::Condition(&more), timeout);
-  }
-  std::vector<std::string> acknowledged() {
-    absl::MutexLock lock(&mu_);
-    return acknowledged_;
-  }
-  std::vector<std::string> failures() {
-    absl::MutexLock lock(&mu_);
-    return failures_;
-  }
-
- private:
-  sdk::DefectClient client_;
-  std::atomic<bool> stop_{false};
-  absl::Mutex mu_;
-  std::vector<std::string> acknowledged_ ABSL_GUARDED_BY(mu_);
-  std::vector<std::string> failures_ ABSL_GUARDED_BY(mu_);
-  std::thread thread_;
-};
-
 TEST(RestartTest, SdkListWatchResumesAcrossARestartAndMissesNothing) {
   absl::StatusOr<std::unique_ptr<Mesh>> mesh = Mesh::Start();
   ASSERT_TRUE(mesh.ok()) << mesh.status();
@@ -231,7 +182,7 @@ TEST(RestartTest, SdkListWatchResumesAcrossARestartAndMissesNothing) {
     ++upserts[item.id()];
   };
   absl::Status run_status;
-  Writer writer((*mesh)->Defects("otto"), absl::Milliseconds(20));
+  DefectWriter writer((*mesh)->Defects("otto"), absl::Milliseconds(20), "VIN-RESTART-");
   ASSERT_TRUE(writer.AwaitMoreThan(7, absl::Seconds(30)));  // some exist before the list
   std::thread runner([&] { run_status = list_watch.Run(handlers); });
 
