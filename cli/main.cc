@@ -68,9 +68,11 @@ int Main(int argc, char** argv) {
   AddConnectionFlags(&app, &settings);
   std::string output_text = isatty(STDOUT_FILENO) ? "table" : "json";
   app.add_option("--output,-o", output_text,
-                 "table, json (one object per line) or csv (RFC 4180); default table on a "
-                 "terminal, json otherwise")
-      ->check(CLI::IsMember({"table", "json", "csv"}))
+                 "table (default columns of each resource), wide (every column that holds "
+                 "something), json (one object per line, every field; 64-bit integers as "
+                 "strings) or csv (RFC 4180, every column); default table on a terminal, json "
+                 "otherwise")
+      ->check(CLI::IsMember({"table", "wide", "json", "csv"}))
       ->capture_default_str();
 
   CommandTree tree(**catalog, &app);
