@@ -9,10 +9,12 @@
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "cli/command_suggestions.h"
 #include "cli/command_tree.h"
 #include "cli/connection_flags.h"
 #include "cli/contract_catalog.h"
 #include "cli/default_columns.h"
+#include "cli/method_runner.h"
 #include "cli/output.h"
 #include "cli/request_builder.h"
 #include "gmock/gmock.h"
@@ -459,6 +461,84 @@ TEST(OutputTest, SingleMessagePrintsKeyValues) {
   ResponsePrinter(OutputFormat::kTable, out, notes).PrintResponse(response);
   EXPECT_THAT(out.str(), HasSubstr("identity  spiffe://plantmesh.local/user/anna"));
   EXPECT_THAT(out.str(), HasSubstr("roles     foreman,admin"));
+}
+
+TEST(SuggestionsTest, EditDistanceAndClosestNames) {
+  EXPECT_EQ(EditDistance("defekt", "defect"), 1u);
+  EXPECT_EQ(EditDistance("", "abc"), 3u);
+  EXPECT_EQ(EditDistance("kitten", "sitting"), 3u);
+  const std::vector<std::string> methods = {"create-defect", "get-defect", "list-defects",
+                                            "update-defect", "list-crews"};
+  EXPECT_THAT(ClosestNames("get-defekt", methods), ::testing::ElementsAre("get-defect"));
+  EXPECT_THAT(ClosestNames("CreateDefect", methods), ::testing::ElementsAre("create-defect"));
+  EXPECT_THAT(ClosestNames("list", methods), ::testing::ElementsAre("list-defects", "list-crews"));
+  EXPECT_TRUE(ClosestNames("nosuch", methods).empty());
+}
+
+TEST_F(CommandsTest, UnknownServiceOrMethodNamesTheClosestCommand) {
+  EXPECT_EQ(UnknownCommandMessage(app_, {"defect", "nosuch"}),
+            "plantctl: unknown command \"nosuch\" for \"plantctl defect\"\n"
+            "Run 'plantctl defect --help' for its commands.\n");
+  EXPECT_THAT(UnknownCommandMessage(app_, {"defect", "get-defekt", "--id", "3"}),
+              HasSubstr("unknown command \"get-defekt\" for \"plantctl defect\"; did you "
+                        "mean \"get-defect\"?"));
+  EXPECT_THAT(UnknownCommandMessage(app_, {"defekt", "list-defects"}),
+              HasSubstr("unknown command \"defekt\" for \"plantctl\"; did you mean \"defect\"?"));
+  // Options and their values before the words are skipped.
+  app_.add_option("--endpoint");
+  app_.add_flag("--insecure");
+  EXPECT_THAT(UnknownCommandMessage(app_, {"--endpoint", "h:1", "--insecure", "sytem", "who-am-i"}),
+              HasSubstr("did you mean \"system\"?"));
+  EXPECT_EQ(UnknownCommandMessage(app_, {"--endpoint=h:1", "system", "who-am-i"}), "");
+  EXPECT_EQ(UnknownCommandMessage(app_, {"defect", "get-defect", "--id", "nosuch"}), "");
+}
+
+TEST_F(CommandsTest, RerunHintNamesTheRequestIdFlagOfMutatingCallsOnly) {
+  auto create = Build({"defect", "create-defect", "--defect.vin", "V1", "--request_id", "r-42"});
+  ASSERT_NE(create, nullptr);
+  const std::string hint = RerunHint(*catalog_->Find("defect", "create-defect"), *create,
+                                     absl::DeadlineExceededError("deadline"));
+  EXPECT_THAT(hint, HasSubstr("may have been made"));
+  EXPECT_THAT(hint, HasSubstr("\n  --request_id r-42\n"));
+  EXPECT_EQ(RerunHint(*catalog_->Find("defect", "create-defect"), *create, absl::OkStatus()), "");
+
+  auto upload = Build({"defect", "upload-defect-photo", "--metadata.defect_id", "7",
+                       "--metadata.request_id", "u-1"});
+  ASSERT_NE(upload, nullptr);
+  EXPECT_THAT(RerunHint(*catalog_->Find("defect", "upload-defect-photo"), *upload,
+                        absl::UnavailableError("down")),
+              HasSubstr("--metadata.request_id u-1"));
+
+  auto get = Build({"defect", "get-defect", "--id", "7"});
+  ASSERT_NE(get, nullptr);
+  EXPECT_EQ(
+      RerunHint(*catalog_->Find("defect", "get-defect"), *get, absl::UnavailableError("down")), "");
+}
+
+TEST(ConnectionFlagsTest, MissingSettingsAreNamedAsFlags) {
+  ConnectionSettings nothing;
+  nothing.config_file = "/home/u/.config/plantmesh/plantctl.toml";
+  absl::Status status = CheckConnectionSettings(nothing);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  for (const char* words : {"--endpoint", "--ca", "--cert", "--key", "config init",
+                            "PLANTCTL_CONFIG", "/home/u/.config/plantmesh/plantctl.toml"}) {
+    EXPECT_THAT(status.message(), HasSubstr(words));
+  }
+  for (const char* sdk_name : {"ca_file", "cert_file", "key_file", "ClientOptions"}) {
+    EXPECT_THAT(status.message(), Not(HasSubstr(sdk_name)));
+  }
+  ConnectionSettings partial = nothing;
+  partial.options.ca_file = "/ca.crt";
+  EXPECT_THAT(CheckConnectionSettings(partial).message(), HasSubstr("missing --cert, --key"));
+  partial.options.insecure = true;
+  EXPECT_TRUE(CheckConnectionSettings(partial).ok());
+
+  absl::Status sdk = absl::InvalidArgumentError(
+      "invalid client options: ca_file: cannot read \"/x\"; key_file: \"/k\" is not the key of "
+      "the certificate in cert_file \"/c\"");
+  EXPECT_EQ(InFlagTerms(sdk).message(),
+            "connection settings: --ca: cannot read \"/x\"; --key: \"/k\" is not the key of the "
+            "certificate in --cert \"/c\"");
 }
 
 TEST(ConnectionFlagsTest, ConfigFileThenEnvironmentThenFlags) {
