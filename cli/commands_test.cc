@@ -1,14 +1,20 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "CLI/CLI.hpp"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "cli/command_suggestions.h"
 #include "cli/command_tree.h"
 #include "cli/connection_flags.h"
 #include "cli/contract_catalog.h"
+#include "cli/default_columns.h"
+#include "cli/method_runner.h"
 #include "cli/output.h"
 #include "cli/request_builder.h"
 #include "gmock/gmock.h"
@@ -265,14 +271,185 @@ TEST(OutputTest, ListPrintsOneRowPerItem) {
   EXPECT_THAT(text, HasSubstr("2026-11-21T06:00:00Z"));
   EXPECT_THAT(notes.str(), HasSubstr("next_page_token: tok"));
 
-  std::ostringstream table;
-  ResponsePrinter(OutputFormat::kTable, table, notes).PrintResponse(response);
-  EXPECT_THAT(table.str(), HasSubstr("assignment.mechanic_id"));
-  EXPECT_THAT(table.str(), Not(HasSubstr("model")));  // empty columns are left out
+  std::ostringstream wide;
+  ResponsePrinter(OutputFormat::kWide, wide, notes).PrintResponse(response);
+  EXPECT_THAT(wide.str(), HasSubstr("assignment.mechanic_id"));
+  EXPECT_THAT(wide.str(), Not(HasSubstr("model")));  // empty columns are left out
 
   std::ostringstream json;
   ResponsePrinter(OutputFormat::kJson, json, notes).PrintResponse(response);
   EXPECT_THAT(json.str(), HasSubstr("\"next_page_token\":\"tok\""));
+}
+
+// The words of a table line (cells hold no double spaces here).
+std::vector<std::string> Cells(absl::string_view line) {
+  std::vector<std::string> cells;
+  for (absl::string_view cell : absl::StrSplit(line, "  ", absl::SkipEmpty())) {
+    cells.emplace_back(absl::StripAsciiWhitespace(cell));
+  }
+  return cells;
+}
+
+TEST(OutputTest, TableShowsTheResourcesDefaultColumnsAndWideShowsAll) {
+  plantmesh::defect::v1::ListDefectsResponse response;
+  auto* defect = response.add_defects();
+  defect->set_id("1");
+  defect->set_vin("WVW1");
+  defect->set_zone("PAINT");
+  defect->set_model("SEDAN");
+  defect->set_category_code("PAINT-SCRATCH");
+  defect->set_severity(plantmesh::defect::v1::SEVERITY_MAJOR);
+  defect->set_status(plantmesh::defect::v1::DEFECT_STATUS_REPORTED);
+  defect->mutable_assignment()->set_mechanic_id("M-7");
+  std::ostringstream table, wide, notes;
+  ResponsePrinter(OutputFormat::kTable, table, notes).PrintResponse(response);
+  std::vector<std::string> lines = absl::StrSplit(table.str(), '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 2u) << table.str();
+  // Always the same header, also for columns empty in this listing (update_time).
+  EXPECT_THAT(Cells(lines[0]), ::testing::ElementsAre("id", "status", "zone", "vin",
+                                                      "category_code", "severity", "update_time"));
+  EXPECT_THAT(Cells(lines[1]),
+              ::testing::ElementsAre("1", "REPORTED", "PAINT", "WVW1", "PAINT-SCRATCH", "MAJOR"));
+
+  ResponsePrinter(OutputFormat::kWide, wide, notes).PrintResponse(response);
+  lines = absl::StrSplit(wide.str(), '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 2u) << wide.str();
+  EXPECT_THAT(Cells(lines[0]),
+              ::testing::ElementsAre("id", "vin", "model", "zone", "category_code", "severity",
+                                     "status", "assignment.mechanic_id", "revision"));
+
+  // A type without a chosen set: its top-level singular fields.
+  plantmesh::system::v1::WhoAmIResponse who;
+  EXPECT_THAT(DefaultColumnNames(who.GetDescriptor()), ::testing::Contains("identity"));
+  EXPECT_THAT(DefaultColumnNames(who.GetDescriptor()), Not(::testing::Contains("roles")));
+}
+
+TEST(OutputTest, TableCellsEscapeControlCharacters) {
+  EXPECT_EQ(EscapeForTable("two\r\nlines\tand tab"), "two\\r\\nlines\\tand tab");
+  constexpr char kControls[] =
+      "nul\0bell\x07"
+      "del\x7f";
+  EXPECT_EQ(EscapeForTable(std::string(kControls, sizeof(kControls) - 1)),
+            "nul\\x00bell\\x07del\\x7f");
+  EXPECT_EQ(EscapeForTable("next\xc2\x85line"), "next\\xc2\\x85line");  // C1 U+0085
+  EXPECT_EQ(EscapeForTable("ls\xe2\x80\xa8ps"), "ls\\u2028ps");
+  EXPECT_EQ(EscapeForTable("bad\xff"), "bad\\xff");  // not UTF-8
+  EXPECT_EQ(EscapeForTable("Müller 🚗 日本"), "Müller 🚗 日本");
+
+  plantmesh::defect::v1::ListDefectsResponse response;
+  response.add_defects()->set_zone("A\nB");
+  response.add_defects()->set_zone("C\r\nD");
+  std::ostringstream table, notes;
+  ResponsePrinter(OutputFormat::kTable, table, notes).PrintResponse(response);
+  std::vector<std::string> lines = absl::StrSplit(table.str(), '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 3u) << table.str();  // one line per row
+  EXPECT_THAT(lines[1], HasSubstr("A\\nB"));
+  EXPECT_THAT(lines[2], HasSubstr("C\\r\\nD"));
+
+  plantmesh::system::v1::WhoAmIResponse who;
+  who.set_identity("x\ny");
+  std::ostringstream key_values;
+  ResponsePrinter(OutputFormat::kTable, key_values, notes).PrintResponse(who);
+  EXPECT_THAT(key_values.str(), HasSubstr("identity  x\\ny\n"));
+}
+
+TEST(OutputTest, DisplayWidthCountsTerminalColumns) {
+  EXPECT_EQ(DisplayWidth("abc"), 3u);
+  EXPECT_EQ(DisplayWidth("Müller"), 6u);     // 7 bytes
+  EXPECT_EQ(DisplayWidth("🚗"), 2u);          // 4 bytes, emoji
+  EXPECT_EQ(DisplayWidth("日本"), 4u);       // wide East Asian
+  EXPECT_EQ(DisplayWidth("e\xcc\x81"), 1u);  // e + combining acute accent
+  EXPECT_EQ(DisplayWidth("Müller 🚗"), 9u);
+  EXPECT_EQ(DisplayWidth("\xff"), 1u);
+}
+
+TEST(OutputTest, ColumnsAfterWideCharactersStayAligned) {
+  plantmesh::defect::v1::ListDefectsResponse response;
+  for (const char* zone : {"Müller 🚗", "PAINT", "日本"}) {
+    auto* defect = response.add_defects();
+    defect->set_zone(zone);
+    defect->set_vin("V");
+  }
+  std::ostringstream table, notes;
+  ResponsePrinter(OutputFormat::kTable, table, notes).PrintResponse(response);
+  std::vector<std::string> lines = absl::StrSplit(table.str(), '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 4u) << table.str();
+  // The vin column (header "vin", cells "V") starts at the same terminal column.
+  const size_t header_at = DisplayWidth(lines[0].substr(0, lines[0].find("vin")));
+  for (size_t i = 1; i < lines.size(); ++i) {
+    EXPECT_EQ(DisplayWidth(lines[i].substr(0, lines[i].rfind('V'))), header_at) << table.str();
+  }
+}
+
+// Splits RFC 4180 text into records of fields (quoted fields may hold CR, LF, quotes).
+std::vector<std::vector<std::string>> ParseCsv(const std::string& text) {
+  std::vector<std::vector<std::string>> records(1, std::vector<std::string>(1));
+  bool quoted = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (quoted) {
+      if (c == '"' && i + 1 < text.size() && text[i + 1] == '"') {
+        records.back().back() += '"';
+        ++i;
+      } else if (c == '"') {
+        quoted = false;
+      } else {
+        records.back().back() += c;
+      }
+    } else if (c == '"') {
+      quoted = true;
+    } else if (c == ',') {
+      records.back().emplace_back();
+    } else if (c == '\r' && i + 1 < text.size() && text[i + 1] == '\n') {
+      records.emplace_back(1);
+      ++i;
+    } else {
+      records.back().back() += c;
+    }
+  }
+  if (records.back().size() == 1 && records.back()[0].empty()) records.pop_back();
+  return records;
+}
+
+TEST(OutputTest, CsvKeepsEveryValueExact) {
+  const std::string description = "Kratzer, \"tief\"\r\nzweite Zeile\tMüller 🚗 \\n ";
+  plantmesh::defect::v1::ListDefectsResponse response;
+  auto* defect = response.add_defects();
+  defect->set_id("1");
+  defect->set_description(description);
+  defect->mutable_verification()->set_accepted(false);
+  std::ostringstream csv, notes;
+  ResponsePrinter(OutputFormat::kCsv, csv, notes).PrintResponse(response);
+  auto records = ParseCsv(csv.str());
+  ASSERT_EQ(records.size(), 2u) << csv.str();
+  ASSERT_EQ(records[0].size(), records[1].size());
+  std::map<std::string, std::string> row;
+  for (size_t i = 0; i < records[0].size(); ++i) row[records[0][i]] = records[1][i];
+  EXPECT_EQ(row["description"], description);
+  EXPECT_EQ(row["verification.accepted"], "false");
+  EXPECT_EQ(row["id"], "1");
+}
+
+TEST(OutputTest, JsonPrintsEveryFieldWithItsDefault) {
+  plantmesh::defect::v1::VerifyRepairResponse response;
+  auto* defect = response.mutable_defect();
+  defect->set_id("7");
+  defect->mutable_verification()->set_accepted(false);
+  defect->mutable_verification()->set_rejection_reason("paint runs");
+  std::string json = ToJson(response);
+  EXPECT_THAT(json, HasSubstr("\"accepted\":false"));
+  EXPECT_THAT(json, HasSubstr("\"description\":\"\""));
+  EXPECT_THAT(json, HasSubstr("\"revision\":\"0\""));  // int64: a string
+  EXPECT_THAT(json, HasSubstr("\"severity\":\"SEVERITY_UNSPECIFIED\""));
+
+  // Fields the caller leaves out (e.g. a --all listing's next_page_token) are absent.
+  plantmesh::defect::v1::ListDefectsResponse page;
+  page.add_defects()->set_id("1");
+  std::ostringstream out, notes;
+  ResponsePrinter printer(OutputFormat::kJson, out, notes);
+  printer.PrintResponse(page, {page.GetDescriptor()->FindFieldByName("next_page_token")});
+  EXPECT_THAT(out.str(), Not(HasSubstr("next_page_token")));
+  EXPECT_THAT(out.str(), HasSubstr("\"watch_cursor\":\"\""));
 }
 
 TEST(OutputTest, SingleMessagePrintsKeyValues) {
@@ -284,6 +461,84 @@ TEST(OutputTest, SingleMessagePrintsKeyValues) {
   ResponsePrinter(OutputFormat::kTable, out, notes).PrintResponse(response);
   EXPECT_THAT(out.str(), HasSubstr("identity  spiffe://plantmesh.local/user/anna"));
   EXPECT_THAT(out.str(), HasSubstr("roles     foreman,admin"));
+}
+
+TEST(SuggestionsTest, EditDistanceAndClosestNames) {
+  EXPECT_EQ(EditDistance("defekt", "defect"), 1u);
+  EXPECT_EQ(EditDistance("", "abc"), 3u);
+  EXPECT_EQ(EditDistance("kitten", "sitting"), 3u);
+  const std::vector<std::string> methods = {"create-defect", "get-defect", "list-defects",
+                                            "update-defect", "list-crews"};
+  EXPECT_THAT(ClosestNames("get-defekt", methods), ::testing::ElementsAre("get-defect"));
+  EXPECT_THAT(ClosestNames("CreateDefect", methods), ::testing::ElementsAre("create-defect"));
+  EXPECT_THAT(ClosestNames("list", methods), ::testing::ElementsAre("list-defects", "list-crews"));
+  EXPECT_TRUE(ClosestNames("nosuch", methods).empty());
+}
+
+TEST_F(CommandsTest, UnknownServiceOrMethodNamesTheClosestCommand) {
+  EXPECT_EQ(UnknownCommandMessage(app_, {"defect", "nosuch"}),
+            "plantctl: unknown command \"nosuch\" for \"plantctl defect\"\n"
+            "Run 'plantctl defect --help' for its commands.\n");
+  EXPECT_THAT(UnknownCommandMessage(app_, {"defect", "get-defekt", "--id", "3"}),
+              HasSubstr("unknown command \"get-defekt\" for \"plantctl defect\"; did you "
+                        "mean \"get-defect\"?"));
+  EXPECT_THAT(UnknownCommandMessage(app_, {"defekt", "list-defects"}),
+              HasSubstr("unknown command \"defekt\" for \"plantctl\"; did you mean \"defect\"?"));
+  // Options and their values before the words are skipped.
+  app_.add_option("--endpoint");
+  app_.add_flag("--insecure");
+  EXPECT_THAT(UnknownCommandMessage(app_, {"--endpoint", "h:1", "--insecure", "sytem", "who-am-i"}),
+              HasSubstr("did you mean \"system\"?"));
+  EXPECT_EQ(UnknownCommandMessage(app_, {"--endpoint=h:1", "system", "who-am-i"}), "");
+  EXPECT_EQ(UnknownCommandMessage(app_, {"defect", "get-defect", "--id", "nosuch"}), "");
+}
+
+TEST_F(CommandsTest, RerunHintNamesTheRequestIdFlagOfMutatingCallsOnly) {
+  auto create = Build({"defect", "create-defect", "--defect.vin", "V1", "--request_id", "r-42"});
+  ASSERT_NE(create, nullptr);
+  const std::string hint = RerunHint(*catalog_->Find("defect", "create-defect"), *create,
+                                     absl::DeadlineExceededError("deadline"));
+  EXPECT_THAT(hint, HasSubstr("may have been made"));
+  EXPECT_THAT(hint, HasSubstr("\n  --request_id r-42\n"));
+  EXPECT_EQ(RerunHint(*catalog_->Find("defect", "create-defect"), *create, absl::OkStatus()), "");
+
+  auto upload = Build({"defect", "upload-defect-photo", "--metadata.defect_id", "7",
+                       "--metadata.request_id", "u-1"});
+  ASSERT_NE(upload, nullptr);
+  EXPECT_THAT(RerunHint(*catalog_->Find("defect", "upload-defect-photo"), *upload,
+                        absl::UnavailableError("down")),
+              HasSubstr("--metadata.request_id u-1"));
+
+  auto get = Build({"defect", "get-defect", "--id", "7"});
+  ASSERT_NE(get, nullptr);
+  EXPECT_EQ(
+      RerunHint(*catalog_->Find("defect", "get-defect"), *get, absl::UnavailableError("down")), "");
+}
+
+TEST(ConnectionFlagsTest, MissingSettingsAreNamedAsFlags) {
+  ConnectionSettings nothing;
+  nothing.config_file = "/home/u/.config/plantmesh/plantctl.toml";
+  absl::Status status = CheckConnectionSettings(nothing);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  for (const char* words : {"--endpoint", "--ca", "--cert", "--key", "config init",
+                            "PLANTCTL_CONFIG", "/home/u/.config/plantmesh/plantctl.toml"}) {
+    EXPECT_THAT(status.message(), HasSubstr(words));
+  }
+  for (const char* sdk_name : {"ca_file", "cert_file", "key_file", "ClientOptions"}) {
+    EXPECT_THAT(status.message(), Not(HasSubstr(sdk_name)));
+  }
+  ConnectionSettings partial = nothing;
+  partial.options.ca_file = "/ca.crt";
+  EXPECT_THAT(CheckConnectionSettings(partial).message(), HasSubstr("missing --cert, --key"));
+  partial.options.insecure = true;
+  EXPECT_TRUE(CheckConnectionSettings(partial).ok());
+
+  absl::Status sdk = absl::InvalidArgumentError(
+      "invalid client options: ca_file: cannot read \"/x\"; key_file: \"/k\" is not the key of "
+      "the certificate in cert_file \"/c\"");
+  EXPECT_EQ(InFlagTerms(sdk).message(),
+            "connection settings: --ca: cannot read \"/x\"; --key: \"/k\" is not the key of the "
+            "certificate in --cert \"/c\"");
 }
 
 TEST(ConnectionFlagsTest, ConfigFileThenEnvironmentThenFlags) {

@@ -3,11 +3,14 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "absl/time/time.h"
 #include "cli/atomic_file.h"
 
@@ -86,6 +89,7 @@ absl::Status LoadDefaults(const std::string& config_file, bool explicit_file,
                           ConnectionSettings* settings) {
   settings->config_file = config_file;
   std::ifstream in(config_file);
+  settings->config_loaded = static_cast<bool>(in);
   if (in) {
     std::vector<CLI::ConfigItem> items;
     try {
@@ -150,6 +154,60 @@ void AddConnectionFlags(CLI::App* app, ConnectionSettings* settings) {
       ->capture_default_str()
       ->check(CLI::PositiveNumber)
       ->group(group);
+}
+
+absl::Status CheckConnectionSettings(const ConnectionSettings& settings) {
+  const sdk::ClientOptions& options = settings.options;
+  const char* const kFlags = "--endpoint HOST:PORT --ca CA.crt --cert USER.crt --key USER.key";
+  // Nothing configured: no file, and none of the credentials from flags or environment
+  // (--endpoint alone has a default).
+  if (!settings.config_loaded && !options.insecure && options.ca_file.empty() &&
+      options.cert_file.empty() && options.key_file.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "no connection settings: no config file (", settings.config_file,
+        " does not exist) and no --ca, --cert, --key.\n"
+        "Give the connection on the command line:\n"
+        "  plantctl ",
+        kFlags,
+        " <service> <method> ...\n"
+        "or save it once in the config file, which later commands read:\n"
+        "  plantctl ",
+        kFlags,
+        " config init\n"
+        "(--config FILE or PLANTCTL_CONFIG=FILE for another file; the environment variables "
+        "PLANTMESH_ENDPOINT, PLANTMESH_CA, PLANTMESH_CERT, PLANTMESH_KEY work too; --insecure "
+        "instead of --ca/--cert/--key for a loopback server started with --insecure)"));
+  }
+  std::vector<std::string> missing;
+  if (options.endpoint.empty()) missing.push_back("--endpoint");
+  if (!options.insecure) {
+    if (options.ca_file.empty()) missing.push_back("--ca");
+    if (options.cert_file.empty()) missing.push_back("--cert");
+    if (options.key_file.empty()) missing.push_back("--key");
+  }
+  if (missing.empty()) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      "missing ", absl::StrJoin(missing, ", "), " (a flag, its PLANTMESH_* variable, or a key in ",
+      settings.config_file, settings.config_loaded ? "" : ", which does not exist", "; `plantctl ",
+      kFlags, " config init` writes that file)"));
+}
+
+absl::Status InFlagTerms(const absl::Status& status) {
+  if (status.code() != absl::StatusCode::kInvalidArgument) return status;
+  std::string message(status.message());
+  absl::StrReplaceAll(
+      {{"invalid client options: ", "connection settings: "},
+       {"endpoint: ", "--endpoint: "},
+       {"ca_file: ", "--ca: "},
+       {"cert_file: ", "--cert: "},
+       {"key_file: ", "--key: "},
+       {"certificate in cert_file", "certificate in --cert"},
+       {"default_deadline: ", "--timeout: "},
+       {"unless insecure", "unless --insecure"},
+       // plantctl has no passphrase option.
+       {"give its passphrase (key_passphrase) or store it decrypted", "store it decrypted"}},
+      &message);
+  return absl::InvalidArgumentError(message);
 }
 
 absl::Status WriteConfigFile(const ConnectionSettings& settings, const std::string& path,

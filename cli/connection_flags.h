@@ -19,6 +19,7 @@ struct ConnectionSettings {
   // The user named a config file (--config or $PLANTCTL_CONFIG) that does not exist:
   // an error for every command but `config init`.
   bool config_missing = false;
+  bool config_loaded = false;  // the config file was found and read
 };
 
 // The config file the command line names (scanning argv for --config before CLI11
@@ -35,6 +36,16 @@ absl::Status LoadDefaults(const std::string& config_file, bool explicit_file,
 // Adds --config, --endpoint, --ca, --cert, --key, --server-name, --insecure, --timeout
 // bound to `settings` (whose current values are the defaults shown in --help).
 void AddConnectionFlags(CLI::App* app, ConnectionSettings* settings);
+
+// The settings' problems in plantctl's own terms (its flags, PLANTMESH_* variables, the
+// config file and `plantctl config init`), checked before the SDK sees them: nothing
+// configured at all, or --endpoint, --ca, --cert, --key missing. OK when complete.
+absl::Status CheckConnectionSettings(const ConnectionSettings& settings);
+
+// An SDK ClientOptions error (INVALID_ARGUMENT "invalid client options: ca_file: ...")
+// with the SDK's field names replaced by plantctl's flags (--ca: ...); other statuses
+// unchanged.
+absl::Status InFlagTerms(const absl::Status& status);
 
 // Writes the connection settings as a config file (CLI11 TOML), refusing to replace an
 // existing file unless `overwrite`.

@@ -4,6 +4,7 @@
 #include <iostream>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -117,14 +118,12 @@ absl::Status RunPagedList(const MethodBinding& binding, const ContractCatalog& c
     }
     // Every page follows: the token is ours to use, not the reader's; the other fields
     // (e.g. watch_cursor, consistent with the first page) are printed once.
-    const google::protobuf::Reflection* reflection = response.GetReflection();
+    std::vector<const FieldDescriptor*> left_out;
     for (int i = 0; i < response.GetDescriptor()->field_count(); ++i) {
       const FieldDescriptor* field = response.GetDescriptor()->field(i);
-      if (field == next_page_token || (pages > 1 && field != items)) {
-        reflection->ClearField(&response, field);
-      }
+      if (field == next_page_token || (pages > 1 && field != items)) left_out.push_back(field);
     }
-    env.printer->PrintResponse(response);
+    env.printer->PrintResponse(response, left_out);
     env.printer->Flush();  // rows go out as they arrive
     if (progress != nullptr) {
       *progress << "\rplantctl: " << rows << " rows, " << pages << " pages" << std::flush;

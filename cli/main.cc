@@ -9,6 +9,7 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
+#include "cli/command_suggestions.h"
 #include "cli/command_tree.h"
 #include "cli/connection_flags.h"
 #include "cli/contract_catalog.h"
@@ -18,6 +19,7 @@
 #include "cli/pki_commands.h"
 #include "cli/signal_canceller.h"
 #include "cli/watch_commands.h"
+#include "common/build_info/build_info.h"
 #include "grpcpp/channel.h"
 #include "plantmesh/common/mutex_settings.h"
 #include "plantmesh/sdk/client_options.h"
@@ -65,15 +67,19 @@ int Main(int argc, char** argv) {
       "from the API contracts.",
       "plantctl");
   app.footer(kExitCodesFooter);
+  app.set_version_flag("--version", build_info::VersionText("plantctl"),
+                       "Print the version, git revision and contract packages, and exit");
   app.require_subcommand(1);
   // Connection and output options may also follow the subcommands.
   app.fallthrough();
   AddConnectionFlags(&app, &settings);
   std::string output_text = isatty(STDOUT_FILENO) ? "table" : "json";
   app.add_option("--output,-o", output_text,
-                 "table, json (one object per line) or csv (RFC 4180); default table on a "
-                 "terminal, json otherwise")
-      ->check(CLI::IsMember({"table", "json", "csv"}))
+                 "table (default columns of each resource), wide (every column that holds "
+                 "something), json (one object per line, every field; 64-bit integers as "
+                 "strings) or csv (RFC 4180, every column); default table on a terminal, json "
+                 "otherwise")
+      ->check(CLI::IsMember({"table", "wide", "json", "csv"}))
       ->capture_default_str();
 
   CommandTree tree(**catalog, &app);
@@ -89,12 +95,25 @@ int Main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
+    if (error.get_exit_code() != 0) {
+      // CLI11 would say "A subcommand is required" for `plantctl defect nosuch`.
+      std::string unknown =
+          UnknownCommandMessage(app, std::vector<std::string>(argv + 1, argv + argc));
+      if (!unknown.empty()) {
+        std::cerr << unknown;
+        return kExitUsage;
+      }
+    }
     int code = app.exit(error);
     return code == 0 ? 0 : kExitUsage;
   }
 
   if (settings.config_missing && !config_init->parsed()) {
-    std::cerr << "plantctl: cannot read the config file " << settings.config_file << "\n";
+    std::cerr << "plantctl: the config file " << settings.config_file
+              << " (named by --config or PLANTCTL_CONFIG) does not exist; write it with\n"
+                 "  plantctl --endpoint HOST:PORT --ca CA.crt --cert USER.crt --key USER.key "
+                 "--config "
+              << settings.config_file << " config init\n";
     return kExitUsage;
   }
   if (pki.Selected()) {
@@ -126,10 +145,14 @@ int Main(int argc, char** argv) {
     return kExitUsage;
   }
 
+  if (absl::Status complete = CheckConnectionSettings(settings); !complete.ok()) {
+    std::cerr << "plantctl: " << complete.message() << "\n";
+    return kExitUsage;
+  }
   settings.options.default_deadline = absl::Seconds(settings.timeout_seconds);
   absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = sdk::MakeChannel(settings.options);
   if (!channel.ok()) {
-    std::cerr << "plantctl: " << sdk::DescribeStatus(channel.status()) << "\n";
+    std::cerr << "plantctl: " << sdk::DescribeStatus(InFlagTerms(channel.status())) << "\n";
     return channel.status().code() == absl::StatusCode::kInvalidArgument
                ? kExitUsage
                : ExitCodeFor(channel.status());
@@ -160,7 +183,8 @@ int Main(int argc, char** argv) {
   }
   std::cout.flush();
   if (!status.ok()) {
-    std::cerr << sdk::DescribeStatus(status) << "\n";
+    std::cerr << sdk::DescribeStatus(status) << "\n"
+              << RerunHint(*binding->command, **request, status);
     return ExitCodeFor(status);
   }
   return more_pages ? kExitMorePages : 0;

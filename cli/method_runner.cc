@@ -1,9 +1,11 @@
 #include "cli/method_runner.h"
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <string>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
@@ -46,12 +48,14 @@ absl::Status SetAt(Message* root, const std::string& dotted_path, const std::str
   return SetScalarFromText(leaf, text, parent);
 }
 
-// Sends `path` after `first`: the size and SHA-256 go into the fields the contract's
-// file_chunk annotation names, then the bytes in chunks.
-absl::Status SendFile(GenericCall& call, const MethodBinding& binding,
-                      const ContractCatalog& catalog, const Message& first, bool* call_alive) {
-  const FieldDescriptor* chunk_field = binding.command->request_file_chunk;
-  const auto& annotation = contract::FileChunkOf(chunk_field);
+// The first message of a --from-file upload: `first` with the file's size and SHA-256 in
+// the fields the contract's file_chunk annotation names, and its base name in the
+// `file_name` beside them when that is empty. A size or SHA-256 the user gave must be
+// the file's (INVALID_ARGUMENT naming both), never silently replaced. Read before the
+// call starts, so nothing is sent when it fails.
+absl::StatusOr<std::unique_ptr<Message>> FileHead(const MethodBinding& binding,
+                                                  const Message& first) {
+  const auto& annotation = contract::FileChunkOf(binding.command->request_file_chunk);
   std::ifstream in(binding.from_file, std::ios::binary);
   if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", binding.from_file));
   common::Sha256 digest;
@@ -61,21 +65,59 @@ absl::Status SendFile(GenericCall& call, const MethodBinding& binding,
     digest.Update(absl::string_view(buffer.data(), static_cast<size_t>(in.gcount())));
     size += static_cast<uint64_t>(in.gcount());
   }
+  if (in.bad()) return absl::DataLossError(absl::StrCat("reading ", binding.from_file));
+  const std::string sha256 = digest.HexDigest();
   std::unique_ptr<Message> head(first.New());
   head->CopyFrom(first);
-  if (!annotation.size_field().empty()) {
-    PM_RETURN_IF_ERROR(SetAt(head.get(), annotation.size_field(), absl::StrCat(size)));
+  if (const std::string& field = annotation.sha256_field(); !field.empty()) {
+    const std::string given = TextAt(*head, field);
+    if (!given.empty() && absl::AsciiStrToLower(given) != sha256) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--", field, " ", given, " is not the SHA-256 of ", binding.from_file,
+                       " (--from-file), which is ", sha256,
+                       "; nothing was sent. Give the file's digest, or leave --", field,
+                       " out and plantctl computes it"));
+    }
+    PM_RETURN_IF_ERROR(SetAt(head.get(), field, sha256));
   }
-  if (!annotation.sha256_field().empty()) {
-    PM_RETURN_IF_ERROR(SetAt(head.get(), annotation.sha256_field(), digest.HexDigest()));
+  if (const std::string& field = annotation.size_field(); !field.empty()) {
+    const std::string given = TextAt(*head, field);
+    if (!given.empty() && given != "0" && given != absl::StrCat(size)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--", field, " ", given, " is not the size of ", binding.from_file,
+                       " (--from-file), which is ", size, " bytes; nothing was sent"));
+    }
+    PM_RETURN_IF_ERROR(SetAt(head.get(), field, absl::StrCat(size)));
   }
-  if (!call.Write(*head)) {
+  // `file_name` in the message that holds the digest (metadata.file_name).
+  const std::string& anchor =
+      annotation.sha256_field().empty() ? annotation.size_field() : annotation.sha256_field();
+  const size_t dot = anchor.rfind('.');
+  const std::string name_field =
+      dot == std::string::npos ? "file_name" : anchor.substr(0, dot + 1) + "file_name";
+  const FieldDescriptor* name_leaf = nullptr;
+  absl::StatusOr<Message*> name_parent = MutableParentOf(name_field, head.get(), &name_leaf);
+  if (name_parent.ok() && name_leaf != nullptr &&
+      name_leaf->type() == FieldDescriptor::TYPE_STRING && !name_leaf->is_repeated() &&
+      TextAt(*head, name_field).empty()) {
+    PM_RETURN_IF_ERROR(SetAt(head.get(), name_field,
+                             std::filesystem::path(binding.from_file).filename().string()));
+  }
+  return head;
+}
+
+// Sends `head` (from FileHead), then the bytes of `path` in chunks.
+absl::Status SendFile(GenericCall& call, const MethodBinding& binding,
+                      const ContractCatalog& catalog, const Message& head, bool* call_alive) {
+  const FieldDescriptor* chunk_field = binding.command->request_file_chunk;
+  std::ifstream in(binding.from_file, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", binding.from_file));
+  if (!call.Write(head)) {
     *call_alive = false;
     return absl::OkStatus();
   }
-  in.clear();
-  in.seekg(0);
-  std::unique_ptr<Message> chunk = catalog.NewMessage(first.GetDescriptor());
+  std::string buffer(kChunkBytes, '\0');
+  std::unique_ptr<Message> chunk = catalog.NewMessage(head.GetDescriptor());
   while (in.read(buffer.data(), buffer.size()) || in.gcount() > 0) {
     chunk->GetReflection()->SetString(chunk.get(), chunk_field,
                                       buffer.substr(0, static_cast<size_t>(in.gcount())));
@@ -187,6 +229,38 @@ class FileSink {
 
 }  // namespace
 
+std::string RerunHint(const MethodCommand& command, const Message& request,
+                      const absl::Status& failure) {
+  if (command.request_id == nullptr || failure.ok() ||
+      command.method->options().idempotency_level() ==
+          google::protobuf::MethodOptions::NO_SIDE_EFFECTS) {
+    return "";
+  }
+  const std::string path = command.RequestIdPath();
+  const std::string id = TextAt(request, path);
+  if (id.empty()) return "";
+  std::string hint;
+  switch (failure.code()) {
+    case absl::StatusCode::kDeadlineExceeded:
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kCancelled:
+    case absl::StatusCode::kUnknown:
+    case absl::StatusCode::kInternal:
+      hint = "plantctl: the change may have been made before the call failed. ";
+      break;
+    default:
+      hint = "plantctl: ";
+      break;
+  }
+  absl::StrAppend(&hint, "The request's ", path, " was ", id,
+                  "; to retry it without making the change twice, rerun the same command "
+                  "with\n  --",
+                  path, " ", id,
+                  "\n(the server applies a request_id once per identity and method, and "
+                  "answers a repeat with the first result)\n");
+  return hint;
+}
+
 absl::Status RunMethod(const MethodBinding& binding, const ContractCatalog& catalog,
                        const Message& request, const RunEnvironment& env) {
   const MethodCommand& command = *binding.command;
@@ -195,6 +269,11 @@ absl::Status RunMethod(const MethodBinding& binding, const ContractCatalog& cata
       command.kind == StreamKind::kClientStreaming || command.kind == StreamKind::kBidiStreaming;
   const bool server_streams =
       command.kind == StreamKind::kServerStreaming || command.kind == StreamKind::kBidiStreaming;
+  std::unique_ptr<Message> file_head;
+  if (client_streams && !binding.from_file.empty()) {
+    PM_ASSIGN_OR_RETURN(file_head, FileHead(binding, request));
+  }
+
   std::unique_ptr<FileSink> sink;
   if (!binding.to_file.empty()) {
     sink = std::make_unique<FileSink>(binding.to_file, command.response_file_chunk);
@@ -219,7 +298,7 @@ absl::Status RunMethod(const MethodBinding& binding, const ContractCatalog& cata
   if (!client_streams) {
     alive = call.Write(request);
   } else if (!binding.from_file.empty()) {
-    local = SendFile(call, binding, catalog, request, &alive);
+    local = SendFile(call, binding, catalog, *file_head, &alive);
   } else {
     if (CommandTree::AnyRequestInput(binding)) alive = call.Write(request);
     if (alive && env.requests_in != nullptr) {

@@ -7,6 +7,7 @@
 #include <istream>
 #include <memory>
 #include <ostream>
+#include <string>
 
 #include "absl/status/status.h"
 #include "cli/command_tree.h"
@@ -41,6 +42,14 @@ struct RunEnvironment {
   // live call: a watch that resumes stops its loop with it, also between calls.
   std::function<void(std::function<void()>)> set_stopper;
 };
+
+// After a failed call of a method that changes something (not NO_SIDE_EFFECTS) and
+// carries a request_id: the lines naming the id the request carried and the exact flag
+// to rerun it with (`--request_id ID`, `--metadata.request_id ID`), since after
+// DEADLINE_EXCEEDED or UNAVAILABLE the change may have been made, and the server
+// applies a request_id once per identity and method. Empty for other methods.
+std::string RerunHint(const MethodCommand& command, const google::protobuf::Message& request,
+                      const absl::Status& failure);
 
 // The call's status as absl::Status (rich details kept); OK when a stream was stopped
 // by the user.

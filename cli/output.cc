@@ -1,5 +1,7 @@
 #include "cli/output.h"
 
+#include <utf8proc.h>
+
 #include <algorithm>
 
 #include "absl/strings/escaping.h"
@@ -8,7 +10,9 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "cli/contract_catalog.h"
+#include "cli/default_columns.h"
 #include "google/protobuf/util/json_util.h"
+#include "nlohmann/json.hpp"
 
 namespace plantmesh::cli {
 namespace {
@@ -107,14 +111,87 @@ std::string ScalarText(const Message& message, const FieldDescriptor* field, int
   return "";
 }
 
+// Calls `each(code_point, bytes)` for every UTF-8 sequence of `text`; a byte that does
+// not start a valid sequence comes alone with code_point -1.
+template <typename Each>
+void ForEachCodePoint(absl::string_view text, Each each) {
+  const auto* bytes = reinterpret_cast<const utf8proc_uint8_t*>(text.data());
+  size_t at = 0;
+  while (at < text.size()) {
+    utf8proc_int32_t code_point = -1;
+    utf8proc_ssize_t length =
+        utf8proc_iterate(bytes + at, static_cast<utf8proc_ssize_t>(text.size() - at), &code_point);
+    if (length <= 0) {
+      length = 1;
+      code_point = -1;
+    }
+    each(code_point, text.substr(at, static_cast<size_t>(length)));
+    at += static_cast<size_t>(length);
+  }
+}
+
+// `json` (an object) without the keys of `left_out`; the order of the others is kept.
+std::string WithoutKeys(const std::string& json,
+                        absl::Span<const FieldDescriptor* const> left_out) {
+  if (left_out.empty()) return json;
+  nlohmann::ordered_json object = nlohmann::ordered_json::parse(json, nullptr, false);
+  if (!object.is_object()) return json;
+  for (const FieldDescriptor* field : left_out) object.erase(field->name());
+  return object.dump();
+}
+
 }  // namespace
 
 absl::StatusOr<OutputFormat> ParseOutputFormat(absl::string_view text) {
   if (text == "table") return OutputFormat::kTable;
+  if (text == "wide") return OutputFormat::kWide;
   if (text == "json") return OutputFormat::kJson;
   if (text == "csv") return OutputFormat::kCsv;
   return absl::InvalidArgumentError(
-      absl::StrCat("--output \"", text, "\" must be table, json or csv"));
+      absl::StrCat("--output \"", text, "\" must be table, wide, json or csv"));
+}
+
+std::string EscapeForTable(absl::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  ForEachCodePoint(text, [&out](int32_t code_point, absl::string_view bytes) {
+    switch (code_point) {
+      case '\r':
+        out += "\\r";
+        return;
+      case '\n':
+        out += "\\n";
+        return;
+      case '\t':
+        out += "\\t";
+        return;
+      default:
+        break;
+    }
+    // Unicode's line and paragraph separators break a line in some terminals.
+    if (code_point == 0x2028 || code_point == 0x2029) {
+      absl::StrAppend(&out, "\\u", absl::Hex(code_point));
+      return;
+    }
+    const bool control =
+        code_point < 0x20 || code_point == 0x7f || (code_point >= 0x80 && code_point <= 0x9f);
+    if (!control) {
+      out.append(bytes.data(), bytes.size());
+      return;
+    }
+    for (char byte : bytes) {
+      absl::StrAppend(&out, "\\x", absl::Hex(static_cast<unsigned char>(byte), absl::kZeroPad2));
+    }
+  });
+  return out;
+}
+
+size_t DisplayWidth(absl::string_view text) {
+  size_t width = 0;
+  ForEachCodePoint(text, [&width](int32_t code_point, absl::string_view) {
+    width += code_point < 0 ? 1 : static_cast<size_t>(std::max(0, utf8proc_charwidth(code_point)));
+  });
+  return width;
 }
 
 std::vector<Column> ColumnsOf(const Descriptor* type) {
@@ -165,15 +242,18 @@ std::string CsvField(absl::string_view text) {
 std::string ToJson(const Message& message) {
   google::protobuf::util::JsonPrintOptions options;
   options.preserve_proto_field_names = true;
+  // A rejected verification must say "accepted": false, not leave the key out.
+  options.always_print_primitive_fields = true;
   std::string json;
   auto status = google::protobuf::util::MessageToJsonString(message, &json, options);
   if (!status.ok()) return absl::StrCat("{\"error\":\"", status.message().ToString(), "\"}");
   return json;
 }
 
-void ResponsePrinter::PrintResponse(const Message& response) {
+void ResponsePrinter::PrintResponse(const Message& response,
+                                    absl::Span<const FieldDescriptor* const> left_out) {
   if (format_ == OutputFormat::kJson) {
-    out_ << ToJson(response) << "\n";
+    out_ << WithoutKeys(ToJson(response), left_out) << "\n";
     return;
   }
   const Descriptor* type = response.GetDescriptor();
@@ -195,10 +275,13 @@ void ResponsePrinter::PrintResponse(const Message& response) {
   for (int i = 0; i < reflection->FieldSize(response, list); ++i) {
     rows.push_back(&reflection->GetRepeatedMessage(response, list, i));
   }
-  PrintRows(rows, ColumnsOf(list->message_type()));
+  PrintRows(rows, list->message_type());
   // The other fields (e.g. next_page_token), when set, as notes.
   for (const Column& column : ColumnsOf(type)) {
-    if (column.path.front() == list) continue;
+    if (column.path.front() == list ||
+        std::find(left_out.begin(), left_out.end(), column.path.front()) != left_out.end()) {
+      continue;
+    }
     std::string text = CellText(response, column);
     if (!text.empty()) notes_ << column.name << ": " << text << "\n";
   }
@@ -211,7 +294,7 @@ void ResponsePrinter::PrintItems(const Message& response, const FieldDescriptor*
     rows.push_back(&reflection->GetRepeatedMessage(response, items, i));
   }
   if (format_ == OutputFormat::kTable) {
-    PrintRows(rows, ColumnsOf(items->message_type()));
+    PrintRows(rows, items->message_type());
     out_.flush();
     return;
   }
@@ -226,59 +309,74 @@ void ResponsePrinter::PrintStreamed(const Message& response) {
       out_ << ToJson(response) << std::endl;
       return;
     case OutputFormat::kCsv:
-      PrintRows({&response}, ColumnsOf(response.GetDescriptor()));
+      PrintRows({&response}, response.GetDescriptor());
       out_.flush();
       return;
     case OutputFormat::kTable:
+    case OutputFormat::kWide:
       PrintKeyValues(response);
       out_ << std::endl;
       return;
   }
 }
 
-void ResponsePrinter::PrintRows(const std::vector<const Message*>& rows,
-                                const std::vector<Column>& columns) {
-  std::vector<std::vector<std::string>> cells;
-  for (const Message* row : rows) {
-    std::vector<std::string> line;
-    for (const Column& column : columns) line.push_back(CellText(*row, column));
-    cells.push_back(std::move(line));
-  }
+void ResponsePrinter::PrintRows(const std::vector<const Message*>& rows, const Descriptor* type) {
+  std::vector<Column> columns = ColumnsOf(type);
   if (format_ == OutputFormat::kCsv) {
-    // CSV keeps every column, so the header does not depend on the data.
+    // CSV keeps every column, so the header does not depend on the data, and every
+    // value as it is (quoted, never escaped or shortened).
     if (!header_printed_) {
       std::vector<std::string> names;
       for (const Column& column : columns) names.push_back(CsvField(column.name));
       out_ << absl::StrJoin(names, ",") << "\r\n";
       header_printed_ = true;
     }
-    for (const auto& line : cells) {
+    for (const Message* row : rows) {
       std::vector<std::string> fields;
-      for (const std::string& cell : line) fields.push_back(CsvField(cell));
+      for (const Column& column : columns) fields.push_back(CsvField(CellText(*row, column)));
       out_ << absl::StrJoin(fields, ",") << "\r\n";
     }
     return;
-  }
-  // A table shows only the columns that hold something, aligned.
-  std::vector<size_t> shown;
-  std::vector<size_t> widths;
-  for (size_t c = 0; c < columns.size(); ++c) {
-    size_t width = 0;
-    for (const auto& line : cells) width = std::max(width, line[c].size());
-    if (width == 0) continue;
-    shown.push_back(c);
-    widths.push_back(std::max(width, columns[c].name.size()));
   }
   if (rows.empty()) {
     notes_ << "(none)\n";
     return;
   }
+  // A table: the resource's default columns (all of them, so the header is the same
+  // for every listing), or with wide every column that holds something.
+  const bool wide = format_ == OutputFormat::kWide;
+  if (!wide) {
+    std::vector<Column> chosen;
+    for (const std::string& name : DefaultColumnNames(type)) {
+      for (const Column& column : columns) {
+        if (column.name == name) chosen.push_back(column);
+      }
+    }
+    if (!chosen.empty()) columns = std::move(chosen);
+  }
+  std::vector<std::vector<std::string>> cells;
+  for (const Message* row : rows) {
+    std::vector<std::string> line;
+    for (const Column& column : columns) line.push_back(EscapeForTable(CellText(*row, column)));
+    cells.push_back(std::move(line));
+  }
+  std::vector<size_t> shown;
+  std::vector<size_t> widths;
+  for (size_t c = 0; c < columns.size(); ++c) {
+    size_t width = 0;
+    for (const auto& line : cells) width = std::max(width, DisplayWidth(line[c]));
+    if (width == 0 && wide) continue;
+    shown.push_back(c);
+    widths.push_back(std::max(width, DisplayWidth(columns[c].name)));
+  }
   auto print_line = [&](const std::vector<std::string>& texts) {
     std::string line;
     for (size_t i = 0; i < texts.size(); ++i) {
       line += texts[i];
-      if (i + 1 < texts.size()) line += std::string(widths[i] - texts[i].size() + 2, ' ');
+      if (i + 1 < texts.size()) line += std::string(widths[i] - DisplayWidth(texts[i]) + 2, ' ');
     }
+    // No trailing blanks when the last cells are empty.
+    line.erase(line.find_last_not_of(' ') + 1);
     out_ << line << "\n";
   };
   std::vector<std::string> header;
@@ -304,9 +402,9 @@ void ResponsePrinter::PrintKeyValues(const Message& message) {
     return;
   }
   size_t width = 0;
-  for (const auto& row : rows) width = std::max(width, row.first.size());
+  for (const auto& row : rows) width = std::max(width, DisplayWidth(row.first));
   for (const auto& [key, value] : rows) {
-    out_ << key << std::string(width - key.size() + 2, ' ') << value << "\n";
+    out_ << key << std::string(width - DisplayWidth(key) + 2, ' ') << EscapeForTable(value) << "\n";
   }
 }
 

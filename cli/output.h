@@ -1,5 +1,7 @@
-// How plantctl prints responses: JSON (one object per line), an aligned table, or CSV
-// (RFC 4180). Tables and CSV flatten nested messages to dotted column names.
+// How plantctl prints responses: JSON (one object per line, every field), an aligned
+// table (a default column set per resource; `wide`: every column that holds something),
+// or CSV (RFC 4180, every column, values unchanged). Tables and CSV flatten nested
+// messages to dotted column names.
 #pragma once
 
 #include <ostream>
@@ -9,11 +11,12 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 #include "google/protobuf/message.h"
 
 namespace plantmesh::cli {
 
-enum class OutputFormat { kTable, kJson, kCsv };
+enum class OutputFormat { kTable, kWide, kJson, kCsv };
 
 absl::StatusOr<OutputFormat> ParseOutputFormat(absl::string_view text);
 
@@ -31,10 +34,23 @@ std::vector<Column> ColumnsOf(const google::protobuf::Descriptor* type);
 // repeated scalars joined by ",", repeated messages as a JSON array.
 std::string CellText(const google::protobuf::Message& message, const Column& column);
 
-// One CSV field, quoted when it holds a comma, a quote or a line break (RFC 4180).
+// One CSV field, quoted when it holds a comma, a quote or a line break (RFC 4180);
+// the value itself is never changed.
 std::string CsvField(absl::string_view text);
 
-// The compact JSON form, field names as in the .proto.
+// A table cell's text on one line: CR, LF and TAB as \r \n \t, other control
+// characters (C0, DEL, C1) and bytes that are not UTF-8 as \xNN, U+2028 and U+2029 as
+// \u2028 and \u2029. Tables are for reading; CSV and JSON keep values exact.
+std::string EscapeForTable(absl::string_view text);
+
+// Columns a terminal needs for `text` (UTF-8): East Asian wide and fullwidth
+// characters and emoji count 2, combining marks and other zero-width characters 0
+// (utf8proc's charwidth); a byte that is not UTF-8 counts 1.
+size_t DisplayWidth(absl::string_view text);
+
+// The protobuf JSON mapping, compact, field names as in the .proto, every field printed
+// with its default (false, 0, "", [] — never left out), enums by name, 64-bit integers
+// as strings, timestamps in RFC 3339, bytes in base64.
 std::string ToJson(const google::protobuf::Message& message);
 
 class ResponsePrinter {
@@ -44,8 +60,10 @@ class ResponsePrinter {
 
   // A unary or client-streaming call's one response. A response with exactly one
   // repeated message field prints one row per item (other non-empty fields, such as
-  // next_page_token, go to `notes`); any other prints key/value rows.
-  void PrintResponse(const google::protobuf::Message& response);
+  // next_page_token, go to `notes`); any other prints key/value rows. The fields in
+  // `left_out` (top level of `response`) are not printed at all.
+  void PrintResponse(const google::protobuf::Message& response,
+                     absl::Span<const google::protobuf::FieldDescriptor* const> left_out = {});
 
   // One message of a response stream, printed as it arrives: a JSON line, a CSV row
   // (header before the first), or a key/value block.
@@ -63,7 +81,7 @@ class ResponsePrinter {
 
  private:
   void PrintRows(const std::vector<const google::protobuf::Message*>& rows,
-                 const std::vector<Column>& columns);
+                 const google::protobuf::Descriptor* type);
   void PrintKeyValues(const google::protobuf::Message& message);
 
   OutputFormat format_;

@@ -11,7 +11,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/build_info/build_info.h"
 #include "plantmesh/common/mutex_settings.h"
 #include "plantmesh/common/status_macros.h"
 #include "server/known_services.h"
@@ -35,8 +37,6 @@
 
 namespace plantmesh {
 namespace {
-
-constexpr char kServerVersion[] = "0.1.0";
 
 using runtime::ServiceDescriptor;
 
@@ -144,7 +144,9 @@ absl::Status Serve(const runtime::ServerConfig& config) {
     hosted.push_back({modules.back()->grpc_service(), modules.back()->service_name()});
     hosted_names.push_back(modules.back()->service_name());
   }
-  runtime::SystemService system_service(&policy, &executor, hosted_names, kServerVersion);
+  runtime::SystemService system_service(
+      &policy, &executor, hosted_names,
+      absl::StrCat(build_info::kVersion, " (git ", build_info::kGitRevision, ")"));
   hosted.push_back({&system_service, runtime::kSystemServiceName});
 
   std::vector<std::string> policed;
@@ -161,8 +163,9 @@ absl::Status Serve(const runtime::ServerConfig& config) {
   // The one stdout line: supervisors and tests read the bound port from it.
   std::printf("LISTENING %s\n", host->endpoint().c_str());
   std::fflush(stdout);
-  spdlog::info("plantmesh-server {} listening on {} (services: {}){}", kServerVersion,
-               host->endpoint(), absl::StrJoin(policed, ", "),
+  spdlog::info("plantmesh-server {} (git {}) listening on {} (services: {}){}",
+               build_info::kVersion, build_info::kGitRevision, host->endpoint(),
+               absl::StrJoin(policed, ", "),
                config.insecure ? " INSECURE: plaintext, every caller is insecure:local" : "");
 
   const int signal_number = runtime::WaitForTerminationSignal();
@@ -199,6 +202,14 @@ int main(int argc, char** argv) {
   // Again, in case this binary was built without constructor priorities.
   plantmesh::runtime::BlockTerminationSignals();
   plantmesh::common::UseReleaseMutexSettings();
+  // Before the config: --version needs no valid configuration (listed in --help by
+  // LoadServerConfig).
+  for (int i = 1; i < argc; ++i) {
+    if (std::string(argv[i]) == "--version") {
+      std::fputs(plantmesh::build_info::VersionText("plantmesh-server").c_str(), stdout);
+      return 0;
+    }
+  }
   absl::StatusOr<plantmesh::runtime::ServerConfig> config =
       plantmesh::runtime::LoadServerConfig(argc, argv, plantmesh::KnownServices());
   if (!config.ok()) {

@@ -262,6 +262,9 @@ absl::StatusOr<ServerConfig> LoadServerConfig(
   app.allow_config_extras(false);  // a misspelt key must not be silently ignored
   app.config_formatter(std::make_shared<SectionedToml>());
   app.set_config("--config", "", "TOML config file; keys are the long option names");
+  // Answered by main() before the configuration is read; declared for --help.
+  app.add_flag("--version", "print the version, git revision and contract packages, and exit")
+      ->configurable(false);
 
   app.add_option("--listen", config.listen,
                  "HOST:PORT to listen on; port 0 picks a free port (printed as LISTENING)");
@@ -359,7 +362,10 @@ absl::StatusOr<ServerConfig> LoadServerConfig(
     all_options.insert(all_options.end(), section->options().begin(), section->options().end());
   }
   for (CLI::Option* option : all_options) {
-    if (option->get_lnames().empty() || option->get_lnames().front() == "help") continue;
+    if (option->get_lnames().empty() || option->get_lnames().front() == "help" ||
+        option->get_lnames().front() == "version") {
+      continue;
+    }
     const std::string& name = option->get_lnames().front();
     const std::string env = EnvName(name);
     option->envname(env);  // shown by --help

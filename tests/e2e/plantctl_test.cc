@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
+#include "cli/output.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -690,6 +691,223 @@ TEST_F(PlantctlTest, ListWithWatchPrintsEveryChangeOnceWithAConcurrentWriter) {
   std::set<std::string> expected_ids;
   for (const auto& [id, revision] : expected) expected_ids.insert(id);
   EXPECT_EQ(ids, expected_ids);
+}
+
+// The id after `flag ` in plantctl's rerun hint on stderr, or "".
+std::string RerunId(const std::string& err, const std::string& flag) {
+  const std::string marker = "\n  " + flag + " ";
+  const size_t at = err.find(marker);
+  if (at == std::string::npos) return "";
+  const size_t start = at + marker.size();
+  return err.substr(start, err.find('\n', start) - start);
+}
+
+// Issue 7: a change that failed (here: a deadline too short to send it, and a server
+// that is not there) prints the request_id and the flag to rerun it; rerunning with it
+// against the live server creates exactly one defect, however often.
+TEST_F(PlantctlTest, AFailedChangePrintsItsRequestIdAndTheRerunMakesOneDefect) {
+  const std::vector<std::string> create = {"defect",
+                                           "create-defect",
+                                           "--defect.vin",
+                                           "VIN-RETRY-1",
+                                           "--defect.model",
+                                           "M",
+                                           "--defect.zone",
+                                           "RETRYZONE",
+                                           "--defect.station",
+                                           "S",
+                                           "--defect.category_code",
+                                           "PAINT-SCRATCH",
+                                           "--defect.shift",
+                                           "A"};
+  std::vector<std::string> hurried = create;
+  hurried.insert(hurried.end(), {"--timeout", "0.000001"});
+  CliRun timed_out = Plantctl("otto", hurried);
+  EXPECT_EQ(timed_out.exit_code, 14) << timed_out.err;  // 10 + DEADLINE_EXCEEDED
+  EXPECT_THAT(timed_out.err, HasSubstr("may have been made"));
+  const std::string id = RerunId(timed_out.err, "--request_id");
+  ASSERT_EQ(id.size(), 36u) << timed_out.err;  // the UUID plantctl generated
+
+  // A server that is not there: UNAVAILABLE, and the hint again.
+  std::vector<std::string> argv = PlantctlArgv("otto", create);
+  argv[2] = "127.0.0.1:1";  // --endpoint
+  argv.insert(argv.end(), {"--timeout", "5"});
+  CliRun unreachable = Exec(argv, {});
+  EXPECT_EQ(unreachable.exit_code, 24) << unreachable.err;  // 10 + UNAVAILABLE
+  EXPECT_EQ(RerunId(unreachable.err, "--request_id").size(), 36u) << unreachable.err;
+
+  std::vector<std::string> rerun = create;
+  rerun.insert(rerun.end(), {"--request_id", id});
+  CliRun first = Plantctl("otto", rerun);
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  CliRun second = Plantctl("otto", rerun);
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  EXPECT_EQ(first.Json()["defect"]["id"], second.Json()["defect"]["id"]);
+  CliRun listed = Plantctl("manager", {"defect", "list-defects", "--zone", "RETRYZONE"});
+  ASSERT_EQ(listed.exit_code, 0) << listed.err;
+  EXPECT_EQ(listed.Json()["defects"].size(), 1u) << listed.out;
+
+  // A call that changes nothing gets no hint.
+  std::vector<std::string> read = {"defect", "list-defects", "--timeout", "0.000001"};
+  CliRun read_timed_out = Plantctl("manager", read);
+  EXPECT_EQ(read_timed_out.exit_code, 14);
+  EXPECT_THAT(read_timed_out.err, ::testing::Not(HasSubstr("request_id")));
+}
+
+// Issue 7: `-o json` of a rejected verification says "accepted": false (not absent),
+// and 64-bit integers are strings.
+TEST_F(PlantctlTest, JsonOfARejectedVerificationPrintsAcceptedFalse) {
+  defect::v1::CreateDefectRequest request;
+  *request.mutable_defect() = SampleDefect("VIN-JSON-1");
+  auto created = mesh_->Defects("otto").CreateDefect(request);
+  ASSERT_TRUE(created.ok()) << Describe(created.status());
+  const std::string id = created->defect().id();
+  ASSERT_EQ(Plantctl("anna", {"defect", "assign-defect", "--id", id, "--repair_place_id", "RP-01",
+                              "--mechanic_id", "M-107"})
+                .exit_code,
+            0);
+  ASSERT_EQ(Plantctl("mike", {"defect", "start-repair", "--id", id}).exit_code, 0);
+  ASSERT_EQ(Plantctl("mike", {"defect", "finish-repair", "--id", id, "--work_done", "Polished",
+                              "--labor_minutes", "20"})
+                .exit_code,
+            0);
+  CliRun rejected = Plantctl("quinn", {"defect", "verify-repair", "--id", id, "--decision",
+                                       "reject", "--reason", "Scratch still visible"});
+  ASSERT_EQ(rejected.exit_code, 0) << rejected.err;
+  nlohmann::json defect = rejected.Json()["defect"];
+  ASSERT_TRUE(defect["verification"].contains("accepted")) << rejected.out;
+  EXPECT_TRUE(defect["verification"]["accepted"].is_boolean()) << rejected.out;
+  EXPECT_EQ(defect["verification"]["accepted"], false);
+  EXPECT_TRUE(defect["revision"].is_string()) << rejected.out;  // int64
+  EXPECT_EQ(defect["cancel_reason"], "");                       // defaults printed
+
+  CliRun csv = Plantctl("quinn", {"defect", "get-defect", "--id", id}, "csv");
+  ASSERT_EQ(csv.exit_code, 0) << csv.err;
+  EXPECT_THAT(csv.out, HasSubstr("verification.accepted,false\r\n"));
+}
+
+// Issue 7: tables stay tables (escaped line breaks, columns aligned by display width,
+// the default columns; all with -o wide) and CSV keeps the exact text.
+TEST_F(PlantctlTest, TablesStayTablesAndCsvStaysExact) {
+  const std::string description = "Müller 🚗 sagt:\nKratzer, \"tief\"\tlinks";
+  for (const std::string& who : {std::string("Müller 🚗"), std::string("Otto")}) {
+    defect::v1::CreateDefectRequest request;
+    *request.mutable_defect() = SampleDefect("VIN-TABLE-" + std::to_string(who.size()));
+    request.mutable_defect()->set_zone("TABLEZONE");
+    request.mutable_defect()->set_description(description);
+    request.mutable_defect()->set_detected_by(who);
+    auto created = mesh_->Defects("otto").CreateDefect(request);
+    ASSERT_TRUE(created.ok()) << Describe(created.status());
+  }
+  const std::vector<std::string> list = {"defect", "list-defects", "--zone", "TABLEZONE"};
+  CliRun wide = Plantctl("manager", list, "wide");
+  ASSERT_EQ(wide.exit_code, 0) << wide.err;
+  std::vector<std::string> lines = absl::StrSplit(wide.out, '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 3u) << wide.out;  // header + one line per defect
+  EXPECT_THAT(lines[1], HasSubstr("Müller 🚗 sagt:\\nKratzer, \"tief\"\\tlinks"));
+  EXPECT_THAT(lines[2], HasSubstr("Müller 🚗 sagt:\\nKratzer, \"tief\"\\tlinks"));
+  // detected_by starts at the same terminal column in the header and in both rows,
+  // after a description holding a two-column emoji and an umlaut.
+  const size_t column = cli::DisplayWidth(lines[0].substr(0, lines[0].find("detected_by")));
+  for (const std::string who : {"  Müller 🚗  ", "  Otto  "}) {
+    int rows = 0;
+    for (size_t i = 1; i < lines.size(); ++i) {
+      const size_t at = lines[i].find(who);
+      if (at == std::string::npos) continue;
+      ++rows;
+      EXPECT_EQ(cli::DisplayWidth(lines[i].substr(0, at + 2)), column) << wide.out;
+    }
+    EXPECT_EQ(rows, 1) << who << " in\n" << wide.out;
+  }
+
+  CliRun table = Plantctl("manager", list, "table");
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  lines = absl::StrSplit(table.out, '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 3u) << table.out;
+  std::vector<std::string> header = absl::StrSplit(lines[0], ' ', absl::SkipEmpty());
+  EXPECT_THAT(header, ::testing::ElementsAre("id", "status", "zone", "vin", "category_code",
+                                             "severity", "update_time"));
+
+  CliRun csv = Plantctl("manager", list, "csv");
+  ASSERT_EQ(csv.exit_code, 0) << csv.err;
+  // RFC 4180: the quoted field holds the line break, the tab and doubled quotes as they are.
+  EXPECT_THAT(csv.out, HasSubstr(",\"Müller 🚗 sagt:\nKratzer, \"\"tief\"\"\tlinks\","));
+}
+
+// Issue 7: a mistyped service or method is named, with the closest command.
+TEST_F(PlantctlTest, UnknownCommandsSuggestTheClosest) {
+  CliRun nosuch = Plantctl("otto", {"defect", "nosuch"});
+  EXPECT_EQ(nosuch.exit_code, 2);
+  EXPECT_THAT(nosuch.err, HasSubstr("unknown command \"nosuch\" for \"plantctl defect\""));
+  CliRun method = Plantctl("otto", {"defect", "get-defekt", "--id", "1"});
+  EXPECT_EQ(method.exit_code, 2);
+  EXPECT_THAT(method.err, HasSubstr("did you mean \"get-defect\"?"));
+  CliRun service = Plantctl("otto", {"defekt", "get-defect", "--id", "1"});
+  EXPECT_EQ(service.exit_code, 2);
+  EXPECT_THAT(service.err, HasSubstr("unknown command \"defekt\" for \"plantctl\"; did you mean "
+                                     "\"defect\"?"));
+}
+
+// Issue 7: without any connection settings the error names plantctl's flags, the
+// config file it looked for and `config init`, not the SDK's option names.
+TEST_F(PlantctlTest, NoConfigFileNamesTheFlagsAndConfigInit) {
+  const std::string home = *dir_ + "/home-nobody";
+  std::filesystem::create_directories(home);
+  CliRun run = Exec({PLANTCTL_BIN, "system", "who-am-i"}, {"HOME=" + home});
+  EXPECT_EQ(run.exit_code, 2) << run.err;
+  for (const char* words : {"--endpoint", "--ca", "--cert", "--key", "config init",
+                            "PLANTCTL_CONFIG", "/home-nobody/.config/plantmesh/plantctl.toml"}) {
+    EXPECT_THAT(run.err, HasSubstr(words));
+  }
+  for (const char* sdk_name : {"ca_file", "cert_file", "key_file"}) {
+    EXPECT_THAT(run.err, ::testing::Not(HasSubstr(sdk_name)));
+  }
+  // A file that is not there, named by flag.
+  sdk::ClientOptions anna = mesh_->OptionsFor("anna");
+  CliRun bad_key = Exec({PLANTCTL_BIN, "--endpoint", anna.endpoint, "--ca", anna.ca_file, "--cert",
+                         anna.cert_file, "--key", home + "/none.key", "system", "who-am-i"},
+                        {"HOME=" + home});
+  EXPECT_EQ(bad_key.exit_code, 2) << bad_key.err;
+  EXPECT_THAT(bad_key.err, HasSubstr("--key: cannot read"));
+  EXPECT_THAT(bad_key.err, ::testing::Not(HasSubstr("key_file")));
+}
+
+// Issue 7: a --metadata.sha256 the user gives is checked against the file before
+// anything is sent; the file name comes from --from-file unless given.
+TEST_F(PlantctlTest, PhotoUploadChecksAGivenSha256AndNamesTheFile) {
+  defect::v1::CreateDefectRequest request;
+  *request.mutable_defect() = SampleDefect("VIN-PHOTO-2");
+  auto created = mesh_->Defects("otto").CreateDefect(request);
+  ASSERT_TRUE(created.ok()) << Describe(created.status());
+  const std::string defect_id = created->defect().id();
+  const std::string source = *dir_ + "/door-left.png";
+  std::ofstream(source, std::ios::binary)
+      << std::string("\x89PNG\r\n\x1a\n", 8) << std::string(5000, 'x');
+  const std::string wrong(64, 'a');
+  CliRun mismatch = Plantctl("otto", {"defect", "upload-defect-photo", "--metadata.defect_id",
+                                      defect_id, "--metadata.content_type", "image/png",
+                                      "--metadata.sha256", wrong, "--from-file", source});
+  EXPECT_EQ(mismatch.exit_code, 13) << mismatch.err;  // 10 + INVALID_ARGUMENT
+  EXPECT_THAT(mismatch.err, HasSubstr(wrong));
+  EXPECT_THAT(mismatch.err, HasSubstr(source));
+  EXPECT_THAT(mismatch.err, HasSubstr("nothing was sent"));
+
+  CliRun uploaded =
+      Plantctl("otto", {"defect", "upload-defect-photo", "--metadata.defect_id", defect_id,
+                        "--metadata.content_type", "image/png", "--from-file", source});
+  ASSERT_EQ(uploaded.exit_code, 0) << uploaded.err;
+  nlohmann::json photo = uploaded.Json()["photo"];
+  EXPECT_EQ(photo.value("file_name", ""), "door-left.png") << uploaded.out;
+  const std::string digest = photo.value("sha256", "");
+  ASSERT_EQ(digest.size(), 64u) << uploaded.out;
+
+  // The right digest, given, is accepted; a given file name is kept.
+  CliRun given =
+      Plantctl("otto", {"defect", "upload-defect-photo", "--metadata.defect_id", defect_id,
+                        "--metadata.content_type", "image/png", "--metadata.sha256", digest,
+                        "--metadata.file_name", "left door.png", "--from-file", source});
+  ASSERT_EQ(given.exit_code, 0) << given.err;
+  EXPECT_EQ(given.Json()["photo"].value("file_name", ""), "left door.png");
 }
 
 }  // namespace

@@ -1,0 +1,113 @@
+#include "cli/command_suggestions.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace plantmesh::cli {
+namespace {
+
+std::string Normalized(absl::string_view name) {
+  std::string out;
+  for (char c : name) {
+    if (c != '-' && c != '_') out += absl::ascii_tolower(static_cast<unsigned char>(c));
+  }
+  return out;
+}
+
+// The option `token` names on `app` or a parent (CLI11 lets them fall through), or null.
+const CLI::Option* FindOption(CLI::App* app, const std::string& token) {
+  for (CLI::App* at = app; at != nullptr; at = at->get_parent()) {
+    for (const CLI::Option* option : at->get_options()) {
+      if (option->check_name(token)) return option;
+    }
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+size_t EditDistance(absl::string_view a, absl::string_view b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+std::vector<std::string> ClosestNames(absl::string_view word,
+                                      const std::vector<std::string>& candidates) {
+  const std::string wanted = Normalized(word);
+  if (wanted.empty()) return {};
+  const size_t limit = std::max<size_t>(2, wanted.size() / 3);
+  std::vector<std::pair<size_t, std::string>> scored;  // (rank, name)
+  for (const std::string& candidate : candidates) {
+    const std::string name = Normalized(candidate);
+    const size_t distance = EditDistance(wanted, name);
+    if (distance == 0 || (wanted.size() >= 3 && absl::StrContains(name, wanted))) {
+      scored.emplace_back(distance == 0 ? 0 : 1, candidate);
+    } else if (distance <= limit) {
+      scored.emplace_back(1 + distance, candidate);
+    }
+  }
+  std::stable_sort(scored.begin(), scored.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<std::string> names;
+  for (auto& [rank, name] : scored) {
+    // Only spelt differently (create_defect): that one alone.
+    if (rank > 0 && !scored.empty() && scored.front().first == 0) break;
+    names.push_back(std::move(name));
+  }
+  return names;
+}
+
+std::string UnknownCommandMessage(CLI::App& root, const std::vector<std::string>& args) {
+  CLI::App* app = &root;
+  std::string path = root.get_name().empty() ? "plantctl" : root.get_name();
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& token = args[i];
+    if (token == "--") return "";
+    if (absl::StartsWith(token, "-")) {
+      if (absl::StrContains(token, "=")) continue;
+      const CLI::Option* option = FindOption(app, token);
+      if (option == nullptr) return "";          // CLI11 says what is wrong with it
+      if (option->get_items_expected_max() > 0) ++i;  // its value (flags have none)
+      continue;
+    }
+    std::vector<CLI::App*> subcommands = app->get_subcommands([](CLI::App*) { return true; });
+    if (subcommands.empty()) return "";  // a positional value of a method, not a command
+    std::vector<std::string> names;
+    CLI::App* next = nullptr;
+    for (CLI::App* subcommand : subcommands) {
+      names.push_back(subcommand->get_name());
+      if (subcommand->check_name(token)) next = subcommand;
+    }
+    if (next == nullptr) {
+      std::string message =
+          absl::StrCat("plantctl: unknown command \"", token, "\" for \"", path, "\"");
+      std::vector<std::string> close = ClosestNames(token, names);
+      if (close.size() > 3) close.resize(3);
+      if (!close.empty()) {
+        absl::StrAppend(&message, "; did you mean \"", absl::StrJoin(close, "\" or \""), "\"?");
+      }
+      absl::StrAppend(&message, "\nRun '", path, " --help' for its commands.\n");
+      return message;
+    }
+    app = next;
+    absl::StrAppend(&path, " ", next->get_name());
+  }
+  return "";
+}
+
+}  // namespace plantmesh::cli

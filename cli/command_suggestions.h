@@ -1,0 +1,29 @@
+// "unknown command" with the closest known name, for a command line that names a
+// service or method plantctl does not have (CLI11 alone says "A subcommand is required").
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/string_view.h"
+
+namespace plantmesh::cli {
+
+// Levenshtein distance (insertions, deletions, substitutions) in bytes.
+size_t EditDistance(absl::string_view a, absl::string_view b);
+
+// The candidates closest to `word` (case, '-' and '_' ignored, so "CreateDefect" and
+// "create_defect" find "create-defect"), best first: those it is a prefix or part of,
+// then those within an edit distance of max(2, length / 3). Empty when none is close.
+std::vector<std::string> ClosestNames(absl::string_view word,
+                                      const std::vector<std::string>& candidates);
+
+// When the command words of `args` (argv without the program name) name a subcommand
+// `root` does not have, at any level, e.g. `defect nosuch` or `defekt list-defects`:
+//   plantctl: unknown command "nosuch" for "plantctl defect"; did you mean "..."?
+//   Run 'plantctl defect --help' for its commands.
+// Otherwise empty. Options (and their values) before and between the words are skipped.
+std::string UnknownCommandMessage(CLI::App& root, const std::vector<std::string>& args);
+
+}  // namespace plantmesh::cli
