@@ -231,6 +231,15 @@ def report(args):
             figures["full_rate_ms"] <= 500,
             note=f"{figures['failed_issued_after_back']} failed issued after")
 
+    python = restart_recovery(d, "b12.python")
+    if python is not None:
+        recoveries["b12.python"] = python
+        name = f"B12 restart, Python client, {python['target_rate']:.0f}/s"
+        row(name, "first ok ms", python["first_success_ms"], None, "<= 500 ms from accepting",
+            python["first_success_ms"] <= 500)
+        row(name, "full rate ms", python["full_rate_ms"], None, "<= 500 ms from accepting",
+            python["full_rate_ms"] <= 500)
+
     failures = {label: run["failed"] for label, run in chosen.items() if run["failed"]}
 
     header = ("scenario", "metric", "ours", "baseline", "ratio", "goal", "met?")
