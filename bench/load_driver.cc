@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 
 namespace plantmesh::bench {
 namespace {
@@ -24,6 +25,7 @@ struct WorkerTally {
   std::map<std::string, int64_t> failures_by_code;
   std::string first_failure;
   Clock::time_point last_completion{};
+  std::vector<CallRecord> calls;
 };
 
 // Holds workers until every one is set up, then releases them with the shared clock.
@@ -103,9 +105,11 @@ void RunWorker(int index, const LoadOptions& options, const WorkerFactory& facto
         measured_tickets.fetch_add(1, std::memory_order_relaxed) >= options.requests) {
       return;
     }
+    const absl::Time issued = absl::Now();
     const absl::Status outcome = (*request)();
     const Clock::time_point done = Clock::now();
     if (!measured) continue;
+    if (options.record_calls) tally.calls.push_back({issued, absl::Now(), outcome.code(), index});
     tally.last_completion = std::max(tally.last_completion, done);
     if (outcome.ok()) {
       ++tally.succeeded;
@@ -173,7 +177,10 @@ absl::StatusOr<LoadResult> RunLoad(const LoadOptions& options, const WorkerFacto
     for (const auto& [code, n] : tally.failures_by_code) result.failures_by_code[code] += n;
     if (result.first_failure.empty()) result.first_failure = tally.first_failure;
     last_completion = std::max(last_completion, tally.last_completion);
+    result.calls.insert(result.calls.end(), tally.calls.begin(), tally.calls.end());
   }
+  std::sort(result.calls.begin(), result.calls.end(),
+            [](const CallRecord& a, const CallRecord& b) { return a.issued < b.issued; });
   result.elapsed = absl::FromChrono(last_completion - measure_start);
   return result;
 }

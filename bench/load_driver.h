@@ -28,6 +28,17 @@ struct LoadOptions {
   // When > 0, open loop: this many requests per second in total, spread evenly over the
   // workers. 0 = closed loop.
   double rate_per_second = 0;
+  // Keep a CallRecord of every measured request in LoadResult::calls (e.g. to see
+  // when calls fail and succeed again around a server restart).
+  bool record_calls = false;
+};
+
+// One measured request: wall-clock times, so that they compare with other processes'.
+struct CallRecord {
+  absl::Time issued;  // when it was sent (open loop: may be after it was due)
+  absl::Time ended;
+  absl::StatusCode code;
+  int worker;
 };
 
 // Sends one request and returns its outcome. Each worker owns one and calls it from
@@ -51,6 +62,8 @@ struct LoadResult {
   int64_t late_starts = 0;
   // Successful measured requests of each worker, by index.
   std::vector<int64_t> succeeded_by_worker;
+  // With LoadOptions::record_calls: every measured request, by issue time.
+  std::vector<CallRecord> calls;
 
   double requests_per_second() const;
   // Jain's fairness index of succeeded_by_worker: 1 when every worker got the same

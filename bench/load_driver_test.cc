@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "gtest/gtest.h"
 
 namespace plantmesh::bench {
@@ -78,6 +79,36 @@ TEST(LoadDriverTest, CountsFailuresByCode) {
   EXPECT_EQ(result->failures_by_code.at("UNAVAILABLE"), 30);
   EXPECT_NE(result->first_failure.find("server gone"), std::string::npos);
   EXPECT_EQ(result->latency.count(), 0);
+}
+
+TEST(LoadDriverTest, RecordsEveryMeasuredCallWhenAsked) {
+  std::atomic<int64_t> calls{0};
+  LoadOptions options;
+  options.workers = 3;
+  options.warmup = absl::ZeroDuration();
+  options.duration = absl::Seconds(60);
+  options.requests = 30;
+  options.record_calls = true;
+  const absl::Time before = absl::Now();
+  absl::StatusOr<LoadResult> result =
+      RunLoad(options, Counting(&calls, absl::UnavailableError("server gone")));
+  ASSERT_TRUE(result.ok()) << result.status();
+  ASSERT_EQ(result->calls.size(), 30u);
+  for (size_t i = 0; i < result->calls.size(); ++i) {
+    const CallRecord& call = result->calls[i];
+    EXPECT_EQ(call.code, absl::StatusCode::kUnavailable);
+    EXPECT_LE(before, call.issued);
+    EXPECT_LE(call.issued, call.ended);
+    EXPECT_GE(call.worker, 0);
+    EXPECT_LT(call.worker, 3);
+    if (i > 0) {
+      EXPECT_LE(result->calls[i - 1].issued, call.issued) << "not by issue time";
+    }
+  }
+  options.record_calls = false;
+  result = RunLoad(options, Counting(&calls));
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_TRUE(result->calls.empty());
 }
 
 TEST(LoadDriverTest, DurationBoundsAClosedLoop) {

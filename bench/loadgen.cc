@@ -5,8 +5,10 @@
 #include <iostream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "CLI/CLI.hpp"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -30,7 +32,23 @@ struct Flags {
   double wait_ready_s = 0;
   bool json = false;
   std::string label;
+  std::string calls_log;
 };
+
+// One line per measured request: issue and end time (Unix seconds, microseconds),
+// status code name, worker index.
+absl::Status WriteCallsLog(const std::string& path, const std::vector<CallRecord>& calls) {
+  std::FILE* file = std::fopen(path.c_str(), "w");
+  if (file == nullptr) return absl::UnavailableError(absl::StrCat("cannot write ", path));
+  std::fprintf(file, "# issued_unix_s ended_unix_s code worker\n");
+  for (const CallRecord& call : calls) {
+    std::fprintf(file, "%.6f %.6f %s %d\n", absl::ToDoubleSeconds(call.issued - absl::UnixEpoch()),
+                 absl::ToDoubleSeconds(call.ended - absl::UnixEpoch()),
+                 absl::StatusCodeToString(call.code).c_str(), call.worker);
+  }
+  if (std::fclose(file) != 0) return absl::UnavailableError(absl::StrCat("cannot write ", path));
+  return absl::OkStatus();
+}
 
 double Millis(int64_t nanos) { return static_cast<double>(nanos) / 1e6; }
 
@@ -161,6 +179,9 @@ int Main(int argc, char** argv) {
       ->check(CLI::Range(0.0, 600.0));
   app.add_option("--label", flags.label, "name copied into the JSON output");
   app.add_flag("--json", flags.json, "print the result as one JSON object");
+  app.add_option("--calls-log", flags.calls_log,
+                 "write every measured request to this file: issue and end time (Unix "
+                 "seconds), status code, worker");
   CLI11_PARSE(app, argc, argv);
 
   flags.scenario.sharing =
@@ -168,6 +189,7 @@ int Main(int argc, char** argv) {
   flags.load.duration = absl::Seconds(flags.duration_s);
   flags.load.warmup = absl::Seconds(flags.warmup_s);
   client.default_deadline = absl::Seconds(flags.deadline_s);
+  flags.load.record_calls = !flags.calls_log.empty();
 
   if (flags.wait_ready_s > 0) {
     if (absl::Status ready = AwaitServer(client, absl::Seconds(flags.wait_ready_s)); !ready.ok()) {
@@ -184,6 +206,12 @@ int Main(int argc, char** argv) {
   if (!result.ok()) {
     std::cerr << "plantmesh-loadgen: " << result.status() << "\n";
     return 2;
+  }
+  if (!flags.calls_log.empty()) {
+    if (absl::Status written = WriteCallsLog(flags.calls_log, result->calls); !written.ok()) {
+      std::cerr << "plantmesh-loadgen: " << written << "\n";
+      return 2;
+    }
   }
   if (flags.json) {
     std::cout << ToJson(flags, *result).dump() << std::endl;

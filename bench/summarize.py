@@ -91,6 +91,60 @@ def runs_of(directory, prefix):
     return runs
 
 
+FULL_RATE_WINDOW_S = 0.1
+FULL_RATE_SHARE = 0.9
+
+
+def restart_recovery(directory, label):
+    """B12 from LABEL.calls (plantmesh-loadgen --calls-log), LABEL.back (when the
+    restarted server accepted a TCP connection) and LABEL.json (the target rate): the
+    time from accepting again to the first successful call, and to the client's full
+    rate, i.e. the end of the first 100 ms (sliding) window, after the server was back,
+    in which calls succeeded at >= 90 % of the target rate. None when not run."""
+    paths = {ext: os.path.join(directory, f"{label}.{ext}") for ext in ("calls", "back", "json")}
+    if not all(os.path.exists(p) for p in paths.values()):
+        return None
+    with open(paths["back"]) as f:
+        back = float(f.read().strip())
+    with open(paths["json"]) as f:
+        rate = json.load(f)["target_rate"]
+    calls = []
+    with open(paths["calls"]) as f:
+        for line in f:
+            if line.startswith("#") or not line.strip():
+                continue
+            issued, ended, code, _worker = line.split()
+            calls.append((float(issued), float(ended), code))
+    ok_ends = sorted(end for _, end, code in calls if code == "OK")
+    after = [end for end in ok_ends if end >= back]
+    before = [end for end in ok_ends if end < back]
+    first = after[0] - back if after else float("inf")
+    needed = math.ceil(FULL_RATE_SHARE * rate * FULL_RATE_WINDOW_S)
+    full = float("inf")
+    for i, end in enumerate(after):
+        # Successes in (end - window, end]; `after` is sorted, so count backwards.
+        j = i
+        while j >= 0 and after[j] > end - FULL_RATE_WINDOW_S:
+            j -= 1
+        if i - j >= needed:
+            full = end - back
+            break
+    failed = [(issued, code) for issued, _, code in calls if code != "OK"]
+    codes = {}
+    for _, code in failed:
+        codes[code] = codes.get(code, 0) + 1
+    return {
+        "target_rate": rate,
+        "down_ms": (back - before[-1]) * 1000 if before else float("nan"),
+        "first_success_ms": first * 1000,
+        "full_rate_ms": full * 1000,
+        "failed_issued_before_back": sum(1 for issued, _ in failed if issued < back),
+        "failed_issued_after_back": sum(1 for issued, _ in failed if issued >= back),
+        "failed_codes": codes,
+        "calls": len(calls),
+    }
+
+
 def half(value):
     return max(1, int(value / 2))
 
@@ -163,6 +217,29 @@ def report(args):
     else:
         chosen_fanout = None
 
+    recoveries = {}
+    for channels in ("per-worker", "shared"):
+        label = f"b12.sdk.{channels}"
+        figures = restart_recovery(d, label)
+        if figures is None:
+            continue
+        recoveries[label] = figures
+        name = f"B12 restart, SDK {channels} channels, {figures['target_rate']:.0f}/s"
+        row(name, "first ok ms", figures["first_success_ms"], None, "<= 500 ms from accepting",
+            figures["first_success_ms"] <= 500)
+        row(name, "full rate ms", figures["full_rate_ms"], None, "<= 500 ms from accepting",
+            figures["full_rate_ms"] <= 500,
+            note=f"{figures['failed_issued_after_back']} failed issued after")
+
+    python = restart_recovery(d, "b12.python")
+    if python is not None:
+        recoveries["b12.python"] = python
+        name = f"B12 restart, Python client, {python['target_rate']:.0f}/s"
+        row(name, "first ok ms", python["first_success_ms"], None, "<= 500 ms from accepting",
+            python["first_success_ms"] <= 500)
+        row(name, "full rate ms", python["full_rate_ms"], None, "<= 500 ms from accepting",
+            python["full_rate_ms"] <= 500)
+
     failures = {label: run["failed"] for label, run in chosen.items() if run["failed"]}
 
     header = ("scenario", "metric", "ours", "baseline", "ratio", "goal", "met?")
@@ -189,6 +266,12 @@ def report(args):
         print(f"  {label}: {run['rps']:.0f}/s, p50 {run['p50_ms']:.2f} ms, "
               f"p90 {run['p90_ms']:.2f} ms, p99 {run['p99_ms']:.2f} ms, max {run['max_ms']:.2f} ms, "
               f"{run['succeeded']} ok, {run['failed']} failed")
+    for label, f in sorted(recoveries.items()):
+        print(f"  {label}: server accepting again {f['down_ms']:.0f} ms after the last success "
+              f"before the kill; first success {f['first_success_ms']:.1f} ms, full rate "
+              f"({FULL_RATE_SHARE:.0%} of {f['target_rate']:.0f}/s over {FULL_RATE_WINDOW_S * 1000:.0f} ms) "
+              f"{f['full_rate_ms']:.1f} ms after; {f['failed_issued_before_back']} calls issued "
+              f"before failed, {f['failed_issued_after_back']} issued after ({f['failed_codes']})")
     if failures:
         print(f"  requests failed: {failures}")
 
@@ -198,6 +281,7 @@ def report(args):
             "quick": bool(args.quick),
             "rows": rows,
             "fanout": chosen_fanout,
+            "restart_recovery": recoveries,
             "runs": {label: {k: v for k, v in run.items() if k != "raw"} | {"detail": run["raw"]}
                      for label, run in chosen.items()},
             "all_runs": sorted(os.path.basename(p) for p in glob.glob(os.path.join(d, "*"))

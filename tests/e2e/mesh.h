@@ -50,7 +50,8 @@ class Mesh {
   absl::Status RestartServer();
   // Kills the server (SIGKILL: a crash, no drain) and starts it again on the same
   // port and database, so that connected clients must reconnect to the same address.
-  // Returns once the new server answers its health check.
+  // Returns once the new server answers its health check; server().listening_since()
+  // is then when it was back (accepting connections).
   absl::Status KillAndRestartServerOnSamePort();
 
   // Client options for `user` (one of kStoryUsers or a role name).

@@ -1,8 +1,8 @@
 // Clients ride through a server restart (issue 11): plantmesh-server is killed
 // (SIGKILL, no drain) and started again on the same port while SDK clients call it.
-// Calls made once it is back succeed without waiting for gRPC's reconnect backoff;
-// a refused client certificate is still reported at once; the SDK's ListWatch resumes
-// from its cursor and misses nothing.
+// Calls succeed again within 1 s of it being back, and none issued after it was back
+// fails; a refused client certificate is still reported at once; the SDK's ListWatch
+// resumes from its cursor and misses nothing.
 #include <atomic>
 #include <map>
 #include <set>
@@ -24,33 +24,42 @@ namespace {
 
 using ::testing::HasSubstr;
 
-// Calls WhoAmI at a steady pace (every `period`, each with `deadline`) on one client
-// until stopped, remembering when each call was issued and how it ended.
+// Calls WhoAmI at a steady rate on one client until stopped: one call issued every
+// `period` whatever the previous ones do (each on its own thread, as independent
+// requests of an integrator's program would be), each with `deadline`. Remembers when
+// each call was issued and ended, and how.
 class SteadyCaller {
  public:
   struct Call {
     absl::Time issued;
+    absl::Time ended;
     absl::Status status;
   };
 
   SteadyCaller(sdk::SystemClient client, absl::Duration period, absl::Duration deadline)
       : client_(std::move(client)) {
-    thread_ = std::thread([this, period, deadline] {
+    ticker_ = std::thread([this, period, deadline] {
+      absl::Time next = absl::Now();
       while (!stop_.load()) {
-        const absl::Time issued = absl::Now();
-        absl::Status status = client_.WhoAmI({}, sdk::CallOptions::WithTimeout(deadline)).status();
-        {
+        calls_in_flight_.emplace_back([this, deadline] {
+          const absl::Time issued = absl::Now();
+          absl::Status status =
+              client_.WhoAmI({}, sdk::CallOptions::WithTimeout(deadline)).status();
+          const absl::Time ended = absl::Now();
           absl::MutexLock lock(&mu_);
-          calls_.push_back({issued, std::move(status)});
-        }
-        absl::SleepFor(period);  // the pace of the scenario, not synchronisation
+          calls_.push_back({issued, ended, std::move(status)});
+        });
+        next += period;
+        absl::SleepFor(next - absl::Now());  // the rate of the scenario, not synchronisation
       }
     });
   }
   ~SteadyCaller() { Stop(); }
   void Stop() {
     stop_ = true;
-    if (thread_.joinable()) thread_.join();
+    if (ticker_.joinable()) ticker_.join();
+    for (std::thread& call : calls_in_flight_) call.join();
+    calls_in_flight_.clear();
   }
   // Waits until `count` calls issued at or after `since` have ended.
   bool AwaitCallsSince(absl::Time since, int count, absl::Duration timeout) {
@@ -72,14 +81,18 @@ class SteadyCaller {
   std::atomic<bool> stop_{false};
   absl::Mutex mu_;
   std::vector<Call> calls_ ABSL_GUARDED_BY(mu_);
-  std::thread thread_;
+  std::vector<std::thread> calls_in_flight_;  // only the ticker thread adds
+  std::thread ticker_;
 };
 
-TEST(RestartTest, SdkCallsSucceedAgainSoonAfterTheServerIsBack) {
+// The issue's bound: after the server is back, calls succeed again within 1 s (a
+// generous bound for CI; bench B12 reports the exact figure), and no call fails that
+// was issued after the server was back.
+TEST(RestartTest, SdkCallsSucceedAgainWithinASecondOfTheServerBeingBack) {
   absl::StatusOr<std::unique_ptr<Mesh>> mesh = Mesh::Start();
   ASSERT_TRUE(mesh.ok()) << mesh.status();
-  // One shared channel and 1 s deadlines, as plantmesh-loadgen --channels shared
-  // --deadline 1 (the issue's measurement).
+  // One shared channel, 100 calls/s with 1 s deadlines, as plantmesh-loadgen
+  // --channels shared --rate 100 --deadline 1 (the issue's measurement).
   absl::StatusOr<sdk::SystemClient> client =
       sdk::SystemClient::Connect((*mesh)->OptionsFor("otto"));
   ASSERT_TRUE(client.ok()) << Describe(client.status());
@@ -88,39 +101,37 @@ TEST(RestartTest, SdkCallsSucceedAgainSoonAfterTheServerIsBack) {
 
   const absl::Time killed = absl::Now();
   ASSERT_TRUE((*mesh)->KillAndRestartServerOnSamePort().ok());
-  const absl::Time back = absl::Now();  // the new server answers its health check
+  // The new server printed LISTENING: it accepts connections from here on.
+  const absl::Time back = (*mesh)->server().listening_since();
+  const absl::Time healthy = absl::Now();
 
-  // The first call after the restart that has a 5 s deadline succeeds. Without
-  // waiting for the connection, it fails at once (UNAVAILABLE, "Connection refused"),
-  // for as long as gRPC's backoff lasts (~12 s).
-  absl::StatusOr<system::v1::WhoAmIResponse> first =
-      client->WhoAmI({}, sdk::CallOptions::WithTimeout(absl::Seconds(5)));
-  EXPECT_TRUE(first.ok()) << Describe(first.status());
-  const absl::Time first_done = absl::Now();
-
-  // The steady caller recovers too; past the longest reconnect backoff (5 s) after
-  // the server was back, no call fails.
-  const absl::Time settled = back + sdk::ReconnectOptions().max_backoff;
-  ASSERT_TRUE(caller.AwaitCallsSince(settled, 20, absl::Seconds(60)));
+  // Two seconds' worth of calls issued after the server was back (each ended).
+  ASSERT_TRUE(caller.AwaitCallsSince(back + absl::Seconds(1), 100, absl::Seconds(60)));
   caller.Stop();
   int failed_before_back = 0;
-  int failed_after_back = 0;
-  absl::Time first_ok_after_back = absl::InfiniteFuture();
+  absl::Time first_ok_ended = absl::InfiniteFuture();
   for (const SteadyCaller::Call& call : caller.calls()) {
-    if (call.issued >= back && call.status.ok()) {
-      first_ok_after_back = std::min(first_ok_after_back, call.issued);
+    if (call.status.ok() && call.ended >= back) {
+      first_ok_ended = std::min(first_ok_ended, call.ended);
     }
     if (call.status.ok()) continue;
-    if (call.issued >= settled) ADD_FAILURE() << "failed after the restart: " << call.status;
-    (call.issued < back ? failed_before_back : failed_after_back)++;
+    if (call.issued < back) {
+      ++failed_before_back;
+    } else {
+      ADD_FAILURE() << "a call issued " << absl::FormatDuration(call.issued - back)
+                    << " after the server was back failed after "
+                    << absl::FormatDuration(call.ended - call.issued) << ": "
+                    << Describe(call.status);
+    }
   }
-  // Figures for the log (the bound is the assertion above; bench/ measures).
+  EXPECT_LE(first_ok_ended - back, absl::Seconds(1))
+      << "no call succeeded within 1 s of the server being back";
+  // Figures for the log (bench B12 measures them properly).
   std::printf(
-      "server down (kill to healthy again) %.3f s; 5 s-deadline call done %.3f s after; "
-      "steady caller: %d calls failed before the server was back, %d after; first "
-      "success issued %.3f s after\n",
-      absl::ToDoubleSeconds(back - killed), absl::ToDoubleSeconds(first_done - back),
-      failed_before_back, failed_after_back, absl::ToDoubleSeconds(first_ok_after_back - back));
+      "server down (kill to LISTENING) %.3f s, LISTENING to healthy %.3f s; first success "
+      "ended %.3f s after LISTENING; %d calls issued before failed\n",
+      absl::ToDoubleSeconds(back - killed), absl::ToDoubleSeconds(healthy - back),
+      absl::ToDoubleSeconds(first_ok_ended - back), failed_before_back);
 }
 
 TEST(RestartTest, RefusedCertificateIsStillReportedAtOnce) {

@@ -100,6 +100,7 @@ struct ServerProcess::State {
   std::string log_file;
   pid_t pid = -1;
   int port = 0;
+  absl::Time listening_since = absl::InfinitePast();
   int exit_code = -1;
 
   bool Running() {
@@ -157,12 +158,17 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(const Option
                                                  " during start (", absl::StrJoin(argv, " "),
                                                  "):\n", server->log()));
     }
-    if (s.port == 0) s.port = ListeningPort(server->log());
+    if (s.port == 0) {
+      s.port = ListeningPort(server->log());
+      if (s.port != 0) s.listening_since = absl::Now();
+    }
     if (s.port != 0) {
       health = ProbeHealth(server->endpoint(), options.pki);
       if (health.ok()) return server;
     }
-    absl::SleepFor(absl::Milliseconds(20));
+    // Read the log often until LISTENING, so that listening_since() is at most a few
+    // milliseconds late (restart tests measure from it).
+    absl::SleepFor(absl::Milliseconds(s.port == 0 ? 2 : 20));
   }
   return absl::DeadlineExceededError(absl::StrCat(
       "plantmesh-server not ready after ", absl::FormatDuration(kStartTimeout), " (",
@@ -178,6 +184,8 @@ ServerProcess::~ServerProcess() {
 }
 
 int ServerProcess::port() const { return state_->port; }
+
+absl::Time ServerProcess::listening_since() const { return state_->listening_since; }
 
 std::string ServerProcess::endpoint() const { return absl::StrCat("127.0.0.1:", state_->port); }
 

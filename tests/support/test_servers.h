@@ -9,6 +9,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 
 namespace plantmesh::testing {
 
@@ -117,6 +118,9 @@ class ServerProcess {
   // SanitizerReportSeen.
   ~ServerProcess();
   int port() const;
+  // When Start saw the LISTENING line (polled every 2 ms, so at most a few ms after the
+  // server was accepting connections): the moment a restarted server is back.
+  absl::Time listening_since() const;
   std::string endpoint() const;  // "127.0.0.1:<port>"
   // SIGTERM and wait; returns the exit code.
   int Terminate();
