@@ -8,6 +8,7 @@
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
 #include "cli/command_tree.h"
+#include "cli/completion.h"
 #include "cli/connection_flags.h"
 #include "cli/contract_catalog.h"
 #include "cli/list_pages.h"
@@ -82,6 +83,7 @@ int Main(int argc, char** argv) {
   CLI::App* config_init = config->add_subcommand(
       "init", "Write the config file (--config or the default path) from the connection flags");
   config_init->add_flag("--force", force, "Replace an existing file");
+  CompletionCommand completion(&app);
 
   try {
     app.parse(argc, argv);
@@ -90,6 +92,11 @@ int Main(int argc, char** argv) {
     return code == 0 ? 0 : kExitUsage;
   }
 
+  if (completion.Selected()) {
+    absl::Status status = completion.Run(tree.EnumValues(), std::cout);
+    if (!status.ok()) std::cerr << "plantctl: " << status.message() << "\n";
+    return status.ok() ? 0 : kExitUsage;
+  }
   if (settings.config_missing && !config_init->parsed()) {
     std::cerr << "plantctl: cannot read the config file " << settings.config_file << "\n";
     return kExitUsage;
