@@ -1,14 +1,50 @@
 #include "cli/command_tree.h"
 
+#include <map>
 #include <set>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "cli/list_pages.h"
 #include "cli/request_builder.h"
+#include "plantmesh/common/contract.h"
 #include "plantmesh/common/uuid.h"
 #include "plantmesh/sdk/dynamic_list_watch.h"
 
 namespace plantmesh::cli {
+
+namespace {
+
+using contract::FieldUse;
+
+bool SplitsOnCommas(const FlagSpec& flag) {
+  // Strings and bytes may hold a comma themselves: those are given one per flag.
+  return flag.repeated && flag.kind == FlagKind::kScalar &&
+         flag.path.back()->cpp_type() != google::protobuf::FieldDescriptor::CPPTYPE_STRING;
+}
+
+// What --help adds to a field's comment: when it is required, and how to give several.
+std::string FlagHelp(const FlagSpec& flag, FieldUse use) {
+  std::string help = flag.help;
+  if (use == FieldUse::kRequiredWithParent) {
+    std::string parent;
+    for (size_t i = 0; i + 1 < flag.path.size(); ++i) {
+      absl::StrAppend(&parent, i == 0 ? "" : ".", flag.path[i]->name());
+    }
+    absl::StrAppend(&help, " Required when any --", parent, ".* flag is given.");
+  } else if (use == FieldUse::kRequiredIfMasked) {
+    absl::StrAppend(&help, " Required when --update_mask names it.");
+  }
+  if (SplitsOnCommas(flag)) {
+    absl::StrAppend(&help, " Several: separate them with commas, or repeat the flag.");
+  } else if (flag.repeated && flag.kind == FlagKind::kScalar) {
+    absl::StrAppend(&help, " Several: repeat the flag.");
+  }
+  return help;
+}
+
+}  // namespace
 
 CommandTree::CommandTree(const ContractCatalog& catalog, CLI::App* root) : catalog_(catalog) {
   std::set<std::string> service_commands;
@@ -24,25 +60,29 @@ CommandTree::CommandTree(const ContractCatalog& catalog, CLI::App* root) : catal
     binding->command = &method;
     CLI::App* service_app = root->get_subcommand(method.service_command);
     binding->app = service_app->add_subcommand(method.name, method.Description());
+    binding->app->group("Methods (from the contract)");
+    const google::protobuf::Descriptor* request = method.method->input_type();
+    // Required fields first in --help, under their own heading; output-only ones get no
+    // flag (the server sets them). The flags keep field order for building the request,
+    // so that a field's own flag overrides its message's --<field>-json.
+    std::vector<std::pair<const FlagSpec*, FieldUse>> offered;
     for (const FlagSpec& flag : method.flags) {
-      const std::string description = flag.help;
-      CLI::Option* option = nullptr;
-      if (flag.path.back()->type() == google::protobuf::FieldDescriptor::TYPE_BOOL &&
-          !flag.repeated) {
-        // --flag means true; --flag=false is accepted too.
-        option = binding->app->add_flag("--" + flag.name, description);
-      } else {
-        option = binding->app->add_option("--" + flag.name, description);
-        option->type_name(flag.type_name);
-        if (flag.repeated) {
-          option->expected(1, CLI::detail::expected_max_vector_size)->take_all();
-          option->type_name(flag.type_name + " ...");
-        } else {
-          option->take_last();
-        }
+      FieldUse use = contract::FieldUseIn(request, flag.path);
+      if (use == FieldUse::kOutputOnly) continue;
+      // A required message is given by its own flags as well: its JSON is one way.
+      if (flag.kind == FlagKind::kJson && use == FieldUse::kRequired) use = FieldUse::kOptional;
+      offered.emplace_back(&flag, use);
+    }
+    std::map<const FlagSpec*, CLI::Option*> options;
+    for (const bool required_pass : {true, false}) {
+      for (const auto& [flag, use] : offered) {
+        if ((use == FieldUse::kRequired) != required_pass) continue;
+        options[flag] = AddFlagOption(*flag, use, binding->app);
       }
-      option->group("Request fields");
-      binding->flags.emplace_back(&flag, option);
+    }
+    for (const auto& [flag, use] : offered) {
+      binding->flags.emplace_back(flag, options[flag]);
+      if (use == FieldUse::kRequired) binding->required.insert(flag);
     }
     binding->app
         ->add_option("--request-json", binding->request_json,
@@ -75,11 +115,52 @@ CommandTree::CommandTree(const ContractCatalog& catalog, CLI::App* root) : catal
   }
 }
 
+CLI::Option* CommandTree::AddFlagOption(const FlagSpec& flag, FieldUse use, CLI::App* app) {
+  const std::string description = FlagHelp(flag, use);
+  CLI::Option* option = nullptr;
+  if (flag.path.back()->type() == google::protobuf::FieldDescriptor::TYPE_BOOL && !flag.repeated) {
+    // --flag means true; --flag=false is accepted too.
+    option = app->add_flag("--" + flag.name, description);
+  } else {
+    option = app->add_option("--" + flag.name, description);
+    option->type_name(flag.type_name);
+    if (flag.repeated && flag.kind == FlagKind::kScalar) {
+      // One value per flag (`--statuses a --statuses b`), all kept; commas split values
+      // of types that cannot hold one (`--statuses a,b`).
+      option->expected(1)->take_all();
+      if (SplitsOnCommas(flag)) {
+        option->delimiter(',');
+        option->type_name(absl::StrCat(flag.type_name, "[,", flag.type_name, "...]"));
+      }
+    } else {
+      option->take_last();
+    }
+  }
+  option->group(use == FieldUse::kRequired ? "Required request fields" : "Request fields");
+  return option;
+}
+
 const MethodBinding* CommandTree::Selected() const {
   for (const auto& binding : bindings_) {
     if (binding->app->parsed()) return binding.get();
   }
   return nullptr;
+}
+
+CompletionValues CommandTree::EnumValues() const {
+  CompletionValues values;
+  for (const auto& binding : bindings_) {
+    for (const auto& [flag, option] : binding->flags) {
+      const google::protobuf::FieldDescriptor* field = flag->path.back();
+      if (flag->kind != FlagKind::kScalar || field->enum_type() == nullptr) continue;
+      std::vector<std::string>& names = values[option];
+      for (int i = 0; i < field->enum_type()->value_count(); ++i) {
+        const google::protobuf::EnumValueDescriptor* value = field->enum_type()->value(i);
+        if (value->number() != 0) names.push_back(absl::AsciiStrToLower(ShortEnumName(value)));
+      }
+    }
+  }
+  return values;
 }
 
 bool CommandTree::AnyRequestInput(const MethodBinding& binding) {
@@ -125,7 +206,35 @@ absl::StatusOr<std::unique_ptr<google::protobuf::Message>> CommandTree::BuildReq
     if (!applied.ok()) return applied;
   }
   FillEmptyRequestId(*binding.command, request.get());
+  if (absl::Status complete = CheckRequiredFlags(binding, *request); !complete.ok()) {
+    return complete;
+  }
   return request;
+}
+
+absl::Status CommandTree::CheckRequiredFlags(const MethodBinding& binding,
+                                             const google::protobuf::Message& request) {
+  // What --from-file fills in later (the file's size and SHA-256) is not missing.
+  std::set<std::string> filled_later;
+  if (!binding.from_file.empty() && binding.command->request_file_chunk != nullptr) {
+    const api::v1::FileChunk& chunk = contract::FileChunkOf(binding.command->request_file_chunk);
+    filled_later = {chunk.size_field(), chunk.sha256_field()};
+  }
+  std::vector<std::string> missing;
+  for (const contract::MissingField& field : contract::MissingRequiredFields(request)) {
+    if (filled_later.count(field.path) > 0) continue;
+    bool has_flag = false;
+    for (const auto& [flag, option] : binding.flags)
+      has_flag = has_flag || flag->name == field.path;
+    std::string named = has_flag ? absl::StrCat("--", field.path)
+                                 : absl::StrCat("`", field.path, "` (in --request-json)");
+    if (field.named_in_mask) absl::StrAppend(&named, " (--update_mask names it)");
+    missing.push_back(std::move(named));
+  }
+  if (missing.empty()) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      "missing required ", missing.size() == 1 ? "flag " : "flags ", absl::StrJoin(missing, ", "),
+      " for ", binding.command->service_command, " ", binding.command->name, " (see --help)"));
 }
 
 }  // namespace plantmesh::cli

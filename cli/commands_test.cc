@@ -125,9 +125,8 @@ TEST_F(CommandsTest, HelpCarriesCommentRolesAndRetrySafety) {
 
 TEST_F(CommandsTest, FlagsFlattenNestedMessagesToDepthTwo) {
   CLI::App* create = app_.get_subcommand("defect")->get_subcommand("create-defect");
-  for (const char* flag :
-       {"--defect.vin", "--defect.severity", "--defect.category_code", "--request_id",
-        "--defect-json", "--defect.assignment-json", "--defect.create_time", "--request-json"}) {
+  for (const char* flag : {"--defect.vin", "--defect.severity", "--defect.category_code",
+                           "--request_id", "--defect-json", "--request-json"}) {
     EXPECT_NO_THROW(create->get_option(flag)) << flag;
   }
   EXPECT_THROW(create->get_option("--defect.assignment.mechanic_id"), CLI::OptionNotFound);
@@ -149,8 +148,10 @@ TEST_F(CommandsTest, FlagsFlattenNestedMessagesToDepthTwo) {
 
 TEST_F(CommandsTest, BuildsRequestFromFlags) {
   auto request =
-      Build({"defect", "create-defect", "--defect.vin", "WVW123", "--defect.severity", "major",
-             "--defect.category_code", "PAINT-SCRATCH", "--defect.description", "scratch, 3 cm"});
+      Build({"defect", "create-defect", "--defect.vin", "WVW123", "--defect.model", "SEDAN-2.0",
+             "--defect.zone", "PAINT", "--defect.station", "P-07", "--defect.shift", "2026-11-21/A",
+             "--defect.severity", "major", "--defect.category_code", "PAINT-SCRATCH",
+             "--defect.description", "scratch, 3 cm"});
   ASSERT_NE(request, nullptr);
   auto typed = As<plantmesh::defect::v1::CreateDefectRequest>(*request);
   EXPECT_EQ(typed.defect().vin(), "WVW123");
@@ -176,7 +177,9 @@ TEST_F(CommandsTest, FillsTheRequestIdOfAStreamsFirstMessageMetadata) {
   EXPECT_EQ(upload->RequestIdPath(), "metadata.request_id");
   EXPECT_THAT(upload->Description(), HasSubstr("--metadata.request_id left empty is filled"));
 
-  auto request = Build({"defect", "upload-defect-photo", "--metadata.defect_id", "7"});
+  auto request = Build({"defect", "upload-defect-photo", "--metadata.defect_id", "7",
+                        "--metadata.content_type", "image/png", "--metadata.size_bytes", "3",
+                        "--metadata.sha256", std::string(64, 'a')});
   ASSERT_NE(request, nullptr);
   auto typed = As<plantmesh::defect::v1::UploadDefectPhotoRequest>(*request);
   EXPECT_EQ(typed.metadata().defect_id(), "7");
@@ -185,7 +188,8 @@ TEST_F(CommandsTest, FillsTheRequestIdOfAStreamsFirstMessageMetadata) {
 
 TEST_F(CommandsTest, KeepsAGivenNestedRequestIdAndNeverSetsAnAbsentParent) {
   auto given = Build({"defect", "upload-defect-photo", "--metadata.defect_id", "7",
-                      "--metadata.request_id", "r-9"});
+                      "--metadata.content_type", "image/png", "--metadata.size_bytes", "3",
+                      "--metadata.sha256", std::string(64, 'a'), "--metadata.request_id", "r-9"});
   ASSERT_NE(given, nullptr);
   EXPECT_EQ(As<plantmesh::defect::v1::UploadDefectPhotoRequest>(*given).metadata().request_id(),
             "r-9");
@@ -214,19 +218,115 @@ TEST_F(CommandsTest, RepeatedEnumsTimestampsAndNumbers) {
 }
 
 TEST_F(CommandsTest, FieldMaskJsonAndRequestJson) {
-  auto request = Build({"defect", "update-defect", "--request-json",
-                        R"({"etag":"e1","defect":{"id":"9","zone":"PAINT"}})", "--update_mask",
-                        "vin, category_code", "--defect.vin", "VIN9", "--defect.assignment-json",
-                        R"({"mechanic_id":"M-1"})"});
+  auto request =
+      Build({"defect", "update-defect", "--request-json",
+             R"({"etag":"e1","defect":{"id":"9","zone":"PAINT"}})", "--update_mask",
+             "vin, category_code", "--defect.vin", "VIN9", "--defect.category_code", "PAINT-DENT"});
   ASSERT_NE(request, nullptr);
   auto typed = As<plantmesh::defect::v1::UpdateDefectRequest>(*request);
   EXPECT_EQ(typed.etag(), "e1");
   EXPECT_EQ(typed.defect().id(), "9");
   EXPECT_EQ(typed.defect().zone(), "PAINT");
   EXPECT_EQ(typed.defect().vin(), "VIN9");
-  EXPECT_EQ(typed.defect().assignment().mechanic_id(), "M-1");
+  EXPECT_EQ(typed.defect().category_code(), "PAINT-DENT");
   ASSERT_EQ(typed.update_mask().paths_size(), 2);
   EXPECT_EQ(typed.update_mask().paths(1), "category_code");
+}
+
+// Issue 7: help that tells the truth. Output-only fields get no flag, required ones are
+// listed first under their own heading and checked before any call, repeated enums take
+// commas as well as repeated flags, and a service's list of methods says "Methods".
+TEST_F(CommandsTest, HelpMarksRequiredFieldsAndOffersNoOutputOnlyFlag) {
+  CLI::App* create = app_.get_subcommand("defect")->get_subcommand("create-defect");
+  for (const char* output_only :
+       {"--defect.status", "--defect.etag", "--defect.id", "--defect.revision",
+        "--defect.reported_by", "--defect.create_time", "--defect.assignment-json",
+        "--defect.photos-json"}) {
+    EXPECT_THROW(create->get_option(output_only), CLI::OptionNotFound) << output_only;
+  }
+  for (const char* required : {"--defect.vin", "--defect.model", "--defect.zone",
+                               "--defect.station", "--defect.category_code", "--defect.shift"}) {
+    EXPECT_EQ(create->get_option(required)->get_group(), "Required request fields") << required;
+  }
+  for (const char* optional :
+       {"--defect.severity", "--defect.description", "--request_id", "--defect-json"}) {
+    EXPECT_EQ(create->get_option(optional)->get_group(), "Request fields") << optional;
+  }
+  const std::string help = create->help();
+  EXPECT_LT(help.find("Required request fields:"), help.find("\nRequest fields:"));
+
+  // An update: the identifier is required there, the resource's fields when masked.
+  CLI::App* update = app_.get_subcommand("defect")->get_subcommand("update-defect");
+  for (const char* required : {"--defect.id", "--update_mask", "--etag"}) {
+    EXPECT_EQ(update->get_option(required)->get_group(), "Required request fields") << required;
+  }
+  EXPECT_EQ(update->get_option("--defect.zone")->get_group(), "Request fields");
+  EXPECT_THAT(update->get_option("--defect.zone")->get_description(),
+              HasSubstr("Required when --update_mask names it."));
+
+  CLI::App* list = app_.get_subcommand("defect")->get_subcommand("list-defects");
+  const std::string list_help = list->help();
+  EXPECT_THAT(list_help, HasSubstr("--statuses ENUM[,ENUM...]"));
+  EXPECT_THAT(list_help, Not(HasSubstr("...  ...")));
+  EXPECT_THAT(list_help, Not(HasSubstr("ENUM ... ...")));
+  EXPECT_THAT(list_help, HasSubstr("separate them with commas, or repeat the flag"));
+
+  const std::string service_help = app_.get_subcommand("defect")->help();
+  EXPECT_THAT(service_help, HasSubstr("Methods (from the contract):"));
+  EXPECT_THAT(service_help, Not(HasSubstr("Services")));
+  EXPECT_THAT(app_.help(), HasSubstr("Services (from the contracts):"));
+}
+
+TEST_F(CommandsTest, MissingRequiredFlagsAreNamedBeforeAnyCall) {
+  absl::Status status;
+  EXPECT_EQ(
+      Build({"defect", "create-defect", "--defect.vin", "WVW1", "--defect.zone", "PAINT"}, &status),
+      nullptr);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(status.message(),
+              HasSubstr("missing required flags --defect.model, --defect.station, "
+                        "--defect.category_code, --defect.shift for defect create-defect"));
+
+  // --request-json counts; a masked field of an update is asked for by its flag.
+  EXPECT_EQ(Build({"defect", "update-defect", "--request-json",
+                   R"({"etag":"v1","defect":{"id":"9"}})", "--update_mask", "zone"},
+                  &status),
+            nullptr);
+  EXPECT_THAT(status.message(),
+              HasSubstr("missing required flag --defect.zone (--update_mask names it)"));
+  EXPECT_NE(Build({"defect", "update-defect", "--request-json",
+                   R"({"etag":"v1","defect":{"id":"9","zone":"PAINT"}})", "--update_mask", "zone"}),
+            nullptr);
+
+  EXPECT_EQ(Build({"defect", "verify-repair", "--id", "7"}, &status), nullptr);
+  EXPECT_THAT(status.message(), HasSubstr("missing required flag --decision"));
+}
+
+TEST_F(CommandsTest, FromFileFillsTheRequiredSizeAndChecksum) {
+  const std::string photo = ::testing::TempDir() + "/required_photo.png";
+  std::ofstream(photo) << "png";
+  absl::Status status;
+  EXPECT_NE(Build({"defect", "upload-defect-photo", "--metadata.defect_id", "7",
+                   "--metadata.content_type", "image/png", "--from-file", photo},
+                  &status),
+            nullptr)
+      << status;
+  EXPECT_EQ(
+      Build({"defect", "upload-defect-photo", "--metadata.defect_id", "7", "--from-file", photo},
+            &status),
+      nullptr);
+  EXPECT_THAT(status.message(), HasSubstr("missing required flag --metadata.content_type for"));
+}
+
+TEST_F(CommandsTest, RepeatedEnumsTakeCommasAndRepeatedFlags) {
+  auto request =
+      Build({"defect", "list-defects", "--statuses", "reported,in_repair", "--statuses", "closed"});
+  ASSERT_NE(request, nullptr);
+  auto typed = As<plantmesh::defect::v1::ListDefectsRequest>(*request);
+  ASSERT_EQ(typed.statuses_size(), 3);
+  EXPECT_EQ(typed.statuses(0), plantmesh::defect::v1::DEFECT_STATUS_REPORTED);
+  EXPECT_EQ(typed.statuses(1), plantmesh::defect::v1::DEFECT_STATUS_IN_REPAIR);
+  EXPECT_EQ(typed.statuses(2), plantmesh::defect::v1::DEFECT_STATUS_CLOSED);
 }
 
 TEST_F(CommandsTest, BadValuesNameTheFlag) {

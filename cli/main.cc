@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "cli/command_suggestions.h"
 #include "cli/command_tree.h"
+#include "cli/completion.h"
 #include "cli/connection_flags.h"
 #include "cli/contract_catalog.h"
 #include "cli/list_pages.h"
@@ -91,6 +92,7 @@ int Main(int argc, char** argv) {
   CLI::App* config_init = config->add_subcommand(
       "init", "Write the config file (--config or the default path) from the connection flags");
   config_init->add_flag("--force", force, "Replace an existing file");
+  CompletionCommand completion(&app);
 
   try {
     app.parse(argc, argv);
@@ -108,6 +110,11 @@ int Main(int argc, char** argv) {
     return code == 0 ? 0 : kExitUsage;
   }
 
+  if (completion.Selected()) {
+    absl::Status status = completion.Run(tree.EnumValues(), std::cout);
+    if (!status.ok()) std::cerr << "plantctl: " << status.message() << "\n";
+    return status.ok() ? 0 : kExitUsage;
+  }
   if (settings.config_missing && !config_init->parsed()) {
     std::cerr << "plantctl: the config file " << settings.config_file
               << " (named by --config or PLANTCTL_CONFIG) does not exist; write it with\n"

@@ -210,4 +210,164 @@ const api::v1::FileChunk& FileChunkOf(const FieldDescriptor* field) {
   return field->options().GetExtension(api::v1::file_chunk);
 }
 
+// ---- Field behaviour ------------------------------------------------------------------
+
+bool HasFieldBehavior(const FieldDescriptor* field, api::v1::FieldBehavior behavior) {
+  const auto& declared = field->options().GetRepeatedExtension(api::v1::field_behavior);
+  return std::find(declared.begin(), declared.end(), behavior) != declared.end();
+}
+
+const FieldDescriptor* UpdateMaskOf(const Descriptor* request) {
+  const FieldDescriptor* mask = request->FindFieldByName("update_mask");
+  if (mask == nullptr || mask->is_repeated() || mask->type() != FieldDescriptor::TYPE_MESSAGE ||
+      mask->message_type()->full_name() != "google.protobuf.FieldMask") {
+    return nullptr;
+  }
+  return mask;
+}
+
+namespace {
+
+// How one field behaves where it stands, before its ancestors are considered.
+enum class OwnUse { kOptional, kRequired, kMaskedRequired, kOutputOnly };
+
+// `in_update_resource`: the field is inside a root message field of an update request
+// (other than update_mask itself), where REQUIRED depends on the mask.
+OwnUse OwnUseOf(const FieldDescriptor* field, bool update, bool in_update_resource) {
+  if (HasFieldBehavior(field, api::v1::FIELD_BEHAVIOR_OUTPUT_ONLY)) return OwnUse::kOutputOnly;
+  if (HasFieldBehavior(field, api::v1::FIELD_BEHAVIOR_IDENTIFIER)) {
+    return update ? OwnUse::kRequired : OwnUse::kOutputOnly;
+  }
+  if (HasFieldBehavior(field, api::v1::FIELD_BEHAVIOR_REQUIRED)) {
+    return in_update_resource ? OwnUse::kMaskedRequired : OwnUse::kRequired;
+  }
+  return OwnUse::kOptional;
+}
+
+bool IsSingularMessage(const FieldDescriptor* field) {
+  return field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE && !field->is_repeated();
+}
+
+// Whether an update_mask path list names `path` (relative to the resource): exactly, or by
+// a prefix ("assignment" names "assignment.mechanic_id").
+bool MaskNames(const std::vector<std::string>& mask, const std::string& path) {
+  for (const std::string& named : mask) {
+    if (named == path || absl::StartsWith(path, named + ".")) return true;
+  }
+  return false;
+}
+
+// As protobuf's own parser: deeper nesting is not walked.
+constexpr int kMaxDepth = 100;
+
+struct RequiredWalk {
+  bool update = false;
+  std::vector<std::string> mask;
+  std::vector<MissingField>* out = nullptr;
+
+  // `message` may be a default instance (an absent required message). `resource_prefix`:
+  // the path of `message` relative to the update's resource (empty at the resource itself
+  // and outside one).
+  void Walk(const google::protobuf::Message& message, const std::string& prefix, bool in_resource,
+            const std::string& resource_prefix, int depth) {
+    if (depth > kMaxDepth) return;
+    const Descriptor* type = message.GetDescriptor();
+    const google::protobuf::Reflection* reflection = message.GetReflection();
+    const FieldDescriptor* update_mask = depth == 0 && update ? UpdateMaskOf(type) : nullptr;
+    for (int i = 0; i < type->field_count(); ++i) {
+      const FieldDescriptor* field = type->field(i);
+      const OwnUse use = OwnUseOf(field, update, in_resource);
+      if (use == OwnUse::kOutputOnly) continue;
+      const std::string path =
+          prefix.empty() ? field->name() : absl::StrCat(prefix, ".", field->name());
+      const std::string relative = resource_prefix.empty()
+                                       ? field->name()
+                                       : absl::StrCat(resource_prefix, ".", field->name());
+      const bool masked = use == OwnUse::kMaskedRequired;
+      const bool required = use == OwnUse::kRequired || (masked && MaskNames(mask, relative));
+      // A root message field of an update (the resource) starts a mask-relative path.
+      const bool child_in_resource = in_resource || (depth == 0 && update && field != update_mask);
+      const std::string child_resource_prefix = in_resource ? relative : "";
+      if (IsSingularMessage(field)) {
+        if (reflection->HasField(message, field)) {
+          Walk(reflection->GetMessage(message, field), path, child_in_resource,
+               child_resource_prefix, depth + 1);
+        } else if (required) {
+          const size_t before = out->size();
+          Walk(*reflection->GetMessageFactory()->GetPrototype(field->message_type()), path,
+               child_in_resource, child_resource_prefix, depth + 1);
+          if (out->size() == before) out->push_back({path, masked});
+        }
+        continue;
+      }
+      if (field->is_repeated()) {
+        const int size = reflection->FieldSize(message, field);
+        if (required && size == 0) out->push_back({path, masked});
+        if (field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE && !field->is_map()) {
+          for (int j = 0; j < size; ++j) {
+            Walk(reflection->GetRepeatedMessage(message, field, j), absl::StrCat(path, "[", j, "]"),
+                 child_in_resource, child_resource_prefix, depth + 1);
+          }
+        }
+        continue;
+      }
+      if (required && !reflection->HasField(message, field)) out->push_back({path, masked});
+    }
+  }
+};
+
+}  // namespace
+
+FieldUse FieldUseIn(const Descriptor* request, const std::vector<const FieldDescriptor*>& path) {
+  if (path.empty()) return FieldUse::kOptional;
+  const FieldDescriptor* update_mask = UpdateMaskOf(request);
+  const bool update = update_mask != nullptr;
+  bool ancestors_required = true;
+  for (size_t i = 0; i < path.size(); ++i) {
+    const bool in_resource = update && i > 0 && path[0] != update_mask;
+    const OwnUse use = OwnUseOf(path[i], update, in_resource);
+    if (use == OwnUse::kOutputOnly) return FieldUse::kOutputOnly;
+    if (i + 1 < path.size()) {
+      // An ancestor that is itself required (or the update's resource, whose fields the
+      // mask governs) is always present.
+      const bool resource_root = update && i == 0 && path[0] != update_mask;
+      if (use != OwnUse::kRequired && !resource_root) ancestors_required = false;
+      continue;
+    }
+    switch (use) {
+      case OwnUse::kRequired:
+        return ancestors_required ? FieldUse::kRequired : FieldUse::kRequiredWithParent;
+      case OwnUse::kMaskedRequired:
+        return FieldUse::kRequiredIfMasked;
+      default:
+        return FieldUse::kOptional;
+    }
+  }
+  return FieldUse::kOptional;
+}
+
+std::string MissingField::Description() const {
+  return named_in_mask ? "required: update_mask names it" : "required";
+}
+
+std::vector<MissingField> MissingRequiredFields(const google::protobuf::Message& request) {
+  std::vector<MissingField> missing;
+  RequiredWalk walk;
+  walk.out = &missing;
+  const FieldDescriptor* update_mask = UpdateMaskOf(request.GetDescriptor());
+  walk.update = update_mask != nullptr;
+  if (walk.update && request.GetReflection()->HasField(request, update_mask)) {
+    const google::protobuf::Message& mask =
+        request.GetReflection()->GetMessage(request, update_mask);
+    const FieldDescriptor* paths = mask.GetDescriptor()->FindFieldByName("paths");
+    if (paths != nullptr) {
+      for (int i = 0; i < mask.GetReflection()->FieldSize(mask, paths); ++i) {
+        walk.mask.push_back(mask.GetReflection()->GetRepeatedString(mask, paths, i));
+      }
+    }
+  }
+  walk.Walk(request, "", false, "", 0);
+  return missing;
+}
+
 }  // namespace plantmesh::contract

@@ -9,7 +9,11 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "google/protobuf/descriptor.pb.h"
+#include "google/protobuf/dynamic_message.h"
+#include "google/protobuf/field_mask.pb.h"
 #include "google/protobuf/text_format.h"
 
 namespace plantmesh::contract {
@@ -245,6 +249,235 @@ TEST_F(ContractReaderTest, UnspecifiedUnknownAndRepeatedRolesAreRefused) {
   access->set_allowed_roles(2, api::v1::ROLE_FOREMAN);
   EXPECT_THAT(ValidateMethod(Method("Write")).message(),
               HasSubstr("allowed_roles lists ROLE_FOREMAN twice"));
+}
+
+// Field behaviour (AIP-203) on a resource with every kind, in create, update, stream and
+// list requests, read from a pool of its own as plantctl does.
+class FieldBehaviorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    FileDescriptorProto file;
+    ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(
+        R"pb(
+          name: "t/v1/things.proto"
+          package: "t.v1"
+          dependency: "plantmesh/api/v1/annotations.proto"
+          dependency: "google/protobuf/field_mask.proto"
+          message_type {
+            name: "Part"
+            field { name: "code" number: 1 type: TYPE_STRING label: LABEL_OPTIONAL }
+          }
+          message_type {
+            name: "Thing"
+            field { name: "id" number: 1 type: TYPE_STRING label: LABEL_OPTIONAL }
+            field { name: "name" number: 2 type: TYPE_STRING label: LABEL_OPTIONAL }
+            field { name: "state" number: 3 type: TYPE_INT32 label: LABEL_OPTIONAL }
+            field { name: "note" number: 4 type: TYPE_STRING label: LABEL_OPTIONAL }
+            field {
+              name: "part"
+              number: 5
+              type: TYPE_MESSAGE
+              label: LABEL_OPTIONAL
+              type_name: ".t.v1.Part"
+            }
+            field { name: "tags" number: 6 type: TYPE_STRING label: LABEL_REPEATED }
+          }
+          message_type {
+            name: "CreateThingRequest"
+            field {
+              name: "thing"
+              number: 1
+              type: TYPE_MESSAGE
+              label: LABEL_OPTIONAL
+              type_name: ".t.v1.Thing"
+            }
+            field { name: "request_id" number: 2 type: TYPE_STRING label: LABEL_OPTIONAL }
+          }
+          message_type {
+            name: "UpdateThingRequest"
+            field {
+              name: "thing"
+              number: 1
+              type: TYPE_MESSAGE
+              label: LABEL_OPTIONAL
+              type_name: ".t.v1.Thing"
+            }
+            field {
+              name: "update_mask"
+              number: 2
+              type: TYPE_MESSAGE
+              label: LABEL_OPTIONAL
+              type_name: ".google.protobuf.FieldMask"
+            }
+            field { name: "etag" number: 3 type: TYPE_STRING label: LABEL_OPTIONAL }
+          }
+          message_type {
+            name: "Header"
+            field { name: "size" number: 1 type: TYPE_INT64 label: LABEL_OPTIONAL }
+          }
+          message_type {
+            name: "UploadRequest"
+            field {
+              name: "header"
+              number: 1
+              type: TYPE_MESSAGE
+              label: LABEL_OPTIONAL
+              type_name: ".t.v1.Header"
+              oneof_index: 0
+            }
+            field { name: "chunk" number: 2 type: TYPE_BYTES label: LABEL_OPTIONAL oneof_index: 0 }
+            oneof_decl { name: "payload" }
+          }
+          message_type {
+            name: "PutPartsRequest"
+            field {
+              name: "parts"
+              number: 1
+              type: TYPE_MESSAGE
+              label: LABEL_REPEATED
+              type_name: ".t.v1.Part"
+            }
+          }
+          syntax: "proto3"
+        )pb",
+        &file));
+    auto mark = [&](int message, int field, api::v1::FieldBehavior behavior) {
+      file.mutable_message_type(message)->mutable_field(field)->mutable_options()->AddExtension(
+          api::v1::field_behavior, behavior);
+    };
+    mark(0, 0, api::v1::FIELD_BEHAVIOR_REQUIRED);     // Part.code
+    mark(1, 0, api::v1::FIELD_BEHAVIOR_IDENTIFIER);   // Thing.id
+    mark(1, 1, api::v1::FIELD_BEHAVIOR_REQUIRED);     // Thing.name
+    mark(1, 1, api::v1::FIELD_BEHAVIOR_IMMUTABLE);    //   (several behaviours on one field)
+    mark(1, 2, api::v1::FIELD_BEHAVIOR_OUTPUT_ONLY);  // Thing.state
+    mark(1, 5, api::v1::FIELD_BEHAVIOR_REQUIRED);     // Thing.tags
+    mark(2, 0, api::v1::FIELD_BEHAVIOR_REQUIRED);     // CreateThingRequest.thing
+    mark(3, 0, api::v1::FIELD_BEHAVIOR_REQUIRED);     // UpdateThingRequest.thing
+    mark(3, 1, api::v1::FIELD_BEHAVIOR_REQUIRED);     // UpdateThingRequest.update_mask
+    mark(3, 2, api::v1::FIELD_BEHAVIOR_REQUIRED);     // UpdateThingRequest.etag
+    mark(4, 0, api::v1::FIELD_BEHAVIOR_REQUIRED);     // Header.size
+    for (const google::protobuf::FileDescriptor* dependency :
+         {MethodOptions::descriptor()->file(), api::v1::AccessRule::descriptor()->file(),
+          google::protobuf::FieldMask::descriptor()->file()}) {
+      FileDescriptorProto proto;
+      dependency->CopyTo(&proto);
+      ASSERT_NE(pool_.BuildFile(proto), nullptr);
+    }
+    ASSERT_NE(pool_.BuildFile(file), nullptr);
+  }
+
+  const google::protobuf::Descriptor* Type(const std::string& name) {
+    return pool_.FindMessageTypeByName("t.v1." + name);
+  }
+  std::unique_ptr<google::protobuf::Message> New(const std::string& name, const std::string& text) {
+    std::unique_ptr<google::protobuf::Message> message(factory_.GetPrototype(Type(name))->New());
+    EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(text, message.get())) << text;
+    return message;
+  }
+  std::vector<const google::protobuf::FieldDescriptor*> Path(const std::string& request,
+                                                             const std::string& dotted) {
+    std::vector<const google::protobuf::FieldDescriptor*> path;
+    const google::protobuf::Descriptor* type = Type(request);
+    for (absl::string_view name : absl::StrSplit(dotted, '.')) {
+      path.push_back(type->FindFieldByName(std::string(name)));
+      type = path.back()->message_type();
+    }
+    return path;
+  }
+  std::vector<std::string> Missing(const std::string& request, const std::string& text) {
+    std::vector<std::string> out;
+    for (const MissingField& field : MissingRequiredFields(*New(request, text))) {
+      out.push_back(absl::StrCat(field.path, ": ", field.Description()));
+    }
+    return out;
+  }
+
+  DescriptorPool pool_;
+  google::protobuf::DynamicMessageFactory factory_{&pool_};
+};
+
+TEST_F(FieldBehaviorTest, ReadsTheDeclaredBehaviours) {
+  const auto* name = Type("Thing")->FindFieldByName("name");
+  EXPECT_TRUE(HasFieldBehavior(name, api::v1::FIELD_BEHAVIOR_REQUIRED));
+  EXPECT_TRUE(HasFieldBehavior(name, api::v1::FIELD_BEHAVIOR_IMMUTABLE));
+  EXPECT_FALSE(HasFieldBehavior(name, api::v1::FIELD_BEHAVIOR_OUTPUT_ONLY));
+  EXPECT_FALSE(
+      HasFieldBehavior(Type("Thing")->FindFieldByName("note"), api::v1::FIELD_BEHAVIOR_REQUIRED));
+  EXPECT_EQ(UpdateMaskOf(Type("CreateThingRequest")), nullptr);
+  EXPECT_NE(UpdateMaskOf(Type("UpdateThingRequest")), nullptr);
+}
+
+TEST_F(FieldBehaviorTest, UseInCreateUpdateAndStreamRequests) {
+  // Create: the identifier and output-only fields are the server's; required ones must be set.
+  EXPECT_EQ(FieldUseIn(Type("CreateThingRequest"), Path("CreateThingRequest", "thing.id")),
+            FieldUse::kOutputOnly);
+  EXPECT_EQ(FieldUseIn(Type("CreateThingRequest"), Path("CreateThingRequest", "thing.state")),
+            FieldUse::kOutputOnly);
+  EXPECT_EQ(FieldUseIn(Type("CreateThingRequest"), Path("CreateThingRequest", "thing.name")),
+            FieldUse::kRequired);
+  EXPECT_EQ(FieldUseIn(Type("CreateThingRequest"), Path("CreateThingRequest", "thing.note")),
+            FieldUse::kOptional);
+  EXPECT_EQ(FieldUseIn(Type("CreateThingRequest"), Path("CreateThingRequest", "thing.part.code")),
+            FieldUse::kRequiredWithParent);
+  EXPECT_EQ(FieldUseIn(Type("CreateThingRequest"), Path("CreateThingRequest", "request_id")),
+            FieldUse::kOptional);
+  // Update: the identifier says which; the resource's required fields follow the mask.
+  EXPECT_EQ(FieldUseIn(Type("UpdateThingRequest"), Path("UpdateThingRequest", "thing.id")),
+            FieldUse::kRequired);
+  EXPECT_EQ(FieldUseIn(Type("UpdateThingRequest"), Path("UpdateThingRequest", "thing.name")),
+            FieldUse::kRequiredIfMasked);
+  EXPECT_EQ(FieldUseIn(Type("UpdateThingRequest"), Path("UpdateThingRequest", "thing.state")),
+            FieldUse::kOutputOnly);
+  EXPECT_EQ(FieldUseIn(Type("UpdateThingRequest"), Path("UpdateThingRequest", "etag")),
+            FieldUse::kRequired);
+  // A stream's optional first-message header: required with it.
+  EXPECT_EQ(FieldUseIn(Type("UploadRequest"), Path("UploadRequest", "header.size")),
+            FieldUse::kRequiredWithParent);
+}
+
+TEST_F(FieldBehaviorTest, MissingRequiredFieldsOfACreate) {
+  EXPECT_THAT(Missing("CreateThingRequest", ""),
+              ElementsAre("thing.name: required", "thing.tags: required"));
+  EXPECT_THAT(Missing("CreateThingRequest", R"pb(thing { note: "x" })pb"),
+              ElementsAre("thing.name: required", "thing.tags: required"));
+  EXPECT_THAT(Missing("CreateThingRequest", R"pb(thing { name: "a" tags: "t" })pb"), ElementsAre());
+  // Output-only and identifier fields are not required (the method decides what a given
+  // one means); a given optional message's required fields are.
+  EXPECT_THAT(Missing("CreateThingRequest", R"pb(thing {
+                                                   name: "a"
+                                                   tags: "t"
+                                                   part {}
+                                                 })pb"),
+              ElementsAre("thing.part.code: required"));
+}
+
+TEST_F(FieldBehaviorTest, MissingRequiredFieldsOfAnUpdateFollowTheMask) {
+  EXPECT_THAT(Missing("UpdateThingRequest", ""),
+              ElementsAre("thing.id: required", "update_mask: required", "etag: required"));
+  EXPECT_THAT(Missing("UpdateThingRequest", R"pb(thing { id: "7" note: "n" }
+                                                 update_mask { paths: "note" }
+                                                 etag: "v1")pb"),
+              ElementsAre());
+  EXPECT_THAT(Missing("UpdateThingRequest", R"pb(thing { id: "7" }
+                                                 update_mask { paths: "name" paths: "part" }
+                                                 etag: "v1")pb"),
+              ElementsAre("thing.name: required: update_mask names it"));
+  EXPECT_THAT(Missing("UpdateThingRequest", R"pb(thing {
+                                                   id: "7"
+                                                   part {}
+                                                 }
+                                                 update_mask { paths: "part" }
+                                                 etag: "v1")pb"),
+              ElementsAre("thing.part.code: required: update_mask names it"));
+}
+
+TEST_F(FieldBehaviorTest, StreamsAndRepeatedMessages) {
+  EXPECT_THAT(Missing("UploadRequest", R"pb(chunk: "abc")pb"), ElementsAre());
+  EXPECT_THAT(Missing("UploadRequest", R"pb(header {})pb"), ElementsAre("header.size: required"));
+  EXPECT_THAT(Missing("UploadRequest", R"pb(header { size: 3 })pb"), ElementsAre());
+  EXPECT_THAT(Missing("PutPartsRequest", R"pb(parts { code: "A" }
+                                              parts {})pb"),
+              ElementsAre("parts[1].code: required"));
 }
 
 }  // namespace

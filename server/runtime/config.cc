@@ -345,8 +345,9 @@ absl::StatusOr<ServerConfig> LoadServerConfig(
                  "calls one client connection may have open at once (HTTP/2 "
                  "MAX_CONCURRENT_STREAMS)");
   app.add_option("--min-ping-seconds", config.min_ping_seconds,
-                 "least interval between client keepalive pings accepted; clients' keepalive "
-                 "time must be at least this");
+                 "least interval between client keepalive pings accepted, with or without "
+                 "calls open; clients' keepalive time must be at least this, or the server "
+                 "closes the connection (GOAWAY too_many_pings) and logs the client");
 
   std::vector<std::unique_ptr<CliConfigSection>> sections;
   std::map<std::string, std::shared_ptr<ServiceConfig>> section_values;

@@ -93,8 +93,9 @@ struct ServerConfig {
   // SETTINGS_MAX_CONCURRENT_STREAMS); further calls wait on the client.
   int max_concurrent_streams = 1024;
   // min-ping-seconds: the least interval between client keepalive pings the server
-  // accepts; clients' keepalive time must not be shorter.
-  int min_ping_seconds = 10;
+  // accepts; clients' keepalive time must not be shorter (policy and why 5 s:
+  // keepalive.h).
+  int min_ping_seconds = 5;
   int role_bindings_reload_seconds = 2;  // role-bindings-reload-seconds: file poll period
   // Each known service's section by service name (declared even when not hosted, so
   // one file serves every process of a mesh).

@@ -38,7 +38,12 @@ absl::Status DecodeRequest(const grpc::ByteBuffer& bytes, google::protobuf::Mess
     grpc::ProtoBufferReader reader(&view);
     parsed = reader.status().ok() && request->ParseFromZeroCopyStream(&reader);
   }
-  if (parsed) return CheckRequestText(*request);
+  if (parsed) {
+    // Text first: a request with broken strings is told about those alone; then the
+    // contract's required fields.
+    if (absl::Status text = CheckRequestText(*request); !text.ok()) return text;
+    return CheckRequiredFields(*request);
+  }
   request->Clear();
   // Protobuf refuses a whole proto3 message for one string that is not UTF-8, and says
   // nothing about which: find the fields (and any other broken text) in the bytes.

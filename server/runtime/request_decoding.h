@@ -5,7 +5,8 @@
 //   - a proto3 string that is not valid UTF-8 is INVALID_ARGUMENT naming the field (gRPC's
 //     own parsing answers INTERNAL with no message, without the call being audited or
 //     logged, and ends a client stream as if the client had finished it);
-//   - every string keeps the contract's text rules (request_rules.h).
+//   - every string keeps the contract's text rules (request_rules.h);
+//   - then, every field the contract marks REQUIRED is set (CheckRequiredFields).
 #pragma once
 
 #include <grpcpp/support/byte_buffer.h>

@@ -447,6 +447,14 @@ absl::Status CheckRequestText(const Message& request) {
   return out.ToStatus();
 }
 
+absl::Status CheckRequiredFields(const Message& request) {
+  const std::vector<contract::MissingField> missing = contract::MissingRequiredFields(request);
+  if (missing.empty()) return absl::OkStatus();
+  Collector out;
+  for (const contract::MissingField& field : missing) out.Add(field.path, field.Description());
+  return out.ToStatus();
+}
+
 absl::Status CheckSerializedText(std::string_view wire, const Descriptor* type) {
   Collector out;
   WalkSerialized(wire, type, "", &out, 0);

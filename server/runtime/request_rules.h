@@ -1,4 +1,5 @@
-// The contract's text rules over whole requests, for every service: each string field,
+// The contract's input rules over whole requests, for every service: required fields
+// (CheckRequiredFields) and text. Text: each string field,
 // at any depth (nested messages, repeated fields, map keys and values, oneofs), is
 // checked against the TextRule its field declares with (plantmesh.api.v1.text), or the
 // base rule (single line, valid UTF-8, no control characters) when it declares none.
@@ -31,6 +32,14 @@ absl::Status CheckRequestText(const google::protobuf::Message& request);
 // text rule broken, named as CheckRequestText names them. OK when none is found, i.e.
 // the bytes are malformed in some other way.
 absl::Status CheckSerializedText(std::string_view wire, const google::protobuf::Descriptor* type);
+
+// The contract's REQUIRED fields (plantmesh.api.v1.field_behavior, AIP-203; the rules of
+// contract::MissingRequiredFields): OK, or INVALID_ARGUMENT with a BadRequest field
+// violation per unset required field, named by its path from the request ("defect.vin":
+// "required"; in an update, "defect.zone": "required: update_mask names it"). Run by
+// DecodeRequest after the text rules pass, before any handler; the services' own rules
+// (which fields a call needs beyond that, value ranges) still run in their domain.
+absl::Status CheckRequiredFields(const google::protobuf::Message& request);
 
 // The rule the contract declares for a string field (TEXT_KIND_SINGLE_LINE, no limit,
 // when it declares none).

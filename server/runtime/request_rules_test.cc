@@ -303,9 +303,21 @@ grpc::ByteBuffer Wire(const Message& request, const std::string& marker = "",
   return grpc::ByteBuffer(&slice, 1);
 }
 
+// A report with every field the contract requires.
+v1::CreateDefectRequest CompleteReport() {
+  v1::CreateDefectRequest report;
+  v1::Defect* defect = report.mutable_defect();
+  defect->set_vin("VIN-1");
+  defect->set_model("SEDAN-2.0");
+  defect->set_zone("PAINT");
+  defect->set_station("P-07");
+  defect->set_category_code("PAINT-SCRATCH");
+  defect->set_shift("2026-11-21/A");
+  return report;
+}
+
 TEST(DecodeRequestTest, ParsesAndChecks) {
-  v1::CreateDefectRequest sent;
-  sent.mutable_defect()->set_zone("PAINT");
+  v1::CreateDefectRequest sent = CompleteReport();
   v1::CreateDefectRequest received;
   received.set_request_id("left over");  // cleared first
   EXPECT_TRUE(DecodeRequest(Wire(sent), &received).ok());
@@ -369,6 +381,54 @@ TEST(DecodeRequestTest, BytesFieldsAreNotText) {
   v1::UploadDefectPhotoRequest metadata;
   metadata.mutable_metadata()->set_file_name(std::string("door\0.png", 9));
   EXPECT_THAT(PathsOf(DecodeRequest(Wire(metadata), &received)), ElementsAre("metadata.file_name"));
+}
+
+// The contract's REQUIRED fields, checked after the text rules (a request with broken
+// text hears about that alone), with the description the domain uses.
+TEST(DecodeRequestTest, RequiredFieldsOfTheContractAreRefusedByName) {
+  v1::CreateDefectRequest received;
+  v1::CreateDefectRequest empty;
+  absl::Status refused = DecodeRequest(Wire(empty), &received);
+  EXPECT_EQ(refused.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(PathsOf(refused),
+              ElementsAre("defect.vin", "defect.model", "defect.zone", "defect.station",
+                          "defect.category_code", "defect.shift"));
+  EXPECT_EQ(FieldViolationsOf(refused)[0].description, "required");
+
+  v1::CreateDefectRequest no_shift = CompleteReport();
+  no_shift.mutable_defect()->clear_shift();
+  EXPECT_THAT(PathsOf(DecodeRequest(Wire(no_shift), &received)), ElementsAre("defect.shift"));
+
+  v1::CreateDefectRequest bad_text = CompleteReport();
+  bad_text.mutable_defect()->clear_shift();
+  bad_text.mutable_defect()->set_zone("paint");
+  EXPECT_THAT(PathsOf(DecodeRequest(Wire(bad_text), &received)), ElementsAre("defect.zone"));
+
+  // An update: the identifier, the mask and the etag; the resource's required fields only
+  // where the mask names them.
+  v1::UpdateDefectRequest update;
+  v1::UpdateDefectRequest update_received;
+  EXPECT_THAT(PathsOf(DecodeRequest(Wire(update), &update_received)),
+              ElementsAre("defect.id", "update_mask", "etag"));
+  update.mutable_defect()->set_id("7");
+  update.mutable_defect()->set_description("longer scratch");
+  update.mutable_update_mask()->add_paths("description");
+  update.set_etag("v1");
+  EXPECT_TRUE(DecodeRequest(Wire(update), &update_received).ok());
+  update.mutable_update_mask()->add_paths("zone");
+  absl::Status masked = DecodeRequest(Wire(update), &update_received);
+  EXPECT_THAT(PathsOf(masked), ElementsAre("defect.zone"));
+  EXPECT_EQ(FieldViolationsOf(masked)[0].description, "required: update_mask names it");
+
+  // A client stream: the first message's metadata, not the chunks after it.
+  v1::UploadDefectPhotoRequest chunk;
+  chunk.set_chunk("bytes");
+  v1::UploadDefectPhotoRequest upload_received;
+  EXPECT_TRUE(DecodeRequest(Wire(chunk), &upload_received).ok());
+  v1::UploadDefectPhotoRequest metadata;
+  metadata.mutable_metadata()->set_defect_id("7");
+  EXPECT_THAT(PathsOf(DecodeRequest(Wire(metadata), &upload_received)),
+              ElementsAre("metadata.content_type", "metadata.size_bytes", "metadata.sha256"));
 }
 
 }  // namespace

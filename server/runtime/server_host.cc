@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/notification.h"
+#include "server/runtime/keepalive.h"
 #include "server/runtime/shutdown.h"
 #include "server/runtime/tls.h"
 
@@ -135,14 +136,10 @@ absl::StatusOr<std::unique_ptr<ServerHost>> ServerHost::Start(
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MIN_POLLERS, 1);
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, 2);
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, config.max_concurrent_streams);
-  // Accept client keepalive pings down to min-ping-seconds apart, also on idle
-  // connections (watchers), instead of closing the connection for "too many pings".
-  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
-                             config.min_ping_seconds * 1000);
-  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
-  // Our own pings find dead peers of long-lived streams.
-  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 60 * 1000);
-  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20 * 1000);
+  // Client keepalive pings down to min-ping-seconds apart, also on idle connections
+  // (watchers); a client pinging more often is told so in our log (keepalive.h).
+  ApplyKeepalivePolicy(config.min_ping_seconds, &builder);
+  LogClientsThatPingTooOften(config.min_ping_seconds);
 
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {

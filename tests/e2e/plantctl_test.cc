@@ -9,6 +9,7 @@
 #include <set>
 #include <thread>
 
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "cli/output.h"
@@ -26,6 +27,7 @@ namespace plantmesh::e2e {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::StartsWith;
 
 struct CliRun {
@@ -186,6 +188,45 @@ TEST_F(PlantctlTest, InvalidArgumentExitsWith13AndNamesTheField) {
                         "--defect.category_code", "PAINT-SCRATCH", "--defect.shift", "A"});
   EXPECT_EQ(refused.exit_code, 13) << refused.err;
   EXPECT_THAT(refused.err, HasSubstr("defect.vin"));
+}
+
+// Issue 7: help and checks from the contract's field behaviour, through the real binary.
+TEST_F(PlantctlTest, RequiredFlagsAreMarkedAndCheckedBeforeTheCall) {
+  CliRun help = Plantctl("otto", {"defect", "create-defect", "--help"});
+  EXPECT_EQ(help.exit_code, 0) << help.err;
+  EXPECT_THAT(help.out, HasSubstr("Required request fields:"));
+  EXPECT_THAT(help.out, Not(HasSubstr("--defect.status")));
+  EXPECT_THAT(help.out, Not(HasSubstr("--defect.etag")));
+
+  CliRun missing = Plantctl(
+      "otto", {"defect", "create-defect", "--defect.vin", "VIN-REQ-1", "--defect.zone", "REQZONE"});
+  EXPECT_EQ(missing.exit_code, 2) << missing.err;  // usage: nothing was sent
+  EXPECT_THAT(missing.err, HasSubstr("missing required flags --defect.model, --defect.station, "
+                                     "--defect.category_code, --defect.shift"));
+  CliRun listed = Plantctl("manager", {"defect", "list-defects", "--zone", "REQZONE"}, "csv");
+  ASSERT_EQ(listed.exit_code, 0) << listed.err;
+  EXPECT_THAT(listed.out, Not(HasSubstr("VIN-REQ-1")));
+
+  // Repeated enums as a comma list or repeated flags, against the server.
+  ASSERT_EQ(
+      Plantctl("otto", {"defect", "create-defect", "--defect.vin", "VIN-REQ-2", "--defect.model",
+                        "M", "--defect.zone", "REQZONE", "--defect.station", "S",
+                        "--defect.category_code", "PAINT-SCRATCH", "--defect.shift", "A"})
+          .exit_code,
+      0);
+  for (const std::vector<std::string>& statuses :
+       {std::vector<std::string>{"--statuses", "cancelled,reported"},
+        std::vector<std::string>{"--statuses", "cancelled", "--statuses", "reported"}}) {
+    std::vector<std::string> args = {"defect", "list-defects", "--zone", "REQZONE"};
+    args.insert(args.end(), statuses.begin(), statuses.end());
+    CliRun list = Plantctl("manager", args, "csv");
+    ASSERT_EQ(list.exit_code, 0) << list.err;
+    EXPECT_THAT(list.out, HasSubstr("VIN-REQ-2")) << absl::StrJoin(statuses, " ");
+  }
+  CliRun closed_only = Plantctl(
+      "manager", {"defect", "list-defects", "--zone", "REQZONE", "--statuses", "closed"}, "csv");
+  ASSERT_EQ(closed_only.exit_code, 0) << closed_only.err;
+  EXPECT_THAT(closed_only.out, Not(HasSubstr("VIN-REQ-2")));
 }
 
 TEST_F(PlantctlTest, CsvOutputHasAHeaderAndOneRowPerDefect) {

@@ -1,7 +1,8 @@
 // The one reader of what the contracts (proto/plantmesh/**) declare beyond their types,
 // in the options of plantmesh/api/v1/annotations.proto and protobuf's idempotency_level:
 // who may call a method, whether it changes state or is safe to retry, which field makes
-// a retried write idempotent, and what text a string field accepts. The server, the code
+// a retried write idempotent, what text a string field accepts, and how a field behaves in
+// requests (required, output only, identifier: AIP-203). The server, the code
 // generator, plantctl and the contract tests all ask here instead of reading options.
 //
 // Works on descriptors of any pool (the generated pool, protoc's in a plugin, a pool built
@@ -17,6 +18,7 @@
 #include "absl/strings/string_view.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/descriptor.pb.h"
+#include "google/protobuf/message.h"
 #include "plantmesh/api/v1/annotations.pb.h"
 
 namespace plantmesh::contract {
@@ -109,5 +111,55 @@ std::string DescribeTextRule(const api::v1::TextRule& rule);
 const google::protobuf::FieldDescriptor* FileChunkFieldOf(const google::protobuf::Descriptor* type);
 // The field's file_chunk option (the default instance when it has none).
 const api::v1::FileChunk& FileChunkOf(const google::protobuf::FieldDescriptor* field);
+
+// ---- Field behaviour (plantmesh.api.v1.field_behavior, AIP-203) ----------------------
+
+// Whether the field declares `behavior` in its (plantmesh.api.v1.field_behavior) option.
+bool HasFieldBehavior(const google::protobuf::FieldDescriptor* field,
+                      api::v1::FieldBehavior behavior);
+
+// The root field `update_mask` (a singular google.protobuf.FieldMask) that makes a request
+// an update in AIP-203's sense, or nullptr. In an update, a resource's REQUIRED fields are
+// required only where the mask names them, and its IDENTIFIER is required.
+const google::protobuf::FieldDescriptor* UpdateMaskOf(const google::protobuf::Descriptor* request);
+
+// What a request may or must carry in one field.
+enum class FieldUse {
+  kOptional,
+  // Must be set: REQUIRED (or an update's IDENTIFIER), and so is every message on its path.
+  kRequired,
+  // REQUIRED, but in a message that is optional: must be set when that message is given
+  // (e.g. a client stream's first-message `metadata`).
+  kRequiredWithParent,
+  // REQUIRED in the resource of an update: must be set when update_mask names it.
+  kRequiredIfMasked,
+  // Set by the server (OUTPUT_ONLY somewhere on the path, or an IDENTIFIER outside an
+  // update): not taken from this request.
+  kOutputOnly,
+};
+
+// How the field at `path` (the chain of fields from the root of a `request`, e.g.
+// {defect, vin}) is used in that request.
+FieldUse FieldUseIn(const google::protobuf::Descriptor* request,
+                    const std::vector<const google::protobuf::FieldDescriptor*>& path);
+
+// A REQUIRED field a request leaves unset.
+struct MissingField {
+  // Path from the request root: "defect.vin", "metadata.sha256", "items[2].name".
+  std::string path;
+  // Required because the update's update_mask names it.
+  bool named_in_mask = false;
+  // "required", or "required: update_mask names it".
+  std::string Description() const;
+};
+
+// Every REQUIRED field `request` leaves unset (a scalar at its default, an empty repeated
+// field, an absent message), in field order, by FieldUseIn's rules: fields inside an
+// absent optional message are not required; inside an absent required message the
+// message's own required fields are listed (or the message itself when it has none).
+// Output-only fields are not looked at. Unset means "not present" for fields with
+// presence and "default value" (empty, 0, the zero enum) for the others. Works on any
+// message (generated or dynamic) by reflection.
+std::vector<MissingField> MissingRequiredFields(const google::protobuf::Message& request);
 
 }  // namespace plantmesh::contract

@@ -76,9 +76,13 @@ struct ClientOptions {
   // Use a channel-private subchannel pool (a fresh TLS handshake, e.g. to pick up a
   // rotated certificate within one process).
   bool private_connection_pool = false;
-  // HTTP/2 keepalive pings on an open connection (also during idle Watch streams),
-  // to notice a dead peer or NAT drop. Must not be shorter than the server's
-  // --min-ping-seconds (default 10 s), or the server closes the connection.
+  // HTTP/2 keepalive pings while calls are open (also during Watch streams that carry no
+  // data for minutes), to notice a dead peer or a NAT/firewall that dropped the flow.
+  // Must not be shorter than the server's min-ping-seconds (default 5 s: the server accepts
+  // a ping every 5 s or more slowly, server/runtime/keepalive.h); a client that pings more
+  // often is disconnected with GOAWAY "too_many_pings" (its calls fail UNAVAILABLE) and
+  // the server logs it. The default, 30 s, is accepted by every PlantMesh server whose
+  // min-ping-seconds is 30 or less.
   absl::Duration keepalive_time = absl::Seconds(30);
   // How long to wait for a ping's acknowledgement before dropping the connection.
   absl::Duration keepalive_timeout = absl::Seconds(10);

@@ -1,0 +1,94 @@
+#include "server/runtime/keepalive.h"
+
+#include <grpc/grpc.h>
+#include <grpc/support/log.h>
+#include <grpcpp/server_builder.h>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <cstdlib>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+
+namespace plantmesh::runtime {
+namespace {
+
+std::atomic<int> g_min_ping_seconds{5};
+// The least severity of gRPC's own lines passed on (GRPC_VERBOSITY, default ERROR); lines
+// below it are dropped, except the GOAWAY we turn into a warning.
+std::atomic<int> g_grpc_verbosity{GPR_LOG_SEVERITY_ERROR};
+
+void OnGrpcLog(gpr_log_func_args* args) {
+  const char* message = args->message != nullptr ? args->message : "";
+  if (std::optional<std::string> warning =
+          TooManyPingsWarning(message, g_min_ping_seconds.load())) {
+    spdlog::warn("{}", *warning);
+    return;
+  }
+  if (static_cast<int>(args->severity) < g_grpc_verbosity.load()) return;
+  switch (args->severity) {
+    case GPR_LOG_SEVERITY_ERROR:
+      spdlog::error("grpc: {} ({}:{})", message, args->file, args->line);
+      break;
+    case GPR_LOG_SEVERITY_INFO:
+      spdlog::info("grpc: {} ({}:{})", message, args->file, args->line);
+      break;
+    default:
+      spdlog::debug("grpc: {} ({}:{})", message, args->file, args->line);
+      break;
+  }
+}
+
+int VerbosityFromEnvironment() {
+  const char* verbosity = std::getenv("GRPC_VERBOSITY");
+  if (verbosity == nullptr) return GPR_LOG_SEVERITY_ERROR;
+  const absl::string_view value = verbosity;
+  if (absl::EqualsIgnoreCase(value, "DEBUG")) return GPR_LOG_SEVERITY_DEBUG;
+  if (absl::EqualsIgnoreCase(value, "INFO")) return GPR_LOG_SEVERITY_INFO;
+  if (absl::EqualsIgnoreCase(value, "NONE")) return GPR_LOG_SEVERITY_ERROR + 1;
+  return GPR_LOG_SEVERITY_ERROR;
+}
+
+}  // namespace
+
+int EnforcedPingIntervalMs(int min_ping_seconds) { return min_ping_seconds * 800; }
+
+void ApplyKeepalivePolicy(int min_ping_seconds, grpc::ServerBuilder* builder) {
+  builder->AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+                              EnforcedPingIntervalMs(min_ping_seconds));
+  builder->AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder->AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, kMaxPingStrikes);
+  // Our own pings find dead peers of long-lived streams.
+  builder->AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 60 * 1000);
+  builder->AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20 * 1000);
+}
+
+void LogClientsThatPingTooOften(int min_ping_seconds) {
+  g_min_ping_seconds = min_ping_seconds;
+  g_grpc_verbosity = VerbosityFromEnvironment();
+  gpr_set_log_function(OnGrpcLog);
+  // gRPC core reports the GOAWAY it sends at DEBUG level, whatever its tracers: let DEBUG
+  // lines reach OnGrpcLog, which drops what GRPC_VERBOSITY did not ask for.
+  gpr_set_log_verbosity(GPR_LOG_SEVERITY_DEBUG);
+}
+
+std::optional<std::string> TooManyPingsWarning(absl::string_view grpc_line, int min_ping_seconds) {
+  const size_t marker = grpc_line.find(": Sending goaway");
+  if (marker == absl::string_view::npos || !absl::StrContains(grpc_line, "too_many_pings")) {
+    return std::nullopt;
+  }
+  absl::string_view peer = grpc_line.substr(0, marker);
+  // Newer gRPC versions add " SERVER" (or " CLIENT") after the peer.
+  if (absl::EndsWith(peer, " SERVER")) peer.remove_suffix(7);
+  return absl::StrCat(
+      "client ", peer, " pinged too often and was disconnected (HTTP/2 GOAWAY ENHANCE_YOUR_CALM ",
+      "\"too_many_pings\"): this server accepts keepalive pings every ", min_ping_seconds,
+      " s or more slowly (min-ping-seconds; a strike is a ping sooner than ",
+      EnforcedPingIntervalMs(min_ping_seconds), " ms after the previous one while no data is ",
+      "sent; the connection is closed after ", kMaxPingStrikes + 1,
+      " strikes). The client must set its keepalive time to at least ", min_ping_seconds,
+      " s (e.g. grpc-js grpc.keepalive_time_ms >= ", min_ping_seconds * 1000, ")");
+}
+
+}  // namespace plantmesh::runtime
