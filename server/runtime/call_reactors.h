@@ -51,6 +51,7 @@
 #include "server/runtime/request_decoding.h"
 #include "server/runtime/shutdown.h"
 #include "server/runtime/streams.h"
+#include "server/runtime/tsan_handoff.h"
 
 namespace plantmesh::runtime {
 
@@ -161,7 +162,7 @@ class StreamCall final
     grpc::Status begun = binding_.policy->Begin(context, binding_.method, &call_);
     if (!begun.ok()) {
       finish_requested_ = finish_issued_ = true;
-      this->Finish(begun);
+      FinishWith(begun);
       return;
     }
     admitted_ = true;
@@ -179,12 +180,16 @@ class StreamCall final
       }
       Execute(ops);
       Unref();
+      return;
     }
+    TsanRelease(this);  // before gRPC's first reaction
   }
 
   // gRPC's reactions (gRPC's threads; never block). ReadDone and WriteDone arrive
-  // through ReactorOf, for the shapes that read or write.
+  // through ReactorOf, for the shapes that read or write. Each begins with TsanAcquire
+  // and ends with TsanRelease: gRPC orders them, through libgrpc (tsan_handoff.h).
   void ReadDone(bool ok) {
+    TsanAcquire(this);
     if constexpr (kReads) {
       bool schedule;
       {
@@ -198,9 +203,11 @@ class StreamCall final
       }
       if (schedule) ScheduleStrand();
     }
+    TsanRelease(this);
   }
 
   void WriteDone(bool ok) {
+    TsanAcquire(this);
     if constexpr (kWrites) {
       const Response* next = nullptr;
       bool schedule = false;
@@ -221,13 +228,15 @@ class StreamCall final
         schedule = MaybeScheduleLocked();
         ops = TakeFinishLocked();
       }
-      if (next != nullptr) this->StartWrite(next);
+      if (next != nullptr) StartWriteOf(next);
       if (schedule) ScheduleStrand();
       Execute(ops);
     }
+    TsanRelease(this);
   }
 
   void OnCancel() override {
+    TsanAcquire(this);
     FinishOps ops;
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -237,9 +246,11 @@ class StreamCall final
       ops = TakeFinishLocked();
     }
     Execute(ops);
+    TsanRelease(this);
   }
 
   void OnDone() override {
+    TsanAcquire(this);  // after every reaction and Finish
     if (admitted_) RemoveDrainListener(this);
     Unref();
   }
@@ -296,6 +307,7 @@ class StreamCall final
       std::lock_guard<std::mutex> lock(handle_->mu);
       handle_->target = nullptr;
     }
+    TsanAcquire(this);
     delete this;
   }
 
@@ -308,6 +320,25 @@ class StreamCall final
   };
 
   ~StreamCall() override = default;
+
+  // gRPC's operations, each after TsanRelease: what led to them happens before the
+  // reactions they cause.
+  void StartWriteOf(const Response* message) {
+    if constexpr (kWrites) {
+      TsanRelease(this);
+      this->StartWrite(message);
+    }
+  }
+  void StartReadOf(grpc::ByteBuffer* message) {
+    if constexpr (kReads) {
+      TsanRelease(this);
+      this->StartRead(message);
+    }
+  }
+  void FinishWith(const grpc::Status& status) {
+    TsanRelease(this);
+    this->Finish(status);
+  }
 
   void RequestFinishLocked(absl::Status status) {
     if (finish_requested_) return;
@@ -335,7 +366,7 @@ class StreamCall final
   void Execute(const FinishOps& ops) {
     if (!ops.finish) return;
     if (ops.source != nullptr) ops.source->OnCallEnd();
-    this->Finish(binding_.policy->End(call_, ops.status, ops.audited));
+    FinishWith(binding_.policy->End(call_, ops.status, ops.audited));
   }
 
   bool HasWorkLocked() const {
@@ -440,7 +471,7 @@ class StreamCall final
           if constexpr (kReads) {
             if (!finish_requested_) {
               lock.unlock();
-              this->StartRead(&read_buffer_);
+              StartReadOf(&read_buffer_);
               lock.lock();
             }
           }
@@ -459,7 +490,7 @@ class StreamCall final
             if constexpr (kShape == StreamShape::kBidi) source_pending_ = false;
             if (!finish_requested_) {
               lock.unlock();
-              this->StartRead(&read_buffer_);
+              StartReadOf(&read_buffer_);
               lock.lock();
             }
             continue;
@@ -497,7 +528,7 @@ class StreamCall final
                 write_outstanding_ = true;
                 const Response* next = &queue_.front();
                 lock.unlock();
-                this->StartWrite(next);
+                StartWriteOf(next);
                 lock.lock();
               }
             } else if (pulled == Pull::kPending) {
