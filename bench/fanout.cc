@@ -217,8 +217,8 @@ int Run(const Flags& flags) {
       peak.threads = std::max(peak.threads, sample.threads);
       peak.rss_kib = std::max(peak.rss_kib, sample.rss_kib);
     }
-    if (reports == 100 && flags.redis_port > 0) {
-      redis_clients = RedisClients(flags.redis_host, flags.redis_port);
+    if (reports % 50 == 0 && flags.redis_port > 0) {
+      redis_clients = std::max(redis_clients, RedisClients(flags.redis_host, flags.redis_port));
     }
   }
   absl::SleepFor(absl::Seconds(2));  // the last changes' way to every watcher

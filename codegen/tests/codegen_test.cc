@@ -479,13 +479,16 @@ TEST_F(CodegenTest, StreamsWaitingForTheirClientHoldNoHandlerThread) {
   watch.set_count(-1);
   auto idle = client_->Count(watch);
   // Production stops: at most a window's worth plus kStreamBuffer per stream.
+  // Settled: no message produced for 100 ms (a producer that never stops never settles).
   int before = -1;
+  absl::Time changed = absl::Now();
   ASSERT_TRUE(Eventually([&] {
     const int now = service_.counted.load();
-    const bool settled = now == before;
-    before = now;
-    absl::SleepFor(absl::Milliseconds(100));
-    return settled;
+    if (now != before) {
+      before = now;
+      changed = absl::Now();
+    }
+    return absl::Now() - changed >= absl::Milliseconds(100);
   }));
   EXPECT_LT(before, 3 * 200) << "a stream kept producing for a client that does not read";
   // The one handler thread is free for other calls.

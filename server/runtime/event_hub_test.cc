@@ -293,7 +293,13 @@ TEST_F(EventHubTest, CatchUpJoinsTheLiveFeedWithoutGapOrDuplicate) {
     ASSERT_TRUE(from_zero.ok() && from_middle.ok());
     started.push_back({*std::move(from_zero), 0});
     started.push_back({*std::move(from_middle), known / 2 + 1});
-    absl::SleepFor(absl::Milliseconds(5));  // spreads the subscriptions over the writing
+    // The next pair starts once the writer published more, so the subscriptions are
+    // spread over the writing.
+    absl::MutexLock lock(&mu);
+    auto more = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+      return cursors.size() > known || done.load();
+    };
+    mu.AwaitWithTimeout(absl::Condition(&more), kWait);
   }
   writer.join();
   std::vector<std::string> all;

@@ -1,6 +1,6 @@
 // The PostgreSQL side of request_id idempotency (idempotency.h): the table
-// <schema>.request_log (DDL: service_tables/0001_outbox_and_request_log.sql) and the two steps a store takes inside the
-// transaction of an idempotent change:
+// <schema>.request_log (DDL: service_tables/0001_outbox_and_request_log.sql) and the two steps a
+// store takes inside the transaction of an idempotent change:
 //   1. Claim(key) before the change. A first call claims the key (a concurrent call with
 //      the same key waits on it until the first commits or rolls back); a retry gets the
 //      recorded entry back and the store answers with it, changing nothing; the same key

@@ -64,6 +64,9 @@ class WatchSourceTest : public ::testing::Test {
     handle_->target = &counter_;
   }
   void TearDown() override {
+    // The hub's threads may still run a subscription's notification: stop them before
+    // the counter they wake goes away.
+    hub_.reset();
     std::lock_guard<std::mutex> lock(handle_->mu);
     handle_->target = nullptr;
   }
@@ -122,11 +125,12 @@ class WatchSourceTest : public ::testing::Test {
     return got;
   }
 
+  // Declared before the hub, so destroyed after it (the hub's threads wake the counter).
+  WakeCounter counter_;
+  std::shared_ptr<StreamControl::Handle> handle_ = std::make_shared<StreamControl::Handle>();
   EventHubOptions options_;
   std::unique_ptr<RedisServer> redis_server_;
   std::unique_ptr<EventHub> hub_;
-  WakeCounter counter_;
-  std::shared_ptr<StreamControl::Handle> handle_ = std::make_shared<StreamControl::Handle>();
   std::string last_cursor_;  // of the last message pulled
 };
 

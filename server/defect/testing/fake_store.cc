@@ -5,10 +5,10 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "plantmesh/common/status_macros.h"
 #include "plantmesh/common/uuid.h"
 #include "server/defect/convert.h"
 #include "server/runtime/errors.h"
-#include "plantmesh/common/status_macros.h"
 
 namespace plantmesh::defect::testing {
 namespace {

@@ -28,6 +28,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "plantmesh/common/status_macros.h"
 #include "plantmesh/defect/v1/defect.pb.h"
 #include "server/defect/convert.h"
 #include "server/defect/domain.h"
@@ -35,7 +36,6 @@
 #include "server/defect/testing/fake_store.h"
 #include "server/defect/testing/store_test_helpers.h"
 #include "server/runtime/errors.h"
-#include "plantmesh/common/status_macros.h"
 
 namespace plantmesh::defect::testing {
 
