@@ -75,20 +75,25 @@ if(PLANTMESH_SANITIZE STREQUAL "thread")
   # Notification (ours and gRPC's own locks) are invisible to it. This object, linked
   # into every executable, interposes their entry points and tells ThreadSanitizer
   # about each lock and unlock (as abseil itself does when built with it).
+  # It also carries the edge from a thread starting a gRPC batch to the reaction its
+  # completion runs (tsan_grpc_batch.cc), which libgrpc makes with its own atomics.
   add_library(plantmesh_tsan_absl_sync OBJECT
-              "${CMAKE_CURRENT_LIST_DIR}/sanitizers/tsan_absl_sync.cc")
+              "${CMAKE_CURRENT_LIST_DIR}/sanitizers/tsan_absl_sync.cc"
+              "${CMAKE_CURRENT_LIST_DIR}/sanitizers/tsan_grpc_batch.cc")
   target_link_libraries(plantmesh_tsan_absl_sync PRIVATE absl::synchronization)
+  target_include_directories(plantmesh_tsan_absl_sync PRIVATE "${PROJECT_SOURCE_DIR}")
   # The executable must export these definitions, so that gRPC's and abseil's own
   # calls (through the PLT) reach them too.
   set(_absl_exports "")
   foreach(_pattern IN ITEMS _ZN4absl*5Mutex* _ZNK4absl*5Mutex* _ZN4absl*7CondVar*
                             _ZN4absl*12Notification* _ZNK4absl*12Notification*
-                            gpr_once_init)
+                            gpr_once_init grpc_call_start_batch)
     list(APPEND _absl_exports "--export-dynamic-symbol=${_pattern}")
   endforeach()
   list(JOIN _absl_exports "," _absl_exports)
   set(PLANTMESH_TSAN_ABSL_LINK_OPTION "LINKER:${_absl_exports}")
-  # A generator expression (the object's path): usable in add_test and custom commands.
+  # A generator expression (the objects' paths, space-separated): usable in add_test and
+  # custom commands.
   string(APPEND PLANTMESH_SANITIZER_LINK_FLAGS_STRING
-         " $<TARGET_OBJECTS:plantmesh_tsan_absl_sync> -Wl,${_absl_exports}")
+         " $<JOIN:$<TARGET_OBJECTS:plantmesh_tsan_absl_sync>, > -Wl,${_absl_exports}")
 endif()

@@ -62,6 +62,29 @@ struct MethodBinding {
   const char* method;  // fully qualified, e.g. "plantmesh.defect.v1.DefectService.GetDefect"
 };
 
+namespace internal {
+
+// A unary call's reactor: gRPC's default one (nothing to do on cancellation) plus the
+// mark that orders the handler's response, written and serialized on the executor,
+// before gRPC destroys it after OnDone on its own thread (tsan_handoff.h). Deletes
+// itself.
+class UnaryReactor final : public grpc::ServerUnaryReactor {
+ public:
+  explicit UnaryReactor(grpc_call* c_call) : c_call_(c_call) {}
+  void OnDone() override {
+    TsanAcquire(TsanSendsOf(c_call_));
+    TsanAcquire(TsanReceivesOf(c_call_));
+    delete this;
+  }
+  // OnDone may run on the thread that completed the call, as the default reactor's.
+  bool InternalInlineable() override { return true; }
+
+ private:
+  grpc_call* const c_call_;
+};
+
+}  // namespace internal
+
 // Unary: `handler(CallContext&, const Request&, Response*) -> absl::Status` runs on the
 // executor with the request decoded from `request_bytes`; RESOURCE_EXHAUSTED without
 // running it when the executor's queue is full.
@@ -70,7 +93,7 @@ grpc::ServerUnaryReactor* StartUnaryCall(grpc::CallbackServerContext* context,
                                          const MethodBinding& binding,
                                          const grpc::ByteBuffer* request_bytes, Response* response,
                                          Handler handler) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  grpc::ServerUnaryReactor* reactor = new internal::UnaryReactor(context->c_call());
   auto call = std::make_shared<CallContext>();
   grpc::Status begun = binding.policy->Begin(context, binding.method, call.get());
   if (!begun.ok()) {
@@ -154,6 +177,7 @@ class StreamCall final
   StreamCall(grpc::CallbackServerContext* context, const MethodBinding& binding,
              const grpc::ByteBuffer* request_bytes, Response* response, Opener opener)
       : binding_(binding),
+        c_call_(context->c_call()),
         request_bytes_(request_bytes),
         response_(response),
         opener_(std::move(opener)),
@@ -162,7 +186,7 @@ class StreamCall final
     grpc::Status begun = binding_.policy->Begin(context, binding_.method, &call_);
     if (!begun.ok()) {
       finish_requested_ = finish_issued_ = true;
-      FinishWith(begun);
+      this->Finish(begun);
       return;
     }
     admitted_ = true;
@@ -182,14 +206,15 @@ class StreamCall final
       Unref();
       return;
     }
-    TsanRelease(this);  // before gRPC's first reaction
+    TsanRelease(&tsan_created_);  // before OnCancel
   }
 
   // gRPC's reactions (gRPC's threads; never block). ReadDone and WriteDone arrive
-  // through ReactorOf, for the shapes that read or write. Each begins with TsanAcquire
-  // and ends with TsanRelease: gRPC orders them, through libgrpc (tsan_handoff.h).
+  // through ReactorOf, for the shapes that read or write. Each acquires what it follows
+  // and releases for OnDone: gRPC orders them inside libgrpc, where TSan does not see
+  // it (tsan_handoff.h).
   void ReadDone(bool ok) {
-    TsanAcquire(this);
+    TsanAcquire(TsanReceivesOf(c_call_));  // the StartRead
     if constexpr (kReads) {
       bool schedule;
       {
@@ -203,11 +228,11 @@ class StreamCall final
       }
       if (schedule) ScheduleStrand();
     }
-    TsanRelease(this);
+    TsanRelease(&tsan_reacted_);
   }
 
   void WriteDone(bool ok) {
-    TsanAcquire(this);
+    TsanAcquire(TsanSendsOf(c_call_));  // the StartWrite (its message serialized)
     if constexpr (kWrites) {
       const Response* next = nullptr;
       bool schedule = false;
@@ -228,15 +253,15 @@ class StreamCall final
         schedule = MaybeScheduleLocked();
         ops = TakeFinishLocked();
       }
-      if (next != nullptr) StartWriteOf(next);
+      if (next != nullptr) this->StartWrite(next);
       if (schedule) ScheduleStrand();
       Execute(ops);
     }
-    TsanRelease(this);
+    TsanRelease(&tsan_reacted_);
   }
 
   void OnCancel() override {
-    TsanAcquire(this);
+    TsanAcquire(&tsan_created_);
     FinishOps ops;
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -246,11 +271,14 @@ class StreamCall final
       ops = TakeFinishLocked();
     }
     Execute(ops);
-    TsanRelease(this);
+    TsanRelease(&tsan_reacted_);
   }
 
   void OnDone() override {
-    TsanAcquire(this);  // after every reaction and Finish
+    // After every reaction, operation and Finish.
+    TsanAcquire(&tsan_reacted_);
+    TsanAcquire(TsanSendsOf(c_call_));
+    TsanAcquire(TsanReceivesOf(c_call_));
     if (admitted_) RemoveDrainListener(this);
     Unref();
   }
@@ -307,7 +335,6 @@ class StreamCall final
       std::lock_guard<std::mutex> lock(handle_->mu);
       handle_->target = nullptr;
     }
-    TsanAcquire(this);
     delete this;
   }
 
@@ -320,25 +347,6 @@ class StreamCall final
   };
 
   ~StreamCall() override = default;
-
-  // gRPC's operations, each after TsanRelease: what led to them happens before the
-  // reactions they cause.
-  void StartWriteOf(const Response* message) {
-    if constexpr (kWrites) {
-      TsanRelease(this);
-      this->StartWrite(message);
-    }
-  }
-  void StartReadOf(grpc::ByteBuffer* message) {
-    if constexpr (kReads) {
-      TsanRelease(this);
-      this->StartRead(message);
-    }
-  }
-  void FinishWith(const grpc::Status& status) {
-    TsanRelease(this);
-    this->Finish(status);
-  }
 
   void RequestFinishLocked(absl::Status status) {
     if (finish_requested_) return;
@@ -366,7 +374,7 @@ class StreamCall final
   void Execute(const FinishOps& ops) {
     if (!ops.finish) return;
     if (ops.source != nullptr) ops.source->OnCallEnd();
-    FinishWith(binding_.policy->End(call_, ops.status, ops.audited));
+    this->Finish(binding_.policy->End(call_, ops.status, ops.audited));
   }
 
   bool HasWorkLocked() const {
@@ -471,7 +479,7 @@ class StreamCall final
           if constexpr (kReads) {
             if (!finish_requested_) {
               lock.unlock();
-              StartReadOf(&read_buffer_);
+              this->StartRead(&read_buffer_);
               lock.lock();
             }
           }
@@ -490,7 +498,7 @@ class StreamCall final
             if constexpr (kShape == StreamShape::kBidi) source_pending_ = false;
             if (!finish_requested_) {
               lock.unlock();
-              StartReadOf(&read_buffer_);
+              this->StartRead(&read_buffer_);
               lock.lock();
             }
             continue;
@@ -528,7 +536,7 @@ class StreamCall final
                 write_outstanding_ = true;
                 const Response* next = &queue_.front();
                 lock.unlock();
-                StartWriteOf(next);
+                this->StartWrite(next);
                 lock.lock();
               }
             } else if (pulled == Pull::kPending) {
@@ -574,6 +582,7 @@ class StreamCall final
   }
 
   const MethodBinding binding_;
+  grpc_call* const c_call_;  // names the call's sync addresses (tsan_handoff.h)
   const grpc::ByteBuffer* const request_bytes_;
   Response* const response_;
   Request request_;               // a server stream's, decoded by Open
@@ -584,6 +593,10 @@ class StreamCall final
   const std::shared_ptr<StreamControl::Handle> handle_;
   std::atomic<int> refs_{1};  // gRPC's, until OnDone
   bool admitted_ = false;     // Begin let the call in (set before any concurrency)
+  // Sync addresses only (tsan_handoff.h): the constructor's end for OnCancel, the
+  // reactions' ends for OnDone.
+  char tsan_created_ = 0;
+  char tsan_reacted_ = 0;
 
   std::mutex mu_;
   bool opened_ = false;  // the handler returned its parts

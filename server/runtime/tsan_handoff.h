@@ -1,11 +1,18 @@
 // Happens-before edges ThreadSanitizer cannot see by itself. gRPC's callback API hands
-// a reactor from thread to thread inside libgrpc (its closures and call combiner use
-// their own atomics, and Debian's libgrpc is not instrumented), although it guarantees
-// the order: the reactor's creation and every StartRead/StartWrite/Finish come before
-// the reactions they cause, and every reaction before OnDone. The reactors
-// (call_reactors.h) state those guarantees with these marks so that TSan checks our
-// code against them instead of reporting gRPC's hand-offs as races. No-ops outside
-// TSan builds.
+// a call from thread to thread inside libgrpc (its closures and call combiner use their
+// own atomics, and Debian's libgrpc is not instrumented), although it guarantees the
+// order: a reactor's creation comes before its reactions, each StartRead/StartWrite/
+// Finish before the reaction it causes, and every reaction before OnDone. The reactors
+// (call_reactors.h) state those guarantees with these marks so that TSan checks our code
+// against them instead of reporting gRPC's hand-offs as races. No-ops outside TSan
+// builds.
+//
+// The edge from a started operation to its reaction: in TSan builds every executable
+// carries its own grpc_call_start_batch (cmake/sanitizers/tsan_grpc_batch.cc), which
+// releases TsanSendsOf(call) for a batch that sends (message, metadata, status) and
+// TsanReceivesOf(call) for one that receives, after the batch was filled (the message
+// serialized) and before libgrpc takes it. A reaction acquires the one it follows
+// (OnWriteDone: sends, OnReadDone: receives, OnDone: both).
 #pragma once
 
 #if defined(__SANITIZE_THREAD__)
@@ -20,24 +27,31 @@
 #include <sanitizer/tsan_interface.h>
 #endif
 
+struct grpc_call;
+
 namespace plantmesh::runtime {
 
 // What this thread did so far happens before whatever follows a TsanAcquire(`sync`).
-inline void TsanRelease(void* sync) {
+inline void TsanRelease(const void* sync) {
 #if defined(PM_TSAN_ENABLED)
-  __tsan_release(sync);
+  __tsan_release(const_cast<void*>(sync));
 #else
   (void)sync;
 #endif
 }
 
 // Whatever preceded a TsanRelease(`sync`) happens before what this thread does next.
-inline void TsanAcquire(void* sync) {
+inline void TsanAcquire(const void* sync) {
 #if defined(PM_TSAN_ENABLED)
-  __tsan_acquire(sync);
+  __tsan_acquire(const_cast<void*>(sync));
 #else
   (void)sync;
 #endif
 }
+
+// The sync addresses of a call's batches (above): two distinct addresses inside the
+// call's own memory (it outlives every reaction), never accessed as data.
+inline void* TsanSendsOf(grpc_call* call) { return call; }
+inline void* TsanReceivesOf(grpc_call* call) { return reinterpret_cast<char*>(call) + 1; }
 
 }  // namespace plantmesh::runtime

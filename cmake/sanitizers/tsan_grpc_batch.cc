@@ -1,0 +1,77 @@
+// ThreadSanitizer builds only (PLANTMESH_SANITIZE=thread): the happens-before edge from
+// a thread that starts a gRPC batch to the callback-API reaction its completion runs.
+//
+// A reactor's StartWrite, StartRead or Finish fills its operations (serializing the
+// message: our generated code reading our Response) on the calling thread and hands
+// them to libgrpc through grpc_call_start_batch; the completion runs the reaction
+// (OnWriteDone, OnReadDone, OnDone) on another thread. libgrpc orders the two with its
+// own atomics (call combiner, closure queues), which TSan cannot see in Debian's
+// uninstrumented library, so it reported the reaction's accesses (a written response
+// destroyed, a read message decoded) as racing with the thread that started the batch.
+//
+// This definition, linked into every executable and exported from it (libgrpc++'s call
+// through the PLT reaches it first), releases on the call's send or receive sync address
+// (server/runtime/tsan_handoff.h) once the batch's operations are filled, just before
+// libgrpc takes them; the reactions acquire the same address (call_reactors.h). A batch
+// libgrpc refuses completes nothing, so the extra release orders nothing wrongly.
+#include <dlfcn.h>
+#include <grpc/grpc.h>
+#include <sanitizer/tsan_interface.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+
+#include "server/runtime/tsan_handoff.h"
+
+#ifndef PM_TSAN_ENABLED
+#error "tsan_grpc_batch.cc belongs in ThreadSanitizer builds only"
+#endif
+
+namespace {
+
+using StartBatch = grpc_call_error (*)(grpc_call*, const grpc_op*, size_t, void*, void*);
+
+// libgrpc's definition (the next one after this executable's). A relaxed atomic, not a
+// function-local static, for the reason given in tsan_absl_sync.cc.
+std::atomic<void*> real_start_batch{nullptr};
+
+StartBatch Real() {
+  void* address = real_start_batch.load(std::memory_order_relaxed);
+  if (address == nullptr) {
+    address = dlsym(RTLD_NEXT, "grpc_call_start_batch");
+    if (address == nullptr) {
+      std::fprintf(stderr, "tsan_grpc_batch: grpc_call_start_batch not found (%s)\n", dlerror());
+      std::abort();
+    }
+    real_start_batch.store(address, std::memory_order_relaxed);
+  }
+  return reinterpret_cast<StartBatch>(address);
+}
+
+}  // namespace
+
+extern "C" grpc_call_error grpc_call_start_batch(grpc_call* call, const grpc_op* ops, size_t nops,
+                                                 void* tag, void* reserved) {
+  bool sends = false;
+  bool receives = false;
+  for (size_t i = 0; i < nops; ++i) {
+    switch (ops[i].op) {
+      case GRPC_OP_SEND_INITIAL_METADATA:
+      case GRPC_OP_SEND_MESSAGE:
+      case GRPC_OP_SEND_CLOSE_FROM_CLIENT:
+      case GRPC_OP_SEND_STATUS_FROM_SERVER:
+        sends = true;
+        break;
+      case GRPC_OP_RECV_INITIAL_METADATA:
+      case GRPC_OP_RECV_MESSAGE:
+      case GRPC_OP_RECV_STATUS_ON_CLIENT:
+      case GRPC_OP_RECV_CLOSE_ON_SERVER:
+        receives = true;
+        break;
+    }
+  }
+  if (sends) __tsan_release(plantmesh::runtime::TsanSendsOf(call));
+  if (receives) __tsan_release(plantmesh::runtime::TsanReceivesOf(call));
+  return Real()(call, ops, nops, tag, reserved);
+}
