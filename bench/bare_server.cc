@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "CLI/CLI.hpp"
+#include "plantmesh/common/mutex_settings.h"
 #include "plantmesh/system/v1/system_service.grpc.pb.h"
 
 namespace plantmesh::bench {
@@ -68,6 +69,7 @@ class BareSyncSystemService final : public system_v1::SystemService::Service {
 };
 
 int Main(int argc, char** argv) {
+  plantmesh::common::UseReleaseMutexSettings();
   std::string listen = "127.0.0.1:0";
   std::string ca_file;
   std::string cert_file;

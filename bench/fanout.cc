@@ -26,6 +26,7 @@
 #include "bench/latency_histogram.h"
 #include "bench/scenarios.h"
 #include "nlohmann/json.hpp"
+#include "plantmesh/common/mutex_settings.h"
 #include "plantmesh/defect/v1/defect_service.grpc.pb.h"
 #include "plantmesh/sdk/client_options.h"
 
@@ -276,6 +277,7 @@ int Run(const Flags& flags) {
 }  // namespace plantmesh::bench
 
 int main(int argc, char** argv) {
+  plantmesh::common::UseReleaseMutexSettings();
   plantmesh::bench::Flags flags;
   CLI::App app{
       "plantmesh-fanout (bench B10): N WatchDefects streams, a writer reporting defects at a "

@@ -13,6 +13,7 @@
 #include "bench/load_driver.h"
 #include "bench/scenarios.h"
 #include "nlohmann/json.hpp"
+#include "plantmesh/common/mutex_settings.h"
 #include "plantmesh/sdk/client_options.h"
 #include "plantmesh/system/v1/system_service.pm_client.h"
 
@@ -117,6 +118,7 @@ absl::Status AwaitServer(const sdk::ClientOptions& options, absl::Duration wait)
 }
 
 int Main(int argc, char** argv) {
+  plantmesh::common::UseReleaseMutexSettings();
   Flags flags;
   sdk::ClientOptions& client = flags.scenario.client;
   CLI::App app{

@@ -3,6 +3,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "cli/list_pages.h"
 #include "cli/request_builder.h"
 #include "plantmesh/common/uuid.h"
 
@@ -46,6 +47,12 @@ CommandTree::CommandTree(const ContractCatalog& catalog, CLI::App* root) : catal
         ->add_option("--request-json", binding->request_json,
                      "The whole request as JSON; flags given beside it override its fields")
         ->group("Request fields");
+    if (IsPagedList(method.method)) {
+      binding->app->add_flag("--all", binding->all_pages,
+                             "Every page, printed as it arrives (progress on stderr when it is "
+                             "a terminal). Without it: the one page, and when more follow, exit "
+                             "code 3 and a last stderr line naming the next --page_token");
+    }
     if (method.request_file_chunk != nullptr) {
       binding->app
           ->add_option("--from-file", binding->from_file,

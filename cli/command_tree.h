@@ -21,6 +21,7 @@ struct MethodBinding {
   std::string request_json;
   std::string from_file;
   std::string to_file;
+  bool all_pages = false;  // --all, on paged List methods (cli/list_pages.h)
 };
 
 class CommandTree {

@@ -9,7 +9,7 @@
 #include "absl/strings/strip.h"
 #include "cli/embedded_contracts.h"
 #include "google/protobuf/descriptor.pb.h"
-#include "plantmesh/api/v1/annotations.pb.h"
+#include "plantmesh/common/contract.h"
 
 namespace plantmesh::cli {
 namespace {
@@ -54,18 +54,8 @@ std::string EnumHelp(const google::protobuf::EnumDescriptor* type) {
 // What the contract's text rule (plantmesh.api.v1.text) lets a string field hold, for
 // --help; empty for one line without a limit of its own (every string's base rule).
 std::string TextHelp(const FieldDescriptor* field) {
-  const plantmesh::api::v1::TextRule& rule =
-      field->options().GetExtension(plantmesh::api::v1::text);
-  std::string limit =
-      rule.max_chars() > 0 ? absl::StrCat("at most ", rule.max_chars(), " characters") : "";
-  switch (rule.kind()) {
-    case plantmesh::api::v1::TEXT_KIND_CODE:
-      return " [code: 1-32 characters A-Z, 0-9, '-']";
-    case plantmesh::api::v1::TEXT_KIND_MULTI_LINE:
-      return absl::StrCat(" [may span lines", limit.empty() ? "" : "; ", limit, "]");
-    default:
-      return limit.empty() ? "" : absl::StrCat(" [one line, ", limit, "]");
-  }
+  const std::string rule = contract::DescribeTextRule(contract::TextRuleOf(field));
+  return rule.empty() ? "" : absl::StrCat(" [", rule, "]");
 }
 
 void AddFlags(const Descriptor* type, const std::string& prefix,
@@ -118,26 +108,6 @@ void AddFlags(const Descriptor* type, const std::string& prefix,
   }
 }
 
-// `type`'s singular string `request_id` field, or nullptr.
-const FieldDescriptor* RequestIdField(const Descriptor& type) {
-  const FieldDescriptor* field = type.FindFieldByName("request_id");
-  if (field == nullptr || field->type() != FieldDescriptor::TYPE_STRING || field->is_repeated()) {
-    return nullptr;
-  }
-  return field;
-}
-
-const FieldDescriptor* FileChunkField(const Descriptor* type) {
-  for (int i = 0; i < type->field_count(); ++i) {
-    const FieldDescriptor* field = type->field(i);
-    if (field->type() == FieldDescriptor::TYPE_BYTES &&
-        field->options().HasExtension(plantmesh::api::v1::file_chunk)) {
-      return field;
-    }
-  }
-  return nullptr;
-}
-
 MethodCommand CommandFor(const MethodDescriptor* method) {
   MethodCommand command;
   command.service_command = ServiceCommandName(method->service());
@@ -145,12 +115,11 @@ MethodCommand CommandFor(const MethodDescriptor* method) {
   command.grpc_path = absl::StrCat("/", method->service()->full_name(), "/", method->name());
   command.method = method;
   command.comment = CommentOf(method);
-  const MethodOptions& options = method->options();
-  const plantmesh::api::v1::AccessRule& access = options.GetExtension(plantmesh::api::v1::access);
-  command.roles.assign(access.roles().begin(), access.roles().end());
-  command.any_authenticated = access.any_authenticated();
-  command.retry_safe = options.idempotency_level() == MethodOptions::NO_SIDE_EFFECTS ||
-                       options.idempotency_level() == MethodOptions::IDEMPOTENT;
+  const contract::MethodContract declared = contract::MethodContractOf(method);
+  command.roles = declared.RoleNames();
+  command.any_authenticated = declared.any_authenticated;
+  command.who_may_call = declared.WhoMayCall();
+  command.retry_safe = declared.retry_safe();
   if (method->client_streaming() && method->server_streaming()) {
     command.kind = StreamKind::kBidiStreaming;
   } else if (method->client_streaming()) {
@@ -159,20 +128,11 @@ MethodCommand CommandFor(const MethodDescriptor* method) {
     command.kind = StreamKind::kServerStreaming;
   }
   command.flags = FlagsFor(method->input_type());
-  command.request_id = RequestIdField(*method->input_type());
-  if (command.request_id == nullptr) {
-    // One level down, for requests whose id sits in a header message (a client
-    // stream's first message carries `metadata`, the chunks after it do not).
-    const Descriptor& input = *method->input_type();
-    for (int i = 0; i < input.field_count() && command.request_id == nullptr; ++i) {
-      const FieldDescriptor* field = input.field(i);
-      if (field->type() != FieldDescriptor::TYPE_MESSAGE || field->is_repeated()) continue;
-      command.request_id = RequestIdField(*field->message_type());
-      if (command.request_id != nullptr) command.request_id_parent = field;
-    }
-  }
-  command.request_file_chunk = FileChunkField(method->input_type());
-  command.response_file_chunk = FileChunkField(method->output_type());
+  const contract::RequestIdField request_id = contract::RequestIdOf(method->input_type());
+  command.request_id = request_id.field;
+  command.request_id_parent = request_id.parent;
+  command.request_file_chunk = contract::FileChunkFieldOf(method->input_type());
+  command.response_file_chunk = contract::FileChunkFieldOf(method->output_type());
   return command;
 }
 
@@ -233,10 +193,7 @@ std::string MethodCommand::RequestIdPath() const {
 
 std::string MethodCommand::Description() const {
   std::string text = comment;
-  absl::StrAppend(&text, "\n\nRoles: ",
-                  any_authenticated ? "any authenticated identity"
-                  : roles.empty()   ? "none (refused to everyone)"
-                                    : absl::StrJoin(roles, ", "));
+  absl::StrAppend(&text, "\n\nRoles: ", who_may_call);
   absl::StrAppend(&text, "\nSafe to retry: ", retry_safe ? "yes (" : "no (",
                   MethodOptions::IdempotencyLevel_Name(method->options().idempotency_level()), ")");
   switch (kind) {

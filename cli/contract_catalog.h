@@ -42,8 +42,11 @@ struct MethodCommand {
   std::string grpc_path;        // "/plantmesh.defect.v1.DefectService/CreateDefect"
   const google::protobuf::MethodDescriptor* method = nullptr;
   std::string comment;  // the RPC's leading comment
+  // What the contract declares (plantmesh/common/contract.h): role names ("qc_engineer"),
+  // and "foreman, admin" / "any authenticated identity" / "none (refused to everyone)".
   std::vector<std::string> roles;
   bool any_authenticated = false;
+  std::string who_may_call;
   // From idempotency_level: NO_SIDE_EFFECTS and IDEMPOTENT calls are safe to retry.
   bool retry_safe = false;
   StreamKind kind = StreamKind::kUnary;

@@ -10,11 +10,13 @@
 #include "cli/command_tree.h"
 #include "cli/connection_flags.h"
 #include "cli/contract_catalog.h"
+#include "cli/list_pages.h"
 #include "cli/method_runner.h"
 #include "cli/output.h"
 #include "cli/pki_commands.h"
 #include "cli/signal_canceller.h"
 #include "grpcpp/channel.h"
+#include "plantmesh/common/mutex_settings.h"
 #include "plantmesh/sdk/client_options.h"
 #include "plantmesh/sdk/status.h"
 
@@ -27,6 +29,7 @@ constexpr int kExitStatusBase = 10;
 
 constexpr char kExitCodesFooter[] =
     "Exit codes: 0 OK; 1 local failure (files, TLS setup); 2 usage error;\n"
+    "3 a list printed one page and more follow (use --all, or the --page_token on stderr);\n"
     "10 + gRPC status code otherwise, e.g. 13 INVALID_ARGUMENT, 15 NOT_FOUND,\n"
     "16 ALREADY_EXISTS, 17 PERMISSION_DENIED, 19 FAILED_PRECONDITION, 20 ABORTED,\n"
     "24 UNAVAILABLE, 26 UNAUTHENTICATED, 25 DATA_LOSS (a --to-file check failed).\n"
@@ -37,6 +40,7 @@ int ExitCodeFor(const absl::Status& status) {
 }
 
 int Main(int argc, char** argv) {
+  plantmesh::common::UseReleaseMutexSettings();
   SignalCanceller canceller;  // before gRPC starts any thread
 
   absl::StatusOr<std::unique_ptr<ContractCatalog>> catalog = ContractCatalog::Embedded();
@@ -136,13 +140,17 @@ int Main(int argc, char** argv) {
   env.requests_in = &std::cin;
   env.on_call = [&canceller](grpc::ClientContext* context) { canceller.SetCall(context); };
   env.interrupted = &canceller.interrupted();
+  bool more_pages = false;
+  env.list_paging.all = binding->all_pages;
+  env.list_paging.progress = isatty(STDERR_FILENO) ? &std::cerr : nullptr;
+  env.list_paging.more_pages = &more_pages;
   absl::Status status = RunMethod(*binding, **catalog, **request, env);
   std::cout.flush();
   if (!status.ok()) {
     std::cerr << sdk::DescribeStatus(status) << "\n";
     return ExitCodeFor(status);
   }
-  return 0;
+  return more_pages ? kExitMorePages : 0;
 }
 
 }  // namespace

@@ -9,8 +9,9 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "cli/generic_call.h"
+#include "cli/list_pages.h"
 #include "cli/request_builder.h"
-#include "plantmesh/api/v1/annotations.pb.h"
+#include "plantmesh/common/contract.h"
 #include "plantmesh/common/sha256.h"
 #include "plantmesh/common/status_macros.h"
 #include "plantmesh/sdk/status.h"
@@ -50,7 +51,7 @@ absl::Status SetAt(Message* root, const std::string& dotted_path, const std::str
 absl::Status SendFile(GenericCall& call, const MethodBinding& binding,
                       const ContractCatalog& catalog, const Message& first, bool* call_alive) {
   const FieldDescriptor* chunk_field = binding.command->request_file_chunk;
-  const auto& annotation = chunk_field->options().GetExtension(plantmesh::api::v1::file_chunk);
+  const auto& annotation = contract::FileChunkOf(chunk_field);
   std::ifstream in(binding.from_file, std::ios::binary);
   if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", binding.from_file));
   common::Sha256 digest;
@@ -116,7 +117,7 @@ class FileSink {
       : path_(std::move(path)),
         temp_path_(path_ + ".part"),
         chunk_field_(chunk_field),
-        annotation_(chunk_field->options().GetExtension(plantmesh::api::v1::file_chunk)),
+        annotation_(contract::FileChunkOf(chunk_field)),
         out_(temp_path_, std::ios::binary | std::ios::trunc) {}
 
   bool ok() const { return static_cast<bool>(out_); }
@@ -189,6 +190,7 @@ class FileSink {
 absl::Status RunMethod(const MethodBinding& binding, const ContractCatalog& catalog,
                        const Message& request, const RunEnvironment& env) {
   const MethodCommand& command = *binding.command;
+  if (IsPagedList(command.method)) return RunPagedList(binding, catalog, request, env);
   const bool client_streams =
       command.kind == StreamKind::kClientStreaming || command.kind == StreamKind::kBidiStreaming;
   const bool server_streams =

@@ -6,6 +6,7 @@
 #include <functional>
 #include <istream>
 #include <memory>
+#include <ostream>
 
 #include "absl/status/status.h"
 #include "cli/command_tree.h"
@@ -19,6 +20,13 @@ class ClientContext;
 
 namespace plantmesh::cli {
 
+// How a paged List method is run (cli/list_pages.h).
+struct ListPaging {
+  bool all = false;                  // --all: every page
+  std::ostream* progress = nullptr;  // stderr when it is a terminal, else null
+  bool* more_pages = nullptr;        // set when the printed rows are not the whole list
+};
+
 struct RunEnvironment {
   std::shared_ptr<grpc::Channel> channel;
   sdk::ClientOptions options;
@@ -28,6 +36,7 @@ struct RunEnvironment {
   std::function<void(grpc::ClientContext*)> on_call;
   // Set when the user interrupted the call: a cancelled stream then ends cleanly.
   const std::atomic<bool>* interrupted = nullptr;
+  ListPaging list_paging;
 };
 
 // The call's status as absl::Status (rich details kept); OK when a stream was stopped

@@ -51,6 +51,8 @@ class ResponsePrinter {
   // (header before the first), or a key/value block.
   void PrintStreamed(const google::protobuf::Message& response);
 
+  void Flush() { out_.flush(); }
+
  private:
   void PrintRows(const std::vector<const google::protobuf::Message*>& rows,
                  const std::vector<Column>& columns);

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 #include <string>
 
@@ -233,6 +234,51 @@ TEST_F(PkiTest, BindRolesRejectsMistypedEntriesNamingFileAndEntry) {
 
   EXPECT_EQ(BindRoles(file, "spiffe://x/user/\xff", {"admin"}).code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+// A mistyped role would make the server refuse the whole file (or, before roles were an enum,
+// deny that identity everything): plantctl refuses it before writing, naming the role.
+TEST_F(PkiTest, BindRolesRefusesAnUnknownRoleAndWritesNothing) {
+  const std::string file = dir_ + "/role-bindings.json";
+  ASSERT_TRUE(BindRoles(file, "spiffe://x/user/a", {"admin"}).ok());
+  std::ifstream before_in(file);
+  const std::string before((std::istreambuf_iterator<char>(before_in)),
+                           std::istreambuf_iterator<char>());
+
+  absl::Status status = BindRoles(file, "spiffe://x/user/b", {"mechanic", "forman"});
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(status.message()),
+              ::testing::HasSubstr("--role forman for spiffe://x/user/b: unknown role \"forman\" "
+                                   "(known: operator, mechanic, foreman, qc_engineer"));
+  std::ifstream after_in(file);
+  const std::string after((std::istreambuf_iterator<char>(after_in)),
+                          std::istreambuf_iterator<char>());
+  EXPECT_EQ(after, before);
+}
+
+TEST_F(PkiTest, BindRolesRefusesAFileWithAnUnknownRoleNamingTheBinding) {
+  const std::string file = dir_ + "/role-bindings.json";
+  std::ofstream(file)
+      << R"({"bindings": [{"identity_prefix": "spiffe://x/service/", "roles": ["integrator"]},)"
+      << R"( {"identity": "spiffe://x/user/c", "roles": ["qc-engineer"]}]})";
+  absl::Status status = BindRoles(file, "spiffe://x/user/a", {"admin"});
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(
+      std::string(status.message()),
+      ::testing::HasSubstr(file + ": bindings[1] (identity \"spiffe://x/user/c\").roles[0]: "
+                                  "unknown role \"qc-engineer\""));
+}
+
+TEST_F(PkiTest, BindRolesKeepsPrefixBindings) {
+  const std::string file = dir_ + "/role-bindings.json";
+  std::ofstream(file)
+      << R"({"bindings": [{"identity_prefix": "spiffe://x/service/", "roles": ["integrator"]}]})";
+  ASSERT_TRUE(BindRoles(file, "spiffe://x/user/a", {"admin"}).ok());
+  std::ifstream in(file);
+  const nlohmann::json document = nlohmann::json::parse(in);
+  ASSERT_EQ(document["bindings"].size(), 2u);
+  EXPECT_EQ(document["bindings"][0]["identity_prefix"], "spiffe://x/service/");
+  EXPECT_EQ(document["bindings"][1]["identity"], "spiffe://x/user/a");
 }
 
 }  // namespace

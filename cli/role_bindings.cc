@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "cli/atomic_file.h"
 #include "nlohmann/json.hpp"
+#include "plantmesh/common/contract.h"
 
 namespace plantmesh::pki {
 
@@ -28,6 +29,16 @@ absl::Status BindRoles(const std::string& bindings_file, const std::string& iden
     return absl::InvalidArgumentError(
         absl::StrCat(bindings_file, ": \"bindings\" is not an array; not changing it"));
   }
+  // Roles are the names of the contract's Role enum: a mistyped one would grant nothing,
+  // and the server refuses the whole file, so it is refused here before anything is written.
+  for (size_t r = 0; r < roles.size(); ++r) {
+    absl::StatusOr<api::v1::Role> known = contract::RoleFromName(roles[r]);
+    if (!known.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("--role ", roles[r], " for ", identity, ": ",
+                                                     known.status().message(), "; not changing ",
+                                                     bindings_file));
+    }
+  }
   // Checked before any access: nlohmann's typed accessors throw on a wrong type,
   // and a hand-edited file must yield an error, not an abort.
   for (size_t i = 0; i < bindings.size(); ++i) {
@@ -36,20 +47,44 @@ absl::Status BindRoles(const std::string& bindings_file, const std::string& iden
     if (!entry.is_object()) {
       return absl::InvalidArgumentError(absl::StrCat(where, " is not an object; not changing it"));
     }
+    // An entry binds an identity, or (the server's other form) an identity_prefix.
     auto found_identity = entry.find("identity");
+    const char* key = "identity";
+    if (found_identity == entry.end()) {
+      found_identity = entry.find("identity_prefix");
+      key = "identity_prefix";
+    }
     if (found_identity == entry.end() || !found_identity->is_string()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(where, ": \"identity\" is missing or not a string; not changing it"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          where,
+          ": \"identity\" (or \"identity_prefix\") is missing or not a string; not changing it"));
     }
     auto found_roles = entry.find("roles");
     if (found_roles != entry.end() && !found_roles->is_array()) {
       return absl::InvalidArgumentError(
           absl::StrCat(where, ": \"roles\" is not an array; not changing it"));
     }
+    // A binding already in the file with an unknown role makes the server refuse the file:
+    // say which one, rather than write a file the server will not load.
+    if (found_roles == entry.end()) continue;
+    for (size_t r = 0; r < found_roles->size(); ++r) {
+      const nlohmann::json& role = (*found_roles)[r];
+      absl::Status known = role.is_string()
+                               ? contract::RoleFromName(role.get<std::string>()).status()
+                               : absl::InvalidArgumentError(absl::StrCat(
+                                     "not a role name (known: ", contract::KnownRoleNames(), ")"));
+      if (!known.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(where, " (", key, " ", found_identity->dump(), ").roles[", r,
+                         "]: ", known.message(), "; not changing it"));
+      }
+    }
   }
   bool found = false;
   for (nlohmann::json& entry : bindings) {
-    if (entry["identity"].get_ref<const std::string&>() == identity) {
+    auto entry_identity = entry.find("identity");
+    if (entry_identity != entry.end() &&
+        entry_identity->get_ref<const std::string&>() == identity) {
       entry["roles"] = roles;
       found = true;
     }

@@ -11,6 +11,9 @@ namespace plantmesh::pki {
 
 // Sets the roles of `identity` in the binding file (created when missing), replacing
 // the roles it had; other entries and unknown keys are kept. Written atomically.
+// Roles are names of the contract's Role enum ("qc_engineer", contract::RoleName):
+// INVALID_ARGUMENT, with nothing written, for an unknown one in `roles` or in a binding
+// already in the file (naming that binding).
 absl::Status BindRoles(const std::string& bindings_file, const std::string& identity,
                        const std::vector<std::string>& roles);
 

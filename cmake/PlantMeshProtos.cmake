@@ -1,6 +1,7 @@
 # Generates C++ from proto/ into ${PLANTMESH_GEN_DIR} (build tree only):
 #   plantmesh_proto        messages + gRPC stubs of every contract (one library)
-#   PLANTMESH_SDK_SOURCES  the typed client facades  (<file>.pm_client.{h,cc}), for sdk/
+#   PLANTMESH_SDK_SOURCES  the typed clients and connections (<file>.pm_client.{h,cc}), for sdk/
+#   PLANTMESH_SDK_MOCK_HEADERS the connections' gMock mocks (<file>.pm_mock.h), for sdk_mocks
 #   PLANTMESH_SERVER_SOURCES the guarded server bases (<file>.pm_server.{h,cc}), for server/
 set(PLANTMESH_PROTO_ROOT "${PROJECT_SOURCE_DIR}/proto")
 set(PLANTMESH_GEN_DIR "${PROJECT_BINARY_DIR}/gen")
@@ -22,9 +23,13 @@ list(FILTER PLANTMESH_SERVICE_PROTOS INCLUDE REGEX "_service\\.proto$")
 # pass the source dir as an import dir and name outputs after it: gen/proto/....)
 set(_all_protos ${PLANTMESH_MESSAGE_PROTOS} ${PLANTMESH_SERVICE_PROTOS})
 list(TRANSFORM _all_protos PREPEND "${PLANTMESH_PROTO_ROOT}/" OUTPUT_VARIABLE _all_proto_paths)
+# annotations.proto is generated and compiled by plantmesh_contract (common/), which the
+# code generator links before this library can exist.
+set(_generated_protos ${_all_protos})
+list(REMOVE_ITEM _generated_protos "plantmesh/api/v1/annotations.proto")
 set(PLANTMESH_PROTO_SOURCES "")
-set(PLANTMESH_PROTO_HEADERS "")   # for installation beside the SDK headers
-foreach(_p IN LISTS _all_protos)
+set(PLANTMESH_PROTO_HEADERS "${PLANTMESH_ANNOTATIONS_HEADER}")  # installed beside the SDK's
+foreach(_p IN LISTS _generated_protos)
   string(REGEX REPLACE "\\.proto$" "" _stem "${_p}")
   set(_outputs
     "${PLANTMESH_GEN_DIR}/${_stem}.pb.h" "${PLANTMESH_GEN_DIR}/${_stem}.pb.cc"
@@ -51,16 +56,18 @@ add_library(plantmesh_proto STATIC ${PLANTMESH_PROTO_SOURCES})
 target_include_directories(plantmesh_proto PUBLIC
   $<BUILD_INTERFACE:${PLANTMESH_GEN_DIR}>
   $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
-target_link_libraries(plantmesh_proto PUBLIC protobuf::libprotobuf gRPC::grpc++)
+target_link_libraries(plantmesh_proto PUBLIC plantmesh_contract protobuf::libprotobuf gRPC::grpc++)
 set_target_properties(plantmesh_proto PROPERTIES EXPORT_NAME proto)
 
 # Our plugin: protoc-gen-plantmesh (codegen/). One protoc run for all service files.
 set(PLANTMESH_SDK_SOURCES "")
 set(PLANTMESH_SERVER_SOURCES "")
+set(PLANTMESH_SDK_MOCK_HEADERS "")
 foreach(_p IN LISTS PLANTMESH_SERVICE_PROTOS)
   string(REGEX REPLACE "\\.proto$" "" _stem "${_p}")
   list(APPEND PLANTMESH_SDK_SOURCES
     "${PLANTMESH_GEN_DIR}/${_stem}.pm_client.h" "${PLANTMESH_GEN_DIR}/${_stem}.pm_client.cc")
+  list(APPEND PLANTMESH_SDK_MOCK_HEADERS "${PLANTMESH_GEN_DIR}/${_stem}.pm_mock.h")
   list(APPEND PLANTMESH_SERVER_SOURCES
     "${PLANTMESH_GEN_DIR}/${_stem}.pm_server.h" "${PLANTMESH_GEN_DIR}/${_stem}.pm_server.cc")
 endforeach()
@@ -69,7 +76,8 @@ list(TRANSFORM PLANTMESH_SERVICE_PROTOS PREPEND "${PLANTMESH_PROTO_ROOT}/"
 # What the SDK knows of all contracts together (codegen/contracts_generator.h).
 set(_retry_policy "${PLANTMESH_GEN_DIR}/plantmesh_contracts.pm.cc")
 add_custom_command(
-  OUTPUT ${PLANTMESH_SDK_SOURCES} ${PLANTMESH_SERVER_SOURCES} "${_retry_policy}"
+  OUTPUT ${PLANTMESH_SDK_SOURCES} ${PLANTMESH_SERVER_SOURCES} ${PLANTMESH_SDK_MOCK_HEADERS}
+    "${_retry_policy}"
   COMMAND protobuf::protoc
     "--plugin=protoc-gen-plantmesh=$<TARGET_FILE:protoc-gen-plantmesh>"
     "--plantmesh_out=${PLANTMESH_GEN_DIR}"
@@ -80,11 +88,12 @@ add_custom_command(
   COMMENT "Generating PlantMesh SDK clients and server bases"
   VERBATIM)
 list(APPEND PLANTMESH_SDK_SOURCES "${_retry_policy}")
-add_custom_target(plantmesh_generated DEPENDS ${PLANTMESH_SDK_SOURCES} ${PLANTMESH_SERVER_SOURCES})
+add_custom_target(plantmesh_generated
+  DEPENDS ${PLANTMESH_SDK_SOURCES} ${PLANTMESH_SERVER_SOURCES} ${PLANTMESH_SDK_MOCK_HEADERS})
 
 # plantmesh_generate_contract(<prefix> ROOT <dir> PROTO <path under ROOT>)
 # Generates one contract outside proto/ (a test-only service) the way proto/'s are:
-# messages, gRPC stubs, the server base and the SDK client, into
+# messages, gRPC stubs, the server base, the SDK client and its mock, into
 # <current binary dir>/<prefix>_gen. It may import proto/'s files. Sets <prefix>_SOURCES
 # and <prefix>_GEN_DIR in the caller's scope.
 function(plantmesh_generate_contract prefix)
@@ -94,7 +103,7 @@ function(plantmesh_generate_contract prefix)
   string(REGEX REPLACE "\\.proto$" "" _stem "${ARG_PROTO}")
   set(_outputs "")
   foreach(_ext .pb.h .pb.cc .grpc.pb.h .grpc.pb.cc .pm_server.h .pm_server.cc .pm_client.h
-          .pm_client.cc)
+          .pm_client.cc .pm_mock.h)
     list(APPEND _outputs "${_out}/${_stem}${_ext}")
   endforeach()
   add_custom_command(

@@ -3,7 +3,7 @@
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/descriptor.pb.h>
 
-#include "plantmesh/api/v1/annotations.pb.h"
+#include "plantmesh/common/contract.h"
 
 namespace plantmesh::codegen {
 
@@ -18,27 +18,29 @@ StreamKind KindOf(const google::protobuf::MethodDescriptor* method) {
 }
 
 MethodContract ContractOf(const google::protobuf::MethodDescriptor* method) {
-  MethodContract contract;
-  const MethodOptions& options = method->options();
-  if (options.HasExtension(plantmesh::api::v1::access)) {
-    const auto& access = options.GetExtension(plantmesh::api::v1::access);
-    contract.has_access = true;
-    contract.any_authenticated = access.any_authenticated();
-    contract.roles.assign(access.roles().begin(), access.roles().end());
+  const contract::MethodContract declared = contract::MethodContractOf(method);
+  MethodContract result;
+  result.has_access = declared.declares_access;
+  result.any_authenticated = declared.any_authenticated;
+  result.roles = declared.RoleNames();
+  result.retry_safe = declared.retry_safe();
+  result.idempotency = MethodOptions::IdempotencyLevel_Name(declared.idempotency);
+  return result;
+}
+
+bool ContractValid(const google::protobuf::FileDescriptor* file, std::string* error) {
+  for (int s = 0; s < file->service_count(); ++s) {
+    const absl::Status valid = contract::ValidateService(file->service(s));
+    if (!valid.ok()) {
+      *error = std::string(valid.message());
+      return false;
+    }
   }
-  const auto level = options.idempotency_level();
-  contract.retry_safe =
-      level == MethodOptions::NO_SIDE_EFFECTS || level == MethodOptions::IDEMPOTENT;
-  contract.idempotency = MethodOptions::IdempotencyLevel_Name(level);
-  return contract;
+  return true;
 }
 
 const FieldDescriptor* RequestIdField(const google::protobuf::Descriptor* request) {
-  const FieldDescriptor* field = request->FindFieldByName("request_id");
-  if (field == nullptr || field->is_repeated() || field->type() != FieldDescriptor::TYPE_STRING) {
-    return nullptr;
-  }
-  return field;
+  return contract::RootRequestId(request);
 }
 
 PagedList PagedListOf(const google::protobuf::MethodDescriptor* method) {

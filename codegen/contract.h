@@ -1,5 +1,6 @@
-// What the contract says about a method beyond its types: who may call it, whether it
-// is safe to retry, and whether it is a paged list the SDK can iterate.
+// What the contract says about a method beyond its types, as the generators need it: who
+// may call it and whether it is safe to retry (read by plantmesh/common/contract.h, the
+// one reader of the contract's options), and whether it is a paged list the SDK can iterate.
 #pragma once
 
 #include <string>
@@ -8,6 +9,7 @@
 namespace google::protobuf {
 class Descriptor;
 class FieldDescriptor;
+class FileDescriptor;
 class MethodDescriptor;
 }  // namespace google::protobuf
 
@@ -17,7 +19,7 @@ enum class StreamKind { kUnary, kServerStreaming, kClientStreaming, kBidi };
 StreamKind KindOf(const google::protobuf::MethodDescriptor* method);
 
 struct MethodContract {
-  // Roles from (plantmesh.api.v1.access); empty when none are listed.
+  // Role names ("qc_engineer") from (plantmesh.api.v1.access); empty when none are listed.
   std::vector<std::string> roles;
   bool any_authenticated = false;
   // Whether the method declares the access option at all (absent = denied to all).
@@ -28,6 +30,11 @@ struct MethodContract {
   std::string idempotency;
 };
 MethodContract ContractOf(const google::protobuf::MethodDescriptor* method);
+
+// False, with `error` naming the method and the problem, when a service of `file` declares
+// access that cannot mean what its author wanted (contract::ValidateMethod): generation
+// stops, so such a contract never reaches a server or an SDK.
+bool ContractValid(const google::protobuf::FileDescriptor* file, std::string* error);
 
 // The request's singular string `request_id` field, or nullptr.
 const google::protobuf::FieldDescriptor* RequestIdField(

@@ -9,12 +9,12 @@
 #include <string>
 
 #include "codegen/cpp_names.h"
+#include "plantmesh/common/contract.h"
 
 namespace plantmesh::codegen {
 namespace {
 
 using google::protobuf::FileDescriptor;
-using google::protobuf::MethodOptions;
 
 }  // namespace
 
@@ -52,10 +52,7 @@ void GenerateContracts(const std::vector<const FileDescriptor*>& files,
       const auto* service = file->service(s);
       for (int m = 0; m < service->method_count(); ++m) {
         const auto* method = service->method(m);
-        const auto level = method->options().idempotency_level();
-        if (level != MethodOptions::NO_SIDE_EFFECTS && level != MethodOptions::IDEMPOTENT) {
-          continue;
-        }
+        if (!contract::MethodContractOf(method).retry_safe()) continue;
         p.Print("      {\"$service$\", \"$method$\"},\n", "service", service->full_name(), "method",
                 method->name());
       }

@@ -24,6 +24,9 @@ std::string QualifiedCppClass(const google::protobuf::Descriptor* message);
 // DefectService → DefectClient, SystemService → SystemClient.
 std::string ClientClassName(const google::protobuf::ServiceDescriptor* service);
 
+// DefectService → DefectConnection: the abstract transport under DefectClient.
+std::string ConnectionClassName(const google::protobuf::ServiceDescriptor* service);
+
 // The banner every generated file starts with.
 std::string GeneratedBanner(const google::protobuf::FileDescriptor* file);
 

@@ -3,7 +3,9 @@
 #include <google/protobuf/descriptor.h>
 
 #include "codegen/client_generator.h"
+#include "codegen/contract.h"
 #include "codegen/contracts_generator.h"
+#include "codegen/mock_generator.h"
 #include "codegen/server_generator.h"
 
 namespace plantmesh::codegen {
@@ -16,13 +18,15 @@ bool PlantMeshGenerator::Generate(const google::protobuf::FileDescriptor* file,
     *error = "protoc-gen-plantmesh takes no parameters, got: " + parameter;
     return false;
   }
-  // CMake expects all four files for every service file it lists; a file without
+  // CMake expects all five files for every service file it lists; a file without
   // services gets nothing (there is nothing to serve or call).
   if (file->service_count() == 0) return true;
+  if (!ContractValid(file, error)) return false;
   GenerateServerHeader(file, context);
   GenerateServerSource(file, context);
   GenerateClientHeader(file, context);
   GenerateClientSource(file, context);
+  GenerateMockHeader(file, context);
   return true;
 }
 

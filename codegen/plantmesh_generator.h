@@ -1,5 +1,5 @@
 // The protoc plugin entry: for each file that defines services, writes the server
-// bases and the SDK client facades.
+// bases, the SDK clients with their connections, and the connections' gMock mocks.
 #pragma once
 
 #include <google/protobuf/compiler/code_generator.h>

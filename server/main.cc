@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/strings/str_join.h"
+#include "plantmesh/common/mutex_settings.h"
 #include "plantmesh/common/status_macros.h"
 #include "server/known_services.h"
 #include "server/runtime/access_policy.h"
@@ -197,6 +198,7 @@ __attribute__((constructor(101))) static void BlockTerminationSignalsEarly() {
 int main(int argc, char** argv) {
   // Again, in case this binary was built without constructor priorities.
   plantmesh::runtime::BlockTerminationSignals();
+  plantmesh::common::UseReleaseMutexSettings();
   absl::StatusOr<plantmesh::runtime::ServerConfig> config =
       plantmesh::runtime::LoadServerConfig(argc, argv, plantmesh::KnownServices());
   if (!config.ok()) {

@@ -1,12 +1,13 @@
 # `cmake --install` for the SDK (component `sdk`: `cmake --install <build> --component sdk`
 # needs only plantmesh_sdk built): libraries, public and generated headers, the contracts,
-# the CMake package `PlantMesh` (PlantMesh::sdk, PlantMesh::proto) and pkg-config
-# `plantmesh`. Included from sdk/CMakeLists.txt.
+# the CMake package `PlantMesh` (PlantMesh::sdk, PlantMesh::proto, PlantMesh::contract and,
+# as the component sdk_mocks, PlantMesh::sdk_mocks) and pkg-config `plantmesh`. Included
+# from sdk/CMakeLists.txt.
 include(CMakePackageConfigHelpers)
 
 set(PLANTMESH_INSTALL_CMAKEDIR "${CMAKE_INSTALL_LIBDIR}/cmake/PlantMesh")
 
-install(TARGETS plantmesh_sdk plantmesh_proto plantmesh_common EXPORT PlantMeshTargets
+install(TARGETS plantmesh_sdk plantmesh_proto plantmesh_common plantmesh_contract EXPORT PlantMeshTargets
   ARCHIVE DESTINATION "${CMAKE_INSTALL_LIBDIR}" COMPONENT sdk
   LIBRARY DESTINATION "${CMAKE_INSTALL_LIBDIR}" COMPONENT sdk
   INCLUDES DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}")
@@ -17,8 +18,18 @@ install(DIRECTORY "${CMAKE_CURRENT_SOURCE_DIR}/include/"
 install(DIRECTORY "${PROJECT_SOURCE_DIR}/common/include/"
   DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}" COMPONENT sdk FILES_MATCHING PATTERN "*.h")
 
+# The mocks: header only, in an export set of their own, so that find_package(PlantMesh)
+# without the component needs no GTest.
+if(TARGET plantmesh_sdk_mocks)
+  install(TARGETS plantmesh_sdk_mocks EXPORT PlantMeshMocksTargets
+    INCLUDES DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}")
+  install(EXPORT PlantMeshMocksTargets NAMESPACE PlantMesh::
+    DESTINATION "${PLANTMESH_INSTALL_CMAKEDIR}" COMPONENT sdk)
+endif()
+
 # Generated headers keep their path under gen/: plantmesh/defect/v1/defect_service.pb.h ...
-set(_generated_headers ${PLANTMESH_PROTO_HEADERS} ${PLANTMESH_SDK_SOURCES})
+set(_generated_headers ${PLANTMESH_PROTO_HEADERS} ${PLANTMESH_SDK_SOURCES}
+  ${PLANTMESH_SDK_MOCK_HEADERS})
 list(FILTER _generated_headers INCLUDE REGEX "\\.h$")
 foreach(_header IN LISTS _generated_headers)
   file(RELATIVE_PATH _relative "${PLANTMESH_GEN_DIR}" "${_header}")

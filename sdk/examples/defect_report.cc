@@ -1,10 +1,17 @@
 // defect_report: reports one defect through the PlantMesh SDK and lists what is open.
 //
-//   defect_report --endpoint HOST:PORT --ca ca.crt --cert me.crt --key me.key \
+//   defect_report --endpoint HOST:PORT --ca ca.crt --cert me.crt --key me.key
 //                 [--vin VIN] [--model MODEL] [--shift SHIFT] [--zone ZONE] [--station STATION]
 //                 [--category CODE] [--description TEXT]
-//   (or PLANTMESH_ENDPOINT, PLANTMESH_CA, PLANTMESH_CERT, PLANTMESH_KEY; --insecure for
+//   (or PLANTMESH_ENDPOINT, PLANTMESH_CA, PLANTMESH_CERT, PLANTMESH_KEY; an encrypted key
+//   needs --key-passphrase or PLANTMESH_KEY_PASSPHRASE; --insecure for
 //   a loopback server started with --insecure)
+//
+// Roles: one of operator, foreman, qc_engineer, admin, integrator to report; when the
+// category does not exist yet, also qc_engineer or admin to create it. It asks the
+// server who it is (WhoAmI) before anything else and stops with a message naming the
+// missing role. See defect_reporter.h (the code) and defect_reporter_test.cc (its unit
+// test on the SDK's mock connections).
 //
 // Exits 0 on success; otherwise prints the error with its details and exits 1
 // (2 for bad usage).
@@ -13,6 +20,7 @@
 #include <map>
 #include <string>
 
+#include "defect_reporter.h"
 #include "plantmesh/defect/v1/defect_service.pm_client.h"
 #include "plantmesh/sdk/client_options.h"
 #include "plantmesh/sdk/status.h"
@@ -25,13 +33,17 @@ namespace sdk = plantmesh::sdk;
 
 struct Flags {
   sdk::ClientOptions options;
-  std::string vin = "WVWZZZ1JZXW000001";
-  std::string model = "SEDAN-2.0";
-  std::string shift = "2026-11-21/A";
-  std::string zone = "PAINT";
-  std::string station = "P-07";
-  std::string category = "PAINT-SCRATCH";
-  std::string description = "Scratch on the left rear door, 5 cm";
+  plantmesh_examples::DefectReport report;
+
+  Flags() {
+    report.vin = "WVWZZZ1JZXW000001";
+    report.model = "SEDAN-2.0";
+    report.shift = "2026-11-21/A";
+    report.zone = "PAINT";
+    report.station = "P-07";
+    report.category = "PAINT-SCRATCH";
+    report.description = "Scratch on the left rear door, 5 cm";
+  }
 };
 
 std::string Env(const char* name, const std::string& fallback) {
@@ -45,18 +57,14 @@ bool ParseFlags(int argc, char** argv, Flags* flags) {
   options.ca_file = Env("PLANTMESH_CA", "");
   options.cert_file = Env("PLANTMESH_CERT", "");
   options.key_file = Env("PLANTMESH_KEY", "");
-  const std::map<std::string, std::string*> valued = {{"--endpoint", &options.endpoint},
-                                                      {"--ca", &options.ca_file},
-                                                      {"--cert", &options.cert_file},
-                                                      {"--key", &options.key_file},
-                                                      {"--server-name", &options.server_name},
-                                                      {"--vin", &flags->vin},
-                                                      {"--model", &flags->model},
-                                                      {"--shift", &flags->shift},
-                                                      {"--zone", &flags->zone},
-                                                      {"--station", &flags->station},
-                                                      {"--category", &flags->category},
-                                                      {"--description", &flags->description}};
+  options.key_passphrase = Env("PLANTMESH_KEY_PASSPHRASE", "");
+  const std::map<std::string, std::string*> valued = {
+      {"--endpoint", &options.endpoint},       {"--ca", &options.ca_file},
+      {"--cert", &options.cert_file},          {"--key", &options.key_file},
+      {"--server-name", &options.server_name}, {"--vin", &flags->report.vin},
+      {"--model", &flags->report.model},       {"--shift", &flags->report.shift},
+      {"--zone", &flags->report.zone},         {"--station", &flags->report.station},
+      {"--category", &flags->report.category}, {"--description", &flags->report.description}};
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--insecure") {
@@ -73,17 +81,6 @@ bool ParseFlags(int argc, char** argv, Flags* flags) {
   return true;
 }
 
-// Makes sure the category exists; someone else creating it first is fine.
-absl::Status EnsureCategory(sdk::DefectClient& defects, const std::string& code) {
-  dv1::CreateDefectCategoryRequest request;
-  request.mutable_category()->set_code(code);
-  request.mutable_category()->set_title(code);
-  request.mutable_category()->set_default_severity(dv1::SEVERITY_MINOR);
-  absl::StatusOr<dv1::CreateDefectCategoryResponse> created = defects.CreateDefectCategory(request);
-  if (created.ok() || absl::IsAlreadyExists(created.status())) return absl::OkStatus();
-  return created.status();
-}
-
 int Fail(const std::string& what, const absl::Status& status) {
   std::cerr << "defect_report: " << what << " failed\n" << sdk::DescribeStatus(status);
   return 1;
@@ -95,46 +92,34 @@ int main(int argc, char** argv) {
   Flags flags;
   if (!ParseFlags(argc, argv, &flags)) return 2;
 
-  // One channel (one TLS connection) shared by both clients.
+  // One channel (one TLS connection) shared by both clients. Bad credential files
+  // (unreadable, not PEM, key not matching the certificate, encrypted key) fail here.
   absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = sdk::MakeChannel(flags.options);
   if (!channel.ok()) return Fail("connecting", channel.status());
-  sdk::SystemClient system(*channel, flags.options);
-  sdk::DefectClient defects(*channel, flags.options);
+  plantmesh_examples::DefectReporter reporter(sdk::SystemClient(*channel, flags.options),
+                                              sdk::DefectClient(*channel, flags.options));
 
-  absl::StatusOr<plantmesh::system::v1::WhoAmIResponse> me = system.WhoAmI({});
-  if (!me.ok()) return Fail("WhoAmI", me.status());
-  std::cout << "identity: " << me->identity() << "\nroles:";
-  for (const std::string& role : me->roles()) std::cout << " " << role;
+  // Who am I, and may I do this? Before anything else.
+  if (absl::Status roles = reporter.CheckRoles(); !roles.ok()) return Fail("WhoAmI", roles);
+  std::cout << "identity: " << reporter.identity() << "\nroles:";
+  for (const std::string& role : reporter.roles()) std::cout << " " << role;
   std::cout << "\n";
 
-  if (absl::Status category = EnsureCategory(defects, flags.category); !category.ok()) {
-    return Fail("CreateDefectCategory", category);
+  if (absl::Status category = reporter.EnsureCategory(flags.report.category); !category.ok()) {
+    return Fail("checking category " + flags.report.category, category);
   }
+  absl::StatusOr<dv1::Defect> defect = reporter.Report(flags.report);
+  if (!defect.ok()) return Fail("CreateDefect", defect.status());
+  std::cout << "reported defect " << defect->id() << " ("
+            << dv1::DefectStatus_Name(defect->status()) << ")\n";
 
-  dv1::CreateDefectRequest report;  // request_id is filled by the SDK
-  dv1::Defect& defect = *report.mutable_defect();
-  defect.set_vin(flags.vin);
-  defect.set_model(flags.model);
-  defect.set_shift(flags.shift);
-  defect.set_zone(flags.zone);
-  defect.set_station(flags.station);
-  defect.set_category_code(flags.category);
-  defect.set_description(flags.description);
-  defect.set_detected_by("defect_report example");
-  absl::StatusOr<dv1::CreateDefectResponse> created = defects.CreateDefect(report);
-  if (!created.ok()) return Fail("CreateDefect", created.status());
-  std::cout << "reported defect " << created->defect().id() << " ("
-            << dv1::DefectStatus_Name(created->defect().status()) << ")\n";
-
-  dv1::ListDefectsRequest list;
-  list.set_zone(flags.zone);
-  list.set_page_size(100);
-  absl::StatusOr<std::vector<dv1::Defect>> all = defects.ListAllDefects(list);
-  if (!all.ok()) return Fail("ListDefects", all.status());
-  std::map<std::string, int> by_status;
-  for (const dv1::Defect& each : *all) ++by_status[dv1::DefectStatus_Name(each.status())];
-  std::cout << all->size() << " defects in zone " << flags.zone << ":\n";
-  for (const auto& [status, count] : by_status)
+  absl::StatusOr<std::map<std::string, int>> by_status = reporter.CountByStatus(flags.report.zone);
+  if (!by_status.ok()) return Fail("ListDefects", by_status.status());
+  int total = 0;
+  for (const auto& [status, count] : *by_status) total += count;
+  std::cout << total << " defects in zone " << flags.report.zone << ":\n";
+  for (const auto& [status, count] : *by_status) {
     std::cout << "  " << status << ": " << count << "\n";
+  }
   return 0;
 }

@@ -3,43 +3,28 @@
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/support/channel_arguments.h>
 
-#include <fstream>
 #include <memory>
-#include <sstream>
 #include <string>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "plantmesh/sdk/client_options.h"
+#include "plantmesh/sdk/internal/credentials.h"
 
 namespace plantmesh::sdk {
 namespace {
 
-absl::StatusOr<std::string> ReadPem(const std::string& option, const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) return absl::InvalidArgumentError(option + ": cannot read \"" + path + "\"");
-  std::ostringstream text;
-  text << file.rdbuf();
-  if (text.str().find("-----BEGIN ") == std::string::npos) {
-    return absl::InvalidArgumentError(option + ": \"" + path + "\" is not a PEM file");
-  }
-  return text.str();
-}
-
 absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> Credentials(
     const ClientOptions& options) {
   if (options.insecure) return grpc::InsecureChannelCredentials();
-  absl::StatusOr<std::string> ca = ReadPem("ca_file", options.ca_file);
-  if (!ca.ok()) return ca.status();
-  absl::StatusOr<std::string> cert = ReadPem("cert_file", options.cert_file);
-  if (!cert.ok()) return cert.status();
-  absl::StatusOr<std::string> key = ReadPem("key_file", options.key_file);
-  if (!key.ok()) return key.status();
+  absl::StatusOr<internal::TlsFiles> files = internal::LoadTlsFiles(options);
+  if (!files.ok()) return files.status();
   grpc::SslCredentialsOptions ssl;
-  ssl.pem_root_certs = *std::move(ca);
-  ssl.pem_cert_chain = *std::move(cert);
-  ssl.pem_private_key = *std::move(key);
+  ssl.pem_root_certs = std::move(files->ca_pem);
+  ssl.pem_cert_chain = std::move(files->cert_pem);
+  ssl.pem_private_key = std::move(files->key_pem);
   std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::SslCredentials(ssl);
   if (credentials == nullptr) return absl::InvalidArgumentError("TLS credentials were refused");
   return credentials;
@@ -52,6 +37,7 @@ int Milliseconds(absl::Duration duration) {
 }  // namespace
 
 absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const ClientOptions& options) {
+  internal::QuietGrpcLogUnlessAsked();
   if (absl::Status valid = options.Validate(); !valid.ok()) return valid;
   absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials = Credentials(options);
   if (!credentials.ok()) return credentials.status();

@@ -1,7 +1,7 @@
 #include "plantmesh/sdk/client_options.h"
 
-#include <fstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -10,6 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "plantmesh/sdk/internal/credentials.h"
 
 namespace plantmesh::sdk {
 namespace {
@@ -34,13 +35,6 @@ std::string EndpointProblem(absl::string_view endpoint) {
   return "";
 }
 
-std::string FileProblem(absl::string_view option, const std::string& path) {
-  if (path.empty()) return std::string(option) + ": required unless insecure";
-  std::ifstream file(path, std::ios::binary);
-  if (!file) return std::string(option) + ": cannot read \"" + path + "\"";
-  return "";
-}
-
 }  // namespace
 
 absl::Status ClientOptions::Validate() const {
@@ -49,11 +43,7 @@ absl::Status ClientOptions::Validate() const {
     if (!problem.empty()) problems.push_back(std::move(problem));
   };
   add(EndpointProblem(endpoint));
-  if (!insecure) {
-    add(FileProblem("ca_file", ca_file));
-    add(FileProblem("cert_file", cert_file));
-    add(FileProblem("key_file", key_file));
-  }
+  for (std::string& problem : internal::TlsFileProblems(*this)) add(std::move(problem));
   if (default_deadline <= absl::ZeroDuration()) add("default_deadline: must be positive");
   if (retry.max_attempts < 1 || retry.max_attempts > 5) {
     add("retry.max_attempts: must be 1-5 (1 disables retries; gRPC caps attempts at 5)");

@@ -270,8 +270,9 @@ TEST(FillEmptyRequestId, NeverSetsAnAbsentParent) {
 }
 
 TEST_F(GeneratedClientTest, UnimplementedMethodsReportUnimplemented) {
-  SystemClient system(client_->channel(), options_);
-  absl::StatusOr<system::v1::WhoAmIResponse> who = system.WhoAmI({});
+  absl::StatusOr<SystemClient> system = SystemClient::Connect(options_);
+  ASSERT_TRUE(system.ok()) << system.status();
+  absl::StatusOr<system::v1::WhoAmIResponse> who = system->WhoAmI({});
   EXPECT_EQ(who.status().code(), absl::StatusCode::kUnimplemented);
 }
 

@@ -1,6 +1,7 @@
 #include "server/defect/convert.h"
 
 #include "absl/strings/str_cat.h"
+#include "plantmesh/common/uuid.h"
 
 namespace plantmesh::defect {
 
@@ -129,6 +130,19 @@ pb::DefectEvent MakeEvent(const std::string& event_id, ChangeType change_type, c
   ToProto(time, event.mutable_event_time());
   event.set_revision(after.version);
   if (before != nullptr && before->zone != after.zone) event.set_previous_zone(before->zone);
+  return event;
+}
+
+runtime::OutboxEvent DefectOutboxEvent(ChangeType change_type, const Defect* before,
+                                       const Defect& after, const std::string& actor,
+                                       absl::Time time) {
+  runtime::OutboxEvent event;
+  event.event_id = common::NewUuidV4();
+  const pb::DefectEvent message =
+      MakeEvent(event.event_id, change_type, before, after, actor, time);
+  event.type = absl::StrCat(pb::DefectEvent::descriptor()->full_name(), "/",
+                            pb::ChangeType_Name(message.change_type()));
+  message.SerializeToString(&event.payload);
   return event;
 }
 

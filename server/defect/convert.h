@@ -9,6 +9,7 @@
 #include "plantmesh/defect/v1/defect_service.pb.h"
 #include "plantmesh/defect/v1/resources.pb.h"
 #include "server/defect/domain.h"
+#include "server/runtime/outbox_event.h"
 
 namespace plantmesh::defect {
 
@@ -32,6 +33,12 @@ void ToProto(const DefectCategory& category, pb::DefectCategory* out);
 // previous_zone when the change moved the defect to another zone.
 pb::DefectEvent MakeEvent(const std::string& event_id, ChangeType change_type, const Defect* before,
                           const Defect& after, const std::string& actor, absl::Time time);
+
+// The outbox event of a change (EventEncoder, store.h): MakeEvent with a new event id,
+// serialized.
+runtime::OutboxEvent DefectOutboxEvent(ChangeType change_type, const Defect* before,
+                                       const Defect& after, const std::string& actor,
+                                       absl::Time time);
 
 // The writable fields of a defect; output-only fields that are set are named in
 // output_only_set.

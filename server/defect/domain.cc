@@ -5,13 +5,13 @@
 #include <utility>
 
 #include "absl/strings/ascii.h"
-#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "plantmesh/common/status_macros.h"
+#include "server/runtime/page_token.h"
 #include "server/runtime/text_rules.h"
 
 namespace plantmesh::defect {
@@ -99,29 +99,21 @@ absl::Status IllegalTransition(DefectStatus from, Transition transition) {
                                  {"transition", std::string(TransitionName(transition))}});
 }
 
-uint64_t Fnv1a64(absl::string_view text) {
-  uint64_t h = 14695981039346656037ull;
-  for (char c : text) {
-    h ^= static_cast<unsigned char>(c);
-    h *= 1099511628211ull;
-  }
-  return h;
-}
-
-std::string FilterFingerprint(const ListQuery& query) {
+// The list request's filter and order, for its page tokens (runtime/page_token.h).
+std::string FilterFingerprintOf(const ListQuery& query) {
   std::vector<int> statuses;
   for (DefectStatus s : query.filter.statuses) statuses.push_back(static_cast<int>(s));
   std::sort(statuses.begin(), statuses.end());
   statuses.erase(std::unique(statuses.begin(), statuses.end()), statuses.end());
-  auto time_key = [](const std::optional<absl::Time>& t) {
-    return t ? absl::StrCat(absl::ToUnixMicros(*t)) : std::string("-");
-  };
-  std::string canonical = absl::StrCat(
-      static_cast<int>(query.order), "|", absl::StrJoin(statuses, ","), "|",
-      query.filter.zone.size(), ":", query.filter.zone, "|", query.filter.vin.size(), ":",
-      query.filter.vin, "|", query.filter.shift.size(), ":", query.filter.shift, "|",
-      time_key(query.filter.create_time_from), "|", time_key(query.filter.create_time_to));
-  return absl::StrCat(absl::Hex(Fnv1a64(canonical), absl::kZeroPad16));
+  return runtime::FilterFingerprint()
+      .AddRaw(absl::StrCat(static_cast<int>(query.order)))
+      .AddRaw(absl::StrJoin(statuses, ","))
+      .AddText(query.filter.zone)
+      .AddText(query.filter.vin)
+      .AddText(query.filter.shift)
+      .AddTime(query.filter.create_time_from)
+      .AddTime(query.filter.create_time_to)
+      .Hex();
 }
 
 absl::StatusOr<ListOrder> ParseOrderBy(absl::string_view order_by) {
@@ -377,6 +369,19 @@ absl::Status ValidateAssign(const AssignInput& input) {
   return v.ToStatus();
 }
 
+FactsWanted AssignFacts(const AssignInput& input) {
+  FactsWanted wanted;
+  wanted.repair_place_id = input.repair_place_id;
+  wanted.mechanic_id = input.mechanic_id;
+  return wanted;
+}
+
+FactsWanted StartRepairFacts() {
+  FactsWanted wanted;
+  wanted.repair_place_occupant = true;
+  return wanted;
+}
+
 absl::StatusOr<Defect> Assign(const Defect& current, const AssignInput& input,
                               absl::string_view actor, absl::Time now) {
   PM_ASSIGN_OR_RETURN(DefectStatus next, NextStatus(current.status, Transition::kAssign));
@@ -386,6 +391,27 @@ absl::StatusOr<Defect> Assign(const Defect& current, const AssignInput& input,
                             TruncateToMicros(now)};
   d.update_time = TruncateToMicros(now);
   return d;
+}
+
+absl::Status CheckAssignTargets(const AssignInput& input, const DefectFacts& facts) {
+  Violations v;
+  if (!facts.repair_place_exists) {
+    v.Add("repair_place_id", absl::StrCat("unknown repair place ", Quote(input.repair_place_id)));
+  }
+  if (!facts.mechanic_exists) {
+    v.Add("mechanic_id", absl::StrCat("unknown mechanic ", Quote(input.mechanic_id)));
+  }
+  return v.ToStatus();
+}
+
+absl::Status CheckRepairPlaceFree(const Defect& current, const DefectFacts& facts) {
+  if (!current.assignment || !facts.repair_place_occupant) return absl::OkStatus();
+  const std::string& place = current.assignment->repair_place_id;
+  const std::string other = absl::StrCat(*facts.repair_place_occupant);
+  return runtime::WithErrorInfo(
+      absl::FailedPreconditionError(
+          absl::StrCat("repair place ", place, " is busy: defect ", other, " is in repair there")),
+      "REPAIR_PLACE_BUSY", {{"repair_place_id", place}, {"current_defect_id", other}});
 }
 
 absl::StatusOr<Defect> StartRepair(const Defect& current, absl::string_view actor, absl::Time now) {
@@ -676,30 +702,17 @@ absl::StatusOr<ListQuery> MakeListQuery(const ListRequestInput& input) {
     v.Add("create_time_to", "must be after create_time_from");
   }
   if (!input.page_token.empty() && order.ok()) {
-    std::string raw;
-    std::vector<std::string> parts;
-    if (absl::WebSafeBase64Unescape(input.page_token, &raw)) parts = absl::StrSplit(raw, '|');
-    int64_t micros = 0;
-    int64_t id = 0;
-    if (parts.size() != 4 || parts[0] != "p1" || !absl::SimpleAtoi(parts[1], &micros) ||
-        !absl::SimpleAtoi(parts[2], &id) || id < 0 ||
-        !InTimestampRange(absl::FromUnixMicros(micros))) {
-      v.Add("page_token", "not a token returned by ListDefects");
-    } else if (parts[3] != FilterFingerprint(query)) {
-      v.Add("page_token",
-            "the filter or order_by differs from the request that returned this token");
-    } else {
-      query.after = ListCursor{absl::FromUnixMicros(micros), id};
-    }
+    std::optional<runtime::PageCursor> after =
+        runtime::DecodePageToken(input.page_token, FilterFingerprintOf(query), "ListDefects", v);
+    if (after) query.after = *after;
   }
   PM_RETURN_IF_ERROR(v.ToStatus());
   return query;
 }
 
 std::string EncodePageToken(const ListQuery& query, const Defect& last) {
-  return absl::WebSafeBase64Escape(absl::StrCat("p1|",
-                                                absl::ToUnixMicros(SortTimeOf(query.order, last)),
-                                                "|", last.id, "|", FilterFingerprint(query)));
+  return runtime::EncodePageToken({SortTimeOf(query.order, last), last.id},
+                                  FilterFingerprintOf(query));
 }
 
 }  // namespace plantmesh::defect

@@ -13,6 +13,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "server/runtime/errors.h"
+#include "server/runtime/page_token.h"
 
 namespace plantmesh::defect {
 
@@ -219,12 +220,55 @@ struct AssignInput {
   std::string repair_place_id;
   std::string mechanic_id;
 };
-// Required fields only (the contract checks their form); existence is checked by the store.
+
+// ---- facts a change's rules need besides the defect ----
+
+// What to read, asked for by the change (store.h, DefectStore::MutateDefect).
+struct FactsWanted {
+  // Whether the repair place and the mechanic with these ids exist; "" asks nothing.
+  std::string repair_place_id;
+  std::string mechanic_id;
+  // Which other defect is in repair at the repair place the defect is assigned to. The
+  // store locks the place first, so that repairs starting at one place are decided one
+  // after the other.
+  bool repair_place_occupant = false;
+};
+
+// Read by the store in the change's transaction, with the defect locked.
+struct DefectFacts {
+  // The identity of the mechanic the defect is assigned to; "" when it is not assigned
+  // or that mechanic has no identity. Always read.
+  std::string assigned_mechanic_identity;
+  // FactsWanted::repair_place_id / mechanic_id exist (false when not asked).
+  bool repair_place_exists = false;
+  bool mechanic_exists = false;
+  // Another defect in repair at the defect's repair place; nullopt when there is none,
+  // the defect is not assigned, or it was not asked.
+  std::optional<int64_t> repair_place_occupant;
+};
+
+// The facts AssignDefect's rules need.
+FactsWanted AssignFacts(const AssignInput& input);
+// The facts StartRepair's rules need.
+FactsWanted StartRepairFacts();
+
+// Required fields only (the contract checks their form); CheckAssignTargets checks
+// that they exist.
 absl::Status ValidateAssign(const AssignInput& input);
+// REPORTED or REOPENED → ASSIGNED (the state machine only).
 absl::StatusOr<Defect> Assign(const Defect& current, const AssignInput& input,
                               absl::string_view actor, absl::Time now);
+// INVALID_ARGUMENT naming repair_place_id and/or mechanic_id when `facts` (read for
+// AssignFacts(input)) say they do not exist.
+absl::Status CheckAssignTargets(const AssignInput& input, const DefectFacts& facts);
 
+// ASSIGNED or REOPENED → IN_REPAIR; FAILED_PRECONDITION when the defect has no
+// assignment (the state machine only).
 absl::StatusOr<Defect> StartRepair(const Defect& current, absl::string_view actor, absl::Time now);
+// FAILED_PRECONDITION (ErrorInfo REPAIR_PLACE_BUSY, metadata repair_place_id,
+// current_defect_id) when `facts` (read for StartRepairFacts()) name another defect in
+// repair at the repair place of `current`.
+absl::Status CheckRepairPlaceFree(const Defect& current, const DefectFacts& facts);
 
 struct FinishInput {
   std::string work_done;
@@ -319,11 +363,9 @@ struct ListFilter {
   std::optional<absl::Time> create_time_to;
 };
 
-// Where the previous page ended.
-struct ListCursor {
-  absl::Time sort_time;  // create_time or update_time of the last defect returned
-  int64_t id = 0;
-};
+// Where the previous page ended: the create_time or update_time (as ordered) of the
+// last defect returned, and its id.
+using ListCursor = runtime::PageCursor;
 
 struct ListQuery {
   ListFilter filter;

@@ -358,6 +358,50 @@ TEST(RepairWorkerTest, OnlyTheAssignedMechanicOrAnOverride) {
   }
 }
 
+// The rules that need facts decide on what the store read, with no store: what to ask
+// for, and the error naming the request field.
+TEST(FactsTest, AssignAsksForItsTargetsAndNamesTheUnknownOnes) {
+  const AssignInput input{"RP-99", "M-99"};
+  FactsWanted wanted = AssignFacts(input);
+  EXPECT_EQ(wanted.repair_place_id, "RP-99");
+  EXPECT_EQ(wanted.mechanic_id, "M-99");
+  EXPECT_FALSE(wanted.repair_place_occupant);
+
+  DefectFacts facts;  // neither exists
+  absl::Status both = CheckAssignTargets(input, facts);
+  EXPECT_EQ(both.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(FieldsOf(both), UnorderedElementsAre("repair_place_id", "mechanic_id"));
+  EXPECT_THAT(both.message(), HasSubstr("unknown repair place 'RP-99'"));
+  EXPECT_THAT(both.message(), HasSubstr("unknown mechanic 'M-99'"));
+  facts.repair_place_exists = true;
+  EXPECT_THAT(FieldsOf(CheckAssignTargets(input, facts)), ElementsAre("mechanic_id"));
+  facts.mechanic_exists = true;
+  EXPECT_TRUE(CheckAssignTargets(input, facts).ok());
+  facts.repair_place_exists = false;
+  EXPECT_THAT(FieldsOf(CheckAssignTargets(input, facts)), ElementsAre("repair_place_id"));
+}
+
+TEST(FactsTest, StartRepairAsksForTheOccupantAndRefusesABusyPlace) {
+  FactsWanted wanted = StartRepairFacts();
+  EXPECT_TRUE(wanted.repair_place_occupant);
+  EXPECT_EQ(wanted.repair_place_id, "");
+  EXPECT_EQ(wanted.mechanic_id, "");
+
+  Defect assigned = DefectIn(DefectStatus::kAssigned);  // at RP-03
+  DefectFacts facts;
+  EXPECT_TRUE(CheckRepairPlaceFree(assigned, facts).ok());
+  facts.repair_place_occupant = 41;
+  absl::Status busy = CheckRepairPlaceFree(assigned, facts);
+  EXPECT_EQ(busy.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(busy.message(), "repair place RP-03 is busy: defect 41 is in repair there");
+  runtime::ErrorInfoView info = runtime::ErrorInfoOf(busy);
+  EXPECT_EQ(info.reason, "REPAIR_PLACE_BUSY");
+  EXPECT_EQ(info.metadata["repair_place_id"], "RP-03");
+  EXPECT_EQ(info.metadata["current_defect_id"], "41");
+  // Without an assignment there is no place to be busy (StartRepair refuses that).
+  EXPECT_TRUE(CheckRepairPlaceFree(DefectIn(DefectStatus::kReported), facts).ok());
+}
+
 TEST(TransitionInputTest, Validation) {
   EXPECT_THAT(FieldsOf(ValidateAssign({"", ""})),
               UnorderedElementsAreArray(std::set<std::string>{"repair_place_id", "mechanic_id"}));

@@ -1,5 +1,6 @@
 #include "server/defect/pg_store.h"
 
+#include <array>
 #include <optional>
 #include <pqxx/pqxx>
 #include <string>
@@ -15,8 +16,8 @@
 #include "plantmesh/common/sha256.h"
 #include "plantmesh/common/status_macros.h"
 #include "plantmesh/common/uuid.h"
-#include "server/defect/convert.h"
 #include "server/runtime/errors.h"
+#include "server/runtime/pg_audit_sink.h"
 #include "server/runtime/pg_statements.h"
 
 namespace plantmesh::defect {
@@ -48,6 +49,11 @@ namespace {
   "AND ($5::int8 IS NULL OR create_time >= " PM_TS(5) ") "                                    \
   "AND ($6::int8 IS NULL OR create_time < " PM_TS(6) ") "
 
+const runtime::PgRequestLog& RequestLogSql() {
+  static const auto* log = new runtime::PgRequestLog("defect");
+  return *log;
+}
+
 // All of the store's SQL, registered under names qualified by the schema
 // (runtime::PgStatements): never a raw statement name at a call site.
 struct Sql {
@@ -60,12 +66,16 @@ struct Sql {
       "$11, $12, $13, " PM_TS(14) ", " PM_TS(14) ", 1) RETURNING id");
   const runtime::PgStatement defect_select = registry.Add(
       "defect_select", "SELECT " PM_DEFECT_COLUMNS " FROM defect.defects WHERE id = $1");
-  // With the facts a change's rules need: the assigned mechanic's identity.
-  const runtime::PgStatement defect_lock =
-      registry.Add("defect_lock",
-                   "SELECT " PM_DEFECT_COLUMNS
-                   ", (SELECT m.identity FROM defect.mechanics m WHERE m.id = defects.mechanic_id) "
-                   "AS mechanic_identity FROM defect.defects WHERE id = $1 FOR UPDATE");
+  // With the facts a change's rules need, in the same round trip: the assigned
+  // mechanic's identity and whether repair place $2 and mechanic $3 exist ('' asks not).
+  const runtime::PgStatement defect_lock = registry.Add(
+      "defect_lock",
+      "SELECT " PM_DEFECT_COLUMNS
+      ", (SELECT m.identity FROM defect.mechanics m WHERE m.id = defects.mechanic_id) "
+      "AS mechanic_identity, $2::text <> '' AND EXISTS (SELECT 1 FROM defect.repair_places p "
+      "WHERE p.id = $2) AS repair_place_exists, $3::text <> '' AND EXISTS (SELECT 1 FROM "
+      "defect.mechanics m WHERE m.id = $3) AS mechanic_exists "
+      "FROM defect.defects WHERE id = $1 FOR UPDATE");
   const runtime::PgStatement defect_update = registry.Add("defect_update", "UPDATE defect.defects SET version = $2, vin = $3, model = $4, zone = $5, station = $6, "
        "category_code = $7, severity = $8, description = $9, detected_by = $10, shift = $11, "
        "status = $12, update_time = " PM_TS(13) ", close_time = " PM_TS(
@@ -121,21 +131,62 @@ struct Sql {
   const runtime::PgStatement photo_content = registry.Add(
       "photo_content", "SELECT " PM_PHOTO_COLUMNS
                        ", bytes FROM defect.photos WHERE defect_id = $1 AND photo_no = $2");
-  // The history entry and the outbox event of one change in one statement: one
-  // round trip fewer per write, which is most of the server's cost (bench B5).
-  const runtime::PgStatement change_record = registry.Add("change_record", "WITH entry AS (INSERT INTO defect.history (defect_id, sequence, change_type, actor, "
-       "change_time, changes, comment, request_id) SELECT $1, coalesce(max(sequence), 0) + 1, "
-       "$2, $3, " PM_TS(4) ", $5::jsonb, $6, $7 FROM defect.history WHERE defect_id = $1) "
-                           "INSERT INTO defect.outbox (event_id, payload) VALUES ($8::uuid, $9)");
+  // A report in one statement, run on its own (autocommit: one round trip, and its own
+  // transaction): the request log claim with the response (the id was drawn first, so
+  // the response is known), the defect, its first history entry, its outbox event and
+  // the call's audit row ($25: whether to write it) — or, for a request_id already
+  // recorded, nothing but that entry (runtime/pg_request_log.h).
+  const runtime::PgStatement defect_create = registry.Add(
+      "defect_create",
+      absl::StrCat(
+          "WITH claimed AS (", RequestLogSql().ClaimWithResponseSql(1),
+          "), go AS (SELECT 1 FROM claimed UNION ALL SELECT 1 WHERE $3::text = ''), "
+          "created AS (INSERT INTO defect.defects (id, request_id, request_hash, vin, model, "
+          "zone, station, category_code, severity, description, detected_by, shift, status, "
+          "reported_by, create_time, update_time, version) SELECT $7::int8, $3, $4, $8::text, "
+          "$9::text, $10::text, $11::text, $12::text, $13::int, $14::text, $15::text, "
+          "$16::text, $17::int, $18::text, " PM_TS(19) ", " PM_TS(
+              19) ", 1 FROM go RETURNING id), "
+                  "entry AS (INSERT INTO defect.history (defect_id, sequence, change_type, actor, "
+                  "change_time, changes, comment, request_id) SELECT id, 1, $20::int, $1, " PM_TS(
+                      21) ", "
+                          "$22::jsonb, '', $3 FROM created), "
+                          "event AS (INSERT INTO defect.outbox (event_id, payload) SELECT "
+                          "$23::uuid, $24::bytea "
+                          "FROM created), "
+                          "audited AS (",
+          runtime::AuditRowSql(26, "created WHERE $25::bool"), ") ",
+          "SELECT true AS claimed, NULL::text AS payload_sha256, NULL::bytea AS response, "
+          "''::text AS resource FROM go UNION ALL ",
+          RequestLogSql().RecordedEntrySql(1)));
+  const runtime::PgStatement defect_next_id =
+      registry.Add("defect_next_id", "SELECT nextval('defect.defects_id_seq')");
+  // The tail of a change in one statement: the history entry, the outbox event, the
+  // request log's response ($10..$14, runtime/pg_request_log.h; nothing without a
+  // request_id) and the call's audit row ($15: whether to write it). One round trip for
+  // what took four (bench B5).
+  const runtime::PgStatement change_tail = registry.Add(
+      "change_tail",
+      absl::StrCat(
+          "WITH entry AS (INSERT INTO defect.history (defect_id, sequence, change_type, actor, "
+          "change_time, changes, comment, request_id) SELECT $1::int8, coalesce(max(sequence), "
+          "0) + 1, $2::int, $3::text, " PM_TS(4) ", $5::jsonb, $6::text, $7::text FROM "
+                                                 "defect.history WHERE defect_id = $1::int8), "
+                                                 "event AS (INSERT INTO defect.outbox (event_id, "
+                                                 "payload) VALUES ($8::uuid, $9::bytea)), "
+                                                 "recorded AS (",
+          RequestLogSql().RecordSql(10), "), audited AS (",
+          runtime::AuditRowSql(16, "(SELECT WHERE $15::bool) AS audit_on"), ") SELECT 1"));
   const runtime::PgStatement history_of = registry.Add("history_of", "SELECT sequence, change_type, actor, " PM_US(
                          "change_time") ", changes::text AS changes, "
                                         "comment, request_id FROM defect.history WHERE defect_id = "
                                         "$1 ORDER BY sequence");
   const runtime::PgStatement place_lock =
       registry.Add("place_lock", "SELECT id FROM defect.repair_places WHERE id = $1 FOR UPDATE");
+  // $3: the status of a defect in repair (kInRepairStatus).
   const runtime::PgStatement place_occupant = registry.Add(
       "place_occupant",
-      "SELECT id FROM defect.defects WHERE repair_place_id = $1 AND status = 3 AND id <> $2 "
+      "SELECT id FROM defect.defects WHERE repair_place_id = $1 AND status = $3 AND id <> $2 "
       "LIMIT 1");
   const runtime::PgStatement place_insert =
       registry.Add("place_insert",
@@ -147,7 +198,7 @@ struct Sql {
   const runtime::PgStatement place_list = registry.Add(
       "place_list",
       "SELECT p.id, p.display_name, p.zone, d.id AS defect_id FROM defect.repair_places p "
-      "LEFT JOIN defect.defects d ON d.repair_place_id = p.id AND d.status = 3 "
+      "LEFT JOIN defect.defects d ON d.repair_place_id = p.id AND d.status = $2 "
       "WHERE ($1::text = '' OR p.zone = $1) ORDER BY p.id");
   const runtime::PgStatement crew_insert =
       registry.Add("crew_insert",
@@ -181,6 +232,9 @@ struct Sql {
   const runtime::PgStatement category_list = registry.Add(
       "category_list", "SELECT code, title, default_severity FROM defect.categories ORDER BY code");
 };
+
+// Statuses are bound as parameters, never written into SQL: the number is the domain's.
+constexpr int kInRepairStatus = static_cast<int>(DefectStatus::kInRepair);
 
 const Sql& Statements() {
   static const auto* sql = new Sql();
@@ -285,14 +339,29 @@ absl::Status DefectNotFound(int64_t id) {
 }
 
 // Reads one defect with its photos; `facts` (non-null) takes the row lock for a change
-// and reads the facts its rules need.
+// and reads the facts `wanted` by its rules (and always the assigned mechanic's identity).
 absl::StatusOr<Defect> LoadDefect(pqxx::transaction_base& tx, int64_t id,
-                                  DefectFacts* facts = nullptr) {
-  pqxx::result rows = tx.exec_prepared(
-      facts != nullptr ? Statements().defect_lock : Statements().defect_select, id);
+                                  DefectFacts* facts = nullptr, const FactsWanted& wanted = {}) {
+  pqxx::result rows = facts != nullptr
+                          ? tx.exec_prepared(Statements().defect_lock, id, wanted.repair_place_id,
+                                             wanted.mechanic_id)
+                          : tx.exec_prepared(Statements().defect_select, id);
   if (rows.empty()) return DefectNotFound(id);
   std::vector<Defect> one{DefectFromRow(rows[0])};
-  if (facts != nullptr) facts->assigned_mechanic_identity = TextAt(rows[0]["mechanic_identity"]);
+  if (facts != nullptr) {
+    facts->assigned_mechanic_identity = TextAt(rows[0]["mechanic_identity"]);
+    facts->repair_place_exists = rows[0]["repair_place_exists"].as<bool>();
+    facts->mechanic_exists = rows[0]["mechanic_exists"].as<bool>();
+    if (wanted.repair_place_occupant && one[0].assignment) {
+      // The place's row lock first, then a new statement (a new snapshot) reads its
+      // occupant: a repair that started there meanwhile has committed and is seen.
+      const std::string& place = one[0].assignment->repair_place_id;
+      tx.exec_prepared(Statements().place_lock, place);
+      pqxx::result occupant =
+          tx.exec_prepared(Statements().place_occupant, place, id, kInRepairStatus);
+      if (!occupant.empty()) facts->repair_place_occupant = occupant[0][0].as<int64_t>();
+    }
+  }
   LoadPhotos(tx, one);
   return std::move(one[0]);
 }
@@ -343,18 +412,61 @@ std::string ChangesJson(const std::vector<FieldChange>& changes) {
   return list.dump();
 }
 
-// The history entry and the outbox event of one change, in the caller's transaction.
-// `before`: the defect before the change, nullptr for a report.
-void RecordChange(pqxx::transaction_base& tx, const Defect* before, const Defect& after,
-                  ChangeType type, const std::vector<FieldChange>& changes,
-                  const std::string& comment, const ChangeContext& context) {
+// The audit parameters of a change's statement: whether to write the call's row, and
+// its values (runtime::StorableAuditRow; NULL when there is none).
+struct AuditParams {
+  bool write = false;
+  std::array<std::string, runtime::kAuditRowParams> values;
+  std::array<const char*, runtime::kAuditRowParams> pointers{};
+
+  explicit AuditParams(const ChangeContext& context) {
+    write = context.audit != nullptr && !context.audit->written();
+    if (!write) return;
+    values = runtime::StorableAuditRow(context.audit->Row(context.now));
+    for (size_t i = 0; i < values.size(); ++i) pointers[i] = values[i].c_str();
+  }
+  auto params() const { return pqxx::prepare::make_dynamic_params(pointers); }
+};
+
+// The call's audit row in `tx` (one statement of its own), when the context has one.
+void WriteAudit(pqxx::transaction_base& tx, const ChangeContext& context) {
+  if (context.audit == nullptr || context.audit->written()) return;
+  runtime::WriteAuditInTransaction(tx, context.audit->Row(context.now));
+}
+
+// After the commit: the call's end writes no second row.
+void MarkAudited(const ChangeContext& context) {
+  if (context.audit != nullptr) context.audit->MarkWritten();
+}
+
+// The change's outbox event, built by the service (opaque here).
+absl::StatusOr<runtime::OutboxEvent> EventOf(const ChangeContext& context, ChangeType type,
+                                             const Defect* before, const Defect& after,
+                                             absl::Time when) {
+  if (!context.encode_event) return absl::InternalError("change context without event encoder");
+  return context.encode_event(type, before, after, context.actor(), when);
+}
+
+// The tail of a change in the caller's transaction, in one statement: the history entry,
+// the outbox event, the request log's response (`value` encoded, naming `resource`) and
+// the call's audit row. `before`: the defect before the change.
+template <typename T>
+absl::Status WriteChangeTail(pqxx::transaction_base& tx, const Defect* before, const Defect& after,
+                             ChangeType type, const std::vector<FieldChange>& changes,
+                             const std::string& comment, const ChangeContext& context,
+                             const ResponseEncoder<T>& encode, const T& value,
+                             const std::string& resource) {
   const absl::Time when = TruncateToMicros(context.now);
-  const std::string event_id = common::NewUuidV4();
-  std::string payload;
-  MakeEvent(event_id, type, before, after, context.actor(), when).SerializeToString(&payload);
-  tx.exec_prepared0(Statements().change_record, after.id, static_cast<int>(type), context.actor(),
-                    Micros(when), ChangesJson(changes), comment, context.request.request_id,
-                    event_id, pqxx::binarystring(payload));
+  PM_ASSIGN_OR_RETURN(runtime::OutboxEvent event, EventOf(context, type, before, after, when));
+  const bool recorded = !context.request.request_id.empty();
+  const AuditParams audit(context);
+  tx.exec_prepared(Statements().change_tail, after.id, static_cast<int>(type), context.actor(),
+                   Micros(when), ChangesJson(changes), comment, context.request.request_id,
+                   event.event_id, pqxx::binarystring(event.payload), context.request.identity,
+                   context.request.method, context.request.request_id,
+                   pqxx::binarystring(recorded && encode ? encode(value) : std::string()), resource,
+                   audit.write, audit.params());
+  return absl::OkStatus();
 }
 
 std::vector<FieldChange> ParseChanges(const std::string& json_text) {
@@ -383,10 +495,7 @@ absl::Status Taken(absl::string_view kind) {
       "RESOURCE_EXISTS", {{"resource_type", std::string(kind)}});
 }
 
-const runtime::PgRequestLog& RequestLog() {
-  static const auto* log = new runtime::PgRequestLog("defect");
-  return *log;
-}
+const runtime::PgRequestLog& RequestLog() { return RequestLogSql(); }
 
 std::string DefectResource(int64_t id) { return absl::StrCat("defects/", id); }
 
@@ -451,21 +560,33 @@ absl::StatusOr<Replayable<Defect>> PgDefectStore::CreateDefect(
     const Defect& defect, const ChangeContext& context, const ResponseEncoder<Defect>& encode) {
   Replayable<Defect> result;
   PM_RETURN_IF_ERROR(Run([&](pqxx::connection& conn) -> absl::Status {
-    pqxx::work tx(conn);
+    // Two round trips, each its own implicit transaction: the id first (a sequence is
+    // not transactional anyway; a replay or a refused insert leaves a gap, as a rolled
+    // back insert always did), so that the response and the event are known before the
+    // one statement that writes the whole report (defect_create).
+    pqxx::nontransaction tx(conn);
     result = {};
-    PM_ASSIGN_OR_RETURN(std::optional<runtime::PgRequestLog::Entry> seen, Claim(tx, context));
-    if (seen) return Replay(tx, *seen, &result);
-    pqxx::row inserted = tx.exec_prepared1(
-        Statements().defect_insert, context.request.request_id, context.request.payload_sha256,
-        defect.vin, defect.model, defect.zone, defect.station, defect.category_code,
-        static_cast<int>(defect.severity), defect.description, defect.detected_by, defect.shift,
-        static_cast<int>(defect.status), defect.reported_by, Micros(defect.create_time));
     Defect created = defect;
-    created.id = inserted[0].as<int64_t>();
+    created.id = tx.exec_prepared1(Statements().defect_next_id)[0].as<int64_t>();
     created.version = 1;
-    RecordChange(tx, nullptr, created, ChangeType::kReported, Diff(Defect{}, created), "", context);
-    Record(tx, context, encode, created, DefectResource(created.id));
-    tx.commit();
+    const absl::Time when = TruncateToMicros(context.now);
+    PM_ASSIGN_OR_RETURN(runtime::OutboxEvent event,
+                        EventOf(context, ChangeType::kReported, nullptr, created, when));
+    const std::string& request_id = context.request.request_id;
+    const std::string response = !request_id.empty() && encode ? encode(created) : std::string();
+    const AuditParams audit(context);
+    pqxx::result rows = tx.exec_prepared(
+        Statements().defect_create, context.request.identity, context.request.method, request_id,
+        context.request.payload_sha256, pqxx::binarystring(response), DefectResource(created.id),
+        created.id, defect.vin, defect.model, defect.zone, defect.station, defect.category_code,
+        static_cast<int>(defect.severity), defect.description, defect.detected_by, defect.shift,
+        static_cast<int>(defect.status), defect.reported_by, Micros(defect.create_time),
+        static_cast<int>(ChangeType::kReported), Micros(when), ChangesJson(Diff(Defect{}, created)),
+        event.event_id, pqxx::binarystring(event.payload), audit.write, audit.params());
+    PM_ASSIGN_OR_RETURN(std::optional<runtime::PgRequestLog::Entry> seen,
+                        RequestLog().ClaimOutcome(tx, context.request, rows));
+    if (seen) return Replay(tx, *seen, &result);
+    MarkAudited(context);
     result.value = std::move(created);
     return absl::OkStatus();
   }));
@@ -545,7 +666,7 @@ absl::StatusOr<ListPage> PgDefectStore::ListDefects(const ListQuery& query) {
 }
 
 absl::StatusOr<Replayable<Defect>> PgDefectStore::MutateDefect(
-    int64_t id, const ChangeContext& context, const Mutator& mutator,
+    int64_t id, const ChangeContext& context, const FactsWanted& wanted, const Mutator& mutator,
     const ResponseEncoder<Defect>& encode) {
   Replayable<Defect> result;
   PM_RETURN_IF_ERROR(Run([&](pqxx::connection& conn) -> absl::Status {
@@ -555,56 +676,28 @@ absl::StatusOr<Replayable<Defect>> PgDefectStore::MutateDefect(
     PM_ASSIGN_OR_RETURN(std::optional<runtime::PgRequestLog::Entry> seen, Claim(tx, context));
     if (seen) return Replay(tx, *seen, &result);
     DefectFacts facts;
-    PM_ASSIGN_OR_RETURN(Defect current, LoadDefect(tx, id, &facts));
+    PM_ASSIGN_OR_RETURN(Defect current, LoadDefect(tx, id, &facts, wanted));
     PM_ASSIGN_OR_RETURN(Mutation mutation, mutator(current, facts));
     Defect& after = mutation.after;
 
-    const bool assignment_changed =
-        after.assignment.has_value() &&
-        (!current.assignment.has_value() ||
-         current.assignment->repair_place_id != after.assignment->repair_place_id ||
-         current.assignment->mechanic_id != after.assignment->mechanic_id);
-    if (assignment_changed) {
-      runtime::Violations v;
-      if (tx.exec_prepared(Statements().place_find, after.assignment->repair_place_id).empty()) {
-        v.Add("repair_place_id",
-              absl::StrCat("unknown repair place ",
-                           runtime::QuoteForMessage(after.assignment->repair_place_id)));
-      }
-      if (tx.exec_prepared(Statements().mechanic_find, after.assignment->mechanic_id).empty()) {
-        v.Add("mechanic_id", absl::StrCat("unknown mechanic ",
-                                          runtime::QuoteForMessage(after.assignment->mechanic_id)));
-      }
-      PM_RETURN_IF_ERROR(v.ToStatus());
-    }
-    if (after.status == DefectStatus::kInRepair && current.status != DefectStatus::kInRepair) {
-      // The place's row lock serializes repairs starting at the same place.
-      const std::string& place = after.assignment->repair_place_id;
-      tx.exec_prepared(Statements().place_lock, place);
-      pqxx::result occupant = tx.exec_prepared(Statements().place_occupant, place, id);
-      if (!occupant.empty()) {
-        std::string other = occupant[0][0].as<std::string>();
-        return runtime::WithErrorInfo(
-            absl::FailedPreconditionError(absl::StrCat("repair place ", place, " is busy: defect ",
-                                                       other, " is in repair there")),
-            "REPAIR_PLACE_BUSY", {{"repair_place_id", place}, {"current_defect_id", other}});
-      }
-    }
-
     std::vector<FieldChange> changes = Diff(current, after);
     if (changes.empty() && mutation.change_type == ChangeType::kUpdated) {
-      // Nothing to change, nothing to record but the answer, for a retry.
+      // Nothing to change, nothing to record but the answer, for a retry, and the audit.
       Record(tx, context, encode, current, DefectResource(id));
+      WriteAudit(tx, context);
       tx.commit();
+      MarkAudited(context);
       result.value = std::move(current);
       return absl::OkStatus();
     }
     after.id = id;
     after.version = current.version + 1;
     WriteDefect(tx, after);
-    RecordChange(tx, &current, after, mutation.change_type, changes, mutation.comment, context);
-    Record(tx, context, encode, after, DefectResource(id));
+    PM_RETURN_IF_ERROR(WriteChangeTail(tx, &current, after, mutation.change_type, changes,
+                                       mutation.comment, context, encode, after,
+                                       DefectResource(id)));
     tx.commit();
+    MarkAudited(context);
     result.value = std::move(after);
     return absl::OkStatus();
   }));
@@ -676,10 +769,11 @@ absl::StatusOr<Replayable<Photo>> PgDefectStore::AddPhoto(const NewPhoto& photo,
     Defect after = defect::AddPhoto(current, stored, context.now);
     after.version = current.version + 1;
     WriteDefect(tx, after);
-    RecordChange(tx, &current, after, ChangeType::kPhotoAdded, Diff(current, after), "", context);
-    Record(tx, context, encode, stored,
-           absl::StrCat(DefectResource(photo.defect_id), "/photos/", photo_no));
+    PM_RETURN_IF_ERROR(WriteChangeTail(
+        tx, &current, after, ChangeType::kPhotoAdded, Diff(current, after), "", context, encode,
+        stored, absl::StrCat(DefectResource(photo.defect_id), "/photos/", photo_no)));
     tx.commit();
+    MarkAudited(context);
     result.value = std::move(stored);
     return absl::OkStatus();
   }));
@@ -784,7 +878,7 @@ absl::StatusOr<std::vector<RepairPlace>> PgDefectStore::ListRepairPlaces(const s
   PM_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& conn) -> absl::Status {
     pqxx::read_transaction tx(conn);
     out.clear();
-    for (const pqxx::row& r : tx.exec_prepared(Statements().place_list, zone)) {
+    for (const pqxx::row& r : tx.exec_prepared(Statements().place_list, zone, kInRepairStatus)) {
       RepairPlace p;
       p.id = r["id"].as<std::string>();
       p.display_name = r["display_name"].as<std::string>();
@@ -864,7 +958,9 @@ absl::StatusOr<Replayable<T>> PgDefectStore::CreateResource(
     }
     PM_RETURN_IF_ERROR(insert(tx));
     Record(tx, context, encode, created, resource);
+    WriteAudit(tx, context);
     tx.commit();
+    MarkAudited(context);
     result.value = created;
     return absl::OkStatus();
   }));

@@ -33,7 +33,7 @@ class PgDefectStore : public DefectStore {
   absl::StatusOr<Defect> GetDefect(int64_t id) override;
   absl::StatusOr<ListPage> ListDefects(const ListQuery& query) override;
   absl::StatusOr<Replayable<Defect>> MutateDefect(int64_t id, const ChangeContext& context,
-                                                  const Mutator& mutator,
+                                                  const FactsWanted& wanted, const Mutator& mutator,
                                                   const ResponseEncoder<Defect>& encode) override;
   absl::StatusOr<std::vector<HistoryEntry>> GetHistory(int64_t id) override;
   absl::StatusOr<Replayable<Photo>> AddPhoto(const NewPhoto& photo, const ChangeContext& context,

@@ -21,6 +21,7 @@
 #include "server/defect/testing/store_test_helpers.h"
 #include "server/runtime/errors.h"
 #include "server/runtime/migrations.h"
+#include "server/runtime/pg_audit_sink.h"
 #include "server/runtime/pg_pool.h"
 #include "tests/support/test_servers.h"
 
@@ -42,6 +43,7 @@ class PgDefectStoreTest : public ::testing::Test {
     absl::StatusOr<std::string> url = plantmesh::testing::SharedPostgres().CreateDatabase(name);
     ASSERT_TRUE(url.ok()) << url.status();
     url_ = *url;
+    ASSERT_TRUE(runtime::ApplyMigrations(url_, "audit", runtime::AuditMigrations()).ok());
     ASSERT_TRUE(runtime::ApplyMigrations(url_, "defect", EmbeddedMigrations()).ok());
     runtime::PgPoolOptions options;
     options.url = url_;
@@ -82,9 +84,10 @@ class PgDefectStoreTest : public ::testing::Test {
 
   absl::StatusOr<Defect> AssignTo(int64_t id, const std::string& place) {
     return ValueOf(store_->MutateDefect(
-        id, Ctx("foreman", "AssignDefect", "", kT0, place),
-        [&](const Defect& current, const DefectFacts&) -> absl::StatusOr<Mutation> {
+        id, Ctx("foreman", "AssignDefect", "", kT0, place), AssignFacts({place, "M-1"}),
+        [&](const Defect& current, const DefectFacts& facts) -> absl::StatusOr<Mutation> {
           PM_ASSIGN_OR_RETURN(Defect after, Assign(current, {place, "M-1"}, "foreman", kT0));
+          PM_RETURN_IF_ERROR(CheckAssignTargets({place, "M-1"}, facts));
           return Mutation{after, ChangeType::kAssigned, ""};
         },
         EncodeDefect));
@@ -92,9 +95,10 @@ class PgDefectStoreTest : public ::testing::Test {
 
   absl::StatusOr<Defect> Start(int64_t id) {
     return ValueOf(store_->MutateDefect(
-        id, Ctx("m1", "StartRepair"),
-        [](const Defect& current, const DefectFacts&) -> absl::StatusOr<Mutation> {
+        id, Ctx("m1", "StartRepair"), StartRepairFacts(),
+        [](const Defect& current, const DefectFacts& facts) -> absl::StatusOr<Mutation> {
           PM_ASSIGN_OR_RETURN(Defect after, StartRepair(current, "m1", kT0));
+          PM_RETURN_IF_ERROR(CheckRepairPlaceFree(current, facts));
           return Mutation{after, ChangeType::kRepairStarted, ""};
         },
         EncodeDefect));
@@ -201,6 +205,7 @@ TEST(PgDefectStoreMigrationTest, RequestIdsRecordedBeforeTheLogStayRetries) {
         "(7, 2, 2, 'qc', now(), 'old-update')");
     tx.commit();
   }
+  ASSERT_TRUE(runtime::ApplyMigrations(*url, "audit", runtime::AuditMigrations()).ok());
   ASSERT_TRUE(runtime::ApplyMigrations(*url, "defect", EmbeddedMigrations()).ok());
   runtime::PgPoolOptions options;
   options.url = *url;
@@ -222,8 +227,9 @@ TEST(PgDefectStoreMigrationTest, RequestIdsRecordedBeforeTheLogStayRetries) {
                 .code(),
             absl::StatusCode::kAlreadyExists);
   // Transitions recorded no payload: any payload is the retry, as before.
-  absl::StatusOr<Replayable<Defect>> update = store.MutateDefect(
-      7, Ctx("qc", "UpdateDefect", "old-update", kT0, "anything"), nullptr, EncodeDefect);
+  absl::StatusOr<Replayable<Defect>> update =
+      store.MutateDefect(7, Ctx("qc", "UpdateDefect", "old-update", kT0, "anything"), FactsWanted{},
+                         nullptr, EncodeDefect);
   ASSERT_TRUE(update.ok()) << update.status();
   EXPECT_EQ(update->value->id, 7);
   pqxx::connection conn(*url);

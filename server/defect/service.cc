@@ -8,23 +8,20 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "plantmesh/common/sha256.h"
 #include "plantmesh/common/status_macros.h"
 #include "plantmesh/common/uuid.h"
 #include "server/defect/config.h"
 #include "server/defect/convert.h"
 #include "server/defect/domain.h"
+#include "server/runtime/chunked_transfer.h"
 #include "server/runtime/errors.h"
 #include "server/runtime/idempotency.h"
-#include "server/runtime/memory_budget.h"
 #include "server/runtime/watch.h"
 
 namespace plantmesh::defect {
 namespace {
 
 constexpr size_t kMaxRequestIdChars = 128;
-constexpr size_t kMaxUploadChunk = 1024 * 1024;
-constexpr size_t kDownloadChunk = 64 * 1024;
 
 absl::Status CheckRequestId(const std::string& request_id) {
   if (request_id.size() > kMaxRequestIdChars) {
@@ -65,20 +62,24 @@ ResponseEncoder<T> EncoderOf(Fill fill) {
 // defect into or out of it is sent with filter_change saying which.
 absl::StatusOr<bool> WatchResponseOf(const runtime::StreamEvent& entry, const std::string& zone,
                                      v1::WatchDefectsResponse* response) {
-  v1::DefectEvent* event = response->mutable_event();
-  if (!event->ParseFromString(entry.payload)) {
+  // Parsed once for all watchers; a watcher outside the zone copies nothing.
+  const v1::DefectEvent* decoded = entry.Decoded<v1::DefectEvent>();
+  if (decoded == nullptr) {
     return absl::DataLossError(absl::StrCat("event at cursor ", entry.cursor,
                                             " is not a plantmesh.defect.v1.DefectEvent"));
   }
   if (!zone.empty()) {
     // previous_zone is set only when the change moved the defect between zones.
-    const bool now_in = event->defect().zone() == zone;
-    const bool was_in = event->previous_zone().empty() ? now_in : event->previous_zone() == zone;
+    const bool now_in = decoded->defect().zone() == zone;
+    const bool was_in =
+        decoded->previous_zone().empty() ? now_in : decoded->previous_zone() == zone;
     if (!now_in && !was_in) return false;
     if (now_in != was_in) {
       response->set_filter_change(now_in ? v1::FILTER_CHANGE_ENTERED : v1::FILTER_CHANGE_LEFT);
     }
   }
+  v1::DefectEvent* event = response->mutable_event();
+  *event = *decoded;
   event->set_cursor(entry.cursor);
   return true;
 }
@@ -88,9 +89,10 @@ absl::StatusOr<bool> WatchResponseOf(const runtime::StreamEvent& entry, const st
 DefectServiceImpl::DefectServiceImpl(const runtime::ServiceDeps& deps, DefectStore* store)
     : v1::DefectServiceBase(deps.call_policy, deps.executor), deps_(deps), store_(store) {}
 
-ChangeContext DefectServiceImpl::Context(const runtime::CallContext& call,
+ChangeContext DefectServiceImpl::Context(runtime::CallContext& call,
                                          const google::protobuf::Message& request) const {
-  return ChangeContext{runtime::IdempotencyKeyOf(call, request), deps_.now()};
+  return ChangeContext{runtime::IdempotencyKeyOf(call, request), deps_.now(), DefectOutboxEvent,
+                       call.AuditOfChange(request)};
 }
 
 void DefectServiceImpl::EventsCommitted() {
@@ -105,7 +107,7 @@ int64_t DefectServiceImpl::PhotoMaxBytes() const {
 absl::Status DefectServiceImpl::Transition(runtime::CallContext& call,
                                            const google::protobuf::Message& request,
                                            const std::string& id, const std::string& etag,
-                                           const Mutator& mutator,
+                                           const FactsWanted& wanted, const Mutator& mutator,
                                            google::protobuf::Message* response, v1::Defect* out) {
   PM_ASSIGN_OR_RETURN(int64_t defect_id, ParseDefectId(id, "id"));
   const ChangeContext context = Context(call, request);
@@ -118,7 +120,7 @@ absl::Status DefectServiceImpl::Transition(runtime::CallContext& call,
   PM_ASSIGN_OR_RETURN(
       Replayable<Defect> answer,
       store_->MutateDefect(
-          defect_id, context,
+          defect_id, context, wanted,
           [&](const Defect& current, const DefectFacts& facts) -> absl::StatusOr<Mutation> {
             PM_RETURN_IF_ERROR(CheckEtag(current, etag, /*required=*/false));
             return mutator(current, facts);
@@ -195,7 +197,7 @@ absl::Status DefectServiceImpl::HandleUpdateDefect(runtime::CallContext& call,
   PM_RETURN_IF_ERROR(ValidateUpdate(input, paths, request.etag(), category));
   const absl::Time now = deps_.now();
   return Transition(
-      call, request, request.defect().id(), request.etag(),
+      call, request, request.defect().id(), request.etag(), FactsWanted{},
       [&](const Defect& current, const DefectFacts&) -> absl::StatusOr<Mutation> {
         PM_ASSIGN_OR_RETURN(Defect after, ApplyUpdate(current, input, paths, now));
         return Mutation{std::move(after), ChangeType::kUpdated, ""};
@@ -210,9 +212,10 @@ absl::Status DefectServiceImpl::HandleAssignDefect(runtime::CallContext& call,
   PM_RETURN_IF_ERROR(ValidateAssign(input));
   const absl::Time now = deps_.now();
   return Transition(
-      call, request, request.id(), request.etag(),
-      [&](const Defect& current, const DefectFacts&) -> absl::StatusOr<Mutation> {
+      call, request, request.id(), request.etag(), AssignFacts(input),
+      [&](const Defect& current, const DefectFacts& facts) -> absl::StatusOr<Mutation> {
         PM_ASSIGN_OR_RETURN(Defect after, defect::Assign(current, input, call.identity, now));
+        PM_RETURN_IF_ERROR(CheckAssignTargets(input, facts));
         return Mutation{std::move(after), ChangeType::kAssigned, ""};
       },
       response, response->mutable_defect());
@@ -224,13 +227,14 @@ absl::Status DefectServiceImpl::HandleStartRepair(runtime::CallContext& call,
   const absl::Time now = deps_.now();
   const Caller caller{call.identity, call.roles};
   return Transition(
-      call, request, request.id(), request.etag(),
+      call, request, request.id(), request.etag(), StartRepairFacts(),
       [&](const Defect& current, const DefectFacts& facts) -> absl::StatusOr<Mutation> {
         PM_ASSIGN_OR_RETURN(Defect after, defect::StartRepair(current, call.identity, now));
         // Who may: the assigned mechanic, or a foreman/admin override (noted in history).
         PM_ASSIGN_OR_RETURN(std::string note,
                             CheckRepairWorker(current, defect::Transition::kStartRepair, caller,
                                               facts.assigned_mechanic_identity));
+        PM_RETURN_IF_ERROR(CheckRepairPlaceFree(current, facts));
         return Mutation{std::move(after), ChangeType::kRepairStarted, std::move(note)};
       },
       response, response->mutable_defect());
@@ -244,7 +248,7 @@ absl::Status DefectServiceImpl::HandleFinishRepair(runtime::CallContext& call,
   const absl::Time now = deps_.now();
   const Caller caller{call.identity, call.roles};
   return Transition(
-      call, request, request.id(), request.etag(),
+      call, request, request.id(), request.etag(), FactsWanted{},
       [&](const Defect& current, const DefectFacts& facts) -> absl::StatusOr<Mutation> {
         PM_ASSIGN_OR_RETURN(Defect after, defect::FinishRepair(current, input, call.identity, now));
         PM_ASSIGN_OR_RETURN(std::string note,
@@ -264,7 +268,7 @@ absl::Status DefectServiceImpl::HandleVerifyRepair(runtime::CallContext& call,
   const ChangeType type = input.decision == QcDecision::kAccept ? ChangeType::kRepairAccepted
                                                                 : ChangeType::kRepairRejected;
   return Transition(
-      call, request, request.id(), request.etag(),
+      call, request, request.id(), request.etag(), FactsWanted{},
       [&](const Defect& current, const DefectFacts&) -> absl::StatusOr<Mutation> {
         PM_ASSIGN_OR_RETURN(Defect after, defect::VerifyRepair(current, input, call.identity, now));
         return Mutation{std::move(after), type, input.reason};
@@ -278,7 +282,7 @@ absl::Status DefectServiceImpl::HandleCancelDefect(runtime::CallContext& call,
   PM_RETURN_IF_ERROR(ValidateCancel(request.reason()));
   const absl::Time now = deps_.now();
   return Transition(
-      call, request, request.id(), request.etag(),
+      call, request, request.id(), request.etag(), FactsWanted{},
       [&](const Defect& current, const DefectFacts&) -> absl::StatusOr<Mutation> {
         PM_ASSIGN_OR_RETURN(Defect after,
                             defect::Cancel(current, request.reason(), call.identity, now));
@@ -307,14 +311,12 @@ DefectServiceImpl::HandleWatchDefects(runtime::CallContext& call,
       });
 }
 
-// The upload's state between messages: its metadata, then the bytes so far and their
-// charge to the upload memory budget.
+// The upload's state between messages: its metadata, then the bytes so far
+// (runtime::ChunkedUpload, charged to the upload memory budget).
 class DefectServiceImpl::PhotoUpload final : public UploadDefectPhotoSink {
  public:
   PhotoUpload(DefectServiceImpl* service, runtime::CallContext& call)
-      : service_(service),
-        call_(call),
-        held_(runtime::MemoryBudget::Open(service->deps_.upload_memory)) {}
+      : service_(service), call_(call), bytes_(service->deps_.upload_memory) {}
 
   absl::Status OnMessage(v1::UploadDefectPhotoRequest& message) override {
     if (!started_) {
@@ -325,49 +327,15 @@ class DefectServiceImpl::PhotoUpload final : public UploadDefectPhotoSink {
     if (!message.has_chunk()) {
       return runtime::InvalidField("chunk", "after the metadata only chunks may follow");
     }
-    const std::string& chunk = message.chunk();
-    if (chunk.size() > kMaxUploadChunk) {
-      return runtime::InvalidField(
-          "chunk",
-          absl::StrCat("at most ", kMaxUploadChunk, " bytes per chunk (got ", chunk.size(), ")"));
-    }
-    if (bytes_.size() + chunk.size() > declared_) {
-      return runtime::InvalidField(
-          "metadata.size_bytes", absl::StrCat("more bytes arrived than the declared ", declared_));
-    }
-    const size_t needed = bytes_.size() + chunk.size();
-    if (needed > bytes_.capacity()) {
-      // Doubling keeps appends amortised linear; never beyond the declared size.
-      const size_t grown = std::min(declared_, std::max(needed, 2 * bytes_.capacity()));
-      PM_RETURN_IF_ERROR(held_.Grow(static_cast<int64_t>(grown) - held_.bytes()));
-      // A fresh buffer of exactly `grown`: reserve() on a non-empty string may round up
-      // to twice its old capacity, which would hold more than was charged.
-      std::string larger;
-      larger.reserve(grown);
-      larger.append(bytes_);
-      bytes_.swap(larger);
-    }
-    bytes_.append(chunk);
-    sha_.Update(chunk);
-    return absl::OkStatus();
+    return bytes_.Append(message.chunk());
   }
 
   absl::Status OnReadsDone(v1::UploadDefectPhotoResponse* response) override {
     if (!started_) return MissingMetadata();
     if (call_.Cancelled()) return absl::CancelledError("upload cancelled");
-    if (bytes_.size() != declared_) {
-      return runtime::InvalidField(
-          "metadata.size_bytes",
-          absl::StrCat("declared ", declared_, " bytes, received ", bytes_.size()));
-    }
-    const std::string digest = sha_.HexDigest();
-    if (digest != metadata_.sha256()) {
-      return runtime::InvalidField(
-          "metadata.sha256",
-          absl::StrCat("does not match the bytes received (their SHA-256 is ", digest, ")"));
-    }
+    PM_RETURN_IF_ERROR(bytes_.Finish(metadata_.sha256()));
     NewPhoto photo{defect_id_,         metadata_.content_type(), metadata_.size_bytes(),
-                   metadata_.sha256(), metadata_.file_name(),    std::move(bytes_)};
+                   metadata_.sha256(), metadata_.file_name(),    bytes_.TakeBytes()};
     // The metadata carries the request_id and, with sha256 and size, stands for the bytes.
     auto fill = [](const Photo& stored, v1::UploadDefectPhotoResponse* out) {
       ToProto(stored, out->mutable_photo());
@@ -385,9 +353,7 @@ class DefectServiceImpl::PhotoUpload final : public UploadDefectPhotoSink {
     return runtime::InvalidField("metadata", "the first message must carry the photo's metadata");
   }
 
-  // The first message: the photo's metadata, checked before any byte is accepted. No
-  // memory is set aside for the declared size: the buffer grows (and is charged) with
-  // the bytes that actually arrive, so streams that send only metadata hold nothing.
+  // The first message: the photo's metadata, checked before any byte is accepted.
   absl::Status Begin(const v1::UploadDefectPhotoRequest& message) {
     if (!message.has_metadata()) return MissingMetadata();
     metadata_ = message.metadata();
@@ -399,7 +365,7 @@ class DefectServiceImpl::PhotoUpload final : public UploadDefectPhotoSink {
     PM_ASSIGN_OR_RETURN(defect_id_, ParseDefectId(metadata_.defect_id(), "metadata.defect_id"));
     // Refuse before receiving megabytes for a defect that does not exist.
     PM_RETURN_IF_ERROR(service_->store_->GetDefect(defect_id_).status());
-    declared_ = static_cast<size_t>(metadata_.size_bytes());
+    bytes_.Declare(static_cast<size_t>(metadata_.size_bytes()));
     return absl::OkStatus();
   }
 
@@ -408,13 +374,9 @@ class DefectServiceImpl::PhotoUpload final : public UploadDefectPhotoSink {
   bool started_ = false;  // the first message (metadata) was taken
   v1::PhotoUpload metadata_;
   int64_t defect_id_ = 0;
-  size_t declared_ = 0;
-  // The bytes so far, whose capacity is charged to the process-wide upload budget
-  // (upload-memory-bytes): uploads together never hold more. Returned when the call
-  // ends, however it ends (the runtime destroys the sink then).
-  runtime::MemoryBudget::Reservation held_;
-  std::string bytes_;
-  common::Sha256 sha_;
+  // The bytes so far, charged to the process-wide upload budget (upload-memory-bytes)
+  // until the call ends, however it ends (the runtime destroys the sink then).
+  runtime::ChunkedUpload bytes_;
 };
 
 absl::StatusOr<std::unique_ptr<DefectServiceImpl::UploadDefectPhotoSink>>
@@ -430,17 +392,18 @@ DefectServiceImpl::HandleDownloadDefectPhoto(runtime::CallContext& call,
   // The photo's metadata, then its bytes in chunks, each made when the client has room.
   auto photo = std::make_shared<const PhotoContent>(std::move(content));
   return runtime::SourceFrom<v1::DownloadDefectPhotoResponse>(
-      [&call, photo, offset = size_t{0},
+      [&call, photo,
+       chunks = runtime::ChunkedDownload(std::shared_ptr<const std::string>(photo, &photo->bytes)),
        first = true](v1::DownloadDefectPhotoResponse* message) mutable -> absl::StatusOr<bool> {
         if (first) {
           first = false;
           ToProto(photo->photo, message->mutable_photo());
           return true;
         }
-        if (offset >= photo->bytes.size()) return false;
+        std::optional<absl::string_view> chunk = chunks.Next();
+        if (!chunk) return false;
         if (call.Cancelled()) return absl::CancelledError("download cancelled");
-        message->set_chunk(photo->bytes.substr(offset, kDownloadChunk));
-        offset += kDownloadChunk;
+        message->set_chunk(chunk->data(), chunk->size());
         return true;
       });
 }

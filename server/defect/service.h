@@ -82,13 +82,15 @@ class DefectServiceImpl : public v1::DefectServiceBase {
   class PhotoUpload;
 
   // Runs a change of defect `id` asked by `request` (idempotent by its request_id) and
-  // answers with `response`, whose `out` receives the defect after the change.
+  // answers with `response`, whose `out` receives the defect after the change. The
+  // store reads the facts `wanted` for `mutator`.
   absl::Status Transition(runtime::CallContext& call, const google::protobuf::Message& request,
-                          const std::string& id, const std::string& etag, const Mutator& mutator,
-                          google::protobuf::Message* response, v1::Defect* out);
-  // The caller, request_id and payload fingerprint of `request`, and the time now.
-  ChangeContext Context(const runtime::CallContext& call,
-                        const google::protobuf::Message& request) const;
+                          const std::string& id, const std::string& etag, const FactsWanted& wanted,
+                          const Mutator& mutator, google::protobuf::Message* response,
+                          v1::Defect* out);
+  // The caller, request_id and payload fingerprint of `request`, the time now, the
+  // encoding of the change's event and the call's audit row (with `request`).
+  ChangeContext Context(runtime::CallContext& call, const google::protobuf::Message& request) const;
   void EventsCommitted();
   int64_t PhotoMaxBytes() const;
 

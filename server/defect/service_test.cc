@@ -1,7 +1,8 @@
-// DefectServiceImpl over in-process gRPC with real PostgreSQL and Redis: photo upload
-// and download rules, create validation through the wire, and watchers (zone filter,
-// draining). The call policy here only names the caller; authorization is tested in
-// the runtime and end to end.
+// DefectServiceImpl over in-process gRPC: photo upload and download rules, request_id
+// handling, create and list validation through the wire on the in-memory store
+// (DefectServiceTest: no servers); watchers (zone filter, draining) on PostgreSQL, the
+// outbox relay and Redis (DefectServicePgTest). The call policy here only names the
+// caller; authorization is tested in the runtime and end to end.
 #include "server/defect/service.h"
 
 #include <grpcpp/grpcpp.h>
@@ -24,8 +25,10 @@
 #include "plantmesh/defect/v1/defect_service.grpc.pb.h"
 #include "plantmesh/sdk/status.h"
 #include "server/defect/config.h"
+#include "server/defect/convert.h"
 #include "server/defect/module.h"
 #include "server/defect/pg_store.h"
+#include "server/defect/testing/fake_store.h"
 #include "server/runtime/call_policy.h"
 #include "server/runtime/errors.h"
 #include "server/runtime/event_hub.h"
@@ -34,6 +37,7 @@
 #include "server/runtime/grpc_status.h"
 #include "server/runtime/memory_budget.h"
 #include "server/runtime/migrations.h"
+#include "server/runtime/pg_audit_sink.h"
 #include "server/runtime/pg_pool.h"
 #include "server/runtime/shutdown.h"
 #include "tests/support/test_servers.h"
@@ -99,44 +103,23 @@ std::vector<std::string> FieldsOf(const grpc::Status& status) {
   return fields;
 }
 
-class DefectServiceTest : public ::testing::Test {
+// The service over in-process gRPC on the store a subclass gives (StartStore).
+class ServiceFixture : public ::testing::Test {
  protected:
+  // The store the service runs on, and what else it needs (relay, events).
+  virtual DefectStore* StartStore() = 0;
+
   void SetUp() override {
     runtime::ResetDrainingForTesting();
-    static int database = 0;
-    absl::StatusOr<std::string> url = plantmesh::testing::SharedPostgres().CreateDatabase(
-        absl::StrCat("defect_service_", ++database));
-    ASSERT_TRUE(url.ok()) << url.status();
-    ASSERT_TRUE(runtime::ApplyMigrations(*url, "defect", EmbeddedMigrations()).ok());
-    runtime::PgPoolOptions pool_options;
-    pool_options.url = *url;
-    pool_options.size = 4;
-    pool_options.on_connect.push_back(Descriptor().on_pg_connect);
-    absl::StatusOr<std::unique_ptr<runtime::PgPool>> pool = runtime::PgPool::Open(pool_options);
-    ASSERT_TRUE(pool.ok()) << pool.status();
-    pool_ = *std::move(pool);
-
     defect_config_.photo_max_bytes = 3 * 1024 * 1024;
     deps_.config = &config_;
     deps_.service_config = &defect_config_;
     deps_.upload_memory = &upload_memory_;
     deps_.call_policy = &policy_;
     deps_.executor = &executor_;
-    deps_.pg = pool_.get();
-    deps_.redis.port = plantmesh::testing::SharedRedis().port();
-    relay_ = std::make_unique<runtime::OutboxRelay>(
-        pool_.get(), deps_.redis, std::vector<runtime::OutboxSource>{Descriptor().outbox});
-    relay_->Start();
-    deps_.relay = relay_.get();
-    runtime::EventHubOptions hub_options;
-    hub_options.redis = deps_.redis;
-    hub_ =
-        std::make_unique<runtime::EventHub>(hub_options, std::vector<std::string>{kEventStreamKey});
-    hub_->Start();
-    ASSERT_TRUE(hub_->AwaitConnected(absl::Seconds(10)));
-    deps_.events = hub_.get();
-    store_ = std::make_unique<PgDefectStore>(pool_.get());
-    service_ = std::make_unique<DefectServiceImpl>(deps_, store_.get());
+    store_ = StartStore();
+    ASSERT_NE(store_, nullptr);
+    service_ = std::make_unique<DefectServiceImpl>(deps_, store_);
 
     grpc::ServerBuilder builder;
     int port = 0;
@@ -155,16 +138,20 @@ class DefectServiceTest : public ::testing::Test {
 
   void TearDown() override {
     if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
-    if (hub_) hub_->Stop();
-    if (relay_) relay_->Stop();
+    // Joins what still runs for the service before the subclass's store goes away.
+    executor_.Shutdown();
+    StopStore();
     runtime::ResetDrainingForTesting();
   }
+  // Stops what StartStore started, after the server.
+  virtual void StopStore() {}
 
   // A store-level change by the admin "ops" (reference data).
   static ChangeContext Ops(const std::string& method) {
     return ChangeContext{
         {"spiffe://test/user/ops", "plantmesh.defect.v1.DefectService." + method, "", ""},
-        absl::Now()};
+        absl::Now(),
+        DefectOutboxEvent};
   }
 
   std::unique_ptr<grpc::ClientContext> Context(const std::string& user = "op",
@@ -215,15 +202,68 @@ class DefectServiceTest : public ::testing::Test {
   runtime::MemoryBudget upload_memory_{3 * 1024 * 1024};
   IdentityOnlyPolicy policy_;
   runtime::ServiceDeps deps_;
-  std::unique_ptr<runtime::PgPool> pool_;
-  std::unique_ptr<runtime::OutboxRelay> relay_;
-  std::unique_ptr<runtime::EventHub> hub_;
-  std::unique_ptr<PgDefectStore> store_;
+  DefectStore* store_ = nullptr;
   std::unique_ptr<DefectServiceImpl> service_;
   // Destroyed before the service: joins what still runs for it.
   runtime::Executor executor_{runtime::ExecutorOptions{4, 64, "test"}};
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<v1::DefectService::Stub> stub_;
+};
+
+// The handlers on the in-memory store: everything they do but SQL, with no server.
+class DefectServiceTest : public ServiceFixture {
+ protected:
+  DefectStore* StartStore() override { return &fake_; }
+  testing::FakeDefectStore fake_;
+};
+
+// The handlers on PostgreSQL, with the outbox relay publishing to Redis and the event
+// hub reading back: for what goes through those (watchers).
+class DefectServicePgTest : public ServiceFixture {
+ protected:
+  DefectStore* StartStore() override {
+    static int database = 0;
+    absl::StatusOr<std::string> url = plantmesh::testing::SharedPostgres().CreateDatabase(
+        absl::StrCat("defect_service_", ++database));
+    EXPECT_TRUE(url.ok()) << url.status();
+    if (!url.ok()) return nullptr;
+    absl::Status migrated = runtime::ApplyMigrations(*url, "audit", runtime::AuditMigrations());
+    if (migrated.ok()) migrated = runtime::ApplyMigrations(*url, "defect", EmbeddedMigrations());
+    EXPECT_TRUE(migrated.ok()) << migrated;
+    if (!migrated.ok()) return nullptr;
+    runtime::PgPoolOptions pool_options;
+    pool_options.url = *url;
+    pool_options.size = 4;
+    pool_options.on_connect.push_back(Descriptor().on_pg_connect);
+    absl::StatusOr<std::unique_ptr<runtime::PgPool>> pool = runtime::PgPool::Open(pool_options);
+    EXPECT_TRUE(pool.ok()) << pool.status();
+    if (!pool.ok()) return nullptr;
+    pool_ = *std::move(pool);
+    deps_.pg = pool_.get();
+    deps_.redis.port = plantmesh::testing::SharedRedis().port();
+    relay_ = std::make_unique<runtime::OutboxRelay>(
+        pool_.get(), deps_.redis, std::vector<runtime::OutboxSource>{Descriptor().outbox});
+    relay_->Start();
+    deps_.relay = relay_.get();
+    runtime::EventHubOptions hub_options;
+    hub_options.redis = deps_.redis;
+    hub_ =
+        std::make_unique<runtime::EventHub>(hub_options, std::vector<std::string>{kEventStreamKey});
+    hub_->Start();
+    EXPECT_TRUE(hub_->AwaitConnected(absl::Seconds(10)));
+    deps_.events = hub_.get();
+    pg_store_ = std::make_unique<PgDefectStore>(pool_.get());
+    return pg_store_.get();
+  }
+  void StopStore() override {
+    if (hub_) hub_->Stop();
+    if (relay_) relay_->Stop();
+  }
+
+  std::unique_ptr<runtime::PgPool> pool_;
+  std::unique_ptr<runtime::OutboxRelay> relay_;
+  std::unique_ptr<runtime::EventHub> hub_;
+  std::unique_ptr<PgDefectStore> pg_store_;
 };
 
 // The examples through the handlers: a request_id reused with a different
@@ -585,7 +625,7 @@ TEST_F(DefectServiceTest, ListWithOutOfRangeTimestampsIsInvalidArgument) {
   EXPECT_THAT(FieldsOf(status), ::testing::ElementsAre("create_time_to"));
 }
 
-TEST_F(DefectServiceTest, WatchFiltersByZoneThenEndsWhenDraining) {
+TEST_F(DefectServicePgTest, WatchFiltersByZoneThenEndsWhenDraining) {
   v1::WatchDefectsRequest request;
   request.set_zone("ASSEMBLY-2");
   auto context = Context("watcher");

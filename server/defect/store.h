@@ -1,6 +1,7 @@
 // The defect service's repository: what the handlers need from storage, independent of
-// the database. Every change writes its history entry, its outbox event and its request
-// log entry in the same transaction as the change itself.
+// the database. Every change writes its history entry, its outbox event, its request
+// log entry and the call's audit row (when the context carries one) in the same
+// transaction as the change itself.
 #pragma once
 
 #include <cstdint>
@@ -13,7 +14,9 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "server/defect/domain.h"
+#include "server/runtime/audit.h"
 #include "server/runtime/idempotency.h"
+#include "server/runtime/outbox_event.h"
 
 namespace plantmesh::defect {
 
@@ -24,22 +27,29 @@ struct Mutation {
   std::string comment;  // reason given with the change, or an override note (history)
 };
 
-// Facts the store reads with the locked defect, for the rules to decide on.
-struct DefectFacts {
-  // The identity of the mechanic the defect is assigned to; "" when it is not assigned
-  // or that mechanic has no identity.
-  std::string assigned_mechanic_identity;
-};
-
-// Computes the change from the current, locked defect (etag check, transition rules).
+// Computes the change from the current, locked defect and the facts read with it
+// (DefectFacts in domain.h): etag check, transition rules, existence, a busy place.
 // An error aborts the transaction: nothing is written.
 using Mutator =
     std::function<absl::StatusOr<Mutation>(const Defect& current, const DefectFacts& facts)>;
+
+// Builds the outbox event of a change once the store knows the stored defect (its id
+// and version): the service's encoding (DefectOutboxEvent, convert.h); the store writes
+// it as opaque bytes. `before`: the defect before the change, nullptr for a report.
+using EventEncoder =
+    std::function<runtime::OutboxEvent(ChangeType type, const Defect* before, const Defect& after,
+                                       const std::string& actor, absl::Time when)>;
 
 // The caller and request of a change (request.identity is the actor).
 struct ChangeContext {
   runtime::IdempotencyKey request;
   absl::Time now;
+  // Required by every change of a defect (without it the change fails, INTERNAL).
+  EventEncoder encode_event;
+  // The call's audit row, written with the change and marked written once it committed;
+  // nullptr: the call is not audited with its change (runtime/audit.h). A retry answered
+  // from the request log writes none (its call is audited on its own).
+  runtime::ChangeAudit* audit = nullptr;
   const std::string& actor() const { return request.identity; }
 };
 
@@ -89,13 +99,15 @@ class DefectStore {
   // One page in the query's order, after query.after.
   virtual absl::StatusOr<ListPage> ListDefects(const ListQuery& query) = 0;
 
-  // Locks the defect, reads its facts and applies `mutator`. A change that starts a
-  // repair also locks the repair place and refuses (FAILED_PRECONDITION
-  // REPAIR_PLACE_BUSY) when another defect is in repair there; a change of assignment
-  // requires the repair place and mechanic to exist (INVALID_ARGUMENT). An update that
-  // changes nothing writes nothing but its request log entry. NOT_FOUND when absent.
+  // Locks the defect, reads the facts `wanted` (and always the assigned mechanic's
+  // identity) and applies `mutator`, which decides: the store supplies facts and applies
+  // no rule of its own. With wanted.repair_place_occupant the defect's repair place is
+  // locked before its occupant is read, so repairs starting at one place are decided one
+  // after the other (the database's unique index on busy places stays as a safety net,
+  // FAILED_PRECONDITION REPAIR_PLACE_BUSY). An update that changes nothing writes nothing
+  // but its request log entry. NOT_FOUND when absent.
   virtual absl::StatusOr<Replayable<Defect>> MutateDefect(
-      int64_t id, const ChangeContext& context, const Mutator& mutator,
+      int64_t id, const ChangeContext& context, const FactsWanted& wanted, const Mutator& mutator,
       const ResponseEncoder<Defect>& encode) = 0;
 
   // Oldest first; NOT_FOUND when the defect is absent.

@@ -1,14 +1,14 @@
 #include "server/runtime/access_policy.h"
 
 #include <google/protobuf/descriptor.h>
-#include <google/protobuf/descriptor.pb.h>
 
 #include <algorithm>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "plantmesh/api/v1/annotations.pb.h"
+#include "plantmesh/common/contract.h"
+#include "plantmesh/common/status_macros.h"
 
 namespace plantmesh::runtime {
 
@@ -30,23 +30,21 @@ absl::StatusOr<AccessPolicy> AccessPolicy::FromServices(const std::vector<std::s
       return absl::NotFoundError(
           absl::StrCat("service ", service_name, " is not in the generated descriptor pool"));
     }
+    // The generator refuses such contracts already; a server never hosts one either.
+    PM_RETURN_IF_ERROR(contract::ValidateService(service));
     for (int i = 0; i < service->method_count(); ++i) {
       const google::protobuf::MethodDescriptor* method = service->method(i);
-      const google::protobuf::MethodOptions& options = method->options();
+      const contract::MethodContract declared = contract::MethodContractOf(method);
       MethodAccess access;
       access.full_name = method->full_name();
       access.display_name = absl::StrCat(service->name(), ".", method->name());
-      access.declared = options.HasExtension(api::v1::access);
-      if (access.declared) {
-        const api::v1::AccessRule& rule = options.GetExtension(api::v1::access);
-        access.any_authenticated = rule.any_authenticated();
-        access.roles.assign(rule.roles().begin(), rule.roles().end());
-      }
-      access.roles_text = access.any_authenticated ? "any authenticated identity"
-                          : access.roles.empty()   ? "(no role may call it)"
-                                                   : absl::StrJoin(access.roles, ", ");
-      access.mutating =
-          options.idempotency_level() != google::protobuf::MethodOptions::NO_SIDE_EFFECTS;
+      access.declared = declared.declares_access;
+      access.any_authenticated = declared.any_authenticated;
+      access.roles = declared.RoleNames();
+      access.roles_text = declared.any_authenticated ? "any authenticated identity"
+                          : access.roles.empty()     ? "(no role may call it)"
+                                                     : absl::StrJoin(access.roles, ", ");
+      access.mutating = declared.mutating();
       policy.methods_.emplace(access.full_name, std::move(access));
     }
   }

@@ -23,13 +23,23 @@ bool CallContext::Ended() const {
 
 bool CallContext::Draining() const { return runtime::Draining(); }
 
-void CallContext::SetAuditDetail(const google::protobuf::Message& detail) {
+std::string AuditJsonOf(const google::protobuf::Message& message) {
   google::protobuf::util::JsonPrintOptions options;
-  options.preserve_proto_field_names = true;  // as StandardCallPolicy audits requests
-  audit_detail_json.clear();
-  if (!google::protobuf::util::MessageToJsonString(detail, &audit_detail_json, options).ok()) {
-    audit_detail_json.clear();
-  }
+  options.preserve_proto_field_names = true;
+  std::string json;
+  if (!google::protobuf::util::MessageToJsonString(message, &json, options).ok()) json.clear();
+  return json;
+}
+
+void CallContext::SetAuditDetail(const google::protobuf::Message& detail) {
+  audit_detail_json = AuditJsonOf(detail);
+}
+
+ChangeAudit* CallContext::AuditOfChange(const google::protobuf::Message& request) {
+  if (!change_audit.active()) return nullptr;
+  // Once per call: a handler that builds its change context twice serializes once.
+  if (change_audit.request_json().empty()) change_audit.SetRequestJson(AuditJsonOf(request));
+  return &change_audit;
 }
 
 }  // namespace plantmesh::runtime

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "server/runtime/audit.h"
 
 namespace grpc {
 class ServerContextBase;
@@ -16,6 +17,10 @@ class Message;
 }
 
 namespace plantmesh::runtime {
+
+// `message` as audit rows hold requests: JSON with the contract's field names (bytes
+// fields as base64); empty when it cannot be printed.
+std::string AuditJsonOf(const google::protobuf::Message& message);
 
 struct CallContext {
   // The underlying gRPC context (callback or synchronous API): deadline, cancellation,
@@ -52,6 +57,14 @@ struct CallContext {
   bool Draining() const;
   // Sets audit_detail_json to `detail` in the JSON form of audited requests.
   void SetAuditDetail(const google::protobuf::Message& detail);
+
+  // The audit of this call's change, for the store to write inside the change's
+  // transaction (audit.h), with `request` (the call's request, or the message that
+  // stands for a client stream) as the audited request; nullptr when the call is not
+  // audited that way (not mutating, or no audit log). Activated by the CallPolicy.
+  ChangeAudit* AuditOfChange(const google::protobuf::Message& request);
+  // Read by the CallPolicy at the end of the call.
+  ChangeAudit change_audit;
 
   // For the runtime's reactors. EndByServer: the call is finishing; Cancelled() and
   // Ended() turn true. RequestStop: a long-lived stream should end (its body returns its

@@ -152,6 +152,19 @@ absl::Status Validate(const ServerConfig& config) {
                      "(127.x.x.x, ::1, localhost); listen is '",
                      config.listen, "'"));
   }
+  // Plaintext on any address: it answers health and nothing else.
+  if (!config.probe_listen.empty()) {
+    std::string probe_host;
+    int probe_port = 0;
+    if (!SplitHostPort(config.probe_listen, &probe_host, &probe_port)) {
+      problems.push_back(absl::StrCat("probe-listen: '", config.probe_listen,
+                                      "' is not HOST:PORT (e.g. 127.0.0.1:7444, 10.1.2.3:7444, "
+                                      "[::1]:0) or empty (no probe listener)"));
+    } else if (probe_port != 0 && probe_port == port && probe_host == host) {
+      problems.push_back(
+          absl::StrCat("probe-listen: '", config.probe_listen, "' is the address of listen"));
+    }
+  }
   if (!config.insecure) {
     const std::pair<const char*, const std::string*> tls_files[] = {
         {"tls-ca", &config.tls_ca}, {"tls-cert", &config.tls_cert}, {"tls-key", &config.tls_key}};
@@ -252,6 +265,10 @@ absl::StatusOr<ServerConfig> LoadServerConfig(
 
   app.add_option("--listen", config.listen,
                  "HOST:PORT to listen on; port 0 picks a free port (printed as LISTENING)");
+  app.add_option("--probe-listen", config.probe_listen,
+                 "HOST:PORT of a plaintext listener that serves grpc.health.v1 only, for the "
+                 "kubelet's gRPC probes (they cannot do mTLS); port 0 picks a free port; empty: "
+                 "none. In Kubernetes the pod IP, e.g. $(POD_IP):7444");
   app.add_option(
          "--services", config.services,
          "services to host (comma-separated), or `all` for every service this binary knows; "

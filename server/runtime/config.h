@@ -40,7 +40,11 @@ class ConfigSection {
 };
 
 struct ServerConfig {
-  std::string listen = "127.0.0.1:7443";           // listen
+  std::string listen = "127.0.0.1:7443";  // listen
+  // probe-listen: HOST:PORT of the plaintext listener that serves grpc.health.v1 and
+  // nothing else (the kubelet's gRPC probes cannot do mTLS); "" for none. Port 0 picks a
+  // free one, so that processes on one host do not clash.
+  std::string probe_listen = "127.0.0.1:0";
   std::vector<std::string> services = {"defect"};  // services
   // TLS (required unless insecure)
   std::string tls_ca;           // tls-ca: CA bundle that client certificates must chain to

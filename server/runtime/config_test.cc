@@ -26,7 +26,7 @@ class ConfigTest : public ::testing::Test {
            ("plantmesh-config-test-" + std::to_string(getpid()));
     std::filesystem::create_directories(dir_);
     for (const char* name : {"PLANTMESH_LISTEN", "PLANTMESH_REDIS_PORT", "PLANTMESH_INSECURE",
-                             "PLANTMESH_SERVICES", "PLANTMESH_CONFIG"}) {
+                             "PLANTMESH_SERVICES", "PLANTMESH_CONFIG", "PLANTMESH_PROBE_LISTEN"}) {
       unsetenv(name);
     }
   }
@@ -226,6 +226,37 @@ TEST_F(ConfigTest, BadValuesAreNamed) {
   config = Load({"--insecure", "--postgres-lock-timeout-ms", "-1"});
   ASSERT_FALSE(config.ok());
   EXPECT_THAT(config.status().message(), HasSubstr("postgres-lock-timeout-ms"));
+}
+
+TEST_F(ConfigTest, ProbeListenIsLoopbackByDefaultAndChecked) {
+  absl::StatusOr<ServerConfig> config = Load({"--insecure"});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->probe_listen, "127.0.0.1:0");
+  // Plaintext on a non-loopback address is allowed here (the pod IP): health only.
+  config = Load({"--insecure", "--probe-listen", "10.1.2.3:7444"});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->probe_listen, "10.1.2.3:7444");
+  config = Load({"--insecure", "--config", WriteFile("off.toml", "probe-listen = \"\"\n")});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->probe_listen, "");  // no probe listener
+  setenv("PLANTMESH_PROBE_LISTEN", "[::1]:7444", 1);
+  config = Load({"--insecure"});
+  unsetenv("PLANTMESH_PROBE_LISTEN");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->probe_listen, "[::1]:7444");
+  for (const char* bad : {"7444", "nonsense", "127.0.0.1:70000", ":7444"}) {
+    config = Load({"--insecure", "--probe-listen", bad});
+    ASSERT_FALSE(config.ok()) << bad;
+    EXPECT_THAT(config.status().message(), HasSubstr("probe-listen")) << bad;
+  }
+  config = Load({"--insecure", "--listen", "127.0.0.1:7443", "--probe-listen", "127.0.0.1:7443"});
+  ASSERT_FALSE(config.ok());
+  EXPECT_THAT(config.status().message(), HasSubstr("probe-listen"));
+  const std::string file =
+      WriteFile("probe.toml", "insecure = true\nprobe-listen = \"127.0.0.1:9\"\n");
+  config = Load({"--config", file});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->probe_listen, "127.0.0.1:9");
 }
 
 TEST_F(ConfigTest, ServicesListOnCommandLine) {

@@ -26,7 +26,11 @@ namespace {
 
 using EventPtr = std::shared_ptr<const StreamEvent>;
 
-// Event ids recently delivered to one subscriber.
+// How many of a stream's latest event ids the reader remembers to drop repeats: the
+// relay re-sends at most one batch (500 rows), right after the first sending.
+constexpr size_t kDedupWindow = 4096;
+
+// Event ids seen recently (the reader's, and a catching-up subscriber's backlog).
 class RecentIds {
  public:
   explicit RecentIds(size_t capacity) : capacity_(capacity) {}
@@ -150,8 +154,10 @@ struct Subscription::State {
   StreamId skip_through ABSL_GUARDED_BY(mu);
   End end ABSL_GUARDED_BY(mu) = End::kNone;
   absl::Status end_status ABSL_GUARDED_BY(mu);
-  std::string cursor ABSL_GUARDED_BY(mu);
-  RecentIds recent ABSL_GUARDED_BY(mu){4096};
+  std::string cursor ABSL_GUARDED_BY(mu);   // where the subscription started
+  EventPtr last_taken ABSL_GUARDED_BY(mu);  // the last event Poll took, if any
+  // Repeats within the backlog; the reader already dropped those of the live feed.
+  std::unique_ptr<RecentIds> backlog_ids ABSL_GUARDED_BY(mu);
   std::function<void()> notify ABSL_GUARDED_BY(mu);
   bool armed ABSL_GUARDED_BY(mu) = false;
 
@@ -160,6 +166,9 @@ struct Subscription::State {
   }
   bool Ready() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return HasEvents() || end != End::kNone; }
   bool Ended() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return end != End::kNone; }
+  const std::string& ResumeCursor() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    return last_taken != nullptr ? last_taken->cursor : cursor;
+  }
 
   // The notification to run (outside the lock) when the consumer waits for one.
   std::function<void()> TakeNotify() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
@@ -208,9 +217,9 @@ struct Subscription::State {
         return ResumableUnavailable("WATCH_TOO_SLOW",
                                     absl::StrCat("the watcher fell behind: more than ", capacity,
                                                  " events were waiting for it"),
-                                    cursor);
+                                    ResumeCursor());
       case End::kStopped:
-        return ResumableUnavailable("SERVER_STOPPING", "the server is stopping", cursor);
+        return ResumableUnavailable("SERVER_STOPPING", "the server is stopping", ResumeCursor());
       case End::kCancelled:
         return absl::CancelledError("subscription cancelled");
       default:
@@ -434,18 +443,24 @@ absl::Status Subscription::Poll(std::vector<std::shared_ptr<const StreamEvent>>*
     absl::MutexLock lock(&state_->mu);
     State& s = *state_;
     size_t taken = 0;
-    auto take = [&](std::deque<EventPtr>& from) {
+    auto take = [&](std::deque<EventPtr>& from, RecentIds* seen) {
       while (taken < max_events && !from.empty()) {
         EventPtr event = std::move(from.front());
         from.pop_front();
-        s.cursor = event->cursor;
-        if (!s.recent.Insert(event->event_id)) continue;  // redelivered by the relay
+        s.last_taken = event;
+        if (seen != nullptr && !seen->Insert(event->event_id)) continue;  // re-sent
         out->push_back(std::move(event));
         ++taken;
       }
     };
-    take(s.backlog);
-    if (!s.catching_up) take(s.live);
+    if (!s.backlog.empty()) {
+      if (s.backlog_ids == nullptr) s.backlog_ids = std::make_unique<RecentIds>(kDedupWindow);
+      take(s.backlog, s.backlog_ids.get());
+    }
+    if (!s.catching_up) {
+      s.backlog_ids.reset();
+      take(s.live, nullptr);
+    }
     if (s.catching_up && s.backlog.empty() && s.resolved && !s.catch_up_queued && !s.Ended()) {
       s.catch_up_queued = true;
       ask_more = true;
@@ -490,7 +505,7 @@ absl::Status Subscription::TakeEnd() {
 
 std::string Subscription::cursor() const {
   absl::MutexLock lock(&state_->mu);
-  return state_->cursor;
+  return state_->ResumeCursor();
 }
 
 void Subscription::Cancel() {
@@ -598,6 +613,11 @@ struct EventHub::Impl {
     const std::string generation_key = GenerationKey(stream.key);
     absl::Duration backoff;
     bool synced = false;
+    // The ids of the stream's latest events (of generation seen_generation), to drop what
+    // the relay re-sends; filled from Redis first, so that a re-sent batch is recognised
+    // even right after this reader started.
+    std::unique_ptr<RecentIds> seen;
+    std::string seen_generation;
     const int64_t block_ms = std::max<int64_t>(1, absl::ToInt64Milliseconds(options.block));
     while (!Stopping()) {
       if (backoff > absl::ZeroDuration() && !WaitUnlessStopping(mu, stopping, backoff)) return;
@@ -625,6 +645,18 @@ struct EventHub::Impl {
         absl::MutexLock lock(&stream.mu);
         generation = stream.generation;
         position = stream.position;
+      }
+      if (seen == nullptr || seen_generation != generation) {
+        absl::StatusOr<std::unique_ptr<RecentIds>> latest = LatestIds(redis, stream.key, position);
+        if (!latest.ok()) {
+          SetDisconnected(stream, latest.status());
+          redis.Disconnect();
+          synced = false;
+          backoff = NextBackoff(backoff, options);
+          continue;
+        }
+        seen = *std::move(latest);
+        seen_generation = generation;
       }
       // GET before XREAD on one connection: a Redis that restarts in between breaks
       // the connection, so entries read are of the generation read. XINFO after XREAD:
@@ -672,20 +704,42 @@ struct EventHub::Impl {
       if (raw->empty()) continue;
       std::vector<std::pair<EventPtr, StreamId>> events;
       events.reserve(raw->size());
+      StreamId last_read;
       for (RawStreamEntry& entry : *raw) {
-        StreamId id;
-        EventPtr event = ToEvent(generation, entry, &id);
-        events.emplace_back(std::move(event), id);
+        EventPtr event = ToEvent(generation, entry, &last_read);
+        if (!seen->Insert(event->event_id)) continue;  // re-sent by the relay
+        events.emplace_back(std::move(event), last_read);
       }
-      Publish(stream, events);
+      Publish(stream, events, last_read);
     }
   }
 
-  void Publish(Stream& stream, const std::vector<std::pair<EventPtr, StreamId>>& events) {
+  // The ids of the last kDedupWindow entries of `key` up to `through`.
+  static absl::StatusOr<std::unique_ptr<RecentIds>> LatestIds(RedisClient& redis,
+                                                              const std::string& key,
+                                                              const StreamId& through) {
+    absl::StatusOr<RedisReply> reply = redis.Command(
+        {"XREVRANGE", key, through.ToString(), "-", "COUNT", absl::StrCat(kDedupWindow)});
+    if (!reply.ok()) return reply.status();
+    absl::StatusOr<std::vector<RawStreamEntry>> entries = ParseXRangeReply(*reply);
+    if (!entries.ok()) return entries.status();
+    auto ids = std::make_unique<RecentIds>(kDedupWindow);
+    for (auto entry = entries->rbegin(); entry != entries->rend(); ++entry) {
+      for (const auto& [field, value] : entry->fields) {
+        if (field == "event_id") ids->Insert(value);
+      }
+    }
+    return ids;
+  }
+
+  // Hands `events` to every subscriber; `last_read` is the last entry read (the reader
+  // continues after it, whether or not it was a repeat).
+  void Publish(Stream& stream, const std::vector<std::pair<EventPtr, StreamId>>& events,
+               const StreamId& last_read) {
     std::vector<std::function<void()>> notifications;
     {
       absl::MutexLock lock(&stream.mu);
-      stream.position = events.back().second;
+      stream.position = last_read;
       auto& subs = stream.subscribers;
       for (const auto& sub : subs) {
         absl::MutexLock sub_lock(&sub->mu);

@@ -26,8 +26,10 @@
 //        ErrorInfo CURSOR_GENERATION_CHANGED with metadata generation: list again.
 //   When the hub sees the generation change under live subscribers, they end with the
 //   same FAILED_PRECONDITION.
-// Events are deduplicated by event_id per subscription (the relay delivers at least
-// once).
+// Events are deduplicated by event_id (the relay delivers at least once, a re-sent
+// batch right after the first): the reader drops an event whose id was among the last
+// 4,096 events of the stream, for every subscriber at once, and a subscriber
+// catching up drops repeats within its backlog.
 #pragma once
 
 #include <cstddef>
@@ -37,9 +39,11 @@
 #include <string>
 #include <vector>
 
+#include "absl/base/call_once.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "google/protobuf/message_lite.h"
 #include "server/runtime/event_stream.h"
 
 namespace plantmesh::runtime {
@@ -49,6 +53,28 @@ struct StreamEvent {
   std::string cursor;    // "<generation>.<ms>-<seq>": resume after this event
   std::string event_id;  // the outbox event_id (dedup key)
   std::string payload;   // the serialized event, as written to the outbox
+
+  // The payload parsed as `Message`, once for every subscriber that asks (a thousand
+  // watchers of one stream then cost one parse per event, not a thousand). Null when the
+  // payload is not a valid `Message`, or when an earlier caller asked for another type:
+  // the readers of one stream agree on its event type.
+  template <class Message>
+  const Message* Decoded() const {
+    absl::call_once(decode_once_, [this] {
+      auto message = std::make_unique<Message>();
+      if (message->ParseFromString(payload)) {
+        decoded_type_ = &Message::default_instance();
+        decoded_ = std::move(message);
+      }
+    });
+    if (decoded_type_ != &Message::default_instance()) return nullptr;
+    return static_cast<const Message*>(decoded_.get());
+  }
+
+ private:
+  mutable absl::once_flag decode_once_;
+  mutable const void* decoded_type_ = nullptr;
+  mutable std::unique_ptr<google::protobuf::MessageLite> decoded_;
 };
 
 struct EventHubOptions {

@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "google/protobuf/wrappers.pb.h"
 #include "gtest/gtest.h"
 #include "server/runtime/errors.h"
 #include "server/runtime/event_stream.h"
@@ -313,6 +314,46 @@ TEST_F(EventHubTest, CatchUpJoinsTheLiveFeedWithoutGapOrDuplicate) {
     Taken taken = Take(*s.subscription, expected.size());
     ASSERT_EQ(taken.event_ids, expected) << "from event " << s.first_expected << ": " << taken.end;
   }
+}
+
+// The relay delivers at least once: a batch whose commit failed is sent again right
+// after the first sending, with the same event ids.
+TEST_F(EventHubTest, EventsTheRelaySendsAgainReachNoSubscriberTwice) {
+  Publish("before", 3);
+  std::unique_ptr<EventHub> hub = StartHub();
+  absl::StatusOr<std::unique_ptr<Subscription>> live = hub->Subscribe(kKey, "");
+  ASSERT_TRUE(live.ok()) << live.status();
+  // A re-sent batch the hub read when it was first sent, and one sent before the hub
+  // started (the reader learns the latest ids from Redis when it starts).
+  Publish("e", 2);
+  Publish("e", 2);
+  Publish("before", 3);
+  Publish("after", 1);
+  EXPECT_EQ(Take(**live, 3).event_ids, (std::vector<std::string>{"e-0", "e-1", "after-0"}));
+
+  // A subscriber catching up from the oldest event drops the repeats in its backlog.
+  absl::StatusOr<std::unique_ptr<Subscription>> from_oldest = hub->Subscribe(kKey, "0");
+  ASSERT_TRUE(from_oldest.ok()) << from_oldest.status();
+  EXPECT_EQ(
+      Take(**from_oldest, 6).event_ids,
+      (std::vector<std::string>{"before-0", "before-1", "before-2", "e-0", "e-1", "after-0"}));
+}
+
+TEST(StreamEventTest, DecodesThePayloadOnceForEveryReader) {
+  google::protobuf::StringValue value;
+  value.set_value("zone PAINT");
+  StreamEvent event;
+  event.payload = value.SerializeAsString();
+  const google::protobuf::StringValue* first = event.Decoded<google::protobuf::StringValue>();
+  ASSERT_NE(first, nullptr);
+  EXPECT_EQ(first->value(), "zone PAINT");
+  EXPECT_EQ(event.Decoded<google::protobuf::StringValue>(), first);  // the same message
+  // The readers of one stream agree on its type: another type is not handed out.
+  EXPECT_EQ(event.Decoded<google::protobuf::Int64Value>(), nullptr);
+
+  StreamEvent broken;
+  broken.payload = "\xff\xff";
+  EXPECT_EQ(broken.Decoded<google::protobuf::StringValue>(), nullptr);
 }
 
 TEST_F(EventHubTest, ASlowSubscriberIsEndedResumablyWithoutSlowingTheOthers) {

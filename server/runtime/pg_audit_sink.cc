@@ -14,6 +14,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/time/time.h"
 #include "server/runtime/pg_pool.h"
+#include "server/runtime/text_rules.h"
 #include "spdlog/spdlog.h"
 
 namespace plantmesh::runtime {
@@ -48,12 +49,38 @@ constexpr size_t kBatchSize = 500;
 constexpr auto kWriteInterval = std::chrono::milliseconds(100);
 constexpr auto kRetryInterval = std::chrono::milliseconds(500);
 constexpr auto kCloseFlushLimit = absl::Seconds(5);
-constexpr int kColumns = 8;
 
-// PostgreSQL text cannot hold NUL bytes; drop them rather than lose the record.
-std::string Text(const std::string& s) {
-  if (s.find('\0') == std::string::npos) return s;
-  return absl::StrReplaceAll(s, {{absl::string_view("\0", 1), ""}});
+// The UTF-8 sequence that starts at `at` if it is well formed, else 0.
+size_t ValidSequenceAt(std::string_view s, size_t at) {
+  const auto lead = static_cast<unsigned char>(s[at]);
+  const size_t length = lead < 0xC0 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4;
+  if (at + length > s.size()) return 0;
+  return IsValidUtf8(s.substr(at, length)) ? length : 0;
+}
+
+// PostgreSQL text holds neither NUL bytes nor invalid UTF-8: drop the NULs and put
+// U+FFFD for each invalid byte rather than lose the record (or, in a change's
+// transaction, the change).
+std::string Text(std::string_view s) {
+  const bool clean = s.find('\0') == std::string_view::npos && IsValidUtf8(s);
+  if (clean) return std::string(s);
+  std::string out;
+  out.reserve(s.size());
+  for (size_t at = 0; at < s.size();) {
+    if (s[at] == '\0') {
+      ++at;
+      continue;
+    }
+    const size_t length = ValidSequenceAt(s, at);
+    if (length == 0) {
+      out += "\xEF\xBF\xBD";
+      ++at;
+      continue;
+    }
+    out.append(s.substr(at, length));
+    at += length;
+  }
+  return out;
 }
 
 std::string ArrayLiteral(const std::vector<std::string>& items) {
@@ -67,11 +94,36 @@ std::string ArrayLiteral(const std::vector<std::string>& items) {
   return out + "}";
 }
 
+// Strings and keys of `value` without U+0000, which jsonb refuses.
+nlohmann::json WithoutNul(const nlohmann::json& value) {
+  const std::string nul(1, '\0');
+  if (value.is_string()) return absl::StrReplaceAll(value.get<std::string>(), {{nul, ""}});
+  if (value.is_array()) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& item : value) out.push_back(WithoutNul(item));
+    return out;
+  }
+  if (value.is_object()) {
+    nlohmann::json out = nlohmann::json::object();
+    for (const auto& [key, item] : value.items()) {
+      out[absl::StrReplaceAll(key, {{nul, ""}})] = WithoutNul(item);
+    }
+    return out;
+  }
+  return value;
+}
+
 // The request as jsonb; text that is not JSON is kept as a JSON string, so one odd
-// record cannot fail the batch it is in.
+// record cannot fail the batch (or the change) it is in.
 std::string JsonOrEmpty(const std::string& s) {
-  if (s.empty() || nlohmann::json::accept(s)) return Text(s);
-  return nlohmann::json(Text(s)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  if (s.empty()) return s;
+  nlohmann::json parsed = nlohmann::json::parse(s, nullptr, /*allow_exceptions=*/false);
+  if (parsed.is_discarded()) {
+    return nlohmann::json(Text(s)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  }
+  // Printed JSON is valid UTF-8 already; only an escaped NUL is left to jsonb to refuse.
+  if (s.find("\\u0000") == std::string::npos) return s;
+  return WithoutNul(parsed).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 // Requests larger than kRequestJsonLimit are stored as
@@ -109,30 +161,19 @@ size_t TextBytes(const AuditRecord& r) {
   return bytes;
 }
 
-void AppendParams(const AuditRecord& r, std::vector<std::string>* params) {
-  params->push_back(absl::FormatTime("%Y-%m-%d %H:%M:%E6S+00", r.time, absl::UTCTimeZone()));
-  params->push_back(Text(r.identity));
-  params->push_back(ArrayLiteral(r.roles));
-  params->push_back(Text(r.method));
-  params->push_back(Text(r.trace_id));
-  params->push_back(std::to_string(r.status_code));
-  params->push_back(Text(r.status_message));
-  params->push_back(JsonOrEmpty(r.request_json));
-}
-
 absl::Status Insert(PgPool* pool, const std::vector<AuditRecord>& records) {
   if (records.empty()) return absl::OkStatus();
   std::string sql =
       "INSERT INTO audit.audit_log (time, identity, roles, method, trace_id, status_code,"
       " status_message, request) VALUES ";
   std::vector<std::string> params;
-  params.reserve(records.size() * kColumns);
+  params.reserve(records.size() * kAuditRowParams);
   for (size_t i = 0; i < records.size(); ++i) {
-    int p = static_cast<int>(i) * kColumns;
+    int p = static_cast<int>(i) * kAuditRowParams;
     absl::StrAppend(&sql, i == 0 ? "" : ",", "($", p + 1, "::timestamptz,$", p + 2, ",$", p + 3,
                     "::text[],$", p + 4, ",$", p + 5, ",$", p + 6, "::int,$", p + 7, ",NULLIF($",
                     p + 8, ",'')::jsonb)");
-    AppendParams(records[i], &params);
+    for (std::string& value : StorableAuditRow(records[i])) params.push_back(std::move(value));
   }
   return pool->Run([&](pqxx::connection& conn) {
     pqxx::work tx(conn);
@@ -257,6 +298,33 @@ class PgAuditSink : public AuditSink {
 };
 
 }  // namespace
+
+std::array<std::string, kAuditRowParams> StorableAuditRow(const AuditRecord& r) {
+  return {absl::FormatTime("%Y-%m-%d %H:%M:%E6S+00", r.time, absl::UTCTimeZone()),
+          Text(r.identity),
+          ArrayLiteral(r.roles),
+          Text(r.method),
+          Text(r.trace_id),
+          std::to_string(r.status_code),
+          Text(LimitStatusMessage(r.status_message)),
+          JsonOrEmpty(LimitRequestJson(r.request_json))};
+}
+
+std::string AuditRowSql(int first, std::string_view from) {
+  auto p = [first](int i) { return absl::StrCat("$", first + i); };
+  return absl::StrCat(
+      "INSERT INTO audit.audit_log (time, identity, roles, method, trace_id, status_code, "
+      "status_message, request) SELECT ",
+      p(0), "::timestamptz, ", p(1), "::text, ", p(2), "::text[], ", p(3), "::text, ", p(4),
+      "::text, ", p(5), "::int, ", p(6), "::text, NULLIF(", p(7), "::text, '')::jsonb",
+      from.empty() ? "" : " FROM ", absl::string_view(from.data(), from.size()));
+}
+
+void WriteAuditInTransaction(pqxx::transaction_base& tx, const AuditRecord& record) {
+  static const std::string* sql = new std::string(AuditRowSql(1));
+  const std::array<std::string, kAuditRowParams> row = StorableAuditRow(record);
+  tx.exec_params0(*sql, pqxx::prepare::make_dynamic_params(row));
+}
 
 const std::vector<Migration>& AuditMigrations() {
   static const std::vector<Migration> migrations = {

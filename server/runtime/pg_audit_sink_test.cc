@@ -110,6 +110,47 @@ TEST_F(PgAuditSinkTest, OddValuesAreStoredNotDropped) {
   EXPECT_TRUE(blank[0][1].as<bool>());
 }
 
+// The in-transaction path (a change's own row) shares the sink's rules: whatever the
+// client sent, the row is storable, so it can never fail the change it commits with.
+TEST_F(PgAuditSinkTest, InTransactionRowsStoreWhateverTheClientSent) {
+  AuditRecord nul = MakeRecord(1);
+  nul.trace_id = "in-tx-nul";
+  nul.request_json = R"({"description":"a\u0000b","\u0000":["\u0000"],"n":1})";
+  nul.identity = std::string("spiffe://p/user/a\0b", 19);
+  AuditRecord bytes = MakeRecord(2);
+  bytes.trace_id = "in-tx-bytes-\xff\xfe";
+  bytes.roles = {"ad\"min", "x\\y", "bad\xc3\x28"};
+  bytes.request_json = "not json \xc3\x28";
+  bytes.status_message = "\xe2\x82";  // a character cut short
+  AuditRecord huge = MakeRecord(3);
+  huge.trace_id = "in-tx-huge";
+  huge.request_json = absl::StrCat(R"({"description":")", std::string(200000, 'x'), R"("})");
+  ASSERT_TRUE(pool_
+                  ->Run([&](pqxx::connection& conn) {
+                    pqxx::work tx(conn);
+                    for (const AuditRecord& r : {nul, bytes, huge}) WriteAuditInTransaction(tx, r);
+                    tx.commit();
+                    return absl::OkStatus();
+                  })
+                  .ok());
+  pqxx::result rows = Query(
+      "SELECT trace_id, identity, roles::text, request::text, status_message, "
+      "request->>'truncated' FROM audit.audit_log ORDER BY id");
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[0][0].as<std::string>(), "in-tx-nul");
+  EXPECT_EQ(rows[0][1].as<std::string>(), "spiffe://p/user/ab");
+  EXPECT_EQ(rows[0][3].as<std::string>(), R"({"": [""], "n": 1, "description": "ab"})");
+  EXPECT_EQ(rows[1][0].as<std::string>(), "in-tx-bytes-\xef\xbf\xbd\xef\xbf\xbd");
+  EXPECT_EQ(rows[1][2].as<std::string>(), "{\"ad\\\"min\",\"x\\\\y\",bad\xef\xbf\xbd(}");
+  EXPECT_EQ(rows[1][3].as<std::string>(), "\"not json \xef\xbf\xbd(\"");
+  EXPECT_EQ(rows[1][4].as<std::string>(), "\xef\xbf\xbd\xef\xbf\xbd");
+  EXPECT_EQ(rows[2][5].as<std::string>(), "true");
+  // One SQL text for a change's CTE: the same row from parameters $first..$first+7.
+  EXPECT_NE(AuditRowSql(16, "created").find("$16::timestamptz"), std::string::npos);
+  EXPECT_NE(AuditRowSql(16, "created").find("NULLIF($23::text, '')::jsonb FROM created"),
+            std::string::npos);
+}
+
 TEST_F(PgAuditSinkTest, LargeRequestsAndMessagesAreStoredTruncated) {
   std::unique_ptr<AuditSink> sink = MakePgAuditSink(pool_.get());
   AuditRecord big = MakeRecord(3);

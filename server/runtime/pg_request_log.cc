@@ -47,8 +47,19 @@ void PgRequestLog::Prepare(pqxx::connection& conn) const {
 
 absl::StatusOr<std::optional<PgRequestLog::Entry>> PgRequestLog::Claim(
     pqxx::transaction_base& tx, const IdempotencyKey& key) const {
-  pqxx::result rows =
-      tx.exec_prepared(claim_, key.identity, key.method, key.request_id, key.payload_sha256);
+  return Outcome(
+      tx, key,
+      tx.exec_prepared(claim_, key.identity, key.method, key.request_id, key.payload_sha256));
+}
+
+absl::StatusOr<std::optional<PgRequestLog::Entry>> PgRequestLog::ClaimOutcome(
+    pqxx::transaction_base& tx, const IdempotencyKey& key, const pqxx::result& rows) const {
+  return Outcome(tx, key, rows);
+}
+
+absl::StatusOr<std::optional<PgRequestLog::Entry>> PgRequestLog::Outcome(pqxx::transaction_base& tx,
+                                                                         const IdempotencyKey& key,
+                                                                         pqxx::result rows) const {
   if (rows.empty()) rows = tx.exec_prepared(find_, key.identity, key.method, key.request_id);
   if (rows.empty()) {
     // Claimed and released between the two statements (the first call rolled back and
@@ -64,6 +75,30 @@ absl::StatusOr<std::optional<PgRequestLog::Entry>> PgRequestLog::Claim(
     return RequestIdReused(key, entry.resource);
   }
   return entry;
+}
+
+std::string PgRequestLog::ClaimWithResponseSql(int first) const {
+  auto p = [first](int i) { return absl::StrCat("$", first + i); };
+  return absl::StrCat("INSERT INTO ", schema_,
+                      ".request_log (identity, method, request_id, payload_sha256, response, "
+                      "resource) SELECT ",
+                      p(0), "::text, ", p(1), "::text, ", p(2), "::text, ", p(3), "::text, ", p(4),
+                      "::bytea, ", p(5), "::text WHERE ", p(2),
+                      "::text <> '' ON CONFLICT DO NOTHING RETURNING 1");
+}
+
+std::string PgRequestLog::RecordedEntrySql(int first) const {
+  auto p = [first](int i) { return absl::StrCat("$", first + i); };
+  return absl::StrCat("SELECT false AS claimed, payload_sha256, response, resource FROM ", schema_,
+                      ".request_log WHERE identity = ", p(0), "::text AND method = ", p(1),
+                      "::text AND request_id = ", p(2), "::text AND ", p(2), "::text <> ''");
+}
+
+std::string PgRequestLog::RecordSql(int first) const {
+  auto p = [first](int i) { return absl::StrCat("$", first + i); };
+  return absl::StrCat("UPDATE ", schema_, ".request_log SET response = ", p(3),
+                      "::bytea, resource = ", p(4), "::text WHERE identity = ", p(0),
+                      "::text AND method = ", p(1), "::text AND request_id = ", p(2), "::text");
 }
 
 void PgRequestLog::Record(pqxx::transaction_base& tx, const IdempotencyKey& key,

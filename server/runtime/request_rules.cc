@@ -17,7 +17,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "plantmesh/api/v1/annotations.pb.h"
+#include "plantmesh/common/contract.h"
 #include "server/runtime/errors.h"
 
 namespace plantmesh::runtime {
@@ -421,7 +421,7 @@ void WalkSerialized(std::string_view wire, const Descriptor* type, const std::st
 }  // namespace
 
 TextRule RuleOf(const FieldDescriptor* field) {
-  const api::v1::TextRule& declared = field->options().GetExtension(api::v1::text);
+  const api::v1::TextRule& declared = contract::TextRuleOf(field);
   TextRule rule;
   switch (declared.kind()) {
     case api::v1::TEXT_KIND_MULTI_LINE:

@@ -10,28 +10,17 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "plantmesh/common/contract.h"
 #include "server/runtime/spiffe_id.h"
 
 namespace plantmesh::runtime {
 namespace {
 
-bool IsKnownRole(std::string_view role) {
-  return std::find(kKnownRoles.begin(), kKnownRoles.end(), role) != kKnownRoles.end();
-}
-
-std::string KnownRolesText() {
-  std::string text;
-  for (std::string_view role : kKnownRoles) {
-    if (!text.empty()) text += ", ";
-    text.append(role.data(), role.size());
-  }
-  return text;
-}
-
 absl::Status ParseBinding(const nlohmann::json& item, size_t index, RoleBinding* binding) {
   const std::string where = absl::StrCat("bindings[", index, "]");
   if (!item.is_object()) return absl::InvalidArgumentError(where + ": must be an object");
   bool has_roles = false;
+  const nlohmann::json* roles = nullptr;
   for (const auto& [key, value] : item.items()) {
     if (key == "identity" || key == "identity_prefix") {
       if (!value.is_string() || value.get<std::string>().empty()) {
@@ -59,13 +48,7 @@ absl::Status ParseBinding(const nlohmann::json& item, size_t index, RoleBinding*
       // An empty list is allowed: it grants nothing (how a tool revokes roles).
       if (!value.is_array()) return absl::InvalidArgumentError(where + ".roles: must be an array");
       has_roles = true;
-      for (const nlohmann::json& role : value) {
-        if (!role.is_string() || !IsKnownRole(role.get<std::string>())) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              where, ".roles: unknown role ", role.dump(), " (known: ", KnownRolesText(), ")"));
-        }
-        binding->roles.push_back(role.get<std::string>());
-      }
+      roles = &value;
     } else {
       return absl::InvalidArgumentError(absl::StrCat(
           where, ": unknown key '", key, "' (expected identity or identity_prefix, and roles)"));
@@ -75,6 +58,25 @@ absl::Status ParseBinding(const nlohmann::json& item, size_t index, RoleBinding*
     return absl::InvalidArgumentError(where + ": needs exactly one of identity, identity_prefix");
   }
   if (!has_roles) return absl::InvalidArgumentError(where + ".roles: required");
+  // Roles are checked against the contract's Role enum once the binding's identity is
+  // known, so the error names whose binding is wrong: a mistyped role would otherwise
+  // grant nothing and deny that identity everything, silently.
+  for (size_t r = 0; r < roles->size(); ++r) {
+    const nlohmann::json& role = (*roles)[r];
+    const std::string whose = absl::StrCat(
+        where, " (", binding->identity.empty() ? "identity_prefix " : "identity ",
+        nlohmann::json(binding->identity.empty() ? binding->identity_prefix : binding->identity)
+            .dump(),
+        ").roles[", r, "]");
+    if (!role.is_string()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(whose, ": must be a role name (known: ", contract::KnownRoleNames(), ")"));
+    }
+    absl::StatusOr<api::v1::Role> known = contract::RoleFromName(role.get<std::string>());
+    if (!known.ok())
+      return absl::InvalidArgumentError(absl::StrCat(whose, ": ", known.status().message()));
+    binding->roles.push_back(contract::RoleName(*known));
+  }
   return absl::OkStatus();
 }
 

@@ -5,13 +5,14 @@
 // An identity gets the union of the roles of every binding that matches it exactly or
 // by prefix. Identities must be valid SPIFFE IDs with a path (spiffe_id.h) or exactly
 // "insecure:local"; a prefix must be a valid SPIFFE ID followed by '/', so it matches
-// whole path segments (callers' identities are validated before they are looked up). Roles are the
-// eight of ARCHITECTURE.md; anything else, and any unknown key, makes the file invalid; an empty
-// roles list grants nothing. With --insecure every caller is "insecure:local", which gets the roles
-// of a binding for that identity (none without one).
+// whole path segments (callers' identities are validated before they are looked up). Roles are
+// the names of the contract's Role enum (plantmesh.api.v1.Role: ROLE_QC_ENGINEER is
+// "qc_engineer"; contract::RoleName); anything else, and any unknown key, makes the file invalid
+// with an error naming the binding; an empty roles list grants nothing. With --insecure every
+// caller is "insecure:local", which gets the roles of a binding for that identity (none without
+// one).
 #pragma once
 
-#include <array>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -27,9 +28,6 @@
 #include "absl/time/time.h"
 
 namespace plantmesh::runtime {
-
-inline constexpr std::array<std::string_view, 8> kKnownRoles = {
-    "operator", "mechanic", "foreman", "qc_engineer", "planner", "manager", "admin", "integrator"};
 
 // The identity of every caller of a server started with --insecure.
 inline constexpr std::string_view kInsecureIdentity = "insecure:local";

@@ -117,6 +117,46 @@ TEST(RoleBindingsTest, InvalidFilesAreRefusedWithTheReason) {
   }
 }
 
+// The issue's example: one mistyped role used to make the binding grant nothing, so its
+// identity was denied everything without a word. Now the file is refused, naming the binding.
+TEST(RoleBindingsTest, AMistypedRoleIsRefusedNamingTheBinding) {
+  absl::StatusOr<RoleBindings> bindings = RoleBindings::Parse(R"({"bindings": [
+      {"identity": "spiffe://plantmesh.local/user/anna", "roles": ["foreman"]},
+      {"identity": "spiffe://plantmesh.local/user/ivan", "roles": ["mechanic", "qc-engineer"]}]})");
+  ASSERT_FALSE(bindings.ok());
+  EXPECT_EQ(bindings.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(bindings.status().message(),
+            "role-bindings: bindings[1] (identity \"spiffe://plantmesh.local/user/ivan\")"
+            ".roles[1]: unknown role \"qc-engineer\" (known: operator, mechanic, foreman, "
+            "qc_engineer, planner, manager, admin, integrator)");
+
+  absl::StatusOr<RoleBindings> by_prefix = RoleBindings::Parse(
+      R"({"bindings": [{"roles": ["Integrator"], "identity_prefix": "spiffe://t/service/"}]})");
+  ASSERT_FALSE(by_prefix.ok());
+  EXPECT_THAT(by_prefix.status().message(),
+              HasSubstr("bindings[0] (identity_prefix \"spiffe://t/service/\").roles[0]: "
+                        "unknown role \"Integrator\""));
+
+  // The enum's own spelling is not a binding's: one name per role, as audit rows show it.
+  EXPECT_FALSE(RoleBindings::Parse(
+                   R"({"bindings": [{"identity": "spiffe://t/user/a", "roles": ["ROLE_ADMIN"]}]})")
+                   .ok());
+  EXPECT_THAT(
+      RoleBindings::Parse(R"({"bindings": [{"identity": "spiffe://t/user/a", "roles": [7]}]})")
+          .status()
+          .message(),
+      HasSubstr("roles[0]: must be a role name"));
+}
+
+TEST(RoleBindingsTest, EveryRoleOfTheContractCanBeBound) {
+  absl::StatusOr<RoleBindings> bindings = RoleBindings::Parse(R"({"bindings": [
+      {"identity": "spiffe://t/user/a", "roles": ["operator", "mechanic", "foreman", "qc_engineer",
+                                                  "planner", "manager", "admin", "integrator"]}]})");
+  ASSERT_TRUE(bindings.ok()) << bindings.status();
+  EXPECT_THAT(bindings->RolesOf(kA), ElementsAre("admin", "foreman", "integrator", "manager",
+                                                 "mechanic", "operator", "planner", "qc_engineer"));
+}
+
 class RoleBindingStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {

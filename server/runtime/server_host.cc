@@ -2,11 +2,15 @@
 
 #include <grpc/grpc.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/impl/server_builder_option.h>
+#include <grpcpp/impl/server_builder_plugin.h>
 #include <grpcpp/resource_quota.h>
+#include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server.h>
 #include <grpcpp/server_builder.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -21,6 +25,58 @@ namespace {
 // After the drain window: time for the UNAVAILABLE of the streams still open to reach
 // their clients (and for unary handlers still running) before gRPC cancels what is left.
 constexpr absl::Duration kFinishGrace = absl::Seconds(2);
+
+// The probe listener is unauthenticated: it gets just enough for the kubelet's Check
+// every few seconds and a few Watch streams (each holds one synchronous-API thread).
+constexpr int kProbeMaxThreads = 4;
+constexpr int kProbeMaxStreams = 4;
+constexpr int kProbeMaxMessageBytes = 4 * 1024;
+constexpr size_t kProbeMemoryQuotaBytes = 4 * 1024 * 1024;
+
+// Linking gRPC's reflection registers its plugin with every ServerBuilder of the
+// process (a static initializer), whatever the config says. This option takes it out
+// again: from the probe listener, which offers health alone, and from the main server
+// when reflection is off.
+class WithoutReflection : public grpc::ServerBuilderOption {
+ public:
+  void UpdateArguments(grpc::ChannelArguments*) override {}
+  void UpdatePlugins(std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>* plugins) override {
+    plugins->erase(
+        std::remove_if(plugins->begin(), plugins->end(),
+                       [](const std::unique_ptr<grpc::ServerBuilderPlugin>& plugin) {
+                         return dynamic_cast<grpc::reflection::ProtoServerReflectionPlugin*>(
+                                    plugin.get()) != nullptr;
+                       }),
+        plugins->end());
+  }
+};
+
+std::string EndpointOf(const std::string& listen, int port) {
+  return absl::StrCat(listen.substr(0, listen.rfind(':')), ":", port);
+}
+
+// Plaintext, grpc.health.v1 alone, small limits. Null when it cannot listen.
+std::unique_ptr<grpc::Server> StartProbeServer(const std::string& listen, HealthService* health,
+                                               int* port) {
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), port);
+  builder.RegisterService(health);
+  builder.SetOption(std::make_unique<WithoutReflection>());
+  builder.SetMaxReceiveMessageSize(kProbeMaxMessageBytes);
+  builder.SetMaxSendMessageSize(kProbeMaxMessageBytes);
+  grpc::ResourceQuota quota("plantmesh-probe");
+  quota.Resize(kProbeMemoryQuotaBytes);
+  quota.SetMaxThreads(kProbeMaxThreads);
+  builder.SetResourceQuota(quota);
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::NUM_CQS, 1);
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MIN_POLLERS, 1);
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, 1);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, kProbeMaxStreams);
+  // gRPC sets SO_REUSEPORT by default: a second process would share the port and the
+  // kubelet would probe either one.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  return builder.BuildAndStart();
+}
 
 }  // namespace
 
@@ -62,6 +118,7 @@ absl::StatusOr<std::unique_ptr<ServerHost>> ServerHost::Start(
   builder.AddListeningPort(config.listen, MakeServerCredentials(config), &port);
   for (const Hosted& hosted : services) builder.RegisterService(hosted.service);
   builder.RegisterService(&host->health_service_);
+  if (!config.reflection) builder.SetOption(std::make_unique<WithoutReflection>());
   builder.SetMaxReceiveMessageSize(config.max_receive_message_bytes);
   builder.SetMaxSendMessageSize(config.max_send_message_bytes);
   builder.AddChannelArgument(GRPC_ARG_MAX_METADATA_SIZE, config.max_metadata_bytes);
@@ -93,7 +150,23 @@ absl::StatusOr<std::unique_ptr<ServerHost>> ServerHost::Start(
     return absl::UnavailableError(absl::StrCat("cannot listen on ", config.listen));
   }
   host->port_ = port;
-  host->endpoint_ = absl::StrCat(config.listen.substr(0, config.listen.rfind(':')), ":", port);
+  host->endpoint_ = EndpointOf(config.listen, port);
+  if (!config.probe_listen.empty()) {
+    int probe_port = 0;
+    std::unique_ptr<grpc::Server> probe =
+        StartProbeServer(config.probe_listen, &host->health_service_, &probe_port);
+    if (probe == nullptr || probe_port == 0) {
+      server->Shutdown();
+      server->Wait();
+      host->drained_ = true;
+      return absl::UnavailableError(
+          absl::StrCat("probe-listen: cannot listen on ", config.probe_listen));
+    }
+    host->probe_port_ = probe_port;
+    host->probe_endpoint_ = EndpointOf(config.probe_listen, probe_port);
+    host->probe_server_ = std::move(probe);
+    spdlog::info("probe listener (plaintext, grpc.health.v1 only) on {}", host->probe_endpoint_);
+  }
   std::vector<std::string> names;
   for (const Hosted& hosted : services) names.push_back(hosted.service_name);
   host->health_ = std::make_unique<HealthReporter>(&host->health_service_, std::move(names),
@@ -129,6 +202,11 @@ void ServerHost::Drain(absl::Duration timeout) {
   }
   shutdown.join();
   server_->Wait();
+  if (probe_server_ != nullptr) {
+    // Health is shut down: a Watch there has ended, a Check answers at once.
+    probe_server_->Shutdown(absl::ToChronoTime(absl::Now() + kFinishGrace));
+    probe_server_->Wait();
+  }
   spdlog::info("server stopped");
 }
 

@@ -1,6 +1,6 @@
 // The gRPC server of plantmesh-server: transport credentials, message and metadata
 // limits, memory quota, thread limits, streams per connection, keepalive policy,
-// reflection, health, and the drain sequence.
+// reflection, health, the plaintext probe listener, and the drain sequence.
 #pragma once
 
 #include <memory>
@@ -34,7 +34,10 @@ class ServerHost {
     std::string service_name;  // fully qualified, for health
   };
 
-  // Builds and starts the server on config.listen. UNAVAILABLE when it cannot listen.
+  // Builds and starts the server on config.listen, and the probe listener on
+  // config.probe_listen unless that is empty: plaintext, grpc.health.v1 only (the same
+  // statuses as on the main port), for the kubelet's gRPC probes, which can neither
+  // speak TLS nor present a client certificate. UNAVAILABLE when either cannot listen.
   static absl::StatusOr<std::unique_ptr<ServerHost>> Start(
       const ServerConfig& config, const std::vector<Hosted>& services,
       std::vector<DependencyProbe> dependencies);
@@ -44,21 +47,29 @@ class ServerHost {
   int port() const { return port_; }
   // HOST:PORT with the bound port, e.g. "127.0.0.1:40123".
   const std::string& endpoint() const { return endpoint_; }
+  // The probe listener's bound port and HOST:PORT; 0 and "" when there is none.
+  int probe_port() const { return probe_port_; }
+  const std::string& probe_endpoint() const { return probe_endpoint_; }
 
   // New calls are refused (UNAVAILABLE), health turns NOT_SERVING, long-lived streams
   // (watches) end at once with UNAVAILABLE and a resume cursor; in-flight unary calls
   // and finite streams (uploads, downloads) get up to `timeout` to finish, then streams
   // still open end with UNAVAILABLE and unary calls still running are cancelled (2 s
-  // later). Returns when all ended. Shut the services' Executor down after it.
+  // later). Returns when all ended. Shut the services' Executor down after it. The
+  // probe listener answers NOT_SERVING through the drain and stops last, so probes see
+  // the drain rather than a refused connection.
   void Drain(absl::Duration timeout);
 
  private:
   ServerHost() = default;
-  HealthService health_service_;  // registered with server_, so declared before it
+  HealthService health_service_;  // registered with both servers, so declared before them
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<grpc::Server> probe_server_;  // null without a probe listener
   std::unique_ptr<HealthReporter> health_;
   int port_ = 0;
   std::string endpoint_;
+  int probe_port_ = 0;
+  std::string probe_endpoint_;
   bool drained_ = false;
 };
 

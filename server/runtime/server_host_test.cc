@@ -1,6 +1,7 @@
 // plantmesh-server's transport, identity, authorization, audit and health, served
 // in-process on a free loopback port: plaintext (--insecure) and mutual TLS with a dev
-// PKI. Process-level behaviour (SIGTERM drain, LISTENING line) is covered by tests/e2e.
+// PKI, and the plaintext probe listener beside either. Process-level behaviour (SIGTERM
+// drain, LISTENING line) is covered by tests/e2e.
 #include "server/runtime/server_host.h"
 
 #include <gmock/gmock.h>
@@ -14,7 +15,9 @@
 #include <fstream>
 #include <future>
 #include <sstream>
+#include <thread>
 
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "plantmesh/api/v1/error_details.pb.h"
 #include "plantmesh/defect/v1/defect_service.grpc.pb.h"
 #include "plantmesh/system/v1/system_service.grpc.pb.h"
@@ -149,6 +152,23 @@ grpc::Status CheckHealth(grpc::Channel* channel, const std::string& service, int
 
 constexpr int kServing = 1;
 constexpr int kNotServing = 2;
+
+// The status of a unary call of `method` with an empty request, whatever the method
+// expects: enough to tell UNIMPLEMENTED (not offered there) from anything else.
+grpc::Status CallAnything(grpc::Channel* channel, const std::string& method) {
+  grpc::TemplatedGenericStub<google::protobuf::StringValue, google::protobuf::StringValue> stub(
+      channel->shared_from_this());
+  google::protobuf::StringValue request;
+  google::protobuf::StringValue response;
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  std::promise<grpc::Status> done;
+  stub.UnaryCall(&context, method, grpc::StubOptions(), &request, &response,
+                 [&done](grpc::Status s) { done.set_value(std::move(s)); });
+  return done.get_future().get();
+}
+
+constexpr char kReflectionInfo[] = "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo";
 
 class InsecureServerTest : public ::testing::Test {
  protected:
@@ -410,6 +430,125 @@ TEST_F(MutualTlsServerTest, RoleBindingChangesApplyWithoutRestart) {
   grpc::Status status = stub->AssignDefect(&context, {}, &response);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
   EXPECT_THAT(status.error_message(), HasSubstr("(roles: operator)"));
+}
+
+// The probe listener: what the kubelet's native gRPC probe can reach (plaintext, no
+// client certificate) next to a server that requires mTLS.
+class ProbeListenerTest : public MutualTlsServerTest {
+ protected:
+  void SetUp() override {
+    MutualTlsServerTest::SetUp();
+    ASSERT_NE(server_->host->probe_port(), 0);
+    probe_ = Channel(server_->host->probe_endpoint(), grpc::InsecureChannelCredentials());
+  }
+  std::shared_ptr<grpc::Channel> probe_;
+};
+
+TEST_F(ProbeListenerTest, IsOnItsOwnLoopbackPort) {
+  EXPECT_NE(server_->host->probe_port(), server_->host->port());
+  EXPECT_EQ(server_->host->probe_endpoint(),
+            "127.0.0.1:" + std::to_string(server_->host->probe_port()));
+}
+
+TEST_F(ProbeListenerTest, AnswersHealthCheckInPlaintext) {
+  for (const std::string& service :
+       {std::string(), std::string(kDefectService), std::string(kSystemServiceName)}) {
+    int status = 0;
+    grpc::Status check = CheckHealth(probe_.get(), service, &status);
+    ASSERT_TRUE(check.ok()) << service << ": " << check.error_message();
+    EXPECT_EQ(status, kServing) << service;
+  }
+  int status = 0;
+  EXPECT_EQ(CheckHealth(probe_.get(), "plantmesh.nope.v1.Nope", &status).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(ProbeListenerTest, WatchSeesServingThenTheDrain) {
+  auto stub = grpc::health::v1::Health::NewStub(probe_);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  grpc::health::v1::HealthCheckRequest request;
+  std::unique_ptr<grpc::ClientReader<grpc::health::v1::HealthCheckResponse>> watch =
+      stub->Watch(&context, request);
+  grpc::health::v1::HealthCheckResponse response;
+  ASSERT_TRUE(watch->Read(&response));
+  EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+  // The probe port reports the drain (the kubelet takes the pod out of its Service).
+  std::thread drain([this] { server_->host->Drain(absl::Seconds(1)); });
+  ASSERT_TRUE(watch->Read(&response));
+  EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::NOT_SERVING);
+  while (watch->Read(&response)) {
+  }
+  EXPECT_TRUE(watch->Finish().ok());
+  drain.join();
+}
+
+TEST_F(ProbeListenerTest, OffersNothingButHealth) {
+  for (const std::string& method :
+       {std::string("/") + kAssignDefect, std::string("/") + kSystemServiceName + "/WhoAmI",
+        std::string(kReflectionInfo)}) {
+    grpc::Status status = CallAnything(probe_.get(), method);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED)
+        << method << ": " << status.error_message();
+  }
+}
+
+TEST_F(ProbeListenerTest, TheMutualTlsPortKeepsHealthAndRefusesPlaintext) {
+  int status = 0;
+  grpc::Status check = CheckHealth(ChannelAs(anna_).get(), "", &status);
+  ASSERT_TRUE(check.ok()) << check.error_message();
+  EXPECT_EQ(status, kServing);
+  // What the kubelet would get on the main port: no answer without TLS.
+  auto plaintext = Channel(server_->host->endpoint(), grpc::InsecureChannelCredentials());
+  EXPECT_EQ(CheckHealth(plaintext.get(), "", &status).error_code(), grpc::StatusCode::UNAVAILABLE);
+  // Reflection stays on the main port.
+  EXPECT_NE(CallAnything(ChannelAs(anna_).get(), kReflectionInfo).error_code(),
+            grpc::StatusCode::UNIMPLEMENTED);
+}
+
+TEST(ProbeListenerConfigTest, EmptyProbeListenMeansNone) {
+  ResetDrainingForTesting();
+  ServerConfig config;
+  config.listen = "127.0.0.1:0";
+  config.insecure = true;
+  config.probe_listen = "";
+  absl::StatusOr<RoleBindings> roles = RoleBindings::Parse(R"({"bindings": []})");
+  ASSERT_TRUE(roles.ok());
+  TestServer server(config, RoleBindingStore::Fixed(*roles));
+  ASSERT_NE(server.host, nullptr);
+  EXPECT_EQ(server.host->probe_port(), 0);
+  EXPECT_EQ(server.host->probe_endpoint(), "");
+}
+
+TEST(ProbeListenerConfigTest, ProbeAddressInUseFailsTheStart) {
+  ResetDrainingForTesting();
+  ServerConfig config;
+  config.listen = "127.0.0.1:0";
+  config.insecure = true;
+  absl::StatusOr<RoleBindings> roles = RoleBindings::Parse(R"({"bindings": []})");
+  ASSERT_TRUE(roles.ok());
+  TestServer first(config, RoleBindingStore::Fixed(*roles));
+  ASSERT_NE(first.host, nullptr);
+  config.probe_listen = first.host->probe_endpoint();
+  absl::StatusOr<std::unique_ptr<ServerHost>> second = ServerHost::Start(config, {}, {});
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(second.status().message(), HasSubstr("probe-listen"));
+}
+
+TEST(ReflectionConfigTest, NoReflectionMeansNone) {
+  ResetDrainingForTesting();
+  ServerConfig config;
+  config.listen = "127.0.0.1:0";
+  config.insecure = true;
+  config.reflection = false;
+  absl::StatusOr<RoleBindings> roles = RoleBindings::Parse(R"({"bindings": []})");
+  ASSERT_TRUE(roles.ok());
+  TestServer server(config, RoleBindingStore::Fixed(*roles));
+  ASSERT_NE(server.host, nullptr);
+  auto channel = Channel(server.host->endpoint(), grpc::InsecureChannelCredentials());
+  EXPECT_EQ(CallAnything(channel.get(), kReflectionInfo).error_code(),
+            grpc::StatusCode::UNIMPLEMENTED);
 }
 
 }  // namespace

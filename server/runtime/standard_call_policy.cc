@@ -54,15 +54,6 @@ std::string TraceIdOf(const grpc::ServerContextBase& context) {
   return NewTraceId();
 }
 
-std::string RequestJson(const google::protobuf::Message* request) {
-  if (request == nullptr) return {};
-  std::string json;
-  google::protobuf::util::JsonPrintOptions options;
-  options.preserve_proto_field_names = true;
-  if (!google::protobuf::util::MessageToJsonString(*request, &json, options).ok()) return {};
-  return json;
-}
-
 }  // namespace
 
 StandardCallPolicy::StandardCallPolicy(Options options, const RoleBindingStore* bindings,
@@ -144,6 +135,15 @@ grpc::Status StandardCallPolicy::Begin(grpc::ServerContextBase* server_context,
   call->trace_id = std::move(trace_id);
   call->start_time = options_.now();
   call->mutating = access->mutating;
+  if (audit_ != nullptr && call->mutating) {
+    // The store that commits the change writes this row in its transaction (audit.h).
+    AuditRecord base;
+    base.identity = call->identity;
+    base.roles = call->roles;
+    base.method = call->method;
+    base.trace_id = call->trace_id;
+    call->change_audit.Activate(std::move(base));
+  }
   return grpc::Status::OK;
 }
 
@@ -192,7 +192,10 @@ grpc::Status StandardCallPolicy::End(const CallContext& call, const absl::Status
                   call.identity, absl::StatusCodeToString(status.code()), error_id, call.trace_id,
                   std::string(status.message()));
   }
-  if (audit_ != nullptr && (call.mutating || options_.audit_reads)) {
+  // A change's row is already committed with it (ChangeAudit): the call writes no second
+  // one, whatever happened after the commit.
+  if (audit_ != nullptr && (call.mutating || options_.audit_reads) &&
+      !call.change_audit.written()) {
     AuditRecord record;
     record.time = end;
     record.identity = call.identity;
@@ -202,7 +205,13 @@ grpc::Status StandardCallPolicy::End(const CallContext& call, const absl::Status
     record.status_code = static_cast<int>(sent.code());
     record.status_message = std::string(sent.message());
     // Client streams have no single request: the handler describes what it did.
-    record.request_json = request != nullptr ? RequestJson(request) : call.audit_detail_json;
+    if (request == nullptr) {
+      record.request_json = call.audit_detail_json;
+    } else if (!call.change_audit.request_json().empty()) {
+      record.request_json = call.change_audit.request_json();  // printed once per call
+    } else {
+      record.request_json = AuditJsonOf(*request);
+    }
     audit_->Record(std::move(record));
   }
   if (sent.ok()) {

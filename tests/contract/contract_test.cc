@@ -1,13 +1,18 @@
-// Rules of our contracts that buf lint cannot check, read from the compiled
-// descriptors: every method says who may call it and whether it is safe to retry,
-// names only known roles, and a retry-safe write carries what makes it safe.
+// Rules of our contracts that buf lint cannot check, read from the compiled descriptors
+// by the contract reader every program uses (plantmesh/common/contract.h): every method
+// says who may call it and whether it is safe to retry, names roles of the Role enum only,
+// and a retry-safe write carries what makes it safe.
+#include "plantmesh/common/contract.h"
+
 #include <algorithm>
+#include <map>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "plantmesh/api/v1/annotations.pb.h"
 #include "plantmesh/sdk/internal/contracts.h"
+#include "plantmesh/sdk/internal/service_config.h"
 
 namespace plantmesh {
 namespace {
@@ -16,9 +21,6 @@ using google::protobuf::FieldDescriptor;
 using google::protobuf::MethodDescriptor;
 using google::protobuf::MethodOptions;
 using google::protobuf::ServiceDescriptor;
-
-const std::vector<std::string> kKnownRoles = {"operator", "mechanic", "foreman", "qc_engineer",
-                                              "planner",  "manager",  "admin",   "integrator"};
 
 std::vector<const ServiceDescriptor*> AllServices() {
   std::vector<const ServiceDescriptor*> services;
@@ -44,43 +46,71 @@ TEST(ContractTest, ServicesAreFound) {
 TEST(ContractTest, EveryMethodDeclaresAccessAndRetrySafety) {
   for (const MethodDescriptor* method : AllMethods()) {
     SCOPED_TRACE(method->full_name());
-    ASSERT_TRUE(method->options().HasExtension(api::v1::access));
-    const api::v1::AccessRule& rule = method->options().GetExtension(api::v1::access);
-    EXPECT_TRUE(rule.any_authenticated() || rule.roles_size() > 0);
-    EXPECT_NE(method->options().idempotency_level(), MethodOptions::IDEMPOTENCY_UNKNOWN);
+    const contract::MethodContract declared = contract::MethodContractOf(method);
+    ASSERT_TRUE(declared.declares_access);
+    EXPECT_TRUE(declared.any_authenticated || !declared.roles.empty());
+    EXPECT_NE(declared.idempotency, MethodOptions::IDEMPOTENCY_UNKNOWN);
   }
 }
 
-TEST(ContractTest, RolesAreTheEightKnownOnesWithoutDuplicates) {
-  for (const MethodDescriptor* method : AllMethods()) {
-    SCOPED_TRACE(method->full_name());
-    const auto& roles = method->options().GetExtension(api::v1::access).roles();
-    std::vector<std::string> seen;
-    for (const std::string& role : roles) {
-      EXPECT_NE(std::find(kKnownRoles.begin(), kKnownRoles.end(), role), kKnownRoles.end())
-          << "unknown role " << role;
-      EXPECT_EQ(std::find(seen.begin(), seen.end(), role), seen.end()) << "duplicate " << role;
-      seen.push_back(role);
-    }
+// Roles are values of plantmesh.api.v1.Role; the deprecated string list, ROLE_UNSPECIFIED
+// and duplicates are refused (the generator and the server refuse them too).
+TEST(ContractTest, AccessRulesAreValid) {
+  for (const ServiceDescriptor* service : AllServices()) {
+    EXPECT_TRUE(contract::ValidateService(service).ok()) << contract::ValidateService(service);
   }
+}
+
+TEST(ContractTest, TheRolesAreThoseOfTheArchitecture) {
+  EXPECT_EQ(contract::KnownRoleNames(),
+            "operator, mechanic, foreman, qc_engineer, planner, manager, admin, integrator");
+}
+
+// The roles of each method, spelled out: a change of who may call what is a reviewed
+// change of this table, not a side effect.
+TEST(ContractTest, WhoMayCallWhat) {
+  std::map<std::string, std::string> who;
+  for (const MethodDescriptor* method : AllMethods()) {
+    who[method->service()->name() + "." + method->name()] =
+        contract::MethodContractOf(method).WhoMayCall();
+  }
+  const std::string all_readers =
+      "operator, mechanic, foreman, qc_engineer, manager, admin, integrator";
+  EXPECT_EQ(who["DefectService.CreateDefect"], "operator, foreman, qc_engineer, admin, integrator");
+  EXPECT_EQ(who["DefectService.GetDefect"], all_readers);
+  EXPECT_EQ(who["DefectService.ListDefects"], all_readers);
+  EXPECT_EQ(who["DefectService.UpdateDefect"], "foreman, qc_engineer, admin");
+  EXPECT_EQ(who["DefectService.AssignDefect"], "foreman, admin");
+  EXPECT_EQ(who["DefectService.StartRepair"], "mechanic, foreman, admin");
+  EXPECT_EQ(who["DefectService.VerifyRepair"], "qc_engineer, admin");
+  EXPECT_EQ(who["SystemService.WhoAmI"], "any authenticated identity");
 }
 
 TEST(ContractTest, RetrySafeWritesCarryARequestIdOrEtag) {
   for (const MethodDescriptor* method : AllMethods()) {
-    if (method->options().idempotency_level() != MethodOptions::IDEMPOTENT) continue;
+    if (contract::MethodContractOf(method).idempotency != MethodOptions::IDEMPOTENT) continue;
     SCOPED_TRACE(method->full_name());
-    const google::protobuf::Descriptor* request = method->input_type();
-    bool has_key = request->FindFieldByName("request_id") != nullptr ||
-                   request->FindFieldByName("etag") != nullptr;
     // A client stream carries it in its first message (e.g. metadata.request_id).
-    for (int f = 0; f < request->field_count() && !has_key; ++f) {
-      const FieldDescriptor* field = request->field(f);
-      if (field->message_type() != nullptr) {
-        has_key = field->message_type()->FindFieldByName("request_id") != nullptr;
-      }
-    }
+    const bool has_key = contract::IdempotentByRequestId(method) ||
+                         method->input_type()->FindFieldByName("etag") != nullptr;
     EXPECT_TRUE(has_key) << "IDEMPOTENT but nothing makes a retry safe";
   }
+}
+
+// The SDK retries exactly what the contract marks safe: its generated list and the
+// reader agree.
+TEST(ContractTest, TheSdksRetryListIsTheContracts) {
+  std::set<std::string> generated;
+  for (const sdk::internal::RetrySafeMethod& method : sdk::internal::GeneratedRetrySafeMethods()) {
+    generated.insert(std::string(method.service) + "." + method.method);
+  }
+  std::set<std::string> declared;
+  for (const MethodDescriptor* method : AllMethods()) {
+    if (contract::MethodContractOf(method).retry_safe()) {
+      declared.insert(method->service()->full_name() + "." + method->name());
+    }
+  }
+  EXPECT_EQ(generated, declared);
 }
 
 TEST(ContractTest, ReadsHaveNoSideEffectsAndNoRequestId) {
@@ -90,8 +120,8 @@ TEST(ContractTest, ReadsHaveNoSideEffectsAndNoRequestId) {
                 name.rfind("Watch", 0) == 0 || name.rfind("Download", 0) == 0 || name == "WhoAmI";
     if (!read) continue;
     SCOPED_TRACE(method->full_name());
-    EXPECT_EQ(method->options().idempotency_level(), MethodOptions::NO_SIDE_EFFECTS);
-    EXPECT_EQ(method->input_type()->FindFieldByName("request_id"), nullptr);
+    EXPECT_FALSE(contract::MethodContractOf(method).mutating());
+    EXPECT_EQ(contract::RequestIdOf(method->input_type()).field, nullptr);
   }
 }
 

@@ -12,7 +12,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
-#include "plantmesh/api/v1/annotations.pb.h"
+#include "plantmesh/common/contract.h"
 #include "plantmesh/common/sha256.h"
 #include "plantmesh/defect/v1/defect_service.pb.h"
 #include "plantmesh/sdk/status.h"
@@ -22,7 +22,6 @@ namespace plantmesh::e2e {
 namespace {
 
 using google::protobuf::MethodDescriptor;
-using google::protobuf::MethodOptions;
 using google::protobuf::ServiceDescriptor;
 
 std::string Identity(const std::string& user) {
@@ -140,7 +139,7 @@ std::map<std::string, std::string> ChangeEverything(Mesh& mesh) {
 }
 
 bool ChangesSomething(const MethodDescriptor& method) {
-  return method.options().idempotency_level() != MethodOptions::NO_SIDE_EFFECTS;
+  return contract::MethodContractOf(&method).mutating();
 }
 
 TEST(AuditTest, EveryChangeAndEveryRefusalIsInTheAuditLogAfterSigterm) {
@@ -160,9 +159,9 @@ TEST(AuditTest, EveryChangeAndEveryRefusalIsInTheAuditLogAfterSigterm) {
     // A method this test does not know yet: any admitted call is audited too.
     ASSERT_FALSE(method.client_streaming() || method.server_streaming())
         << method.full_name() << " streams: give it a call in ChangeEverything";
-    const api::v1::AccessRule& rule = method.options().GetExtension(api::v1::access);
-    ASSERT_GT(rule.roles_size(), 0) << method.full_name();
-    const std::string user = rule.roles(0);
+    const std::vector<std::string> roles = contract::MethodContractOf(&method).RoleNames();
+    ASSERT_FALSE(roles.empty()) << method.full_name();
+    const std::string user = roles[0];
     grpc::Status status = CallUnaryWithEmptyRequest(
         mesh, user, absl::StrCat("/", service.full_name(), "/", method.name()));
     EXPECT_NE(status.error_code(), grpc::StatusCode::PERMISSION_DENIED) << method.full_name();

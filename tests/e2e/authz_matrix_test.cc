@@ -1,5 +1,5 @@
 // The authorization matrix, generated from the contract: for every method of every
-// hosted service and each of the eight roles, a caller bound to only that role is let
+// hosted service and each role of the contract, a caller bound to only that role is let
 // through exactly when the method's (plantmesh.api.v1.access) option names the role.
 // Requests are empty: an admitted call may fail validation, never authorization.
 #include <grpcpp/generic/generic_stub.h>
@@ -8,7 +8,7 @@
 #include "absl/strings/str_join.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "plantmesh/api/v1/annotations.pb.h"
+#include "plantmesh/common/contract.h"
 #include "plantmesh/sdk/internal/contracts.h"
 #include "tests/e2e/shared_mesh_test.h"
 
@@ -86,9 +86,9 @@ grpc::Status CallWithEmptyRequest(const std::shared_ptr<grpc::Channel>& channel,
 }
 
 std::vector<std::string> AllowedRoles(const MethodDescriptor& method) {
-  const api::v1::AccessRule& rule = method.options().GetExtension(api::v1::access);
-  if (rule.any_authenticated()) return kAllRoles;
-  return {rule.roles().begin(), rule.roles().end()};
+  const contract::MethodContract declared = contract::MethodContractOf(&method);
+  if (declared.any_authenticated) return kAllRoles;
+  return declared.RoleNames();
 }
 
 class AuthzMatrixTest : public SharedMeshTest {
@@ -109,9 +109,9 @@ class AuthzMatrixTest : public SharedMeshTest {
     channels["nobody"] = ChannelFor("nobody");
     for (int m = 0; m < service.method_count(); ++m) {
       const MethodDescriptor& method = *service.method(m);
-      ASSERT_TRUE(method.options().HasExtension(api::v1::access))
+      ASSERT_TRUE(contract::MethodContractOf(&method).declares_access)
           << method.full_name() << " declares no access rule";
-      const bool any = method.options().GetExtension(api::v1::access).any_authenticated();
+      const bool any = contract::MethodContractOf(&method).any_authenticated;
       const std::vector<std::string> allowed = AllowedRoles(method);
       const std::string path = absl::StrCat("/", service.full_name(), "/", method.name());
       for (const auto& [user, channel] : channels) {

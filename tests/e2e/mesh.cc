@@ -11,12 +11,16 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/synchronization/notification.h"
+#include "plantmesh/common/contract.h"
 #include "plantmesh/sdk/status.h"
 
 namespace plantmesh::e2e {
 
-const std::vector<std::string> kAllRoles = {"operator", "mechanic", "foreman", "qc_engineer",
-                                            "planner",  "manager",  "admin",   "integrator"};
+const std::vector<std::string> kAllRoles = [] {
+  std::vector<std::string> names;
+  for (api::v1::Role role : contract::AllRoles()) names.push_back(contract::RoleName(role));
+  return names;
+}();
 
 const std::map<std::string, std::vector<std::string>> kStoryUsers = {
     {"anna", {"foreman"}},  {"mike", {"mechanic"}}, {"quinn", {"qc_engineer"}},

@@ -18,7 +18,8 @@
 
 namespace plantmesh::e2e {
 
-// The eight roles of the contract. A user named after each role holds only it.
+// Every role of the contract (contract::AllRoles, by name). A user named after each role
+// holds only it.
 extern const std::vector<std::string> kAllRoles;
 
 // Named users of the stories: anna (foreman), mike (mechanic), quinn (qc_engineer),

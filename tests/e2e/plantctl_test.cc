@@ -273,11 +273,12 @@ TEST_F(PlantctlTest, PagingThroughAThousandDefectsSeesEachOnce) {
                                      "PAGEZONE", "--page_size",  "100"};
     if (!token.empty()) args.insert(args.end(), {"--page_token", token});
     CliRun page = Plantctl("manager", args);
-    ASSERT_EQ(page.exit_code, 0) << page.err;
     nlohmann::json response = page.Json();
     ASSERT_LE(response["defects"].size(), 100u);
     for (const nlohmann::json& defect : response["defects"]) ++seen[defect.value("id", "")];
     token = response.value("next_page_token", "");
+    // A page with more after it is not a complete listing: exit code 3 says so.
+    ASSERT_EQ(page.exit_code, token.empty() ? 0 : 3) << page.err;
     ASSERT_LT(++pages, 20) << "paging does not end";
   } while (!token.empty());
 
@@ -288,9 +289,86 @@ TEST_F(PlantctlTest, PagingThroughAThousandDefectsSeesEachOnce) {
   // In table form the token is a note on stderr, so stdout stays a clean table.
   CliRun table = Plantctl(
       "manager", {"defect", "list-defects", "--zone", "PAGEZONE", "--page_size", "100"}, "table");
-  ASSERT_EQ(table.exit_code, 0) << table.err;
+  ASSERT_EQ(table.exit_code, 3) << table.err;
   EXPECT_THAT(table.err, HasSubstr("next_page_token: "));
   EXPECT_THAT(table.out, ::testing::Not(HasSubstr("next_page_token")));
+}
+
+// The README's `plantctl -o csv defect list-defects --all > all.csv`: every row once,
+// one header, streamed over several pages; without --all the truncation cannot be
+// missed (exit code 3, a last stderr line naming --all and the next --page_token).
+TEST_F(PlantctlTest, ListsAreCompleteWithAllOrSayTheyAreNot) {
+  constexpr int kDefects = 250;  // three pages of the default 100
+  std::vector<std::string> created = ReportDefects(*mesh_, "ALLZONE", kDefects);
+  ASSERT_EQ(created.size(), static_cast<size_t>(kDefects));
+  const std::vector<std::string> list = {"defect", "list-defects", "--zone", "ALLZONE"};
+
+  CliRun truncated = Plantctl("manager", list, "csv");
+  EXPECT_EQ(truncated.exit_code, 3) << truncated.err;
+  std::vector<std::string> lines = absl::StrSplit(truncated.out, "\r\n", absl::SkipEmpty());
+  EXPECT_EQ(lines.size(), 1u + 100u);
+  std::vector<std::string> notes = absl::StrSplit(truncated.err, '\n', absl::SkipEmpty());
+  ASSERT_FALSE(notes.empty());
+  EXPECT_THAT(notes.back(), StartsWith("plantctl: more rows: use --all for every page, or "
+                                       "--page_token "));
+  // The token it names continues the listing.
+  const std::string marker = "--page_token ";
+  const size_t at = notes.back().find(marker) + marker.size();
+  const std::string token = notes.back().substr(at, notes.back().find(' ', at) - at);
+  std::vector<std::string> next_args = list;
+  next_args.insert(next_args.end(), {"--page_token", token});
+  CliRun next = Plantctl("manager", next_args);
+  EXPECT_EQ(next.exit_code, 3) << next.err;
+  EXPECT_EQ(next.Json()["defects"].size(), 100u);
+
+  std::vector<std::string> all_args = list;
+  all_args.push_back("--all");
+  CliRun csv = Plantctl("manager", all_args, "csv");
+  ASSERT_EQ(csv.exit_code, 0) << csv.err;
+  EXPECT_THAT(csv.err, ::testing::Not(HasSubstr("more rows")));
+  EXPECT_THAT(csv.err, ::testing::Not(HasSubstr("pages"))) << "progress without a terminal";
+  // The first page's watch_cursor (the one consistent with the listing), once.
+  std::vector<std::string> csv_notes = absl::StrSplit(csv.err, '\n', absl::SkipEmpty());
+  ASSERT_EQ(csv_notes.size(), 1u) << csv.err;
+  EXPECT_THAT(csv_notes[0], StartsWith("watch_cursor: "));
+  lines = absl::StrSplit(csv.out, "\r\n", absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 1u + kDefects);
+  EXPECT_THAT(lines[0], StartsWith("id,"));
+  std::map<std::string, int> seen;
+  for (size_t i = 1; i < lines.size(); ++i) {
+    EXPECT_THAT(lines[i], ::testing::Not(StartsWith("id,"))) << "a second header";
+    ++seen[lines[i].substr(0, lines[i].find(','))];
+  }
+  for (const std::string& id : created) EXPECT_EQ(seen[id], 1) << "defect " << id;
+
+  // JSON: one object per page, without the token the reader has no use for.
+  CliRun json = Plantctl("manager", all_args, "json");
+  ASSERT_EQ(json.exit_code, 0) << json.err;
+  size_t rows = 0;
+  int pages = 0;
+  for (absl::string_view line : absl::StrSplit(json.out, '\n', absl::SkipEmpty())) {
+    nlohmann::json page = nlohmann::json::parse(line);
+    EXPECT_FALSE(page.contains("next_page_token")) << line;
+    EXPECT_EQ(page.contains("watch_cursor"), pages == 0) << line;
+    rows += page["defects"].size();
+    ++pages;
+  }
+  EXPECT_EQ(rows, static_cast<size_t>(kDefects));
+  EXPECT_EQ(pages, 3);
+
+  // With stderr on a terminal (script(1) gives it one), progress is shown there, while
+  // stdout (a file) gets only the rows.
+  std::string command;
+  for (const std::string& arg : PlantctlArgv("manager", all_args, "csv")) {
+    command += "'" + arg + "' ";
+  }
+  const std::string rows_file = *dir_ + "/all.csv";
+  command += "> '" + rows_file + "'";
+  CliRun tty = Exec({"script", "-qec", command, "/dev/null"}, {});
+  ASSERT_EQ(tty.exit_code, 0) << tty.out << tty.err;
+  EXPECT_THAT(tty.out, HasSubstr("plantctl: 250 rows, 3 pages"));
+  lines = absl::StrSplit(testing::internal::ReadFileOrEmpty(rows_file), "\r\n", absl::SkipEmpty());
+  EXPECT_EQ(lines.size(), 1u + kDefects);
 }
 
 TEST_F(PlantctlTest, WatchResumedFromTheLastCursorDeliversEveryEventOnce) {

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The SDK as an integrator gets it: `cmake --install` into a scratch prefix, the
-# separate project in sdk/examples configured with CMAKE_PREFIX_PATH and built, and
-# its program run against a live server over mTLS; then a one-file program built with
-# nothing but `pkg-config --cflags --libs plantmesh`.
+# separate project in sdk/examples configured with CMAKE_PREFIX_PATH and built (with
+# its unit test on the installed PlantMesh::sdk_mocks, run by ctest), and its program
+# run against a live server over mTLS as identities with and without the roles it
+# needs; then a one-file program built with nothing but
+# `pkg-config --cflags --libs plantmesh`.
 #   sdk_example_test.sh <e2e_live_server> <source dir> <build dir> [<compile flags> <link flags>]
 # The flags (sanitizer builds) are added to both programs' compile and link lines.
 set -euo pipefail
@@ -15,24 +17,47 @@ EXTRA_LDFLAGS=${5:-}
 echo "==> cmake --install $BUILD_DIR --prefix $WORK/prefix"
 cmake --install "$BUILD_DIR" --prefix "$WORK/prefix" >"$WORK/install.log"
 
-echo "==> configure and build sdk/examples against the installed package"
+echo "==> configure and build sdk/examples against the installed package (with sdk_mocks)"
 cmake -S "$SOURCE_DIR/sdk/examples" -B "$WORK/examples" -G Ninja \
   -DCMAKE_PREFIX_PATH="$WORK/prefix" -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_CXX_FLAGS="$EXTRA_CXXFLAGS" -DCMAKE_EXE_LINKER_FLAGS="$EXTRA_LDFLAGS"
 cmake --build "$WORK/examples" -j 2
+grep -q "PlantMesh::sdk_mocks" "$WORK/prefix"/lib*/cmake/PlantMesh/PlantMeshMocksTargets.cmake
+
+echo "==> the examples' unit test on the installed mocks (no server)"
+ctest --test-dir "$WORK/examples" --output-on-failure | tee "$WORK/ctest.out"
+grep -q "100% tests passed, 0 tests failed out of 1" "$WORK/ctest.out"
 
 echo "==> run defect_report as ops (admin: it also makes sure its category exists)"
 PLANTMESH_CERT=$PLANTMESH_CERT_ops PLANTMESH_KEY=$PLANTMESH_KEY_ops \
   "$WORK/examples/defect_report" --vin VIN-SDK-EXAMPLE-1 | tee "$WORK/report.out"
 grep -q "reported defect [0-9]* (DEFECT_STATUS_REPORTED)" "$WORK/report.out"
 
-echo "==> a refused call exits non-zero and says why"
+echo "==> run defect_report as anna (foreman: reports into the existing category)"
+PLANTMESH_CERT=$PLANTMESH_CERT_anna PLANTMESH_KEY=$PLANTMESH_KEY_anna \
+  "$WORK/examples/defect_report" --vin VIN-SDK-EXAMPLE-3 | tee "$WORK/foreman.out"
+grep -q "reported defect [0-9]* (DEFECT_STATUS_REPORTED)" "$WORK/foreman.out"
+
+echo "==> a foreman is told who may create a missing category (nothing reported)"
+if PLANTMESH_CERT=$PLANTMESH_CERT_anna PLANTMESH_KEY=$PLANTMESH_KEY_anna \
+    "$WORK/examples/defect_report" --vin VIN-SDK-EXAMPLE-4 --category NO-SUCH-CAT \
+    >"$WORK/category.out" 2>&1; then
+  echo "defect_report succeeded with a category it may not create" >&2
+  exit 1
+fi
+grep -q "NO-SUCH-CAT does not exist, and creating it needs the role qc_engineer or admin" \
+  "$WORK/category.out" || { cat "$WORK/category.out" >&2; exit 1; }
+
+echo "==> an identity without the role is stopped by the WhoAmI check, naming the roles"
 if PLANTMESH_CERT=$PLANTMESH_CERT_nobody PLANTMESH_KEY=$PLANTMESH_KEY_nobody \
     "$WORK/examples/defect_report" --vin VIN-SDK-EXAMPLE-2 >"$WORK/denied.out" 2>&1; then
   echo "defect_report succeeded for an identity without roles" >&2
   exit 1
 fi
 grep -q "PERMISSION_DENIED" "$WORK/denied.out" || { cat "$WORK/denied.out" >&2; exit 1; }
+grep -q "WhoAmI failed" "$WORK/denied.out" || { cat "$WORK/denied.out" >&2; exit 1; }
+grep -q "needs one of the roles operator, foreman, qc_engineer, admin, integrator" \
+  "$WORK/denied.out" || { cat "$WORK/denied.out" >&2; exit 1; }
 echo "==> a one-file program built with pkg-config --cflags --libs plantmesh"
 cat >"$WORK/whoami.cc" <<'CC'
 #include <cstdio>

@@ -6,8 +6,6 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "plantmesh/common/status_macros.h"
-#include "plantmesh/common/uuid.h"
-#include "server/defect/convert.h"
 #include "server/runtime/errors.h"
 
 namespace plantmesh::defect::testing {
@@ -64,6 +62,12 @@ Defect AsUpdated(const Defect& stored, const Defect& d) {
     row.verification->verify_time = defect::TruncateToMicros(row.verification->verify_time);
   }
   return row;
+}
+
+// PgDefectStore's answer to a change of a defect without an event encoder.
+absl::Status HasEventEncoder(const ChangeContext& context) {
+  if (!context.encode_event) return absl::InternalError("change context without event encoder");
+  return absl::OkStatus();
 }
 
 absl::Status DefectNotFound(int64_t id) {
@@ -137,6 +141,17 @@ std::vector<OutboxEvent> FakeDefectStore::TakeEvents() {
   return std::exchange(events_, {});
 }
 
+std::vector<runtime::AuditRecord> FakeDefectStore::AuditRows() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return audit_rows_;
+}
+
+void FakeDefectStore::Audit(const ChangeContext& context) {
+  if (context.audit == nullptr || context.audit->written()) return;
+  audit_rows_.push_back(context.audit->Row(context.now));
+  context.audit->MarkWritten();
+}
+
 size_t FakeDefectStore::RequestLogSize() const {
   absl::ReaderMutexLock lock(&mu_);
   return request_log_.size();
@@ -168,6 +183,20 @@ absl::Status FakeDefectStore::CheckRow(const Defect& d) const {
       return Violates("defects", "defects_mechanic_id_fkey", false);
     }
   }
+  // defects_one_repair_per_place_idx, as PgDefectStore::ConstraintErrors() declares it:
+  // the safety net behind the rule, for a mutator that did not ask for the occupant.
+  if (d.status == DefectStatus::kInRepair && d.assignment) {
+    for (const auto& [other_id, other] : defects_) {
+      if (other_id != d.id && other.defect.status == DefectStatus::kInRepair &&
+          other.defect.assignment &&
+          other.defect.assignment->repair_place_id == d.assignment->repair_place_id) {
+        return runtime::WithErrorInfo(
+            absl::FailedPreconditionError(
+                "repair place is busy: another defect is in repair there"),
+            "REPAIR_PLACE_BUSY");
+      }
+    }
+  }
   return absl::OkStatus();
 }
 
@@ -185,11 +214,8 @@ void FakeDefectStore::RecordChange(StoredDefect& row, const Defect* before, cons
   entry.request_id = context.request.request_id;
   row.history.push_back(std::move(entry));
 
-  OutboxEvent event;
-  event.event_id = common::NewUuidV4();
-  MakeEvent(event.event_id, type, before, after, context.actor(), when)
-      .SerializeToString(&event.payload);
-  events_.push_back(std::move(event));
+  // The encoder's presence was checked before anything was changed (HasEventEncoder).
+  events_.push_back(context.encode_event(type, before, after, context.actor(), when));
 }
 
 absl::StatusOr<Replayable<Defect>> FakeDefectStore::CreateDefect(
@@ -197,14 +223,16 @@ absl::StatusOr<Replayable<Defect>> FakeDefectStore::CreateDefect(
   absl::MutexLock lock(&mu_);
   PM_RETURN_IF_ERROR(TakeFailure());
   Replayable<Defect> result;
+  // The id is drawn first, as PgDefectStore draws it: the sequence moves on even when the
+  // call is a replay or the insert then fails, as PostgreSQL's does.
+  const int64_t id = ++last_defect_id_;
+  PM_RETURN_IF_ERROR(HasEventEncoder(context));
   PM_ASSIGN_OR_RETURN(std::optional<runtime::testing::MemoryRequestLog::Entry> seen,
                       request_log_.Claim(context.request));
   if (seen) {
     result.recorded_response = seen->response;
     return result;
   }
-  // The sequence moves on even when the insert then fails, as PostgreSQL's does.
-  const int64_t id = ++last_defect_id_;
   Defect row = AsInserted(defect, id);
   PM_RETURN_IF_ERROR(CheckRow(row));
 
@@ -216,6 +244,7 @@ absl::StatusOr<Replayable<Defect>> FakeDefectStore::CreateDefect(
   RecordChange(stored, nullptr, created, ChangeType::kReported, Diff(Defect{}, created), "",
                context);
   request_log_.Record(context.request, Encode(encode, created), DefectResource(id));
+  Audit(context);
   result.value = std::move(created);
   return result;
 }
@@ -259,8 +288,33 @@ absl::StatusOr<ListPage> FakeDefectStore::ListDefects(const ListQuery& query) {
   return page;
 }
 
+// What PgDefectStore's defect_lock, place_lock and place_occupant read. The one lock of
+// this store already serializes repairs starting at one place.
+absl::StatusOr<DefectFacts> FakeDefectStore::FactsOf(const Defect& current,
+                                                     const FactsWanted& wanted) const {
+  DefectFacts facts;
+  if (current.assignment) {
+    auto mechanic = mechanics_.find(current.assignment->mechanic_id);
+    if (mechanic != mechanics_.end()) facts.assigned_mechanic_identity = mechanic->second.identity;
+  }
+  facts.repair_place_exists =
+      !wanted.repair_place_id.empty() && places_.count(wanted.repair_place_id) > 0;
+  facts.mechanic_exists = !wanted.mechanic_id.empty() && mechanics_.count(wanted.mechanic_id) > 0;
+  if (wanted.repair_place_occupant && current.assignment) {
+    const std::string& place = current.assignment->repair_place_id;
+    for (const auto& [other_id, other] : defects_) {
+      if (other_id != current.id && other.defect.status == DefectStatus::kInRepair &&
+          other.defect.assignment && other.defect.assignment->repair_place_id == place) {
+        facts.repair_place_occupant = other_id;
+        break;
+      }
+    }
+  }
+  return facts;
+}
+
 absl::StatusOr<Replayable<Defect>> FakeDefectStore::MutateDefect(
-    int64_t id, const ChangeContext& context, const Mutator& mutator,
+    int64_t id, const ChangeContext& context, const FactsWanted& wanted, const Mutator& mutator,
     const ResponseEncoder<Defect>& encode) {
   absl::MutexLock lock(&mu_);
   PM_RETURN_IF_ERROR(TakeFailure());
@@ -274,53 +328,16 @@ absl::StatusOr<Replayable<Defect>> FakeDefectStore::MutateDefect(
   }
   PM_ASSIGN_OR_RETURN(Defect current, Read(id));
   StoredDefect& stored = defects_.at(id);
-  DefectFacts facts;
-  if (current.assignment) {
-    auto mechanic = mechanics_.find(current.assignment->mechanic_id);
-    if (mechanic != mechanics_.end()) facts.assigned_mechanic_identity = mechanic->second.identity;
-  }
+  PM_ASSIGN_OR_RETURN(DefectFacts facts, FactsOf(current, wanted));
   if (!mutator) return absl::InternalError("database client error: bad_function_call");
   PM_ASSIGN_OR_RETURN(Mutation mutation, mutator(current, facts));
   Defect& after = mutation.after;
 
-  const bool assignment_changed =
-      after.assignment.has_value() &&
-      (!current.assignment.has_value() ||
-       current.assignment->repair_place_id != after.assignment->repair_place_id ||
-       current.assignment->mechanic_id != after.assignment->mechanic_id);
-  if (assignment_changed) {
-    runtime::Violations v;
-    if (places_.count(after.assignment->repair_place_id) == 0) {
-      v.Add("repair_place_id",
-            absl::StrCat("unknown repair place ",
-                         runtime::QuoteForMessage(after.assignment->repair_place_id)));
-    }
-    if (mechanics_.count(after.assignment->mechanic_id) == 0) {
-      v.Add("mechanic_id", absl::StrCat("unknown mechanic ",
-                                        runtime::QuoteForMessage(after.assignment->mechanic_id)));
-    }
-    PM_RETURN_IF_ERROR(v.ToStatus());
-  }
-  if (after.status == DefectStatus::kInRepair && current.status != DefectStatus::kInRepair &&
-      after.assignment) {
-    const std::string& place = after.assignment->repair_place_id;
-    for (const auto& [other_id, other] : defects_) {
-      if (other_id == id || other.defect.status != DefectStatus::kInRepair ||
-          !other.defect.assignment || other.defect.assignment->repair_place_id != place) {
-        continue;
-      }
-      const std::string other_text = absl::StrCat(other_id);
-      return runtime::WithErrorInfo(
-          absl::FailedPreconditionError(absl::StrCat("repair place ", place, " is busy: defect ",
-                                                     other_text, " is in repair there")),
-          "REPAIR_PLACE_BUSY", {{"repair_place_id", place}, {"current_defect_id", other_text}});
-    }
-  }
-
   std::vector<FieldChange> changes = Diff(current, after);
   if (changes.empty() && mutation.change_type == ChangeType::kUpdated) {
-    // Nothing to change, nothing to record but the answer, for a retry.
+    // Nothing to change, nothing to record but the answer, for a retry, and the audit.
     request_log_.Record(context.request, Encode(encode, current), DefectResource(id));
+    Audit(context);
     result.value = std::move(current);
     return result;
   }
@@ -328,10 +345,12 @@ absl::StatusOr<Replayable<Defect>> FakeDefectStore::MutateDefect(
   after.version = current.version + 1;
   Defect row = AsUpdated(stored.defect, after);
   PM_RETURN_IF_ERROR(CheckRow(row));
+  PM_RETURN_IF_ERROR(HasEventEncoder(context));
   stored.defect = std::move(row);
   RecordChange(stored, &current, after, mutation.change_type, std::move(changes), mutation.comment,
                context);
   request_log_.Record(context.request, Encode(encode, after), DefectResource(id));
+  Audit(context);
   result.value = std::move(after);
   return result;
 }
@@ -371,12 +390,14 @@ absl::StatusOr<Replayable<Photo>> FakeDefectStore::AddPhoto(const NewPhoto& phot
   after.version = current.version + 1;
   Defect row = AsUpdated(stored.defect, after);
   PM_RETURN_IF_ERROR(CheckRow(row));
+  PM_RETURN_IF_ERROR(HasEventEncoder(context));
 
   stored.photos.push_back({kept, photo.bytes});
   stored.defect = std::move(row);
   RecordChange(stored, &current, after, ChangeType::kPhotoAdded, Diff(current, after), "", context);
   request_log_.Record(context.request, Encode(encode, kept),
                       absl::StrCat(DefectResource(photo.defect_id), "/photos/", photo_no));
+  Audit(context);
   result.value = std::move(kept);
   return result;
 }
@@ -426,6 +447,7 @@ absl::StatusOr<Replayable<T>> FakeDefectStore::CreateResource(const ChangeContex
   }
   PM_RETURN_IF_ERROR(insert());
   request_log_.Record(context.request, Encode(encode, created), resource);
+  Audit(context);
   result.value = created;
   return result;
 }

@@ -22,16 +22,15 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "server/defect/store.h"
+#include "server/runtime/audit.h"
+#include "server/runtime/outbox_event.h"
 #include "server/runtime/testing/memory_request_log.h"
 
 namespace plantmesh::defect::testing {
 
-// One event as PgDefectStore writes it to defect.outbox: the relay publishes `payload`
-// (a serialized plantmesh.defect.v1.DefectEvent) byte for byte.
-struct OutboxEvent {
-  std::string event_id;  // UUID, also inside the payload
-  std::string payload;
-};
+// One event as the store was given it and PgDefectStore writes it to defect.outbox (the
+// relay publishes `payload` byte for byte; the table keeps no `type`).
+using OutboxEvent = runtime::OutboxEvent;
 
 class FakeDefectStore : public DefectStore {
  public:
@@ -44,7 +43,7 @@ class FakeDefectStore : public DefectStore {
   absl::StatusOr<Defect> GetDefect(int64_t id) override;
   absl::StatusOr<ListPage> ListDefects(const ListQuery& query) override;
   absl::StatusOr<Replayable<Defect>> MutateDefect(int64_t id, const ChangeContext& context,
-                                                  const Mutator& mutator,
+                                                  const FactsWanted& wanted, const Mutator& mutator,
                                                   const ResponseEncoder<Defect>& encode) override;
   absl::StatusOr<std::vector<HistoryEntry>> GetHistory(int64_t id) override;
   absl::StatusOr<Replayable<Photo>> AddPhoto(const NewPhoto& photo, const ChangeContext& context,
@@ -76,6 +75,9 @@ class FakeDefectStore : public DefectStore {
   std::vector<OutboxEvent> TakeEvents();
   // Calls recorded for request_id retries (rows of defect.request_log).
   size_t RequestLogSize() const;
+  // The audit rows written with changes (ChangeContext::audit), in commit order: what
+  // PgDefectStore writes to audit.audit_log in the change's transaction.
+  std::vector<runtime::AuditRecord> AuditRows() const;
   // The next call of any method returns `status` and does nothing else: a database
   // fault (UNAVAILABLE, INTERNAL, ABORTED ...) for the handler under test to map.
   void FailNextCall(absl::Status status);
@@ -95,12 +97,17 @@ class FakeDefectStore : public DefectStore {
   absl::Status TakeFailure() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The stored defect with its photos' metadata; NOT_FOUND when absent.
   absl::StatusOr<Defect> Read(int64_t id) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // The facts MutateDefect reads with `current`.
+  absl::StatusOr<DefectFacts> FactsOf(const Defect& current, const FactsWanted& wanted) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // What the table's foreign keys and checks refuse in `d` (FAILED_PRECONDITION).
   absl::Status CheckRow(const Defect& d) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // The history entry and outbox event of one change (`before`: nullptr for a report).
   void RecordChange(StoredDefect& row, const Defect* before, const Defect& after, ChangeType type,
                     std::vector<FieldChange> changes, std::string comment,
                     const ChangeContext& context) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The change's audit row, if the context carries one not yet written ("commit").
+  void Audit(const ChangeContext& context) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Claim, insert (which may refuse), record: a plant resource's create.
   template <typename T, typename Insert>
   absl::StatusOr<Replayable<T>> CreateResource(const ChangeContext& context,
@@ -116,6 +123,7 @@ class FakeDefectStore : public DefectStore {
   std::map<std::string, Crew> crews_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, Mechanic> mechanics_ ABSL_GUARDED_BY(mu_);
   std::vector<OutboxEvent> events_ ABSL_GUARDED_BY(mu_);
+  std::vector<runtime::AuditRecord> audit_rows_ ABSL_GUARDED_BY(mu_);
   runtime::testing::MemoryRequestLog request_log_ ABSL_GUARDED_BY(mu_);
 };
 

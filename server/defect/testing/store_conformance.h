@@ -9,6 +9,9 @@
 //   absl::Status SetUp();                   // an empty store (schema applied)
 //   DefectStore* store();
 //   std::vector<testing::OutboxEvent> Events();  // events written, oldest first
+//   std::vector<runtime::AuditRecord> AuditRows(); // rows written with changes, oldest
+//                                                  // first (time, identity, method,
+//                                                  // trace_id, status_code, request_json)
 // Cases that only one implementation can show (SQL, constraint names, transactions seen
 // from outside) stay in that implementation's own test.
 #pragma once
@@ -76,6 +79,13 @@ class DefectStoreConformanceTest : public ::testing::Test {
 
   DefectStore* store() { return store_; }
   std::vector<OutboxEvent> Events() { return backend_.Events(); }
+  std::vector<runtime::AuditRecord> AuditRows() { return backend_.AuditRows(); }
+  // The trace ids of AuditRows(), oldest first.
+  std::vector<std::string> AuditedTraces() {
+    std::vector<std::string> traces;
+    for (const runtime::AuditRecord& row : AuditRows()) traces.push_back(row.trace_id);
+    return traces;
+  }
 
   Defect Create(const std::string& vin, absl::Time now = kT0) {
     absl::StatusOr<Defect> d = ValueOf(store_->CreateDefect(
@@ -90,32 +100,52 @@ class DefectStoreConformanceTest : public ::testing::Test {
       int64_t id, const ChangeContext& context, ChangeType type,
       const std::function<absl::StatusOr<Defect>(const Defect&)>& change,
       const std::string& comment = "") {
+    return ChangeWithFacts(
+        id, context, type, {},
+        [&](const Defect& current, const DefectFacts&) { return change(current); }, comment);
+  }
+  // The same, for a change whose rules need the facts `wanted`.
+  absl::StatusOr<Replayable<Defect>> ChangeWithFacts(
+      int64_t id, const ChangeContext& context, ChangeType type, const FactsWanted& wanted,
+      const std::function<absl::StatusOr<Defect>(const Defect&, const DefectFacts&)>& change,
+      const std::string& comment = "") {
     return store_->MutateDefect(
-        id, context,
-        [&](const Defect& current, const DefectFacts&) -> absl::StatusOr<Mutation> {
-          PM_ASSIGN_OR_RETURN(Defect after, change(current));
+        id, context, wanted,
+        [&](const Defect& current, const DefectFacts& facts) -> absl::StatusOr<Mutation> {
+          PM_ASSIGN_OR_RETURN(Defect after, change(current, facts));
           return Mutation{after, type, comment};
         },
         EncodeDefect);
   }
 
-  // The payload of an assignment is its place: another place is another request.
+  // The payload of an assignment is its place: another place is another request. The
+  // domain's rules decide on the facts the store read (the place and mechanic exist).
   absl::StatusOr<Replayable<Defect>> AssignAnswer(int64_t id, const std::string& place,
                                                   const std::string& rid = "",
                                                   const std::string& actor = "foreman",
                                                   const std::string& mechanic = "M-1") {
-    return Change(id, Ctx(actor, "AssignDefect", rid, kT0, place), ChangeType::kAssigned,
-                  [&](const Defect& c) {
-                    return Assign(c, {place, mechanic}, actor, kT0);
-                  });
+    const AssignInput input{place, mechanic};
+    return ChangeWithFacts(
+        id, Ctx(actor, "AssignDefect", rid, kT0, place), ChangeType::kAssigned, AssignFacts(input),
+        [&](const Defect& c, const DefectFacts& facts) -> absl::StatusOr<Defect> {
+          PM_ASSIGN_OR_RETURN(Defect after, Assign(c, input, actor, kT0));
+          PM_RETURN_IF_ERROR(CheckAssignTargets(input, facts));
+          return after;
+        });
   }
   absl::StatusOr<Defect> AssignTo(int64_t id, const std::string& place,
                                   const std::string& rid = "") {
     return ValueOf(AssignAnswer(id, place, rid));
   }
+  // With the domain's busy-place rule on the facts the store read.
   absl::StatusOr<Defect> Start(int64_t id, const std::string& rid = "") {
-    return ValueOf(Change(id, Ctx("m1", "StartRepair", rid), ChangeType::kRepairStarted,
-                          [](const Defect& c) { return StartRepair(c, "m1", kT0); }));
+    return ValueOf(ChangeWithFacts(
+        id, Ctx("m1", "StartRepair", rid), ChangeType::kRepairStarted, StartRepairFacts(),
+        [](const Defect& c, const DefectFacts& facts) -> absl::StatusOr<Defect> {
+          PM_ASSIGN_OR_RETURN(Defect after, StartRepair(c, "m1", kT0));
+          PM_RETURN_IF_ERROR(CheckRepairPlaceFree(c, facts));
+          return after;
+        }));
   }
   absl::StatusOr<Defect> Finish(int64_t id, const std::string& rid = "") {
     return ValueOf(Change(id, Ctx("m1", "FinishRepair", rid), ChangeType::kRepairFinished,
@@ -163,6 +193,24 @@ class DefectStoreConformanceTest : public ::testing::Test {
 };
 
 TYPED_TEST_SUITE_P(DefectStoreConformanceTest);
+
+// A call's audit as the runtime hands it to the store (CallContext::AuditOfChange).
+struct CallAudit {
+  explicit CallAudit(const std::string& trace_id, const std::string& request_json = "{}") {
+    runtime::AuditRecord base;
+    base.identity = "spiffe://p/user/caller";
+    base.roles = {"admin"};
+    base.method = "plantmesh.defect.v1.DefectService.Any";
+    base.trace_id = trace_id;
+    base.request_json = request_json;
+    audit.Activate(std::move(base));
+  }
+  ChangeContext With(ChangeContext context) {
+    context.audit = &audit;
+    return context;
+  }
+  runtime::ChangeAudit audit;
+};
 
 TYPED_TEST_P(DefectStoreConformanceTest, CreateIsIdempotentByRequestId) {
   DefectStore* store = this->store();
@@ -345,7 +393,7 @@ TYPED_TEST_P(DefectStoreConformanceTest, ReadsGiveBackWhatTheTableKeeps) {
   EXPECT_FALSE(kept->assignment.has_value());
 
   absl::StatusOr<Defect> changed = ValueOf(store->MutateDefect(
-      created->id, Ctx("qc", "UpdateDefect"),
+      created->id, Ctx("qc", "UpdateDefect"), FactsWanted{},
       [](const Defect& c, const DefectFacts&) -> absl::StatusOr<Mutation> {
         Defect after = c;
         after.description = "changed";
@@ -383,7 +431,7 @@ TYPED_TEST_P(DefectStoreConformanceTest, StaleEtagWritesNothing) {
   const size_t events = this->Events().size();
   auto update = [&](const std::string& etag) {
     return store->MutateDefect(
-        d.id, Ctx("foreman", "UpdateDefect", "r-stale"),
+        d.id, Ctx("foreman", "UpdateDefect", "r-stale"), FactsWanted{},
         [&](const Defect& current, const DefectFacts&) -> absl::StatusOr<Mutation> {
           PM_RETURN_IF_ERROR(CheckEtag(current, etag, true));
           NewDefectInput in;
@@ -550,7 +598,7 @@ TYPED_TEST_P(DefectStoreConformanceTest, TransitionIsIdempotentByRequestIdAndPay
   // A retry is answered before the defect is read: even a mutator that would fail is
   // not asked.
   absl::StatusOr<Replayable<Defect>> answered = store->MutateDefect(
-      d.id, Ctx("foreman", "AssignDefect", "assign-1", kT0, "RP-01"),
+      d.id, Ctx("foreman", "AssignDefect", "assign-1", kT0, "RP-01"), FactsWanted{},
       [](const Defect&, const DefectFacts&) -> absl::StatusOr<Mutation> {
         return absl::InternalError("must not be called");
       },
@@ -604,50 +652,118 @@ TYPED_TEST_P(DefectStoreConformanceTest, MutatorSeesTheAssignedMechanicsIdentity
     seen_version = c.version;
     return absl::CancelledError("only looking");
   };
-  absl::Status looked = store->MutateDefect(d.id, Ctx("x", "UpdateDefect"), peek, nullptr).status();
+  absl::Status looked =
+      store->MutateDefect(d.id, Ctx("x", "UpdateDefect"), FactsWanted{}, peek, nullptr).status();
   EXPECT_EQ(looked.code(), absl::StatusCode::kCancelled);  // the mutator's error, as it was
   EXPECT_EQ(seen, "");
   EXPECT_EQ(seen_version, 1);
   ASSERT_TRUE(this->AssignTo(d.id, "RP-01").ok());  // to M-1
-  EXPECT_FALSE(store->MutateDefect(d.id, Ctx("x", "UpdateDefect"), peek, nullptr).ok());
+  EXPECT_FALSE(
+      store->MutateDefect(d.id, Ctx("x", "UpdateDefect"), FactsWanted{}, peek, nullptr).ok());
   EXPECT_EQ(seen, "spiffe://p/user/m1");
   EXPECT_EQ(seen_version, 2);
   // M-2 has no identity.
   Defect other = this->Create("VIN-2");
   ASSERT_TRUE(ValueOf(this->AssignAnswer(other.id, "RP-02", "", "foreman", "M-2")).ok());
-  EXPECT_FALSE(store->MutateDefect(other.id, Ctx("x", "UpdateDefect"), peek, nullptr).ok());
+  EXPECT_FALSE(
+      store->MutateDefect(other.id, Ctx("x", "UpdateDefect"), FactsWanted{}, peek, nullptr).ok());
   EXPECT_EQ(seen, "");
   EXPECT_EQ(this->HistorySize(d.id), 2u);
 }
 
+// The store reads the facts a change asks for; it decides nothing with them.
+TYPED_TEST_P(DefectStoreConformanceTest, MutatorSeesTheFactsItAskedFor) {
+  DefectStore* store = this->store();
+  Defect a = this->Create("VIN-A");
+  Defect b = this->Create("VIN-B");
+  DefectFacts seen;
+  auto peek = [&](const Defect&, const DefectFacts& facts) -> absl::StatusOr<Mutation> {
+    seen = facts;
+    return absl::CancelledError("only looking");
+  };
+  auto look = [&](int64_t id, const FactsWanted& wanted) {
+    seen = DefectFacts{};
+    seen.repair_place_exists = seen.mechanic_exists = true;  // must be overwritten
+    seen.repair_place_occupant = -1;
+    EXPECT_EQ(
+        store->MutateDefect(id, Ctx("x", "UpdateDefect"), wanted, peek, nullptr).status().code(),
+        absl::StatusCode::kCancelled);
+  };
+  // Nothing asked: nothing but the assigned mechanic's identity.
+  look(a.id, FactsWanted{});
+  EXPECT_FALSE(seen.repair_place_exists);
+  EXPECT_FALSE(seen.mechanic_exists);
+  EXPECT_FALSE(seen.repair_place_occupant.has_value());
+  look(a.id, AssignFacts({"RP-01", "M-2"}));
+  EXPECT_TRUE(seen.repair_place_exists);
+  EXPECT_TRUE(seen.mechanic_exists);
+  look(a.id, AssignFacts({"RP-99", "M-1"}));
+  EXPECT_FALSE(seen.repair_place_exists);
+  EXPECT_TRUE(seen.mechanic_exists);
+  look(a.id, AssignFacts({"RP-02", "M-99"}));
+  EXPECT_TRUE(seen.repair_place_exists);
+  EXPECT_FALSE(seen.mechanic_exists);
+  // Not assigned: no place, so no occupant.
+  look(a.id, StartRepairFacts());
+  EXPECT_FALSE(seen.repair_place_occupant.has_value());
+  ASSERT_TRUE(this->AssignTo(a.id, "RP-01").ok());
+  ASSERT_TRUE(this->AssignTo(b.id, "RP-01").ok());
+  look(b.id, StartRepairFacts());
+  EXPECT_FALSE(seen.repair_place_occupant.has_value());
+  ASSERT_TRUE(this->Start(a.id).ok());
+  look(b.id, StartRepairFacts());
+  EXPECT_EQ(seen.repair_place_occupant, a.id);
+  EXPECT_EQ(seen.assigned_mechanic_identity, "spiffe://p/user/m1");
+  // A defect is not its own place's occupant; and unasked, the occupant is not read.
+  look(a.id, StartRepairFacts());
+  EXPECT_FALSE(seen.repair_place_occupant.has_value());
+  look(b.id, FactsWanted{});
+  EXPECT_FALSE(seen.repair_place_occupant.has_value());
+  EXPECT_EQ(this->HistorySize(b.id), 2u);
+}
+
+// With the domain's rule on the store's facts (AssignAnswer), unknown ids are named.
 TYPED_TEST_P(DefectStoreConformanceTest, AssignRequiresExistingPlaceAndMechanic) {
   DefectStore* store = this->store();
   Defect d = this->Create("VIN-1");
-  absl::StatusOr<Replayable<Defect>> r = this->Change(
-      d.id, Ctx("foreman", "AssignDefect", "a-1"), ChangeType::kAssigned, [](const Defect& c) {
-        return Assign(c, {"RP-99", "M-99"}, "foreman", kT0);
-      });
+  absl::StatusOr<Replayable<Defect>> r =
+      this->AssignAnswer(d.id, "RP-99", "a-1", "foreman", "M-99");
   EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
   std::set<std::string> fields;
   for (const auto& v : runtime::FieldViolationsOf(r.status())) fields.insert(v.field);
   EXPECT_EQ(fields, (std::set<std::string>{"repair_place_id", "mechanic_id"}));
-  absl::StatusOr<Replayable<Defect>> place_only = this->Change(
-      d.id, Ctx("foreman", "AssignDefect"), ChangeType::kAssigned, [](const Defect& c) {
-        return Assign(c, {"RP-99", "M-1"}, "foreman", kT0);
-      });
+  EXPECT_THAT(r.status().message(), ::testing::HasSubstr("unknown repair place 'RP-99'"));
+  absl::StatusOr<Replayable<Defect>> place_only = this->AssignAnswer(d.id, "RP-99", "");
   ASSERT_EQ(runtime::FieldViolationsOf(place_only.status()).size(), 1u);
   EXPECT_EQ(runtime::FieldViolationsOf(place_only.status())[0].field, "repair_place_id");
   EXPECT_EQ(store->GetDefect(d.id)->status, DefectStatus::kReported);
   EXPECT_EQ(this->HistorySize(d.id), 1u);
-  // Refused, so not recorded: the same request_id with valid ids is a new call.
-  EXPECT_TRUE(
-      ValueOf(this->Change(d.id, Ctx("foreman", "AssignDefect", "a-1"), ChangeType::kAssigned,
-                           [](const Defect& c) {
-                             return Assign(c, {"RP-01", "M-1"}, "foreman", kT0);
-                           }))
-          .ok());
-  EXPECT_EQ(store->MutateDefect(999, Ctx("x", "UpdateDefect"), nullptr, nullptr).status().code(),
+  // Refused, so not recorded: the same request_id with valid ids is a new call, not
+  // REQUEST_ID_REUSED (the payload of AssignAnswer is its place).
+  absl::StatusOr<Defect> assigned = ValueOf(this->AssignAnswer(d.id, "RP-01", "a-1"));
+  EXPECT_TRUE(assigned.ok()) << assigned.status();
+  EXPECT_EQ(store->MutateDefect(999, Ctx("x", "UpdateDefect"), FactsWanted{}, nullptr, nullptr)
+                .status()
+                .code(),
             absl::StatusCode::kNotFound);
+}
+
+// A change that did not ask for the occupant meets the database's safety net, the
+// unique index on busy places: FAILED_PRECONDITION REPAIR_PLACE_BUSY all the same.
+TYPED_TEST_P(DefectStoreConformanceTest, BusyPlaceSafetyNetHoldsWithoutTheFacts) {
+  DefectStore* store = this->store();
+  Defect a = this->Create("VIN-A");
+  Defect b = this->Create("VIN-B");
+  ASSERT_TRUE(this->AssignTo(a.id, "RP-01").ok());
+  ASSERT_TRUE(this->AssignTo(b.id, "RP-01").ok());
+  ASSERT_TRUE(this->Start(a.id).ok());
+  absl::StatusOr<Defect> unchecked =
+      ValueOf(this->Change(b.id, Ctx("m1", "StartRepair"), ChangeType::kRepairStarted,
+                           [](const Defect& c) { return StartRepair(c, "m1", kT0); }));
+  EXPECT_EQ(unchecked.status().code(), absl::StatusCode::kFailedPrecondition) << unchecked.status();
+  EXPECT_EQ(runtime::ErrorInfoOf(unchecked.status()).reason, "REPAIR_PLACE_BUSY");
+  EXPECT_EQ(store->GetDefect(b.id)->status, DefectStatus::kAssigned);
+  EXPECT_EQ(this->HistorySize(b.id), 2u);
 }
 
 TYPED_TEST_P(DefectStoreConformanceTest, StartRepairOnABusyPlaceIsRefused) {
@@ -1101,16 +1217,126 @@ TYPED_TEST_P(DefectStoreConformanceTest, ResourcesListInIdOrderByFilter) {
   EXPECT_FALSE(store->FindCategory("NOPE")->has_value());
 }
 
+// Issue 6: an acknowledged change's audit row is written with the change (one per call,
+// never twice); a replay, a refused change and a failed one write none.
+TYPED_TEST_P(DefectStoreConformanceTest, EveryAcknowledgedChangeHasOneAuditRowWrittenWithIt) {
+  DefectStore* store = this->store();
+  CallAudit create("t-create");
+  absl::StatusOr<Defect> d = ValueOf(store->CreateDefect(
+      Draft("VIN-1"), create.With(Ctx("op", "CreateDefect", "r-1")), EncodeDefect));
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_TRUE(create.audit.written());
+  EXPECT_THAT(this->AuditedTraces(), ::testing::ElementsAre("t-create"));
+
+  // The same call again (its row is written): no second row.
+  ASSERT_TRUE(store
+                  ->CreateDefect(Draft("VIN-2"), create.With(Ctx("op", "CreateDefect", "r-2")),
+                                 EncodeDefect)
+                  .ok());
+  // A retry of the first: its own call, answered from the request log, audited by the
+  // runtime on its own (not here).
+  CallAudit replay("t-replay");
+  absl::StatusOr<Replayable<Defect>> again = store->CreateDefect(
+      Draft("VIN-1"), replay.With(Ctx("op", "CreateDefect", "r-1")), EncodeDefect);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(again->recorded_response.has_value());
+  EXPECT_FALSE(replay.audit.written());
+
+  // A refused change (the domain's error) and a refused report write nothing.
+  CallAudit refused("t-refused");
+  EXPECT_FALSE(this->Change(d->id, refused.With(Ctx("qc", "UpdateDefect")), ChangeType::kUpdated,
+                            [](const Defect&) -> absl::StatusOr<Defect> {
+                              return absl::FailedPreconditionError("stale etag");
+                            })
+                   .ok());
+  EXPECT_FALSE(refused.audit.written());
+  Defect unknown_category = Draft("VIN-3");
+  unknown_category.category_code = "NOPE";
+  CallAudit bad_report("t-bad-report");
+  EXPECT_FALSE(store
+                   ->CreateDefect(unknown_category,
+                                  bad_report.With(Ctx("op", "CreateDefect", "r-3")), EncodeDefect)
+                   .ok());
+  EXPECT_FALSE(bad_report.audit.written());
+
+  // A transition, an update that changes nothing, a photo, a resource: one row each.
+  CallAudit assign("t-assign");
+  ASSERT_TRUE(this->Change(d->id, assign.With(Ctx("foreman", "AssignDefect", "a-1")),
+                           ChangeType::kAssigned,
+                           [](const Defect& c) {
+                             return Assign(c, {"RP-01", "M-1"}, "foreman", kT0);
+                           })
+                  .ok());
+  CallAudit noop("t-noop");
+  ASSERT_TRUE(this->Change(d->id, noop.With(Ctx("qc", "UpdateDefect")), ChangeType::kUpdated,
+                           [](const Defect& c) {
+                             NewDefectInput in;
+                             in.vin = c.vin;
+                             return ApplyUpdate(c, in, {"vin"}, kT0);
+                           })
+                  .ok());
+  CallAudit photo("t-photo");
+  ASSERT_TRUE(store
+                  ->AddPhoto({d->id, "image/png", 3, std::string(64, 'c'), "a.png", "abc"},
+                             photo.With(Ctx("op", "UploadDefectPhoto", "p-1")), nullptr)
+                  .ok());
+  CallAudit crew("t-crew");
+  ASSERT_TRUE(
+      store
+          ->CreateCrew({"CREW-B", "B", "BODY"}, crew.With(Ctx("ops", "CreateCrew", "c-b")), nullptr)
+          .ok());
+  CallAudit clash("t-clash");
+  EXPECT_FALSE(store
+                   ->CreateCrew({"CREW-B", "B", "BODY"},
+                                clash.With(Ctx("ops", "CreateCrew", "c-b2")), nullptr)
+                   .ok());
+  EXPECT_FALSE(clash.audit.written());
+
+  EXPECT_THAT(this->AuditedTraces(),
+              ::testing::ElementsAre("t-create", "t-assign", "t-noop", "t-photo", "t-crew"));
+  for (const runtime::AuditRecord& row : this->AuditRows()) {
+    EXPECT_EQ(row.status_code, 0) << row.trace_id;
+    EXPECT_EQ(row.identity, "spiffe://p/user/caller");
+    EXPECT_EQ(row.method, "plantmesh.defect.v1.DefectService.Any");
+    EXPECT_EQ(row.time, kT0);
+  }
+}
+
+// No value a client sends can make the audit row unstorable, and so fail the change it
+// commits with: NUL (escaped in the JSON), invalid UTF-8, huge requests.
+TYPED_TEST_P(DefectStoreConformanceTest, AuditRowsStoreWhateverTheClientSent) {
+  DefectStore* store = this->store();
+  const std::string huge =
+      absl::StrCat(R"({"defect":{"description":")", std::string(100000, 'x'), R"("}})");
+  CallAudit nul("t-nul", R"({"defect":{"description":"a\u0000b","\u0000key":1}})");
+  CallAudit big("t-huge", huge);
+  constexpr char kTrace[] = "t-\xff\xfe-bytes\0";
+  constexpr char kNotJson[] = "not json \xc3\x28 \0 end";
+  CallAudit bytes(std::string(kTrace, sizeof(kTrace) - 1),
+                  std::string(kNotJson, sizeof(kNotJson) - 1));
+  for (CallAudit* call : {&nul, &big, &bytes}) {
+    absl::StatusOr<Replayable<Defect>> created =
+        store->CreateDefect(Draft(absl::StrCat("VIN-", call->audit.request_json().size())),
+                            call->With(Ctx("op", "CreateDefect", "")), EncodeDefect);
+    ASSERT_TRUE(created.ok()) << created.status();
+    EXPECT_TRUE(call->audit.written());
+  }
+  EXPECT_EQ(this->AuditRows().size(), 3u);
+  EXPECT_EQ(this->All().size(), 3u);
+}
+
 REGISTER_TYPED_TEST_SUITE_P(
     DefectStoreConformanceTest, CreateIsIdempotentByRequestId,
     IdsAreASequenceAndARefusedReportWritesNothing, ReadsGiveBackWhatChangesAnswered,
     ReadsGiveBackWhatTheTableKeeps, StaleEtagWritesNothing, AnUpdateThatChangesNothingWritesNothing,
     EveryChangeWritesOneHistoryEntryAndOneEvent, EventsNameTheZoneLeftAndHistoryKeepsTheComment,
     TransitionIsIdempotentByRequestIdAndPayload, RequestIdsAreScopedToCallerAndMethod,
-    MutatorSeesTheAssignedMechanicsIdentity, AssignRequiresExistingPlaceAndMechanic,
+    MutatorSeesTheAssignedMechanicsIdentity, MutatorSeesTheFactsItAskedFor,
+    AssignRequiresExistingPlaceAndMechanic, BusyPlaceSafetyNetHoldsWithoutTheFacts,
     StartRepairOnABusyPlaceIsRefused, ConcurrentStartRepairAtOnePlaceOneWins,
     ConcurrentCallsWithOneRequestIdChangeOnce, KeysetPagingReturnsEachDefectOnceInOrder,
     ListFiltersCombine, PhotosAreStoredOnceAndReadBack, ResourcesAreIdempotentAndClashesRefused,
-    ResourcesListInIdOrderByFilter);
+    ResourcesListInIdOrderByFilter, EveryAcknowledgedChangeHasOneAuditRowWrittenWithIt,
+    AuditRowsStoreWhateverTheClientSent);
 
 }  // namespace plantmesh::defect::testing

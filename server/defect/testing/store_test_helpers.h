@@ -23,7 +23,9 @@ inline ChangeContext Ctx(const std::string& actor, const std::string& method,
                          const std::string& rid = "", absl::Time now = kT0,
                          const std::string& payload = "payload") {
   return ChangeContext{
-      {actor, absl::StrCat("plantmesh.defect.v1.DefectService.", method), rid, payload}, now};
+      {actor, absl::StrCat("plantmesh.defect.v1.DefectService.", method), rid, payload},
+      now,
+      DefectOutboxEvent};
 }
 
 // What the handlers record for a defect change, in short: the defect as protobuf.

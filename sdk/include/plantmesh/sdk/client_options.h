@@ -27,10 +27,15 @@ struct ClientOptions {
   // host:port of plantmesh-server.
   std::string endpoint = "127.0.0.1:7443";
   // PEM files: the CA that signed the server's certificate, and this client's
-  // certificate and key (mutual TLS). All three are required unless `insecure`.
+  // certificate and key (mutual TLS). All three are required unless `insecure`, and are
+  // checked by Validate (readable, PEM, the key belongs to the certificate).
   std::string ca_file;
   std::string cert_file;
   std::string key_file;
+  // Passphrase of an encrypted key_file (PKCS#8 or traditional PEM encryption): the key
+  // is decrypted in memory when the channel is made. Empty: key_file must not be
+  // encrypted.
+  std::string key_passphrase;
   // Overrides the name checked against the server certificate (default: the host
   // part of `endpoint`).
   std::string server_name;
@@ -52,14 +57,20 @@ struct ClientOptions {
   // How long to wait for a ping's acknowledgement before dropping the connection.
   absl::Duration keepalive_timeout = absl::Seconds(10);
 
-  // Checks the options (files readable, endpoint host:port); INVALID_ARGUMENT naming
-  // the option otherwise.
+  // Checks the options: endpoint host:port, limits, and (unless insecure) the TLS files
+  // loaded with OpenSSL: readable, PEM, ca_file and cert_file hold certificates,
+  // key_file a private key that is not encrypted (or decrypts with key_passphrase) and
+  // belongs to cert_file's first certificate. INVALID_ARGUMENT naming every bad option
+  // (and its file) otherwise, e.g. `key_file: "anna.key" is not the key of the
+  // certificate in cert_file "bob.crt"`.
   absl::Status Validate() const;
 };
 
 // Creates a channel with mTLS credentials, keepalive and a service config that
 // retries UNAVAILABLE only for methods whose contract marks them idempotent (the list
-// protoc-gen-plantmesh emits for every contract service).
+// protoc-gen-plantmesh emits for every contract service). Validate()s the options
+// first: bad credentials fail here, not at the first call. gRPC's own log is silenced
+// for the process unless GRPC_VERBOSITY is set (the SDK reports failures as statuses).
 absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const ClientOptions& options);
 
 // The gRPC service config MakeChannel installs: one retryPolicy (UNAVAILABLE only) for

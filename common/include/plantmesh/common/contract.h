@@ -1,0 +1,113 @@
+// The one reader of what the contracts (proto/plantmesh/**) declare beyond their types,
+// in the options of plantmesh/api/v1/annotations.proto and protobuf's idempotency_level:
+// who may call a method, whether it changes state or is safe to retry, which field makes
+// a retried write idempotent, and what text a string field accepts. The server, the code
+// generator, plantctl and the contract tests all ask here instead of reading options.
+//
+// Works on descriptors of any pool (the generated pool, protoc's in a plugin, a pool built
+// from a descriptor set): every binary that links this library knows the extensions, so
+// the options are parsed with them. Depends on libprotobuf and abseil only.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "google/protobuf/descriptor.h"
+#include "google/protobuf/descriptor.pb.h"
+#include "plantmesh/api/v1/annotations.pb.h"
+
+namespace plantmesh::contract {
+
+// ---- Roles ---------------------------------------------------------------------------
+
+// The name of a role in role-binding files, audit rows, WhoAmI and errors: the enum value's
+// name without `ROLE_`, in lower case (ROLE_QC_ENGINEER → "qc_engineer"). Empty for
+// ROLE_UNSPECIFIED and for a number this build does not know.
+std::string RoleName(api::v1::Role role);
+
+// The role named `name` (exactly as RoleName spells it). INVALID_ARGUMENT for anything
+// else, naming the value and listing the known names; ROLE_UNSPECIFIED is not a name.
+absl::StatusOr<api::v1::Role> RoleFromName(absl::string_view name);
+
+// Every role but ROLE_UNSPECIFIED, in enum order.
+const std::vector<api::v1::Role>& AllRoles();
+// "operator, mechanic, foreman, ..." (for messages).
+std::string KnownRoleNames();
+
+// ---- Methods -------------------------------------------------------------------------
+
+using IdempotencyLevel = google::protobuf::MethodOptions::IdempotencyLevel;
+
+// What a method's options declare.
+struct MethodContract {
+  // Whether the method has the (plantmesh.api.v1.access) option; without it the
+  // method is refused to everyone (deny by default).
+  bool declares_access = false;
+  // Any authenticated identity may call it, with or without roles.
+  bool any_authenticated = false;
+  // allowed_roles in contract order, without ROLE_UNSPECIFIED or unknown numbers
+  // (ValidateMethod reports those). Any one of them suffices.
+  std::vector<api::v1::Role> roles;
+  // idempotency_level as written (IDEMPOTENCY_UNKNOWN when not written).
+  IdempotencyLevel idempotency = google::protobuf::MethodOptions::IDEMPOTENCY_UNKNOWN;
+
+  // Changes state: anything but NO_SIDE_EFFECTS (an undeclared level counts as a write).
+  bool mutating() const;
+  // Safe to retry after UNAVAILABLE: NO_SIDE_EFFECTS or IDEMPOTENT.
+  bool retry_safe() const;
+  // Whether a caller holding `role` may call the method.
+  bool Allows(api::v1::Role role) const;
+  // The same for role names (as RoleName spells them); unknown names allow nothing.
+  bool AllowsAnyOf(const std::vector<std::string>& role_names) const;
+  // RoleName of each role, in contract order.
+  std::vector<std::string> RoleNames() const;
+  // For help and denials: "foreman, admin", "any authenticated identity", or
+  // "none (refused to everyone)".
+  std::string WhoMayCall() const;
+};
+
+// Reads what the method declares; never fails (ValidateMethod says what is wrong).
+MethodContract MethodContractOf(const google::protobuf::MethodDescriptor* method);
+
+// INVALID_ARGUMENT naming the method when its access option cannot mean what its author
+// wanted: the deprecated string `roles` set, ROLE_UNSPECIFIED or a number this build does
+// not know in allowed_roles, or a role listed twice. A missing option is valid (deny all).
+absl::Status ValidateMethod(const google::protobuf::MethodDescriptor* method);
+// ValidateMethod for every method of `service`; the first problem.
+absl::Status ValidateService(const google::protobuf::ServiceDescriptor* service);
+
+// The singular string field `request_id` that makes a retried write idempotent: at the
+// request's root, or (parent set) in a singular message field of it, such as a client
+// stream's first message `metadata`.
+struct RequestIdField {
+  const google::protobuf::FieldDescriptor* parent = nullptr;  // null: at the root
+  const google::protobuf::FieldDescriptor* field = nullptr;   // null: none
+  // "request_id", "metadata.request_id", or "" when none.
+  std::string Path() const;
+};
+RequestIdField RequestIdOf(const google::protobuf::Descriptor* request);
+// The request's root-level singular string `request_id`, or nullptr.
+const google::protobuf::FieldDescriptor* RootRequestId(const google::protobuf::Descriptor* request);
+
+// A write whose retries are made safe by a request_id: IDEMPOTENT with RequestIdOf found.
+bool IdempotentByRequestId(const google::protobuf::MethodDescriptor* method);
+
+// ---- Fields --------------------------------------------------------------------------
+
+// The field's (plantmesh.api.v1.text) rule; the default (kind TEXT_KIND_UNSPECIFIED,
+// i.e. one line, max_chars 0: no limit of its own) when the field declares none.
+const api::v1::TextRule& TextRuleOf(const google::protobuf::FieldDescriptor* field);
+
+// For --help: "code: 1-32 characters A-Z, 0-9, '-'", "may span lines; at most 4000
+// characters", "one line, at most 64 characters", or "" for the base rule alone.
+std::string DescribeTextRule(const api::v1::TextRule& rule);
+
+// The first bytes field of `type` with a (plantmesh.api.v1.file_chunk) option, or nullptr.
+const google::protobuf::FieldDescriptor* FileChunkFieldOf(const google::protobuf::Descriptor* type);
+// The field's file_chunk option (the default instance when it has none).
+const api::v1::FileChunk& FileChunkOf(const google::protobuf::FieldDescriptor* field);
+
+}  // namespace plantmesh::contract

@@ -1,0 +1,251 @@
+// The contract reader on descriptors built here, so that each kind of declaration (and each
+// mistake) has a case; tests/contract checks the real contracts with the same reader.
+#include "plantmesh/common/contract.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "google/protobuf/descriptor.pb.h"
+#include "google/protobuf/text_format.h"
+
+namespace plantmesh::contract {
+namespace {
+
+using google::protobuf::DescriptorPool;
+using google::protobuf::FileDescriptorProto;
+using google::protobuf::MethodDescriptor;
+using google::protobuf::MethodOptions;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+// A pool of its own (as plantctl builds from a descriptor set), holding one test file with
+// the service below; the options are set through the generated extension.
+class ContractReaderTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(
+        R"pb(
+          name: "t/v1/t_service.proto"
+          package: "t.v1"
+          dependency: "plantmesh/api/v1/annotations.proto"
+          message_type {
+            name: "Header"
+            field { name: "request_id" number: 1 type: TYPE_STRING label: LABEL_OPTIONAL }
+          }
+          message_type {
+            name: "WriteRequest"
+            field { name: "request_id" number: 1 type: TYPE_STRING label: LABEL_OPTIONAL }
+            field { name: "note" number: 2 type: TYPE_STRING label: LABEL_OPTIONAL }
+            field { name: "code" number: 3 type: TYPE_STRING label: LABEL_OPTIONAL }
+            field { name: "chunk" number: 4 type: TYPE_BYTES label: LABEL_OPTIONAL }
+            field { name: "plain" number: 5 type: TYPE_STRING label: LABEL_OPTIONAL }
+          }
+          message_type {
+            name: "StreamRequest"
+            field {
+              name: "metadata"
+              number: 1
+              type: TYPE_MESSAGE
+              label: LABEL_OPTIONAL
+              type_name: ".t.v1.Header"
+            }
+          }
+          message_type { name: "Empty" }
+          service {
+            name: "TService"
+            method { name: "Write" input_type: ".t.v1.WriteRequest" output_type: ".t.v1.Empty" }
+            method { name: "Read" input_type: ".t.v1.Empty" output_type: ".t.v1.Empty" }
+            method { name: "Upload" input_type: ".t.v1.StreamRequest" output_type: ".t.v1.Empty" }
+            method { name: "Undeclared" input_type: ".t.v1.Empty" output_type: ".t.v1.Empty" }
+            method { name: "Anyone" input_type: ".t.v1.Empty" output_type: ".t.v1.Empty" }
+          }
+        )pb",
+        &file_));
+    auto* service = file_.mutable_service(0);
+    auto* write = service->mutable_method(0)->mutable_options();
+    write->set_idempotency_level(MethodOptions::IDEMPOTENT);
+    write->MutableExtension(api::v1::access)->add_allowed_roles(api::v1::ROLE_FOREMAN);
+    write->MutableExtension(api::v1::access)->add_allowed_roles(api::v1::ROLE_QC_ENGINEER);
+    auto* read = service->mutable_method(1)->mutable_options();
+    read->set_idempotency_level(MethodOptions::NO_SIDE_EFFECTS);
+    read->MutableExtension(api::v1::access)->add_allowed_roles(api::v1::ROLE_MANAGER);
+    auto* upload = service->mutable_method(2)->mutable_options();
+    upload->set_idempotency_level(MethodOptions::IDEMPOTENT);
+    upload->MutableExtension(api::v1::access)->add_allowed_roles(api::v1::ROLE_MECHANIC);
+    service->mutable_method(4)
+        ->mutable_options()
+        ->MutableExtension(api::v1::access)
+        ->set_any_authenticated(true);
+
+    auto* fields = file_.mutable_message_type(1);
+    auto* note = fields->mutable_field(1)->mutable_options()->MutableExtension(api::v1::text);
+    note->set_kind(api::v1::TEXT_KIND_MULTI_LINE);
+    note->set_max_chars(4000);
+    fields->mutable_field(2)
+        ->mutable_options()
+        ->MutableExtension(api::v1::text)
+        ->set_kind(api::v1::TEXT_KIND_CODE);
+    fields->mutable_field(3)
+        ->mutable_options()
+        ->MutableExtension(api::v1::file_chunk)
+        ->set_size_field("size_bytes");
+  }
+
+  // The method `name` of file_ as it is now (built in a new pool after a change).
+  const MethodDescriptor* Method(const std::string& name) {
+    if (built_ == nullptr || built_from_ != file_.SerializeAsString()) {
+      pools_.push_back(std::make_unique<DescriptorPool>());
+      DescriptorPool& pool = *pools_.back();
+      FileDescriptorProto dependency;
+      MethodOptions::descriptor()->file()->CopyTo(&dependency);
+      EXPECT_NE(pool.BuildFile(dependency), nullptr);
+      dependency.Clear();
+      api::v1::AccessRule::descriptor()->file()->CopyTo(&dependency);
+      EXPECT_NE(pool.BuildFile(dependency), nullptr);
+      built_ = pool.BuildFile(file_);
+      built_from_ = file_.SerializeAsString();
+    }
+    EXPECT_NE(built_, nullptr);
+    return built_ == nullptr ? nullptr : built_->service(0)->FindMethodByName(name);
+  }
+
+  FileDescriptorProto file_;
+  std::vector<std::unique_ptr<DescriptorPool>> pools_;
+  const google::protobuf::FileDescriptor* built_ = nullptr;
+  std::string built_from_;
+};
+
+TEST(RolesTest, NamesAreTheEnumsInLowerCaseWithoutPrefix) {
+  EXPECT_EQ(RoleName(api::v1::ROLE_QC_ENGINEER), "qc_engineer");
+  EXPECT_EQ(RoleName(api::v1::ROLE_OPERATOR), "operator");
+  EXPECT_EQ(RoleName(api::v1::ROLE_UNSPECIFIED), "");
+  EXPECT_EQ(RoleName(static_cast<api::v1::Role>(99)), "");
+  EXPECT_EQ(AllRoles().size(), 8u);
+  EXPECT_EQ(KnownRoleNames(),
+            "operator, mechanic, foreman, qc_engineer, planner, manager, admin, integrator");
+  for (api::v1::Role role : AllRoles()) {
+    absl::StatusOr<api::v1::Role> back = RoleFromName(RoleName(role));
+    ASSERT_TRUE(back.ok()) << back.status();
+    EXPECT_EQ(*back, role);
+  }
+}
+
+TEST(RolesTest, AnythingElseIsNotARole) {
+  for (const char* name : {"", "unspecified", "ROLE_ADMIN", "Admin", "qc-engineer", "admin "}) {
+    absl::StatusOr<api::v1::Role> role = RoleFromName(name);
+    EXPECT_EQ(role.status().code(), absl::StatusCode::kInvalidArgument) << name;
+    EXPECT_THAT(role.status().message(), HasSubstr("known: operator, mechanic")) << name;
+  }
+  EXPECT_EQ(RoleFromName("forman").status().message(),
+            "unknown role \"forman\" (known: operator, mechanic, foreman, qc_engineer, planner, "
+            "manager, admin, integrator)");
+}
+
+TEST_F(ContractReaderTest, ReadsRolesAndIdempotency) {
+  const MethodContract write = MethodContractOf(Method("Write"));
+  EXPECT_TRUE(write.declares_access);
+  EXPECT_FALSE(write.any_authenticated);
+  EXPECT_THAT(write.roles, ElementsAre(api::v1::ROLE_FOREMAN, api::v1::ROLE_QC_ENGINEER));
+  EXPECT_THAT(write.RoleNames(), ElementsAre("foreman", "qc_engineer"));
+  EXPECT_EQ(write.WhoMayCall(), "foreman, qc_engineer");
+  EXPECT_TRUE(write.mutating());
+  EXPECT_TRUE(write.retry_safe());
+  EXPECT_TRUE(write.Allows(api::v1::ROLE_QC_ENGINEER));
+  EXPECT_FALSE(write.Allows(api::v1::ROLE_ADMIN));
+  EXPECT_TRUE(write.AllowsAnyOf({"operator", "foreman"}));
+  EXPECT_FALSE(write.AllowsAnyOf({"operator", "forman", "FOREMAN"}));
+
+  const MethodContract read = MethodContractOf(Method("Read"));
+  EXPECT_FALSE(read.mutating());
+  EXPECT_TRUE(read.retry_safe());
+
+  const MethodContract anyone = MethodContractOf(Method("Anyone"));
+  EXPECT_TRUE(anyone.Allows(api::v1::ROLE_UNSPECIFIED));
+  EXPECT_TRUE(anyone.AllowsAnyOf({}));
+  EXPECT_EQ(anyone.WhoMayCall(), "any authenticated identity");
+  EXPECT_TRUE(anyone.mutating());  // no idempotency_level: counts as a write, not retried
+  EXPECT_FALSE(anyone.retry_safe());
+}
+
+TEST_F(ContractReaderTest, AMethodWithoutAccessIsRefusedToEveryone) {
+  const MethodContract undeclared = MethodContractOf(Method("Undeclared"));
+  EXPECT_FALSE(undeclared.declares_access);
+  EXPECT_FALSE(undeclared.AllowsAnyOf({"admin"}));
+  EXPECT_EQ(undeclared.WhoMayCall(), "none (refused to everyone)");
+  EXPECT_TRUE(ValidateMethod(Method("Undeclared")).ok());
+  EXPECT_TRUE(ValidateService(Method("Write")->service()).ok());
+}
+
+TEST_F(ContractReaderTest, RequestIdAtTheRootOrInTheFirstMessagesHeader) {
+  EXPECT_EQ(RequestIdOf(Method("Write")->input_type()).Path(), "request_id");
+  EXPECT_EQ(RequestIdOf(Method("Upload")->input_type()).Path(), "metadata.request_id");
+  EXPECT_EQ(RootRequestId(Method("Upload")->input_type()), nullptr);
+  EXPECT_EQ(RequestIdOf(Method("Read")->input_type()).field, nullptr);
+  EXPECT_TRUE(IdempotentByRequestId(Method("Write")));
+  EXPECT_TRUE(IdempotentByRequestId(Method("Upload")));
+  EXPECT_FALSE(IdempotentByRequestId(Method("Read")));
+}
+
+TEST_F(ContractReaderTest, TextRulesAndFileChunks) {
+  const google::protobuf::Descriptor* request = Method("Write")->input_type();
+  const api::v1::TextRule& note = TextRuleOf(request->FindFieldByName("note"));
+  EXPECT_EQ(note.kind(), api::v1::TEXT_KIND_MULTI_LINE);
+  EXPECT_EQ(DescribeTextRule(note), "may span lines; at most 4000 characters");
+  EXPECT_EQ(DescribeTextRule(TextRuleOf(request->FindFieldByName("code"))),
+            "code: 1-32 characters A-Z, 0-9, '-'");
+  const api::v1::TextRule& plain = TextRuleOf(request->FindFieldByName("plain"));
+  EXPECT_EQ(plain.kind(), api::v1::TEXT_KIND_UNSPECIFIED);
+  EXPECT_EQ(DescribeTextRule(plain), "");
+  api::v1::TextRule limited;
+  limited.set_max_chars(64);
+  EXPECT_EQ(DescribeTextRule(limited), "one line, at most 64 characters");
+
+  EXPECT_EQ(FileChunkFieldOf(request), request->FindFieldByName("chunk"));
+  EXPECT_EQ(FileChunkOf(request->FindFieldByName("chunk")).size_field(), "size_bytes");
+  EXPECT_EQ(FileChunkFieldOf(Method("Upload")->input_type()), nullptr);
+}
+
+TEST_F(ContractReaderTest, TheDeprecatedStringRolesAreRefused) {
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+  file_.mutable_service(0)
+      ->mutable_method(1)
+      ->mutable_options()
+      ->MutableExtension(api::v1::access)
+      ->add_roles("manager");
+#pragma GCC diagnostic pop
+  absl::Status valid = ValidateMethod(Method("Read"));
+  EXPECT_EQ(valid.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(valid.message(), HasSubstr("t.v1.TService.Read: (plantmesh.api.v1.access) sets the "
+                                         "deprecated string `roles`"));
+  EXPECT_EQ(ValidateService(Method("Read")->service()).code(), absl::StatusCode::kInvalidArgument);
+  // What is read is only the enum: the string grants nothing.
+  EXPECT_THAT(MethodContractOf(Method("Read")).roles, ElementsAre(api::v1::ROLE_MANAGER));
+}
+
+TEST_F(ContractReaderTest, UnspecifiedUnknownAndRepeatedRolesAreRefused) {
+  auto* access = file_.mutable_service(0)->mutable_method(0)->mutable_options()->MutableExtension(
+      api::v1::access);
+  access->add_allowed_roles(api::v1::ROLE_UNSPECIFIED);
+  EXPECT_THAT(ValidateMethod(Method("Write")).message(),
+              HasSubstr("t.v1.TService.Write: (plantmesh.api.v1.access): allowed_roles has "
+                        "ROLE_UNSPECIFIED"));
+  EXPECT_THAT(MethodContractOf(Method("Write")).roles,
+              ElementsAre(api::v1::ROLE_FOREMAN, api::v1::ROLE_QC_ENGINEER));
+
+  access->set_allowed_roles(2, static_cast<api::v1::Role>(42));  // from a newer contract
+  EXPECT_THAT(ValidateMethod(Method("Write")).message(), HasSubstr("unknown role 42"));
+  EXPECT_THAT(MethodContractOf(Method("Write")).roles,
+              ElementsAre(api::v1::ROLE_FOREMAN, api::v1::ROLE_QC_ENGINEER));
+
+  access->set_allowed_roles(2, api::v1::ROLE_FOREMAN);
+  EXPECT_THAT(ValidateMethod(Method("Write")).message(),
+              HasSubstr("allowed_roles lists ROLE_FOREMAN twice"));
+}
+
+}  // namespace
+}  // namespace plantmesh::contract

@@ -1,0 +1,11 @@
+#include "plantmesh/common/mutex_settings.h"
+
+#include "absl/synchronization/mutex.h"
+
+namespace plantmesh::common {
+
+void UseReleaseMutexSettings() {
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+}
+
+}  // namespace plantmesh::common

@@ -1,0 +1,80 @@
+#include "server/runtime/page_token.h"
+
+#include <vector>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+
+namespace plantmesh::runtime {
+namespace {
+
+// The version tag of the token's layout: "p1|<sort micros>|<id>|<fingerprint>".
+constexpr absl::string_view kTokenVersion = "p1";
+// google.protobuf.Timestamp's range (0001-01-01T00:00:00Z .. 9999-12-31T23:59:59.999999Z).
+constexpr int64_t kEarliestUnixSeconds = -62135596800;
+constexpr int64_t kLatestUnixSeconds = 253402300799;
+
+uint64_t Fnv1a64(absl::string_view text) {
+  uint64_t h = 14695981039346656037ull;
+  for (char c : text) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+bool InTimestampRange(absl::Time t) {
+  return t >= absl::FromUnixSeconds(kEarliestUnixSeconds) &&
+         t < absl::FromUnixSeconds(kLatestUnixSeconds + 1);
+}
+
+}  // namespace
+
+FilterFingerprint& FilterFingerprint::AddRaw(absl::string_view part) {
+  if (!first_) canonical_.push_back('|');
+  first_ = false;
+  absl::StrAppend(&canonical_, part);
+  return *this;
+}
+
+FilterFingerprint& FilterFingerprint::AddText(absl::string_view text) {
+  return AddRaw(absl::StrCat(text.size(), ":", text));
+}
+
+FilterFingerprint& FilterFingerprint::AddTime(const std::optional<absl::Time>& time) {
+  return AddRaw(time ? absl::StrCat(absl::ToUnixMicros(*time)) : std::string("-"));
+}
+
+std::string FilterFingerprint::Hex() const {
+  return absl::StrCat(absl::Hex(Fnv1a64(canonical_), absl::kZeroPad16));
+}
+
+std::string EncodePageToken(const PageCursor& cursor, absl::string_view fingerprint) {
+  return absl::WebSafeBase64Escape(absl::StrCat(
+      kTokenVersion, "|", absl::ToUnixMicros(cursor.sort_time), "|", cursor.id, "|", fingerprint));
+}
+
+std::optional<PageCursor> DecodePageToken(absl::string_view token, absl::string_view fingerprint,
+                                          absl::string_view list_method, Violations& violations) {
+  std::string raw;
+  std::vector<std::string> parts;
+  if (absl::WebSafeBase64Unescape(token, &raw)) parts = absl::StrSplit(raw, '|');
+  int64_t micros = 0;
+  int64_t id = 0;
+  if (parts.size() != 4 || parts[0] != kTokenVersion || !absl::SimpleAtoi(parts[1], &micros) ||
+      !absl::SimpleAtoi(parts[2], &id) || id < 0 ||
+      !InTimestampRange(absl::FromUnixMicros(micros))) {
+    violations.Add("page_token", absl::StrCat("not a token returned by ", list_method));
+    return std::nullopt;
+  }
+  if (parts[3] != fingerprint) {
+    violations.Add("page_token",
+                   "the filter or order_by differs from the request that returned this token");
+    return std::nullopt;
+  }
+  return PageCursor{absl::FromUnixMicros(micros), id};
+}
+
+}  // namespace plantmesh::runtime
