@@ -14,8 +14,17 @@
 // (server/runtime/tsan_handoff.h) once the batch's operations are filled, just before
 // libgrpc takes them; the reactions acquire the same address (call_reactors.h). A batch
 // libgrpc refuses completes nothing, so the extra release orders nothing wrongly.
+//
+// It also defines libgrpc++'s grpc::internal::ServerCallbackCall::ScheduleOnDone, called
+// (from gRPC's header code in our binaries, and from libgrpc++) once the last of a
+// server call's callbacks dropped its reference: it releases the reactor's OnDone sync
+// address (TsanOnDoneOf) and goes on to libgrpc++'s definition, which runs OnDone inline
+// or hands it to another thread. Without it, a callback tag's std::function read by the
+// thread that ran the call's last callback (the finish tag's, which runs no code of
+// ours) looked unordered with its destruction after OnDone on gRPC's executor thread.
 #include <dlfcn.h>
 #include <grpc/grpc.h>
+#include <grpcpp/support/server_callback.h>
 #include <sanitizer/tsan_interface.h>
 
 #include <atomic>
@@ -35,18 +44,24 @@ using StartBatch = grpc_call_error (*)(grpc_call*, const grpc_op*, size_t, void*
 // libgrpc's definition (the next one after this executable's). A relaxed atomic, not a
 // function-local static, for the reason given in tsan_absl_sync.cc.
 std::atomic<void*> real_start_batch{nullptr};
+std::atomic<void*> real_schedule_on_done{nullptr};
 
-StartBatch Real() {
-  void* address = real_start_batch.load(std::memory_order_relaxed);
+// The next definition of `symbol` after this executable's (the library's).
+void* Next(std::atomic<void*>& cache, const char* symbol) {
+  void* address = cache.load(std::memory_order_relaxed);
   if (address == nullptr) {
-    address = dlsym(RTLD_NEXT, "grpc_call_start_batch");
+    address = dlsym(RTLD_NEXT, symbol);
     if (address == nullptr) {
-      std::fprintf(stderr, "tsan_grpc_batch: grpc_call_start_batch not found (%s)\n", dlerror());
+      std::fprintf(stderr, "tsan_grpc_batch: %s not found (%s)\n", symbol, dlerror());
       std::abort();
     }
-    real_start_batch.store(address, std::memory_order_relaxed);
+    cache.store(address, std::memory_order_relaxed);
   }
-  return reinterpret_cast<StartBatch>(address);
+  return address;
+}
+
+StartBatch Real() {
+  return reinterpret_cast<StartBatch>(Next(real_start_batch, "grpc_call_start_batch"));
 }
 
 }  // namespace
@@ -74,4 +89,15 @@ extern "C" grpc_call_error grpc_call_start_batch(grpc_call* call, const grpc_op*
   if (sends) __tsan_release(plantmesh::runtime::TsanSendsOf(call));
   if (receives) __tsan_release(plantmesh::runtime::TsanReceivesOf(call));
   return Real()(call, ops, nops, tag, reserved);
+}
+
+// A member function of libgrpc++'s (declared in grpcpp/support/server_callback.h),
+// defined here to interpose it; the library's is called as a plain function taking
+// `this` first (the Itanium ABI of a non-virtual member).
+void grpc::internal::ServerCallbackCall::ScheduleOnDone(bool inline_ondone) {
+  __tsan_release(plantmesh::runtime::TsanOnDoneOf(reactor()));
+  using Schedule = void (*)(ServerCallbackCall*, bool);
+  reinterpret_cast<Schedule>(
+      Next(real_schedule_on_done, "_ZN4grpc8internal18ServerCallbackCall14ScheduleOnDoneEb"))(
+      this, inline_ondone);
 }

@@ -64,14 +64,16 @@ struct MethodBinding {
 
 namespace internal {
 
-// A unary call's reactor: gRPC's default one (nothing to do on cancellation) plus the
-// mark that orders the handler's response, written and serialized on the executor,
-// before gRPC destroys it after OnDone on its own thread (tsan_handoff.h). Deletes
-// itself.
+// A unary call's reactor in TSan builds only: gRPC's default one (nothing to do on
+// cancellation) plus the mark that orders the handler's response, written and
+// serialized on the executor, before gRPC destroys it after OnDone on its own thread
+// (tsan_handoff.h). Deletes itself. Other builds keep gRPC's default reactor (no
+// allocation per call).
 class UnaryReactor final : public grpc::ServerUnaryReactor {
  public:
   explicit UnaryReactor(grpc_call* c_call) : c_call_(c_call) {}
   void OnDone() override {
+    TsanAcquire(TsanOnDoneOf(this));
     TsanAcquire(TsanSendsOf(c_call_));
     TsanAcquire(TsanReceivesOf(c_call_));
     delete this;
@@ -93,7 +95,12 @@ grpc::ServerUnaryReactor* StartUnaryCall(grpc::CallbackServerContext* context,
                                          const MethodBinding& binding,
                                          const grpc::ByteBuffer* request_bytes, Response* response,
                                          Handler handler) {
-  grpc::ServerUnaryReactor* reactor = new internal::UnaryReactor(context->c_call());
+  grpc::ServerUnaryReactor* reactor;
+  if constexpr (kTsanBuild) {
+    reactor = new internal::UnaryReactor(context->c_call());
+  } else {
+    reactor = context->DefaultReactor();
+  }
   auto call = std::make_shared<CallContext>();
   grpc::Status begun = binding.policy->Begin(context, binding.method, call.get());
   if (!begun.ok()) {
@@ -275,7 +282,9 @@ class StreamCall final
   }
 
   void OnDone() override {
-    // After every reaction, operation and Finish.
+    // After every reaction, operation and Finish, and every callback of gRPC's for
+    // this call (its finish tag's included).
+    TsanAcquire(TsanOnDoneOf(this));
     TsanAcquire(&tsan_reacted_);
     TsanAcquire(TsanSendsOf(c_call_));
     TsanAcquire(TsanReceivesOf(c_call_));

@@ -7,6 +7,8 @@
 // against them instead of reporting gRPC's hand-offs as races. No-ops outside TSan
 // builds.
 //
+// Two edges come from interposed libgrpc/libgrpc++ entry points (tsan_grpc_batch.cc):
+//
 // The edge from a started operation to its reaction: in TSan builds every executable
 // carries its own grpc_call_start_batch (cmake/sanitizers/tsan_grpc_batch.cc), which
 // releases TsanSendsOf(call) for a batch that sends (message, metadata, status) and
@@ -28,8 +30,20 @@
 #endif
 
 struct grpc_call;
+namespace grpc::internal {
+class ServerReactor;
+}
 
 namespace plantmesh::runtime {
+
+// Whether this is a ThreadSanitizer build: code that exists only for TSan's sake (a
+// reactor that carries marks) is chosen with `if constexpr`, so both paths compile in
+// every build.
+#if defined(PM_TSAN_ENABLED)
+inline constexpr bool kTsanBuild = true;
+#else
+inline constexpr bool kTsanBuild = false;
+#endif
 
 // What this thread did so far happens before whatever follows a TsanAcquire(`sync`).
 inline void TsanRelease(const void* sync) {
@@ -53,5 +67,13 @@ inline void TsanAcquire(const void* sync) {
 // call's own memory (it outlives every reaction), never accessed as data.
 inline void* TsanSendsOf(grpc_call* call) { return call; }
 inline void* TsanReceivesOf(grpc_call* call) { return reinterpret_cast<char*>(call) + 1; }
+
+// The sync address of a reactor's OnDone: released when gRPC schedules it
+// (ServerCallbackCall::ScheduleOnDone, interposed in tsan_grpc_batch.cc, after the last
+// of the call's callbacks dropped its reference), acquired by OnDone. gRPC destroys the
+// call's state (its callback tags) and frees its context right after OnDone on the same
+// thread; the hand-off to that thread is libgrpc++'s. The reactor's own address: sync
+// only, never accessed as data through this.
+inline void* TsanOnDoneOf(grpc::internal::ServerReactor* reactor) { return reactor; }
 
 }  // namespace plantmesh::runtime
