@@ -71,6 +71,12 @@ set(PLANTMESH_SANITIZER_LINK_FLAGS_STRING "${PLANTMESH_SANITIZER_COMPILE_FLAGS_S
 message(STATUS "PlantMesh: sanitizers ${PLANTMESH_SANITIZE} on every target")
 
 if(PLANTMESH_SANITIZE STREQUAL "thread")
+  # protobuf's map_field.h lays MapFieldBase out differently when __SANITIZE_THREAD__ is
+  # defined; this directory's wrapper reads it with the layout of Debian's libprotobuf
+  # (the reason is in the wrapper).
+  set(_protobuf_layout "${CMAKE_CURRENT_LIST_DIR}/sanitizers/include")
+  include_directories(BEFORE SYSTEM "${_protobuf_layout}")
+  string(APPEND PLANTMESH_SANITIZER_COMPILE_FLAGS_STRING " -isystem ${_protobuf_layout}")
   # Debian's abseil is not built with ThreadSanitizer, so absl::Mutex, CondVar and
   # Notification (ours and gRPC's own locks) are invisible to it. This object, linked
   # into every executable, interposes their entry points and tells ThreadSanitizer
