@@ -19,9 +19,10 @@
 // (from gRPC's header code in our binaries, and from libgrpc++) once the last of a
 // server call's callbacks dropped its reference: it releases the reactor's OnDone sync
 // address (TsanOnDoneOf) and goes on to libgrpc++'s definition, which runs OnDone inline
-// or hands it to another thread. Without it, a callback tag's std::function read by the
-// thread that ran the call's last callback (the finish tag's, which runs no code of
-// ours) looked unordered with its destruction after OnDone on gRPC's executor thread.
+// or hands it to another thread (acquiring first what every instrumented drop of a
+// reference released, which the last drop may not have done visibly). Without it, a callback tag's
+// std::function read by the thread that ran the call's last callback (the finish tag's, which runs
+// no code of ours) looked unordered with its destruction after OnDone on gRPC's executor thread.
 #include <dlfcn.h>
 #include <grpc/grpc.h>
 #include <grpcpp/support/server_callback.h>
@@ -95,6 +96,12 @@ extern "C" grpc_call_error grpc_call_start_batch(grpc_call* call, const grpc_op*
 // defined here to interpose it; the library's is called as a plain function taking
 // `this` first (the Itanium ABI of a non-virtual member).
 void grpc::internal::ServerCallbackCall::ScheduleOnDone(bool inline_ondone) {
+  // Every reference was dropped with an acq_rel fetch_sub on callbacks_outstanding_,
+  // but the one dropped after OnCancel runs in libgrpc++ (CallOnCancel's closure), where
+  // TSan does not see it: acquire what the instrumented ones released, so that the
+  // threads that dropped theirs (e.g. the completion-op callback that read its
+  // std::function) come before OnDone whichever thread drops the last.
+  __tsan_acquire(&callbacks_outstanding_);
   __tsan_release(plantmesh::runtime::TsanOnDoneOf(reactor()));
   using Schedule = void (*)(ServerCallbackCall*, bool);
   reinterpret_cast<Schedule>(
