@@ -23,8 +23,14 @@
 // reference released, which the last drop may not have done visibly). Without it, a callback tag's
 // std::function read by the thread that ran the call's last callback (the finish tag's, which runs
 // no code of ours) looked unordered with its destruction after OnDone on gRPC's executor thread.
+// And it orders the batch's callback tag (CallbackWithSuccessTag, the client's
+// CallbackWithStatusTag): the tag is Set (its std::function) by the starting thread, and
+// its Run reads it on the completing thread before any code of ours runs there. A tag
+// of this executable gets a run function that acquires on the tag's address, released
+// here, before calling gRPC's (OrderTagRun).
 #include <dlfcn.h>
 #include <grpc/grpc.h>
+#include <grpcpp/support/callback_common.h>
 #include <grpcpp/support/server_callback.h>
 #include <sanitizer/tsan_interface.h>
 
@@ -37,6 +43,12 @@
 #ifndef PM_TSAN_ENABLED
 #error "tsan_grpc_batch.cc belongs in ThreadSanitizer builds only"
 #endif
+
+// The tags' run functions (below) refer to libgrpc++'s g_core_codegen_interface, which executables
+// without gRPC do not link: weak there (null), where no tag ever runs.
+namespace grpc {
+extern CoreCodegenInterface* g_core_codegen_interface __attribute__((weak));
+}
 
 namespace {
 
@@ -65,6 +77,51 @@ StartBatch Real() {
   return reinterpret_cast<StartBatch>(Next(real_start_batch, "grpc_call_start_batch"));
 }
 
+// The callback-API tags' own run functions (private statics of gRPC's header classes,
+// this executable's instances), named through explicit instantiation, which ignores
+// access.
+using RunFn = void (*)(grpc_completion_queue_functor*, int);
+RunFn SuccessTagRun();
+RunFn StatusTagRun();
+template <RunFn kRun>
+struct ExposeSuccessTagRun {
+  friend RunFn SuccessTagRun() { return kRun; }
+};
+template <RunFn kRun>
+struct ExposeStatusTagRun {
+  friend RunFn StatusTagRun() { return kRun; }
+};
+template struct ExposeSuccessTagRun<&grpc::internal::CallbackWithSuccessTag::StaticRun>;
+template struct ExposeStatusTagRun<&grpc::internal::CallbackWithStatusTag::StaticRun>;
+
+// What a tag's run is replaced by: acquire what the thread that started the tag's batch
+// released (the tag's Set, its std::function, the batch's operations), then run it.
+void RunSuccessTag(grpc_completion_queue_functor* tag, int ok) {
+  __tsan_acquire(tag);
+  SuccessTagRun()(tag, ok);
+}
+void RunStatusTag(grpc_completion_queue_functor* tag, int ok) {
+  __tsan_acquire(tag);
+  StatusTagRun()(tag, ok);
+}
+
+// A batch's tag: gRPC's C++ layer always passes an object (a CallOpSet, whose first
+// word is its vtable pointer, or a callback tag, whose first word is its run
+// function), so reading the first word is safe. A callback tag of this executable gets
+// the run above, once per batch: the tag's Set may have put StaticRun back.
+void OrderTagRun(void* tag) {
+  if (tag == nullptr) return;
+  auto* functor = static_cast<grpc_completion_queue_functor*>(tag);
+  if (functor->functor_run == SuccessTagRun()) {
+    functor->functor_run = &RunSuccessTag;
+  } else if (functor->functor_run == StatusTagRun()) {
+    functor->functor_run = &RunStatusTag;
+  } else if (functor->functor_run != &RunSuccessTag && functor->functor_run != &RunStatusTag) {
+    return;
+  }
+  __tsan_release(tag);
+}
+
 }  // namespace
 
 extern "C" grpc_call_error grpc_call_start_batch(grpc_call* call, const grpc_op* ops, size_t nops,
@@ -89,6 +146,7 @@ extern "C" grpc_call_error grpc_call_start_batch(grpc_call* call, const grpc_op*
   }
   if (sends) __tsan_release(plantmesh::runtime::TsanSendsOf(call));
   if (receives) __tsan_release(plantmesh::runtime::TsanReceivesOf(call));
+  OrderTagRun(tag);
   return Real()(call, ops, nops, tag, reserved);
 }
 
