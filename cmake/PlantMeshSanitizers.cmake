@@ -93,6 +93,7 @@ if(PLANTMESH_SANITIZE STREQUAL "thread")
   set(_absl_exports "")
   foreach(_pattern IN ITEMS _ZN4absl*5Mutex* _ZNK4absl*5Mutex* _ZN4absl*7CondVar*
                             _ZN4absl*12Notification* _ZNK4absl*12Notification*
+                            _ZN4absl*13base_internal12SpinLockWait*
                             gpr_once_init grpc_call_start_batch
                             _ZN4grpc8internal18ServerCallbackCall14ScheduleOnDoneEb)
     list(APPEND _absl_exports "--export-dynamic-symbol=${_pattern}")
