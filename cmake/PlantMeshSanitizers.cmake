@@ -71,24 +71,37 @@ set(PLANTMESH_SANITIZER_LINK_FLAGS_STRING "${PLANTMESH_SANITIZER_COMPILE_FLAGS_S
 message(STATUS "PlantMesh: sanitizers ${PLANTMESH_SANITIZE} on every target")
 
 if(PLANTMESH_SANITIZE STREQUAL "thread")
+  # protobuf's map_field.h lays MapFieldBase out differently when __SANITIZE_THREAD__ is
+  # defined; this directory's wrapper reads it with the layout of Debian's libprotobuf
+  # (the reason is in the wrapper).
+  set(_protobuf_layout "${CMAKE_CURRENT_LIST_DIR}/sanitizers/include")
+  include_directories(BEFORE SYSTEM "${_protobuf_layout}")
+  string(APPEND PLANTMESH_SANITIZER_COMPILE_FLAGS_STRING " -isystem ${_protobuf_layout}")
   # Debian's abseil is not built with ThreadSanitizer, so absl::Mutex, CondVar and
   # Notification (ours and gRPC's own locks) are invisible to it. This object, linked
   # into every executable, interposes their entry points and tells ThreadSanitizer
   # about each lock and unlock (as abseil itself does when built with it).
+  # It also carries the edge from a thread starting a gRPC batch to the reaction its
+  # completion runs (tsan_grpc_batch.cc), which libgrpc makes with its own atomics.
   add_library(plantmesh_tsan_absl_sync OBJECT
-              "${CMAKE_CURRENT_LIST_DIR}/sanitizers/tsan_absl_sync.cc")
+              "${CMAKE_CURRENT_LIST_DIR}/sanitizers/tsan_absl_sync.cc"
+              "${CMAKE_CURRENT_LIST_DIR}/sanitizers/tsan_grpc_batch.cc")
   target_link_libraries(plantmesh_tsan_absl_sync PRIVATE absl::synchronization)
+  target_include_directories(plantmesh_tsan_absl_sync PRIVATE "${PROJECT_SOURCE_DIR}")
   # The executable must export these definitions, so that gRPC's and abseil's own
   # calls (through the PLT) reach them too.
   set(_absl_exports "")
   foreach(_pattern IN ITEMS _ZN4absl*5Mutex* _ZNK4absl*5Mutex* _ZN4absl*7CondVar*
                             _ZN4absl*12Notification* _ZNK4absl*12Notification*
-                            gpr_once_init)
+                            _ZN4absl*13base_internal12SpinLockWait*
+                            gpr_once_init grpc_call_start_batch
+                            _ZN4grpc8internal18ServerCallbackCall14ScheduleOnDoneEb)
     list(APPEND _absl_exports "--export-dynamic-symbol=${_pattern}")
   endforeach()
   list(JOIN _absl_exports "," _absl_exports)
   set(PLANTMESH_TSAN_ABSL_LINK_OPTION "LINKER:${_absl_exports}")
-  # A generator expression (the object's path): usable in add_test and custom commands.
+  # A generator expression (the objects' paths, space-separated): usable in add_test and
+  # custom commands.
   string(APPEND PLANTMESH_SANITIZER_LINK_FLAGS_STRING
-         " $<TARGET_OBJECTS:plantmesh_tsan_absl_sync> -Wl,${_absl_exports}")
+         " $<JOIN:$<TARGET_OBJECTS:plantmesh_tsan_absl_sync>, > -Wl,${_absl_exports}")
 endif()

@@ -25,6 +25,7 @@
 #include <string>
 
 #include "absl/base/config.h"
+#include "absl/base/internal/spinlock_wait.h"
 #include "absl/base/options.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
@@ -188,6 +189,24 @@ extern "C" void gpr_once_init(void* once, void (*init_function)()) {
 
 namespace absl {
 ABSL_NAMESPACE_BEGIN
+
+// absl::call_once (header code, instrumented) ends the first call with a release store
+// of kOnceDone into its control word; a caller that found the call running waits in
+// libabsl's SpinLockWait, whose acquire load of the word TSan does not see, so what the
+// first call wrote (e.g. runtime::StreamEvent::Decoded's parsed message) looked racy to
+// the waiters (e2e.watch_fanout). The same acquire, stated after the wait.
+uint32_t base_internal::SpinLockWait(std::atomic<uint32_t>* word, int n,
+                                     const SpinLockWaitTransition trans[],
+                                     SchedulingMode scheduling_mode) {
+  static Real<uint32_t (*)(std::atomic<uint32_t>*, int, const SpinLockWaitTransition[],
+                           SchedulingMode)>
+      real(
+          "_ZN@13base_internal12SpinLockWaitEPSt6atomicIjEiPKNS1_22SpinLockWaitTransitionENS1_"
+          "14SchedulingModeE");
+  uint32_t state = (*real)(word, n, trans, scheduling_mode);
+  __tsan_acquire(word);
+  return state;
+}
 
 void Mutex::Lock() {
   static Real<void (*)(Mutex*)> real("_ZN@5Mutex4LockEv");

@@ -51,6 +51,7 @@
 #include "server/runtime/request_decoding.h"
 #include "server/runtime/shutdown.h"
 #include "server/runtime/streams.h"
+#include "server/runtime/tsan_handoff.h"
 
 namespace plantmesh::runtime {
 
@@ -61,6 +62,31 @@ struct MethodBinding {
   const char* method;  // fully qualified, e.g. "plantmesh.defect.v1.DefectService.GetDefect"
 };
 
+namespace internal {
+
+// A unary call's reactor in TSan builds only: gRPC's default one (nothing to do on
+// cancellation) plus the mark that orders the handler's response, written and
+// serialized on the executor, before gRPC destroys it after OnDone on its own thread
+// (tsan_handoff.h). Deletes itself. Other builds keep gRPC's default reactor (no
+// allocation per call).
+class UnaryReactor final : public grpc::ServerUnaryReactor {
+ public:
+  explicit UnaryReactor(grpc_call* c_call) : c_call_(c_call) {}
+  void OnDone() override {
+    TsanAcquire(TsanOnDoneOf(this));
+    TsanAcquire(TsanSendsOf(c_call_));
+    TsanAcquire(TsanReceivesOf(c_call_));
+    delete this;
+  }
+  // OnDone may run on the thread that completed the call, as the default reactor's.
+  bool InternalInlineable() override { return true; }
+
+ private:
+  grpc_call* const c_call_;
+};
+
+}  // namespace internal
+
 // Unary: `handler(CallContext&, const Request&, Response*) -> absl::Status` runs on the
 // executor with the request decoded from `request_bytes`; RESOURCE_EXHAUSTED without
 // running it when the executor's queue is full.
@@ -69,7 +95,12 @@ grpc::ServerUnaryReactor* StartUnaryCall(grpc::CallbackServerContext* context,
                                          const MethodBinding& binding,
                                          const grpc::ByteBuffer* request_bytes, Response* response,
                                          Handler handler) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  grpc::ServerUnaryReactor* reactor;
+  if constexpr (kTsanBuild) {
+    reactor = new internal::UnaryReactor(context->c_call());
+  } else {
+    reactor = context->DefaultReactor();
+  }
   auto call = std::make_shared<CallContext>();
   grpc::Status begun = binding.policy->Begin(context, binding.method, call.get());
   if (!begun.ok()) {
@@ -153,6 +184,7 @@ class StreamCall final
   StreamCall(grpc::CallbackServerContext* context, const MethodBinding& binding,
              const grpc::ByteBuffer* request_bytes, Response* response, Opener opener)
       : binding_(binding),
+        c_call_(context->c_call()),
         request_bytes_(request_bytes),
         response_(response),
         opener_(std::move(opener)),
@@ -179,12 +211,17 @@ class StreamCall final
       }
       Execute(ops);
       Unref();
+      return;
     }
+    TsanRelease(&tsan_created_);  // before OnCancel
   }
 
   // gRPC's reactions (gRPC's threads; never block). ReadDone and WriteDone arrive
-  // through ReactorOf, for the shapes that read or write.
+  // through ReactorOf, for the shapes that read or write. Each acquires what it follows
+  // and releases for OnDone: gRPC orders them inside libgrpc, where TSan does not see
+  // it (tsan_handoff.h).
   void ReadDone(bool ok) {
+    TsanAcquire(TsanReceivesOf(c_call_));  // the StartRead
     if constexpr (kReads) {
       bool schedule;
       {
@@ -198,9 +235,11 @@ class StreamCall final
       }
       if (schedule) ScheduleStrand();
     }
+    TsanRelease(&tsan_reacted_);
   }
 
   void WriteDone(bool ok) {
+    TsanAcquire(TsanSendsOf(c_call_));  // the StartWrite (its message serialized)
     if constexpr (kWrites) {
       const Response* next = nullptr;
       bool schedule = false;
@@ -225,9 +264,11 @@ class StreamCall final
       if (schedule) ScheduleStrand();
       Execute(ops);
     }
+    TsanRelease(&tsan_reacted_);
   }
 
   void OnCancel() override {
+    TsanAcquire(&tsan_created_);
     FinishOps ops;
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -237,9 +278,16 @@ class StreamCall final
       ops = TakeFinishLocked();
     }
     Execute(ops);
+    TsanRelease(&tsan_reacted_);
   }
 
   void OnDone() override {
+    // After every reaction, operation and Finish, and every callback of gRPC's for
+    // this call (its finish tag's included).
+    TsanAcquire(TsanOnDoneOf(this));
+    TsanAcquire(&tsan_reacted_);
+    TsanAcquire(TsanSendsOf(c_call_));
+    TsanAcquire(TsanReceivesOf(c_call_));
     if (admitted_) RemoveDrainListener(this);
     Unref();
   }
@@ -543,6 +591,7 @@ class StreamCall final
   }
 
   const MethodBinding binding_;
+  grpc_call* const c_call_;  // names the call's sync addresses (tsan_handoff.h)
   const grpc::ByteBuffer* const request_bytes_;
   Response* const response_;
   Request request_;               // a server stream's, decoded by Open
@@ -553,6 +602,10 @@ class StreamCall final
   const std::shared_ptr<StreamControl::Handle> handle_;
   std::atomic<int> refs_{1};  // gRPC's, until OnDone
   bool admitted_ = false;     // Begin let the call in (set before any concurrency)
+  // Sync addresses only (tsan_handoff.h): the constructor's end for OnCancel, the
+  // reactions' ends for OnDone.
+  char tsan_created_ = 0;
+  char tsan_reacted_ = 0;
 
   std::mutex mu_;
   bool opened_ = false;  // the handler returned its parts
