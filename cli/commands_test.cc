@@ -594,7 +594,10 @@ TEST_F(CommandsTest, UnknownServiceOrMethodNamesTheClosestCommand) {
 }
 
 TEST_F(CommandsTest, RerunHintNamesTheRequestIdFlagOfMutatingCallsOnly) {
-  auto create = Build({"defect", "create-defect", "--defect.vin", "V1", "--request_id", "r-42"});
+  auto create =
+      Build({"defect", "create-defect", "--defect.vin", "V1", "--defect.model", "M",
+             "--defect.zone", "PAINT", "--defect.station", "P-07", "--defect.category_code",
+             "PAINT-SCRATCH", "--defect.shift", "2026-11-30/A", "--request_id", "r-42"});
   ASSERT_NE(create, nullptr);
   const std::string hint = RerunHint(*catalog_->Find("defect", "create-defect"), *create,
                                      absl::DeadlineExceededError("deadline"));
@@ -603,7 +606,8 @@ TEST_F(CommandsTest, RerunHintNamesTheRequestIdFlagOfMutatingCallsOnly) {
   EXPECT_EQ(RerunHint(*catalog_->Find("defect", "create-defect"), *create, absl::OkStatus()), "");
 
   auto upload = Build({"defect", "upload-defect-photo", "--metadata.defect_id", "7",
-                       "--metadata.request_id", "u-1"});
+                       "--metadata.content_type", "image/jpeg", "--metadata.size_bytes", "3",
+                       "--metadata.sha256", std::string(64, 'a'), "--metadata.request_id", "u-1"});
   ASSERT_NE(upload, nullptr);
   EXPECT_THAT(RerunHint(*catalog_->Find("defect", "upload-defect-photo"), *upload,
                         absl::UnavailableError("down")),
