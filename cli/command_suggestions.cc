@@ -81,7 +81,7 @@ std::string UnknownCommandMessage(CLI::App& root, const std::vector<std::string>
     if (absl::StartsWith(token, "-")) {
       if (absl::StrContains(token, "=")) continue;
       const CLI::Option* option = FindOption(app, token);
-      if (option == nullptr) return "";          // CLI11 says what is wrong with it
+      if (option == nullptr) return "";               // CLI11 says what is wrong with it
       if (option->get_items_expected_max() > 0) ++i;  // its value (flags have none)
       continue;
     }
