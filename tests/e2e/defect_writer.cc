@@ -10,7 +10,14 @@ namespace plantmesh::e2e {
 DefectWriter::DefectWriter(sdk::DefectClient client, absl::Duration period, std::string vin_prefix)
     : client_(std::move(client)) {
   thread_ = std::thread([this, period, prefix = std::move(vin_prefix)] {
-    for (int i = 0; !stop_.load(); ++i) {
+    for (int i = 0;; ++i) {
+      {
+        // The scenario's pace: the next report after `period`, or none once stopped.
+        absl::MutexLock lock(&mu_);
+        auto stopping = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stop_; };
+        if (i > 0 && mu_.AwaitWithTimeout(absl::Condition(&stopping), period)) break;
+        if (stop_) break;
+      }
       defect::v1::CreateDefectRequest request;
       *request.mutable_defect() = SampleDefect(absl::StrCat(prefix, i));
       // CreateDefect is retry-safe (request_id): the SDK resends it across a restart.
@@ -23,7 +30,6 @@ DefectWriter::DefectWriter(sdk::DefectClient client, absl::Duration period, std:
           failures_.push_back(Describe(created.status()));
         }
       }
-      absl::SleepFor(period);  // the pace of the scenario, not synchronisation
     }
   });
 }
@@ -31,7 +37,10 @@ DefectWriter::DefectWriter(sdk::DefectClient client, absl::Duration period, std:
 DefectWriter::~DefectWriter() { Stop(); }
 
 void DefectWriter::Stop() {
-  stop_ = true;
+  {
+    absl::MutexLock lock(&mu_);
+    stop_ = true;
+  }
   if (thread_.joinable()) thread_.join();
 }
 

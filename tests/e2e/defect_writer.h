@@ -2,7 +2,6 @@
 // "<vin_prefix><n>") until stopped, and remembers what was acknowledged and what failed.
 #pragma once
 
-#include <atomic>
 #include <cstddef>
 #include <string>
 #include <thread>
@@ -31,8 +30,8 @@ class DefectWriter {
 
  private:
   sdk::DefectClient client_;
-  std::atomic<bool> stop_{false};
   absl::Mutex mu_;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::string> acknowledged_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> failures_ ABSL_GUARDED_BY(mu_);
   std::thread thread_;

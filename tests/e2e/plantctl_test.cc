@@ -615,14 +615,15 @@ TEST_F(PlantctlTest, WatchResumesFromItsCursorAfterAServerRestart) {
   auto await_count = [&](size_t count) {
     const absl::Time deadline = absl::Now() + absl::Seconds(60);
     while (reported_vins().size() < count && absl::Now() < deadline) {
-      int code = 0;
-      if (testing::internal::HasExited(watch.pid, &code)) {
-        ADD_FAILURE() << "watch exited with " << code << ": "
+      // The watch must not exit; waiting up to 20 ms for that is also the poll's pace.
+      absl::StatusOr<int> exited =
+          testing::internal::WaitForExit(watch.pid, absl::Milliseconds(20));
+      if (exited.ok()) {
+        ADD_FAILURE() << "watch exited with " << *exited << ": "
                       << testing::internal::ReadFileOrEmpty(watch.err);
         watch.pid = -1;
         return false;
       }
-      absl::SleepFor(absl::Milliseconds(20));
     }
     return reported_vins().size() >= count;
   };
@@ -656,11 +657,18 @@ TEST_F(PlantctlTest, ListWithWatchPrintsEveryChangeOnceWithAConcurrentWriter) {
   absl::Mutex mu;
   std::map<std::string, int64_t> final_revision;  // id -> revision of its last change
   for (const std::string& id : before) final_revision[id] = 1;
-  std::atomic<bool> stop{false};
+  bool stop = false;  // guarded by mu
+  auto stopping = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return stop; };
   std::thread writer([&] {
     sdk::DefectClient otto = mesh_->Defects("otto");
     sdk::DefectClient anna = mesh_->Defects("anna");
-    for (int i = 0; !stop.load(); ++i) {
+    for (int i = 0;; ++i) {
+      {
+        // The scenario's pace: the next change after 15 ms, or none once stopped.
+        absl::MutexLock lock(&mu);
+        if (i > 0 && mu.AwaitWithTimeout(absl::Condition(&stopping), absl::Milliseconds(15))) break;
+        if (stop) break;
+      }
       defect::v1::CreateDefectRequest request;
       *request.mutable_defect() = SampleDefect(absl::StrCat("VIN-LW-", i));
       request.mutable_defect()->set_zone(kZone);
@@ -679,7 +687,6 @@ TEST_F(PlantctlTest, ListWithWatchPrintsEveryChangeOnceWithAConcurrentWriter) {
         absl::MutexLock lock(&mu);
         final_revision[created->defect().id()] = cancelled->defect().revision();
       }
-      absl::SleepFor(absl::Milliseconds(15));  // the pace of the scenario
     }
   });
   Background watch = StartInBackground(
@@ -706,7 +713,10 @@ TEST_F(PlantctlTest, ListWithWatchPrintsEveryChangeOnceWithAConcurrentWriter) {
   // Let the writer run across the listing and well into the watch.
   const absl::Time until = absl::Now() + absl::Seconds(60);
   while (rows().size() < 60 && absl::Now() < until) absl::SleepFor(absl::Milliseconds(20));
-  stop = true;
+  {
+    absl::MutexLock lock(&mu);
+    stop = true;
+  }
   writer.join();
   std::map<std::string, int64_t> expected;
   {
