@@ -14,8 +14,11 @@ for program in "$plantctl" "$server"; do
   first=$(printf '%s\n' "$out" | sed -n 1p)
   [[ $first =~ ^$name\ $version\ \(git\ ([0-9a-f]{12}(-dirty)?|unknown)\)$ ]] ||
     fail "$name: first line \"$first\""
-  printf '%s\n' "$out" | grep -Eq '^contracts: plantmesh\.defect\.v1, plantmesh\.system\.v1 \(fingerprint [0-9a-f]{12}\)$' ||
+  # Every contract package, in name order; defect and system are always among them.
+  contracts=$(printf '%s\n' "$out" | grep -E '^contracts: (plantmesh\.[a-z]+\.v1, )*plantmesh\.[a-z]+\.v1 \(fingerprint [0-9a-f]{12}\)$') ||
     fail "$name: no contracts line"
+  [[ $contracts == *"plantmesh.defect.v1"* && $contracts == *"plantmesh.system.v1"* ]] ||
+    fail "$name: contracts line without defect or system: $contracts"
 done
 # Built from a git checkout here: the revision is HEAD's.
 if head=$(git -C "$source" rev-parse --short=12 HEAD 2>/dev/null); then

@@ -9,9 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "plantmesh/defect/v1/defect_service.pb.h"
 #include "plantmesh/sdk/client_options.h"
-#include "plantmesh/system/v1/system_service.pb.h"
+#include "plantmesh/sdk/internal/contracts.h"
 
 namespace plantmesh::sdk {
 namespace {
@@ -30,14 +29,12 @@ std::set<std::string> RetriedMethods(const nlohmann::json& config) {
 
 TEST(RetryServiceConfigJson, RetriesExactlyTheRetrySafeMethodsOfEveryContractService) {
   // The generated list is checked against the contracts' own descriptors.
-  const auto* defect_file = defect::v1::CreateDefectRequest::descriptor()->file();
-  const auto* system_file = system::v1::WhoAmIRequest::descriptor()->file();
 
   const nlohmann::json config = nlohmann::json::parse(RetryServiceConfigJson(RetryOptions{}));
   const std::set<std::string> retried = RetriedMethods(config);
 
   std::set<std::string> expected;
-  for (const auto* file : {defect_file, system_file}) {
+  for (const auto* file : internal::ContractFiles()) {
     for (int s = 0; s < file->service_count(); ++s) {
       for (int m = 0; m < file->service(s)->method_count(); ++m) {
         const auto* method = file->service(s)->method(m);
