@@ -594,6 +594,13 @@ absl::Status ValidateMechanic(const Mechanic& mechanic) {
   return v.ToStatus();
 }
 
+absl::Status CheckMechanicCrew(const Mechanic& mechanic, const MechanicFacts& facts) {
+  if (facts.crew_exists) return absl::OkStatus();
+  return runtime::InvalidField(
+      "mechanic.crew_id",
+      absl::StrCat("unknown crew ", runtime::QuoteForMessage(mechanic.crew_id)));
+}
+
 absl::Status ValidateCategory(const DefectCategory& category) {
   Violations v;
   CheckRequired(v, "category.code", category.code);

@@ -334,9 +334,17 @@ absl::Status ValidatePhotoUpload(const PhotoUploadInput& input, int64_t max_byte
 
 // Plant codes: 1-32 characters A-Z, 0-9, '-' (the contract's TEXT_KIND_CODE).
 bool IsPlantCode(absl::string_view code);
-absl::Status ValidateRepairPlace(const RepairPlace& place);     // paths "repair_place."
-absl::Status ValidateCrew(const Crew& crew);                    // paths "crew."
-absl::Status ValidateMechanic(const Mechanic& mechanic);        // paths "mechanic."
+absl::Status ValidateRepairPlace(const RepairPlace& place);  // paths "repair_place."
+absl::Status ValidateCrew(const Crew& crew);                 // paths "crew."
+absl::Status ValidateMechanic(const Mechanic& mechanic);     // paths "mechanic."
+
+// Read by the store in CreateMechanic's transaction.
+struct MechanicFacts {
+  // The crew named by Mechanic::crew_id exists (read with its row share-locked).
+  bool crew_exists = false;
+};
+// INVALID_ARGUMENT naming mechanic.crew_id when `facts` say the crew does not exist.
+absl::Status CheckMechanicCrew(const Mechanic& mechanic, const MechanicFacts& facts);
 absl::Status ValidateCategory(const DefectCategory& category);  // paths "category."
 
 // ---- history ----

@@ -203,8 +203,9 @@ struct Sql {
       registry.Add("crew_insert",
                    "INSERT INTO defect.crews (id, display_name, zone, request_id) "
                    "VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING RETURNING id");
-  const runtime::PgStatement crew_find = registry.Add(
-      "crew_find", "SELECT id, display_name, zone, request_id FROM defect.crews WHERE id = $1");
+  // A mechanic's crew, share-locked until the mechanic is stored.
+  const runtime::PgStatement crew_lock =
+      registry.Add("crew_lock", "SELECT 1 FROM defect.crews WHERE id = $1 FOR SHARE");
   const runtime::PgStatement crew_list = registry.Add(
       "crew_list",
       "SELECT id, display_name, zone FROM defect.crews WHERE ($1::text = '' OR zone = $1) "
@@ -921,16 +922,14 @@ absl::StatusOr<std::vector<Crew>> PgDefectStore::ListCrews(const std::string& zo
 }
 
 absl::StatusOr<Replayable<Mechanic>> PgDefectStore::CreateMechanic(
-    const Mechanic& mechanic, const ChangeContext& context,
-    const ResponseEncoder<Mechanic>& encode) {
+    const Mechanic& mechanic, const ChangeContext& context, const ResponseEncoder<Mechanic>& encode,
+    const MechanicRule& rule) {
   return CreateResource<Mechanic>(
       context, encode, mechanic, absl::StrCat("mechanics/", mechanic.id),
       [&](pqxx::transaction_base& tx) -> absl::Status {
-        if (tx.exec_prepared(Statements().crew_find, mechanic.crew_id).empty()) {
-          return runtime::InvalidField(
-              "mechanic.crew_id",
-              absl::StrCat("unknown crew ", runtime::QuoteForMessage(mechanic.crew_id)));
-        }
+        MechanicFacts facts;
+        facts.crew_exists = !tx.exec_prepared(Statements().crew_lock, mechanic.crew_id).empty();
+        PM_RETURN_IF_ERROR(rule(facts));
         if (tx.exec_prepared(Statements().mechanic_insert, mechanic.id, mechanic.display_name,
                              mechanic.crew_id, mechanic.identity, context.request.request_id)
                 .empty()) {

@@ -135,10 +135,21 @@ class DefectStore {
                                                       const ChangeContext& context,
                                                       const ResponseEncoder<Crew>& encode) = 0;
   virtual absl::StatusOr<std::vector<Crew>> ListCrews(const std::string& zone) = 0;
-  // INVALID_ARGUMENT (mechanic.crew_id) when the crew does not exist.
+  // Reads MechanicFacts in the transaction and stores the mechanic only when `rule`
+  // (the domain's decision over them) is OK; its error is returned as it is.
+  using MechanicRule = std::function<absl::Status(const MechanicFacts&)>;
   virtual absl::StatusOr<Replayable<Mechanic>> CreateMechanic(
       const Mechanic& mechanic, const ChangeContext& context,
-      const ResponseEncoder<Mechanic>& encode) = 0;
+      const ResponseEncoder<Mechanic>& encode, const MechanicRule& rule) = 0;
+  // With the domain's rule, CheckMechanicCrew: INVALID_ARGUMENT (mechanic.crew_id) when
+  // the crew does not exist.
+  absl::StatusOr<Replayable<Mechanic>> CreateMechanic(const Mechanic& mechanic,
+                                                      const ChangeContext& context,
+                                                      const ResponseEncoder<Mechanic>& encode) {
+    return CreateMechanic(mechanic, context, encode, [&mechanic](const MechanicFacts& facts) {
+      return CheckMechanicCrew(mechanic, facts);
+    });
+  }
   virtual absl::StatusOr<std::vector<Mechanic>> ListMechanics(const std::string& crew_id) = 0;
 };
 

@@ -537,15 +537,11 @@ absl::StatusOr<std::vector<Crew>> FakeDefectStore::ListCrews(const std::string& 
 }
 
 absl::StatusOr<Replayable<Mechanic>> FakeDefectStore::CreateMechanic(
-    const Mechanic& mechanic, const ChangeContext& context,
-    const ResponseEncoder<Mechanic>& encode) {
+    const Mechanic& mechanic, const ChangeContext& context, const ResponseEncoder<Mechanic>& encode,
+    const MechanicRule& rule) {
   return CreateResource<Mechanic>(
       context, encode, mechanic, absl::StrCat("mechanics/", mechanic.id), [&]() -> absl::Status {
-        if (crews_.count(mechanic.crew_id) == 0) {
-          return runtime::InvalidField(
-              "mechanic.crew_id",
-              absl::StrCat("unknown crew ", runtime::QuoteForMessage(mechanic.crew_id)));
-        }
+        PM_RETURN_IF_ERROR(rule(MechanicFacts{crews_.count(mechanic.crew_id) > 0}));
         if (!mechanics_.emplace(mechanic.id, mechanic).second) {
           return TakenBy("mechanic", mechanic.id);
         }

@@ -61,9 +61,11 @@ class FakeDefectStore : public DefectStore {
   absl::StatusOr<Replayable<Crew>> CreateCrew(const Crew& crew, const ChangeContext& context,
                                               const ResponseEncoder<Crew>& encode) override;
   absl::StatusOr<std::vector<Crew>> ListCrews(const std::string& zone) override;
-  absl::StatusOr<Replayable<Mechanic>> CreateMechanic(
-      const Mechanic& mechanic, const ChangeContext& context,
-      const ResponseEncoder<Mechanic>& encode) override;
+  using DefectStore::CreateMechanic;
+  absl::StatusOr<Replayable<Mechanic>> CreateMechanic(const Mechanic& mechanic,
+                                                      const ChangeContext& context,
+                                                      const ResponseEncoder<Mechanic>& encode,
+                                                      const MechanicRule& rule) override;
   absl::StatusOr<std::vector<Mechanic>> ListMechanics(const std::string& crew_id) override;
 
   // ---- for tests ----

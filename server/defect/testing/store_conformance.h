@@ -1156,6 +1156,28 @@ TYPED_TEST_P(DefectStoreConformanceTest, ResourcesAreIdempotentAndClashesRefused
                 .status()
                 .code(),
             absl::StatusCode::kInvalidArgument);
+  // The store supplies the facts and the rule decides: a refusal stores nothing and
+  // comes back as the rule gave it.
+  std::vector<bool> crew_exists;
+  const absl::Status refused = absl::FailedPreconditionError("the rule refused");
+  auto rule = [&](const MechanicFacts& facts) {
+    crew_exists.push_back(facts.crew_exists);
+    return refused;
+  };
+  EXPECT_EQ(store
+                ->CreateMechanic({"M-20", "Al", "CREW-A", ""}, Ctx("ops", "CreateMechanic", "m20"),
+                                 nullptr, rule)
+                .status(),
+            refused);
+  EXPECT_EQ(store
+                ->CreateMechanic({"M-21", "Bo", "CREW-Z", ""}, Ctx("ops", "CreateMechanic", "m21"),
+                                 nullptr, rule)
+                .status(),
+            refused);
+  EXPECT_EQ(crew_exists, (std::vector<bool>{true, false}));
+  absl::StatusOr<std::vector<Mechanic>> mechanics = store->ListMechanics("CREW-A");
+  ASSERT_TRUE(mechanics.ok()) << mechanics.status();
+  for (const Mechanic& m : *mechanics) EXPECT_NE(m.id, "M-20");
 }
 
 TYPED_TEST_P(DefectStoreConformanceTest, ResourcesListInIdOrderByFilter) {
