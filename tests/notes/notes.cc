@@ -6,9 +6,11 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "plantmesh/common/status_macros.h"
 #include "plantmesh/notes/v1/note_service.pm_server.h"
 #include "server/runtime/errors.h"
+#include "server/runtime/pg_audit_sink.h"
 #include "server/runtime/pg_statements.h"
 
 namespace plantmesh::notes {
@@ -62,16 +64,26 @@ class NoteServiceImpl final : public v1::NoteServiceBase {
                                                         "max-text-chars)"));
     }
     if (request.request_id().empty()) return runtime::InvalidField("request_id", "required");
-    return pg_->Run([&](pqxx::connection& conn) -> absl::Status {
+    // The audit row of a stored note commits with it, as every service's change does
+    // (runtime/audit.h); a retry answered from the stored note writes none here.
+    runtime::ChangeAudit* audit = call.AuditOfChange(request);
+    bool stored = false;
+    PM_RETURN_IF_ERROR(pg_->Run([&](pqxx::connection& conn) -> absl::Status {
       pqxx::work tx(conn);
       const Sql& sql = Statements();
       pqxx::result rows =
           tx.exec_prepared(sql.insert, request.text(), call.identity, request.request_id());
-      if (rows.empty()) rows = tx.exec_prepared(sql.by_request, request.request_id());
+      stored = !rows.empty();
+      if (!stored) rows = tx.exec_prepared(sql.by_request, request.request_id());
+      if (stored && audit != nullptr) {
+        runtime::WriteAuditInTransaction(tx, audit->Row(absl::Now()));
+      }
       ToProto(rows[0], response->mutable_note());
       tx.commit();
       return absl::OkStatus();
-    });
+    }));
+    if (stored && audit != nullptr) audit->MarkWritten();
+    return absl::OkStatus();
   }
 
   absl::Status HandleGetNoteHistory(runtime::CallContext& call,

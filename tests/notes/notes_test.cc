@@ -93,6 +93,23 @@ TEST_F(NotesTest, TheRuntimeAddsItsTablesToTheSchema) {
   EXPECT_EQ(tx.exec1("SELECT max(version) FROM notes.runtime_migrations")[0].as<int>(), 1);
 }
 
+// A stored note and its audit row commit in one transaction (same xmin), as every
+// service's acknowledged change does: a crash right after the answer loses neither.
+TEST_F(NotesTest, TheAuditRowCommitsWithTheNote) {
+  notes::v1::CreateNoteRequest create;
+  create.set_text("audited");
+  create.set_request_id("note-audit");
+  ASSERT_TRUE(Notes("otto").CreateNote(create).ok());
+  pqxx::connection conn(mesh_->database_url());
+  pqxx::nontransaction tx(conn);
+  const pqxx::row same = tx.exec_params1(
+      "SELECT count(*) FROM notes.notes n JOIN audit.audit_log a ON a.xmin::text = "
+      "n.xmin::text WHERE n.request_id = $1 AND a.method IN ($2, $3) AND a.status_code = 0",
+      "note-audit", "plantmesh.notes.v1.NoteService.CreateNote",
+      "/plantmesh.notes.v1.NoteService/CreateNote");
+  EXPECT_EQ(same[0].as<int>(), 1);
+}
+
 TEST_F(NotesTest, ItsConfigSectionApplies) {
   notes::v1::CreateNoteRequest create;
   create.set_text("thirteen char");  // 13 > --notes.max-text-chars 12
