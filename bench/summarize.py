@@ -153,6 +153,48 @@ def ratio(ours, base):
     return ours / base if base else float("nan")
 
 
+def rfc3339_seconds(text):
+    """Unix seconds of a protobuf JSON timestamp (`2026-11-30T11:38:39.123456Z`)."""
+    from datetime import datetime, timezone
+    whole, _, fraction = text.rstrip("Z").partition(".")
+    seconds = datetime.strptime(whole, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
+    return seconds.timestamp() + (float("0." + fraction) if fraction else 0.0)
+
+
+def watch_recovery(directory, label):
+    """B12 for a watch from LABEL.watch (each line `<arrival> <WatchDefectsResponse as
+    JSON>`), LABEL.back and LABEL.calls (the writer's reports): the time from accepting
+    again to the first event printed, and to the first event printed within 100 ms of
+    its commit (live again); reported defects (OK calls) the watch never printed. None
+    when not run."""
+    paths = {ext: os.path.join(directory, f"{label}.{ext}") for ext in ("watch", "back", "calls")}
+    if not all(os.path.exists(p) for p in paths.values()):
+        return None
+    with open(paths["back"]) as f:
+        back = float(f.read().strip())
+    arrivals, reported_ids = [], set()
+    with open(paths["watch"]) as f:
+        for line in f:
+            arrival, _, body = line.partition(" ")
+            event = json.loads(body).get("event", {})
+            if event.get("change_type") == "CHANGE_TYPE_REPORTED":
+                reported_ids.add(event.get("defect", {}).get("id"))
+            arrivals.append((float(arrival), rfc3339_seconds(event["event_time"])))
+    with open(paths["calls"]) as f:
+        reported_ok = sum(1 for line in f if not line.startswith("#") and " OK " in line)
+    after = sorted(a for a in arrivals if a[0] >= back)
+    first = after[0][0] - back if after else float("inf")
+    live = next((a - back for a, committed in after if committed >= back and a - committed <= 0.1),
+                float("inf"))
+    return {
+        "first_event_ms": first * 1000,
+        "live_ms": live * 1000,
+        "events": len(arrivals),
+        "reported_ok": reported_ok,
+        "missed": max(0, reported_ok - len(reported_ids)),
+    }
+
+
 def report(args):
     d = args.dir
     rows = []
@@ -240,6 +282,16 @@ def report(args):
         row(name, "full rate ms", python["full_rate_ms"], None, "<= 500 ms from accepting",
             python["full_rate_ms"] <= 500)
 
+    watch = watch_recovery(d, "b12.plantctl")
+    if watch is not None:
+        recoveries["b12.plantctl"] = watch
+        name = "B12 restart, plantctl watch, 50 reports/s"
+        row(name, "first event ms", watch["first_event_ms"], None, "<= 500 ms from accepting",
+            watch["first_event_ms"] <= 500)
+        row(name, "live ms", watch["live_ms"], None, "<= 500 ms, none missed",
+            watch["live_ms"] <= 500 and watch["missed"] == 0,
+            note=f"{watch['missed']} of {watch['reported_ok']} reports missed")
+
     failures = {label: run["failed"] for label, run in chosen.items() if run["failed"]}
 
     header = ("scenario", "metric", "ours", "baseline", "ratio", "goal", "met?")
@@ -267,6 +319,12 @@ def report(args):
               f"p90 {run['p90_ms']:.2f} ms, p99 {run['p99_ms']:.2f} ms, max {run['max_ms']:.2f} ms, "
               f"{run['succeeded']} ok, {run['failed']} failed")
     for label, f in sorted(recoveries.items()):
+        if "first_event_ms" in f:
+            print(f"  {label}: first event {f['first_event_ms']:.1f} ms after the server was "
+                  f"back, live (printed within 100 ms of its commit) {f['live_ms']:.1f} ms; "
+                  f"{f['events']} events printed, {f['missed']} of {f['reported_ok']} "
+                  f"acknowledged reports missed")
+            continue
         print(f"  {label}: server accepting again {f['down_ms']:.0f} ms after the last success "
               f"before the kill; first success {f['first_success_ms']:.1f} ms, full rate "
               f"({FULL_RATE_SHARE:.0%} of {f['target_rate']:.0f}/s over {FULL_RATE_WINDOW_S * 1000:.0f} ms) "
