@@ -39,7 +39,11 @@ std::vector<const MethodDescriptor*> AllMethods() {
 }
 
 TEST(ContractTest, ServicesAreFound) {
-  EXPECT_EQ(AllServices().size(), 2u);
+  std::set<std::string> names;
+  for (const ServiceDescriptor* service : AllServices()) names.insert(service->full_name());
+  EXPECT_TRUE(names.count("plantmesh.defect.v1.DefectService"));
+  EXPECT_TRUE(names.count("plantmesh.system.v1.SystemService"));
+  EXPECT_TRUE(names.count("plantmesh.telemetry.v1.TelemetryService"));
   EXPECT_GT(AllMethods().size(), 15u);
 }
 
@@ -90,9 +94,13 @@ TEST(ContractTest, RetrySafeWritesCarryARequestIdOrEtag) {
   for (const MethodDescriptor* method : AllMethods()) {
     if (contract::MethodContractOf(method).idempotency != MethodOptions::IDEMPOTENT) continue;
     SCOPED_TRACE(method->full_name());
-    // A client stream carries it in its first message (e.g. metadata.request_id).
+    // A client stream carries it in its first message (e.g. metadata.request_id); an
+    // ingest stream numbers its batches per writer (writer_id, batch_sequence).
+    const google::protobuf::Descriptor* input = method->input_type();
     const bool has_key = contract::IdempotentByRequestId(method) ||
-                         method->input_type()->FindFieldByName("etag") != nullptr;
+                         input->FindFieldByName("etag") != nullptr ||
+                         (input->FindFieldByName("writer_id") != nullptr &&
+                          input->FindFieldByName("batch_sequence") != nullptr);
     EXPECT_TRUE(has_key) << "IDEMPOTENT but nothing makes a retry safe";
   }
 }

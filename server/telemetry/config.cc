@@ -1,0 +1,38 @@
+#include "server/telemetry/config.h"
+
+namespace plantmesh::telemetry {
+
+IngestLimits TelemetryConfig::limits() const {
+  IngestLimits limits;
+  limits.retention = absl::Hours(24) * retention_days;
+  limits.max_future_skew = absl::Seconds(max_future_skew_seconds);
+  return limits;
+}
+
+std::shared_ptr<runtime::ServiceConfig> DeclareConfig(runtime::ConfigSection& section) {
+  auto config = std::make_shared<TelemetryConfig>();
+  section.Add("retention-days", &config->retention_days,
+              "days raw samples are kept; older day partitions are dropped whole and older "
+              "samples rejected",
+              1, 3650);
+  section.Add("max-future-skew-seconds", &config->max_future_skew_seconds,
+              "how far ahead of the server's clock a sample's time may be", 0, 86400);
+  section.Add("partitions-ahead-days", &config->partitions_ahead_days,
+              "day partitions of samples kept created ahead of today", 1, 60);
+  section.Add("partition-check-seconds", &config->partition_check_seconds,
+              "how often partitions are created ahead and expired ones dropped", 1, 86400);
+  section.Add("ingest-connections", &config->ingest_connections,
+              "PostgreSQL connections for IngestSamples' binary COPY (batches committed at once)",
+              1, 64);
+  section.Add("ingest-pending-acks", &config->ingest_pending_acks,
+              "acknowledgements an ingest stream may leave unread before it is ended "
+              "(RESOURCE_EXHAUSTED)",
+              1, 4096);
+  return config;
+}
+
+std::vector<std::string> CheckConfig(const runtime::ServerConfig&, const runtime::ServiceConfig&) {
+  return {};
+}
+
+}  // namespace plantmesh::telemetry

@@ -1,0 +1,43 @@
+// The telemetry service's `[telemetry]` section of the server configuration.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "server/runtime/config.h"
+#include "server/telemetry/domain.h"
+
+namespace plantmesh::telemetry {
+
+struct TelemetryConfig : runtime::ServiceConfig {
+  // retention-days: raw samples are kept this many days; older day partitions are
+  // dropped whole, older samples are rejected (TIME_OUT_OF_RANGE).
+  int64_t retention_days = 30;
+  // max-future-skew-seconds: how far ahead of the server's clock a sample's time may be
+  // (TIME_IN_FUTURE beyond).
+  int64_t max_future_skew_seconds = 300;
+  // partitions-ahead-days: day partitions kept created ahead of today.
+  int64_t partitions_ahead_days = 3;
+  // partition-check-seconds: how often the background job creates partitions ahead and
+  // drops expired ones.
+  int64_t partition_check_seconds = 3600;
+  // ingest-connections: plain libpq connections kept for binary COPY (one per batch
+  // being committed at a time).
+  int64_t ingest_connections = 4;
+  // ingest-pending-acks: acknowledgements an ingest stream may have unread by its client
+  // before the stream is ended with RESOURCE_EXHAUSTED.
+  int64_t ingest_pending_acks = 64;
+
+  IngestLimits limits() const;
+};
+
+// Declares the section's keys, bound to a new TelemetryConfig with the defaults above.
+std::shared_ptr<runtime::ServiceConfig> DeclareConfig(runtime::ConfigSection& section);
+
+// No cross-section rule yet (the section's own ranges are checked by its declaration).
+std::vector<std::string> CheckConfig(const runtime::ServerConfig& server,
+                                     const runtime::ServiceConfig& section);
+
+}  // namespace plantmesh::telemetry

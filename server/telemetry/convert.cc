@@ -1,0 +1,166 @@
+#include "server/telemetry/convert.h"
+
+#include <google/protobuf/util/time_util.h>
+
+#include "plantmesh/common/uuid.h"
+
+namespace plantmesh::telemetry {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+
+absl::Time FromProtoTime(const google::protobuf::Timestamp& t) {
+  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
+}
+
+void ToProtoTime(absl::Time t, google::protobuf::Timestamp* out) {
+  const int64_t micros = absl::ToUnixMicros(t);
+  int64_t seconds = micros / 1000000;
+  int64_t rest = micros % 1000000;
+  if (rest < 0) {
+    rest += 1000000;
+    --seconds;
+  }
+  out->set_seconds(seconds);
+  out->set_nanos(static_cast<int32_t>(rest * 1000));
+}
+
+}  // namespace
+
+Machine MachineFromProto(const v1::Machine& proto, std::vector<bool>* type_known) {
+  Machine m;
+  m.id = proto.id();
+  m.display_name = proto.display_name();
+  m.line = proto.line();
+  m.zone = proto.zone();
+  if (proto.has_ideal_cycle_time()) {
+    m.ideal_cycle_time = absl::Seconds(proto.ideal_cycle_time().seconds()) +
+                         absl::Nanoseconds(proto.ideal_cycle_time().nanos());
+  }
+  for (const v1::DataItem& item : proto.data_items()) {
+    DataItem d;
+    d.id = item.id();
+    d.name = item.name();
+    d.category = v1::DataItemCategory_IsValid(item.category())
+                     ? static_cast<Category>(item.category())
+                     : Category::kUnspecified;
+    d.type = item.type();
+    d.units = item.units();
+    d.native_units = item.native_units();
+    if (type_known != nullptr) type_known->push_back(v1::DataItemType_IsValid(item.type()));
+    m.data_items.push_back(std::move(d));
+  }
+  return m;
+}
+
+void ToProto(const Machine& m, v1::Machine* proto) {
+  proto->Clear();
+  proto->set_id(m.id);
+  proto->set_display_name(m.display_name);
+  proto->set_line(m.line);
+  proto->set_zone(m.zone);
+  if (m.ideal_cycle_time) {
+    const int64_t micros = absl::ToInt64Microseconds(*m.ideal_cycle_time);
+    proto->mutable_ideal_cycle_time()->set_seconds(micros / 1000000);
+    proto->mutable_ideal_cycle_time()->set_nanos(static_cast<int32_t>(micros % 1000000) * 1000);
+  }
+  for (const DataItem& d : m.data_items) {
+    v1::DataItem* item = proto->add_data_items();
+    item->set_id(d.id);
+    item->set_name(d.name);
+    item->set_category(static_cast<v1::DataItemCategory>(d.category));
+    item->set_type(static_cast<v1::DataItemType>(d.type));
+    item->set_units(d.units);
+    item->set_native_units(d.native_units);
+  }
+  ToProtoTime(m.create_time, proto->mutable_create_time());
+  ToProtoTime(m.update_time, proto->mutable_update_time());
+  proto->set_etag(m.etag());
+}
+
+Sample SampleFromProto(const v1::Sample& proto) {
+  Sample s;
+  s.machine_id = proto.machine_id();
+  s.data_item_id = proto.data_item_id();
+  if (proto.has_time()) {
+    // Stored with microsecond precision (PostgreSQL's timestamptz).
+    s.time = absl::FromUnixMicros(absl::ToUnixMicros(FromProtoTime(proto.time())));
+  }
+  switch (proto.value_case()) {
+    case v1::Sample::kNumber:
+      s.kind = ValueKind::kNumber;
+      s.number = proto.number();
+      break;
+    case v1::Sample::kText:
+      s.kind = ValueKind::kText;
+      s.text = proto.text();
+      break;
+    case v1::Sample::kCondition:
+      s.kind = ValueKind::kCondition;
+      s.condition_level = proto.condition().level();
+      s.native_code = proto.condition().native_code();
+      s.message = proto.condition().message();
+      break;
+    case v1::Sample::kUnavailable:
+      s.kind = ValueKind::kUnavailable;
+      break;
+    default:
+      s.kind = ValueKind::kNone;
+  }
+  s.source_sequence = proto.source_sequence();
+  return s;
+}
+
+void ToProto(const Sample& s, v1::Sample* proto) {
+  proto->set_machine_id(s.machine_id);
+  proto->set_data_item_id(s.data_item_id);
+  if (s.time) ToProtoTime(*s.time, proto->mutable_time());
+  switch (s.kind) {
+    case ValueKind::kNumber:
+      proto->set_number(s.number);
+      break;
+    case ValueKind::kText:
+      proto->set_text(s.text);
+      break;
+    case ValueKind::kCondition: {
+      v1::ConditionValue* c = proto->mutable_condition();
+      c->set_level(static_cast<v1::ConditionLevel>(s.condition_level));
+      c->set_native_code(s.native_code);
+      c->set_message(s.message);
+      break;
+    }
+    case ValueKind::kUnavailable:
+      proto->mutable_unavailable();
+      break;
+    default:
+      break;
+  }
+  proto->set_source_sequence(s.source_sequence);
+}
+
+void ToProto(const Batch& batch, const BatchOutcome& outcome, v1::IngestSamplesResponse* proto) {
+  proto->set_batch_sequence(batch.batch_sequence);
+  if (outcome.duplicate) {
+    proto->set_duplicate_count(static_cast<int32_t>(batch.samples.size()));
+    return;
+  }
+  proto->set_accepted_count(static_cast<int32_t>(outcome.verdict.accepted.size()));
+  proto->set_rejected_count(static_cast<int32_t>(outcome.verdict.rejected.size()));
+  for (const Rejection& r : outcome.verdict.rejected) {
+    v1::RejectedSample* out = proto->add_rejected_samples();
+    out->set_index(r.index);
+    out->set_reason(static_cast<v1::RejectReason>(r.reason));
+    out->set_message(r.message);
+  }
+}
+
+runtime::OutboxEvent BatchEvent(const Batch& batch, const std::vector<int>& accepted) {
+  v1::IngestSamplesRequest event;
+  event.set_writer_id(batch.writer_id);
+  event.set_batch_sequence(batch.batch_sequence);
+  for (int i : accepted) ToProto(batch.samples[static_cast<size_t>(i)], event.add_samples());
+  return runtime::OutboxEvent{common::NewUuidV4(), "plantmesh.telemetry.v1.IngestSamplesRequest",
+                              event.SerializeAsString()};
+}
+
+}  // namespace plantmesh::telemetry

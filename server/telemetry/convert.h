@@ -1,0 +1,30 @@
+// Conversions between the contract's messages (plantmesh.telemetry.v1) and the domain.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "plantmesh/telemetry/v1/telemetry.pb.h"
+#include "plantmesh/telemetry/v1/telemetry_service.pb.h"
+#include "server/runtime/outbox_event.h"
+#include "server/telemetry/domain.h"
+#include "server/telemetry/store.h"
+
+namespace plantmesh::telemetry {
+
+// The machine of a request (output-only fields ignored). `type_known` receives, per
+// data item, whether its type number is one the contract names.
+Machine MachineFromProto(const v1::Machine& proto, std::vector<bool>* type_known);
+void ToProto(const Machine& machine, v1::Machine* proto);
+
+Sample SampleFromProto(const v1::Sample& proto);
+void ToProto(const Sample& sample, v1::Sample* proto);
+
+// The answer to a committed (or duplicate) batch.
+void ToProto(const Batch& batch, const BatchOutcome& outcome, v1::IngestSamplesResponse* proto);
+
+// The outbox event of a committed batch: an IngestSamplesRequest holding the batch's
+// writer, sequence and accepted samples (what the live tail will fan out).
+runtime::OutboxEvent BatchEvent(const Batch& batch, const std::vector<int>& accepted);
+
+}  // namespace plantmesh::telemetry

@@ -1,0 +1,429 @@
+#include "server/telemetry/domain.h"
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
+#include "plantmesh/common/status_macros.h"
+#include "server/runtime/text_rules.h"
+
+namespace plantmesh::telemetry {
+namespace {
+
+std::string Field(int index, absl::string_view name) {
+  return absl::StrCat("samples[", index, "].", name);
+}
+
+Rejection Reject(int index, RejectReason reason, std::string message) {
+  return Rejection{index, reason, std::move(message)};
+}
+
+absl::string_view CategoryName(Category category) {
+  switch (category) {
+    case Category::kSample:
+      return "SAMPLE";
+    case Category::kEvent:
+      return "EVENT";
+    case Category::kCondition:
+      return "CONDITION";
+    default:
+      return "UNSPECIFIED";
+  }
+}
+
+absl::string_view KindField(ValueKind kind) {
+  switch (kind) {
+    case ValueKind::kNumber:
+      return "number";
+    case ValueKind::kText:
+      return "text";
+    case ValueKind::kCondition:
+      return "condition";
+    case ValueKind::kUnavailable:
+      return "unavailable";
+    default:
+      return "value";
+  }
+}
+
+bool KindFits(Category category, ValueKind kind) {
+  if (kind == ValueKind::kUnavailable) return true;
+  switch (category) {
+    case Category::kSample:
+      return kind == ValueKind::kNumber;
+    case Category::kEvent:
+      return kind == ValueKind::kNumber || kind == ValueKind::kText;
+    case Category::kCondition:
+      return kind == ValueKind::kCondition;
+    default:
+      return false;
+  }
+}
+
+// The first text of the sample that breaks its rule, as "<field>: <why>".
+std::optional<std::string> TextProblem(const Sample& s, int index) {
+  if (!s.machine_id.empty() && !runtime::IsCode(s.machine_id)) {
+    std::optional<std::string> why = runtime::TextViolation(
+        s.machine_id, runtime::TextRule{runtime::TextKind::kCode, runtime::kMaxCodeChars});
+    return absl::StrCat(Field(index, "machine_id"), ": ",
+                        why.value_or(absl::StrCat("must be ", runtime::kCodePattern)));
+  }
+  if (s.machine_id.empty()) return absl::StrCat(Field(index, "machine_id"), ": required");
+  if (!IsDataItemId(s.data_item_id)) {
+    std::optional<std::string> why = runtime::TextViolation(
+        s.data_item_id, runtime::TextRule{runtime::TextKind::kSingleLine, kMaxDataItemIdChars});
+    return absl::StrCat(
+        Field(index, "data_item_id"), ": ",
+        why.value_or("must be 1-64 characters: letters, digits, '_', '-', '.', ':'"));
+  }
+  const runtime::TextRule line{runtime::TextKind::kSingleLine, kMaxTextValueChars};
+  const std::pair<absl::string_view, const std::string*> texts[] = {
+      {"text", &s.text},
+      {"condition.native_code", &s.native_code},
+      {"condition.message", &s.message},
+  };
+  for (const auto& [name, value] : texts) {
+    runtime::TextRule rule = line;
+    if (name == "condition.native_code") rule.max_chars = 64;
+    if (std::optional<std::string> why = runtime::TextViolation(*value, rule)) {
+      return absl::StrCat(Field(index, name), ": ", *why);
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::string Machine::etag() const { return absl::StrCat(version); }
+
+bool IsDataItemId(absl::string_view id) {
+  if (id.empty() || id.size() > static_cast<size_t>(kMaxDataItemIdChars)) return false;
+  return std::all_of(id.begin(), id.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-' || c == '.' || c == ':';
+  });
+}
+
+void CheckMachine(const Machine& machine, const std::string& prefix,
+                  const std::vector<bool>& type_known, runtime::Violations& violations) {
+  if (machine.ideal_cycle_time && (*machine.ideal_cycle_time < absl::ZeroDuration() ||
+                                   *machine.ideal_cycle_time > kMaxIdealCycleTime)) {
+    violations.Add(absl::StrCat(prefix, "ideal_cycle_time"), "must be 0 s to 1 day");
+  }
+  if (machine.data_items.size() > static_cast<size_t>(kMaxDataItems)) {
+    violations.Add(absl::StrCat(prefix, "data_items"),
+                   absl::StrCat("at most ", kMaxDataItems, " data items (",
+                                machine.data_items.size(), " given)"));
+    return;
+  }
+  std::set<std::string> seen;
+  for (size_t i = 0; i < machine.data_items.size(); ++i) {
+    const DataItem& item = machine.data_items[i];
+    const std::string at = absl::StrCat(prefix, "data_items[", i, "].");
+    if (!IsDataItemId(item.id)) {
+      violations.Add(at + "id",
+                     item.id.empty()
+                         ? "required"
+                         : "must be 1-64 characters: letters, digits, '_', '-', '.', ':'");
+    } else if (!seen.insert(item.id).second) {
+      violations.Add(at + "id",
+                     absl::StrCat("duplicate data item id ", runtime::QuoteForMessage(item.id)));
+    }
+    if (item.category == Category::kUnspecified) {
+      violations.Add(at + "category", "required: SAMPLE, EVENT or CONDITION");
+    }
+    if (item.type == 0) {
+      violations.Add(at + "type", "required (DATA_ITEM_TYPE_OTHER for a type not listed)");
+    } else if (i < type_known.size() && !type_known[i]) {
+      violations.Add(at + "type", absl::StrCat("unknown data item type ", item.type));
+    }
+  }
+}
+
+absl::Status CheckUpdateMask(const std::vector<std::string>& paths) {
+  if (paths.empty()) {
+    return runtime::InvalidField("update_mask", "required: name the fields to change");
+  }
+  for (const std::string& path : paths) {
+    if (std::find(std::begin(kUpdatableFields), std::end(kUpdatableFields), path) ==
+        std::end(kUpdatableFields)) {
+      return runtime::InvalidField(
+          "update_mask",
+          absl::StrCat(runtime::QuoteForMessage(path), " cannot be changed; the fields that can: ",
+                       absl::StrJoin(kUpdatableFields, ", ")));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Machine> ApplyMachineUpdate(const Machine& current, const Machine& patch,
+                                           const std::vector<std::string>& paths,
+                                           const std::string& etag, absl::Time now) {
+  if (!etag.empty() && etag != current.etag()) {
+    return runtime::WithErrorInfo(
+        absl::AbortedError(absl::StrCat("machine ", current.id, " changed since etag ", etag,
+                                        " (now ", current.etag(), "): read it again")),
+        "ETAG_MISMATCH", {{"etag", current.etag()}});
+  }
+  PM_RETURN_IF_ERROR(CheckUpdateMask(paths));
+  Machine after = current;
+  for (const std::string& path : paths) {
+    if (path == "display_name") after.display_name = patch.display_name;
+    if (path == "line") after.line = patch.line;
+    if (path == "zone") after.zone = patch.zone;
+    if (path == "ideal_cycle_time") after.ideal_cycle_time = patch.ideal_cycle_time;
+    if (path == "data_items") after.data_items = patch.data_items;
+  }
+  after.version = current.version + 1;
+  after.update_time = now;
+  return after;
+}
+
+absl::StatusOr<MachineQuery> MakeMachineQuery(const std::string& line, const std::string& zone,
+                                              int32_t page_size, const std::string& page_token) {
+  runtime::Violations violations;
+  MachineQuery query;
+  query.line = line;
+  query.zone = zone;
+  if (page_size < 0 || page_size > kMaxMachinePageSize) {
+    violations.Add("page_size", absl::StrCat("must be 0 to ", kMaxMachinePageSize));
+  }
+  query.page_size = page_size == 0 ? kDefaultMachinePageSize : page_size;
+  if (!page_token.empty()) {
+    runtime::FilterFingerprint fingerprint;
+    fingerprint.AddText(line).AddText(zone);
+    query.after =
+        runtime::DecodePageToken(page_token, fingerprint.Hex(), "ListMachines", violations);
+  }
+  PM_RETURN_IF_ERROR(violations.ToStatus());
+  return query;
+}
+
+std::string NextMachinePageToken(const MachineQuery& query, const Machine& last) {
+  runtime::FilterFingerprint fingerprint;
+  fingerprint.AddText(query.line).AddText(query.zone);
+  return runtime::EncodePageToken(runtime::PageCursor{last.create_time, last.seq},
+                                  fingerprint.Hex());
+}
+
+absl::string_view RejectReasonName(RejectReason reason) {
+  switch (reason) {
+    case RejectReason::kUnknownMachine:
+      return "UNKNOWN_MACHINE";
+    case RejectReason::kUnknownDataItem:
+      return "UNKNOWN_DATA_ITEM";
+    case RejectReason::kWrongValueKind:
+      return "WRONG_VALUE_KIND";
+    case RejectReason::kNotFinite:
+      return "NOT_FINITE";
+    case RejectReason::kTimeInFuture:
+      return "TIME_IN_FUTURE";
+    case RejectReason::kTimeOutOfRange:
+      return "TIME_OUT_OF_RANGE";
+    case RejectReason::kInvalidText:
+      return "INVALID_TEXT";
+    default:
+      return "UNSPECIFIED";
+  }
+}
+
+std::optional<Rejection> JudgeSample(const Sample& s, int index, const Catalog& catalog,
+                                     absl::Time now, const IngestLimits& limits) {
+  if (std::optional<std::string> problem = TextProblem(s, index)) {
+    return Reject(index, RejectReason::kInvalidText, *std::move(problem));
+  }
+  auto machine = catalog.find(s.machine_id);
+  if (machine == catalog.end()) {
+    return Reject(
+        index, RejectReason::kUnknownMachine,
+        absl::StrCat(Field(index, "machine_id"), ": no machine ", s.machine_id, " is registered"));
+  }
+  auto item = machine->second.find(s.data_item_id);
+  if (item == machine->second.end()) {
+    return Reject(index, RejectReason::kUnknownDataItem,
+                  absl::StrCat(Field(index, "data_item_id"), ": machine ", s.machine_id,
+                               " has no data item ", runtime::QuoteForMessage(s.data_item_id)));
+  }
+  if (!s.time) {
+    return Reject(index, RejectReason::kTimeOutOfRange,
+                  absl::StrCat(Field(index, "time"), ": required"));
+  }
+  if (*s.time < now - limits.retention) {
+    return Reject(index, RejectReason::kTimeOutOfRange,
+                  absl::StrCat(Field(index, "time"), ": ", absl::FormatTime(*s.time),
+                               " is older than the retention period (",
+                               absl::FormatDuration(limits.retention), ")"));
+  }
+  if (*s.time > now + limits.max_future_skew) {
+    return Reject(
+        index, RejectReason::kTimeInFuture,
+        absl::StrCat(Field(index, "time"), ": ", absl::FormatTime(*s.time), " is more than ",
+                     absl::FormatDuration(limits.max_future_skew), " ahead of the server's clock"));
+  }
+  if (!KindFits(item->second, s.kind)) {
+    return Reject(index, RejectReason::kWrongValueKind,
+                  s.kind == ValueKind::kNone
+                      ? absl::StrCat(Field(index, "value"), ": required")
+                      : absl::StrCat(Field(index, KindField(s.kind)), ": data item ",
+                                     s.data_item_id, " is a ", CategoryName(item->second),
+                                     ", which does not take a ", KindField(s.kind)));
+  }
+  if (s.kind == ValueKind::kCondition && (s.condition_level < 1 || s.condition_level > 3)) {
+    return Reject(index, RejectReason::kWrongValueKind,
+                  absl::StrCat(Field(index, "condition.level"), ": NORMAL, WARNING or FAULT"));
+  }
+  if (s.kind == ValueKind::kNumber && !std::isfinite(s.number)) {
+    return Reject(index, RejectReason::kNotFinite,
+                  absl::StrCat(Field(index, "number"), ": ",
+                               std::isnan(s.number) ? "NaN" : "infinity", " is not a value"));
+  }
+  return std::nullopt;
+}
+
+Verdict JudgeBatch(const std::vector<Sample>& samples, const Catalog& catalog, absl::Time now,
+                   const IngestLimits& limits) {
+  Verdict verdict;
+  verdict.accepted.reserve(samples.size());
+  for (size_t i = 0; i < samples.size(); ++i) {
+    std::optional<Rejection> rejection =
+        JudgeSample(samples[i], static_cast<int>(i), catalog, now, limits);
+    if (rejection) {
+      verdict.rejected.push_back(*std::move(rejection));
+    } else {
+      verdict.accepted.push_back(static_cast<int>(i));
+    }
+  }
+  return verdict;
+}
+
+absl::Status CheckBatchFrame(const std::string& writer_id, uint64_t batch_sequence,
+                             size_t sample_count) {
+  runtime::Violations violations;
+  if (writer_id.empty()) violations.Add("writer_id", "required");
+  if (batch_sequence == 0) violations.Add("batch_sequence", "required: from 1");
+  if (batch_sequence > static_cast<uint64_t>(INT64_MAX)) {
+    violations.Add("batch_sequence", "at most 9223372036854775807");
+  }
+  if (sample_count == 0 || sample_count > static_cast<size_t>(kMaxSamplesPerBatch)) {
+    violations.Add("samples", absl::StrCat("1 to ", kMaxSamplesPerBatch, " samples per batch (",
+                                           sample_count, " given)"));
+  }
+  return violations.ToStatus();
+}
+
+std::vector<int> NewestPerDataItem(const std::vector<Sample>& samples,
+                                   const std::vector<int>& accepted) {
+  std::map<std::pair<absl::string_view, absl::string_view>, int> newest;
+  for (int i : accepted) {
+    const Sample& s = samples[static_cast<size_t>(i)];
+    auto [it, inserted] = newest.try_emplace({s.machine_id, s.data_item_id}, i);
+    if (!inserted && *samples[static_cast<size_t>(it->second)].time <= *s.time) it->second = i;
+  }
+  std::vector<int> out;
+  out.reserve(newest.size());
+  for (const auto& entry : newest) out.push_back(entry.second);
+  return out;
+}
+
+absl::StatusOr<SampleQuery> MakeSampleQuery(const std::string& machine_id,
+                                            std::vector<std::string> data_item_ids,
+                                            std::optional<absl::Time> start_time,
+                                            std::optional<absl::Time> end_time, int32_t page_size,
+                                            const std::string& page_token) {
+  runtime::Violations violations;
+  SampleQuery query;
+  query.machine_id = machine_id;
+  if (machine_id.empty()) violations.Add("machine_id", "required");
+  std::sort(data_item_ids.begin(), data_item_ids.end());
+  data_item_ids.erase(std::unique(data_item_ids.begin(), data_item_ids.end()), data_item_ids.end());
+  query.data_item_ids = std::move(data_item_ids);
+  if (!start_time) violations.Add("start_time", "required");
+  if (!end_time) violations.Add("end_time", "required");
+  if (start_time && end_time && *end_time <= *start_time) {
+    violations.Add("end_time", "must be after start_time");
+  }
+  query.start_time = start_time.value_or(absl::UnixEpoch());
+  query.end_time = end_time.value_or(absl::UnixEpoch());
+  if (page_size < 0 || page_size > kMaxSamplePageSize) {
+    violations.Add("page_size", absl::StrCat("must be 0 to ", kMaxSamplePageSize));
+  }
+  query.page_size = page_size == 0 ? kDefaultSamplePageSize : page_size;
+  if (!page_token.empty() && violations.empty()) {
+    runtime::FilterFingerprint fingerprint;
+    fingerprint.AddText(machine_id)
+        .AddText(absl::StrJoin(query.data_item_ids, ","))
+        .AddTime(query.start_time)
+        .AddTime(query.end_time);
+    query.after =
+        runtime::DecodePageToken(page_token, fingerprint.Hex(), "QuerySamples", violations);
+  }
+  PM_RETURN_IF_ERROR(violations.ToStatus());
+  return query;
+}
+
+std::string NextSamplePageToken(const SampleQuery& query, const StoredSample& last) {
+  runtime::FilterFingerprint fingerprint;
+  fingerprint.AddText(query.machine_id)
+      .AddText(absl::StrJoin(query.data_item_ids, ","))
+      .AddTime(query.start_time)
+      .AddTime(query.end_time);
+  return runtime::EncodePageToken(runtime::PageCursor{*last.sample.time, last.key},
+                                  fingerprint.Hex());
+}
+
+absl::Status CheckLatestSelection(const std::vector<std::string>& machine_ids) {
+  if (machine_ids.empty()) return runtime::InvalidField("machine_ids", "required: 1 to 500 ids");
+  if (machine_ids.size() > static_cast<size_t>(kMaxLatestMachines)) {
+    return runtime::InvalidField(
+        "machine_ids",
+        absl::StrCat("at most ", kMaxLatestMachines, " ids (", machine_ids.size(), " given)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Time DayStart(absl::Time t) {
+  const int64_t seconds = absl::ToUnixSeconds(t);
+  int64_t day = seconds / 86400;
+  if (seconds % 86400 < 0) --day;
+  return absl::FromUnixSeconds(day * 86400);
+}
+
+std::vector<absl::Time> DaysToKeep(absl::Time now, absl::Duration retention, int ahead_days) {
+  std::vector<absl::Time> days;
+  const absl::Time last = DayStart(now) + absl::Hours(24) * ahead_days;
+  for (absl::Time day = DayStart(now - retention); day <= last; day += absl::Hours(24)) {
+    days.push_back(day);
+  }
+  return days;
+}
+
+bool DayExpired(absl::Time day, absl::Time now, absl::Duration retention) {
+  return day + absl::Hours(24) <= now - retention;
+}
+
+std::string PartitionName(absl::Time day) {
+  return absl::StrCat("samples_", absl::FormatTime("%Y%m%d", day, absl::UTCTimeZone()));
+}
+
+std::optional<absl::Time> DayOfPartition(absl::string_view name) {
+  if (!absl::ConsumePrefix(&name, "samples_") || name.size() != 8) return std::nullopt;
+  int year = 0;
+  int month = 0;
+  int day = 0;
+  if (!absl::SimpleAtoi(name.substr(0, 4), &year) || !absl::SimpleAtoi(name.substr(4, 2), &month) ||
+      !absl::SimpleAtoi(name.substr(6, 2), &day)) {
+    return std::nullopt;
+  }
+  const absl::Time t = absl::FromCivil(absl::CivilDay(year, month, day), absl::UTCTimeZone());
+  // A date that does not exist (20230231) normalises to another: refuse it.
+  if (PartitionName(t) != absl::StrCat("samples_", name)) return std::nullopt;
+  return t;
+}
+
+}  // namespace plantmesh::telemetry

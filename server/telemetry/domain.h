@@ -1,0 +1,226 @@
+// The telemetry service's rules over machines and samples, free of gRPC, protobuf and
+// SQL: what a machine may look like, which sample of a batch is stored and which is
+// rejected (and why, naming the field), and the paging of machines and samples.
+// Enum values are the contract's numbers (plantmesh.telemetry.v1), so conversions are
+// casts checked by the contract's own IsValid.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "server/runtime/errors.h"
+#include "server/runtime/page_token.h"
+
+namespace plantmesh::telemetry {
+
+// MTConnect's data item category (DataItemCategory).
+enum class Category : int { kUnspecified = 0, kSample = 1, kEvent = 2, kCondition = 3 };
+
+// Limits of the contract (telemetry.proto, telemetry_service.proto).
+inline constexpr int kMaxDataItems = 500;
+inline constexpr int kMaxDataItemIdChars = 64;
+inline constexpr int kMaxSamplesPerBatch = 10000;
+inline constexpr int kMaxWriterIdChars = 128;
+inline constexpr int kMaxTextValueChars = 512;
+inline constexpr absl::Duration kMaxIdealCycleTime = absl::Hours(24);
+
+struct DataItem {
+  std::string id;    // the machine's own id, e.g. MTConnect dataItemId `Xact`
+  std::string name;  // human-readable
+  Category category = Category::kUnspecified;
+  int type = 0;  // DataItemType's number; 0 = unset
+  std::string units;
+  std::string native_units;
+};
+
+struct Machine {
+  std::string id;  // plant code, e.g. CNC-07
+  std::string display_name;
+  std::string line;
+  std::string zone;
+  std::optional<absl::Duration> ideal_cycle_time;
+  std::vector<DataItem> data_items;
+  absl::Time create_time;
+  absl::Time update_time;
+  int64_t version = 0;  // 1 when registered, +1 per stored change
+
+  // What the API shows as the machine's etag: its version in decimal.
+  std::string etag() const;
+  // Registration order, the order ListMachines pages in (unique, from the store).
+  int64_t seq = 0;
+};
+
+// The fields UpdateMachine's update_mask may name.
+inline constexpr absl::string_view kUpdatableFields[] = {"display_name", "line", "zone",
+                                                         "ideal_cycle_time", "data_items"};
+
+// Every rule a machine must keep beyond the contract's text rules (which the runtime
+// checks before the handler): data item ids unique and of the id pattern (1-64 letters,
+// digits, `_`, `-`, `.`, `:`), category and type set (`type_known`: the proto enum
+// knows the number), ideal cycle time 0 s .. 1 day, at most 500 data items. Adds a
+// violation per broken rule, named from `prefix` (e.g. `machine.data_items[2].id`).
+void CheckMachine(const Machine& machine, const std::string& prefix,
+                  const std::vector<bool>& type_known, runtime::Violations& violations);
+
+// Whether `id` has the data item id pattern.
+bool IsDataItemId(absl::string_view id);
+
+// UpdateMachine: `current` with the fields of `patch` that `paths` names, version +1,
+// update_time `now`. INVALID_ARGUMENT for an empty mask or a path it cannot change
+// (`update_mask`); ABORTED when `etag` is set and not current's (stale).
+absl::StatusOr<Machine> ApplyMachineUpdate(const Machine& current, const Machine& patch,
+                                           const std::vector<std::string>& paths,
+                                           const std::string& etag, absl::Time now);
+// The update_mask's paths alone (before the machine is read): INVALID_ARGUMENT when
+// empty or naming a field that cannot change.
+absl::Status CheckUpdateMask(const std::vector<std::string>& paths);
+
+// ListMachines' query: filters and where the page starts.
+struct MachineQuery {
+  std::string line;  // "" = any
+  std::string zone;
+  int page_size = 100;
+  std::optional<runtime::PageCursor> after;  // (create_time, seq) of the last one seen
+};
+inline constexpr int kDefaultMachinePageSize = 100;
+inline constexpr int kMaxMachinePageSize = 1000;
+absl::StatusOr<MachineQuery> MakeMachineQuery(const std::string& line, const std::string& zone,
+                                              int32_t page_size, const std::string& page_token);
+std::string NextMachinePageToken(const MachineQuery& query, const Machine& last);
+
+// ---- Samples ----
+
+enum class ValueKind : int { kNone = 0, kNumber = 1, kText = 2, kCondition = 3, kUnavailable = 4 };
+
+// One observation as it arrives or is stored.
+struct Sample {
+  std::string machine_id;
+  std::string data_item_id;
+  std::optional<absl::Time> time;  // unset: refused
+  ValueKind kind = ValueKind::kNone;
+  double number = 0;
+  std::string text;              // kText
+  int condition_level = 0;       // kCondition: ConditionLevel's number (1 NORMAL .. 3 FAULT)
+  std::string native_code;       // kCondition
+  std::string message;           // kCondition
+  uint64_t source_sequence = 0;  // 0 = none
+};
+
+// RejectReason's numbers.
+enum class RejectReason : int {
+  kUnspecified = 0,
+  kUnknownMachine = 1,
+  kUnknownDataItem = 2,
+  kWrongValueKind = 3,
+  kNotFinite = 4,
+  kTimeInFuture = 5,
+  kTimeOutOfRange = 6,
+  kInvalidText = 7,
+};
+inline constexpr int kRejectReasonCount = 8;
+// E.g. "UNKNOWN_MACHINE", for logs and figures.
+absl::string_view RejectReasonName(RejectReason reason);
+
+struct Rejection {
+  int index = 0;  // in the batch, from 0
+  RejectReason reason = RejectReason::kUnspecified;
+  std::string message;  // names the field: `samples[3].number: NaN is not a value`
+};
+
+// The facts a batch is judged on: the data items (id -> category) of each registered
+// machine the batch names. A machine absent here is unknown.
+using Catalog = std::map<std::string, std::map<std::string, Category>>;
+
+struct IngestLimits {
+  absl::Duration max_future_skew = absl::Minutes(5);  // [telemetry] max-future-skew-seconds
+  absl::Duration retention = absl::Hours(24 * 30);    // [telemetry] retention-days
+};
+
+// Why sample `index` cannot be stored, or nullopt. In this order: its text breaks the
+// input rules (INVALID_TEXT: machine_id a plant code, data_item_id the id pattern, text
+// and condition fields single lines within their lengths), the machine is not
+// registered, it has no such data item, the time is unset or older than
+// `now - retention` (TIME_OUT_OF_RANGE) or later than `now + max_future_skew`
+// (TIME_IN_FUTURE), the value's kind does not fit the category (SAMPLE: number; EVENT:
+// number or text; CONDITION: a condition with its level set; any: unavailable; none
+// given: WRONG_VALUE_KIND), the number is NaN or infinite (NOT_FINITE).
+std::optional<Rejection> JudgeSample(const Sample& sample, int index, const Catalog& catalog,
+                                     absl::Time now, const IngestLimits& limits);
+
+// A whole batch: the indexes of the samples to store, in order, and the rejections.
+struct Verdict {
+  std::vector<int> accepted;
+  std::vector<Rejection> rejected;
+};
+Verdict JudgeBatch(const std::vector<Sample>& samples, const Catalog& catalog, absl::Time now,
+                   const IngestLimits& limits);
+
+// The batch's frame (writer_id, batch_sequence, 1..10,000 samples): INVALID_ARGUMENT
+// naming the field; a malformed batch ends the stream.
+absl::Status CheckBatchFrame(const std::string& writer_id, uint64_t batch_sequence,
+                             size_t sample_count);
+
+// For each (machine, data item) among `accepted` samples of `samples`, the index of the
+// newest one (by time; of equal times the later in the batch): what the latest values
+// become, unless the store holds a newer one.
+std::vector<int> NewestPerDataItem(const std::vector<Sample>& samples,
+                                   const std::vector<int>& accepted);
+
+// ---- Queries ----
+
+struct SampleQuery {
+  std::string machine_id;
+  std::vector<std::string> data_item_ids;  // sorted, unique; empty = all
+  absl::Time start_time;                   // inclusive
+  absl::Time end_time;                     // exclusive
+  int page_size = 1000;
+  std::optional<runtime::PageCursor> after;  // (time, sample key) of the last one seen
+};
+inline constexpr int kDefaultSamplePageSize = 1000;
+inline constexpr int kMaxSamplePageSize = 10000;
+
+// A stored sample with its key: the order of samples of equal time (the order they
+// were stored).
+struct StoredSample {
+  Sample sample;
+  int64_t key = 0;
+};
+
+absl::StatusOr<SampleQuery> MakeSampleQuery(const std::string& machine_id,
+                                            std::vector<std::string> data_item_ids,
+                                            std::optional<absl::Time> start_time,
+                                            std::optional<absl::Time> end_time, int32_t page_size,
+                                            const std::string& page_token);
+std::string NextSamplePageToken(const SampleQuery& query, const StoredSample& last);
+
+// GetLatestValues' selection: 1-500 machine ids, data item ids optional.
+inline constexpr int kMaxLatestMachines = 500;
+absl::Status CheckLatestSelection(const std::vector<std::string>& machine_ids);
+
+// The key of sample `index` of the batch numbered `batch_id` (the store's counter):
+// unique, growing in storage order.
+inline int64_t SampleKey(int64_t batch_id, int index) { return batch_id * 16384 + index; }
+
+// ---- Partitions ----
+
+// The UTC day partitions samples are stored in: [day, day + 1 day).
+absl::Time DayStart(absl::Time t);
+// The days that must exist at `now`: from the day of `now - retention` to the day of
+// `now + ahead_days` (inclusive), oldest first.
+std::vector<absl::Time> DaysToKeep(absl::Time now, absl::Duration retention, int ahead_days);
+// Whether the partition of `day` holds only samples older than `now - retention`, so it
+// may be dropped whole.
+bool DayExpired(absl::Time day, absl::Time now, absl::Duration retention);
+// The partition's table name in the schema, e.g. samples_20240307.
+std::string PartitionName(absl::Time day);
+// The day of a partition name, or nullopt for another table.
+std::optional<absl::Time> DayOfPartition(absl::string_view name);
+
+}  // namespace plantmesh::telemetry

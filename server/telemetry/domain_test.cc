@@ -1,0 +1,339 @@
+#include "server/telemetry/domain.h"
+
+#include <cmath>
+#include <limits>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/runtime/errors.h"
+
+namespace plantmesh::telemetry {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+const absl::Time kNow = absl::FromUnixSeconds(1700000000);  // 2023-11-14T22:13:20Z
+
+Catalog Plant() {
+  return {{"CNC-07",
+           {{"Xact", Category::kEvent},
+            {"S1speed", Category::kSample},
+            {"servo:cond", Category::kCondition}}}};
+}
+
+Sample Number(std::string item, double value, absl::Time t = kNow) {
+  Sample s;
+  s.machine_id = "CNC-07";
+  s.data_item_id = std::move(item);
+  s.time = t;
+  s.kind = ValueKind::kNumber;
+  s.number = value;
+  return s;
+}
+
+std::optional<Rejection> Judge(const Sample& s) {
+  return JudgeSample(s, 3, Plant(), kNow, IngestLimits{});
+}
+
+TEST(JudgeSampleTest, AcceptsEachKindItsCategoryTakes) {
+  EXPECT_FALSE(Judge(Number("S1speed", 1200.5)));
+  EXPECT_FALSE(Judge(Number("Xact", 42)));
+  Sample text = Number("Xact", 0);
+  text.kind = ValueKind::kText;
+  text.text = "ACTIVE";
+  EXPECT_FALSE(Judge(text));
+  Sample cond = Number("servo:cond", 0);
+  cond.kind = ValueKind::kCondition;
+  cond.condition_level = 3;
+  cond.native_code = "SV0401";
+  EXPECT_FALSE(Judge(cond));
+  for (const char* item : {"S1speed", "Xact", "servo:cond"}) {
+    Sample unavailable = Number(item, 0);
+    unavailable.kind = ValueKind::kUnavailable;
+    EXPECT_FALSE(Judge(unavailable)) << item;
+  }
+}
+
+TEST(JudgeSampleTest, UnknownMachine) {
+  Sample s = Number("S1speed", 1);
+  s.machine_id = "CNC-99";
+  std::optional<Rejection> r = Judge(s);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->reason, RejectReason::kUnknownMachine);
+  EXPECT_EQ(r->index, 3);
+  EXPECT_THAT(r->message, HasSubstr("samples[3].machine_id"));
+}
+
+TEST(JudgeSampleTest, UnknownDataItem) {
+  std::optional<Rejection> r = Judge(Number("S2speed", 1));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->reason, RejectReason::kUnknownDataItem);
+  EXPECT_THAT(r->message, HasSubstr("samples[3].data_item_id"));
+}
+
+TEST(JudgeSampleTest, WrongValueKind) {
+  Sample text = Number("S1speed", 0);
+  text.kind = ValueKind::kText;
+  text.text = "fast";
+  std::optional<Rejection> r = Judge(text);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->reason, RejectReason::kWrongValueKind);
+  EXPECT_THAT(r->message, HasSubstr("samples[3].text"));
+  EXPECT_THAT(r->message, HasSubstr("SAMPLE"));
+
+  Sample none = Number("S1speed", 0);
+  none.kind = ValueKind::kNone;
+  r = Judge(none);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->reason, RejectReason::kWrongValueKind);
+  EXPECT_THAT(r->message, HasSubstr("samples[3].value: required"));
+
+  Sample number_for_condition = Number("servo:cond", 1);
+  r = Judge(number_for_condition);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->reason, RejectReason::kWrongValueKind);
+
+  Sample level_unset = Number("servo:cond", 0);
+  level_unset.kind = ValueKind::kCondition;
+  r = Judge(level_unset);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->reason, RejectReason::kWrongValueKind);
+  EXPECT_THAT(r->message, HasSubstr("samples[3].condition.level"));
+}
+
+TEST(JudgeSampleTest, NotFinite) {
+  for (double v : {std::nan(""), std::numeric_limits<double>::infinity(),
+                   -std::numeric_limits<double>::infinity()}) {
+    std::optional<Rejection> r = Judge(Number("S1speed", v));
+    ASSERT_TRUE(r) << v;
+    EXPECT_EQ(r->reason, RejectReason::kNotFinite);
+    EXPECT_THAT(r->message, HasSubstr("samples[3].number"));
+  }
+}
+
+TEST(JudgeSampleTest, TimeInFutureBeyondSkewOnly) {
+  const IngestLimits limits;
+  EXPECT_FALSE(Judge(Number("S1speed", 1, kNow + limits.max_future_skew)));
+  std::optional<Rejection> r =
+      Judge(Number("S1speed", 1, kNow + limits.max_future_skew + absl::Microseconds(1)));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->reason, RejectReason::kTimeInFuture);
+  EXPECT_THAT(r->message, HasSubstr("samples[3].time"));
+}
+
+TEST(JudgeSampleTest, TimeOlderThanRetentionOrUnset) {
+  const IngestLimits limits;
+  EXPECT_FALSE(Judge(Number("S1speed", 1, kNow - limits.retention)));
+  std::optional<Rejection> r =
+      Judge(Number("S1speed", 1, kNow - limits.retention - absl::Microseconds(1)));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->reason, RejectReason::kTimeOutOfRange);
+  Sample unset = Number("S1speed", 1);
+  unset.time.reset();
+  r = Judge(unset);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->reason, RejectReason::kTimeOutOfRange);
+  EXPECT_THAT(r->message, HasSubstr("samples[3].time: required"));
+}
+
+TEST(JudgeSampleTest, InvalidText) {
+  Sample control = Number("Xact", 0);
+  control.kind = ValueKind::kText;
+  control.text = "ACT\x01IVE";
+  std::optional<Rejection> r = Judge(control);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->reason, RejectReason::kInvalidText);
+  EXPECT_THAT(r->message, HasSubstr("samples[3].text"));
+
+  Sample long_text = Number("Xact", 0);
+  long_text.kind = ValueKind::kText;
+  long_text.text = std::string(513, 'a');
+  r = Judge(long_text);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->reason, RejectReason::kInvalidText);
+
+  Sample bad_item = Number("bad item!", 1);
+  r = Judge(bad_item);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->reason, RejectReason::kInvalidText);
+  EXPECT_THAT(r->message, HasSubstr("samples[3].data_item_id"));
+
+  Sample lower_machine = Number("S1speed", 1);
+  lower_machine.machine_id = "cnc-07";
+  r = Judge(lower_machine);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->reason, RejectReason::kInvalidText);
+  EXPECT_THAT(r->message, HasSubstr("samples[3].machine_id"));
+
+  Sample no_machine = Number("S1speed", 1);
+  no_machine.machine_id.clear();
+  r = Judge(no_machine);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->reason, RejectReason::kInvalidText);
+}
+
+TEST(JudgeBatchTest, MixedBatchAcceptsTheValidRest) {
+  std::vector<Sample> batch = {Number("S1speed", 1), Number("S1speed", std::nan("")),
+                               Number("nope", 2), Number("Xact", 3)};
+  Verdict v = JudgeBatch(batch, Plant(), kNow, IngestLimits{});
+  EXPECT_THAT(v.accepted, ElementsAre(0, 3));
+  ASSERT_EQ(v.rejected.size(), 2u);
+  EXPECT_EQ(v.rejected[0].index, 1);
+  EXPECT_EQ(v.rejected[0].reason, RejectReason::kNotFinite);
+  EXPECT_EQ(v.rejected[1].index, 2);
+  EXPECT_EQ(v.rejected[1].reason, RejectReason::kUnknownDataItem);
+}
+
+TEST(NewestPerDataItemTest, NewestByTimeLaterOfEqualTimes) {
+  std::vector<Sample> batch = {Number("S1speed", 1, kNow),
+                               Number("S1speed", 2, kNow - absl::Seconds(1)),
+                               Number("Xact", 3, kNow), Number("Xact", 4, kNow)};
+  EXPECT_THAT(NewestPerDataItem(batch, {0, 1, 2, 3}), ElementsAre(0, 3));
+  EXPECT_THAT(NewestPerDataItem(batch, {1, 2}), ElementsAre(1, 2));
+}
+
+TEST(CheckBatchFrameTest, NamesTheField) {
+  EXPECT_TRUE(CheckBatchFrame("w", 1, 1).ok());
+  absl::Status s = CheckBatchFrame("", 0, 0);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  std::vector<std::string> fields;
+  for (const auto& v : runtime::FieldViolationsOf(s)) fields.push_back(v.field);
+  EXPECT_THAT(fields, ElementsAre("writer_id", "batch_sequence", "samples"));
+  EXPECT_FALSE(CheckBatchFrame("w", 1, 10001).ok());
+}
+
+Machine Cnc() {
+  Machine m;
+  m.id = "CNC-07";
+  m.data_items = {{"Xact", "Execution", Category::kEvent, 2, "", ""},
+                  {"S1speed", "Spindle", Category::kSample, 5, "REVOLUTION/MINUTE", ""}};
+  return m;
+}
+
+std::vector<std::string> Fields(const runtime::Violations& v) {
+  std::vector<std::string> out;
+  for (const auto& item : v.items()) out.push_back(item.field);
+  return out;
+}
+
+TEST(CheckMachineTest, ValidMachinePasses) {
+  runtime::Violations v;
+  CheckMachine(Cnc(), "machine.", {true, true}, v);
+  EXPECT_TRUE(v.empty());
+}
+
+TEST(CheckMachineTest, NamesEachBrokenDataItemField) {
+  Machine m = Cnc();
+  m.data_items.push_back({"Xact", "dup", Category::kEvent, 2, "", ""});
+  m.data_items.push_back({"has space", "", Category::kUnspecified, 0, "", ""});
+  m.data_items.push_back({"ok.id:1", "", Category::kSample, 999, "", ""});
+  m.ideal_cycle_time = absl::Hours(25);
+  runtime::Violations v;
+  CheckMachine(m, "machine.", {true, true, true, true, false}, v);
+  EXPECT_THAT(Fields(v), ElementsAre("machine.ideal_cycle_time", "machine.data_items[2].id",
+                                     "machine.data_items[3].id", "machine.data_items[3].category",
+                                     "machine.data_items[3].type", "machine.data_items[4].type"));
+}
+
+TEST(CheckMachineTest, AtMost500DataItems) {
+  Machine m;
+  m.id = "M";
+  for (int i = 0; i < 501; ++i) {
+    m.data_items.push_back({"i" + std::to_string(i), "", Category::kSample, 1, "", ""});
+  }
+  runtime::Violations v;
+  CheckMachine(m, "machine.", {}, v);
+  EXPECT_THAT(Fields(v), ElementsAre("machine.data_items"));
+  m.data_items.pop_back();
+  runtime::Violations ok;
+  CheckMachine(m, "machine.", {}, ok);
+  EXPECT_TRUE(ok.empty());
+}
+
+TEST(IsDataItemIdTest, Pattern) {
+  EXPECT_TRUE(IsDataItemId("Xact"));
+  EXPECT_TRUE(IsDataItemId("a_b-c.d:e9"));
+  EXPECT_TRUE(IsDataItemId(std::string(64, 'x')));
+  EXPECT_FALSE(IsDataItemId(std::string(65, 'x')));
+  EXPECT_FALSE(IsDataItemId(""));
+  EXPECT_FALSE(IsDataItemId("a b"));
+  EXPECT_FALSE(IsDataItemId("a/b"));
+}
+
+TEST(ApplyMachineUpdateTest, StaleEtagIsAborted) {
+  Machine current = Cnc();
+  current.version = 3;
+  Machine patch;
+  patch.display_name = "Lathe";
+  absl::StatusOr<Machine> stale = ApplyMachineUpdate(current, patch, {"display_name"}, "2", kNow);
+  EXPECT_EQ(stale.status().code(), absl::StatusCode::kAborted);
+  absl::StatusOr<Machine> fresh = ApplyMachineUpdate(current, patch, {"display_name"}, "3", kNow);
+  ASSERT_TRUE(fresh.ok()) << fresh.status();
+  EXPECT_EQ(fresh->display_name, "Lathe");
+  EXPECT_EQ(fresh->version, 4);
+  EXPECT_EQ(fresh->data_items.size(), 2u);  // not in the mask: kept
+  EXPECT_EQ(ApplyMachineUpdate(current, patch, {"id"}, "", kNow).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ApplyMachineUpdate(current, patch, {}, "", kNow).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(PagingTest, MachineTokenIsBoundToItsFilter) {
+  absl::StatusOr<MachineQuery> q = MakeMachineQuery("LINE-2", "", 0, "");
+  ASSERT_TRUE(q.ok());
+  EXPECT_EQ(q->page_size, 100);
+  Machine last = Cnc();
+  last.create_time = kNow;
+  last.seq = 7;
+  const std::string token = NextMachinePageToken(*q, last);
+  absl::StatusOr<MachineQuery> next = MakeMachineQuery("LINE-2", "", 0, token);
+  ASSERT_TRUE(next.ok());
+  ASSERT_TRUE(next->after);
+  EXPECT_EQ(next->after->id, 7);
+  EXPECT_EQ(MakeMachineQuery("LINE-3", "", 0, token).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(MakeMachineQuery("", "", 1001, "").status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(PagingTest, SampleQueryChecksRangeAndToken) {
+  EXPECT_EQ(MakeSampleQuery("CNC-07", {}, kNow, kNow, 0, "").status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(MakeSampleQuery("CNC-07", {}, std::nullopt, kNow, 0, "").status().code(),
+            absl::StatusCode::kInvalidArgument);
+  absl::StatusOr<SampleQuery> q =
+      MakeSampleQuery("CNC-07", {"b", "a", "b"}, kNow - absl::Hours(1), kNow, 0, "");
+  ASSERT_TRUE(q.ok());
+  EXPECT_THAT(q->data_item_ids, ElementsAre("a", "b"));
+  EXPECT_EQ(q->page_size, 1000);
+  StoredSample last{Number("a", 1), 42};
+  const std::string token = NextSamplePageToken(*q, last);
+  // The same filter in another order is the same query.
+  absl::StatusOr<SampleQuery> next =
+      MakeSampleQuery("CNC-07", {"a", "b"}, kNow - absl::Hours(1), kNow, 0, token);
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ(next->after->id, 42);
+  EXPECT_EQ(MakeSampleQuery("CNC-07", {"a"}, kNow - absl::Hours(1), kNow, 0, token).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(PartitionTest, DaysToKeepSpanRetentionToAhead) {
+  const absl::Time now = absl::FromUnixSeconds(1700000000);  // 2023-11-14T22:13:20Z
+  std::vector<absl::Time> days = DaysToKeep(now, absl::Hours(24 * 2), 3);
+  ASSERT_EQ(days.size(), 6u);  // 11-12 .. 11-17
+  EXPECT_EQ(PartitionName(days.front()), "samples_20231112");
+  EXPECT_EQ(PartitionName(days.back()), "samples_20231117");
+}
+
+TEST(PartitionTest, ExpiredOnlyWhenTheWholeDayIsOlderThanRetention) {
+  const absl::Time now = absl::FromUnixSeconds(1700000000);  // 2023-11-14T22:13:20Z
+  const absl::Duration retention = absl::Hours(24 * 2);      // cut: 11-12T22:13:20
+  EXPECT_TRUE(DayExpired(*DayOfPartition("samples_20231111"), now, retention));
+  EXPECT_FALSE(DayExpired(*DayOfPartition("samples_20231112"), now, retention));
+  EXPECT_FALSE(DayOfPartition("samples_default"));
+  EXPECT_FALSE(DayOfPartition("other_20231112"));
+  EXPECT_EQ(DayStart(absl::FromUnixSeconds(-1)), absl::FromUnixSeconds(-86400));
+}
+
+}  // namespace
+}  // namespace plantmesh::telemetry

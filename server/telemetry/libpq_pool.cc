@@ -1,0 +1,147 @@
+#include "server/telemetry/libpq_pool.h"
+
+#include <libpq-fe.h>
+
+#include <condition_variable>
+#include <mutex>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace plantmesh::telemetry {
+
+struct LibpqPool::State {
+  LibpqPoolOptions options;
+  std::mutex mu;
+  std::condition_variable freed;
+  std::vector<PGconn*> conns;  // nullptr: not open
+  std::vector<bool> busy;
+};
+
+LibpqPool::Lease::Lease(Lease&& other) noexcept
+    : pool_(other.pool_), slot_(other.slot_), conn_(other.conn_) {
+  other.pool_ = nullptr;
+}
+
+LibpqPool::Lease::~Lease() {
+  if (pool_ != nullptr) pool_->Release(slot_);
+}
+
+std::unique_ptr<LibpqPool> LibpqPool::Create(LibpqPoolOptions options) {
+  return std::unique_ptr<LibpqPool>(new LibpqPool(std::move(options)));
+}
+
+LibpqPool::LibpqPool(LibpqPoolOptions options) : state_(std::make_unique<State>()) {
+  state_->options = std::move(options);
+  const size_t size = static_cast<size_t>(std::max(1, state_->options.size));
+  state_->conns.assign(size, nullptr);
+  state_->busy.assign(size, false);
+}
+
+LibpqPool::~LibpqPool() {
+  for (PGconn* conn : state_->conns) {
+    if (conn != nullptr) PQfinish(conn);
+  }
+}
+
+void LibpqPool::Release(int slot) {
+  {
+    std::lock_guard<std::mutex> lock(state_->mu);
+    PGconn*& conn = state_->conns[static_cast<size_t>(slot)];
+    // A connection left inside a transaction (a failure mid-batch) or broken is closed:
+    // the next Acquire opens a clean one.
+    if (conn != nullptr &&
+        (PQstatus(conn) != CONNECTION_OK || PQtransactionStatus(conn) != PQTRANS_IDLE)) {
+      PQfinish(conn);
+      conn = nullptr;
+    }
+    state_->busy[static_cast<size_t>(slot)] = false;
+  }
+  state_->freed.notify_one();
+}
+
+absl::StatusOr<LibpqPool::Lease> LibpqPool::Acquire() {
+  int slot = -1;
+  {
+    std::unique_lock<std::mutex> lock(state_->mu);
+    const auto deadline = std::chrono::steady_clock::now() +
+                          absl::ToChronoMilliseconds(state_->options.acquire_timeout);
+    while (true) {
+      for (size_t i = 0; i < state_->busy.size(); ++i) {
+        if (!state_->busy[i]) {
+          slot = static_cast<int>(i);
+          break;
+        }
+      }
+      if (slot >= 0) break;
+      if (state_->freed.wait_until(lock, deadline) == std::cv_status::timeout) {
+        return absl::ResourceExhaustedError(
+            "all ingest connections are busy ([telemetry] ingest-connections); retry");
+      }
+    }
+    state_->busy[static_cast<size_t>(slot)] = true;
+  }
+  // Opening happens outside the lock: the slot is ours.
+  PGconn*& conn = state_->conns[static_cast<size_t>(slot)];
+  if (conn != nullptr && PQstatus(conn) != CONNECTION_OK) {
+    PQfinish(conn);
+    conn = nullptr;
+  }
+  if (conn == nullptr) {
+    PGconn* opened = PQconnectdb(state_->options.url.c_str());
+    if (PQstatus(opened) != CONNECTION_OK) {
+      const std::string why = PQerrorMessage(opened);
+      PQfinish(opened);
+      Release(slot);
+      return absl::UnavailableError(absl::StrCat("PostgreSQL is unreachable: ", why));
+    }
+    const std::string settings = absl::StrCat(
+        "SET statement_timeout = ", absl::ToInt64Milliseconds(state_->options.statement_timeout),
+        "; SET lock_timeout = ", absl::ToInt64Milliseconds(state_->options.lock_timeout));
+    absl::Status set = LibpqExec(opened, settings.c_str());
+    for (const auto& [name, sql] : state_->options.prepare) {
+      if (!set.ok()) break;
+      PGresult* prepared = PQprepare(opened, name.c_str(), sql.c_str(), 0, nullptr);
+      if (PQresultStatus(prepared) != PGRES_COMMAND_OK) {
+        set = LibpqError(opened, prepared, absl::StrCat("prepare ", name));
+      }
+      PQclear(prepared);
+    }
+    if (!set.ok()) {
+      PQfinish(opened);
+      Release(slot);
+      return set;
+    }
+    conn = opened;
+  }
+  return Lease(this, slot, conn);
+}
+
+absl::Status LibpqError(PGconn* conn, const PGresult* result, absl::string_view what) {
+  const char* state = result != nullptr ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
+  const std::string sqlstate = state != nullptr ? state : "";
+  if (PQstatus(conn) != CONNECTION_OK || sqlstate.rfind("08", 0) == 0 || sqlstate == "57P01" ||
+      sqlstate == "57P02" || sqlstate == "57P03") {
+    return absl::UnavailableError(
+        absl::StrCat(what, ": lost the connection to PostgreSQL; send the batch again"));
+  }
+  if (sqlstate == "40001" || sqlstate == "40P01" || sqlstate == "55P03") {
+    return absl::AbortedError(absl::StrCat(what, ": conflict (SQLSTATE ", sqlstate, "); retry"));
+  }
+  if (sqlstate == "57014") {
+    return absl::DeadlineExceededError(absl::StrCat(what, ": statement timeout"));
+  }
+  return absl::InternalError(absl::StrCat(what, " failed (SQLSTATE ", sqlstate, ")"));
+}
+
+absl::Status LibpqExec(PGconn* conn, const char* sql) {
+  PGresult* result = PQexec(conn, sql);
+  const ExecStatusType status = PQresultStatus(result);
+  absl::Status out = status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK
+                         ? absl::OkStatus()
+                         : LibpqError(conn, result, "statement");
+  PQclear(result);
+  return out;
+}
+
+}  // namespace plantmesh::telemetry

@@ -1,0 +1,61 @@
+#include "server/telemetry/module.h"
+
+#include <memory>
+#include <string>
+
+#include "server/telemetry/config.h"
+#include "server/telemetry/partition_job.h"
+#include "server/telemetry/pg_store.h"
+#include "server/telemetry/service.h"
+
+namespace plantmesh::telemetry {
+namespace {
+
+const TelemetryConfig& ConfigOf(const runtime::ServiceDeps& deps) {
+  static const TelemetryConfig defaults;
+  const auto* config = dynamic_cast<const TelemetryConfig*>(deps.service_config);
+  return config != nullptr ? *config : defaults;
+}
+
+std::unique_ptr<LibpqPool> IngestPool(const runtime::ServiceDeps& deps) {
+  const runtime::ServerConfig& server = *deps.config;
+  return LibpqPool::Create(PgTelemetryStore::IngestPoolOptions(
+      server.postgres_url, static_cast<int>(ConfigOf(deps).ingest_connections),
+      absl::Milliseconds(server.postgres_statement_timeout_ms),
+      absl::Milliseconds(server.postgres_lock_timeout_ms)));
+}
+
+class TelemetryModule : public runtime::ServiceModule {
+ public:
+  explicit TelemetryModule(const runtime::ServiceDeps& deps)
+      : store_(deps.pg, IngestPool(deps)),
+        service_(deps, ConfigOf(deps), &store_),
+        partitions_(&store_, ConfigOf(deps), deps.now) {}
+
+  std::string service_name() const override { return "plantmesh.telemetry.v1.TelemetryService"; }
+  grpc::Service* grpc_service() override { return &service_; }
+
+ private:
+  PgTelemetryStore store_;
+  TelemetryServiceImpl service_;
+  PartitionJob partitions_;
+};
+
+}  // namespace
+
+const runtime::ServiceDescriptor& Descriptor() {
+  static const auto* descriptor = new runtime::ServiceDescriptor{
+      "telemetry",
+      "telemetry",
+      []() -> const std::vector<runtime::Migration>& { return EmbeddedMigrations(); },
+      runtime::OutboxSource{"telemetry", kEventStreamKey},
+      [](const runtime::ServiceDeps& deps) -> std::unique_ptr<runtime::ServiceModule> {
+        return std::make_unique<TelemetryModule>(deps);
+      },
+      &PgTelemetryStore::PrepareStatements,
+      &DeclareConfig,
+      &CheckConfig};
+  return *descriptor;
+}
+
+}  // namespace plantmesh::telemetry

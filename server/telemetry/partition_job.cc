@@ -1,0 +1,67 @@
+#include "server/telemetry/partition_job.h"
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_join.h"
+#include "spdlog/spdlog.h"
+
+namespace plantmesh::telemetry {
+
+PartitionJob::PartitionJob(PgTelemetryStore* store, const TelemetryConfig& config,
+                           std::function<absl::Time()> now)
+    : store_(store), config_(config), now_(std::move(now)) {
+  (void)RunOnce();
+  thread_ = std::thread([this] { Loop(); });
+}
+
+PartitionJob::~PartitionJob() {
+  {
+    absl::MutexLock lock(&mu_);
+    stop_ = true;
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+absl::Status PartitionJob::RunOnce() {
+  const absl::Time now = now_();
+  const IngestLimits limits = config_.limits();
+  absl::StatusOr<std::vector<std::string>> created = store_->CreatePartitions(
+      DaysToKeep(now, limits.retention, static_cast<int>(config_.partitions_ahead_days)));
+  if (created.ok()) {
+    if (!created->empty()) {
+      spdlog::info("telemetry: created sample partitions {}", absl::StrJoin(*created, ", "));
+    }
+  } else {
+    spdlog::warn("telemetry: creating sample partitions failed (retried in {}s): {}",
+                 config_.partition_check_seconds, created.status().ToString());
+  }
+  absl::StatusOr<std::vector<std::string>> dropped =
+      store_->DropExpiredPartitions(now, limits.retention);
+  if (dropped.ok()) {
+    if (!dropped->empty()) {
+      spdlog::info("telemetry: dropped sample partitions older than {} days: {}",
+                   config_.retention_days, absl::StrJoin(*dropped, ", "));
+    }
+  } else {
+    spdlog::warn("telemetry: dropping expired sample partitions failed (retried in {}s): {}",
+                 config_.partition_check_seconds, dropped.status().ToString());
+  }
+  if (!created.ok()) return created.status();
+  return dropped.status();
+}
+
+void PartitionJob::Loop() {
+  const absl::Duration period = absl::Seconds(config_.partition_check_seconds);
+  while (true) {
+    {
+      absl::MutexLock lock(&mu_);
+      auto stopped = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stop_; };
+      if (mu_.AwaitWithTimeout(absl::Condition(&stopped), period)) return;
+    }
+    (void)RunOnce();
+  }
+}
+
+}  // namespace plantmesh::telemetry

@@ -1,0 +1,41 @@
+// The samples' day partitions over time: at start and then every
+// [telemetry] partition-check-seconds, one background thread creates the partitions
+// from the oldest retained day to partitions-ahead-days ahead and drops the partitions
+// whose every sample is older than retention-days. Each creation and drop is logged.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "server/telemetry/config.h"
+#include "server/telemetry/pg_store.h"
+
+namespace plantmesh::telemetry {
+
+class PartitionJob {
+ public:
+  // `store` outlives the job. Runs one round synchronously (a failure is logged and
+  // retried by the next round), then starts the thread.
+  PartitionJob(PgTelemetryStore* store, const TelemetryConfig& config,
+               std::function<absl::Time()> now);
+  ~PartitionJob();  // stops and joins the thread
+
+  // One round now: creates what is missing, drops what expired. OK when both worked.
+  absl::Status RunOnce();
+
+ private:
+  void Loop();
+
+  PgTelemetryStore* store_;
+  TelemetryConfig config_;
+  std::function<absl::Time()> now_;
+  absl::Mutex mu_;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;
+};
+
+}  // namespace plantmesh::telemetry

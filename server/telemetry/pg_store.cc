@@ -1,0 +1,766 @@
+#include "server/telemetry/pg_store.h"
+
+#include <libpq-fe.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <optional>
+#include <pqxx/pqxx>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "nlohmann/json.hpp"
+#include "plantmesh/common/status_macros.h"
+#include "server/runtime/errors.h"
+#include "server/runtime/pg_audit_sink.h"
+#include "server/runtime/pg_request_log.h"
+#include "server/runtime/pg_statements.h"
+#include "server/runtime/text_rules.h"
+#include "server/telemetry/copy_binary.h"
+
+namespace plantmesh::telemetry {
+namespace {
+
+// A timestamptz column read as microseconds since the epoch (exact: extract() is numeric).
+#define PM_US(col) "(extract(epoch from " col ") * 1000000)::int8 AS " col "_us"
+// Parameter $n (microseconds since the epoch, or NULL) as a timestamptz.
+#define PM_TS(n) "(timestamptz 'epoch' + $" #n "::int8 * interval '1 microsecond')"
+
+#define PM_MACHINE_COLUMNS                                                                    \
+  "id, seq, display_name, line, zone, ideal_cycle_time_us, " PM_US("create_time") ", " PM_US( \
+      "update_time") ", version"
+
+#define PM_SAMPLE_COLUMNS \
+  "machine_id, data_item_id, " PM_US("time") ", sample_key, kind, number, text, "          \
+                                             "condition_level, native_code, message, "     \
+                                             "source_sequence"
+
+const runtime::PgRequestLog& RequestLog() {
+  static const auto* log = new runtime::PgRequestLog("telemetry");
+  return *log;
+}
+
+// The store's SQL on the libpqxx pool, registered under names qualified by the schema.
+struct Sql {
+  runtime::PgStatements registry{"telemetry"};
+  const runtime::PgStatement machine_insert = registry.Add(
+      "machine_insert",
+      "INSERT INTO telemetry.machines (id, display_name, line, zone, ideal_cycle_time_us, "
+      "create_time, update_time, version) VALUES ($1, $2, $3, $4, $5, " PM_TS(6) ", " PM_TS(
+          6) ", 1) ON CONFLICT (id) DO NOTHING RETURNING seq");
+  // $2: the data items as a JSON array of objects (one round trip for up to 500).
+  const runtime::PgStatement items_insert = registry.Add(
+      "items_insert",
+      "INSERT INTO telemetry.data_items (machine_id, id, position, name, category, type, units, "
+      "native_units) SELECT $1, x.id, x.position, x.name, x.category, x.type, x.units, "
+      "x.native_units FROM jsonb_to_recordset($2::jsonb) AS x(id text, position int, name text, "
+      "category int2, type int, units text, native_units text)");
+  const runtime::PgStatement items_delete =
+      registry.Add("items_delete", "DELETE FROM telemetry.data_items WHERE machine_id = $1");
+  const runtime::PgStatement items_of = registry.Add(
+      "items_of",
+      "SELECT machine_id, id, name, category, type, units, native_units FROM "
+      "telemetry.data_items WHERE machine_id = ANY($1::text[]) ORDER BY machine_id, position");
+  const runtime::PgStatement machine_select = registry.Add(
+      "machine_select", "SELECT " PM_MACHINE_COLUMNS " FROM telemetry.machines WHERE id = $1");
+  const runtime::PgStatement machine_lock =
+      registry.Add("machine_lock", "SELECT " PM_MACHINE_COLUMNS
+                                   " FROM telemetry.machines WHERE id = $1 FOR UPDATE");
+  const runtime::PgStatement machine_update = registry.Add(
+      "machine_update",
+      "UPDATE telemetry.machines SET display_name = $2, line = $3, zone = $4, "
+      "ideal_cycle_time_us = $5, update_time = " PM_TS(6) ", version = $7 WHERE id = $1");
+  const runtime::PgStatement machine_list = registry.Add(
+      "machine_list",
+      "SELECT " PM_MACHINE_COLUMNS " FROM telemetry.machines "
+      "WHERE ($1::text = '' OR line = $1) AND ($2::text = '' OR zone = $2) "
+      "AND ($3::int8 IS NULL OR (create_time, seq) > (" PM_TS(3) ", $4::int8)) "
+      "ORDER BY create_time, seq LIMIT $5");
+  const runtime::PgStatement latest =
+      registry.Add("latest", "SELECT " PM_SAMPLE_COLUMNS
+                             " FROM telemetry.latest_values "
+                             "WHERE machine_id = ANY($1::text[]) "
+                             "AND (cardinality($2::text[]) = 0 OR data_item_id = ANY($2::text[])) "
+                             "ORDER BY machine_id, data_item_id");
+  const runtime::PgStatement samples = registry.Add(
+      "samples",
+      "SELECT " PM_SAMPLE_COLUMNS " FROM telemetry.samples "
+      "WHERE machine_id = $1 AND time >= " PM_TS(2) " AND time < " PM_TS(3) " "
+      "AND (cardinality($4::text[]) = 0 OR data_item_id = ANY($4::text[])) "
+      "AND ($5::int8 IS NULL OR (time, sample_key) > (" PM_TS(5) ", $6::int8)) "
+      "ORDER BY time, sample_key LIMIT $7");
+  // Plans per call: the optional filters fold away and only the range's partitions are
+  // planned.
+  const runtime::PgStatement custom_plans = registry.Add(
+      "custom_plans", "SELECT set_config('plan_cache_mode', 'force_custom_plan', true)");
+  // Partition maintenance: one replica at a time (transaction-scoped advisory lock).
+  const runtime::PgStatement partitions_lock = registry.Add(
+      "partitions_lock", "SELECT pg_advisory_xact_lock(hashtext('telemetry.samples partitions'))");
+  const runtime::PgStatement partitions =
+      registry.Add("partitions",
+                   "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                   "WHERE i.inhparent = 'telemetry.samples'::regclass ORDER BY c.relname");
+};
+
+const Sql& Statements() {
+  static const auto* sql = new Sql();
+  return *sql;
+}
+
+// The ingest statements, prepared on every LibpqPool connection by these names.
+constexpr char kIngestWriter[] = "telemetry.ingest_writer";
+constexpr char kIngestCatalog[] = "telemetry.ingest_catalog";
+constexpr char kIngestLatest[] = "telemetry.ingest_latest";
+constexpr char kIngestOutbox[] = "telemetry.ingest_outbox";
+constexpr char kIngestAdvance[] = "telemetry.ingest_advance";
+constexpr char kPartitionsLockSql[] =
+    "SELECT pg_advisory_xact_lock(hashtext('telemetry.samples partitions'))";
+constexpr char kCopySql[] =
+    "COPY telemetry.samples (machine_id, data_item_id, time, sample_key, kind, number, text, "
+    "condition_level, native_code, message, source_sequence) FROM STDIN WITH (FORMAT binary)";
+
+std::vector<std::pair<std::string, std::string>> IngestStatements() {
+  return {
+      // Locks the writer's row (created at 0 on its first batch) and numbers the batch.
+      {kIngestWriter,
+       "INSERT INTO telemetry.ingest_writers AS w (writer_id, last_batch_sequence) "
+       "VALUES ($1, 0) ON CONFLICT (writer_id) DO UPDATE SET writer_id = excluded.writer_id "
+       "RETURNING w.last_batch_sequence, nextval('telemetry.sample_batches')"},
+      {kIngestCatalog,
+       "SELECT machine_id, id, category FROM telemetry.data_items "
+       "WHERE machine_id = ANY($1::text[])"},
+      // Moves each data item's latest value forward; a sample older than the stored one
+      // (by time, then storage order) leaves it.
+      {kIngestLatest,
+       "INSERT INTO telemetry.latest_values AS l (machine_id, data_item_id, time, sample_key, "
+       "kind, number, text, condition_level, native_code, message, source_sequence) "
+       "SELECT u.m, u.d, timestamptz 'epoch' + u.t * interval '1 microsecond', u.k, u.kind, "
+       "u.n, u.tx, u.cl, u.nc, u.msg, u.ss FROM unnest($1::text[], $2::text[], $3::int8[], "
+       "$4::int8[], $5::int2[], $6::float8[], $7::text[], $8::int2[], $9::text[], $10::text[], "
+       "$11::int8[]) AS u(m, d, t, k, kind, n, tx, cl, nc, msg, ss) "
+       "ON CONFLICT (machine_id, data_item_id) DO UPDATE SET time = excluded.time, "
+       "sample_key = excluded.sample_key, kind = excluded.kind, number = excluded.number, "
+       "text = excluded.text, condition_level = excluded.condition_level, "
+       "native_code = excluded.native_code, message = excluded.message, "
+       "source_sequence = excluded.source_sequence "
+       "WHERE (l.time, l.sample_key) < (excluded.time, excluded.sample_key)"},
+      {kIngestOutbox, "INSERT INTO telemetry.outbox (event_id, payload) VALUES ($1::uuid, $2)"},
+      {kIngestAdvance,
+       "UPDATE telemetry.ingest_writers SET last_batch_sequence = $2, update_time = now() "
+       "WHERE writer_id = $1"},
+  };
+}
+
+std::string Micros(absl::Time t) { return absl::StrCat(absl::ToUnixMicros(t)); }
+
+// A PostgreSQL array literal of texts, each element quoted; nullopt elements are NULL.
+std::string ArrayLiteral(const std::vector<std::optional<std::string>>& values) {
+  std::string out = "{";
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (i > 0) out.push_back(',');
+    if (!values[i]) {
+      out += "NULL";
+      continue;
+    }
+    out.push_back('"');
+    for (char c : *values[i]) {
+      if (c == '"' || c == '\\') out.push_back('\\');
+      out.push_back(c);
+    }
+    out.push_back('"');
+  }
+  out.push_back('}');
+  return out;
+}
+
+std::string ArrayLiteral(const std::vector<std::string>& values) {
+  std::vector<std::optional<std::string>> all(values.begin(), values.end());
+  return ArrayLiteral(all);
+}
+
+std::string TextAt(const pqxx::field& f) {
+  return f.is_null() ? std::string() : f.as<std::string>();
+}
+
+Machine MachineAt(const pqxx::row& r) {
+  Machine m;
+  m.id = r["id"].as<std::string>();
+  m.seq = r["seq"].as<int64_t>();
+  m.display_name = r["display_name"].as<std::string>();
+  m.line = r["line"].as<std::string>();
+  m.zone = r["zone"].as<std::string>();
+  if (!r["ideal_cycle_time_us"].is_null()) {
+    m.ideal_cycle_time = absl::Microseconds(r["ideal_cycle_time_us"].as<int64_t>());
+  }
+  m.create_time = absl::FromUnixMicros(r["create_time_us"].as<int64_t>());
+  m.update_time = absl::FromUnixMicros(r["update_time_us"].as<int64_t>());
+  m.version = r["version"].as<int64_t>();
+  return m;
+}
+
+StoredSample SampleAt(const pqxx::row& r) {
+  StoredSample out;
+  Sample& s = out.sample;
+  s.machine_id = r["machine_id"].as<std::string>();
+  s.data_item_id = r["data_item_id"].as<std::string>();
+  s.time = absl::FromUnixMicros(r["time_us"].as<int64_t>());
+  out.key = r["sample_key"].as<int64_t>();
+  s.kind = static_cast<ValueKind>(r["kind"].as<int>());
+  if (!r["number"].is_null()) s.number = r["number"].as<double>();
+  s.text = TextAt(r["text"]);
+  if (!r["condition_level"].is_null()) s.condition_level = r["condition_level"].as<int>();
+  s.native_code = TextAt(r["native_code"]);
+  s.message = TextAt(r["message"]);
+  if (!r["source_sequence"].is_null()) {
+    s.source_sequence = static_cast<uint64_t>(r["source_sequence"].as<int64_t>());
+  }
+  return out;
+}
+
+// Fills the data items of `machines` (by id) from one query.
+void LoadItems(pqxx::transaction_base& tx, std::vector<Machine*> machines) {
+  if (machines.empty()) return;
+  std::map<std::string, Machine*> by_id;
+  std::vector<std::string> ids;
+  for (Machine* m : machines) {
+    by_id[m->id] = m;
+    ids.push_back(m->id);
+  }
+  for (const pqxx::row& r : tx.exec_prepared(Statements().items_of, ArrayLiteral(ids))) {
+    DataItem item;
+    item.id = r["id"].as<std::string>();
+    item.name = r["name"].as<std::string>();
+    item.category = static_cast<Category>(r["category"].as<int>());
+    item.type = r["type"].as<int>();
+    item.units = r["units"].as<std::string>();
+    item.native_units = r["native_units"].as<std::string>();
+    by_id[r["machine_id"].as<std::string>()]->data_items.push_back(std::move(item));
+  }
+}
+
+void WriteItems(pqxx::transaction_base& tx, const Machine& m) {
+  if (m.data_items.empty()) return;
+  nlohmann::json items = nlohmann::json::array();
+  for (size_t i = 0; i < m.data_items.size(); ++i) {
+    const DataItem& item = m.data_items[i];
+    items.push_back({{"id", item.id},
+                     {"position", i},
+                     {"name", item.name},
+                     {"category", static_cast<int>(item.category)},
+                     {"type", item.type},
+                     {"units", item.units},
+                     {"native_units", item.native_units}});
+  }
+  tx.exec_prepared(Statements().items_insert, m.id, items.dump());
+}
+
+std::optional<std::string> CycleMicros(const Machine& m) {
+  if (!m.ideal_cycle_time) return std::nullopt;
+  return absl::StrCat(absl::ToInt64Microseconds(*m.ideal_cycle_time));
+}
+
+const char* OrNull(const std::optional<std::string>& value) {
+  return value ? value->c_str() : nullptr;
+}
+
+std::string MachineResource(const std::string& id) { return absl::StrCat("machines/", id); }
+
+void WriteAudit(pqxx::transaction_base& tx, const ChangeContext& context) {
+  if (context.audit == nullptr || context.audit->written()) return;
+  runtime::WriteAuditInTransaction(tx, context.audit->Row(context.now));
+}
+
+void MarkAudited(const ChangeContext& context) {
+  if (context.audit != nullptr) context.audit->MarkWritten();
+}
+
+void Record(pqxx::transaction_base& tx, const ChangeContext& context,
+            const ResponseEncoder<Machine>& encode, const Machine& value) {
+  if (context.request.request_id.empty()) return;
+  RequestLog().Record(tx, context.request, encode ? encode(value) : std::string(),
+                      MachineResource(value.id));
+}
+
+absl::StatusOr<std::optional<runtime::PgRequestLog::Entry>> Claim(pqxx::transaction_base& tx,
+                                                                  const ChangeContext& context) {
+  if (context.request.request_id.empty()) return std::nullopt;
+  return RequestLog().Claim(tx, context.request);
+}
+
+absl::Status NotFound(const std::string& id) {
+  return absl::NotFoundError(absl::StrCat("no machine ", id, " is registered"));
+}
+
+// ---- libpq, for the ingest transaction ----
+
+// A result that clears itself.
+class Result {
+ public:
+  explicit Result(PGresult* result) : result_(result) {}
+  Result(const Result&) = delete;
+  Result& operator=(const Result&) = delete;
+  ~Result() { PQclear(result_); }
+  PGresult* get() const { return result_; }
+
+ private:
+  PGresult* result_;
+};
+
+// Runs prepared statement `name` with text parameters (nullptr: NULL; `binary` marks
+// parameters passed as raw bytes with their `lengths`).
+absl::StatusOr<std::unique_ptr<Result>> ExecPrepared(PGconn* conn, const char* name,
+                                                     const std::vector<const char*>& values,
+                                                     const std::vector<int>& lengths = {},
+                                                     const std::vector<int>& binary = {}) {
+  auto result = std::make_unique<Result>(PQexecPrepared(
+      conn, name, static_cast<int>(values.size()), values.data(),
+      lengths.empty() ? nullptr : lengths.data(), binary.empty() ? nullptr : binary.data(), 0));
+  const ExecStatusType status = PQresultStatus(result->get());
+  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+    return LibpqError(conn, result->get(), name);
+  }
+  return result;
+}
+
+std::string PartitionDdl(absl::Time day) {
+  const absl::TimeZone utc = absl::UTCTimeZone();
+  return absl::StrCat("CREATE TABLE IF NOT EXISTS telemetry.", PartitionName(day),
+                      " PARTITION OF telemetry.samples FOR VALUES FROM ('",
+                      absl::FormatTime("%Y-%m-%d 00:00:00+00", day, utc), "') TO ('",
+                      absl::FormatTime("%Y-%m-%d 00:00:00+00", day + absl::Hours(24), utc), "')");
+}
+
+// The binary COPY of the accepted samples, in the column order of kCopySql.
+std::string CopyRows(const Batch& batch, const std::vector<int>& accepted, int64_t batch_id) {
+  CopyBinaryWriter writer;
+  for (int i : accepted) {
+    const Sample& s = batch.samples[static_cast<size_t>(i)];
+    writer.BeginRow(11);
+    writer.AddText(s.machine_id);
+    writer.AddText(s.data_item_id);
+    writer.AddTimestamp(*s.time);
+    writer.AddInt64(SampleKey(batch_id, i));
+    writer.AddInt16(static_cast<int16_t>(s.kind));
+    if (s.kind == ValueKind::kNumber) {
+      writer.AddFloat8(s.number);
+    } else {
+      writer.AddNull();
+    }
+    if (s.kind == ValueKind::kText) {
+      writer.AddText(s.text);
+    } else {
+      writer.AddNull();
+    }
+    if (s.kind == ValueKind::kCondition) {
+      writer.AddInt16(static_cast<int16_t>(s.condition_level));
+      writer.AddText(s.native_code);
+      writer.AddText(s.message);
+    } else {
+      writer.AddNull();
+      writer.AddNull();
+      writer.AddNull();
+    }
+    if (s.source_sequence != 0) {
+      writer.AddInt64(static_cast<int64_t>(s.source_sequence));
+    } else {
+      writer.AddNull();
+    }
+  }
+  return writer.Finish();
+}
+
+absl::Status Copy(PGconn* conn, const std::string& rows) {
+  {
+    Result started(PQexec(conn, kCopySql));
+    if (PQresultStatus(started.get()) != PGRES_COPY_IN) {
+      return LibpqError(conn, started.get(), "COPY telemetry.samples");
+    }
+  }
+  if (PQputCopyData(conn, rows.data(), static_cast<int>(rows.size())) != 1 ||
+      PQputCopyEnd(conn, nullptr) != 1) {
+    return LibpqError(conn, nullptr, "COPY telemetry.samples");
+  }
+  Result done(PQgetResult(conn));
+  absl::Status status = PQresultStatus(done.get()) == PGRES_COMMAND_OK
+                            ? absl::OkStatus()
+                            : LibpqError(conn, done.get(), "COPY telemetry.samples");
+  // Drain: libpq ends a command with a null result.
+  while (PGresult* more = PQgetResult(conn)) PQclear(more);
+  return status;
+}
+
+// The latest-values upsert's parameters for the newest accepted sample of each data item.
+absl::Status UpsertLatest(PGconn* conn, const Batch& batch, const std::vector<int>& newest,
+                          int64_t batch_id) {
+  std::vector<std::optional<std::string>> machine, item, time, key, kind, number, text, level, code,
+      message, sequence;
+  for (int i : newest) {
+    const Sample& s = batch.samples[static_cast<size_t>(i)];
+    machine.emplace_back(s.machine_id);
+    item.emplace_back(s.data_item_id);
+    time.emplace_back(Micros(*s.time));
+    key.emplace_back(absl::StrCat(SampleKey(batch_id, i)));
+    kind.emplace_back(absl::StrCat(static_cast<int>(s.kind)));
+    if (s.kind == ValueKind::kNumber) {
+      char digits[32];
+      std::snprintf(digits, sizeof(digits), "%.17g", s.number);
+      number.emplace_back(digits);
+    } else {
+      number.emplace_back(std::nullopt);
+    }
+    text.push_back(s.kind == ValueKind::kText ? std::optional<std::string>(s.text) : std::nullopt);
+    const bool condition = s.kind == ValueKind::kCondition;
+    level.push_back(condition ? std::optional<std::string>(absl::StrCat(s.condition_level))
+                              : std::nullopt);
+    code.push_back(condition ? std::optional<std::string>(s.native_code) : std::nullopt);
+    message.push_back(condition ? std::optional<std::string>(s.message) : std::nullopt);
+    sequence.push_back(s.source_sequence != 0 ? std::optional<std::string>(absl::StrCat(
+                                                    static_cast<int64_t>(s.source_sequence)))
+                                              : std::nullopt);
+  }
+  const std::string arrays[] = {ArrayLiteral(machine), ArrayLiteral(item),    ArrayLiteral(time),
+                                ArrayLiteral(key),     ArrayLiteral(kind),    ArrayLiteral(number),
+                                ArrayLiteral(text),    ArrayLiteral(level),   ArrayLiteral(code),
+                                ArrayLiteral(message), ArrayLiteral(sequence)};
+  std::vector<const char*> values;
+  for (const std::string& a : arrays) values.push_back(a.c_str());
+  return ExecPrepared(conn, kIngestLatest, values).status();
+}
+
+}  // namespace
+
+PgTelemetryStore::PgTelemetryStore(runtime::PgPool* pool, std::unique_ptr<LibpqPool> ingest)
+    : pool_(pool), ingest_(std::move(ingest)) {}
+
+LibpqPoolOptions PgTelemetryStore::IngestPoolOptions(const std::string& url, int connections,
+                                                     absl::Duration statement_timeout,
+                                                     absl::Duration lock_timeout) {
+  LibpqPoolOptions options;
+  options.url = url;
+  options.size = connections;
+  options.statement_timeout = statement_timeout;
+  options.lock_timeout = lock_timeout;
+  options.prepare = IngestStatements();
+  return options;
+}
+
+void PgTelemetryStore::PrepareStatements(pqxx::connection& conn) {
+  Statements().registry.Prepare(conn);
+  RequestLog().Prepare(conn);
+}
+
+absl::Status PgTelemetryStore::Run(const std::function<absl::Status(pqxx::connection&)>& body) {
+  return pool_->Run(body);
+}
+
+absl::StatusOr<Replayable<Machine>> PgTelemetryStore::RegisterMachine(
+    const Machine& machine, const ChangeContext& context, const ResponseEncoder<Machine>& encode) {
+  Replayable<Machine> result;
+  PM_RETURN_IF_ERROR(Run([&](pqxx::connection& conn) -> absl::Status {
+    pqxx::work tx(conn);
+    result = {};
+    PM_ASSIGN_OR_RETURN(std::optional<runtime::PgRequestLog::Entry> seen, Claim(tx, context));
+    if (seen) {
+      result.recorded_response = seen->response.value_or("");
+      return absl::OkStatus();
+    }
+    const std::optional<std::string> cycle = CycleMicros(machine);
+    pqxx::result inserted =
+        tx.exec_prepared(Statements().machine_insert, machine.id, machine.display_name,
+                         machine.line, machine.zone, OrNull(cycle), Micros(context.now));
+    if (inserted.empty()) {
+      return runtime::WithErrorInfo(
+          absl::AlreadyExistsError(absl::StrCat("machine ", machine.id, " is registered already")),
+          "MACHINE_EXISTS", {{"machine_id", machine.id}});
+    }
+    Machine created = machine;
+    created.seq = inserted[0][0].as<int64_t>();
+    created.version = 1;
+    created.create_time = created.update_time =
+        absl::FromUnixMicros(absl::ToUnixMicros(context.now));
+    WriteItems(tx, created);
+    Record(tx, context, encode, created);
+    WriteAudit(tx, context);
+    tx.commit();
+    MarkAudited(context);
+    result.value = std::move(created);
+    return absl::OkStatus();
+  }));
+  return result;
+}
+
+absl::StatusOr<Machine> PgTelemetryStore::GetMachine(const std::string& id) {
+  Machine machine;
+  PM_RETURN_IF_ERROR(Run([&](pqxx::connection& conn) -> absl::Status {
+    pqxx::read_transaction tx(conn);
+    pqxx::result rows = tx.exec_prepared(Statements().machine_select, id);
+    if (rows.empty()) return NotFound(id);
+    machine = MachineAt(rows[0]);
+    LoadItems(tx, {&machine});
+    return absl::OkStatus();
+  }));
+  return machine;
+}
+
+absl::StatusOr<MachinePage> PgTelemetryStore::ListMachines(const MachineQuery& query) {
+  MachinePage page;
+  std::optional<std::string> after_time;
+  std::optional<std::string> after_seq;
+  if (query.after) {
+    after_time = Micros(query.after->sort_time);
+    after_seq = absl::StrCat(query.after->id);
+  }
+  PM_RETURN_IF_ERROR(Run([&](pqxx::connection& conn) -> absl::Status {
+    pqxx::read_transaction tx(conn);
+    page = {};
+    for (const pqxx::row& r :
+         tx.exec_prepared(Statements().machine_list, query.line, query.zone, OrNull(after_time),
+                          OrNull(after_seq), query.page_size + 1)) {
+      page.machines.push_back(MachineAt(r));
+    }
+    if (page.machines.size() > static_cast<size_t>(query.page_size)) {
+      page.machines.pop_back();
+      page.more = true;
+    }
+    std::vector<Machine*> all;
+    for (Machine& m : page.machines) all.push_back(&m);
+    LoadItems(tx, all);
+    return absl::OkStatus();
+  }));
+  return page;
+}
+
+absl::StatusOr<Replayable<Machine>> PgTelemetryStore::UpdateMachine(
+    const std::string& id, const ChangeContext& context, const MachineMutator& mutator,
+    const ResponseEncoder<Machine>& encode) {
+  Replayable<Machine> result;
+  PM_RETURN_IF_ERROR(Run([&](pqxx::connection& conn) -> absl::Status {
+    pqxx::work tx(conn);
+    result = {};
+    PM_ASSIGN_OR_RETURN(std::optional<runtime::PgRequestLog::Entry> seen, Claim(tx, context));
+    if (seen) {  // every entry of this service has its response: none were migrated
+      result.recorded_response = seen->response.value_or("");
+      return absl::OkStatus();
+    }
+    pqxx::result rows = tx.exec_prepared(Statements().machine_lock, id);
+    if (rows.empty()) return NotFound(id);
+    Machine current = MachineAt(rows[0]);
+    LoadItems(tx, {&current});
+    PM_ASSIGN_OR_RETURN(Machine after, mutator(current));
+    after.update_time = absl::FromUnixMicros(absl::ToUnixMicros(after.update_time));
+    const std::optional<std::string> cycle = CycleMicros(after);
+    tx.exec_prepared(Statements().machine_update, id, after.display_name, after.line, after.zone,
+                     OrNull(cycle), Micros(after.update_time), after.version);
+    tx.exec_prepared(Statements().items_delete, id);
+    WriteItems(tx, after);
+    Record(tx, context, encode, after);
+    WriteAudit(tx, context);
+    tx.commit();
+    MarkAudited(context);
+    result.value = std::move(after);
+    return absl::OkStatus();
+  }));
+  return result;
+}
+
+absl::StatusOr<BatchOutcome> PgTelemetryStore::IngestBatch(const Batch& batch,
+                                                           const BatchJudge& judge,
+                                                           const BatchEventEncoder& encode) {
+  PM_ASSIGN_OR_RETURN(LibpqPool::Lease lease, ingest_->Acquire());
+  PGconn* conn = lease.conn();
+  std::vector<absl::Time> new_days;
+  auto body = [&]() -> absl::StatusOr<BatchOutcome> {
+    PM_RETURN_IF_ERROR(LibpqExec(conn, "BEGIN"));
+    BatchOutcome outcome;
+    const std::string sequence = absl::StrCat(static_cast<int64_t>(batch.batch_sequence));
+    PM_ASSIGN_OR_RETURN(std::unique_ptr<Result> writer,
+                        ExecPrepared(conn, kIngestWriter, {batch.writer_id.c_str()}));
+    const int64_t last = std::stoll(PQgetvalue(writer->get(), 0, 0));
+    const int64_t batch_id = std::stoll(PQgetvalue(writer->get(), 0, 1));
+    if (static_cast<int64_t>(batch.batch_sequence) <= last) {
+      PM_RETURN_IF_ERROR(LibpqExec(conn, "ROLLBACK"));
+      outcome.duplicate = true;
+      return outcome;
+    }
+    // The facts: the data items of every machine the batch names (codes only: other
+    // text is rejected before a machine is looked up).
+    std::vector<std::string> codes;
+    for (const Sample& s : batch.samples) {
+      if (runtime::IsCode(s.machine_id)) codes.push_back(s.machine_id);
+    }
+    std::sort(codes.begin(), codes.end());
+    codes.erase(std::unique(codes.begin(), codes.end()), codes.end());
+    Catalog catalog;
+    if (!codes.empty()) {
+      const std::string ids = ArrayLiteral(codes);
+      PM_ASSIGN_OR_RETURN(std::unique_ptr<Result> items,
+                          ExecPrepared(conn, kIngestCatalog, {ids.c_str()}));
+      for (int row = 0; row < PQntuples(items->get()); ++row) {
+        catalog[PQgetvalue(items->get(), row, 0)][PQgetvalue(items->get(), row, 1)] =
+            static_cast<Category>(std::atoi(PQgetvalue(items->get(), row, 2)));
+      }
+    }
+    outcome.verdict = judge(batch.samples, catalog);
+    const std::vector<int>& accepted = outcome.verdict.accepted;
+    if (!accepted.empty()) {
+      // Day partitions this replica has not seen yet: created in this transaction.
+      std::set<absl::Time> days;
+      for (int i : accepted) days.insert(DayStart(*batch.samples[static_cast<size_t>(i)].time));
+      {
+        absl::MutexLock lock(&days_mu_);
+        for (absl::Time day : days) {
+          if (days_.count(day) == 0) new_days.push_back(day);
+        }
+      }
+      if (!new_days.empty()) {
+        PM_RETURN_IF_ERROR(LibpqExec(conn, kPartitionsLockSql));
+        for (absl::Time day : new_days) {
+          PM_RETURN_IF_ERROR(LibpqExec(conn, PartitionDdl(day).c_str()));
+        }
+      }
+      PM_RETURN_IF_ERROR(Copy(conn, CopyRows(batch, accepted, batch_id)));
+      PM_RETURN_IF_ERROR(
+          UpsertLatest(conn, batch, NewestPerDataItem(batch.samples, accepted), batch_id));
+      const runtime::OutboxEvent event = encode(batch, accepted);
+      const std::vector<int> lengths = {0, static_cast<int>(event.payload.size())};
+      PM_RETURN_IF_ERROR(ExecPrepared(conn, kIngestOutbox,
+                                      {event.event_id.c_str(), event.payload.data()}, lengths,
+                                      {0, 1})
+                             .status());
+    }
+    PM_RETURN_IF_ERROR(
+        ExecPrepared(conn, kIngestAdvance, {batch.writer_id.c_str(), sequence.c_str()}).status());
+    Result committed(PQexec(conn, "COMMIT"));
+    if (PQresultStatus(committed.get()) != PGRES_COMMAND_OK) {
+      return LibpqError(conn, committed.get(), "COMMIT");
+    }
+    return outcome;
+  };
+  absl::StatusOr<BatchOutcome> outcome = body();
+  if (!outcome.ok()) {
+    // Nothing of the batch stays: roll back (a lost connection rolled back already;
+    // the lease closes a connection left in a transaction).
+    if (PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) != PQTRANS_IDLE) {
+      PQclear(PQexec(conn, "ROLLBACK"));
+    }
+    return outcome.status();
+  }
+  if (!new_days.empty()) {
+    absl::MutexLock lock(&days_mu_);
+    days_.insert(new_days.begin(), new_days.end());
+  }
+  return outcome;
+}
+
+absl::StatusOr<std::vector<Sample>> PgTelemetryStore::LatestValues(
+    const std::vector<std::string>& machine_ids, const std::vector<std::string>& data_item_ids) {
+  std::vector<Sample> out;
+  PM_RETURN_IF_ERROR(Run([&](pqxx::connection& conn) -> absl::Status {
+    pqxx::read_transaction tx(conn);
+    out.clear();
+    for (const pqxx::row& r : tx.exec_prepared(Statements().latest, ArrayLiteral(machine_ids),
+                                               ArrayLiteral(data_item_ids))) {
+      out.push_back(SampleAt(r).sample);
+    }
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
+absl::StatusOr<SamplePage> PgTelemetryStore::QuerySamples(const SampleQuery& query) {
+  SamplePage page;
+  std::optional<std::string> after_time;
+  std::optional<std::string> after_key;
+  if (query.after) {
+    after_time = Micros(query.after->sort_time);
+    after_key = absl::StrCat(query.after->id);
+  }
+  PM_RETURN_IF_ERROR(Run([&](pqxx::connection& conn) -> absl::Status {
+    pqxx::work tx(conn);
+    page = {};
+    tx.exec_prepared(Statements().custom_plans);
+    for (const pqxx::row& r :
+         tx.exec_prepared(Statements().samples, query.machine_id, Micros(query.start_time),
+                          Micros(query.end_time), ArrayLiteral(query.data_item_ids),
+                          OrNull(after_time), OrNull(after_key), query.page_size + 1)) {
+      page.samples.push_back(SampleAt(r));
+    }
+    if (page.samples.size() > static_cast<size_t>(query.page_size)) {
+      page.samples.pop_back();
+      page.more = true;
+    }
+    tx.commit();
+    return absl::OkStatus();
+  }));
+  return page;
+}
+
+absl::StatusOr<std::vector<std::string>> PgTelemetryStore::ListPartitions() {
+  std::vector<std::string> names;
+  PM_RETURN_IF_ERROR(Run([&](pqxx::connection& conn) -> absl::Status {
+    pqxx::read_transaction tx(conn);
+    names.clear();
+    for (const pqxx::row& r : tx.exec_prepared(Statements().partitions)) {
+      names.push_back(r[0].as<std::string>());
+    }
+    return absl::OkStatus();
+  }));
+  return names;
+}
+
+absl::StatusOr<std::vector<std::string>> PgTelemetryStore::CreatePartitions(
+    const std::vector<absl::Time>& days) {
+  std::vector<std::string> created;
+  PM_RETURN_IF_ERROR(Run([&](pqxx::connection& conn) -> absl::Status {
+    pqxx::work tx(conn);
+    created.clear();
+    tx.exec_prepared(Statements().partitions_lock);
+    std::set<std::string> existing;
+    for (const pqxx::row& r : tx.exec_prepared(Statements().partitions)) {
+      existing.insert(r[0].as<std::string>());
+    }
+    for (absl::Time day : days) {
+      if (existing.count(PartitionName(day)) != 0) continue;
+      // DDL takes no parameters; the name and bounds are formatted from a day.
+      tx.exec(PartitionDdl(day));
+      created.push_back(PartitionName(day));
+    }
+    tx.commit();
+    return absl::OkStatus();
+  }));
+  absl::MutexLock lock(&days_mu_);
+  days_.insert(days.begin(), days.end());
+  return created;
+}
+
+absl::StatusOr<std::vector<std::string>> PgTelemetryStore::DropExpiredPartitions(
+    absl::Time now, absl::Duration retention) {
+  std::vector<std::string> dropped;
+  std::vector<absl::Time> dropped_days;
+  PM_RETURN_IF_ERROR(Run([&](pqxx::connection& conn) -> absl::Status {
+    pqxx::work tx(conn);
+    dropped.clear();
+    dropped_days.clear();
+    tx.exec_prepared(Statements().partitions_lock);
+    for (const pqxx::row& r : tx.exec_prepared(Statements().partitions)) {
+      const std::string name = r[0].as<std::string>();
+      std::optional<absl::Time> day = DayOfPartition(name);
+      if (!day || !DayExpired(*day, now, retention)) continue;
+      // The name is one of ours (DayOfPartition parsed it back).
+      tx.exec(absl::StrCat("DROP TABLE telemetry.", PartitionName(*day)));
+      dropped.push_back(name);
+      dropped_days.push_back(*day);
+    }
+    tx.commit();
+    return absl::OkStatus();
+  }));
+  absl::MutexLock lock(&days_mu_);
+  for (absl::Time day : dropped_days) days_.erase(day);
+  return dropped;
+}
+
+}  // namespace plantmesh::telemetry

@@ -1,0 +1,70 @@
+// TelemetryStore on PostgreSQL (schema `telemetry`). The only file of the service that
+// speaks SQL: machines and queries through the runtime's libpqxx pool (named
+// statements), ingest through plain libpq connections (binary COPY, LibpqPool) with
+// the writer's dedup row, the latest values and the outbox event in the same
+// transaction; and the day partitions of the samples.
+#pragma once
+
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "server/runtime/pg_pool.h"
+#include "server/telemetry/libpq_pool.h"
+#include "server/telemetry/store.h"
+
+namespace plantmesh::telemetry {
+
+class PgTelemetryStore : public TelemetryStore {
+ public:
+  // `pool` outlives the store and runs PrepareStatements on each new connection;
+  // `ingest` holds the connections IngestBatch copies through.
+  PgTelemetryStore(runtime::PgPool* pool, std::unique_ptr<LibpqPool> ingest);
+  // The ingest pool's options for `url` with `connections` connections, the store's
+  // ingest statements prepared on each.
+  static LibpqPoolOptions IngestPoolOptions(const std::string& url, int connections,
+                                            absl::Duration statement_timeout,
+                                            absl::Duration lock_timeout);
+
+  // Registers the store's named statements on a libpqxx connection.
+  static void PrepareStatements(pqxx::connection& conn);
+
+  absl::StatusOr<Replayable<Machine>> RegisterMachine(
+      const Machine& machine, const ChangeContext& context,
+      const ResponseEncoder<Machine>& encode) override;
+  absl::StatusOr<Machine> GetMachine(const std::string& id) override;
+  absl::StatusOr<MachinePage> ListMachines(const MachineQuery& query) override;
+  absl::StatusOr<Replayable<Machine>> UpdateMachine(
+      const std::string& id, const ChangeContext& context, const MachineMutator& mutator,
+      const ResponseEncoder<Machine>& encode) override;
+  absl::StatusOr<BatchOutcome> IngestBatch(const Batch& batch, const BatchJudge& judge,
+                                           const BatchEventEncoder& encode) override;
+  absl::StatusOr<std::vector<Sample>> LatestValues(
+      const std::vector<std::string>& machine_ids,
+      const std::vector<std::string>& data_item_ids) override;
+  absl::StatusOr<SamplePage> QuerySamples(const SampleQuery& query) override;
+
+  // Partitions. Creates the day partitions `days` that do not exist yet (under an
+  // advisory lock, so replicas do not race); returns the names it created.
+  absl::StatusOr<std::vector<std::string>> CreatePartitions(const std::vector<absl::Time>& days);
+  // Drops every day partition whose day DayExpired at `now`; returns the names dropped.
+  absl::StatusOr<std::vector<std::string>> DropExpiredPartitions(absl::Time now,
+                                                                 absl::Duration retention);
+  // The day partitions that exist, oldest first.
+  absl::StatusOr<std::vector<std::string>> ListPartitions();
+
+ private:
+  absl::Status Run(const std::function<absl::Status(pqxx::connection&)>& body);
+
+  runtime::PgPool* pool_;
+  std::unique_ptr<LibpqPool> ingest_;
+  // Days whose partition is known to exist: a batch with a sample of another day
+  // creates it in its own transaction before the COPY.
+  absl::Mutex days_mu_;
+  std::set<absl::Time> days_ ABSL_GUARDED_BY(days_mu_);
+};
+
+}  // namespace plantmesh::telemetry

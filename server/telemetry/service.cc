@@ -1,0 +1,290 @@
+#include "server/telemetry/service.h"
+
+#include <algorithm>
+#include <deque>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "plantmesh/common/status_macros.h"
+#include "server/runtime/errors.h"
+#include "server/runtime/idempotency.h"
+#include "server/telemetry/convert.h"
+#include "spdlog/spdlog.h"
+
+namespace plantmesh::telemetry {
+namespace {
+
+constexpr size_t kMaxRequestIdChars = 128;
+
+absl::Status CheckRequestId(const std::string& request_id) {
+  if (request_id.size() > kMaxRequestIdChars) {
+    return runtime::InvalidField("request_id",
+                                 absl::StrCat("at most ", kMaxRequestIdChars, " characters"));
+  }
+  return absl::OkStatus();
+}
+
+// A retry gets the first call's recorded response; otherwise `fill` writes the result.
+template <typename T, typename Fill>
+absl::Status Answer(const Replayable<T>& answer, google::protobuf::Message* response, Fill fill) {
+  if (answer.recorded_response) {
+    response->Clear();
+    if (!response->ParseFromString(*answer.recorded_response)) {
+      return absl::InternalError("the recorded response of this request_id cannot be read");
+    }
+    return absl::OkStatus();
+  }
+  if (!answer.value) return absl::InternalError("the store returned no result");
+  fill(*answer.value);
+  return absl::OkStatus();
+}
+
+std::optional<absl::Time> TimeOf(bool has, const google::protobuf::Timestamp& t) {
+  if (!has) return std::nullopt;
+  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
+}
+
+}  // namespace
+
+// One IngestSamples stream: each batch is committed on the executor as it arrives
+// (OnMessage blocks on PostgreSQL there, never on a gRPC thread) and its answer queued
+// for Next, so answers leave in batch order, each after its commit.
+class TelemetryServiceImpl::Ingest final : public IngestSamplesStream {
+ public:
+  Ingest(TelemetryServiceImpl* service, runtime::CallContext& call)
+      : service_(service), call_(call) {}
+
+  ~Ingest() override {
+    if (batches_ > 0) {
+      spdlog::info(
+          "telemetry ingest: writer {} ({}) {} batches, {} accepted, {} duplicate, {} "
+          "rejected",
+          writer_id_, call_identity_, batches_, accepted_, duplicates_, rejected_);
+    }
+  }
+
+  absl::Status OnMessage(v1::IngestSamplesRequest& request) override {
+    PM_RETURN_IF_ERROR(CheckBatchFrame(request.writer_id(), request.batch_sequence(),
+                                       static_cast<size_t>(request.samples_size())));
+    if (batches_ == 0) {
+      writer_id_ = request.writer_id();
+      call_identity_ = call_.identity;
+      v1::IngestSamplesRequest detail;  // audited: who wrote, from which batch (no samples)
+      detail.set_writer_id(request.writer_id());
+      detail.set_batch_sequence(request.batch_sequence());
+      call_.SetAuditDetail(detail);
+    }
+    Batch batch;
+    batch.writer_id = request.writer_id();
+    batch.batch_sequence = request.batch_sequence();
+    batch.samples.reserve(static_cast<size_t>(request.samples_size()));
+    for (const v1::Sample& sample : request.samples()) {
+      batch.samples.push_back(SampleFromProto(sample));
+    }
+    const absl::Time now = service_->deps_.now();
+    const IngestLimits limits = service_->config_.limits();
+    PM_ASSIGN_OR_RETURN(BatchOutcome outcome,
+                        service_->store_->IngestBatch(
+                            batch,
+                            [&](const std::vector<Sample>& samples, const Catalog& catalog) {
+                              return JudgeBatch(samples, catalog, now, limits);
+                            },
+                            &BatchEvent));
+    Count(batch, outcome);
+    if (!outcome.duplicate && !outcome.verdict.accepted.empty() &&
+        service_->deps_.relay != nullptr) {
+      service_->deps_.relay->Notify();
+    }
+    v1::IngestSamplesResponse answer;
+    ToProto(batch, outcome, &answer);
+    answers_.push_back(std::move(answer));
+    if (answers_.size() > static_cast<size_t>(service_->config_.ingest_pending_acks)) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "the client left more than ", service_->config_.ingest_pending_acks,
+          " acknowledgements unread ([telemetry] ingest-pending-acks); the batches answered "
+          "so far are committed, re-send from the first unacknowledged one"));
+    }
+    return absl::OkStatus();
+  }
+
+  void OnReadsDone() override { reads_done_ = true; }
+
+  runtime::Pull Next(v1::IngestSamplesResponse* message, absl::Status* end) override {
+    if (!answers_.empty()) {
+      *message = std::move(answers_.front());
+      answers_.pop_front();
+      return runtime::Pull::kMessage;
+    }
+    if (reads_done_) {
+      *end = absl::OkStatus();
+      return runtime::Pull::kEnd;
+    }
+    return runtime::Pull::kPending;
+  }
+
+ private:
+  void Count(const Batch& batch, const BatchOutcome& outcome) {
+    IngestFigures& figures = service_->figures_;
+    ++batches_;
+    figures.batches.fetch_add(1);
+    if (outcome.duplicate) {
+      duplicates_ += static_cast<int64_t>(batch.samples.size());
+      figures.duplicate_batches.fetch_add(1);
+      return;
+    }
+    accepted_ += static_cast<int64_t>(outcome.verdict.accepted.size());
+    rejected_ += static_cast<int64_t>(outcome.verdict.rejected.size());
+    figures.accepted.fetch_add(static_cast<int64_t>(outcome.verdict.accepted.size()));
+    for (const Rejection& r : outcome.verdict.rejected) {
+      figures.rejected_by_reason[static_cast<size_t>(r.reason)].fetch_add(1);
+    }
+  }
+
+  TelemetryServiceImpl* service_;
+  runtime::CallContext& call_;
+  std::deque<v1::IngestSamplesResponse> answers_;
+  bool reads_done_ = false;
+  std::string writer_id_;
+  std::string call_identity_;
+  int64_t batches_ = 0;
+  int64_t accepted_ = 0;
+  int64_t duplicates_ = 0;
+  int64_t rejected_ = 0;
+};
+
+TelemetryServiceImpl::TelemetryServiceImpl(const runtime::ServiceDeps& deps,
+                                           const TelemetryConfig& config, TelemetryStore* store)
+    : v1::TelemetryServiceBase(deps.call_policy, deps.executor),
+      deps_(deps),
+      config_(config),
+      store_(store) {}
+
+ChangeContext TelemetryServiceImpl::Context(runtime::CallContext& call,
+                                            const google::protobuf::Message& request) const {
+  return ChangeContext{runtime::IdempotencyKeyOf(call, request), deps_.now(),
+                       call.AuditOfChange(request)};
+}
+
+absl::Status TelemetryServiceImpl::HandleRegisterMachine(runtime::CallContext& call,
+                                                         const v1::RegisterMachineRequest& request,
+                                                         v1::RegisterMachineResponse* response) {
+  PM_RETURN_IF_ERROR(CheckRequestId(request.request_id()));
+  std::vector<bool> type_known;
+  Machine machine = MachineFromProto(request.machine(), &type_known);
+  runtime::Violations violations;
+  CheckMachine(machine, "machine.", type_known, violations);
+  PM_RETURN_IF_ERROR(violations.ToStatus());
+  auto fill = [](const Machine& m, v1::RegisterMachineResponse* out) {
+    ToProto(m, out->mutable_machine());
+  };
+  PM_ASSIGN_OR_RETURN(
+      Replayable<Machine> answer,
+      store_->RegisterMachine(machine, Context(call, request), [fill](const Machine& m) {
+        v1::RegisterMachineResponse encoded;
+        fill(m, &encoded);
+        return encoded.SerializeAsString();
+      }));
+  return Answer(answer, response, [&](const Machine& m) { fill(m, response); });
+}
+
+absl::Status TelemetryServiceImpl::HandleGetMachine(runtime::CallContext& call,
+                                                    const v1::GetMachineRequest& request,
+                                                    v1::GetMachineResponse* response) {
+  PM_ASSIGN_OR_RETURN(Machine machine, store_->GetMachine(request.id()));
+  ToProto(machine, response->mutable_machine());
+  return absl::OkStatus();
+}
+
+absl::Status TelemetryServiceImpl::HandleListMachines(runtime::CallContext& call,
+                                                      const v1::ListMachinesRequest& request,
+                                                      v1::ListMachinesResponse* response) {
+  PM_ASSIGN_OR_RETURN(
+      MachineQuery query,
+      MakeMachineQuery(request.line(), request.zone(), request.page_size(), request.page_token()));
+  PM_ASSIGN_OR_RETURN(MachinePage page, store_->ListMachines(query));
+  for (const Machine& m : page.machines) ToProto(m, response->add_machines());
+  if (page.more && !page.machines.empty()) {
+    response->set_next_page_token(NextMachinePageToken(query, page.machines.back()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status TelemetryServiceImpl::HandleUpdateMachine(runtime::CallContext& call,
+                                                       const v1::UpdateMachineRequest& request,
+                                                       v1::UpdateMachineResponse* response) {
+  PM_RETURN_IF_ERROR(CheckRequestId(request.request_id()));
+  if (request.machine().id().empty()) return runtime::InvalidField("machine.id", "required");
+  const std::vector<std::string> paths(request.update_mask().paths().begin(),
+                                       request.update_mask().paths().end());
+  PM_RETURN_IF_ERROR(CheckUpdateMask(paths));
+  std::vector<bool> type_known;
+  Machine patch = MachineFromProto(request.machine(), &type_known);
+  // Only what the mask names is checked (and applied).
+  Machine checked = patch;
+  if (std::find(paths.begin(), paths.end(), "data_items") == paths.end()) {
+    checked.data_items.clear();
+  }
+  if (std::find(paths.begin(), paths.end(), "ideal_cycle_time") == paths.end()) {
+    checked.ideal_cycle_time.reset();
+  }
+  runtime::Violations violations;
+  CheckMachine(checked, "machine.", type_known, violations);
+  PM_RETURN_IF_ERROR(violations.ToStatus());
+  const absl::Time now = deps_.now();
+  const std::string etag = request.etag();
+  PM_ASSIGN_OR_RETURN(Replayable<Machine> answer, store_->UpdateMachine(
+                                                      patch.id, Context(call, request),
+                                                      [&](const Machine& current) {
+                                                        return ApplyMachineUpdate(current, patch,
+                                                                                  paths, etag, now);
+                                                      },
+                                                      [](const Machine& m) {
+                                                        v1::UpdateMachineResponse encoded;
+                                                        ToProto(m, encoded.mutable_machine());
+                                                        return encoded.SerializeAsString();
+                                                      }));
+  return Answer(answer, response,
+                [&](const Machine& m) { ToProto(m, response->mutable_machine()); });
+}
+
+absl::StatusOr<std::unique_ptr<TelemetryServiceImpl::IngestSamplesStream>>
+TelemetryServiceImpl::HandleIngestSamples(runtime::CallContext& call) {
+  return std::make_unique<Ingest>(this, call);
+}
+
+absl::Status TelemetryServiceImpl::HandleGetLatestValues(runtime::CallContext& call,
+                                                         const v1::GetLatestValuesRequest& request,
+                                                         v1::GetLatestValuesResponse* response) {
+  const std::vector<std::string> machines(request.machine_ids().begin(),
+                                          request.machine_ids().end());
+  const std::vector<std::string> items(request.data_item_ids().begin(),
+                                       request.data_item_ids().end());
+  PM_RETURN_IF_ERROR(CheckLatestSelection(machines));
+  PM_ASSIGN_OR_RETURN(std::vector<Sample> values, store_->LatestValues(machines, items));
+  for (const Sample& s : values) ToProto(s, response->add_values());
+  return absl::OkStatus();
+}
+
+absl::Status TelemetryServiceImpl::HandleQuerySamples(runtime::CallContext& call,
+                                                      const v1::QuerySamplesRequest& request,
+                                                      v1::QuerySamplesResponse* response) {
+  PM_ASSIGN_OR_RETURN(
+      SampleQuery query,
+      MakeSampleQuery(request.machine_id(),
+                      {request.data_item_ids().begin(), request.data_item_ids().end()},
+                      TimeOf(request.has_start_time(), request.start_time()),
+                      TimeOf(request.has_end_time(), request.end_time()), request.page_size(),
+                      request.page_token()));
+  PM_ASSIGN_OR_RETURN(SamplePage page, store_->QuerySamples(query));
+  for (const StoredSample& s : page.samples) ToProto(s.sample, response->add_samples());
+  if (page.more && !page.samples.empty()) {
+    response->set_next_page_token(NextSamplePageToken(query, page.samples.back()));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace plantmesh::telemetry

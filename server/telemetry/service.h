@@ -1,0 +1,70 @@
+// The gRPC handlers of plantmesh.telemetry.v1.TelemetryService. Thin: check, convert
+// proto <-> domain, call the domain and the store. Authorization, audit, input rules
+// and the status mapping happen around them in the generated base (CallPolicy).
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include "plantmesh/telemetry/v1/telemetry_service.pm_server.h"
+#include "server/runtime/service_module.h"
+#include "server/telemetry/config.h"
+#include "server/telemetry/store.h"
+
+namespace plantmesh::telemetry {
+
+// The Redis stream the outbox relay feeds: one event per committed batch.
+inline constexpr char kEventStreamKey[] = "plantmesh:telemetry:events";
+
+// What ingest has done since the server started, for logs and tests.
+struct IngestFigures {
+  std::atomic<int64_t> batches{0};
+  std::atomic<int64_t> duplicate_batches{0};
+  std::atomic<int64_t> accepted{0};
+  std::array<std::atomic<int64_t>, kRejectReasonCount> rejected_by_reason{};
+};
+
+class TelemetryServiceImpl : public v1::TelemetryServiceBase {
+ public:
+  // `store` and everything `deps` points to outlive the service. `config`: the
+  // `[telemetry]` section (defaults when the server has none).
+  TelemetryServiceImpl(const runtime::ServiceDeps& deps, const TelemetryConfig& config,
+                       TelemetryStore* store);
+
+  const IngestFigures& figures() const { return figures_; }
+
+ protected:
+  absl::Status HandleRegisterMachine(runtime::CallContext& call,
+                                     const v1::RegisterMachineRequest& request,
+                                     v1::RegisterMachineResponse* response) override;
+  absl::Status HandleGetMachine(runtime::CallContext& call, const v1::GetMachineRequest& request,
+                                v1::GetMachineResponse* response) override;
+  absl::Status HandleListMachines(runtime::CallContext& call,
+                                  const v1::ListMachinesRequest& request,
+                                  v1::ListMachinesResponse* response) override;
+  absl::Status HandleUpdateMachine(runtime::CallContext& call,
+                                   const v1::UpdateMachineRequest& request,
+                                   v1::UpdateMachineResponse* response) override;
+  absl::StatusOr<std::unique_ptr<IngestSamplesStream>> HandleIngestSamples(
+      runtime::CallContext& call) override;
+  absl::Status HandleGetLatestValues(runtime::CallContext& call,
+                                     const v1::GetLatestValuesRequest& request,
+                                     v1::GetLatestValuesResponse* response) override;
+  absl::Status HandleQuerySamples(runtime::CallContext& call,
+                                  const v1::QuerySamplesRequest& request,
+                                  v1::QuerySamplesResponse* response) override;
+
+ private:
+  class Ingest;
+
+  ChangeContext Context(runtime::CallContext& call, const google::protobuf::Message& request) const;
+
+  runtime::ServiceDeps deps_;
+  TelemetryConfig config_;
+  TelemetryStore* store_;
+  IngestFigures figures_;
+};
+
+}  // namespace plantmesh::telemetry

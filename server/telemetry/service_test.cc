@@ -1,0 +1,320 @@
+// TelemetryServiceImpl over in-process gRPC on the in-memory store (no servers): machine
+// validation naming fields, ingest answers in order with rejects by index, duplicates,
+// a lost store ending the stream with UNAVAILABLE, latest values and sample paging. The
+// call policy here only names the caller; authorization is tested end to end.
+#include "server/telemetry/service.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
+#include <cmath>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "plantmesh/sdk/status.h"
+#include "plantmesh/telemetry/v1/telemetry_service.grpc.pb.h"
+#include "server/runtime/call_policy.h"
+#include "server/runtime/executor.h"
+#include "server/runtime/grpc_status.h"
+#include "server/runtime/shutdown.h"
+#include "server/telemetry/testing/fake_store.h"
+
+namespace plantmesh::telemetry {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+class IdentityOnlyPolicy : public runtime::CallPolicy {
+ public:
+  grpc::Status Begin(grpc::ServerContextBase* server_context, std::string_view method,
+                     runtime::CallContext* call) override {
+    call->server_context = server_context;
+    call->method = std::string(method);
+    call->identity = "spiffe://test/user/adapter";
+    call->start_time = absl::Now();
+    return grpc::Status::OK;
+  }
+  grpc::Status End(const runtime::CallContext& call, const absl::Status& status,
+                   const google::protobuf::Message*) override {
+    return runtime::ToGrpcStatus(status);
+  }
+};
+
+std::vector<std::string> FieldsOf(const grpc::Status& status) {
+  std::vector<std::string> fields;
+  for (const auto& v : sdk::FieldViolations(sdk::FromGrpcStatus(status))) {
+    fields.push_back(v.field);
+  }
+  return fields;
+}
+
+void SetTime(absl::Time t, google::protobuf::Timestamp* out) {
+  out->set_seconds(absl::ToUnixSeconds(t));
+  out->set_nanos(static_cast<int32_t>((absl::ToUnixMicros(t) % 1000000) * 1000));
+}
+
+class TelemetryServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    runtime::ResetDrainingForTesting();
+    deps_.config = &config_;
+    deps_.call_policy = &policy_;
+    deps_.executor = &executor_;
+    deps_.now = [this] { return now_; };
+    service_ = std::make_unique<TelemetryServiceImpl>(deps_, telemetry_config_, &store_);
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    builder.RegisterService(service_.get());
+    server_ = builder.BuildAndStart();
+    ASSERT_NE(server_, nullptr);
+    stub_ = v1::TelemetryService::NewStub(
+        grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
+  }
+
+  void TearDown() override {
+    if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    executor_.Shutdown();
+    runtime::ResetDrainingForTesting();
+  }
+
+  std::unique_ptr<grpc::ClientContext> Context() {
+    auto context = std::make_unique<grpc::ClientContext>();
+    context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    return context;
+  }
+
+  v1::Machine Cnc(const std::string& id = "CNC-07") {
+    v1::Machine m;
+    m.set_id(id);
+    m.set_display_name("Fanuc 31i lathe 7");
+    m.set_line("LINE-2");
+    v1::DataItem* x = m.add_data_items();
+    x->set_id("Xact");
+    x->set_category(v1::DATA_ITEM_CATEGORY_EVENT);
+    x->set_type(v1::DATA_ITEM_TYPE_EXECUTION);
+    v1::DataItem* s = m.add_data_items();
+    s->set_id("S1speed");
+    s->set_category(v1::DATA_ITEM_CATEGORY_SAMPLE);
+    s->set_type(v1::DATA_ITEM_TYPE_SPINDLE_SPEED);
+    return m;
+  }
+
+  grpc::Status Register(const v1::Machine& machine, v1::RegisterMachineResponse* out,
+                        const std::string& request_id = "") {
+    v1::RegisterMachineRequest request;
+    *request.mutable_machine() = machine;
+    request.set_request_id(request_id);
+    return stub_->RegisterMachine(Context().get(), request, out);
+  }
+
+  v1::Sample Num(const std::string& item, double value, absl::Time t) {
+    v1::Sample s;
+    s.set_machine_id("CNC-07");
+    s.set_data_item_id(item);
+    SetTime(t, s.mutable_time());
+    s.set_number(value);
+    return s;
+  }
+
+  absl::Time now_ = absl::FromUnixSeconds(1700000000);
+  runtime::ServerConfig config_;
+  TelemetryConfig telemetry_config_;
+  IdentityOnlyPolicy policy_;
+  runtime::ServiceDeps deps_;
+  testing::FakeTelemetryStore store_;
+  std::unique_ptr<TelemetryServiceImpl> service_;
+  runtime::Executor executor_{runtime::ExecutorOptions{4, 64, "test"}};
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<v1::TelemetryService::Stub> stub_;
+};
+
+TEST_F(TelemetryServiceTest, RegisterNamesEachWrongDataItemField) {
+  v1::Machine m = Cnc();
+  v1::DataItem* dup = m.add_data_items();
+  *dup = m.data_items(0);  // the same id again
+  v1::DataItem* odd = m.add_data_items();
+  *odd = m.data_items(1);
+  odd->set_id("has space");
+  odd->set_type(static_cast<v1::DataItemType>(999));
+  m.mutable_ideal_cycle_time()->set_seconds(90000);
+  v1::RegisterMachineResponse out;
+  grpc::Status s = Register(m, &out);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(FieldsOf(s), ElementsAre("machine.ideal_cycle_time", "machine.data_items[2].id",
+                                       "machine.data_items[3].id", "machine.data_items[3].type"));
+  // Category and type are REQUIRED in the contract: the runtime names them first.
+  v1::Machine bare = Cnc();
+  bare.add_data_items()->set_id("x");
+  s = Register(bare, &out);
+  EXPECT_THAT(FieldsOf(s),
+              ElementsAre("machine.data_items[2].category", "machine.data_items[2].type"));
+}
+
+TEST_F(TelemetryServiceTest, RegisterRetryAndAlreadyExists) {
+  v1::RegisterMachineResponse first, retry, again;
+  ASSERT_TRUE(Register(Cnc(), &first, "req-1").ok());
+  EXPECT_EQ(first.machine().etag(), "1");
+  EXPECT_EQ(first.machine().data_items_size(), 2);
+  ASSERT_TRUE(Register(Cnc(), &retry, "req-1").ok());
+  EXPECT_EQ(retry.SerializeAsString(), first.SerializeAsString());
+  EXPECT_EQ(Register(Cnc(), &again, "req-2").error_code(), grpc::StatusCode::ALREADY_EXISTS);
+}
+
+TEST_F(TelemetryServiceTest, UpdateWithStaleEtagIsAborted) {
+  v1::RegisterMachineResponse created;
+  ASSERT_TRUE(Register(Cnc(), &created).ok());
+  v1::UpdateMachineRequest request;
+  request.mutable_machine()->set_id("CNC-07");
+  request.mutable_machine()->set_zone("MACHINING");
+  request.mutable_update_mask()->add_paths("zone");
+  request.set_etag("1");
+  v1::UpdateMachineResponse out;
+  ASSERT_TRUE(stub_->UpdateMachine(Context().get(), request, &out).ok());
+  EXPECT_EQ(out.machine().zone(), "MACHINING");
+  EXPECT_EQ(out.machine().etag(), "2");
+  EXPECT_EQ(out.machine().data_items_size(), 2);
+  EXPECT_EQ(stub_->UpdateMachine(Context().get(), request, &out).error_code(),
+            grpc::StatusCode::ABORTED);
+  request.set_etag("");
+  request.mutable_update_mask()->set_paths(0, "id");
+  EXPECT_EQ(stub_->UpdateMachine(Context().get(), request, &out).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(TelemetryServiceTest, IngestAnswersEachBatchInOrderWithRejectsByIndex) {
+  v1::RegisterMachineResponse created;
+  ASSERT_TRUE(Register(Cnc(), &created).ok());
+  auto context = Context();
+  auto stream = stub_->IngestSamples(context.get());
+  v1::IngestSamplesRequest batch;
+  batch.set_writer_id("mtconnect-cnc07");
+  batch.set_batch_sequence(1);
+  *batch.add_samples() = Num("S1speed", 1200, now_);
+  *batch.add_samples() = Num("S1speed", std::nan(""), now_);
+  *batch.add_samples() = Num("S1speed", 1, now_ + absl::Hours(1));
+  v1::Sample unavailable = Num("Xact", 0, now_);
+  unavailable.mutable_unavailable();
+  *batch.add_samples() = unavailable;
+  ASSERT_TRUE(stream->Write(batch));
+  batch.set_batch_sequence(2);
+  ASSERT_TRUE(stream->Write(batch));
+  batch.set_batch_sequence(2);  // re-sent
+  ASSERT_TRUE(stream->Write(batch));
+  v1::IngestSamplesResponse answer;
+  ASSERT_TRUE(stream->Read(&answer));
+  EXPECT_EQ(answer.batch_sequence(), 1u);
+  EXPECT_EQ(answer.accepted_count(), 2);
+  EXPECT_EQ(answer.rejected_count(), 2);
+  ASSERT_EQ(answer.rejected_samples_size(), 2);
+  EXPECT_EQ(answer.rejected_samples(0).index(), 1);
+  EXPECT_EQ(answer.rejected_samples(0).reason(), v1::REJECT_REASON_NOT_FINITE);
+  EXPECT_THAT(answer.rejected_samples(0).message(), HasSubstr("samples[1].number"));
+  EXPECT_EQ(answer.rejected_samples(1).index(), 2);
+  EXPECT_EQ(answer.rejected_samples(1).reason(), v1::REJECT_REASON_TIME_IN_FUTURE);
+  ASSERT_TRUE(stream->Read(&answer));
+  EXPECT_EQ(answer.batch_sequence(), 2u);
+  EXPECT_EQ(answer.accepted_count(), 2);
+  ASSERT_TRUE(stream->Read(&answer));
+  EXPECT_EQ(answer.batch_sequence(), 2u);
+  EXPECT_EQ(answer.duplicate_count(), 4);
+  EXPECT_EQ(answer.accepted_count(), 0);
+  ASSERT_TRUE(stream->WritesDone());
+  EXPECT_FALSE(stream->Read(&answer));
+  EXPECT_TRUE(stream->Finish().ok());
+  EXPECT_EQ(store_.AllSamples().size(), 4u);
+  EXPECT_EQ(store_.Events().size(), 2u);
+  EXPECT_EQ(service_->figures().rejected_by_reason[static_cast<size_t>(RejectReason::kNotFinite)],
+            2);
+
+  v1::GetLatestValuesRequest latest_request;
+  latest_request.add_machine_ids("CNC-07");
+  v1::GetLatestValuesResponse latest;
+  ASSERT_TRUE(stub_->GetLatestValues(Context().get(), latest_request, &latest).ok());
+  ASSERT_EQ(latest.values_size(), 2);
+  EXPECT_EQ(latest.values(0).data_item_id(), "S1speed");
+  EXPECT_EQ(latest.values(0).number(), 1200);
+  EXPECT_TRUE(latest.values(1).has_unavailable());
+}
+
+TEST_F(TelemetryServiceTest, MalformedBatchEndsTheStream) {
+  auto context = Context();
+  auto stream = stub_->IngestSamples(context.get());
+  v1::IngestSamplesRequest batch;
+  batch.set_writer_id("w");
+  batch.set_batch_sequence(1);  // no samples
+  ASSERT_TRUE(stream->Write(batch));
+  stream->WritesDone();
+  v1::IngestSamplesResponse answer;
+  EXPECT_FALSE(stream->Read(&answer));
+  grpc::Status s = stream->Finish();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(FieldsOf(s), ElementsAre("samples"));
+}
+
+TEST_F(TelemetryServiceTest, LostStoreEndsTheStreamUnavailable) {
+  v1::RegisterMachineResponse created;
+  ASSERT_TRUE(Register(Cnc(), &created).ok());
+  store_.FailWith(absl::UnavailableError("lost the connection to PostgreSQL"));
+  auto context = Context();
+  auto stream = stub_->IngestSamples(context.get());
+  v1::IngestSamplesRequest batch;
+  batch.set_writer_id("w");
+  batch.set_batch_sequence(1);
+  *batch.add_samples() = Num("S1speed", 1, now_);
+  ASSERT_TRUE(stream->Write(batch));
+  stream->WritesDone();
+  v1::IngestSamplesResponse answer;
+  EXPECT_FALSE(stream->Read(&answer));
+  EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::UNAVAILABLE);
+  store_.FailWith(absl::OkStatus());
+  EXPECT_TRUE(store_.AllSamples().empty());
+}
+
+TEST_F(TelemetryServiceTest, QuerySamplesPagesAndChecksTheRange) {
+  v1::RegisterMachineResponse created;
+  ASSERT_TRUE(Register(Cnc(), &created).ok());
+  auto context = Context();
+  auto stream = stub_->IngestSamples(context.get());
+  v1::IngestSamplesRequest batch;
+  batch.set_writer_id("w");
+  batch.set_batch_sequence(1);
+  for (int i = 0; i < 5; ++i) *batch.add_samples() = Num("S1speed", i, now_ - absl::Seconds(5 - i));
+  ASSERT_TRUE(stream->Write(batch));
+  stream->WritesDone();
+  v1::IngestSamplesResponse answer;
+  ASSERT_TRUE(stream->Read(&answer));
+  ASSERT_TRUE(stream->Finish().ok());
+
+  v1::QuerySamplesRequest request;
+  request.set_machine_id("CNC-07");
+  SetTime(now_ - absl::Minutes(1), request.mutable_start_time());
+  SetTime(now_, request.mutable_end_time());
+  request.set_page_size(3);
+  v1::QuerySamplesResponse page;
+  ASSERT_TRUE(stub_->QuerySamples(Context().get(), request, &page).ok());
+  ASSERT_EQ(page.samples_size(), 3);
+  EXPECT_EQ(page.samples(0).number(), 0);
+  ASSERT_FALSE(page.next_page_token().empty());
+  request.set_page_token(page.next_page_token());
+  ASSERT_TRUE(stub_->QuerySamples(Context().get(), request, &page).ok());
+  ASSERT_EQ(page.samples_size(), 2);
+  EXPECT_EQ(page.samples(1).number(), 4);
+  EXPECT_TRUE(page.next_page_token().empty());
+  // Another range with that token is refused; so is an empty range.
+  SetTime(now_ - absl::Minutes(2), request.mutable_start_time());
+  EXPECT_THAT(FieldsOf(stub_->QuerySamples(Context().get(), request, &page)),
+              ElementsAre("page_token"));
+  request.clear_page_token();
+  SetTime(now_, request.mutable_start_time());
+  EXPECT_THAT(FieldsOf(stub_->QuerySamples(Context().get(), request, &page)),
+              ElementsAre("end_time"));
+}
+
+}  // namespace
+}  // namespace plantmesh::telemetry

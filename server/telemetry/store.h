@@ -1,0 +1,108 @@
+// The telemetry service's repository: what the handlers need from storage, independent
+// of the database. The store supplies facts (a machine's data items, a writer's last
+// batch) and writes; the rules are the domain's (domain.h), handed in as functions.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "server/runtime/audit.h"
+#include "server/runtime/idempotency.h"
+#include "server/runtime/outbox_event.h"
+#include "server/telemetry/domain.h"
+
+namespace plantmesh::telemetry {
+
+template <typename T>
+using Replayable = runtime::Replayable<T>;
+template <typename T>
+using ResponseEncoder = runtime::ResponseEncoder<T>;
+
+// The caller and request of a machine change (request_id idempotency, audit row).
+struct ChangeContext {
+  runtime::IdempotencyKey request;
+  absl::Time now;
+  // The call's audit row, written with the change and marked written once committed;
+  // nullptr: none.
+  runtime::ChangeAudit* audit = nullptr;
+};
+
+// Decides a machine change from the current, locked machine.
+using MachineMutator = std::function<absl::StatusOr<Machine>(const Machine& current)>;
+
+struct MachinePage {
+  std::vector<Machine> machines;
+  bool more = false;
+};
+
+// One batch of IngestSamples, as the store receives it.
+struct Batch {
+  std::string writer_id;
+  uint64_t batch_sequence = 0;
+  std::vector<Sample> samples;
+};
+
+// Judges a batch on the facts read in its transaction (JudgeBatch, with the clock and
+// limits bound).
+using BatchJudge = std::function<Verdict(const std::vector<Sample>&, const Catalog&)>;
+
+// The outbox event of a committed batch, built by the service from the accepted
+// samples (opaque to the store).
+using BatchEventEncoder =
+    std::function<runtime::OutboxEvent(const Batch& batch, const std::vector<int>& accepted)>;
+
+struct BatchOutcome {
+  bool duplicate = false;  // the writer had committed this sequence (or a later one)
+  Verdict verdict;         // empty for a duplicate
+};
+
+struct SamplePage {
+  std::vector<StoredSample> samples;
+  bool more = false;
+};
+
+class TelemetryStore {
+ public:
+  virtual ~TelemetryStore() = default;
+
+  // Stores a new machine (version 1, create/update time = context.now). With a
+  // request_id, a retry gets the first answer; another machine with the same id is
+  // ALREADY_EXISTS.
+  virtual absl::StatusOr<Replayable<Machine>> RegisterMachine(
+      const Machine& machine, const ChangeContext& context,
+      const ResponseEncoder<Machine>& encode) = 0;
+  // NOT_FOUND when absent.
+  virtual absl::StatusOr<Machine> GetMachine(const std::string& id) = 0;
+  // Registration order, after query.after.
+  virtual absl::StatusOr<MachinePage> ListMachines(const MachineQuery& query) = 0;
+  // Locks the machine and stores what `mutator` decides. NOT_FOUND when absent.
+  virtual absl::StatusOr<Replayable<Machine>> UpdateMachine(
+      const std::string& id, const ChangeContext& context, const MachineMutator& mutator,
+      const ResponseEncoder<Machine>& encode) = 0;
+
+  // Stores one batch exactly once per (writer, sequence), in one transaction: the
+  // writer's last sequence locked — a sequence not above it is a duplicate and nothing
+  // is written; otherwise the data items of the batch's machines are read, `judge`
+  // decides, the accepted samples are stored, the latest values move forward (never
+  // back to an older time), one outbox event is written when anything was accepted
+  // (`encode`), and the writer's sequence becomes the batch's. All or nothing: a lost
+  // database is UNAVAILABLE and leaves no part of the batch.
+  virtual absl::StatusOr<BatchOutcome> IngestBatch(const Batch& batch, const BatchJudge& judge,
+                                                   const BatchEventEncoder& encode) = 0;
+
+  // The newest sample of each data item of `machine_ids` (only `data_item_ids` when
+  // not empty), by machine then data item id.
+  virtual absl::StatusOr<std::vector<Sample>> LatestValues(
+      const std::vector<std::string>& machine_ids,
+      const std::vector<std::string>& data_item_ids) = 0;
+
+  // One page of a machine's samples in [start, end), by (time, key).
+  virtual absl::StatusOr<SamplePage> QuerySamples(const SampleQuery& query) = 0;
+};
+
+}  // namespace plantmesh::telemetry

@@ -1,0 +1,190 @@
+// The TelemetryStore conformance suite (testing/store_conformance.h) against the
+// in-memory fake and PostgreSQL (a real server from tests/support), and what only the
+// PostgreSQL store has: day partitions, the ingest connections. ctest runs them as
+// telemetry.store_conformance.fake and telemetry.store_conformance.pg.
+#include "server/telemetry/testing/store_conformance.h"
+
+#include <memory>
+#include <pqxx/pqxx>
+#include <string>
+#include <vector>
+
+#include "server/runtime/migrations.h"
+#include "server/runtime/pg_audit_sink.h"
+#include "server/runtime/pg_pool.h"
+#include "server/runtime/service_tables.h"
+#include "server/telemetry/module.h"
+#include "server/telemetry/pg_store.h"
+#include "server/telemetry/testing/fake_store.h"
+#include "tests/support/test_servers.h"
+
+namespace plantmesh::telemetry::testing {
+namespace {
+
+class FakeBackend {
+ public:
+  absl::Status SetUp() { return absl::OkStatus(); }
+  TelemetryStore* store() { return &store_; }
+  std::vector<runtime::OutboxEvent> Events() { return store_.Events(); }
+
+ private:
+  FakeTelemetryStore store_;
+};
+
+// A fresh database per case, migrated as the server migrates it. No partition is
+// created ahead: the first batch of a day creates its partition.
+class PgBackend {
+ public:
+  absl::Status SetUp() {
+    static int databases = 0;
+    PM_ASSIGN_OR_RETURN(url_, plantmesh::testing::SharedPostgres().CreateDatabase(
+                                  absl::StrCat("telemetry_conformance_", ++databases)));
+    PM_RETURN_IF_ERROR(runtime::ApplyMigrations(url_, "audit", runtime::AuditMigrations()));
+    PM_RETURN_IF_ERROR(runtime::ApplyMigrations(url_, "telemetry", EmbeddedMigrations()));
+    PM_RETURN_IF_ERROR(runtime::ApplyServiceTables(url_, "telemetry"));
+    runtime::PgPoolOptions options;
+    options.url = url_;
+    options.size = 4;
+    options.on_connect.push_back(&PgTelemetryStore::PrepareStatements);
+    PM_ASSIGN_OR_RETURN(pool_, runtime::PgPool::Open(options));
+    store_ = std::make_unique<PgTelemetryStore>(
+        pool_.get(), LibpqPool::Create(PgTelemetryStore::IngestPoolOptions(
+                         url_, 2, absl::Seconds(10), absl::Seconds(5))));
+    return absl::OkStatus();
+  }
+  TelemetryStore* store() { return store_.get(); }
+  PgTelemetryStore* pg() { return store_.get(); }
+  std::vector<runtime::OutboxEvent> Events() {
+    std::vector<runtime::OutboxEvent> events;
+    pqxx::connection conn(url_);
+    pqxx::nontransaction tx(conn);
+    for (const pqxx::row& r :
+         tx.exec("SELECT event_id::text, payload FROM telemetry.outbox ORDER BY id")) {
+      events.push_back({r[0].as<std::string>(), "", pqxx::binarystring(r[1]).str()});
+    }
+    return events;
+  }
+  int64_t Count(const std::string& sql) {
+    pqxx::connection conn(url_);
+    pqxx::nontransaction tx(conn);
+    return tx.exec1(sql)[0].as<int64_t>();
+  }
+  const std::string& url() const { return url_; }
+
+ private:
+  std::string url_;
+  std::unique_ptr<runtime::PgPool> pool_;
+  std::unique_ptr<PgTelemetryStore> store_;
+};
+
+INSTANTIATE_TYPED_TEST_SUITE_P(Fake, TelemetryStoreConformanceTest, FakeBackend);
+INSTANTIATE_TYPED_TEST_SUITE_P(Pg, TelemetryStoreConformanceTest, PgBackend);
+
+class PgOnlyTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    absl::Status up = backend_.SetUp();
+    ASSERT_TRUE(up.ok()) << up;
+  }
+  PgBackend backend_;
+};
+
+const absl::Time kNoon = absl::FromUnixSeconds(1700049600);  // 2023-11-15T12:00:00Z
+
+TEST_F(PgOnlyTest, PartitionsCreatedAheadAndRetentionDropsExactlyTheExpiredDays) {
+  const absl::Duration retention = absl::Hours(24 * 3);
+  absl::StatusOr<std::vector<std::string>> created =
+      backend_.pg()->CreatePartitions(DaysToKeep(kNoon, retention, 2));
+  ASSERT_TRUE(created.ok()) << created.status();
+  EXPECT_THAT(*created,
+              ::testing::ElementsAre("samples_20231112", "samples_20231113", "samples_20231114",
+                                     "samples_20231115", "samples_20231116", "samples_20231117"));
+  // Idempotent: a second round (another replica) creates nothing.
+  created = backend_.pg()->CreatePartitions(DaysToKeep(kNoon, retention, 2));
+  ASSERT_TRUE(created.ok());
+  EXPECT_TRUE(created->empty());
+  // Nothing expired yet: 11-12 still holds samples newer than 11-12T12:00.
+  absl::StatusOr<std::vector<std::string>> dropped =
+      backend_.pg()->DropExpiredPartitions(kNoon, retention);
+  ASSERT_TRUE(dropped.ok()) << dropped.status();
+  EXPECT_TRUE(dropped->empty());
+  // A day and a half later, 11-12 and 11-13 are whole days older than retention;
+  // 11-14 is not (its last hour is newer than 11-14T00:00).
+  dropped = backend_.pg()->DropExpiredPartitions(kNoon + absl::Hours(36), retention);
+  ASSERT_TRUE(dropped.ok());
+  EXPECT_THAT(*dropped, ::testing::ElementsAre("samples_20231112", "samples_20231113"));
+  absl::StatusOr<std::vector<std::string>> left = backend_.pg()->ListPartitions();
+  ASSERT_TRUE(left.ok());
+  EXPECT_THAT(*left, ::testing::ElementsAre("samples_20231114", "samples_20231115",
+                                            "samples_20231116", "samples_20231117"));
+}
+
+TEST_F(PgOnlyTest, DroppingAPartitionKeepsTheOtherDaysSamples) {
+  Machine m;
+  m.id = "CNC-07";
+  m.data_items = {{"temp", "", Category::kSample, 6, "", ""}};
+  const absl::Time now = absl::FromUnixMicros(absl::ToUnixMicros(absl::Now()));
+  ASSERT_TRUE(backend_.store()->RegisterMachine(m, Ctx("ops", "R", "", now), nullptr).ok());
+  const IngestLimits limits;  // 30 days
+  auto judge = [&](const std::vector<Sample>& s, const Catalog& c) {
+    return JudgeBatch(s, c, now, limits);
+  };
+  auto encode = [](const Batch&, const std::vector<int>&) {
+    return runtime::OutboxEvent{common::NewUuidV4(), "", "x"};
+  };
+  const absl::Time old_day = DayStart(now) - absl::Hours(24 * 29);
+  Batch batch{"w",
+              1,
+              {NumberAt("temp", 1, old_day + absl::Hours(1), "CNC-07"),
+               NumberAt("temp", 2, now, "CNC-07")}};
+  absl::StatusOr<BatchOutcome> out = backend_.store()->IngestBatch(batch, judge, encode);
+  ASSERT_TRUE(out.ok()) << out.status();
+  ASSERT_EQ(out->verdict.accepted.size(), 2u);
+  // Both days' partitions were created by the batch itself.
+  absl::StatusOr<std::vector<std::string>> parts = backend_.pg()->ListPartitions();
+  ASSERT_TRUE(parts.ok());
+  EXPECT_THAT(*parts, ::testing::ElementsAre(PartitionName(old_day), PartitionName(DayStart(now))));
+  // Two days later the old day has expired: dropped whole, today's sample stays.
+  absl::StatusOr<std::vector<std::string>> dropped =
+      backend_.pg()->DropExpiredPartitions(now + absl::Hours(48), limits.retention);
+  ASSERT_TRUE(dropped.ok()) << dropped.status();
+  EXPECT_THAT(*dropped, ::testing::ElementsAre(PartitionName(old_day)));
+  EXPECT_EQ(backend_.Count("SELECT count(*) FROM telemetry.samples"), 1);
+  // A batch of the dropped day is rejected, not stored in a partition that is gone.
+  const absl::Time later = now + absl::Hours(48);
+  Batch stale{"w", 2, {NumberAt("temp", 3, old_day + absl::Hours(2), "CNC-07")}};
+  out = backend_.store()->IngestBatch(
+      stale,
+      [&](const std::vector<Sample>& s, const Catalog& c) {
+        return JudgeBatch(s, c, later, limits);
+      },
+      encode);
+  ASSERT_TRUE(out.ok()) << out.status();
+  ASSERT_EQ(out->verdict.rejected.size(), 1u);
+  EXPECT_EQ(out->verdict.rejected[0].reason, RejectReason::kTimeOutOfRange);
+}
+
+TEST_F(PgOnlyTest, UnreachableDatabaseIsUnavailableAndStoresNothing) {
+  runtime::PgPoolOptions options;
+  options.url = backend_.url();
+  options.size = 1;
+  options.on_connect.push_back(&PgTelemetryStore::PrepareStatements);
+  absl::StatusOr<std::unique_ptr<runtime::PgPool>> pool = runtime::PgPool::Open(options);
+  ASSERT_TRUE(pool.ok());
+  const std::string closed =
+      absl::StrCat("postgresql://127.0.0.1:", plantmesh::testing::FreePort(), "/none");
+  PgTelemetryStore store(pool->get(), LibpqPool::Create(PgTelemetryStore::IngestPoolOptions(
+                                          closed, 1, absl::Seconds(10), absl::Seconds(5))));
+  Batch batch{"w", 1, {NumberAt("temp", 1, absl::Now(), "CNC-07")}};
+  absl::StatusOr<BatchOutcome> out = store.IngestBatch(
+      batch,
+      [](const std::vector<Sample>& s, const Catalog& c) {
+        return JudgeBatch(s, c, absl::Now(), IngestLimits{});
+      },
+      [](const Batch&, const std::vector<int>&) { return runtime::OutboxEvent{}; });
+  EXPECT_EQ(out.status().code(), absl::StatusCode::kUnavailable) << out.status();
+  EXPECT_EQ(backend_.Count("SELECT count(*) FROM telemetry.ingest_writers"), 0);
+}
+
+}  // namespace
+}  // namespace plantmesh::telemetry::testing

@@ -1,0 +1,211 @@
+#include "server/telemetry/testing/fake_store.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "plantmesh/common/status_macros.h"
+#include "server/runtime/errors.h"
+#include "server/runtime/text_rules.h"
+
+namespace plantmesh::telemetry::testing {
+namespace {
+
+absl::Time Micro(absl::Time t) { return absl::FromUnixMicros(absl::ToUnixMicros(t)); }
+
+}  // namespace
+
+void FakeTelemetryStore::FailWith(absl::Status status) {
+  absl::MutexLock lock(&mu_);
+  failure_ = std::move(status);
+}
+
+absl::StatusOr<Replayable<Machine>> FakeTelemetryStore::RegisterMachine(
+    const Machine& machine, const ChangeContext& context, const ResponseEncoder<Machine>& encode) {
+  absl::MutexLock lock(&mu_);
+  PM_RETURN_IF_ERROR(failure_);
+  Replayable<Machine> result;
+  PM_ASSIGN_OR_RETURN(auto seen, request_log_.Claim(context.request));
+  if (seen) {
+    result.recorded_response = seen->response;
+    return result;
+  }
+  if (machines_.count(machine.id) != 0) {
+    return runtime::WithErrorInfo(
+        absl::AlreadyExistsError(absl::StrCat("machine ", machine.id, " is registered already")),
+        "MACHINE_EXISTS", {{"machine_id", machine.id}});
+  }
+  Machine created = machine;
+  created.seq = next_seq_++;
+  created.version = 1;
+  created.create_time = created.update_time = Micro(context.now);
+  machines_[created.id] = created;
+  request_log_.Record(context.request, encode ? encode(created) : std::string(),
+                      absl::StrCat("machines/", created.id));
+  if (context.audit != nullptr) context.audit->MarkWritten();
+  result.value = std::move(created);
+  return result;
+}
+
+absl::StatusOr<Machine> FakeTelemetryStore::GetMachine(const std::string& id) {
+  absl::MutexLock lock(&mu_);
+  PM_RETURN_IF_ERROR(failure_);
+  auto it = machines_.find(id);
+  if (it == machines_.end()) {
+    return absl::NotFoundError(absl::StrCat("no machine ", id, " is registered"));
+  }
+  return it->second;
+}
+
+absl::StatusOr<MachinePage> FakeTelemetryStore::ListMachines(const MachineQuery& query) {
+  absl::MutexLock lock(&mu_);
+  PM_RETURN_IF_ERROR(failure_);
+  std::vector<Machine> all;
+  for (const auto& [id, m] : machines_) {
+    if (!query.line.empty() && m.line != query.line) continue;
+    if (!query.zone.empty() && m.zone != query.zone) continue;
+    if (query.after && std::make_pair(m.create_time, m.seq) <=
+                           std::make_pair(query.after->sort_time, query.after->id)) {
+      continue;
+    }
+    all.push_back(m);
+  }
+  std::sort(all.begin(), all.end(), [](const Machine& a, const Machine& b) {
+    return std::make_pair(a.create_time, a.seq) < std::make_pair(b.create_time, b.seq);
+  });
+  MachinePage page;
+  for (Machine& m : all) {
+    if (page.machines.size() == static_cast<size_t>(query.page_size)) {
+      page.more = true;
+      break;
+    }
+    page.machines.push_back(std::move(m));
+  }
+  return page;
+}
+
+absl::StatusOr<Replayable<Machine>> FakeTelemetryStore::UpdateMachine(
+    const std::string& id, const ChangeContext& context, const MachineMutator& mutator,
+    const ResponseEncoder<Machine>& encode) {
+  absl::MutexLock lock(&mu_);
+  PM_RETURN_IF_ERROR(failure_);
+  Replayable<Machine> result;
+  PM_ASSIGN_OR_RETURN(auto seen, request_log_.Claim(context.request));
+  if (seen) {
+    result.recorded_response = seen->response;
+    return result;
+  }
+  auto it = machines_.find(id);
+  if (it == machines_.end()) {
+    return absl::NotFoundError(absl::StrCat("no machine ", id, " is registered"));
+  }
+  PM_ASSIGN_OR_RETURN(Machine after, mutator(it->second));
+  after.update_time = Micro(after.update_time);
+  it->second = after;
+  request_log_.Record(context.request, encode ? encode(after) : std::string(),
+                      absl::StrCat("machines/", id));
+  if (context.audit != nullptr) context.audit->MarkWritten();
+  result.value = std::move(after);
+  return result;
+}
+
+absl::StatusOr<BatchOutcome> FakeTelemetryStore::IngestBatch(const Batch& batch,
+                                                             const BatchJudge& judge,
+                                                             const BatchEventEncoder& encode) {
+  absl::MutexLock lock(&mu_);
+  PM_RETURN_IF_ERROR(failure_);
+  BatchOutcome outcome;
+  uint64_t& last = writers_[batch.writer_id];
+  if (batch.batch_sequence <= last) {
+    outcome.duplicate = true;
+    return outcome;
+  }
+  Catalog catalog;
+  for (const Sample& s : batch.samples) {
+    if (!runtime::IsCode(s.machine_id)) continue;
+    auto m = machines_.find(s.machine_id);
+    if (m == machines_.end()) continue;
+    for (const DataItem& item : m->second.data_items) {
+      catalog[m->first][item.id] = item.category;
+    }
+  }
+  outcome.verdict = judge(batch.samples, catalog);
+  const int64_t batch_id = next_batch_++;
+  for (int i : outcome.verdict.accepted) {
+    samples_.push_back({batch.samples[static_cast<size_t>(i)], SampleKey(batch_id, i)});
+  }
+  for (int i : NewestPerDataItem(batch.samples, outcome.verdict.accepted)) {
+    const Sample& s = batch.samples[static_cast<size_t>(i)];
+    StoredSample stored{s, SampleKey(batch_id, i)};
+    auto [it, inserted] = latest_.try_emplace({s.machine_id, s.data_item_id}, stored);
+    if (!inserted && std::make_pair(*it->second.sample.time, it->second.key) <
+                         std::make_pair(*s.time, stored.key)) {
+      it->second = stored;
+    }
+  }
+  if (!outcome.verdict.accepted.empty()) events_.push_back(encode(batch, outcome.verdict.accepted));
+  last = batch.batch_sequence;
+  return outcome;
+}
+
+absl::StatusOr<std::vector<Sample>> FakeTelemetryStore::LatestValues(
+    const std::vector<std::string>& machine_ids, const std::vector<std::string>& data_item_ids) {
+  absl::MutexLock lock(&mu_);
+  PM_RETURN_IF_ERROR(failure_);
+  std::vector<Sample> out;
+  for (const auto& [key, stored] : latest_) {
+    if (std::find(machine_ids.begin(), machine_ids.end(), key.first) == machine_ids.end()) {
+      continue;
+    }
+    if (!data_item_ids.empty() &&
+        std::find(data_item_ids.begin(), data_item_ids.end(), key.second) == data_item_ids.end()) {
+      continue;
+    }
+    out.push_back(stored.sample);
+  }
+  return out;
+}
+
+absl::StatusOr<SamplePage> FakeTelemetryStore::QuerySamples(const SampleQuery& query) {
+  absl::MutexLock lock(&mu_);
+  PM_RETURN_IF_ERROR(failure_);
+  std::vector<StoredSample> matched;
+  for (const StoredSample& s : samples_) {
+    if (s.sample.machine_id != query.machine_id) continue;
+    if (*s.sample.time < query.start_time || *s.sample.time >= query.end_time) continue;
+    if (!query.data_item_ids.empty() &&
+        !std::binary_search(query.data_item_ids.begin(), query.data_item_ids.end(),
+                            s.sample.data_item_id)) {
+      continue;
+    }
+    if (query.after && std::make_pair(*s.sample.time, s.key) <=
+                           std::make_pair(query.after->sort_time, query.after->id)) {
+      continue;
+    }
+    matched.push_back(s);
+  }
+  std::sort(matched.begin(), matched.end(), [](const StoredSample& a, const StoredSample& b) {
+    return std::make_pair(*a.sample.time, a.key) < std::make_pair(*b.sample.time, b.key);
+  });
+  SamplePage page;
+  for (StoredSample& s : matched) {
+    if (page.samples.size() == static_cast<size_t>(query.page_size)) {
+      page.more = true;
+      break;
+    }
+    page.samples.push_back(std::move(s));
+  }
+  return page;
+}
+
+std::vector<StoredSample> FakeTelemetryStore::AllSamples() {
+  absl::MutexLock lock(&mu_);
+  return samples_;
+}
+
+std::vector<runtime::OutboxEvent> FakeTelemetryStore::Events() {
+  absl::MutexLock lock(&mu_);
+  return events_;
+}
+
+}  // namespace plantmesh::telemetry::testing

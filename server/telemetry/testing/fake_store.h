@@ -1,0 +1,53 @@
+// TelemetryStore in memory, for handler tests that test no SQL. Held to the same
+// conformance suite as the PostgreSQL store (testing/store_conformance.h).
+#pragma once
+
+#include <map>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "server/runtime/testing/memory_request_log.h"
+#include "server/telemetry/store.h"
+
+namespace plantmesh::telemetry::testing {
+
+class FakeTelemetryStore : public TelemetryStore {
+ public:
+  absl::StatusOr<Replayable<Machine>> RegisterMachine(
+      const Machine& machine, const ChangeContext& context,
+      const ResponseEncoder<Machine>& encode) override;
+  absl::StatusOr<Machine> GetMachine(const std::string& id) override;
+  absl::StatusOr<MachinePage> ListMachines(const MachineQuery& query) override;
+  absl::StatusOr<Replayable<Machine>> UpdateMachine(
+      const std::string& id, const ChangeContext& context, const MachineMutator& mutator,
+      const ResponseEncoder<Machine>& encode) override;
+  absl::StatusOr<BatchOutcome> IngestBatch(const Batch& batch, const BatchJudge& judge,
+                                           const BatchEventEncoder& encode) override;
+  absl::StatusOr<std::vector<Sample>> LatestValues(
+      const std::vector<std::string>& machine_ids,
+      const std::vector<std::string>& data_item_ids) override;
+  absl::StatusOr<SamplePage> QuerySamples(const SampleQuery& query) override;
+
+  // What was stored, in storage order, and the outbox events written.
+  std::vector<StoredSample> AllSamples();
+  std::vector<runtime::OutboxEvent> Events();
+  // Makes every later call fail with `status` (OK: works again), as a lost database.
+  void FailWith(absl::Status status);
+
+ private:
+  absl::Mutex mu_;
+  absl::Status failure_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, Machine> machines_ ABSL_GUARDED_BY(mu_);
+  int64_t next_seq_ ABSL_GUARDED_BY(mu_) = 1;
+  runtime::testing::MemoryRequestLog request_log_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, uint64_t> writers_ ABSL_GUARDED_BY(mu_);
+  int64_t next_batch_ ABSL_GUARDED_BY(mu_) = 1;
+  std::vector<StoredSample> samples_ ABSL_GUARDED_BY(mu_);
+  std::map<std::pair<std::string, std::string>, StoredSample> latest_ ABSL_GUARDED_BY(mu_);
+  std::vector<runtime::OutboxEvent> events_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace plantmesh::telemetry::testing

@@ -1,0 +1,336 @@
+// The TelemetryStore conformance suite: every behaviour of the interface (store.h),
+// typed over a backend, so the PostgreSQL store and the in-memory fake are held to one
+// definition. Instantiate it once per backend in one test file:
+//
+//   INSTANTIATE_TYPED_TEST_SUITE_P(Fake, TelemetryStoreConformanceTest, FakeBackend);
+//
+// A backend is default-constructible and has
+//   absl::Status SetUp();        // an empty store (schema applied, today's partitions)
+//   TelemetryStore* store();
+//   std::vector<runtime::OutboxEvent> Events();  // outbox events written, oldest first
+#pragma once
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "plantmesh/common/status_macros.h"
+#include "plantmesh/common/uuid.h"
+#include "server/telemetry/domain.h"
+#include "server/telemetry/store.h"
+
+namespace plantmesh::telemetry::testing {
+
+inline ChangeContext Ctx(const std::string& who, const std::string& method,
+                         const std::string& request_id, absl::Time now,
+                         const std::string& payload = "p") {
+  return ChangeContext{{who, method, request_id, payload}, now, nullptr};
+}
+
+inline Sample NumberAt(const std::string& item, double value, absl::Time t,
+                       const std::string& machine = "CNC-07") {
+  Sample s;
+  s.machine_id = machine;
+  s.data_item_id = item;
+  s.time = t;
+  s.kind = ValueKind::kNumber;
+  s.number = value;
+  return s;
+}
+
+template <typename Backend>
+class TelemetryStoreConformanceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    absl::Status up = backend_.SetUp();
+    ASSERT_TRUE(up.ok()) << up;
+    store_ = backend_.store();
+    now_ = absl::FromUnixMicros(absl::ToUnixMicros(absl::Now()));
+  }
+
+  Machine Cnc(const std::string& id = "CNC-07", const std::string& line = "LINE-2") {
+    Machine m;
+    m.id = id;
+    m.display_name = "Lathe";
+    m.line = line;
+    m.zone = "MACHINING";
+    m.ideal_cycle_time = absl::Seconds(42);
+    m.data_items = {{"Xact", "Execution", Category::kEvent, 2, "", ""},
+                    {"S1speed", "Spindle", Category::kSample, 5, "REVOLUTION/MINUTE", ""},
+                    {"temp", "Temp", Category::kSample, 6, "CELSIUS", "FAHRENHEIT"}};
+    return m;
+  }
+
+  Machine Register(const Machine& m) {
+    absl::StatusOr<Replayable<Machine>> r =
+        store_->RegisterMachine(m, Ctx("ops", "Register", "", now_), nullptr);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() && r->value ? *r->value : Machine();
+  }
+
+  // Ingests with the domain's judge at now_.
+  absl::StatusOr<BatchOutcome> Ingest(const std::string& writer, uint64_t sequence,
+                                      std::vector<Sample> samples) {
+    Batch batch{writer, sequence, std::move(samples)};
+    return store_->IngestBatch(
+        batch,
+        [this](const std::vector<Sample>& s, const Catalog& c) {
+          return JudgeBatch(s, c, now_, IngestLimits{});
+        },
+        [](const Batch& b, const std::vector<int>& accepted) {
+          return runtime::OutboxEvent{common::NewUuidV4(), "", std::to_string(accepted.size())};
+        });
+  }
+
+  std::vector<StoredSample> All(const std::string& machine = "CNC-07") {
+    absl::StatusOr<SampleQuery> q =
+        MakeSampleQuery(machine, {}, now_ - absl::Hours(48), now_ + absl::Hours(1), 10000, "");
+    EXPECT_TRUE(q.ok());
+    absl::StatusOr<SamplePage> page = store_->QuerySamples(*q);
+    EXPECT_TRUE(page.ok()) << page.status();
+    return page.ok() ? page->samples : std::vector<StoredSample>();
+  }
+
+  Backend backend_;
+  TelemetryStore* store_ = nullptr;
+  absl::Time now_;
+};
+
+TYPED_TEST_SUITE_P(TelemetryStoreConformanceTest);
+
+TYPED_TEST_P(TelemetryStoreConformanceTest, RegisterGetAndAlreadyExists) {
+  Machine created = this->Register(this->Cnc());
+  EXPECT_EQ(created.version, 1);
+  EXPECT_EQ(created.create_time, this->now_);
+  absl::StatusOr<Machine> got = this->store_->GetMachine("CNC-07");
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->display_name, "Lathe");
+  EXPECT_EQ(got->ideal_cycle_time, absl::Seconds(42));
+  ASSERT_EQ(got->data_items.size(), 3u);
+  EXPECT_EQ(got->data_items[0].id, "Xact");  // in the order given
+  EXPECT_EQ(got->data_items[2].native_units, "FAHRENHEIT");
+  EXPECT_EQ(got->data_items[1].category, Category::kSample);
+  EXPECT_EQ(got->data_items[1].type, 5);
+  EXPECT_EQ(
+      this->store_->RegisterMachine(this->Cnc(), Ctx("ops", "Register", "", this->now_), nullptr)
+          .status()
+          .code(),
+      absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(this->store_->GetMachine("CNC-99").status().code(), absl::StatusCode::kNotFound);
+}
+
+TYPED_TEST_P(TelemetryStoreConformanceTest, RegisterRetryWithRequestIdGetsFirstAnswer) {
+  auto encode = [](const Machine& m) { return "answer:" + m.id; };
+  absl::StatusOr<Replayable<Machine>> first =
+      this->store_->RegisterMachine(this->Cnc(), Ctx("ops", "Register", "r1", this->now_), encode);
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_TRUE(first->value);
+  absl::StatusOr<Replayable<Machine>> retry =
+      this->store_->RegisterMachine(this->Cnc(), Ctx("ops", "Register", "r1", this->now_), encode);
+  ASSERT_TRUE(retry.ok()) << retry.status();
+  ASSERT_TRUE(retry->recorded_response);
+  EXPECT_EQ(*retry->recorded_response, "answer:CNC-07");
+  // The same request_id with another payload is refused.
+  EXPECT_EQ(
+      this->store_
+          ->RegisterMachine(this->Cnc(), Ctx("ops", "Register", "r1", this->now_, "other"), encode)
+          .status()
+          .code(),
+      absl::StatusCode::kAlreadyExists);
+}
+
+TYPED_TEST_P(TelemetryStoreConformanceTest, ListPagesInRegistrationOrderWithFilters) {
+  for (const char* id : {"M-3", "M-1", "M-2"}) this->Register(this->Cnc(id, "LINE-1"));
+  this->Register(this->Cnc("M-4", "LINE-9"));
+  absl::StatusOr<MachineQuery> q = MakeMachineQuery("LINE-1", "", 2, "");
+  ASSERT_TRUE(q.ok());
+  absl::StatusOr<MachinePage> page = this->store_->ListMachines(*q);
+  ASSERT_TRUE(page.ok()) << page.status();
+  ASSERT_EQ(page->machines.size(), 2u);
+  EXPECT_EQ(page->machines[0].id, "M-3");
+  EXPECT_EQ(page->machines[1].id, "M-1");
+  EXPECT_EQ(page->machines[0].data_items.size(), 3u);
+  EXPECT_TRUE(page->more);
+  q = MakeMachineQuery("LINE-1", "", 2, NextMachinePageToken(*q, page->machines.back()));
+  ASSERT_TRUE(q.ok()) << q.status();
+  page = this->store_->ListMachines(*q);
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->machines.size(), 1u);
+  EXPECT_EQ(page->machines[0].id, "M-2");
+  EXPECT_FALSE(page->more);
+}
+
+TYPED_TEST_P(TelemetryStoreConformanceTest, UpdateAppliesTheMutatorAndReplaysRetries) {
+  this->Register(this->Cnc());
+  const absl::Time later = this->now_ + absl::Seconds(5);
+  Machine patch;
+  patch.data_items = {{"Xact", "Execution", Category::kEvent, 2, "", ""}};
+  auto mutate = [&](const Machine& current) {
+    return ApplyMachineUpdate(current, patch, {"data_items"}, "1", later);
+  };
+  auto encode = [](const Machine& m) { return "v" + m.etag(); };
+  absl::StatusOr<Replayable<Machine>> updated =
+      this->store_->UpdateMachine("CNC-07", Ctx("ops", "Update", "u1", later), mutate, encode);
+  ASSERT_TRUE(updated.ok()) << updated.status();
+  EXPECT_EQ(updated->value->version, 2);
+  absl::StatusOr<Machine> got = this->store_->GetMachine("CNC-07");
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->data_items.size(), 1u);
+  EXPECT_EQ(got->update_time, later);
+  EXPECT_EQ(got->display_name, "Lathe");
+  // A retry is answered from the log; a new call with the old etag is stale.
+  absl::StatusOr<Replayable<Machine>> retry =
+      this->store_->UpdateMachine("CNC-07", Ctx("ops", "Update", "u1", later), mutate, encode);
+  ASSERT_TRUE(retry.ok()) << retry.status();
+  EXPECT_EQ(retry->recorded_response.value_or(""), "v2");
+  EXPECT_EQ(this->store_->UpdateMachine("CNC-07", Ctx("ops", "Update", "u2", later), mutate, encode)
+                .status()
+                .code(),
+            absl::StatusCode::kAborted);
+  EXPECT_EQ(this->store_->UpdateMachine("NOPE", Ctx("ops", "Update", "u3", later), mutate, encode)
+                .status()
+                .code(),
+            absl::StatusCode::kNotFound);
+}
+
+TYPED_TEST_P(TelemetryStoreConformanceTest, MixedBatchStoresTheValidRest) {
+  this->Register(this->Cnc());
+  absl::StatusOr<BatchOutcome> out = this->Ingest(
+      "w1", 1,
+      {NumberAt("S1speed", 100, this->now_), NumberAt("nope", 1, this->now_),
+       NumberAt("S1speed", 1, this->now_, "CNC-99"), NumberAt("temp", std::nan(""), this->now_),
+       NumberAt("temp", 21.5, this->now_)});
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_FALSE(out->duplicate);
+  EXPECT_THAT(out->verdict.accepted, ::testing::ElementsAre(0, 4));
+  ASSERT_EQ(out->verdict.rejected.size(), 3u);
+  EXPECT_EQ(out->verdict.rejected[0].reason, RejectReason::kUnknownDataItem);
+  EXPECT_EQ(out->verdict.rejected[1].reason, RejectReason::kUnknownMachine);
+  EXPECT_EQ(out->verdict.rejected[2].reason, RejectReason::kNotFinite);
+  std::vector<StoredSample> all = this->All();
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[0].sample.data_item_id, "S1speed");
+  EXPECT_EQ(all[1].sample.number, 21.5);
+  ASSERT_EQ(this->backend_.Events().size(), 1u);
+  EXPECT_EQ(this->backend_.Events()[0].payload, "2");
+}
+
+TYPED_TEST_P(TelemetryStoreConformanceTest, ResentBatchIsDuplicateAndStoredOnce) {
+  this->Register(this->Cnc());
+  std::vector<Sample> batch = {NumberAt("S1speed", 1, this->now_),
+                               NumberAt("S1speed", 2, this->now_ + absl::Seconds(1))};
+  ASSERT_TRUE(this->Ingest("w1", 5, batch).ok());
+  absl::StatusOr<BatchOutcome> again = this->Ingest("w1", 5, batch);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(again->duplicate);
+  absl::StatusOr<BatchOutcome> older = this->Ingest("w1", 3, batch);
+  ASSERT_TRUE(older.ok());
+  EXPECT_TRUE(older->duplicate);
+  // Another writer counts its own sequence.
+  absl::StatusOr<BatchOutcome> other = this->Ingest("w2", 1, batch);
+  ASSERT_TRUE(other.ok());
+  EXPECT_FALSE(other->duplicate);
+  EXPECT_EQ(this->All().size(), 4u);
+  EXPECT_EQ(this->backend_.Events().size(), 2u);
+}
+
+TYPED_TEST_P(TelemetryStoreConformanceTest, LatestKeepsTheNewestTimeAcrossOutOfOrderBatches) {
+  this->Register(this->Cnc());
+  const absl::Time t = this->now_;
+  ASSERT_TRUE(this->Ingest("w", 1, {NumberAt("temp", 20, t), NumberAt("S1speed", 5, t)}).ok());
+  // Older sample arrives later: stored, but not the latest.
+  ASSERT_TRUE(this->Ingest("w", 2, {NumberAt("temp", 19, t - absl::Seconds(10))}).ok());
+  // Equal time: the later-stored one is the latest.
+  ASSERT_TRUE(this->Ingest("w", 3, {NumberAt("S1speed", 6, t)}).ok());
+  Sample unavailable = NumberAt("Xact", 0, t);
+  unavailable.kind = ValueKind::kUnavailable;
+  Sample text = NumberAt("Xact", 0, t - absl::Seconds(1));
+  text.kind = ValueKind::kText;
+  text.text = "ACTIVE \"quoted\" {braces},\\";
+  ASSERT_TRUE(this->Ingest("w", 4, {unavailable, text}).ok());
+  absl::StatusOr<std::vector<Sample>> latest = this->store_->LatestValues({"CNC-07"}, {});
+  ASSERT_TRUE(latest.ok()) << latest.status();
+  ASSERT_EQ(latest->size(), 3u);  // by data item id: S1speed, Xact, temp
+  EXPECT_EQ((*latest)[0].data_item_id, "S1speed");
+  EXPECT_EQ((*latest)[0].number, 6);
+  EXPECT_EQ((*latest)[1].data_item_id, "Xact");
+  EXPECT_EQ((*latest)[1].kind, ValueKind::kUnavailable);
+  EXPECT_EQ((*latest)[2].number, 20);
+  latest = this->store_->LatestValues({"CNC-07"}, {"temp", "nope"});
+  ASSERT_TRUE(latest.ok());
+  ASSERT_EQ(latest->size(), 1u);
+  // Every sample is kept, oldest first; equal times in storage order.
+  std::vector<StoredSample> all = this->All();
+  ASSERT_EQ(all.size(), 6u);
+  EXPECT_EQ(all[0].sample.number, 19);
+  EXPECT_EQ(all[1].sample.kind, ValueKind::kText);
+  EXPECT_EQ(all[1].sample.text, "ACTIVE \"quoted\" {braces},\\");
+  EXPECT_EQ(all[2].sample.number, 20);
+  EXPECT_EQ(all[3].sample.number, 5);
+  EXPECT_EQ(all[4].sample.number, 6);
+  EXPECT_EQ(all[5].sample.kind, ValueKind::kUnavailable);
+}
+
+TYPED_TEST_P(TelemetryStoreConformanceTest, ConditionAndSourceSequenceRoundTrip) {
+  Machine m = this->Cnc();
+  m.data_items.push_back({"servo", "Servo", Category::kCondition, 16, "", ""});
+  this->Register(m);
+  Sample c = NumberAt("servo", 0, this->now_);
+  c.kind = ValueKind::kCondition;
+  c.condition_level = 3;
+  c.native_code = "SV0401";
+  c.message = "SERVO ALARM: V-READY OFF";
+  c.source_sequence = 18446744073709551615ull;
+  ASSERT_TRUE(this->Ingest("w", 1, {c}).ok());
+  std::vector<StoredSample> all = this->All();
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].sample.condition_level, 3);
+  EXPECT_EQ(all[0].sample.native_code, "SV0401");
+  EXPECT_EQ(all[0].sample.message, "SERVO ALARM: V-READY OFF");
+  EXPECT_EQ(all[0].sample.source_sequence, 18446744073709551615ull);
+  EXPECT_EQ(all[0].sample.time, this->now_);
+}
+
+TYPED_TEST_P(TelemetryStoreConformanceTest, QuerySamplesPagesByTimeAndFilters) {
+  this->Register(this->Cnc());
+  this->Register(this->Cnc("CNC-08"));
+  std::vector<Sample> batch;
+  for (int i = 0; i < 5; ++i) {
+    batch.push_back(NumberAt("S1speed", i, this->now_ - absl::Seconds(10 - i)));
+    batch.push_back(NumberAt("temp", 100 + i, this->now_ - absl::Seconds(10 - i)));
+  }
+  batch.push_back(NumberAt("temp", 1, this->now_, "CNC-08"));
+  ASSERT_TRUE(this->Ingest("w", 1, batch).ok());
+  absl::StatusOr<SampleQuery> q = MakeSampleQuery(
+      "CNC-07", {"S1speed"}, this->now_ - absl::Seconds(9), this->now_ - absl::Seconds(6), 2, "");
+  ASSERT_TRUE(q.ok());
+  absl::StatusOr<SamplePage> page = this->store_->QuerySamples(*q);
+  ASSERT_TRUE(page.ok()) << page.status();
+  ASSERT_EQ(page->samples.size(), 2u);
+  EXPECT_EQ(page->samples[0].sample.number, 1);  // [now-9, now-6): values 1, 2, 3
+  EXPECT_EQ(page->samples[1].sample.number, 2);
+  EXPECT_TRUE(page->more);
+  q = MakeSampleQuery("CNC-07", {"S1speed"}, this->now_ - absl::Seconds(9),
+                      this->now_ - absl::Seconds(6), 2,
+                      NextSamplePageToken(*q, page->samples.back()));
+  ASSERT_TRUE(q.ok()) << q.status();
+  page = this->store_->QuerySamples(*q);
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->samples.size(), 1u);
+  EXPECT_EQ(page->samples[0].sample.number, 3);
+  EXPECT_FALSE(page->more);
+  EXPECT_EQ(this->All().size(), 10u);
+  EXPECT_EQ(this->All("CNC-08").size(), 1u);
+}
+
+REGISTER_TYPED_TEST_SUITE_P(TelemetryStoreConformanceTest, RegisterGetAndAlreadyExists,
+                            RegisterRetryWithRequestIdGetsFirstAnswer,
+                            ListPagesInRegistrationOrderWithFilters,
+                            UpdateAppliesTheMutatorAndReplaysRetries, MixedBatchStoresTheValidRest,
+                            ResentBatchIsDuplicateAndStoredOnce,
+                            LatestKeepsTheNewestTimeAcrossOutOfOrderBatches,
+                            ConditionAndSourceSequenceRoundTrip, QuerySamplesPagesByTimeAndFilters);
+
+}  // namespace plantmesh::telemetry::testing
