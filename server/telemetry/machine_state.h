@@ -222,7 +222,7 @@ class MachineStateTracker {
  private:
   // Moves time to `time` (> last_time), settling the provisional state at last_time.
   void Settle(absl::Time time, StateChanges* changes);
-  // Applies a value to its input; false when an newer value of the input is known.
+  // Applies a value to its input; false when a newer value of the input is known.
   bool Apply(const StateObservation& observation);
 
   TrackerState state_;
