@@ -1,0 +1,302 @@
+#include "server/telemetry/machine_state.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "server/runtime/errors.h"
+
+namespace plantmesh::telemetry {
+namespace {
+
+// Upper-case text without surrounding spaces; "" for values that are not text.
+std::string NormalizedText(const ObservedValue& value) {
+  const auto* text = std::get_if<std::string>(&value);
+  if (text == nullptr) return "";
+  return absl::AsciiStrToUpper(absl::StripAsciiWhitespace(*text));
+}
+
+}  // namespace
+
+absl::string_view MachineStateName(MachineState state) {
+  switch (state) {
+    case MachineState::kUnspecified:
+      return "UNSPECIFIED";
+    case MachineState::kRunning:
+      return "RUNNING";
+    case MachineState::kIdle:
+      return "IDLE";
+    case MachineState::kStopped:
+      return "STOPPED";
+    case MachineState::kDown:
+      return "DOWN";
+    case MachineState::kUnavailable:
+      return "UNAVAILABLE";
+  }
+  return "UNSPECIFIED";
+}
+
+bool IsDowntimeState(MachineState state) {
+  return state == MachineState::kDown || state == MachineState::kStopped;
+}
+
+MachineState ExecutionState(const ObservedValue& value) {
+  const std::string text = NormalizedText(value);
+  if (text == "ACTIVE") return MachineState::kRunning;
+  if (text == "READY" || text == "WAIT" || text == "OPTIONAL_STOP" ||
+      text == "PROGRAM_OPTIONAL_STOP" || text == "PROGRAM_COMPLETED") {
+    return MachineState::kIdle;
+  }
+  if (text == "STOPPED" || text == "FEED_HOLD" || text == "INTERRUPTED" ||
+      text == "PROGRAM_STOPPED") {
+    return MachineState::kStopped;
+  }
+  return MachineState::kUnavailable;
+}
+
+bool operator==(const TrackerState& a, const TrackerState& b) {
+  return a.execution == b.execution && a.execution_time == b.execution_time &&
+         a.availability == b.availability && a.availability_time == b.availability_time &&
+         a.emergency_stop == b.emergency_stop && a.emergency_stop_time == b.emergency_stop_time &&
+         a.conditions == b.conditions && a.last_time == b.last_time &&
+         a.settled_state == b.settled_state && a.settled_since == b.settled_since &&
+         a.in_downtime == b.in_downtime && a.downtime_state == b.downtime_state &&
+         a.downtime_start == b.downtime_start;
+}
+
+MachineState MachineStateTracker::Derive() const {
+  if (state_.availability == TrackerState::Availability::kUnavailable) {
+    return MachineState::kUnavailable;
+  }
+  bool fault = state_.emergency_stop == TrackerState::EmergencyStop::kTriggered;
+  for (const auto& [id, item] : state_.conditions) {
+    fault = fault || item.overflow || !item.fault_codes.empty();
+  }
+  if (fault) return MachineState::kDown;
+  if (state_.execution == MachineState::kUnspecified) return MachineState::kUnavailable;
+  return state_.execution;
+}
+
+StateInterval MachineStateTracker::Current() const {
+  if (state_.last_time == absl::InfinitePast()) {
+    return {MachineState::kUnspecified, absl::InfinitePast(), absl::InfiniteFuture()};
+  }
+  const MachineState now = Derive();
+  return {now, now == state_.settled_state ? state_.settled_since : state_.last_time,
+          absl::InfiniteFuture()};
+}
+
+std::vector<StateInterval> MachineStateTracker::Unsettled() const {
+  std::vector<StateInterval> intervals;
+  if (state_.last_time == absl::InfinitePast()) return intervals;
+  const StateInterval current = Current();
+  if (current.start != state_.settled_since && state_.settled_state != MachineState::kUnspecified) {
+    intervals.push_back({state_.settled_state, state_.settled_since, current.start});
+  }
+  intervals.push_back(current);
+  return intervals;
+}
+
+bool MachineStateTracker::Apply(const StateObservation& observation) {
+  const absl::Time t = observation.time;
+  const ObservedValue& value = observation.value;
+  switch (observation.input) {
+    case StateInput::kExecution:
+      if (t < state_.execution_time) return false;
+      state_.execution_time = t;
+      state_.execution = ExecutionState(value);
+      return true;
+    case StateInput::kAvailability:
+      if (t < state_.availability_time) return false;
+      state_.availability_time = t;
+      state_.availability = NormalizedText(value) == "AVAILABLE"
+                                ? TrackerState::Availability::kAvailable
+                                : TrackerState::Availability::kUnavailable;
+      return true;
+    case StateInput::kEmergencyStop: {
+      if (t < state_.emergency_stop_time) return false;
+      state_.emergency_stop_time = t;
+      const std::string text = NormalizedText(value);
+      state_.emergency_stop = text == "TRIGGERED" ? TrackerState::EmergencyStop::kTriggered
+                              : text == "ARMED"   ? TrackerState::EmergencyStop::kArmed
+                                                  : TrackerState::EmergencyStop::kUnknown;
+      return true;
+    }
+    case StateInput::kCondition: {
+      TrackerState::ConditionItem& item = state_.conditions[observation.data_item_id];
+      if (t < item.time) return false;
+      item.time = t;
+      ConditionValue condition;
+      if (const auto* c = std::get_if<ConditionValue>(&value)) {
+        condition = *c;
+      } else {
+        // SHDR sends condition levels as text; anything else says nothing about faults.
+        const std::string text = NormalizedText(value);
+        condition.level = text == "FAULT"     ? ConditionLevel::kFault
+                          : text == "WARNING" ? ConditionLevel::kWarning
+                          : text == "NORMAL"  ? ConditionLevel::kNormal
+                                              : ConditionLevel::kUnspecified;
+      }
+      switch (condition.level) {
+        case ConditionLevel::kFault:
+          if (item.fault_codes.count(condition.native_code) > 0) break;
+          if (item.fault_codes.size() < kMaxFaultCodesPerItem) {
+            item.fault_codes.insert(condition.native_code);
+          } else {
+            item.overflow = true;
+          }
+          break;
+        case ConditionLevel::kWarning:
+          item.fault_codes.erase(condition.native_code);
+          break;
+        case ConditionLevel::kNormal:
+          if (!condition.native_code.empty()) {
+            item.fault_codes.erase(condition.native_code);
+            break;
+          }
+          [[fallthrough]];
+        case ConditionLevel::kUnspecified:
+          item.fault_codes.clear();
+          item.overflow = false;
+          break;
+      }
+      // The item stays in the map even with nothing active: its time still decides which
+      // later-arriving observation is superseded. The map is bounded by the machine's items.
+      return true;
+    }
+  }
+  return false;
+}
+
+void MachineStateTracker::Settle(absl::Time time, StateChanges* changes) {
+  const absl::Time at = state_.last_time;
+  const MachineState now = Derive();
+  if (now != state_.settled_state) {
+    if (state_.settled_state != MachineState::kUnspecified && state_.settled_since < at) {
+      changes->closed_intervals.push_back({state_.settled_state, state_.settled_since, at});
+    }
+    const bool is_downtime = IsDowntimeState(now);
+    if (!state_.in_downtime && is_downtime) {
+      state_.in_downtime = true;
+      state_.downtime_state = now;
+      state_.downtime_start = at;
+      changes->downtime_events.push_back(
+          {DowntimeChange::kStarted, now, at, absl::InfiniteFuture(), at});
+    } else if (state_.in_downtime && is_downtime) {
+      if (now == MachineState::kDown && state_.downtime_state != MachineState::kDown) {
+        state_.downtime_state = MachineState::kDown;
+        changes->downtime_events.push_back({DowntimeChange::kEscalated, MachineState::kDown,
+                                            state_.downtime_start, absl::InfiniteFuture(), at});
+      }
+    } else if (state_.in_downtime && !is_downtime) {
+      changes->downtime_events.push_back(
+          {DowntimeChange::kEnded, state_.downtime_state, state_.downtime_start, at, at});
+      state_.in_downtime = false;
+      state_.downtime_state = MachineState::kUnspecified;
+      state_.downtime_start = absl::InfinitePast();
+    }
+    state_.settled_state = now;
+    state_.settled_since = at;
+  }
+  state_.last_time = time;
+}
+
+ObservationOutcome MachineStateTracker::Observe(const StateObservation& observation,
+                                                StateChanges* changes) {
+  const absl::Time t = observation.time;
+  if (state_.last_time == absl::InfinitePast()) {
+    // The first observation starts the timeline; nothing is known before it.
+    state_.last_time = t;
+    state_.settled_since = t;
+  } else if (t > state_.last_time) {
+    Settle(t, changes);
+  }
+  if (!Apply(observation)) return ObservationOutcome::kSuperseded;
+  return t < state_.last_time ? ObservationOutcome::kAppliedLate : ObservationOutcome::kApplied;
+}
+
+void MachineStateTracker::AdvanceTo(absl::Time time, StateChanges* changes) {
+  if (state_.last_time == absl::InfinitePast() || time <= state_.last_time) return;
+  Settle(time, changes);
+}
+
+std::vector<StateInterval> StateTimeline(const std::vector<StateObservation>& observations,
+                                         StateChanges* changes) {
+  StateChanges local;
+  if (changes == nullptr) changes = &local;
+  MachineStateTracker tracker;
+  const size_t first_closed = changes->closed_intervals.size();
+  for (const StateObservation& observation : observations) tracker.Observe(observation, changes);
+  tracker.AdvanceTo(absl::InfiniteFuture(), changes);
+  std::vector<StateInterval> timeline(
+      changes->closed_intervals.begin() + static_cast<std::ptrdiff_t>(first_closed),
+      changes->closed_intervals.end());
+  for (const StateInterval& interval : tracker.Unsettled()) timeline.push_back(interval);
+  return timeline;
+}
+
+absl::StatusOr<std::map<MachineState, absl::Duration>> Utilization(
+    const std::vector<StateInterval>& intervals, absl::Time range_start, absl::Time range_end) {
+  if (range_end <= range_start) {
+    return runtime::InvalidField("end_time", "must be after start_time");
+  }
+  std::map<MachineState, absl::Duration> durations;
+  for (MachineState state : kAllMachineStates) durations[state] = absl::ZeroDuration();
+  absl::Time covered_until = range_start;  // everything before it is counted
+  absl::Time previous_end = absl::InfinitePast();
+  for (const StateInterval& interval : intervals) {
+    if (interval.end < interval.start) {
+      return absl::InternalError(absl::StrCat("state interval ends before it starts at ",
+                                              absl::FormatTime(interval.start)));
+    }
+    if (interval.start < previous_end) {
+      return absl::InternalError(absl::StrCat("state intervals overlap or are out of order at ",
+                                              absl::FormatTime(interval.start)));
+    }
+    previous_end = interval.end;
+    const absl::Time start = std::max(interval.start, range_start);
+    const absl::Time end = std::min(interval.end, range_end);
+    if (start >= end) continue;
+    durations[MachineState::kUnavailable] += start - covered_until;
+    const MachineState state =
+        durations.count(interval.state) > 0 ? interval.state : MachineState::kUnavailable;
+    durations[state] += end - start;
+    covered_until = end;
+  }
+  durations[MachineState::kUnavailable] += range_end - covered_until;
+  return durations;
+}
+
+absl::StatusOr<int64_t> PartCount(std::vector<PartCountObservation> observations,
+                                  absl::Time range_start, absl::Time range_end) {
+  if (range_end <= range_start) {
+    return runtime::InvalidField("end_time", "must be after start_time");
+  }
+  std::stable_sort(
+      observations.begin(), observations.end(),
+      [](const PartCountObservation& a, const PartCountObservation& b) { return a.time < b.time; });
+  constexpr double kMaxCount = 9007199254740992.0;  // 2^53: every integer below is exact
+  bool have_baseline = false;
+  int64_t baseline = 0;
+  int64_t parts = 0;
+  for (const PartCountObservation& o : observations) {
+    if (o.time >= range_end) break;
+    if (!o.available || !std::isfinite(o.value) || o.value < 0 || o.value > kMaxCount) continue;
+    const int64_t count = std::llround(o.value);
+    if (have_baseline && o.time >= range_start && count > baseline) {
+      const int64_t rise = count - baseline;
+      parts = parts > std::numeric_limits<int64_t>::max() - rise
+                  ? std::numeric_limits<int64_t>::max()
+                  : parts + rise;
+    }
+    // A rise, a reset or a value before the range: counting goes on from this value.
+    baseline = count;
+    have_baseline = true;
+  }
+  return parts;
+}
+
+}  // namespace plantmesh::telemetry

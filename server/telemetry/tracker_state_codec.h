@@ -1,0 +1,24 @@
+// TrackerState (machine_state.h) as compact JSON text, for the store to persist between
+// ingest batches, and back.
+//
+// Shape (version 1), times as RFC 3339 UTC with full precision or "infinite-past":
+//   {"v":1,"execution":[state,time],"availability":[n,time],"emergency_stop":[n,time],
+//    "conditions":{"<item>":[time,["<code>",…],overflow]},"last_time":time,
+//    "settled":[state,since],"downtime":[state,start]}   ("downtime" only while one lasts)
+#pragma once
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "server/telemetry/machine_state.h"
+
+namespace plantmesh::telemetry {
+
+std::string EncodeTrackerState(const TrackerState& state);
+
+// Errors: INVALID_ARGUMENT naming the part that is wrong, for text that is not JSON, of
+// another version or shape, or with values out of range. Decode(Encode(s)) == s.
+absl::StatusOr<TrackerState> DecodeTrackerState(absl::string_view text);
+
+}  // namespace plantmesh::telemetry
