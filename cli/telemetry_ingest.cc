@@ -302,12 +302,11 @@ int TelemetryIngestCommand::Run(const IngestRunEnvironment& env) const {
   int64_t read = 0;
   SampleReader reader(in, source, format);
   tv1::Sample sample;
-  bool bad_row = false;
+  absl::Status bad_row;  // stdin: reading stops there, what came before is still sent
   while (failure.ok() && !interrupted.load()) {
     absl::StatusOr<bool> next = reader.Next(&sample);
     if (!next.ok()) {
-      failure = next.status();
-      bad_row = true;
+      bad_row = next.status();
       break;
     }
     if (!*next) break;
@@ -361,11 +360,6 @@ int TelemetryIngestCommand::Run(const IngestRunEnvironment& env) const {
           << " more rejected samples\n";
     }
   }
-  if (bad_row) {
-    err << "plantctl: " << failure.message() << "\n"
-        << "plantctl: stopped there; the " << Grouped(read) << " samples before it were sent\n";
-    return kExitUsage;
-  }
   if (interrupted.load()) {
     err << "plantctl: interrupted\n";
     return kExitInterrupted;
@@ -373,6 +367,11 @@ int TelemetryIngestCommand::Run(const IngestRunEnvironment& env) const {
   if (!failure.ok()) {
     err << sdk::DescribeStatus(failure) << "\n";
     return kExitStatusBase + static_cast<int>(failure.code());
+  }
+  if (!bad_row.ok()) {
+    err << "plantctl: " << bad_row.message() << "\n"
+        << "plantctl: stopped there; the " << Grouped(read) << " samples before it were sent\n";
+    return bad_row.code() == absl::StatusCode::kInvalidArgument ? kExitUsage : kExitLocalFailure;
   }
   if (stats.samples_rejected > 0) {
     return kExitStatusBase + static_cast<int>(absl::StatusCode::kInvalidArgument);
