@@ -19,6 +19,7 @@
 #include "cli/output.h"
 #include "cli/pki_commands.h"
 #include "cli/signal_canceller.h"
+#include "cli/telemetry_ingest.h"
 #include "cli/watch_commands.h"
 #include "common/build_info/build_info.h"
 #include "grpcpp/channel.h"
@@ -84,6 +85,7 @@ int Main(int argc, char** argv) {
       ->capture_default_str();
 
   CommandTree tree(**catalog, &app);
+  TelemetryIngestCommand ingest(&app);
   PkiCommands pki(&app);
   CLI::App* config = app.add_subcommand("config", "plantctl's own settings");
   config->group("Tools");
@@ -139,6 +141,26 @@ int Main(int argc, char** argv) {
     }
     std::cout << "wrote " << settings.config_file << "\n";
     return 0;
+  }
+
+  if (ingest.Selected()) {
+    if (!ingest.DryRun()) {
+      if (absl::Status complete = CheckConnectionSettings(settings); !complete.ok()) {
+        std::cerr << "plantctl: " << complete.message() << "\n";
+        return kExitUsage;
+      }
+    }
+    IngestRunEnvironment env;
+    env.options = settings.options;
+    env.options.default_deadline = absl::Seconds(settings.timeout_seconds);
+    env.stall_seconds = settings.timeout_seconds;
+    env.json_summary = output_text == "json";
+    env.progress = isatty(STDERR_FILENO);
+    env.canceller = &canceller;
+    env.stdin_stream = &std::cin;
+    env.out = &std::cout;
+    env.err = &std::cerr;
+    return ingest.Run(env);
   }
 
   const MethodBinding* binding = tree.Selected();

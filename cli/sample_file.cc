@@ -1,0 +1,278 @@
+#include "cli/sample_file.h"
+
+#include <cmath>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/time.h"
+#include "google/protobuf/util/json_util.h"
+
+namespace plantmesh::cli {
+namespace {
+
+namespace tv1 = ::plantmesh::telemetry::v1;
+
+constexpr const char* kRequiredColumns[] = {"machine_id", "data_item_id", "time", "value"};
+constexpr const char* kOptionalColumns[] = {"kind", "source_sequence"};
+
+absl::Status SetTime(absl::string_view text, tv1::Sample* sample) {
+  absl::Time time;
+  std::string error;
+  if (!absl::ParseTime(absl::RFC3339_full, std::string(text), &time, &error)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("time: \"", text, "\" is not an RFC 3339 time (e.g. 2024-05-01T10:00:00Z)"));
+  }
+  const absl::Duration since_epoch = time - absl::UnixEpoch();
+  const int64_t seconds = absl::ToInt64Seconds(since_epoch);
+  sample->mutable_time()->set_seconds(seconds);
+  sample->mutable_time()->set_nanos(
+      static_cast<int32_t>(absl::ToInt64Nanoseconds(since_epoch - absl::Seconds(seconds))));
+  return absl::OkStatus();
+}
+
+absl::Status SetCondition(absl::string_view text, tv1::Sample* sample) {
+  std::vector<absl::string_view> parts = absl::StrSplit(text, absl::MaxSplits(':', 2));
+  const std::string level = absl::AsciiStrToLower(parts[0]);
+  tv1::ConditionValue* condition = sample->mutable_condition();
+  if (level == "normal") {
+    condition->set_level(tv1::CONDITION_LEVEL_NORMAL);
+  } else if (level == "warning") {
+    condition->set_level(tv1::CONDITION_LEVEL_WARNING);
+  } else if (level == "fault") {
+    condition->set_level(tv1::CONDITION_LEVEL_FAULT);
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("value: \"", parts[0],
+                     "\" is not a condition level (normal, warning, fault; as "
+                     "LEVEL[:NATIVE_CODE[:MESSAGE]])"));
+  }
+  if (parts.size() > 1) condition->set_native_code(std::string(parts[1]));
+  if (parts.size() > 2) condition->set_message(std::string(parts[2]));
+  return absl::OkStatus();
+}
+
+absl::Status SetValue(absl::string_view kind_text, absl::string_view value, tv1::Sample* sample) {
+  const std::string kind = absl::AsciiStrToLower(kind_text);
+  double number = 0;
+  if (kind.empty()) {
+    if (value == "UNAVAILABLE") {
+      sample->mutable_unavailable();
+    } else if (absl::SimpleAtod(value, &number) && std::isfinite(number)) {
+      sample->set_number(number);
+    } else if (!value.empty()) {
+      sample->set_text(std::string(value));
+    } else {
+      return absl::InvalidArgumentError(
+          "value: empty (give kind text for an empty text, or unavailable)");
+    }
+    return absl::OkStatus();
+  }
+  if (kind == "number") {
+    if (!absl::SimpleAtod(value, &number)) {
+      return absl::InvalidArgumentError(absl::StrCat("value: \"", value, "\" is not a number"));
+    }
+    sample->set_number(number);
+  } else if (kind == "text") {
+    sample->set_text(std::string(value));
+  } else if (kind == "condition") {
+    return SetCondition(value, sample);
+  } else if (kind == "unavailable") {
+    if (!value.empty() && value != "UNAVAILABLE") {
+      return absl::InvalidArgumentError(
+          absl::StrCat("value: \"", value, "\" given with kind unavailable (leave it empty)"));
+    }
+    sample->mutable_unavailable();
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "kind: \"", kind_text, "\" is not one of number, text, condition, unavailable"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<SampleFileFormat> ParseSampleFileFormat(absl::string_view name) {
+  const std::string lower = absl::AsciiStrToLower(name);
+  if (lower == "csv") return SampleFileFormat::kCsv;
+  if (lower == "jsonl" || lower == "ndjson" || lower == "json") return SampleFileFormat::kJsonLines;
+  return absl::InvalidArgumentError(absl::StrCat("--format: \"", name, "\" is not csv or jsonl"));
+}
+
+SampleFileFormat GuessSampleFileFormat(absl::string_view path, absl::string_view first_line) {
+  const std::string lower = absl::AsciiStrToLower(path);
+  if (absl::EndsWith(lower, ".csv")) return SampleFileFormat::kCsv;
+  if (absl::EndsWith(lower, ".jsonl") || absl::EndsWith(lower, ".ndjson") ||
+      absl::EndsWith(lower, ".json")) {
+    return SampleFileFormat::kJsonLines;
+  }
+  return absl::StartsWith(absl::StripLeadingAsciiWhitespace(first_line), "{")
+             ? SampleFileFormat::kJsonLines
+             : SampleFileFormat::kCsv;
+}
+
+absl::StatusOr<std::vector<std::string>> SplitCsvLine(absl::string_view line) {
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  std::vector<std::string> fields;
+  std::string field;
+  size_t i = 0;
+  while (true) {
+    field.clear();
+    if (i < line.size() && line[i] == '"') {
+      ++i;
+      bool closed = false;
+      while (i < line.size()) {
+        if (line[i] == '"') {
+          if (i + 1 < line.size() && line[i + 1] == '"') {
+            field.push_back('"');
+            i += 2;
+            continue;
+          }
+          ++i;
+          closed = true;
+          break;
+        }
+        field.push_back(line[i++]);
+      }
+      if (!closed) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("field ", fields.size() + 1,
+                         ": unterminated quoted field (a field cannot span lines)"));
+      }
+      if (i < line.size() && line[i] != ',') {
+        return absl::InvalidArgumentError(
+            absl::StrCat("field ", fields.size() + 1, ": text after the closing quote"));
+      }
+    } else {
+      const size_t comma = line.find(',', i);
+      const size_t end = comma == absl::string_view::npos ? line.size() : comma;
+      field.assign(line.data() + i, end - i);
+      i = end;
+    }
+    fields.push_back(field);
+    if (i >= line.size()) break;
+    ++i;  // the comma
+    if (i == line.size()) {
+      fields.emplace_back();  // a trailing comma: one more, empty field
+      break;
+    }
+  }
+  return fields;
+}
+
+SampleReader::SampleReader(std::istream* in, std::string source, SampleFileFormat format)
+    : in_(in), source_(std::move(source)), format_(format) {}
+
+absl::Status SampleReader::LineError(absl::string_view what) const {
+  return absl::InvalidArgumentError(absl::StrCat(source_, ":", line_, ": ", what));
+}
+
+absl::StatusOr<bool> SampleReader::Next(tv1::Sample* sample) {
+  while (std::getline(*in_, text_)) {
+    ++line_;
+    bytes_read_ += static_cast<int64_t>(text_.size()) + 1;
+    if (absl::StripAsciiWhitespace(text_).empty()) continue;
+    sample->Clear();
+    if (format_ == SampleFileFormat::kJsonLines) {
+      if (absl::Status parsed = ParseJsonLine(text_, sample); !parsed.ok()) {
+        return LineError(parsed.message());
+      }
+      return true;
+    }
+    if (!header_read_) {
+      if (absl::Status header = ReadHeader(text_); !header.ok()) return LineError(header.message());
+      header_read_ = true;
+      continue;
+    }
+    if (absl::Status parsed = ParseCsvRow(text_, sample); !parsed.ok()) {
+      return LineError(parsed.message());
+    }
+    return true;
+  }
+  if (in_->bad()) return absl::DataLossError(absl::StrCat(source_, ": read error"));
+  if (format_ == SampleFileFormat::kCsv && !header_read_) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        source_, ": empty; a CSV file starts with the header machine_id,data_item_id,time,value"));
+  }
+  return false;
+}
+
+absl::Status SampleReader::ReadHeader(absl::string_view line) {
+  absl::StatusOr<std::vector<std::string>> names = SplitCsvLine(line);
+  if (!names.ok()) return names.status();
+  for (size_t i = 0; i < names->size(); ++i) {
+    const std::string name = absl::AsciiStrToLower(absl::StripAsciiWhitespace((*names)[i]));
+    bool known = false;
+    for (const char* column : kRequiredColumns) known = known || name == column;
+    for (const char* column : kOptionalColumns) known = known || name == column;
+    if (!known) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "header: unknown column \"", (*names)[i],
+          "\" (the columns are machine_id, data_item_id, time, value and optionally kind, "
+          "source_sequence)"));
+    }
+    if (!columns_.emplace(name, static_cast<int>(i)).second) {
+      return absl::InvalidArgumentError(absl::StrCat("header: column \"", name, "\" twice"));
+    }
+  }
+  std::vector<std::string> missing;
+  for (const char* column : kRequiredColumns) {
+    if (columns_.count(column) == 0) missing.emplace_back(column);
+  }
+  if (!missing.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "header: missing column", missing.size() > 1 ? "s " : " ", absl::StrJoin(missing, ", "),
+        " (a CSV file starts with machine_id,data_item_id,time,value[,kind])"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SampleReader::ParseCsvRow(absl::string_view line, tv1::Sample* sample) {
+  absl::StatusOr<std::vector<std::string>> fields = SplitCsvLine(line);
+  if (!fields.ok()) return fields.status();
+  if (fields->size() != columns_.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(fields->size(), " fields where the header has ", columns_.size(), " columns"));
+  }
+  auto field = [&](const char* name) -> const std::string& {
+    static const std::string* const kEmpty = new std::string();
+    auto it = columns_.find(name);
+    return it == columns_.end() ? *kEmpty : (*fields)[it->second];
+  };
+  if (field("machine_id").empty()) return absl::InvalidArgumentError("machine_id: empty");
+  if (field("data_item_id").empty()) return absl::InvalidArgumentError("data_item_id: empty");
+  sample->set_machine_id(field("machine_id"));
+  sample->set_data_item_id(field("data_item_id"));
+  if (absl::Status time = SetTime(field("time"), sample); !time.ok()) return time;
+  if (absl::Status value = SetValue(field("kind"), field("value"), sample); !value.ok()) {
+    return value;
+  }
+  if (const std::string& sequence = field("source_sequence"); !sequence.empty()) {
+    uint64_t value = 0;
+    if (!absl::SimpleAtoi(sequence, &value)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "source_sequence: \"", sequence, "\" is not a whole number 0-18446744073709551615"));
+    }
+    sample->set_source_sequence(value);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SampleReader::ParseJsonLine(absl::string_view line, tv1::Sample* sample) {
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = false;
+  const auto status =
+      google::protobuf::util::JsonStringToMessage(std::string(line), sample, options);
+  if (!status.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("not a telemetry.v1.Sample in JSON: ", status.message().ToString()));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace plantmesh::cli

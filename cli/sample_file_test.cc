@@ -1,0 +1,169 @@
+// The sample files of `plantctl telemetry ingest`: CSV (header, quoting, kinds, times)
+// and JSON lines; every bad row is an error naming its line and field.
+#include "cli/sample_file.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace plantmesh::cli {
+namespace {
+
+namespace tv1 = ::plantmesh::telemetry::v1;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+// Every sample of `text`, or the first error.
+absl::StatusOr<std::vector<tv1::Sample>> ReadAll(const std::string& text, SampleFileFormat format) {
+  std::istringstream in(text);
+  SampleReader reader(&in, "samples.csv", format);
+  std::vector<tv1::Sample> samples;
+  tv1::Sample sample;
+  while (true) {
+    absl::StatusOr<bool> next = reader.Next(&sample);
+    if (!next.ok()) return next.status();
+    if (!*next) return samples;
+    samples.push_back(sample);
+  }
+}
+
+std::string ErrorOf(const std::string& text, SampleFileFormat format = SampleFileFormat::kCsv) {
+  absl::StatusOr<std::vector<tv1::Sample>> samples = ReadAll(text, format);
+  EXPECT_FALSE(samples.ok());
+  if (samples.ok()) return "";
+  EXPECT_EQ(samples.status().code(), absl::StatusCode::kInvalidArgument);
+  return std::string(samples.status().message());
+}
+
+TEST(SplitCsvLine, QuotesCommasAndCrlf) {
+  EXPECT_THAT(*SplitCsvLine("a,b,c"), ElementsAre("a", "b", "c"));
+  EXPECT_THAT(*SplitCsvLine("a,\"b,1\",\"say \"\"hi\"\"\"\r"),
+              ElementsAre("a", "b,1", "say \"hi\""));
+  EXPECT_THAT(*SplitCsvLine("a,,"), ElementsAre("a", "", ""));
+  EXPECT_THAT(*SplitCsvLine(""), ElementsAre(""));
+  EXPECT_THAT(SplitCsvLine("a,\"b").status().message(), HasSubstr("unterminated"));
+  EXPECT_THAT(SplitCsvLine("a,\"b\"c").status().message(), HasSubstr("after the closing quote"));
+}
+
+TEST(SampleReader, CsvWithEveryKind) {
+  const std::string text =
+      "machine_id,data_item_id,time,value,kind,source_sequence\r\n"
+      "cnc07,Xload,2024-05-01T10:00:00.25Z,12.5,,17\r\n"
+      "cnc07,execution,2024-05-01T12:00:00+02:00,ACTIVE,,\r\n"
+      "\r\n"
+      "cnc07,part_count,2024-05-01T10:00:01Z,42,text,\r\n"
+      "cnc07,servo,2024-05-01T10:00:02Z,\"fault:SV0401:SERVO ALARM: V-READY OFF\",condition,\r\n"
+      "cnc07,Xload,2024-05-01T10:00:03Z,UNAVAILABLE,,\r\n"
+      "cnc07,Xload,2024-05-01T10:00:04Z,,unavailable,\r\n"
+      "cnc07,Xload,2024-05-01T10:00:05Z,nan,NUMBER,\r\n"
+      "cnc07,program,2024-05-01T10:00:06Z,,text,\r\n";
+  absl::StatusOr<std::vector<tv1::Sample>> samples = ReadAll(text, SampleFileFormat::kCsv);
+  ASSERT_TRUE(samples.ok()) << samples.status();
+  ASSERT_EQ(samples->size(), 8u);
+  const tv1::Sample& first = (*samples)[0];
+  EXPECT_EQ(first.machine_id(), "cnc07");
+  EXPECT_EQ(first.data_item_id(), "Xload");
+  EXPECT_EQ(first.time().seconds(), 1714557600);
+  EXPECT_EQ(first.time().nanos(), 250'000'000);
+  EXPECT_EQ(first.number(), 12.5);
+  EXPECT_EQ(first.source_sequence(), 17u);
+  EXPECT_EQ((*samples)[1].text(), "ACTIVE");
+  EXPECT_EQ((*samples)[1].time().seconds(), 1714557600);  // 12:00 at +02:00
+  EXPECT_EQ((*samples)[2].text(), "42");                  // kind text keeps digits text
+  EXPECT_EQ((*samples)[3].condition().level(), tv1::CONDITION_LEVEL_FAULT);
+  EXPECT_EQ((*samples)[3].condition().native_code(), "SV0401");
+  EXPECT_EQ((*samples)[3].condition().message(), "SERVO ALARM: V-READY OFF");
+  EXPECT_TRUE((*samples)[4].has_unavailable());
+  EXPECT_TRUE((*samples)[5].has_unavailable());
+  EXPECT_TRUE((*samples)[6].has_number());
+  EXPECT_TRUE(std::isnan((*samples)[6].number()));
+  EXPECT_TRUE((*samples)[7].has_text());
+  EXPECT_EQ((*samples)[7].text(), "");
+}
+
+TEST(SampleReader, CsvColumnsInAnyOrder) {
+  absl::StatusOr<std::vector<tv1::Sample>> samples =
+      ReadAll("time,value,data_item_id,machine_id\n2024-05-01T10:00:00Z,1,Xload,cnc07\n",
+              SampleFileFormat::kCsv);
+  ASSERT_TRUE(samples.ok()) << samples.status();
+  ASSERT_EQ(samples->size(), 1u);
+  EXPECT_EQ((*samples)[0].machine_id(), "cnc07");
+  EXPECT_EQ((*samples)[0].number(), 1);
+}
+
+TEST(SampleReader, BadCsvRowsNameTheLineAndField) {
+  const std::string header = "machine_id,data_item_id,time,value,kind\n";
+  EXPECT_EQ(ErrorOf(header +
+                    "cnc07,Xload,2024-05-01T10:00:00Z,1,\ncnc07,Xload,2024-13-01T00:00:00Z,1,\n"),
+            "samples.csv:3: time: \"2024-13-01T00:00:00Z\" is not an RFC 3339 time (e.g. "
+            "2024-05-01T10:00:00Z)");
+  EXPECT_THAT(ErrorOf(header + "cnc07,Xload,2024-05-01 10:00:00,1,\n"),
+              HasSubstr("samples.csv:2: time:"));
+  EXPECT_EQ(ErrorOf(header + "cnc07,Xload,2024-05-01T10:00:00Z,abc,number\n"),
+            "samples.csv:2: value: \"abc\" is not a number");
+  EXPECT_THAT(ErrorOf(header + "cnc07,Xload,2024-05-01T10:00:00Z,1,boolean\n"),
+              HasSubstr("samples.csv:2: kind: \"boolean\" is not one of"));
+  EXPECT_THAT(ErrorOf(header + "cnc07,Xload,2024-05-01T10:00:00Z,,\n"),
+              HasSubstr("samples.csv:2: value: empty"));
+  EXPECT_THAT(ErrorOf(header + "cnc07,Xload,2024-05-01T10:00:00Z,broken:x,condition\n"),
+              HasSubstr("samples.csv:2: value: \"broken\" is not a condition level"));
+  EXPECT_THAT(ErrorOf(header + "cnc07,Xload,2024-05-01T10:00:00Z,3,unavailable\n"),
+              HasSubstr("samples.csv:2: value: \"3\" given with kind unavailable"));
+  EXPECT_EQ(ErrorOf(header + "\ncnc07,Xload,2024-05-01T10:00:00Z\n"),
+            "samples.csv:3: 3 fields where the header has 5 columns");
+  EXPECT_EQ(ErrorOf(header + ",Xload,2024-05-01T10:00:00Z,1,\n"),
+            "samples.csv:2: machine_id: empty");
+  EXPECT_THAT(ErrorOf(header + "cnc07,\"Xload,2024-05-01T10:00:00Z,1,\n"),
+              HasSubstr("samples.csv:2: field 2: unterminated quoted field"));
+  EXPECT_THAT(ErrorOf("machine_id,data_item_id,time,value,source_sequence\n"
+                      "cnc07,Xload,2024-05-01T10:00:00Z,1,-4\n"),
+              HasSubstr("samples.csv:2: source_sequence: \"-4\""));
+}
+
+TEST(SampleReader, BadCsvHeaders) {
+  EXPECT_THAT(ErrorOf("machine_id,data_item_id,time\n"),
+              HasSubstr("samples.csv:1: header: missing column value"));
+  EXPECT_THAT(ErrorOf("machine_id,data_item_id,time,value,colour\n"),
+              HasSubstr("samples.csv:1: header: unknown column \"colour\""));
+  EXPECT_THAT(ErrorOf("machine_id,data_item_id,time,value,time\n"),
+              HasSubstr("column \"time\" twice"));
+  EXPECT_THAT(ErrorOf(""), HasSubstr("samples.csv: empty"));
+}
+
+TEST(SampleReader, JsonLines) {
+  const std::string text =
+      "{\"machineId\":\"cnc07\",\"dataItemId\":\"Xload\",\"time\":\"2024-05-01T10:00:00Z\","
+      "\"number\":12.5,\"sourceSequence\":\"9\"}\n"
+      "\n"
+      "{\"machine_id\":\"cnc07\",\"data_item_id\":\"avail\",\"time\":\"2024-05-01T10:00:01Z\","
+      "\"unavailable\":{}}\n";
+  absl::StatusOr<std::vector<tv1::Sample>> samples = ReadAll(text, SampleFileFormat::kJsonLines);
+  ASSERT_TRUE(samples.ok()) << samples.status();
+  ASSERT_EQ(samples->size(), 2u);
+  EXPECT_EQ((*samples)[0].number(), 12.5);
+  EXPECT_EQ((*samples)[0].source_sequence(), 9u);
+  EXPECT_TRUE((*samples)[1].has_unavailable());
+  EXPECT_THAT(
+      ErrorOf(text + "{\"machineId\":\"cnc07\",\"colour\":1}\n", SampleFileFormat::kJsonLines),
+      HasSubstr("samples.csv:4: not a telemetry.v1.Sample in JSON"));
+  EXPECT_THAT(
+      ErrorOf("{\"machineId\":\"cnc07\",\"time\":\"yesterday\"}\n", SampleFileFormat::kJsonLines),
+      HasSubstr("samples.csv:1: not a telemetry.v1.Sample in JSON"));
+}
+
+TEST(SampleFileFormat, ByNameExtensionAndContent) {
+  EXPECT_EQ(*ParseSampleFileFormat("CSV"), SampleFileFormat::kCsv);
+  EXPECT_EQ(*ParseSampleFileFormat("jsonl"), SampleFileFormat::kJsonLines);
+  EXPECT_THAT(ParseSampleFileFormat("xml").status().message(), HasSubstr("--format"));
+  EXPECT_EQ(GuessSampleFileFormat("a.CSV", "{"), SampleFileFormat::kCsv);
+  EXPECT_EQ(GuessSampleFileFormat("a.ndjson", "machine_id"), SampleFileFormat::kJsonLines);
+  EXPECT_EQ(GuessSampleFileFormat("-", "  {\"machineId\":1}"), SampleFileFormat::kJsonLines);
+  EXPECT_EQ(GuessSampleFileFormat("-", "machine_id,data_item_id"), SampleFileFormat::kCsv);
+}
+
+}  // namespace
+}  // namespace plantmesh::cli

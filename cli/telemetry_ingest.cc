@@ -1,0 +1,382 @@
+#include "cli/telemetry_ingest.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <mutex>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "cli/sample_file.h"
+#include "cli/signal_canceller.h"
+#include "google/protobuf/util/json_util.h"
+#include "nlohmann/json.hpp"
+#include "plantmesh/common/uuid.h"
+#include "plantmesh/sdk/status.h"
+#include "plantmesh/sdk/telemetry_batch_writer.h"
+
+namespace plantmesh::cli {
+namespace {
+
+namespace tv1 = ::plantmesh::telemetry::v1;
+
+constexpr int kExitLocalFailure = 1;
+constexpr int kExitUsage = 2;
+constexpr int kExitStatusBase = 10;
+constexpr int kExitInterrupted = 130;
+constexpr int kRejectsShown = 20;
+constexpr absl::Duration kProgressInterval = absl::Milliseconds(100);
+constexpr absl::Duration kWaitSlice = absl::Milliseconds(200);
+
+// 1234567 -> "1,234,567".
+std::string Grouped(int64_t value) {
+  std::string digits = absl::StrCat(value < 0 ? -value : value);
+  std::string out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out.push_back(',');
+    out.push_back(digits[i]);
+  }
+  return value < 0 ? "-" + out : out;
+}
+
+// "REJECT_REASON_UNKNOWN_MACHINE" -> "unknown_machine".
+std::string ReasonName(tv1::RejectReason reason) {
+  std::string name = tv1::RejectReason_Name(reason);
+  constexpr absl::string_view kPrefix = "REJECT_REASON_";
+  if (absl::StartsWith(name, kPrefix)) name = name.substr(kPrefix.size());
+  return absl::AsciiStrToLower(name);
+}
+
+std::string DefaultWriterId() {
+  char host[256] = {};
+  if (gethostname(host, sizeof(host) - 1) != 0 || host[0] == '\0') {
+    std::snprintf(host, sizeof(host), "%s", "host");
+  }
+  // Unique per run: two ingests at once must not share a writer's sequence watermark.
+  return absl::StrCat("plantctl-", std::string(host).substr(0, 64), "-",
+                      common::NewUuidV4().substr(0, 8));
+}
+
+// One line on stderr, rewritten in place; at most every kProgressInterval.
+class ProgressBar {
+ public:
+  ProgressBar(std::ostream* err, int64_t total_samples)
+      : err_(err), total_(total_samples), start_(absl::Now()) {}
+
+  void Update(int64_t read, const sdk::TelemetryBatchWriterStats& stats, bool force = false) {
+    if (err_ == nullptr) return;
+    const absl::Time now = absl::Now();
+    if (!force && now - last_ < kProgressInterval) return;
+    last_ = now;
+    const int64_t acknowledged = stats.samples_acknowledged();
+    const double seconds = absl::ToDoubleSeconds(now - start_);
+    const int64_t rate = seconds > 0 ? static_cast<int64_t>(acknowledged / seconds) : 0;
+    std::string line;
+    if (total_ > 0) {
+      constexpr int kWidth = 30;
+      const double done = std::min(1.0, static_cast<double>(acknowledged) / total_);
+      const int filled = static_cast<int>(done * kWidth);
+      line = absl::StrFormat("%3d%% [%s%s] ", static_cast<int>(done * 100),
+                             std::string(filled, '#'), std::string(kWidth - filled, ' '));
+    }
+    absl::StrAppend(&line, Grouped(read), " read, ", Grouped(acknowledged), " acknowledged, ",
+                    Grouped(rate), "/s");
+    if (stats.buffered_samples > 0 && !stats.last_stream_error.empty() &&
+        stats.samples_acknowledged() == last_acknowledged_) {
+      absl::StrAppend(&line, " (reconnecting)");
+    }
+    last_acknowledged_ = acknowledged;
+    // \r and "erase to end of line" so that a shorter line leaves nothing behind.
+    *err_ << "\r" << line << "\x1b[K" << std::flush;
+  }
+
+  void Clear() {
+    if (err_ != nullptr) *err_ << "\r\x1b[K" << std::flush;
+  }
+
+ private:
+  std::ostream* err_;
+  int64_t total_;
+  absl::Time start_;
+  absl::Time last_ = absl::InfinitePast();
+  int64_t last_acknowledged_ = -1;
+};
+
+// Gives up when samples wait and nothing was acknowledged for `limit`.
+class StallWatch {
+ public:
+  explicit StallWatch(absl::Duration limit) : limit_(limit), since_(absl::Now()) {}
+
+  absl::Status Check(const sdk::TelemetryBatchWriterStats& stats) {
+    const absl::Time now = absl::Now();
+    if (stats.samples_acknowledged() != acknowledged_ || stats.buffered_samples == 0) {
+      acknowledged_ = stats.samples_acknowledged();
+      since_ = now;
+      return absl::OkStatus();
+    }
+    if (now - since_ < limit_) return absl::OkStatus();
+    const std::string message = absl::StrCat(
+        "no batch acknowledged for ", absl::FormatDuration(limit_), " (--timeout); ",
+        Grouped(stats.buffered_samples), " samples not sent or not acknowledged",
+        stats.last_stream_error.empty() ? std::string()
+                                        : absl::StrCat("; last error: ", stats.last_stream_error));
+    return stats.last_stream_error.empty() ? absl::DeadlineExceededError(message)
+                                           : absl::UnavailableError(message);
+  }
+
+ private:
+  absl::Duration limit_;
+  absl::Time since_;
+  int64_t acknowledged_ = -1;
+};
+
+// The rejected samples to show (the first kRejectsShown).
+struct RejectLog {
+  std::mutex mutex;
+  std::vector<sdk::RejectedSampleReport> shown;
+};
+
+void PrintSummary(const std::string& source, int64_t read, const sdk::TelemetryBatchWriterStats& s,
+                  absl::Duration elapsed, bool json, std::ostream& out) {
+  const double seconds = std::max(absl::ToDoubleSeconds(elapsed), 1e-6);
+  const int64_t rate = static_cast<int64_t>(s.samples_acknowledged() / seconds);
+  if (json) {
+    nlohmann::json summary = {
+        {"source", source},
+        {"read", read},
+        {"accepted", s.samples_accepted},
+        {"duplicates", s.samples_duplicate},
+        {"rejected", s.samples_rejected},
+        {"rejected_by_reason", nlohmann::json::object()},
+        {"not_acknowledged", s.samples_abandoned + s.buffered_samples},
+        {"seconds", seconds},
+        {"samples_per_second", rate},
+        {"batches", s.batches_acknowledged},
+        {"reconnects", s.reconnects},
+    };
+    for (const auto& [reason, count] : s.rejected_by_reason) {
+      summary["rejected_by_reason"][ReasonName(reason)] = count;
+    }
+    out << summary.dump() << "\n";
+    return;
+  }
+  out << "read        " << Grouped(read) << " samples from " << source << "\n"
+      << "accepted    " << Grouped(s.samples_accepted) << "\n"
+      << "duplicates  " << Grouped(s.samples_duplicate) << "\n"
+      << "rejected    " << Grouped(s.samples_rejected) << "\n";
+  for (const auto& [reason, count] : s.rejected_by_reason) {
+    out << "  " << ReasonName(reason) << "  " << Grouped(count) << "\n";
+  }
+  const int64_t missing = s.samples_abandoned + s.buffered_samples;
+  if (missing > 0) out << "not acknowledged  " << Grouped(missing) << "\n";
+  out << absl::StrFormat("%.1f s, %s samples/s, %s batches, %s reconnects\n", seconds,
+                         Grouped(rate), Grouped(s.batches_acknowledged), Grouped(s.reconnects));
+}
+
+}  // namespace
+
+TelemetryIngestCommand::TelemetryIngestCommand(CLI::App* root) {
+  CLI::App* telemetry = root->get_subcommand("telemetry");
+  command_ = telemetry->add_subcommand(
+      "ingest",
+      "Send samples from a CSV or JSON-lines file (or - for stdin) through the SDK's batch "
+      "writer: batches of --batch-size, re-sent after a broken connection and stored exactly "
+      "once; a progress bar on a terminal and a summary at the end. CSV: a header "
+      "machine_id,data_item_id,time,value[,kind][,source_sequence]; time RFC 3339; kind "
+      "number|text|condition|unavailable (empty: UNAVAILABLE, a number, else text); a "
+      "condition value is LEVEL[:NATIVE_CODE[:MESSAGE]]. JSON lines: one Sample per line "
+      "(proto JSON). A file is checked whole before anything is sent.");
+  command_->group("Commands (hand-written)");
+  command_->add_option("FILE", file_, "The file, or - for stdin")->required();
+  command_
+      ->add_option("--format", format_,
+                   "csv or jsonl; default: by the extension (.csv, .jsonl/.ndjson/.json), "
+                   "else by the first character ({: jsonl)")
+      ->check(CLI::IsMember({"csv", "jsonl", "ndjson", "json"}));
+  command_->add_option("--writer-id", writer_id_,
+                       "The writer's id for the server's batch dedup; default "
+                       "plantctl-<host>-<random>, unique per run (running the same file "
+                       "twice stores it twice)");
+  command_->add_option("--batch-size", batch_size_, "Samples per batch, 1-10000")
+      ->check(CLI::Range(1, 10000))
+      ->capture_default_str();
+  command_->add_flag("--dry-run", dry_run_,
+                     "Only check the file (every row), send nothing; needs no connection");
+}
+
+bool TelemetryIngestCommand::Selected() const { return command_->parsed(); }
+
+int TelemetryIngestCommand::Run(const IngestRunEnvironment& env) const {
+  std::ostream& out = *env.out;
+  std::ostream& err = *env.err;
+  const bool from_stdin = file_ == "-";
+  const std::string source = from_stdin ? "stdin" : file_;
+
+  auto open = [&]() -> std::unique_ptr<std::istream> {
+    auto file = std::make_unique<std::ifstream>(file_, std::ios::binary);
+    if (!file->is_open()) return nullptr;
+    return file;
+  };
+  std::unique_ptr<std::istream> owned;
+  std::istream* in = env.stdin_stream;
+  if (!from_stdin) {
+    owned = open();
+    if (owned == nullptr) {
+      err << "plantctl: cannot read " << file_ << "\n";
+      return kExitLocalFailure;
+    }
+    in = owned.get();
+  }
+  SampleFileFormat format = SampleFileFormat::kCsv;
+  if (!format_.empty()) {
+    format = *ParseSampleFileFormat(format_);  // CLI11 checked the name
+  } else {
+    const int first = in->peek();
+    format = GuessSampleFileFormat(from_stdin ? "" : file_,
+                                   first == EOF ? "" : std::string(1, static_cast<char>(first)));
+  }
+
+  // A file is checked whole first: a bad row sends nothing.
+  int64_t total = 0;
+  if (!from_stdin || dry_run_) {
+    SampleReader checker(in, source, format);
+    tv1::Sample sample;
+    while (true) {
+      absl::StatusOr<bool> next = checker.Next(&sample);
+      if (!next.ok()) {
+        err << "plantctl: " << next.status().message() << "\n";
+        return next.status().code() == absl::StatusCode::kInvalidArgument ? kExitUsage
+                                                                          : kExitLocalFailure;
+      }
+      if (!*next) break;
+      ++total;
+    }
+    if (dry_run_) {
+      out << Grouped(total) << " samples in " << source << " are well-formed ("
+          << (format == SampleFileFormat::kCsv ? "CSV" : "JSON lines") << ")\n";
+      return 0;
+    }
+    owned = open();
+    if (owned == nullptr) {
+      err << "plantctl: cannot read " << file_ << " again\n";
+      return kExitLocalFailure;
+    }
+    in = owned.get();
+  }
+
+  auto rejects = std::make_shared<RejectLog>();
+  sdk::TelemetryBatchWriterOptions options;
+  options.writer_id = writer_id_.empty() ? DefaultWriterId() : writer_id_;
+  options.max_batch_samples = batch_size_;
+  options.when_full = sdk::TelemetryBatchWriterOptions::WhenFull::kBlock;
+  options.block_timeout = kWaitSlice;  // to update the progress and notice Ctrl-C
+  options.on_rejected = [rejects](const sdk::RejectedSampleReport& report) {
+    std::lock_guard<std::mutex> lock(rejects->mutex);
+    if (rejects->shown.size() < kRejectsShown) rejects->shown.push_back(report);
+  };
+  absl::StatusOr<std::unique_ptr<sdk::TelemetryBatchWriter>> created =
+      sdk::TelemetryBatchWriter::Create(env.options, options);
+  if (!created.ok()) {
+    err << "plantctl: " << sdk::DescribeStatus(created.status()) << "\n";
+    return created.status().code() == absl::StatusCode::kInvalidArgument
+               ? kExitUsage
+               : kExitStatusBase + static_cast<int>(created.status().code());
+  }
+  sdk::TelemetryBatchWriter& writer = **created;
+
+  std::atomic<bool> interrupted{false};
+  if (env.canceller != nullptr) env.canceller->SetStopper([&interrupted] { interrupted = true; });
+  ProgressBar progress(env.progress ? &err : nullptr, total);
+  StallWatch stall(absl::Seconds(env.stall_seconds));
+  const absl::Time start = absl::Now();
+
+  absl::Status failure;  // what stopped the ingest, if anything
+  int64_t read = 0;
+  SampleReader reader(in, source, format);
+  tv1::Sample sample;
+  absl::Status bad_row;  // stdin: reading stops there, what came before is still sent
+  while (failure.ok() && !interrupted.load()) {
+    absl::StatusOr<bool> next = reader.Next(&sample);
+    if (!next.ok()) {
+      bad_row = next.status();
+      break;
+    }
+    if (!*next) break;
+    ++read;
+    while (true) {
+      absl::Status added = writer.Add(sample);
+      if (added.ok()) break;
+      if (added.code() != absl::StatusCode::kResourceExhausted) {
+        failure = added;
+        break;
+      }
+      const sdk::TelemetryBatchWriterStats stats = writer.Stats();
+      progress.Update(read, stats);
+      if (absl::Status stalled = stall.Check(stats); !stalled.ok()) failure = stalled;
+      if (!failure.ok() || interrupted.load()) break;
+    }
+    if (!failure.ok()) break;
+    progress.Update(read, writer.Stats());
+  }
+  // Everything added is acknowledged, unless the writer stopped, stalled or Ctrl-C.
+  while (failure.ok() && !interrupted.load()) {
+    absl::Status flushed = writer.Flush(absl::Now() + kWaitSlice);
+    if (flushed.ok()) break;
+    if (flushed.code() != absl::StatusCode::kDeadlineExceeded) {
+      failure = flushed;
+      break;
+    }
+    const sdk::TelemetryBatchWriterStats stats = writer.Stats();
+    progress.Update(read, stats);
+    if (absl::Status stalled = stall.Check(stats); !stalled.ok()) failure = stalled;
+  }
+  const absl::Status closed = writer.Close(absl::Now());
+  if (failure.ok() && !interrupted.load() && !closed.ok()) failure = closed;
+  if (env.canceller != nullptr) env.canceller->SetStopper(nullptr);
+  const sdk::TelemetryBatchWriterStats stats = writer.Stats();
+  progress.Update(read, stats, /*force=*/true);
+  progress.Clear();
+
+  PrintSummary(source, read, stats, absl::Now() - start, env.json_summary, out);
+  {
+    std::lock_guard<std::mutex> lock(rejects->mutex);
+    for (const sdk::RejectedSampleReport& report : rejects->shown) {
+      std::string json;
+      google::protobuf::util::JsonPrintOptions print;
+      (void)google::protobuf::util::MessageToJsonString(report.sample, &json, print);
+      err << "rejected (" << ReasonName(report.reason) << "): " << report.message << ": " << json
+          << "\n";
+    }
+    if (stats.samples_rejected > static_cast<int64_t>(rejects->shown.size())) {
+      err << "... and " << Grouped(stats.samples_rejected - rejects->shown.size())
+          << " more rejected samples\n";
+    }
+  }
+  if (interrupted.load()) {
+    err << "plantctl: interrupted\n";
+    return kExitInterrupted;
+  }
+  if (!failure.ok()) {
+    err << sdk::DescribeStatus(failure) << "\n";
+    return kExitStatusBase + static_cast<int>(failure.code());
+  }
+  if (!bad_row.ok()) {
+    err << "plantctl: " << bad_row.message() << "\n"
+        << "plantctl: stopped there; the " << Grouped(read) << " samples before it were sent\n";
+    return bad_row.code() == absl::StatusCode::kInvalidArgument ? kExitUsage : kExitLocalFailure;
+  }
+  if (stats.samples_rejected > 0) {
+    return kExitStatusBase + static_cast<int>(absl::StatusCode::kInvalidArgument);
+  }
+  return 0;
+}
+
+}  // namespace plantmesh::cli

@@ -1,0 +1,204 @@
+// `plantctl telemetry ingest` against an in-process TelemetryService that stores samples
+// in memory (dedup by writer and batch sequence, unknown machines rejected): summary,
+// exit codes, a bad row that sends nothing, stdin stopping at a bad row.
+#include "cli/telemetry_ingest.h"
+
+#include <gmock/gmock.h>
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/server.h>
+#include <grpcpp/server_builder.h>
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "cli/command_tree.h"
+#include "cli/contract_catalog.h"
+#include "nlohmann/json.hpp"
+#include "plantmesh/telemetry/v1/telemetry_service.grpc.pb.h"
+
+namespace plantmesh::cli {
+namespace {
+
+namespace tv1 = ::plantmesh::telemetry::v1;
+using ::testing::HasSubstr;
+
+class StoringTelemetryService final : public tv1::TelemetryService::Service {
+ public:
+  grpc::Status IngestSamples(grpc::ServerContext*,
+                             grpc::ServerReaderWriter<tv1::IngestSamplesResponse,
+                                                      tv1::IngestSamplesRequest>* stream) override {
+    tv1::IngestSamplesRequest request;
+    while (stream->Read(&request)) {
+      tv1::IngestSamplesResponse response;
+      response.set_batch_sequence(request.batch_sequence());
+      {
+        absl::MutexLock lock(&mutex);
+        uint64_t& last = last_sequence[request.writer_id()];
+        if (request.batch_sequence() <= last) {
+          response.set_duplicate_count(request.samples_size());
+        } else {
+          last = request.batch_sequence();
+          for (int i = 0; i < request.samples_size(); ++i) {
+            if (request.samples(i).machine_id() == "unknown") {
+              tv1::RejectedSample* rejected = response.add_rejected_samples();
+              rejected->set_index(i);
+              rejected->set_reason(tv1::REJECT_REASON_UNKNOWN_MACHINE);
+              rejected->set_message(absl::StrCat("samples[", i, "].machine_id: not registered"));
+              response.set_rejected_count(response.rejected_count() + 1);
+            } else {
+              stored.push_back(request.samples(i));
+              response.set_accepted_count(response.accepted_count() + 1);
+            }
+          }
+        }
+      }
+      if (!stream->Write(response)) break;
+    }
+    return grpc::Status::OK;
+  }
+
+  absl::Mutex mutex;
+  std::map<std::string, uint64_t> last_sequence ABSL_GUARDED_BY(mutex);
+  std::vector<tv1::Sample> stored ABSL_GUARDED_BY(mutex);
+};
+
+class TelemetryIngestTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    builder.RegisterService(&service_);
+    server_ = builder.BuildAndStart();
+    ASSERT_NE(server_, nullptr);
+    endpoint_ = absl::StrCat("127.0.0.1:", port);
+    auto catalog = ContractCatalog::Embedded();
+    ASSERT_TRUE(catalog.ok()) << catalog.status();
+    catalog_ = std::move(*catalog);
+  }
+  void TearDown() override {
+    server_->Shutdown(absl::ToChronoTime(absl::Now()));
+    for (const std::string& file : files_) std::remove(file.c_str());
+  }
+
+  std::string WriteFile(const std::string& name, const std::string& text) {
+    const std::string path = absl::StrCat(::testing::TempDir(), "/", name);
+    std::ofstream(path) << text;
+    files_.push_back(path);
+    return path;
+  }
+
+  // Runs `plantctl telemetry ingest <args>`; stdout and stderr in out_ and err_.
+  int Ingest(std::vector<std::string> args, const std::string& stdin_text = "", bool json = false) {
+    CLI::App app("plantctl");
+    app.require_subcommand(1);
+    CommandTree tree(*catalog_, &app);
+    TelemetryIngestCommand command(&app);
+    args.insert(args.begin(), {"telemetry", "ingest"});
+    std::reverse(args.begin(), args.end());  // CLI11 takes a reversed vector
+    app.parse(args);
+    EXPECT_TRUE(command.Selected());
+    std::istringstream in(stdin_text);
+    out_.str("");
+    err_.str("");
+    IngestRunEnvironment env;
+    env.options.insecure = true;
+    env.options.endpoint = endpoint_;
+    env.stall_seconds = 30;
+    env.json_summary = json;
+    env.stdin_stream = &in;
+    env.out = &out_;
+    env.err = &err_;
+    return command.Run(env);
+  }
+
+  size_t Stored() {
+    absl::MutexLock lock(&service_.mutex);
+    return service_.stored.size();
+  }
+
+  StoringTelemetryService service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::string endpoint_;
+  std::unique_ptr<ContractCatalog> catalog_;
+  std::vector<std::string> files_;
+  std::ostringstream out_;
+  std::ostringstream err_;
+};
+
+std::string CsvRows(int n, int first = 0) {
+  std::string text;
+  for (int i = first; i < first + n; ++i) {
+    absl::StrAppend(&text, "cnc07,Xload,2024-05-01T10:00:", 10 + i % 50, "Z,", i, "\n");
+  }
+  return text;
+}
+
+TEST_F(TelemetryIngestTest, CsvFileIsStoredAndSummarised) {
+  const std::string path =
+      WriteFile("ingest_ok.csv", "machine_id,data_item_id,time,value\n" + CsvRows(1234));
+  EXPECT_EQ(Ingest({path, "--batch-size", "100"}), 0) << err_.str();
+  EXPECT_EQ(Stored(), 1234u);
+  EXPECT_THAT(out_.str(), HasSubstr("read        1,234 samples from " + path));
+  EXPECT_THAT(out_.str(), HasSubstr("accepted    1,234"));
+  EXPECT_THAT(out_.str(), HasSubstr("duplicates  0"));
+  EXPECT_THAT(out_.str(), HasSubstr("rejected    0"));
+  EXPECT_THAT(out_.str(), HasSubstr("samples/s, 13 batches"));
+}
+
+TEST_F(TelemetryIngestTest, RejectsAreCountedByReasonAndExitWith13) {
+  const std::string path = WriteFile(
+      "ingest_rejects.jsonl",
+      "{\"machineId\":\"cnc07\",\"dataItemId\":\"Xload\",\"time\":\"2024-05-01T10:00:00Z\","
+      "\"number\":1}\n"
+      "{\"machineId\":\"unknown\",\"dataItemId\":\"Xload\",\"time\":\"2024-05-01T10:00:01Z\","
+      "\"number\":2}\n");
+  EXPECT_EQ(Ingest({path}, "", /*json=*/true), 13) << err_.str();
+  const nlohmann::json summary = nlohmann::json::parse(out_.str());
+  EXPECT_EQ(summary["read"], 2);
+  EXPECT_EQ(summary["accepted"], 1);
+  EXPECT_EQ(summary["rejected"], 1);
+  EXPECT_EQ(summary["rejected_by_reason"]["unknown_machine"], 1);
+  EXPECT_THAT(err_.str(), HasSubstr("rejected (unknown_machine): samples[1].machine_id"));
+}
+
+TEST_F(TelemetryIngestTest, ABadRowInAFileSendsNothing) {
+  const std::string path =
+      WriteFile("ingest_bad.csv", "machine_id,data_item_id,time,value\n" + CsvRows(5) +
+                                      "cnc07,Xload,yesterday,1\n" + CsvRows(5, 5));
+  EXPECT_EQ(Ingest({path}), 2);
+  EXPECT_THAT(err_.str(), HasSubstr(path + ":7: time: \"yesterday\" is not an RFC 3339 time"));
+  EXPECT_EQ(Stored(), 0u);
+}
+
+TEST_F(TelemetryIngestTest, StdinStopsAtABadRowAfterSendingWhatCameBefore) {
+  const std::string text = "machine_id,data_item_id,time,value\n" + CsvRows(5) +
+                           "cnc07,Xload,2024-05-01T10:00:00Z\n" + CsvRows(5, 5);
+  EXPECT_EQ(Ingest({"-"}, text), 2);
+  EXPECT_THAT(err_.str(), HasSubstr("stdin:7: 3 fields where the header has 4 columns"));
+  EXPECT_THAT(err_.str(), HasSubstr("the 5 samples before it were sent"));
+  EXPECT_EQ(Stored(), 5u);
+}
+
+TEST_F(TelemetryIngestTest, DryRunChecksWithoutSending) {
+  const std::string path =
+      WriteFile("ingest_dry.csv", "machine_id,data_item_id,time,value\n" + CsvRows(3));
+  EXPECT_EQ(Ingest({path, "--dry-run"}), 0);
+  EXPECT_THAT(out_.str(), HasSubstr("3 samples in " + path + " are well-formed (CSV)"));
+  EXPECT_EQ(Stored(), 0u);
+}
+
+TEST_F(TelemetryIngestTest, AnUnreadableFileIsALocalFailure) {
+  EXPECT_EQ(Ingest({"/nonexistent/samples.csv"}), 1);
+  EXPECT_THAT(err_.str(), HasSubstr("cannot read /nonexistent/samples.csv"));
+}
+
+}  // namespace
+}  // namespace plantmesh::cli

@@ -1,0 +1,242 @@
+// TelemetryBatchWriter: the piece a shop-floor adapter (MTConnect, Modbus/TCP) writes
+// machine samples through. It buffers samples, cuts them into batches, sends the
+// batches on one TelemetryService.IngestSamples stream, keeps every batch until the
+// server acknowledges it, and re-sends the unacknowledged ones after a broken stream.
+//
+// Guarantees an adapter author can rely on
+// ----------------------------------------
+// - Exactly once for what is acknowledged. A batch is kept (and counted in the buffer)
+//   until the server's answer for it arrives; the answer is sent after the batch is
+//   committed. When the stream breaks (server restart or crash, GOAWAY, network cut,
+//   UNAVAILABLE from a server whose database is away) the writer opens a new stream and
+//   sends every unacknowledged batch again, in order, with its ORIGINAL batch_sequence.
+//   The server stores a batch whose sequence is not above the writer's last committed
+//   one as a duplicate (counted in samples_duplicate), so a batch committed just before
+//   the break is not stored twice: at-least-once sending + the server's dedup = each
+//   sample of an acknowledged batch stored exactly once.
+// - Order. Batches are numbered and sent in the order their samples were added, and
+//   re-sent in that order; samples keep their Add order inside a batch. (The server
+//   stores samples by their own `time`; order matters for the dedup watermark.)
+// - Partial success. A batch's invalid samples are rejected one by one (unknown machine
+//   or data item, wrong value kind, NaN, time out of range, bad text), the rest is
+//   stored. Rejects are counted by reason (Stats) and handed to on_rejected with the
+//   sample itself. A rejected sample is final: it is not sent again.
+// - Nothing is dropped silently. Add either takes the sample (OK) or says why not
+//   (RESOURCE_EXHAUSTED when the buffer stays full, FAILED_PRECONDITION after Close,
+//   the writer's permanent error). Close reports what was not acknowledged by its
+//   deadline (samples_abandoned); those samples may or may not have been stored (sent
+//   but unanswered) and the writer forgets them.
+// - Permanent errors stop the writer: a stream that ends with INVALID_ARGUMENT,
+//   PERMISSION_DENIED, UNAUTHENTICATED (e.g. a refused client certificate),
+//   UNIMPLEMENTED, FAILED_PRECONDITION, NOT_FOUND, ALREADY_EXISTS, OUT_OF_RANGE or
+//   DATA_LOSS is not retried; Add, Flush and Close then return that status and the
+//   unacknowledged samples stay counted as buffered. Every other ending (UNAVAILABLE,
+//   DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ABORTED, INTERNAL, UNKNOWN, CANCELLED by the
+//   peer, or the server ending the stream while batches are unanswered) is retried
+//   forever, with backoff, until Close.
+//
+// Batch sequences across process restarts
+// ---------------------------------------
+// writer_id is the caller's and must be stable across restarts of the same source
+// (e.g. `mtconnect-cnc07`) and unique to it: two live writers sharing an id would
+// shadow each other's batches as duplicates. The server's dedup is a watermark per
+// writer, so the first batch after a restart must be numbered above every batch the
+// writer sent before. By default the writer starts at the current time in microseconds
+// since the Unix epoch (about 1.7e15 today) and counts up by one per batch: a process
+// restarted later starts above anything an earlier one can have reached unless it cut
+// more than one batch per microsecond on average (500 M samples/s). This needs no
+// storage on the adapter, which is why it is the default. Its one weakness is a host
+// clock stepped backwards across the restart: batches cut before the clock catches up
+// with the old sequences would be answered as duplicates and not stored. An adapter
+// that cannot rule that out persists next_batch_sequence() (e.g. with every flush) and
+// passes it back as first_batch_sequence; the writer then starts at the larger of that
+// and the clock.
+//
+// Flow control and units
+// -----------------------
+// The buffer holds every sample not yet acknowledged: the batch being filled, sealed
+// batches waiting for the window and batches in flight. Its size is counted in samples
+// and in bytes (the samples' protobuf wire size, as they travel in the batch). When
+// either limit would be exceeded Add blocks up to block_timeout, or fails at once, as
+// `when_full` says; in both cases a sample that does not fit is not taken and Add
+// returns RESOURCE_EXHAUSTED. A batch is cut when it reaches max_batch_samples or
+// max_batch_bytes, or `linger` after its first sample was added, or on Flush/Close.
+// Up to max_batches_in_flight batches are sent before the first one is answered.
+//
+// Reconnecting
+// ------------
+// With Create(ClientOptions, ...) the writer has its own channel (MakeChannel): gRPC's
+// reconnect backoff is ClientOptions::reconnect's (short after a working connection)
+// and opening a stream waits for the connection (wait-for-ready), so a server that is
+// back after 0.2 s is used after about 0.2 s. That channel has no gRPC retry policy
+// (ClientOptions::retry is ignored): gRPC 1.51 retrying the stream itself was seen to
+// deliver a later batch before an earlier one, and the server's watermark then takes
+// the earlier one for a duplicate. Re-sending is the writer's, by sequence. A stream the server
+// ends with an error on a working connection is reopened after `initial_backoff`, doubling to
+// `max_backoff` while no answer arrives; after a stream that was answered, at once.
+//
+// Threads
+// -------
+// Add, Flush, Stats and next_batch_sequence may be called from any number of threads
+// at once; Close from any thread (once; later calls return the first result). The
+// writer runs two threads of its own while a stream is open (one sends, one reads the
+// answers). on_rejected runs on the reading thread: it must return quickly and must
+// not call Add, Flush or Close (they may wait for that very thread).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "plantmesh/sdk/call_options.h"
+#include "plantmesh/sdk/client_options.h"
+#include "plantmesh/telemetry/v1/telemetry_service.pm_client.h"
+
+namespace plantmesh::sdk {
+
+// A sample the server refused, with the sample itself.
+struct RejectedSampleReport {
+  ::plantmesh::telemetry::v1::Sample sample;
+  ::plantmesh::telemetry::v1::RejectReason reason =
+      ::plantmesh::telemetry::v1::REJECT_REASON_UNSPECIFIED;
+  std::string message;          // the server's words, naming the field
+  uint64_t batch_sequence = 0;  // the batch it travelled in
+  int index = 0;                // its index in that batch, from 0
+};
+
+struct TelemetryBatchWriterOptions {
+  // The writer's stable id (see "Batch sequences across process restarts"); 1-128
+  // characters, no control characters. Required.
+  std::string writer_id;
+  // Sequence of the first batch; 0 (the default): microseconds since the Unix epoch
+  // now. When set, the writer starts at the larger of it and that clock value.
+  uint64_t first_batch_sequence = 0;
+
+  // A batch is cut at this many samples (1-10,000, the contract's limit per batch)...
+  int max_batch_samples = 500;
+  // ...or before it would grow past this many bytes (64 KiB - 3 MiB; a sample larger
+  // than this travels alone)...
+  int64_t max_batch_bytes = 1024 * 1024;
+  // ...or this long after its first sample was added (>= 0; 0: at once, the batch
+  // holds what was added before the sending thread looked).
+  absl::Duration linger = absl::Milliseconds(50);
+  // Batches sent and not yet answered, at most (1-1,000).
+  int max_batches_in_flight = 16;
+
+  // Buffer limits (see "Flow control"): samples (>= max_batch_samples) and bytes
+  // (>= max_batch_bytes).
+  int64_t max_buffered_samples = 200'000;
+  int64_t max_buffered_bytes = 64 * 1024 * 1024;
+  // What Add does when a sample does not fit.
+  enum class WhenFull {
+    kBlock,     // wait for room up to block_timeout, then RESOURCE_EXHAUSTED
+    kFailFast,  // RESOURCE_EXHAUSTED at once
+  };
+  WhenFull when_full = WhenFull::kBlock;
+  absl::Duration block_timeout = absl::Seconds(10);
+
+  // Wait before reopening a stream the server ended with an error, doubling up to
+  // max_backoff while no answer arrives (see "Reconnecting").
+  absl::Duration initial_backoff = absl::Milliseconds(100);
+  absl::Duration max_backoff = absl::Seconds(5);
+  // How long one attempt to open a stream waits for a connection (Create with
+  // ClientOptions): it bounds how late Close returns while the server is unreachable.
+  absl::Duration connect_wait = absl::Seconds(1);
+
+  // Metadata for each stream (e.g. an x-request-id); its deadline must be left unset.
+  CallOptions call_options;
+  // Called for every rejected sample (optional; see "Threads").
+  std::function<void(const RejectedSampleReport&)> on_rejected;
+
+  // INVALID_ARGUMENT naming the first bad option.
+  absl::Status Validate() const;
+};
+
+// What a writer did so far. Counters only grow; the buffer figures are current.
+struct TelemetryBatchWriterStats {
+  int64_t samples_added = 0;         // taken by Add
+  int64_t batches_sent = 0;          // batches written to a stream for the first time
+  int64_t samples_sent = 0;          // their samples
+  int64_t batches_resent = 0;        // writes of a batch again, on a new stream
+  int64_t batches_acknowledged = 0;  // answered by the server
+  int64_t samples_accepted = 0;      // stored now
+  int64_t samples_duplicate = 0;     // recognised as stored before (a re-sent batch)
+  int64_t samples_rejected = 0;      // refused, see rejected_by_reason
+  std::map<::plantmesh::telemetry::v1::RejectReason, int64_t> rejected_by_reason;
+  int64_t stream_errors = 0;      // streams that ended before every batch was answered
+  int64_t reconnects = 0;         // streams answered again after such an error
+  std::string last_stream_error;  // DescribeStatus of the latest one; empty if none
+  // Answers that named another batch than the first one in flight (the stream is then
+  // ended and re-opened). Never expected: the server commits a stream's batches in
+  // order; a non-zero figure means a batch may have been skipped by the watermark.
+  int64_t answers_out_of_order = 0;
+  int64_t buffered_samples = 0;   // not yet acknowledged (open, waiting and in flight)
+  int64_t buffered_bytes = 0;     // their wire size
+  int64_t batches_in_flight = 0;  // sent on the current stream, not yet answered
+  int64_t samples_abandoned = 0;  // given up by Close at its deadline
+
+  // Samples answered (accepted + duplicate + rejected).
+  int64_t samples_acknowledged() const {
+    return samples_accepted + samples_duplicate + samples_rejected;
+  }
+};
+
+class TelemetryBatchWriter {
+ public:
+  // A writer with its own channel to options' endpoint (MakeChannel); INVALID_ARGUMENT
+  // for bad client or writer options.
+  static absl::StatusOr<std::unique_ptr<TelemetryBatchWriter>> Create(
+      const ClientOptions& client_options, TelemetryBatchWriterOptions options);
+  // A writer over `client` (any connection, e.g. a mock in an adapter's unit test); the
+  // connection decides how a stream waits for a connection. Its channel must not retry
+  // IngestSamples by gRPC policy (one from MakeChannel does: see "Reconnecting").
+  static absl::StatusOr<std::unique_ptr<TelemetryBatchWriter>> Create(
+      TelemetryClient client, TelemetryBatchWriterOptions options);
+
+  // Close(absl::Now()) if Close was not called: unacknowledged samples are abandoned.
+  ~TelemetryBatchWriter();
+  TelemetryBatchWriter(const TelemetryBatchWriter&) = delete;
+  TelemetryBatchWriter& operator=(const TelemetryBatchWriter&) = delete;
+
+  // Takes one sample into the buffer. OK: the writer owns it and will deliver it (or
+  // report it rejected, or abandoned by Close). RESOURCE_EXHAUSTED: the buffer is full
+  // (at once, or after block_timeout, as when_full says). INVALID_ARGUMENT: the sample
+  // alone is larger than max_buffered_bytes. FAILED_PRECONDITION: after Close began.
+  // The writer's permanent error, once it has one. The sample is not validated here:
+  // the server judges it.
+  absl::Status Add(::plantmesh::telemetry::v1::Sample sample);
+
+  // Sends what is buffered now without waiting for linger and waits until every
+  // sample added before the call is acknowledged. OK; DEADLINE_EXCEEDED at `deadline`
+  // (nothing is lost: the writer keeps sending); the permanent error; or
+  // FAILED_PRECONDITION once Close has given up.
+  absl::Status Flush(absl::Time deadline);
+
+  // Stops taking samples, sends what is buffered, waits until everything is
+  // acknowledged or `deadline`, then ends the stream and the writer's threads. OK when
+  // everything was acknowledged; DEADLINE_EXCEEDED naming how many samples (and how
+  // many of them were sent) were abandoned, also counted in samples_abandoned; or the
+  // permanent error. Returns by `deadline`, or up to connect_wait later when it falls
+  // while the writer waits for a connection.
+  absl::Status Close(absl::Time deadline);
+
+  TelemetryBatchWriterStats Stats() const;
+
+  // The sequence the next batch will get: persist it to start above it after a
+  // restart (first_batch_sequence).
+  uint64_t next_batch_sequence() const;
+
+  const std::string& writer_id() const;
+
+ private:
+  class Core;
+  explicit TelemetryBatchWriter(std::shared_ptr<Core> core);
+  std::shared_ptr<Core> core_;
+};
+
+}  // namespace plantmesh::sdk

@@ -1,0 +1,633 @@
+// TelemetryBatchWriter against an in-process TelemetryService that stores samples in
+// memory, dedups batches by (writer_id, batch_sequence) as the contract says, rejects
+// invalid samples, and can break streams (after committing a batch, before answering
+// it) or be shut down and started again on the same port.
+#include "plantmesh/sdk/telemetry_batch_writer.h"
+
+#include <gmock/gmock.h>
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/server.h>
+#include <grpcpp/server_builder.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cmath>
+#include <functional>
+#include <limits>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "plantmesh/telemetry/v1/telemetry_service.grpc.pb.h"
+
+namespace plantmesh::sdk {
+namespace {
+
+namespace tv1 = ::plantmesh::telemetry::v1;
+using ::testing::HasSubstr;
+using ::testing::Pair;
+using ::testing::UnorderedElementsAre;
+
+bool WaitUntil(const std::function<bool()>& condition, absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (!condition()) {
+    if (absl::Now() > deadline) return false;
+    absl::SleepFor(absl::Milliseconds(2));  // polling a condition, not synchronising
+  }
+  return true;
+}
+
+// The stored samples' source_sequence values; the checker of the exactly-once tests.
+class SampleLedger {
+ public:
+  void Store(uint64_t id) {
+    ++count_[id];
+    order_.push_back(id);
+  }
+  // Everything wrong with the ledger for ids 0..n-1: missing, duplicated, out of order.
+  std::vector<std::string> Problems(uint64_t n) const {
+    std::vector<std::string> problems;
+    for (uint64_t id = 0; id < n; ++id) {
+      auto it = count_.find(id);
+      const int count = it == count_.end() ? 0 : it->second;
+      if (count != 1) problems.push_back(absl::StrCat("sample ", id, " stored ", count, " times"));
+      if (problems.size() > 10) return problems;
+    }
+    if (count_.size() > n) problems.push_back("samples stored that were never added");
+    for (size_t i = 1; i < order_.size(); ++i) {
+      if (order_[i] <= order_[i - 1]) {
+        problems.push_back(absl::StrCat("sample ", order_[i], " stored after ", order_[i - 1]));
+        break;
+      }
+    }
+    return problems;
+  }
+  size_t size() const { return order_.size(); }
+
+ private:
+  std::map<uint64_t, int> count_;
+  std::vector<uint64_t> order_;
+};
+
+class FakeTelemetryService final : public tv1::TelemetryService::Service {
+ public:
+  grpc::Status IngestSamples(grpc::ServerContext* context,
+                             grpc::ServerReaderWriter<tv1::IngestSamplesResponse,
+                                                      tv1::IngestSamplesRequest>* stream) override {
+    tv1::IngestSamplesRequest request;
+    while (stream->Read(&request)) {
+      if (request.writer_id() == "denied") {
+        return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "writer not allowed");
+      }
+      {
+        absl::MutexLock lock(&mutex);
+        auto resumed = [this] { return !paused; };
+        while (paused && !context->IsCancelled()) {
+          mutex.AwaitWithTimeout(absl::Condition(&resumed), absl::Milliseconds(10));
+        }
+      }
+      if (context->IsCancelled()) return grpc::Status::CANCELLED;
+      tv1::IngestSamplesResponse response;
+      bool drop = false;
+      {
+        absl::MutexLock lock(&mutex);
+        response = Commit(request);
+        if (misanswer_next) {
+          misanswer_next = false;
+          response.set_batch_sequence(response.batch_sequence() + 1000);
+        }
+        drop = drop_every > 0 && committed_batches % drop_every == 0;
+        if (drop) ++drops;
+      }
+      // Committed but not answered: the writer must re-send it, and it is a duplicate.
+      if (drop) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "test server drops the stream");
+      if (!stream->Write(response)) break;
+    }
+    return grpc::Status::OK;
+  }
+
+  tv1::IngestSamplesResponse Commit(const tv1::IngestSamplesRequest& request)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex) {
+    tv1::IngestSamplesResponse response;
+    response.set_batch_sequence(request.batch_sequence());
+    ++committed_batches;
+    uint64_t& last = last_sequence[request.writer_id()];
+    sequences.push_back(request.batch_sequence());
+    batch_sizes.push_back(request.samples_size());
+    if (dedup && request.batch_sequence() <= last) {
+      response.set_duplicate_count(request.samples_size());
+      return response;
+    }
+    last = std::max(last, request.batch_sequence());
+    for (int i = 0; i < request.samples_size(); ++i) {
+      const tv1::Sample& sample = request.samples(i);
+      tv1::RejectReason reason = tv1::REJECT_REASON_UNSPECIFIED;
+      std::string message;
+      if (sample.machine_id() == "unknown") {
+        reason = tv1::REJECT_REASON_UNKNOWN_MACHINE;
+        message = absl::StrCat("samples[", i, "].machine_id: no machine \"unknown\"");
+      } else if (sample.has_number() && !std::isfinite(sample.number())) {
+        reason = tv1::REJECT_REASON_NOT_FINITE;
+        message = absl::StrCat("samples[", i, "].number: not a finite number");
+      }
+      if (reason != tv1::REJECT_REASON_UNSPECIFIED) {
+        tv1::RejectedSample* rejected = response.add_rejected_samples();
+        rejected->set_index(i);
+        rejected->set_reason(reason);
+        rejected->set_message(message);
+        response.set_rejected_count(response.rejected_count() + 1);
+        continue;
+      }
+      ledger.Store(sample.source_sequence());
+      response.set_accepted_count(response.accepted_count() + 1);
+    }
+    return response;
+  }
+
+  void SetPaused(bool value) {
+    absl::MutexLock lock(&mutex);
+    paused = value;
+  }
+
+  absl::Mutex mutex;
+  bool dedup ABSL_GUARDED_BY(mutex) = true;
+  bool paused ABSL_GUARDED_BY(mutex) = false;
+  int drop_every ABSL_GUARDED_BY(mutex) = 0;  // end the stream after every n-th commit
+  int drops ABSL_GUARDED_BY(mutex) = 0;
+  bool misanswer_next ABSL_GUARDED_BY(mutex) = false;  // name the wrong batch once
+  int64_t committed_batches ABSL_GUARDED_BY(mutex) = 0;
+  std::map<std::string, uint64_t> last_sequence ABSL_GUARDED_BY(mutex);
+  std::vector<uint64_t> sequences ABSL_GUARDED_BY(mutex);  // every batch committed, in order
+  std::vector<int> batch_sizes ABSL_GUARDED_BY(mutex);
+  SampleLedger ledger ABSL_GUARDED_BY(mutex);
+};
+
+tv1::Sample NumberSample(uint64_t id, const std::string& machine = "cnc07") {
+  tv1::Sample sample;
+  sample.set_machine_id(machine);
+  sample.set_data_item_id("Xload");
+  sample.mutable_time()->set_seconds(1'700'000'000 + static_cast<int64_t>(id));
+  sample.set_number(static_cast<double>(id) * 0.5);
+  sample.set_source_sequence(id);
+  return sample;
+}
+
+class TelemetryBatchWriterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    StartServer("127.0.0.1:0");
+    client_options_.insecure = true;
+    client_options_.endpoint = absl::StrCat("127.0.0.1:", port_);
+    client_options_.default_deadline = absl::Seconds(5);
+  }
+  void TearDown() override {
+    service_.SetPaused(false);
+    if (server_ != nullptr) server_->Shutdown(absl::ToChronoTime(absl::Now()));
+  }
+
+  void StartServer(const std::string& address) {
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &port_);
+    builder.RegisterService(&service_);
+    server_ = builder.BuildAndStart();
+    ASSERT_NE(server_, nullptr) << "cannot listen on " << address;
+  }
+
+  // Shuts the server down (its streams end) and starts it again on the same port with
+  // the same storage, as a restarted server over the same database.
+  void RestartServer() {
+    server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Milliseconds(50)));
+    server_.reset();
+    StartServer(absl::StrCat("127.0.0.1:", port_));
+  }
+
+  TelemetryBatchWriterOptions Options(const std::string& writer_id = "mtconnect-cnc07") {
+    TelemetryBatchWriterOptions options;
+    options.writer_id = writer_id;
+    return options;
+  }
+
+  std::unique_ptr<TelemetryBatchWriter> MakeWriter(TelemetryBatchWriterOptions options) {
+    absl::StatusOr<std::unique_ptr<TelemetryBatchWriter>> writer =
+        TelemetryBatchWriter::Create(client_options_, std::move(options));
+    EXPECT_TRUE(writer.ok()) << writer.status();
+    return writer.ok() ? *std::move(writer) : nullptr;
+  }
+
+  int64_t CommittedBatches() {
+    absl::MutexLock lock(&service_.mutex);
+    return service_.committed_batches;
+  }
+
+  std::vector<std::string> LedgerProblems(uint64_t n) {
+    absl::MutexLock lock(&service_.mutex);
+    return service_.ledger.Problems(n);
+  }
+
+  FakeTelemetryService service_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+  ClientOptions client_options_;
+};
+
+TEST(TelemetryBatchWriterOptionsTest, ValidateNamesTheOption) {
+  TelemetryBatchWriterOptions options;
+  EXPECT_THAT(options.Validate().message(), HasSubstr("writer_id"));
+  options.writer_id = "adapter\n1";
+  EXPECT_THAT(options.Validate().message(), HasSubstr("control characters"));
+  options.writer_id = "adapter-1";
+  EXPECT_TRUE(options.Validate().ok());
+  options.max_batch_samples = 10'001;
+  EXPECT_THAT(options.Validate().message(), HasSubstr("max_batch_samples"));
+  options.max_batch_samples = 500;
+  options.max_buffered_samples = 499;
+  EXPECT_THAT(options.Validate().message(), HasSubstr("max_buffered_samples"));
+  options.max_buffered_samples = 1000;
+  options.call_options = CallOptions::WithTimeout(absl::Seconds(1));
+  EXPECT_THAT(options.Validate().message(), HasSubstr("call_options.deadline"));
+}
+
+TEST_F(TelemetryBatchWriterTest, BatchesAreCutByCountAndSentInOrder) {
+  TelemetryBatchWriterOptions options = Options();
+  options.max_batch_samples = 10;
+  options.linger = absl::Hours(1);  // only the count and Flush cut batches here
+  auto writer = MakeWriter(options);
+  ASSERT_NE(writer, nullptr);
+  for (uint64_t i = 0; i < 25; ++i) ASSERT_TRUE(writer->Add(NumberSample(i)).ok());
+  ASSERT_TRUE(writer->Flush(absl::Now() + absl::Seconds(20)).ok());
+  {
+    absl::MutexLock lock(&service_.mutex);
+    EXPECT_THAT(service_.batch_sizes, ::testing::ElementsAre(10, 10, 5));
+    ASSERT_EQ(service_.sequences.size(), 3u);
+    EXPECT_EQ(service_.sequences[1], service_.sequences[0] + 1);
+    EXPECT_EQ(service_.sequences[2], service_.sequences[1] + 1);
+  }
+  EXPECT_THAT(LedgerProblems(25), ::testing::IsEmpty());
+  TelemetryBatchWriterStats stats = writer->Stats();
+  EXPECT_EQ(stats.samples_added, 25);
+  EXPECT_EQ(stats.batches_sent, 3);
+  EXPECT_EQ(stats.samples_sent, 25);
+  EXPECT_EQ(stats.batches_acknowledged, 3);
+  EXPECT_EQ(stats.samples_accepted, 25);
+  EXPECT_EQ(stats.samples_acknowledged(), 25);
+  EXPECT_EQ(stats.buffered_samples, 0);
+  EXPECT_EQ(stats.buffered_bytes, 0);
+  EXPECT_TRUE(writer->Close(absl::Now() + absl::Seconds(5)).ok());
+}
+
+TEST_F(TelemetryBatchWriterTest, LingerSendsAPartialBatchWithoutFlush) {
+  TelemetryBatchWriterOptions options = Options();
+  options.linger = absl::Milliseconds(20);
+  auto writer = MakeWriter(options);
+  ASSERT_NE(writer, nullptr);
+  for (uint64_t i = 0; i < 3; ++i) ASSERT_TRUE(writer->Add(NumberSample(i)).ok());
+  EXPECT_TRUE(WaitUntil([&] { return writer->Stats().samples_accepted == 3; }, absl::Seconds(20)));
+  absl::MutexLock lock(&service_.mutex);
+  EXPECT_THAT(service_.batch_sizes, ::testing::ElementsAre(3));
+}
+
+TEST_F(TelemetryBatchWriterTest, SequencesStartAtTheClockOrAboveTheGivenOne) {
+  const uint64_t before = static_cast<uint64_t>(absl::ToUnixMicros(absl::Now()));
+  auto by_clock = MakeWriter(Options("by-clock"));
+  ASSERT_NE(by_clock, nullptr);
+  EXPECT_GE(by_clock->next_batch_sequence(), before);
+  TelemetryBatchWriterOptions persisted = Options("persisted");
+  persisted.first_batch_sequence = std::numeric_limits<uint64_t>::max() / 2;
+  auto from_store = MakeWriter(persisted);
+  ASSERT_NE(from_store, nullptr);
+  EXPECT_EQ(from_store->next_batch_sequence(), persisted.first_batch_sequence);
+  ASSERT_TRUE(from_store->Add(NumberSample(0)).ok());
+  ASSERT_TRUE(from_store->Flush(absl::Now() + absl::Seconds(20)).ok());
+  EXPECT_EQ(from_store->next_batch_sequence(), persisted.first_batch_sequence + 1);
+  absl::MutexLock lock(&service_.mutex);
+  EXPECT_EQ(service_.last_sequence["persisted"], persisted.first_batch_sequence);
+}
+
+TEST_F(TelemetryBatchWriterTest, RejectsAreCountedByReasonAndReported) {
+  absl::Mutex reports_mutex;
+  std::vector<RejectedSampleReport> reports;
+  TelemetryBatchWriterOptions options = Options();
+  options.on_rejected = [&](const RejectedSampleReport& report) {
+    absl::MutexLock lock(&reports_mutex);
+    reports.push_back(report);
+  };
+  auto writer = MakeWriter(options);
+  ASSERT_NE(writer, nullptr);
+  for (uint64_t i = 0; i < 10; ++i) {
+    tv1::Sample sample = NumberSample(i, i == 2 || i == 7 ? "unknown" : "cnc07");
+    if (i == 5) sample.set_number(std::nan(""));
+    ASSERT_TRUE(writer->Add(sample).ok());
+  }
+  ASSERT_TRUE(writer->Flush(absl::Now() + absl::Seconds(20)).ok());
+  TelemetryBatchWriterStats stats = writer->Stats();
+  EXPECT_EQ(stats.samples_accepted, 7);
+  EXPECT_EQ(stats.samples_rejected, 3);
+  EXPECT_EQ(stats.samples_duplicate, 0);
+  EXPECT_THAT(stats.rejected_by_reason,
+              UnorderedElementsAre(Pair(tv1::REJECT_REASON_UNKNOWN_MACHINE, 2),
+                                   Pair(tv1::REJECT_REASON_NOT_FINITE, 1)));
+  absl::MutexLock lock(&reports_mutex);
+  ASSERT_EQ(reports.size(), 3u);
+  EXPECT_EQ(reports[0].sample.source_sequence(), 2u);
+  EXPECT_EQ(reports[0].index, 2);
+  EXPECT_EQ(reports[0].reason, tv1::REJECT_REASON_UNKNOWN_MACHINE);
+  EXPECT_THAT(reports[0].message, HasSubstr("samples[2].machine_id"));
+  EXPECT_EQ(reports[1].sample.source_sequence(), 5u);
+  EXPECT_EQ(reports[1].reason, tv1::REJECT_REASON_NOT_FINITE);
+  EXPECT_EQ(reports[2].sample.source_sequence(), 7u);
+  EXPECT_NE(reports[2].batch_sequence, 0u);
+}
+
+// Adds `n` samples (ids 0..n-1) while the server breaks streams after committing
+// batches it then does not answer; returns the writer's figures after Flush.
+TelemetryBatchWriterStats IngestThroughDrops(TelemetryBatchWriterTest* test,
+                                             TelemetryBatchWriter* writer, uint64_t n) {
+  for (uint64_t i = 0; i < n; ++i) {
+    absl::Status added = writer->Add(NumberSample(i));
+    EXPECT_TRUE(added.ok()) << added;
+    if (!added.ok()) break;
+  }
+  absl::Status flushed = writer->Flush(absl::Now() + absl::Seconds(60));
+  EXPECT_TRUE(flushed.ok()) << flushed;
+  (void)test;
+  return writer->Stats();
+}
+
+TEST_F(TelemetryBatchWriterTest, EverySampleStoredExactlyOnceAcrossBrokenStreams) {
+  {
+    absl::MutexLock lock(&service_.mutex);
+    service_.drop_every = 7;
+  }
+  TelemetryBatchWriterOptions options = Options();
+  options.max_batch_samples = 100;
+  options.max_batches_in_flight = 4;
+  auto writer = MakeWriter(options);
+  ASSERT_NE(writer, nullptr);
+  constexpr uint64_t kSamples = 20'000;
+  TelemetryBatchWriterStats stats = IngestThroughDrops(this, writer.get(), kSamples);
+  int drops = 0;
+  {
+    absl::MutexLock lock(&service_.mutex);
+    drops = service_.drops;
+  }
+  ASSERT_GE(drops, 5);
+  EXPECT_THAT(LedgerProblems(kSamples), ::testing::IsEmpty());
+  // Each dropped stream's last commit is answered once, as a duplicate, when re-sent.
+  EXPECT_EQ(stats.samples_duplicate, drops * 100);
+  EXPECT_EQ(stats.samples_accepted, static_cast<int64_t>(kSamples) - drops * 100);
+  EXPECT_EQ(stats.samples_acknowledged(), static_cast<int64_t>(kSamples));
+  EXPECT_EQ(stats.batches_acknowledged, static_cast<int64_t>(kSamples / 100));
+  EXPECT_EQ(stats.batches_sent, static_cast<int64_t>(kSamples / 100));
+  EXPECT_GE(stats.batches_resent, drops);
+  EXPECT_EQ(stats.stream_errors, drops);
+  EXPECT_EQ(stats.answers_out_of_order, 0);
+  EXPECT_EQ(stats.reconnects, drops);
+  EXPECT_THAT(stats.last_stream_error, HasSubstr("test server drops the stream"));
+  EXPECT_EQ(stats.buffered_samples, 0);
+  EXPECT_TRUE(writer->Close(absl::Now() + absl::Seconds(5)).ok());
+}
+
+// The negative control: the same run against a server without dedup must show the
+// checker duplicates, or the test above proves nothing.
+TEST_F(TelemetryBatchWriterTest, CheckerSeesDuplicatesWhenTheServerDoesNotDedup) {
+  {
+    absl::MutexLock lock(&service_.mutex);
+    service_.drop_every = 7;
+    service_.dedup = false;
+  }
+  TelemetryBatchWriterOptions options = Options();
+  options.max_batch_samples = 100;
+  options.max_batches_in_flight = 4;
+  auto writer = MakeWriter(options);
+  ASSERT_NE(writer, nullptr);
+  IngestThroughDrops(this, writer.get(), 5'000);
+  const std::vector<std::string> problems = LedgerProblems(5'000);
+  ASSERT_FALSE(problems.empty());
+  EXPECT_THAT(problems[0], HasSubstr("stored 2 times"));
+}
+
+TEST_F(TelemetryBatchWriterTest, RidesThroughServerRestartsOnTheSamePort) {
+  TelemetryBatchWriterOptions options = Options();
+  options.max_batch_samples = 50;
+  options.max_buffered_samples = 2'000;  // the producer waits on the restarts
+  auto writer = MakeWriter(options);
+  ASSERT_NE(writer, nullptr);
+  constexpr uint64_t kSamples = 10'000;
+  std::atomic<uint64_t> added{0};
+  std::thread producer([&] {
+    for (uint64_t i = 0; i < kSamples; ++i) {
+      absl::Status status = writer->Add(NumberSample(i));
+      ASSERT_TRUE(status.ok()) << status;
+      added.store(i + 1);
+    }
+  });
+  for (int restart = 1; restart <= 5; ++restart) {
+    // Each restart while a batch is in flight and unanswered (the server holds it).
+    ASSERT_TRUE(WaitUntil([&] { return CommittedBatches() >= restart * 20; }, absl::Seconds(30)));
+    service_.SetPaused(true);
+    ASSERT_TRUE(
+        WaitUntil([&] { return writer->Stats().batches_in_flight > 0; }, absl::Seconds(30)));
+    RestartServer();
+    service_.SetPaused(false);
+  }
+  producer.join();
+  absl::Status flushed = writer->Flush(absl::Now() + absl::Seconds(60));
+  ASSERT_TRUE(flushed.ok()) << flushed << "\n" << writer->Stats().last_stream_error;
+  EXPECT_THAT(LedgerProblems(kSamples), ::testing::IsEmpty());
+  TelemetryBatchWriterStats stats = writer->Stats();
+  EXPECT_EQ(stats.samples_acknowledged(), static_cast<int64_t>(kSamples));
+  // The first restart breaks a stream that was answered before; a later one may hit a
+  // stream that had no answer yet, which gRPC's retry policy (IngestSamples is
+  // IDEMPOTENT) re-opens and replays unseen by the writer.
+  EXPECT_GE(stats.stream_errors, 1);
+  EXPECT_GE(stats.reconnects, 1);
+  EXPECT_GE(stats.batches_resent, 1);
+  EXPECT_EQ(stats.answers_out_of_order, 0);
+}
+
+TEST_F(TelemetryBatchWriterTest, AnAnswerForAnotherBatchEndsTheStreamAndIsCounted) {
+  {
+    absl::MutexLock lock(&service_.mutex);
+    service_.misanswer_next = true;
+  }
+  auto writer = MakeWriter(Options());
+  ASSERT_NE(writer, nullptr);
+  for (uint64_t i = 0; i < 5; ++i) ASSERT_TRUE(writer->Add(NumberSample(i)).ok());
+  ASSERT_TRUE(writer->Flush(absl::Now() + absl::Seconds(20)).ok());
+  TelemetryBatchWriterStats stats = writer->Stats();
+  EXPECT_EQ(stats.answers_out_of_order, 1);
+  EXPECT_EQ(stats.stream_errors, 1);
+  EXPECT_THAT(stats.last_stream_error, HasSubstr("was the first unanswered one"));
+  EXPECT_EQ(stats.samples_duplicate, 5);  // committed, misanswered, sent again
+  EXPECT_THAT(LedgerProblems(5), ::testing::IsEmpty());
+}
+
+TEST_F(TelemetryBatchWriterTest, FullBufferFailsFastWhenAskedTo) {
+  service_.SetPaused(true);  // nothing is answered: the buffer only fills
+  TelemetryBatchWriterOptions options = Options();
+  options.max_batch_samples = 10;
+  options.max_buffered_samples = 50;
+  options.when_full = TelemetryBatchWriterOptions::WhenFull::kFailFast;
+  auto writer = MakeWriter(options);
+  ASSERT_NE(writer, nullptr);
+  for (uint64_t i = 0; i < 50; ++i) ASSERT_TRUE(writer->Add(NumberSample(i)).ok());
+  const absl::Time start = absl::Now();
+  absl::Status full = writer->Add(NumberSample(50));
+  EXPECT_EQ(full.code(), absl::StatusCode::kResourceExhausted) << full;
+  EXPECT_THAT(full.message(), HasSubstr("not taken"));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(2));
+  EXPECT_EQ(writer->Stats().buffered_samples, 50);
+  EXPECT_EQ(writer->Stats().samples_added, 50);
+  service_.SetPaused(false);
+  ASSERT_TRUE(writer->Flush(absl::Now() + absl::Seconds(20)).ok());
+  EXPECT_TRUE(writer->Add(NumberSample(50)).ok());  // room again
+  ASSERT_TRUE(writer->Flush(absl::Now() + absl::Seconds(20)).ok());
+  EXPECT_THAT(LedgerProblems(51), ::testing::IsEmpty());
+}
+
+TEST_F(TelemetryBatchWriterTest, FullBufferByBytesFailsFast) {
+  service_.SetPaused(true);
+  TelemetryBatchWriterOptions options = Options();
+  options.max_batch_bytes = 64 * 1024;
+  options.max_buffered_bytes = 64 * 1024;
+  options.when_full = TelemetryBatchWriterOptions::WhenFull::kFailFast;
+  auto writer = MakeWriter(options);
+  ASSERT_NE(writer, nullptr);
+  absl::Status status;
+  int taken = 0;
+  for (uint64_t i = 0; i < 1000 && status.ok(); ++i) {
+    tv1::Sample sample = NumberSample(i);
+    sample.set_text(std::string(500, 'x'));
+    status = writer->Add(sample);
+    if (status.ok()) ++taken;
+  }
+  EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted) << status;
+  EXPECT_GT(taken, 100);  // ~520 bytes each in 64 KiB
+  EXPECT_LT(taken, 130);
+  EXPECT_LE(writer->Stats().buffered_bytes, 64 * 1024);
+}
+
+TEST_F(TelemetryBatchWriterTest, FullBufferBlocksUntilRoomOrTimeout) {
+  service_.SetPaused(true);
+  TelemetryBatchWriterOptions options = Options();
+  options.max_batch_samples = 10;
+  options.max_buffered_samples = 50;
+  options.when_full = TelemetryBatchWriterOptions::WhenFull::kBlock;
+  options.block_timeout = absl::Milliseconds(200);
+  auto writer = MakeWriter(options);
+  ASSERT_NE(writer, nullptr);
+  for (uint64_t i = 0; i < 50; ++i) ASSERT_TRUE(writer->Add(NumberSample(i)).ok());
+  absl::Time start = absl::Now();
+  absl::Status full = writer->Add(NumberSample(50));
+  EXPECT_EQ(full.code(), absl::StatusCode::kResourceExhausted) << full;
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(200));
+
+  EXPECT_EQ(writer->Stats().samples_added, 50);
+  service_.SetPaused(false);
+  ASSERT_TRUE(writer->Flush(absl::Now() + absl::Seconds(20)).ok());
+  EXPECT_THAT(LedgerProblems(50), ::testing::IsEmpty());
+}
+
+TEST_F(TelemetryBatchWriterTest, BlockedAddWaitsForAnswers) {
+  service_.SetPaused(true);
+  TelemetryBatchWriterOptions options = Options();
+  options.max_batch_samples = 10;
+  options.max_buffered_samples = 10;
+  options.block_timeout = absl::Seconds(60);
+  auto writer = MakeWriter(options);
+  ASSERT_NE(writer, nullptr);
+  for (uint64_t i = 0; i < 10; ++i) ASSERT_TRUE(writer->Add(NumberSample(i)).ok());
+  std::atomic<bool> returned{false};
+  absl::Status blocked_status;
+  std::thread blocked([&] {
+    blocked_status = writer->Add(NumberSample(10));
+    returned.store(true);
+  });
+  // Still blocked while nothing is answered (the server holds the first batch).
+  ASSERT_TRUE(WaitUntil([&] { return writer->Stats().batches_sent == 1; }, absl::Seconds(20)));
+  EXPECT_FALSE(returned.load());
+  service_.SetPaused(false);
+  blocked.join();
+  EXPECT_TRUE(blocked_status.ok()) << blocked_status;
+  ASSERT_TRUE(writer->Flush(absl::Now() + absl::Seconds(20)).ok());
+  EXPECT_THAT(LedgerProblems(11), ::testing::IsEmpty());
+}
+
+TEST_F(TelemetryBatchWriterTest, FlushReturnsAtItsDeadlineAndTheWriterKeepsSending) {
+  service_.SetPaused(true);
+  auto writer = MakeWriter(Options());
+  ASSERT_NE(writer, nullptr);
+  for (uint64_t i = 0; i < 20; ++i) ASSERT_TRUE(writer->Add(NumberSample(i)).ok());
+  const absl::Time start = absl::Now();
+  absl::Status flushed = writer->Flush(absl::Now() + absl::Milliseconds(100));
+  EXPECT_EQ(flushed.code(), absl::StatusCode::kDeadlineExceeded) << flushed;
+  EXPECT_THAT(flushed.message(), HasSubstr("20 samples not yet acknowledged"));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+  service_.SetPaused(false);
+  EXPECT_TRUE(writer->Flush(absl::Now() + absl::Seconds(20)).ok());
+  EXPECT_THAT(LedgerProblems(20), ::testing::IsEmpty());
+  EXPECT_TRUE(writer->Close(absl::Now() + absl::Seconds(5)).ok());
+}
+
+TEST_F(TelemetryBatchWriterTest, CloseAtItsDeadlineAbandonsWhatIsUnanswered) {
+  service_.SetPaused(true);
+  auto writer = MakeWriter(Options());
+  ASSERT_NE(writer, nullptr);
+  for (uint64_t i = 0; i < 20; ++i) ASSERT_TRUE(writer->Add(NumberSample(i)).ok());
+  ASSERT_TRUE(WaitUntil([&] { return writer->Stats().batches_sent == 1; }, absl::Seconds(20)));
+  const absl::Time start = absl::Now();
+  absl::Status closed = writer->Close(absl::Now() + absl::Milliseconds(100));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+  EXPECT_EQ(closed.code(), absl::StatusCode::kDeadlineExceeded) << closed;
+  EXPECT_THAT(closed.message(), HasSubstr("20 samples in 1 batches"));
+  EXPECT_THAT(closed.message(), HasSubstr("20 of them were sent"));
+  EXPECT_EQ(writer->Stats().samples_abandoned, 20);
+  EXPECT_EQ(writer->Stats().buffered_samples, 0);
+  EXPECT_EQ(writer->Add(NumberSample(21)).code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(writer->Close(absl::Now()).code(), absl::StatusCode::kDeadlineExceeded);
+}
+
+TEST_F(TelemetryBatchWriterTest, CloseSendsWhatIsBuffered) {
+  TelemetryBatchWriterOptions options = Options();
+  options.linger = absl::Hours(1);
+  auto writer = MakeWriter(options);
+  ASSERT_NE(writer, nullptr);
+  for (uint64_t i = 0; i < 7; ++i) ASSERT_TRUE(writer->Add(NumberSample(i)).ok());
+  EXPECT_TRUE(writer->Close(absl::Now() + absl::Seconds(20)).ok());
+  EXPECT_THAT(LedgerProblems(7), ::testing::IsEmpty());
+  EXPECT_EQ(writer->Stats().samples_abandoned, 0);
+}
+
+TEST_F(TelemetryBatchWriterTest, CloseReturnsWhileTheServerIsUnreachable) {
+  server_->Shutdown(absl::ToChronoTime(absl::Now()));
+  server_.reset();
+  auto writer = MakeWriter(Options());
+  ASSERT_NE(writer, nullptr);
+  ASSERT_TRUE(writer->Add(NumberSample(0)).ok());
+  ASSERT_EQ(writer->Flush(absl::Now() + absl::Milliseconds(300)).code(),
+            absl::StatusCode::kDeadlineExceeded);
+  const absl::Time start = absl::Now();
+  EXPECT_EQ(writer->Close(absl::Now() + absl::Milliseconds(100)).code(),
+            absl::StatusCode::kDeadlineExceeded);
+  EXPECT_LT(absl::Now() - start, absl::Seconds(3));
+}
+
+TEST_F(TelemetryBatchWriterTest, PermanentErrorStopsTheWriter) {
+  auto writer = MakeWriter(Options("denied"));
+  ASSERT_NE(writer, nullptr);
+  ASSERT_TRUE(writer->Add(NumberSample(0)).ok());
+  absl::Status flushed = writer->Flush(absl::Now() + absl::Seconds(20));
+  EXPECT_EQ(flushed.code(), absl::StatusCode::kPermissionDenied) << flushed;
+  EXPECT_EQ(writer->Add(NumberSample(1)).code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(writer->Stats().stream_errors, 1);
+  EXPECT_EQ(writer->Close(absl::Now()).code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(writer->Stats().samples_abandoned, 1);
+}
+
+}  // namespace
+}  // namespace plantmesh::sdk
