@@ -72,18 +72,28 @@ absl::StatusOr<FittedHoltWinters> FitHoltWinters(const HoltWintersModel& model,
   const std::array<double, 4> lower = {kMinAlpha, 0.0, 0.0, kMinPhi};
   const std::array<double, 4> upper = {kMaxAlpha, 1.0, 1.0, kMaxPhi};
 
-  // The best of a coarse grid starts the local search.
   std::array<double, 4> best = {0.3, 0.1, 0.1, 0.9};
   double best_sse = std::numeric_limits<double>::infinity();
-  for (double alpha : {0.1, 0.3, 0.5, 0.8}) {
-    for (double beta_share : {0.05, 0.3}) {
-      for (double gamma_share : {0.05, 0.3}) {
-        const std::array<double, 4> x = {alpha, beta_share, gamma_share, 0.9};
-        ++problem.evaluations;
-        const double sse = Sse(problem, x.data());
-        if (sse < best_sse) {
-          best_sse = sse;
-          best = x;
+  if (options.start.has_value()) {
+    const SmoothingParameters& start = *options.start;
+    best[0] = std::clamp(start.alpha, kMinAlpha, kMaxAlpha);
+    best[1] = std::clamp(start.beta / best[0], 0.0, 1.0);
+    best[2] = std::clamp(start.gamma / (1.0 - best[0]), 0.0, 1.0);
+    best[3] = std::clamp(start.phi, kMinPhi, kMaxPhi);
+    ++problem.evaluations;
+    best_sse = Sse(problem, best.data());
+  } else {
+    // The best of a coarse grid starts the local search.
+    for (double alpha : {0.1, 0.3, 0.5, 0.8}) {
+      for (double beta_share : {0.05, 0.3}) {
+        for (double gamma_share : {0.05, 0.3}) {
+          const std::array<double, 4> x = {alpha, beta_share, gamma_share, 0.9};
+          ++problem.evaluations;
+          const double sse = Sse(problem, x.data());
+          if (sse < best_sse) {
+            best_sse = sse;
+            best = x;
+          }
         }
       }
     }
@@ -97,8 +107,11 @@ absl::StatusOr<FittedHoltWinters> FitHoltWinters(const HoltWintersModel& model,
   nlopt_set_xtol_rel(optimizer, options.parameter_tolerance);
   nlopt_set_ftol_rel(optimizer, options.objective_tolerance);
   nlopt_set_maxeval(optimizer, std::max(1, options.max_evaluations - problem.evaluations));
-  // First steps of a tenth of each range: the grid already found the right region.
-  const std::array<double, 4> steps = {0.05, 0.1, 0.1, 0.02};
+  // First steps of a tenth of each range (a fiftieth from a given start): the grid or
+  // the caller already found the right region.
+  const double step_scale = options.start.has_value() ? 0.2 : 1.0;
+  const std::array<double, 4> steps = {0.05 * step_scale, 0.1 * step_scale, 0.1 * step_scale,
+                                       0.02 * step_scale};
   nlopt_set_initial_step(optimizer, steps.data());
   std::array<double, 4> x = best;
   double sse = best_sse;

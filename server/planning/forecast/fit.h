@@ -16,9 +16,12 @@
 // a large header-only template library with exceptions; Ipopt is for large constrained
 // problems with derivatives, which this is not.
 //
-// A coarse grid of 16 starting points picks BOBYQA's start, so a fit that would stall
-// in a poor local minimum from one fixed start does not.
+// A coarse grid of 16 starting points picks BOBYQA's start (unless FitOptions::start
+// gives one), so a fit that would stall in a poor local minimum from one fixed start
+// does not.
 #pragma once
+
+#include <optional>
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
@@ -27,9 +30,12 @@
 namespace plantmesh::planning::forecast {
 
 struct FitOptions {
-  int max_evaluations = 400;           // per fit, grid included
-  double parameter_tolerance = 1e-6;   // BOBYQA's relative step on the parameters
-  double objective_tolerance = 1e-10;  // relative change of the SSE
+  int max_evaluations = 400;          // per fit, grid included
+  double parameter_tolerance = 1e-4;  // BOBYQA's relative step on the parameters
+  double objective_tolerance = 1e-8;  // relative change of the SSE
+  // Where to start instead of the grid, e.g. the parameters of a fit to most of the
+  // same series (clamped into the bounds).
+  std::optional<SmoothingParameters> start;
 };
 
 struct FittedHoltWinters {

@@ -101,6 +101,10 @@ absl::Status ValidateForecastOptions(const ForecastOptions& options) {
   if (options.simulation_paths < 100) {
     violations.Add("simulation_paths", "must be at least 100");
   }
+  if (options.max_fit_days < MinimumObservationsForHeuristic(kPeriod)) {
+    violations.Add("max_fit_days",
+                   absl::StrCat("must be at least ", MinimumObservationsForHeuristic(kPeriod)));
+  }
   return violations.ToStatus();
 }
 
@@ -162,14 +166,19 @@ absl::StatusOr<DemandForecast> ForecastDemand(const DailySeries& history,
     } else if (model.seasonality == Seasonality::kMultiplicative && !all_positive) {
       candidate.note = "the history has days of zero demand: a multiplicative season is undefined";
     } else {
-      const int first_origin = origins.front();
+      // Fit on the window before the earliest origin, then roll through the origins.
+      const int window_start = std::max(0, origins.front() - options.max_fit_days);
+      const absl::Span<const double> window = y.subspan(window_start);
+      std::vector<int> window_origins;
+      for (int origin : origins) window_origins.push_back(origin - window_start);
       absl::StatusOr<FittedHoltWinters> fitted =
-          FitHoltWinters(model, y.first(first_origin), options.fit);
+          FitHoltWinters(model, window.first(window_origins.front()), options.fit);
       if (!fitted.ok()) {
         candidate.note = std::string(fitted.status().message());
       } else {
-        const Smoothed run = Smooth(model, fitted->params, fitted->initial, y.first(origins.back()),
-                                    /*keep_fitted=*/false, origins);
+        const Smoothed run =
+            Smooth(model, fitted->params, fitted->initial, window.first(window_origins.back()),
+                   /*keep_fitted=*/false, window_origins);
         if (!std::isfinite(run.sse) || run.states_at_origins.size() != origins.size()) {
           candidate.note = "the fitted recursions left the admissible region in the backtest";
         } else {
@@ -220,18 +229,21 @@ absl::StatusOr<DemandForecast> ForecastDemand(const DailySeries& history,
   Interval interval;
   if (IsHoltWinters(chosen)) {
     const HoltWintersModel model = ModelOf(chosen);
-    absl::StatusOr<FittedHoltWinters> fitted = FitHoltWinters(model, y, options.fit);
-    const Smoothed run = fitted.ok() ? Smooth(model, fitted->params, fitted->initial, y,
+    const absl::Span<const double> window = y.subspan(std::max(0, n - options.max_fit_days));
+    FitOptions fit_options = options.fit;
+    fit_options.start = best->params;  // the backtest's fit, to most of the same days
+    absl::StatusOr<FittedHoltWinters> fitted = FitHoltWinters(model, window, fit_options);
+    const Smoothed run = fitted.ok() ? Smooth(model, fitted->params, fitted->initial, window,
                                               /*keep_fitted=*/false)
                                      : Smoothed{};
     if (!fitted.ok() || !std::isfinite(run.sse)) {
       out.explanation = absl::StrCat(MethodName(chosen),
-                                     " won the backtest but could not be fitted to the whole "
+                                     " won the backtest but could not be fitted to the latest "
                                      "history; seasonal naive instead");
       chosen = Method::kSeasonalNaive;
     } else {
       const int parameters = model.damped ? 4 : 3;
-      const double sigma2 = run.sse / std::max(1, n - parameters);
+      const double sigma2 = run.sse / std::max(1, static_cast<int>(window.size()) - parameters);
       point = PointForecast(model, fitted->params, run.final_state, horizon);
       interval = model.seasonality == Seasonality::kAdditive
                      ? NormalInterval(

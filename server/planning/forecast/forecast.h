@@ -10,13 +10,15 @@
 // Backtest: horizon H = min(horizon_days, max_backtest_horizon_days, n − 7). Origins
 // o = n − H, n − H − step, … (at most backtest_origins of them), each leaving at least
 // the training days the candidates need. Each Holt-Winters candidate is fitted once, on
-// the days before the earliest origin, and with those parameters the recursions run on
+// the days before the earliest origin (at most max_fit_days of them, initial states from
+// the start of that window), and with those parameters the recursions run on
 // through the later days, forecasting H days from every origin (a rolling origin with
 // fixed parameters: Tashman 2000's "non-updated" scheme, so that a product costs one fit
 // per candidate rather than one per origin). The baseline forecasts from each origin
 // with the data before it. All forecasts are clamped at zero before scoring, as the
 // final forecast is. The method with the lowest sMAPE (accuracy.h) over all origins and
-// days wins; it is then refitted on the whole history for the forecast itself.
+// days wins; it is then refitted on the latest max_fit_days of the history, starting
+// from its backtest parameters, for the forecast itself.
 //
 // Short or special histories (the reason is in `explanation`):
 //   fewer than 7 days: FAILED_PRECONDITION (not even a week to repeat);
@@ -65,6 +67,10 @@ struct ForecastOptions {
   int backtest_step_days = 7;          // between origins, ≥ 1
   int max_backtest_horizon_days = 28;  // ≥ 1
   int simulation_paths = 1000;         // multiplicative intervals (intervals.h), ≥ 100
+  // Holt-Winters fits (backtest and final) use at most this many of the latest days,
+  // ≥ 16: older demand says little about today's smoothing parameters, and a fit's cost
+  // grows with its length.
+  int max_fit_days = 364;
   FitOptions fit;
 };
 
@@ -86,7 +92,7 @@ struct CandidateResult {
 
 struct DemandForecast {
   Method method = Method::kSeasonalNaive;
-  // Holt-Winters: the parameters fitted on the whole history.
+  // Holt-Winters: the parameters fitted for the forecast (on the latest max_fit_days).
   std::optional<SmoothingParameters> params;
   std::vector<ForecastDay> days;  // horizon_days of them, from the day after the history
   double interval_level = 0.0;

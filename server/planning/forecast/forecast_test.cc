@@ -297,7 +297,7 @@ TEST(ForecastDemandTest, BadOptionsAreInvalidArgumentNamingTheField) {
     ForecastOptions options;
     std::string field;
   };
-  std::vector<Case> cases(5);
+  std::vector<Case> cases(6);
   cases[0].options.horizon_days = 0;
   cases[0].field = "horizon_days";
   cases[1].options.horizon_days = kMaxHorizonDays + 1;
@@ -308,6 +308,8 @@ TEST(ForecastDemandTest, BadOptionsAreInvalidArgumentNamingTheField) {
   cases[3].field = "interval_level";
   cases[4].options.backtest_origins = 0;
   cases[4].field = "backtest_origins";
+  cases[5].options.max_fit_days = 15;
+  cases[5].field = "max_fit_days";
   for (const Case& c : cases) {
     absl::StatusOr<DemandForecast> forecast = ForecastDemand(history, c.options);
     ASSERT_EQ(forecast.status().code(), absl::StatusCode::kInvalidArgument) << c.field;
