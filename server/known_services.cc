@@ -2,12 +2,14 @@
 #include "server/known_services.h"
 
 #include "server/defect/module.h"
+#include "server/planning/module.h"
 
 namespace plantmesh {
 
 std::vector<const runtime::ServiceDescriptor*> KnownServices() {
   return {
       &defect::Descriptor(),
+      &planning::Descriptor(),
   };
 }
 
