@@ -558,10 +558,10 @@ absl::Status CheckTimeRange(absl::Time start, absl::Time end, absl::Duration max
 }
 
 absl::Status ResourceTaken(absl::string_view kind, absl::string_view id) {
-  return runtime::WithErrorInfo(absl::AlreadyExistsError(absl::StrCat(
-                                    kind, " ", runtime::QuoteForMessage(std::string(id)), " already exists")),
-                                "RESOURCE_EXISTS",
-                                {{"resource_type", std::string(kind)}, {"id", std::string(id)}});
+  return runtime::WithErrorInfo(
+      absl::AlreadyExistsError(
+          absl::StrCat(kind, " ", runtime::QuoteForMessage(std::string(id)), " already exists")),
+      "RESOURCE_EXISTS", {{"resource_type", std::string(kind)}, {"id", std::string(id)}});
 }
 
 absl::Status PlanNotFound(int64_t id) {
@@ -569,8 +569,9 @@ absl::Status PlanNotFound(int64_t id) {
 }
 
 absl::Status UnknownReference(std::string field, absl::string_view kind, absl::string_view id) {
-  return runtime::InvalidField(std::move(field),
-                               absl::StrCat("unknown ", kind, " ", runtime::QuoteForMessage(std::string(id))));
+  return runtime::InvalidField(
+      std::move(field),
+      absl::StrCat("unknown ", kind, " ", runtime::QuoteForMessage(std::string(id))));
 }
 
 absl::Time TruncateToMicros(absl::Time t) { return absl::FromUnixMicros(absl::ToUnixMicros(t)); }
