@@ -9,6 +9,9 @@
 #include <string>
 #include <vector>
 
+#include "server/planning/domain.h"
+#include "server/runtime/errors.h"
+
 namespace plantmesh::planning {
 namespace {
 
@@ -230,6 +233,16 @@ TEST(CalendarTest, ShiftIdsAndLocalTimesParseStrictly) {
   EXPECT_FALSE(ParseShiftId("2026-11-21").has_value());
   EXPECT_FALSE(Calendar().ShiftById("2026-03-10/X").has_value());
   EXPECT_FALSE(Calendar().ShiftById("garbage").has_value());
+}
+
+TEST(CalendarTest, ATimeZoneTheTzdataDoesNotHaveNamesTheField) {
+  EXPECT_TRUE(LoadZone("Europe/Berlin", "planning.time-zone").ok());
+  for (const char* name : {"Mars/Olympus_Mons", ""}) {
+    absl::StatusOr<absl::TimeZone> zone = LoadZone(name, "planning.time-zone");
+    EXPECT_EQ(zone.status().code(), absl::StatusCode::kInvalidArgument) << name;
+    ASSERT_EQ(runtime::FieldViolationsOf(zone.status()).size(), 1u);
+    EXPECT_EQ(runtime::FieldViolationsOf(zone.status())[0].field, "planning.time-zone");
+  }
 }
 
 }  // namespace
