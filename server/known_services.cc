@@ -3,6 +3,7 @@
 
 #include "server/defect/module.h"
 #include "server/telemetry/module.h"
+#include "server/planning/module.h"
 
 namespace plantmesh {
 
@@ -10,6 +11,7 @@ std::vector<const runtime::ServiceDescriptor*> KnownServices() {
   return {
       &defect::Descriptor(),
       &telemetry::Descriptor(),
+      &planning::Descriptor(),
   };
 }
 

@@ -44,6 +44,7 @@ TEST(ContractTest, ServicesAreFound) {
   EXPECT_TRUE(names.count("plantmesh.defect.v1.DefectService"));
   EXPECT_TRUE(names.count("plantmesh.system.v1.SystemService"));
   EXPECT_TRUE(names.count("plantmesh.telemetry.v1.TelemetryService"));
+  EXPECT_TRUE(names.count("plantmesh.planning.v1.PlanningService"));
   EXPECT_GT(AllMethods().size(), 15u);
 }
 
@@ -88,6 +89,12 @@ TEST(ContractTest, WhoMayCallWhat) {
   EXPECT_EQ(who["DefectService.StartRepair"], "mechanic, foreman, admin");
   EXPECT_EQ(who["DefectService.VerifyRepair"], "qc_engineer, admin");
   EXPECT_EQ(who["SystemService.WhoAmI"], "any authenticated identity");
+  EXPECT_EQ(who["PlanningService.CreateProductionPlan"], "planner, admin");
+  EXPECT_EQ(who["PlanningService.ReviseProductionPlan"], "planner, admin");
+  EXPECT_EQ(who["PlanningService.StartProductionPlan"], "planner, foreman, admin");
+  EXPECT_EQ(who["PlanningService.RecordOutput"], "operator, foreman, integrator, admin");
+  EXPECT_EQ(who["PlanningService.GetPlanVsActual"],
+            "operator, mechanic, foreman, qc_engineer, planner, manager, admin, integrator");
 }
 
 TEST(ContractTest, RetrySafeWritesCarryARequestIdOrEtag) {
@@ -173,6 +180,8 @@ TEST(ContractTest, EveryContractServiceIsChecked) {
   EXPECT_NE(std::find(names.begin(), names.end(), "plantmesh.defect.v1.DefectService"),
             names.end());
   EXPECT_NE(std::find(names.begin(), names.end(), "plantmesh.system.v1.SystemService"),
+            names.end());
+  EXPECT_NE(std::find(names.begin(), names.end(), "plantmesh.planning.v1.PlanningService"),
             names.end());
 }
 

@@ -1,0 +1,145 @@
+// The shift calendar of a line, in the plant's time zone: which shifts are worked,
+// when they start and end, and how much production time they plan. Pure: no gRPC, no
+// SQL, no clock; time zones come from absl (the system's tzdata).
+//
+// Rules (also in the contract, planning.proto):
+// - A shift is defined by local wall-clock start and end ("22:00"-"06:00": an end at or
+//   before the start is on the next day) and belongs to the local date it starts on;
+//   its id is "<date>/<code>", e.g. "2026-11-21/A" (the defect service's `shift`).
+// - On the nights the clocks change, a shift lasts what the wall clock says: in
+//   Europe/Berlin 22:00-06:00 lasts 7 h on 2026-03-28 and 9 h on 2026-10-24. A local time
+//   the clocks skip means the moment they jump (02:30 on 2026-03-29 is 03:00 CEST); one
+//   they repeat means its first occurrence (02:30 on 2026-10-25 is 02:30 CEST).
+// - Breaks start at a local wall-clock time inside their shift and last their minutes of
+//   real time, cut at the shift's end.
+// - No shift that starts on a holiday is worked (a night shift that starts the evening
+//   before runs into it as usual).
+// - With a rotation (cycle_days > 0), only the (cycle day, shift) pairs it lists are
+//   worked, by the crew it names; without one, every shift is worked every day.
+// - Planned production time = shift time less breaks and maintenance windows, each
+//   instant counted once where they overlap; maintenance outside shifts costs nothing.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/civil_time.h"
+#include "absl/time/time.h"
+
+namespace plantmesh::planning {
+
+inline constexpr int kMinutesPerDay = 24 * 60;
+
+struct ShiftBreak {
+  int start_minute = 0;  // local wall-clock start, minutes after midnight (0-1439)
+  int duration_minutes = 0;
+};
+
+struct ShiftDefinition {
+  std::string code;
+  int start_minute = 0;  // local wall clock, minutes after midnight (0-1439)
+  int end_minute = 0;    // at or before start_minute: on the next day
+  std::vector<ShiftBreak> breaks;
+
+  // Nominal length by the wall clock, in minutes (1-1440).
+  int WallMinutes() const;
+};
+
+struct RotationEntry {
+  int day = 0;  // 0 .. cycle_days - 1
+  std::string shift_code;
+  std::string crew_id;  // "" when not said
+};
+
+struct ShiftPattern {
+  std::string id;
+  std::string display_name;
+  std::vector<ShiftDefinition> shifts;
+  int cycle_days = 0;  // 0: every shift every day
+  absl::CivilDay anchor_date;
+  std::vector<RotationEntry> rotation;
+};
+
+// [start, end).
+struct Interval {
+  absl::Time start;
+  absl::Time end;
+};
+
+// One worked shift.
+struct ShiftInstance {
+  std::string id;  // "2026-11-21/A"
+  std::string code;
+  absl::CivilDay date;  // local date it starts on
+  absl::Time start;
+  absl::Time end;
+  std::string crew_id;
+  std::vector<Interval> breaks;  // real intervals, inside [start, end)
+};
+
+// What GetPlannedTime answers (durations in whole seconds).
+struct PlannedTime {
+  absl::Duration planned;      // shift less breaks less maintenance
+  absl::Duration shift;        // worked shift time in the range
+  absl::Duration breaks;       // break time in it
+  absl::Duration maintenance;  // maintenance in it outside breaks
+  int shift_count = 0;         // shifts overlapping the range
+};
+
+// "YYYY-MM-DD" strictly (10 characters); nullopt otherwise (including 2026-02-30).
+std::optional<absl::CivilDay> ParseDate(absl::string_view text);
+std::string FormatDate(absl::CivilDay day);
+// "HH:MM" strictly, 00:00-23:59 → minutes after midnight; nullopt otherwise.
+std::optional<int> ParseLocalTime(absl::string_view text);
+std::string FormatLocalTime(int minute);
+// "<date>/<code>".
+std::string ShiftIdOf(absl::CivilDay date, absl::string_view code);
+// Splits a shift id; nullopt when it is not "<YYYY-MM-DD>/<code>".
+struct ShiftKey {
+  absl::CivilDay date;
+  std::string code;
+};
+std::optional<ShiftKey> ParseShiftId(absl::string_view id);
+
+// The instant of a local wall-clock time by the rules above (skipped → the jump,
+// repeated → the first occurrence).
+absl::Time LocalToAbsolute(const absl::TimeZone& zone, absl::CivilMinute local);
+
+// The calendar of one line: its pattern, the plant's holidays and the line's
+// maintenance windows. Cheap to build; holds copies.
+class LineCalendar {
+ public:
+  LineCalendar(absl::TimeZone zone, ShiftPattern pattern, std::set<absl::CivilDay> holidays,
+               std::vector<Interval> maintenance);
+
+  // Worked shifts overlapping [from, to), in time order.
+  std::vector<ShiftInstance> ShiftsIn(absl::Time from, absl::Time to) const;
+  // The shift running at `t` (start inclusive, end exclusive), if any.
+  std::optional<ShiftInstance> ShiftAt(absl::Time t) const;
+  // The worked shift with this id; nullopt when the id is malformed, names no shift of
+  // the pattern, or the shift is not worked (holiday, not in the rotation).
+  std::optional<ShiftInstance> ShiftById(absl::string_view id) const;
+  // Planned production time in [from, to).
+  PlannedTime PlannedTimeIn(absl::Time from, absl::Time to) const;
+  // Planned production time of one whole shift.
+  absl::Duration PlannedTimeOf(const ShiftInstance& shift) const;
+
+ private:
+  // The shift `definition` on `date`, if worked that day.
+  std::optional<ShiftInstance> Instance(absl::CivilDay date,
+                                        const ShiftDefinition& definition) const;
+  // Planned figures of `shift` within `window` (a part of it).
+  PlannedTime Within(const ShiftInstance& shift, Interval window) const;
+
+  absl::TimeZone zone_;
+  ShiftPattern pattern_;
+  std::set<absl::CivilDay> holidays_;
+  std::vector<Interval> maintenance_;
+};
+
+}  // namespace plantmesh::planning

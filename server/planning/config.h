@@ -1,0 +1,24 @@
+// The planning service's `[planning]` section of the server configuration.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "server/runtime/config.h"
+
+namespace plantmesh::planning {
+
+struct PlanningConfig : runtime::ServiceConfig {
+  // time-zone: the plant's IANA time zone (system tzdata); shifts, holidays and dates
+  // are local to it.
+  std::string time_zone = "UTC";
+};
+
+std::shared_ptr<runtime::ServiceConfig> DeclareConfig(runtime::ConfigSection& section);
+
+// time-zone must name a zone of the system's tzdata.
+std::vector<std::string> CheckConfig(const runtime::ServerConfig& server,
+                                     const runtime::ServiceConfig& section);
+
+}  // namespace plantmesh::planning

@@ -1,0 +1,579 @@
+#include "server/planning/domain.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <tuple>
+#include <utility>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "plantmesh/common/status_macros.h"
+#include "server/runtime/errors.h"
+
+namespace plantmesh::planning {
+namespace {
+
+constexpr int64_t kMaxQuantity = 10'000'000;
+constexpr size_t kMaxItems = 200;
+constexpr int kMaxShifts = 6;
+constexpr int kMaxBreaks = 8;
+constexpr int kMaxCycleDays = 56;
+constexpr size_t kMaxRotation = 336;
+constexpr size_t kMaxShiftCodeChars = 8;
+
+std::string At(absl::string_view prefix, size_t i, absl::string_view field) {
+  return absl::StrCat(prefix, "[", i, "].", field);
+}
+
+bool Required(runtime::Violations& v, const std::string& value, std::string field) {
+  if (!value.empty()) return true;
+  v.Add(std::move(field), "required");
+  return false;
+}
+
+absl::Status Illegal(PlanStatus from, absl::string_view what) {
+  return runtime::WithErrorInfo(
+      absl::FailedPreconditionError(
+          absl::StrCat(what, " is not allowed on a plan in status ", PlanStatusName(from))),
+      "ILLEGAL_TRANSITION",
+      {{"current_status", std::string(PlanStatusName(from))}, {"transition", std::string(what)}});
+}
+
+}  // namespace
+
+absl::Status ValidateLine(const Line& line) {
+  runtime::Violations v;
+  Required(v, line.id, "line.id");
+  Required(v, line.display_name, "line.display_name");
+  Required(v, line.site, "line.site");
+  Required(v, line.area, "line.area");
+  Required(v, line.shift_pattern_id, "line.shift_pattern_id");
+  if (!std::isfinite(line.nominal_rate_per_hour) || line.nominal_rate_per_hour <= 0 ||
+      line.nominal_rate_per_hour > 1e6) {
+    v.Add("line.nominal_rate_per_hour", "must be above 0 and at most 1000000 units per hour");
+  }
+  return v.ToStatus();
+}
+
+absl::Status ValidateProduct(const Product& product, const std::set<std::string>& known_lines,
+                             const std::set<std::string>& known_products) {
+  runtime::Violations v;
+  Required(v, product.id, "product.id");
+  Required(v, product.display_name, "product.display_name");
+  Required(v, product.unit, "product.unit");
+  if (product.cycle_times.size() > 100) v.Add("product.cycle_times", "at most 100");
+  if (product.changeovers.size() > 200) v.Add("product.changeovers", "at most 200");
+  std::set<std::string> lines;
+  for (size_t i = 0; i < product.cycle_times.size(); ++i) {
+    const LineCycleTime& c = product.cycle_times[i];
+    if (Required(v, c.line_id, At("product.cycle_times", i, "line_id"))) {
+      if (known_lines.count(c.line_id) == 0) {
+        v.Add(At("product.cycle_times", i, "line_id"),
+              absl::StrCat("unknown line ", runtime::QuoteForMessage(c.line_id)));
+      } else if (!lines.insert(c.line_id).second) {
+        v.Add(At("product.cycle_times", i, "line_id"), "line given twice");
+      }
+    }
+    if (!std::isfinite(c.ideal_cycle_seconds) || c.ideal_cycle_seconds <= 0 ||
+        c.ideal_cycle_seconds > 86400) {
+      v.Add(At("product.cycle_times", i, "ideal_cycle_seconds"),
+            "must be above 0 and at most 86400 seconds");
+    }
+  }
+  std::set<std::pair<std::string, std::string>> pairs;
+  for (size_t i = 0; i < product.changeovers.size(); ++i) {
+    const Changeover& c = product.changeovers[i];
+    if (Required(v, c.from_product_id, At("product.changeovers", i, "from_product_id"))) {
+      if (c.from_product_id == product.id) {
+        v.Add(At("product.changeovers", i, "from_product_id"), "must be another product");
+      } else if (known_products.count(c.from_product_id) == 0) {
+        v.Add(At("product.changeovers", i, "from_product_id"),
+              absl::StrCat("unknown product ", runtime::QuoteForMessage(c.from_product_id)));
+      }
+    }
+    if (!c.line_id.empty() && known_lines.count(c.line_id) == 0) {
+      v.Add(At("product.changeovers", i, "line_id"),
+            absl::StrCat("unknown line ", runtime::QuoteForMessage(c.line_id)));
+    }
+    if (!pairs.insert({c.from_product_id, c.line_id}).second) {
+      v.Add(At("product.changeovers", i, "from_product_id"), "(from, line) given twice");
+    }
+    if (c.duration_minutes < 1 || c.duration_minutes > 1440) {
+      v.Add(At("product.changeovers", i, "duration_minutes"), "must be 1-1440");
+    }
+  }
+  return v.ToStatus();
+}
+
+absl::Status ValidateCrew(const Crew& crew) {
+  runtime::Violations v;
+  Required(v, crew.id, "crew.id");
+  Required(v, crew.display_name, "crew.display_name");
+  Required(v, crew.area, "crew.area");
+  return v.ToStatus();
+}
+
+absl::Status ValidateMaintenance(const MaintenanceWindow& window) {
+  runtime::Violations v;
+  Required(v, window.line_id, "maintenance_window.line_id");
+  Required(v, window.reason, "maintenance_window.reason");
+  if (!(window.start < window.end)) {
+    v.Add("maintenance_window.end_time", "must be after start_time");
+  } else if (window.end - window.start > absl::Hours(24 * 31)) {
+    v.Add("maintenance_window.end_time", "at most 31 days after start_time");
+  }
+  return v.ToStatus();
+}
+
+absl::StatusOr<ShiftPattern> MakeShiftPattern(const ShiftPatternInput& input,
+                                              const std::set<std::string>& known_crews) {
+  runtime::Violations v;
+  const std::string root = "shift_pattern";
+  ShiftPattern p;
+  p.id = input.id;
+  p.display_name = input.display_name;
+  Required(v, input.id, root + ".id");
+  Required(v, input.display_name, root + ".display_name");
+  if (input.shifts.empty() || input.shifts.size() > kMaxShifts) {
+    v.Add(root + ".shifts", absl::StrCat("1 to ", kMaxShifts, " shifts"));
+  }
+  std::set<std::string> codes;
+  for (size_t i = 0; i < input.shifts.size(); ++i) {
+    const ShiftDefinitionInput& in = input.shifts[i];
+    const std::string path = absl::StrCat(root, ".shifts[", i, "]");
+    ShiftDefinition s;
+    s.code = in.code;
+    if (Required(v, in.code, path + ".code")) {
+      if (in.code.size() > kMaxShiftCodeChars) {
+        v.Add(path + ".code", absl::StrCat("at most ", kMaxShiftCodeChars, " characters"));
+      } else if (!codes.insert(in.code).second) {
+        v.Add(path + ".code", "used by another shift of the pattern");
+      }
+    }
+    std::optional<int> start = ParseLocalTime(in.start_time);
+    std::optional<int> end = ParseLocalTime(in.end_time);
+    if (!start) v.Add(path + ".start_time", "must be HH:MM, 00:00-23:59");
+    if (!end) v.Add(path + ".end_time", "must be HH:MM, 00:00-23:59");
+    if (!start || !end) continue;
+    s.start_minute = *start;
+    s.end_minute = *end;
+    if (in.breaks.size() > kMaxBreaks) {
+      v.Add(path + ".breaks", absl::StrCat("at most ", kMaxBreaks));
+    }
+    int previous_end = 0;  // offset from the shift's start
+    for (size_t b = 0; b < in.breaks.size(); ++b) {
+      const std::string bpath = absl::StrCat(path, ".breaks[", b, "]");
+      std::optional<int> bstart = ParseLocalTime(in.breaks[b].start_time);
+      const int minutes = in.breaks[b].duration_minutes;
+      if (!bstart) {
+        v.Add(bpath + ".start_time", "must be HH:MM, 00:00-23:59");
+        continue;
+      }
+      if (minutes < 1 || minutes > 240) {
+        v.Add(bpath + ".duration_minutes", "must be 1-240");
+        continue;
+      }
+      const int offset = (*bstart - s.start_minute + kMinutesPerDay) % kMinutesPerDay;
+      if (offset + minutes > s.WallMinutes()) {
+        v.Add(bpath + ".start_time", "the break must lie inside its shift");
+      } else if (offset < previous_end) {
+        v.Add(bpath + ".start_time", "breaks must be in order and not overlap");
+      } else {
+        s.breaks.push_back({*bstart, minutes});
+        previous_end = offset + minutes;
+      }
+    }
+    p.shifts.push_back(std::move(s));
+  }
+  // Shifts repeat every day: compare each pair also a day apart.
+  for (size_t i = 0; i < p.shifts.size(); ++i) {
+    for (size_t j = i + 1; j < p.shifts.size(); ++j) {
+      const ShiftDefinition& a = p.shifts[i];
+      const ShiftDefinition& b = p.shifts[j];
+      for (int shift_days : {-1, 0, 1}) {
+        const int a0 = a.start_minute, a1 = a0 + a.WallMinutes();
+        const int b0 = b.start_minute + shift_days * kMinutesPerDay, b1 = b0 + b.WallMinutes();
+        if (a0 < b1 && b0 < a1) {
+          v.Add(absl::StrCat(root, ".shifts[", j, "]"),
+                absl::StrCat("overlaps shift ", runtime::QuoteForMessage(a.code)));
+          break;
+        }
+      }
+    }
+  }
+  if (input.cycle_days < 0 || input.cycle_days > kMaxCycleDays) {
+    v.Add(root + ".cycle_days", absl::StrCat("must be 0-", kMaxCycleDays));
+  } else if (input.cycle_days > 0) {
+    p.cycle_days = input.cycle_days;
+    std::optional<absl::CivilDay> anchor = ParseDate(input.anchor_date);
+    if (!anchor) {
+      v.Add(root + ".anchor_date", "required with cycle_days, as YYYY-MM-DD");
+    } else {
+      p.anchor_date = *anchor;
+    }
+    if (input.rotation.empty() || input.rotation.size() > kMaxRotation) {
+      v.Add(root + ".rotation", absl::StrCat("1 to ", kMaxRotation, " entries with cycle_days"));
+    }
+    std::set<std::pair<int, std::string>> seen;
+    for (size_t i = 0; i < input.rotation.size(); ++i) {
+      const RotationEntry& e = input.rotation[i];
+      if (e.day < 0 || e.day >= input.cycle_days) {
+        v.Add(At(root + ".rotation", i, "day"), absl::StrCat("must be 0-", input.cycle_days - 1));
+      }
+      if (codes.count(e.shift_code) == 0) {
+        v.Add(At(root + ".rotation", i, "shift_code"), "not a shift of the pattern");
+      }
+      if (!e.crew_id.empty() && known_crews.count(e.crew_id) == 0) {
+        v.Add(At(root + ".rotation", i, "crew_id"),
+              absl::StrCat("unknown crew ", runtime::QuoteForMessage(e.crew_id)));
+      }
+      if (!seen.insert({e.day, e.shift_code}).second) {
+        v.Add(At(root + ".rotation", i, "shift_code"), "this day's shift is listed twice");
+      }
+    }
+    p.rotation = input.rotation;
+  } else if (!input.rotation.empty() || !input.anchor_date.empty()) {
+    v.Add(root + ".cycle_days", "required with rotation or anchor_date");
+  }
+  PM_RETURN_IF_ERROR(v.ToStatus());
+  return p;
+}
+
+ShiftPatternInput InputOf(const ShiftPattern& pattern) {
+  ShiftPatternInput in;
+  in.id = pattern.id;
+  in.display_name = pattern.display_name;
+  for (const ShiftDefinition& s : pattern.shifts) {
+    ShiftDefinitionInput d{
+        s.code, FormatLocalTime(s.start_minute), FormatLocalTime(s.end_minute), {}};
+    for (const ShiftBreak& b : s.breaks) {
+      d.breaks.push_back({FormatLocalTime(b.start_minute), b.duration_minutes});
+    }
+    in.shifts.push_back(std::move(d));
+  }
+  in.cycle_days = pattern.cycle_days;
+  if (pattern.cycle_days > 0) in.anchor_date = FormatDate(pattern.anchor_date);
+  in.rotation = pattern.rotation;
+  return in;
+}
+
+absl::StatusOr<absl::TimeZone> LoadZone(absl::string_view name, absl::string_view field) {
+  absl::TimeZone zone;
+  // absl treats "" (and nothing else) as UTC without saying so: refuse it here.
+  if (name.empty() || !absl::LoadTimeZone(name, &zone)) {
+    return runtime::InvalidField(
+        std::string(field),
+        absl::StrCat("no time zone ", runtime::QuoteForMessage(std::string(name)),
+                     " in the system's tzdata (an IANA name such as Europe/Berlin)"));
+  }
+  return zone;
+}
+
+absl::string_view PlanStatusName(PlanStatus status) {
+  switch (status) {
+    case PlanStatus::kDraft:
+      return "DRAFT";
+    case PlanStatus::kPublished:
+      return "PUBLISHED";
+    case PlanStatus::kInProgress:
+      return "IN_PROGRESS";
+    case PlanStatus::kClosed:
+      return "CLOSED";
+    case PlanStatus::kUnspecified:
+      break;
+  }
+  return "UNSPECIFIED";
+}
+
+absl::string_view PlanTransitionName(PlanTransition transition) {
+  switch (transition) {
+    case PlanTransition::kPublish:
+      return "PublishProductionPlan";
+    case PlanTransition::kStart:
+      return "StartProductionPlan";
+    case PlanTransition::kClose:
+      return "CloseProductionPlan";
+  }
+  return "";
+}
+
+std::string EtagOf(int64_t version) { return absl::StrCat("\"v", version, "\""); }
+
+absl::Status CheckEtag(const Plan& current, absl::string_view given, bool required) {
+  if (given.empty()) {
+    return required ? runtime::InvalidField("etag", "required") : absl::OkStatus();
+  }
+  const std::string etag = EtagOf(current.version);
+  if (given == etag) return absl::OkStatus();
+  return runtime::WithErrorInfo(
+      absl::AbortedError("the plan changed since this etag was read: get it again"),
+      "ETAG_MISMATCH", {{"current_etag", etag}});
+}
+
+absl::Status ValidateItems(const std::vector<PlanItem>& items, absl::string_view prefix,
+                           const std::set<std::string>& known_products) {
+  runtime::Violations v;
+  if (items.empty() || items.size() > kMaxItems) {
+    v.Add(std::string(prefix), absl::StrCat("1 to ", kMaxItems, " items"));
+  }
+  std::set<int32_t> sequences;
+  for (size_t i = 0; i < items.size(); ++i) {
+    const PlanItem& item = items[i];
+    if (Required(v, item.product_id, At(prefix, i, "product_id")) &&
+        known_products.count(item.product_id) == 0) {
+      v.Add(At(prefix, i, "product_id"),
+            absl::StrCat("unknown product ", runtime::QuoteForMessage(item.product_id)));
+    }
+    if (item.quantity < 1 || item.quantity > kMaxQuantity) {
+      v.Add(At(prefix, i, "quantity"), absl::StrCat("must be 1-", kMaxQuantity));
+    }
+    if (item.sequence < 1 || item.sequence > 1000) {
+      v.Add(At(prefix, i, "sequence"), "must be 1-1000");
+    } else if (!sequences.insert(item.sequence).second) {
+      v.Add(At(prefix, i, "sequence"), "used by another item");
+    }
+  }
+  return v.ToStatus();
+}
+
+std::vector<PlanItem> Sequenced(std::vector<PlanItem> items) {
+  std::stable_sort(items.begin(), items.end(),
+                   [](const PlanItem& a, const PlanItem& b) { return a.sequence < b.sequence; });
+  return items;
+}
+
+Plan NewPlan(const std::string& line_id, const ShiftInstance& shift, std::vector<PlanItem> items,
+             absl::string_view actor, absl::Time now) {
+  Plan p;
+  p.line_id = line_id;
+  p.shift_id = shift.id;
+  p.shift_date = shift.date;
+  p.shift_start = shift.start;
+  p.shift_end = shift.end;
+  p.items = Sequenced(std::move(items));
+  p.status = PlanStatus::kDraft;
+  p.created_by = std::string(actor);
+  p.updated_by = std::string(actor);
+  p.create_time = TruncateToMicros(now);
+  p.update_time = p.create_time;
+  p.version = 1;
+  return p;
+}
+
+absl::StatusOr<PlanStatus> NextStatus(PlanStatus from, PlanTransition transition) {
+  switch (transition) {
+    case PlanTransition::kPublish:
+      if (from == PlanStatus::kDraft) return PlanStatus::kPublished;
+      break;
+    case PlanTransition::kStart:
+      if (from == PlanStatus::kPublished) return PlanStatus::kInProgress;
+      break;
+    case PlanTransition::kClose:
+      if (from == PlanStatus::kInProgress) return PlanStatus::kClosed;
+      break;
+  }
+  return Illegal(from, PlanTransitionName(transition));
+}
+
+namespace {
+
+Plan Touched(const Plan& current, absl::string_view actor, absl::Time now) {
+  Plan after = current;
+  after.updated_by = std::string(actor);
+  after.update_time = TruncateToMicros(now);
+  after.version = current.version + 1;
+  return after;
+}
+
+}  // namespace
+
+absl::StatusOr<PlanChange> UpdateDraft(const Plan& current, std::vector<PlanItem> items,
+                                       absl::string_view actor, absl::Time now) {
+  if (current.status != PlanStatus::kDraft) {
+    return runtime::WithErrorInfo(
+        absl::FailedPreconditionError(
+            absl::StrCat("the plan is ", PlanStatusName(current.status),
+                         ": a released plan changes only by ReviseProductionPlan, with a reason")),
+        "PLAN_PUBLISHED", {{"current_status", std::string(PlanStatusName(current.status))}});
+  }
+  PlanChange change{Touched(current, actor, now), std::nullopt};
+  change.after.items = Sequenced(std::move(items));
+  return change;
+}
+
+absl::StatusOr<PlanChange> Revise(const Plan& current, std::vector<PlanItem> items,
+                                  absl::string_view reason, absl::string_view actor,
+                                  absl::Time now) {
+  if (reason.empty()) return runtime::InvalidField("reason", "required: say why the plan changes");
+  if (current.status == PlanStatus::kDraft) {
+    return runtime::WithErrorInfo(
+        absl::FailedPreconditionError(
+            "the plan is a DRAFT: change it with UpdateProductionPlan, revisions start when it "
+            "is published"),
+        "PLAN_NOT_PUBLISHED", {{"current_status", "DRAFT"}});
+  }
+  if (current.status != PlanStatus::kPublished && current.status != PlanStatus::kInProgress) {
+    return Illegal(current.status, "ReviseProductionPlan");
+  }
+  PlanChange change{Touched(current, actor, now), std::nullopt};
+  change.after.items = Sequenced(std::move(items));
+  change.after.revision = current.revision + 1;
+  change.after.revision_reason = std::string(reason);
+  change.revision =
+      PlanRevision{change.after.revision, change.after.items, change.after.revision_reason,
+                   std::string(actor), change.after.update_time};
+  return change;
+}
+
+absl::StatusOr<PlanChange> Move(const Plan& current, PlanTransition transition,
+                                absl::string_view actor, absl::Time now) {
+  PM_ASSIGN_OR_RETURN(PlanStatus next, NextStatus(current.status, transition));
+  PlanChange change{Touched(current, actor, now), std::nullopt};
+  change.after.status = next;
+  if (transition == PlanTransition::kPublish) {
+    change.after.revision = 1;
+    change.revision = PlanRevision{1, change.after.items, "published", std::string(actor),
+                                   change.after.update_time};
+  }
+  return change;
+}
+
+absl::StatusOr<int64_t> ParseId(absl::string_view text, absl::string_view field) {
+  int64_t id = 0;
+  if (text.empty()) return runtime::InvalidField(std::string(field), "required");
+  if (!absl::SimpleAtoi(text, &id) || id <= 0 || absl::StrCat(id) != text) {
+    return runtime::InvalidField(std::string(field), "must be a positive decimal id");
+  }
+  return id;
+}
+
+absl::Status ValidateOutput(const OutputRecord& output) {
+  runtime::Violations v;
+  Required(v, output.line_id, "output.line_id");
+  Required(v, output.shift_id, "output.shift_id");
+  Required(v, output.product_id, "output.product_id");
+  const std::pair<const char*, int64_t> quantities[] = {{"output.packaged", output.packaged},
+                                                        {"output.marked", output.marked},
+                                                        {"output.scrapped", output.scrapped}};
+  for (const auto& [field, value] : quantities) {
+    if (value < 0 || value > kMaxQuantity) {
+      v.Add(field, absl::StrCat("must be 0-", kMaxQuantity));
+    }
+  }
+  if (output.packaged == 0 && output.marked == 0 && output.scrapped == 0) {
+    v.Add("output.packaged", "at least one of packaged, marked and scrapped must be above 0");
+  }
+  if (output.scrapped > 0 && output.scrap_reason.empty()) {
+    v.Add("output.scrap_reason", "required when scrapped > 0 (e.g. SHELL-WASTE)");
+  } else if (output.scrapped == 0 && !output.scrap_reason.empty()) {
+    v.Add("output.scrap_reason", "must be empty when nothing is scrapped");
+  }
+  return v.ToStatus();
+}
+
+absl::Status ValidateDowntime(const DowntimeEntry& entry, const ShiftInstance& shift) {
+  runtime::Violations v;
+  Required(v, entry.reason_code, "downtime.reason_code");
+  const int64_t shift_minutes = absl::ToInt64Minutes(shift.end - shift.start);
+  if (entry.duration_minutes < 1 || entry.duration_minutes > shift_minutes) {
+    v.Add("downtime.duration_minutes",
+          absl::StrCat("must be 1-", shift_minutes, " (the shift's length)"));
+  }
+  return v.ToStatus();
+}
+
+PlanVsActual ComparePlanToActual(const std::vector<Plan>& plans,
+                                 const std::vector<OutputRecord>& outputs,
+                                 const std::vector<DowntimeEntry>& downtimes) {
+  using Key = std::tuple<std::string, std::string, std::string>;
+  // Shift ids sort by date then code, which is also the order of shifts of one day.
+  std::map<Key, PlanVsActualRow> rows;
+  auto row = [&](const std::string& line, const std::string& shift,
+                 const std::string& product) -> PlanVsActualRow& {
+    PlanVsActualRow& r = rows[Key{line, shift, product}];
+    r.line_id = line;
+    r.shift_id = shift;
+    r.product_id = product;
+    return r;
+  };
+  for (const Plan& plan : plans) {
+    if (plan.status == PlanStatus::kDraft) continue;
+    for (const PlanItem& item : plan.items) {
+      row(plan.line_id, plan.shift_id, item.product_id).planned += item.quantity;
+    }
+  }
+  for (const OutputRecord& o : outputs) {
+    PlanVsActualRow& r = row(o.line_id, o.shift_id, o.product_id);
+    r.actual += o.packaged;
+    r.marked += o.marked;
+    r.scrapped += o.scrapped;
+  }
+  PlanVsActual out;
+  for (auto& [key, r] : rows) {
+    if (r.planned > 0) r.attainment_percent = 100.0 * r.actual / r.planned;
+    if (r.actual + r.scrapped > 0) r.scrap_percent = 100.0 * r.scrapped / (r.actual + r.scrapped);
+    out.rows.push_back(std::move(r));
+  }
+  std::map<std::pair<std::string, std::string>, std::map<std::string, int64_t>> stops;
+  for (const DowntimeEntry& d : downtimes) {
+    stops[{d.line_id, d.shift_id}][d.reason_code] += d.duration_minutes;
+  }
+  for (const auto& [key, reasons] : stops) {
+    ShiftDowntime s{key.first, key.second, 0, {}};
+    for (const auto& [reason, minutes] : reasons) {
+      s.minutes += minutes;
+      s.by_reason.emplace_back(reason, minutes);
+    }
+    out.downtimes.push_back(std::move(s));
+  }
+  return out;
+}
+
+absl::StatusOr<DateRange> MakeDateRange(absl::string_view from, absl::string_view to, int max_days,
+                                        absl::string_view from_field, absl::string_view to_field) {
+  runtime::Violations v;
+  std::optional<absl::CivilDay> f = ParseDate(from);
+  std::optional<absl::CivilDay> t = ParseDate(to);
+  if (!f) v.Add(std::string(from_field), "must be a date YYYY-MM-DD");
+  if (!t) v.Add(std::string(to_field), "must be a date YYYY-MM-DD");
+  if (f && t) {
+    if (*t < *f) {
+      v.Add(std::string(to_field), "must not be before the first date");
+    } else if (*t - *f > max_days) {
+      v.Add(std::string(to_field), absl::StrCat("at most ", max_days, " days after the first"));
+    }
+  }
+  PM_RETURN_IF_ERROR(v.ToStatus());
+  return DateRange{*f, *t};
+}
+
+absl::Status CheckTimeRange(absl::Time start, absl::Time end, absl::Duration max) {
+  if (!(start < end)) return runtime::InvalidField("end_time", "must be after start_time");
+  if (end - start > max) {
+    return runtime::InvalidField("end_time", absl::StrCat("at most ", absl::ToInt64Hours(max) / 24,
+                                                          " days after start_time"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ResourceTaken(absl::string_view kind, absl::string_view id) {
+  return runtime::WithErrorInfo(
+      absl::AlreadyExistsError(
+          absl::StrCat(kind, " ", runtime::QuoteForMessage(std::string(id)), " already exists")),
+      "RESOURCE_EXISTS", {{"resource_type", std::string(kind)}, {"id", std::string(id)}});
+}
+
+absl::Status PlanNotFound(int64_t id) {
+  return absl::NotFoundError(absl::StrCat("production plan ", id, " not found"));
+}
+
+absl::Status UnknownReference(std::string field, absl::string_view kind, absl::string_view id) {
+  return runtime::InvalidField(
+      std::move(field),
+      absl::StrCat("unknown ", kind, " ", runtime::QuoteForMessage(std::string(id))));
+}
+
+absl::Time TruncateToMicros(absl::Time t) { return absl::FromUnixMicros(absl::ToUnixMicros(t)); }
+
+}  // namespace plantmesh::planning

@@ -1,0 +1,296 @@
+// The rules of production planning, free of gRPC, protobuf and SQL: validation of the
+// plant model and the shift patterns, the plan lifecycle (DRAFT → PUBLISHED →
+// IN_PROGRESS → CLOSED) with revisions and etags, actual output and downtime, and plan
+// against actual. Time is always passed in. Violations name the request's field paths.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/civil_time.h"
+#include "absl/time/time.h"
+#include "server/planning/calendar.h"
+
+namespace plantmesh::planning {
+
+// ---- plant model ----
+
+struct Line {
+  std::string id;
+  std::string display_name;
+  std::string site;
+  std::string area;
+  double nominal_rate_per_hour = 0;  // units per hour
+  std::string shift_pattern_id;
+};
+
+struct LineCycleTime {
+  std::string line_id;
+  double ideal_cycle_seconds = 0;
+};
+
+struct Changeover {
+  std::string from_product_id;
+  std::string line_id;  // "" = every line
+  int32_t duration_minutes = 0;
+};
+
+struct Product {
+  std::string id;
+  std::string display_name;
+  std::string unit;
+  std::vector<LineCycleTime> cycle_times;
+  std::vector<Changeover> changeovers;
+};
+
+struct Crew {
+  std::string id;
+  std::string display_name;
+  std::string area;
+};
+
+struct Holiday {
+  absl::CivilDay date;
+  std::string display_name;
+};
+
+struct MaintenanceWindow {
+  int64_t id = 0;
+  std::string line_id;
+  absl::Time start;
+  absl::Time end;
+  std::string reason;
+};
+
+// Paths "line.".
+absl::Status ValidateLine(const Line& line);
+// Paths "product."; `known_lines` and `known_products` are the ids that exist.
+absl::Status ValidateProduct(const Product& product, const std::set<std::string>& known_lines,
+                             const std::set<std::string>& known_products);
+// Paths "crew.".
+absl::Status ValidateCrew(const Crew& crew);
+// Paths "maintenance_window."; at most 31 days long.
+absl::Status ValidateMaintenance(const MaintenanceWindow& window);
+
+// A shift pattern as sent: times and dates still text.
+struct ShiftBreakInput {
+  std::string start_time;
+  int32_t duration_minutes = 0;
+};
+struct ShiftDefinitionInput {
+  std::string code;
+  std::string start_time;
+  std::string end_time;
+  std::vector<ShiftBreakInput> breaks;
+};
+struct ShiftPatternInput {
+  std::string id;
+  std::string display_name;
+  std::vector<ShiftDefinitionInput> shifts;
+  int32_t cycle_days = 0;
+  std::string anchor_date;
+  std::vector<RotationEntry> rotation;
+};
+
+// Parses and checks a pattern: 1-6 shifts with unique codes of 1-8 characters, times
+// `HH:MM`, shifts that do not overlap (by the wall clock, day after day), breaks inside
+// their shift and not overlapping, a rotation of 0-56 days whose entries name the
+// pattern's shifts and known crews. Paths "shift_pattern.".
+absl::StatusOr<ShiftPattern> MakeShiftPattern(const ShiftPatternInput& input,
+                                              const std::set<std::string>& known_crews);
+// Back to text, as the contract shows it.
+ShiftPatternInput InputOf(const ShiftPattern& pattern);
+
+// A time zone name of the system's tzdata ("Europe/Berlin"); INVALID_ARGUMENT naming
+// `field` when there is no such zone.
+absl::StatusOr<absl::TimeZone> LoadZone(absl::string_view name, absl::string_view field);
+
+// ---- plans ----
+
+// Numbers match plantmesh.planning.v1.PlanStatus (stored as such).
+enum class PlanStatus : int {
+  kUnspecified = 0,
+  kDraft = 1,
+  kPublished = 2,
+  kInProgress = 3,
+  kClosed = 4,
+};
+absl::string_view PlanStatusName(PlanStatus status);  // "PUBLISHED"
+
+enum class PlanTransition { kPublish, kStart, kClose };
+absl::string_view PlanTransitionName(PlanTransition transition);  // "PublishProductionPlan"
+
+struct PlanItem {
+  std::string product_id;
+  int64_t quantity = 0;
+  int32_t sequence = 0;
+  bool operator==(const PlanItem& other) const {
+    return product_id == other.product_id && quantity == other.quantity &&
+           sequence == other.sequence;
+  }
+};
+
+struct Plan {
+  int64_t id = 0;
+  std::string line_id;
+  std::string shift_id;
+  absl::CivilDay shift_date;
+  absl::Time shift_start;
+  absl::Time shift_end;
+  std::vector<PlanItem> items;  // in sequence order
+  PlanStatus status = PlanStatus::kUnspecified;
+  int32_t revision = 0;
+  std::string revision_reason;
+  std::string created_by;
+  absl::Time create_time;
+  std::string updated_by;
+  absl::Time update_time;
+  int64_t version = 0;  // +1 with every change; the etag is derived from it
+};
+
+struct PlanRevision {
+  int32_t revision = 0;
+  std::vector<PlanItem> items;
+  std::string reason;
+  std::string revised_by;
+  absl::Time revise_time;
+};
+
+std::string EtagOf(int64_t version);
+// OK when `given` is empty and not `required`, or equals the plan's etag; otherwise
+// ABORTED (ErrorInfo ETAG_MISMATCH, metadata current_etag), or INVALID_ARGUMENT naming
+// `etag` when required and empty.
+absl::Status CheckEtag(const Plan& current, absl::string_view given, bool required);
+
+// 1-200 items: product known (`known_products`), quantity 1-10,000,000, sequence
+// 1-1000 and unique. Paths "<prefix>[i].<field>" (prefix e.g. "plan.items", "items").
+absl::Status ValidateItems(const std::vector<PlanItem>& items, absl::string_view prefix,
+                           const std::set<std::string>& known_products);
+// Sorted by sequence.
+std::vector<PlanItem> Sequenced(std::vector<PlanItem> items);
+
+// A new draft (id 0, version 1, revision 0) for `shift` of the line's calendar.
+Plan NewPlan(const std::string& line_id, const ShiftInstance& shift, std::vector<PlanItem> items,
+             absl::string_view actor, absl::Time now);
+
+// The status a transition leads to, or FAILED_PRECONDITION (ErrorInfo
+// ILLEGAL_TRANSITION, metadata current_status and transition).
+absl::StatusOr<PlanStatus> NextStatus(PlanStatus from, PlanTransition transition);
+
+// What a change of a plan produces: the plan after it, and the revision it makes (on
+// publish and revise).
+struct PlanChange {
+  Plan after;
+  std::optional<PlanRevision> revision;
+};
+
+// DRAFT only (FAILED_PRECONDITION PLAN_PUBLISHED otherwise): the items replaced in place.
+absl::StatusOr<PlanChange> UpdateDraft(const Plan& current, std::vector<PlanItem> items,
+                                       absl::string_view actor, absl::Time now);
+// PUBLISHED or IN_PROGRESS (FAILED_PRECONDITION PLAN_NOT_PUBLISHED for a draft,
+// ILLEGAL_TRANSITION when closed): a new revision with `reason` (required).
+absl::StatusOr<PlanChange> Revise(const Plan& current, std::vector<PlanItem> items,
+                                  absl::string_view reason, absl::string_view actor,
+                                  absl::Time now);
+// Publish (revision 1, reason "published"), start or close.
+absl::StatusOr<PlanChange> Move(const Plan& current, PlanTransition transition,
+                                absl::string_view actor, absl::Time now);
+
+// Parses a decimal id (plans, records); INVALID_ARGUMENT naming `field` otherwise.
+absl::StatusOr<int64_t> ParseId(absl::string_view text, absl::string_view field);
+
+// ---- actual output and downtime ----
+
+struct OutputRecord {
+  int64_t id = 0;
+  std::string line_id;
+  std::string shift_id;
+  absl::CivilDay shift_date;
+  std::string product_id;
+  int64_t packaged = 0;
+  int64_t marked = 0;
+  int64_t scrapped = 0;
+  std::string scrap_reason;
+  std::string recorded_by;
+  absl::Time record_time;
+};
+
+struct DowntimeEntry {
+  int64_t id = 0;
+  std::string line_id;
+  std::string shift_id;
+  absl::CivilDay shift_date;
+  std::string reason_code;
+  int32_t duration_minutes = 0;
+  std::string comment;
+  std::string recorded_by;
+  absl::Time record_time;
+};
+
+// Quantities 0-10,000,000, at least one above 0; scrap_reason required with scrap and
+// refused without. Paths "output.".
+absl::Status ValidateOutput(const OutputRecord& output);
+// duration 1 to the shift's length in minutes; reason code required. Paths "downtime.".
+absl::Status ValidateDowntime(const DowntimeEntry& entry, const ShiftInstance& shift);
+
+// ---- plan against actual ----
+
+struct PlanVsActualRow {
+  std::string line_id;
+  std::string shift_id;
+  std::string product_id;
+  int64_t planned = 0;
+  int64_t actual = 0;  // packaged
+  int64_t marked = 0;
+  int64_t scrapped = 0;
+  double attainment_percent = 0;  // actual / planned × 100; 0 when planned is 0
+  double scrap_percent = 0;       // scrapped / (actual + scrapped) × 100; 0 when none
+};
+
+struct ShiftDowntime {
+  std::string line_id;
+  std::string shift_id;
+  int64_t minutes = 0;
+  std::vector<std::pair<std::string, int64_t>> by_reason;  // by reason code
+};
+
+struct PlanVsActual {
+  std::vector<PlanVsActualRow> rows;     // by line, shift, product
+  std::vector<ShiftDowntime> downtimes;  // by line, shift
+};
+
+// Draft plans count as unplanned (nothing has been released to the line).
+PlanVsActual ComparePlanToActual(const std::vector<Plan>& plans,
+                                 const std::vector<OutputRecord>& outputs,
+                                 const std::vector<DowntimeEntry>& downtimes);
+
+// A local date range `from`..`to` (inclusive) of at most `max_days` days; violations
+// name `from_field` / `to_field`.
+struct DateRange {
+  absl::CivilDay from;
+  absl::CivilDay to;
+};
+absl::StatusOr<DateRange> MakeDateRange(absl::string_view from, absl::string_view to, int max_days,
+                                        absl::string_view from_field, absl::string_view to_field);
+// [start, end) of at most `max` length; violations name start_time / end_time.
+absl::Status CheckTimeRange(absl::Time start, absl::Time end, absl::Duration max);
+
+// ---- errors both stores answer with ----
+
+// ALREADY_EXISTS (ErrorInfo RESOURCE_EXISTS, metadata resource_type and id).
+absl::Status ResourceTaken(absl::string_view kind, absl::string_view id);
+// NOT_FOUND "production plan <id> not found".
+absl::Status PlanNotFound(int64_t id);
+// INVALID_ARGUMENT naming `field`: "unknown <kind> '<id>'".
+absl::Status UnknownReference(std::string field, absl::string_view kind, absl::string_view id);
+
+// Micros precision: what PostgreSQL keeps.
+absl::Time TruncateToMicros(absl::Time t);
+
+}  // namespace plantmesh::planning

@@ -1,0 +1,654 @@
+#include "server/planning/service.h"
+
+#include <algorithm>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "plantmesh/common/status_macros.h"
+#include "server/planning/config.h"
+#include "server/planning/convert.h"
+#include "server/planning/domain.h"
+#include "server/runtime/errors.h"
+#include "server/runtime/idempotency.h"
+#include "server/runtime/page_token.h"
+
+namespace plantmesh::planning {
+namespace {
+
+constexpr absl::Duration kMaxPlannedTimeRange = absl::Hours(24 * 366);
+constexpr absl::Duration kMaxShiftListRange = absl::Hours(24 * 93);
+
+// Answers a call from the store's Replayable: a retry gets the first call's recorded
+// response as it was; otherwise `fill` writes the result into `response`.
+template <typename T, typename Fill>
+absl::Status Answer(const Replayable<T>& answer, google::protobuf::Message* response, Fill fill) {
+  if (answer.recorded_response) {
+    response->Clear();
+    if (!response->ParseFromString(*answer.recorded_response)) {
+      return absl::InternalError("the recorded response of this request_id cannot be read");
+    }
+    return absl::OkStatus();
+  }
+  if (!answer.value) return absl::InternalError("the store returned no result");
+  fill(*answer.value);
+  return absl::OkStatus();
+}
+
+// The encoder of the whole response, filled from a result of type T by `fill`.
+template <typename Response, typename T, typename Fill>
+ResponseEncoder<T> EncoderOf(Fill fill) {
+  return [fill](const T& value) {
+    Response response;
+    fill(value, &response);
+    return response.SerializeAsString();
+  };
+}
+
+// Creates with `create(context, encode)` and answers with the created value in `out`.
+template <typename Response, typename T, typename Setter, typename Create>
+absl::Status CreateAndAnswer(const ChangeContext& context, Response* response, Setter set,
+                             Create create) {
+  auto fill = [set](const T& value, Response* r) { set(value, r); };
+  PM_ASSIGN_OR_RETURN(Replayable<T> answer, create(context, EncoderOf<Response, T>(fill)));
+  return Answer(answer, response, [&](const T& value) { fill(value, response); });
+}
+
+std::string PlansFingerprint(const v1::ListProductionPlansRequest& request) {
+  std::vector<int> statuses(request.statuses().begin(), request.statuses().end());
+  std::sort(statuses.begin(), statuses.end());
+  std::string joined;
+  for (int s : statuses) absl::StrAppend(&joined, joined.empty() ? "" : ",", s);
+  return runtime::FilterFingerprint()
+      .AddText(request.line_id())
+      .AddRaw(joined)
+      .AddText(request.from_date())
+      .AddText(request.to_date())
+      .Hex();
+}
+
+}  // namespace
+
+PlanningServiceImpl::PlanningServiceImpl(const runtime::ServiceDeps& deps, PlanningStore* store)
+    : v1::PlanningServiceBase(deps.call_policy, deps.executor),
+      deps_(deps),
+      store_(store),
+      zone_(absl::UTCTimeZone()) {
+  const auto* config = dynamic_cast<const PlanningConfig*>(deps.service_config);
+  // CheckConfig refused a zone that does not exist before the service was built.
+  if (config != nullptr) {
+    absl::StatusOr<absl::TimeZone> zone = LoadZone(config->time_zone, "planning.time-zone");
+    if (zone.ok()) zone_ = *zone;
+  }
+}
+
+ChangeContext PlanningServiceImpl::Context(runtime::CallContext& call,
+                                           const google::protobuf::Message& request) const {
+  return ChangeContext{runtime::IdempotencyKeyOf(call, request), deps_.now(),
+                       call.AuditOfChange(request)};
+}
+
+void PlanningServiceImpl::EventsCommitted() {
+  if (deps_.relay != nullptr) deps_.relay->Notify();
+}
+
+absl::StatusOr<LineCalendar> PlanningServiceImpl::CalendarOf(const std::string& line_id,
+                                                             const std::string& field,
+                                                             absl::Time from, absl::Time to) {
+  if (line_id.empty()) return runtime::InvalidField(field, "required");
+  PM_ASSIGN_OR_RETURN(std::optional<Line> line, store_->FindLine(line_id));
+  if (!line) return UnknownReference(field, "line", line_id);
+  PM_ASSIGN_OR_RETURN(std::optional<ShiftPattern> pattern,
+                      store_->FindShiftPattern(line->shift_pattern_id));
+  if (!pattern) return absl::InternalError("a line names a shift pattern that does not exist");
+  // Shifts reach two local days before `from` (calendar.cc): so do the facts.
+  const absl::CivilDay first = absl::ToCivilDay(from, zone_) - 2;
+  const absl::CivilDay last = absl::ToCivilDay(to, zone_) + 1;
+  PM_ASSIGN_OR_RETURN(std::vector<Holiday> holidays, store_->ListHolidays(first, last));
+  PM_ASSIGN_OR_RETURN(
+      std::vector<MaintenanceWindow> windows,
+      store_->ListMaintenanceWindows(line_id, from - absl::Hours(50), to + absl::Hours(50)));
+  std::set<absl::CivilDay> days;
+  for (const Holiday& h : holidays) days.insert(h.date);
+  std::vector<Interval> maintenance;
+  for (const MaintenanceWindow& w : windows) maintenance.push_back({w.start, w.end});
+  return LineCalendar(zone_, *std::move(pattern), std::move(days), std::move(maintenance));
+}
+
+absl::StatusOr<ShiftInstance> PlanningServiceImpl::WorkedShift(const std::string& line_id,
+                                                               const std::string& line_field,
+                                                               const std::string& shift_id,
+                                                               const std::string& shift_field) {
+  std::optional<ShiftKey> key = ParseShiftId(shift_id);
+  if (!key) {
+    return runtime::InvalidField(shift_field, "must be a shift id <YYYY-MM-DD>/<code>");
+  }
+  const absl::Time around = absl::FromCivil(key->date, zone_);
+  PM_ASSIGN_OR_RETURN(LineCalendar calendar,
+                      CalendarOf(line_id, line_field, around, around + absl::Hours(24)));
+  std::optional<ShiftInstance> shift = calendar.ShiftById(shift_id);
+  if (!shift) {
+    return runtime::InvalidField(
+        shift_field, absl::StrCat("not a worked shift of line ", line_id,
+                                  "'s calendar (no such shift code, a holiday, or a day off)"));
+  }
+  return *std::move(shift);
+}
+
+absl::StatusOr<std::set<std::string>> PlanningServiceImpl::ProductIds() {
+  PM_ASSIGN_OR_RETURN(std::vector<Product> products, store_->ListProducts());
+  std::set<std::string> ids;
+  for (const Product& p : products) ids.insert(p.id);
+  return ids;
+}
+
+// ---- plant model ----
+
+absl::Status PlanningServiceImpl::HandleCreateLine(runtime::CallContext& call,
+                                                   const v1::CreateLineRequest& request,
+                                                   v1::CreateLineResponse* response) {
+  const Line line = FromProto(request.line());
+  PM_RETURN_IF_ERROR(ValidateLine(line));
+  return CreateAndAnswer<v1::CreateLineResponse, Line>(
+      Context(call, request), response,
+      [](const Line& l, v1::CreateLineResponse* r) { ToProto(l, r->mutable_line()); },
+      [&](const ChangeContext& c, const ResponseEncoder<Line>& e) {
+        return store_->CreateLine(line, c, e);
+      });
+}
+
+absl::Status PlanningServiceImpl::HandleGetLine(runtime::CallContext& call,
+                                                const v1::GetLineRequest& request,
+                                                v1::GetLineResponse* response) {
+  PM_ASSIGN_OR_RETURN(std::optional<Line> line, store_->FindLine(request.id()));
+  if (!line) return absl::NotFoundError(absl::StrCat("line ", request.id(), " not found"));
+  ToProto(*line, response->mutable_line());
+  return absl::OkStatus();
+}
+
+absl::Status PlanningServiceImpl::HandleListLines(runtime::CallContext& call,
+                                                  const v1::ListLinesRequest& request,
+                                                  v1::ListLinesResponse* response) {
+  PM_ASSIGN_OR_RETURN(std::vector<Line> lines, store_->ListLines(request.area()));
+  for (const Line& line : lines) ToProto(line, response->add_lines());
+  return absl::OkStatus();
+}
+
+absl::Status PlanningServiceImpl::HandleCreateProduct(runtime::CallContext& call,
+                                                      const v1::CreateProductRequest& request,
+                                                      v1::CreateProductResponse* response) {
+  const Product product = FromProto(request.product());
+  PM_ASSIGN_OR_RETURN(std::vector<Line> lines, store_->ListLines(""));
+  std::set<std::string> line_ids;
+  for (const Line& l : lines) line_ids.insert(l.id);
+  PM_ASSIGN_OR_RETURN(std::set<std::string> product_ids, ProductIds());
+  PM_RETURN_IF_ERROR(ValidateProduct(product, line_ids, product_ids));
+  return CreateAndAnswer<v1::CreateProductResponse, Product>(
+      Context(call, request), response,
+      [](const Product& p, v1::CreateProductResponse* r) { ToProto(p, r->mutable_product()); },
+      [&](const ChangeContext& c, const ResponseEncoder<Product>& e) {
+        return store_->CreateProduct(product, c, e);
+      });
+}
+
+absl::Status PlanningServiceImpl::HandleGetProduct(runtime::CallContext& call,
+                                                   const v1::GetProductRequest& request,
+                                                   v1::GetProductResponse* response) {
+  PM_ASSIGN_OR_RETURN(std::optional<Product> product, store_->FindProduct(request.id()));
+  if (!product) return absl::NotFoundError(absl::StrCat("product ", request.id(), " not found"));
+  ToProto(*product, response->mutable_product());
+  return absl::OkStatus();
+}
+
+absl::Status PlanningServiceImpl::HandleListProducts(runtime::CallContext& call,
+                                                     const v1::ListProductsRequest& request,
+                                                     v1::ListProductsResponse* response) {
+  PM_ASSIGN_OR_RETURN(std::vector<Product> products, store_->ListProducts());
+  for (const Product& p : products) ToProto(p, response->add_products());
+  return absl::OkStatus();
+}
+
+absl::Status PlanningServiceImpl::HandleCreateCrew(runtime::CallContext& call,
+                                                   const v1::CreateCrewRequest& request,
+                                                   v1::CreateCrewResponse* response) {
+  const Crew crew = FromProto(request.crew());
+  PM_RETURN_IF_ERROR(ValidateCrew(crew));
+  return CreateAndAnswer<v1::CreateCrewResponse, Crew>(
+      Context(call, request), response,
+      [](const Crew& c, v1::CreateCrewResponse* r) { ToProto(c, r->mutable_crew()); },
+      [&](const ChangeContext& c, const ResponseEncoder<Crew>& e) {
+        return store_->CreateCrew(crew, c, e);
+      });
+}
+
+absl::Status PlanningServiceImpl::HandleListCrews(runtime::CallContext& call,
+                                                  const v1::ListCrewsRequest& request,
+                                                  v1::ListCrewsResponse* response) {
+  PM_ASSIGN_OR_RETURN(std::vector<Crew> crews, store_->ListCrews());
+  for (const Crew& c : crews) ToProto(c, response->add_crews());
+  return absl::OkStatus();
+}
+
+// ---- calendar ----
+
+absl::Status PlanningServiceImpl::HandleCreateShiftPattern(
+    runtime::CallContext& call, const v1::CreateShiftPatternRequest& request,
+    v1::CreateShiftPatternResponse* response) {
+  PM_ASSIGN_OR_RETURN(std::vector<Crew> crews, store_->ListCrews());
+  std::set<std::string> crew_ids;
+  for (const Crew& c : crews) crew_ids.insert(c.id);
+  PM_ASSIGN_OR_RETURN(ShiftPattern pattern,
+                      MakeShiftPattern(FromProto(request.shift_pattern()), crew_ids));
+  return CreateAndAnswer<v1::CreateShiftPatternResponse, ShiftPattern>(
+      Context(call, request), response,
+      [](const ShiftPattern& p, v1::CreateShiftPatternResponse* r) {
+        ToProto(p, r->mutable_shift_pattern());
+      },
+      [&](const ChangeContext& c, const ResponseEncoder<ShiftPattern>& e) {
+        return store_->CreateShiftPattern(pattern, c, e);
+      });
+}
+
+absl::Status PlanningServiceImpl::HandleListShiftPatterns(
+    runtime::CallContext& call, const v1::ListShiftPatternsRequest& request,
+    v1::ListShiftPatternsResponse* response) {
+  PM_ASSIGN_OR_RETURN(std::vector<ShiftPattern> patterns, store_->ListShiftPatterns());
+  for (const ShiftPattern& p : patterns) ToProto(p, response->add_shift_patterns());
+  return absl::OkStatus();
+}
+
+absl::Status PlanningServiceImpl::HandleCreateHoliday(runtime::CallContext& call,
+                                                      const v1::CreateHolidayRequest& request,
+                                                      v1::CreateHolidayResponse* response) {
+  runtime::Violations v;
+  std::optional<absl::CivilDay> date = ParseDate(request.holiday().date());
+  if (!date) v.Add("holiday.date", "must be a date YYYY-MM-DD");
+  if (request.holiday().display_name().empty()) v.Add("holiday.display_name", "required");
+  PM_RETURN_IF_ERROR(v.ToStatus());
+  const Holiday holiday{*date, request.holiday().display_name()};
+  return CreateAndAnswer<v1::CreateHolidayResponse, Holiday>(
+      Context(call, request), response,
+      [](const Holiday& h, v1::CreateHolidayResponse* r) { ToProto(h, r->mutable_holiday()); },
+      [&](const ChangeContext& c, const ResponseEncoder<Holiday>& e) {
+        return store_->CreateHoliday(holiday, c, e);
+      });
+}
+
+absl::Status PlanningServiceImpl::HandleListHolidays(runtime::CallContext& call,
+                                                     const v1::ListHolidaysRequest& request,
+                                                     v1::ListHolidaysResponse* response) {
+  PM_ASSIGN_OR_RETURN(DateRange range, MakeDateRange(request.from_date(), request.to_date(), 3660,
+                                                     "from_date", "to_date"));
+  PM_ASSIGN_OR_RETURN(std::vector<Holiday> holidays, store_->ListHolidays(range.from, range.to));
+  for (const Holiday& h : holidays) ToProto(h, response->add_holidays());
+  return absl::OkStatus();
+}
+
+absl::Status PlanningServiceImpl::HandleCreateMaintenanceWindow(
+    runtime::CallContext& call, const v1::CreateMaintenanceWindowRequest& request,
+    v1::CreateMaintenanceWindowResponse* response) {
+  if (!request.maintenance_window().id().empty()) {
+    return runtime::InvalidField("maintenance_window.id", "output only: must be empty on create");
+  }
+  const MaintenanceWindow window = FromProto(request.maintenance_window());
+  PM_RETURN_IF_ERROR(ValidateMaintenance(window));
+  return CreateAndAnswer<v1::CreateMaintenanceWindowResponse, MaintenanceWindow>(
+      Context(call, request), response,
+      [](const MaintenanceWindow& w, v1::CreateMaintenanceWindowResponse* r) {
+        ToProto(w, r->mutable_maintenance_window());
+      },
+      [&](const ChangeContext& c, const ResponseEncoder<MaintenanceWindow>& e) {
+        return store_->CreateMaintenanceWindow(window, c, e);
+      });
+}
+
+absl::Status PlanningServiceImpl::HandleListMaintenanceWindows(
+    runtime::CallContext& call, const v1::ListMaintenanceWindowsRequest& request,
+    v1::ListMaintenanceWindowsResponse* response) {
+  const absl::Time from = FromProto(request.start_time());
+  const absl::Time to = FromProto(request.end_time());
+  PM_RETURN_IF_ERROR(CheckTimeRange(from, to, kMaxPlannedTimeRange));
+  PM_ASSIGN_OR_RETURN(std::vector<MaintenanceWindow> windows,
+                      store_->ListMaintenanceWindows(request.line_id(), from, to));
+  for (const MaintenanceWindow& w : windows) ToProto(w, response->add_maintenance_windows());
+  return absl::OkStatus();
+}
+
+absl::Status PlanningServiceImpl::HandleGetPlannedTime(runtime::CallContext& call,
+                                                       const v1::GetPlannedTimeRequest& request,
+                                                       v1::GetPlannedTimeResponse* response) {
+  const absl::Time from = FromProto(request.start_time());
+  const absl::Time to = FromProto(request.end_time());
+  PM_RETURN_IF_ERROR(CheckTimeRange(from, to, kMaxPlannedTimeRange));
+  PM_ASSIGN_OR_RETURN(LineCalendar calendar, CalendarOf(request.line_id(), "line_id", from, to));
+  const PlannedTime t = calendar.PlannedTimeIn(from, to);
+  response->set_planned_seconds(absl::ToInt64Seconds(t.planned));
+  response->set_shift_seconds(absl::ToInt64Seconds(t.shift));
+  response->set_break_seconds(absl::ToInt64Seconds(t.breaks));
+  response->set_maintenance_seconds(absl::ToInt64Seconds(t.maintenance));
+  response->set_shift_count(t.shift_count);
+  return absl::OkStatus();
+}
+
+absl::Status PlanningServiceImpl::HandleGetShiftAt(runtime::CallContext& call,
+                                                   const v1::GetShiftAtRequest& request,
+                                                   v1::GetShiftAtResponse* response) {
+  if (!request.has_time()) return runtime::InvalidField("time", "required");
+  const absl::Time t = FromProto(request.time());
+  PM_ASSIGN_OR_RETURN(LineCalendar calendar,
+                      CalendarOf(request.line_id(), "line_id", t, t + absl::Seconds(1)));
+  std::optional<ShiftInstance> shift = calendar.ShiftAt(t);
+  if (!shift) {
+    return runtime::WithErrorInfo(
+        absl::NotFoundError(
+            absl::StrCat("no shift of line ", request.line_id(), " is running at that time")),
+        "NO_SHIFT", {{"line_id", request.line_id()}});
+  }
+  ToProto(*shift, calendar.PlannedTimeOf(*shift), response->mutable_shift());
+  return absl::OkStatus();
+}
+
+absl::Status PlanningServiceImpl::HandleListShifts(runtime::CallContext& call,
+                                                   const v1::ListShiftsRequest& request,
+                                                   v1::ListShiftsResponse* response) {
+  const absl::Time from = FromProto(request.start_time());
+  const absl::Time to = FromProto(request.end_time());
+  PM_RETURN_IF_ERROR(CheckTimeRange(from, to, kMaxShiftListRange));
+  PM_ASSIGN_OR_RETURN(LineCalendar calendar, CalendarOf(request.line_id(), "line_id", from, to));
+  for (const ShiftInstance& shift : calendar.ShiftsIn(from, to)) {
+    ToProto(shift, calendar.PlannedTimeOf(shift), response->add_shifts());
+  }
+  return absl::OkStatus();
+}
+
+// ---- plans ----
+
+absl::Status PlanningServiceImpl::HandleCreateProductionPlan(
+    runtime::CallContext& call, const v1::CreateProductionPlanRequest& request,
+    v1::CreateProductionPlanResponse* response) {
+  const v1::ProductionPlan& in = request.plan();
+  if (!in.id().empty() || in.status() != v1::PLAN_STATUS_UNSPECIFIED || in.revision() != 0 ||
+      !in.etag().empty()) {
+    return runtime::InvalidField("plan",
+                                 "output-only fields (id, status, revision, etag) must be "
+                                 "empty on create");
+  }
+  PM_ASSIGN_OR_RETURN(ShiftInstance shift,
+                      WorkedShift(in.line_id(), "plan.line_id", in.shift_id(), "plan.shift_id"));
+  std::vector<PlanItem> items = FromProto(in.items());
+  PM_ASSIGN_OR_RETURN(std::set<std::string> products, ProductIds());
+  PM_RETURN_IF_ERROR(ValidateItems(items, "plan.items", products));
+  const ChangeContext context = Context(call, request);
+  const Plan draft = NewPlan(in.line_id(), shift, std::move(items), call.identity, context.now);
+  return CreateAndAnswer<v1::CreateProductionPlanResponse, Plan>(
+      context, response,
+      [](const Plan& p, v1::CreateProductionPlanResponse* r) { ToProto(p, r->mutable_plan()); },
+      [&](const ChangeContext& c, const ResponseEncoder<Plan>& e) {
+        return store_->CreatePlan(draft, c, e);
+      });
+}
+
+absl::Status PlanningServiceImpl::HandleGetProductionPlan(
+    runtime::CallContext& call, const v1::GetProductionPlanRequest& request,
+    v1::GetProductionPlanResponse* response) {
+  PM_ASSIGN_OR_RETURN(int64_t id, ParseId(request.id(), "id"));
+  PM_ASSIGN_OR_RETURN(Plan plan, store_->GetPlan(id));
+  ToProto(plan, response->mutable_plan());
+  return absl::OkStatus();
+}
+
+absl::Status PlanningServiceImpl::HandleListProductionPlans(
+    runtime::CallContext& call, const v1::ListProductionPlansRequest& request,
+    v1::ListProductionPlansResponse* response) {
+  runtime::Violations v;
+  PlanQuery query;
+  query.line_id = request.line_id();
+  for (int s : request.statuses()) {
+    if (s < 1 || s > 4) {
+      v.Add("statuses", absl::StrCat("unknown plan status ", s));
+    } else {
+      query.statuses.push_back(static_cast<PlanStatus>(s));
+    }
+  }
+  if (!request.from_date().empty()) {
+    query.from_date = ParseDate(request.from_date());
+    if (!query.from_date) v.Add("from_date", "must be a date YYYY-MM-DD");
+  }
+  if (!request.to_date().empty()) {
+    query.to_date = ParseDate(request.to_date());
+    if (!query.to_date) v.Add("to_date", "must be a date YYYY-MM-DD");
+  }
+  if (request.page_size() < 0 || request.page_size() > 1000) {
+    v.Add("page_size", "must be 0-1000 (0 means 100)");
+  }
+  query.page_size = request.page_size() == 0 ? 100 : request.page_size();
+  const std::string fingerprint = PlansFingerprint(request);
+  if (!request.page_token().empty()) {
+    std::optional<runtime::PageCursor> cursor =
+        runtime::DecodePageToken(request.page_token(), fingerprint, "ListProductionPlans", v);
+    if (cursor) query.after = std::make_pair(cursor->sort_time, cursor->id);
+  }
+  PM_RETURN_IF_ERROR(v.ToStatus());
+  PM_ASSIGN_OR_RETURN(PlanPage page, store_->ListPlans(query));
+  for (const Plan& plan : page.plans) ToProto(plan, response->add_plans());
+  if (page.more && !page.plans.empty()) {
+    response->set_next_page_token(runtime::EncodePageToken(
+        {page.plans.back().shift_start, page.plans.back().id}, fingerprint));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PlanningServiceImpl::HandleUpdateProductionPlan(
+    runtime::CallContext& call, const v1::UpdateProductionPlanRequest& request,
+    v1::UpdateProductionPlanResponse* response) {
+  PM_ASSIGN_OR_RETURN(int64_t id, ParseId(request.id(), "id"));
+  if (request.etag().empty()) return runtime::InvalidField("etag", "required");
+  std::vector<PlanItem> items = FromProto(request.items());
+  PM_ASSIGN_OR_RETURN(std::set<std::string> products, ProductIds());
+  PM_RETURN_IF_ERROR(ValidateItems(items, "items", products));
+  const ChangeContext context = Context(call, request);
+  auto fill = [](const Plan& p, v1::UpdateProductionPlanResponse* r) {
+    ToProto(p, r->mutable_plan());
+  };
+  PM_ASSIGN_OR_RETURN(
+      Replayable<Plan> answer,
+      store_->MutatePlan(
+          id, context,
+          [&](const Plan& current) -> absl::StatusOr<PlanChange> {
+            PM_RETURN_IF_ERROR(CheckEtag(current, request.etag(), /*required=*/true));
+            return UpdateDraft(current, items, context.actor(), context.now);
+          },
+          nullptr, EncoderOf<v1::UpdateProductionPlanResponse, Plan>(fill)));
+  return Answer(answer, response, [&](const Plan& p) { fill(p, response); });
+}
+
+absl::Status PlanningServiceImpl::HandleReviseProductionPlan(
+    runtime::CallContext& call, const v1::ReviseProductionPlanRequest& request,
+    v1::ReviseProductionPlanResponse* response) {
+  PM_ASSIGN_OR_RETURN(int64_t id, ParseId(request.id(), "id"));
+  runtime::Violations v;
+  if (request.etag().empty()) v.Add("etag", "required");
+  if (request.reason().empty()) v.Add("reason", "required: say why the plan changes");
+  PM_RETURN_IF_ERROR(v.ToStatus());
+  std::vector<PlanItem> items = FromProto(request.items());
+  PM_ASSIGN_OR_RETURN(std::set<std::string> products, ProductIds());
+  PM_RETURN_IF_ERROR(ValidateItems(items, "items", products));
+  const ChangeContext context = Context(call, request);
+  auto fill = [](const Plan& p, v1::ReviseProductionPlanResponse* r) {
+    ToProto(p, r->mutable_plan());
+  };
+  const absl::Time when = TruncateToMicros(context.now);
+  PM_ASSIGN_OR_RETURN(
+      Replayable<Plan> answer,
+      store_->MutatePlan(
+          id, context,
+          [&](const Plan& current) -> absl::StatusOr<PlanChange> {
+            PM_RETURN_IF_ERROR(CheckEtag(current, request.etag(), /*required=*/true));
+            return Revise(current, items, request.reason(), context.actor(), context.now);
+          },
+          [when](const PlanChange& change) { return PlanRevisedEvent(change, when); },
+          EncoderOf<v1::ReviseProductionPlanResponse, Plan>(fill)));
+  EventsCommitted();
+  return Answer(answer, response, [&](const Plan& p) { fill(p, response); });
+}
+
+absl::Status PlanningServiceImpl::Move(runtime::CallContext& call,
+                                       const google::protobuf::Message& request,
+                                       const std::string& id_text, const std::string& etag,
+                                       PlanTransition transition,
+                                       google::protobuf::Message* response,
+                                       v1::ProductionPlan* out) {
+  PM_ASSIGN_OR_RETURN(int64_t id, ParseId(id_text, "id"));
+  const ChangeContext context = Context(call, request);
+  const absl::Time when = TruncateToMicros(context.now);
+  // `out` is part of `response`: the recorded answer is the whole response.
+  const ResponseEncoder<Plan> encode = [&](const Plan& after) {
+    ToProto(after, out);
+    return response->SerializeAsString();
+  };
+  PM_ASSIGN_OR_RETURN(Replayable<Plan> answer,
+                      store_->MutatePlan(
+                          id, context,
+                          [&](const Plan& current) -> absl::StatusOr<PlanChange> {
+                            PM_RETURN_IF_ERROR(CheckEtag(current, etag, /*required=*/false));
+                            return planning::Move(current, transition, context.actor(),
+                                                  context.now);
+                          },
+                          [when, transition](const PlanChange& change) {
+                            return PlanEvent(change, transition, when);
+                          },
+                          encode));
+  EventsCommitted();
+  return Answer(answer, response, [&](const Plan& p) {
+    out->Clear();
+    ToProto(p, out);
+  });
+}
+
+absl::Status PlanningServiceImpl::HandlePublishProductionPlan(
+    runtime::CallContext& call, const v1::PublishProductionPlanRequest& request,
+    v1::PublishProductionPlanResponse* response) {
+  return Move(call, request, request.id(), request.etag(), PlanTransition::kPublish, response,
+              response->mutable_plan());
+}
+
+absl::Status PlanningServiceImpl::HandleStartProductionPlan(
+    runtime::CallContext& call, const v1::StartProductionPlanRequest& request,
+    v1::StartProductionPlanResponse* response) {
+  return Move(call, request, request.id(), request.etag(), PlanTransition::kStart, response,
+              response->mutable_plan());
+}
+
+absl::Status PlanningServiceImpl::HandleCloseProductionPlan(
+    runtime::CallContext& call, const v1::CloseProductionPlanRequest& request,
+    v1::CloseProductionPlanResponse* response) {
+  return Move(call, request, request.id(), request.etag(), PlanTransition::kClose, response,
+              response->mutable_plan());
+}
+
+absl::Status PlanningServiceImpl::HandleListPlanRevisions(
+    runtime::CallContext& call, const v1::ListPlanRevisionsRequest& request,
+    v1::ListPlanRevisionsResponse* response) {
+  PM_ASSIGN_OR_RETURN(int64_t id, ParseId(request.id(), "id"));
+  PM_ASSIGN_OR_RETURN(std::vector<PlanRevision> revisions, store_->ListRevisions(id));
+  for (const PlanRevision& r : revisions) ToProto(r, response->add_revisions());
+  return absl::OkStatus();
+}
+
+// ---- actuals ----
+
+absl::Status PlanningServiceImpl::HandleRecordOutput(runtime::CallContext& call,
+                                                     const v1::RecordOutputRequest& request,
+                                                     v1::RecordOutputResponse* response) {
+  if (request.request_id().empty()) {
+    return runtime::InvalidField("request_id", "required: it makes a retry record nothing twice");
+  }
+  if (!request.output().id().empty()) {
+    return runtime::InvalidField("output.id", "output only: must be empty");
+  }
+  OutputRecord output = FromProto(request.output());
+  PM_RETURN_IF_ERROR(ValidateOutput(output));
+  PM_ASSIGN_OR_RETURN(ShiftInstance shift, WorkedShift(output.line_id, "output.line_id",
+                                                       output.shift_id, "output.shift_id"));
+  PM_ASSIGN_OR_RETURN(std::optional<Product> product, store_->FindProduct(output.product_id));
+  if (!product) return UnknownReference("output.product_id", "product", output.product_id);
+  const ChangeContext context = Context(call, request);
+  output.shift_date = shift.date;
+  output.recorded_by = call.identity;
+  output.record_time = context.now;
+  auto fill = [](const OutputRecord& o, v1::RecordOutputResponse* r) {
+    ToProto(o, r->mutable_output());
+  };
+  PM_ASSIGN_OR_RETURN(
+      Replayable<OutputRecord> answer,
+      store_->RecordOutput(output, context, &OutputEvent,
+                           EncoderOf<v1::RecordOutputResponse, OutputRecord>(fill)));
+  EventsCommitted();
+  return Answer(answer, response, [&](const OutputRecord& o) { fill(o, response); });
+}
+
+absl::Status PlanningServiceImpl::HandleRecordDowntime(runtime::CallContext& call,
+                                                       const v1::RecordDowntimeRequest& request,
+                                                       v1::RecordDowntimeResponse* response) {
+  if (request.request_id().empty()) {
+    return runtime::InvalidField("request_id", "required: it makes a retry record nothing twice");
+  }
+  if (!request.downtime().id().empty()) {
+    return runtime::InvalidField("downtime.id", "output only: must be empty");
+  }
+  DowntimeEntry entry = FromProto(request.downtime());
+  PM_ASSIGN_OR_RETURN(ShiftInstance shift, WorkedShift(entry.line_id, "downtime.line_id",
+                                                       entry.shift_id, "downtime.shift_id"));
+  PM_RETURN_IF_ERROR(ValidateDowntime(entry, shift));
+  const ChangeContext context = Context(call, request);
+  entry.shift_date = shift.date;
+  entry.recorded_by = call.identity;
+  entry.record_time = context.now;
+  auto fill = [](const DowntimeEntry& d, v1::RecordDowntimeResponse* r) {
+    ToProto(d, r->mutable_downtime());
+  };
+  PM_ASSIGN_OR_RETURN(
+      Replayable<DowntimeEntry> answer,
+      store_->RecordDowntime(entry, context, &DowntimeEvent,
+                             EncoderOf<v1::RecordDowntimeResponse, DowntimeEntry>(fill)));
+  EventsCommitted();
+  return Answer(answer, response, [&](const DowntimeEntry& d) { fill(d, response); });
+}
+
+absl::Status PlanningServiceImpl::HandleGetPlanVsActual(runtime::CallContext& call,
+                                                        const v1::GetPlanVsActualRequest& request,
+                                                        v1::GetPlanVsActualResponse* response) {
+  PM_ASSIGN_OR_RETURN(DateRange range, MakeDateRange(request.from_date(), request.to_date(), 92,
+                                                     "from_date", "to_date"));
+  PM_ASSIGN_OR_RETURN(ActualsFacts facts,
+                      store_->ActualsOf(request.line_id(), range.from, range.to));
+  const PlanVsActual result = ComparePlanToActual(facts.plans, facts.outputs, facts.downtimes);
+  for (const PlanVsActualRow& r : result.rows) {
+    v1::PlanVsActualRow* row = response->add_rows();
+    row->set_line_id(r.line_id);
+    row->set_shift_id(r.shift_id);
+    row->set_product_id(r.product_id);
+    row->set_planned(r.planned);
+    row->set_actual(r.actual);
+    row->set_marked(r.marked);
+    row->set_scrapped(r.scrapped);
+    row->set_attainment_percent(r.attainment_percent);
+    row->set_scrap_percent(r.scrap_percent);
+  }
+  for (const ShiftDowntime& d : result.downtimes) {
+    v1::ShiftDowntime* out = response->add_downtimes();
+    out->set_line_id(d.line_id);
+    out->set_shift_id(d.shift_id);
+    out->set_downtime_minutes(d.minutes);
+    for (const auto& [reason, minutes] : d.by_reason) {
+      v1::ReasonMinutes* r = out->add_by_reason();
+      r->set_reason_code(reason);
+      r->set_minutes(minutes);
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace plantmesh::planning

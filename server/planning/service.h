@@ -1,0 +1,126 @@
+// The gRPC handlers of plantmesh.planning.v1.PlanningService. Thin: validate, convert
+// proto ↔ domain, call the domain and the store, return. Authorization, audit, the
+// contract's text and required-field rules and the status mapping happen around them in
+// the generated base (CallPolicy).
+#pragma once
+
+#include <string>
+
+#include "plantmesh/planning/v1/planning_service.pm_server.h"
+#include "server/planning/calendar.h"
+#include "server/planning/store.h"
+#include "server/runtime/service_module.h"
+
+namespace plantmesh::planning {
+
+class PlanningServiceImpl : public v1::PlanningServiceBase {
+ public:
+  // `store` and everything `deps` points to outlive the service. The plant's time zone
+  // is `[planning] time-zone` (deps.service_config; UTC without one).
+  PlanningServiceImpl(const runtime::ServiceDeps& deps, PlanningStore* store);
+
+ protected:
+  absl::Status HandleCreateLine(runtime::CallContext& call, const v1::CreateLineRequest& request,
+                                v1::CreateLineResponse* response) override;
+  absl::Status HandleGetLine(runtime::CallContext& call, const v1::GetLineRequest& request,
+                             v1::GetLineResponse* response) override;
+  absl::Status HandleListLines(runtime::CallContext& call, const v1::ListLinesRequest& request,
+                               v1::ListLinesResponse* response) override;
+  absl::Status HandleCreateProduct(runtime::CallContext& call,
+                                   const v1::CreateProductRequest& request,
+                                   v1::CreateProductResponse* response) override;
+  absl::Status HandleGetProduct(runtime::CallContext& call, const v1::GetProductRequest& request,
+                                v1::GetProductResponse* response) override;
+  absl::Status HandleListProducts(runtime::CallContext& call,
+                                  const v1::ListProductsRequest& request,
+                                  v1::ListProductsResponse* response) override;
+  absl::Status HandleCreateCrew(runtime::CallContext& call, const v1::CreateCrewRequest& request,
+                                v1::CreateCrewResponse* response) override;
+  absl::Status HandleListCrews(runtime::CallContext& call, const v1::ListCrewsRequest& request,
+                               v1::ListCrewsResponse* response) override;
+  absl::Status HandleCreateShiftPattern(runtime::CallContext& call,
+                                        const v1::CreateShiftPatternRequest& request,
+                                        v1::CreateShiftPatternResponse* response) override;
+  absl::Status HandleListShiftPatterns(runtime::CallContext& call,
+                                       const v1::ListShiftPatternsRequest& request,
+                                       v1::ListShiftPatternsResponse* response) override;
+  absl::Status HandleCreateHoliday(runtime::CallContext& call,
+                                   const v1::CreateHolidayRequest& request,
+                                   v1::CreateHolidayResponse* response) override;
+  absl::Status HandleListHolidays(runtime::CallContext& call,
+                                  const v1::ListHolidaysRequest& request,
+                                  v1::ListHolidaysResponse* response) override;
+  absl::Status HandleCreateMaintenanceWindow(
+      runtime::CallContext& call, const v1::CreateMaintenanceWindowRequest& request,
+      v1::CreateMaintenanceWindowResponse* response) override;
+  absl::Status HandleListMaintenanceWindows(runtime::CallContext& call,
+                                            const v1::ListMaintenanceWindowsRequest& request,
+                                            v1::ListMaintenanceWindowsResponse* response) override;
+  absl::Status HandleGetPlannedTime(runtime::CallContext& call,
+                                    const v1::GetPlannedTimeRequest& request,
+                                    v1::GetPlannedTimeResponse* response) override;
+  absl::Status HandleGetShiftAt(runtime::CallContext& call, const v1::GetShiftAtRequest& request,
+                                v1::GetShiftAtResponse* response) override;
+  absl::Status HandleListShifts(runtime::CallContext& call, const v1::ListShiftsRequest& request,
+                                v1::ListShiftsResponse* response) override;
+  absl::Status HandleCreateProductionPlan(runtime::CallContext& call,
+                                          const v1::CreateProductionPlanRequest& request,
+                                          v1::CreateProductionPlanResponse* response) override;
+  absl::Status HandleGetProductionPlan(runtime::CallContext& call,
+                                       const v1::GetProductionPlanRequest& request,
+                                       v1::GetProductionPlanResponse* response) override;
+  absl::Status HandleListProductionPlans(runtime::CallContext& call,
+                                         const v1::ListProductionPlansRequest& request,
+                                         v1::ListProductionPlansResponse* response) override;
+  absl::Status HandleUpdateProductionPlan(runtime::CallContext& call,
+                                          const v1::UpdateProductionPlanRequest& request,
+                                          v1::UpdateProductionPlanResponse* response) override;
+  absl::Status HandleReviseProductionPlan(runtime::CallContext& call,
+                                          const v1::ReviseProductionPlanRequest& request,
+                                          v1::ReviseProductionPlanResponse* response) override;
+  absl::Status HandlePublishProductionPlan(runtime::CallContext& call,
+                                           const v1::PublishProductionPlanRequest& request,
+                                           v1::PublishProductionPlanResponse* response) override;
+  absl::Status HandleStartProductionPlan(runtime::CallContext& call,
+                                         const v1::StartProductionPlanRequest& request,
+                                         v1::StartProductionPlanResponse* response) override;
+  absl::Status HandleCloseProductionPlan(runtime::CallContext& call,
+                                         const v1::CloseProductionPlanRequest& request,
+                                         v1::CloseProductionPlanResponse* response) override;
+  absl::Status HandleListPlanRevisions(runtime::CallContext& call,
+                                       const v1::ListPlanRevisionsRequest& request,
+                                       v1::ListPlanRevisionsResponse* response) override;
+  absl::Status HandleRecordOutput(runtime::CallContext& call,
+                                  const v1::RecordOutputRequest& request,
+                                  v1::RecordOutputResponse* response) override;
+  absl::Status HandleRecordDowntime(runtime::CallContext& call,
+                                    const v1::RecordDowntimeRequest& request,
+                                    v1::RecordDowntimeResponse* response) override;
+  absl::Status HandleGetPlanVsActual(runtime::CallContext& call,
+                                     const v1::GetPlanVsActualRequest& request,
+                                     v1::GetPlanVsActualResponse* response) override;
+
+ private:
+  ChangeContext Context(runtime::CallContext& call, const google::protobuf::Message& request) const;
+  // The calendar of `line_id` (which must exist: INVALID_ARGUMENT naming `field`
+  // otherwise) with holidays and maintenance around [from, to).
+  absl::StatusOr<LineCalendar> CalendarOf(const std::string& line_id, const std::string& field,
+                                          absl::Time from, absl::Time to);
+  // The worked shift `shift_id` of `line_id`; INVALID_ARGUMENT naming the fields otherwise.
+  absl::StatusOr<ShiftInstance> WorkedShift(const std::string& line_id,
+                                            const std::string& line_field,
+                                            const std::string& shift_id,
+                                            const std::string& shift_field);
+  absl::StatusOr<std::set<std::string>> ProductIds();
+  // A plan's lifecycle move (publish, start, close).
+  absl::Status Move(runtime::CallContext& call, const google::protobuf::Message& request,
+                    const std::string& id, const std::string& etag, PlanTransition transition,
+                    google::protobuf::Message* response, v1::ProductionPlan* out);
+  void EventsCommitted();
+
+  runtime::ServiceDeps deps_;
+  PlanningStore* store_;
+  absl::TimeZone zone_;
+};
+
+}  // namespace plantmesh::planning

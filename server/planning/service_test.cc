@@ -1,0 +1,391 @@
+// PlanningServiceImpl over in-process gRPC on the in-memory store (no servers): the
+// plan lifecycle and revision rules, idempotent actuals, plan against actual, and bad
+// input refused with INVALID_ARGUMENT naming the field and nothing written. The call
+// policy only names the caller; authorization is tested end to end (e2e.planning and the
+// authz matrix).
+#include "server/planning/service.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "plantmesh/planning/v1/planning_service.grpc.pb.h"
+#include "plantmesh/sdk/status.h"
+#include "server/planning/config.h"
+#include "server/planning/testing/fake_store.h"
+#include "server/runtime/call_policy.h"
+#include "server/runtime/executor.h"
+#include "server/runtime/grpc_status.h"
+
+namespace plantmesh::planning {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+class IdentityOnlyPolicy : public runtime::CallPolicy {
+ public:
+  grpc::Status Begin(grpc::ServerContextBase* server_context, std::string_view method,
+                     runtime::CallContext* call) override {
+    call->server_context = server_context;
+    call->method = std::string(method);
+    call->identity = "spiffe://test/user/planner";
+    call->start_time = absl::Now();
+    return grpc::Status::OK;
+  }
+  grpc::Status End(const runtime::CallContext&, const absl::Status& status,
+                   const google::protobuf::Message*) override {
+    return runtime::ToGrpcStatus(status);
+  }
+};
+
+std::vector<std::string> FieldsOf(const grpc::Status& status) {
+  std::vector<std::string> fields;
+  for (const auto& v : sdk::FieldViolations(sdk::FromGrpcStatus(status))) {
+    fields.push_back(v.field);
+  }
+  return fields;
+}
+
+std::string ReasonOf(const grpc::Status& status) {
+  return sdk::ErrorReason(sdk::FromGrpcStatus(status));
+}
+
+class PlanningServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    config_.time_zone = "Europe/Berlin";
+    deps_.config = &server_config_;
+    deps_.service_config = &config_;
+    deps_.call_policy = &policy_;
+    deps_.executor = &executor_;
+    deps_.now = [] { return absl::FromUnixSeconds(1773133200); };  // 2026-03-10 09:00Z
+    service_ = std::make_unique<PlanningServiceImpl>(deps_, &store_);
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    builder.RegisterService(service_.get());
+    server_ = builder.BuildAndStart();
+    ASSERT_NE(server_, nullptr);
+    stub_ = v1::PlanningService::NewStub(
+        grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
+    SeedPlant();
+  }
+  void TearDown() override {
+    server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    executor_.Shutdown();
+  }
+
+  std::unique_ptr<grpc::ClientContext> Ctx() {
+    auto context = std::make_unique<grpc::ClientContext>();
+    context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    return context;
+  }
+
+  // 3×8 in Europe/Berlin, line PACK-1, products GRANOLA-500G and MUESLI-1KG.
+  void SeedPlant() {
+    v1::CreateShiftPatternRequest pattern;
+    v1::ShiftPattern* p = pattern.mutable_shift_pattern();
+    p->set_id("3X8");
+    p->set_display_name("Three shifts");
+    for (auto [code, start, end, pause] :
+         {std::tuple{"A", "06:00", "14:00", "10:00"}, std::tuple{"B", "14:00", "22:00", "18:00"},
+          std::tuple{"N", "22:00", "06:00", "02:00"}}) {
+      v1::ShiftDefinition* s = p->add_shifts();
+      s->set_code(code);
+      s->set_start_time(start);
+      s->set_end_time(end);
+      v1::ShiftBreak* b = s->add_breaks();
+      b->set_start_time(pause);
+      b->set_duration_minutes(30);
+    }
+    v1::CreateShiftPatternResponse pattern_out;
+    ASSERT_TRUE(stub_->CreateShiftPattern(Ctx().get(), pattern, &pattern_out).ok());
+    v1::CreateLineRequest line;
+    line.mutable_line()->set_id("PACK-1");
+    line.mutable_line()->set_display_name("Packaging line 1");
+    line.mutable_line()->set_site("PLANT-1");
+    line.mutable_line()->set_area("PACKAGING");
+    line.mutable_line()->set_nominal_rate_per_hour(1200);
+    line.mutable_line()->set_shift_pattern_id("3X8");
+    v1::CreateLineResponse line_out;
+    ASSERT_TRUE(stub_->CreateLine(Ctx().get(), line, &line_out).ok());
+    for (const char* id : {"GRANOLA-500G", "MUESLI-1KG"}) {
+      v1::CreateProductRequest product;
+      product.mutable_product()->set_id(id);
+      product.mutable_product()->set_display_name(id);
+      product.mutable_product()->set_unit("pcs");
+      v1::LineCycleTime* c = product.mutable_product()->add_cycle_times();
+      c->set_line_id("PACK-1");
+      c->set_ideal_cycle_seconds(3);
+      v1::CreateProductResponse out;
+      ASSERT_TRUE(stub_->CreateProduct(Ctx().get(), product, &out).ok());
+    }
+  }
+
+  grpc::Status CreatePlan(const std::string& shift, int64_t granola, v1::ProductionPlan* out,
+                          const std::string& request_id = "") {
+    v1::CreateProductionPlanRequest request;
+    request.mutable_plan()->set_line_id("PACK-1");
+    request.mutable_plan()->set_shift_id(shift);
+    v1::PlanItem* item = request.mutable_plan()->add_items();
+    item->set_product_id("GRANOLA-500G");
+    item->set_quantity(granola);
+    item->set_sequence(1);
+    request.set_request_id(request_id);
+    v1::CreateProductionPlanResponse response;
+    grpc::Status status = stub_->CreateProductionPlan(Ctx().get(), request, &response);
+    if (out != nullptr) *out = response.plan();
+    return status;
+  }
+
+  grpc::Status Record(const std::string& shift, int64_t packaged, int64_t scrapped,
+                      const std::string& reason, const std::string& request_id,
+                      v1::OutputRecord* out = nullptr) {
+    v1::RecordOutputRequest request;
+    v1::OutputRecord* o = request.mutable_output();
+    o->set_line_id("PACK-1");
+    o->set_shift_id(shift);
+    o->set_product_id("GRANOLA-500G");
+    o->set_packaged(packaged);
+    o->set_marked(packaged);
+    o->set_scrapped(scrapped);
+    o->set_scrap_reason(reason);
+    request.set_request_id(request_id);
+    v1::RecordOutputResponse response;
+    grpc::Status status = stub_->RecordOutput(Ctx().get(), request, &response);
+    if (out != nullptr) *out = response.output();
+    return status;
+  }
+
+  runtime::ServerConfig server_config_;
+  PlanningConfig config_;
+  IdentityOnlyPolicy policy_;
+  runtime::Executor executor_{runtime::ExecutorOptions{4, 64, "test"}};
+  runtime::ServiceDeps deps_;
+  testing::FakePlanningStore store_;
+  std::unique_ptr<PlanningServiceImpl> service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<v1::PlanningService::Stub> stub_;
+};
+
+TEST_F(PlanningServiceTest, PlanLifecycleAndRevisions) {
+  v1::ProductionPlan plan;
+  ASSERT_TRUE(CreatePlan("2026-03-28/N", 8000, &plan).ok());
+  EXPECT_EQ(plan.status(), v1::PLAN_STATUS_DRAFT);
+  EXPECT_EQ(plan.revision(), 0);
+  // The night shift before the clocks go forward: 7 h by the wall clock.
+  EXPECT_EQ(plan.shift_end_time().seconds() - plan.shift_start_time().seconds(), 7 * 3600);
+
+  // A draft is edited in place with its etag; a stale etag is ABORTED.
+  v1::UpdateProductionPlanRequest update;
+  update.set_id(plan.id());
+  *update.add_items() = plan.items(0);
+  update.mutable_items(0)->set_quantity(7000);
+  update.set_etag(plan.etag());
+  v1::UpdateProductionPlanResponse updated;
+  ASSERT_TRUE(stub_->UpdateProductionPlan(Ctx().get(), update, &updated).ok());
+  EXPECT_EQ(updated.plan().items(0).quantity(), 7000);
+  EXPECT_EQ(stub_->UpdateProductionPlan(Ctx().get(), update, &updated).error_code(),
+            grpc::StatusCode::ABORTED);
+
+  // Revising a draft is refused: revisions start at publication.
+  v1::ReviseProductionPlanRequest revise;
+  revise.set_id(plan.id());
+  *revise.add_items() = updated.plan().items(0);
+  revise.set_reason("more granola");
+  revise.set_etag(updated.plan().etag());
+  v1::ReviseProductionPlanResponse revised;
+  grpc::Status status = stub_->ReviseProductionPlan(Ctx().get(), revise, &revised);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(ReasonOf(status), "PLAN_NOT_PUBLISHED");
+
+  v1::PublishProductionPlanRequest publish;
+  publish.set_id(plan.id());
+  v1::PublishProductionPlanResponse published;
+  ASSERT_TRUE(stub_->PublishProductionPlan(Ctx().get(), publish, &published).ok());
+  EXPECT_EQ(published.plan().status(), v1::PLAN_STATUS_PUBLISHED);
+  EXPECT_EQ(published.plan().revision(), 1);
+
+  // Published: no more in-place edits; publishing again is an illegal transition.
+  update.set_etag(published.plan().etag());
+  status = stub_->UpdateProductionPlan(Ctx().get(), update, &updated);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(ReasonOf(status), "PLAN_PUBLISHED");
+  status = stub_->PublishProductionPlan(Ctx().get(), publish, &published);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(ReasonOf(status), "ILLEGAL_TRANSITION");
+
+  // A revision needs its reason.
+  revise.set_etag(published.plan().etag());
+  revise.set_reason("");
+  EXPECT_THAT(FieldsOf(stub_->ReviseProductionPlan(Ctx().get(), revise, &revised)),
+              ElementsAre("reason"));
+  revise.set_reason("sealer down 1 h");
+  revise.mutable_items(0)->set_quantity(6000);
+  ASSERT_TRUE(stub_->ReviseProductionPlan(Ctx().get(), revise, &revised).ok());
+  EXPECT_EQ(revised.plan().revision(), 2);
+  EXPECT_EQ(revised.plan().revision_reason(), "sealer down 1 h");
+
+  v1::StartProductionPlanRequest start;
+  start.set_id(plan.id());
+  v1::StartProductionPlanResponse started;
+  ASSERT_TRUE(stub_->StartProductionPlan(Ctx().get(), start, &started).ok());
+  v1::CloseProductionPlanRequest close;
+  close.set_id(plan.id());
+  v1::CloseProductionPlanResponse closed;
+  ASSERT_TRUE(stub_->CloseProductionPlan(Ctx().get(), close, &closed).ok());
+  EXPECT_EQ(closed.plan().status(), v1::PLAN_STATUS_CLOSED);
+  // Closed plans never change.
+  revise.set_etag(closed.plan().etag());
+  EXPECT_EQ(stub_->ReviseProductionPlan(Ctx().get(), revise, &revised).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+
+  v1::ListPlanRevisionsRequest history;
+  history.set_id(plan.id());
+  v1::ListPlanRevisionsResponse revisions;
+  ASSERT_TRUE(stub_->ListPlanRevisions(Ctx().get(), history, &revisions).ok());
+  ASSERT_EQ(revisions.revisions_size(), 2);
+  EXPECT_EQ(revisions.revisions(0).items(0).quantity(), 7000);
+  EXPECT_EQ(revisions.revisions(0).reason(), "published");
+  EXPECT_EQ(revisions.revisions(1).items(0).quantity(), 6000);
+  EXPECT_EQ(revisions.revisions(1).reason(), "sealer down 1 h");
+  // Publish, revise, start, close: four events.
+  EXPECT_EQ(store_.Events().size(), 4u);
+}
+
+TEST_F(PlanningServiceTest, OnePlanPerLineAndShiftAndCreateIsIdempotent) {
+  v1::ProductionPlan first, retried;
+  ASSERT_TRUE(CreatePlan("2026-03-10/A", 100, &first, "req-1").ok());
+  ASSERT_TRUE(CreatePlan("2026-03-10/A", 100, &retried, "req-1").ok());
+  EXPECT_EQ(retried.id(), first.id());
+  EXPECT_EQ(CreatePlan("2026-03-10/A", 100, nullptr, "req-2").error_code(),
+            grpc::StatusCode::ALREADY_EXISTS);
+}
+
+TEST_F(PlanningServiceTest, BadInputNamesTheFieldAndWritesNothing) {
+  // A shift outside the calendar (no shift X; a malformed id).
+  EXPECT_THAT(FieldsOf(CreatePlan("2026-03-10/X", 100, nullptr)), ElementsAre("plan.shift_id"));
+  EXPECT_THAT(FieldsOf(CreatePlan("tomorrow", 100, nullptr)), ElementsAre("plan.shift_id"));
+  // Negative quantity.
+  EXPECT_THAT(FieldsOf(CreatePlan("2026-03-10/A", -5, nullptr)),
+              ElementsAre("plan.items[0].quantity"));
+  // Unknown product.
+  v1::CreateProductionPlanRequest request;
+  request.mutable_plan()->set_line_id("PACK-1");
+  request.mutable_plan()->set_shift_id("2026-03-10/A");
+  v1::PlanItem* item = request.mutable_plan()->add_items();
+  item->set_product_id("CAVIAR");
+  item->set_quantity(1);
+  item->set_sequence(1);
+  v1::CreateProductionPlanResponse response;
+  EXPECT_THAT(FieldsOf(stub_->CreateProductionPlan(Ctx().get(), request, &response)),
+              ElementsAre("plan.items[0].product_id"));
+  // Overlapping shifts in a pattern.
+  v1::CreateShiftPatternRequest pattern;
+  pattern.mutable_shift_pattern()->set_id("BAD");
+  pattern.mutable_shift_pattern()->set_display_name("Overlapping");
+  for (auto [code, start, end] :
+       {std::tuple{"A", "06:00", "14:00"}, std::tuple{"B", "13:00", "21:00"}}) {
+    v1::ShiftDefinition* s = pattern.mutable_shift_pattern()->add_shifts();
+    s->set_code(code);
+    s->set_start_time(start);
+    s->set_end_time(end);
+  }
+  v1::CreateShiftPatternResponse pattern_out;
+  EXPECT_THAT(FieldsOf(stub_->CreateShiftPattern(Ctx().get(), pattern, &pattern_out)),
+              ElementsAre("shift_pattern.shifts[1]"));
+  // Negative output, scrap without a reason.
+  // (Record marks as many as it packages: both are negative.)
+  EXPECT_THAT(FieldsOf(Record("2026-03-10/A", -1, 0, "", "bad-1")),
+              ElementsAre("output.packaged", "output.marked"));
+  EXPECT_THAT(FieldsOf(Record("2026-03-10/A", 10, 2, "", "bad-2")),
+              ElementsAre("output.scrap_reason"));
+  EXPECT_THAT(FieldsOf(Record("2026-03-10/X", 10, 0, "", "bad-3")), ElementsAre("output.shift_id"));
+
+  v1::ListProductionPlansRequest list;
+  v1::ListProductionPlansResponse plans;
+  ASSERT_TRUE(stub_->ListProductionPlans(Ctx().get(), list, &plans).ok());
+  EXPECT_EQ(plans.plans_size(), 0);
+  v1::ListShiftPatternsResponse patterns;
+  ASSERT_TRUE(stub_->ListShiftPatterns(Ctx().get(), {}, &patterns).ok());
+  EXPECT_EQ(patterns.shift_patterns_size(), 1);
+  EXPECT_TRUE(store_.Events().empty());
+}
+
+TEST_F(PlanningServiceTest, ActualsAreIdempotentAndComparedWithThePlan) {
+  v1::ProductionPlan plan;
+  ASSERT_TRUE(CreatePlan("2026-03-10/A", 8000, &plan).ok());
+  v1::PublishProductionPlanRequest publish;
+  publish.set_id(plan.id());
+  v1::PublishProductionPlanResponse published;
+  ASSERT_TRUE(stub_->PublishProductionPlan(Ctx().get(), publish, &published).ok());
+
+  v1::OutputRecord first, again;
+  ASSERT_TRUE(Record("2026-03-10/A", 5000, 200, "SHELL-WASTE", "out-1", &first).ok());
+  ASSERT_TRUE(Record("2026-03-10/A", 5000, 200, "SHELL-WASTE", "out-1", &again).ok());
+  EXPECT_EQ(again.id(), first.id());  // the retry recorded nothing
+  ASSERT_TRUE(Record("2026-03-10/A", 1000, 0, "", "out-2").ok());
+  // request_id is required on actuals.
+  EXPECT_THAT(FieldsOf(Record("2026-03-10/A", 1, 0, "", "")), ElementsAre("request_id"));
+
+  v1::RecordDowntimeRequest stop;
+  stop.mutable_downtime()->set_line_id("PACK-1");
+  stop.mutable_downtime()->set_shift_id("2026-03-10/A");
+  stop.mutable_downtime()->set_reason_code("NO-MATERIAL");
+  stop.mutable_downtime()->set_duration_minutes(45);
+  stop.set_request_id("stop-1");
+  v1::RecordDowntimeResponse stopped;
+  ASSERT_TRUE(stub_->RecordDowntime(Ctx().get(), stop, &stopped).ok());
+  stop.mutable_downtime()->set_duration_minutes(481);  // longer than the 8 h shift
+  stop.set_request_id("stop-2");
+  EXPECT_THAT(FieldsOf(stub_->RecordDowntime(Ctx().get(), stop, &stopped)),
+              ElementsAre("downtime.duration_minutes"));
+
+  v1::GetPlanVsActualRequest ask;
+  ask.set_line_id("PACK-1");
+  ask.set_from_date("2026-03-10");
+  ask.set_to_date("2026-03-10");
+  v1::GetPlanVsActualResponse answer;
+  ASSERT_TRUE(stub_->GetPlanVsActual(Ctx().get(), ask, &answer).ok());
+  ASSERT_EQ(answer.rows_size(), 1);
+  const v1::PlanVsActualRow& row = answer.rows(0);
+  EXPECT_EQ(row.planned(), 8000);
+  EXPECT_EQ(row.actual(), 6000);
+  EXPECT_EQ(row.scrapped(), 200);
+  EXPECT_DOUBLE_EQ(row.attainment_percent(), 75.0);
+  EXPECT_DOUBLE_EQ(row.scrap_percent(), 100.0 * 200 / 6200);
+  ASSERT_EQ(answer.downtimes_size(), 1);
+  EXPECT_EQ(answer.downtimes(0).downtime_minutes(), 45);
+  EXPECT_EQ(answer.downtimes(0).by_reason(0).reason_code(), "NO-MATERIAL");
+}
+
+TEST_F(PlanningServiceTest, CalendarQueries) {
+  v1::GetShiftAtRequest at;
+  at.set_line_id("PACK-1");
+  at.mutable_time()->set_seconds(1773187200);  // 2026-03-11 00:00Z = 01:00 CET
+  v1::GetShiftAtResponse shift;
+  ASSERT_TRUE(stub_->GetShiftAt(Ctx().get(), at, &shift).ok());
+  EXPECT_EQ(shift.shift().id(), "2026-03-10/N");
+  EXPECT_EQ(shift.shift().planned_seconds(), 7 * 3600 + 1800);
+
+  v1::GetPlannedTimeRequest planned;
+  planned.set_line_id("PACK-1");
+  planned.mutable_start_time()->set_seconds(1773100800);  // 2026-03-10 00:00Z
+  planned.mutable_end_time()->set_seconds(1773187200);    // + 24 h
+  v1::GetPlannedTimeResponse time;
+  ASSERT_TRUE(stub_->GetPlannedTime(Ctx().get(), planned, &time).ok());
+  EXPECT_EQ(time.shift_seconds(), 24 * 3600);
+  EXPECT_EQ(time.planned_seconds(), 24 * 3600 - 3 * 1800);
+
+  planned.set_line_id("NOPE");
+  EXPECT_THAT(FieldsOf(stub_->GetPlannedTime(Ctx().get(), planned, &time)), ElementsAre("line_id"));
+}
+
+}  // namespace
+}  // namespace plantmesh::planning

@@ -1,0 +1,148 @@
+// The planning service's repository: what the handlers need from storage, independent
+// of the database. Every change writes its request log entry, its outbox event (when it
+// has one) and the call's audit row (when the context carries one) in the same
+// transaction as the change itself.
+//
+// Idempotency, for every create/record/mutate: with a request_id (context.request), the
+// first call's change and its encoded response are recorded in the same transaction; a
+// retry by the same caller of the same method with the same payload returns that
+// response (recorded_response) and changes nothing; a different payload is
+// ALREADY_EXISTS REQUEST_ID_REUSED (runtime/idempotency.h).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "server/planning/calendar.h"
+#include "server/planning/domain.h"
+#include "server/runtime/audit.h"
+#include "server/runtime/idempotency.h"
+#include "server/runtime/outbox_event.h"
+
+namespace plantmesh::planning {
+
+template <typename T>
+using Replayable = runtime::Replayable<T>;
+template <typename T>
+using ResponseEncoder = runtime::ResponseEncoder<T>;
+// The outbox event of a change, built once the store knows the stored value (its id);
+// the store writes it as opaque bytes. Null: the change has no event.
+template <typename T>
+using EventEncoder = std::function<runtime::OutboxEvent(const T&)>;
+
+// The caller and request of a change (request.identity is the actor).
+struct ChangeContext {
+  runtime::IdempotencyKey request;
+  absl::Time now;
+  // The call's audit row, written with the change and marked written once it committed;
+  // nullptr: not audited with the change.
+  runtime::ChangeAudit* audit = nullptr;
+  const std::string& actor() const { return request.identity; }
+};
+
+// Computes a plan's change from the current, locked plan (etag, lifecycle rules). An
+// error aborts the transaction: nothing is written.
+using PlanMutator = std::function<absl::StatusOr<PlanChange>(const Plan& current)>;
+
+struct PlanQuery {
+  std::string line_id;               // "" = every line
+  std::vector<PlanStatus> statuses;  // empty = all
+  std::optional<absl::CivilDay> from_date;
+  std::optional<absl::CivilDay> to_date;
+  int page_size = 100;
+  // Keyset: plans after (shift_start, id) in (shift_start, id) order.
+  std::optional<std::pair<absl::Time, int64_t>> after;
+};
+
+struct PlanPage {
+  std::vector<Plan> plans;
+  bool more = false;
+};
+
+// What plan against actual is computed from: plans, output and downtime of the shifts
+// that start on the dates of a range (and one line, or all).
+struct ActualsFacts {
+  std::vector<Plan> plans;
+  std::vector<OutputRecord> outputs;
+  std::vector<DowntimeEntry> downtimes;
+};
+
+class PlanningStore {
+ public:
+  virtual ~PlanningStore() = default;
+
+  // ---- plant model. An id that is taken is ALREADY_EXISTS (ErrorInfo RESOURCE_EXISTS).
+  // A line's shift pattern must exist: INVALID_ARGUMENT line.shift_pattern_id otherwise.
+  virtual absl::StatusOr<Replayable<Line>> CreateLine(const Line& line,
+                                                      const ChangeContext& context,
+                                                      const ResponseEncoder<Line>& encode) = 0;
+  virtual absl::StatusOr<std::optional<Line>> FindLine(const std::string& id) = 0;
+  // By id; "" = every area.
+  virtual absl::StatusOr<std::vector<Line>> ListLines(const std::string& area) = 0;
+  virtual absl::StatusOr<Replayable<Product>> CreateProduct(
+      const Product& product, const ChangeContext& context,
+      const ResponseEncoder<Product>& encode) = 0;
+  virtual absl::StatusOr<std::optional<Product>> FindProduct(const std::string& id) = 0;
+  virtual absl::StatusOr<std::vector<Product>> ListProducts() = 0;
+  virtual absl::StatusOr<Replayable<Crew>> CreateCrew(const Crew& crew,
+                                                      const ChangeContext& context,
+                                                      const ResponseEncoder<Crew>& encode) = 0;
+  virtual absl::StatusOr<std::vector<Crew>> ListCrews() = 0;
+
+  // ---- calendar.
+  virtual absl::StatusOr<Replayable<ShiftPattern>> CreateShiftPattern(
+      const ShiftPattern& pattern, const ChangeContext& context,
+      const ResponseEncoder<ShiftPattern>& encode) = 0;
+  virtual absl::StatusOr<std::optional<ShiftPattern>> FindShiftPattern(const std::string& id) = 0;
+  virtual absl::StatusOr<std::vector<ShiftPattern>> ListShiftPatterns() = 0;
+  // A date that has a holiday is ALREADY_EXISTS.
+  virtual absl::StatusOr<Replayable<Holiday>> CreateHoliday(
+      const Holiday& holiday, const ChangeContext& context,
+      const ResponseEncoder<Holiday>& encode) = 0;
+  // Oldest first, from..to inclusive.
+  virtual absl::StatusOr<std::vector<Holiday>> ListHolidays(absl::CivilDay from,
+                                                            absl::CivilDay to) = 0;
+  // Assigns the id; the line must exist (INVALID_ARGUMENT maintenance_window.line_id).
+  virtual absl::StatusOr<Replayable<MaintenanceWindow>> CreateMaintenanceWindow(
+      const MaintenanceWindow& window, const ChangeContext& context,
+      const ResponseEncoder<MaintenanceWindow>& encode) = 0;
+  // Those overlapping [from, to), by start.
+  virtual absl::StatusOr<std::vector<MaintenanceWindow>> ListMaintenanceWindows(
+      const std::string& line_id, absl::Time from, absl::Time to) = 0;
+
+  // ---- plans.
+  // Stores a new draft; a plan for the same (line, shift) is ALREADY_EXISTS.
+  virtual absl::StatusOr<Replayable<Plan>> CreatePlan(const Plan& plan,
+                                                      const ChangeContext& context,
+                                                      const ResponseEncoder<Plan>& encode) = 0;
+  // NOT_FOUND when absent.
+  virtual absl::StatusOr<Plan> GetPlan(int64_t id) = 0;
+  virtual absl::StatusOr<PlanPage> ListPlans(const PlanQuery& query) = 0;
+  // Locks the plan, applies `mutator` and writes the plan after it, the revision it
+  // makes and `event` of the plan after (when not null). NOT_FOUND when absent.
+  virtual absl::StatusOr<Replayable<Plan>> MutatePlan(int64_t id, const ChangeContext& context,
+                                                      const PlanMutator& mutator,
+                                                      const EventEncoder<PlanChange>& event,
+                                                      const ResponseEncoder<Plan>& encode) = 0;
+  // Oldest first; NOT_FOUND when the plan is absent.
+  virtual absl::StatusOr<std::vector<PlanRevision>> ListRevisions(int64_t plan_id) = 0;
+
+  // ---- actuals. The store assigns the id; the event is of the stored record.
+  virtual absl::StatusOr<Replayable<OutputRecord>> RecordOutput(
+      const OutputRecord& output, const ChangeContext& context,
+      const EventEncoder<OutputRecord>& event, const ResponseEncoder<OutputRecord>& encode) = 0;
+  virtual absl::StatusOr<Replayable<DowntimeEntry>> RecordDowntime(
+      const DowntimeEntry& entry, const ChangeContext& context,
+      const EventEncoder<DowntimeEntry>& event, const ResponseEncoder<DowntimeEntry>& encode) = 0;
+  // Plans, output and downtime of shifts dated from..to (inclusive); line "" = all.
+  virtual absl::StatusOr<ActualsFacts> ActualsOf(const std::string& line_id, absl::CivilDay from,
+                                                 absl::CivilDay to) = 0;
+};
+
+}  // namespace plantmesh::planning

@@ -1,0 +1,318 @@
+#include "server/planning/testing/fake_store.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "plantmesh/common/status_macros.h"
+
+namespace plantmesh::planning::testing {
+namespace {
+
+template <typename T>
+std::string Encode(const ResponseEncoder<T>& encode, const T& value) {
+  return encode ? encode(value) : std::string();
+}
+
+bool InDates(absl::CivilDay day, absl::CivilDay from, absl::CivilDay to) {
+  return from <= day && day <= to;
+}
+
+}  // namespace
+
+std::vector<runtime::OutboxEvent> FakePlanningStore::Events() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return events_;
+}
+
+std::vector<runtime::AuditRecord> FakePlanningStore::AuditRows() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return audit_rows_;
+}
+
+template <typename T, typename Change>
+absl::StatusOr<Replayable<T>> FakePlanningStore::Idempotent(const ChangeContext& context,
+                                                            const ResponseEncoder<T>& encode,
+                                                            Change change) {
+  Replayable<T> result;
+  PM_ASSIGN_OR_RETURN(std::optional<runtime::testing::MemoryRequestLog::Entry> seen,
+                      request_log_.Claim(context.request));
+  if (seen) {
+    result.recorded_response = seen->response;
+    return result;
+  }
+  // `change` checks everything before it writes anything: an error leaves no trace.
+  PM_ASSIGN_OR_RETURN(T stored, change());
+  request_log_.Record(context.request, Encode(encode, stored), "");
+  if (context.audit != nullptr && !context.audit->written()) {
+    audit_rows_.push_back(context.audit->Row(context.now));
+    context.audit->MarkWritten();
+  }
+  result.value = std::move(stored);
+  return result;
+}
+
+absl::StatusOr<Replayable<Line>> FakePlanningStore::CreateLine(
+    const Line& line, const ChangeContext& context, const ResponseEncoder<Line>& encode) {
+  absl::MutexLock lock(&mu_);
+  return Idempotent<Line>(context, encode, [&]() -> absl::StatusOr<Line> {
+    if (lines_.count(line.id) > 0) return ResourceTaken("line", line.id);
+    if (patterns_.count(line.shift_pattern_id) == 0) {
+      return UnknownReference("line.shift_pattern_id", "shift pattern", line.shift_pattern_id);
+    }
+    lines_[line.id] = line;
+    return line;
+  });
+}
+
+absl::StatusOr<std::optional<Line>> FakePlanningStore::FindLine(const std::string& id) {
+  absl::ReaderMutexLock lock(&mu_);
+  auto it = lines_.find(id);
+  if (it == lines_.end()) return std::nullopt;
+  return it->second;
+}
+
+absl::StatusOr<std::vector<Line>> FakePlanningStore::ListLines(const std::string& area) {
+  absl::ReaderMutexLock lock(&mu_);
+  std::vector<Line> out;
+  for (const auto& [id, line] : lines_) {
+    if (area.empty() || line.area == area) out.push_back(line);
+  }
+  return out;
+}
+
+absl::StatusOr<Replayable<Product>> FakePlanningStore::CreateProduct(
+    const Product& product, const ChangeContext& context, const ResponseEncoder<Product>& encode) {
+  absl::MutexLock lock(&mu_);
+  return Idempotent<Product>(context, encode, [&]() -> absl::StatusOr<Product> {
+    if (products_.count(product.id) > 0) return ResourceTaken("product", product.id);
+    products_[product.id] = product;
+    return product;
+  });
+}
+
+absl::StatusOr<std::optional<Product>> FakePlanningStore::FindProduct(const std::string& id) {
+  absl::ReaderMutexLock lock(&mu_);
+  auto it = products_.find(id);
+  if (it == products_.end()) return std::nullopt;
+  return it->second;
+}
+
+absl::StatusOr<std::vector<Product>> FakePlanningStore::ListProducts() {
+  absl::ReaderMutexLock lock(&mu_);
+  std::vector<Product> out;
+  for (const auto& [id, product] : products_) out.push_back(product);
+  return out;
+}
+
+absl::StatusOr<Replayable<Crew>> FakePlanningStore::CreateCrew(
+    const Crew& crew, const ChangeContext& context, const ResponseEncoder<Crew>& encode) {
+  absl::MutexLock lock(&mu_);
+  return Idempotent<Crew>(context, encode, [&]() -> absl::StatusOr<Crew> {
+    if (crews_.count(crew.id) > 0) return ResourceTaken("crew", crew.id);
+    crews_[crew.id] = crew;
+    return crew;
+  });
+}
+
+absl::StatusOr<std::vector<Crew>> FakePlanningStore::ListCrews() {
+  absl::ReaderMutexLock lock(&mu_);
+  std::vector<Crew> out;
+  for (const auto& [id, crew] : crews_) out.push_back(crew);
+  return out;
+}
+
+absl::StatusOr<Replayable<ShiftPattern>> FakePlanningStore::CreateShiftPattern(
+    const ShiftPattern& pattern, const ChangeContext& context,
+    const ResponseEncoder<ShiftPattern>& encode) {
+  absl::MutexLock lock(&mu_);
+  return Idempotent<ShiftPattern>(context, encode, [&]() -> absl::StatusOr<ShiftPattern> {
+    if (patterns_.count(pattern.id) > 0) return ResourceTaken("shift pattern", pattern.id);
+    patterns_[pattern.id] = pattern;
+    return pattern;
+  });
+}
+
+absl::StatusOr<std::optional<ShiftPattern>> FakePlanningStore::FindShiftPattern(
+    const std::string& id) {
+  absl::ReaderMutexLock lock(&mu_);
+  auto it = patterns_.find(id);
+  if (it == patterns_.end()) return std::nullopt;
+  return it->second;
+}
+
+absl::StatusOr<std::vector<ShiftPattern>> FakePlanningStore::ListShiftPatterns() {
+  absl::ReaderMutexLock lock(&mu_);
+  std::vector<ShiftPattern> out;
+  for (const auto& [id, pattern] : patterns_) out.push_back(pattern);
+  return out;
+}
+
+absl::StatusOr<Replayable<Holiday>> FakePlanningStore::CreateHoliday(
+    const Holiday& holiday, const ChangeContext& context, const ResponseEncoder<Holiday>& encode) {
+  absl::MutexLock lock(&mu_);
+  return Idempotent<Holiday>(context, encode, [&]() -> absl::StatusOr<Holiday> {
+    if (holidays_.count(holiday.date) > 0)
+      return ResourceTaken("holiday", FormatDate(holiday.date));
+    holidays_[holiday.date] = holiday;
+    return holiday;
+  });
+}
+
+absl::StatusOr<std::vector<Holiday>> FakePlanningStore::ListHolidays(absl::CivilDay from,
+                                                                     absl::CivilDay to) {
+  absl::ReaderMutexLock lock(&mu_);
+  std::vector<Holiday> out;
+  for (const auto& [day, holiday] : holidays_) {
+    if (InDates(day, from, to)) out.push_back(holiday);
+  }
+  return out;
+}
+
+absl::StatusOr<Replayable<MaintenanceWindow>> FakePlanningStore::CreateMaintenanceWindow(
+    const MaintenanceWindow& window, const ChangeContext& context,
+    const ResponseEncoder<MaintenanceWindow>& encode) {
+  absl::MutexLock lock(&mu_);
+  return Idempotent<MaintenanceWindow>(context, encode, [&]() -> absl::StatusOr<MaintenanceWindow> {
+    if (lines_.count(window.line_id) == 0) {
+      return UnknownReference("maintenance_window.line_id", "line", window.line_id);
+    }
+    MaintenanceWindow stored = window;
+    stored.id = ++last_id_;
+    stored.start = TruncateToMicros(window.start);
+    stored.end = TruncateToMicros(window.end);
+    maintenance_[stored.id] = stored;
+    return stored;
+  });
+}
+
+absl::StatusOr<std::vector<MaintenanceWindow>> FakePlanningStore::ListMaintenanceWindows(
+    const std::string& line_id, absl::Time from, absl::Time to) {
+  absl::ReaderMutexLock lock(&mu_);
+  std::vector<MaintenanceWindow> out;
+  for (const auto& [id, w] : maintenance_) {
+    if (w.line_id == line_id && w.start < to && from < w.end) out.push_back(w);
+  }
+  std::stable_sort(
+      out.begin(), out.end(),
+      [](const MaintenanceWindow& a, const MaintenanceWindow& b) { return a.start < b.start; });
+  return out;
+}
+
+absl::StatusOr<Replayable<Plan>> FakePlanningStore::CreatePlan(
+    const Plan& plan, const ChangeContext& context, const ResponseEncoder<Plan>& encode) {
+  absl::MutexLock lock(&mu_);
+  return Idempotent<Plan>(context, encode, [&]() -> absl::StatusOr<Plan> {
+    for (const auto& [id, other] : plans_) {
+      if (other.line_id == plan.line_id && other.shift_id == plan.shift_id) {
+        return ResourceTaken("production plan", absl::StrCat(plan.line_id, " ", plan.shift_id));
+      }
+    }
+    Plan stored = plan;
+    stored.id = ++last_id_;
+    plans_[stored.id] = stored;
+    return stored;
+  });
+}
+
+absl::StatusOr<Plan> FakePlanningStore::GetPlan(int64_t id) {
+  absl::ReaderMutexLock lock(&mu_);
+  auto it = plans_.find(id);
+  if (it == plans_.end()) return PlanNotFound(id);
+  return it->second;
+}
+
+absl::StatusOr<PlanPage> FakePlanningStore::ListPlans(const PlanQuery& query) {
+  absl::ReaderMutexLock lock(&mu_);
+  std::vector<Plan> matching;
+  for (const auto& [id, p] : plans_) {
+    if (!query.line_id.empty() && p.line_id != query.line_id) continue;
+    if (!query.statuses.empty() &&
+        std::find(query.statuses.begin(), query.statuses.end(), p.status) == query.statuses.end()) {
+      continue;
+    }
+    if (query.from_date && p.shift_date < *query.from_date) continue;
+    if (query.to_date && *query.to_date < p.shift_date) continue;
+    if (query.after && std::make_pair(p.shift_start, p.id) <= *query.after) continue;
+    matching.push_back(p);
+  }
+  std::sort(matching.begin(), matching.end(), [](const Plan& a, const Plan& b) {
+    return std::make_pair(a.shift_start, a.id) < std::make_pair(b.shift_start, b.id);
+  });
+  PlanPage page;
+  page.more = static_cast<int>(matching.size()) > query.page_size;
+  if (page.more) matching.resize(query.page_size);
+  page.plans = std::move(matching);
+  return page;
+}
+
+absl::StatusOr<Replayable<Plan>> FakePlanningStore::MutatePlan(
+    int64_t id, const ChangeContext& context, const PlanMutator& mutator,
+    const EventEncoder<PlanChange>& event, const ResponseEncoder<Plan>& encode) {
+  absl::MutexLock lock(&mu_);
+  return Idempotent<Plan>(context, encode, [&]() -> absl::StatusOr<Plan> {
+    auto it = plans_.find(id);
+    if (it == plans_.end()) return PlanNotFound(id);
+    PM_ASSIGN_OR_RETURN(PlanChange change, mutator(it->second));
+    it->second = change.after;
+    if (change.revision) revisions_[id].push_back(*change.revision);
+    if (event) events_.push_back(event(change));
+    return change.after;
+  });
+}
+
+absl::StatusOr<std::vector<PlanRevision>> FakePlanningStore::ListRevisions(int64_t plan_id) {
+  absl::ReaderMutexLock lock(&mu_);
+  if (plans_.count(plan_id) == 0) return PlanNotFound(plan_id);
+  auto it = revisions_.find(plan_id);
+  return it == revisions_.end() ? std::vector<PlanRevision>() : it->second;
+}
+
+absl::StatusOr<Replayable<OutputRecord>> FakePlanningStore::RecordOutput(
+    const OutputRecord& output, const ChangeContext& context,
+    const EventEncoder<OutputRecord>& event, const ResponseEncoder<OutputRecord>& encode) {
+  absl::MutexLock lock(&mu_);
+  return Idempotent<OutputRecord>(context, encode, [&]() -> absl::StatusOr<OutputRecord> {
+    OutputRecord stored = output;
+    stored.id = ++last_id_;
+    stored.record_time = TruncateToMicros(output.record_time);
+    outputs_[stored.id] = stored;
+    if (event) events_.push_back(event(stored));
+    return stored;
+  });
+}
+
+absl::StatusOr<Replayable<DowntimeEntry>> FakePlanningStore::RecordDowntime(
+    const DowntimeEntry& entry, const ChangeContext& context,
+    const EventEncoder<DowntimeEntry>& event, const ResponseEncoder<DowntimeEntry>& encode) {
+  absl::MutexLock lock(&mu_);
+  return Idempotent<DowntimeEntry>(context, encode, [&]() -> absl::StatusOr<DowntimeEntry> {
+    DowntimeEntry stored = entry;
+    stored.id = ++last_id_;
+    stored.record_time = TruncateToMicros(entry.record_time);
+    downtimes_[stored.id] = stored;
+    if (event) events_.push_back(event(stored));
+    return stored;
+  });
+}
+
+absl::StatusOr<ActualsFacts> FakePlanningStore::ActualsOf(const std::string& line_id,
+                                                          absl::CivilDay from, absl::CivilDay to) {
+  absl::ReaderMutexLock lock(&mu_);
+  ActualsFacts facts;
+  auto wanted = [&](const std::string& line, absl::CivilDay day) {
+    return (line_id.empty() || line == line_id) && InDates(day, from, to);
+  };
+  for (const auto& [id, p] : plans_) {
+    if (wanted(p.line_id, p.shift_date)) facts.plans.push_back(p);
+  }
+  for (const auto& [id, o] : outputs_) {
+    if (wanted(o.line_id, o.shift_date)) facts.outputs.push_back(o);
+  }
+  for (const auto& [id, d] : downtimes_) {
+    if (wanted(d.line_id, d.shift_date)) facts.downtimes.push_back(d);
+  }
+  return facts;
+}
+
+}  // namespace plantmesh::planning::testing

@@ -1,0 +1,275 @@
+// The PlanningStore conformance suite, typed over a backend, so that the PostgreSQL
+// store and the in-memory fake are held to one definition. Instantiate it once per
+// backend in one test file. A backend is default-constructible and has
+//   absl::Status SetUp();            // an empty store (schema applied)
+//   PlanningStore* store();
+//   std::vector<runtime::OutboxEvent> Events();  // events written, oldest first
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/planning/store.h"
+
+namespace plantmesh::planning::testing {
+
+inline const absl::Time kT0 = absl::FromUnixSeconds(1773133200);  // 2026-03-10 09:00Z
+
+inline ChangeContext Ctx(const std::string& method, const std::string& rid = "",
+                         const std::string& payload = "payload") {
+  return ChangeContext{{"spiffe://test/user/planner",
+                        "plantmesh.planning.v1.PlanningService." + method, rid, payload},
+                       kT0,
+                       nullptr};
+}
+
+inline ShiftPattern ThreeByEight() {
+  ShiftPattern p;
+  p.id = "3X8";
+  p.display_name = "Three shifts";
+  p.shifts = {{"A", 360, 840, {{600, 30}}}, {"B", 840, 1320, {}}, {"N", 1320, 360, {{120, 30}}}};
+  p.cycle_days = 7;
+  p.anchor_date = absl::CivilDay(2026, 3, 2);
+  p.rotation = {{0, "A", "CREW-A"}, {1, "N", ""}};
+  return p;
+}
+
+inline Plan DraftPlan(const std::string& shift_id, int64_t quantity) {
+  ShiftInstance shift;
+  shift.id = shift_id;
+  shift.date = absl::CivilDay(2026, 3, 10);
+  shift.start = absl::FromUnixSeconds(1773118800);
+  shift.end = shift.start + absl::Hours(8);
+  return NewPlan("PACK-1", shift, {{"GRANOLA-500G", quantity, 1}}, "spiffe://test/user/planner",
+                 kT0);
+}
+
+template <typename Backend>
+class PlanningStoreConformanceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    absl::Status up = backend_.SetUp();
+    ASSERT_TRUE(up.ok()) << up;
+    store_ = backend_.store();
+    ASSERT_TRUE(
+        store_->CreateCrew({"CREW-A", "Crew A", "PACKAGING"}, Ctx("CreateCrew"), nullptr).ok());
+    ASSERT_TRUE(
+        store_->CreateShiftPattern(ThreeByEight(), Ctx("CreateShiftPattern"), nullptr).ok());
+    ASSERT_TRUE(store_
+                    ->CreateLine({"PACK-1", "Packaging 1", "PLANT-1", "PACKAGING", 1200, "3X8"},
+                                 Ctx("CreateLine"), nullptr)
+                    .ok());
+    ASSERT_TRUE(store_
+                    ->CreateProduct({"GRANOLA-500G", "Granola", "pcs", {{"PACK-1", 3.0}}, {}},
+                                    Ctx("CreateProduct"), nullptr)
+                    .ok());
+  }
+  PlanningStore* store() { return store_; }
+  Backend backend_;
+  PlanningStore* store_ = nullptr;
+};
+
+TYPED_TEST_SUITE_P(PlanningStoreConformanceTest);
+
+TYPED_TEST_P(PlanningStoreConformanceTest, PlantModelRoundTrips) {
+  absl::StatusOr<std::optional<ShiftPattern>> pattern = this->store()->FindShiftPattern("3X8");
+  ASSERT_TRUE(pattern.ok() && pattern->has_value());
+  EXPECT_EQ((*pattern)->shifts.size(), 3u);
+  EXPECT_EQ((*pattern)->shifts[2].end_minute, 360);
+  EXPECT_EQ((*pattern)->shifts[0].breaks[0].start_minute, 600);
+  EXPECT_EQ((*pattern)->anchor_date, absl::CivilDay(2026, 3, 2));
+  EXPECT_EQ((*pattern)->rotation[0].crew_id, "CREW-A");
+  absl::StatusOr<std::optional<Product>> product = this->store()->FindProduct("GRANOLA-500G");
+  ASSERT_TRUE(product.ok() && product->has_value());
+  EXPECT_DOUBLE_EQ((*product)->cycle_times[0].ideal_cycle_seconds, 3.0);
+  absl::StatusOr<std::vector<Line>> lines = this->store()->ListLines("PACKAGING");
+  ASSERT_TRUE(lines.ok());
+  ASSERT_EQ(lines->size(), 1u);
+  EXPECT_EQ((*lines)[0].nominal_rate_per_hour, 1200);
+  EXPECT_TRUE(this->store()->ListLines("OTHER")->empty());
+}
+
+TYPED_TEST_P(PlanningStoreConformanceTest, TakenIdsAndUnknownReferences) {
+  EXPECT_EQ(this->store()
+                ->CreateCrew({"CREW-A", "again", "X"}, Ctx("CreateCrew"), nullptr)
+                .status()
+                .code(),
+            absl::StatusCode::kAlreadyExists);
+  absl::Status unknown =
+      this->store()
+          ->CreateLine({"PACK-2", "Packaging 2", "PLANT-1", "PACKAGING", 10, "NOPE"},
+                       Ctx("CreateLine"), nullptr)
+          .status();
+  EXPECT_EQ(unknown.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_FALSE(this->store()->FindLine("PACK-2")->has_value());
+  MaintenanceWindow window{0, "NOPE", kT0, kT0 + absl::Hours(1), "CIP"};
+  EXPECT_EQ(this->store()
+                ->CreateMaintenanceWindow(window, Ctx("CreateMaintenanceWindow"), nullptr)
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TYPED_TEST_P(PlanningStoreConformanceTest, HolidaysAndMaintenanceByRange) {
+  ASSERT_TRUE(this->store()
+                  ->CreateHoliday({absl::CivilDay(2026, 12, 25), "Christmas"}, Ctx("CreateHoliday"),
+                                  nullptr)
+                  .ok());
+  EXPECT_EQ(
+      this->store()
+          ->CreateHoliday({absl::CivilDay(2026, 12, 25), "Again"}, Ctx("CreateHoliday"), nullptr)
+          .status()
+          .code(),
+      absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(this->store()
+                ->ListHolidays(absl::CivilDay(2026, 12, 24), absl::CivilDay(2026, 12, 26))
+                ->size(),
+            1u);
+  EXPECT_TRUE(this->store()
+                  ->ListHolidays(absl::CivilDay(2026, 12, 26), absl::CivilDay(2026, 12, 31))
+                  ->empty());
+  MaintenanceWindow window{0, "PACK-1", kT0, kT0 + absl::Hours(2), "CIP cleaning"};
+  absl::StatusOr<Replayable<MaintenanceWindow>> created =
+      this->store()->CreateMaintenanceWindow(window, Ctx("CreateMaintenanceWindow"), nullptr);
+  ASSERT_TRUE(created.ok()) << created.status();
+  EXPECT_GT(created->value->id, 0);
+  // Overlap, not containment: a range touching only its end sees nothing.
+  EXPECT_EQ(this->store()
+                ->ListMaintenanceWindows("PACK-1", kT0 + absl::Hours(1), kT0 + absl::Hours(5))
+                ->size(),
+            1u);
+  EXPECT_TRUE(this->store()
+                  ->ListMaintenanceWindows("PACK-1", kT0 + absl::Hours(2), kT0 + absl::Hours(5))
+                  ->empty());
+}
+
+TYPED_TEST_P(PlanningStoreConformanceTest, PlansMutateWithRevisionsAndEvents) {
+  absl::StatusOr<Replayable<Plan>> created = this->store()->CreatePlan(
+      DraftPlan("2026-03-10/A", 100), Ctx("CreateProductionPlan"), nullptr);
+  ASSERT_TRUE(created.ok()) << created.status();
+  const int64_t id = created->value->id;
+  EXPECT_EQ(this->store()
+                ->CreatePlan(DraftPlan("2026-03-10/A", 5), Ctx("CreateProductionPlan"), nullptr)
+                .status()
+                .code(),
+            absl::StatusCode::kAlreadyExists);
+  auto publish = [](const Plan& current) {
+    return Move(current, PlanTransition::kPublish, "spiffe://test/user/planner", kT0);
+  };
+  auto event = [](const PlanChange& change) {
+    return runtime::OutboxEvent{"7c9e6679-7425-40de-944b-e07fc1f90ae7", "test",
+                                change.after.shift_id};
+  };
+  absl::StatusOr<Replayable<Plan>> published =
+      this->store()->MutatePlan(id, Ctx("PublishProductionPlan"), publish, event, nullptr);
+  ASSERT_TRUE(published.ok()) << published.status();
+  EXPECT_EQ(published->value->status, PlanStatus::kPublished);
+  // A rule's error aborts the change: nothing written, no event.
+  EXPECT_EQ(this->store()
+                ->MutatePlan(id, Ctx("PublishProductionPlan"), publish, event, nullptr)
+                .status()
+                .code(),
+            absl::StatusCode::kFailedPrecondition);
+  absl::StatusOr<Plan> read = this->store()->GetPlan(id);
+  ASSERT_TRUE(read.ok());
+  EXPECT_EQ(read->version, 2);
+  EXPECT_EQ(read->revision, 1);
+  EXPECT_EQ(read->items, (std::vector<PlanItem>{{"GRANOLA-500G", 100, 1}}));
+  EXPECT_EQ(read->shift_date, absl::CivilDay(2026, 3, 10));
+  absl::StatusOr<std::vector<PlanRevision>> revisions = this->store()->ListRevisions(id);
+  ASSERT_TRUE(revisions.ok());
+  ASSERT_EQ(revisions->size(), 1u);
+  EXPECT_EQ((*revisions)[0].reason, "published");
+  EXPECT_EQ(this->backend_.Events().size(), 1u);
+  EXPECT_EQ(this->store()->GetPlan(id + 1000).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(this->store()->ListRevisions(id + 1000).status().code(), absl::StatusCode::kNotFound);
+}
+
+TYPED_TEST_P(PlanningStoreConformanceTest, RecordsAreIdempotentByRequestId) {
+  OutputRecord output;
+  output.line_id = "PACK-1";
+  output.shift_id = "2026-03-10/A";
+  output.shift_date = absl::CivilDay(2026, 3, 10);
+  output.product_id = "GRANOLA-500G";
+  output.packaged = 500;
+  output.scrapped = 20;
+  output.scrap_reason = "SHELL-WASTE";
+  output.recorded_by = "spiffe://test/user/op";
+  output.record_time = kT0;
+  ResponseEncoder<OutputRecord> encode = [](const OutputRecord& o) { return absl::StrCat(o.id); };
+  absl::StatusOr<Replayable<OutputRecord>> first =
+      this->store()->RecordOutput(output, Ctx("RecordOutput", "r1"), nullptr, encode);
+  ASSERT_TRUE(first.ok()) << first.status();
+  absl::StatusOr<Replayable<OutputRecord>> retry =
+      this->store()->RecordOutput(output, Ctx("RecordOutput", "r1"), nullptr, encode);
+  ASSERT_TRUE(retry.ok());
+  ASSERT_TRUE(retry->recorded_response.has_value());
+  EXPECT_EQ(*retry->recorded_response, absl::StrCat(first->value->id));
+  EXPECT_EQ(this->store()
+                ->RecordOutput(output, Ctx("RecordOutput", "r1", "other"), nullptr, encode)
+                .status()
+                .code(),
+            absl::StatusCode::kAlreadyExists);
+  DowntimeEntry stop;
+  stop.line_id = "PACK-1";
+  stop.shift_id = "2026-03-10/A";
+  stop.shift_date = absl::CivilDay(2026, 3, 10);
+  stop.reason_code = "BREAKDOWN";
+  stop.duration_minutes = 30;
+  stop.recorded_by = "spiffe://test/user/op";
+  stop.record_time = kT0;
+  ASSERT_TRUE(
+      this->store()->RecordDowntime(stop, Ctx("RecordDowntime", "d1"), nullptr, nullptr).ok());
+  absl::StatusOr<ActualsFacts> facts =
+      this->store()->ActualsOf("PACK-1", absl::CivilDay(2026, 3, 10), absl::CivilDay(2026, 3, 10));
+  ASSERT_TRUE(facts.ok());
+  ASSERT_EQ(facts->outputs.size(), 1u);
+  EXPECT_EQ(facts->outputs[0].scrapped, 20);
+  EXPECT_EQ(facts->outputs[0].scrap_reason, "SHELL-WASTE");
+  EXPECT_EQ(facts->outputs[0].record_time, kT0);
+  ASSERT_EQ(facts->downtimes.size(), 1u);
+  EXPECT_EQ(facts->downtimes[0].duration_minutes, 30);
+  EXPECT_TRUE(this->store()
+                  ->ActualsOf("PACK-1", absl::CivilDay(2026, 3, 11), absl::CivilDay(2026, 3, 12))
+                  ->outputs.empty());
+}
+
+TYPED_TEST_P(PlanningStoreConformanceTest, ListPlansPagesInShiftOrder) {
+  for (const char* shift : {"2026-03-10/B", "2026-03-10/A", "2026-03-11/A"}) {
+    Plan plan = DraftPlan(shift, 10);
+    plan.shift_start += std::string(shift) == "2026-03-10/B" ? absl::Hours(8) : absl::Hours(0);
+    if (std::string(shift) == "2026-03-11/A") {
+      plan.shift_date = absl::CivilDay(2026, 3, 11);
+      plan.shift_start += absl::Hours(24);
+    }
+    ASSERT_TRUE(this->store()->CreatePlan(plan, Ctx("CreateProductionPlan"), nullptr).ok());
+  }
+  PlanQuery query;
+  query.page_size = 2;
+  absl::StatusOr<PlanPage> page = this->store()->ListPlans(query);
+  ASSERT_TRUE(page.ok()) << page.status();
+  ASSERT_EQ(page->plans.size(), 2u);
+  EXPECT_TRUE(page->more);
+  EXPECT_EQ(page->plans[0].shift_id, "2026-03-10/A");
+  EXPECT_EQ(page->plans[1].shift_id, "2026-03-10/B");
+  query.after = std::make_pair(page->plans[1].shift_start, page->plans[1].id);
+  page = this->store()->ListPlans(query);
+  ASSERT_EQ(page->plans.size(), 1u);
+  EXPECT_FALSE(page->more);
+  EXPECT_EQ(page->plans[0].shift_id, "2026-03-11/A");
+  PlanQuery dated;
+  dated.from_date = absl::CivilDay(2026, 3, 11);
+  EXPECT_EQ(this->store()->ListPlans(dated)->plans.size(), 1u);
+  PlanQuery published;
+  published.statuses = {PlanStatus::kPublished};
+  EXPECT_TRUE(this->store()->ListPlans(published)->plans.empty());
+}
+
+REGISTER_TYPED_TEST_SUITE_P(PlanningStoreConformanceTest, PlantModelRoundTrips,
+                            TakenIdsAndUnknownReferences, HolidaysAndMaintenanceByRange,
+                            PlansMutateWithRevisionsAndEvents, RecordsAreIdempotentByRequestId,
+                            ListPlansPagesInShiftOrder);
+
+}  // namespace plantmesh::planning::testing
