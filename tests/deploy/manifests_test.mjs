@@ -95,10 +95,14 @@ const matches = (selector, labels) => Object.entries(selector ?? {}).every(([k, 
 function serverToml(objects) {
   const config = objects.find((o) => o.kind === "ConfigMap" && o.metadata.name.startsWith("plantmesh-server"));
   assert.ok(config, "ConfigMap plantmesh-server");
+  // Keys of a [section] are the server's `section.key` options (--telemetry.retention-days).
   const keys = {};
+  let section = "";
   for (const line of config.data["server.toml"].split("\n")) {
+    const header = line.match(/^\s*\[([a-z0-9-]+)\]\s*$/);
+    if (header) { section = `${header[1]}.`; continue; }
     const m = line.match(/^\s*([a-z0-9.-]+)\s*=\s*(.*)$/);
-    if (m) keys[m[1]] = m[2].replace(/^"(.*)"$/, "$1");
+    if (m) keys[section + m[1]] = m[2].replace(/^"(.*)"$/, "$1");
   }
   return keys;
 }
