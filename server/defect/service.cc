@@ -16,6 +16,7 @@
 #include "server/runtime/chunked_transfer.h"
 #include "server/runtime/errors.h"
 #include "server/runtime/idempotency.h"
+#include "server/runtime/replay_answer.h"
 #include "server/runtime/watch.h"
 
 namespace plantmesh::defect {
@@ -31,31 +32,8 @@ absl::Status CheckRequestId(const std::string& request_id) {
   return absl::OkStatus();
 }
 
-// Answers a call from the store's Replayable: a retry gets the first call's recorded
-// response as it was; otherwise `fill` writes the result into `response`.
-template <typename T, typename Fill>
-absl::Status Answer(const Replayable<T>& answer, google::protobuf::Message* response, Fill fill) {
-  if (answer.recorded_response) {
-    response->Clear();
-    if (!response->ParseFromString(*answer.recorded_response)) {
-      return absl::InternalError("the recorded response of this request_id cannot be read");
-    }
-    return absl::OkStatus();
-  }
-  if (!answer.value) return absl::InternalError("the store returned no result");
-  fill(*answer.value);
-  return absl::OkStatus();
-}
-
-// The encoder of `Response` for a result of type T, filled by `fill`.
-template <typename Response, typename T, typename Fill>
-ResponseEncoder<T> EncoderOf(Fill fill) {
-  return [fill](const T& value) {
-    Response response;
-    fill(value, &response);
-    return response.SerializeAsString();
-  };
-}
+using runtime::Answer;
+using runtime::EncoderOf;
 
 // What a watcher of `zone` (empty: every zone) gets for one event of the defect
 // stream: false when the change neither was nor is in its zone; a change that moved a

@@ -14,6 +14,7 @@
 #include "server/runtime/errors.h"
 #include "server/runtime/idempotency.h"
 #include "server/runtime/page_token.h"
+#include "server/runtime/replay_answer.h"
 
 namespace plantmesh::planning {
 namespace {
@@ -21,31 +22,8 @@ namespace {
 constexpr absl::Duration kMaxPlannedTimeRange = absl::Hours(24 * 366);
 constexpr absl::Duration kMaxShiftListRange = absl::Hours(24 * 93);
 
-// Answers a call from the store's Replayable: a retry gets the first call's recorded
-// response as it was; otherwise `fill` writes the result into `response`.
-template <typename T, typename Fill>
-absl::Status Answer(const Replayable<T>& answer, google::protobuf::Message* response, Fill fill) {
-  if (answer.recorded_response) {
-    response->Clear();
-    if (!response->ParseFromString(*answer.recorded_response)) {
-      return absl::InternalError("the recorded response of this request_id cannot be read");
-    }
-    return absl::OkStatus();
-  }
-  if (!answer.value) return absl::InternalError("the store returned no result");
-  fill(*answer.value);
-  return absl::OkStatus();
-}
-
-// The encoder of the whole response, filled from a result of type T by `fill`.
-template <typename Response, typename T, typename Fill>
-ResponseEncoder<T> EncoderOf(Fill fill) {
-  return [fill](const T& value) {
-    Response response;
-    fill(value, &response);
-    return response.SerializeAsString();
-  };
-}
+using runtime::Answer;
+using runtime::EncoderOf;
 
 // Creates with `create(context, encode)` and answers with the created value in `out`.
 template <typename Response, typename T, typename Setter, typename Create>

@@ -12,6 +12,7 @@
 #include "plantmesh/common/status_macros.h"
 #include "server/runtime/errors.h"
 #include "server/runtime/idempotency.h"
+#include "server/runtime/replay_answer.h"
 #include "server/telemetry/convert.h"
 #include "spdlog/spdlog.h"
 
@@ -28,20 +29,7 @@ absl::Status CheckRequestId(const std::string& request_id) {
   return absl::OkStatus();
 }
 
-// A retry gets the first call's recorded response; otherwise `fill` writes the result.
-template <typename T, typename Fill>
-absl::Status Answer(const Replayable<T>& answer, google::protobuf::Message* response, Fill fill) {
-  if (answer.recorded_response) {
-    response->Clear();
-    if (!response->ParseFromString(*answer.recorded_response)) {
-      return absl::InternalError("the recorded response of this request_id cannot be read");
-    }
-    return absl::OkStatus();
-  }
-  if (!answer.value) return absl::InternalError("the store returned no result");
-  fill(*answer.value);
-  return absl::OkStatus();
-}
+using runtime::Answer;
 
 std::optional<absl::Time> TimeOf(bool has, const google::protobuf::Timestamp& t) {
   if (!has) return std::nullopt;
