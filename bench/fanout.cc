@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iterator>
+#include <limits>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -42,7 +43,16 @@ namespace defect_v1 = ::plantmesh::defect::v1;
 
 int64_t NowNanos() { return absl::ToUnixNanos(absl::Now()); }
 
-// One watch stream; keeps (defect id, receipt time) of every REPORTED event it reads.
+// One receipt: the defect reported, when this watcher read it, when it was committed.
+struct Receipt {
+  int64_t id;
+  int64_t at;
+  int64_t committed;
+};
+
+// One watch stream; keeps a Receipt of every REPORTED event it reads (appended to a
+// vector: the client shares the machine's cores with the server, so it does as little
+// per message as it can).
 class Watcher final : public grpc::ClientReadReactor<defect_v1::WatchDefectsResponse> {
  public:
   void Start(defect_v1::DefectService::Stub* stub) {
@@ -56,11 +66,12 @@ class Watcher final : public grpc::ClientReadReactor<defect_v1::WatchDefectsResp
     if (event.change_type() == defect_v1::CHANGE_TYPE_REPORTED) {
       int64_t id = 0;
       if (absl::SimpleAtoi(event.defect().id(), &id)) {
+        const int64_t committed =
+            event.event_time().seconds() * 1000000000 + event.event_time().nanos();
+        const int64_t at = NowNanos();
         absl::MutexLock lock(&mu_);
-        received_.emplace_back(id, NowNanos());
-        commit_nanos_.emplace(
-            id, absl::ToUnixNanos(absl::FromUnixSeconds(event.event_time().seconds())) +
-                    event.event_time().nanos());
+        received_.push_back(Receipt{id, at, committed});
+        last_id_ = std::max(last_id_, id);
       }
     }
     StartRead(&response_);
@@ -79,13 +90,14 @@ class Watcher final : public grpc::ClientReadReactor<defect_v1::WatchDefectsResp
     absl::MutexLock lock(&mu_);
     return received_.size();
   }
-  std::vector<std::pair<int64_t, int64_t>> TakeReceived() {
+  // The newest defect this watcher was told of (ids grow with each report); 0: none.
+  int64_t last_id() {
+    absl::MutexLock lock(&mu_);
+    return last_id_;
+  }
+  std::vector<Receipt> TakeReceived() {
     absl::MutexLock lock(&mu_);
     return std::move(received_);
-  }
-  std::unordered_map<int64_t, int64_t> TakeCommits() {
-    absl::MutexLock lock(&mu_);
-    return std::move(commit_nanos_);
   }
   grpc::Status status() {
     absl::MutexLock lock(&mu_);
@@ -101,8 +113,8 @@ class Watcher final : public grpc::ClientReadReactor<defect_v1::WatchDefectsResp
   defect_v1::WatchDefectsRequest request_;  // empty cursor: from the current end
   defect_v1::WatchDefectsResponse response_;
   absl::Mutex mu_;
-  std::vector<std::pair<int64_t, int64_t>> received_ ABSL_GUARDED_BY(mu_);
-  std::unordered_map<int64_t, int64_t> commit_nanos_ ABSL_GUARDED_BY(mu_);
+  std::vector<Receipt> received_ ABSL_GUARDED_BY(mu_);
+  int64_t last_id_ ABSL_GUARDED_BY(mu_) = 0;
   bool done_ ABSL_GUARDED_BY(mu_) = false;
   grpc::Status status_ ABSL_GUARDED_BY(mu_);
 };
@@ -247,7 +259,26 @@ int Run(const Flags& flags) {
       redis_clients = std::max(redis_clients, RedisClients(flags.redis_host, flags.redis_port));
     }
   }
-  absl::SleepFor(absl::Seconds(2));  // the last changes' way to every watcher
+  // The last changes' way to every watcher: until each was told of the newest defect
+  // and nothing newer came for 200 ms (at most 30 s; a watcher still behind then makes
+  // the run fail below).
+  const absl::Time settle_deadline = absl::Now() + absl::Seconds(30);
+  int64_t newest = -1;
+  absl::Time newest_since = absl::Now();
+  while (absl::Now() < settle_deadline) {
+    int64_t max_id = 0, min_id = std::numeric_limits<int64_t>::max();
+    for (auto& watcher : watchers) {
+      const int64_t id = watcher->last_id();
+      max_id = std::max(max_id, id);
+      min_id = std::min(min_id, id);
+    }
+    if (max_id != newest) {
+      newest = max_id;
+      newest_since = absl::Now();
+    }
+    if (min_id == max_id && absl::Now() - newest_since >= absl::Milliseconds(200)) break;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
   // CPU over the measured window (writing included: the writer's CreateDefect calls
   // cost both sides, about one delivered message in `watchers`).
   const int64_t measured_to = NowNanos();
@@ -268,11 +299,11 @@ int Run(const Flags& flags) {
   int ended_early = 0;
   int64_t delivered = 0;  // messages received in the CPU window
   for (auto& watcher : watchers) {
-    for (auto& [id, nanos] : watcher->TakeCommits()) commits.emplace(id, nanos);
-    for (const auto& [id, at] : watcher->TakeReceived()) {
-      if (at >= measured_from && at <= measured_to) ++delivered;
-      Fan& fan = fans[id];
-      fan.last = std::max(fan.last, at);
+    for (const Receipt& receipt : watcher->TakeReceived()) {
+      if (receipt.at >= measured_from && receipt.at <= measured_to) ++delivered;
+      commits.emplace(receipt.id, receipt.committed);
+      Fan& fan = fans[receipt.id];
+      fan.last = std::max(fan.last, receipt.at);
       ++fan.receipts;
     }
     if (watcher->status().error_code() != grpc::StatusCode::CANCELLED) ++ended_early;
@@ -296,6 +327,8 @@ int Run(const Flags& flags) {
       {"connections", connections},
       {"rate", flags.rate},
       {"changes", changes},
+      // The writer is synchronous: below `rate` when a report takes longer than 1/rate.
+      {"reports_per_second", static_cast<double>(reports) / flags.duration_s},
       {"reports_failed", failed},
       {"changes_not_seen_by_every_watcher", incomplete},
       {"watchers_ended_early", ended_early},
