@@ -3,16 +3,22 @@
 // defects at a fixed rate; for each change, the time from its commit (the event's
 // event_time, same host clock) to its receipt by the LAST watcher. Also samples the
 // server's threads and resident memory (/proc/<pid>/status) and Redis's connected
-// clients while the watchers are connected. Prints a JSON document on stdout.
+// clients while the watchers are connected, and the CPU time the server and this client
+// spent per 1,000 delivered messages (a figure other load on the machine barely moves,
+// unlike the latency). Prints a JSON document on stdout.
 #include <grpcpp/grpcpp.h>
 #include <hiredis/hiredis.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <cstdio>
 #include <fstream>
+#include <iterator>
+#include <limits>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -37,7 +43,16 @@ namespace defect_v1 = ::plantmesh::defect::v1;
 
 int64_t NowNanos() { return absl::ToUnixNanos(absl::Now()); }
 
-// One watch stream; keeps (defect id, receipt time) of every REPORTED event it reads.
+// One receipt: the defect reported, when this watcher read it, when it was committed.
+struct Receipt {
+  int64_t id;
+  int64_t at;
+  int64_t committed;
+};
+
+// One watch stream; keeps a Receipt of every REPORTED event it reads (appended to a
+// vector: the client shares the machine's cores with the server, so it does as little
+// per message as it can).
 class Watcher final : public grpc::ClientReadReactor<defect_v1::WatchDefectsResponse> {
  public:
   void Start(defect_v1::DefectService::Stub* stub) {
@@ -51,11 +66,12 @@ class Watcher final : public grpc::ClientReadReactor<defect_v1::WatchDefectsResp
     if (event.change_type() == defect_v1::CHANGE_TYPE_REPORTED) {
       int64_t id = 0;
       if (absl::SimpleAtoi(event.defect().id(), &id)) {
+        const int64_t committed =
+            event.event_time().seconds() * 1000000000 + event.event_time().nanos();
+        const int64_t at = NowNanos();
         absl::MutexLock lock(&mu_);
-        received_.emplace_back(id, NowNanos());
-        commit_nanos_.emplace(
-            id, absl::ToUnixNanos(absl::FromUnixSeconds(event.event_time().seconds())) +
-                    event.event_time().nanos());
+        received_.push_back(Receipt{id, at, committed});
+        last_id_ = std::max(last_id_, id);
       }
     }
     StartRead(&response_);
@@ -74,13 +90,14 @@ class Watcher final : public grpc::ClientReadReactor<defect_v1::WatchDefectsResp
     absl::MutexLock lock(&mu_);
     return received_.size();
   }
-  std::vector<std::pair<int64_t, int64_t>> TakeReceived() {
+  // The newest defect this watcher was told of (ids grow with each report); 0: none.
+  int64_t last_id() {
+    absl::MutexLock lock(&mu_);
+    return last_id_;
+  }
+  std::vector<Receipt> TakeReceived() {
     absl::MutexLock lock(&mu_);
     return std::move(received_);
-  }
-  std::unordered_map<int64_t, int64_t> TakeCommits() {
-    absl::MutexLock lock(&mu_);
-    return std::move(commit_nanos_);
   }
   grpc::Status status() {
     absl::MutexLock lock(&mu_);
@@ -96,8 +113,8 @@ class Watcher final : public grpc::ClientReadReactor<defect_v1::WatchDefectsResp
   defect_v1::WatchDefectsRequest request_;  // empty cursor: from the current end
   defect_v1::WatchDefectsResponse response_;
   absl::Mutex mu_;
-  std::vector<std::pair<int64_t, int64_t>> received_ ABSL_GUARDED_BY(mu_);
-  std::unordered_map<int64_t, int64_t> commit_nanos_ ABSL_GUARDED_BY(mu_);
+  std::vector<Receipt> received_ ABSL_GUARDED_BY(mu_);
+  int64_t last_id_ ABSL_GUARDED_BY(mu_) = 0;
   bool done_ ABSL_GUARDED_BY(mu_) = false;
   grpc::Status status_ ABSL_GUARDED_BY(mu_);
 };
@@ -117,6 +134,24 @@ ProcessSample SampleProcess(int pid) {
     status.ignore(1 << 12, '\n');
   }
   return sample;
+}
+
+// utime + stime of /proc/<pid>/stat in seconds (every thread of the process); -1 when
+// unreadable.
+double CpuSeconds(int pid) {
+  std::ifstream stat(absl::StrCat("/proc/", pid, "/stat"));
+  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  // Fields after the command name (which may hold spaces), from field 3 (state) on;
+  // utime and stime are fields 14 and 15, in clock ticks.
+  const size_t paren = text.rfind(')');
+  if (paren == std::string::npos) return -1;
+  std::istringstream fields(text.substr(paren + 1));
+  std::string field;
+  for (int i = 3; i < 14 && fields >> field; ++i) {
+  }
+  int64_t utime = 0, stime = 0;
+  if (!(fields >> utime >> stime)) return -1;
+  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
 // Redis's connected_clients (INFO clients), minus this connection; -1 if unreachable.
@@ -199,6 +234,8 @@ int Run(const Flags& flags) {
     return 1;
   }
   const int64_t measured_from = NowNanos();
+  const double server_cpu_from = flags.server_pid > 0 ? CpuSeconds(flags.server_pid) : -1;
+  const double client_cpu_from = CpuSeconds(getpid());
 
   // The writer at a fixed rate (open loop), sampling the server meanwhile.
   ProcessSample peak;
@@ -222,7 +259,33 @@ int Run(const Flags& flags) {
       redis_clients = std::max(redis_clients, RedisClients(flags.redis_host, flags.redis_port));
     }
   }
-  absl::SleepFor(absl::Seconds(2));  // the last changes' way to every watcher
+  // The last changes' way to every watcher: until each was told of the newest defect
+  // and nothing newer came for 200 ms (at most 30 s; a watcher still behind then makes
+  // the run fail below).
+  const absl::Time settle_deadline = absl::Now() + absl::Seconds(30);
+  int64_t newest = -1;
+  absl::Time newest_since = absl::Now();
+  while (absl::Now() < settle_deadline) {
+    int64_t max_id = 0, min_id = std::numeric_limits<int64_t>::max();
+    for (auto& watcher : watchers) {
+      const int64_t id = watcher->last_id();
+      max_id = std::max(max_id, id);
+      min_id = std::min(min_id, id);
+    }
+    if (max_id != newest) {
+      newest = max_id;
+      newest_since = absl::Now();
+    }
+    if (min_id == max_id && absl::Now() - newest_since >= absl::Milliseconds(200)) break;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  // CPU over the measured window (writing included: the writer's CreateDefect calls
+  // cost both sides, about one delivered message in `watchers`).
+  const int64_t measured_to = NowNanos();
+  const double server_cpu = flags.server_pid > 0 && server_cpu_from >= 0
+                                ? CpuSeconds(flags.server_pid) - server_cpu_from
+                                : -1;
+  const double client_cpu = CpuSeconds(getpid()) - client_cpu_from;
   for (auto& watcher : watchers) watcher->Cancel();
   for (auto& watcher : watchers) watcher->AwaitDone(absl::Seconds(10));
 
@@ -234,11 +297,13 @@ int Run(const Flags& flags) {
   };
   std::unordered_map<int64_t, Fan> fans;
   int ended_early = 0;
+  int64_t delivered = 0;  // messages received in the CPU window
   for (auto& watcher : watchers) {
-    for (auto& [id, nanos] : watcher->TakeCommits()) commits.emplace(id, nanos);
-    for (const auto& [id, at] : watcher->TakeReceived()) {
-      Fan& fan = fans[id];
-      fan.last = std::max(fan.last, at);
+    for (const Receipt& receipt : watcher->TakeReceived()) {
+      if (receipt.at >= measured_from && receipt.at <= measured_to) ++delivered;
+      commits.emplace(receipt.id, receipt.committed);
+      Fan& fan = fans[receipt.id];
+      fan.last = std::max(fan.last, receipt.at);
       ++fan.receipts;
     }
     if (watcher->status().error_code() != grpc::StatusCode::CANCELLED) ++ended_early;
@@ -253,12 +318,17 @@ int Run(const Flags& flags) {
     last_receipt.Record(fan.last - committed);
   }
   auto ms = [](int64_t nanos) { return static_cast<double>(nanos) / 1e6; };
+  auto per_1000 = [delivered](double cpu_s) {
+    return cpu_s >= 0 && delivered > 0 ? cpu_s * 1000.0 / static_cast<double>(delivered) : -1.0;
+  };
   nlohmann::json result = {
       {"scenario", "fanout"},
       {"watchers", flags.watchers},
       {"connections", connections},
       {"rate", flags.rate},
       {"changes", changes},
+      // The writer is synchronous: below `rate` when a report takes longer than 1/rate.
+      {"reports_per_second", static_cast<double>(reports) / flags.duration_s},
       {"reports_failed", failed},
       {"changes_not_seen_by_every_watcher", incomplete},
       {"watchers_ended_early", ended_early},
@@ -268,6 +338,12 @@ int Run(const Flags& flags) {
       {"server_threads", peak.threads},
       {"server_rss_mib", static_cast<double>(peak.rss_kib) / 1024.0},
       {"redis_connections", redis_clients},
+      {"messages_delivered", delivered},
+      {"cpu_window_s", static_cast<double>(measured_to - measured_from) / 1e9},
+      {"server_cpu_s", server_cpu},
+      {"client_cpu_s", client_cpu},
+      {"server_cpu_s_per_1000_messages", per_1000(server_cpu)},
+      {"client_cpu_s_per_1000_messages", per_1000(client_cpu)},
   };
   std::printf("%s\n", result.dump(2).c_str());
   return failed == 0 && incomplete == 0 && ended_early == 0 ? 0 : 3;

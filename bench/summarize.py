@@ -255,6 +255,12 @@ def report(args):
         row(name, "Redis conns", fanout["redis_connections"], None, "<= 4",
             0 <= fanout["redis_connections"] <= 4)
         row(name, "RSS MiB", fanout["server_rss_mib"], None, "<= 300", fanout["server_rss_mib"] <= 300)
+        # Load-independent beside the p99: CPU-seconds per 1,000 delivered messages.
+        if "server_cpu_s_per_1000_messages" in fanout:
+            row(name, "server CPU s/1k msgs", fanout["server_cpu_s_per_1000_messages"], None, "-",
+                None, note=f"{fanout['messages_delivered']} messages")
+            row(name, "client CPU s/1k msgs", fanout["client_cpu_s_per_1000_messages"], None, "-",
+                None, note="plantmesh-fanout itself (writer included)")
         chosen_fanout = fanout
     else:
         chosen_fanout = None
@@ -298,7 +304,9 @@ def report(args):
     lines = []
     for r in rows:
         lines.append((
-            r["scenario"], r["unit"], f"{r['ours']:.2f}" if r["unit"].endswith("ms") else f"{r['ours']:.0f}",
+            r["scenario"], r["unit"],
+            f"{r['ours']:.4f}" if "CPU" in r["unit"] else
+            (f"{r['ours']:.2f}" if r["unit"].endswith("ms") else f"{r['ours']:.0f}"),
             "-" if r["baseline"] is None else
             (f"{r['baseline']:.2f}" if r["unit"].endswith("ms") else f"{r['baseline']:.0f}"),
             "-" if r["ratio"] is None or math.isnan(r["ratio"]) else f"{r['ratio']:.2f}",

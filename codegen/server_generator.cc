@@ -34,17 +34,19 @@ Vars MethodVars(const ServiceDescriptor* service, const MethodDescriptor* method
 
 // The callback-API entry point: return type and parameters after
 // `::grpc::CallbackServerContext* context`. Requests arrive as bytes, decoded and checked
-// by the runtime (DecodeRequest); responses are written typed.
+// by the runtime (DecodeRequest); a unary or client-streaming call's one response is
+// written typed, stream responses as bytes (serialized by the runtime, once for every
+// stream when a source's messages are shared: streams.h, SharedMessageSource).
 std::string EntryReturnType(const MethodDescriptor* method) {
   switch (KindOf(method)) {
     case StreamKind::kUnary:
       return "::grpc::ServerUnaryReactor*";
     case StreamKind::kServerStreaming:
-      return "::grpc::ServerWriteReactor<$Response$>*";
+      return "::grpc::ServerWriteReactor<::grpc::ByteBuffer>*";
     case StreamKind::kClientStreaming:
       return "::grpc::ServerReadReactor<::grpc::ByteBuffer>*";
     case StreamKind::kBidi:
-      return "::grpc::ServerBidiReactor<::grpc::ByteBuffer, $Response$>*";
+      return "::grpc::ServerBidiReactor<::grpc::ByteBuffer, ::grpc::ByteBuffer>*";
   }
   return "";
 }
@@ -64,7 +66,8 @@ std::string EntryParameters(const MethodDescriptor* method) {
 }
 
 // gRPC's callback method handler (grpc::internal, as gRPC's own generated code uses)
-// with the request type as bytes, and the arguments it passes on to the entry point.
+// with the request type (and a stream's responses) as bytes, and the arguments it passes
+// on to the entry point.
 std::string CallbackHandler(const MethodDescriptor* method) {
   switch (KindOf(method)) {
     case StreamKind::kUnary:
@@ -75,7 +78,7 @@ std::string CallbackHandler(const MethodDescriptor* method) {
              "          })";
     case StreamKind::kServerStreaming:
       return "::grpc::internal::CallbackServerStreamingHandler<::grpc::ByteBuffer, "
-             "$Response$>(\n"
+             "::grpc::ByteBuffer>(\n"
              "          [this](::grpc::CallbackServerContext* context,\n"
              "                 const ::grpc::ByteBuffer* request_bytes) {\n"
              "            return Serve$Method$(context, request_bytes);\n"
@@ -87,7 +90,7 @@ std::string CallbackHandler(const MethodDescriptor* method) {
              "            return Serve$Method$(context, response);\n"
              "          })";
     case StreamKind::kBidi:
-      return "::grpc::internal::CallbackBidiHandler<::grpc::ByteBuffer, $Response$>(\n"
+      return "::grpc::internal::CallbackBidiHandler<::grpc::ByteBuffer, ::grpc::ByteBuffer>(\n"
              "          [this](::grpc::CallbackServerContext* context) {\n"
              "            return Serve$Method$(context);\n"
              "          })";

@@ -35,31 +35,41 @@ absl::Status CheckRequestId(const std::string& request_id) {
 using runtime::Answer;
 using runtime::EncoderOf;
 
-// What a watcher of `zone` (empty: every zone) gets for one event of the defect
-// stream: false when the change neither was nor is in its zone; a change that moved a
-// defect into or out of it is sent with filter_change saying which.
-absl::StatusOr<bool> WatchResponseOf(const runtime::StreamEvent& entry, const std::string& zone,
-                                     v1::WatchDefectsResponse* response) {
-  // Parsed once for all watchers; a watcher outside the zone copies nothing.
+// The event parsed once for all watchers (null when it is not a DefectEvent).
+absl::StatusOr<const v1::DefectEvent*> DecodedEvent(const runtime::StreamEvent& entry) {
   const v1::DefectEvent* decoded = entry.Decoded<v1::DefectEvent>();
   if (decoded == nullptr) {
     return absl::DataLossError(absl::StrCat("event at cursor ", entry.cursor,
                                             " is not a plantmesh.defect.v1.DefectEvent"));
   }
-  if (!zone.empty()) {
-    // previous_zone is set only when the change moved the defect between zones.
-    const bool now_in = decoded->defect().zone() == zone;
-    const bool was_in =
-        decoded->previous_zone().empty() ? now_in : decoded->previous_zone() == zone;
-    if (!now_in && !was_in) return false;
-    if (now_in != was_in) {
-      response->set_filter_change(now_in ? v1::FILTER_CHANGE_ENTERED : v1::FILTER_CHANGE_LEFT);
-    }
-  }
+  return decoded;
+}
+
+// Which response a watcher of `zone` (empty: every zone) gets for one event of the
+// defect stream: its filter_change as the variant, or kSkipEvent when the change neither
+// was nor is in its zone; a change that moved a defect into or out of it is sent with
+// filter_change saying which.
+absl::StatusOr<int> WatchVariantOf(const runtime::StreamEvent& entry, const std::string& zone) {
+  PM_ASSIGN_OR_RETURN(const v1::DefectEvent* decoded, DecodedEvent(entry));
+  if (zone.empty()) return v1::FILTER_CHANGE_UNSPECIFIED;
+  // previous_zone is set only when the change moved the defect between zones.
+  const bool now_in = decoded->defect().zone() == zone;
+  const bool was_in = decoded->previous_zone().empty() ? now_in : decoded->previous_zone() == zone;
+  if (!now_in && !was_in) return runtime::kSkipEvent;
+  if (now_in == was_in) return v1::FILTER_CHANGE_UNSPECIFIED;
+  return now_in ? v1::FILTER_CHANGE_ENTERED : v1::FILTER_CHANGE_LEFT;
+}
+
+// One variant (its filter_change) of the response to an event: built and serialized once
+// for every watcher that selects it.
+absl::Status BuildWatchResponse(const runtime::StreamEvent& entry, int filter_change,
+                                v1::WatchDefectsResponse* response) {
+  PM_ASSIGN_OR_RETURN(const v1::DefectEvent* decoded, DecodedEvent(entry));
   v1::DefectEvent* event = response->mutable_event();
   *event = *decoded;
   event->set_cursor(entry.cursor);
-  return true;
+  response->set_filter_change(static_cast<v1::FilterChange>(filter_change));
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -281,12 +291,13 @@ absl::Status DefectServiceImpl::HandleGetDefectHistory(runtime::CallContext& cal
 absl::StatusOr<std::unique_ptr<DefectServiceImpl::WatchDefectsSource>>
 DefectServiceImpl::HandleWatchDefects(runtime::CallContext& call,
                                       const v1::WatchDefectsRequest& request) {
-  return runtime::OpenWatch<v1::WatchDefectsResponse>(
-      deps_.events, kEventStreamKey, request.cursor(),
-      [zone = request.zone()](const runtime::StreamEvent& entry,
-                              v1::WatchDefectsResponse* response) {
-        return WatchResponseOf(entry, zone, response);
-      });
+  runtime::SharedWatchResponses<v1::WatchDefectsResponse> responses;
+  responses.select = [zone = request.zone()](const runtime::StreamEvent& entry) {
+    return WatchVariantOf(entry, zone);
+  };
+  responses.build = &BuildWatchResponse;
+  return runtime::OpenSharedWatch<v1::WatchDefectsResponse>(deps_.events, kEventStreamKey,
+                                                            request.cursor(), std::move(responses));
 }
 
 // The upload's state between messages: its metadata, then the bytes so far

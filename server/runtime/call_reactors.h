@@ -17,9 +17,17 @@
 // handler never sees it, and the rest of a client stream is not read.
 //
 // Streams keep one read and one write outstanding. A server stream pulls from its
-// StreamSource while fewer than kStreamBuffer messages are queued; a client stream reads
-// its next message when the StreamSink has taken the previous one. A stream that waits
-// (for its client, or a source that said kPending) holds no thread.
+// StreamSource while fewer than kStreamBuffer messages are queued (kSharedStreamBuffer
+// for a SharedMessageSource), then writes the first; a client stream reads its next
+// message when the StreamSink has taken the previous one. A stream that waits (for its
+// client, or a source that said kPending) holds no thread.
+//
+// Responses are written as bytes (the generated bases register them so): a typed message
+// is serialized on the executor when the source returns it; a SharedMessageSource's
+// bytes, serialized once for every stream that sends them, are written as they are. A
+// message with more queued behind it is written with gRPC's buffer hint (the transport
+// may hold its bytes until a later write: fewer frames, TLS records and syscalls); the
+// last one queued never is, so nothing is held back.
 //
 // Drain (shutdown.h): when draining begins, each stream's source hears OnDrain (long-
 // lived sources end themselves with UNAVAILABLE and a resume cursor; finite ones carry
@@ -29,6 +37,7 @@
 // response); past the window gRPC's Server::Shutdown deadline cancels them.
 #pragma once
 
+#include <grpcpp/impl/codegen/proto_utils.h>
 #include <grpcpp/server_context.h>
 #include <grpcpp/support/byte_buffer.h>
 #include <grpcpp/support/server_callback.h>
@@ -44,6 +53,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "plantmesh/common/status_macros.h"
 #include "server/runtime/call_context.h"
 #include "server/runtime/call_policy.h"
@@ -137,7 +147,7 @@ class ReactorOf;
 
 template <class Impl, class Request, class Response>
 class ReactorOf<Impl, StreamShape::kServer, Request, Response>
-    : public grpc::ServerWriteReactor<Response> {
+    : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
   void OnWriteDone(bool ok) override { static_cast<Impl*>(this)->WriteDone(ok); }
 };
@@ -151,10 +161,17 @@ class ReactorOf<Impl, StreamShape::kClient, Request, Response>
 
 template <class Impl, class Request, class Response>
 class ReactorOf<Impl, StreamShape::kBidi, Request, Response>
-    : public grpc::ServerBidiReactor<grpc::ByteBuffer, Response> {
+    : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
   void OnReadDone(bool ok) override { static_cast<Impl*>(this)->ReadDone(ok); }
   void OnWriteDone(bool ok) override { static_cast<Impl*>(this)->WriteDone(ok); }
+};
+
+// A message queued for writing: serialized for this stream, or shared with others.
+struct Outgoing {
+  grpc::ByteBuffer own;
+  std::shared_ptr<const grpc::ByteBuffer> shared;
+  const grpc::ByteBuffer* bytes() const { return shared != nullptr ? shared.get() : &own; }
 };
 
 // What a stream handler returned.
@@ -241,26 +258,29 @@ class StreamCall final
   void WriteDone(bool ok) {
     TsanAcquire(TsanSendsOf(c_call_));  // the StartWrite (its message serialized)
     if constexpr (kWrites) {
-      const Response* next = nullptr;
+      const Outgoing* next = nullptr;
+      bool more_follow = false;
       bool schedule = false;
       FinishOps ops;
       {
         std::lock_guard<std::mutex> lock(mu_);
         write_outstanding_ = false;
+        wrote_once_ = true;
         queue_.pop_front();
         if (!ok) {
           call_.EndByServer();
           RequestFinishLocked(absl::CancelledError("the client left before the stream ended"));
         } else if (!finish_requested_ && !queue_.empty()) {
           write_outstanding_ = true;
-          next = &queue_.front();
+          next = &queue_.front();  // deque: stays put while the strand appends
+          more_follow = MoreFollowLocked();
         } else if (!finish_requested_ && source_ended_) {
           RequestFinishLocked(end_status_);
         }
         schedule = MaybeScheduleLocked();
         ops = TakeFinishLocked();
       }
-      if (next != nullptr) this->StartWrite(next);
+      if (next != nullptr) StartWriteOf(*next, more_follow);
       if (schedule) ScheduleStrand();
       Execute(ops);
     }
@@ -392,7 +412,7 @@ class StreamCall final
     }
     if constexpr (kWrites) {
       if (source_ != nullptr && !source_ended_ &&
-          ((!source_pending_ && queue_.size() < kStreamBuffer) || end_check_)) {
+          ((!source_pending_ && queue_.size() < queue_capacity_) || end_check_)) {
         return true;
       }
     }
@@ -445,6 +465,40 @@ class StreamCall final
     return nullptr;
   }
 
+  // The next message from the source (not under mu_): shared bytes, or a typed message
+  // serialized here, on the executor.
+  Pull PullMessage(Outgoing* out, absl::Status* end) {
+    if (shared_source_ != nullptr) return shared_source_->NextShared(&out->shared, end);
+    Response message;
+    const Pull pulled = source_->Next(&message, end);
+    if (pulled != Pull::kMessage) return pulled;
+    bool own_buffer = false;
+    grpc::Status serialized =
+        grpc::SerializationTraits<Response>::Serialize(message, &out->own, &own_buffer);
+    if (!serialized.ok()) {
+      *end = absl::InternalError(absl::StrCat("the stream's message could not be serialized: ",
+                                              serialized.error_message()));
+      return Pull::kEnd;
+    }
+    return Pull::kMessage;
+  }
+
+  // Whether the message about to be written (queue_.front()) gets the buffer hint, which
+  // lets gRPC hold its bytes until a later write without it: only when another queued
+  // message follows (written next, after this one's WriteDone), and never on the first
+  // write, which carries the initial metadata: gRPC then holds the metadata too and
+  // completes the write only once it is sent, so WriteDone would wait for a flush that
+  // nothing makes.
+  bool MoreFollowLocked() const { return wrote_once_ && queue_.size() > 1; }
+
+  void StartWriteOf(const Outgoing& message, bool more_follow) {
+    if (more_follow) {
+      this->StartWrite(message.bytes(), grpc::WriteOptions().set_buffer_hint());
+    } else {
+      this->StartWrite(message.bytes());
+    }
+  }
+
   // The message just read, decoded and checked, to the sink or stream. A refused
   // message ends the call with its INVALID_ARGUMENT; the handler never sees it.
   absl::Status Consume() {
@@ -479,6 +533,10 @@ class StreamCall final
           }
           opened_ = true;
           source_ = source;
+          if constexpr (kWrites) {
+            shared_source_ = dynamic_cast<SharedMessageSource*>(source);
+            queue_capacity_ = shared_source_ != nullptr ? kSharedStreamBuffer : kStreamBuffer;
+          }
           if (source_ != nullptr && drain_started_ && !drain_delivered_) {
             drain_delivered_ = true;
             lock.unlock();
@@ -531,21 +589,25 @@ class StreamCall final
           }
         }
         if constexpr (kWrites) {
-          if (!source_ended_ && !source_pending_ && queue_.size() < kStreamBuffer) {
-            Response message;
+          if (!source_ended_ && !source_pending_ && queue_.size() < queue_capacity_) {
+            Outgoing message;
             absl::Status end;
             const uint64_t wakes_before = wakes_;
             end_check_ = false;  // Next sees whatever the Wakes so far were about
             lock.unlock();
-            const Pull pulled = source_->Next(&message, &end);
+            const Pull pulled = PullMessage(&message, &end);
             lock.lock();
             if (pulled == Pull::kMessage) {
               queue_.push_back(std::move(message));
-              if (!write_outstanding_ && !finish_requested_) {
+              // A typed source's next message may take a while (a download's next chunk
+              // read from the database): write this one now. A shared source's are at
+              // hand: take them all first and write them in one go, below.
+              if (shared_source_ == nullptr && !write_outstanding_ && !finish_requested_) {
                 write_outstanding_ = true;
-                const Response* next = &queue_.front();
+                const Outgoing* next = &queue_.front();
+                const bool more_follow = MoreFollowLocked();
                 lock.unlock();
-                this->StartWrite(next);
+                StartWriteOf(*next, more_follow);
                 lock.lock();
               }
             } else if (pulled == Pull::kPending) {
@@ -560,7 +622,7 @@ class StreamCall final
           }
           if (!source_ended_ && end_check_) {
             end_check_ = false;
-            if (queue_.size() >= kStreamBuffer) {  // else Next runs next time round
+            if (queue_.size() >= queue_capacity_) {  // else Next runs next time round
               absl::Status end;
               lock.unlock();
               const bool ends = source_->EndWithoutRoom(&end);
@@ -571,6 +633,17 @@ class StreamCall final
                 if (queue_.empty() && !write_outstanding_) RequestFinishLocked(end_status_);
               }
             }
+            continue;
+          }
+          // The source has nothing more now, or the queue is full: write the first queued
+          // message, with the buffer hint when more follow it.
+          if (!write_outstanding_ && !queue_.empty() && !finish_requested_) {
+            write_outstanding_ = true;
+            const Outgoing* next = &queue_.front();
+            const bool more_follow = MoreFollowLocked();
+            lock.unlock();
+            StartWriteOf(*next, more_follow);
+            lock.lock();
             continue;
           }
         }
@@ -623,7 +696,10 @@ class StreamCall final
   bool reads_done_ = false;
   bool reads_done_delivered_ = false;
   // Writes: queue_.front() is being written when write_outstanding_.
-  std::deque<Response> queue_;
+  SharedMessageSource* shared_source_ = nullptr;  // source_, when it is one
+  size_t queue_capacity_ = kStreamBuffer;
+  std::deque<Outgoing> queue_;
+  bool wrote_once_ = false;  // a WriteDone came (the initial metadata went with the first)
   bool write_outstanding_ = false;
   bool source_pending_ = false;
   uint64_t wakes_ = 0;      // Wake calls so far
@@ -639,10 +715,10 @@ class StreamCall final
 // request decoded from `request_bytes` (valid until the call ends); an error ends the
 // call at once.
 template <class Request, class Response, class Handler>
-grpc::ServerWriteReactor<Response>* StartServerStream(grpc::CallbackServerContext* context,
-                                                      const MethodBinding& binding,
-                                                      const grpc::ByteBuffer* request_bytes,
-                                                      Handler handler) {
+grpc::ServerWriteReactor<grpc::ByteBuffer>* StartServerStream(grpc::CallbackServerContext* context,
+                                                              const MethodBinding& binding,
+                                                              const grpc::ByteBuffer* request_bytes,
+                                                              Handler handler) {
   using Call = internal::StreamCall<internal::StreamShape::kServer, Request, Response>;
   return new Call(
       context, binding, request_bytes, nullptr,
@@ -677,7 +753,7 @@ grpc::ServerReadReactor<grpc::ByteBuffer>* StartClientStream(grpc::CallbackServe
 // Bidirectional stream: `handler(CallContext&) ->
 // absl::StatusOr<std::unique_ptr<BidiStream<Request, Response>>>`.
 template <class Request, class Response, class Handler>
-grpc::ServerBidiReactor<grpc::ByteBuffer, Response>* StartBidiStream(
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* StartBidiStream(
     grpc::CallbackServerContext* context, const MethodBinding& binding, Handler handler) {
   using Call = internal::StreamCall<internal::StreamShape::kBidi, Request, Response>;
   return new Call(

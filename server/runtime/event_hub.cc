@@ -132,6 +132,10 @@ absl::Duration NextBackoff(absl::Duration current, const EventHubOptions& option
 
 class CatchUpQueue;
 
+// A subscriber's notification, shared: handing it out per event (to a thousand
+// subscribers) copies a pointer, not the function and what it holds.
+using Notify = std::shared_ptr<const std::function<void()>>;
+
 struct Subscription::State {
   enum class End { kNone, kError, kTooSlow, kStopped, kCancelled };
 
@@ -158,7 +162,7 @@ struct Subscription::State {
   EventPtr last_taken ABSL_GUARDED_BY(mu);  // the last event Poll took, if any
   // Repeats within the backlog; the reader already dropped those of the live feed.
   std::unique_ptr<RecentIds> backlog_ids ABSL_GUARDED_BY(mu);
-  std::function<void()> notify ABSL_GUARDED_BY(mu);
+  Notify notify ABSL_GUARDED_BY(mu);
   bool armed ABSL_GUARDED_BY(mu) = false;
 
   bool HasEvents() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
@@ -171,7 +175,7 @@ struct Subscription::State {
   }
 
   // The notification to run (outside the lock) when the consumer waits for one.
-  std::function<void()> TakeNotify() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+  Notify TakeNotify() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     if (!armed || !notify || !Ready()) return nullptr;
     armed = false;
     return notify;
@@ -179,13 +183,13 @@ struct Subscription::State {
 
   // The notification of the end: run whether or not the consumer waits, so that one
   // that is not polling (its own client is slow) can end at once (TakeEnd).
-  std::function<void()> TakeEndNotify() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+  Notify TakeEndNotify() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     armed = false;
     return notify;
   }
 
   // Ends with an error before (or instead of) anything still queued.
-  std::function<void()> Fail(absl::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+  Notify Fail(absl::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     if (Ended()) return nullptr;
     backlog.clear();
     live.clear();
@@ -195,15 +199,14 @@ struct Subscription::State {
   }
 
   // Ends after what is queued (too slow, hub stopping): the consumer still takes it.
-  std::function<void()> Finish(End why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+  Notify Finish(End why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     if (Ended()) return nullptr;
     end = why;
     return TakeEndNotify();
   }
 
   // A live event from the reader.
-  std::function<void()> PushLive(const EventPtr& event, const StreamId& id)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+  Notify PushLive(const EventPtr& event, const StreamId& id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     if (Ended()) return nullptr;
     if (skip && !(skip_through < id)) return nullptr;
     if (live.size() >= capacity) return Finish(End::kTooSlow);
@@ -227,6 +230,16 @@ struct Subscription::State {
     }
   }
 };
+
+std::shared_ptr<const void> StreamEvent::Derived(
+    uintptr_t key, int variant, absl::FunctionRef<std::shared_ptr<const void>()> make) const {
+  absl::MutexLock lock(&derived_mu_);
+  for (const DerivedValue& derived : derived_) {
+    if (derived.key == key && derived.variant == variant) return derived.value;
+  }
+  derived_.push_back(DerivedValue{key, variant, make()});
+  return derived_.back().value;
+}
 
 // ---------------------------------------------------------------------------------------
 // The catch-up thread: checks cursors and pages older events to subscribers.
@@ -282,8 +295,8 @@ class CatchUpQueue {
     }
   }
 
-  static void Run(const std::function<void()>& notify) {
-    if (notify) notify();
+  static void Run(const Notify& notify) {
+    if (notify) (*notify)();
   }
 
   // One step for `state`: check its cursor, or fetch one page. False when Redis failed
@@ -327,7 +340,7 @@ class CatchUpQueue {
     std::vector<EventPtr> events;
     StreamId last = after;
     for (RawStreamEntry& entry : *raw) events.push_back(ToEvent(state->generation, entry, &last));
-    std::function<void()> notify;
+    Notify notify;
     bool again = false;
     {
       absl::MutexLock lock(&state->mu);
@@ -384,7 +397,7 @@ class CatchUpQueue {
     } else {
       live_now = state->until == StreamId{};  // nothing was there to catch up on
     }
-    std::function<void()> notify;
+    Notify notify;
     {
       absl::MutexLock lock(&state->mu);
       if (state->Ended()) return true;
@@ -412,7 +425,7 @@ class CatchUpQueue {
 
   // Ends `state` with `status`; a step that completed (true).
   bool FailWith(const StatePtr& state, absl::Status status) {
-    std::function<void()> notify;
+    Notify notify;
     {
       absl::MutexLock lock(&state->mu);
       notify = state->Fail(std::move(status));
@@ -484,14 +497,14 @@ bool Subscription::WaitUntil(absl::Time deadline) {
 }
 
 void Subscription::SetNotify(std::function<void()> notify) {
-  std::function<void()> now;
+  Notify now;
   {
     absl::MutexLock lock(&state_->mu);
-    state_->notify = std::move(notify);
+    state_->notify = std::make_shared<const std::function<void()>>(std::move(notify));
     state_->armed = true;
     now = state_->TakeNotify();
   }
-  if (now) now();
+  if (now) (*now)();
 }
 
 absl::Status Subscription::TakeEnd() {
@@ -555,13 +568,13 @@ struct EventHub::Impl {
   // runs the notifications after unlocking.
   template <typename Fn>
   void ForEachSubscriber(Stream& stream, Fn fn) {
-    std::vector<std::function<void()>> notifications;
+    std::vector<Notify> notifications;
     {
       absl::MutexLock lock(&stream.mu);
       auto& subs = stream.subscribers;
       for (const auto& sub : subs) {
         absl::MutexLock sub_lock(&sub->mu);
-        if (std::function<void()> notify = fn(*sub)) notifications.push_back(std::move(notify));
+        if (Notify notify = fn(*sub)) notifications.push_back(std::move(notify));
       }
       subs.erase(std::remove_if(subs.begin(), subs.end(),
                                 [](const std::shared_ptr<Subscription::State>& sub) {
@@ -570,7 +583,7 @@ struct EventHub::Impl {
                                 }),
                  subs.end());
     }
-    for (const auto& notify : notifications) notify();
+    for (const auto& notify : notifications) (*notify)();
   }
 
   // After (re)connecting: learns the generation and, the first time, the position.
@@ -736,7 +749,7 @@ struct EventHub::Impl {
   // continues after it, whether or not it was a repeat).
   void Publish(Stream& stream, const std::vector<std::pair<EventPtr, StreamId>>& events,
                const StreamId& last_read) {
-    std::vector<std::function<void()>> notifications;
+    std::vector<Notify> notifications;
     {
       absl::MutexLock lock(&stream.mu);
       stream.position = last_read;
@@ -744,7 +757,7 @@ struct EventHub::Impl {
       for (const auto& sub : subs) {
         absl::MutexLock sub_lock(&sub->mu);
         for (const auto& [event, id] : events) {
-          if (std::function<void()> notify = sub->PushLive(event, id)) {
+          if (Notify notify = sub->PushLive(event, id)) {
             notifications.push_back(std::move(notify));
           }
         }
@@ -756,7 +769,7 @@ struct EventHub::Impl {
                                 }),
                  subs.end());
     }
-    for (const auto& notify : notifications) notify();
+    for (const auto& notify : notifications) (*notify)();
   }
 
   bool Stopping() {

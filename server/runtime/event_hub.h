@@ -40,8 +40,11 @@
 #include <vector>
 
 #include "absl/base/call_once.h"
+#include "absl/base/thread_annotations.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "google/protobuf/message_lite.h"
 #include "server/runtime/event_stream.h"
@@ -71,10 +74,27 @@ struct StreamEvent {
     return static_cast<const Message*>(decoded_.get());
   }
 
+  // A value made from this event once for every subscriber that asks with the same
+  // `key` and `variant` (a watch's serialized response: watch.h): `make` runs on the
+  // first ask, under the event's lock (later askers of any key wait for it), and every
+  // ask gets its result. `key` names what `make` makes (e.g. the address of the function
+  // it calls): askers with one key must make the same thing. Any thread.
+  std::shared_ptr<const void> Derived(uintptr_t key, int variant,
+                                      absl::FunctionRef<std::shared_ptr<const void>()> make) const;
+
  private:
   mutable absl::once_flag decode_once_;
   mutable const void* decoded_type_ = nullptr;
   mutable std::unique_ptr<google::protobuf::MessageLite> decoded_;
+
+  struct DerivedValue {
+    uintptr_t key;
+    int variant;
+    std::shared_ptr<const void> value;
+  };
+  mutable absl::Mutex derived_mu_;
+  // A few entries (one per response variant a watch sends): a vector, searched in order.
+  mutable std::vector<DerivedValue> derived_ ABSL_GUARDED_BY(derived_mu_);
 };
 
 struct EventHubOptions {

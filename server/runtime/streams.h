@@ -25,10 +25,18 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
+namespace grpc {
+class ByteBuffer;
+}
+
 namespace plantmesh::runtime {
 
-// Messages a server stream keeps ready beyond the one being written.
+// Messages a server stream keeps queued, the one being written included.
 inline constexpr size_t kStreamBuffer = 2;
+// The same for a SharedMessageSource (below): its queued messages are references to
+// bytes shared with other streams, not copies, so it may run further ahead of a slow
+// writer, and each run of the stream on the executor takes what is there at once.
+inline constexpr size_t kSharedStreamBuffer = 16;
 
 // What the reactor of one call exposes to its source. Internal; see StreamControl.
 class StreamTarget {
@@ -101,6 +109,20 @@ class StreamSource {
   // called again. Once, from any thread, must not block. The source itself is destroyed
   // later, once nothing of the call runs any more.
   virtual void OnCallEnd() {}
+};
+
+// A source whose messages many streams send alike (a watch's response to an event):
+// serialized once and shared, by the runtime's own sources (WatchSource, watch.h). The
+// reactor of a server stream whose StreamSource is also a SharedMessageSource asks
+// NextShared instead of Next (same rules), and writes the bytes as they are.
+class SharedMessageSource {
+ public:
+  // `*bytes`: the serialized message, never changed afterwards (any number of streams may
+  // be writing it).
+  virtual Pull NextShared(std::shared_ptr<const grpc::ByteBuffer>* bytes, absl::Status* end) = 0;
+
+ protected:
+  ~SharedMessageSource() = default;
 };
 
 // The consumer of a client stream's messages. Destroyed on the executor as soon as the

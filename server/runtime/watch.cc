@@ -24,10 +24,11 @@ Pull WatchFeed::NextEvent(std::shared_ptr<const StreamEvent>* event, absl::Statu
   }
   // One event at a time: the subscription's cursor is then always that of the last
   // event this watch took, which is what every resume cursor must be.
-  std::vector<std::shared_ptr<const StreamEvent>> batch;
-  absl::Status status = subscription_->Poll(&batch, 1);
-  if (!batch.empty()) {
-    *event = std::move(batch.front());
+  batch_.clear();
+  absl::Status status = subscription_->Poll(&batch_, 1);
+  if (!batch_.empty()) {
+    *event = std::move(batch_.front());
+    batch_.clear();
     return Pull::kMessage;
   }
   if (!status.ok()) {

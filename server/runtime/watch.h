@@ -1,8 +1,14 @@
 // Watch*/tail RPCs: a server stream fed by an EventHub subscription, with the ends every
-// watch shares. A service's handler returns OpenWatch<Response>(...) with its own
-// per-event function (event -> response, or skip it); the runtime's reactor pulls from
-// it (streams.h). No thread waits for a watcher: the subscription wakes the stream when
-// events or its end arrive, and an idle watcher costs its subscription and its call.
+// watch shares. A service's handler returns OpenSharedWatch<Response>(...) with its
+// per-event functions (which variant of the response this watcher gets, or skip it; and
+// how to build a variant), or OpenWatch<Response>(...) with a per-watcher function (event
+// -> response, or skip it); the runtime's reactor pulls from it (streams.h). No thread
+// waits for a watcher: the subscription wakes the stream when events or its end arrive,
+// and an idle watcher costs its subscription and its call.
+//
+// A shared watch builds and serializes each variant of each event's response once, for
+// every watcher of the process that sends it: a thousand watchers of one event cost one
+// serialization, and each writes the same bytes (SharedMessageSource, streams.h).
 //
 // How a watch ends:
 //   - the subscription ends: its status (cursor errors, WATCH_TOO_SLOW, a reset stream,
@@ -19,14 +25,20 @@
 // events are taken one at a time, so none is taken and then lost.
 #pragma once
 
+#include <grpcpp/impl/codegen/proto_utils.h>
+#include <grpcpp/support/byte_buffer.h>
+
 #include <atomic>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "server/runtime/event_hub.h"
 #include "server/runtime/streams.h"
 
@@ -60,6 +72,7 @@ class WatchFeed {
   absl::Status DrainStatus() const;
 
   std::unique_ptr<Subscription> subscription_;
+  std::vector<std::shared_ptr<const StreamEvent>> batch_;  // Poll's, kept for its capacity
   StreamControl control_{nullptr};
   std::atomic<bool> draining_{false};
 };
@@ -105,6 +118,116 @@ class WatchSource final : public StreamSource<Response> {
   StreamControl control_{nullptr};
 };
 
+// What a shared watch sends for one event. `select` runs per watcher, `build` once per
+// event and variant for every watcher of the process.
+template <class Response>
+struct SharedWatchResponses {
+  // Which variant of `event`'s response this watcher sends (>= 0, e.g. whether the
+  // change moved the resource into or out of its filter), kSkipEvent to skip the event
+  // (outside its filter), or an error that ends the watch. On the executor.
+  std::function<absl::StatusOr<int>(const StreamEvent& event)> select;
+  // Fills variant `variant` of `event`'s response (`*response` is empty on entry), or an
+  // error that ends every watch that selects it. A plain function: what it builds
+  // depends on nothing but its arguments, and its address names the responses it built
+  // (StreamEvent::Derived), so watches of one stream with the same `build` share them.
+  absl::Status (*build)(const StreamEvent& event, int variant, Response* response) = nullptr;
+};
+inline constexpr int kSkipEvent = -1;
+
+namespace internal {
+
+// One event's response, serialized once (or why it could not be).
+struct SerializedResponse {
+  absl::Status status;
+  grpc::ByteBuffer bytes;
+};
+
+}  // namespace internal
+
+template <class Response>
+class SharedWatchSource final : public StreamSource<Response>, public SharedMessageSource {
+ public:
+  SharedWatchSource(std::unique_ptr<Subscription> subscription,
+                    SharedWatchResponses<Response> responses)
+      : feed_(std::move(subscription)), responses_(std::move(responses)) {}
+
+  void Start(StreamControl control) override {
+    control_ = control;
+    feed_.Start(std::move(control));
+  }
+
+  // Typed: this watcher's own copy of the response (the reactor asks NextShared instead).
+  Pull Next(Response* message, absl::Status* end) override {
+    std::shared_ptr<const StreamEvent> event;
+    int variant = 0;
+    const Pull pulled = NextSelected(&event, &variant, end);
+    if (pulled != Pull::kMessage) return pulled;
+    message->Clear();
+    absl::Status built = responses_.build(*event, variant, message);
+    if (!built.ok()) return Fail(std::move(built), end);
+    return Pull::kMessage;
+  }
+
+  Pull NextShared(std::shared_ptr<const grpc::ByteBuffer>* bytes, absl::Status* end) override {
+    std::shared_ptr<const StreamEvent> event;
+    int variant = 0;
+    const Pull pulled = NextSelected(&event, &variant, end);
+    if (pulled != Pull::kMessage) return pulled;
+    auto serialized = std::static_pointer_cast<const internal::SerializedResponse>(
+        event->Derived(reinterpret_cast<uintptr_t>(responses_.build), variant, [&] {
+          auto made = std::make_shared<internal::SerializedResponse>();
+          Response response;
+          made->status = responses_.build(*event, variant, &response);
+          if (made->status.ok()) {
+            bool own_buffer = false;
+            grpc::Status status =
+                grpc::SerializationTraits<Response>::Serialize(response, &made->bytes, &own_buffer);
+            if (!status.ok()) {
+              made->status = absl::InternalError(absl::StrCat(
+                  "the watch's response could not be serialized: ", status.error_message()));
+            }
+          }
+          return std::shared_ptr<const void>(std::move(made));
+        }));
+    if (!serialized->status.ok()) return Fail(serialized->status, end);
+    *bytes = std::shared_ptr<const grpc::ByteBuffer>(serialized, &serialized->bytes);
+    return Pull::kMessage;
+  }
+
+  bool EndWithoutRoom(absl::Status* end) override { return feed_.EndWithoutRoom(end); }
+  void OnDrain() override { feed_.OnDrain(); }
+  void OnCallEnd() override { feed_.Cancel(); }
+
+ private:
+  // The next event this watcher sends and its variant; skipped events cost no write.
+  Pull NextSelected(std::shared_ptr<const StreamEvent>* event, int* variant, absl::Status* end) {
+    // After this many skipped in one go, let other calls run.
+    constexpr int kMaxSkippedPerNext = 256;
+    for (int skipped = 0; skipped < kMaxSkippedPerNext; ++skipped) {
+      const Pull pulled = feed_.NextEvent(event, end);
+      if (pulled != Pull::kMessage) return pulled;
+      absl::StatusOr<int> selected = responses_.select(**event);
+      if (!selected.ok()) return Fail(selected.status(), end);
+      if (*selected >= 0) {
+        *variant = *selected;
+        return Pull::kMessage;
+      }
+    }
+    control_.Wake();
+    return Pull::kPending;
+  }
+
+  Pull Fail(absl::Status status, absl::Status* end) {
+    feed_.Cancel();
+    *end = std::move(status);
+    return Pull::kEnd;
+  }
+
+  WatchFeed feed_;
+  SharedWatchResponses<Response> responses_;
+  StreamControl control_{nullptr};
+};
+
 // Subscribes to `stream_key` from `cursor` (rules in event_hub.h) and returns the
 // watch's source. INVALID_ARGUMENT for a malformed cursor, FAILED_PRECONDITION for one of
 // an older generation, UNAVAILABLE when `hub` is null (the server publishes no events)
@@ -121,6 +244,18 @@ absl::StatusOr<std::unique_ptr<StreamSource<Response>>> OpenWatch(
       SubscribeForWatch(hub, stream_key, cursor);
   if (!subscription.ok()) return subscription.status();
   return std::make_unique<WatchSource<Response>>(*std::move(subscription), std::move(on_event));
+}
+
+// OpenWatch with responses shared by every watcher that selects the same variant.
+template <class Response>
+absl::StatusOr<std::unique_ptr<StreamSource<Response>>> OpenSharedWatch(
+    EventHub* hub, const std::string& stream_key, const std::string& cursor,
+    SharedWatchResponses<Response> responses) {
+  absl::StatusOr<std::unique_ptr<Subscription>> subscription =
+      SubscribeForWatch(hub, stream_key, cursor);
+  if (!subscription.ok()) return subscription.status();
+  return std::make_unique<SharedWatchSource<Response>>(*std::move(subscription),
+                                                       std::move(responses));
 }
 
 }  // namespace plantmesh::runtime

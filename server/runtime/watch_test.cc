@@ -1,9 +1,11 @@
-// WatchSource over a real EventHub (and Redis), driven as the reactor drives it: Start,
-// Next until kPending, again after each Wake; EndWithoutRoom while its client is slow.
+// WatchSource and SharedWatchSource over a real EventHub (and Redis), driven as the
+// reactor drives them: Start, Next (NextShared) until kPending, again after each Wake;
+// EndWithoutRoom while its client is slow.
 #include "server/runtime/watch.h"
 
 #include <google/protobuf/wrappers.pb.h>
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <utility>
@@ -232,6 +234,112 @@ TEST_F(WatchSourceTest, CursorErrorsAndAMissingHub) {
       nullptr, kKey, "",
       [](const StreamEvent&, StringValue*) -> absl::StatusOr<bool> { return true; });
   EXPECT_EQ(no_hub.status().code(), absl::StatusCode::kUnavailable);
+}
+
+// A shared watch's responses: "<event_id> v<variant>"; variant 1 for ids that contain
+// "moved" when the watcher is "zoned", skipping ids that contain "skip" for it; counts
+// the builds.
+std::atomic<int> shared_builds{0};
+absl::Status BuildShared(const StreamEvent& event, int variant, StringValue* response) {
+  shared_builds.fetch_add(1);
+  if (absl::StrContains(event.event_id, "bad")) return absl::DataLossError("unreadable");
+  response->set_value(absl::StrCat(event.event_id, " v", variant));
+  return absl::OkStatus();
+}
+
+std::unique_ptr<StreamSource<StringValue>> OpenShared(
+    EventHub* hub, bool zoned, std::shared_ptr<StreamControl::Handle> handle) {
+  SharedWatchResponses<StringValue> responses;
+  responses.select = [zoned](const StreamEvent& event) -> absl::StatusOr<int> {
+    if (!zoned) return 0;
+    if (absl::StrContains(event.event_id, "skip")) return kSkipEvent;
+    return absl::StrContains(event.event_id, "moved") ? 1 : 0;
+  };
+  responses.build = &BuildShared;
+  absl::StatusOr<std::unique_ptr<StreamSource<StringValue>>> source =
+      OpenSharedWatch<StringValue>(hub, kKey, "", std::move(responses));
+  EXPECT_TRUE(source.ok()) << source.status();
+  if (!source.ok()) return nullptr;
+  (*source)->Start(StreamControl(std::move(handle)));
+  return *std::move(source);
+}
+
+// What the reactor writes: up to `count` shared messages (or fewer once the watch ends).
+std::vector<std::shared_ptr<const grpc::ByteBuffer>> PullShared(StreamSource<StringValue>& source,
+                                                                size_t count, absl::Status* end) {
+  auto* shared = dynamic_cast<SharedMessageSource*>(&source);
+  EXPECT_NE(shared, nullptr) << "a shared watch is a SharedMessageSource";
+  std::vector<std::shared_ptr<const grpc::ByteBuffer>> got;
+  const absl::Time deadline = absl::Now() + kWait;
+  while (shared != nullptr && got.size() < count && absl::Now() < deadline) {
+    std::shared_ptr<const grpc::ByteBuffer> bytes;
+    const Pull pulled = shared->NextShared(&bytes, end);
+    if (pulled == Pull::kEnd) return got;
+    if (pulled == Pull::kMessage) {
+      got.push_back(std::move(bytes));
+    } else {
+      absl::SleepFor(absl::Milliseconds(5));  // the events are on their way from Redis
+    }
+  }
+  *end = absl::OkStatus();
+  return got;
+}
+
+std::string ValueOf(const grpc::ByteBuffer& bytes) {
+  grpc::ByteBuffer copy(bytes);
+  StringValue message;
+  EXPECT_TRUE(grpc::SerializationTraits<StringValue>::Deserialize(&copy, &message).ok());
+  return message.value();
+}
+
+// Live events: the hub hands every subscriber the same event (a watcher catching up
+// reads its own copies of older ones from Redis).
+TEST_F(WatchSourceTest, SharedWatchesSerializeEachVariantOfAnEventOnceForEveryWatcher) {
+  StartHub();
+  shared_builds.store(0);
+  std::unique_ptr<StreamSource<StringValue>> all_a = OpenShared(hub_.get(), false, handle_);
+  std::unique_ptr<StreamSource<StringValue>> all_b = OpenShared(hub_.get(), false, handle_);
+  std::unique_ptr<StreamSource<StringValue>> zoned = OpenShared(hub_.get(), true, handle_);
+  std::unique_ptr<StreamSource<StringValue>> typed = OpenShared(hub_.get(), true, handle_);
+  ASSERT_TRUE(all_a != nullptr && all_b != nullptr && zoned != nullptr && typed != nullptr);
+  Publish("plain", 1);
+  Publish("moved", 1);
+  Publish("skip", 1);
+  absl::Status end;
+  auto a = PullShared(*all_a, 3, &end);
+  auto b = PullShared(*all_b, 3, &end);
+  auto z = PullShared(*zoned, 2, &end);
+  ASSERT_EQ(a.size(), 3u);
+  ASSERT_EQ(b.size(), 3u);
+  ASSERT_EQ(z.size(), 2u);
+  EXPECT_EQ(ValueOf(*a[0]), "plain-0 v0");
+  EXPECT_EQ(ValueOf(*a[1]), "moved-0 v0");
+  EXPECT_EQ(ValueOf(*a[2]), "skip-0 v0");
+  EXPECT_EQ(ValueOf(*z[0]), "plain-0 v0");
+  EXPECT_EQ(ValueOf(*z[1]), "moved-0 v1");
+  // The same bytes for every watcher of a variant: one build per event and variant.
+  for (size_t i = 0; i < 3; ++i) EXPECT_EQ(a[i].get(), b[i].get()) << i;
+  EXPECT_EQ(z[0].get(), a[0].get());
+  EXPECT_NE(z[1].get(), a[1].get());
+  EXPECT_EQ(shared_builds.load(), 4);
+  // The typed Next (for callers other than the reactor) builds this watcher's own copy.
+  EXPECT_EQ(PullSome(*typed, 2, &end), (std::vector<std::string>{"plain-0", "moved-0"}));
+  EXPECT_EQ(last_cursor_, "v1");
+}
+
+TEST_F(WatchSourceTest, ASharedResponseThatCannotBeBuiltEndsEveryWatchThatSelectsIt) {
+  StartHub();
+  std::unique_ptr<StreamSource<StringValue>> first = OpenShared(hub_.get(), false, handle_);
+  std::unique_ptr<StreamSource<StringValue>> second = OpenShared(hub_.get(), false, handle_);
+  ASSERT_TRUE(first != nullptr && second != nullptr);
+  Publish("ok", 1);
+  Publish("bad", 1);
+  absl::Status end;
+  EXPECT_EQ(PullShared(*first, 2, &end).size(), 1u);
+  EXPECT_EQ(end.code(), absl::StatusCode::kDataLoss) << end;
+  end = absl::OkStatus();
+  EXPECT_EQ(PullShared(*second, 2, &end).size(), 1u);
+  EXPECT_EQ(end.code(), absl::StatusCode::kDataLoss) << end;
 }
 
 }  // namespace
