@@ -21,6 +21,10 @@ if [ "$(id -u)" -ne 0 ]; then
   echo "SKIP: installing packages needs root"
   exit 77
 fi
+# One run at a time on this machine, also across build trees and ctest runs (ctest's
+# RESOURCE_LOCK only orders the tests of one ctest): they install the same packages.
+exec 9>/var/lock/plantmesh-debian-packages-test.lock
+flock 9
 for package in "${PACKAGES[@]}"; do
   if dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed'; then
     echo "FAIL: $package is already installed on this machine; not touching it" >&2
@@ -31,10 +35,17 @@ done
 WORK=$(mktemp -d /tmp/plantmesh-debs-XXXXXX)
 chmod 755 "$WORK"
 SERVER_PID=
+SERVER_CHILD=
 REDIS_PID=
 cleanup() {
   local code=$?
-  [ -n "$SERVER_PID" ] && kill -KILL "$SERVER_PID" 2>/dev/null || true
+  # The server runs as runuser's child: SIGKILL to runuser alone would leave it running.
+  if [ -n "$SERVER_PID" ]; then
+    [ -n "$SERVER_CHILD" ] || SERVER_CHILD=$(pgrep -P "$SERVER_PID" || true)
+    # shellcheck disable=SC2086
+    [ -n "$SERVER_CHILD" ] && kill -KILL $SERVER_CHILD 2>/dev/null || true
+    kill -KILL "$SERVER_PID" 2>/dev/null || true
+  fi
   [ -n "$REDIS_PID" ] && kill -TERM "$REDIS_PID" 2>/dev/null || true
   if [ -f "$WORK/pg/data/PG_VERSION" ]; then
     runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$WORK/pg/data" -m immediate stop \
