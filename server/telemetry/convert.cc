@@ -2,6 +2,7 @@
 
 #include <google/protobuf/util/time_util.h>
 
+#include "absl/strings/str_cat.h"
 #include "plantmesh/common/uuid.h"
 
 namespace plantmesh::telemetry {
@@ -160,6 +161,31 @@ runtime::OutboxEvent BatchEvent(const Batch& batch, const std::vector<int>& acce
   event.set_batch_sequence(batch.batch_sequence);
   for (int i : accepted) ToProto(batch.samples[static_cast<size_t>(i)], event.add_samples());
   return runtime::OutboxEvent{common::NewUuidV4(), "plantmesh.telemetry.v1.IngestSamplesRequest",
+                              event.SerializeAsString()};
+}
+
+void ToProto(const Downtime& d, v1::Downtime* proto) {
+  proto->Clear();
+  proto->set_id(absl::StrCat(d.id));
+  proto->set_machine_id(d.machine_id);
+  proto->set_state(static_cast<v1::MachineState>(d.state));
+  ToProtoTime(d.start, proto->mutable_start_time());
+  if (d.end) ToProtoTime(*d.end, proto->mutable_end_time());
+  proto->set_reason_code(d.reason_code);
+  proto->set_comment(d.comment);
+  proto->set_reason_set_by(d.reason_set_by);
+  if (d.reason_set_time) ToProtoTime(*d.reason_set_time, proto->mutable_reason_set_time());
+}
+
+runtime::OutboxEvent DowntimeOutboxEvent(const Downtime& downtime, int change_type,
+                                         absl::Time change_time) {
+  v1::DowntimeEvent event;
+  event.set_change_type(static_cast<v1::DowntimeChangeType>(change_type));
+  ToProto(downtime, event.mutable_downtime());
+  ToProtoTime(change_time, event.mutable_change_time());
+  return runtime::OutboxEvent{common::NewUuidV4(),
+                              absl::StrCat("plantmesh.telemetry.v1.DowntimeEvent/",
+                                           v1::DowntimeChangeType_Name(event.change_type())),
                               event.SerializeAsString()};
 }
 

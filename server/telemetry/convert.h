@@ -27,4 +27,12 @@ void ToProto(const Batch& batch, const BatchOutcome& outcome, v1::IngestSamplesR
 // writer, sequence and accepted samples (what the live tail will fan out).
 runtime::OutboxEvent BatchEvent(const Batch& batch, const std::vector<int>& accepted);
 
+// ---- Machine states ----
+
+void ToProto(const Downtime& downtime, v1::Downtime* proto);
+// The outbox event of a downtime change: a DowntimeEvent. `change_type`:
+// DowntimeChangeType's number (DowntimeChange's, or kDowntimeReasonSet).
+runtime::OutboxEvent DowntimeOutboxEvent(const Downtime& downtime, int change_type,
+                                         absl::Time change_time);
+
 }  // namespace plantmesh::telemetry

@@ -20,7 +20,9 @@
 #include "server/runtime/pg_request_log.h"
 #include "server/runtime/pg_statements.h"
 #include "server/runtime/text_rules.h"
+#include "server/telemetry/convert.h"
 #include "server/telemetry/copy_binary.h"
+#include "server/telemetry/tracker_state_codec.h"
 
 namespace plantmesh::telemetry {
 namespace {
@@ -38,6 +40,11 @@ namespace {
   "machine_id, data_item_id, " PM_US("time") ", sample_key, kind, number, text, "          \
                                              "condition_level, native_code, message, "     \
                                              "source_sequence"
+
+#define PM_DOWNTIME_COLUMNS \
+  "id, machine_id, state, " PM_US("start_time") ", " PM_US("end_time") ", reason_code, "     \
+                                                 "comment, reason_set_by, " PM_US(           \
+                                                     "reason_set_time")
 
 const runtime::PgRequestLog& RequestLog() {
   static const auto* log = new runtime::PgRequestLog("telemetry");
@@ -130,9 +137,12 @@ std::vector<std::pair<std::string, std::string>> IngestStatements() {
        "INSERT INTO telemetry.ingest_writers AS w (writer_id, last_batch_sequence) "
        "VALUES ($1, 0) ON CONFLICT (writer_id) DO UPDATE SET writer_id = excluded.writer_id "
        "RETURNING w.last_batch_sequence, nextval('telemetry.sample_batches')"},
+      // Also each item's type and whether its machine's tracker has a change pending
+      // (machine states: which machines the batch moves).
       {kIngestCatalog,
-       "SELECT machine_id, id, category FROM telemetry.data_items "
-       "WHERE machine_id = ANY($1::text[])"},
+       "SELECT d.machine_id, d.id, d.category, d.type, t.machine_id IS NOT NULL "
+       "FROM telemetry.data_items d LEFT JOIN telemetry.machine_trackers t "
+       "ON t.machine_id = d.machine_id AND t.pending WHERE d.machine_id = ANY($1::text[])"},
       // Moves each data item's latest value forward; a sample older than the stored one
       // (by time, then storage order) leaves it.
       {kIngestLatest,
@@ -431,6 +441,248 @@ absl::Status UpsertLatest(PGconn* conn, const Batch& batch, const std::vector<in
   return ExecPrepared(conn, kIngestLatest, values).status();
 }
 
+// ==== Machine states (states.h): SQL of the trackers, intervals and downtimes ====
+
+// The reads, on the libpqxx pool.
+struct StateSql {
+  runtime::PgStatements registry{"telemetry"};
+  const runtime::PgStatement machine_exists =
+      registry.Add("state_machine_exists", "SELECT 1 FROM telemetry.machines WHERE id = $1");
+  // Closed intervals overlapping [$2, $3) after start $4, oldest first, at most $5 (NULL:
+  // all). The first candidate is the last interval starting at or before $2 (intervals
+  // of a machine never overlap), so the scan starts there, not at the machine's first.
+  const runtime::PgStatement intervals = registry.Add(
+      "state_intervals",
+      "SELECT state, " PM_US("start_time") ", " PM_US("end_time") " "
+      "FROM telemetry.state_intervals WHERE machine_id = $1 "
+      "AND start_time >= coalesce((SELECT max(start_time) FROM telemetry.state_intervals "
+      "WHERE machine_id = $1 AND start_time <= " PM_TS(2) "), '-infinity') "
+      "AND start_time < " PM_TS(3) " AND end_time > " PM_TS(2) " "
+      "AND ($4::int8 IS NULL OR start_time > " PM_TS(4) ") "
+      "ORDER BY start_time LIMIT $5");
+  const runtime::PgStatement tracker = registry.Add(
+      "state_tracker", "SELECT state FROM telemetry.machine_trackers WHERE machine_id = $1");
+  const runtime::PgStatement part_count_items = registry.Add(
+      "state_part_count_items",
+      "SELECT id FROM telemetry.data_items WHERE machine_id = $1 AND type = $2 ORDER BY id");
+  // Samples of the PART_COUNT items in [$3, $4), and per item the newest count before
+  // $3 (a number: Unavailable and text do not make a baseline).
+  const runtime::PgStatement part_counts = registry.Add(
+      "state_part_counts",
+      "SELECT data_item_id, " PM_US("time") ", kind, number, text FROM telemetry.samples "
+      "WHERE machine_id = $1 AND data_item_id = ANY($2::text[]) AND time >= " PM_TS(3) " "
+      "AND time < " PM_TS(4) " ORDER BY time, sample_key");
+  const runtime::PgStatement part_count_baseline = registry.Add(
+      "state_part_count_baseline",
+      "SELECT data_item_id, " PM_US("time") ", kind, number, text FROM telemetry.samples "
+      "WHERE machine_id = $1 AND data_item_id = $2 AND time < " PM_TS(3) " AND kind = 1 "
+      "AND number >= 0 ORDER BY time DESC, sample_key DESC LIMIT 1");
+  const runtime::PgStatement downtimes = registry.Add(
+      "state_downtimes",
+      "SELECT " PM_DOWNTIME_COLUMNS " FROM telemetry.downtimes "
+      "WHERE ($1::text = '' OR machine_id = $1) "
+      "AND ($2::int8 IS NULL OR start_time >= " PM_TS(2) ") "
+      "AND ($3::int8 IS NULL OR start_time < " PM_TS(3) ") "
+      "AND (NOT $4::bool OR reason_code = '') "
+      "AND ($5::int8 IS NULL OR (start_time, id) < (" PM_TS(5) ", $6::int8)) "
+      "ORDER BY start_time DESC, id DESC LIMIT $7");
+  const runtime::PgStatement downtime_lock =
+      registry.Add("state_downtime_lock", "SELECT " PM_DOWNTIME_COLUMNS
+                                          " FROM telemetry.downtimes WHERE id = $1 FOR UPDATE");
+  const runtime::PgStatement downtime_reason = registry.Add(
+      "state_downtime_reason",
+      "UPDATE telemetry.downtimes SET reason_code = $2, comment = $3, reason_set_by = $4, "
+      "reason_set_time = " PM_TS(5) " WHERE id = $1");
+  const runtime::PgStatement outbox = registry.Add(
+      "state_outbox", "INSERT INTO telemetry.outbox (event_id, payload) VALUES ($1::uuid, $2)");
+};
+
+const StateSql& StateStatements() {
+  static const auto* sql = new StateSql();
+  return *sql;
+}
+
+// The ingest side, on the libpq connections (prepared by these names).
+constexpr char kStateLock[] = "telemetry.state_lock";
+constexpr char kStateSave[] = "telemetry.state_save";
+constexpr char kStateIntervalsInsert[] = "telemetry.state_intervals_insert";
+constexpr char kStateDowntimesUpsert[] = "telemetry.state_downtimes_upsert";
+
+std::vector<std::pair<std::string, std::string>> StateIngestStatements() {
+  return {
+      // Locks the trackers of the batch's machines in id order (no deadlock between
+      // batches), creating the missing ones; their state NULL: a new tracker.
+      {kStateLock,
+       "INSERT INTO telemetry.machine_trackers AS t (machine_id) "
+       "SELECT m FROM unnest($1::text[]) AS m ORDER BY m "
+       "ON CONFLICT (machine_id) DO UPDATE SET machine_id = excluded.machine_id "
+       "RETURNING t.machine_id, t.state"},
+      {kStateSave,
+       "UPDATE telemetry.machine_trackers AS t SET state = u.s, pending = u.p, "
+       "update_time = now() FROM unnest($1::text[], $2::text[], $3::bool[]) AS u(m, s, p) "
+       "WHERE t.machine_id = u.m"},
+      // An interval is settled once; a second write of the same start cannot happen (the
+      // tracker is locked and moves forward only) and would be left as it is.
+      {kStateIntervalsInsert,
+       "INSERT INTO telemetry.state_intervals (machine_id, state, start_time, end_time) "
+       "SELECT u.m, u.s, timestamptz 'epoch' + u.a * interval '1 microsecond', "
+       "timestamptz 'epoch' + u.b * interval '1 microsecond' "
+       "FROM unnest($1::text[], $2::int2[], $3::int8[], $4::int8[]) AS u(m, s, a, b) "
+       "ON CONFLICT (machine_id, start_time) DO NOTHING"},
+      // Each downtime the batch changed, in its state after the batch; returns the ids
+      // and reasons the events carry.
+      {kStateDowntimesUpsert,
+       "INSERT INTO telemetry.downtimes AS d (machine_id, state, start_time, end_time) "
+       "SELECT u.m, u.s, timestamptz 'epoch' + u.a * interval '1 microsecond', "
+       "timestamptz 'epoch' + u.b * interval '1 microsecond' "
+       "FROM unnest($1::text[], $2::int2[], $3::int8[], $4::int8[]) AS u(m, s, a, b) "
+       "ON CONFLICT (machine_id, start_time) DO UPDATE SET state = excluded.state, "
+       "end_time = excluded.end_time RETURNING " PM_DOWNTIME_COLUMNS},
+  };
+}
+
+Downtime DowntimeAt(const pqxx::row& r) {
+  Downtime d;
+  d.id = r["id"].as<int64_t>();
+  d.machine_id = r["machine_id"].as<std::string>();
+  d.state = static_cast<MachineState>(r["state"].as<int>());
+  d.start = absl::FromUnixMicros(r["start_time_us"].as<int64_t>());
+  if (!r["end_time_us"].is_null()) d.end = absl::FromUnixMicros(r["end_time_us"].as<int64_t>());
+  d.reason_code = r["reason_code"].as<std::string>();
+  d.comment = r["comment"].as<std::string>();
+  d.reason_set_by = r["reason_set_by"].as<std::string>();
+  if (!r["reason_set_time_us"].is_null()) {
+    d.reason_set_time = absl::FromUnixMicros(r["reason_set_time_us"].as<int64_t>());
+  }
+  return d;
+}
+
+// The same from a libpq result (PM_DOWNTIME_COLUMNS' order).
+Downtime DowntimeAt(PGresult* result, int row) {
+  auto text = [&](int col) { return std::string(PQgetvalue(result, row, col)); };
+  auto time = [&](int col) -> std::optional<absl::Time> {
+    if (PQgetisnull(result, row, col)) return std::nullopt;
+    return absl::FromUnixMicros(std::stoll(text(col)));
+  };
+  Downtime d;
+  d.id = std::stoll(text(0));
+  d.machine_id = text(1);
+  d.state = static_cast<MachineState>(std::stoi(text(2)));
+  d.start = *time(3);
+  d.end = time(4);
+  d.reason_code = text(5);
+  d.comment = text(6);
+  d.reason_set_by = text(7);
+  d.reason_set_time = time(8);
+  return d;
+}
+
+// One row of the ingest catalog: whether the item feeds its machine's state, whether the
+// machine's tracker has a change pending.
+void CatalogStateRow(PGresult* result, int row, Category category, StateItems* items,
+                     std::set<std::string>* pending) {
+  const std::string machine = PQgetvalue(result, row, 0);
+  if (std::optional<StateInput> input =
+          StateInputOf(category, std::atoi(PQgetvalue(result, row, 3)))) {
+    (*items)[machine][PQgetvalue(result, row, 1)] = *input;
+  }
+  if (PQgetvalue(result, row, 4)[0] == 't') pending->insert(machine);
+}
+
+// Moves the trackers of the machines the batch touches (MachineBatches), in the batch's
+// transaction: lock and read them (one statement), advance, write the trackers, closed
+// intervals and downtimes (one statement each, skipped when empty) and one outbox event
+// per downtime change. A batch without state samples of machines with nothing pending
+// costs nothing here.
+absl::Status AdvanceStates(PGconn* conn, const Batch& batch, const std::vector<int>& accepted,
+                           const StateItems& items, const std::set<std::string>& pending) {
+  const std::map<std::string, MachineBatch> moved =
+      MachineBatches(batch.samples, accepted, items, pending);
+  if (moved.empty()) return absl::OkStatus();
+  std::vector<std::string> machines;
+  for (const auto& entry : moved) machines.push_back(entry.first);
+  const std::string machine_array = ArrayLiteral(machines);
+  PM_ASSIGN_OR_RETURN(std::unique_ptr<Result> locked,
+                      ExecPrepared(conn, kStateLock, {machine_array.c_str()}));
+  std::map<std::string, TrackerState> trackers;
+  for (int row = 0; row < PQntuples(locked->get()); ++row) {
+    TrackerState& state = trackers[PQgetvalue(locked->get(), row, 0)];
+    if (PQgetisnull(locked->get(), row, 1)) continue;
+    absl::StatusOr<TrackerState> decoded = DecodeTrackerState(PQgetvalue(locked->get(), row, 1));
+    if (!decoded.ok()) {
+      return absl::InternalError(absl::StrCat("the stored tracker of machine ",
+                                              PQgetvalue(locked->get(), row, 0),
+                                              " cannot be read: ", decoded.status().message()));
+    }
+    state = *std::move(decoded);
+  }
+  std::vector<std::optional<std::string>> saved, saved_pending;
+  std::vector<std::optional<std::string>> i_machine, i_state, i_start, i_end;
+  std::vector<std::optional<std::string>> d_machine, d_state, d_start, d_end;
+  std::vector<std::pair<std::string, DowntimeEvent>> events;
+  for (const std::string& machine : machines) {
+    StateChanges changes;
+    const TrackerState after = AdvanceTracker(trackers[machine], moved.at(machine), &changes);
+    saved.push_back(EncodeTrackerState(after));
+    saved_pending.push_back(TrackerPending(after) ? "t" : "f");
+    for (const StateInterval& i : changes.closed_intervals) {
+      i_machine.push_back(machine);
+      i_state.push_back(absl::StrCat(static_cast<int>(i.state)));
+      i_start.push_back(Micros(i.start));
+      i_end.push_back(Micros(i.end));
+    }
+    for (const Downtime& d : DowntimesAfter(machine, changes.downtime_events)) {
+      d_machine.push_back(machine);
+      d_state.push_back(absl::StrCat(static_cast<int>(d.state)));
+      d_start.push_back(Micros(d.start));
+      d_end.push_back(d.end ? std::optional<std::string>(Micros(*d.end)) : std::nullopt);
+    }
+    for (const DowntimeEvent& e : changes.downtime_events) events.emplace_back(machine, e);
+  }
+  const std::string save_args[] = {machine_array, ArrayLiteral(saved), ArrayLiteral(saved_pending)};
+  PM_RETURN_IF_ERROR(
+      ExecPrepared(conn, kStateSave,
+                   {save_args[0].c_str(), save_args[1].c_str(), save_args[2].c_str()})
+          .status());
+  if (!i_machine.empty()) {
+    const std::string args[] = {ArrayLiteral(i_machine), ArrayLiteral(i_state),
+                                ArrayLiteral(i_start), ArrayLiteral(i_end)};
+    PM_RETURN_IF_ERROR(
+        ExecPrepared(conn, kStateIntervalsInsert,
+                     {args[0].c_str(), args[1].c_str(), args[2].c_str(), args[3].c_str()})
+            .status());
+  }
+  if (d_machine.empty()) return absl::OkStatus();
+  const std::string args[] = {ArrayLiteral(d_machine), ArrayLiteral(d_state), ArrayLiteral(d_start),
+                              ArrayLiteral(d_end)};
+  PM_ASSIGN_OR_RETURN(
+      std::unique_ptr<Result> upserted,
+      ExecPrepared(conn, kStateDowntimesUpsert,
+                   {args[0].c_str(), args[1].c_str(), args[2].c_str(), args[3].c_str()}));
+  std::map<std::pair<std::string, absl::Time>, Downtime> stored;
+  for (int row = 0; row < PQntuples(upserted->get()); ++row) {
+    Downtime d = DowntimeAt(upserted->get(), row);
+    stored[{d.machine_id, d.start}] = d;
+  }
+  // One event per change, showing the downtime as that change left it.
+  for (const auto& [machine, e] : events) {
+    auto it = stored.find({machine, e.start});
+    if (it == stored.end()) return absl::InternalError("a changed downtime was not stored");
+    Downtime at_event = it->second;
+    at_event.state = e.state;
+    if (e.change != DowntimeChange::kEnded) at_event.end.reset();
+    const runtime::OutboxEvent event =
+        DowntimeOutboxEvent(at_event, static_cast<int>(e.change), e.change_time);
+    const std::vector<int> lengths = {0, static_cast<int>(event.payload.size())};
+    PM_RETURN_IF_ERROR(ExecPrepared(conn, kIngestOutbox,
+                                    {event.event_id.c_str(), event.payload.data()}, lengths, {0, 1})
+                           .status());
+  }
+  return absl::OkStatus();
+}
+
+// ==== end of machine states ====
+
 }  // namespace
 
 PgTelemetryStore::PgTelemetryStore(runtime::PgPool* pool, std::unique_ptr<LibpqPool> ingest)
@@ -445,11 +697,13 @@ LibpqPoolOptions PgTelemetryStore::IngestPoolOptions(const std::string& url, int
   options.statement_timeout = statement_timeout;
   options.lock_timeout = lock_timeout;
   options.prepare = IngestStatements();
+  for (auto& statement : StateIngestStatements()) options.prepare.push_back(std::move(statement));
   return options;
 }
 
 void PgTelemetryStore::PrepareStatements(pqxx::connection& conn) {
   Statements().registry.Prepare(conn);
+  StateStatements().registry.Prepare(conn);
   RequestLog().Prepare(conn);
 }
 
@@ -595,13 +849,17 @@ absl::StatusOr<BatchOutcome> PgTelemetryStore::IngestBatch(const Batch& batch,
     std::sort(codes.begin(), codes.end());
     codes.erase(std::unique(codes.begin(), codes.end()), codes.end());
     Catalog catalog;
+    StateItems state_items;
+    std::set<std::string> pending;
     if (!codes.empty()) {
       const std::string ids = ArrayLiteral(codes);
       PM_ASSIGN_OR_RETURN(std::unique_ptr<Result> items,
                           ExecPrepared(conn, kIngestCatalog, {ids.c_str()}));
       for (int row = 0; row < PQntuples(items->get()); ++row) {
-        catalog[PQgetvalue(items->get(), row, 0)][PQgetvalue(items->get(), row, 1)] =
+        const Category category =
             static_cast<Category>(std::atoi(PQgetvalue(items->get(), row, 2)));
+        catalog[PQgetvalue(items->get(), row, 0)][PQgetvalue(items->get(), row, 1)] = category;
+        CatalogStateRow(items->get(), row, category, &state_items, &pending);
       }
     }
     outcome.verdict = judge(batch.samples, catalog);
@@ -625,6 +883,7 @@ absl::StatusOr<BatchOutcome> PgTelemetryStore::IngestBatch(const Batch& batch,
       PM_RETURN_IF_ERROR(Copy(conn, CopyRows(batch, accepted, batch_id)));
       PM_RETURN_IF_ERROR(
           UpsertLatest(conn, batch, NewestPerDataItem(batch.samples, accepted), batch_id));
+      PM_RETURN_IF_ERROR(AdvanceStates(conn, batch, accepted, state_items, pending));
       const runtime::OutboxEvent event = encode(batch, accepted);
       const std::vector<int> lengths = {0, static_cast<int>(event.payload.size())};
       PM_RETURN_IF_ERROR(ExecPrepared(conn, kIngestOutbox,
@@ -761,6 +1020,156 @@ absl::StatusOr<std::vector<std::string>> PgTelemetryStore::DropExpiredPartitions
   absl::MutexLock lock(&days_mu_);
   for (absl::Time day : dropped_days) days_.erase(day);
   return dropped;
+}
+
+// ==== Machine states (states.h) ====
+
+absl::StatusOr<TimelineFacts> PgTelemetryStore::StateTimeline(const std::string& machine_id,
+                                                              absl::Time start, absl::Time end,
+                                                              std::optional<absl::Time> after_start,
+                                                              int limit) {
+  TimelineFacts facts;
+  const std::optional<std::string> after =
+      after_start ? std::optional<std::string>(Micros(*after_start)) : std::nullopt;
+  const std::optional<std::string> rows =
+      limit > 0 ? std::optional<std::string>(absl::StrCat(limit)) : std::nullopt;
+  PM_RETURN_IF_ERROR(Run([&](pqxx::connection& conn) -> absl::Status {
+    // One snapshot: a batch settling an interval between the two reads would otherwise
+    // show it twice or not at all.
+    pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(conn);
+    facts = {};
+    if (tx.exec_prepared(StateStatements().machine_exists, machine_id).empty()) {
+      return NotFound(machine_id);
+    }
+    for (const pqxx::row& r :
+         tx.exec_prepared(StateStatements().intervals, machine_id, Micros(start), Micros(end),
+                          OrNull(after), OrNull(rows))) {
+      facts.closed.push_back({static_cast<MachineState>(r["state"].as<int>()),
+                              absl::FromUnixMicros(r["start_time_us"].as<int64_t>()),
+                              absl::FromUnixMicros(r["end_time_us"].as<int64_t>())});
+    }
+    pqxx::result tracker = tx.exec_prepared(StateStatements().tracker, machine_id);
+    if (!tracker.empty() && !tracker[0][0].is_null()) {
+      absl::StatusOr<TrackerState> state = DecodeTrackerState(tracker[0][0].as<std::string>());
+      if (!state.ok()) {
+        return absl::InternalError(absl::StrCat("the stored tracker of machine ", machine_id,
+                                                " cannot be read: ", state.status().message()));
+      }
+      facts.tracker = *std::move(state);
+    }
+    tx.commit();
+    return absl::OkStatus();
+  }));
+  return facts;
+}
+
+absl::StatusOr<std::map<std::string, std::vector<PartCountObservation>>>
+PgTelemetryStore::PartCountObservations(const std::string& machine_id, absl::Time start,
+                                        absl::Time end) {
+  std::map<std::string, std::vector<PartCountObservation>> out;
+  PM_RETURN_IF_ERROR(Run([&](pqxx::connection& conn) -> absl::Status {
+    pqxx::work tx(conn);
+    out.clear();
+    if (tx.exec_prepared(StateStatements().machine_exists, machine_id).empty()) {
+      return NotFound(machine_id);
+    }
+    std::vector<std::string> items;
+    for (const pqxx::row& r :
+         tx.exec_prepared(StateStatements().part_count_items, machine_id, kTypePartCount)) {
+      items.push_back(r[0].as<std::string>());
+    }
+    if (items.empty()) return absl::OkStatus();
+    // Plans per call: only the range's partitions are planned.
+    tx.exec_prepared(Statements().custom_plans);
+    auto observation = [](const pqxx::row& r) {
+      Sample s;
+      s.time = absl::FromUnixMicros(r["time_us"].as<int64_t>());
+      s.kind = static_cast<ValueKind>(r["kind"].as<int>());
+      if (!r["number"].is_null()) s.number = r["number"].as<double>();
+      s.text = TextAt(r["text"]);
+      return PartCountObservationOf(s);
+    };
+    for (const std::string& item : items) {
+      std::vector<PartCountObservation>& of = out[item];
+      for (const pqxx::row& r : tx.exec_prepared(StateStatements().part_count_baseline, machine_id,
+                                                 item, Micros(start))) {
+        if (std::optional<PartCountObservation> o = observation(r)) of.push_back(*o);
+      }
+    }
+    for (const pqxx::row& r : tx.exec_prepared(StateStatements().part_counts, machine_id,
+                                               ArrayLiteral(items), Micros(start), Micros(end))) {
+      if (std::optional<PartCountObservation> o = observation(r)) {
+        out[r["data_item_id"].as<std::string>()].push_back(*o);
+      }
+    }
+    tx.commit();
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
+absl::StatusOr<DowntimePage> PgTelemetryStore::ListDowntimes(const DowntimeQuery& query) {
+  DowntimePage page;
+  auto micros = [](const std::optional<absl::Time>& t) {
+    return t ? std::optional<std::string>(Micros(*t)) : std::nullopt;
+  };
+  const std::optional<std::string> start = micros(query.start_time);
+  const std::optional<std::string> end = micros(query.end_time);
+  std::optional<std::string> after_time;
+  std::optional<std::string> after_id;
+  if (query.after) {
+    after_time = Micros(query.after->sort_time);
+    after_id = absl::StrCat(query.after->id);
+  }
+  PM_RETURN_IF_ERROR(Run([&](pqxx::connection& conn) -> absl::Status {
+    pqxx::read_transaction tx(conn);
+    page = {};
+    for (const pqxx::row& r : tx.exec_prepared(
+             StateStatements().downtimes, query.machine_id, OrNull(start), OrNull(end),
+             query.without_reason, OrNull(after_time), OrNull(after_id), query.page_size + 1)) {
+      page.downtimes.push_back(DowntimeAt(r));
+    }
+    if (page.downtimes.size() > static_cast<size_t>(query.page_size)) {
+      page.downtimes.pop_back();
+      page.more = true;
+    }
+    return absl::OkStatus();
+  }));
+  return page;
+}
+
+absl::StatusOr<Replayable<Downtime>> PgTelemetryStore::SetDowntimeReason(
+    int64_t id, const DowntimeReason& reason, const ChangeContext& context,
+    const ResponseEncoder<Downtime>& encode) {
+  Replayable<Downtime> result;
+  PM_RETURN_IF_ERROR(Run([&](pqxx::connection& conn) -> absl::Status {
+    pqxx::work tx(conn);
+    result = {};
+    PM_ASSIGN_OR_RETURN(std::optional<runtime::PgRequestLog::Entry> seen, Claim(tx, context));
+    if (seen) {
+      result.recorded_response = seen->response.value_or("");
+      return absl::OkStatus();
+    }
+    pqxx::result rows = tx.exec_prepared(StateStatements().downtime_lock, id);
+    if (rows.empty()) return absl::NotFoundError(absl::StrCat("no downtime ", id));
+    const Downtime after =
+        WithReason(DowntimeAt(rows[0]), reason, context.request.identity, context.now);
+    tx.exec_prepared(StateStatements().downtime_reason, id, after.reason_code, after.comment,
+                     after.reason_set_by, Micros(*after.reason_set_time));
+    const runtime::OutboxEvent event =
+        DowntimeOutboxEvent(after, kDowntimeReasonSet, *after.reason_set_time);
+    tx.exec_prepared(StateStatements().outbox, event.event_id, pqxx::binarystring(event.payload));
+    if (!context.request.request_id.empty()) {
+      RequestLog().Record(tx, context.request, encode ? encode(after) : std::string(),
+                          absl::StrCat("downtimes/", id));
+    }
+    WriteAudit(tx, context);
+    tx.commit();
+    MarkAudited(context);
+    result.value = after;
+    return absl::OkStatus();
+  }));
+  return result;
 }
 
 }  // namespace plantmesh::telemetry

@@ -47,6 +47,17 @@ class PgTelemetryStore : public TelemetryStore {
       const std::vector<std::string>& data_item_ids) override;
   absl::StatusOr<SamplePage> QuerySamples(const SampleQuery& query) override;
 
+  // Machine states (states.h).
+  absl::StatusOr<TimelineFacts> StateTimeline(const std::string& machine_id, absl::Time start,
+                                              absl::Time end, std::optional<absl::Time> after_start,
+                                              int limit) override;
+  absl::StatusOr<std::map<std::string, std::vector<PartCountObservation>>> PartCountObservations(
+      const std::string& machine_id, absl::Time start, absl::Time end) override;
+  absl::StatusOr<DowntimePage> ListDowntimes(const DowntimeQuery& query) override;
+  absl::StatusOr<Replayable<Downtime>> SetDowntimeReason(
+      int64_t id, const DowntimeReason& reason, const ChangeContext& context,
+      const ResponseEncoder<Downtime>& encode) override;
+
   // Partitions. Creates the day partitions `days` that do not exist yet (under an
   // advisory lock, so replicas do not race); returns the names it created.
   absl::StatusOr<std::vector<std::string>> CreatePartitions(const std::vector<absl::Time>& days);

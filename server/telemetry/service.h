@@ -56,6 +56,20 @@ class TelemetryServiceImpl : public v1::TelemetryServiceBase {
                                   const v1::QuerySamplesRequest& request,
                                   v1::QuerySamplesResponse* response) override;
 
+  // Machine states (service_states.cc).
+  absl::Status HandleListStateIntervals(runtime::CallContext& call,
+                                        const v1::ListStateIntervalsRequest& request,
+                                        v1::ListStateIntervalsResponse* response) override;
+  absl::Status HandleGetUtilization(runtime::CallContext& call,
+                                    const v1::GetUtilizationRequest& request,
+                                    v1::GetUtilizationResponse* response) override;
+  absl::Status HandleListDowntimes(runtime::CallContext& call,
+                                   const v1::ListDowntimesRequest& request,
+                                   v1::ListDowntimesResponse* response) override;
+  absl::Status HandleSetDowntimeReason(runtime::CallContext& call,
+                                       const v1::SetDowntimeReasonRequest& request,
+                                       v1::SetDowntimeReasonResponse* response) override;
+
  private:
   class Ingest;
 

@@ -5,6 +5,8 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -15,6 +17,7 @@
 #include "server/runtime/idempotency.h"
 #include "server/runtime/outbox_event.h"
 #include "server/telemetry/domain.h"
+#include "server/telemetry/states.h"
 
 namespace plantmesh::telemetry {
 
@@ -66,6 +69,11 @@ struct SamplePage {
   bool more = false;
 };
 
+struct DowntimePage {
+  std::vector<Downtime> downtimes;
+  bool more = false;
+};
+
 class TelemetryStore {
  public:
   virtual ~TelemetryStore() = default;
@@ -103,6 +111,33 @@ class TelemetryStore {
 
   // One page of a machine's samples in [start, end), by (time, key).
   virtual absl::StatusOr<SamplePage> QuerySamples(const SampleQuery& query) = 0;
+
+  // ---- Machine states (states.h) ----
+  // IngestBatch also moves the tracker of each machine MachineBatches names (those with
+  // accepted state samples, and those with a pending tracker and any accepted sample):
+  // tracker rows read and locked once per batch, the closed intervals and downtimes it
+  // settles stored, and one outbox event per downtime change (DowntimeOutboxEvent), all
+  // in the batch's transaction. A duplicate batch moves nothing.
+
+  // In one snapshot: the machine's closed state intervals that overlap [start, end),
+  // starting after `after_start` (if set), oldest first, at most `limit` (0: all), and its
+  // tracker. NOT_FOUND for a machine that is not registered.
+  virtual absl::StatusOr<TimelineFacts> StateTimeline(const std::string& machine_id,
+                                                      absl::Time start, absl::Time end,
+                                                      std::optional<absl::Time> after_start,
+                                                      int limit) = 0;
+  // The observations of each PART_COUNT data item of the machine in [start, end), by
+  // time, each item's newest one before `start` first (the baseline) if it has one.
+  virtual absl::StatusOr<std::map<std::string, std::vector<PartCountObservation>>>
+  PartCountObservations(const std::string& machine_id, absl::Time start, absl::Time end) = 0;
+  // One page of downtimes, newest first (ListsBefore), filtered (Matches).
+  virtual absl::StatusOr<DowntimePage> ListDowntimes(const DowntimeQuery& query) = 0;
+  // Locks the downtime and stores `reason` as given by context.request.identity at
+  // context.now (WithReason), with the audit row and a REASON_SET outbox event. With a
+  // request_id, a retry gets the first answer. NOT_FOUND for an unknown id.
+  virtual absl::StatusOr<Replayable<Downtime>> SetDowntimeReason(
+      int64_t id, const DowntimeReason& reason, const ChangeContext& context,
+      const ResponseEncoder<Downtime>& encode) = 0;
 };
 
 }  // namespace plantmesh::telemetry

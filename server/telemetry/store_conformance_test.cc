@@ -16,6 +16,7 @@
 #include "server/telemetry/module.h"
 #include "server/telemetry/pg_store.h"
 #include "server/telemetry/testing/fake_store.h"
+#include "server/telemetry/testing/state_conformance.h"
 #include "tests/support/test_servers.h"
 
 namespace plantmesh::telemetry::testing {
@@ -79,6 +80,8 @@ class PgBackend {
 
 INSTANTIATE_TYPED_TEST_SUITE_P(Fake, TelemetryStoreConformanceTest, FakeBackend);
 INSTANTIATE_TYPED_TEST_SUITE_P(Pg, TelemetryStoreConformanceTest, PgBackend);
+INSTANTIATE_TYPED_TEST_SUITE_P(Fake, MachineStateConformanceTest, FakeBackend);
+INSTANTIATE_TYPED_TEST_SUITE_P(Pg, MachineStateConformanceTest, PgBackend);
 
 class PgOnlyTest : public ::testing::Test {
  protected:

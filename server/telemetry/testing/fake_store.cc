@@ -1,12 +1,14 @@
 #include "server/telemetry/testing/fake_store.h"
 
 #include <algorithm>
+#include <set>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "plantmesh/common/status_macros.h"
 #include "server/runtime/errors.h"
 #include "server/runtime/text_rules.h"
+#include "server/telemetry/convert.h"
 
 namespace plantmesh::telemetry::testing {
 namespace {
@@ -144,6 +146,7 @@ absl::StatusOr<BatchOutcome> FakeTelemetryStore::IngestBatch(const Batch& batch,
     }
   }
   if (!outcome.verdict.accepted.empty()) events_.push_back(encode(batch, outcome.verdict.accepted));
+  AdvanceStates(batch, outcome.verdict.accepted);
   last = batch.batch_sequence;
   return outcome;
 }
@@ -206,6 +209,155 @@ std::vector<StoredSample> FakeTelemetryStore::AllSamples() {
 std::vector<runtime::OutboxEvent> FakeTelemetryStore::Events() {
   absl::MutexLock lock(&mu_);
   return events_;
+}
+
+// ---- Machine states ----
+
+void FakeTelemetryStore::AdvanceStates(const Batch& batch, const std::vector<int>& accepted) {
+  StateItems items;
+  std::set<std::string> pending;
+  for (int i : accepted) {
+    const std::string& id = batch.samples[static_cast<size_t>(i)].machine_id;
+    if (items.count(id) != 0) continue;
+    std::map<std::string, StateInput>& of = items[id];
+    for (const DataItem& item : machines_[id].data_items) {
+      if (std::optional<StateInput> input = StateInputOf(item.category, item.type)) {
+        of[item.id] = *input;
+      }
+    }
+    auto tracker = trackers_.find(id);
+    if (tracker != trackers_.end() && TrackerPending(tracker->second)) pending.insert(id);
+  }
+  for (const auto& [machine, moved] : MachineBatches(batch.samples, accepted, items, pending)) {
+    StateChanges changes;
+    trackers_[machine] = AdvanceTracker(trackers_[machine], moved, &changes);
+    for (const StateInterval& i : changes.closed_intervals) intervals_[machine].push_back(i);
+    std::vector<Downtime> after = DowntimesAfter(machine, changes.downtime_events);
+    for (Downtime& d : after) {
+      auto it = std::find_if(downtimes_.begin(), downtimes_.end(), [&](const Downtime& s) {
+        return s.machine_id == machine && s.start == d.start;
+      });
+      if (it == downtimes_.end()) {
+        d.id = static_cast<int64_t>(downtimes_.size()) + 1;
+        downtimes_.push_back(d);
+      } else {
+        it->state = d.state;
+        it->end = d.end;
+        d = *it;
+      }
+    }
+    for (const DowntimeEvent& e : changes.downtime_events) {
+      for (const Downtime& d : after) {
+        if (d.start != e.start) continue;
+        Downtime at_event = downtimes_[static_cast<size_t>(d.id - 1)];
+        at_event.state = e.state;
+        if (e.change != DowntimeChange::kEnded) at_event.end.reset();
+        events_.push_back(DowntimeOutboxEvent(at_event, static_cast<int>(e.change), e.change_time));
+      }
+    }
+  }
+}
+
+absl::StatusOr<TimelineFacts> FakeTelemetryStore::StateTimeline(
+    const std::string& machine_id, absl::Time start, absl::Time end,
+    std::optional<absl::Time> after_start, int limit) {
+  absl::MutexLock lock(&mu_);
+  PM_RETURN_IF_ERROR(failure_);
+  if (machines_.count(machine_id) == 0) {
+    return absl::NotFoundError(absl::StrCat("no machine ", machine_id, " is registered"));
+  }
+  TimelineFacts facts;
+  for (const StateInterval& i : intervals_[machine_id]) {
+    if (i.start >= end || i.end <= start) continue;
+    if (after_start && i.start <= *after_start) continue;
+    if (limit > 0 && facts.closed.size() == static_cast<size_t>(limit)) break;
+    facts.closed.push_back(i);
+  }
+  auto tracker = trackers_.find(machine_id);
+  if (tracker != trackers_.end()) facts.tracker = tracker->second;
+  return facts;
+}
+
+absl::StatusOr<std::map<std::string, std::vector<PartCountObservation>>>
+FakeTelemetryStore::PartCountObservations(const std::string& machine_id, absl::Time start,
+                                          absl::Time end) {
+  absl::MutexLock lock(&mu_);
+  PM_RETURN_IF_ERROR(failure_);
+  auto machine = machines_.find(machine_id);
+  if (machine == machines_.end()) {
+    return absl::NotFoundError(absl::StrCat("no machine ", machine_id, " is registered"));
+  }
+  std::map<std::string, std::vector<StoredSample>> by_item;
+  for (const DataItem& item : machine->second.data_items) {
+    if (item.type == kTypePartCount) by_item[item.id];
+  }
+  for (const StoredSample& s : samples_) {
+    if (s.sample.machine_id != machine_id || *s.sample.time >= end) continue;
+    auto it = by_item.find(s.sample.data_item_id);
+    if (it != by_item.end()) it->second.push_back(s);
+  }
+  std::map<std::string, std::vector<PartCountObservation>> out;
+  for (auto& [item, stored] : by_item) {
+    std::sort(stored.begin(), stored.end(), [](const StoredSample& a, const StoredSample& b) {
+      return std::make_pair(*a.sample.time, a.key) < std::make_pair(*b.sample.time, b.key);
+    });
+    std::vector<PartCountObservation>& observations = out[item];
+    std::optional<PartCountObservation> baseline;
+    for (const StoredSample& s : stored) {
+      std::optional<PartCountObservation> o = PartCountObservationOf(s.sample);
+      if (!o) continue;
+      if (o->time < start) {
+        baseline = o;
+      } else {
+        observations.push_back(*o);
+      }
+    }
+    if (baseline) observations.insert(observations.begin(), *baseline);
+  }
+  return out;
+}
+
+absl::StatusOr<DowntimePage> FakeTelemetryStore::ListDowntimes(const DowntimeQuery& query) {
+  absl::MutexLock lock(&mu_);
+  PM_RETURN_IF_ERROR(failure_);
+  std::vector<Downtime> matched;
+  for (const Downtime& d : downtimes_) {
+    if (Matches(query, d)) matched.push_back(d);
+  }
+  std::sort(matched.begin(), matched.end(), ListsBefore);
+  DowntimePage page;
+  for (Downtime& d : matched) {
+    if (page.downtimes.size() == static_cast<size_t>(query.page_size)) {
+      page.more = true;
+      break;
+    }
+    page.downtimes.push_back(std::move(d));
+  }
+  return page;
+}
+
+absl::StatusOr<Replayable<Downtime>> FakeTelemetryStore::SetDowntimeReason(
+    int64_t id, const DowntimeReason& reason, const ChangeContext& context,
+    const ResponseEncoder<Downtime>& encode) {
+  absl::MutexLock lock(&mu_);
+  PM_RETURN_IF_ERROR(failure_);
+  Replayable<Downtime> result;
+  PM_ASSIGN_OR_RETURN(auto seen, request_log_.Claim(context.request));
+  if (seen) {
+    result.recorded_response = seen->response;
+    return result;
+  }
+  if (id <= 0 || id > static_cast<int64_t>(downtimes_.size())) {
+    return absl::NotFoundError(absl::StrCat("no downtime ", id));
+  }
+  Downtime& stored = downtimes_[static_cast<size_t>(id - 1)];
+  stored = WithReason(stored, reason, context.request.identity, context.now);
+  events_.push_back(DowntimeOutboxEvent(stored, kDowntimeReasonSet, *stored.reason_set_time));
+  request_log_.Record(context.request, encode ? encode(stored) : std::string(),
+                      absl::StrCat("downtimes/", id));
+  if (context.audit != nullptr) context.audit->MarkWritten();
+  result.value = stored;
+  return result;
 }
 
 }  // namespace plantmesh::telemetry::testing

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -30,6 +31,15 @@ class FakeTelemetryStore : public TelemetryStore {
       const std::vector<std::string>& machine_ids,
       const std::vector<std::string>& data_item_ids) override;
   absl::StatusOr<SamplePage> QuerySamples(const SampleQuery& query) override;
+  absl::StatusOr<TimelineFacts> StateTimeline(const std::string& machine_id, absl::Time start,
+                                              absl::Time end, std::optional<absl::Time> after_start,
+                                              int limit) override;
+  absl::StatusOr<std::map<std::string, std::vector<PartCountObservation>>> PartCountObservations(
+      const std::string& machine_id, absl::Time start, absl::Time end) override;
+  absl::StatusOr<DowntimePage> ListDowntimes(const DowntimeQuery& query) override;
+  absl::StatusOr<Replayable<Downtime>> SetDowntimeReason(
+      int64_t id, const DowntimeReason& reason, const ChangeContext& context,
+      const ResponseEncoder<Downtime>& encode) override;
 
   // What was stored, in storage order, and the outbox events written.
   std::vector<StoredSample> AllSamples();
@@ -48,6 +58,13 @@ class FakeTelemetryStore : public TelemetryStore {
   std::vector<StoredSample> samples_ ABSL_GUARDED_BY(mu_);
   std::map<std::pair<std::string, std::string>, StoredSample> latest_ ABSL_GUARDED_BY(mu_);
   std::vector<runtime::OutboxEvent> events_ ABSL_GUARDED_BY(mu_);
+
+  // Machine states: moves the trackers as IngestBatch does (store.h).
+  void AdvanceStates(const Batch& batch, const std::vector<int>& accepted)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::map<std::string, TrackerState> trackers_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::vector<StateInterval>> intervals_ ABSL_GUARDED_BY(mu_);
+  std::vector<Downtime> downtimes_ ABSL_GUARDED_BY(mu_);  // by id - 1
 };
 
 }  // namespace plantmesh::telemetry::testing

@@ -1,0 +1,127 @@
+// TelemetryServiceImpl's machine-state handlers: ListStateIntervals, GetUtilization,
+// ListDowntimes, SetDowntimeReason (rules in states.h; the timeline is moved at ingest).
+#include <optional>
+#include <string>
+
+#include "plantmesh/common/status_macros.h"
+#include "server/runtime/errors.h"
+#include "server/telemetry/convert.h"
+#include "server/telemetry/service.h"
+#include "server/telemetry/states.h"
+
+namespace plantmesh::telemetry {
+namespace {
+
+std::optional<absl::Time> TimeOf(bool has, const google::protobuf::Timestamp& t) {
+  if (!has) return std::nullopt;
+  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
+}
+
+void SetTime(absl::Time t, google::protobuf::Timestamp* out) {
+  const int64_t micros = absl::ToUnixMicros(t);
+  int64_t seconds = micros / 1000000;
+  int64_t rest = micros % 1000000;
+  if (rest < 0) {
+    rest += 1000000;
+    --seconds;
+  }
+  out->set_seconds(seconds);
+  out->set_nanos(static_cast<int32_t>(rest * 1000));
+}
+
+}  // namespace
+
+absl::Status TelemetryServiceImpl::HandleListStateIntervals(
+    runtime::CallContext& call, const v1::ListStateIntervalsRequest& request,
+    v1::ListStateIntervalsResponse* response) {
+  PM_ASSIGN_OR_RETURN(StateIntervalQuery query,
+                      MakeStateIntervalQuery(request.machine_id(),
+                                             TimeOf(request.has_start_time(), request.start_time()),
+                                             TimeOf(request.has_end_time(), request.end_time()),
+                                             request.page_size(), request.page_token()));
+  std::optional<absl::Time> after;
+  if (query.after) after = query.after->sort_time;
+  // One more closed interval than the page tells whether the closed ones go on.
+  PM_ASSIGN_OR_RETURN(TimelineFacts facts,
+                      store_->StateTimeline(query.machine_id, query.start_time, query.end_time,
+                                            after, query.page_size + 1));
+  const StateIntervalPage page = TimelinePage(query, facts, deps_.now());
+  for (const ListedInterval& listed : page.intervals) {
+    v1::StateInterval* out = response->add_intervals();
+    out->set_machine_id(query.machine_id);
+    out->set_state(static_cast<v1::MachineState>(listed.interval.state));
+    SetTime(listed.interval.start, out->mutable_start_time());
+    SetTime(listed.interval.end, out->mutable_end_time());
+    out->set_current(listed.current);
+  }
+  if (page.more && !page.intervals.empty()) {
+    response->set_next_page_token(NextStateIntervalPageToken(query, page.intervals.back()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status TelemetryServiceImpl::HandleGetUtilization(runtime::CallContext& call,
+                                                        const v1::GetUtilizationRequest& request,
+                                                        v1::GetUtilizationResponse* response) {
+  const std::optional<absl::Time> start = TimeOf(request.has_start_time(), request.start_time());
+  const std::optional<absl::Time> end = TimeOf(request.has_end_time(), request.end_time());
+  PM_RETURN_IF_ERROR(CheckUtilizationRange(request.machine_id(), start, end));
+  PM_ASSIGN_OR_RETURN(TimelineFacts facts,
+                      store_->StateTimeline(request.machine_id(), *start, *end, std::nullopt, 0));
+  PM_ASSIGN_OR_RETURN(auto durations, UtilizationOf(facts, *start, *end, deps_.now()));
+  PM_ASSIGN_OR_RETURN(auto part_counts,
+                      store_->PartCountObservations(request.machine_id(), *start, *end));
+  PM_ASSIGN_OR_RETURN(int64_t parts, PartCountOf(part_counts, *start, *end));
+  for (MachineState state : kAllMachineStates) {
+    v1::StateDuration* out = response->add_state_durations();
+    out->set_state(static_cast<v1::MachineState>(state));
+    out->set_seconds(static_cast<double>(absl::ToInt64Microseconds(durations[state])) / 1e6);
+  }
+  response->set_part_count(parts);
+  return absl::OkStatus();
+}
+
+absl::Status TelemetryServiceImpl::HandleListDowntimes(runtime::CallContext& call,
+                                                       const v1::ListDowntimesRequest& request,
+                                                       v1::ListDowntimesResponse* response) {
+  PM_ASSIGN_OR_RETURN(
+      DowntimeQuery query,
+      MakeDowntimeQuery(request.machine_id(),
+                        TimeOf(request.has_start_time(), request.start_time()),
+                        TimeOf(request.has_end_time(), request.end_time()),
+                        request.without_reason(), request.page_size(), request.page_token()));
+  PM_ASSIGN_OR_RETURN(DowntimePage page, store_->ListDowntimes(query));
+  for (const Downtime& d : page.downtimes) ToProto(d, response->add_downtimes());
+  if (page.more && !page.downtimes.empty()) {
+    response->set_next_page_token(NextDowntimePageToken(query, page.downtimes.back()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status TelemetryServiceImpl::HandleSetDowntimeReason(
+    runtime::CallContext& call, const v1::SetDowntimeReasonRequest& request,
+    v1::SetDowntimeReasonResponse* response) {
+  const DowntimeReason reason{request.reason_code(), request.comment()};
+  runtime::Violations violations;
+  const std::optional<int64_t> id = ParseDowntimeId(request.id(), violations);
+  CheckDowntimeReason(reason, violations);
+  PM_RETURN_IF_ERROR(violations.ToStatus());
+  PM_ASSIGN_OR_RETURN(
+      Replayable<Downtime> answer,
+      store_->SetDowntimeReason(*id, reason, Context(call, request), [](const Downtime& d) {
+        v1::SetDowntimeReasonResponse encoded;
+        ToProto(d, encoded.mutable_downtime());
+        return encoded.SerializeAsString();
+      }));
+  if (answer.recorded_response) {
+    if (!response->ParseFromString(*answer.recorded_response)) {
+      return absl::InternalError("the recorded response of this request_id cannot be read");
+    }
+    return absl::OkStatus();
+  }
+  if (!answer.value) return absl::InternalError("the store returned no result");
+  ToProto(*answer.value, response->mutable_downtime());
+  return absl::OkStatus();
+}
+
+}  // namespace plantmesh::telemetry

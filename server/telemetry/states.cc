@@ -1,0 +1,343 @@
+#include "server/telemetry/states.h"
+
+#include <algorithm>
+#include <limits>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "plantmesh/common/status_macros.h"
+#include "server/runtime/errors.h"
+
+namespace plantmesh::telemetry {
+
+std::optional<StateInput> StateInputOf(Category category, int type) {
+  if (category == Category::kCondition) return StateInput::kCondition;
+  switch (type) {
+    case kTypeExecution:
+      return StateInput::kExecution;
+    case kTypeAvailability:
+      return StateInput::kAvailability;
+    case kTypeEmergencyStop:
+      return StateInput::kEmergencyStop;
+    default:
+      return std::nullopt;
+  }
+}
+
+ObservedValue ObservedValueOf(const Sample& sample) {
+  switch (sample.kind) {
+    case ValueKind::kNumber:
+      return sample.number;
+    case ValueKind::kText:
+      return sample.text;
+    case ValueKind::kCondition:
+      return ConditionValue{static_cast<ConditionLevel>(sample.condition_level),
+                            sample.native_code};
+    default:
+      return UnavailableValue{};
+  }
+}
+
+std::map<std::string, MachineBatch> MachineBatches(const std::vector<Sample>& samples,
+                                                   const std::vector<int>& accepted,
+                                                   const StateItems& items,
+                                                   const std::set<std::string>& pending) {
+  std::map<std::string, MachineBatch> out;
+  std::map<std::string, absl::Time> newest;
+  for (int i : accepted) {
+    const Sample& s = samples[static_cast<size_t>(i)];
+    if (!s.time) continue;
+    absl::Time& n = newest.try_emplace(s.machine_id, absl::InfinitePast()).first->second;
+    n = std::max(n, *s.time);
+    auto machine = items.find(s.machine_id);
+    if (machine == items.end()) continue;
+    auto item = machine->second.find(s.data_item_id);
+    if (item == machine->second.end()) continue;
+    out[s.machine_id].observations.push_back(
+        StateObservation{*s.time, item->second, s.data_item_id, ObservedValueOf(s)});
+  }
+  for (const std::string& m : pending) {
+    if (newest.count(m) != 0) out.try_emplace(m);
+  }
+  for (auto& [machine, batch] : out) {
+    std::stable_sort(
+        batch.observations.begin(), batch.observations.end(),
+        [](const StateObservation& a, const StateObservation& b) { return a.time < b.time; });
+    batch.newest = newest[machine];
+  }
+  return out;
+}
+
+bool TrackerPending(const TrackerState& state) {
+  if (state.last_time == absl::InfinitePast()) return false;
+  return MachineStateTracker(state).Derive() != state.settled_state;
+}
+
+TrackerState AdvanceTracker(const TrackerState& state, const MachineBatch& batch,
+                            StateChanges* changes) {
+  MachineStateTracker tracker(state);
+  for (const StateObservation& o : batch.observations) tracker.Observe(o, changes);
+  tracker.AdvanceTo(batch.newest, changes);
+  return tracker.state();
+}
+
+std::vector<Downtime> DowntimesAfter(const std::string& machine_id,
+                                     const std::vector<DowntimeEvent>& events) {
+  std::vector<Downtime> out;
+  for (const DowntimeEvent& e : events) {
+    auto it =
+        std::find_if(out.begin(), out.end(), [&](const Downtime& d) { return d.start == e.start; });
+    if (it == out.end()) {
+      Downtime d;
+      d.machine_id = machine_id;
+      d.start = e.start;
+      out.push_back(std::move(d));
+      it = out.end() - 1;
+    }
+    it->state = e.state;
+    if (e.change == DowntimeChange::kEnded) it->end = e.end;
+  }
+  return out;
+}
+
+// ---- ListStateIntervals, GetUtilization ----
+
+namespace {
+
+runtime::FilterFingerprint StateFingerprint(const std::string& machine_id, absl::Time start,
+                                            absl::Time end) {
+  runtime::FilterFingerprint fingerprint;
+  fingerprint.AddText(machine_id).AddTime(start).AddTime(end);
+  return fingerprint;
+}
+
+void CheckRange(std::optional<absl::Time> start_time, std::optional<absl::Time> end_time,
+                runtime::Violations& violations) {
+  if (!start_time) violations.Add("start_time", "required");
+  if (!end_time) violations.Add("end_time", "required");
+  if (start_time && end_time && *end_time <= *start_time) {
+    violations.Add("end_time", "must be after start_time");
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<StateIntervalQuery> MakeStateIntervalQuery(const std::string& machine_id,
+                                                          std::optional<absl::Time> start_time,
+                                                          std::optional<absl::Time> end_time,
+                                                          int32_t page_size,
+                                                          const std::string& page_token) {
+  runtime::Violations violations;
+  StateIntervalQuery query;
+  query.machine_id = machine_id;
+  if (machine_id.empty()) violations.Add("machine_id", "required");
+  CheckRange(start_time, end_time, violations);
+  query.start_time = start_time.value_or(absl::UnixEpoch());
+  query.end_time = end_time.value_or(absl::UnixEpoch());
+  if (page_size < 0 || page_size > kMaxStatePageSize) {
+    violations.Add("page_size", absl::StrCat("must be 0 to ", kMaxStatePageSize));
+  }
+  query.page_size = page_size == 0 ? kDefaultStatePageSize : page_size;
+  if (!page_token.empty() && violations.empty()) {
+    query.after = runtime::DecodePageToken(
+        page_token, StateFingerprint(machine_id, query.start_time, query.end_time).Hex(),
+        "ListStateIntervals", violations);
+  }
+  PM_RETURN_IF_ERROR(violations.ToStatus());
+  return query;
+}
+
+std::vector<StateInterval> OpenTimeline(const std::optional<TrackerState>& tracker,
+                                        absl::Time now) {
+  if (!tracker) return {};
+  std::vector<StateInterval> open = MachineStateTracker(*tracker).Unsettled();
+  if (!open.empty()) open.back().end = std::max(now, open.back().start);
+  return open;
+}
+
+StateIntervalPage TimelinePage(const StateIntervalQuery& query, const TimelineFacts& facts,
+                               absl::Time now) {
+  StateIntervalPage page;
+  const size_t limit = static_cast<size_t>(query.page_size);
+  auto take = [&](const StateInterval& i, bool current) {
+    if (i.start >= query.end_time || i.end <= query.start_time) return;
+    if (query.after && i.start <= query.after->sort_time) return;
+    if (page.intervals.size() == limit) {
+      page.more = true;
+      return;
+    }
+    ListedInterval listed;
+    listed.interval = {i.state, std::max(i.start, query.start_time),
+                       std::min(i.end, query.end_time)};
+    listed.start = i.start;
+    listed.current = current;
+    page.intervals.push_back(listed);
+  };
+  for (const StateInterval& i : facts.closed) take(i, false);
+  if (page.more) return page;
+  const std::vector<StateInterval> open = OpenTimeline(facts.tracker, now);
+  for (size_t k = 0; k < open.size(); ++k) take(open[k], k + 1 == open.size());
+  return page;
+}
+
+std::string NextStateIntervalPageToken(const StateIntervalQuery& query,
+                                       const ListedInterval& last) {
+  return runtime::EncodePageToken(
+      runtime::PageCursor{last.start, 0},
+      StateFingerprint(query.machine_id, query.start_time, query.end_time).Hex());
+}
+
+absl::Status CheckUtilizationRange(const std::string& machine_id,
+                                   std::optional<absl::Time> start_time,
+                                   std::optional<absl::Time> end_time) {
+  runtime::Violations violations;
+  if (machine_id.empty()) violations.Add("machine_id", "required");
+  CheckRange(start_time, end_time, violations);
+  if (start_time && end_time && *end_time - *start_time > kMaxUtilizationRange) {
+    violations.Add("end_time", "at most 366 days after start_time");
+  }
+  return violations.ToStatus();
+}
+
+absl::StatusOr<std::map<MachineState, absl::Duration>> UtilizationOf(const TimelineFacts& facts,
+                                                                     absl::Time start,
+                                                                     absl::Time end,
+                                                                     absl::Time now) {
+  std::vector<StateInterval> timeline = facts.closed;
+  for (const StateInterval& i : OpenTimeline(facts.tracker, now)) timeline.push_back(i);
+  return Utilization(timeline, start, end);
+}
+
+absl::StatusOr<int64_t> PartCountOf(
+    const std::map<std::string, std::vector<PartCountObservation>>& by_item, absl::Time start,
+    absl::Time end) {
+  int64_t total = 0;
+  for (const auto& [item, observations] : by_item) {
+    PM_ASSIGN_OR_RETURN(int64_t parts, PartCount(observations, start, end));
+    total = total > std::numeric_limits<int64_t>::max() - parts
+                ? std::numeric_limits<int64_t>::max()
+                : total + parts;
+  }
+  return total;
+}
+
+std::optional<PartCountObservation> PartCountObservationOf(const Sample& sample) {
+  if (!sample.time) return std::nullopt;
+  PartCountObservation o;
+  o.time = *sample.time;
+  switch (sample.kind) {
+    case ValueKind::kNumber:
+      o.value = sample.number;
+      return o;
+    case ValueKind::kUnavailable:
+      o.available = false;
+      return o;
+    case ValueKind::kText: {
+      const absl::string_view text = absl::StripAsciiWhitespace(sample.text);
+      if (absl::EqualsIgnoreCase(text, "UNAVAILABLE")) {
+        o.available = false;
+        return o;
+      }
+      if (!absl::SimpleAtod(text, &o.value)) return std::nullopt;
+      return o;
+    }
+    default:
+      return std::nullopt;
+  }
+}
+
+// ---- ListDowntimes, SetDowntimeReason ----
+
+namespace {
+
+runtime::FilterFingerprint DowntimeFingerprint(const DowntimeQuery& query) {
+  runtime::FilterFingerprint fingerprint;
+  fingerprint.AddText(query.machine_id)
+      .AddTime(query.start_time)
+      .AddTime(query.end_time)
+      .AddRaw(query.without_reason ? "1" : "0");
+  return fingerprint;
+}
+
+}  // namespace
+
+absl::StatusOr<DowntimeQuery> MakeDowntimeQuery(const std::string& machine_id,
+                                                std::optional<absl::Time> start_time,
+                                                std::optional<absl::Time> end_time,
+                                                bool without_reason, int32_t page_size,
+                                                const std::string& page_token) {
+  runtime::Violations violations;
+  DowntimeQuery query;
+  query.machine_id = machine_id;
+  query.start_time = start_time;
+  query.end_time = end_time;
+  query.without_reason = without_reason;
+  if (start_time && end_time && *end_time <= *start_time) {
+    violations.Add("end_time", "must be after start_time");
+  }
+  if (page_size < 0 || page_size > kMaxDowntimePageSize) {
+    violations.Add("page_size", absl::StrCat("must be 0 to ", kMaxDowntimePageSize));
+  }
+  query.page_size = page_size == 0 ? kDefaultDowntimePageSize : page_size;
+  if (!page_token.empty() && violations.empty()) {
+    query.after = runtime::DecodePageToken(page_token, DowntimeFingerprint(query).Hex(),
+                                           "ListDowntimes", violations);
+  }
+  PM_RETURN_IF_ERROR(violations.ToStatus());
+  return query;
+}
+
+std::string NextDowntimePageToken(const DowntimeQuery& query, const Downtime& last) {
+  return runtime::EncodePageToken(runtime::PageCursor{last.start, last.id},
+                                  DowntimeFingerprint(query).Hex());
+}
+
+bool ListsBefore(const Downtime& a, const Downtime& b) {
+  return std::make_pair(a.start, a.id) > std::make_pair(b.start, b.id);
+}
+
+bool Matches(const DowntimeQuery& query, const Downtime& d) {
+  if (!query.machine_id.empty() && d.machine_id != query.machine_id) return false;
+  if (query.start_time && d.start < *query.start_time) return false;
+  if (query.end_time && d.start >= *query.end_time) return false;
+  if (query.without_reason && !d.reason_code.empty()) return false;
+  if (query.after &&
+      std::make_pair(d.start, d.id) >= std::make_pair(query.after->sort_time, query.after->id)) {
+    return false;
+  }
+  return true;
+}
+
+std::optional<int64_t> ParseDowntimeId(const std::string& id, runtime::Violations& violations) {
+  if (id.empty()) {
+    violations.Add("id", "required");
+    return std::nullopt;
+  }
+  int64_t value = 0;
+  const bool digits = id.size() <= 18 && std::all_of(id.begin(), id.end(),
+                                                     [](char c) { return c >= '0' && c <= '9'; });
+  if (!digits || !absl::SimpleAtoi(id, &value) || value <= 0) {
+    violations.Add("id", "not a downtime id (Downtime.id, a positive number)");
+    return std::nullopt;
+  }
+  return value;
+}
+
+void CheckDowntimeReason(const DowntimeReason& reason, runtime::Violations& violations) {
+  if (reason.reason_code.empty()) violations.Add("reason_code", "required");
+}
+
+Downtime WithReason(const Downtime& current, const DowntimeReason& reason, const std::string& who,
+                    absl::Time now) {
+  Downtime after = current;
+  after.reason_code = reason.reason_code;
+  after.comment = reason.comment;
+  after.reason_set_by = who;
+  after.reason_set_time = absl::FromUnixMicros(absl::ToUnixMicros(now));
+  return after;
+}
+
+}  // namespace plantmesh::telemetry

@@ -1,0 +1,205 @@
+// Machine states as the service serves them, free of gRPC, protobuf and SQL: which
+// samples of a batch feed a machine's tracker (machine_state.h) and how a batch moves
+// it; the queries over the timeline (ListStateIntervals, GetUtilization), downtimes
+// (ListDowntimes) and their reasons (SetDowntimeReason).
+//
+// At ingest a machine's tracker state is read (locked) in the batch's transaction, fed
+// the batch's accepted state samples oldest first, advanced to the newest accepted sample
+// of the machine in the batch, and written back with what it settled: closed intervals
+// and downtime changes. So the stored timeline is exactly what the acknowledged batches
+// give, and a re-sent (duplicate) batch changes nothing.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "server/runtime/page_token.h"
+#include "server/telemetry/domain.h"
+#include "server/telemetry/machine_state.h"
+
+namespace plantmesh::telemetry {
+
+// DataItemType numbers the states and part counts are derived from.
+inline constexpr int kTypeExecution = 2;
+inline constexpr int kTypeAvailability = 3;
+inline constexpr int kTypePartCount = 4;
+inline constexpr int kTypeEmergencyStop = 12;
+
+// What a data item feeds: EXECUTION, AVAILABILITY and EMERGENCY_STOP by type, every
+// CONDITION item by category; nullopt: nothing.
+std::optional<StateInput> StateInputOf(Category category, int type);
+
+// The state-relevant data items of the machines of a batch: machine -> item -> input.
+using StateItems = std::map<std::string, std::map<std::string, StateInput>>;
+
+// A sample's value as the tracker sees it. A number stays a number (not a state);
+// kNone cannot occur for an accepted sample and reads as Unavailable.
+ObservedValue ObservedValueOf(const Sample& sample);
+
+// What one batch brings to one machine's tracker.
+struct MachineBatch {
+  // Its accepted state samples, oldest first (equal times in batch order).
+  std::vector<StateObservation> observations;
+  // The newest time of any accepted sample of the machine in the batch.
+  absl::Time newest = absl::InfinitePast();
+};
+
+// The machines whose tracker the batch moves: those with an accepted state sample, and
+// those of `pending` (trackers with a change not yet settled) with any accepted sample.
+// Other machines are not touched (they pay nothing).
+std::map<std::string, MachineBatch> MachineBatches(const std::vector<Sample>& samples,
+                                                   const std::vector<int>& accepted,
+                                                   const StateItems& items,
+                                                   const std::set<std::string>& pending);
+
+// True when the tracker's state at last_time differs from its settled state: the next
+// advance of time settles a change (closes an interval, maybe a downtime event).
+bool TrackerPending(const TrackerState& state);
+
+// Feeds `batch` to a tracker resumed from `state`; appends what settles to `*changes`.
+TrackerState AdvanceTracker(const TrackerState& state, const MachineBatch& batch,
+                            StateChanges* changes);
+
+// A downtime as stored and served.
+struct Downtime {
+  int64_t id = 0;  // the store's; shown as decimal text
+  std::string machine_id;
+  MachineState state = MachineState::kUnspecified;  // kStopped or kDown
+  absl::Time start;
+  std::optional<absl::Time> end;  // unset while it lasts
+  std::string reason_code;        // "" until given
+  std::string comment;
+  std::string reason_set_by;  // the identity that gave the reason
+  std::optional<absl::Time> reason_set_time;
+};
+
+// DowntimeChangeType's numbers: 1-3 are DowntimeChange's, then a reason given.
+inline constexpr int kDowntimeReasonSet = 4;
+
+// The stored downtime a batch's DowntimeEvents lead to, per (machine, start), in the
+// order first seen: state and end after the last event (reason fields empty: the store
+// keeps what it has).
+std::vector<Downtime> DowntimesAfter(const std::string& machine_id,
+                                     const std::vector<DowntimeEvent>& events);
+
+// ---- ListStateIntervals, GetUtilization ----
+
+inline constexpr int kDefaultStatePageSize = 100;
+inline constexpr int kMaxStatePageSize = 1000;
+inline constexpr absl::Duration kMaxUtilizationRange = absl::Hours(24 * 366);
+
+struct StateIntervalQuery {
+  std::string machine_id;
+  absl::Time start_time;  // inclusive
+  absl::Time end_time;    // exclusive
+  int page_size = kDefaultStatePageSize;
+  std::optional<runtime::PageCursor> after;  // (unclipped start, 0) of the last one seen
+};
+// INVALID_ARGUMENT naming machine_id, start_time, end_time, page_size or page_token.
+absl::StatusOr<StateIntervalQuery> MakeStateIntervalQuery(const std::string& machine_id,
+                                                          std::optional<absl::Time> start_time,
+                                                          std::optional<absl::Time> end_time,
+                                                          int32_t page_size,
+                                                          const std::string& page_token);
+
+// What the store reads, in one snapshot: the machine's closed intervals that overlap a
+// range (after a cursor, oldest first; for a page at most page_size + 1 of them) and its
+// tracker.
+struct TimelineFacts {
+  std::vector<StateInterval> closed;
+  std::optional<TrackerState> tracker;  // nullopt: no state sample yet
+};
+
+// One listed interval: clipped to the range; `start` is the unclipped start (the page
+// cursor); `current` for the state the machine is in now.
+struct ListedInterval {
+  StateInterval interval;
+  absl::Time start;
+  bool current = false;
+};
+struct StateIntervalPage {
+  std::vector<ListedInterval> intervals;
+  bool more = false;
+};
+
+// The timeline after the closed intervals: the tracker's unsettled intervals, the
+// current one ending at `now` (never before it starts). Empty without a tracker.
+std::vector<StateInterval> OpenTimeline(const std::optional<TrackerState>& tracker, absl::Time now);
+
+// A page of the timeline: the closed intervals of `facts`, then, once the closed ones are
+// exhausted, the open timeline at `now`, each overlapping the range and clipped to it.
+StateIntervalPage TimelinePage(const StateIntervalQuery& query, const TimelineFacts& facts,
+                               absl::Time now);
+std::string NextStateIntervalPageToken(const StateIntervalQuery& query, const ListedInterval& last);
+
+// GetUtilization's range: INVALID_ARGUMENT naming machine_id, start_time or end_time
+// (missing, not after start_time, longer than 366 days).
+absl::Status CheckUtilizationRange(const std::string& machine_id,
+                                   std::optional<absl::Time> start_time,
+                                   std::optional<absl::Time> end_time);
+
+// Time per state in [start, end) from every closed interval overlapping it and the open
+// timeline at `now` (time after now counts as UNAVAILABLE, as time before the first).
+absl::StatusOr<std::map<MachineState, absl::Duration>> UtilizationOf(const TimelineFacts& facts,
+                                                                     absl::Time start,
+                                                                     absl::Time end,
+                                                                     absl::Time now);
+
+// Parts made in [start, end) over several PART_COUNT items (each counted on its own):
+// per item its observations, the newest one before `start` among them as baseline.
+absl::StatusOr<int64_t> PartCountOf(
+    const std::map<std::string, std::vector<PartCountObservation>>& by_item, absl::Time start,
+    absl::Time end);
+
+// A PART_COUNT sample as a count: a number, Unavailable, or text holding a number;
+// nullopt for anything else.
+std::optional<PartCountObservation> PartCountObservationOf(const Sample& sample);
+
+// ---- ListDowntimes, SetDowntimeReason ----
+
+inline constexpr int kDefaultDowntimePageSize = 100;
+inline constexpr int kMaxDowntimePageSize = 1000;
+inline constexpr int kMaxDowntimeCommentChars = 4000;
+
+struct DowntimeQuery {
+  std::string machine_id;                // "" = any
+  std::optional<absl::Time> start_time;  // began at or after
+  std::optional<absl::Time> end_time;    // began before
+  bool without_reason = false;
+  int page_size = kDefaultDowntimePageSize;
+  std::optional<runtime::PageCursor> after;  // (start, id) of the last one seen; newest first
+};
+absl::StatusOr<DowntimeQuery> MakeDowntimeQuery(const std::string& machine_id,
+                                                std::optional<absl::Time> start_time,
+                                                std::optional<absl::Time> end_time,
+                                                bool without_reason, int32_t page_size,
+                                                const std::string& page_token);
+std::string NextDowntimePageToken(const DowntimeQuery& query, const Downtime& last);
+
+// Newest first: by start descending, then id descending. True when `a` lists before `b`.
+bool ListsBefore(const Downtime& a, const Downtime& b);
+// Whether `d` passes the query's filters and comes after its cursor.
+bool Matches(const DowntimeQuery& query, const Downtime& d);
+
+// The reason an operator gives.
+struct DowntimeReason {
+  std::string reason_code;
+  std::string comment;
+};
+// The downtime id of a request; unless a positive decimal, a violation of field `id`
+// and nullopt.
+std::optional<int64_t> ParseDowntimeId(const std::string& id, runtime::Violations& violations);
+// Beyond the contract's text rules: reason_code required (a violation of `reason_code`).
+void CheckDowntimeReason(const DowntimeReason& reason, runtime::Violations& violations);
+// `current` with the reason given by `who` at `now`.
+Downtime WithReason(const Downtime& current, const DowntimeReason& reason, const std::string& who,
+                    absl::Time now);
+
+}  // namespace plantmesh::telemetry

@@ -1,0 +1,233 @@
+// The served machine-state rules (states.h): which machines a batch moves, the timeline
+// page (clipping, the current state up to now, paging across closed and open intervals),
+// utilization with the open timeline, part-count values, downtime queries and reasons.
+#include "server/telemetry/states.h"
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace plantmesh::telemetry {
+namespace {
+
+using ::testing::ElementsAre;
+
+const absl::Time kT0 = absl::FromUnixSeconds(1700049600);  // 2023-11-15T12:00:00Z
+
+absl::Time T(int seconds) { return kT0 + absl::Seconds(seconds); }
+
+Sample At(const std::string& machine, const std::string& item, int seconds, ValueKind kind,
+          const std::string& text = "") {
+  Sample s;
+  s.machine_id = machine;
+  s.data_item_id = item;
+  s.time = T(seconds);
+  s.kind = kind;
+  s.text = text;
+  return s;
+}
+
+TEST(StatesTest, StateInputsFollowTypeAndCategory) {
+  EXPECT_EQ(StateInputOf(Category::kEvent, kTypeExecution), StateInput::kExecution);
+  EXPECT_EQ(StateInputOf(Category::kEvent, kTypeAvailability), StateInput::kAvailability);
+  EXPECT_EQ(StateInputOf(Category::kEvent, kTypeEmergencyStop), StateInput::kEmergencyStop);
+  EXPECT_EQ(StateInputOf(Category::kCondition, 16), StateInput::kCondition);
+  EXPECT_EQ(StateInputOf(Category::kEvent, kTypePartCount), std::nullopt);
+  EXPECT_EQ(StateInputOf(Category::kSample, 5), std::nullopt);
+}
+
+TEST(StatesTest, OnlyMachinesWithStateSamplesOrAPendingChangeAreMoved) {
+  const StateItems items = {{"A", {{"Xact", StateInput::kExecution}}},
+                            {"B", {{"Xact", StateInput::kExecution}}}};
+  const std::vector<Sample> samples = {At("A", "Xact", 20, ValueKind::kText, "ACTIVE"),
+                                       At("A", "Xact", 10, ValueKind::kText, "READY"),
+                                       At("A", "S1", 30, ValueKind::kNumber),
+                                       At("B", "S1", 40, ValueKind::kNumber),
+                                       At("C", "S1", 50, ValueKind::kNumber),
+                                       At("D", "Xact", 60, ValueKind::kText, "ACTIVE")};
+  // Sample 5 (machine D) was rejected.
+  std::map<std::string, MachineBatch> moved =
+      MachineBatches(samples, {0, 1, 2, 3, 4}, items, {"C", "D"});
+  ASSERT_EQ(moved.size(), 2u);  // A (state samples), C (pending); not B, not D
+  const MachineBatch& a = moved.at("A");
+  ASSERT_EQ(a.observations.size(), 2u);
+  EXPECT_EQ(a.observations[0].time, T(10));  // oldest first
+  EXPECT_EQ(a.newest, T(30));                // any item of the machine
+  EXPECT_TRUE(moved.at("C").observations.empty());
+  EXPECT_EQ(moved.at("C").newest, T(50));
+}
+
+TEST(StatesTest, AdvanceSettlesUpToTheNewestSampleAndPendingSaysWhatIsLeft) {
+  MachineBatch batch;
+  batch.observations = {{T(0), StateInput::kExecution, "Xact", std::string("READY")},
+                        {T(10), StateInput::kExecution, "Xact", std::string("ACTIVE")}};
+  batch.newest = T(10);
+  StateChanges changes;
+  TrackerState state = AdvanceTracker(TrackerState{}, batch, &changes);
+  // READY is settled from 0, ACTIVE at 10 is the newest time: not settled yet.
+  EXPECT_TRUE(changes.closed_intervals.empty());
+  EXPECT_TRUE(TrackerPending(state));
+  MachineBatch later;  // a batch with only other data items of the machine
+  later.newest = T(15);
+  state = AdvanceTracker(state, later, &changes);
+  EXPECT_FALSE(TrackerPending(state));
+  EXPECT_THAT(changes.closed_intervals,
+              ElementsAre(StateInterval{MachineState::kIdle, T(0), T(10)}));
+  EXPECT_FALSE(TrackerPending(TrackerState{}));
+}
+
+TEST(StatesTest, DowntimesAfterFoldsEachDowntimesEvents) {
+  const std::vector<DowntimeEvent> events = {
+      {DowntimeChange::kEnded, MachineState::kStopped, T(0), T(5), T(5)},
+      {DowntimeChange::kStarted, MachineState::kStopped, T(10), absl::InfiniteFuture(), T(10)},
+      {DowntimeChange::kEscalated, MachineState::kDown, T(10), absl::InfiniteFuture(), T(12)}};
+  std::vector<Downtime> after = DowntimesAfter("A", events);
+  ASSERT_EQ(after.size(), 2u);
+  EXPECT_EQ(after[0].start, T(0));
+  EXPECT_EQ(after[0].end, T(5));
+  EXPECT_EQ(after[1].state, MachineState::kDown);
+  EXPECT_FALSE(after[1].end);
+  EXPECT_EQ(after[1].machine_id, "A");
+}
+
+TimelineFacts Facts() {
+  TimelineFacts facts;
+  facts.closed = {{MachineState::kIdle, T(0), T(10)}, {MachineState::kRunning, T(10), T(20)}};
+  MachineStateTracker tracker;
+  StateChanges ignored;
+  tracker.Observe({T(0), StateInput::kExecution, "Xact", std::string("READY")}, &ignored);
+  tracker.Observe({T(10), StateInput::kExecution, "Xact", std::string("ACTIVE")}, &ignored);
+  tracker.Observe({T(20), StateInput::kExecution, "Xact", std::string("STOPPED")}, &ignored);
+  tracker.Observe({T(30), StateInput::kExecution, "Xact", std::string("ACTIVE")}, &ignored);
+  facts.tracker = tracker.state();  // settled STOPPED [20, 30), ACTIVE at 30 pending
+  return facts;
+}
+
+TEST(StatesTest, TimelinePageClipsAndEndsTheCurrentStateAtNow) {
+  absl::StatusOr<StateIntervalQuery> q = MakeStateIntervalQuery("A", T(5), T(100), 0, "");
+  ASSERT_TRUE(q.ok()) << q.status();
+  StateIntervalPage page = TimelinePage(*q, Facts(), T(50));
+  ASSERT_EQ(page.intervals.size(), 4u);
+  EXPECT_EQ(page.intervals[0].interval, (StateInterval{MachineState::kIdle, T(5), T(10)}));
+  EXPECT_EQ(page.intervals[0].start, T(0));  // the cursor is the unclipped start
+  EXPECT_EQ(page.intervals[2].interval, (StateInterval{MachineState::kStopped, T(20), T(30)}));
+  EXPECT_EQ(page.intervals[3].interval, (StateInterval{MachineState::kRunning, T(30), T(50)}));
+  EXPECT_TRUE(page.intervals[3].current);
+  EXPECT_FALSE(page.intervals[2].current);
+  EXPECT_FALSE(page.more);
+  // A range that ended before now clips the current state at its end.
+  q = MakeStateIntervalQuery("A", T(5), T(40), 0, "");
+  page = TimelinePage(*q, Facts(), T(50));
+  EXPECT_EQ(page.intervals.back().interval.end, T(40));
+  // A range before the first state has nothing.
+  q = MakeStateIntervalQuery("A", T(-50), T(-1), 0, "");
+  EXPECT_TRUE(TimelinePage(*q, Facts(), T(50)).intervals.empty());
+}
+
+TEST(StatesTest, TimelinePagesAcrossClosedAndOpenIntervals) {
+  std::vector<MachineState> seen;
+  std::string token;
+  int pages = 0;
+  do {
+    absl::StatusOr<StateIntervalQuery> q = MakeStateIntervalQuery("A", T(0), T(100), 3, token);
+    ASSERT_TRUE(q.ok()) << q.status();
+    // The store's part: closed ones after the cursor, at most page_size + 1.
+    TimelineFacts facts = Facts();
+    std::vector<StateInterval> closed;
+    for (const StateInterval& i : facts.closed) {
+      if (!q->after || i.start > q->after->sort_time) closed.push_back(i);
+    }
+    facts.closed = closed;
+    StateIntervalPage page = TimelinePage(*q, facts, T(50));
+    for (const ListedInterval& i : page.intervals) seen.push_back(i.interval.state);
+    token = page.more ? NextStateIntervalPageToken(*q, page.intervals.back()) : "";
+    ++pages;
+  } while (!token.empty() && pages < 10);
+  EXPECT_EQ(pages, 2);
+  EXPECT_THAT(seen, ElementsAre(MachineState::kIdle, MachineState::kRunning, MachineState::kStopped,
+                                MachineState::kRunning));
+  // A token of another range is refused.
+  absl::StatusOr<StateIntervalQuery> q = MakeStateIntervalQuery("A", T(0), T(100), 3, "");
+  const std::string other = NextStateIntervalPageToken(*q, {{}, T(10), false});
+  EXPECT_EQ(MakeStateIntervalQuery("A", T(0), T(99), 3, other).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(StatesTest, QueriesNameTheWrongField) {
+  EXPECT_EQ(MakeStateIntervalQuery("", T(0), T(1), 0, "").status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_FALSE(MakeStateIntervalQuery("A", T(1), T(1), 0, "").ok());
+  EXPECT_FALSE(MakeStateIntervalQuery("A", std::nullopt, T(1), 0, "").ok());
+  EXPECT_FALSE(MakeStateIntervalQuery("A", T(0), T(1), 1001, "").ok());
+  EXPECT_TRUE(CheckUtilizationRange("A", T(0), T(0) + absl::Hours(24 * 366)).ok());
+  EXPECT_FALSE(CheckUtilizationRange("A", T(0), T(1) + absl::Hours(24 * 366)).ok());
+  EXPECT_FALSE(CheckUtilizationRange("A", T(1), T(0)).ok());
+  EXPECT_FALSE(MakeDowntimeQuery("", T(1), T(0), false, 0, "").ok());
+  EXPECT_FALSE(MakeDowntimeQuery("", std::nullopt, std::nullopt, false, -1, "").ok());
+  runtime::Violations violations;
+  EXPECT_EQ(ParseDowntimeId("17", violations), 17);
+  for (const char* bad : {"", "0", "-3", "+3", " 3", "3x", "1234567890123456789"}) {
+    EXPECT_EQ(ParseDowntimeId(bad, violations), std::nullopt) << bad;
+  }
+  CheckDowntimeReason({"", "comment"}, violations);
+  EXPECT_EQ(violations.items().size(), 8u);
+}
+
+TEST(StatesTest, UtilizationCountsTheOpenTimelineUpToNow) {
+  absl::StatusOr<std::map<MachineState, absl::Duration>> used =
+      UtilizationOf(Facts(), T(-10), T(60), T(50));
+  ASSERT_TRUE(used.ok()) << used.status();
+  EXPECT_EQ(used->at(MachineState::kIdle), absl::Seconds(10));
+  EXPECT_EQ(used->at(MachineState::kRunning), absl::Seconds(10 + 20));
+  EXPECT_EQ(used->at(MachineState::kStopped), absl::Seconds(10));
+  // Before the first state and after now.
+  EXPECT_EQ(used->at(MachineState::kUnavailable), absl::Seconds(10 + 10));
+  // No tracker, no intervals: all UNAVAILABLE.
+  used = UtilizationOf(TimelineFacts{}, T(0), T(60), T(50));
+  ASSERT_TRUE(used.ok());
+  EXPECT_EQ(used->at(MachineState::kUnavailable), absl::Seconds(60));
+}
+
+TEST(StatesTest, PartCountsPerItemAndTheirValues) {
+  std::map<std::string, std::vector<PartCountObservation>> by_item;
+  by_item["a"] = {{T(0), true, 10}, {T(10), true, 13}};
+  by_item["b"] = {{T(5), true, 1}, {T(6), false, 0}, {T(7), true, 4}};
+  absl::StatusOr<int64_t> parts = PartCountOf(by_item, T(0), T(60));
+  ASSERT_TRUE(parts.ok());
+  EXPECT_EQ(*parts, 3 + 3);
+  Sample text = At("A", "parts", 0, ValueKind::kText, " 42 ");
+  ASSERT_TRUE(PartCountObservationOf(text));
+  EXPECT_EQ(PartCountObservationOf(text)->value, 42);
+  text.text = "unavailable";
+  EXPECT_FALSE(PartCountObservationOf(text)->available);
+  text.text = "many";
+  EXPECT_FALSE(PartCountObservationOf(text));
+  EXPECT_FALSE(PartCountObservationOf(At("A", "parts", 0, ValueKind::kCondition)));
+}
+
+TEST(StatesTest, DowntimesListNewestFirstWithFilters) {
+  Downtime a{1, "A", MachineState::kStopped, T(10), T(20), "", "", "", std::nullopt};
+  Downtime b{2, "B", MachineState::kDown, T(10), std::nullopt, "TOOL", "", "x", T(30)};
+  Downtime c{3, "A", MachineState::kDown, T(30), std::nullopt, "", "", "", std::nullopt};
+  EXPECT_TRUE(ListsBefore(c, b));
+  EXPECT_TRUE(ListsBefore(b, a));  // equal start: the higher id first
+  absl::StatusOr<DowntimeQuery> q = MakeDowntimeQuery("A", T(10), T(30), true, 0, "");
+  ASSERT_TRUE(q.ok());
+  EXPECT_TRUE(Matches(*q, a));
+  EXPECT_FALSE(Matches(*q, b));  // another machine, and explained
+  EXPECT_FALSE(Matches(*q, c));  // began at the end of the range
+  q = MakeDowntimeQuery(
+      "", std::nullopt, std::nullopt, false, 0,
+      NextDowntimePageToken(*MakeDowntimeQuery("", std::nullopt, std::nullopt, false, 0, ""), b));
+  ASSERT_TRUE(q.ok()) << q.status();
+  EXPECT_TRUE(Matches(*q, a));
+  EXPECT_FALSE(Matches(*q, b));
+  EXPECT_FALSE(Matches(*q, c));
+  const Downtime explained = WithReason(a, {"NO-MATERIAL", "empty"}, "otto", T(99));
+  EXPECT_EQ(explained.reason_code, "NO-MATERIAL");
+  EXPECT_EQ(explained.reason_set_by, "otto");
+  EXPECT_EQ(explained.reason_set_time, T(99));
+  EXPECT_EQ(explained.end, a.end);
+}
+
+}  // namespace
+}  // namespace plantmesh::telemetry

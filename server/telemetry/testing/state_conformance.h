@@ -1,0 +1,323 @@
+// The machine-state part of the TelemetryStore conformance suite (store.h, "Machine
+// states"), typed over the same backends as store_conformance.h:
+//
+//   INSTANTIATE_TYPED_TEST_SUITE_P(Fake, MachineStateConformanceTest, FakeBackend);
+//
+// Trackers moved by ingest (intervals, downtimes and their events written with the
+// batch, a duplicate batch moving nothing, a pending change settled by a later batch
+// without state samples), the timeline's snapshot and paging, part counts with their
+// baseline, downtimes listed newest first with filters, reasons stored once per
+// request_id.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "plantmesh/telemetry/v1/telemetry.pb.h"
+#include "server/telemetry/states.h"
+#include "server/telemetry/testing/store_conformance.h"
+
+namespace plantmesh::telemetry::testing {
+
+inline Sample TextAt(const std::string& item, const std::string& text, absl::Time t,
+                     const std::string& machine = "CNC-07") {
+  Sample s = NumberAt(item, 0, t, machine);
+  s.kind = ValueKind::kText;
+  s.text = text;
+  return s;
+}
+
+inline Sample ConditionAt(const std::string& item, int level, const std::string& code, absl::Time t,
+                          const std::string& machine = "CNC-07") {
+  Sample s = NumberAt(item, 0, t, machine);
+  s.kind = ValueKind::kCondition;
+  s.condition_level = level;
+  s.native_code = code;
+  return s;
+}
+
+template <typename Backend>
+class MachineStateConformanceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    absl::Status up = backend_.SetUp();
+    ASSERT_TRUE(up.ok()) << up;
+    store_ = backend_.store();
+    now_ = absl::FromUnixMicros(absl::ToUnixMicros(absl::Now()));
+    t0_ = absl::FromUnixSeconds(absl::ToUnixSeconds(now_) - 3600);
+  }
+
+  void RegisterCnc(const std::string& id = "CNC-07") {
+    Machine m;
+    m.id = id;
+    m.data_items = {{"avail", "", Category::kEvent, kTypeAvailability, "", ""},
+                    {"Xact", "", Category::kEvent, kTypeExecution, "", ""},
+                    {"servo", "", Category::kCondition, 16, "", ""},
+                    {"parts", "", Category::kEvent, kTypePartCount, "", ""},
+                    {"S1speed", "", Category::kSample, 5, "", ""}};
+    absl::StatusOr<Replayable<Machine>> r =
+        store_->RegisterMachine(m, Ctx("ops", "Register", "", now_), nullptr);
+    ASSERT_TRUE(r.ok()) << r.status();
+  }
+
+  BatchOutcome Ingest(const std::string& writer, uint64_t sequence, std::vector<Sample> samples) {
+    Batch batch{writer, sequence, std::move(samples)};
+    absl::StatusOr<BatchOutcome> out = store_->IngestBatch(
+        batch,
+        [this](const std::vector<Sample>& s, const Catalog& c) {
+          return JudgeBatch(s, c, now_, IngestLimits{});
+        },
+        [](const Batch&, const std::vector<int>& accepted) {
+          return runtime::OutboxEvent{common::NewUuidV4(), "", "batch"};
+        });
+    EXPECT_TRUE(out.ok()) << out.status();
+    return out.ok() ? *out : BatchOutcome{};
+  }
+
+  TimelineFacts Timeline(absl::Time start, absl::Time end,
+                         std::optional<absl::Time> after = std::nullopt, int limit = 0,
+                         const std::string& machine = "CNC-07") {
+    absl::StatusOr<TimelineFacts> facts = store_->StateTimeline(machine, start, end, after, limit);
+    EXPECT_TRUE(facts.ok()) << facts.status();
+    return facts.ok() ? *facts : TimelineFacts{};
+  }
+
+  // The downtime events of the outbox, oldest first (batch events are skipped).
+  std::vector<v1::DowntimeEvent> DowntimeEvents() {
+    std::vector<v1::DowntimeEvent> out;
+    for (const runtime::OutboxEvent& e : backend_.Events()) {
+      v1::DowntimeEvent event;
+      if (event.ParseFromString(e.payload) && event.change_type() != 0) out.push_back(event);
+    }
+    return out;
+  }
+
+  absl::Time T(int seconds) const { return t0_ + absl::Seconds(seconds); }
+
+  // A recorded sequence in three batches: IDLE, RUNNING, then a stop that a servo fault
+  // escalates and a restart ends (one downtime), then RUNNING again.
+  void IngestRecordedSequence() {
+    Ingest("w", 1,
+           {TextAt("avail", "AVAILABLE", T(0)), TextAt("Xact", "READY", T(0)),
+            TextAt("Xact", "ACTIVE", T(10))});
+    Ingest("w", 2, {TextAt("Xact", "STOPPED", T(20)), ConditionAt("servo", 3, "SV0401", T(25))});
+    Ingest("w", 3, {ConditionAt("servo", 1, "", T(30)), TextAt("Xact", "ACTIVE", T(40))});
+  }
+
+  Backend backend_;
+  TelemetryStore* store_ = nullptr;
+  absl::Time now_;
+  absl::Time t0_;
+};
+
+TYPED_TEST_SUITE_P(MachineStateConformanceTest);
+
+TYPED_TEST_P(MachineStateConformanceTest, IngestSettlesIntervalsAndDowntimesWithTheBatch) {
+  this->RegisterCnc();
+  this->IngestRecordedSequence();
+  // ACTIVE at 40 is the last sample so far: not settled yet, the tracker holds it.
+  TimelineFacts facts = this->Timeline(this->T(-100), this->T(100));
+  const std::vector<StateInterval> closed = {
+      {MachineState::kIdle, this->T(0), this->T(10)},
+      {MachineState::kRunning, this->T(10), this->T(20)},
+      {MachineState::kStopped, this->T(20), this->T(25)},
+      {MachineState::kDown, this->T(25), this->T(30)},
+  };
+  EXPECT_EQ(facts.closed, closed);
+  ASSERT_TRUE(facts.tracker);
+  EXPECT_TRUE(TrackerPending(*facts.tracker));
+  EXPECT_EQ(OpenTimeline(facts.tracker, this->T(60)),
+            (std::vector<StateInterval>{{MachineState::kStopped, this->T(30), this->T(40)},
+                                        {MachineState::kRunning, this->T(40), this->T(60)}}));
+  // A batch with only a spindle sample settles the pending change (the machine pays
+  // because its tracker is pending).
+  this->Ingest("w", 4, {NumberAt("S1speed", 1200, this->T(50))});
+  facts = this->Timeline(this->T(-100), this->T(100));
+  ASSERT_EQ(facts.closed.size(), 5u);
+  EXPECT_EQ(facts.closed[4], (StateInterval{MachineState::kStopped, this->T(30), this->T(40)}));
+  ASSERT_TRUE(facts.tracker);
+  EXPECT_FALSE(TrackerPending(*facts.tracker));
+
+  // One downtime: STOPPED at 20, escalated to DOWN at 25, ended at 40.
+  absl::StatusOr<DowntimeQuery> q = MakeDowntimeQuery("", std::nullopt, std::nullopt, false, 0, "");
+  ASSERT_TRUE(q.ok());
+  absl::StatusOr<DowntimePage> page = this->store_->ListDowntimes(*q);
+  ASSERT_TRUE(page.ok()) << page.status();
+  ASSERT_EQ(page->downtimes.size(), 1u);
+  const Downtime& d = page->downtimes[0];
+  EXPECT_EQ(d.machine_id, "CNC-07");
+  EXPECT_EQ(d.state, MachineState::kDown);
+  EXPECT_EQ(d.start, this->T(20));
+  EXPECT_EQ(d.end, this->T(40));
+  EXPECT_TRUE(d.reason_code.empty());
+
+  std::vector<v1::DowntimeEvent> events = this->DowntimeEvents();
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[0].change_type(), v1::DOWNTIME_CHANGE_TYPE_STARTED);
+  EXPECT_EQ(events[0].downtime().state(), v1::MACHINE_STATE_STOPPED);
+  EXPECT_FALSE(events[0].downtime().has_end_time());
+  EXPECT_EQ(events[1].change_type(), v1::DOWNTIME_CHANGE_TYPE_ESCALATED);
+  EXPECT_EQ(events[1].downtime().state(), v1::MACHINE_STATE_DOWN);
+  EXPECT_EQ(events[1].change_time().seconds(), absl::ToUnixSeconds(this->T(25)));
+  EXPECT_EQ(events[2].change_type(), v1::DOWNTIME_CHANGE_TYPE_ENDED);
+  EXPECT_EQ(events[2].downtime().end_time().seconds(), absl::ToUnixSeconds(this->T(40)));
+  for (const v1::DowntimeEvent& e : events) EXPECT_EQ(e.downtime().id(), absl::StrCat(d.id));
+}
+
+TYPED_TEST_P(MachineStateConformanceTest, DuplicateBatchMovesNothing) {
+  this->RegisterCnc();
+  this->IngestRecordedSequence();
+  const TimelineFacts before = this->Timeline(this->T(-100), this->T(100));
+  const size_t events = this->backend_.Events().size();
+  // Batch 2 again (after a reconnect): a duplicate, the stop and the fault not re-applied.
+  BatchOutcome again = this->Ingest(
+      "w", 2,
+      {TextAt("Xact", "STOPPED", this->T(20)), ConditionAt("servo", 3, "SV0401", this->T(25))});
+  EXPECT_TRUE(again.duplicate);
+  const TimelineFacts after = this->Timeline(this->T(-100), this->T(100));
+  EXPECT_EQ(after.closed, before.closed);
+  ASSERT_TRUE(after.tracker);
+  EXPECT_EQ(*after.tracker, *before.tracker);
+  EXPECT_EQ(this->backend_.Events().size(), events);
+}
+
+TYPED_TEST_P(MachineStateConformanceTest, TimelinePagesByStartAndKeepsMachinesApart) {
+  this->RegisterCnc();
+  this->RegisterCnc("CNC-08");
+  this->IngestRecordedSequence();
+  this->Ingest("w8", 1,
+               {TextAt("Xact", "ACTIVE", this->T(5), "CNC-08"),
+                TextAt("Xact", "READY", this->T(15), "CNC-08"),
+                NumberAt("S1speed", 0, this->T(16), "CNC-08")});
+  // Overlapping [12, 27): RUNNING [10, 20), STOPPED [20, 25), DOWN [25, 30).
+  TimelineFacts facts = this->Timeline(this->T(12), this->T(27));
+  ASSERT_EQ(facts.closed.size(), 3u);
+  EXPECT_EQ(facts.closed[0].start, this->T(10));
+  // A page of 2 after the one starting at 10.
+  facts = this->Timeline(this->T(12), this->T(27), this->T(10), 2);
+  ASSERT_EQ(facts.closed.size(), 2u);
+  EXPECT_EQ(facts.closed[0].start, this->T(20));
+  EXPECT_EQ(facts.closed[1].start, this->T(25));
+  // The other machine's timeline is its own (READY at 15 settled by the later spindle
+  // sample of the same batch).
+  facts = this->Timeline(this->T(-100), this->T(100), std::nullopt, 0, "CNC-08");
+  EXPECT_EQ(facts.closed,
+            (std::vector<StateInterval>{{MachineState::kRunning, this->T(5), this->T(15)}}));
+  // A machine without state samples has no tracker; an unknown one is NOT_FOUND.
+  this->RegisterCnc("CNC-09");
+  facts = this->Timeline(this->T(-100), this->T(100), std::nullopt, 0, "CNC-09");
+  EXPECT_TRUE(facts.closed.empty());
+  EXPECT_FALSE(facts.tracker);
+  EXPECT_EQ(
+      this->store_->StateTimeline("NOPE", this->T(0), this->T(1), std::nullopt, 0).status().code(),
+      absl::StatusCode::kNotFound);
+}
+
+TYPED_TEST_P(MachineStateConformanceTest, PartCountsWithTheirBaseline) {
+  this->RegisterCnc();
+  Sample off = NumberAt("parts", 0, this->T(25));
+  off.kind = ValueKind::kUnavailable;
+  this->Ingest("w", 1,
+               {NumberAt("parts", 10, this->T(0)), NumberAt("parts", 12, this->T(5)),
+                NumberAt("parts", 15, this->T(20)), off, NumberAt("parts", 2, this->T(30)),
+                NumberAt("parts", 4, this->T(40)), NumberAt("S1speed", 9, this->T(21))});
+  absl::StatusOr<std::map<std::string, std::vector<PartCountObservation>>> got =
+      this->store_->PartCountObservations("CNC-07", this->T(10), this->T(40));
+  ASSERT_TRUE(got.ok()) << got.status();
+  ASSERT_EQ(got->size(), 1u);
+  const std::vector<PartCountObservation>& parts = got->at("parts");
+  // Baseline 12 (at 5), then 15, Unavailable, 2 in the range; 4 at 40 is outside.
+  ASSERT_EQ(parts.size(), 4u);
+  EXPECT_EQ(parts[0].value, 12);
+  EXPECT_EQ(parts[0].time, this->T(5));
+  EXPECT_FALSE(parts[2].available);
+  EXPECT_EQ(parts[3].value, 2);
+  absl::StatusOr<int64_t> count = PartCountOf(*got, this->T(10), this->T(40));
+  ASSERT_TRUE(count.ok());
+  EXPECT_EQ(*count, 3);  // 12 -> 15; the reset to 2 adds nothing
+  EXPECT_EQ(this->store_->PartCountObservations("NOPE", this->T(0), this->T(1)).status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+TYPED_TEST_P(MachineStateConformanceTest, DowntimesNewestFirstAndReasonsOncePerRequestId) {
+  this->RegisterCnc();
+  this->RegisterCnc("CNC-08");
+  // CNC-07: downtimes at 10 (ended 20) and 30 (still on); CNC-08: one at 15.
+  this->Ingest(
+      "w", 1,
+      {TextAt("Xact", "ACTIVE", this->T(0)), TextAt("Xact", "STOPPED", this->T(10)),
+       TextAt("Xact", "ACTIVE", this->T(20)), TextAt("Xact", "FEED_HOLD", this->T(30)),
+       NumberAt("S1speed", 0, this->T(31)), TextAt("Xact", "INTERRUPTED", this->T(15), "CNC-08"),
+       NumberAt("S1speed", 0, this->T(16), "CNC-08")});
+  auto list = [&](const std::string& machine, bool without_reason, int page_size,
+                  const std::string& token = "") {
+    absl::StatusOr<DowntimeQuery> q =
+        MakeDowntimeQuery(machine, std::nullopt, std::nullopt, without_reason, page_size, token);
+    EXPECT_TRUE(q.ok()) << q.status();
+    absl::StatusOr<DowntimePage> page = this->store_->ListDowntimes(*q);
+    EXPECT_TRUE(page.ok()) << page.status();
+    return std::make_pair(*q, page.ok() ? *page : DowntimePage{});
+  };
+  auto [q, page] = list("", false, 2);
+  ASSERT_EQ(page.downtimes.size(), 2u);
+  EXPECT_EQ(page.downtimes[0].start, this->T(30));
+  EXPECT_FALSE(page.downtimes[0].end);
+  EXPECT_EQ(page.downtimes[0].state, MachineState::kStopped);
+  EXPECT_EQ(page.downtimes[1].machine_id, "CNC-08");
+  EXPECT_TRUE(page.more);
+  auto [q2, rest] = list("", false, 2, NextDowntimePageToken(q, page.downtimes.back()));
+  ASSERT_EQ(rest.downtimes.size(), 1u);
+  EXPECT_EQ(rest.downtimes[0].start, this->T(10));
+  EXPECT_EQ(rest.downtimes[0].end, this->T(20));
+  EXPECT_FALSE(rest.more);
+
+  // A reason, retried with its request_id: stored once, the retry gets the first answer.
+  const int64_t id = rest.downtimes[0].id;
+  auto encode = [](const Downtime& d) { return absl::StrCat("reason:", d.reason_code); };
+  const absl::Time at = this->now_;
+  absl::StatusOr<Replayable<Downtime>> set = this->store_->SetDowntimeReason(
+      id, {"TOOL-BREAK", "insert chipped"}, Ctx("otto", "SetDowntimeReason", "r1", at), encode);
+  ASSERT_TRUE(set.ok()) << set.status();
+  ASSERT_TRUE(set->value);
+  EXPECT_EQ(set->value->reason_code, "TOOL-BREAK");
+  EXPECT_EQ(set->value->reason_set_by, "otto");
+  EXPECT_EQ(set->value->reason_set_time, at);
+  absl::StatusOr<Replayable<Downtime>> retry = this->store_->SetDowntimeReason(
+      id, {"TOOL-BREAK", "insert chipped"}, Ctx("otto", "SetDowntimeReason", "r1", at), encode);
+  ASSERT_TRUE(retry.ok()) << retry.status();
+  EXPECT_EQ(retry->recorded_response.value_or(""), "reason:TOOL-BREAK");
+  const std::vector<v1::DowntimeEvent> events = this->DowntimeEvents();
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back().change_type(), v1::DOWNTIME_CHANGE_TYPE_REASON_SET);
+  EXPECT_EQ(events.back().downtime().comment(), "insert chipped");
+  EXPECT_EQ(std::count_if(events.begin(), events.end(),
+                          [](const v1::DowntimeEvent& e) {
+                            return e.change_type() == v1::DOWNTIME_CHANGE_TYPE_REASON_SET;
+                          }),
+            1);
+  EXPECT_EQ(
+      this->store_
+          ->SetDowntimeReason(999999, {"X", ""}, Ctx("otto", "SetDowntimeReason", "r2", at), encode)
+          .status()
+          .code(),
+      absl::StatusCode::kNotFound);
+
+  // Filters: one machine; only those without a reason.
+  auto [q3, mine] = list("CNC-07", true, 10);
+  ASSERT_EQ(mine.downtimes.size(), 1u);
+  EXPECT_EQ(mine.downtimes[0].start, this->T(30));
+  auto [q4, all_mine] = list("CNC-07", false, 10);
+  ASSERT_EQ(all_mine.downtimes.size(), 2u);
+  EXPECT_EQ(all_mine.downtimes[1].comment, "insert chipped");
+}
+
+REGISTER_TYPED_TEST_SUITE_P(MachineStateConformanceTest,
+                            IngestSettlesIntervalsAndDowntimesWithTheBatch,
+                            DuplicateBatchMovesNothing, TimelinePagesByStartAndKeepsMachinesApart,
+                            PartCountsWithTheirBaseline,
+                            DowntimesNewestFirstAndReasonsOncePerRequestId);
+
+}  // namespace plantmesh::telemetry::testing
