@@ -46,7 +46,9 @@ std::string FlagHelp(const FlagSpec& flag, FieldUse use) {
 
 }  // namespace
 
-CommandTree::CommandTree(const ContractCatalog& catalog, CLI::App* root) : catalog_(catalog) {
+CommandTree::CommandTree(const ContractCatalog& catalog, CLI::App* root,
+                         const std::set<std::string>& hand_written)
+    : catalog_(catalog) {
   std::set<std::string> service_commands;
   for (const ServiceCommand& service : catalog.services()) {
     // Two services of one package would share the command; the first one's comment wins.
@@ -56,6 +58,7 @@ CommandTree::CommandTree(const ContractCatalog& catalog, CLI::App* root) : catal
     service_app->group("Services (from the contracts)");
   }
   for (const MethodCommand& method : catalog.methods()) {
+    if (hand_written.count(absl::StrCat(method.service_command, " ", method.name)) > 0) continue;
     auto binding = std::make_unique<MethodBinding>();
     binding->command = &method;
     CLI::App* service_app = root->get_subcommand(method.service_command);

@@ -36,8 +36,11 @@ struct MethodBinding {
 
 class CommandTree {
  public:
-  // Adds a subcommand per service and, under it, one per method, to `root`.
-  CommandTree(const ContractCatalog& catalog, CLI::App* root);
+  // Adds a subcommand per service and, under it, one per method, to `root`, except the
+  // methods a hand-written command stands for (`hand_written`: "service method" command
+  // names, e.g. "planning import-demand").
+  CommandTree(const ContractCatalog& catalog, CLI::App* root,
+              const std::set<std::string>& hand_written = {});
 
   // The method subcommand the parsed command line chose, or nullptr.
   const MethodBinding* Selected() const;

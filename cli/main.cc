@@ -14,6 +14,7 @@
 #include "cli/completion.h"
 #include "cli/connection_flags.h"
 #include "cli/contract_catalog.h"
+#include "cli/demand_import.h"
 #include "cli/list_pages.h"
 #include "cli/method_runner.h"
 #include "cli/output.h"
@@ -84,8 +85,9 @@ int Main(int argc, char** argv) {
       ->check(CLI::IsMember({"table", "wide", "json", "csv"}))
       ->capture_default_str();
 
-  CommandTree tree(**catalog, &app);
+  CommandTree tree(**catalog, &app, {"planning import-demand"});
   TelemetryIngestCommand ingest(&app);
+  DemandImportCommand import_demand(&app);
   PkiCommands pki(&app);
   CLI::App* config = app.add_subcommand("config", "plantctl's own settings");
   config->group("Tools");
@@ -143,8 +145,9 @@ int Main(int argc, char** argv) {
     return 0;
   }
 
-  if (ingest.Selected()) {
-    if (!ingest.DryRun()) {
+  if (ingest.Selected() || import_demand.Selected()) {
+    const bool dry_run = ingest.Selected() ? ingest.DryRun() : import_demand.DryRun();
+    if (!dry_run) {
       if (absl::Status complete = CheckConnectionSettings(settings); !complete.ok()) {
         std::cerr << "plantctl: " << complete.message() << "\n";
         return kExitUsage;
@@ -160,7 +163,7 @@ int Main(int argc, char** argv) {
     env.stdin_stream = &std::cin;
     env.out = &std::cout;
     env.err = &std::cerr;
-    return ingest.Run(env);
+    return ingest.Selected() ? ingest.Run(env) : import_demand.Run(env);
   }
 
   const MethodBinding* binding = tree.Selected();

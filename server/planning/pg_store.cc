@@ -1,11 +1,13 @@
 #include "server/planning/pg_store.h"
 
+#include <algorithm>
 #include <pqxx/pqxx>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "nlohmann/json.hpp"
 #include "plantmesh/common/status_macros.h"
 #include "server/runtime/errors.h"
@@ -330,10 +332,14 @@ std::string Keys(const std::vector<PlanStatus>& statuses) {
   return out + "}";
 }
 
+// The demand section's statements (at the end of this file).
+void PrepareDemandStatements(pqxx::connection& conn);
+
 }  // namespace
 
 void PgPlanningStore::PrepareStatements(pqxx::connection& conn) {
   Statements().registry.Prepare(conn);
+  PrepareDemandStatements(conn);  // pdemand
   RequestLog().Prepare(conn);
 }
 
@@ -345,6 +351,7 @@ const runtime::PgConstraintErrors& PgPlanningStore::ConstraintErrors() {
           runtime::InvalidField("line.shift_pattern_id", "unknown shift pattern"))
         .On("maintenance_windows_line_id_fkey",
             runtime::InvalidField("maintenance_window.line_id", "unknown line"))
+        .On("demand_product_id_fkey", runtime::InvalidField("records", "unknown product"))
         .On("outputs_product_id_fkey",
             runtime::InvalidField("output.product_id", "unknown product"))
         .On("plans_one_per_line_shift",
@@ -753,6 +760,106 @@ absl::StatusOr<ActualsFacts> PgPlanningStore::ActualsOf(const std::string& line_
     return absl::OkStatus();
   }));
   return facts;
+}
+
+// ---- demand (pdemand): daily demand history per product ----
+namespace {
+
+struct DemandSql {
+  runtime::PgStatements registry{"planning"};
+  // Upserts a chunk of records given as three parallel arrays and counts the new rows
+  // (xmax = 0: the row version was inserted, not updated).
+  const runtime::PgStatement demand_upsert = registry.Add(
+      "demand_upsert",
+      "WITH up AS (INSERT INTO planning.demand (product_id, day, quantity, update_time) "
+      "SELECT p, d, q, " PM_TS(4) " FROM unnest($1::text[], $2::date[], $3::float8[]) AS "
+      "t(p, d, q) ON CONFLICT (product_id, day) DO UPDATE SET quantity = EXCLUDED.quantity, "
+      "update_time = EXCLUDED.update_time RETURNING (xmax = 0) AS inserted) "
+      "SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up");
+  // Days as offsets from 1970-01-01: no date text to parse per row.
+  const runtime::PgStatement demand_history = registry.Add(
+      "demand_history",
+      "SELECT product_id, (day - date '1970-01-01')::int4, quantity FROM planning.demand "
+      "WHERE cardinality($1::text[]) = 0 OR product_id = ANY($1::text[]) "
+      "ORDER BY product_id, day");
+};
+
+const DemandSql& DemandStatements() {
+  static const auto* sql = new DemandSql();
+  return *sql;
+}
+
+// Records per upsert statement: large enough to amortise the round trip, small enough
+// to keep each parameter a few hundred kilobytes.
+constexpr size_t kDemandChunk = 5000;
+
+// An element of a text[] literal, quoted (product ids are codes, but quote anyway).
+void AppendArrayText(std::string* out, absl::string_view text) {
+  out->push_back('"');
+  for (char c : text) {
+    if (c == '"' || c == '\\') out->push_back('\\');
+    out->push_back(c);
+  }
+  out->push_back('"');
+}
+
+void PrepareDemandStatements(pqxx::connection& conn) { DemandStatements().registry.Prepare(conn); }
+
+}  // namespace
+
+absl::StatusOr<Replayable<DemandWriteCounts>> PgPlanningStore::ImportDemand(
+    const std::vector<DemandRecord>& records, const ChangeContext& context,
+    const ResponseEncoder<DemandWriteCounts>& encode) {
+  return Idempotent<DemandWriteCounts>(
+      context, encode, [&](pqxx::transaction_base& tx) -> absl::StatusOr<DemandWriteCounts> {
+        DemandWriteCounts counts;
+        const std::string now = Micros(TruncateToMicros(context.now));
+        for (size_t begin = 0; begin < records.size(); begin += kDemandChunk) {
+          const size_t end = std::min(records.size(), begin + kDemandChunk);
+          std::string products = "{", days = "{", quantities = "{";
+          for (size_t i = begin; i < end; ++i) {
+            const char* comma = i == begin ? "" : ",";
+            products += comma;
+            AppendArrayText(&products, records[i].product_id);
+            absl::StrAppend(&days, comma, FormatDate(records[i].day));
+            // 17 significant digits read back as the same double.
+            absl::StrAppend(&quantities, comma, absl::StrFormat("%.17g", records[i].quantity));
+          }
+          products += "}";
+          days += "}";
+          quantities += "}";
+          pqxx::row row =
+              tx.exec_prepared1(DemandStatements().demand_upsert, products, days, quantities, now);
+          counts.stored += row[0].as<int64_t>();
+          counts.replaced += row[1].as<int64_t>();
+        }
+        return counts;
+      });
+}
+
+absl::StatusOr<std::vector<ProductDemandHistory>> PgPlanningStore::DemandHistory(
+    const std::vector<std::string>& product_ids) {
+  std::vector<ProductDemandHistory> out;
+  std::string ids = "{";
+  for (size_t i = 0; i < product_ids.size(); ++i) {
+    if (i > 0) ids += ",";
+    AppendArrayText(&ids, product_ids[i]);
+  }
+  ids += "}";
+  PM_RETURN_IF_ERROR(Run([&](pqxx::connection& conn) -> absl::Status {
+    pqxx::read_transaction tx(conn);
+    out.clear();
+    const absl::CivilDay epoch(1970, 1, 1);
+    for (const pqxx::row& r : tx.exec_prepared(DemandStatements().demand_history, ids)) {
+      const absl::string_view product(r[0].c_str(), r[0].size());
+      if (out.empty() || out.back().product_id != product) {
+        out.push_back({std::string(product), {}});
+      }
+      out.back().days.push_back({epoch + r[1].as<int32_t>(), r[2].as<double>()});
+    }
+    return absl::OkStatus();
+  }));
+  return out;
 }
 
 }  // namespace plantmesh::planning

@@ -71,6 +71,13 @@ class PgPlanningStore : public PlanningStore {
       const ResponseEncoder<DowntimeEntry>& encode) override;
   absl::StatusOr<ActualsFacts> ActualsOf(const std::string& line_id, absl::CivilDay from,
                                          absl::CivilDay to) override;
+  // ---- demand (pdemand).
+  absl::StatusOr<Replayable<DemandWriteCounts>> ImportDemand(
+      const std::vector<DemandRecord>& records, const ChangeContext& context,
+      const ResponseEncoder<DemandWriteCounts>& encode) override;
+  absl::StatusOr<std::vector<ProductDemandHistory>> DemandHistory(
+      const std::vector<std::string>& product_ids) override;
+  // ---- end demand (pdemand).
 
  private:
   // One idempotent change in a transaction: claim, `change` (returns the stored value),

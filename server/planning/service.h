@@ -4,6 +4,7 @@
 // the generated base (CallPolicy).
 #pragma once
 
+#include <memory>
 #include <string>
 
 #include "plantmesh/planning/v1/planning_service.pm_server.h"
@@ -99,6 +100,13 @@ class PlanningServiceImpl : public v1::PlanningServiceBase {
   absl::Status HandleGetPlanVsActual(runtime::CallContext& call,
                                      const v1::GetPlanVsActualRequest& request,
                                      v1::GetPlanVsActualResponse* response) override;
+  // ---- demand (pdemand): service_demand.cc.
+  absl::StatusOr<std::unique_ptr<ImportDemandSink>> HandleImportDemand(
+      runtime::CallContext& call) override;
+  absl::Status HandleForecastDemand(runtime::CallContext& call,
+                                    const v1::ForecastDemandRequest& request,
+                                    v1::ForecastDemandResponse* response) override;
+  // ---- end demand (pdemand).
 
  private:
   ChangeContext Context(runtime::CallContext& call, const google::protobuf::Message& request) const;
@@ -117,6 +125,8 @@ class PlanningServiceImpl : public v1::PlanningServiceBase {
                     const std::string& id, const std::string& etag, PlanTransition transition,
                     google::protobuf::Message* response, v1::ProductionPlan* out);
   void EventsCommitted();
+  // One ImportDemand stream (pdemand).
+  class DemandImportSink;
 
   runtime::ServiceDeps deps_;
   PlanningStore* store_;

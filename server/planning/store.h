@@ -20,6 +20,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "server/planning/calendar.h"
+#include "server/planning/demand.h"
 #include "server/planning/domain.h"
 #include "server/runtime/audit.h"
 #include "server/runtime/idempotency.h"
@@ -143,6 +144,19 @@ class PlanningStore {
   // Plans, output and downtime of shifts dated from..to (inclusive); line "" = all.
   virtual absl::StatusOr<ActualsFacts> ActualsOf(const std::string& line_id, absl::CivilDay from,
                                                  absl::CivilDay to) = 0;
+
+  // ---- demand (pdemand).
+  // Writes `records` (one per product and day, products that exist) in one transaction:
+  // a record replaces the stored demand of its product and day. Returns how many were
+  // new and how many replaced; a retry returns the first answer and writes nothing.
+  virtual absl::StatusOr<Replayable<DemandWriteCounts>> ImportDemand(
+      const std::vector<DemandRecord>& records, const ChangeContext& context,
+      const ResponseEncoder<DemandWriteCounts>& encode) = 0;
+  // The demand history of `product_ids` (empty: every product that has some), ordered
+  // by product id, days in date order; a product without history is left out.
+  virtual absl::StatusOr<std::vector<ProductDemandHistory>> DemandHistory(
+      const std::vector<std::string>& product_ids) = 0;
+  // ---- end demand (pdemand).
 };
 
 }  // namespace plantmesh::planning

@@ -2,7 +2,7 @@
 // PostgreSQL (a real server from tests/support). ctest runs them as
 // planning.store_conformance.fake and planning.store_conformance.pg.
 #include "server/planning/testing/store_conformance.h"
-
+// pdemand
 #include <memory>
 #include <pqxx/pqxx>
 #include <string>
@@ -12,6 +12,7 @@
 #include "plantmesh/common/status_macros.h"
 #include "server/planning/module.h"
 #include "server/planning/pg_store.h"
+#include "server/planning/testing/demand_conformance.h"
 #include "server/planning/testing/fake_store.h"
 #include "server/runtime/migrations.h"
 #include "server/runtime/pg_audit_sink.h"
@@ -70,6 +71,9 @@ class PgBackend {
 
 INSTANTIATE_TYPED_TEST_SUITE_P(Fake, PlanningStoreConformanceTest, FakeBackend);
 INSTANTIATE_TYPED_TEST_SUITE_P(Pg, PlanningStoreConformanceTest, PgBackend);
+// pdemand
+INSTANTIATE_TYPED_TEST_SUITE_P(Fake, DemandStoreConformanceTest, FakeBackend);
+INSTANTIATE_TYPED_TEST_SUITE_P(Pg, DemandStoreConformanceTest, PgBackend);
 
 }  // namespace
 }  // namespace plantmesh::planning::testing

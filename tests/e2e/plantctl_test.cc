@@ -961,5 +961,63 @@ TEST_F(PlantctlTest, PhotoUploadChecksAGivenSha256AndNamesTheFile) {
   EXPECT_EQ(given.Json()["photo"].value("file_name", ""), "left door.png");
 }
 
+// ---- planning import-demand (pdemand) ----
+
+TEST_F(PlantctlTest, ImportDemandFromCsvIsAtomicAndHarmlessTwice) {
+  CliRun product = Plantctl("planner", {"planning", "create-product", "--product.id", "CLI-OATS",
+                                        "--product.display_name", "Oats", "--product.unit", "pcs"});
+  ASSERT_EQ(product.exit_code, 0) << product.err;
+  auto write = [&](const std::string& name, const std::string& text) {
+    const std::string path = absl::StrCat(*dir_, "/", name);
+    std::ofstream(path) << text;
+    return path;
+  };
+  std::string csv = "product_id,date,quantity\n";
+  for (int d = 1; d <= 28; ++d)
+    absl::StrAppend(&csv, "CLI-OATS,2025-02-", d < 10 ? "0" : "", d, ",", 10 + d % 7, "\n");
+  const std::string good = write("demand.csv", csv);
+
+  CliRun checked = Plantctl("planner", {"planning", "import-demand", good, "--dry-run"});
+  EXPECT_EQ(checked.exit_code, 0) << checked.err;
+  EXPECT_THAT(checked.out, HasSubstr("28 demand records"));
+
+  CliRun first = Plantctl("planner", {"planning", "import-demand", good, "--batch-size", "10"});
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  EXPECT_EQ(first.Json()["received"], 28);
+  EXPECT_EQ(first.Json()["stored"], 28);
+  CliRun again = Plantctl("planner", {"planning", "import-demand", good}, "table");
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_THAT(again.out, HasSubstr("replaced  28"));
+
+  // A bad row: nothing is sent, the line and column are named.
+  const std::string bad_row = write(
+      "bad-row.csv", "product_id,date,quantity\nCLI-OATS,2025-03-01,1\nCLI-OATS,2025-03-02,-4\n");
+  CliRun refused_locally = Plantctl("planner", {"planning", "import-demand", bad_row});
+  EXPECT_EQ(refused_locally.exit_code, 2);
+  EXPECT_THAT(refused_locally.err, HasSubstr("bad-row.csv:3: quantity"));
+
+  // An unknown product is the server's to find: INVALID_ARGUMENT (13) naming the file's
+  // line, and the good record before it is not stored either.
+  const std::string unknown = write(
+      "unknown.csv", "product_id,date,quantity\nCLI-OATS,2025-03-01,1\nNO-SUCH,2025-03-01,1\n");
+  CliRun refused = Plantctl("planner", {"planning", "import-demand", unknown});
+  EXPECT_EQ(refused.exit_code, 13) << refused.err;
+  EXPECT_THAT(refused.err, HasSubstr("unknown.csv:3: product_id"));
+  const std::string march = write("march.csv", "product_id,date,quantity\nCLI-OATS,2025-03-01,1\n");
+  CliRun after = Plantctl("planner", {"planning", "import-demand", march});
+  ASSERT_EQ(after.exit_code, 0) << after.err;
+  EXPECT_EQ(after.Json()["stored"], 1);
+
+  // With --skip-invalid the good record is stored and the bad one reported by line.
+  CliRun skipped = Plantctl("planner", {"planning", "import-demand", unknown, "--skip-invalid"});
+  EXPECT_EQ(skipped.exit_code, 13);
+  EXPECT_EQ(skipped.Json()["replaced"], 1);
+  EXPECT_EQ(skipped.Json()["rejected"], 1);
+  EXPECT_THAT(skipped.err, HasSubstr("unknown.csv:3: product_id"));
+
+  // Readers may not import.
+  EXPECT_EQ(Plantctl("otto", {"planning", "import-demand", good}).exit_code, 17);
+}
+
 }  // namespace
 }  // namespace plantmesh::e2e

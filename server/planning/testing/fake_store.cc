@@ -316,3 +316,41 @@ absl::StatusOr<ActualsFacts> FakePlanningStore::ActualsOf(const std::string& lin
 }
 
 }  // namespace plantmesh::planning::testing
+
+// ---- demand (pdemand) ----
+namespace plantmesh::planning::testing {
+
+absl::StatusOr<Replayable<DemandWriteCounts>> FakePlanningStore::ImportDemand(
+    const std::vector<DemandRecord>& records, const ChangeContext& context,
+    const ResponseEncoder<DemandWriteCounts>& encode) {
+  absl::MutexLock lock(&mu_);
+  return Idempotent<DemandWriteCounts>(context, encode, [&]() -> absl::StatusOr<DemandWriteCounts> {
+    for (const DemandRecord& r : records) {
+      if (products_.count(r.product_id) == 0) {
+        return UnknownReference("records", "product", r.product_id);
+      }
+    }
+    DemandWriteCounts counts;
+    for (const DemandRecord& r : records) {
+      auto [at, inserted] = demand_.insert_or_assign({r.product_id, r.day}, r.quantity);
+      (void)at;
+      ++(inserted ? counts.stored : counts.replaced);
+    }
+    return counts;
+  });
+}
+
+absl::StatusOr<std::vector<ProductDemandHistory>> FakePlanningStore::DemandHistory(
+    const std::vector<std::string>& product_ids) {
+  absl::ReaderMutexLock lock(&mu_);
+  const std::set<std::string> wanted(product_ids.begin(), product_ids.end());
+  std::vector<ProductDemandHistory> out;
+  for (const auto& [key, quantity] : demand_) {
+    if (!wanted.empty() && wanted.count(key.first) == 0) continue;
+    if (out.empty() || out.back().product_id != key.first) out.push_back({key.first, {}});
+    out.back().days.push_back({key.second, quantity});
+  }
+  return out;
+}
+
+}  // namespace plantmesh::planning::testing

@@ -71,6 +71,13 @@ class FakePlanningStore : public PlanningStore {
       const ResponseEncoder<DowntimeEntry>& encode) override;
   absl::StatusOr<ActualsFacts> ActualsOf(const std::string& line_id, absl::CivilDay from,
                                          absl::CivilDay to) override;
+  // ---- demand (pdemand).
+  absl::StatusOr<Replayable<DemandWriteCounts>> ImportDemand(
+      const std::vector<DemandRecord>& records, const ChangeContext& context,
+      const ResponseEncoder<DemandWriteCounts>& encode) override;
+  absl::StatusOr<std::vector<ProductDemandHistory>> DemandHistory(
+      const std::vector<std::string>& product_ids) override;
+  // ---- end demand (pdemand).
 
  private:
   // Claims the request, runs `change` (which returns the stored value) and records its
@@ -91,6 +98,8 @@ class FakePlanningStore : public PlanningStore {
   std::map<int64_t, std::vector<PlanRevision>> revisions_ ABSL_GUARDED_BY(mu_);
   std::map<int64_t, OutputRecord> outputs_ ABSL_GUARDED_BY(mu_);
   std::map<int64_t, DowntimeEntry> downtimes_ ABSL_GUARDED_BY(mu_);
+  // (product, day) → quantity (pdemand).
+  std::map<std::pair<std::string, absl::CivilDay>, double> demand_ ABSL_GUARDED_BY(mu_);
   int64_t last_id_ ABSL_GUARDED_BY(mu_) = 0;  // one sequence for every kind: ids differ anyway
   std::vector<runtime::OutboxEvent> events_ ABSL_GUARDED_BY(mu_);
   std::vector<runtime::AuditRecord> audit_rows_ ABSL_GUARDED_BY(mu_);

@@ -1,0 +1,47 @@
+// Daily demand history from a CSV file, for `plantctl planning import-demand`.
+//
+// CSV (RFC 4180 quoting, as cli/sample_file.h; UTF-8; LF or CRLF): the first line is the
+// header `product_id,date,quantity` (the three columns in any order; other columns are
+// an error). date is a local date `YYYY-MM-DD`; quantity a decimal number >= 0 in the
+// product's unit. Empty lines are skipped. Whether the product exists is the server's
+// to say.
+//
+// Errors name the source, the line and the column:
+//   demand.csv:17: quantity: "-3" must be >= 0
+#pragma once
+
+#include <cstdint>
+#include <istream>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "plantmesh/planning/v1/planning_service.pb.h"
+
+namespace plantmesh::cli {
+
+class DemandReader {
+ public:
+  // `in` is not owned; `source` names it in errors.
+  DemandReader(std::istream* in, std::string source);
+
+  // The next record: true with *record filled, false at the end of the input, or
+  // INVALID_ARGUMENT "source:line: column: what is wrong" (reading may not go on).
+  absl::StatusOr<bool> Next(::plantmesh::planning::v1::DemandRecord* record);
+
+  // The line of the record Next returned last (from 1, the header counted).
+  int64_t line() const { return line_; }
+  int64_t bytes_read() const { return bytes_read_; }
+
+ private:
+  absl::Status ReadHeader(const std::string& text);
+  absl::Status LineError(const std::string& column, const std::string& what) const;
+
+  std::istream* in_;
+  std::string source_;
+  int64_t line_ = 0;
+  int64_t bytes_read_ = 0;
+  bool header_read_ = false;
+  int product_column_ = -1, date_column_ = -1, quantity_column_ = -1;
+};
+
+}  // namespace plantmesh::cli

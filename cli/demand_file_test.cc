@@ -1,0 +1,73 @@
+#include "cli/demand_file.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <sstream>
+#include <vector>
+
+namespace plantmesh::cli {
+namespace {
+
+namespace v1 = ::plantmesh::planning::v1;
+
+absl::StatusOr<std::vector<v1::DemandRecord>> ReadAll(const std::string& text) {
+  std::istringstream in(text);
+  DemandReader reader(&in, "demand.csv");
+  std::vector<v1::DemandRecord> records;
+  v1::DemandRecord record;
+  while (true) {
+    absl::StatusOr<bool> next = reader.Next(&record);
+    if (!next.ok()) return next.status();
+    if (!*next) return records;
+    records.push_back(record);
+  }
+}
+
+TEST(DemandFileTest, ReadsColumnsInAnyOrderWithCrlfAndBlankLines) {
+  absl::StatusOr<std::vector<v1::DemandRecord>> records = ReadAll(
+      "date,quantity,product_id\r\n2025-01-06,12.5,GRANOLA-500G\r\n\r\n"
+      "2025-01-07,0,\"MUESLI-1KG\"\n");
+  ASSERT_TRUE(records.ok()) << records.status();
+  ASSERT_EQ(records->size(), 2u);
+  EXPECT_EQ((*records)[0].product_id(), "GRANOLA-500G");
+  EXPECT_EQ((*records)[0].date(), "2025-01-06");
+  EXPECT_EQ((*records)[0].quantity(), 12.5);
+  EXPECT_EQ((*records)[1].product_id(), "MUESLI-1KG");
+  EXPECT_EQ((*records)[1].quantity(), 0.0);
+}
+
+TEST(DemandFileTest, ABadRowNamesTheLineAndTheColumn) {
+  const std::string header = "product_id,date,quantity\n";
+  const std::string good = "GRANOLA-500G,2025-01-06,1\n";
+  struct Case {
+    std::string row, message;
+  };
+  for (const Case& c : {
+           Case{"GRANOLA-500G,2025-01-07,-3", "demand.csv:3: quantity: \"-3\" must be >= 0"},
+           Case{"GRANOLA-500G,2025-02-30,1",
+                "demand.csv:3: date: \"2025-02-30\" is not a date YYYY-MM-DD"},
+           Case{"GRANOLA-500G,07.01.2025,1",
+                "demand.csv:3: date: \"07.01.2025\" is not a date YYYY-MM-DD"},
+           Case{"GRANOLA-500G,2025-01-07,many", "demand.csv:3: quantity: \"many\" is not a number"},
+           Case{"GRANOLA-500G,2025-01-07,nan", "demand.csv:3: quantity: \"nan\" is not a number"},
+           Case{",2025-01-07,1", "demand.csv:3: product_id: empty"},
+           Case{"GRANOLA-500G,2025-01-07", "demand.csv:3: 2 fields, the header has 3"},
+       }) {
+    absl::StatusOr<std::vector<v1::DemandRecord>> records = ReadAll(header + good + c.row + "\n");
+    EXPECT_EQ(records.status().code(), absl::StatusCode::kInvalidArgument) << c.row;
+    EXPECT_EQ(records.status().message(), c.message);
+  }
+}
+
+TEST(DemandFileTest, TheHeaderIsChecked) {
+  EXPECT_EQ(ReadAll("product_id,date\n").status().message(),
+            "demand.csv:1: the header must name product_id, date and quantity");
+  EXPECT_EQ(ReadAll("product_id,date,quantity,unit\n").status().message(),
+            "demand.csv:1: unknown column \"unit\": the header is product_id,date,quantity");
+  EXPECT_EQ(ReadAll("").status().message(),
+            "demand.csv:1: no header: the first line must be product_id,date,quantity");
+}
+
+}  // namespace
+}  // namespace plantmesh::cli

@@ -1,0 +1,265 @@
+#include "cli/demand_import.h"
+
+#include <algorithm>
+#include <atomic>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "cli/demand_file.h"
+#include "cli/signal_canceller.h"
+#include "nlohmann/json.hpp"
+#include "plantmesh/common/uuid.h"
+#include "plantmesh/planning/v1/planning_service.pm_client.h"
+#include "plantmesh/sdk/status.h"
+
+namespace plantmesh::cli {
+namespace {
+
+namespace pv1 = ::plantmesh::planning::v1;
+
+constexpr int kExitLocalFailure = 1;
+constexpr int kExitUsage = 2;
+constexpr int kExitStatusBase = 10;
+constexpr int kExitInterrupted = 130;
+constexpr int kRejectsShown = 20;
+constexpr absl::Duration kProgressInterval = absl::Milliseconds(100);
+
+// One line on stderr, rewritten in place.
+class Progress {
+ public:
+  Progress(std::ostream* err, int64_t total) : err_(err), total_(total) {}
+  void Update(int64_t sent, bool force = false) {
+    if (err_ == nullptr) return;
+    const absl::Time now = absl::Now();
+    if (!force && now - last_ < kProgressInterval) return;
+    last_ = now;
+    std::string line;
+    if (total_ > 0) {
+      constexpr int kWidth = 30;
+      const double done = std::min(1.0, static_cast<double>(sent) / total_);
+      const int filled = static_cast<int>(done * kWidth);
+      line = absl::StrFormat("%3d%% [%s%s] ", static_cast<int>(done * 100),
+                             std::string(filled, '#'), std::string(kWidth - filled, ' '));
+    }
+    absl::StrAppend(&line, sent, " records sent");
+    *err_ << "\r" << line << "\x1b[K" << std::flush;
+  }
+  void Clear() {
+    if (err_ != nullptr) *err_ << "\r\x1b[K" << std::flush;
+  }
+
+ private:
+  std::ostream* err_;
+  int64_t total_;
+  absl::Time last_ = absl::InfinitePast();
+};
+
+// `records[12].quantity` → {12, "quantity"}; nullopt for other fields.
+std::optional<std::pair<int64_t, std::string>> RecordField(const std::string& field) {
+  constexpr absl::string_view kPrefix = "records[";
+  if (!absl::StartsWith(field, kPrefix)) return std::nullopt;
+  const size_t close = field.find(']');
+  int64_t index = 0;
+  if (close == std::string::npos ||
+      !absl::SimpleAtoi(field.substr(kPrefix.size(), close - kPrefix.size()), &index)) {
+    return std::nullopt;
+  }
+  const std::string rest = close + 2 <= field.size() ? field.substr(close + 2) : "";
+  return std::make_pair(index, rest);
+}
+
+}  // namespace
+
+DemandImportCommand::DemandImportCommand(CLI::App* root) {
+  CLI::App* planning = root->get_subcommand("planning");
+  command_ = planning->add_subcommand(
+      "import-demand",
+      "Import daily demand history from a CSV file (or - for stdin) with the header "
+      "product_id,date,quantity (date YYYY-MM-DD, quantity >= 0 in the product's unit), on one "
+      "ImportDemand stream: stored in one transaction when the file ends, a record replacing "
+      "the same product and date, so importing a file again is harmless. A bad row stores "
+      "nothing (unless --skip-invalid). A progress bar on a terminal, a summary at the end.");
+  command_->group("Commands (hand-written)");
+  command_->add_option("FILE", file_, "The CSV file, or - for stdin")->required();
+  command_->add_option("--request-id", request_id_,
+                       "The import's request_id; default a random UUID (a retry of the same "
+                       "file with the same id returns the first answer)");
+  command_->add_option("--batch-size", batch_size_, "Records per stream message, 1-10000")
+      ->check(CLI::Range(1, 10000))
+      ->capture_default_str();
+  command_->add_flag("--skip-invalid", skip_invalid_,
+                     "Store the valid records and report the records the server refuses "
+                     "(unknown product) instead of storing nothing");
+  command_->add_flag("--dry-run", dry_run_,
+                     "Only check the file (every row), send nothing; needs no connection");
+}
+
+bool DemandImportCommand::Selected() const { return command_->parsed(); }
+
+int DemandImportCommand::Run(const IngestRunEnvironment& env) const {
+  std::ostream& out = *env.out;
+  std::ostream& err = *env.err;
+  const bool from_stdin = file_ == "-";
+  const std::string source = from_stdin ? "stdin" : file_;
+  std::unique_ptr<std::istream> owned;
+  std::istream* in = env.stdin_stream;
+  auto open = [&]() -> bool {
+    auto file = std::make_unique<std::ifstream>(file_, std::ios::binary);
+    if (!file->is_open()) return false;
+    owned = std::move(file);
+    in = owned.get();
+    return true;
+  };
+  if (!from_stdin && !open()) {
+    err << "plantctl: cannot read " << file_ << "\n";
+    return kExitLocalFailure;
+  }
+
+  // A file is checked whole first: a bad row sends nothing. stdin is read once, as sent
+  // (the server stores nothing if a later row is bad: the stream is cancelled).
+  int64_t total = 0;
+  if (!from_stdin || dry_run_) {
+    DemandReader checker(in, source);
+    pv1::DemandRecord record;
+    while (true) {
+      absl::StatusOr<bool> next = checker.Next(&record);
+      if (!next.ok()) {
+        err << "plantctl: " << next.status().message() << "\n";
+        return kExitUsage;
+      }
+      if (!*next) break;
+      ++total;
+    }
+    if (dry_run_) {
+      out << total << " demand records in " << source << " are well-formed\n";
+      return 0;
+    }
+    if (!open()) {
+      err << "plantctl: cannot read " << file_ << " again\n";
+      return kExitLocalFailure;
+    }
+  }
+
+  absl::StatusOr<sdk::PlanningClient> client = sdk::PlanningClient::Connect(env.options);
+  if (!client.ok()) {
+    err << "plantctl: " << sdk::DescribeStatus(client.status()) << "\n";
+    return client.status().code() == absl::StatusCode::kInvalidArgument
+               ? kExitUsage
+               : kExitStatusBase + static_cast<int>(client.status().code());
+  }
+  // No deadline: a stream has none by default, and Ctrl-C cancels it.
+  auto stream = client->ImportDemand();
+  std::atomic<bool> interrupted{false};
+  if (env.canceller != nullptr) {
+    env.canceller->SetStopper([&interrupted, &stream] {
+      interrupted = true;
+      stream->Cancel();
+    });
+  }
+
+  const absl::Time start = absl::Now();
+  Progress progress(env.progress ? &err : nullptr, total);
+  DemandReader reader(in, source);
+  std::vector<int64_t> lines;  // file line of each record sent, by index
+  pv1::ImportDemandRequest message;
+  message.set_request_id(request_id_.empty() ? common::NewUuidV4() : request_id_);
+  message.set_skip_invalid_records(skip_invalid_);
+  int64_t sent = 0;
+  bool broken = false;
+  absl::Status local;  // a bad row on stdin
+  auto flush = [&] {
+    if (broken || !stream->Write(message)) broken = true;
+    sent += message.records_size();
+    message.Clear();
+    progress.Update(sent);
+  };
+  bool first = true;
+  while (!broken && !interrupted) {
+    absl::StatusOr<bool> next = reader.Next(message.add_records());
+    if (!next.ok()) {
+      local = next.status();
+      break;
+    }
+    if (!*next) {
+      message.mutable_records()->RemoveLast();
+      break;
+    }
+    lines.push_back(reader.line());
+    if (message.records_size() >= batch_size_) {
+      flush();
+      first = false;
+    }
+  }
+  if (!local.ok() || interrupted) {
+    if (env.canceller != nullptr) env.canceller->SetStopper(nullptr);
+    stream->Cancel();
+    (void)stream->Finish();
+    progress.Clear();
+    if (interrupted) {
+      err << "plantctl: interrupted; nothing was stored\n";
+      return kExitInterrupted;
+    }
+    err << "plantctl: " << local.message() << "; nothing was stored\n";
+    return kExitUsage;
+  }
+  if (first || message.records_size() > 0) flush();
+  absl::StatusOr<pv1::ImportDemandResponse> response = stream->Finish();
+  if (env.canceller != nullptr) env.canceller->SetStopper(nullptr);
+  progress.Update(sent, /*force=*/true);
+  progress.Clear();
+  auto line_of = [&](int64_t index) -> std::string {
+    return index >= 0 && index < static_cast<int64_t>(lines.size())
+               ? absl::StrCat(source, ":", lines[index])
+               : absl::StrCat(source, ": record ", index);
+  };
+  if (!response.ok()) {
+    bool named = false;
+    for (const sdk::FieldViolationView& v : sdk::FieldViolations(response.status())) {
+      if (auto record = RecordField(v.field)) {
+        err << "plantctl: " << line_of(record->first) << ": " << record->second << ": "
+            << v.description << "\n";
+        named = true;
+      }
+    }
+    if (!named) err << "plantctl: " << sdk::DescribeStatus(response.status()) << "\n";
+    err << "plantctl: nothing was stored\n";
+    return kExitStatusBase + static_cast<int>(response.status().code());
+  }
+  const double seconds = std::max(absl::ToDoubleSeconds(absl::Now() - start), 1e-6);
+  if (env.json_summary) {
+    out << nlohmann::json{{"source", source},
+                          {"received", response->records_received()},
+                          {"stored", response->records_stored()},
+                          {"replaced", response->records_replaced()},
+                          {"rejected", response->records_rejected()},
+                          {"seconds", seconds}}
+               .dump()
+        << "\n";
+  } else {
+    out << "received  " << response->records_received() << " records from " << source << "\n"
+        << "stored    " << response->records_stored() << "\n"
+        << "replaced  " << response->records_replaced() << "\n"
+        << "rejected  " << response->records_rejected() << "\n"
+        << absl::StrFormat("%.1f s\n", seconds);
+  }
+  int shown = 0;
+  for (const pv1::DemandRecordReject& r : response->rejects()) {
+    if (++shown > kRejectsShown) break;
+    err << line_of(r.index()) << ": " << r.field() << ": " << r.reason() << "\n";
+  }
+  return response->records_rejected() > 0
+             ? kExitStatusBase + static_cast<int>(absl::StatusCode::kInvalidArgument)
+             : 0;
+}
+
+}  // namespace plantmesh::cli

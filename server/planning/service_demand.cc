@@ -1,0 +1,262 @@
+// The demand handlers of PlanningService: ImportDemand (a client stream of records,
+// written in one transaction when the stream ends) and ForecastDemand (products
+// forecast in parallel on the runtime executor).
+#include <algorithm>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "plantmesh/common/sha256.h"
+#include "plantmesh/common/status_macros.h"
+#include "server/planning/calendar.h"
+#include "server/planning/demand.h"
+#include "server/planning/domain.h"
+#include "server/planning/service.h"
+#include "server/runtime/errors.h"
+#include "server/runtime/executor.h"
+#include "server/runtime/idempotency.h"
+#include "server/runtime/memory_budget.h"
+
+namespace plantmesh::planning {
+namespace {
+
+void FillImportResponse(const DemandImportResult& result, v1::ImportDemandResponse* out) {
+  out->set_records_received(result.received);
+  out->set_records_stored(result.stored);
+  out->set_records_replaced(result.replaced);
+  out->set_records_rejected(result.rejected);
+  for (const DemandReject& r : result.rejects) {
+    v1::DemandRecordReject* reject = out->add_rejects();
+    reject->set_index(r.index);
+    reject->set_field(r.field);
+    reject->set_reason(r.reason);
+  }
+}
+
+v1::ForecastMethod MethodToProto(forecast::Method method) {
+  switch (method) {
+    case forecast::Method::kSeasonalNaive:
+      return v1::FORECAST_METHOD_SEASONAL_NAIVE;
+    case forecast::Method::kHoltWintersAdditive:
+      return v1::FORECAST_METHOD_HOLT_WINTERS_ADDITIVE;
+    case forecast::Method::kHoltWintersAdditiveDamped:
+      return v1::FORECAST_METHOD_HOLT_WINTERS_ADDITIVE_DAMPED;
+    case forecast::Method::kHoltWintersMultiplicative:
+      return v1::FORECAST_METHOD_HOLT_WINTERS_MULTIPLICATIVE;
+    case forecast::Method::kHoltWintersMultiplicativeDamped:
+      return v1::FORECAST_METHOD_HOLT_WINTERS_MULTIPLICATIVE_DAMPED;
+  }
+  return v1::FORECAST_METHOD_UNSPECIFIED;
+}
+
+void AccuracyToProto(const forecast::ForecastAccuracy& accuracy, v1::ForecastAccuracy* out) {
+  out->set_smape_percent(accuracy.smape_percent);
+  if (accuracy.mape_percent) out->set_mape_percent(*accuracy.mape_percent);
+  out->set_points(accuracy.points);
+}
+
+void ForecastToProto(const ProductForecastResult& result, v1::ProductDemandForecast* out) {
+  const forecast::DemandForecast& f = *result.forecast;
+  out->set_product_id(result.product_id);
+  out->set_method(MethodToProto(f.method));
+  if (f.params) {
+    v1::SmoothingParameters* p = out->mutable_parameters();
+    p->set_alpha(f.params->alpha);
+    p->set_beta(f.params->beta);
+    p->set_gamma(f.params->gamma);
+    p->set_phi(f.params->phi);
+  }
+  out->set_history_end_date(FormatDate(result.history_end));
+  out->set_history_days(result.history_days);
+  for (const forecast::ForecastDay& d : f.days) {
+    v1::DemandForecastDay* day = out->add_days();
+    day->set_date(FormatDate(d.day));
+    day->set_quantity(d.quantity);
+    day->set_lower(d.lower);
+    day->set_upper(d.upper);
+  }
+  out->set_interval_level_percent(f.interval_level * 100.0);
+  out->set_backtest_origins(f.backtest_origins);
+  out->set_backtest_horizon_days(f.backtest_horizon_days);
+  if (f.chosen_accuracy) AccuracyToProto(*f.chosen_accuracy, out->mutable_chosen_accuracy());
+  if (f.baseline_accuracy) AccuracyToProto(*f.baseline_accuracy, out->mutable_baseline_accuracy());
+  out->set_explanation(f.explanation);
+}
+
+// Threads besides the handler's own that one ForecastDemand may use: every core but
+// the caller's, at most 7.
+int ForecastHelpers() {
+  const int cores = static_cast<int>(std::thread::hardware_concurrency());
+  return std::clamp(cores - 1, 0, 7);
+}
+
+}  // namespace
+
+// The import's state between messages: the checked records so far (charged to the
+// upload memory budget), the options of the first message and the fingerprints of all.
+class PlanningServiceImpl::DemandImportSink final : public ImportDemandSink {
+ public:
+  DemandImportSink(PlanningServiceImpl* service, runtime::CallContext& call)
+      : service_(service),
+        call_(call),
+        memory_(runtime::MemoryBudget::Open(service->deps_.upload_memory)) {}
+
+  absl::Status OnMessage(v1::ImportDemandRequest& message) override {
+    if (call_.Cancelled()) return absl::CancelledError("import cancelled");
+    if (!import_) {
+      PM_RETURN_IF_ERROR(Begin(message));
+    } else if (!message.request_id().empty() || message.skip_invalid_records()) {
+      return runtime::InvalidField(
+          message.request_id().empty() ? "skip_invalid_records" : "request_id",
+          "only in the first message of the stream");
+    }
+    if (message.records_size() > kMaxRecordsPerMessage) {
+      return runtime::InvalidField(
+          "records", absl::StrCat("at most ", kMaxRecordsPerMessage, " records per message"));
+    }
+    const size_t before = import_->size();
+    for (const v1::DemandRecord& r : message.records()) {
+      PM_RETURN_IF_ERROR(import_->Add(r.product_id(), r.date(), r.quantity()));
+    }
+    PM_RETURN_IF_ERROR(
+        memory_.Grow(static_cast<int64_t>(import_->size() - before) * kImportBytesPerRecord));
+    // The whole stream is the payload a retry must repeat: every message counts.
+    fingerprints_ += runtime::PayloadFingerprint(message);
+    return absl::OkStatus();
+  }
+
+  absl::Status OnReadsDone(v1::ImportDemandResponse* response) override {
+    if (!import_) {
+      // An empty stream imports nothing (and needs no product list).
+      FillImportResponse({}, response);
+      return absl::OkStatus();
+    }
+    if (call_.Cancelled()) return absl::CancelledError("import cancelled");
+    DemandImportResult result = import_->Counts();
+    const std::vector<DemandRecord> records = import_->Records();
+    ChangeContext context = service_->Context(call_, first_);
+    context.request.payload_sha256 = common::Sha256Hex(fingerprints_);
+    auto fill = [result](const DemandWriteCounts& counts, v1::ImportDemandResponse* out) {
+      DemandImportResult whole = result;
+      whole.stored = counts.stored;
+      whole.replaced += counts.replaced;
+      FillImportResponse(whole, out);
+    };
+    PM_ASSIGN_OR_RETURN(Replayable<DemandWriteCounts> answer,
+                        service_->store_->ImportDemand(records, context, [fill](const auto& c) {
+                          v1::ImportDemandResponse out;
+                          fill(c, &out);
+                          return out.SerializeAsString();
+                        }));
+    if (answer.recorded_response) {
+      if (!response->ParseFromString(*answer.recorded_response)) {
+        return absl::InternalError("the recorded response of this request_id cannot be read");
+      }
+      return absl::OkStatus();
+    }
+    if (!answer.value) return absl::InternalError("the store returned no result");
+    fill(*answer.value, response);
+    return absl::OkStatus();
+  }
+
+ private:
+  absl::Status Begin(const v1::ImportDemandRequest& message) {
+    // What stands for the stream in the request log and the audit: its options.
+    first_.set_request_id(message.request_id());
+    first_.set_skip_invalid_records(message.skip_invalid_records());
+    call_.SetAuditDetail(first_);
+    PM_ASSIGN_OR_RETURN(std::vector<Product> products, service_->store_->ListProducts());
+    std::set<std::string> ids;
+    for (const Product& p : products) ids.insert(p.id);
+    import_.emplace(ids, message.skip_invalid_records());
+    return absl::OkStatus();
+  }
+
+  PlanningServiceImpl* service_;
+  runtime::CallContext& call_;
+  v1::ImportDemandRequest first_;  // request_id and options, without records
+  std::optional<DemandImport> import_;
+  std::string fingerprints_;  // PayloadFingerprint of each message, concatenated
+  runtime::MemoryBudget::Reservation memory_;
+};
+
+absl::StatusOr<std::unique_ptr<PlanningServiceImpl::ImportDemandSink>>
+PlanningServiceImpl::HandleImportDemand(runtime::CallContext& call) {
+  return std::make_unique<DemandImportSink>(this, call);
+}
+
+absl::Status PlanningServiceImpl::HandleForecastDemand(runtime::CallContext& call,
+                                                       const v1::ForecastDemandRequest& request,
+                                                       v1::ForecastDemandResponse* response) {
+  forecast::ForecastOptions options;
+  if (request.horizon_days() < 1 || request.horizon_days() > forecast::kMaxHorizonDays) {
+    return runtime::InvalidField("horizon_days",
+                                 absl::StrCat("must be 1-", forecast::kMaxHorizonDays));
+  }
+  options.horizon_days = request.horizon_days();
+  const double level = request.interval_level_percent();
+  if (level != 0 && !(level >= 50 && level <= 99.9)) {
+    return runtime::InvalidField("interval_level_percent", "must be 50-99.9, or 0 for 95");
+  }
+  options.interval_level = level == 0 ? 0.95 : level / 100.0;
+  if (request.product_ids_size() > kMaxForecastProducts) {
+    return runtime::InvalidField("product_ids",
+                                 absl::StrCat("at most ", kMaxForecastProducts, " products"));
+  }
+  std::vector<std::string> ids(request.product_ids().begin(), request.product_ids().end());
+  if (!ids.empty()) {
+    PM_ASSIGN_OR_RETURN(std::set<std::string> known, ProductIds());
+    std::set<std::string> seen;
+    for (size_t i = 0; i < ids.size(); ++i) {
+      const std::string field = absl::StrCat("product_ids[", i, "]");
+      if (known.count(ids[i]) == 0) return UnknownReference(field, "product", ids[i]);
+      if (!seen.insert(ids[i]).second) return runtime::InvalidField(field, "given twice");
+    }
+  }
+  auto too_many = [&](size_t products) -> absl::Status {
+    if (static_cast<int64_t>(products) * options.horizon_days <= kMaxForecastDays) {
+      return absl::OkStatus();
+    }
+    return runtime::InvalidField(
+        ids.empty() ? "product_ids" : "horizon_days",
+        absl::StrCat(products, " products × ", options.horizon_days, " days is more than ",
+                     kMaxForecastDays, " forecast days per call: ask for fewer products"));
+  };
+  PM_RETURN_IF_ERROR(too_many(ids.size()));
+  PM_ASSIGN_OR_RETURN(std::vector<ProductDemandHistory> histories, store_->DemandHistory(ids));
+  if (ids.empty()) PM_RETURN_IF_ERROR(too_many(histories.size()));
+  for (const std::string& id : ids) {
+    const bool has = std::any_of(histories.begin(), histories.end(),
+                                 [&](const ProductDemandHistory& h) { return h.product_id == id; });
+    if (!has) {
+      return absl::FailedPreconditionError(absl::StrCat("product ", id, " has no demand history"));
+    }
+  }
+  if (call.Cancelled()) return absl::CancelledError("forecast cancelled");
+  runtime::Executor* executor = deps_.executor;
+  std::function<void(std::function<void()>)> spawn;
+  if (executor != nullptr) {
+    spawn = [executor](std::function<void()> task) { executor->Continue(std::move(task)); };
+  }
+  std::vector<ProductForecastResult> results =
+      ForecastProducts(histories, options, spawn, ForecastHelpers());
+  for (const ProductForecastResult& result : results) {
+    if (!result.forecast.ok()) {
+      // A product named by the caller must be forecast; with every product, one that
+      // cannot be (under a week of history) is left out.
+      if (!ids.empty() || !absl::IsFailedPrecondition(result.forecast.status())) {
+        return result.forecast.status();
+      }
+      continue;
+    }
+    ForecastToProto(result, response->add_forecasts());
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace plantmesh::planning

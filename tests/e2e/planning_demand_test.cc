@@ -1,0 +1,260 @@
+// Demand end to end: plantmesh-server over mTLS with the generated SDK client. Two years
+// of daily history for a few products go in by the ImportDemand client stream (again:
+// nothing changes; with the same request_id: the first answer), ForecastDemand picks a
+// method per product whose backtest beats the seasonal-naive baseline on a seasonal
+// series, and bad records refuse the whole import, naming the record's field.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <pqxx/pqxx>
+#include <random>
+
+#include "absl/strings/str_format.h"
+#include "absl/time/civil_time.h"
+#include "plantmesh/planning/v1/planning_service.pm_client.h"
+#include "plantmesh/sdk/status.h"
+#include "tests/e2e/mesh.h"
+
+namespace plantmesh::e2e {
+namespace {
+
+namespace v1 = ::plantmesh::planning::v1;
+using ::testing::Contains;
+
+constexpr int kDays = 730;
+const absl::CivilDay kFirstDay(2023, 1, 2);
+
+class PlanningDemandTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    absl::StatusOr<std::unique_ptr<Mesh>> mesh = Mesh::Start(MeshOptions{});
+    ASSERT_TRUE(mesh.ok()) << mesh.status();
+    mesh_ = mesh->release();
+    sdk::PlanningClient planner = Planning("planner");
+    for (const char* id : {"GRANOLA-500G", "MUESLI-1KG", "OATS-2KG"}) {
+      v1::CreateProductRequest product;
+      product.mutable_product()->set_id(id);
+      product.mutable_product()->set_display_name(id);
+      product.mutable_product()->set_unit("pcs");
+      ASSERT_TRUE(planner.CreateProduct(product).ok());
+    }
+  }
+  static void TearDownTestSuite() {
+    delete mesh_;
+    mesh_ = nullptr;
+  }
+
+  static sdk::PlanningClient Planning(const std::string& user) {
+    absl::StatusOr<sdk::PlanningClient> client =
+        sdk::PlanningClient::Connect(mesh_->OptionsFor(user));
+    EXPECT_TRUE(client.ok()) << client.status();
+    return *std::move(client);
+  }
+
+  // Two years of a weekly season with trend and noise: multiplicative for GRANOLA,
+  // additive for MUESLI, a small flat series for OATS.
+  static std::vector<v1::DemandRecord> History() {
+    constexpr double kWeek[7] = {1.3, 1.1, 1.0, 0.95, 0.9, 1.15, 0.6};
+    std::mt19937_64 random(42);
+    std::normal_distribution<double> noise(0.0, 0.05);
+    std::vector<v1::DemandRecord> records;
+    for (int t = 0; t < kDays; ++t) {
+      const std::string date = absl::FormatCivilTime(kFirstDay + t);
+      const double level = 100.0 + 0.05 * t;
+      auto add = [&](const char* product, double quantity) {
+        v1::DemandRecord r;
+        r.set_product_id(product);
+        r.set_date(date);
+        r.set_quantity(std::max(0.0, std::round(quantity * 100) / 100));
+        records.push_back(std::move(r));
+      };
+      add("GRANOLA-500G", level * kWeek[t % 7] * (1.0 + noise(random)));
+      add("MUESLI-1KG", level + 40.0 * (kWeek[t % 7] - 1.0) + 100.0 * noise(random));
+      add("OATS-2KG", 20.0 + 20.0 * noise(random));
+    }
+    return records;
+  }
+
+  // Sends `records` in batches of `batch` (request_id in the first message).
+  static absl::StatusOr<v1::ImportDemandResponse> Import(
+      const std::vector<v1::DemandRecord>& records, const std::string& request_id,
+      bool skip_invalid = false, size_t batch = 1000) {
+    sdk::PlanningClient planner = Planning("planner");
+    auto stream = planner.ImportDemand();
+    for (size_t begin = 0; begin == 0 || begin < records.size(); begin += batch) {
+      v1::ImportDemandRequest message;
+      if (begin == 0) {
+        message.set_request_id(request_id);
+        message.set_skip_invalid_records(skip_invalid);
+      }
+      for (size_t i = begin; i < std::min(records.size(), begin + batch); ++i) {
+        *message.add_records() = records[i];
+      }
+      if (!stream->Write(message)) break;
+    }
+    return stream->Finish();
+  }
+
+  static int64_t StoredRows() {
+    pqxx::connection conn(mesh_->database_url());
+    pqxx::nontransaction tx(conn);
+    return tx.exec1("SELECT count(*) FROM planning.demand")[0].as<int64_t>();
+  }
+
+  static std::vector<std::string> ViolatedFields(const absl::Status& status) {
+    std::vector<std::string> fields;
+    for (const sdk::FieldViolationView& v : sdk::FieldViolations(status)) {
+      fields.push_back(v.field);
+    }
+    return fields;
+  }
+
+  static Mesh* mesh_;
+};
+
+Mesh* PlanningDemandTest::mesh_ = nullptr;
+
+// Runs first (gtest keeps declaration order): the later tests forecast this history.
+TEST_F(PlanningDemandTest, ImportTwoYearsThenAgainIsHarmless) {
+  const std::vector<v1::DemandRecord> records = History();
+  absl::StatusOr<v1::ImportDemandResponse> first = Import(records, "demand-2y");
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->records_received(), 3 * kDays);
+  EXPECT_EQ(first->records_stored(), 3 * kDays);
+  EXPECT_EQ(first->records_replaced(), 0);
+  EXPECT_EQ(first->records_rejected(), 0);
+  EXPECT_EQ(StoredRows(), 3 * kDays);
+
+  // A retry of the same stream (same request_id): the first answer, nothing written.
+  absl::StatusOr<v1::ImportDemandResponse> retry = Import(records, "demand-2y");
+  ASSERT_TRUE(retry.ok()) << retry.status();
+  EXPECT_EQ(retry->SerializeAsString(), first->SerializeAsString());
+
+  // The same file imported again as a new import: every record replaces itself.
+  absl::StatusOr<v1::ImportDemandResponse> again = Import(records, "demand-2y-again");
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->records_stored(), 0);
+  EXPECT_EQ(again->records_replaced(), 3 * kDays);
+  EXPECT_EQ(StoredRows(), 3 * kDays);
+
+  // Same request_id, other records: refused, not replayed.
+  std::vector<v1::DemandRecord> changed = records;
+  changed[0].set_quantity(1.0);
+  EXPECT_EQ(Import(changed, "demand-2y").status().code(), absl::StatusCode::kAlreadyExists);
+  // Readers may not import.
+  auto stream = Planning("operator").ImportDemand();
+  stream->Write(v1::ImportDemandRequest());
+  EXPECT_EQ(stream->Finish().status().code(), absl::StatusCode::kPermissionDenied);
+}
+
+TEST_F(PlanningDemandTest, ForecastBeatsTheSeasonalNaiveBaseline) {
+  v1::ForecastDemandRequest request;
+  request.set_horizon_days(28);
+  absl::StatusOr<v1::ForecastDemandResponse> forecast = Planning("manager").ForecastDemand(request);
+  ASSERT_TRUE(forecast.ok()) << forecast.status();
+  ASSERT_EQ(forecast->forecasts_size(), 3);
+  for (const v1::ProductDemandForecast& f : forecast->forecasts()) {
+    std::printf(
+        "%-13s %-50s sMAPE %6.2f %% (baseline %6.2f %%), MAPE %6.2f %% (baseline %6.2f %%)\n",
+        f.product_id().c_str(), v1::ForecastMethod_Name(f.method()).c_str(),
+        f.chosen_accuracy().smape_percent(), f.baseline_accuracy().smape_percent(),
+        f.chosen_accuracy().mape_percent(), f.baseline_accuracy().mape_percent());
+    EXPECT_EQ(f.history_end_date(), absl::FormatCivilTime(kFirstDay + kDays - 1));
+    EXPECT_EQ(f.history_days(), kDays);
+    ASSERT_EQ(f.days_size(), 28);
+    EXPECT_EQ(f.days(0).date(), absl::FormatCivilTime(kFirstDay + kDays));
+    EXPECT_DOUBLE_EQ(f.interval_level_percent(), 95.0);
+    EXPECT_GT(f.backtest_origins(), 0);
+    EXPECT_FALSE(f.explanation().empty());
+    for (const v1::DemandForecastDay& d : f.days()) {
+      EXPECT_LE(d.lower(), d.quantity());
+      EXPECT_GE(d.upper(), d.quantity());
+      EXPECT_GE(d.lower(), 0.0);
+    }
+    if (f.product_id() == "GRANOLA-500G" || f.product_id() == "MUESLI-1KG") {
+      EXPECT_NE(f.method(), v1::FORECAST_METHOD_SEASONAL_NAIVE);
+      EXPECT_TRUE(f.has_parameters());
+      EXPECT_LT(f.chosen_accuracy().smape_percent(), f.baseline_accuracy().smape_percent());
+    }
+  }
+  // One product, another interval level.
+  request.add_product_ids("GRANOLA-500G");
+  request.set_interval_level_percent(80);
+  request.set_horizon_days(366);
+  absl::StatusOr<v1::ForecastDemandResponse> one = Planning("operator").ForecastDemand(request);
+  ASSERT_TRUE(one.ok()) << one.status();
+  ASSERT_EQ(one->forecasts_size(), 1);
+  EXPECT_EQ(one->forecasts(0).days_size(), 366);
+  EXPECT_DOUBLE_EQ(one->forecasts(0).interval_level_percent(), 80.0);
+}
+
+TEST_F(PlanningDemandTest, BadRecordsRefuseTheWholeImport) {
+  const int64_t before = StoredRows();
+  struct Case {
+    std::string product_id, date;
+    double quantity;
+    std::string field;
+  };
+  for (const Case& c : {Case{"GRANOLA-500G", "2030-01-01", -1.0, "records[1001].quantity"},
+                        Case{"NO-SUCH", "2030-01-01", 1.0, "records[1001].product_id"},
+                        Case{"GRANOLA-500G", "2030-02-30", 1.0, "records[1001].date"},
+                        Case{"GRANOLA-500G", "01.01.2030", 1.0, "records[1001].date"},
+                        Case{"GRANOLA-500G", "2030-01-01", NAN, "records[1001].quantity"}}) {
+    // Good records in the first batch; the bad one is the second record of the second.
+    std::vector<v1::DemandRecord> records;
+    for (int i = 0; i < 1002; ++i) {
+      v1::DemandRecord r;
+      r.set_product_id("OATS-2KG");
+      r.set_date(absl::FormatCivilTime(absl::CivilDay(2031, 1, 1) + i));
+      r.set_quantity(5);
+      records.push_back(r);
+    }
+    records[1001].set_product_id(c.product_id);
+    records[1001].set_date(c.date);
+    records[1001].set_quantity(c.quantity);
+    absl::StatusOr<v1::ImportDemandResponse> imported = Import(records, "");
+    EXPECT_EQ(imported.status().code(), absl::StatusCode::kInvalidArgument) << c.field;
+    EXPECT_THAT(ViolatedFields(imported.status()), Contains(c.field)) << imported.status();
+    EXPECT_EQ(StoredRows(), before) << c.field;
+  }
+}
+
+TEST_F(PlanningDemandTest, SkipInvalidStoresTheRestAndReportsRejects) {
+  std::vector<v1::DemandRecord> records(3);
+  records[0].set_product_id("OATS-2KG");
+  records[0].set_date("2040-01-01");
+  records[0].set_quantity(3);
+  records[1].set_product_id("OATS-2KG");
+  records[1].set_date("2040-01-02");
+  records[1].set_quantity(-3);
+  records[2].set_product_id("NO-SUCH");
+  records[2].set_date("2040-01-02");
+  absl::StatusOr<v1::ImportDemandResponse> imported = Import(records, "", /*skip_invalid=*/true);
+  ASSERT_TRUE(imported.ok()) << imported.status();
+  EXPECT_EQ(imported->records_received(), 3);
+  EXPECT_EQ(imported->records_stored(), 1);
+  EXPECT_EQ(imported->records_rejected(), 2);
+  ASSERT_EQ(imported->rejects_size(), 2);
+  EXPECT_EQ(imported->rejects(0).index(), 1);
+  EXPECT_EQ(imported->rejects(0).field(), "quantity");
+  EXPECT_EQ(imported->rejects(1).index(), 2);
+  EXPECT_EQ(imported->rejects(1).field(), "product_id");
+}
+
+TEST_F(PlanningDemandTest, BadForecastRequestsNameTheField) {
+  sdk::PlanningClient reader = Planning("manager");
+  v1::ForecastDemandRequest request;
+  request.set_horizon_days(367);
+  EXPECT_THAT(ViolatedFields(reader.ForecastDemand(request).status()), Contains("horizon_days"));
+  request.set_horizon_days(7);
+  request.add_product_ids("NO-SUCH");
+  EXPECT_THAT(ViolatedFields(reader.ForecastDemand(request).status()), Contains("product_ids[0]"));
+  request.clear_product_ids();
+  request.set_interval_level_percent(100);
+  EXPECT_THAT(ViolatedFields(reader.ForecastDemand(request).status()),
+              Contains("interval_level_percent"));
+}
+
+}  // namespace
+}  // namespace plantmesh::e2e
