@@ -197,8 +197,9 @@ absl::Status ValidateInput(const ProposalInput& input);
 
 // Validates, builds and solves the model, and explains the best plan found.
 // INVALID_ARGUMENT for bad input; INTERNAL when the solver fails. A search stopped by a
-// limit before any plan of its own answers the plan it started from (nothing produced,
-// every line kept in its initial state), with status TIME_LIMIT/NODE_LIMIT and its gap.
+// limit before any plan of its own answers the plan it started from (the MIP start: a
+// greedy plan, demand by due period made as late as possible on the first line with
+// room), with status TIME_LIMIT/NODE_LIMIT and its gap.
 absl::StatusOr<Proposal> ProposePlan(const ProposalInput& input);
 
 // The model's objective of a plan for `input` (stock, unmet and holding recomputed from

@@ -23,38 +23,124 @@ struct ModelDeleter {
   void operator()(Cbc_Model* model) const { Cbc_deleteModel(model); }
 };
 
-// Columns and rows, with the MIP start (the empty plan) kept alongside.
+// Columns and rows, kept until Load() hands the whole matrix to CBC at once (adding
+// rows one by one costs a copy each), with the MIP start alongside.
 class Builder {
  public:
-  Builder() : model_(Cbc_newModel()) {}
-  Cbc_Model* model() { return model_.get(); }
-
   int Column(double lower, double upper, double cost, bool integer, double start) {
-    const int column = Cbc_getNumCols(model_.get());
-    Cbc_addCol(model_.get(), "", lower, upper, cost, integer ? 1 : 0, 0, nullptr, nullptr);
+    lower_.push_back(lower);
+    upper_.push_back(upper);
+    cost_.push_back(cost);
+    integer_.push_back(integer);
     start_.push_back(start);
     if (integer) ++integers_;
-    return column;
+    return static_cast<int>(lower_.size()) - 1;
   }
   // Σ coefficient·column sense rhs, with sense 'L' (≤), 'G' (≥) or 'E' (=).
   void Row(const std::vector<std::pair<int, double>>& terms, char sense, double rhs) {
-    std::vector<int> columns;
+    const int row = static_cast<int>(row_lower_.size());
+    for (const auto& [c, v] : terms) entries_.push_back({c, row, v});
+    constexpr double kInfinity = std::numeric_limits<double>::infinity();
+    row_lower_.push_back(sense == 'L' ? -kInfinity : rhs);
+    row_upper_.push_back(sense == 'G' ? kInfinity : rhs);
+  }
+  void SetStart(int column, double value) { start_[column] = value; }
+  double Start(int column) const { return start_[column]; }
+
+  // The model, column-major.
+  void Load(Cbc_Model* model) {
+    std::sort(entries_.begin(), entries_.end(), [](const Entry& a, const Entry& b) {
+      return a.column != b.column ? a.column < b.column : a.row < b.row;
+    });
+    std::vector<CoinBigIndex> starts(lower_.size() + 1, 0);
+    std::vector<int> rows;
     std::vector<double> values;
-    for (const auto& [c, v] : terms) {
-      columns.push_back(c);
-      values.push_back(v);
+    for (const Entry& e : entries_) {
+      ++starts[e.column + 1];
+      rows.push_back(e.row);
+      values.push_back(e.value);
     }
-    Cbc_addRow(model_.get(), "", static_cast<int>(columns.size()), columns.data(), values.data(),
-               sense, rhs);
+    for (size_t c = 0; c < lower_.size(); ++c) starts[c + 1] += starts[c];
+    Cbc_loadProblem(model, static_cast<int>(lower_.size()), static_cast<int>(row_lower_.size()),
+                    starts.data(), rows.data(), values.data(), lower_.data(), upper_.data(),
+                    cost_.data(), row_lower_.data(), row_upper_.data());
+    for (size_t c = 0; c < integer_.size(); ++c) {
+      if (integer_[c]) Cbc_setInteger(model, static_cast<int>(c));
+    }
   }
   const std::vector<double>& start() const { return start_; }
+  double StartObjective() const {
+    double objective = 0;
+    for (size_t c = 0; c < cost_.size(); ++c) objective += cost_[c] * start_[c];
+    return objective;
+  }
   int integers() const { return integers_; }
 
  private:
-  std::unique_ptr<Cbc_Model, ModelDeleter> model_;
-  std::vector<double> start_;
+  struct Entry {
+    int column;
+    int row;
+    double value;
+  };
+  std::vector<double> lower_, upper_, cost_, start_, row_lower_, row_upper_;
+  std::vector<bool> integer_;
+  std::vector<Entry> entries_;
   int integers_ = 0;
 };
+
+using Columns = std::vector<std::vector<std::vector<int>>>;  // [line][k][period], −1: none
+
+// A first plan for the MIP start, so that even a search cut short has a sensible
+// incumbent: demand by due period (higher priority first), each unit made as late as
+// possible on the first line with room, every run with a changeover of its own. Returns
+// the units per product and period.
+std::vector<std::vector<int64_t>> GreedyStart(const Index& index,
+                                              const std::vector<std::vector<double>>& capacity,
+                                              const Columns& x, const Columns& y, Builder* b) {
+  const ProposalInput& in = index.input;
+  const int periods = in.period_count;
+  std::vector<std::vector<int64_t>> produced(in.products.size(), std::vector<int64_t>(periods, 0));
+  std::vector<int> order(in.products.size());
+  for (size_t p = 0; p < order.size(); ++p) order[p] = static_cast<int>(p);
+  std::sort(order.begin(), order.end(), [&](int a, int c) {
+    if (in.products[a].priority != in.products[c].priority) {
+      return in.products[a].priority > in.products[c].priority;
+    }
+    return in.products[a].id < in.products[c].id;
+  });
+  std::vector<std::vector<double>> used(in.lines.size(), std::vector<double>(periods, 0));
+  std::vector<Flow> empty;
+  for (size_t p = 0; p < in.products.size(); ++p) {
+    empty.push_back(FlowOf(index, static_cast<int>(p), std::vector<int64_t>(periods, 0)));
+  }
+  for (int t = 0; t < periods; ++t) {
+    for (int p : order) {
+      int64_t remaining = empty[p].unmet[t + 1];
+      for (int tau = t; tau >= 0 && remaining > 0; --tau) {
+        for (size_t l = 0; l < in.lines.size() && remaining > 0; ++l) {
+          for (size_t k = 0; k < in.lines[l].products.size() && remaining > 0; ++k) {
+            if (in.lines[l].products[k].product_id != in.products[p].id) continue;
+            const int column = x[l][k][tau];
+            if (column < 0) continue;
+            const double cycle = in.lines[l].products[k].cycle_seconds / 60;
+            const bool running = b->Start(column) > 0;
+            const double setup = running ? 0 : index.LongestInto(static_cast<int>(l), p);
+            const double free = capacity[l][tau] - used[l][tau] - setup;
+            const int64_t add =
+                std::min(remaining, static_cast<int64_t>(std::floor(free / cycle + 1e-9)));
+            if (add <= 0) continue;
+            b->SetStart(column, b->Start(column) + static_cast<double>(add));
+            b->SetStart(y[l][k][tau], 1);
+            used[l][tau] += setup + static_cast<double>(add) * cycle;
+            produced[p][tau] += add;
+            remaining -= add;
+          }
+        }
+      }
+    }
+  }
+  return produced;
+}
 
 }  // namespace
 
@@ -97,23 +183,27 @@ absl::StatusOr<ModelSolution> SolveModel(const Index& index) {
   solution.units.resize(in.lines.size());
   solution.carried.assign(in.lines.size(), std::vector<int>(periods, -1));
   std::vector<std::vector<std::vector<int>>> x(in.lines.size());
-  std::vector<std::vector<std::vector<int>>> zs(in.lines.size());
+  std::vector<std::vector<std::vector<int>>> zs(in.lines.size()), ys(in.lines.size());
+  // periods_of[l][t]: planned minutes of line l in t, −1 without a shift.
+  std::vector<std::vector<double>> periods_of(in.lines.size());
   for (size_t l = 0; l < in.lines.size(); ++l) {
     const ProposalLine& line = in.lines[l];
     const int made = static_cast<int>(line.products.size());
     solution.units[l].assign(made, std::vector<int64_t>(periods, 0));
     x[l].assign(made, std::vector<int>(periods, -1));
-    std::vector<std::vector<int>> y(made, std::vector<int>(periods, -1));
+    std::vector<std::vector<int>>& y = ys[l];
+    y.assign(made, std::vector<int>(periods, -1));
     std::vector<std::vector<int>> z(made, std::vector<int>(periods, -1));
     std::vector<double> capacity(periods, -1);
     for (const LineShift& shift : line.shifts) capacity[shift.period] = shift.planned_minutes;
+    periods_of[l] = capacity;
     for (int k = 0; k < made; ++k) {
       const int p = index.product.at(line.products[k].product_id);
       const bool initial = line.products[k].product_id == line.initial_product_id;
       for (int t = 0; t < periods; ++t) {
         const double start_state = initial ? 1 : 0;
         z[k][t] = t == 0 ? b.Column(start_state, start_state, 0, true, start_state)
-                         : b.Column(0, 1, 0, true, start_state);
+                         : b.Column(0, 1, 0, true, 0);  // the start carries nothing over
         if (capacity[t] <= 0) continue;
         const double big_m = std::min(
             std::floor(capacity[t] * 60 / line.products[k].cycle_seconds + 1e-9), to_come[p][t]);
@@ -175,7 +265,17 @@ absl::StatusOr<ModelSolution> SolveModel(const Index& index) {
     }
   }
 
-  Cbc_Model* model = b.model();
+  const std::vector<std::vector<int64_t>> greedy = GreedyStart(index, periods_of, x, ys, &b);
+  for (int p = 0; p < products; ++p) {
+    const Flow flow = FlowOf(index, p, greedy[p]);
+    for (int t = -1; t < periods; ++t) {
+      b.SetStart(u[p][t + 1], static_cast<double>(flow.unmet[t + 1]));
+      if (t >= 0) b.SetStart(s[p][t + 1], flow.stock_end[t]);
+    }
+  }
+  std::unique_ptr<Cbc_Model, ModelDeleter> owned(Cbc_newModel());
+  Cbc_Model* model = owned.get();
+  b.Load(model);
   Cbc_setObjSense(model, 1);
   solution.report.variables = Cbc_getNumCols(model);
   solution.report.constraints = Cbc_getNumRows(model);
@@ -209,14 +309,15 @@ absl::StatusOr<ModelSolution> SolveModel(const Index& index) {
   }
   // Every cost is ≥ 0, so 0 bounds the objective when the search proved nothing better.
   solution.report.best_bound = std::max(0.0, Cbc_getBestPossibleObjValue(model));
-  if (values == nullptr) {
-    // Stopped (time or nodes) before taking up the MIP start: the empty plan is the best
-    // plan known.
-    values = b.start().data();
-    solution.report.objective = std::numeric_limits<double>::infinity();
-  } else {
+  if (values != nullptr) {
     solution.report.objective = Cbc_getObjValue(model);
     if (Cbc_isProvenOptimal(model)) solution.report.best_bound = solution.report.objective;
+  }
+  // Stopped (time or nodes) before taking up the MIP start, or with nothing better than
+  // it: the start is the best plan known.
+  if (values == nullptr || b.StartObjective() < solution.report.objective - 1e-9) {
+    values = b.start().data();  // the greedy plan
+    solution.report.objective = b.StartObjective();
   }
   solution.report.status = Cbc_isProvenOptimal(model) || secondary == 0 || secondary == 2
                                ? SolveStatus::kOptimal
