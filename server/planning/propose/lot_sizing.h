@@ -17,6 +17,9 @@
 //   (optimal, or within `relative_gap`) or stops on `max_nodes`. A search cut short by the
 //   time limit stops wherever the clock says, so on a loaded machine it can end at a
 //   different incumbent; the result says which of these happened.
+// - CBC 2.10's preprocessing (CglPreProcess) crashes when the time limit stops the search,
+//   so it is off. CBC checks the clock only between phases: a solve can overrun the limit
+//   by seconds on a loaded machine (measured: 16 s for 10 s, bench/README.md).
 // - CBC's solver driver keeps process-wide state, so solves are serialised (one at a
 //   time in the process); a solve waiting for another counts its wait against its limit.
 //

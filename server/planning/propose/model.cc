@@ -292,6 +292,9 @@ absl::StatusOr<ModelSolution> SolveModel(const Index& index) {
   Cbc_setParameter(model, "log", "0");
   Cbc_setParameter(model, "threads", "0");
   Cbc_setParameter(model, "timeMode", "elapsed");  // the limit is wall-clock time
+  // CBC 2.10's preprocessing crashes in CglPreProcess::postProcess when the time limit
+  // stops the search (seen here under load); without it the stop is clean.
+  Cbc_setParameter(model, "preprocess", "off");
   Cbc_setParameter(model, "randomSeed", "1234567");
   Cbc_setParameter(model, "randomCbcSeed", "1234567");
   Cbc_setParameter(model, "sec", absl::StrCat(seconds).c_str());
