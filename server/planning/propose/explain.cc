@@ -1,0 +1,260 @@
+// From the solver's quantities to the proposal: runs sequenced per shift, load and
+// changeovers of that sequence, and each shortfall with the reason it was deferred.
+#include <algorithm>
+#include <cmath>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "plantmesh/common/status_macros.h"
+#include "server/planning/propose/internal.h"
+
+namespace plantmesh::planning::propose {
+namespace {
+
+using internal::Index;
+
+constexpr double kFullLoadPercent = 99;
+
+double CycleMinutes(const ProposalLine& line, const std::string& product_id) {
+  for (const LineProduct& lp : line.products) {
+    if (lp.product_id == product_id) return lp.cycle_seconds / 60;
+  }
+  return 0;
+}
+
+void Measure(const Index& index, int l, int state, ShiftProposal* shift) {
+  const ProposalLine& line = index.input.lines[l];
+  shift->changeovers = 0;
+  shift->changeover_minutes = 0;
+  shift->production_minutes = 0;
+  int previous = state;
+  for (Run& run : shift->runs) {
+    const int p = index.product.at(run.product_id);
+    run.changeover_minutes = previous == p ? 0 : index.ChangeoverMinutes(l, previous, p);
+    run.production_minutes = static_cast<double>(run.quantity) * CycleMinutes(line, run.product_id);
+    if (previous != p) ++shift->changeovers;
+    shift->changeover_minutes += run.changeover_minutes;
+    shift->production_minutes += run.production_minutes;
+    previous = p;
+  }
+  const double used = shift->changeover_minutes + shift->production_minutes;
+  shift->load_percent = shift->planned_minutes > 0 ? used / shift->planned_minutes * 100 : 0;
+}
+
+// The runs of line l in one shift: the carried-over product first, the product the model
+// carries into the next period last, the rest by shortest changeover (ties by id). Every
+// changeover lands on a product the model reserved changeover time for (lot_sizing.h).
+ShiftProposal Sequence(const Index& index, const internal::ModelSolution& solution, int l,
+                       const LineShift& shift, int* state) {
+  const ProposalLine& line = index.input.lines[l];
+  const int t = shift.period;
+  ShiftProposal out;
+  out.line_id = line.id;
+  out.shift_id = shift.shift_id;
+  out.period = t;
+  out.planned_minutes = shift.planned_minutes;
+  std::set<int> made;  // product indexes, ordered as input.products
+  std::vector<int64_t> units(index.input.products.size(), 0);
+  for (size_t k = 0; k < line.products.size(); ++k) {
+    const int64_t q = solution.units[l][k][t];
+    if (q <= 0) continue;
+    const int p = index.product.at(line.products[k].product_id);
+    made.insert(p);
+    units[p] = q;
+  }
+  if (made.empty()) return out;
+  const int next = t + 1 < index.input.period_count ? solution.carried[l][t + 1] : -1;
+  const int last = (made.count(next) > 0) ? next : -1;
+  std::vector<int> order;
+  if ((made.count(*state) > 0) && *state != last) {
+    order.push_back(*state);
+    made.erase(*state);
+  }
+  if (last >= 0) made.erase(last);
+  int current = order.empty() ? *state : order.back();
+  while (!made.empty()) {
+    int best = -1;
+    double best_minutes = 0;
+    for (int p : made) {
+      const double m = index.ChangeoverMinutes(l, current, p);
+      const std::string& id = index.input.products[p].id;
+      if (best < 0 || m < best_minutes ||
+          (m == best_minutes && id < index.input.products[best].id)) {
+        best = p;
+        best_minutes = m;
+      }
+    }
+    order.push_back(best);
+    made.erase(best);
+    current = best;
+  }
+  if (last >= 0) order.push_back(last);
+  for (int p : order) {
+    Run run;
+    run.product_id = index.input.products[p].id;
+    run.quantity = units[p];
+    run.sequence = static_cast<int>(out.runs.size()) + 1;
+    out.runs.push_back(run);
+  }
+  Measure(index, l, *state, &out);
+  // The model's tolerances could leave a rounding hair over the planned time.
+  while (out.planned_minutes > 0 &&
+         out.changeover_minutes + out.production_minutes > out.planned_minutes + 1e-9) {
+    Run& longest = *std::max_element(out.runs.begin(), out.runs.end(), [](auto& a, auto& b) {
+      return a.production_minutes < b.production_minutes;
+    });
+    if (--longest.quantity == 0) {
+      out.runs.erase(out.runs.begin() + (&longest - out.runs.data()));
+      for (size_t i = 0; i < out.runs.size(); ++i) out.runs[i].sequence = static_cast<int>(i) + 1;
+    }
+    Measure(index, l, *state, &out);
+    if (out.runs.empty()) break;
+  }
+  if (!out.runs.empty()) *state = index.product.at(out.runs.back().product_id);
+  return out;
+}
+
+std::vector<std::vector<int64_t>> ProducedOf(const Index& index,
+                                             const std::vector<ShiftProposal>& shifts) {
+  std::vector<std::vector<int64_t>> produced(index.input.products.size(),
+                                             std::vector<int64_t>(index.input.period_count, 0));
+  for (const ShiftProposal& s : shifts) {
+    for (const Run& r : s.runs) produced[index.product.at(r.product_id)][s.period] += r.quantity;
+  }
+  return produced;
+}
+
+Shortfall Explain(const Index& index, const std::vector<ShiftProposal>& shifts,
+                  const SolverReport& report, int p, int due, int64_t quantity) {
+  const ProposalInput& in = index.input;
+  Shortfall out;
+  out.product_id = in.products[p].id;
+  out.due_period = due;
+  out.quantity = quantity;
+  std::vector<int> makers;
+  std::vector<std::string> names;
+  for (size_t l = 0; l < in.lines.size(); ++l) {
+    for (const LineProduct& lp : in.lines[l].products) {
+      if (lp.product_id == out.product_id) {
+        makers.push_back(static_cast<int>(l));
+        names.push_back(in.lines[l].id);
+      }
+    }
+  }
+  if (due < 0) {
+    out.reason = ShortfallReason::kBeforeFirstShift;
+    out.explanation =
+        absl::StrCat("due before the first shift of the horizon ends and ", "stock on hand (",
+                     in.products[p].stock_on_hand, ") does not cover it");
+    return out;
+  }
+  if (makers.empty()) {
+    out.reason = ShortfallReason::kNoLine;
+    out.explanation = absl::StrCat("no line in the proposal makes ", out.product_id);
+    return out;
+  }
+  // The shift up to the due period with the most free time on a line that makes it.
+  const ShiftProposal* roomiest = nullptr;
+  double most_free = 0;
+  int counted = 0;
+  for (const ShiftProposal& s : shifts) {
+    if (s.period > due) continue;
+    int l = -1;
+    for (int m : makers) {
+      if (in.lines[m].id == s.line_id) l = m;
+    }
+    if (l < 0 || s.planned_minutes <= 0) continue;
+    ++counted;
+    const double free = s.planned_minutes - s.changeover_minutes - s.production_minutes;
+    const double needed = index.LongestInto(l, p) + CycleMinutes(in.lines[l], out.product_id);
+    if (s.load_percent < kFullLoadPercent && free >= needed && free > most_free) {
+      roomiest = &s;
+      most_free = free;
+    }
+  }
+  if (roomiest == nullptr) {
+    out.reason = ShortfallReason::kCapacity;
+    out.explanation =
+        counted == 0
+            ? absl::StrCat("no shift of ", absl::StrJoin(names, ", "), " ends by period ", due)
+            : absl::StrCat("the lines that make it (", absl::StrJoin(names, ", "),
+                           ") have no room for a changeover and a unit in their ", counted,
+                           " shift(s) up to period ", due);
+    return out;
+  }
+  out.reason = ShortfallReason::kPriority;
+  out.explanation = absl::StrFormat(
+      "line %s has %.0f min free in shift %s, but by the objective's weights (priority, "
+      "changeovers) other products or fewer changeovers come first",
+      roomiest->line_id, most_free, roomiest->shift_id);
+  if (report.status != SolveStatus::kOptimal) {
+    absl::StrAppendFormat(&out.explanation, "; the search stopped early (gap %.2f %%)",
+                          report.gap * 100);
+  }
+  return out;
+}
+
+}  // namespace
+
+double ObjectiveOf(const ProposalInput& input, const std::vector<ShiftProposal>& shifts) {
+  const Index index(input);
+  const auto produced = ProducedOf(index, shifts);
+  double objective = 0;
+  for (size_t p = 0; p < input.products.size(); ++p) {
+    const internal::Flow flow = internal::FlowOf(index, static_cast<int>(p), produced[p]);
+    for (int64_t u : flow.unmet) {
+      objective +=
+          static_cast<double>(u) * input.costs.unmet_penalty_per_unit * input.products[p].priority;
+    }
+    for (double s : flow.stock_end) objective += s * input.costs.holding_cost_per_unit;
+  }
+  for (const ShiftProposal& s : shifts) objective += s.changeovers * input.costs.changeover_cost;
+  return objective;
+}
+
+absl::StatusOr<Proposal> ProposePlan(const ProposalInput& input) {
+  PM_RETURN_IF_ERROR(ValidateInput(input));
+  const Index index(input);
+  PM_ASSIGN_OR_RETURN(internal::ModelSolution solution, internal::SolveModel(index));
+  Proposal proposal;
+  for (size_t l = 0; l < input.lines.size(); ++l) {
+    std::vector<LineShift> shifts = input.lines[l].shifts;
+    std::sort(shifts.begin(), shifts.end(),
+              [](const LineShift& a, const LineShift& b) { return a.period < b.period; });
+    int state = input.lines[l].initial_product_id.empty()
+                    ? -1
+                    : index.product.at(input.lines[l].initial_product_id);
+    for (const LineShift& shift : shifts) {
+      proposal.shifts.push_back(Sequence(index, solution, static_cast<int>(l), shift, &state));
+    }
+  }
+  proposal.solver = solution.report;
+  proposal.solver.objective = ObjectiveOf(input, proposal.shifts);
+  proposal.solver.best_bound = std::min(proposal.solver.best_bound, proposal.solver.objective);
+  const double scale = std::max(std::abs(proposal.solver.objective), 1e-9);
+  proposal.solver.gap =
+      std::max(0.0, (proposal.solver.objective - proposal.solver.best_bound) / scale);
+  if (proposal.solver.gap < 1e-9) proposal.solver.gap = 0;
+
+  const auto produced = ProducedOf(index, proposal.shifts);
+  std::vector<int> by_id(input.products.size());
+  for (size_t p = 0; p < by_id.size(); ++p) by_id[p] = static_cast<int>(p);
+  std::sort(by_id.begin(), by_id.end(),
+            [&](int a, int b) { return input.products[a].id < input.products[b].id; });
+  for (int p : by_id) {
+    const internal::Flow flow = internal::FlowOf(index, p, produced[p]);
+    for (int t = -1; t < input.period_count; ++t) {
+      if (flow.unmet[t + 1] > 0) {
+        proposal.shortfalls.push_back(
+            Explain(index, proposal.shifts, proposal.solver, p, t, flow.unmet[t + 1]));
+      }
+    }
+  }
+  return proposal;
+}
+
+}  // namespace plantmesh::planning::propose

@@ -1,0 +1,53 @@
+#include <algorithm>
+#include <tuple>
+
+#include "server/planning/propose/internal.h"
+
+namespace plantmesh::planning::propose::internal {
+
+Index::Index(const ProposalInput& in) : input(in) {
+  for (size_t i = 0; i < in.products.size(); ++i) product[in.products[i].id] = static_cast<int>(i);
+  demand.assign(in.products.size(), std::vector<int64_t>(in.period_count + 1, 0));
+  for (const Demand& d : in.demand)
+    demand[product.at(d.product_id)][d.due_period + 1] += d.quantity;
+  for (const ChangeoverTime& c : in.changeovers) {
+    changeover_[{c.line_id, product.at(c.from_product_id), product.at(c.to_product_id)}] =
+        c.minutes;
+  }
+}
+
+double Index::ChangeoverMinutes(int line, int from, int to) const {
+  if (from == to || from < 0) return from < 0 ? LongestInto(line, to) : 0;
+  auto own = changeover_.find({input.lines[line].id, from, to});
+  if (own != changeover_.end()) return own->second;
+  auto every = changeover_.find({std::string(), from, to});
+  return every == changeover_.end() ? 0 : every->second;
+}
+
+double Index::LongestInto(int line, int to) const {
+  double longest = 0;
+  for (const LineProduct& lp : input.lines[line].products) {
+    const int from = product.at(lp.product_id);
+    if (from != to) longest = std::max(longest, ChangeoverMinutes(line, from, to));
+  }
+  return longest;
+}
+
+Flow FlowOf(const Index& index, int p, const std::vector<int64_t>& produced) {
+  const int periods = index.input.period_count;
+  Flow flow;
+  flow.stock_end.assign(periods, 0);
+  flow.unmet.assign(periods + 1, 0);
+  int64_t stock = index.input.products[p].stock_on_hand;
+  for (int t = -1; t < periods; ++t) {
+    if (t >= 0) stock += produced[t];
+    const int64_t due = index.demand[p][t + 1];
+    const int64_t met = std::min(stock, due);
+    stock -= met;
+    flow.unmet[t + 1] = due - met;
+    if (t >= 0) flow.stock_end[t] = static_cast<double>(stock);
+  }
+  return flow;
+}
+
+}  // namespace plantmesh::planning::propose::internal

@@ -1,0 +1,212 @@
+// ProposePlan's optimiser: a capacitated lot-sizing problem with setup carry-over,
+// solved as a mixed-integer program by COIN-OR CBC. Pure: no gRPC, protobuf or SQL;
+// the caller brings capacity (from the calendar), demand, stock and the plant model.
+//
+// Why CBC (coinor-libcbc-dev, Debian 12: 2.10.8) and not GLPK (libglpk-dev 5.0):
+// - Licence: CBC is EPL-2.0, which lets the server link it without changing its own
+//   licence; GLPK is GPL-3.0, which would put the whole server binary under the GPL.
+// - Strength: CBC's cuts (Cgl), presolve and primal heuristics (feasibility pump, RINS)
+//   close lot-sizing gaps far faster than GLPK's branch-and-cut; the 20 lines × 21 shifts ×
+//   50 products goal (10 s, gap under 2 %) is out of GLPK's reach on this machine.
+// - API: CBC's C interface (coin/Cbc_C_Interface.h) is small and sufficient: add columns
+//   and rows, set parameters by name, Cbc_setMaximumSeconds for the time limit, a MIP
+//   start, and after the limit the best incumbent (Cbc_getColSolution) with the best bound
+//   (Cbc_getBestPossibleObjValue), from which the gap is computed.
+// - Determinism: one thread and fixed random seeds ("threads 0", "randomSeed",
+//   "randomCbcSeed"): the same model gives the same solution when the search finishes
+//   (optimal, or within `relative_gap`) or stops on `max_nodes`. A search cut short by the
+//   time limit stops wherever the clock says, so on a loaded machine it can end at a
+//   different incumbent; the result says which of these happened.
+// - CBC 2.10's preprocessing (CglPreProcess) crashes when the time limit stops the search,
+//   so it is off. CBC checks the clock only between phases: a solve can overrun the limit
+//   by seconds on a loaded machine (measured: 16 s for 10 s, bench/README.md).
+// - CBC's solver driver keeps process-wide state, so solves are serialised (one at a
+//   time in the process); a solve waiting for another counts its wait against its limit.
+//
+// The formulation (lines l, products p the line can make, periods t = 0..T-1 in time
+// order; a line's shift is the period its end time falls in):
+//   x[l,p,t] ≥ 0 integer   units of p made on l in t (whole units, as plans hold them)
+//   y[l,p,t] ∈ {0,1}       a changeover into p on l in t
+//   z[l,p,t] ∈ {0,1}       l starts t set up for p (carried over from t−1; fixed at t = 0
+//                          by the line's initial product)
+//   s[p,t]   ≥ 0           stock of p at the end of t (s[p,−1] = stock on hand)
+//   u[p,t]   ≥ 0           demand for p due in t that is not met (lost, reported)
+// Constraints:
+//   capacity      Σp x·cycle/60 + Σp y·co[l,p] ≤ planned minutes[l,t]
+//   set up        x[l,p,t] ≤ M[l,p,t]·(y[l,p,t] + z[l,p,t])   (M: the shift's capacity in
+//                 units, at most the demand still to come)
+//   runs          y[l,p,t] ≤ x[l,p,t]   (a changeover only for a run: every changeover is in
+//                 the plan, where it takes its time)
+//   one state     Σp z[l,p,t] ≤ 1
+//   carry-over    z[l,p,t+1] ≤ y[l,p,t] + z[l,p,t]
+//   last run      Σq y[l,q,t] ≤ P_l·(1 − z[l,p,t+1] + y[l,p,t])  (after any changeover in t
+//                 the line ends on a product it changed over to)
+//   balance       s[p,t−1] + Σl x[l,p,t] + u[p,t] = demand[p,t] + s[p,t]
+// where co[l,p] is the longest changeover into p on l from any product the line makes (so
+// the sequence found afterwards never needs more time than reserved). With changeover
+// times that do not depend on the product before (co from every q the same), the model is
+// exact; otherwise it is conservative by at most the difference.
+// Objective (minimise), in strictly ordered magnitudes with the defaults:
+//   Σ unmet_penalty·priority[p]·u  ≫  Σ changeover_cost·y  ≫  Σ holding_cost·s
+// Demand due before the first period (due_period −1) can only be met from stock.
+//
+// Afterwards each (line, period) is sequenced: the carried-over product first, the
+// product carried into the next period last, the rest by shortest changeover from the
+// previous one (ties by id); load and changeover minutes are of that actual sequence.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+
+namespace plantmesh::planning::propose {
+
+// A product a line can make, at its ideal cycle time.
+struct LineProduct {
+  std::string product_id;
+  double cycle_seconds = 0;  // > 0: seconds per unit on this line
+};
+
+// One worked shift of a line in the horizon.
+struct LineShift {
+  std::string shift_id;        // as the calendar names it, e.g. "2026-11-21/A"; unique per line
+  int period = 0;              // 0 .. period_count−1, the period its end falls in
+  double planned_minutes = 0;  // planned production time (shift less breaks, maintenance)
+};
+
+struct ProposalLine {
+  std::string id;
+  std::vector<LineProduct> products;  // at least one; product ids unique
+  std::vector<LineShift> shifts;      // periods unique per line
+  // What the line is set up for before the horizon ("" = nothing: the first run changes
+  // over). Must be one of `products` when set.
+  std::string initial_product_id;
+};
+
+// The time to change a line from one product to another. Pairs not listed take 0.
+struct ChangeoverTime {
+  std::string line_id;  // "" = every line; a line's own entry wins over ""
+  std::string from_product_id;
+  std::string to_product_id;
+  double minutes = 0;  // ≥ 0
+};
+
+struct ProposalProduct {
+  std::string id;
+  int64_t stock_on_hand = 0;  // ≥ 0 units at the start of the horizon
+  double priority = 1;        // > 0: multiplies the unmet-demand penalty
+};
+
+struct Demand {
+  std::string product_id;
+  int due_period = 0;    // −1 .. period_count−1: production in periods ≤ this one counts
+  int64_t quantity = 0;  // ≥ 1 units
+};
+
+struct Costs {
+  double unmet_penalty_per_unit = 1000;  // > 0
+  double changeover_cost = 100;          // ≥ 0 per changeover
+  double holding_cost_per_unit = 0.001;  // ≥ 0 per unit of stock per period
+};
+
+struct SolverOptions {
+  absl::Duration time_limit = absl::Seconds(10);  // > 0
+  double relative_gap = 1e-4;                     // stop when proven within it, 0-1
+  std::optional<int> max_nodes;                   // a deterministic work limit
+};
+
+struct ProposalInput {
+  int period_count = 0;  // 1..1000
+  std::vector<ProposalLine> lines;
+  std::vector<ProposalProduct> products;  // every product named elsewhere; ids unique
+  std::vector<ChangeoverTime> changeovers;
+  std::vector<Demand> demand;
+  Costs costs;
+  SolverOptions solver;
+};
+
+// ---- the proposal ----
+
+struct Run {
+  std::string product_id;
+  int64_t quantity = 0;           // ≥ 1 units
+  int sequence = 0;               // 1.. within the shift
+  double changeover_minutes = 0;  // before this run (0: carried over or same product)
+  double production_minutes = 0;  // quantity × cycle time
+};
+
+struct ShiftProposal {
+  std::string line_id;
+  std::string shift_id;
+  int period = 0;
+  double planned_minutes = 0;
+  std::vector<Run> runs;  // in sequence
+  int changeovers = 0;
+  double changeover_minutes = 0;
+  double production_minutes = 0;
+  double load_percent = 0;  // (production + changeover) / planned × 100; 0 with no planned time
+};
+
+enum class ShortfallReason {
+  kNoLine,            // no line in the proposal makes the product
+  kBeforeFirstShift,  // due before any shift of the horizon ends; stock did not cover it
+  kCapacity,          // the lines that make it are full (≥ 99 %) in the periods up to the due one
+  kPriority,          // capacity was free somewhere in time but went to other products or to
+                      // fewer changeovers: the cheaper choice by the objective's weights
+};
+
+struct Shortfall {
+  std::string product_id;
+  int due_period = 0;
+  int64_t quantity = 0;  // units of the demand due then that the plan does not meet
+  ShortfallReason reason = ShortfallReason::kCapacity;
+  std::string explanation;  // one sentence naming the lines and periods
+};
+
+enum class SolveStatus {
+  kOptimal,    // proven optimal within relative_gap
+  kTimeLimit,  // stopped by the time limit: the best incumbent, with its gap
+  kNodeLimit,  // stopped by max_nodes: the best incumbent, with its gap
+};
+
+struct SolverReport {
+  SolveStatus status = SolveStatus::kOptimal;
+  double objective = 0;       // of the returned plan, by the model's objective
+  double best_bound = 0;      // lower bound proven by the solver
+  double gap = 0;             // (objective − bound) / max(|objective|, 1e-9), 0 when equal
+  absl::Duration solve_time;  // the solver's run, including a wait for another solve
+  int variables = 0;
+  int constraints = 0;
+  int integer_variables = 0;
+};
+
+struct Proposal {
+  std::vector<ShiftProposal> shifts;  // by line (input order), then period
+  std::vector<Shortfall> shortfalls;  // by product id, then due period
+  SolverReport solver;
+};
+
+absl::string_view ShortfallReasonName(ShortfallReason reason);  // "CAPACITY"
+absl::string_view SolveStatusName(SolveStatus status);          // "TIME_LIMIT"
+
+// Checks the input: INVALID_ARGUMENT naming the field ("lines[2].shifts[0].period",
+// "demand[4].product_id", "solver.time_limit", ...) on the first violations.
+absl::Status ValidateInput(const ProposalInput& input);
+
+// Validates, builds and solves the model, and explains the best plan found.
+// INVALID_ARGUMENT for bad input; INTERNAL when the solver fails. A search stopped by a
+// limit before any plan of its own answers the plan it started from (the MIP start: a
+// greedy plan, demand by due period made as late as possible on the first line with
+// room), with status TIME_LIMIT/NODE_LIMIT and its gap.
+absl::StatusOr<Proposal> ProposePlan(const ProposalInput& input);
+
+// The model's objective of a plan for `input` (stock, unmet and holding recomputed from
+// the runs, demand met earliest due first): what ProposePlan minimises.
+double ObjectiveOf(const ProposalInput& input, const std::vector<ShiftProposal>& shifts);
+
+}  // namespace plantmesh::planning::propose

@@ -1,0 +1,353 @@
+#include "server/planning/propose/lot_sizing.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace plantmesh::planning::propose {
+namespace {
+
+using ::testing::HasSubstr;
+
+ProposalLine LineOf(const std::string& id, std::vector<LineProduct> products, int periods,
+                    double minutes, const std::string& initial = "") {
+  ProposalLine line{id, std::move(products), {}, initial};
+  for (int t = 0; t < periods; ++t) {
+    line.shifts.push_back(
+        {absl::StrCat("2026-11-", 21 + t / 3, "/", std::string(1, "ABC"[t % 3])), t, minutes});
+  }
+  return line;
+}
+
+void ExpectWithinCapacity(const Proposal& proposal) {
+  for (const ShiftProposal& s : proposal.shifts) {
+    double used = 0;
+    for (const propose::Run& r : s.runs) used += r.changeover_minutes + r.production_minutes;
+    EXPECT_LE(used, s.planned_minutes + 1e-6) << s.line_id << " " << s.shift_id;
+    EXPECT_NEAR(used, s.changeover_minutes + s.production_minutes, 1e-6);
+    EXPECT_LE(s.load_percent, 100 + 1e-6);
+  }
+}
+
+int64_t TotalShortfall(const Proposal& proposal) {
+  int64_t total = 0;
+  for (const Shortfall& s : proposal.shortfalls) total += s.quantity;
+  return total;
+}
+
+// 3 lines × 6 shifts × 6 products, changeovers that depend on the product before.
+ProposalInput Medium(int64_t demand_scale) {
+  ProposalInput in;
+  in.period_count = 6;
+  for (int p = 0; p < 6; ++p) in.products.push_back({absl::StrCat("P", p), 20L * p, 1});
+  for (int l = 0; l < 3; ++l) {
+    std::vector<LineProduct> made;
+    for (int p = 0; p < 6; ++p) {
+      if ((p + l) % 3 != 0) made.push_back({absl::StrCat("P", p), 30.0 + 10 * ((p + l) % 4)});
+    }
+    in.lines.push_back(LineOf(absl::StrCat("L", l), made, 6, 450 - 30 * l));
+  }
+  for (int a = 0; a < 6; ++a) {
+    for (int b = 0; b < 6; ++b) {
+      if (a != b) {
+        in.changeovers.push_back(
+            {"", absl::StrCat("P", a), absl::StrCat("P", b), 10.0 + 5 * ((a * 7 + b) % 5)});
+      }
+    }
+  }
+  in.changeovers.push_back({"L1", "P1", "P2", 60});
+  for (int p = 0; p < 6; ++p) {
+    for (int t = 1; t < 6; t += 2) {
+      in.demand.push_back({absl::StrCat("P", p), t, demand_scale * (3 + (p * 5 + t) % 7)});
+    }
+  }
+  // Proven within 2 % (the goal) or stopped by the node limit, which is
+  // deterministic, well before the time limit even on a loaded machine.
+  in.solver.time_limit = absl::Seconds(120);
+  in.solver.relative_gap = 0.02;
+  in.solver.max_nodes = 300;
+  return in;
+}
+
+TEST(ProposePlan, NeverExceedsALinesCapacityInAShift) {
+  ProposalInput in = Medium(200);  // far more than the lines can make
+  absl::StatusOr<Proposal> proposal = ProposePlan(in);
+  ASSERT_TRUE(proposal.ok()) << proposal.status().ToString();
+  ASSERT_EQ(proposal->shifts.size(), 18u);
+  ExpectWithinCapacity(*proposal);
+  EXPECT_GT(TotalShortfall(*proposal), 0);
+  int full = 0;
+  for (const ShiftProposal& s : proposal->shifts) full += s.load_percent > 90 ? 1 : 0;
+  EXPECT_GT(full, 12);  // short of capacity, it uses it
+}
+
+TEST(ProposePlan, MeetsAllDemandWhenCapacitySuffices) {
+  ProposalInput in = Medium(10);
+  absl::StatusOr<Proposal> proposal = ProposePlan(in);
+  ASSERT_TRUE(proposal.ok()) << proposal.status().ToString();
+  ExpectWithinCapacity(*proposal);
+  EXPECT_TRUE(proposal->shortfalls.empty());
+  // Everything due is made by its due period (or was in stock).
+  for (const ProposalProduct& p : in.products) {
+    int64_t made = p.stock_on_hand, due = 0;
+    for (int t = 0; t < in.period_count; ++t) {
+      for (const ShiftProposal& s : proposal->shifts) {
+        for (const propose::Run& r : s.runs)
+          made += (r.product_id == p.id && s.period == t) ? r.quantity : 0;
+      }
+      for (const Demand& d : in.demand)
+        due += (d.product_id == p.id && d.due_period == t) ? d.quantity : 0;
+      EXPECT_GE(made, due) << p.id << " by period " << t;
+    }
+  }
+}
+
+TEST(ProposePlan, ReportsExactlyTheShortfall) {
+  // One line, two shifts of 480 min, one unit a minute, 30 min to change A↔B, set up for
+  // A. Demand 400 A by shift 0 and 600 B by shift 1: 960 − 30 = 930 units of time, 70 short.
+  // Holding B made early costs more than holding less, so B is the one short.
+  ProposalInput in;
+  in.period_count = 2;
+  in.products = {{"A", 0, 1}, {"B", 0, 1}, {"C", 10, 1}, {"D", 0, 1}};
+  in.lines = {LineOf("L1", {{"A", 60}, {"B", 60}}, 2, 480, "A")};
+  in.changeovers = {{"", "A", "B", 30}, {"", "B", "A", 30}};
+  in.demand = {{"A", 0, 400}, {"B", 1, 600}, {"C", -1, 25}, {"D", 1, 5}};
+  in.solver.relative_gap = 0;
+  absl::StatusOr<Proposal> proposal = ProposePlan(in);
+  ASSERT_TRUE(proposal.ok()) << proposal.status().ToString();
+  ExpectWithinCapacity(*proposal);
+  ASSERT_EQ(proposal->shortfalls.size(), 3u);
+  EXPECT_EQ(proposal->shortfalls[0].product_id, "B");
+  EXPECT_EQ(proposal->shortfalls[0].due_period, 1);
+  EXPECT_EQ(proposal->shortfalls[0].quantity, 70);
+  EXPECT_EQ(proposal->shortfalls[0].reason, ShortfallReason::kCapacity);
+  EXPECT_EQ(proposal->shortfalls[1].product_id, "C");  // due before the first shift ends
+  EXPECT_EQ(proposal->shortfalls[1].due_period, -1);
+  EXPECT_EQ(proposal->shortfalls[1].quantity, 15);
+  EXPECT_EQ(proposal->shortfalls[1].reason, ShortfallReason::kBeforeFirstShift);
+  EXPECT_EQ(proposal->shortfalls[2].product_id, "D");  // no line makes it
+  EXPECT_EQ(proposal->shortfalls[2].quantity, 5);
+  EXPECT_EQ(proposal->shortfalls[2].reason, ShortfallReason::kNoLine);
+  // Shift 0: A 400, then the changeover and 50 B; shift 1: 480 B. Both full.
+  ASSERT_EQ(proposal->shifts.size(), 2u);
+  ASSERT_EQ(proposal->shifts[0].runs.size(), 2u);
+  EXPECT_EQ(proposal->shifts[0].runs[0].product_id, "A");
+  EXPECT_EQ(proposal->shifts[0].runs[0].quantity, 400);
+  EXPECT_EQ(proposal->shifts[0].runs[1].quantity, 50);
+  EXPECT_EQ(proposal->shifts[0].changeovers, 1);
+  EXPECT_NEAR(proposal->shifts[0].load_percent, 100, 1e-9);
+  EXPECT_EQ(proposal->shifts[1].changeovers, 0);  // B carried over
+  EXPECT_EQ(proposal->shifts[1].runs.at(0).quantity, 480);
+}
+
+TEST(ProposePlan, SameInputGivesTheSamePlan) {
+  const ProposalInput in = Medium(60);
+  absl::StatusOr<Proposal> first = ProposePlan(in);
+  absl::StatusOr<Proposal> second = ProposePlan(in);
+  ASSERT_TRUE(first.ok() && second.ok());
+  ASSERT_EQ(first->shifts.size(), second->shifts.size());
+  for (size_t i = 0; i < first->shifts.size(); ++i) {
+    const auto& a = first->shifts[i].runs;
+    const auto& b = second->shifts[i].runs;
+    ASSERT_EQ(a.size(), b.size()) << i;
+    for (size_t r = 0; r < a.size(); ++r) {
+      EXPECT_EQ(a[r].product_id, b[r].product_id);
+      EXPECT_EQ(a[r].quantity, b[r].quantity);
+    }
+  }
+  EXPECT_EQ(first->solver.objective, second->solver.objective);
+}
+
+// ---- exhaustive search on a small instance ----
+
+// Every plan of one line: quantities per shift and product, and which products change
+// over (each changeover takes the same time whatever came before, so with the state at
+// the shift's start the best sequence only needs the set and the last product).
+double Exhaustive(const ProposalInput& in, const std::vector<double>& setup_minutes) {
+  const ProposalLine& line = in.lines[0];
+  const int periods = in.period_count;
+  const int n = static_cast<int>(line.products.size());
+  int initial = -1;
+  for (int k = 0; k < n; ++k) {
+    if (line.products[k].product_id == line.initial_product_id) initial = k;
+  }
+  // Quantity vectors per shift that fit without changeovers.
+  std::vector<std::vector<std::vector<int>>> options(periods);
+  for (int t = 0; t < periods; ++t) {
+    const double cap = line.shifts[t].planned_minutes;
+    std::vector<int> q(n, 0);
+    while (true) {
+      double used = 0;
+      for (int k = 0; k < n; ++k) used += q[k] * line.products[k].cycle_seconds / 60;
+      if (used <= cap + 1e-9) options[t].push_back(q);
+      int k = 0;
+      while (k < n && ++q[k] > static_cast<int>(cap * 60 / line.products[k].cycle_seconds))
+        q[k++] = 0;
+      if (k == n) break;
+    }
+  }
+  auto product_of = [&](int k) {
+    for (size_t p = 0; p < in.products.size(); ++p) {
+      if (in.products[p].id == line.products[k].product_id) return static_cast<int>(p);
+    }
+    return -1;
+  };
+  double best = std::numeric_limits<double>::infinity();
+  std::vector<int> choice(periods, 0);
+  while (true) {
+    // Unmet and holding of this production, demand met earliest due first.
+    double cost = 0;
+    for (size_t p = 0; p < in.products.size(); ++p) {
+      int64_t stock = in.products[p].stock_on_hand;
+      for (int t = -1; t < periods; ++t) {
+        if (t >= 0) {
+          for (int k = 0; k < n; ++k)
+            stock += product_of(k) == static_cast<int>(p) ? options[t][choice[t]][k] : 0;
+        }
+        int64_t due = 0;
+        for (const Demand& d : in.demand)
+          due += (d.product_id == in.products[p].id && d.due_period == t) ? d.quantity : 0;
+        const int64_t met = std::min(stock, due);
+        stock -= met;
+        cost += static_cast<double>(due - met) * in.costs.unmet_penalty_per_unit *
+                in.products[p].priority;
+        if (t >= 0) cost += static_cast<double>(stock) * in.costs.holding_cost_per_unit;
+      }
+    }
+    // Changeovers: the fewest over the states (DP), with capacity for their time.
+    std::vector<double> at(n + 1, std::numeric_limits<double>::infinity());  // state+1
+    at[initial + 1] = 0;
+    for (int t = 0; t < periods; ++t) {
+      std::vector<double> next(n + 1, std::numeric_limits<double>::infinity());
+      const std::vector<int>& q = options[t][choice[t]];
+      double production = 0;
+      for (int k = 0; k < n; ++k) production += q[k] * line.products[k].cycle_seconds / 60;
+      for (int a = -1; a < n; ++a) {
+        if (at[a + 1] == std::numeric_limits<double>::infinity()) continue;
+        for (int mask = 0; mask < (1 << n); ++mask) {  // the products changed over to
+          bool valid = true;
+          double minutes = production;
+          for (int k = 0; k < n; ++k) {
+            const bool made = q[k] > 0, changed = (mask >> k) & 1;
+            if (changed && !made) valid = false;            // a changeover is for a run
+            if (made && !changed && k != a) valid = false;  // a run needs the line set up
+            if (changed) minutes += setup_minutes[k];
+          }
+          if (!valid || minutes > line.shifts[t].planned_minutes + 1e-9) continue;
+          const double c = at[a + 1] + __builtin_popcount(mask) * in.costs.changeover_cost;
+          if (mask == 0) {
+            next[a + 1] = std::min(next[a + 1], c);
+          } else {
+            for (int b = 0; b < n; ++b) {
+              if ((mask >> b) & 1) next[b + 1] = std::min(next[b + 1], c);
+            }
+          }
+        }
+      }
+      at = next;
+    }
+    best = std::min(best, cost + *std::min_element(at.begin(), at.end()));
+    int t = 0;
+    while (t < periods && ++choice[t] == static_cast<int>(options[t].size())) choice[t++] = 0;
+    if (t == periods) break;
+  }
+  return best;
+}
+
+ProposalInput Small(double minutes, int64_t scale) {
+  ProposalInput in;
+  in.period_count = 3;
+  in.products = {{"A", 0, 1}, {"B", 1, 2}, {"C", 0, 1}};
+  // 20, 15 and 25 minutes a unit; changeovers into A 10, B 15, C 20 from anything.
+  in.lines = {LineOf("L1", {{"A", 1200}, {"B", 900}, {"C", 1500}}, 3, minutes, "A")};
+  in.lines[0].shifts[1].planned_minutes = minutes - 20;
+  const std::vector<std::pair<std::string, double>> into = {{"A", 10}, {"B", 15}, {"C", 20}};
+  for (const auto& [to, m] : into) {
+    for (const char* from : {"A", "B", "C"}) {
+      if (to != from) in.changeovers.push_back({"", from, to, m});
+    }
+  }
+  in.demand = {{"A", 0, 2 * scale},
+               {"B", 1, 3 * scale},
+               {"C", 2, 2 * scale},
+               {"A", 2, 1 * scale},
+               {"B", 2, 1 * scale}};
+  in.costs = {1000, 300, 40};
+  in.solver.relative_gap = 0;
+  return in;
+}
+
+TEST(ProposePlan, SmallInstanceObjectiveEqualsExhaustiveSearch) {
+  for (const auto& [minutes, scale] :
+       std::vector<std::pair<double, int64_t>>{{100, 1}, {100, 2}, {130, 2}, {70, 1}}) {
+    SCOPED_TRACE(absl::StrCat(minutes, " min, demand ×", scale));
+    const ProposalInput in = Small(minutes, scale);
+    absl::StatusOr<Proposal> proposal = ProposePlan(in);
+    ASSERT_TRUE(proposal.ok()) << proposal.status().ToString();
+    ExpectWithinCapacity(*proposal);
+    EXPECT_EQ(proposal->solver.status, SolveStatus::kOptimal);
+    const double exhaustive = Exhaustive(in, {10, 15, 20});
+    EXPECT_NEAR(proposal->solver.objective, exhaustive, 1e-6);
+    EXPECT_NEAR(ObjectiveOf(in, proposal->shifts), exhaustive, 1e-6);
+    EXPECT_EQ(proposal->solver.gap, 0);
+  }
+}
+
+TEST(ProposePlan, TimeLimitReturnsTheBestPlanFoundWithItsGap) {
+  ProposalInput in = Medium(100);
+  for (int l = 3; l < 12; ++l) {
+    ProposalLine line = in.lines[l % 3];
+    line.id = absl::StrCat("L", l);
+    in.lines.push_back(line);
+  }
+  in.solver.time_limit = absl::Milliseconds(100);
+  absl::StatusOr<Proposal> proposal = ProposePlan(in);
+  ASSERT_TRUE(proposal.ok()) << proposal.status().ToString();
+  ExpectWithinCapacity(*proposal);
+  EXPECT_GE(proposal->solver.objective, proposal->solver.best_bound);
+  EXPECT_LT(proposal->solver.solve_time, absl::Seconds(20));
+  if (proposal->solver.status == SolveStatus::kTimeLimit) {
+    EXPECT_GT(proposal->solver.gap, 0);
+  }
+}
+
+TEST(ProposePlan, InvalidInputNamesTheField) {
+  struct Case {
+    std::string field;
+    void (*spoil)(ProposalInput&);
+  };
+  const std::vector<Case> cases = {
+      {"lines[0].products[1].cycle_seconds",
+       [](ProposalInput& in) { in.lines[0].products[1].cycle_seconds = 0; }},
+      {"demand[2].product_id", [](ProposalInput& in) { in.demand[2].product_id = "NOPE"; }},
+      {"demand[0].quantity", [](ProposalInput& in) { in.demand[0].quantity = -3; }},
+      {"demand[1].due_period", [](ProposalInput& in) { in.demand[1].due_period = 3; }},
+      {"lines[0].shifts[2].period", [](ProposalInput& in) { in.lines[0].shifts[2].period = 1; }},
+      {"lines[0].shifts[0].planned_minutes",
+       [](ProposalInput& in) { in.lines[0].shifts[0].planned_minutes = -1; }},
+      {"lines[0].initial_product_id",
+       [](ProposalInput& in) { in.lines[0].initial_product_id = "Z"; }},
+      {"changeovers[0].minutes", [](ProposalInput& in) { in.changeovers[0].minutes = -5; }},
+      {"products[1].stock_on_hand", [](ProposalInput& in) { in.products[1].stock_on_hand = -1; }},
+      {"period_count", [](ProposalInput& in) { in.period_count = 0; }},
+      {"solver.time_limit", [](ProposalInput& in) { in.solver.time_limit = absl::ZeroDuration(); }},
+      {"costs.unmet_penalty_per_unit",
+       [](ProposalInput& in) { in.costs.unmet_penalty_per_unit = 0; }},
+  };
+  for (const Case& c : cases) {
+    ProposalInput in = Small(100, 1);
+    c.spoil(in);
+    absl::StatusOr<Proposal> proposal = ProposePlan(in);
+    EXPECT_EQ(proposal.status().code(), absl::StatusCode::kInvalidArgument) << c.field;
+    EXPECT_THAT(proposal.status().message(), HasSubstr(c.field));
+  }
+}
+
+}  // namespace
+}  // namespace plantmesh::planning::propose
