@@ -91,6 +91,15 @@ absl::Status Serve(const runtime::ServerConfig& config) {
     stream_keys.push_back(source.stream_key);
     sources.push_back(std::move(source));
   }
+  // The relay first: its first round checks each stream against the database (after a
+  // restore from a backup it starts a new generation), so the hub starts in the right one.
+  if (pool != nullptr && !sources.empty()) {
+    relay = std::make_unique<runtime::OutboxRelay>(pool.get(), redis, sources);
+    relay->Start();
+    if (!relay->AwaitStreamsChecked(absl::Seconds(2))) {
+      spdlog::warn("outbox relay: event streams not checked yet (Redis?); publishing goes on");
+    }
+  }
   // One hub per process: one Redis reader per stream, fanned out to every watcher.
   std::unique_ptr<runtime::EventHub> hub;
   if (!stream_keys.empty()) {
@@ -104,10 +113,6 @@ absl::Status Serve(const runtime::ServerConfig& config) {
     if (!hub->AwaitConnected(absl::Seconds(2))) {
       spdlog::warn("event hub: Redis not reachable yet; watches wait for it");
     }
-  }
-  if (pool != nullptr && !sources.empty()) {
-    relay = std::make_unique<runtime::OutboxRelay>(pool.get(), redis, std::move(sources));
-    relay->Start();
   }
 
   std::unique_ptr<runtime::AuditSink> audit =

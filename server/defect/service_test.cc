@@ -39,6 +39,7 @@
 #include "server/runtime/migrations.h"
 #include "server/runtime/pg_audit_sink.h"
 #include "server/runtime/pg_pool.h"
+#include "server/runtime/service_tables.h"
 #include "server/runtime/shutdown.h"
 #include "tests/support/test_servers.h"
 
@@ -229,6 +230,8 @@ class DefectServicePgTest : public ServiceFixture {
     if (!url.ok()) return nullptr;
     absl::Status migrated = runtime::ApplyMigrations(*url, "audit", runtime::AuditMigrations());
     if (migrated.ok()) migrated = runtime::ApplyMigrations(*url, "defect", EmbeddedMigrations());
+    // The runtime's tables (the relay's stream record), as the server adds them.
+    if (migrated.ok()) migrated = runtime::ApplyServiceTables(*url, "defect");
     EXPECT_TRUE(migrated.ok()) << migrated;
     if (!migrated.ok()) return nullptr;
     runtime::PgPoolOptions pool_options;
@@ -244,6 +247,9 @@ class DefectServicePgTest : public ServiceFixture {
     relay_ = std::make_unique<runtime::OutboxRelay>(
         pool_.get(), deps_.redis, std::vector<runtime::OutboxSource>{Descriptor().outbox});
     relay_->Start();
+    // As the server does: the stream is checked before the hub starts (a new database on
+    // the shared Redis starts a new generation).
+    EXPECT_TRUE(relay_->AwaitStreamsChecked(absl::Seconds(10)));
     deps_.relay = relay_.get();
     runtime::EventHubOptions hub_options;
     hub_options.redis = deps_.redis;

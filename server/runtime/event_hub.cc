@@ -83,7 +83,7 @@ absl::Status GenerationChanged(const std::string& key, const std::string& old_ge
                                const std::string& generation) {
   std::string description =
       absl::StrCat("the event stream ", key,
-                   " was reset (Redis lost or replaced its data): cursors of "
+                   " was reset (Redis lost its data, or the database was restored): cursors of "
                    "generation ",
                    old_generation, " are void, the stream is at generation ", generation,
                    "; list again and watch from the list's watch_cursor");
@@ -672,15 +672,18 @@ struct EventHub::Impl {
         seen_generation = generation;
       }
       // GET before XREAD on one connection: a Redis that restarts in between breaks
-      // the connection, so entries read are of the generation read. XINFO after XREAD:
-      // if nothing after `position` is trimmed now, nothing was when XREAD ran (the
-      // first retained id only grows).
+      // the connection, so entries read are of the generation read. GET again after it:
+      // the relay starts a new generation in place (after a restore of the database),
+      // and entries read across that are dropped. XINFO after XREAD: if nothing after
+      // `position` is trimmed now, nothing was when XREAD ran (the first retained id
+      // only grows).
       auto replies =
           redis.PipelineEach({{"SET", generation_key, NewStreamGeneration(), "NX"},
                               {"GET", generation_key},
                               {"XREAD", "COUNT", absl::StrCat(options.read_batch), "BLOCK",
                                absl::StrCat(block_ms), "STREAMS", stream.key, position.ToString()},
-                              {"XINFO", "STREAM", stream.key}},
+                              {"XINFO", "STREAM", stream.key},
+                              {"GET", generation_key}},
                              options.block);
       absl::Status failed = !replies.ok()         ? replies.status()
                             : !(*replies)[1].ok() ? (*replies)[1].status()
@@ -694,7 +697,8 @@ struct EventHub::Impl {
         continue;
       }
       backoff = absl::ZeroDuration();
-      if ((*replies)[1]->str != generation) {
+      if ((*replies)[1]->str != generation ||
+          ((*replies)[4].ok() && (*replies)[4]->str != generation)) {
         synced = false;  // re-sync reads the new generation's position
         continue;
       }

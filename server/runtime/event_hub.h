@@ -22,7 +22,8 @@
 //   older than the oldest retained event: starts at the oldest when nothing was ever
 //        trimmed from the stream; FAILED_PRECONDITION, ErrorInfo CURSOR_EXPIRED with
 //        oldest_cursor, only when events after the cursor were really trimmed.
-//   of another generation (Redis lost or replaced its data since): FAILED_PRECONDITION,
+//   of another generation (Redis lost or replaced its data since, or the database was
+//        restored from a backup: see OutboxRelay): FAILED_PRECONDITION,
 //        ErrorInfo CURSOR_GENERATION_CHANGED with metadata generation: list again.
 //   When the hub sees the generation change under live subscribers, they end with the
 //   same FAILED_PRECONDITION.

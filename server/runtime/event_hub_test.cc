@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "google/protobuf/wrappers.pb.h"
@@ -59,7 +60,8 @@ class EventHubTest : public ::testing::Test {
     std::vector<std::string> ids;
     if (!replies.ok()) return ids;
     const std::vector<RedisReply>& exec = replies->back().elements;
-    for (size_t i = 1; i < exec.size(); ++i) ids.push_back(exec[i].str);  // [0]: SET NX
+    // [0]: SET NX, then one id per XADD, last the generation (GET).
+    for (size_t i = 1; i + 1 < exec.size(); ++i) ids.push_back(exec[i].str);
     return ids;
   }
 
@@ -215,6 +217,59 @@ TEST_F(EventHubTest, CursorNewerThanTheNewestEventIsInvalid) {
   EXPECT_NE(status.message().find(info.metadata["newest_cursor"]), absl::string_view::npos);
   // Malformed cursors are refused at once.
   EXPECT_EQ(hub->Subscribe(kKey, "soon").status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// The relay starts a new generation in place after a restore of the database (one
+// MULTI/EXEC: new generation key, stream emptied; OutboxRelay). Entries added after it
+// reach no subscriber of the old generation, even one whose XREAD was blocked across it.
+TEST_F(EventHubTest, AGenerationStartedInPlaceEndsOldSubscribersAndServesNoNewEntryToThem) {
+  Publish("before", 3);
+  std::unique_ptr<EventHub> hub = StartHub();
+  absl::StatusOr<std::string> old_cursor = hub->CurrentCursor(kKey);
+  ASSERT_TRUE(old_cursor.ok());
+  absl::StatusOr<std::unique_ptr<Subscription>> live = hub->Subscribe(kKey, "");
+  ASSERT_TRUE(live.ok());
+  RedisClient redis(options_.redis);
+  // Wait until the hub's reader is blocked in XREAD (the case to test).
+  const absl::Time deadline = absl::Now() + kWait;
+  for (;;) {
+    absl::StatusOr<RedisReply> clients = redis.Command({"CLIENT", "LIST"});
+    ASSERT_TRUE(clients.ok()) << clients.status();
+    if (absl::StrContains(clients->str, "flags=b ")) break;
+    ASSERT_LT(absl::Now(), deadline) << clients->str;
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  absl::StatusOr<StreamInfo> info = redis.XInfoStream(kKey);
+  ASSERT_TRUE(info.ok()) << info.status();
+  const std::string generation = NewStreamGeneration();
+  // The reset and the first new entry in one transaction: a reader blocked in XREAD
+  // wakes with an entry of the new generation.
+  ASSERT_TRUE(redis
+                  .Pipeline({{"MULTI"},
+                             {"SET", GenerationKey(kKey), generation},
+                             {"XTRIM", kKey, "MAXLEN", "0"},
+                             {"XSETID", kKey, info->last_generated_id.ToString(), "ENTRIESADDED",
+                              "0", "MAXDELETEDID", "0-0"},
+                             {"XADD", kKey, "*", "event_id", "after-0", "payload", "after"},
+                             {"EXEC"}})
+                  .ok());
+  Taken taken = Take(**live, 1);
+  EXPECT_TRUE(taken.event_ids.empty()) << taken.event_ids[0];
+  ASSERT_TRUE(taken.ended);
+  EXPECT_EQ(taken.end.code(), absl::StatusCode::kFailedPrecondition) << taken.end;
+  EXPECT_EQ(ErrorInfoOf(taken.end).reason, "CURSOR_GENERATION_CHANGED");
+  EXPECT_EQ(hub->Subscribe(kKey, *old_cursor).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  // The new generation from its start: the new entry only, no trimmed gap reported.
+  absl::StatusOr<std::unique_ptr<Subscription>> fresh =
+      hub->Subscribe(kKey, absl::StrCat(generation, ".", info->last_generated_id.ToString()));
+  ASSERT_TRUE(fresh.ok()) << fresh.status();
+  Taken again = Take(**fresh, 1);
+  ASSERT_EQ(again.event_ids, std::vector<std::string>{"after-0"}) << again.end;
+  absl::StatusOr<std::unique_ptr<Subscription>> oldest = hub->Subscribe(kKey, "0");
+  ASSERT_TRUE(oldest.ok()) << oldest.status();
+  Taken from_oldest = Take(**oldest, 1);
+  EXPECT_EQ(from_oldest.event_ids, std::vector<std::string>{"after-0"}) << from_oldest.end;
 }
 
 TEST_F(EventHubTest, ARedisThatCameBackEmptyIsANewGeneration) {

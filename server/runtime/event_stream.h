@@ -57,6 +57,15 @@ struct OutboxLag {
 // aggregate, and with one publisher the stream keeps it. (Across aggregates ids need not
 // follow commit order; nothing relies on that.)
 //
+// Stream history: each batch transaction (also when nothing is pending) first compares
+// the stream with what the database recorded publishing to it (<schema>.outbox_stream,
+// written in the same transaction as the delete). When the stream holds events the
+// outbox does not know after that record (the database was restored from a backup), or
+// ends before it (Redis went back), the relay starts a new generation: it empties the
+// stream and sets a new generation key in one MULTI/EXEC, and logs both positions at
+// WARN. Every older cursor is then refused with CURSOR_GENERATION_CHANGED: watchers list
+// again, never a silent mix of two histories (stream_history.h).
+//
 // Isolation: each source is published on its own; a source that fails (its table is
 // missing, PostgreSQL refuses it) is logged and retried later while the others go on.
 // While Redis is down rows wait in PostgreSQL.
@@ -69,6 +78,11 @@ class OutboxRelay {
   void Stop();
   // Wakes the relay now (a handler just committed an event); otherwise it polls.
   void Notify();
+  // Waits until every source's stream was checked against the database once (each
+  // round checks it: see "Stream history" above), or `timeout`; true in the first case.
+  // A server waits for this before its event hub starts, so that after a restore from
+  // a backup the hub starts in the new generation.
+  bool AwaitStreamsChecked(absl::Duration timeout);
   // False while the last attempt to reach Redis failed (health: degraded).
   bool redis_healthy() const;
   // Pending rows and the age of the oldest one, per source, read from PostgreSQL now
@@ -82,8 +96,9 @@ class OutboxRelay {
 
 // The Redis commands that publish `events` ((event_id, payload) pairs, in order) to
 // `source`'s stream: one MULTI/EXEC that first creates the stream's generation key when
-// it is missing (SET NX, a fresh random value) and then XADDs each event, trimming to
-// source.retain. So no entry ever exists without a generation, and a Redis that lost
+// it is missing (SET NX, a fresh random value), then XADDs each event, trimming to
+// source.retain, and last GETs the generation (EXEC's reply: SET's, one id per XADD,
+// the generation). So no entry ever exists without a generation, and a Redis that lost
 // its data gets a new one with its first new entry (see stream_cursor.h).
 std::vector<std::vector<std::string>> StreamPublishCommands(
     const OutboxSource& source, const std::vector<std::pair<std::string, std::string>>& events);

@@ -2,8 +2,10 @@
 //
 // One batch = one PostgreSQL transaction: take the stream's publisher lease (a
 // transaction-scoped advisory lock; a replica without it skips the source this round),
-// read the oldest rows, XADD them in one MULTI/EXEC (which also creates the stream's
-// generation key when missing), delete them, commit. A crash between XADD and COMMIT
+// check that the stream still continues what the database recorded publishing
+// (stream_history.h; a new generation when it does not), read the oldest rows, XADD them
+// in one MULTI/EXEC (which also creates the stream's generation key when missing),
+// delete them and record the stream's new position, commit. A crash between XADD and COMMIT
 // publishes the rows again later: delivery is at least once and consumers dedup by
 // event_id. While Redis is down the rows simply stay in the outbox. Each source has its
 // own retry backoff, so a failing one never holds the others back.
@@ -13,15 +15,18 @@
 #include <condition_variable>
 #include <mutex>
 #include <pqxx/pqxx>
+#include <set>
 #include <thread>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "plantmesh/common/status_macros.h"
 #include "server/runtime/event_stream.h"
 #include "server/runtime/pg_pool.h"
 #include "server/runtime/redis_client.h"
 #include "server/runtime/stream_cursor.h"
+#include "server/runtime/stream_history.h"
 #include "spdlog/spdlog.h"
 
 namespace plantmesh::runtime {
@@ -49,6 +54,43 @@ struct Outcome {
   int published = 0;
 };
 
+// Entries read per page while checking a stream's entries against the outbox.
+constexpr int kVerifyPage = 500;
+
+// The form of a UUID as PostgreSQL prints it; anything else cannot be an outbox row's.
+bool IsUuidText(const std::string& text) {
+  if (text.size() != 36) return false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (i == 8 || i == 13 || i == 18 || i == 23) {
+      if (c != '-') return false;
+    } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+PublishedPosition ReadPosition(pqxx::work& tx, const std::string& table,
+                               const std::string& stream_key) {
+  PublishedPosition position;
+  pqxx::result rows = tx.exec_params(
+      "SELECT generation, last_id FROM " + table + " WHERE stream_key = $1", stream_key);
+  if (rows.empty()) return position;
+  position.generation = rows[0][0].as<std::string>();
+  position.recorded = StreamId::Parse(rows[0][1].as<std::string>(), &position.last_id);
+  return position;
+}
+
+void WritePosition(pqxx::work& tx, const std::string& table, const std::string& stream_key,
+                   const PublishedPosition& position) {
+  tx.exec_params("INSERT INTO " + table +
+                     " (stream_key, generation, last_id) VALUES ($1, $2, $3) "
+                     "ON CONFLICT (stream_key) DO UPDATE SET generation = EXCLUDED.generation, "
+                     "last_id = EXCLUDED.last_id, update_time = now()",
+                 stream_key, position.generation, position.last_id.ToString());
+}
+
 // A source and its retry state (relay thread only).
 struct SourceState {
   OutboxSource source;
@@ -70,7 +112,7 @@ struct Round {
 std::vector<std::vector<std::string>> StreamPublishCommands(
     const OutboxSource& source, const std::vector<std::pair<std::string, std::string>>& events) {
   std::vector<std::vector<std::string>> commands;
-  commands.reserve(events.size() + 3);
+  commands.reserve(events.size() + 4);
   commands.push_back({"MULTI"});
   commands.push_back({"SET", GenerationKey(source.stream_key), NewStreamGeneration(), "NX"});
   const std::string retain = std::to_string(source.retain);
@@ -78,6 +120,8 @@ std::vector<std::vector<std::string>> StreamPublishCommands(
     commands.push_back({"XADD", source.stream_key, "MAXLEN", "~", retain, "*", "event_id", event_id,
                         "payload", payload});
   }
+  // The generation the entries went to, for the relay's record.
+  commands.push_back({"GET", GenerationKey(source.stream_key)});
   commands.push_back({"EXEC"});
   return commands;
 }
@@ -86,56 +130,177 @@ struct OutboxRelay::State {
   State(PgPool* pool, RedisOptions redis_options, std::vector<OutboxSource> sources_in)
       : pool(pool), redis(std::move(redis_options)), source_list(std::move(sources_in)) {
     for (const OutboxSource& source : source_list) sources.push_back({source});
+    checked.assign(source_list.size(), false);
   }
 
-  // Publishes up to kBatchSize rows of `source` in one transaction.
+  // Publishes up to kBatchSize rows of `source` in one transaction, after checking the
+  // stream against the database's record of it.
   Outcome PublishBatch(const OutboxSource& source) {
     Outcome outcome;
     outcome.status = pool->Run([&](pqxx::connection& conn) -> absl::Status {
       outcome = Outcome{};  // Run may retry the body
-      const std::string table = conn.quote_name(source.schema) + ".outbox";
+      const std::string schema = conn.quote_name(source.schema);
+      const std::string table = schema + ".outbox";
+      const std::string positions = schema + ".outbox_stream";
       pqxx::work tx(conn);
       // Removing published rows need not wait for the WAL flush: if a crash loses the
       // delete, the rows are published again and consumers drop them by event_id. This
       // keeps the relay from doubling the fsyncs of the writes it follows (bench B5).
       tx.exec("SET LOCAL synchronous_commit = off");
-      // One publisher per stream at a time keeps the stream in id order (see the header).
+      // One publisher per stream at a time keeps the stream in id order (see the header);
+      // it also makes the check below and a new generation one replica's decision.
       if (!tx.exec_params1("SELECT pg_try_advisory_xact_lock($1, hashtext($2))", kLeaseClass,
                            source.stream_key)[0]
                .as<bool>()) {
         outcome.lease_busy = true;
         return absl::OkStatus();
       }
+      const PublishedPosition recorded = ReadPosition(tx, positions, source.stream_key);
+      absl::StatusOr<PublishedPosition> checked = CheckStream(tx, table, source, recorded);
+      if (!checked.ok()) {
+        outcome.redis_failed = true;
+        return checked.status();
+      }
+      PublishedPosition position = *std::move(checked);
+
       pqxx::result rows = tx.exec("SELECT id, event_id::text, payload FROM " + table +
                                   " ORDER BY id LIMIT " + std::to_string(kBatchSize));
-      if (rows.empty()) return absl::OkStatus();
-      std::vector<std::pair<std::string, std::string>> events;
-      std::vector<std::string> ids;
-      events.reserve(rows.size());
-      ids.reserve(rows.size());
-      for (const pqxx::row& row : rows) {
-        ids.push_back(row[0].c_str());
-        events.emplace_back(row[1].c_str(), pqxx::binarystring(row[2]).str());
-      }
-      absl::StatusOr<std::vector<RedisReply>> replies =
-          redis.Pipeline(StreamPublishCommands(source, events));
-      if (!replies.ok()) {
-        outcome.redis_failed = true;
-        return replies.status();  // the transaction rolls back: rows stay unpublished
-      }
-      // EXEC's reply holds each command's; an XADD refused inside it is an element.
-      for (const RedisReply& reply : replies->back().elements) {
-        if (reply.type == RedisReply::Type::kError) {
-          return absl::InternalError(absl::StrCat("redis: ", reply.str));
+      if (!rows.empty()) {
+        std::vector<std::pair<std::string, std::string>> events;
+        std::vector<std::string> ids;
+        events.reserve(rows.size());
+        ids.reserve(rows.size());
+        for (const pqxx::row& row : rows) {
+          ids.push_back(row[0].c_str());
+          events.emplace_back(row[1].c_str(), pqxx::binarystring(row[2]).str());
         }
+        absl::StatusOr<std::vector<RedisReply>> replies =
+            redis.Pipeline(StreamPublishCommands(source, events));
+        if (!replies.ok()) {
+          outcome.redis_failed = true;
+          return replies.status();  // the transaction rolls back: rows stay unpublished
+        }
+        // EXEC's reply holds each command's (SET NX, the XADDs, GET); an XADD refused
+        // inside it is an element.
+        const std::vector<RedisReply>& results = replies->back().elements;
+        for (const RedisReply& reply : results) {
+          if (reply.type == RedisReply::Type::kError) {
+            return absl::InternalError(absl::StrCat("redis: ", reply.str));
+          }
+        }
+        if (results.size() != events.size() + 2 ||
+            !StreamId::Parse(results[results.size() - 2].str, &position.last_id)) {
+          return absl::InternalError("redis: unexpected reply to the stream's MULTI/EXEC");
+        }
+        position.generation = results.back().str;
+        position.recorded = true;
+        tx.exec_params("DELETE FROM " + table + " WHERE id = ANY($1::bigint[])",
+                       absl::StrCat("{", absl::StrJoin(ids, ","), "}"));
+        outcome.published = static_cast<int>(rows.size());
       }
-      tx.exec_params("DELETE FROM " + table + " WHERE id = ANY($1::bigint[])",
-                     absl::StrCat("{", absl::StrJoin(ids, ","), "}"));
+      if (position.recorded && !(position == recorded)) {
+        WritePosition(tx, positions, source.stream_key, position);
+      }
       tx.commit();
-      outcome.published = static_cast<int>(rows.size());
       return absl::OkStatus();
     });
     return outcome;
+  }
+
+  // Where the stream stands, once it is known to continue what `recorded` says
+  // (stream_history.h): when it holds events the database does not know, starts a new
+  // generation first. Errors are Redis's.
+  absl::StatusOr<PublishedPosition> CheckStream(pqxx::work& tx, const std::string& table,
+                                                const OutboxSource& source,
+                                                const PublishedPosition& recorded) {
+    const std::string generation_key = GenerationKey(source.stream_key);
+    PM_ASSIGN_OR_RETURN(
+        std::vector<absl::StatusOr<RedisReply>> replies,
+        redis.PipelineEach({{"GET", generation_key}, {"XINFO", "STREAM", source.stream_key}}));
+    PM_RETURN_IF_ERROR(replies[0].status());
+    PM_ASSIGN_OR_RETURN(StreamInfo info, ParseXInfoStreamReply(replies[1]));
+    const std::string generation = replies[0]->str;  // "" when missing (nil)
+    StreamComparison comparison = CompareStream(recorded, generation, info);
+    if (comparison.kind == StreamComparison::Kind::kVerifyAfter) {
+      PM_ASSIGN_OR_RETURN(std::string unknown,
+                          FirstUnknownEntry(tx, table, source.stream_key, comparison.after));
+      if (!unknown.empty()) {
+        comparison.kind = StreamComparison::Kind::kDiverged;
+        comparison.why = absl::StrCat(
+            "the stream holds entries up to ", info.last_generated_id.ToString(),
+            ", after what the database recorded publishing (",
+            recorded.recorded ? FormatCursor(recorded.generation, recorded.last_id)
+                              : std::string("nothing"),
+            "), and ", unknown, " is unknown to the database: was it restored from a backup?");
+      }
+    }
+    PublishedPosition position;
+    position.generation = generation;
+    position.last_id = info.exists ? info.last_generated_id : StreamId{};
+    position.recorded = !generation.empty();
+    if (comparison.kind != StreamComparison::Kind::kDiverged) return position;
+
+    // The entries are removed, not the key: ids keep growing, so no later entry reuses
+    // the id of a cursor handed out before, and the hub's position stays valid. XSETID
+    // then makes the emptied stream look new (no entries ever added, none deleted), so
+    // that the hub does not take the removed entries for a trimmed gap in the new
+    // generation (event_hub.cc, OldestCompleteCursor).
+    position.generation = NewStreamGeneration();
+    position.recorded = true;
+    std::vector<std::vector<std::string>> commands = {{"MULTI"},
+                                                      {"SET", generation_key, position.generation}};
+    if (info.exists) {
+      commands.push_back({"XTRIM", source.stream_key, "MAXLEN", "0"});
+      commands.push_back({"XSETID", source.stream_key, info.last_generated_id.ToString(),
+                          "ENTRIESADDED", "0", "MAXDELETEDID", "0-0"});
+    }
+    commands.push_back({"EXEC"});
+    PM_ASSIGN_OR_RETURN(std::vector<RedisReply> reset, redis.Pipeline(commands));
+    for (const RedisReply& reply : reset.back().elements) {
+      if (reply.type == RedisReply::Type::kError) {
+        return absl::InternalError(absl::StrCat("redis: ", reply.str));
+      }
+    }
+    spdlog::warn(
+        "outbox relay: {}: the event stream {} does not continue what the database recorded: "
+        "{}; started generation {} (was {}): watchers with older cursors are told to list again",
+        source.schema, source.stream_key, comparison.why, position.generation,
+        generation.empty() ? std::string("none") : generation);
+    return position;
+  }
+
+  // The first entry after `after` whose event the outbox does not hold, as
+  // "event <event_id> at <id>"; "" when every one is there (an unfinished batch).
+  absl::StatusOr<std::string> FirstUnknownEntry(pqxx::work& tx, const std::string& table,
+                                                const std::string& stream_key, StreamId after) {
+    for (;;) {
+      PM_ASSIGN_OR_RETURN(RedisReply reply,
+                          redis.Command({"XRANGE", stream_key, absl::StrCat("(", after.ToString()),
+                                         "+", "COUNT", absl::StrCat(kVerifyPage)}));
+      PM_ASSIGN_OR_RETURN(std::vector<RawStreamEntry> entries, ParseXRangeReply(reply));
+      if (entries.empty()) return std::string();
+      std::vector<std::string> event_ids;
+      for (const RawStreamEntry& entry : entries) {
+        std::string event_id;
+        for (const auto& [field, value] : entry.fields) {
+          if (field == "event_id") event_id = value;
+        }
+        if (!IsUuidText(event_id)) return absl::StrCat("event \"", event_id, "\" at ", entry.id);
+        event_ids.push_back(std::move(event_id));
+      }
+      pqxx::result known = tx.exec_params(
+          "SELECT event_id::text FROM " + table + " WHERE event_id = ANY($1::uuid[])",
+          absl::StrCat("{", absl::StrJoin(event_ids, ","), "}"));
+      std::set<std::string> in_outbox;
+      for (const pqxx::row& row : known) in_outbox.insert(row[0].c_str());
+      for (size_t i = 0; i < entries.size(); ++i) {
+        if (in_outbox.count(event_ids[i]) == 0) {
+          return absl::StrCat("event ", event_ids[i], " at ", entries[i].id);
+        }
+      }
+      if (static_cast<int>(entries.size()) < kVerifyPage) return std::string();
+      StreamId::Parse(entries.back().id, &after);
+    }
   }
 
   // Publishes what is pending in every source that is not waiting out a backoff (all of
@@ -143,14 +308,17 @@ struct OutboxRelay::State {
   Round PublishPending(bool all) {
     Round round;
     const Clock::time_point now = Clock::now();
-    for (SourceState& state : sources) {
+    for (size_t index = 0; index < sources.size(); ++index) {
+      SourceState& state = sources[index];
       if (!all && state.retry_at > now) {
         round.next_retry = std::min(round.next_retry, state.retry_at);
         continue;
       }
       absl::Status failed;
+      bool had_lease = false;
       for (;;) {
         Outcome outcome = PublishBatch(state.source);
+        had_lease = had_lease || (outcome.status.ok() && !outcome.lease_busy);
         if (!outcome.status.ok()) {
           // A PostgreSQL failure says nothing about Redis.
           if (outcome.redis_failed) SetHealthy(false, outcome.status);
@@ -163,6 +331,7 @@ struct OutboxRelay::State {
         if (outcome.published < kBatchSize) break;
       }
       if (failed.ok()) {
+        if (had_lease) MarkChecked(index);
         if (state.failing) spdlog::info("outbox relay: {} publishing again", state.source.schema);
         state.failing = false;
         state.backoff = std::chrono::milliseconds(0);
@@ -186,6 +355,23 @@ struct OutboxRelay::State {
       SetHealthy(pong.ok(), pong.status());
     }
     return round;
+  }
+
+  // Source `index`'s stream was checked against the database once (by this relay).
+  void MarkChecked(size_t index) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (checked[index]) return;
+      checked[index] = true;
+    }
+    wake.notify_all();
+  }
+
+  bool AwaitChecked(absl::Duration timeout) {
+    std::unique_lock<std::mutex> lock(mu);
+    return wake.wait_for(lock, absl::ToChronoMilliseconds(timeout), [&] {
+      return std::all_of(checked.begin(), checked.end(), [](bool c) { return c; });
+    });
   }
 
   void SetHealthy(bool healthy, const absl::Status& why) {
@@ -260,6 +446,7 @@ struct OutboxRelay::State {
   std::condition_variable wake;
   bool stopping = false;
   bool notified = false;
+  std::vector<bool> checked;  // per source: its stream was checked once
   std::thread thread;
 };
 
@@ -289,6 +476,10 @@ void OutboxRelay::Notify() {
     state_->notified = true;
   }
   state_->wake.notify_all();
+}
+
+bool OutboxRelay::AwaitStreamsChecked(absl::Duration timeout) {
+  return state_->AwaitChecked(timeout);
 }
 
 bool OutboxRelay::redis_healthy() const { return state_->redis_healthy.load(); }

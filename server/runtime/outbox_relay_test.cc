@@ -95,6 +95,35 @@ class OutboxRelayTest : public ::testing::Test {
 
   std::vector<OutboxSource> Sources() { return {{"relay", kStream, 100000}}; }
 
+  // The stream's generation key ("" when missing).
+  std::string Generation() {
+    RedisClient redis(redis_options_);
+    absl::StatusOr<RedisReply> reply = redis.Command({"GET", absl::StrCat(kStream, ":generation")});
+    EXPECT_TRUE(reply.ok()) << reply.status();
+    return reply.ok() ? reply->str : "";
+  }
+
+  // The relay's record of the stream, "<generation>.<last id>" ("" when none).
+  std::string Recorded() {
+    pqxx::connection conn(url_);
+    pqxx::nontransaction tx(conn);
+    pqxx::result rows = tx.exec_params(
+        "SELECT generation || '.' || last_id FROM relay.outbox_stream WHERE stream_key = $1",
+        std::string(kStream));
+    return rows.empty() ? "" : rows[0][0].as<std::string>();
+  }
+
+  // Puts the record back to `recorded`, as restoring a backup taken then does.
+  void RestoreRecord(const std::string& recorded) {
+    pqxx::connection conn(url_);
+    pqxx::work tx(conn);
+    const size_t dot = recorded.find('.');
+    tx.exec_params(
+        "UPDATE relay.outbox_stream SET generation = $1, last_id = $2 WHERE stream_key = $3",
+        recorded.substr(0, dot), recorded.substr(dot + 1), std::string(kStream));
+    tx.commit();
+  }
+
   static constexpr char kStream[] = "plantmesh:relay:events";
   std::string url_;
   std::unique_ptr<PgPool> pool_;
@@ -244,6 +273,189 @@ TEST_F(OutboxRelayTest, LagCountsPendingRowsAndTheOldestOnesAge) {
   EXPECT_EQ(lag[0].pending_rows, 3);
   EXPECT_GE(lag[0].oldest_age, absl::Milliseconds(50));
   EXPECT_LT(lag[0].oldest_age, absl::Minutes(5));
+}
+
+TEST_F(OutboxRelayTest, RecordsTheGenerationAndLastIdItPublished) {
+  OutboxRelay relay(pool_.get(), redis_options_, Sources());
+  relay.Start();
+  InsertEvents("first", 3);
+  relay.Notify();
+  ASSERT_TRUE(Eventually([&] { return Unpublished() == 0; }));
+  relay.Stop();
+  RedisClient redis(redis_options_);
+  absl::StatusOr<StreamInfo> info = redis.XInfoStream(kStream);
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_EQ(Recorded(), absl::StrCat(Generation(), ".", info->last_generated_id.ToString()));
+}
+
+// The case: the database goes back to a backup while the stream keeps the events
+// published after it. The running relay sees it within a round and starts a new
+// generation; the stream is emptied, and what the restored database publishes next is
+// all the new generation holds.
+TEST_F(OutboxRelayTest, RestoredDatabaseStartsANewGeneration) {
+  OutboxRelay relay(pool_.get(), redis_options_, Sources());
+  relay.Start();
+  InsertEvents("before-backup", 3);
+  relay.Notify();
+  ASSERT_TRUE(Eventually([&] { return Unpublished() == 0; }));
+  const std::string backup = Recorded();
+  const std::string generation = Generation();
+  ASSERT_FALSE(backup.empty());
+
+  InsertEvents("after-backup", 2);  // changes the restored database will not have
+  relay.Notify();
+  ASSERT_TRUE(Eventually([&] { return Unpublished() == 0 && Recorded() != backup; }));
+  EXPECT_EQ(Generation(), generation);  // publishing alone never changes it
+
+  RestoreRecord(backup);
+  ASSERT_TRUE(Eventually([&] { return Generation() != generation; }));
+  ASSERT_TRUE(Eventually([&] { return Recorded().substr(0, 16) == Generation(); }));
+  EXPECT_TRUE(StreamContents().empty());
+
+  std::vector<std::string> restored = InsertEvents("restored", 2);
+  relay.Notify();
+  ASSERT_TRUE(Eventually([&] { return Unpublished() == 0; }));
+  auto stream = StreamContents();
+  ASSERT_EQ(stream.size(), 2u);
+  EXPECT_EQ(stream[0].first, restored[0]);
+  EXPECT_EQ(stream[1].first, restored[1]);
+  const std::string new_generation = Generation();
+  InsertEvents("later", 1);
+  relay.Notify();
+  ASSERT_TRUE(Eventually([&] { return Unpublished() == 0; }));
+  EXPECT_EQ(Generation(), new_generation);  // once, not on every batch
+}
+
+// A backup taken while events were waiting in the outbox, restored before anything else
+// was written: the stream holds only those events past the record, the database still
+// has them, so the histories did not diverge and the generation stays.
+TEST_F(OutboxRelayTest, RestoredDatabaseWithNothingNewKeepsTheGeneration) {
+  OutboxRelay relay(pool_.get(), redis_options_, Sources());
+  relay.Start();
+  InsertEvents("published", 2);
+  relay.Notify();
+  ASSERT_TRUE(Eventually([&] { return Unpublished() == 0; }));
+  relay.Stop();
+  const std::string generation = Generation();
+  const std::string backup = Recorded();
+  // Pending at the backup, published after it (an XADD the restored database never
+  // recorded): what pg_restore brings back is the record and these rows.
+  std::vector<std::string> pending = InsertEvents("pending", 3);
+  RedisClient redis(redis_options_);
+  std::vector<std::pair<std::string, std::string>> events;
+  for (const std::string& id : pending) events.emplace_back(id, "sent-before-the-restore");
+  ASSERT_TRUE(redis.Pipeline(StreamPublishCommands(Sources()[0], events)).ok());
+
+  OutboxRelay restarted(pool_.get(), redis_options_, Sources());
+  restarted.Start();
+  ASSERT_TRUE(restarted.AwaitStreamsChecked(absl::Seconds(15)));
+  ASSERT_TRUE(Eventually([&] { return Unpublished() == 0; }));
+  EXPECT_EQ(Generation(), generation);
+  EXPECT_NE(Recorded(), backup);
+  EXPECT_EQ(StreamContents().size(), 2u + 3u + 3u);  // sent again: consumers dedup
+}
+
+// An XADD whose transaction never committed (a crash in between) is not a restore
+// either: its events are still in the outbox.
+TEST_F(OutboxRelayTest, UnfinishedBatchKeepsTheGeneration) {
+  std::vector<std::string> ids = InsertEvents("unfinished", 600);  // more than a page
+  RedisClient redis(redis_options_);
+  std::vector<std::pair<std::string, std::string>> events;
+  for (const std::string& id : ids) events.emplace_back(id, "payload");
+  ASSERT_TRUE(redis.Pipeline(StreamPublishCommands(Sources()[0], events)).ok());
+  const std::string generation = Generation();
+
+  OutboxRelay relay(pool_.get(), redis_options_, Sources());
+  relay.Start();
+  ASSERT_TRUE(relay.AwaitStreamsChecked(absl::Seconds(15)));
+  ASSERT_TRUE(Eventually([&] { return Unpublished() == 0; }));
+  EXPECT_EQ(Generation(), generation);
+  EXPECT_EQ(StreamContents().size(), 1200u);
+}
+
+// Redis restarted from an older snapshot (or a replica promoted before it caught up):
+// the same generation, but the entries the record covers are gone. Cursors handed out
+// for them must not silently point into what is published next.
+TEST_F(OutboxRelayTest, RedisThatWentBackStartsANewGeneration) {
+  OutboxRelay relay(pool_.get(), redis_options_, Sources());
+  relay.Start();
+  InsertEvents("published", 2);
+  relay.Notify();
+  ASSERT_TRUE(Eventually([&] { return Unpublished() == 0; }));
+  relay.Stop();
+  const std::string generation = Generation();
+  const std::string recorded = Recorded();
+  RestoreRecord(absl::StrCat(generation, ".99999999999999-0"));  // beyond the stream's end
+
+  OutboxRelay restarted(pool_.get(), redis_options_, Sources());
+  restarted.Start();
+  ASSERT_TRUE(restarted.AwaitStreamsChecked(absl::Seconds(15)));
+  EXPECT_NE(Generation(), generation);
+  EXPECT_EQ(Recorded().substr(0, 16), Generation());
+}
+
+// A database that never published to a stream which holds events (a new database on a
+// Redis used before, or one from before the record existed): those events are not its
+// history.
+TEST_F(OutboxRelayTest, NewDatabaseOnAUsedStreamStartsANewGeneration) {
+  OutboxRelay relay(pool_.get(), redis_options_, Sources());
+  relay.Start();
+  InsertEvents("old-database", 2);
+  relay.Notify();
+  ASSERT_TRUE(Eventually([&] { return Unpublished() == 0; }));
+  relay.Stop();
+  const std::string generation = Generation();
+  {
+    pqxx::connection conn(url_);
+    pqxx::work tx(conn);
+    tx.exec("DELETE FROM relay.outbox_stream");
+    tx.commit();
+  }
+  OutboxRelay fresh(pool_.get(), redis_options_, Sources());
+  fresh.Start();
+  ASSERT_TRUE(fresh.AwaitStreamsChecked(absl::Seconds(15)));
+  EXPECT_NE(Generation(), generation);
+  EXPECT_TRUE(StreamContents().empty());
+}
+
+// Replicas that start together after a restore agree on one new generation: the check
+// runs under the publisher lease, and the second one finds the first one's record.
+TEST_F(OutboxRelayTest, ReplicasStartingAfterARestoreAgreeOnOneGeneration) {
+  OutboxRelay relay(pool_.get(), redis_options_, Sources());
+  relay.Start();
+  InsertEvents("before-backup", 2);
+  relay.Notify();
+  ASSERT_TRUE(Eventually([&] { return Unpublished() == 0; }));
+  const std::string backup = Recorded();
+  InsertEvents("after-backup", 2);
+  relay.Notify();
+  ASSERT_TRUE(Eventually([&] { return Unpublished() == 0 && Recorded() != backup; }));
+  relay.Stop();
+  const std::string generation = Generation();
+  RestoreRecord(backup);
+
+  std::vector<std::unique_ptr<OutboxRelay>> replicas;
+  for (int i = 0; i < 3; ++i) {
+    replicas.push_back(std::make_unique<OutboxRelay>(pool_.get(), redis_options_, Sources()));
+  }
+  for (auto& replica : replicas) replica->Start();
+  for (auto& replica : replicas) ASSERT_TRUE(replica->AwaitStreamsChecked(absl::Seconds(15)));
+  const std::string new_generation = Generation();
+  EXPECT_NE(new_generation, generation);
+  EXPECT_EQ(Recorded().substr(0, 16), new_generation);
+
+  std::vector<std::string> ids;
+  for (int round = 0; round < 5; ++round) {
+    std::vector<std::string> more = InsertEvents(absl::StrCat("round", round), 50);
+    ids.insert(ids.end(), more.begin(), more.end());
+    for (auto& replica : replicas) replica->Notify();
+  }
+  ASSERT_TRUE(Eventually([&] { return Unpublished() == 0; }));
+  for (auto& replica : replicas) replica->Stop();
+  EXPECT_EQ(Generation(), new_generation);
+  std::vector<std::string> published;
+  for (const auto& [event_id, payload] : StreamContents()) published.push_back(event_id);
+  EXPECT_EQ(published, ids);
 }
 
 }  // namespace

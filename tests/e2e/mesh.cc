@@ -57,7 +57,7 @@ absl::StatusOr<std::unique_ptr<Mesh>> Mesh::Start(MeshOptions options) {
     if (!user.ok()) return user.status();
     mesh->users_[role] = *user;
   }
-  if (absl::Status started = mesh->StartServer(); !started.ok()) return started;
+  if (absl::Status started = mesh->StartServer(0); !started.ok()) return started;
   return mesh;
 }
 
@@ -76,7 +76,7 @@ absl::Status Mesh::StartServer(int port) {
   return absl::OkStatus();
 }
 
-absl::Status Mesh::RestartServer() {
+absl::Status Mesh::StopServer() {
   if (server_) {
     int code = server_->Terminate();
     if (code != 0) {
@@ -84,6 +84,11 @@ absl::Status Mesh::RestartServer() {
           absl::StrCat("plantmesh-server exited with ", code, " on SIGTERM:\n", server_->log()));
     }
   }
+  return absl::OkStatus();
+}
+
+absl::Status Mesh::RestartServer() {
+  if (absl::Status stopped = StopServer(); !stopped.ok()) return stopped;
   return StartServer();
 }
 

@@ -48,6 +48,10 @@ class Mesh {
   // Stops the server (SIGTERM) and starts it again on the same database; the port
   // changes. Extra arguments replace MeshOptions::server_args when given.
   absl::Status RestartServer();
+  // Stops the server (SIGTERM) and leaves it stopped (e.g. while its database is
+  // restored); StartServer starts it again on the same database (another port).
+  absl::Status StopServer();
+  absl::Status StartServer() { return StartServer(0); }
   // Kills the server (SIGKILL: a crash, no drain) and starts it again on the same
   // port and database, so that connected clients must reconnect to the same address.
   // Returns once the new server answers its health check; server().listening_since()
@@ -75,7 +79,7 @@ class Mesh {
 
  private:
   Mesh() = default;
-  absl::Status StartServer(int port = 0);
+  absl::Status StartServer(int port);
 
   MeshOptions options_;
   std::unique_ptr<testing::TestPki> pki_;

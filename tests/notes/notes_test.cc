@@ -87,10 +87,11 @@ TEST_F(NotesTest, BothServicesAreHostedAndShareThePoolWithoutStatementClashes) {
 TEST_F(NotesTest, TheRuntimeAddsItsTablesToTheSchema) {
   pqxx::connection conn(mesh_->database_url());
   pqxx::nontransaction tx(conn);
-  for (const char* table : {"notes.notes", "notes.outbox", "notes.request_log"}) {
+  for (const char* table :
+       {"notes.notes", "notes.outbox", "notes.request_log", "notes.outbox_stream"}) {
     EXPECT_FALSE(tx.exec_params1("SELECT to_regclass($1)::text", table)[0].is_null()) << table;
   }
-  EXPECT_EQ(tx.exec1("SELECT max(version) FROM notes.runtime_migrations")[0].as<int>(), 1);
+  EXPECT_EQ(tx.exec1("SELECT max(version) FROM notes.runtime_migrations")[0].as<int>(), 2);
 }
 
 // A stored note and its audit row commit in one transaction (same xmin), as every
