@@ -172,17 +172,17 @@ grpc::Status StandardCallPolicy::Deny(const std::string& method, const std::stri
                                       const std::vector<std::string>& roles,
                                       const std::string& trace_id, absl::Time start,
                                       absl::Status status) {
+  const absl::Duration latency = options_.now() - start;
   if (auto it = counters_.find(method); it != counters_.end()) {
     it->second->calls.fetch_add(1, std::memory_order_relaxed);
     it->second->errors.fetch_add(1, std::memory_order_relaxed);
     it->second->denied.fetch_add(1, std::memory_order_relaxed);
-    if (it->second->series != nullptr) {
-      it->second->series->Handled(status.code(), options_.now() - start);
-    }
+    if (it->second->series != nullptr) it->second->series->Handled(status.code(), latency);
   }
   LogFields fields;
   if (JsonLogging()) {
     AddCallFields(method, identity, trace_id, status.code(), &fields);
+    fields.Add("latency_ms", absl::ToDoubleMilliseconds(latency));
   }
   ScopedLogFields scope(&fields);
   spdlog::warn("rpc {} identity={} code={} denied: {} trace={}", method,
