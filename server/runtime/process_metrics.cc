@@ -9,6 +9,7 @@
 #include "absl/time/clock.h"
 #include "server/runtime/event_hub.h"
 #include "server/runtime/event_stream.h"
+#include "server/runtime/keepalive.h"
 #include "server/runtime/pg_pool.h"
 #include "server/runtime/tls.h"
 
@@ -67,6 +68,14 @@ void AddProcessMetrics(const ProcessMetricSources& sources, MetricsRegistry* reg
           if (!not_after.ok()) return {};
           return One(absl::ToDoubleSeconds(*not_after - absl::UnixEpoch()));
         });
+  }
+
+  if (!sources.tls_cert_file.empty()) {
+    registry->AddCallback(
+        "plantmesh_tls_handshake_failures_total",
+        "TLS handshakes that failed (no, untrusted or expired client certificate, a port scan), "
+        "as server or client. gRPC logs each without the peer's address.",
+        MetricType::kCounter, {}, [] { return One(static_cast<double>(TlsHandshakeFailures())); });
   }
 
   if (const PgPool* pg = sources.pg; pg != nullptr) {

@@ -3,6 +3,7 @@
 //   plantmesh_build_info{version,revision}                  1
 //   process_start_time_seconds                              Unix time the process started
 //   plantmesh_tls_certificate_expiry_timestamp_seconds      the server certificate's notAfter
+//   plantmesh_tls_handshake_failures_total                  failed TLS handshakes
 //   plantmesh_postgres_pool_connections                     connections the pool keeps
 //   plantmesh_postgres_pool_connections_in_use              borrowed now
 //   plantmesh_postgres_pool_waiting                         callers waiting for one now
