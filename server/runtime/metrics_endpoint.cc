@@ -82,11 +82,15 @@ MetricsEndpoint::~MetricsEndpoint() { Stop(); }
 void MetricsEndpoint::Stop() {
   if (state_ == nullptr || state_->stopped) return;
   state_->stopped = true;
-  // httplib's stop() does nothing until the listening loop has begun: repeat it until
-  // the loop is over.
-  do {
-    state_->server.stop();
-  } while (!state_->done.WaitForNotificationWithTimeout(absl::Milliseconds(10)));
+  if (!state_->thread.joinable()) return;  // never listened (Start failed)
+  // httplib's stop() does nothing until the listening loop has begun (is_running), and
+  // must be called once only (a second call asserts on the closed socket): wait for the
+  // loop to begin, unless it already ended, then stop it once.
+  while (!state_->server.is_running() &&
+         !state_->done.WaitForNotificationWithTimeout(absl::Milliseconds(1))) {
+  }
+  state_->server.stop();
+  state_->done.WaitForNotification();
   state_->thread.join();
 }
 
