@@ -24,9 +24,11 @@
 #include "server/runtime/executor.h"
 #include "server/runtime/health.h"
 #include "server/runtime/logging.h"
+#include "server/runtime/metrics.h"
 #include "server/runtime/migrations.h"
 #include "server/runtime/pg_audit_sink.h"
 #include "server/runtime/pg_pool.h"
+#include "server/runtime/process_metrics.h"
 #include "server/runtime/role_bindings.h"
 #include "server/runtime/server_host.h"
 #include "server/runtime/service_module.h"
@@ -120,7 +122,15 @@ absl::Status Serve(const runtime::ServerConfig& config) {
   PM_ASSIGN_OR_RETURN(std::unique_ptr<runtime::RoleBindingStore> bindings,
                       OpenRoleBindings(config));
 
+  // Every call of every hosted service is counted by the policy; the runtime's parts are
+  // read at each scrape (README, "Metrics and logs").
+  runtime::MetricsRegistry metrics;
+  runtime::AddProcessMetrics(
+      {build_info::kVersion, build_info::kGitRevision,
+       config.insecure ? std::string() : config.tls_cert, pool.get(), hub.get(), relay.get()},
+      &metrics);
   runtime::StandardCallPolicy::Options policy_options;
+  policy_options.metrics = &metrics;
   policy_options.insecure = config.insecure;
   policy_options.trust_domain = config.trust_domain;
   policy_options.audit_reads = config.audit_reads;
@@ -139,6 +149,7 @@ absl::Status Serve(const runtime::ServerConfig& config) {
   deps.relay = relay.get();
   deps.events = hub.get();
   deps.redis = redis;
+  deps.metrics = &metrics;
   std::vector<std::unique_ptr<runtime::ServiceModule>> modules;
   std::vector<runtime::ServerHost::Hosted> hosted;
   std::vector<std::string> hosted_names;
@@ -162,8 +173,9 @@ absl::Status Serve(const runtime::ServerConfig& config) {
   std::vector<runtime::DependencyProbe> dependencies;
   if (pool != nullptr) dependencies.push_back(runtime::PostgresProbe(config.postgres_url));
   if (relay != nullptr) dependencies.push_back(runtime::RedisProbe(relay.get()));
-  PM_ASSIGN_OR_RETURN(std::unique_ptr<runtime::ServerHost> host,
-                      runtime::ServerHost::Start(config, hosted, std::move(dependencies)));
+  PM_ASSIGN_OR_RETURN(
+      std::unique_ptr<runtime::ServerHost> host,
+      runtime::ServerHost::Start(config, hosted, std::move(dependencies), &metrics));
 
   // The one stdout line: supervisors and tests read the bound port from it.
   std::printf("LISTENING %s\n", host->endpoint().c_str());
@@ -222,7 +234,8 @@ int main(int argc, char** argv) {
                  std::string(config.status().message()).c_str());
     return 2;
   }
-  if (absl::Status logging = plantmesh::runtime::InitLogging(config->log_level); !logging.ok()) {
+  if (absl::Status logging = plantmesh::runtime::InitLogging(config->log_level, config->log_format);
+      !logging.ok()) {
     std::fprintf(stderr, "plantmesh-server: %s\n", std::string(logging.message()).c_str());
     return 2;
   }

@@ -165,6 +165,26 @@ absl::Status Validate(const ServerConfig& config) {
           absl::StrCat("probe-listen: '", config.probe_listen, "' is the address of listen"));
     }
   }
+  // Plaintext HTTP on any address: it serves the metrics and nothing else.
+  if (!config.metrics_listen.empty()) {
+    std::string metrics_host;
+    int metrics_port = 0;
+    if (!SplitHostPort(config.metrics_listen, &metrics_host, &metrics_port)) {
+      problems.push_back(absl::StrCat("metrics-listen: '", config.metrics_listen,
+                                      "' is not HOST:PORT (e.g. 127.0.0.1:9464, 10.1.2.3:9464, "
+                                      "[::1]:0) or empty (no metrics listener)"));
+    } else if (metrics_port != 0 && metrics_host == host && metrics_port == port) {
+      problems.push_back(
+          absl::StrCat("metrics-listen: '", config.metrics_listen, "' is the address of listen"));
+    } else if (metrics_port != 0 && config.metrics_listen == config.probe_listen) {
+      problems.push_back(absl::StrCat("metrics-listen: '", config.metrics_listen,
+                                      "' is the address of probe-listen"));
+    }
+  }
+  if (config.log_format != "text" && config.log_format != "json") {
+    problems.push_back(
+        absl::StrCat("log-format: must be text or json; got '", config.log_format, "'"));
+  }
   if (!config.insecure) {
     const std::pair<const char*, const std::string*> tls_files[] = {
         {"tls-ca", &config.tls_ca}, {"tls-cert", &config.tls_cert}, {"tls-key", &config.tls_key}};
@@ -272,6 +292,10 @@ absl::StatusOr<ServerConfig> LoadServerConfig(
                  "HOST:PORT of a plaintext listener that serves grpc.health.v1 only, for the "
                  "kubelet's gRPC probes (they cannot do mTLS); port 0 picks a free port; empty: "
                  "none. In Kubernetes the pod IP, e.g. $(POD_IP):7444");
+  app.add_option("--metrics-listen", config.metrics_listen,
+                 "HOST:PORT of a plaintext HTTP listener that serves GET /metrics (Prometheus "
+                 "text format) only; empty (default): none. In Kubernetes the pod IP, e.g. "
+                 "$(POD_IP):9464");
   app.add_option(
          "--services", config.services,
          "services to host (comma-separated), or `all` for every service this binary knows; "
@@ -324,6 +348,10 @@ absl::StatusOr<ServerConfig> LoadServerConfig(
                "gRPC server reflection (on by default; --no-reflection turns it off)");
   app.add_option("--log-level", config.log_level,
                  "trace, debug, info, warn, error, critical or off (logs go to stderr)");
+  app.add_option("--log-format", config.log_format,
+                 "text (for a terminal) or json (one JSON object per line: time, level, "
+                 "logger, message, and for calls service, method, peer, request_id, status, "
+                 "latency_ms)");
   app.add_option("--max-receive-message-bytes", config.max_receive_message_bytes,
                  "largest message the server accepts");
   app.add_option("--max-send-message-bytes", config.max_send_message_bytes,

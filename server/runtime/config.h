@@ -45,6 +45,12 @@ struct ServerConfig {
   // nothing else (the kubelet's gRPC probes cannot do mTLS); "" for none. Port 0 picks a
   // free one, so that processes on one host do not clash.
   std::string probe_listen = "127.0.0.1:0";
+  // metrics-listen: HOST:PORT of the plaintext HTTP listener that serves GET /metrics
+  // (Prometheus text format) and nothing else; "" (the default) for none. Off unless
+  // set, because only a fixed, known port can be scraped and a fixed default would
+  // clash between the processes of one host: set where a scraper is configured (in
+  // Kubernetes the pod IP, e.g. $(POD_IP):9464).
+  std::string metrics_listen;
   std::vector<std::string> services = {"defect"};  // services
   // TLS (required unless insecure)
   std::string tls_ca;           // tls-ca: CA bundle that client certificates must chain to
@@ -77,6 +83,7 @@ struct ServerConfig {
   bool audit_reads = false;                          // audit-reads: also audit read-only calls
   bool reflection = true;                            // reflection
   std::string log_level = "info";                    // log-level
+  std::string log_format = "text";                   // log-format: text or json (lines)
   int max_receive_message_bytes = 4 * 1024 * 1024;   // max-receive-message-bytes
   int max_send_message_bytes = 4 * 1024 * 1024;      // max-send-message-bytes
   int max_metadata_bytes = 16 * 1024;                // max-metadata-bytes

@@ -228,6 +228,41 @@ TEST_F(ConfigTest, BadValuesAreNamed) {
   EXPECT_THAT(config.status().message(), HasSubstr("postgres-lock-timeout-ms"));
 }
 
+TEST_F(ConfigTest, MetricsListenIsOffByDefaultAndChecked) {
+  absl::StatusOr<ServerConfig> config = Load({"--insecure"});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->metrics_listen, "");  // no metrics listener
+  EXPECT_EQ(config->log_format, "text");
+  setenv("PLANTMESH_METRICS_LISTEN", "10.1.2.3:9464", 1);
+  setenv("PLANTMESH_LOG_FORMAT", "json", 1);
+  config = Load({"--insecure"});
+  unsetenv("PLANTMESH_METRICS_LISTEN");
+  unsetenv("PLANTMESH_LOG_FORMAT");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->metrics_listen, "10.1.2.3:9464");
+  EXPECT_EQ(config->log_format, "json");
+  config =
+      Load({"--insecure", "--config",
+            WriteFile("metrics.toml", "metrics-listen = \"[::1]:0\"\nlog-format = \"json\"\n")});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->metrics_listen, "[::1]:0");
+  for (const char* bad : {"9464", "nonsense", "127.0.0.1:70000"}) {
+    config = Load({"--insecure", "--metrics-listen", bad});
+    ASSERT_FALSE(config.ok()) << bad;
+    EXPECT_THAT(config.status().message(), HasSubstr("metrics-listen")) << bad;
+  }
+  config = Load({"--insecure", "--listen", "127.0.0.1:7443", "--metrics-listen", "127.0.0.1:7443"});
+  ASSERT_FALSE(config.ok());
+  EXPECT_THAT(config.status().message(), HasSubstr("address of listen"));
+  config = Load(
+      {"--insecure", "--probe-listen", "127.0.0.1:7444", "--metrics-listen", "127.0.0.1:7444"});
+  ASSERT_FALSE(config.ok());
+  EXPECT_THAT(config.status().message(), HasSubstr("address of probe-listen"));
+  config = Load({"--insecure", "--log-format", "xml"});
+  ASSERT_FALSE(config.ok());
+  EXPECT_THAT(config.status().message(), HasSubstr("log-format"));
+}
+
 TEST_F(ConfigTest, ProbeListenIsLoopbackByDefaultAndChecked) {
   absl::StatusOr<ServerConfig> config = Load({"--insecure"});
   ASSERT_TRUE(config.ok()) << config.status();

@@ -8,6 +8,7 @@
 #include "server/runtime/event_hub.h"
 
 #include <algorithm>
+#include <atomic>
 #include <deque>
 #include <thread>
 #include <unordered_set>
@@ -136,6 +137,12 @@ class CatchUpQueue;
 // subscribers) copies a pointer, not the function and what it holds.
 using Notify = std::shared_ptr<const std::function<void()>>;
 
+// Per stream, for metrics (EventHub::Stats).
+struct SubscriberCounts {
+  std::atomic<int64_t> open{0};
+  std::atomic<int64_t> too_slow{0};
+};
+
 struct Subscription::State {
   enum class End { kNone, kError, kTooSlow, kStopped, kCancelled };
 
@@ -146,6 +153,7 @@ struct Subscription::State {
   StreamCursor start;
   StreamId until;  // the hub's position when it subscribed: catch-up covers (start, until]
   std::shared_ptr<CatchUpQueue> catch_up;
+  std::shared_ptr<SubscriberCounts> counts;  // the stream's
 
   mutable absl::Mutex mu;
   std::deque<EventPtr> backlog ABSL_GUARDED_BY(mu);  // catch-up events, before `live`
@@ -209,7 +217,10 @@ struct Subscription::State {
   Notify PushLive(const EventPtr& event, const StreamId& id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     if (Ended()) return nullptr;
     if (skip && !(skip_through < id)) return nullptr;
-    if (live.size() >= capacity) return Finish(End::kTooSlow);
+    if (live.size() >= capacity) {
+      counts->too_slow.fetch_add(1, std::memory_order_relaxed);
+      return Finish(End::kTooSlow);
+    }
     live.push_back(event);
     return TakeNotify();
   }
@@ -444,9 +455,14 @@ class CatchUpQueue {
 // ---------------------------------------------------------------------------------------
 // Subscription handle.
 
-Subscription::Subscription(std::shared_ptr<State> state) : state_(std::move(state)) {}
+Subscription::Subscription(std::shared_ptr<State> state) : state_(std::move(state)) {
+  state_->counts->open.fetch_add(1, std::memory_order_relaxed);
+}
 
-Subscription::~Subscription() { Cancel(); }
+Subscription::~Subscription() {
+  Cancel();
+  state_->counts->open.fetch_sub(1, std::memory_order_relaxed);
+}
 
 absl::Status Subscription::Poll(std::vector<std::shared_ptr<const StreamEvent>>* out,
                                 size_t max_events) {
@@ -543,6 +559,7 @@ struct Stream {
   bool connected ABSL_GUARDED_BY(mu) = false;
   std::vector<std::shared_ptr<Subscription::State>> subscribers ABSL_GUARDED_BY(mu);
   std::thread reader;
+  const std::shared_ptr<SubscriberCounts> counts = std::make_shared<SubscriberCounts>();
 };
 
 }  // namespace
@@ -850,6 +867,7 @@ absl::StatusOr<std::unique_ptr<Subscription>> EventHub::Subscribe(const std::str
   state->capacity = std::max<size_t>(1, impl_->options.queue_capacity);
   state->start = *parsed;
   state->catch_up = impl_->catch_up;
+  state->counts = stream->counts;
   bool queue_catch_up = false;
   {
     absl::MutexLock lock(&stream->mu);
@@ -908,6 +926,22 @@ bool EventHub::connected(const std::string& stream_key) const {
   if (stream == nullptr) return false;
   absl::MutexLock lock(&stream->mu);
   return stream->connected;
+}
+
+std::vector<EventHubStreamStats> EventHub::Stats() const {
+  std::vector<EventHubStreamStats> stats;
+  for (const auto& stream : impl_->streams) {
+    EventHubStreamStats entry;
+    entry.stream_key = stream->key;
+    entry.subscribers = stream->counts->open.load(std::memory_order_relaxed);
+    entry.ended_too_slow = stream->counts->too_slow.load(std::memory_order_relaxed);
+    {
+      absl::MutexLock lock(&stream->mu);
+      entry.connected = stream->connected;
+    }
+    stats.push_back(std::move(entry));
+  }
+  return stats;
 }
 
 }  // namespace plantmesh::runtime

@@ -157,6 +157,14 @@ class Subscription {
   std::shared_ptr<State> state_;
 };
 
+// One stream's figures, for metrics.
+struct EventHubStreamStats {
+  std::string stream_key;
+  int64_t subscribers = 0;     // subscriptions open now (Subscription objects alive)
+  int64_t ended_too_slow = 0;  // subscriptions ended for falling behind, since start
+  bool connected = false;      // its reader is connected to Redis now
+};
+
 class EventHub {
  public:
   // `stream_keys`: the streams it may serve (one reader each, started by Start).
@@ -188,6 +196,9 @@ class EventHub {
 
   // Whether the reader of `stream_key` is connected to Redis now.
   bool connected(const std::string& stream_key) const;
+
+  // Per stream, in the order given to the constructor.
+  std::vector<EventHubStreamStats> Stats() const;
 
  private:
   struct Impl;

@@ -19,8 +19,16 @@ std::atomic<int> g_min_ping_seconds{5};
 // below it are dropped, except the GOAWAY we turn into a warning.
 std::atomic<int> g_grpc_verbosity{GPR_LOG_SEVERITY_ERROR};
 
+std::atomic<uint64_t> g_tls_handshake_failures{0};
+
 void OnGrpcLog(gpr_log_func_args* args) {
   const char* message = args->message != nullptr ? args->message : "";
+  // ssl_transport_security.cc's line for every failed TLS handshake (logged as it is,
+  // below); gRPC 1.51 names no peer address in it nor anywhere else at that point.
+  if (args->severity == GPR_LOG_SEVERITY_ERROR &&
+      absl::StartsWith(message, "Handshake failed with fatal error")) {
+    g_tls_handshake_failures.fetch_add(1, std::memory_order_relaxed);
+  }
   if (std::optional<std::string> warning =
           TooManyPingsWarning(message, g_min_ping_seconds.load())) {
     spdlog::warn("{}", *warning);
@@ -90,5 +98,7 @@ std::optional<std::string> TooManyPingsWarning(absl::string_view grpc_line, int 
       " strikes). The client must set its keepalive time to at least ", min_ping_seconds,
       " s (e.g. grpc-js grpc.keepalive_time_ms >= ", min_ping_seconds * 1000, ")");
 }
+
+uint64_t TlsHandshakeFailures() { return g_tls_handshake_failures.load(std::memory_order_relaxed); }
 
 }  // namespace plantmesh::runtime

@@ -19,6 +19,7 @@
 // only for a ping more than 20% early (4 s for the 5 s policy).
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 
@@ -52,5 +53,10 @@ void LogClientsThatPingTooOften(int min_ping_seconds);
 // "client ipv4:10.0.0.7:51234 pinged too often and was disconnected (GOAWAY
 // too_many_pings) ..."; nullopt for any other line.
 std::optional<std::string> TooManyPingsWarning(absl::string_view grpc_line, int min_ping_seconds);
+
+// TLS handshakes that failed in this process since start (as server or client),
+// counted from gRPC core's log line for each ("Handshake failed with fatal error ...")
+// once LogClientsThatPingTooOften routed that log to ours.
+uint64_t TlsHandshakeFailures();
 
 }  // namespace plantmesh::runtime

@@ -1,16 +1,75 @@
 #include "server/runtime/logging.h"
 
+#include <spdlog/formatter.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <memory>
+#include <nlohmann/json.hpp>
 
 #include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 
 namespace plantmesh::runtime {
+namespace {
 
-absl::Status InitLogging(const std::string& level) {
+thread_local const LogFields* current_fields = nullptr;
+std::atomic<bool> json_logging{false};
+
+// spdlog formats on the thread that logs (synchronous sinks), so the thread's fields
+// are those of the line.
+class JsonFormatter final : public spdlog::formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
+    const std::string time =
+        absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", absl::FromChrono(msg.time), absl::UTCTimeZone());
+    const spdlog::string_view_t level = spdlog::level::to_string_view(msg.level);
+    const std::string line =
+        JsonLogLine(time, std::string_view(level.data(), level.size()),
+                    std::string_view(msg.logger_name.data(), msg.logger_name.size()),
+                    std::string_view(msg.payload.data(), msg.payload.size()), current_fields);
+    dest.append(line.data(), line.data() + line.size());
+    dest.push_back('\n');
+  }
+  std::unique_ptr<spdlog::formatter> clone() const override {
+    return std::make_unique<JsonFormatter>();
+  }
+};
+
+}  // namespace
+
+std::string JsonLogLine(std::string_view time_rfc3339, std::string_view level,
+                        std::string_view logger, std::string_view message,
+                        const LogFields* fields) {
+  nlohmann::ordered_json line;
+  line["time"] = time_rfc3339;
+  line["level"] = level;
+  line["logger"] = logger;
+  line["message"] = message;
+  if (fields != nullptr) {
+    for (const auto& [key, value] : fields->fields()) {
+      std::visit([&line, &key = key](const auto& v) { line[key] = v; }, value);
+    }
+  }
+  // A log line must never throw: invalid UTF-8 (a client's bytes) becomes U+FFFD.
+  return line.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+}
+
+std::unique_ptr<spdlog::formatter> NewJsonLogFormatter() {
+  return std::make_unique<JsonFormatter>();
+}
+
+ScopedLogFields::ScopedLogFields(const LogFields* fields) : previous_(current_fields) {
+  current_fields = fields;
+}
+
+ScopedLogFields::~ScopedLogFields() { current_fields = previous_; }
+
+bool JsonLogging() { return json_logging.load(std::memory_order_relaxed); }
+
+absl::Status InitLogging(const std::string& level, const std::string& format) {
   const spdlog::level::level_enum parsed = spdlog::level::from_str(level);
   // from_str maps unknown names to `off`; only "off" itself may mean off.
   if (parsed == spdlog::level::off && level != "off") {
@@ -18,9 +77,17 @@ absl::Status InitLogging(const std::string& level) {
         "log-level: must be one of trace, debug, info, warn, error, critical, off; got '" + level +
         "'");
   }
+  if (format != "text" && format != "json") {
+    return absl::InvalidArgumentError("log-format: must be text or json; got '" + format + "'");
+  }
   auto logger = std::make_shared<spdlog::logger>("plantmesh",
                                                  std::make_shared<spdlog::sinks::stderr_sink_mt>());
-  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%fZ %l %v", spdlog::pattern_time_type::utc);
+  if (format == "json") {
+    logger->set_formatter(std::make_unique<JsonFormatter>());
+  } else {
+    logger->set_pattern("%Y-%m-%dT%H:%M:%S.%fZ %l %v", spdlog::pattern_time_type::utc);
+  }
+  json_logging.store(format == "json", std::memory_order_relaxed);
   logger->set_level(parsed);
   logger->flush_on(spdlog::level::warn);
   spdlog::set_default_logger(std::move(logger));
@@ -32,6 +99,18 @@ namespace {
 class LogAuditSink final : public AuditSink {
  public:
   void Record(AuditRecord record) override {
+    LogFields fields;
+    if (JsonLogging()) {
+      fields
+          .Add("audit_time",
+               absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", record.time, absl::UTCTimeZone()))
+          .Add("peer", record.identity)
+          .Add("roles", absl::StrJoin(record.roles, ","))
+          .Add("method", record.method)
+          .Add("status_code", static_cast<int64_t>(record.status_code))
+          .Add("request_id", record.trace_id);
+    }
+    ScopedLogFields scope(&fields);
     spdlog::info("audit time={} identity={} roles={} method={} code={} trace={} message={}",
                  absl::FormatTime(record.time), record.identity, absl::StrJoin(record.roles, ","),
                  record.method, record.status_code, record.trace_id, record.status_message);

@@ -179,6 +179,7 @@ struct PgPool::State {
   std::condition_variable released;
   std::vector<Slot> slots;
   int in_use = 0;
+  int waiting = 0;  // callers of Acquire waiting for a connection
 };
 
 PgPool::Lease::Lease(Lease&& other) noexcept
@@ -222,7 +223,10 @@ absl::StatusOr<PgPool::Lease> PgPool::Acquire() {
       return -1;
     };
     while ((index = free_slot()) < 0) {
-      if (state.released.wait_until(lock, deadline) == std::cv_status::timeout) {
+      ++state.waiting;
+      const std::cv_status waited = state.released.wait_until(lock, deadline);
+      --state.waiting;
+      if (waited == std::cv_status::timeout) {
         if ((index = free_slot()) >= 0) break;
         return absl::ResourceExhaustedError(
             absl::StrCat("no PostgreSQL connection free within ",
@@ -277,6 +281,13 @@ int PgPool::in_use() const {
   std::lock_guard<std::mutex> lock(state_->mu);
   return state_->in_use;
 }
+
+int PgPool::waiting() const {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  return state_->waiting;
+}
+
+int PgPool::size() const { return state_->options.size; }
 
 absl::Status PgPool::Run(const std::function<absl::Status(pqxx::connection&)>& body) {
   static const PgConstraintErrors* const kNone = new PgConstraintErrors();

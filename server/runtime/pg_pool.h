@@ -97,6 +97,10 @@ class PgPool {
 
   // Connections currently borrowed (for metrics and tests).
   int in_use() const;
+  // Callers of Acquire waiting for a connection now (for metrics).
+  int waiting() const;
+  // Connections kept (PgPoolOptions::size).
+  int size() const;
 
  private:
   explicit PgPool(PgPoolOptions options);

@@ -110,7 +110,7 @@ absl::StatusOr<std::vector<const ServiceDescriptor*>> SelectServices(
 
 absl::StatusOr<std::unique_ptr<ServerHost>> ServerHost::Start(
     const ServerConfig& config, const std::vector<Hosted>& services,
-    std::vector<DependencyProbe> dependencies) {
+    std::vector<DependencyProbe> dependencies, const MetricsRegistry* metrics) {
   if (config.reflection) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 
   std::unique_ptr<ServerHost> host(new ServerHost());
@@ -164,6 +164,23 @@ absl::StatusOr<std::unique_ptr<ServerHost>> ServerHost::Start(
     host->probe_server_ = std::move(probe);
     spdlog::info("probe listener (plaintext, grpc.health.v1 only) on {}", host->probe_endpoint_);
   }
+  if (metrics != nullptr && !config.metrics_listen.empty()) {
+    absl::StatusOr<std::unique_ptr<MetricsEndpoint>> endpoint =
+        MetricsEndpoint::Start(config.metrics_listen, metrics);
+    if (!endpoint.ok()) {
+      if (host->probe_server_ != nullptr) {
+        host->probe_server_->Shutdown();
+        host->probe_server_->Wait();
+      }
+      server->Shutdown();
+      server->Wait();
+      host->drained_ = true;
+      return endpoint.status();
+    }
+    host->metrics_ = *std::move(endpoint);
+    spdlog::info("metrics listener (plaintext HTTP, GET /metrics only) on {}",
+                 host->metrics_->endpoint());
+  }
   std::vector<std::string> names;
   for (const Hosted& hosted : services) names.push_back(hosted.service_name);
   host->health_ = std::make_unique<HealthReporter>(&host->health_service_, std::move(names),
@@ -204,6 +221,7 @@ void ServerHost::Drain(absl::Duration timeout) {
     probe_server_->Shutdown(absl::ToChronoTime(absl::Now() + kFinishGrace));
     probe_server_->Wait();
   }
+  if (metrics_ != nullptr) metrics_->Stop();
   spdlog::info("server stopped");
 }
 

@@ -12,6 +12,7 @@
 #include "server/runtime/config.h"
 #include "server/runtime/health.h"
 #include "server/runtime/health_service.h"
+#include "server/runtime/metrics_endpoint.h"
 #include "server/runtime/service_module.h"
 
 namespace grpc {
@@ -37,10 +38,12 @@ class ServerHost {
   // Builds and starts the server on config.listen, and the probe listener on
   // config.probe_listen unless that is empty: plaintext, grpc.health.v1 only (the same
   // statuses as on the main port), for the kubelet's gRPC probes, which can neither
-  // speak TLS nor present a client certificate. UNAVAILABLE when either cannot listen.
+  // speak TLS nor present a client certificate. With `metrics` (not owned, must outlive
+  // the host) and a config.metrics_listen, also the Prometheus endpoint there
+  // (metrics_endpoint.h). UNAVAILABLE when any of them cannot listen.
   static absl::StatusOr<std::unique_ptr<ServerHost>> Start(
       const ServerConfig& config, const std::vector<Hosted>& services,
-      std::vector<DependencyProbe> dependencies);
+      std::vector<DependencyProbe> dependencies, const MetricsRegistry* metrics = nullptr);
   ~ServerHost();
 
   // The bound port (the real one when config.listen asked for port 0).
@@ -50,6 +53,11 @@ class ServerHost {
   // The probe listener's bound port and HOST:PORT; 0 and "" when there is none.
   int probe_port() const { return probe_port_; }
   const std::string& probe_endpoint() const { return probe_endpoint_; }
+  // The metrics listener's bound port and HOST:PORT; 0 and "" when there is none.
+  int metrics_port() const { return metrics_ != nullptr ? metrics_->port() : 0; }
+  std::string metrics_endpoint() const {
+    return metrics_ != nullptr ? metrics_->endpoint() : std::string();
+  }
 
   // New calls are refused (UNAVAILABLE), health turns NOT_SERVING, long-lived streams
   // (watches) end at once with UNAVAILABLE and a resume cursor; in-flight unary calls
@@ -57,7 +65,7 @@ class ServerHost {
   // still open end with UNAVAILABLE and unary calls still running are cancelled (2 s
   // later). Returns when all ended. Shut the services' Executor down after it. The
   // probe listener answers NOT_SERVING through the drain and stops last, so probes see
-  // the drain rather than a refused connection.
+  // the drain rather than a refused connection; the metrics listener after it.
   void Drain(absl::Duration timeout);
 
  private:
@@ -66,6 +74,7 @@ class ServerHost {
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<grpc::Server> probe_server_;  // null without a probe listener
   std::unique_ptr<HealthReporter> health_;
+  std::unique_ptr<MetricsEndpoint> metrics_;  // null without a metrics listener
   int port_ = 0;
   std::string endpoint_;
   int probe_port_ = 0;

@@ -11,6 +11,7 @@
 #include "server/runtime/event_hub.h"
 #include "server/runtime/event_stream.h"
 #include "server/runtime/memory_budget.h"
+#include "server/runtime/metrics.h"
 #include "server/runtime/migrations.h"
 #include "server/runtime/pg_pool.h"
 
@@ -40,6 +41,9 @@ struct ServiceDeps {
   // Shared by every upload of every hosted service (config upload-memory-bytes);
   // nullptr: unlimited.
   MemoryBudget* upload_memory = nullptr;
+  // The process's metrics (metrics.h): a service may add families of its own (names
+  // plantmesh_<service>_...). Its calls are already counted by the runtime.
+  MetricsRegistry* metrics = nullptr;
   // Injected clock: tests may pin time.
   std::function<absl::Time()> now = [] { return absl::Now(); };
 };

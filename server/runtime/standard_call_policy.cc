@@ -14,6 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "server/runtime/errors.h"
 #include "server/runtime/grpc_status.h"
+#include "server/runtime/logging.h"
 #include "server/runtime/shutdown.h"
 #include "server/runtime/spiffe_id.h"
 
@@ -54,29 +55,49 @@ std::string TraceIdOf(const grpc::ServerContextBase& context) {
   return NewTraceId();
 }
 
+// The fields of a call's JSON log line (logging.h).
+void AddCallFields(const std::string& method, const std::string& identity,
+                   const std::string& trace_id, absl::StatusCode code, LogFields* fields) {
+  const size_t dot = method.rfind('.');
+  fields->Add("service", dot == std::string::npos ? std::string() : method.substr(0, dot))
+      .Add("method", method.substr(dot == std::string::npos ? 0 : dot + 1))
+      .Add("peer", identity)
+      .Add("request_id", trace_id)
+      .Add("status", absl::StatusCodeToString(code));
+}
+
 }  // namespace
 
 StandardCallPolicy::StandardCallPolicy(Options options, const RoleBindingStore* bindings,
                                        AuditSink* audit)
-    : options_(std::move(options)), bindings_(bindings), audit_(audit) {}
+    : options_(std::move(options)), bindings_(bindings), audit_(audit) {
+  if (options_.metrics != nullptr) metrics_ = std::make_unique<CallMetrics>(options_.metrics);
+}
 
 void StandardCallPolicy::SetAccessPolicy(AccessPolicy access) {
   access_ = std::move(access);
   counters_.clear();
   for (const auto& [name, method] : access_.methods()) {
-    counters_.emplace(name, std::make_unique<Counters>());
+    auto counters = std::make_unique<Counters>();
+    if (metrics_ != nullptr) counters->series = metrics_->ForMethod(name);
+    counters_.emplace(name, std::move(counters));
   }
 }
 
 grpc::Status StandardCallPolicy::Begin(grpc::ServerContextBase* server_context,
                                        std::string_view method, CallContext* call) {
+  const absl::Time start = options_.now();
   const MethodAccess* access = access_.Find(method);
+  if (auto it = counters_.find(method); it != counters_.end() && it->second->series != nullptr) {
+    it->second->series->Started();
+  }
   std::string trace_id = TraceIdOf(*server_context);
   server_context->AddInitialMetadata(kRequestIdHeader, trace_id);
   const std::string method_name(method);
 
   if (Draining()) {
-    return Deny(method_name, "", {}, trace_id, absl::UnavailableError("server is shutting down"));
+    return Deny(method_name, "", {}, trace_id, start,
+                absl::UnavailableError("server is shutting down"));
   }
 
   std::string identity;
@@ -87,7 +108,7 @@ grpc::Status StandardCallPolicy::Begin(grpc::ServerContextBase* server_context,
     std::vector<grpc::string_ref> ids;
     if (auth != nullptr) ids = auth->FindPropertyValues("peer_spiffe_id");
     if (ids.size() != 1) {
-      return Deny(method_name, "", {}, trace_id,
+      return Deny(method_name, "", {}, trace_id, start,
                   absl::UnauthenticatedError("client certificate must carry exactly one URI SAN"));
     }
     identity.assign(ids[0].data(), ids[0].size());
@@ -95,19 +116,19 @@ grpc::Status StandardCallPolicy::Begin(grpc::ServerContextBase* server_context,
     // match by prefix, and "service/../user/anna" must not count as a service.
     absl::StatusOr<SpiffeId> id = ParseSpiffeId(identity);
     if (!id.ok()) {
-      return Deny(method_name, QuoteForMessage(identity), {}, trace_id,
+      return Deny(method_name, QuoteForMessage(identity), {}, trace_id, start,
                   absl::UnauthenticatedError(absl::StrCat("client certificate identity ",
                                                           QuoteForMessage(identity), " is ",
                                                           id.status().message())));
     }
     if (id->trust_domain != options_.trust_domain) {
       return Deny(
-          method_name, identity, {}, trace_id,
+          method_name, identity, {}, trace_id, start,
           absl::UnauthenticatedError(absl::StrCat(
               "identity ", identity, " is not in the trust domain ", options_.trust_domain)));
     }
     if (id->path.empty()) {
-      return Deny(method_name, identity, {}, trace_id,
+      return Deny(method_name, identity, {}, trace_id, start,
                   absl::UnauthenticatedError(absl::StrCat(
                       "identity ", identity, " names a trust domain, not a workload or user")));
     }
@@ -125,7 +146,7 @@ grpc::Status StandardCallPolicy::Begin(grpc::ServerContextBase* server_context,
         {{"required_roles", access != nullptr ? absl::StrJoin(access->roles, ",") : std::string()},
          {"identity", identity},
          {"method", display}});
-    return Deny(method_name, identity, roles, trace_id, std::move(denied));
+    return Deny(method_name, identity, roles, trace_id, start, std::move(denied));
   }
 
   call->server_context = server_context;
@@ -133,7 +154,7 @@ grpc::Status StandardCallPolicy::Begin(grpc::ServerContextBase* server_context,
   call->identity = std::move(identity);
   call->roles = std::move(roles);
   call->trace_id = std::move(trace_id);
-  call->start_time = options_.now();
+  call->start_time = start;
   call->mutating = access->mutating;
   if (audit_ != nullptr && call->mutating) {
     // The store that commits the change writes this row in its transaction (audit.h).
@@ -149,12 +170,21 @@ grpc::Status StandardCallPolicy::Begin(grpc::ServerContextBase* server_context,
 
 grpc::Status StandardCallPolicy::Deny(const std::string& method, const std::string& identity,
                                       const std::vector<std::string>& roles,
-                                      const std::string& trace_id, absl::Status status) {
+                                      const std::string& trace_id, absl::Time start,
+                                      absl::Status status) {
+  const absl::Duration latency = options_.now() - start;
   if (auto it = counters_.find(method); it != counters_.end()) {
     it->second->calls.fetch_add(1, std::memory_order_relaxed);
     it->second->errors.fetch_add(1, std::memory_order_relaxed);
     it->second->denied.fetch_add(1, std::memory_order_relaxed);
+    if (it->second->series != nullptr) it->second->series->Handled(status.code(), latency);
   }
+  LogFields fields;
+  if (JsonLogging()) {
+    AddCallFields(method, identity, trace_id, status.code(), &fields);
+    fields.Add("latency_ms", absl::ToDoubleMilliseconds(latency));
+  }
+  ScopedLogFields scope(&fields);
   spdlog::warn("rpc {} identity={} code={} denied: {} trace={}", method,
                identity.empty() ? "-" : identity, absl::StatusCodeToString(status.code()),
                std::string(status.message()), trace_id);
@@ -177,7 +207,8 @@ grpc::Status StandardCallPolicy::End(const CallContext& call, const absl::Status
                                      const google::protobuf::Message* request) {
   const absl::Time end = options_.now();
   const absl::Duration latency = end - call.start_time;
-  if (auto it = counters_.find(call.method); it != counters_.end()) {
+  const auto it = counters_.find(call.method);
+  if (it != counters_.end()) {
     Counters& counters = *it->second;
     counters.calls.fetch_add(1, std::memory_order_relaxed);
     if (!status.ok()) counters.errors.fetch_add(1, std::memory_order_relaxed);
@@ -187,6 +218,17 @@ grpc::Status StandardCallPolicy::End(const CallContext& call, const absl::Status
   // and the audit row, get an error id that finds it here.
   std::string error_id;
   const absl::Status sent = ForClient(status, &error_id);
+  if (it != counters_.end() && it->second->series != nullptr) {
+    it->second->series->Handled(sent.code(), latency);
+  }
+  LogFields fields;
+  if (JsonLogging()) {
+    AddCallFields(call.method, call.identity, call.trace_id, sent.code(), &fields);
+    fields.Add("latency_ms", absl::ToDoubleMilliseconds(latency));
+    if (call.server_context != nullptr) fields.Add("peer_address", call.server_context->peer());
+    if (!error_id.empty()) fields.Add("error_id", error_id);
+  }
+  ScopedLogFields scope(&fields);
   if (!error_id.empty()) {
     spdlog::error("rpc {} identity={} code={} error_id={} trace={} detail: {}", call.method,
                   call.identity, absl::StatusCodeToString(status.code()), error_id, call.trace_id,

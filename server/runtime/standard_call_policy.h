@@ -14,6 +14,7 @@
 #include "absl/time/time.h"
 #include "server/runtime/access_policy.h"
 #include "server/runtime/audit.h"
+#include "server/runtime/call_metrics.h"
 #include "server/runtime/call_policy.h"
 #include "server/runtime/role_bindings.h"
 
@@ -30,6 +31,8 @@ class StandardCallPolicy : public CallPolicy {
     // Audit read-only calls too (mutating calls and denials always are).
     bool audit_reads = false;
     std::function<absl::Time()> now = [] { return absl::Now(); };
+    // Where the per-call metrics go (call_metrics.h); nullptr: none. Not owned.
+    MetricsRegistry* metrics = nullptr;
   };
 
   struct MethodStats {
@@ -60,16 +63,18 @@ class StandardCallPolicy : public CallPolicy {
     std::atomic<int64_t> errors{0};
     std::atomic<int64_t> denied{0};
     std::atomic<int64_t> latency_ns{0};
+    CallMetrics::Method* series = nullptr;  // null without a metrics registry
   };
 
   grpc::Status Deny(const std::string& method, const std::string& identity,
                     const std::vector<std::string>& roles, const std::string& trace_id,
-                    absl::Status status);
+                    absl::Time start, absl::Status status);
 
   Options options_;
   AccessPolicy access_;
   const RoleBindingStore* bindings_;
   AuditSink* audit_;
+  std::unique_ptr<CallMetrics> metrics_;  // null without options_.metrics
   // One entry per known method, created up front: the hot path only touches atomics.
   std::map<std::string, std::unique_ptr<Counters>, std::less<>> counters_;
 };

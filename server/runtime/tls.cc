@@ -9,6 +9,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include <ctime>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -83,6 +84,21 @@ absl::Status CheckTlsFiles(const std::string& ca_file, const std::string& cert_f
   ERR_clear_error();
   if (problems.empty()) return absl::OkStatus();
   return absl::InvalidArgumentError(absl::StrJoin(problems, "; "));
+}
+
+absl::StatusOr<absl::Time> CertificateNotAfter(const std::string& cert_file) {
+  BioPtr bio = OpenFile(cert_file);
+  if (bio == nullptr) return absl::NotFoundError(absl::StrCat("cannot read '", cert_file, "'"));
+  X509Ptr cert = ReadFirstCertificate(bio.get());
+  if (cert == nullptr) {
+    ERR_clear_error();
+    return absl::InvalidArgumentError(absl::StrCat("not a PEM certificate: '", cert_file, "'"));
+  }
+  struct tm not_after = {};
+  if (ASN1_TIME_to_tm(X509_get0_notAfter(cert.get()), &not_after) != 1) {
+    return absl::InvalidArgumentError(absl::StrCat("unreadable notAfter in '", cert_file, "'"));
+  }
+  return absl::FromTimeT(timegm(&not_after));
 }
 
 }  // namespace plantmesh::runtime

@@ -9,6 +9,8 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "server/runtime/config.h"
 
 namespace plantmesh::runtime {
@@ -25,5 +27,9 @@ std::shared_ptr<grpc::ServerCredentials> MakeServerCredentials(const ServerConfi
 // check: the files re-read later for rotation are gRPC's to judge.
 absl::Status CheckTlsFiles(const std::string& ca_file, const std::string& cert_file,
                            const std::string& key_file);
+
+// When the first certificate of `cert_file` (PEM) expires. Read anew at each call, so a
+// rotated file shows its new date. NOT_FOUND / INVALID_ARGUMENT when unreadable.
+absl::StatusOr<absl::Time> CertificateNotAfter(const std::string& cert_file);
 
 }  // namespace plantmesh::runtime

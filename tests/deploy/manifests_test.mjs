@@ -164,6 +164,13 @@ test("every contract service has its Deployment, Service, probes, Certificate, N
       const env = Object.fromEntries(container.env.map((e) => [e.name, e]));
       assert.equal(env.POD_IP.valueFrom.fieldRef.fieldPath, "status.podIP", at);
       assert.equal(env.PLANTMESH_PROBE_LISTEN.value, `$(POD_IP):${probePort}`, at);
+      // Metrics: on the pod IP, announced to Prometheus by the pod's annotations.
+      const metricsPort = container.ports.find((p) => p.name === "metrics").containerPort;
+      assert.equal(env.PLANTMESH_METRICS_LISTEN.value, `$(POD_IP):${metricsPort}`, at);
+      const annotations = pod.metadata.annotations ?? {};
+      assert.equal(annotations["prometheus.io/scrape"], "true", `${at}: scrape annotation`);
+      assert.equal(annotations["prometheus.io/port"], String(metricsPort), `${at}: scrape port`);
+      assert.equal(annotations["prometheus.io/path"], "/metrics", at);
       assert.equal(env.PLANTMESH_POSTGRES_URL.valueFrom.secretKeyRef.name,
         `${objects.find((o) => o.kind === "Cluster").metadata.name}-app`, `${at}: CloudNativePG's app Secret`);
       // Non-root, read-only root file system, requests and limits.
@@ -182,6 +189,7 @@ test("every contract service has its Deployment, Service, probes, Certificate, N
       assert.ok(matches(service.spec.selector, pod.metadata.labels), `${at}: Service selector`);
       assert.ok(service.spec.ports.some((p) => p.port === grpcPort && p.targetPort === "grpc"), at);
       assert.ok(!service.spec.ports.some((p) => p.port === probePort), `${at}: probe port not in the Service`);
+      assert.ok(service.spec.ports.some((p) => p.port === metricsPort && p.targetPort === "metrics"), `${at}: metrics port in the Service`);
       const hpa = find(objects, "HorizontalPodAutoscaler", name);
       assert.equal(hpa?.spec.scaleTargetRef.name, name, `${at}: HPA`);
       assert.ok(hpa.spec.minReplicas >= 1 && hpa.spec.maxReplicas >= hpa.spec.minReplicas, at);
@@ -190,7 +198,16 @@ test("every contract service has its Deployment, Service, probes, Certificate, N
       const policy = objects.find((o) => o.kind === "NetworkPolicy" && o.spec.podSelector.matchLabels?.["app.kubernetes.io/component"] === svc);
       assert.ok(policy && matches(policy.spec.podSelector.matchLabels, pod.metadata.labels), `${at}: NetworkPolicy`);
       assert.deepEqual(policy.spec.policyTypes, ["Ingress", "Egress"], at);
-      assert.ok(policy.spec.ingress.every((rule) => rule.ports.every((p) => p.port === grpcPort)), `${at}: ingress only on ${grpcPort}`);
+      // Ingress on the gRPC port, and on the metrics port from the opted-in scrapers only.
+      for (const rule of policy.spec.ingress) {
+        const ports = rule.ports.map((p) => p.port);
+        const scrape = ports.every((p) => p === metricsPort);
+        assert.ok(scrape || ports.every((p) => p === grpcPort), `${at}: ingress only on ${grpcPort} and ${metricsPort}`);
+        if (scrape) {
+          assert.ok(rule.from.every((peer) => peer.namespaceSelector?.matchExpressions?.[0]?.key === "plantmesh.io/metrics-scraper" && !peer.podSelector),
+            `${at}: metrics only from the opted-in namespaces`);
+        }
+      }
       // Certificate: into the Secret the pod mounts, with the service's SPIFFE ID.
       const certificate = find(objects, "Certificate", name);
       assert.ok(certificate, `${at}: Certificate ${name}`);

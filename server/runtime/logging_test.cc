@@ -1,0 +1,84 @@
+#include "server/runtime/logging.h"
+
+#include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+namespace plantmesh::runtime {
+namespace {
+
+TEST(JsonLogLine, CarriesTheFieldsEscaped) {
+  LogFields fields;
+  fields.Add("service", std::string("plantmesh.defect.v1.DefectService"))
+      .Add("method", std::string("CreateDefect"))
+      .Add("peer", std::string("spiffe://plantmesh.local/user/\"anna\"\n"))
+      .Add("status", std::string("OK"))
+      .Add("latency_ms", 1.25)
+      .Add("count", int64_t{7});
+  const std::string line = JsonLogLine("2024-05-01T12:34:56.123456Z", "info", "plantmesh",
+                                       "tab\there, quote \" and \x01 control", &fields);
+  EXPECT_EQ(line.find('\n'), std::string::npos);
+  const nlohmann::json parsed = nlohmann::json::parse(line);
+  EXPECT_EQ(parsed["time"], "2024-05-01T12:34:56.123456Z");
+  EXPECT_EQ(parsed["level"], "info");
+  EXPECT_EQ(parsed["logger"], "plantmesh");
+  EXPECT_EQ(parsed["message"], "tab\there, quote \" and \x01 control");
+  EXPECT_EQ(parsed["peer"], "spiffe://plantmesh.local/user/\"anna\"\n");
+  EXPECT_EQ(parsed["method"], "CreateDefect");
+  EXPECT_DOUBLE_EQ(parsed["latency_ms"].get<double>(), 1.25);
+  EXPECT_EQ(parsed["count"], 7);
+  // The standard fields come first, in this order, for people reading the raw lines.
+  EXPECT_EQ(line.rfind("{\"time\":", 0), 0u);
+}
+
+TEST(JsonLogLine, InvalidUtf8BecomesReplacementCharacters) {
+  const std::string line = JsonLogLine("t", "warning", "plantmesh", "bad \xff\xfe bytes", nullptr);
+  const nlohmann::json parsed = nlohmann::json::parse(line);
+  EXPECT_EQ(parsed["message"], "bad \xEF\xBF\xBD\xEF\xBF\xBD bytes");
+}
+
+TEST(InitLogging, RefusesUnknownFormatAndLevel) {
+  EXPECT_EQ(InitLogging("info", "xml").code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(InitLogging("loud", "text").code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(InitLogging, JsonFormatWritesFieldsOfTheScope) {
+  ASSERT_TRUE(InitLogging("info", "json").ok());
+  EXPECT_TRUE(JsonLogging());
+  // Same formatter, captured in a stream instead of stderr.
+  std::ostringstream out;
+  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(out);
+  sink->set_formatter(NewJsonLogFormatter());
+  spdlog::logger logger("plantmesh", sink);
+  {
+    LogFields fields;
+    fields.Add("request_id", std::string("r-1"));
+    ScopedLogFields scope(&fields);
+    logger.info("with {}", "fields");
+  }
+  logger.warn("without");
+  std::istringstream lines(out.str());
+  std::string first;
+  std::string second;
+  ASSERT_TRUE(std::getline(lines, first));
+  ASSERT_TRUE(std::getline(lines, second));
+  const nlohmann::json a = nlohmann::json::parse(first);
+  const nlohmann::json b = nlohmann::json::parse(second);
+  EXPECT_EQ(a["message"], "with fields");
+  EXPECT_EQ(a["request_id"], "r-1");
+  EXPECT_EQ(b["level"], "warning");
+  EXPECT_FALSE(b.contains("request_id"));
+  // RFC 3339 in UTC with microseconds: 2024-05-01T12:34:56.123456Z
+  const std::string time = a["time"];
+  ASSERT_EQ(time.size(), 27u) << time;
+  EXPECT_EQ(time[10], 'T');
+  EXPECT_EQ(time.back(), 'Z');
+  ASSERT_TRUE(InitLogging("info", "text").ok());
+  EXPECT_FALSE(JsonLogging());
+}
+
+}  // namespace
+}  // namespace plantmesh::runtime

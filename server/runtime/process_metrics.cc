@@ -1,0 +1,160 @@
+#include "server/runtime/process_metrics.h"
+
+#include <spdlog/spdlog.h>
+
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "absl/time/clock.h"
+#include "server/runtime/event_hub.h"
+#include "server/runtime/event_stream.h"
+#include "server/runtime/keepalive.h"
+#include "server/runtime/pg_pool.h"
+#include "server/runtime/tls.h"
+
+namespace plantmesh::runtime {
+namespace {
+
+std::vector<CallbackSample> One(double value) { return {CallbackSample{{}, value}}; }
+
+// The outbox figures cost a query per source: read once per scrape for both families.
+class LagReader {
+ public:
+  explicit LagReader(const OutboxRelay* relay) : relay_(relay) {}
+  std::vector<OutboxLag> Read() {
+    std::lock_guard<std::mutex> lock(mu_);
+    const absl::Time now = absl::Now();
+    if (now - read_at_ > absl::Seconds(1)) {
+      lags_ = relay_->Lag();
+      read_at_ = now;
+      for (const OutboxLag& lag : lags_) {
+        if (!lag.status.ok()) {
+          spdlog::debug("metrics: outbox lag of {} unknown: {}", lag.schema, lag.status.ToString());
+        }
+      }
+    }
+    return lags_;
+  }
+
+ private:
+  const OutboxRelay* relay_;
+  std::mutex mu_;
+  absl::Time read_at_ = absl::InfinitePast();
+  std::vector<OutboxLag> lags_;
+};
+
+}  // namespace
+
+void AddProcessMetrics(const ProcessMetricSources& sources, MetricsRegistry* registry) {
+  registry
+      ->AddGauge("plantmesh_build_info",
+                 "The version and git revision of plantmesh-server; the value is always 1.",
+                 {"version", "revision"})
+      ->WithLabels({sources.version, sources.revision})
+      ->Set(1);
+  registry
+      ->AddGauge("process_start_time_seconds",
+                 "Start time of the process since the Unix epoch, in seconds.")
+      ->Get()
+      ->Set(absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch()));
+
+  if (!sources.tls_cert_file.empty()) {
+    registry->AddCallback(
+        "plantmesh_tls_certificate_expiry_timestamp_seconds",
+        "When the server certificate (tls-cert, as on disk now) expires, in Unix seconds.",
+        MetricType::kGauge, {}, [file = sources.tls_cert_file]() -> std::vector<CallbackSample> {
+          absl::StatusOr<absl::Time> not_after = CertificateNotAfter(file);
+          if (!not_after.ok()) return {};
+          return One(absl::ToDoubleSeconds(*not_after - absl::UnixEpoch()));
+        });
+  }
+
+  if (!sources.tls_cert_file.empty()) {
+    registry->AddCallback(
+        "plantmesh_tls_handshake_failures_total",
+        "TLS handshakes that failed (no, untrusted or expired client certificate, a port scan), "
+        "as server or client. gRPC logs each without the peer's address.",
+        MetricType::kCounter, {}, [] { return One(static_cast<double>(TlsHandshakeFailures())); });
+  }
+
+  if (const PgPool* pg = sources.pg; pg != nullptr) {
+    registry->AddCallback("plantmesh_postgres_pool_connections",
+                          "PostgreSQL connections the pool keeps (postgres-pool-size).",
+                          MetricType::kGauge, {}, [pg] { return One(pg->size()); });
+    registry->AddCallback("plantmesh_postgres_pool_connections_in_use",
+                          "PostgreSQL connections borrowed from the pool now.", MetricType::kGauge,
+                          {}, [pg] { return One(pg->in_use()); });
+    registry->AddCallback("plantmesh_postgres_pool_waiting",
+                          "Callers waiting for a PostgreSQL connection of the pool now.",
+                          MetricType::kGauge, {}, [pg] { return One(pg->waiting()); });
+  }
+
+  const EventHub* hub = sources.events;
+  const OutboxRelay* relay = sources.relay;
+  if (hub != nullptr || relay != nullptr) {
+    registry->AddCallback(
+        "plantmesh_redis_up",
+        "1 when Redis is reached (every event stream reader connected, the outbox relay's last "
+        "attempt succeeded), else 0.",
+        MetricType::kGauge, {}, [hub, relay] {
+          bool up = relay == nullptr || relay->redis_healthy();
+          if (hub != nullptr) {
+            for (const EventHubStreamStats& stream : hub->Stats()) up = up && stream.connected;
+          }
+          return One(up ? 1 : 0);
+        });
+  }
+  if (hub != nullptr) {
+    registry->AddCallback(
+        "plantmesh_event_hub_subscribers",
+        "Subscriptions to the event stream open now (watches, tails).", MetricType::kGauge,
+        {"stream"}, [hub] {
+          std::vector<CallbackSample> samples;
+          for (const EventHubStreamStats& stream : hub->Stats()) {
+            samples.push_back({{stream.stream_key}, static_cast<double>(stream.subscribers)});
+          }
+          return samples;
+        });
+    registry->AddCallback(
+        "plantmesh_event_hub_subscribers_too_slow_total",
+        "Subscriptions ended for falling behind (UNAVAILABLE WATCH_TOO_SLOW: more than "
+        "watch-queue-events waiting).",
+        MetricType::kCounter, {"stream"}, [hub] {
+          std::vector<CallbackSample> samples;
+          for (const EventHubStreamStats& stream : hub->Stats()) {
+            samples.push_back({{stream.stream_key}, static_cast<double>(stream.ended_too_slow)});
+          }
+          return samples;
+        });
+  }
+  if (relay != nullptr) {
+    auto lags = std::make_shared<LagReader>(relay);
+    registry->AddCallback("plantmesh_outbox_pending_events",
+                          "Outbox rows committed but not yet published to the event stream.",
+                          MetricType::kGauge, {"schema", "stream"}, [lags] {
+                            std::vector<CallbackSample> samples;
+                            for (const OutboxLag& lag : lags->Read()) {
+                              if (!lag.status.ok()) continue;
+                              samples.push_back({{lag.schema, lag.stream_key},
+                                                 static_cast<double>(lag.pending_rows)});
+                            }
+                            return samples;
+                          });
+    registry->AddCallback(
+        "plantmesh_outbox_oldest_pending_age_seconds",
+        "Age of the oldest outbox row not yet published (0 when none): how far the event "
+        "stream is behind the database.",
+        MetricType::kGauge, {"schema", "stream"}, [lags] {
+          std::vector<CallbackSample> samples;
+          for (const OutboxLag& lag : lags->Read()) {
+            if (!lag.status.ok()) continue;
+            samples.push_back(
+                {{lag.schema, lag.stream_key}, absl::ToDoubleSeconds(lag.oldest_age)});
+          }
+          return samples;
+        });
+  }
+}
+
+}  // namespace plantmesh::runtime
