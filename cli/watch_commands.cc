@@ -1,8 +1,10 @@
 #include "cli/watch_commands.h"
 
 #include <algorithm>
+#include <deque>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -35,32 +37,58 @@ const FieldDescriptor* StringField(const Descriptor& type, const std::string& na
   return field;
 }
 
-// Where a watch response keeps its cursor: `holder` (nullptr = the root) . `cursor`.
-struct CursorPath {
+// Where a watch response keeps a string field such as its `cursor` or its events'
+// `event_id`: `holder` (nullptr = the root) . `field`.
+struct StringFieldPath {
   const FieldDescriptor* holder = nullptr;
-  const FieldDescriptor* cursor = nullptr;
+  const FieldDescriptor* field = nullptr;
 };
 
-CursorPath ResponseCursor(const Descriptor& response) {
-  if (const FieldDescriptor* cursor = StringField(response, "cursor")) return {nullptr, cursor};
+// `name` at the root of `response`, or in one of its singular message fields.
+StringFieldPath FindStringField(const Descriptor& response, const std::string& name) {
+  if (const FieldDescriptor* field = StringField(response, name)) return {nullptr, field};
   for (int i = 0; i < response.field_count(); ++i) {
-    const FieldDescriptor* field = response.field(i);
-    if (field->is_repeated() || field->message_type() == nullptr) continue;
-    if (const FieldDescriptor* cursor = StringField(*field->message_type(), "cursor")) {
-      return {field, cursor};
+    const FieldDescriptor* holder = response.field(i);
+    if (holder->is_repeated() || holder->message_type() == nullptr) continue;
+    if (const FieldDescriptor* field = StringField(*holder->message_type(), name)) {
+      return {holder, field};
     }
   }
   return {};
 }
 
-std::string CursorOf(const Message& response, const CursorPath& path) {
+std::string StringAt(const Message& response, const StringFieldPath& path) {
+  if (path.field == nullptr) return "";
   const Message* holder = &response;
   if (path.holder != nullptr) {
     if (!response.GetReflection()->HasField(response, path.holder)) return "";
     holder = &response.GetReflection()->GetMessage(response, path.holder);
   }
-  return holder->GetReflection()->GetString(*holder, path.cursor);
+  return holder->GetReflection()->GetString(*holder, path.field);
 }
+
+// The event ids printed last, so that an event delivered again (the platform delivers
+// at least once: a relay that crashed after publishing publishes again, with the same
+// event_id) is printed once.
+class RecentEventIds {
+ public:
+  // False when `id` was seen among the last kCapacity ids ("" is never a duplicate).
+  bool Insert(const std::string& id) {
+    if (id.empty()) return true;
+    if (!ids_.insert(id).second) return false;
+    order_.push_back(id);
+    if (order_.size() > kCapacity) {
+      ids_.erase(order_.front());
+      order_.pop_front();
+    }
+    return true;
+  }
+
+ private:
+  static constexpr size_t kCapacity = 4096;
+  std::set<std::string> ids_;
+  std::deque<std::string> order_;
+};
 
 bool Resumable(const absl::Status& status) {
   switch (status.code()) {
@@ -172,13 +200,15 @@ bool UserStopped(const RunEnvironment& env) {
 bool IsResumableWatch(const MethodCommand& command) {
   if (command.kind != StreamKind::kServerStreaming) return false;
   if (StringField(*command.method->input_type(), "cursor") == nullptr) return false;
-  return ResponseCursor(*command.method->output_type()).cursor != nullptr;
+  return FindStringField(*command.method->output_type(), "cursor").field != nullptr;
 }
 
 absl::Status RunResumingWatch(const MethodBinding& binding, const ContractCatalog& catalog,
                               const Message& request, const RunEnvironment& env) {
   const MethodCommand& command = *binding.command;
-  const CursorPath response_cursor = ResponseCursor(*command.method->output_type());
+  const StringFieldPath response_cursor = FindStringField(*command.method->output_type(), "cursor");
+  const StringFieldPath event_id = FindStringField(*command.method->output_type(), "event_id");
+  RecentEventIds printed;
   const FieldDescriptor* request_cursor = StringField(*command.method->input_type(), "cursor");
   std::unique_ptr<Message> next_request = catalog.NewMessage(command.method->input_type());
   next_request->CopyFrom(request);
@@ -200,8 +230,10 @@ absl::Status RunResumingWatch(const MethodBinding& binding, const ContractCatalo
     bool received = false;
     while (stream.Next(&response)) {
       received = true;
-      env.printer->PrintStreamed(*response.message);
-      const std::string cursor = CursorOf(*response.message, response_cursor);
+      if (printed.Insert(StringAt(*response.message, event_id))) {
+        env.printer->PrintStreamed(*response.message);
+      }
+      const std::string cursor = StringAt(*response.message, response_cursor);
       if (!cursor.empty()) {
         next_request->GetReflection()->SetString(next_request.get(), request_cursor, cursor);
       }
