@@ -30,6 +30,11 @@ class FakeTelemetryStore : public TelemetryStore {
       const std::vector<std::string>& machine_ids,
       const std::vector<std::string>& data_item_ids) override;
   absl::StatusOr<SamplePage> QuerySamples(const SampleQuery& query) override;
+  // The stored levels; every span is computed from the raw samples.
+  std::vector<RollupLevel> RollupLevels() const override;
+  absl::StatusOr<std::vector<BucketPart>> AggregateParts(const std::string& machine_id,
+                                                         const std::string& data_item_id,
+                                                         const AggregatePlan& plan) override;
 
   // What was stored, in storage order, and the outbox events written.
   std::vector<StoredSample> AllSamples();
