@@ -42,6 +42,9 @@ absl::StatusOr<bool> TailResponseOf(const runtime::StreamEvent& entry, const Sel
     return absl::DataLossError(
         absl::StrCat("event at cursor ", entry.cursor, " is not a committed batch of samples"));
   }
+  // Other events of the stream (downtime changes) are numbered so that they read as a
+  // batch without writer and samples: nothing for a tail.
+  if (batch->writer_id().empty()) return false;
   for (const v1::Sample& sample : batch->samples()) {
     if (selection.Wants(sample)) *response->add_samples() = sample;
   }
