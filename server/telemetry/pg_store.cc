@@ -21,6 +21,7 @@
 #include "server/runtime/pg_statements.h"
 #include "server/runtime/text_rules.h"
 #include "server/telemetry/convert.h"
+#include "server/telemetry/rollups.h"
 #include "server/telemetry/copy_binary.h"
 #include "server/telemetry/tracker_state_codec.h"
 
@@ -683,6 +684,159 @@ absl::Status AdvanceStates(PGconn* conn, const Batch& batch, const std::vector<i
 
 // ==== end of machine states ====
 
+// ---- Rollups and aggregates (QueryAggregates): ingest side ----
+// Per-minute and per-hour rollups, upserted in the batch's transaction (why: migration
+// 0003_create_rollups.sql). Rows in (machine, data item, cell) order: see RollupCells.
+
+constexpr char kIngestRollupMinutes[] = "telemetry.ingest_rollup_minutes";
+constexpr char kIngestRollupHours[] = "telemetry.ingest_rollup_hours";
+
+// Merges the batch's cells into `table`'s: first/last by (time, value) as
+// Aggregate::Merge.
+std::string RollupUpsertSql(const char* table) {
+  return absl::StrCat(
+      "INSERT INTO telemetry.", table,
+      " AS r (machine_id, data_item_id, cell_start, count, min, max, sum, first, first_time, "
+      "last, last_time) SELECT u.m, u.d, timestamptz 'epoch' + u.c * interval '1 microsecond', "
+      "u.n, u.mn, u.mx, u.s, u.f, timestamptz 'epoch' + u.ft * interval '1 microsecond', u.l, "
+      "timestamptz 'epoch' + u.lt * interval '1 microsecond' FROM unnest($1::text[], "
+      "$2::text[], $3::int8[], $4::int8[], $5::float8[], $6::float8[], $7::float8[], "
+      "$8::float8[], $9::int8[], $10::float8[], $11::int8[]) WITH ORDINALITY "
+      "AS u(m, d, c, n, mn, mx, s, f, ft, l, lt, o) ORDER BY u.o "
+      "ON CONFLICT (machine_id, data_item_id, cell_start) DO UPDATE SET "
+      "count = r.count + excluded.count, min = least(r.min, excluded.min), "
+      "max = greatest(r.max, excluded.max), sum = r.sum + excluded.sum, "
+      "first = CASE WHEN (excluded.first_time, excluded.first) < (r.first_time, r.first) "
+      "THEN excluded.first ELSE r.first END, "
+      "first_time = least(r.first_time, excluded.first_time), "
+      "last = CASE WHEN (excluded.last_time, excluded.last) > (r.last_time, r.last) "
+      "THEN excluded.last ELSE r.last END, "
+      "last_time = greatest(r.last_time, excluded.last_time)");
+}
+
+std::vector<std::pair<std::string, std::string>> RollupIngestStatements() {
+  return {{kIngestRollupMinutes, RollupUpsertSql("rollup_minutes")},
+          {kIngestRollupHours, RollupUpsertSql("rollup_hours")}};
+}
+
+// The minute rollups' partition of `day` (with the samples' partition of that day).
+std::string RollupPartitionName(absl::Time day) {
+  return absl::StrCat("rollup_minutes_", absl::FormatTime("%Y%m%d", day, absl::UTCTimeZone()));
+}
+
+std::string RollupPartitionDdl(absl::Time day) {
+  const absl::TimeZone utc = absl::UTCTimeZone();
+  return absl::StrCat("CREATE TABLE IF NOT EXISTS telemetry.", RollupPartitionName(day),
+                      " PARTITION OF telemetry.rollup_minutes FOR VALUES FROM ('",
+                      absl::FormatTime("%Y-%m-%d 00:00:00+00", day, utc), "') TO ('",
+                      absl::FormatTime("%Y-%m-%d 00:00:00+00", day + absl::Hours(24), utc), "')");
+}
+
+std::string Float8Text(double value) {
+  char digits[32];
+  std::snprintf(digits, sizeof(digits), "%.17g", value);
+  return digits;
+}
+
+absl::Status UpsertRollupCells(PGconn* conn, const char* statement,
+                               const std::vector<RollupCell>& cells) {
+  if (cells.empty()) return absl::OkStatus();
+  std::vector<std::string> machine, item, cell, count, min, max, sum, first, first_us, last,
+      last_us;
+  for (const RollupCell& c : cells) {
+    const Aggregate& a = c.aggregate;
+    machine.push_back(c.machine_id);
+    item.push_back(c.data_item_id);
+    cell.push_back(Micros(c.cell_start));
+    count.push_back(absl::StrCat(a.count));
+    min.push_back(Float8Text(a.min));
+    max.push_back(Float8Text(a.max));
+    sum.push_back(Float8Text(a.sum));
+    first.push_back(Float8Text(a.first));
+    first_us.push_back(Micros(a.first_time));
+    last.push_back(Float8Text(a.last));
+    last_us.push_back(Micros(a.last_time));
+  }
+  const std::string arrays[] = {ArrayLiteral(machine), ArrayLiteral(item),   ArrayLiteral(cell),
+                                ArrayLiteral(count),   ArrayLiteral(min),    ArrayLiteral(max),
+                                ArrayLiteral(sum),     ArrayLiteral(first),  ArrayLiteral(first_us),
+                                ArrayLiteral(last),    ArrayLiteral(last_us)};
+  std::vector<const char*> values;
+  for (const std::string& a : arrays) values.push_back(a.c_str());
+  return ExecPrepared(conn, statement, values).status();
+}
+
+// The accepted numeric samples of `batch` into both rollup levels, minutes first (one
+// lock order for every batch).
+absl::Status UpsertRollups(PGconn* conn, const Batch& batch, const std::vector<int>& accepted) {
+  PM_RETURN_IF_ERROR(UpsertRollupCells(conn, kIngestRollupMinutes,
+                                       RollupCells(batch.samples, accepted, absl::Minutes(1))));
+  return UpsertRollupCells(conn, kIngestRollupHours,
+                           RollupCells(batch.samples, accepted, absl::Hours(1)));
+}
+
+// ---- end of the rollups' ingest side ----
+
+// ---- Rollups and aggregates: query side and retention (libpqxx pool) ----
+
+// Microseconds since the epoch of `col`, and the start of the bucket of $5 microseconds
+// (floor division, also before 1970) that holds them.
+#define PM_EPOCH_US(col) "(extract(epoch from " col ") * 1000000)::int8"
+#define PM_BUCKET_OF(us) "(" us " - ((" us " % $5::int8) + $5::int8) % $5::int8)"
+
+// Per bucket of the rollup `table`'s cells in [$3, $4) of ($1, $2): the cells merged as
+// Aggregate::Merge merges them (first: earliest time, then smallest value; last: latest
+// time, then largest value).
+std::string RollupBucketsSql(const char* table) {
+  return absl::StrCat(
+      "SELECT b, sum(count)::int8 AS n, min(min) AS mn, max(max) AS mx, sum(sum) AS s, "
+      "(array_agg(first ORDER BY ft, first))[1] AS f, min(ft) AS ft, "
+      "(array_agg(last ORDER BY lt DESC, last DESC))[1] AS l, max(lt) AS lt "
+      "FROM (SELECT count, min, max, sum, first, last, " PM_EPOCH_US("first_time") " AS ft, "
+      PM_EPOCH_US("last_time") " AS lt, " PM_BUCKET_OF(PM_EPOCH_US("cell_start")) " AS b "
+      "FROM telemetry.", table, " WHERE machine_id = $1 AND data_item_id = $2 "
+      "AND cell_start >= " PM_TS(3) " AND cell_start < " PM_TS(4) ") r GROUP BY b ORDER BY b");
+}
+
+struct AggregateSql {
+  runtime::PgStatements registry{"telemetry"};
+  // Per bucket of ($1, $2)'s numeric samples in [$3, $4): the same merge over raw rows.
+  const runtime::PgStatement raw_buckets = registry.Add(
+      "aggregate_raw",
+      "SELECT b, count(*) AS n, min(number) AS mn, max(number) AS mx, sum(number) AS s, "
+      "(array_agg(number ORDER BY us, number))[1] AS f, min(us) AS ft, "
+      "(array_agg(number ORDER BY us DESC, number DESC))[1] AS l, max(us) AS lt "
+      "FROM (SELECT number, us, " PM_BUCKET_OF("us") " AS b FROM (SELECT number, " PM_EPOCH_US(
+          "time") " AS us FROM telemetry.samples WHERE machine_id = $1 AND data_item_id = $2 "
+                  "AND kind = 1 AND time >= " PM_TS(3) " AND time < " PM_TS(
+                      4) ") s0) s GROUP BY b ORDER BY b");
+  const runtime::PgStatement minute_buckets =
+      registry.Add("aggregate_minutes", RollupBucketsSql("rollup_minutes"));
+  const runtime::PgStatement hour_buckets =
+      registry.Add("aggregate_hours", RollupBucketsSql("rollup_hours"));
+  // Retention: a dropped day's hour cells.
+  const runtime::PgStatement hours_delete_day = registry.Add(
+      "rollup_hours_delete_day", "DELETE FROM telemetry.rollup_hours WHERE cell_start >= " PM_TS(
+                                     1) " AND cell_start < " PM_TS(2));
+};
+
+#undef PM_EPOCH_US
+#undef PM_BUCKET_OF
+
+const AggregateSql& AggregateStatements() {
+  static const auto* sql = new AggregateSql();
+  return *sql;
+}
+
+// With the day's samples partition: its minute cells (their partition) and hour cells.
+void DropRollupsOfDay(pqxx::transaction_base& tx, absl::Time day) {
+  tx.exec(absl::StrCat("DROP TABLE IF EXISTS telemetry.", RollupPartitionName(day)));
+  tx.exec_prepared(AggregateStatements().hours_delete_day, Micros(day),
+                   Micros(day + absl::Hours(24)));
+}
+
+// ---- end of the rollups' query side ----
+
 }  // namespace
 
 PgTelemetryStore::PgTelemetryStore(runtime::PgPool* pool, std::unique_ptr<LibpqPool> ingest)
@@ -698,11 +852,13 @@ LibpqPoolOptions PgTelemetryStore::IngestPoolOptions(const std::string& url, int
   options.lock_timeout = lock_timeout;
   options.prepare = IngestStatements();
   for (auto& statement : StateIngestStatements()) options.prepare.push_back(std::move(statement));
+  for (auto& statement : RollupIngestStatements()) options.prepare.push_back(std::move(statement));
   return options;
 }
 
 void PgTelemetryStore::PrepareStatements(pqxx::connection& conn) {
   Statements().registry.Prepare(conn);
+  AggregateStatements().registry.Prepare(conn);
   StateStatements().registry.Prepare(conn);
   RequestLog().Prepare(conn);
 }
@@ -878,11 +1034,13 @@ absl::StatusOr<BatchOutcome> PgTelemetryStore::IngestBatch(const Batch& batch,
         PM_RETURN_IF_ERROR(LibpqExec(conn, kPartitionsLockSql));
         for (absl::Time day : new_days) {
           PM_RETURN_IF_ERROR(LibpqExec(conn, PartitionDdl(day).c_str()));
+          PM_RETURN_IF_ERROR(LibpqExec(conn, RollupPartitionDdl(day).c_str()));
         }
       }
       PM_RETURN_IF_ERROR(Copy(conn, CopyRows(batch, accepted, batch_id)));
       PM_RETURN_IF_ERROR(
           UpsertLatest(conn, batch, NewestPerDataItem(batch.samples, accepted), batch_id));
+      PM_RETURN_IF_ERROR(UpsertRollups(conn, batch, accepted));
       PM_RETURN_IF_ERROR(AdvanceStates(conn, batch, accepted, state_items, pending));
       const runtime::OutboxEvent event = encode(batch, accepted);
       const std::vector<int> lengths = {0, static_cast<int>(event.payload.size())};
@@ -983,6 +1141,7 @@ absl::StatusOr<std::vector<std::string>> PgTelemetryStore::CreatePartitions(
       existing.insert(r[0].as<std::string>());
     }
     for (absl::Time day : days) {
+      tx.exec(RollupPartitionDdl(day));  // also for days created before the rollups existed
       if (existing.count(PartitionName(day)) != 0) continue;
       // DDL takes no parameters; the name and bounds are formatted from a day.
       tx.exec(PartitionDdl(day));
@@ -1011,6 +1170,7 @@ absl::StatusOr<std::vector<std::string>> PgTelemetryStore::DropExpiredPartitions
       if (!day || !DayExpired(*day, now, retention)) continue;
       // The name is one of ours (DayOfPartition parsed it back).
       tx.exec(absl::StrCat("DROP TABLE telemetry.", PartitionName(*day)));
+      DropRollupsOfDay(tx, *day);
       dropped.push_back(name);
       dropped_days.push_back(*day);
     }
@@ -1170,6 +1330,52 @@ absl::StatusOr<Replayable<Downtime>> PgTelemetryStore::SetDowntimeReason(
     return absl::OkStatus();
   }));
   return result;
+}
+
+// ---- Rollups and aggregates (QueryAggregates) ----
+
+std::vector<RollupLevel> PgTelemetryStore::RollupLevels() const { return StoredRollupLevels(); }
+
+absl::StatusOr<std::vector<BucketPart>> PgTelemetryStore::AggregateParts(
+    const std::string& machine_id, const std::string& data_item_id, const AggregatePlan& plan) {
+  std::vector<BucketPart> parts;
+  const std::string bucket = absl::StrCat(absl::ToInt64Microseconds(plan.bucket));
+  PM_RETURN_IF_ERROR(Run([&](pqxx::connection& conn) -> absl::Status {
+    // One snapshot for every span: rollups and raw rows of the same commits.
+    pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(conn);
+    parts.clear();
+    tx.exec_prepared(Statements().custom_plans);
+    for (const PlanSpan& span : plan.spans) {
+      const AggregateSql& sql = AggregateStatements();
+      const runtime::PgStatement* statement = &sql.raw_buckets;
+      if (span.rollup_width == absl::Minutes(1)) {
+        statement = &sql.minute_buckets;
+      } else if (span.rollup_width == absl::Hours(1)) {
+        statement = &sql.hour_buckets;
+      } else if (!span.raw()) {
+        return absl::InternalError(
+            absl::StrCat("no rollup of width ", absl::FormatDuration(span.rollup_width)));
+      }
+      for (const pqxx::row& r : tx.exec_prepared(*statement, machine_id, data_item_id,
+                                                 Micros(span.start), Micros(span.end), bucket)) {
+        BucketPart part;
+        part.bucket_start = absl::FromUnixMicros(r["b"].as<int64_t>());
+        Aggregate& a = part.aggregate;
+        a.count = r["n"].as<int64_t>();
+        a.min = r["mn"].as<double>();
+        a.max = r["mx"].as<double>();
+        a.sum = r["s"].as<double>();
+        a.first = r["f"].as<double>();
+        a.first_time = absl::FromUnixMicros(r["ft"].as<int64_t>());
+        a.last = r["l"].as<double>();
+        a.last_time = absl::FromUnixMicros(r["lt"].as<int64_t>());
+        parts.push_back(part);
+      }
+    }
+    tx.commit();
+    return absl::OkStatus();
+  }));
+  return parts;
 }
 
 }  // namespace plantmesh::telemetry

@@ -46,6 +46,10 @@ class PgTelemetryStore : public TelemetryStore {
       const std::vector<std::string>& machine_ids,
       const std::vector<std::string>& data_item_ids) override;
   absl::StatusOr<SamplePage> QuerySamples(const SampleQuery& query) override;
+  std::vector<RollupLevel> RollupLevels() const override;
+  absl::StatusOr<std::vector<BucketPart>> AggregateParts(const std::string& machine_id,
+                                                         const std::string& data_item_id,
+                                                         const AggregatePlan& plan) override;
 
   // Machine states (states.h).
   absl::StatusOr<TimelineFacts> StateTimeline(const std::string& machine_id, absl::Time start,

@@ -55,6 +55,13 @@ class TelemetryServiceImpl : public v1::TelemetryServiceBase {
   absl::Status HandleQuerySamples(runtime::CallContext& call,
                                   const v1::QuerySamplesRequest& request,
                                   v1::QuerySamplesResponse* response) override;
+  // service_aggregates.cc
+  absl::Status HandleQueryAggregates(runtime::CallContext& call,
+                                     const v1::QueryAggregatesRequest& request,
+                                     v1::QueryAggregatesResponse* response) override;
+  // service_tail.cc
+  absl::StatusOr<std::unique_ptr<StreamSamplesSource>> HandleStreamSamples(
+      runtime::CallContext& call, const v1::StreamSamplesRequest& request) override;
 
   // Machine states (service_states.cc).
   absl::Status HandleListStateIntervals(runtime::CallContext& call,

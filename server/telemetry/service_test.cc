@@ -316,5 +316,71 @@ TEST_F(TelemetryServiceTest, QuerySamplesPagesAndChecksTheRange) {
               ElementsAre("end_time"));
 }
 
+TEST_F(TelemetryServiceTest, QueryAggregatesMergesBucketsAndNamesWrongFields) {
+  v1::RegisterMachineResponse created;
+  ASSERT_TRUE(Register(Cnc(), &created).ok());
+  auto context = Context();
+  auto stream = stub_->IngestSamples(context.get());
+  v1::IngestSamplesRequest batch;
+  batch.set_writer_id("w");
+  batch.set_batch_sequence(1);
+  // In the minute before now_'s: 30 and 10 at one time, then 20; one in now_'s minute.
+  const absl::Time minute = absl::FromUnixSeconds(absl::ToUnixSeconds(now_) / 60 * 60);
+  *batch.add_samples() = Num("S1speed", 30, minute - absl::Seconds(50));
+  *batch.add_samples() = Num("S1speed", 10, minute - absl::Seconds(50));
+  *batch.add_samples() = Num("S1speed", 20, minute - absl::Seconds(10));
+  *batch.add_samples() = Num("S1speed", 5, minute + absl::Seconds(1));
+  ASSERT_TRUE(stream->Write(batch));
+  stream->WritesDone();
+  v1::IngestSamplesResponse answer;
+  ASSERT_TRUE(stream->Read(&answer));
+  ASSERT_TRUE(stream->Finish().ok());
+
+  v1::QueryAggregatesRequest request;
+  request.set_machine_id("CNC-07");
+  request.set_data_item_id("S1speed");
+  SetTime(minute - absl::Minutes(5), request.mutable_start_time());
+  SetTime(now_, request.mutable_end_time());
+  request.set_bucket_width(v1::BUCKET_WIDTH_MINUTE);
+  v1::QueryAggregatesResponse response;
+  ASSERT_TRUE(stub_->QueryAggregates(Context().get(), request, &response).ok());
+  ASSERT_EQ(response.aggregates_size(), 2);
+  const v1::Aggregate& a = response.aggregates(0);
+  EXPECT_EQ(a.bucket_start().seconds(), absl::ToUnixSeconds(minute - absl::Minutes(1)));
+  EXPECT_EQ(a.count(), 3);
+  EXPECT_EQ(a.min(), 10);
+  EXPECT_EQ(a.max(), 30);
+  EXPECT_EQ(a.sum(), 60);
+  EXPECT_EQ(a.avg(), 20);
+  EXPECT_EQ(a.first(), 10);  // of equal times, the smallest
+  EXPECT_EQ(a.last(), 20);
+  EXPECT_EQ(response.aggregates(1).count(), 1);
+
+  request.set_bucket_width(v1::BUCKET_WIDTH_UNSPECIFIED);
+  EXPECT_THAT(FieldsOf(stub_->QueryAggregates(Context().get(), request, &response)),
+              ElementsAre("bucket_width"));
+  request.set_bucket_width(v1::BUCKET_WIDTH_SECOND);
+  SetTime(minute - absl::Hours(5), request.mutable_start_time());  // 18,000+ buckets
+  EXPECT_THAT(FieldsOf(stub_->QueryAggregates(Context().get(), request, &response)),
+              ElementsAre("end_time"));
+  request.clear_start_time();
+  EXPECT_THAT(FieldsOf(stub_->QueryAggregates(Context().get(), request, &response)),
+              ElementsAre("start_time"));
+}
+
+TEST_F(TelemetryServiceTest, StreamSamplesWithoutEventsIsUnavailableAndChecksMachines) {
+  v1::StreamSamplesRequest request;
+  auto context = Context();
+  auto reader = stub_->StreamSamples(context.get(), request);
+  v1::StreamSamplesResponse message;
+  EXPECT_FALSE(reader->Read(&message));
+  EXPECT_THAT(FieldsOf(reader->Finish()), ElementsAre("machine_ids"));
+  request.add_machine_ids("CNC-07");
+  auto context2 = Context();
+  auto reader2 = stub_->StreamSamples(context2.get(), request);
+  EXPECT_FALSE(reader2->Read(&message));
+  EXPECT_EQ(reader2->Finish().error_code(), grpc::StatusCode::UNAVAILABLE);
+}
+
 }  // namespace
 }  // namespace plantmesh::telemetry

@@ -18,6 +18,7 @@
 #include "server/runtime/outbox_event.h"
 #include "server/telemetry/domain.h"
 #include "server/telemetry/states.h"
+#include "server/telemetry/rollups.h"
 
 namespace plantmesh::telemetry {
 
@@ -138,6 +139,16 @@ class TelemetryStore {
   virtual absl::StatusOr<Replayable<Downtime>> SetDowntimeReason(
       int64_t id, const DowntimeReason& reason, const ChangeContext& context,
       const ResponseEncoder<Downtime>& encode) = 0;
+  // ---- Aggregates (QueryAggregates) ----
+  // The rollup levels the store keeps, for PlanAggregateQuery.
+  virtual std::vector<RollupLevel> RollupLevels() const = 0;
+  // The parts of `plan`'s answer for the numeric samples of (machine_id, data_item_id):
+  // for each span, one part per bucket of plan.bucket that has samples there, read from
+  // raw samples or from the span's rollup level; all spans from one snapshot. Merged
+  // with BucketMerger::AddPart they give the answer.
+  virtual absl::StatusOr<std::vector<BucketPart>> AggregateParts(const std::string& machine_id,
+                                                                 const std::string& data_item_id,
+                                                                 const AggregatePlan& plan) = 0;
 };
 
 }  // namespace plantmesh::telemetry

@@ -1,6 +1,7 @@
 #include "server/telemetry/testing/fake_store.h"
 
 #include <algorithm>
+#include <map>
 #include <set>
 #include <utility>
 
@@ -358,6 +359,28 @@ absl::StatusOr<Replayable<Downtime>> FakeTelemetryStore::SetDowntimeReason(
   if (context.audit != nullptr) context.audit->MarkWritten();
   result.value = stored;
   return result;
+}
+
+std::vector<RollupLevel> FakeTelemetryStore::RollupLevels() const { return StoredRollupLevels(); }
+
+absl::StatusOr<std::vector<BucketPart>> FakeTelemetryStore::AggregateParts(
+    const std::string& machine_id, const std::string& data_item_id, const AggregatePlan& plan) {
+  absl::MutexLock lock(&mu_);
+  PM_RETURN_IF_ERROR(failure_);
+  std::vector<BucketPart> parts;
+  for (const PlanSpan& span : plan.spans) {
+    std::map<absl::Time, Aggregate> buckets;
+    for (const StoredSample& stored : samples_) {
+      const Sample& s = stored.sample;
+      if (s.machine_id != machine_id || s.data_item_id != data_item_id ||
+          s.kind != ValueKind::kNumber || *s.time < span.start || *s.time >= span.end) {
+        continue;
+      }
+      buckets[BucketStart(*s.time, plan.bucket)].Add(*s.time, s.number);
+    }
+    for (const auto& [start, aggregate] : buckets) parts.push_back({start, aggregate});
+  }
+  return parts;
 }
 
 }  // namespace plantmesh::telemetry::testing

@@ -1,0 +1,316 @@
+// QueryAggregates on PostgreSQL (the rollups kept by ingest, the domain's plan, the
+// store's parts merged per bucket) against SQL computed directly on the raw rows, for
+// every bucket width, over data spanning several hours and a day boundary, sent in
+// shuffled batches (late samples land in closed cells) with re-sent batches (counted
+// once). Also: the rollup tables equal the raw rows per minute and per hour, and a long
+// range's middle is read from the rollups, not from the raw rows.
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <memory>
+#include <pqxx/pqxx>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "plantmesh/common/status_macros.h"
+#include "plantmesh/common/uuid.h"
+#include "server/runtime/migrations.h"
+#include "server/runtime/pg_audit_sink.h"
+#include "server/runtime/pg_pool.h"
+#include "server/runtime/service_tables.h"
+#include "server/telemetry/aggregate_query.h"
+#include "server/telemetry/module.h"
+#include "server/telemetry/pg_store.h"
+#include "tests/support/test_servers.h"
+
+namespace plantmesh::telemetry {
+namespace {
+
+// What the reference SQL says of one bucket.
+struct Expected {
+  int64_t count = 0;
+  double min = 0, max = 0, avg = 0, first = 0, last = 0;
+};
+
+class AggregatesPgTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    static int databases = 0;
+    absl::StatusOr<std::string> url = plantmesh::testing::SharedPostgres().CreateDatabase(
+        absl::StrCat("telemetry_aggregates_", ++databases));
+    ASSERT_TRUE(url.ok()) << url.status();
+    url_ = *url;
+    ASSERT_TRUE(runtime::ApplyMigrations(url_, "audit", runtime::AuditMigrations()).ok());
+    ASSERT_TRUE(runtime::ApplyMigrations(url_, "telemetry", EmbeddedMigrations()).ok());
+    ASSERT_TRUE(runtime::ApplyServiceTables(url_, "telemetry").ok());
+    runtime::PgPoolOptions options;
+    options.url = url_;
+    options.size = 2;
+    options.on_connect.push_back(&PgTelemetryStore::PrepareStatements);
+    absl::StatusOr<std::unique_ptr<runtime::PgPool>> pool = runtime::PgPool::Open(options);
+    ASSERT_TRUE(pool.ok()) << pool.status();
+    pool_ = *std::move(pool);
+    store_ = std::make_unique<PgTelemetryStore>(
+        pool_.get(), LibpqPool::Create(PgTelemetryStore::IngestPoolOptions(
+                         url_, 2, absl::Seconds(30), absl::Seconds(10))));
+    now_ = absl::FromUnixMicros(absl::ToUnixMicros(absl::Now()));
+    Machine m;
+    m.id = "CNC-07";
+    m.data_items = {{"temp", "", Category::kSample, 6, "", ""},
+                    {"Xact", "", Category::kEvent, 2, "", ""}};
+    ASSERT_TRUE(
+        store_->RegisterMachine(m, ChangeContext{{"ops", "R", "", "p"}, now_, nullptr}, nullptr)
+            .ok());
+  }
+
+  absl::StatusOr<BatchOutcome> Ingest(const std::string& writer, uint64_t sequence,
+                                      const std::vector<Sample>& samples) {
+    return store_->IngestBatch(
+        Batch{writer, sequence, samples},
+        [this](const std::vector<Sample>& s, const Catalog& c) {
+          return JudgeBatch(s, c, now_, IngestLimits{});
+        },
+        [](const Batch&, const std::vector<int>&) {
+          return runtime::OutboxEvent{common::NewUuidV4(), "", "x"};
+        });
+  }
+
+  // The reference: the bucket aggregates of the raw rows in [start, end) computed in
+  // SQL alone (DISTINCT ON for first and last, ties broken as the contract says).
+  std::map<absl::Time, Expected> Reference(const std::string& item, absl::Time start,
+                                           absl::Time end, absl::Duration width) {
+    pqxx::connection conn(url_);
+    pqxx::nontransaction tx(conn);
+    const std::string w = absl::StrCat(absl::ToInt64Microseconds(width));
+    const std::string sql = absl::StrCat(
+        "WITH s AS (SELECT number, time, floor((extract(epoch from time) * 1000000) / ", w, ") * ",
+        w, " AS b FROM telemetry.samples WHERE machine_id = 'CNC-07' AND data_item_id = ",
+        tx.quote(item), " AND number IS NOT NULL AND time >= to_timestamp(",
+        absl::ToUnixMicros(start), " / 1000000.0) AND time < to_timestamp(",
+        absl::ToUnixMicros(end), " / 1000000.0)), ",
+        "a AS (SELECT b, count(*) AS n, min(number) AS mn, max(number) AS mx, "
+        "avg(number) AS av FROM s GROUP BY b), ",
+        "f AS (SELECT DISTINCT ON (b) b, number FROM s ORDER BY b, time, number), ",
+        "l AS (SELECT DISTINCT ON (b) b, number FROM s ORDER BY b, time DESC, number DESC) ",
+        "SELECT a.b::int8, n, mn, mx, av, f.number, l.number FROM a JOIN f USING (b) "
+        "JOIN l USING (b) ORDER BY 1");
+    std::map<absl::Time, Expected> out;
+    for (const pqxx::row& r : tx.exec(sql)) {
+      Expected e;
+      e.count = r[1].as<int64_t>();
+      e.min = r[2].as<double>();
+      e.max = r[3].as<double>();
+      e.avg = r[4].as<double>();
+      e.first = r[5].as<double>();
+      e.last = r[6].as<double>();
+      out[absl::FromUnixMicros(r[0].as<int64_t>())] = e;
+    }
+    return out;
+  }
+
+  // `some`: the range holds samples (else it may be empty, and must be so on both sides).
+  void ExpectEqualToReference(const std::string& item, absl::Time start, absl::Time end,
+                              BucketWidth width, bool some = true) {
+    const absl::Duration d = BucketDuration(width);
+    SCOPED_TRACE(absl::StrCat(item, " width ", absl::FormatDuration(d), " [",
+                              absl::FormatTime(start), ", ", absl::FormatTime(end), ")"));
+    absl::StatusOr<std::map<absl::Time, Aggregate>> got =
+        AggregateBuckets(*store_, "CNC-07", item, start, end, width);
+    ASSERT_TRUE(got.ok()) << got.status();
+    const std::map<absl::Time, Expected> want = Reference(item, BucketStart(start, d), end, d);
+    if (some) {
+      ASSERT_FALSE(want.empty());
+    }
+    ASSERT_EQ(got->size(), want.size());
+    for (const auto& [bucket, e] : want) {
+      auto it = got->find(bucket);
+      ASSERT_NE(it, got->end()) << absl::FormatTime(bucket);
+      const Aggregate& a = it->second;
+      EXPECT_EQ(a.count, e.count) << absl::FormatTime(bucket);
+      EXPECT_EQ(a.min, e.min) << absl::FormatTime(bucket);
+      EXPECT_EQ(a.max, e.max) << absl::FormatTime(bucket);
+      EXPECT_NEAR(a.avg(), e.avg, 1e-9 * std::max(1.0, std::abs(e.avg)))
+          << absl::FormatTime(bucket);
+      EXPECT_EQ(a.first, e.first) << absl::FormatTime(bucket);
+      EXPECT_EQ(a.last, e.last) << absl::FormatTime(bucket);
+    }
+  }
+
+  int64_t Count(const std::string& sql) {
+    pqxx::connection conn(url_);
+    pqxx::nontransaction tx(conn);
+    return tx.exec1(sql)[0].as<int64_t>();
+  }
+
+  std::string url_;
+  std::unique_ptr<runtime::PgPool> pool_;
+  std::unique_ptr<PgTelemetryStore> store_;
+  absl::Time now_;
+};
+
+TEST_F(AggregatesPgTest, EveryBucketWidthEqualsSqlOnTheRawRows) {
+  // From 21:00 two days ago to 03:30 yesterday (UTC): across midnight, always past.
+  const absl::Time base = DayStart(now_) - absl::Hours(48) + absl::Hours(21);
+  const absl::Time stop = base + absl::Hours(6) + absl::Minutes(30);
+  std::mt19937 random(20240601);
+  std::uniform_real_distribution<double> value(-50, 150);
+  std::uniform_int_distribution<int> jitter_us(0, 2'999'999);
+  std::vector<Sample> samples;
+  for (absl::Time t = base; t < stop; t += absl::Seconds(3)) {
+    const absl::Time at = t + absl::Microseconds(jitter_us(random));
+    auto number = [&](const char* item, double v, absl::Time when) {
+      Sample s;
+      s.machine_id = "CNC-07";
+      s.data_item_id = item;
+      s.time = when;
+      s.kind = ValueKind::kNumber;
+      s.number = std::round(v * 1000) / 1000;
+      samples.push_back(s);
+    };
+    number("temp", value(random), at);
+    if (samples.size() % 7 == 0) number("temp", value(random), at);  // equal times
+    if (samples.size() % 5 == 0) {
+      Sample text;
+      text.machine_id = "CNC-07";
+      text.data_item_id = "Xact";
+      text.time = at;
+      text.kind = ValueKind::kText;
+      text.text = "ACTIVE";  // not a number: not aggregated
+      samples.push_back(text);
+    } else {
+      number("Xact", value(random), at);
+    }
+  }
+  // Batches of 250 committed in shuffled order (late samples into closed cells), every
+  // fourth sent twice (a writer re-sending after a broken stream).
+  std::vector<std::vector<Sample>> batches;
+  for (size_t i = 0; i < samples.size(); i += 250) {
+    batches.emplace_back(
+        samples.begin() + static_cast<std::ptrdiff_t>(i),
+        samples.begin() + static_cast<std::ptrdiff_t>(std::min(samples.size(), i + 250)));
+  }
+  std::shuffle(batches.begin(), batches.end(), random);
+  int duplicates = 0;
+  for (size_t b = 0; b < batches.size(); ++b) {
+    absl::StatusOr<BatchOutcome> out = Ingest("w", b + 1, batches[b]);
+    ASSERT_TRUE(out.ok()) << out.status();
+    ASSERT_FALSE(out->duplicate);
+    ASSERT_EQ(out->verdict.accepted.size(), batches[b].size());
+    if (b % 4 == 0) {
+      out = Ingest("w", b + 1, batches[b]);
+      ASSERT_TRUE(out.ok()) << out.status();
+      EXPECT_TRUE(out->duplicate);
+      ++duplicates;
+    }
+  }
+  ASSERT_GT(duplicates, 5);
+  ASSERT_EQ(Count("SELECT count(*) FROM telemetry.samples"), static_cast<int64_t>(samples.size()));
+
+  for (const char* item : {"temp", "Xact"}) {
+    for (BucketWidth width : kAllBucketWidths) {
+      const absl::Duration d = BucketDuration(width);
+      // The whole data, and a range whose edges fall inside buckets and cells; both
+      // capped at the 10,000 buckets a query may ask for.
+      const absl::Time whole_start = base - absl::Minutes(30);
+      const absl::Time whole_end = std::min(stop + absl::Hours(1), whole_start + d * 10'000);
+      ExpectEqualToReference(item, whole_start, whole_end, width);
+      const absl::Time from = base + absl::Minutes(37) + absl::Milliseconds(13'500);
+      const absl::Time to = std::min(base + absl::Hours(5) + absl::Seconds(127), from + d * 9'999);
+      ExpectEqualToReference(item, from, to, width);
+      // A range starting and ending inside one bucket of the width.
+      ExpectEqualToReference(
+          item, base + absl::Hours(3) + absl::Seconds(1),
+          base + absl::Hours(3) + absl::Seconds(1) + d / 2 + absl::Microseconds(1), width,
+          /*some=*/false);
+    }
+  }
+
+  // The rollups hold every committed sample once: per minute and per hour, count and
+  // sum equal the raw rows' (no re-sent batch counted twice).
+  for (const char* level : {"minute", "hour"}) {
+    const std::string table = absl::StrCat("telemetry.rollup_", level, "s");
+    EXPECT_EQ(Count(absl::StrCat(
+                  "SELECT count(*) FROM (SELECT machine_id, data_item_id, date_trunc('", level,
+                  "', time) AS c, count(*) AS n, sum(number) AS s, min(number) AS mn, "
+                  "max(number) AS mx FROM telemetry.samples WHERE kind = 1 GROUP BY 1, 2, 3) "
+                  "raw FULL JOIN ",
+                  table,
+                  " r ON (r.machine_id, r.data_item_id, r.cell_start) = (raw.machine_id, "
+                  "raw.data_item_id, raw.c) WHERE r.count IS DISTINCT FROM raw.n "
+                  "OR abs(r.sum - raw.s) > 1e-6 OR r.min IS DISTINCT FROM raw.mn "
+                  "OR r.max IS DISTINCT FROM raw.mx")),
+              0)
+        << level;
+  }
+  EXPECT_GT(Count("SELECT count(*) FROM telemetry.rollup_minutes"), 6 * 60);
+}
+
+TEST_F(AggregatesPgTest, LongRangeMiddleIsReadFromRollupsNotRawRows) {
+  const absl::Time base = DayStart(now_) - absl::Hours(48);
+  std::vector<Sample> samples;
+  for (absl::Time t = base; t < base + absl::Hours(24); t += absl::Seconds(30)) {
+    Sample s;
+    s.machine_id = "CNC-07";
+    s.data_item_id = "temp";
+    s.time = t;
+    s.kind = ValueKind::kNumber;
+    s.number = 1;
+    samples.push_back(s);
+  }
+  ASSERT_TRUE(Ingest("w", 1, samples).ok());
+  const absl::Time from = base + absl::Minutes(30) + absl::Seconds(15);
+  const absl::Time to = base + absl::Hours(23) + absl::Seconds(45);
+  absl::StatusOr<std::map<absl::Time, Aggregate>> before =
+      AggregateBuckets(*store_, "CNC-07", "temp", from, to, BucketWidth::kDay);
+  ASSERT_TRUE(before.ok()) << before.status();
+  ASSERT_EQ(before->size(), 1u);
+  const int64_t all = before->begin()->second.count;
+  EXPECT_EQ(all, Count(absl::StrCat("SELECT count(*) FROM telemetry.samples WHERE time >= ",
+                                    "to_timestamp(", absl::ToUnixSeconds(base), ") AND time < ",
+                                    "to_timestamp(", absl::ToUnixSeconds(to), ")")));
+  // Raw rows of the middle hours removed behind the store's back: the answer does not
+  // change, so they were not read (the rollups answered for them).
+  {
+    pqxx::connection conn(url_);
+    pqxx::nontransaction tx(conn);
+    tx.exec(absl::StrCat("DELETE FROM telemetry.samples WHERE time >= to_timestamp(",
+                         absl::ToUnixSeconds(base + absl::Hours(2)), ") AND time < to_timestamp(",
+                         absl::ToUnixSeconds(base + absl::Hours(22)), ")"));
+  }
+  absl::StatusOr<std::map<absl::Time, Aggregate>> after =
+      AggregateBuckets(*store_, "CNC-07", "temp", from, to, BucketWidth::kDay);
+  ASSERT_TRUE(after.ok()) << after.status();
+  ASSERT_EQ(after->size(), 1u);
+  EXPECT_EQ(after->begin()->second.count, all);
+}
+
+TEST_F(AggregatesPgTest, RetentionDropsTheRollupsOfExpiredDays) {
+  const absl::Time old_day = DayStart(now_) - absl::Hours(24 * 29);
+  Sample s;
+  s.machine_id = "CNC-07";
+  s.data_item_id = "temp";
+  s.time = old_day + absl::Hours(1);
+  s.kind = ValueKind::kNumber;
+  s.number = 5;
+  Sample fresh = s;
+  fresh.time = now_ - absl::Minutes(1);
+  ASSERT_TRUE(Ingest("w", 1, {s, fresh}).ok());
+  EXPECT_EQ(Count("SELECT count(*) FROM telemetry.rollup_minutes"), 2);
+  EXPECT_EQ(Count("SELECT count(*) FROM telemetry.rollup_hours"), 2);
+  absl::StatusOr<std::vector<std::string>> dropped =
+      store_->DropExpiredPartitions(now_ + absl::Hours(48), IngestLimits{}.retention);
+  ASSERT_TRUE(dropped.ok()) << dropped.status();
+  EXPECT_THAT(*dropped, ::testing::ElementsAre(PartitionName(old_day)));
+  EXPECT_EQ(Count("SELECT count(*) FROM telemetry.rollup_minutes"), 1);
+  EXPECT_EQ(Count("SELECT count(*) FROM telemetry.rollup_hours"), 1);
+  EXPECT_EQ(Count(absl::StrCat("SELECT count(*) FROM pg_class WHERE relname = 'rollup_minutes_",
+                               absl::FormatTime("%Y%m%d", old_day, absl::UTCTimeZone()), "'")),
+            0);
+}
+
+}  // namespace
+}  // namespace plantmesh::telemetry

@@ -1,0 +1,57 @@
+// TelemetryService.QueryAggregates: the domain's plan over the store's rollups
+// (aggregate_query.h), converted to the contract.
+#include <map>
+
+#include "plantmesh/common/status_macros.h"
+#include "server/runtime/errors.h"
+#include "server/telemetry/aggregate_query.h"
+#include "server/telemetry/service.h"
+
+namespace plantmesh::telemetry {
+namespace {
+
+absl::Time TimeOf(const google::protobuf::Timestamp& t) {
+  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
+}
+
+void SetTimestamp(absl::Time t, google::protobuf::Timestamp* out) {
+  const int64_t micros = absl::ToUnixMicros(t);
+  int64_t seconds = micros / 1000000;
+  int64_t rest = micros % 1000000;
+  if (rest < 0) {
+    rest += 1000000;
+    --seconds;
+  }
+  out->set_seconds(seconds);
+  out->set_nanos(static_cast<int32_t>(rest * 1000));
+}
+
+}  // namespace
+
+absl::Status TelemetryServiceImpl::HandleQueryAggregates(runtime::CallContext& call,
+                                                         const v1::QueryAggregatesRequest& request,
+                                                         v1::QueryAggregatesResponse* response) {
+  if (request.machine_id().empty()) return runtime::InvalidField("machine_id", "required");
+  if (request.data_item_id().empty()) return runtime::InvalidField("data_item_id", "required");
+  if (!request.has_start_time()) return runtime::InvalidField("start_time", "required");
+  if (!request.has_end_time()) return runtime::InvalidField("end_time", "required");
+  using Buckets = std::map<absl::Time, Aggregate>;
+  PM_ASSIGN_OR_RETURN(Buckets buckets,
+                      AggregateBuckets(*store_, request.machine_id(), request.data_item_id(),
+                                       TimeOf(request.start_time()), TimeOf(request.end_time()),
+                                       static_cast<BucketWidth>(request.bucket_width())));
+  for (const auto& [start, aggregate] : buckets) {
+    v1::Aggregate* out = response->add_aggregates();
+    SetTimestamp(start, out->mutable_bucket_start());
+    out->set_count(aggregate.count);
+    out->set_min(aggregate.min);
+    out->set_max(aggregate.max);
+    out->set_avg(aggregate.avg());
+    out->set_first(aggregate.first);
+    out->set_last(aggregate.last);
+    out->set_sum(aggregate.sum);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace plantmesh::telemetry

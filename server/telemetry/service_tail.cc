@@ -1,0 +1,119 @@
+// TelemetryService.StreamSamples: a live tail on the process's event hub over the
+// telemetry event stream (one event per committed batch, its accepted samples: see
+// convert.h BatchEvent), filtered per subscriber by machines and data items. Without a
+// cursor the first message holds the current values, read after the hub's position was
+// taken, so the tail from that position misses nothing the snapshot does not show.
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "plantmesh/common/status_macros.h"
+#include "server/runtime/errors.h"
+#include "server/runtime/watch.h"
+#include "server/telemetry/convert.h"
+#include "server/telemetry/service.h"
+
+namespace plantmesh::telemetry {
+namespace {
+
+using TailSource = runtime::StreamSource<v1::StreamSamplesResponse>;
+
+// Which samples one tail wants.
+struct Selection {
+  std::set<std::string> machine_ids;
+  std::set<std::string> data_item_ids;  // empty: all
+
+  bool Wants(const v1::Sample& sample) const {
+    return machine_ids.count(sample.machine_id()) != 0 &&
+           (data_item_ids.empty() || data_item_ids.count(sample.data_item_id()) != 0);
+  }
+};
+
+// What a tail gets for one committed batch: its selected samples, or nothing (skipped).
+absl::StatusOr<bool> TailResponseOf(const runtime::StreamEvent& entry, const Selection& selection,
+                                    v1::StreamSamplesResponse* response) {
+  // Parsed once for every tail of this process.
+  const v1::IngestSamplesRequest* batch = entry.Decoded<v1::IngestSamplesRequest>();
+  if (batch == nullptr) {
+    return absl::DataLossError(
+        absl::StrCat("event at cursor ", entry.cursor, " is not a committed batch of samples"));
+  }
+  // Other events of the stream (downtime changes) are numbered so that they read as a
+  // batch without writer and samples: nothing for a tail.
+  if (batch->writer_id().empty()) return false;
+  for (const v1::Sample& sample : batch->samples()) {
+    if (selection.Wants(sample)) *response->add_samples() = sample;
+  }
+  if (response->samples_size() == 0) return false;
+  response->set_cursor(entry.cursor);
+  return true;
+}
+
+// The first message (current values), then the watch's.
+class Tail final : public TailSource {
+ public:
+  Tail(std::optional<v1::StreamSamplesResponse> first, std::unique_ptr<TailSource> watch)
+      : first_(std::move(first)), watch_(std::move(watch)) {}
+
+  void Start(runtime::StreamControl control) override { watch_->Start(std::move(control)); }
+  runtime::Pull Next(v1::StreamSamplesResponse* message, absl::Status* end) override {
+    if (first_) {
+      *message = *std::move(first_);
+      first_.reset();
+      return runtime::Pull::kMessage;
+    }
+    return watch_->Next(message, end);
+  }
+  bool EndWithoutRoom(absl::Status* end) override { return watch_->EndWithoutRoom(end); }
+  void OnDrain() override { watch_->OnDrain(); }
+  void OnCallEnd() override { watch_->OnCallEnd(); }
+
+ private:
+  std::optional<v1::StreamSamplesResponse> first_;
+  std::unique_ptr<TailSource> watch_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<TelemetryServiceImpl::StreamSamplesSource>>
+TelemetryServiceImpl::HandleStreamSamples(runtime::CallContext& call,
+                                          const v1::StreamSamplesRequest& request) {
+  auto selection = std::make_shared<Selection>();
+  const std::vector<std::string> machines(request.machine_ids().begin(),
+                                          request.machine_ids().end());
+  const std::vector<std::string> items(request.data_item_ids().begin(),
+                                       request.data_item_ids().end());
+  PM_RETURN_IF_ERROR(CheckLatestSelection(machines));
+  selection->machine_ids.insert(machines.begin(), machines.end());
+  selection->data_item_ids.insert(items.begin(), items.end());
+  if (deps_.events == nullptr) {
+    return absl::UnavailableError("this server publishes no events: live tails need Redis");
+  }
+
+  std::string cursor = request.cursor();
+  std::optional<v1::StreamSamplesResponse> first;
+  if (cursor.empty()) {
+    // The position first, then the snapshot: a batch committed after the snapshot was
+    // read is published after this position, so the tail from here misses nothing.
+    PM_ASSIGN_OR_RETURN(cursor, deps_.events->CurrentCursor(kEventStreamKey));
+    PM_ASSIGN_OR_RETURN(std::vector<Sample> values, store_->LatestValues(machines, items));
+    first.emplace();
+    first->set_current_values(true);
+    first->set_cursor(cursor);
+    for (const Sample& value : values) ToProto(value, first->add_samples());
+  }
+  PM_ASSIGN_OR_RETURN(
+      std::unique_ptr<TailSource> watch,
+      runtime::OpenWatch<v1::StreamSamplesResponse>(
+          deps_.events, kEventStreamKey, cursor,
+          [selection](const runtime::StreamEvent& entry, v1::StreamSamplesResponse* response) {
+            return TailResponseOf(entry, *selection, response);
+          }));
+  return std::make_unique<Tail>(std::move(first), std::move(watch));
+}
+
+}  // namespace plantmesh::telemetry
