@@ -195,6 +195,58 @@ def watch_recovery(directory, label):
     }
 
 
+def ingest_runs(directory, prefix):
+    """plantmesh-ingest results (bench/ingest_bench.cc) whose label starts with prefix."""
+    out = []
+    for path in sorted(glob.glob(os.path.join(directory, prefix + "*.json"))):
+        with open(path) as f:
+            try:
+                out.append(json.load(f))
+            except ValueError:
+                continue
+    return out
+
+
+def ingest_rows(d, row):
+    """B1-B3 rows; returns the runs chosen (the best of the repeats), by label."""
+    chosen = {}
+
+    def fastest(runs):
+        return max(runs, key=lambda r: r["samples_per_second"]) if runs else None
+
+    b1 = fastest(ingest_runs(d, "ingest.b1."))
+    if b1 and "copy" in b1:
+        chosen["ingest.b1"] = b1
+        copy = b1["copy"]["rows_per_second"]
+        rate = b1["samples_per_second"]
+        row("B1 ingest, SDK writer, mTLS, batch 500", "samples/s", rate, copy,
+            ">= 0.80 x raw COPY", ratio(rate, copy) >= 0.80)
+        row("B1 ingest, SDK writer, mTLS, batch 500", "samples/s", rate, None,
+            ">= 150,000", rate >= 150_000)
+    sweep = {}
+    for batch in (1, 10, 100, 1000):
+        run = fastest(ingest_runs(d, f"ingest.b2.n{batch}."))
+        if run:
+            sweep[batch] = run
+            chosen[f"ingest.b2.{batch}"] = run
+    if sweep:
+        plateau = max(r["samples_per_second"] for r in sweep.values())
+        for batch, run in sorted(sweep.items()):
+            rate = run["samples_per_second"]
+            goal = ">= 0.90 x plateau" if batch >= 100 else "- (below 100/msg)"
+            row(f"B2 ingest, {batch} per message", "samples/s", rate, plateau, goal,
+                ratio(rate, plateau) >= 0.90 if batch >= 100 else None)
+    plain = fastest(ingest_runs(d, "ingest.b3.plain."))
+    tls = fastest(ingest_runs(d, "ingest.b3.tls."))
+    if plain and tls:
+        chosen["ingest.b3.plain"] = plain
+        chosen["ingest.b3.tls"] = tls
+        row("B3 ingest, mTLS vs --insecure", "samples/s", tls["samples_per_second"],
+            plain["samples_per_second"], ">= 0.90 x insecure",
+            ratio(tls["samples_per_second"], plain["samples_per_second"]) >= 0.90)
+    return chosen
+
+
 def report(args):
     d = args.dir
     rows = []
@@ -206,6 +258,8 @@ def report(args):
             "ratio": ratio(ours, base) if base is not None else None,
             "goal": goal_text, "met": met, "note": note,
         })
+
+    ingest = ingest_rows(d, row)
 
     chosen = {}
     for channels in ("per-worker", "shared"):
@@ -338,6 +392,18 @@ def report(args):
               f"({FULL_RATE_SHARE:.0%} of {f['target_rate']:.0f}/s over {FULL_RATE_WINDOW_S * 1000:.0f} ms) "
               f"{f['full_rate_ms']:.1f} ms after; {f['failed_issued_before_back']} calls issued "
               f"before failed, {f['failed_issued_after_back']} issued after ({f['failed_codes']})")
+    for label, run in sorted(ingest.items()):
+        cpu = run["cpu_s"]
+        line = (f"  {label}: {run['samples_per_second']:.0f} samples/s ({run['samples']} in "
+                f"{run['elapsed_s']:.1f} s, batch {run['batch']}, {run['writers']} writers, "
+                f"{'mTLS' if run['tls'] else 'plaintext'}); CPU s: server {cpu['server']:.1f}, "
+                f"load generator {cpu['loadgen']:.1f}, PostgreSQL {cpu['postgres']:.1f}")
+        if "copy" in run:
+            c = run["copy"]
+            line += (f"; raw COPY {c['rows_per_second']:.0f} rows/s ({c['elapsed_s']:.2f} s; CPU s: "
+                     f"load generator {c['cpu_s']['loadgen']:.1f}, PostgreSQL "
+                     f"{c['cpu_s']['postgres']:.1f})")
+        print(line)
     if failures:
         print(f"  requests failed: {failures}")
 
@@ -348,6 +414,7 @@ def report(args):
             "rows": rows,
             "fanout": chosen_fanout,
             "restart_recovery": recoveries,
+            "ingest": ingest,
             "runs": {label: {k: v for k, v in run.items() if k != "raw"} | {"detail": run["raw"]}
                      for label, run in chosen.items()},
             "all_runs": sorted(os.path.basename(p) for p in glob.glob(os.path.join(d, "*"))

@@ -178,6 +178,12 @@ bool IdempotentByRequestId(const MethodDescriptor* method) {
          RequestIdOf(method->input_type()).field != nullptr;
 }
 
+bool ElementsJudgedByService(const FieldDescriptor* field) {
+  return field->is_repeated() && !field->is_map() &&
+         field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE &&
+         field->options().GetExtension(api::v1::elements_judged_by_service);
+}
+
 const api::v1::TextRule& TextRuleOf(const FieldDescriptor* field) {
   return field->options().GetExtension(api::v1::text);
 }
@@ -303,7 +309,9 @@ struct RequiredWalk {
       if (field->is_repeated()) {
         const int size = reflection->FieldSize(message, field);
         if (required && size == 0) out->push_back({path, masked});
-        if (field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE && !field->is_map()) {
+        // Elements the service judges one by one (elements_judged_by_service) are its own.
+        if (field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE && !field->is_map() &&
+            !ElementsJudgedByService(field)) {
           for (int j = 0; j < size; ++j) {
             Walk(reflection->GetRepeatedMessage(message, field, j), absl::StrCat(path, "[", j, "]"),
                  child_in_resource, child_resource_prefix, depth + 1);

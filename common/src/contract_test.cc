@@ -338,6 +338,16 @@ class FieldBehaviorTest : public ::testing::Test {
               type_name: ".t.v1.Part"
             }
           }
+          message_type {
+            name: "PutJudgedPartsRequest"
+            field {
+              name: "parts"
+              number: 1
+              type: TYPE_MESSAGE
+              label: LABEL_REPEATED
+              type_name: ".t.v1.Part"
+            }
+          }
           syntax: "proto3"
         )pb",
         &file));
@@ -356,6 +366,9 @@ class FieldBehaviorTest : public ::testing::Test {
     mark(3, 1, api::v1::FIELD_BEHAVIOR_REQUIRED);     // UpdateThingRequest.update_mask
     mark(3, 2, api::v1::FIELD_BEHAVIOR_REQUIRED);     // UpdateThingRequest.etag
     mark(4, 0, api::v1::FIELD_BEHAVIOR_REQUIRED);     // Header.size
+    // PutJudgedPartsRequest.parts: the service judges each part itself.
+    file.mutable_message_type(7)->mutable_field(0)->mutable_options()->SetExtension(
+        api::v1::elements_judged_by_service, true);
     for (const google::protobuf::FileDescriptor* dependency :
          {MethodOptions::descriptor()->file(), api::v1::AccessRule::descriptor()->file(),
           google::protobuf::FieldMask::descriptor()->file()}) {
@@ -478,6 +491,13 @@ TEST_F(FieldBehaviorTest, StreamsAndRepeatedMessages) {
   EXPECT_THAT(Missing("PutPartsRequest", R"pb(parts { code: "A" }
                                               parts {})pb"),
               ElementsAre("parts[1].code: required"));
+  // Elements the service judges one by one are not looked into: a part without its code
+  // is the service's to reject alone, not a reason to refuse the whole request.
+  EXPECT_TRUE(ElementsJudgedByService(Type("PutJudgedPartsRequest")->FindFieldByName("parts")));
+  EXPECT_FALSE(ElementsJudgedByService(Type("PutPartsRequest")->FindFieldByName("parts")));
+  EXPECT_THAT(Missing("PutJudgedPartsRequest", R"pb(parts { code: "A" }
+                                                    parts {})pb"),
+              ElementsAre());
 }
 
 }  // namespace

@@ -106,6 +106,7 @@ class PlanCache {
       pending.pop_back();
       types.push_back(type);
       for (int i = 0; i < type->field_count(); ++i) {
+        if (contract::ElementsJudgedByService(type->field(i))) continue;
         const Descriptor* child = type->field(i)->message_type();
         if (child != nullptr && holds_text.emplace(child, false).second) pending.push_back(child);
       }
@@ -118,6 +119,7 @@ class PlanCache {
         if (holds_text[type]) continue;
         for (int i = 0; i < type->field_count(); ++i) {
           const FieldDescriptor* field = type->field(i);
+          if (contract::ElementsJudgedByService(field)) continue;
           if (field->type() == FieldDescriptor::TYPE_STRING ||
               (field->message_type() != nullptr && holds_text[field->message_type()])) {
             holds_text[type] = changed = true;
@@ -135,6 +137,7 @@ class PlanCache {
       if (!plan.fields.empty() || !holds_text[type]) continue;  // already built, or nothing
       for (int i = 0; i < type->field_count(); ++i) {
         const FieldDescriptor* field = type->field(i);
+        if (contract::ElementsJudgedByService(field)) continue;  // the service's, one by one
         FieldPlan entry;
         entry.field = field;
         if (field->type() == FieldDescriptor::TYPE_STRING) {

@@ -3,6 +3,10 @@
 // at any depth (nested messages, repeated fields, map keys and values, oneofs), is
 // checked against the TextRule its field declares with (plantmesh.api.v1.text), or the
 // base rule (single line, valid UTF-8, no control characters) when it declares none.
+// Not checked: the elements of a repeated message field declaring
+// (plantmesh.api.v1.elements_judged_by_service), which the service judges one by one
+// (e.g. IngestSamplesRequest.samples: a bad sample is rejected alone). Invalid UTF-8 in
+// them still refuses the request (protobuf cannot parse it; CheckSerializedText names it).
 // The generated server bases call these through DecodeRequest (request_decoding.h)
 // before any handler runs, so no service repeats them.
 #pragma once

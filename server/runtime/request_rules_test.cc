@@ -17,6 +17,7 @@
 
 #include "absl/strings/str_replace.h"
 #include "plantmesh/defect/v1/defect_service.pb.h"
+#include "plantmesh/telemetry/v1/telemetry_service.pb.h"
 #include "server/runtime/errors.h"
 #include "server/runtime/request_decoding.h"
 
@@ -25,6 +26,7 @@ namespace {
 
 using ::google::protobuf::FieldDescriptor;
 using ::google::protobuf::Message;
+using ::testing::Contains;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
@@ -429,6 +431,44 @@ TEST(DecodeRequestTest, RequiredFieldsOfTheContractAreRefusedByName) {
   metadata.mutable_metadata()->set_defect_id("7");
   EXPECT_THAT(PathsOf(DecodeRequest(Wire(metadata), &upload_received)),
               ElementsAre("metadata.content_type", "metadata.size_bytes", "metadata.sha256"));
+}
+
+// A repeated field declaring elements_judged_by_service (IngestSamplesRequest.samples):
+// the rules stop at it, so one bad sample does not refuse its batch (the telemetry
+// service rejects it alone); the request's own fields keep their rules. Invalid UTF-8
+// in a sample still refuses the whole batch: protobuf cannot parse it.
+TEST(ElementsJudgedByServiceTest, TextRulesStopAtTheElements) {
+  namespace tv1 = ::plantmesh::telemetry::v1;
+  tv1::IngestSamplesRequest batch;
+  batch.set_writer_id("mtconnect-cnc07");
+  batch.set_batch_sequence(1);
+  batch.add_samples()->set_machine_id("CNC-07");
+  batch.mutable_samples(0)->set_text("ACTIVE");
+  tv1::Sample* bad = batch.add_samples();
+  bad->set_machine_id("cnc 07");                                 // not a code
+  bad->set_text(std::string("ACT\x01IVE"));                      // a control character
+  bad->mutable_condition()->set_message(std::string(600, 'x'));  // over 512 characters
+  EXPECT_TRUE(CheckRequestText(batch).ok());
+  tv1::IngestSamplesRequest received;
+  EXPECT_TRUE(DecodeRequest(Wire(batch), &received).ok());
+  EXPECT_EQ(received.samples_size(), 2);
+
+  // The batch's own fields: still the runtime's.
+  batch.set_writer_id("writer\n7");
+  EXPECT_THAT(PathsOf(CheckRequestText(batch)), ElementsAre("writer_id"));
+  batch.set_writer_id("mtconnect-cnc07");
+
+  // Not UTF-8: the message cannot be parsed, so the batch is refused naming the field.
+  batch.mutable_samples(0)->set_text("MARK");
+  absl::Status refused = DecodeRequest(Wire(batch, "MARK", "M\xFFRK"), &received);
+  EXPECT_EQ(refused.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(PathsOf(refused), Contains("samples[0].text"));
+  EXPECT_THAT(std::string(refused.message()), HasSubstr("not valid UTF-8"));
+
+  // A field without the option is looked into as before (its elements' strings).
+  v1::CreateDefectRequest report = CompleteReport();
+  report.mutable_defect()->add_photos()->set_file_name(std::string("a\x01.png"));
+  EXPECT_THAT(PathsOf(CheckRequestText(report)), ElementsAre("defect.photos[0].file_name"));
 }
 
 }  // namespace

@@ -103,6 +103,11 @@ bool IdempotentByRequestId(const google::protobuf::MethodDescriptor* method);
 // i.e. one line, max_chars 0: no limit of its own) when the field declares none.
 const api::v1::TextRule& TextRuleOf(const google::protobuf::FieldDescriptor* field);
 
+// Whether `field` is a repeated (non-map) message field declaring
+// (plantmesh.api.v1.elements_judged_by_service): the service judges each element itself
+// (partial success), so the runtime's text and REQUIRED rules do not look inside them.
+bool ElementsJudgedByService(const google::protobuf::FieldDescriptor* field);
+
 // For --help: "code: 1-32 characters A-Z, 0-9, '-'", "may span lines; at most 4000
 // characters", "one line, at most 64 characters", or "" for the base rule alone.
 std::string DescribeTextRule(const api::v1::TextRule& rule);
@@ -157,7 +162,8 @@ struct MissingField {
 // field, an absent message), in field order, by FieldUseIn's rules: fields inside an
 // absent optional message are not required; inside an absent required message the
 // message's own required fields are listed (or the message itself when it has none).
-// Output-only fields are not looked at. Unset means "not present" for fields with
+// Output-only fields are not looked at, nor the elements of a field the service judges
+// itself (ElementsJudgedByService). Unset means "not present" for fields with
 // presence and "default value" (empty, 0, the zero enum) for the others. Works on any
 // message (generated or dynamic) by reflection.
 std::vector<MissingField> MissingRequiredFields(const google::protobuf::Message& request);
