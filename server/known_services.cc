@@ -2,8 +2,8 @@
 #include "server/known_services.h"
 
 #include "server/defect/module.h"
-#include "server/telemetry/module.h"
 #include "server/planning/module.h"
+#include "server/telemetry/module.h"
 
 namespace plantmesh {
 

@@ -21,8 +21,8 @@
 #include "server/runtime/pg_statements.h"
 #include "server/runtime/text_rules.h"
 #include "server/telemetry/convert.h"
-#include "server/telemetry/rollups.h"
 #include "server/telemetry/copy_binary.h"
+#include "server/telemetry/rollups.h"
 #include "server/telemetry/tracker_state_codec.h"
 
 namespace plantmesh::telemetry {

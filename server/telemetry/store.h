@@ -17,8 +17,8 @@
 #include "server/runtime/idempotency.h"
 #include "server/runtime/outbox_event.h"
 #include "server/telemetry/domain.h"
-#include "server/telemetry/states.h"
 #include "server/telemetry/rollups.h"
+#include "server/telemetry/states.h"
 
 namespace plantmesh::telemetry {
 
