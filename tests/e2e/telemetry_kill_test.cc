@@ -175,6 +175,9 @@ class TelemetryKillTest : public ::testing::Test {
     // Times an hour ago, a microsecond apart: well inside retention, never in the future.
     const absl::Time base = absl::FromUnixMicros(absl::ToUnixMicros(absl::Now() - absl::Hours(1)));
     const absl::Time started = absl::Now();
+    // Each producer adds its last sample only after the last kill: the ingest cannot
+    // finish before a kill that was meant to fall during it, however fast it runs.
+    absl::Notification kills_done;
     std::vector<std::thread> producers;
     std::vector<absl::Status> add_errors(static_cast<size_t>(run.writers));
     for (int w = 0; w < run.writers; ++w) {
@@ -182,6 +185,7 @@ class TelemetryKillTest : public ::testing::Test {
         v1::Sample sample;
         sample.set_machine_id(MachineOf(w));
         for (int64_t n = 1; n <= run.samples_per_writer; ++n) {
+          if (n == run.samples_per_writer) kills_done.WaitForNotification();
           const bool hold = w == 0 && n == result.hold_index;
           sample.set_data_item_id(hold ? std::string(kHoldItem)
                                        : absl::StrCat("v", n % kDataItems));
@@ -232,6 +236,7 @@ class TelemetryKillTest : public ::testing::Test {
         if (HasFatalFailure()) break;
       }
     }
+    kills_done.Notify();
     for (std::thread& producer : producers) producer.join();
     for (int w = 0; w < run.writers; ++w) {
       EXPECT_TRUE(add_errors[static_cast<size_t>(w)].ok())
