@@ -24,6 +24,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "plantmesh/telemetry/v1/telemetry_service.grpc.pb.h"
+#include "tests/support/poll.h"
 
 namespace plantmesh::sdk {
 namespace {
@@ -32,15 +33,6 @@ namespace tv1 = ::plantmesh::telemetry::v1;
 using ::testing::HasSubstr;
 using ::testing::Pair;
 using ::testing::UnorderedElementsAre;
-
-bool WaitUntil(const std::function<bool()>& condition, absl::Duration timeout) {
-  const absl::Time deadline = absl::Now() + timeout;
-  while (!condition()) {
-    if (absl::Now() > deadline) return false;
-    absl::SleepFor(absl::Milliseconds(2));  // polling a condition, not synchronising
-  }
-  return true;
-}
 
 // The stored samples' source_sequence values; the checker of the exactly-once tests.
 class SampleLedger {
@@ -286,7 +278,8 @@ TEST_F(TelemetryBatchWriterTest, LingerSendsAPartialBatchWithoutFlush) {
   auto writer = MakeWriter(options);
   ASSERT_NE(writer, nullptr);
   for (uint64_t i = 0; i < 3; ++i) ASSERT_TRUE(writer->Add(NumberSample(i)).ok());
-  EXPECT_TRUE(WaitUntil([&] { return writer->Stats().samples_accepted == 3; }, absl::Seconds(20)));
+  EXPECT_TRUE(
+      testing::PollUntil([&] { return writer->Stats().samples_accepted == 3; }, absl::Seconds(20)));
   absl::MutexLock lock(&service_.mutex);
   EXPECT_THAT(service_.batch_sizes, ::testing::ElementsAre(3));
 }
@@ -428,10 +421,11 @@ TEST_F(TelemetryBatchWriterTest, RidesThroughServerRestartsOnTheSamePort) {
   });
   for (int restart = 1; restart <= 5; ++restart) {
     // Each restart while a batch is in flight and unanswered (the server holds it).
-    ASSERT_TRUE(WaitUntil([&] { return CommittedBatches() >= restart * 20; }, absl::Seconds(30)));
-    service_.SetPaused(true);
     ASSERT_TRUE(
-        WaitUntil([&] { return writer->Stats().batches_in_flight > 0; }, absl::Seconds(30)));
+        testing::PollUntil([&] { return CommittedBatches() >= restart * 20; }, absl::Seconds(30)));
+    service_.SetPaused(true);
+    ASSERT_TRUE(testing::PollUntil([&] { return writer->Stats().batches_in_flight > 0; },
+                                   absl::Seconds(30)));
     RestartServer();
     service_.SetPaused(false);
   }
@@ -549,7 +543,8 @@ TEST_F(TelemetryBatchWriterTest, BlockedAddWaitsForAnswers) {
     returned.store(true);
   });
   // Still blocked while nothing is answered (the server holds the first batch).
-  ASSERT_TRUE(WaitUntil([&] { return writer->Stats().batches_sent == 1; }, absl::Seconds(20)));
+  ASSERT_TRUE(
+      testing::PollUntil([&] { return writer->Stats().batches_sent == 1; }, absl::Seconds(20)));
   EXPECT_FALSE(returned.load());
   service_.SetPaused(false);
   blocked.join();
@@ -579,7 +574,8 @@ TEST_F(TelemetryBatchWriterTest, CloseAtItsDeadlineAbandonsWhatIsUnanswered) {
   auto writer = MakeWriter(Options());
   ASSERT_NE(writer, nullptr);
   for (uint64_t i = 0; i < 20; ++i) ASSERT_TRUE(writer->Add(NumberSample(i)).ok());
-  ASSERT_TRUE(WaitUntil([&] { return writer->Stats().batches_sent == 1; }, absl::Seconds(20)));
+  ASSERT_TRUE(
+      testing::PollUntil([&] { return writer->Stats().batches_sent == 1; }, absl::Seconds(20)));
   const absl::Time start = absl::Now();
   absl::Status closed = writer->Close(absl::Now() + absl::Milliseconds(100));
   EXPECT_LT(absl::Now() - start, absl::Seconds(5));

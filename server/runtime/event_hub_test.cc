@@ -17,6 +17,7 @@
 #include "server/runtime/event_stream.h"
 #include "server/runtime/redis_client.h"
 #include "server/runtime/stream_cursor.h"
+#include "tests/support/poll.h"
 #include "tests/support/test_servers.h"
 
 namespace plantmesh::runtime {
@@ -231,14 +232,15 @@ TEST_F(EventHubTest, AGenerationStartedInPlaceEndsOldSubscribersAndServesNoNewEn
   ASSERT_TRUE(live.ok());
   RedisClient redis(options_.redis);
   // Wait until the hub's reader is blocked in XREAD (the case to test).
-  const absl::Time deadline = absl::Now() + kWait;
-  for (;;) {
-    absl::StatusOr<RedisReply> clients = redis.Command({"CLIENT", "LIST"});
-    ASSERT_TRUE(clients.ok()) << clients.status();
-    if (absl::StrContains(clients->str, "flags=b ")) break;
-    ASSERT_LT(absl::Now(), deadline) << clients->str;
-    absl::SleepFor(absl::Milliseconds(1));
-  }
+  std::string clients;
+  ASSERT_TRUE(testing::PollUntil(
+      [&] {
+        absl::StatusOr<RedisReply> list = redis.Command({"CLIENT", "LIST"});
+        clients = list.ok() ? list->str : list.status().ToString();
+        return absl::StrContains(clients, "flags=b ");
+      },
+      kWait, absl::Milliseconds(1)))
+      << clients;
   absl::StatusOr<StreamInfo> info = redis.XInfoStream(kKey);
   ASSERT_TRUE(info.ok()) << info.status();
   const std::string generation = NewStreamGeneration();

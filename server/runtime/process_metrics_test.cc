@@ -15,6 +15,7 @@
 #include "server/runtime/event_stream.h"
 #include "server/runtime/redis_client.h"
 #include "server/runtime/tls.h"
+#include "tests/support/poll.h"
 #include "tests/support/test_servers.h"
 
 namespace plantmesh::runtime {
@@ -100,11 +101,7 @@ TEST(ProcessMetrics, EventHubSubscribersAndTheOnesEndedForFallingBehind) {
 
   // Redis gone: the reader notices at its next read.
   (*redis)->Stop();
-  const absl::Time down_deadline = absl::Now() + kWait;
-  while (Read(registry, "plantmesh_redis_up") != 0 && absl::Now() < down_deadline) {
-    absl::SleepFor(absl::Milliseconds(20));  // polling a condition, with a deadline
-  }
-  EXPECT_EQ(Read(registry, "plantmesh_redis_up"), 0);
+  EXPECT_TRUE(testing::PollUntil([&] { return Read(registry, "plantmesh_redis_up") == 0; }, kWait));
   hub.Stop();
 }
 

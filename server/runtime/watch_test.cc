@@ -18,6 +18,7 @@
 #include "server/runtime/errors.h"
 #include "server/runtime/event_stream.h"
 #include "server/runtime/redis_client.h"
+#include "tests/support/poll.h"
 #include "tests/support/test_servers.h"
 
 namespace plantmesh::runtime {
@@ -271,15 +272,14 @@ std::vector<std::shared_ptr<const grpc::ByteBuffer>> PullShared(StreamSource<Str
   EXPECT_NE(shared, nullptr) << "a shared watch is a SharedMessageSource";
   std::vector<std::shared_ptr<const grpc::ByteBuffer>> got;
   const absl::Time deadline = absl::Now() + kWait;
-  while (shared != nullptr && got.size() < count && absl::Now() < deadline) {
-    std::shared_ptr<const grpc::ByteBuffer> bytes;
-    const Pull pulled = shared->NextShared(&bytes, end);
+  // kPending: the events are on their way from Redis; look again.
+  std::shared_ptr<const grpc::ByteBuffer> bytes;
+  Pull pulled = Pull::kPending;
+  auto next = [&] { return (pulled = shared->NextShared(&bytes, end)) != Pull::kPending; };
+  while (shared != nullptr && got.size() < count &&
+         testing::PollUntil(next, deadline - absl::Now())) {
     if (pulled == Pull::kEnd) return got;
-    if (pulled == Pull::kMessage) {
-      got.push_back(std::move(bytes));
-    } else {
-      absl::SleepFor(absl::Milliseconds(5));  // the events are on their way from Redis
-    }
+    got.push_back(std::move(bytes));
   }
   *end = absl::OkStatus();
   return got;

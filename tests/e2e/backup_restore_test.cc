@@ -29,6 +29,7 @@
 #include "plantmesh/sdk/status.h"
 #include "tests/e2e/mesh.h"
 #include "tests/support/child_process.h"
+#include "tests/support/poll.h"
 
 namespace plantmesh::e2e {
 namespace {
@@ -108,16 +109,6 @@ int64_t Count(const std::string& url, const std::string& table) {
   pqxx::connection conn(url);
   pqxx::nontransaction tx(conn);
   return tx.exec1("SELECT count(*) FROM " + table)[0].as<int64_t>();
-}
-
-// Polls `condition` until it holds or 20 s pass.
-bool Eventually(const std::function<bool()>& condition) {
-  const absl::Time deadline = absl::Now() + absl::Seconds(20);
-  while (!condition()) {
-    if (absl::Now() > deadline) return false;
-    absl::SleepFor(absl::Milliseconds(20));
-  }
-  return true;
 }
 
 std::string Report(sdk::DefectClient& otto, const std::string& vin) {
@@ -249,7 +240,8 @@ TEST(BackupRestoreTest, RestoresEveryRowByteForByteAndWatchersListAgain) {
     photo_id = uploaded->photo().id();
   }
   // Every event published (the outbox empties): the database is at rest.
-  ASSERT_TRUE(Eventually([&] { return Count(url, "defect.outbox") == 0; }));
+  ASSERT_TRUE(
+      testing::PollUntil([&] { return Count(url, "defect.outbox") == 0; }, absl::Seconds(20)));
   EXPECT_EQ(Count(url, "defect.defects"), 3);
   EXPECT_GE(Count(url, "defect.history"), 8);
   EXPECT_EQ(Count(url, "defect.photos"), 1);

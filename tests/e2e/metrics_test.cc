@@ -21,6 +21,7 @@
 #include "gtest/gtest.h"
 #include "plantmesh/system/v1/system_service.grpc.pb.h"
 #include "tests/e2e/mesh.h"
+#include "tests/support/poll.h"
 
 namespace plantmesh::e2e {
 namespace {
@@ -315,12 +316,13 @@ TEST_F(MetricsTest, FailedTlsHandshakesAreCountedAndLogged) {
   ASSERT_EQ(stub->WhoAmI(&context, system::v1::WhoAmIRequest(), &response).error_code(),
             grpc::StatusCode::UNAVAILABLE);
   // The client may see the closed socket before the server's log line: poll.
-  const absl::Time deadline = absl::Now() + absl::Seconds(20);
   double after = before;
-  while (after == before && absl::Now() < deadline) {
-    after = Value(ScrapeMetrics(), "plantmesh_tls_handshake_failures_total");
-    if (after == before) absl::SleepFor(absl::Milliseconds(20));
-  }
+  testing::PollUntil(
+      [&] {
+        after = Value(ScrapeMetrics(), "plantmesh_tls_handshake_failures_total");
+        return after != before;
+      },
+      absl::Seconds(20), absl::Milliseconds(20));
   EXPECT_GE(after, before + 1);
   bool logged = false;
   for (const nlohmann::json& line : JsonLines(mesh_->server().log())) {

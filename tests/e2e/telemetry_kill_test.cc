@@ -40,6 +40,7 @@
 #include "plantmesh/sdk/telemetry_batch_writer.h"
 #include "plantmesh/telemetry/v1/telemetry_service.pm_client.h"
 #include "tests/e2e/mesh.h"
+#include "tests/support/poll.h"
 
 namespace plantmesh::e2e {
 namespace {
@@ -56,17 +57,6 @@ void SetTime(absl::Time t, google::protobuf::Timestamp* out) {
   const int64_t micros = absl::ToUnixMicros(t);
   out->set_seconds(micros / 1000000);
   out->set_nanos(static_cast<int32_t>(micros % 1000000) * 1000);
-}
-
-// Polls `done` every 5 ms until it holds or `timeout` passes.
-template <typename Done>
-bool PollUntil(Done done, absl::Duration timeout) {
-  const absl::Time deadline = absl::Now() + timeout;
-  while (!done()) {
-    if (absl::Now() > deadline) return false;
-    absl::SleepFor(absl::Milliseconds(5));  // the polling interval, not synchronisation
-  }
-  return true;
 }
 
 struct RunOptions {
@@ -208,7 +198,7 @@ class TelemetryKillTest : public ::testing::Test {
     };
     auto kill_at = [&](double share) {
       const int64_t threshold = static_cast<int64_t>(share * static_cast<double>(total));
-      ASSERT_TRUE(PollUntil([&] { return acknowledged() >= threshold; }, absl::Minutes(3)))
+      ASSERT_TRUE(testing::PollUntil([&] { return acknowledged() >= threshold; }, absl::Minutes(3)))
           << "acknowledged " << acknowledged() << " of " << total << ", waiting for " << threshold;
       ASSERT_LT(acknowledged(), total) << "the kill must fall during the ingest";
       KillAndRestart(result);
@@ -222,7 +212,7 @@ class TelemetryKillTest : public ::testing::Test {
       // Kill once PostgreSQL holds a whole batch more than writer 0 was told of.
       EXPECT_TRUE(held.WaitForNotificationWithTimeout(absl::Minutes(3)));
       const std::string machine = MachineOf(0);
-      EXPECT_TRUE(PollUntil(
+      EXPECT_TRUE(testing::PollUntil(
           [&] { return StoredRows(machine) >= writers[0]->Stats().samples_accepted + 500; },
           absl::Minutes(1)))
           << "stored " << StoredRows(machine) << ", acknowledged as accepted "
