@@ -158,6 +158,8 @@ absl::Status PlanningServiceImpl::HandleCreateProduct(runtime::CallContext& call
                                                       const v1::CreateProductRequest& request,
                                                       v1::CreateProductResponse* response) {
   const Product product = FromProto(request.product());
+  // Read before the change's transaction: lines and products are never deleted (the
+  // contract has no such method), so a line or product seen here still exists at commit.
   PM_ASSIGN_OR_RETURN(std::vector<Line> lines, store_->ListLines(""));
   std::set<std::string> line_ids;
   for (const Line& l : lines) line_ids.insert(l.id);
