@@ -41,7 +41,7 @@ absl::Status DecodeRequest(const grpc::ByteBuffer& bytes, google::protobuf::Mess
   if (parsed) {
     // Text first: a request with broken strings is told about those alone; then the
     // contract's required fields.
-    if (absl::Status text = CheckRequestText(*request); !text.ok()) return text;
+    if (absl::Status text = CheckRequestValues(*request); !text.ok()) return text;
     return CheckRequiredFields(*request);
   }
   request->Clear();

@@ -3,10 +3,12 @@
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/message.h>
+#include <google/protobuf/util/time_util.h>
 #include <google/protobuf/wire_format_lite.h>
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -60,13 +62,53 @@ class Collector {
   size_t unlisted_ = 0;
 };
 
-// What to look at in one message type: only fields that are, or may hold, strings.
+// The well-known time types, whose values have a valid range (their .proto files say
+// which): a value outside it means nothing, and PostgreSQL or time arithmetic would
+// fail on it deep inside a service.
+enum class TimeType { kNone, kTimestamp, kDuration };
+
+TimeType TimeTypeOf(const Descriptor* type) {
+  if (type == nullptr) return TimeType::kNone;
+  if (type->full_name() == "google.protobuf.Timestamp") return TimeType::kTimestamp;
+  if (type->full_name() == "google.protobuf.Duration") return TimeType::kDuration;
+  return TimeType::kNone;
+}
+
+// Why `value` (a Timestamp or Duration) is out of its type's range, or nullopt.
+std::optional<std::string> TimeViolation(const Message& value, TimeType type) {
+  using google::protobuf::util::TimeUtil;
+  const Descriptor* d = value.GetDescriptor();
+  const Reflection* r = value.GetReflection();
+  const int64_t seconds = r->GetInt64(value, d->FindFieldByNumber(1));
+  const int32_t nanos = r->GetInt32(value, d->FindFieldByNumber(2));
+  if (type == TimeType::kTimestamp) {
+    if (seconds < TimeUtil::kTimestampMinSeconds || seconds > TimeUtil::kTimestampMaxSeconds ||
+        nanos < 0 || nanos > 999999999) {
+      return "is not a valid google.protobuf.Timestamp: seconds must lie within "
+             "0001-01-01T00:00:00Z..9999-12-31T23:59:59Z (-62135596800..253402300799) and "
+             "nanos within 0..999999999";
+    }
+    return std::nullopt;
+  }
+  if (seconds < TimeUtil::kDurationMinSeconds || seconds > TimeUtil::kDurationMaxSeconds ||
+      nanos < -999999999 || nanos > 999999999 || (seconds > 0 && nanos < 0) ||
+      (seconds < 0 && nanos > 0)) {
+    return "is not a valid google.protobuf.Duration: seconds must lie within "
+           "-315576000000..315576000000 (10,000 years) and nanos within -999999999..999999999, "
+           "with the sign of seconds";
+  }
+  return std::nullopt;
+}
+
+// What to look at in one message type: only fields that are, or may hold, strings or
+// time values.
 struct MessagePlan;
 struct FieldPlan {
-  enum class Shape { kString, kMessage, kMap };
+  enum class Shape { kString, kMessage, kMap, kTime };
   const FieldDescriptor* field = nullptr;
   Shape shape = Shape::kString;
-  TextRule rule;  // kString, and kMap string values
+  TextRule rule;                    // kString, and kMap string values
+  TimeType time = TimeType::kNone;  // kTime
   // kMessage: the field's type; kMap: the value's type when it is a message that may
   // hold strings. Null otherwise.
   const MessagePlan* message = nullptr;
@@ -98,9 +140,9 @@ class PlanCache {
     if (plans_.contains(root)) return;
     // Every type reachable from root.
     std::vector<const Descriptor*> types;
-    absl::flat_hash_map<const Descriptor*, bool> holds_text;
+    absl::flat_hash_map<const Descriptor*, bool> holds_checked;
     std::vector<const Descriptor*> pending = {root};
-    holds_text[root] = false;
+    holds_checked[root] = TimeTypeOf(root) != TimeType::kNone;
     while (!pending.empty()) {
       const Descriptor* type = pending.back();
       pending.pop_back();
@@ -108,21 +150,24 @@ class PlanCache {
       for (int i = 0; i < type->field_count(); ++i) {
         if (contract::ElementsJudgedByService(type->field(i))) continue;
         const Descriptor* child = type->field(i)->message_type();
-        if (child != nullptr && holds_text.emplace(child, false).second) pending.push_back(child);
+        if (child != nullptr &&
+            holds_checked.emplace(child, TimeTypeOf(child) != TimeType::kNone).second) {
+          pending.push_back(child);
+        }
       }
     }
-    // Whether a type may hold a string, at any depth: a fixed point, since types can
-    // reach themselves (google.protobuf.Struct and Value do).
+    // Whether a type may hold a string or a time value, at any depth: a fixed point,
+    // since types can reach themselves (google.protobuf.Struct and Value do).
     for (bool changed = true; changed;) {
       changed = false;
       for (const Descriptor* type : types) {
-        if (holds_text[type]) continue;
+        if (holds_checked[type]) continue;
         for (int i = 0; i < type->field_count(); ++i) {
           const FieldDescriptor* field = type->field(i);
           if (contract::ElementsJudgedByService(field)) continue;
           if (field->type() == FieldDescriptor::TYPE_STRING ||
-              (field->message_type() != nullptr && holds_text[field->message_type()])) {
-            holds_text[type] = changed = true;
+              (field->message_type() != nullptr && holds_checked[field->message_type()])) {
+            holds_checked[type] = changed = true;
             break;
           }
         }
@@ -134,7 +179,7 @@ class PlanCache {
     }
     for (const Descriptor* type : types) {
       MessagePlan& plan = *plans_.at(type);
-      if (!plan.fields.empty() || !holds_text[type]) continue;  // already built, or nothing
+      if (!plan.fields.empty() || !holds_checked[type]) continue;  // already built, or nothing
       for (int i = 0; i < type->field_count(); ++i) {
         const FieldDescriptor* field = type->field(i);
         if (contract::ElementsJudgedByService(field)) continue;  // the service's, one by one
@@ -149,14 +194,17 @@ class PlanCache {
           entry.map_value = field->message_type()->map_value();
           if (entry.map_value->type() == FieldDescriptor::TYPE_STRING) entry.rule = RuleOf(field);
           const Descriptor* value_type = entry.map_value->message_type();
-          if (value_type != nullptr && holds_text[value_type]) {
+          if (value_type != nullptr && holds_checked[value_type]) {
             entry.message = plans_.at(value_type).get();
           }
           if (entry.map_key->type() != FieldDescriptor::TYPE_STRING &&
               entry.map_value->type() != FieldDescriptor::TYPE_STRING && entry.message == nullptr) {
             continue;
           }
-        } else if (field->message_type() != nullptr && holds_text[field->message_type()]) {
+        } else if (TimeTypeOf(field->message_type()) != TimeType::kNone) {
+          entry.shape = FieldPlan::Shape::kTime;
+          entry.time = TimeTypeOf(field->message_type());
+        } else if (field->message_type() != nullptr && holds_checked[field->message_type()]) {
           entry.shape = FieldPlan::Shape::kMessage;
           entry.message = plans_.at(field->message_type()).get();
         } else {
@@ -276,6 +324,21 @@ void Walk(const Message& message, const MessagePlan& plan, Path* path, Collector
           }
         } else if (r->HasField(message, f.field)) {
           Walk(r->GetMessage(message, f.field), *f.message, path, out, depth + 1);
+        }
+        break;
+      case FieldPlan::Shape::kTime:
+        if (f.field->is_repeated()) {
+          const int n = r->FieldSize(message, f.field);
+          for (int i = 0; i < n; ++i) {
+            path->SetIndex(i);
+            if (auto why = TimeViolation(r->GetRepeatedMessage(message, f.field, i), f.time)) {
+              out->Add(here(), *std::move(why));
+            }
+          }
+        } else if (r->HasField(message, f.field)) {
+          if (auto why = TimeViolation(r->GetMessage(message, f.field), f.time)) {
+            out->Add(here(), *std::move(why));
+          }
         }
         break;
       case FieldPlan::Shape::kMap: {
@@ -441,7 +504,7 @@ TextRule RuleOf(const FieldDescriptor* field) {
   return rule;
 }
 
-absl::Status CheckRequestText(const Message& request) {
+absl::Status CheckRequestValues(const Message& request) {
   const MessagePlan& plan = Plans().For(request.GetDescriptor());
   if (plan.fields.empty()) return absl::OkStatus();
   Collector out;

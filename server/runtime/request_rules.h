@@ -1,8 +1,11 @@
 // The contract's input rules over whole requests, for every service: required fields
-// (CheckRequiredFields) and text. Text: each string field,
+// (CheckRequiredFields), text and time values. Text: each string field,
 // at any depth (nested messages, repeated fields, map keys and values, oneofs), is
 // checked against the TextRule its field declares with (plantmesh.api.v1.text), or the
 // base rule (single line, valid UTF-8, no control characters) when it declares none.
+// Time values: every google.protobuf.Timestamp and Duration, at any depth, lies within
+// the range its .proto file declares valid (Timestamp 0001-01-01..9999-12-31, nanos
+// 0..999999999; Duration within +-10,000 years, nanos with the sign of seconds).
 // Not checked: the elements of a repeated message field declaring
 // (plantmesh.api.v1.elements_judged_by_service), which the service judges one by one
 // (e.g. IngestSamplesRequest.samples: a bad sample is rejected alone). Invalid UTF-8 in
@@ -24,16 +27,17 @@ class Message;
 
 namespace plantmesh::runtime {
 
-// OK, or INVALID_ARGUMENT listing every string that breaks its rule, with a BadRequest
-// field violation per field path from the request: `defect.description`,
+// OK, or INVALID_ARGUMENT listing every string that breaks its rule and every time
+// value out of its range, with a BadRequest field violation per field path from the
+// request (`end_time`, `windows[1].start_time`): `defect.description`,
 // `changes[2].old_value`, `labels["line"]` (a map value; the field's rule applies to
 // values), `labels` (a map key, which follows the base rule). Per message type, which fields to
 // look at is worked out once and cached: a call reads only the request.
-absl::Status CheckRequestText(const google::protobuf::Message& request);
+absl::Status CheckRequestValues(const google::protobuf::Message& request);
 
 // For a serialized message of type `type` that protobuf refused to parse: the strings
 // that are not valid UTF-8 (proto3 refuses the whole message for them) and every other
-// text rule broken, named as CheckRequestText names them. OK when none is found, i.e.
+// text rule broken, named as CheckRequestValues names them. OK when none is found, i.e.
 // the bytes are malformed in some other way.
 absl::Status CheckSerializedText(std::string_view wire, const google::protobuf::Descriptor* type);
 

@@ -149,12 +149,12 @@ bool Accepts(const Value& value, Kind kind) {
   return false;
 }
 
-TEST(CheckRequestTextTest, EveryFieldKindAgainstEveryBadValue) {
+TEST(CheckRequestValuesTest, EveryFieldKindAgainstEveryBadValue) {
   for (const FieldCase& field : Fields()) {
     for (const Value& value : Values()) {
       std::unique_ptr<Message> request = field.request();
       SetPath(request.get(), field.path, value.text);
-      absl::Status checked = CheckRequestText(*request);
+      absl::Status checked = CheckRequestValues(*request);
       SCOPED_TRACE(request->GetDescriptor()->name() + "." + field.path + " = " + value.name);
       if (Accepts(value, field.kind)) {
         EXPECT_TRUE(checked.ok()) << checked;
@@ -170,12 +170,12 @@ TEST(CheckRequestTextTest, EveryFieldKindAgainstEveryBadValue) {
   }
 }
 
-TEST(CheckRequestTextTest, LimitsComeFromTheContract) {
+TEST(CheckRequestValuesTest, LimitsComeFromTheContract) {
   v1::CreateDefectRequest request;
   request.mutable_defect()->set_description(std::string(4000, 'x'));
-  EXPECT_TRUE(CheckRequestText(request).ok());
+  EXPECT_TRUE(CheckRequestValues(request).ok());
   request.mutable_defect()->set_description(std::string(4001, 'x'));
-  absl::Status checked = CheckRequestText(request);
+  absl::Status checked = CheckRequestValues(request);
   EXPECT_THAT(PathsOf(checked), ElementsAre("defect.description"));
   EXPECT_THAT(std::string(checked.message()), HasSubstr("at most 4000 characters (got 4001)"));
 
@@ -183,20 +183,20 @@ TEST(CheckRequestTextTest, LimitsComeFromTheContract) {
   for (int i = 0; i < 64; ++i) umlauts += "\xC3\xA4";
   v1::CreateDefectRequest model;
   model.mutable_defect()->set_model(umlauts);
-  EXPECT_TRUE(CheckRequestText(model).ok());
+  EXPECT_TRUE(CheckRequestValues(model).ok());
   model.mutable_defect()->set_model(umlauts + "\xC3\xA4");
-  EXPECT_THAT(PathsOf(CheckRequestText(model)), ElementsAre("defect.model"));
+  EXPECT_THAT(PathsOf(CheckRequestValues(model)), ElementsAre("defect.model"));
 
   v1::CreateDefectRequest vin;
   vin.mutable_defect()->set_vin(std::string(33, 'Z'));
-  EXPECT_THAT(PathsOf(CheckRequestText(vin)), ElementsAre("defect.vin"));
+  EXPECT_THAT(PathsOf(CheckRequestValues(vin)), ElementsAre("defect.vin"));
 
   v1::CreateDefectRequest request_id;
   request_id.set_request_id(std::string(129, 'r'));
-  EXPECT_THAT(PathsOf(CheckRequestText(request_id)), ElementsAre("request_id"));
+  EXPECT_THAT(PathsOf(CheckRequestValues(request_id)), ElementsAre("request_id"));
 }
 
-TEST(CheckRequestTextTest, ListsEveryViolationWithItsPath) {
+TEST(CheckRequestValuesTest, ListsEveryViolationWithItsPath) {
   v1::UpdateDefectRequest request;
   v1::Defect* defect = request.mutable_defect();
   defect->set_zone("PAINT\n");
@@ -207,7 +207,7 @@ TEST(CheckRequestTextTest, ListsEveryViolationWithItsPath) {
   defect->mutable_repair()->set_work_done("ok\xC2\x85");
   request.mutable_update_mask()->add_paths("zone");
   request.mutable_update_mask()->add_paths("desc\nription");
-  absl::Status checked = CheckRequestText(request);
+  absl::Status checked = CheckRequestValues(request);
   EXPECT_EQ(checked.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(PathsOf(checked),
               UnorderedElementsAre("defect.zone", "defect.station", "defect.description",
@@ -215,7 +215,7 @@ TEST(CheckRequestTextTest, ListsEveryViolationWithItsPath) {
                                    "update_mask.paths[1]"));
 }
 
-TEST(CheckRequestTextTest, GoodRequestsPass) {
+TEST(CheckRequestValuesTest, GoodRequestsPass) {
   v1::CreateDefectRequest request;
   v1::Defect* defect = request.mutable_defect();
   defect->set_vin("WVWZZZ1JZXW000001");
@@ -227,12 +227,12 @@ TEST(CheckRequestTextTest, GoodRequestsPass) {
   defect->set_shift("2026-11-21/A");
   defect->set_detected_by("Inspector 12");
   request.set_request_id("0b5e8f52-7f43-4bb1-9d5c-2f4c5b1e9a10");
-  EXPECT_TRUE(CheckRequestText(request).ok()) << CheckRequestText(request);
-  EXPECT_TRUE(CheckRequestText(v1::ListDefectCategoriesRequest()).ok());
+  EXPECT_TRUE(CheckRequestValues(request).ok()) << CheckRequestValues(request);
+  EXPECT_TRUE(CheckRequestValues(v1::ListDefectCategoriesRequest()).ok());
 }
 
 // google.protobuf.Struct has what the defect contract lacks: maps, oneofs, recursion.
-TEST(CheckRequestTextTest, MapsOneofsAndRecursiveTypes) {
+TEST(CheckRequestValuesTest, MapsOneofsAndRecursiveTypes) {
   google::protobuf::Struct root;
   (*root.mutable_fields())["ok"].set_string_value("fine");
   (*root.mutable_fields())["nul"].set_string_value(std::string("a\0b", 3));
@@ -242,7 +242,7 @@ TEST(CheckRequestTextTest, MapsOneofsAndRecursiveTypes) {
   list->add_values()->set_string_value("fine");
   list->add_values()->set_string_value("\x7f");
   (*root.mutable_fields())["bad\nkey"].set_number_value(1);
-  absl::Status checked = CheckRequestText(root);
+  absl::Status checked = CheckRequestValues(root);
   EXPECT_THAT(PathsOf(checked),
               UnorderedElementsAre("fields[\"nul\"].string_value",
                                    "fields[\"inner\"].struct_value.fields[\"deep\"].string_value",
@@ -254,15 +254,15 @@ TEST(CheckRequestTextTest, MapsOneofsAndRecursiveTypes) {
   }
 }
 
-TEST(CheckRequestTextTest, ManyViolationsAreCountedNotAllListed) {
+TEST(CheckRequestValuesTest, ManyViolationsAreCountedNotAllListed) {
   google::protobuf::ListValue list;
   for (int i = 0; i < 100; ++i) list.add_values()->set_string_value("\x01");
-  std::vector<FieldViolation> violations = FieldViolationsOf(CheckRequestText(list));
+  std::vector<FieldViolation> violations = FieldViolationsOf(CheckRequestValues(list));
   ASSERT_EQ(violations.size(), 21u);
   EXPECT_EQ(violations.back().description, "80 more field violations not listed");
 }
 
-TEST(CheckRequestTextTest, PlansAreSharedAcrossThreads) {
+TEST(CheckRequestValuesTest, PlansAreSharedAcrossThreads) {
   std::vector<std::thread> threads;
   std::atomic<int> refused{0};
   for (int t = 0; t < 4; ++t) {
@@ -270,7 +270,7 @@ TEST(CheckRequestTextTest, PlansAreSharedAcrossThreads) {
       for (int i = 0; i < 200; ++i) {
         v1::FinishRepairRequest request;
         request.set_work_done(std::string("x\0", 2));
-        if (CheckRequestText(request).code() == absl::StatusCode::kInvalidArgument) ++refused;
+        if (CheckRequestValues(request).code() == absl::StatusCode::kInvalidArgument) ++refused;
       }
     });
   }
@@ -448,14 +448,14 @@ TEST(ElementsJudgedByServiceTest, TextRulesStopAtTheElements) {
   bad->set_machine_id("cnc 07");                                 // not a code
   bad->set_text(std::string("ACT\x01IVE"));                      // a control character
   bad->mutable_condition()->set_message(std::string(600, 'x'));  // over 512 characters
-  EXPECT_TRUE(CheckRequestText(batch).ok());
+  EXPECT_TRUE(CheckRequestValues(batch).ok());
   tv1::IngestSamplesRequest received;
   EXPECT_TRUE(DecodeRequest(Wire(batch), &received).ok());
   EXPECT_EQ(received.samples_size(), 2);
 
   // The batch's own fields: still the runtime's.
   batch.set_writer_id("writer\n7");
-  EXPECT_THAT(PathsOf(CheckRequestText(batch)), ElementsAre("writer_id"));
+  EXPECT_THAT(PathsOf(CheckRequestValues(batch)), ElementsAre("writer_id"));
   batch.set_writer_id("mtconnect-cnc07");
 
   // Not UTF-8: the message cannot be parsed, so the batch is refused naming the field.
@@ -468,7 +468,53 @@ TEST(ElementsJudgedByServiceTest, TextRulesStopAtTheElements) {
   // A field without the option is looked into as before (its elements' strings).
   v1::CreateDefectRequest report = CompleteReport();
   report.mutable_defect()->add_photos()->set_file_name(std::string("a\x01.png"));
-  EXPECT_THAT(PathsOf(CheckRequestText(report)), ElementsAre("defect.photos[0].file_name"));
+  EXPECT_THAT(PathsOf(CheckRequestValues(report)), ElementsAre("defect.photos[0].file_name"));
+}
+
+// Found by hostile-input testing: a Timestamp of 2^62 seconds in a list filter reached
+// PostgreSQL ("timestamp out of range") and came back INTERNAL. Every Timestamp and
+// Duration of every request is held to its type's valid range, at any depth.
+TEST(CheckRequestValuesTest, TimeValuesOutsideTheirTypesRangeNameTheirField) {
+  namespace tv1 = ::plantmesh::telemetry::v1;
+  tv1::ListDowntimesRequest list;
+  list.set_machine_id("CNC-07");
+  list.mutable_end_time()->set_seconds(int64_t{1} << 62);
+  EXPECT_THAT(PathsOf(CheckRequestValues(list)), ElementsAre("end_time"));
+  list.mutable_end_time()->set_seconds(-(int64_t{1} << 62));
+  EXPECT_THAT(PathsOf(CheckRequestValues(list)), ElementsAre("end_time"));
+
+  // The edges of Timestamp's range: 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999999999Z.
+  list.mutable_end_time()->set_seconds(-62135596800);
+  EXPECT_TRUE(CheckRequestValues(list).ok());
+  list.mutable_end_time()->set_seconds(-62135596801);
+  EXPECT_THAT(PathsOf(CheckRequestValues(list)), ElementsAre("end_time"));
+  list.mutable_end_time()->set_seconds(253402300799);
+  list.mutable_end_time()->set_nanos(999999999);
+  EXPECT_TRUE(CheckRequestValues(list).ok());
+  list.mutable_end_time()->set_seconds(253402300800);
+  list.mutable_end_time()->set_nanos(0);
+  EXPECT_THAT(PathsOf(CheckRequestValues(list)), ElementsAre("end_time"));
+  list.mutable_end_time()->set_seconds(0);
+  list.mutable_end_time()->set_nanos(-1);
+  EXPECT_THAT(PathsOf(CheckRequestValues(list)), ElementsAre("end_time"));
+  list.mutable_end_time()->set_nanos(1000000000);
+  list.mutable_start_time()->set_seconds(1);
+  EXPECT_THAT(PathsOf(CheckRequestValues(list)), ElementsAre("end_time"));
+
+  // A Duration inside a message: its path, and both sign rules.
+  tv1::RegisterMachineRequest machine;
+  machine.mutable_machine()->set_id("CNC-07");
+  google::protobuf::Duration* cycle = machine.mutable_machine()->mutable_ideal_cycle_time();
+  cycle->set_seconds(-1);
+  cycle->set_nanos(-5);
+  EXPECT_TRUE(CheckRequestValues(machine).ok());
+  cycle->set_nanos(5);  // nanos must have the sign of seconds
+  EXPECT_THAT(PathsOf(CheckRequestValues(machine)), ElementsAre("machine.ideal_cycle_time"));
+  cycle->set_seconds(315576000001);
+  cycle->set_nanos(0);
+  absl::Status refused = CheckRequestValues(machine);
+  EXPECT_THAT(PathsOf(refused), ElementsAre("machine.ideal_cycle_time"));
+  EXPECT_THAT(std::string(refused.message()), HasSubstr("google.protobuf.Duration"));
 }
 
 }  // namespace
