@@ -12,6 +12,9 @@ The server must answer each with a status a client can act on, never one that sa
 the server broke: INTERNAL, UNKNOWN, DATA_LOSS, UNIMPLEMENTED, or UNAVAILABLE (it
 crashed or stopped answering) fail the run, as does a unary call that hangs past its
 deadline. INVALID_ARGUMENT must name at least one field (a BadRequest detail).
+Then request_id reuse (AIP-155), on every unary method that takes one: an acknowledged
+change sent again answers exactly as the first time; another payload under the same id
+must not answer OK.
 
   hostile_inputs.py --descriptors FILE --endpoint HOST:PORT --ca F --cert F --key F
                     [--seed N] [--per-method N]
@@ -93,6 +96,8 @@ class Builder:
             if field.name == "request_id":
                 return "hostile-%016x" % self.rng.getrandbits(64)
             if text_kind(field) == TEXT_KIND_CODE:
+                if field.name == "id" and self.rng.random() < 0.5:
+                    return "H-%08X" % self.rng.getrandbits(32)  # a new resource's id
                 return self.rng.choice(PLAUSIBLE_CODES)
             return self.rng.choice(PLAUSIBLE_TEXT)
         if t == FD.TYPE_BYTES:
@@ -196,6 +201,11 @@ class Builder:
                     and not field.message_type.full_name.startswith("google.protobuf.")):
                 paths.extend(self.scalar_paths(field.message_type, depth + 1, field_path))
         return paths
+
+    def plausible(self, descriptor):
+        message = self.factory.GetPrototype(descriptor)()
+        self.fill(message, 0, set())
+        return message
 
     def request(self, descriptor):
         cls = self.factory.GetPrototype(descriptor)
@@ -323,57 +333,89 @@ def main():
     builder = Builder(rng, factory)
     calls = failures = 0
     by_code = {}
-    for service in services:
-        for method in service.methods:
-            name = f"/{service.full_name}/{method.name}"
-            if args.only and args.only not in name:
+
+    def fail(name, problem, messages):
+        nonlocal failures
+        failures += 1
+        shown = "\n---\n".join(
+            text_format.MessageToString(m, as_utf8=False)[:2000] for m in messages)
+        print(f"FAIL {name}: {problem}\n{shown}\n", flush=True)
+
+    methods = [(f"/{service.full_name}/{method.name}", method)
+               for service in services for method in service.methods]
+    methods = [(name, method) for name, method in methods if args.only in name]
+    for name, method in methods:
+        for _ in range(args.per_method):
+            count = rng.choice([0, 1, 2, 3]) if method.client_streaming else 1
+            messages = [builder.request(method.input_type) for _ in range(count)]
+            code, error, _ = invoke(channel, factory, name, method, messages)
+            calls += 1
+            by_code[code.name] = by_code.get(code.name, 0) + 1
+            if code in BROKEN:
+                fail(name, f"{code.name}: {error.details()}", messages)
+            elif code == grpc.StatusCode.DEADLINE_EXCEEDED and not method.server_streaming:
+                fail(name, "hung past its 30 s deadline", messages)
+            elif code == grpc.StatusCode.INVALID_ARGUMENT and not names_a_field(error):
+                fail(name, f"INVALID_ARGUMENT naming no field: {error.details()}", messages)
+
+    # request_id reuse, on every unary method that takes one (AIP-155): the same request
+    # again answers exactly as the first time; another payload under the same id is
+    # ALREADY_EXISTS (never the first call's answer for a different request).
+    replays = 0
+    for name, method in methods:
+        if (method.client_streaming or method.server_streaming
+                or "request_id" not in method.input_type.fields_by_name):
+            continue
+        for _ in range(max(1, args.per_method // 4)):
+            first = builder.plausible(method.input_type)
+            first.request_id = "reuse-%016x" % rng.getrandbits(64)
+            code, _, answer = invoke(channel, factory, name, method, [first])
+            if code != grpc.StatusCode.OK:
                 continue
-            response_cls = factory.GetPrototype(method.output_type)
-            streaming_in = method.client_streaming
-            streaming_out = method.server_streaming
-            for _ in range(args.per_method):
-                messages = [builder.request(method.input_type)
-                            for _ in range(rng.choice([0, 1, 2, 3]) if streaming_in else 1)]
-                serialize = lambda m: m.SerializeToString()  # noqa: E731
-                try:
-                    if streaming_out:
-                        # Watches and tails stay open: read briefly, then stop.
-                        call = (channel.stream_stream if streaming_in else channel.unary_stream)(
-                            name, request_serializer=serialize,
-                            response_deserializer=response_cls.FromString)
-                        stream = call(iter(messages) if streaming_in else messages[0],
-                                      timeout=1.5)
-                        for _ in stream:
-                            pass
-                    else:
-                        call = (channel.stream_unary if streaming_in else channel.unary_unary)(
-                            name, request_serializer=serialize,
-                            response_deserializer=response_cls.FromString)
-                        call(iter(messages) if streaming_in else messages[0], timeout=30)
-                    code = grpc.StatusCode.OK
-                    error = None
-                except grpc.RpcError as e:
-                    code = e.code()
-                    error = e
-                calls += 1
-                by_code[code.name] = by_code.get(code.name, 0) + 1
-                problem = None
-                if code in BROKEN:
-                    problem = f"{code.name}: {error.details()}"
-                elif code == grpc.StatusCode.DEADLINE_EXCEEDED and not streaming_out:
-                    problem = "hung past its 30 s deadline"
-                elif code == grpc.StatusCode.INVALID_ARGUMENT and not names_a_field(error):
-                    problem = f"INVALID_ARGUMENT naming no field: {error.details()}"
-                if problem:
-                    failures += 1
-                    shown = "\n---\n".join(
-                        text_format.MessageToString(m, as_utf8=False)[:2000] for m in messages)
-                    print(f"FAIL {name}: {problem}\n{shown}\n", flush=True)
+            replays += 1
+            again_code, again_error, again = invoke(channel, factory, name, method, [first])
+            if again_code != grpc.StatusCode.OK or again != answer:
+                fail(name, f"the same request again answered {again_code.name} "
+                           f"{again_error.details() if again_error else '(a different response)'}",
+                     [first])
+                continue
+            other = builder.plausible(method.input_type)
+            other.request_id = first.request_id
+            if other.SerializeToString(deterministic=True) == first.SerializeToString(
+                    deterministic=True):
+                continue
+            other_code, other_error, _ = invoke(channel, factory, name, method, [other])
+            if other_code == grpc.StatusCode.OK:
+                fail(name, "another payload under a used request_id answered OK", [first, other])
+            elif other_code in BROKEN:
+                fail(name, f"{other_code.name}: {other_error.details()}", [first, other])
     summary = ", ".join(f"{k} {v}" for k, v in sorted(by_code.items()))
-    print(f"hostile inputs: seed {args.seed}, {calls} calls over "
-          f"{sum(len(s.methods) for s in services)} methods of {len(services)} services "
-          f"({summary}); {failures} failed")
+    print(f"hostile inputs: seed {args.seed}, {calls} calls over {len(methods)} methods "
+          f"({summary}); request_id reuse checked on {replays} acknowledged changes; "
+          f"{failures} failed")
     return 1 if failures else 0
+
+
+def invoke(channel, factory, name, method, messages):
+    """(status code, error or None, serialized response or None) of one call."""
+    response_cls = factory.GetPrototype(method.output_type)
+    serialize = lambda m: m.SerializeToString()  # noqa: E731
+    deserialize = response_cls.FromString
+    try:
+        if method.server_streaming:
+            # Watches and tails stay open: read briefly, then stop.
+            kind = channel.stream_stream if method.client_streaming else channel.unary_stream
+            stream = kind(name, request_serializer=serialize, response_deserializer=deserialize)(
+                iter(messages) if method.client_streaming else messages[0], timeout=1.5)
+            for _ in stream:
+                pass
+            return grpc.StatusCode.OK, None, None
+        kind = channel.stream_unary if method.client_streaming else channel.unary_unary
+        response = kind(name, request_serializer=serialize, response_deserializer=deserialize)(
+            iter(messages) if method.client_streaming else messages[0], timeout=30)
+        return grpc.StatusCode.OK, None, response.SerializeToString(deterministic=True)
+    except grpc.RpcError as e:
+        return e.code(), e, None
 
 
 if __name__ == "__main__":
