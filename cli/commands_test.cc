@@ -9,6 +9,8 @@
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "absl/time/time.h"
+#include "cli/admin_status.h"
 #include "cli/command_suggestions.h"
 #include "cli/command_tree.h"
 #include "cli/connection_flags.h"
@@ -682,6 +684,132 @@ TEST(ConnectionFlagsTest, ConfigFileThenEnvironmentThenFlags) {
   EXPECT_EQ(reread.options.key_file, "/flag/a.key");
   EXPECT_EQ(reread.options.endpoint, "10.0.0.1:7443");
   std::filesystem::remove_all(dir);
+}
+
+TEST(ConnectionFlagsTest, ServiceEndpointsFromTheFileThenTheFlags) {
+  std::string dir = (std::filesystem::temp_directory_path() / "plantctl-config-XXXXXX").string();
+  ASSERT_NE(mkdtemp(dir.data()), nullptr);
+  const std::vector<std::string> services = {"defect", "planning", "system", "telemetry"};
+  const std::string file = dir + "/plantctl.toml";
+  std::ofstream(file) << "endpoint = \"127.0.0.1:7443\"\nca = \"/f/ca.crt\"\n"
+                         "[endpoints]\ntelemetry = \"127.0.0.1:7444\"\n"
+                         "planning = \"127.0.0.1:7445\"\n";
+  auto load = [&](const std::vector<std::string>& flags, ConnectionSettings* settings) {
+    absl::Status loaded = LoadDefaults(file, /*explicit_file=*/true, settings);
+    if (!loaded.ok()) return loaded;
+    CLI::App app;
+    AddConnectionFlags(&app, settings);
+    std::vector<std::string> reversed(flags.rbegin(), flags.rend());  // CLI11 pops from the back
+    app.parse(reversed);
+    return ResolveServiceEndpoints(services, app.get_option("--endpoint")->count() > 0, settings);
+  };
+
+  ConnectionSettings from_file;
+  ASSERT_TRUE(load({}, &from_file).ok());
+  EXPECT_EQ(EndpointFor(from_file, "defect"), "127.0.0.1:7443");
+  EXPECT_EQ(EndpointFor(from_file, "telemetry"), "127.0.0.1:7444");
+  EXPECT_EQ(EndpointFor(from_file, "planning"), "127.0.0.1:7445");
+  EXPECT_EQ(EndpointFor(from_file, "system"), "127.0.0.1:7443");
+
+  // A flag for one service beats the file; the others keep the file's.
+  ConnectionSettings one_flag;
+  ASSERT_TRUE(load({"--service-endpoint", "planning=10.0.0.9:7443"}, &one_flag).ok());
+  EXPECT_EQ(EndpointFor(one_flag, "planning"), "10.0.0.9:7443");
+  EXPECT_EQ(EndpointFor(one_flag, "telemetry"), "127.0.0.1:7444");
+
+  // --endpoint on the command line is stronger than anything in the file.
+  ConnectionSettings general_flag;
+  ASSERT_TRUE(load({"--endpoint", "10.0.0.1:7443", "--service-endpoint", "defect=10.0.0.2:7443"},
+                   &general_flag)
+                  .ok());
+  EXPECT_EQ(EndpointFor(general_flag, "telemetry"), "10.0.0.1:7443");
+  EXPECT_EQ(EndpointFor(general_flag, "defect"), "10.0.0.2:7443");
+
+  // So is PLANTMESH_ENDPOINT.
+  setenv("PLANTMESH_ENDPOINT", "10.0.0.3:7443", 1);
+  ConnectionSettings from_environment;
+  absl::Status loaded = load({}, &from_environment);
+  unsetenv("PLANTMESH_ENDPOINT");
+  ASSERT_TRUE(loaded.ok()) << loaded;
+  EXPECT_EQ(EndpointFor(from_environment, "telemetry"), "10.0.0.3:7443");
+
+  // Typos are named with where they came from.
+  ConnectionSettings bad_flag;
+  absl::Status status = load({"--service-endpoint", "defekt=10.0.0.2:7443"}, &bad_flag);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(status.message(), HasSubstr("--service-endpoint: \"defekt\" is not a service"));
+  ConnectionSettings no_equals;
+  EXPECT_THAT(load({"--service-endpoint", "10.0.0.2:7443"}, &no_equals).message(),
+              HasSubstr("is not SERVICE=HOST:PORT"));
+  std::ofstream(file) << "[endpoints]\ntelemetri = \"127.0.0.1:7444\"\n";
+  ConnectionSettings bad_file;
+  status = load({}, &bad_file);
+  EXPECT_THAT(status.message(), HasSubstr("[endpoints]: \"telemetri\" is not a service"));
+  EXPECT_THAT(status.message(), HasSubstr(file));
+
+  // config init keeps the table, and reading it back gives the same endpoints.
+  const std::string written = dir + "/written.toml";
+  ASSERT_TRUE(WriteConfigFile(from_file, written, /*overwrite=*/false).ok());
+  ConnectionSettings reread;
+  ASSERT_TRUE(LoadDefaults(written, /*explicit_file=*/true, &reread).ok());
+  ASSERT_TRUE(ResolveServiceEndpoints(services, false, &reread).ok());
+  EXPECT_EQ(reread.service_endpoints, from_file.service_endpoints);
+  EXPECT_EQ(reread.options.endpoint, "127.0.0.1:7443");
+  std::filesystem::remove_all(dir);
+}
+
+TEST(AdminStatusTest, TableJsonAndExitCode) {
+  ServiceStatus serving;
+  serving.service = "defect";
+  serving.full_name = "plantmesh.defect.v1.DefectService";
+  serving.endpoint = "127.0.0.1:7443";
+  serving.health = "SERVING";
+  serving.version = "0.1.0 (git 3d0107a1b2c3)";
+  serving.identity = "spiffe://plantmesh.local/service/defect";
+  const absl::Time now = absl::FromUnixSeconds(1800000000);
+  serving.not_after = now + absl::Hours(24 * 89 + 3);
+  ServiceStatus stopped;
+  stopped.service = "telemetry";
+  stopped.full_name = "plantmesh.telemetry.v1.TelemetryService";
+  stopped.endpoint = "127.0.0.1:7444";
+  stopped.health = "UNAVAILABLE";
+  stopped.error = absl::UnavailableError("failed to connect to all addresses");
+  ServiceStatus draining = serving;
+  draining.service = "planning";
+  draining.health = "NOT_SERVING";
+
+  std::ostringstream table;
+  PrintStatus({serving, stopped}, OutputFormat::kTable, now, table);
+  EXPECT_EQ(table.str(),
+            "service    endpoint        health       version                   identity      "
+            "                           cert_expires\n"
+            "defect     127.0.0.1:7443  SERVING      0.1.0 (git 3d0107a1b2c3)  "
+            "spiffe://plantmesh.local/service/defect  2027-04-14T11:00:00Z (89 days)\n"
+            "telemetry  127.0.0.1:7444  UNAVAILABLE  -                         -             "
+            "                           -\n");
+  std::ostringstream json;
+  PrintStatus({serving, stopped}, OutputFormat::kJson, now, json);
+  std::vector<std::string> lines = absl::StrSplit(json.str(), '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_THAT(lines[0], HasSubstr("\"cert_not_after\":\"2027-04-14T11:00:00Z\""));
+  EXPECT_THAT(lines[1], HasSubstr("\"health\":\"UNAVAILABLE\""));
+  EXPECT_THAT(lines[1], HasSubstr("\"error\":\"failed to connect to all addresses\""));
+
+  EXPECT_EQ(StatusExitCode({serving}), 0);
+  EXPECT_EQ(StatusExitCode({serving, stopped, draining}), 24);
+  ServiceStatus not_hosted = stopped;
+  not_hosted.health = "NOT_FOUND";
+  not_hosted.error = absl::NotFoundError("unknown service");
+  EXPECT_EQ(StatusExitCode({serving, not_hosted}), 15);
+  EXPECT_EQ(StatusExitCode({draining, not_hosted}), 24);
+}
+
+TEST_F(CommandsTest, AdminStatusReportsEveryContractServiceButSystem) {
+  std::vector<std::string> names;
+  for (const ServiceCommand* service : ReportedServices(*catalog_)) names.push_back(service->name);
+  EXPECT_THAT(names, ::testing::IsSupersetOf({"defect", "telemetry", "planning"}));
+  EXPECT_THAT(names, Not(::testing::Contains("system")));
+  EXPECT_EQ(names.size(), catalog_->services().size() - 1);
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "cli/connection_flags.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -98,7 +99,12 @@ absl::Status LoadDefaults(const std::string& config_file, bool explicit_file,
       return absl::InvalidArgumentError(absl::StrCat(config_file, ": ", error.what()));
     }
     for (const CLI::ConfigItem& item : items) {
-      if (!item.parents.empty() || item.inputs.empty()) continue;
+      if (item.inputs.empty()) continue;
+      if (item.parents == std::vector<std::string>{"endpoints"}) {
+        settings->service_endpoints[item.name] = item.inputs.back();
+        continue;
+      }
+      if (!item.parents.empty()) continue;
       absl::Status applied = ApplySetting(item.name, item.inputs.back(), settings);
       if (!applied.ok()) {
         return absl::InvalidArgumentError(absl::StrCat(config_file, ": ", applied.message()));
@@ -116,6 +122,7 @@ absl::Status LoadDefaults(const std::string& config_file, bool explicit_file,
     if (const char* value = std::getenv(variable); value != nullptr) {
       absl::Status applied = ApplySetting(key, value, settings);
       if (!applied.ok()) return applied;
+      if (absl::string_view(key) == "endpoint") settings->endpoint_from_environment = true;
     }
   }
   return absl::OkStatus();
@@ -126,12 +133,18 @@ void AddConnectionFlags(CLI::App* app, ConnectionSettings* settings) {
   sdk::ClientOptions& options = settings->options;
   app->add_option("--config", settings->config_file,
                   "Config file (CLI11 TOML: endpoint, ca, cert, key, server-name, insecure, "
-                  "timeout); default $PLANTCTL_CONFIG or ~/.config/plantmesh/plantctl.toml")
+                  "timeout, table [endpoints]); default $PLANTCTL_CONFIG or "
+                  "~/.config/plantmesh/plantctl.toml")
       ->group(group);
   app->add_option("--endpoint", options.endpoint,
                   "host:port of plantmesh-server "
                   "[env PLANTMESH_ENDPOINT]")
       ->capture_default_str()
+      ->group(group);
+  app->add_option("--service-endpoint", settings->service_endpoint_flags,
+                  "SERVICE=HOST:PORT: where one service runs when the services of a mesh "
+                  "are at different addresses (repeatable; config file: table [endpoints], "
+                  "e.g. telemetry = \"10.0.0.2:7443\"); other services use --endpoint")
       ->group(group);
   app->add_option("--ca", options.ca_file, "CA certificate (PEM) [env PLANTMESH_CA]")
       ->capture_default_str()
@@ -192,6 +205,48 @@ absl::Status CheckConnectionSettings(const ConnectionSettings& settings) {
       kFlags, " config init` writes that file)"));
 }
 
+absl::Status ResolveServiceEndpoints(const std::vector<std::string>& services,
+                                     bool endpoint_flag_given, ConnectionSettings* settings) {
+  auto known = [&services](const std::string& name) {
+    return std::find(services.begin(), services.end(), name) != services.end();
+  };
+  const std::string choices = absl::StrJoin(services, ", ");
+  for (const auto& [service, endpoint] : settings->service_endpoints) {
+    if (!known(service)) {
+      return absl::InvalidArgumentError(absl::StrCat(settings->config_file, ": [endpoints]: \"",
+                                                     service, "\" is not a service (", choices,
+                                                     ")"));
+    }
+    if (endpoint.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(settings->config_file, ": [endpoints]: ", service, " is empty"));
+    }
+  }
+  // A general endpoint from a stronger source replaces the file's per-service ones.
+  if (endpoint_flag_given || settings->endpoint_from_environment) {
+    settings->service_endpoints.clear();
+  }
+  for (const std::string& flag : settings->service_endpoint_flags) {
+    const size_t equals = flag.find('=');
+    if (equals == std::string::npos || equals == 0 || equals + 1 == flag.size()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--service-endpoint: \"", flag, "\" is not SERVICE=HOST:PORT"));
+    }
+    std::string service = flag.substr(0, equals);
+    if (!known(service)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--service-endpoint: \"", service, "\" is not a service (", choices, ")"));
+    }
+    settings->service_endpoints[service] = flag.substr(equals + 1);
+  }
+  return absl::OkStatus();
+}
+
+std::string EndpointFor(const ConnectionSettings& settings, const std::string& service) {
+  auto it = settings.service_endpoints.find(service);
+  return it != settings.service_endpoints.end() ? it->second : settings.options.endpoint;
+}
+
 absl::Status InFlagTerms(const absl::Status& status) {
   if (status.code() != absl::StatusCode::kInvalidArgument) return status;
   std::string message(status.message());
@@ -235,6 +290,12 @@ absl::Status WriteConfigFile(const ConnectionSettings& settings, const std::stri
   }
   if (options.insecure) absl::StrAppend(&text, "insecure = true\n");
   absl::StrAppend(&text, "timeout = ", settings.timeout_seconds, "\n");
+  if (!settings.service_endpoints.empty()) {
+    absl::StrAppend(&text, "\n# Services that are not at `endpoint`.\n[endpoints]\n");
+    for (const auto& [service, endpoint] : settings.service_endpoints) {
+      absl::StrAppend(&text, service, " = ", TomlString(endpoint), "\n");
+    }
+  }
   std::filesystem::path parent = std::filesystem::path(path).parent_path();
   if (!parent.empty()) std::filesystem::create_directories(parent, error);
   return pki::WriteFileAtomically(path, text, 0644);

@@ -9,6 +9,8 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "cli/admin_status.h"
 #include "cli/command_suggestions.h"
 #include "cli/command_tree.h"
 #include "cli/completion.h"
@@ -89,6 +91,7 @@ int Main(int argc, char** argv) {
   TelemetryIngestCommand ingest(&app);
   DemandImportCommand import_demand(&app);
   PkiCommands pki(&app);
+  AdminCommands admin(&app);
   CLI::App* config = app.add_subcommand("config", "plantctl's own settings");
   config->group("Tools");
   config->require_subcommand(1);
@@ -127,6 +130,16 @@ int Main(int argc, char** argv) {
               << settings.config_file << " config init\n";
     return kExitUsage;
   }
+  {
+    std::vector<std::string> services;
+    for (const ServiceCommand& service : (*catalog)->services()) services.push_back(service.name);
+    absl::Status resolved =
+        ResolveServiceEndpoints(services, app.get_option("--endpoint")->count() > 0, &settings);
+    if (!resolved.ok()) {
+      std::cerr << "plantctl: " << resolved.message() << "\n";
+      return kExitUsage;
+    }
+  }
   if (pki.Selected()) {
     absl::Status status = pki.Run(std::cout);
     if (!status.ok()) {
@@ -145,6 +158,29 @@ int Main(int argc, char** argv) {
     return 0;
   }
 
+  if (admin.Selected()) {
+    if (absl::Status complete = CheckConnectionSettings(settings); !complete.ok()) {
+      std::cerr << "plantctl: " << complete.message() << "\n";
+      return kExitUsage;
+    }
+    absl::StatusOr<std::vector<ServiceStatus>> rows = CollectStatus(**catalog, settings);
+    if (!rows.ok()) {
+      std::cerr << "plantctl: " << sdk::DescribeStatus(InFlagTerms(rows.status())) << "\n";
+      return rows.status().code() == absl::StatusCode::kInvalidArgument ? kExitUsage
+                                                                        : kExitLocalFailure;
+    }
+    PrintStatus(*rows, *ParseOutputFormat(output_text), absl::Now(), std::cout);
+    std::cout.flush();
+    for (const ServiceStatus& row : *rows) {
+      if (!row.error.ok()) {
+        std::cerr << "plantctl: " << row.service << " at " << row.endpoint << ": "
+                  << absl::StatusCodeToString(row.error.code()) << ": " << row.error.message()
+                  << "\n";
+      }
+    }
+    return StatusExitCode(*rows);
+  }
+
   if (ingest.Selected() || import_demand.Selected()) {
     const bool dry_run = ingest.Selected() ? ingest.DryRun() : import_demand.DryRun();
     if (!dry_run) {
@@ -155,6 +191,7 @@ int Main(int argc, char** argv) {
     }
     IngestRunEnvironment env;
     env.options = settings.options;
+    env.options.endpoint = EndpointFor(settings, ingest.Selected() ? "telemetry" : "planning");
     env.options.default_deadline = absl::Seconds(settings.timeout_seconds);
     env.stall_seconds = settings.timeout_seconds;
     env.json_summary = output_text == "json";
@@ -182,6 +219,7 @@ int Main(int argc, char** argv) {
     return kExitUsage;
   }
   settings.options.default_deadline = absl::Seconds(settings.timeout_seconds);
+  settings.options.endpoint = EndpointFor(settings, binding->command->service_command);
   absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = sdk::MakeChannel(settings.options);
   if (!channel.ok()) {
     std::cerr << "plantctl: " << sdk::DescribeStatus(InFlagTerms(channel.status())) << "\n";

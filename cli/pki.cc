@@ -206,8 +206,9 @@ std::string IpToString(const ASN1_OCTET_STRING* ip) {
 
 }  // namespace
 
-absl::StatusOr<CertificateInfo> ReadCertificateInfo(const std::string& pem_file) {
-  PM_ASSIGN_OR_RETURN(X509Ptr cert, ReadCert(pem_file));
+namespace {
+
+CertificateInfo InfoOf(const X509Ptr& cert) {
   CertificateInfo info;
   info.subject = NameToString(X509_get_subject_name(cert.get()));
   info.issuer = NameToString(X509_get_issuer_name(cert.get()));
@@ -236,6 +237,21 @@ absl::StatusOr<CertificateInfo> ReadCertificateInfo(const std::string& pem_file)
   }
   ERR_clear_error();
   return info;
+}
+
+}  // namespace
+
+absl::StatusOr<CertificateInfo> ReadCertificateInfo(const std::string& pem_file) {
+  PM_ASSIGN_OR_RETURN(X509Ptr cert, ReadCert(pem_file));
+  return InfoOf(cert);
+}
+
+absl::StatusOr<CertificateInfo> ParseCertificateInfo(absl::string_view pem) {
+  BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  if (!bio) return OpenSslError("reading a PEM certificate");
+  X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+  if (!cert) return OpenSslError("parsing a PEM certificate");
+  return InfoOf(cert);
 }
 
 std::string IdentityFor(const std::string& trust_domain, const std::string& kind,

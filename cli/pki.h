@@ -9,6 +9,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
 namespace plantmesh::pki {
@@ -64,6 +65,8 @@ struct CertificateInfo {
 
 // Reads the first certificate of a PEM file.
 absl::StatusOr<CertificateInfo> ReadCertificateInfo(const std::string& pem_file);
+// The same from PEM text (the first certificate in it), e.g. a TLS peer's certificate.
+absl::StatusOr<CertificateInfo> ParseCertificateInfo(absl::string_view pem);
 
 // spiffe://<trust_domain>/<kind>/<name>
 std::string IdentityFor(const std::string& trust_domain, const std::string& kind,

@@ -264,7 +264,7 @@ test("server.toml and the Deployment's environment use only plantmesh-server's k
   }
 });
 
-test("compose file: Compose specification schema, Redis append-only, non-root server", () => {
+test("compose file: Compose specification schema, Redis append-only, a non-root server per service with metrics", () => {
   const file = path.join(root, "deploy/compose/compose.yaml");
   const document = YAML.parseDocument(readFileSync(file, "utf8"), { uniqueKeys: true });
   assert.deepEqual(document.errors, []);
@@ -283,10 +283,34 @@ test("compose file: Compose specification schema, Redis append-only, non-root se
   const broken = structuredClone(compose);
   broken.services.redis.comand = broken.services.redis.command;
   assert.equal(check(broken), false, "the schema refuses an unknown key");
-  assert.deepEqual(Object.keys(compose.services).sort(), ["pki", "postgres", "redis", "server"]);
+  // As in Kubernetes: a container per contract service, --services=<svc>, its own
+  // certificate (issued by the pki one-shot), its metrics port 9464 exposed to the
+  // Compose network and published on the host's loopback only.
+  const services = contractServices();
+  assert.deepEqual(Object.keys(compose.services).sort(),
+    ["pki", "postgres", "redis", ...services.map((s) => `${s}-server`)].sort());
   const redis = compose.services.redis.command;
   assert.equal(redis[redis.indexOf("--appendonly") + 1], "yes");
-  assert.ok(compose.services.server.read_only);
+  const pki = compose.services.pki.command.join(" ");
+  const published = new Set();
+  for (const svc of services) {
+    const server = compose.services[`${svc}-server`];
+    assert.ok(server.read_only, `${svc}: read-only`);
+    assert.ok(server.command.includes(`--services=${svc}`), `${svc}: --services`);
+    assert.ok(server.command.includes("--metrics-listen=0.0.0.0:9464"), `${svc}: metrics-listen`);
+    assert.ok(server.command.includes(`--tls-cert=/pki/services/${svc}.crt`), `${svc}: its certificate`);
+    assert.ok(server.command.some((a) => a.startsWith("--probe-listen=")), `${svc}: probe listener`);
+    assert.ok(server.expose.map(String).includes("9464"), `${svc}: metrics exposed`);
+    const metrics = server.ports.map(String).find((p) => p.endsWith(":9464"));
+    assert.match(metrics ?? "", /^127\.0\.0\.1:\d+:9464$/, `${svc}: metrics published on loopback only`);
+    for (const port of server.ports.map(String)) {
+      const host = port.split(":").slice(-2, -1)[0];
+      assert.ok(!published.has(host), `host port ${host} published twice`);
+      published.add(host);
+    }
+    assert.ok(pki.includes("for service in") && new RegExp(`\\b${svc}\\b`).test(pki.split("for service in")[1].split(";")[0]),
+      `pki issues ${svc}'s certificate`);
+  }
   assert.ok(!JSON.stringify(compose).match(/password\s*[:=]\s*[^/]/i), "no password inline");
   for (const secret of Object.values(compose.secrets)) assert.ok(secret.file, "secrets from files");
 });
