@@ -78,10 +78,13 @@ class FakeTelemetryService final : public tv1::TelemetryService::Service {
       }
       {
         absl::MutexLock lock(&mutex);
+        if (pause_after_batches >= 0 && committed_batches >= pause_after_batches) paused = true;
         auto resumed = [this] { return !paused; };
+        if (paused) ++held_batches;
         while (paused && !context->IsCancelled()) {
           mutex.AwaitWithTimeout(absl::Condition(&resumed), absl::Milliseconds(10));
         }
+        held_batches = 0;
       }
       if (context->IsCancelled()) return grpc::Status::CANCELLED;
       tv1::IngestSamplesResponse response;
@@ -144,11 +147,24 @@ class FakeTelemetryService final : public tv1::TelemetryService::Service {
   void SetPaused(bool value) {
     absl::MutexLock lock(&mutex);
     paused = value;
+    pause_after_batches = -1;
+  }
+  // Holds every batch read once `batches` have been committed (from the server's side,
+  // so that no commit can slip in between), until SetPaused(false).
+  void PauseAfter(int64_t batches) {
+    absl::MutexLock lock(&mutex);
+    pause_after_batches = batches;
+  }
+  int64_t HeldBatches() {
+    absl::MutexLock lock(&mutex);
+    return held_batches;
   }
 
   absl::Mutex mutex;
   bool dedup ABSL_GUARDED_BY(mutex) = true;
   bool paused ABSL_GUARDED_BY(mutex) = false;
+  int64_t pause_after_batches ABSL_GUARDED_BY(mutex) = -1;  // PauseAfter; -1: none
+  int64_t held_batches ABSL_GUARDED_BY(mutex) = 0;          // read and held while paused
   int drop_every ABSL_GUARDED_BY(mutex) = 0;  // end the stream after every n-th commit
   int drops ABSL_GUARDED_BY(mutex) = 0;
   bool misanswer_next ABSL_GUARDED_BY(mutex) = false;  // name the wrong batch once
@@ -420,12 +436,14 @@ TEST_F(TelemetryBatchWriterTest, RidesThroughServerRestartsOnTheSamePort) {
     }
   });
   for (int restart = 1; restart <= 5; ++restart) {
-    // Each restart while a batch is in flight and unanswered (the server holds it).
-    ASSERT_TRUE(
-        testing::PollUntil([&] { return CommittedBatches() >= restart * 20; }, absl::Seconds(30)));
-    service_.SetPaused(true);
-    ASSERT_TRUE(testing::PollUntil([&] { return writer->Stats().batches_in_flight > 0; },
-                                   absl::Seconds(30)));
+    // Each restart while a batch is in flight and unanswered (the server holds it). The
+    // server pauses itself after every 20th batch: a test thread that pauses it after
+    // seeing the count could come too late on a busy machine (every batch committed,
+    // none left in flight).
+    service_.PauseAfter(restart * 20);
+    ASSERT_TRUE(testing::PollUntil([&] { return service_.HeldBatches() > 0; }, absl::Seconds(60)))
+        << "committed " << CommittedBatches();
+    ASSERT_GT(writer->Stats().batches_in_flight, 0);
     RestartServer();
     service_.SetPaused(false);
   }
