@@ -176,13 +176,19 @@ enum class SolveStatus {
 
 struct SolverReport {
   SolveStatus status = SolveStatus::kOptimal;
-  double objective = 0;       // of the returned plan, by the model's objective
-  double best_bound = 0;      // lower bound proven by the solver
+  double objective = 0;  // of the returned plan, by the model's objective
+  // A lower bound on the model's optimum: per component the larger of CBC's best bound on
+  // the whole component model and the combinatorial bound (both valid, see the top of the
+  // file), summed; never above `objective`.
+  double best_bound = 0;
   double gap = 0;             // (objective − bound) / max(|objective|, 1e-9), 0 when equal
   absl::Duration solve_time;  // the solver's run, including a wait for another solve
   int variables = 0;
   int constraints = 0;
   int integer_variables = 0;
+  int components = 0;              // independent parts the model split into
+  double start_objective = 0;      // of the MIP start (the earliest-run-out plan)
+  double combinatorial_bound = 0;  // its part of the bound, summed over components
 };
 
 struct Proposal {

@@ -28,7 +28,9 @@ struct ModelDeleter {
 // rows one by one costs a copy each), with the MIP start alongside.
 class Builder {
  public:
-  int Column(double lower, double upper, double cost, bool integer, double start) {
+  // `period`: the period an integer column belongs to (fix-and-optimise frees windows).
+  int Column(double lower, double upper, double cost, bool integer, double start, int period = -1) {
+    period_.push_back(period);
     lower_.push_back(lower);
     upper_.push_back(upper);
     cost_.push_back(cost);
@@ -70,12 +72,20 @@ class Builder {
     }
   }
   const std::vector<double>& start() const { return start_; }
-  double StartObjective() const {
+  double ObjectiveOf(const std::vector<double>& values) const {
     double objective = 0;
-    for (size_t c = 0; c < cost_.size(); ++c) objective += cost_[c] * start_[c];
+    for (size_t c = 0; c < cost_.size(); ++c) objective += cost_[c] * values[c];
     return objective;
   }
   int integers() const { return integers_; }
+  int columns() const { return static_cast<int>(lower_.size()); }
+  int rows() const { return static_cast<int>(row_lower_.size()); }
+  void Fix(Cbc_Model* model, int column, double value) const {
+    Cbc_setColLower(model, column, value);
+    Cbc_setColUpper(model, column, value);
+  }
+  bool integer(int column) const { return integer_[column]; }
+  int period(int column) const { return period_[column]; }
 
  private:
   struct Entry {
@@ -85,9 +95,34 @@ class Builder {
   };
   std::vector<double> lower_, upper_, cost_, start_, row_lower_, row_upper_;
   std::vector<bool> integer_;
+  std::vector<int> period_;
   std::vector<Entry> entries_;
   int integers_ = 0;
 };
+
+// Below this there is no time for CBC to do anything but overrun.
+constexpr double kShortestSolve = 0.05;
+// Components up to this many integer columns get the whole time on the whole model.
+constexpr int kWholeModelIntegers = 1000;
+constexpr double kWholeModelShare = 0.1;  // of a larger component's time
+// Fix-and-optimise windows: two days of three shifts, sliding by a day.
+constexpr int kWindowPeriods = 4;
+constexpr int kWindowStep = 2;
+constexpr int kWindowNodes = 2000;  // per window: a work limit besides the time
+constexpr double kWindowGap = 1e-4;
+
+struct CbcRun {
+  std::vector<double> values;  // empty: no solution
+  double bound = 0;
+  bool optimal = false;
+  bool node_limit = false;
+};
+
+// One CBC solve of the built model from `start`, with the columns marked in `fixed` held
+// at their start values.
+absl::StatusOr<CbcRun> RunCbc(Builder* b, const std::vector<double>& start,
+                              const std::vector<bool>& fixed, double seconds, double gap,
+                              std::optional<int> max_nodes);
 
 // What one component's solve adds to the whole.
 struct ComponentResult {
@@ -101,8 +136,8 @@ struct ComponentResult {
 // starting from `start`; writes the plan's units and carried states into `solution`.
 absl::StatusOr<ComponentResult> SolveComponent(const Index& index, const Component& component,
                                                const std::vector<std::vector<double>>& minutes,
-                                               const StartPlan& start, double seconds,
-                                               ModelSolution* solution) {
+                                               const StartPlan& start, double combinatorial_bound,
+                                               double seconds, ModelSolution* solution) {
   const ProposalInput& in = index.input;
   const int periods = in.period_count;
   const int products = static_cast<int>(in.products.size());
@@ -159,14 +194,14 @@ absl::StatusOr<ComponentResult> SolveComponent(const Index& index, const Compone
       for (int t = 0; t < periods; ++t) {
         const double start_state = initial ? 1 : 0;
         const double carried = start.carried[l][t] == p ? 1 : 0;
-        z[k][t] = t == 0 ? b.Column(start_state, start_state, 0, true, start_state)
-                         : b.Column(0, 1, 0, true, carried);
+        z[k][t] = t == 0 ? b.Column(start_state, start_state, 0, true, start_state, t)
+                         : b.Column(0, 1, 0, true, carried, t);
         if (capacity[t] <= 0) continue;
         const double big_m = std::min(
             std::floor(capacity[t] * 60 / line.products[k].cycle_seconds + 1e-9), to_come[p][t]);
         if (big_m < 1) continue;
-        x[l][k][t] = b.Column(0, big_m, 0, true, static_cast<double>(start.units[l][k][t]));
-        y[k][t] = b.Column(0, 1, costs.changeover_cost, true, start.changed[l][k][t] ? 1 : 0);
+        x[l][k][t] = b.Column(0, big_m, 0, true, static_cast<double>(start.units[l][k][t]), t);
+        y[k][t] = b.Column(0, 1, costs.changeover_cost, true, start.changed[l][k][t] ? 1 : 0, t);
         b.Row({{x[l][k][t], 1}, {y[k][t], -big_m}, {z[k][t], -big_m}}, 'L', 0);
         b.Row({{y[k][t], 1}, {x[l][k][t], -1}}, 'L', 0);
         balance[p][t + 1].push_back({x[l][k][t], 1});
@@ -221,58 +256,105 @@ absl::StatusOr<ComponentResult> SolveComponent(const Index& index, const Compone
     }
   }
 
-  std::unique_ptr<Cbc_Model, ModelDeleter> owned(Cbc_newModel());
-  Cbc_Model* model = owned.get();
-  b.Load(model);
-  Cbc_setObjSense(model, 1);
-  solution->report.variables += Cbc_getNumCols(model);
-  solution->report.constraints += Cbc_getNumRows(model);
+  solution->report.variables += b.columns();
+  solution->report.constraints += b.rows();
   solution->report.integer_variables += b.integers();
-  std::vector<int> all(b.start().size());
-  for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int>(i);
-  Cbc_setMIPStartI(model, static_cast<int>(all.size()), all.data(), b.start().data());
+
+  // Whole units, and stock and unmet as they follow from them: what CBC returns can sit a
+  // tolerance off integers, and a start or a fixed column must be exact.
+  auto repair = [&](std::vector<double> values) {
+    std::vector<std::vector<int64_t>> made(products, std::vector<int64_t>(periods, 0));
+    for (int c = 0; c < b.columns(); ++c) {
+      if (b.integer(c)) values[c] = std::round(values[c]);
+    }
+    for (int l : component.lines) {
+      for (size_t k = 0; k < x[l].size(); ++k) {
+        const int p = index.product.at(in.lines[l].products[k].product_id);
+        for (int t = 0; t < periods; ++t) {
+          if (x[l][k][t] >= 0) made[p][t] += std::llround(values[x[l][k][t]]);
+        }
+      }
+    }
+    for (int p : component.products) {
+      const Flow flow = FlowOf(index, p, made[p]);
+      for (int t = -1; t < periods; ++t) {
+        values[u[p][t + 1]] = static_cast<double>(flow.unmet[t + 1]);
+        values[s[p][t + 1]] = t >= 0 ? flow.stock_end[t]
+                                     : static_cast<double>(in.products[p].stock_on_hand -
+                                                           index.demand[p][0] + flow.unmet[0]);
+      }
+    }
+    return values;
+  };
 
   ComponentResult result;
-  const double* values = nullptr;
-  // Below this there is no time for CBC to do anything but overrun: keep the start.
-  constexpr double kShortestSolve = 0.05;
-  if (seconds >= kShortestSolve) {
-    Cbc_setLogLevel(model, 0);
-    Cbc_setParameter(model, "log", "0");
-    Cbc_setParameter(model, "threads", "0");
-    Cbc_setParameter(model, "timeMode", "elapsed");  // the limit is wall-clock time
-    // CBC 2.10's preprocessing crashes in CglPreProcess::postProcess when the time limit
-    // stops the search (seen here under load); without it the stop is clean.
-    Cbc_setParameter(model, "preprocess", "off");
-    Cbc_setParameter(model, "randomSeed", "1234567");
-    Cbc_setParameter(model, "randomCbcSeed", "1234567");
-    Cbc_setParameter(model, "sec", absl::StrCat(seconds).c_str());
-    Cbc_setParameter(model, "ratioGap", absl::StrCat(in.solver.relative_gap).c_str());
-    if (in.solver.max_nodes) {
-      Cbc_setParameter(model, "maxNodes", absl::StrCat(*in.solver.max_nodes).c_str());
+  std::vector<double> incumbent = repair(b.start());
+  result.objective = b.ObjectiveOf(incumbent);
+  const absl::Time end = absl::Now() + absl::Seconds(seconds);
+  auto left = [&] { return absl::ToDoubleSeconds(end - absl::Now()); };
+  auto take = [&](const CbcRun& run) {
+    if (!run.values.empty()) {
+      std::vector<double> values = repair(run.values);
+      const double objective = b.ObjectiveOf(values);
+      if (objective < result.objective - 1e-6) {
+        incumbent = std::move(values);
+        result.objective = objective;
+        return true;
+      }
     }
-    const int rc = Cbc_solve(model);
-    values = Cbc_bestSolution(model);
-    if (values == nullptr && Cbc_status(model) != 1) {
-      return absl::InternalError(
-          absl::StrCat("the solver failed (status ", Cbc_status(model), ", return code ", rc, ")"));
+    return false;
+  };
+  // The whole model first: on small components CBC proves the optimum; on large ones it
+  // gets a share of the time, for its bound and its heuristics, and fix-and-optimise the
+  // rest (CBC's branch-and-bound does not improve a good start there in seconds).
+  const bool small = b.integers() <= kWholeModelIntegers;
+  if (left() >= kShortestSolve) {
+    PM_ASSIGN_OR_RETURN(CbcRun whole,
+                        RunCbc(&b, incumbent, {}, small ? left() : left() * kWholeModelShare,
+                               in.solver.relative_gap, in.solver.max_nodes));
+    result.bound = std::max(result.bound, whole.bound);
+    result.optimal = whole.optimal;
+    result.node_limit = whole.node_limit;
+    take(whole);
+    if (whole.optimal) result.bound = std::max(result.bound, result.objective);
+  }
+  // Fix-and-optimise: every integer column outside a window of periods fixed at the
+  // incumbent, the window searched by CBC from the incumbent; windows slide forward, passes
+  // repeat until one improves nothing or the time is up. Time left after that goes to the
+  // whole model again, for its bound.
+  auto within = [&] {
+    return result.objective - std::max(result.bound, combinatorial_bound) <=
+           in.solver.relative_gap * std::max(result.objective, 1e-9) + 1e-9;
+  };
+  if (!small && !result.optimal && !within() && periods > kWindowPeriods) {
+    const int windows = (periods - kWindowPeriods + kWindowStep - 1) / kWindowStep + 1;
+    bool improved = true;
+    while (improved && !within() && left() >= kShortestSolve) {
+      improved = false;
+      for (int w = 0; w < windows && left() >= kShortestSolve; ++w) {
+        const int first = std::min(w * kWindowStep, periods - kWindowPeriods);
+        const int last = first + kWindowPeriods - 1;
+        std::vector<bool> fixed(b.columns(), false);
+        for (int c = 0; c < b.columns(); ++c) {
+          fixed[c] = b.integer(c) && (b.period(c) < first || b.period(c) > last);
+        }
+        const double share = std::max(kShortestSolve, left() / static_cast<double>(windows - w));
+        PM_ASSIGN_OR_RETURN(CbcRun run,
+                            RunCbc(&b, incumbent, fixed, share, kWindowGap, kWindowNodes));
+        improved = take(run) || improved;
+      }
     }
-    // Every cost is ≥ 0, so 0 bounds the objective when the search proved nothing better.
-    result.bound = std::max(0.0, Cbc_getBestPossibleObjValue(model));
-    const int secondary = Cbc_secondaryStatus(model);
-    result.optimal = Cbc_isProvenOptimal(model) || secondary == 0 || secondary == 2;
-    result.node_limit = secondary == 3;
-    if (values != nullptr) {
-      result.objective = Cbc_getObjValue(model);
-      if (Cbc_isProvenOptimal(model)) result.bound = std::max(result.bound, result.objective);
+    if (!within() && left() >= kShortestSolve) {
+      PM_ASSIGN_OR_RETURN(CbcRun whole, RunCbc(&b, incumbent, {}, left(), in.solver.relative_gap,
+                                               in.solver.max_nodes));
+      result.bound = std::max(result.bound, whole.bound);
+      result.node_limit = whole.node_limit;
+      take(whole);
+      result.optimal = whole.optimal;
+      if (whole.optimal) result.bound = std::max(result.bound, result.objective);
     }
   }
-  // Stopped (time or nodes) before taking up the start, or with nothing better than it:
-  // the start is the best plan known.
-  if (values == nullptr || b.StartObjective() < result.objective - 1e-9) {
-    values = b.start().data();
-    result.objective = b.StartObjective();
-  }
+  const double* values = incumbent.data();
   for (int l : component.lines) {
     for (size_t k = 0; k < x[l].size(); ++k) {
       const int p = index.product.at(in.lines[l].products[k].product_id);
@@ -285,6 +367,50 @@ absl::StatusOr<ComponentResult> SolveComponent(const Index& index, const Compone
     }
   }
   return result;
+}
+
+absl::StatusOr<CbcRun> RunCbc(Builder* b, const std::vector<double>& start,
+                              const std::vector<bool>& fixed, double seconds, double gap,
+                              std::optional<int> max_nodes) {
+  std::unique_ptr<Cbc_Model, ModelDeleter> owned(Cbc_newModel());
+  Cbc_Model* model = owned.get();
+  b->Load(model);
+  Cbc_setObjSense(model, 1);
+  for (size_t c = 0; c < fixed.size(); ++c) {
+    if (fixed[c]) b->Fix(model, static_cast<int>(c), start[c]);
+  }
+  std::vector<int> all(start.size());
+  for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int>(i);
+  Cbc_setMIPStartI(model, static_cast<int>(all.size()), all.data(), start.data());
+  Cbc_setLogLevel(model, 0);
+  Cbc_setParameter(model, "log", "0");
+  Cbc_setParameter(model, "threads", "0");
+  Cbc_setParameter(model, "timeMode", "elapsed");  // the limit is wall-clock time
+  // CBC 2.10's preprocessing crashes in CglPreProcess::postProcess when the time limit
+  // stops the search (seen here under load); without it the stop is clean.
+  Cbc_setParameter(model, "preprocess", "off");
+  Cbc_setParameter(model, "randomSeed", "1234567");
+  Cbc_setParameter(model, "randomCbcSeed", "1234567");
+  Cbc_setParameter(model, "sec", absl::StrCat(seconds).c_str());
+  Cbc_setParameter(model, "ratioGap", absl::StrCat(gap).c_str());
+  if (max_nodes) Cbc_setParameter(model, "maxNodes", absl::StrCat(*max_nodes).c_str());
+  const int rc = Cbc_solve(model);
+  const double* values = Cbc_bestSolution(model);
+  if (values == nullptr && Cbc_status(model) != 1) {
+    return absl::InternalError(
+        absl::StrCat("the solver failed (status ", Cbc_status(model), ", return code ", rc, ")"));
+  }
+  CbcRun run;
+  if (values != nullptr) run.values.assign(values, values + start.size());
+  // Every cost is ≥ 0, so 0 bounds the objective when the search proved nothing better.
+  run.bound = std::max(0.0, Cbc_getBestPossibleObjValue(model));
+  const int secondary = Cbc_secondaryStatus(model);
+  run.optimal = Cbc_isProvenOptimal(model) || secondary == 0 || secondary == 2;
+  run.node_limit = secondary == 3;
+  if (Cbc_isProvenOptimal(model) && values != nullptr) {
+    run.bound = std::max(run.bound, Cbc_getObjValue(model));
+  }
+  return run;
 }
 
 }  // namespace
@@ -326,7 +452,7 @@ absl::StatusOr<ModelSolution> SolveModel(const Index& index, absl::Time deadline
     const double seconds = sizes[i] > 0 ? left * sizes[i] / work : 0;
     work -= sizes[i];
     PM_ASSIGN_OR_RETURN(ComponentResult r, SolveComponent(index, components[i], minutes, starts[i],
-                                                          seconds, &solution));
+                                                          bounds[i], seconds, &solution));
     objective += r.objective;
     const double component_bound = std::min(r.objective, std::max(r.bound, bounds[i]));
     bound += component_bound;
@@ -350,6 +476,13 @@ absl::StatusOr<ModelSolution> SolveModel(const Index& index, absl::Time deadline
     for (double st : flow.stock_end) cost += st * in.costs.holding_cost_per_unit;
     objective += cost;
     bound += cost;
+    solution.report.start_objective += cost;
+    solution.report.combinatorial_bound += cost;
+  }
+  solution.report.components = static_cast<int>(components.size());
+  for (size_t i = 0; i < components.size(); ++i) {
+    solution.report.start_objective += starts[i].objective;
+    solution.report.combinatorial_bound += bounds[i];
   }
   solution.report.objective = objective;
   solution.report.best_bound = bound;
