@@ -61,9 +61,11 @@ struct StartPlan {
 std::vector<std::vector<double>> PlannedMinutes(const Index& index);
 // A forward "earliest run-out" heuristic (start.cc): every line keeps its product while
 // that product is needed within a cover horizon, then changes over to the product of the
-// line that runs out first; the best of a few cover horizons by the model's objective.
-// Feasible for the model (capacity with the reserved changeover times, run sizes).
-StartPlan HeuristicStart(const Index& index, const Component& component);
+// line that runs out first; the best of a grid of rules by the model's objective, trying
+// rules until `stop` (at least one). Feasible for the model (capacity with the reserved
+// changeover times, run sizes).
+StartPlan HeuristicStart(const Index& index, const Component& component,
+                         absl::Time stop = absl::InfiniteFuture());
 
 // A lower bound on the model's optimum over one component (bound.cc says what and why).
 double CombinatorialBound(const Index& index, const Component& component);

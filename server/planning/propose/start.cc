@@ -9,6 +9,7 @@
 #include <limits>
 #include <vector>
 
+#include "absl/time/clock.h"
 #include "server/planning/propose/internal.h"
 
 namespace plantmesh::planning::propose::internal {
@@ -169,21 +170,43 @@ StartPlan Simulate(const Index& index, const Component& component,
 
 }  // namespace
 
-StartPlan HeuristicStart(const Index& index, const Component& component) {
+StartPlan HeuristicStart(const Index& index, const Component& component, absl::Time stop) {
   const std::vector<std::vector<double>> minutes = PlannedMinutes(index);
   const int periods = index.input.period_count;
+  // First the rules that, added one by one, did most for the bench's scenario at 50-110 %
+  // demand (no one rule is good everywhere: some leave demand short where others do not);
+  // with little time only the first ones run (always the first). Then the rest of the grid.
+  std::vector<Rule> rules;
+  auto add = [&](int cover, int urgent, double fit) {
+    const Rule rule{std::min(cover, periods), urgent, false, fit};
+    for (const Rule& r : rules) {
+      if (r.cover == rule.cover && r.urgent == rule.urgent && r.fit == rule.fit) return;
+    }
+    rules.push_back(rule);
+  };
+  add(6, 1, 1.25);
+  add(3, 0, 1.25);
+  add(21, 1, 1.1);
+  add(12, 1, 1.25);
+  add(9, 0, 1.25);
+  add(21, 0, 1.25);
+  add(6, 0, 1.25);
+  add(3, 0, 1.1);
+  add(21, -1, 1.1);
+  add(15, 1, 1.25);
+  add(12, 0, 1.1);
+  add(9, -1, 1.25);
+  for (double fit : {1.1, 1.25, 0.0, 1.5}) {
+    for (int urgent : {0, 1, -1, 2}) {
+      for (int cover : {21, 12, 9, 15, 6, 3}) add(cover, urgent, fit);
+    }
+  }
   StartPlan best;
   best.objective = std::numeric_limits<double>::infinity();
-  for (int cover : {2, 3, 5, 6, 9, 12, 15, 21}) {
-    for (int urgent : {-1, 0, 1, 2}) {
-      for (bool ahead : {false, true}) {
-        for (double fit : {0.0, 1.1, 1.25, 1.5}) {
-          StartPlan plan =
-              Simulate(index, component, minutes, {std::min(cover, periods), urgent, ahead, fit});
-          if (plan.objective < best.objective - 1e-9) best = std::move(plan);
-        }
-      }
-    }
+  for (const Rule& rule : rules) {
+    StartPlan plan = Simulate(index, component, minutes, rule);
+    if (plan.objective < best.objective - 1e-9) best = std::move(plan);
+    if (absl::Now() > stop) break;
   }
   return best;
 }
