@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
 #include "plantmesh/common/status_macros.h"
 #include "server/planning/propose/internal.h"
 
@@ -18,6 +19,7 @@ namespace {
 using internal::Index;
 
 constexpr double kFullLoadPercent = 99;
+constexpr double kExplainShare = 0.02;  // of the time limit, kept for sequencing and explaining
 
 double CycleMinutes(const ProposalLine& line, const std::string& product_id) {
   for (const LineProduct& lp : line.products) {
@@ -217,9 +219,15 @@ double ObjectiveOf(const ProposalInput& input, const std::vector<ShiftProposal>&
 }
 
 absl::StatusOr<Proposal> ProposePlan(const ProposalInput& input) {
+  // The time limit covers the whole call: validation, the model, the search, the sequencing
+  // and the explanation; the last two take milliseconds, so they keep a small share.
+  const absl::Time begin = absl::Now();
   PM_RETURN_IF_ERROR(ValidateInput(input));
   const Index index(input);
-  PM_ASSIGN_OR_RETURN(internal::ModelSolution solution, internal::SolveModel(index));
+  const absl::Duration reserve =
+      std::min(absl::Milliseconds(200), input.solver.time_limit * kExplainShare);
+  PM_ASSIGN_OR_RETURN(internal::ModelSolution solution,
+                      internal::SolveModel(index, begin + input.solver.time_limit - reserve));
   Proposal proposal;
   for (size_t l = 0; l < input.lines.size(); ++l) {
     std::vector<LineShift> shifts = input.lines[l].shifts;

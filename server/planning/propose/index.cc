@@ -50,4 +50,53 @@ Flow FlowOf(const Index& index, int p, const std::vector<int64_t>& produced) {
   return flow;
 }
 
+std::vector<Component> ComponentsOf(const Index& index) {
+  const ProposalInput& in = index.input;
+  // Union-find over lines; products join the lines that make them.
+  std::vector<int> parent(in.lines.size());
+  for (size_t l = 0; l < parent.size(); ++l) parent[l] = static_cast<int>(l);
+  auto root = [&](int l) {
+    while (parent[l] != l) l = parent[l] = parent[parent[l]];
+    return l;
+  };
+  std::vector<int> first_line(in.products.size(), -1);
+  for (size_t l = 0; l < in.lines.size(); ++l) {
+    for (const LineProduct& lp : in.lines[l].products) {
+      int& first = first_line[index.product.at(lp.product_id)];
+      if (first < 0) {
+        first = static_cast<int>(l);
+      } else {
+        const int a = root(first), b = root(static_cast<int>(l));
+        parent[std::max(a, b)] = std::min(a, b);
+      }
+    }
+  }
+  std::vector<Component> components;
+  std::vector<int> at(in.lines.size(), -1);  // root → component
+  for (size_t l = 0; l < in.lines.size(); ++l) {
+    const int r = root(static_cast<int>(l));
+    if (at[r] < 0) {
+      at[r] = static_cast<int>(components.size());
+      components.emplace_back();
+    }
+    components[at[r]].lines.push_back(static_cast<int>(l));
+  }
+  for (size_t p = 0; p < in.products.size(); ++p) {
+    if (first_line[p] >= 0)
+      components[at[root(first_line[p])]].products.push_back(static_cast<int>(p));
+  }
+  return components;
+}
+
+std::vector<std::vector<double>> PlannedMinutes(const Index& index) {
+  const ProposalInput& in = index.input;
+  std::vector<std::vector<double>> minutes(in.lines.size(),
+                                           std::vector<double>(in.period_count, -1));
+  for (size_t l = 0; l < in.lines.size(); ++l) {
+    for (const LineShift& shift : in.lines[l].shifts)
+      minutes[l][shift.period] = shift.planned_minutes;
+  }
+  return minutes;
+}
+
 }  // namespace plantmesh::planning::propose::internal

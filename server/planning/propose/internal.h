@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "server/planning/propose/lot_sizing.h"
 
 namespace plantmesh::planning::propose::internal {
@@ -38,6 +39,37 @@ struct Flow {
 };
 Flow FlowOf(const Index& index, int p, const std::vector<int64_t>& produced);
 
+// Lines linked by the products they make, with those products: the model splits into one
+// independent problem per component (no row spans two), so the optimum and the bound of
+// the whole are the sums over components. Products no line makes are in none.
+struct Component {
+  std::vector<int> lines;     // indexes in input.lines, ascending
+  std::vector<int> products;  // indexes in input.products, ascending
+};
+std::vector<Component> ComponentsOf(const Index& index);
+
+// A plan of one component as the model holds it, for the MIP start: units[l][k][t] (all
+// lines, untouched outside the component), changed[l][k][t] (a changeover into the line's
+// k-th product in t), carried[l][t] (product index the line starts t set up for, −1).
+struct StartPlan {
+  std::vector<std::vector<std::vector<int64_t>>> units;
+  std::vector<std::vector<std::vector<bool>>> changed;
+  std::vector<std::vector<int>> carried;
+  double objective = 0;  // by the model's objective, over the component
+};
+// The component's shift capacity: minutes[l][t], −1 where line l has no shift in t.
+std::vector<std::vector<double>> PlannedMinutes(const Index& index);
+// A forward "earliest run-out" heuristic (start.cc): every line keeps its product while
+// that product is needed within a cover horizon, then changes over to the product of the
+// line that runs out first; the best of a grid of rules by the model's objective, trying
+// rules until `stop` (at least one). Feasible for the model (capacity with the reserved
+// changeover times, run sizes).
+StartPlan HeuristicStart(const Index& index, const Component& component,
+                         absl::Time stop = absl::InfiniteFuture());
+
+// A lower bound on the model's optimum over one component (bound.cc says what and why).
+double CombinatorialBound(const Index& index, const Component& component);
+
 // What the solver found: units[l][k][t] of line l's k-th product in period t.
 struct ModelSolution {
   std::vector<std::vector<std::vector<int64_t>>> units;
@@ -46,7 +78,8 @@ struct ModelSolution {
   std::vector<std::vector<int>> carried;
   SolverReport report;  // objective: the solver's; status, bound, sizes, time
 };
-// Builds the model of the header and solves it with CBC (serialised process-wide).
-absl::StatusOr<ModelSolution> SolveModel(const Index& index);
+// Builds the model of the header per component and solves it with CBC (serialised
+// process-wide), all by `deadline`.
+absl::StatusOr<ModelSolution> SolveModel(const Index& index, absl::Time deadline);
 
 }  // namespace plantmesh::planning::propose::internal

@@ -6,22 +6,48 @@
 // - Licence: CBC is EPL-2.0, which lets the server link it without changing its own
 //   licence; GLPK is GPL-3.0, which would put the whole server binary under the GPL.
 // - Strength: CBC's cuts (Cgl), presolve and primal heuristics (feasibility pump, RINS)
-//   close lot-sizing gaps far faster than GLPK's branch-and-cut; the 20 lines × 21 shifts ×
-//   50 products goal (10 s, gap under 2 %) is out of GLPK's reach on this machine.
+//   close lot-sizing gaps far faster than GLPK's branch-and-cut. Neither closes the
+//   20 lines × 21 shifts × 50 products gap alone (below: the search around CBC).
 // - API: CBC's C interface (coin/Cbc_C_Interface.h) is small and sufficient: add columns
 //   and rows, set parameters by name, Cbc_setMaximumSeconds for the time limit, a MIP
 //   start, and after the limit the best incumbent (Cbc_getColSolution) with the best bound
 //   (Cbc_getBestPossibleObjValue), from which the gap is computed.
 // - Determinism: one thread and fixed random seeds ("threads 0", "randomSeed",
-//   "randomCbcSeed"): the same model gives the same solution when the search finishes
-//   (optimal, or within `relative_gap`) or stops on `max_nodes`. A search cut short by the
-//   time limit stops wherever the clock says, so on a loaded machine it can end at a
-//   different incumbent; the result says which of these happened.
+//   "randomCbcSeed"); the start heuristic and the bound are plain arithmetic. The same
+//   input gives the same plan when every CBC solve finishes (optimal, or within its gap)
+//   or stops on a node limit (`max_nodes`; fix-and-optimise windows have their own). A
+//   solve cut short by the clock stops wherever the clock says, so on a loaded machine it
+//   can end at a different incumbent; the status says which of these happened.
 // - CBC 2.10's preprocessing (CglPreProcess) crashes when the time limit stops the search,
-//   so it is off. CBC checks the clock only between phases: a solve can overrun the limit
-//   by seconds on a loaded machine (measured: 16 s for 10 s, bench/README.md).
+//   so it is off. CBC checks the clock only between phases: a solve can overrun its limit
+//   on a loaded machine (whole 14,800-column model: 16 s for 10 s; per component, as now,
+//   the bench keeps to its 10 s, bench/README.md).
 // - CBC's solver driver keeps process-wide state, so solves are serialised (one at a
 //   time in the process); a solve waiting for another counts its wait against its limit.
+//
+// The search (model.cc, start.cc, bound.cc), all within `solver.time_limit`, which counts
+// from the call and covers validation, the starts, the bounds, every CBC solve and the
+// explanation (a small share is kept for the last):
+// 1. Components: lines linked by the products they make (with those products) share no
+//    row of the model, so each is solved on its own and objective and bound are sums. A
+//    product no line makes is a constant (its unmet demand).
+// 2. A start per component: a forward "earliest run-out" simulation (a line keeps its
+//    product while it is needed within a cover horizon and its cycle time is near the
+//    product's fastest line, then changes over to what runs out first), over a small grid
+//    of rules, the best by the model's objective. It is a plan the model allows, and CBC
+//    starts from it, so no answer is worse than it.
+// 3. CBC on the whole component model: all the time for components up to 1,000 integer
+//    columns (which it proves optimal on small instances); for larger ones 10 % of their
+//    time, then fix-and-optimise (every integer column outside a window of 4 periods held
+//    at the incumbent, CBC on the window from the incumbent; windows slide by 2 periods,
+//    passes repeat while they improve), then the whole model again with what is left.
+// 4. The bound: per component the larger of CBC's best bound on the whole component model
+//    (an LP-based bound on it, valid whatever fixing did elsewhere) and a combinatorial
+//    bound (bound.cc: changeovers that any plan needs, counted over windows of periods
+//    from the products that must be made in each, less those the spare capacity before
+//    it could have made ahead and those the lines carry in; plus the unmet demand that no
+//    plan avoids and the holding of stock on hand not yet due). The LP relaxation alone is
+//    weak here: it spreads a line's setup state over all its products in fractions.
 //
 // The formulation (lines l, products p the line can make, periods t = 0..T-1 in time
 // order; a line's shift is the period its end time falls in):
@@ -176,13 +202,19 @@ enum class SolveStatus {
 
 struct SolverReport {
   SolveStatus status = SolveStatus::kOptimal;
-  double objective = 0;       // of the returned plan, by the model's objective
-  double best_bound = 0;      // lower bound proven by the solver
+  double objective = 0;  // of the returned plan, by the model's objective
+  // A lower bound on the model's optimum: per component the larger of CBC's best bound on
+  // the whole component model and the combinatorial bound (both valid, see the top of the
+  // file), summed; never above `objective`.
+  double best_bound = 0;
   double gap = 0;             // (objective − bound) / max(|objective|, 1e-9), 0 when equal
   absl::Duration solve_time;  // the solver's run, including a wait for another solve
   int variables = 0;
   int constraints = 0;
   int integer_variables = 0;
+  int components = 0;              // independent parts the model split into
+  double start_objective = 0;      // of the MIP start (the earliest-run-out plan)
+  double combinatorial_bound = 0;  // its part of the bound, summed over components
 };
 
 struct Proposal {
@@ -200,9 +232,8 @@ absl::Status ValidateInput(const ProposalInput& input);
 
 // Validates, builds and solves the model, and explains the best plan found.
 // INVALID_ARGUMENT for bad input; INTERNAL when the solver fails. A search stopped by a
-// limit before any plan of its own answers the plan it started from (the MIP start: a
-// greedy plan, demand by due period made as late as possible on the first line with
-// room), with status TIME_LIMIT/NODE_LIMIT and its gap.
+// limit before any plan of its own answers the plan it started from (the MIP start: the
+// earliest-run-out plan above), with status TIME_LIMIT/NODE_LIMIT and its gap.
 absl::StatusOr<Proposal> ProposePlan(const ProposalInput& input);
 
 // The model's objective of a plan for `input` (stock, unmet and holding recomputed from

@@ -7,8 +7,10 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/planning/propose/internal.h"
 
 namespace plantmesh::planning::propose {
 namespace {
@@ -297,6 +299,220 @@ TEST(ProposePlan, SmallInstanceObjectiveEqualsExhaustiveSearch) {
     EXPECT_NEAR(ObjectiveOf(in, proposal->shifts), exhaustive, 1e-6);
     EXPECT_EQ(proposal->solver.gap, 0);
   }
+}
+
+// Two copies of an instance, the second's lines and products renamed: two components.
+ProposalInput Twice(const ProposalInput& one) {
+  ProposalInput in = one;
+  auto renamed = [](const std::string& id) { return id.empty() ? id : id + "-2"; };
+  for (ProposalProduct p : one.products) {
+    p.id = renamed(p.id);
+    in.products.push_back(p);
+  }
+  for (ProposalLine line : one.lines) {
+    line.id = renamed(line.id);
+    line.initial_product_id = renamed(line.initial_product_id);
+    for (LineProduct& lp : line.products) lp.product_id = renamed(lp.product_id);
+    in.lines.push_back(line);
+  }
+  for (ChangeoverTime c : one.changeovers) {
+    c.line_id = renamed(c.line_id);
+    c.from_product_id = renamed(c.from_product_id);
+    c.to_product_id = renamed(c.to_product_id);
+    in.changeovers.push_back(c);
+  }
+  for (Demand d : one.demand) {
+    d.product_id = renamed(d.product_id);
+    in.demand.push_back(d);
+  }
+  return in;
+}
+
+TEST(ProposePlan, CombinatorialBoundIsBelowTheExhaustiveOptimum) {
+  for (const auto& [minutes, scale] : std::vector<std::pair<double, int64_t>>{
+           {100, 1}, {100, 2}, {130, 2}, {70, 1}, {130, 1}, {40, 2}}) {
+    SCOPED_TRACE(absl::StrCat(minutes, " min, demand ×", scale));
+    const ProposalInput in = Small(minutes, scale);
+    const internal::Index index(in);
+    const std::vector<internal::Component> components = internal::ComponentsOf(index);
+    ASSERT_EQ(components.size(), 1u);
+    const double bound = internal::CombinatorialBound(index, components[0]);
+    const double exhaustive = Exhaustive(in, {10, 15, 20});
+    EXPECT_LE(bound, exhaustive + 1e-6);
+    absl::StatusOr<Proposal> proposal = ProposePlan(in);
+    ASSERT_TRUE(proposal.ok()) << proposal.status().ToString();
+    EXPECT_LE(proposal->solver.best_bound, exhaustive + 1e-6);
+    EXPECT_NEAR(proposal->solver.combinatorial_bound, bound, 1e-9);
+  }
+  // Not vacuous: B and C must be made and the line starts on A, so two changeovers at least.
+  const ProposalInput in = Small(100, 1);
+  const internal::Index index(in);
+  EXPECT_GE(internal::CombinatorialBound(index, internal::ComponentsOf(index)[0]),
+            2 * in.costs.changeover_cost);
+}
+
+TEST(ProposePlan, CombinatorialBoundCountsTheChangeoversATightLineNeeds) {
+  // One line of 60-minute shifts, a unit a minute, 10 minutes into any product, set up for
+  // A; 12 of each of A, B and C due every shift, no stock. A shift holds 36 minutes of
+  // runs and two changeovers (56), so every shift changes over twice, except that the
+  // 4 minutes left per shift add up to one product's shift by the end of the third: at
+  // least 2 + 2 + 2 + 1 = 7 changeovers, which is the bound.
+  ProposalInput in;
+  in.period_count = 4;
+  in.products = {{"A", 0, 1}, {"B", 0, 1}, {"C", 0, 1}};
+  in.lines = {LineOf("L1", {{"A", 60}, {"B", 60}, {"C", 60}}, 4, 60, "A")};
+  for (const char* from : {"A", "B", "C"}) {
+    for (const char* to : {"A", "B", "C"}) {
+      if (std::string(from) != to) in.changeovers.push_back({"", from, to, 10});
+    }
+  }
+  for (int t = 0; t < 4; ++t) {
+    for (const char* p : {"A", "B", "C"}) in.demand.push_back({p, t, 12});
+  }
+  in.solver.relative_gap = 0;
+  const internal::Index index(in);
+  const double bound = internal::CombinatorialBound(index, internal::ComponentsOf(index)[0]);
+  EXPECT_NEAR(bound, 7 * in.costs.changeover_cost, 1e-9);
+  absl::StatusOr<Proposal> proposal = ProposePlan(in);
+  ASSERT_TRUE(proposal.ok()) << proposal.status().ToString();
+  ASSERT_EQ(proposal->solver.status, SolveStatus::kOptimal);
+  EXPECT_TRUE(proposal->shortfalls.empty());
+  EXPECT_LE(bound, proposal->solver.objective + 1e-6);
+  EXPECT_LE(proposal->solver.objective, 8 * in.costs.changeover_cost + 1);
+}
+
+TEST(ProposePlan, SplitsIntoComponentsAndSolvesEachExactly) {
+  ProposalInput in = Twice(Small(100, 2));
+  // A line of the second family that also makes a product of the first joins them.
+  ProposalInput joined = in;
+  joined.lines[1].products.push_back({"A", 1200});
+  {
+    const internal::Index index(in);
+    const std::vector<internal::Component> components = internal::ComponentsOf(index);
+    ASSERT_EQ(components.size(), 2u);
+    EXPECT_EQ(components[0].lines, std::vector<int>({0}));
+    EXPECT_EQ(components[0].products, std::vector<int>({0, 1, 2}));
+    EXPECT_EQ(components[1].lines, std::vector<int>({1}));
+    EXPECT_EQ(components[1].products, std::vector<int>({3, 4, 5}));
+    const internal::Index joined_index(joined);
+    EXPECT_EQ(internal::ComponentsOf(joined_index).size(), 1u);
+  }
+  in.products.push_back({"NOWHERE", 0, 1});  // no line makes it: in no component
+  in.demand.push_back({"NOWHERE", 1, 7});
+  absl::StatusOr<Proposal> proposal = ProposePlan(in);
+  ASSERT_TRUE(proposal.ok()) << proposal.status().ToString();
+  ExpectWithinCapacity(*proposal);
+  EXPECT_EQ(proposal->solver.components, 2);
+  EXPECT_EQ(proposal->solver.status, SolveStatus::kOptimal);
+  const double exhaustive = Exhaustive(Small(100, 2), {10, 15, 20});
+  EXPECT_NEAR(proposal->solver.objective, 2 * exhaustive + 7 * in.costs.unmet_penalty_per_unit,
+              1e-6);
+  EXPECT_EQ(proposal->solver.gap, 0);
+}
+
+// The heuristic plan is one the model allows: capacity with the reserved changeover times,
+// a changeover only for a run, a run only on a line set up for it, states carried over.
+void ExpectStartFeasible(const ProposalInput& in) {
+  const internal::Index index(in);
+  const auto minutes = internal::PlannedMinutes(index);
+  for (const internal::Component& c : internal::ComponentsOf(index)) {
+    const internal::StartPlan start = internal::HeuristicStart(index, c);
+    for (int l : c.lines) {
+      const ProposalLine& line = in.lines[l];
+      for (int t = 0; t < in.period_count; ++t) {
+        double used = 0;
+        std::vector<int> changed_to;
+        for (size_t k = 0; k < line.products.size(); ++k) {
+          const int p = index.product.at(line.products[k].product_id);
+          const int64_t units = start.units[l][k][t];
+          EXPECT_GE(units, 0);
+          used += static_cast<double>(units) * line.products[k].cycle_seconds / 60;
+          if (start.changed[l][k][t]) {
+            used += index.LongestInto(l, p);
+            changed_to.push_back(p);
+            EXPECT_GT(units, 0) << "a changeover without a run";
+          }
+          if (units > 0) {
+            EXPECT_TRUE(start.changed[l][k][t] || start.carried[l][t] == p)
+                << "a run on a line not set up for it";
+          }
+        }
+        EXPECT_LE(used, std::max(0.0, minutes[l][t]) + 1e-9) << line.id << " period " << t;
+        if (t + 1 < in.period_count) {
+          const int next = start.carried[l][t + 1];
+          if (changed_to.empty()) {
+            EXPECT_EQ(next, start.carried[l][t]);
+          } else {
+            EXPECT_NE(std::find(changed_to.begin(), changed_to.end(), next), changed_to.end());
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(ProposePlan, HeuristicStartIsAPlanTheModelAllows) {
+  for (int64_t scale : {10, 60, 200}) {
+    SCOPED_TRACE(absl::StrCat("demand ×", scale));
+    const ProposalInput in = Medium(scale);
+    ExpectStartFeasible(in);
+    absl::StatusOr<Proposal> proposal = ProposePlan(in);
+    ASSERT_TRUE(proposal.ok()) << proposal.status().ToString();
+    // The search starts from it and never returns worse.
+    EXPECT_LE(proposal->solver.objective, proposal->solver.start_objective + 1e-6);
+  }
+}
+
+// Large enough (per component over the whole-model size) for fix-and-optimise: 4 lines ×
+// 8 products × 12 shifts, twice.
+ProposalInput Large() {
+  ProposalInput one;
+  one.period_count = 12;
+  for (int p = 0; p < 8; ++p) one.products.push_back({absl::StrCat("P", p), 100L * (p % 3), 1});
+  for (int l = 0; l < 4; ++l) {
+    std::vector<LineProduct> made;
+    for (int p = 0; p < 8; ++p) made.push_back({absl::StrCat("P", p), 20.0 + (p * 7 + l * 3) % 21});
+    one.lines.push_back(LineOf(absl::StrCat("L", l), made, 12, 450, "P0"));
+  }
+  for (int a = 0; a < 8; ++a) {
+    for (int b = 0; b < 8; ++b) {
+      if (a != b) {
+        one.changeovers.push_back(
+            {"", absl::StrCat("P", a), absl::StrCat("P", b), 15.0 + (a * 13 + b * 7) % 31});
+      }
+    }
+  }
+  for (int p = 0; p < 8; ++p) {
+    for (int day = 0; day < 4; ++day) {
+      one.demand.push_back({absl::StrCat("P", p), day * 3 + 2, 700 + 90 * ((p * 3 + day * 5) % 7)});
+    }
+  }
+  ProposalInput in = Twice(one);
+  in.solver.time_limit = absl::Seconds(3);
+  in.solver.relative_gap = 0.02;
+  return in;
+}
+
+TEST(ProposePlan, LargeInstanceKeepsItsLimitAndImprovesOnItsStart) {
+  const ProposalInput in = Large();
+  ExpectStartFeasible(in);
+  const absl::Time begin = absl::Now();
+  absl::StatusOr<Proposal> proposal = ProposePlan(in);
+  const absl::Duration wall = absl::Now() - begin;
+  ASSERT_TRUE(proposal.ok()) << proposal.status().ToString();
+  ExpectWithinCapacity(*proposal);
+  const SolverReport& r = proposal->solver;
+  EXPECT_EQ(r.components, 2);
+  EXPECT_GT(r.integer_variables, 2000);
+  EXPECT_LE(r.objective, r.start_objective + 1e-6);
+  EXPECT_LE(r.best_bound, r.objective + 1e-6);
+  EXPECT_GE(r.best_bound, r.combinatorial_bound - 1e-6);
+  EXPECT_NEAR(ObjectiveOf(in, proposal->shifts), r.objective, 1e-6);
+  // Capacity suffices: every unit is made in time.
+  EXPECT_TRUE(proposal->shortfalls.empty());
+  // The limit covers the whole call; CBC checks its clock only between phases, so a loaded
+  // machine can overrun it by a little.
+  EXPECT_LT(wall, in.solver.time_limit * 3) << wall;
 }
 
 TEST(ProposePlan, TimeLimitReturnsTheBestPlanFoundWithItsGap) {

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "plantmesh/common/status_macros.h"
 #include "server/planning/propose/internal.h"
 
 namespace plantmesh::planning::propose::internal {
@@ -27,7 +28,9 @@ struct ModelDeleter {
 // rows one by one costs a copy each), with the MIP start alongside.
 class Builder {
  public:
-  int Column(double lower, double upper, double cost, bool integer, double start) {
+  // `period`: the period an integer column belongs to (fix-and-optimise frees windows).
+  int Column(double lower, double upper, double cost, bool integer, double start, int period = -1) {
+    period_.push_back(period);
     lower_.push_back(lower);
     upper_.push_back(upper);
     cost_.push_back(cost);
@@ -69,12 +72,20 @@ class Builder {
     }
   }
   const std::vector<double>& start() const { return start_; }
-  double StartObjective() const {
+  double ObjectiveOf(const std::vector<double>& values) const {
     double objective = 0;
-    for (size_t c = 0; c < cost_.size(); ++c) objective += cost_[c] * start_[c];
+    for (size_t c = 0; c < cost_.size(); ++c) objective += cost_[c] * values[c];
     return objective;
   }
   int integers() const { return integers_; }
+  int columns() const { return static_cast<int>(lower_.size()); }
+  int rows() const { return static_cast<int>(row_lower_.size()); }
+  void Fix(Cbc_Model* model, int column, double value) const {
+    Cbc_setColLower(model, column, value);
+    Cbc_setColUpper(model, column, value);
+  }
+  bool integer(int column) const { return integer_[column]; }
+  int period(int column) const { return period_[column]; }
 
  private:
   struct Entry {
@@ -84,67 +95,50 @@ class Builder {
   };
   std::vector<double> lower_, upper_, cost_, start_, row_lower_, row_upper_;
   std::vector<bool> integer_;
+  std::vector<int> period_;
   std::vector<Entry> entries_;
   int integers_ = 0;
 };
 
-using Columns = std::vector<std::vector<std::vector<int>>>;  // [line][k][period], −1: none
+// Below this there is no time for CBC to do anything but overrun.
+constexpr double kShortestSolve = 0.05;
+// Components up to this many integer columns get the whole time on the whole model.
+constexpr int kWholeModelIntegers = 1000;
+constexpr double kWholeModelShare = 0.1;  // of a larger component's time
+constexpr double kStartShare = 0.25;      // of the time, at most, for the starts
+// Fix-and-optimise windows: two days of three shifts, sliding by a day.
+constexpr int kWindowPeriods = 4;
+constexpr int kWindowStep = 2;
+constexpr int kWindowNodes = 2000;  // per window: a work limit besides the time
+constexpr double kWindowGap = 1e-4;
 
-// A first plan for the MIP start, so that even a search cut short has a sensible
-// incumbent: demand by due period (higher priority first), each unit made as late as
-// possible on the first line with room, every run with a changeover of its own. Returns
-// the units per product and period.
-std::vector<std::vector<int64_t>> GreedyStart(const Index& index,
-                                              const std::vector<std::vector<double>>& capacity,
-                                              const Columns& x, const Columns& y, Builder* b) {
-  const ProposalInput& in = index.input;
-  const int periods = in.period_count;
-  std::vector<std::vector<int64_t>> produced(in.products.size(), std::vector<int64_t>(periods, 0));
-  std::vector<int> order(in.products.size());
-  for (size_t p = 0; p < order.size(); ++p) order[p] = static_cast<int>(p);
-  std::sort(order.begin(), order.end(), [&](int a, int c) {
-    if (in.products[a].priority != in.products[c].priority) {
-      return in.products[a].priority > in.products[c].priority;
-    }
-    return in.products[a].id < in.products[c].id;
-  });
-  std::vector<std::vector<double>> used(in.lines.size(), std::vector<double>(periods, 0));
-  std::vector<Flow> empty;
-  for (size_t p = 0; p < in.products.size(); ++p) {
-    empty.push_back(FlowOf(index, static_cast<int>(p), std::vector<int64_t>(periods, 0)));
-  }
-  for (int t = 0; t < periods; ++t) {
-    for (int p : order) {
-      int64_t remaining = empty[p].unmet[t + 1];
-      for (int tau = t; tau >= 0 && remaining > 0; --tau) {
-        for (size_t l = 0; l < in.lines.size() && remaining > 0; ++l) {
-          for (size_t k = 0; k < in.lines[l].products.size() && remaining > 0; ++k) {
-            if (in.lines[l].products[k].product_id != in.products[p].id) continue;
-            const int column = x[l][k][tau];
-            if (column < 0) continue;
-            const double cycle = in.lines[l].products[k].cycle_seconds / 60;
-            const bool running = b->Start(column) > 0;
-            const double setup = running ? 0 : index.LongestInto(static_cast<int>(l), p);
-            const double free = capacity[l][tau] - used[l][tau] - setup;
-            const int64_t add =
-                std::min(remaining, static_cast<int64_t>(std::floor(free / cycle + 1e-9)));
-            if (add <= 0) continue;
-            b->SetStart(column, b->Start(column) + static_cast<double>(add));
-            b->SetStart(y[l][k][tau], 1);
-            used[l][tau] += setup + static_cast<double>(add) * cycle;
-            produced[p][tau] += add;
-            remaining -= add;
-          }
-        }
-      }
-    }
-  }
-  return produced;
-}
+struct CbcRun {
+  std::vector<double> values;  // empty: no solution
+  double bound = 0;
+  bool optimal = false;
+  bool node_limit = false;
+};
 
-}  // namespace
+// One CBC solve of the built model from `start`, with the columns marked in `fixed` held
+// at their start values.
+absl::StatusOr<CbcRun> RunCbc(Builder* b, const std::vector<double>& start,
+                              const std::vector<bool>& fixed, double seconds, double gap,
+                              std::optional<int> max_nodes);
 
-absl::StatusOr<ModelSolution> SolveModel(const Index& index) {
+// What one component's solve adds to the whole.
+struct ComponentResult {
+  double objective = 0;  // of the plan written into the solution
+  double bound = 0;      // a lower bound on the component's optimum
+  bool optimal = false;  // proven within relative_gap
+  bool node_limit = false;
+};
+
+// Builds the model of lot_sizing.h over one component and solves it within `seconds`,
+// starting from `start`; writes the plan's units and carried states into `solution`.
+absl::StatusOr<ComponentResult> SolveComponent(const Index& index, const Component& component,
+                                               const std::vector<std::vector<double>>& minutes,
+                                               const StartPlan& start, double combinatorial_bound,
+                                               double seconds, ModelSolution* solution) {
   const ProposalInput& in = index.input;
   const int periods = in.period_count;
   const int products = static_cast<int>(in.products.size());
@@ -153,63 +147,62 @@ absl::StatusOr<ModelSolution> SolveModel(const Index& index) {
 
   // Demand due in periods ≥ t, per product: no run needs to be larger.
   std::vector<std::vector<double>> to_come(products, std::vector<double>(periods + 1, 0));
-  for (int p = 0; p < products; ++p) {
+  for (int p : component.products) {
     for (int t = periods - 1; t >= 0; --t) {
       to_come[p][t] = to_come[p][t + 1] + static_cast<double>(index.demand[p][t + 1]);
     }
   }
 
   // Stock and unmet demand: s[p][t + 1], u[p][t + 1] (t = −1 .. T−1; s[−1] is what stock on
-  // hand leaves after the demand due before the horizon), started at the empty plan.
+  // hand leaves after the demand due before the horizon), started at the start plan's.
   std::vector<std::vector<int>> s(products), u(products);
   std::vector<std::vector<std::vector<std::pair<int, double>>>> balance(
       products, std::vector<std::vector<std::pair<int, double>>>(periods + 1));
-  for (int p = 0; p < products; ++p) {
-    const Flow empty = FlowOf(index, p, std::vector<int64_t>(periods, 0));
+  std::vector<std::vector<int64_t>> produced(products, std::vector<int64_t>(periods, 0));
+  for (int l : component.lines) {
+    for (size_t k = 0; k < in.lines[l].products.size(); ++k) {
+      const int p = index.product.at(in.lines[l].products[k].product_id);
+      for (int t = 0; t < periods; ++t) produced[p][t] += start.units[l][k][t];
+    }
+  }
+  for (int p : component.products) {
+    const Flow flow = FlowOf(index, p, produced[p]);
     const double penalty = costs.unmet_penalty_per_unit * in.products[p].priority;
     for (int t = -1; t < periods; ++t) {
       const double due = static_cast<double>(index.demand[p][t + 1]);
-      u[p].push_back(b.Column(0, due, penalty, false, static_cast<double>(empty.unmet[t + 1])));
-      const double stock = t >= 0 ? empty.stock_end[t]
+      u[p].push_back(b.Column(0, due, penalty, false, static_cast<double>(flow.unmet[t + 1])));
+      const double stock = t >= 0 ? flow.stock_end[t]
                                   : static_cast<double>(in.products[p].stock_on_hand -
-                                                        index.demand[p][0] + empty.unmet[0]);
+                                                        index.demand[p][0] + flow.unmet[0]);
       s[p].push_back(b.Column(0, std::numeric_limits<double>::infinity(),
                               t >= 0 ? costs.holding_cost_per_unit : 0, false, stock));
     }
   }
 
   // Per line: x, y for each (product, shift), z for each (product, period).
-  ModelSolution solution;
-  solution.units.resize(in.lines.size());
-  solution.carried.assign(in.lines.size(), std::vector<int>(periods, -1));
-  std::vector<std::vector<std::vector<int>>> x(in.lines.size());
-  std::vector<std::vector<std::vector<int>>> zs(in.lines.size()), ys(in.lines.size());
-  // periods_of[l][t]: planned minutes of line l in t, −1 without a shift.
-  std::vector<std::vector<double>> periods_of(in.lines.size());
-  for (size_t l = 0; l < in.lines.size(); ++l) {
+  std::vector<std::vector<std::vector<int>>> x(in.lines.size()), zs(in.lines.size());
+  for (int l : component.lines) {
     const ProposalLine& line = in.lines[l];
     const int made = static_cast<int>(line.products.size());
-    solution.units[l].assign(made, std::vector<int64_t>(periods, 0));
     x[l].assign(made, std::vector<int>(periods, -1));
-    std::vector<std::vector<int>>& y = ys[l];
-    y.assign(made, std::vector<int>(periods, -1));
-    std::vector<std::vector<int>> z(made, std::vector<int>(periods, -1));
-    std::vector<double> capacity(periods, -1);
-    for (const LineShift& shift : line.shifts) capacity[shift.period] = shift.planned_minutes;
-    periods_of[l] = capacity;
+    std::vector<std::vector<int>> y(made, std::vector<int>(periods, -1));
+    std::vector<std::vector<int>>& z = zs[l];
+    z.assign(made, std::vector<int>(periods, -1));
+    const std::vector<double>& capacity = minutes[l];
     for (int k = 0; k < made; ++k) {
       const int p = index.product.at(line.products[k].product_id);
       const bool initial = line.products[k].product_id == line.initial_product_id;
       for (int t = 0; t < periods; ++t) {
         const double start_state = initial ? 1 : 0;
-        z[k][t] = t == 0 ? b.Column(start_state, start_state, 0, true, start_state)
-                         : b.Column(0, 1, 0, true, 0);  // the start carries nothing over
+        const double carried = start.carried[l][t] == p ? 1 : 0;
+        z[k][t] = t == 0 ? b.Column(start_state, start_state, 0, true, start_state, t)
+                         : b.Column(0, 1, 0, true, carried, t);
         if (capacity[t] <= 0) continue;
         const double big_m = std::min(
             std::floor(capacity[t] * 60 / line.products[k].cycle_seconds + 1e-9), to_come[p][t]);
         if (big_m < 1) continue;
-        x[l][k][t] = b.Column(0, big_m, 0, true, 0);
-        y[k][t] = b.Column(0, 1, costs.changeover_cost, true, 0);
+        x[l][k][t] = b.Column(0, big_m, 0, true, static_cast<double>(start.units[l][k][t]), t);
+        y[k][t] = b.Column(0, 1, costs.changeover_cost, true, start.changed[l][k][t] ? 1 : 0, t);
         b.Row({{x[l][k][t], 1}, {y[k][t], -big_m}, {z[k][t], -big_m}}, 'L', 0);
         b.Row({{y[k][t], 1}, {x[l][k][t], -1}}, 'L', 0);
         balance[p][t + 1].push_back({x[l][k][t], 1});
@@ -223,10 +216,9 @@ absl::StatusOr<ModelSolution> SolveModel(const Index& index) {
         const int p = index.product.at(line.products[k].product_id);
         setups.push_back({y[k][t], 1});
         load.push_back({x[l][k][t], line.products[k].cycle_seconds / 60});
-        load.push_back({y[k][t], index.LongestInto(static_cast<int>(l), p)});
+        load.push_back({y[k][t], index.LongestInto(l, p)});
       }
       b.Row(one_state, 'L', 1);
-      if (t == 0) zs[l] = z;
       if (!load.empty()) b.Row(load, 'L', capacity[t]);
       if (t + 1 == periods) continue;
       for (int k = 0; k < made; ++k) {
@@ -250,7 +242,7 @@ absl::StatusOr<ModelSolution> SolveModel(const Index& index) {
   }
 
   // Balance: s[t−1] + Σ x + u = demand + s[t]; before the horizon, stock on hand for s[t−1].
-  for (int p = 0; p < products; ++p) {
+  for (int p : component.products) {
     for (int t = -1; t < periods; ++t) {
       std::vector<std::pair<int, double>> row = balance[p][t + 1];
       row.push_back({u[p][t + 1], 1});
@@ -265,29 +257,132 @@ absl::StatusOr<ModelSolution> SolveModel(const Index& index) {
     }
   }
 
-  const std::vector<std::vector<int64_t>> greedy = GreedyStart(index, periods_of, x, ys, &b);
-  for (int p = 0; p < products; ++p) {
-    const Flow flow = FlowOf(index, p, greedy[p]);
-    for (int t = -1; t < periods; ++t) {
-      b.SetStart(u[p][t + 1], static_cast<double>(flow.unmet[t + 1]));
-      if (t >= 0) b.SetStart(s[p][t + 1], flow.stock_end[t]);
+  solution->report.variables += b.columns();
+  solution->report.constraints += b.rows();
+  solution->report.integer_variables += b.integers();
+
+  // Whole units, and stock and unmet as they follow from them: what CBC returns can sit a
+  // tolerance off integers, and a start or a fixed column must be exact.
+  auto repair = [&](std::vector<double> values) {
+    std::vector<std::vector<int64_t>> made(products, std::vector<int64_t>(periods, 0));
+    for (int c = 0; c < b.columns(); ++c) {
+      if (b.integer(c)) values[c] = std::round(values[c]);
+    }
+    for (int l : component.lines) {
+      for (size_t k = 0; k < x[l].size(); ++k) {
+        const int p = index.product.at(in.lines[l].products[k].product_id);
+        for (int t = 0; t < periods; ++t) {
+          if (x[l][k][t] >= 0) made[p][t] += std::llround(values[x[l][k][t]]);
+        }
+      }
+    }
+    for (int p : component.products) {
+      const Flow flow = FlowOf(index, p, made[p]);
+      for (int t = -1; t < periods; ++t) {
+        values[u[p][t + 1]] = static_cast<double>(flow.unmet[t + 1]);
+        values[s[p][t + 1]] = t >= 0 ? flow.stock_end[t]
+                                     : static_cast<double>(in.products[p].stock_on_hand -
+                                                           index.demand[p][0] + flow.unmet[0]);
+      }
+    }
+    return values;
+  };
+
+  ComponentResult result;
+  std::vector<double> incumbent = repair(b.start());
+  result.objective = b.ObjectiveOf(incumbent);
+  const absl::Time end = absl::Now() + absl::Seconds(seconds);
+  auto left = [&] { return absl::ToDoubleSeconds(end - absl::Now()); };
+  auto take = [&](const CbcRun& run) {
+    if (!run.values.empty()) {
+      std::vector<double> values = repair(run.values);
+      const double objective = b.ObjectiveOf(values);
+      if (objective < result.objective - 1e-6) {
+        incumbent = std::move(values);
+        result.objective = objective;
+        return true;
+      }
+    }
+    return false;
+  };
+  // The whole model first: on small components CBC proves the optimum; on large ones it
+  // gets a share of the time, for its bound and its heuristics, and fix-and-optimise the
+  // rest (CBC's branch-and-bound does not improve a good start there in seconds).
+  const bool small = b.integers() <= kWholeModelIntegers;
+  if (left() >= kShortestSolve) {
+    PM_ASSIGN_OR_RETURN(CbcRun whole,
+                        RunCbc(&b, incumbent, {}, small ? left() : left() * kWholeModelShare,
+                               in.solver.relative_gap, in.solver.max_nodes));
+    result.bound = std::max(result.bound, whole.bound);
+    result.optimal = whole.optimal;
+    result.node_limit = whole.node_limit;
+    take(whole);
+    if (whole.optimal) result.bound = std::max(result.bound, result.objective);
+  }
+  // Fix-and-optimise: every integer column outside a window of periods fixed at the
+  // incumbent, the window searched by CBC from the incumbent; windows slide forward, passes
+  // repeat until one improves nothing or the time is up. Time left after that goes to the
+  // whole model again, for its bound.
+  auto within = [&] {
+    return result.objective - std::max(result.bound, combinatorial_bound) <=
+           in.solver.relative_gap * std::max(result.objective, 1e-9) + 1e-9;
+  };
+  if (!small && !result.optimal && !within() && periods > kWindowPeriods) {
+    const int windows = (periods - kWindowPeriods + kWindowStep - 1) / kWindowStep + 1;
+    bool improved = true;
+    while (improved && !within() && left() >= kShortestSolve) {
+      improved = false;
+      for (int w = 0; w < windows && left() >= kShortestSolve; ++w) {
+        const int first = std::min(w * kWindowStep, periods - kWindowPeriods);
+        const int last = first + kWindowPeriods - 1;
+        std::vector<bool> fixed(b.columns(), false);
+        for (int c = 0; c < b.columns(); ++c) {
+          fixed[c] = b.integer(c) && (b.period(c) < first || b.period(c) > last);
+        }
+        const double share = std::max(kShortestSolve, left() / static_cast<double>(windows - w));
+        PM_ASSIGN_OR_RETURN(CbcRun run,
+                            RunCbc(&b, incumbent, fixed, share, kWindowGap, kWindowNodes));
+        improved = take(run) || improved;
+      }
+    }
+    if (!within() && left() >= kShortestSolve) {
+      PM_ASSIGN_OR_RETURN(CbcRun whole, RunCbc(&b, incumbent, {}, left(), in.solver.relative_gap,
+                                               in.solver.max_nodes));
+      result.bound = std::max(result.bound, whole.bound);
+      result.node_limit = whole.node_limit;
+      take(whole);
+      result.optimal = whole.optimal;
+      if (whole.optimal) result.bound = std::max(result.bound, result.objective);
     }
   }
+  const double* values = incumbent.data();
+  for (int l : component.lines) {
+    for (size_t k = 0; k < x[l].size(); ++k) {
+      const int p = index.product.at(in.lines[l].products[k].product_id);
+      for (int t = 0; t < periods; ++t) {
+        if (values[zs[l][k][t]] > 0.5) solution->carried[l][t] = p;
+        if (x[l][k][t] >= 0) {
+          solution->units[l][k][t] = std::llround(std::max(0.0, values[x[l][k][t]]));
+        }
+      }
+    }
+  }
+  return result;
+}
+
+absl::StatusOr<CbcRun> RunCbc(Builder* b, const std::vector<double>& start,
+                              const std::vector<bool>& fixed, double seconds, double gap,
+                              std::optional<int> max_nodes) {
   std::unique_ptr<Cbc_Model, ModelDeleter> owned(Cbc_newModel());
   Cbc_Model* model = owned.get();
-  b.Load(model);
+  b->Load(model);
   Cbc_setObjSense(model, 1);
-  solution.report.variables = Cbc_getNumCols(model);
-  solution.report.constraints = Cbc_getNumRows(model);
-  solution.report.integer_variables = b.integers();
-  std::vector<int> all(b.start().size());
+  for (size_t c = 0; c < fixed.size(); ++c) {
+    if (fixed[c]) b->Fix(model, static_cast<int>(c), start[c]);
+  }
+  std::vector<int> all(start.size());
   for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int>(i);
-  Cbc_setMIPStartI(model, static_cast<int>(all.size()), all.data(), b.start().data());
-
-  const absl::Time begin = absl::Now();
-  absl::MutexLock lock(&solve_mutex);
-  const double seconds =
-      std::max(0.05, absl::ToDoubleSeconds(in.solver.time_limit - (absl::Now() - begin)));
+  Cbc_setMIPStartI(model, static_cast<int>(all.size()), all.data(), start.data());
   Cbc_setLogLevel(model, 0);
   Cbc_setParameter(model, "log", "0");
   Cbc_setParameter(model, "threads", "0");
@@ -298,45 +393,109 @@ absl::StatusOr<ModelSolution> SolveModel(const Index& index) {
   Cbc_setParameter(model, "randomSeed", "1234567");
   Cbc_setParameter(model, "randomCbcSeed", "1234567");
   Cbc_setParameter(model, "sec", absl::StrCat(seconds).c_str());
-  Cbc_setParameter(model, "ratioGap", absl::StrCat(in.solver.relative_gap).c_str());
-  if (in.solver.max_nodes) {
-    Cbc_setParameter(model, "maxNodes", absl::StrCat(*in.solver.max_nodes).c_str());
-  }
+  Cbc_setParameter(model, "ratioGap", absl::StrCat(gap).c_str());
+  if (max_nodes) Cbc_setParameter(model, "maxNodes", absl::StrCat(*max_nodes).c_str());
   const int rc = Cbc_solve(model);
-  solution.report.solve_time = absl::Now() - begin;
   const double* values = Cbc_bestSolution(model);
-  const int secondary = Cbc_secondaryStatus(model);
   if (values == nullptr && Cbc_status(model) != 1) {
     return absl::InternalError(
         absl::StrCat("the solver failed (status ", Cbc_status(model), ", return code ", rc, ")"));
   }
+  CbcRun run;
+  if (values != nullptr) run.values.assign(values, values + start.size());
   // Every cost is ≥ 0, so 0 bounds the objective when the search proved nothing better.
-  solution.report.best_bound = std::max(0.0, Cbc_getBestPossibleObjValue(model));
-  if (values != nullptr) {
-    solution.report.objective = Cbc_getObjValue(model);
-    if (Cbc_isProvenOptimal(model)) solution.report.best_bound = solution.report.objective;
+  run.bound = std::max(0.0, Cbc_getBestPossibleObjValue(model));
+  const int secondary = Cbc_secondaryStatus(model);
+  run.optimal = Cbc_isProvenOptimal(model) || secondary == 0 || secondary == 2;
+  run.node_limit = secondary == 3;
+  if (Cbc_isProvenOptimal(model) && values != nullptr) {
+    run.bound = std::max(run.bound, Cbc_getObjValue(model));
   }
-  // Stopped (time or nodes) before taking up the MIP start, or with nothing better than
-  // it: the start is the best plan known.
-  if (values == nullptr || b.StartObjective() < solution.report.objective - 1e-9) {
-    values = b.start().data();  // the greedy plan
-    solution.report.objective = b.StartObjective();
-  }
-  solution.report.status = Cbc_isProvenOptimal(model) || secondary == 0 || secondary == 2
-                               ? SolveStatus::kOptimal
-                           : secondary == 3 ? SolveStatus::kNodeLimit
-                                            : SolveStatus::kTimeLimit;
+  return run;
+}
+
+}  // namespace
+
+absl::StatusOr<ModelSolution> SolveModel(const Index& index, absl::Time deadline) {
+  const ProposalInput& in = index.input;
+  const absl::Time begin = absl::Now();
+  ModelSolution solution;
+  solution.units.resize(in.lines.size());
   for (size_t l = 0; l < in.lines.size(); ++l) {
-    for (size_t k = 0; k < x[l].size(); ++k) {
-      const int p = index.product.at(in.lines[l].products[k].product_id);
-      for (int t = 0; t < periods; ++t) {
-        if (values[zs[l][k][t]] > 0.5) solution.carried[l][t] = p;
-        if (x[l][k][t] >= 0) {
-          solution.units[l][k][t] = std::llround(std::max(0.0, values[x[l][k][t]]));
-        }
-      }
-    }
+    solution.units[l].assign(in.lines[l].products.size(), std::vector<int64_t>(in.period_count, 0));
   }
+  solution.carried.assign(in.lines.size(), std::vector<int>(in.period_count, -1));
+  const std::vector<std::vector<double>> minutes = PlannedMinutes(index);
+  const std::vector<Component> components = ComponentsOf(index);
+
+  // The starts and the combinatorial bounds first: cheap, and they tell where the search
+  // has something to gain (a component whose start meets its bound needs no search).
+  std::vector<StartPlan> starts;
+  std::vector<double> bounds;
+  double work = 0;  // Σ size over components with a gap: the time is shared by it
+  std::vector<double> sizes;
+  for (size_t i = 0; i < components.size(); ++i) {
+    const Component& c = components[i];
+    // The starts take at most a quarter of the time; CBC needs the rest.
+    const absl::Time now = absl::Now();
+    starts.push_back(HeuristicStart(
+        index, c,
+        now + (deadline - now) * kStartShare / static_cast<double>(components.size() - i)));
+    bounds.push_back(CombinatorialBound(index, c));
+    double size = 0;
+    for (int l : c.lines) size += static_cast<double>(in.lines[l].products.size());
+    const bool open = starts.back().objective - bounds.back() >
+                      in.solver.relative_gap * std::max(starts.back().objective, 1e-9) + 1e-9;
+    sizes.push_back(open ? size : 0);
+    work += sizes.back();
+  }
+
+  absl::MutexLock lock(&solve_mutex);
+  bool all_optimal = true, node_limit = false;
+  double objective = 0, bound = 0;
+  for (size_t i = 0; i < components.size(); ++i) {
+    const double left = std::max(0.0, absl::ToDoubleSeconds(deadline - absl::Now()));
+    const double seconds = sizes[i] > 0 ? left * sizes[i] / work : 0;
+    work -= sizes[i];
+    PM_ASSIGN_OR_RETURN(ComponentResult r, SolveComponent(index, components[i], minutes, starts[i],
+                                                          bounds[i], seconds, &solution));
+    objective += r.objective;
+    const double component_bound = std::min(r.objective, std::max(r.bound, bounds[i]));
+    bound += component_bound;
+    const bool within = r.objective - component_bound <=
+                        in.solver.relative_gap * std::max(r.objective, 1e-9) + 1e-9;
+    all_optimal = all_optimal && (r.optimal || within);
+    node_limit = node_limit || r.node_limit;
+  }
+  // Products no line makes: their demand beyond stock is unmet whatever the plan.
+  std::vector<bool> covered(in.products.size(), false);
+  for (const Component& c : components) {
+    for (int p : c.products) covered[p] = true;
+  }
+  for (size_t p = 0; p < in.products.size(); ++p) {
+    if (covered[p]) continue;
+    const Flow flow = FlowOf(index, static_cast<int>(p), std::vector<int64_t>(in.period_count, 0));
+    double cost = 0;
+    for (int64_t u : flow.unmet) {
+      cost += static_cast<double>(u) * in.costs.unmet_penalty_per_unit * in.products[p].priority;
+    }
+    for (double st : flow.stock_end) cost += st * in.costs.holding_cost_per_unit;
+    objective += cost;
+    bound += cost;
+    solution.report.start_objective += cost;
+    solution.report.combinatorial_bound += cost;
+  }
+  solution.report.components = static_cast<int>(components.size());
+  for (size_t i = 0; i < components.size(); ++i) {
+    solution.report.start_objective += starts[i].objective;
+    solution.report.combinatorial_bound += bounds[i];
+  }
+  solution.report.objective = objective;
+  solution.report.best_bound = bound;
+  solution.report.status = all_optimal  ? SolveStatus::kOptimal
+                           : node_limit ? SolveStatus::kNodeLimit
+                                        : SolveStatus::kTimeLimit;
+  solution.report.solve_time = absl::Now() - begin;
   return solution;
 }
 
