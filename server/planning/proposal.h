@@ -7,7 +7,8 @@
 // shifts never share one; lines on the same pattern share all of theirs). A day's demand
 // is due at the end of that local day: the last period that ends by then (−1 when none
 // does: only stock can meet it). The horizon plans for the local days from start_time's
-// day through the last day that ends by the horizon's last shift end.
+// day through the last day that ends by the horizon's end (the request's end_time, or the
+// end of the last shift of a horizon counted in shifts).
 #pragma once
 
 #include <cstdint>
@@ -62,10 +63,12 @@ struct ProposalModel {
   std::vector<std::string> idle_lines;
 };
 
-// The local days whose demand a horizon of `shifts` (non-empty) starting at `start`
-// plans for; may be empty (a horizon shorter than a day's end).
+// The local days whose demand a horizon [start, end) plans for; may be empty (a horizon
+// that ends before the first day does).
 std::vector<absl::CivilDay> DemandDays(const absl::TimeZone& zone, absl::Time start,
-                                       const std::vector<HorizonShift>& shifts);
+                                       absl::Time end);
+// The end of the last of `shifts`; `otherwise` when there are none.
+absl::Time LastShiftEnd(const std::vector<HorizonShift>& shifts, absl::Time otherwise);
 
 // The period `day`'s demand is due in (see above), from `period_ends` in time order.
 int DuePeriod(const std::vector<absl::Time>& period_ends, const absl::TimeZone& zone,

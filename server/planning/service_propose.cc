@@ -275,7 +275,8 @@ absl::Status PlanningServiceImpl::HandleProposePlan(runtime::CallContext& call,
   if (call.Cancelled()) return absl::CancelledError("proposal cancelled");
 
   // ---- the demand of the horizon's days.
-  const std::vector<absl::CivilDay> days = DemandDays(zone_, start, facts.shifts);
+  const std::vector<absl::CivilDay> days =
+      DemandDays(zone_, start, by_end ? end : LastShiftEnd(facts.shifts, start));
   const std::set<absl::CivilDay> horizon_days(days.begin(), days.end());
   if (request.demand_size() > 0) {
     for (const auto& [key, quantity] : given_demand) {
