@@ -367,5 +367,68 @@ TEST_F(ProposePlanTest, EndTimeAndTheRequestsTimeLimit) {
   EXPECT_DOUBLE_EQ(r.solver().time_limit_seconds(), 2);
 }
 
+TEST_F(ProposePlanTest, MaintenanceTakesCapacityAndChangeoversTakeTime) {
+  // An hour of maintenance in shift A: 390 planned minutes, 7,800 units.
+  v1::CreateMaintenanceWindowRequest window;
+  window.mutable_maintenance_window()->set_line_id("PACK-1");
+  window.mutable_maintenance_window()->mutable_start_time()->set_seconds(
+      absl::ToUnixSeconds(kShiftA + absl::Hours(1)));
+  window.mutable_maintenance_window()->mutable_end_time()->set_seconds(
+      absl::ToUnixSeconds(kShiftA + absl::Hours(2)));
+  window.mutable_maintenance_window()->set_reason("CIP cleaning");
+  v1::CreateMaintenanceWindowResponse window_out;
+  ASSERT_TRUE(stub_->CreateMaintenanceWindow(Ctx().get(), window, &window_out).ok());
+  v1::ProposePlanRequest request = ThreeShifts({{"GRANOLA-500G", 20000}});
+  v1::StockOnHand* stock = request.add_stock_on_hand();
+  stock->set_product_id("GRANOLA-500G");
+  stock->set_quantity(500);
+  v1::ProposePlanResponse r;
+  grpc::Status s = Propose(request, &r);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_DOUBLE_EQ(r.shifts(0).planned_minutes(), 390);
+  ASSERT_EQ(r.unmet_demand_size(), 1);
+  EXPECT_EQ(r.unmet_demand(0).quantity(), 20000 - 500 - 7800 - 9000);
+  ExpectWithinCapacity(r);
+
+  // A changeover of 45 min into muesli (from granola): both products in one shift
+  // pay it in time.
+  v1::CreateProductRequest oats;
+  oats.mutable_product()->set_id("OATS-2KG");
+  oats.mutable_product()->set_display_name("Oats");
+  oats.mutable_product()->set_unit("pcs");
+  v1::LineCycleTime* c = oats.mutable_product()->add_cycle_times();
+  c->set_line_id("PACK-1");
+  c->set_ideal_cycle_seconds(3);
+  v1::Changeover* from_granola = oats.mutable_product()->add_changeovers();
+  from_granola->set_from_product_id("GRANOLA-500G");
+  from_granola->set_duration_minutes(45);
+  v1::CreateProductResponse oats_out;
+  ASSERT_TRUE(stub_->CreateProduct(Ctx().get(), oats, &oats_out).ok());
+  s = Propose(ThreeShifts({{"GRANOLA-500G", 1000}, {"OATS-2KG", 1000}}), &r);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(r.unmet_demand_size(), 0);
+  bool oats_changed_over = false;
+  for (const v1::ProposedShift& shift : r.shifts()) {
+    for (const v1::ProposedRun& run : shift.runs()) {
+      if (run.product_id() == "OATS-2KG" && run.changeover_minutes() == 45) {
+        oats_changed_over = true;
+      }
+    }
+  }
+  EXPECT_TRUE(oats_changed_over) << r.DebugString();
+  ExpectWithinCapacity(r);
+}
+
+TEST_F(ProposePlanTest, TheCallsDeadlineBoundsTheTimeLimit) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(3));
+  v1::ProposePlanResponse r;
+  grpc::Status s = stub_->ProposePlan(&context, ThreeShifts({{"GRANOLA-500G", 10000}}), &r);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_GT(r.solver().time_limit_seconds(), 0);
+  // gRPC sends the deadline as a timeout rounded up: a few ms more than 3 − 0.5 s.
+  EXPECT_LT(r.solver().time_limit_seconds(), 2.75);
+}
+
 }  // namespace
 }  // namespace plantmesh::planning
