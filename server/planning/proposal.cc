@@ -19,19 +19,13 @@ absl::Time EndOfDay(const absl::TimeZone& zone, absl::CivilDay day) {
 }  // namespace
 
 std::vector<absl::CivilDay> DemandDays(const absl::TimeZone& zone, absl::Time start,
-                                       absl::Time end) {
+                                       absl::Time cover) {
   std::vector<absl::CivilDay> days;
-  for (absl::CivilDay day = absl::ToCivilDay(start, zone); EndOfDay(zone, day) <= end; ++day) {
+  for (absl::CivilDay day = absl::ToCivilDay(start, zone);
+       EndOfDay(zone, day) < cover && static_cast<int>(days.size()) < kMaxDemandDays; ++day) {
     days.push_back(day);
   }
   return days;
-}
-
-absl::Time LastShiftEnd(const std::vector<HorizonShift>& shifts, absl::Time otherwise) {
-  if (shifts.empty()) return otherwise;
-  absl::Time last = shifts.front().shift.end;
-  for (const HorizonShift& s : shifts) last = std::max(last, s.shift.end);
-  return last;
 }
 
 int DuePeriod(const std::vector<absl::Time>& period_ends, const absl::TimeZone& zone,

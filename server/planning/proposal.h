@@ -6,9 +6,11 @@
 // Periods: the distinct end times of the horizon's shifts, in time order (one line's
 // shifts never share one; lines on the same pattern share all of theirs). A day's demand
 // is due at the end of that local day: the last period that ends by then (−1 when none
-// does: only stock can meet it). The horizon plans for the local days from start_time's
-// day through the last day that ends by the horizon's end (the request's end_time, or the
-// end of the last shift of a horizon counted in shifts).
+// does: only stock can meet it). The horizon plans for the local days, from start_time's,
+// whose every serving shift is in it: the days that end before the first shift after the
+// horizon does (the earliest such end over the lines that plan). So a Monday-to-Friday
+// horizon covers the weekend's demand (due at Friday's last shift), and the last day is
+// left out while shifts after the horizon could still make its demand.
 #pragma once
 
 #include <cstdint>
@@ -63,12 +65,11 @@ struct ProposalModel {
   std::vector<std::string> idle_lines;
 };
 
-// The local days whose demand a horizon [start, end) plans for; may be empty (a horizon
-// that ends before the first day does).
+// The local days from `start`'s that end before `cover` (the end of the first shift after
+// the horizon), at most kMaxDemandDays; may be empty.
+inline constexpr int kMaxDemandDays = 366;
 std::vector<absl::CivilDay> DemandDays(const absl::TimeZone& zone, absl::Time start,
-                                       absl::Time end);
-// The end of the last of `shifts`; `otherwise` when there are none.
-absl::Time LastShiftEnd(const std::vector<HorizonShift>& shifts, absl::Time otherwise);
+                                       absl::Time cover);
 
 // The period `day`'s demand is due in (see above), from `period_ends` in time order.
 int DuePeriod(const std::vector<absl::Time>& period_ends, const absl::TimeZone& zone,

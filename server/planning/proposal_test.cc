@@ -33,22 +33,24 @@ HorizonShift Shift(const std::string& line, const std::string& id, absl::Time st
   return {line, s, end - start};
 }
 
-TEST(ProposalHorizonTest, DaysEndByTheHorizonsEnd) {
+TEST(ProposalHorizonTest, DaysEndBeforeTheFirstShiftAfterTheHorizon) {
   const absl::TimeZone zone = Berlin();
-  // From 06:00 on the 10th to 06:00 on the 13th: the 10th, 11th and 12th.
-  EXPECT_THAT(DemandDays(zone, Local(2026, 3, 10, 6), Local(2026, 3, 13, 6)),
-              ElementsAre(absl::CivilDay(2026, 3, 10), absl::CivilDay(2026, 3, 11),
-                          absl::CivilDay(2026, 3, 12)));
-  // A horizon ending at 22:00 does not cover its own day.
-  EXPECT_TRUE(DemandDays(zone, Local(2026, 3, 10, 6), Local(2026, 3, 10, 22)).empty());
-  // Exactly midnight does.
-  EXPECT_THAT(DemandDays(zone, Local(2026, 3, 10, 6), Local(2026, 3, 11, 0)),
+  // 3×8 from 06:00 on the 10th, three shifts: the next one (A of the 11th) ends at 14:00
+  // on the 11th; the 11th's demand could still be made by it, so only the 10th.
+  EXPECT_THAT(DemandDays(zone, Local(2026, 3, 10, 6), Local(2026, 3, 11, 14)),
               ElementsAre(absl::CivilDay(2026, 3, 10)));
-  const std::vector<HorizonShift> shifts = {
-      Shift("L", "a", Local(2026, 3, 10, 6), Local(2026, 3, 10, 14)),
-      Shift("L", "b", Local(2026, 3, 10, 22), Local(2026, 3, 11, 6))};
-  EXPECT_EQ(LastShiftEnd(shifts, absl::InfinitePast()), Local(2026, 3, 11, 6));
-  EXPECT_EQ(LastShiftEnd({}, Local(2026, 3, 10, 6)), Local(2026, 3, 10, 6));
+  // One shift a day, Monday to Friday (the 9th is a Monday): the next shift after
+  // Friday's is Monday's, ending 14:00 on the 16th: the weekend is planned for.
+  EXPECT_THAT(DemandDays(zone, Local(2026, 3, 9, 6), Local(2026, 3, 16, 14)),
+              ElementsAre(absl::CivilDay(2026, 3, 9), absl::CivilDay(2026, 3, 10),
+                          absl::CivilDay(2026, 3, 11), absl::CivilDay(2026, 3, 12),
+                          absl::CivilDay(2026, 3, 13), absl::CivilDay(2026, 3, 14),
+                          absl::CivilDay(2026, 3, 15)));
+  // A shift after the horizon that ends at midnight serves that day: it is left out.
+  EXPECT_TRUE(DemandDays(zone, Local(2026, 3, 10, 6), Local(2026, 3, 11, 0)).empty());
+  // At most a year.
+  EXPECT_EQ(DemandDays(zone, Local(2026, 3, 10, 6), absl::InfiniteFuture()).size(),
+            static_cast<size_t>(kMaxDemandDays));
 }
 
 TEST(ProposalHorizonTest, ADaysDemandIsDueInTheLastPeriodThatEndsThatDay) {

@@ -260,14 +260,26 @@ absl::Status PlanningServiceImpl::HandleProposePlan(runtime::CallContext& call,
   facts.zone = zone_;
   facts.start_time = start;
   const std::set<std::string> chosen(request.line_ids().begin(), request.line_ids().end());
+  // Lines that can make any product to plan: their next shift after the horizon bounds
+  // the days it covers (proposal.h).
+  std::set<std::string> makers;
+  for (const Product& p : all_products) {
+    if (!named.empty() && named.count(p.id) == 0) continue;
+    for (const LineCycleTime& c : p.cycle_times) makers.insert(c.line_id);
+  }
+  const absl::Time look_to = by_end ? end + kShiftSearchRange / 3 : end;
+  absl::Time cover = look_to;
   for (const Line& line : all_lines) {
     if (!chosen.empty() && chosen.count(line.id) == 0) continue;
     facts.lines.push_back(line);
-    PM_ASSIGN_OR_RETURN(LineCalendar calendar, CalendarOf(line.id, "line_ids", start, end));
+    PM_ASSIGN_OR_RETURN(LineCalendar calendar, CalendarOf(line.id, "line_ids", start, look_to));
     int taken = 0;
-    for (const ShiftInstance& shift : calendar.ShiftsIn(start, end)) {
-      if (shift.start < start || (by_end && shift.end > end)) continue;
-      if (by_count && taken == request.shift_count()) break;
+    for (const ShiftInstance& shift : calendar.ShiftsIn(start, look_to)) {
+      if (shift.start < start) continue;
+      if ((by_end && shift.end > end) || (by_count && taken == request.shift_count())) {
+        if (makers.count(line.id) > 0) cover = std::min(cover, shift.end);
+        break;
+      }
       facts.shifts.push_back({line.id, shift, calendar.PlannedTimeOf(shift)});
       ++taken;
     }
@@ -275,8 +287,7 @@ absl::Status PlanningServiceImpl::HandleProposePlan(runtime::CallContext& call,
   if (call.Cancelled()) return absl::CancelledError("proposal cancelled");
 
   // ---- the demand of the horizon's days.
-  const std::vector<absl::CivilDay> days =
-      DemandDays(zone_, start, by_end ? end : LastShiftEnd(facts.shifts, start));
+  const std::vector<absl::CivilDay> days = DemandDays(zone_, start, cover);
   const std::set<absl::CivilDay> horizon_days(days.begin(), days.end());
   if (request.demand_size() > 0) {
     for (const auto& [key, quantity] : given_demand) {
