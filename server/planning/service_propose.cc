@@ -155,6 +155,9 @@ absl::StatusOr<std::vector<DayDemand>> PlanningServiceImpl::ForecastHorizonDeman
     if (days.back() > history_end) {
       const int64_t needed = days.back() - history_end;
       if (needed > forecast::kMaxHorizonDays) {
+        // With every product, a history that stopped long ago is left out (as too short a
+        // one is); a named product must be planned.
+        if (named.empty()) continue;
         return absl::FailedPreconditionError(
             absl::StrCat("the demand history of product ", h.product_id, " ends on ",
                          FormatDate(history_end), ", more than ", forecast::kMaxHorizonDays,

@@ -253,6 +253,10 @@ TEST_F(ProposePlanTest, ForecastsDemandFromTheImportedHistory) {
   for (absl::CivilDay day(2026, 2, 10); day <= absl::CivilDay(2026, 3, 9); ++day) {
     history.push_back({"MUESLI-1KG", day, 1000});
   }
+  // Granola's history stopped more than a year ago: with every product it is left out.
+  for (absl::CivilDay day(2024, 12, 1); day <= absl::CivilDay(2024, 12, 31); ++day) {
+    history.push_back({"GRANOLA-500G", day, 500});
+  }
   ChangeContext context{
       {"spiffe://test/user/planner", "ImportDemand", "", ""}, deps_.now(), nullptr};
   ASSERT_TRUE(store_.ImportDemand(history, context, nullptr).ok());
@@ -266,7 +270,7 @@ TEST_F(ProposePlanTest, ForecastsDemandFromTheImportedHistory) {
   EXPECT_EQ(r.demand(0).source(), v1::DEMAND_SOURCE_FORECAST);
   EXPECT_EQ(MadeByDueTime(r, "MUESLI-1KG"), 1000);
   EXPECT_EQ(r.unmet_demand_size(), 0);
-  // A product named without history cannot be forecast.
+  // Named, it cannot be forecast; nor can a product without history.
   v1::ProposePlanRequest named = ThreeShifts({});
   named.add_product_ids("GRANOLA-500G");
   EXPECT_EQ(Propose(named, &r).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
