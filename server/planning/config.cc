@@ -10,6 +10,10 @@ std::shared_ptr<runtime::ServiceConfig> DeclareConfig(runtime::ConfigSection& se
   section.Add("time-zone", &config->time_zone,
               "the plant's time zone, an IANA name of the system tzdata (e.g. Europe/Berlin): "
               "shifts, holidays and dates are local to it");
+  section.Add("propose-time-limit-seconds", &config->propose_time_limit_seconds,
+              "the longest ProposePlan's solver searches, in seconds (1-300): the default and "
+              "the most a request's time_limit_seconds may ask for",
+              1, 300);
   return config;
 }
 

@@ -564,6 +564,16 @@ absl::Status ResourceTaken(absl::string_view kind, absl::string_view id) {
       "RESOURCE_EXISTS", {{"resource_type", std::string(kind)}, {"id", std::string(id)}});
 }
 
+absl::Status PlanExists(int64_t plan_id, absl::string_view line_id, absl::string_view shift_id) {
+  const std::string id = absl::StrCat(plan_id);
+  return runtime::WithErrorInfo(
+      absl::FailedPreconditionError(absl::StrCat("line ", line_id, " has production plan ", id,
+                                                 " for shift ", shift_id,
+                                                 " already: change that plan instead")),
+      "PLAN_EXISTS",
+      {{"plan_id", id}, {"line_id", std::string(line_id)}, {"shift_id", std::string(shift_id)}});
+}
+
 absl::Status PlanNotFound(int64_t id) {
   return absl::NotFoundError(absl::StrCat("production plan ", id, " not found"));
 }

@@ -285,6 +285,9 @@ absl::Status CheckTimeRange(absl::Time start, absl::Time end, absl::Duration max
 
 // ALREADY_EXISTS (ErrorInfo RESOURCE_EXISTS, metadata resource_type and id).
 absl::Status ResourceTaken(absl::string_view kind, absl::string_view id);
+// FAILED_PRECONDITION: line `line_id` has plan `plan_id` for `shift_id` already
+// (ErrorInfo PLAN_EXISTS, metadata plan_id, line_id, shift_id).
+absl::Status PlanExists(int64_t plan_id, absl::string_view line_id, absl::string_view shift_id);
 // NOT_FOUND "production plan <id> not found".
 absl::Status PlanNotFound(int64_t id);
 // INVALID_ARGUMENT naming `field`: "unknown <kind> '<id>'".

@@ -128,6 +128,8 @@ struct Sql {
       "AND ($4::date IS NULL OR shift_date <= $4::date) "
       "AND ($5::int8 IS NULL OR (shift_start, id) > (" PM_TS(5) ", $6::int8)) "
       "ORDER BY shift_start, id LIMIT $7");
+  const runtime::PgStatement plan_of_shift = registry.Add(
+      "plan_of_shift", "SELECT id FROM planning.plans WHERE line_id = $1 AND shift_id = $2");
   const runtime::PgStatement plan_exists =
       registry.Add("plan_exists", "SELECT 1 FROM planning.plans WHERE id = $1");
   const runtime::PgStatement revision_insert = registry.Add(
@@ -630,6 +632,35 @@ absl::StatusOr<Replayable<Plan>> PgPlanningStore::CreatePlan(const Plan& plan,
     stored.id = rows[0][0].as<int64_t>();
     return stored;
   });
+}
+
+absl::StatusOr<Replayable<std::vector<Plan>>> PgPlanningStore::CreatePlans(
+    const std::vector<Plan>& plans, const ChangeContext& context,
+    const ResponseEncoder<std::vector<Plan>>& encode) {
+  return Idempotent<std::vector<Plan>>(
+      context, encode, [&](pqxx::transaction_base& tx) -> absl::StatusOr<std::vector<Plan>> {
+        std::vector<Plan> stored;
+        for (const Plan& plan : plans) {
+          Plan s = plan;
+          s.create_time = TruncateToMicros(plan.create_time);
+          s.update_time = TruncateToMicros(plan.update_time);
+          pqxx::result rows = tx.exec_prepared(
+              Statements().plan_insert, plan.line_id, plan.shift_id, FormatDate(plan.shift_date),
+              Micros(plan.shift_start), Micros(plan.shift_end), ItemsJson(plan.items).dump(),
+              static_cast<int>(plan.status), plan.revision, plan.revision_reason, plan.created_by,
+              Micros(s.create_time), plan.updated_by, Micros(s.update_time), plan.version);
+          if (rows.empty()) {
+            // ON CONFLICT waited for a concurrent insert to commit: this statement sees it.
+            pqxx::result other =
+                tx.exec_prepared(Statements().plan_of_shift, plan.line_id, plan.shift_id);
+            return PlanExists(other.empty() ? 0 : other[0][0].as<int64_t>(), plan.line_id,
+                              plan.shift_id);
+          }
+          s.id = rows[0][0].as<int64_t>();
+          stored.push_back(std::move(s));
+        }
+        return stored;
+      });
 }
 
 absl::StatusOr<Plan> PgPlanningStore::GetPlan(int64_t id) {

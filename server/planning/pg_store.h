@@ -52,6 +52,9 @@ class PgPlanningStore : public PlanningStore {
   absl::StatusOr<std::vector<MaintenanceWindow>> ListMaintenanceWindows(const std::string& line_id,
                                                                         absl::Time from,
                                                                         absl::Time to) override;
+  absl::StatusOr<Replayable<std::vector<Plan>>> CreatePlans(
+      const std::vector<Plan>& plans, const ChangeContext& context,
+      const ResponseEncoder<std::vector<Plan>>& encode) override;
   absl::StatusOr<Replayable<Plan>> CreatePlan(const Plan& plan, const ChangeContext& context,
                                               const ResponseEncoder<Plan>& encode) override;
   absl::StatusOr<Plan> GetPlan(int64_t id) override;

@@ -59,6 +59,7 @@ PlanningServiceImpl::PlanningServiceImpl(const runtime::ServiceDeps& deps, Plann
   if (config != nullptr) {
     absl::StatusOr<absl::TimeZone> zone = LoadZone(config->time_zone, "planning.time-zone");
     if (zone.ok()) zone_ = *zone;
+    propose_time_limit_ = absl::Seconds(config->propose_time_limit_seconds);
   }
 }
 

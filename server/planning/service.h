@@ -6,9 +6,11 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "plantmesh/planning/v1/planning_service.pm_server.h"
 #include "server/planning/calendar.h"
+#include "server/planning/proposal.h"
 #include "server/planning/store.h"
 #include "server/runtime/service_module.h"
 
@@ -107,6 +109,10 @@ class PlanningServiceImpl : public v1::PlanningServiceBase {
                                     const v1::ForecastDemandRequest& request,
                                     v1::ForecastDemandResponse* response) override;
   // ---- end demand (pdemand).
+  // ---- proposal (ppropose): service_propose.cc.
+  absl::Status HandleProposePlan(runtime::CallContext& call, const v1::ProposePlanRequest& request,
+                                 v1::ProposePlanResponse* response) override;
+  // ---- end proposal (ppropose).
 
  private:
   ChangeContext Context(runtime::CallContext& call, const google::protobuf::Message& request) const;
@@ -125,12 +131,18 @@ class PlanningServiceImpl : public v1::PlanningServiceBase {
                     const std::string& id, const std::string& etag, PlanTransition transition,
                     google::protobuf::Message* response, v1::ProductionPlan* out);
   void EventsCommitted();
+  // ProposePlan's demand from the history of `named` products (empty: every product
+  // with history) for `days` (in order): imported days as they are, the forecast after a
+  // product's last history day (ppropose).
+  absl::StatusOr<std::vector<DayDemand>> ForecastHorizonDemand(
+      const std::vector<std::string>& named, const std::vector<absl::CivilDay>& days);
   // One ImportDemand stream (pdemand).
   class DemandImportSink;
 
   runtime::ServiceDeps deps_;
   PlanningStore* store_;
   absl::TimeZone zone_;
+  absl::Duration propose_time_limit_ = absl::Seconds(10);  // [planning] propose-time-limit-seconds
 };
 
 }  // namespace plantmesh::planning

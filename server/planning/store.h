@@ -122,6 +122,12 @@ class PlanningStore {
   virtual absl::StatusOr<Replayable<Plan>> CreatePlan(const Plan& plan,
                                                       const ChangeContext& context,
                                                       const ResponseEncoder<Plan>& encode) = 0;
+  // Stores new drafts (ProposePlan's, any number, none allowed) in one transaction, ids
+  // in the order given; a (line, shift) that has a plan already is FAILED_PRECONDITION
+  // (PlanExists) and nothing is written.
+  virtual absl::StatusOr<Replayable<std::vector<Plan>>> CreatePlans(
+      const std::vector<Plan>& plans, const ChangeContext& context,
+      const ResponseEncoder<std::vector<Plan>>& encode) = 0;
   // NOT_FOUND when absent.
   virtual absl::StatusOr<Plan> GetPlan(int64_t id) = 0;
   virtual absl::StatusOr<PlanPage> ListPlans(const PlanQuery& query) = 0;

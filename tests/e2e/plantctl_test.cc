@@ -1019,5 +1019,61 @@ TEST_F(PlantctlTest, ImportDemandFromCsvIsAtomicAndHarmlessTwice) {
   EXPECT_EQ(Plantctl("otto", {"planning", "import-demand", good}).exit_code, 17);
 }
 
+// ---- planning propose-plan (ppropose) ----
+
+TEST_F(PlantctlTest, ProposePlanFromTheCommandLineStoresDrafts) {
+  // One 8 h shift a day (UTC, the shared mesh's zone), 4,800 units a shift at 6 s.
+  CliRun pattern = Plantctl(
+      "planner", {"planning", "create-shift-pattern", "--request-json",
+                  R"({"shift_pattern":{"id":"CLI-1X8","display_name":"One shift","shifts":)"
+                  R"([{"code":"A","start_time":"06:00","end_time":"14:00"}]}})"});
+  ASSERT_EQ(pattern.exit_code, 0) << pattern.err;
+  CliRun line = Plantctl(
+      "planner", {"planning", "create-line", "--request-json",
+                  R"({"line":{"id":"CLI-LINE-1","display_name":"Line","site":"P","area":"A",)"
+                  R"("nominal_rate_per_hour":600,"shift_pattern_id":"CLI-1X8"}})"});
+  ASSERT_EQ(line.exit_code, 0) << line.err;
+  CliRun product = Plantctl(
+      "planner", {"planning", "create-product", "--request-json",
+                  R"({"product":{"id":"CLI-BARS","display_name":"Bars","unit":"pcs",)"
+                  R"("cycle_times":[{"line_id":"CLI-LINE-1","ideal_cycle_seconds":6}]}})"});
+  ASSERT_EQ(product.exit_code, 0) << product.err;
+  const std::vector<std::string> propose = {"planning",
+                                            "propose-plan",
+                                            "--start_time",
+                                            "2025-06-02T06:00:00Z",
+                                            "--shift_count",
+                                            "1",
+                                            "--line_ids",
+                                            "CLI-LINE-1",
+                                            "--product_ids",
+                                            "CLI-BARS",
+                                            "--demand-json",
+                                            R"([{"product_id":"CLI-BARS",)"
+                                            R"("date":"2025-06-02","quantity":5000}])",
+                                            "--create_drafts",
+                                            "--request_id",
+                                            "cli-propose-1"};
+  CliRun proposed = Plantctl("planner", propose);
+  ASSERT_EQ(proposed.exit_code, 0) << proposed.err;
+  const nlohmann::json answer = proposed.Json();
+  ASSERT_EQ(answer["shifts"].size(), 1u) << proposed.out;
+  EXPECT_EQ(answer["shifts"][0].value("shift_id", ""), "2025-06-02/A");
+  EXPECT_EQ(answer["shifts"][0]["runs"][0]["quantity"].dump(), R"("4800")") << proposed.out;
+  ASSERT_EQ(answer["unmet_demand"].size(), 1u) << proposed.out;
+  EXPECT_EQ(answer["unmet_demand"][0]["quantity"].dump(), R"("200")");
+  EXPECT_EQ(answer["unmet_demand"][0].value("reason", ""), "SHORTFALL_REASON_CAPACITY");
+  ASSERT_EQ(answer["draft_plan_ids"].size(), 1u);
+  CliRun plan = Plantctl("planner", {"planning", "get-production-plan", "--id",
+                                     answer["draft_plan_ids"][0].get<std::string>()});
+  ASSERT_EQ(plan.exit_code, 0) << plan.err;
+  EXPECT_EQ(plan.Json()["plan"].value("status", ""), "PLAN_STATUS_DRAFT");
+  // The rerun with the same request_id answers the same; operators may not propose.
+  CliRun again = Plantctl("planner", propose);
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(again.Json(), answer);
+  EXPECT_EQ(Plantctl("otto", propose).exit_code, 17);
+}
+
 }  // namespace
 }  // namespace plantmesh::e2e

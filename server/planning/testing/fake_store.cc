@@ -215,6 +215,30 @@ absl::StatusOr<Replayable<Plan>> FakePlanningStore::CreatePlan(
   });
 }
 
+absl::StatusOr<Replayable<std::vector<Plan>>> FakePlanningStore::CreatePlans(
+    const std::vector<Plan>& plans, const ChangeContext& context,
+    const ResponseEncoder<std::vector<Plan>>& encode) {
+  absl::MutexLock lock(&mu_);
+  return Idempotent<std::vector<Plan>>(context, encode, [&]() -> absl::StatusOr<std::vector<Plan>> {
+    // Every check before the first write: an error writes nothing.
+    for (const Plan& plan : plans) {
+      for (const auto& [id, other] : plans_) {
+        if (other.line_id == plan.line_id && other.shift_id == plan.shift_id) {
+          return PlanExists(id, plan.line_id, plan.shift_id);
+        }
+      }
+    }
+    std::vector<Plan> stored;
+    for (const Plan& plan : plans) {
+      Plan s = plan;
+      s.id = ++last_id_;
+      plans_[s.id] = s;
+      stored.push_back(std::move(s));
+    }
+    return stored;
+  });
+}
+
 absl::StatusOr<Plan> FakePlanningStore::GetPlan(int64_t id) {
   absl::ReaderMutexLock lock(&mu_);
   auto it = plans_.find(id);

@@ -9,9 +9,11 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/planning/store.h"
+#include "server/runtime/errors.h"
 
 namespace plantmesh::planning::testing {
 
@@ -267,9 +269,54 @@ TYPED_TEST_P(PlanningStoreConformanceTest, ListPlansPagesInShiftOrder) {
   EXPECT_TRUE(this->store()->ListPlans(published)->plans.empty());
 }
 
+// ProposePlan's drafts: all in one transaction, or none when one shift has a plan.
+TYPED_TEST_P(PlanningStoreConformanceTest, CreatePlansWritesAllOrNothing) {
+  ResponseEncoder<std::vector<Plan>> encode = [](const std::vector<Plan>& plans) {
+    std::string ids;
+    for (const Plan& p : plans) absl::StrAppend(&ids, p.id, ",");
+    return ids;
+  };
+  const std::vector<Plan> two = {DraftPlan("2026-03-10/A", 100), DraftPlan("2026-03-10/B", 50)};
+  absl::StatusOr<Replayable<std::vector<Plan>>> first =
+      this->store()->CreatePlans(two, Ctx("ProposePlan", "p1"), encode);
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_EQ(first->value->size(), 2u);
+  const std::vector<Plan>& stored = *first->value;
+  EXPECT_NE(stored[0].id, stored[1].id);
+  absl::StatusOr<Plan> read = this->store()->GetPlan(stored[1].id);
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(read->shift_id, "2026-03-10/B");
+  EXPECT_EQ(read->status, PlanStatus::kDraft);
+  EXPECT_EQ(read->items, (std::vector<PlanItem>{{"GRANOLA-500G", 50, 1}}));
+  // A retry answers the first response and writes nothing; another payload is refused.
+  absl::StatusOr<Replayable<std::vector<Plan>>> retry =
+      this->store()->CreatePlans(two, Ctx("ProposePlan", "p1"), encode);
+  ASSERT_TRUE(retry.ok()) << retry.status();
+  ASSERT_TRUE(retry->recorded_response.has_value());
+  EXPECT_EQ(*retry->recorded_response, absl::StrCat(stored[0].id, ",", stored[1].id, ","));
+  EXPECT_EQ(
+      this->store()->CreatePlans(two, Ctx("ProposePlan", "p1", "other"), encode).status().code(),
+      absl::StatusCode::kAlreadyExists);
+  // One shift with a plan: FAILED_PRECONDITION naming it, and the other is not written.
+  absl::StatusOr<Replayable<std::vector<Plan>>> clash = this->store()->CreatePlans(
+      {DraftPlan("2026-03-11/A", 10), DraftPlan("2026-03-10/B", 10)}, Ctx("ProposePlan"), encode);
+  ASSERT_EQ(clash.status().code(), absl::StatusCode::kFailedPrecondition) << clash.status();
+  const runtime::ErrorInfoView info = runtime::ErrorInfoOf(clash.status());
+  EXPECT_EQ(info.reason, "PLAN_EXISTS");
+  EXPECT_EQ(info.metadata.at("plan_id"), absl::StrCat(stored[1].id));
+  EXPECT_EQ(info.metadata.at("shift_id"), "2026-03-10/B");
+  PlanQuery all;
+  EXPECT_EQ(this->store()->ListPlans(all)->plans.size(), 2u);
+  // None at all: nothing but the request's own record.
+  absl::StatusOr<Replayable<std::vector<Plan>>> none =
+      this->store()->CreatePlans({}, Ctx("ProposePlan", "p2"), encode);
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_TRUE(none->value->empty());
+}
+
 REGISTER_TYPED_TEST_SUITE_P(PlanningStoreConformanceTest, PlantModelRoundTrips,
                             TakenIdsAndUnknownReferences, HolidaysAndMaintenanceByRange,
                             PlansMutateWithRevisionsAndEvents, RecordsAreIdempotentByRequestId,
-                            ListPlansPagesInShiftOrder);
+                            ListPlansPagesInShiftOrder, CreatePlansWritesAllOrNothing);
 
 }  // namespace plantmesh::planning::testing

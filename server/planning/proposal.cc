@@ -1,0 +1,121 @@
+#include "server/planning/proposal.h"
+
+#include <algorithm>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+
+namespace plantmesh::planning {
+namespace {
+
+// The instant local `day` ends (the next day's midnight, by the calendar's rules).
+absl::Time EndOfDay(const absl::TimeZone& zone, absl::CivilDay day) {
+  return LocalToAbsolute(zone, absl::CivilMinute(day + 1));
+}
+
+}  // namespace
+
+std::vector<absl::CivilDay> DemandDays(const absl::TimeZone& zone, absl::Time start,
+                                       absl::Time cover) {
+  std::vector<absl::CivilDay> days;
+  for (absl::CivilDay day = absl::ToCivilDay(start, zone);
+       EndOfDay(zone, day) < cover && static_cast<int>(days.size()) < kMaxDemandDays; ++day) {
+    days.push_back(day);
+  }
+  return days;
+}
+
+int DuePeriod(const std::vector<absl::Time>& period_ends, const absl::TimeZone& zone,
+              absl::CivilDay day) {
+  const absl::Time due = EndOfDay(zone, day);
+  // The last period that ends at or before the end of the day.
+  auto after = std::upper_bound(period_ends.begin(), period_ends.end(), due);
+  return static_cast<int>(after - period_ends.begin()) - 1;
+}
+
+absl::StatusOr<ProposalModel> BuildProposalModel(const ProposalFacts& facts,
+                                                 absl::Duration time_limit) {
+  ProposalModel model;
+  propose::ProposalInput& in = model.input;
+  std::set<std::string> planned;
+  for (const Product& p : facts.products) planned.insert(p.id);
+
+  // Lines with the products they can make.
+  std::set<std::string> used_lines;
+  for (const Line& line : facts.lines) {
+    propose::ProposalLine l;
+    l.id = line.id;
+    for (const Product& p : facts.products) {
+      for (const LineCycleTime& c : p.cycle_times) {
+        if (c.line_id == line.id) l.products.push_back({p.id, c.ideal_cycle_seconds});
+      }
+    }
+    if (l.products.empty()) {
+      model.idle_lines.push_back(line.id);
+      continue;
+    }
+    used_lines.insert(line.id);
+    in.lines.push_back(std::move(l));
+  }
+  if (in.lines.empty()) {
+    return absl::FailedPreconditionError(
+        "none of the chosen lines makes any of the products to plan (no cycle time): "
+        "nothing to propose");
+  }
+
+  // Periods: the distinct end times of the used lines' shifts.
+  for (const HorizonShift& s : facts.shifts) {
+    if (used_lines.count(s.line_id) > 0) model.period_ends.push_back(s.shift.end);
+  }
+  std::sort(model.period_ends.begin(), model.period_ends.end());
+  model.period_ends.erase(std::unique(model.period_ends.begin(), model.period_ends.end()),
+                          model.period_ends.end());
+  if (model.period_ends.empty()) {
+    return absl::FailedPreconditionError(
+        "the lines have no worked shift in the horizon (holidays, days off, or no shift of "
+        "their patterns starts in it)");
+  }
+  in.period_count = static_cast<int>(model.period_ends.size());
+  auto period_of = [&](absl::Time end) {
+    return static_cast<int>(
+        std::lower_bound(model.period_ends.begin(), model.period_ends.end(), end) -
+        model.period_ends.begin());
+  };
+  for (const HorizonShift& s : facts.shifts) {
+    if (used_lines.count(s.line_id) == 0) continue;
+    const int period = period_of(s.shift.end);
+    for (propose::ProposalLine& l : in.lines) {
+      if (l.id != s.line_id) continue;
+      l.shifts.push_back({s.shift.id, period, absl::ToDoubleMinutes(s.planned)});
+    }
+    model.shift_at[{s.line_id, period}] = &s;
+  }
+
+  for (const Product& p : facts.products) {
+    propose::ProposalProduct product;
+    product.id = p.id;
+    auto stock = facts.stock_on_hand.find(p.id);
+    if (stock != facts.stock_on_hand.end()) product.stock_on_hand = stock->second;
+    in.products.push_back(std::move(product));
+    // Changeovers into p from another planned product, on a used line or on every line.
+    for (const Changeover& c : p.changeovers) {
+      if (planned.count(c.from_product_id) == 0) continue;
+      if (!c.line_id.empty() && used_lines.count(c.line_id) == 0) continue;
+      in.changeovers.push_back(
+          {c.line_id, c.from_product_id, p.id, static_cast<double>(c.duration_minutes)});
+    }
+  }
+
+  for (const DayDemand& d : facts.demand) {
+    if (d.quantity <= 0 || planned.count(d.product_id) == 0) continue;
+    in.demand.push_back(
+        {d.product_id, DuePeriod(model.period_ends, facts.zone, d.day), d.quantity});
+  }
+  in.solver.time_limit = time_limit;
+  return model;
+}
+
+}  // namespace plantmesh::planning

@@ -1,0 +1,455 @@
+// ProposePlan: the request checked against the plant model, the horizon's shifts from
+// the lines' calendars, its demand from the request or the service's forecast, the
+// lot-sizing solve (propose/lot_sizing.h) and, with create_drafts, the proposal stored as
+// draft plans in one transaction. The handler runs on the runtime's executor, as every
+// handler does; the solve blocks it up to the time limit.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <functional>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "plantmesh/common/status_macros.h"
+#include "server/planning/config.h"
+#include "server/planning/convert.h"
+#include "server/planning/demand.h"
+#include "server/planning/domain.h"
+#include "server/planning/proposal.h"
+#include "server/planning/propose/lot_sizing.h"
+#include "server/planning/service.h"
+#include "server/runtime/errors.h"
+#include "server/runtime/executor.h"
+#include "server/runtime/replay_answer.h"
+
+namespace plantmesh::planning {
+namespace {
+
+constexpr int kMaxProposeLines = 100;
+constexpr int kMaxProposeProducts = 1000;
+constexpr int kMaxProposeShifts = 100;
+constexpr int kMaxProposeDemandRecords = 100'000;
+constexpr int64_t kMaxUnits = 1'000'000'000;
+constexpr absl::Duration kMaxProposeRange = absl::Hours(24 * 31);
+// How far ahead a shift_count horizon looks for the lines' shifts.
+constexpr absl::Duration kShiftSearchRange = absl::Hours(24 * 93);
+// Time kept for the answer when the call's deadline bounds the solve.
+constexpr absl::Duration kAnswerReserve = absl::Milliseconds(500);
+
+v1::ShortfallReason ReasonToProto(propose::ShortfallReason reason) {
+  switch (reason) {
+    case propose::ShortfallReason::kNoLine:
+      return v1::SHORTFALL_REASON_NO_LINE;
+    case propose::ShortfallReason::kBeforeFirstShift:
+      return v1::SHORTFALL_REASON_BEFORE_FIRST_SHIFT;
+    case propose::ShortfallReason::kCapacity:
+      return v1::SHORTFALL_REASON_CAPACITY;
+    case propose::ShortfallReason::kPriority:
+      return v1::SHORTFALL_REASON_PRIORITY;
+  }
+  return v1::SHORTFALL_REASON_UNSPECIFIED;
+}
+
+v1::SolveStatus StatusToProto(propose::SolveStatus status) {
+  switch (status) {
+    case propose::SolveStatus::kOptimal:
+      return v1::SOLVE_STATUS_OPTIMAL;
+    case propose::SolveStatus::kTimeLimit:
+      return v1::SOLVE_STATUS_TIME_LIMIT;
+    case propose::SolveStatus::kNodeLimit:
+      return v1::SOLVE_STATUS_NODE_LIMIT;
+  }
+  return v1::SOLVE_STATUS_UNSPECIFIED;
+}
+
+// Ids given at most `max` times, each once and known; violations name `field[i]`.
+void CheckIds(const google::protobuf::RepeatedPtrField<std::string>& ids, const std::string& field,
+              int max, const std::set<std::string>& known, absl::string_view kind,
+              runtime::Violations& v) {
+  if (ids.size() > max) {
+    v.Add(field, absl::StrCat("at most ", max, " ids"));
+    return;
+  }
+  std::set<std::string> seen;
+  for (int i = 0; i < ids.size(); ++i) {
+    const std::string at = absl::StrCat(field, "[", i, "]");
+    if (known.count(ids[i]) == 0) {
+      v.Add(at, absl::StrCat("unknown ", kind, " '", ids[i], "'"));
+    } else if (!seen.insert(ids[i]).second) {
+      v.Add(at, "given twice");
+    }
+  }
+}
+
+// The request's demand records, checked: whole units by product and day.
+absl::StatusOr<std::map<std::pair<std::string, absl::CivilDay>, int64_t>> RequestDemand(
+    const v1::ProposePlanRequest& request, const std::set<std::string>& known,
+    const std::set<std::string>& named) {
+  runtime::Violations v;
+  std::map<std::pair<std::string, absl::CivilDay>, int64_t> out;
+  for (int i = 0; i < request.demand_size(); ++i) {
+    const v1::DemandRecord& r = request.demand(i);
+    const std::string at = absl::StrCat("demand[", i, "]");
+    if (known.count(r.product_id()) == 0) {
+      v.Add(at + ".product_id", absl::StrCat("unknown product '", r.product_id(), "'"));
+    } else if (!named.empty() && named.count(r.product_id()) == 0) {
+      v.Add(at + ".product_id", "not among product_ids");
+    }
+    std::optional<absl::CivilDay> day = ParseDate(r.date());
+    if (!day) v.Add(at + ".date", "must be a date YYYY-MM-DD");
+    if (!std::isfinite(r.quantity()) || r.quantity() < 0 ||
+        r.quantity() > static_cast<double>(kMaxUnits)) {
+      v.Add(at + ".quantity", "must be 0-1000000000");
+    } else if (day && !out.emplace(std::make_pair(r.product_id(), *day), std::llround(r.quantity()))
+                           .second) {
+      v.Add(at + ".date", "a second record for this product and day");
+    }
+  }
+  PM_RETURN_IF_ERROR(v.ToStatus());
+  return out;
+}
+
+void ShortfallToProto(const propose::Shortfall& s, absl::Time due, v1::UnmetDemand* out) {
+  out->set_product_id(s.product_id);
+  ToProto(due, out->mutable_due_time());
+  out->set_quantity(s.quantity);
+  out->set_reason(ReasonToProto(s.reason));
+  out->set_explanation(s.explanation);
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<DayDemand>> PlanningServiceImpl::ForecastHorizonDemand(
+    const std::vector<std::string>& named, const std::vector<absl::CivilDay>& days) {
+  std::vector<DayDemand> out;
+  PM_ASSIGN_OR_RETURN(std::vector<ProductDemandHistory> histories, store_->DemandHistory(named));
+  for (const std::string& id : named) {
+    const bool has = std::any_of(histories.begin(), histories.end(),
+                                 [&](const ProductDemandHistory& h) { return h.product_id == id; });
+    if (!has) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "product ", id, " has no demand history to forecast: import some, or give demand"));
+    }
+  }
+  if (days.empty()) return out;
+  // The history as it is for its days, the forecast after its last day.
+  std::vector<ProductDemandHistory> to_forecast;
+  int horizon_days = 0;
+  for (const ProductDemandHistory& h : histories) {
+    std::map<absl::CivilDay, double> by_day;
+    for (const forecast::DemandObservation& o : h.days) by_day[o.day] = o.quantity;
+    const absl::CivilDay history_end = by_day.rbegin()->first;
+    for (absl::CivilDay day : days) {
+      if (day > history_end) continue;
+      auto it = by_day.find(day);
+      out.push_back({h.product_id, day, it == by_day.end() ? 0 : std::llround(it->second),
+                     DemandOrigin::kHistory});
+    }
+    if (days.back() > history_end) {
+      const int64_t needed = days.back() - history_end;
+      if (needed > forecast::kMaxHorizonDays) {
+        // With every product, a history that stopped long ago is left out (as too short a
+        // one is); a named product must be planned.
+        if (named.empty()) continue;
+        return absl::FailedPreconditionError(
+            absl::StrCat("the demand history of product ", h.product_id, " ends on ",
+                         FormatDate(history_end), ", more than ", forecast::kMaxHorizonDays,
+                         " days before the horizon's last day: import newer demand"));
+      }
+      horizon_days = std::max(horizon_days, static_cast<int>(needed));
+      to_forecast.push_back(h);
+    }
+  }
+  if (to_forecast.empty()) return out;
+  forecast::ForecastOptions options;
+  options.horizon_days = horizon_days;
+  runtime::Executor* executor = deps_.executor;
+  std::function<void(std::function<void()>)> spawn;
+  if (executor != nullptr) {
+    spawn = [executor](std::function<void()> task) { executor->Continue(std::move(task)); };
+  }
+  const int helpers = std::clamp(static_cast<int>(std::thread::hardware_concurrency()) - 1, 0, 7);
+  std::vector<ProductForecastResult> results =
+      ForecastProducts(to_forecast, options, spawn, helpers);
+  const std::set<absl::CivilDay> wanted(days.begin(), days.end());
+  for (const ProductForecastResult& result : results) {
+    if (!result.forecast.ok()) {
+      // As ForecastDemand: a named product must be forecast; with every product, one
+      // that cannot be (under a week of history) is left out.
+      if (!named.empty() || !absl::IsFailedPrecondition(result.forecast.status())) {
+        return result.forecast.status();
+      }
+      out.erase(
+          std::remove_if(out.begin(), out.end(),
+                         [&](const DayDemand& d) { return d.product_id == result.product_id; }),
+          out.end());
+      continue;
+    }
+    for (const forecast::ForecastDay& d : result.forecast->days) {
+      if (wanted.count(d.day) == 0) continue;
+      out.push_back({result.product_id, d.day, std::llround(d.quantity), DemandOrigin::kForecast});
+    }
+  }
+  return out;
+}
+
+absl::Status PlanningServiceImpl::HandleProposePlan(runtime::CallContext& call,
+                                                    const v1::ProposePlanRequest& request,
+                                                    v1::ProposePlanResponse* response) {
+  // ---- the request alone.
+  runtime::Violations v;
+  const absl::Time start = FromProto(request.start_time());
+  if (!request.has_start_time()) v.Add("start_time", "required");
+  const bool by_count = request.shift_count() != 0;
+  const bool by_end = request.has_end_time();
+  if (by_count == by_end) {
+    v.Add("shift_count", "set exactly one of shift_count and end_time");
+  } else if (by_count && (request.shift_count() < 1 || request.shift_count() > kMaxProposeShifts)) {
+    v.Add("shift_count", absl::StrCat("must be 1-", kMaxProposeShifts));
+  }
+  const absl::Time end = by_end ? FromProto(request.end_time()) : start + kShiftSearchRange;
+  if (by_end && request.has_start_time()) {
+    if (end <= start) {
+      v.Add("end_time", "must be after start_time");
+    } else if (end - start > kMaxProposeRange) {
+      v.Add("end_time", "at most 31 days after start_time");
+    }
+  }
+  const int64_t max_limit = absl::ToInt64Seconds(propose_time_limit_);
+  if (request.time_limit_seconds() < 0 || request.time_limit_seconds() > max_limit) {
+    v.Add("time_limit_seconds",
+          absl::StrCat("must be 0-", max_limit,
+                       " (the server's [planning] propose-time-limit-seconds); 0: that limit"));
+  }
+  if (request.demand_size() > kMaxProposeDemandRecords) {
+    v.Add("demand", absl::StrCat("at most ", kMaxProposeDemandRecords, " records"));
+  }
+  PM_RETURN_IF_ERROR(v.ToStatus());
+
+  // ---- against the plant model.
+  PM_ASSIGN_OR_RETURN(std::vector<Line> all_lines, store_->ListLines(""));
+  PM_ASSIGN_OR_RETURN(std::vector<Product> all_products, store_->ListProducts());
+  std::set<std::string> line_ids, product_ids;
+  for (const Line& l : all_lines) line_ids.insert(l.id);
+  for (const Product& p : all_products) product_ids.insert(p.id);
+  CheckIds(request.line_ids(), "line_ids", kMaxProposeLines, line_ids, "line", v);
+  CheckIds(request.product_ids(), "product_ids", kMaxProposeProducts, product_ids, "product", v);
+  std::map<std::string, int64_t> stock;
+  for (int i = 0; i < request.stock_on_hand_size(); ++i) {
+    const v1::StockOnHand& s = request.stock_on_hand(i);
+    const std::string at = absl::StrCat("stock_on_hand[", i, "]");
+    if (product_ids.count(s.product_id()) == 0) {
+      v.Add(at + ".product_id", absl::StrCat("unknown product '", s.product_id(), "'"));
+    } else if (!stock.emplace(s.product_id(), s.quantity()).second) {
+      v.Add(at + ".product_id", "given twice");
+    }
+    if (s.quantity() < 0 || s.quantity() > kMaxUnits) {
+      v.Add(at + ".quantity", "must be 0-1000000000");
+    }
+  }
+  PM_RETURN_IF_ERROR(v.ToStatus());
+  const std::set<std::string> named(request.product_ids().begin(), request.product_ids().end());
+  PM_ASSIGN_OR_RETURN(auto given_demand, RequestDemand(request, product_ids, named));
+
+  // ---- the horizon's shifts, line by line (by id).
+  ProposalFacts facts;
+  facts.zone = zone_;
+  facts.start_time = start;
+  const std::set<std::string> chosen(request.line_ids().begin(), request.line_ids().end());
+  // Lines that can make any product to plan: their next shift after the horizon bounds
+  // the days it covers (proposal.h).
+  std::set<std::string> makers;
+  for (const Product& p : all_products) {
+    if (!named.empty() && named.count(p.id) == 0) continue;
+    for (const LineCycleTime& c : p.cycle_times) makers.insert(c.line_id);
+  }
+  const absl::Time look_to = by_end ? end + kShiftSearchRange / 3 : end;
+  absl::Time cover = look_to;
+  for (const Line& line : all_lines) {
+    if (!chosen.empty() && chosen.count(line.id) == 0) continue;
+    facts.lines.push_back(line);
+    PM_ASSIGN_OR_RETURN(LineCalendar calendar, CalendarOf(line.id, "line_ids", start, look_to));
+    int taken = 0;
+    for (const ShiftInstance& shift : calendar.ShiftsIn(start, look_to)) {
+      if (shift.start < start) continue;
+      if ((by_end && shift.end > end) || (by_count && taken == request.shift_count())) {
+        if (makers.count(line.id) > 0) cover = std::min(cover, shift.end);
+        break;
+      }
+      facts.shifts.push_back({line.id, shift, calendar.PlannedTimeOf(shift)});
+      ++taken;
+    }
+  }
+  if (call.Cancelled()) return absl::CancelledError("proposal cancelled");
+
+  // ---- the demand of the horizon's days.
+  const std::vector<absl::CivilDay> days = DemandDays(zone_, start, cover);
+  const std::set<absl::CivilDay> horizon_days(days.begin(), days.end());
+  if (request.demand_size() > 0) {
+    for (const auto& [key, quantity] : given_demand) {
+      if (horizon_days.count(key.second) == 0) continue;
+      facts.demand.push_back({key.first, key.second, quantity, DemandOrigin::kRequest});
+    }
+  } else {
+    PM_ASSIGN_OR_RETURN(
+        facts.demand,
+        ForecastHorizonDemand(std::vector<std::string>(named.begin(), named.end()), days));
+  }
+  std::set<std::string> planned = named;
+  if (planned.empty()) {
+    for (const DayDemand& d : facts.demand) {
+      if (d.quantity > 0) planned.insert(d.product_id);
+    }
+    if (planned.empty()) {
+      return absl::FailedPreconditionError(
+          "no product has demand in the horizon's days: nothing to propose");
+    }
+  }
+  for (const Product& p : all_products) {
+    if (planned.count(p.id) > 0) facts.products.push_back(p);
+  }
+  facts.demand.erase(
+      std::remove_if(facts.demand.begin(), facts.demand.end(),
+                     [&](const DayDemand& d) { return planned.count(d.product_id) == 0; }),
+      facts.demand.end());
+  std::sort(facts.demand.begin(), facts.demand.end(), [](const DayDemand& a, const DayDemand& b) {
+    return std::tie(a.product_id, a.day) < std::tie(b.product_id, b.day);
+  });
+  for (const auto& [id, quantity] : stock) {
+    if (planned.count(id) > 0) facts.stock_on_hand[id] = quantity;
+  }
+
+  // ---- the solve, within the time limit and the call's deadline.
+  absl::Duration limit = request.time_limit_seconds() > 0
+                             ? absl::Seconds(request.time_limit_seconds())
+                             : propose_time_limit_;
+  if (call.server_context != nullptr) {
+    const absl::Time deadline = absl::FromChrono(call.server_context->deadline());
+    const absl::Duration left = deadline - absl::Now() - kAnswerReserve;
+    if (left < limit) limit = std::max(left, absl::Milliseconds(100));
+  }
+  PM_ASSIGN_OR_RETURN(ProposalModel model, BuildProposalModel(facts, limit));
+  absl::StatusOr<propose::Proposal> solved = propose::ProposePlan(model.input);
+  if (!solved.ok()) {
+    // The input was checked above: a refusal here is this service's fault, not the caller's.
+    if (absl::IsInvalidArgument(solved.status())) {
+      return absl::InternalError(
+          absl::StrCat("the proposal's model was refused: ", solved.status().message()));
+    }
+    return solved.status();
+  }
+  const propose::Proposal& proposal = *solved;
+
+  // ---- the answer.
+  auto due_time = [&](int period) {
+    return period < 0 ? start : model.period_ends[static_cast<size_t>(period)];
+  };
+  std::vector<std::pair<int, std::vector<PlanItem>>> drafts;  // response shift index, items
+  for (const propose::ShiftProposal& s : proposal.shifts) {
+    auto at = model.shift_at.find({s.line_id, s.period});
+    if (at == model.shift_at.end())
+      return absl::InternalError("a proposed shift is not in the horizon");
+    const ShiftInstance& instance = at->second->shift;
+    v1::ProposedShift* out = response->add_shifts();
+    out->set_line_id(s.line_id);
+    out->set_shift_id(s.shift_id);
+    ToProto(instance.start, out->mutable_start_time());
+    ToProto(instance.end, out->mutable_end_time());
+    out->set_planned_minutes(s.planned_minutes);
+    std::vector<PlanItem> items;
+    for (const propose::Run& r : s.runs) {
+      v1::ProposedRun* run = out->add_runs();
+      run->set_product_id(r.product_id);
+      run->set_quantity(r.quantity);
+      run->set_sequence(r.sequence);
+      run->set_changeover_minutes(r.changeover_minutes);
+      run->set_production_minutes(r.production_minutes);
+      items.push_back({r.product_id, r.quantity, r.sequence});
+    }
+    out->set_changeovers(s.changeovers);
+    out->set_changeover_minutes(s.changeover_minutes);
+    out->set_production_minutes(s.production_minutes);
+    out->set_load_percent(s.load_percent);
+    // Deferred: shortfalls due by this shift's end, and after the line's shift before it,
+    // of products the line makes.
+    int previous = -1;
+    for (const propose::ShiftProposal& o : proposal.shifts) {
+      if (o.line_id == s.line_id && o.period < s.period) previous = std::max(previous, o.period);
+    }
+    for (const propose::Shortfall& f : proposal.shortfalls) {
+      if (f.due_period > s.period || f.due_period <= previous) continue;
+      bool makes = false;
+      for (const propose::ProposalLine& l : model.input.lines) {
+        if (l.id != s.line_id) continue;
+        for (const propose::LineProduct& lp : l.products) makes |= lp.product_id == f.product_id;
+      }
+      if (makes) ShortfallToProto(f, due_time(f.due_period), out->add_deferred());
+    }
+    if (!items.empty()) drafts.push_back({response->shifts_size() - 1, std::move(items)});
+  }
+  for (const propose::Shortfall& f : proposal.shortfalls) {
+    ShortfallToProto(f, due_time(f.due_period), response->add_unmet_demand());
+  }
+  for (const DayDemand& d : facts.demand) {
+    v1::PlannedDemand* out = response->add_demand();
+    out->set_product_id(d.product_id);
+    out->set_date(FormatDate(d.day));
+    out->set_quantity(d.quantity);
+    out->set_source(static_cast<v1::DemandSource>(d.origin));
+    ToProto(due_time(DuePeriod(model.period_ends, zone_, d.day)), out->mutable_due_time());
+  }
+  for (const Product& p : facts.products) {
+    v1::StockOnHand* out = response->add_stock_on_hand();
+    out->set_product_id(p.id);
+    auto it = facts.stock_on_hand.find(p.id);
+    out->set_quantity(it == facts.stock_on_hand.end() ? 0 : it->second);
+  }
+  const propose::SolverReport& r = proposal.solver;
+  v1::SolverReport* report = response->mutable_solver();
+  report->set_status(StatusToProto(r.status));
+  report->set_objective(r.objective);
+  report->set_best_bound(r.best_bound);
+  report->set_gap(r.gap);
+  report->set_solve_seconds(absl::ToDoubleSeconds(r.solve_time));
+  report->set_time_limit_seconds(absl::ToDoubleSeconds(limit));
+  report->set_variables(r.variables);
+  report->set_integer_variables(r.integer_variables);
+  report->set_constraints(r.constraints);
+  if (!request.create_drafts()) return absl::OkStatus();
+
+  // ---- the drafts, in one transaction with the audit row and the request log.
+  const ChangeContext context = Context(call, request);
+  std::vector<Plan> plans;
+  for (const auto& [index, items] : drafts) {
+    const v1::ProposedShift& s = response->shifts(index);
+    PM_RETURN_IF_ERROR(ValidateItems(items, absl::StrCat("shifts[", index, "].runs"), product_ids));
+    const ShiftInstance& instance =
+        model.shift_at.at({s.line_id(), proposal.shifts[index].period})->shift;
+    plans.push_back(NewPlan(s.line_id(), instance, items, call.identity, context.now));
+  }
+  auto fill = [drafts](const std::vector<Plan>& stored, v1::ProposePlanResponse* out) {
+    for (size_t i = 0; i < stored.size() && i < drafts.size(); ++i) {
+      const std::string id = absl::StrCat(stored[i].id);
+      out->mutable_shifts(drafts[i].first)->set_draft_plan_id(id);
+      out->add_draft_plan_ids(id);
+    }
+  };
+  const v1::ProposePlanResponse proposed = *response;
+  PM_ASSIGN_OR_RETURN(Replayable<std::vector<Plan>> answer,
+                      store_->CreatePlans(plans, context, [&](const std::vector<Plan>& stored) {
+                        v1::ProposePlanResponse out = proposed;
+                        fill(stored, &out);
+                        return out.SerializeAsString();
+                      }));
+  return runtime::Answer(answer, response,
+                         [&](const std::vector<Plan>& stored) { fill(stored, response); });
+}
+
+}  // namespace plantmesh::planning

@@ -1,0 +1,438 @@
+// ProposePlan over in-process gRPC on the in-memory store (no servers): the horizon from
+// the calendar (3×8 in Europe/Berlin, 30 min break a shift: 450 planned minutes, 9,000
+// units at 3 s), capacity never exceeded, demand met when capacity suffices, the exact
+// shortfall when it does not, the same plan for the same input, demand from the forecast,
+// drafts written once by request_id, and bad input refused naming the field with nothing
+// written.
+#include <grpcpp/grpcpp.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "plantmesh/planning/v1/planning_service.grpc.pb.h"
+#include "plantmesh/sdk/status.h"
+#include "server/planning/config.h"
+#include "server/planning/service.h"
+#include "server/planning/testing/fake_store.h"
+#include "server/runtime/call_policy.h"
+#include "server/runtime/executor.h"
+#include "server/runtime/grpc_status.h"
+
+namespace plantmesh::planning {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+class IdentityOnlyPolicy : public runtime::CallPolicy {
+ public:
+  grpc::Status Begin(grpc::ServerContextBase* server_context, std::string_view method,
+                     runtime::CallContext* call) override {
+    call->server_context = server_context;
+    call->method = std::string(method);
+    call->identity = "spiffe://test/user/planner";
+    call->start_time = absl::Now();
+    return grpc::Status::OK;
+  }
+  grpc::Status End(const runtime::CallContext&, const absl::Status& status,
+                   const google::protobuf::Message*) override {
+    return runtime::ToGrpcStatus(status);
+  }
+};
+
+std::vector<std::string> FieldsOf(const grpc::Status& status) {
+  std::vector<std::string> fields;
+  for (const auto& v : sdk::FieldViolations(sdk::FromGrpcStatus(status))) {
+    fields.push_back(v.field);
+  }
+  return fields;
+}
+
+std::string ReasonOf(const grpc::Status& status) {
+  return sdk::ErrorReason(sdk::FromGrpcStatus(status));
+}
+
+// 2026-03-10 06:00 in Europe/Berlin (UTC+1): shift 2026-03-10/A starts.
+const absl::Time kShiftA = absl::FromUnixSeconds(1773118800);
+
+class ProposePlanTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    config_.time_zone = "Europe/Berlin";
+    deps_.config = &server_config_;
+    deps_.service_config = &config_;
+    deps_.call_policy = &policy_;
+    deps_.executor = &executor_;
+    deps_.now = [] { return absl::FromUnixSeconds(1773100800); };  // 2026-03-10 00:00Z
+    service_ = std::make_unique<PlanningServiceImpl>(deps_, &store_);
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    builder.RegisterService(service_.get());
+    server_ = builder.BuildAndStart();
+    ASSERT_NE(server_, nullptr);
+    stub_ = v1::PlanningService::NewStub(
+        grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
+    SeedPlant();
+  }
+  void TearDown() override {
+    server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    executor_.Shutdown();
+  }
+
+  std::unique_ptr<grpc::ClientContext> Ctx() {
+    auto context = std::make_unique<grpc::ClientContext>();
+    context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    return context;
+  }
+
+  void SeedPlant() {
+    v1::CreateShiftPatternRequest pattern;
+    v1::ShiftPattern* p = pattern.mutable_shift_pattern();
+    p->set_id("3X8");
+    p->set_display_name("Three shifts");
+    for (auto [code, start, end, pause] :
+         {std::tuple{"A", "06:00", "14:00", "10:00"}, std::tuple{"B", "14:00", "22:00", "18:00"},
+          std::tuple{"N", "22:00", "06:00", "02:00"}}) {
+      v1::ShiftDefinition* s = p->add_shifts();
+      s->set_code(code);
+      s->set_start_time(start);
+      s->set_end_time(end);
+      v1::ShiftBreak* b = s->add_breaks();
+      b->set_start_time(pause);
+      b->set_duration_minutes(30);
+    }
+    v1::CreateShiftPatternResponse pattern_out;
+    ASSERT_TRUE(stub_->CreateShiftPattern(Ctx().get(), pattern, &pattern_out).ok());
+    v1::CreateLineRequest line;
+    line.mutable_line()->set_id("PACK-1");
+    line.mutable_line()->set_display_name("Packaging line 1");
+    line.mutable_line()->set_site("PLANT-1");
+    line.mutable_line()->set_area("PACKAGING");
+    line.mutable_line()->set_nominal_rate_per_hour(1200);
+    line.mutable_line()->set_shift_pattern_id("3X8");
+    v1::CreateLineResponse line_out;
+    ASSERT_TRUE(stub_->CreateLine(Ctx().get(), line, &line_out).ok());
+    for (const char* id : {"GRANOLA-500G", "MUESLI-1KG"}) {
+      v1::CreateProductRequest product;
+      product.mutable_product()->set_id(id);
+      product.mutable_product()->set_display_name(id);
+      product.mutable_product()->set_unit("pcs");
+      v1::LineCycleTime* c = product.mutable_product()->add_cycle_times();
+      c->set_line_id("PACK-1");
+      c->set_ideal_cycle_seconds(3);
+      v1::CreateProductResponse out;
+      ASSERT_TRUE(stub_->CreateProduct(Ctx().get(), product, &out).ok());
+    }
+  }
+
+  // The next three shifts of PACK-1 from 2026-03-10 06:00 (A, B, N): the demand of
+  // 2026-03-10 is due at the end of B (22:00), the last shift that ends that day.
+  static v1::ProposePlanRequest ThreeShifts(std::map<std::string, double> demand_on_10th) {
+    v1::ProposePlanRequest request;
+    request.mutable_start_time()->set_seconds(absl::ToUnixSeconds(kShiftA));
+    request.set_shift_count(3);
+    for (const auto& [product, quantity] : demand_on_10th) {
+      v1::DemandRecord* d = request.add_demand();
+      d->set_product_id(product);
+      d->set_date("2026-03-10");
+      d->set_quantity(quantity);
+    }
+    return request;
+  }
+
+  grpc::Status Propose(const v1::ProposePlanRequest& request, v1::ProposePlanResponse* out) {
+    return stub_->ProposePlan(Ctx().get(), request, out);
+  }
+
+  // Units of `product` the proposal makes in shifts that end by the end of B.
+  static int64_t MadeByDueTime(const v1::ProposePlanResponse& r, const std::string& product) {
+    int64_t made = 0;
+    for (const v1::ProposedShift& s : r.shifts()) {
+      if (s.shift_id() == "2026-03-10/N") continue;
+      for (const v1::ProposedRun& run : s.runs()) {
+        if (run.product_id() == product) made += run.quantity();
+      }
+    }
+    return made;
+  }
+
+  static void ExpectWithinCapacity(const v1::ProposePlanResponse& r) {
+    for (const v1::ProposedShift& s : r.shifts()) {
+      double minutes = 0;
+      for (const v1::ProposedRun& run : s.runs()) {
+        minutes += run.changeover_minutes() + run.production_minutes();
+        EXPECT_NEAR(run.production_minutes(), run.quantity() * 3.0 / 60.0, 1e-6);
+      }
+      EXPECT_LE(minutes, s.planned_minutes() + 1e-6) << s.shift_id();
+      EXPECT_LE(s.load_percent(), 100.0 + 1e-6) << s.shift_id();
+    }
+  }
+
+  runtime::ServerConfig server_config_;
+  PlanningConfig config_;
+  IdentityOnlyPolicy policy_;
+  runtime::Executor executor_{runtime::ExecutorOptions{4, 64, "test"}};
+  runtime::ServiceDeps deps_;
+  testing::FakePlanningStore store_;
+  std::unique_ptr<PlanningServiceImpl> service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<v1::PlanningService::Stub> stub_;
+};
+
+TEST_F(ProposePlanTest, MeetsDemandWhenCapacitySuffices) {
+  v1::ProposePlanResponse r;
+  grpc::Status s = Propose(ThreeShifts({{"GRANOLA-500G", 10000}, {"MUESLI-1KG", 5000}}), &r);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(r.shifts_size(), 3);
+  EXPECT_EQ(r.shifts(0).shift_id(), "2026-03-10/A");
+  EXPECT_EQ(r.shifts(2).shift_id(), "2026-03-10/N");
+  EXPECT_DOUBLE_EQ(r.shifts(0).planned_minutes(), 450);
+  EXPECT_EQ(r.shifts(0).start_time().seconds(), absl::ToUnixSeconds(kShiftA));
+  EXPECT_EQ(r.unmet_demand_size(), 0);
+  EXPECT_GE(MadeByDueTime(r, "GRANOLA-500G"), 10000);
+  EXPECT_GE(MadeByDueTime(r, "MUESLI-1KG"), 5000);
+  ExpectWithinCapacity(r);
+  EXPECT_EQ(r.solver().status(), v1::SOLVE_STATUS_OPTIMAL);
+  EXPECT_LE(r.solver().gap(), 1e-3);
+  EXPECT_DOUBLE_EQ(r.solver().time_limit_seconds(), 10);
+  ASSERT_EQ(r.demand_size(), 2);
+  EXPECT_EQ(r.demand(0).product_id(), "GRANOLA-500G");
+  EXPECT_EQ(r.demand(0).source(), v1::DEMAND_SOURCE_REQUEST);
+  EXPECT_EQ(r.demand(0).due_time().seconds(), absl::ToUnixSeconds(kShiftA + absl::Hours(16)));
+  EXPECT_TRUE(r.draft_plan_ids().empty());
+  // Nothing is written without create_drafts.
+  EXPECT_TRUE(store_.ListPlans(PlanQuery())->plans.empty());
+}
+
+TEST_F(ProposePlanTest, ReportsExactlyTheShortfall) {
+  // A and B make 2 × 9,000 by 22:00; with 500 in stock, 20,000 leaves 1,500 unmet.
+  v1::ProposePlanRequest request = ThreeShifts({{"GRANOLA-500G", 20000}});
+  v1::StockOnHand* stock = request.add_stock_on_hand();
+  stock->set_product_id("GRANOLA-500G");
+  stock->set_quantity(500);
+  v1::ProposePlanResponse r;
+  grpc::Status s = Propose(request, &r);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(r.unmet_demand_size(), 1);
+  EXPECT_EQ(r.unmet_demand(0).product_id(), "GRANOLA-500G");
+  EXPECT_EQ(r.unmet_demand(0).quantity(), 1500);
+  EXPECT_EQ(r.unmet_demand(0).reason(), v1::SHORTFALL_REASON_CAPACITY);
+  EXPECT_EQ(r.unmet_demand(0).due_time().seconds(), absl::ToUnixSeconds(kShiftA + absl::Hours(16)));
+  EXPECT_EQ(MadeByDueTime(r, "GRANOLA-500G"), 18000);
+  EXPECT_DOUBLE_EQ(r.shifts(0).load_percent(), 100);
+  EXPECT_DOUBLE_EQ(r.shifts(1).load_percent(), 100);
+  // Shift B is where it was due: it says what it deferred.
+  ASSERT_EQ(r.shifts(1).deferred_size(), 1);
+  EXPECT_EQ(r.shifts(1).deferred(0).quantity(), 1500);
+  EXPECT_EQ(r.shifts(0).deferred_size(), 0);
+  ASSERT_EQ(r.stock_on_hand_size(), 1);
+  EXPECT_EQ(r.stock_on_hand(0).quantity(), 500);
+  ExpectWithinCapacity(r);
+}
+
+TEST_F(ProposePlanTest, SameInputGivesTheSamePlan) {
+  const v1::ProposePlanRequest request =
+      ThreeShifts({{"GRANOLA-500G", 7000}, {"MUESLI-1KG", 6000}});
+  v1::ProposePlanResponse first, second;
+  ASSERT_TRUE(Propose(request, &first).ok());
+  ASSERT_TRUE(Propose(request, &second).ok());
+  first.mutable_solver()->clear_solve_seconds();
+  second.mutable_solver()->clear_solve_seconds();
+  EXPECT_EQ(first.SerializeAsString(), second.SerializeAsString());
+}
+
+TEST_F(ProposePlanTest, ForecastsDemandFromTheImportedHistory) {
+  // Four weeks of 1,000 a day up to 2026-03-09: the forecast of 2026-03-10 is 1,000.
+  std::vector<DemandRecord> history;
+  for (absl::CivilDay day(2026, 2, 10); day <= absl::CivilDay(2026, 3, 9); ++day) {
+    history.push_back({"MUESLI-1KG", day, 1000});
+  }
+  // Granola's history stopped more than a year ago: with every product it is left out.
+  for (absl::CivilDay day(2024, 12, 1); day <= absl::CivilDay(2024, 12, 31); ++day) {
+    history.push_back({"GRANOLA-500G", day, 500});
+  }
+  ChangeContext context{
+      {"spiffe://test/user/planner", "ImportDemand", "", ""}, deps_.now(), nullptr};
+  ASSERT_TRUE(store_.ImportDemand(history, context, nullptr).ok());
+  v1::ProposePlanResponse r;
+  grpc::Status s = Propose(ThreeShifts({}), &r);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(r.demand_size(), 1);
+  EXPECT_EQ(r.demand(0).product_id(), "MUESLI-1KG");
+  EXPECT_EQ(r.demand(0).date(), "2026-03-10");
+  EXPECT_EQ(r.demand(0).quantity(), 1000);
+  EXPECT_EQ(r.demand(0).source(), v1::DEMAND_SOURCE_FORECAST);
+  EXPECT_EQ(MadeByDueTime(r, "MUESLI-1KG"), 1000);
+  EXPECT_EQ(r.unmet_demand_size(), 0);
+  // Named, it cannot be forecast; nor can a product without history.
+  v1::ProposePlanRequest named = ThreeShifts({});
+  named.add_product_ids("GRANOLA-500G");
+  EXPECT_EQ(Propose(named, &r).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+}
+
+TEST_F(ProposePlanTest, CreatesDraftsOnceByRequestId) {
+  v1::ProposePlanRequest request = ThreeShifts({{"GRANOLA-500G", 12000}});
+  request.set_create_drafts(true);
+  request.set_request_id("propose-1");
+  v1::ProposePlanResponse first;
+  grpc::Status s = Propose(request, &first);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_FALSE(first.draft_plan_ids().empty());
+  int with_runs = 0;
+  for (const v1::ProposedShift& shift : first.shifts()) {
+    if (shift.runs().empty()) {
+      EXPECT_TRUE(shift.draft_plan_id().empty());
+      continue;
+    }
+    ++with_runs;
+    v1::GetProductionPlanRequest get;
+    get.set_id(shift.draft_plan_id());
+    v1::GetProductionPlanResponse plan;
+    ASSERT_TRUE(stub_->GetProductionPlan(Ctx().get(), get, &plan).ok());
+    EXPECT_EQ(plan.plan().status(), v1::PLAN_STATUS_DRAFT);
+    EXPECT_EQ(plan.plan().shift_id(), shift.shift_id());
+    ASSERT_EQ(plan.plan().items_size(), shift.runs_size());
+    EXPECT_EQ(plan.plan().items(0).quantity(), shift.runs(0).quantity());
+  }
+  EXPECT_EQ(first.draft_plan_ids_size(), with_runs);
+  // The retry: the first answer byte for byte, nothing written again.
+  v1::ProposePlanResponse retry;
+  ASSERT_TRUE(Propose(request, &retry).ok());
+  EXPECT_EQ(retry.SerializeAsString(), first.SerializeAsString());
+  EXPECT_EQ(static_cast<int>(store_.ListPlans(PlanQuery())->plans.size()), with_runs);
+  // The same request_id with another payload.
+  v1::ProposePlanRequest other = request;
+  other.mutable_demand(0)->set_quantity(11000);
+  v1::ProposePlanResponse refused;
+  s = Propose(other, &refused);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::ALREADY_EXISTS);
+  EXPECT_EQ(ReasonOf(s), "REQUEST_ID_REUSED");
+  // A new request for shifts that have plans: refused, naming the plan, nothing written.
+  other.set_request_id("propose-2");
+  s = Propose(other, &refused);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(ReasonOf(s), "PLAN_EXISTS");
+  EXPECT_THAT(s.error_message(), HasSubstr(first.draft_plan_ids(0)));
+  EXPECT_EQ(static_cast<int>(store_.ListPlans(PlanQuery())->plans.size()), with_runs);
+}
+
+TEST_F(ProposePlanTest, BadInputNamesTheFieldAndWritesNothing) {
+  auto refused = [&](v1::ProposePlanRequest request) {
+    request.set_create_drafts(true);
+    v1::ProposePlanResponse r;
+    grpc::Status s = Propose(request, &r);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+    return FieldsOf(s);
+  };
+  v1::ProposePlanRequest no_start = ThreeShifts({{"GRANOLA-500G", 10}});
+  no_start.clear_start_time();
+  EXPECT_THAT(refused(no_start), ElementsAre("start_time"));
+  v1::ProposePlanRequest both = ThreeShifts({{"GRANOLA-500G", 10}});
+  both.mutable_end_time()->set_seconds(absl::ToUnixSeconds(kShiftA + absl::Hours(24)));
+  EXPECT_THAT(refused(both), ElementsAre("shift_count"));
+  v1::ProposePlanRequest too_many = ThreeShifts({{"GRANOLA-500G", 10}});
+  too_many.set_shift_count(101);
+  EXPECT_THAT(refused(too_many), ElementsAre("shift_count"));
+  v1::ProposePlanRequest line = ThreeShifts({{"GRANOLA-500G", 10}});
+  line.add_line_ids("PACK-9");
+  EXPECT_THAT(refused(line), ElementsAre("line_ids[0]"));
+  v1::ProposePlanRequest stock = ThreeShifts({{"GRANOLA-500G", 10}});
+  stock.add_stock_on_hand()->set_product_id("GRANOLA-500G");
+  stock.mutable_stock_on_hand(0)->set_quantity(-1);
+  EXPECT_THAT(refused(stock), ElementsAre("stock_on_hand[0].quantity"));
+  v1::ProposePlanRequest demand = ThreeShifts({{"GRANOLA-500G", 10}, {"MUESLI-1KG", -5}});
+  demand.mutable_demand(0)->set_date("2026-02-30");
+  EXPECT_THAT(refused(demand), ElementsAre("demand[0].date", "demand[1].quantity"));
+  v1::ProposePlanRequest unknown = ThreeShifts({{"OATS-1KG", 10}});
+  EXPECT_THAT(refused(unknown), ElementsAre("demand[0].product_id"));
+  v1::ProposePlanRequest limit = ThreeShifts({{"GRANOLA-500G", 10}});
+  limit.set_time_limit_seconds(11);
+  EXPECT_THAT(refused(limit), ElementsAre("time_limit_seconds"));
+  EXPECT_TRUE(store_.ListPlans(PlanQuery())->plans.empty());
+}
+
+TEST_F(ProposePlanTest, EndTimeAndTheRequestsTimeLimit) {
+  v1::ProposePlanRequest request = ThreeShifts({{"GRANOLA-500G", 100}});
+  request.clear_shift_count();
+  // A and B only: N ends after end_time (05:00 on the 11th). The 10th ends before it.
+  request.mutable_end_time()->set_seconds(absl::ToUnixSeconds(kShiftA + absl::Hours(23)));
+  request.set_time_limit_seconds(2);
+  v1::ProposePlanResponse r;
+  grpc::Status s = Propose(request, &r);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(r.shifts_size(), 2);
+  EXPECT_EQ(r.shifts(1).shift_id(), "2026-03-10/B");
+  EXPECT_DOUBLE_EQ(r.solver().time_limit_seconds(), 2);
+}
+
+TEST_F(ProposePlanTest, MaintenanceTakesCapacityAndChangeoversTakeTime) {
+  // An hour of maintenance in shift A: 390 planned minutes, 7,800 units.
+  v1::CreateMaintenanceWindowRequest window;
+  window.mutable_maintenance_window()->set_line_id("PACK-1");
+  window.mutable_maintenance_window()->mutable_start_time()->set_seconds(
+      absl::ToUnixSeconds(kShiftA + absl::Hours(1)));
+  window.mutable_maintenance_window()->mutable_end_time()->set_seconds(
+      absl::ToUnixSeconds(kShiftA + absl::Hours(2)));
+  window.mutable_maintenance_window()->set_reason("CIP cleaning");
+  v1::CreateMaintenanceWindowResponse window_out;
+  ASSERT_TRUE(stub_->CreateMaintenanceWindow(Ctx().get(), window, &window_out).ok());
+  v1::ProposePlanRequest request = ThreeShifts({{"GRANOLA-500G", 20000}});
+  v1::StockOnHand* stock = request.add_stock_on_hand();
+  stock->set_product_id("GRANOLA-500G");
+  stock->set_quantity(500);
+  v1::ProposePlanResponse r;
+  grpc::Status s = Propose(request, &r);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_DOUBLE_EQ(r.shifts(0).planned_minutes(), 390);
+  ASSERT_EQ(r.unmet_demand_size(), 1);
+  EXPECT_EQ(r.unmet_demand(0).quantity(), 20000 - 500 - 7800 - 9000);
+  ExpectWithinCapacity(r);
+
+  // A changeover of 45 min into muesli (from granola): both products in one shift
+  // pay it in time.
+  v1::CreateProductRequest oats;
+  oats.mutable_product()->set_id("OATS-2KG");
+  oats.mutable_product()->set_display_name("Oats");
+  oats.mutable_product()->set_unit("pcs");
+  v1::LineCycleTime* c = oats.mutable_product()->add_cycle_times();
+  c->set_line_id("PACK-1");
+  c->set_ideal_cycle_seconds(3);
+  v1::Changeover* from_granola = oats.mutable_product()->add_changeovers();
+  from_granola->set_from_product_id("GRANOLA-500G");
+  from_granola->set_duration_minutes(45);
+  v1::CreateProductResponse oats_out;
+  ASSERT_TRUE(stub_->CreateProduct(Ctx().get(), oats, &oats_out).ok());
+  s = Propose(ThreeShifts({{"GRANOLA-500G", 1000}, {"OATS-2KG", 1000}}), &r);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(r.unmet_demand_size(), 0);
+  bool oats_changed_over = false;
+  for (const v1::ProposedShift& shift : r.shifts()) {
+    for (const v1::ProposedRun& run : shift.runs()) {
+      if (run.product_id() == "OATS-2KG" && run.changeover_minutes() == 45) {
+        oats_changed_over = true;
+      }
+    }
+  }
+  EXPECT_TRUE(oats_changed_over) << r.DebugString();
+  ExpectWithinCapacity(r);
+}
+
+TEST_F(ProposePlanTest, TheCallsDeadlineBoundsTheTimeLimit) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(3));
+  v1::ProposePlanResponse r;
+  grpc::Status s = stub_->ProposePlan(&context, ThreeShifts({{"GRANOLA-500G", 10000}}), &r);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_GT(r.solver().time_limit_seconds(), 0);
+  // gRPC sends the deadline as a timeout rounded up: a few ms more than 3 − 0.5 s.
+  EXPECT_LT(r.solver().time_limit_seconds(), 2.75);
+}
+
+}  // namespace
+}  // namespace plantmesh::planning
