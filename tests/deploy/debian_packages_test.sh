@@ -20,8 +20,9 @@ SOURCE_DIR=$1
 BUILD_DIR=$2
 PACKAGES=(plantmesh-server plantctl libplantmesh-sdk-dev)
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+# shellcheck disable=SC2034  # read by runbook.sh
 RUNBOOK=$SOURCE_DIR/docs/runbook.md
-# shellcheck source=../support/runbook.sh
+# shellcheck source=tests/support/runbook.sh
 . "$SOURCE_DIR/tests/support/runbook.sh"
 
 if [ "$(id -u)" -ne 0 ]; then

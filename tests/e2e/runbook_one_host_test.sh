@@ -24,9 +24,10 @@ SOURCE_DIR=$1
 SERVER_BIN=$2
 PLANTCTL_BIN=$3
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+# shellcheck disable=SC2034  # read by runbook.sh
 RUNBOOK=$SOURCE_DIR/docs/runbook.md
 UNIT=$SOURCE_DIR/deploy/debian/plantmesh@.service
-# shellcheck source=../support/runbook.sh
+# shellcheck source=tests/support/runbook.sh
 . "$SOURCE_DIR/tests/support/runbook.sh"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/plantmesh-runbook-XXXXXX")
@@ -133,7 +134,10 @@ served_expiries() { sed -n 's/.*"cert_not_after":"\([^"]*\)".*/\1/p' "$WORK/rota
 file_expiry() { sed -n 's/^not after: *//p' "$WORK/rotate-check.log"; }
 run_runbook_block rotate-check "$WORK"
 OLD=$(file_expiry)
-[ -n "$OLD" ] && [ "$(served_expiries)" = "$OLD" ] || { cat "$WORK/rotate-check.log"; fail "before: not serving $OLD"; }
+if [ -z "$OLD" ] || [ "$(served_expiries)" != "$OLD" ]; then
+  cat "$WORK/rotate-check.log"
+  fail "before the rotation: not every service serves '$OLD'"
+fi
 # notAfter has a resolution of a second: the new certificate must be issued in a later one.
 later_second() { [ "$(date -u -d '+90 days' +%Y-%m-%dT%H:%M:%SZ)" \> "$OLD" ]; }
 poll 5 later_second || fail "the clock does not move"

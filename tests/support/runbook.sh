@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by shell tests that run docs/runbook.md's command blocks verbatim (as
 # tests/e2e/backup_restore_test.cc does in C++): the block after a line
 # "<!-- tested: NAME -->" is the next ```sh fence, each line with its indentation removed.
