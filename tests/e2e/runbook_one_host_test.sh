@@ -138,10 +138,13 @@ if [ -z "$OLD" ] || [ "$(served_expiries)" != "$OLD" ]; then
   cat "$WORK/rotate-check.log"
   fail "before the rotation: not every service serves '$OLD'"
 fi
-# notAfter has a resolution of a second: the new certificate must be issued in a later one.
-later_second() { [ "$(date -u -d '+90 days' +%Y-%m-%dT%H:%M:%SZ)" \> "$OLD" ]; }
+# The new certificate in a later second than the first: a directory of its own (named by
+# the second), and a later notAfter (a resolution of a second).
+OLD_DIR=$(readlink "$ETC/tls/live")
+later_second() { [ "$(date -u +%Y%m%dT%H%M%SZ)" != "$OLD_DIR" ]; }
 poll 5 later_second || fail "the clock does not move"
 run_runbook_block rotate "$WORK"
+[ "$(readlink "$ETC/tls/live")" != "$OLD_DIR" ] || fail "rotate: tls/live still $OLD_DIR"
 rotated() {
   run_runbook_block rotate-check "$WORK" 2>/dev/null || return 1
   [ "$(file_expiry)" != "$OLD" ] && [ "$(served_expiries)" = "$(file_expiry)" ] &&
