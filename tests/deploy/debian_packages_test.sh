@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# The Debian packages as a site installs them: `cpack -G DEB` from the build, then
-# `apt-get install ./…deb` of all three into this machine; the system user, the config
-# and the unit are checked; the server is started from the unit's own ExecStart (no
-# systemd here: the line is read from the installed unit, %i expanded, run as the unit's
-# User with its EnvironmentFile) against a PostgreSQL, a Redis and a dev PKI made for
-# the test; the installed plantctl calls it; sdk/examples is built against the installed
-# headers and libraries alone and reports a defect through it; then SIGTERM (the server
-# must drain and exit 0) and `apt-get purge`, which must leave none of the packages'
-# files behind.
+# The Debian packages as a site installs them, by docs/runbook.md's "Install on one
+# host": `cpack -G DEB` from the build, then the runbook's blocks verbatim
+# (tests/support/runbook.sh): install (`apt-get install` of all three into this
+# machine), database, certificates, configure; the system user, the config's owner and
+# mode and the unit are checked; each instance (plantmesh@defect, @planning, @telemetry)
+# is started from the installed unit's own ExecStart (no systemd here: the line is read
+# from the unit, %i expanded, run as the unit's User with its Environment and then its
+# EnvironmentFile) against a PostgreSQL and a Redis made for the test; the runbook's
+# check (every service SERVING) and "Rotate certificates" (rotate, rotate-check: the new
+# key, made by root, is read by the servers running as plantmesh) run verbatim; the
+# installed plantctl calls it; sdk/examples is built against the installed headers and
+# libraries alone and reports a defect through it; then SIGTERM (every server must drain
+# and exit 0) and `apt-get purge`, which must leave none of the packages' files behind.
 #   debian_packages_test.sh <source dir> <build dir>
 # Needs root (it installs packages); exits 77 (skipped) otherwise, and refuses to run
 # when one of the packages is already installed (it would remove someone's install).
@@ -16,6 +20,10 @@ SOURCE_DIR=$1
 BUILD_DIR=$2
 PACKAGES=(plantmesh-server plantctl libplantmesh-sdk-dev)
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+# shellcheck disable=SC2034  # read by runbook.sh
+RUNBOOK=$SOURCE_DIR/docs/runbook.md
+# shellcheck source=tests/support/runbook.sh
+. "$SOURCE_DIR/tests/support/runbook.sh"
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "SKIP: installing packages needs root"
@@ -34,18 +42,16 @@ done
 
 WORK=$(mktemp -d /tmp/plantmesh-debs-XXXXXX)
 chmod 755 "$WORK"
-SERVER_PID=
-SERVER_CHILD=
+SERVER_PIDS=()      # runuser, one per instance
+SERVER_CHILDREN=()  # the servers
 REDIS_PID=
 cleanup() {
   local code=$?
-  # The server runs as runuser's child: SIGKILL to runuser alone would leave it running.
-  if [ -n "$SERVER_PID" ]; then
-    [ -n "$SERVER_CHILD" ] || SERVER_CHILD=$(pgrep -P "$SERVER_PID" || true)
-    # shellcheck disable=SC2086
-    [ -n "$SERVER_CHILD" ] && kill -KILL $SERVER_CHILD 2>/dev/null || true
-    kill -KILL "$SERVER_PID" 2>/dev/null || true
-  fi
+  # A server runs as runuser's child: SIGKILL to runuser alone would leave it running.
+  for pid in "${SERVER_PIDS[@]}"; do
+    for child in $(pgrep -P "$pid" || true); do kill -KILL "$child" 2>/dev/null || true; done
+    kill -KILL "$pid" 2>/dev/null || true
+  done
   [ -n "$REDIS_PID" ] && kill -TERM "$REDIS_PID" 2>/dev/null || true
   if [ -f "$WORK/pg/data/PG_VERSION" ]; then
     runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$WORK/pg/data" -m immediate stop \
@@ -53,9 +59,12 @@ cleanup() {
   fi
   # Never leave our packages installed, whatever failed.
   apt-get purge -y -qq "${PACKAGES[@]}" >/dev/null 2>&1 || true
-  if [ "$code" -ne 0 ] && [ -f "$WORK/server.log" ]; then
-    echo "---- plantmesh-server log ----" >&2
-    tail -n 50 "$WORK/server.log" >&2
+  if [ "$code" -ne 0 ]; then
+    for log in "$WORK"/server-*.log; do
+      [ -f "$log" ] || continue
+      echo "---- $log ----" >&2
+      tail -n 30 "$log" >&2
+    done
   fi
   rm -rf "$WORK"
   exit "$code"
@@ -73,9 +82,12 @@ done
 dpkg-deb -f "$WORK"/debs/plantmesh-server_*.deb Depends | grep -q 'libgrpc++1.51' ||
   fail "plantmesh-server does not depend on the gRPC runtime library"
 
-echo "==> apt-get install ./…deb"
-apt-get install -y -qq --no-install-recommends "$WORK"/debs/*.deb >"$WORK/install.log" 2>&1 ||
-  { cat "$WORK/install.log"; fail "apt-get install"; }
+# The runbook's values ("Install on one host"), this test's way; its blocks run verbatim.
+export DEBS=$WORK/debs PLANTMESH_ETC=/etc/plantmesh PKI=$WORK/pki SERVER_DNS=localhost SERVER_IP=127.0.0.1
+export OPS_CONFIG=$WORK/ops/plantctl.toml
+
+echo "==> runbook \"Install on one host\": install (apt-get install ./…deb)"
+run_runbook_block install "$WORK"
 getent passwd plantmesh | grep -q ':/nonexistent:/usr/sbin/nologin$' || fail "no system user plantmesh"
 [ "$(stat -c '%U:%G %a' /etc/plantmesh/server.toml)" = "root:plantmesh 640" ] ||
   fail "/etc/plantmesh/server.toml: $(stat -c '%U:%G %a' /etc/plantmesh/server.toml)"
@@ -83,58 +95,90 @@ UNIT=/usr/lib/systemd/system/plantmesh@.service
 [ -f "$UNIT" ] || fail "no $UNIT"
 [ -f /usr/share/bash-completion/completions/plantctl ] || fail "no bash completion"
 /usr/bin/plantctl --version | grep -q '^plantctl ' || fail "plantctl --version"
+[ "$(command -v plantctl)" = /usr/bin/plantctl ] || fail "plantctl on PATH is $(command -v plantctl)"
 
-echo "==> PostgreSQL, Redis and a dev PKI for the installed server"
+echo "==> PostgreSQL and Redis for the installed servers; runbook: database, certificates, configure"
 mkdir -p "$WORK/pg" && chown postgres:postgres "$WORK/pg"
 runuser -u postgres -- "$PG_BIN/initdb" -D "$WORK/pg/data" -U postgres -A trust -E UTF8 \
   --no-locale >"$WORK/initdb.log"
 PG_PORT=$(free_port)
 runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$WORK/pg/data" -l "$WORK/pg/postgres.log" -w -t 60 \
   -o "-p $PG_PORT -k $WORK/pg -c listen_addresses=127.0.0.1" start >/dev/null
-"$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -qc "CREATE DATABASE plantmesh"
 REDIS_PORT=$(free_port)
 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
   >"$WORK/redis.log" 2>&1 &
 REDIS_PID=$!
-/usr/bin/plantctl pki init --dir "$WORK/pki" >/dev/null
-/usr/bin/plantctl pki issue --dir "$WORK/pki" --name plantmesh-server --kind server \
-  --dns localhost --ip 127.0.0.1 >/dev/null
-/usr/bin/plantctl pki issue --dir "$WORK/pki" --name ops --role admin >/dev/null
-install -m 640 -o root -g plantmesh "$WORK/pki/ca.crt" /etc/plantmesh/tls/ca.crt
-install -m 640 -o root -g plantmesh "$WORK/pki/plantmesh-server.crt" /etc/plantmesh/tls/server.crt
-install -m 640 -o root -g plantmesh "$WORK/pki/plantmesh-server.key" /etc/plantmesh/tls/server.key
-install -m 640 -o root -g plantmesh "$WORK/pki/role-bindings.json" /etc/plantmesh/role-bindings.json
-# The installed example config, pointed at this test's servers (the keys stay as shipped).
-sed -i -e "s|^postgres-url = .*|postgres-url = \"postgresql://postgres@127.0.0.1:$PG_PORT/plantmesh\"|" \
-  -e "s|^redis-port = .*|redis-port = $REDIS_PORT|" /etc/plantmesh/server.toml
-SERVER_PORT=$(free_port)
-printf 'PLANTMESH_LISTEN=127.0.0.1:%s\nPLANTMESH_PROBE_LISTEN=\n' "$SERVER_PORT" >/etc/plantmesh/defect.env
+DEFECT_PORT=$(free_port) PLANNING_PORT=$(free_port) TELEMETRY_PORT=$(free_port)
+export DEFECT_PORT PLANNING_PORT TELEMETRY_PORT REDIS_PORT
+export POSTGRES_URL=postgresql://plantmesh@127.0.0.1:$PG_PORT/plantmesh
+PGHOST=127.0.0.1 PGPORT=$PG_PORT PATH=$PG_BIN:$PATH RUNBOOK_USER=postgres run_runbook_block database "$WORK"
+run_runbook_block certificates "$WORK"
+run_runbook_block configure "$WORK"
+[ "$(stat -c '%U:%G %a' /etc/plantmesh/server.toml)" = "root:plantmesh 640" ] ||
+  fail "after configure, /etc/plantmesh/server.toml: $(stat -c '%U:%G %a' /etc/plantmesh/server.toml)"
+grep -q "^postgres-url = \"$POSTGRES_URL\"$" /etc/plantmesh/server.toml || fail "configure: postgres-url"
+[ "$(stat -c '%G' "$(readlink -f /etc/plantmesh/tls/server.key)")" = plantmesh ] ||
+  fail "the server key is not in the group plantmesh"
 
-echo "==> the unit's ExecStart for plantmesh@defect, as its User, with its EnvironmentFile"
-unit_value() { sed -n "s/^$1=//p" "$UNIT" | head -n 1; }
-exec_start=$(unit_value ExecStart | sed 's/%i/defect/g')
+echo "==> systemctl enable --now plantmesh@{defect,planning,telemetry}: each unit's ExecStart, as its User, with its Environment and EnvironmentFile"
+unit_value() { sed -n "s/^$1=//p" "$UNIT"; }
 user=$(unit_value User)
-env_file=$(unit_value EnvironmentFile | sed -e 's/^-//' -e 's/%i/defect/g')
 [ "$user" = plantmesh ] || fail "the unit runs as '$user', not plantmesh"
-[ "$env_file" = /etc/plantmesh/defect.env ] || fail "EnvironmentFile $env_file"
-echo "    $exec_start"
-# shellcheck disable=SC2086  # ExecStart is a command line: split it as systemd does (no quotes in it)
-runuser -u "$user" -- env -i PATH=/usr/bin:/bin $(grep -v '^#' "$env_file") $exec_start \
-  >"$WORK/server.out" 2>"$WORK/server.log" &
-SERVER_PID=$!
+for instance in defect planning telemetry; do
+  exec_start=$(unit_value ExecStart | sed "s/%i/$instance/g")
+  env_file=$(unit_value EnvironmentFile | sed -e 's/^-//' -e "s/%i/$instance/g")
+  [ "$env_file" = "/etc/plantmesh/$instance.env" ] || fail "EnvironmentFile $env_file"
+  # Environment= first, the EnvironmentFile over it (as systemd); a reload each second
+  # so that the rotation below shows at once.
+  # shellcheck disable=SC2046,SC2086  # ExecStart and the variables split as systemd does (no quotes in them)
+  runuser -u "$user" -- env -i PATH=/usr/bin:/bin $(unit_value Environment | sed "s/%i/$instance/g") \
+    PLANTMESH_TLS_RELOAD_SECONDS=1 $(grep -v '^#' "$env_file") $exec_start \
+    >"$WORK/server-$instance.out" 2>"$WORK/server-$instance.log" &
+  SERVER_PIDS+=($!)
+  echo "    plantmesh@$instance: $exec_start"
+done
+for instance in defect planning telemetry; do
+  for _ in $(seq 1 600); do
+    grep -q '^LISTENING ' "$WORK/server-$instance.out" 2>/dev/null && break
+    sleep 0.1
+  done
+  grep -q '^LISTENING ' "$WORK/server-$instance.out" || fail "plantmesh@$instance did not start listening in 60 s"
+done
+# runuser stays the parent: signals go to the servers themselves, their status comes back through runuser.
+for pid in "${SERVER_PIDS[@]}"; do
+  child=$(pgrep -P "$pid" -u plantmesh -f '^/usr/bin/plantmesh-server ') || fail "a server does not run as plantmesh"
+  SERVER_CHILDREN+=("$child")
+done
+echo "==> runbook: check (plantctl admin status, every service SERVING)"
+checked=
 for _ in $(seq 1 300); do
-  grep -q '^LISTENING ' "$WORK/server.out" 2>/dev/null && break
-  kill -0 "$SERVER_PID" 2>/dev/null || fail "the server exited at start"
+  run_runbook_block check "$WORK" 2>/dev/null && { checked=1; break; }
+  sleep 0.2
+done
+[ -n "$checked" ] || { cat "$WORK/check.log"; fail "check: not every service SERVING"; }
+[ "$(grep -c '"health":"SERVING"' "$WORK/check.log")" -eq 3 ] || { cat "$WORK/check.log"; fail "check: 3 rows"; }
+
+echo "==> runbook \"Rotate certificates\": the new key, made by root, is read by the servers as plantmesh"
+OLD=$(readlink /etc/plantmesh/tls/live)
+for _ in $(seq 1 50); do
+  [ "$(date -u +%Y%m%dT%H%M%SZ)" != "$OLD" ] && break  # a directory of its own (and a later notAfter)
   sleep 0.1
 done
-grep -q '^LISTENING ' "$WORK/server.out" || fail "the server did not start listening in 30 s"
-# runuser stays the parent: signals go to the server itself, its status comes back through runuser.
-SERVER_CHILD=$(pgrep -u plantmesh -f '^/usr/bin/plantmesh-server ') || fail "the server does not run as plantmesh"
+run_runbook_block rotate "$WORK"
+[ "$(readlink /etc/plantmesh/tls/live)" != "$OLD" ] || fail "rotate: tls/live still $OLD"
+rotated=
+for _ in $(seq 1 300); do
+  if run_runbook_block rotate-check "$WORK" 2>/dev/null; then
+    want=$(sed -n 's/^not after: *//p' "$WORK/rotate-check.log")
+    [ "$(grep -c "\"cert_not_after\":\"$want\"" "$WORK/rotate-check.log")" -eq 3 ] && { rotated=1; break; }
+  fi
+  sleep 0.2
+done
+[ -n "$rotated" ] || { cat "$WORK/rotate-check.log"; fail "the rotated certificate is not served"; }
 
-export PLANTMESH_ENDPOINT=127.0.0.1:$SERVER_PORT PLANTMESH_CA=$WORK/pki/ca.crt \
-  PLANTMESH_CERT=$WORK/pki/ops.crt PLANTMESH_KEY=$WORK/pki/ops.key
-plantctl=(/usr/bin/plantctl --endpoint "$PLANTMESH_ENDPOINT" --ca "$PLANTMESH_CA"
-  --cert "$PLANTMESH_CERT" --key "$PLANTMESH_KEY")
+export PLANTMESH_ENDPOINT=localhost:$DEFECT_PORT PLANTMESH_CA=$PKI/ca.crt \
+  PLANTMESH_CERT=$PKI/ops.crt PLANTMESH_KEY=$PKI/ops.key
+plantctl=(/usr/bin/plantctl --config "$OPS_CONFIG")
 echo "==> the installed plantctl calls it"
 "${plantctl[@]}" system who-am-i >"$WORK/whoami.json"
 grep -q '"admin"' "$WORK/whoami.json" || { cat "$WORK/whoami.json"; fail "who-am-i: not admin"; }
@@ -152,12 +196,14 @@ grep -q "reported defect [0-9]* (DEFECT_STATUS_REPORTED)" "$WORK/report.out" || 
 "${plantctl[@]}" defect list-defects --vin VIN-DEB-1 -o csv | grep -q VIN-DEB-1 ||
   fail "plantctl does not list the reported defect"
 
-echo "==> SIGTERM: the server drains and exits 0"
-kill -TERM "$SERVER_CHILD"
-code=0
-wait "$SERVER_PID" || code=$?
-SERVER_PID=
-[ "$code" -eq 0 ] || fail "the server exited $code after SIGTERM"
+echo "==> SIGTERM: every server drains and exits 0"
+for child in "${SERVER_CHILDREN[@]}"; do kill -TERM "$child"; done
+for pid in "${SERVER_PIDS[@]}"; do
+  code=0
+  wait "$pid" || code=$?
+  [ "$code" -eq 0 ] || fail "a server exited $code after SIGTERM"
+done
+SERVER_PIDS=()
 
 echo "==> apt-get purge leaves nothing behind"
 apt-get purge -y -qq "${PACKAGES[@]}" >"$WORK/purge.log" 2>&1 || { cat "$WORK/purge.log"; fail "purge"; }
