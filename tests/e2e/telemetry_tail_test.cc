@@ -298,6 +298,69 @@ TEST_F(TelemetryTailTest, FirstMessageIsCompleteThenBatchesAndResumeMissesNothin
   EXPECT_EQ(ended->code(), absl::StatusCode::kInvalidArgument) << Describe(*ended);
 }
 
+// 8 machines of 500 data items with 512-character values: a snapshot of ~2.2 MB, more
+// than one message may hold (kCurrentValuesMessageBytes, 1 MiB in the contract).
+TEST_F(TelemetryTailTest, LargeCurrentValuesComeInMessagesOfAtMostOneMebibyte) {
+  constexpr int kMachines = 8;
+  constexpr int kItems = 500;
+  constexpr size_t kBound = size_t{1} << 20;
+  sdk::TelemetryClient ops = Client(mesh_->OptionsFor("ops"));
+  std::vector<std::string> machines;
+  for (int m = 0; m < kMachines; ++m) {
+    machines.push_back(absl::StrCat("BIG-", m));
+    v1::RegisterMachineRequest request;
+    request.mutable_machine()->set_id(machines.back());
+    for (int i = 0; i < kItems; ++i) {
+      v1::DataItem* d = request.mutable_machine()->add_data_items();
+      d->set_id(absl::StrFormat("program%03d", i));
+      d->set_category(v1::DATA_ITEM_CATEGORY_EVENT);
+      d->set_type(v1::DATA_ITEM_TYPE_EXECUTION);
+    }
+    absl::StatusOr<v1::RegisterMachineResponse> registered = ops.RegisterMachine(request);
+    ASSERT_TRUE(registered.ok()) << Describe(registered.status());
+  }
+  std::vector<std::string> expected;
+  for (const std::string& machine : machines) {
+    std::vector<v1::Sample> batch;
+    for (int i = 0; i < kItems; ++i) {
+      v1::Sample s = Num(machine, absl::StrFormat("program%03d", i), 0, now_ - absl::Seconds(5));
+      s.set_text(std::string(500, 'x') + absl::StrFormat("%012d", i));
+      batch.push_back(s);
+      expected.push_back(Key(s));
+    }
+    Ingest(mesh_->OptionsFor("ivan"), batch);
+  }
+
+  Tail tail(mesh_->OptionsFor("otto"), Follow(machines));
+  std::vector<v1::StreamSamplesResponse> snapshot;
+  ASSERT_TRUE(testing::PollUntil(
+      [&] {
+        snapshot = tail.messages();
+        return !snapshot.empty() && snapshot.back().current_values_complete();
+      },
+      absl::Seconds(60), absl::Milliseconds(20)))
+      << snapshot.size() << " messages";
+  EXPECT_GE(snapshot.size(), 3u);
+  std::vector<std::string> got;
+  for (size_t i = 0; i < snapshot.size(); ++i) {
+    const v1::StreamSamplesResponse& message = snapshot[i];
+    const bool last = i + 1 == snapshot.size();
+    EXPECT_LE(message.ByteSizeLong(), kBound) << "message " << i;
+    if (!last) {
+      EXPECT_GT(message.ByteSizeLong(), kBound / 2) << "message " << i << " is small";
+    }
+    EXPECT_TRUE(message.current_values()) << i;
+    EXPECT_EQ(message.current_values_complete(), last) << i;
+    EXPECT_EQ(message.cursor().empty(), !last) << i;
+    for (const std::string& key : Keys(message)) got.push_back(key);
+    if (last) break;
+  }
+  // Every value once, by machine then data item id, across the messages.
+  std::sort(expected.begin(), expected.end());
+  EXPECT_EQ(got.size(), expected.size());
+  EXPECT_TRUE(got == expected) << "the current values differ from what was ingested";
+}
+
 // The complete JSON lines of a file (a line still being written is left out).
 std::vector<nlohmann::json> JsonLines(const std::string& file) {
   std::vector<nlohmann::json> lines;
