@@ -78,6 +78,11 @@ struct Sql {
   const runtime::PgStatement machine_lock =
       registry.Add("machine_lock", "SELECT " PM_MACHINE_COLUMNS
                                    " FROM telemetry.machines WHERE id = $1 FOR UPDATE");
+  // Of the ids in $1, those without a machine, in the order given.
+  const runtime::PgStatement machines_unknown = registry.Add(
+      "machines_unknown",
+      "SELECT x.id FROM unnest($1::text[]) WITH ORDINALITY AS x(id, n) WHERE NOT EXISTS "
+      "(SELECT 1 FROM telemetry.machines m WHERE m.id = x.id) ORDER BY x.n");
   const runtime::PgStatement machine_update = registry.Add(
       "machine_update",
       "UPDATE telemetry.machines SET display_name = $2, line = $3, zone = $4, "
@@ -302,9 +307,7 @@ absl::StatusOr<std::optional<runtime::PgRequestLog::Entry>> Claim(pqxx::transact
   return RequestLog().Claim(tx, context.request);
 }
 
-absl::Status NotFound(const std::string& id) {
-  return absl::NotFoundError(absl::StrCat("no machine ", id, " is registered"));
-}
+absl::Status NotFound(const std::string& id) { return MachineNotFound(id); }
 
 // ---- libpq, for the ingest transaction ----
 
@@ -1071,6 +1074,21 @@ absl::StatusOr<BatchOutcome> PgTelemetryStore::IngestBatch(const Batch& batch,
     days_.insert(new_days.begin(), new_days.end());
   }
   return outcome;
+}
+
+absl::StatusOr<std::vector<std::string>> PgTelemetryStore::UnknownMachines(
+    const std::vector<std::string>& machine_ids) {
+  std::vector<std::string> out;
+  PM_RETURN_IF_ERROR(Run([&](pqxx::connection& conn) -> absl::Status {
+    pqxx::read_transaction tx(conn);
+    out.clear();
+    for (const pqxx::row& r :
+         tx.exec_prepared(Statements().machines_unknown, ArrayLiteral(machine_ids))) {
+      out.push_back(r[0].as<std::string>());
+    }
+    return absl::OkStatus();
+  }));
+  return out;
 }
 
 absl::StatusOr<std::vector<Sample>> PgTelemetryStore::LatestValues(

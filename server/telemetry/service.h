@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "plantmesh/telemetry/v1/telemetry_service.pm_server.h"
 #include "server/runtime/service_module.h"
@@ -87,6 +88,11 @@ class TelemetryServiceImpl : public v1::TelemetryServiceBase {
   class Ingest;
 
   ChangeContext Context(runtime::CallContext& call, const google::protobuf::Message& request) const;
+  // The one check of every read that names machines (GetLatestValues, QuerySamples,
+  // QueryAggregates, StreamSamples, the machine-state reads): NOT_FOUND naming the first
+  // of `machine_ids` that is not registered (MachineNotFound), instead of an empty
+  // answer that reads as "no data yet".
+  absl::Status RequireMachines(const std::vector<std::string>& machine_ids);
 
   runtime::ServiceDeps deps_;
   TelemetryConfig config_;
