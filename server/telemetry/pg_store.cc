@@ -452,6 +452,12 @@ struct StateSql {
   runtime::PgStatements registry{"telemetry"};
   const runtime::PgStatement machine_exists =
       registry.Add("state_machine_exists", "SELECT 1 FROM telemetry.machines WHERE id = $1");
+  // Retention (DropExpiredStates): what ended before $1.
+  const runtime::PgStatement intervals_expire = registry.Add(
+      "state_intervals_expire", "DELETE FROM telemetry.state_intervals WHERE end_time < " PM_TS(1));
+  const runtime::PgStatement downtimes_expire = registry.Add(
+      "state_downtimes_expire",
+      "DELETE FROM telemetry.downtimes WHERE end_time IS NOT NULL AND end_time < " PM_TS(1));
   // Closed intervals overlapping [$2, $3) after start $4, oldest first, at most $5 (NULL:
   // all). The first candidate is the last interval starting at or before $2 (intervals
   // of a machine never overlap), so the scan starts there, not at the machine's first.
@@ -1198,6 +1204,24 @@ absl::StatusOr<std::vector<std::string>> PgTelemetryStore::DropExpiredPartitions
   absl::MutexLock lock(&days_mu_);
   for (absl::Time day : dropped_days) days_.erase(day);
   return dropped;
+}
+
+absl::StatusOr<PgTelemetryStore::ExpiredStates> PgTelemetryStore::DropExpiredStates(
+    absl::Time now, absl::Duration retention) {
+  ExpiredStates deleted;
+  const std::string before = Micros(now - retention);
+  PM_RETURN_IF_ERROR(Run([&](pqxx::connection& conn) -> absl::Status {
+    pqxx::work tx(conn);
+    // One replica at a time, as the partitions' drop.
+    tx.exec_prepared(Statements().partitions_lock);
+    deleted.intervals = static_cast<int64_t>(
+        tx.exec_prepared(StateStatements().intervals_expire, before).affected_rows());
+    deleted.downtimes = static_cast<int64_t>(
+        tx.exec_prepared(StateStatements().downtimes_expire, before).affected_rows());
+    tx.commit();
+    return absl::OkStatus();
+  }));
+  return deleted;
 }
 
 // ==== Machine states (states.h) ====
