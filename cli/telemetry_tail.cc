@@ -219,10 +219,11 @@ TelemetryTailCommand::TelemetryTailCommand(CLI::App* root) {
   CLI::App* telemetry = root->get_subcommand("telemetry");
   command_ = telemetry->add_subcommand(
       "tail",
-      "Follow the live values of machines (StreamSamples). On a terminal: a table of machine, "
-      "data item, value with units, time and age, updated in place. Otherwise one line per "
-      "change: TIME MACHINE DATA_ITEM VALUE (-o table/wide), the sample as JSON with its units "
-      "(-o json, the default off a terminal) or CSV (-o csv). Starts with the current values, "
+      "Follow the live values of machines (StreamSamples). On a terminal (-o table, its "
+      "default there): a table of machine, data item, value with units, time and age, updated "
+      "in place. Otherwise one line per change: TIME MACHINE DATA_ITEM VALUE (-o table/wide), "
+      "the sample as JSON with its units (-o json, the default off a terminal) or CSV (-o csv). "
+      "Starts with the current values, "
       "then each committed change; resumes from its last cursor after a server restart. "
       "Runs until Ctrl-C.");
   command_->group("Commands (hand-written)");
@@ -280,9 +281,11 @@ int TelemetryTailCommand::Run(const ConnectionSettings& settings, const std::str
       catalog.NewMessage(stream_samples->method->input_type());
   request->ParseFromString(typed_request.SerializeAsString());
 
-  const bool terminal = isatty(STDOUT_FILENO) != 0;
   absl::StatusOr<OutputFormat> format = ParseOutputFormat(output);
   if (!format.ok()) format = OutputFormat::kTable;
+  // The live table on a terminal; lines for a pipe, a file, or -o json/csv anywhere.
+  const bool terminal = isatty(STDOUT_FILENO) != 0 &&
+                        (*format == OutputFormat::kTable || *format == OutputFormat::kWide);
   NoteLine note_line;
   std::ostream notes_on_table(&note_line);
   ResponsePrinter printer(*format, std::cout, terminal ? notes_on_table : std::cerr);

@@ -1,5 +1,6 @@
 // `plantctl telemetry tail MACHINE... [--data-item ID]...`: follows live values through
-// TelemetryService.StreamSamples. On a terminal, stdout shows a table (machine, data
+// TelemetryService.StreamSamples. On a terminal (with -o table or wide, the default
+// there), stdout shows a table (machine, data
 // item, value with units, time, age) redrawn in place with ANSI cursor movement, its age
 // column ticking every second; otherwise it prints one line per change (a sample whose
 // time or value differs from the one shown for its data item): plain text with -o table
