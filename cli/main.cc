@@ -23,6 +23,7 @@
 #include "cli/pki_commands.h"
 #include "cli/signal_canceller.h"
 #include "cli/telemetry_ingest.h"
+#include "cli/telemetry_tail.h"
 #include "cli/watch_commands.h"
 #include "common/build_info/build_info.h"
 #include "grpcpp/channel.h"
@@ -89,6 +90,7 @@ int Main(int argc, char** argv) {
 
   CommandTree tree(**catalog, &app, {"planning import-demand"});
   TelemetryIngestCommand ingest(&app);
+  TelemetryTailCommand tail(&app);
   DemandImportCommand import_demand(&app);
   PkiCommands pki(&app);
   AdminCommands admin(&app);
@@ -181,6 +183,7 @@ int Main(int argc, char** argv) {
     return StatusExitCode(*rows);
   }
 
+  if (tail.Selected()) return tail.Run(settings, output_text, **catalog, &canceller);
   if (ingest.Selected() || import_demand.Selected()) {
     const bool dry_run = ingest.Selected() ? ingest.DryRun() : import_demand.DryRun();
     if (!dry_run) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -205,7 +206,14 @@ bool IsResumableWatch(const MethodCommand& command) {
 
 absl::Status RunResumingWatch(const MethodBinding& binding, const ContractCatalog& catalog,
                               const Message& request, const RunEnvironment& env) {
-  const MethodCommand& command = *binding.command;
+  return FollowResumingWatch(
+      *binding.command, catalog, request, env,
+      [&env](const Message& response) { env.printer->PrintStreamed(response); });
+}
+
+absl::Status FollowResumingWatch(const MethodCommand& command, const ContractCatalog& catalog,
+                                 const Message& request, const RunEnvironment& env,
+                                 const std::function<void(const Message&)>& on_response) {
   const StringFieldPath response_cursor = FindStringField(*command.method->output_type(), "cursor");
   const StringFieldPath event_id = FindStringField(*command.method->output_type(), "event_id");
   RecentEventIds printed;
@@ -231,7 +239,7 @@ absl::Status RunResumingWatch(const MethodBinding& binding, const ContractCatalo
     while (stream.Next(&response)) {
       received = true;
       if (printed.Insert(StringAt(*response.message, event_id))) {
-        env.printer->PrintStreamed(*response.message);
+        on_response(*response.message);
       }
       const std::string cursor = StringAt(*response.message, response_cursor);
       if (!cursor.empty()) {

@@ -6,6 +6,8 @@
 // resuming cannot fix.
 #pragma once
 
+#include <functional>
+
 #include "absl/status/status.h"
 #include "cli/command_tree.h"
 #include "cli/contract_catalog.h"
@@ -24,6 +26,14 @@ bool IsResumableWatch(const MethodCommand& command);
 // received (or the one the status names), with backoff (100 ms doubling to 5 s).
 absl::Status RunResumingWatch(const MethodBinding& binding, const ContractCatalog& catalog,
                               const google::protobuf::Message& request, const RunEnvironment& env);
+
+// RunResumingWatch's loop for any caller: each response (an event delivered again left
+// out) goes to `on_response` instead of the printer; resumes are noted on
+// env.printer. `plantctl telemetry tail` draws its table with it.
+absl::Status FollowResumingWatch(
+    const MethodCommand& command, const ContractCatalog& catalog,
+    const google::protobuf::Message& request, const RunEnvironment& env,
+    const std::function<void(const google::protobuf::Message&)>& on_response);
 
 // `list-<x> --watch` (binding.watch set; the method is a watchable List, see
 // sdk::FindWatchableList). Prints the listed items (a table in table form, else one

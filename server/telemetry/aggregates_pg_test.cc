@@ -3,11 +3,13 @@
 // every bucket width, over data spanning several hours and a day boundary, sent in
 // shuffled batches (late samples land in closed cells) with re-sent batches (counted
 // once). Also: the rollup tables equal the raw rows per minute and per hour, and a long
-// range's middle is read from the rollups, not from the raw rows.
+// range's middle is read from the rollups, not from the raw rows. Retention: an expired
+// day's rollups go with its partition; the state history that ended before the cut too.
 #include <algorithm>
 #include <cmath>
 #include <map>
 #include <memory>
+#include <optional>
 #include <pqxx/pqxx>
 #include <random>
 #include <string>
@@ -310,6 +312,57 @@ TEST_F(AggregatesPgTest, RetentionDropsTheRollupsOfExpiredDays) {
   EXPECT_EQ(Count(absl::StrCat("SELECT count(*) FROM pg_class WHERE relname = 'rollup_minutes_",
                                absl::FormatTime("%Y%m%d", old_day, absl::UTCTimeZone()), "'")),
             0);
+}
+
+// The state history goes with the samples it was derived from: intervals and ended
+// downtimes that ended before now - retention are deleted (what straddles the cut stays,
+// as does a downtime still open), counted for the partition job's log line.
+TEST_F(AggregatesPgTest, RetentionDeletesTheStateHistoryThatEndedBeforeIt) {
+  const absl::Duration retention = IngestLimits{}.retention;
+  const absl::Time cut = now_ - retention;
+  auto at = [](absl::Time t) {
+    return absl::StrCat("(timestamptz 'epoch' + ", absl::ToUnixMicros(t),
+                        " * interval '1 microsecond')");
+  };
+  {
+    pqxx::connection conn(url_);
+    pqxx::work tx(conn);
+    auto interval = [&](absl::Time start, absl::Time end) {
+      tx.exec(absl::StrCat(
+          "INSERT INTO telemetry.state_intervals (machine_id, state, start_time, end_time) "
+          "VALUES ('CNC-07', 1, ",
+          at(start), ", ", at(end), ")"));
+    };
+    auto downtime = [&](absl::Time start, std::optional<absl::Time> end) {
+      tx.exec(
+          absl::StrCat("INSERT INTO telemetry.downtimes (machine_id, state, start_time, end_time) "
+                       "VALUES ('CNC-07', 3, ",
+                       at(start), ", ", end ? at(*end) : std::string("NULL"), ")"));
+    };
+    interval(cut - absl::Hours(2), cut - absl::Seconds(1));    // expired
+    interval(cut - absl::Seconds(1), cut + absl::Seconds(1));  // straddles the cut
+    interval(now_ - absl::Hours(1), now_ - absl::Minutes(30));
+    downtime(cut - absl::Hours(3), cut - absl::Seconds(1));  // expired
+    downtime(cut - absl::Hours(2), cut + absl::Seconds(1));  // straddles the cut
+    downtime(cut - absl::Hours(1), std::nullopt);            // still open
+    tx.commit();
+  }
+  absl::StatusOr<PgTelemetryStore::ExpiredStates> deleted =
+      store_->DropExpiredStates(now_, retention);
+  ASSERT_TRUE(deleted.ok()) << deleted.status();
+  EXPECT_EQ(deleted->intervals, 1);
+  EXPECT_EQ(deleted->downtimes, 1);
+  EXPECT_EQ(Count(absl::StrCat("SELECT count(*) FROM telemetry.state_intervals WHERE end_time < ",
+                               at(cut))),
+            0);
+  EXPECT_EQ(Count("SELECT count(*) FROM telemetry.state_intervals"), 2);
+  EXPECT_EQ(Count("SELECT count(*) FROM telemetry.downtimes"), 2);
+  EXPECT_EQ(Count("SELECT count(*) FROM telemetry.downtimes WHERE end_time IS NULL"), 1);
+  // A second round finds nothing more.
+  deleted = store_->DropExpiredStates(now_, retention);
+  ASSERT_TRUE(deleted.ok()) << deleted.status();
+  EXPECT_EQ(deleted->intervals, 0);
+  EXPECT_EQ(deleted->downtimes, 0);
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "plantmesh/common/status_macros.h"
+#include "server/runtime/errors.h"
 #include "server/runtime/text_rules.h"
 
 namespace plantmesh::telemetry {
@@ -375,6 +376,12 @@ std::string NextSamplePageToken(const SampleQuery& query, const StoredSample& la
       .AddTime(query.end_time);
   return runtime::EncodePageToken(runtime::PageCursor{*last.sample.time, last.key},
                                   fingerprint.Hex());
+}
+
+absl::Status MachineNotFound(const std::string& machine_id) {
+  return runtime::WithErrorInfo(
+      absl::NotFoundError(absl::StrCat("no machine ", machine_id, " is registered")),
+      "MACHINE_NOT_FOUND", {{"machine_id", machine_id}});
 }
 
 absl::Status CheckLatestSelection(const std::vector<std::string>& machine_ids) {

@@ -200,6 +200,12 @@ absl::StatusOr<SampleQuery> MakeSampleQuery(const std::string& machine_id,
                                             const std::string& page_token);
 std::string NextSamplePageToken(const SampleQuery& query, const StoredSample& last);
 
+// NOT_FOUND "no machine <id> is registered" with an ErrorInfo (reason
+// MACHINE_NOT_FOUND, metadata machine_id): what every call naming a machine that is not
+// registered answers (GetMachine, UpdateMachine and the reads, see
+// TelemetryServiceImpl::RequireMachines).
+absl::Status MachineNotFound(const std::string& machine_id);
+
 // GetLatestValues' selection: 1-500 machine ids, data item ids optional.
 inline constexpr int kMaxLatestMachines = 500;
 absl::Status CheckLatestSelection(const std::vector<std::string>& machine_ids);

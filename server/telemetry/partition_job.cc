@@ -48,8 +48,24 @@ absl::Status PartitionJob::RunOnce() {
     spdlog::warn("telemetry: dropping expired sample partitions failed (retried in {}s): {}",
                  config_.partition_check_seconds, dropped.status().ToString());
   }
+  absl::StatusOr<PgTelemetryStore::ExpiredStates> states =
+      store_->DropExpiredStates(now, limits.retention);
+  if (states.ok()) {
+    if (states->intervals > 0 || states->downtimes > 0) {
+      spdlog::info(
+          "telemetry: deleted {} state intervals and {} downtimes that ended more than {} days "
+          "ago",
+          states->intervals, states->downtimes, config_.retention_days);
+    }
+  } else {
+    spdlog::warn(
+        "telemetry: deleting expired state intervals and downtimes failed (retried in "
+        "{}s): {}",
+        config_.partition_check_seconds, states.status().ToString());
+  }
   if (!created.ok()) return created.status();
-  return dropped.status();
+  if (!dropped.ok()) return dropped.status();
+  return states.status();
 }
 
 void PartitionJob::Loop() {

@@ -1,7 +1,8 @@
 // The samples' day partitions over time: at start and then every
 // [telemetry] partition-check-seconds, one background thread creates the partitions
 // from the oldest retained day to partitions-ahead-days ahead and drops the partitions
-// whose every sample is older than retention-days. Each creation and drop is logged.
+// whose every sample is older than retention-days, and deletes the state intervals and
+// downtimes that ended more than retention-days ago. Each creation and drop is logged.
 #pragma once
 
 #include <functional>
@@ -24,7 +25,7 @@ class PartitionJob {
                std::function<absl::Time()> now);
   ~PartitionJob();  // stops and joins the thread
 
-  // One round now: creates what is missing, drops what expired. OK when both worked.
+  // One round now: creates what is missing, drops what expired. OK when all worked.
   absl::Status RunOnce();
 
  private:

@@ -78,6 +78,11 @@ struct Sql {
   const runtime::PgStatement machine_lock =
       registry.Add("machine_lock", "SELECT " PM_MACHINE_COLUMNS
                                    " FROM telemetry.machines WHERE id = $1 FOR UPDATE");
+  // Of the ids in $1, those without a machine, in the order given.
+  const runtime::PgStatement machines_unknown = registry.Add(
+      "machines_unknown",
+      "SELECT x.id FROM unnest($1::text[]) WITH ORDINALITY AS x(id, n) WHERE NOT EXISTS "
+      "(SELECT 1 FROM telemetry.machines m WHERE m.id = x.id) ORDER BY x.n");
   const runtime::PgStatement machine_update = registry.Add(
       "machine_update",
       "UPDATE telemetry.machines SET display_name = $2, line = $3, zone = $4, "
@@ -302,9 +307,7 @@ absl::StatusOr<std::optional<runtime::PgRequestLog::Entry>> Claim(pqxx::transact
   return RequestLog().Claim(tx, context.request);
 }
 
-absl::Status NotFound(const std::string& id) {
-  return absl::NotFoundError(absl::StrCat("no machine ", id, " is registered"));
-}
+absl::Status NotFound(const std::string& id) { return MachineNotFound(id); }
 
 // ---- libpq, for the ingest transaction ----
 
@@ -449,6 +452,12 @@ struct StateSql {
   runtime::PgStatements registry{"telemetry"};
   const runtime::PgStatement machine_exists =
       registry.Add("state_machine_exists", "SELECT 1 FROM telemetry.machines WHERE id = $1");
+  // Retention (DropExpiredStates): what ended before $1.
+  const runtime::PgStatement intervals_expire = registry.Add(
+      "state_intervals_expire", "DELETE FROM telemetry.state_intervals WHERE end_time < " PM_TS(1));
+  const runtime::PgStatement downtimes_expire = registry.Add(
+      "state_downtimes_expire",
+      "DELETE FROM telemetry.downtimes WHERE end_time IS NOT NULL AND end_time < " PM_TS(1));
   // Closed intervals overlapping [$2, $3) after start $4, oldest first, at most $5 (NULL:
   // all). The first candidate is the last interval starting at or before $2 (intervals
   // of a machine never overlap), so the scan starts there, not at the machine's first.
@@ -1073,6 +1082,21 @@ absl::StatusOr<BatchOutcome> PgTelemetryStore::IngestBatch(const Batch& batch,
   return outcome;
 }
 
+absl::StatusOr<std::vector<std::string>> PgTelemetryStore::UnknownMachines(
+    const std::vector<std::string>& machine_ids) {
+  std::vector<std::string> out;
+  PM_RETURN_IF_ERROR(Run([&](pqxx::connection& conn) -> absl::Status {
+    pqxx::read_transaction tx(conn);
+    out.clear();
+    for (const pqxx::row& r :
+         tx.exec_prepared(Statements().machines_unknown, ArrayLiteral(machine_ids))) {
+      out.push_back(r[0].as<std::string>());
+    }
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
 absl::StatusOr<std::vector<Sample>> PgTelemetryStore::LatestValues(
     const std::vector<std::string>& machine_ids, const std::vector<std::string>& data_item_ids) {
   std::vector<Sample> out;
@@ -1180,6 +1204,24 @@ absl::StatusOr<std::vector<std::string>> PgTelemetryStore::DropExpiredPartitions
   absl::MutexLock lock(&days_mu_);
   for (absl::Time day : dropped_days) days_.erase(day);
   return dropped;
+}
+
+absl::StatusOr<PgTelemetryStore::ExpiredStates> PgTelemetryStore::DropExpiredStates(
+    absl::Time now, absl::Duration retention) {
+  ExpiredStates deleted;
+  const std::string before = Micros(now - retention);
+  PM_RETURN_IF_ERROR(Run([&](pqxx::connection& conn) -> absl::Status {
+    pqxx::work tx(conn);
+    // One replica at a time, as the partitions' drop.
+    tx.exec_prepared(Statements().partitions_lock);
+    deleted.intervals = static_cast<int64_t>(
+        tx.exec_prepared(StateStatements().intervals_expire, before).affected_rows());
+    deleted.downtimes = static_cast<int64_t>(
+        tx.exec_prepared(StateStatements().downtimes_expire, before).affected_rows());
+    tx.commit();
+    return absl::OkStatus();
+  }));
+  return deleted;
 }
 
 // ==== Machine states (states.h) ====

@@ -42,6 +42,8 @@ class PgTelemetryStore : public TelemetryStore {
       const ResponseEncoder<Machine>& encode) override;
   absl::StatusOr<BatchOutcome> IngestBatch(const Batch& batch, const BatchJudge& judge,
                                            const BatchEventEncoder& encode) override;
+  absl::StatusOr<std::vector<std::string>> UnknownMachines(
+      const std::vector<std::string>& machine_ids) override;
   absl::StatusOr<std::vector<Sample>> LatestValues(
       const std::vector<std::string>& machine_ids,
       const std::vector<std::string>& data_item_ids) override;
@@ -68,6 +70,14 @@ class PgTelemetryStore : public TelemetryStore {
   // Drops every day partition whose day DayExpired at `now`; returns the names dropped.
   absl::StatusOr<std::vector<std::string>> DropExpiredPartitions(absl::Time now,
                                                                  absl::Duration retention);
+  // Retention of the state history: deletes the state intervals and the ended downtimes
+  // that ended before `now - retention` (their samples are dropped with their day).
+  // The downtime still open and the tracker (the current state) stay. Counts deleted.
+  struct ExpiredStates {
+    int64_t intervals = 0;
+    int64_t downtimes = 0;
+  };
+  absl::StatusOr<ExpiredStates> DropExpiredStates(absl::Time now, absl::Duration retention);
   // The day partitions that exist, oldest first.
   absl::StatusOr<std::vector<std::string>> ListPartitions();
 

@@ -157,6 +157,12 @@ ChangeContext TelemetryServiceImpl::Context(runtime::CallContext& call,
                        call.AuditOfChange(request)};
 }
 
+absl::Status TelemetryServiceImpl::RequireMachines(const std::vector<std::string>& machine_ids) {
+  PM_ASSIGN_OR_RETURN(std::vector<std::string> unknown, store_->UnknownMachines(machine_ids));
+  if (!unknown.empty()) return MachineNotFound(unknown.front());
+  return absl::OkStatus();
+}
+
 absl::Status TelemetryServiceImpl::HandleRegisterMachine(runtime::CallContext& call,
                                                          const v1::RegisterMachineRequest& request,
                                                          v1::RegisterMachineResponse* response) {
@@ -252,6 +258,7 @@ absl::Status TelemetryServiceImpl::HandleGetLatestValues(runtime::CallContext& c
   const std::vector<std::string> items(request.data_item_ids().begin(),
                                        request.data_item_ids().end());
   PM_RETURN_IF_ERROR(CheckLatestSelection(machines));
+  PM_RETURN_IF_ERROR(RequireMachines(machines));
   PM_ASSIGN_OR_RETURN(std::vector<Sample> values, store_->LatestValues(machines, items));
   for (const Sample& s : values) ToProto(s, response->add_values());
   return absl::OkStatus();
@@ -267,6 +274,7 @@ absl::Status TelemetryServiceImpl::HandleQuerySamples(runtime::CallContext& call
                       TimeOf(request.has_start_time(), request.start_time()),
                       TimeOf(request.has_end_time(), request.end_time()), request.page_size(),
                       request.page_token()));
+  PM_RETURN_IF_ERROR(RequireMachines({query.machine_id}));
   PM_ASSIGN_OR_RETURN(SamplePage page, store_->QuerySamples(query));
   for (const StoredSample& s : page.samples) ToProto(s.sample, response->add_samples());
   if (page.more && !page.samples.empty()) {

@@ -5,8 +5,10 @@
 
 #include <array>
 #include <atomic>
+#include <cstddef>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "plantmesh/telemetry/v1/telemetry_service.pm_server.h"
 #include "server/runtime/service_module.h"
@@ -17,6 +19,11 @@ namespace plantmesh::telemetry {
 
 // The Redis stream the outbox relay feeds: one event per committed batch.
 inline constexpr char kEventStreamKey[] = "plantmesh:telemetry:events";
+
+// StreamSamples' current values go out in messages of at most this many bytes
+// (serialized), so that a client's default 4 MiB receive limit holds for any selection
+// (500 machines of 500 data items are ~20 MB). The contract names the figure.
+inline constexpr size_t kCurrentValuesMessageBytes = size_t{1} << 20;
 
 // What ingest has done since the server started, for logs and tests.
 struct IngestFigures {
@@ -81,6 +88,11 @@ class TelemetryServiceImpl : public v1::TelemetryServiceBase {
   class Ingest;
 
   ChangeContext Context(runtime::CallContext& call, const google::protobuf::Message& request) const;
+  // The one check of every read that names machines (GetLatestValues, QuerySamples,
+  // QueryAggregates, StreamSamples, the machine-state reads): NOT_FOUND naming the first
+  // of `machine_ids` that is not registered (MachineNotFound), instead of an empty
+  // answer that reads as "no data yet".
+  absl::Status RequireMachines(const std::vector<std::string>& machine_ids);
 
   runtime::ServiceDeps deps_;
   TelemetryConfig config_;

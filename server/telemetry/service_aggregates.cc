@@ -40,6 +40,8 @@ absl::Status TelemetryServiceImpl::HandleQueryAggregates(runtime::CallContext& c
                       AggregateBuckets(*store_, request.machine_id(), request.data_item_id(),
                                        TimeOf(request.start_time()), TimeOf(request.end_time()),
                                        static_cast<BucketWidth>(request.bucket_width())));
+  // After the arguments were judged (in AggregateBuckets): bad input is named first.
+  PM_RETURN_IF_ERROR(RequireMachines({request.machine_id()}));
   for (const auto& [start, aggregate] : buckets) {
     v1::Aggregate* out = response->add_aggregates();
     SetTimestamp(start, out->mutable_bucket_start());

@@ -39,6 +39,7 @@ absl::Status TelemetryServiceImpl::HandleListStateIntervals(
                                              TimeOf(request.has_start_time(), request.start_time()),
                                              TimeOf(request.has_end_time(), request.end_time()),
                                              request.page_size(), request.page_token()));
+  PM_RETURN_IF_ERROR(RequireMachines({query.machine_id}));
   std::optional<absl::Time> after;
   if (query.after) after = query.after->sort_time;
   // One more closed interval than the page tells whether the closed ones go on.
@@ -66,6 +67,7 @@ absl::Status TelemetryServiceImpl::HandleGetUtilization(runtime::CallContext& ca
   const std::optional<absl::Time> start = TimeOf(request.has_start_time(), request.start_time());
   const std::optional<absl::Time> end = TimeOf(request.has_end_time(), request.end_time());
   PM_RETURN_IF_ERROR(CheckUtilizationRange(request.machine_id(), start, end));
+  PM_RETURN_IF_ERROR(RequireMachines({request.machine_id()}));
   PM_ASSIGN_OR_RETURN(TimelineFacts facts,
                       store_->StateTimeline(request.machine_id(), *start, *end, std::nullopt, 0));
   PM_ASSIGN_OR_RETURN(auto durations, UtilizationOf(facts, *start, *end, deps_.now()));
@@ -90,6 +92,10 @@ absl::Status TelemetryServiceImpl::HandleListDowntimes(runtime::CallContext& cal
                         TimeOf(request.has_start_time(), request.start_time()),
                         TimeOf(request.has_end_time(), request.end_time()),
                         request.without_reason(), request.page_size(), request.page_token()));
+  // The machine filter is optional; a named machine must exist.
+  if (!request.machine_id().empty()) {
+    PM_RETURN_IF_ERROR(RequireMachines({request.machine_id()}));
+  }
   PM_ASSIGN_OR_RETURN(DowntimePage page, store_->ListDowntimes(query));
   for (const Downtime& d : page.downtimes) ToProto(d, response->add_downtimes());
   if (page.more && !page.downtimes.empty()) {

@@ -1,16 +1,18 @@
 // TelemetryService.StreamSamples: a live tail on the process's event hub over the
 // telemetry event stream (one event per committed batch, its accepted samples: see
 // convert.h BatchEvent), filtered per subscriber by machines and data items. Without a
-// cursor the first message holds the current values, read after the hub's position was
-// taken, so the tail from that position misses nothing the snapshot does not show.
+// cursor the first messages hold the current values (split at
+// kCurrentValuesMessageBytes), read after the hub's position was taken, so the tail
+// from that position misses nothing the snapshot does not show.
+#include <deque>
 #include <memory>
-#include <optional>
 #include <set>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/io/coded_stream.h"
 #include "plantmesh/common/status_macros.h"
 #include "server/runtime/errors.h"
 #include "server/runtime/watch.h"
@@ -53,17 +55,47 @@ absl::StatusOr<bool> TailResponseOf(const runtime::StreamEvent& entry, const Sel
   return true;
 }
 
-// The first message (current values), then the watch's.
+// The current values as messages of at most kCurrentValuesMessageBytes, in order; the
+// last one complete and with the cursor (resuming from an earlier one would skip the
+// rest). Always at least one message, so a client learns that there are no values.
+std::deque<v1::StreamSamplesResponse> CurrentValuesMessages(const std::vector<Sample>& values,
+                                                            const std::string& cursor) {
+  // Room for the cursor (at most 256 characters) and the flags.
+  constexpr size_t kFrameBytes = 512;
+  constexpr size_t kSampleBudget = kCurrentValuesMessageBytes - kFrameBytes;
+  std::deque<v1::StreamSamplesResponse> messages(1);
+  size_t bytes = 0;
+  v1::Sample sample;
+  for (const Sample& value : values) {
+    sample.Clear();
+    ToProto(value, &sample);
+    const size_t size = sample.ByteSizeLong();
+    // The field's tag and length prefix beside the sample itself.
+    const size_t encoded = 1 + google::protobuf::io::CodedOutputStream::VarintSize64(size) + size;
+    if (bytes + encoded > kSampleBudget && messages.back().samples_size() > 0) {
+      messages.emplace_back();
+      bytes = 0;
+    }
+    *messages.back().add_samples() = sample;
+    bytes += encoded;
+  }
+  for (v1::StreamSamplesResponse& message : messages) message.set_current_values(true);
+  messages.back().set_current_values_complete(true);
+  messages.back().set_cursor(cursor);
+  return messages;
+}
+
+// The messages of the current values, then the watch's.
 class Tail final : public TailSource {
  public:
-  Tail(std::optional<v1::StreamSamplesResponse> first, std::unique_ptr<TailSource> watch)
+  Tail(std::deque<v1::StreamSamplesResponse> first, std::unique_ptr<TailSource> watch)
       : first_(std::move(first)), watch_(std::move(watch)) {}
 
   void Start(runtime::StreamControl control) override { watch_->Start(std::move(control)); }
   runtime::Pull Next(v1::StreamSamplesResponse* message, absl::Status* end) override {
-    if (first_) {
-      *message = *std::move(first_);
-      first_.reset();
+    if (!first_.empty()) {
+      *message = std::move(first_.front());
+      first_.pop_front();
       return runtime::Pull::kMessage;
     }
     return watch_->Next(message, end);
@@ -73,7 +105,7 @@ class Tail final : public TailSource {
   void OnCallEnd() override { watch_->OnCallEnd(); }
 
  private:
-  std::optional<v1::StreamSamplesResponse> first_;
+  std::deque<v1::StreamSamplesResponse> first_;
   std::unique_ptr<TailSource> watch_;
 };
 
@@ -88,6 +120,7 @@ TelemetryServiceImpl::HandleStreamSamples(runtime::CallContext& call,
   const std::vector<std::string> items(request.data_item_ids().begin(),
                                        request.data_item_ids().end());
   PM_RETURN_IF_ERROR(CheckLatestSelection(machines));
+  PM_RETURN_IF_ERROR(RequireMachines(machines));
   selection->machine_ids.insert(machines.begin(), machines.end());
   selection->data_item_ids.insert(items.begin(), items.end());
   if (deps_.events == nullptr) {
@@ -95,16 +128,13 @@ TelemetryServiceImpl::HandleStreamSamples(runtime::CallContext& call,
   }
 
   std::string cursor = request.cursor();
-  std::optional<v1::StreamSamplesResponse> first;
+  std::deque<v1::StreamSamplesResponse> first;
   if (cursor.empty()) {
     // The position first, then the snapshot: a batch committed after the snapshot was
     // read is published after this position, so the tail from here misses nothing.
     PM_ASSIGN_OR_RETURN(cursor, deps_.events->CurrentCursor(kEventStreamKey));
     PM_ASSIGN_OR_RETURN(std::vector<Sample> values, store_->LatestValues(machines, items));
-    first.emplace();
-    first->set_current_values(true);
-    first->set_cursor(cursor);
-    for (const Sample& value : values) ToProto(value, first->add_samples());
+    first = CurrentValuesMessages(values, cursor);
   }
   PM_ASSIGN_OR_RETURN(
       std::unique_ptr<TailSource> watch,

@@ -375,11 +375,100 @@ TEST_F(TelemetryServiceTest, StreamSamplesWithoutEventsIsUnavailableAndChecksMac
   v1::StreamSamplesResponse message;
   EXPECT_FALSE(reader->Read(&message));
   EXPECT_THAT(FieldsOf(reader->Finish()), ElementsAre("machine_ids"));
+  v1::RegisterMachineResponse registered;
+  ASSERT_TRUE(Register(Cnc(), &registered).ok());
   request.add_machine_ids("CNC-07");
   auto context2 = Context();
   auto reader2 = stub_->StreamSamples(context2.get(), request);
   EXPECT_FALSE(reader2->Read(&message));
   EXPECT_EQ(reader2->Finish().error_code(), grpc::StatusCode::UNAVAILABLE);
+}
+
+// Every read that names machines answers NOT_FOUND for one that is not registered,
+// naming it (message and ErrorInfo), rather than an empty answer that reads as "no data".
+TEST_F(TelemetryServiceTest, ReadsNamingAnUnknownMachineAreNotFound) {
+  v1::RegisterMachineResponse registered;
+  ASSERT_TRUE(Register(Cnc(), &registered).ok());
+  auto expect_not_found = [](const grpc::Status& grpc_status, const std::string& what) {
+    const absl::Status status = sdk::FromGrpcStatus(grpc_status);
+    EXPECT_EQ(status.code(), absl::StatusCode::kNotFound) << what << ": " << status;
+    EXPECT_THAT(std::string(status.message()), HasSubstr("CNC-99")) << what;
+    EXPECT_EQ(sdk::ErrorReason(status), "MACHINE_NOT_FOUND") << what;
+    EXPECT_EQ(sdk::ErrorMetadata(status, "machine_id"), "CNC-99") << what;
+  };
+  {
+    v1::GetMachineRequest request;
+    request.set_id("CNC-99");
+    v1::GetMachineResponse response;
+    expect_not_found(stub_->GetMachine(Context().get(), request, &response), "GetMachine");
+  }
+  {
+    v1::GetLatestValuesRequest request;
+    request.add_machine_ids("CNC-07");  // known, then unknown: the unknown one is named
+    request.add_machine_ids("CNC-99");
+    v1::GetLatestValuesResponse response;
+    expect_not_found(stub_->GetLatestValues(Context().get(), request, &response),
+                     "GetLatestValues");
+    request.clear_machine_ids();
+    request.add_machine_ids("CNC-07");
+    EXPECT_TRUE(stub_->GetLatestValues(Context().get(), request, &response).ok());
+  }
+  {
+    v1::QuerySamplesRequest request;
+    request.set_machine_id("CNC-99");
+    SetTime(now_ - absl::Hours(1), request.mutable_start_time());
+    SetTime(now_, request.mutable_end_time());
+    v1::QuerySamplesResponse response;
+    expect_not_found(stub_->QuerySamples(Context().get(), request, &response), "QuerySamples");
+  }
+  {
+    v1::QueryAggregatesRequest request;
+    request.set_machine_id("CNC-99");
+    request.set_data_item_id("S1speed");
+    SetTime(now_ - absl::Hours(1), request.mutable_start_time());
+    SetTime(now_, request.mutable_end_time());
+    request.set_bucket_width(v1::BUCKET_WIDTH_MINUTE);
+    v1::QueryAggregatesResponse response;
+    expect_not_found(stub_->QueryAggregates(Context().get(), request, &response),
+                     "QueryAggregates");
+    // Bad input is still named first.
+    request.set_bucket_width(v1::BUCKET_WIDTH_UNSPECIFIED);
+    EXPECT_THAT(FieldsOf(stub_->QueryAggregates(Context().get(), request, &response)),
+                ElementsAre("bucket_width"));
+  }
+  {
+    v1::ListStateIntervalsRequest request;
+    request.set_machine_id("CNC-99");
+    SetTime(now_ - absl::Hours(1), request.mutable_start_time());
+    SetTime(now_, request.mutable_end_time());
+    v1::ListStateIntervalsResponse response;
+    expect_not_found(stub_->ListStateIntervals(Context().get(), request, &response),
+                     "ListStateIntervals");
+  }
+  {
+    v1::GetUtilizationRequest request;
+    request.set_machine_id("CNC-99");
+    SetTime(now_ - absl::Hours(1), request.mutable_start_time());
+    SetTime(now_, request.mutable_end_time());
+    v1::GetUtilizationResponse response;
+    expect_not_found(stub_->GetUtilization(Context().get(), request, &response), "GetUtilization");
+  }
+  {
+    v1::ListDowntimesRequest request;
+    v1::ListDowntimesResponse response;
+    EXPECT_TRUE(stub_->ListDowntimes(Context().get(), request, &response).ok());  // no filter
+    request.set_machine_id("CNC-99");
+    expect_not_found(stub_->ListDowntimes(Context().get(), request, &response), "ListDowntimes");
+  }
+  {
+    v1::StreamSamplesRequest request;
+    request.add_machine_ids("CNC-99");
+    auto context = Context();
+    auto reader = stub_->StreamSamples(context.get(), request);
+    v1::StreamSamplesResponse message;
+    EXPECT_FALSE(reader->Read(&message));
+    expect_not_found(reader->Finish(), "StreamSamples");
+  }
 }
 
 }  // namespace

@@ -104,6 +104,10 @@ class TelemetryStore {
   virtual absl::StatusOr<BatchOutcome> IngestBatch(const Batch& batch, const BatchJudge& judge,
                                                    const BatchEventEncoder& encode) = 0;
 
+  // Of `machine_ids`, those that are not registered, in the order given (none: all are).
+  virtual absl::StatusOr<std::vector<std::string>> UnknownMachines(
+      const std::vector<std::string>& machine_ids) = 0;
+
   // The newest sample of each data item of `machine_ids` (only `data_item_ids` when
   // not empty), by machine then data item id.
   virtual absl::StatusOr<std::vector<Sample>> LatestValues(

@@ -7,8 +7,14 @@
 //     INVALID_ARGUMENT, another generation FAILED_PRECONDITION).
 //   - Two replicas on one database and one Redis: a tail on A sees the samples ingested
 //     through B, and its first message is complete.
+//   - `plantctl telemetry tail` off a terminal: one JSON line per change, the current
+//     values first, and it resumes after the server is killed and restarted.
 //   - QueryAggregates is served (the arithmetic is tested against SQL in
 //     server/telemetry/aggregates_pg_test.cc).
+#include <signal.h>
+
+#include <algorithm>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -16,12 +22,21 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 #include "plantmesh/telemetry/v1/telemetry_service.pm_client.h"
 #include "tests/e2e/mesh.h"
+#include "tests/support/child_process.h"
+#include "tests/support/poll.h"
+
+#ifndef PLANTCTL_BIN
+#error "PLANTCTL_BIN must be defined by CMake"
+#endif
 
 namespace plantmesh::e2e {
 namespace {
@@ -148,15 +163,17 @@ class TelemetryTailTest : public ::testing::Test {
       v1::RegisterMachineRequest request;
       v1::Machine* m = request.mutable_machine();
       m->set_id(id);
-      auto add = [&](const char* item, v1::DataItemCategory category, v1::DataItemType type) {
+      auto add = [&](const char* item, v1::DataItemCategory category, v1::DataItemType type,
+                     const char* units) {
         v1::DataItem* d = m->add_data_items();
         d->set_id(item);
         d->set_category(category);
         d->set_type(type);
+        d->set_units(units);
       };
-      add("S1speed", v1::DATA_ITEM_CATEGORY_SAMPLE, v1::DATA_ITEM_TYPE_SPINDLE_SPEED);
-      add("Xact", v1::DATA_ITEM_CATEGORY_EVENT, v1::DATA_ITEM_TYPE_EXECUTION);
-      add("temp", v1::DATA_ITEM_CATEGORY_SAMPLE, v1::DATA_ITEM_TYPE_TEMPERATURE);
+      add("S1speed", v1::DATA_ITEM_CATEGORY_SAMPLE, v1::DATA_ITEM_TYPE_SPINDLE_SPEED, "rpm");
+      add("Xact", v1::DATA_ITEM_CATEGORY_EVENT, v1::DATA_ITEM_TYPE_EXECUTION, "");
+      add("temp", v1::DATA_ITEM_CATEGORY_SAMPLE, v1::DATA_ITEM_TYPE_TEMPERATURE, "CELSIUS");
       absl::StatusOr<v1::RegisterMachineResponse> registered = ops.RegisterMachine(request);
       ASSERT_TRUE(registered.ok()) << Describe(registered.status());
     }
@@ -279,6 +296,181 @@ TEST_F(TelemetryTailTest, FirstMessageIsCompleteThenBatchesAndResumeMissesNothin
   ended = no_machine.AwaitEnd();
   ASSERT_TRUE(ended.ok()) << ended.status();
   EXPECT_EQ(ended->code(), absl::StatusCode::kInvalidArgument) << Describe(*ended);
+}
+
+// 8 machines of 500 data items with 512-character values: a snapshot of ~2.2 MB, more
+// than one message may hold (kCurrentValuesMessageBytes, 1 MiB in the contract).
+TEST_F(TelemetryTailTest, LargeCurrentValuesComeInMessagesOfAtMostOneMebibyte) {
+  constexpr int kMachines = 8;
+  constexpr int kItems = 500;
+  constexpr size_t kBound = size_t{1} << 20;
+  sdk::TelemetryClient ops = Client(mesh_->OptionsFor("ops"));
+  std::vector<std::string> machines;
+  for (int m = 0; m < kMachines; ++m) {
+    machines.push_back(absl::StrCat("BIG-", m));
+    v1::RegisterMachineRequest request;
+    request.mutable_machine()->set_id(machines.back());
+    for (int i = 0; i < kItems; ++i) {
+      v1::DataItem* d = request.mutable_machine()->add_data_items();
+      d->set_id(absl::StrFormat("program%03d", i));
+      d->set_category(v1::DATA_ITEM_CATEGORY_EVENT);
+      d->set_type(v1::DATA_ITEM_TYPE_EXECUTION);
+    }
+    absl::StatusOr<v1::RegisterMachineResponse> registered = ops.RegisterMachine(request);
+    ASSERT_TRUE(registered.ok()) << Describe(registered.status());
+  }
+  std::vector<std::string> expected;
+  for (const std::string& machine : machines) {
+    std::vector<v1::Sample> batch;
+    for (int i = 0; i < kItems; ++i) {
+      v1::Sample s = Num(machine, absl::StrFormat("program%03d", i), 0, now_ - absl::Seconds(5));
+      s.set_text(std::string(500, 'x') + absl::StrFormat("%012d", i));
+      batch.push_back(s);
+      expected.push_back(Key(s));
+    }
+    Ingest(mesh_->OptionsFor("ivan"), batch);
+  }
+
+  Tail tail(mesh_->OptionsFor("otto"), Follow(machines));
+  // The current values, up to the message flagged complete (a batch committed just
+  // before the tail began may follow it as a change).
+  std::vector<v1::StreamSamplesResponse> snapshot;
+  ASSERT_TRUE(testing::PollUntil(
+      [&] {
+        snapshot = tail.messages();
+        auto complete = std::find_if(
+            snapshot.begin(), snapshot.end(),
+            [](const v1::StreamSamplesResponse& m) { return m.current_values_complete(); });
+        if (complete == snapshot.end()) return false;
+        snapshot.erase(complete + 1, snapshot.end());
+        return true;
+      },
+      absl::Seconds(60), absl::Milliseconds(20)))
+      << snapshot.size() << " messages";
+  EXPECT_GE(snapshot.size(), 3u);
+  std::vector<std::string> got;
+  for (size_t i = 0; i < snapshot.size(); ++i) {
+    const v1::StreamSamplesResponse& message = snapshot[i];
+    const bool last = i + 1 == snapshot.size();
+    EXPECT_LE(message.ByteSizeLong(), kBound) << "message " << i;
+    if (!last) {
+      EXPECT_GT(message.ByteSizeLong(), kBound / 2) << "message " << i << " is small";
+    }
+    EXPECT_TRUE(message.current_values()) << i;
+    EXPECT_EQ(message.current_values_complete(), last) << i;
+    EXPECT_EQ(message.cursor().empty(), !last) << i;
+    for (const std::string& key : Keys(message)) got.push_back(key);
+    if (last) break;
+  }
+  // Every value once, by machine then data item id, across the messages.
+  std::sort(expected.begin(), expected.end());
+  EXPECT_EQ(got.size(), expected.size());
+  EXPECT_TRUE(got == expected) << "the current values differ from what was ingested";
+}
+
+// The complete JSON lines of a file (a line still being written is left out).
+std::vector<nlohmann::json> JsonLines(const std::string& file) {
+  std::vector<nlohmann::json> lines;
+  std::string text = testing::internal::ReadFileOrEmpty(file);
+  const size_t end = text.rfind('\n');
+  if (end == std::string::npos) return lines;
+  for (absl::string_view line : absl::StrSplit(text.substr(0, end), '\n')) {
+    nlohmann::json parsed = nlohmann::json::parse(line, nullptr, false);
+    EXPECT_FALSE(parsed.is_discarded()) << "not JSON: " << line;
+    if (!parsed.is_discarded()) lines.push_back(std::move(parsed));
+  }
+  return lines;
+}
+
+TEST_F(TelemetryTailTest, PlantctlTailPrintsEachChangeOnceAndResumesAfterARestart) {
+  const sdk::ClientOptions ivan = mesh_->OptionsFor("ivan");
+  Ingest(ivan, {Num("CNC-07", "S1speed", 1200, now_ - absl::Seconds(50)),
+                Num("CNC-07", "temp", 21.5, now_ - absl::Seconds(50)),
+                Num("CNC-08", "temp", 30, now_ - absl::Seconds(50))});
+
+  absl::StatusOr<std::string> dir = testing::internal::MakeTempDir("plantctl-tail-");
+  ASSERT_TRUE(dir.ok()) << dir.status();
+  const std::string out = *dir + "/out";
+  const std::string err = *dir + "/err";
+  const sdk::ClientOptions otto = mesh_->OptionsFor("otto");
+  // stdout is a file, not a terminal: lines, JSON by plantctl's default there.
+  testing::internal::SpawnOptions spawn = testing::internal::Command(
+      {PLANTCTL_BIN, "--endpoint", otto.endpoint, "--ca", otto.ca_file, "--cert", otto.cert_file,
+       "--key", otto.key_file, "telemetry", "tail", "CNC-07", "--data-item", "S1speed",
+       "--data-item", "temp"},
+      out);
+  spawn.stderr_file = err;
+  spawn.env = {"HOME=" + *dir, "PLANTCTL_CONFIG="};
+  absl::StatusOr<pid_t> pid = testing::internal::Spawn(spawn);
+  ASSERT_TRUE(pid.ok()) << pid.status();
+  // "item=value (units)" of every line printed so far.
+  auto printed = [&] {
+    std::vector<std::string> keys;
+    for (const nlohmann::json& line : JsonLines(out)) {
+      EXPECT_EQ(line.value("machine_id", ""), "CNC-07") << line.dump();
+      keys.push_back(absl::StrCat(line.value("data_item_id", ""), "=",
+                                  line.contains("number") ? line["number"].dump() : "?", " (",
+                                  line.value("units", ""), ")"));
+    }
+    return keys;
+  };
+  auto await_lines = [&](size_t count) {
+    return testing::PollUntil(
+        [&] {
+          int code = 0;
+          if (testing::internal::HasExited(*pid, &code)) {
+            ADD_FAILURE() << "plantctl exited with " << code << ": "
+                          << testing::internal::ReadFileOrEmpty(err);
+            return true;
+          }
+          return printed().size() >= count;
+        },
+        absl::Seconds(60), absl::Milliseconds(20));
+  };
+
+  // The current values first, by data item id; CNC-08 is not followed.
+  ASSERT_TRUE(await_lines(2)) << testing::internal::ReadFileOrEmpty(err);
+  EXPECT_THAT(printed(), ::testing::ElementsAre("S1speed=1200 (rpm)", "temp=21.5 (CELSIUS)"));
+
+  // Then each change once: a value equal to the one shown at the same time is no change.
+  Ingest(ivan, {Num("CNC-07", "S1speed", 1300, now_ - absl::Seconds(40)),
+                Num("CNC-07", "Xact", 1, now_ - absl::Seconds(40)),
+                Num("CNC-08", "S1speed", 5, now_ - absl::Seconds(40))});
+  ASSERT_TRUE(await_lines(3)) << testing::internal::ReadFileOrEmpty(err);
+
+  ASSERT_TRUE(mesh_->KillAndRestartServerOnSamePort().ok());
+  Ingest(ivan, {Num("CNC-07", "temp", 22, now_ - absl::Seconds(30))});
+  Ingest(ivan, {Num("CNC-07", "S1speed", 1400, now_ - absl::Seconds(20))});
+  ASSERT_TRUE(await_lines(5)) << testing::internal::ReadFileOrEmpty(err);
+
+  testing::internal::SignalGroup(*pid, SIGINT);
+  absl::StatusOr<int> code = testing::internal::WaitForExit(*pid, absl::Seconds(20));
+  ASSERT_TRUE(code.ok()) << "plantctl ignored SIGINT";
+  EXPECT_EQ(*code, 0) << testing::internal::ReadFileOrEmpty(err);
+  EXPECT_THAT(printed(), ::testing::ElementsAre("S1speed=1200 (rpm)", "temp=21.5 (CELSIUS)",
+                                                "S1speed=1300 (rpm)", "temp=22 (CELSIUS)",
+                                                "S1speed=1400 (rpm)"));
+  EXPECT_THAT(testing::internal::ReadFileOrEmpty(err),
+              ::testing::HasSubstr("resuming from cursor"));
+}
+
+TEST_F(TelemetryTailTest, PlantctlTailOfAnUnknownMachineIsNotFound) {
+  const sdk::ClientOptions otto = mesh_->OptionsFor("otto");
+  absl::StatusOr<std::string> dir = testing::internal::MakeTempDir("plantctl-tail-");
+  ASSERT_TRUE(dir.ok()) << dir.status();
+  testing::internal::SpawnOptions spawn = testing::internal::Command(
+      {PLANTCTL_BIN, "--endpoint", otto.endpoint, "--ca", otto.ca_file, "--cert", otto.cert_file,
+       "--key", otto.key_file, "telemetry", "tail", "CNC-07", "NO-SUCH-CNC"},
+      *dir + "/out");
+  spawn.stderr_file = *dir + "/err";
+  spawn.env = {"HOME=" + *dir, "PLANTCTL_CONFIG="};
+  absl::StatusOr<pid_t> pid = testing::internal::Spawn(spawn);
+  ASSERT_TRUE(pid.ok()) << pid.status();
+  absl::StatusOr<int> code = testing::internal::WaitForExit(*pid, absl::Seconds(60));
+  ASSERT_TRUE(code.ok()) << "plantctl did not end";
+  EXPECT_EQ(*code, 15);  // 10 + NOT_FOUND
+  EXPECT_THAT(testing::internal::ReadFileOrEmpty(*dir + "/err"),
+              ::testing::HasSubstr("NO-SUCH-CNC"));
 }
 
 TEST_F(TelemetryTailTest, QueryAggregatesIsServed) {

@@ -55,7 +55,7 @@ absl::StatusOr<Machine> FakeTelemetryStore::GetMachine(const std::string& id) {
   PM_RETURN_IF_ERROR(failure_);
   auto it = machines_.find(id);
   if (it == machines_.end()) {
-    return absl::NotFoundError(absl::StrCat("no machine ", id, " is registered"));
+    return MachineNotFound(id);
   }
   return it->second;
 }
@@ -100,7 +100,7 @@ absl::StatusOr<Replayable<Machine>> FakeTelemetryStore::UpdateMachine(
   }
   auto it = machines_.find(id);
   if (it == machines_.end()) {
-    return absl::NotFoundError(absl::StrCat("no machine ", id, " is registered"));
+    return MachineNotFound(id);
   }
   PM_ASSIGN_OR_RETURN(Machine after, mutator(it->second));
   after.update_time = Micro(after.update_time);
@@ -150,6 +150,17 @@ absl::StatusOr<BatchOutcome> FakeTelemetryStore::IngestBatch(const Batch& batch,
   AdvanceStates(batch, outcome.verdict.accepted);
   last = batch.batch_sequence;
   return outcome;
+}
+
+absl::StatusOr<std::vector<std::string>> FakeTelemetryStore::UnknownMachines(
+    const std::vector<std::string>& machine_ids) {
+  absl::MutexLock lock(&mu_);
+  PM_RETURN_IF_ERROR(failure_);
+  std::vector<std::string> out;
+  for (const std::string& id : machine_ids) {
+    if (machines_.count(id) == 0) out.push_back(id);
+  }
+  return out;
 }
 
 absl::StatusOr<std::vector<Sample>> FakeTelemetryStore::LatestValues(
@@ -265,7 +276,7 @@ absl::StatusOr<TimelineFacts> FakeTelemetryStore::StateTimeline(
   absl::MutexLock lock(&mu_);
   PM_RETURN_IF_ERROR(failure_);
   if (machines_.count(machine_id) == 0) {
-    return absl::NotFoundError(absl::StrCat("no machine ", machine_id, " is registered"));
+    return MachineNotFound(machine_id);
   }
   TimelineFacts facts;
   for (const StateInterval& i : intervals_[machine_id]) {
@@ -286,7 +297,7 @@ FakeTelemetryStore::PartCountObservations(const std::string& machine_id, absl::T
   PM_RETURN_IF_ERROR(failure_);
   auto machine = machines_.find(machine_id);
   if (machine == machines_.end()) {
-    return absl::NotFoundError(absl::StrCat("no machine ", machine_id, " is registered"));
+    return MachineNotFound(machine_id);
   }
   std::map<std::string, std::vector<StoredSample>> by_item;
   for (const DataItem& item : machine->second.data_items) {

@@ -27,6 +27,8 @@ class FakeTelemetryStore : public TelemetryStore {
       const ResponseEncoder<Machine>& encode) override;
   absl::StatusOr<BatchOutcome> IngestBatch(const Batch& batch, const BatchJudge& judge,
                                            const BatchEventEncoder& encode) override;
+  absl::StatusOr<std::vector<std::string>> UnknownMachines(
+      const std::vector<std::string>& machine_ids) override;
   absl::StatusOr<std::vector<Sample>> LatestValues(
       const std::vector<std::string>& machine_ids,
       const std::vector<std::string>& data_item_ids) override;

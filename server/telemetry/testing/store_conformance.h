@@ -121,6 +121,17 @@ TYPED_TEST_P(TelemetryStoreConformanceTest, RegisterGetAndAlreadyExists) {
   EXPECT_EQ(this->store_->GetMachine("CNC-99").status().code(), absl::StatusCode::kNotFound);
 }
 
+TYPED_TEST_P(TelemetryStoreConformanceTest, UnknownMachinesInTheOrderGiven) {
+  this->Register(this->Cnc());
+  using Ids = std::vector<std::string>;
+  EXPECT_EQ(this->store_->UnknownMachines(Ids{"CNC-07"}).value(), Ids{});
+  EXPECT_EQ(this->store_->UnknownMachines(Ids{"CNC-99", "CNC-07", "CNC-98"}).value(),
+            (Ids{"CNC-99", "CNC-98"}));
+  EXPECT_EQ(this->store_->UnknownMachines(Ids{}).value(), Ids{});
+  const absl::Status missing = this->store_->GetMachine("CNC-99").status();
+  EXPECT_EQ(missing, MachineNotFound("CNC-99"));
+}
+
 TYPED_TEST_P(TelemetryStoreConformanceTest, RegisterRetryWithRequestIdGetsFirstAnswer) {
   auto encode = [](const Machine& m) { return "answer:" + m.id; };
   absl::StatusOr<Replayable<Machine>> first =
@@ -326,6 +337,7 @@ TYPED_TEST_P(TelemetryStoreConformanceTest, QuerySamplesPagesByTimeAndFilters) {
 }
 
 REGISTER_TYPED_TEST_SUITE_P(TelemetryStoreConformanceTest, RegisterGetAndAlreadyExists,
+                            UnknownMachinesInTheOrderGiven,
                             RegisterRetryWithRequestIdGetsFirstAnswer,
                             ListPagesInRegistrationOrderWithFilters,
                             UpdateAppliesTheMutatorAndReplaysRetries, MixedBatchStoresTheValidRest,
