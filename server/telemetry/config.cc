@@ -15,6 +15,10 @@ std::shared_ptr<runtime::ServiceConfig> DeclareConfig(runtime::ConfigSection& se
               "days raw samples are kept; older day partitions are dropped whole and older "
               "samples rejected",
               1, 3650);
+  section.Add("state-retention-days", &config->state_retention_days,
+              "days state intervals and ended downtimes are kept after they ended (utilization "
+              "and OEE history); at least retention-days",
+              1, 3650);
   section.Add("max-future-skew-seconds", &config->max_future_skew_seconds,
               "how far ahead of the server's clock a sample's time may be", 0, 86400);
   section.Add("partitions-ahead-days", &config->partitions_ahead_days,
@@ -31,7 +35,14 @@ std::shared_ptr<runtime::ServiceConfig> DeclareConfig(runtime::ConfigSection& se
   return config;
 }
 
-std::vector<std::string> CheckConfig(const runtime::ServerConfig&, const runtime::ServiceConfig&) {
+std::vector<std::string> CheckConfig(const runtime::ServerConfig&,
+                                     const runtime::ServiceConfig& section) {
+  const auto& config = static_cast<const TelemetryConfig&>(section);
+  if (config.state_retention_days < config.retention_days) {
+    return {
+        "telemetry.state-retention-days: shorter than retention-days (state intervals "
+        "would go before the samples they were derived from)"};
+  }
   return {};
 }
 

@@ -15,6 +15,10 @@ struct TelemetryConfig : runtime::ServiceConfig {
   // retention-days: raw samples are kept this many days; older day partitions are
   // dropped whole, older samples are rejected (TIME_OUT_OF_RANGE).
   int64_t retention_days = 30;
+  // state-retention-days: state intervals and ended downtimes are kept this many days
+  // after they ended (utilization and OEE look back further than raw samples); at least
+  // retention-days.
+  int64_t state_retention_days = 400;
   // max-future-skew-seconds: how far ahead of the server's clock a sample's time may be
   // (TIME_IN_FUTURE beyond).
   int64_t max_future_skew_seconds = 300;

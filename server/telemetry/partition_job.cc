@@ -49,13 +49,13 @@ absl::Status PartitionJob::RunOnce() {
                  config_.partition_check_seconds, dropped.status().ToString());
   }
   absl::StatusOr<PgTelemetryStore::ExpiredStates> states =
-      store_->DropExpiredStates(now, limits.retention);
+      store_->DropExpiredStates(now, absl::Hours(24) * config_.state_retention_days);
   if (states.ok()) {
     if (states->intervals > 0 || states->downtimes > 0) {
       spdlog::info(
           "telemetry: deleted {} state intervals and {} downtimes that ended more than {} days "
           "ago",
-          states->intervals, states->downtimes, config_.retention_days);
+          states->intervals, states->downtimes, config_.state_retention_days);
     }
   } else {
     spdlog::warn(

@@ -2,7 +2,7 @@
 // [telemetry] partition-check-seconds, one background thread creates the partitions
 // from the oldest retained day to partitions-ahead-days ahead and drops the partitions
 // whose every sample is older than retention-days, and deletes the state intervals and
-// downtimes that ended more than retention-days ago. Each creation and drop is logged.
+// downtimes that ended more than state-retention-days ago. Each creation and drop is logged.
 #pragma once
 
 #include <functional>

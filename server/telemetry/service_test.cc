@@ -473,3 +473,22 @@ TEST_F(TelemetryServiceTest, ReadsNamingAnUnknownMachineAreNotFound) {
 
 }  // namespace
 }  // namespace plantmesh::telemetry
+
+namespace plantmesh::telemetry {
+namespace {
+
+// Utilization and OEE look back further than raw samples: intervals and downtimes have
+// their own retention, never shorter than the samples'.
+TEST(TelemetryConfigTest, StateRetentionShorterThanSampleRetentionStopsTheServer) {
+  TelemetryConfig config;
+  const runtime::ServerConfig server;
+  EXPECT_THAT(CheckConfig(server, config), ::testing::IsEmpty());  // defaults: 400 >= 30
+  config.retention_days = 500;
+  EXPECT_THAT(CheckConfig(server, config),
+              ::testing::ElementsAre(::testing::HasSubstr("telemetry.state-retention-days")));
+  config.state_retention_days = 500;
+  EXPECT_THAT(CheckConfig(server, config), ::testing::IsEmpty());
+}
+
+}  // namespace
+}  // namespace plantmesh::telemetry
