@@ -18,6 +18,7 @@
 #include "plantmesh/sdk/status.h"
 #include "server/planning/config.h"
 #include "server/planning/testing/fake_store.h"
+#include "server/planning/testing/service_fixture.h"
 #include "server/runtime/call_policy.h"
 #include "server/runtime/executor.h"
 #include "server/runtime/grpc_status.h"
@@ -26,107 +27,15 @@ namespace plantmesh::planning {
 namespace {
 
 using ::testing::ElementsAre;
+using testing::FieldsOf;
 using ::testing::HasSubstr;
+using testing::ReasonOf;
 
-class IdentityOnlyPolicy : public runtime::CallPolicy {
- public:
-  grpc::Status Begin(grpc::ServerContextBase* server_context, std::string_view method,
-                     runtime::CallContext* call) override {
-    call->server_context = server_context;
-    call->method = std::string(method);
-    call->identity = "spiffe://test/user/planner";
-    call->start_time = absl::Now();
-    return grpc::Status::OK;
-  }
-  grpc::Status End(const runtime::CallContext&, const absl::Status& status,
-                   const google::protobuf::Message*) override {
-    return runtime::ToGrpcStatus(status);
-  }
-};
-
-std::vector<std::string> FieldsOf(const grpc::Status& status) {
-  std::vector<std::string> fields;
-  for (const auto& v : sdk::FieldViolations(sdk::FromGrpcStatus(status))) {
-    fields.push_back(v.field);
-  }
-  return fields;
-}
-
-std::string ReasonOf(const grpc::Status& status) {
-  return sdk::ErrorReason(sdk::FromGrpcStatus(status));
-}
-
-class PlanningServiceTest : public ::testing::Test {
+class PlanningServiceTest : public testing::PlanningServiceFixture {
  protected:
-  void SetUp() override {
-    config_.time_zone = "Europe/Berlin";
-    deps_.config = &server_config_;
-    deps_.service_config = &config_;
-    deps_.call_policy = &policy_;
-    deps_.executor = &executor_;
-    deps_.now = [] { return absl::FromUnixSeconds(1773133200); };  // 2026-03-10 09:00Z
-    service_ = std::make_unique<PlanningServiceImpl>(deps_, &store_);
-    grpc::ServerBuilder builder;
-    int port = 0;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-    builder.RegisterService(service_.get());
-    server_ = builder.BuildAndStart();
-    ASSERT_NE(server_, nullptr);
-    stub_ = v1::PlanningService::NewStub(
-        grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
-    SeedPlant();
-  }
-  void TearDown() override {
-    server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
-    executor_.Shutdown();
-  }
-
-  std::unique_ptr<grpc::ClientContext> Ctx() {
-    auto context = std::make_unique<grpc::ClientContext>();
-    context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
-    return context;
-  }
-
-  // 3×8 in Europe/Berlin, line PACK-1, products GRANOLA-500G and MUESLI-1KG.
-  void SeedPlant() {
-    v1::CreateShiftPatternRequest pattern;
-    v1::ShiftPattern* p = pattern.mutable_shift_pattern();
-    p->set_id("3X8");
-    p->set_display_name("Three shifts");
-    for (auto [code, start, end, pause] :
-         {std::tuple{"A", "06:00", "14:00", "10:00"}, std::tuple{"B", "14:00", "22:00", "18:00"},
-          std::tuple{"N", "22:00", "06:00", "02:00"}}) {
-      v1::ShiftDefinition* s = p->add_shifts();
-      s->set_code(code);
-      s->set_start_time(start);
-      s->set_end_time(end);
-      v1::ShiftBreak* b = s->add_breaks();
-      b->set_start_time(pause);
-      b->set_duration_minutes(30);
-    }
-    v1::CreateShiftPatternResponse pattern_out;
-    ASSERT_TRUE(stub_->CreateShiftPattern(Ctx().get(), pattern, &pattern_out).ok());
-    v1::CreateLineRequest line;
-    line.mutable_line()->set_id("PACK-1");
-    line.mutable_line()->set_display_name("Packaging line 1");
-    line.mutable_line()->set_site("PLANT-1");
-    line.mutable_line()->set_area("PACKAGING");
-    line.mutable_line()->set_nominal_rate_per_hour(1200);
-    line.mutable_line()->set_shift_pattern_id("3X8");
-    v1::CreateLineResponse line_out;
-    ASSERT_TRUE(stub_->CreateLine(Ctx().get(), line, &line_out).ok());
-    for (const char* id : {"GRANOLA-500G", "MUESLI-1KG"}) {
-      v1::CreateProductRequest product;
-      product.mutable_product()->set_id(id);
-      product.mutable_product()->set_display_name(id);
-      product.mutable_product()->set_unit("pcs");
-      v1::LineCycleTime* c = product.mutable_product()->add_cycle_times();
-      c->set_line_id("PACK-1");
-      c->set_ideal_cycle_seconds(3);
-      v1::CreateProductResponse out;
-      ASSERT_TRUE(stub_->CreateProduct(Ctx().get(), product, &out).ok());
-    }
-  }
+  PlanningServiceTest()
+      : PlanningServiceFixture(absl::FromUnixSeconds(1773133200),  // 2026-03-10 09:00Z
+                               absl::Seconds(30)) {}
 
   grpc::Status CreatePlan(const std::string& shift, int64_t granola, v1::ProductionPlan* out,
                           const std::string& request_id = "") {
@@ -162,16 +71,6 @@ class PlanningServiceTest : public ::testing::Test {
     if (out != nullptr) *out = response.output();
     return status;
   }
-
-  runtime::ServerConfig server_config_;
-  PlanningConfig config_;
-  IdentityOnlyPolicy policy_;
-  runtime::Executor executor_{runtime::ExecutorOptions{4, 64, "test"}};
-  runtime::ServiceDeps deps_;
-  testing::FakePlanningStore store_;
-  std::unique_ptr<PlanningServiceImpl> service_;
-  std::unique_ptr<grpc::Server> server_;
-  std::unique_ptr<v1::PlanningService::Stub> stub_;
 };
 
 TEST_F(PlanningServiceTest, PlanLifecycleAndRevisions) {
