@@ -41,8 +41,11 @@ flock -w 900 9 || fail "another deploy.local_mesh held the lock for 15 minutes"
 STATE=$(mktemp -d /tmp/plantmesh-local-mesh-XXXXXX)
 OUT=$(mktemp -d /tmp/plantmesh-local-mesh-out-XXXXXX)
 export PLANTMESH_STATE_DIR=$STATE BUILD_DIR PLANTMESH_SKIP_DEPS=1 PLANTMESH_SKIP_BUILD=1
-# Ports away from the defaults a developer's mesh uses; up takes the next free ones.
-base=$((20000 + RANDOM % 30000))
+# Ports away from the defaults a developer's mesh uses, and below the kernel's ephemeral
+# range: a port up found free must not be handed meanwhile to a socket another test (or
+# this mesh's own clients) binds to port 0. up takes the next free ones.
+read -r ephemeral_low _ </proc/sys/net/ipv4/ip_local_port_range
+base=$((10000 + RANDOM % (ephemeral_low - 10100)))
 export PLANTMESH_PG_PORT=$base PLANTMESH_REDIS_PORT=$((base + 10))
 export PLANTMESH_PORT=$((base + 20)) PLANTMESH_PROBE_PORT=$((base + 40))
 export PLANTMESH_METRICS_PORT=$((base + 60))

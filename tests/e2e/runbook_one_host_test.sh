@@ -108,6 +108,12 @@ start_instance() {
     -e "s|/etc/plantmesh/|$ETC/|g" -e "s|^/usr/bin/plantmesh-server |$SERVER_BIN |")
   while read -r line; do env+=("$line"); done < <(sed -n 's/^Environment=//p' "$UNIT" | sed "s/%i/$instance/g")
   env+=(PLANTMESH_TLS_RELOAD_SECONDS=1)
+  # A sanitizer build's options (suppressions for the uninstrumented Debian gRPC, exit
+  # codes) are the test run's, not the unit's: keep them through env -i.
+  local option
+  for option in ASAN_OPTIONS LSAN_OPTIONS UBSAN_OPTIONS TSAN_OPTIONS; do
+    [ -z "${!option:-}" ] || env+=("$option=${!option}")
+  done
   local env_file
   env_file=$(sed -n 's/^EnvironmentFile=-\?//p' "$UNIT" | sed -e "s/%i/$instance/g" -e "s|/etc/plantmesh/|$ETC/|g")
   [ -f "$env_file" ] && while read -r line; do

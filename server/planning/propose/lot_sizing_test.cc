@@ -282,6 +282,9 @@ ProposalInput Small(double minutes, int64_t scale) {
                {"B", 2, 1 * scale}};
   in.costs = {1000, 300, 40};
   in.solver.relative_gap = 0;
+  // Proven optimal in milliseconds; the limit only stops a hang, and is generous so that
+  // a slow (sanitizer) build is not stopped before the proof (it once was at 10 s).
+  in.solver.time_limit = absl::Seconds(120);
   return in;
 }
 
