@@ -402,6 +402,12 @@ TEST_F(TelemetryServiceTest, ReadsNamingAnUnknownMachineAreNotFound) {
     v1::GetMachineResponse response;
     expect_not_found(stub_->GetMachine(Context().get(), request, &response), "GetMachine");
   }
+  // The range reads: machine CNC-99 (not registered) over the last hour.
+  const auto unknown_machine_last_hour = [this](auto& request) {
+    request.set_machine_id("CNC-99");
+    SetTime(now_ - absl::Hours(1), request.mutable_start_time());
+    SetTime(now_, request.mutable_end_time());
+  };
   {
     v1::GetLatestValuesRequest request;
     request.add_machine_ids("CNC-07");  // known, then unknown: the unknown one is named
@@ -415,9 +421,7 @@ TEST_F(TelemetryServiceTest, ReadsNamingAnUnknownMachineAreNotFound) {
   }
   {
     v1::QuerySamplesRequest request;
-    request.set_machine_id("CNC-99");
-    SetTime(now_ - absl::Hours(1), request.mutable_start_time());
-    SetTime(now_, request.mutable_end_time());
+    unknown_machine_last_hour(request);
     v1::QuerySamplesResponse response;
     expect_not_found(stub_->QuerySamples(Context().get(), request, &response), "QuerySamples");
   }
@@ -438,18 +442,14 @@ TEST_F(TelemetryServiceTest, ReadsNamingAnUnknownMachineAreNotFound) {
   }
   {
     v1::ListStateIntervalsRequest request;
-    request.set_machine_id("CNC-99");
-    SetTime(now_ - absl::Hours(1), request.mutable_start_time());
-    SetTime(now_, request.mutable_end_time());
+    unknown_machine_last_hour(request);
     v1::ListStateIntervalsResponse response;
     expect_not_found(stub_->ListStateIntervals(Context().get(), request, &response),
                      "ListStateIntervals");
   }
   {
     v1::GetUtilizationRequest request;
-    request.set_machine_id("CNC-99");
-    SetTime(now_ - absl::Hours(1), request.mutable_start_time());
-    SetTime(now_, request.mutable_end_time());
+    unknown_machine_last_hour(request);
     v1::GetUtilizationResponse response;
     expect_not_found(stub_->GetUtilization(Context().get(), request, &response), "GetUtilization");
   }

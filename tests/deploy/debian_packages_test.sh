@@ -24,6 +24,8 @@ PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 RUNBOOK=$SOURCE_DIR/docs/runbook.md
 # shellcheck source=tests/support/runbook.sh
 . "$SOURCE_DIR/tests/support/runbook.sh"
+# shellcheck source=tests/support/poll.sh
+. "$SOURCE_DIR/tests/support/poll.sh"
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "SKIP: installing packages needs root"
@@ -137,12 +139,9 @@ for instance in defect planning telemetry; do
   SERVER_PIDS+=($!)
   echo "    plantmesh@$instance: $exec_start"
 done
+listening() { grep -q '^LISTENING ' "$WORK/server-$1.out" 2>/dev/null; }
 for instance in defect planning telemetry; do
-  for _ in $(seq 1 600); do
-    grep -q '^LISTENING ' "$WORK/server-$instance.out" 2>/dev/null && break
-    sleep 0.1
-  done
-  grep -q '^LISTENING ' "$WORK/server-$instance.out" || fail "plantmesh@$instance did not start listening in 60 s"
+  poll 60 listening "$instance" || fail "plantmesh@$instance did not start listening in 60 s"
 done
 # runuser stays the parent: signals go to the servers themselves, their status comes back through runuser.
 for pid in "${SERVER_PIDS[@]}"; do
@@ -150,31 +149,23 @@ for pid in "${SERVER_PIDS[@]}"; do
   SERVER_CHILDREN+=("$child")
 done
 echo "==> runbook: check (plantctl admin status, every service SERVING)"
-checked=
-for _ in $(seq 1 300); do
-  run_runbook_block check "$WORK" 2>/dev/null && { checked=1; break; }
-  sleep 0.2
-done
-[ -n "$checked" ] || { cat "$WORK/check.log"; fail "check: not every service SERVING"; }
+poll 60 run_runbook_block check "$WORK" 2>/dev/null || { cat "$WORK/check.log"; fail "check: not every service SERVING"; }
 [ "$(grep -c '"health":"SERVING"' "$WORK/check.log")" -eq 3 ] || { cat "$WORK/check.log"; fail "check: 3 rows"; }
 
 echo "==> runbook \"Rotate certificates\": the new key, made by root, is read by the servers as plantmesh"
 OLD=$(readlink /etc/plantmesh/tls/live)
-for _ in $(seq 1 50); do
-  [ "$(date -u +%Y%m%dT%H%M%SZ)" != "$OLD" ] && break  # a directory of its own (and a later notAfter)
-  sleep 0.1
-done
+# A later second than the installed one: a directory of its own (and a later notAfter).
+later_second() { [ "$(date -u +%Y%m%dT%H%M%SZ)" != "$OLD" ]; }
+poll 5 later_second || fail "the clock does not move"
 run_runbook_block rotate "$WORK"
 [ "$(readlink /etc/plantmesh/tls/live)" != "$OLD" ] || fail "rotate: tls/live still $OLD"
-rotated=
-for _ in $(seq 1 300); do
-  if run_runbook_block rotate-check "$WORK" 2>/dev/null; then
-    want=$(sed -n 's/^not after: *//p' "$WORK/rotate-check.log")
-    [ "$(grep -c "\"cert_not_after\":\"$want\"" "$WORK/rotate-check.log")" -eq 3 ] && { rotated=1; break; }
-  fi
-  sleep 0.2
-done
-[ -n "$rotated" ] || { cat "$WORK/rotate-check.log"; fail "the rotated certificate is not served"; }
+rotated() {
+  run_runbook_block rotate-check "$WORK" 2>/dev/null || return 1
+  local want
+  want=$(sed -n 's/^not after: *//p' "$WORK/rotate-check.log")
+  [ "$(grep -c "\"cert_not_after\":\"$want\"" "$WORK/rotate-check.log")" -eq 3 ]
+}
+poll 60 rotated || { cat "$WORK/rotate-check.log"; fail "the rotated certificate is not served"; }
 
 export PLANTMESH_ENDPOINT=localhost:$DEFECT_PORT PLANTMESH_CA=$PKI/ca.crt \
   PLANTMESH_CERT=$PKI/ops.crt PLANTMESH_KEY=$PKI/ops.key

@@ -88,16 +88,8 @@ cleanup() {
 trap cleanup EXIT
 
 as_ops() { "$PLANTCTL" --config "$STATE/plantctl/ops.toml" "$@"; }
-# Polls a command until it succeeds or `seconds` pass.
-poll() {
-  local seconds=$1
-  shift
-  local deadline=$((SECONDS + seconds))
-  until "$@"; do
-    [ "$SECONDS" -lt "$deadline" ] || return 1
-    sleep 0.2
-  done
-}
+# shellcheck source=tests/support/poll.sh
+. "$SOURCE_DIR/tests/support/poll.sh"
 
 echo "== up (first run), state in $STATE"
 "$SOURCE_DIR/deploy/local/up" >"$OUT/up1.log" 2>&1 || { cat "$OUT/up1.log" >&2; fail "up exited $?"; }

@@ -57,15 +57,8 @@ cleanup() {
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-# poll SECONDS COMMAND...: runs COMMAND until it succeeds; false when SECONDS pass first.
-poll() {
-  local deadline=$((SECONDS + $1))
-  shift
-  until "$@"; do
-    [ "$SECONDS" -lt "$deadline" ] || return 1
-    sleep 0.2
-  done
-}
+# shellcheck source=tests/support/poll.sh
+. "$SOURCE_DIR/tests/support/poll.sh"
 
 echo "==> PostgreSQL and Redis"
 mkdir -p "$WORK/pg"
