@@ -71,8 +71,9 @@ struct Sql {
       registry.Add("items_delete", "DELETE FROM telemetry.data_items WHERE machine_id = $1");
   const runtime::PgStatement items_of = registry.Add(
       "items_of",
-      "SELECT machine_id, id, name, category, type, units, native_units FROM "
-      "telemetry.data_items WHERE machine_id = ANY($1::text[]) ORDER BY machine_id, position");
+      "SELECT d.machine_id, d.id, d.name, d.category, d.type, d.units, d.native_units FROM "
+      "(SELECT DISTINCT id FROM unnest($1::text[]) AS x(id)) m "
+      "JOIN telemetry.data_items d ON d.machine_id = m.id ORDER BY d.machine_id, d.position");
   const runtime::PgStatement machine_select = registry.Add(
       "machine_select", "SELECT " PM_MACHINE_COLUMNS " FROM telemetry.machines WHERE id = $1");
   const runtime::PgStatement machine_lock =
@@ -95,9 +96,9 @@ struct Sql {
       "ORDER BY create_time, seq LIMIT $5");
   const runtime::PgStatement latest =
       registry.Add("latest", "SELECT " PM_SAMPLE_COLUMNS
-                             " FROM telemetry.latest_values "
-                             "WHERE machine_id = ANY($1::text[]) "
-                             "AND (cardinality($2::text[]) = 0 OR data_item_id = ANY($2::text[])) "
+                             " FROM (SELECT DISTINCT id FROM unnest($1::text[]) AS x(id)) m "
+                             "JOIN telemetry.latest_values ON machine_id = m.id "
+                             "WHERE cardinality($2::text[]) = 0 OR data_item_id = ANY($2::text[]) "
                              "ORDER BY machine_id, data_item_id");
   const runtime::PgStatement samples = registry.Add(
       "samples",
@@ -144,11 +145,13 @@ std::vector<std::pair<std::string, std::string>> IngestStatements() {
        "VALUES ($1, 0) ON CONFLICT (writer_id) DO UPDATE SET writer_id = excluded.writer_id "
        "RETURNING w.last_batch_sequence, nextval('telemetry.sample_batches')"},
       // Also each item's type and whether its machine's tracker has a change pending
-      // (machine states: which machines the batch moves).
+      // (machine states: which machines the batch moves). The ids are joined, not
+      // matched with `= ANY($1)`: a generic plan made before data_items has statistics
+      // then scans every item against the whole array (15 ms a batch at 200 machines).
       {kIngestCatalog,
        "SELECT d.machine_id, d.id, d.category, d.type, t.machine_id IS NOT NULL "
-       "FROM telemetry.data_items d LEFT JOIN telemetry.machine_trackers t "
-       "ON t.machine_id = d.machine_id AND t.pending WHERE d.machine_id = ANY($1::text[])"},
+       "FROM unnest($1::text[]) AS m(id) JOIN telemetry.data_items d ON d.machine_id = m.id "
+       "LEFT JOIN telemetry.machine_trackers t ON t.machine_id = d.machine_id AND t.pending"},
       // Moves each data item's latest value forward; a sample older than the stored one
       // (by time, then storage order) leaves it.
       {kIngestLatest,
