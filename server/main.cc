@@ -29,6 +29,7 @@
 #include "server/runtime/pg_audit_sink.h"
 #include "server/runtime/pg_pool.h"
 #include "server/runtime/process_metrics.h"
+#include "server/runtime/request_log_pruner.h"
 #include "server/runtime/role_bindings.h"
 #include "server/runtime/server_host.h"
 #include "server/runtime/service_module.h"
@@ -78,6 +79,20 @@ absl::Status Serve(const runtime::ServerConfig& config) {
     pool_options.statement_timeout = absl::Milliseconds(config.postgres_statement_timeout_ms);
     pool_options.lock_timeout = absl::Milliseconds(config.postgres_lock_timeout_ms);
     PM_ASSIGN_OR_RETURN(pool, runtime::PgPool::Open(std::move(pool_options)));
+  }
+
+  // Expiry of every hosted service's request log (the schemas the runtime gave one).
+  std::unique_ptr<runtime::RequestLogPruner> request_log_pruner;
+  if (pool != nullptr) {
+    std::vector<std::string> schemas;
+    for (const ServiceDescriptor* service : selected) {
+      if (!service->schema.empty()) schemas.push_back(service->schema);
+    }
+    runtime::RequestLogPrunerOptions pruner_options;
+    pruner_options.retention = absl::Hours(24) * config.request_id_retention_days;
+    request_log_pruner =
+        std::make_unique<runtime::RequestLogPruner>(pool.get(), std::move(schemas), pruner_options);
+    request_log_pruner->Start();
   }
 
   runtime::RedisOptions redis;
@@ -200,6 +215,7 @@ absl::Status Serve(const runtime::ServerConfig& config) {
   }
   if (hub != nullptr) hub->Stop();
   if (relay != nullptr) relay->Stop();  // publishes what is pending
+  if (request_log_pruner != nullptr) request_log_pruner->Stop();
   audit->Flush(absl::Seconds(5));
   spdlog::info("plantmesh-server stopped");
   return absl::OkStatus();

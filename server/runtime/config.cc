@@ -234,6 +234,9 @@ absl::Status Validate(const ServerConfig& config) {
     problems.push_back("redis-port: must be 1-65535");
   }
   if (config.events_retain < 1) problems.push_back("events-retain: must be >= 1");
+  if (config.request_id_retention_days < 1 || config.request_id_retention_days > 36500) {
+    problems.push_back("request-id-retention-days: must be 1-36500");
+  }
   if (config.watch_queue_events < 1 || config.watch_queue_events > 1000000) {
     problems.push_back("watch-queue-events: must be 1-1000000");
   }
@@ -332,6 +335,10 @@ absl::StatusOr<ServerConfig> LoadServerConfig(
   app.add_option("--redis-port", config.redis_port, "Redis port");
   app.add_option("--events-retain", config.events_retain,
                  "event stream entries kept for Watch cursors");
+  app.add_option("--request-id-retention-days", config.request_id_retention_days,
+                 "how long a request_id is remembered (a retry within it answers the first "
+                 "response); then its entry is deleted and a reuse is a new call; longer than "
+                 "any client retries");
   app.add_option("--watch-queue-events", config.watch_queue_events,
                  "events queued per watcher before it is ended as too slow (UNAVAILABLE "
                  "WATCH_TOO_SLOW with its resume cursor)");

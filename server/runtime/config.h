@@ -72,6 +72,9 @@ struct ServerConfig {
   std::string redis_host = "127.0.0.1";  // redis-host
   int redis_port = 6379;                 // redis-port
   int64_t events_retain = 100000;        // events-retain: stream entries kept for Watch cursors
+  // request-id-retention-days: how long a request_id is remembered (request_log_pruner.h);
+  // a call that reuses one after that is a new call.
+  int request_id_retention_days = 30;
   // watch-queue-events: events queued per watcher before it is ended as too slow
   // (UNAVAILABLE WATCH_TOO_SLOW with its resume cursor).
   int64_t watch_queue_events = 1024;

@@ -226,6 +226,9 @@ TEST_F(ConfigTest, BadValuesAreNamed) {
   config = Load({"--insecure", "--postgres-lock-timeout-ms", "-1"});
   ASSERT_FALSE(config.ok());
   EXPECT_THAT(config.status().message(), HasSubstr("postgres-lock-timeout-ms"));
+  config = Load({"--insecure", "--request-id-retention-days", "0"});
+  ASSERT_FALSE(config.ok());
+  EXPECT_THAT(config.status().message(), HasSubstr("request-id-retention-days: must be 1-36500"));
 }
 
 TEST_F(ConfigTest, MetricsListenIsOffByDefaultAndChecked) {

@@ -10,7 +10,9 @@
 #include "absl/strings/str_cat.h"
 #include "server/runtime/errors.h"
 #include "server/runtime/pg_pool.h"
+#include "server/runtime/request_log_pruner.h"
 #include "server/runtime/service_tables.h"
+#include "tests/support/poll.h"
 #include "tests/support/test_servers.h"
 
 namespace plantmesh::runtime {
@@ -158,6 +160,83 @@ TEST_F(PgRequestLogTest, AClaimWaitsForTheFirstTransaction) {
   ASSERT_TRUE(second.ok()) << second.status();
   ASSERT_TRUE(second->has_value());
   EXPECT_EQ((*second)->response, "first");
+}
+
+// Ages an entry as if it had been recorded `days` ago.
+void Age(const std::string& url, const std::string& schema, const std::string& request_id,
+         int days) {
+  pqxx::connection conn(url);
+  pqxx::work tx(conn);
+  tx.exec_params("UPDATE " + schema +
+                     ".request_log SET create_time = now() - make_interval(days => $2) "
+                     "WHERE request_id = $1",
+                 request_id, days);
+  tx.commit();
+}
+
+int64_t Entries(const std::string& url, const std::string& schema) {
+  pqxx::connection conn(url);
+  pqxx::nontransaction tx(conn);
+  return tx.exec1("SELECT count(*) FROM " + schema + ".request_log")[0].as<int64_t>();
+}
+
+// Entries older than the retention go, in batches, from every schema; younger ones
+// stay and still answer retries; a reused id whose entry expired is a new call.
+TEST_F(PgRequestLogTest, ThePrunerDeletesEntriesOlderThanTheRetention) {
+  ASSERT_TRUE(ApplyServiceTables(url_, "svc2").ok());
+  for (int i = 0; i < 7; ++i) {
+    IdempotencyKey key = kAnna;
+    key.request_id = absl::StrCat("old-", i);
+    ASSERT_FALSE(Call(key, "old")->has_value());
+    Age(url_, "svc", key.request_id, 31);
+  }
+  ASSERT_FALSE(Call(kAnna, "young")->has_value());
+  Age(url_, "svc", kAnna.request_id, 29);
+  {
+    pqxx::connection conn(url_);
+    pqxx::work tx(conn);
+    tx.exec(
+        "INSERT INTO svc2.request_log (identity, method, request_id, create_time) VALUES "
+        "('a', 'm', 'old-2', now() - interval '40 days'), ('a', 'm', 'new', now())");
+    tx.commit();
+  }
+
+  RequestLogPrunerOptions options;
+  options.retention = absl::Hours(24 * 30);
+  options.batch_rows = 3;  // 7 old entries: three statements
+  RequestLogPruner pruner(pool_.get(), {"svc", "svc2"}, options);
+  absl::StatusOr<int64_t> deleted = pruner.RunOnce();
+  ASSERT_TRUE(deleted.ok()) << deleted.status();
+  EXPECT_EQ(*deleted, 8);
+  EXPECT_EQ(Entries(url_, "svc"), 1);
+  EXPECT_EQ(Entries(url_, "svc2"), 1);
+  EXPECT_EQ(*pruner.RunOnce(), 0);
+
+  // The young entry still answers its retry; an expired id is evaluated afresh.
+  EXPECT_EQ(*(*Call(kAnna, "again"))->response, "young");
+  IdempotencyKey expired = kAnna;
+  expired.request_id = "old-3";
+  expired.payload_sha256 = "another payload";
+  EXPECT_FALSE(Call(expired, "new call")->has_value());
+}
+
+// A replica that finds another one pruning a schema skips it this round; the thread
+// runs a round at start.
+TEST_F(PgRequestLogTest, ThePrunerSkipsASchemaAnotherReplicaPrunesAndRunsAtStart) {
+  ASSERT_FALSE(Call(kAnna, "old")->has_value());
+  Age(url_, "svc", kAnna.request_id, 400);
+  RequestLogPruner pruner(pool_.get(), {"svc"}, RequestLogPrunerOptions{});
+  {
+    pqxx::connection other(url_);
+    pqxx::work holder(other);
+    holder.exec("SELECT pg_advisory_xact_lock(hashtext('svc.request_log expiry'))");
+    EXPECT_EQ(*pruner.RunOnce(), 0);
+    EXPECT_EQ(Entries(url_, "svc"), 1);
+  }
+  pruner.Start();
+  EXPECT_TRUE(
+      plantmesh::testing::PollUntil([&] { return Entries(url_, "svc") == 0; }, absl::Seconds(30)));
+  pruner.Stop();
 }
 
 }  // namespace
