@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "CLI/CLI.hpp"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
@@ -212,6 +213,20 @@ absl::StatusOr<std::unique_ptr<sdk::TelemetryBatchWriter>> TimedWriter(
 
 // ---- live tails (B11) ----
 
+// When a tail message's event entered the Redis stream (ns): its cursor is
+// "<generation>.<ms>-<seq>", the entry id Redis gave the relay's XADD from its own
+// clock (same host). -1 when the cursor has no such form.
+int64_t PublishedAt(const std::string& cursor) {
+  const size_t dot = cursor.rfind('.');
+  const size_t dash = cursor.rfind('-');
+  int64_t ms = 0;
+  if (dot == std::string::npos || dash == std::string::npos || dash <= dot + 1 ||
+      !absl::SimpleAtoi(absl::string_view(cursor).substr(dot + 1, dash - dot - 1), &ms)) {
+    return -1;
+  }
+  return ms * 1000000;
+}
+
 // One StreamSamples tail (a callback reactor: the client holds no thread per tail).
 // After its current values it keeps, per message, the run numbers of the samples and
 // the receipt time; a sample whose time is not its run number's (an earlier run's
@@ -247,7 +262,7 @@ class TailReader final : public grpc::ClientReadReactor<v1::StreamSamplesRespons
         }
         receipts_.Add(n);
       }
-      receipts_.EndMessage(at);
+      receipts_.EndMessage(at, PublishedAt(response_.cursor()));
     }
     StartRead(&response_);
   }
@@ -427,6 +442,10 @@ class Tails {
     if (!commit_at.empty()) {
       const TailFigures committed = AccountTails(commit_at, machines_, receipts_, machine_of);
       out["commit_to_screen_ms"] = percentiles(committed.latency);
+      // The same in two: commit -> the event in Redis (the outbox relay), Redis -> screen
+      // (event hub, filter, write, this client). Millisecond entry ids: each within 1 ms.
+      out["commit_to_published_ms"] = percentiles(committed.to_published);
+      out["published_to_screen_ms"] = percentiles(committed.from_published);
       // Receipts stamped before their commit timestamp: only clock granularity (the
       // commit timestamp is taken before the commit's WAL flush, so never later).
       out["before_commit"] = committed.early;

@@ -278,7 +278,11 @@ def tail_line(t):
             f"{t['missed']} missed, {t['ended_early']} tails ended early, "
             f"{t['duplicates']} duplicates, {t['unexpected']} unexpected; ")
     if "commit_to_screen_ms" in t:
-        text += f"commit->screen {figures('commit_to_screen_ms')}; "
+        text += f"commit->screen {figures('commit_to_screen_ms')}"
+        if "commit_to_published_ms" in t:
+            text += (f" = commit->Redis (outbox relay) {figures('commit_to_published_ms')} + "
+                     f"Redis->screen {figures('published_to_screen_ms')}")
+        text += "; "
     share = t["before_ack"] / t["receipts"] if t["receipts"] else 0.0
     text += (f"ack->screen {figures('ack_to_screen_ms')} ({share:.0%} of the receipts came "
              f"before the writer read the batch's acknowledgement, counted 0: the "

@@ -79,7 +79,9 @@ TailFigures AccountTails(const std::vector<int64_t>& since,
     const TailReceipts& tail = receipts[t];
     figures.foreign += tail.foreign;
     size_t begin = 0;
-    for (const auto& [end, at] : tail.messages) {
+    for (const TailReceipts::Message& message : tail.messages) {
+      const size_t end = message.end;
+      const int64_t at = message.at;
       figures.last_receipt = std::max(figures.last_receipt, at);
       for (size_t i = begin; i < end && i < tail.samples.size(); ++i) {
         const int64_t n = tail.samples[i];
@@ -104,6 +106,10 @@ TailFigures AccountTails(const std::vector<int64_t>& since,
           figures.early_by.Record(-latency);
         }
         figures.latency.Record(std::max<int64_t>(latency, 0));
+        if (message.published >= 0) {
+          figures.to_published.Record(message.published - since[static_cast<size_t>(n)]);
+          figures.from_published.Record(at - message.published);
+        }
       }
       begin = end;
     }

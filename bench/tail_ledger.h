@@ -56,13 +56,19 @@ class AckLog {
 // What one tail read after its current values: each sample's run number, and per
 // message its receipt time. Not thread-safe: its reader's (under the reader's lock).
 struct TailReceipts {
+  struct Message {
+    size_t end;         // end index of its samples in `samples`
+    int64_t at;         // receipt time, ns
+    int64_t published;  // when its event entered the event stream (ns), -1: unknown
+  };
   std::vector<int64_t> samples;
-  // (end index into `samples`, receipt time ns) per message, in the order read.
-  std::vector<std::pair<size_t, int64_t>> messages;
-  int64_t foreign = 0;  // samples of no batch of this run (an earlier run's events)
+  std::vector<Message> messages;  // in the order read
+  int64_t foreign = 0;            // samples of no batch of this run (an earlier run's events)
 
   void Add(int64_t n) { samples.push_back(n); }
-  void EndMessage(int64_t at) { messages.emplace_back(samples.size(), at); }
+  void EndMessage(int64_t at, int64_t published = -1) {
+    messages.push_back(Message{samples.size(), at, published});
+  }
 };
 
 struct TailFigures {
@@ -80,6 +86,10 @@ struct TailFigures {
                              // one not expected anywhere
   int64_t foreign = 0;       // TailReceipts::foreign, summed
   int64_t last_receipt = 0;  // ns; 0: none
+  // The latency in two, for receipts whose message says when its event was published
+  // (clock-granularity negatives count 0): since[n] -> published, published -> receipt.
+  LatencyHistogram to_published;
+  LatencyHistogram from_published;
 };
 
 // Accounts every tail. `since[n]`: the time sample n's latency counts from (its batch's

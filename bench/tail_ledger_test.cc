@@ -50,7 +50,7 @@ TEST(AccountTailsTest, LatencyFromAcknowledgementToReceipt) {
   const std::vector<std::vector<int>> shown = {{0, 1}, {2, 3}};
   std::vector<TailReceipts> receipts(2);
   for (int64_t n : {0, 1, 4, 5}) receipts[0].Add(n);
-  receipts[0].EndMessage(15 * kMs);  // 5 ms after the acknowledgement
+  receipts[0].EndMessage(15 * kMs, 13 * kMs);  // 5 ms after the acknowledgement
   for (int64_t n : {2, 3}) receipts[1].Add(n);
   receipts[1].EndMessage(12 * kMs);
   for (int64_t n : {6, 7}) receipts[1].Add(n);
@@ -66,6 +66,10 @@ TEST(AccountTailsTest, LatencyFromAcknowledgementToReceipt) {
   EXPECT_EQ(f.latency.min(), 2 * kMs);
   EXPECT_EQ(f.latency.max(), 30 * kMs);
   EXPECT_EQ(f.last_receipt, 40 * kMs);
+  // Only tail 0's message says when it was published: 3 ms + 2 ms, for its 4 samples.
+  EXPECT_EQ(f.to_published.count(), 4);
+  EXPECT_EQ(f.to_published.max(), 3 * kMs);
+  EXPECT_EQ(f.from_published.max(), 2 * kMs);
 }
 
 TEST(AccountTailsTest, AReceiptBeforeTheAcknowledgementCountsAsZero) {
