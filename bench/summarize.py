@@ -236,6 +236,26 @@ def ingest_rows(d, row):
             goal = ">= 0.90 x plateau" if batch >= 100 else "- (below 100/msg)"
             row(f"B2 ingest, {batch} per message", "samples/s", rate, plateau, goal,
                 ratio(rate, plateau) >= 0.90 if batch >= 100 else None)
+    alone = fastest(ingest_runs(d, "ingest.b11.alone."))
+    tailed = fastest(ingest_runs(d, "ingest.b11.tails."))
+    if alone and tailed and "tails" in tailed:
+        chosen["ingest.b11.alone"] = alone
+        chosen["ingest.b11.tails"] = tailed
+        t = tailed["tails"]
+        name = f"B11 ingest with {t['tails']} live tails"
+        row(name, "samples/s", tailed["samples_per_second"], alone["samples_per_second"],
+            ">= 0.85 x B1 alone",
+            ratio(tailed["samples_per_second"], alone["samples_per_second"]) >= 0.85)
+        # Judged on the commit (PostgreSQL's commit timestamp of the batch's transaction)
+        # when the run has it, else on the writer's reading of the acknowledgement.
+        basis = "commit" if "commit_to_screen_ms" in t else "ack"
+        p99 = t[f"{basis}_to_screen_ms"]["p99"]
+        row(name, f"{basis}->screen p99 ms", p99, None, "<= 100 ms, none missed",
+            p99 <= 100 and t["missed"] == 0 and t["ended_early"] == 0,
+            note=f"{t['receipts']} receipts, {t['missed']} missed")
+        if basis == "commit":
+            row(name, "ack->screen p99 ms", t["ack_to_screen_ms"]["p99"], None,
+                "- (early receipts count 0)", None)
     plain = fastest(ingest_runs(d, "ingest.b3.plain."))
     tls = fastest(ingest_runs(d, "ingest.b3.tls."))
     if plain and tls:
@@ -245,6 +265,30 @@ def ingest_rows(d, row):
             plain["samples_per_second"], ">= 0.90 x insecure",
             ratio(tls["samples_per_second"], plain["samples_per_second"]) >= 0.90)
     return chosen
+
+
+def tail_line(t):
+    """B11's tails in one line (plantmesh-ingest --tails)."""
+    def figures(name):
+        m = t[name]
+        return (f"p50 {m['p50']:.1f}, p95 {m['p95']:.1f}, p99 {m['p99']:.1f}, "
+                f"max {m['max']:.1f} ms")
+    text = (f"{t['tails']} tails x {t['machines_per_tail']} machines on {t['connections']} "
+            f"connections: {t['receipts']} receipts ({t['receipts_per_second']:.0f}/s), "
+            f"{t['missed']} missed, {t['ended_early']} tails ended early, "
+            f"{t['duplicates']} duplicates, {t['unexpected']} unexpected; ")
+    if "commit_to_screen_ms" in t:
+        text += f"commit->screen {figures('commit_to_screen_ms')}"
+        if "commit_to_published_ms" in t:
+            text += (f" = commit->Redis (outbox relay) {figures('commit_to_published_ms')} + "
+                     f"Redis->screen {figures('published_to_screen_ms')}")
+        text += "; "
+    share = t["before_ack"] / t["receipts"] if t["receipts"] else 0.0
+    text += (f"ack->screen {figures('ack_to_screen_ms')} ({share:.0%} of the receipts came "
+             f"before the writer read the batch's acknowledgement, counted 0: the "
+             f"acknowledgement came p50 {t['ack_after_receipt_ms']['p50']:.1f} / max "
+             f"{t['ack_after_receipt_ms']['max']:.1f} ms after them)")
+    return text
 
 
 def report(args):
@@ -404,6 +448,8 @@ def report(args):
                      f"load generator {c['cpu_s']['loadgen']:.1f}, PostgreSQL "
                      f"{c['cpu_s']['postgres']:.1f})")
         print(line)
+        if "tails" in run:
+            print("    " + tail_line(run["tails"]))
     if failures:
         print(f"  requests failed: {failures}")
 
