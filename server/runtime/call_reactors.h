@@ -419,6 +419,16 @@ class StreamCall final
     return false;
   }
 
+  // Whether the source may have a message to pull now (it did not say kPending since
+  // the last Wake) and the queue has room for it.
+  bool AnswerAtHandLocked() const {
+    if constexpr (kWrites) {
+      return source_ != nullptr && !source_ended_ && !source_pending_ &&
+             queue_.size() < queue_capacity_;
+    }
+    return false;
+  }
+
   bool MaybeScheduleLocked() {
     if (strand_scheduled_ || finish_requested_ || !opened_ || !HasWorkLocked()) return false;
     strand_scheduled_ = true;
@@ -553,7 +563,10 @@ class StreamCall final
           continue;
         }
         if constexpr (kReads) {
-          if (message_ready_) {
+          // A bidi stream sends the answers it has before it takes the next message:
+          // the next one may take long (an ingest batch's commit), and an answer held
+          // behind it is one the client must keep unacknowledged meanwhile.
+          if (message_ready_ && !(kShape == StreamShape::kBidi && AnswerAtHandLocked())) {
             message_ready_ = false;
             lock.unlock();
             absl::Status consumed = Consume();
