@@ -419,16 +419,6 @@ class StreamCall final
     return false;
   }
 
-  // Whether the source may have a message to pull now (it did not say kPending since
-  // the last Wake) and the queue has room for it.
-  bool AnswerAtHandLocked() const {
-    if constexpr (kWrites) {
-      return source_ != nullptr && !source_ended_ && !source_pending_ &&
-             queue_.size() < queue_capacity_;
-    }
-    return false;
-  }
-
   bool MaybeScheduleLocked() {
     if (strand_scheduled_ || finish_requested_ || !opened_ || !HasWorkLocked()) return false;
     strand_scheduled_ = true;
@@ -563,10 +553,7 @@ class StreamCall final
           continue;
         }
         if constexpr (kReads) {
-          // A bidi stream sends the answers it has before it takes the next message:
-          // the next one may take long (an ingest batch's commit), and an answer held
-          // behind it is one the client must keep unacknowledged meanwhile.
-          if (message_ready_ && !(kShape == StreamShape::kBidi && AnswerAtHandLocked())) {
+          if (message_ready_) {
             message_ready_ = false;
             lock.unlock();
             absl::Status consumed = Consume();
