@@ -4,13 +4,17 @@
 // cursor the first messages hold the current values (split at
 // kCurrentValuesMessageBytes), read after the hub's position was taken, so the tail
 // from that position misses nothing the snapshot does not show.
+#include <algorithm>
+#include <cstdint>
 #include <deque>
 #include <memory>
 #include <set>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "plantmesh/common/status_macros.h"
@@ -35,6 +39,24 @@ struct Selection {
   }
 };
 
+// A batch's sample indices by machine (keys view the decoded batch the event owns).
+using MachineIndex = absl::flat_hash_map<std::string_view, std::vector<int>>;
+
+// Made once per event for every tail that asks (StreamEvent::Derived).
+const MachineIndex& IndexOf(const runtime::StreamEvent& entry,
+                            const v1::IngestSamplesRequest& batch) {
+  std::shared_ptr<const void> made =
+      entry.Derived(reinterpret_cast<uintptr_t>(&IndexOf), 0, [&]() -> std::shared_ptr<const void> {
+        auto index = std::make_shared<MachineIndex>();
+        for (int i = 0; i < batch.samples_size(); ++i) {
+          (*index)[batch.samples(i).machine_id()].push_back(i);
+        }
+        return index;
+      });
+  // The event keeps its derived values as long as it lives.
+  return *static_cast<const MachineIndex*>(made.get());
+}
+
 // What a tail gets for one committed batch: its selected samples, or nothing (skipped).
 absl::StatusOr<bool> TailResponseOf(const runtime::StreamEvent& entry, const Selection& selection,
                                     v1::StreamSamplesResponse* response) {
@@ -47,10 +69,20 @@ absl::StatusOr<bool> TailResponseOf(const runtime::StreamEvent& entry, const Sel
   // Other events of the stream (downtime changes) are numbered so that they read as a
   // batch without writer and samples: nothing for a tail.
   if (batch->writer_id().empty()) return false;
-  for (const v1::Sample& sample : batch->samples()) {
-    if (selection.Wants(sample)) *response->add_samples() = sample;
+  // A tail shows a few of the batch's machines: it looks them up in the batch's index
+  // instead of testing every sample (200 tails x 500 samples a batch otherwise).
+  const MachineIndex& index = IndexOf(entry, *batch);
+  std::vector<int> selected;
+  for (const std::string& machine_id : selection.machine_ids) {
+    auto found = index.find(machine_id);
+    if (found == index.end()) continue;
+    for (int i : found->second) {
+      if (selection.Wants(batch->samples(i))) selected.push_back(i);
+    }
   }
-  if (response->samples_size() == 0) return false;
+  if (selected.empty()) return false;
+  std::sort(selected.begin(), selected.end());  // in the batch's order
+  for (int i : selected) *response->add_samples() = batch->samples(i);
   response->set_cursor(entry.cursor);
   return true;
 }
