@@ -1,5 +1,6 @@
 #include "server/telemetry/module.h"
 
+#include <algorithm>
 #include <memory>
 #include <string>
 
@@ -34,6 +35,8 @@ std::unique_ptr<LatestCache> MakeLatestCache(const runtime::ServiceDeps& deps,
   LatestCacheOptions options;
   options.redis = deps.redis;
   options.expiry = absl::Seconds(config.latest_cache_seconds);
+  // One connection per handler thread at most: kept, not reopened per call.
+  options.idle_connections = static_cast<size_t>(std::max(1, deps.config->executor_threads));
   return std::make_unique<LatestCache>(std::move(options), store, deps.metrics);
 }
 

@@ -295,8 +295,8 @@ absl::Status TelemetryServiceImpl::HandleGetLatestValues(runtime::CallContext& c
         std::lower_bound(query.machine_ids.begin(), query.machine_ids.end(), query.after->first);
   }
   // Machines are read a few at a time (one Redis round trip, at most one PostgreSQL
-  // read each), so a small page reads only what it shows and a large one never holds
-  // more than it can send.
+  // read each), so a small page reads little beyond what it shows, and a refusal stops
+  // reading at the first chunk past the limit.
   const ptrdiff_t chunk = page_size == 0 ? 64 : 8;
   bool more = false;
   for (auto from = first; from != query.machine_ids.end() && !more;) {
