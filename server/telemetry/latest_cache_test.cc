@@ -412,10 +412,18 @@ TEST_F(LatestCacheTest, StoppedRedisAnswersFromPostgresAndIngestGoesOn) {
   // Back (empty): refilled.
   ASSERT_TRUE(redis_->Restart().ok());
   const int64_t fills = cache_->figures().fills.load();
+  const int64_t failures = cache_->figures().write_failures.load();
   EXPECT_TRUE(plantmesh::testing::PollUntil(
       [&] { return Answer({"CNC-07"}).size() == 2u && cache_->figures().fills.load() > fills; },
       absl::Seconds(30), absl::Milliseconds(50)));
   EXPECT_EQ(Answer({"CNC-07"}), Postgres({"CNC-07"}));
+  // The fill was written although the restarted Redis had forgotten the script
+  // (NOSCRIPT, loaded again).
+  absl::StatusOr<runtime::RedisReply> complete =
+      Redis({"HEXISTS", Key("CNC-07"), kLatestCompleteField});
+  ASSERT_TRUE(complete.ok());
+  EXPECT_EQ(complete->integer, 1);
+  EXPECT_EQ(cache_->figures().write_failures.load(), failures);
 }
 
 // A write that failed while Redis was up again for others is repaired: the machine's
