@@ -65,7 +65,14 @@ PagedList PagedListOf(const google::protobuf::MethodDescriptor* method) {
   if (items == nullptr) return list;
   list.items = items;
   const std::string& name = method->name();
-  list.plural = name.rfind("List", 0) == 0 ? name.substr(4) : name;
+  // "GetLatestValues" → "LatestValues" (ListAllLatestValues), not ListAllGetLatestValues.
+  if (name.rfind("List", 0) == 0) {
+    list.plural = name.substr(4);
+  } else if (name.rfind("Get", 0) == 0) {
+    list.plural = name.substr(3);
+  } else {
+    list.plural = name;
+  }
   return list;
 }
 

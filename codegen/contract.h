@@ -44,7 +44,8 @@ const google::protobuf::FieldDescriptor* RequestIdField(
 // `next_page_token` and exactly one repeated message field (the items).
 struct PagedList {
   const google::protobuf::FieldDescriptor* items = nullptr;  // null: not a paged list
-  // "ListDefects" → "Defects": used for ListAll<Plural> and ForEach<Item type>.
+  // "ListDefects" → "Defects", "GetLatestValues" → "LatestValues": used for
+  // ListAll<Plural> and ForEach<Item type>.
   std::string plural;
 };
 PagedList PagedListOf(const google::protobuf::MethodDescriptor* method);

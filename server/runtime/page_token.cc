@@ -12,6 +12,8 @@ namespace {
 
 // The version tag of the token's layout: "p1|<sort micros>|<id>|<fingerprint>".
 constexpr absl::string_view kTokenVersion = "p1";
+// Of key tokens: "k1|<key part>|...|<fingerprint>", each part web-safe base64.
+constexpr absl::string_view kKeyTokenVersion = "k1";
 // google.protobuf.Timestamp's range (0001-01-01T00:00:00Z .. 9999-12-31T23:59:59.999999Z).
 constexpr int64_t kEarliestUnixSeconds = -62135596800;
 constexpr int64_t kLatestUnixSeconds = 253402300799;
@@ -75,6 +77,37 @@ std::optional<PageCursor> DecodePageToken(absl::string_view token, absl::string_
     return std::nullopt;
   }
   return PageCursor{absl::FromUnixMicros(micros), id};
+}
+
+std::string EncodeKeyPageToken(const std::vector<std::string>& key, absl::string_view fingerprint) {
+  std::string raw(kKeyTokenVersion);
+  for (const std::string& part : key) absl::StrAppend(&raw, "|", absl::WebSafeBase64Escape(part));
+  absl::StrAppend(&raw, "|", fingerprint);
+  return absl::WebSafeBase64Escape(raw);
+}
+
+std::optional<std::vector<std::string>> DecodeKeyPageToken(absl::string_view token, size_t parts,
+                                                           absl::string_view fingerprint,
+                                                           absl::string_view list_method,
+                                                           Violations& violations) {
+  std::string raw;
+  std::vector<std::string> fields;
+  if (absl::WebSafeBase64Unescape(token, &raw)) fields = absl::StrSplit(raw, '|');
+  std::vector<std::string> key(parts);
+  bool readable = fields.size() == parts + 2 && fields[0] == kKeyTokenVersion;
+  for (size_t i = 0; readable && i < parts; ++i) {
+    readable = absl::WebSafeBase64Unescape(fields[i + 1], &key[i]);
+  }
+  if (!readable) {
+    violations.Add("page_token", absl::StrCat("not a token returned by ", list_method));
+    return std::nullopt;
+  }
+  if (fields.back() != fingerprint) {
+    violations.Add("page_token",
+                   "the filter or order_by differs from the request that returned this token");
+    return std::nullopt;
+  }
+  return key;
 }
 
 }  // namespace plantmesh::runtime

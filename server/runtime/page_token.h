@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
@@ -50,5 +51,17 @@ std::string EncodePageToken(const PageCursor& cursor, absl::string_view fingerpr
 // differs from the request that returned this token" when it is another request's.
 std::optional<PageCursor> DecodePageToken(absl::string_view token, absl::string_view fingerprint,
                                           absl::string_view list_method, Violations& violations);
+
+// Keyset paging by text keys, for lists ordered by ids rather than by time (e.g.
+// GetLatestValues by machine id, then data item id): the token carries the key parts of
+// the page's last item (any bytes, each escaped) and the fingerprint.
+std::string EncodeKeyPageToken(const std::vector<std::string>& key, absl::string_view fingerprint);
+
+// Reads a token of EncodeKeyPageToken with exactly `parts` key parts; bad tokens are
+// refused as DecodePageToken refuses them (a violation of field `page_token`, nullopt).
+std::optional<std::vector<std::string>> DecodeKeyPageToken(absl::string_view token, size_t parts,
+                                                           absl::string_view fingerprint,
+                                                           absl::string_view list_method,
+                                                           Violations& violations);
 
 }  // namespace plantmesh::runtime

@@ -81,5 +81,33 @@ TEST(PageTokenTest, FingerprintSeparatesTextParts) {
             FilterFingerprint().AddText("x").AddTime(kTime).Hex());
 }
 
+// Key tokens (lists ordered by ids): any bytes in the parts, the part count checked, and
+// another request's token or a time token refused by name.
+TEST(PageTokenTest, KeyTokensRoundTripAndAreBoundToTheirRequest) {
+  const std::string fingerprint = FilterFingerprint().AddText("CNC-07,CNC-08").Hex();
+  const std::vector<std::string> key = {"CNC-08", std::string("a|b\0c", 5)};
+  const std::string token = EncodeKeyPageToken(key, fingerprint);
+  EXPECT_EQ(token.find_first_of("+/="), std::string::npos) << token;
+  Violations ok;
+  EXPECT_EQ(DecodeKeyPageToken(token, 2, fingerprint, "GetLatestValues", ok), key);
+  EXPECT_TRUE(ok.empty());
+
+  Violations other;
+  EXPECT_FALSE(DecodeKeyPageToken(token, 2, FilterFingerprint().AddText("CNC-07").Hex(),
+                                  "GetLatestValues", other));
+  ASSERT_EQ(other.items().size(), 1u);
+  EXPECT_EQ(other.items()[0].field, "page_token");
+  EXPECT_THAT(other.items()[0].description, ::testing::HasSubstr("differs"));
+
+  for (const std::string& bad :
+       {EncodePageToken({kTime, 1}, fingerprint), EncodeKeyPageToken({"CNC-08"}, fingerprint),
+        std::string("not base64!")}) {
+    Violations v;
+    EXPECT_FALSE(DecodeKeyPageToken(bad, 2, fingerprint, "GetLatestValues", v)) << bad;
+    ASSERT_EQ(v.items().size(), 1u);
+    EXPECT_EQ(v.items()[0].description, "not a token returned by GetLatestValues");
+  }
+}
+
 }  // namespace
 }  // namespace plantmesh::runtime

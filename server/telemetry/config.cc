@@ -32,6 +32,10 @@ std::shared_ptr<runtime::ServiceConfig> DeclareConfig(runtime::ConfigSection& se
               "acknowledgements an ingest stream may leave unread before it is ended "
               "(RESOURCE_EXHAUSTED)",
               1, 4096);
+  section.Add("latest-cache-seconds", &config->latest_cache_seconds,
+              "how long a machine's latest values cached in Redis are trusted after a fill from "
+              "PostgreSQL (the longest a lost cache write can leave a value stale); 0: no cache",
+              0, 3600);
   return config;
 }
 

@@ -33,6 +33,11 @@ struct TelemetryConfig : runtime::ServiceConfig {
   // ingest-pending-acks: acknowledgements an ingest stream may have unread by its client
   // before the stream is ended with RESOURCE_EXHAUSTED.
   int64_t ingest_pending_acks = 64;
+  // latest-cache-seconds: how long a machine's latest values in Redis are trusted after
+  // they were filled from PostgreSQL (then read again from it: what a lost write to
+  // Redis left behind lasts at most this long); 0: no cache, every GetLatestValues
+  // reads PostgreSQL.
+  int64_t latest_cache_seconds = 60;
 
   IngestLimits limits() const;
 };

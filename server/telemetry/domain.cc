@@ -394,6 +394,51 @@ absl::Status CheckLatestSelection(const std::vector<std::string>& machine_ids) {
   return absl::OkStatus();
 }
 
+namespace {
+
+void SortUnique(std::vector<std::string>& ids) {
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+}
+
+// Machine ids are codes and data item ids have their pattern: neither holds ','.
+std::string LatestFingerprint(const LatestQuery& query) {
+  runtime::FilterFingerprint fingerprint;
+  fingerprint.AddText(absl::StrJoin(query.machine_ids, ","))
+      .AddText(absl::StrJoin(query.data_item_ids, ","));
+  return fingerprint.Hex();
+}
+
+}  // namespace
+
+absl::StatusOr<LatestQuery> MakeLatestQuery(std::vector<std::string> machine_ids,
+                                            std::vector<std::string> data_item_ids,
+                                            int32_t page_size, const std::string& page_token) {
+  PM_RETURN_IF_ERROR(CheckLatestSelection(machine_ids));
+  LatestQuery query;
+  SortUnique(machine_ids);
+  SortUnique(data_item_ids);
+  query.machine_ids = std::move(machine_ids);
+  query.data_item_ids = std::move(data_item_ids);
+  runtime::Violations violations;
+  if (page_size < 0 || page_size > kMaxLatestPageSize) {
+    violations.Add("page_size", absl::StrCat("must be 0 to ", kMaxLatestPageSize));
+  }
+  query.page_size = page_size;
+  if (!page_token.empty()) {
+    std::optional<std::vector<std::string>> key = runtime::DecodeKeyPageToken(
+        page_token, 2, LatestFingerprint(query), "GetLatestValues", violations);
+    if (key) query.after = std::make_pair((*key)[0], (*key)[1]);
+  }
+  PM_RETURN_IF_ERROR(violations.ToStatus());
+  return query;
+}
+
+std::string NextLatestPageToken(const LatestQuery& query, const Sample& last) {
+  return runtime::EncodeKeyPageToken({last.machine_id, last.data_item_id},
+                                     LatestFingerprint(query));
+}
+
 absl::Time DayStart(absl::Time t) {
   const int64_t seconds = absl::ToUnixSeconds(t);
   int64_t day = seconds / 86400;

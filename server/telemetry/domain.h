@@ -9,6 +9,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -209,6 +210,23 @@ absl::Status MachineNotFound(const std::string& machine_id);
 // GetLatestValues' selection: 1-500 machine ids, data item ids optional.
 inline constexpr int kMaxLatestMachines = 500;
 absl::Status CheckLatestSelection(const std::vector<std::string>& machine_ids);
+
+// GetLatestValues' query: the selection and where the page starts. Values are ordered by
+// (machine id, data item id), bytewise.
+struct LatestQuery {
+  std::vector<std::string> machine_ids;    // sorted, unique
+  std::vector<std::string> data_item_ids;  // sorted, unique; empty = all
+  int page_size = 0;                       // 0: everything in one answer
+  // (machine id, data item id) of the last value of the previous page.
+  std::optional<std::pair<std::string, std::string>> after;
+};
+inline constexpr int kMaxLatestPageSize = 10000;
+// INVALID_ARGUMENT naming machine_ids (CheckLatestSelection), page_size (0-10,000) or
+// page_token (another request's, or not one).
+absl::StatusOr<LatestQuery> MakeLatestQuery(std::vector<std::string> machine_ids,
+                                            std::vector<std::string> data_item_ids,
+                                            int32_t page_size, const std::string& page_token);
+std::string NextLatestPageToken(const LatestQuery& query, const Sample& last);
 
 // The key of sample `index` of the batch numbered `batch_id` (the store's counter):
 // unique, growing in storage order.

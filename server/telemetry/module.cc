@@ -1,9 +1,11 @@
 #include "server/telemetry/module.h"
 
+#include <algorithm>
 #include <memory>
 #include <string>
 
 #include "server/telemetry/config.h"
+#include "server/telemetry/latest_cache.h"
 #include "server/telemetry/partition_job.h"
 #include "server/telemetry/pg_store.h"
 #include "server/telemetry/service.h"
@@ -25,11 +27,25 @@ std::unique_ptr<LibpqPool> IngestPool(const runtime::ServiceDeps& deps) {
       absl::Milliseconds(server.postgres_lock_timeout_ms)));
 }
 
+// GetLatestValues' Redis cache, unless latest-cache-seconds is 0.
+std::unique_ptr<LatestCache> MakeLatestCache(const runtime::ServiceDeps& deps,
+                                             TelemetryStore* store) {
+  const TelemetryConfig& config = ConfigOf(deps);
+  if (config.latest_cache_seconds == 0) return nullptr;
+  LatestCacheOptions options;
+  options.redis = deps.redis;
+  options.expiry = absl::Seconds(config.latest_cache_seconds);
+  // One connection per handler thread at most: kept, not reopened per call.
+  options.idle_connections = static_cast<size_t>(std::max(1, deps.config->executor_threads));
+  return std::make_unique<LatestCache>(std::move(options), store, deps.metrics);
+}
+
 class TelemetryModule : public runtime::ServiceModule {
  public:
   explicit TelemetryModule(const runtime::ServiceDeps& deps)
       : store_(deps.pg, IngestPool(deps)),
-        service_(deps, ConfigOf(deps), &store_),
+        latest_cache_(MakeLatestCache(deps, &store_)),
+        service_(deps, ConfigOf(deps), &store_, latest_cache_.get()),
         partitions_(&store_, ConfigOf(deps), deps.now) {}
 
   std::string service_name() const override { return "plantmesh.telemetry.v1.TelemetryService"; }
@@ -37,6 +53,7 @@ class TelemetryModule : public runtime::ServiceModule {
 
  private:
   PgTelemetryStore store_;
+  std::unique_ptr<LatestCache> latest_cache_;
   TelemetryServiceImpl service_;
   PartitionJob partitions_;
 };

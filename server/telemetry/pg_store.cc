@@ -94,12 +94,22 @@ struct Sql {
       "WHERE ($1::text = '' OR line = $1) AND ($2::text = '' OR zone = $2) "
       "AND ($3::int8 IS NULL OR (create_time, seq) > (" PM_TS(3) ", $4::int8)) "
       "ORDER BY create_time, seq LIMIT $5");
-  const runtime::PgStatement latest =
-      registry.Add("latest", "SELECT " PM_SAMPLE_COLUMNS
-                             " FROM (SELECT DISTINCT id FROM unnest($1::text[]) AS x(id)) m "
-                             "JOIN telemetry.latest_values ON machine_id = m.id "
-                             "WHERE cardinality($2::text[]) = 0 OR data_item_id = ANY($2::text[]) "
-                             "ORDER BY machine_id, data_item_id");
+  // Only data items registered now: UpdateMachine replaces the items but leaves their
+  // rows here (a batch judged against the old items may still upsert one after it), so
+  // the join, not a delete, keeps a removed item out. Bytewise order (COLLATE "C"), the
+  // order GetLatestValues pages in whatever the database's collation.
+  const runtime::PgStatement latest = registry.Add(
+      "latest",
+      "SELECT l.machine_id, l.data_item_id, (extract(epoch from l.time) * 1000000)::int8 "
+      "AS time_us, l.sample_key, "
+      "l.kind, l.number, l.text, l.condition_level, l.native_code, l.message, "
+      "l.source_sequence "
+      "FROM (SELECT DISTINCT id FROM unnest($1::text[]) AS x(id)) m "
+      "JOIN telemetry.latest_values l ON l.machine_id = m.id "
+      "JOIN telemetry.data_items d ON d.machine_id = l.machine_id "
+      "AND d.id = l.data_item_id "
+      "WHERE cardinality($2::text[]) = 0 OR l.data_item_id = ANY($2::text[]) "
+      "ORDER BY l.machine_id COLLATE \"C\", l.data_item_id COLLATE \"C\"");
   const runtime::PgStatement samples = registry.Add(
       "samples",
       "SELECT " PM_SAMPLE_COLUMNS " FROM telemetry.samples "
@@ -1067,6 +1077,7 @@ absl::StatusOr<BatchOutcome> PgTelemetryStore::IngestBatch(const Batch& batch,
     if (PQresultStatus(committed.get()) != PGRES_COMMAND_OK) {
       return LibpqError(conn, committed.get(), "COMMIT");
     }
+    outcome.batch_id = batch_id;
     return outcome;
   };
   absl::StatusOr<BatchOutcome> outcome = body();
@@ -1100,15 +1111,15 @@ absl::StatusOr<std::vector<std::string>> PgTelemetryStore::UnknownMachines(
   return out;
 }
 
-absl::StatusOr<std::vector<Sample>> PgTelemetryStore::LatestValues(
+absl::StatusOr<std::vector<StoredSample>> PgTelemetryStore::LatestValues(
     const std::vector<std::string>& machine_ids, const std::vector<std::string>& data_item_ids) {
-  std::vector<Sample> out;
+  std::vector<StoredSample> out;
   PM_RETURN_IF_ERROR(Run([&](pqxx::connection& conn) -> absl::Status {
     pqxx::read_transaction tx(conn);
     out.clear();
     for (const pqxx::row& r : tx.exec_prepared(Statements().latest, ArrayLiteral(machine_ids),
                                                ArrayLiteral(data_item_ids))) {
-      out.push_back(SampleAt(r).sample);
+      out.push_back(SampleAt(r));
     }
     return absl::OkStatus();
   }));

@@ -44,7 +44,7 @@ class PgTelemetryStore : public TelemetryStore {
                                            const BatchEventEncoder& encode) override;
   absl::StatusOr<std::vector<std::string>> UnknownMachines(
       const std::vector<std::string>& machine_ids) override;
-  absl::StatusOr<std::vector<Sample>> LatestValues(
+  absl::StatusOr<std::vector<StoredSample>> LatestValues(
       const std::vector<std::string>& machine_ids,
       const std::vector<std::string>& data_item_ids) override;
   absl::StatusOr<SamplePage> QuerySamples(const SampleQuery& query) override;

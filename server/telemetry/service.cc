@@ -4,11 +4,13 @@
 #include <deque>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "google/protobuf/io/coded_stream.h"
 #include "plantmesh/common/status_macros.h"
 #include "server/runtime/errors.h"
 #include "server/runtime/idempotency.h"
@@ -20,6 +22,8 @@ namespace plantmesh::telemetry {
 namespace {
 
 constexpr size_t kMaxRequestIdChars = 128;
+// Of the send limit, what GetLatestValues keeps for its next_page_token and framing.
+constexpr size_t kLatestReplyReserve = 1024;
 
 absl::Status CheckRequestId(const std::string& request_id) {
   if (request_id.size() > kMaxRequestIdChars) {
@@ -83,6 +87,9 @@ class TelemetryServiceImpl::Ingest final : public IngestSamplesStream {
                             },
                             &BatchEvent));
     Count(batch, outcome);
+    // Committed: only now may Redis see it (the cache never holds what PostgreSQL could
+    // still roll back). A failure there is the cache's to log; the batch stands.
+    if (service_->latest_cache_ != nullptr) service_->latest_cache_->WriteThrough(batch, outcome);
     if (!outcome.duplicate && !outcome.verdict.accepted.empty() &&
         service_->deps_.relay != nullptr) {
       service_->deps_.relay->Notify();
@@ -145,11 +152,13 @@ class TelemetryServiceImpl::Ingest final : public IngestSamplesStream {
 };
 
 TelemetryServiceImpl::TelemetryServiceImpl(const runtime::ServiceDeps& deps,
-                                           const TelemetryConfig& config, TelemetryStore* store)
+                                           const TelemetryConfig& config, TelemetryStore* store,
+                                           LatestCache* latest_cache)
     : v1::TelemetryServiceBase(deps.call_policy, deps.executor),
       deps_(deps),
       config_(config),
-      store_(store) {}
+      store_(store),
+      latest_cache_(latest_cache) {}
 
 ChangeContext TelemetryServiceImpl::Context(runtime::CallContext& call,
                                             const google::protobuf::Message& request) const {
@@ -182,6 +191,9 @@ absl::Status TelemetryServiceImpl::HandleRegisterMachine(runtime::CallContext& c
         fill(m, &encoded);
         return encoded.SerializeAsString();
       }));
+  // A hash left under this id (e.g. by a database restored from a backup) must not
+  // answer for the new machine.
+  if (answer.value && latest_cache_ != nullptr) latest_cache_->Invalidate(machine.id);
   return Answer(answer, response, [&](const Machine& m) { fill(m, response); });
 }
 
@@ -241,6 +253,11 @@ absl::Status TelemetryServiceImpl::HandleUpdateMachine(runtime::CallContext& cal
                                                         ToProto(m, encoded.mutable_machine());
                                                         return encoded.SerializeAsString();
                                                       }));
+  // After the commit: removed data items must not linger in the cache.
+  if (answer.value && latest_cache_ != nullptr &&
+      std::find(paths.begin(), paths.end(), "data_items") != paths.end()) {
+    latest_cache_->Invalidate(patch.id);
+  }
   return Answer(answer, response,
                 [&](const Machine& m) { ToProto(m, response->mutable_machine()); });
 }
@@ -250,17 +267,84 @@ TelemetryServiceImpl::HandleIngestSamples(runtime::CallContext& call) {
   return std::make_unique<Ingest>(this, call);
 }
 
+absl::StatusOr<std::vector<StoredSample>> TelemetryServiceImpl::ReadLatest(
+    const std::vector<std::string>& machine_ids, const std::vector<std::string>& data_item_ids) {
+  if (latest_cache_ != nullptr) return latest_cache_->Read(machine_ids, data_item_ids);
+  return store_->LatestValues(machine_ids, data_item_ids);
+}
+
 absl::Status TelemetryServiceImpl::HandleGetLatestValues(runtime::CallContext& call,
                                                          const v1::GetLatestValuesRequest& request,
                                                          v1::GetLatestValuesResponse* response) {
-  const std::vector<std::string> machines(request.machine_ids().begin(),
-                                          request.machine_ids().end());
-  const std::vector<std::string> items(request.data_item_ids().begin(),
-                                       request.data_item_ids().end());
-  PM_RETURN_IF_ERROR(CheckLatestSelection(machines));
-  PM_RETURN_IF_ERROR(RequireMachines(machines));
-  PM_ASSIGN_OR_RETURN(std::vector<Sample> values, store_->LatestValues(machines, items));
-  for (const Sample& s : values) ToProto(s, response->add_values());
+  PM_ASSIGN_OR_RETURN(
+      LatestQuery query,
+      MakeLatestQuery({request.machine_ids().begin(), request.machine_ids().end()},
+                      {request.data_item_ids().begin(), request.data_item_ids().end()},
+                      request.page_size(), request.page_token()));
+  PM_RETURN_IF_ERROR(RequireMachines(query.machine_ids));
+  // The values must fit one message of the server's send limit, with room for the
+  // token; a page ends early rather than fail (AIP-158 allows a short page).
+  const size_t limit = static_cast<size_t>(
+      deps_.config != nullptr ? std::max(0, deps_.config->max_send_message_bytes) : 4 << 20);
+  const size_t budget = limit > kLatestReplyReserve ? limit - kLatestReplyReserve : 0;
+  size_t bytes = 0;
+  const int page_size = query.page_size;
+  auto first = query.machine_ids.begin();
+  if (query.after) {
+    first =
+        std::lower_bound(query.machine_ids.begin(), query.machine_ids.end(), query.after->first);
+  }
+  // Machines are read a few at a time (one Redis round trip, at most one PostgreSQL
+  // read each), so a small page reads little beyond what it shows, and a refusal stops
+  // reading at the first chunk past the limit.
+  const ptrdiff_t chunk = page_size == 0 ? 64 : 8;
+  bool more = false;
+  for (auto from = first; from != query.machine_ids.end() && !more;) {
+    const auto to = query.machine_ids.end() - from > chunk ? from + chunk : query.machine_ids.end();
+    PM_ASSIGN_OR_RETURN(std::vector<StoredSample> values,
+                        ReadLatest({from, to}, query.data_item_ids));
+    from = to;
+    for (StoredSample& value : values) {
+      const Sample& s = value.sample;
+      if (query.after && std::tie(s.machine_id, s.data_item_id) <=
+                             std::tie(query.after->first, query.after->second)) {
+        continue;
+      }
+      if (page_size > 0 && response->values_size() >= page_size) {
+        more = true;
+        break;
+      }
+      v1::Sample proto;
+      ToProto(s, &proto);
+      const size_t size = proto.ByteSizeLong();
+      const size_t framed = 1 + google::protobuf::io::CodedOutputStream::VarintSize64(size) + size;
+      if (bytes + framed > budget) {
+        if (page_size == 0) {
+          return runtime::InvalidField(
+              "page_size",
+              absl::StrCat("0 asks for every value in one answer, and these values take more "
+                           "than the ",
+                           limit,
+                           " bytes the server sends in one message (max-send-message-bytes): "
+                           "set page_size (1 to ",
+                           kMaxLatestPageSize, ") and follow next_page_token"));
+        }
+        if (response->values_size() > 0) {
+          more = true;
+          break;
+        }
+      }
+      bytes += framed;
+      *response->add_values() = std::move(proto);
+    }
+  }
+  if (more) {
+    const v1::Sample& last = response->values(response->values_size() - 1);
+    Sample key;
+    key.machine_id = last.machine_id();
+    key.data_item_id = last.data_item_id();
+    response->set_next_page_token(NextLatestPageToken(query, key));
+  }
   return absl::OkStatus();
 }
 

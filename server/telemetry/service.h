@@ -13,6 +13,7 @@
 #include "plantmesh/telemetry/v1/telemetry_service.pm_server.h"
 #include "server/runtime/service_module.h"
 #include "server/telemetry/config.h"
+#include "server/telemetry/latest_cache.h"
 #include "server/telemetry/store.h"
 
 namespace plantmesh::telemetry {
@@ -35,10 +36,13 @@ struct IngestFigures {
 
 class TelemetryServiceImpl : public v1::TelemetryServiceBase {
  public:
-  // `store` and everything `deps` points to outlive the service. `config`: the
-  // `[telemetry]` section (defaults when the server has none).
+  // `store`, `latest_cache` and everything `deps` points to outlive the service.
+  // `config`: the `[telemetry]` section (defaults when the server has none).
+  // `latest_cache`: GetLatestValues' Redis cache, written through after each committed
+  // batch and emptied per machine after a registration change; nullptr: none (every
+  // read from the store).
   TelemetryServiceImpl(const runtime::ServiceDeps& deps, const TelemetryConfig& config,
-                       TelemetryStore* store);
+                       TelemetryStore* store, LatestCache* latest_cache = nullptr);
 
   const IngestFigures& figures() const { return figures_; }
 
@@ -93,10 +97,15 @@ class TelemetryServiceImpl : public v1::TelemetryServiceBase {
   // of `machine_ids` that is not registered (MachineNotFound), instead of an empty
   // answer that reads as "no data yet".
   absl::Status RequireMachines(const std::vector<std::string>& machine_ids);
+  // The latest values of `machine_ids` (LatestCache::Read's contract), through the cache
+  // when there is one.
+  absl::StatusOr<std::vector<StoredSample>> ReadLatest(
+      const std::vector<std::string>& machine_ids, const std::vector<std::string>& data_item_ids);
 
   runtime::ServiceDeps deps_;
   TelemetryConfig config_;
   TelemetryStore* store_;
+  LatestCache* latest_cache_;
   IngestFigures figures_;
 };
 

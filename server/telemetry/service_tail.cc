@@ -165,7 +165,12 @@ TelemetryServiceImpl::HandleStreamSamples(runtime::CallContext& call,
     // The position first, then the snapshot: a batch committed after the snapshot was
     // read is published after this position, so the tail from here misses nothing.
     PM_ASSIGN_OR_RETURN(cursor, deps_.events->CurrentCursor(kEventStreamKey));
-    PM_ASSIGN_OR_RETURN(std::vector<Sample> values, store_->LatestValues(machines, items));
+    // From PostgreSQL, never the latest-values cache: only a snapshot read after the
+    // position is sure to hold every batch published before it.
+    PM_ASSIGN_OR_RETURN(std::vector<StoredSample> stored, store_->LatestValues(machines, items));
+    std::vector<Sample> values;
+    values.reserve(stored.size());
+    for (StoredSample& s : stored) values.push_back(std::move(s.sample));
     first = CurrentValuesMessages(values, cursor);
   }
   PM_ASSIGN_OR_RETURN(

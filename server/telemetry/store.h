@@ -63,6 +63,9 @@ using BatchEventEncoder =
 struct BatchOutcome {
   bool duplicate = false;  // the writer had committed this sequence (or a later one)
   Verdict verdict;         // empty for a duplicate
+  // The store's number of a committed batch: its sample i is stored with key
+  // SampleKey(batch_id, i) (the latest-values cache orders by it). 0 for a duplicate.
+  int64_t batch_id = 0;
 };
 
 struct SamplePage {
@@ -108,9 +111,10 @@ class TelemetryStore {
   virtual absl::StatusOr<std::vector<std::string>> UnknownMachines(
       const std::vector<std::string>& machine_ids) = 0;
 
-  // The newest sample of each data item of `machine_ids` (only `data_item_ids` when
-  // not empty), by machine then data item id.
-  virtual absl::StatusOr<std::vector<Sample>> LatestValues(
+  // The newest sample, with its key, of each data item of `machine_ids` (only
+  // `data_item_ids` when not empty) that is registered now (a data item removed by
+  // UpdateMachine is not answered), by machine then data item id, bytewise.
+  virtual absl::StatusOr<std::vector<StoredSample>> LatestValues(
       const std::vector<std::string>& machine_ids,
       const std::vector<std::string>& data_item_ids) = 0;
 

@@ -146,6 +146,7 @@ absl::StatusOr<BatchOutcome> FakeTelemetryStore::IngestBatch(const Batch& batch,
       it->second = stored;
     }
   }
+  outcome.batch_id = batch_id;
   if (!outcome.verdict.accepted.empty()) events_.push_back(encode(batch, outcome.verdict.accepted));
   AdvanceStates(batch, outcome.verdict.accepted);
   last = batch.batch_sequence;
@@ -163,11 +164,11 @@ absl::StatusOr<std::vector<std::string>> FakeTelemetryStore::UnknownMachines(
   return out;
 }
 
-absl::StatusOr<std::vector<Sample>> FakeTelemetryStore::LatestValues(
+absl::StatusOr<std::vector<StoredSample>> FakeTelemetryStore::LatestValues(
     const std::vector<std::string>& machine_ids, const std::vector<std::string>& data_item_ids) {
   absl::MutexLock lock(&mu_);
   PM_RETURN_IF_ERROR(failure_);
-  std::vector<Sample> out;
+  std::vector<StoredSample> out;
   for (const auto& [key, stored] : latest_) {
     if (std::find(machine_ids.begin(), machine_ids.end(), key.first) == machine_ids.end()) {
       continue;
@@ -176,7 +177,13 @@ absl::StatusOr<std::vector<Sample>> FakeTelemetryStore::LatestValues(
         std::find(data_item_ids.begin(), data_item_ids.end(), key.second) == data_item_ids.end()) {
       continue;
     }
-    out.push_back(stored.sample);
+    // Only data items registered now (a removed one is not answered).
+    const std::vector<DataItem>& items = machines_.at(key.first).data_items;
+    if (std::none_of(items.begin(), items.end(),
+                     [&](const DataItem& item) { return item.id == key.second; })) {
+      continue;
+    }
+    out.push_back(stored);
   }
   return out;
 }

@@ -206,6 +206,27 @@ TYPED_TEST_P(TelemetryStoreConformanceTest, UpdateAppliesTheMutatorAndReplaysRet
             absl::StatusCode::kNotFound);
 }
 
+// A data item removed by UpdateMachine is no longer answered (its row may stay).
+TYPED_TEST_P(TelemetryStoreConformanceTest, LatestAnswersOnlyRegisteredDataItems) {
+  this->Register(this->Cnc());
+  const absl::Time t = this->now_ - absl::Seconds(1);
+  ASSERT_TRUE(this->Ingest("w", 1, {NumberAt("temp", 20, t), NumberAt("S1speed", 5, t)}).ok());
+  Machine patch;
+  patch.data_items = {{"S1speed", "Spindle", Category::kSample, 5, "", ""}};
+  ASSERT_TRUE(this->store_
+                  ->UpdateMachine(
+                      "CNC-07", Ctx("ops", "Update", "", this->now_),
+                      [&](const Machine& current) {
+                        return ApplyMachineUpdate(current, patch, {"data_items"}, "", this->now_);
+                      },
+                      nullptr)
+                  .ok());
+  absl::StatusOr<std::vector<StoredSample>> latest = this->store_->LatestValues({"CNC-07"}, {});
+  ASSERT_TRUE(latest.ok()) << latest.status();
+  ASSERT_EQ(latest->size(), 1u);
+  EXPECT_EQ((*latest)[0].sample.data_item_id, "S1speed");
+}
+
 TYPED_TEST_P(TelemetryStoreConformanceTest, MixedBatchStoresTheValidRest) {
   this->Register(this->Cnc());
   absl::StatusOr<BatchOutcome> out = this->Ingest(
@@ -261,14 +282,17 @@ TYPED_TEST_P(TelemetryStoreConformanceTest, LatestKeepsTheNewestTimeAcrossOutOfO
   text.kind = ValueKind::kText;
   text.text = "ACTIVE \"quoted\" {braces},\\";
   ASSERT_TRUE(this->Ingest("w", 4, {unavailable, text}).ok());
-  absl::StatusOr<std::vector<Sample>> latest = this->store_->LatestValues({"CNC-07"}, {});
+  absl::StatusOr<std::vector<StoredSample>> latest = this->store_->LatestValues({"CNC-07"}, {});
   ASSERT_TRUE(latest.ok()) << latest.status();
-  ASSERT_EQ(latest->size(), 3u);  // by data item id: S1speed, Xact, temp
-  EXPECT_EQ((*latest)[0].data_item_id, "S1speed");
-  EXPECT_EQ((*latest)[0].number, 6);
-  EXPECT_EQ((*latest)[1].data_item_id, "Xact");
-  EXPECT_EQ((*latest)[1].kind, ValueKind::kUnavailable);
-  EXPECT_EQ((*latest)[2].number, 20);
+  ASSERT_EQ(latest->size(), 3u);  // by data item id, bytewise: S1speed, Xact, temp
+  EXPECT_EQ((*latest)[0].sample.data_item_id, "S1speed");
+  EXPECT_EQ((*latest)[0].sample.number, 6);
+  EXPECT_EQ((*latest)[1].sample.data_item_id, "Xact");
+  EXPECT_EQ((*latest)[1].sample.kind, ValueKind::kUnavailable);
+  EXPECT_EQ((*latest)[2].sample.number, 20);
+  // Keys as stored: the batch's number and the sample's index (batch 4 stored Xact
+  // first, the equal-time S1speed was the only sample of batch 3).
+  EXPECT_GT((*latest)[1].key, (*latest)[0].key);
   latest = this->store_->LatestValues({"CNC-07"}, {"temp", "nope"});
   ASSERT_TRUE(latest.ok());
   ASSERT_EQ(latest->size(), 1u);
@@ -340,7 +364,8 @@ REGISTER_TYPED_TEST_SUITE_P(TelemetryStoreConformanceTest, RegisterGetAndAlready
                             UnknownMachinesInTheOrderGiven,
                             RegisterRetryWithRequestIdGetsFirstAnswer,
                             ListPagesInRegistrationOrderWithFilters,
-                            UpdateAppliesTheMutatorAndReplaysRetries, MixedBatchStoresTheValidRest,
+                            UpdateAppliesTheMutatorAndReplaysRetries,
+                            LatestAnswersOnlyRegisteredDataItems, MixedBatchStoresTheValidRest,
                             ResentBatchIsDuplicateAndStoredOnce,
                             LatestKeepsTheNewestTimeAcrossOutOfOrderBatches,
                             ConditionAndSourceSequenceRoundTrip, QuerySamplesPagesByTimeAndFilters);

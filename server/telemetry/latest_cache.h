@@ -1,0 +1,140 @@
+// GetLatestValues' read cache in Redis, in front of telemetry.latest_values (PostgreSQL),
+// which stays the truth: the ingest transaction keeps that table exact, the cache only
+// saves reading it.
+//
+// Layout: one hash per machine, key `<prefix><machine id>` (LatestCacheKey): field = data
+// item id, value = the sample's order (its time and sample key, 40 digits) followed by the
+// serialized telemetry.v1.Sample (EncodeCachedValue); field "#complete" (no data item id
+// holds '#') marks a hash filled from PostgreSQL.
+//
+// Guarantees:
+// - Never backwards: every write is one Lua script (EVALSHA) that keeps, per field, the
+//   sample of greater (time, sample key), the order of latest_values, so replicas writing
+//   at once, out-of-order batches and fills racing write-throughs cannot move a value
+//   back.
+// - Written after commit only: WriteThrough is called once a batch committed; a failed
+//   write is logged (at most every 10 s) and counted, it never fails the ingest.
+// - Trusted only when complete: Read answers a machine from its hash only when "#complete"
+//   is set; otherwise it reads the store and fills the hash with what it read (merged as
+//   above) and the marker, with an expiry of `expiry` set at that fill. Write-throughs
+//   never extend an expiry (one that creates the key gives it one, so no key lives
+//   without). So whatever a write lost between commit and Redis (a crash, a timeout) left
+//   stale is read again from PostgreSQL at most `expiry` after the fill, and a Redis
+//   restarted empty (no marker) refills instead of answering part of a machine.
+// - A write that failed in a running process is repaired sooner: the machine is
+//   remembered and its hash deleted at the next successful contact with Redis.
+// - Redis unavailable or erroring: Read answers from the store (the error logged at most
+//   every 10 s); after a connection failure Redis is left alone for `retry_after`, so no
+//   call waits on a dead Redis twice in a row.
+// - Invalidate (after a registration change committed) deletes the machine's hash, so a
+//   removed data item is not answered. A fill or write-through that read before the
+//   change and lands after it may bring one back until the hash expires.
+//
+// Thread-safe; Redis connections (runtime::RedisClient, one per concurrent call) are
+// kept for reuse.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "server/runtime/event_stream.h"
+#include "server/runtime/metrics.h"
+#include "server/runtime/redis_client.h"
+#include "server/telemetry/store.h"
+
+namespace plantmesh::telemetry {
+
+inline constexpr char kLatestCachePrefix[] = "plantmesh:telemetry:latest:";
+inline constexpr char kLatestCompleteField[] = "#complete";
+
+struct LatestCacheOptions {
+  runtime::RedisOptions redis;
+  std::string key_prefix = kLatestCachePrefix;
+  absl::Duration expiry = absl::Seconds(60);  // [telemetry] latest-cache-seconds
+  absl::Duration retry_after = absl::Seconds(1);
+  size_t idle_connections = 8;  // kept open between calls
+};
+
+// What the cache did since it started (per machine read), for metrics and tests.
+struct LatestCacheFigures {
+  std::atomic<int64_t> hits{0};            // machines answered from a complete hash
+  std::atomic<int64_t> fills{0};           // machines read from the store and written back
+  std::atomic<int64_t> fallbacks{0};       // machines read from the store, Redis failing
+  std::atomic<int64_t> write_failures{0};  // write-throughs, fills, deletes that failed
+};
+
+class LatestCache {
+ public:
+  // `store` outlives the cache. `metrics` (may be null) gets
+  // plantmesh_telemetry_latest_cache_reads_total{result=hit|fill|fallback} and
+  // plantmesh_telemetry_latest_cache_write_failures_total.
+  LatestCache(LatestCacheOptions options, TelemetryStore* store, runtime::MetricsRegistry* metrics);
+  ~LatestCache();
+
+  // The newest sample of each data item of `machine_ids` (registered machines), only
+  // `data_item_ids` (sorted, unique) when not empty, by machine then data item id
+  // (bytewise), as TelemetryStore::LatestValues answers it. Fails only as the store does.
+  absl::StatusOr<std::vector<StoredSample>> Read(const std::vector<std::string>& machine_ids,
+                                                 const std::vector<std::string>& data_item_ids);
+
+  // After `batch` committed as `outcome`: merges the newest accepted sample of each data
+  // item into its machine's hash. Never fails (see above).
+  void WriteThrough(const Batch& batch, const BatchOutcome& outcome);
+
+  // After a registration change of `machine_id` committed: deletes its hash.
+  void Invalidate(const std::string& machine_id);
+
+  const LatestCacheFigures& figures() const { return figures_; }
+
+ private:
+  class Lease;
+  using Command = std::vector<std::string>;
+
+  // Runs `commands` on one connection, after deleting the hashes of machines whose write
+  // failed earlier. UNAVAILABLE while Redis is left alone after a connection failure.
+  absl::StatusOr<std::vector<absl::StatusOr<runtime::RedisReply>>> Run(
+      const std::vector<Command>& commands);
+  // The merge script's EVALSHA for `key` (loaded on first use, again after NOSCRIPT):
+  // `fill` also sets the marker and the expiry.
+  Command Merge(const std::string& key, const std::vector<StoredSample>& values, bool fill);
+  absl::Status RunMerges(const std::vector<std::string>& machine_ids,
+                         const std::vector<Command>& merges);
+  void Failed(const std::vector<std::string>& machine_ids, const absl::Status& status);
+  void Log(const absl::Status& status);
+  std::string Key(const std::string& machine_id) const;
+
+  const LatestCacheOptions options_;
+  TelemetryStore* const store_;
+  LatestCacheFigures figures_;
+
+  absl::Mutex mu_;
+  std::vector<std::unique_ptr<runtime::RedisClient>> idle_ ABSL_GUARDED_BY(mu_);
+  std::string script_sha_ ABSL_GUARDED_BY(mu_);
+  absl::Time down_until_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  std::set<std::string> stale_ ABSL_GUARDED_BY(mu_);  // machines whose write failed
+  absl::Time last_log_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  int64_t unlogged_ ABSL_GUARDED_BY(mu_) = 0;
+  bool failing_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+// ---- The layout (tests read and write it) ----
+
+// `<prefix><machine id>`.
+std::string LatestCacheKey(const std::string& prefix, const std::string& machine_id);
+// The 40-digit order of (time, key), then the sample without its machine and data item id.
+std::string EncodeCachedValue(const StoredSample& value);
+// The sample of field `data_item_id` of `machine_id`'s hash; INTERNAL when unreadable.
+absl::StatusOr<StoredSample> DecodeCachedValue(const std::string& machine_id,
+                                               const std::string& data_item_id,
+                                               const std::string& value);
+
+}  // namespace plantmesh::telemetry
