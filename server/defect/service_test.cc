@@ -41,6 +41,7 @@
 #include "server/runtime/pg_pool.h"
 #include "server/runtime/service_tables.h"
 #include "server/runtime/shutdown.h"
+#include "server/runtime/testing/handler_test_support.h"
 #include "tests/support/test_servers.h"
 
 namespace plantmesh::defect {
@@ -122,14 +123,9 @@ class ServiceFixture : public ::testing::Test {
     ASSERT_NE(store_, nullptr);
     service_ = std::make_unique<DefectServiceImpl>(deps_, store_);
 
-    grpc::ServerBuilder builder;
-    int port = 0;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-    builder.RegisterService(service_.get());
-    server_ = builder.BuildAndStart();
-    ASSERT_NE(server_, nullptr);
-    stub_ = v1::DefectService::NewStub(
-        grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
+    server_ = std::make_unique<runtime::testing::InProcessServer>(service_.get());
+    ASSERT_TRUE(server_->ok());
+    stub_ = v1::DefectService::NewStub(server_->channel());
 
     ASSERT_TRUE(store_
                     ->CreateCategory({"PAINT-SCRATCH", "Paint scratch", Severity::kMinor},
@@ -138,7 +134,7 @@ class ServiceFixture : public ::testing::Test {
   }
 
   void TearDown() override {
-    if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    server_.reset();
     // Joins what still runs for the service before the subclass's store goes away.
     executor_.Shutdown();
     StopStore();
@@ -207,7 +203,7 @@ class ServiceFixture : public ::testing::Test {
   std::unique_ptr<DefectServiceImpl> service_;
   // Destroyed before the service: joins what still runs for it.
   runtime::Executor executor_{runtime::ExecutorOptions{4, 64, "test"}};
-  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<runtime::testing::InProcessServer> server_;
   std::unique_ptr<v1::DefectService::Stub> stub_;
 };
 

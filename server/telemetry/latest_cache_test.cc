@@ -19,15 +19,14 @@
 #include "gtest/gtest.h"
 #include "plantmesh/sdk/status.h"
 #include "plantmesh/telemetry/v1/telemetry_service.grpc.pb.h"
-#include "server/runtime/call_policy.h"
 #include "server/runtime/executor.h"
-#include "server/runtime/grpc_status.h"
 #include "server/runtime/migrations.h"
 #include "server/runtime/pg_audit_sink.h"
 #include "server/runtime/pg_pool.h"
 #include "server/runtime/redis_client.h"
 #include "server/runtime/service_tables.h"
 #include "server/runtime/shutdown.h"
+#include "server/runtime/testing/handler_test_support.h"
 #include "server/telemetry/convert.h"
 #include "server/telemetry/module.h"
 #include "server/telemetry/pg_store.h"
@@ -39,22 +38,6 @@ namespace plantmesh::telemetry {
 namespace {
 
 using ::testing::ElementsAre;
-
-class IdentityOnlyPolicy : public runtime::CallPolicy {
- public:
-  grpc::Status Begin(grpc::ServerContextBase* server_context, std::string_view method,
-                     runtime::CallContext* call) override {
-    call->server_context = server_context;
-    call->method = std::string(method);
-    call->identity = "spiffe://test/user/adapter";
-    call->start_time = absl::Now();
-    return grpc::Status::OK;
-  }
-  grpc::Status End(const runtime::CallContext& call, const absl::Status& status,
-                   const google::protobuf::Message*) override {
-    return runtime::ToGrpcStatus(status);
-  }
-};
 
 void SetTime(absl::Time t, google::protobuf::Timestamp* out) {
   out->set_seconds(absl::ToUnixSeconds(t));
@@ -113,18 +96,13 @@ class LatestCacheTest : public ::testing::Test {
     deps_.now = [this] { return now_; };
     service_ = std::make_unique<TelemetryServiceImpl>(deps_, telemetry_config_, store_.get(),
                                                       cache_.get());
-    grpc::ServerBuilder builder;
-    int port = 0;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-    builder.RegisterService(service_.get());
-    server_ = builder.BuildAndStart();
-    ASSERT_NE(server_, nullptr);
-    stub_ = v1::TelemetryService::NewStub(
-        grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
+    server_ = std::make_unique<runtime::testing::InProcessServer>(service_.get());
+    ASSERT_TRUE(server_->ok());
+    stub_ = v1::TelemetryService::NewStub(server_->channel());
   }
 
   void TearDown() override {
-    if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    server_.reset();
     executor_.Shutdown();
     runtime::ResetDrainingForTesting();
   }
@@ -230,11 +208,11 @@ class LatestCacheTest : public ::testing::Test {
   std::unique_ptr<LatestCache> cache_;
   runtime::ServerConfig config_;
   TelemetryConfig telemetry_config_;
-  IdentityOnlyPolicy policy_;
+  runtime::testing::FixedIdentityPolicy policy_{"spiffe://test/user/adapter"};
   runtime::ServiceDeps deps_;
   std::unique_ptr<TelemetryServiceImpl> service_;
   runtime::Executor executor_{runtime::ExecutorOptions{4, 64, "test"}};
-  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<runtime::testing::InProcessServer> server_;
   std::unique_ptr<v1::TelemetryService::Stub> stub_;
 };
 
@@ -292,14 +270,9 @@ TEST_F(LatestCacheTest, NewerWinsAcrossOutOfOrderBatchesAndTwoWriters) {
   // A second replica (its own cache and server on the same PostgreSQL and Redis).
   LatestCache replica_cache(cache_options_, store_.get(), nullptr);
   TelemetryServiceImpl replica(deps_, telemetry_config_, store_.get(), &replica_cache);
-  grpc::ServerBuilder builder;
-  int port = 0;
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-  builder.RegisterService(&replica);
-  std::unique_ptr<grpc::Server> replica_server = builder.BuildAndStart();
-  ASSERT_NE(replica_server, nullptr);
-  auto replica_stub = v1::TelemetryService::NewStub(
-      grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
+  auto replica_server = std::make_unique<runtime::testing::InProcessServer>(&replica);
+  ASSERT_TRUE(replica_server->ok());
+  auto replica_stub = v1::TelemetryService::NewStub(replica_server->channel());
   // Times interleaved and going back and forth, equal times across writers.
   auto write = [&](const std::string& writer, v1::TelemetryService::Stub* stub, int offset) {
     for (int i = 1; i <= 30; ++i) {
@@ -317,7 +290,7 @@ TEST_F(LatestCacheTest, NewerWinsAcrossOutOfOrderBatchesAndTwoWriters) {
   const int64_t fills = cache_->figures().fills.load();
   EXPECT_EQ(Answer({"CNC-07"}), Postgres({"CNC-07"}));
   EXPECT_EQ(cache_->figures().fills.load(), fills);  // from the hash, not a refill
-  replica_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  replica_server.reset();
 
   // Written straight to the cache: an older sample after a newer one, and of equal time
   // the smaller key after the greater, both change nothing.

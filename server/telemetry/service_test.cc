@@ -17,10 +17,9 @@
 #include "gtest/gtest.h"
 #include "plantmesh/sdk/status.h"
 #include "plantmesh/telemetry/v1/telemetry_service.grpc.pb.h"
-#include "server/runtime/call_policy.h"
 #include "server/runtime/executor.h"
-#include "server/runtime/grpc_status.h"
 #include "server/runtime/shutdown.h"
+#include "server/runtime/testing/handler_test_support.h"
 #include "server/telemetry/testing/fake_store.h"
 
 namespace plantmesh::telemetry {
@@ -28,22 +27,6 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-
-class IdentityOnlyPolicy : public runtime::CallPolicy {
- public:
-  grpc::Status Begin(grpc::ServerContextBase* server_context, std::string_view method,
-                     runtime::CallContext* call) override {
-    call->server_context = server_context;
-    call->method = std::string(method);
-    call->identity = "spiffe://test/user/adapter";
-    call->start_time = absl::Now();
-    return grpc::Status::OK;
-  }
-  grpc::Status End(const runtime::CallContext& call, const absl::Status& status,
-                   const google::protobuf::Message*) override {
-    return runtime::ToGrpcStatus(status);
-  }
-};
 
 std::vector<std::string> FieldsOf(const grpc::Status& status) {
   std::vector<std::string> fields;
@@ -67,18 +50,13 @@ class TelemetryServiceTest : public ::testing::Test {
     deps_.executor = &executor_;
     deps_.now = [this] { return now_; };
     service_ = std::make_unique<TelemetryServiceImpl>(deps_, telemetry_config_, &store_);
-    grpc::ServerBuilder builder;
-    int port = 0;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-    builder.RegisterService(service_.get());
-    server_ = builder.BuildAndStart();
-    ASSERT_NE(server_, nullptr);
-    stub_ = v1::TelemetryService::NewStub(
-        grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
+    server_ = std::make_unique<runtime::testing::InProcessServer>(service_.get());
+    ASSERT_TRUE(server_->ok());
+    stub_ = v1::TelemetryService::NewStub(server_->channel());
   }
 
   void TearDown() override {
-    if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    server_.reset();
     executor_.Shutdown();
     runtime::ResetDrainingForTesting();
   }
@@ -125,12 +103,12 @@ class TelemetryServiceTest : public ::testing::Test {
   absl::Time now_ = absl::FromUnixSeconds(1700000000);
   runtime::ServerConfig config_;
   TelemetryConfig telemetry_config_;
-  IdentityOnlyPolicy policy_;
+  runtime::testing::FixedIdentityPolicy policy_{"spiffe://test/user/adapter"};
   runtime::ServiceDeps deps_;
   testing::FakeTelemetryStore store_;
   std::unique_ptr<TelemetryServiceImpl> service_;
   runtime::Executor executor_{runtime::ExecutorOptions{4, 64, "test"}};
-  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<runtime::testing::InProcessServer> server_;
   std::unique_ptr<v1::TelemetryService::Stub> stub_;
 };
 

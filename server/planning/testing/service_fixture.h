@@ -1,14 +1,12 @@
 // The planning service's handlers over in-process gRPC on the in-memory store, for tests
 // that need no servers: a fixture with a seeded plant (3×8 in Europe/Berlin with a 30-minute
 // break per shift, line PACK-1, products GRANOLA-500G and MUESLI-1KG at 3 s each) and the
-// helpers that read a refusal. The call policy only names the caller (a planner);
-// authorization is tested end to end (e2e.planning and the authz matrix).
+// helpers that read a refusal. The call policy only names the caller (a planner).
 #pragma once
 
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
-#include <chrono>
 #include <memory>
 #include <string>
 #include <tuple>
@@ -21,27 +19,10 @@
 #include "server/planning/config.h"
 #include "server/planning/service.h"
 #include "server/planning/testing/fake_store.h"
-#include "server/runtime/call_policy.h"
 #include "server/runtime/executor.h"
-#include "server/runtime/grpc_status.h"
+#include "server/runtime/testing/handler_test_support.h"
 
 namespace plantmesh::planning::testing {
-
-class IdentityOnlyPolicy : public runtime::CallPolicy {
- public:
-  grpc::Status Begin(grpc::ServerContextBase* server_context, std::string_view method,
-                     runtime::CallContext* call) override {
-    call->server_context = server_context;
-    call->method = std::string(method);
-    call->identity = "spiffe://test/user/planner";
-    call->start_time = absl::Now();
-    return grpc::Status::OK;
-  }
-  grpc::Status End(const runtime::CallContext&, const absl::Status& status,
-                   const google::protobuf::Message*) override {
-    return runtime::ToGrpcStatus(status);
-  }
-};
 
 // The fields a refusal's BadRequest names, in order.
 inline std::vector<std::string> FieldsOf(const grpc::Status& status) {
@@ -71,18 +52,13 @@ class PlanningServiceFixture : public ::testing::Test {
     deps_.executor = &executor_;
     deps_.now = [now = now_] { return now; };
     service_ = std::make_unique<PlanningServiceImpl>(deps_, &store_);
-    grpc::ServerBuilder builder;
-    int port = 0;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-    builder.RegisterService(service_.get());
-    server_ = builder.BuildAndStart();
-    ASSERT_NE(server_, nullptr);
-    stub_ = v1::PlanningService::NewStub(
-        grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
+    server_ = std::make_unique<runtime::testing::InProcessServer>(service_.get());
+    ASSERT_TRUE(server_->ok());
+    stub_ = v1::PlanningService::NewStub(server_->channel());
     SeedPlant();
   }
   void TearDown() override {
-    server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    server_.reset();
     executor_.Shutdown();
   }
 
@@ -136,12 +112,12 @@ class PlanningServiceFixture : public ::testing::Test {
   const absl::Duration deadline_;
   runtime::ServerConfig server_config_;
   PlanningConfig config_;
-  IdentityOnlyPolicy policy_;
+  runtime::testing::FixedIdentityPolicy policy_{"spiffe://test/user/planner"};
   runtime::Executor executor_{runtime::ExecutorOptions{4, 64, "test"}};
   runtime::ServiceDeps deps_;
   FakePlanningStore store_;
   std::unique_ptr<PlanningServiceImpl> service_;
-  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<runtime::testing::InProcessServer> server_;
   std::unique_ptr<v1::PlanningService::Stub> stub_;
 };
 
