@@ -501,6 +501,8 @@ TEST_F(LatestCacheTest, PagesAcrossMachinesAndItemsBoundToTheSelection) {
 // page_size 0 (everything) past the server's send limit is refused naming page_size;
 // pages stop short of the limit instead.
 TEST_F(LatestCacheTest, TooLargeAnAnswerIsRefusedAndPagesStayWithinTheLimit) {
+  // Set before the service starts: its handlers read the config on other threads.
+  config_.max_send_message_bytes = 4000;  // about 7 of the values below
   Start();
   std::vector<std::string> items;
   for (int i = 0; i < 20; ++i) items.push_back(absl::StrCat("text", i));
@@ -513,7 +515,6 @@ TEST_F(LatestCacheTest, TooLargeAnAnswerIsRefusedAndPagesStayWithinTheLimit) {
     samples.push_back(s);
   }
   Ingest("w", 1, samples);
-  config_.max_send_message_bytes = 4000;  // about 7 values
   v1::GetLatestValuesResponse response;
   grpc::Status s = Latest({"CNC-07"}, &response);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
@@ -535,8 +536,6 @@ TEST_F(LatestCacheTest, TooLargeAnAnswerIsRefusedAndPagesStayWithinTheLimit) {
   } while (!token.empty());
   EXPECT_EQ(values, items.size());
   EXPECT_GT(pages, 2);
-  config_.max_send_message_bytes = 4 << 20;
-  EXPECT_EQ(Answer({"CNC-07"}).size(), items.size());
 }
 
 }  // namespace
