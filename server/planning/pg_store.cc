@@ -1,6 +1,7 @@
 #include "server/planning/pg_store.h"
 
 #include <algorithm>
+#include <optional>
 #include <pqxx/pqxx>
 #include <string>
 #include <utility>
@@ -614,23 +615,35 @@ absl::StatusOr<std::vector<MaintenanceWindow>> PgPlanningStore::ListMaintenanceW
   return out;
 }
 
+namespace {
+
+// Inserts `plan` (times truncated to PostgreSQL's microseconds) and returns it as stored,
+// with its id; nullopt when its line and shift has a plan already.
+std::optional<Plan> InsertPlan(pqxx::transaction_base& tx, const Plan& plan) {
+  Plan stored = plan;
+  stored.create_time = TruncateToMicros(plan.create_time);
+  stored.update_time = TruncateToMicros(plan.update_time);
+  pqxx::result rows = tx.exec_prepared(
+      Statements().plan_insert, plan.line_id, plan.shift_id, FormatDate(plan.shift_date),
+      Micros(plan.shift_start), Micros(plan.shift_end), ItemsJson(plan.items).dump(),
+      static_cast<int>(plan.status), plan.revision, plan.revision_reason, plan.created_by,
+      Micros(stored.create_time), plan.updated_by, Micros(stored.update_time), plan.version);
+  if (rows.empty()) return std::nullopt;
+  stored.id = rows[0][0].as<int64_t>();
+  return stored;
+}
+
+}  // namespace
+
 absl::StatusOr<Replayable<Plan>> PgPlanningStore::CreatePlan(const Plan& plan,
                                                              const ChangeContext& context,
                                                              const ResponseEncoder<Plan>& encode) {
   return Idempotent<Plan>(context, encode, [&](pqxx::transaction_base& tx) -> absl::StatusOr<Plan> {
-    Plan stored = plan;
-    stored.create_time = TruncateToMicros(plan.create_time);
-    stored.update_time = TruncateToMicros(plan.update_time);
-    pqxx::result rows = tx.exec_prepared(
-        Statements().plan_insert, plan.line_id, plan.shift_id, FormatDate(plan.shift_date),
-        Micros(plan.shift_start), Micros(plan.shift_end), ItemsJson(plan.items).dump(),
-        static_cast<int>(plan.status), plan.revision, plan.revision_reason, plan.created_by,
-        Micros(stored.create_time), plan.updated_by, Micros(stored.update_time), plan.version);
-    if (rows.empty()) {
+    std::optional<Plan> stored = InsertPlan(tx, plan);
+    if (!stored) {
       return ResourceTaken("production plan", absl::StrCat(plan.line_id, " ", plan.shift_id));
     }
-    stored.id = rows[0][0].as<int64_t>();
-    return stored;
+    return *std::move(stored);
   });
 }
 
@@ -641,23 +654,15 @@ absl::StatusOr<Replayable<std::vector<Plan>>> PgPlanningStore::CreatePlans(
       context, encode, [&](pqxx::transaction_base& tx) -> absl::StatusOr<std::vector<Plan>> {
         std::vector<Plan> stored;
         for (const Plan& plan : plans) {
-          Plan s = plan;
-          s.create_time = TruncateToMicros(plan.create_time);
-          s.update_time = TruncateToMicros(plan.update_time);
-          pqxx::result rows = tx.exec_prepared(
-              Statements().plan_insert, plan.line_id, plan.shift_id, FormatDate(plan.shift_date),
-              Micros(plan.shift_start), Micros(plan.shift_end), ItemsJson(plan.items).dump(),
-              static_cast<int>(plan.status), plan.revision, plan.revision_reason, plan.created_by,
-              Micros(s.create_time), plan.updated_by, Micros(s.update_time), plan.version);
-          if (rows.empty()) {
+          std::optional<Plan> s = InsertPlan(tx, plan);
+          if (!s) {
             // ON CONFLICT waited for a concurrent insert to commit: this statement sees it.
             pqxx::result other =
                 tx.exec_prepared(Statements().plan_of_shift, plan.line_id, plan.shift_id);
             return PlanExists(other.empty() ? 0 : other[0][0].as<int64_t>(), plan.line_id,
                               plan.shift_id);
           }
-          s.id = rows[0][0].as<int64_t>();
-          stored.push_back(std::move(s));
+          stored.push_back(*std::move(s));
         }
         return stored;
       });
