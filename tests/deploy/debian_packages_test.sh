@@ -26,6 +26,8 @@ RUNBOOK=$SOURCE_DIR/docs/runbook.md
 . "$SOURCE_DIR/tests/support/runbook.sh"
 # shellcheck source=tests/support/poll.sh
 . "$SOURCE_DIR/tests/support/poll.sh"
+# shellcheck source=tests/support/test_helpers.sh
+. "$SOURCE_DIR/tests/support/test_helpers.sh"
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "SKIP: installing packages needs root"
@@ -62,18 +64,12 @@ cleanup() {
   # Never leave our packages installed, whatever failed.
   apt-get purge -y -qq "${PACKAGES[@]}" >/dev/null 2>&1 || true
   if [ "$code" -ne 0 ]; then
-    for log in "$WORK"/server-*.log; do
-      [ -f "$log" ] || continue
-      echo "---- $log ----" >&2
-      tail -n 30 "$log" >&2
-    done
+    print_server_logs "$WORK"
   fi
   rm -rf "$WORK"
   exit "$code"
 }
 trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 echo "==> cpack -G DEB"
 (cd "$BUILD_DIR" && cpack -G DEB -B "$WORK/debs" >"$WORK/cpack.log") || { cat "$WORK/cpack.log"; fail "cpack"; }

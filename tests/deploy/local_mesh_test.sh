@@ -20,7 +20,8 @@ SOURCE_DIR=$1
 BUILD_DIR=$2
 PG_BIN=/usr/lib/postgresql/15/bin
 PLANTCTL=$BUILD_DIR/cli/plantctl
-fail() { echo "FAIL: $*" >&2; exit 1; }
+# shellcheck source=tests/support/test_helpers.sh
+. "$SOURCE_DIR/tests/support/test_helpers.sh"
 
 for tool in "$PG_BIN/initdb" "$PG_BIN/pg_ctl" /usr/bin/redis-server /usr/bin/redis-cli \
     /usr/bin/python3 "$PLANTCTL" "$BUILD_DIR/server/plantmesh-server"; do

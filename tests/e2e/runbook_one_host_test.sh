@@ -45,20 +45,16 @@ cleanup() {
     "${as_postgres[@]}" "$PG_BIN/pg_ctl" -D "$WORK/pg/data" -m immediate stop >/dev/null 2>&1 || true
   fi
   if [ "$code" -ne 0 ]; then
-    for log in "$WORK"/server-*.log; do
-      [ -f "$log" ] || continue
-      echo "---- $log ----" >&2
-      tail -n 30 "$log" >&2
-    done
+    print_server_logs "$WORK"
   fi
   rm -rf "$WORK"
   exit "$code"
 }
 trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 # shellcheck source=tests/support/poll.sh
 . "$SOURCE_DIR/tests/support/poll.sh"
+# shellcheck source=tests/support/test_helpers.sh
+. "$SOURCE_DIR/tests/support/test_helpers.sh"
 
 echo "==> PostgreSQL and Redis"
 mkdir -p "$WORK/pg"
