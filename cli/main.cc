@@ -28,6 +28,7 @@
 #include "common/build_info/build_info.h"
 #include "grpcpp/channel.h"
 #include "plantmesh/common/mutex_settings.h"
+#include "plantmesh/common/openssl_exit.h"
 #include "plantmesh/sdk/client_options.h"
 #include "plantmesh/sdk/status.h"
 
@@ -266,4 +267,7 @@ int Main(int argc, char** argv) {
 }  // namespace
 }  // namespace plantmesh::cli
 
-int main(int argc, char** argv) { return plantmesh::cli::Main(argc, argv); }
+int main(int argc, char** argv) {
+  plantmesh::common::SkipOpenSslCleanupAtExit();  // why: plantmesh/common/openssl_exit.h
+  return plantmesh::cli::Main(argc, argv);
+}

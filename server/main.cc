@@ -15,6 +15,7 @@
 #include "absl/strings/str_join.h"
 #include "common/build_info/build_info.h"
 #include "plantmesh/common/mutex_settings.h"
+#include "plantmesh/common/openssl_exit.h"
 #include "plantmesh/common/status_macros.h"
 #include "server/known_services.h"
 #include "server/runtime/access_policy.h"
@@ -232,6 +233,7 @@ __attribute__((constructor(101))) static void BlockTerminationSignalsEarly() {
 }
 
 int main(int argc, char** argv) {
+  plantmesh::common::SkipOpenSslCleanupAtExit();  // why: plantmesh/common/openssl_exit.h
   // Again, in case this binary was built without constructor priorities.
   plantmesh::runtime::BlockTerminationSignals();
   plantmesh::common::UseReleaseMutexSettings();

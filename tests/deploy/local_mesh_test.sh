@@ -192,7 +192,8 @@ set +e
 as_ops -o json --timeout 3 admin status >"$OUT/stopped.json" 2>"$OUT/stopped.err"
 code=$?
 set -e
-[ "$code" -eq 24 ] || fail "admin status with $stopped stopped exited $code, not 24"
+[ "$code" -eq 24 ] ||
+  fail "admin status with $stopped stopped exited $code, not 24; its stderr: $(cat "$OUT/stopped.err")"
 expect_stopped=()
 for service in "${SERVICES[@]}"; do
   if [ "$service" = "$stopped" ]; then expect_stopped+=("$service=UNAVAILABLE")

@@ -373,6 +373,9 @@ TEST(ProposePlan, CombinatorialBoundCountsTheChangeoversATightLineNeeds) {
     for (const char* p : {"A", "B", "C"}) in.demand.push_back({p, t, 12});
   }
   in.solver.relative_gap = 0;
+  // Optimal in well under a second in Release; the limit only stops a hang (the default
+  // 10 s stopped the proof once under AddressSanitizer on a loaded machine).
+  in.solver.time_limit = absl::Seconds(120);
   const internal::Index index(in);
   const double bound = internal::CombinatorialBound(index, internal::ComponentsOf(index)[0]);
   EXPECT_NEAR(bound, 7 * in.costs.changeover_cost, 1e-9);
