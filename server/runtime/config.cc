@@ -374,8 +374,8 @@ absl::StatusOr<ServerConfig> LoadServerConfig(
                  "calls that may wait for an executor thread; beyond that new calls fail "
                  "RESOURCE_EXHAUSTED");
   app.add_option("--grpc-max-threads", config.grpc_max_threads,
-                 "threads gRPC may start for its synchronous-API services (health, "
-                 "reflection): ResourceQuota max threads");
+                 "threads gRPC may start for its synchronous-API service (reflection): "
+                 "ResourceQuota max threads");
   app.add_option("--max-concurrent-streams", config.max_concurrent_streams,
                  "calls one client connection may have open at once (HTTP/2 "
                  "MAX_CONCURRENT_STREAMS)");

@@ -97,7 +97,7 @@ struct ServerConfig {
   int executor_threads = 16;
   int executor_queue = 1024;
   // grpc-max-threads: ResourceQuota::SetMaxThreads, the threads gRPC may start for the
-  // services still on its synchronous API (grpc.health.v1, reflection).
+  // service still on its synchronous API (reflection).
   int grpc_max_threads = 16;
   // max-concurrent-streams: calls one client connection may have open at once (HTTP/2
   // SETTINGS_MAX_CONCURRENT_STREAMS); further calls wait on the client.

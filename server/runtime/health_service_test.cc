@@ -9,6 +9,7 @@
 
 #include <memory>
 #include <thread>
+#include <vector>
 
 namespace plantmesh::runtime {
 namespace {
@@ -93,6 +94,33 @@ TEST_F(HealthServiceTest, WatchOfUnknownServiceSaysSoAndEndsWhenClientCancels) {
   context.TryCancel();
   EXPECT_FALSE(reader->Read(&response));
   EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
+}
+
+// Each of several Watch streams (reactors; none holds a thread) sees the change and the
+// end.
+TEST_F(HealthServiceTest, ManyWatchesEachSeeTheChangeAndTheEnd) {
+  health_.SetServingStatus("", true);
+  constexpr int kWatches = 12;
+  std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
+  std::vector<std::unique_ptr<grpc::ClientReader<HealthCheckResponse>>> readers;
+  HealthCheckRequest request;
+  HealthCheckResponse response;
+  for (int i = 0; i < kWatches; ++i) {
+    contexts.push_back(std::make_unique<grpc::ClientContext>());
+    readers.push_back(stub_->Watch(contexts.back().get(), request));
+    ASSERT_TRUE(readers.back()->Read(&response));
+    EXPECT_EQ(response.status(), HealthCheckResponse::SERVING);
+  }
+  health_.SetServingStatus("", false);
+  for (auto& reader : readers) {
+    ASSERT_TRUE(reader->Read(&response));
+    EXPECT_EQ(response.status(), HealthCheckResponse::NOT_SERVING);
+  }
+  health_.Shutdown();  // already NOT_SERVING: nothing more is sent, every stream ends
+  for (auto& reader : readers) {
+    EXPECT_FALSE(reader->Read(&response));
+    EXPECT_TRUE(reader->Finish().ok());
+  }
 }
 
 }  // namespace

@@ -28,8 +28,8 @@ namespace {
 constexpr absl::Duration kFinishGrace = absl::Seconds(2);
 
 // The probe listener is unauthenticated: it gets just enough for the kubelet's Check
-// every few seconds and a few Watch streams (each holds one synchronous-API thread).
-constexpr int kProbeMaxThreads = 4;
+// every few seconds and a few Watch streams (health is on the callback API: a Watch
+// holds no thread).
 constexpr int kProbeMaxStreams = 4;
 constexpr int kProbeMaxMessageBytes = 4 * 1024;
 constexpr size_t kProbeMemoryQuotaBytes = 4 * 1024 * 1024;
@@ -56,7 +56,9 @@ std::string EndpointOf(const std::string& listen, int port) {
   return absl::StrCat(listen.substr(0, listen.rfind(':')), ":", port);
 }
 
-// Plaintext, grpc.health.v1 alone, small limits. Null when it cannot listen.
+// Plaintext, grpc.health.v1 alone, small limits. Null when it cannot listen. No
+// synchronous-API service, so no poller threads of its own (health_service.h: they would
+// also read the mTLS port's calls and hand each to gRPC's callback threads).
 std::unique_ptr<grpc::Server> StartProbeServer(const std::string& listen, HealthService* health,
                                                int* port) {
   grpc::ServerBuilder builder;
@@ -67,11 +69,7 @@ std::unique_ptr<grpc::Server> StartProbeServer(const std::string& listen, Health
   builder.SetMaxSendMessageSize(kProbeMaxMessageBytes);
   grpc::ResourceQuota quota("plantmesh-probe");
   quota.Resize(kProbeMemoryQuotaBytes);
-  quota.SetMaxThreads(kProbeMaxThreads);
   builder.SetResourceQuota(quota);
-  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::NUM_CQS, 1);
-  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MIN_POLLERS, 1);
-  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, 1);
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, kProbeMaxStreams);
   // gRPC sets SO_REUSEPORT by default: a second process would share the port and the
   // kubelet would probe either one.
@@ -125,12 +123,14 @@ absl::StatusOr<std::unique_ptr<ServerHost>> ServerHost::Start(
   builder.AddChannelArgument(GRPC_ARG_MAX_METADATA_SIZE, config.max_metadata_bytes);
   grpc::ResourceQuota quota("plantmesh-server");
   quota.Resize(static_cast<size_t>(config.memory_quota_bytes));
-  // Caps the threads of the services still on gRPC's synchronous API (health,
-  // reflection). Our services are on the callback API: their handlers run on the
+  // Caps the threads of reflection, the one service still on gRPC's synchronous API
+  // (beside callback services gRPC's builder makes its queues non-polling: its threads
+  // wait for reflection calls and read no connection).
+  // Our services and health are on the callback API: their handlers run on the
   // runtime's Executor (executor-threads), gRPC's own threads only drive reactors.
   quota.SetMaxThreads(config.grpc_max_threads);
   builder.SetResourceQuota(quota);
-  // The synchronous services carry little traffic: one completion queue, 1-2 pollers
+  // Reflection carries little traffic: one completion queue, 1-2 pollers
   // (gRPC's defaults are a queue per core and up to 2 pollers each).
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::NUM_CQS, 1);
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MIN_POLLERS, 1);
