@@ -11,6 +11,9 @@
 -- Values have the sizes the service writes: a request id, a 64-hex payload hash, a
 -- ~400-byte serialized response, the REPORTED history entry's field changes as JSON, a
 -- ~300-byte serialized event, the audit row's identity, roles, trace id and request JSON.
+-- Each value the service sends differs per report (the id, the VIN) and differs here
+-- too: a constant ('...'::jsonb, decode() of a literal) would be parsed once when the
+-- statement is prepared instead of once per transaction as the service's parameters are.
 -- Not included (the service does them, the baseline does not): the first category lookup
 -- (cached by the store afterwards), the outbox relay to Redis.
 -- Run by bench/run as: pgbench -n -M prepared -c N -j 2 -T S -f <this> pgbench_baseline
@@ -21,7 +24,8 @@ WITH claimed AS (INSERT INTO defect.request_log (identity, method, request_id, p
     SELECT 'spiffe://plantmesh.local/user/bench', 'plantmesh.defect.v1.DefectService.CreateDefect',
            'pgbench-' || :client_id || '-' || :n,
            'c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00',
-           decode(repeat('5a', 400), 'hex'), 'defects/' || :defect_id
+           decode(repeat('5a', 396) || lpad(to_hex(:defect_id::int8), 8, '0'), 'hex'),
+           'defects/' || :defect_id
     WHERE 'pgbench-' || :client_id || '-' || :n <> ''
     ON CONFLICT DO NOTHING RETURNING 1),
   go AS (SELECT 1 FROM claimed UNION ALL SELECT 1 WHERE 'pgbench-' || :client_id || '-' || :n = ''),
@@ -37,11 +41,11 @@ WITH claimed AS (INSERT INTO defect.request_log (identity, method, request_id, p
   entry AS (INSERT INTO defect.history (defect_id, sequence, change_type, actor, change_time,
       changes, comment, request_id)
     SELECT id, 1, 1, 'spiffe://plantmesh.local/user/bench', now(),
-           '[{"field": "vin", "old_value": "", "new_value": "W1-123456"}, {"field": "model", "old_value": "", "new_value": "SEDAN-2.0"}, {"field": "zone", "old_value": "", "new_value": "PAINT"}, {"field": "station", "old_value": "", "new_value": "P-07"}, {"field": "category_code", "old_value": "", "new_value": "BENCH-PGBENCH"}, {"field": "severity", "old_value": "", "new_value": "SEVERITY_MINOR"}, {"field": "description", "old_value": "", "new_value": "Scratch on the left rear door, 4 cm, found at final inspection"}, {"field": "detected_by", "old_value": "", "new_value": "bench"}, {"field": "shift", "old_value": "", "new_value": "2026-11-21/A"}, {"field": "status", "old_value": "", "new_value": "DEFECT_STATUS_REPORTED"}]'::jsonb,
+           ('[{"field": "vin", "old_value": "", "new_value": "W' || :client_id || '-' || :n || '"}, {"field": "model", "old_value": "", "new_value": "SEDAN-2.0"}, {"field": "zone", "old_value": "", "new_value": "PAINT"}, {"field": "station", "old_value": "", "new_value": "P-07"}, {"field": "category_code", "old_value": "", "new_value": "BENCH-PGBENCH"}, {"field": "severity", "old_value": "", "new_value": "SEVERITY_MINOR"}, {"field": "description", "old_value": "", "new_value": "Scratch on the left rear door, 4 cm, found at final inspection"}, {"field": "detected_by", "old_value": "", "new_value": "bench"}, {"field": "shift", "old_value": "", "new_value": "2026-11-21/A"}, {"field": "status", "old_value": "", "new_value": "DEFECT_STATUS_REPORTED"}]')::jsonb,
            '', 'pgbench-' || :client_id || '-' || :n
     FROM created),
   event AS (INSERT INTO defect.outbox (event_id, payload)
-    SELECT gen_random_uuid(), decode(repeat('a5', 300), 'hex') FROM created),
+    SELECT gen_random_uuid(), decode(repeat('a5', 296) || lpad(to_hex(:defect_id::int8), 8, '0'), 'hex') FROM created),
   audited AS (INSERT INTO audit.audit_log (time, identity, roles, method, trace_id, status_code,
       status_message, request)
     SELECT now(), 'spiffe://plantmesh.local/user/bench', '{admin}'::text[],

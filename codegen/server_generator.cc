@@ -147,8 +147,7 @@ std::string EntryBody(const MethodDescriptor* method) {
   switch (KindOf(method)) {
     case StreamKind::kUnary:
       return "  return ::plantmesh::runtime::StartUnaryCall<$Request$>(\n"
-             "      context, " +
-             binding +
+             "      context, {policy_, executor_, \"$full_method$\", run_$Method$_inline_}"
              ", request_bytes, response,\n"
              "      [this](::plantmesh::runtime::CallContext& call, const $Request$& request,\n"
              "             $Response$* response) { return Handle$Method$(call, request, response); "
@@ -183,7 +182,7 @@ std::string EntryBody(const MethodDescriptor* method) {
 std::string HandlerKindComment(const MethodDescriptor* method) {
   switch (KindOf(method)) {
     case StreamKind::kUnary:
-      return "  // Runs on the executor.\n";
+      return "  // Runs on the executor (on gRPC's thread after Run$Method$Inline()).\n";
     case StreamKind::kServerStreaming:
       return "  // Runs on the executor; returns the source the stream's messages are pulled "
              "from.\n";
@@ -235,6 +234,8 @@ void GenerateServerHeader(const FileDescriptor* file,
       "// input rules (runtime::DecodeRequest; each message of a client stream likewise),\n"
       "// runs the service's Handle<Method> and CallPolicy::End (audit, metrics, the one\n"
       "// absl::Status -> grpc::Status mapping) — see server/runtime/call_reactors.h.\n"
+      "// A unary method whose service calls Run<Method>Inline() takes the same steps on\n"
+      "// gRPC's thread.\n"
       "// Services implement the Handle<Method> functions only. Streaming handlers return\n"
       "// the StreamSource / StreamSink / BidiStream the runtime drives (streams.h): no\n"
       "// handler holds a thread while its stream waits.\n"
@@ -280,11 +281,28 @@ void GenerateServerHeader(const FileDescriptor* file,
       p.PrintRaw(LeadingComment(method, "  "));
       const MethodContract contract = ContractOf(method);
       p.Print("  // Contract: $idempotency$.\n", "idempotency", contract.idempotency);
-      p.Print(HandlerKindComment(method).c_str());
+      p.Print(MethodVars(service, method), HandlerKindComment(method).c_str());
       p.Print(MethodVars(service, method),
               ("  virtual " + HandlerReturnType(method) + " Handle$Method$(" +
                "::plantmesh::runtime::CallContext& call" + HandlerParameters(method) + ") = 0;\n")
                   .c_str());
+    }
+    bool any_unary = false;
+    for (int m = 0; m < service->method_count(); ++m) {
+      const MethodDescriptor* method = service->method(m);
+      if (KindOf(method) != StreamKind::kUnary) continue;
+      if (!any_unary) {
+        p.Print(
+            "\n"
+            "  // Run<Method>Inline(): the method's handler runs on gRPC's callback thread,\n"
+            "  // right after the policy's Begin, instead of on the executor (two thread\n"
+            "  // switches less per call). Only for a handler that never blocks (no database,\n"
+            "  // no Redis, no waiting) and takes small requests: while it runs, that thread\n"
+            "  // serves no other call. Call from the service's constructor.\n");
+      }
+      any_unary = true;
+      p.Print(MethodVars(service, method),
+              "  void Run$Method$Inline() { run_$Method$_inline_ = true; }\n");
     }
     p.Print(
         "\n private:\n"
@@ -301,8 +319,13 @@ void GenerateServerHeader(const FileDescriptor* file,
     p.Print(
         "\n"
         "  ::plantmesh::runtime::CallPolicy* policy_;\n"
-        "  ::plantmesh::runtime::Executor* executor_;\n"
-        "};\n\n");
+        "  ::plantmesh::runtime::Executor* executor_;\n");
+    for (int m = 0; m < service->method_count(); ++m) {
+      const MethodDescriptor* method = service->method(m);
+      if (KindOf(method) != StreamKind::kUnary) continue;
+      p.Print(MethodVars(service, method), "  bool run_$Method$_inline_ = false;\n");
+    }
+    p.Print("};\n\n");
   }
   PrintNamespaceClose(p, file);
 }

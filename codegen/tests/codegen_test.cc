@@ -154,7 +154,11 @@ class SummingSink final : public EchoServiceBase::SumSink {
 
 class Echo final : public EchoServiceBase {
  public:
-  using EchoServiceBase::EchoServiceBase;
+  // `list_inline`: ListThings' handler runs on gRPC's thread (RunListThingsInline).
+  Echo(runtime::CallPolicy* policy, runtime::Executor* executor, bool list_inline = false)
+      : EchoServiceBase(policy, executor) {
+    if (list_inline) RunListThingsInline();
+  }
   std::atomic<int> fire_attempts{0};
   std::atomic<int> counted{0};        // Count messages made, all streams
   std::atomic<int> counts_opened{0};  // HandleCount calls
@@ -459,6 +463,47 @@ TEST_F(CodegenTest, AFullExecutorRefusesNewCallsWithResourceExhausted) {
   // it was refused before anything decoded it (on the executor).
   EXPECT_THAT(policy_.Ended(),
               Contains("plantmesh.codegentest.v1.EchoService.Fire (stream) RESOURCE_EXHAUSTED"));
+}
+
+// A unary method its service runs inline passes the same Begin (and its refusal) and
+// End, and needs no executor thread: it answers while the only one is held.
+TEST_F(CodegenTest, AnInlineUnaryMethodRunsThroughThePolicyWithoutTheExecutor) {
+  Echo inline_service{&policy_, &executor_, /*list_inline=*/true};
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&inline_service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  ASSERT_NE(server, nullptr);
+  sdk::ClientOptions options;
+  options.insecure = true;
+  options.endpoint = absl::StrCat("127.0.0.1:", port);
+  options.retry.max_attempts = 1;
+  absl::StatusOr<sdk::EchoClient> client = sdk::EchoClient::Connect(options);
+  ASSERT_TRUE(client.ok()) << client.status();
+
+  absl::Notification release;
+  service_.hold_fire = &release;
+  std::thread holder([&] { EXPECT_TRUE(client_->Fire(FireRequest()).ok()); });
+  ASSERT_TRUE(Eventually([&] { return service_.fires_holding.load() == 1; }));
+
+  // On the executor it would wait for the held thread past this deadline.
+  absl::StatusOr<ListThingsResponse> listed =
+      client->ListThings(ListThingsRequest(), sdk::CallOptions::WithTimeout(absl::Seconds(10)));
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_EQ(listed->things_size(), 1);
+  EXPECT_EQ(listed->things(0).name(), "a");
+  sdk::CallOptions refused;
+  refused.metadata.emplace_back("x-refuse", "1");
+  EXPECT_EQ(client->ListThings(ListThingsRequest(), refused).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(executor_.busy(), 1);  // still Fire's
+
+  release.Notify();
+  holder.join();
+  EXPECT_THAT(policy_.Ended(),
+              Contains("plantmesh.codegentest.v1.EchoService.ListThings (request)"));
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(10));
 }
 
 TEST_F(CodegenTest, StreamsWaitingForTheirClientHoldNoHandlerThread) {

@@ -65,6 +65,9 @@ struct CallContext {
   ChangeAudit* AuditOfChange(const google::protobuf::Message& request);
   // Read by the CallPolicy at the end of the call.
   ChangeAudit change_audit;
+  // The CallPolicy's own data about the method, set by its Begin for its End (so that
+  // End need not look the method up again); not for handlers. May stay null.
+  const void* policy_method = nullptr;
 
   // For the runtime's reactors. EndByServer: the call is finishing; Cancelled() and
   // Ended() turn true. RequestStop: a long-lived stream should end (its body returns its

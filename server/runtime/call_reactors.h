@@ -6,7 +6,11 @@
 // authorization; a refusal finishes the call there), the handler and every step of a
 // stream on the Executor (never on gRPC's threads), then CallPolicy::End (audit,
 // metrics, log line, the one absl -> gRPC status mapping) with the status the call ends
-// with, whatever ended it: the handler, the client leaving, or the drain.
+// with, whatever ended it: the handler, the client leaving, or the drain. The one
+// exception is a unary method whose service declared its handler non-blocking
+// (MethodBinding::run_inline, e.g. SystemService.WhoAmI): the same steps, in the same
+// order, run on gRPC's thread — the executor's two thread switches per call were most
+// of what our runtime added to a no-op call (bench/README.md, B4).
 //
 // Requests arrive as bytes (the generated bases register them so) and are decoded and
 // checked against the contract's input rules by DecodeRequest (request_decoding.h) on
@@ -70,6 +74,11 @@ struct MethodBinding {
   CallPolicy* policy;
   Executor* executor;
   const char* method;  // fully qualified, e.g. "plantmesh.defect.v1.DefectService.GetDefect"
+  // Unary only: the handler runs on gRPC's callback thread right after Begin instead of
+  // on the executor (the generated base's Run<Method>Inline). For handlers that never
+  // block and whose requests are small: it saves two thread switches per call, and a
+  // handler that blocked would stall every connection that thread serves.
+  bool run_inline = false;
 };
 
 namespace internal {
@@ -97,9 +106,30 @@ class UnaryReactor final : public grpc::ServerUnaryReactor {
 
 }  // namespace internal
 
+namespace internal {
+
+// A unary call's steps after Begin admitted it: decode and check the request, run the
+// handler (unless the call already ended), End, Finish.
+template <class Request, class Response, class Handler>
+void RunUnaryCall(CallContext& call, CallPolicy* policy, grpc::ServerUnaryReactor* reactor,
+                  const grpc::ByteBuffer* request_bytes, Response* response, Handler& handler) {
+  Request request;
+  absl::Status decoded = DecodeRequest(*request_bytes, &request);
+  if (!decoded.ok()) {
+    reactor->Finish(policy->End(call, decoded, nullptr));
+    return;
+  }
+  absl::Status status = call.Cancelled() ? absl::CancelledError("the call ended before it started")
+                                         : handler(call, request, response);
+  reactor->Finish(policy->End(call, status, &request));
+}
+
+}  // namespace internal
+
 // Unary: `handler(CallContext&, const Request&, Response*) -> absl::Status` runs on the
 // executor with the request decoded from `request_bytes`; RESOURCE_EXHAUSTED without
-// running it when the executor's queue is full.
+// running it when the executor's queue is full. With binding.run_inline the same steps
+// run on gRPC's thread, in this call, and the executor is not involved.
 template <class Request, class Response, class Handler>
 grpc::ServerUnaryReactor* StartUnaryCall(grpc::CallbackServerContext* context,
                                          const MethodBinding& binding,
@@ -111,25 +141,26 @@ grpc::ServerUnaryReactor* StartUnaryCall(grpc::CallbackServerContext* context,
   } else {
     reactor = context->DefaultReactor();
   }
+  CallPolicy* policy = binding.policy;
+  if (binding.run_inline) {
+    CallContext call;  // ends with this function: the call is finished by then
+    grpc::Status begun = policy->Begin(context, binding.method, &call);
+    if (!begun.ok()) {
+      reactor->Finish(begun);
+      return reactor;
+    }
+    internal::RunUnaryCall<Request>(call, policy, reactor, request_bytes, response, handler);
+    return reactor;
+  }
   auto call = std::make_shared<CallContext>();
-  grpc::Status begun = binding.policy->Begin(context, binding.method, call.get());
+  grpc::Status begun = policy->Begin(context, binding.method, call.get());
   if (!begun.ok()) {
     reactor->Finish(begun);
     return reactor;
   }
-  CallPolicy* policy = binding.policy;
   absl::Status queued = binding.executor->Submit(
       [call, policy, reactor, request_bytes, response, handler = std::move(handler)]() mutable {
-        Request request;
-        absl::Status decoded = DecodeRequest(*request_bytes, &request);
-        if (!decoded.ok()) {
-          reactor->Finish(policy->End(*call, decoded, nullptr));
-          return;
-        }
-        absl::Status status = call->Cancelled()
-                                  ? absl::CancelledError("the call ended before it started")
-                                  : handler(*call, request, response);
-        reactor->Finish(policy->End(*call, status, &request));
+        internal::RunUnaryCall<Request>(*call, policy, reactor, request_bytes, response, handler);
       });
   // Not decoded yet: audited without the request.
   if (!queued.ok()) reactor->Finish(policy->End(*call, queued, nullptr));
@@ -419,6 +450,16 @@ class StreamCall final
     return false;
   }
 
+  // Whether the source may have a message to pull now (it did not say kPending since
+  // the last Wake) and the queue has room for it.
+  bool AnswerAtHandLocked() const {
+    if constexpr (kWrites) {
+      return source_ != nullptr && !source_ended_ && !source_pending_ &&
+             queue_.size() < queue_capacity_;
+    }
+    return false;
+  }
+
   bool MaybeScheduleLocked() {
     if (strand_scheduled_ || finish_requested_ || !opened_ || !HasWorkLocked()) return false;
     strand_scheduled_ = true;
@@ -553,7 +594,10 @@ class StreamCall final
           continue;
         }
         if constexpr (kReads) {
-          if (message_ready_) {
+          // A bidi stream sends the answers it has before it takes the next message:
+          // the next one may take long (an ingest batch's commit), and an answer held
+          // behind it is one the client must keep unacknowledged meanwhile.
+          if (message_ready_ && !(kShape == StreamShape::kBidi && AnswerAtHandLocked())) {
             message_ready_ = false;
             lock.unlock();
             absl::Status consumed = Consume();

@@ -34,6 +34,12 @@ namespace {
 
 constexpr int kBatchSize = 500;
 constexpr auto kPollInterval = std::chrono::milliseconds(200);
+// After a round that published, the next one starts no sooner than this after it began,
+// however often handlers notify: under load a round (about eight PostgreSQL round trips,
+// two to Redis and an asynchronous commit) then carries the rows of many commits instead
+// of one or two, and the relay stops competing with the writes it follows for the CPU
+// (bench B5). A lone commit after a quiet spell is still relayed at once.
+constexpr auto kMinRoundInterval = std::chrono::milliseconds(5);
 // Another replica holds a stream's lease: look again soon, the rows just committed here
 // may not be in its batch.
 constexpr auto kLeaseBusyRetry = std::chrono::milliseconds(20);
@@ -71,24 +77,51 @@ bool IsUuidText(const std::string& text) {
   return true;
 }
 
-PublishedPosition ReadPosition(pqxx::work& tx, const std::string& table,
-                               const std::string& stream_key) {
-  PublishedPosition position;
+// What a batch transaction reads once it holds the lease, in one round trip: the
+// recorded position and the oldest rows (at most `limit`), as of one snapshot.
+struct Pending {
+  PublishedPosition recorded;
+  std::vector<std::string> ids;
+  std::vector<std::pair<std::string, std::string>> events;  // (event_id, payload)
+};
+
+Pending ReadPending(pqxx::work& tx, const std::string& positions, const std::string& table,
+                    const std::string& stream_key, int limit) {
+  // One row per outbox row, each with the position; a single row of NULLs for the
+  // outbox when it is empty, so that the position is read either way.
   pqxx::result rows = tx.exec_params(
-      "SELECT generation, last_id FROM " + table + " WHERE stream_key = $1", stream_key);
-  if (rows.empty()) return position;
-  position.generation = rows[0][0].as<std::string>();
-  position.recorded = StreamId::Parse(rows[0][1].as<std::string>(), &position.last_id);
-  return position;
+      "SELECT p.generation, p.last_id, o.id, o.event_id::text, o.payload FROM (SELECT) AS one "
+      "LEFT JOIN " +
+          positions +
+          " AS p ON p.stream_key = $1 "
+          "LEFT JOIN LATERAL (SELECT id, event_id, payload FROM " +
+          table + " ORDER BY id LIMIT $2) AS o ON true ORDER BY o.id",
+      stream_key, limit);
+  Pending pending;
+  if (!rows.empty() && !rows[0][0].is_null()) {
+    pending.recorded.generation = rows[0][0].as<std::string>();
+    pending.recorded.recorded =
+        StreamId::Parse(rows[0][1].as<std::string>(), &pending.recorded.last_id);
+  }
+  for (const pqxx::row& row : rows) {
+    if (row[2].is_null()) continue;
+    pending.ids.push_back(row[2].c_str());
+    pending.events.emplace_back(row[3].c_str(), pqxx::binarystring(row[4]).str());
+  }
+  return pending;
 }
 
-void WritePosition(pqxx::work& tx, const std::string& table, const std::string& stream_key,
-                   const PublishedPosition& position) {
-  tx.exec_params("INSERT INTO " + table +
+// Records `position` and, in the same statement, deletes the published rows `ids`.
+void WritePosition(pqxx::work& tx, const std::string& positions, const std::string& table,
+                   const std::string& stream_key, const PublishedPosition& position,
+                   const std::vector<std::string>& ids) {
+  tx.exec_params("WITH published AS (DELETE FROM " + table +
+                     " WHERE id = ANY($4::bigint[])) INSERT INTO " + positions +
                      " (stream_key, generation, last_id) VALUES ($1, $2, $3) "
                      "ON CONFLICT (stream_key) DO UPDATE SET generation = EXCLUDED.generation, "
                      "last_id = EXCLUDED.last_id, update_time = now()",
-                 stream_key, position.generation, position.last_id.ToString());
+                 stream_key, position.generation, position.last_id.ToString(),
+                 absl::StrCat("{", absl::StrJoin(ids, ","), "}"));
 }
 
 // A source and its retry state (relay thread only).
@@ -143,19 +176,22 @@ struct OutboxRelay::State {
       const std::string table = schema + ".outbox";
       const std::string positions = schema + ".outbox_stream";
       pqxx::work tx(conn);
-      // Removing published rows need not wait for the WAL flush: if a crash loses the
-      // delete, the rows are published again and consumers drop them by event_id. This
-      // keeps the relay from doubling the fsyncs of the writes it follows (bench B5).
-      tx.exec("SET LOCAL synchronous_commit = off");
       // One publisher per stream at a time keeps the stream in id order (see the header);
       // it also makes the check below and a new generation one replica's decision.
-      if (!tx.exec_params1("SELECT pg_try_advisory_xact_lock($1, hashtext($2))", kLeaseClass,
-                           source.stream_key)[0]
+      // Removing published rows need not wait for the WAL flush (set in the same round
+      // trip): if a crash loses the delete, the rows are published again and consumers
+      // drop them by event_id. This keeps the relay from doubling the fsyncs of the
+      // writes it follows (bench B5).
+      if (!tx.exec_params1("SELECT pg_try_advisory_xact_lock($1, hashtext($2)), "
+                           "set_config('synchronous_commit', 'off', true)",
+                           kLeaseClass, source.stream_key)[0]
                .as<bool>()) {
         outcome.lease_busy = true;
         return absl::OkStatus();
       }
-      const PublishedPosition recorded = ReadPosition(tx, positions, source.stream_key);
+      // Read after the lock is held: the position the previous holder committed.
+      Pending pending = ReadPending(tx, positions, table, source.stream_key, kBatchSize);
+      const PublishedPosition& recorded = pending.recorded;
       absl::StatusOr<PublishedPosition> checked = CheckStream(tx, table, source, recorded);
       if (!checked.ok()) {
         outcome.redis_failed = true;
@@ -163,19 +199,9 @@ struct OutboxRelay::State {
       }
       PublishedPosition position = *std::move(checked);
 
-      pqxx::result rows = tx.exec("SELECT id, event_id::text, payload FROM " + table +
-                                  " ORDER BY id LIMIT " + std::to_string(kBatchSize));
-      if (!rows.empty()) {
-        std::vector<std::pair<std::string, std::string>> events;
-        std::vector<std::string> ids;
-        events.reserve(rows.size());
-        ids.reserve(rows.size());
-        for (const pqxx::row& row : rows) {
-          ids.push_back(row[0].c_str());
-          events.emplace_back(row[1].c_str(), pqxx::binarystring(row[2]).str());
-        }
+      if (!pending.events.empty()) {
         absl::StatusOr<std::vector<RedisReply>> replies =
-            redis.Pipeline(StreamPublishCommands(source, events));
+            redis.Pipeline(StreamPublishCommands(source, pending.events));
         if (!replies.ok()) {
           outcome.redis_failed = true;
           return replies.status();  // the transaction rolls back: rows stay unpublished
@@ -188,18 +214,17 @@ struct OutboxRelay::State {
             return absl::InternalError(absl::StrCat("redis: ", reply.str));
           }
         }
-        if (results.size() != events.size() + 2 ||
+        if (results.size() != pending.events.size() + 2 ||
             !StreamId::Parse(results[results.size() - 2].str, &position.last_id)) {
           return absl::InternalError("redis: unexpected reply to the stream's MULTI/EXEC");
         }
         position.generation = results.back().str;
         position.recorded = true;
-        tx.exec_params("DELETE FROM " + table + " WHERE id = ANY($1::bigint[])",
-                       absl::StrCat("{", absl::StrJoin(ids, ","), "}"));
-        outcome.published = static_cast<int>(rows.size());
+        outcome.published = static_cast<int>(pending.events.size());
       }
-      if (position.recorded && !(position == recorded)) {
-        WritePosition(tx, positions, source.stream_key, position);
+      // Published rows always move the position (XADD's id), so they go with it.
+      if (position.recorded && (!(position == recorded) || !pending.ids.empty())) {
+        WritePosition(tx, positions, table, source.stream_key, position, pending.ids);
       }
       tx.commit();
       return absl::OkStatus();
@@ -387,14 +412,23 @@ struct OutboxRelay::State {
 
   void Loop() {
     Clock::duration wait{0};
+    Clock::time_point earliest{};  // no round before this, unless polling or retrying
     for (;;) {
       {
         std::unique_lock<std::mutex> lock(mu);
         wake.wait_for(lock, wait, [&] { return stopping || notified; });
+        // Notified too soon after a round that published: gather more commits first.
+        // `notified` stays set meanwhile, so that Notify() does not wake this thread for
+        // each of them.
+        if (notified && Clock::now() < earliest) {
+          wake.wait_until(lock, earliest, [&] { return stopping; });
+        }
         notified = false;
         if (stopping) break;
       }
+      const Clock::time_point started = Clock::now();
       Round round = PublishPending(/*all=*/false);
+      earliest = round.published > 0 ? started + kMinRoundInterval : Clock::time_point{};
       wait = kPollInterval;
       if (round.lease_busy) wait = kLeaseBusyRetry;
       if (round.next_retry != Clock::time_point::max()) {
@@ -473,6 +507,9 @@ void OutboxRelay::Stop() {
 void OutboxRelay::Notify() {
   {
     std::lock_guard<std::mutex> lock(state_->mu);
+    // Already notified: the relay wakes for it anyway (a handler's commit costs no
+    // thread wake-up when a round is already due).
+    if (state_->notified) return;
     state_->notified = true;
   }
   state_->wake.notify_all();

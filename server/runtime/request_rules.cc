@@ -513,7 +513,43 @@ absl::Status CheckRequestValues(const Message& request) {
   return out.ToStatus();
 }
 
+namespace {
+
+// Whether a request of `type` can lack a required field at all: it is an update
+// (update_mask), or some field it can reach declares REQUIRED or IDENTIFIER. Most
+// requests that cannot (WhoAmI's, many reads') then skip the walk, which builds a path
+// string per field. Worked out once per type.
+bool MayLackRequiredFields(const Descriptor* type) {
+  static absl::Mutex mutex(absl::kConstInit);
+  static auto* known = new absl::flat_hash_map<const Descriptor*, bool>();
+  {
+    absl::ReaderMutexLock lock(&mutex);
+    auto it = known->find(type);
+    if (it != known->end()) return it->second;
+  }
+  bool may_lack = contract::UpdateMaskOf(type) != nullptr;
+  absl::flat_hash_map<const Descriptor*, bool> seen = {{type, true}};
+  std::vector<const Descriptor*> pending = {type};
+  while (!may_lack && !pending.empty()) {
+    const Descriptor* next = pending.back();
+    pending.pop_back();
+    for (int i = 0; i < next->field_count() && !may_lack; ++i) {
+      const FieldDescriptor* field = next->field(i);
+      may_lack = contract::HasFieldBehavior(field, api::v1::FIELD_BEHAVIOR_REQUIRED) ||
+                 contract::HasFieldBehavior(field, api::v1::FIELD_BEHAVIOR_IDENTIFIER);
+      const Descriptor* child = field->message_type();
+      if (child != nullptr && seen.emplace(child, true).second) pending.push_back(child);
+    }
+  }
+  absl::MutexLock lock(&mutex);
+  known->emplace(type, may_lack);
+  return may_lack;
+}
+
+}  // namespace
+
 absl::Status CheckRequiredFields(const Message& request) {
+  if (!MayLackRequiredFields(request.GetDescriptor())) return absl::OkStatus();
   const std::vector<contract::MissingField> missing = contract::MissingRequiredFields(request);
   if (missing.empty()) return absl::OkStatus();
   Collector out;

@@ -79,24 +79,31 @@ void StandardCallPolicy::SetAccessPolicy(AccessPolicy access) {
   counters_.clear();
   for (const auto& [name, method] : access_.methods()) {
     auto counters = std::make_unique<Counters>();
+    counters->access = &method;
     if (metrics_ != nullptr) counters->series = metrics_->ForMethod(name);
     counters_.emplace(name, std::move(counters));
   }
 }
 
+const StandardCallPolicy::Counters* StandardCallPolicy::CountersOf(std::string_view method) const {
+  auto it = counters_.find(method);
+  return it == counters_.end() ? nullptr : it->second.get();
+}
+
 grpc::Status StandardCallPolicy::Begin(grpc::ServerContextBase* server_context,
                                        std::string_view method, CallContext* call) {
   const absl::Time start = options_.now();
-  const MethodAccess* access = access_.Find(method);
-  if (auto it = counters_.find(method); it != counters_.end() && it->second->series != nullptr) {
-    it->second->series->Started();
-  }
+  // The one lookup of the method per call: its access rule and counters.
+  const Counters* counters = CountersOf(method);
+  const MethodAccess* access = counters != nullptr ? counters->access : nullptr;
+  if (counters != nullptr && counters->series != nullptr) counters->series->Started();
   std::string trace_id = TraceIdOf(*server_context);
   server_context->AddInitialMetadata(kRequestIdHeader, trace_id);
-  const std::string method_name(method);
+  // Only a refusal needs the name as a string of its own.
+  const auto method_name = [method] { return std::string(method); };
 
   if (Draining()) {
-    return Deny(method_name, "", {}, trace_id, start,
+    return Deny(method_name(), "", {}, trace_id, start,
                 absl::UnavailableError("server is shutting down"));
   }
 
@@ -108,7 +115,7 @@ grpc::Status StandardCallPolicy::Begin(grpc::ServerContextBase* server_context,
     std::vector<grpc::string_ref> ids;
     if (auth != nullptr) ids = auth->FindPropertyValues("peer_spiffe_id");
     if (ids.size() != 1) {
-      return Deny(method_name, "", {}, trace_id, start,
+      return Deny(method_name(), "", {}, trace_id, start,
                   absl::UnauthenticatedError("client certificate must carry exactly one URI SAN"));
     }
     identity.assign(ids[0].data(), ids[0].size());
@@ -116,19 +123,19 @@ grpc::Status StandardCallPolicy::Begin(grpc::ServerContextBase* server_context,
     // match by prefix, and "service/../user/anna" must not count as a service.
     absl::StatusOr<SpiffeId> id = ParseSpiffeId(identity);
     if (!id.ok()) {
-      return Deny(method_name, QuoteForMessage(identity), {}, trace_id, start,
+      return Deny(method_name(), QuoteForMessage(identity), {}, trace_id, start,
                   absl::UnauthenticatedError(absl::StrCat("client certificate identity ",
                                                           QuoteForMessage(identity), " is ",
                                                           id.status().message())));
     }
     if (id->trust_domain != options_.trust_domain) {
       return Deny(
-          method_name, identity, {}, trace_id, start,
+          method_name(), identity, {}, trace_id, start,
           absl::UnauthenticatedError(absl::StrCat(
               "identity ", identity, " is not in the trust domain ", options_.trust_domain)));
     }
     if (id->path.empty()) {
-      return Deny(method_name, identity, {}, trace_id, start,
+      return Deny(method_name(), identity, {}, trace_id, start,
                   absl::UnauthenticatedError(absl::StrCat(
                       "identity ", identity, " names a trust domain, not a workload or user")));
     }
@@ -136,7 +143,7 @@ grpc::Status StandardCallPolicy::Begin(grpc::ServerContextBase* server_context,
 
   std::vector<std::string> roles = bindings_->RolesOf(identity);
   if (access == nullptr || !access->Allows(roles)) {
-    const std::string display = access != nullptr ? access->display_name : method_name;
+    const std::string display = access != nullptr ? access->display_name : method_name();
     const std::string needs = access != nullptr ? access->roles_text : "(undeclared method)";
     absl::Status denied = absl::PermissionDeniedError(absl::StrCat(
         "identity ", identity, " (roles: ", roles.empty() ? "none" : "", absl::StrJoin(roles, ","),
@@ -146,11 +153,12 @@ grpc::Status StandardCallPolicy::Begin(grpc::ServerContextBase* server_context,
         {{"required_roles", access != nullptr ? absl::StrJoin(access->roles, ",") : std::string()},
          {"identity", identity},
          {"method", display}});
-    return Deny(method_name, identity, roles, trace_id, start, std::move(denied));
+    return Deny(method_name(), identity, roles, trace_id, start, std::move(denied));
   }
 
   call->server_context = server_context;
-  call->method = method_name;
+  call->method.assign(method.data(), method.size());
+  call->policy_method = counters;
   call->identity = std::move(identity);
   call->roles = std::move(roles);
   call->trace_id = std::move(trace_id);
@@ -207,19 +215,20 @@ grpc::Status StandardCallPolicy::End(const CallContext& call, const absl::Status
                                      const google::protobuf::Message* request) {
   const absl::Time end = options_.now();
   const absl::Duration latency = end - call.start_time;
-  const auto it = counters_.find(call.method);
-  if (it != counters_.end()) {
-    Counters& counters = *it->second;
-    counters.calls.fetch_add(1, std::memory_order_relaxed);
-    if (!status.ok()) counters.errors.fetch_add(1, std::memory_order_relaxed);
-    counters.latency_ns.fetch_add(absl::ToInt64Nanoseconds(latency), std::memory_order_relaxed);
+  const Counters* counters = call.policy_method != nullptr
+                                 ? static_cast<const Counters*>(call.policy_method)
+                                 : CountersOf(call.method);
+  if (counters != nullptr) {
+    counters->calls.fetch_add(1, std::memory_order_relaxed);
+    if (!status.ok()) counters->errors.fetch_add(1, std::memory_order_relaxed);
+    counters->latency_ns.fetch_add(absl::ToInt64Nanoseconds(latency), std::memory_order_relaxed);
   }
   // A server fault's text (a database's message, a path) stays in this log; the client,
   // and the audit row, get an error id that finds it here.
   std::string error_id;
   const absl::Status sent = ForClient(status, &error_id);
-  if (it != counters_.end() && it->second->series != nullptr) {
-    it->second->series->Handled(sent.code(), latency);
+  if (counters != nullptr && counters->series != nullptr) {
+    counters->series->Handled(sent.code(), latency);
   }
   LogFields fields;
   if (JsonLogging()) {

@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "absl/time/time.h"
 #include "server/runtime/access_policy.h"
@@ -58,14 +59,18 @@ class StandardCallPolicy : public CallPolicy {
   std::map<std::string, MethodStats> Stats() const;
 
  private:
+  // One per method of the hosted services: what Begin and End need, found by one
+  // lookup in Begin (End gets it through CallContext::policy_method).
   struct Counters {
-    std::atomic<int64_t> calls{0};
-    std::atomic<int64_t> errors{0};
-    std::atomic<int64_t> denied{0};
-    std::atomic<int64_t> latency_ns{0};
+    const MethodAccess* access = nullptr;  // in access_
+    mutable std::atomic<int64_t> calls{0};
+    mutable std::atomic<int64_t> errors{0};
+    mutable std::atomic<int64_t> denied{0};
+    mutable std::atomic<int64_t> latency_ns{0};
     CallMetrics::Method* series = nullptr;  // null without a metrics registry
   };
 
+  const Counters* CountersOf(std::string_view method) const;
   grpc::Status Deny(const std::string& method, const std::string& identity,
                     const std::vector<std::string>& roles, const std::string& trace_id,
                     absl::Time start, absl::Status status);

@@ -8,7 +8,10 @@ SystemService::SystemService(CallPolicy* policy, Executor* executor,
                              std::vector<std::string> hosted_services, std::string server_version)
     : SystemServiceBase(policy, executor),
       hosted_services_(std::move(hosted_services)),
-      server_version_(std::move(server_version)) {}
+      server_version_(std::move(server_version)) {
+  // WhoAmI reads only the call's context and this object: nothing that blocks.
+  RunWhoAmIInline();
+}
 
 absl::Status SystemService::HandleWhoAmI(CallContext& call, const system::v1::WhoAmIRequest&,
                                          system::v1::WhoAmIResponse* response) {

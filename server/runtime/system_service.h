@@ -12,8 +12,9 @@ inline constexpr char kSystemServiceName[] = "plantmesh.system.v1.SystemService"
 
 class SystemService final : public system::v1::SystemServiceBase {
  public:
-  // `hosted_services`: fully qualified names reported by WhoAmI. Handlers run on
-  // `executor`; both pointers outlive the service.
+  // `hosted_services`: fully qualified names reported by WhoAmI. WhoAmI's handler
+  // blocks on nothing and runs on gRPC's thread (RunWhoAmIInline); `executor` is for any
+  // method added later. Both pointers outlive the service.
   SystemService(CallPolicy* policy, Executor* executor, std::vector<std::string> hosted_services,
                 std::string server_version);
 

@@ -570,6 +570,27 @@ TYPED_TEST_P(DefectStoreConformanceTest, EventsNameTheZoneLeftAndHistoryKeepsThe
   EXPECT_EQ((*history)[1].request_id, "");
 }
 
+// The history's field changes keep text that JSON must escape (quotes, backslashes,
+// line breaks, tabs) and text that it need not (non-ASCII) exactly as written.
+TYPED_TEST_P(DefectStoreConformanceTest, HistoryKeepsFieldValuesExactly) {
+  Defect draft = Draft("VIN-1");
+  draft.description = "Door \"B\" \\ left\nrear,\t4 cm, Kratzer am Türgriff";
+  absl::StatusOr<Defect> d = ValueOf(this->store()->CreateDefect(
+      draft, Ctx("op", "CreateDefect", "req-VIN-1", kT0, "hash-VIN-1"), EncodeDefect));
+  ASSERT_TRUE(d.ok()) << d.status();
+  absl::StatusOr<std::vector<HistoryEntry>> history = this->store()->GetHistory(d->id);
+  ASSERT_TRUE(history.ok()) << history.status();
+  ASSERT_EQ(history->size(), 1u);
+  bool found = false;
+  for (const FieldChange& change : (*history)[0].changes) {
+    if (change.field != "description") continue;
+    found = true;
+    EXPECT_EQ(change.old_value, "");
+    EXPECT_EQ(change.new_value, draft.description);
+  }
+  EXPECT_TRUE(found);
+}
+
 // The example: AssignDefect with a reused request_id and a different payload
 // answered OK with the old result; now that is REQUEST_ID_REUSED, and a true retry gets
 // the first answer back even after the defect changed since.
@@ -1352,13 +1373,13 @@ REGISTER_TYPED_TEST_SUITE_P(
     IdsAreASequenceAndARefusedReportWritesNothing, ReadsGiveBackWhatChangesAnswered,
     ReadsGiveBackWhatTheTableKeeps, StaleEtagWritesNothing, AnUpdateThatChangesNothingWritesNothing,
     EveryChangeWritesOneHistoryEntryAndOneEvent, EventsNameTheZoneLeftAndHistoryKeepsTheComment,
-    TransitionIsIdempotentByRequestIdAndPayload, RequestIdsAreScopedToCallerAndMethod,
-    MutatorSeesTheAssignedMechanicsIdentity, MutatorSeesTheFactsItAskedFor,
-    AssignRequiresExistingPlaceAndMechanic, BusyPlaceSafetyNetHoldsWithoutTheFacts,
-    StartRepairOnABusyPlaceIsRefused, ConcurrentStartRepairAtOnePlaceOneWins,
-    ConcurrentCallsWithOneRequestIdChangeOnce, KeysetPagingReturnsEachDefectOnceInOrder,
-    ListFiltersCombine, PhotosAreStoredOnceAndReadBack, ResourcesAreIdempotentAndClashesRefused,
-    ResourcesListInIdOrderByFilter, EveryAcknowledgedChangeHasOneAuditRowWrittenWithIt,
-    AuditRowsStoreWhateverTheClientSent);
+    HistoryKeepsFieldValuesExactly, TransitionIsIdempotentByRequestIdAndPayload,
+    RequestIdsAreScopedToCallerAndMethod, MutatorSeesTheAssignedMechanicsIdentity,
+    MutatorSeesTheFactsItAskedFor, AssignRequiresExistingPlaceAndMechanic,
+    BusyPlaceSafetyNetHoldsWithoutTheFacts, StartRepairOnABusyPlaceIsRefused,
+    ConcurrentStartRepairAtOnePlaceOneWins, ConcurrentCallsWithOneRequestIdChangeOnce,
+    KeysetPagingReturnsEachDefectOnceInOrder, ListFiltersCombine, PhotosAreStoredOnceAndReadBack,
+    ResourcesAreIdempotentAndClashesRefused, ResourcesListInIdOrderByFilter,
+    EveryAcknowledgedChangeHasOneAuditRowWrittenWithIt, AuditRowsStoreWhateverTheClientSent);
 
 }  // namespace plantmesh::defect::testing
