@@ -3,7 +3,8 @@
 // One run: registers the bench machines (idempotent), empties telemetry.samples, then
 // for `--duration` seconds adds samples to `--writers` SDK TelemetryBatchWriters (batches
 // of `--batch` samples) and closes them; the rate is the samples acknowledged over the
-// time from the first Add to the last Close. With --copy-ceiling it then empties the
+// time from the first Add to the last Close and the server's rollup job having rolled up
+// every acknowledged batch (its work is part of ingest). With --copy-ceiling it then empties the
 // table again and writes the same rows with one raw binary COPY (libpq PQputCopyData)
 // into the same table: the ceiling the service's ingest is compared to. CPU-seconds of
 // each process (the server, this load generator, every PostgreSQL process) are read
@@ -482,8 +483,8 @@ absl::Status Exec(PGconn* conn, const std::string& sql) {
   return absl::OkStatus();
 }
 
-int64_t Count(PGconn* conn) {
-  PGresult* r = PQexec(conn, "SELECT count(*) FROM telemetry.samples");
+int64_t Count(PGconn* conn, const char* table = "telemetry.samples") {
+  PGresult* r = PQexec(conn, absl::StrCat("SELECT count(*) FROM ", table).c_str());
   int64_t n = PQresultStatus(r) == PGRES_TUPLES_OK ? std::stoll(PQgetvalue(r, 0, 0)) : -1;
   PQclear(r);
   return n;
@@ -611,7 +612,13 @@ absl::StatusOr<nlohmann::json> Run(const Flags& f) {
   if (PQstatus(pg.get()) != CONNECTION_OK) {
     return absl::UnavailableError(absl::StrCat("PostgreSQL: ", PQerrorMessage(pg.get())));
   }
-  if (absl::Status s = Exec(pg.get(), "TRUNCATE telemetry.samples"); !s.ok()) return s;
+  // Rollups too: every run's rollup job starts from empty cells.
+  if (absl::Status s = Exec(pg.get(),
+                            "TRUNCATE telemetry.samples, telemetry.rollup_pending, "
+                            "telemetry.rollup_minutes, telemetry.rollup_hours");
+      !s.ok()) {
+    return s;
+  }
 
   std::vector<std::string> machine_ids, item_ids;
   for (int m = 0; m < f.machines; ++m) machine_ids.push_back(MachineId(m));
@@ -678,6 +685,18 @@ absl::StatusOr<nlohmann::json> Run(const Flags& f) {
     });
   }
   for (std::thread& t : producers) t.join();
+  const absl::Duration acknowledged_after = absl::Now() - start;
+  // The work ingest leaves to the server's rollup job is part of the ingest: the phase
+  // ends when every acknowledged batch is also rolled up (polled every 10 ms).
+  int64_t pending_at_close = Count(pg.get(), "telemetry.rollup_pending");
+  for (int64_t pending = pending_at_close; pending != 0;
+       pending = Count(pg.get(), "telemetry.rollup_pending")) {
+    if (pending < 0 || absl::Now() - start > acknowledged_after + absl::Minutes(2)) {
+      return absl::DeadlineExceededError(
+          absl::StrCat("the rollup job did not catch up: ", pending, " batches pending"));
+    }
+    absl::SleepFor(absl::Milliseconds(10));
+  }
   const absl::Duration elapsed = absl::Now() - start;
   const Cpu cpu_end = CpuNow(f);
   int64_t accepted = 0, acknowledged = 0, total_added = 0;
@@ -703,12 +722,20 @@ absl::StatusOr<nlohmann::json> Run(const Flags& f) {
     if (!commit_at.ok()) tail_figures["commit_times"] = commit_at.status().ToString();
   }
   nlohmann::json out = {
-      {"label", f.label},           {"endpoint", f.client.endpoint},
-      {"tls", !f.client.insecure},  {"batch", f.batch},
-      {"writers", f.writers},       {"in_flight", f.in_flight},
-      {"samples", acknowledged},    {"accepted", accepted},
-      {"stored", stored},           {"elapsed_s", absl::ToDoubleSeconds(elapsed)},
-      {"samples_per_second", rate}, {"cpu_s", CpuSpent(cpu_start, cpu_end)},
+      {"label", f.label},
+      {"endpoint", f.client.endpoint},
+      {"tls", !f.client.insecure},
+      {"batch", f.batch},
+      {"writers", f.writers},
+      {"in_flight", f.in_flight},
+      {"samples", acknowledged},
+      {"accepted", accepted},
+      {"stored", stored},
+      {"elapsed_s", absl::ToDoubleSeconds(elapsed)},
+      {"acknowledged_after_s", absl::ToDoubleSeconds(acknowledged_after)},
+      {"rollup_pending_at_close", pending_at_close},
+      {"samples_per_second", rate},
+      {"cpu_s", CpuSpent(cpu_start, cpu_end)},
   };
   // Per batch, from its write to its answer read (commit and the way back included).
   LatencyHistogram round_trips;

@@ -442,6 +442,9 @@ def report(args):
                 f"{run['elapsed_s']:.1f} s, batch {run['batch']}, {run['writers']} writers, "
                 f"{'mTLS' if run['tls'] else 'plaintext'}); CPU s: server {cpu['server']:.1f}, "
                 f"load generator {cpu['loadgen']:.1f}, PostgreSQL {cpu['postgres']:.1f}")
+        if "acknowledged_after_s" in run:
+            line += (f"; last acknowledgement at {run['acknowledged_after_s']:.1f} s, "
+                     f"{run['rollup_pending_at_close']} batches left to roll up then")
         if "copy" in run:
             c = run["copy"]
             line += (f"; raw COPY {c['rows_per_second']:.0f} rows/s ({c['elapsed_s']:.2f} s; CPU s: "

@@ -1,10 +1,12 @@
-// QueryAggregates on PostgreSQL (the rollups kept by ingest, the domain's plan, the
-// store's parts merged per bucket) against SQL computed directly on the raw rows, for
+// QueryAggregates on PostgreSQL (the rollups kept by the rollup job, the domain's plan,
+// the store's parts merged per bucket) against SQL computed directly on the raw rows, for
 // every bucket width, over data spanning several hours and a day boundary, sent in
 // shuffled batches (late samples land in closed cells) with re-sent batches (counted
-// once). Also: the rollup tables equal the raw rows per minute and per hour, and a long
-// range's middle is read from the rollups, not from the raw rows. Retention: an expired
-// day's rollups go with its partition; the state history that ended before the cut too.
+// once) — before the job ran, after part of it, and after all of it. Also: the rollup
+// tables equal the raw rows per minute and per hour (also with two replicas' jobs running
+// during ingest), and a long range's middle is read from the rollups, not from the raw
+// rows. Retention: an expired day's rollups go with its partition; the state history that
+// ended before the cut too.
 #include <algorithm>
 #include <cmath>
 #include <map>
@@ -13,6 +15,7 @@
 #include <pqxx/pqxx>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -27,6 +30,7 @@
 #include "server/telemetry/aggregate_query.h"
 #include "server/telemetry/module.h"
 #include "server/telemetry/pg_store.h"
+#include "server/telemetry/rollup_job.h"
 #include "tests/support/test_servers.h"
 
 namespace plantmesh::telemetry {
@@ -142,6 +146,34 @@ class AggregatesPgTest : public ::testing::Test {
     }
   }
 
+  // Every pending batch rolled up, as the job's thread would.
+  void RollUp() {
+    RollupJob job(store_.get(), absl::Hours(1));
+    absl::StatusOr<int64_t> batches = job.RunUntilIdle();
+    ASSERT_TRUE(batches.ok()) << batches.status();
+    EXPECT_EQ(Count("SELECT count(*) FROM telemetry.rollup_pending"), 0);
+  }
+
+  // The rollups hold every committed sample once: per minute and per hour, count, sum,
+  // min and max equal the raw rows' (no re-sent batch, no batch counted twice).
+  void ExpectRollupsEqualRawRows() {
+    for (const char* level : {"minute", "hour"}) {
+      const std::string table = absl::StrCat("telemetry.rollup_", level, "s");
+      EXPECT_EQ(Count(absl::StrCat(
+                    "SELECT count(*) FROM (SELECT machine_id, data_item_id, date_trunc('", level,
+                    "', time AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS c, count(*) AS n, "
+                    "sum(number) AS s, min(number) AS mn, max(number) AS mx "
+                    "FROM telemetry.samples WHERE kind = 1 GROUP BY 1, 2, 3) raw FULL JOIN ",
+                    table,
+                    " r ON (r.machine_id, r.data_item_id, r.cell_start) = (raw.machine_id, "
+                    "raw.data_item_id, raw.c) WHERE r.count IS DISTINCT FROM raw.n "
+                    "OR abs(r.sum - raw.s) > 1e-6 OR r.min IS DISTINCT FROM raw.mn "
+                    "OR r.max IS DISTINCT FROM raw.mx")),
+                0)
+          << level;
+    }
+  }
+
   int64_t Count(const std::string& sql) {
     pqxx::connection conn(url_);
     pqxx::nontransaction tx(conn);
@@ -212,43 +244,93 @@ TEST_F(AggregatesPgTest, EveryBucketWidthEqualsSqlOnTheRawRows) {
   ASSERT_GT(duplicates, 5);
   ASSERT_EQ(Count("SELECT count(*) FROM telemetry.samples"), static_cast<int64_t>(samples.size()));
 
-  for (const char* item : {"temp", "Xact"}) {
-    for (BucketWidth width : kAllBucketWidths) {
-      const absl::Duration d = BucketDuration(width);
-      // The whole data, and a range whose edges fall inside buckets and cells; both
-      // capped at the 10,000 buckets a query may ask for.
-      const absl::Time whole_start = base - absl::Minutes(30);
-      const absl::Time whole_end = std::min(stop + absl::Hours(1), whole_start + d * 10'000);
-      ExpectEqualToReference(item, whole_start, whole_end, width);
-      const absl::Time from = base + absl::Minutes(37) + absl::Milliseconds(13'500);
-      const absl::Time to = std::min(base + absl::Hours(5) + absl::Seconds(127), from + d * 9'999);
-      ExpectEqualToReference(item, from, to, width);
-      // A range starting and ending inside one bucket of the width.
-      ExpectEqualToReference(
-          item, base + absl::Hours(3) + absl::Seconds(1),
-          base + absl::Hours(3) + absl::Seconds(1) + d / 2 + absl::Microseconds(1), width,
-          /*some=*/false);
+  auto expect_every_width_equal = [&] {
+    for (const char* item : {"temp", "Xact"}) {
+      for (BucketWidth width : kAllBucketWidths) {
+        const absl::Duration d = BucketDuration(width);
+        // The whole data, and a range whose edges fall inside buckets and cells; both
+        // capped at the 10,000 buckets a query may ask for.
+        const absl::Time whole_start = base - absl::Minutes(30);
+        const absl::Time whole_end = std::min(stop + absl::Hours(1), whole_start + d * 10'000);
+        ExpectEqualToReference(item, whole_start, whole_end, width);
+        const absl::Time from = base + absl::Minutes(37) + absl::Milliseconds(13'500);
+        const absl::Time to =
+            std::min(base + absl::Hours(5) + absl::Seconds(127), from + d * 9'999);
+        ExpectEqualToReference(item, from, to, width);
+        // A range starting and ending inside one bucket of the width.
+        ExpectEqualToReference(
+            item, base + absl::Hours(3) + absl::Seconds(1),
+            base + absl::Hours(3) + absl::Seconds(1) + d / 2 + absl::Microseconds(1), width,
+            /*some=*/false);
+      }
     }
+  };
+  // Nothing rolled up yet: the answers come from the raw rows.
+  {
+    SCOPED_TRACE("no batch rolled up");
+    expect_every_width_equal();
   }
-
-  // The rollups hold every committed sample once: per minute and per hour, count and
-  // sum equal the raw rows' (no re-sent batch counted twice).
-  for (const char* level : {"minute", "hour"}) {
-    const std::string table = absl::StrCat("telemetry.rollup_", level, "s");
-    EXPECT_EQ(Count(absl::StrCat(
-                  "SELECT count(*) FROM (SELECT machine_id, data_item_id, date_trunc('", level,
-                  "', time) AS c, count(*) AS n, sum(number) AS s, min(number) AS mn, "
-                  "max(number) AS mx FROM telemetry.samples WHERE kind = 1 GROUP BY 1, 2, 3) "
-                  "raw FULL JOIN ",
-                  table,
-                  " r ON (r.machine_id, r.data_item_id, r.cell_start) = (raw.machine_id, "
-                  "raw.data_item_id, raw.c) WHERE r.count IS DISTINCT FROM raw.n "
-                  "OR abs(r.sum - raw.s) > 1e-6 OR r.min IS DISTINCT FROM raw.mn "
-                  "OR r.max IS DISTINCT FROM raw.mx")),
-              0)
-        << level;
+  // The oldest third of the batches rolled up (by batch number, not by time: the
+  // shuffled batches leave pending ones before and after the rolled-up cells).
+  const int64_t pending = Count("SELECT count(*) FROM telemetry.rollup_pending");
+  ASSERT_EQ(pending, static_cast<int64_t>(batches.size()));
+  absl::StatusOr<PgTelemetryStore::RollupRound> round =
+      store_->RollUpPending(static_cast<int64_t>(samples.size() / 3));
+  ASSERT_TRUE(round.ok()) << round.status();
+  EXPECT_GT(round->batches, 1);
+  EXPECT_LT(round->batches, pending);
+  EXPECT_GT(round->minute_cells, 0);
+  {
+    SCOPED_TRACE("a third rolled up");
+    expect_every_width_equal();
   }
+  RollUp();
+  {
+    SCOPED_TRACE("all rolled up");
+    expect_every_width_equal();
+  }
+  ExpectRollupsEqualRawRows();
   EXPECT_GT(Count("SELECT count(*) FROM telemetry.rollup_minutes"), 6 * 60);
+  // A round with nothing pending changes nothing.
+  round = store_->RollUpPending(RollupJob::kRoundSamples);
+  ASSERT_TRUE(round.ok()) << round.status();
+  EXPECT_EQ(round->batches, 0);
+  ExpectRollupsEqualRawRows();
+}
+
+// Two replicas' jobs rolling up every few milliseconds while two writers ingest: each
+// batch is rolled up exactly once, whatever order the batches commit and are taken in.
+TEST_F(AggregatesPgTest, TwoReplicasJobsDuringIngestRollUpEachBatchOnce) {
+  const absl::Time base = now_ - absl::Hours(2);
+  auto writer = [&](const std::string& id, int offset) {
+    for (int b = 0; b < 30; ++b) {
+      std::vector<Sample> batch;
+      for (int i = 0; i < 100; ++i) {
+        Sample s;
+        s.machine_id = "CNC-07";
+        s.data_item_id = "temp";
+        s.time = base + absl::Seconds(b * 100 + i) + absl::Milliseconds(offset);
+        s.kind = ValueKind::kNumber;
+        s.number = b * 1000 + i + offset;
+        batch.push_back(s);
+      }
+      absl::StatusOr<BatchOutcome> out = Ingest(id, static_cast<uint64_t>(b + 1), batch);
+      EXPECT_TRUE(out.ok()) << out.status();
+    }
+  };
+  {
+    RollupJob replica_a(store_.get(), absl::Milliseconds(5));
+    RollupJob replica_b(store_.get(), absl::Milliseconds(7));
+    std::thread first(writer, "w1", 0);
+    std::thread second(writer, "w2", 500);
+    first.join();
+    second.join();
+  }
+  RollUp();
+  EXPECT_EQ(Count("SELECT count(*) FROM telemetry.samples"), 2 * 30 * 100);
+  EXPECT_EQ(Count("SELECT sum(count)::int8 FROM telemetry.rollup_minutes"), 2 * 30 * 100);
+  EXPECT_EQ(Count("SELECT sum(count)::int8 FROM telemetry.rollup_hours"), 2 * 30 * 100);
+  ExpectRollupsEqualRawRows();
 }
 
 TEST_F(AggregatesPgTest, LongRangeMiddleIsReadFromRollupsNotRawRows) {
@@ -264,6 +346,7 @@ TEST_F(AggregatesPgTest, LongRangeMiddleIsReadFromRollupsNotRawRows) {
     samples.push_back(s);
   }
   ASSERT_TRUE(Ingest("w", 1, samples).ok());
+  RollUp();
   const absl::Time from = base + absl::Minutes(30) + absl::Seconds(15);
   const absl::Time to = base + absl::Hours(23) + absl::Seconds(45);
   absl::StatusOr<std::map<absl::Time, Aggregate>> before =
@@ -301,6 +384,7 @@ TEST_F(AggregatesPgTest, RetentionDropsTheRollupsOfExpiredDays) {
   Sample fresh = s;
   fresh.time = now_ - absl::Minutes(1);
   ASSERT_TRUE(Ingest("w", 1, {s, fresh}).ok());
+  RollUp();
   EXPECT_EQ(Count("SELECT count(*) FROM telemetry.rollup_minutes"), 2);
   EXPECT_EQ(Count("SELECT count(*) FROM telemetry.rollup_hours"), 2);
   absl::StatusOr<std::vector<std::string>> dropped =

@@ -36,6 +36,10 @@ std::shared_ptr<runtime::ServiceConfig> DeclareConfig(runtime::ConfigSection& se
               "how long a machine's latest values cached in Redis are trusted after a fill from "
               "PostgreSQL (the longest a lost cache write can leave a value stale); 0: no cache",
               0, 3600);
+  section.Add("rollup-interval-ms", &config->rollup_interval_ms,
+              "how often newly ingested samples are merged into the minute and hour rollups "
+              "(aggregate queries read raw rows for the rest)",
+              10, 60000);
   return config;
 }
 

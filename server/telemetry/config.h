@@ -38,6 +38,10 @@ struct TelemetryConfig : runtime::ServiceConfig {
   // Redis left behind lasts at most this long); 0: no cache, every GetLatestValues
   // reads PostgreSQL.
   int64_t latest_cache_seconds = 60;
+  // rollup-interval-ms: how often the rollup job merges newly ingested samples into the
+  // minute and hour rollups (QueryAggregates reads raw rows for what it has not merged
+  // yet, so this bounds a query's extra work, never its correctness).
+  int64_t rollup_interval_ms = 1000;
 
   IngestLimits limits() const;
 };

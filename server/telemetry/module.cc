@@ -8,6 +8,7 @@
 #include "server/telemetry/latest_cache.h"
 #include "server/telemetry/partition_job.h"
 #include "server/telemetry/pg_store.h"
+#include "server/telemetry/rollup_job.h"
 #include "server/telemetry/service.h"
 
 namespace plantmesh::telemetry {
@@ -46,7 +47,8 @@ class TelemetryModule : public runtime::ServiceModule {
       : store_(deps.pg, IngestPool(deps)),
         latest_cache_(MakeLatestCache(deps, &store_)),
         service_(deps, ConfigOf(deps), &store_, latest_cache_.get()),
-        partitions_(&store_, ConfigOf(deps), deps.now) {}
+        partitions_(&store_, ConfigOf(deps), deps.now),
+        rollups_(&store_, absl::Milliseconds(ConfigOf(deps).rollup_interval_ms)) {}
 
   std::string service_name() const override { return "plantmesh.telemetry.v1.TelemetryService"; }
   grpc::Service* grpc_service() override { return &service_; }
@@ -56,6 +58,7 @@ class TelemetryModule : public runtime::ServiceModule {
   std::unique_ptr<LatestCache> latest_cache_;
   TelemetryServiceImpl service_;
   PartitionJob partitions_;
+  RollupJob rollups_;
 };
 
 }  // namespace

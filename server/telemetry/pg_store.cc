@@ -707,38 +707,15 @@ absl::Status AdvanceStates(PGconn* conn, const Batch& batch, const std::vector<i
 // ==== end of machine states ====
 
 // ---- Rollups and aggregates (QueryAggregates): ingest side ----
-// Per-minute and per-hour rollups, upserted in the batch's transaction (why: migration
-// 0003_create_rollups.sql). Rows in (machine, data item, cell) order: see RollupCells.
+// The batch's transaction records the batch as not rolled up yet; the rollup job
+// (RollUpPending below) aggregates its rows later (why: migration 0005_rollups_by_job.sql).
 
-constexpr char kIngestRollupMinutes[] = "telemetry.ingest_rollup_minutes";
-constexpr char kIngestRollupHours[] = "telemetry.ingest_rollup_hours";
-
-// Merges the batch's cells into `table`'s: first/last by (time, value) as
-// Aggregate::Merge.
-std::string RollupUpsertSql(const char* table) {
-  return absl::StrCat(
-      "INSERT INTO telemetry.", table,
-      " AS r (machine_id, data_item_id, cell_start, count, min, max, sum, first, first_time, "
-      "last, last_time) SELECT u.m, u.d, timestamptz 'epoch' + u.c * interval '1 microsecond', "
-      "u.n, u.mn, u.mx, u.s, u.f, timestamptz 'epoch' + u.ft * interval '1 microsecond', u.l, "
-      "timestamptz 'epoch' + u.lt * interval '1 microsecond' FROM unnest($1::text[], "
-      "$2::text[], $3::int8[], $4::int8[], $5::float8[], $6::float8[], $7::float8[], "
-      "$8::float8[], $9::int8[], $10::float8[], $11::int8[]) WITH ORDINALITY "
-      "AS u(m, d, c, n, mn, mx, s, f, ft, l, lt, o) ORDER BY u.o "
-      "ON CONFLICT (machine_id, data_item_id, cell_start) DO UPDATE SET "
-      "count = r.count + excluded.count, min = least(r.min, excluded.min), "
-      "max = greatest(r.max, excluded.max), sum = r.sum + excluded.sum, "
-      "first = CASE WHEN (excluded.first_time, excluded.first) < (r.first_time, r.first) "
-      "THEN excluded.first ELSE r.first END, "
-      "first_time = least(r.first_time, excluded.first_time), "
-      "last = CASE WHEN (excluded.last_time, excluded.last) > (r.last_time, r.last) "
-      "THEN excluded.last ELSE r.last END, "
-      "last_time = greatest(r.last_time, excluded.last_time)");
-}
+constexpr char kIngestRollupPending[] = "telemetry.ingest_rollup_pending";
 
 std::vector<std::pair<std::string, std::string>> RollupIngestStatements() {
-  return {{kIngestRollupMinutes, RollupUpsertSql("rollup_minutes")},
-          {kIngestRollupHours, RollupUpsertSql("rollup_hours")}};
+  return {{kIngestRollupPending,
+           "INSERT INTO telemetry.rollup_pending (batch, samples, min_time, max_time) "
+           "VALUES ($1, $2, " PM_TS(3) ", " PM_TS(4) ")"}};
 }
 
 // The minute rollups' partition of `day` (with the samples' partition of that day).
@@ -751,50 +728,29 @@ std::string RollupPartitionDdl(absl::Time day) {
   return absl::StrCat("CREATE TABLE IF NOT EXISTS telemetry.", RollupPartitionName(day),
                       " PARTITION OF telemetry.rollup_minutes FOR VALUES FROM ('",
                       absl::FormatTime("%Y-%m-%d 00:00:00+00", day, utc), "') TO ('",
-                      absl::FormatTime("%Y-%m-%d 00:00:00+00", day + absl::Hours(24), utc), "')");
+                      absl::FormatTime("%Y-%m-%d 00:00:00+00", day + absl::Hours(24), utc),
+                      "') WITH (fillfactor = 50)");  // why: 0005_rollups_by_job.sql
 }
 
-std::string Float8Text(double value) {
-  char digits[32];
-  std::snprintf(digits, sizeof(digits), "%.17g", value);
-  return digits;
-}
-
-absl::Status UpsertRollupCells(PGconn* conn, const char* statement,
-                               const std::vector<RollupCell>& cells) {
-  if (cells.empty()) return absl::OkStatus();
-  std::vector<std::string> machine, item, cell, count, min, max, sum, first, first_us, last,
-      last_us;
-  for (const RollupCell& c : cells) {
-    const Aggregate& a = c.aggregate;
-    machine.push_back(c.machine_id);
-    item.push_back(c.data_item_id);
-    cell.push_back(Micros(c.cell_start));
-    count.push_back(absl::StrCat(a.count));
-    min.push_back(Float8Text(a.min));
-    max.push_back(Float8Text(a.max));
-    sum.push_back(Float8Text(a.sum));
-    first.push_back(Float8Text(a.first));
-    first_us.push_back(Micros(a.first_time));
-    last.push_back(Float8Text(a.last));
-    last_us.push_back(Micros(a.last_time));
+// Records batch `batch_id` as pending for the rollup job when it stored numeric samples.
+absl::Status AddRollupPending(PGconn* conn, const Batch& batch, const std::vector<int>& accepted,
+                              int64_t batch_id) {
+  int numbers = 0;
+  int64_t min_us = 0, max_us = 0;
+  for (int i : accepted) {
+    const Sample& s = batch.samples[static_cast<size_t>(i)];
+    if (s.kind != ValueKind::kNumber || !s.time) continue;
+    const int64_t us = absl::ToUnixMicros(*s.time);
+    min_us = numbers == 0 ? us : std::min(min_us, us);
+    max_us = numbers == 0 ? us : std::max(max_us, us);
+    ++numbers;
   }
-  const std::string arrays[] = {ArrayLiteral(machine), ArrayLiteral(item),   ArrayLiteral(cell),
-                                ArrayLiteral(count),   ArrayLiteral(min),    ArrayLiteral(max),
-                                ArrayLiteral(sum),     ArrayLiteral(first),  ArrayLiteral(first_us),
-                                ArrayLiteral(last),    ArrayLiteral(last_us)};
-  std::vector<const char*> values;
-  for (const std::string& a : arrays) values.push_back(a.c_str());
-  return ExecPrepared(conn, statement, values).status();
-}
-
-// The accepted numeric samples of `batch` into both rollup levels, minutes first (one
-// lock order for every batch).
-absl::Status UpsertRollups(PGconn* conn, const Batch& batch, const std::vector<int>& accepted) {
-  PM_RETURN_IF_ERROR(UpsertRollupCells(conn, kIngestRollupMinutes,
-                                       RollupCells(batch.samples, accepted, absl::Minutes(1))));
-  return UpsertRollupCells(conn, kIngestRollupHours,
-                           RollupCells(batch.samples, accepted, absl::Hours(1)));
+  if (numbers == 0) return absl::OkStatus();
+  const std::string id = absl::StrCat(batch_id), count = absl::StrCat(numbers),
+                    from = absl::StrCat(min_us), to = absl::StrCat(max_us);
+  return ExecPrepared(conn, kIngestRollupPending,
+                      {id.c_str(), count.c_str(), from.c_str(), to.c_str()})
+      .status();
 }
 
 // ---- end of the rollups' ingest side ----
@@ -820,8 +776,81 @@ std::string RollupBucketsSql(const char* table) {
       "AND cell_start >= " PM_TS(3) " AND cell_start < " PM_TS(4) ") r GROUP BY b ORDER BY b");
 }
 
+// The ON CONFLICT clause that merges a cell's new partial aggregate (`excluded`) into
+// the stored one (`r`) as Aggregate::Merge does: first/last by (time, value).
+constexpr char kRollupMergeSql[] =
+    "ON CONFLICT (machine_id, data_item_id, cell_start) DO UPDATE SET "
+    "count = r.count + excluded.count, min = least(r.min, excluded.min), "
+    "max = greatest(r.max, excluded.max), sum = r.sum + excluded.sum, "
+    "first = CASE WHEN (excluded.first_time, excluded.first) < (r.first_time, r.first) "
+    "THEN excluded.first ELSE r.first END, "
+    "first_time = least(r.first_time, excluded.first_time), "
+    "last = CASE WHEN (excluded.last_time, excluded.last) > (r.last_time, r.last) "
+    "THEN excluded.last ELSE r.last END, "
+    "last_time = greatest(r.last_time, excluded.last_time)";
+// first and last by (time, value) without sorting: the smallest and largest
+// ARRAY[epoch seconds, value] (float8 arrays compare element by element), which lets
+// PostgreSQL hash-aggregate. Epoch seconds as float8 keep distinct microseconds apart and
+// in order (the spacing of float8 stays below 1 µs until 2^33 s, the year 2242) and round
+// back to the exact microsecond.
+#define PM_FROM_EPOCH(seconds) \
+  "(timestamptz 'epoch' + round(" seconds " * 1000000)::int8 * interval '1 microsecond')"
+#define PM_ROLLUP_COLUMNS                                                                  \
+  "(machine_id, data_item_id, cell_start, count, min, max, sum, first, first_time, last, " \
+  "last_time)"
+// The round's rows (rollup_apply's parameters) aggregated per minute cell.
+constexpr char kRollupMinuteCellsSql[] =
+    "SELECT s.machine_id, s.data_item_id, date_bin('1 minute', s.time, timestamptz 'epoch') "
+    "AS cell, count(*) AS n, min(s.number) AS mn, max(s.number) AS mx, sum(s.number) AS sm, "
+    "min(ARRAY[date_part('epoch', s.time), s.number]) AS f, "
+    "max(ARRAY[date_part('epoch', s.time), s.number]) AS l "
+    "FROM telemetry.samples s WHERE s.kind = 1 AND s.sample_key >= $1 AND s.sample_key < $2 "
+    "AND s.time >= " PM_TS(3) " AND s.time <= " PM_TS(4) " "
+    "AND s.sample_key / $6::int8 = ANY($5::int8[]) GROUP BY 1, 2, 3";
+// Those minute cells (CTE m) into the minute rollups, and merged per hour into the hour
+// rollups (each followed by kRollupMergeSql).
+constexpr char kRollupInsertMinutesSql[] =
+    "INSERT INTO telemetry.rollup_minutes AS r " PM_ROLLUP_COLUMNS
+    " SELECT machine_id, data_item_id, cell, n, mn, mx, sm, f[2], " PM_FROM_EPOCH(
+        "f[1]") ", l[2], " PM_FROM_EPOCH("l[1]") " FROM m ";
+constexpr char kRollupInsertHoursSql[] =
+    "INSERT INTO telemetry.rollup_hours AS r " PM_ROLLUP_COLUMNS
+    " SELECT machine_id, data_item_id, hour, n, mn, mx, sm, f[2], " PM_FROM_EPOCH(
+        "f[1]") ", l[2], " PM_FROM_EPOCH("l[1]") " FROM (SELECT machine_id, data_item_id, "
+    "date_bin('1 hour', cell, timestamptz 'epoch') AS hour, sum(n)::int8 AS n, min(mn) AS mn, "
+    "max(mx) AS mx, sum(sm) AS sm, min(f) AS f, max(l) AS l FROM m GROUP BY 1, 2, 3) h ";
+
 struct AggregateSql {
   runtime::PgStatements registry{"telemetry"};
+  // The rollup job (RollUpPending), one replica at a time.
+  const runtime::PgStatement rollup_lock = registry.Add(
+      "rollup_lock", "SELECT pg_try_advisory_xact_lock(hashtext('telemetry rollups'))");
+  // In the job's transaction: group the round's rows by hashing, not by sorting them (the
+  // planner, which cannot estimate how many rows a round's batches hold, sorts; measured
+  // 2-3 µs per row for the sort).
+  const runtime::PgStatement rollup_hash =
+      registry.Add("rollup_hash", "SELECT set_config('enable_sort', 'off', true)");
+  // The oldest pending batches, up to about $1 numeric samples (at least one batch).
+  const runtime::PgStatement rollup_take = registry.Add(
+      "rollup_take",
+      "DELETE FROM telemetry.rollup_pending WHERE batch IN (SELECT batch FROM (SELECT batch, "
+      "samples, sum(samples) OVER (ORDER BY batch) AS running FROM telemetry.rollup_pending) p "
+      "WHERE running - samples < $1) RETURNING batch, samples, " PM_EPOCH_US(
+          "min_time") " AS t0, " PM_EPOCH_US("max_time") " AS t1");
+  // The numeric samples of the batches $5 (keys in [$1, $2), times in [$3, $4], $6 keys
+  // per batch) merged into their minute cells, and those into their hour cells. Counts
+  // the cells written.
+  const runtime::PgStatement rollup_apply = registry.Add(
+      "rollup_apply", absl::StrCat("WITH m AS (", kRollupMinuteCellsSql, "), minutes AS (",
+                                   kRollupInsertMinutesSql, kRollupMergeSql, " RETURNING 1), ",
+                                   "hours AS (", kRollupInsertHoursSql, kRollupMergeSql,
+                                   " RETURNING 1) SELECT (SELECT count(*) FROM minutes) AS "
+                                   "minutes, (SELECT count(*) FROM hours) AS hours"));
+  // Where the rollups are complete in this snapshot: the oldest pending sample's time
+  // (NULL when nothing is pending).
+  const runtime::PgStatement rollup_pending_from =
+      registry.Add("rollup_pending_from",
+                   "SELECT " PM_EPOCH_US("min(min_time)") " AS t0 FROM telemetry.rollup_pending");
   // Per bucket of ($1, $2)'s numeric samples in [$3, $4): the same merge over raw rows.
   const runtime::PgStatement raw_buckets = registry.Add(
       "aggregate_raw",
@@ -844,6 +873,8 @@ struct AggregateSql {
 
 #undef PM_EPOCH_US
 #undef PM_BUCKET_OF
+#undef PM_ROLLUP_COLUMNS
+#undef PM_FROM_EPOCH
 
 const AggregateSql& AggregateStatements() {
   static const auto* sql = new AggregateSql();
@@ -1062,7 +1093,7 @@ absl::StatusOr<BatchOutcome> PgTelemetryStore::IngestBatch(const Batch& batch,
       PM_RETURN_IF_ERROR(Copy(conn, CopyRows(batch, accepted, batch_id)));
       PM_RETURN_IF_ERROR(
           UpsertLatest(conn, batch, NewestPerDataItem(batch.samples, accepted), batch_id));
-      PM_RETURN_IF_ERROR(UpsertRollups(conn, batch, accepted));
+      PM_RETURN_IF_ERROR(AddRollupPending(conn, batch, accepted, batch_id));
       PM_RETURN_IF_ERROR(AdvanceStates(conn, batch, accepted, state_items, pending));
       const runtime::OutboxEvent event = encode(batch, accepted);
       const std::vector<int> lengths = {0, static_cast<int>(event.payload.size())};
@@ -1390,19 +1421,25 @@ absl::StatusOr<Replayable<Downtime>> PgTelemetryStore::SetDowntimeReason(
 
 // ---- Rollups and aggregates (QueryAggregates) ----
 
-std::vector<RollupLevel> PgTelemetryStore::RollupLevels() const { return StoredRollupLevels(); }
-
-absl::StatusOr<std::vector<BucketPart>> PgTelemetryStore::AggregateParts(
-    const std::string& machine_id, const std::string& data_item_id, const AggregatePlan& plan) {
-  std::vector<BucketPart> parts;
-  const std::string bucket = absl::StrCat(absl::ToInt64Microseconds(plan.bucket));
+absl::StatusOr<PlannedParts> PgTelemetryStore::AggregateParts(const std::string& machine_id,
+                                                              const std::string& data_item_id,
+                                                              const AggregatePlanner& planner) {
+  PlannedParts planned;
   PM_RETURN_IF_ERROR(Run([&](pqxx::connection& conn) -> absl::Status {
-    // One snapshot for every span: rollups and raw rows of the same commits.
+    // One snapshot for the levels and every span: rollups, pending batches and raw rows
+    // of the same commits.
     pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(conn);
-    parts.clear();
+    planned = {};
     tx.exec_prepared(Statements().custom_plans);
+    const AggregateSql& sql = AggregateStatements();
+    const pqxx::row pending = tx.exec_prepared1(sql.rollup_pending_from);
+    const absl::Time complete_before = pending["t0"].is_null()
+                                           ? absl::InfiniteFuture()
+                                           : absl::FromUnixMicros(pending["t0"].as<int64_t>());
+    PM_ASSIGN_OR_RETURN(planned.plan, planner(StoredRollupLevels(complete_before)));
+    const AggregatePlan& plan = planned.plan;
+    const std::string bucket = absl::StrCat(absl::ToInt64Microseconds(plan.bucket));
     for (const PlanSpan& span : plan.spans) {
-      const AggregateSql& sql = AggregateStatements();
       const runtime::PgStatement* statement = &sql.raw_buckets;
       if (span.rollup_width == absl::Minutes(1)) {
         statement = &sql.minute_buckets;
@@ -1425,13 +1462,52 @@ absl::StatusOr<std::vector<BucketPart>> PgTelemetryStore::AggregateParts(
         a.first_time = absl::FromUnixMicros(r["ft"].as<int64_t>());
         a.last = r["l"].as<double>();
         a.last_time = absl::FromUnixMicros(r["lt"].as<int64_t>());
-        parts.push_back(part);
+        planned.parts.push_back(part);
       }
     }
     tx.commit();
     return absl::OkStatus();
   }));
-  return parts;
+  return planned;
+}
+
+absl::StatusOr<PgTelemetryStore::RollupRound> PgTelemetryStore::RollUpPending(int64_t max_samples) {
+  RollupRound round;
+  PM_RETURN_IF_ERROR(Run([&](pqxx::connection& conn) -> absl::Status {
+    pqxx::work tx(conn);
+    round = {};
+    const AggregateSql& sql = AggregateStatements();
+    if (!tx.exec_prepared1(sql.rollup_lock)[0].as<bool>()) {
+      round.busy = true;  // another replica's round is running
+      return absl::OkStatus();
+    }
+    tx.exec_prepared(Statements().custom_plans);
+    tx.exec_prepared(sql.rollup_hash);
+    const pqxx::result taken = tx.exec_prepared(sql.rollup_take, max_samples);
+    if (taken.empty()) return absl::OkStatus();
+    std::vector<std::string> batches;
+    int64_t lo = 0, hi = 0, t0 = 0, t1 = 0;
+    for (const pqxx::row& r : taken) {
+      const int64_t batch = r["batch"].as<int64_t>();
+      const int64_t from = r["t0"].as<int64_t>(), to = r["t1"].as<int64_t>();
+      const bool first = batches.empty();
+      lo = first ? batch : std::min(lo, batch);
+      hi = first ? batch : std::max(hi, batch);
+      t0 = first ? from : std::min(t0, from);
+      t1 = first ? to : std::max(t1, to);
+      batches.push_back(absl::StrCat(batch));
+      round.samples += r["samples"].as<int64_t>();
+    }
+    const pqxx::row cells =
+        tx.exec_prepared1(sql.rollup_apply, SampleKey(lo, 0), SampleKey(hi + 1, 0), t0, t1,
+                          absl::StrCat("{", absl::StrJoin(batches, ","), "}"), SampleKey(1, 0));
+    tx.commit();
+    round.batches = static_cast<int64_t>(batches.size());
+    round.minute_cells = cells["minutes"].as<int64_t>();
+    round.hour_cells = cells["hours"].as<int64_t>();
+    return absl::OkStatus();
+  }));
+  return round;
 }
 
 }  // namespace plantmesh::telemetry

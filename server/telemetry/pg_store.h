@@ -48,10 +48,9 @@ class PgTelemetryStore : public TelemetryStore {
       const std::vector<std::string>& machine_ids,
       const std::vector<std::string>& data_item_ids) override;
   absl::StatusOr<SamplePage> QuerySamples(const SampleQuery& query) override;
-  std::vector<RollupLevel> RollupLevels() const override;
-  absl::StatusOr<std::vector<BucketPart>> AggregateParts(const std::string& machine_id,
-                                                         const std::string& data_item_id,
-                                                         const AggregatePlan& plan) override;
+  absl::StatusOr<PlannedParts> AggregateParts(const std::string& machine_id,
+                                              const std::string& data_item_id,
+                                              const AggregatePlanner& planner) override;
 
   // Machine states (states.h).
   absl::StatusOr<TimelineFacts> StateTimeline(const std::string& machine_id, absl::Time start,
@@ -63,6 +62,19 @@ class PgTelemetryStore : public TelemetryStore {
   absl::StatusOr<Replayable<Downtime>> SetDowntimeReason(
       int64_t id, const DowntimeReason& reason, const ChangeContext& context,
       const ResponseEncoder<Downtime>& encode) override;
+
+  // Rollups (the rollup job). One round: takes the oldest batches not rolled up yet, up
+  // to about `max_samples` numeric samples (at least one batch), merges their samples
+  // into the minute and hour rollups and forgets them, in one transaction. One replica
+  // at a time: `busy` when another one's round holds the lock (nothing done).
+  struct RollupRound {
+    bool busy = false;
+    int64_t batches = 0;       // batches rolled up (0: none was pending)
+    int64_t samples = 0;       // their numeric samples
+    int64_t minute_cells = 0;  // cells written
+    int64_t hour_cells = 0;
+  };
+  absl::StatusOr<RollupRound> RollUpPending(int64_t max_samples);
 
   // Partitions. Creates the day partitions `days` that do not exist yet (under an
   // advisory lock, so replicas do not race); returns the names it created.

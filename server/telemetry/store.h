@@ -148,15 +148,14 @@ class TelemetryStore {
       int64_t id, const DowntimeReason& reason, const ChangeContext& context,
       const ResponseEncoder<Downtime>& encode) = 0;
   // ---- Aggregates (QueryAggregates) ----
-  // The rollup levels the store keeps, for PlanAggregateQuery.
-  virtual std::vector<RollupLevel> RollupLevels() const = 0;
-  // The parts of `plan`'s answer for the numeric samples of (machine_id, data_item_id):
+  // Plans a query over the rollup levels as they stand in one snapshot (`planner` gets
+  // them, each with its complete_before) and reads the plan's parts from that snapshot:
   // for each span, one part per bucket of plan.bucket that has samples there, read from
-  // raw samples or from the span's rollup level; all spans from one snapshot. Merged
-  // with BucketMerger::AddPart they give the answer.
-  virtual absl::StatusOr<std::vector<BucketPart>> AggregateParts(const std::string& machine_id,
-                                                                 const std::string& data_item_id,
-                                                                 const AggregatePlan& plan) = 0;
+  // raw samples or from the span's rollup level. Merged with BucketMerger::AddPart they
+  // give the answer. Errors: the planner's, the store's.
+  virtual absl::StatusOr<PlannedParts> AggregateParts(const std::string& machine_id,
+                                                      const std::string& data_item_id,
+                                                      const AggregatePlanner& planner) = 0;
 };
 
 }  // namespace plantmesh::telemetry

@@ -379,14 +379,15 @@ absl::StatusOr<Replayable<Downtime>> FakeTelemetryStore::SetDowntimeReason(
   return result;
 }
 
-std::vector<RollupLevel> FakeTelemetryStore::RollupLevels() const { return StoredRollupLevels(); }
-
-absl::StatusOr<std::vector<BucketPart>> FakeTelemetryStore::AggregateParts(
-    const std::string& machine_id, const std::string& data_item_id, const AggregatePlan& plan) {
+absl::StatusOr<PlannedParts> FakeTelemetryStore::AggregateParts(const std::string& machine_id,
+                                                                const std::string& data_item_id,
+                                                                const AggregatePlanner& planner) {
   absl::MutexLock lock(&mu_);
   PM_RETURN_IF_ERROR(failure_);
-  std::vector<BucketPart> parts;
-  for (const PlanSpan& span : plan.spans) {
+  // No rollups: every level is complete, and every span is computed from the samples.
+  PlannedParts planned;
+  PM_ASSIGN_OR_RETURN(planned.plan, planner(StoredRollupLevels(absl::InfiniteFuture())));
+  for (const PlanSpan& span : planned.plan.spans) {
     std::map<absl::Time, Aggregate> buckets;
     for (const StoredSample& stored : samples_) {
       const Sample& s = stored.sample;
@@ -394,11 +395,11 @@ absl::StatusOr<std::vector<BucketPart>> FakeTelemetryStore::AggregateParts(
           s.kind != ValueKind::kNumber || *s.time < span.start || *s.time >= span.end) {
         continue;
       }
-      buckets[BucketStart(*s.time, plan.bucket)].Add(*s.time, s.number);
+      buckets[BucketStart(*s.time, planned.plan.bucket)].Add(*s.time, s.number);
     }
-    for (const auto& [start, aggregate] : buckets) parts.push_back({start, aggregate});
+    for (const auto& [start, aggregate] : buckets) planned.parts.push_back({start, aggregate});
   }
-  return parts;
+  return planned;
 }
 
 }  // namespace plantmesh::telemetry::testing

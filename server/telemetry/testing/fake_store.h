@@ -43,10 +43,9 @@ class FakeTelemetryStore : public TelemetryStore {
       int64_t id, const DowntimeReason& reason, const ChangeContext& context,
       const ResponseEncoder<Downtime>& encode) override;
   // The stored levels; every span is computed from the raw samples.
-  std::vector<RollupLevel> RollupLevels() const override;
-  absl::StatusOr<std::vector<BucketPart>> AggregateParts(const std::string& machine_id,
-                                                         const std::string& data_item_id,
-                                                         const AggregatePlan& plan) override;
+  absl::StatusOr<PlannedParts> AggregateParts(const std::string& machine_id,
+                                              const std::string& data_item_id,
+                                              const AggregatePlanner& planner) override;
 
   // What was stored, in storage order, and the outbox events written.
   std::vector<StoredSample> AllSamples();
