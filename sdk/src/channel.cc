@@ -73,7 +73,8 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const ClientOptions& 
   auto history = std::make_shared<internal::ConnectionHistory>();
   std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> interceptors;
   interceptors.push_back(
-      internal::MakeWaitForReadyInterceptorFactory(history, !options.insecure, options.endpoint));
+      internal::MakeWaitForReadyInterceptorFactory(history, !options.insecure, options.endpoint,
+                                                   options.reconnect.max_backoff_while_calls_wait));
   std::shared_ptr<grpc::Channel> channel = grpc::experimental::CreateCustomChannelWithInterceptors(
       options.endpoint, *credentials, args, std::move(interceptors));
   internal::RegisterConnectionHistory(channel.get(), std::move(history));

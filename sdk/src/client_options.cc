@@ -49,6 +49,10 @@ std::vector<std::string> ReconnectProblems(const ReconnectOptions& reconnect) {
   if (reconnect.min_connect_timeout < floor) {
     problems.push_back("reconnect.min_connect_timeout: must be at least 100ms");
   }
+  if (reconnect.max_backoff_while_calls_wait != absl::ZeroDuration() &&
+      reconnect.max_backoff_while_calls_wait < floor) {
+    problems.push_back("reconnect.max_backoff_while_calls_wait: must be zero or at least 100ms");
+  }
   const absl::Duration int_ms_limit = absl::Milliseconds(std::numeric_limits<int>::max());
   if (reconnect.max_backoff > int_ms_limit || reconnect.min_connect_timeout > int_ms_limit) {
     problems.push_back("reconnect: durations must be below 24 days");

@@ -31,11 +31,24 @@ TEST(ClientOptionsValidate, ReconnectBackoffWithinWhatGrpcHonours) {
   options.reconnect.initial_backoff = absl::Milliseconds(10);  // gRPC would use 100 ms
   options.reconnect.max_backoff = absl::Milliseconds(5);
   options.reconnect.min_connect_timeout = absl::ZeroDuration();
+  options.reconnect.max_backoff_while_calls_wait = absl::Milliseconds(50);
   const absl::Status status = options.Validate();
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(status.message(), HasSubstr("reconnect.initial_backoff: must be at least 100ms"));
   EXPECT_THAT(status.message(), HasSubstr("reconnect.max_backoff: must not be less than"));
   EXPECT_THAT(status.message(), HasSubstr("reconnect.min_connect_timeout"));
+  EXPECT_THAT(status.message(),
+              HasSubstr("reconnect.max_backoff_while_calls_wait: must be zero or at least 100ms"));
+}
+
+TEST(ClientOptionsValidate, BackoffWhileCallsWaitIsZeroOrAtLeastATenthOfASecond) {
+  ClientOptions options;
+  options.insecure = true;
+  EXPECT_EQ(options.reconnect.max_backoff_while_calls_wait, absl::Milliseconds(250));
+  options.reconnect.max_backoff_while_calls_wait = absl::ZeroDuration();  // never reset
+  EXPECT_TRUE(options.Validate().ok());
+  options.reconnect.max_backoff_while_calls_wait = absl::Milliseconds(100);
+  EXPECT_TRUE(options.Validate().ok());
 }
 
 TEST(ClientOptionsValidate, NamesEveryBadOption) {

@@ -3,6 +3,7 @@
 #include "plantmesh/sdk/internal/connection.h"
 
 #include <grpc/grpc.h>
+#include <grpcpp/channel.h>
 #include <grpcpp/client_context.h>
 #include <grpcpp/impl/codegen/channel_interface.h>
 #include <grpcpp/support/client_interceptor.h>
@@ -15,6 +16,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "plantmesh/sdk/internal/service_config.h"
 
 namespace plantmesh::sdk::internal {
@@ -84,8 +86,11 @@ class ConnectionObserver final : public Interceptor {
 class WaitForReadyInterceptorFactory final : public ClientInterceptorFactoryInterface {
  public:
   WaitForReadyInterceptorFactory(std::shared_ptr<ConnectionHistory> history, bool mutual_tls,
-                                 std::string endpoint)
-      : history_(std::move(history)), mutual_tls_(mutual_tls), endpoint_(std::move(endpoint)) {}
+                                 std::string endpoint, absl::Duration max_backoff_while_calls_wait)
+      : history_(std::move(history)),
+        mutual_tls_(mutual_tls),
+        endpoint_(std::move(endpoint)),
+        max_backoff_while_calls_wait_(max_backoff_while_calls_wait) {}
 
   // Runs when the call is created, before gRPC reads the context's wait_for_ready
   // flag for the call's initial metadata: the flag set here applies to this call.
@@ -96,14 +101,35 @@ class WaitForReadyInterceptorFactory final : public ClientInterceptorFactoryInte
       history_->MarkConnected();
     }
     const bool wait = history_->ShouldWaitForReady(info->method());
-    if (wait) info->client_context()->set_wait_for_ready(true);
+    if (wait) {
+      info->client_context()->set_wait_for_ready(true);
+      MaybeResetBackoff(channel);
+    }
     return new ConnectionObserver(history_, channel, mutual_tls_, wait, &endpoint_);
   }
 
  private:
+  // gRPC spaces its attempts by a backoff that grows while the server is away (×1.6
+  // up to max_backoff), so a server back after a few seconds would be found only at the
+  // next attempt, up to seconds later, past the waiting calls' deadlines. A waiting
+  // call is a client that wants the connection now: it starts the next attempt at once,
+  // at most once per max_backoff_while_calls_wait.
+  void MaybeResetBackoff(grpc::ChannelInterface* channel) {
+    if (max_backoff_while_calls_wait_ == absl::ZeroDuration() ||
+        channel->GetState(/*try_to_connect=*/false) != GRPC_CHANNEL_TRANSIENT_FAILURE) {
+      return;
+    }
+    auto* concrete = dynamic_cast<grpc::Channel*>(channel);
+    if (concrete != nullptr &&
+        history_->ClaimBackoffReset(absl::Now(), max_backoff_while_calls_wait_)) {
+      grpc::experimental::ChannelResetConnectionBackoff(concrete);
+    }
+  }
+
   std::shared_ptr<ConnectionHistory> history_;
   bool mutual_tls_;
   std::string endpoint_;
+  absl::Duration max_backoff_while_calls_wait_;
 };
 
 struct Registry {
@@ -125,10 +151,23 @@ bool ConnectionHistory::ShouldWaitForReady(absl::string_view method) const {
          RetrySafeMethodPaths().count(std::string(method)) > 0;
 }
 
+bool ConnectionHistory::ClaimBackoffReset(absl::Time now, absl::Duration interval) {
+  const int64_t now_ns = absl::ToUnixNanos(now);
+  int64_t last = last_backoff_reset_ns_.load(std::memory_order_relaxed);
+  // last + interval without overflow: last starts at the smallest int64.
+  while (now_ns - interval / absl::Nanoseconds(1) >= last) {
+    if (last_backoff_reset_ns_.compare_exchange_weak(last, now_ns, std::memory_order_relaxed)) {
+      return true;
+    }
+  }
+  return false;
+}
+
 std::unique_ptr<ClientInterceptorFactoryInterface> MakeWaitForReadyInterceptorFactory(
-    std::shared_ptr<ConnectionHistory> history, bool mutual_tls, std::string endpoint) {
-  return std::make_unique<WaitForReadyInterceptorFactory>(std::move(history), mutual_tls,
-                                                          std::move(endpoint));
+    std::shared_ptr<ConnectionHistory> history, bool mutual_tls, std::string endpoint,
+    absl::Duration max_backoff_while_calls_wait) {
+  return std::make_unique<WaitForReadyInterceptorFactory>(
+      std::move(history), mutual_tls, std::move(endpoint), max_backoff_while_calls_wait);
 }
 
 void RegisterConnectionHistory(const grpc::ChannelInterface* channel,

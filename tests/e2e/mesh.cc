@@ -92,10 +92,11 @@ absl::Status Mesh::RestartServer() {
   return StartServer();
 }
 
-absl::Status Mesh::KillAndRestartServerOnSamePort() {
+absl::Status Mesh::KillAndRestartServerOnSamePort(const std::function<void()>& while_down) {
   const int port = server_->port();
   server_->Kill();
   server_.reset();
+  if (while_down) while_down();
   return StartServer(port);
 }
 

@@ -55,8 +55,10 @@ class Mesh {
   // Kills the server (SIGKILL: a crash, no drain) and starts it again on the same
   // port and database, so that connected clients must reconnect to the same address.
   // Returns once the new server answers its health check; server().listening_since()
-  // is then when it was back (accepting connections).
-  absl::Status KillAndRestartServerOnSamePort();
+  // is then when it was back (accepting connections). `while_down`, if given, runs
+  // between the kill and the new start and returns when the outage may end (it waits
+  // for a condition, e.g. for the clients to have failed for a while).
+  absl::Status KillAndRestartServerOnSamePort(const std::function<void()>& while_down = nullptr);
 
   // Client options for `user` (one of kStoryUsers or a role name).
   sdk::ClientOptions OptionsFor(const std::string& user) const;

@@ -41,6 +41,13 @@ struct ReconnectOptions {
   // (GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, which gRPC 1.51 applies as the minimum connect
   // timeout; at least 100 ms).
   absl::Duration min_connect_timeout = absl::Seconds(5);
+  // Longest wait between attempts while calls are waiting for the connection: a call
+  // that will wait (wait_for_ready) and finds the channel in TRANSIENT_FAILURE resets
+  // gRPC's backoff (the next attempt starts at once) unless it was reset less than this
+  // long ago. A restarted server is then found within about this much of being back,
+  // however long it was down, while a channel nobody calls keeps the backoff above.
+  // Zero: never (gRPC's backoff alone). At least 100 ms otherwise.
+  absl::Duration max_backoff_while_calls_wait = absl::Milliseconds(250);
   // Calls wait for a connection within their deadline (gRPC's wait_for_ready) instead
   // of failing at once with UNAVAILABLE while there is none: every call once the
   // channel has been connected, and before that the retry-safe ones once a first
@@ -121,6 +128,8 @@ struct ClientOptions {
 // call that failed that way for another reason (unreachable) is sent once more, with
 // wait_for_ready when the rule above says so: it never reached a server. Streams wait
 // for the connection before they open (up to their deadline or default_deadline).
+// While calls wait, the channel tries again at least every
+// reconnect.max_backoff_while_calls_wait instead of its grown backoff.
 // A call that waited and ran out of time without a connection ends UNAVAILABLE ("no
 // connection to <endpoint> within the call's deadline ..."), not DEADLINE_EXCEEDED.
 // Channels not made here (a client constructed on one's own channel) keep gRPC's

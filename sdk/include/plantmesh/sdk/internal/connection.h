@@ -5,11 +5,14 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 
 namespace grpc {
 class ChannelInterface;
@@ -51,19 +54,28 @@ class ConnectionHistory {
   // failed, so that the first failure is reported as what it is).
   bool ShouldWaitForReady(absl::string_view method) const;
 
+  // Whether a call that will wait for the connection, arriving at `now` while the
+  // channel is in TRANSIENT_FAILURE, resets gRPC's reconnect backoff: true for at most
+  // one caller per `interval` (the first since the last reset `interval` ago or more).
+  bool ClaimBackoffReset(absl::Time now, absl::Duration interval);
+
  private:
   std::atomic<bool> connected_before_{false};
   std::atomic<Failure> failure_{Failure::kNone};
+  std::atomic<int64_t> last_backoff_reset_ns_{std::numeric_limits<int64_t>::min()};
 };
 
 // The interceptor factory MakeChannel installs: sets wait_for_ready per call as
 // `history` says and keeps `history` current from the calls' outcomes. A call that
-// waited and reached its deadline without a connection (the channel not READY at the
-// end) ends UNAVAILABLE "no connection to <endpoint> within the call's deadline ..."
+// will wait on a channel in TRANSIENT_FAILURE resets the channel's reconnect backoff, at
+// most once per `max_backoff_while_calls_wait` (ReconnectOptions; zero: never). A call
+// that waited and reached its deadline without a connection (the channel not READY at
+// the end) ends UNAVAILABLE "no connection to <endpoint> within the call's deadline ..."
 // rather than gRPC's bare DEADLINE_EXCEEDED.
 std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>
 MakeWaitForReadyInterceptorFactory(std::shared_ptr<ConnectionHistory> history, bool mutual_tls,
-                                   std::string endpoint);
+                                   std::string endpoint,
+                                   absl::Duration max_backoff_while_calls_wait);
 
 // Remembers `history` for `channel` (made by MakeChannel), for ConnectionHistoryOf.
 void RegisterConnectionHistory(const grpc::ChannelInterface* channel,

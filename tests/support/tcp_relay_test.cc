@@ -1,0 +1,98 @@
+#include "tests/support/tcp_relay.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <string>
+
+#include "gtest/gtest.h"
+
+namespace plantmesh::testing {
+namespace {
+
+// A listening socket on 127.0.0.1 (the relay's target) and its port.
+int Listen(int* port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof(address);
+  if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
+      listen(fd, 4) != 0 || getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+    return -1;
+  }
+  *port = ntohs(address.sin_port);
+  return fd;
+}
+
+int Connect(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  if (fd < 0 || connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) return -1;
+  return fd;
+}
+
+int PortOf(const std::string& endpoint) {
+  return std::stoi(endpoint.substr(endpoint.find(':') + 1));
+}
+
+// Reads exactly n bytes (blocking); "" when the connection ended first.
+std::string ReadExactly(int fd, size_t n) {
+  std::string data(n, '\0');
+  size_t got = 0;
+  while (got < n) {
+    const ssize_t r = recv(fd, data.data() + got, n - got, 0);
+    if (r <= 0) return "";
+    got += static_cast<size_t>(r);
+  }
+  return data;
+}
+
+TEST(TcpRelayTest, RelaysBothWaysDiscardsTheServersBytesWhenToldAndDropsConnections) {
+  int target_port = 0;
+  const int listener = Listen(&target_port);
+  ASSERT_GE(listener, 0);
+  absl::StatusOr<std::unique_ptr<TcpRelay>> relay = TcpRelay::Start(target_port);
+  ASSERT_TRUE(relay.ok()) << relay.status();
+
+  const int client = Connect(PortOf((*relay)->endpoint()));
+  ASSERT_GE(client, 0);
+  const int server = accept(listener, nullptr, nullptr);
+  ASSERT_GE(server, 0);
+  ASSERT_EQ(send(client, "ping", 4, 0), 4);
+  EXPECT_EQ(ReadExactly(server, 4), "ping");
+  ASSERT_EQ(send(server, "pong", 4, 0), 4);
+  EXPECT_EQ(ReadExactly(client, 4), "pong");
+
+  // Discarding: the client's bytes still reach the server; the server's never arrive
+  // (its "lost" and then its end: the client sees the end, never the bytes).
+  (*relay)->DiscardServerBytes();
+  ASSERT_EQ(send(client, "more", 4, 0), 4);
+  EXPECT_EQ(ReadExactly(server, 4), "more");
+  ASSERT_EQ(send(server, "lost", 4, 0), 4);
+  shutdown(server, SHUT_WR);
+  char byte;
+  EXPECT_LE(recv(client, &byte, 1, 0), 0) << "the discarded bytes were delivered";
+  (*relay)->DropConnections();
+  close(client);
+  close(server);
+
+  // A new connection relays both ways again.
+  const int again = Connect(PortOf((*relay)->endpoint()));
+  ASSERT_GE(again, 0);
+  const int accepted = accept(listener, nullptr, nullptr);
+  ASSERT_GE(accepted, 0);
+  ASSERT_EQ(send(accepted, "back", 4, 0), 4);
+  EXPECT_EQ(ReadExactly(again, 4), "back");
+  close(again);
+  close(accepted);
+  close(listener);
+}
+
+}  // namespace
+}  // namespace plantmesh::testing
