@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <limits>
 #include <map>
 #include <optional>
 #include <pqxx/pqxx>
@@ -12,7 +13,6 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "nlohmann/json.hpp"
 #include "plantmesh/common/status_macros.h"
 #include "server/runtime/errors.h"
@@ -736,13 +736,14 @@ std::string RollupPartitionDdl(absl::Time day) {
 absl::Status AddRollupPending(PGconn* conn, const Batch& batch, const std::vector<int>& accepted,
                               int64_t batch_id) {
   int numbers = 0;
-  int64_t min_us = 0, max_us = 0;
+  int64_t min_us = std::numeric_limits<int64_t>::max();
+  int64_t max_us = std::numeric_limits<int64_t>::min();
   for (int i : accepted) {
     const Sample& s = batch.samples[static_cast<size_t>(i)];
     if (s.kind != ValueKind::kNumber || !s.time) continue;
     const int64_t us = absl::ToUnixMicros(*s.time);
-    min_us = numbers == 0 ? us : std::min(min_us, us);
-    max_us = numbers == 0 ? us : std::max(max_us, us);
+    min_us = std::min(min_us, us);
+    max_us = std::max(max_us, us);
     ++numbers;
   }
   if (numbers == 0) return absl::OkStatus();
@@ -830,13 +831,17 @@ struct AggregateSql {
   // 2-3 µs per row for the sort).
   const runtime::PgStatement rollup_hash =
       registry.Add("rollup_hash", "SELECT set_config('enable_sort', 'off', true)");
-  // The oldest pending batches, up to about $1 numeric samples (at least one batch).
+  // Takes the oldest pending batches, up to about $1 numeric samples (at least one
+  // batch): how many, their samples, the range of their numbers and of their samples'
+  // times, and the numbers as an array (rollup_apply's parameters).
   const runtime::PgStatement rollup_take = registry.Add(
       "rollup_take",
-      "DELETE FROM telemetry.rollup_pending WHERE batch IN (SELECT batch FROM (SELECT batch, "
-      "samples, sum(samples) OVER (ORDER BY batch) AS running FROM telemetry.rollup_pending) p "
-      "WHERE running - samples < $1) RETURNING batch, samples, " PM_EPOCH_US(
-          "min_time") " AS t0, " PM_EPOCH_US("max_time") " AS t1");
+      "WITH taken AS (DELETE FROM telemetry.rollup_pending WHERE batch IN (SELECT batch FROM "
+      "(SELECT batch, samples, sum(samples) OVER (ORDER BY batch) AS running FROM "
+      "telemetry.rollup_pending) p WHERE running - samples < $1) RETURNING *) "
+      "SELECT count(*) AS batches, coalesce(sum(samples), 0)::int8 AS samples, min(batch) AS "
+      "lo, max(batch) AS hi, " PM_EPOCH_US("min(min_time)") " AS t0, " PM_EPOCH_US(
+          "max(max_time)") " AS t1, array_agg(batch)::text AS ids FROM taken");
   // The numeric samples of the batches $5 (keys in [$1, $2), times in [$3, $4], $6 keys
   // per batch) merged into their minute cells, and those into their hour cells. Counts
   // the cells written.
@@ -1483,26 +1488,15 @@ absl::StatusOr<PgTelemetryStore::RollupRound> PgTelemetryStore::RollUpPending(in
     }
     tx.exec_prepared(Statements().custom_plans);
     tx.exec_prepared(sql.rollup_hash);
-    const pqxx::result taken = tx.exec_prepared(sql.rollup_take, max_samples);
-    if (taken.empty()) return absl::OkStatus();
-    std::vector<std::string> batches;
-    int64_t lo = 0, hi = 0, t0 = 0, t1 = 0;
-    for (const pqxx::row& r : taken) {
-      const int64_t batch = r["batch"].as<int64_t>();
-      const int64_t from = r["t0"].as<int64_t>(), to = r["t1"].as<int64_t>();
-      const bool first = batches.empty();
-      lo = first ? batch : std::min(lo, batch);
-      hi = first ? batch : std::max(hi, batch);
-      t0 = first ? from : std::min(t0, from);
-      t1 = first ? to : std::max(t1, to);
-      batches.push_back(absl::StrCat(batch));
-      round.samples += r["samples"].as<int64_t>();
-    }
+    const pqxx::row taken = tx.exec_prepared1(sql.rollup_take, max_samples);
+    round.batches = taken["batches"].as<int64_t>();
+    if (round.batches == 0) return absl::OkStatus();
+    round.samples = taken["samples"].as<int64_t>();
     const pqxx::row cells =
-        tx.exec_prepared1(sql.rollup_apply, SampleKey(lo, 0), SampleKey(hi + 1, 0), t0, t1,
-                          absl::StrCat("{", absl::StrJoin(batches, ","), "}"), SampleKey(1, 0));
+        tx.exec_prepared1(sql.rollup_apply, SampleKey(taken["lo"].as<int64_t>(), 0),
+                          SampleKey(taken["hi"].as<int64_t>() + 1, 0), taken["t0"].as<int64_t>(),
+                          taken["t1"].as<int64_t>(), taken["ids"].c_str(), SampleKey(1, 0));
     tx.commit();
-    round.batches = static_cast<int64_t>(batches.size());
     round.minute_cells = cells["minutes"].as<int64_t>();
     round.hour_cells = cells["hours"].as<int64_t>();
     return absl::OkStatus();

@@ -8,7 +8,7 @@
 --     numeric samples), so what is not rolled up yet is known exactly and durably;
 --   * the rollup job (rollup_job.h, one replica at a time) takes the oldest pending
 --     batches, aggregates their raw rows (found by sample_key = batch * 16384 + index,
---     through the BRIN index below) into both levels and deletes their pending rows, in
+--     through the sample_key index below) into both levels and deletes their pending rows, in
 --     one transaction: every committed sample is rolled up exactly once, late samples
 --     (an adapter replaying a day of buffer) land in their old cells like any other;
 --   * QueryAggregates stays exact at every moment: in the snapshot it reads, the rollups
