@@ -1,10 +1,10 @@
 #include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstdlib>
 
+#include "tests/support/loopback.h"
 #include "tests/support/test_servers.h"
 
 namespace plantmesh::testing {
@@ -12,10 +12,7 @@ namespace plantmesh::testing {
 int FreePort() {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) std::abort();
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  address.sin_port = 0;
+  sockaddr_in address = LoopbackAddress(0);
   socklen_t length = sizeof(address);
   if (bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
       getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {

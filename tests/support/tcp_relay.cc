@@ -1,7 +1,5 @@
 #include "tests/support/tcp_relay.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -12,17 +10,10 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "tests/support/loopback.h"
 
 namespace plantmesh::testing {
 namespace {
-
-sockaddr_in Loopback(int port) {
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  address.sin_port = htons(static_cast<uint16_t>(port));
-  return address;
-}
 
 bool SendAll(int fd, const char* data, size_t size) {
   while (size > 0) {
@@ -45,17 +36,10 @@ struct TcpRelay::Connection {
 };
 
 absl::StatusOr<std::unique_ptr<TcpRelay>> TcpRelay::Start(int target_port) {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return absl::InternalError(absl::StrCat("socket: ", std::strerror(errno)));
-  sockaddr_in address = Loopback(0);
-  socklen_t length = sizeof(address);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
-      listen(fd, 16) != 0 || getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
-    const int error = errno;
-    close(fd);
-    return absl::InternalError(absl::StrCat("relay listen: ", std::strerror(error)));
-  }
-  std::unique_ptr<TcpRelay> relay(new TcpRelay(fd, ntohs(address.sin_port), target_port));
+  int port = 0;
+  const int fd = ListenOnLoopback(&port);
+  if (fd < 0) return absl::InternalError(absl::StrCat("relay listen: ", std::strerror(errno)));
+  std::unique_ptr<TcpRelay> relay(new TcpRelay(fd, port, target_port));
   relay->acceptor_ = std::thread([r = relay.get()] { r->AcceptLoop(); });
   return relay;
 }
@@ -107,11 +91,8 @@ void TcpRelay::AcceptLoop() {
       if (errno == EINTR || errno == ECONNABORTED) continue;
       return;  // shut down
     }
-    const int server_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    const sockaddr_in target = Loopback(target_port_);
-    if (server_fd < 0 ||
-        connect(server_fd, reinterpret_cast<const sockaddr*>(&target), sizeof(target)) != 0) {
-      if (server_fd >= 0) close(server_fd);
+    const int server_fd = ConnectToLoopback(target_port_);
+    if (server_fd < 0) {
       close(client_fd);  // nothing listens there now: as refused, the client retries
       continue;
     }

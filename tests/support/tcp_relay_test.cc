@@ -1,41 +1,15 @@
 #include "tests/support/tcp_relay.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <string>
 
 #include "gtest/gtest.h"
+#include "tests/support/loopback.h"
 
 namespace plantmesh::testing {
 namespace {
-
-// A listening socket on 127.0.0.1 (the relay's target) and its port.
-int Listen(int* port) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof(address);
-  if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
-      listen(fd, 4) != 0 || getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
-    return -1;
-  }
-  *port = ntohs(address.sin_port);
-  return fd;
-}
-
-int Connect(int port) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  address.sin_port = htons(static_cast<uint16_t>(port));
-  if (fd < 0 || connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) return -1;
-  return fd;
-}
 
 int PortOf(const std::string& endpoint) {
   return std::stoi(endpoint.substr(endpoint.find(':') + 1));
@@ -55,12 +29,12 @@ std::string ReadExactly(int fd, size_t n) {
 
 TEST(TcpRelayTest, RelaysBothWaysDiscardsTheServersBytesWhenToldAndDropsConnections) {
   int target_port = 0;
-  const int listener = Listen(&target_port);
+  const int listener = ListenOnLoopback(&target_port);
   ASSERT_GE(listener, 0);
   absl::StatusOr<std::unique_ptr<TcpRelay>> relay = TcpRelay::Start(target_port);
   ASSERT_TRUE(relay.ok()) << relay.status();
 
-  const int client = Connect(PortOf((*relay)->endpoint()));
+  const int client = ConnectToLoopback(PortOf((*relay)->endpoint()));
   ASSERT_GE(client, 0);
   const int server = accept(listener, nullptr, nullptr);
   ASSERT_GE(server, 0);
@@ -83,7 +57,7 @@ TEST(TcpRelayTest, RelaysBothWaysDiscardsTheServersBytesWhenToldAndDropsConnecti
   close(server);
 
   // A new connection relays both ways again.
-  const int again = Connect(PortOf((*relay)->endpoint()));
+  const int again = ConnectToLoopback(PortOf((*relay)->endpoint()));
   ASSERT_GE(again, 0);
   const int accepted = accept(listener, nullptr, nullptr);
   ASSERT_GE(accepted, 0);
