@@ -6,7 +6,8 @@
 // tables equal the raw rows per minute and per hour (also with two replicas' jobs running
 // during ingest), and a long range's middle is read from the rollups, not from the raw
 // rows. Retention: an expired day's rollups go with its partition; the state history that
-// ended before the cut too.
+// ended before the cut too. Latest values (moved forward by the same job): exact before,
+// during and after it, late samples never moving them back.
 #include <algorithm>
 #include <cmath>
 #include <map>
@@ -174,6 +175,34 @@ class AggregatesPgTest : public ::testing::Test {
     }
   }
 
+  // Per data item of CNC-07 (or, `table`, of telemetry.latest_values alone): the key of
+  // its newest sample (time, then key), as "item=key" strings by item.
+  std::vector<std::string> NewestKeys(const char* table = "telemetry.samples") {
+    pqxx::connection conn(url_);
+    pqxx::nontransaction tx(conn);
+    std::vector<std::string> out;
+    for (const pqxx::row& r : tx.exec(absl::StrCat(
+             "SELECT DISTINCT ON (data_item_id COLLATE \"C\") data_item_id, sample_key FROM ",
+             table,
+             " WHERE machine_id = 'CNC-07' ORDER BY data_item_id COLLATE \"C\", time DESC, "
+             "sample_key DESC"))) {
+      out.push_back(absl::StrCat(r[0].as<std::string>(), "=", r[1].as<int64_t>()));
+    }
+    return out;
+  }
+
+  // What the store answers, in NewestKeys' form (its order is bytewise, the same here).
+  std::vector<std::string> LatestKeys(const std::vector<std::string>& items = {}) {
+    absl::StatusOr<std::vector<StoredSample>> latest = store_->LatestValues({"CNC-07"}, items);
+    EXPECT_TRUE(latest.ok()) << latest.status();
+    std::vector<std::string> out;
+    if (!latest.ok()) return out;
+    for (const StoredSample& s : *latest) {
+      out.push_back(absl::StrCat(s.sample.data_item_id, "=", s.key));
+    }
+    return out;
+  }
+
   int64_t Count(const std::string& sql) {
     pqxx::connection conn(url_);
     pqxx::nontransaction tx(conn);
@@ -327,10 +356,72 @@ TEST_F(AggregatesPgTest, TwoReplicasJobsDuringIngestRollUpEachBatchOnce) {
     second.join();
   }
   RollUp();
+  EXPECT_EQ(NewestKeys("telemetry.latest_values"), NewestKeys());
   EXPECT_EQ(Count("SELECT count(*) FROM telemetry.samples"), 2 * 30 * 100);
   EXPECT_EQ(Count("SELECT sum(count)::int8 FROM telemetry.rollup_minutes"), 2 * 30 * 100);
   EXPECT_EQ(Count("SELECT sum(count)::int8 FROM telemetry.rollup_hours"), 2 * 30 * 100);
   ExpectRollupsEqualRawRows();
+}
+
+// LatestValues merges latest_values (the batches rolled up) with the batches still
+// pending: the newest sample of each data item whatever the job has done, in batches of
+// numbers, texts and UNAVAILABLE sent out of time order (a late batch never moves a value
+// back), and the job leaves latest_values equal to the raw rows' newest.
+TEST_F(AggregatesPgTest, LatestValuesExactBeforeDuringAndAfterTheJob) {
+  std::vector<std::vector<Sample>> batches;
+  const absl::Time base = now_ - absl::Hours(1);
+  for (int b = 0; b < 24; ++b) {
+    std::vector<Sample> batch;
+    for (int i = 0; i < 5; ++i) {
+      Sample s;
+      s.machine_id = "CNC-07";
+      s.data_item_id = i % 2 == 0 ? "temp" : "Xact";
+      // Every third batch is late: older than all before it.
+      s.time = b % 3 == 2 ? base - absl::Minutes(b) + absl::Seconds(i)
+                          : base + absl::Minutes(b) + absl::Seconds(i / 2);
+      if (i % 2 == 0) {
+        s.kind = ValueKind::kNumber;
+        s.number = b * 10 + i;
+      } else if (b % 4 == 1) {
+        s.kind = ValueKind::kUnavailable;
+      } else {
+        s.kind = ValueKind::kText;
+        s.text = absl::StrCat("ACTIVE ", b);
+      }
+      batch.push_back(s);
+    }
+    batches.push_back(std::move(batch));
+  }
+  auto ingest = [&](int from, int to) {
+    for (int b = from; b < to; ++b) {
+      absl::StatusOr<BatchOutcome> out =
+          Ingest("w", static_cast<uint64_t>(b + 1), batches[static_cast<size_t>(b)]);
+      ASSERT_TRUE(out.ok()) << out.status();
+    }
+  };
+  ingest(0, 12);
+  ASSERT_EQ(NewestKeys().size(), 2u);
+  EXPECT_EQ(LatestKeys(), NewestKeys()) << "nothing rolled up";
+  EXPECT_TRUE(NewestKeys("telemetry.latest_values").empty());
+  EXPECT_EQ(LatestKeys({"temp"}), std::vector<std::string>{NewestKeys()[1]});
+  // Part of it applied: the oldest half of the batches (by number).
+  absl::StatusOr<PgTelemetryStore::RollupRound> round = store_->RollUpPending(6 * 5);
+  ASSERT_TRUE(round.ok()) << round.status();
+  EXPECT_EQ(round->batches, 6);
+  EXPECT_EQ(round->latest_values, 2);
+  EXPECT_EQ(LatestKeys(), NewestKeys()) << "half rolled up";
+  ingest(12, 24);
+  EXPECT_EQ(LatestKeys(), NewestKeys()) << "half rolled up, more ingested";
+  RollUp();
+  EXPECT_EQ(LatestKeys(), NewestKeys()) << "all rolled up";
+  EXPECT_EQ(NewestKeys("telemetry.latest_values"), NewestKeys());
+  // A late batch after all that: stored, pending, and not the latest either way.
+  const std::vector<std::string> before = NewestKeys();
+  ASSERT_TRUE(Ingest("w", 25, batches[2]).ok());
+  EXPECT_EQ(LatestKeys(), before);
+  RollUp();
+  EXPECT_EQ(LatestKeys(), before);
+  EXPECT_EQ(NewestKeys("telemetry.latest_values"), before);
 }
 
 TEST_F(AggregatesPgTest, LongRangeMiddleIsReadFromRollupsNotRawRows) {

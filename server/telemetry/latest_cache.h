@@ -1,6 +1,6 @@
-// GetLatestValues' read cache in Redis, in front of telemetry.latest_values (PostgreSQL),
-// which stays the truth: the ingest transaction keeps that table exact, the cache only
-// saves reading it.
+// GetLatestValues' read cache in Redis, in front of the store's LatestValues (PostgreSQL:
+// telemetry.latest_values merged with the batches the rollup job has not applied yet),
+// which stays the truth: exact at every commit; the cache only saves reading it.
 //
 // Layout: one hash per machine, key `<prefix><machine id>` (LatestCacheKey): field = data
 // item id, value = the sample's order (its time and sample key, 40 digits) followed by the

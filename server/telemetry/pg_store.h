@@ -1,8 +1,9 @@
 // TelemetryStore on PostgreSQL (schema `telemetry`). The only file of the service that
 // speaks SQL: machines and queries through the runtime's libpqxx pool (named
 // statements), ingest through plain libpq connections (binary COPY, LibpqPool) with
-// the writer's dedup row, the latest values and the outbox event in the same
-// transaction; and the day partitions of the samples.
+// the writer's dedup row, the batch's pending record (rollups and latest values, applied
+// by the rollup job) and the outbox event in the same transaction; and the day
+// partitions of the samples.
 #pragma once
 
 #include <memory>
@@ -63,16 +64,18 @@ class PgTelemetryStore : public TelemetryStore {
       int64_t id, const DowntimeReason& reason, const ChangeContext& context,
       const ResponseEncoder<Downtime>& encode) override;
 
-  // Rollups (the rollup job). One round: takes the oldest batches not rolled up yet, up
-  // to about `max_samples` numeric samples (at least one batch), merges their samples
-  // into the minute and hour rollups and forgets them, in one transaction. One replica
-  // at a time: `busy` when another one's round holds the lock (nothing done).
+  // Rollups and latest values (the rollup job). One round: takes the oldest batches not
+  // rolled up yet, up to about `max_samples` samples (at least one batch), merges their
+  // numeric samples into the minute and hour rollups, moves latest_values forward to
+  // their newest samples and forgets them, in one transaction. One replica at a time:
+  // `busy` when another one's round holds the lock (nothing done).
   struct RollupRound {
     bool busy = false;
     int64_t batches = 0;       // batches rolled up (0: none was pending)
-    int64_t samples = 0;       // their numeric samples
+    int64_t samples = 0;       // their samples
     int64_t minute_cells = 0;  // cells written
     int64_t hour_cells = 0;
+    int64_t latest_values = 0;  // latest values moved forward
   };
   absl::StatusOr<RollupRound> RollUpPending(int64_t max_samples);
 

@@ -1,5 +1,6 @@
-// The rollups' background job (why a job: migration 0005_rollups_by_job.sql): one thread
-// that rolls up the batches ingest committed since its last round, every
+// The rollups' background job (why a job: migrations 0005_rollups_by_job.sql and
+// 0006_latest_values_by_job.sql): one thread that rolls up the batches ingest committed
+// since its last round and moves the latest values forward to them, every
 // [telemetry] rollup-interval-ms, and round after round while a round comes back full
 // (a backlog after an outage or a replay). Replicas share the work through the store's
 // lock: one round at a time in the whole deployment. A failed round is logged and
@@ -19,7 +20,7 @@ namespace plantmesh::telemetry {
 
 class RollupJob {
  public:
-  // Numeric samples one round takes at most (whole batches; at least one): a round is
+  // Samples one round takes at most (whole batches; at least one): a round is
   // one transaction, a fraction of a second at this size, well inside the pool's
   // statement timeout.
   static constexpr int64_t kRoundSamples = 200'000;
