@@ -106,7 +106,7 @@ struct Sql {
   // partitions pruned when the query runs): a superset whose rolled-up rows are no newer
   // than latest_values. Only data items registered now: UpdateMachine replaces the
   // items but leaves their rows (a batch judged against the old items may still store
-  // one after it), so the join, not a delete, keeps a removed item out. Bytewise order
+  // one after it), so the EXISTS, not a delete, keeps a removed item out. Bytewise order
   // (COLLATE "C"), the order GetLatestValues pages in whatever the database's collation.
   const runtime::PgStatement latest = registry.Add(
       "latest",
@@ -115,14 +115,12 @@ struct Sql {
       "ON l.machine_id = m.id UNION ALL "
       "SELECT " PM_SAMPLE_COLUMNS_OF("s") " FROM m JOIN telemetry.samples s "
       "ON s.machine_id = m.id AND s.time >= (SELECT min(min_time) FROM telemetry.rollup_pending)) "
-      "SELECT DISTINCT ON (c.machine_id COLLATE \"C\", c.data_item_id COLLATE \"C\") "
-      "c.machine_id, c.data_item_id, (extract(epoch from c.time) * 1000000)::int8 AS time_us, "
-      "c.sample_key, c.kind, c.number, c.text, c.condition_level, c.native_code, c.message, "
-      "c.source_sequence FROM c JOIN telemetry.data_items d ON d.machine_id = c.machine_id "
-      "AND d.id = c.data_item_id "
-      "WHERE cardinality($2::text[]) = 0 OR c.data_item_id = ANY($2::text[]) "
-      "ORDER BY c.machine_id COLLATE \"C\", c.data_item_id COLLATE \"C\", c.time DESC, "
-      "c.sample_key DESC");
+      "SELECT DISTINCT ON (machine_id COLLATE \"C\", data_item_id COLLATE \"C\") "
+      PM_SAMPLE_COLUMNS " FROM c WHERE EXISTS (SELECT 1 FROM telemetry.data_items d "
+      "WHERE d.machine_id = c.machine_id AND d.id = c.data_item_id) "
+      "AND (cardinality($2::text[]) = 0 OR data_item_id = ANY($2::text[])) "
+      "ORDER BY machine_id COLLATE \"C\", data_item_id COLLATE \"C\", time DESC, "
+      "sample_key DESC");
   const runtime::PgStatement samples = registry.Add(
       "samples",
       "SELECT " PM_SAMPLE_COLUMNS " FROM telemetry.samples "
@@ -686,23 +684,19 @@ std::string RollupPartitionDdl(absl::Time day) {
                       "') WITH (fillfactor = 50)");  // why: 0005_rollups_by_job.sql
 }
 
-// Records batch `batch_id` as pending for the rollup job (rollups and latest values) when
-// it stored samples: how many and the range of their times.
+// Records batch `batch_id` as pending for the rollup job (rollups and latest values): its
+// accepted samples (at least one; each has a time, the judge saw to it), how many and
+// the range of their times.
 absl::Status AddRollupPending(PGconn* conn, const Batch& batch, const std::vector<int>& accepted,
                               int64_t batch_id) {
-  int stored = 0;
   int64_t min_us = std::numeric_limits<int64_t>::max();
   int64_t max_us = std::numeric_limits<int64_t>::min();
   for (int i : accepted) {
-    const Sample& s = batch.samples[static_cast<size_t>(i)];
-    if (!s.time) continue;
-    const int64_t us = absl::ToUnixMicros(*s.time);
+    const int64_t us = absl::ToUnixMicros(*batch.samples[static_cast<size_t>(i)].time);
     min_us = std::min(min_us, us);
     max_us = std::max(max_us, us);
-    ++stored;
   }
-  if (stored == 0) return absl::OkStatus();
-  const std::string id = absl::StrCat(batch_id), count = absl::StrCat(stored),
+  const std::string id = absl::StrCat(batch_id), count = absl::StrCat(accepted.size()),
                     from = absl::StrCat(min_us), to = absl::StrCat(max_us);
   return ExecPrepared(conn, kIngestRollupPending,
                       {id.c_str(), count.c_str(), from.c_str(), to.c_str()})

@@ -1,5 +1,3 @@
-#include <arpa/inet.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -10,17 +8,11 @@
 namespace plantmesh::testing {
 
 int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  int port = 0;
+  const int fd = ListenOnLoopback(&port);
   if (fd < 0) std::abort();
-  sockaddr_in address = LoopbackAddress(0);
-  socklen_t length = sizeof(address);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
-    close(fd);
-    std::abort();
-  }
   close(fd);
-  return ntohs(address.sin_port);
+  return port;
 }
 
 }  // namespace plantmesh::testing
