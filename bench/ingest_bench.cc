@@ -422,6 +422,9 @@ class Tails {
     const double window_s =
         acked.last_receipt > start ? static_cast<double>(acked.last_receipt - start) / 1e9 : 0;
     *failed = acked.missed != 0 || ended_early_ != 0 || acked.unexpected != 0;
+    // Change messages read (the server sends a tail the batches waiting for it in one).
+    size_t messages = 0;
+    for (const TailReceipts& tail : receipts_) messages += tail.messages.size();
     nlohmann::json out = {
         {"tails", readers_.size()},
         {"machines_per_tail", machines_.empty() ? 0 : machines_.front().size()},
@@ -429,6 +432,7 @@ class Tails {
         {"expected", acked.expected},
         {"receipts", acked.receipts},
         {"receipts_per_second", window_s > 0 ? static_cast<double>(acked.receipts) / window_s : 0},
+        {"messages", messages},
         {"missed", acked.missed},
         {"duplicates", acked.duplicates},
         {"unexpected", acked.unexpected},

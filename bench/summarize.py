@@ -274,7 +274,8 @@ def tail_line(t):
         return (f"p50 {m['p50']:.1f}, p95 {m['p95']:.1f}, p99 {m['p99']:.1f}, "
                 f"max {m['max']:.1f} ms")
     text = (f"{t['tails']} tails x {t['machines_per_tail']} machines on {t['connections']} "
-            f"connections: {t['receipts']} receipts ({t['receipts_per_second']:.0f}/s), "
+            f"connections: {t['receipts']} receipts ({t['receipts_per_second']:.0f}/s) in "
+            f"{t.get('messages', 0)} messages, "
             f"{t['missed']} missed, {t['ended_early']} tails ended early, "
             f"{t['duplicates']} duplicates, {t['unexpected']} unexpected; ")
     if "commit_to_screen_ms" in t:

@@ -465,21 +465,30 @@ Subscription::~Subscription() {
 }
 
 absl::Status Subscription::Poll(std::vector<std::shared_ptr<const StreamEvent>>* out,
-                                size_t max_events) {
+                                size_t max_events, size_t max_payload_bytes) {
   bool ask_more = false;
   absl::Status status;
   {
     absl::MutexLock lock(&state_->mu);
     State& s = *state_;
     size_t taken = 0;
+    size_t payload_bytes = 0;
+    bool full = false;
     auto take = [&](std::deque<EventPtr>& from, RecentIds* seen) {
-      while (taken < max_events && !from.empty()) {
+      while (!full && taken < max_events && !from.empty()) {
+        const size_t size = from.front()->payload.size();
+        if (taken > 0 &&
+            (payload_bytes >= max_payload_bytes || size > max_payload_bytes - payload_bytes)) {
+          full = true;  // also for the live events after this backlog
+          break;
+        }
         EventPtr event = std::move(from.front());
         from.pop_front();
         s.last_taken = event;
         if (seen != nullptr && !seen->Insert(event->event_id)) continue;  // re-sent
         out->push_back(std::move(event));
         ++taken;
+        payload_bytes += size;
       }
     };
     if (!s.backlog.empty()) {

@@ -120,10 +120,12 @@ class Subscription {
   Subscription(const Subscription&) = delete;
   Subscription& operator=(const Subscription&) = delete;
 
-  // Moves up to `max_events` events, in stream order, into `out`. OK (with zero or more
-  // events) while the subscription lasts; its end status once it ended and every event
-  // queued before the end was taken.
-  absl::Status Poll(std::vector<std::shared_ptr<const StreamEvent>>* out, size_t max_events);
+  // Moves up to `max_events` events, in stream order, into `out`; after the first, only
+  // while their payloads total at most `max_payload_bytes` (the first is taken whatever
+  // its size). OK (with zero or more events) while the subscription lasts; its end
+  // status once it ended and every event queued before the end was taken.
+  absl::Status Poll(std::vector<std::shared_ptr<const StreamEvent>>* out, size_t max_events,
+                    size_t max_payload_bytes = SIZE_MAX);
 
   // Blocks until Poll has something to return (events or the end) or `deadline`
   // passes; true in the first case. For synchronous handlers, which wake up before

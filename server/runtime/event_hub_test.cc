@@ -451,6 +451,28 @@ TEST_F(EventHubTest, ASlowSubscriberIsEndedResumablyWithoutSlowingTheOthers) {
   EXPECT_EQ(slow_taken.event_ids, expected);
 }
 
+TEST_F(EventHubTest, PollTakesTheFirstEventThenOnlyWhatFitsThePayloadBudget) {
+  std::unique_ptr<EventHub> hub = StartHub();
+  Publish("p", 5);  // payloads "payload p-<i>", 11 bytes each
+  // From "0": the five come in one catch-up page.
+  absl::StatusOr<std::unique_ptr<Subscription>> sub = hub->Subscribe(kKey, "0");
+  ASSERT_TRUE(sub.ok()) << sub.status();
+  ASSERT_TRUE((*sub)->WaitUntil(absl::Now() + kWait));
+  std::vector<std::shared_ptr<const StreamEvent>> batch;
+  ASSERT_TRUE((*sub)->Poll(&batch, 10, 5).ok());  // the first, though larger than 5
+  ASSERT_EQ(batch.size(), 1u);
+  EXPECT_EQ(batch[0]->event_id, "p-0");
+  std::vector<std::string> rest;
+  for (int poll = 0; poll < 2; ++poll) {
+    batch.clear();
+    ASSERT_TRUE((*sub)->Poll(&batch, 10, 25).ok());
+    EXPECT_EQ(batch.size(), 2u);  // 22 bytes of 25; a third would make 33
+    for (const auto& event : batch) rest.push_back(event->event_id);
+  }
+  EXPECT_EQ(rest, Names("p", 1, 5));
+  EXPECT_EQ((*sub)->cursor(), batch.back()->cursor);
+}
+
 TEST_F(EventHubTest, NotifiesWhenEventsOrTheEndArrive) {
   std::unique_ptr<EventHub> hub = StartHub();
   absl::StatusOr<std::unique_ptr<Subscription>> sub = hub->Subscribe(kKey, "");

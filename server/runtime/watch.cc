@@ -1,5 +1,6 @@
 #include "server/runtime/watch.h"
 
+#include <cstdint>
 #include <vector>
 
 #include "server/runtime/stream_cursor.h"
@@ -17,20 +18,28 @@ void WatchFeed::Start(StreamControl control) {
 }
 
 Pull WatchFeed::NextEvent(std::shared_ptr<const StreamEvent>* event, absl::Status* end) {
+  const Pull pulled = NextEvents(1, SIZE_MAX, &batch_, end);
+  if (pulled == Pull::kMessage) {
+    *event = std::move(batch_.front());
+    batch_.clear();
+  }
+  return pulled;
+}
+
+Pull WatchFeed::NextEvents(size_t max_events, size_t max_payload_bytes,
+                           std::vector<std::shared_ptr<const StreamEvent>>* events,
+                           absl::Status* end) {
+  events->clear();
   if (draining_.load()) {
     *end = DrainStatus();
     Cancel();
     return Pull::kEnd;
   }
-  // One event at a time: the subscription's cursor is then always that of the last
-  // event this watch took, which is what every resume cursor must be.
-  batch_.clear();
-  absl::Status status = subscription_->Poll(&batch_, 1);
-  if (!batch_.empty()) {
-    *event = std::move(batch_.front());
-    batch_.clear();
-    return Pull::kMessage;
-  }
+  // Only what the watch sends (or skips) in its next response: the subscription's
+  // cursor is then always that of the last event this watch sent or skipped, which is
+  // what every resume cursor must be.
+  absl::Status status = subscription_->Poll(events, max_events, max_payload_bytes);
+  if (!events->empty()) return Pull::kMessage;
   if (!status.ok()) {
     *end = std::move(status);
     return Pull::kEnd;

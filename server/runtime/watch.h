@@ -22,7 +22,7 @@
 //     another replica;
 //   - the client leaves, or its deadline passes: the runtime cancels the subscription.
 // Every resume cursor is that of the last event the watch took from its subscription:
-// events are taken one at a time, so none is taken and then lost.
+// a watch takes only the events of its next response, so none is taken and then lost.
 #pragma once
 
 #include <grpcpp/impl/codegen/proto_utils.h>
@@ -46,10 +46,21 @@ namespace plantmesh::runtime {
 
 // What a watch makes of one event, on the executor: true with `*response` filled to
 // send it, false to skip it (e.g. outside the watch's filter), or an error that ends the
-// watch. `*response` is empty on entry.
+// watch. `*response` is empty on entry, unless the watch coalesces (WatchOptions): it
+// then holds the parts of the events before this one, the function appends this one's
+// and leaves it as it was when it skips the event.
 template <class Response>
 using WatchEventFunction =
     std::function<absl::StatusOr<bool>(const StreamEvent& event, Response* response)>;
+
+struct WatchOptions {
+  // 0: one event per response. Otherwise a watcher with several events waiting (its
+  // client reads slower than they come) gets them in one response, while their payloads
+  // total at most this many bytes (a single event may be larger): the same events in
+  // fewer messages, each cost once per message (write, TLS record, HTTP/2 frame), and
+  // nothing waits for more to come. A response's cursor is then that of its last event.
+  size_t coalesce_payload_bytes = 0;
+};
 
 // The part of a watch that does not depend on its response type.
 class WatchFeed {
@@ -61,6 +72,11 @@ class WatchFeed {
   void Start(StreamControl control);
   // The next event (kMessage), kPending (Wake follows), or kEnd with `*end`.
   Pull NextEvent(std::shared_ptr<const StreamEvent>* event, absl::Status* end);
+  // The same for up to `max_events` events, in order, into `*events` (emptied first);
+  // after the first, only while their payloads total at most `max_payload_bytes`. The
+  // watch must send (or skip) every one of them: the resume cursor is the last one's.
+  Pull NextEvents(size_t max_events, size_t max_payload_bytes,
+                  std::vector<std::shared_ptr<const StreamEvent>>* events, absl::Status* end);
   // The stream has no room (a slow client): true with `*end` when the watch ends anyway.
   bool EndWithoutRoom(absl::Status* end);
   // Draining: the next NextEvent or EndWithoutRoom ends the watch. Any thread.
@@ -80,8 +96,9 @@ class WatchFeed {
 template <class Response>
 class WatchSource final : public StreamSource<Response> {
  public:
-  WatchSource(std::unique_ptr<Subscription> subscription, WatchEventFunction<Response> on_event)
-      : feed_(std::move(subscription)), on_event_(std::move(on_event)) {}
+  WatchSource(std::unique_ptr<Subscription> subscription, WatchEventFunction<Response> on_event,
+              WatchOptions options = {})
+      : feed_(std::move(subscription)), on_event_(std::move(on_event)), options_(options) {}
 
   void Start(StreamControl control) override {
     control_ = control;
@@ -90,19 +107,27 @@ class WatchSource final : public StreamSource<Response> {
 
   Pull Next(Response* message, absl::Status* end) override {
     // Skipped events cost no write; after this many in one go, let other calls run.
-    constexpr int kMaxSkippedPerNext = 256;
-    for (int skipped = 0; skipped < kMaxSkippedPerNext; ++skipped) {
-      std::shared_ptr<const StreamEvent> event;
-      const Pull pulled = feed_.NextEvent(&event, end);
+    constexpr size_t kMaxEventsPerNext = 256;
+    const bool coalesce = options_.coalesce_payload_bytes > 0;
+    message->Clear();
+    for (size_t taken = 0; taken < kMaxEventsPerNext; taken += events_.size()) {
+      const Pull pulled =
+          coalesce
+              ? feed_.NextEvents(kMaxEventsPerNext, options_.coalesce_payload_bytes, &events_, end)
+              : feed_.NextEvents(1, SIZE_MAX, &events_, end);
       if (pulled != Pull::kMessage) return pulled;
-      message->Clear();
-      absl::StatusOr<bool> send = on_event_(*event, message);
-      if (!send.ok()) {
-        feed_.Cancel();
-        *end = send.status();
-        return Pull::kEnd;
+      bool filled = false;
+      for (const std::shared_ptr<const StreamEvent>& event : events_) {
+        if (!coalesce) message->Clear();
+        absl::StatusOr<bool> send = on_event_(*event, message);
+        if (!send.ok()) {
+          feed_.Cancel();
+          *end = send.status();
+          return Pull::kEnd;
+        }
+        filled = filled || *send;
       }
-      if (*send) return Pull::kMessage;
+      if (filled) return Pull::kMessage;
     }
     control_.Wake();
     return Pull::kPending;
@@ -115,6 +140,8 @@ class WatchSource final : public StreamSource<Response> {
  private:
   WatchFeed feed_;
   WatchEventFunction<Response> on_event_;
+  const WatchOptions options_;
+  std::vector<std::shared_ptr<const StreamEvent>> events_;  // the last NextEvents'
   StreamControl control_{nullptr};
 };
 
@@ -239,11 +266,12 @@ absl::StatusOr<std::unique_ptr<Subscription>> SubscribeForWatch(EventHub* hub,
 template <class Response>
 absl::StatusOr<std::unique_ptr<StreamSource<Response>>> OpenWatch(
     EventHub* hub, const std::string& stream_key, const std::string& cursor,
-    WatchEventFunction<Response> on_event) {
+    WatchEventFunction<Response> on_event, WatchOptions options = {}) {
   absl::StatusOr<std::unique_ptr<Subscription>> subscription =
       SubscribeForWatch(hub, stream_key, cursor);
   if (!subscription.ok()) return subscription.status();
-  return std::make_unique<WatchSource<Response>>(*std::move(subscription), std::move(on_event));
+  return std::make_unique<WatchSource<Response>>(*std::move(subscription), std::move(on_event),
+                                                 options);
 }
 
 // OpenWatch with responses shared by every watcher that selects the same variant.

@@ -13,6 +13,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "gtest/gtest.h"
 #include "server/runtime/errors.h"
@@ -89,17 +90,21 @@ class WatchSourceTest : public ::testing::Test {
         redis.Pipeline(StreamPublishCommands(OutboxSource{"test", kKey, 100000}, events)).ok());
   }
 
-  // A watch that sends each event as "<event_id> <cursor>", skipping ids that contain
-  // "skip" and failing on ids that contain "bad".
-  std::unique_ptr<StreamSource<StringValue>> Open(const std::string& cursor) {
+  // A watch that sends each event as "<event_id> <cursor>" (events coalesced into one
+  // message joined by ';'), skipping ids that contain "skip" and failing on ids that
+  // contain "bad".
+  std::unique_ptr<StreamSource<StringValue>> Open(const std::string& cursor,
+                                                  WatchOptions options = {}) {
     absl::StatusOr<std::unique_ptr<StreamSource<StringValue>>> source = OpenWatch<StringValue>(
         hub_.get(), kKey, cursor,
         [](const StreamEvent& event, StringValue* response) -> absl::StatusOr<bool> {
           if (absl::StrContains(event.event_id, "bad")) return absl::DataLossError("unreadable");
           if (absl::StrContains(event.event_id, "skip")) return false;
-          response->set_value(absl::StrCat(event.event_id, " ", event.cursor));
+          if (!response->value().empty()) response->mutable_value()->append(";");
+          absl::StrAppend(response->mutable_value(), event.event_id, " ", event.cursor);
           return true;
-        });
+        },
+        options);
     EXPECT_TRUE(source.ok()) << source.status();
     if (!source.ok()) return nullptr;
     (*source)->Start(StreamControl(handle_));
@@ -118,8 +123,12 @@ class WatchSourceTest : public ::testing::Test {
       const runtime::Pull pulled = source.Next(&message, end);
       if (pulled == runtime::Pull::kEnd) return got;
       if (pulled == runtime::Pull::kMessage) {
-        got.push_back(message.value().substr(0, message.value().find(' ')));
-        last_cursor_ = message.value().substr(message.value().find(' ') + 1);
+        const std::vector<std::string> events = absl::StrSplit(message.value(), ';');
+        for (const std::string& event : events) {
+          got.push_back(event.substr(0, event.find(' ')));
+          last_cursor_ = event.substr(event.find(' ') + 1);
+        }
+        events_per_message_.push_back(events.size());
         continue;
       }
       counter_.AwaitMoreThan(wakes);
@@ -134,7 +143,8 @@ class WatchSourceTest : public ::testing::Test {
   EventHubOptions options_;
   std::unique_ptr<RedisServer> redis_server_;
   std::unique_ptr<EventHub> hub_;
-  std::string last_cursor_;  // of the last message pulled
+  std::string last_cursor_;                 // of the last message pulled
+  std::vector<size_t> events_per_message_;  // of the messages pulled
 };
 
 TEST_F(WatchSourceTest, SendsWhatItsFunctionKeepsInOrderAndWakesWhenEventsArrive) {
@@ -151,6 +161,41 @@ TEST_F(WatchSourceTest, SendsWhatItsFunctionKeepsInOrderAndWakesWhenEventsArrive
   EXPECT_TRUE(counter_.AwaitMoreThan(wakes));
   EXPECT_EQ(PullSome(*source, 4, &end), (std::vector<std::string>{"a-0", "a-1", "b-0", "b-1"}));
   EXPECT_TRUE(end.ok()) << end;
+}
+
+TEST_F(WatchSourceTest, ACoalescingWatchSendsTheEventsWaitingForItInOneMessage) {
+  StartHub();
+  // Six events of 7-byte payloads ("payload"), waiting before the watch begins: from
+  // cursor "0" they come in one catch-up page.
+  Publish("c", 2);
+  Publish("skip", 1);
+  Publish("d", 3);
+  WatchOptions options;
+  options.coalesce_payload_bytes = 14;  // two of them
+  std::unique_ptr<StreamSource<StringValue>> source = Open("0", options);
+  ASSERT_NE(source, nullptr);
+  absl::Status end;
+  EXPECT_EQ(PullSome(*source, 5, &end),
+            (std::vector<std::string>{"c-0", "c-1", "d-0", "d-1", "d-2"}));
+  EXPECT_TRUE(end.ok()) << end;
+  // Two events a message; the skipped one takes its place and sends nothing.
+  EXPECT_EQ(events_per_message_, (std::vector<size_t>{2, 1, 2}));
+  // The cursor of a message is its last event's: resuming there misses nothing.
+  const std::string after_d2 = last_cursor_;
+  Publish("e", 1);
+  EXPECT_EQ(PullSome(*source, 1, &end), std::vector<std::string>{"e-0"});
+  std::unique_ptr<StreamSource<StringValue>> resumed = Open(after_d2, options);
+  ASSERT_NE(resumed, nullptr);
+  EXPECT_EQ(PullSome(*resumed, 1, &end), std::vector<std::string>{"e-0"});
+
+  // One event larger than the budget still goes, alone.
+  options.coalesce_payload_bytes = 3;
+  std::unique_ptr<StreamSource<StringValue>> small = Open("0", options);
+  ASSERT_NE(small, nullptr);
+  events_per_message_.clear();
+  EXPECT_EQ(PullSome(*small, 6, &end),
+            (std::vector<std::string>{"c-0", "c-1", "d-0", "d-1", "d-2", "e-0"}));
+  EXPECT_EQ(events_per_message_, std::vector<size_t>(6, 1));
 }
 
 TEST_F(WatchSourceTest, DrainingEndsWithTheCursorOfTheLastEventTaken) {

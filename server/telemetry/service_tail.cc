@@ -1,6 +1,7 @@
 // TelemetryService.StreamSamples: a live tail on the process's event hub over the
 // telemetry event stream (one event per committed batch, its accepted samples: see
-// convert.h BatchEvent), filtered per subscriber by machines and data items. Without a
+// convert.h BatchEvent), filtered per subscriber by machines and data items, the batches
+// waiting for a tail in one message (WatchOptions::coalesce_payload_bytes). Without a
 // cursor the first messages hold the current values (split at
 // kCurrentValuesMessageBytes), read after the hub's position was taken, so the tail
 // from that position misses nothing the snapshot does not show.
@@ -57,7 +58,8 @@ const MachineIndex& IndexOf(const runtime::StreamEvent& entry,
   return *static_cast<const MachineIndex*>(made.get());
 }
 
-// What a tail gets for one committed batch: its selected samples, or nothing (skipped).
+// What a tail gets for one committed batch: its selected samples appended to
+// `*response` with the batch's cursor, or nothing (skipped, `*response` unchanged).
 absl::StatusOr<bool> TailResponseOf(const runtime::StreamEvent& entry, const Selection& selection,
                                     v1::StreamSamplesResponse* response) {
   // Parsed once for every tail of this process.
@@ -173,13 +175,19 @@ TelemetryServiceImpl::HandleStreamSamples(runtime::CallContext& call,
     for (StoredSample& s : stored) values.push_back(std::move(s.sample));
     first = CurrentValuesMessages(values, cursor);
   }
+  // A tail that fell behind gets the batches waiting for it in one message: with 200
+  // screens, a message per batch each cost the server more (a write, a TLS record and
+  // an HTTP/2 frame per message) than the samples in it.
+  runtime::WatchOptions coalesced;
+  coalesced.coalesce_payload_bytes = kCurrentValuesMessageBytes;
   PM_ASSIGN_OR_RETURN(
       std::unique_ptr<TailSource> watch,
       runtime::OpenWatch<v1::StreamSamplesResponse>(
           deps_.events, kEventStreamKey, cursor,
           [selection](const runtime::StreamEvent& entry, v1::StreamSamplesResponse* response) {
             return TailResponseOf(entry, *selection, response);
-          }));
+          },
+          coalesced));
   return std::make_unique<Tail>(std::move(first), std::move(watch));
 }
 

@@ -96,6 +96,10 @@ class Tail {
     return messages_.size() >= count;
   }
 
+  // Waits until the change messages hold `count` samples (ChangeKeys, below) or 30 s
+  // passed; returns their keys.
+  std::vector<std::string> AwaitChangeKeys(size_t count);
+
   absl::StatusOr<absl::Status> AwaitEnd(absl::Duration timeout = absl::Seconds(30)) {
     absl::MutexLock lock(&mu_);
     auto done = [&] { return ended_; };
@@ -126,29 +130,38 @@ std::vector<std::string> Keys(const v1::StreamSamplesResponse& message) {
   return keys;
 }
 
-// The change messages after a tail's first one (current values). A batch committed just
-// before the tail began may be in the snapshot and still come once more as a change
-// (its event was published after the hub's position was taken: no gap, a recognisable
-// duplicate); such leading messages, whose every sample the snapshot holds, are dropped.
-std::vector<v1::StreamSamplesResponse> Changes(
-    const std::vector<v1::StreamSamplesResponse>& messages) {
-  std::vector<v1::StreamSamplesResponse> changes;
-  if (messages.empty()) return changes;
+// The samples of a tail's change messages (after the current values, if it began with
+// them), in order, whichever messages carried them: the batches waiting for a tail come
+// in one message. A batch committed just before the tail began may be in the snapshot
+// and still come once more as a change (its event was published after the hub's
+// position was taken: no gap, a recognisable duplicate); such leading samples, which
+// the snapshot holds, are dropped.
+std::vector<std::string> ChangeKeys(const std::vector<v1::StreamSamplesResponse>& messages) {
+  std::vector<std::string> keys;
   std::set<std::string> snapshot;
-  for (const v1::Sample& s : messages[0].samples()) snapshot.insert(s.SerializeAsString());
   bool leading = true;
-  for (size_t i = 1; i < messages.size(); ++i) {
-    if (leading) {
-      bool known = true;
-      for (const v1::Sample& s : messages[i].samples()) {
-        known = known && snapshot.count(s.SerializeAsString()) != 0;
+  for (const v1::StreamSamplesResponse& message : messages) {
+    for (const v1::Sample& s : message.samples()) {
+      if (message.current_values()) {
+        snapshot.insert(s.SerializeAsString());
+        continue;
       }
-      if (known) continue;
+      if (leading && snapshot.count(s.SerializeAsString()) != 0) continue;
       leading = false;
+      keys.push_back(Key(s));
     }
-    changes.push_back(messages[i]);
   }
-  return changes;
+  return keys;
+}
+
+std::vector<std::string> Tail::AwaitChangeKeys(size_t count) {
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  std::vector<std::string> keys = ChangeKeys(messages());
+  while (keys.size() < count && absl::Now() < deadline) {
+    AwaitMessages(messages().size() + 1, deadline - absl::Now());
+    keys = ChangeKeys(messages());
+  }
+  return keys;
 }
 
 class TelemetryTailTest : public ::testing::Test {
@@ -238,16 +251,8 @@ TEST_F(TelemetryTailTest, FirstMessageIsCompleteThenBatchesAndResumeMissesNothin
   Ingest(ivan, {Num("CNC-08", "S1speed", 810, now_ - absl::Seconds(40))});  // not followed
   Ingest(ivan, {Num("CNC-07", "S1speed", 1300, now_ - absl::Seconds(40)),
                 Num("CNC-08", "temp", 30, now_ - absl::Seconds(40))});
-  const absl::Time deadline = absl::Now() + absl::Seconds(30);
-  std::vector<v1::StreamSamplesResponse> got;
-  while (got.empty() && absl::Now() < deadline) {
-    tail->AwaitMessages(tail->messages().size() + 1, deadline - absl::Now());
-    got = Changes(tail->messages());
-  }
-  ASSERT_EQ(got.size(), 1u);
-  EXPECT_FALSE(got[0].current_values());
-  EXPECT_THAT(Keys(got[0]), ::testing::ElementsAre("CNC-07/S1speed=1300"));
-  const std::string resume = got[0].cursor();
+  EXPECT_THAT(tail->AwaitChangeKeys(1), ::testing::ElementsAre("CNC-07/S1speed=1300"));
+  const std::string resume = tail->messages().back().cursor();
   ASSERT_FALSE(resume.empty());
   tail.reset();
 
@@ -256,11 +261,9 @@ TEST_F(TelemetryTailTest, FirstMessageIsCompleteThenBatchesAndResumeMissesNothin
   Ingest(ivan, {Num("CNC-07", "S1speed", 1400, now_ - absl::Seconds(20)),
                 Num("CNC-07", "temp", 22.5, now_ - absl::Seconds(20))});
   Tail resumed(otto, Follow({"CNC-07"}, {}, resume));
-  ASSERT_TRUE(resumed.AwaitMessages(2));
-  got = resumed.messages();
-  EXPECT_FALSE(got[0].current_values());
-  EXPECT_THAT(Keys(got[0]), ::testing::ElementsAre("CNC-07/temp=22"));
-  EXPECT_THAT(Keys(got[1]), ::testing::ElementsAre("CNC-07/S1speed=1400", "CNC-07/temp=22.5"));
+  EXPECT_THAT(resumed.AwaitChangeKeys(3),
+              ::testing::ElementsAre("CNC-07/temp=22", "CNC-07/S1speed=1400", "CNC-07/temp=22.5"));
+  EXPECT_FALSE(resumed.messages()[0].current_values());
 
   // A data item filter, from the first message on.
   Tail speed_only(otto, Follow({"CNC-07", "CNC-08"}, {"S1speed"}));
@@ -269,18 +272,11 @@ TEST_F(TelemetryTailTest, FirstMessageIsCompleteThenBatchesAndResumeMissesNothin
               ::testing::ElementsAre("CNC-07/S1speed=1400", "CNC-08/S1speed=810"));
   Ingest(ivan, {Num("CNC-07", "temp", 23, now_ - absl::Seconds(10)),
                 Num("CNC-08", "S1speed", 820, now_ - absl::Seconds(10))});
-  const absl::Time speed_deadline = absl::Now() + absl::Seconds(30);
-  std::vector<v1::StreamSamplesResponse> speed_changes;
-  while (speed_changes.empty() && absl::Now() < speed_deadline) {
-    speed_only.AwaitMessages(speed_only.messages().size() + 1, speed_deadline - absl::Now());
-    speed_changes = Changes(speed_only.messages());
-  }
-  ASSERT_EQ(speed_changes.size(), 1u);
-  EXPECT_THAT(Keys(speed_changes[0]), ::testing::ElementsAre("CNC-08/S1speed=820"));
-  // Also on the resumed tail (it follows every data item of CNC-07).
-  ASSERT_TRUE(resumed.AwaitMessages(3));
-  EXPECT_THAT(Keys(resumed.messages()[2]), ::testing::ElementsAre("CNC-07/temp=23"));
-  EXPECT_EQ(resumed.messages().size(), 3u);
+  EXPECT_THAT(speed_only.AwaitChangeKeys(1), ::testing::ElementsAre("CNC-08/S1speed=820"));
+  // Also on the resumed tail (it follows every data item of CNC-07), once.
+  EXPECT_THAT(resumed.AwaitChangeKeys(4),
+              ::testing::ElementsAre("CNC-07/temp=22", "CNC-07/S1speed=1400", "CNC-07/temp=22.5",
+                                     "CNC-07/temp=23"));
 
   // The platform's cursor rules.
   const std::string generation = resume.substr(0, resume.find('.'));
@@ -529,17 +525,9 @@ TEST_F(TelemetryTailTest, TailOnOneReplicaSeesSamplesIngestedOnTheOther) {
            {Num("CNC-07", "S1speed", 1001 + i, now_ - absl::Seconds(20) + absl::Milliseconds(i))});
   }
   // Every batch B committed after the tail began, in commit order, once.
-  const absl::Time deadline = absl::Now() + absl::Seconds(30);
-  std::vector<v1::StreamSamplesResponse> got;
-  while (got.size() < static_cast<size_t>(kBatches) && absl::Now() < deadline) {
-    on_a.AwaitMessages(on_a.messages().size() + 1, deadline - absl::Now());
-    got = Changes(on_a.messages());
-  }
-  ASSERT_EQ(got.size(), static_cast<size_t>(kBatches))
-      << got.size() << " of " << kBatches << " batches arrived on A";
-  for (int i = 0; i < kBatches; ++i) {
-    EXPECT_THAT(Keys(got[i]), ::testing::ElementsAre(absl::StrCat("CNC-07/S1speed=", 1001 + i)));
-  }
+  std::vector<std::string> expected;
+  for (int i = 0; i < kBatches; ++i) expected.push_back(absl::StrCat("CNC-07/S1speed=", 1001 + i));
+  EXPECT_EQ(on_a.AwaitChangeKeys(kBatches), expected);
   EXPECT_EQ(server_b.Terminate(), 0) << server_b.log();
 }
 
