@@ -48,10 +48,11 @@ void LibpqPool::Release(int slot) {
   {
     std::lock_guard<std::mutex> lock(state_->mu);
     PGconn*& conn = state_->conns[static_cast<size_t>(slot)];
-    // A connection left inside a transaction (a failure mid-batch) or broken is closed:
-    // the next Acquire opens a clean one.
+    // A connection left inside a transaction or a pipeline (a failure mid-batch) or
+    // broken is closed: the next Acquire opens a clean one.
     if (conn != nullptr &&
-        (PQstatus(conn) != CONNECTION_OK || PQtransactionStatus(conn) != PQTRANS_IDLE)) {
+        (PQstatus(conn) != CONNECTION_OK || PQtransactionStatus(conn) != PQTRANS_IDLE ||
+         PQpipelineStatus(conn) != PQ_PIPELINE_OFF)) {
       PQfinish(conn);
       conn = nullptr;
     }
