@@ -6,6 +6,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "plantmesh/common/blank_text.h"
 
 namespace plantmesh::contract {
 namespace {
@@ -270,6 +271,8 @@ struct RequiredWalk {
   bool update = false;
   std::vector<std::string> mask;
   std::vector<MissingField>* out = nullptr;
+  // Outside an update: the output-only fields the request sets (paths), when not null.
+  std::vector<std::string>* output_only_set = nullptr;
 
   // `message` may be a default instance (an absent required message). `resource_prefix`:
   // the path of `message` relative to the update's resource (empty at the resource itself
@@ -283,9 +286,14 @@ struct RequiredWalk {
     for (int i = 0; i < type->field_count(); ++i) {
       const FieldDescriptor* field = type->field(i);
       const OwnUse use = OwnUseOf(field, update, in_resource);
-      if (use == OwnUse::kOutputOnly) continue;
       const std::string path =
           prefix.empty() ? field->name() : absl::StrCat(prefix, ".", field->name());
+      if (use == OwnUse::kOutputOnly) {
+        const bool set = field->is_repeated() ? reflection->FieldSize(message, field) > 0
+                                              : reflection->HasField(message, field);
+        if (output_only_set != nullptr && !update && set) output_only_set->push_back(path);
+        continue;
+      }
       const std::string relative = resource_prefix.empty()
                                        ? field->name()
                                        : absl::StrCat(resource_prefix, ".", field->name());
@@ -319,7 +327,16 @@ struct RequiredWalk {
         }
         continue;
       }
-      if (required && !reflection->HasField(message, field)) out->push_back({path, masked});
+      if (!required) continue;
+      if (!reflection->HasField(message, field)) {
+        out->push_back({path, masked});
+      } else if (field->cpp_type() == FieldDescriptor::CPPTYPE_STRING &&
+                 field->type() == FieldDescriptor::TYPE_STRING) {
+        std::string scratch;
+        if (common::IsBlankText(reflection->GetStringReference(message, field, &scratch))) {
+          out->push_back({path, masked, /*blank=*/true});
+        }
+      }
     }
   }
 };
@@ -355,13 +372,31 @@ FieldUse FieldUseIn(const Descriptor* request, const std::vector<const FieldDesc
 }
 
 std::string MissingField::Description() const {
+  if (blank)
+    return named_in_mask ? "required: update_mask names it; only white space given"
+                         : "required: only white space given";
   return named_in_mask ? "required: update_mask names it" : "required";
 }
 
 std::vector<MissingField> MissingRequiredFields(const google::protobuf::Message& request) {
   std::vector<MissingField> missing;
+  CheckFieldBehavior(request, &missing, nullptr);
+  return missing;
+}
+
+std::vector<std::string> SetOutputOnlyFields(const google::protobuf::Message& request) {
+  std::vector<MissingField> missing;
+  std::vector<std::string> set;
+  CheckFieldBehavior(request, &missing, &set);
+  return set;
+}
+
+void CheckFieldBehavior(const google::protobuf::Message& request,
+                        std::vector<MissingField>* missing,
+                        std::vector<std::string>* output_only_set) {
   RequiredWalk walk;
-  walk.out = &missing;
+  walk.out = missing;
+  walk.output_only_set = output_only_set;
   const FieldDescriptor* update_mask = UpdateMaskOf(request.GetDescriptor());
   walk.update = update_mask != nullptr;
   if (walk.update && request.GetReflection()->HasField(request, update_mask)) {
@@ -375,7 +410,6 @@ std::vector<MissingField> MissingRequiredFields(const google::protobuf::Message&
     }
   }
   walk.Walk(request, "", false, "", 0);
-  return missing;
 }
 
 }  // namespace plantmesh::contract

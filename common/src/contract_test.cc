@@ -454,6 +454,9 @@ TEST_F(FieldBehaviorTest, MissingRequiredFieldsOfACreate) {
   EXPECT_THAT(Missing("CreateThingRequest", R"pb(thing { note: "x" })pb"),
               ElementsAre("thing.name: required", "thing.tags: required"));
   EXPECT_THAT(Missing("CreateThingRequest", R"pb(thing { name: "a" tags: "t" })pb"), ElementsAre());
+  // White space only says nothing (outside testing: a reason of spaces was taken).
+  EXPECT_THAT(Missing("CreateThingRequest", R"pb(thing { name: " \t " tags: "t" })pb"),
+              ElementsAre("thing.name: required: only white space given"));
   // Output-only and identifier fields are not required (the method decides what a given
   // one means); a given optional message's required fields are.
   EXPECT_THAT(Missing("CreateThingRequest", R"pb(thing {
@@ -462,6 +465,29 @@ TEST_F(FieldBehaviorTest, MissingRequiredFieldsOfACreate) {
                                                    part {}
                                                  })pb"),
               ElementsAre("thing.part.code: required"));
+}
+
+// Outside testing: RegisterMachine took machine.etag and create_time, RecordOutput
+// output.recorded_by, and dropped them unseen, while other creates refused theirs.
+TEST_F(FieldBehaviorTest, OutputOnlyFieldsSetOutsideAnUpdate) {
+  auto set = [&](const std::string& request, const std::string& text) {
+    return SetOutputOnlyFields(*New(request, text));
+  };
+  EXPECT_THAT(set("CreateThingRequest", R"pb(thing { name: "a" tags: "t" })pb"), ElementsAre());
+  EXPECT_THAT(set("CreateThingRequest", R"pb(thing { id: "7" name: "a" state: 2 tags: "t" })pb"),
+              ElementsAre("thing.id", "thing.state"));
+  // An update sends the resource back as it read it: its output-only fields are ignored.
+  EXPECT_THAT(set("UpdateThingRequest", R"pb(thing { id: "7" state: 2 }
+                                             update_mask { paths: "note" }
+                                             etag: "v1")pb"),
+              ElementsAre());
+  // Both in one walk.
+  std::vector<MissingField> missing;
+  std::vector<std::string> output_only;
+  CheckFieldBehavior(*New("CreateThingRequest", R"pb(thing { state: 2 })pb"), &missing,
+                     &output_only);
+  EXPECT_EQ(missing.size(), 2u);
+  EXPECT_THAT(output_only, ElementsAre("thing.state"));
 }
 
 TEST_F(FieldBehaviorTest, MissingRequiredFieldsOfAnUpdateFollowTheMask) {

@@ -8,6 +8,7 @@
 
 #include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "plantmesh/api/v1/error_details.pb.h"
 
 namespace plantmesh::runtime {
@@ -59,33 +60,73 @@ absl::Status ForClient(const absl::Status& status, std::string* error_id) {
   return WithErrorInfo(std::move(generic), "SERVER_ERROR", {{"error_id", *error_id}});
 }
 
-std::string QuoteForMessage(std::string_view value) {
-  size_t end = 0;
-  size_t chars = 0;
-  while (end < value.size() && chars < kQuotedValueLimit) {
-    ++end;
-    // Skip the continuation bytes (10xxxxxx) of a multi-byte character.
-    while (end < value.size() && (static_cast<unsigned char>(value[end]) & 0xC0) == 0x80) ++end;
-    ++chars;
+namespace {
+
+// Characters that change how a message displays rather than show: C0 and C1 controls,
+// DEL, and the format characters of bidirectional text, zero-width spaces and joiners,
+// line and paragraph separators and the byte order mark.
+bool ShowsAsEscape(uint32_t c) {
+  return c < 0x20 || (c >= 0x7F && c <= 0x9F) || c == 0x061C || (c >= 0x200B && c <= 0x200F) ||
+         (c >= 0x2028 && c <= 0x202E) || (c >= 0x2060 && c <= 0x206F) || c == 0xFEFF;
+}
+
+// The UTF-8 sequence at `at` (well formed or not): its code point and length; an invalid
+// or truncated one is one byte with code point kNotUtf8.
+constexpr uint32_t kNotUtf8 = 0xFFFFFFFF;
+std::pair<uint32_t, size_t> Utf8At(std::string_view s, size_t at) {
+  const auto lead = static_cast<unsigned char>(s[at]);
+  if (lead < 0x80) return {lead, 1};
+  const size_t length = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 0;
+  if (length == 0 || lead > 0xF4 || at + length > s.size()) return {kNotUtf8, 1};
+  uint32_t c = lead & (0xFF >> (length + 1));
+  for (size_t i = 1; i < length; ++i) {
+    const auto next = static_cast<unsigned char>(s[at + i]);
+    if ((next & 0xC0) != 0x80) return {kNotUtf8, 1};
+    c = (c << 6) | (next & 0x3F);
   }
-  if (end == value.size()) return absl::StrCat("'", AbslView(value), "'");
-  return absl::StrCat("'", AbslView(value.substr(0, end)), "…' (", value.size(), " bytes)");
+  return {c, length};
+}
+
+}  // namespace
+
+std::string QuoteForMessage(std::string_view value) {
+  std::string out = "'";
+  size_t at = 0;
+  for (size_t chars = 0; at < value.size() && chars < kQuotedValueLimit; ++chars) {
+    const auto [c, length] = Utf8At(value, at);
+    if (c == kNotUtf8) {
+      absl::StrAppendFormat(&out, "\\x%02X", static_cast<unsigned char>(value[at]));
+    } else if (ShowsAsEscape(c)) {
+      absl::StrAppendFormat(&out, "\\u%04X", c);
+    } else {
+      out.append(value.substr(at, length));
+    }
+    at += length;
+  }
+  if (at == value.size()) return out + "'";
+  return absl::StrCat(out, "…' (", value.size(), " bytes)");
 }
 
 void Violations::Add(std::string field, std::string description) {
-  items_.push_back({std::move(field), std::move(description)});
+  if (items_.size() < kMaxListedViolations) {
+    items_.push_back({std::move(field), std::move(description)});
+  } else {
+    ++unlisted_;
+  }
 }
 
 absl::Status Violations::ToStatus() const {
   if (items_.empty()) return absl::OkStatus();
   std::string message;
   api::v1::BadRequest bad_request;
-  for (const FieldViolation& item : items_) {
-    absl::StrAppend(&message, message.empty() ? "" : "; ", item.field, ": ", item.description);
+  auto add = [&](const std::string& field, const std::string& description) {
+    absl::StrAppend(&message, message.empty() ? "" : "; ", field, ": ", description);
     api::v1::BadRequest::FieldViolation* violation = bad_request.add_field_violations();
-    violation->set_field(item.field);
-    violation->set_description(item.description);
-  }
+    violation->set_field(field);
+    violation->set_description(description);
+  };
+  for (const FieldViolation& item : items_) add(item.field, item.description);
+  if (unlisted_ > 0) add("", absl::StrCat(unlisted_, " more field violations not listed"));
   absl::Status status = absl::InvalidArgumentError(message);
   status.SetPayload(AbslView(kBadRequestTypeUrl), absl::Cord(bad_request.SerializeAsString()));
   return status;

@@ -25,24 +25,38 @@ struct FieldViolation {
   std::string description;
 };
 
-// Collects every field violation of a request, then turns them into one
-// INVALID_ARGUMENT whose message names each field and reason.
+// Violations listed in one status; the rest are counted in one more entry. A request
+// with thousands of bad values is refused just the same, and the answer stays small:
+// its message and details ride in the trailers, which clients cap (gRPC's default: 8 KiB
+// for a C-core client; outside testing saw RESOURCE_EXHAUSTED "received initial metadata
+// size exceeds limit" instead of INVALID_ARGUMENT for 499 listed violations).
+inline constexpr size_t kMaxListedViolations = 20;
+
+// Collects the field violations of a request, then turns them into one
+// INVALID_ARGUMENT whose message names each field and reason: the first
+// kMaxListedViolations, then "<n> more field violations not listed".
 class Violations {
  public:
   void Add(std::string field, std::string description);
   bool empty() const { return items_.empty(); }
+  // The listed ones.
   const std::vector<FieldViolation>& items() const { return items_; }
   // OK when empty; otherwise INVALID_ARGUMENT with a BadRequest detail.
   absl::Status ToStatus() const;
 
  private:
   std::vector<FieldViolation> items_;
+  size_t unlisted_ = 0;
 };
 
 // A client-supplied value for an error message, in single quotes. Values longer than
 // kQuotedValueLimit characters are cut there and marked with their size, e.g.
 // 'AAAA…' (1048576 bytes), so that a huge value cannot bloat grpc-message, trailers,
-// logs and the audit log. Cuts on UTF-8 character boundaries.
+// logs and the audit log. Cuts on UTF-8 character boundaries. Characters that would
+// change how the message displays (controls, bidirectional and zero-width format
+// characters) are written as \uXXXX, bytes that are not UTF-8 as \xNN: outside testing
+// saw a U+202E (right-to-left override) repeated into a message, reversing what
+// follows it on a screen.
 inline constexpr size_t kQuotedValueLimit = 64;
 std::string QuoteForMessage(std::string_view value);
 

@@ -3,6 +3,7 @@
 #include <grpcpp/support/error_details.h>
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_cat.h"
 #include "plantmesh/api/v1/error_details.pb.h"
 #include "plantmesh/sdk/status.h"
 #include "server/runtime/grpc_status.h"
@@ -26,6 +27,27 @@ TEST(ViolationsTest, MessageNamesEveryFieldAndReason) {
   EXPECT_EQ(read[1].description, "required");
 }
 
+// Outside testing: RegisterMachine with 500 data items of one id listed 499 violations
+// (a 29 KB message, 60 KB of details): a default client got RESOURCE_EXHAUSTED for the
+// trailers' size instead of INVALID_ARGUMENT. Every service's checks list at most
+// kMaxListedViolations, then count the rest.
+TEST(ViolationsTest, ListsTheFirstTwentyAndCountsTheRest) {
+  Violations violations;
+  for (int i = 0; i < 499; ++i) {
+    violations.Add(absl::StrCat("machine.data_items[", i + 1, "].id"), "duplicate id 'same'");
+  }
+  absl::Status status = violations.ToStatus();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  std::vector<FieldViolation> read = FieldViolationsOf(status);
+  ASSERT_EQ(read.size(), kMaxListedViolations + 1);
+  EXPECT_EQ(read[19].field, "machine.data_items[20].id");
+  EXPECT_EQ(read.back().field, "");
+  EXPECT_EQ(read.back().description, "479 more field violations not listed");
+  EXPECT_LT(status.message().size(), 2048u);
+  grpc::Status on_the_wire = ToGrpcStatus(status);
+  EXPECT_LT(on_the_wire.error_message().size() + on_the_wire.error_details().size(), 4096u);
+}
+
 TEST(QuoteForMessageTest, ShortValuesWholeLongOnesCutWithTheirSize) {
   EXPECT_EQ(QuoteForMessage(""), "''");
   EXPECT_EQ(QuoteForMessage("PAINT-2"), "'PAINT-2'");
@@ -39,6 +61,14 @@ TEST(QuoteForMessageTest, ShortValuesWholeLongOnesCutWithTheirSize) {
   std::string kept;
   for (size_t i = 0; i < kQuotedValueLimit; ++i) kept += "ü";
   EXPECT_EQ(QuoteForMessage(umlauts), "'" + kept + "…' (200 bytes)");
+}
+
+TEST(QuoteForMessageTest, InvisibleAndDisplayChangingCharactersAreEscaped) {
+  EXPECT_EQ(QuoteForMessage("AB\u202ECD"), "'AB\\u202ECD'");  // right-to-left override
+  EXPECT_EQ(QuoteForMessage("a\nb\tc\x7F"), "'a\\u000Ab\\u0009c\\u007F'");
+  EXPECT_EQ(QuoteForMessage("x\u200By\uFEFF"), "'x\\u200By\\uFEFF'");
+  EXPECT_EQ(QuoteForMessage("bad\xFF\xC3"), "'bad\\xFF\\xC3'");
+  EXPECT_EQ(QuoteForMessage("Müller 東京 ∑"), "'Müller 東京 ∑'");  // shown as they are
 }
 
 TEST(ErrorInfoTest, RoundTrip) {

@@ -31,36 +31,10 @@ using google::protobuf::Message;
 using google::protobuf::Reflection;
 using google::protobuf::internal::WireFormatLite;
 
-// A request with thousands of bad strings is refused just the same; listing them all
-// would only bloat the status (and overflow trailers).
-constexpr size_t kMaxListedViolations = 20;
 // Map keys and other client text in a path are cut here.
 constexpr size_t kMaxKeyInPath = 64;
 // As protobuf's own parser: deeper nesting is not walked.
 constexpr int kMaxDepth = 100;
-
-// Collects violations up to kMaxListedViolations, then counts the rest.
-class Collector {
- public:
-  void Add(const std::string& field, std::string description) {
-    if (violations_.items().size() < kMaxListedViolations) {
-      violations_.Add(field, std::move(description));
-    } else {
-      ++unlisted_;
-    }
-  }
-  absl::Status ToStatus() {
-    if (unlisted_ > 0) {
-      violations_.Add("", absl::StrCat(unlisted_, " more field violations not listed"));
-      unlisted_ = 0;
-    }
-    return violations_.ToStatus();
-  }
-
- private:
-  Violations violations_;
-  size_t unlisted_ = 0;
-};
 
 // The well-known time types, whose values have a valid range (their .proto files say
 // which): a value outside it means nothing, and PostgreSQL or time arithmetic would
@@ -236,7 +210,7 @@ std::string StringKeySuffix(const std::string& key) {
 
 // Checks `value`; `path()` names the field, and is only built for a violation.
 template <typename PathFn>
-void CheckString(const std::string& value, const TextRule& rule, PathFn path, Collector* out) {
+void CheckString(const std::string& value, const TextRule& rule, PathFn path, Violations* out) {
   if (value.empty()) return;
   if (std::optional<std::string> why = TextViolation(value, rule))
     out->Add(path(), *std::move(why));
@@ -295,7 +269,7 @@ std::string ScalarKeySuffix(const Message& entry, const FieldDescriptor* key) {
   }
 }
 
-void Walk(const Message& message, const MessagePlan& plan, Path* path, Collector* out, int depth) {
+void Walk(const Message& message, const MessagePlan& plan, Path* path, Violations* out, int depth) {
   if (depth > kMaxDepth) return;
   const Reflection* r = message.GetReflection();
   std::string scratch;
@@ -446,7 +420,7 @@ std::string SerializedKeySuffix(std::string_view entry, const FieldDescriptor* k
 }
 
 void WalkSerialized(std::string_view wire, const Descriptor* type, const std::string& prefix,
-                    Collector* out, int depth) {
+                    Violations* out, int depth) {
   if (depth > kMaxDepth) return;
   ForEachDelimited(
       wire, type, [&](const FieldDescriptor* field, const std::string& bytes, int index) {
@@ -507,7 +481,7 @@ TextRule RuleOf(const FieldDescriptor* field) {
 absl::Status CheckRequestValues(const Message& request) {
   const MessagePlan& plan = Plans().For(request.GetDescriptor());
   if (plan.fields.empty()) return absl::OkStatus();
-  Collector out;
+  Violations out;
   Path path;
   Walk(request, plan, &path, &out, 0);
   return out.ToStatus();
@@ -515,11 +489,11 @@ absl::Status CheckRequestValues(const Message& request) {
 
 namespace {
 
-// Whether a request of `type` can lack a required field at all: it is an update
-// (update_mask), or some field it can reach declares REQUIRED or IDENTIFIER. Most
-// requests that cannot (WhoAmI's, many reads') then skip the walk, which builds a path
-// string per field. Worked out once per type.
-bool MayLackRequiredFields(const Descriptor* type) {
+// Whether a request of `type` can break a field behavior at all: it is an update
+// (update_mask), or some field it can reach declares REQUIRED, IDENTIFIER or
+// OUTPUT_ONLY. Most requests that cannot (WhoAmI's, many reads') then skip the walk,
+// which builds a path string per field. Worked out once per type.
+bool MayBreakFieldBehavior(const Descriptor* type) {
   static absl::Mutex mutex(absl::kConstInit);
   static auto* known = new absl::flat_hash_map<const Descriptor*, bool>();
   {
@@ -536,7 +510,8 @@ bool MayLackRequiredFields(const Descriptor* type) {
     for (int i = 0; i < next->field_count() && !may_lack; ++i) {
       const FieldDescriptor* field = next->field(i);
       may_lack = contract::HasFieldBehavior(field, api::v1::FIELD_BEHAVIOR_REQUIRED) ||
-                 contract::HasFieldBehavior(field, api::v1::FIELD_BEHAVIOR_IDENTIFIER);
+                 contract::HasFieldBehavior(field, api::v1::FIELD_BEHAVIOR_IDENTIFIER) ||
+                 contract::HasFieldBehavior(field, api::v1::FIELD_BEHAVIOR_OUTPUT_ONLY);
       const Descriptor* child = field->message_type();
       if (child != nullptr && seen.emplace(child, true).second) pending.push_back(child);
     }
@@ -549,16 +524,20 @@ bool MayLackRequiredFields(const Descriptor* type) {
 }  // namespace
 
 absl::Status CheckRequiredFields(const Message& request) {
-  if (!MayLackRequiredFields(request.GetDescriptor())) return absl::OkStatus();
-  const std::vector<contract::MissingField> missing = contract::MissingRequiredFields(request);
-  if (missing.empty()) return absl::OkStatus();
-  Collector out;
+  if (!MayBreakFieldBehavior(request.GetDescriptor())) return absl::OkStatus();
+  std::vector<contract::MissingField> missing;
+  std::vector<std::string> output_only_set;
+  contract::CheckFieldBehavior(request, &missing, &output_only_set);
+  Violations out;
   for (const contract::MissingField& field : missing) out.Add(field.path, field.Description());
+  for (std::string& path : output_only_set) {
+    out.Add(std::move(path), "output only: must be empty on create");
+  }
   return out.ToStatus();
 }
 
 absl::Status CheckSerializedText(std::string_view wire, const Descriptor* type) {
-  Collector out;
+  Violations out;
   WalkSerialized(wire, type, "", &out, 0);
   return out.ToStatus();
 }

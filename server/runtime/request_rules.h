@@ -44,9 +44,13 @@ absl::Status CheckSerializedText(std::string_view wire, const google::protobuf::
 // The contract's REQUIRED fields (plantmesh.api.v1.field_behavior, AIP-203; the rules of
 // contract::MissingRequiredFields): OK, or INVALID_ARGUMENT with a BadRequest field
 // violation per unset required field, named by its path from the request ("defect.vin":
-// "required"; in an update, "defect.zone": "required: update_mask names it"). Run by
-// DecodeRequest after the text rules pass, before any handler; the services' own rules
-// (which fields a call needs beyond that, value ranges) still run in their domain.
+// "required"; in an update, "defect.zone": "required: update_mask names it"), and one
+// per output-only field a request other than an update sets (contract::
+// SetOutputOnlyFields: "machine.etag": "output only: must be empty on create"; outside
+// testing found RegisterMachine and RecordOutput dropping them unseen while the defect
+// service refused them). Run by DecodeRequest after the text rules pass, before any
+// handler; the services' own rules (which fields a call needs beyond that, value
+// ranges) still run in their domain.
 absl::Status CheckRequiredFields(const google::protobuf::Message& request);
 
 // The rule the contract declares for a string field (TEXT_KIND_SINGLE_LINE, no limit,

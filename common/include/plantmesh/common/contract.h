@@ -154,6 +154,8 @@ struct MissingField {
   std::string path;
   // Required because the update's update_mask names it.
   bool named_in_mask = false;
+  // Set, but only white space (common::IsBlankText).
+  bool blank = false;
   // "required", or "required: update_mask names it".
   std::string Description() const;
 };
@@ -167,5 +169,18 @@ struct MissingField {
 // presence and "default value" (empty, 0, the zero enum) for the others. Works on any
 // message (generated or dynamic) by reflection.
 std::vector<MissingField> MissingRequiredFields(const google::protobuf::Message& request);
+
+// The output-only fields (FieldUse::kOutputOnly) a request that is not an update sets,
+// as paths from its root ("defect.status", "output.recorded_by"), in field order: such a
+// request creates or records something, and a value it cannot take is refused rather
+// than dropped unseen. An update's (a read-modify-write sends them back) are ignored, as
+// AIP-203 says. Same walk and reach as MissingRequiredFields.
+std::vector<std::string> SetOutputOnlyFields(const google::protobuf::Message& request);
+
+// MissingRequiredFields into `*missing` and SetOutputOnlyFields into `*output_only_set`
+// (may be null), in one walk.
+void CheckFieldBehavior(const google::protobuf::Message& request,
+                        std::vector<MissingField>* missing,
+                        std::vector<std::string>* output_only_set);
 
 }  // namespace plantmesh::contract
