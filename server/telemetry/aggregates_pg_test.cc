@@ -424,6 +424,51 @@ TEST_F(AggregatesPgTest, LatestValuesExactBeforeDuringAndAfterTheJob) {
   EXPECT_EQ(NewestKeys("telemetry.latest_values"), before);
 }
 
+// Outside testing: 1e308, 1e308 and -1.7e308 were accepted, and their sum overflowed in
+// PostgreSQL ("value out of range: overflow"): QueryAggregates answered INTERNAL and the
+// rollup job retried that batch forever, leaving every later batch of every machine
+// pending. Such numbers are refused now; the largest accepted ones aggregate.
+TEST_F(AggregatesPgTest, NumbersAtTheLargestAcceptedMagnitudeAggregateWithoutOverflow) {
+  const absl::Time base = DayStart(now_) - absl::Hours(24) + absl::Minutes(10);
+  std::vector<Sample> samples;
+  for (double v : {1e308, 1e308, -1.7e308, kMaxSampleMagnitude, kMaxSampleMagnitude,
+                   kMaxSampleMagnitude, -kMaxSampleMagnitude}) {
+    Sample s;
+    s.machine_id = "CNC-07";
+    s.data_item_id = "temp";
+    s.time = base + absl::Seconds(samples.size());
+    s.kind = ValueKind::kNumber;
+    s.number = v;
+    samples.push_back(s);
+  }
+  absl::StatusOr<BatchOutcome> stored = Ingest("w", 1, samples);
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_THAT(stored->verdict.accepted, ::testing::ElementsAre(3, 4, 5, 6));
+  ASSERT_EQ(stored->verdict.rejected.size(), 3u);
+  for (const Rejection& r : stored->verdict.rejected) {
+    EXPECT_EQ(r.reason, RejectReason::kNumberOutOfRange) << r.message;
+  }
+  // Before the job (raw rows) and after it (rollups), in every bucket width that merges
+  // them: one bucket, sum 2e297.
+  for (bool rolled_up : {false, true}) {
+    if (rolled_up) RollUp();
+    for (BucketWidth width :
+         {BucketWidth::kSecond, BucketWidth::kMinute, BucketWidth::kHour, BucketWidth::kDay}) {
+      absl::StatusOr<std::map<absl::Time, Aggregate>> buckets = AggregateBuckets(
+          *store_, "CNC-07", "temp", base - absl::Hours(1), base + absl::Hours(1), width);
+      ASSERT_TRUE(buckets.ok()) << buckets.status();
+      double sum = 0;
+      int64_t count = 0;
+      for (const auto& [start, aggregate] : *buckets) {
+        sum += aggregate.sum;
+        count += aggregate.count;
+      }
+      EXPECT_EQ(count, 4);
+      EXPECT_DOUBLE_EQ(sum, 2 * kMaxSampleMagnitude);
+    }
+  }
+}
+
 TEST_F(AggregatesPgTest, LongRangeMiddleIsReadFromRollupsNotRawRows) {
   const absl::Time base = DayStart(now_) - absl::Hours(48);
   std::vector<Sample> samples;

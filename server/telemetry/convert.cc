@@ -84,8 +84,15 @@ Sample SampleFromProto(const v1::Sample& proto) {
   s.machine_id = proto.machine_id();
   s.data_item_id = proto.data_item_id();
   if (proto.has_time()) {
-    // Stored with microsecond precision (PostgreSQL's timestamptz).
-    s.time = absl::FromUnixMicros(absl::ToUnixMicros(FromProtoTime(proto.time())));
+    using google::protobuf::util::TimeUtil;
+    const google::protobuf::Timestamp& t = proto.time();
+    if (t.seconds() < TimeUtil::kTimestampMinSeconds ||
+        t.seconds() > TimeUtil::kTimestampMaxSeconds || t.nanos() < 0 || t.nanos() > 999999999) {
+      s.time_malformed = true;  // judged per sample (JudgeSample), never stored shifted
+    } else {
+      // Stored with microsecond precision (PostgreSQL's timestamptz).
+      s.time = absl::FromUnixMicros(absl::ToUnixMicros(FromProtoTime(proto.time())));
+    }
   }
   switch (proto.value_case()) {
     case v1::Sample::kNumber:

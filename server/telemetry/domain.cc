@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
+#include "plantmesh/common/blank_text.h"
 #include "plantmesh/common/status_macros.h"
 #include "server/runtime/errors.h"
 #include "server/runtime/text_rules.h"
@@ -79,9 +80,7 @@ std::optional<std::string> TextProblem(const Sample& s, int index) {
   if (!IsDataItemId(s.data_item_id)) {
     std::optional<std::string> why = runtime::TextViolation(
         s.data_item_id, runtime::TextRule{runtime::TextKind::kSingleLine, kMaxDataItemIdChars});
-    return absl::StrCat(
-        Field(index, "data_item_id"), ": ",
-        why.value_or("must be 1-64 characters: letters, digits, '_', '-', '.', ':'"));
+    return absl::StrCat(Field(index, "data_item_id"), ": ", why.value_or(kDataItemIdRule));
   }
   const runtime::TextRule line{runtime::TextKind::kSingleLine, kMaxTextValueChars};
   const std::pair<absl::string_view, const std::string*> texts[] = {
@@ -128,10 +127,7 @@ void CheckMachine(const Machine& machine, const std::string& prefix,
     const DataItem& item = machine.data_items[i];
     const std::string at = absl::StrCat(prefix, "data_items[", i, "].");
     if (!IsDataItemId(item.id)) {
-      violations.Add(at + "id",
-                     item.id.empty()
-                         ? "required"
-                         : "must be 1-64 characters: letters, digits, '_', '-', '.', ':'");
+      violations.Add(at + "id", item.id.empty() ? "required" : kDataItemIdRule);
     } else if (!seen.insert(item.id).second) {
       violations.Add(at + "id",
                      absl::StrCat("duplicate data item id ", runtime::QuoteForMessage(item.id)));
@@ -223,6 +219,8 @@ absl::string_view RejectReasonName(RejectReason reason) {
       return "WRONG_VALUE_KIND";
     case RejectReason::kNotFinite:
       return "NOT_FINITE";
+    case RejectReason::kNumberOutOfRange:
+      return "NUMBER_OUT_OF_RANGE";
     case RejectReason::kTimeInFuture:
       return "TIME_IN_FUTURE";
     case RejectReason::kTimeOutOfRange:
@@ -250,6 +248,12 @@ std::optional<Rejection> JudgeSample(const Sample& s, int index, const Catalog& 
     return Reject(index, RejectReason::kUnknownDataItem,
                   absl::StrCat(Field(index, "data_item_id"), ": machine ", s.machine_id,
                                " has no data item ", runtime::QuoteForMessage(s.data_item_id)));
+  }
+  if (s.time_malformed) {
+    return Reject(index, RejectReason::kTimeOutOfRange,
+                  absl::StrCat(Field(index, "time"),
+                               ": not a valid google.protobuf.Timestamp (seconds within "
+                               "0001-01-01..9999-12-31, nanos within 0..999999999)"));
   }
   if (!s.time) {
     return Reject(index, RejectReason::kTimeOutOfRange,
@@ -284,6 +288,12 @@ std::optional<Rejection> JudgeSample(const Sample& s, int index, const Catalog& 
                   absl::StrCat(Field(index, "number"), ": ",
                                std::isnan(s.number) ? "NaN" : "infinity", " is not a value"));
   }
+  if (s.kind == ValueKind::kNumber && std::abs(s.number) > kMaxSampleMagnitude) {
+    return Reject(index, RejectReason::kNumberOutOfRange,
+                  absl::StrCat(Field(index, "number"),
+                               ": magnitude above 1e297 (aggregates of such values would "
+                               "overflow)"));
+  }
   return std::nullopt;
 }
 
@@ -306,7 +316,10 @@ Verdict JudgeBatch(const std::vector<Sample>& samples, const Catalog& catalog, a
 absl::Status CheckBatchFrame(const std::string& writer_id, uint64_t batch_sequence,
                              size_t sample_count) {
   runtime::Violations violations;
-  if (writer_id.empty()) violations.Add("writer_id", "required");
+  if (common::IsBlankText(writer_id)) {
+    violations.Add("writer_id",
+                   writer_id.empty() ? "required" : "required: only white space given");
+  }
   if (batch_sequence == 0) violations.Add("batch_sequence", "required: from 1");
   if (batch_sequence > static_cast<uint64_t>(INT64_MAX)) {
     violations.Add("batch_sequence", "at most 9223372036854775807");
@@ -341,6 +354,7 @@ absl::StatusOr<SampleQuery> MakeSampleQuery(const std::string& machine_id,
   SampleQuery query;
   query.machine_id = machine_id;
   if (machine_id.empty()) violations.Add("machine_id", "required");
+  CheckDataItemIdFilter(data_item_ids, "data_item_ids", violations);
   std::sort(data_item_ids.begin(), data_item_ids.end());
   data_item_ids.erase(std::unique(data_item_ids.begin(), data_item_ids.end()), data_item_ids.end());
   query.data_item_ids = std::move(data_item_ids);
@@ -384,14 +398,25 @@ absl::Status MachineNotFound(const std::string& machine_id) {
       "MACHINE_NOT_FOUND", {{"machine_id", machine_id}});
 }
 
-absl::Status CheckLatestSelection(const std::vector<std::string>& machine_ids) {
-  if (machine_ids.empty()) return runtime::InvalidField("machine_ids", "required: 1 to 500 ids");
-  if (machine_ids.size() > static_cast<size_t>(kMaxLatestMachines)) {
-    return runtime::InvalidField(
-        "machine_ids",
-        absl::StrCat("at most ", kMaxLatestMachines, " ids (", machine_ids.size(), " given)"));
+void CheckDataItemIdFilter(const std::vector<std::string>& data_item_ids, absl::string_view field,
+                           runtime::Violations& violations) {
+  for (size_t i = 0; i < data_item_ids.size(); ++i) {
+    if (!IsDataItemId(data_item_ids[i])) {
+      violations.Add(absl::StrCat(field, "[", i, "]"), kDataItemIdRule);
+    }
   }
-  return absl::OkStatus();
+}
+
+absl::Status CheckLatestSelection(const std::vector<std::string>& machine_ids,
+                                  const std::vector<std::string>& data_item_ids) {
+  runtime::Violations violations;
+  if (machine_ids.empty()) violations.Add("machine_ids", "required: 1 to 500 ids");
+  if (machine_ids.size() > static_cast<size_t>(kMaxLatestMachines)) {
+    violations.Add("machine_ids", absl::StrCat("at most ", kMaxLatestMachines, " ids (",
+                                               machine_ids.size(), " given)"));
+  }
+  CheckDataItemIdFilter(data_item_ids, "data_item_ids", violations);
+  return violations.ToStatus();
 }
 
 namespace {
@@ -414,7 +439,7 @@ std::string LatestFingerprint(const LatestQuery& query) {
 absl::StatusOr<LatestQuery> MakeLatestQuery(std::vector<std::string> machine_ids,
                                             std::vector<std::string> data_item_ids,
                                             int32_t page_size, const std::string& page_token) {
-  PM_RETURN_IF_ERROR(CheckLatestSelection(machine_ids));
+  PM_RETURN_IF_ERROR(CheckLatestSelection(machine_ids, data_item_ids));
   LatestQuery query;
   SortUnique(machine_ids);
   SortUnique(data_item_ids);

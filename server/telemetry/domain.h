@@ -72,6 +72,9 @@ void CheckMachine(const Machine& machine, const std::string& prefix,
 
 // Whether `id` has the data item id pattern.
 bool IsDataItemId(absl::string_view id);
+// What IsDataItemId asks, as error messages say it.
+inline constexpr char kDataItemIdRule[] =
+    "must be 1-64 characters: letters, digits, '_', '-', '.', ':'";
 
 // UpdateMachine: `current` with the fields of `patch` that `paths` names, version +1,
 // update_time `now`. INVALID_ARGUMENT for an empty mask or a path it cannot change
@@ -105,6 +108,7 @@ struct Sample {
   std::string machine_id;
   std::string data_item_id;
   std::optional<absl::Time> time;  // unset: refused
+  bool time_malformed = false;     // the Timestamp was outside its range: refused
   ValueKind kind = ValueKind::kNone;
   double number = 0;
   std::string text;              // kText
@@ -124,8 +128,15 @@ enum class RejectReason : int {
   kTimeInFuture = 5,
   kTimeOutOfRange = 6,
   kInvalidText = 7,
+  kNumberOutOfRange = 8,
 };
-inline constexpr int kRejectReasonCount = 8;
+inline constexpr int kRejectReasonCount = 9;
+
+// The largest magnitude of a sample's number. Sums of numbers are what can overflow a
+// double (QueryAggregates' sums, the rollups' cells; PostgreSQL then refuses the whole
+// statement): 1.8e308 / 1e297 leaves room for 1.8e11 samples of one data item in one
+// bucket, more than a day holds at one sample per microsecond.
+inline constexpr double kMaxSampleMagnitude = 1e297;
 // E.g. "UNKNOWN_MACHINE", for logs and figures.
 absl::string_view RejectReasonName(RejectReason reason);
 
@@ -147,11 +158,12 @@ struct IngestLimits {
 // Why sample `index` cannot be stored, or nullopt. In this order: its text breaks the
 // input rules (INVALID_TEXT: machine_id a plant code, data_item_id the id pattern, text
 // and condition fields single lines within their lengths), the machine is not
-// registered, it has no such data item, the time is unset or older than
-// `now - retention` (TIME_OUT_OF_RANGE) or later than `now + max_future_skew`
+// registered, it has no such data item, the time is unset, not a valid Timestamp or older
+// than `now - retention` (TIME_OUT_OF_RANGE) or later than `now + max_future_skew`
 // (TIME_IN_FUTURE), the value's kind does not fit the category (SAMPLE: number; EVENT:
 // number or text; CONDITION: a condition with its level set; any: unavailable; none
-// given: WRONG_VALUE_KIND), the number is NaN or infinite (NOT_FINITE).
+// given: WRONG_VALUE_KIND), the number is NaN or infinite (NOT_FINITE) or beyond
+// kMaxSampleMagnitude (NUMBER_OUT_OF_RANGE).
 std::optional<Rejection> JudgeSample(const Sample& sample, int index, const Catalog& catalog,
                                      absl::Time now, const IngestLimits& limits);
 
@@ -207,9 +219,17 @@ std::string NextSamplePageToken(const SampleQuery& query, const StoredSample& la
 // TelemetryServiceImpl::RequireMachines).
 absl::Status MachineNotFound(const std::string& machine_id);
 
-// GetLatestValues' selection: 1-500 machine ids, data item ids optional.
+// A filter's data item ids (`field`: "data_item_ids"): each one must have the data item
+// id pattern. One that cannot exist would only match nothing: it is refused, naming
+// `field[i]`, rather than answered with an empty result.
+void CheckDataItemIdFilter(const std::vector<std::string>& data_item_ids, absl::string_view field,
+                           runtime::Violations& violations);
+
+// GetLatestValues' and StreamSamples' selection: 1-500 machine ids, data item ids
+// optional (CheckDataItemIdFilter).
 inline constexpr int kMaxLatestMachines = 500;
-absl::Status CheckLatestSelection(const std::vector<std::string>& machine_ids);
+absl::Status CheckLatestSelection(const std::vector<std::string>& machine_ids,
+                                  const std::vector<std::string>& data_item_ids);
 
 // GetLatestValues' query: the selection and where the page starts. Values are ordered by
 // (machine id, data item id), bytewise.

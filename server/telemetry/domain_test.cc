@@ -112,6 +112,21 @@ TEST(JudgeSampleTest, NotFinite) {
   }
 }
 
+// A bucket's sum of such numbers would overflow a double (outside testing: 1e308, 1e308
+// and -1.7e308 stopped the rollup job).
+TEST(JudgeSampleTest, NumberOutOfRange) {
+  EXPECT_FALSE(Judge(Number("S1speed", kMaxSampleMagnitude)));
+  EXPECT_FALSE(Judge(Number("S1speed", -kMaxSampleMagnitude)));
+  EXPECT_FALSE(Judge(Number("S1speed", std::numeric_limits<double>::denorm_min())));
+  for (double v : {1e308, -1.7e308, std::nextafter(kMaxSampleMagnitude, 1e308),
+                   std::numeric_limits<double>::max(), std::numeric_limits<double>::lowest()}) {
+    std::optional<Rejection> r = Judge(Number("S1speed", v));
+    ASSERT_TRUE(r) << v;
+    EXPECT_EQ(r->reason, RejectReason::kNumberOutOfRange);
+    EXPECT_THAT(r->message, HasSubstr("samples[3].number"));
+  }
+}
+
 TEST(JudgeSampleTest, TimeInFutureBeyondSkewOnly) {
   const IngestLimits limits;
   EXPECT_FALSE(Judge(Number("S1speed", 1, kNow + limits.max_future_skew)));
@@ -201,6 +216,11 @@ TEST(CheckBatchFrameTest, NamesTheField) {
   for (const auto& v : runtime::FieldViolationsOf(s)) fields.push_back(v.field);
   EXPECT_THAT(fields, ElementsAre("writer_id", "batch_sequence", "samples"));
   EXPECT_FALSE(CheckBatchFrame("w", 1, 10001).ok());
+  // Outside testing: a writer_id of spaces only was taken.
+  s = CheckBatchFrame("   ", 1, 1);
+  ASSERT_EQ(runtime::FieldViolationsOf(s).size(), 1u);
+  EXPECT_EQ(runtime::FieldViolationsOf(s)[0].field, "writer_id");
+  EXPECT_EQ(runtime::FieldViolationsOf(s)[0].description, "required: only white space given");
 }
 
 Machine Cnc() {

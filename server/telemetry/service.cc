@@ -281,7 +281,8 @@ absl::Status TelemetryServiceImpl::HandleGetLatestValues(runtime::CallContext& c
       MakeLatestQuery({request.machine_ids().begin(), request.machine_ids().end()},
                       {request.data_item_ids().begin(), request.data_item_ids().end()},
                       request.page_size(), request.page_token()));
-  PM_RETURN_IF_ERROR(RequireMachines(query.machine_ids));
+  // The first unknown one in the request's order (the query's are sorted).
+  PM_RETURN_IF_ERROR(RequireMachines({request.machine_ids().begin(), request.machine_ids().end()}));
   // The values must fit one message of the server's send limit, with room for the
   // token; a page ends early rather than fail (AIP-158 allows a short page).
   const size_t limit = static_cast<size_t>(

@@ -134,6 +134,19 @@ TEST_F(TelemetryServiceTest, RegisterNamesEachWrongDataItemField) {
               ElementsAre("machine.data_items[2].category", "machine.data_items[2].type"));
 }
 
+// Outside testing: create_time and etag were taken and dropped unseen.
+TEST_F(TelemetryServiceTest, RegisterRefusesOutputOnlyFields) {
+  v1::Machine m = Cnc();
+  m.set_etag("7");
+  m.mutable_create_time()->set_seconds(1);
+  v1::RegisterMachineResponse out;
+  grpc::Status s = Register(m, &out);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(FieldsOf(s), ElementsAre("machine.create_time", "machine.etag"));
+  EXPECT_THAT(s.error_message(), HasSubstr("output only: must be empty on create"));
+  EXPECT_EQ(store_.GetMachine("CNC-07").status().code(), absl::StatusCode::kNotFound);
+}
+
 TEST_F(TelemetryServiceTest, RegisterRetryAndAlreadyExists) {
   v1::RegisterMachineResponse first, retry, again;
   ASSERT_TRUE(Register(Cnc(), &first, "req-1").ok());
@@ -163,6 +176,49 @@ TEST_F(TelemetryServiceTest, UpdateWithStaleEtagIsAborted) {
   request.mutable_update_mask()->set_paths(0, "id");
   EXPECT_EQ(stub_->UpdateMachine(Context().get(), request, &out).error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+// Outside testing: samples whose Timestamp had nanos -1, 2000000000 or 2147483647 were
+// stored at a shifted time; and numbers past 1e297 broke the aggregates. Each such
+// sample is rejected alone, with its index; the valid rest is stored.
+TEST_F(TelemetryServiceTest, IngestRejectsInvalidTimestampsAndHugeNumbersPerSample) {
+  v1::RegisterMachineResponse created;
+  ASSERT_TRUE(Register(Cnc(), &created).ok());
+  auto context = Context();
+  auto stream = stub_->IngestSamples(context.get());
+  v1::IngestSamplesRequest batch;
+  batch.set_writer_id("mtconnect-cnc07");
+  batch.set_batch_sequence(1);
+  *batch.add_samples() = Num("S1speed", 1200, now_ - absl::Seconds(100));
+  for (int32_t nanos : {-1, 1000000000, 2000000000, 2147483647}) {
+    v1::Sample bad = Num("S1speed", 1, now_ - absl::Seconds(100));
+    bad.mutable_time()->set_nanos(nanos);
+    *batch.add_samples() = bad;
+  }
+  v1::Sample far = Num("S1speed", 1, now_);
+  far.mutable_time()->set_seconds(253402300800);  // 10000-01-01
+  *batch.add_samples() = far;
+  *batch.add_samples() = Num("S1speed", 1e308, now_ - absl::Seconds(99));
+  *batch.add_samples() = Num("S1speed", -1.7e308, now_ - absl::Seconds(98));
+  ASSERT_TRUE(stream->Write(batch));
+  ASSERT_TRUE(stream->WritesDone());
+  v1::IngestSamplesResponse answer;
+  ASSERT_TRUE(stream->Read(&answer));
+  EXPECT_EQ(answer.accepted_count(), 1);
+  ASSERT_EQ(answer.rejected_samples_size(), 7);
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(answer.rejected_samples(i).index(), i + 1);
+    EXPECT_EQ(answer.rejected_samples(i).reason(), v1::REJECT_REASON_TIME_OUT_OF_RANGE);
+    EXPECT_THAT(answer.rejected_samples(i).message(),
+                HasSubstr(absl::StrCat("samples[", i + 1, "].time: not a valid")));
+  }
+  for (int i = 5; i < 7; ++i) {
+    EXPECT_EQ(answer.rejected_samples(i).index(), i + 1);
+    EXPECT_EQ(answer.rejected_samples(i).reason(), v1::REJECT_REASON_NUMBER_OUT_OF_RANGE);
+  }
+  EXPECT_TRUE(stream->Finish().ok());
+  ASSERT_EQ(store_.AllSamples().size(), 1u);
+  EXPECT_EQ(store_.AllSamples()[0].sample.number, 1200);
 }
 
 TEST_F(TelemetryServiceTest, IngestAnswersEachBatchInOrderWithRejectsByIndex) {
@@ -346,6 +402,54 @@ TEST_F(TelemetryServiceTest, QueryAggregatesMergesBucketsAndNamesWrongFields) {
               ElementsAre("start_time"));
 }
 
+// Outside testing: data item ids that cannot exist ("", "a b") in a read's filter were
+// answered with an empty OK. They are INVALID_ARGUMENT naming each one.
+TEST_F(TelemetryServiceTest, ReadFiltersRefuseDataItemIdsThatCannotExist) {
+  v1::RegisterMachineResponse registered;
+  ASSERT_TRUE(Register(Cnc(), &registered).ok());
+  {
+    v1::QuerySamplesRequest request;
+    request.set_machine_id("CNC-07");
+    SetTime(now_ - absl::Hours(1), request.mutable_start_time());
+    SetTime(now_, request.mutable_end_time());
+    request.add_data_item_ids("S1speed");
+    request.add_data_item_ids("");
+    request.add_data_item_ids("a b");
+    v1::QuerySamplesResponse response;
+    EXPECT_THAT(FieldsOf(stub_->QuerySamples(Context().get(), request, &response)),
+                ElementsAre("data_item_ids[1]", "data_item_ids[2]"));
+  }
+  {
+    v1::GetLatestValuesRequest request;
+    request.add_machine_ids("CNC-07");
+    request.add_data_item_ids("a b");
+    v1::GetLatestValuesResponse response;
+    EXPECT_THAT(FieldsOf(stub_->GetLatestValues(Context().get(), request, &response)),
+                ElementsAre("data_item_ids[0]"));
+  }
+  {
+    v1::QueryAggregatesRequest request;
+    request.set_machine_id("CNC-07");
+    request.set_data_item_id("a b");
+    SetTime(now_ - absl::Hours(1), request.mutable_start_time());
+    SetTime(now_, request.mutable_end_time());
+    request.set_bucket_width(v1::BUCKET_WIDTH_MINUTE);
+    v1::QueryAggregatesResponse response;
+    EXPECT_THAT(FieldsOf(stub_->QueryAggregates(Context().get(), request, &response)),
+                ElementsAre("data_item_id"));
+  }
+  {
+    v1::StreamSamplesRequest request;
+    request.add_machine_ids("CNC-07");
+    request.add_data_item_ids("");
+    auto context = Context();
+    auto reader = stub_->StreamSamples(context.get(), request);
+    v1::StreamSamplesResponse message;
+    EXPECT_FALSE(reader->Read(&message));
+    EXPECT_THAT(FieldsOf(reader->Finish()), ElementsAre("data_item_ids[0]"));
+  }
+}
+
 TEST_F(TelemetryServiceTest, StreamSamplesWithoutEventsIsUnavailableAndChecksMachines) {
   v1::StreamSamplesRequest request;
   auto context = Context();
@@ -390,6 +494,9 @@ TEST_F(TelemetryServiceTest, ReadsNamingAnUnknownMachineAreNotFound) {
     v1::GetLatestValuesRequest request;
     request.add_machine_ids("CNC-07");  // known, then unknown: the unknown one is named
     request.add_machine_ids("CNC-99");
+    // Outside testing: the first unknown one in sorted order was named, not in the
+    // request's order ("NOPE-1" for NOPE-2, NOPE-1).
+    request.add_machine_ids("CNC-98");
     v1::GetLatestValuesResponse response;
     expect_not_found(stub_->GetLatestValues(Context().get(), request, &response),
                      "GetLatestValues");
