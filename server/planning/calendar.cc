@@ -61,7 +61,13 @@ std::optional<absl::CivilDay> ParseDate(absl::string_view text) {
   const absl::CivilDay day(y, m, d);
   // CivilDay normalizes (2026-02-30 is 2026-03-02): such a date does not exist.
   if (day.year() != y || day.month() != m || day.day() != d) return std::nullopt;
+  if (day < kFirstPlantDay || day > kLastPlantDay) return std::nullopt;
   return day;
+}
+
+bool InPlantRange(absl::Time t) {
+  const absl::TimeZone utc = absl::UTCTimeZone();
+  return t >= absl::FromCivil(kFirstPlantDay, utc) && t <= absl::FromCivil(kLastPlantDay, utc);
 }
 
 std::string FormatDate(absl::CivilDay day) {

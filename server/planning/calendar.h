@@ -91,7 +91,22 @@ struct PlannedTime {
   int shift_count = 0;         // shifts overlapping the range
 };
 
-// "YYYY-MM-DD" strictly (10 characters); nullopt otherwise (including 2026-02-30).
+// The plant calendar's range: every date planning takes (holidays, shift ids, demand,
+// date filters) and every time (its calendar and proposal requests) lies in it, so that
+// what it derives from them — the days around a time, the shifts after it, a forecast's
+// horizon (at most a year), a proposal's shifts (at most 31 days) — stays within what
+// PostgreSQL's date and the contract's Timestamp (up to 9999-12-31) hold.
+inline constexpr absl::CivilDay kFirstPlantDay(1900, 1, 1);
+inline constexpr absl::CivilDay kLastPlantDay(9990, 12, 31);
+// The rule, as error messages state it.
+inline constexpr char kDateRule[] = "must be a date YYYY-MM-DD within 1900-01-01..9990-12-31";
+inline constexpr char kTimeRule[] =
+    "must lie within 1900-01-01T00:00:00Z..9990-12-31T00:00:00Z (the plant calendar's range)";
+// Whether `t` lies in the plant calendar's range (UTC days).
+bool InPlantRange(absl::Time t);
+
+// "YYYY-MM-DD" strictly (10 characters) within the plant calendar's range; nullopt
+// otherwise (including 2026-02-30 and 0000-01-01).
 std::optional<absl::CivilDay> ParseDate(absl::string_view text);
 std::string FormatDate(absl::CivilDay day);
 // "HH:MM" strictly, 00:00-23:59 → minutes after midnight; nullopt otherwise.

@@ -54,9 +54,7 @@ absl::Status DemandImport::Add(absl::string_view product_id, absl::string_view d
   }
   if (date.empty()) return Reject("date", "required");
   std::optional<absl::CivilDay> day = ParseDate(date);
-  if (!day || day->year() < 1900 || day->year() > 9999) {
-    return Reject("date", absl::StrCat("\"", date, "\" is not a date YYYY-MM-DD (1900-9999)"));
-  }
+  if (!day) return Reject("date", kDateRule);
   if (!std::isfinite(quantity)) return Reject("quantity", "must be finite");
   if (quantity < 0) return Reject("quantity", "must be >= 0");
   auto [at, inserted] = position_.emplace(KeyOf(product->second, *day), records_.size());

@@ -8,6 +8,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "plantmesh/common/blank_text.h"
 #include "plantmesh/common/status_macros.h"
 #include "server/runtime/errors.h"
 
@@ -27,8 +28,8 @@ std::string At(absl::string_view prefix, size_t i, absl::string_view field) {
 }
 
 bool Required(runtime::Violations& v, const std::string& value, std::string field) {
-  if (!value.empty()) return true;
-  v.Add(std::move(field), "required");
+  if (!common::IsBlankText(value)) return true;
+  v.Add(std::move(field), value.empty() ? "required" : "required: only white space given");
   return false;
 }
 
@@ -49,9 +50,11 @@ absl::Status ValidateLine(const Line& line) {
   Required(v, line.site, "line.site");
   Required(v, line.area, "line.area");
   Required(v, line.shift_pattern_id, "line.shift_pattern_id");
-  if (!std::isfinite(line.nominal_rate_per_hour) || line.nominal_rate_per_hour <= 0 ||
+  // A lower bound too (outside testing: 5e-324 was taken): below it a rate or cycle time
+  // only means something else gone wrong, and its inverse overflows what plans count.
+  if (!std::isfinite(line.nominal_rate_per_hour) || line.nominal_rate_per_hour < 0.001 ||
       line.nominal_rate_per_hour > 1e6) {
-    v.Add("line.nominal_rate_per_hour", "must be above 0 and at most 1000000 units per hour");
+    v.Add("line.nominal_rate_per_hour", "must be 0.001 to 1000000 units per hour");
   }
   return v.ToStatus();
 }
@@ -75,10 +78,9 @@ absl::Status ValidateProduct(const Product& product, const std::set<std::string>
         v.Add(At("product.cycle_times", i, "line_id"), "line given twice");
       }
     }
-    if (!std::isfinite(c.ideal_cycle_seconds) || c.ideal_cycle_seconds <= 0 ||
+    if (!std::isfinite(c.ideal_cycle_seconds) || c.ideal_cycle_seconds < 0.001 ||
         c.ideal_cycle_seconds > 86400) {
-      v.Add(At("product.cycle_times", i, "ideal_cycle_seconds"),
-            "must be above 0 and at most 86400 seconds");
+      v.Add(At("product.cycle_times", i, "ideal_cycle_seconds"), "must be 0.001 to 86400 seconds");
     }
   }
   std::set<std::pair<std::string, std::string>> pairs;
@@ -118,7 +120,10 @@ absl::Status ValidateMaintenance(const MaintenanceWindow& window) {
   runtime::Violations v;
   Required(v, window.line_id, "maintenance_window.line_id");
   Required(v, window.reason, "maintenance_window.reason");
-  if (!(window.start < window.end)) {
+  if (!InPlantRange(window.start)) v.Add("maintenance_window.start_time", kTimeRule);
+  if (!InPlantRange(window.end)) {
+    v.Add("maintenance_window.end_time", kTimeRule);
+  } else if (!(window.start < window.end)) {
     v.Add("maintenance_window.end_time", "must be after start_time");
   } else if (window.end - window.start > absl::Hours(24 * 31)) {
     v.Add("maintenance_window.end_time", "at most 31 days after start_time");
@@ -208,7 +213,7 @@ absl::StatusOr<ShiftPattern> MakeShiftPattern(const ShiftPatternInput& input,
     p.cycle_days = input.cycle_days;
     std::optional<absl::CivilDay> anchor = ParseDate(input.anchor_date);
     if (!anchor) {
-      v.Add(root + ".anchor_date", "required with cycle_days, as YYYY-MM-DD");
+      v.Add(root + ".anchor_date", absl::StrCat("required with cycle_days; ", kDateRule));
     } else {
       p.anchor_date = *anchor;
     }
@@ -535,8 +540,8 @@ absl::StatusOr<DateRange> MakeDateRange(absl::string_view from, absl::string_vie
   runtime::Violations v;
   std::optional<absl::CivilDay> f = ParseDate(from);
   std::optional<absl::CivilDay> t = ParseDate(to);
-  if (!f) v.Add(std::string(from_field), "must be a date YYYY-MM-DD");
-  if (!t) v.Add(std::string(to_field), "must be a date YYYY-MM-DD");
+  if (!f) v.Add(std::string(from_field), kDateRule);
+  if (!t) v.Add(std::string(to_field), kDateRule);
   if (f && t) {
     if (*t < *f) {
       v.Add(std::string(to_field), "must not be before the first date");
@@ -549,6 +554,8 @@ absl::StatusOr<DateRange> MakeDateRange(absl::string_view from, absl::string_vie
 }
 
 absl::Status CheckTimeRange(absl::Time start, absl::Time end, absl::Duration max) {
+  if (!InPlantRange(start)) return runtime::InvalidField("start_time", kTimeRule);
+  if (!InPlantRange(end)) return runtime::InvalidField("end_time", kTimeRule);
   if (!(start < end)) return runtime::InvalidField("end_time", "must be after start_time");
   if (end - start > max) {
     return runtime::InvalidField("end_time", absl::StrCat("at most ", absl::ToInt64Hours(max) / 24,

@@ -102,7 +102,9 @@ absl::StatusOr<ShiftInstance> PlanningServiceImpl::WorkedShift(const std::string
                                                                const std::string& shift_field) {
   std::optional<ShiftKey> key = ParseShiftId(shift_id);
   if (!key) {
-    return runtime::InvalidField(shift_field, "must be a shift id <YYYY-MM-DD>/<code>");
+    return runtime::InvalidField(
+        shift_field,
+        "must be a shift id <YYYY-MM-DD>/<code>, its date within 1900-01-01..9990-12-31");
   }
   const absl::Time around = absl::FromCivil(key->date, zone_);
   PM_ASSIGN_OR_RETURN(LineCalendar calendar,
@@ -245,7 +247,7 @@ absl::Status PlanningServiceImpl::HandleCreateHoliday(runtime::CallContext& call
                                                       v1::CreateHolidayResponse* response) {
   runtime::Violations v;
   std::optional<absl::CivilDay> date = ParseDate(request.holiday().date());
-  if (!date) v.Add("holiday.date", "must be a date YYYY-MM-DD");
+  if (!date) v.Add("holiday.date", kDateRule);
   if (request.holiday().display_name().empty()) v.Add("holiday.display_name", "required");
   PM_RETURN_IF_ERROR(v.ToStatus());
   const Holiday holiday{*date, request.holiday().display_name()};
@@ -318,6 +320,7 @@ absl::Status PlanningServiceImpl::HandleGetShiftAt(runtime::CallContext& call,
                                                    v1::GetShiftAtResponse* response) {
   if (!request.has_time()) return runtime::InvalidField("time", "required");
   const absl::Time t = FromProto(request.time());
+  if (!InPlantRange(t)) return runtime::InvalidField("time", kTimeRule);
   PM_ASSIGN_OR_RETURN(LineCalendar calendar,
                       CalendarOf(request.line_id(), "line_id", t, t + absl::Seconds(1)));
   std::optional<ShiftInstance> shift = calendar.ShiftAt(t);
@@ -395,11 +398,14 @@ absl::Status PlanningServiceImpl::HandleListProductionPlans(
   }
   if (!request.from_date().empty()) {
     query.from_date = ParseDate(request.from_date());
-    if (!query.from_date) v.Add("from_date", "must be a date YYYY-MM-DD");
+    if (!query.from_date) v.Add("from_date", kDateRule);
   }
   if (!request.to_date().empty()) {
     query.to_date = ParseDate(request.to_date());
-    if (!query.to_date) v.Add("to_date", "must be a date YYYY-MM-DD");
+    if (!query.to_date) v.Add("to_date", kDateRule);
+  }
+  if (query.from_date && query.to_date && *query.to_date < *query.from_date) {
+    v.Add("to_date", "must not be before from_date");  // as every date range of planning
   }
   if (request.page_size() < 0 || request.page_size() > 1000) {
     v.Add("page_size", "must be 0-1000 (0 means 100)");

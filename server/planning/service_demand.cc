@@ -234,7 +234,9 @@ absl::Status PlanningServiceImpl::HandleForecastDemand(runtime::CallContext& cal
     const bool has = std::any_of(histories.begin(), histories.end(),
                                  [&](const ProductDemandHistory& h) { return h.product_id == id; });
     if (!has) {
-      return absl::FailedPreconditionError(absl::StrCat("product ", id, " has no demand history"));
+      return runtime::WithPreconditionFailure(
+          absl::FailedPreconditionError(absl::StrCat("product ", id, " has no demand history")),
+          "DEMAND_HISTORY", id, "no demand history");
     }
   }
   if (call.Cancelled()) return absl::CancelledError("forecast cancelled");
@@ -249,8 +251,14 @@ absl::Status PlanningServiceImpl::HandleForecastDemand(runtime::CallContext& cal
     if (!result.forecast.ok()) {
       // A product named by the caller must be forecast; with every product, one that
       // cannot be (under a week of history) is left out.
-      if (!ids.empty() || !absl::IsFailedPrecondition(result.forecast.status())) {
-        return result.forecast.status();
+      const absl::Status& why = result.forecast.status();
+      if (!absl::IsFailedPrecondition(why)) return why;
+      // Which product (outside testing: the message named none).
+      if (!ids.empty()) {
+        return runtime::WithPreconditionFailure(
+            absl::FailedPreconditionError(
+                absl::StrCat("product ", result.product_id, ": ", why.message())),
+            "DEMAND_HISTORY", result.product_id, std::string(why.message()));
       }
       continue;
     }

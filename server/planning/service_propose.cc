@@ -103,7 +103,7 @@ absl::StatusOr<std::map<std::pair<std::string, absl::CivilDay>, int64_t>> Reques
       v.Add(at + ".product_id", "not among product_ids");
     }
     std::optional<absl::CivilDay> day = ParseDate(r.date());
-    if (!day) v.Add(at + ".date", "must be a date YYYY-MM-DD");
+    if (!day) v.Add(at + ".date", kDateRule);
     if (!std::isfinite(r.quantity()) || r.quantity() < 0 ||
         r.quantity() > static_cast<double>(kMaxUnits)) {
       v.Add(at + ".quantity", "must be 0-1000000000");
@@ -206,7 +206,11 @@ absl::Status PlanningServiceImpl::HandleProposePlan(runtime::CallContext& call,
   // ---- the request alone.
   runtime::Violations v;
   const absl::Time start = FromProto(request.start_time());
-  if (!request.has_start_time()) v.Add("start_time", "required");
+  if (!request.has_start_time()) {
+    v.Add("start_time", "required");
+  } else if (!InPlantRange(start)) {
+    v.Add("start_time", kTimeRule);
+  }
   const bool by_count = request.shift_count() != 0;
   const bool by_end = request.has_end_time();
   if (by_count == by_end) {
@@ -215,7 +219,9 @@ absl::Status PlanningServiceImpl::HandleProposePlan(runtime::CallContext& call,
     v.Add("shift_count", absl::StrCat("must be 1-", kMaxProposeShifts));
   }
   const absl::Time end = by_end ? FromProto(request.end_time()) : start + kShiftSearchRange;
-  if (by_end && request.has_start_time()) {
+  if (by_end && !InPlantRange(end)) {
+    v.Add("end_time", kTimeRule);
+  } else if (by_end && request.has_start_time()) {
     if (end <= start) {
       v.Add("end_time", "must be after start_time");
     } else if (end - start > kMaxProposeRange) {

@@ -73,6 +73,50 @@ class PlanningServiceTest : public testing::PlanningServiceFixture {
   }
 };
 
+// Outside testing: a cycle time and a rate of 5e-324 were taken, and ProposePlan then
+// planned 1,000,000,000 units in 0.0 minutes.
+TEST_F(PlanningServiceTest, RatesAndCycleTimesHaveALowerBound) {
+  v1::CreateLineRequest line;
+  line.mutable_line()->set_id("PACK-9");
+  line.mutable_line()->set_display_name("Packaging line 9");
+  line.mutable_line()->set_site("PLANT-1");
+  line.mutable_line()->set_area("PACKAGING");
+  line.mutable_line()->set_nominal_rate_per_hour(5e-324);
+  line.mutable_line()->set_shift_pattern_id("3X8");
+  v1::CreateLineResponse line_out;
+  EXPECT_THAT(FieldsOf(stub_->CreateLine(Ctx().get(), line, &line_out)),
+              ElementsAre("line.nominal_rate_per_hour"));
+  line.mutable_line()->set_nominal_rate_per_hour(0.001);
+  EXPECT_TRUE(stub_->CreateLine(Ctx().get(), line, &line_out).ok());
+  v1::CreateProductRequest product;
+  product.mutable_product()->set_id("RYE-1KG");
+  product.mutable_product()->set_display_name("Rye");
+  product.mutable_product()->set_unit("pcs");
+  v1::LineCycleTime* c = product.mutable_product()->add_cycle_times();
+  c->set_line_id("PACK-1");
+  c->set_ideal_cycle_seconds(5e-324);
+  v1::CreateProductResponse out;
+  EXPECT_THAT(FieldsOf(stub_->CreateProduct(Ctx().get(), product, &out)),
+              ElementsAre("product.cycle_times[0].ideal_cycle_seconds"));
+  c->set_ideal_cycle_seconds(0.001);
+  EXPECT_TRUE(stub_->CreateProduct(Ctx().get(), product, &out).ok());
+}
+
+// Outside testing: output.recorded_by was taken and dropped unseen (output.id refused).
+TEST_F(PlanningServiceTest, RecordOutputRefusesOutputOnlyFields) {
+  v1::RecordOutputRequest request;
+  v1::OutputRecord* o = request.mutable_output();
+  o->set_line_id("PACK-1");
+  o->set_shift_id("2026-03-28/N");
+  o->set_product_id("GRANOLA-500G");
+  o->set_packaged(10);
+  o->set_recorded_by("someone");
+  v1::RecordOutputResponse response;
+  grpc::Status status = stub_->RecordOutput(Ctx().get(), request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("output.recorded_by: output only"));
+}
+
 TEST_F(PlanningServiceTest, PlanLifecycleAndRevisions) {
   v1::ProductionPlan plan;
   ASSERT_TRUE(CreatePlan("2026-03-28/N", 8000, &plan).ok());
@@ -123,6 +167,9 @@ TEST_F(PlanningServiceTest, PlanLifecycleAndRevisions) {
   // A revision needs its reason.
   revise.set_etag(published.plan().etag());
   revise.set_reason("");
+  EXPECT_THAT(FieldsOf(stub_->ReviseProductionPlan(Ctx().get(), revise, &revised)),
+              ElementsAre("reason"));
+  revise.set_reason("   ");  // outside testing: a reason of spaces only was taken
   EXPECT_THAT(FieldsOf(stub_->ReviseProductionPlan(Ctx().get(), revise, &revised)),
               ElementsAre("reason"));
   revise.set_reason("sealer down 1 h");
@@ -262,6 +309,67 @@ TEST_F(PlanningServiceTest, ActualsAreIdempotentAndComparedWithThePlan) {
   ASSERT_EQ(answer.downtimes_size(), 1);
   EXPECT_EQ(answer.downtimes(0).downtime_minutes(), 45);
   EXPECT_EQ(answer.downtimes(0).by_reason(0).reason_code(), "NO-MATERIAL");
+}
+
+// Outside testing: dates of year 0 and times of year 1 reached PostgreSQL (INTERNAL,
+// "date/time field value out of range"), and times at the end of 9999 gave shifts of
+// year 10000. Every date and time planning takes lies in the plant calendar's range
+// (1900-01-01..9990-12-31); outside it, INVALID_ARGUMENT naming the field.
+TEST_F(PlanningServiceTest, DatesAndTimesOutsideThePlantCalendarAreInvalid) {
+  auto expect_invalid = [](const grpc::Status& status, const std::string& field) {
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << field;
+    EXPECT_THAT(status.error_message(), HasSubstr(field + ": ")) << status.error_message();
+  };
+  for (const char* date : {"0000-01-01", "0001-01-01", "1899-12-31", "9991-01-01"}) {
+    v1::CreateHolidayRequest holiday;
+    holiday.mutable_holiday()->set_date(date);
+    holiday.mutable_holiday()->set_display_name("Old");
+    v1::CreateHolidayResponse created;
+    expect_invalid(stub_->CreateHoliday(Ctx().get(), holiday, &created), "holiday.date");
+    v1::ListHolidaysRequest holidays;
+    holidays.set_from_date(date);
+    holidays.set_to_date("2026-01-01");
+    v1::ListHolidaysResponse listed;
+    expect_invalid(stub_->ListHolidays(Ctx().get(), holidays, &listed), "from_date");
+    v1::ListProductionPlansRequest plans;
+    plans.set_from_date(date);
+    v1::ListProductionPlansResponse plan_page;
+    expect_invalid(stub_->ListProductionPlans(Ctx().get(), plans, &plan_page), "from_date");
+    expect_invalid(CreatePlan(absl::StrCat(date, "/A"), 10, nullptr), "plan.shift_id");
+    expect_invalid(Record(absl::StrCat(date, "/A"), 1, 0, "", "r"), "output.shift_id");
+  }
+  const int64_t year_one = -62135596800;     // 0001-01-01T00:00:00Z
+  const int64_t end_of_9999 = 253402300799;  // 9999-12-31T23:59:59Z
+  for (int64_t seconds : {year_one, end_of_9999 - 3600}) {
+    v1::ListShiftsRequest shifts;
+    shifts.set_line_id("PACK-1");
+    shifts.mutable_start_time()->set_seconds(seconds);
+    shifts.mutable_end_time()->set_seconds(seconds + 1800);
+    v1::ListShiftsResponse shift_list;
+    expect_invalid(stub_->ListShifts(Ctx().get(), shifts, &shift_list), "start_time");
+    v1::GetShiftAtRequest at;
+    at.set_line_id("PACK-1");
+    at.mutable_time()->set_seconds(seconds);
+    v1::GetShiftAtResponse shift;
+    expect_invalid(stub_->GetShiftAt(Ctx().get(), at, &shift), "time");
+    v1::GetPlannedTimeRequest planned;
+    planned.set_line_id("PACK-1");
+    planned.mutable_start_time()->set_seconds(seconds);
+    planned.mutable_end_time()->set_seconds(seconds + 1800);
+    v1::GetPlannedTimeResponse time;
+    expect_invalid(stub_->GetPlannedTime(Ctx().get(), planned, &time), "start_time");
+    v1::ProposePlanRequest propose;
+    propose.mutable_start_time()->set_seconds(seconds);
+    propose.set_shift_count(3);
+    v1::ProposePlanResponse proposal;
+    expect_invalid(stub_->ProposePlan(Ctx().get(), propose, &proposal), "start_time");
+  }
+  // A reversed date range is refused, as everywhere in planning.
+  v1::ListProductionPlansRequest reversed;
+  reversed.set_from_date("2026-03-10");
+  reversed.set_to_date("2026-03-09");
+  v1::ListProductionPlansResponse none;
+  expect_invalid(stub_->ListProductionPlans(Ctx().get(), reversed, &none), "to_date");
 }
 
 TEST_F(PlanningServiceTest, CalendarQueries) {

@@ -256,5 +256,28 @@ TEST_F(PlanningDemandTest, BadForecastRequestsNameTheField) {
               Contains("interval_level_percent"));
 }
 
+// Outside testing: "the demand history has 1 days; a forecast needs at least 7" named no
+// product. Now the message and a PreconditionFailure (type DEMAND_HISTORY) name it.
+TEST_F(PlanningDemandTest, AProductWithTooShortAHistoryIsNamed) {
+  v1::CreateProductRequest product;
+  product.mutable_product()->set_id("RYE-1KG");
+  product.mutable_product()->set_display_name("Rye");
+  product.mutable_product()->set_unit("pcs");
+  ASSERT_TRUE(Planning("planner").CreateProduct(product).ok());
+  v1::DemandRecord record;
+  record.set_product_id("RYE-1KG");
+  record.set_date(absl::FormatCivilTime(kFirstDay));
+  record.set_quantity(5);
+  ASSERT_TRUE(Import({record}, "rye-1d").ok());
+  v1::ForecastDemandRequest request;
+  request.set_horizon_days(1);
+  request.add_product_ids("GRANOLA-500G");
+  request.add_product_ids("RYE-1KG");
+  absl::Status status = Planning("manager").ForecastDemand(request).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << status;
+  EXPECT_THAT(std::string(status.message()), ::testing::HasSubstr("product RYE-1KG: "));
+  EXPECT_THAT(std::string(status.message()), ::testing::HasSubstr("at least 7"));
+}
+
 }  // namespace
 }  // namespace plantmesh::e2e
