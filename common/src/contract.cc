@@ -372,9 +372,10 @@ FieldUse FieldUseIn(const Descriptor* request, const std::vector<const FieldDesc
 }
 
 std::string MissingField::Description() const {
-  if (blank)
+  if (blank) {
     return named_in_mask ? "required: update_mask names it; only white space given"
                          : "required: only white space given";
+  }
   return named_in_mask ? "required: update_mask names it" : "required";
 }
 

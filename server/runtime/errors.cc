@@ -70,8 +70,9 @@ bool ShowsAsEscape(uint32_t c) {
          (c >= 0x2028 && c <= 0x202E) || (c >= 0x2060 && c <= 0x206F) || c == 0xFEFF;
 }
 
-// The UTF-8 sequence at `at` (well formed or not): its code point and length; an invalid
-// or truncated one is one byte with code point kNotUtf8.
+// The UTF-8 sequence at `at` (well formed or not): its code point and length; an invalid,
+// truncated or overlong one, or a surrogate, is one byte with code point kNotUtf8 (a
+// message must stay valid UTF-8: its details are protobuf strings).
 constexpr uint32_t kNotUtf8 = 0xFFFFFFFF;
 std::pair<uint32_t, size_t> Utf8At(std::string_view s, size_t at) {
   const auto lead = static_cast<unsigned char>(s[at]);
@@ -84,6 +85,8 @@ std::pair<uint32_t, size_t> Utf8At(std::string_view s, size_t at) {
     if ((next & 0xC0) != 0x80) return {kNotUtf8, 1};
     c = (c << 6) | (next & 0x3F);
   }
+  constexpr uint32_t kShortest[] = {0, 0, 0x80, 0x800, 0x10000};
+  if (c < kShortest[length] || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF)) return {kNotUtf8, 1};
   return {c, length};
 }
 

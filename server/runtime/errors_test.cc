@@ -68,6 +68,8 @@ TEST(QuoteForMessageTest, InvisibleAndDisplayChangingCharactersAreEscaped) {
   EXPECT_EQ(QuoteForMessage("a\nb\tc\x7F"), "'a\\u000Ab\\u0009c\\u007F'");
   EXPECT_EQ(QuoteForMessage("x\u200By\uFEFF"), "'x\\u200By\\uFEFF'");
   EXPECT_EQ(QuoteForMessage("bad\xFF\xC3"), "'bad\\xFF\\xC3'");
+  // Overlong forms and surrogates are not UTF-8 either: a message stays valid UTF-8.
+  EXPECT_EQ(QuoteForMessage("\xC0\xAF\xED\xA0\x80"), "'\\xC0\\xAF\\xED\\xA0\\x80'");
   EXPECT_EQ(QuoteForMessage("Müller 東京 ∑"), "'Müller 東京 ∑'");  // shown as they are
 }
 

@@ -469,6 +469,49 @@ TEST_F(AggregatesPgTest, NumbersAtTheLargestAcceptedMagnitudeAggregateWithoutOve
   }
 }
 
+// A batch's statements go to PostgreSQL in two pipelines (pg_store.cc ExecPipeline): a
+// statement failing in either (here a trigger refusing the writer's row, then the
+// outbox row) fails the batch whole, nothing of it stays, and the connections serve the
+// next batches as before.
+TEST_F(AggregatesPgTest, AFailureInEitherPipelineLeavesNothingOfTheBatch) {
+  auto exec = [this](const std::string& sql) {
+    pqxx::connection conn(url_);
+    pqxx::nontransaction tx(conn);
+    tx.exec(sql);
+  };
+  exec("CREATE FUNCTION telemetry.test_refuse() RETURNS trigger LANGUAGE plpgsql AS "
+       "$$BEGIN RAISE EXCEPTION 'refused by the test'; END$$");
+  Sample s;
+  s.machine_id = "CNC-07";
+  s.data_item_id = "temp";
+  s.time = now_ - absl::Minutes(5);
+  s.kind = ValueKind::kNumber;
+  s.number = 21.5;
+  const char* tables[] = {"ingest_writers", "outbox"};
+  for (const char* table : tables) {
+    exec(absl::StrCat("CREATE TRIGGER test_refuse BEFORE INSERT OR UPDATE ON telemetry.", table,
+                      " FOR EACH ROW EXECUTE FUNCTION telemetry.test_refuse()"));
+    // Both ingest connections, twice each.
+    for (int attempt = 0; attempt < 4; ++attempt) {
+      absl::StatusOr<BatchOutcome> failed = Ingest("w", 1, {s});
+      EXPECT_FALSE(failed.ok()) << table;
+      EXPECT_EQ(failed.status().code(), absl::StatusCode::kInternal) << failed.status();
+    }
+    exec(absl::StrCat("DROP TRIGGER test_refuse ON telemetry.", table));
+    EXPECT_EQ(Count("SELECT count(*) FROM telemetry.samples"), 0) << table;
+    EXPECT_EQ(Count("SELECT count(*) FROM telemetry.rollup_pending"), 0) << table;
+    EXPECT_EQ(Count("SELECT count(*) FROM telemetry.outbox"), 0) << table;
+  }
+  // The same batch now: stored once, not a duplicate (its sequence never advanced).
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    absl::StatusOr<BatchOutcome> stored = Ingest("w", 1, {s});
+    ASSERT_TRUE(stored.ok()) << stored.status();
+    EXPECT_EQ(stored->duplicate, attempt > 0);
+  }
+  EXPECT_EQ(Count("SELECT count(*) FROM telemetry.samples"), 1);
+  EXPECT_EQ(Count("SELECT count(*) FROM telemetry.outbox"), 1);
+}
+
 TEST_F(AggregatesPgTest, LongRangeMiddleIsReadFromRollupsNotRawRows) {
   const absl::Time base = DayStart(now_) - absl::Hours(48);
   std::vector<Sample> samples;
