@@ -479,8 +479,9 @@ TEST_F(AggregatesPgTest, AFailureInEitherPipelineLeavesNothingOfTheBatch) {
     pqxx::nontransaction tx(conn);
     tx.exec(sql);
   };
-  exec("CREATE FUNCTION telemetry.test_refuse() RETURNS trigger LANGUAGE plpgsql AS "
-       "$$BEGIN RAISE EXCEPTION 'refused by the test'; END$$");
+  exec(
+      "CREATE FUNCTION telemetry.test_refuse() RETURNS trigger LANGUAGE plpgsql AS "
+      "$$BEGIN RAISE EXCEPTION 'refused by the test'; END$$");
   Sample s;
   s.machine_id = "CNC-07";
   s.data_item_id = "temp";
