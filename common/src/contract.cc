@@ -385,13 +385,6 @@ std::vector<MissingField> MissingRequiredFields(const google::protobuf::Message&
   return missing;
 }
 
-std::vector<std::string> SetOutputOnlyFields(const google::protobuf::Message& request) {
-  std::vector<MissingField> missing;
-  std::vector<std::string> set;
-  CheckFieldBehavior(request, &missing, &set);
-  return set;
-}
-
 void CheckFieldBehavior(const google::protobuf::Message& request,
                         std::vector<MissingField>* missing,
                         std::vector<std::string>* output_only_set) {

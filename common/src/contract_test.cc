@@ -471,7 +471,10 @@ TEST_F(FieldBehaviorTest, MissingRequiredFieldsOfACreate) {
 // output.recorded_by, and dropped them unseen, while other creates refused theirs.
 TEST_F(FieldBehaviorTest, OutputOnlyFieldsSetOutsideAnUpdate) {
   auto set = [&](const std::string& request, const std::string& text) {
-    return SetOutputOnlyFields(*New(request, text));
+    std::vector<MissingField> missing;
+    std::vector<std::string> output_only;
+    CheckFieldBehavior(*New(request, text), &missing, &output_only);
+    return output_only;
   };
   EXPECT_THAT(set("CreateThingRequest", R"pb(thing { name: "a" tags: "t" })pb"), ElementsAre());
   EXPECT_THAT(set("CreateThingRequest", R"pb(thing { id: "7" name: "a" state: 2 tags: "t" })pb"),

@@ -157,20 +157,6 @@ NewDefectInput NewDefectInputFromProto(const pb::Defect& defect) {
   in.description = defect.description();
   in.detected_by = defect.detected_by();
   in.shift = defect.shift();
-  auto& set = in.output_only_set;
-  if (!defect.id().empty()) set.push_back("id");
-  if (defect.photos_size() > 0) set.push_back("photos");
-  if (defect.status() != pb::DEFECT_STATUS_UNSPECIFIED) set.push_back("status");
-  if (defect.has_assignment()) set.push_back("assignment");
-  if (defect.has_repair()) set.push_back("repair");
-  if (defect.has_verification()) set.push_back("verification");
-  if (!defect.cancel_reason().empty()) set.push_back("cancel_reason");
-  if (!defect.reported_by().empty()) set.push_back("reported_by");
-  if (defect.has_create_time()) set.push_back("create_time");
-  if (defect.has_update_time()) set.push_back("update_time");
-  if (defect.has_close_time()) set.push_back("close_time");
-  if (!defect.etag().empty()) set.push_back("etag");
-  if (defect.revision() != 0) set.push_back("revision");
   return in;
 }
 
@@ -179,7 +165,7 @@ RepairPlace FromProto(const pb::RepairPlace& place) {
   out.id = place.id();
   out.display_name = place.display_name();
   out.zone = place.zone();
-  out.busy = place.state() != pb::REPAIR_PLACE_STATE_UNSPECIFIED;  // output only: flagged
+  out.busy = place.state() != pb::REPAIR_PLACE_STATE_UNSPECIFIED;  // refused on create
   out.current_defect_id = place.current_defect_id();
   return out;
 }

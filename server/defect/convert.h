@@ -40,8 +40,7 @@ runtime::OutboxEvent DefectOutboxEvent(ChangeType change_type, const Defect* bef
                                        const Defect& after, const std::string& actor,
                                        absl::Time time);
 
-// The writable fields of a defect; output-only fields that are set are named in
-// output_only_set.
+// The writable fields of a defect.
 NewDefectInput NewDefectInputFromProto(const pb::Defect& defect);
 
 RepairPlace FromProto(const pb::RepairPlace& place);

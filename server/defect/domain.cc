@@ -284,9 +284,6 @@ absl::StatusOr<Defect> NewDefect(const NewDefectInput& input,
                                  const std::optional<DefectCategory>& category,
                                  absl::string_view actor, absl::Time now) {
   Violations v;
-  for (const std::string& name : input.output_only_set) {
-    v.Add(absl::StrCat("defect.", name), "output only: must be empty on create");
-  }
   for (absl::string_view path : {"vin", "model", "zone", "station", "category_code", "severity",
                                  "description", "detected_by", "shift"}) {
     CheckDefectField(v, path, input, category);
@@ -571,10 +568,6 @@ absl::Status ValidateRepairPlace(const RepairPlace& place) {
   CheckRequired(v, "repair_place.id", place.id);
   CheckRequired(v, "repair_place.display_name", place.display_name);
   CheckRequired(v, "repair_place.zone", place.zone);
-  if (place.busy) v.Add("repair_place.state", "output only: must be empty");
-  if (!place.current_defect_id.empty()) {
-    v.Add("repair_place.current_defect_id", "output only: must be empty");
-  }
   return v.ToStatus();
 }
 

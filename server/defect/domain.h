@@ -179,8 +179,8 @@ absl::StatusOr<DefectStatus> NextStatus(DefectStatus from, Transition transition
 
 // ---- what callers send (after conversion from protobuf) ----
 
-// The fields of a report. `output_only_set` names output-only fields the caller set
-// (relative to the defect, e.g. "status"); each is a violation.
+// The fields of a report (output-only ones set by the caller never reach the domain: the
+// runtime refuses them from the contract's annotations).
 struct NewDefectInput {
   std::string vin;
   std::string model;
@@ -191,7 +191,6 @@ struct NewDefectInput {
   std::string description;
   std::string detected_by;
   std::string shift;
-  std::vector<std::string> output_only_set;
 };
 
 // `category` is the catalog entry for input.category_code, or nullopt when unknown.

@@ -219,16 +219,15 @@ TEST(NewDefectTest, GoodReportDefaultsSeverityFromCategory) {
 
 TEST(NewDefectTest, EveryViolationAtOnce) {
   // Characters and lengths are the contract's rules (server/runtime/request_rules_test.cc);
-  // the domain names what is missing, unknown or not the caller's to set.
+  // so are the output-only fields (the runtime refuses them before any handler, from the
+  // contract's annotations); the domain names what is missing or unknown.
   NewDefectInput in;
   in.category_code = "NO-SUCH";
   in.severity = static_cast<Severity>(9);
-  in.output_only_set = {"id", "status", "etag"};
   absl::Status s = NewDefect(in, std::nullopt, "op", kNow).status();
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(FieldsOf(s), UnorderedElementsAreArray(std::set<std::string>{
-                               "defect.id", "defect.status", "defect.etag", "defect.vin",
-                               "defect.model", "defect.zone", "defect.station",
+                               "defect.vin", "defect.model", "defect.zone", "defect.station",
                                "defect.category_code", "defect.severity", "defect.shift"}));
   EXPECT_EQ(DescriptionOf(s, "defect.category_code"), "unknown category 'NO-SUCH'");
   EXPECT_THAT(std::string(s.message()), HasSubstr("defect.vin"));
@@ -434,10 +433,10 @@ TEST(PhotoUploadTest, Validation) {
 
 TEST(ResourceTest, Validation) {
   EXPECT_TRUE(ValidateRepairPlace({"RP-03", "Paint bay 3", "PAINT", false, ""}).ok());
+  // state and current_defect_id are output only: the runtime refuses them on create.
   EXPECT_THAT(FieldsOf(ValidateRepairPlace({"", "", "", true, "5"})),
               UnorderedElementsAreArray(std::set<std::string>{
-                  "repair_place.id", "repair_place.display_name", "repair_place.zone",
-                  "repair_place.state", "repair_place.current_defect_id"}));
+                  "repair_place.id", "repair_place.display_name", "repair_place.zone"}));
   EXPECT_THAT(FieldsOf(ValidateCrew({"", "", ""})),
               UnorderedElementsAreArray(
                   std::set<std::string>{"crew.id", "crew.display_name", "crew.zone"}));

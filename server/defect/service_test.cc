@@ -603,6 +603,17 @@ TEST_F(DefectServiceTest, CreateNamesUnknownCategoryAndOutputOnlyFields) {
   EXPECT_THAT(FieldsOf(status), ::testing::ElementsAre("defect.category_code"));
   EXPECT_THAT(status.error_message(), HasSubstr("unknown category 'NO-SUCH'"));
 
+  // A repair place's state and current defect are the server's too.
+  v1::CreateRepairPlaceRequest place;
+  place.mutable_repair_place()->set_id("RP-09");
+  place.mutable_repair_place()->set_display_name("Bay 9");
+  place.mutable_repair_place()->set_zone("PAINT");
+  place.mutable_repair_place()->set_state(v1::REPAIR_PLACE_STATE_BUSY);
+  place.mutable_repair_place()->set_current_defect_id("12");
+  v1::CreateRepairPlaceResponse created_place;
+  EXPECT_THAT(FieldsOf(stub_->CreateRepairPlace(Context().get(), place, &created_place)),
+              ::testing::ElementsAre("repair_place.state", "repair_place.current_defect_id"));
+
   // Same request id, different report: refused, the first stands.
   request.mutable_defect()->set_category_code("PAINT-SCRATCH");
   request.mutable_defect()->clear_status();

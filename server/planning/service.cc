@@ -272,9 +272,6 @@ absl::Status PlanningServiceImpl::HandleListHolidays(runtime::CallContext& call,
 absl::Status PlanningServiceImpl::HandleCreateMaintenanceWindow(
     runtime::CallContext& call, const v1::CreateMaintenanceWindowRequest& request,
     v1::CreateMaintenanceWindowResponse* response) {
-  if (!request.maintenance_window().id().empty()) {
-    return runtime::InvalidField("maintenance_window.id", "output only: must be empty on create");
-  }
   const MaintenanceWindow window = FromProto(request.maintenance_window());
   PM_RETURN_IF_ERROR(ValidateMaintenance(window));
   return CreateAndAnswer<v1::CreateMaintenanceWindowResponse, MaintenanceWindow>(
@@ -552,9 +549,6 @@ absl::Status PlanningServiceImpl::HandleRecordOutput(runtime::CallContext& call,
   if (request.request_id().empty()) {
     return runtime::InvalidField("request_id", "required: it makes a retry record nothing twice");
   }
-  if (!request.output().id().empty()) {
-    return runtime::InvalidField("output.id", "output only: must be empty");
-  }
   OutputRecord output = FromProto(request.output());
   PM_RETURN_IF_ERROR(ValidateOutput(output));
   PM_ASSIGN_OR_RETURN(ShiftInstance shift, WorkedShift(output.line_id, "output.line_id",
@@ -581,9 +575,6 @@ absl::Status PlanningServiceImpl::HandleRecordDowntime(runtime::CallContext& cal
                                                        v1::RecordDowntimeResponse* response) {
   if (request.request_id().empty()) {
     return runtime::InvalidField("request_id", "required: it makes a retry record nothing twice");
-  }
-  if (!request.downtime().id().empty()) {
-    return runtime::InvalidField("downtime.id", "output only: must be empty");
   }
   DowntimeEntry entry = FromProto(request.downtime());
   PM_ASSIGN_OR_RETURN(ShiftInstance shift, WorkedShift(entry.line_id, "downtime.line_id",

@@ -111,10 +111,24 @@ TEST_F(PlanningServiceTest, RecordOutputRefusesOutputOnlyFields) {
   o->set_product_id("GRANOLA-500G");
   o->set_packaged(10);
   o->set_recorded_by("someone");
+  o->set_id("7");  // the identifier: the server's on create
+  request.set_request_id("r-1");
   v1::RecordOutputResponse response;
   grpc::Status status = stub_->RecordOutput(Ctx().get(), request, &response);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(FieldsOf(status), ElementsAre("output.id", "output.recorded_by"));
   EXPECT_THAT(status.error_message(), HasSubstr("output.recorded_by: output only"));
+  v1::RecordDowntimeRequest downtime;
+  downtime.mutable_downtime()->set_id("7");
+  downtime.set_request_id("r-2");
+  v1::RecordDowntimeResponse recorded;
+  EXPECT_THAT(FieldsOf(stub_->RecordDowntime(Ctx().get(), downtime, &recorded)),
+              ::testing::Contains("downtime.id"));
+  v1::CreateMaintenanceWindowRequest window;
+  window.mutable_maintenance_window()->set_id("7");
+  v1::CreateMaintenanceWindowResponse created;
+  EXPECT_THAT(FieldsOf(stub_->CreateMaintenanceWindow(Ctx().get(), window, &created)),
+              ::testing::Contains("maintenance_window.id"));
 }
 
 TEST_F(PlanningServiceTest, PlanLifecycleAndRevisions) {

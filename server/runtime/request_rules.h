@@ -46,7 +46,7 @@ absl::Status CheckSerializedText(std::string_view wire, const google::protobuf::
 // violation per unset required field, named by its path from the request ("defect.vin":
 // "required"; in an update, "defect.zone": "required: update_mask names it"), and one
 // per output-only field a request other than an update sets (contract::
-// SetOutputOnlyFields: "machine.etag": "output only: must be empty on create"; outside
+// CheckFieldBehavior: "machine.etag": "output only: must be empty on create"; outside
 // testing found RegisterMachine and RecordOutput dropping them unseen while the defect
 // service refused them). Run by DecodeRequest after the text rules pass, before any
 // handler; the services' own rules (which fields a call needs beyond that, value

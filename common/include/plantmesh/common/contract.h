@@ -170,15 +170,12 @@ struct MissingField {
 // message (generated or dynamic) by reflection.
 std::vector<MissingField> MissingRequiredFields(const google::protobuf::Message& request);
 
-// The output-only fields (FieldUse::kOutputOnly) a request that is not an update sets,
-// as paths from its root ("defect.status", "output.recorded_by"), in field order: such a
+// MissingRequiredFields into `*missing` and, in the same walk, into `*output_only_set`
+// (when not null) the output-only fields (FieldUse::kOutputOnly) a request that is not an
+// update sets, as paths from its root ("defect.status", "output.recorded_by"): such a
 // request creates or records something, and a value it cannot take is refused rather
-// than dropped unseen. An update's (a read-modify-write sends them back) are ignored, as
-// AIP-203 says. Same walk and reach as MissingRequiredFields.
-std::vector<std::string> SetOutputOnlyFields(const google::protobuf::Message& request);
-
-// MissingRequiredFields into `*missing` and SetOutputOnlyFields into `*output_only_set`
-// (may be null), in one walk.
+// than dropped unseen. An update's are ignored (a read-modify-write sends them back), as
+// AIP-203 says.
 void CheckFieldBehavior(const google::protobuf::Message& request,
                         std::vector<MissingField>* missing,
                         std::vector<std::string>* output_only_set);
