@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "plantmesh/api/v1/error_details.pb.h"
+#include "plantmesh/common/utf8.h"
 
 namespace plantmesh::runtime {
 namespace {
@@ -65,29 +66,9 @@ namespace {
 // Characters that change how a message displays rather than show: C0 and C1 controls,
 // DEL, and the format characters of bidirectional text, zero-width spaces and joiners,
 // line and paragraph separators and the byte order mark.
-bool ShowsAsEscape(uint32_t c) {
+bool ShowsAsEscape(char32_t c) {
   return c < 0x20 || (c >= 0x7F && c <= 0x9F) || c == 0x061C || (c >= 0x200B && c <= 0x200F) ||
          (c >= 0x2028 && c <= 0x202E) || (c >= 0x2060 && c <= 0x206F) || c == 0xFEFF;
-}
-
-// The UTF-8 sequence at `at` (well formed or not): its code point and length; an invalid,
-// truncated or overlong one, or a surrogate, is one byte with code point kNotUtf8 (a
-// message must stay valid UTF-8: its details are protobuf strings).
-constexpr uint32_t kNotUtf8 = 0xFFFFFFFF;
-std::pair<uint32_t, size_t> Utf8At(std::string_view s, size_t at) {
-  const auto lead = static_cast<unsigned char>(s[at]);
-  if (lead < 0x80) return {lead, 1};
-  const size_t length = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 0;
-  if (length == 0 || lead > 0xF4 || at + length > s.size()) return {kNotUtf8, 1};
-  uint32_t c = lead & (0xFF >> (length + 1));
-  for (size_t i = 1; i < length; ++i) {
-    const auto next = static_cast<unsigned char>(s[at + i]);
-    if ((next & 0xC0) != 0x80) return {kNotUtf8, 1};
-    c = (c << 6) | (next & 0x3F);
-  }
-  constexpr uint32_t kShortest[] = {0, 0, 0x80, 0x800, 0x10000};
-  if (c < kShortest[length] || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF)) return {kNotUtf8, 1};
-  return {c, length};
 }
 
 }  // namespace
@@ -96,11 +77,11 @@ std::string QuoteForMessage(std::string_view value) {
   std::string out = "'";
   size_t at = 0;
   for (size_t chars = 0; at < value.size() && chars < kQuotedValueLimit; ++chars) {
-    const auto [c, length] = Utf8At(value, at);
-    if (c == kNotUtf8) {
+    const auto [c, length] = common::DecodeUtf8At(value, at);
+    if (c == common::kNotUtf8) {
       absl::StrAppendFormat(&out, "\\x%02X", static_cast<unsigned char>(value[at]));
     } else if (ShowsAsEscape(c)) {
-      absl::StrAppendFormat(&out, "\\u%04X", c);
+      absl::StrAppendFormat(&out, "\\u%04X", static_cast<uint32_t>(c));
     } else {
       out.append(value.substr(at, length));
     }

@@ -2,51 +2,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "plantmesh/common/utf8.h"
 #include "server/runtime/errors.h"
 
 namespace plantmesh::runtime {
 namespace {
-
-// One decoded character, or kInvalid with `length` the bytes to report.
-constexpr char32_t kInvalid = 0xFFFFFFFF;
-
-struct Decoded {
-  char32_t code_point = kInvalid;
-  size_t length = 1;
-};
-
-// Decodes the UTF-8 character at value[at] (value.size() > at), strictly (RFC 3629).
-Decoded DecodeAt(std::string_view value, size_t at) {
-  const auto byte = [&](size_t i) { return static_cast<unsigned char>(value[i]); };
-  const unsigned char lead = byte(at);
-  if (lead < 0x80) return {lead, 1};
-  size_t length = 0;
-  char32_t code_point = 0;
-  char32_t minimum = 0;
-  if (lead >= 0xC2 && lead <= 0xDF) {
-    length = 2;
-    code_point = lead & 0x1F;
-    minimum = 0x80;
-  } else if (lead >= 0xE0 && lead <= 0xEF) {
-    length = 3;
-    code_point = lead & 0x0F;
-    minimum = 0x800;
-  } else if (lead >= 0xF0 && lead <= 0xF4) {
-    length = 4;
-    code_point = lead & 0x07;
-    minimum = 0x10000;
-  } else {
-    return {};  // a continuation byte, an overlong lead (C0, C1) or F5-FF
-  }
-  if (at + length > value.size()) return {};
-  for (size_t i = 1; i < length; ++i) {
-    if ((byte(at + i) & 0xC0) != 0x80) return {};
-    code_point = (code_point << 6) | (byte(at + i) & 0x3F);
-  }
-  if (code_point < minimum || code_point > 0x10FFFF) return {};
-  if (code_point >= 0xD800 && code_point <= 0xDFFF) return {};
-  return {code_point, length};
-}
 
 bool IsControl(char32_t c) {
   return c < 0x20 || c == 0x7F || (c >= 0x80 && c <= 0x9F) || c == 0x2028 || c == 0x2029;
@@ -104,8 +64,8 @@ bool IsCode(std::string_view value) {
 
 bool IsValidUtf8(std::string_view value) {
   for (size_t at = 0; at < value.size();) {
-    Decoded d = DecodeAt(value, at);
-    if (d.code_point == kInvalid) return false;
+    const common::Utf8Char d = common::DecodeUtf8At(value, at);
+    if (d.code_point == common::kNotUtf8) return false;
     at += d.length;
   }
   return true;
@@ -121,8 +81,8 @@ std::optional<std::string> TextViolation(std::string_view value, const TextRule&
       ++at;
       continue;
     }
-    Decoded d = DecodeAt(value, at);
-    if (d.code_point == kInvalid) {
+    const common::Utf8Char d = common::DecodeUtf8At(value, at);
+    if (d.code_point == common::kNotUtf8) {
       return absl::StrFormat("is not valid UTF-8 (byte 0x%02X at byte offset %d)", lead, at);
     }
     ++chars;

@@ -1,0 +1,23 @@
+// Strict UTF-8 decoding (RFC 3629): no overlong forms, no surrogates, nothing above
+// U+10FFFF. The contract's text rules and the quoting of values in error messages read
+// text with it.
+#pragma once
+
+#include <cstddef>
+#include <string_view>
+
+namespace plantmesh::common {
+
+inline constexpr char32_t kNotUtf8 = 0xFFFFFFFF;
+
+// One character: its code point and its length in bytes; an invalid or truncated
+// sequence is kNotUtf8 with length 1 (its first byte, to report or skip).
+struct Utf8Char {
+  char32_t code_point = kNotUtf8;
+  size_t length = 1;
+};
+
+// The character at text[at] (at < text.size()).
+Utf8Char DecodeUtf8At(std::string_view text, size_t at);
+
+}  // namespace plantmesh::common
