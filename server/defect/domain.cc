@@ -10,7 +10,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "plantmesh/common/blank_text.h"
 #include "plantmesh/common/status_macros.h"
 #include "server/runtime/page_token.h"
 #include "server/runtime/text_rules.h"
@@ -49,9 +48,7 @@ void CheckTimestamp(Violations& v, const std::string& field, const std::optional
 // rule (plantmesh.api.v1.text), checked for every request before a handler runs; the
 // domain says which fields a call needs.
 void CheckRequired(Violations& v, const std::string& field, absl::string_view value) {
-  if (common::IsBlankText(std::string_view(value.data(), value.size()))) {
-    v.Add(field, value.empty() ? "required" : "required: only white space given");
-  }
+  runtime::RequireText(v, field, std::string_view(value.data(), value.size()));
 }
 
 bool KnownSeverity(Severity s) {

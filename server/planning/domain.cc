@@ -8,7 +8,6 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "plantmesh/common/blank_text.h"
 #include "plantmesh/common/status_macros.h"
 #include "server/runtime/errors.h"
 
@@ -28,9 +27,7 @@ std::string At(absl::string_view prefix, size_t i, absl::string_view field) {
 }
 
 bool Required(runtime::Violations& v, const std::string& value, std::string field) {
-  if (!common::IsBlankText(value)) return true;
-  v.Add(std::move(field), value.empty() ? "required" : "required: only white space given");
-  return false;
+  return runtime::RequireText(v, std::move(field), value);
 }
 
 absl::Status Illegal(PlanStatus from, absl::string_view what) {

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "plantmesh/api/v1/error_details.pb.h"
+#include "plantmesh/common/blank_text.h"
 #include "plantmesh/common/utf8.h"
 
 namespace plantmesh::runtime {
@@ -89,6 +90,12 @@ std::string QuoteForMessage(std::string_view value) {
   }
   if (at == value.size()) return out + "'";
   return absl::StrCat(out, "…' (", value.size(), " bytes)");
+}
+
+bool RequireText(Violations& violations, std::string field, std::string_view value) {
+  if (!common::IsBlankText(value)) return true;
+  violations.Add(std::move(field), value.empty() ? "required" : "required: only white space given");
+  return false;
 }
 
 void Violations::Add(std::string field, std::string description) {

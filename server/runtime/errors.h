@@ -49,6 +49,10 @@ class Violations {
   size_t unlisted_ = 0;
 };
 
+// A required text: when `value` says nothing (common::IsBlankText), adds `field`:
+// "required" (empty) or "required: only white space given", and returns false.
+bool RequireText(Violations& violations, std::string field, std::string_view value);
+
 // A client-supplied value for an error message, in single quotes. Values longer than
 // kQuotedValueLimit characters are cut there and marked with their size, e.g.
 // 'AAAA…' (1048576 bytes), so that a huge value cannot bloat grpc-message, trailers,

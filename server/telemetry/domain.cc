@@ -10,7 +10,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
-#include "plantmesh/common/blank_text.h"
 #include "plantmesh/common/status_macros.h"
 #include "server/runtime/errors.h"
 #include "server/runtime/text_rules.h"
@@ -316,10 +315,7 @@ Verdict JudgeBatch(const std::vector<Sample>& samples, const Catalog& catalog, a
 absl::Status CheckBatchFrame(const std::string& writer_id, uint64_t batch_sequence,
                              size_t sample_count) {
   runtime::Violations violations;
-  if (common::IsBlankText(writer_id)) {
-    violations.Add("writer_id",
-                   writer_id.empty() ? "required" : "required: only white space given");
-  }
+  runtime::RequireText(violations, "writer_id", writer_id);
   if (batch_sequence == 0) violations.Add("batch_sequence", "required: from 1");
   if (batch_sequence > static_cast<uint64_t>(INT64_MAX)) {
     violations.Add("batch_sequence", "at most 9223372036854775807");
