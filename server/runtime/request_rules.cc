@@ -56,13 +56,8 @@ std::optional<std::string> TimeViolation(const Message& value, TimeType type) {
   const int64_t seconds = r->GetInt64(value, d->FindFieldByNumber(1));
   const int32_t nanos = r->GetInt32(value, d->FindFieldByNumber(2));
   if (type == TimeType::kTimestamp) {
-    if (seconds < TimeUtil::kTimestampMinSeconds || seconds > TimeUtil::kTimestampMaxSeconds ||
-        nanos < 0 || nanos > 999999999) {
-      return "is not a valid google.protobuf.Timestamp: seconds must lie within "
-             "0001-01-01T00:00:00Z..9999-12-31T23:59:59Z (-62135596800..253402300799) and "
-             "nanos within 0..999999999";
-    }
-    return std::nullopt;
+    if (IsValidTimestamp(seconds, nanos)) return std::nullopt;
+    return absl::StrCat("is not a valid google.protobuf.Timestamp: ", kTimestampRange);
   }
   if (seconds < TimeUtil::kDurationMinSeconds || seconds > TimeUtil::kDurationMaxSeconds ||
       nanos < -999999999 || nanos > 999999999 || (seconds > 0 && nanos < 0) ||

@@ -107,4 +107,8 @@ std::optional<std::string> TextViolation(std::string_view value, const TextRule&
   return std::nullopt;
 }
 
+bool IsValidTimestamp(int64_t seconds, int32_t nanos) {
+  return seconds >= -62135596800 && seconds <= 253402300799 && nanos >= 0 && nanos <= 999999999;
+}
+
 }  // namespace plantmesh::runtime

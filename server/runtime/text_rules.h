@@ -36,4 +36,12 @@ bool IsValidUtf8(std::string_view value);
 // clean value that is not a code is quoted, cut at 64 characters.
 std::optional<std::string> TextViolation(std::string_view value, const TextRule& rule);
 
+// The range google/protobuf/timestamp.proto declares valid: a Timestamp outside it means
+// nothing (request_rules.h refuses one anywhere in a request; a service judging elements
+// one by one, as ingest's samples, uses the same rule).
+inline constexpr char kTimestampRange[] =
+    "seconds must lie within 0001-01-01T00:00:00Z..9999-12-31T23:59:59Z "
+    "(-62135596800..253402300799) and nanos within 0..999999999";
+bool IsValidTimestamp(int64_t seconds, int32_t nanos);
+
 }  // namespace plantmesh::runtime

@@ -1,14 +1,11 @@
 #include "server/telemetry/convert.h"
 
-#include <google/protobuf/util/time_util.h>
-
 #include "absl/strings/str_cat.h"
 #include "plantmesh/common/uuid.h"
+#include "server/runtime/text_rules.h"
 
 namespace plantmesh::telemetry {
 namespace {
-
-using google::protobuf::util::TimeUtil;
 
 absl::Time FromProtoTime(const google::protobuf::Timestamp& t) {
   return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
@@ -84,10 +81,7 @@ Sample SampleFromProto(const v1::Sample& proto) {
   s.machine_id = proto.machine_id();
   s.data_item_id = proto.data_item_id();
   if (proto.has_time()) {
-    using google::protobuf::util::TimeUtil;
-    const google::protobuf::Timestamp& t = proto.time();
-    if (t.seconds() < TimeUtil::kTimestampMinSeconds ||
-        t.seconds() > TimeUtil::kTimestampMaxSeconds || t.nanos() < 0 || t.nanos() > 999999999) {
+    if (!runtime::IsValidTimestamp(proto.time().seconds(), proto.time().nanos())) {
       s.time_malformed = true;  // judged per sample (JudgeSample), never stored shifted
     } else {
       // Stored with microsecond precision (PostgreSQL's timestamptz).

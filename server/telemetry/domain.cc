@@ -250,9 +250,8 @@ std::optional<Rejection> JudgeSample(const Sample& s, int index, const Catalog& 
   }
   if (s.time_malformed) {
     return Reject(index, RejectReason::kTimeOutOfRange,
-                  absl::StrCat(Field(index, "time"),
-                               ": not a valid google.protobuf.Timestamp (seconds within "
-                               "0001-01-01..9999-12-31, nanos within 0..999999999)"));
+                  absl::StrCat(Field(index, "time"), ": not a valid google.protobuf.Timestamp: ",
+                               runtime::kTimestampRange));
   }
   if (!s.time) {
     return Reject(index, RejectReason::kTimeOutOfRange,
