@@ -110,12 +110,13 @@ class WatchSource final : public StreamSource<Response> {
     constexpr size_t kMaxEventsPerNext = 256;
     const bool coalesce = options_.coalesce_payload_bytes > 0;
     message->Clear();
-    for (size_t taken = 0; taken < kMaxEventsPerNext; taken += events_.size()) {
+    for (size_t taken = 0; taken < kMaxEventsPerNext;) {
       const Pull pulled =
           coalesce
               ? feed_.NextEvents(kMaxEventsPerNext, options_.coalesce_payload_bytes, &events_, end)
               : feed_.NextEvents(1, SIZE_MAX, &events_, end);
       if (pulled != Pull::kMessage) return pulled;
+      taken += events_.size();
       bool filled = false;
       for (const std::shared_ptr<const StreamEvent>& event : events_) {
         if (!coalesce) message->Clear();
@@ -127,6 +128,7 @@ class WatchSource final : public StreamSource<Response> {
         }
         filled = filled || *send;
       }
+      events_.clear();  // the response holds what it needs; the events may go
       if (filled) return Pull::kMessage;
     }
     control_.Wake();
@@ -141,7 +143,7 @@ class WatchSource final : public StreamSource<Response> {
   WatchFeed feed_;
   WatchEventFunction<Response> on_event_;
   const WatchOptions options_;
-  std::vector<std::shared_ptr<const StreamEvent>> events_;  // the last NextEvents'
+  std::vector<std::shared_ptr<const StreamEvent>> events_;  // NextEvents', kept for capacity
   StreamControl control_{nullptr};
 };
 

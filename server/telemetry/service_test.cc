@@ -61,6 +61,14 @@ class TelemetryServiceTest : public ::testing::Test {
     runtime::ResetDrainingForTesting();
   }
 
+  // Writer `writer_id`'s first batch, its samples to add.
+  static v1::IngestSamplesRequest FirstBatch(const std::string& writer_id) {
+    v1::IngestSamplesRequest batch;
+    batch.set_writer_id(writer_id);
+    batch.set_batch_sequence(1);
+    return batch;
+  }
+
   std::unique_ptr<grpc::ClientContext> Context() {
     auto context = std::make_unique<grpc::ClientContext>();
     context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
@@ -186,9 +194,7 @@ TEST_F(TelemetryServiceTest, IngestRejectsInvalidTimestampsAndHugeNumbersPerSamp
   ASSERT_TRUE(Register(Cnc(), &created).ok());
   auto context = Context();
   auto stream = stub_->IngestSamples(context.get());
-  v1::IngestSamplesRequest batch;
-  batch.set_writer_id("mtconnect-cnc07");
-  batch.set_batch_sequence(1);
+  v1::IngestSamplesRequest batch = FirstBatch("mtconnect-cnc07");
   *batch.add_samples() = Num("S1speed", 1200, now_ - absl::Seconds(100));
   for (int32_t nanos : {-1, 1000000000, 2000000000, 2147483647}) {
     v1::Sample bad = Num("S1speed", 1, now_ - absl::Seconds(100));
@@ -226,9 +232,7 @@ TEST_F(TelemetryServiceTest, IngestAnswersEachBatchInOrderWithRejectsByIndex) {
   ASSERT_TRUE(Register(Cnc(), &created).ok());
   auto context = Context();
   auto stream = stub_->IngestSamples(context.get());
-  v1::IngestSamplesRequest batch;
-  batch.set_writer_id("mtconnect-cnc07");
-  batch.set_batch_sequence(1);
+  v1::IngestSamplesRequest batch = FirstBatch("mtconnect-cnc07");
   *batch.add_samples() = Num("S1speed", 1200, now_);
   *batch.add_samples() = Num("S1speed", std::nan(""), now_);
   *batch.add_samples() = Num("S1speed", 1, now_ + absl::Hours(1));
@@ -279,9 +283,7 @@ TEST_F(TelemetryServiceTest, IngestAnswersEachBatchInOrderWithRejectsByIndex) {
 TEST_F(TelemetryServiceTest, MalformedBatchEndsTheStream) {
   auto context = Context();
   auto stream = stub_->IngestSamples(context.get());
-  v1::IngestSamplesRequest batch;
-  batch.set_writer_id("w");
-  batch.set_batch_sequence(1);  // no samples
+  v1::IngestSamplesRequest batch = FirstBatch("w");  // no samples
   ASSERT_TRUE(stream->Write(batch));
   stream->WritesDone();
   v1::IngestSamplesResponse answer;
@@ -297,9 +299,7 @@ TEST_F(TelemetryServiceTest, LostStoreEndsTheStreamUnavailable) {
   store_.FailWith(absl::UnavailableError("lost the connection to PostgreSQL"));
   auto context = Context();
   auto stream = stub_->IngestSamples(context.get());
-  v1::IngestSamplesRequest batch;
-  batch.set_writer_id("w");
-  batch.set_batch_sequence(1);
+  v1::IngestSamplesRequest batch = FirstBatch("w");
   *batch.add_samples() = Num("S1speed", 1, now_);
   ASSERT_TRUE(stream->Write(batch));
   stream->WritesDone();
@@ -315,9 +315,7 @@ TEST_F(TelemetryServiceTest, QuerySamplesPagesAndChecksTheRange) {
   ASSERT_TRUE(Register(Cnc(), &created).ok());
   auto context = Context();
   auto stream = stub_->IngestSamples(context.get());
-  v1::IngestSamplesRequest batch;
-  batch.set_writer_id("w");
-  batch.set_batch_sequence(1);
+  v1::IngestSamplesRequest batch = FirstBatch("w");
   for (int i = 0; i < 5; ++i) *batch.add_samples() = Num("S1speed", i, now_ - absl::Seconds(5 - i));
   ASSERT_TRUE(stream->Write(batch));
   stream->WritesDone();
@@ -355,9 +353,7 @@ TEST_F(TelemetryServiceTest, QueryAggregatesMergesBucketsAndNamesWrongFields) {
   ASSERT_TRUE(Register(Cnc(), &created).ok());
   auto context = Context();
   auto stream = stub_->IngestSamples(context.get());
-  v1::IngestSamplesRequest batch;
-  batch.set_writer_id("w");
-  batch.set_batch_sequence(1);
+  v1::IngestSamplesRequest batch = FirstBatch("w");
   // In the minute before now_'s: 30 and 10 at one time, then 20; one in now_'s minute.
   const absl::Time minute = absl::FromUnixSeconds(absl::ToUnixSeconds(now_) / 60 * 60);
   *batch.add_samples() = Num("S1speed", 30, minute - absl::Seconds(50));
