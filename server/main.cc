@@ -150,6 +150,7 @@ absl::Status Serve(const runtime::ServerConfig& config) {
   policy_options.insecure = config.insecure;
   policy_options.trust_domain = config.trust_domain;
   policy_options.audit_reads = config.audit_reads;
+  policy_options.max_response_bytes = static_cast<size_t>(config.max_send_message_bytes);
   runtime::StandardCallPolicy policy(policy_options, bindings.get(), audit.get());
 
   // Every handler runs here, never on gRPC's threads; stopped after the server.

@@ -21,6 +21,7 @@
 #include "absl/synchronization/notification.h"
 #include "plantmesh/codegentest/v1/echo_service.pm_client.h"
 #include "plantmesh/codegentest/v1/echo_service.pm_server.h"
+#include "plantmesh/common/status_macros.h"
 #include "server/runtime/call_context.h"
 #include "server/runtime/executor.h"
 #include "server/runtime/shutdown.h"
@@ -54,6 +55,7 @@ class RecordingPolicy final : public runtime::CallPolicy {
     absl::MutexLock lock(&mutex);
     ended.push_back(absl::StrCat(call.method, request == nullptr ? " (stream)" : " (request)",
                                  status.ok() ? "" : " " + absl::StatusCodeToString(status.code())));
+    last_status = status;
     if (status.ok()) return grpc::Status::OK;
     return grpc::Status(static_cast<grpc::StatusCode>(status.code()),
                         std::string(status.message()));
@@ -63,20 +65,38 @@ class RecordingPolicy final : public runtime::CallPolicy {
     return ended;
   }
 
+  size_t MaxResponseBytes() const override { return max_response_bytes; }
+
+  std::atomic<size_t> max_response_bytes{SIZE_MAX};
   absl::Mutex mutex;
+  absl::Status last_status ABSL_GUARDED_BY(mutex);
   std::vector<std::string> begun ABSL_GUARDED_BY(mutex);
   std::vector<std::string> ended ABSL_GUARDED_BY(mutex);
 };
 
 // Echoes each message back; ends when the client half-closed and all was echoed.
+// With `read_ahead` above 1 it reads ahead (BidiStream::ReadAhead), and each echo tells
+// the size of the group its message came in ("echo: a (3)"); a group that begins with
+// "hold" waits for `hold` first (holding the stream's turn on the executor).
 class EchoChat final : public EchoServiceBase::ChatStream {
  public:
+  EchoChat(size_t read_ahead, absl::Notification* hold) : read_ahead_(read_ahead), hold_(hold) {}
   void Start(runtime::StreamControl control) override { control_.emplace(std::move(control)); }
+  ReadAhead read_ahead() const override { return {read_ahead_, 1 << 20}; }
   absl::Status OnMessage(ChatMessage& message) override {
     absl::MutexLock lock(&mutex_);
     message.set_text("echo: " + message.text());
     pending_.push_back(std::move(message));
     control_->Wake();
+    return absl::OkStatus();
+  }
+  absl::Status OnMessages(std::vector<ChatMessage>& messages) override {
+    if (read_ahead_ <= 1) return EchoServiceBase::ChatStream::OnMessages(messages);
+    if (messages.front().text() == "hold") hold_->WaitForNotification();
+    for (ChatMessage& message : messages) {
+      message.set_text(absl::StrCat(message.text(), " (", messages.size(), ")"));
+      PM_RETURN_IF_ERROR(OnMessage(message));
+    }
     return absl::OkStatus();
   }
   void OnReadsDone() override {
@@ -98,6 +118,8 @@ class EchoChat final : public EchoServiceBase::ChatStream {
   }
 
  private:
+  const size_t read_ahead_;
+  absl::Notification* const hold_;
   std::optional<runtime::StreamControl> control_;
   absl::Mutex mutex_;
   std::deque<ChatMessage> pending_ ABSL_GUARDED_BY(mutex_);
@@ -166,10 +188,13 @@ class Echo final : public EchoServiceBase {
   // While set, Fire blocks until `release` is notified (holds an executor thread).
   absl::Notification* hold_fire = nullptr;
   std::atomic<int> fires_holding{0};
+  // Chat streams opened from now on (EchoChat).
+  size_t chat_read_ahead = 1;
+  absl::Notification* chat_hold = nullptr;
 
  protected:
   absl::StatusOr<std::unique_ptr<ChatStream>> HandleChat(runtime::CallContext&) override {
-    return std::make_unique<EchoChat>();
+    return std::make_unique<EchoChat>(chat_read_ahead, chat_hold);
   }
   absl::Status HandleFire(runtime::CallContext&, const FireRequest& request,
                           FireResponse* response) override {
@@ -278,6 +303,107 @@ TEST_F(CodegenTest, BidiStreamRunsThroughTheBaseAndThePolicy) {
   absl::MutexLock lock(&policy_.mutex);
   EXPECT_THAT(policy_.begun, ElementsAre("plantmesh.codegentest.v1.EchoService.Chat"));
   EXPECT_THAT(policy_.ended, ElementsAre("plantmesh.codegentest.v1.EchoService.Chat (stream)"));
+}
+
+// While a stream that reads ahead is busy with a message, the ones that arrive are read
+// and handed over together next, in order. Whether they all arrived within the hold is
+// up to the machine's scheduling: each round holds longer, until a group formed.
+TEST_F(CodegenTest, ABidiStreamThatReadsAheadGetsTheMessagesThatArrivedMeanwhileTogether) {
+  service_.chat_read_ahead = 8;
+  bool grouped = false;
+  for (int round = 1; round <= 30 && !grouped; ++round) {
+    absl::Notification release;
+    service_.chat_hold = &release;
+    auto chat = client_->Chat();
+    ChatMessage message;
+    for (const char* text : {"hold", "a", "b", "c"}) {
+      message.set_text(text);
+      ASSERT_TRUE(chat->Write(message));
+    }
+    absl::SleepFor(absl::Milliseconds(10 * round));
+    release.Notify();
+    ASSERT_TRUE(chat->WritesDone());
+    std::vector<std::string> echoes;
+    while (chat->Next(&message)) echoes.push_back(message.text());
+    ASSERT_TRUE(chat->Finish().ok());
+    ASSERT_EQ(echoes.size(), 4u);
+    const char* texts[] = {"hold", "a", "b", "c"};
+    for (size_t i = 0; i < 4; ++i) {
+      EXPECT_THAT(echoes[i], ::testing::StartsWith(absl::StrCat("echo: ", texts[i], " (")));
+    }
+    grouped = echoes[3] != "echo: c (1)";
+  }
+  EXPECT_TRUE(grouped) << "no round handed over two or more messages together";
+}
+
+// The client's half-close may arrive while messages read ahead still wait for their
+// turn: they are handed over first, and the stream ends only after their echoes. And a
+// message the input rules refuse ends the stream after the echoes of those before it.
+TEST_F(CodegenTest, AStreamThatReadsAheadTakesEveryMessageBeforeTheEndOrARefusal) {
+  service_.chat_read_ahead = 8;
+  for (int round = 0; round < 20; ++round) {
+    const bool refuse = round % 2 == 1;
+    auto chat = client_->Chat();
+    ChatMessage message;
+    for (int i = 0; i < 10; ++i) {
+      message.set_text(refuse && i == 7 ? "caf\xe9" : absl::StrCat(i));
+      chat->Write(message);
+    }
+    chat->WritesDone();
+    int echoed = 0;
+    while (chat->Next(&message)) {
+      EXPECT_THAT(message.text(), ::testing::StartsWith(absl::StrCat("echo: ", echoed++, " (")));
+    }
+    absl::Status ended = chat->Finish();
+    if (refuse) {
+      EXPECT_EQ(echoed, 7) << "round " << round;
+      EXPECT_EQ(ended.code(), absl::StatusCode::kInvalidArgument) << ended;
+    } else {
+      EXPECT_EQ(echoed, 10) << "round " << round;
+      EXPECT_TRUE(ended.ok()) << ended;
+    }
+  }
+}
+
+// Without read-ahead, each message is handed over alone, however many wait.
+TEST_F(CodegenTest, ABidiStreamWithoutReadAheadTakesOneMessageAtATime) {
+  auto chat = client_->Chat();
+  ChatMessage message;
+  for (int i = 0; i < 20; ++i) {
+    message.set_text(absl::StrCat(i));
+    ASSERT_TRUE(chat->Write(message));
+  }
+  ASSERT_TRUE(chat->WritesDone());
+  int echoed = 0;
+  while (chat->Next(&message)) EXPECT_EQ(message.text(), absl::StrCat("echo: ", echoed++));
+  EXPECT_EQ(echoed, 20);
+  EXPECT_TRUE(chat->Finish().ok());
+}
+
+// An answer larger than the server sends (max-send-message-bytes) is refused by the
+// runtime with the reason, and recorded as such, not as a success gRPC then fails.
+TEST_F(CodegenTest, AnAnswerLargerThanTheServerSendsEndsTheCallSayingSo) {
+  policy_.max_response_bytes = 1000;
+  CountRequest request;
+  request.set_count(3);
+  request.set_padding_bytes(2000);
+  auto count = client_->Count(request);
+  CountResponse message;
+  EXPECT_FALSE(count->Next(&message));
+  absl::Status ended = count->Finish();
+  EXPECT_EQ(ended.code(), absl::StatusCode::kResourceExhausted) << ended;
+  EXPECT_THAT(std::string(ended.message()), HasSubstr("max-send-message-bytes"));
+  ASSERT_TRUE(Eventually([&] { return policy_.Ended().size() == 1; }));
+  {
+    absl::MutexLock lock(&policy_.mutex);
+    EXPECT_EQ(policy_.last_status.code(), absl::StatusCode::kResourceExhausted);
+  }
+  policy_.max_response_bytes = 1;  // a unary answer
+  absl::StatusOr<ListThingsResponse> listed = client_->ListThings(ListThingsRequest());
+  EXPECT_EQ(listed.status().code(), absl::StatusCode::kResourceExhausted) << listed.status();
+  ASSERT_TRUE(Eventually([&] { return policy_.Ended().size() == 2; }));
+  policy_.max_response_bytes = SIZE_MAX;
+  EXPECT_TRUE(client_->ListThings(ListThingsRequest()).ok());
 }
 
 TEST_F(CodegenTest, ServerStreamSendsEveryMessageThenEndsThroughEnd) {

@@ -1,12 +1,34 @@
 #include "plantmesh/common/blank_text.h"
 
-#include "absl/strings/ascii.h"
+#include "plantmesh/common/utf8.h"
 
 namespace plantmesh::common {
 
+bool IsInvisibleCharacter(char32_t c) {
+  // White_Space (Unicode PropList.txt).
+  if ((c >= 0x09 && c <= 0x0D) || c == 0x20 || c == 0x85 || c == 0xA0 || c == 0x1680 ||
+      (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F ||
+      c == 0x3000) {
+    return true;
+  }
+  // Default_Ignorable_Code_Point (DerivedCoreProperties.txt), and the Hangul fillers
+  // that render as blanks.
+  return c == 0xAD || c == 0x34F || c == 0x61C || c == 0x115F || c == 0x1160 ||
+         (c >= 0x17B4 && c <= 0x17B5) || (c >= 0x180B && c <= 0x180F) ||
+         (c >= 0x200B && c <= 0x200F) || (c >= 0x202A && c <= 0x202E) ||
+         (c >= 0x2060 && c <= 0x206F) || c == 0x3164 || (c >= 0xFE00 && c <= 0xFE0F) ||
+         c == 0xFEFF || c == 0xFFA0 || (c >= 0xFFF0 && c <= 0xFFF8) ||
+         (c >= 0x1BCA0 && c <= 0x1BCA3) || (c >= 0x1D173 && c <= 0x1D17A) ||
+         (c >= 0xE0000 && c <= 0xE0FFF);
+}
+
 bool IsBlankText(std::string_view text) {
-  for (char c : text) {
-    if (!absl::ascii_isspace(static_cast<unsigned char>(c))) return false;
+  for (size_t at = 0; at < text.size();) {
+    const Utf8Char decoded = DecodeUtf8At(text, at);
+    if (decoded.code_point == kNotUtf8 || !IsInvisibleCharacter(decoded.code_point)) {
+      return false;
+    }
+    at += decoded.length;
   }
   return true;
 }

@@ -373,8 +373,9 @@ FieldUse FieldUseIn(const Descriptor* request, const std::vector<const FieldDesc
 
 std::string MissingField::Description() const {
   if (blank) {
-    return named_in_mask ? "required: update_mask names it; only white space given"
-                         : "required: only white space given";
+    return named_in_mask
+               ? "required: update_mask names it; only white space or invisible characters given"
+               : "required: only white space or invisible characters given";
   }
   return named_in_mask ? "required: update_mask names it" : "required";
 }

@@ -456,7 +456,7 @@ TEST_F(FieldBehaviorTest, MissingRequiredFieldsOfACreate) {
   EXPECT_THAT(Missing("CreateThingRequest", R"pb(thing { name: "a" tags: "t" })pb"), ElementsAre());
   // White space only says nothing (outside testing: a reason of spaces was taken).
   EXPECT_THAT(Missing("CreateThingRequest", R"pb(thing { name: " \t " tags: "t" })pb"),
-              ElementsAre("thing.name: required: only white space given"));
+              ElementsAre("thing.name: required: only white space or invisible characters given"));
   // Output-only and identifier fields are not required (the method decides what a given
   // one means); a given optional message's required fields are.
   EXPECT_THAT(Missing("CreateThingRequest", R"pb(thing {

@@ -9,9 +9,13 @@
 #include "absl/synchronization/mutex.h"
 #include "server/planning/calendar.h"
 #include "server/runtime/errors.h"
+#include "server/runtime/text_rules.h"
 
 namespace plantmesh::planning {
 namespace {
+
+// DemandRecord.product_id's text rule (planning_service.proto).
+constexpr runtime::TextRule kProductIdRule{runtime::TextKind::kSingleLine, 64};
 
 // (product, day) as one key: the product's index above the day's offset from 1970.
 uint64_t KeyOf(uint32_t product, absl::CivilDay day) {
@@ -28,16 +32,16 @@ DemandImport::DemandImport(const std::set<std::string>& known_products, bool ski
   for (uint32_t i = 0; i < products_.size(); ++i) product_index_.emplace(products_[i], i);
 }
 
-absl::Status DemandImport::Reject(absl::string_view field, absl::string_view reason) {
+void DemandImport::Reject(absl::string_view field, absl::string_view reason) {
   const int64_t index = received_ - 1;
   if (!skip_invalid_) {
-    return runtime::InvalidField(absl::StrCat("records[", index, "].", field), std::string(reason));
+    refused_.Add(absl::StrCat("records[", index, "].", field), std::string(reason));
+    return;
   }
   ++rejected_;
   if (rejects_.size() < static_cast<size_t>(kMaxReportedRejects)) {
     rejects_.push_back({index, std::string(field), std::string(reason)});
   }
-  return absl::OkStatus();
 }
 
 absl::Status DemandImport::Add(absl::string_view product_id, absl::string_view date,
@@ -47,16 +51,26 @@ absl::Status DemandImport::Add(absl::string_view product_id, absl::string_view d
     return runtime::InvalidField("records", absl::StrCat("at most ", kMaxImportRecords,
                                                          " records per import: split the file"));
   }
-  if (product_id.empty()) return Reject("product_id", "required");
+  auto reject = [this](absl::string_view field, absl::string_view reason) {
+    Reject(field, reason);
+    return absl::OkStatus();
+  };
+  if (product_id.empty()) return reject("product_id", "required");
+  const std::string_view id(product_id.data(), product_id.size());
+  if (std::optional<std::string> why = runtime::TextViolation(id, kProductIdRule)) {
+    return reject("product_id", *why);
+  }
   auto product = product_index_.find(product_id);
   if (product == product_index_.end()) {
-    return Reject("product_id", absl::StrCat("unknown product ", product_id));
+    return reject("product_id", absl::StrCat("unknown product ", runtime::QuoteForMessage(id)));
   }
-  if (date.empty()) return Reject("date", "required");
+  if (date.empty()) return reject("date", "required");
   std::optional<absl::CivilDay> day = ParseDate(date);
-  if (!day) return Reject("date", kDateRule);
-  if (!std::isfinite(quantity)) return Reject("quantity", "must be finite");
-  if (quantity < 0) return Reject("quantity", "must be >= 0");
+  if (!day) return reject("date", kDateRule);
+  if (!std::isfinite(quantity)) return reject("quantity", "must be finite");
+  if (quantity < 0 || quantity > kMaxDemandQuantity) {
+    return reject("quantity", absl::StrCat("must be 0-", static_cast<int64_t>(kMaxDemandQuantity)));
+  }
   auto [at, inserted] = position_.emplace(KeyOf(product->second, *day), records_.size());
   if (inserted) {
     records_.push_back({product->second, *day, quantity});

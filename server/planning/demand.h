@@ -2,10 +2,13 @@
 //
 // An import is a stream of records (product, local date, quantity). DemandImport checks
 // each as it arrives and keeps the good ones, one per product and date (a later record
-// replaces an earlier one). By default the first bad record ends the import
-// (INVALID_ARGUMENT naming `records[i].field`, i counting from 0 across the whole
-// import); with skip_invalid the bad ones are counted and the first kMaxReportedRejects
-// kept with their reasons.
+// replaces an earlier one). Every rule of a record is the import's to judge, its text
+// included (the contract marks DemandRecord's elements judged by the service), so that a
+// fault is named by its index in the whole import and skip_invalid covers every kind. By
+// default a message with bad records ends the import (INVALID_ARGUMENT naming each
+// `records[i].field`, up to runtime::kMaxListedViolations, i counting from 0 across the
+// whole import); with skip_invalid the bad ones are counted and the first
+// kMaxReportedRejects kept with their reasons.
 #pragma once
 
 #include <cstdint>
@@ -20,6 +23,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/civil_time.h"
 #include "server/planning/forecast/forecast.h"
+#include "server/runtime/errors.h"
 
 namespace plantmesh::planning {
 
@@ -27,11 +31,17 @@ inline constexpr int64_t kMaxImportRecords = 1'000'000;
 inline constexpr int kMaxRecordsPerMessage = 10'000;
 inline constexpr int kMaxReportedRejects = 1'000;
 inline constexpr int kMaxForecastProducts = 1'000;
-// Products × horizon days of one ForecastDemand answer (about 4 MB of response).
-inline constexpr int64_t kMaxForecastDays = 100'000;
+// Products × horizon days of one ForecastDemand answer: about 3.5 MB of response, within
+// the default 4 MiB max-send-message-bytes (100,000 days, the bound before, answered
+// 4.28 MB for 1,000 products and was refused by gRPC).
+inline constexpr int64_t kMaxForecastDays = 80'000;
 // Memory an import holds per record until it is written, in bytes (the upload budget
 // is charged by it).
 inline constexpr int64_t kImportBytesPerRecord = 64;
+// The largest demand of a product on one day, in its unit: the bound ProposePlan's
+// requests take (ProposePlanRequest.demand), so that imported history and the forecasts
+// made from it always fit a proposal's model.
+inline constexpr double kMaxDemandQuantity = 1e9;
 
 // Demand of one product on one local day, in the product's unit (≥ 0, finite).
 struct DemandRecord {
@@ -67,11 +77,14 @@ class DemandImport {
   // `known_products`: the products a record may name.
   DemandImport(const std::set<std::string>& known_products, bool skip_invalid);
 
-  // Checks and keeps the next record. INVALID_ARGUMENT naming `records[i].<field>`
-  // (without skip_invalid) for an unknown or empty product, a date that is not
-  // `YYYY-MM-DD`, a negative or non-finite quantity; also for more than
-  // kMaxImportRecords records (with or without skip_invalid).
+  // Checks and keeps the next record, or refuses it (Refusal, or a reject with
+  // skip_invalid) for a product id that breaks the text rules, is empty or unknown, a
+  // date that is not `YYYY-MM-DD` in the plant's range, a quantity that is not finite or
+  // outside 0..kMaxDemandQuantity. INVALID_ARGUMENT beyond kMaxImportRecords records
+  // (with or without skip_invalid).
   absl::Status Add(absl::string_view product_id, absl::string_view date, double quantity);
+  // Without skip_invalid: INVALID_ARGUMENT naming the records refused so far, if any.
+  absl::Status Refusal() const { return refused_.ToStatus(); }
 
   int64_t received() const { return received_; }
   // Records kept (one per product and day).
@@ -87,7 +100,7 @@ class DemandImport {
     absl::CivilDay day;
     double quantity;
   };
-  absl::Status Reject(absl::string_view field, absl::string_view reason);
+  void Reject(absl::string_view field, absl::string_view reason);
 
   bool skip_invalid_;
   std::vector<std::string> products_;                         // by index
@@ -98,6 +111,7 @@ class DemandImport {
   int64_t repeats_ = 0;
   int64_t rejected_ = 0;
   std::vector<DemandReject> rejects_;
+  runtime::Violations refused_;  // without skip_invalid
 };
 
 // Demand history of one product as the store returns it (any order).

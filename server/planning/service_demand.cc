@@ -120,14 +120,18 @@ class PlanningServiceImpl::DemandImportSink final : public ImportDemandSink {
           "records", absl::StrCat("at most ", kMaxRecordsPerMessage, " records per message"));
     }
     const size_t before = import_->size();
+    std::string bytes;
     for (const v1::DemandRecord& r : message.records()) {
       PM_RETURN_IF_ERROR(import_->Add(r.product_id(), r.date(), r.quantity()));
+      // The records are the payload a retry must repeat, however they are split into
+      // messages: each one, length-prefixed, in order.
+      bytes.clear();
+      r.SerializeToString(&bytes);
+      fingerprint_.Update(absl::StrCat(bytes.size(), ":"));
+      fingerprint_.Update(bytes);
     }
-    PM_RETURN_IF_ERROR(
-        memory_.Grow(static_cast<int64_t>(import_->size() - before) * kImportBytesPerRecord));
-    // The whole stream is the payload a retry must repeat: every message counts.
-    fingerprints_ += runtime::PayloadFingerprint(message);
-    return absl::OkStatus();
+    PM_RETURN_IF_ERROR(import_->Refusal());
+    return memory_.Grow(static_cast<int64_t>(import_->size() - before) * kImportBytesPerRecord);
   }
 
   absl::Status OnReadsDone(v1::ImportDemandResponse* response) override {
@@ -140,7 +144,7 @@ class PlanningServiceImpl::DemandImportSink final : public ImportDemandSink {
     DemandImportResult result = import_->Counts();
     const std::vector<DemandRecord> records = import_->Records();
     ChangeContext context = service_->Context(call_, first_);
-    context.request.payload_sha256 = common::Sha256Hex(fingerprints_);
+    context.request.payload_sha256 = fingerprint_.HexDigest();
     auto fill = [result](const DemandWriteCounts& counts, v1::ImportDemandResponse* out) {
       DemandImportResult whole = result;
       whole.stored = counts.stored;
@@ -170,6 +174,7 @@ class PlanningServiceImpl::DemandImportSink final : public ImportDemandSink {
     first_.set_request_id(message.request_id());
     first_.set_skip_invalid_records(message.skip_invalid_records());
     call_.SetAuditDetail(first_);
+    fingerprint_.Update(first_.skip_invalid_records() ? "skip;" : "all;");
     PM_ASSIGN_OR_RETURN(std::vector<Product> products, service_->store_->ListProducts());
     std::set<std::string> ids;
     for (const Product& p : products) ids.insert(p.id);
@@ -181,7 +186,7 @@ class PlanningServiceImpl::DemandImportSink final : public ImportDemandSink {
   runtime::CallContext& call_;
   v1::ImportDemandRequest first_;  // request_id and options, without records
   std::optional<DemandImport> import_;
-  std::string fingerprints_;  // PayloadFingerprint of each message, concatenated
+  common::Sha256 fingerprint_;  // of the options and the records (OnMessage)
   runtime::MemoryBudget::Reservation memory_;
 };
 

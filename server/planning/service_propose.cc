@@ -124,6 +124,15 @@ void ShortfallToProto(const propose::Shortfall& s, absl::Time due, v1::UnmetDema
   out->set_explanation(s.explanation);
 }
 
+// A day's demand as a proposal takes it: whole units within 0..kMaxDemandQuantity. A
+// forecast's trend may run past what any history held (and history stored before the
+// import's bound may hold more): what a request could not ask for is planned at the
+// bound, never refused as the service's own fault nor wrapped around.
+int64_t PlannableDemand(double quantity) {
+  if (!(quantity > 0)) return 0;  // NaN too
+  return std::llround(std::min(quantity, kMaxDemandQuantity));
+}
+
 }  // namespace
 
 absl::StatusOr<std::vector<DayDemand>> PlanningServiceImpl::ForecastHorizonDemand(
@@ -149,7 +158,7 @@ absl::StatusOr<std::vector<DayDemand>> PlanningServiceImpl::ForecastHorizonDeman
     for (absl::CivilDay day : days) {
       if (day > history_end) continue;
       auto it = by_day.find(day);
-      out.push_back({h.product_id, day, it == by_day.end() ? 0 : std::llround(it->second),
+      out.push_back({h.product_id, day, it == by_day.end() ? 0 : PlannableDemand(it->second),
                      DemandOrigin::kHistory});
     }
     if (days.back() > history_end) {
@@ -194,7 +203,8 @@ absl::StatusOr<std::vector<DayDemand>> PlanningServiceImpl::ForecastHorizonDeman
     }
     for (const forecast::ForecastDay& d : result.forecast->days) {
       if (wanted.count(d.day) == 0) continue;
-      out.push_back({result.product_id, d.day, std::llround(d.quantity), DemandOrigin::kForecast});
+      out.push_back(
+          {result.product_id, d.day, PlannableDemand(d.quantity), DemandOrigin::kForecast});
     }
   }
   return out;

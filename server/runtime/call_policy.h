@@ -7,6 +7,8 @@
 
 #include <grpcpp/support/status.h>
 
+#include <cstddef>
+#include <cstdint>
 #include <string_view>
 
 #include "absl/status/status.h"
@@ -41,6 +43,11 @@ class CallPolicy {
   // whose handler may describe the call in call.audit_detail_json instead.
   virtual grpc::Status End(const CallContext& call, const absl::Status& status,
                            const google::protobuf::Message* request) = 0;
+
+  // The largest response message the server sends (max-send-message-bytes): a handler's
+  // answer beyond it ends the call with ResponseTooLarge (errors.h) instead of gRPC's
+  // bare RESOURCE_EXHAUSTED after the call was counted a success.
+  virtual size_t MaxResponseBytes() const { return SIZE_MAX; }
 };
 
 }  // namespace plantmesh::runtime

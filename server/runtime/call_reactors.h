@@ -18,13 +18,17 @@
 // its handler opens the stream, each message of a client or bidirectional stream just
 // before the stream's OnMessage. A refused request ends the call with that
 // INVALID_ARGUMENT and is audited without its body (it may not be storable); the
-// handler never sees it, and the rest of a client stream is not read.
+// handler never sees it, and the rest of the stream is not read. A bidirectional stream
+// first sends what its source has at hand (the answers to the messages before it), as
+// it does when OnMessages fails.
 //
 // Streams keep one read and one write outstanding. A server stream pulls from its
 // StreamSource while fewer than kStreamBuffer messages are queued (kSharedStreamBuffer
 // for a SharedMessageSource), then writes the first; a client stream reads its next
-// message when the StreamSink has taken the previous one. A stream that waits (for its
-// client, or a source that said kPending) holds no thread.
+// message when the StreamSink has taken the previous one, and so does a bidi stream
+// unless it reads ahead (BidiStream::ReadAhead): then reading goes on while its
+// messages are handled, and those that arrived meanwhile are handed over together. A
+// stream that waits (for its client, or a source that said kPending) holds no thread.
 //
 // Responses are written as bytes (the generated bases register them so): a typed message
 // is serialized on the executor when the source returns it; a SharedMessageSource's
@@ -46,6 +50,7 @@
 #include <grpcpp/support/byte_buffer.h>
 #include <grpcpp/support/server_callback.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <deque>
@@ -54,6 +59,7 @@
 #include <mutex>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -61,6 +67,7 @@
 #include "plantmesh/common/status_macros.h"
 #include "server/runtime/call_context.h"
 #include "server/runtime/call_policy.h"
+#include "server/runtime/errors.h"
 #include "server/runtime/executor.h"
 #include "server/runtime/request_decoding.h"
 #include "server/runtime/shutdown.h"
@@ -121,6 +128,11 @@ void RunUnaryCall(CallContext& call, CallPolicy* policy, grpc::ServerUnaryReacto
   }
   absl::Status status = call.Cancelled() ? absl::CancelledError("the call ended before it started")
                                          : handler(call, request, response);
+  if (status.ok() && response->ByteSizeLong() > policy->MaxResponseBytes()) {
+    const size_t bytes = response->ByteSizeLong();
+    response->Clear();
+    status = ResponseTooLarge(bytes, policy->MaxResponseBytes());
+  }
   reactor->Finish(policy->End(call, status, &request));
 }
 
@@ -272,15 +284,24 @@ class StreamCall final
     TsanAcquire(TsanReceivesOf(c_call_));  // the StartRead
     if constexpr (kReads) {
       bool schedule;
+      bool read_more = false;
       {
         std::lock_guard<std::mutex> lock(mu_);
         if (ok) {
-          message_ready_ = true;
+          read_ahead_bytes_ += read_buffer_.Length();
+          read_ahead_.emplace_back();
+          read_ahead_.back().Swap(&read_buffer_);
+          // A stream that reads ahead reads on while the strand is busy with the
+          // messages before (ReadAhead, streams.h); the others wait for the strand.
+          read_more = !finish_requested_ && !read_failed_ && read_ahead_.size() < max_read_ahead_ &&
+                      read_ahead_bytes_ < max_read_ahead_bytes_;
         } else {
           reads_done_ = true;  // half-close, or cancellation (OnCancel follows)
         }
+        read_outstanding_ = read_more;
         schedule = MaybeScheduleLocked();
       }
+      if (read_more) this->StartRead(&read_buffer_);
       if (schedule) ScheduleStrand();
     }
     TsanRelease(&tsan_reacted_);
@@ -439,7 +460,9 @@ class StreamCall final
 
   bool HasWorkLocked() const {
     if constexpr (kReads) {
-      if (message_ready_ || (reads_done_ && !reads_done_delivered_)) return true;
+      if (!read_failed_ && (!read_ahead_.empty() || (reads_done_ && !reads_done_delivered_))) {
+        return true;
+      }
     }
     if constexpr (kWrites) {
       if (source_ != nullptr && !source_ended_ &&
@@ -513,6 +536,10 @@ class StreamCall final
     Response message;
     const Pull pulled = source_->Next(&message, end);
     if (pulled != Pull::kMessage) return pulled;
+    if (message.ByteSizeLong() > binding_.policy->MaxResponseBytes()) {
+      *end = ResponseTooLarge(message.ByteSizeLong(), binding_.policy->MaxResponseBytes());
+      return Pull::kEnd;
+    }
     bool own_buffer = false;
     grpc::Status serialized =
         grpc::SerializationTraits<Response>::Serialize(message, &out->own, &own_buffer);
@@ -540,14 +567,35 @@ class StreamCall final
     }
   }
 
-  // The message just read, decoded and checked, to the sink or stream. A refused
-  // message ends the call with its INVALID_ARGUMENT; the handler never sees it.
-  absl::Status Consume() {
-    absl::Status decoded = DecodeRequest(read_buffer_, &message_);
-    read_buffer_.Clear();
-    PM_RETURN_IF_ERROR(decoded);
-    if constexpr (kShape == StreamShape::kClient) return parts_.sink->OnMessage(message_);
-    if constexpr (kShape == StreamShape::kBidi) return parts_.bidi->OnMessage(message_);
+  // The messages read, decoded and checked, to the sink or stream, in order. A refused
+  // message ends the call with its INVALID_ARGUMENT; the handler never sees it (nor
+  // those after it), but gets those before it.
+  absl::Status Consume(std::vector<grpc::ByteBuffer>& read) {
+    if constexpr (kShape == StreamShape::kClient) {
+      for (grpc::ByteBuffer& bytes : read) {
+        absl::Status decoded = DecodeRequest(bytes, &message_);
+        bytes.Clear();
+        PM_RETURN_IF_ERROR(decoded);
+        PM_RETURN_IF_ERROR(parts_.sink->OnMessage(message_));
+      }
+    }
+    if constexpr (kShape == StreamShape::kBidi) {
+      absl::Status refused;
+      for (grpc::ByteBuffer& bytes : read) {
+        Request& message = messages_.emplace_back();
+        refused = DecodeRequest(bytes, &message);
+        bytes.Clear();
+        if (!refused.ok()) {
+          messages_.pop_back();
+          break;
+        }
+      }
+      absl::Status taken =
+          messages_.empty() ? absl::OkStatus() : parts_.bidi->OnMessages(messages_);
+      messages_.clear();
+      PM_RETURN_IF_ERROR(taken);
+      return refused;
+    }
     return absl::OkStatus();
   }
 
@@ -585,7 +633,15 @@ class StreamCall final
             lock.lock();
           }
           if constexpr (kReads) {
+            if constexpr (kShape == StreamShape::kBidi) {
+              lock.unlock();
+              const auto ahead = parts_.bidi->read_ahead();
+              lock.lock();
+              max_read_ahead_ = std::max<size_t>(ahead.messages, 1);
+              max_read_ahead_bytes_ = ahead.bytes;
+            }
             if (!finish_requested_) {
+              read_outstanding_ = true;
               lock.unlock();
               this->StartRead(&read_buffer_);
               lock.lock();
@@ -597,24 +653,45 @@ class StreamCall final
           // A bidi stream sends the answers it has before it takes the next message:
           // the next one may take long (an ingest batch's commit), and an answer held
           // behind it is one the client must keep unacknowledged meanwhile.
-          if (message_ready_ && !(kShape == StreamShape::kBidi && AnswerAtHandLocked())) {
-            message_ready_ = false;
+          if (!read_ahead_.empty() && !read_failed_ &&
+              !(kShape == StreamShape::kBidi && AnswerAtHandLocked())) {
+            std::vector<grpc::ByteBuffer> read;
+            read.swap(read_ahead_);
+            read_ahead_bytes_ = 0;
+            // The next read: now, for a stream that reads ahead (it runs while these are
+            // handled); otherwise once they were taken (one message in memory at a time).
+            const bool read_next = !read_outstanding_ && !reads_done_ && !read_failed_;
+            const bool read_now = read_next && max_read_ahead_ > 1 && !finish_requested_;
+            read_outstanding_ = read_now;
             lock.unlock();
-            absl::Status consumed = Consume();
+            if (read_now) this->StartRead(&read_buffer_);
+            absl::Status consumed = Consume(read);
             lock.lock();
+            if constexpr (kShape == StreamShape::kBidi) {
+              source_pending_ = false;
+              if (!consumed.ok()) {
+                // The stream sends the answers it has (to the messages before the one
+                // that failed), then ends with the failure; nothing more is read.
+                read_failed_ = true;
+                read_failure_ = std::move(consumed);
+                continue;
+              }
+            }
             if (!consumed.ok()) {
               RequestFinishLocked(std::move(consumed));
               break;
             }
-            if constexpr (kShape == StreamShape::kBidi) source_pending_ = false;
-            if (!finish_requested_) {
+            if (read_next && !read_now && !finish_requested_) {
+              read_outstanding_ = true;
               lock.unlock();
               this->StartRead(&read_buffer_);
               lock.lock();
             }
             continue;
           }
-          if (reads_done_ && !reads_done_delivered_) {
+          // After every message read before it (a stream that reads ahead may have
+          // messages waiting while its answers go first).
+          if (reads_done_ && !reads_done_delivered_ && !read_failed_ && read_ahead_.empty()) {
             reads_done_delivered_ = true;
             if constexpr (kShape == StreamShape::kClient) {
               lock.unlock();
@@ -654,6 +731,10 @@ class StreamCall final
                 StartWriteOf(*next, more_follow);
                 lock.lock();
               }
+            } else if (pulled == Pull::kPending && read_failed_) {
+              source_ended_ = true;  // all it had is queued: now the failure
+              end_status_ = read_failure_;
+              if (queue_.empty() && !write_outstanding_) RequestFinishLocked(end_status_);
             } else if (pulled == Pull::kPending) {
               // A Wake while Next ran means there may be something already: ask again.
               source_pending_ = wakes_ == wakes_before;
@@ -733,10 +814,22 @@ class StreamCall final
   absl::Status finish_status_;
   bool drain_started_ = false;
   bool drain_delivered_ = false;
-  // Reads: the message's bytes, then the message decoded from them.
+  // Reads: the bytes of the read in progress (when read_outstanding_); the messages read
+  // and not yet taken by the strand, their bytes, and how far this stream reads ahead
+  // (BidiStream::ReadAhead; else one message at a time).
   grpc::ByteBuffer read_buffer_;
+  bool read_outstanding_ = false;
+  std::vector<grpc::ByteBuffer> read_ahead_;
+  size_t read_ahead_bytes_ = 0;
+  size_t max_read_ahead_ = 1;
+  size_t max_read_ahead_bytes_ = 0;
+  // A bidi stream's message was refused (by the input rules or OnMessages): nothing more
+  // is read, and the call ends with this once the source has nothing more at hand.
+  bool read_failed_ = false;
+  absl::Status read_failure_;
+  // On the strand: a client stream's message, a bidi stream's messages, decoded.
   Request message_;
-  bool message_ready_ = false;
+  std::vector<Request> messages_;
   bool reads_done_ = false;
   bool reads_done_delivered_ = false;
   // Writes: queue_.front() is being written when write_outstanding_.

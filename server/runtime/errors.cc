@@ -92,9 +92,21 @@ std::string QuoteForMessage(std::string_view value) {
   return absl::StrCat(out, "…' (", value.size(), " bytes)");
 }
 
+absl::Status ResponseTooLarge(size_t bytes, size_t max) {
+  return WithErrorInfo(
+      absl::ResourceExhaustedError(
+          absl::StrCat("the answer would be ", bytes,
+                       " bytes, more than this server sends in one message (", max,
+                       ", max-send-message-bytes): ask for less at a time (fewer ids, a smaller "
+                       "page_size, a shorter range or horizon)")),
+      "RESPONSE_TOO_LARGE", {{"bytes", absl::StrCat(bytes)}, {"max_bytes", absl::StrCat(max)}});
+}
+
 bool RequireText(Violations& violations, std::string field, std::string_view value) {
   if (!common::IsBlankText(value)) return true;
-  violations.Add(std::move(field), value.empty() ? "required" : "required: only white space given");
+  violations.Add(
+      std::move(field),
+      value.empty() ? "required" : "required: only white space or invisible characters given");
   return false;
 }
 

@@ -50,7 +50,8 @@ class Violations {
 };
 
 // A required text: when `value` says nothing (common::IsBlankText), adds `field`:
-// "required" (empty) or "required: only white space given", and returns false.
+// "required" (empty) or "required: only white space or invisible characters given", and returns
+// false.
 bool RequireText(Violations& violations, std::string field, std::string_view value);
 
 // A client-supplied value for an error message, in single quotes. Values longer than
@@ -66,6 +67,13 @@ std::string QuoteForMessage(std::string_view value);
 
 // INVALID_ARGUMENT for a single field.
 absl::Status InvalidField(std::string field, std::string description);
+
+// A response of `bytes` bytes that the server would not send (more than `max`,
+// max-send-message-bytes): RESOURCE_EXHAUSTED saying so and asking for less, with
+// ErrorInfo RESPONSE_TOO_LARGE (bytes, max_bytes). The runtime checks every response
+// with it (call_reactors.h), so a request whose answer is too large is told so, and
+// counted, logged and audited as failed.
+absl::Status ResponseTooLarge(size_t bytes, size_t max);
 
 // Attaches an ErrorInfo detail (reason, domain "plantmesh", metadata) to `status`.
 absl::Status WithErrorInfo(absl::Status status, std::string_view reason,

@@ -34,6 +34,8 @@ class StandardCallPolicy : public CallPolicy {
     std::function<absl::Time()> now = [] { return absl::Now(); };
     // Where the per-call metrics go (call_metrics.h); nullptr: none. Not owned.
     MetricsRegistry* metrics = nullptr;
+    // max-send-message-bytes (MaxResponseBytes).
+    size_t max_response_bytes = SIZE_MAX;
   };
 
   struct MethodStats {
@@ -54,6 +56,7 @@ class StandardCallPolicy : public CallPolicy {
                      CallContext* call) override;
   grpc::Status End(const CallContext& call, const absl::Status& status,
                    const google::protobuf::Message* request) override;
+  size_t MaxResponseBytes() const override { return options_.max_response_bytes; }
 
   // Counters per fully qualified method since start.
   std::map<std::string, MethodStats> Stats() const;

@@ -21,6 +21,7 @@
 #include <memory>
 #include <mutex>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -145,11 +146,34 @@ class StreamSink {
 // StreamSource side). The call ends when Next returns kEnd. Reads continue while
 // OnMessage returns OK: a BidiStream that queues responses must bound that queue itself
 // (return RESOURCE_EXHAUSTED, or hold back until Next drained it).
+//
+// Read-ahead: by default one message is read at a time, the next once OnMessage took it.
+// A stream whose messages are cheaper handled together (an ingest batch each: one
+// transaction for the batches waiting instead of one each) raises read_ahead(); the
+// runtime then keeps reading while OnMessages runs, up to that many messages and bytes,
+// and hands over all that arrived meanwhile in one OnMessages call. Nothing waits for
+// more to arrive: a stream whose client sends slowly still gets one message at a time.
 template <class Request, class Response>
 class BidiStream : public StreamSource<Response> {
  public:
+  struct ReadAhead {
+    size_t messages = 1;  // the most held for one OnMessages call (at least 1)
+    size_t bytes = 0;     // more are read only while fewer bytes than this are held
+  };
+  // Asked once, after the handler returned the stream.
+  virtual ReadAhead read_ahead() const { return {}; }
   // Next runs after it (no Wake needed for what it queued).
   virtual absl::Status OnMessage(Request& message) = 0;
+  // The messages read since the last call, in order: one, or more with read_ahead().
+  // Non-OK ends the call with that status (the messages after the one that failed were
+  // not taken). The default hands each to OnMessage.
+  virtual absl::Status OnMessages(std::vector<Request>& messages) {
+    for (Request& message : messages) {
+      absl::Status taken = OnMessage(message);
+      if (!taken.ok()) return taken;
+    }
+    return absl::OkStatus();
+  }
   // The client half-closed. On the executor. Wake is not needed after it: Next runs.
   virtual void OnReadsDone() {}
 };

@@ -220,7 +220,8 @@ TEST(CheckBatchFrameTest, NamesTheField) {
   s = CheckBatchFrame("   ", 1, 1);
   ASSERT_EQ(runtime::FieldViolationsOf(s).size(), 1u);
   EXPECT_EQ(runtime::FieldViolationsOf(s)[0].field, "writer_id");
-  EXPECT_EQ(runtime::FieldViolationsOf(s)[0].description, "required: only white space given");
+  EXPECT_EQ(runtime::FieldViolationsOf(s)[0].description,
+            "required: only white space or invisible characters given");
 }
 
 Machine Cnc() {

@@ -13,7 +13,10 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "nlohmann/json.hpp"
 #include "plantmesh/common/status_macros.h"
 #include "server/runtime/errors.h"
@@ -160,11 +163,12 @@ constexpr char kCopySql[] =
 
 std::vector<std::pair<std::string, std::string>> IngestStatements() {
   return {
-      // Locks the writer's row (created at 0 on its first batch) and numbers the batch.
+      // Locks the writer's row (created at 0 on its first batch) and numbers $2 batches.
       {kIngestWriter,
        "INSERT INTO telemetry.ingest_writers AS w (writer_id, last_batch_sequence) "
        "VALUES ($1, 0) ON CONFLICT (writer_id) DO UPDATE SET writer_id = excluded.writer_id "
-       "RETURNING w.last_batch_sequence, nextval('telemetry.sample_batches')"},
+       "RETURNING w.last_batch_sequence, (SELECT array_agg(nextval('telemetry.sample_batches')) "
+       "FROM generate_series(1, $2::int4))"},
       // The facts the judge and the machine states need, and no more: a row per machine
       // of $1 that is registered (data item NULL; whether its tracker has a change
       // pending), then a row per data item of the pairs ($2, $3) that is registered (its
@@ -211,6 +215,19 @@ std::string ArrayLiteral(const std::vector<std::optional<std::string>>& values) 
 std::string ArrayLiteral(const std::vector<std::string>& values) {
   std::vector<std::optional<std::string>> all(values.begin(), values.end());
   return ArrayLiteral(all);
+}
+
+// The elements of a PostgreSQL int8[] in its text form ("{5,6,7}"); none for NULL or
+// anything else.
+std::vector<int64_t> Int64ArrayOf(absl::string_view text) {
+  std::vector<int64_t> out;
+  if (!absl::ConsumePrefix(&text, "{") || !absl::ConsumeSuffix(&text, "}")) return out;
+  for (absl::string_view element : absl::StrSplit(text, ',', absl::SkipEmpty())) {
+    int64_t value = 0;
+    if (!absl::SimpleAtoi(element, &value)) return {};
+    out.push_back(value);
+  }
+  return out;
 }
 
 std::string TextAt(const pqxx::field& f) {
@@ -444,9 +461,9 @@ std::string PartitionDdl(absl::Time day) {
                       absl::FormatTime("%Y-%m-%d 00:00:00+00", day + absl::Hours(24), utc), "')");
 }
 
-// The binary COPY of the accepted samples, in the column order of kCopySql.
-std::string CopyRows(const Batch& batch, const std::vector<int>& accepted, int64_t batch_id) {
-  CopyBinaryWriter writer;
+// The binary COPY rows of the accepted samples, in the column order of kCopySql.
+void AddCopyRows(const Batch& batch, const std::vector<int>& accepted, int64_t batch_id,
+                 CopyBinaryWriter& writer) {
   for (int i : accepted) {
     const Sample& s = batch.samples[static_cast<size_t>(i)];
     writer.BeginRow(11);
@@ -480,7 +497,6 @@ std::string CopyRows(const Batch& batch, const std::vector<int>& accepted, int64
       writer.AddNull();
     }
   }
-  return writer.Finish();
 }
 
 absl::Status Copy(PGconn* conn, const std::string& rows) {
@@ -651,9 +667,9 @@ Downtime DowntimeAt(PGresult* result, int row) {
 // per downtime change. A batch without state samples of machines with nothing pending
 // costs nothing here.
 absl::Status AdvanceStates(PGconn* conn, const Batch& batch, const std::vector<int>& accepted,
-                           const StateItems& items, const std::set<std::string>& pending) {
+                           const StateItems& items, std::set<std::string>* pending) {
   const std::map<std::string, MachineBatch> moved =
-      MachineBatches(batch.samples, accepted, items, pending);
+      MachineBatches(batch.samples, accepted, items, *pending);
   if (moved.empty()) return absl::OkStatus();
   std::vector<std::string> machines;
   for (const auto& entry : moved) machines.push_back(entry.first);
@@ -680,7 +696,14 @@ absl::Status AdvanceStates(PGconn* conn, const Batch& batch, const std::vector<i
     StateChanges changes;
     const TrackerState after = AdvanceTracker(trackers[machine], moved.at(machine), &changes);
     saved.push_back(EncodeTrackerState(after));
-    saved_pending.push_back(TrackerPending(after) ? "t" : "f");
+    // The next batch of the same transaction sees the tracker as this one left it.
+    if (TrackerPending(after)) {
+      pending->insert(machine);
+      saved_pending.push_back("t");
+    } else {
+      pending->erase(machine);
+      saved_pending.push_back("f");
+    }
     for (const StateInterval& i : changes.closed_intervals) {
       i_machine.push_back(machine);
       i_state.push_back(absl::StrCat(static_cast<int>(i.state)));
@@ -1088,23 +1111,25 @@ absl::StatusOr<Replayable<Machine>> PgTelemetryStore::UpdateMachine(
   return result;
 }
 
-absl::StatusOr<BatchOutcome> PgTelemetryStore::IngestBatch(const Batch& batch,
-                                                           const BatchJudge& judge,
-                                                           const BatchEventEncoder& encode) {
+absl::StatusOr<std::vector<BatchOutcome>> PgTelemetryStore::IngestBatches(
+    const std::vector<Batch>& batches, const BatchJudge& judge, const BatchEventEncoder& encode) {
+  PM_RETURN_IF_ERROR(CheckOneWriter(batches));
+  const std::string& writer_id = batches.front().writer_id;
   PM_ASSIGN_OR_RETURN(LibpqPool::Lease lease, ingest_->Acquire());
   PGconn* conn = lease.conn();
   std::vector<absl::Time> new_days;
-  auto body = [&]() -> absl::StatusOr<BatchOutcome> {
-    BatchOutcome outcome;
-    const std::string sequence = absl::StrCat(static_cast<int64_t>(batch.batch_sequence));
-    // The facts: the machines and the data items the batch names (valid ids only: other
+  auto body = [&]() -> absl::StatusOr<std::vector<BatchOutcome>> {
+    std::vector<BatchOutcome> outcomes(batches.size());
+    // The facts: the machines and the data items the batches name (valid ids only: other
     // text is rejected before anything is looked up).
     std::set<std::string> machines;
     std::set<std::pair<std::string, std::string>> pairs;
-    for (const Sample& s : batch.samples) {
-      if (!runtime::IsCode(s.machine_id)) continue;
-      machines.insert(s.machine_id);
-      if (IsDataItemId(s.data_item_id)) pairs.emplace(s.machine_id, s.data_item_id);
+    for (const Batch& batch : batches) {
+      for (const Sample& s : batch.samples) {
+        if (!runtime::IsCode(s.machine_id)) continue;
+        machines.insert(s.machine_id);
+        if (IsDataItemId(s.data_item_id)) pairs.emplace(s.machine_id, s.data_item_id);
+      }
     }
     std::vector<std::string> pair_machines, pair_items;
     for (const auto& [machine, item] : pairs) {
@@ -1114,22 +1139,38 @@ absl::StatusOr<BatchOutcome> PgTelemetryStore::IngestBatch(const Batch& batch,
     const std::string arrays[] = {
         ArrayLiteral(std::vector<std::string>(machines.begin(), machines.end())),
         ArrayLiteral(pair_machines), ArrayLiteral(pair_items)};
-    // In one round trip: the transaction begins, the writer's row is locked and the batch
-    // numbered, and the catalog is read (for a duplicate too, then unused: they are rare).
+    const std::string batch_count = absl::StrCat(batches.size());
+    // In one round trip: the transaction begins, the writer's row is locked and the
+    // batches numbered, and the catalog is read (for duplicates too, then unused: they
+    // are rare).
     std::vector<PipelinedStatement> opening = {
-        SqlStatement("BEGIN"), PreparedStatement(kIngestWriter, {batch.writer_id.c_str()})};
+        SqlStatement("BEGIN"),
+        PreparedStatement(kIngestWriter, {writer_id.c_str(), batch_count.c_str()})};
     if (!machines.empty()) {
       opening.push_back(PreparedStatement(
           kIngestCatalog, {arrays[0].c_str(), arrays[1].c_str(), arrays[2].c_str()}));
     }
     PM_ASSIGN_OR_RETURN(std::vector<std::unique_ptr<Result>> opened, ExecPipeline(conn, opening));
     const PGresult* writer = opened[1]->get();
-    const int64_t last = std::stoll(PQgetvalue(writer, 0, 0));
-    const int64_t batch_id = std::stoll(PQgetvalue(writer, 0, 1));
-    if (static_cast<int64_t>(batch.batch_sequence) <= last) {
+    // Which batches are new: each one above the writer's last sequence stored before it.
+    int64_t newest = std::stoll(PQgetvalue(writer, 0, 0));
+    const std::vector<int64_t> batch_ids = Int64ArrayOf(PQgetvalue(writer, 0, 1));
+    if (batch_ids.size() != batches.size()) {
+      return absl::InternalError("the ingest writer statement numbered the wrong count");
+    }
+    std::vector<size_t> fresh;
+    for (size_t b = 0; b < batches.size(); ++b) {
+      if (static_cast<int64_t>(batches[b].batch_sequence) <= newest) {
+        outcomes[b].duplicate = true;
+        continue;
+      }
+      newest = static_cast<int64_t>(batches[b].batch_sequence);
+      outcomes[b].batch_id = batch_ids[b];
+      fresh.push_back(b);
+    }
+    if (fresh.empty()) {
       PM_RETURN_IF_ERROR(LibpqExec(conn, "ROLLBACK"));
-      outcome.duplicate = true;
-      return outcome;
+      return outcomes;
     }
     Catalog catalog;
     StateItems state_items;
@@ -1153,12 +1194,20 @@ absl::StatusOr<BatchOutcome> PgTelemetryStore::IngestBatch(const Batch& batch,
         }
       }
     }
-    outcome.verdict = judge(batch.samples, catalog);
-    const std::vector<int>& accepted = outcome.verdict.accepted;
-    if (!accepted.empty()) {
+    std::set<absl::Time> days;
+    CopyBinaryWriter rows;
+    bool any_accepted = false;
+    for (size_t b : fresh) {
+      const Batch& batch = batches[b];
+      outcomes[b].verdict = judge(batch.samples, catalog);
+      for (int i : outcomes[b].verdict.accepted) {
+        days.insert(DayStart(*batch.samples[static_cast<size_t>(i)].time));
+      }
+      AddCopyRows(batch, outcomes[b].verdict.accepted, outcomes[b].batch_id, rows);
+      any_accepted = any_accepted || !outcomes[b].verdict.accepted.empty();
+    }
+    if (any_accepted) {
       // Day partitions this replica has not seen yet: created in this transaction.
-      std::set<absl::Time> days;
-      for (int i : accepted) days.insert(DayStart(*batch.samples[static_cast<size_t>(i)].time));
       {
         absl::MutexLock lock(&days_mu_);
         for (absl::Time day : days) {
@@ -1172,46 +1221,55 @@ absl::StatusOr<BatchOutcome> PgTelemetryStore::IngestBatch(const Batch& batch,
           PM_RETURN_IF_ERROR(LibpqExec(conn, RollupPartitionDdl(day).c_str()));
         }
       }
-      PM_RETURN_IF_ERROR(Copy(conn, CopyRows(batch, accepted, batch_id)));
-      PM_RETURN_IF_ERROR(AdvanceStates(conn, batch, accepted, state_items, pending));
+      PM_RETURN_IF_ERROR(Copy(conn, rows.Finish()));
+      // In batch order: a batch's state samples move the trackers the next one finds.
+      for (size_t b : fresh) {
+        const std::vector<int>& accepted = outcomes[b].verdict.accepted;
+        if (accepted.empty()) continue;
+        PM_RETURN_IF_ERROR(AdvanceStates(conn, batches[b], accepted, state_items, &pending));
+      }
     }
-    // In one round trip: the batch's row for the rollup job and its event (when it stored
-    // samples), the writer's sequence, COMMIT. With the COPY's two, four round trips a
-    // batch instead of nine (B2: a transaction per message of 100 samples).
+    // In one round trip: each batch's row for the rollup job and its event (when it
+    // stored samples), the writer's sequence, COMMIT. With the COPY's two, four round
+    // trips for the batches instead of nine a batch (B2: a transaction per message of
+    // 100 samples).
     std::vector<PipelinedStatement> closing;
-    std::array<std::string, 4> pending_row;
-    runtime::OutboxEvent event;
-    if (!accepted.empty()) {
-      pending_row = RollupPendingRow(batch, accepted, batch_id);
-      closing.push_back(PreparedStatement(kIngestRollupPending,
-                                          {pending_row[0].c_str(), pending_row[1].c_str(),
-                                           pending_row[2].c_str(), pending_row[3].c_str()}));
-      event = encode(batch, accepted);
+    std::vector<std::array<std::string, 4>> pending_rows;
+    std::vector<runtime::OutboxEvent> events;
+    pending_rows.reserve(fresh.size());  // the statements point into both
+    events.reserve(fresh.size());
+    for (size_t b : fresh) {
+      const std::vector<int>& accepted = outcomes[b].verdict.accepted;
+      if (accepted.empty()) continue;
+      const std::array<std::string, 4>& row =
+          pending_rows.emplace_back(RollupPendingRow(batches[b], accepted, outcomes[b].batch_id));
+      closing.push_back(PreparedStatement(
+          kIngestRollupPending, {row[0].c_str(), row[1].c_str(), row[2].c_str(), row[3].c_str()}));
+      const runtime::OutboxEvent& event = events.emplace_back(encode(batches[b], accepted));
       closing.push_back(PreparedStatement(kIngestOutbox,
                                           {event.event_id.c_str(), event.payload.data()},
                                           {0, static_cast<int>(event.payload.size())}, {0, 1}));
     }
-    closing.push_back(
-        PreparedStatement(kIngestAdvance, {batch.writer_id.c_str(), sequence.c_str()}));
+    const std::string sequence = absl::StrCat(newest);
+    closing.push_back(PreparedStatement(kIngestAdvance, {writer_id.c_str(), sequence.c_str()}));
     closing.push_back(SqlStatement("COMMIT"));
     PM_RETURN_IF_ERROR(ExecPipeline(conn, closing).status());
-    outcome.batch_id = batch_id;
-    return outcome;
+    return outcomes;
   };
-  absl::StatusOr<BatchOutcome> outcome = body();
-  if (!outcome.ok()) {
-    // Nothing of the batch stays: roll back (a lost connection rolled back already;
+  absl::StatusOr<std::vector<BatchOutcome>> outcomes = body();
+  if (!outcomes.ok()) {
+    // Nothing of the batches stays: roll back (a lost connection rolled back already;
     // the lease closes a connection left in a transaction).
     if (PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) != PQTRANS_IDLE) {
       PQclear(PQexec(conn, "ROLLBACK"));
     }
-    return outcome.status();
+    return outcomes.status();
   }
   if (!new_days.empty()) {
     absl::MutexLock lock(&days_mu_);
     days_.insert(new_days.begin(), new_days.end());
   }
-  return outcome;
+  return outcomes;
 }
 
 absl::StatusOr<std::vector<std::string>> PgTelemetryStore::UnknownMachines(

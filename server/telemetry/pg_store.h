@@ -22,7 +22,7 @@ namespace plantmesh::telemetry {
 class PgTelemetryStore : public TelemetryStore {
  public:
   // `pool` outlives the store and runs PrepareStatements on each new connection;
-  // `ingest` holds the connections IngestBatch copies through.
+  // `ingest` holds the connections IngestBatches copies through.
   PgTelemetryStore(runtime::PgPool* pool, std::unique_ptr<LibpqPool> ingest);
   // The ingest pool's options for `url` with `connections` connections, the store's
   // ingest statements prepared on each.
@@ -41,8 +41,10 @@ class PgTelemetryStore : public TelemetryStore {
   absl::StatusOr<Replayable<Machine>> UpdateMachine(
       const std::string& id, const ChangeContext& context, const MachineMutator& mutator,
       const ResponseEncoder<Machine>& encode) override;
-  absl::StatusOr<BatchOutcome> IngestBatch(const Batch& batch, const BatchJudge& judge,
-                                           const BatchEventEncoder& encode) override;
+  using TelemetryStore::IngestBatch;
+  absl::StatusOr<std::vector<BatchOutcome>> IngestBatches(const std::vector<Batch>& batches,
+                                                          const BatchJudge& judge,
+                                                          const BatchEventEncoder& encode) override;
   absl::StatusOr<std::vector<std::string>> UnknownMachines(
       const std::vector<std::string>& machine_ids) override;
   absl::StatusOr<std::vector<StoredSample>> LatestValues(

@@ -42,68 +42,75 @@ std::optional<absl::Time> TimeOf(bool has, const google::protobuf::Timestamp& t)
 
 }  // namespace
 
-// One IngestSamples stream: each batch is committed on the executor as it arrives
-// (OnMessage blocks on PostgreSQL there, never on a gRPC thread) and its answer queued
-// for Next, so answers leave in batch order, each after its commit.
+// One IngestSamples stream: the batches that arrived while the previous ones were
+// committed are committed together, in one transaction (the runtime reads ahead for it:
+// read_ahead), on the executor (OnMessages blocks on PostgreSQL there, never on a gRPC
+// thread); each batch's answer is queued for Next, so answers leave in batch order, each
+// after its commit. A client that waits for each answer still gets one transaction per
+// batch, committed at once: nothing waits for more batches to come.
 class TelemetryServiceImpl::Ingest final : public IngestSamplesStream {
  public:
+  // The most batches committed together, and how many bytes of them the runtime holds
+  // at most (beyond the first): a group's transaction stays short, and its memory small.
+  static constexpr size_t kGroupBatches = 32;
+  static constexpr size_t kGroupBytes = 1 << 20;
+
   Ingest(TelemetryServiceImpl* service, runtime::CallContext& call)
       : service_(service), call_(call) {}
 
   ~Ingest() override {
     if (batches_ > 0) {
       spdlog::info(
-          "telemetry ingest: writer {} ({}) {} batches, {} accepted, {} duplicate, {} "
-          "rejected",
-          writer_id_, call_identity_, batches_, accepted_, duplicates_, rejected_);
+          "telemetry ingest: writer {} ({}) {} batches in {} transactions, {} accepted, {} "
+          "duplicate, {} rejected",
+          writer_id_, call_identity_, batches_, transactions_, accepted_, duplicates_, rejected_);
     }
   }
 
+  // A group's answers are queued at once: never more than the stream may leave unread.
+  ReadAhead read_ahead() const override {
+    return {std::min(kGroupBatches, static_cast<size_t>(service_->config_.ingest_pending_acks)),
+            kGroupBytes};
+  }
+
   absl::Status OnMessage(v1::IngestSamplesRequest& request) override {
-    PM_RETURN_IF_ERROR(CheckBatchFrame(request.writer_id(), request.batch_sequence(),
-                                       static_cast<size_t>(request.samples_size())));
-    if (batches_ == 0) {
-      writer_id_ = request.writer_id();
-      call_identity_ = call_.identity;
-      v1::IngestSamplesRequest detail;  // audited: who wrote, from which batch (no samples)
-      detail.set_writer_id(request.writer_id());
-      detail.set_batch_sequence(request.batch_sequence());
-      call_.SetAuditDetail(detail);
+    std::vector<v1::IngestSamplesRequest> one;
+    one.push_back(std::move(request));
+    return OnMessages(one);
+  }
+
+  // Each run of consecutive batches of one writer is one transaction. A batch that breaks
+  // the frame rules ends the stream once the batches before it are committed.
+  absl::Status OnMessages(std::vector<v1::IngestSamplesRequest>& requests) override {
+    std::vector<Batch> group;
+    for (v1::IngestSamplesRequest& request : requests) {
+      absl::Status framed = CheckBatchFrame(request.writer_id(), request.batch_sequence(),
+                                            static_cast<size_t>(request.samples_size()));
+      if (!framed.ok()) {
+        PM_RETURN_IF_ERROR(Commit(group));
+        return framed;
+      }
+      if (!group.empty() && group.back().writer_id != request.writer_id()) {
+        PM_RETURN_IF_ERROR(Commit(group));
+        group.clear();
+      }
+      if (batches_ == 0 && group.empty()) {
+        writer_id_ = request.writer_id();
+        call_identity_ = call_.identity;
+        v1::IngestSamplesRequest detail;  // audited: who wrote, from which batch (no samples)
+        detail.set_writer_id(request.writer_id());
+        detail.set_batch_sequence(request.batch_sequence());
+        call_.SetAuditDetail(detail);
+      }
+      Batch& batch = group.emplace_back();
+      batch.writer_id = request.writer_id();
+      batch.batch_sequence = request.batch_sequence();
+      batch.samples.reserve(static_cast<size_t>(request.samples_size()));
+      for (const v1::Sample& sample : request.samples()) {
+        batch.samples.push_back(SampleFromProto(sample));
+      }
     }
-    Batch batch;
-    batch.writer_id = request.writer_id();
-    batch.batch_sequence = request.batch_sequence();
-    batch.samples.reserve(static_cast<size_t>(request.samples_size()));
-    for (const v1::Sample& sample : request.samples()) {
-      batch.samples.push_back(SampleFromProto(sample));
-    }
-    const absl::Time now = service_->deps_.now();
-    const IngestLimits limits = service_->config_.limits();
-    PM_ASSIGN_OR_RETURN(BatchOutcome outcome,
-                        service_->store_->IngestBatch(
-                            batch,
-                            [&](const std::vector<Sample>& samples, const Catalog& catalog) {
-                              return JudgeBatch(samples, catalog, now, limits);
-                            },
-                            &BatchEvent));
-    Count(batch, outcome);
-    // Committed: only now may Redis see it (the cache never holds what PostgreSQL could
-    // still roll back). A failure there is the cache's to log; the batch stands.
-    if (service_->latest_cache_ != nullptr) service_->latest_cache_->WriteThrough(batch, outcome);
-    if (!outcome.duplicate && !outcome.verdict.accepted.empty() &&
-        service_->deps_.relay != nullptr) {
-      service_->deps_.relay->Notify();
-    }
-    v1::IngestSamplesResponse answer;
-    ToProto(batch, outcome, &answer);
-    answers_.push_back(std::move(answer));
-    if (answers_.size() > static_cast<size_t>(service_->config_.ingest_pending_acks)) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "the client left more than ", service_->config_.ingest_pending_acks,
-          " acknowledgements unread ([telemetry] ingest-pending-acks); the batches answered "
-          "so far are committed, re-send from the first unacknowledged one"));
-    }
-    return absl::OkStatus();
+    return Commit(group);
   }
 
   void OnReadsDone() override { reads_done_ = true; }
@@ -122,6 +129,44 @@ class TelemetryServiceImpl::Ingest final : public IngestSamplesStream {
   }
 
  private:
+  // Stores the batches (all of one writer) in one transaction and queues their answers.
+  absl::Status Commit(const std::vector<Batch>& batches) {
+    if (batches.empty()) return absl::OkStatus();
+    ++transactions_;
+    const absl::Time now = service_->deps_.now();
+    const IngestLimits limits = service_->config_.limits();
+    PM_ASSIGN_OR_RETURN(std::vector<BatchOutcome> outcomes,
+                        service_->store_->IngestBatches(
+                            batches,
+                            [&](const std::vector<Sample>& samples, const Catalog& catalog) {
+                              return JudgeBatch(samples, catalog, now, limits);
+                            },
+                            &BatchEvent));
+    bool stored = false;
+    for (size_t b = 0; b < batches.size(); ++b) {
+      const Batch& batch = batches[b];
+      const BatchOutcome& outcome = outcomes[b];
+      Count(batch, outcome);
+      // Committed: only now may Redis see it (the cache never holds what PostgreSQL
+      // could still roll back). A failure there is the cache's to log; the batch stands.
+      if (service_->latest_cache_ != nullptr) {
+        service_->latest_cache_->WriteThrough(batch, outcome);
+      }
+      stored = stored || (!outcome.duplicate && !outcome.verdict.accepted.empty());
+      v1::IngestSamplesResponse answer;
+      ToProto(batch, outcome, &answer);
+      answers_.push_back(std::move(answer));
+    }
+    if (stored && service_->deps_.relay != nullptr) service_->deps_.relay->Notify();
+    if (answers_.size() > static_cast<size_t>(service_->config_.ingest_pending_acks)) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "the client left more than ", service_->config_.ingest_pending_acks,
+          " acknowledgements unread ([telemetry] ingest-pending-acks); the batches answered "
+          "so far are committed, re-send from the first unacknowledged one"));
+    }
+    return absl::OkStatus();
+  }
+
   void Count(const Batch& batch, const BatchOutcome& outcome) {
     IngestFigures& figures = service_->figures_;
     ++batches_;
@@ -146,6 +191,7 @@ class TelemetryServiceImpl::Ingest final : public IngestSamplesStream {
   std::string writer_id_;
   std::string call_identity_;
   int64_t batches_ = 0;
+  int64_t transactions_ = 0;
   int64_t accepted_ = 0;
   int64_t duplicates_ = 0;
   int64_t rejected_ = 0;

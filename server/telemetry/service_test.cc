@@ -10,6 +10,8 @@
 #include <cmath>
 #include <memory>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -278,6 +280,40 @@ TEST_F(TelemetryServiceTest, IngestAnswersEachBatchInOrderWithRejectsByIndex) {
   EXPECT_EQ(latest.values(0).data_item_id(), "S1speed");
   EXPECT_EQ(latest.values(0).number(), 1200);
   EXPECT_TRUE(latest.values(1).has_unavailable());
+}
+
+// Batches written before any answer is read may be committed together (group commit):
+// whether they are or not, each is answered in order, a change of writer on the stream is
+// kept apart, and a malformed batch ends the stream after the batches before it.
+TEST_F(TelemetryServiceTest, BatchesSentAheadAreAnsweredInOrderUpToAMalformedOne) {
+  v1::RegisterMachineResponse created;
+  ASSERT_TRUE(Register(Cnc(), &created).ok());
+  auto context = Context();
+  auto stream = stub_->IngestSamples(context.get());
+  const std::vector<std::pair<std::string, uint64_t>> frames = {
+      {"w1", 1}, {"w2", 1}, {"w1", 2}, {"w1", 2}, {"w2", 5}};
+  for (const auto& [writer, sequence] : frames) {
+    v1::IngestSamplesRequest batch = FirstBatch(writer);
+    batch.set_batch_sequence(sequence);
+    *batch.add_samples() = Num("S1speed", static_cast<double>(sequence), now_);
+    ASSERT_TRUE(stream->Write(batch));
+  }
+  ASSERT_TRUE(stream->Write(FirstBatch("w1")));  // no samples
+  stream->WritesDone();
+  std::vector<std::tuple<uint64_t, int, int>> answers;  // sequence, accepted, duplicate
+  v1::IngestSamplesResponse answer;
+  while (stream->Read(&answer)) {
+    answers.emplace_back(answer.batch_sequence(), answer.accepted_count(),
+                         answer.duplicate_count());
+  }
+  grpc::Status ended = stream->Finish();
+  EXPECT_EQ(ended.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(FieldsOf(ended), ElementsAre("samples"));
+  EXPECT_THAT(answers, ElementsAre(std::make_tuple(1u, 1, 0), std::make_tuple(1u, 1, 0),
+                                   std::make_tuple(2u, 1, 0), std::make_tuple(2u, 0, 1),
+                                   std::make_tuple(5u, 1, 0)));
+  EXPECT_EQ(store_.AllSamples().size(), 4u);
+  EXPECT_EQ(store_.Events().size(), 4u);
 }
 
 TEST_F(TelemetryServiceTest, MalformedBatchEndsTheStream) {

@@ -8,6 +8,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -104,8 +105,17 @@ class TelemetryStore {
   // back to an older time), one outbox event is written when anything was accepted
   // (`encode`), and the writer's sequence becomes the batch's. All or nothing: a lost
   // database is UNAVAILABLE and leaves no part of the batch.
-  virtual absl::StatusOr<BatchOutcome> IngestBatch(const Batch& batch, const BatchJudge& judge,
-                                                   const BatchEventEncoder& encode) = 0;
+  absl::StatusOr<BatchOutcome> IngestBatch(const Batch& batch, const BatchJudge& judge,
+                                           const BatchEventEncoder& encode);
+  // Several batches of one writer, in order, in one transaction (group commit: a
+  // transaction's fixed cost shared by the batches an ingest stream had waiting): each
+  // stored or found a duplicate exactly as IngestBatch would have, one after the other
+  // (a sequence not above the last one stored, in the database or earlier in `batches`,
+  // is a duplicate), one outcome per batch. All or nothing. INTERNAL for batches of
+  // different writers or none.
+  virtual absl::StatusOr<std::vector<BatchOutcome>> IngestBatches(
+      const std::vector<Batch>& batches, const BatchJudge& judge,
+      const BatchEventEncoder& encode) = 0;
 
   // Of `machine_ids`, those that are not registered, in the order given (none: all are).
   virtual absl::StatusOr<std::vector<std::string>> UnknownMachines(
@@ -157,5 +167,24 @@ class TelemetryStore {
                                                       const std::string& data_item_id,
                                                       const AggregatePlanner& planner) = 0;
 };
+
+inline absl::StatusOr<BatchOutcome> TelemetryStore::IngestBatch(const Batch& batch,
+                                                                const BatchJudge& judge,
+                                                                const BatchEventEncoder& encode) {
+  absl::StatusOr<std::vector<BatchOutcome>> outcomes = IngestBatches({batch}, judge, encode);
+  if (!outcomes.ok()) return outcomes.status();
+  return std::move(outcomes->front());
+}
+
+// IngestBatches' precondition: at least one batch, all of one writer.
+inline absl::Status CheckOneWriter(const std::vector<Batch>& batches) {
+  for (const Batch& batch : batches) {
+    if (batch.writer_id != batches.front().writer_id) {
+      return absl::InternalError("IngestBatches takes the batches of one writer");
+    }
+  }
+  if (batches.empty()) return absl::InternalError("IngestBatches was given no batch");
+  return absl::OkStatus();
+}
 
 }  // namespace plantmesh::telemetry

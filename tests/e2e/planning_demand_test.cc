@@ -126,10 +126,14 @@ TEST_F(PlanningDemandTest, ImportTwoYearsThenAgainIsHarmless) {
   EXPECT_EQ(first->records_rejected(), 0);
   EXPECT_EQ(StoredRows(), 3 * kDays);
 
-  // A retry of the same stream (same request_id): the first answer, nothing written.
-  absl::StatusOr<v1::ImportDemandResponse> retry = Import(records, "demand-2y");
-  ASSERT_TRUE(retry.ok()) << retry.status();
-  EXPECT_EQ(retry->SerializeAsString(), first->SerializeAsString());
+  // A retry of the same stream (same request_id): the first answer, nothing written;
+  // also when the client splits the same records into other messages (outside testing:
+  // 300 records sent as 100 + 200 were taken for another request).
+  for (size_t batch : {size_t{1000}, size_t{333}}) {
+    absl::StatusOr<v1::ImportDemandResponse> retry = Import(records, "demand-2y", false, batch);
+    ASSERT_TRUE(retry.ok()) << retry.status();
+    EXPECT_EQ(retry->SerializeAsString(), first->SerializeAsString());
+  }
 
   // The same file imported again as a new import: every record replaces itself.
   absl::StatusOr<v1::ImportDemandResponse> again = Import(records, "demand-2y-again");
@@ -200,7 +204,14 @@ TEST_F(PlanningDemandTest, BadRecordsRefuseTheWholeImport) {
                         Case{"NO-SUCH", "2030-01-01", 1.0, "records[1001].product_id"},
                         Case{"GRANOLA-500G", "2030-02-30", 1.0, "records[1001].date"},
                         Case{"GRANOLA-500G", "01.01.2030", 1.0, "records[1001].date"},
-                        Case{"GRANOLA-500G", "2030-01-01", NAN, "records[1001].quantity"}}) {
+                        Case{"GRANOLA-500G", "2030-01-01", NAN, "records[1001].quantity"},
+                        // Outside testing: a demand no plan can hold was stored, and
+                        // ProposePlan then failed INTERNAL or planned a negative demand.
+                        Case{"GRANOLA-500G", "2030-01-01", 2e9, "records[1001].quantity"},
+                        Case{"GRANOLA-500G", "2030-01-01", 1e19, "records[1001].quantity"},
+                        // Outside testing: text rules were judged per message, so this was
+                        // named records[1], and skip_invalid_records did not cover it.
+                        Case{"OATS\x01-2KG", "2030-01-01", 1.0, "records[1001].product_id"}}) {
     // Good records in the first batch; the bad one is the second record of the second.
     std::vector<v1::DemandRecord> records;
     for (int i = 0; i < 1002; ++i) {
@@ -220,8 +231,26 @@ TEST_F(PlanningDemandTest, BadRecordsRefuseTheWholeImport) {
   }
 }
 
+// Without skip_invalid_records, every bad record of the message is named (up to 20),
+// not only the first (outside testing: 28 bad quantities, one violation).
+TEST_F(PlanningDemandTest, EveryBadRecordOfTheMessageIsNamed) {
+  std::vector<v1::DemandRecord> records(28);
+  for (size_t i = 0; i < records.size(); ++i) {
+    records[i].set_product_id("OATS-2KG");
+    records[i].set_date(absl::FormatCivilTime(absl::CivilDay(2032, 1, 1) + i));
+    records[i].set_quantity(-1);
+  }
+  const absl::Status refused = Import(records, "").status();
+  EXPECT_EQ(refused.code(), absl::StatusCode::kInvalidArgument) << refused;
+  const std::vector<std::string> fields = ViolatedFields(refused);
+  EXPECT_THAT(fields, Contains("records[0].quantity"));
+  EXPECT_THAT(fields, Contains("records[19].quantity"));
+  EXPECT_GE(fields.size(), 20u);
+  EXPECT_THAT(std::string(refused.message()), ::testing::HasSubstr("8 more"));
+}
+
 TEST_F(PlanningDemandTest, SkipInvalidStoresTheRestAndReportsRejects) {
-  std::vector<v1::DemandRecord> records(3);
+  std::vector<v1::DemandRecord> records(4);
   records[0].set_product_id("OATS-2KG");
   records[0].set_date("2040-01-01");
   records[0].set_quantity(3);
@@ -230,16 +259,21 @@ TEST_F(PlanningDemandTest, SkipInvalidStoresTheRestAndReportsRejects) {
   records[1].set_quantity(-3);
   records[2].set_product_id("NO-SUCH");
   records[2].set_date("2040-01-02");
+  records[3].set_product_id("OATS\a2KG");  // a control character: the text rules, per record
+  records[3].set_date("2040-01-03");
   absl::StatusOr<v1::ImportDemandResponse> imported = Import(records, "", /*skip_invalid=*/true);
   ASSERT_TRUE(imported.ok()) << imported.status();
-  EXPECT_EQ(imported->records_received(), 3);
+  EXPECT_EQ(imported->records_received(), 4);
   EXPECT_EQ(imported->records_stored(), 1);
-  EXPECT_EQ(imported->records_rejected(), 2);
-  ASSERT_EQ(imported->rejects_size(), 2);
+  EXPECT_EQ(imported->records_rejected(), 3);
+  ASSERT_EQ(imported->rejects_size(), 3);
   EXPECT_EQ(imported->rejects(0).index(), 1);
   EXPECT_EQ(imported->rejects(0).field(), "quantity");
   EXPECT_EQ(imported->rejects(1).index(), 2);
   EXPECT_EQ(imported->rejects(1).field(), "product_id");
+  EXPECT_EQ(imported->rejects(2).index(), 3);
+  EXPECT_EQ(imported->rejects(2).field(), "product_id");
+  EXPECT_THAT(imported->rejects(2).reason(), ::testing::HasSubstr("U+0007"));
 }
 
 TEST_F(PlanningDemandTest, BadForecastRequestsNameTheField) {

@@ -112,11 +112,18 @@ absl::StatusOr<Replayable<Machine>> FakeTelemetryStore::UpdateMachine(
   return result;
 }
 
-absl::StatusOr<BatchOutcome> FakeTelemetryStore::IngestBatch(const Batch& batch,
-                                                             const BatchJudge& judge,
-                                                             const BatchEventEncoder& encode) {
+absl::StatusOr<std::vector<BatchOutcome>> FakeTelemetryStore::IngestBatches(
+    const std::vector<Batch>& batches, const BatchJudge& judge, const BatchEventEncoder& encode) {
   absl::MutexLock lock(&mu_);
   PM_RETURN_IF_ERROR(failure_);
+  PM_RETURN_IF_ERROR(CheckOneWriter(batches));
+  std::vector<BatchOutcome> outcomes;
+  for (const Batch& batch : batches) outcomes.push_back(IngestLocked(batch, judge, encode));
+  return outcomes;
+}
+
+BatchOutcome FakeTelemetryStore::IngestLocked(const Batch& batch, const BatchJudge& judge,
+                                              const BatchEventEncoder& encode) {
   BatchOutcome outcome;
   uint64_t& last = writers_[batch.writer_id];
   if (batch.batch_sequence <= last) {

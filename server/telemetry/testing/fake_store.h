@@ -25,8 +25,10 @@ class FakeTelemetryStore : public TelemetryStore {
   absl::StatusOr<Replayable<Machine>> UpdateMachine(
       const std::string& id, const ChangeContext& context, const MachineMutator& mutator,
       const ResponseEncoder<Machine>& encode) override;
-  absl::StatusOr<BatchOutcome> IngestBatch(const Batch& batch, const BatchJudge& judge,
-                                           const BatchEventEncoder& encode) override;
+  using TelemetryStore::IngestBatch;
+  absl::StatusOr<std::vector<BatchOutcome>> IngestBatches(const std::vector<Batch>& batches,
+                                                          const BatchJudge& judge,
+                                                          const BatchEventEncoder& encode) override;
   absl::StatusOr<std::vector<std::string>> UnknownMachines(
       const std::vector<std::string>& machine_ids) override;
   absl::StatusOr<std::vector<StoredSample>> LatestValues(
@@ -65,6 +67,9 @@ class FakeTelemetryStore : public TelemetryStore {
   std::map<std::pair<std::string, std::string>, StoredSample> latest_ ABSL_GUARDED_BY(mu_);
   std::vector<runtime::OutboxEvent> events_ ABSL_GUARDED_BY(mu_);
 
+  // One batch of IngestBatches.
+  BatchOutcome IngestLocked(const Batch& batch, const BatchJudge& judge,
+                            const BatchEventEncoder& encode) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Machine states: moves the trackers as IngestBatch does (store.h).
   void AdvanceStates(const Batch& batch, const std::vector<int>& accepted)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -167,6 +167,50 @@ TYPED_TEST_P(MachineStateConformanceTest, IngestSettlesIntervalsAndDowntimesWith
   for (const v1::DowntimeEvent& e : events) EXPECT_EQ(e.downtime().id(), absl::StrCat(d.id));
 }
 
+// The recorded sequence and the spindle batch that settles it, committed together (an
+// ingest stream's group): the trackers move batch after batch as they would one by one
+// (the last batch pays for the machine only because the one before left it pending).
+TYPED_TEST_P(MachineStateConformanceTest, BatchesCommittedTogetherMoveTheTrackersInOrder) {
+  this->RegisterCnc();
+  const std::vector<Batch> group = {
+      {"w",
+       1,
+       {TextAt("avail", "AVAILABLE", this->T(0)), TextAt("Xact", "READY", this->T(0)),
+        TextAt("Xact", "ACTIVE", this->T(10))}},
+      {"w",
+       2,
+       {TextAt("Xact", "STOPPED", this->T(20)), ConditionAt("servo", 3, "SV0401", this->T(25))}},
+      {"w", 2, {TextAt("Xact", "ACTIVE", this->T(22))}},  // a duplicate moves nothing
+      {"w", 3, {ConditionAt("servo", 1, "", this->T(30)), TextAt("Xact", "ACTIVE", this->T(40))}},
+      {"w", 4, {NumberAt("S1speed", 1200, this->T(50))}},
+  };
+  absl::StatusOr<std::vector<BatchOutcome>> outcomes = this->store_->IngestBatches(
+      group,
+      [this](const std::vector<Sample>& s, const Catalog& c) {
+        return JudgeBatch(s, c, this->now_, IngestLimits{});
+      },
+      [](const Batch&, const std::vector<int>&) {
+        return runtime::OutboxEvent{common::NewUuidV4(), "", "batch"};
+      });
+  ASSERT_TRUE(outcomes.ok()) << outcomes.status();
+  TimelineFacts facts = this->Timeline(this->T(-100), this->T(100));
+  const std::vector<StateInterval> closed = {
+      {MachineState::kIdle, this->T(0), this->T(10)},
+      {MachineState::kRunning, this->T(10), this->T(20)},
+      {MachineState::kStopped, this->T(20), this->T(25)},
+      {MachineState::kDown, this->T(25), this->T(30)},
+      {MachineState::kStopped, this->T(30), this->T(40)},
+  };
+  EXPECT_EQ(facts.closed, closed);
+  ASSERT_TRUE(facts.tracker);
+  EXPECT_FALSE(TrackerPending(*facts.tracker));
+  std::vector<v1::DowntimeEvent> events = this->DowntimeEvents();
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[0].change_type(), v1::DOWNTIME_CHANGE_TYPE_STARTED);
+  EXPECT_EQ(events[1].change_type(), v1::DOWNTIME_CHANGE_TYPE_ESCALATED);
+  EXPECT_EQ(events[2].change_type(), v1::DOWNTIME_CHANGE_TYPE_ENDED);
+}
+
 TYPED_TEST_P(MachineStateConformanceTest, DuplicateBatchMovesNothing) {
   this->RegisterCnc();
   this->IngestRecordedSequence();
@@ -316,6 +360,7 @@ TYPED_TEST_P(MachineStateConformanceTest, DowntimesNewestFirstAndReasonsOncePerR
 
 REGISTER_TYPED_TEST_SUITE_P(MachineStateConformanceTest,
                             IngestSettlesIntervalsAndDowntimesWithTheBatch,
+                            BatchesCommittedTogetherMoveTheTrackersInOrder,
                             DuplicateBatchMovesNothing, TimelinePagesByStartAndKeepsMachinesApart,
                             PartCountsWithTheirBaseline,
                             DowntimesNewestFirstAndReasonsOncePerRequestId);

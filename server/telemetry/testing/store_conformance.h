@@ -10,6 +10,7 @@
 //   std::vector<runtime::OutboxEvent> Events();  // outbox events written, oldest first
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -73,9 +74,14 @@ class TelemetryStoreConformanceTest : public ::testing::Test {
   // Ingests with the domain's judge at now_.
   absl::StatusOr<BatchOutcome> Ingest(const std::string& writer, uint64_t sequence,
                                       std::vector<Sample> samples) {
-    Batch batch{writer, sequence, std::move(samples)};
-    return store_->IngestBatch(
-        batch,
+    absl::StatusOr<std::vector<BatchOutcome>> outcomes =
+        IngestTogether({Batch{writer, sequence, std::move(samples)}});
+    if (!outcomes.ok()) return outcomes.status();
+    return outcomes->front();
+  }
+  absl::StatusOr<std::vector<BatchOutcome>> IngestTogether(const std::vector<Batch>& batches) {
+    return store_->IngestBatches(
+        batches,
         [this](const std::vector<Sample>& s, const Catalog& c) {
           return JudgeBatch(s, c, now_, IngestLimits{});
         },
@@ -268,6 +274,55 @@ TYPED_TEST_P(TelemetryStoreConformanceTest, ResentBatchIsDuplicateAndStoredOnce)
   EXPECT_EQ(this->backend_.Events().size(), 2u);
 }
 
+// Group commit: each batch of the group is judged as it would be alone, one after the
+// other, in one transaction.
+TYPED_TEST_P(TelemetryStoreConformanceTest, BatchesCommittedTogetherAreEachStoredOnceInOrder) {
+  this->Register(this->Cnc());
+  const absl::Time t = this->now_;
+  ASSERT_TRUE(this->Ingest("w1", 2, {NumberAt("temp", 1, t)}).ok());
+  absl::StatusOr<std::vector<BatchOutcome>> outcomes = this->IngestTogether({
+      {"w1", 2, {NumberAt("temp", 2, t)}},  // stored before: a duplicate
+      {"w1", 3, {NumberAt("temp", 3, t), NumberAt("nope", 0, t)}},
+      {"w1", 3, {NumberAt("temp", 4, t)}},  // re-sent within the group
+      {"w1", 4, {NumberAt("nope", 0, t)}},  // nothing accepted: numbered, no event
+      {"w1", 6, {NumberAt("temp", 6, t), NumberAt("S1speed", 6, t)}},
+      {"w1", 5, {NumberAt("temp", 5, t)}},  // below the group's 6
+  });
+  ASSERT_TRUE(outcomes.ok()) << outcomes.status();
+  ASSERT_EQ(outcomes->size(), 6u);
+  std::vector<bool> duplicate;
+  for (const BatchOutcome& o : *outcomes) duplicate.push_back(o.duplicate);
+  EXPECT_EQ(duplicate, (std::vector<bool>{true, false, true, false, false, true}));
+  EXPECT_EQ((*outcomes)[1].verdict.accepted, (std::vector<int>{0}));
+  ASSERT_EQ((*outcomes)[1].verdict.rejected.size(), 1u);
+  EXPECT_EQ((*outcomes)[1].verdict.rejected[0].index, 1);
+  EXPECT_TRUE((*outcomes)[3].verdict.accepted.empty());
+  EXPECT_EQ((*outcomes)[4].verdict.accepted, (std::vector<int>{0, 1}));
+  // Each stored batch has its own number; a duplicate none.
+  EXPECT_EQ((*outcomes)[0].batch_id, 0);
+  EXPECT_NE((*outcomes)[1].batch_id, 0);
+  EXPECT_NE((*outcomes)[3].batch_id, 0);
+  EXPECT_NE((*outcomes)[4].batch_id, 0);
+  EXPECT_NE((*outcomes)[1].batch_id, (*outcomes)[4].batch_id);
+  std::vector<double> temps;
+  for (const StoredSample& s : this->All()) {
+    if (s.sample.data_item_id == "temp") temps.push_back(s.sample.number);
+  }
+  std::sort(temps.begin(), temps.end());
+  EXPECT_EQ(temps, (std::vector<double>{1, 3, 6}));
+  // One event per batch that stored samples: the first batch's and two of the group.
+  EXPECT_EQ(this->backend_.Events().size(), 3u);
+  // The writer's sequence moved to the group's highest.
+  absl::StatusOr<BatchOutcome> again = this->Ingest("w1", 6, {NumberAt("temp", 7, t)});
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->duplicate);
+  // Batches of two writers are not one group: refused, nothing stored.
+  outcomes = this->IngestTogether(
+      {{"w2", 1, {NumberAt("temp", 8, t)}}, {"w3", 1, {NumberAt("temp", 9, t)}}});
+  EXPECT_EQ(outcomes.status().code(), absl::StatusCode::kInternal) << outcomes.status();
+  EXPECT_EQ(this->All().size(), 4u);
+}
+
 TYPED_TEST_P(TelemetryStoreConformanceTest, LatestKeepsTheNewestTimeAcrossOutOfOrderBatches) {
   this->Register(this->Cnc());
   const absl::Time t = this->now_;
@@ -367,6 +422,7 @@ REGISTER_TYPED_TEST_SUITE_P(TelemetryStoreConformanceTest, RegisterGetAndAlready
                             UpdateAppliesTheMutatorAndReplaysRetries,
                             LatestAnswersOnlyRegisteredDataItems, MixedBatchStoresTheValidRest,
                             ResentBatchIsDuplicateAndStoredOnce,
+                            BatchesCommittedTogetherAreEachStoredOnceInOrder,
                             LatestKeepsTheNewestTimeAcrossOutOfOrderBatches,
                             ConditionAndSourceSequenceRoundTrip, QuerySamplesPagesByTimeAndFilters);
 
