@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "plantmesh/common/status_macros.h"
 #include "server/planning/config.h"
 #include "server/planning/convert.h"
@@ -42,6 +43,39 @@ constexpr absl::Duration kMaxProposeRange = absl::Hours(24 * 31);
 constexpr absl::Duration kShiftSearchRange = absl::Hours(24 * 93);
 // Time kept for the answer when the call's deadline bounds the solve.
 constexpr absl::Duration kAnswerReserve = absl::Milliseconds(500);
+// The most (line, product, shift) triples a proposal plans: the model grows with them, and
+// CBC checks its time limit only between the steps of a search, not inside the first LP
+// solve, which grows faster than the model (outside testing: 20 lines × 200 products ×
+// 100 shifts solved for more than 6 minutes on 5 GB past a 10 s limit). Below this bound
+// that solve takes a few seconds on the reference machine (bench/README.md, ProposePlan).
+constexpr int64_t kMaxProposeLineProductShifts = 50'000;
+
+// One proposal is solved at a time (CBC keeps process-wide state, propose::SolveModel
+// serialises its solves) and one more may wait for it; a third call is refused at once
+// with UNAVAILABLE instead of holding a handler thread while it waits (outside testing:
+// 16 waiting calls took every handler thread, and every service of the process stalled).
+class SolveGate {
+ public:
+  bool TryEnter() {
+    absl::MutexLock lock(&mu_);
+    if (inside_ >= 2) return false;
+    ++inside_;
+    return true;
+  }
+  void Leave() {
+    absl::MutexLock lock(&mu_);
+    --inside_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  int inside_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+SolveGate& ProposalSolveGate() {
+  static auto* gate = new SolveGate();
+  return *gate;
+}
 
 v1::ShortfallReason ReasonToProto(propose::ShortfallReason reason) {
   switch (reason) {
@@ -352,7 +386,28 @@ absl::Status PlanningServiceImpl::HandleProposePlan(runtime::CallContext& call,
     if (left < limit) limit = std::max(left, absl::Milliseconds(100));
   }
   PM_ASSIGN_OR_RETURN(ProposalModel model, BuildProposalModel(facts, limit));
+  int64_t triples = 0;
+  for (const propose::ProposalLine& line : model.input.lines) {
+    triples += static_cast<int64_t>(line.products.size() * line.shifts.size());
+  }
+  if (triples > kMaxProposeLineProductShifts) {
+    const std::string why = absl::StrCat(
+        "the proposal would plan ", triples, " (line, product, shift) combinations, more than ",
+        kMaxProposeLineProductShifts, ": plan fewer shifts, products or lines at a time");
+    v.Add(by_count ? "shift_count" : "end_time", why);
+    v.Add("product_ids", why);
+    v.Add("line_ids", why);
+    return v.ToStatus();
+  }
+  SolveGate& gate = ProposalSolveGate();
+  if (!gate.TryEnter()) {
+    return runtime::WithErrorInfo(
+        absl::UnavailableError("the solver is busy with another proposal and one more waits for "
+                               "it: retry in a few seconds"),
+        "SOLVER_BUSY", {});
+  }
   absl::StatusOr<propose::Proposal> solved = propose::ProposePlan(model.input);
+  gate.Leave();
   if (!solved.ok()) {
     // The input was checked above: a refusal here is this service's fault, not the caller's.
     if (absl::IsInvalidArgument(solved.status())) {

@@ -110,6 +110,39 @@ TEST_F(ProposePlanTest, MeetsDemandWhenCapacitySuffices) {
   EXPECT_TRUE(store_.ListPlans(PlanQuery())->plans.empty());
 }
 
+// Outside testing: 20 lines × 200 products × 100 shifts solved for minutes past its time
+// limit. A model beyond kMaxProposeLineProductShifts is refused before it is built,
+// naming what to ask for less of.
+TEST_F(ProposePlanTest, AModelTooLargeToSolveInTimeIsRefusedNamingTheFields) {
+  v1::ProposePlanRequest request = ThreeShifts({});
+  request.set_shift_count(100);
+  for (int p = 0; p < 501; ++p) {
+    v1::CreateProductRequest product;
+    product.mutable_product()->set_id(absl::StrCat("SKU-", p));
+    product.mutable_product()->set_display_name("sku");
+    product.mutable_product()->set_unit("pcs");
+    v1::LineCycleTime* c = product.mutable_product()->add_cycle_times();
+    c->set_line_id("PACK-1");
+    c->set_ideal_cycle_seconds(3);
+    v1::CreateProductResponse created;
+    ASSERT_TRUE(stub_->CreateProduct(Ctx().get(), product, &created).ok());
+    v1::DemandRecord* d = request.add_demand();
+    d->set_product_id(absl::StrCat("SKU-", p));
+    d->set_date("2026-03-11");
+    d->set_quantity(10);
+  }
+  v1::ProposePlanResponse r;
+  grpc::Status s = Propose(request, &r);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+  EXPECT_THAT(FieldsOf(s), ElementsAre("shift_count", "product_ids", "line_ids"));
+  EXPECT_THAT(s.error_message(), HasSubstr("50100 (line, product, shift) combinations"));
+  // One product fewer fits.
+  request.mutable_demand()->RemoveLast();
+  request.set_time_limit_seconds(1);
+  s = Propose(request, &r);
+  EXPECT_NE(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+}
+
 TEST_F(ProposePlanTest, ReportsExactlyTheShortfall) {
   // A and B make 2 × 9,000 by 22:00; with 500 in stock, 20,000 leaves 1,500 unmet.
   v1::ProposePlanRequest request = ThreeShifts({{"GRANOLA-500G", 20000}});

@@ -65,8 +65,10 @@
 //                 the plan, where it takes its time)
 //   one state     Σp z[l,p,t] ≤ 1
 //   carry-over    z[l,p,t+1] ≤ y[l,p,t] + z[l,p,t]
-//   last run      Σq y[l,q,t] ≤ P_l·(1 − z[l,p,t+1] + y[l,p,t])  (after any changeover in t
-//                 the line ends on a product it changed over to)
+//   last run      n[l,t] ≤ P_l·(1 − z[l,p,t+1] + y[l,p,t])  (after any changeover in t
+//                 the line ends on a product it changed over to), with the continuous
+//                 n[l,t] = Σq y[l,q,t] (one row per line and period, so that a line of P
+//                 products costs the LP ~4P terms a period instead of P²)
 //   balance       s[p,t−1] + Σl x[l,p,t] + u[p,t] = demand[p,t] + s[p,t]
 // where co[l,p] is the longest changeover into p on l from any product the line makes (so
 // the sequence found afterwards never needs more time than reserved). With changeover

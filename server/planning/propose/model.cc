@@ -181,6 +181,8 @@ absl::StatusOr<ComponentResult> SolveComponent(const Index& index, const Compone
 
   // Per line: x, y for each (product, shift), z for each (product, period).
   std::vector<std::vector<std::vector<int>>> x(in.lines.size()), zs(in.lines.size());
+  // Per line and period with setups: n = Σ y, the count of setups (its column, and theirs).
+  std::vector<std::pair<int, std::vector<int>>> setup_counts;
   for (int l : component.lines) {
     const ProposalLine& line = in.lines[l];
     const int made = static_cast<int>(line.products.size());
@@ -221,21 +223,34 @@ absl::StatusOr<ComponentResult> SolveComponent(const Index& index, const Compone
       b.Row(one_state, 'L', 1);
       if (!load.empty()) b.Row(load, 'L', capacity[t]);
       if (t + 1 == periods) continue;
+      // The count of setups as a column of its own, so that each product's last-run row
+      // below holds 3 terms instead of all the line's setups: a line of P products had P²
+      // terms a period (one line of 500 products over 100 shifts: 25 million).
+      int count = -1;
+      if (!setups.empty()) {
+        std::vector<int> columns;
+        std::vector<std::pair<int, double>> definition;
+        double start_count = 0;
+        for (const auto& term : setups) {
+          columns.push_back(term.first);
+          definition.push_back({term.first, -1});
+          start_count += b.start()[static_cast<size_t>(term.first)];
+        }
+        count = b.Column(0, static_cast<double>(setups.size()), 0, false, start_count);
+        definition.push_back({count, 1});
+        b.Row(definition, 'E', 0);
+        setup_counts.push_back({count, std::move(columns)});
+      }
       for (int k = 0; k < made; ++k) {
         // carry-over: z[t+1] ≤ y[t] + z[t]
         std::vector<std::pair<int, double>> carry = {{z[k][t + 1], 1}, {z[k][t], -1}};
         if (y[k][t] >= 0) carry.push_back({y[k][t], -1});
         b.Row(carry, 'L', 0);
-        // last run: Σ y[t] + P·z[t+1] − P·y[t] ≤ P
+        // last run: n[t] + P·z[t+1] − P·y[t] ≤ P, n[t] = Σ y[t]
         if (setups.empty()) continue;
         const double big = static_cast<double>(setups.size());
-        std::vector<std::pair<int, double>> last = setups;
-        last.push_back({z[k][t + 1], big});
-        if (y[k][t] >= 0) {
-          for (auto& term : last) {
-            if (term.first == y[k][t]) term.second -= big;
-          }
-        }
+        std::vector<std::pair<int, double>> last = {{count, 1}, {z[k][t + 1], big}};
+        if (y[k][t] >= 0) last.push_back({y[k][t], -big});
         b.Row(last, 'L', big);
       }
     }
@@ -267,6 +282,10 @@ absl::StatusOr<ComponentResult> SolveComponent(const Index& index, const Compone
     std::vector<std::vector<int64_t>> made(products, std::vector<int64_t>(periods, 0));
     for (int c = 0; c < b.columns(); ++c) {
       if (b.integer(c)) values[c] = std::round(values[c]);
+    }
+    for (const auto& [count, columns] : setup_counts) {
+      values[count] = 0;
+      for (int column : columns) values[count] += values[column];
     }
     for (int l : component.lines) {
       for (size_t k = 0; k < x[l].size(); ++k) {
