@@ -664,14 +664,14 @@ std::vector<FieldChange> Diff(const Defect& before, const Defect& after) {
 }
 
 absl::StatusOr<int64_t> ParseDefectId(absl::string_view text, absl::string_view field) {
-  int64_t id = 0;
-  bool digits = !text.empty() && text.size() <= 18 &&
-                std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
-  if (!digits || !absl::SimpleAtoi(text, &id) || id <= 0) {
+  const std::optional<int64_t> id =
+      runtime::ParseDecimalId(std::string_view(text.data(), text.size()));
+  if (!id) {
     return runtime::InvalidField(
-        std::string(field), absl::StrCat(Quote(text), " is not a defect id (a positive decimal)"));
+        std::string(field),
+        absl::StrCat(Quote(text), " is not a defect id (", runtime::kDecimalIdRule, ")"));
   }
-  return id;
+  return *id;
 }
 
 absl::StatusOr<ListQuery> MakeListQuery(const ListRequestInput& input) {

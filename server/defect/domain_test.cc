@@ -453,7 +453,10 @@ TEST(ResourceTest, Validation) {
 
 TEST(DefectIdTest, Parse) {
   EXPECT_EQ(*ParseDefectId("17", "id"), 17);
-  for (const char* bad : {"", "0", "-1", "1a", "99999999999999999999"}) {
+  // The largest id there is (outside testing: it was "not a positive decimal").
+  EXPECT_EQ(*ParseDefectId("9223372036854775807", "id"), INT64_MAX);
+  // "01" is not another spelling of 1 (outside testing: it read defect 1).
+  for (const char* bad : {"", "0", "-1", "1a", "01", "+1", " 1", "99999999999999999999"}) {
     EXPECT_THAT(FieldsOf(ParseDefectId(bad, "id").status()), ElementsAre("id")) << bad;
   }
 }

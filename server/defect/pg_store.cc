@@ -19,6 +19,7 @@
 #include "server/runtime/errors.h"
 #include "server/runtime/pg_audit_sink.h"
 #include "server/runtime/pg_statements.h"
+#include "server/runtime/text_rules.h"
 
 namespace plantmesh::defect {
 namespace {
@@ -814,11 +815,13 @@ absl::StatusOr<Replayable<Photo>> PgDefectStore::AddPhoto(const NewPhoto& photo,
 
 absl::StatusOr<PhotoContent> PgDefectStore::GetPhoto(int64_t defect_id,
                                                      const std::string& photo_id) {
-  int photo_no = 0;
-  if (!absl::SimpleAtoi(photo_id, &photo_no) || photo_no <= 0) {
+  const std::optional<int64_t> number = runtime::ParseDecimalId(photo_id);
+  if (!number || *number > INT32_MAX) {
     return runtime::InvalidField(
-        "photo_id", absl::StrCat(runtime::QuoteForMessage(photo_id), " is not a photo id"));
+        "photo_id", absl::StrCat(runtime::QuoteForMessage(photo_id), " is not a photo id (",
+                                 runtime::kDecimalIdRule, ")"));
   }
+  const int photo_no = static_cast<int>(*number);
   PhotoContent content;
   PM_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& conn) -> absl::Status {
     pqxx::read_transaction tx(conn);

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "plantmesh/common/status_macros.h"
 #include "server/runtime/errors.h"
+#include "server/runtime/text_rules.h"
 
 namespace plantmesh::planning {
 namespace {
@@ -442,12 +443,14 @@ absl::StatusOr<PlanChange> Move(const Plan& current, PlanTransition transition,
 }
 
 absl::StatusOr<int64_t> ParseId(absl::string_view text, absl::string_view field) {
-  int64_t id = 0;
   if (text.empty()) return runtime::InvalidField(std::string(field), "required");
-  if (!absl::SimpleAtoi(text, &id) || id <= 0 || absl::StrCat(id) != text) {
-    return runtime::InvalidField(std::string(field), "must be a positive decimal id");
+  const std::optional<int64_t> id =
+      runtime::ParseDecimalId(std::string_view(text.data(), text.size()));
+  if (!id) {
+    return runtime::InvalidField(std::string(field),
+                                 absl::StrCat("must be ", runtime::kDecimalIdRule));
   }
-  return id;
+  return *id;
 }
 
 absl::Status ValidateOutput(const OutputRecord& output) {

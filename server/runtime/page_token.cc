@@ -1,5 +1,6 @@
 #include "server/runtime/page_token.h"
 
+#include <algorithm>
 #include <vector>
 
 #include "absl/strings/escaping.h"
@@ -25,6 +26,13 @@ uint64_t Fnv1a64(absl::string_view text) {
     h *= 1099511628211ull;
   }
   return h;
+}
+
+// A fingerprint as FilterFingerprint::Hex writes it: 16 lowercase hex digits.
+bool IsFingerprint(absl::string_view text) {
+  return text.size() == 16 && std::all_of(text.begin(), text.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
 }
 
 bool InTimestampRange(absl::Time t) {
@@ -65,9 +73,13 @@ std::optional<PageCursor> DecodePageToken(absl::string_view token, absl::string_
   if (absl::WebSafeBase64Unescape(token, &raw)) parts = absl::StrSplit(raw, '|');
   int64_t micros = 0;
   int64_t id = 0;
+  // Only the spelling this server writes: a token cut short, padded, re-encoded or with
+  // spaces is not one of its tokens (outside testing: a truncated token was told its
+  // filter differed, and a padded one was taken).
   if (parts.size() != 4 || parts[0] != kTokenVersion || !absl::SimpleAtoi(parts[1], &micros) ||
       !absl::SimpleAtoi(parts[2], &id) || id < 0 ||
-      !InTimestampRange(absl::FromUnixMicros(micros))) {
+      !InTimestampRange(absl::FromUnixMicros(micros)) || !IsFingerprint(parts[3]) ||
+      EncodePageToken(PageCursor{absl::FromUnixMicros(micros), id}, parts[3]) != token) {
     violations.Add("page_token", absl::StrCat("not a token returned by ", list_method));
     return std::nullopt;
   }
@@ -98,7 +110,8 @@ std::optional<std::vector<std::string>> DecodeKeyPageToken(absl::string_view tok
   for (size_t i = 0; readable && i < parts; ++i) {
     readable = absl::WebSafeBase64Unescape(fields[i + 1], &key[i]);
   }
-  if (!readable) {
+  if (!readable || !IsFingerprint(fields.back()) ||
+      EncodeKeyPageToken(key, fields.back()) != token) {
     violations.Add("page_token", absl::StrCat("not a token returned by ", list_method));
     return std::nullopt;
   }

@@ -54,6 +54,18 @@ const char* ControlReason(char32_t c, TextKind kind) {
 
 }  // namespace
 
+std::optional<int64_t> ParseDecimalId(std::string_view text) {
+  if (text.empty() || text.size() > 19 || text[0] == '0') return std::nullopt;
+  int64_t value = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    const int digit = c - '0';
+    if (value > (INT64_MAX - digit) / 10) return std::nullopt;
+    value = value * 10 + digit;
+  }
+  return value;
+}
+
 bool IsCode(std::string_view value) {
   if (value.empty() || value.size() > static_cast<size_t>(kMaxCodeChars)) return false;
   for (char c : value) {

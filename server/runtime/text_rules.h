@@ -25,6 +25,16 @@ inline constexpr int32_t kMaxCodeChars = 32;
 inline constexpr char kCodePattern[] = "1-32 characters A-Z, 0-9, '-'";
 bool IsCode(std::string_view value);
 
+// A resource number written as a decimal id (a defect's, a photo's, a downtime's, a
+// plan's): digits only, no sign, spaces or leading zeros, 1..9223372036854775807. One
+// spelling per number: "01" is not an alias of 1 (outside testing: GetDefect("01") read
+// defect 1 in one service while another refused it, and the request log and audit would
+// read two ids for one resource).
+inline constexpr char kDecimalIdRule[] =
+    "a positive decimal number without sign, spaces or leading zeros, at most "
+    "9223372036854775807";
+std::optional<int64_t> ParseDecimalId(std::string_view text);
+
 // Well-formed UTF-8: no stray continuation bytes, no overlong forms, no surrogates
 // (U+D800-U+DFFF), nothing above U+10FFFF.
 bool IsValidUtf8(std::string_view value);

@@ -102,5 +102,17 @@ TEST(TextViolationTest, OneCodePattern) {
   }
 }
 
+// One spelling per number (outside testing: "01" read defect 1 in one service and was
+// refused in another).
+TEST(DecimalIdTest, OnlyTheCanonicalSpellingIsAnId) {
+  EXPECT_EQ(ParseDecimalId("1"), 1);
+  EXPECT_EQ(ParseDecimalId("4711"), 4711);
+  EXPECT_EQ(ParseDecimalId("9223372036854775807"), INT64_MAX);
+  for (const char* bad : {"", "0", "01", "007", "+1", "-1", " 1", "1 ", "1e3", "0x10", "١",
+                          "9223372036854775808", "99999999999999999999"}) {
+    EXPECT_EQ(ParseDecimalId(bad), std::nullopt) << bad;
+  }
+}
+
 }  // namespace
 }  // namespace plantmesh::runtime

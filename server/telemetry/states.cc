@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "plantmesh/common/status_macros.h"
 #include "server/runtime/errors.h"
+#include "server/runtime/text_rules.h"
 
 namespace plantmesh::telemetry {
 
@@ -316,12 +317,10 @@ std::optional<int64_t> ParseDowntimeId(const std::string& id, runtime::Violation
     violations.Add("id", "required");
     return std::nullopt;
   }
-  int64_t value = 0;
-  const bool digits = id.size() <= 18 && std::all_of(id.begin(), id.end(),
-                                                     [](char c) { return c >= '0' && c <= '9'; });
-  if (!digits || !absl::SimpleAtoi(id, &value) || value <= 0) {
-    violations.Add("id", "not a downtime id (Downtime.id, a positive number)");
-    return std::nullopt;
+  const std::optional<int64_t> value = runtime::ParseDecimalId(id);
+  if (!value) {
+    violations.Add("id",
+                   absl::StrCat("not a downtime id (Downtime.id, ", runtime::kDecimalIdRule, ")"));
   }
   return value;
 }
