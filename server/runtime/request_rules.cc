@@ -57,7 +57,13 @@ std::optional<std::string> TimeViolation(const Message& value, TimeType type) {
   const int32_t nanos = r->GetInt32(value, d->FindFieldByNumber(2));
   if (type == TimeType::kTimestamp) {
     if (IsValidTimestamp(seconds, nanos)) return std::nullopt;
-    return absl::StrCat("is not a valid google.protobuf.Timestamp: ", kTimestampRange);
+    // Which part is wrong first, then the whole rule (outside testing: nanos -1 was told
+    // only "seconds must lie within ...").
+    const std::string wrong = nanos < 0 || nanos > 999999999
+                                  ? absl::StrCat("nanos ", nanos, " is out of range")
+                                  : absl::StrCat("seconds ", seconds, " is out of range");
+    return absl::StrCat("is not a valid google.protobuf.Timestamp (", wrong,
+                        "): ", kTimestampRange);
   }
   if (seconds < TimeUtil::kDurationMinSeconds || seconds > TimeUtil::kDurationMaxSeconds ||
       nanos < -999999999 || nanos > 999999999 || (seconds > 0 && nanos < 0) ||
@@ -73,7 +79,7 @@ std::optional<std::string> TimeViolation(const Message& value, TimeType type) {
 // time values.
 struct MessagePlan;
 struct FieldPlan {
-  enum class Shape { kString, kMessage, kMap, kTime };
+  enum class Shape { kString, kMessage, kMap, kTime, kEnum };
   const FieldDescriptor* field = nullptr;
   Shape shape = Shape::kString;
   TextRule rule;                    // kString, and kMap string values
@@ -135,6 +141,7 @@ class PlanCache {
           const FieldDescriptor* field = type->field(i);
           if (contract::ElementsJudgedByService(field)) continue;
           if (field->type() == FieldDescriptor::TYPE_STRING ||
+              field->type() == FieldDescriptor::TYPE_ENUM ||
               (field->message_type() != nullptr && holds_checked[field->message_type()])) {
             holds_checked[type] = changed = true;
             break;
@@ -157,6 +164,8 @@ class PlanCache {
         if (field->type() == FieldDescriptor::TYPE_STRING) {
           entry.shape = FieldPlan::Shape::kString;
           entry.rule = RuleOf(field);
+        } else if (field->type() == FieldDescriptor::TYPE_ENUM) {
+          entry.shape = FieldPlan::Shape::kEnum;
         } else if (field->is_map()) {
           entry.shape = FieldPlan::Shape::kMap;
           entry.map_key = field->message_type()->map_key();
@@ -209,6 +218,23 @@ void CheckString(const std::string& value, const TextRule& rule, PathFn path, Vi
   if (value.empty()) return;
   if (std::optional<std::string> why = TextViolation(value, rule))
     out->Add(path(), *std::move(why));
+}
+
+// An enum number the contract does not declare (proto3 keeps any number a client sends):
+// refused by name for every enum field, so that no service reads it as a missing value or
+// stores a state it has no name for (outside testing: `bucket_width: 99` was told "must
+// be given", `decision: 99` "required").
+template <typename PathFn>
+void CheckEnum(const FieldDescriptor* field, int value, PathFn path, Violations* out) {
+  const google::protobuf::EnumDescriptor* type = field->enum_type();
+  if (type->FindValueByNumber(value) != nullptr) return;
+  std::string names;
+  for (int i = 0; i < type->value_count() && i < 12; ++i) {
+    absl::StrAppend(&names, i == 0 ? "" : ", ", type->value(i)->name());
+  }
+  if (type->value_count() > 12) absl::StrAppend(&names, ", ...");
+  out->Add(path(),
+           absl::StrCat("unknown value ", value, " of ", type->full_name(), " (", names, ")"));
 }
 
 // `path[index]`: an element of a repeated field.
@@ -293,6 +319,17 @@ void Walk(const Message& message, const MessagePlan& plan, Path* path, Violation
           }
         } else if (r->HasField(message, f.field)) {
           Walk(r->GetMessage(message, f.field), *f.message, path, out, depth + 1);
+        }
+        break;
+      case FieldPlan::Shape::kEnum:
+        if (f.field->is_repeated()) {
+          const int n = r->FieldSize(message, f.field);
+          for (int i = 0; i < n; ++i) {
+            path->SetIndex(i);
+            CheckEnum(f.field, r->GetRepeatedEnumValue(message, f.field, i), here, out);
+          }
+        } else {
+          CheckEnum(f.field, r->GetEnumValue(message, f.field), here, out);
         }
         break;
       case FieldPlan::Shape::kTime:

@@ -215,6 +215,30 @@ TEST(CheckRequestValuesTest, ListsEveryViolationWithItsPath) {
                                    "update_mask.paths[1]"));
 }
 
+// Every enum field, single or repeated, at any depth: a number the contract does not
+// declare is refused by name (outside testing: `bucket_width: 99` was "must be given").
+TEST(CheckRequestValuesTest, EnumNumbersTheContractDoesNotDeclareAreRefused) {
+  v1::CreateDefectRequest create;
+  create.mutable_defect()->set_severity(static_cast<v1::Severity>(99));
+  absl::Status checked = CheckRequestValues(create);
+  EXPECT_THAT(PathsOf(checked), ElementsAre("defect.severity"));
+  EXPECT_THAT(std::string(checked.message()),
+              HasSubstr("unknown value 99 of plantmesh.defect.v1.Severity"));
+  create.mutable_defect()->set_severity(v1::SEVERITY_MAJOR);
+  EXPECT_TRUE(CheckRequestValues(create).ok());
+  create.mutable_defect()->set_severity(v1::SEVERITY_UNSPECIFIED);  // 0: declared
+  EXPECT_TRUE(CheckRequestValues(create).ok());
+
+  ::plantmesh::telemetry::v1::QueryAggregatesRequest aggregates;
+  aggregates.set_bucket_width(static_cast<::plantmesh::telemetry::v1::BucketWidth>(-5));
+  EXPECT_THAT(PathsOf(CheckRequestValues(aggregates)), ElementsAre("bucket_width"));
+
+  v1::ListDefectsRequest list;
+  list.add_statuses(v1::DEFECT_STATUS_REPORTED);
+  list.add_statuses(static_cast<v1::DefectStatus>(77));
+  EXPECT_THAT(PathsOf(CheckRequestValues(list)), ElementsAre("statuses[1]"));
+}
+
 TEST(CheckRequestValuesTest, GoodRequestsPass) {
   v1::CreateDefectRequest request;
   v1::Defect* defect = request.mutable_defect();

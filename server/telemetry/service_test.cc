@@ -129,13 +129,18 @@ TEST_F(TelemetryServiceTest, RegisterNamesEachWrongDataItemField) {
   v1::DataItem* odd = m.add_data_items();
   *odd = m.data_items(1);
   odd->set_id("has space");
-  odd->set_type(static_cast<v1::DataItemType>(999));
   m.mutable_ideal_cycle_time()->set_seconds(90000);
   v1::RegisterMachineResponse out;
   grpc::Status s = Register(m, &out);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(FieldsOf(s), ElementsAre("machine.ideal_cycle_time", "machine.data_items[2].id",
-                                       "machine.data_items[3].id", "machine.data_items[3].type"));
+                                       "machine.data_items[3].id"));
+  // A type number the contract does not declare: the runtime names it, as for every enum.
+  odd->set_type(static_cast<v1::DataItemType>(999));
+  s = Register(m, &out);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(FieldsOf(s), ElementsAre("machine.data_items[3].type"));
+  EXPECT_THAT(s.error_message(), HasSubstr("unknown value 999"));
   // Category and type are REQUIRED in the contract: the runtime names them first.
   v1::Machine bare = Cnc();
   bare.add_data_items()->set_id("x");
