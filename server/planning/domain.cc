@@ -488,6 +488,32 @@ absl::Status ValidateDowntime(const DowntimeEntry& entry, const ShiftInstance& s
   return v.ToStatus();
 }
 
+absl::Status RequireShiftStarted(const ShiftInstance& shift, absl::Time now,
+                                 std::string_view field) {
+  if (shift.start <= now) return absl::OkStatus();
+  const std::string why =
+      absl::StrCat("shift ", shift.id, " has not begun (it starts ",
+                   absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", shift.start, absl::UTCTimeZone()),
+                   "): actual output and downtime are recorded for shifts that have begun");
+  return runtime::WithErrorInfo(
+      absl::FailedPreconditionError(absl::StrCat(std::string(field), ": ", why)),
+      "SHIFT_NOT_STARTED", {{"shift_id", shift.id}});
+}
+
+absl::Status AdmitDowntime(const DowntimeEntry& entry, const ShiftInstance& shift,
+                           int64_t recorded_minutes) {
+  const int64_t shift_minutes = absl::ToInt64Minutes(shift.end - shift.start);
+  if (recorded_minutes + entry.duration_minutes <= shift_minutes) return absl::OkStatus();
+  const std::string why = absl::StrCat(
+      "downtime.duration_minutes: ", entry.duration_minutes, " more minutes would make ",
+      recorded_minutes + entry.duration_minutes, " minutes of downtime in shift ", shift.id,
+      ", which lasts ", shift_minutes, " (", recorded_minutes, " recorded already)");
+  return runtime::WithErrorInfo(absl::FailedPreconditionError(why), "DOWNTIME_EXCEEDS_SHIFT",
+                                {{"shift_id", shift.id},
+                                 {"recorded_minutes", absl::StrCat(recorded_minutes)},
+                                 {"shift_minutes", absl::StrCat(shift_minutes)}});
+}
+
 PlanVsActual ComparePlanToActual(const std::vector<Plan>& plans,
                                  const std::vector<OutputRecord>& outputs,
                                  const std::vector<DowntimeEntry>& downtimes) {

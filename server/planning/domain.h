@@ -238,6 +238,16 @@ struct DowntimeEntry {
 absl::Status ValidateOutput(const OutputRecord& output);
 // duration 1 to the shift's length in minutes; reason code required. Paths "downtime.".
 absl::Status ValidateDowntime(const DowntimeEntry& entry, const ShiftInstance& shift);
+// Actuals are of shifts that have begun: FAILED_PRECONDITION (ErrorInfo
+// SHIFT_NOT_STARTED with the shift id) for one that starts after `now`, naming
+// `field` (outside testing: output of 2099-01-01/A was taken and then compared with plans).
+absl::Status RequireShiftStarted(const ShiftInstance& shift, absl::Time now,
+                                 std::string_view field);
+// A shift's downtime entries add up to at most its length: FAILED_PRECONDITION
+// (ErrorInfo DOWNTIME_EXCEEDS_SHIFT) when `entry` would take those `recorded` already past it
+// (outside testing: two entries of 480 minutes in a 480-minute shift).
+absl::Status AdmitDowntime(const DowntimeEntry& entry, const ShiftInstance& shift,
+                           int64_t recorded_minutes);
 
 // ---- plan against actual ----
 

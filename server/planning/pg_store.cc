@@ -151,6 +151,15 @@ struct Sql {
       "INSERT INTO planning.downtimes (line_id, shift_id, shift_date, reason_code, "
       "duration_minutes, comment, recorded_by, record_time) VALUES ($1, $2, $3::date, $4, $5, "
       "$6, $7, " PM_TS(8) ") RETURNING id");
+  // Taken before downtime_recorded, in a statement of its own: a read-committed statement
+  // sees what committed before it began, so the sum must begin after the lock is held.
+  const runtime::PgStatement downtime_lock = registry.Add(
+      "downtime_lock",
+      "SELECT pg_advisory_xact_lock(hashtext('planning.downtimes'), hashtext($1 || '/' || $2))");
+  const runtime::PgStatement downtime_recorded =
+      registry.Add("downtime_recorded",
+                   "SELECT coalesce(sum(duration_minutes), 0)::int8 FROM planning.downtimes "
+                   "WHERE line_id = $1 AND shift_id = $2");
   const runtime::PgStatement outbox_insert =
       registry.Add("outbox_insert",
                    "INSERT INTO planning.outbox (event_id, payload) VALUES ($1::uuid, $2::bytea)");
@@ -761,9 +770,17 @@ absl::StatusOr<Replayable<OutputRecord>> PgPlanningStore::RecordOutput(
 
 absl::StatusOr<Replayable<DowntimeEntry>> PgPlanningStore::RecordDowntime(
     const DowntimeEntry& entry, const ChangeContext& context,
+    const std::function<absl::Status(int64_t recorded_minutes)>& admit,
     const EventEncoder<DowntimeEntry>& event, const ResponseEncoder<DowntimeEntry>& encode) {
   return Idempotent<DowntimeEntry>(
       context, encode, [&](pqxx::transaction_base& tx) -> absl::StatusOr<DowntimeEntry> {
+        // The line and shift's entries so far, with every other writer of them kept out
+        // until this transaction ends (an advisory lock: there is no row to lock yet).
+        tx.exec_prepared(Statements().downtime_lock, entry.line_id, entry.shift_id);
+        const int64_t recorded =
+            tx.exec_prepared1(Statements().downtime_recorded, entry.line_id, entry.shift_id)[0]
+                .as<int64_t>();
+        PM_RETURN_IF_ERROR(admit(recorded));
         DowntimeEntry stored = entry;
         stored.record_time = TruncateToMicros(entry.record_time);
         stored.id = tx.exec_prepared1(Statements().downtime_insert, entry.line_id, entry.shift_id,

@@ -553,6 +553,7 @@ absl::Status PlanningServiceImpl::HandleRecordOutput(runtime::CallContext& call,
   PM_RETURN_IF_ERROR(ValidateOutput(output));
   PM_ASSIGN_OR_RETURN(ShiftInstance shift, WorkedShift(output.line_id, "output.line_id",
                                                        output.shift_id, "output.shift_id"));
+  PM_RETURN_IF_ERROR(RequireShiftStarted(shift, deps_.now(), "output.shift_id"));
   PM_ASSIGN_OR_RETURN(std::optional<Product> product, store_->FindProduct(output.product_id));
   if (!product) return UnknownReference("output.product_id", "product", output.product_id);
   const ChangeContext context = Context(call, request);
@@ -580,6 +581,7 @@ absl::Status PlanningServiceImpl::HandleRecordDowntime(runtime::CallContext& cal
   PM_ASSIGN_OR_RETURN(ShiftInstance shift, WorkedShift(entry.line_id, "downtime.line_id",
                                                        entry.shift_id, "downtime.shift_id"));
   PM_RETURN_IF_ERROR(ValidateDowntime(entry, shift));
+  PM_RETURN_IF_ERROR(RequireShiftStarted(shift, deps_.now(), "downtime.shift_id"));
   const ChangeContext context = Context(call, request);
   entry.shift_date = shift.date;
   entry.recorded_by = call.identity;
@@ -589,8 +591,9 @@ absl::Status PlanningServiceImpl::HandleRecordDowntime(runtime::CallContext& cal
   };
   PM_ASSIGN_OR_RETURN(
       Replayable<DowntimeEntry> answer,
-      store_->RecordDowntime(entry, context, &DowntimeEvent,
-                             EncoderOf<v1::RecordDowntimeResponse, DowntimeEntry>(fill)));
+      store_->RecordDowntime(
+          entry, context, [&](int64_t recorded) { return AdmitDowntime(entry, shift, recorded); },
+          &DowntimeEvent, EncoderOf<v1::RecordDowntimeResponse, DowntimeEntry>(fill)));
   EventsCommitted();
   return Answer(answer, response, [&](const DowntimeEntry& d) { fill(d, response); });
 }

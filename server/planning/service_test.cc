@@ -306,6 +306,24 @@ TEST_F(PlanningServiceTest, ActualsAreIdempotentAndComparedWithThePlan) {
   stop.set_request_id("stop-2");
   EXPECT_THAT(FieldsOf(stub_->RecordDowntime(Ctx().get(), stop, &stopped)),
               ElementsAre("downtime.duration_minutes"));
+  // Outside testing: two entries of 480 minutes in a 480-minute shift were taken. The
+  // entries of a shift add up to its length at most (45 are recorded).
+  stop.mutable_downtime()->set_duration_minutes(436);
+  grpc::Status refused = stub_->RecordDowntime(Ctx().get(), stop, &stopped);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(ReasonOf(refused), "DOWNTIME_EXCEEDS_SHIFT") << refused.error_message();
+  EXPECT_THAT(refused.error_message(), HasSubstr("481 minutes of downtime"));
+  // Outside testing: output and downtime of 2099-01-01/A were taken and compared with
+  // plans. A shift that has not begun (the fixture's clock: 2026-03-10 09:00Z, in shift
+  // A) has no actuals yet.
+  stop.mutable_downtime()->set_duration_minutes(10);
+  stop.mutable_downtime()->set_shift_id("2026-03-10/B");
+  refused = stub_->RecordDowntime(Ctx().get(), stop, &stopped);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(ReasonOf(refused), "SHIFT_NOT_STARTED") << refused.error_message();
+  refused = Record("2099-01-01/A", 1, 0, "", "out-future");
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(refused.error_message(), HasSubstr("output.shift_id"));
 
   v1::GetPlanVsActualRequest ask;
   ask.set_line_id("PACK-1");

@@ -144,8 +144,12 @@ class PlanningStore {
   virtual absl::StatusOr<Replayable<OutputRecord>> RecordOutput(
       const OutputRecord& output, const ChangeContext& context,
       const EventEncoder<OutputRecord>& event, const ResponseEncoder<OutputRecord>& encode) = 0;
+  // `admit` decides with the minutes of downtime already recorded for the entry's line
+  // and shift, read while no other RecordDowntime of that line and shift can add to them;
+  // its error is returned and nothing is written.
   virtual absl::StatusOr<Replayable<DowntimeEntry>> RecordDowntime(
       const DowntimeEntry& entry, const ChangeContext& context,
+      const std::function<absl::Status(int64_t recorded_minutes)>& admit,
       const EventEncoder<DowntimeEntry>& event, const ResponseEncoder<DowntimeEntry>& encode) = 0;
   // Plans, output and downtime of shifts dated from..to (inclusive); line "" = all.
   virtual absl::StatusOr<ActualsFacts> ActualsOf(const std::string& line_id, absl::CivilDay from,

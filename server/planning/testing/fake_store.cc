@@ -308,9 +308,17 @@ absl::StatusOr<Replayable<OutputRecord>> FakePlanningStore::RecordOutput(
 
 absl::StatusOr<Replayable<DowntimeEntry>> FakePlanningStore::RecordDowntime(
     const DowntimeEntry& entry, const ChangeContext& context,
+    const std::function<absl::Status(int64_t recorded_minutes)>& admit,
     const EventEncoder<DowntimeEntry>& event, const ResponseEncoder<DowntimeEntry>& encode) {
   absl::MutexLock lock(&mu_);
   return Idempotent<DowntimeEntry>(context, encode, [&]() -> absl::StatusOr<DowntimeEntry> {
+    int64_t recorded = 0;
+    for (const auto& [id, d] : downtimes_) {
+      if (d.line_id == entry.line_id && d.shift_id == entry.shift_id) {
+        recorded += d.duration_minutes;
+      }
+    }
+    PM_RETURN_IF_ERROR(admit(recorded));
     DowntimeEntry stored = entry;
     stored.id = ++last_id_;
     stored.record_time = TruncateToMicros(entry.record_time);

@@ -70,6 +70,7 @@ class FakePlanningStore : public PlanningStore {
       const ResponseEncoder<OutputRecord>& encode) override;
   absl::StatusOr<Replayable<DowntimeEntry>> RecordDowntime(
       const DowntimeEntry& entry, const ChangeContext& context,
+      const std::function<absl::Status(int64_t recorded_minutes)>& admit,
       const EventEncoder<DowntimeEntry>& event,
       const ResponseEncoder<DowntimeEntry>& encode) override;
   absl::StatusOr<ActualsFacts> ActualsOf(const std::string& line_id, absl::CivilDay from,

@@ -222,8 +222,30 @@ TYPED_TEST_P(PlanningStoreConformanceTest, RecordsAreIdempotentByRequestId) {
   stop.duration_minutes = 30;
   stop.recorded_by = "spiffe://test/user/op";
   stop.record_time = kT0;
-  ASSERT_TRUE(
-      this->store()->RecordDowntime(stop, Ctx("RecordDowntime", "d1"), nullptr, nullptr).ok());
+  std::vector<int64_t> seen;  // the minutes recorded before each entry, as `admit` saw them
+  auto admit = [&seen](int64_t recorded) {
+    seen.push_back(recorded);
+    return recorded >= 40 ? absl::FailedPreconditionError("full") : absl::OkStatus();
+  };
+  ASSERT_TRUE(this->store()
+                  ->RecordDowntime(stop, Ctx("RecordDowntime", "d1"), admit, nullptr, nullptr)
+                  .ok());
+  stop.duration_minutes = 15;
+  ASSERT_TRUE(this->store()
+                  ->RecordDowntime(stop, Ctx("RecordDowntime", "d2"), admit, nullptr, nullptr)
+                  .ok());
+  // Refused by `admit`: nothing written, the request_id not taken.
+  EXPECT_EQ(this->store()
+                ->RecordDowntime(stop, Ctx("RecordDowntime", "d3"), admit, nullptr, nullptr)
+                .status()
+                .code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(seen, (std::vector<int64_t>{0, 30, 45}));
+  stop.shift_id = "2026-03-10/B";  // another shift counts apart
+  ASSERT_TRUE(this->store()
+                  ->RecordDowntime(stop, Ctx("RecordDowntime", "d3"), admit, nullptr, nullptr)
+                  .ok());
+  EXPECT_EQ(seen.back(), 0);
   absl::StatusOr<ActualsFacts> facts =
       this->store()->ActualsOf("PACK-1", absl::CivilDay(2026, 3, 10), absl::CivilDay(2026, 3, 10));
   ASSERT_TRUE(facts.ok());
@@ -231,7 +253,7 @@ TYPED_TEST_P(PlanningStoreConformanceTest, RecordsAreIdempotentByRequestId) {
   EXPECT_EQ(facts->outputs[0].scrapped, 20);
   EXPECT_EQ(facts->outputs[0].scrap_reason, "SHELL-WASTE");
   EXPECT_EQ(facts->outputs[0].record_time, kT0);
-  ASSERT_EQ(facts->downtimes.size(), 1u);
+  ASSERT_EQ(facts->downtimes.size(), 3u);
   EXPECT_EQ(facts->downtimes[0].duration_minutes, 30);
   EXPECT_TRUE(this->store()
                   ->ActualsOf("PACK-1", absl::CivilDay(2026, 3, 11), absl::CivilDay(2026, 3, 12))
