@@ -109,11 +109,27 @@ bool IsDataItemId(absl::string_view id) {
   });
 }
 
+// The category MTConnect gives each data item type the contract names (DataItemType's
+// comments, by enum number); none for DATA_ITEM_TYPE_OTHER (the adapter's own type, any
+// category).
+std::optional<Category> CategoryOfType(int type) {
+  if (type == 16) return Category::kCondition;            // SYSTEM
+  if (type >= 5 && type <= 10) return Category::kSample;  // SPINDLE_SPEED .. PRESSURE
+  if ((type >= 2 && type <= 4) || (type >= 11 && type <= 15)) return Category::kEvent;
+  return std::nullopt;
+}
+
 void CheckMachine(const Machine& machine, const std::string& prefix,
                   const std::vector<bool>& type_known, runtime::Violations& violations) {
   if (machine.ideal_cycle_time && (*machine.ideal_cycle_time < absl::ZeroDuration() ||
                                    *machine.ideal_cycle_time > kMaxIdealCycleTime)) {
     violations.Add(absl::StrCat(prefix, "ideal_cycle_time"), "must be 0 s to 1 day");
+  } else if (machine.ideal_cycle_time &&
+             *machine.ideal_cycle_time % absl::Microseconds(1) != absl::ZeroDuration()) {
+    // Stored in microseconds: a finer value would come back changed (outside testing:
+    // 1 ns was stored as 0).
+    violations.Add(absl::StrCat(prefix, "ideal_cycle_time"),
+                   "must be a whole number of microseconds (nanos a multiple of 1000)");
   }
   if (machine.data_items.size() > static_cast<size_t>(kMaxDataItems)) {
     violations.Add(absl::StrCat(prefix, "data_items"),
@@ -138,6 +154,14 @@ void CheckMachine(const Machine& machine, const std::string& prefix,
       violations.Add(at + "type", "required (DATA_ITEM_TYPE_OTHER for a type not listed)");
     } else if (i < type_known.size() && !type_known[i]) {
       violations.Add(at + "type", absl::StrCat("unknown data item type ", item.type));
+    } else if (const std::optional<Category> expected = CategoryOfType(item.type);
+               expected && item.category != Category::kUnspecified && item.category != *expected) {
+      // Outside testing: a SAMPLE of type EXECUTION was taken; its state values (text)
+      // could then never be sent, and the machine's states never derived.
+      violations.Add(at + "category",
+                     absl::StrCat("data items of this type are ", CategoryName(*expected),
+                                  " in MTConnect, not ", CategoryName(item.category),
+                                  " (DATA_ITEM_TYPE_OTHER takes any category)"));
     }
   }
 }

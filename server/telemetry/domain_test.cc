@@ -257,6 +257,28 @@ TEST(CheckMachineTest, NamesEachBrokenDataItemField) {
                                      "machine.data_items[3].type", "machine.data_items[4].type"));
 }
 
+// Outside testing: a SAMPLE of type EXECUTION was taken (its states could never be sent),
+// and an ideal cycle time of 1 ns was stored as 0.
+TEST(CheckMachineTest, CategoryFollowsTheTypeAndCycleTimeIsWholeMicroseconds) {
+  Machine m = Cnc();
+  m.data_items.push_back({"exec2", "", Category::kSample, 2, "", ""});    // EXECUTION
+  m.data_items.push_back({"temp2", "", Category::kEvent, 6, "", ""});     // TEMPERATURE
+  m.data_items.push_back({"sys", "", Category::kEvent, 16, "", ""});      // SYSTEM
+  m.data_items.push_back({"mine", "", Category::kCondition, 1, "", ""});  // OTHER: any
+  m.ideal_cycle_time = absl::Nanoseconds(1);
+  runtime::Violations v;
+  CheckMachine(m, "machine.", std::vector<bool>(m.data_items.size(), true), v);
+  EXPECT_THAT(Fields(v),
+              ElementsAre("machine.ideal_cycle_time", "machine.data_items[2].category",
+                          "machine.data_items[3].category", "machine.data_items[4].category"));
+  EXPECT_THAT(v.items()[1].description, HasSubstr("EVENT in MTConnect, not SAMPLE"));
+  m.data_items.erase(m.data_items.begin() + 2, m.data_items.begin() + 5);  // the OTHER stays
+  m.ideal_cycle_time = absl::Seconds(42) + absl::Microseconds(5);
+  runtime::Violations ok;
+  CheckMachine(m, "machine.", std::vector<bool>(3, true), ok);
+  EXPECT_TRUE(ok.empty()) << Fields(ok).size();
+}
+
 TEST(CheckMachineTest, AtMost500DataItems) {
   Machine m;
   m.id = "M";
