@@ -299,9 +299,19 @@ class StreamCall final
           reads_done_ = true;  // half-close, or cancellation (OnCancel follows)
         }
         read_outstanding_ = read_more;
+        read_starting_ = read_more;  // no Finish until StartRead returned
         schedule = MaybeScheduleLocked();
       }
-      if (read_more) this->StartRead(&read_buffer_);
+      if (read_more) {
+        this->StartRead(&read_buffer_);
+        FinishOps ops;
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          read_starting_ = false;
+          ops = TakeFinishLocked();
+        }
+        Execute(ops);
+      }
       if (schedule) ScheduleStrand();
     }
     TsanRelease(&tsan_reacted_);
@@ -436,11 +446,12 @@ class StreamCall final
     finish_status_ = std::move(status);
   }
 
-  // The call finishes once nothing of it runs on the executor and no write is in flight
-  // (a read may be: it completes with ok = false).
+  // The call finishes once nothing of it runs on the executor, no write is in flight and
+  // no read is being started (a read may be in flight: it completes with ok = false).
   FinishOps TakeFinishLocked() {
     FinishOps ops;
-    if (finish_requested_ && !finish_issued_ && !strand_scheduled_ && !write_outstanding_) {
+    if (finish_requested_ && !finish_issued_ && !strand_scheduled_ && !write_outstanding_ &&
+        !read_starting_) {
       finish_issued_ = true;
       ops.finish = true;
       ops.status = finish_status_;
@@ -819,6 +830,7 @@ class StreamCall final
   // (BidiStream::ReadAhead; else one message at a time).
   grpc::ByteBuffer read_buffer_;
   bool read_outstanding_ = false;
+  bool read_starting_ = false;  // ReadDone is starting the next read (outside mu_)
   std::vector<grpc::ByteBuffer> read_ahead_;
   size_t read_ahead_bytes_ = 0;
   size_t max_read_ahead_ = 1;
