@@ -220,6 +220,22 @@ class TelemetryKillTest : public ::testing::Test {
           << "writer 0 acknowledged " << writers[0]->Stats().samples_accepted - accepted_before
           << " samples since the last kill";
       (*relay)->DiscardServerBytes();
+      // Answers the relay passed on before it began discarding may still be on their way
+      // to writer 0 (in its socket, or read and not yet counted): wait until its count
+      // has stood still for a while, so that what PostgreSQL holds beyond it below was
+      // never told to writer 0. (A group commit answers several batches at once: under
+      // TSan, a burst of them arriving after the check left nothing unacknowledged
+      // committed, and the negative control found no duplicate.)
+      int64_t settled = writers[0]->Stats().samples_accepted;
+      absl::Time still_since = absl::Now();
+      while (absl::Now() - still_since < absl::Milliseconds(500)) {
+        absl::SleepFor(absl::Milliseconds(20));
+        const int64_t now_accepted = writers[0]->Stats().samples_accepted;
+        if (now_accepted != settled) {
+          settled = now_accepted;
+          still_since = absl::Now();
+        }
+      }
       EXPECT_TRUE(testing::PollUntil(
           [&] { return StoredRows(machine) >= writers[0]->Stats().samples_accepted + 500; },
           absl::Minutes(1)))
