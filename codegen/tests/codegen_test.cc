@@ -74,13 +74,16 @@ class RecordingPolicy final : public runtime::CallPolicy {
   std::vector<std::string> ended ABSL_GUARDED_BY(mutex);
 };
 
+bool Eventually(const std::function<bool()>& condition);
+
 // Echoes each message back; ends when the client half-closed and all was echoed.
 // With `read_ahead` above 1 it reads ahead (BidiStream::ReadAhead), and each echo tells
 // the size of the group its message came in ("echo: a (3)"); a group that begins with
-// "hold" waits for `hold` first (holding the stream's turn on the executor).
+// "hold" waits first until `hold_for` more messages wait behind it (holding the stream's
+// turn on the executor).
 class EchoChat final : public EchoServiceBase::ChatStream {
  public:
-  EchoChat(size_t read_ahead, absl::Notification* hold) : read_ahead_(read_ahead), hold_(hold) {}
+  EchoChat(size_t read_ahead, size_t hold_for) : read_ahead_(read_ahead), hold_for_(hold_for) {}
   void Start(runtime::StreamControl control) override { control_.emplace(std::move(control)); }
   ReadAhead read_ahead() const override { return {read_ahead_, 1 << 20}; }
   absl::Status OnMessage(ChatMessage& message) override {
@@ -92,7 +95,9 @@ class EchoChat final : public EchoServiceBase::ChatStream {
   }
   absl::Status OnMessages(std::vector<ChatMessage>& messages) override {
     if (read_ahead_ <= 1) return EchoServiceBase::ChatStream::OnMessages(messages);
-    if (messages.front().text() == "hold") hold_->WaitForNotification();
+    if (messages.front().text() == "hold") {
+      Eventually([&] { return control_->MessagesWaiting() >= hold_for_; });
+    }
     for (ChatMessage& message : messages) {
       message.set_text(absl::StrCat(message.text(), " (", messages.size(), ")"));
       PM_RETURN_IF_ERROR(OnMessage(message));
@@ -119,7 +124,7 @@ class EchoChat final : public EchoServiceBase::ChatStream {
 
  private:
   const size_t read_ahead_;
-  absl::Notification* const hold_;
+  const size_t hold_for_;
   std::optional<runtime::StreamControl> control_;
   absl::Mutex mutex_;
   std::deque<ChatMessage> pending_ ABSL_GUARDED_BY(mutex_);
@@ -190,11 +195,11 @@ class Echo final : public EchoServiceBase {
   std::atomic<int> fires_holding{0};
   // Chat streams opened from now on (EchoChat).
   size_t chat_read_ahead = 1;
-  absl::Notification* chat_hold = nullptr;
+  size_t chat_hold_for = 0;
 
  protected:
   absl::StatusOr<std::unique_ptr<ChatStream>> HandleChat(runtime::CallContext&) override {
-    return std::make_unique<EchoChat>(chat_read_ahead, chat_hold);
+    return std::make_unique<EchoChat>(chat_read_ahead, chat_hold_for);
   }
   absl::Status HandleFire(runtime::CallContext&, const FireRequest& request,
                           FireResponse* response) override {
@@ -306,34 +311,28 @@ TEST_F(CodegenTest, BidiStreamRunsThroughTheBaseAndThePolicy) {
 }
 
 // While a stream that reads ahead is busy with a message, the ones that arrive are read
-// and handed over together next, in order. Whether they all arrived within the hold is
-// up to the machine's scheduling: each round holds longer, until a group formed.
+// and handed over together next, in order: the first group ("hold", perhaps with "a")
+// waits until two more are read (StreamControl::MessagesWaiting), so the next group has
+// at least two.
 TEST_F(CodegenTest, ABidiStreamThatReadsAheadGetsTheMessagesThatArrivedMeanwhileTogether) {
   service_.chat_read_ahead = 8;
-  bool grouped = false;
-  for (int round = 1; round <= 30 && !grouped; ++round) {
-    absl::Notification release;
-    service_.chat_hold = &release;
-    auto chat = client_->Chat();
-    ChatMessage message;
-    for (const char* text : {"hold", "a", "b", "c"}) {
-      message.set_text(text);
-      ASSERT_TRUE(chat->Write(message));
-    }
-    absl::SleepFor(absl::Milliseconds(10 * round));
-    release.Notify();
-    ASSERT_TRUE(chat->WritesDone());
-    std::vector<std::string> echoes;
-    while (chat->Next(&message)) echoes.push_back(message.text());
-    ASSERT_TRUE(chat->Finish().ok());
-    ASSERT_EQ(echoes.size(), 4u);
-    const char* texts[] = {"hold", "a", "b", "c"};
-    for (size_t i = 0; i < 4; ++i) {
-      EXPECT_THAT(echoes[i], ::testing::StartsWith(absl::StrCat("echo: ", texts[i], " (")));
-    }
-    grouped = echoes[3] != "echo: c (1)";
+  service_.chat_hold_for = 2;
+  auto chat = client_->Chat();
+  ChatMessage message;
+  for (const char* text : {"hold", "a", "b", "c"}) {
+    message.set_text(text);
+    ASSERT_TRUE(chat->Write(message));
   }
-  EXPECT_TRUE(grouped) << "no round handed over two or more messages together";
+  ASSERT_TRUE(chat->WritesDone());
+  std::vector<std::string> echoes;
+  while (chat->Next(&message)) echoes.push_back(message.text());
+  ASSERT_TRUE(chat->Finish().ok());
+  ASSERT_EQ(echoes.size(), 4u);
+  const char* texts[] = {"hold", "a", "b", "c"};
+  for (size_t i = 0; i < 4; ++i) {
+    EXPECT_THAT(echoes[i], ::testing::StartsWith(absl::StrCat("echo: ", texts[i], " (")));
+  }
+  EXPECT_NE(echoes[3], "echo: c (1)") << "b and c were not handed over together";
 }
 
 // The client's half-close may arrive while messages read ahead still wait for their

@@ -413,6 +413,10 @@ class StreamCall final
     }
     if (schedule) ScheduleStrand();
   }
+  size_t MessagesWaiting() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return read_ahead_.size();
+  }
   bool TryRef() override {
     int refs = refs_.load();
     while (refs > 0) {

@@ -20,4 +20,13 @@ void StreamControl::Wake() const {
   target->Unref();  // outside the handle's lock: the last Unref clears the handle
 }
 
+size_t StreamControl::MessagesWaiting() const {
+  if (handle_ == nullptr) return 0;
+  StreamTarget* target = Acquire(*handle_);
+  if (target == nullptr) return 0;
+  const size_t waiting = target->MessagesWaiting();
+  target->Unref();
+  return waiting;
+}
+
 }  // namespace plantmesh::runtime

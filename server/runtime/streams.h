@@ -45,6 +45,7 @@ class StreamTarget {
   virtual void Wake() = 0;
   virtual bool TryRef() = 0;  // false once the call's resources are being released
   virtual void Unref() = 0;
+  virtual size_t MessagesWaiting() { return 0; }
 
  protected:
   ~StreamTarget() = default;
@@ -64,6 +65,9 @@ class StreamControl {
   // stream has no room (its client reads slowly), EndWithoutRoom. Cheap, non-blocking,
   // from any thread, any number of times; does nothing once the call ended.
   void Wake() const;
+  // Messages read from the client and not yet handed to OnMessages (a bidi stream that
+  // reads ahead; 0 for other streams and once the call ended). From any thread.
+  size_t MessagesWaiting() const;
 
  private:
   std::shared_ptr<Handle> handle_;

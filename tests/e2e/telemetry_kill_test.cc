@@ -226,16 +226,19 @@ class TelemetryKillTest : public ::testing::Test {
       // never told to writer 0. (A group commit answers several batches at once: under
       // TSan, a burst of them arriving after the check left nothing unacknowledged
       // committed, and the negative control found no duplicate.)
-      int64_t settled = writers[0]->Stats().samples_accepted;
-      absl::Time still_since = absl::Now();
-      while (absl::Now() - still_since < absl::Milliseconds(500)) {
-        absl::SleepFor(absl::Milliseconds(20));
-        const int64_t now_accepted = writers[0]->Stats().samples_accepted;
-        if (now_accepted != settled) {
-          settled = now_accepted;
-          still_since = absl::Now();
-        }
-      }
+      int64_t settled = -1;
+      absl::Time still_since;
+      EXPECT_TRUE(testing::PollUntil(
+          [&] {
+            const int64_t accepted = writers[0]->Stats().samples_accepted;
+            if (accepted != settled) {
+              settled = accepted;
+              still_since = absl::Now();
+            }
+            return absl::Now() - still_since >= absl::Milliseconds(500);
+          },
+          absl::Minutes(1)))
+          << "writer 0's acknowledgements kept arriving after the relay discarded";
       EXPECT_TRUE(testing::PollUntil(
           [&] { return StoredRows(machine) >= writers[0]->Stats().samples_accepted + 500; },
           absl::Minutes(1)))

@@ -64,17 +64,22 @@ class MachineStateConformanceTest : public ::testing::Test {
   }
 
   BatchOutcome Ingest(const std::string& writer, uint64_t sequence, std::vector<Sample> samples) {
-    Batch batch{writer, sequence, std::move(samples)};
-    absl::StatusOr<BatchOutcome> out = store_->IngestBatch(
-        batch,
+    absl::StatusOr<std::vector<BatchOutcome>> out =
+        IngestTogether({Batch{writer, sequence, std::move(samples)}});
+    return out.ok() ? out->front() : BatchOutcome{};
+  }
+  // Batches of one writer in one transaction, judged with the domain's judge at now_.
+  absl::StatusOr<std::vector<BatchOutcome>> IngestTogether(const std::vector<Batch>& batches) {
+    absl::StatusOr<std::vector<BatchOutcome>> out = store_->IngestBatches(
+        batches,
         [this](const std::vector<Sample>& s, const Catalog& c) {
           return JudgeBatch(s, c, now_, IngestLimits{});
         },
-        [](const Batch&, const std::vector<int>& accepted) {
+        [](const Batch&, const std::vector<int>&) {
           return runtime::OutboxEvent{common::NewUuidV4(), "", "batch"};
         });
     EXPECT_TRUE(out.ok()) << out.status();
-    return out.ok() ? *out : BatchOutcome{};
+    return out;
   }
 
   TimelineFacts Timeline(absl::Time start, absl::Time end,
@@ -184,14 +189,7 @@ TYPED_TEST_P(MachineStateConformanceTest, BatchesCommittedTogetherMoveTheTracker
       {"w", 3, {ConditionAt("servo", 1, "", this->T(30)), TextAt("Xact", "ACTIVE", this->T(40))}},
       {"w", 4, {NumberAt("S1speed", 1200, this->T(50))}},
   };
-  absl::StatusOr<std::vector<BatchOutcome>> outcomes = this->store_->IngestBatches(
-      group,
-      [this](const std::vector<Sample>& s, const Catalog& c) {
-        return JudgeBatch(s, c, this->now_, IngestLimits{});
-      },
-      [](const Batch&, const std::vector<int>&) {
-        return runtime::OutboxEvent{common::NewUuidV4(), "", "batch"};
-      });
+  absl::StatusOr<std::vector<BatchOutcome>> outcomes = this->IngestTogether(group);
   ASSERT_TRUE(outcomes.ok()) << outcomes.status();
   TimelineFacts facts = this->Timeline(this->T(-100), this->T(100));
   const std::vector<StateInterval> closed = {
