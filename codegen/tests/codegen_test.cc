@@ -80,10 +80,12 @@ bool Eventually(const std::function<bool()>& condition);
 // With `read_ahead` above 1 it reads ahead (BidiStream::ReadAhead), and each echo tells
 // the size of the group its message came in ("echo: a (3)"); a group that begins with
 // "hold" waits first until `hold_for` more messages wait behind it (holding the stream's
-// turn on the executor).
+// turn on the executor). `most_held` records the most echoes it still held (not yet
+// taken by Next) when a group was handed over.
 class EchoChat final : public EchoServiceBase::ChatStream {
  public:
-  EchoChat(size_t read_ahead, size_t hold_for) : read_ahead_(read_ahead), hold_for_(hold_for) {}
+  EchoChat(size_t read_ahead, size_t hold_for, std::atomic<size_t>* most_held)
+      : read_ahead_(read_ahead), hold_for_(hold_for), most_held_(most_held) {}
   void Start(runtime::StreamControl control) override { control_.emplace(std::move(control)); }
   ReadAhead read_ahead() const override { return {read_ahead_, 1 << 20}; }
   absl::Status OnMessage(ChatMessage& message) override {
@@ -95,6 +97,12 @@ class EchoChat final : public EchoServiceBase::ChatStream {
   }
   absl::Status OnMessages(std::vector<ChatMessage>& messages) override {
     if (read_ahead_ <= 1) return EchoServiceBase::ChatStream::OnMessages(messages);
+    {
+      absl::MutexLock lock(&mutex_);
+      size_t most = most_held_->load();
+      while (pending_.size() > most && !most_held_->compare_exchange_weak(most, pending_.size())) {
+      }
+    }
     if (messages.front().text() == "hold") {
       Eventually([&] { return control_->MessagesWaiting() >= hold_for_; });
     }
@@ -125,6 +133,7 @@ class EchoChat final : public EchoServiceBase::ChatStream {
  private:
   const size_t read_ahead_;
   const size_t hold_for_;
+  std::atomic<size_t>* const most_held_;
   std::optional<runtime::StreamControl> control_;
   absl::Mutex mutex_;
   std::deque<ChatMessage> pending_ ABSL_GUARDED_BY(mutex_);
@@ -196,10 +205,11 @@ class Echo final : public EchoServiceBase {
   // Chat streams opened from now on (EchoChat).
   size_t chat_read_ahead = 1;
   size_t chat_hold_for = 0;
+  std::atomic<size_t> chat_most_held{0};  // EchoChat's most_held, all streams
 
  protected:
   absl::StatusOr<std::unique_ptr<ChatStream>> HandleChat(runtime::CallContext&) override {
-    return std::make_unique<EchoChat>(chat_read_ahead, chat_hold_for);
+    return std::make_unique<EchoChat>(chat_read_ahead, chat_hold_for, &chat_most_held);
   }
   absl::Status HandleFire(runtime::CallContext&, const FireRequest& request,
                           FireResponse* response) override {
@@ -362,6 +372,28 @@ TEST_F(CodegenTest, AStreamThatReadsAheadTakesEveryMessageBeforeTheEndOrARefusal
       EXPECT_TRUE(ended.ok()) << ended;
     }
   }
+}
+
+// A stream that reads ahead gets its next messages only once every answer it had was
+// taken for writing: what it holds for a client stays one group's answers, however far
+// ahead the client writes (it reads nothing until it wrote all), and every message is
+// answered.
+TEST_F(CodegenTest, AStreamThatReadsAheadGetsMoreOnlyOnceItsAnswersWereTaken) {
+  service_.chat_read_ahead = 8;
+  auto chat = client_->Chat();
+  ChatMessage message;
+  for (int i = 0; i < 300; ++i) {
+    message.set_text(absl::StrCat(i));
+    ASSERT_TRUE(chat->Write(message));
+  }
+  ASSERT_TRUE(chat->WritesDone());
+  int echoed = 0;
+  while (chat->Next(&message)) {
+    EXPECT_THAT(message.text(), ::testing::StartsWith(absl::StrCat("echo: ", echoed++, " (")));
+  }
+  EXPECT_TRUE(chat->Finish().ok());
+  EXPECT_EQ(echoed, 300);
+  EXPECT_EQ(service_.chat_most_held.load(), 0u);
 }
 
 // Without read-ahead, each message is handed over alone, however many wait.

@@ -475,7 +475,8 @@ class StreamCall final
 
   bool HasWorkLocked() const {
     if constexpr (kReads) {
-      if (!read_failed_ && (!read_ahead_.empty() || (reads_done_ && !reads_done_delivered_))) {
+      if (!read_failed_ && ((!read_ahead_.empty() && !AnswersOwedLocked()) ||
+                            (reads_done_ && !reads_done_delivered_))) {
         return true;
       }
     }
@@ -488,12 +489,14 @@ class StreamCall final
     return false;
   }
 
-  // Whether the source may have a message to pull now (it did not say kPending since
-  // the last Wake) and the queue has room for it.
-  bool AnswerAtHandLocked() const {
-    if constexpr (kWrites) {
-      return source_ != nullptr && !source_ended_ && !source_pending_ &&
-             queue_.size() < queue_capacity_;
+  // Whether a bidi stream's source may still have answers to the messages it took (it
+  // did not say kPending since): the next messages wait until they are all queued for
+  // writing. A client that reads no answers thus stops the stream from taking, then
+  // from reading, more (its writes wait: HTTP/2 flow control), and what the server
+  // holds for it stays bounded: one group's answers and a full queue.
+  bool AnswersOwedLocked() const {
+    if constexpr (kShape == StreamShape::kBidi) {
+      return source_ != nullptr && !source_ended_ && !source_pending_;
     }
     return false;
   }
@@ -654,6 +657,12 @@ class StreamCall final
               lock.lock();
               max_read_ahead_ = std::max<size_t>(ahead.messages, 1);
               max_read_ahead_bytes_ = ahead.bytes;
+              // The answers to a group of messages go out together, written one after
+              // the other by WriteDone while the strand handles the next group: an
+              // answer left with the source would wait for that group (its client
+              // holding the batch unacknowledged), and the client would send no
+              // faster than one group's answers per group.
+              queue_capacity_ = std::max(queue_capacity_, max_read_ahead_ + 1);
             }
             if (!finish_requested_) {
               read_outstanding_ = true;
@@ -665,11 +674,10 @@ class StreamCall final
           continue;
         }
         if constexpr (kReads) {
-          // A bidi stream sends the answers it has before it takes the next message:
+          // A bidi stream queues the answers it has before it takes the next message:
           // the next one may take long (an ingest batch's commit), and an answer held
           // behind it is one the client must keep unacknowledged meanwhile.
-          if (!read_ahead_.empty() && !read_failed_ &&
-              !(kShape == StreamShape::kBidi && AnswerAtHandLocked())) {
+          if (!read_ahead_.empty() && !read_failed_ && !AnswersOwedLocked()) {
             std::vector<grpc::ByteBuffer> read;
             read.swap(read_ahead_);
             read_ahead_bytes_ = 0;

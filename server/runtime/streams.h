@@ -147,9 +147,11 @@ class StreamSink {
 };
 
 // Both directions: messages in (OnMessage, never concurrently with Next) and out (the
-// StreamSource side). The call ends when Next returns kEnd. Reads continue while
-// OnMessage returns OK: a BidiStream that queues responses must bound that queue itself
-// (return RESOURCE_EXHAUSTED, or hold back until Next drained it).
+// StreamSource side). The call ends when Next returns kEnd. Messages are handed over
+// only once Next said kPending (every response at hand is queued for writing), so the
+// responses a stream holds are bounded by what its messages produce: a client that
+// reads none stops the stream from taking messages, then from reading them (HTTP/2 flow
+// control holds the client's writes); nothing is refused for it.
 //
 // Read-ahead: by default one message is read at a time, the next once OnMessage took it.
 // A stream whose messages are cheaper handled together (an ingest batch each: one
@@ -157,6 +159,8 @@ class StreamSink {
 // runtime then keeps reading while OnMessages runs, up to that many messages and bytes,
 // and hands over all that arrived meanwhile in one OnMessages call. Nothing waits for
 // more to arrive: a stream whose client sends slowly still gets one message at a time.
+// Such a stream also keeps up to `messages` + 1 of its responses queued for writing
+// (instead of kStreamBuffer), so that one call's answers leave while the next runs.
 template <class Request, class Response>
 class BidiStream : public StreamSource<Response> {
  public:

@@ -30,8 +30,11 @@ struct TelemetryConfig : runtime::ServiceConfig {
   // ingest-connections: plain libpq connections kept for binary COPY (one per batch
   // being committed at a time).
   int64_t ingest_connections = 4;
-  // ingest-pending-acks: acknowledgements an ingest stream may have unread by its client
-  // before the stream is ended with RESOURCE_EXHAUSTED.
+  // ingest-pending-acks: batches an ingest stream reads ahead and commits together at
+  // most (group commit, never more than 32), and so its answers waiting for a client
+  // that reads none (at most twice as many, plus one): the stream then reads no more
+  // batches until the client reads (its writes wait: HTTP/2 flow control). Nothing is
+  // refused for a slow reader.
   int64_t ingest_pending_acks = 64;
   // latest-cache-seconds: how long a machine's latest values in Redis are trusted after
   // they were filled from PostgreSQL (then read again from it: what a lost write to

@@ -67,7 +67,8 @@ class TelemetryServiceImpl::Ingest final : public IngestSamplesStream {
     }
   }
 
-  // A group's answers are queued at once: never more than the stream may leave unread.
+  // A group's answers are queued at once; the next group is taken once they are all
+  // queued for writing (streams.h), so a client that reads none holds the stream back.
   ReadAhead read_ahead() const override {
     return {std::min(kGroupBatches, static_cast<size_t>(service_->config_.ingest_pending_acks)),
             kGroupBytes};
@@ -158,12 +159,6 @@ class TelemetryServiceImpl::Ingest final : public IngestSamplesStream {
       answers_.push_back(std::move(answer));
     }
     if (stored && service_->deps_.relay != nullptr) service_->deps_.relay->Notify();
-    if (answers_.size() > static_cast<size_t>(service_->config_.ingest_pending_acks)) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "the client left more than ", service_->config_.ingest_pending_acks,
-          " acknowledgements unread ([telemetry] ingest-pending-acks); the batches answered "
-          "so far are committed, re-send from the first unacknowledged one"));
-    }
     return absl::OkStatus();
   }
 

@@ -321,6 +321,35 @@ TEST_F(TelemetryServiceTest, BatchesSentAheadAreAnsweredInOrderUpToAMalformedOne
   EXPECT_EQ(store_.Events().size(), 4u);
 }
 
+// Outside testing: a client that writes a burst of batches and reads the answers as
+// they come was cut off with RESOURCE_EXHAUSTED after about 80 (the answers of whole
+// groups counted as unread). Every batch is answered, however far ahead it writes: here
+// 300 (more than ingest-pending-acks) before it reads the first answer.
+TEST_F(TelemetryServiceTest, ABurstOfBatchesWrittenBeforeAnyAnswerIsReadIsAnsweredInFull) {
+  v1::RegisterMachineResponse created;
+  ASSERT_TRUE(Register(Cnc(), &created).ok());
+  auto context = Context();
+  auto stream = stub_->IngestSamples(context.get());
+  constexpr int kBatches = 300;
+  for (int i = 1; i <= kBatches; ++i) {
+    v1::IngestSamplesRequest batch = FirstBatch("burst");
+    batch.set_batch_sequence(static_cast<uint64_t>(i));
+    *batch.add_samples() = Num("S1speed", i, now_ - absl::Seconds(kBatches - i));
+    ASSERT_TRUE(stream->Write(batch));
+  }
+  ASSERT_TRUE(stream->WritesDone());
+  v1::IngestSamplesResponse answer;
+  uint64_t answered = 0;
+  while (stream->Read(&answer)) {
+    EXPECT_EQ(answer.batch_sequence(), ++answered);
+    EXPECT_EQ(answer.accepted_count(), 1);
+  }
+  grpc::Status ended = stream->Finish();
+  EXPECT_TRUE(ended.ok()) << ended.error_message();
+  EXPECT_EQ(answered, static_cast<uint64_t>(kBatches));
+  EXPECT_EQ(store_.AllSamples().size(), static_cast<size_t>(kBatches));
+}
+
 TEST_F(TelemetryServiceTest, MalformedBatchEndsTheStream) {
   auto context = Context();
   auto stream = stub_->IngestSamples(context.get());
