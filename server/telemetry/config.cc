@@ -21,6 +21,10 @@ std::shared_ptr<runtime::ServiceConfig> DeclareConfig(runtime::ConfigSection& se
               1, 3650);
   section.Add("max-future-skew-seconds", &config->max_future_skew_seconds,
               "how far ahead of the server's clock a sample's time may be", 0, 86400);
+  section.Add("batch-record-hours", &config->batch_record_hours,
+              "how long a committed ingest batch's sequence and fingerprint are kept: a batch "
+              "re-sent within it is a duplicate (or refused for other samples)",
+              1, 8760);
   section.Add("partitions-ahead-days", &config->partitions_ahead_days,
               "day partitions of samples kept created ahead of today", 1, 60);
   section.Add("partition-check-seconds", &config->partition_check_seconds,

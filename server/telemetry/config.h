@@ -22,6 +22,11 @@ struct TelemetryConfig : runtime::ServiceConfig {
   // max-future-skew-seconds: how far ahead of the server's clock a sample's time may be
   // (TIME_IN_FUTURE beyond).
   int64_t max_future_skew_seconds = 300;
+  // batch-record-hours: how long a committed ingest batch's record (its sequence and a
+  // fingerprint of its samples, batch_sequences.h) is kept: a batch re-sent within it is
+  // recognised (a duplicate, or refused for other samples); a sequence not above its
+  // writer's last and no longer on record is refused.
+  int64_t batch_record_hours = 24;
   // partitions-ahead-days: day partitions kept created ahead of today.
   int64_t partitions_ahead_days = 3;
   // partition-check-seconds: how often the background job creates partitions ahead and

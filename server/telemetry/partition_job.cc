@@ -63,9 +63,21 @@ absl::Status PartitionJob::RunOnce() {
         "{}s): {}",
         config_.partition_check_seconds, states.status().ToString());
   }
+  absl::StatusOr<int64_t> records =
+      store_->DeleteExpiredBatchRecords(now - absl::Hours(config_.batch_record_hours));
+  if (records.ok()) {
+    if (*records > 0) {
+      spdlog::info("telemetry: deleted {} ingest batch records older than {} hours", *records,
+                   config_.batch_record_hours);
+    }
+  } else {
+    spdlog::warn("telemetry: deleting expired ingest batch records failed (retried in {}s): {}",
+                 config_.partition_check_seconds, records.status().ToString());
+  }
   if (!created.ok()) return created.status();
   if (!dropped.ok()) return dropped.status();
-  return states.status();
+  if (!states.ok()) return states.status();
+  return records.status();
 }
 
 void PartitionJob::Loop() {

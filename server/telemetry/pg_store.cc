@@ -24,6 +24,7 @@
 #include "server/runtime/pg_request_log.h"
 #include "server/runtime/pg_statements.h"
 #include "server/runtime/text_rules.h"
+#include "server/telemetry/batch_sequences.h"
 #include "server/telemetry/convert.h"
 #include "server/telemetry/copy_binary.h"
 #include "server/telemetry/rollups.h"
@@ -139,6 +140,9 @@ struct Sql {
   // Partition maintenance: one replica at a time (transaction-scoped advisory lock).
   const runtime::PgStatement partitions_lock = registry.Add(
       "partitions_lock", "SELECT pg_advisory_xact_lock(hashtext('telemetry.samples partitions'))");
+  // The ingest batches' records committed before $1 (batch_sequences.h).
+  const runtime::PgStatement batch_records_expire = registry.Add(
+      "batch_records_expire", "DELETE FROM telemetry.ingest_batches WHERE commit_time < " PM_TS(1));
   const runtime::PgStatement partitions =
       registry.Add("partitions",
                    "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
@@ -155,6 +159,7 @@ constexpr char kIngestWriter[] = "telemetry.ingest_writer";
 constexpr char kIngestCatalog[] = "telemetry.ingest_catalog";
 constexpr char kIngestOutbox[] = "telemetry.ingest_outbox";
 constexpr char kIngestAdvance[] = "telemetry.ingest_advance";
+constexpr char kIngestRecords[] = "telemetry.ingest_records";
 constexpr char kPartitionsLockSql[] =
     "SELECT pg_advisory_xact_lock(hashtext('telemetry.samples partitions'))";
 constexpr char kCopySql[] =
@@ -183,10 +188,17 @@ std::vector<std::pair<std::string, std::string>> IngestStatements() {
        "UNION ALL SELECT d.machine_id, d.id, d.category, d.type, false "
        "FROM unnest($2::text[], $3::text[]) AS k(machine_id, id) JOIN telemetry.data_items d "
        "ON d.machine_id = k.machine_id AND d.id = k.id"},
+      // The writer's record of the sequences $2 (batch_sequences.h), under its lock.
+      {kIngestRecords,
+       "SELECT b.batch_sequence, encode(b.samples_sha256, 'hex') FROM unnest($2::int8[]) AS "
+       "q(s) JOIN telemetry.ingest_batches b ON b.writer_id = $1 AND b.batch_sequence = q.s"},
       {kIngestOutbox, "INSERT INTO telemetry.outbox (event_id, payload) VALUES ($1::uuid, $2)"},
+      // The new batches ($3, their fingerprints $4) recorded, the writer's last moved.
       {kIngestAdvance,
-       "UPDATE telemetry.ingest_writers SET last_batch_sequence = $2, update_time = now() "
-       "WHERE writer_id = $1"},
+       "WITH recorded AS (INSERT INTO telemetry.ingest_batches (writer_id, batch_sequence, "
+       "samples_sha256) SELECT $1, u.s, decode(u.h, 'hex') FROM unnest($3::int8[], $4::text[]) "
+       "AS u(s, h)) UPDATE telemetry.ingest_writers SET last_batch_sequence = $2, "
+       "update_time = now() WHERE writer_id = $1"},
   };
 }
 
@@ -1140,33 +1152,52 @@ absl::StatusOr<std::vector<BatchOutcome>> PgTelemetryStore::IngestBatches(
         ArrayLiteral(std::vector<std::string>(machines.begin(), machines.end())),
         ArrayLiteral(pair_machines), ArrayLiteral(pair_items)};
     const std::string batch_count = absl::StrCat(batches.size());
+    std::vector<std::string> sequences;
+    for (const Batch& batch : batches) sequences.push_back(absl::StrCat(batch.batch_sequence));
+    const std::string sequence_array = ArrayLiteral(sequences);
     // In one round trip: the transaction begins, the writer's row is locked and the
-    // batches numbered, and the catalog is read (for duplicates too, then unused: they
-    // are rare).
+    // batches numbered, its record of their sequences read, and the catalog is read (for
+    // duplicates too, then unused: they are rare).
     std::vector<PipelinedStatement> opening = {
         SqlStatement("BEGIN"),
-        PreparedStatement(kIngestWriter, {writer_id.c_str(), batch_count.c_str()})};
+        PreparedStatement(kIngestWriter, {writer_id.c_str(), batch_count.c_str()}),
+        PreparedStatement(kIngestRecords, {writer_id.c_str(), sequence_array.c_str()})};
     if (!machines.empty()) {
       opening.push_back(PreparedStatement(
           kIngestCatalog, {arrays[0].c_str(), arrays[1].c_str(), arrays[2].c_str()}));
     }
     PM_ASSIGN_OR_RETURN(std::vector<std::unique_ptr<Result>> opened, ExecPipeline(conn, opening));
     const PGresult* writer = opened[1]->get();
-    // Which batches are new: each one above the writer's last sequence stored before it.
-    int64_t newest = std::stoll(PQgetvalue(writer, 0, 0));
+    // Which batches are new, duplicates or refused (batch_sequences.h), in order.
+    WriterRecord record;
+    record.last_sequence = std::stoull(PQgetvalue(writer, 0, 0));
+    const PGresult* recorded = opened[2]->get();
+    for (int row = 0; row < PQntuples(recorded); ++row) {
+      record.fingerprints[std::stoull(PQgetvalue(recorded, row, 0))] = PQgetvalue(recorded, row, 1);
+    }
     const std::vector<int64_t> batch_ids = Int64ArrayOf(PQgetvalue(writer, 0, 1));
     if (batch_ids.size() != batches.size()) {
       return absl::InternalError("the ingest writer statement numbered the wrong count");
     }
     std::vector<size_t> fresh;
+    std::vector<std::string> fresh_sequences, fresh_fingerprints;
     for (size_t b = 0; b < batches.size(); ++b) {
-      if (static_cast<int64_t>(batches[b].batch_sequence) <= newest) {
+      const std::string fingerprint = BatchFingerprint(batches[b].samples);
+      absl::StatusOr<bool> duplicate =
+          JudgeSequence(record, writer_id, batches[b].batch_sequence, fingerprint);
+      if (!duplicate.ok()) {
+        outcomes.resize(b + 1);
+        outcomes[b].refusal = duplicate.status();
+        break;
+      }
+      if (*duplicate) {
         outcomes[b].duplicate = true;
         continue;
       }
-      newest = static_cast<int64_t>(batches[b].batch_sequence);
       outcomes[b].batch_id = batch_ids[b];
       fresh.push_back(b);
+      fresh_sequences.push_back(absl::StrCat(batches[b].batch_sequence));
+      fresh_fingerprints.push_back(fingerprint);
     }
     if (fresh.empty()) {
       PM_RETURN_IF_ERROR(LibpqExec(conn, "ROLLBACK"));
@@ -1176,7 +1207,7 @@ absl::StatusOr<std::vector<BatchOutcome>> PgTelemetryStore::IngestBatches(
     StateItems state_items;
     std::set<std::string> pending;
     if (!machines.empty()) {
-      const Result* items = opened[2].get();
+      const Result* items = opened[3].get();
       for (int row = 0; row < PQntuples(items->get()); ++row) {
         const std::string machine = PQgetvalue(items->get(), row, 0);
         if (PQgetisnull(items->get(), row, 1)) {
@@ -1250,8 +1281,12 @@ absl::StatusOr<std::vector<BatchOutcome>> PgTelemetryStore::IngestBatches(
                                           {event.event_id.c_str(), event.payload.data()},
                                           {0, static_cast<int>(event.payload.size())}, {0, 1}));
     }
-    const std::string sequence = absl::StrCat(newest);
-    closing.push_back(PreparedStatement(kIngestAdvance, {writer_id.c_str(), sequence.c_str()}));
+    const std::string advance_args[] = {absl::StrCat(record.last_sequence),
+                                        ArrayLiteral(fresh_sequences),
+                                        ArrayLiteral(fresh_fingerprints)};
+    closing.push_back(
+        PreparedStatement(kIngestAdvance, {writer_id.c_str(), advance_args[0].c_str(),
+                                           advance_args[1].c_str(), advance_args[2].c_str()}));
     closing.push_back(SqlStatement("COMMIT"));
     PM_RETURN_IF_ERROR(ExecPipeline(conn, closing).status());
     return outcomes;
@@ -1408,6 +1443,18 @@ absl::StatusOr<PgTelemetryStore::ExpiredStates> PgTelemetryStore::DropExpiredSta
         tx.exec_prepared(StateStatements().intervals_expire, before).affected_rows());
     deleted.downtimes = static_cast<int64_t>(
         tx.exec_prepared(StateStatements().downtimes_expire, before).affected_rows());
+    tx.commit();
+    return absl::OkStatus();
+  }));
+  return deleted;
+}
+
+absl::StatusOr<int64_t> PgTelemetryStore::DeleteExpiredBatchRecords(absl::Time before) {
+  int64_t deleted = 0;
+  PM_RETURN_IF_ERROR(Run([&](pqxx::connection& conn) -> absl::Status {
+    pqxx::work tx(conn);
+    deleted = static_cast<int64_t>(
+        tx.exec_prepared(Statements().batch_records_expire, Micros(before)).affected_rows());
     tx.commit();
     return absl::OkStatus();
   }));

@@ -95,6 +95,9 @@ class PgTelemetryStore : public TelemetryStore {
     int64_t downtimes = 0;
   };
   absl::StatusOr<ExpiredStates> DropExpiredStates(absl::Time now, absl::Duration retention);
+  // Deletes the ingest batches' records (batch_sequences.h) committed before `before`;
+  // counts them. A sequence of theirs not above its writer's last is refused from then on.
+  absl::StatusOr<int64_t> DeleteExpiredBatchRecords(absl::Time before);
   // The day partitions that exist, oldest first.
   absl::StatusOr<std::vector<std::string>> ListPartitions();
 

@@ -144,9 +144,14 @@ class TelemetryServiceImpl::Ingest final : public IngestSamplesStream {
                             },
                             &BatchEvent));
     bool stored = false;
-    for (size_t b = 0; b < batches.size(); ++b) {
+    absl::Status refusal;  // of the last outcome: the batches before it are answered
+    for (size_t b = 0; b < outcomes.size(); ++b) {
       const Batch& batch = batches[b];
       const BatchOutcome& outcome = outcomes[b];
+      if (!outcome.refusal.ok()) {
+        refusal = outcome.refusal;
+        break;
+      }
       Count(batch, outcome);
       // Committed: only now may Redis see it (the cache never holds what PostgreSQL
       // could still roll back). A failure there is the cache's to log; the batch stands.
@@ -159,7 +164,7 @@ class TelemetryServiceImpl::Ingest final : public IngestSamplesStream {
       answers_.push_back(std::move(answer));
     }
     if (stored && service_->deps_.relay != nullptr) service_->deps_.relay->Notify();
-    return absl::OkStatus();
+    return refusal;
   }
 
   void Count(const Batch& batch, const BatchOutcome& outcome) {

@@ -350,6 +350,40 @@ TEST_F(TelemetryServiceTest, ABurstOfBatchesWrittenBeforeAnyAnswerIsReadIsAnswer
   EXPECT_EQ(store_.AllSamples().size(), static_cast<size_t>(kBatches));
 }
 
+// Outside testing: a second caller that used the same writer_id (or one that restarted
+// its count) had every batch answered "duplicate" and its samples lost. Its first batch
+// under a committed sequence with other samples ends its stream with ALREADY_EXISTS
+// (BATCH_SEQUENCE_REUSED); a new sequence below the writer's last, FAILED_PRECONDITION.
+TEST_F(TelemetryServiceTest, AWriterIdSharedByTwoSourcesIsRefusedNotAnsweredDuplicate) {
+  v1::RegisterMachineResponse created;
+  ASSERT_TRUE(Register(Cnc(), &created).ok());
+  auto ingest = [&](uint64_t sequence, double value, std::vector<int>* accepted) {
+    auto context = Context();
+    auto stream = stub_->IngestSamples(context.get());
+    v1::IngestSamplesRequest batch = FirstBatch("shared-1");
+    batch.set_batch_sequence(sequence);
+    *batch.add_samples() = Num("S1speed", value, now_);
+    EXPECT_TRUE(stream->Write(batch));
+    stream->WritesDone();
+    v1::IngestSamplesResponse answer;
+    while (stream->Read(&answer)) accepted->push_back(answer.accepted_count());
+    return stream->Finish();
+  };
+  std::vector<int> accepted;
+  for (uint64_t sequence : {1, 2, 3}) ASSERT_TRUE(ingest(sequence, 100, &accepted).ok());
+  grpc::Status reused = ingest(2, 200, &accepted);
+  EXPECT_EQ(reused.error_code(), grpc::StatusCode::ALREADY_EXISTS) << reused.error_message();
+  EXPECT_THAT(reused.error_message(), HasSubstr("shared-1"));
+  grpc::Status behind = ingest(1, 100, &accepted);  // the same samples: a re-send
+  EXPECT_TRUE(behind.ok()) << behind.error_message();
+  EXPECT_EQ(accepted, (std::vector<int>{1, 1, 1, 0}));
+  // Lost batch 4, then a count restarted below it.
+  ASSERT_TRUE(ingest(5, 100, &accepted).ok());
+  behind = ingest(4, 100, &accepted);
+  EXPECT_EQ(behind.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << behind.error_message();
+  EXPECT_EQ(store_.AllSamples().size(), 4u);
+}
+
 TEST_F(TelemetryServiceTest, MalformedBatchEndsTheStream) {
   auto context = Context();
   auto stream = stub_->IngestSamples(context.get());

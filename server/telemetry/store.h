@@ -62,8 +62,11 @@ using BatchEventEncoder =
     std::function<runtime::OutboxEvent(const Batch& batch, const std::vector<int>& accepted)>;
 
 struct BatchOutcome {
-  bool duplicate = false;  // the writer had committed this sequence (or a later one)
-  Verdict verdict;         // empty for a duplicate
+  bool duplicate = false;  // the writer had committed this batch (JudgeSequence)
+  // Not OK: the batch's sequence is refused (JudgeSequence); it is the last outcome,
+  // nothing of it or of the batches after it was stored.
+  absl::Status refusal;
+  Verdict verdict;  // empty for a duplicate or a refused batch
   // The store's number of a committed batch: its sample i is stored with key
   // SampleKey(batch_id, i) (the latest-values cache orders by it). 0 for a duplicate.
   int64_t batch_id = 0;
@@ -99,20 +102,22 @@ class TelemetryStore {
       const ResponseEncoder<Machine>& encode) = 0;
 
   // Stores one batch exactly once per (writer, sequence), in one transaction: the
-  // writer's last sequence locked — a sequence not above it is a duplicate and nothing
-  // is written; otherwise the data items of the batch's machines are read, `judge`
-  // decides, the accepted samples are stored, the latest values move forward (never
-  // back to an older time), one outbox event is written when anything was accepted
+  // writer's row locked, its record read (last sequence, fingerprints of the batch's
+  // sequence: batch_sequences.h) — a duplicate writes nothing, a refused sequence is
+  // the outcome's refusal; otherwise the batch is recorded, the data items of the batch's machines
+  // are read, `judge` decides, the accepted samples are stored, the latest values move forward
+  // (never back to an older time), one outbox event is written when anything was accepted
   // (`encode`), and the writer's sequence becomes the batch's. All or nothing: a lost
   // database is UNAVAILABLE and leaves no part of the batch.
   absl::StatusOr<BatchOutcome> IngestBatch(const Batch& batch, const BatchJudge& judge,
                                            const BatchEventEncoder& encode);
   // Several batches of one writer, in order, in one transaction (group commit: a
   // transaction's fixed cost shared by the batches an ingest stream had waiting): each
-  // stored or found a duplicate exactly as IngestBatch would have, one after the other
-  // (a sequence not above the last one stored, in the database or earlier in `batches`,
-  // is a duplicate), one outcome per batch. All or nothing. INTERNAL for batches of
-  // different writers or none.
+  // stored, found a duplicate or refused exactly as IngestBatch would have, one after
+  // the other (the batches earlier in `batches` count as committed), one outcome per
+  // batch up to the first refused one, which is the last: the batches before it are
+  // committed. All or nothing otherwise. INTERNAL for batches of different writers or
+  // none.
   virtual absl::StatusOr<std::vector<BatchOutcome>> IngestBatches(
       const std::vector<Batch>& batches, const BatchJudge& judge,
       const BatchEventEncoder& encode) = 0;

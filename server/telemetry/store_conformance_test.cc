@@ -167,6 +167,36 @@ TEST_F(PgOnlyTest, DroppingAPartitionKeepsTheOtherDaysSamples) {
   EXPECT_EQ(out->verdict.rejected[0].reason, RejectReason::kTimeOutOfRange);
 }
 
+// The partition job deletes the batch records older than batch-record-hours: a re-send
+// of such a batch can no longer be told from new samples, and is refused.
+TEST_F(PgOnlyTest, ExpiredBatchRecordsAreDeletedAndTheirSequencesThenRefused) {
+  Machine m;
+  m.id = "CNC-07";
+  m.data_items = {{"temp", "", Category::kSample, 6, "", ""}};
+  const absl::Time now = absl::FromUnixMicros(absl::ToUnixMicros(absl::Now()));
+  ASSERT_TRUE(backend_.store()->RegisterMachine(m, Ctx("ops", "R", "", now), nullptr).ok());
+  auto judge = [&](const std::vector<Sample>& s, const Catalog& c) {
+    return JudgeBatch(s, c, now, IngestLimits{});
+  };
+  auto encode = [](const Batch&, const std::vector<int>&) {
+    return runtime::OutboxEvent{common::NewUuidV4(), "", ""};
+  };
+  Batch batch{"w", 1, {NumberAt("temp", 1, now, "CNC-07")}};
+  ASSERT_TRUE(backend_.store()->IngestBatch(batch, judge, encode).ok());
+  EXPECT_EQ(backend_.Count("SELECT count(*) FROM telemetry.ingest_batches"), 1);
+  absl::StatusOr<int64_t> kept = backend_.pg()->DeleteExpiredBatchRecords(now - absl::Hours(1));
+  ASSERT_TRUE(kept.ok()) << kept.status();
+  EXPECT_EQ(*kept, 0);
+  EXPECT_TRUE(backend_.store()->IngestBatch(batch, judge, encode)->duplicate);
+  absl::StatusOr<int64_t> deleted = backend_.pg()->DeleteExpiredBatchRecords(now + absl::Hours(1));
+  ASSERT_TRUE(deleted.ok()) << deleted.status();
+  EXPECT_EQ(*deleted, 1);
+  absl::StatusOr<BatchOutcome> resent = backend_.store()->IngestBatch(batch, judge, encode);
+  ASSERT_TRUE(resent.ok()) << resent.status();
+  EXPECT_EQ(resent->refusal.code(), absl::StatusCode::kFailedPrecondition) << resent->refusal;
+  EXPECT_EQ(backend_.Count("SELECT count(*) FROM telemetry.samples"), 1);
+}
+
 TEST_F(PgOnlyTest, UnreachableDatabaseIsUnavailableAndStoresNothing) {
   runtime::PgPoolOptions options;
   options.url = backend_.url();

@@ -22,8 +22,9 @@
 // Negative control: the same run, smaller, with the dedup record disabled. The server has
 // no switch for that, on purpose: a flag that turns exactly-once off is one mistyped
 // configuration away from silent double counting in a plant. The control disables it in
-// its own test database instead: a trigger keeps telemetry.ingest_writers'
-// last_batch_sequence at 0, so no batch is ever recognised as sent before. The checker
+// its own test database instead: triggers keep telemetry.ingest_writers'
+// last_batch_sequence at 0 and telemetry.ingest_batches empty, so no batch is ever
+// recognised as sent before. The checker
 // must then report duplicates, proving it can fail.
 #include <atomic>
 #include <memory>
@@ -116,6 +117,12 @@ class TelemetryKillTest : public ::testing::Test {
     tx.exec(
         "CREATE TRIGGER kill_test_forget_batches BEFORE UPDATE ON telemetry.ingest_writers "
         "FOR EACH ROW EXECUTE FUNCTION public.kill_test_forget_batches()");
+    tx.exec(
+        "CREATE FUNCTION public.kill_test_skip_record() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN RETURN NULL; END $$");
+    tx.exec(
+        "CREATE TRIGGER kill_test_skip_record BEFORE INSERT ON telemetry.ingest_batches "
+        "FOR EACH ROW EXECUTE FUNCTION public.kill_test_skip_record()");
   }
 
   int64_t StoredRows(const std::string& machine) {

@@ -118,15 +118,24 @@ absl::StatusOr<std::vector<BatchOutcome>> FakeTelemetryStore::IngestBatches(
   PM_RETURN_IF_ERROR(failure_);
   PM_RETURN_IF_ERROR(CheckOneWriter(batches));
   std::vector<BatchOutcome> outcomes;
-  for (const Batch& batch : batches) outcomes.push_back(IngestLocked(batch, judge, encode));
+  for (const Batch& batch : batches) {
+    outcomes.push_back(IngestLocked(batch, judge, encode));
+    if (!outcomes.back().refusal.ok()) break;
+  }
   return outcomes;
 }
 
 BatchOutcome FakeTelemetryStore::IngestLocked(const Batch& batch, const BatchJudge& judge,
                                               const BatchEventEncoder& encode) {
   BatchOutcome outcome;
-  uint64_t& last = writers_[batch.writer_id];
-  if (batch.batch_sequence <= last) {
+  absl::StatusOr<bool> duplicate =
+      JudgeSequence(writers_[batch.writer_id], batch.writer_id, batch.batch_sequence,
+                    BatchFingerprint(batch.samples));
+  if (!duplicate.ok()) {
+    outcome.refusal = duplicate.status();
+    return outcome;
+  }
+  if (*duplicate) {
     outcome.duplicate = true;
     return outcome;
   }
@@ -156,7 +165,6 @@ BatchOutcome FakeTelemetryStore::IngestLocked(const Batch& batch, const BatchJud
   outcome.batch_id = batch_id;
   if (!outcome.verdict.accepted.empty()) events_.push_back(encode(batch, outcome.verdict.accepted));
   AdvanceStates(batch, outcome.verdict.accepted);
-  last = batch.batch_sequence;
   return outcome;
 }
 

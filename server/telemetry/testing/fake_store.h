@@ -11,6 +11,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "server/runtime/testing/memory_request_log.h"
+#include "server/telemetry/batch_sequences.h"
 #include "server/telemetry/store.h"
 
 namespace plantmesh::telemetry::testing {
@@ -61,7 +62,7 @@ class FakeTelemetryStore : public TelemetryStore {
   std::map<std::string, Machine> machines_ ABSL_GUARDED_BY(mu_);
   int64_t next_seq_ ABSL_GUARDED_BY(mu_) = 1;
   runtime::testing::MemoryRequestLog request_log_ ABSL_GUARDED_BY(mu_);
-  std::map<std::string, uint64_t> writers_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, WriterRecord> writers_ ABSL_GUARDED_BY(mu_);  // records kept for ever
   int64_t next_batch_ ABSL_GUARDED_BY(mu_) = 1;
   std::vector<StoredSample> samples_ ABSL_GUARDED_BY(mu_);
   std::map<std::pair<std::string, std::string>, StoredSample> latest_ ABSL_GUARDED_BY(mu_);

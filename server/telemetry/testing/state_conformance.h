@@ -185,7 +185,10 @@ TYPED_TEST_P(MachineStateConformanceTest, BatchesCommittedTogetherMoveTheTracker
       {"w",
        2,
        {TextAt("Xact", "STOPPED", this->T(20)), ConditionAt("servo", 3, "SV0401", this->T(25))}},
-      {"w", 2, {TextAt("Xact", "ACTIVE", this->T(22))}},  // a duplicate moves nothing
+      {"w",
+       2,
+       {TextAt("Xact", "STOPPED", this->T(20)),
+        ConditionAt("servo", 3, "SV0401", this->T(25))}},  // re-sent: moves nothing
       {"w", 3, {ConditionAt("servo", 1, "", this->T(30)), TextAt("Xact", "ACTIVE", this->T(40))}},
       {"w", 4, {NumberAt("S1speed", 1200, this->T(50))}},
   };

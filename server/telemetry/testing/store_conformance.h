@@ -19,6 +19,7 @@
 #include "gtest/gtest.h"
 #include "plantmesh/common/status_macros.h"
 #include "plantmesh/common/uuid.h"
+#include "server/runtime/errors.h"
 #include "server/telemetry/domain.h"
 #include "server/telemetry/store.h"
 
@@ -263,15 +264,55 @@ TYPED_TEST_P(TelemetryStoreConformanceTest, ResentBatchIsDuplicateAndStoredOnce)
   absl::StatusOr<BatchOutcome> again = this->Ingest("w1", 5, batch);
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_TRUE(again->duplicate);
-  absl::StatusOr<BatchOutcome> older = this->Ingest("w1", 3, batch);
-  ASSERT_TRUE(older.ok());
-  EXPECT_TRUE(older->duplicate);
   // Another writer counts its own sequence.
   absl::StatusOr<BatchOutcome> other = this->Ingest("w2", 1, batch);
   ASSERT_TRUE(other.ok());
   EXPECT_FALSE(other->duplicate);
   EXPECT_EQ(this->All().size(), 4u);
   EXPECT_EQ(this->backend_.Events().size(), 2u);
+}
+
+// Outside testing: a batch under a committed sequence with other samples (a second
+// adapter sharing the writer_id, an adapter that restarted its count) was answered
+// "duplicate" and its samples lost. It is refused, as is a sequence below the writer's
+// last that was never committed; the refusal names the writer and both sequences.
+TYPED_TEST_P(TelemetryStoreConformanceTest,
+             ASequenceReusedOrOutOfOrderIsRefusedNotCalledADuplicate) {
+  this->Register(this->Cnc());
+  const absl::Time t = this->now_;
+  for (uint64_t sequence : {1, 2, 3, 5}) {
+    ASSERT_TRUE(this->Ingest("shared-1", sequence, {NumberAt("temp", 100.0 + sequence, t)}).ok());
+  }
+  absl::StatusOr<BatchOutcome> reused = this->Ingest("shared-1", 2, {NumberAt("temp", 202, t)});
+  ASSERT_TRUE(reused.ok()) << reused.status();
+  EXPECT_FALSE(reused->duplicate);
+  EXPECT_EQ(reused->refusal.code(), absl::StatusCode::kAlreadyExists) << reused->refusal;
+  EXPECT_EQ(runtime::ErrorInfoOf(reused->refusal).reason, "BATCH_SEQUENCE_REUSED");
+  EXPECT_EQ(runtime::ErrorInfoOf(reused->refusal).metadata.at("last_batch_sequence"), "5");
+  absl::StatusOr<BatchOutcome> behind = this->Ingest("shared-1", 4, {NumberAt("temp", 104, t)});
+  ASSERT_TRUE(behind.ok()) << behind.status();
+  EXPECT_EQ(behind->refusal.code(), absl::StatusCode::kFailedPrecondition) << behind->refusal;
+  EXPECT_EQ(runtime::ErrorInfoOf(behind->refusal).reason, "BATCH_SEQUENCE_OUT_OF_ORDER");
+  EXPECT_EQ(runtime::ErrorInfoOf(behind->refusal).metadata.at("batch_sequence"), "4");
+  // A refusal in a group: the batches before it are committed, the ones after it not
+  // taken (no outcome), the refused one stores nothing.
+  absl::StatusOr<std::vector<BatchOutcome>> outcomes = this->IngestTogether({
+      {"shared-1", 6, {NumberAt("temp", 106, t)}},
+      {"shared-1", 3, {NumberAt("temp", 303, t)}},  // other samples than the committed 3
+      {"shared-1", 7, {NumberAt("temp", 107, t)}},
+  });
+  ASSERT_TRUE(outcomes.ok()) << outcomes.status();
+  ASSERT_EQ(outcomes->size(), 2u);
+  EXPECT_TRUE((*outcomes)[0].refusal.ok());
+  EXPECT_EQ((*outcomes)[0].verdict.accepted, (std::vector<int>{0}));
+  EXPECT_EQ((*outcomes)[1].refusal.code(), absl::StatusCode::kAlreadyExists);
+  std::vector<double> temps;
+  for (const StoredSample& s : this->All()) temps.push_back(s.sample.number);
+  std::sort(temps.begin(), temps.end());
+  EXPECT_EQ(temps, (std::vector<double>{101, 102, 103, 105, 106}));
+  // The exact re-send is still a duplicate; 7 was never taken, so it is new.
+  EXPECT_TRUE(this->Ingest("shared-1", 3, {NumberAt("temp", 103, t)})->duplicate);
+  EXPECT_FALSE(this->Ingest("shared-1", 7, {NumberAt("temp", 107, t)})->duplicate);
 }
 
 // Group commit: each batch of the group is judged as it would be alone, one after the
@@ -281,18 +322,19 @@ TYPED_TEST_P(TelemetryStoreConformanceTest, BatchesCommittedTogetherAreEachStore
   const absl::Time t = this->now_;
   ASSERT_TRUE(this->Ingest("w1", 2, {NumberAt("temp", 1, t)}).ok());
   absl::StatusOr<std::vector<BatchOutcome>> outcomes = this->IngestTogether({
-      {"w1", 2, {NumberAt("temp", 2, t)}},  // stored before: a duplicate
+      {"w1", 2, {NumberAt("temp", 1, t)}},  // stored before: a duplicate
       {"w1", 3, {NumberAt("temp", 3, t), NumberAt("nope", 0, t)}},
-      {"w1", 3, {NumberAt("temp", 4, t)}},  // re-sent within the group
+      {"w1", 3, {NumberAt("temp", 3, t), NumberAt("nope", 0, t)}},  // re-sent within the group
       {"w1", 4, {NumberAt("nope", 0, t)}},  // nothing accepted: numbered, no event
       {"w1", 6, {NumberAt("temp", 6, t), NumberAt("S1speed", 6, t)}},
-      {"w1", 5, {NumberAt("temp", 5, t)}},  // below the group's 6
+      {"w1", 5, {NumberAt("temp", 5, t)}},  // below the group's 6, never committed: refused
   });
   ASSERT_TRUE(outcomes.ok()) << outcomes.status();
   ASSERT_EQ(outcomes->size(), 6u);
   std::vector<bool> duplicate;
   for (const BatchOutcome& o : *outcomes) duplicate.push_back(o.duplicate);
-  EXPECT_EQ(duplicate, (std::vector<bool>{true, false, true, false, false, true}));
+  EXPECT_EQ(duplicate, (std::vector<bool>{true, false, true, false, false, false}));
+  EXPECT_EQ((*outcomes)[5].refusal.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ((*outcomes)[1].verdict.accepted, (std::vector<int>{0}));
   ASSERT_EQ((*outcomes)[1].verdict.rejected.size(), 1u);
   EXPECT_EQ((*outcomes)[1].verdict.rejected[0].index, 1);
@@ -312,8 +354,9 @@ TYPED_TEST_P(TelemetryStoreConformanceTest, BatchesCommittedTogetherAreEachStore
   EXPECT_EQ(temps, (std::vector<double>{1, 3, 6}));
   // One event per batch that stored samples: the first batch's and two of the group.
   EXPECT_EQ(this->backend_.Events().size(), 3u);
-  // The writer's sequence moved to the group's highest.
-  absl::StatusOr<BatchOutcome> again = this->Ingest("w1", 6, {NumberAt("temp", 7, t)});
+  // The writer's sequence moved to the group's highest, and its batches are on record.
+  absl::StatusOr<BatchOutcome> again =
+      this->Ingest("w1", 6, {NumberAt("temp", 6, t), NumberAt("S1speed", 6, t)});
   ASSERT_TRUE(again.ok());
   EXPECT_TRUE(again->duplicate);
   // Batches of two writers are not one group: refused, nothing stored.
@@ -422,6 +465,7 @@ REGISTER_TYPED_TEST_SUITE_P(TelemetryStoreConformanceTest, RegisterGetAndAlready
                             UpdateAppliesTheMutatorAndReplaysRetries,
                             LatestAnswersOnlyRegisteredDataItems, MixedBatchStoresTheValidRest,
                             ResentBatchIsDuplicateAndStoredOnce,
+                            ASequenceReusedOrOutOfOrderIsRefusedNotCalledADuplicate,
                             BatchesCommittedTogetherAreEachStoredOnceInOrder,
                             LatestKeepsTheNewestTimeAcrossOutOfOrderBatches,
                             ConditionAndSourceSequenceRoundTrip, QuerySamplesPagesByTimeAndFilters);

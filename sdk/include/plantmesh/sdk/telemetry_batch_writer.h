@@ -10,8 +10,8 @@
 //   committed. When the stream breaks (server restart or crash, GOAWAY, network cut,
 //   UNAVAILABLE from a server whose database is away) the writer opens a new stream and
 //   sends every unacknowledged batch again, in order, with its ORIGINAL batch_sequence.
-//   The server stores a batch whose sequence is not above the writer's last committed
-//   one as a duplicate (counted in samples_duplicate), so a batch committed just before
+//   The server answers a batch re-sent with the sequence and samples of one it committed
+//   as a duplicate (counted in samples_duplicate), so a batch committed just before
 //   the break is not stored twice: at-least-once sending + the server's dedup = each
 //   sample of an acknowledged batch stored exactly once.
 // - Order. Batches are numbered and sent in the order their samples were added, and
@@ -38,16 +38,18 @@
 // Batch sequences across process restarts
 // ---------------------------------------
 // writer_id is the caller's and must be stable across restarts of the same source
-// (e.g. `mtconnect-cnc07`) and unique to it: two live writers sharing an id would
-// shadow each other's batches as duplicates. The server's dedup is a watermark per
-// writer, so the first batch after a restart must be numbered above every batch the
+// (e.g. `mtconnect-cnc07`) and unique to it: two live writers sharing an id get each
+// other's sequences refused. The server's dedup is a watermark per writer (a batch
+// below it is a duplicate only when it is a re-send, the same samples under a sequence
+// on record; otherwise it is refused: FAILED_PRECONDITION or ALREADY_EXISTS, which stop
+// the writer), so the first batch after a restart must be numbered above every batch the
 // writer sent before. By default the writer starts at the current time in microseconds
 // since the Unix epoch (about 1.7e15 today) and counts up by one per batch: a process
 // restarted later starts above anything an earlier one can have reached unless it cut
 // more than one batch per microsecond on average (500 M samples/s). This needs no
 // storage on the adapter, which is why it is the default. Its one weakness is a host
-// clock stepped backwards across the restart: batches cut before the clock catches up
-// with the old sequences would be answered as duplicates and not stored. An adapter
+// clock stepped backwards across the restart: the first batch cut before the clock
+// catches up with the old sequences would be refused and the writer stopped. An adapter
 // that cannot rule that out persists next_batch_sequence() (e.g. with every flush) and
 // passes it back as first_batch_sequence; the writer then starts at the larger of that
 // and the clock.
@@ -70,8 +72,8 @@
 // and opening a stream waits for the connection (wait-for-ready), so a server that is
 // back after 0.2 s is used after about 0.2 s. That channel has no gRPC retry policy
 // (ClientOptions::retry is ignored): gRPC 1.51 retrying the stream itself was seen to
-// deliver a later batch before an earlier one, and the server's watermark then takes
-// the earlier one for a duplicate. Re-sending is the writer's, by sequence. A stream the server
+// deliver a later batch before an earlier one, and the server then refuses the earlier
+// one as out of order. Re-sending is the writer's, by sequence. A stream the server
 // ends with an error on a working connection is reopened after `initial_backoff`, doubling to
 // `max_backoff` while no answer arrives; after a stream that was answered, at once.
 //
@@ -173,7 +175,7 @@ struct TelemetryBatchWriterStats {
   std::string last_stream_error;  // DescribeStatus of the latest one; empty if none
   // Answers that named another batch than the first one in flight (the stream is then
   // ended and re-opened). Never expected: the server commits a stream's batches in
-  // order; a non-zero figure means a batch may have been skipped by the watermark.
+  // order; a non-zero figure means the server and the writer disagree on the order.
   int64_t answers_out_of_order = 0;
   int64_t buffered_samples = 0;   // not yet acknowledged (open, waiting and in flight)
   int64_t buffered_bytes = 0;     // their wire size

@@ -1,0 +1,46 @@
+// Exactly-once ingest: telling a re-sent batch from a new one (IngestSamples). A writer
+// numbers its batches with growing sequences; the store keeps its last committed
+// sequence and, for every batch committed within the record window ([telemetry]
+// batch-record-hours), a fingerprint of its samples. A batch is then new, a re-sent
+// duplicate (same sequence, same samples: answered, nothing stored again), or refused,
+// which ends the stream after the batches before it: the same sequence with other
+// samples (ALREADY_EXISTS), or a sequence not above the last that was never committed
+// (FAILED_PRECONDITION) — an adapter that restarted its count, two adapters sharing a
+// writer_id. Either would otherwise be answered "duplicate" and its samples lost. The
+// rule is Kafka's idempotent producer's (a sequence per producer; out of order is an
+// error), with the fingerprint of the request log's create-or-compare.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "server/telemetry/domain.h"
+
+namespace plantmesh::telemetry {
+
+// SHA-256 (64 hex digits) over every field of every sample, in order: equal exactly
+// when the samples are (a number by its bits).
+std::string BatchFingerprint(const std::vector<Sample>& samples);
+
+// What the store knows of one writer: its last committed sequence (0: none) and the
+// fingerprints of its batches committed within the record window, of the sequences
+// asked about.
+struct WriterRecord {
+  uint64_t last_sequence = 0;
+  std::map<uint64_t, std::string> fingerprints;
+};
+
+// Judges the next batch of the writer: false for a new batch (then recorded: it becomes
+// the last and its fingerprint is kept, for the batches after it in the same
+// transaction), true for a duplicate, or the refusal: ALREADY_EXISTS (ErrorInfo
+// BATCH_SEQUENCE_REUSED) for other samples under a committed sequence, FAILED_PRECONDITION
+// (BATCH_SEQUENCE_OUT_OF_ORDER) for a sequence not above the last with no record. Both
+// name the writer, the sequence and the last one (ErrorInfo metadata writer_id,
+// batch_sequence, last_batch_sequence).
+absl::StatusOr<bool> JudgeSequence(WriterRecord& record, const std::string& writer_id,
+                                   uint64_t batch_sequence, const std::string& fingerprint);
+
+}  // namespace plantmesh::telemetry
