@@ -74,6 +74,9 @@ void ForecastToProto(const ProductForecastResult& result, v1::ProductDemandForec
   out->set_history_end_date(FormatDate(result.history_end));
   out->set_history_days(result.history_days);
   for (const forecast::ForecastDay& d : f.days) {
+    // Outside testing: a history ending 9990-12-31 was forecast into 9991, dates no
+    // request of the service accepts.
+    if (d.day > kLastPlantDay) break;
     v1::DemandForecastDay* day = out->add_days();
     day->set_date(FormatDate(d.day));
     day->set_quantity(d.quantity);

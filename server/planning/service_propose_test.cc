@@ -209,6 +209,28 @@ TEST_F(ProposePlanTest, ForecastsDemandFromTheImportedHistory) {
   EXPECT_EQ(Propose(named, &r).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
 }
 
+// Outside testing: a history that ends at the calendar's last day was forecast into
+// 9991. The forecast stops at 9990-12-31.
+TEST_F(ProposePlanTest, AForecastStopsAtTheCalendarsLastDay) {
+  std::vector<DemandRecord> history;
+  for (absl::CivilDay day(9990, 11, 30); day <= absl::CivilDay(9990, 12, 29); ++day) {
+    history.push_back({"MUESLI-1KG", day, 1000});
+  }
+  ChangeContext context{
+      {"spiffe://test/user/planner", "ImportDemand", "", ""}, deps_.now(), nullptr};
+  ASSERT_TRUE(store_.ImportDemand(history, context, nullptr).ok());
+  v1::ForecastDemandRequest request;
+  request.add_product_ids("MUESLI-1KG");
+  request.set_horizon_days(5);
+  v1::ForecastDemandResponse response;
+  grpc::Status s = stub_->ForecastDemand(Ctx().get(), request, &response);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(response.forecasts_size(), 1);
+  std::vector<std::string> dates;
+  for (const v1::DemandForecastDay& day : response.forecasts(0).days()) dates.push_back(day.date());
+  EXPECT_EQ(dates, (std::vector<std::string>{"9990-12-30", "9990-12-31"}));
+}
+
 TEST_F(ProposePlanTest, CreatesDraftsOnceByRequestId) {
   v1::ProposePlanRequest request = ThreeShifts({{"GRANOLA-500G", 12000}});
   request.set_create_drafts(true);

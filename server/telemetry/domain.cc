@@ -5,6 +5,7 @@
 #include <set>
 #include <utility>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -255,6 +256,35 @@ absl::string_view RejectReasonName(RejectReason reason) {
   }
 }
 
+// A PART_COUNT sample is a count, as GetUtilization reads it (PartCountObservationOf):
+// a whole number 0..2^53, given as a number or as text, or Unavailable. Outside
+// testing: negative, fractional and huge counts were stored and then silently left out
+// of part_count.
+namespace {
+std::optional<Rejection> PartCountProblem(const Sample& s, int index) {
+  double count = s.number;
+  const char* field = "number";
+  if (s.kind == ValueKind::kText) {
+    field = "text";
+    const absl::string_view text = absl::StripAsciiWhitespace(s.text);
+    if (absl::EqualsIgnoreCase(text, "UNAVAILABLE")) return std::nullopt;
+    if (!absl::SimpleAtod(text, &count) || !std::isfinite(count)) {
+      return Reject(index, RejectReason::kWrongValueKind,
+                    absl::StrCat(Field(index, field), ": a PART_COUNT is a count, not ",
+                                 runtime::QuoteForMessage(s.text)));
+    }
+  } else if (s.kind != ValueKind::kNumber) {
+    return std::nullopt;
+  }
+  if (count < 0 || count > kMaxPartCount || count != std::floor(count)) {
+    return Reject(index, RejectReason::kNumberOutOfRange,
+                  absl::StrCat(Field(index, field), ": a PART_COUNT is a whole number 0..",
+                               "9007199254740992 (2^53), not ", count));
+  }
+  return std::nullopt;
+}
+}  // namespace
+
 std::optional<Rejection> JudgeSample(const Sample& s, int index, const Catalog& catalog,
                                      absl::Time now, const IngestLimits& limits) {
   if (std::optional<std::string> problem = TextProblem(s, index)) {
@@ -293,12 +323,12 @@ std::optional<Rejection> JudgeSample(const Sample& s, int index, const Catalog& 
         absl::StrCat(Field(index, "time"), ": ", absl::FormatTime(*s.time), " is more than ",
                      absl::FormatDuration(limits.max_future_skew), " ahead of the server's clock"));
   }
-  if (!KindFits(item->second, s.kind)) {
+  if (!KindFits(item->second.category, s.kind)) {
     return Reject(index, RejectReason::kWrongValueKind,
                   s.kind == ValueKind::kNone
                       ? absl::StrCat(Field(index, "value"), ": required")
                       : absl::StrCat(Field(index, KindField(s.kind)), ": data item ",
-                                     s.data_item_id, " is a ", CategoryName(item->second),
+                                     s.data_item_id, " is a ", CategoryName(item->second.category),
                                      ", which does not take a ", KindField(s.kind)));
   }
   if (s.kind == ValueKind::kCondition && (s.condition_level < 1 || s.condition_level > 3)) {
@@ -316,6 +346,7 @@ std::optional<Rejection> JudgeSample(const Sample& s, int index, const Catalog& 
                                ": magnitude above 1e297 (aggregates of such values would "
                                "overflow)"));
   }
+  if (item->second.type == kTypePartCount) return PartCountProblem(s, index);
   return std::nullopt;
 }
 

@@ -146,9 +146,20 @@ struct Rejection {
   std::string message;  // names the field: `samples[3].number: NaN is not a value`
 };
 
-// The facts a batch is judged on: the data items (id -> category) of each registered
+// The facts a batch is judged on: the data items (id -> category, type) of each registered
 // machine the batch names. A machine absent here is unknown.
-using Catalog = std::map<std::string, std::map<std::string, Category>>;
+// DataItemType PART_COUNT: its samples are counts (JudgeSample, PartCount).
+inline constexpr int kTypePartCount = 4;
+// The largest part count: every whole number up to 2^53 is exact in a double.
+inline constexpr double kMaxPartCount = 9007199254740992.0;
+
+struct CatalogItem {
+  CatalogItem() = default;
+  CatalogItem(Category category, int type = 0) : category(category), type(type) {}  // NOLINT
+  Category category = Category::kUnspecified;
+  int type = 0;  // DataItemType's number
+};
+using Catalog = std::map<std::string, std::map<std::string, CatalogItem>>;
 
 struct IngestLimits {
   absl::Duration max_future_skew = absl::Minutes(5);  // [telemetry] max-future-skew-seconds

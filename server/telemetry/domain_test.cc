@@ -18,6 +18,7 @@ const absl::Time kNow = absl::FromUnixSeconds(1700000000);  // 2023-11-14T22:13:
 Catalog Plant() {
   return {{"CNC-07",
            {{"Xact", Category::kEvent},
+            {"parts", {Category::kEvent, kTypePartCount}},
             {"S1speed", Category::kSample},
             {"servo:cond", Category::kCondition}}}};
 }
@@ -125,6 +126,34 @@ TEST(JudgeSampleTest, NumberOutOfRange) {
     EXPECT_EQ(r->reason, RejectReason::kNumberOutOfRange);
     EXPECT_THAT(r->message, HasSubstr("samples[3].number"));
   }
+}
+
+// Outside testing: PART_COUNT values GetUtilization cannot count (negative, fractional,
+// above 2^53, text without a number) were accepted and then silently left out.
+TEST(JudgeSampleTest, APartCountIsAWholeNumberUpTo2To53) {
+  for (double count : {0.0, 42.0, 9007199254740992.0}) {
+    EXPECT_FALSE(Judge(Number("parts", count))) << count;
+  }
+  for (double count : {-1.0, 10.5, 1e19, 1e200}) {
+    std::optional<Rejection> r = Judge(Number("parts", count));
+    ASSERT_TRUE(r) << count;
+    EXPECT_EQ(r->reason, RejectReason::kNumberOutOfRange);
+    EXPECT_THAT(r->message, ::testing::HasSubstr("samples[3].number: a PART_COUNT"));
+  }
+  Sample text = Number("parts", 0);
+  text.kind = ValueKind::kText;
+  for (const char* ok : {"17", " 18 ", "UNAVAILABLE"}) {
+    text.text = ok;
+    EXPECT_FALSE(Judge(text)) << ok;
+  }
+  text.text = "-3";
+  EXPECT_EQ(Judge(text)->reason, RejectReason::kNumberOutOfRange);
+  text.text = "many";
+  EXPECT_EQ(Judge(text)->reason, RejectReason::kWrongValueKind);
+  Sample unavailable = Number("parts", 0);
+  unavailable.kind = ValueKind::kUnavailable;
+  EXPECT_FALSE(Judge(unavailable));
+  EXPECT_FALSE(Judge(Number("Xact", -1)));  // other EVENT items take any number
 }
 
 TEST(JudgeSampleTest, TimeInFutureBeyondSkewOnly) {

@@ -8,6 +8,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "server/runtime/errors.h"
+#include "server/telemetry/domain.h"
 
 namespace plantmesh::telemetry {
 namespace {
@@ -278,13 +279,12 @@ absl::StatusOr<int64_t> PartCount(std::vector<PartCountObservation> observations
   std::stable_sort(
       observations.begin(), observations.end(),
       [](const PartCountObservation& a, const PartCountObservation& b) { return a.time < b.time; });
-  constexpr double kMaxCount = 9007199254740992.0;  // 2^53: every integer below is exact
   bool have_baseline = false;
   int64_t baseline = 0;
   int64_t parts = 0;
   for (const PartCountObservation& o : observations) {
     if (o.time >= range_end) break;
-    if (!o.available || !std::isfinite(o.value) || o.value < 0 || o.value > kMaxCount) continue;
+    if (!o.available || !std::isfinite(o.value) || o.value < 0 || o.value > kMaxPartCount) continue;
     const int64_t count = std::llround(o.value);
     if (have_baseline && o.time >= range_start && count > baseline) {
       const int64_t rise = count - baseline;

@@ -1218,7 +1218,7 @@ absl::StatusOr<std::vector<BatchOutcome>> PgTelemetryStore::IngestBatches(
         const Category category =
             static_cast<Category>(std::atoi(PQgetvalue(items->get(), row, 2)));
         const std::string item = PQgetvalue(items->get(), row, 1);
-        catalog[machine][item] = category;
+        catalog[machine][item] = {category, std::atoi(PQgetvalue(items->get(), row, 3))};
         if (std::optional<StateInput> input =
                 StateInputOf(category, std::atoi(PQgetvalue(items->get(), row, 3)))) {
           state_items[machine][item] = *input;

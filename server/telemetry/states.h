@@ -28,8 +28,7 @@ namespace plantmesh::telemetry {
 
 // DataItemType numbers the states and part counts are derived from.
 inline constexpr int kTypeExecution = 2;
-inline constexpr int kTypeAvailability = 3;
-inline constexpr int kTypePartCount = 4;
+inline constexpr int kTypeAvailability = 3;  // kTypePartCount: domain.h
 inline constexpr int kTypeEmergencyStop = 12;
 
 // What a data item feeds: EXECUTION, AVAILABILITY and EMERGENCY_STOP by type, every

@@ -145,7 +145,7 @@ BatchOutcome FakeTelemetryStore::IngestLocked(const Batch& batch, const BatchJud
     auto m = machines_.find(s.machine_id);
     if (m == machines_.end()) continue;
     for (const DataItem& item : m->second.data_items) {
-      catalog[m->first][item.id] = item.category;
+      catalog[m->first][item.id] = {item.category, item.type};
     }
   }
   outcome.verdict = judge(batch.samples, catalog);

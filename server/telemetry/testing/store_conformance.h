@@ -256,6 +256,19 @@ TYPED_TEST_P(TelemetryStoreConformanceTest, MixedBatchStoresTheValidRest) {
   EXPECT_EQ(this->backend_.Events()[0].payload, "2");
 }
 
+// The judge sees each data item's type: a PART_COUNT takes counts only.
+TYPED_TEST_P(TelemetryStoreConformanceTest, TheJudgeKnowsADataItemsType) {
+  Machine m = this->Cnc();
+  m.data_items.push_back({"parts", "Parts", Category::kEvent, kTypePartCount, "", ""});
+  this->Register(m);
+  absl::StatusOr<BatchOutcome> out =
+      this->Ingest("w1", 1, {NumberAt("parts", 41, this->now_), NumberAt("parts", -1, this->now_)});
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_THAT(out->verdict.accepted, ::testing::ElementsAre(0));
+  ASSERT_EQ(out->verdict.rejected.size(), 1u);
+  EXPECT_EQ(out->verdict.rejected[0].reason, RejectReason::kNumberOutOfRange);
+}
+
 TYPED_TEST_P(TelemetryStoreConformanceTest, ResentBatchIsDuplicateAndStoredOnce) {
   this->Register(this->Cnc());
   std::vector<Sample> batch = {NumberAt("S1speed", 1, this->now_),
@@ -464,7 +477,7 @@ REGISTER_TYPED_TEST_SUITE_P(TelemetryStoreConformanceTest, RegisterGetAndAlready
                             ListPagesInRegistrationOrderWithFilters,
                             UpdateAppliesTheMutatorAndReplaysRetries,
                             LatestAnswersOnlyRegisteredDataItems, MixedBatchStoresTheValidRest,
-                            ResentBatchIsDuplicateAndStoredOnce,
+                            TheJudgeKnowsADataItemsType, ResentBatchIsDuplicateAndStoredOnce,
                             ASequenceReusedOrOutOfOrderIsRefusedNotCalledADuplicate,
                             BatchesCommittedTogetherAreEachStoredOnceInOrder,
                             LatestKeepsTheNewestTimeAcrossOutOfOrderBatches,
