@@ -133,7 +133,9 @@ TEST(StreamCursorTest, ParsesEveryFormAndRefusesTheRest) {
   EXPECT_EQ(full->id.ToString(), "12-4");
   for (const char* bad :
        {"yesterday", "12-", "-3", "1-2-3", "+1-0", "99999999999999999999-0", "abc.1-0",
-        "0123456789abcdeF.1-0", ".1-0", "0123456789abcdef.", "0123456789abcdef.x"}) {
+        "0123456789abcdeF.1-0", ".1-0", "0123456789abcdef.", "0123456789abcdef.x",
+        // Outside testing: leading zeros were taken; a cursor has one spelling.
+        "0-00", "00-0", "0123456789abcdef.012-4", "0123456789abcdef.12-04"}) {
     absl::StatusOr<StreamCursor> parsed = StreamCursor::Parse(bad);
     EXPECT_EQ(parsed.status().code(), absl::StatusCode::kInvalidArgument) << bad;
     std::vector<FieldViolation> fields = FieldViolationsOf(parsed.status());

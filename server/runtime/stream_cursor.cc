@@ -36,11 +36,14 @@ absl::StatusOr<StreamCursor> StreamCursor::Parse(absl::string_view text, absl::s
     id_text = text.substr(dot + 1);
     if (!IsGeneration(cursor.generation)) id_text = "";  // refused below
   }
-  if (!StreamId::Parse(id_text, &cursor.id)) {
+  // Numbers in their one spelling (no leading zeros), as cursors are handed out:
+  // outside testing found `0-00` taken, where page tokens and ids refuse such forms.
+  if (!StreamId::Parse(id_text, &cursor.id) || cursor.id.ToString() != id_text) {
     return InvalidField(std::string(field),
                         absl::StrCat(QuoteForMessage(std::string_view(text.data(), text.size())),
                                      " is not a watch cursor: expected the cursor of an event or "
-                                     "of a List response (<generation>.<ms>-<seq>), <ms>-<seq>, "
+                                     "of a List response (<generation>.<ms>-<seq>), <ms>-<seq> "
+                                     "(decimal, no leading zeros), "
                                      "\"0\" (the oldest retained event) or empty (from now on)"));
   }
   cursor.kind = Kind::kAfter;

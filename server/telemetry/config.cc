@@ -19,6 +19,10 @@ std::shared_ptr<runtime::ServiceConfig> DeclareConfig(runtime::ConfigSection& se
               "days state intervals and ended downtimes are kept after they ended (utilization "
               "and OEE history); at least retention-days",
               1, 3650);
+  section.Add("state-settle-seconds", &config->state_settle_seconds,
+              "a machine state change no later sample settles (a stop, then silence) is "
+              "settled this long after it, so its downtime is listed",
+              1, 3600);
   section.Add("max-future-skew-seconds", &config->max_future_skew_seconds,
               "how far ahead of the server's clock a sample's time may be", 0, 86400);
   section.Add("batch-record-hours", &config->batch_record_hours,

@@ -19,6 +19,9 @@ struct TelemetryConfig : runtime::ServiceConfig {
   // after they ended (utilization and OEE look back further than raw samples); at least
   // retention-days.
   int64_t state_retention_days = 400;
+  // state-settle-seconds: a machine state change that no later sample of the machine
+  // settles is settled this long after it by the server's clock (StateSettleJob).
+  int64_t state_settle_seconds = 10;
   // max-future-skew-seconds: how far ahead of the server's clock a sample's time may be
   // (TIME_IN_FUTURE beyond).
   int64_t max_future_skew_seconds = 300;

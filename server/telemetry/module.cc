@@ -10,6 +10,7 @@
 #include "server/telemetry/pg_store.h"
 #include "server/telemetry/rollup_job.h"
 #include "server/telemetry/service.h"
+#include "server/telemetry/state_settle_job.h"
 
 namespace plantmesh::telemetry {
 namespace {
@@ -48,7 +49,8 @@ class TelemetryModule : public runtime::ServiceModule {
         latest_cache_(MakeLatestCache(deps, &store_)),
         service_(deps, ConfigOf(deps), &store_, latest_cache_.get()),
         partitions_(&store_, ConfigOf(deps), deps.now),
-        rollups_(&store_, absl::Milliseconds(ConfigOf(deps).rollup_interval_ms)) {}
+        rollups_(&store_, absl::Milliseconds(ConfigOf(deps).rollup_interval_ms)),
+        settles_(&store_, absl::Seconds(ConfigOf(deps).state_settle_seconds), deps.now) {}
 
   std::string service_name() const override { return "plantmesh.telemetry.v1.TelemetryService"; }
   grpc::Service* grpc_service() override { return &service_; }
@@ -59,6 +61,7 @@ class TelemetryModule : public runtime::ServiceModule {
   TelemetryServiceImpl service_;
   PartitionJob partitions_;
   RollupJob rollups_;
+  StateSettleJob settles_;
 };
 
 }  // namespace

@@ -603,6 +603,8 @@ constexpr char kStateLock[] = "telemetry.state_lock";
 constexpr char kStateSave[] = "telemetry.state_save";
 constexpr char kStateIntervalsInsert[] = "telemetry.state_intervals_insert";
 constexpr char kStateDowntimesUpsert[] = "telemetry.state_downtimes_upsert";
+constexpr char kStatePendingMachines[] = "telemetry.state_pending_machines";
+constexpr char kStateLockFree[] = "telemetry.state_lock_free";
 
 std::vector<std::pair<std::string, std::string>> StateIngestStatements() {
   return {
@@ -613,6 +615,18 @@ std::vector<std::pair<std::string, std::string>> StateIngestStatements() {
        "SELECT m FROM unnest($1::text[]) AS m ORDER BY m "
        "ON CONFLICT (machine_id) DO UPDATE SET machine_id = excluded.machine_id "
        "RETURNING t.machine_id, t.state"},
+      // Candidates for SettlePendingStates (a few per round: a machine is pending from
+      // a state change until time moves past it).
+      {kStatePendingMachines,
+       "SELECT machine_id FROM telemetry.machine_trackers WHERE pending ORDER BY machine_id "
+       "LIMIT 1000"},
+      // kStateLock for SettlePendingStates: only the trackers no batch holds (that batch
+      // moves its tracker anyway), so a round never waits for ingest nor deadlocks with
+      // a group that locks its machines batch after batch.
+      {kStateLockFree,
+       "SELECT t.machine_id, t.state FROM telemetry.machine_trackers t "
+       "WHERE t.machine_id = ANY($1::text[]) AND t.pending ORDER BY t.machine_id "
+       "FOR UPDATE SKIP LOCKED"},
       {kStateSave,
        "UPDATE telemetry.machine_trackers AS t SET state = u.s, pending = u.p, "
        "update_time = now() FROM unnest($1::text[], $2::text[], $3::bool[]) AS u(m, s, p) "
@@ -673,21 +687,20 @@ Downtime DowntimeAt(PGresult* result, int row) {
   return d;
 }
 
-// Moves the trackers of the machines the batch touches (MachineBatches), in the batch's
-// transaction: lock and read them (one statement), advance, write the trackers, closed
-// intervals and downtimes (one statement each, skipped when empty) and one outbox event
-// per downtime change. A batch without state samples of machines with nothing pending
-// costs nothing here.
-absl::Status AdvanceStates(PGconn* conn, const Batch& batch, const std::vector<int>& accepted,
-                           const StateItems& items, std::set<std::string>* pending) {
-  const std::map<std::string, MachineBatch> moved =
-      MachineBatches(batch.samples, accepted, items, *pending);
-  if (moved.empty()) return absl::OkStatus();
+// Moves the trackers of `moved`'s machines, in the caller's transaction: lock and read
+// them (one statement), advance, write the trackers, closed intervals and downtimes (one
+// statement each, skipped when empty) and one outbox event per downtime change. With
+// `settle_before`, `moved` names candidates: each one no other transaction holds is
+// locked and moved by SettleBatch, or left as it is. Counts the trackers moved.
+absl::StatusOr<int> AdvanceMachines(PGconn* conn, std::map<std::string, MachineBatch> moved,
+                                    std::set<std::string>* pending,
+                                    std::optional<absl::Time> settle_before) {
+  if (moved.empty()) return 0;
   std::vector<std::string> machines;
   for (const auto& entry : moved) machines.push_back(entry.first);
-  const std::string machine_array = ArrayLiteral(machines);
   PM_ASSIGN_OR_RETURN(std::unique_ptr<Result> locked,
-                      ExecPrepared(conn, kStateLock, {machine_array.c_str()}));
+                      ExecPrepared(conn, settle_before ? kStateLockFree : kStateLock,
+                                   {ArrayLiteral(machines).c_str()}));
   std::map<std::string, TrackerState> trackers;
   for (int row = 0; row < PQntuples(locked->get()); ++row) {
     TrackerState& state = trackers[PQgetvalue(locked->get(), row, 0)];
@@ -700,6 +713,19 @@ absl::Status AdvanceStates(PGconn* conn, const Batch& batch, const std::vector<i
     }
     state = *std::move(decoded);
   }
+  if (settle_before) {
+    machines.clear();
+    for (auto& [machine, batch] : moved) {
+      auto tracker = trackers.find(machine);
+      if (tracker == trackers.end()) continue;  // held by a batch
+      std::optional<MachineBatch> settle = SettleBatch(tracker->second, *settle_before);
+      if (!settle) continue;
+      batch = *std::move(settle);
+      machines.push_back(machine);
+    }
+    if (machines.empty()) return 0;
+  }
+  const std::string machine_array = ArrayLiteral(machines);
   std::vector<std::optional<std::string>> saved, saved_pending;
   std::vector<std::optional<std::string>> i_machine, i_state, i_start, i_end;
   std::vector<std::optional<std::string>> d_machine, d_state, d_start, d_end;
@@ -743,7 +769,7 @@ absl::Status AdvanceStates(PGconn* conn, const Batch& batch, const std::vector<i
                      {args[0].c_str(), args[1].c_str(), args[2].c_str(), args[3].c_str()})
             .status());
   }
-  if (d_machine.empty()) return absl::OkStatus();
+  if (d_machine.empty()) return static_cast<int>(machines.size());
   const std::string args[] = {ArrayLiteral(d_machine), ArrayLiteral(d_state), ArrayLiteral(d_start),
                               ArrayLiteral(d_end)};
   PM_ASSIGN_OR_RETURN(
@@ -769,7 +795,17 @@ absl::Status AdvanceStates(PGconn* conn, const Batch& batch, const std::vector<i
                                     {event.event_id.c_str(), event.payload.data()}, lengths, {0, 1})
                            .status());
   }
-  return absl::OkStatus();
+  return static_cast<int>(machines.size());
+}
+
+// Moves the trackers of the machines the batch touches (MachineBatches), in the batch's
+// transaction. A batch without state samples of machines with nothing pending costs
+// nothing here.
+absl::Status AdvanceStates(PGconn* conn, const Batch& batch, const std::vector<int>& accepted,
+                           const StateItems& items, std::set<std::string>* pending) {
+  return AdvanceMachines(conn, MachineBatches(batch.samples, accepted, items, *pending), pending,
+                         std::nullopt)
+      .status();
 }
 
 // ==== end of machine states ====
@@ -1447,6 +1483,30 @@ absl::StatusOr<PgTelemetryStore::ExpiredStates> PgTelemetryStore::DropExpiredSta
     return absl::OkStatus();
   }));
   return deleted;
+}
+
+absl::StatusOr<int> PgTelemetryStore::SettlePendingStates(absl::Time before) {
+  PM_ASSIGN_OR_RETURN(LibpqPool::Lease lease, ingest_->Acquire());
+  PGconn* conn = lease.conn();
+  auto body = [&]() -> absl::StatusOr<int> {
+    PM_RETURN_IF_ERROR(LibpqExec(conn, "BEGIN"));
+    PM_ASSIGN_OR_RETURN(std::unique_ptr<Result> candidates,
+                        ExecPrepared(conn, kStatePendingMachines, {}));
+    std::map<std::string, MachineBatch> moved;
+    for (int row = 0; row < PQntuples(candidates->get()); ++row) {
+      moved.try_emplace(PQgetvalue(candidates->get(), row, 0));
+    }
+    std::set<std::string> pending;
+    PM_ASSIGN_OR_RETURN(int settled, AdvanceMachines(conn, std::move(moved), &pending, before));
+    PM_RETURN_IF_ERROR(LibpqExec(conn, "COMMIT"));
+    return settled;
+  };
+  absl::StatusOr<int> settled = body();
+  if (!settled.ok() && PQstatus(conn) == CONNECTION_OK &&
+      PQtransactionStatus(conn) != PQTRANS_IDLE) {
+    PQclear(PQexec(conn, "ROLLBACK"));
+  }
+  return settled;
 }
 
 absl::StatusOr<int64_t> PgTelemetryStore::DeleteExpiredBatchRecords(absl::Time before) {

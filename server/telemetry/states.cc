@@ -77,6 +77,13 @@ bool TrackerPending(const TrackerState& state) {
   return MachineStateTracker(state).Derive() != state.settled_state;
 }
 
+std::optional<MachineBatch> SettleBatch(const TrackerState& state, absl::Time before) {
+  if (!TrackerPending(state) || state.last_time >= before) return std::nullopt;
+  MachineBatch batch;
+  batch.newest = state.last_time + absl::Microseconds(1);
+  return batch;
+}
+
 TrackerState AdvanceTracker(const TrackerState& state, const MachineBatch& batch,
                             StateChanges* changes) {
   MachineStateTracker tracker(state);

@@ -62,6 +62,14 @@ std::map<std::string, MachineBatch> MachineBatches(const std::vector<Sample>& sa
 // advance of time settles a change (closes an interval, maybe a downtime event).
 bool TrackerPending(const TrackerState& state);
 
+// What settles a tracker whose change at its last observation has been pending since
+// before `before` with no later sample of the machine (an adapter that reports
+// EXECUTION only when it changes would otherwise leave a stop unsettled, so no
+// downtime to list or give a reason to, until its next sample): time moves one
+// microsecond past that observation, so only another observation at exactly that time
+// would come too late (superseded). nullopt when nothing is pending or it is newer.
+std::optional<MachineBatch> SettleBatch(const TrackerState& state, absl::Time before);
+
 // Feeds `batch` to a tracker resumed from `state`; appends what settles to `*changes`.
 TrackerState AdvanceTracker(const TrackerState& state, const MachineBatch& batch,
                             StateChanges* changes);

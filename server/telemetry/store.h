@@ -143,6 +143,11 @@ class TelemetryStore {
   // settles stored, and one outbox event per downtime change (DowntimeOutboxEvent), all
   // in the batch's transaction. A duplicate batch moves nothing.
 
+  // Settles, in one transaction, each tracker whose change has been pending since before
+  // `before` (SettleBatch), as a batch moving it would: intervals, downtimes and their
+  // events written. Returns how many trackers it settled.
+  virtual absl::StatusOr<int> SettlePendingStates(absl::Time before) = 0;
+
   // In one snapshot: the machine's closed state intervals that overlap [start, end),
   // starting after `after_start` (if set), oldest first, at most `limit` (0: all), and its
   // tracker. NOT_FOUND for a machine that is not registered.

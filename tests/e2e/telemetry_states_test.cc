@@ -17,6 +17,7 @@
 #include "plantmesh/sdk/status.h"
 #include "plantmesh/telemetry/v1/telemetry_service.pm_client.h"
 #include "tests/e2e/mesh.h"
+#include "tests/support/poll.h"
 
 namespace plantmesh::e2e {
 namespace {
@@ -38,8 +39,15 @@ using Span = std::tuple<v1::MachineState, int64_t, int64_t, bool>;
 
 class TelemetryStatesTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    absl::StatusOr<std::unique_ptr<Mesh>> mesh = Mesh::Start(MeshOptions{});
+  // The state changes the tests leave pending stay so: the settle job's first round is
+  // half an hour after the start (StateSettleJob), unless a test asks otherwise.
+  void SetUp() override { StartMesh(3600); }
+
+  void StartMesh(int settle_seconds) {
+    mesh_.reset();
+    MeshOptions options;
+    options.server_args = {"--telemetry.state-settle-seconds", absl::StrCat(settle_seconds)};
+    absl::StatusOr<std::unique_ptr<Mesh>> mesh = Mesh::Start(std::move(options));
     ASSERT_TRUE(mesh.ok()) << mesh.status();
     mesh_ = *std::move(mesh);
     // Two hours ago on a whole second, so every time below is in the past.
@@ -261,6 +269,44 @@ TEST_F(TelemetryStatesTest, RecordedSequenceGivesTheHandWrittenTimelineDowntimes
   absl::StatusOr<v1::ListDowntimesResponse> unchanged = otto.ListDowntimes(list);
   ASSERT_TRUE(unchanged.ok());
   EXPECT_EQ(unchanged->SerializeAsString(), downtimes->SerializeAsString());
+}
+
+// Outside testing: a stop followed by silence (an adapter that reports EXECUTION only
+// when it changes) showed as the current state, but as no downtime to list or give a
+// reason to until the machine's next sample. The server settles it by its clock.
+TEST_F(TelemetryStatesTest, AStopFollowedBySilenceIsADowntimeWithinTheSettleTime) {
+  StartMesh(1);
+  sdk::TelemetryClient ops = Client("ops");
+  RegisterCnc(ops);
+  v1::IngestSamplesRequest batch;
+  batch.set_writer_id("dt5");
+  batch.set_batch_sequence(1);
+  *batch.add_samples() = Text(0, "avail", "AVAILABLE");
+  *batch.add_samples() = Text(0, "Xact", "ACTIVE");
+  *batch.add_samples() = Text(300, "Xact", "STOPPED");
+  Send({batch});
+  sdk::TelemetryClient otto = Client("otto");
+  v1::ListDowntimesRequest list;
+  list.set_machine_id("CNC-07");
+  absl::StatusOr<v1::ListDowntimesResponse> downtimes;
+  ASSERT_TRUE(plantmesh::testing::PollUntil(
+      [&] {
+        downtimes = otto.ListDowntimes(list);
+        return downtimes.ok() && downtimes->downtimes_size() > 0;
+      },
+      absl::Seconds(30)))
+      << downtimes.status();
+  ASSERT_EQ(downtimes->downtimes_size(), 1);
+  const v1::Downtime& stop = downtimes->downtimes(0);
+  EXPECT_EQ(stop.state(), kStopped);
+  EXPECT_EQ(TimeOf(stop.start_time()), t0_ + absl::Seconds(300));
+  EXPECT_FALSE(stop.has_end_time());
+  v1::SetDowntimeReasonRequest set;
+  set.set_id(stop.id());
+  set.set_reason_code("NO-MATERIAL");
+  absl::StatusOr<v1::SetDowntimeReasonResponse> reason = otto.SetDowntimeReason(set);
+  ASSERT_TRUE(reason.ok()) << reason.status();
+  EXPECT_FALSE(reason->downtime().has_end_time());
 }
 
 TEST_F(TelemetryStatesTest, DowntimeReasonIsIdempotentCheckedAuditedAndAuthorized) {

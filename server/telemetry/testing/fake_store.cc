@@ -263,31 +263,48 @@ void FakeTelemetryStore::AdvanceStates(const Batch& batch, const std::vector<int
     if (tracker != trackers_.end() && TrackerPending(tracker->second)) pending.insert(id);
   }
   for (const auto& [machine, moved] : MachineBatches(batch.samples, accepted, items, pending)) {
-    StateChanges changes;
-    trackers_[machine] = AdvanceTracker(trackers_[machine], moved, &changes);
-    for (const StateInterval& i : changes.closed_intervals) intervals_[machine].push_back(i);
-    std::vector<Downtime> after = DowntimesAfter(machine, changes.downtime_events);
-    for (Downtime& d : after) {
-      auto it = std::find_if(downtimes_.begin(), downtimes_.end(), [&](const Downtime& s) {
-        return s.machine_id == machine && s.start == d.start;
-      });
-      if (it == downtimes_.end()) {
-        d.id = static_cast<int64_t>(downtimes_.size()) + 1;
-        downtimes_.push_back(d);
-      } else {
-        it->state = d.state;
-        it->end = d.end;
-        d = *it;
-      }
+    MoveTracker(machine, moved);
+  }
+}
+
+absl::StatusOr<int> FakeTelemetryStore::SettlePendingStates(absl::Time before) {
+  absl::MutexLock lock(&mu_);
+  PM_RETURN_IF_ERROR(failure_);
+  int settled = 0;
+  for (auto& [machine, state] : trackers_) {
+    if (std::optional<MachineBatch> moved = SettleBatch(state, before)) {
+      MoveTracker(machine, *moved);
+      ++settled;
     }
-    for (const DowntimeEvent& e : changes.downtime_events) {
-      for (const Downtime& d : after) {
-        if (d.start != e.start) continue;
-        Downtime at_event = downtimes_[static_cast<size_t>(d.id - 1)];
-        at_event.state = e.state;
-        if (e.change != DowntimeChange::kEnded) at_event.end.reset();
-        events_.push_back(DowntimeOutboxEvent(at_event, static_cast<int>(e.change), e.change_time));
-      }
+  }
+  return settled;
+}
+
+void FakeTelemetryStore::MoveTracker(const std::string& machine, const MachineBatch& moved) {
+  StateChanges changes;
+  trackers_[machine] = AdvanceTracker(trackers_[machine], moved, &changes);
+  for (const StateInterval& i : changes.closed_intervals) intervals_[machine].push_back(i);
+  std::vector<Downtime> after = DowntimesAfter(machine, changes.downtime_events);
+  for (Downtime& d : after) {
+    auto it = std::find_if(downtimes_.begin(), downtimes_.end(), [&](const Downtime& s) {
+      return s.machine_id == machine && s.start == d.start;
+    });
+    if (it == downtimes_.end()) {
+      d.id = static_cast<int64_t>(downtimes_.size()) + 1;
+      downtimes_.push_back(d);
+    } else {
+      it->state = d.state;
+      it->end = d.end;
+      d = *it;
+    }
+  }
+  for (const DowntimeEvent& e : changes.downtime_events) {
+    for (const Downtime& d : after) {
+      if (d.start != e.start) continue;
+      Downtime at_event = downtimes_[static_cast<size_t>(d.id - 1)];
+      at_event.state = e.state;
+      if (e.change != DowntimeChange::kEnded) at_event.end.reset();
+      events_.push_back(DowntimeOutboxEvent(at_event, static_cast<int>(e.change), e.change_time));
     }
   }
 }

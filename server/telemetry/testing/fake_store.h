@@ -36,6 +36,7 @@ class FakeTelemetryStore : public TelemetryStore {
       const std::vector<std::string>& machine_ids,
       const std::vector<std::string>& data_item_ids) override;
   absl::StatusOr<SamplePage> QuerySamples(const SampleQuery& query) override;
+  absl::StatusOr<int> SettlePendingStates(absl::Time before) override;
   absl::StatusOr<TimelineFacts> StateTimeline(const std::string& machine_id, absl::Time start,
                                               absl::Time end, std::optional<absl::Time> after_start,
                                               int limit) override;
@@ -73,6 +74,9 @@ class FakeTelemetryStore : public TelemetryStore {
                             const BatchEventEncoder& encode) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Machine states: moves the trackers as IngestBatch does (store.h).
   void AdvanceStates(const Batch& batch, const std::vector<int>& accepted)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Advances one machine's tracker by `moved`, storing what settles.
+  void MoveTracker(const std::string& machine, const MachineBatch& moved)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::map<std::string, TrackerState> trackers_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::vector<StateInterval>> intervals_ ABSL_GUARDED_BY(mu_);

@@ -212,6 +212,46 @@ TYPED_TEST_P(MachineStateConformanceTest, BatchesCommittedTogetherMoveTheTracker
   EXPECT_EQ(events[2].change_type(), v1::DOWNTIME_CHANGE_TYPE_ENDED);
 }
 
+// Outside testing: a stop reported by an adapter that then stays silent (EXECUTION only
+// on change) showed as the current state but as no downtime until the machine's next
+// sample. The settle round (StateSettleJob) settles what is older than its cut-off.
+TYPED_TEST_P(MachineStateConformanceTest, AChangeNoLaterSampleSettlesIsSettledByTheClock) {
+  this->RegisterCnc();
+  this->Ingest("w", 1,
+               {TextAt("avail", "AVAILABLE", this->T(0)), TextAt("Xact", "ACTIVE", this->T(0)),
+                TextAt("Xact", "STOPPED", this->T(10))});
+  auto downtimes = [&] {
+    absl::StatusOr<DowntimeQuery> q =
+        MakeDowntimeQuery("", std::nullopt, std::nullopt, false, 0, "");
+    EXPECT_TRUE(q.ok());
+    absl::StatusOr<DowntimePage> page = this->store_->ListDowntimes(*q);
+    EXPECT_TRUE(page.ok()) << page.status();
+    return page.ok() ? page->downtimes : std::vector<Downtime>();
+  };
+  EXPECT_TRUE(downtimes().empty());
+  absl::StatusOr<int> settled = this->store_->SettlePendingStates(this->T(10));
+  ASSERT_TRUE(settled.ok()) << settled.status();
+  EXPECT_EQ(*settled, 0);  // not older than the cut-off
+  settled = this->store_->SettlePendingStates(this->T(15));
+  ASSERT_TRUE(settled.ok()) << settled.status();
+  EXPECT_EQ(*settled, 1);
+  std::vector<Downtime> listed = downtimes();
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_EQ(listed[0].state, MachineState::kStopped);
+  EXPECT_EQ(listed[0].start, this->T(10));
+  EXPECT_FALSE(listed[0].end);
+  std::vector<v1::DowntimeEvent> events = this->DowntimeEvents();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].change_type(), v1::DOWNTIME_CHANGE_TYPE_STARTED);
+  // Nothing more to settle; the restart ends the same downtime.
+  EXPECT_EQ(*this->store_->SettlePendingStates(this->T(100)), 0);
+  this->Ingest("w", 2, {TextAt("Xact", "ACTIVE", this->T(60))});
+  EXPECT_EQ(*this->store_->SettlePendingStates(this->T(100)), 1);
+  listed = downtimes();
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_EQ(listed[0].end, this->T(60));
+}
+
 TYPED_TEST_P(MachineStateConformanceTest, DuplicateBatchMovesNothing) {
   this->RegisterCnc();
   this->IngestRecordedSequence();
@@ -362,6 +402,7 @@ TYPED_TEST_P(MachineStateConformanceTest, DowntimesNewestFirstAndReasonsOncePerR
 REGISTER_TYPED_TEST_SUITE_P(MachineStateConformanceTest,
                             IngestSettlesIntervalsAndDowntimesWithTheBatch,
                             BatchesCommittedTogetherMoveTheTrackersInOrder,
+                            AChangeNoLaterSampleSettlesIsSettledByTheClock,
                             DuplicateBatchMovesNothing, TimelinePagesByStartAndKeepsMachinesApart,
                             PartCountsWithTheirBaseline,
                             DowntimesNewestFirstAndReasonsOncePerRequestId);

@@ -1,0 +1,43 @@
+#include "server/telemetry/state_settle_job.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "spdlog/spdlog.h"
+
+namespace plantmesh::telemetry {
+
+StateSettleJob::StateSettleJob(TelemetryStore* store, absl::Duration settle_after,
+                               std::function<absl::Time()> now)
+    : store_(store), settle_after_(settle_after), now_(std::move(now)) {
+  thread_ = std::thread([this] { Loop(); });
+}
+
+StateSettleJob::~StateSettleJob() {
+  {
+    absl::MutexLock lock(&mu_);
+    stop_ = true;
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+void StateSettleJob::Loop() {
+  const absl::Duration period = std::max(settle_after_ / 2, absl::Seconds(1));
+  while (true) {
+    {
+      absl::MutexLock lock(&mu_);
+      auto stopped = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stop_; };
+      if (mu_.AwaitWithTimeout(absl::Condition(&stopped), period)) return;
+    }
+    absl::StatusOr<int> settled = store_->SettlePendingStates(now_() - settle_after_);
+    if (!settled.ok()) {
+      spdlog::warn("telemetry: settling machine states failed (retried in {}): {}",
+                   absl::FormatDuration(period), settled.status().ToString());
+    } else if (*settled > 0) {
+      spdlog::debug("telemetry: settled the state change of {} machines without a later sample",
+                    *settled);
+    }
+  }
+}
+
+}  // namespace plantmesh::telemetry
