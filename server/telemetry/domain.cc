@@ -9,6 +9,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "plantmesh/common/status_macros.h"
@@ -256,30 +257,54 @@ absl::string_view RejectReasonName(RejectReason reason) {
   }
 }
 
+PartCountText ParsePartCountText(absl::string_view text, double* count) {
+  text = absl::StripAsciiWhitespace(text);
+  if (text.empty() || !std::all_of(text.begin(), text.end(), absl::ascii_isdigit)) {
+    return PartCountText::kNotACount;
+  }
+  // More than 16 digits, leading zeros aside, is above 2^53 (16 digits) whatever they
+  // are, and might not fit 64 bits.
+  const size_t first = std::min(text.find_first_not_of('0'), text.size());
+  uint64_t value = 0;
+  if (text.size() - first > 16 || !absl::SimpleAtoi(text, &value) ||
+      value > static_cast<uint64_t>(kMaxPartCount)) {
+    return PartCountText::kTooLarge;
+  }
+  *count = static_cast<double>(value);
+  return PartCountText::kCount;
+}
+
 // A PART_COUNT sample is a count, as GetUtilization reads it (PartCountObservationOf):
-// a whole number 0..2^53, given as a number or as text, or Unavailable. Outside
-// testing: negative, fractional and huge counts were stored and then silently left out
-// of part_count.
+// a whole number 0..2^53, given as a number or as decimal digits, or Unavailable.
+// Outside testing: negative, fractional and huge counts were stored and then silently
+// left out of part_count; text was read as a double, so 9007199254740993 became 2^53.
 namespace {
 std::optional<Rejection> PartCountProblem(const Sample& s, int index) {
-  double count = s.number;
-  const char* field = "number";
+  constexpr char kRule[] = "a PART_COUNT is a whole number 0..9007199254740992 (2^53)";
   if (s.kind == ValueKind::kText) {
-    field = "text";
-    const absl::string_view text = absl::StripAsciiWhitespace(s.text);
-    if (absl::EqualsIgnoreCase(text, "UNAVAILABLE")) return std::nullopt;
-    if (!absl::SimpleAtod(text, &count) || !std::isfinite(count)) {
-      return Reject(index, RejectReason::kWrongValueKind,
-                    absl::StrCat(Field(index, field), ": a PART_COUNT is a count, not ",
-                                 runtime::QuoteForMessage(s.text)));
+    if (absl::EqualsIgnoreCase(absl::StripAsciiWhitespace(s.text), "UNAVAILABLE")) {
+      return std::nullopt;
     }
-  } else if (s.kind != ValueKind::kNumber) {
-    return std::nullopt;
+    double count = 0;
+    switch (ParsePartCountText(s.text, &count)) {
+      case PartCountText::kCount:
+        return std::nullopt;
+      case PartCountText::kTooLarge:
+        return Reject(index, RejectReason::kNumberOutOfRange,
+                      absl::StrCat(Field(index, "text"), ": ", kRule, ", not ",
+                                   runtime::QuoteForMessage(s.text)));
+      case PartCountText::kNotACount:
+        return Reject(index, RejectReason::kWrongValueKind,
+                      absl::StrCat(Field(index, "text"), ": ", kRule, " in decimal digits, not ",
+                                   runtime::QuoteForMessage(s.text)));
+    }
   }
-  if (count < 0 || count > kMaxPartCount || count != std::floor(count)) {
+  if (s.kind != ValueKind::kNumber) return std::nullopt;
+  if (s.number < 0 || s.number > kMaxPartCount || s.number != std::floor(s.number)) {
+    // %.17g: every double in the digits it takes to tell it apart (2^53+2, not 9.0072e+15).
     return Reject(index, RejectReason::kNumberOutOfRange,
-                  absl::StrCat(Field(index, field), ": a PART_COUNT is a whole number 0..",
-                               "9007199254740992 (2^53), not ", count));
+                  absl::StrCat(Field(index, "number"), ": ", kRule, ", not ",
+                               absl::StrFormat("%.17g", s.number)));
   }
   return std::nullopt;
 }

@@ -153,6 +153,13 @@ inline constexpr int kTypePartCount = 4;
 // The largest part count: every whole number up to 2^53 is exact in a double.
 inline constexpr double kMaxPartCount = 9007199254740992.0;
 
+// A PART_COUNT given as text: decimal digits only (white space around them allowed) of
+// at most kMaxPartCount, into `*count`; kTooLarge above it; kNotACount for any other
+// text (a sign, a fraction, an exponent, hex). The judge and the part counter read
+// text alike through it.
+enum class PartCountText { kCount, kNotACount, kTooLarge };
+PartCountText ParsePartCountText(absl::string_view text, double* count);
+
 struct CatalogItem {
   CatalogItem() = default;
   CatalogItem(Category category, int type = 0) : category(category), type(type) {}  // NOLINT

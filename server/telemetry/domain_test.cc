@@ -142,14 +142,26 @@ TEST(JudgeSampleTest, APartCountIsAWholeNumberUpTo2To53) {
   }
   Sample text = Number("parts", 0);
   text.kind = ValueKind::kText;
-  for (const char* ok : {"17", " 18 ", "UNAVAILABLE"}) {
+  for (const char* ok : {"17", " 18 ", "0009007199254740992", "UNAVAILABLE"}) {
     text.text = ok;
     EXPECT_FALSE(Judge(text)) << ok;
   }
-  text.text = "-3";
-  EXPECT_EQ(Judge(text)->reason, RejectReason::kNumberOutOfRange);
-  text.text = "many";
-  EXPECT_EQ(Judge(text)->reason, RejectReason::kWrongValueKind);
+  // Outside testing: text was read as a double, so 2^53 + 1 was taken as 2^53, and a
+  // fraction next to a whole number as that number. Text is decimal digits only.
+  for (const char* large : {"9007199254740993", "123456789012345678901234567890"}) {
+    text.text = large;
+    ASSERT_TRUE(Judge(text)) << large;
+    EXPECT_EQ(Judge(text)->reason, RejectReason::kNumberOutOfRange) << large;
+  }
+  for (const char* not_count :
+       {"-3", "9007199254740992.9", "0.99999999999999999999", "1e3", "0x10", "inf", "many", ""}) {
+    text.text = not_count;
+    ASSERT_TRUE(Judge(text)) << not_count;
+    EXPECT_EQ(Judge(text)->reason, RejectReason::kWrongValueKind) << not_count;
+  }
+  // The refused number in full, not rounded to look whole and in range.
+  EXPECT_THAT(Judge(Number("parts", 9007199254740994.0))->message,
+              ::testing::HasSubstr("not 9007199254740994"));
   Sample unavailable = Number("parts", 0);
   unavailable.kind = ValueKind::kUnavailable;
   EXPECT_FALSE(Judge(unavailable));

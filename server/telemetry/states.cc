@@ -249,7 +249,7 @@ std::optional<PartCountObservation> PartCountObservationOf(const Sample& sample)
         o.available = false;
         return o;
       }
-      if (!absl::SimpleAtod(text, &o.value)) return std::nullopt;
+      if (ParsePartCountText(text, &o.value) != PartCountText::kCount) return std::nullopt;
       return o;
     }
     default:

@@ -165,7 +165,7 @@ absl::StatusOr<int64_t> PartCountOf(
     const std::map<std::string, std::vector<PartCountObservation>>& by_item, absl::Time start,
     absl::Time end);
 
-// A PART_COUNT sample as a count: a number, Unavailable, or text holding a number;
+// A PART_COUNT sample as a count: a number, Unavailable, or text of a count (ParsePartCountText);
 // nullopt for anything else.
 std::optional<PartCountObservation> PartCountObservationOf(const Sample& sample);
 
