@@ -698,9 +698,10 @@ absl::StatusOr<int> AdvanceMachines(PGconn* conn, std::map<std::string, MachineB
   if (moved.empty()) return 0;
   std::vector<std::string> machines;
   for (const auto& entry : moved) machines.push_back(entry.first);
-  PM_ASSIGN_OR_RETURN(std::unique_ptr<Result> locked,
-                      ExecPrepared(conn, settle_before ? kStateLockFree : kStateLock,
-                                   {ArrayLiteral(machines).c_str()}));
+  std::string machine_array = ArrayLiteral(machines);
+  PM_ASSIGN_OR_RETURN(
+      std::unique_ptr<Result> locked,
+      ExecPrepared(conn, settle_before ? kStateLockFree : kStateLock, {machine_array.c_str()}));
   std::map<std::string, TrackerState> trackers;
   for (int row = 0; row < PQntuples(locked->get()); ++row) {
     TrackerState& state = trackers[PQgetvalue(locked->get(), row, 0)];
@@ -724,8 +725,8 @@ absl::StatusOr<int> AdvanceMachines(PGconn* conn, std::map<std::string, MachineB
       machines.push_back(machine);
     }
     if (machines.empty()) return 0;
+    machine_array = ArrayLiteral(machines);
   }
-  const std::string machine_array = ArrayLiteral(machines);
   std::vector<std::optional<std::string>> saved, saved_pending;
   std::vector<std::optional<std::string>> i_machine, i_state, i_start, i_end;
   std::vector<std::optional<std::string>> d_machine, d_state, d_start, d_end;

@@ -89,6 +89,15 @@ class PgOnlyTest : public ::testing::Test {
     absl::Status up = backend_.SetUp();
     ASSERT_TRUE(up.ok()) << up;
   }
+  // Registers CNC-07 with one SAMPLE item `temp`; returns now, to the microsecond.
+  absl::Time RegisterCnc07() {
+    Machine m;
+    m.id = "CNC-07";
+    m.data_items = {{"temp", "", Category::kSample, 6, "", ""}};
+    const absl::Time now = absl::FromUnixMicros(absl::ToUnixMicros(absl::Now()));
+    EXPECT_TRUE(backend_.store()->RegisterMachine(m, Ctx("ops", "R", "", now), nullptr).ok());
+    return now;
+  }
   PgBackend backend_;
 };
 
@@ -123,11 +132,7 @@ TEST_F(PgOnlyTest, PartitionsCreatedAheadAndRetentionDropsExactlyTheExpiredDays)
 }
 
 TEST_F(PgOnlyTest, DroppingAPartitionKeepsTheOtherDaysSamples) {
-  Machine m;
-  m.id = "CNC-07";
-  m.data_items = {{"temp", "", Category::kSample, 6, "", ""}};
-  const absl::Time now = absl::FromUnixMicros(absl::ToUnixMicros(absl::Now()));
-  ASSERT_TRUE(backend_.store()->RegisterMachine(m, Ctx("ops", "R", "", now), nullptr).ok());
+  const absl::Time now = RegisterCnc07();
   const IngestLimits limits;  // 30 days
   auto judge = [&](const std::vector<Sample>& s, const Catalog& c) {
     return JudgeBatch(s, c, now, limits);
@@ -170,11 +175,7 @@ TEST_F(PgOnlyTest, DroppingAPartitionKeepsTheOtherDaysSamples) {
 // The partition job deletes the batch records older than batch-record-hours: a re-send
 // of such a batch can no longer be told from new samples, and is refused.
 TEST_F(PgOnlyTest, ExpiredBatchRecordsAreDeletedAndTheirSequencesThenRefused) {
-  Machine m;
-  m.id = "CNC-07";
-  m.data_items = {{"temp", "", Category::kSample, 6, "", ""}};
-  const absl::Time now = absl::FromUnixMicros(absl::ToUnixMicros(absl::Now()));
-  ASSERT_TRUE(backend_.store()->RegisterMachine(m, Ctx("ops", "R", "", now), nullptr).ok());
+  const absl::Time now = RegisterCnc07();
   auto judge = [&](const std::vector<Sample>& s, const Catalog& c) {
     return JudgeBatch(s, c, now, IngestLimits{});
   };
