@@ -560,6 +560,19 @@ absl::Status ValidatePhotoUpload(const PhotoUploadInput& input, int64_t max_byte
   return v.ToStatus();
 }
 
+absl::Status ValidatePhotoBytes(absl::string_view content_type, absl::string_view bytes) {
+  const bool signed_as_declared =
+      content_type == "image/jpeg"  ? absl::StartsWith(bytes, "\xFF\xD8\xFF")
+      : content_type == "image/png" ? absl::StartsWith(bytes, "\x89PNG\r\n\x1A\n")
+      : content_type == "image/webp"
+          ? bytes.size() >= 12 && absl::StartsWith(bytes, "RIFF") && bytes.substr(8, 4) == "WEBP"
+          : false;
+  if (signed_as_declared) return absl::OkStatus();
+  return runtime::InvalidField("chunk",
+                               absl::StrCat("the bytes are not ", content_type,
+                                            ": they do not begin with its file signature"));
+}
+
 absl::Status ValidateRepairPlace(const RepairPlace& place) {
   Violations v;
   CheckRequired(v, "repair_place.id", place.id);

@@ -328,6 +328,11 @@ struct PhotoUploadInput {
 };
 // Paths under "metadata.".
 absl::Status ValidatePhotoUpload(const PhotoUploadInput& input, int64_t max_bytes);
+// The photo's bytes begin with the signature of its declared content type (JPEG: FF D8
+// FF, ISO/IEC 10918-1; PNG: 89 50 4E 47 0D 0A 1A 0A, ISO/IEC 15948; WebP: "RIFF", 4
+// bytes, "WEBP", RFC 9649), so a screen is never handed a PDF labelled image/jpeg.
+// INVALID_ARGUMENT on "chunk" otherwise.
+absl::Status ValidatePhotoBytes(absl::string_view content_type, absl::string_view bytes);
 
 // ---- resources ----
 

@@ -431,6 +431,23 @@ TEST(PhotoUploadTest, Validation) {
       UnorderedElementsAreArray(std::set<std::string>{"metadata.size_bytes", "metadata.sha256"}));
 }
 
+TEST(PhotoUploadTest, TheBytesBeginWithTheSignatureOfTheDeclaredType) {
+  EXPECT_TRUE(ValidatePhotoBytes("image/jpeg", "\xFF\xD8\xFF\xE0 JFIF").ok());
+  EXPECT_TRUE(ValidatePhotoBytes("image/png", "\x89PNG\r\n\x1A\n IHDR").ok());
+  EXPECT_TRUE(ValidatePhotoBytes("image/webp", std::string("RIFF\x24\0\0\0WEBPVP8 ", 16)).ok());
+  // A PDF, a PNG declared as JPEG, a truncated RIFF, a WAV (RIFF but not WebP), nothing.
+  EXPECT_THAT(FieldsOf(ValidatePhotoBytes("image/jpeg", "%PDF-1.7")), ElementsAre("chunk"));
+  EXPECT_THAT(FieldsOf(ValidatePhotoBytes("image/jpeg", "\x89PNG\r\n\x1A\n")),
+              ElementsAre("chunk"));
+  EXPECT_THAT(FieldsOf(ValidatePhotoBytes("image/webp", std::string("RIFF\x24\0\0", 7))),
+              ElementsAre("chunk"));
+  EXPECT_THAT(FieldsOf(ValidatePhotoBytes("image/webp", std::string("RIFF\x24\0\0\0WAVE", 12))),
+              ElementsAre("chunk"));
+  EXPECT_THAT(FieldsOf(ValidatePhotoBytes("image/png", "")), ElementsAre("chunk"));
+  EXPECT_THAT(ValidatePhotoBytes("image/png", "GIF89a").message(),
+              HasSubstr("not image/png: they do not begin with its file signature"));
+}
+
 TEST(ResourceTest, Validation) {
   EXPECT_TRUE(ValidateRepairPlace({"RP-03", "Paint bay 3", "PAINT", false, ""}).ok());
   // state and current_defect_id are output only: the runtime refuses them on create.

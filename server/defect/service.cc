@@ -323,8 +323,10 @@ class DefectServiceImpl::PhotoUpload final : public UploadDefectPhotoSink {
     if (!started_) return MissingMetadata();
     if (call_.Cancelled()) return absl::CancelledError("upload cancelled");
     PM_RETURN_IF_ERROR(bytes_.Finish(metadata_.sha256()));
+    std::string bytes = bytes_.TakeBytes();
+    PM_RETURN_IF_ERROR(ValidatePhotoBytes(metadata_.content_type(), bytes));
     NewPhoto photo{defect_id_,         metadata_.content_type(), metadata_.size_bytes(),
-                   metadata_.sha256(), metadata_.file_name(),    bytes_.TakeBytes()};
+                   metadata_.sha256(), metadata_.file_name(),    std::move(bytes)};
     // The metadata carries the request_id and, with sha256 and size, stands for the bytes.
     auto fill = [](const Photo& stored, v1::UploadDefectPhotoResponse* out) {
       ToProto(stored, out->mutable_photo());

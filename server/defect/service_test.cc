@@ -357,6 +357,9 @@ struct OpenUpload {
   }
 };
 
+// The first bytes of every JPEG file (ISO/IEC 10918-1): uploads are checked for them.
+constexpr char kJpegSignature[] = "\xFF\xD8\xFF";
+
 v1::PhotoUpload PhotoMetadata(const std::string& defect_id, const std::string& bytes) {
   v1::PhotoUpload metadata;
   metadata.set_defect_id(defect_id);
@@ -376,7 +379,8 @@ bool EventuallyEquals(const runtime::MemoryBudget& budget, int64_t bytes) {
 // budget's size still fits beside them.
 TEST_F(DefectServiceTest, MetadataOnlyUploadsHoldNoMemory) {
   v1::Defect d = Report("VIN-BUDGET-META");
-  const std::string largest(static_cast<size_t>(defect_config_.photo_max_bytes), 'j');
+  std::string largest(static_cast<size_t>(defect_config_.photo_max_bytes), 'j');
+  largest.replace(0, 3, kJpegSignature);
   std::vector<std::unique_ptr<OpenUpload>> idle;
   for (int i = 0; i < 50; ++i) {
     auto upload = std::make_unique<OpenUpload>();
@@ -404,7 +408,9 @@ TEST_F(DefectServiceTest, UploadsBeyondTheMemoryBudgetAreResourceExhausted) {
   constexpr size_t kMiB = 1024 * 1024;
   v1::Defect d = Report("VIN-BUDGET");
   std::vector<std::string> photos;
-  for (char c : {'a', 'b', 'c', 'd'}) photos.emplace_back(kMiB, c);
+  for (char c : {'a', 'b', 'c', 'd'}) {
+    photos.emplace_back(kMiB, c).replace(0, 3, kJpegSignature);
+  }
 
   // Three uploads of 1 MiB each hold the whole 3 MiB budget once their bytes arrived.
   std::vector<std::unique_ptr<OpenUpload>> open;
@@ -447,7 +453,7 @@ TEST_F(DefectServiceTest, UploadsBeyondTheMemoryBudgetAreResourceExhausted) {
 TEST_F(DefectServiceTest, PhotoUploadDescribesItselfForTheAudit) {
   constexpr char kUpload[] = "plantmesh.defect.v1.DefectService.UploadDefectPhoto";
   v1::Defect d = Report("VIN-AUDIT");
-  const std::string bytes = "JPEG-BYTES-0123456789";
+  const std::string bytes = absl::StrCat(kJpegSignature, "JPEG-BYTES-0123456789");
   v1::PhotoUpload metadata;
   metadata.set_defect_id(d.id());
   metadata.set_content_type("image/jpeg");
@@ -480,6 +486,7 @@ TEST_F(DefectServiceTest, PhotoRoundTripInChunks) {
   v1::Defect d = Report("VIN-PHOTO");
   std::string bytes(2 * 1024 * 1024 + 17, '\0');
   for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<char>(i * 31 % 251);
+  bytes.replace(0, 3, kJpegSignature);
   v1::PhotoUpload metadata;
   metadata.set_defect_id(d.id());
   metadata.set_content_type("image/jpeg");
@@ -527,7 +534,8 @@ TEST_F(DefectServiceTest, PhotoRoundTripInChunks) {
 
 TEST_F(DefectServiceTest, PhotoUploadRules) {
   v1::Defect d = Report("VIN-PHOTO-RULES");
-  const std::string bytes(1000, 'x');
+  std::string bytes(1000, 'x');
+  bytes.replace(0, 8, "\x89PNG\r\n\x1A\n");
   v1::PhotoUpload good;
   good.set_defect_id(d.id());
   good.set_content_type("image/png");
@@ -558,6 +566,14 @@ TEST_F(DefectServiceTest, PhotoUploadRules) {
   std::vector<std::string> fields = FieldsOf(Upload(over_limit, bytes, 300, &response));
   EXPECT_THAT(fields,
               ::testing::UnorderedElementsAre("metadata.size_bytes", "metadata.content_type"));
+
+  // PNG bytes declared as JPEG: refused once they are all there, nothing stored.
+  v1::PhotoUpload mislabelled = good;
+  mislabelled.set_content_type("image/jpeg");
+  status = Upload(mislabelled, bytes, 300, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(FieldsOf(status), ::testing::ElementsAre("chunk"));
+  EXPECT_THAT(status.error_message(), HasSubstr("not image/jpeg"));
 
   v1::PhotoUpload missing = good;
   missing.set_defect_id("424242");

@@ -220,6 +220,7 @@ TEST(BackupRestoreTest, RestoresEveryRowByteForByteAndWatchersListAgain) {
   std::string photo(200 * 1024 + 17, '\0');
   std::mt19937 random(42);
   for (char& byte : photo) byte = static_cast<char>(random());
+  photo.replace(0, 3, "\xFF\xD8\xFF");  // a JPEG's signature: uploads are checked for it
   std::string photo_id;
   {
     auto upload = otto.UploadDefectPhoto();

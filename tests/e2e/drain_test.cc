@@ -34,7 +34,7 @@ std::string PhotoBytes(size_t size, uint32_t seed) {
   std::mt19937 engine(seed);
   std::string bytes(size, '\0');
   for (char& c : bytes) c = static_cast<char>(engine() & 0xff);
-  return bytes;
+  return bytes.replace(0, 3, "\xFF\xD8\xFF");  // a JPEG's signature: uploads are checked for it
 }
 
 defect::v1::UploadDefectPhotoRequest Metadata(const std::string& defect_id,

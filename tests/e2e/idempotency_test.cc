@@ -165,10 +165,10 @@ TEST_F(IdempotencyTest, EveryMutatingMethodComparesThePayload) {
   }
   v1::Defect d = Report("VIN-IDEM-4");
   {
-    auto first = Upload("ops", d.id(), "idem-photo", "PNG-ONE");
+    auto first = Upload("ops", d.id(), "idem-photo", "\x89PNG\r\n\x1A\nONE");
     ExpectRetriedAndReused("UploadDefectPhoto", first,
-                           Upload("ops", d.id(), "idem-photo", "PNG-ONE"),
-                           Upload("ops", d.id(), "idem-photo", "PNG-TWO"));
+                           Upload("ops", d.id(), "idem-photo", "\x89PNG\r\n\x1A\nONE"),
+                           Upload("ops", d.id(), "idem-photo", "\x89PNG\r\n\x1A\nTWO"));
   }
   // Transitions, each sent again with another etag: a different payload.
   v1::AssignDefectRequest assign;
