@@ -157,6 +157,7 @@ const Sql& Statements() {
 // The ingest statements, prepared on every LibpqPool connection by these names.
 constexpr char kIngestWriter[] = "telemetry.ingest_writer";
 constexpr char kIngestCatalog[] = "telemetry.ingest_catalog";
+constexpr char kIngestCatalogVersion[] = "telemetry.ingest_catalog_version";
 constexpr char kIngestOutbox[] = "telemetry.ingest_outbox";
 constexpr char kIngestAdvance[] = "telemetry.ingest_advance";
 constexpr char kIngestRecords[] = "telemetry.ingest_records";
@@ -174,20 +175,31 @@ std::vector<std::pair<std::string, std::string>> IngestStatements() {
        "VALUES ($1, 0) ON CONFLICT (writer_id) DO UPDATE SET writer_id = excluded.writer_id "
        "RETURNING w.last_batch_sequence, (SELECT array_agg(nextval('telemetry.sample_batches')) "
        "FROM generate_series(1, $2::int4))"},
-      // The facts the judge and the machine states need, and no more: a row per machine
-      // of $1 that is registered (data item NULL; whether its tracker has a change
-      // pending), then a row per data item of the pairs ($2, $3) that is registered (its
-      // category and type). Reading all the machines' items instead cost as much as the
-      // COPY: a batch of 100 samples of 50 machines read 1,000 item rows (B2). The ids
-      // are joined, not matched with `= ANY($1)`: a generic plan made before the tables
-      // have statistics then scans every row against the whole array.
+      // The facts the judge and the machine states need, and no more: the catalog's
+      // version (migration 0008), a row per machine of $1 that is registered (data item
+      // NULL; whether its tracker has a change pending), then a row per data item of the
+      // pairs ($2, $3) that is registered (its category and type); all in one snapshot.
+      // Reading all the machines' items instead cost as much as the COPY: a batch of 100
+      // samples of 50 machines read 1,000 item rows (B2). The ids are joined, not
+      // matched with `= ANY($1)`: a generic plan made before the tables have statistics
+      // then scans every row against the whole array.
       {kIngestCatalog,
-       "SELECT m.id, NULL::text, NULL::int2, NULL::int4, t.machine_id IS NOT NULL "
+       "SELECT NULL::text, NULL::text, NULL::int2, NULL::int4, false, version "
+       "FROM telemetry.catalog_version "
+       "UNION ALL SELECT m.id, NULL, NULL, NULL, t.machine_id IS NOT NULL, NULL "
        "FROM unnest($1::text[]) AS m(id) JOIN telemetry.machines x ON x.id = m.id "
        "LEFT JOIN telemetry.machine_trackers t ON t.machine_id = m.id AND t.pending "
-       "UNION ALL SELECT d.machine_id, d.id, d.category, d.type, false "
+       "UNION ALL SELECT d.machine_id, d.id, d.category, d.type, false, NULL "
        "FROM unnest($2::text[], $3::text[]) AS k(machine_id, id) JOIN telemetry.data_items d "
        "ON d.machine_id = k.machine_id AND d.id = k.id"},
+      // kIngestCatalog's version and pending trackers alone, when the replica remembers
+      // the catalog of every id named (catalog_cache.h).
+      {kIngestCatalogVersion,
+       "SELECT NULL::text, NULL::text, NULL::int2, NULL::int4, false, version "
+       "FROM telemetry.catalog_version "
+       "UNION ALL SELECT t.machine_id, NULL, NULL, NULL, true, NULL "
+       "FROM unnest($1::text[]) AS m(id) JOIN telemetry.machine_trackers t "
+       "ON t.machine_id = m.id AND t.pending"},
       // The writer's record of the sequences $2 (batch_sequences.h), under its lock.
       {kIngestRecords,
        "SELECT b.batch_sequence, encode(b.samples_sha256, 'hex') FROM unnest($2::int8[]) AS "
@@ -809,6 +821,33 @@ absl::Status AdvanceStates(PGconn* conn, const Batch& batch, const std::vector<i
       .status();
 }
 
+// Locks, in id order and at once, the trackers a group's batches will move one batch
+// after another (a superset: a machine with state samples in one batch may be pending
+// for the next). Locked batch by batch, two writers' groups naming the same machines in
+// another order would deadlock, and PostgreSQL would abort one of them.
+absl::Status LockGroupTrackers(PGconn* conn, const std::vector<Batch>& batches,
+                               const std::vector<size_t>& fresh,
+                               const std::vector<BatchOutcome>& outcomes, const StateItems& items,
+                               std::set<std::string> pending) {
+  std::set<std::string> machines;
+  int batches_moving = 0;
+  for (size_t b : fresh) {
+    const std::map<std::string, MachineBatch> moved =
+        MachineBatches(batches[b].samples, outcomes[b].verdict.accepted, items, pending);
+    if (moved.empty()) continue;
+    ++batches_moving;
+    for (const auto& entry : moved) {
+      machines.insert(entry.first);
+      pending.insert(entry.first);
+    }
+  }
+  // One batch locks its own trackers in id order.
+  if (batches_moving < 2) return absl::OkStatus();
+  const std::string machine_array =
+      ArrayLiteral(std::vector<std::string>(machines.begin(), machines.end()));
+  return ExecPrepared(conn, kStateLock, {machine_array.c_str()}).status();
+}
+
 // ==== end of machine states ====
 
 // ---- Rollups and aggregates (QueryAggregates): ingest side ----
@@ -1160,6 +1199,30 @@ absl::StatusOr<Replayable<Machine>> PgTelemetryStore::UpdateMachine(
   return result;
 }
 
+// Reads kIngestCatalog's or kIngestCatalogVersion's rows: the machines whose tracker has
+// a change pending into `*pending`, and (kIngestCatalog, `catalog` given) the registered
+// machines and data items into `*catalog`. Returns the catalog's version.
+int64_t ReadCatalogRows(const PGresult* rows, Catalog* catalog, std::set<std::string>* pending) {
+  int64_t version = 0;
+  for (int row = 0; row < PQntuples(rows); ++row) {
+    if (!PQgetisnull(rows, row, 5)) {
+      version = std::stoll(PQgetvalue(rows, row, 5));
+      continue;
+    }
+    const std::string machine = PQgetvalue(rows, row, 0);
+    if (PQgetisnull(rows, row, 1)) {
+      if (catalog != nullptr) catalog->try_emplace(machine);
+      if (PQgetvalue(rows, row, 4)[0] == 't') pending->insert(machine);
+      continue;
+    }
+    if (catalog == nullptr) continue;
+    (*catalog)[machine][PQgetvalue(rows, row, 1)] = {
+        static_cast<Category>(std::atoi(PQgetvalue(rows, row, 2))),
+        std::atoi(PQgetvalue(rows, row, 3))};
+  }
+  return version;
+}
+
 absl::StatusOr<std::vector<BatchOutcome>> PgTelemetryStore::IngestBatches(
     const std::vector<Batch>& batches, const BatchJudge& judge, const BatchEventEncoder& encode) {
   PM_RETURN_IF_ERROR(CheckOneWriter(batches));
@@ -1171,8 +1234,8 @@ absl::StatusOr<std::vector<BatchOutcome>> PgTelemetryStore::IngestBatches(
     std::vector<BatchOutcome> outcomes(batches.size());
     // The facts: the machines and the data items the batches name (valid ids only: other
     // text is rejected before anything is looked up).
-    std::set<std::string> machines;
-    std::set<std::pair<std::string, std::string>> pairs;
+    MachineIds machines;
+    DataItemKeys pairs;
     for (const Batch& batch : batches) {
       for (const Sample& s : batch.samples) {
         if (!runtime::IsCode(s.machine_id)) continue;
@@ -1192,16 +1255,25 @@ absl::StatusOr<std::vector<BatchOutcome>> PgTelemetryStore::IngestBatches(
     std::vector<std::string> sequences;
     for (const Batch& batch : batches) sequences.push_back(absl::StrCat(batch.batch_sequence));
     const std::string sequence_array = ArrayLiteral(sequences);
+    const std::vector<const char*> catalog_args = {arrays[0].c_str(), arrays[1].c_str(),
+                                                   arrays[2].c_str()};
+    // The catalog of these ids as this replica remembers it, if it does (valid when the
+    // catalog's version read below is the one remembered).
+    std::optional<KnownCatalog> known;
+    {
+      absl::MutexLock lock(&catalog_mu_);
+      known = catalog_cache_.Known(machines, pairs);
+    }
     // In one round trip: the transaction begins, the writer's row is locked and the
-    // batches numbered, its record of their sequences read, and the catalog is read (for
-    // duplicates too, then unused: they are rare).
+    // batches numbered, its record of their sequences read, and the catalog (or only its
+    // version) is read (for duplicates too, then unused: they are rare).
     std::vector<PipelinedStatement> opening = {
         SqlStatement("BEGIN"),
         PreparedStatement(kIngestWriter, {writer_id.c_str(), batch_count.c_str()}),
         PreparedStatement(kIngestRecords, {writer_id.c_str(), sequence_array.c_str()})};
     if (!machines.empty()) {
-      opening.push_back(PreparedStatement(
-          kIngestCatalog, {arrays[0].c_str(), arrays[1].c_str(), arrays[2].c_str()}));
+      opening.push_back(known ? PreparedStatement(kIngestCatalogVersion, {catalog_args[0]})
+                              : PreparedStatement(kIngestCatalog, catalog_args));
     }
     PM_ASSIGN_OR_RETURN(std::vector<std::unique_ptr<Result>> opened, ExecPipeline(conn, opening));
     const PGresult* writer = opened[1]->get();
@@ -1241,27 +1313,25 @@ absl::StatusOr<std::vector<BatchOutcome>> PgTelemetryStore::IngestBatches(
       return outcomes;
     }
     Catalog catalog;
-    StateItems state_items;
     std::set<std::string> pending;
     if (!machines.empty()) {
-      const Result* items = opened[3].get();
-      for (int row = 0; row < PQntuples(items->get()); ++row) {
-        const std::string machine = PQgetvalue(items->get(), row, 0);
-        if (PQgetisnull(items->get(), row, 1)) {
-          catalog.try_emplace(machine);
-          if (PQgetvalue(items->get(), row, 4)[0] == 't') pending.insert(machine);
-          continue;
+      const int64_t version =
+          ReadCatalogRows(opened[3]->get(), known ? nullptr : &catalog, &pending);
+      if (known && version == known->version) {
+        catalog = std::move(known->catalog);
+      } else {
+        std::unique_ptr<Result> reread;
+        if (known) {  // the catalog changed since it was remembered
+          PM_ASSIGN_OR_RETURN(reread, ExecPrepared(conn, kIngestCatalog, catalog_args));
+          pending.clear();
         }
-        const Category category =
-            static_cast<Category>(std::atoi(PQgetvalue(items->get(), row, 2)));
-        const std::string item = PQgetvalue(items->get(), row, 1);
-        catalog[machine][item] = {category, std::atoi(PQgetvalue(items->get(), row, 3))};
-        if (std::optional<StateInput> input =
-                StateInputOf(category, std::atoi(PQgetvalue(items->get(), row, 3)))) {
-          state_items[machine][item] = *input;
-        }
+        const int64_t read_at =
+            ReadCatalogRows(reread ? reread->get() : opened[3]->get(), &catalog, &pending);
+        absl::MutexLock lock(&catalog_mu_);
+        catalog_cache_.Record(read_at, machines, pairs, catalog);
       }
     }
+    const StateItems state_items = StateItemsOf(catalog);
     std::set<absl::Time> days;
     CopyBinaryWriter rows;
     bool any_accepted = false;
@@ -1290,6 +1360,7 @@ absl::StatusOr<std::vector<BatchOutcome>> PgTelemetryStore::IngestBatches(
         }
       }
       PM_RETURN_IF_ERROR(Copy(conn, rows.Finish()));
+      PM_RETURN_IF_ERROR(LockGroupTrackers(conn, batches, fresh, outcomes, state_items, pending));
       // In batch order: a batch's state samples move the trackers the next one finds.
       for (size_t b : fresh) {
         const std::vector<int>& accepted = outcomes[b].verdict.accepted;

@@ -14,6 +14,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "server/runtime/pg_pool.h"
+#include "server/telemetry/catalog_cache.h"
 #include "server/telemetry/libpq_pool.h"
 #include "server/telemetry/store.h"
 
@@ -111,6 +112,9 @@ class PgTelemetryStore : public TelemetryStore {
   // creates it in its own transaction before the COPY.
   absl::Mutex days_mu_;
   std::set<absl::Time> days_ ABSL_GUARDED_BY(days_mu_);
+  // The catalog as the ingest transactions last read it (catalog_cache.h).
+  absl::Mutex catalog_mu_;
+  CatalogCache catalog_cache_ ABSL_GUARDED_BY(catalog_mu_);
 };
 
 }  // namespace plantmesh::telemetry

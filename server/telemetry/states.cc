@@ -42,6 +42,18 @@ ObservedValue ObservedValueOf(const Sample& sample) {
   }
 }
 
+StateItems StateItemsOf(const Catalog& catalog) {
+  StateItems out;
+  for (const auto& [machine, items] : catalog) {
+    for (const auto& [id, item] : items) {
+      if (std::optional<StateInput> input = StateInputOf(item.category, item.type)) {
+        out[machine][id] = *input;
+      }
+    }
+  }
+  return out;
+}
+
 std::map<std::string, MachineBatch> MachineBatches(const std::vector<Sample>& samples,
                                                    const std::vector<int>& accepted,
                                                    const StateItems& items,

@@ -38,6 +38,9 @@ std::optional<StateInput> StateInputOf(Category category, int type);
 // The state-relevant data items of the machines of a batch: machine -> item -> input.
 using StateItems = std::map<std::string, std::map<std::string, StateInput>>;
 
+// The state-relevant data items of a catalog (StateInputOf of each).
+StateItems StateItemsOf(const Catalog& catalog);
+
 // A sample's value as the tracker sees it. A number stays a number (not a state);
 // kNone cannot occur for an accepted sample and reads as Unavailable.
 ObservedValue ObservedValueOf(const Sample& sample);

@@ -7,6 +7,7 @@
 #include <memory>
 #include <pqxx/pqxx>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "server/runtime/migrations.h"
@@ -17,6 +18,7 @@
 #include "server/telemetry/pg_store.h"
 #include "server/telemetry/testing/fake_store.h"
 #include "server/telemetry/testing/state_conformance.h"
+#include "tests/support/poll.h"
 #include "tests/support/test_servers.h"
 
 namespace plantmesh::telemetry::testing {
@@ -196,6 +198,69 @@ TEST_F(PgOnlyTest, ExpiredBatchRecordsAreDeletedAndTheirSequencesThenRefused) {
   ASSERT_TRUE(resent.ok()) << resent.status();
   EXPECT_EQ(resent->refusal.code(), absl::StatusCode::kFailedPrecondition) << resent->refusal;
   EXPECT_EQ(backend_.Count("SELECT count(*) FROM telemetry.samples"), 1);
+}
+
+// Two writers' groups naming the same machines in opposite batch order deadlocked when
+// each batch locked its own trackers (PostgreSQL then aborted one group: ABORTED, the
+// writer sent again). A group locks all the trackers it moves in id order first. Seen
+// from another transaction: while the group waits for CNC-01's tracker, it holds none.
+TEST_F(PgOnlyTest, AGroupLocksAllItsTrackersInIdOrderBeforeMovingAny) {
+  const absl::Time now = absl::FromUnixMicros(absl::ToUnixMicros(absl::Now()));
+  for (const char* id : {"CNC-01", "CNC-02"}) {
+    Machine m;
+    m.id = id;
+    m.data_items = {{"Xact", "", Category::kEvent, kTypeExecution, "", ""}};
+    ASSERT_TRUE(backend_.store()->RegisterMachine(m, Ctx("ops", "R", "", now), nullptr).ok());
+  }
+  auto judge = [&](const std::vector<Sample>& s, const Catalog& c) {
+    return JudgeBatch(s, c, now, IngestLimits{});
+  };
+  auto encode = [](const Batch&, const std::vector<int>&) {
+    return runtime::OutboxEvent{common::NewUuidV4(), "", ""};
+  };
+  const absl::Time t = now - absl::Minutes(1);
+  ASSERT_TRUE(backend_.store()
+                  ->IngestBatch({"w",
+                                 1,
+                                 {TextAt("Xact", "READY", t, "CNC-01"),
+                                  TextAt("Xact", "READY", t, "CNC-02")}},
+                                judge, encode)
+                  .ok());
+  pqxx::connection holder(backend_.url());
+  pqxx::work held(holder);
+  held.exec("SELECT 1 FROM telemetry.machine_trackers WHERE machine_id = 'CNC-01' FOR UPDATE");
+  absl::StatusOr<std::vector<BatchOutcome>> outcomes;
+  std::thread group([&] {
+    outcomes = backend_.store()->IngestBatches(
+        {{"w", 2, {TextAt("Xact", "ACTIVE", t + absl::Seconds(1), "CNC-02")}},
+         {"w", 3, {TextAt("Xact", "ACTIVE", t + absl::Seconds(1), "CNC-01")}}},
+        judge, encode);
+  });
+  const bool waits = plantmesh::testing::PollUntil(
+      [&] {
+        return backend_.Count(
+                   "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = "
+                   "'Lock' AND datname = current_database()") == 1;
+      },
+      absl::Seconds(30));
+  std::string cnc02;
+  try {
+    pqxx::connection probe(backend_.url());
+    pqxx::nontransaction tx(probe);
+    tx.exec(
+        "SELECT 1 FROM telemetry.machine_trackers WHERE machine_id = 'CNC-02' "
+        "FOR UPDATE NOWAIT");
+    cnc02 = "free";
+  } catch (const pqxx::sql_error& e) {
+    cnc02 = e.what();
+  }
+  held.abort();
+  group.join();
+  EXPECT_TRUE(waits);
+  EXPECT_EQ(cnc02, "free");
+  ASSERT_TRUE(outcomes.ok()) << outcomes.status();
+  ASSERT_EQ(outcomes->size(), 2u);
+  for (const BatchOutcome& o : *outcomes) EXPECT_TRUE(o.refusal.ok()) << o.refusal;
 }
 
 TEST_F(PgOnlyTest, UnreachableDatabaseIsUnavailableAndStoresNothing) {

@@ -269,6 +269,45 @@ TYPED_TEST_P(TelemetryStoreConformanceTest, TheJudgeKnowsADataItemsType) {
   EXPECT_EQ(out->verdict.rejected[0].reason, RejectReason::kNumberOutOfRange);
 }
 
+// The judge sees the catalog as it is when the batch commits: a machine registered, an
+// item added or removed after an earlier batch named them (a replica that remembers the
+// catalog, catalog_cache.h, forgets it when it changes).
+TYPED_TEST_P(TelemetryStoreConformanceTest, TheJudgeSeesTheCatalogAsItIsNow) {
+  auto reasons = [&](uint64_t sequence, std::vector<Sample> samples) {
+    std::vector<RejectReason> out;
+    absl::StatusOr<BatchOutcome> o = this->Ingest("w1", sequence, std::move(samples));
+    EXPECT_TRUE(o.ok()) << o.status();
+    if (!o.ok()) return out;
+    for (const Rejection& r : o->verdict.rejected) out.push_back(r.reason);
+    return out;
+  };
+  using ::testing::ElementsAre;
+  using ::testing::IsEmpty;
+  const Sample temp = NumberAt("temp", 20, this->now_);
+  const Sample load = NumberAt("load", 7, this->now_);
+  EXPECT_THAT(reasons(1, {temp, load}),
+              ElementsAre(RejectReason::kUnknownMachine, RejectReason::kUnknownMachine));
+  EXPECT_THAT(reasons(2, {temp, load}),  // the same ids again: the same answer
+              ElementsAre(RejectReason::kUnknownMachine, RejectReason::kUnknownMachine));
+  this->Register(this->Cnc());
+  EXPECT_THAT(reasons(3, {temp, load}), ElementsAre(RejectReason::kUnknownDataItem));
+  EXPECT_THAT(reasons(4, {temp}), IsEmpty());
+  Machine patch;
+  patch.data_items = {{"load", "Load", Category::kSample, 8, "PERCENT", ""}};
+  auto mutate = [&](const Machine& current) {
+    return ApplyMachineUpdate(current, patch, {"data_items"}, "1", this->now_);
+  };
+  ASSERT_TRUE(this->store_
+                  ->UpdateMachine("CNC-07", Ctx("ops", "Update", "", this->now_), mutate,
+                                  [](const Machine&) { return std::string(); })
+                  .ok());
+  EXPECT_THAT(reasons(5, {temp, load}), ElementsAre(RejectReason::kUnknownDataItem));
+  EXPECT_THAT(reasons(6, {load}), IsEmpty());
+  // Another machine registered: the first one's items are still known as they are.
+  this->Register(this->Cnc("CNC-08"));
+  EXPECT_THAT(reasons(7, {load, NumberAt("temp", 1, this->now_, "CNC-08")}), IsEmpty());
+}
+
 TYPED_TEST_P(TelemetryStoreConformanceTest, ResentBatchIsDuplicateAndStoredOnce) {
   this->Register(this->Cnc());
   std::vector<Sample> batch = {NumberAt("S1speed", 1, this->now_),
@@ -471,16 +510,14 @@ TYPED_TEST_P(TelemetryStoreConformanceTest, QuerySamplesPagesByTimeAndFilters) {
   EXPECT_EQ(this->All("CNC-08").size(), 1u);
 }
 
-REGISTER_TYPED_TEST_SUITE_P(TelemetryStoreConformanceTest, RegisterGetAndAlreadyExists,
-                            UnknownMachinesInTheOrderGiven,
-                            RegisterRetryWithRequestIdGetsFirstAnswer,
-                            ListPagesInRegistrationOrderWithFilters,
-                            UpdateAppliesTheMutatorAndReplaysRetries,
-                            LatestAnswersOnlyRegisteredDataItems, MixedBatchStoresTheValidRest,
-                            TheJudgeKnowsADataItemsType, ResentBatchIsDuplicateAndStoredOnce,
-                            ASequenceReusedOrOutOfOrderIsRefusedNotCalledADuplicate,
-                            BatchesCommittedTogetherAreEachStoredOnceInOrder,
-                            LatestKeepsTheNewestTimeAcrossOutOfOrderBatches,
-                            ConditionAndSourceSequenceRoundTrip, QuerySamplesPagesByTimeAndFilters);
+REGISTER_TYPED_TEST_SUITE_P(
+    TelemetryStoreConformanceTest, RegisterGetAndAlreadyExists, UnknownMachinesInTheOrderGiven,
+    RegisterRetryWithRequestIdGetsFirstAnswer, ListPagesInRegistrationOrderWithFilters,
+    UpdateAppliesTheMutatorAndReplaysRetries, LatestAnswersOnlyRegisteredDataItems,
+    MixedBatchStoresTheValidRest, TheJudgeKnowsADataItemsType, TheJudgeSeesTheCatalogAsItIsNow,
+    ResentBatchIsDuplicateAndStoredOnce, ASequenceReusedOrOutOfOrderIsRefusedNotCalledADuplicate,
+    BatchesCommittedTogetherAreEachStoredOnceInOrder,
+    LatestKeepsTheNewestTimeAcrossOutOfOrderBatches, ConditionAndSourceSequenceRoundTrip,
+    QuerySamplesPagesByTimeAndFilters);
 
 }  // namespace plantmesh::telemetry::testing
