@@ -265,16 +265,32 @@ absl::Status LatestCache::RunMerges(const std::vector<std::string>& machine_ids,
   return absl::OkStatus();
 }
 
-void LatestCache::WriteThrough(const Batch& batch, const BatchOutcome& outcome) {
-  if (outcome.duplicate || outcome.verdict.accepted.empty()) return;
-  std::map<std::string, std::vector<StoredSample>> by_machine;
-  for (int i : NewestPerDataItem(batch.samples, outcome.verdict.accepted)) {
-    const Sample& s = batch.samples[static_cast<size_t>(i)];
-    by_machine[s.machine_id].push_back({s, SampleKey(outcome.batch_id, i)});
+void LatestCache::WriteThrough(const std::vector<Batch>& batches,
+                               const std::vector<BatchOutcome>& outcomes) {
+  // Per machine and data item, the newest of the batches, by (time, sample key) as the
+  // script orders them: one script call per machine and one round trip for the group.
+  std::map<std::string, std::map<std::string, StoredSample>> newest;
+  for (size_t b = 0; b < outcomes.size() && b < batches.size(); ++b) {
+    const BatchOutcome& outcome = outcomes[b];
+    if (!outcome.refusal.ok()) break;
+    if (outcome.duplicate) continue;
+    for (int i : NewestPerDataItem(batches[b].samples, outcome.verdict.accepted)) {
+      const Sample& s = batches[b].samples[static_cast<size_t>(i)];
+      StoredSample candidate{s, SampleKey(outcome.batch_id, i)};
+      auto [it, added] = newest[s.machine_id].try_emplace(s.data_item_id, candidate);
+      if (!added && std::tie(*it->second.sample.time, it->second.key) <
+                        std::tie(*candidate.sample.time, candidate.key)) {
+        it->second = std::move(candidate);
+      }
+    }
   }
+  if (newest.empty()) return;
   std::vector<std::string> machines;
   std::vector<Command> merges;
-  for (const auto& [machine, values] : by_machine) {
+  for (const auto& [machine, items] : newest) {
+    std::vector<StoredSample> values;
+    values.reserve(items.size());
+    for (const auto& entry : items) values.push_back(entry.second);
     machines.push_back(machine);
     merges.push_back(Merge(Key(machine), values, /*fill=*/false));
   }

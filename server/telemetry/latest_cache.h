@@ -86,9 +86,10 @@ class LatestCache {
   absl::StatusOr<std::vector<StoredSample>> Read(const std::vector<std::string>& machine_ids,
                                                  const std::vector<std::string>& data_item_ids);
 
-  // After `batch` committed as `outcome`: merges the newest accepted sample of each data
-  // item into its machine's hash. Never fails (see above).
-  void WriteThrough(const Batch& batch, const BatchOutcome& outcome);
+  // After `batches` committed as `outcomes` (one transaction; outcomes end at a refused
+  // batch, if any): merges the newest accepted sample of each data item into its
+  // machine's hash, in one round trip. Never fails (see above).
+  void WriteThrough(const std::vector<Batch>& batches, const std::vector<BatchOutcome>& outcomes);
 
   // After a registration change of `machine_id` committed: deletes its hash.
   void Invalidate(const std::string& machine_id);

@@ -300,17 +300,38 @@ TEST_F(LatestCacheTest, NewerWinsAcrossOutOfOrderBatchesAndTwoWriters) {
   BatchOutcome outcome;
   outcome.verdict.accepted = {1};
   outcome.batch_id = 1000000;
-  replica_cache.WriteThrough(late, outcome);
+  replica_cache.WriteThrough({late}, {outcome});
   outcome.verdict.accepted = {0};
   outcome.batch_id = 1000001;
-  cache_->WriteThrough(late, outcome);
+  cache_->WriteThrough({late}, {outcome});
   late.samples[1].number = 97;  // the same time, an earlier batch
   outcome.verdict.accepted = {1};
   outcome.batch_id = 999999;
-  cache_->WriteThrough(late, outcome);
+  cache_->WriteThrough({late}, {outcome});
   ASSERT_TRUE(Latest({"CNC-07"}, &response, {"b"}).ok());
   ASSERT_EQ(response.values_size(), 1);
   EXPECT_EQ(response.values(0).number(), 99);
+
+  // A group committed together is written in one round trip, the newest of its batches
+  // per data item: a later batch's older sample, a refused batch's and everything after
+  // it change nothing.
+  Batch first{"g", 1, {SampleFromProto(Num("CNC-07", "c", 1, t + absl::Hours(2)))}};
+  Batch second{"g",
+               2,
+               {SampleFromProto(Num("CNC-07", "c", 2, t + absl::Hours(1))),
+                SampleFromProto(Num("CNC-07", "a", 3, t + absl::Hours(2)))}};
+  Batch refused{"g", 4, {SampleFromProto(Num("CNC-07", "a", 4, t + absl::Hours(3)))}};
+  std::vector<BatchOutcome> outcomes(3);
+  outcomes[0].verdict.accepted = {0};
+  outcomes[0].batch_id = 2000000;
+  outcomes[1].verdict.accepted = {0, 1};
+  outcomes[1].batch_id = 2000001;
+  outcomes[2].refusal = absl::FailedPreconditionError("out of order");
+  cache_->WriteThrough({first, second, refused}, outcomes);
+  ASSERT_TRUE(Latest({"CNC-07"}, &response, {"a", "c"}).ok());
+  ASSERT_EQ(response.values_size(), 2);
+  EXPECT_EQ(response.values(0).number(), 3);
+  EXPECT_EQ(response.values(1).number(), 1);
 }
 
 // Redis restarted empty (FLUSHALL): a write-through then creates a partial hash without

@@ -153,15 +153,15 @@ class TelemetryServiceImpl::Ingest final : public IngestSamplesStream {
         break;
       }
       Count(batch, outcome);
-      // Committed: only now may Redis see it (the cache never holds what PostgreSQL
-      // could still roll back). A failure there is the cache's to log; the batch stands.
-      if (service_->latest_cache_ != nullptr) {
-        service_->latest_cache_->WriteThrough(batch, outcome);
-      }
       stored = stored || (!outcome.duplicate && !outcome.verdict.accepted.empty());
       v1::IngestSamplesResponse answer;
       ToProto(batch, outcome, &answer);
       answers_.push_back(std::move(answer));
+    }
+    // Committed: only now may Redis see them (the cache never holds what PostgreSQL
+    // could still roll back). A failure there is the cache's to log; the batches stand.
+    if (stored && service_->latest_cache_ != nullptr) {
+      service_->latest_cache_->WriteThrough(batches, outcomes);
     }
     if (stored && service_->deps_.relay != nullptr) service_->deps_.relay->Notify();
     return refusal;
