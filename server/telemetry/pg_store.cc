@@ -200,10 +200,13 @@ std::vector<std::pair<std::string, std::string>> IngestStatements() {
        "UNION ALL SELECT t.machine_id, NULL, NULL, NULL, true, NULL "
        "FROM unnest($1::text[]) AS m(id) JOIN telemetry.machine_trackers t "
        "ON t.machine_id = m.id AND t.pending"},
-      // The writer's record of the sequences $2 (batch_sequences.h), under its lock.
+      // The writer's record of the sequences $2 (batch_sequences.h), under its lock: a
+      // primary key lookup per sequence (LATERAL: joined, the generic plan read every
+      // record of the writer, 0.75 ms a transaction at 100 samples a message, B2).
       {kIngestRecords,
        "SELECT b.batch_sequence, encode(b.samples_sha256, 'hex') FROM unnest($2::int8[]) AS "
-       "q(s) JOIN telemetry.ingest_batches b ON b.writer_id = $1 AND b.batch_sequence = q.s"},
+       "q(s) CROSS JOIN LATERAL (SELECT r.batch_sequence, r.samples_sha256 FROM "
+       "telemetry.ingest_batches r WHERE r.writer_id = $1 AND r.batch_sequence = q.s) b"},
       {kIngestOutbox, "INSERT INTO telemetry.outbox (event_id, payload) VALUES ($1::uuid, $2)"},
       // The new batches ($3, their fingerprints $4) recorded, the writer's last moved.
       {kIngestAdvance,
