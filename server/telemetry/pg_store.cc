@@ -1371,15 +1371,13 @@ absl::StatusOr<std::vector<BatchOutcome>> PgTelemetryStore::IngestBatches(
         PM_RETURN_IF_ERROR(AdvanceStates(conn, batches[b], accepted, state_items, &pending));
       }
     }
-    // In one round trip: each batch's row for the rollup job and its event (when it
-    // stored samples), the writer's sequence, COMMIT. With the COPY's two, four round
+    // In one round trip: each batch's row for the rollup job (when it stored samples),
+    // the group's event, the writer's sequence, COMMIT. With the COPY's two, four round
     // trips for the batches instead of nine a batch (B2: a transaction per message of
     // 100 samples).
     std::vector<PipelinedStatement> closing;
     std::vector<std::array<std::string, 4>> pending_rows;
-    std::vector<runtime::OutboxEvent> events;
-    pending_rows.reserve(fresh.size());  // the statements point into both
-    events.reserve(fresh.size());
+    pending_rows.reserve(fresh.size());  // the statements point into them
     for (size_t b : fresh) {
       const std::vector<int>& accepted = outcomes[b].verdict.accepted;
       if (accepted.empty()) continue;
@@ -1387,10 +1385,12 @@ absl::StatusOr<std::vector<BatchOutcome>> PgTelemetryStore::IngestBatches(
           pending_rows.emplace_back(RollupPendingRow(batches[b], accepted, outcomes[b].batch_id));
       closing.push_back(PreparedStatement(
           kIngestRollupPending, {row[0].c_str(), row[1].c_str(), row[2].c_str(), row[3].c_str()}));
-      const runtime::OutboxEvent& event = events.emplace_back(encode(batches[b], accepted));
+    }
+    const std::optional<runtime::OutboxEvent> event = GroupEvent(batches, outcomes, encode);
+    if (event) {
       closing.push_back(PreparedStatement(kIngestOutbox,
-                                          {event.event_id.c_str(), event.payload.data()},
-                                          {0, static_cast<int>(event.payload.size())}, {0, 1}));
+                                          {event->event_id.c_str(), event->payload.data()},
+                                          {0, static_cast<int>(event->payload.size())}, {0, 1}));
     }
     const std::string advance_args[] = {absl::StrCat(record.last_sequence),
                                         ArrayLiteral(fresh_sequences),

@@ -18,7 +18,8 @@
 
 namespace plantmesh::telemetry {
 
-// The Redis stream the outbox relay feeds: one event per committed batch.
+// The Redis stream the outbox relay feeds: one event per committed group of batches
+// (GroupEvent, store.h), and the downtime events.
 inline constexpr char kEventStreamKey[] = "plantmesh:telemetry:events";
 
 // StreamSamples' current values go out in messages of at most this many bytes

@@ -1,7 +1,8 @@
 // TelemetryService.StreamSamples: a live tail on the process's event hub over the
-// telemetry event stream (one event per committed batch, its accepted samples: see
-// convert.h BatchEvent), filtered per subscriber by machines and data items, the batches
-// waiting for a tail in one message (WatchOptions::coalesce_payload_bytes). Without a
+// telemetry event stream (one event per committed group of batches, their accepted
+// samples: store.h GroupEvent, convert.h BatchEvent), filtered per subscriber by
+// machines and data items, the events waiting for a tail in one message
+// (WatchOptions::coalesce_payload_bytes). Without a
 // cursor the first messages hold the current values (split at
 // kCurrentValuesMessageBytes), read after the hub's position was taken, so the tail
 // from that position misses nothing the snapshot does not show.

@@ -56,8 +56,9 @@ struct Batch {
 // limits bound).
 using BatchJudge = std::function<Verdict(const std::vector<Sample>&, const Catalog&)>;
 
-// The outbox event of a committed batch, built by the service from the accepted
-// samples (opaque to the store).
+// The outbox event of accepted samples: `batch` holding them, `accepted` their indexes;
+// built by the service (opaque to the store). A committed group's one event is built by
+// GroupEvent.
 using BatchEventEncoder =
     std::function<runtime::OutboxEvent(const Batch& batch, const std::vector<int>& accepted)>;
 
@@ -116,8 +117,8 @@ class TelemetryStore {
   // stored, found a duplicate or refused exactly as IngestBatch would have, one after
   // the other (the batches earlier in `batches` count as committed), one outcome per
   // batch up to the first refused one, which is the last: the batches before it are
-  // committed. All or nothing otherwise. INTERNAL for batches of different writers or
-  // none.
+  // committed. One outbox event for the group (GroupEvent). All or nothing otherwise. INTERNAL for
+  // batches of different writers or none.
   virtual absl::StatusOr<std::vector<BatchOutcome>> IngestBatches(
       const std::vector<Batch>& batches, const BatchJudge& judge,
       const BatchEventEncoder& encode) = 0;
@@ -184,6 +185,32 @@ inline absl::StatusOr<BatchOutcome> TelemetryStore::IngestBatch(const Batch& bat
   absl::StatusOr<std::vector<BatchOutcome>> outcomes = IngestBatches({batch}, judge, encode);
   if (!outcomes.ok()) return outcomes.status();
   return std::move(outcomes->front());
+}
+
+// The one outbox event of a committed group (IngestBatches): `encode` of a batch of the
+// group's writer holding the accepted samples of its stored batches in order, with the
+// sequence of the last of them; nullopt when none accepted any. One event a group, not
+// a batch: a group of 100-sample batches wrote ~8 outbox rows, each relayed and
+// published on its own (B2, bench/README.md).
+inline std::optional<runtime::OutboxEvent> GroupEvent(const std::vector<Batch>& batches,
+                                                      const std::vector<BatchOutcome>& outcomes,
+                                                      const BatchEventEncoder& encode) {
+  std::vector<size_t> stored;
+  for (size_t b = 0; b < outcomes.size() && b < batches.size(); ++b) {
+    if (!outcomes[b].refusal.ok()) break;
+    if (!outcomes[b].verdict.accepted.empty()) stored.push_back(b);
+  }
+  if (stored.empty()) return std::nullopt;
+  if (stored.size() == 1) return encode(batches[stored[0]], outcomes[stored[0]].verdict.accepted);
+  Batch group{batches.front().writer_id, batches[stored.back()].batch_sequence, {}};
+  for (size_t b : stored) {
+    for (int i : outcomes[b].verdict.accepted) {
+      group.samples.push_back(batches[b].samples[static_cast<size_t>(i)]);
+    }
+  }
+  std::vector<int> all(group.samples.size());
+  for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int>(i);
+  return encode(group, all);
 }
 
 // IngestBatches' precondition: at least one batch, all of one writer.

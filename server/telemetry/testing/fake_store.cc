@@ -119,14 +119,16 @@ absl::StatusOr<std::vector<BatchOutcome>> FakeTelemetryStore::IngestBatches(
   PM_RETURN_IF_ERROR(CheckOneWriter(batches));
   std::vector<BatchOutcome> outcomes;
   for (const Batch& batch : batches) {
-    outcomes.push_back(IngestLocked(batch, judge, encode));
+    outcomes.push_back(IngestLocked(batch, judge));
     if (!outcomes.back().refusal.ok()) break;
+  }
+  if (std::optional<runtime::OutboxEvent> event = GroupEvent(batches, outcomes, encode)) {
+    events_.push_back(*std::move(event));
   }
   return outcomes;
 }
 
-BatchOutcome FakeTelemetryStore::IngestLocked(const Batch& batch, const BatchJudge& judge,
-                                              const BatchEventEncoder& encode) {
+BatchOutcome FakeTelemetryStore::IngestLocked(const Batch& batch, const BatchJudge& judge) {
   BatchOutcome outcome;
   absl::StatusOr<bool> duplicate =
       JudgeSequence(writers_[batch.writer_id], batch.writer_id, batch.batch_sequence,
@@ -163,7 +165,6 @@ BatchOutcome FakeTelemetryStore::IngestLocked(const Batch& batch, const BatchJud
     }
   }
   outcome.batch_id = batch_id;
-  if (!outcome.verdict.accepted.empty()) events_.push_back(encode(batch, outcome.verdict.accepted));
   AdvanceStates(batch, outcome.verdict.accepted);
   return outcome;
 }

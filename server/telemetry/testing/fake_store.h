@@ -69,9 +69,9 @@ class FakeTelemetryStore : public TelemetryStore {
   std::map<std::pair<std::string, std::string>, StoredSample> latest_ ABSL_GUARDED_BY(mu_);
   std::vector<runtime::OutboxEvent> events_ ABSL_GUARDED_BY(mu_);
 
-  // One batch of IngestBatches.
-  BatchOutcome IngestLocked(const Batch& batch, const BatchJudge& judge,
-                            const BatchEventEncoder& encode) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // One batch of IngestBatches (which writes the group's event).
+  BatchOutcome IngestLocked(const Batch& batch, const BatchJudge& judge)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Machine states: moves the trackers as IngestBatch does (store.h).
   void AdvanceStates(const Batch& batch, const std::vector<int>& accepted)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
