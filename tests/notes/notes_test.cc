@@ -91,7 +91,13 @@ TEST_F(NotesTest, TheRuntimeAddsItsTablesToTheSchema) {
        {"notes.notes", "notes.outbox", "notes.request_log", "notes.outbox_stream"}) {
     EXPECT_FALSE(tx.exec_params1("SELECT to_regclass($1)::text", table)[0].is_null()) << table;
   }
-  EXPECT_EQ(tx.exec1("SELECT max(version) FROM notes.runtime_migrations")[0].as<int>(), 2);
+  EXPECT_EQ(tx.exec1("SELECT max(version) FROM notes.runtime_migrations")[0].as<int>(), 3);
+  // 0003: outbox payloads are stored uncompressed ('e'xternal).
+  EXPECT_EQ(
+      tx.exec1("SELECT attstorage FROM pg_attribute WHERE attrelid = 'notes.outbox'::regclass "
+               "AND attname = 'payload'")[0]
+          .as<std::string>(),
+      "e");
 }
 
 // A stored note and its audit row commit in one transaction (same xmin), as every
