@@ -12,6 +12,7 @@
 #include "absl/strings/str_split.h"
 #include "plantmesh/common/status_macros.h"
 #include "server/runtime/page_token.h"
+#include "server/runtime/spiffe_id.h"
 #include "server/runtime/text_rules.h"
 
 namespace plantmesh::defect {
@@ -325,6 +326,10 @@ absl::Status ValidateUpdate(const NewDefectInput& input, const std::vector<std::
       v.Add(
           "update_mask",
           absl::StrCat(Quote(path), " cannot be updated; allowed: ", absl::StrJoin(allowed, ", ")));
+    } else if (path == "severity" && input.severity == Severity::kUnspecified) {
+      // Named but not set: refused like an emptied model (outside testing: it was
+      // silently kept, the call answered OK).
+      v.Add("defect.severity", "required: update_mask names it (MINOR, MAJOR or CRITICAL)");
     } else {
       CheckDefectField(v, path, input, category);
     }
@@ -349,7 +354,7 @@ absl::StatusOr<Defect> ApplyUpdate(const Defect& current, const NewDefectInput& 
     if (path == "zone") d.zone = input.zone;
     if (path == "station") d.station = input.station;
     if (path == "category_code") d.category_code = input.category_code;
-    // Unspecified keeps the current severity: a defect always has one.
+    // ValidateUpdate refuses an unspecified severity: a defect always has one.
     if (path == "severity" && input.severity != Severity::kUnspecified) d.severity = input.severity;
     if (path == "description") d.description = input.description;
     if (path == "detected_by") d.detected_by = input.detected_by;
@@ -594,8 +599,14 @@ absl::Status ValidateMechanic(const Mechanic& mechanic) {
   CheckRequired(v, "mechanic.id", mechanic.id);
   CheckRequired(v, "mechanic.display_name", mechanic.display_name);
   CheckRequired(v, "mechanic.crew_id", mechanic.crew_id);
-  if (!mechanic.identity.empty() && !absl::StartsWith(mechanic.identity, "spiffe://")) {
-    v.Add("mechanic.identity", "must be a spiffe:// URI");
+  // As authentication reads a client certificate's identity (outside testing: "./",
+  // an upper-case trust domain, a trailing '/' were stored, an identity no certificate
+  // can have, so nobody could start that mechanic's repairs).
+  if (!mechanic.identity.empty()) {
+    if (absl::StatusOr<runtime::SpiffeId> id = runtime::ParseSpiffeId(mechanic.identity);
+        !id.ok()) {
+      v.Add("mechanic.identity", std::string(id.status().message()));
+    }
   }
   return v.ToStatus();
 }

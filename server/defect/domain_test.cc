@@ -259,6 +259,12 @@ TEST(UpdateTest, ValidatesMaskEtagAndNamedFieldsOnly) {
   NewDefectInput good;
   good.description = "deeper than thought";
   EXPECT_TRUE(ValidateUpdate(good, {"description"}, "v1", std::nullopt).ok());
+  // Outside testing: severity named with no value was kept silently and answered OK.
+  EXPECT_EQ(
+      DescriptionOf(ValidateUpdate(good, {"severity"}, "v1", std::nullopt), "defect.severity"),
+      "required: update_mask names it (MINOR, MAJOR or CRITICAL)");
+  good.severity = Severity::kMajor;
+  EXPECT_TRUE(ValidateUpdate(good, {"severity"}, "v1", std::nullopt).ok());
 }
 
 TEST(UpdateTest, AppliesOnlyNamedFieldsAndDiffs) {
@@ -462,6 +468,15 @@ TEST(ResourceTest, Validation) {
       FieldsOf(ValidateMechanic({"", "", "", "m107"})),
       UnorderedElementsAreArray(std::set<std::string>{"mechanic.id", "mechanic.display_name",
                                                       "mechanic.crew_id", "mechanic.identity"}));
+  // Outside testing: identities no certificate can carry (authentication refuses them)
+  // were stored, so the mechanic could never start a repair.
+  for (const char* unusable :
+       {"spiffe://plantmesh.local/user/./mike", "spiffe://PLANTMESH.local/user/mike",
+        "spiffe://plantmesh.local/user/mike/", "spiffe://plantmesh.local/user/mike?x=1"}) {
+    EXPECT_THAT(FieldsOf(ValidateMechanic({"M-1", "Mike", "CREW-A", unusable})),
+                ElementsAre("mechanic.identity"))
+        << unusable;
+  }
   EXPECT_TRUE(ValidateCategory(PaintScratch()).ok());
   EXPECT_THAT(FieldsOf(ValidateCategory({"", "", Severity::kUnspecified})),
               UnorderedElementsAreArray(std::set<std::string>{"category.code", "category.title",
