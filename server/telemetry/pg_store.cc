@@ -1372,7 +1372,7 @@ absl::StatusOr<std::vector<BatchOutcome>> PgTelemetryStore::IngestBatches(
       }
     }
     // In one round trip: each batch's row for the rollup job (when it stored samples),
-    // the group's event, the writer's sequence, COMMIT. With the COPY's two, four round
+    // the group's events, the writer's sequence, COMMIT. With the COPY's two, four round
     // trips for the batches instead of nine a batch (B2: a transaction per message of
     // 100 samples).
     std::vector<PipelinedStatement> closing;
@@ -1386,11 +1386,11 @@ absl::StatusOr<std::vector<BatchOutcome>> PgTelemetryStore::IngestBatches(
       closing.push_back(PreparedStatement(
           kIngestRollupPending, {row[0].c_str(), row[1].c_str(), row[2].c_str(), row[3].c_str()}));
     }
-    const std::optional<runtime::OutboxEvent> event = GroupEvent(batches, outcomes, encode);
-    if (event) {
+    const std::vector<runtime::OutboxEvent> events = GroupEvents(batches, outcomes, encode);
+    for (const runtime::OutboxEvent& event : events) {
       closing.push_back(PreparedStatement(kIngestOutbox,
-                                          {event->event_id.c_str(), event->payload.data()},
-                                          {0, static_cast<int>(event->payload.size())}, {0, 1}));
+                                          {event.event_id.c_str(), event.payload.data()},
+                                          {0, static_cast<int>(event.payload.size())}, {0, 1}));
     }
     const std::string advance_args[] = {absl::StrCat(record.last_sequence),
                                         ArrayLiteral(fresh_sequences),

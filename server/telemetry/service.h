@@ -18,8 +18,8 @@
 
 namespace plantmesh::telemetry {
 
-// The Redis stream the outbox relay feeds: one event per committed group of batches
-// (GroupEvent, store.h), and the downtime events.
+// The Redis stream the outbox relay feeds: a committed group of batches' samples in
+// events of at most ~1 MiB (GroupEvents, store.h), and the downtime events.
 inline constexpr char kEventStreamKey[] = "plantmesh:telemetry:events";
 
 // StreamSamples' current values go out in messages of at most this many bytes

@@ -1,6 +1,6 @@
 // TelemetryService.StreamSamples: a live tail on the process's event hub over the
-// telemetry event stream (one event per committed group of batches, their accepted
-// samples: store.h GroupEvent, convert.h BatchEvent), filtered per subscriber by
+// telemetry event stream (a committed group of batches' accepted samples in events of
+// at most ~1 MiB: store.h GroupEvents, convert.h BatchEvent), filtered per subscriber by
 // machines and data items, the events waiting for a tail in one message
 // (WatchOptions::coalesce_payload_bytes). Without a
 // cursor the first messages hold the current values (split at

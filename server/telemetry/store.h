@@ -57,8 +57,8 @@ struct Batch {
 using BatchJudge = std::function<Verdict(const std::vector<Sample>&, const Catalog&)>;
 
 // The outbox event of accepted samples: `batch` holding them, `accepted` their indexes;
-// built by the service (opaque to the store). A committed group's one event is built by
-// GroupEvent.
+// built by the service (opaque to the store). A committed group's events are built by
+// GroupEvents.
 using BatchEventEncoder =
     std::function<runtime::OutboxEvent(const Batch& batch, const std::vector<int>& accepted)>;
 
@@ -117,7 +117,7 @@ class TelemetryStore {
   // stored, found a duplicate or refused exactly as IngestBatch would have, one after
   // the other (the batches earlier in `batches` count as committed), one outcome per
   // batch up to the first refused one, which is the last: the batches before it are
-  // committed. One outbox event for the group (GroupEvent). All or nothing otherwise. INTERNAL for
+  // committed. The group's outbox events: GroupEvents. All or nothing otherwise. INTERNAL for
   // batches of different writers or none.
   virtual absl::StatusOr<std::vector<BatchOutcome>> IngestBatches(
       const std::vector<Batch>& batches, const BatchJudge& judge,
@@ -187,30 +187,66 @@ inline absl::StatusOr<BatchOutcome> TelemetryStore::IngestBatch(const Batch& bat
   return std::move(outcomes->front());
 }
 
-// The one outbox event of a committed group (IngestBatches): `encode` of a batch of the
-// group's writer holding the accepted samples of its stored batches in order, with the
-// sequence of the last of them; nullopt when none accepted any. One event a group, not
-// a batch: a group of 100-sample batches wrote ~8 outbox rows, each relayed and
-// published on its own (B2, bench/README.md).
-inline std::optional<runtime::OutboxEvent> GroupEvent(const std::vector<Batch>& batches,
-                                                      const std::vector<BatchOutcome>& outcomes,
-                                                      const BatchEventEncoder& encode) {
+// The most sample bytes one event of a group carries (a bound on the samples' wire
+// size, SampleWireBytesBound): a tail sends a message of at most ~1 MiB of events plus
+// one, within the 4 MiB a server sends at most (outside testing: one accepted batch of
+// 4 MiB could never be sent to a tail, which then failed at it on every resume).
+inline constexpr size_t kEventSampleBytes = size_t{1} << 20;
+
+// At least the bytes a sample takes in an event (telemetry.v1.Sample, with its tag and
+// length): its texts, and 64 for the time, the value's number or level, the sequence,
+// tags and lengths.
+inline size_t SampleWireBytesBound(const Sample& s) {
+  return 64 + s.machine_id.size() + s.data_item_id.size() + s.text.size() + s.native_code.size() +
+         s.message.size();
+}
+
+// The outbox events of a committed group (IngestBatches): `encode` of batches of the
+// group's writer holding the accepted samples of its stored batches in order, each
+// with the sequence of the last batch it holds samples of and at most kEventSampleBytes
+// of samples (SampleWireBytesBound; a larger batch is split); none when no batch
+// accepted any. Events of a group, not of each batch: a group of 100-sample batches
+// wrote ~8 outbox rows, each relayed and published on its own (B2, bench/README.md).
+inline std::vector<runtime::OutboxEvent> GroupEvents(const std::vector<Batch>& batches,
+                                                     const std::vector<BatchOutcome>& outcomes,
+                                                     const BatchEventEncoder& encode) {
   std::vector<size_t> stored;
+  size_t bytes = 0;
   for (size_t b = 0; b < outcomes.size() && b < batches.size(); ++b) {
     if (!outcomes[b].refusal.ok()) break;
-    if (!outcomes[b].verdict.accepted.empty()) stored.push_back(b);
-  }
-  if (stored.empty()) return std::nullopt;
-  if (stored.size() == 1) return encode(batches[stored[0]], outcomes[stored[0]].verdict.accepted);
-  Batch group{batches.front().writer_id, batches[stored.back()].batch_sequence, {}};
-  for (size_t b : stored) {
+    if (outcomes[b].verdict.accepted.empty()) continue;
+    stored.push_back(b);
     for (int i : outcomes[b].verdict.accepted) {
-      group.samples.push_back(batches[b].samples[static_cast<size_t>(i)]);
+      bytes += SampleWireBytesBound(batches[b].samples[static_cast<size_t>(i)]);
     }
   }
-  std::vector<int> all(group.samples.size());
-  for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int>(i);
-  return encode(group, all);
+  std::vector<runtime::OutboxEvent> events;
+  if (stored.size() == 1 && bytes <= kEventSampleBytes) {
+    events.push_back(encode(batches[stored[0]], outcomes[stored[0]].verdict.accepted));
+    return events;
+  }
+  Batch event{batches.front().writer_id, 0, {}};
+  bytes = 0;
+  auto flush = [&] {
+    if (event.samples.empty()) return;
+    std::vector<int> all(event.samples.size());
+    for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int>(i);
+    events.push_back(encode(event, all));
+    event.samples.clear();
+    bytes = 0;
+  };
+  for (size_t b : stored) {
+    for (int i : outcomes[b].verdict.accepted) {
+      const Sample& sample = batches[b].samples[static_cast<size_t>(i)];
+      const size_t size = SampleWireBytesBound(sample);
+      if (bytes + size > kEventSampleBytes) flush();
+      event.batch_sequence = batches[b].batch_sequence;
+      event.samples.push_back(sample);
+      bytes += size;
+    }
+  }
+  flush();
+  return events;
 }
 
 // IngestBatches' precondition: at least one batch, all of one writer.

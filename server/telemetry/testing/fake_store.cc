@@ -122,8 +122,8 @@ absl::StatusOr<std::vector<BatchOutcome>> FakeTelemetryStore::IngestBatches(
     outcomes.push_back(IngestLocked(batch, judge));
     if (!outcomes.back().refusal.ok()) break;
   }
-  if (std::optional<runtime::OutboxEvent> event = GroupEvent(batches, outcomes, encode)) {
-    events_.push_back(*std::move(event));
+  for (runtime::OutboxEvent& event : GroupEvents(batches, outcomes, encode)) {
+    events_.push_back(std::move(event));
   }
   return outcomes;
 }

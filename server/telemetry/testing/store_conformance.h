@@ -420,6 +420,32 @@ TYPED_TEST_P(TelemetryStoreConformanceTest, BatchesCommittedTogetherAreEachStore
   EXPECT_EQ(this->All().size(), 4u);
 }
 
+// A group's samples go out in events of at most kEventSampleBytes: outside testing, a
+// batch of 4 MiB accepted as one event could not be sent to any tail.
+TYPED_TEST_P(TelemetryStoreConformanceTest, AGroupsSamplesGoOutInEventsOfAtMostAMebibyte) {
+  Machine m = this->Cnc();
+  m.data_items.push_back({"prog", "Program", Category::kEvent, 13, "", ""});
+  this->Register(m);
+  std::vector<Sample> programs;
+  for (int i = 0; i < 2500; ++i) {
+    Sample s = NumberAt("prog", 0, this->now_);
+    s.kind = ValueKind::kText;
+    s.text = std::string(500, static_cast<char>('A' + i % 26));
+    programs.push_back(std::move(s));
+  }
+  const size_t before = this->backend_.Events().size();
+  ASSERT_TRUE(
+      this->IngestTogether({{"w1", 1, programs}, {"w1", 2, {NumberAt("temp", 1, this->now_)}}})
+          .ok());
+  const std::vector<runtime::OutboxEvent> events = this->backend_.Events();
+  ASSERT_EQ(events.size() - before, 2u);  // 2500 x 574 bytes at most: 1,435,000
+  // The encoder here writes the count: the first event as many samples as fit, the
+  // second the rest and the next batch's.
+  const size_t fit = kEventSampleBytes / SampleWireBytesBound(programs[0]);
+  EXPECT_EQ(events[before].payload, std::to_string(fit));
+  EXPECT_EQ(events[before + 1].payload, std::to_string(2500 - fit + 1));
+}
+
 TYPED_TEST_P(TelemetryStoreConformanceTest, LatestKeepsTheNewestTimeAcrossOutOfOrderBatches) {
   this->Register(this->Cnc());
   const absl::Time t = this->now_;
@@ -518,7 +544,7 @@ REGISTER_TYPED_TEST_SUITE_P(
     UpdateAppliesTheMutatorAndReplaysRetries, LatestAnswersOnlyRegisteredDataItems,
     MixedBatchStoresTheValidRest, TheJudgeKnowsADataItemsType, TheJudgeSeesTheCatalogAsItIsNow,
     ResentBatchIsDuplicateAndStoredOnce, ASequenceReusedOrOutOfOrderIsRefusedNotCalledADuplicate,
-    BatchesCommittedTogetherAreEachStoredOnceInOrder,
+    BatchesCommittedTogetherAreEachStoredOnceInOrder, AGroupsSamplesGoOutInEventsOfAtMostAMebibyte,
     LatestKeepsTheNewestTimeAcrossOutOfOrderBatches, ConditionAndSourceSequenceRoundTrip,
     QuerySamplesPagesByTimeAndFilters);
 
