@@ -2,24 +2,14 @@
 
 #include "absl/strings/str_cat.h"
 #include "plantmesh/common/uuid.h"
+#include "server/runtime/proto_time.h"
 
 namespace plantmesh::defect {
 
-void ToProto(absl::Time time, google::protobuf::Timestamp* out) {
-  const int64_t micros = absl::ToUnixMicros(time);
-  int64_t seconds = micros / 1000000;
-  int64_t rest = micros % 1000000;
-  if (rest < 0) {
-    rest += 1000000;
-    --seconds;
-  }
-  out->set_seconds(seconds);
-  out->set_nanos(static_cast<int32_t>(rest * 1000));
-}
+void ToProto(absl::Time time, google::protobuf::Timestamp* out) { runtime::TimeToProto(time, out); }
 
 absl::Time FromProto(const google::protobuf::Timestamp& timestamp) {
-  if (timestamp.nanos() < 0 || timestamp.nanos() > 999999999) return absl::InfiniteFuture();
-  return absl::FromUnixSeconds(timestamp.seconds()) + absl::Nanoseconds(timestamp.nanos());
+  return runtime::TimeFromProto(timestamp);
 }
 
 void ToProto(const Photo& photo, pb::Photo* out) {

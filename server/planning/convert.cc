@@ -5,18 +5,16 @@
 
 #include "absl/strings/str_cat.h"
 #include "plantmesh/common/uuid.h"
+#include "server/runtime/proto_time.h"
 
 namespace plantmesh::planning {
 
 absl::Time FromProto(const google::protobuf::Timestamp& proto) {
-  return absl::FromUnixSeconds(proto.seconds()) + absl::Nanoseconds(proto.nanos());
+  return runtime::TimeFromProto(proto);
 }
 
 void ToProto(absl::Time time, google::protobuf::Timestamp* proto) {
-  const int64_t seconds = absl::ToUnixSeconds(time);
-  proto->set_seconds(seconds);
-  proto->set_nanos(
-      static_cast<int32_t>((time - absl::FromUnixSeconds(seconds)) / absl::Nanoseconds(1)));
+  runtime::TimeToProto(time, proto);
 }
 
 Line FromProto(const v1::Line& proto) {

@@ -131,6 +131,30 @@ TEST_F(PlanningServiceTest, RecordOutputRefusesOutputOnlyFields) {
               ::testing::Contains("maintenance_window.id"));
 }
 
+// Times are read to the microsecond, as they are stored (runtime/proto_time.h). Outside
+// testing: a window from …001 ns to …002 ns passed "end after start" and then failed
+// PostgreSQL's check, answered FAILED_PRECONDITION with an SQLSTATE.
+TEST_F(PlanningServiceTest, TimesAreReadToTheMicrosecond) {
+  v1::CreateMaintenanceWindowRequest request;
+  v1::MaintenanceWindow* window = request.mutable_maintenance_window();
+  window->set_line_id("PACK-1");
+  window->mutable_start_time()->set_seconds(1780000000);
+  window->mutable_start_time()->set_nanos(1);
+  window->mutable_end_time()->set_seconds(1780000000);
+  window->mutable_end_time()->set_nanos(2);
+  window->set_reason("filter change");
+  request.set_request_id("w-ns");
+  v1::CreateMaintenanceWindowResponse created;
+  grpc::Status status = stub_->CreateMaintenanceWindow(Ctx().get(), request, &created);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(FieldsOf(status), ElementsAre("maintenance_window.end_time"));
+  window->mutable_end_time()->set_nanos(1999);  // 1 µs later: stored as 1780000000.000001
+  request.set_request_id("w-us");
+  ASSERT_TRUE(stub_->CreateMaintenanceWindow(Ctx().get(), request, &created).ok());
+  EXPECT_EQ(created.maintenance_window().start_time().nanos(), 0);
+  EXPECT_EQ(created.maintenance_window().end_time().nanos(), 1000);
+}
+
 TEST_F(PlanningServiceTest, PlanLifecycleAndRevisions) {
   v1::ProductionPlan plan;
   ASSERT_TRUE(CreatePlan("2026-03-28/N", 8000, &plan).ok());

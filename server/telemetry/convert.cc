@@ -2,29 +2,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "plantmesh/common/uuid.h"
+#include "server/runtime/proto_time.h"
 #include "server/runtime/text_rules.h"
 
 namespace plantmesh::telemetry {
-namespace {
-
-absl::Time FromProtoTime(const google::protobuf::Timestamp& t) {
-  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
-}
-
-void ToProtoTime(absl::Time t, google::protobuf::Timestamp* out) {
-  const int64_t micros = absl::ToUnixMicros(t);
-  int64_t seconds = micros / 1000000;
-  int64_t rest = micros % 1000000;
-  if (rest < 0) {
-    rest += 1000000;
-    --seconds;
-  }
-  out->set_seconds(seconds);
-  out->set_nanos(static_cast<int32_t>(rest * 1000));
-}
-
-}  // namespace
-
 Machine MachineFromProto(const v1::Machine& proto, std::vector<bool>* type_known) {
   Machine m;
   m.id = proto.id();
@@ -71,8 +52,8 @@ void ToProto(const Machine& m, v1::Machine* proto) {
     item->set_units(d.units);
     item->set_native_units(d.native_units);
   }
-  ToProtoTime(m.create_time, proto->mutable_create_time());
-  ToProtoTime(m.update_time, proto->mutable_update_time());
+  runtime::TimeToProto(m.create_time, proto->mutable_create_time());
+  runtime::TimeToProto(m.update_time, proto->mutable_update_time());
   proto->set_etag(m.etag());
 }
 
@@ -84,8 +65,7 @@ Sample SampleFromProto(const v1::Sample& proto) {
     if (!runtime::IsValidTimestamp(proto.time().seconds(), proto.time().nanos())) {
       s.time_malformed = true;  // judged per sample (JudgeSample), never stored shifted
     } else {
-      // Stored with microsecond precision (PostgreSQL's timestamptz).
-      s.time = absl::FromUnixMicros(absl::ToUnixMicros(FromProtoTime(proto.time())));
+      s.time = runtime::TimeFromProto(proto.time());  // to the microsecond, as stored
     }
   }
   switch (proto.value_case()) {
@@ -116,7 +96,7 @@ Sample SampleFromProto(const v1::Sample& proto) {
 void ToProto(const Sample& s, v1::Sample* proto) {
   proto->set_machine_id(s.machine_id);
   proto->set_data_item_id(s.data_item_id);
-  if (s.time) ToProtoTime(*s.time, proto->mutable_time());
+  if (s.time) runtime::TimeToProto(*s.time, proto->mutable_time());
   switch (s.kind) {
     case ValueKind::kNumber:
       proto->set_number(s.number);
@@ -170,12 +150,12 @@ void ToProto(const Downtime& d, v1::Downtime* proto) {
   proto->set_id(absl::StrCat(d.id));
   proto->set_machine_id(d.machine_id);
   proto->set_state(static_cast<v1::MachineState>(d.state));
-  ToProtoTime(d.start, proto->mutable_start_time());
-  if (d.end) ToProtoTime(*d.end, proto->mutable_end_time());
+  runtime::TimeToProto(d.start, proto->mutable_start_time());
+  if (d.end) runtime::TimeToProto(*d.end, proto->mutable_end_time());
   proto->set_reason_code(d.reason_code);
   proto->set_comment(d.comment);
   proto->set_reason_set_by(d.reason_set_by);
-  if (d.reason_set_time) ToProtoTime(*d.reason_set_time, proto->mutable_reason_set_time());
+  if (d.reason_set_time) runtime::TimeToProto(*d.reason_set_time, proto->mutable_reason_set_time());
 }
 
 runtime::OutboxEvent DowntimeOutboxEvent(const Downtime& downtime, int change_type,
@@ -183,7 +163,7 @@ runtime::OutboxEvent DowntimeOutboxEvent(const Downtime& downtime, int change_ty
   v1::DowntimeEvent event;
   event.set_change_type(static_cast<v1::DowntimeChangeType>(change_type));
   ToProto(downtime, event.mutable_downtime());
-  ToProtoTime(change_time, event.mutable_change_time());
+  runtime::TimeToProto(change_time, event.mutable_change_time());
   return runtime::OutboxEvent{common::NewUuidV4(),
                               absl::StrCat("plantmesh.telemetry.v1.DowntimeEvent/",
                                            v1::DowntimeChangeType_Name(event.change_type())),

@@ -14,6 +14,7 @@
 #include "plantmesh/common/status_macros.h"
 #include "server/runtime/errors.h"
 #include "server/runtime/idempotency.h"
+#include "server/runtime/proto_time.h"
 #include "server/runtime/replay_answer.h"
 #include "server/telemetry/convert.h"
 #include "spdlog/spdlog.h"
@@ -34,11 +35,6 @@ absl::Status CheckRequestId(const std::string& request_id) {
 }
 
 using runtime::Answer;
-
-std::optional<absl::Time> TimeOf(bool has, const google::protobuf::Timestamp& t) {
-  if (!has) return std::nullopt;
-  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
-}
 
 }  // namespace
 
@@ -402,9 +398,9 @@ absl::Status TelemetryServiceImpl::HandleQuerySamples(runtime::CallContext& call
       SampleQuery query,
       MakeSampleQuery(request.machine_id(),
                       {request.data_item_ids().begin(), request.data_item_ids().end()},
-                      TimeOf(request.has_start_time(), request.start_time()),
-                      TimeOf(request.has_end_time(), request.end_time()), request.page_size(),
-                      request.page_token()));
+                      runtime::TimeFromProto(request.has_start_time(), request.start_time()),
+                      runtime::TimeFromProto(request.has_end_time(), request.end_time()),
+                      request.page_size(), request.page_token()));
   PM_RETURN_IF_ERROR(RequireMachines({query.machine_id}));
   PM_ASSIGN_OR_RETURN(SamplePage page, store_->QuerySamples(query));
   for (const StoredSample& s : page.samples) ToProto(s.sample, response->add_samples());

@@ -4,30 +4,11 @@
 
 #include "plantmesh/common/status_macros.h"
 #include "server/runtime/errors.h"
+#include "server/runtime/proto_time.h"
 #include "server/telemetry/aggregate_query.h"
 #include "server/telemetry/service.h"
 
 namespace plantmesh::telemetry {
-namespace {
-
-absl::Time TimeOf(const google::protobuf::Timestamp& t) {
-  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
-}
-
-void SetTimestamp(absl::Time t, google::protobuf::Timestamp* out) {
-  const int64_t micros = absl::ToUnixMicros(t);
-  int64_t seconds = micros / 1000000;
-  int64_t rest = micros % 1000000;
-  if (rest < 0) {
-    rest += 1000000;
-    --seconds;
-  }
-  out->set_seconds(seconds);
-  out->set_nanos(static_cast<int32_t>(rest * 1000));
-}
-
-}  // namespace
-
 absl::Status TelemetryServiceImpl::HandleQueryAggregates(runtime::CallContext& call,
                                                          const v1::QueryAggregatesRequest& request,
                                                          v1::QueryAggregatesResponse* response) {
@@ -41,13 +22,14 @@ absl::Status TelemetryServiceImpl::HandleQueryAggregates(runtime::CallContext& c
   using Buckets = std::map<absl::Time, Aggregate>;
   PM_ASSIGN_OR_RETURN(Buckets buckets,
                       AggregateBuckets(*store_, request.machine_id(), request.data_item_id(),
-                                       TimeOf(request.start_time()), TimeOf(request.end_time()),
+                                       runtime::TimeFromProto(request.start_time()),
+                                       runtime::TimeFromProto(request.end_time()),
                                        static_cast<BucketWidth>(request.bucket_width())));
   // After the arguments were judged (in AggregateBuckets): bad input is named first.
   PM_RETURN_IF_ERROR(RequireMachines({request.machine_id()}));
   for (const auto& [start, aggregate] : buckets) {
     v1::Aggregate* out = response->add_aggregates();
-    SetTimestamp(start, out->mutable_bucket_start());
+    runtime::TimeToProto(start, out->mutable_bucket_start());
     out->set_count(aggregate.count);
     out->set_min(aggregate.min);
     out->set_max(aggregate.max);

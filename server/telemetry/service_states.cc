@@ -5,40 +5,21 @@
 
 #include "plantmesh/common/status_macros.h"
 #include "server/runtime/errors.h"
+#include "server/runtime/proto_time.h"
 #include "server/telemetry/convert.h"
 #include "server/telemetry/service.h"
 #include "server/telemetry/states.h"
 
 namespace plantmesh::telemetry {
-namespace {
-
-std::optional<absl::Time> TimeOf(bool has, const google::protobuf::Timestamp& t) {
-  if (!has) return std::nullopt;
-  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
-}
-
-void SetTime(absl::Time t, google::protobuf::Timestamp* out) {
-  const int64_t micros = absl::ToUnixMicros(t);
-  int64_t seconds = micros / 1000000;
-  int64_t rest = micros % 1000000;
-  if (rest < 0) {
-    rest += 1000000;
-    --seconds;
-  }
-  out->set_seconds(seconds);
-  out->set_nanos(static_cast<int32_t>(rest * 1000));
-}
-
-}  // namespace
-
 absl::Status TelemetryServiceImpl::HandleListStateIntervals(
     runtime::CallContext& call, const v1::ListStateIntervalsRequest& request,
     v1::ListStateIntervalsResponse* response) {
-  PM_ASSIGN_OR_RETURN(StateIntervalQuery query,
-                      MakeStateIntervalQuery(request.machine_id(),
-                                             TimeOf(request.has_start_time(), request.start_time()),
-                                             TimeOf(request.has_end_time(), request.end_time()),
-                                             request.page_size(), request.page_token()));
+  PM_ASSIGN_OR_RETURN(
+      StateIntervalQuery query,
+      MakeStateIntervalQuery(request.machine_id(),
+                             runtime::TimeFromProto(request.has_start_time(), request.start_time()),
+                             runtime::TimeFromProto(request.has_end_time(), request.end_time()),
+                             request.page_size(), request.page_token()));
   PM_RETURN_IF_ERROR(RequireMachines({query.machine_id}));
   std::optional<absl::Time> after;
   if (query.after) after = query.after->sort_time;
@@ -51,8 +32,8 @@ absl::Status TelemetryServiceImpl::HandleListStateIntervals(
     v1::StateInterval* out = response->add_intervals();
     out->set_machine_id(query.machine_id);
     out->set_state(static_cast<v1::MachineState>(listed.interval.state));
-    SetTime(listed.interval.start, out->mutable_start_time());
-    SetTime(listed.interval.end, out->mutable_end_time());
+    runtime::TimeToProto(listed.interval.start, out->mutable_start_time());
+    runtime::TimeToProto(listed.interval.end, out->mutable_end_time());
     out->set_current(listed.current);
   }
   if (page.more && !page.intervals.empty()) {
@@ -64,8 +45,10 @@ absl::Status TelemetryServiceImpl::HandleListStateIntervals(
 absl::Status TelemetryServiceImpl::HandleGetUtilization(runtime::CallContext& call,
                                                         const v1::GetUtilizationRequest& request,
                                                         v1::GetUtilizationResponse* response) {
-  const std::optional<absl::Time> start = TimeOf(request.has_start_time(), request.start_time());
-  const std::optional<absl::Time> end = TimeOf(request.has_end_time(), request.end_time());
+  const std::optional<absl::Time> start =
+      runtime::TimeFromProto(request.has_start_time(), request.start_time());
+  const std::optional<absl::Time> end =
+      runtime::TimeFromProto(request.has_end_time(), request.end_time());
   PM_RETURN_IF_ERROR(CheckUtilizationRange(request.machine_id(), start, end));
   PM_RETURN_IF_ERROR(RequireMachines({request.machine_id()}));
   PM_ASSIGN_OR_RETURN(TimelineFacts facts,
@@ -89,8 +72,8 @@ absl::Status TelemetryServiceImpl::HandleListDowntimes(runtime::CallContext& cal
   PM_ASSIGN_OR_RETURN(
       DowntimeQuery query,
       MakeDowntimeQuery(request.machine_id(),
-                        TimeOf(request.has_start_time(), request.start_time()),
-                        TimeOf(request.has_end_time(), request.end_time()),
+                        runtime::TimeFromProto(request.has_start_time(), request.start_time()),
+                        runtime::TimeFromProto(request.has_end_time(), request.end_time()),
                         request.without_reason(), request.page_size(), request.page_token()));
   // The machine filter is optional; a named machine must exist.
   if (!request.machine_id().empty()) {
