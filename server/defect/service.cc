@@ -16,6 +16,7 @@
 #include "server/runtime/chunked_transfer.h"
 #include "server/runtime/errors.h"
 #include "server/runtime/idempotency.h"
+#include "server/runtime/page_fit.h"
 #include "server/runtime/replay_answer.h"
 #include "server/runtime/watch.h"
 
@@ -161,10 +162,12 @@ absl::Status DefectServiceImpl::HandleListDefects(runtime::CallContext& call,
   }
   PM_ASSIGN_OR_RETURN(ListPage page, store_->ListDefects(query));
   for (const Defect& defect : page.defects) ToProto(defect, response->add_defects());
-  if (page.more && !page.defects.empty()) {
-    response->set_next_page_token(EncodePageToken(query, page.defects.back()));
-  }
   response->set_watch_cursor(watch_cursor);
+  const size_t kept =
+      runtime::FitPage(*response, response->mutable_defects(), runtime::MaxSendBytes(deps_.config));
+  if ((page.more || kept < page.defects.size()) && kept > 0) {
+    response->set_next_page_token(EncodePageToken(query, page.defects[kept - 1]));
+  }
   return absl::OkStatus();
 }
 

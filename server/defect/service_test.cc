@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -447,6 +448,45 @@ TEST_F(DefectServiceTest, UploadsBeyondTheMemoryBudgetAreResourceExhausted) {
   grpc::Status retried = Upload(PhotoMetadata(d.id(), photos[3]), photos[3], kMiB, &response);
   EXPECT_TRUE(retried.ok()) << retried.error_message();
   EXPECT_EQ(upload_memory_.used(), 0);
+}
+
+// A page ends early rather than pass the server's send limit (AIP-158 allows a short
+// page). Outside testing: 300 defects of 4,000-emoji descriptions were RESOURCE_EXHAUSTED
+// at page_size 1,000, and no page_size in the documented range could avoid it.
+TEST_F(DefectServiceTest, APageEndsEarlyRatherThanPassTheSendLimit) {
+  config_.max_send_message_bytes = 64 * 1024;
+  std::set<std::string> created;
+  for (int i = 0; i < 30; ++i) {
+    v1::CreateDefectRequest request;
+    v1::Defect* d = request.mutable_defect();
+    d->set_vin(absl::StrCat("VIN-LONG-", i));
+    d->set_model("SEDAN");
+    d->set_zone("TRIM");
+    d->set_station("T-01");
+    d->set_category_code("PAINT-SCRATCH");
+    d->set_shift("2026-11-21/A");
+    d->set_description(std::string(4000, 'x'));
+    request.set_request_id(common::NewUuidV4());
+    v1::CreateDefectResponse response;
+    ASSERT_TRUE(stub_->CreateDefect(Context().get(), request, &response).ok());
+    created.insert(response.defect().id());
+  }
+  std::set<std::string> listed;
+  int pages = 0;
+  v1::ListDefectsRequest request;
+  request.set_zone("TRIM");
+  request.set_page_size(1000);
+  do {
+    v1::ListDefectsResponse page;
+    grpc::Status status = stub_->ListDefects(Context().get(), request, &page);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    EXPECT_LE(page.ByteSizeLong(), 64u * 1024);
+    for (const v1::Defect& d : page.defects()) EXPECT_TRUE(listed.insert(d.id()).second);
+    request.set_page_token(page.next_page_token());
+    ++pages;
+  } while (!request.page_token().empty() && pages < 10);
+  EXPECT_EQ(listed, created);
+  EXPECT_GE(pages, 2);
 }
 
 // A client stream has no single request to audit: the handler describes the upload.

@@ -13,6 +13,7 @@
 #include "server/planning/domain.h"
 #include "server/runtime/errors.h"
 #include "server/runtime/idempotency.h"
+#include "server/runtime/page_fit.h"
 #include "server/runtime/page_token.h"
 #include "server/runtime/replay_answer.h"
 
@@ -417,9 +418,11 @@ absl::Status PlanningServiceImpl::HandleListProductionPlans(
   PM_RETURN_IF_ERROR(v.ToStatus());
   PM_ASSIGN_OR_RETURN(PlanPage page, store_->ListPlans(query));
   for (const Plan& plan : page.plans) ToProto(plan, response->add_plans());
-  if (page.more && !page.plans.empty()) {
+  const size_t kept =
+      runtime::FitPage(*response, response->mutable_plans(), runtime::MaxSendBytes(deps_.config));
+  if ((page.more || kept < page.plans.size()) && kept > 0) {
     response->set_next_page_token(runtime::EncodePageToken(
-        {page.plans.back().shift_start, page.plans.back().id}, fingerprint));
+        {page.plans[kept - 1].shift_start, page.plans[kept - 1].id}, fingerprint));
   }
   return absl::OkStatus();
 }

@@ -14,6 +14,7 @@
 #include "plantmesh/common/status_macros.h"
 #include "server/runtime/errors.h"
 #include "server/runtime/idempotency.h"
+#include "server/runtime/page_fit.h"
 #include "server/runtime/proto_time.h"
 #include "server/runtime/replay_answer.h"
 #include "server/telemetry/convert.h"
@@ -255,8 +256,10 @@ absl::Status TelemetryServiceImpl::HandleListMachines(runtime::CallContext& call
       MakeMachineQuery(request.line(), request.zone(), request.page_size(), request.page_token()));
   PM_ASSIGN_OR_RETURN(MachinePage page, store_->ListMachines(query));
   for (const Machine& m : page.machines) ToProto(m, response->add_machines());
-  if (page.more && !page.machines.empty()) {
-    response->set_next_page_token(NextMachinePageToken(query, page.machines.back()));
+  const size_t kept = runtime::FitPage(*response, response->mutable_machines(),
+                                       runtime::MaxSendBytes(deps_.config));
+  if ((page.more || kept < page.machines.size()) && kept > 0) {
+    response->set_next_page_token(NextMachinePageToken(query, page.machines[kept - 1]));
   }
   return absl::OkStatus();
 }
@@ -404,8 +407,10 @@ absl::Status TelemetryServiceImpl::HandleQuerySamples(runtime::CallContext& call
   PM_RETURN_IF_ERROR(RequireMachines({query.machine_id}));
   PM_ASSIGN_OR_RETURN(SamplePage page, store_->QuerySamples(query));
   for (const StoredSample& s : page.samples) ToProto(s.sample, response->add_samples());
-  if (page.more && !page.samples.empty()) {
-    response->set_next_page_token(NextSamplePageToken(query, page.samples.back()));
+  const size_t kept =
+      runtime::FitPage(*response, response->mutable_samples(), runtime::MaxSendBytes(deps_.config));
+  if ((page.more || kept < page.samples.size()) && kept > 0) {
+    response->set_next_page_token(NextSamplePageToken(query, page.samples[kept - 1]));
   }
   return absl::OkStatus();
 }

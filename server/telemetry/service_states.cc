@@ -5,6 +5,7 @@
 
 #include "plantmesh/common/status_macros.h"
 #include "server/runtime/errors.h"
+#include "server/runtime/page_fit.h"
 #include "server/runtime/proto_time.h"
 #include "server/telemetry/convert.h"
 #include "server/telemetry/service.h"
@@ -36,8 +37,10 @@ absl::Status TelemetryServiceImpl::HandleListStateIntervals(
     runtime::TimeToProto(listed.interval.end, out->mutable_end_time());
     out->set_current(listed.current);
   }
-  if (page.more && !page.intervals.empty()) {
-    response->set_next_page_token(NextStateIntervalPageToken(query, page.intervals.back()));
+  const size_t kept = runtime::FitPage(*response, response->mutable_intervals(),
+                                       runtime::MaxSendBytes(deps_.config));
+  if ((page.more || kept < page.intervals.size()) && kept > 0) {
+    response->set_next_page_token(NextStateIntervalPageToken(query, page.intervals[kept - 1]));
   }
   return absl::OkStatus();
 }
@@ -81,8 +84,10 @@ absl::Status TelemetryServiceImpl::HandleListDowntimes(runtime::CallContext& cal
   }
   PM_ASSIGN_OR_RETURN(DowntimePage page, store_->ListDowntimes(query));
   for (const Downtime& d : page.downtimes) ToProto(d, response->add_downtimes());
-  if (page.more && !page.downtimes.empty()) {
-    response->set_next_page_token(NextDowntimePageToken(query, page.downtimes.back()));
+  const size_t kept = runtime::FitPage(*response, response->mutable_downtimes(),
+                                       runtime::MaxSendBytes(deps_.config));
+  if ((page.more || kept < page.downtimes.size()) && kept > 0) {
+    response->set_next_page_token(NextDowntimePageToken(query, page.downtimes[kept - 1]));
   }
   return absl::OkStatus();
 }
