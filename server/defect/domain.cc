@@ -534,7 +534,17 @@ absl::StatusOr<Defect> Cancel(const Defect& current, absl::string_view reason,
   return d;
 }
 
-Defect AddPhoto(const Defect& current, const Photo& photo, absl::Time now) {
+absl::Status CheckPhotoRoom(const Defect& current) {
+  if (current.photos.size() < static_cast<size_t>(kMaxPhotosPerDefect)) return absl::OkStatus();
+  return runtime::WithErrorInfo(absl::FailedPreconditionError(absl::StrCat(
+                                    "defect ", current.id, " holds ", current.photos.size(),
+                                    " photos, the most a defect holds")),
+                                "PHOTO_LIMIT_REACHED",
+                                {{"max_photos", absl::StrCat(kMaxPhotosPerDefect)}});
+}
+
+absl::StatusOr<Defect> AddPhoto(const Defect& current, const Photo& photo, absl::Time now) {
+  PM_RETURN_IF_ERROR(CheckPhotoRoom(current));
   Defect d = current;
   d.photos.push_back(photo);
   d.update_time = TruncateToMicros(now);

@@ -437,6 +437,18 @@ TEST(PhotoUploadTest, Validation) {
       UnorderedElementsAreArray(std::set<std::string>{"metadata.size_bytes", "metadata.sha256"}));
 }
 
+TEST(PhotoUploadTest, ADefectHoldsAtMostItsPhotoLimit) {
+  Defect d;
+  d.id = 7;
+  d.photos.resize(kMaxPhotosPerDefect - 1);
+  absl::StatusOr<Defect> added = AddPhoto(d, Photo{}, kNow);
+  ASSERT_TRUE(added.ok()) << added.status();
+  EXPECT_EQ(added->photos.size(), static_cast<size_t>(kMaxPhotosPerDefect));
+  absl::Status full = CheckPhotoRoom(*added);
+  EXPECT_EQ(full.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(AddPhoto(*added, Photo{}, kNow).status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
 TEST(PhotoUploadTest, TheBytesBeginWithTheSignatureOfTheDeclaredType) {
   EXPECT_TRUE(ValidatePhotoBytes("image/jpeg", "\xFF\xD8\xFF\xE0 JFIF").ok());
   EXPECT_TRUE(ValidatePhotoBytes("image/png", "\x89PNG\r\n\x1A\n IHDR").ok());

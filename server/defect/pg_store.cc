@@ -785,6 +785,7 @@ absl::StatusOr<Replayable<Photo>> PgDefectStore::AddPhoto(const NewPhoto& photo,
     }
     DefectFacts locked;  // the lock is what matters here
     PM_ASSIGN_OR_RETURN(Defect current, LoadDefect(tx, photo.defect_id, &locked));
+    PM_RETURN_IF_ERROR(CheckPhotoRoom(current));
     const int photo_no =
         tx.exec_prepared1(Statements().photo_next_no, photo.defect_id)[0].as<int>();
     Photo stored;
@@ -799,7 +800,7 @@ absl::StatusOr<Replayable<Photo>> PgDefectStore::AddPhoto(const NewPhoto& photo,
                       stored.size_bytes, stored.sha256, stored.file_name, stored.uploaded_by,
                       Micros(stored.upload_time), context.request.request_id,
                       pqxx::binarystring(photo.bytes));
-    Defect after = defect::AddPhoto(current, stored, context.now);
+    PM_ASSIGN_OR_RETURN(Defect after, defect::AddPhoto(current, stored, context.now));
     after.version = current.version + 1;
     WriteDefect(tx, after);
     PM_RETURN_IF_ERROR(WriteChangeTail(

@@ -357,8 +357,9 @@ class DefectServiceImpl::PhotoUpload final : public UploadDefectPhotoSink {
     PM_RETURN_IF_ERROR(CheckRequestId(metadata_.request_id()));
     PM_RETURN_IF_ERROR(ValidatePhotoUpload(FromProto(metadata_), service_->PhotoMaxBytes()));
     PM_ASSIGN_OR_RETURN(defect_id_, ParseDefectId(metadata_.defect_id(), "metadata.defect_id"));
-    // Refuse before receiving megabytes for a defect that does not exist.
-    PM_RETURN_IF_ERROR(service_->store_->GetDefect(defect_id_).status());
+    // Refuse before receiving megabytes for a defect that does not exist or is full.
+    PM_ASSIGN_OR_RETURN(Defect current, service_->store_->GetDefect(defect_id_));
+    PM_RETURN_IF_ERROR(CheckPhotoRoom(current));
     bytes_.Declare(static_cast<size_t>(metadata_.size_bytes()));
     return absl::OkStatus();
   }

@@ -450,6 +450,26 @@ TEST_F(DefectServiceTest, UploadsBeyondTheMemoryBudgetAreResourceExhausted) {
   EXPECT_EQ(upload_memory_.used(), 0);
 }
 
+// Outside testing: 4,200 photos of one defect made it too large for any answer or
+// event (Get, every List page holding it, watches) and a cancel commit but fail. A
+// defect holds at most kMaxPhotosPerDefect; the next upload is refused before its bytes.
+TEST_F(DefectServiceTest, ADefectHoldsAtMostItsPhotoLimit) {
+  v1::Defect d = Report("VIN-PHOTO-LIMIT");
+  const std::string bytes = absl::StrCat(kJpegSignature, "tiny");
+  v1::UploadDefectPhotoResponse uploaded;
+  for (int i = 0; i < kMaxPhotosPerDefect; ++i) {
+    ASSERT_TRUE(Upload(PhotoMetadata(d.id(), bytes), bytes, 64, &uploaded).ok()) << i;
+  }
+  grpc::Status refused = Upload(PhotoMetadata(d.id(), bytes), bytes, 64, &uploaded);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(refused.error_message(), HasSubstr("photos, the most a defect holds"));
+  v1::GetDefectRequest get;
+  get.set_id(d.id());
+  v1::GetDefectResponse got;
+  ASSERT_TRUE(stub_->GetDefect(Context().get(), get, &got).ok());
+  EXPECT_EQ(got.defect().photos_size(), kMaxPhotosPerDefect);
+}
+
 // A page ends early rather than pass the server's send limit (AIP-158 allows a short
 // page). Outside testing: 300 defects of 4,000-emoji descriptions were RESOURCE_EXHAUSTED
 // at page_size 1,000, and no page_size in the documented range could avoid it.

@@ -386,7 +386,7 @@ absl::StatusOr<Replayable<Photo>> FakeDefectStore::AddPhoto(const NewPhoto& phot
   kept.file_name = photo.file_name;
   kept.uploaded_by = context.actor();
   kept.upload_time = defect::TruncateToMicros(context.now);
-  Defect after = defect::AddPhoto(current, kept, context.now);
+  PM_ASSIGN_OR_RETURN(Defect after, defect::AddPhoto(current, kept, context.now));
   after.version = current.version + 1;
   Defect row = AsUpdated(stored.defect, after);
   PM_RETURN_IF_ERROR(CheckRow(row));
