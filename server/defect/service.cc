@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "plantmesh/common/status_macros.h"
 #include "plantmesh/common/uuid.h"
@@ -17,6 +18,7 @@
 #include "server/runtime/errors.h"
 #include "server/runtime/idempotency.h"
 #include "server/runtime/page_fit.h"
+#include "server/runtime/page_token.h"
 #include "server/runtime/replay_answer.h"
 #include "server/runtime/watch.h"
 
@@ -24,6 +26,7 @@ namespace plantmesh::defect {
 namespace {
 
 constexpr size_t kMaxRequestIdChars = 128;
+constexpr int kMaxHistoryPageSize = 1000;  // GetDefectHistoryRequest.page_size
 
 absl::Status CheckRequestId(const std::string& request_id) {
   if (request_id.size() > kMaxRequestIdChars) {
@@ -286,8 +289,40 @@ absl::Status DefectServiceImpl::HandleGetDefectHistory(runtime::CallContext& cal
                                                        const v1::GetDefectHistoryRequest& request,
                                                        v1::GetDefectHistoryResponse* response) {
   PM_ASSIGN_OR_RETURN(int64_t id, ParseDefectId(request.id(), "id"));
+  runtime::Violations v;
+  if (request.page_size() < 0 || request.page_size() > kMaxHistoryPageSize) {
+    v.Add("page_size", absl::StrCat("must be 0-", kMaxHistoryPageSize,
+                                    " (0: every entry that fits one answer)"));
+  }
+  // Pages continue after an entry's sequence, for this defect only.
+  const std::string fingerprint = runtime::FilterFingerprint().AddRaw(absl::StrCat(id)).Hex();
+  int64_t after = 0;
+  if (!request.page_token().empty()) {
+    std::optional<std::vector<std::string>> key =
+        runtime::DecodeKeyPageToken(request.page_token(), 1, fingerprint, "GetDefectHistory", v);
+    if (key && !absl::SimpleAtoi(key->front(), &after)) {
+      v.Add("page_token", "not a token returned by GetDefectHistory");
+    }
+  }
+  PM_RETURN_IF_ERROR(v.ToStatus());
   PM_ASSIGN_OR_RETURN(std::vector<HistoryEntry> entries, store_->GetHistory(id));
-  for (const HistoryEntry& entry : entries) ToProto(entry, response->add_entries());
+  std::vector<const HistoryEntry*> page;
+  bool more = false;
+  for (const HistoryEntry& entry : entries) {
+    if (entry.sequence <= after) continue;
+    if (request.page_size() > 0 && page.size() >= static_cast<size_t>(request.page_size())) {
+      more = true;
+      break;
+    }
+    page.push_back(&entry);
+    ToProto(entry, response->add_entries());
+  }
+  const size_t kept =
+      runtime::FitPage(*response, response->mutable_entries(), runtime::MaxSendBytes(deps_.config));
+  if ((more || kept < page.size()) && kept > 0) {
+    response->set_next_page_token(
+        runtime::EncodeKeyPageToken({absl::StrCat(page[kept - 1]->sequence)}, fingerprint));
+  }
   return absl::OkStatus();
 }
 

@@ -470,6 +470,71 @@ TEST_F(DefectServiceTest, ADefectHoldsAtMostItsPhotoLimit) {
   EXPECT_EQ(got.defect().photos_size(), kMaxPhotosPerDefect);
 }
 
+// Outside testing: 160 edits of a 4,000-emoji description made a history no call could
+// read (RESOURCE_EXHAUSTED, no paging). It is answered in pages, each within the send
+// limit, every entry once and in order; page_size bounds a page; tokens are checked.
+TEST_F(DefectServiceTest, AHistoryTooLargeForOneAnswerComesInPages) {
+  config_.max_send_message_bytes = 64 * 1024;
+  v1::Defect d = Report("VIN-LONG-HISTORY");
+  std::string etag = d.etag();
+  for (int i = 0; i < 12; ++i) {
+    v1::UpdateDefectRequest update;
+    update.mutable_defect()->set_id(d.id());
+    update.mutable_defect()->set_description(std::string(4000, static_cast<char>('a' + i)));
+    update.mutable_update_mask()->add_paths("description");
+    update.set_etag(etag);
+    v1::UpdateDefectResponse updated;
+    ASSERT_TRUE(stub_->UpdateDefect(Context("foreman").get(), update, &updated).ok());
+    etag = updated.defect().etag();
+  }
+  auto read = [&](int page_size) {
+    std::vector<std::string> types;
+    int pages = 0;
+    v1::GetDefectHistoryRequest request;
+    request.set_id(d.id());
+    request.set_page_size(page_size);
+    do {
+      v1::GetDefectHistoryResponse page;
+      grpc::Status status = stub_->GetDefectHistory(Context().get(), request, &page);
+      EXPECT_TRUE(status.ok()) << status.error_message();
+      if (!status.ok()) break;
+      EXPECT_LE(page.ByteSizeLong(), 64u * 1024);
+      if (page_size > 0) {
+        EXPECT_LE(page.entries_size(), page_size);
+      }
+      for (const v1::HistoryEntry& e : page.entries()) {
+        types.push_back(v1::ChangeType_Name(e.change_type()));
+      }
+      request.set_page_token(page.next_page_token());
+      ++pages;
+    } while (!request.page_token().empty() && pages < 50);
+    return std::make_pair(types, pages);
+  };
+  const auto [all, pages] = read(0);
+  ASSERT_EQ(all.size(), 13u);  // reported, then 12 updates
+  EXPECT_EQ(all.front(), "CHANGE_TYPE_REPORTED");
+  EXPECT_GE(pages, 2);
+  EXPECT_EQ(read(5).first, all);
+  // Another defect's token, and no token at all, are refused naming page_token.
+  v1::GetDefectHistoryRequest first;
+  first.set_id(d.id());
+  first.set_page_size(1);
+  v1::GetDefectHistoryResponse page;
+  ASSERT_TRUE(stub_->GetDefectHistory(Context().get(), first, &page).ok());
+  v1::GetDefectHistoryRequest other;
+  other.set_id(Report("VIN-OTHER-HISTORY").id());
+  other.set_page_token(page.next_page_token());
+  EXPECT_THAT(FieldsOf(stub_->GetDefectHistory(Context().get(), other, &page)),
+              ::testing::ElementsAre("page_token"));
+  other.set_page_token("garbage");
+  EXPECT_THAT(FieldsOf(stub_->GetDefectHistory(Context().get(), other, &page)),
+              ::testing::ElementsAre("page_token"));
+  other.set_page_token("");
+  other.set_page_size(1001);
+  EXPECT_THAT(FieldsOf(stub_->GetDefectHistory(Context().get(), other, &page)),
+              ::testing::ElementsAre("page_size"));
+}
+
 // A page ends early rather than pass the server's send limit (AIP-158 allows a short
 // page). Outside testing: 300 defects of 4,000-emoji descriptions were RESOURCE_EXHAUSTED
 // at page_size 1,000, and no page_size in the documented range could avoid it.

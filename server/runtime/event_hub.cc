@@ -83,11 +83,11 @@ EventPtr ToEvent(const std::string& generation, RawStreamEntry& raw, StreamId* i
 absl::Status GenerationChanged(const std::string& key, const std::string& old_generation,
                                const std::string& generation) {
   std::string description =
-      absl::StrCat("the event stream ", key,
-                   " was reset (Redis lost its data, or the database was restored): cursors of "
-                   "generation ",
-                   old_generation, " are void, the stream is at generation ", generation,
-                   "; list again and watch from the list's watch_cursor");
+      absl::StrCat("the cursor's generation ", old_generation, " is not the event stream ", key,
+                   "'s (generation ", generation,
+                   "): the stream was reset (Redis lost its data, or the database was restored), "
+                   "or the cursor is another method's (each watch has its own stream); list "
+                   "again and watch from the list's watch_cursor");
   absl::Status status = absl::FailedPreconditionError(description);
   status = WithPreconditionFailure(std::move(status), "CURSOR", key, description);
   return WithErrorInfo(std::move(status), "CURSOR_GENERATION_CHANGED",
