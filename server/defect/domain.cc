@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <set>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -321,8 +322,11 @@ absl::Status ValidateUpdate(const NewDefectInput& input, const std::vector<std::
     v.Add("update_mask",
           absl::StrCat("required: name the fields to change (", absl::StrJoin(allowed, ", "), ")"));
   }
+  std::set<std::string> named;
   for (const std::string& path : paths) {
-    if (std::find(allowed.begin(), allowed.end(), path) == allowed.end()) {
+    if (!named.insert(path).second) {
+      v.Add("update_mask", absl::StrCat(Quote(path), " is named twice"));
+    } else if (std::find(allowed.begin(), allowed.end(), path) == allowed.end()) {
       v.Add(
           "update_mask",
           absl::StrCat(Quote(path), " cannot be updated; allowed: ", absl::StrJoin(allowed, ", ")));

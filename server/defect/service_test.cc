@@ -457,12 +457,25 @@ TEST_F(DefectServiceTest, ADefectHoldsAtMostItsPhotoLimit) {
   v1::Defect d = Report("VIN-PHOTO-LIMIT");
   const std::string bytes = absl::StrCat(kJpegSignature, "tiny");
   v1::UploadDefectPhotoResponse uploaded;
+  std::vector<v1::PhotoUpload> sent;
   for (int i = 0; i < kMaxPhotosPerDefect; ++i) {
-    ASSERT_TRUE(Upload(PhotoMetadata(d.id(), bytes), bytes, 64, &uploaded).ok()) << i;
+    sent.push_back(PhotoMetadata(d.id(), bytes));
+    ASSERT_TRUE(Upload(sent.back(), bytes, 64, &uploaded).ok()) << i;
   }
   grpc::Status refused = Upload(PhotoMetadata(d.id(), bytes), bytes, 64, &uploaded);
   EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_THAT(refused.error_message(), HasSubstr("photos, the most a defect holds"));
+  // A retry of a stored upload is still answered with its photo (outside testing: it
+  // was refused PHOTO_LIMIT_REACHED once the defect was full).
+  for (int i : {kMaxPhotosPerDefect - 1, 0}) {
+    grpc::Status retried = Upload(sent[static_cast<size_t>(i)], bytes, 64, &uploaded);
+    ASSERT_TRUE(retried.ok()) << retried.error_message();
+    EXPECT_EQ(uploaded.photo().id(), absl::StrCat(i + 1));
+  }
+  // Other bytes for a full defect are refused before they are sent.
+  const std::string other = absl::StrCat(kJpegSignature, "other");
+  EXPECT_EQ(Upload(PhotoMetadata(d.id(), other), other, 64, &uploaded).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
   v1::GetDefectRequest get;
   get.set_id(d.id());
   v1::GetDefectResponse got;

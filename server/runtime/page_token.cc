@@ -117,7 +117,8 @@ std::optional<std::vector<std::string>> DecodeKeyPageToken(absl::string_view tok
   }
   if (fields.back() != fingerprint) {
     violations.Add("page_token",
-                   "the filter or order_by differs from the request that returned this token");
+                   "the request differs from the one that returned this token (another "
+                   "resource, selection, filter or order)");
     return std::nullopt;
   }
   return key;
