@@ -166,11 +166,8 @@ absl::Status DefectServiceImpl::HandleListDefects(runtime::CallContext& call,
   PM_ASSIGN_OR_RETURN(ListPage page, store_->ListDefects(query));
   for (const Defect& defect : page.defects) ToProto(defect, response->add_defects());
   response->set_watch_cursor(watch_cursor);
-  const size_t kept =
-      runtime::FitPage(*response, response->mutable_defects(), runtime::MaxSendBytes(deps_.config));
-  if ((page.more || kept < page.defects.size()) && kept > 0) {
-    response->set_next_page_token(EncodePageToken(query, page.defects[kept - 1]));
-  }
+  runtime::EndPage(response, response->mutable_defects(), page.defects.size(), page.more,
+                   deps_.config, [&](size_t i) { return EncodePageToken(query, page.defects[i]); });
   return absl::OkStatus();
 }
 
@@ -317,12 +314,10 @@ absl::Status DefectServiceImpl::HandleGetDefectHistory(runtime::CallContext& cal
     page.push_back(&entry);
     ToProto(entry, response->add_entries());
   }
-  const size_t kept =
-      runtime::FitPage(*response, response->mutable_entries(), runtime::MaxSendBytes(deps_.config));
-  if ((more || kept < page.size()) && kept > 0) {
-    response->set_next_page_token(
-        runtime::EncodeKeyPageToken({absl::StrCat(page[kept - 1]->sequence)}, fingerprint));
-  }
+  runtime::EndPage(
+      response, response->mutable_entries(), page.size(), more, deps_.config, [&](size_t i) {
+        return runtime::EncodeKeyPageToken({absl::StrCat(page[i]->sequence)}, fingerprint);
+      });
   return absl::OkStatus();
 }
 

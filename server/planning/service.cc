@@ -418,12 +418,11 @@ absl::Status PlanningServiceImpl::HandleListProductionPlans(
   PM_RETURN_IF_ERROR(v.ToStatus());
   PM_ASSIGN_OR_RETURN(PlanPage page, store_->ListPlans(query));
   for (const Plan& plan : page.plans) ToProto(plan, response->add_plans());
-  const size_t kept =
-      runtime::FitPage(*response, response->mutable_plans(), runtime::MaxSendBytes(deps_.config));
-  if ((page.more || kept < page.plans.size()) && kept > 0) {
-    response->set_next_page_token(runtime::EncodePageToken(
-        {page.plans[kept - 1].shift_start, page.plans[kept - 1].id}, fingerprint));
-  }
+  runtime::EndPage(
+      response, response->mutable_plans(), page.plans.size(), page.more, deps_.config,
+      [&](size_t i) {
+        return runtime::EncodePageToken({page.plans[i].shift_start, page.plans[i].id}, fingerprint);
+      });
   return absl::OkStatus();
 }
 

@@ -39,4 +39,14 @@ size_t FitPage(const Response& response, google::protobuf::RepeatedPtrField<Item
   return static_cast<size_t>(items->size());
 }
 
+// Ends a keyset page: FitPage, then, when more items follow (`more`: the store read
+// past the page, or FitPage dropped some of its `page_items`), next_page_token made by
+// `token(i)` from the page's item i, the last one kept.
+template <class Response, class Item, class Token>
+void EndPage(Response* response, google::protobuf::RepeatedPtrField<Item>* items, size_t page_items,
+             bool more, const ServerConfig* config, Token token) {
+  const size_t kept = FitPage(*response, items, MaxSendBytes(config));
+  if ((more || kept < page_items) && kept > 0) response->set_next_page_token(token(kept - 1));
+}
+
 }  // namespace plantmesh::runtime

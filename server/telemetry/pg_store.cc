@@ -825,24 +825,31 @@ absl::Status AdvanceStates(PGconn* conn, const Batch& batch, const std::vector<i
 }
 
 // Locks, in id order and at once, the trackers a group's batches will move one batch
-// after another (a superset: a machine with state samples in one batch may be pending
-// for the next). Locked batch by batch, two writers' groups naming the same machines in
-// another order would deadlock, and PostgreSQL would abort one of them.
+// after another: locked batch by batch, two writers' groups naming the same machines in
+// another order would deadlock, and PostgreSQL would abort one of them. A superset, in
+// one pass over the samples (AdvanceStates works out each batch's exact set after): a
+// machine moves in a batch with a state sample of it, or with any sample of it once a
+// change may be pending (before the group, or after a state sample in an earlier batch).
 absl::Status LockGroupTrackers(PGconn* conn, const std::vector<Batch>& batches,
                                const std::vector<size_t>& fresh,
                                const std::vector<BatchOutcome>& outcomes, const StateItems& items,
                                std::set<std::string> pending) {
+  if (items.empty() && pending.empty()) return absl::OkStatus();
   std::set<std::string> machines;
   int batches_moving = 0;
   for (size_t b : fresh) {
-    const std::map<std::string, MachineBatch> moved =
-        MachineBatches(batches[b].samples, outcomes[b].verdict.accepted, items, pending);
-    if (moved.empty()) continue;
-    ++batches_moving;
-    for (const auto& entry : moved) {
-      machines.insert(entry.first);
-      pending.insert(entry.first);
+    bool moving = false;
+    for (int i : outcomes[b].verdict.accepted) {
+      const Sample& s = batches[b].samples[static_cast<size_t>(i)];
+      auto machine = items.find(s.machine_id);
+      if (machine != items.end() && machine->second.count(s.data_item_id) != 0) {
+        pending.insert(s.machine_id);
+      }
+      if (pending.count(s.machine_id) == 0) continue;
+      machines.insert(s.machine_id);
+      moving = true;
     }
+    batches_moving += moving ? 1 : 0;
   }
   // One batch locks its own trackers in id order.
   if (batches_moving < 2) return absl::OkStatus();

@@ -256,11 +256,9 @@ absl::Status TelemetryServiceImpl::HandleListMachines(runtime::CallContext& call
       MakeMachineQuery(request.line(), request.zone(), request.page_size(), request.page_token()));
   PM_ASSIGN_OR_RETURN(MachinePage page, store_->ListMachines(query));
   for (const Machine& m : page.machines) ToProto(m, response->add_machines());
-  const size_t kept = runtime::FitPage(*response, response->mutable_machines(),
-                                       runtime::MaxSendBytes(deps_.config));
-  if ((page.more || kept < page.machines.size()) && kept > 0) {
-    response->set_next_page_token(NextMachinePageToken(query, page.machines[kept - 1]));
-  }
+  runtime::EndPage(response, response->mutable_machines(), page.machines.size(), page.more,
+                   deps_.config,
+                   [&](size_t i) { return NextMachinePageToken(query, page.machines[i]); });
   return absl::OkStatus();
 }
 
@@ -407,11 +405,9 @@ absl::Status TelemetryServiceImpl::HandleQuerySamples(runtime::CallContext& call
   PM_RETURN_IF_ERROR(RequireMachines({query.machine_id}));
   PM_ASSIGN_OR_RETURN(SamplePage page, store_->QuerySamples(query));
   for (const StoredSample& s : page.samples) ToProto(s.sample, response->add_samples());
-  const size_t kept =
-      runtime::FitPage(*response, response->mutable_samples(), runtime::MaxSendBytes(deps_.config));
-  if ((page.more || kept < page.samples.size()) && kept > 0) {
-    response->set_next_page_token(NextSamplePageToken(query, page.samples[kept - 1]));
-  }
+  runtime::EndPage(response, response->mutable_samples(), page.samples.size(), page.more,
+                   deps_.config,
+                   [&](size_t i) { return NextSamplePageToken(query, page.samples[i]); });
   return absl::OkStatus();
 }
 

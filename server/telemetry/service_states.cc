@@ -37,11 +37,9 @@ absl::Status TelemetryServiceImpl::HandleListStateIntervals(
     runtime::TimeToProto(listed.interval.end, out->mutable_end_time());
     out->set_current(listed.current);
   }
-  const size_t kept = runtime::FitPage(*response, response->mutable_intervals(),
-                                       runtime::MaxSendBytes(deps_.config));
-  if ((page.more || kept < page.intervals.size()) && kept > 0) {
-    response->set_next_page_token(NextStateIntervalPageToken(query, page.intervals[kept - 1]));
-  }
+  runtime::EndPage(response, response->mutable_intervals(), page.intervals.size(), page.more,
+                   deps_.config,
+                   [&](size_t i) { return NextStateIntervalPageToken(query, page.intervals[i]); });
   return absl::OkStatus();
 }
 
@@ -84,11 +82,9 @@ absl::Status TelemetryServiceImpl::HandleListDowntimes(runtime::CallContext& cal
   }
   PM_ASSIGN_OR_RETURN(DowntimePage page, store_->ListDowntimes(query));
   for (const Downtime& d : page.downtimes) ToProto(d, response->add_downtimes());
-  const size_t kept = runtime::FitPage(*response, response->mutable_downtimes(),
-                                       runtime::MaxSendBytes(deps_.config));
-  if ((page.more || kept < page.downtimes.size()) && kept > 0) {
-    response->set_next_page_token(NextDowntimePageToken(query, page.downtimes[kept - 1]));
-  }
+  runtime::EndPage(response, response->mutable_downtimes(), page.downtimes.size(), page.more,
+                   deps_.config,
+                   [&](size_t i) { return NextDowntimePageToken(query, page.downtimes[i]); });
   return absl::OkStatus();
 }
 
