@@ -38,11 +38,15 @@ absl::Status DefectReporter::CheckRoles() {
 }
 
 absl::Status DefectReporter::EnsureCategory(const std::string& code) {
-  absl::StatusOr<dv1::ListDefectCategoriesResponse> catalog = defects_.ListDefectCategories({});
-  if (!catalog.ok()) return catalog.status();
-  for (const dv1::DefectCategory& category : catalog->categories()) {
-    if (category.code() == code) return absl::OkStatus();
-  }
+  // The catalog comes in pages when it is large: look through every one.
+  bool exists = false;
+  absl::Status listed =
+      defects_.ForEachDefectCategory({}, [&](const dv1::DefectCategory& category) {
+        exists = category.code() == code;
+        return !exists;
+      });
+  if (!listed.ok()) return listed;
+  if (exists) return absl::OkStatus();
   if (!HasAnyOf(kCategoryRoles)) {
     return absl::FailedPreconditionError(
         "defect category " + code + " does not exist, and creating it needs the role " +

@@ -21,12 +21,12 @@
 #include "server/runtime/page_token.h"
 #include "server/runtime/replay_answer.h"
 #include "server/runtime/watch.h"
+#include "server/runtime/whole_list_page.h"
 
 namespace plantmesh::defect {
 namespace {
 
 constexpr size_t kMaxRequestIdChars = 128;
-constexpr int kMaxHistoryPageSize = 1000;  // GetDefectHistoryRequest.page_size
 
 absl::Status CheckRequestId(const std::string& request_id) {
   if (request_id.size() > kMaxRequestIdChars) {
@@ -286,39 +286,12 @@ absl::Status DefectServiceImpl::HandleGetDefectHistory(runtime::CallContext& cal
                                                        const v1::GetDefectHistoryRequest& request,
                                                        v1::GetDefectHistoryResponse* response) {
   PM_ASSIGN_OR_RETURN(int64_t id, ParseDefectId(request.id(), "id"));
-  runtime::Violations v;
-  if (request.page_size() < 0 || request.page_size() > kMaxHistoryPageSize) {
-    v.Add("page_size", absl::StrCat("must be 0-", kMaxHistoryPageSize,
-                                    " (0: every entry that fits one answer)"));
-  }
   // Pages continue after an entry's sequence, for this defect only.
-  const std::string fingerprint = runtime::FilterFingerprint().AddRaw(absl::StrCat(id)).Hex();
-  int64_t after = 0;
-  if (!request.page_token().empty()) {
-    std::optional<std::vector<std::string>> key =
-        runtime::DecodeKeyPageToken(request.page_token(), 1, fingerprint, "GetDefectHistory", v);
-    if (key && !absl::SimpleAtoi(key->front(), &after)) {
-      v.Add("page_token", "not a token returned by GetDefectHistory");
-    }
-  }
-  PM_RETURN_IF_ERROR(v.ToStatus());
-  PM_ASSIGN_OR_RETURN(std::vector<HistoryEntry> entries, store_->GetHistory(id));
-  std::vector<const HistoryEntry*> page;
-  bool more = false;
-  for (const HistoryEntry& entry : entries) {
-    if (entry.sequence <= after) continue;
-    if (request.page_size() > 0 && page.size() >= static_cast<size_t>(request.page_size())) {
-      more = true;
-      break;
-    }
-    page.push_back(&entry);
-    ToProto(entry, response->add_entries());
-  }
-  runtime::EndPage(
-      response, response->mutable_entries(), page.size(), more, deps_.config, [&](size_t i) {
-        return runtime::EncodeKeyPageToken({absl::StrCat(page[i]->sequence)}, fingerprint);
-      });
-  return absl::OkStatus();
+  return runtime::ServeWholeListPage(
+      request, "GetDefectHistory", runtime::FilterFingerprint().AddRaw(absl::StrCat(id)),
+      deps_.config, [&] { return store_->GetHistory(id); },
+      [](const HistoryEntry& entry) { return runtime::OrderedNumberKey(entry.sequence); }, response,
+      response->mutable_entries());
 }
 
 absl::StatusOr<std::unique_ptr<DefectServiceImpl::WatchDefectsSource>>
@@ -458,9 +431,10 @@ absl::Status DefectServiceImpl::HandleCreateRepairPlace(runtime::CallContext& ca
 absl::Status DefectServiceImpl::HandleListRepairPlaces(runtime::CallContext& call,
                                                        const v1::ListRepairPlacesRequest& request,
                                                        v1::ListRepairPlacesResponse* response) {
-  PM_ASSIGN_OR_RETURN(std::vector<RepairPlace> places, store_->ListRepairPlaces(request.zone()));
-  for (const RepairPlace& place : places) ToProto(place, response->add_repair_places());
-  return absl::OkStatus();
+  return runtime::ServeWholeListPage(
+      request, "ListRepairPlaces", runtime::FilterFingerprint().AddText(request.zone()),
+      deps_.config, [&] { return store_->ListRepairPlaces(request.zone()); }, &RepairPlace::id,
+      response, response->mutable_repair_places());
 }
 
 absl::Status DefectServiceImpl::HandleCreateCrew(runtime::CallContext& call,
@@ -481,9 +455,10 @@ absl::Status DefectServiceImpl::HandleCreateCrew(runtime::CallContext& call,
 absl::Status DefectServiceImpl::HandleListCrews(runtime::CallContext& call,
                                                 const v1::ListCrewsRequest& request,
                                                 v1::ListCrewsResponse* response) {
-  PM_ASSIGN_OR_RETURN(std::vector<Crew> crews, store_->ListCrews(request.zone()));
-  for (const Crew& crew : crews) ToProto(crew, response->add_crews());
-  return absl::OkStatus();
+  return runtime::ServeWholeListPage(
+      request, "ListCrews", runtime::FilterFingerprint().AddText(request.zone()), deps_.config,
+      [&] { return store_->ListCrews(request.zone()); }, &Crew::id, response,
+      response->mutable_crews());
 }
 
 absl::Status DefectServiceImpl::HandleCreateMechanic(runtime::CallContext& call,
@@ -505,9 +480,10 @@ absl::Status DefectServiceImpl::HandleCreateMechanic(runtime::CallContext& call,
 absl::Status DefectServiceImpl::HandleListMechanics(runtime::CallContext& call,
                                                     const v1::ListMechanicsRequest& request,
                                                     v1::ListMechanicsResponse* response) {
-  PM_ASSIGN_OR_RETURN(std::vector<Mechanic> mechanics, store_->ListMechanics(request.crew_id()));
-  for (const Mechanic& mechanic : mechanics) ToProto(mechanic, response->add_mechanics());
-  return absl::OkStatus();
+  return runtime::ServeWholeListPage(
+      request, "ListMechanics", runtime::FilterFingerprint().AddText(request.crew_id()),
+      deps_.config, [&] { return store_->ListMechanics(request.crew_id()); }, &Mechanic::id,
+      response, response->mutable_mechanics());
 }
 
 absl::Status DefectServiceImpl::HandleCreateDefectCategory(
@@ -529,9 +505,10 @@ absl::Status DefectServiceImpl::HandleCreateDefectCategory(
 absl::Status DefectServiceImpl::HandleListDefectCategories(
     runtime::CallContext& call, const v1::ListDefectCategoriesRequest& request,
     v1::ListDefectCategoriesResponse* response) {
-  PM_ASSIGN_OR_RETURN(std::vector<DefectCategory> categories, store_->ListCategories());
-  for (const DefectCategory& category : categories) ToProto(category, response->add_categories());
-  return absl::OkStatus();
+  return runtime::ServeWholeListPage(
+      request, "ListDefectCategories", runtime::FilterFingerprint(), deps_.config,
+      [&] { return store_->ListCategories(); }, &DefectCategory::code, response,
+      response->mutable_categories());
 }
 
 }  // namespace plantmesh::defect

@@ -16,6 +16,7 @@
 #include "server/runtime/page_fit.h"
 #include "server/runtime/page_token.h"
 #include "server/runtime/replay_answer.h"
+#include "server/runtime/whole_list_page.h"
 
 namespace plantmesh::planning {
 namespace {
@@ -153,9 +154,10 @@ absl::Status PlanningServiceImpl::HandleGetLine(runtime::CallContext& call,
 absl::Status PlanningServiceImpl::HandleListLines(runtime::CallContext& call,
                                                   const v1::ListLinesRequest& request,
                                                   v1::ListLinesResponse* response) {
-  PM_ASSIGN_OR_RETURN(std::vector<Line> lines, store_->ListLines(request.area()));
-  for (const Line& line : lines) ToProto(line, response->add_lines());
-  return absl::OkStatus();
+  return runtime::ServeWholeListPage(
+      request, "ListLines", runtime::FilterFingerprint().AddText(request.area()), deps_.config,
+      [&] { return store_->ListLines(request.area()); }, &Line::id, response,
+      response->mutable_lines());
 }
 
 absl::Status PlanningServiceImpl::HandleCreateProduct(runtime::CallContext& call,
@@ -189,9 +191,9 @@ absl::Status PlanningServiceImpl::HandleGetProduct(runtime::CallContext& call,
 absl::Status PlanningServiceImpl::HandleListProducts(runtime::CallContext& call,
                                                      const v1::ListProductsRequest& request,
                                                      v1::ListProductsResponse* response) {
-  PM_ASSIGN_OR_RETURN(std::vector<Product> products, store_->ListProducts());
-  for (const Product& p : products) ToProto(p, response->add_products());
-  return absl::OkStatus();
+  return runtime::ServeWholeListPage(
+      request, "ListProducts", runtime::FilterFingerprint(), deps_.config,
+      [&] { return store_->ListProducts(); }, &Product::id, response, response->mutable_products());
 }
 
 absl::Status PlanningServiceImpl::HandleCreateCrew(runtime::CallContext& call,
@@ -210,9 +212,9 @@ absl::Status PlanningServiceImpl::HandleCreateCrew(runtime::CallContext& call,
 absl::Status PlanningServiceImpl::HandleListCrews(runtime::CallContext& call,
                                                   const v1::ListCrewsRequest& request,
                                                   v1::ListCrewsResponse* response) {
-  PM_ASSIGN_OR_RETURN(std::vector<Crew> crews, store_->ListCrews());
-  for (const Crew& c : crews) ToProto(c, response->add_crews());
-  return absl::OkStatus();
+  return runtime::ServeWholeListPage(
+      request, "ListCrews", runtime::FilterFingerprint(), deps_.config,
+      [&] { return store_->ListCrews(); }, &Crew::id, response, response->mutable_crews());
 }
 
 // ---- calendar ----
@@ -238,9 +240,10 @@ absl::Status PlanningServiceImpl::HandleCreateShiftPattern(
 absl::Status PlanningServiceImpl::HandleListShiftPatterns(
     runtime::CallContext& call, const v1::ListShiftPatternsRequest& request,
     v1::ListShiftPatternsResponse* response) {
-  PM_ASSIGN_OR_RETURN(std::vector<ShiftPattern> patterns, store_->ListShiftPatterns());
-  for (const ShiftPattern& p : patterns) ToProto(p, response->add_shift_patterns());
-  return absl::OkStatus();
+  return runtime::ServeWholeListPage(
+      request, "ListShiftPatterns", runtime::FilterFingerprint(), deps_.config,
+      [&] { return store_->ListShiftPatterns(); }, &ShiftPattern::id, response,
+      response->mutable_shift_patterns());
 }
 
 absl::Status PlanningServiceImpl::HandleCreateHoliday(runtime::CallContext& call,
@@ -291,10 +294,15 @@ absl::Status PlanningServiceImpl::HandleListMaintenanceWindows(
   const absl::Time from = FromProto(request.start_time());
   const absl::Time to = FromProto(request.end_time());
   PM_RETURN_IF_ERROR(CheckTimeRange(from, to, kMaxPlannedTimeRange));
-  PM_ASSIGN_OR_RETURN(std::vector<MaintenanceWindow> windows,
-                      store_->ListMaintenanceWindows(request.line_id(), from, to));
-  for (const MaintenanceWindow& w : windows) ToProto(w, response->add_maintenance_windows());
-  return absl::OkStatus();
+  return runtime::ServeWholeListPage(
+      request, "ListMaintenanceWindows",
+      runtime::FilterFingerprint().AddText(request.line_id()).AddTime(from).AddTime(to),
+      deps_.config, [&] { return store_->ListMaintenanceWindows(request.line_id(), from, to); },
+      [](const MaintenanceWindow& w) {
+        return absl::StrCat(runtime::OrderedNumberKey(absl::ToUnixMicros(w.start)),
+                            runtime::OrderedNumberKey(w.id));
+      },
+      response, response->mutable_maintenance_windows());
 }
 
 absl::Status PlanningServiceImpl::HandleGetPlannedTime(runtime::CallContext& call,
@@ -538,9 +546,11 @@ absl::Status PlanningServiceImpl::HandleListPlanRevisions(
     runtime::CallContext& call, const v1::ListPlanRevisionsRequest& request,
     v1::ListPlanRevisionsResponse* response) {
   PM_ASSIGN_OR_RETURN(int64_t id, ParseId(request.id(), "id"));
-  PM_ASSIGN_OR_RETURN(std::vector<PlanRevision> revisions, store_->ListRevisions(id));
-  for (const PlanRevision& r : revisions) ToProto(r, response->add_revisions());
-  return absl::OkStatus();
+  return runtime::ServeWholeListPage(
+      request, "ListPlanRevisions", runtime::FilterFingerprint().AddRaw(absl::StrCat(id)),
+      deps_.config, [&] { return store_->ListRevisions(id); },
+      [](const PlanRevision& r) { return runtime::OrderedNumberKey(r.revision); }, response,
+      response->mutable_revisions());
 }
 
 // ---- actuals ----

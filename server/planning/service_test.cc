@@ -7,8 +7,10 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -241,6 +243,137 @@ TEST_F(PlanningServiceTest, PlanLifecycleAndRevisions) {
   EXPECT_EQ(revisions.revisions(1).reason(), "sealer down 1 h");
   // Publish, revise, start, close: four events.
   EXPECT_EQ(store_.Events().size(), 4u);
+}
+
+// Every page of a whole-list List method, followed to its end: the ids in order, and
+// how many pages it took. Each page must fit `limit` bytes and `page_size`.
+template <class Request, class Response, class Call, class Items>
+std::pair<std::vector<std::string>, int> ReadAllPages(Request request, int page_size, size_t limit,
+                                                      Call call, Items items) {
+  std::vector<std::string> ids;
+  int pages = 0;
+  request.set_page_size(page_size);
+  do {
+    Response page;
+    grpc::Status status = call(request, &page);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    if (!status.ok()) break;
+    EXPECT_LE(page.ByteSizeLong(), limit);
+    if (page_size > 0) {
+      EXPECT_LE(items(page).size(), static_cast<size_t>(page_size));
+    }
+    for (std::string& id : items(page)) ids.push_back(std::move(id));
+    request.set_page_token(page.next_page_token());
+    ++pages;
+  } while (!request.page_token().empty() && pages < 1000);
+  return {ids, pages};
+}
+
+// Outside testing: 150 products with 100 cycle times and 200 changeovers each, or a plan
+// revised 200 times with 4,000-character reasons, made a list no call could read
+// (RESOURCE_EXHAUSTED RESPONSE_TOO_LARGE, no paging). Catalogs and revisions come in
+// pages, each within the send limit, every item once and in order; tokens are checked.
+TEST_F(PlanningServiceTest, ListsTooLargeForOneAnswerComeInPages) {
+  server_config_.max_send_message_bytes = 16 * 1024;
+  for (int i = 0; i < 40; ++i) {
+    v1::CreateProductRequest request;
+    v1::Product* product = request.mutable_product();
+    product->set_id(absl::StrCat("P-", 100 + i));
+    std::string name;
+    for (int c = 0; c < 128; ++c) name += "\U0001F35E";  // 4 bytes each
+    product->set_display_name(name);
+    product->set_unit("pcs");
+    product->add_cycle_times()->set_line_id("PACK-1");
+    product->mutable_cycle_times(0)->set_ideal_cycle_seconds(2);
+    // From GRANOLA-500G and from up to 19 products created before this one.
+    for (int from = 0; from <= std::min(i, 19); ++from) {
+      v1::Changeover* changeover = product->add_changeovers();
+      changeover->set_from_product_id(from == 0 ? "GRANOLA-500G" : absl::StrCat("P-", 99 + from));
+      changeover->set_line_id("PACK-1");
+      changeover->set_duration_minutes(10 + from);
+    }
+    v1::CreateProductResponse out;
+    ASSERT_TRUE(stub_->CreateProduct(Ctx().get(), request, &out).ok()) << i;
+  }
+  auto list_products = [&](const v1::ListProductsRequest& r, v1::ListProductsResponse* out) {
+    return stub_->ListProducts(Ctx().get(), r, out);
+  };
+  auto product_ids = [](const v1::ListProductsResponse& page) {
+    std::vector<std::string> ids;
+    for (const v1::Product& p : page.products()) ids.push_back(p.id());
+    return ids;
+  };
+  const auto [all, pages] = ReadAllPages<v1::ListProductsRequest, v1::ListProductsResponse>(
+      {}, 0, 16 * 1024, list_products, product_ids);
+  ASSERT_EQ(all.size(), 42u);  // the fixture's two, then P-100..P-139
+  EXPECT_TRUE(std::is_sorted(all.begin(), all.end()));
+  EXPECT_GE(pages, 3);
+  EXPECT_EQ((ReadAllPages<v1::ListProductsRequest, v1::ListProductsResponse>(
+                 {}, 5, 16 * 1024, list_products, product_ids)
+                 .first),
+            all);
+
+  // A plan's revisions, by number.
+  v1::ProductionPlan plan;
+  ASSERT_TRUE(CreatePlan("2026-03-12/A", 100, &plan).ok());
+  v1::PublishProductionPlanRequest publish;
+  publish.set_id(plan.id());
+  v1::PublishProductionPlanResponse published;
+  ASSERT_TRUE(stub_->PublishProductionPlan(Ctx().get(), publish, &published).ok());
+  std::string etag = published.plan().etag();
+  for (int i = 0; i < 11; ++i) {
+    v1::ReviseProductionPlanRequest revise;
+    revise.set_id(plan.id());
+    *revise.add_items() = plan.items(0);
+    revise.mutable_items(0)->set_quantity(200 + i);
+    revise.set_reason(std::string(4000, static_cast<char>('a' + i)));
+    revise.set_etag(etag);
+    v1::ReviseProductionPlanResponse revised;
+    ASSERT_TRUE(stub_->ReviseProductionPlan(Ctx().get(), revise, &revised).ok()) << i;
+    etag = revised.plan().etag();
+  }
+  v1::ListPlanRevisionsRequest history;
+  history.set_id(plan.id());
+  auto list_revisions = [&](const v1::ListPlanRevisionsRequest& r,
+                            v1::ListPlanRevisionsResponse* out) {
+    return stub_->ListPlanRevisions(Ctx().get(), r, out);
+  };
+  auto revision_numbers = [](const v1::ListPlanRevisionsResponse& page) {
+    std::vector<std::string> numbers;
+    for (const v1::PlanRevision& r : page.revisions())
+      numbers.push_back(absl::StrCat(r.revision()));
+    return numbers;
+  };
+  const auto [revisions, revision_pages] =
+      ReadAllPages<v1::ListPlanRevisionsRequest, v1::ListPlanRevisionsResponse>(
+          history, 0, 16 * 1024, list_revisions, revision_numbers);
+  EXPECT_THAT(revisions, ElementsAre("1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11",
+                                     "12"));  // 10 after 9: by number, not as text
+  EXPECT_GE(revision_pages, 3);
+
+  // A token of another request, a token that is not one, and a page_size out of range
+  // are refused naming the field.
+  v1::ListPlanRevisionsRequest first = history;
+  first.set_page_size(1);
+  v1::ListPlanRevisionsResponse page;
+  ASSERT_TRUE(stub_->ListPlanRevisions(Ctx().get(), first, &page).ok());
+  ASSERT_FALSE(page.next_page_token().empty());
+  v1::ProductionPlan other;
+  ASSERT_TRUE(CreatePlan("2026-03-13/A", 100, &other).ok());
+  v1::ListPlanRevisionsRequest bad;
+  bad.set_id(other.id());
+  bad.set_page_token(page.next_page_token());
+  EXPECT_THAT(FieldsOf(stub_->ListPlanRevisions(Ctx().get(), bad, &page)),
+              ElementsAre("page_token"));
+  v1::ListProductsRequest products;
+  products.set_page_token(page.next_page_token());
+  v1::ListProductsResponse products_page;
+  EXPECT_THAT(FieldsOf(stub_->ListProducts(Ctx().get(), products, &products_page)),
+              ElementsAre("page_token"));
+  products.set_page_token("");
+  products.set_page_size(1001);
+  EXPECT_THAT(FieldsOf(stub_->ListProducts(Ctx().get(), products, &products_page)),
+              ElementsAre("page_size"));
 }
 
 TEST_F(PlanningServiceTest, OnePlanPerLineAndShiftAndCreateIsIdempotent) {

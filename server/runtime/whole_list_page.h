@@ -1,0 +1,110 @@
+// Pages of a list that its store reads whole (a catalog of lines, products, crews,
+// mechanics; a plan's revisions; a defect's history): AIP-158 paging in byte order of one
+// text key per item. Such lists grow with the plant (thousands of mechanics, products
+// with hundreds of changeovers, a plan revised hundreds of times with 4,000-character
+// reasons) past what one answer can carry; unpaged, the whole list failed
+// RESOURCE_EXHAUSTED RESPONSE_TOO_LARGE and could no longer be read (outside testing).
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/string_view.h"
+#include "google/protobuf/repeated_ptr_field.h"
+#include "server/runtime/config.h"
+#include "server/runtime/errors.h"
+#include "server/runtime/page_fit.h"
+#include "server/runtime/page_token.h"
+
+namespace plantmesh::runtime {
+
+// The largest page_size a whole-list page accepts.
+inline constexpr int32_t kMaxWholeListPageSize = 1000;
+
+// Where a page starts, read from a request's page_size and page_token.
+struct WholeListPage {
+  size_t page_size = 0;              // 0: every item that fits one answer
+  std::optional<std::string> after;  // key of the previous page's last item
+};
+
+// Reads page_size (0-1000) and page_token (of `list_method`, for the request whose filter
+// has `fingerprint`); a bad one adds a violation of its field to `violations`.
+inline WholeListPage ReadWholeListPage(int32_t page_size, absl::string_view page_token,
+                                       absl::string_view fingerprint, absl::string_view list_method,
+                                       Violations& violations) {
+  WholeListPage page;
+  if (page_size < 0 || page_size > kMaxWholeListPageSize) {
+    violations.Add("page_size", absl::StrCat("must be 0-", kMaxWholeListPageSize,
+                                             " (0: every one that fits one answer)"));
+  } else {
+    page.page_size = static_cast<size_t>(page_size);
+  }
+  if (!page_token.empty()) {
+    std::optional<std::vector<std::string>> key =
+        DecodeKeyPageToken(page_token, 1, fingerprint, list_method, violations);
+    if (key) page.after = std::move(key->front());
+  }
+  return page;
+}
+
+// A number as a key whose byte order is the numbers' order (20 digits of n + 2^63), for
+// lists ordered by a number or a time (a revision, a sequence, microseconds).
+inline std::string OrderedNumberKey(int64_t n) {
+  return absl::StrFormat("%020u", static_cast<uint64_t>(n) ^ (uint64_t{1} << 63));
+}
+
+// Fills `items` (a repeated field of `response`) with the page of `entries` that `page`
+// names, in byte order of `key(entry)` (unique per entry; a member pointer such as
+// &Crew::id or a function), each by `ToProto(entry, item)` (found in the entry's
+// namespace), and sets next_page_token when more follow (EndPage: also when the send
+// limit ends the page early). Keyset paging: an entry added or removed between pages
+// moves no other.
+template <class Entry, class Key, class Response, class Item>
+void AnswerWholeListPage(const std::vector<Entry>& entries, const WholeListPage& page,
+                         const Key& key, absl::string_view fingerprint, const ServerConfig* config,
+                         Response* response, google::protobuf::RepeatedPtrField<Item>* items) {
+  std::vector<std::pair<std::string, const Entry*>> keyed;
+  keyed.reserve(entries.size());
+  for (const Entry& entry : entries) {
+    std::string entry_key = std::invoke(key, entry);
+    if (page.after && entry_key <= *page.after) continue;
+    keyed.emplace_back(std::move(entry_key), &entry);
+  }
+  std::sort(keyed.begin(), keyed.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  const bool more = page.page_size > 0 && keyed.size() > page.page_size;
+  if (more) keyed.resize(page.page_size);
+  for (const auto& [entry_key, entry] : keyed) ToProto(*entry, items->Add());
+  EndPage(response, items, keyed.size(), more, config,
+          [&](size_t i) { return EncodeKeyPageToken({keyed[i].first}, fingerprint); });
+}
+
+// A whole-list List method in one call: reads the request's page_size and page_token
+// (for `filter`, the request's other fields), then `load()` (StatusOr of the entries),
+// then answers the page.
+template <class Request, class Load, class Key, class Response, class Item>
+absl::Status ServeWholeListPage(const Request& request, absl::string_view list_method,
+                                const FilterFingerprint& filter, const ServerConfig* config,
+                                const Load& load, const Key& key, Response* response,
+                                google::protobuf::RepeatedPtrField<Item>* items) {
+  const std::string fingerprint = filter.Hex();
+  Violations violations;
+  const WholeListPage page = ReadWholeListPage(request.page_size(), request.page_token(),
+                                               fingerprint, list_method, violations);
+  if (absl::Status status = violations.ToStatus(); !status.ok()) return status;
+  auto entries = load();
+  if (!entries.ok()) return entries.status();
+  AnswerWholeListPage(*entries, page, key, fingerprint, config, response, items);
+  return absl::OkStatus();
+}
+
+}  // namespace plantmesh::runtime
