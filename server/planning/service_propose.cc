@@ -28,6 +28,7 @@
 #include "server/planning/service.h"
 #include "server/runtime/errors.h"
 #include "server/runtime/executor.h"
+#include "server/runtime/page_fit.h"
 #include "server/runtime/replay_answer.h"
 
 namespace plantmesh::planning {
@@ -512,6 +513,15 @@ absl::Status PlanningServiceImpl::HandleProposePlan(runtime::CallContext& call,
       out->add_draft_plan_ids(id);
     }
   };
+  // The answer's size is checked before the drafts are written: past the send limit the
+  // call would store them and then fail (outside testing: 26 drafts stored and audited,
+  // RESOURCE_EXHAUSTED answered, and every retry of the request_id replayed the error,
+  // so the client never learnt the drafts' ids). Each draft adds its id twice.
+  constexpr size_t kDraftIdBytes = 2 * (2 + 1 + 19) + 1;  // tags, lengths, digits, growth
+  const size_t answer_bytes = response->ByteSizeLong() + drafts.size() * kDraftIdBytes;
+  if (answer_bytes > runtime::MaxSendBytes(deps_.config)) {
+    return runtime::ResponseTooLarge(answer_bytes, runtime::MaxSendBytes(deps_.config));
+  }
   const v1::ProposePlanResponse proposed = *response;
   PM_ASSIGN_OR_RETURN(Replayable<std::vector<Plan>> answer,
                       store_->CreatePlans(plans, context, [&](const std::vector<Plan>& stored) {

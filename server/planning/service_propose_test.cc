@@ -277,6 +277,37 @@ TEST_F(ProposePlanTest, CreatesDraftsOnceByRequestId) {
   EXPECT_EQ(static_cast<int>(store_.ListPlans(PlanQuery())->plans.size()), with_runs);
 }
 
+// Outside testing: a proposal for 1,000 products whose answer passed the send limit
+// stored 26 drafts, answered RESOURCE_EXHAUSTED, and every retry replayed that error.
+// Now the answer's size is checked before anything is written, and the retry with the
+// same request_id (under a larger limit) is a first call.
+TEST_F(ProposePlanTest, AnAnswerTooLargeToSendWritesNoDrafts) {
+  v1::ProposePlanRequest request = ThreeShifts({{"GRANOLA-500G", 12000}});
+  request.set_create_drafts(true);
+  request.set_request_id("propose-too-large");
+  v1::ProposePlanResponse without_limit;
+  {
+    v1::ProposePlanRequest dry_run = request;
+    dry_run.set_create_drafts(false);
+    dry_run.clear_request_id();
+    ASSERT_TRUE(Propose(dry_run, &without_limit).ok());
+  }
+  server_config_.max_send_message_bytes = static_cast<int>(without_limit.ByteSizeLong());
+  v1::ProposePlanResponse refused;
+  grpc::Status s = Propose(request, &refused);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(ReasonOf(s), "RESPONSE_TOO_LARGE");
+  EXPECT_TRUE(store_.ListPlans(PlanQuery())->plans.empty());
+
+  server_config_.max_send_message_bytes = 4 << 20;
+  v1::ProposePlanResponse answered;
+  s = Propose(request, &answered);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_FALSE(answered.draft_plan_ids().empty());
+  EXPECT_EQ(static_cast<int>(store_.ListPlans(PlanQuery())->plans.size()),
+            answered.draft_plan_ids_size());
+}
+
 TEST_F(ProposePlanTest, BadInputNamesTheFieldAndWritesNothing) {
   auto refused = [&](v1::ProposePlanRequest request) {
     request.set_create_drafts(true);

@@ -72,7 +72,9 @@ absl::Status InvalidField(std::string field, std::string description);
 // max-send-message-bytes): RESOURCE_EXHAUSTED saying so and asking for less, with
 // ErrorInfo RESPONSE_TOO_LARGE (bytes, max_bytes). The runtime checks every response
 // with it (call_reactors.h), so a request whose answer is too large is told so, and
-// counted, logged and audited as failed.
+// counted, logged and audited as failed. That check comes after the handler: a method
+// whose answer can outgrow its request and that writes (ProposePlan with create_drafts)
+// checks the answer's size itself before committing, so a refused answer wrote nothing.
 absl::Status ResponseTooLarge(size_t bytes, size_t max);
 
 // Attaches an ErrorInfo detail (reason, domain "plantmesh", metadata) to `status`.
