@@ -26,12 +26,17 @@ port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # Ports handed out by claim_port in this run (nothing listens on them yet).
 CLAIMED_PORTS=" "
-# The first port from $1 up that nothing listens on and this run has not handed out.
+# Sets variable $1 to the first port from $2 up that nothing listens on and this run has
+# not handed out. Not to be called in $(...): the claim would stay in the subshell, and
+# the next claim could hand out the same port (outside testing: two listeners of the
+# mesh on one port, both services dead at start).
 claim_port() {
-  local port=$1
-  while port_in_use "$port" || [[ $CLAIMED_PORTS == *" $port "* ]]; do port=$((port + 1)); done
-  CLAIMED_PORTS+="$port "
-  echo "$port"
+  local candidate=$2
+  while port_in_use "$candidate" || [[ $CLAIMED_PORTS == *" $candidate "* ]]; do
+    candidate=$((candidate + 1))
+  done
+  CLAIMED_PORTS+="$candidate "
+  printf -v "$1" '%s' "$candidate"
 }
 
 # True while process $1 runs (a zombie, exited but not yet reaped by whoever adopted

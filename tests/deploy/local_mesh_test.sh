@@ -49,7 +49,10 @@ read -r ephemeral_low _ </proc/sys/net/ipv4/ip_local_port_range
 base=$((10000 + RANDOM % (ephemeral_low - 10100)))
 export PLANTMESH_PG_PORT=$base PLANTMESH_REDIS_PORT=$((base + 10))
 export PLANTMESH_PORT=$((base + 20)) PLANTMESH_PROBE_PORT=$((base + 40))
-export PLANTMESH_METRICS_PORT=$((base + 60))
+# Metrics from the second probe port on: up must skip the ports it has handed out
+# itself, not only those something listens on (outside testing: a metrics and a probe
+# listener on one port, two services dead at start).
+export PLANTMESH_METRICS_PORT=$((base + 41))
 unset PLANTCTL_CONFIG PLANTMESH_ENDPOINT PLANTMESH_CA PLANTMESH_CERT PLANTMESH_KEY \
   PLANTMESH_INSECURE
 
@@ -93,7 +96,11 @@ as_ops() { "$PLANTCTL" --config "$STATE/plantctl/ops.toml" "$@"; }
 . "$SOURCE_DIR/tests/support/poll.sh"
 
 echo "== up (first run), state in $STATE"
-"$SOURCE_DIR/deploy/local/up" >"$OUT/up1.log" 2>&1 || { cat "$OUT/up1.log" >&2; fail "up exited $?"; }
+"$SOURCE_DIR/deploy/local/up" >"$OUT/up1.log" 2>&1 || {
+  status=$?
+  cat "$OUT/up1.log" >&2
+  fail "up exited $status"
+}
 grep -q "^PlantMesh is up" "$OUT/up1.log" || { cat "$OUT/up1.log" >&2; fail "no banner"; }
 
 mapfile -t SERVICES < <("$BUILD_DIR/server/plantmesh-server" --version |
@@ -102,6 +109,8 @@ mapfile -t SERVICES < <("$BUILD_DIR/server/plantmesh-server" --version |
 [ "${#SERVICES[@]}" -ge 3 ] || fail "expected at least defect, telemetry, planning: ${SERVICES[*]}"
 # shellcheck disable=SC1091
 . "$STATE/ports.env"
+duplicates=$(grep -E '^[A-Z_a-z]*PORT[A-Z_a-z]*=' "$STATE/ports.env" | cut -d= -f2 | sort | uniq -d)
+[ -z "$duplicates" ] || fail "up handed out port(s) $duplicates twice: $(cat "$STATE/ports.env")"
 
 echo "== a process per service: ${SERVICES[*]}"
 declare -A PIDS=()
@@ -203,7 +212,11 @@ check_status "$OUT/stopped.json" "${expect_stopped[@]}" || fail "with $stopped s
 grep -q "$stopped at 127.0.0.1:" "$OUT/stopped.err" || fail "stderr does not name $stopped"
 
 echo "== up again after using the mesh"
-"$SOURCE_DIR/deploy/local/up" >"$OUT/up2.log" 2>&1 || { cat "$OUT/up2.log" >&2; fail "second up exited $?"; }
+"$SOURCE_DIR/deploy/local/up" >"$OUT/up2.log" 2>&1 || {
+  status=$?
+  cat "$OUT/up2.log" >&2
+  fail "second up exited $status"
+}
 grep -q "^PlantMesh is up" "$OUT/up2.log" || fail "no banner on the second run"
 grep -q "assigns defect .* to RP-DEMO-2 " "$OUT/up2.log" ||
   fail "the second demo did not take the next free bay: $(grep assigns "$OUT/up2.log")"
