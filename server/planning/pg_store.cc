@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <optional>
 #include <pqxx/pqxx>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -82,6 +83,12 @@ struct Sql {
       registry.Add("product_list",
                    "SELECT id, display_name, unit, cycle_times::text, changeovers::text "
                    "FROM planning.products ORDER BY id");
+  const runtime::PgStatement line_ids_among =
+      registry.Add("line_ids_among", "SELECT id FROM planning.lines WHERE id = ANY($1::text[])");
+  const runtime::PgStatement product_ids_among = registry.Add(
+      "product_ids_among", "SELECT id FROM planning.products WHERE id = ANY($1::text[])");
+  const runtime::PgStatement product_ids =
+      registry.Add("product_ids", "SELECT id FROM planning.products");
   const runtime::PgStatement crew_insert =
       registry.Add("crew_insert",
                    "INSERT INTO planning.crews (id, display_name, area) VALUES ($1, $2, $3) "
@@ -344,6 +351,27 @@ std::string Keys(const std::vector<PlanStatus>& statuses) {
   return out + "}";
 }
 
+// An element of a text[] literal, quoted (product ids are codes, but quote anyway).
+void AppendArrayText(std::string* out, absl::string_view text) {
+  out->push_back('"');
+  for (char c : text) {
+    if (c == '"' || c == '\\') out->push_back('\\');
+    out->push_back(c);
+  }
+  out->push_back('"');
+}
+
+// A text[] literal of `texts`.
+template <class Texts>
+std::string TextArray(const Texts& texts) {
+  std::string out = "{";
+  for (const std::string& text : texts) {
+    if (out.size() > 1) out += ",";
+    AppendArrayText(&out, text);
+  }
+  return out + "}";
+}
+
 // The demand section's statements (at the end of this file).
 void PrepareDemandStatements(pqxx::connection& conn);
 
@@ -493,6 +521,35 @@ absl::StatusOr<std::vector<Product>> PgPlanningStore::ListProducts() {
     out.clear();
     for (const pqxx::row& r : tx.exec_prepared(Statements().product_list)) {
       out.push_back(ProductFrom(r));
+    }
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
+absl::StatusOr<std::set<std::string>> PgPlanningStore::ExistingIds(
+    Catalog catalog, const std::set<std::string>& ids) {
+  std::set<std::string> out;
+  if (ids.empty()) return out;
+  const std::string array = TextArray(ids);
+  PM_RETURN_IF_ERROR(Run([&](pqxx::connection& conn) -> absl::Status {
+    pqxx::read_transaction tx(conn);
+    out.clear();
+    const runtime::PgStatement& among =
+        catalog == Catalog::kLines ? Statements().line_ids_among : Statements().product_ids_among;
+    for (const pqxx::row& r : tx.exec_prepared(among, array)) out.insert(r[0].as<std::string>());
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
+absl::StatusOr<std::set<std::string>> PgPlanningStore::ProductIds() {
+  std::set<std::string> out;
+  PM_RETURN_IF_ERROR(Run([&](pqxx::connection& conn) -> absl::Status {
+    pqxx::read_transaction tx(conn);
+    out.clear();
+    for (const pqxx::row& r : tx.exec_prepared(Statements().product_ids)) {
+      out.insert(r[0].as<std::string>());
     }
     return absl::OkStatus();
   }));
@@ -846,16 +903,6 @@ const DemandSql& DemandStatements() {
 // to keep each parameter a few hundred kilobytes.
 constexpr size_t kDemandChunk = 5000;
 
-// An element of a text[] literal, quoted (product ids are codes, but quote anyway).
-void AppendArrayText(std::string* out, absl::string_view text) {
-  out->push_back('"');
-  for (char c : text) {
-    if (c == '"' || c == '\\') out->push_back('\\');
-    out->push_back(c);
-  }
-  out->push_back('"');
-}
-
 void PrepareDemandStatements(pqxx::connection& conn) { DemandStatements().registry.Prepare(conn); }
 
 }  // namespace
@@ -893,12 +940,7 @@ absl::StatusOr<Replayable<DemandWriteCounts>> PgPlanningStore::ImportDemand(
 absl::StatusOr<std::vector<ProductDemandHistory>> PgPlanningStore::DemandHistory(
     const std::vector<std::string>& product_ids) {
   std::vector<ProductDemandHistory> out;
-  std::string ids = "{";
-  for (size_t i = 0; i < product_ids.size(); ++i) {
-    if (i > 0) ids += ",";
-    AppendArrayText(&ids, product_ids[i]);
-  }
-  ids += "}";
+  const std::string ids = TextArray(product_ids);
   PM_RETURN_IF_ERROR(Run([&](pqxx::connection& conn) -> absl::Status {
     pqxx::read_transaction tx(conn);
     out.clear();

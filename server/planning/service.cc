@@ -120,11 +120,11 @@ absl::StatusOr<ShiftInstance> PlanningServiceImpl::WorkedShift(const std::string
   return *std::move(shift);
 }
 
-absl::StatusOr<std::set<std::string>> PlanningServiceImpl::ProductIds() {
-  PM_ASSIGN_OR_RETURN(std::vector<Product> products, store_->ListProducts());
-  std::set<std::string> ids;
-  for (const Product& p : products) ids.insert(p.id);
-  return ids;
+absl::StatusOr<std::set<std::string>> PlanningServiceImpl::KnownProductsOf(
+    const std::vector<PlanItem>& items) {
+  std::set<std::string> named;
+  for (const PlanItem& item : items) named.insert(item.product_id);
+  return store_->ExistingIds(PlanningStore::Catalog::kProducts, named);
 }
 
 // ---- plant model ----
@@ -166,10 +166,16 @@ absl::Status PlanningServiceImpl::HandleCreateProduct(runtime::CallContext& call
   const Product product = FromProto(request.product());
   // Read before the change's transaction: lines and products are never deleted (the
   // contract has no such method), so a line or product seen here still exists at commit.
-  PM_ASSIGN_OR_RETURN(std::vector<Line> lines, store_->ListLines(""));
-  std::set<std::string> line_ids;
-  for (const Line& l : lines) line_ids.insert(l.id);
-  PM_ASSIGN_OR_RETURN(std::set<std::string> product_ids, ProductIds());
+  std::set<std::string> named_lines, named_products;
+  for (const LineCycleTime& c : product.cycle_times) named_lines.insert(c.line_id);
+  for (const Changeover& c : product.changeovers) {
+    if (!c.line_id.empty()) named_lines.insert(c.line_id);
+    named_products.insert(c.from_product_id);
+  }
+  PM_ASSIGN_OR_RETURN(std::set<std::string> line_ids,
+                      store_->ExistingIds(PlanningStore::Catalog::kLines, named_lines));
+  PM_ASSIGN_OR_RETURN(std::set<std::string> product_ids,
+                      store_->ExistingIds(PlanningStore::Catalog::kProducts, named_products));
   PM_RETURN_IF_ERROR(ValidateProduct(product, line_ids, product_ids));
   return CreateAndAnswer<v1::CreateProductResponse, Product>(
       Context(call, request), response,
@@ -368,7 +374,7 @@ absl::Status PlanningServiceImpl::HandleCreateProductionPlan(
   PM_ASSIGN_OR_RETURN(ShiftInstance shift,
                       WorkedShift(in.line_id(), "plan.line_id", in.shift_id(), "plan.shift_id"));
   std::vector<PlanItem> items = FromProto(in.items());
-  PM_ASSIGN_OR_RETURN(std::set<std::string> products, ProductIds());
+  PM_ASSIGN_OR_RETURN(std::set<std::string> products, KnownProductsOf(items));
   PM_RETURN_IF_ERROR(ValidateItems(items, "plan.items", products));
   const ChangeContext context = Context(call, request);
   const Plan draft = NewPlan(in.line_id(), shift, std::move(items), call.identity, context.now);
@@ -440,7 +446,7 @@ absl::Status PlanningServiceImpl::HandleUpdateProductionPlan(
   PM_ASSIGN_OR_RETURN(int64_t id, ParseId(request.id(), "id"));
   if (request.etag().empty()) return runtime::InvalidField("etag", "required");
   std::vector<PlanItem> items = FromProto(request.items());
-  PM_ASSIGN_OR_RETURN(std::set<std::string> products, ProductIds());
+  PM_ASSIGN_OR_RETURN(std::set<std::string> products, KnownProductsOf(items));
   PM_RETURN_IF_ERROR(ValidateItems(items, "items", products));
   const ChangeContext context = Context(call, request);
   auto fill = [](const Plan& p, v1::UpdateProductionPlanResponse* r) {
@@ -467,7 +473,7 @@ absl::Status PlanningServiceImpl::HandleReviseProductionPlan(
   if (request.reason().empty()) v.Add("reason", "required: say why the plan changes");
   PM_RETURN_IF_ERROR(v.ToStatus());
   std::vector<PlanItem> items = FromProto(request.items());
-  PM_ASSIGN_OR_RETURN(std::set<std::string> products, ProductIds());
+  PM_ASSIGN_OR_RETURN(std::set<std::string> products, KnownProductsOf(items));
   PM_RETURN_IF_ERROR(ValidateItems(items, "items", products));
   const ChangeContext context = Context(call, request);
   auto fill = [](const Plan& p, v1::ReviseProductionPlanResponse* r) {

@@ -125,7 +125,8 @@ class PlanningServiceImpl : public v1::PlanningServiceBase {
                                             const std::string& line_field,
                                             const std::string& shift_id,
                                             const std::string& shift_field);
-  absl::StatusOr<std::set<std::string>> ProductIds();
+  // Of the products `items` name, those that exist.
+  absl::StatusOr<std::set<std::string>> KnownProductsOf(const std::vector<PlanItem>& items);
   // A plan's lifecycle move (publish, start, close).
   absl::Status Move(runtime::CallContext& call, const google::protobuf::Message& request,
                     const std::string& id, const std::string& etag, PlanTransition transition,

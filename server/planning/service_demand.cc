@@ -178,9 +178,7 @@ class PlanningServiceImpl::DemandImportSink final : public ImportDemandSink {
     first_.set_skip_invalid_records(message.skip_invalid_records());
     call_.SetAuditDetail(first_);
     fingerprint_.Update(first_.skip_invalid_records() ? "skip;" : "all;");
-    PM_ASSIGN_OR_RETURN(std::vector<Product> products, service_->store_->ListProducts());
-    std::set<std::string> ids;
-    for (const Product& p : products) ids.insert(p.id);
+    PM_ASSIGN_OR_RETURN(std::set<std::string> ids, service_->store_->ProductIds());
     import_.emplace(ids, message.skip_invalid_records());
     return absl::OkStatus();
   }
@@ -218,7 +216,9 @@ absl::Status PlanningServiceImpl::HandleForecastDemand(runtime::CallContext& cal
   }
   std::vector<std::string> ids(request.product_ids().begin(), request.product_ids().end());
   if (!ids.empty()) {
-    PM_ASSIGN_OR_RETURN(std::set<std::string> known, ProductIds());
+    PM_ASSIGN_OR_RETURN(std::set<std::string> known,
+                        store_->ExistingIds(PlanningStore::Catalog::kProducts,
+                                            std::set<std::string>(ids.begin(), ids.end())));
     std::set<std::string> seen;
     for (size_t i = 0; i < ids.size(); ++i) {
       const std::string field = absl::StrCat("product_ids[", i, "]");

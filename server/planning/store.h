@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -91,6 +92,14 @@ class PlanningStore {
       const ResponseEncoder<Product>& encode) = 0;
   virtual absl::StatusOr<std::optional<Product>> FindProduct(const std::string& id) = 0;
   virtual absl::StatusOr<std::vector<Product>> ListProducts() = 0;
+  // Of `ids`, those that name a line or a product: a check by key costs what it names,
+  // not the catalog (outside testing: CreateProduct read every line and product, 200 ms a
+  // call with 7,300 lines and 260 products of 300 changeovers).
+  enum class Catalog { kLines, kProducts };
+  virtual absl::StatusOr<std::set<std::string>> ExistingIds(Catalog catalog,
+                                                            const std::set<std::string>& ids) = 0;
+  // Every product's id, and nothing else of it (a demand import checks each record's).
+  virtual absl::StatusOr<std::set<std::string>> ProductIds() = 0;
   virtual absl::StatusOr<Replayable<Crew>> CreateCrew(const Crew& crew,
                                                       const ChangeContext& context,
                                                       const ResponseEncoder<Crew>& encode) = 0;

@@ -105,6 +105,23 @@ absl::StatusOr<std::vector<Product>> FakePlanningStore::ListProducts() {
   return out;
 }
 
+absl::StatusOr<std::set<std::string>> FakePlanningStore::ExistingIds(
+    Catalog catalog, const std::set<std::string>& ids) {
+  absl::ReaderMutexLock lock(&mu_);
+  std::set<std::string> out;
+  for (const std::string& id : ids) {
+    if (catalog == Catalog::kLines ? lines_.count(id) > 0 : products_.count(id) > 0) out.insert(id);
+  }
+  return out;
+}
+
+absl::StatusOr<std::set<std::string>> FakePlanningStore::ProductIds() {
+  absl::ReaderMutexLock lock(&mu_);
+  std::set<std::string> out;
+  for (const auto& [id, product] : products_) out.insert(id);
+  return out;
+}
+
 absl::StatusOr<Replayable<Crew>> FakePlanningStore::CreateCrew(
     const Crew& crew, const ChangeContext& context, const ResponseEncoder<Crew>& encode) {
   absl::MutexLock lock(&mu_);

@@ -5,6 +5,7 @@
 
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -33,6 +34,9 @@ class FakePlanningStore : public PlanningStore {
       const ResponseEncoder<Product>& encode) override;
   absl::StatusOr<std::optional<Product>> FindProduct(const std::string& id) override;
   absl::StatusOr<std::vector<Product>> ListProducts() override;
+  absl::StatusOr<std::set<std::string>> ExistingIds(Catalog catalog,
+                                                    const std::set<std::string>& ids) override;
+  absl::StatusOr<std::set<std::string>> ProductIds() override;
   absl::StatusOr<Replayable<Crew>> CreateCrew(const Crew& crew, const ChangeContext& context,
                                               const ResponseEncoder<Crew>& encode) override;
   absl::StatusOr<std::vector<Crew>> ListCrews() override;

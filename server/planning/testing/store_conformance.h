@@ -93,6 +93,23 @@ TYPED_TEST_P(PlanningStoreConformanceTest, PlantModelRoundTrips) {
   EXPECT_TRUE(this->store()->ListLines("OTHER")->empty());
 }
 
+// Existence by key: only the ids asked about, only those that exist, whatever their
+// characters (a quote or a backslash is one id, never an array literal's syntax).
+TYPED_TEST_P(PlanningStoreConformanceTest, ExistingIdsAreTheOnesAskedAboutThatExist) {
+  using Catalog = PlanningStore::Catalog;
+  ASSERT_TRUE(this->store()
+                  ->CreateProduct({"MUESLI-1KG", "Muesli", "pcs", {{"PACK-1", 3.0}}, {}},
+                                  Ctx("CreateProduct"), nullptr)
+                  .ok());
+  EXPECT_THAT(*this->store()->ExistingIds(Catalog::kLines, {"PACK-1", "PACK-9", "GRANOLA-500G"}),
+              ::testing::ElementsAre("PACK-1"));
+  EXPECT_THAT(*this->store()->ExistingIds(Catalog::kProducts,
+                                          {"MUESLI-1KG", "PACK-1", "A\"B", "C\\D", "{}", ""}),
+              ::testing::ElementsAre("MUESLI-1KG"));
+  EXPECT_TRUE(this->store()->ExistingIds(Catalog::kProducts, {})->empty());
+  EXPECT_THAT(*this->store()->ProductIds(), ::testing::ElementsAre("GRANOLA-500G", "MUESLI-1KG"));
+}
+
 TYPED_TEST_P(PlanningStoreConformanceTest, TakenIdsAndUnknownReferences) {
   EXPECT_EQ(this->store()
                 ->CreateCrew({"CREW-A", "again", "X"}, Ctx("CreateCrew"), nullptr)
@@ -337,8 +354,9 @@ TYPED_TEST_P(PlanningStoreConformanceTest, CreatePlansWritesAllOrNothing) {
 }
 
 REGISTER_TYPED_TEST_SUITE_P(PlanningStoreConformanceTest, PlantModelRoundTrips,
-                            TakenIdsAndUnknownReferences, HolidaysAndMaintenanceByRange,
-                            PlansMutateWithRevisionsAndEvents, RecordsAreIdempotentByRequestId,
-                            ListPlansPagesInShiftOrder, CreatePlansWritesAllOrNothing);
+                            ExistingIdsAreTheOnesAskedAboutThatExist, TakenIdsAndUnknownReferences,
+                            HolidaysAndMaintenanceByRange, PlansMutateWithRevisionsAndEvents,
+                            RecordsAreIdempotentByRequestId, ListPlansPagesInShiftOrder,
+                            CreatePlansWritesAllOrNothing);
 
 }  // namespace plantmesh::planning::testing
