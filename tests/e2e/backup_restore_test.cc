@@ -251,6 +251,7 @@ TEST(BackupRestoreTest, RestoresEveryRowByteForByteAndWatchersListAgain) {
   // The backup, as the runbook takes it.
   absl::StatusOr<std::string> dir = testing::internal::MakeTempDir("plantmesh-backup-");
   ASSERT_TRUE(dir.ok()) << dir.status();
+  const testing::internal::RemoveTreeOnExit remove_dir(*dir);
   const std::string database = url.substr(url.rfind('/') + 1);
   const char* path = std::getenv("PATH");
   const std::vector<std::string> env = {

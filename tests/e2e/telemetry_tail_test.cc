@@ -386,6 +386,7 @@ TEST_F(TelemetryTailTest, PlantctlTailPrintsEachChangeOnceAndResumesAfterARestar
 
   absl::StatusOr<std::string> dir = testing::internal::MakeTempDir("plantctl-tail-");
   ASSERT_TRUE(dir.ok()) << dir.status();
+  const testing::internal::RemoveTreeOnExit remove_dir(*dir);
   const std::string out = *dir + "/out";
   const std::string err = *dir + "/err";
   const sdk::ClientOptions otto = mesh_->OptionsFor("otto");
@@ -454,6 +455,7 @@ TEST_F(TelemetryTailTest, PlantctlTailOfAnUnknownMachineIsNotFound) {
   const sdk::ClientOptions otto = mesh_->OptionsFor("otto");
   absl::StatusOr<std::string> dir = testing::internal::MakeTempDir("plantctl-tail-");
   ASSERT_TRUE(dir.ok()) << dir.status();
+  const testing::internal::RemoveTreeOnExit remove_dir(*dir);
   testing::internal::SpawnOptions spawn = testing::internal::Command(
       {PLANTCTL_BIN, "--endpoint", otto.endpoint, "--ca", otto.ca_file, "--cert", otto.cert_file,
        "--key", otto.key_file, "telemetry", "tail", "CNC-07", "NO-SUCH-CNC"},

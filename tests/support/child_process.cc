@@ -207,6 +207,11 @@ absl::StatusOr<std::string> MakeTempDir(const std::string& prefix) {
   return std::string(buffer.data());
 }
 
+RemoveTreeOnExit::~RemoveTreeOnExit() {
+  std::error_code ignored;
+  if (!path_.empty()) std::filesystem::remove_all(path_, ignored);
+}
+
 std::string ReadFileOrEmpty(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::stringstream contents;

@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -44,6 +45,19 @@ absl::Status RunToCompletion(const SpawnOptions& options, absl::Duration timeout
 
 // A fresh directory /tmp/<prefix>XXXXXX (or under $TMPDIR).
 absl::StatusOr<std::string> MakeTempDir(const std::string& prefix);
+
+// Removes a directory and everything in it when it goes out of scope, so that a test's
+// temporary directory does not outlive it (CI machines run the suite many times).
+class RemoveTreeOnExit {
+ public:
+  explicit RemoveTreeOnExit(std::string path) : path_(std::move(path)) {}
+  ~RemoveTreeOnExit();
+  RemoveTreeOnExit(const RemoveTreeOnExit&) = delete;
+  RemoveTreeOnExit& operator=(const RemoveTreeOnExit&) = delete;
+
+ private:
+  std::string path_;
+};
 
 // Whole file, or "" when unreadable.
 std::string ReadFileOrEmpty(const std::string& path);
