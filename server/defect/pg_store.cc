@@ -649,6 +649,16 @@ absl::StatusOr<Defect> PgDefectStore::GetDefect(int64_t id) {
   return result;
 }
 
+absl::StatusOr<bool> PgDefectStore::IsRequestRecorded(const runtime::IdempotencyKey& key) {
+  bool recorded = false;
+  PM_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& conn) -> absl::Status {
+    pqxx::read_transaction tx(conn);
+    PM_ASSIGN_OR_RETURN(recorded, RequestLog().Recorded(tx, key));
+    return absl::OkStatus();
+  }));
+  return recorded;
+}
+
 absl::StatusOr<ListPage> PgDefectStore::ListDefects(const ListQuery& query) {
   const runtime::PgStatement* statement = &Statements().list_create_desc;
   switch (query.order) {

@@ -361,14 +361,22 @@ class DefectServiceImpl::PhotoUpload final : public UploadDefectPhotoSink {
     PM_RETURN_IF_ERROR(ValidatePhotoUpload(FromProto(metadata_), service_->PhotoMaxBytes()));
     PM_ASSIGN_OR_RETURN(defect_id_, ParseDefectId(metadata_.defect_id(), "metadata.defect_id"));
     // Refuse before receiving megabytes for a defect that does not exist or is full,
-    // unless it holds a photo of these bytes: maybe a retry of a stored upload, which
-    // the store answers from its request log first (outside testing: the retry of the
-    // 100th photo's upload was refused PHOTO_LIMIT_REACHED).
+    // unless the call may be a stored upload's retry: the store answers it from its
+    // request log first (the first response, or REQUEST_ID_REUSED for other bytes). A
+    // photo of these bytes, or this request_id recorded, says so (outside testing: the
+    // retry of the 100th photo's upload was refused PHOTO_LIMIT_REACHED, and so was a
+    // stored upload's request_id with other bytes).
     PM_ASSIGN_OR_RETURN(Defect current, service_->store_->GetDefect(defect_id_));
-    const bool maybe_retry =
-        std::any_of(current.photos.begin(), current.photos.end(),
-                    [&](const Photo& photo) { return photo.sha256 == metadata_.sha256(); });
-    if (!maybe_retry) PM_RETURN_IF_ERROR(CheckPhotoRoom(current));
+    if (absl::Status room = CheckPhotoRoom(current); !room.ok()) {
+      bool maybe_retry =
+          std::any_of(current.photos.begin(), current.photos.end(),
+                      [&](const Photo& photo) { return photo.sha256 == metadata_.sha256(); });
+      if (!maybe_retry) {
+        PM_ASSIGN_OR_RETURN(maybe_retry, service_->store_->IsRequestRecorded(
+                                             runtime::IdempotencyKeyOf(call_, metadata_)));
+      }
+      if (!maybe_retry) return room;
+    }
     bytes_.Declare(static_cast<size_t>(metadata_.size_bytes()));
     return absl::OkStatus();
   }

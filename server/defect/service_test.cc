@@ -477,6 +477,13 @@ TEST_F(DefectServiceTest, ADefectHoldsAtMostItsPhotoLimit) {
   const std::string other = absl::StrCat(kJpegSignature, "other");
   EXPECT_EQ(Upload(PhotoMetadata(d.id(), other), other, 64, &uploaded).error_code(),
             grpc::StatusCode::FAILED_PRECONDITION);
+  // A stored upload's request_id with other bytes is that request_id reused, full or not
+  // (outside testing: it was PHOTO_LIMIT_REACHED on a full defect).
+  v1::PhotoUpload reused = PhotoMetadata(d.id(), other);
+  reused.set_request_id(sent[5].request_id());
+  grpc::Status status = Upload(reused, other, 64, &uploaded);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::ALREADY_EXISTS) << status.error_message();
+  EXPECT_EQ(sdk::ErrorReason(sdk::FromGrpcStatus(status)), "REQUEST_ID_REUSED");
   v1::GetDefectRequest get;
   get.set_id(d.id());
   v1::GetDefectResponse got;

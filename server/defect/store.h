@@ -118,6 +118,9 @@ class DefectStore {
                                                      const ChangeContext& context,
                                                      const ResponseEncoder<Photo>& encode) = 0;
   virtual absl::StatusOr<PhotoContent> GetPhoto(int64_t defect_id, const std::string& photo_id) = 0;
+  // Whether a call with `key` has committed (PgRequestLog::Recorded): a retry, which
+  // AddPhoto answers from the request log even when the defect is full.
+  virtual absl::StatusOr<bool> IsRequestRecorded(const runtime::IdempotencyKey& key) = 0;
 
   // Catalog and plant resources. An id that is taken is ALREADY_EXISTS naming the
   // resource.

@@ -52,6 +52,12 @@ absl::StatusOr<std::optional<PgRequestLog::Entry>> PgRequestLog::Claim(
       tx.exec_prepared(claim_, key.identity, key.method, key.request_id, key.payload_sha256));
 }
 
+absl::StatusOr<bool> PgRequestLog::Recorded(pqxx::transaction_base& tx,
+                                            const IdempotencyKey& key) const {
+  if (key.request_id.empty()) return false;
+  return !tx.exec_prepared(find_, key.identity, key.method, key.request_id).empty();
+}
+
 absl::StatusOr<std::optional<PgRequestLog::Entry>> PgRequestLog::ClaimOutcome(
     pqxx::transaction_base& tx, const IdempotencyKey& key, const pqxx::result& rows) const {
   return Outcome(tx, key, rows);

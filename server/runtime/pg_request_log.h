@@ -46,6 +46,10 @@ class PgRequestLog {
   // Step 1. nullopt: the key is new and now claimed by this transaction.
   absl::StatusOr<std::optional<Entry>> Claim(pqxx::transaction_base& tx,
                                              const IdempotencyKey& key) const;
+  // Whether a call with `key` (its identity, method and request_id) has committed, for a
+  // check that must not refuse a retry before its transaction (a full defect's photo
+  // upload). Reads only.
+  absl::StatusOr<bool> Recorded(pqxx::transaction_base& tx, const IdempotencyKey& key) const;
   // Step 2: what retries get back; `resource` names what the change changed.
   void Record(pqxx::transaction_base& tx, const IdempotencyKey& key, const std::string& response,
               const std::string& resource) const;

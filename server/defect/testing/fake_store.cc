@@ -255,6 +255,12 @@ absl::StatusOr<Defect> FakeDefectStore::GetDefect(int64_t id) {
   return Read(id);
 }
 
+absl::StatusOr<bool> FakeDefectStore::IsRequestRecorded(const runtime::IdempotencyKey& key) {
+  absl::MutexLock lock(&mu_);
+  PM_RETURN_IF_ERROR(TakeFailure());
+  return request_log_.IsRecorded(key);
+}
+
 absl::StatusOr<ListPage> FakeDefectStore::ListDefects(const ListQuery& query) {
   absl::MutexLock lock(&mu_);
   PM_RETURN_IF_ERROR(TakeFailure());

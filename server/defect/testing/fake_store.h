@@ -49,6 +49,7 @@ class FakeDefectStore : public DefectStore {
   absl::StatusOr<Replayable<Photo>> AddPhoto(const NewPhoto& photo, const ChangeContext& context,
                                              const ResponseEncoder<Photo>& encode) override;
   absl::StatusOr<PhotoContent> GetPhoto(int64_t defect_id, const std::string& photo_id) override;
+  absl::StatusOr<bool> IsRequestRecorded(const runtime::IdempotencyKey& key) override;
   absl::StatusOr<std::optional<DefectCategory>> FindCategory(const std::string& code) override;
   absl::StatusOr<Replayable<DefectCategory>> CreateCategory(
       const DefectCategory& category, const ChangeContext& context,

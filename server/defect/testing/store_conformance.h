@@ -239,6 +239,18 @@ TYPED_TEST_P(DefectStoreConformanceTest, CreateIsIdempotentByRequestId) {
   EXPECT_EQ(info.metadata["method"], "plantmesh.defect.v1.DefectService.CreateDefect");
   EXPECT_EQ(this->All().size(), 1u);
 
+  // What was recorded: this caller's key with this method; whatever the payload.
+  auto recorded = [&](const std::string& actor, const std::string& method, const std::string& rid) {
+    absl::StatusOr<bool> answer = store->IsRequestRecorded(Ctx(actor, method, rid).request);
+    EXPECT_TRUE(answer.ok()) << answer.status();
+    return answer.ok() && *answer;
+  };
+  EXPECT_TRUE(recorded("op", "CreateDefect", "req-VIN-1"));
+  EXPECT_FALSE(recorded("qc", "CreateDefect", "req-VIN-1"));
+  EXPECT_FALSE(recorded("op", "UpdateDefect", "req-VIN-1"));
+  EXPECT_FALSE(recorded("op", "CreateDefect", "req-VIN-9"));
+  EXPECT_FALSE(recorded("op", "CreateDefect", ""));
+
   // Another caller's request_id is its own, even when spelled the same.
   absl::StatusOr<Defect> other = ValueOf(store->CreateDefect(
       Draft("VIN-3"), Ctx("qc", "CreateDefect", "req-VIN-1", kT0, "another-hash"), EncodeDefect));

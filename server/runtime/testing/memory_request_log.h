@@ -36,6 +36,11 @@ class MemoryRequestLog {
 
   // Step 1.
   absl::StatusOr<std::optional<Entry>> Claim(const IdempotencyKey& key) const;
+  // Whether a call with `key` (identity, method, request_id) was recorded.
+  bool IsRecorded(const IdempotencyKey& key) const {
+    return !key.request_id.empty() &&
+           entries_.count(Key{key.identity, key.method, key.request_id}) > 0;
+  }
   // Step 2 (no-op without a request_id).
   void Record(const IdempotencyKey& key, std::string response, std::string resource);
 
