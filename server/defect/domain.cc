@@ -750,7 +750,7 @@ absl::StatusOr<ListQuery> MakeListQuery(const ListRequestInput& input) {
 
 std::string EncodePageToken(const ListQuery& query, const Defect& last) {
   return runtime::EncodePageToken({SortTimeOf(query.order, last), last.id},
-                                  FilterFingerprintOf(query));
+                                  FilterFingerprintOf(query), "ListDefects");
 }
 
 }  // namespace plantmesh::defect

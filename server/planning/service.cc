@@ -432,11 +432,11 @@ absl::Status PlanningServiceImpl::HandleListProductionPlans(
   PM_RETURN_IF_ERROR(v.ToStatus());
   PM_ASSIGN_OR_RETURN(PlanPage page, store_->ListPlans(query));
   for (const Plan& plan : page.plans) ToProto(plan, response->add_plans());
-  runtime::EndPage(
-      response, response->mutable_plans(), page.plans.size(), page.more, deps_.config,
-      [&](size_t i) {
-        return runtime::EncodePageToken({page.plans[i].shift_start, page.plans[i].id}, fingerprint);
-      });
+  runtime::EndPage(response, response->mutable_plans(), page.plans.size(), page.more, deps_.config,
+                   [&](size_t i) {
+                     return runtime::EncodePageToken({page.plans[i].shift_start, page.plans[i].id},
+                                                     fingerprint, "ListProductionPlans");
+                   });
   return absl::OkStatus();
 }
 

@@ -35,6 +35,25 @@ bool IsFingerprint(absl::string_view text) {
          });
 }
 
+// What a token carries in place of the request's fingerprint: the fingerprint bound to
+// the method that returned it, so that no method reads another's tokens (outside
+// testing: a ListCrews token was taken by ListProducts, and skipped what sorted first).
+std::string BoundToMethod(absl::string_view fingerprint, absl::string_view list_method) {
+  return FilterFingerprint().AddText(list_method).AddRaw(fingerprint).Hex();
+}
+
+std::string TimeToken(const PageCursor& cursor, absl::string_view bound) {
+  return absl::WebSafeBase64Escape(absl::StrCat(
+      kTokenVersion, "|", absl::ToUnixMicros(cursor.sort_time), "|", cursor.id, "|", bound));
+}
+
+std::string KeyToken(const std::vector<std::string>& key, absl::string_view bound) {
+  std::string raw(kKeyTokenVersion);
+  for (const std::string& part : key) absl::StrAppend(&raw, "|", absl::WebSafeBase64Escape(part));
+  absl::StrAppend(&raw, "|", bound);
+  return absl::WebSafeBase64Escape(raw);
+}
+
 bool InTimestampRange(absl::Time t) {
   return t >= absl::FromUnixSeconds(kEarliestUnixSeconds) &&
          t < absl::FromUnixSeconds(kLatestUnixSeconds + 1);
@@ -61,9 +80,9 @@ std::string FilterFingerprint::Hex() const {
   return absl::StrCat(absl::Hex(Fnv1a64(canonical_), absl::kZeroPad16));
 }
 
-std::string EncodePageToken(const PageCursor& cursor, absl::string_view fingerprint) {
-  return absl::WebSafeBase64Escape(absl::StrCat(
-      kTokenVersion, "|", absl::ToUnixMicros(cursor.sort_time), "|", cursor.id, "|", fingerprint));
+std::string EncodePageToken(const PageCursor& cursor, absl::string_view fingerprint,
+                            absl::string_view list_method) {
+  return TimeToken(cursor, BoundToMethod(fingerprint, list_method));
 }
 
 std::optional<PageCursor> DecodePageToken(absl::string_view token, absl::string_view fingerprint,
@@ -79,23 +98,22 @@ std::optional<PageCursor> DecodePageToken(absl::string_view token, absl::string_
   if (parts.size() != 4 || parts[0] != kTokenVersion || !absl::SimpleAtoi(parts[1], &micros) ||
       !absl::SimpleAtoi(parts[2], &id) || id < 0 ||
       !InTimestampRange(absl::FromUnixMicros(micros)) || !IsFingerprint(parts[3]) ||
-      EncodePageToken(PageCursor{absl::FromUnixMicros(micros), id}, parts[3]) != token) {
+      TimeToken(PageCursor{absl::FromUnixMicros(micros), id}, parts[3]) != token) {
     violations.Add("page_token", absl::StrCat("not a token returned by ", list_method));
     return std::nullopt;
   }
-  if (parts[3] != fingerprint) {
+  if (parts[3] != BoundToMethod(fingerprint, list_method)) {
     violations.Add("page_token",
-                   "the filter or order_by differs from the request that returned this token");
+                   "the filter or order_by differs from the request that returned this token, "
+                   "or another method returned it");
     return std::nullopt;
   }
   return PageCursor{absl::FromUnixMicros(micros), id};
 }
 
-std::string EncodeKeyPageToken(const std::vector<std::string>& key, absl::string_view fingerprint) {
-  std::string raw(kKeyTokenVersion);
-  for (const std::string& part : key) absl::StrAppend(&raw, "|", absl::WebSafeBase64Escape(part));
-  absl::StrAppend(&raw, "|", fingerprint);
-  return absl::WebSafeBase64Escape(raw);
+std::string EncodeKeyPageToken(const std::vector<std::string>& key, absl::string_view fingerprint,
+                               absl::string_view list_method) {
+  return KeyToken(key, BoundToMethod(fingerprint, list_method));
 }
 
 std::optional<std::vector<std::string>> DecodeKeyPageToken(absl::string_view token, size_t parts,
@@ -110,15 +128,14 @@ std::optional<std::vector<std::string>> DecodeKeyPageToken(absl::string_view tok
   for (size_t i = 0; readable && i < parts; ++i) {
     readable = absl::WebSafeBase64Unescape(fields[i + 1], &key[i]);
   }
-  if (!readable || !IsFingerprint(fields.back()) ||
-      EncodeKeyPageToken(key, fields.back()) != token) {
+  if (!readable || !IsFingerprint(fields.back()) || KeyToken(key, fields.back()) != token) {
     violations.Add("page_token", absl::StrCat("not a token returned by ", list_method));
     return std::nullopt;
   }
-  if (fields.back() != fingerprint) {
+  if (fields.back() != BoundToMethod(fingerprint, list_method)) {
     violations.Add("page_token",
                    "the request differs from the one that returned this token (another "
-                   "resource, selection, filter or order)");
+                   "method, resource, selection, filter or order)");
     return std::nullopt;
   }
   return key;

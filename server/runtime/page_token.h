@@ -41,21 +41,25 @@ class FilterFingerprint {
 };
 
 // The opaque token (web-safe base64) for the page after `cursor` of the request whose
-// fingerprint is `fingerprint`.
-std::string EncodePageToken(const PageCursor& cursor, absl::string_view fingerprint);
+// fingerprint is `fingerprint`, to `list_method` (e.g. "ListDefects"): the token carries
+// the fingerprint bound to the method, so another method refuses it.
+std::string EncodePageToken(const PageCursor& cursor, absl::string_view fingerprint,
+                            absl::string_view list_method);
 
 // Reads a token of `list_method` (e.g. "ListDefects") for a request whose fingerprint is
 // `fingerprint`. On a bad token adds a violation of field `page_token` to `violations`
 // and returns nullopt: "not a token returned by <list_method>" when it cannot be read
 // (or its time is outside google.protobuf.Timestamp's range), "the filter or order_by
-// differs from the request that returned this token" when it is another request's.
+// differs from the request that returned this token, or another method returned it" when
+// it is another request's or another method's.
 std::optional<PageCursor> DecodePageToken(absl::string_view token, absl::string_view fingerprint,
                                           absl::string_view list_method, Violations& violations);
 
 // Keyset paging by text keys, for lists ordered by ids rather than by time (e.g.
 // GetLatestValues by machine id, then data item id): the token carries the key parts of
 // the page's last item (any bytes, each escaped) and the fingerprint.
-std::string EncodeKeyPageToken(const std::vector<std::string>& key, absl::string_view fingerprint);
+std::string EncodeKeyPageToken(const std::vector<std::string>& key, absl::string_view fingerprint,
+                               absl::string_view list_method);
 
 // Reads a token of EncodeKeyPageToken with exactly `parts` key parts; bad tokens are
 // refused as DecodePageToken refuses them (a violation of field `page_token`, nullopt).

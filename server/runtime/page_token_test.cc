@@ -19,7 +19,7 @@ std::optional<PageCursor> Decode(const std::string& token, const std::string& fi
 
 TEST(PageTokenTest, RoundTripsTheCursorOfTheSameRequest) {
   const std::string fingerprint = FilterFingerprint().AddRaw("0").AddText("PAINT").Hex();
-  const std::string token = EncodePageToken({kTime, 42}, fingerprint);
+  const std::string token = EncodePageToken({kTime, 42}, fingerprint, "ListThings");
   // Opaque and URL-safe.
   EXPECT_EQ(token.find_first_of("+/="), std::string::npos) << token;
   std::vector<FieldViolation> violations;
@@ -37,19 +37,41 @@ TEST(PageTokenTest, LayoutIsStable) {
   const std::string fingerprint =
       FilterFingerprint().AddRaw("0").AddRaw("1,3").AddText("PAINT").AddTime(std::nullopt).Hex();
   std::string raw;
-  ASSERT_TRUE(absl::WebSafeBase64Unescape(EncodePageToken({kTime, 7}, fingerprint), &raw));
-  EXPECT_EQ(raw, "p1|1795000000123456|7|" + fingerprint);
+  ASSERT_TRUE(
+      absl::WebSafeBase64Unescape(EncodePageToken({kTime, 7}, fingerprint, "ListThings"), &raw));
+  // The fingerprint field is the request's fingerprint bound to the method.
+  EXPECT_EQ(raw, "p1|1795000000123456|7|" +
+                     FilterFingerprint().AddText("ListThings").AddRaw(fingerprint).Hex());
+}
+
+// Outside testing: a planning ListCrews token was taken by ListProducts (and skipped the
+// products that sort before the crew), a defect ListCrews{zone} token by
+// ListRepairPlaces{zone}: equal filters, another method. Tokens are bound to their method.
+TEST(PageTokenTest, AnotherMethodsTokenIsRefused) {
+  const std::string fp = FilterFingerprint().AddText("PAINT").Hex();
+  Violations time_token;
+  EXPECT_FALSE(DecodePageToken(EncodePageToken({kTime, 1}, fp, "ListDefects"), fp,
+                               "ListProductionPlans", time_token));
+  ASSERT_EQ(time_token.items().size(), 1u);
+  EXPECT_EQ(time_token.items()[0].field, "page_token");
+  EXPECT_THAT(time_token.items()[0].description, ::testing::HasSubstr("another method"));
+  Violations key_token;
+  EXPECT_FALSE(DecodeKeyPageToken(EncodeKeyPageToken({"CREW-A"}, fp, "ListCrews"), 1, fp,
+                                  "ListRepairPlaces", key_token));
+  ASSERT_EQ(key_token.items().size(), 1u);
+  EXPECT_THAT(key_token.items()[0].description, ::testing::HasSubstr("another method"));
 }
 
 TEST(PageTokenTest, AnotherFilterOrOrderIsRefusedByName) {
-  const std::string token =
-      EncodePageToken({kTime, 1}, FilterFingerprint().AddRaw("0").AddText("PAINT").Hex());
+  const std::string token = EncodePageToken(
+      {kTime, 1}, FilterFingerprint().AddRaw("0").AddText("PAINT").Hex(), "ListThings");
   std::vector<FieldViolation> violations;
   EXPECT_FALSE(Decode(token, FilterFingerprint().AddRaw("1").AddText("PAINT").Hex(), &violations));
   ASSERT_EQ(violations.size(), 1u);
   EXPECT_EQ(violations[0].field, "page_token");
   EXPECT_EQ(violations[0].description,
-            "the filter or order_by differs from the request that returned this token");
+            "the filter or order_by differs from the request that returned this token, or "
+            "another method returned it");
 }
 
 TEST(PageTokenTest, WhatIsNoTokenIsRefusedByName) {
@@ -62,8 +84,10 @@ TEST(PageTokenTest, WhatIsNoTokenIsRefusedByName) {
         absl::WebSafeBase64Escape("p1|253402300800000000|2|" + fp),
         // Outside testing: a token cut short was told its filter differed; one with a
         // leading space or base64 padding was taken.
-        EncodePageToken({kTime, 42}, fp).substr(0, EncodePageToken({kTime, 42}, fp).size() - 2),
-        " " + EncodePageToken({kTime, 42}, fp), EncodePageToken({kTime, 42}, fp) + "=="}) {
+        EncodePageToken({kTime, 42}, fp, "ListThings")
+            .substr(0, EncodePageToken({kTime, 42}, fp, "ListThings").size() - 2),
+        " " + EncodePageToken({kTime, 42}, fp, "ListThings"),
+        EncodePageToken({kTime, 42}, fp, "ListThings") + "=="}) {
     std::vector<FieldViolation> violations;
     EXPECT_FALSE(Decode(token, fp, &violations)) << token;
     ASSERT_EQ(violations.size(), 1u) << token;
@@ -90,7 +114,7 @@ TEST(PageTokenTest, FingerprintSeparatesTextParts) {
 TEST(PageTokenTest, KeyTokensRoundTripAndAreBoundToTheirRequest) {
   const std::string fingerprint = FilterFingerprint().AddText("CNC-07,CNC-08").Hex();
   const std::vector<std::string> key = {"CNC-08", std::string("a|b\0c", 5)};
-  const std::string token = EncodeKeyPageToken(key, fingerprint);
+  const std::string token = EncodeKeyPageToken(key, fingerprint, "GetLatestValues");
   EXPECT_EQ(token.find_first_of("+/="), std::string::npos) << token;
   Violations ok;
   EXPECT_EQ(DecodeKeyPageToken(token, 2, fingerprint, "GetLatestValues", ok), key);
@@ -103,9 +127,9 @@ TEST(PageTokenTest, KeyTokensRoundTripAndAreBoundToTheirRequest) {
   EXPECT_EQ(other.items()[0].field, "page_token");
   EXPECT_THAT(other.items()[0].description, ::testing::HasSubstr("differs"));
 
-  for (const std::string& bad :
-       {EncodePageToken({kTime, 1}, fingerprint), EncodeKeyPageToken({"CNC-08"}, fingerprint),
-        std::string("not base64!")}) {
+  for (const std::string& bad : {EncodePageToken({kTime, 1}, fingerprint, "GetLatestValues"),
+                                 EncodeKeyPageToken({"CNC-08"}, fingerprint, "GetLatestValues"),
+                                 std::string("not base64!")}) {
     Violations v;
     EXPECT_FALSE(DecodeKeyPageToken(bad, 2, fingerprint, "GetLatestValues", v)) << bad;
     ASSERT_EQ(v.items().size(), 1u);

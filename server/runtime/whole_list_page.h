@@ -32,6 +32,7 @@ inline constexpr int32_t kMaxWholeListPageSize = 1000;
 
 // Where a page starts, read from a request's page_size and page_token.
 struct WholeListPage {
+  std::string list_method;           // e.g. "ListProducts": its tokens only
   size_t page_size = 0;              // 0: every item that fits one answer
   std::optional<std::string> after;  // key of the previous page's last item
 };
@@ -42,6 +43,7 @@ inline WholeListPage ReadWholeListPage(int32_t page_size, absl::string_view page
                                        absl::string_view fingerprint, absl::string_view list_method,
                                        Violations& violations) {
   WholeListPage page;
+  page.list_method = std::string(list_method);
   if (page_size < 0 || page_size > kMaxWholeListPageSize) {
     violations.Add("page_size", absl::StrCat("must be 0-", kMaxWholeListPageSize,
                                              " (0: every one that fits one answer)"));
@@ -84,8 +86,9 @@ void AnswerWholeListPage(const std::vector<Entry>& entries, const WholeListPage&
   const bool more = page.page_size > 0 && keyed.size() > page.page_size;
   if (more) keyed.resize(page.page_size);
   for (const auto& [entry_key, entry] : keyed) ToProto(*entry, items->Add());
-  EndPage(response, items, keyed.size(), more, config,
-          [&](size_t i) { return EncodeKeyPageToken({keyed[i].first}, fingerprint); });
+  EndPage(response, items, keyed.size(), more, config, [&](size_t i) {
+    return EncodeKeyPageToken({keyed[i].first}, fingerprint, page.list_method);
+  });
 }
 
 // A whole-list List method in one call: reads the request's page_size and page_token

@@ -231,7 +231,7 @@ std::string NextMachinePageToken(const MachineQuery& query, const Machine& last)
   runtime::FilterFingerprint fingerprint;
   fingerprint.AddText(query.line).AddText(query.zone);
   return runtime::EncodePageToken(runtime::PageCursor{last.create_time, last.seq},
-                                  fingerprint.Hex());
+                                  fingerprint.Hex(), "ListMachines");
 }
 
 absl::string_view RejectReasonName(RejectReason reason) {
@@ -464,7 +464,7 @@ std::string NextSamplePageToken(const SampleQuery& query, const StoredSample& la
       .AddTime(query.start_time)
       .AddTime(query.end_time);
   return runtime::EncodePageToken(runtime::PageCursor{*last.sample.time, last.key},
-                                  fingerprint.Hex());
+                                  fingerprint.Hex(), "QuerySamples");
 }
 
 absl::Status MachineNotFound(const std::string& machine_id) {
@@ -535,8 +535,8 @@ absl::StatusOr<LatestQuery> MakeLatestQuery(std::vector<std::string> machine_ids
 }
 
 std::string NextLatestPageToken(const LatestQuery& query, const Sample& last) {
-  return runtime::EncodeKeyPageToken({last.machine_id, last.data_item_id},
-                                     LatestFingerprint(query));
+  return runtime::EncodeKeyPageToken({last.machine_id, last.data_item_id}, LatestFingerprint(query),
+                                     "GetLatestValues");
 }
 
 absl::Time DayStart(absl::Time t) {

@@ -207,7 +207,8 @@ std::string NextStateIntervalPageToken(const StateIntervalQuery& query,
                                        const ListedInterval& last) {
   return runtime::EncodePageToken(
       runtime::PageCursor{last.start, 0},
-      StateFingerprint(query.machine_id, query.start_time, query.end_time).Hex());
+      StateFingerprint(query.machine_id, query.start_time, query.end_time).Hex(),
+      "ListStateIntervals");
 }
 
 absl::Status CheckUtilizationRange(const std::string& machine_id,
@@ -312,7 +313,7 @@ absl::StatusOr<DowntimeQuery> MakeDowntimeQuery(const std::string& machine_id,
 
 std::string NextDowntimePageToken(const DowntimeQuery& query, const Downtime& last) {
   return runtime::EncodePageToken(runtime::PageCursor{last.start, last.id},
-                                  DowntimeFingerprint(query).Hex());
+                                  DowntimeFingerprint(query).Hex(), "ListDowntimes");
 }
 
 bool ListsBefore(const Downtime& a, const Downtime& b) {
