@@ -391,6 +391,17 @@ absl::Status PlanningServiceImpl::HandleProposePlan(runtime::CallContext& call,
   for (const propose::ProposalLine& line : model.input.lines) {
     triples += static_cast<int64_t>(line.products.size() * line.shifts.size());
   }
+  // Outside testing: nine lines of staggered 4x6 h shifts over a month ended at 1,116
+  // different times, and the model's own check refused it as INTERNAL.
+  if (model.input.period_count > propose::kMaxPeriods) {
+    const std::string why =
+        absl::StrCat("the chosen lines' shifts end at ", model.input.period_count,
+                     " different times in the horizon, more than ", propose::kMaxPeriods,
+                     ": plan fewer shifts or lines at a time");
+    v.Add(by_count ? "shift_count" : "end_time", why);
+    v.Add("line_ids", why);
+    return v.ToStatus();
+  }
   if (triples > kMaxProposeLineProductShifts) {
     const std::string why = absl::StrCat(
         "the proposal would plan ", triples, " (line, product, shift) combinations, more than ",

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "plantmesh/planning/v1/planning_service.grpc.pb.h"
@@ -306,6 +307,125 @@ TEST_F(ProposePlanTest, AnAnswerTooLargeToSendWritesNoDrafts) {
   EXPECT_FALSE(answered.draft_plan_ids().empty());
   EXPECT_EQ(static_cast<int>(store_.ListPlans(PlanQuery())->plans.size()),
             answered.draft_plan_ids_size());
+}
+
+// A line on a pattern of its own (Europe/Berlin), making PACK-TEST at 60 s a unit.
+class ProposePlanCalendarTest : public ProposePlanTest {
+ protected:
+  void AddLine(const std::string& line_id,
+               const std::vector<std::pair<std::string, std::string>>& shifts) {
+    v1::CreateShiftPatternRequest pattern;
+    pattern.mutable_shift_pattern()->set_id("P-" + line_id);
+    pattern.mutable_shift_pattern()->set_display_name(line_id);
+    char code = 'A';
+    for (const auto& [start, end] : shifts) {
+      v1::ShiftDefinition* d = pattern.mutable_shift_pattern()->add_shifts();
+      d->set_code(std::string(1, code++));
+      d->set_start_time(start);
+      d->set_end_time(end);
+    }
+    v1::CreateShiftPatternResponse pattern_out;
+    grpc::Status status = stub_->CreateShiftPattern(Ctx().get(), pattern, &pattern_out);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    v1::CreateLineRequest line;
+    line.mutable_line()->set_id(line_id);
+    line.mutable_line()->set_display_name(line_id);
+    line.mutable_line()->set_site("PLANT-1");
+    line.mutable_line()->set_area("PACKAGING");
+    line.mutable_line()->set_nominal_rate_per_hour(60);
+    line.mutable_line()->set_shift_pattern_id("P-" + line_id);
+    v1::CreateLineResponse line_out;
+    status = stub_->CreateLine(Ctx().get(), line, &line_out);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    lines_.push_back(line_id);
+  }
+  void AddProduct() {
+    v1::CreateProductRequest product;
+    product.mutable_product()->set_id("PACK-TEST");
+    product.mutable_product()->set_display_name("test");
+    product.mutable_product()->set_unit("pcs");
+    for (const std::string& line : lines_) {
+      v1::LineCycleTime* c = product.mutable_product()->add_cycle_times();
+      c->set_line_id(line);
+      c->set_ideal_cycle_seconds(60);
+    }
+    v1::CreateProductResponse out;
+    grpc::Status status = stub_->CreateProduct(Ctx().get(), product, &out);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+  }
+  v1::ProposePlanRequest Request(absl::Time start, int shift_count,
+                                 const std::vector<std::string>& dates) const {
+    v1::ProposePlanRequest request;
+    for (const std::string& line : lines_) request.add_line_ids(line);
+    request.add_product_ids("PACK-TEST");
+    request.mutable_start_time()->set_seconds(absl::ToUnixSeconds(start));
+    request.set_shift_count(shift_count);
+    request.set_time_limit_seconds(5);
+    for (const std::string& date : dates) {
+      v1::DemandRecord* d = request.add_demand();
+      d->set_product_id("PACK-TEST");
+      d->set_date(date);
+      d->set_quantity(100);
+    }
+    return request;
+  }
+  std::vector<std::string> lines_;
+};
+
+// Outside testing: over the night the clocks go back, a 06:00-06:00 shift lasts 25 hours
+// (1,500 minutes), and ProposePlan answered INTERNAL (its model took at most 1,440).
+TEST_F(ProposePlanCalendarTest, ATwentyFiveHourShiftIsPlanned) {
+  AddLine("DAY-LINE", {{"06:00", "06:00"}});
+  AddProduct();
+  // 2026-10-24 06:00 CEST; the clocks go back on 2026-10-25 at 03:00.
+  v1::ProposePlanResponse response;
+  grpc::Status status = Propose(
+      Request(absl::FromUnixSeconds(1792814400), 3, {"2026-10-24", "2026-10-25", "2026-10-26"}),
+      &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(response.shifts_size(), 3);
+  EXPECT_EQ(response.shifts(0).shift_id(), "2026-10-24/A");  // until 2026-10-25 06:00
+  EXPECT_DOUBLE_EQ(response.shifts(0).planned_minutes(), 1500);
+  EXPECT_DOUBLE_EQ(response.shifts(1).planned_minutes(), 1440);
+}
+
+// Outside testing: a shift inside the hour the clocks skip (02:00-02:30 on 2026-03-29)
+// has no length and ends when the shift before it ends; ProposePlan answered INTERNAL
+// ("two shifts of the line in one period"). It has nothing to plan and is left out.
+TEST_F(ProposePlanCalendarTest, AShiftTheClocksSkipIsLeftOut) {
+  AddLine("NIGHT-LINE", {{"18:00", "02:00"}, {"02:00", "02:30"}, {"02:30", "10:00"}});
+  AddProduct();
+  // 2026-03-28 18:00 CET.
+  v1::ProposePlanRequest request =
+      Request(absl::FromUnixSeconds(1774717200), 6, {"2026-03-28", "2026-03-29", "2026-03-30"});
+  v1::ProposePlanResponse response;
+  grpc::Status status = Propose(request, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  for (const v1::ProposedShift& shift : response.shifts()) {
+    EXPECT_NE(shift.shift_id(), "2026-03-29/B");
+    EXPECT_GT(shift.planned_minutes(), 0) << shift.shift_id();
+  }
+}
+
+// Outside testing: nine lines of staggered 4x6 h shifts over a month end at 1,116
+// different times; the model takes at most 1,000 periods, and ProposePlan answered
+// INTERNAL. It is the request's limit, refused naming its fields (here: 12 lines, 100
+// shifts each, 1,200 ends).
+TEST_F(ProposePlanCalendarTest, TooManyDifferentShiftEndsAreTheRequestsFault) {
+  for (int k = 0; k < 12; ++k) {
+    const std::string m = absl::StrFormat("%02d", k + 1);
+    AddLine(absl::StrCat("STAGGER-", k), {{"00:" + m, "06:" + m},
+                                          {"06:" + m, "12:" + m},
+                                          {"12:" + m, "18:" + m},
+                                          {"18:" + m, "00:" + m}});
+  }
+  AddProduct();
+  v1::ProposePlanResponse response;
+  grpc::Status status =
+      Propose(Request(absl::FromUnixSeconds(1773100800), 100, {"2026-03-20"}), &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
+  EXPECT_THAT(FieldsOf(status), ElementsAre("shift_count", "line_ids"));
+  EXPECT_THAT(status.error_message(), HasSubstr("more than 1000"));
 }
 
 TEST_F(ProposePlanTest, BadInputNamesTheFieldAndWritesNothing) {

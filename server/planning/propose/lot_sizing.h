@@ -104,7 +104,7 @@ struct LineProduct {
 struct LineShift {
   std::string shift_id;        // as the calendar names it, e.g. "2026-11-21/A"; unique per line
   int period = 0;              // 0 .. period_count−1, the period its end falls in
-  double planned_minutes = 0;  // planned production time (shift less breaks, maintenance)
+  double planned_minutes = 0;  // 0..kMaxShiftMinutes: shift less breaks, maintenance
 };
 
 struct ProposalLine {
@@ -148,8 +148,14 @@ struct SolverOptions {
   std::optional<int> max_nodes;                   // a deterministic work limit
 };
 
+// The most periods a model has; the caller refuses a larger horizon as the request's.
+inline constexpr int kMaxPeriods = 1000;
+// The longest planned time of one shift: 24 hours and the hour the clocks go back (a
+// 06:00-06:00 shift in Europe/Berlin on the last Sunday of October lasts 25 hours).
+inline constexpr double kMaxShiftMinutes = 1500;
+
 struct ProposalInput {
-  int period_count = 0;  // 1..1000
+  int period_count = 0;  // 1..kMaxPeriods
   std::vector<ProposalLine> lines;
   std::vector<ProposalProduct> products;  // every product named elsewhere; ids unique
   std::vector<ChangeoverTime> changeovers;

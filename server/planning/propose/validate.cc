@@ -9,7 +9,6 @@
 namespace plantmesh::planning::propose {
 namespace {
 
-constexpr int kMaxPeriods = 1000;
 constexpr int64_t kMaxUnits = 1'000'000'000;
 
 bool Finite(double v) { return std::isfinite(v); }
@@ -71,8 +70,9 @@ absl::Status ValidateInput(const ProposalInput& input) {
       } else if (!periods.insert(s.period).second) {
         v.Add(sat + ".period", "two shifts of the line in one period");
       }
-      if (!Finite(s.planned_minutes) || s.planned_minutes < 0 || s.planned_minutes > 1440) {
-        v.Add(sat + ".planned_minutes", "must be 0-1440 minutes");
+      if (!Finite(s.planned_minutes) || s.planned_minutes < 0 ||
+          s.planned_minutes > kMaxShiftMinutes) {
+        v.Add(sat + ".planned_minutes", absl::StrCat("must be 0-", kMaxShiftMinutes, " minutes"));
       }
     }
     if (!line.initial_product_id.empty() && !(made.count(line.initial_product_id) > 0)) {
