@@ -179,7 +179,8 @@ struct Sql {
       "SELECT 1"));
   const runtime::PgStatement history_of = registry.Add("history_of",
       "SELECT sequence, change_type, actor, " PM_US("change_time") ", changes::text AS changes, "
-      "comment, request_id FROM defect.history WHERE defect_id = $1 ORDER BY sequence");
+      "comment, request_id FROM defect.history WHERE defect_id = $1 AND sequence > $2 "
+      "ORDER BY sequence LIMIT $3");
   // clang-format on
   const runtime::PgStatement place_lock =
       registry.Add("place_lock", "SELECT id FROM defect.repair_places WHERE id = $1 FOR UPDATE");
@@ -747,13 +748,16 @@ absl::StatusOr<Replayable<Defect>> PgDefectStore::MutateDefect(
   return result;
 }
 
-absl::StatusOr<std::vector<HistoryEntry>> PgDefectStore::GetHistory(int64_t id) {
+absl::StatusOr<std::vector<HistoryEntry>> PgDefectStore::GetHistory(int64_t id,
+                                                                    int64_t after_sequence,
+                                                                    size_t limit) {
   std::vector<HistoryEntry> entries;
   PM_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& conn) -> absl::Status {
     pqxx::read_transaction tx(conn);
     entries.clear();
     if (tx.exec_prepared(Statements().defect_exists, id).empty()) return DefectNotFound(id);
-    for (const pqxx::row& r : tx.exec_prepared(Statements().history_of, id)) {
+    for (const pqxx::row& r : tx.exec_prepared(Statements().history_of, id, after_sequence,
+                                               static_cast<int64_t>(limit))) {
       HistoryEntry e;
       e.sequence = r["sequence"].as<int64_t>();
       e.change_type = static_cast<ChangeType>(r["change_type"].as<int>());

@@ -287,10 +287,11 @@ absl::Status DefectServiceImpl::HandleGetDefectHistory(runtime::CallContext& cal
                                                        v1::GetDefectHistoryResponse* response) {
   PM_ASSIGN_OR_RETURN(int64_t id, ParseDefectId(request.id(), "id"));
   // Pages continue after an entry's sequence, for this defect only.
-  return runtime::ServeWholeListPage(
+  return runtime::ServeNumberedPage(
       request, "GetDefectHistory", runtime::FilterFingerprint().AddRaw(absl::StrCat(id)),
-      deps_.config, [&] { return store_->GetHistory(id); },
-      [](const HistoryEntry& entry) { return runtime::OrderedNumberKey(entry.sequence); }, response,
+      deps_.config,
+      [&](int64_t after, size_t limit) { return store_->GetHistory(id, after, limit); },
+      [](const HistoryEntry& entry) { return entry.sequence; }, response,
       response->mutable_entries());
 }
 

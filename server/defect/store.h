@@ -110,8 +110,11 @@ class DefectStore {
       int64_t id, const ChangeContext& context, const FactsWanted& wanted, const Mutator& mutator,
       const ResponseEncoder<Defect>& encode) = 0;
 
-  // Oldest first; NOT_FOUND when the defect is absent.
-  virtual absl::StatusOr<std::vector<HistoryEntry>> GetHistory(int64_t id) = 0;
+  // The entries after sequence `after_sequence` (0: from the first), oldest first, at
+  // most `limit`: a page reads what it answers, never the whole history. NOT_FOUND when
+  // the defect is absent.
+  virtual absl::StatusOr<std::vector<HistoryEntry>> GetHistory(int64_t id, int64_t after_sequence,
+                                                               size_t limit) = 0;
 
   // Attaches a photo (PHOTO_ADDED). NOT_FOUND when the defect is absent.
   virtual absl::StatusOr<Replayable<Photo>> AddPhoto(const NewPhoto& photo,

@@ -87,6 +87,8 @@ struct Sql {
       registry.Add("line_ids_among", "SELECT id FROM planning.lines WHERE id = ANY($1::text[])");
   const runtime::PgStatement product_ids_among = registry.Add(
       "product_ids_among", "SELECT id FROM planning.products WHERE id = ANY($1::text[])");
+  const runtime::PgStatement crew_ids_among =
+      registry.Add("crew_ids_among", "SELECT id FROM planning.crews WHERE id = ANY($1::text[])");
   const runtime::PgStatement product_ids =
       registry.Add("product_ids", "SELECT id FROM planning.products");
   const runtime::PgStatement crew_insert =
@@ -147,7 +149,8 @@ struct Sql {
   const runtime::PgStatement revision_list = registry.Add(
       "revision_list",
       "SELECT revision, items::text AS items, reason, revised_by, " PM_US(
-          "revise_time") " FROM planning.plan_revisions WHERE plan_id = $1 ORDER BY revision");
+          "revise_time") " FROM planning.plan_revisions WHERE plan_id = $1 AND revision > $2 "
+                         "ORDER BY revision LIMIT $3");
   const runtime::PgStatement output_insert = registry.Add(
       "output_insert",
       "INSERT INTO planning.outputs (line_id, shift_id, shift_date, product_id, packaged, "
@@ -535,8 +538,10 @@ absl::StatusOr<std::set<std::string>> PgPlanningStore::ExistingIds(
   PM_RETURN_IF_ERROR(Run([&](pqxx::connection& conn) -> absl::Status {
     pqxx::read_transaction tx(conn);
     out.clear();
-    const runtime::PgStatement& among =
-        catalog == Catalog::kLines ? Statements().line_ids_among : Statements().product_ids_among;
+    const runtime::PgStatement& among = catalog == Catalog::kLines ? Statements().line_ids_among
+                                        : catalog == Catalog::kProducts
+                                            ? Statements().product_ids_among
+                                            : Statements().crew_ids_among;
     for (const pqxx::row& r : tx.exec_prepared(among, array)) out.insert(r[0].as<std::string>());
     return absl::OkStatus();
   }));
@@ -791,13 +796,16 @@ absl::StatusOr<Replayable<Plan>> PgPlanningStore::MutatePlan(int64_t id,
   });
 }
 
-absl::StatusOr<std::vector<PlanRevision>> PgPlanningStore::ListRevisions(int64_t plan_id) {
+absl::StatusOr<std::vector<PlanRevision>> PgPlanningStore::ListRevisions(int64_t plan_id,
+                                                                         int64_t after_revision,
+                                                                         size_t limit) {
   std::vector<PlanRevision> out;
   PM_RETURN_IF_ERROR(Run([&](pqxx::connection& conn) -> absl::Status {
     pqxx::read_transaction tx(conn);
     out.clear();
     if (tx.exec_prepared(Statements().plan_exists, plan_id).empty()) return PlanNotFound(plan_id);
-    for (const pqxx::row& r : tx.exec_prepared(Statements().revision_list, plan_id)) {
+    for (const pqxx::row& r : tx.exec_prepared(Statements().revision_list, plan_id, after_revision,
+                                               static_cast<int64_t>(limit))) {
       out.push_back({r["revision"].as<int32_t>(), ItemsFrom(r["items"].as<std::string>()),
                      r["reason"].as<std::string>(), r["revised_by"].as<std::string>(),
                      TimeAt(r["revise_time_us"])});

@@ -67,7 +67,8 @@ class PgPlanningStore : public PlanningStore {
                                               const PlanMutator& mutator,
                                               const EventEncoder<PlanChange>& event,
                                               const ResponseEncoder<Plan>& encode) override;
-  absl::StatusOr<std::vector<PlanRevision>> ListRevisions(int64_t plan_id) override;
+  absl::StatusOr<std::vector<PlanRevision>> ListRevisions(int64_t plan_id, int64_t after_revision,
+                                                          size_t limit) override;
   absl::StatusOr<Replayable<OutputRecord>> RecordOutput(
       const OutputRecord& output, const ChangeContext& context,
       const EventEncoder<OutputRecord>& event,

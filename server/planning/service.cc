@@ -228,11 +228,14 @@ absl::Status PlanningServiceImpl::HandleListCrews(runtime::CallContext& call,
 absl::Status PlanningServiceImpl::HandleCreateShiftPattern(
     runtime::CallContext& call, const v1::CreateShiftPatternRequest& request,
     v1::CreateShiftPatternResponse* response) {
-  PM_ASSIGN_OR_RETURN(std::vector<Crew> crews, store_->ListCrews());
-  std::set<std::string> crew_ids;
-  for (const Crew& c : crews) crew_ids.insert(c.id);
-  PM_ASSIGN_OR_RETURN(ShiftPattern pattern,
-                      MakeShiftPattern(FromProto(request.shift_pattern()), crew_ids));
+  const ShiftPatternInput input = FromProto(request.shift_pattern());
+  std::set<std::string> named_crews;
+  for (const RotationEntry& entry : input.rotation) {
+    if (!entry.crew_id.empty()) named_crews.insert(entry.crew_id);
+  }
+  PM_ASSIGN_OR_RETURN(std::set<std::string> crew_ids,
+                      store_->ExistingIds(PlanningStore::Catalog::kCrews, named_crews));
+  PM_ASSIGN_OR_RETURN(ShiftPattern pattern, MakeShiftPattern(input, crew_ids));
   return CreateAndAnswer<v1::CreateShiftPatternResponse, ShiftPattern>(
       Context(call, request), response,
       [](const ShiftPattern& p, v1::CreateShiftPatternResponse* r) {
@@ -552,11 +555,11 @@ absl::Status PlanningServiceImpl::HandleListPlanRevisions(
     runtime::CallContext& call, const v1::ListPlanRevisionsRequest& request,
     v1::ListPlanRevisionsResponse* response) {
   PM_ASSIGN_OR_RETURN(int64_t id, ParseId(request.id(), "id"));
-  return runtime::ServeWholeListPage(
+  return runtime::ServeNumberedPage(
       request, "ListPlanRevisions", runtime::FilterFingerprint().AddRaw(absl::StrCat(id)),
-      deps_.config, [&] { return store_->ListRevisions(id); },
-      [](const PlanRevision& r) { return runtime::OrderedNumberKey(r.revision); }, response,
-      response->mutable_revisions());
+      deps_.config,
+      [&](int64_t after, size_t limit) { return store_->ListRevisions(id, after, limit); },
+      [](const PlanRevision& r) { return r.revision; }, response, response->mutable_revisions());
 }
 
 // ---- actuals ----

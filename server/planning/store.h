@@ -92,10 +92,10 @@ class PlanningStore {
       const ResponseEncoder<Product>& encode) = 0;
   virtual absl::StatusOr<std::optional<Product>> FindProduct(const std::string& id) = 0;
   virtual absl::StatusOr<std::vector<Product>> ListProducts() = 0;
-  // Of `ids`, those that name a line or a product: a check by key costs what it names,
-  // not the catalog (outside testing: CreateProduct read every line and product, 200 ms a
-  // call with 7,300 lines and 260 products of 300 changeovers).
-  enum class Catalog { kLines, kProducts };
+  // Of `ids`, those that name a line, a product or a crew: a check by key costs what it
+  // names, not the catalog (outside testing: CreateProduct read every line and product,
+  // 200 ms a call with 7,300 lines and 260 products of 300 changeovers).
+  enum class Catalog { kLines, kProducts, kCrews };
   virtual absl::StatusOr<std::set<std::string>> ExistingIds(Catalog catalog,
                                                             const std::set<std::string>& ids) = 0;
   // Every product's id, and nothing else of it (a demand import checks each record's).
@@ -146,8 +146,11 @@ class PlanningStore {
                                                       const PlanMutator& mutator,
                                                       const EventEncoder<PlanChange>& event,
                                                       const ResponseEncoder<Plan>& encode) = 0;
-  // Oldest first; NOT_FOUND when the plan is absent.
-  virtual absl::StatusOr<std::vector<PlanRevision>> ListRevisions(int64_t plan_id) = 0;
+  // The revisions after number `after_revision` (0: from the first), oldest first, at
+  // most `limit`: a page reads what it answers. NOT_FOUND when the plan is absent.
+  virtual absl::StatusOr<std::vector<PlanRevision>> ListRevisions(int64_t plan_id,
+                                                                  int64_t after_revision,
+                                                                  size_t limit) = 0;
 
   // ---- actuals. The store assigns the id; the event is of the stored record.
   virtual absl::StatusOr<Replayable<OutputRecord>> RecordOutput(

@@ -1,7 +1,8 @@
 // Pages of a list that its store reads whole (a catalog of lines, products, crews,
-// mechanics; a plan's revisions; a defect's history): AIP-158 paging in byte order of one
-// text key per item. Such lists grow with the plant (thousands of mechanics, products
-// with hundreds of changeovers, a plan revised hundreds of times with 4,000-character
+// mechanics): AIP-158 paging in byte order of one text key per item; and pages of a
+// numbered list its store reads after a cursor (a defect's history, a plan's revisions),
+// with the same request fields and tokens. Such lists grow with the plant (thousands of mechanics,
+// products with hundreds of changeovers, a plan revised hundreds of times with 4,000-character
 // reasons) past what one answer can carry; unpaged, the whole list failed
 // RESOURCE_EXHAUSTED RESPONSE_TOO_LARGE and could no longer be read (outside testing).
 #pragma once
@@ -16,6 +17,8 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
@@ -107,6 +110,59 @@ absl::Status ServeWholeListPage(const Request& request, absl::string_view list_m
   auto entries = load();
   if (!entries.ok()) return entries.status();
   AnswerWholeListPage(*entries, page, key, fingerprint, config, response, items);
+  return absl::OkStatus();
+}
+
+// The number `key` spells as OrderedNumberKey spells it; nullopt for any other text.
+inline std::optional<int64_t> NumberOfOrderedKey(absl::string_view key) {
+  uint64_t biased = 0;
+  if (key.size() != 20 || !std::all_of(key.begin(), key.end(), absl::ascii_isdigit) ||
+      !absl::SimpleAtoi(key, &biased)) {
+    return std::nullopt;
+  }
+  return static_cast<int64_t>(biased ^ (uint64_t{1} << 63));
+}
+
+// The page_size 0 means for a numbered list: entries can be large (a 4,000-character
+// description in a history entry), and a page reads only what it may answer.
+inline constexpr size_t kDefaultNumberedPageSize = 100;
+
+// A List method over entries numbered in order (a defect's history by sequence, a plan's
+// revisions by number) that its store reads after a number, at most a limit: the same
+// request fields and tokens as ServeWholeListPage, but a page reads only its own entries
+// (outside testing: every page of a 2,000-entry history read all of it, 0.5 s a page, and
+// 32 readers took the defect service to 2 GB). `load(after, limit)` returns the entries
+// numbered above `after` (0: from the first), in order, at most `limit`; `number(entry)`
+// is an entry's number. page_size 0 is kDefaultNumberedPageSize.
+template <class Request, class Load, class Number, class Response, class Item>
+absl::Status ServeNumberedPage(const Request& request, absl::string_view list_method,
+                               const FilterFingerprint& filter, const ServerConfig* config,
+                               const Load& load, const Number& number, Response* response,
+                               google::protobuf::RepeatedPtrField<Item>* items) {
+  const std::string fingerprint = filter.Hex();
+  Violations violations;
+  const WholeListPage page = ReadWholeListPage(request.page_size(), request.page_token(),
+                                               fingerprint, list_method, violations);
+  int64_t after = 0;
+  if (page.after) {
+    std::optional<int64_t> cursor = NumberOfOrderedKey(*page.after);
+    if (cursor) {
+      after = *cursor;
+    } else {
+      violations.Add("page_token", absl::StrCat("not a token returned by ", list_method));
+    }
+  }
+  if (absl::Status status = violations.ToStatus(); !status.ok()) return status;
+  const size_t limit = page.page_size > 0 ? page.page_size : kDefaultNumberedPageSize;
+  auto entries = load(after, limit + 1);
+  if (!entries.ok()) return entries.status();
+  const bool more = entries->size() > limit;
+  if (more) entries->resize(limit);
+  for (const auto& entry : *entries) ToProto(entry, items->Add());
+  EndPage(response, items, entries->size(), more, config, [&](size_t i) {
+    return EncodeKeyPageToken({OrderedNumberKey(number((*entries)[i]))}, fingerprint,
+                              page.list_method);
+  });
   return absl::OkStatus();
 }
 

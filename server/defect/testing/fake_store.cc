@@ -361,12 +361,19 @@ absl::StatusOr<Replayable<Defect>> FakeDefectStore::MutateDefect(
   return result;
 }
 
-absl::StatusOr<std::vector<HistoryEntry>> FakeDefectStore::GetHistory(int64_t id) {
+absl::StatusOr<std::vector<HistoryEntry>> FakeDefectStore::GetHistory(int64_t id,
+                                                                      int64_t after_sequence,
+                                                                      size_t limit) {
   absl::MutexLock lock(&mu_);
   PM_RETURN_IF_ERROR(TakeFailure());
   auto it = defects_.find(id);
   if (it == defects_.end()) return DefectNotFound(id);
-  return it->second.history;
+  std::vector<HistoryEntry> page;
+  for (const HistoryEntry& entry : it->second.history) {
+    if (page.size() >= limit) break;
+    if (entry.sequence > after_sequence) page.push_back(entry);
+  }
+  return page;
 }
 
 absl::StatusOr<Replayable<Photo>> FakeDefectStore::AddPhoto(const NewPhoto& photo,

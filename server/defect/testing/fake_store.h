@@ -45,7 +45,8 @@ class FakeDefectStore : public DefectStore {
   absl::StatusOr<Replayable<Defect>> MutateDefect(int64_t id, const ChangeContext& context,
                                                   const FactsWanted& wanted, const Mutator& mutator,
                                                   const ResponseEncoder<Defect>& encode) override;
-  absl::StatusOr<std::vector<HistoryEntry>> GetHistory(int64_t id) override;
+  absl::StatusOr<std::vector<HistoryEntry>> GetHistory(int64_t id, int64_t after_sequence,
+                                                       size_t limit) override;
   absl::StatusOr<Replayable<Photo>> AddPhoto(const NewPhoto& photo, const ChangeContext& context,
                                              const ResponseEncoder<Photo>& encode) override;
   absl::StatusOr<PhotoContent> GetPhoto(int64_t defect_id, const std::string& photo_id) override;

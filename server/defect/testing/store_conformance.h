@@ -172,7 +172,7 @@ class DefectStoreConformanceTest : public ::testing::Test {
   }
 
   size_t HistorySize(int64_t id) {
-    absl::StatusOr<std::vector<HistoryEntry>> history = store_->GetHistory(id);
+    absl::StatusOr<std::vector<HistoryEntry>> history = store_->GetHistory(id, 0, 1000);
     EXPECT_TRUE(history.ok()) << history.status();
     return history.ok() ? history->size() : 0;
   }
@@ -532,7 +532,7 @@ TYPED_TEST_P(DefectStoreConformanceTest, EveryChangeWritesOneHistoryEntryAndOneE
   ASSERT_EQ(last.defect().photos_size(), 1);
   EXPECT_EQ(last.defect().photos(0).id(), "1");
 
-  absl::StatusOr<std::vector<HistoryEntry>> history = store->GetHistory(d.id);
+  absl::StatusOr<std::vector<HistoryEntry>> history = store->GetHistory(d.id, 0, 1000);
   ASSERT_TRUE(history.ok());
   ASSERT_EQ(history->size(), 4u);
   for (size_t i = 0; i < history->size(); ++i) {
@@ -547,7 +547,14 @@ TYPED_TEST_P(DefectStoreConformanceTest, EveryChangeWritesOneHistoryEntryAndOneE
   EXPECT_EQ((*history)[1].changes[0].old_value, "REPORTED");
   EXPECT_EQ((*history)[1].changes[0].new_value, "ASSIGNED");
   EXPECT_EQ((*history)[3].request_id, "ph-1");
-  EXPECT_EQ(store->GetHistory(d.id + 1).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store->GetHistory(d.id + 1, 0, 1000).status().code(), absl::StatusCode::kNotFound);
+  // A page: after a sequence, at most a limit.
+  absl::StatusOr<std::vector<HistoryEntry>> page = store->GetHistory(d.id, 1, 2);
+  ASSERT_TRUE(page.ok()) << page.status();
+  ASSERT_EQ(page->size(), 2u);
+  EXPECT_EQ((*page)[0].sequence, 2);
+  EXPECT_EQ((*page)[1].sequence, 3);
+  EXPECT_TRUE(store->GetHistory(d.id, 4, 10)->empty());
 }
 
 // A change that moves a defect to another zone tells watchers the zone it left; the
@@ -571,7 +578,7 @@ TYPED_TEST_P(DefectStoreConformanceTest, EventsNameTheZoneLeftAndHistoryKeepsThe
   EXPECT_EQ(event.defect().zone(), "FINAL");
   EXPECT_EQ(event.actor(), "qc");
   EXPECT_EQ(event.event_time().seconds(), absl::ToUnixSeconds(kT0) + 1);
-  absl::StatusOr<std::vector<HistoryEntry>> history = this->store()->GetHistory(d.id);
+  absl::StatusOr<std::vector<HistoryEntry>> history = this->store()->GetHistory(d.id, 0, 1000);
   ASSERT_TRUE(history.ok());
   ASSERT_EQ(history->size(), 2u);
   EXPECT_EQ((*history)[1].comment, "moved by QC");
@@ -590,7 +597,7 @@ TYPED_TEST_P(DefectStoreConformanceTest, HistoryKeepsFieldValuesExactly) {
   absl::StatusOr<Defect> d = ValueOf(this->store()->CreateDefect(
       draft, Ctx("op", "CreateDefect", "req-VIN-1", kT0, "hash-VIN-1"), EncodeDefect));
   ASSERT_TRUE(d.ok()) << d.status();
-  absl::StatusOr<std::vector<HistoryEntry>> history = this->store()->GetHistory(d->id);
+  absl::StatusOr<std::vector<HistoryEntry>> history = this->store()->GetHistory(d->id, 0, 1000);
   ASSERT_TRUE(history.ok()) << history.status();
   ASSERT_EQ(history->size(), 1u);
   bool found = false;

@@ -110,7 +110,10 @@ absl::StatusOr<std::set<std::string>> FakePlanningStore::ExistingIds(
   absl::ReaderMutexLock lock(&mu_);
   std::set<std::string> out;
   for (const std::string& id : ids) {
-    if (catalog == Catalog::kLines ? lines_.count(id) > 0 : products_.count(id) > 0) out.insert(id);
+    const bool exists = catalog == Catalog::kLines      ? lines_.count(id) > 0
+                        : catalog == Catalog::kProducts ? products_.count(id) > 0
+                                                        : crews_.count(id) > 0;
+    if (exists) out.insert(id);
   }
   return out;
 }
@@ -302,11 +305,19 @@ absl::StatusOr<Replayable<Plan>> FakePlanningStore::MutatePlan(
   });
 }
 
-absl::StatusOr<std::vector<PlanRevision>> FakePlanningStore::ListRevisions(int64_t plan_id) {
+absl::StatusOr<std::vector<PlanRevision>> FakePlanningStore::ListRevisions(int64_t plan_id,
+                                                                           int64_t after_revision,
+                                                                           size_t limit) {
   absl::ReaderMutexLock lock(&mu_);
   if (plans_.count(plan_id) == 0) return PlanNotFound(plan_id);
+  std::vector<PlanRevision> page;
   auto it = revisions_.find(plan_id);
-  return it == revisions_.end() ? std::vector<PlanRevision>() : it->second;
+  if (it == revisions_.end()) return page;
+  for (const PlanRevision& revision : it->second) {
+    if (page.size() >= limit) break;
+    if (revision.revision > after_revision) page.push_back(revision);
+  }
+  return page;
 }
 
 absl::StatusOr<Replayable<OutputRecord>> FakePlanningStore::RecordOutput(

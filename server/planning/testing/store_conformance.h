@@ -107,6 +107,8 @@ TYPED_TEST_P(PlanningStoreConformanceTest, ExistingIdsAreTheOnesAskedAboutThatEx
                                           {"MUESLI-1KG", "PACK-1", "A\"B", "C\\D", "{}", ""}),
               ::testing::ElementsAre("MUESLI-1KG"));
   EXPECT_TRUE(this->store()->ExistingIds(Catalog::kProducts, {})->empty());
+  EXPECT_THAT(*this->store()->ExistingIds(Catalog::kCrews, {"CREW-A", "CREW-B", "PACK-1"}),
+              ::testing::ElementsAre("CREW-A"));
   EXPECT_THAT(*this->store()->ProductIds(), ::testing::ElementsAre("GRANOLA-500G", "MUESLI-1KG"));
 }
 
@@ -197,13 +199,18 @@ TYPED_TEST_P(PlanningStoreConformanceTest, PlansMutateWithRevisionsAndEvents) {
   EXPECT_EQ(read->revision, 1);
   EXPECT_EQ(read->items, (std::vector<PlanItem>{{"GRANOLA-500G", 100, 1}}));
   EXPECT_EQ(read->shift_date, absl::CivilDay(2026, 3, 10));
-  absl::StatusOr<std::vector<PlanRevision>> revisions = this->store()->ListRevisions(id);
+  absl::StatusOr<std::vector<PlanRevision>> revisions = this->store()->ListRevisions(id, 0, 1000);
   ASSERT_TRUE(revisions.ok());
   ASSERT_EQ(revisions->size(), 1u);
   EXPECT_EQ((*revisions)[0].reason, "published");
   EXPECT_EQ(this->backend_.Events().size(), 1u);
   EXPECT_EQ(this->store()->GetPlan(id + 1000).status().code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(this->store()->ListRevisions(id + 1000).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(this->store()->ListRevisions(id + 1000, 0, 1000).status().code(),
+            absl::StatusCode::kNotFound);
+  // A page: after a number, at most a limit.
+  EXPECT_TRUE(this->store()->ListRevisions(id, 1, 10)->empty());
+  EXPECT_TRUE(this->store()->ListRevisions(id, 0, 0)->empty());
+  EXPECT_EQ(this->store()->ListRevisions(id, 0, 1)->size(), 1u);
 }
 
 TYPED_TEST_P(PlanningStoreConformanceTest, RecordsAreIdempotentByRequestId) {
