@@ -21,7 +21,7 @@
 #include "server/runtime/page_token.h"
 #include "server/runtime/replay_answer.h"
 #include "server/runtime/watch.h"
-#include "server/runtime/whole_list_page.h"
+#include "server/runtime/key_pages.h"
 
 namespace plantmesh::defect {
 namespace {

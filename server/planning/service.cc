@@ -16,7 +16,7 @@
 #include "server/runtime/page_fit.h"
 #include "server/runtime/page_token.h"
 #include "server/runtime/replay_answer.h"
-#include "server/runtime/whole_list_page.h"
+#include "server/runtime/key_pages.h"
 
 namespace plantmesh::planning {
 namespace {

@@ -1,6 +1,6 @@
-// Keys of numbered lists: byte order is number order, and only the spelling
+// Keys of numbered lists (key_pages.h): byte order is number order, and only the spelling
 // OrderedNumberKey writes reads back (a page token with a key built by hand is refused).
-#include "server/runtime/whole_list_page.h"
+#include "server/runtime/key_pages.h"
 
 #include <algorithm>
 #include <cstdint>

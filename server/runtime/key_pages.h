@@ -1,10 +1,13 @@
-// Pages of a list that its store reads whole (a catalog of lines, products, crews,
-// mechanics): AIP-158 paging in byte order of one text key per item; and pages of a
-// numbered list its store reads after a cursor (a defect's history, a plan's revisions),
-// with the same request fields and tokens. Such lists grow with the plant (thousands of mechanics,
-// products with hundreds of changeovers, a plan revised hundreds of times with 4,000-character
-// reasons) past what one answer can carry; unpaged, the whole list failed
-// RESOURCE_EXHAUSTED RESPONSE_TOO_LARGE and could no longer be read (outside testing).
+// AIP-158 pages continued after a key, with page tokens bound to their method and
+// request (page_token.h):
+//   - whole lists: a store reads the list whole (a catalog of lines, products, crews,
+//     mechanics) and the page is cut from it in byte order of one text key per item;
+//   - numbered lists: a store reads the entries after a number, at most a limit (a
+//     defect's history, a plan's revisions), so a page reads only its own entries.
+// Such lists grow with the plant (thousands of mechanics, products with hundreds of
+// changeovers, a plan revised hundreds of times with 4,000-character reasons) past what
+// one answer can carry; unpaged, a list failed RESOURCE_EXHAUSTED RESPONSE_TOO_LARGE and
+// could no longer be read (outside testing).
 #pragma once
 
 #include <algorithm>
@@ -30,26 +33,25 @@
 
 namespace plantmesh::runtime {
 
-// The largest page_size a whole-list page accepts.
-inline constexpr int32_t kMaxWholeListPageSize = 1000;
+// The largest page_size a key page accepts.
+inline constexpr int32_t kMaxKeyPageSize = 1000;
 
 // Where a page starts, read from a request's page_size and page_token.
-struct WholeListPage {
+struct KeyPageRequest {
   std::string list_method;           // e.g. "ListProducts": its tokens only
-  size_t page_size = 0;              // 0: every item that fits one answer
+  size_t page_size = 0;              // 0: the list's default
   std::optional<std::string> after;  // key of the previous page's last item
 };
 
 // Reads page_size (0-1000) and page_token (of `list_method`, for the request whose filter
 // has `fingerprint`); a bad one adds a violation of its field to `violations`.
-inline WholeListPage ReadWholeListPage(int32_t page_size, absl::string_view page_token,
-                                       absl::string_view fingerprint, absl::string_view list_method,
-                                       Violations& violations) {
-  WholeListPage page;
+inline KeyPageRequest ReadKeyPageRequest(int32_t page_size, absl::string_view page_token,
+                                         absl::string_view fingerprint,
+                                         absl::string_view list_method, Violations& violations) {
+  KeyPageRequest page;
   page.list_method = std::string(list_method);
-  if (page_size < 0 || page_size > kMaxWholeListPageSize) {
-    violations.Add("page_size", absl::StrCat("must be 0-", kMaxWholeListPageSize,
-                                             " (0: every one that fits one answer)"));
+  if (page_size < 0 || page_size > kMaxKeyPageSize) {
+    violations.Add("page_size", absl::StrCat("must be 0-", kMaxKeyPageSize));
   } else {
     page.page_size = static_cast<size_t>(page_size);
   }
@@ -74,7 +76,7 @@ inline std::string OrderedNumberKey(int64_t n) {
 // limit ends the page early). Keyset paging: an entry added or removed between pages
 // moves no other.
 template <class Entry, class Key, class Response, class Item>
-void AnswerWholeListPage(const std::vector<Entry>& entries, const WholeListPage& page,
+void AnswerWholeListPage(const std::vector<Entry>& entries, const KeyPageRequest& page,
                          const Key& key, absl::string_view fingerprint, const ServerConfig* config,
                          Response* response, google::protobuf::RepeatedPtrField<Item>* items) {
   std::vector<std::pair<std::string, const Entry*>> keyed;
@@ -104,8 +106,8 @@ absl::Status ServeWholeListPage(const Request& request, absl::string_view list_m
                                 google::protobuf::RepeatedPtrField<Item>* items) {
   const std::string fingerprint = filter.Hex();
   Violations violations;
-  const WholeListPage page = ReadWholeListPage(request.page_size(), request.page_token(),
-                                               fingerprint, list_method, violations);
+  const KeyPageRequest page = ReadKeyPageRequest(request.page_size(), request.page_token(),
+                                                 fingerprint, list_method, violations);
   if (absl::Status status = violations.ToStatus(); !status.ok()) return status;
   auto entries = load();
   if (!entries.ok()) return entries.status();
@@ -141,8 +143,8 @@ absl::Status ServeNumberedPage(const Request& request, absl::string_view list_me
                                google::protobuf::RepeatedPtrField<Item>* items) {
   const std::string fingerprint = filter.Hex();
   Violations violations;
-  const WholeListPage page = ReadWholeListPage(request.page_size(), request.page_token(),
-                                               fingerprint, list_method, violations);
+  const KeyPageRequest page = ReadKeyPageRequest(request.page_size(), request.page_token(),
+                                                 fingerprint, list_method, violations);
   int64_t after = 0;
   if (page.after) {
     std::optional<int64_t> cursor = NumberOfOrderedKey(*page.after);
