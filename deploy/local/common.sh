@@ -32,9 +32,14 @@ CLAIMED_PORTS=" "
 # mesh on one port, both services dead at start).
 claim_port() {
   local candidate=$2
-  while port_in_use "$candidate" || [[ $CLAIMED_PORTS == *" $candidate "* ]]; do
+  while [ "$candidate" -le 65535 ] &&
+    { port_in_use "$candidate" || [[ $CLAIMED_PORTS == *" $candidate "* ]]; }; do
     candidate=$((candidate + 1))
   done
+  if [ "$candidate" -gt 65535 ]; then
+    echo "no free port from $2 to 65535: choose lower first ports (PLANTMESH_*_PORT)" >&2
+    exit 2
+  fi
   CLAIMED_PORTS+="$candidate "
   printf -v "$1" '%s' "$candidate"
 }

@@ -179,8 +179,8 @@ struct Sql {
       "SELECT 1"));
   const runtime::PgStatement history_of = registry.Add("history_of",
       "SELECT sequence, change_type, actor, " PM_US("change_time") ", changes::text AS changes, "
-      "comment, request_id FROM defect.history WHERE defect_id = $1 AND sequence > $2 "
-      "ORDER BY sequence LIMIT $3");
+      "comment, request_id FROM defect.history WHERE defect_id = $1 AND sequence > $2::int8 "
+      "ORDER BY sequence LIMIT $3::int8");
   // clang-format on
   const runtime::PgStatement place_lock =
       registry.Add("place_lock", "SELECT id FROM defect.repair_places WHERE id = $1 FOR UPDATE");

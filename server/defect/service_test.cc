@@ -611,6 +611,37 @@ TEST_F(DefectServiceTest, ACatalogTooLargeForOneAnswerComesInPages) {
   EXPECT_EQ(std::set<std::string>(ids.begin(), ids.end()).size(), 30u);
 }
 
+// A numbered page is read a chunk at a time (key_pages.h): a page of 1,000 over 150
+// entries crosses chunks and still holds every entry once, in order; page_size 0 is 100.
+TEST_F(DefectServiceTest, AHistoryPageReadInChunksHoldsEveryEntryOnce) {
+  v1::Defect d = Report("VIN-MANY-EDITS");
+  std::string etag = d.etag();
+  for (int i = 0; i < 149; ++i) {
+    v1::UpdateDefectRequest update;
+    update.mutable_defect()->set_id(d.id());
+    update.mutable_defect()->set_description(absl::StrCat("edit ", i));
+    update.mutable_update_mask()->add_paths("description");
+    update.set_etag(etag);
+    v1::UpdateDefectResponse updated;
+    ASSERT_TRUE(stub_->UpdateDefect(Context("foreman").get(), update, &updated).ok()) << i;
+    etag = updated.defect().etag();
+  }
+  v1::GetDefectHistoryRequest request;
+  request.set_id(d.id());
+  request.set_page_size(1000);
+  v1::GetDefectHistoryResponse page;
+  ASSERT_TRUE(stub_->GetDefectHistory(Context().get(), request, &page).ok());
+  ASSERT_EQ(page.entries_size(), 150);
+  for (int i = 0; i < page.entries_size(); ++i) {
+    EXPECT_EQ(page.entries(i).sequence(), i + 1);
+  }
+  EXPECT_TRUE(page.next_page_token().empty());
+  request.set_page_size(0);
+  ASSERT_TRUE(stub_->GetDefectHistory(Context().get(), request, &page).ok());
+  EXPECT_EQ(page.entries_size(), 100);
+  EXPECT_FALSE(page.next_page_token().empty());
+}
+
 // A page ends early rather than pass the server's send limit (AIP-158 allows a short
 // page). Outside testing: 300 defects of 4,000-emoji descriptions were RESOURCE_EXHAUSTED
 // at page_size 1,000, and no page_size in the documented range could avoid it.

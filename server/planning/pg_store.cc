@@ -149,8 +149,8 @@ struct Sql {
   const runtime::PgStatement revision_list = registry.Add(
       "revision_list",
       "SELECT revision, items::text AS items, reason, revised_by, " PM_US(
-          "revise_time") " FROM planning.plan_revisions WHERE plan_id = $1 AND revision > $2 "
-                         "ORDER BY revision LIMIT $3");
+          "revise_time") " FROM planning.plan_revisions WHERE plan_id = $1 "
+                         "AND revision > $2::int8 ORDER BY revision LIMIT $3::int8");
   const runtime::PgStatement output_insert = registry.Add(
       "output_insert",
       "INSERT INTO planning.outputs (line_id, shift_id, shift_date, product_id, packaged, "

@@ -329,8 +329,14 @@ absl::Status PlanningServiceImpl::HandleProposePlan(runtime::CallContext& call,
     PM_ASSIGN_OR_RETURN(LineCalendar calendar, CalendarOf(line.id, "line_ids", start, look_to));
     int taken = 0;
     for (const ShiftInstance& shift : calendar.ShiftsIn(start, look_to)) {
-      if (shift.start < start) continue;
-      if ((by_end && shift.end > end) || (by_count && taken == request.shift_count())) {
+      // A shift of no length (inside the hour the clocks skip) has nothing to plan and is
+      // not counted (outside testing: shift_count 1 then found no worked shift).
+      if (shift.start < start || shift.end <= shift.start) continue;
+      // A shift dated after the calendar's last day ends the horizon: no plan can be
+      // made, recorded or read for it (outside testing: drafts for 9991-01-01 were
+      // stored, and every other method refused their shift).
+      if ((by_end && shift.end > end) || (by_count && taken == request.shift_count()) ||
+          shift.date > kLastPlantDay) {
         if (makers.count(line.id) > 0) cover = std::min(cover, shift.end);
         break;
       }
@@ -512,7 +518,21 @@ absl::Status PlanningServiceImpl::HandleProposePlan(runtime::CallContext& call,
   std::vector<Plan> plans;
   for (const auto& [index, items] : drafts) {
     const v1::ProposedShift& s = response->shifts(index);
-    PM_RETURN_IF_ERROR(ValidateItems(items, absl::StrCat("shifts[", index, "].runs"), product_ids));
+    // The proposal holds what the plant could make; a production plan holds at most 200
+    // runs of at most 10,000,000 units (outside testing: a 0.001 s cycle made a
+    // 28,800,000-unit run, 250 small demands 250 runs, and the refusal named fields of
+    // the answer). That is the request's create_drafts asking for more than plans hold.
+    if (absl::Status plan = ValidateItems(items, "runs", product_ids); !plan.ok()) {
+      const std::vector<runtime::FieldViolation> why = runtime::FieldViolationsOf(plan);
+      return runtime::InvalidField(
+          "create_drafts",
+          absl::StrCat("the proposal for shift ", s.shift_id(), " of line ", s.line_id(),
+                       " cannot be a production plan (",
+                       why.empty() ? std::string(plan.message())
+                                   : absl::StrCat(why[0].field, ": ", why[0].description),
+                       "): propose without create_drafts, or for fewer products or less "
+                       "demand per shift"));
+    }
     const ShiftInstance& instance =
         model.shift_at.at({s.line_id(), proposal.shifts[index].period})->shift;
     plans.push_back(NewPlan(s.line_id(), instance, items, call.identity, context.now));

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "gmock/gmock.h"
@@ -426,6 +427,100 @@ TEST_F(ProposePlanCalendarTest, TooManyDifferentShiftEndsAreTheRequestsFault) {
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
   EXPECT_THAT(FieldsOf(status), ElementsAre("shift_count", "line_ids"));
   EXPECT_THAT(status.error_message(), HasSubstr("more than 1000"));
+}
+
+// Outside testing: in Antarctica/Troll the clocks go back two hours, and a 00:00-00:00
+// shift that night lasts 26 hours; ProposePlan answered INTERNAL (its model took 25 at
+// most).
+class ProposePlanTrollTest : public ProposePlanCalendarTest {
+ protected:
+  ProposePlanTrollTest() { time_zone_ = "Antarctica/Troll"; }
+};
+
+TEST_F(ProposePlanTrollTest, ATwentySixHourShiftIsPlanned) {
+  AddLine("TROLL-LINE", {{"00:00", "00:00"}});
+  AddProduct();
+  // 2026-10-24 12:00Z; the clocks go from UTC+2 to UTC+0 on 2026-10-25 at 01:00Z.
+  v1::ProposePlanResponse response;
+  grpc::Status status = Propose(
+      Request(absl::FromUnixSeconds(1792843200), 3, {"2026-10-25", "2026-10-26", "2026-10-27"}),
+      &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_GE(response.shifts_size(), 1);
+  EXPECT_EQ(response.shifts(0).shift_id(), "2026-10-25/A");
+  EXPECT_DOUBLE_EQ(response.shifts(0).planned_minutes(), 1560);
+}
+
+// Outside testing: from just after the skipped hour, shift_count 1 counted the shift of
+// no length inside it, left it out, and found no worked shift.
+TEST_F(ProposePlanCalendarTest, AShiftTheClocksSkipIsNotCounted) {
+  AddLine("NIGHT-LINE", {{"18:00", "02:00"}, {"02:00", "02:30"}, {"02:30", "10:00"}});
+  AddProduct();
+  // 2026-03-29 00:30Z = 01:30 CET, inside A; B (02:00-02:30) is skipped at 01:00Z.
+  v1::ProposePlanResponse response;
+  grpc::Status status =
+      Propose(Request(absl::FromUnixSeconds(1774744200), 1, {"2026-03-29"}), &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(response.shifts_size(), 1);
+  EXPECT_EQ(response.shifts(0).shift_id(), "2026-03-29/C");
+}
+
+// Outside testing: a proposal near the plant calendar's last day stored drafts for
+// shifts of 9991-01-01, which every other method refuses. The horizon ends there.
+TEST_F(ProposePlanTest, TheHorizonEndsWithTheCalendarsLastDay) {
+  v1::ProposePlanRequest request;
+  request.mutable_start_time()->set_seconds(
+      absl::ToUnixSeconds(absl::FromCivil(absl::CivilDay(9990, 12, 31), absl::UTCTimeZone())));
+  request.set_shift_count(5);
+  v1::DemandRecord* d = request.add_demand();
+  d->set_product_id("GRANOLA-500G");
+  d->set_date("9990-12-31");
+  d->set_quantity(100);
+  request.set_create_drafts(true);
+  request.set_request_id("last-day");
+  v1::ProposePlanResponse response;
+  grpc::Status status = Propose(request, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(response.shifts_size(), 3);  // A, B and N of 9990-12-31
+  for (const v1::ProposedShift& shift : response.shifts()) {
+    EXPECT_TRUE(absl::StartsWith(shift.shift_id(), "9990-12-31/")) << shift.shift_id();
+  }
+}
+
+// Outside testing: 250 small demands on one shift made a proposal of 250 runs (a plan
+// holds 200), and create_drafts was refused naming shifts[0].runs, a field of the
+// answer. It is the request's create_drafts asking for more than a plan holds.
+TEST_F(ProposePlanCalendarTest, DraftsAPlanCannotHoldAreTheRequestsFault) {
+  AddLine("MANY-LINE", {{"06:00", "14:00"}});
+  v1::ProposePlanRequest request = Request(kShiftA, 1, {});
+  request.clear_product_ids();
+  for (int i = 0; i < 210; ++i) {
+    v1::CreateProductRequest product;
+    product.mutable_product()->set_id(absl::StrCat("SMALL-", 100 + i));
+    product.mutable_product()->set_display_name("small");
+    product.mutable_product()->set_unit("pcs");
+    v1::LineCycleTime* c = product.mutable_product()->add_cycle_times();
+    c->set_line_id("MANY-LINE");
+    c->set_ideal_cycle_seconds(1);
+    v1::CreateProductResponse out;
+    ASSERT_TRUE(stub_->CreateProduct(Ctx().get(), product, &out).ok()) << i;
+    request.add_product_ids(product.product().id());
+    v1::DemandRecord* d = request.add_demand();
+    d->set_product_id(product.product().id());
+    d->set_date("2026-03-10");
+    d->set_quantity(1);
+  }
+  v1::ProposePlanResponse response;
+  grpc::Status status = Propose(request, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(response.shifts_size(), 1);
+  EXPECT_GT(response.shifts(0).runs_size(), 200);
+  request.set_create_drafts(true);
+  request.set_request_id("too-many-runs");
+  status = Propose(request, &response);
+  EXPECT_THAT(FieldsOf(status), ElementsAre("create_drafts"));
+  EXPECT_THAT(status.error_message(), HasSubstr("cannot be a production plan"));
+  EXPECT_TRUE(store_.ListPlans(PlanQuery())->plans.empty());
 }
 
 TEST_F(ProposePlanTest, BadInputNamesTheFieldAndWritesNothing) {

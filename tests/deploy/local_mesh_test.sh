@@ -96,6 +96,17 @@ as_ops() { "$PLANTCTL" --config "$STATE/plantctl/ops.toml" "$@"; }
 . "$SOURCE_DIR/tests/support/poll.sh"
 
 echo "== up (first run), state in $STATE"
+echo "== a first port that is no port is refused before anything starts"
+for bad in 65536 abc; do
+  if PLANTMESH_PORT=$bad "$SOURCE_DIR/deploy/local/up" >"$OUT/bad-port.log" 2>&1; then
+    fail "up took PLANTMESH_PORT=$bad"
+  fi
+  grep -q "a port is a number 1-65535" "$OUT/bad-port.log" || {
+    cat "$OUT/bad-port.log" >&2
+    fail "up did not say why PLANTMESH_PORT=$bad is refused"
+  }
+done
+
 "$SOURCE_DIR/deploy/local/up" >"$OUT/up1.log" 2>&1 || {
   status=$?
   cat "$OUT/up1.log" >&2

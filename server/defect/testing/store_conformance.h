@@ -20,6 +20,7 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <set>
@@ -555,6 +556,8 @@ TYPED_TEST_P(DefectStoreConformanceTest, EveryChangeWritesOneHistoryEntryAndOneE
   EXPECT_EQ((*page)[0].sequence, 2);
   EXPECT_EQ((*page)[1].sequence, 3);
   EXPECT_TRUE(store->GetHistory(d.id, 4, 10)->empty());
+  EXPECT_TRUE(store->GetHistory(d.id, std::numeric_limits<int64_t>::max(), 10)->empty());
+  EXPECT_EQ(store->GetHistory(d.id, std::numeric_limits<int64_t>::min(), 10)->size(), 4u);
 }
 
 // A change that moves a defect to another zone tells watchers the zone it left; the

@@ -150,9 +150,11 @@ struct SolverOptions {
 
 // The most periods a model has; the caller refuses a larger horizon as the request's.
 inline constexpr int kMaxPeriods = 1000;
-// The longest planned time of one shift: 24 hours and the hour the clocks go back (a
-// 06:00-06:00 shift in Europe/Berlin on the last Sunday of October lasts 25 hours).
-inline constexpr double kMaxShiftMinutes = 1500;
+// The longest planned time of one shift. A shift is at most 24 hours by the wall clock;
+// a change of the clocks adds what it adds: an hour in Europe/Berlin (a 06:00-06:00 shift
+// on the last Sunday of October lasts 25 hours), two in Antarctica/Troll, a day where a
+// zone moved across the date line. 48 hours holds them all.
+inline constexpr double kMaxShiftMinutes = 2880;
 
 struct ProposalInput {
   int period_count = 0;  // 1..kMaxPeriods

@@ -45,7 +45,7 @@ class PlanningServiceFixture : public ::testing::Test {
       : now_(now), deadline_(deadline) {}
 
   void SetUp() override {
-    config_.time_zone = "Europe/Berlin";
+    config_.time_zone = time_zone_;
     deps_.config = &server_config_;
     deps_.service_config = &config_;
     deps_.call_policy = &policy_;
@@ -110,6 +110,7 @@ class PlanningServiceFixture : public ::testing::Test {
 
   const absl::Time now_;
   const absl::Duration deadline_;
+  std::string time_zone_ = "Europe/Berlin";  // the plant's; a test may set another first
   runtime::ServerConfig server_config_;
   PlanningConfig config_;
   runtime::testing::FixedIdentityPolicy policy_{"spiffe://test/user/planner"};

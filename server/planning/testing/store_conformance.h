@@ -6,6 +6,7 @@
 //   std::vector<runtime::OutboxEvent> Events();  // events written, oldest first
 #pragma once
 
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -207,8 +208,11 @@ TYPED_TEST_P(PlanningStoreConformanceTest, PlansMutateWithRevisionsAndEvents) {
   EXPECT_EQ(this->store()->GetPlan(id + 1000).status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(this->store()->ListRevisions(id + 1000, 0, 1000).status().code(),
             absl::StatusCode::kNotFound);
-  // A page: after a number, at most a limit.
+  // A page: after a number, at most a limit; any number, as a page token may carry it
+  // (outside testing: one beyond the column's int range was INTERNAL).
   EXPECT_TRUE(this->store()->ListRevisions(id, 1, 10)->empty());
+  EXPECT_TRUE(this->store()->ListRevisions(id, std::numeric_limits<int64_t>::max(), 10)->empty());
+  EXPECT_EQ(this->store()->ListRevisions(id, std::numeric_limits<int64_t>::min(), 10)->size(), 1u);
   EXPECT_TRUE(this->store()->ListRevisions(id, 0, 0)->empty());
   EXPECT_EQ(this->store()->ListRevisions(id, 0, 1)->size(), 1u);
 }
