@@ -17,11 +17,11 @@
 #include "server/runtime/chunked_transfer.h"
 #include "server/runtime/errors.h"
 #include "server/runtime/idempotency.h"
+#include "server/runtime/key_pages.h"
 #include "server/runtime/page_fit.h"
 #include "server/runtime/page_token.h"
 #include "server/runtime/replay_answer.h"
 #include "server/runtime/watch.h"
-#include "server/runtime/key_pages.h"
 
 namespace plantmesh::defect {
 namespace {

@@ -13,10 +13,10 @@
 #include "server/planning/domain.h"
 #include "server/runtime/errors.h"
 #include "server/runtime/idempotency.h"
+#include "server/runtime/key_pages.h"
 #include "server/runtime/page_fit.h"
 #include "server/runtime/page_token.h"
 #include "server/runtime/replay_answer.h"
-#include "server/runtime/key_pages.h"
 
 namespace plantmesh::planning {
 namespace {
