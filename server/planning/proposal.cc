@@ -66,14 +66,9 @@ absl::StatusOr<ProposalModel> BuildProposalModel(const ProposalFacts& facts,
         "nothing to propose");
   }
 
-  // Periods: the distinct end times of the used lines' shifts. A shift of no length (one
-  // inside the hour the clocks skip: 02:00-02:30 on the last Sunday of March in Europe)
-  // has no time to plan and would share its end with the shift before it.
-  auto plannable = [&](const HorizonShift& s) {
-    return used_lines.count(s.line_id) > 0 && s.shift.end > s.shift.start;
-  };
+  // Periods: the distinct end times of the used lines' shifts.
   for (const HorizonShift& s : facts.shifts) {
-    if (plannable(s)) model.period_ends.push_back(s.shift.end);
+    if (used_lines.count(s.line_id) > 0) model.period_ends.push_back(s.shift.end);
   }
   std::sort(model.period_ends.begin(), model.period_ends.end());
   model.period_ends.erase(std::unique(model.period_ends.begin(), model.period_ends.end()),
@@ -90,7 +85,7 @@ absl::StatusOr<ProposalModel> BuildProposalModel(const ProposalFacts& facts,
         model.period_ends.begin());
   };
   for (const HorizonShift& s : facts.shifts) {
-    if (!plannable(s)) continue;
+    if (used_lines.count(s.line_id) == 0) continue;
     const int period = period_of(s.shift.end);
     for (propose::ProposalLine& l : in.lines) {
       if (l.id != s.line_id) continue;

@@ -48,8 +48,10 @@ struct DayDemand {
 struct ProposalFacts {
   absl::TimeZone zone;
   absl::Time start_time;
-  std::vector<Line> lines;                       // the chosen lines, by id
-  std::vector<HorizonShift> shifts;              // of those lines, by line then start
+  std::vector<Line> lines;  // the chosen lines, by id
+  // Of those lines, by line then start; each of some length (the caller leaves out a
+  // shift inside the hour the clocks skip: it would share its end with the one before).
+  std::vector<HorizonShift> shifts;
   std::vector<Product> products;                 // the products to plan, by id
   std::map<std::string, int64_t> stock_on_hand;  // by product id; absent: 0
   std::vector<DayDemand> demand;                 // of those products, days of the horizon

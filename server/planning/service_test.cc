@@ -55,6 +55,15 @@ class PlanningServiceTest : public testing::PlanningServiceFixture {
     return status;
   }
 
+  grpc::Status Publish(const std::string& id, v1::ProductionPlan* out = nullptr) {
+    v1::PublishProductionPlanRequest request;
+    request.set_id(id);
+    v1::PublishProductionPlanResponse response;
+    grpc::Status status = stub_->PublishProductionPlan(Ctx().get(), request, &response);
+    if (out != nullptr) *out = response.plan();
+    return status;
+  }
+
   grpc::Status Record(const std::string& shift, int64_t packaged, int64_t scrapped,
                       const std::string& reason, const std::string& request_id,
                       v1::OutputRecord* out = nullptr) {
@@ -316,11 +325,9 @@ TEST_F(PlanningServiceTest, ListsTooLargeForOneAnswerComeInPages) {
   // A plan's revisions, by number.
   v1::ProductionPlan plan;
   ASSERT_TRUE(CreatePlan("2026-03-12/A", 100, &plan).ok());
-  v1::PublishProductionPlanRequest publish;
-  publish.set_id(plan.id());
-  v1::PublishProductionPlanResponse published;
-  ASSERT_TRUE(stub_->PublishProductionPlan(Ctx().get(), publish, &published).ok());
-  std::string etag = published.plan().etag();
+  v1::ProductionPlan published;
+  ASSERT_TRUE(Publish(plan.id(), &published).ok());
+  std::string etag = published.etag();
   for (int i = 0; i < 11; ++i) {
     v1::ReviseProductionPlanRequest revise;
     revise.set_id(plan.id());
@@ -438,10 +445,7 @@ TEST_F(PlanningServiceTest, BadInputNamesTheFieldAndWritesNothing) {
 TEST_F(PlanningServiceTest, ActualsAreIdempotentAndComparedWithThePlan) {
   v1::ProductionPlan plan;
   ASSERT_TRUE(CreatePlan("2026-03-10/A", 8000, &plan).ok());
-  v1::PublishProductionPlanRequest publish;
-  publish.set_id(plan.id());
-  v1::PublishProductionPlanResponse published;
-  ASSERT_TRUE(stub_->PublishProductionPlan(Ctx().get(), publish, &published).ok());
+  ASSERT_TRUE(Publish(plan.id()).ok());
 
   v1::OutputRecord first, again;
   ASSERT_TRUE(Record("2026-03-10/A", 5000, 200, "SHELL-WASTE", "out-1", &first).ok());

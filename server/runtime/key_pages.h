@@ -16,6 +16,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -39,25 +40,32 @@ inline constexpr int32_t kMaxKeyPageSize = 1000;
 // Where a page starts, read from a request's page_size and page_token.
 struct KeyPageRequest {
   std::string list_method;           // e.g. "ListProducts": its tokens only
+  std::string fingerprint;           // of the request's other fields (its filter)
   size_t page_size = 0;              // 0: the list's default
   std::optional<std::string> after;  // key of the previous page's last item
+  // The token of the page after the item with `key`.
+  std::string TokenAfter(const std::string& key) const {
+    return EncodeKeyPageToken({key}, fingerprint, list_method);
+  }
 };
 
-// Reads page_size (0-1000) and page_token (of `list_method`, for the request whose filter
-// has `fingerprint`); a bad one adds a violation of its field to `violations`.
-inline KeyPageRequest ReadKeyPageRequest(int32_t page_size, absl::string_view page_token,
-                                         absl::string_view fingerprint,
-                                         absl::string_view list_method, Violations& violations) {
+// Reads `request`'s page_size (0-1000) and page_token (of `list_method`, for a request
+// whose other fields are `filter`); a bad one adds a violation of its field to
+// `violations`.
+template <class Request>
+KeyPageRequest ReadKeyPageRequest(const Request& request, absl::string_view list_method,
+                                  const FilterFingerprint& filter, Violations& violations) {
   KeyPageRequest page;
   page.list_method = std::string(list_method);
-  if (page_size < 0 || page_size > kMaxKeyPageSize) {
+  page.fingerprint = filter.Hex();
+  if (request.page_size() < 0 || request.page_size() > kMaxKeyPageSize) {
     violations.Add("page_size", absl::StrCat("must be 0-", kMaxKeyPageSize));
   } else {
-    page.page_size = static_cast<size_t>(page_size);
+    page.page_size = static_cast<size_t>(request.page_size());
   }
-  if (!page_token.empty()) {
+  if (!request.page_token().empty()) {
     std::optional<std::vector<std::string>> key =
-        DecodeKeyPageToken(page_token, 1, fingerprint, list_method, violations);
+        DecodeKeyPageToken(request.page_token(), 1, page.fingerprint, list_method, violations);
     if (key) page.after = std::move(key->front());
   }
   return page;
@@ -69,19 +77,27 @@ inline std::string OrderedNumberKey(int64_t n) {
   return absl::StrFormat("%020u", static_cast<uint64_t>(n) ^ (uint64_t{1} << 63));
 }
 
-// Fills `items` (a repeated field of `response`) with the page of `entries` that `page`
-// names, in byte order of `key(entry)` (unique per entry; a member pointer such as
-// &Crew::id or a function), each by `ToProto(entry, item)` (found in the entry's
-// namespace), and sets next_page_token when more follow (EndPage: also when the send
-// limit ends the page early). Keyset paging: an entry added or removed between pages
-// moves no other.
-template <class Entry, class Key, class Response, class Item>
-void AnswerWholeListPage(const std::vector<Entry>& entries, const KeyPageRequest& page,
-                         const Key& key, absl::string_view fingerprint, const ServerConfig* config,
-                         Response* response, google::protobuf::RepeatedPtrField<Item>* items) {
+// A whole-list List method in one call: reads the request's page_size and page_token
+// (for `filter`, the request's other fields), then `load()` (StatusOr of the entries),
+// and fills `items` (a repeated field of `response`) with the page, in byte order of
+// `key(entry)` (unique per entry; a member pointer such as &Crew::id or a function), each
+// by `ToProto(entry, item)` (found in the entry's namespace), with next_page_token when
+// more follow (EndPage: also when the send limit ends the page early). Keyset paging: an
+// entry added or removed between pages moves no other.
+template <class Request, class Load, class Key, class Response, class Item>
+absl::Status ServeWholeListPage(const Request& request, absl::string_view list_method,
+                                const FilterFingerprint& filter, const ServerConfig* config,
+                                const Load& load, const Key& key, Response* response,
+                                google::protobuf::RepeatedPtrField<Item>* items) {
+  Violations violations;
+  const KeyPageRequest page = ReadKeyPageRequest(request, list_method, filter, violations);
+  if (absl::Status status = violations.ToStatus(); !status.ok()) return status;
+  auto entries = load();
+  if (!entries.ok()) return entries.status();
+  using Entry = typename std::decay_t<decltype(*entries)>::value_type;
   std::vector<std::pair<std::string, const Entry*>> keyed;
-  keyed.reserve(entries.size());
-  for (const Entry& entry : entries) {
+  keyed.reserve(entries->size());
+  for (const Entry& entry : *entries) {
     std::string entry_key = std::invoke(key, entry);
     if (page.after && entry_key <= *page.after) continue;
     keyed.emplace_back(std::move(entry_key), &entry);
@@ -91,27 +107,8 @@ void AnswerWholeListPage(const std::vector<Entry>& entries, const KeyPageRequest
   const bool more = page.page_size > 0 && keyed.size() > page.page_size;
   if (more) keyed.resize(page.page_size);
   for (const auto& [entry_key, entry] : keyed) ToProto(*entry, items->Add());
-  EndPage(response, items, keyed.size(), more, config, [&](size_t i) {
-    return EncodeKeyPageToken({keyed[i].first}, fingerprint, page.list_method);
-  });
-}
-
-// A whole-list List method in one call: reads the request's page_size and page_token
-// (for `filter`, the request's other fields), then `load()` (StatusOr of the entries),
-// then answers the page.
-template <class Request, class Load, class Key, class Response, class Item>
-absl::Status ServeWholeListPage(const Request& request, absl::string_view list_method,
-                                const FilterFingerprint& filter, const ServerConfig* config,
-                                const Load& load, const Key& key, Response* response,
-                                google::protobuf::RepeatedPtrField<Item>* items) {
-  const std::string fingerprint = filter.Hex();
-  Violations violations;
-  const KeyPageRequest page = ReadKeyPageRequest(request.page_size(), request.page_token(),
-                                                 fingerprint, list_method, violations);
-  if (absl::Status status = violations.ToStatus(); !status.ok()) return status;
-  auto entries = load();
-  if (!entries.ok()) return entries.status();
-  AnswerWholeListPage(*entries, page, key, fingerprint, config, response, items);
+  EndPage(response, items, keyed.size(), more, config,
+          [&](size_t i) { return page.TokenAfter(keyed[i].first); });
   return absl::OkStatus();
 }
 
@@ -146,10 +143,8 @@ absl::Status ServeNumberedPage(const Request& request, absl::string_view list_me
                                const FilterFingerprint& filter, const ServerConfig* config,
                                const Load& load, const Number& number, Response* response,
                                google::protobuf::RepeatedPtrField<Item>* items) {
-  const std::string fingerprint = filter.Hex();
   Violations violations;
-  const KeyPageRequest page = ReadKeyPageRequest(request.page_size(), request.page_token(),
-                                                 fingerprint, list_method, violations);
+  const KeyPageRequest page = ReadKeyPageRequest(request, list_method, filter, violations);
   int64_t after = 0;
   if (page.after) {
     std::optional<int64_t> cursor = NumberOfOrderedKey(*page.after);
@@ -176,9 +171,8 @@ absl::Status ServeNumberedPage(const Request& request, absl::string_view list_me
     }
     if (!more || response->ByteSizeLong() >= max_bytes) break;
   }
-  EndPage(response, items, numbers.size(), more, config, [&](size_t i) {
-    return EncodeKeyPageToken({OrderedNumberKey(numbers[i])}, fingerprint, page.list_method);
-  });
+  EndPage(response, items, numbers.size(), more, config,
+          [&](size_t i) { return page.TokenAfter(OrderedNumberKey(numbers[i])); });
   return absl::OkStatus();
 }
 
