@@ -195,6 +195,12 @@ class ServiceFixture : public ::testing::Test {
     return writer->Finish();
   }
 
+  // The server's send limit (max-send-message-bytes), changed while it serves.
+  void SetMaxSendBytes(int bytes) {
+    runtime::testing::ChangeWhileServing(executor_,
+                                         [&] { config_.max_send_message_bytes = bytes; });
+  }
+
   runtime::ServerConfig config_;
   DefectConfig defect_config_;
   // What uploads may hold together: the largest photo, no more.
@@ -495,7 +501,7 @@ TEST_F(DefectServiceTest, ADefectHoldsAtMostItsPhotoLimit) {
 // read (RESOURCE_EXHAUSTED, no paging). It is answered in pages, each within the send
 // limit, every entry once and in order; page_size bounds a page; tokens are checked.
 TEST_F(DefectServiceTest, AHistoryTooLargeForOneAnswerComesInPages) {
-  config_.max_send_message_bytes = 64 * 1024;
+  SetMaxSendBytes(64 * 1024);
   v1::Defect d = Report("VIN-LONG-HISTORY");
   std::string etag = d.etag();
   for (int i = 0; i < 12; ++i) {
@@ -561,7 +567,7 @@ TEST_F(DefectServiceTest, AHistoryTooLargeForOneAnswerComesInPages) {
 // come in pages within the send limit, by id in byte order; a page token belongs to its
 // filter; a mechanic added before the cursor between pages moves no other.
 TEST_F(DefectServiceTest, ACatalogTooLargeForOneAnswerComesInPages) {
-  config_.max_send_message_bytes = 8 * 1024;
+  SetMaxSendBytes(8 * 1024);
   for (const char* crew : {"CREW-A", "CREW-B"}) {
     ASSERT_TRUE(store_->CreateCrew({crew, "Crew", "PAINT"}, Ops("CreateCrew"), nullptr).ok());
   }
@@ -646,7 +652,7 @@ TEST_F(DefectServiceTest, AHistoryPageReadInChunksHoldsEveryEntryOnce) {
 // page). Outside testing: 300 defects of 4,000-emoji descriptions were RESOURCE_EXHAUSTED
 // at page_size 1,000, and no page_size in the documented range could avoid it.
 TEST_F(DefectServiceTest, APageEndsEarlyRatherThanPassTheSendLimit) {
-  config_.max_send_message_bytes = 64 * 1024;
+  SetMaxSendBytes(64 * 1024);
   std::set<std::string> created;
   for (int i = 0; i < 30; ++i) {
     v1::CreateDefectRequest request;

@@ -283,7 +283,7 @@ std::pair<std::vector<std::string>, int> ReadAllPages(Request request, int page_
 // (RESOURCE_EXHAUSTED RESPONSE_TOO_LARGE, no paging). Catalogs and revisions come in
 // pages, each within the send limit, every item once and in order; tokens are checked.
 TEST_F(PlanningServiceTest, ListsTooLargeForOneAnswerComeInPages) {
-  server_config_.max_send_message_bytes = 16 * 1024;
+  SetMaxSendBytes(16 * 1024);
   for (int i = 0; i < 40; ++i) {
     v1::CreateProductRequest request;
     v1::Product* product = request.mutable_product();

@@ -108,6 +108,12 @@ class PlanningServiceFixture : public ::testing::Test {
     }
   }
 
+  // The server's send limit (max-send-message-bytes), changed while it serves.
+  void SetMaxSendBytes(int bytes) {
+    runtime::testing::ChangeWhileServing(executor_,
+                                         [&] { server_config_.max_send_message_bytes = bytes; });
+  }
+
   const absl::Time now_;
   const absl::Duration deadline_;
   std::string time_zone_ = "Europe/Berlin";  // the plant's; a test may set another first

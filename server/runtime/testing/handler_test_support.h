@@ -11,9 +11,11 @@
 #include <string_view>
 #include <utility>
 
+#include "absl/functional/function_ref.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "server/runtime/call_policy.h"
+#include "server/runtime/executor.h"
 #include "server/runtime/grpc_status.h"
 
 namespace plantmesh::runtime::testing {
@@ -39,6 +41,16 @@ class FixedIdentityPolicy : public CallPolicy {
  private:
   std::string identity_;
 };
+
+// Changes what handlers read (the server's config) while the server runs, so that every
+// later call's handler sees the change. The handler runs on `executor`, reached from
+// gRPC's threads, whose hand-over ThreadSanitizer cannot see (CI's TSan run reported a
+// plain write as a race); taking the executor's lock after the change orders it before
+// every task queued afterwards, which is every later call.
+inline void ChangeWhileServing(Executor& executor, absl::FunctionRef<void()> change) {
+  change();
+  (void)executor.queued();  // takes and releases the executor's lock
+}
 
 // `service` served on 127.0.0.1 (a free port, plaintext) until destroyed; `service`
 // outlives it. ok() is false when the server could not start.
