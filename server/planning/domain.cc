@@ -15,8 +15,6 @@
 namespace plantmesh::planning {
 namespace {
 
-constexpr int64_t kMaxQuantity = 10'000'000;
-constexpr size_t kMaxItems = 200;
 constexpr int kMaxShifts = 6;
 constexpr int kMaxBreaks = 8;
 constexpr int kMaxCycleDays = 56;
@@ -317,8 +315,8 @@ absl::Status CheckEtag(const Plan& current, absl::string_view given, bool requir
 absl::Status ValidateItems(const std::vector<PlanItem>& items, absl::string_view prefix,
                            const std::set<std::string>& known_products) {
   runtime::Violations v;
-  if (items.empty() || items.size() > kMaxItems) {
-    v.Add(std::string(prefix), absl::StrCat("1 to ", kMaxItems, " items"));
+  if (items.empty() || items.size() > kMaxPlanItems) {
+    v.Add(std::string(prefix), absl::StrCat("1 to ", kMaxPlanItems, " items"));
   }
   std::set<int32_t> sequences;
   for (size_t i = 0; i < items.size(); ++i) {

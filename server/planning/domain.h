@@ -168,6 +168,11 @@ std::string EtagOf(int64_t version);
 // `etag` when required and empty.
 absl::Status CheckEtag(const Plan& current, absl::string_view given, bool required);
 
+// The most units of a plan's item (and of an output record's quantities), and the most
+// items of a plan.
+inline constexpr int64_t kMaxQuantity = 10'000'000;
+inline constexpr size_t kMaxPlanItems = 200;
+
 // 1-200 items: product known (`known_products`), quantity 1-10,000,000, sequence
 // 1-1000 and unique. Paths "<prefix>[i].<field>" (prefix e.g. "plan.items", "items").
 absl::Status ValidateItems(const std::vector<PlanItem>& items, absl::string_view prefix,

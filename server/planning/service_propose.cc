@@ -518,20 +518,14 @@ absl::Status PlanningServiceImpl::HandleProposePlan(runtime::CallContext& call,
   std::vector<Plan> plans;
   for (const auto& [index, items] : drafts) {
     const v1::ProposedShift& s = response->shifts(index);
-    // The proposal holds what the plant could make; a production plan holds at most 200
-    // runs of at most 10,000,000 units (outside testing: a 0.001 s cycle made a
-    // 28,800,000-unit run, 250 small demands 250 runs, and the refusal named fields of
-    // the answer). That is the request's create_drafts asking for more than plans hold.
+    // The model keeps a shift's runs within a plan's limits; a draft it cannot hold is
+    // this server's fault.
+    static_assert(propose::kMaxRunUnits == kMaxQuantity &&
+                  propose::kMaxRunsPerShift == static_cast<int>(kMaxPlanItems));
     if (absl::Status plan = ValidateItems(items, "runs", product_ids); !plan.ok()) {
-      const std::vector<runtime::FieldViolation> why = runtime::FieldViolationsOf(plan);
-      return runtime::InvalidField(
-          "create_drafts",
-          absl::StrCat("the proposal for shift ", s.shift_id(), " of line ", s.line_id(),
-                       " cannot be a production plan (",
-                       why.empty() ? std::string(plan.message())
-                                   : absl::StrCat(why[0].field, ": ", why[0].description),
-                       "): propose without create_drafts, or for fewer products or less "
-                       "demand per shift"));
+      return absl::InternalError(absl::StrCat("the proposal for shift ", s.shift_id(), " of line ",
+                                              s.line_id(),
+                                              " is no production plan: ", plan.ToString()));
     }
     const ShiftInstance& instance =
         model.shift_at.at({s.line_id(), proposal.shifts[index].period})->shift;

@@ -294,14 +294,14 @@ TEST_F(ProposePlanTest, AnAnswerTooLargeToSendWritesNoDrafts) {
     dry_run.clear_request_id();
     ASSERT_TRUE(Propose(dry_run, &without_limit).ok());
   }
-  server_config_.max_send_message_bytes = static_cast<int>(without_limit.ByteSizeLong());
+  SetMaxSendBytes(static_cast<int>(without_limit.ByteSizeLong()));
   v1::ProposePlanResponse refused;
   grpc::Status s = Propose(request, &refused);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
   EXPECT_EQ(ReasonOf(s), "RESPONSE_TOO_LARGE");
   EXPECT_TRUE(store_.ListPlans(PlanQuery())->plans.empty());
 
-  server_config_.max_send_message_bytes = 4 << 20;
+  SetMaxSendBytes(4 << 20);
   v1::ProposePlanResponse answered;
   s = Propose(request, &answered);
   ASSERT_TRUE(s.ok()) << s.error_message();
@@ -489,8 +489,8 @@ TEST_F(ProposePlanTest, TheHorizonEndsWithTheCalendarsLastDay) {
 
 // Outside testing: 250 small demands on one shift made a proposal of 250 runs (a plan
 // holds 200), and create_drafts was refused naming shifts[0].runs, a field of the
-// answer. It is the request's create_drafts asking for more than a plan holds.
-TEST_F(ProposePlanCalendarTest, DraftsAPlanCannotHoldAreTheRequestsFault) {
+// answer. A proposed shift holds what a plan holds, so every proposal can be drafts.
+TEST_F(ProposePlanCalendarTest, EveryProposedShiftCanBeADraft) {
   AddLine("MANY-LINE", {{"06:00", "14:00"}});
   v1::ProposePlanRequest request = Request(kShiftA, 1, {});
   request.clear_product_ids();
@@ -510,17 +510,23 @@ TEST_F(ProposePlanCalendarTest, DraftsAPlanCannotHoldAreTheRequestsFault) {
     d->set_date("2026-03-10");
     d->set_quantity(1);
   }
+  request.set_create_drafts(true);
+  request.set_request_id("many-runs");
   v1::ProposePlanResponse response;
   grpc::Status status = Propose(request, &response);
   ASSERT_TRUE(status.ok()) << status.error_message();
   ASSERT_EQ(response.shifts_size(), 1);
-  EXPECT_GT(response.shifts(0).runs_size(), 200);
-  request.set_create_drafts(true);
-  request.set_request_id("too-many-runs");
-  status = Propose(request, &response);
-  EXPECT_THAT(FieldsOf(status), ElementsAre("create_drafts"));
-  EXPECT_THAT(status.error_message(), HasSubstr("cannot be a production plan"));
-  EXPECT_TRUE(store_.ListPlans(PlanQuery())->plans.empty());
+  EXPECT_LE(response.shifts(0).runs_size(), 200);
+  int64_t unmet = 0;
+  for (const v1::UnmetDemand& u : response.unmet_demand()) {
+    unmet += u.quantity();
+    EXPECT_EQ(u.reason(), v1::SHORTFALL_REASON_CAPACITY) << u.explanation();
+  }
+  EXPECT_EQ(unmet, 210 - response.shifts(0).runs_size());
+  EXPECT_EQ(response.draft_plan_ids_size(), 1);
+  const std::vector<Plan> drafts = store_.ListPlans(PlanQuery())->plans;
+  ASSERT_EQ(drafts.size(), 1u);
+  EXPECT_EQ(static_cast<int>(drafts[0].items.size()), response.shifts(0).runs_size());
 }
 
 TEST_F(ProposePlanTest, BadInputNamesTheFieldAndWritesNothing) {

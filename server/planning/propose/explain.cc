@@ -173,7 +173,15 @@ Shortfall Explain(const Index& index, const std::vector<ShiftProposal>& shifts,
     ++counted;
     const double free = s.planned_minutes - s.changeover_minutes - s.production_minutes;
     const double needed = index.LongestInto(l, p) + CycleMinutes(in.lines[l], out.product_id);
-    if (s.load_percent < kFullLoadPercent && free >= needed && free > most_free) {
+    // A shift whose plan holds the most the model lets it (units of this product, or
+    // changeovers) is full.
+    int64_t made_here = 0;
+    for (const Run& r : s.runs) {
+      if (r.product_id == out.product_id) made_here += r.quantity;
+    }
+    const bool plan_full =
+        made_here > 0 ? made_here >= kMaxRunUnits : s.changeovers >= kMaxRunsPerShift - 1;
+    if (!plan_full && s.load_percent < kFullLoadPercent && free >= needed && free > most_free) {
       roomiest = &s;
       most_free = free;
     }
@@ -184,8 +192,9 @@ Shortfall Explain(const Index& index, const std::vector<ShiftProposal>& shifts,
         counted == 0
             ? absl::StrCat("no shift of ", absl::StrJoin(names, ", "), " ends by period ", due)
             : absl::StrCat("the lines that make it (", absl::StrJoin(names, ", "),
-                           ") have no room for a changeover and a unit in their ", counted,
-                           " shift(s) up to period ", due);
+                           ") have no room for a changeover and a unit, or hold the most a "
+                           "production plan holds, in their ",
+                           counted, " shift(s) up to period ", due);
     return out;
   }
   out.reason = ShortfallReason::kPriority;

@@ -64,6 +64,7 @@
 //   runs          y[l,p,t] ≤ x[l,p,t]   (a changeover only for a run: every changeover is in
 //                 the plan, where it takes its time)
 //   one state     Σp z[l,p,t] ≤ 1
+//   plan limits   x[l,p,t] ≤ kMaxRunUnits;  Σp y[l,p,t] ≤ kMaxRunsPerShift − 1
 //   carry-over    z[l,p,t+1] ≤ y[l,p,t] + z[l,p,t]
 //   last run      n[l,t] ≤ P_l·(1 − z[l,p,t+1] + y[l,p,t])  (after any changeover in t
 //                 the line ends on a product it changed over to), with the continuous
@@ -156,6 +157,14 @@ inline constexpr int kMaxPeriods = 1000;
 // zone moved across the date line. 48 hours holds them all.
 inline constexpr double kMaxShiftMinutes = 2880;
 
+// What one production plan holds (planning/domain.h, ValidateItems): a shift's runs become
+// a draft plan's items, so in one shift the model makes at most kMaxRunUnits of a product
+// and changes a line over at most kMaxRunsPerShift − 1 times (the first run may be carried
+// over). Outside testing: a 0.001 s cycle proposed a 28,800,000-unit run, and 250 small
+// demands 250 runs in one shift, which create_drafts could not store.
+inline constexpr int64_t kMaxRunUnits = 10'000'000;
+inline constexpr int kMaxRunsPerShift = 200;
+
 struct ProposalInput {
   int period_count = 0;  // 1..kMaxPeriods
   std::vector<ProposalLine> lines;
@@ -191,7 +200,8 @@ struct ShiftProposal {
 enum class ShortfallReason {
   kNoLine,            // no line in the proposal makes the product
   kBeforeFirstShift,  // due before any shift of the horizon ends; stock did not cover it
-  kCapacity,          // the lines that make it are full (≥ 99 %) in the periods up to the due one
+  kCapacity,          // the lines that make it are full (≥ 99 %, or their shifts hold the most a
+                      // plan holds) in the periods up to the due one
   kPriority,          // capacity was free somewhere in time but went to other products or to
                       // fewer changeovers: the cheaper choice by the objective's weights
 };

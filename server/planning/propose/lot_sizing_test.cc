@@ -432,6 +432,7 @@ void ExpectStartFeasible(const ProposalInput& in) {
           const int p = index.product.at(line.products[k].product_id);
           const int64_t units = start.units[l][k][t];
           EXPECT_GE(units, 0);
+          EXPECT_LE(units, kMaxRunUnits);
           used += static_cast<double>(units) * line.products[k].cycle_seconds / 60;
           if (start.changed[l][k][t]) {
             used += index.LongestInto(l, p);
@@ -444,6 +445,7 @@ void ExpectStartFeasible(const ProposalInput& in) {
           }
         }
         EXPECT_LE(used, std::max(0.0, minutes[l][t]) + 1e-9) << line.id << " period " << t;
+        EXPECT_LE(changed_to.size(), static_cast<size_t>(kMaxRunsPerShift - 1));
         if (t + 1 < in.period_count) {
           const int next = start.carried[l][t + 1];
           if (changed_to.empty()) {
@@ -467,6 +469,50 @@ TEST(ProposePlan, HeuristicStartIsAPlanTheModelAllows) {
     // The search starts from it and never returns worse.
     EXPECT_LE(proposal->solver.objective, proposal->solver.start_objective + 1e-6);
   }
+}
+
+// A shift's runs become a production plan's items: at most 200, of at most 10,000,000
+// units each. Outside testing: 250 small demands on one line made 250 runs in a shift,
+// and a 0.001 s cycle a 28,800,000-unit run; create_drafts could store neither.
+TEST(ProposePlan, AShiftHoldsWhatAProductionPlanHolds) {
+  ProposalInput many;
+  many.period_count = 1;
+  std::vector<LineProduct> made;
+  for (int p = 0; p < 250; ++p) {
+    const std::string id = absl::StrCat("P", 100 + p);
+    many.products.push_back({id, 0, 1});
+    made.push_back({id, 1});
+    many.demand.push_back({id, 0, 1});
+  }
+  many.lines = {LineOf("L1", made, 1, 480, "P100")};  // the first run carried over
+  ExpectStartFeasible(many);
+  absl::StatusOr<Proposal> proposal = ProposePlan(many);
+  ASSERT_TRUE(proposal.ok()) << proposal.status().ToString();
+  ASSERT_EQ(proposal->shifts.size(), 1u);
+  EXPECT_EQ(proposal->shifts[0].runs.size(), static_cast<size_t>(kMaxRunsPerShift));
+  EXPECT_EQ(TotalShortfall(*proposal), 50);
+  for (const Shortfall& s : proposal->shortfalls) {
+    EXPECT_EQ(s.reason, ShortfallReason::kCapacity) << s.product_id << ": " << s.explanation;
+    EXPECT_THAT(s.explanation, HasSubstr("the most a production plan holds"));
+  }
+
+  ProposalInput fast;
+  fast.period_count = 2;
+  fast.products = {{"SCREW", 0, 1}};
+  fast.lines = {LineOf("L1", {{"SCREW", 0.001}}, 2, 480, "SCREW")};  // 28,800,000 a shift
+  fast.demand = {{"SCREW", 0, 25'000'000}, {"SCREW", 1, 5'000'000}};
+  ExpectStartFeasible(fast);
+  proposal = ProposePlan(fast);
+  ASSERT_TRUE(proposal.ok()) << proposal.status().ToString();
+  ASSERT_EQ(proposal->shifts.size(), 2u);
+  ASSERT_EQ(proposal->shifts[0].runs.size(), 1u);
+  EXPECT_EQ(proposal->shifts[0].runs[0].quantity, kMaxRunUnits);
+  ASSERT_EQ(proposal->shifts[1].runs.size(), 1u);
+  EXPECT_EQ(proposal->shifts[1].runs[0].quantity, 5'000'000);
+  ASSERT_EQ(proposal->shortfalls.size(), 1u);
+  EXPECT_EQ(proposal->shortfalls[0].due_period, 0);
+  EXPECT_EQ(proposal->shortfalls[0].quantity, 15'000'000);
+  EXPECT_EQ(proposal->shortfalls[0].reason, ShortfallReason::kCapacity);
 }
 
 // Large enough (per component over the whole-model size) for fix-and-optimise: 4 lines ×

@@ -200,8 +200,9 @@ absl::StatusOr<ComponentResult> SolveComponent(const Index& index, const Compone
         z[k][t] = t == 0 ? b.Column(start_state, start_state, 0, true, start_state, t)
                          : b.Column(0, 1, 0, true, carried, t);
         if (capacity[t] <= 0) continue;
-        const double big_m = std::min(
-            std::floor(capacity[t] * 60 / line.products[k].cycle_seconds + 1e-9), to_come[p][t]);
+        const double big_m =
+            std::min({std::floor(capacity[t] * 60 / line.products[k].cycle_seconds + 1e-9),
+                      to_come[p][t], static_cast<double>(kMaxRunUnits)});
         if (big_m < 1) continue;
         x[l][k][t] = b.Column(0, big_m, 0, true, static_cast<double>(start.units[l][k][t]), t);
         y[k][t] = b.Column(0, 1, costs.changeover_cost, true, start.changed[l][k][t] ? 1 : 0, t);
@@ -222,6 +223,7 @@ absl::StatusOr<ComponentResult> SolveComponent(const Index& index, const Compone
       }
       b.Row(one_state, 'L', 1);
       if (!load.empty()) b.Row(load, 'L', capacity[t]);
+      if (setups.size() >= kMaxRunsPerShift) b.Row(setups, 'L', kMaxRunsPerShift - 1);
       if (t + 1 == periods) continue;
       // The count of setups as a column of its own, so that each product's last-run row
       // below holds 3 terms instead of all the line's setups: a line of P products had P²

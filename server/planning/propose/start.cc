@@ -87,6 +87,7 @@ StartPlan Simulate(const Index& index, const Component& component,
       const int made = static_cast<int>(line.products.size());
       std::vector<bool> ran(made, false);
       double used = 0;
+      int changeovers = 0;  // at most kMaxRunsPerShift − 1, as in the model
       while (true) {
         int k = -1;  // the product the line makes next
         for (int j = 0; j < made; ++j) {
@@ -109,11 +110,12 @@ StartPlan Simulate(const Index& index, const Component& component,
           k = -1;
         }
         if (k < 0) {
-          if (earliest < 0) break;
+          if (earliest < 0 || changeovers == kMaxRunsPerShift - 1) break;
           const int p = product_of[l][earliest];
           const double setup = index.LongestInto(l, p);
           if (used + setup + line.products[earliest].cycle_seconds / 60 > capacity + 1e-9) break;
           used += setup;
+          ++changeovers;
           plan.changed[l][earliest][t] = true;
           state[l] = p;
           k = earliest;
@@ -128,7 +130,7 @@ StartPlan Simulate(const Index& index, const Component& component,
           const int until = std::min(periods, runout(p) + 1);
           want = to_come[p][t] - to_come[p][until] - stock[p] - planned[p];
         }
-        const int64_t amount = std::min({room, want, to_come[p][t]});
+        const int64_t amount = std::min({room, want, to_come[p][t], kMaxRunUnits});
         if (amount <= 0) {
           if (plan.changed[l][k][t]) {
             // Cannot happen (room for a unit was checked); keep the model's y ≤ x anyway.
