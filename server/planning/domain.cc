@@ -479,7 +479,13 @@ absl::Status ValidateDowntime(const DowntimeEntry& entry, const ShiftInstance& s
   runtime::Violations v;
   Required(v, entry.reason_code, "downtime.reason_code");
   const int64_t shift_minutes = absl::ToInt64Minutes(shift.end - shift.start);
-  if (entry.duration_minutes < 1 || entry.duration_minutes > shift_minutes) {
+  if (shift_minutes < 1) {
+    // A shift inside the hour the clocks skip (outside testing: the message read "must be
+    // 1-0").
+    v.Add("downtime.shift_id", absl::StrCat("shift ", shift.id,
+                                            " has no time (the clocks skip it that day): "
+                                            "no downtime can be recorded in it"));
+  } else if (entry.duration_minutes < 1 || entry.duration_minutes > shift_minutes) {
     v.Add("downtime.duration_minutes",
           absl::StrCat("must be 1-", shift_minutes, " (the shift's length)"));
   }

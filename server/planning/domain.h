@@ -241,7 +241,8 @@ struct DowntimeEntry {
 // Quantities 0-10,000,000, at least one above 0; scrap_reason required with scrap and
 // refused without. Paths "output.".
 absl::Status ValidateOutput(const OutputRecord& output);
-// duration 1 to the shift's length in minutes; reason code required. Paths "downtime.".
+// duration 1 to the shift's length in minutes (a shift of no length, inside the hour the
+// clocks skip, takes none: "downtime.shift_id"); reason code required. Paths "downtime.".
 absl::Status ValidateDowntime(const DowntimeEntry& entry, const ShiftInstance& shift);
 // Actuals are of shifts that have begun: FAILED_PRECONDITION (ErrorInfo
 // SHIFT_NOT_STARTED with the shift id) for one that starts after `now`, naming

@@ -408,6 +408,23 @@ TEST_F(ProposePlanCalendarTest, AShiftTheClocksSkipIsLeftOut) {
   }
 }
 
+// Outside testing: downtime in a shift the clocks skip was refused "must be 1-0". It names
+// the shift and why.
+TEST_F(ProposePlanCalendarTest, NoDowntimeIsRecordedInAShiftTheClocksSkip) {
+  AddLine("NIGHT-LINE", {{"18:00", "02:00"}, {"02:00", "02:30"}, {"02:30", "10:00"}});
+  v1::RecordDowntimeRequest stop;
+  stop.mutable_downtime()->set_line_id("NIGHT-LINE");
+  stop.mutable_downtime()->set_shift_id("2026-03-29/B");
+  stop.mutable_downtime()->set_reason_code("NO-MATERIAL");
+  stop.mutable_downtime()->set_duration_minutes(1);
+  stop.set_request_id("stop-in-the-gap");
+  v1::RecordDowntimeResponse stopped;
+  grpc::Status refused = stub_->RecordDowntime(Ctx().get(), stop, &stopped);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(FieldsOf(refused), ElementsAre("downtime.shift_id"));
+  EXPECT_THAT(refused.error_message(), HasSubstr("2026-03-29/B has no time"));
+}
+
 // Outside testing: nine lines of staggered 4x6 h shifts over a month end at 1,116
 // different times; the model takes at most 1,000 periods, and ProposePlan answered
 // INTERNAL. It is the request's limit, refused naming its fields (here: 12 lines, 100
