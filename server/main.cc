@@ -106,6 +106,7 @@ absl::Status Serve(const runtime::ServerConfig& config) {
     if (service->outbox.stream_key.empty()) continue;
     runtime::OutboxSource source = service->outbox;
     source.retain = config.events_retain;
+    source.retain_bytes = config.events_retain_bytes;
     stream_keys.push_back(source.stream_key);
     sources.push_back(std::move(source));
   }
@@ -124,6 +125,7 @@ absl::Status Serve(const runtime::ServerConfig& config) {
     runtime::EventHubOptions hub_options;
     hub_options.redis = redis;
     hub_options.queue_capacity = static_cast<size_t>(config.watch_queue_events);
+    hub_options.queue_bytes = static_cast<size_t>(config.watch_queue_bytes);
     hub = std::make_unique<runtime::EventHub>(hub_options, std::move(stream_keys));
     hub->Start();
     // Watches and List's watch_cursor need the stream; without Redis the server starts

@@ -234,11 +234,17 @@ absl::Status Validate(const ServerConfig& config) {
     problems.push_back("redis-port: must be 1-65535");
   }
   if (config.events_retain < 1) problems.push_back("events-retain: must be >= 1");
+  if (config.events_retain_bytes < (int64_t{16} << 20)) {
+    problems.push_back("events-retain-bytes: must be >= 16777216 (16 MiB)");
+  }
   if (config.request_id_retention_days < 1 || config.request_id_retention_days > 36500) {
     problems.push_back("request-id-retention-days: must be 1-36500");
   }
   if (config.watch_queue_events < 1 || config.watch_queue_events > 1000000) {
     problems.push_back("watch-queue-events: must be 1-1000000");
+  }
+  if (config.watch_queue_bytes < (int64_t{4} << 20)) {
+    problems.push_back("watch-queue-bytes: must be >= 4194304 (4 MiB)");
   }
   if (config.drain_timeout < absl::ZeroDuration())
     problems.push_back("drain-seconds: must be >= 0");
@@ -335,6 +341,9 @@ absl::StatusOr<ServerConfig> LoadServerConfig(
   app.add_option("--redis-port", config.redis_port, "Redis port");
   app.add_option("--events-retain", config.events_retain,
                  "event stream entries kept for Watch cursors");
+  app.add_option("--events-retain-bytes", config.events_retain_bytes,
+                 "about the most payload bytes an event stream keeps for Watch cursors (its "
+                 "entries are up to ~1 MiB); the fewer entries of this and events-retain are kept");
   app.add_option("--request-id-retention-days", config.request_id_retention_days,
                  "how long a request_id is remembered (a retry within it answers the first "
                  "response); then its entry is deleted and a reuse is a new call; longer than "
@@ -342,6 +351,9 @@ absl::StatusOr<ServerConfig> LoadServerConfig(
   app.add_option("--watch-queue-events", config.watch_queue_events,
                  "events queued per watcher before it is ended as too slow (UNAVAILABLE "
                  "WATCH_TOO_SLOW with its resume cursor)");
+  app.add_option("--watch-queue-bytes", config.watch_queue_bytes,
+                 "bytes of events queued per watcher before it is ended as too slow (a "
+                 "telemetry event holds up to ~1 MiB of samples)");
   app.add_option("--drain-seconds", drain_seconds,
                  "on SIGTERM, how long in-flight unary calls and finite streams (photo uploads and "
                  "downloads) may take to finish; watches end at once with a resume cursor, "

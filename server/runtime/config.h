@@ -72,12 +72,17 @@ struct ServerConfig {
   std::string redis_host = "127.0.0.1";  // redis-host
   int redis_port = 6379;                 // redis-port
   int64_t events_retain = 100000;        // events-retain: stream entries kept for Watch cursors
+  // events-retain-bytes: about the most payload bytes a stream keeps (entries are up to
+  // ~1 MiB: a group of telemetry samples); the fewer entries of the two bounds are kept.
+  int64_t events_retain_bytes = int64_t{1} << 30;
   // request-id-retention-days: how long a request_id is remembered (request_log_pruner.h);
   // a call that reuses one after that is a new call.
   int request_id_retention_days = 30;
   // watch-queue-events: events queued per watcher before it is ended as too slow
   // (UNAVAILABLE WATCH_TOO_SLOW with its resume cursor).
   int64_t watch_queue_events = 1024;
+  // watch-queue-bytes: and the bytes of those events (a telemetry event holds up to ~1 MiB).
+  int64_t watch_queue_bytes = int64_t{128} << 20;
   // Behaviour
   absl::Duration drain_timeout = absl::Seconds(15);  // drain-seconds
   // upload-memory-bytes: what all uploads being received may hold in memory together,

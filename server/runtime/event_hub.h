@@ -100,12 +100,18 @@ struct StreamEvent {
 
 struct EventHubOptions {
   RedisOptions redis;
-  // Live events queued per subscriber before it is ended as too slow.
+  // Live events queued per subscriber before it is ended as too slow, and their payload
+  // bytes (an event is up to ~1 MiB).
   size_t queue_capacity = 1024;
+  size_t queue_bytes = size_t{128} << 20;
   // Longest XREAD BLOCK; also how soon Stop() returns.
   absl::Duration block = absl::Milliseconds(500);
-  int read_batch = 512;     // entries per XREAD
-  int catch_up_page = 256;  // entries per XRANGE page of a catching-up subscriber
+  int read_batch = 512;     // most entries per XREAD
+  int catch_up_page = 256;  // most entries per XRANGE page of a catching-up subscriber
+  // About the bytes of one Redis reply (an XREAD, a catch-up page, a page of the ids the
+  // reader learns at start): fewer entries are asked for when they are large
+  // (stream_page.h).
+  size_t read_bytes = size_t{8} << 20;
   absl::Duration first_backoff = absl::Milliseconds(100);
   absl::Duration max_backoff = absl::Seconds(2);
 };

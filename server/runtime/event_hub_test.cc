@@ -48,12 +48,14 @@ class EventHubTest : public ::testing::Test {
     return hub;
   }
 
-  // Publishes events "<prefix>-<i>" as the relay does; returns their stream ids.
-  std::vector<std::string> Publish(const std::string& prefix, int n) {
+  // Publishes events "<prefix>-<i>" as the relay does (payloads padded with
+  // `padding` bytes); returns their stream ids.
+  std::vector<std::string> Publish(const std::string& prefix, int n, size_t padding = 0) {
     RedisClient redis(options_.redis);
     std::vector<std::pair<std::string, std::string>> events;
     for (int i = 0; i < n; ++i) {
-      events.emplace_back(absl::StrCat(prefix, "-", i), absl::StrCat("payload ", prefix, "-", i));
+      events.emplace_back(absl::StrCat(prefix, "-", i),
+                          absl::StrCat("payload ", prefix, "-", i, std::string(padding, ' ')));
     }
     absl::StatusOr<std::vector<RedisReply>> replies =
         redis.Pipeline(StreamPublishCommands(OutboxSource{"test", kKey, retain_}, events));
@@ -398,6 +400,43 @@ TEST_F(EventHubTest, EventsTheRelaySendsAgainReachNoSubscriberTwice) {
       (std::vector<std::string>{"before-0", "before-1", "before-2", "e-0", "e-1", "after-0"}));
 }
 
+// The calls of a Redis command so far (INFO commandstats).
+int64_t CallsOf(RedisClient& redis, const std::string& command) {
+  absl::StatusOr<RedisReply> info = redis.Command({"INFO", "commandstats"});
+  if (!info.ok()) return -1;
+  const std::string key = absl::StrCat("cmdstat_", command, ":calls=");
+  const size_t at = info->str.find(key);
+  if (at == std::string::npos) return 0;
+  return std::stoll(info->str.substr(at + key.size()));
+}
+
+// Outside testing: a telemetry restart read its stream's last 4,096 entries of ~1 MiB in
+// one XREVRANGE (5 GB of memory; Redis stalled for every service). Large entries are read
+// in pages of about read_bytes: the ids the reader learns at start, its live reads and a
+// subscriber's catch-up; a re-sent event beyond the first page is still recognised.
+TEST_F(EventHubTest, LargeEventsAreReadInPagesOfAboutReadBytes) {
+  options_.read_bytes = 1 << 20;
+  RedisClient redis(options_.redis);
+  constexpr size_t kLarge = 200 << 10;
+  Publish("before", 40, kLarge);
+  const int64_t reads_before = CallsOf(redis, "xrevrange");
+  std::unique_ptr<EventHub> hub = StartHub();
+  absl::StatusOr<std::unique_ptr<Subscription>> live = hub->Subscribe(kKey, "");
+  ASSERT_TRUE(live.ok()) << live.status();
+  // 40 entries of 200 KiB, about 1 MiB a page (the reader reads them after connecting).
+  EXPECT_TRUE(
+      testing::PollUntil([&] { return CallsOf(redis, "xrevrange") - reads_before >= 8; }, kWait));
+  Publish("before", 1, kLarge);  // the oldest, sent again
+  Publish("live", 30, kLarge);   // more than one read holds
+  EXPECT_EQ(Take(**live, 30).event_ids, Names("live", 0, 30));
+
+  absl::StatusOr<std::unique_ptr<Subscription>> from_oldest = hub->Subscribe(kKey, "0");
+  ASSERT_TRUE(from_oldest.ok()) << from_oldest.status();
+  std::vector<std::string> expected = Names("before", 0, 40);
+  for (const std::string& name : Names("live", 0, 30)) expected.push_back(name);
+  EXPECT_EQ(Take(**from_oldest, expected.size()).event_ids, expected);
+}
+
 TEST(StreamEventTest, DecodesThePayloadOnceForEveryReader) {
   google::protobuf::StringValue value;
   value.set_value("zone PAINT");
@@ -451,6 +490,24 @@ TEST_F(EventHubTest, ASlowSubscriberIsEndedResumablyWithoutSlowingTheOthers) {
   slow_taken.event_ids.insert(slow_taken.event_ids.end(), rest.event_ids.begin(),
                               rest.event_ids.end());
   EXPECT_EQ(slow_taken.event_ids, expected);
+}
+
+// A slow subscriber keeps the events it has not taken alive: its queue is bounded in
+// bytes as well (a telemetry event holds up to ~1 MiB).
+TEST_F(EventHubTest, ASlowSubscribersQueueIsBoundedInBytesToo) {
+  options_.queue_bytes = 800 << 10;
+  std::unique_ptr<EventHub> hub = StartHub();
+  absl::StatusOr<std::unique_ptr<Subscription>> slow = hub->Subscribe(kKey, "");
+  absl::StatusOr<std::unique_ptr<Subscription>> fast = hub->Subscribe(kKey, "");
+  ASSERT_TRUE(slow.ok() && fast.ok());
+  for (int i = 0; i < 20; ++i) {
+    Publish(absl::StrCat("e", i), 1, 100 << 10);
+    ASSERT_EQ(Take(**fast, 1).event_ids, std::vector<std::string>{absl::StrCat("e", i, "-0")});
+  }
+  Taken slow_taken = Take(**slow, 1000);
+  ASSERT_TRUE(slow_taken.ended);
+  EXPECT_EQ(ErrorInfoOf(slow_taken.end).reason, "WATCH_TOO_SLOW") << slow_taken.end;
+  EXPECT_EQ(slow_taken.event_ids.size(), 7u);  // 7 × (100 KiB + its name) fit in 800 KiB
 }
 
 TEST_F(EventHubTest, PollTakesTheFirstEventThenOnlyWhatFitsThePayloadBudget) {

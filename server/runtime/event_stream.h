@@ -36,6 +36,11 @@ struct OutboxSource {
   std::string stream_key;  // e.g. "plantmesh:defect:events"
   // Entries the stream keeps (XADD MAXLEN ~): older cursors are refused, not skipped.
   int64_t retain = 100000;
+  // About the most payload bytes it keeps: entries range from a few hundred bytes to
+  // ~1 MiB, so a count alone let a stream of large ones grow to tens of GB (outside
+  // testing: 2.6 GB of Redis at 9,000 of 100,000 entries). Each XADD keeps at most
+  // retain_bytes / its own payload's size entries (at least one), and `retain` at most.
+  int64_t retain_bytes = int64_t{1} << 30;
 };
 
 // How far one source's publishing is behind (for metrics).

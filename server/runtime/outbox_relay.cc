@@ -27,6 +27,7 @@
 #include "server/runtime/redis_client.h"
 #include "server/runtime/stream_cursor.h"
 #include "server/runtime/stream_history.h"
+#include "server/runtime/stream_page.h"
 #include "spdlog/spdlog.h"
 
 namespace plantmesh::runtime {
@@ -60,8 +61,10 @@ struct Outcome {
   int published = 0;
 };
 
-// Entries read per page while checking a stream's entries against the outbox.
+// Entries read per page while checking a stream's entries against the outbox: at most
+// this many, and about kVerifyPageBytes (entries are up to ~1 MiB).
 constexpr int kVerifyPage = 500;
+constexpr size_t kVerifyPageBytes = size_t{8} << 20;
 
 // The form of a UUID as PostgreSQL prints it; anything else cannot be an outbox row's.
 bool IsUuidText(const std::string& text) {
@@ -148,8 +151,10 @@ std::vector<std::vector<std::string>> StreamPublishCommands(
   commands.reserve(events.size() + 4);
   commands.push_back({"MULTI"});
   commands.push_back({"SET", GenerationKey(source.stream_key), NewStreamGeneration(), "NX"});
-  const std::string retain = std::to_string(source.retain);
   for (const auto& [event_id, payload] : events) {
+    const int64_t fit =
+        source.retain_bytes / std::max<int64_t>(1, static_cast<int64_t>(payload.size()));
+    const std::string retain = std::to_string(std::clamp<int64_t>(fit, 1, source.retain));
     commands.push_back({"XADD", source.stream_key, "MAXLEN", "~", retain, "*", "event_id", event_id,
                         "payload", payload});
   }
@@ -298,12 +303,15 @@ struct OutboxRelay::State {
   // "event <event_id> at <id>"; "" when every one is there (an unfinished batch).
   absl::StatusOr<std::string> FirstUnknownEntry(pqxx::work& tx, const std::string& table,
                                                 const std::string& stream_key, StreamId after) {
+    StreamPageSize page_size(kVerifyPageBytes, kVerifyPage);
     for (;;) {
+      const int page = page_size.Count();
       PM_ASSIGN_OR_RETURN(RedisReply reply,
                           redis.Command({"XRANGE", stream_key, absl::StrCat("(", after.ToString()),
-                                         "+", "COUNT", absl::StrCat(kVerifyPage)}));
+                                         "+", "COUNT", absl::StrCat(page)}));
       PM_ASSIGN_OR_RETURN(std::vector<RawStreamEntry> entries, ParseXRangeReply(reply));
       if (entries.empty()) return std::string();
+      page_size.Observe(entries);
       std::vector<std::string> event_ids;
       for (const RawStreamEntry& entry : entries) {
         std::string event_id;
@@ -323,7 +331,7 @@ struct OutboxRelay::State {
           return absl::StrCat("event ", event_ids[i], " at ", entries[i].id);
         }
       }
-      if (static_cast<int>(entries.size()) < kVerifyPage) return std::string();
+      if (static_cast<int>(entries.size()) < page) return std::string();
       StreamId::Parse(entries.back().id, &after);
     }
   }
