@@ -26,7 +26,7 @@ std::string CodeName(absl::StatusCode code) {
 
 std::string TimeText(absl::Time time) {
   if (time == absl::InfinitePast()) return "";
-  return absl::FormatTime("%Y-%m-%d%ET%H:%M:%SZ", time, absl::UTCTimeZone());
+  return absl::FormatTime("%E4Y-%m-%d%ET%H:%M:%SZ", time, absl::UTCTimeZone());
 }
 
 // "2027-02-28T14:00:00Z (89 days)", "… (EXPIRED)".

@@ -51,7 +51,7 @@ std::string TimestampText(const Message& timestamp) {
   int64_t seconds = reflection->GetInt64(timestamp, type->FindFieldByName("seconds"));
   int32_t nanos = reflection->GetInt32(timestamp, type->FindFieldByName("nanos"));
   if (seconds == 0 && nanos == 0) return "";
-  return absl::FormatTime("%Y-%m-%d%ET%H:%M:%E*SZ",
+  return absl::FormatTime("%E4Y-%m-%d%ET%H:%M:%E*SZ",
                           absl::FromUnixSeconds(seconds) + absl::Nanoseconds(nanos),
                           absl::UTCTimeZone());
 }

@@ -25,7 +25,7 @@ std::string TrustDomainOfCa(const std::string& ca_dir) {
 }
 
 std::string TimeText(absl::Time time) {
-  return absl::FormatTime("%Y-%m-%d%ET%H:%M:%SZ", time, absl::UTCTimeZone());
+  return absl::FormatTime("%E4Y-%m-%d%ET%H:%M:%SZ", time, absl::UTCTimeZone());
 }
 
 }  // namespace

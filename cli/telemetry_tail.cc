@@ -36,7 +36,7 @@ absl::Time TimeOf(const tv1::Sample& sample) {
 }
 
 std::string Rfc3339(absl::Time t) {
-  return absl::FormatTime("%Y-%m-%d%ET%H:%M:%E*SZ", t, absl::UTCTimeZone());
+  return absl::FormatTime("%E4Y-%m-%d%ET%H:%M:%E*SZ", t, absl::UTCTimeZone());
 }
 
 // The sample's value alone, for "did it change?".
@@ -182,7 +182,7 @@ std::vector<std::string> TailTable::Lines(absl::Time now, size_t width) const {
   for (const auto& [key, sample] : values_) {
     rows.push_back({EscapeForTable(key.first), EscapeForTable(key.second),
                     EscapeForTable(TailValueText(sample, UnitsOf(sample))),
-                    absl::FormatTime("%Y-%m-%d %H:%M:%E3S", TimeOf(sample), absl::UTCTimeZone()),
+                    absl::FormatTime("%E4Y-%m-%d %H:%M:%E3S", TimeOf(sample), absl::UTCTimeZone()),
                     TailAgeText(now - TimeOf(sample))});
   }
   std::vector<size_t> widths(rows[0].size(), 0);

@@ -12,6 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "plantmesh/common/status_macros.h"
+#include "plantmesh/common/time_text.h"
 #include "server/runtime/page_token.h"
 #include "server/runtime/spiffe_id.h"
 #include "server/runtime/text_rules.h"
@@ -58,9 +59,7 @@ bool KnownSeverity(Severity s) {
   return n >= 1 && n <= 3;
 }
 
-std::string TimeText(absl::Time t) {
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%E*SZ", t, absl::UTCTimeZone());
-}
+std::string TimeText(absl::Time t) { return Rfc3339Utc(t); }
 
 std::string FormatOptionalTime(const std::optional<absl::Time>& t) {
   return t ? TimeText(*t) : std::string();

@@ -9,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "plantmesh/common/status_macros.h"
+#include "plantmesh/common/time_text.h"
 #include "server/runtime/errors.h"
 #include "server/runtime/text_rules.h"
 
@@ -496,8 +497,7 @@ absl::Status RequireShiftStarted(const ShiftInstance& shift, absl::Time now,
                                  std::string_view field) {
   if (shift.start <= now) return absl::OkStatus();
   const std::string why =
-      absl::StrCat("shift ", shift.id, " has not begun (it starts ",
-                   absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", shift.start, absl::UTCTimeZone()),
+      absl::StrCat("shift ", shift.id, " has not begun (it starts ", Rfc3339Utc(shift.start),
                    "): actual output and downtime are recorded for shifts that have begun");
   return runtime::WithErrorInfo(
       absl::FailedPreconditionError(absl::StrCat(std::string(field), ": ", why)),

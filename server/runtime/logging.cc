@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "plantmesh/common/time_text.h"
 
 namespace plantmesh::runtime {
 namespace {
@@ -24,7 +25,7 @@ class JsonFormatter final : public spdlog::formatter {
  public:
   void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
     const std::string time =
-        absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", absl::FromChrono(msg.time), absl::UTCTimeZone());
+        absl::FormatTime("%E4Y-%m-%dT%H:%M:%E6SZ", absl::FromChrono(msg.time), absl::UTCTimeZone());
     const spdlog::string_view_t level = spdlog::level::to_string_view(msg.level);
     const std::string line =
         JsonLogLine(time, std::string_view(level.data(), level.size()),
@@ -103,7 +104,7 @@ class LogAuditSink final : public AuditSink {
     if (JsonLogging()) {
       fields
           .Add("audit_time",
-               absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", record.time, absl::UTCTimeZone()))
+               absl::FormatTime("%E4Y-%m-%dT%H:%M:%E6SZ", record.time, absl::UTCTimeZone()))
           .Add("peer", record.identity)
           .Add("roles", absl::StrJoin(record.roles, ","))
           .Add("method", record.method)
@@ -112,7 +113,7 @@ class LogAuditSink final : public AuditSink {
     }
     ScopedLogFields scope(&fields);
     spdlog::info("audit time={} identity={} roles={} method={} code={} trace={} message={}",
-                 absl::FormatTime(record.time), record.identity, absl::StrJoin(record.roles, ","),
+                 Rfc3339Utc(record.time), record.identity, absl::StrJoin(record.roles, ","),
                  record.method, record.status_code, record.trace_id, record.status_message);
   }
   void Flush(absl::Duration) override { spdlog::default_logger()->flush(); }

@@ -13,6 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "plantmesh/common/status_macros.h"
+#include "plantmesh/common/time_text.h"
 #include "server/runtime/errors.h"
 #include "server/runtime/text_rules.h"
 
@@ -338,14 +339,14 @@ std::optional<Rejection> JudgeSample(const Sample& s, int index, const Catalog& 
   }
   if (*s.time < now - limits.retention) {
     return Reject(index, RejectReason::kTimeOutOfRange,
-                  absl::StrCat(Field(index, "time"), ": ", absl::FormatTime(*s.time),
+                  absl::StrCat(Field(index, "time"), ": ", Rfc3339Utc(*s.time),
                                " is older than the retention period (",
                                absl::FormatDuration(limits.retention), ")"));
   }
   if (*s.time > now + limits.max_future_skew) {
     return Reject(
         index, RejectReason::kTimeInFuture,
-        absl::StrCat(Field(index, "time"), ": ", absl::FormatTime(*s.time), " is more than ",
+        absl::StrCat(Field(index, "time"), ": ", Rfc3339Utc(*s.time), " is more than ",
                      absl::FormatDuration(limits.max_future_skew), " ahead of the server's clock"));
   }
   if (!KindFits(item->second.category, s.kind)) {

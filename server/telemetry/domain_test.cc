@@ -191,6 +191,10 @@ TEST(JudgeSampleTest, TimeOlderThanRetentionOrUnset) {
   ASSERT_TRUE(r);
   EXPECT_EQ(r->reason, RejectReason::kTimeOutOfRange);
   EXPECT_THAT(r->message, HasSubstr("samples[3].time: required"));
+  // Outside testing: year 1 read "1-01-01T00:00:00+00:00", no RFC 3339 time.
+  r = Judge(Number("S1speed", 1, absl::FromUnixSeconds(-62135596800)));
+  ASSERT_TRUE(r);
+  EXPECT_THAT(r->message, HasSubstr("samples[3].time: 0001-01-01T00:00:00Z is older than"));
 }
 
 TEST(JudgeSampleTest, InvalidText) {

@@ -7,6 +7,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "plantmesh/common/time_text.h"
 #include "server/runtime/errors.h"
 #include "server/telemetry/domain.h"
 
@@ -250,12 +251,12 @@ absl::StatusOr<std::map<MachineState, absl::Duration>> Utilization(
   absl::Time previous_end = absl::InfinitePast();
   for (const StateInterval& interval : intervals) {
     if (interval.end < interval.start) {
-      return absl::InternalError(absl::StrCat("state interval ends before it starts at ",
-                                              absl::FormatTime(interval.start)));
+      return absl::InternalError(
+          absl::StrCat("state interval ends before it starts at ", Rfc3339Utc(interval.start)));
     }
     if (interval.start < previous_end) {
       return absl::InternalError(absl::StrCat("state intervals overlap or are out of order at ",
-                                              absl::FormatTime(interval.start)));
+                                              Rfc3339Utc(interval.start)));
     }
     previous_end = interval.end;
     const absl::Time start = std::max(interval.start, range_start);
