@@ -320,8 +320,14 @@ class DefectServiceImpl::PhotoUpload final : public UploadDefectPhotoSink {
       return Begin(message);
     }
     if (call_.Cancelled()) return absl::CancelledError("upload cancelled");
+    // Named by what came instead of a chunk (outside testing: a second metadata was
+    // reported on `chunk`).
+    if (message.has_metadata()) {
+      return runtime::InvalidField("metadata", "sent twice: only the first message carries it");
+    }
     if (!message.has_chunk()) {
-      return runtime::InvalidField("chunk", "after the metadata only chunks may follow");
+      return runtime::InvalidField(
+          "chunk", "a message after the metadata carries no chunk (an empty message)");
     }
     return bytes_.Append(message.chunk());
   }

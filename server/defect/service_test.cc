@@ -828,6 +828,26 @@ TEST_F(DefectServiceTest, PhotoUploadRules) {
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(FieldsOf(status), ::testing::ElementsAre("metadata"));
 
+  // Outside testing: a second metadata, or an empty message, was reported on `chunk`.
+  auto after_metadata = [&](const v1::UploadDefectPhotoRequest& second) {
+    auto call = Context();
+    auto stream = stub_->UploadDefectPhoto(call.get(), &response);
+    v1::UploadDefectPhotoRequest first;
+    *first.mutable_metadata() = good;
+    stream->Write(first);
+    stream->Write(second);
+    stream->WritesDone();
+    return stream->Finish();
+  };
+  v1::UploadDefectPhotoRequest again;
+  *again.mutable_metadata() = good;
+  status = after_metadata(again);
+  EXPECT_THAT(FieldsOf(status), ::testing::ElementsAre("metadata"));
+  EXPECT_THAT(status.error_message(), HasSubstr("sent twice"));
+  status = after_metadata(v1::UploadDefectPhotoRequest());
+  EXPECT_THAT(FieldsOf(status), ::testing::ElementsAre("chunk"));
+  EXPECT_THAT(status.error_message(), HasSubstr("empty message"));
+
   v1::GetDefectRequest get;
   get.set_id(d.id());
   v1::GetDefectResponse got;
