@@ -136,7 +136,8 @@ CLI::Option* CommandTree::AddFlagOption(const FlagSpec& flag, FieldUse use, CLI:
         option->type_name(absl::StrCat(flag.type_name, "[,", flag.type_name, "...]"));
       }
     } else {
-      option->take_last();
+      // Outside testing: `--id 1 --id 2` silently asked for 2.
+      option->multi_option_policy(CLI::MultiOptionPolicy::Throw);
     }
   }
   option->group(use == FieldUse::kRequired ? "Required request fields" : "Request fields");

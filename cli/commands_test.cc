@@ -339,6 +339,31 @@ TEST_F(CommandsTest, BadValuesNameTheFlag) {
   EXPECT_THAT(status.message(), HasSubstr("--labor_minutes"));
 }
 
+// Outside testing: `--id 1 --id 2` silently asked for 2.
+TEST_F(CommandsTest, AFieldGivenTwiceIsRefused) {
+  try {
+    Build({"defect", "get-defect", "--id", "1", "--id", "2"});
+    ADD_FAILURE() << "taken";
+  } catch (const CLI::ParseError& e) {  // plantctl's usage error (exit 2)
+    EXPECT_THAT(e.what(), HasSubstr("--id"));
+  }
+}
+
+// Outside testing: "--timeout abc" answered with a range of 309 digits.
+TEST(ConnectionFlagsTest, ATimeoutThatIsNoNumberOfSecondsIsNamed) {
+  for (const char* bad : {"abc", "-1", "0", "nan"}) {
+    ConnectionSettings settings;
+    CLI::App app;
+    AddConnectionFlags(&app, &settings);
+    try {
+      app.parse(std::vector<std::string>{bad, "--timeout"});
+      ADD_FAILURE() << bad << " was taken";
+    } catch (const CLI::ValidationError& e) {
+      EXPECT_THAT(e.what(), HasSubstr("must be a number of seconds above 0")) << bad;
+    }
+  }
+}
+
 TEST_F(CommandsTest, BadEnumListsTheChoices) {
   absl::Status status;
   EXPECT_EQ(Build({"defect", "create-defect", "--defect.severity", "awful"}, &status), nullptr);

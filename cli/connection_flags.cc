@@ -14,6 +14,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/time/time.h"
 #include "cli/atomic_file.h"
+#include "cli/number_check.h"
 
 namespace plantmesh::cli {
 namespace {
@@ -165,7 +166,7 @@ void AddConnectionFlags(CLI::App* app, ConnectionSettings* settings) {
   app->add_option("--timeout", settings->timeout_seconds,
                   "Deadline of unary calls in seconds (streams have none)")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber)
+      ->check(AboveZero("seconds"))
       ->group(group);
 }
 

@@ -6,6 +6,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "cli/number_check.h"
 #include "cli/pki.h"
 #include "cli/role_bindings.h"
 #include "plantmesh/common/status_macros.h"
@@ -57,7 +58,7 @@ PkiCommands::PkiCommands(CLI::App* root) {
   issue_->add_option("--ip", ips_, "IP address SAN (server certificates; repeatable)");
   issue_->add_option("--days", days_, "Validity in days")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(AboveZero("days"));
   issue_->add_option("--bindings", bindings_,
                      "Role-binding file to update (default DIR/role-bindings.json)");
   issue_->add_option("--out", out_dir_, "Where to write the files (default DIR)");
