@@ -426,6 +426,27 @@ TEST_F(TelemetryServiceTest, LostStoreEndsTheStreamUnavailable) {
   EXPECT_TRUE(store_.AllSamples().empty());
 }
 
+// Outside testing: an ingest stream kept taking batches for the whole drain window after
+// SIGTERM (2,247 in 5 s). It answers what it took, then ends UNAVAILABLE SERVER_DRAINING.
+TEST_F(TelemetryServiceTest, DrainingEndsAnIngestStreamAfterItsAnswers) {
+  v1::RegisterMachineResponse created;
+  ASSERT_TRUE(Register(Cnc(), &created).ok());
+  auto context = Context();
+  auto stream = stub_->IngestSamples(context.get());
+  v1::IngestSamplesRequest batch = FirstBatch("w");
+  *batch.add_samples() = Num("S1speed", 1, now_);
+  ASSERT_TRUE(stream->Write(batch));
+  v1::IngestSamplesResponse answer;
+  ASSERT_TRUE(stream->Read(&answer));
+  EXPECT_EQ(answer.accepted_count(), 1);
+  runtime::BeginDraining();
+  EXPECT_FALSE(stream->Read(&answer));  // no WritesDone: the server ends it
+  grpc::Status s = stream->Finish();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
+  EXPECT_EQ(sdk::ErrorReason(sdk::FromGrpcStatus(s)), "SERVER_DRAINING");
+  EXPECT_EQ(store_.AllSamples().size(), 1u);
+}
+
 TEST_F(TelemetryServiceTest, QuerySamplesPagesAndChecksTheRange) {
   v1::RegisterMachineResponse created;
   ASSERT_TRUE(Register(Cnc(), &created).ok());
