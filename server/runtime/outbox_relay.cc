@@ -33,7 +33,12 @@
 namespace plantmesh::runtime {
 namespace {
 
+// A batch transaction publishes at most kBatchSize rows, and stops at the row that
+// reaches kBatchBytes of payloads: rows range from a few hundred bytes to ~1 MiB (a
+// group of telemetry samples), and 500 of those were one 500 MiB MULTI in the relay's
+// memory and in Redis, which serves no one else while it runs EXEC.
 constexpr int kBatchSize = 500;
+constexpr int64_t kBatchBytes = int64_t{8} << 20;
 constexpr auto kPollInterval = std::chrono::milliseconds(200);
 // After a round that published, the next one starts no sooner than this after it began,
 // however often handlers notify: under load a round (about eight PostgreSQL round trips,
@@ -59,6 +64,7 @@ struct Outcome {
   bool redis_failed = false;
   bool lease_busy = false;
   int published = 0;
+  bool full = false;  // the batch reached kBatchSize or kBatchBytes: more may be pending
 };
 
 // Entries read per page while checking a stream's entries against the outbox: at most
@@ -81,25 +87,33 @@ bool IsUuidText(const std::string& text) {
 }
 
 // What a batch transaction reads once it holds the lease, in one round trip: the
-// recorded position and the oldest rows (at most `limit`), as of one snapshot.
+// recorded position and the oldest rows (at most `limit`, up to the one that reaches
+// `limit_bytes` of payloads), as of one snapshot.
 struct Pending {
   PublishedPosition recorded;
   std::vector<std::string> ids;
   std::vector<std::pair<std::string, std::string>> events;  // (event_id, payload)
+  bool full = false;                                        // a limit cut the rows short
 };
 
 Pending ReadPending(pqxx::work& tx, const std::string& positions, const std::string& table,
-                    const std::string& stream_key, int limit) {
+                    const std::string& stream_key, int limit, int64_t limit_bytes) {
   // One row per outbox row, each with the position; a single row of NULLs for the
-  // outbox when it is empty, so that the position is read either way.
+  // outbox when it is empty, so that the position is read either way. A row is taken
+  // while the rows before it hold less than limit_bytes (octet_length reads a stored
+  // payload's size without fetching it), so the first always is.
   pqxx::result rows = tx.exec_params(
-      "SELECT p.generation, p.last_id, o.id, o.event_id::text, o.payload FROM (SELECT) AS one "
-      "LEFT JOIN " +
+      "SELECT p.generation, p.last_id, o.id, o.event_id::text, o.payload, o.through_bytes "
+      "FROM (SELECT) AS one LEFT JOIN " +
           positions +
           " AS p ON p.stream_key = $1 "
-          "LEFT JOIN LATERAL (SELECT id, event_id, payload FROM " +
-          table + " ORDER BY id LIMIT $2) AS o ON true ORDER BY o.id",
-      stream_key, limit);
+          "LEFT JOIN LATERAL (SELECT id, event_id, payload, through_bytes FROM "
+          "(SELECT id, event_id, payload, sum(octet_length(payload)) OVER (ORDER BY id) AS "
+          "through_bytes FROM " +
+          table +
+          " ORDER BY id LIMIT $2) AS w WHERE through_bytes - octet_length(payload) < $3) AS o "
+          "ON true ORDER BY o.id",
+      stream_key, limit, limit_bytes);
   Pending pending;
   if (!rows.empty() && !rows[0][0].is_null()) {
     pending.recorded.generation = rows[0][0].as<std::string>();
@@ -110,7 +124,11 @@ Pending ReadPending(pqxx::work& tx, const std::string& positions, const std::str
     if (row[2].is_null()) continue;
     pending.ids.push_back(row[2].c_str());
     pending.events.emplace_back(row[3].c_str(), pqxx::binarystring(row[4]).str());
+    // The row that reached the bytes may be the last pending one: then the next batch
+    // finds nothing, which costs one round trip.
+    pending.full = pending.full || row[5].as<int64_t>() >= limit_bytes;
   }
+  pending.full = pending.full || static_cast<int>(pending.ids.size()) == limit;
   return pending;
 }
 
@@ -195,7 +213,8 @@ struct OutboxRelay::State {
         return absl::OkStatus();
       }
       // Read after the lock is held: the position the previous holder committed.
-      Pending pending = ReadPending(tx, positions, table, source.stream_key, kBatchSize);
+      Pending pending =
+          ReadPending(tx, positions, table, source.stream_key, kBatchSize, kBatchBytes);
       const PublishedPosition& recorded = pending.recorded;
       absl::StatusOr<PublishedPosition> checked = CheckStream(tx, table, source, recorded);
       if (!checked.ok()) {
@@ -226,6 +245,7 @@ struct OutboxRelay::State {
         position.generation = results.back().str;
         position.recorded = true;
         outcome.published = static_cast<int>(pending.events.size());
+        outcome.full = pending.full;
       }
       // Published rows always move the position (XADD's id), so they go with it.
       if (position.recorded && (!(position == recorded) || !pending.ids.empty())) {
@@ -361,7 +381,7 @@ struct OutboxRelay::State {
         if (outcome.published > 0) SetHealthy(true, absl::OkStatus());
         round.published += outcome.published;
         round.lease_busy = round.lease_busy || outcome.lease_busy;
-        if (outcome.published < kBatchSize) break;
+        if (!outcome.full) break;
       }
       if (failed.ok()) {
         if (had_lease) MarkChecked(index);

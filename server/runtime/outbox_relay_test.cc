@@ -219,7 +219,8 @@ TEST_F(OutboxRelayTest, TrimsTheStreamToRetain) {
 }
 
 // Outside testing: a stream kept 100,000 entries of up to 1 MiB each (2.6 GB of Redis at
-// 9,000). A stream of 1 MiB events keeps about retain_bytes of them.
+// 9,000). A stream of 1 MiB events keeps about retain_bytes of them, and is published in
+// batches of about 8 MiB.
 TEST_F(OutboxRelayTest, TrimsAStreamOfLargeEventsToRetainBytes) {
   {
     pqxx::connection conn(url_);
@@ -237,6 +238,12 @@ TEST_F(OutboxRelayTest, TrimsAStreamOfLargeEventsToRetainBytes) {
   ASSERT_TRUE(Eventually([&] { return Unpublished() == 0; }));
   relay.Stop();
   RedisClient redis(redis_options_);
+  // In batches of about 8 MiB (one MULTI/EXEC each), not one of 60 MiB.
+  absl::StatusOr<RedisReply> stats = redis.Command({"INFO", "commandstats"});
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  const size_t exec = stats->str.find("cmdstat_exec:calls=");
+  ASSERT_NE(exec, std::string::npos);
+  EXPECT_GE(std::stoi(stats->str.substr(exec + 19)), 6);
   absl::StatusOr<StreamInfo> info = redis.XInfoStream(kStream);
   ASSERT_TRUE(info.ok()) << info.status();
   EXPECT_EQ(info->entries_added, 60);
