@@ -897,9 +897,11 @@ struct DemandSql {
   // Days as offsets from 1970-01-01: no date text to parse per row.
   const runtime::PgStatement demand_history = registry.Add(
       "demand_history",
-      "SELECT product_id, (day - date '1970-01-01')::int4, quantity FROM planning.demand "
+      "SELECT d.product_id, (d.day - date '1970-01-01')::int4, d.quantity "
+      "FROM (SELECT product_id, max(day) AS last FROM planning.demand "
       "WHERE cardinality($1::text[]) = 0 OR product_id = ANY($1::text[]) "
-      "ORDER BY product_id, day");
+      "GROUP BY product_id) AS p JOIN planning.demand AS d ON d.product_id = p.product_id "
+      "AND d.day > p.last - $2::int4 ORDER BY d.product_id, d.day");
 };
 
 const DemandSql& DemandStatements() {
@@ -946,14 +948,14 @@ absl::StatusOr<Replayable<DemandWriteCounts>> PgPlanningStore::ImportDemand(
 }
 
 absl::StatusOr<std::vector<ProductDemandHistory>> PgPlanningStore::DemandHistory(
-    const std::vector<std::string>& product_ids) {
+    const std::vector<std::string>& product_ids, int days) {
   std::vector<ProductDemandHistory> out;
   const std::string ids = TextArray(product_ids);
   PM_RETURN_IF_ERROR(Run([&](pqxx::connection& conn) -> absl::Status {
     pqxx::read_transaction tx(conn);
     out.clear();
     const absl::CivilDay epoch(1970, 1, 1);
-    for (const pqxx::row& r : tx.exec_prepared(DemandStatements().demand_history, ids)) {
+    for (const pqxx::row& r : tx.exec_prepared(DemandStatements().demand_history, ids, days)) {
       const absl::string_view product(r[0].c_str(), r[0].size());
       if (out.empty() || out.back().product_id != product) {
         out.push_back({std::string(product), {}});

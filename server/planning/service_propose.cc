@@ -173,7 +173,8 @@ int64_t PlannableDemand(double quantity) {
 absl::StatusOr<std::vector<DayDemand>> PlanningServiceImpl::ForecastHorizonDemand(
     const std::vector<std::string>& named, const std::vector<absl::CivilDay>& days) {
   std::vector<DayDemand> out;
-  PM_ASSIGN_OR_RETURN(std::vector<ProductDemandHistory> histories, store_->DemandHistory(named));
+  PM_ASSIGN_OR_RETURN(std::vector<ProductDemandHistory> histories,
+                      store_->DemandHistory(named, forecast::kMaxHistoryDays));
   for (const std::string& id : named) {
     const bool has = std::any_of(histories.begin(), histories.end(),
                                  [&](const ProductDemandHistory& h) { return h.product_id == id; });

@@ -18,8 +18,10 @@ class DemandStoreConformanceTest : public PlanningStoreConformanceTest<Backend> 
                                     Ctx("CreateProduct", "muesli"), nullptr)
                     .ok());
   }
-  std::vector<ProductDemandHistory> History(const std::vector<std::string>& ids = {}) {
-    absl::StatusOr<std::vector<ProductDemandHistory>> history = this->store()->DemandHistory(ids);
+  std::vector<ProductDemandHistory> History(const std::vector<std::string>& ids = {},
+                                            int days = 100000) {
+    absl::StatusOr<std::vector<ProductDemandHistory>> history =
+        this->store()->DemandHistory(ids, days);
     EXPECT_TRUE(history.ok()) << history.status();
     return history.ok() ? *history : std::vector<ProductDemandHistory>{};
   }
@@ -107,6 +109,18 @@ TYPED_TEST_P(DemandStoreConformanceTest, LargeImportSpansChunks) {
   ASSERT_EQ(all[1].days.size(), 6000u);
   EXPECT_EQ(all[1].days[5999].day, d0 + 5999);
   EXPECT_EQ(all[1].days[5999].quantity, 0.1 * 5999);  // exact: the double round-trips
+
+  // Each product's latest days only, counted back from its own last day.
+  ASSERT_TRUE(this->store()
+                  ->ImportDemand({{"GRANOLA-500G", d0 + 7000, 1.0}}, Ctx("ImportDemand"), nullptr)
+                  .ok());
+  std::vector<ProductDemandHistory> recent = this->History({}, 1500);
+  ASSERT_EQ(recent.size(), 2u);
+  ASSERT_EQ(recent[0].days.size(), 500u);  // d0 + 5501 .. d0 + 5999, and d0 + 7000
+  EXPECT_EQ(recent[0].days.front().day, d0 + 5501);
+  EXPECT_EQ(recent[0].days.back().day, d0 + 7000);
+  ASSERT_EQ(recent[1].days.size(), 1500u);
+  EXPECT_EQ(recent[1].days.front().day, d0 + 4500);
 }
 
 REGISTER_TYPED_TEST_SUITE_P(DemandStoreConformanceTest, ImportStoresThenReplacesByProductAndDay,
