@@ -75,6 +75,13 @@ void PlanningServiceImpl::EventsCommitted() {
   if (deps_.relay != nullptr) deps_.relay->Notify();
 }
 
+absl::Status PlanningServiceImpl::CheckLineFilter(const std::string& line_id,
+                                                  const std::string& field) {
+  if (line_id.empty()) return absl::OkStatus();
+  PM_ASSIGN_OR_RETURN(std::optional<Line> line, store_->FindLine(line_id));
+  return line ? absl::OkStatus() : UnknownReference(field, "line", line_id);
+}
+
 absl::StatusOr<LineCalendar> PlanningServiceImpl::CalendarOf(const std::string& line_id,
                                                              const std::string& field,
                                                              absl::Time from, absl::Time to) {
@@ -433,6 +440,7 @@ absl::Status PlanningServiceImpl::HandleListProductionPlans(
     if (cursor) query.after = std::make_pair(cursor->sort_time, cursor->id);
   }
   PM_RETURN_IF_ERROR(v.ToStatus());
+  PM_RETURN_IF_ERROR(CheckLineFilter(request.line_id(), "line_id"));
   PM_ASSIGN_OR_RETURN(PlanPage page, store_->ListPlans(query));
   for (const Plan& plan : page.plans) ToProto(plan, response->add_plans());
   runtime::EndPage(response, response->mutable_plans(), page.plans.size(), page.more, deps_.config,
@@ -624,6 +632,7 @@ absl::Status PlanningServiceImpl::HandleGetPlanVsActual(runtime::CallContext& ca
                                                         v1::GetPlanVsActualResponse* response) {
   PM_ASSIGN_OR_RETURN(DateRange range, MakeDateRange(request.from_date(), request.to_date(), 92,
                                                      "from_date", "to_date"));
+  PM_RETURN_IF_ERROR(CheckLineFilter(request.line_id(), "line_id"));
   PM_ASSIGN_OR_RETURN(ActualsFacts facts,
                       store_->ActualsOf(request.line_id(), range.from, range.to));
   const PlanVsActual result = ComparePlanToActual(facts.plans, facts.outputs, facts.downtimes);

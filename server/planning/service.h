@@ -116,6 +116,10 @@ class PlanningServiceImpl : public v1::PlanningServiceBase {
 
  private:
   ChangeContext Context(runtime::CallContext& call, const google::protobuf::Message& request) const;
+  // A line filter ("" = every line) names a line that exists: INVALID_ARGUMENT naming
+  // `field` otherwise, as where a line is required (outside testing: an unknown line_id
+  // answered an empty list, which reads as "nothing planned").
+  absl::Status CheckLineFilter(const std::string& line_id, const std::string& field);
   // The calendar of `line_id` (which must exist: INVALID_ARGUMENT naming `field`
   // otherwise) with holidays and maintenance around [from, to).
   absl::StatusOr<LineCalendar> CalendarOf(const std::string& line_id, const std::string& field,

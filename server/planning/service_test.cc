@@ -442,6 +442,28 @@ TEST_F(PlanningServiceTest, BadInputNamesTheFieldAndWritesNothing) {
   EXPECT_TRUE(store_.Events().empty());
 }
 
+// Outside testing: an unknown line_id filter answered an empty list ("nothing planned")
+// where every method that requires a line names it.
+TEST_F(PlanningServiceTest, ALineFilterNamesALineThatExists) {
+  v1::ListProductionPlansRequest plans;
+  plans.set_line_id("PACK-9");
+  v1::ListProductionPlansResponse listed;
+  grpc::Status status = stub_->ListProductionPlans(Ctx().get(), plans, &listed);
+  EXPECT_THAT(FieldsOf(status), ElementsAre("line_id"));
+  EXPECT_THAT(status.error_message(), HasSubstr("PACK-9"));
+  v1::GetPlanVsActualRequest ask;
+  ask.set_line_id("PACK-9");
+  ask.set_from_date("2026-03-10");
+  ask.set_to_date("2026-03-10");
+  v1::GetPlanVsActualResponse compared;
+  EXPECT_THAT(FieldsOf(stub_->GetPlanVsActual(Ctx().get(), ask, &compared)),
+              ElementsAre("line_id"));
+  ask.set_line_id("PACK-1");
+  EXPECT_TRUE(stub_->GetPlanVsActual(Ctx().get(), ask, &compared).ok());
+  plans.clear_line_id();
+  EXPECT_TRUE(stub_->ListProductionPlans(Ctx().get(), plans, &listed).ok());  // every line
+}
+
 TEST_F(PlanningServiceTest, ActualsAreIdempotentAndComparedWithThePlan) {
   v1::ProductionPlan plan;
   ASSERT_TRUE(CreatePlan("2026-03-10/A", 8000, &plan).ok());
