@@ -27,6 +27,7 @@
 #include "cli/atomic_file.h"
 #include "plantmesh/common/openssl_handles.h"
 #include "plantmesh/common/status_macros.h"
+#include "server/runtime/spiffe_id.h"
 
 namespace plantmesh::pki {
 namespace {
@@ -112,7 +113,20 @@ absl::Status SetRandomSerial(X509* cert) {
   return absl::OkStatus();
 }
 
+// The last time an X.509 certificate can hold (RFC 5280 4.1.2.5: GeneralizedTime, four
+// digits of year).
+const absl::Time kLastCertificateTime =
+    absl::FromCivil(absl::CivilSecond(9999, 12, 31, 23, 59, 59), absl::UTCTimeZone());
+
 absl::Status SetValidity(X509* cert, absl::Time not_before, absl::Duration validity) {
+  // Outside testing: --days 2913000 wrote a notAfter OpenSSL calls "Bad time value", with
+  // exit 0; every server then dropped the connection.
+  if (not_before + validity > kLastCertificateTime) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the certificate would end after 9999-12-31, the last day a certificate can hold: at "
+        "most ",
+        absl::ToInt64Hours(kLastCertificateTime - not_before) / 24, " days"));
+  }
   time_t from = absl::ToTimeT(not_before);
   time_t to = absl::ToTimeT(not_before + validity);
   if (!ASN1_TIME_set(X509_getm_notBefore(cert), from) ||
@@ -169,6 +183,18 @@ absl::Status CheckToken(absl::string_view what, const std::string& value, bool a
     return absl::InvalidArgumentError(absl::StrCat(what, " must not start with '.' or '-'"));
   }
   return absl::OkStatus();
+}
+
+// The trust domain as servers read SPIFFE IDs (server/runtime/spiffe_id.h): outside
+// testing, `--trust-domain UPPER.local` made a CA and bindings every server refused, and one
+// such binding kept the whole role-binding file from reloading.
+absl::Status CheckTrustDomain(const std::string& trust_domain) {
+  PM_RETURN_IF_ERROR(CheckToken("trust domain", trust_domain, /*allow_dots=*/true));
+  if (runtime::IsValidTrustDomain(trust_domain)) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("trust domain \"", trust_domain,
+                   "\" is no SPIFFE trust domain: lowercase letters, digits, '.', '-' and '_' "
+                   "only (servers refuse every identity in another)"));
 }
 
 bool Exists(const std::string& path) {
@@ -261,7 +287,7 @@ std::string IdentityFor(const std::string& trust_domain, const std::string& kind
 
 absl::Status InitCa(const CaOptions& options) {
   if (options.dir.empty()) return absl::InvalidArgumentError("the CA directory is empty");
-  PM_RETURN_IF_ERROR(CheckToken("trust domain", options.trust_domain, /*allow_dots=*/true));
+  PM_RETURN_IF_ERROR(CheckTrustDomain(options.trust_domain));
   const std::string cert_path = (fs::path(options.dir) / "ca.crt").string();
   const std::string key_path = (fs::path(options.dir) / "ca.key").string();
   if (Exists(cert_path) || Exists(key_path)) {
@@ -330,7 +356,7 @@ absl::StatusOr<IssuedCertificate> Issue(const IssueOptions& options) {
           "--name \"", options.name, "\" is reserved for the CA's own files; choose another name"));
     }
   }
-  PM_RETURN_IF_ERROR(CheckToken("trust domain", options.trust_domain, /*allow_dots=*/true));
+  PM_RETURN_IF_ERROR(CheckTrustDomain(options.trust_domain));
   if (options.kind != "user" && options.kind != "service" && options.kind != "device" &&
       options.kind != "server") {
     return absl::InvalidArgumentError(
@@ -352,6 +378,7 @@ absl::StatusOr<IssuedCertificate> Issue(const IssueOptions& options) {
 
   IssuedCertificate issued;
   issued.identity = IdentityFor(options.trust_domain, options.kind, options.name);
+  PM_RETURN_IF_ERROR(runtime::ParseSpiffeId(issued.identity).status());  // as servers read it
   std::vector<std::string> sans = {absl::StrCat("URI:", issued.identity)};
   for (const std::string& dns : options.dns_names) sans.push_back(absl::StrCat("DNS:", dns));
   for (const std::string& ip : options.ip_addresses) sans.push_back(absl::StrCat("IP:", ip));

@@ -22,6 +22,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using ::testing::ElementsAre;
+using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 
 class PkiTest : public ::testing::Test {
@@ -159,6 +160,32 @@ TEST_F(PkiTest, RefusesBadNamesAndKinds) {
   IssueOptions no_ca = Options("anna");
   no_ca.ca_dir = dir_ + "/missing";
   EXPECT_EQ(Issue(no_ca).status().code(), absl::StatusCode::kNotFound);
+}
+
+// Outside testing: `--trust-domain UPPER.local` made a CA and a binding every server
+// refused (and that binding kept the role-binding file from reloading); `--days 2913000`
+// wrote a notAfter OpenSSL cannot read. Both exited 0.
+TEST_F(PkiTest, RefusesWhatServersCannotReadAndWritesNothing) {
+  IssueOptions upper = Options("up2");
+  upper.trust_domain = "UPPER.local";
+  absl::StatusOr<IssuedCertificate> issued = Issue(upper);
+  EXPECT_EQ(issued.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(issued.status().message()), HasSubstr("no SPIFFE trust domain"));
+  EXPECT_FALSE(fs::exists(dir_ + "/out/up2.crt"));
+  CaOptions upper_ca;
+  upper_ca.dir = dir_ + "/upper-ca";
+  upper_ca.trust_domain = "UPPER.local";
+  EXPECT_EQ(InitCa(upper_ca).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_FALSE(fs::exists(dir_ + "/upper-ca/ca.crt"));
+
+  IssueOptions forever = Options("far1");
+  forever.validity = absl::Hours(24) * 2913000;
+  issued = Issue(forever);
+  EXPECT_EQ(issued.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(issued.status().message()), HasSubstr("9999-12-31"));
+  EXPECT_FALSE(fs::exists(dir_ + "/out/far1.crt"));
+  forever.validity = absl::Hours(24) * 2000000;  // 7502: fine
+  EXPECT_TRUE(Issue(forever).ok());
 }
 
 TEST_F(PkiTest, IssueRefusesTheCaFileNamesAndLeavesTheCaIntact) {
