@@ -212,6 +212,8 @@ struct Sql {
       "crew_list",
       "SELECT id, display_name, zone FROM defect.crews WHERE ($1::text = '' OR zone = $1) "
       "ORDER BY id");
+  const runtime::PgStatement crew_find =
+      registry.Add("crew_find", "SELECT id, display_name, zone FROM defect.crews WHERE id = $1");
   const runtime::PgStatement mechanic_insert =
       registry.Add("mechanic_insert",
                    "INSERT INTO defect.mechanics (id, display_name, crew_id, identity, request_id) "
@@ -969,6 +971,21 @@ absl::StatusOr<std::vector<Crew>> PgDefectStore::ListCrews(const std::string& zo
     return absl::OkStatus();
   }));
   return out;
+}
+
+absl::StatusOr<std::optional<Crew>> PgDefectStore::FindCrew(const std::string& id) {
+  std::optional<Crew> found;
+  PM_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& conn) -> absl::Status {
+    pqxx::read_transaction tx(conn);
+    pqxx::result rows = tx.exec_prepared(Statements().crew_find, id);
+    found.reset();
+    if (!rows.empty()) {
+      found = Crew{rows[0]["id"].as<std::string>(), rows[0]["display_name"].as<std::string>(),
+                   rows[0]["zone"].as<std::string>()};
+    }
+    return absl::OkStatus();
+  }));
+  return found;
 }
 
 absl::StatusOr<Replayable<Mechanic>> PgDefectStore::CreateMechanic(

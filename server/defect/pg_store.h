@@ -53,6 +53,7 @@ class PgDefectStore : public DefectStore {
   absl::StatusOr<Replayable<Crew>> CreateCrew(const Crew& crew, const ChangeContext& context,
                                               const ResponseEncoder<Crew>& encode) override;
   absl::StatusOr<std::vector<Crew>> ListCrews(const std::string& zone) override;
+  absl::StatusOr<std::optional<Crew>> FindCrew(const std::string& id) override;
   using DefectStore::CreateMechanic;
   absl::StatusOr<Replayable<Mechanic>> CreateMechanic(const Mechanic& mechanic,
                                                       const ChangeContext& context,

@@ -495,6 +495,15 @@ absl::Status DefectServiceImpl::HandleCreateMechanic(runtime::CallContext& call,
 absl::Status DefectServiceImpl::HandleListMechanics(runtime::CallContext& call,
                                                     const v1::ListMechanicsRequest& request,
                                                     v1::ListMechanicsResponse* response) {
+  // A crew filter names a crew (outside testing: an unknown one answered an empty list,
+  // where CreateMechanic refuses it).
+  if (!request.crew_id().empty()) {
+    PM_ASSIGN_OR_RETURN(std::optional<Crew> crew, store_->FindCrew(request.crew_id()));
+    if (!crew) {
+      return runtime::InvalidField("crew_id",
+                                   absl::StrCat("unknown crew '", request.crew_id(), "'"));
+    }
+  }
   return runtime::ServeWholeListPage(
       request, "ListMechanics", runtime::FilterFingerprint().AddText(request.crew_id()),
       deps_.config, [&] { return store_->ListMechanics(request.crew_id()); }, &Mechanic::id,

@@ -582,6 +582,12 @@ TEST_F(DefectServiceTest, ACatalogTooLargeForOneAnswerComesInPages) {
                     .ok());
   }
   v1::ListMechanicsRequest request;
+  // Outside testing: an unknown crew answered an empty list; CreateMechanic refuses it.
+  request.set_crew_id("NOPE-CREW");
+  v1::ListMechanicsResponse unknown;
+  grpc::Status refused = stub_->ListMechanics(Context().get(), request, &unknown);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(FieldsOf(refused), ::testing::ElementsAre("crew_id"));
   request.set_crew_id("CREW-A");
   std::vector<std::string> ids;
   int pages = 0;

@@ -141,6 +141,7 @@ class DefectStore {
                                                       const ChangeContext& context,
                                                       const ResponseEncoder<Crew>& encode) = 0;
   virtual absl::StatusOr<std::vector<Crew>> ListCrews(const std::string& zone) = 0;
+  virtual absl::StatusOr<std::optional<Crew>> FindCrew(const std::string& id) = 0;
   // Reads MechanicFacts in the transaction and stores the mechanic only when `rule`
   // (the domain's decision over them) is OK; its error is returned as it is.
   using MechanicRule = std::function<absl::Status(const MechanicFacts&)>;

@@ -310,6 +310,7 @@ absl::Status PlanningServiceImpl::HandleListMaintenanceWindows(
   const absl::Time from = FromProto(request.start_time());
   const absl::Time to = FromProto(request.end_time());
   PM_RETURN_IF_ERROR(CheckTimeRange(from, to, kMaxPlannedTimeRange));
+  PM_RETURN_IF_ERROR(CheckLineFilter(request.line_id(), "line_id"));
   return runtime::ServeWholeListPage(
       request, "ListMaintenanceWindows",
       runtime::FilterFingerprint().AddText(request.line_id()).AddTime(from).AddTime(to),

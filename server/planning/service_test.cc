@@ -462,6 +462,15 @@ TEST_F(PlanningServiceTest, ALineFilterNamesALineThatExists) {
   EXPECT_TRUE(stub_->GetPlanVsActual(Ctx().get(), ask, &compared).ok());
   plans.clear_line_id();
   EXPECT_TRUE(stub_->ListProductionPlans(Ctx().get(), plans, &listed).ok());  // every line
+  v1::ListMaintenanceWindowsRequest windows;
+  windows.set_line_id("PACK-9");
+  windows.mutable_start_time()->set_seconds(absl::ToUnixSeconds(now_));
+  windows.mutable_end_time()->set_seconds(absl::ToUnixSeconds(now_ + absl::Hours(24)));
+  v1::ListMaintenanceWindowsResponse windows_listed;
+  EXPECT_THAT(FieldsOf(stub_->ListMaintenanceWindows(Ctx().get(), windows, &windows_listed)),
+              ElementsAre("line_id"));
+  windows.set_line_id("PACK-1");
+  EXPECT_TRUE(stub_->ListMaintenanceWindows(Ctx().get(), windows, &windows_listed).ok());
 }
 
 TEST_F(PlanningServiceTest, ActualsAreIdempotentAndComparedWithThePlan) {

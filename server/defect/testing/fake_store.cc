@@ -549,6 +549,14 @@ absl::StatusOr<std::vector<Crew>> FakeDefectStore::ListCrews(const std::string& 
   return out;
 }
 
+absl::StatusOr<std::optional<Crew>> FakeDefectStore::FindCrew(const std::string& id) {
+  absl::MutexLock lock(&mu_);
+  PM_RETURN_IF_ERROR(TakeFailure());
+  auto it = crews_.find(id);
+  if (it == crews_.end()) return std::nullopt;
+  return it->second;
+}
+
 absl::StatusOr<Replayable<Mechanic>> FakeDefectStore::CreateMechanic(
     const Mechanic& mechanic, const ChangeContext& context, const ResponseEncoder<Mechanic>& encode,
     const MechanicRule& rule) {

@@ -1262,6 +1262,10 @@ TYPED_TEST_P(DefectStoreConformanceTest, ResourcesListInIdOrderByFilter) {
   EXPECT_EQ(crews[0].id, "CREW-0");
   EXPECT_EQ(crews[1].display_name, "Paint repair A");
   EXPECT_EQ(store->ListCrews("PAINT")->size(), 1u);
+  absl::StatusOr<std::optional<Crew>> crew = store->FindCrew("CREW-A");
+  ASSERT_TRUE(crew.ok() && crew->has_value()) << crew.status();
+  EXPECT_EQ((*crew)->display_name, "Paint repair A");
+  EXPECT_FALSE(store->FindCrew("CREW-Z")->has_value());
 
   std::vector<Mechanic> mechanics = *store->ListMechanics("");
   ASSERT_EQ(mechanics.size(), 3u);
