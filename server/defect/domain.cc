@@ -59,10 +59,8 @@ bool KnownSeverity(Severity s) {
   return n >= 1 && n <= 3;
 }
 
-std::string TimeText(absl::Time t) { return Rfc3339Utc(t); }
-
 std::string FormatOptionalTime(const std::optional<absl::Time>& t) {
-  return t ? TimeText(*t) : std::string();
+  return t ? Rfc3339Utc(*t) : std::string();
 }
 
 // One defect field of a report or update: validates `input`'s value under "defect.".
@@ -667,14 +665,14 @@ std::vector<FieldChange> Diff(const Defect& before, const Defect& after) {
   add("assignment.repair_place_id", ab.repair_place_id, aa.repair_place_id);
   add("assignment.mechanic_id", ab.mechanic_id, aa.mechanic_id);
   add("assignment.assigned_by", ab.assigned_by, aa.assigned_by);
-  add("assignment.assign_time", before.assignment ? TimeText(ab.assign_time) : "",
-      after.assignment ? TimeText(aa.assign_time) : "");
+  add("assignment.assign_time", before.assignment ? Rfc3339Utc(ab.assign_time) : "",
+      after.assignment ? Rfc3339Utc(aa.assign_time) : "");
   const Repair no_repair;
   const Repair& rb = before.repair ? *before.repair : no_repair;
   const Repair& ra = after.repair ? *after.repair : no_repair;
   add("repair.started_by", rb.started_by, ra.started_by);
-  add("repair.start_time", before.repair ? TimeText(rb.start_time) : "",
-      after.repair ? TimeText(ra.start_time) : "");
+  add("repair.start_time", before.repair ? Rfc3339Utc(rb.start_time) : "",
+      after.repair ? Rfc3339Utc(ra.start_time) : "");
   add("repair.finished_by", rb.finished_by, ra.finished_by);
   add("repair.finish_time", FormatOptionalTime(rb.finish_time), FormatOptionalTime(ra.finish_time));
   add("repair.work_done", rb.work_done, ra.work_done);
@@ -684,8 +682,8 @@ std::vector<FieldChange> Diff(const Defect& before, const Defect& after) {
   const Verification& vb = before.verification ? *before.verification : no_verification;
   const Verification& va = after.verification ? *after.verification : no_verification;
   add("verification.verified_by", vb.verified_by, va.verified_by);
-  add("verification.verify_time", before.verification ? TimeText(vb.verify_time) : "",
-      after.verification ? TimeText(va.verify_time) : "");
+  add("verification.verify_time", before.verification ? Rfc3339Utc(vb.verify_time) : "",
+      after.verification ? Rfc3339Utc(va.verify_time) : "");
   add("verification.accepted", before.verification ? (vb.accepted ? "true" : "false") : "",
       after.verification ? (va.accepted ? "true" : "false") : "");
   add("verification.rejection_reason", vb.rejection_reason, va.rejection_reason);

@@ -32,6 +32,10 @@
 #include "server/runtime/replay_answer.h"
 
 namespace plantmesh::planning {
+
+// A proposed shift becomes a draft plan: the model's limits are the plan's.
+static_assert(propose::kMaxRunUnits == kMaxQuantity &&
+              propose::kMaxRunsPerShift == static_cast<int>(kMaxPlanItems));
 namespace {
 
 constexpr int kMaxProposeLines = 100;
@@ -519,10 +523,8 @@ absl::Status PlanningServiceImpl::HandleProposePlan(runtime::CallContext& call,
   std::vector<Plan> plans;
   for (const auto& [index, items] : drafts) {
     const v1::ProposedShift& s = response->shifts(index);
-    // The model keeps a shift's runs within a plan's limits; a draft it cannot hold is
-    // this server's fault.
-    static_assert(propose::kMaxRunUnits == kMaxQuantity &&
-                  propose::kMaxRunsPerShift == static_cast<int>(kMaxPlanItems));
+    // The model keeps a shift's runs within a plan's limits (asserted above); a draft it
+    // cannot hold is this server's fault.
     if (absl::Status plan = ValidateItems(items, "runs", product_ids); !plan.ok()) {
       return absl::InternalError(absl::StrCat("the proposal for shift ", s.shift_id(), " of line ",
                                               s.line_id(),

@@ -49,6 +49,7 @@
 #include "absl/time/time.h"
 #include "google/protobuf/message_lite.h"
 #include "server/runtime/event_stream.h"
+#include "server/runtime/stream_page.h"
 
 namespace plantmesh::runtime {
 
@@ -111,7 +112,7 @@ struct EventHubOptions {
   // About the bytes of one Redis reply (an XREAD, a catch-up page, a page of the ids the
   // reader learns at start): fewer entries are asked for when they are large
   // (stream_page.h).
-  size_t read_bytes = size_t{8} << 20;
+  size_t read_bytes = kStreamPageBytes;
   absl::Duration first_backoff = absl::Milliseconds(100);
   absl::Duration max_backoff = absl::Seconds(2);
 };

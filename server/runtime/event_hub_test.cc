@@ -18,6 +18,7 @@
 #include "server/runtime/redis_client.h"
 #include "server/runtime/stream_cursor.h"
 #include "tests/support/poll.h"
+#include "tests/support/redis_command_stats.h"
 #include "tests/support/test_servers.h"
 
 namespace plantmesh::runtime {
@@ -400,16 +401,6 @@ TEST_F(EventHubTest, EventsTheRelaySendsAgainReachNoSubscriberTwice) {
       (std::vector<std::string>{"before-0", "before-1", "before-2", "e-0", "e-1", "after-0"}));
 }
 
-// The calls of a Redis command so far (INFO commandstats).
-int64_t CallsOf(RedisClient& redis, const std::string& command) {
-  absl::StatusOr<RedisReply> info = redis.Command({"INFO", "commandstats"});
-  if (!info.ok()) return -1;
-  const std::string key = absl::StrCat("cmdstat_", command, ":calls=");
-  const size_t at = info->str.find(key);
-  if (at == std::string::npos) return 0;
-  return std::stoll(info->str.substr(at + key.size()));
-}
-
 // Outside testing: a telemetry restart read its stream's last 4,096 entries of ~1 MiB in
 // one XREVRANGE (5 GB of memory; Redis stalled for every service). Large entries are read
 // in pages of about read_bytes: the ids the reader learns at start, its live reads and a
@@ -419,13 +410,13 @@ TEST_F(EventHubTest, LargeEventsAreReadInPagesOfAboutReadBytes) {
   RedisClient redis(options_.redis);
   constexpr size_t kLarge = 200 << 10;
   Publish("before", 40, kLarge);
-  const int64_t reads_before = CallsOf(redis, "xrevrange");
+  const int64_t reads_before = testing::CallsOf(redis, "xrevrange");
   std::unique_ptr<EventHub> hub = StartHub();
   absl::StatusOr<std::unique_ptr<Subscription>> live = hub->Subscribe(kKey, "");
   ASSERT_TRUE(live.ok()) << live.status();
   // 40 entries of 200 KiB, about 1 MiB a page (the reader reads them after connecting).
-  EXPECT_TRUE(
-      testing::PollUntil([&] { return CallsOf(redis, "xrevrange") - reads_before >= 8; }, kWait));
+  EXPECT_TRUE(testing::PollUntil(
+      [&] { return testing::CallsOf(redis, "xrevrange") - reads_before >= 8; }, kWait));
   Publish("before", 1, kLarge);  // the oldest, sent again
   Publish("live", 30, kLarge);   // more than one read holds
   EXPECT_EQ(Take(**live, 30).event_ids, Names("live", 0, 30));

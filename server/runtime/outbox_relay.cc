@@ -38,7 +38,7 @@ namespace {
 // group of telemetry samples), and 500 of those were one 500 MiB MULTI in the relay's
 // memory and in Redis, which serves no one else while it runs EXEC.
 constexpr int kBatchSize = 500;
-constexpr int64_t kBatchBytes = int64_t{8} << 20;
+constexpr int64_t kBatchBytes = static_cast<int64_t>(kStreamPageBytes);
 constexpr auto kPollInterval = std::chrono::milliseconds(200);
 // After a round that published, the next one starts no sooner than this after it began,
 // however often handlers notify: under load a round (about eight PostgreSQL round trips,
@@ -68,9 +68,8 @@ struct Outcome {
 };
 
 // Entries read per page while checking a stream's entries against the outbox: at most
-// this many, and about kVerifyPageBytes (entries are up to ~1 MiB).
+// this many, and about kStreamPageBytes (entries are up to ~1 MiB).
 constexpr int kVerifyPage = 500;
-constexpr size_t kVerifyPageBytes = size_t{8} << 20;
 
 // The form of a UUID as PostgreSQL prints it; anything else cannot be an outbox row's.
 bool IsUuidText(const std::string& text) {
@@ -323,7 +322,7 @@ struct OutboxRelay::State {
   // "event <event_id> at <id>"; "" when every one is there (an unfinished batch).
   absl::StatusOr<std::string> FirstUnknownEntry(pqxx::work& tx, const std::string& table,
                                                 const std::string& stream_key, StreamId after) {
-    StreamPageSize page_size(kVerifyPageBytes, kVerifyPage);
+    StreamPageSize page_size(kStreamPageBytes, kVerifyPage);
     for (;;) {
       const int page = page_size.Count();
       PM_ASSIGN_OR_RETURN(RedisReply reply,

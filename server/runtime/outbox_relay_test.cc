@@ -12,6 +12,7 @@
 #include "server/runtime/pg_pool.h"
 #include "server/runtime/redis_client.h"
 #include "server/runtime/service_tables.h"
+#include "tests/support/redis_command_stats.h"
 #include "tests/support/test_servers.h"
 
 namespace plantmesh::runtime {
@@ -239,11 +240,7 @@ TEST_F(OutboxRelayTest, TrimsAStreamOfLargeEventsToRetainBytes) {
   relay.Stop();
   RedisClient redis(redis_options_);
   // In batches of about 8 MiB (one MULTI/EXEC each), not one of 60 MiB.
-  absl::StatusOr<RedisReply> stats = redis.Command({"INFO", "commandstats"});
-  ASSERT_TRUE(stats.ok()) << stats.status();
-  const size_t exec = stats->str.find("cmdstat_exec:calls=");
-  ASSERT_NE(exec, std::string::npos);
-  EXPECT_GE(std::stoi(stats->str.substr(exec + 19)), 6);
+  EXPECT_GE(plantmesh::testing::CallsOf(redis, "exec"), 6);
   absl::StatusOr<StreamInfo> info = redis.XInfoStream(kStream);
   ASSERT_TRUE(info.ok()) << info.status();
   EXPECT_EQ(info->entries_added, 60);

@@ -26,6 +26,10 @@ inline size_t StreamEntryBytes(const RawStreamEntry& entry) {
   return bytes;
 }
 
+// About what one Redis reply of stream entries, or one relay batch, holds: a few thousand
+// small events, a few telemetry groups.
+inline constexpr size_t kStreamPageBytes = size_t{8} << 20;
+
 class StreamPageSize {
  public:
   // Before any reply an entry is taken to be this large (the largest events' size), so a
