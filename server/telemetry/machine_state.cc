@@ -66,7 +66,7 @@ bool operator==(const TrackerState& a, const TrackerState& b) {
          a.conditions == b.conditions && a.last_time == b.last_time &&
          a.settled_state == b.settled_state && a.settled_since == b.settled_since &&
          a.in_downtime == b.in_downtime && a.downtime_state == b.downtime_state &&
-         a.downtime_start == b.downtime_start;
+         a.downtime_start == b.downtime_start && a.withdrawals == b.withdrawals;
 }
 
 MachineState MachineStateTracker::Derive() const {
@@ -218,6 +218,31 @@ ObservationOutcome MachineStateTracker::Observe(const StateObservation& observat
   }
   if (!Apply(observation)) return ObservationOutcome::kSuperseded;
   return t < state_.last_time ? ObservationOutcome::kAppliedLate : ObservationOutcome::kApplied;
+}
+
+void MachineStateTracker::Withdraw(const InputWithdrawal& withdrawal, StateChanges* changes) {
+  if (state_.last_time == absl::InfinitePast()) return;
+  if (withdrawal.time > state_.last_time) Settle(withdrawal.time, changes);
+  switch (withdrawal.input) {
+    case StateInput::kExecution:
+      state_.execution = MachineState::kUnspecified;
+      break;
+    case StateInput::kAvailability:
+      state_.availability = TrackerState::Availability::kUnknown;
+      break;
+    case StateInput::kEmergencyStop:
+      state_.emergency_stop = TrackerState::EmergencyStop::kUnknown;
+      break;
+    case StateInput::kCondition:
+      state_.conditions.erase(withdrawal.data_item_id);
+      break;
+  }
+}
+
+void MachineStateTracker::ApplyRecordedWithdrawals(StateChanges* changes) {
+  std::vector<InputWithdrawal> recorded;
+  recorded.swap(state_.withdrawals);
+  for (const InputWithdrawal& withdrawal : recorded) Withdraw(withdrawal, changes);
 }
 
 void MachineStateTracker::AdvanceTo(absl::Time time, StateChanges* changes) {

@@ -24,6 +24,10 @@
 // fault that only a clear-all ends (so the state stays DOWN rather than forgetting one).
 // EXECUTION, AVAILABILITY and EMERGENCY_STOP are one value each per machine: feed one data
 // item of each type (the newest observation of any item of the type wins).
+//
+// An input the machine no longer has (UpdateMachine removed or retyped its last item of the
+// type, or the CONDITION item) is withdrawn: from the update on it has no value, as if it
+// had never reported (so a removed CONDITION item's FAULT no longer holds the machine DOWN).
 #pragma once
 
 #include <cstdint>
@@ -90,6 +94,16 @@ struct StateObservation {
 
 // What one EXECUTION value means: RUNNING, IDLE, STOPPED or UNAVAILABLE (rule 3 and 4).
 MachineState ExecutionState(const ObservedValue& value);
+
+// An input withdrawn at `time`: the machine no longer has it (the rules above).
+struct InputWithdrawal {
+  absl::Time time;  // of the update that withdrew it, by the server's clock
+  StateInput input = StateInput::kExecution;
+  std::string data_item_id;  // the CONDITION item; empty for the others
+  friend bool operator==(const InputWithdrawal& a, const InputWithdrawal& b) {
+    return a.time == b.time && a.input == b.input && a.data_item_id == b.data_item_id;
+  }
+};
 
 // A span of one state: [start, end). `end` is absl::InfiniteFuture() while it lasts.
 struct StateInterval {
@@ -179,6 +193,11 @@ struct TrackerState {
   MachineState downtime_state = MachineState::kUnspecified;
   absl::Time downtime_start = absl::InfinitePast();
 
+  // Withdrawals recorded with the update that made them and not applied yet (Withdraw):
+  // the update's transaction cannot settle the timeline, the next move of the tracker
+  // does (states.h, AdvanceTracker). At most one per input and CONDITION item.
+  std::vector<InputWithdrawal> withdrawals;
+
   friend bool operator==(const TrackerState& a, const TrackerState& b);
 };
 
@@ -205,6 +224,15 @@ class MachineStateTracker {
   // settles now rather than at the next state observation. Later observations older than
   // `time` count as late. No effect before the first observation or for a past time.
   void AdvanceTo(absl::Time time, StateChanges* changes);
+
+  // Takes a withdrawal: time moves to its time when that is later (settling what came
+  // before, as AdvanceTo), then the input has no value: EXECUTION none yet, AVAILABILITY and
+  // EMERGENCY_STOP unknown, the CONDITION item and its faults forgotten. The input's time
+  // stays, so a value of another item of the type observed after it still counts even if
+  // older than the withdrawal. No effect before the first observation.
+  void Withdraw(const InputWithdrawal& withdrawal, StateChanges* changes);
+  // Withdraws what TrackerState::withdrawals recorded, in order, and forgets the record.
+  void ApplyRecordedWithdrawals(StateChanges* changes);
 
   // The state now, provisional at last_time(): state and since when; end InfiniteFuture.
   // kUnspecified before the first observation.

@@ -360,6 +360,64 @@ TEST(MachineStateTest, BatchesWithPersistedStateGiveTheSameTimeline) {
   }
 }
 
+InputWithdrawal Withdrawn(const std::string& time, StateInput input, const std::string& item = "") {
+  return {At(time), input, item};
+}
+
+// Outside testing: a CONDITION item removed while its FAULT was active held the machine
+// DOWN for good. A withdrawn input has no value from the withdrawal on.
+TEST(MachineStateTest, AWithdrawnInputHasNoValueFromThenOn) {
+  MachineStateTracker tracker;
+  StateChanges changes;
+  tracker.Withdraw(Withdrawn("05:00:00", StateInput::kExecution), &changes);  // nothing yet
+  EXPECT_EQ(tracker.last_time(), absl::InfinitePast());
+  for (const StateObservation& o :
+       {Avail("06:00:00", "AVAILABLE"), Exec("06:00:00", "ACTIVE"),
+        Cond("06:10:00", "servo", kFault, "SV0401"), Cond("06:10:00", "spindle", kFault, "SP1"),
+        EStop("06:20:00", "TRIGGERED")}) {
+    tracker.Observe(o, &changes);
+  }
+  // The servo item goes at 07:00: still DOWN (the spindle fault and the e-stop).
+  tracker.Withdraw(Withdrawn("07:00:00", StateInput::kCondition, "servo"), &changes);
+  EXPECT_EQ(tracker.Derive(), kDown);
+  EXPECT_EQ(tracker.state().conditions.count("servo"), 0u);
+  tracker.Withdraw(Withdrawn("07:00:00", StateInput::kCondition, "spindle"), &changes);
+  tracker.Withdraw(Withdrawn("07:30:00", StateInput::kEmergencyStop), &changes);
+  EXPECT_EQ(tracker.Derive(), kRunning);
+  // AVAILABILITY withdrawn: counts as available, as for a machine that never had it.
+  tracker.Withdraw(Withdrawn("07:40:00", StateInput::kAvailability), &changes);
+  EXPECT_EQ(tracker.Derive(), kRunning);
+  tracker.Withdraw(Withdrawn("08:00:00", StateInput::kExecution), &changes);
+  EXPECT_EQ(tracker.Derive(), kUnavailable);
+  // A new EXECUTION item's value older than the withdrawal still counts (late).
+  EXPECT_EQ(tracker.Observe(Exec("07:59:00", "READY"), &changes), ObservationOutcome::kAppliedLate);
+  tracker.AdvanceTo(At("09:00:00"), &changes);
+  EXPECT_THAT(changes.closed_intervals,
+              ElementsAre(Iv(kRunning, "06:00:00", "06:10:00"), Iv(kDown, "06:10:00", "07:30:00"),
+                          Iv(kRunning, "07:30:00", "08:00:00")));
+  EXPECT_THAT(changes.downtime_events,
+              ElementsAre(Started(kDown, "06:10:00"), Ended(kDown, "06:10:00", "07:30:00")));
+  EXPECT_THAT(tracker.Unsettled(), ElementsAre(Iv(kIdle, "08:00:00", "")));
+}
+
+TEST(MachineStateTest, RecordedWithdrawalsApplyInOrderOnce) {
+  MachineStateTracker tracker;
+  StateChanges changes;
+  tracker.Observe(Exec("06:00:00", "ACTIVE"), &changes);
+  tracker.Observe(Cond("06:10:00", "servo", kFault), &changes);
+  TrackerState state = tracker.state();
+  state.withdrawals = {Withdrawn("06:30:00", StateInput::kCondition, "servo"),
+                       Withdrawn("06:40:00", StateInput::kExecution)};
+  MachineStateTracker resumed(*DecodeTrackerState(EncodeTrackerState(state)));
+  resumed.ApplyRecordedWithdrawals(&changes);
+  EXPECT_TRUE(resumed.state().withdrawals.empty());
+  EXPECT_EQ(resumed.Derive(), kUnavailable);
+  EXPECT_THAT(resumed.Unsettled(),
+              ElementsAre(Iv(kRunning, "06:30:00", "06:40:00"), Iv(kUnavailable, "06:40:00", "")));
+  resumed.ApplyRecordedWithdrawals(&changes);  // none left: nothing moves
+  EXPECT_EQ(resumed.last_time(), At("06:40:00"));
+}
+
 TEST(TrackerStateCodecTest, RoundTripsEveryField) {
   TrackerState s;
   s.execution = kStopped;
@@ -376,6 +434,8 @@ TEST(TrackerStateCodecTest, RoundTripsEveryField) {
   s.in_downtime = true;
   s.downtime_state = kDown;
   s.downtime_start = At("08:00:01");
+  s.withdrawals = {{At("08:30:00"), StateInput::kCondition, "servo"},
+                   {At("08:30:00"), StateInput::kExecution, ""}};
   absl::StatusOr<TrackerState> back = DecodeTrackerState(EncodeTrackerState(s));
   ASSERT_TRUE(back.ok()) << back.status();
   EXPECT_EQ(*back, s);
@@ -400,7 +460,10 @@ TEST(TrackerStateCodecTest, RefusesTextItDidNotWrite) {
         std::string(R"({"v":1,"execution":[0,"infinite-past"],"availability":[0,"infinite-past"],)"
                     R"("emergency_stop":[0,"infinite-past"],"conditions":{},)"
                     R"("last_time":"2026-03-02T08:00:00Z","settled":[1,"2026-03-02T08:00:00Z"],)"
-                    R"("downtime":[1,"2026-03-02T08:00:00Z"]})")}) {
+                    R"("downtime":[1,"2026-03-02T08:00:00Z"]})"),
+        good.substr(0, good.size() - 1) + R"(,"withdrawals":[[0,"","2026-03-02T08:00:00Z"]]})",
+        good.substr(0, good.size() - 1) + R"(,"withdrawals":[[4,7,"2026-03-02T08:00:00Z"]]})",
+        good.substr(0, good.size() - 1) + R"(,"withdrawals":{}})"}) {
     absl::StatusOr<TrackerState> state = DecodeTrackerState(text);
     EXPECT_EQ(state.status().code(), absl::StatusCode::kInvalidArgument) << text;
   }

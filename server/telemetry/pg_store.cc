@@ -573,6 +573,15 @@ struct StateSql {
       "ORDER BY start_time LIMIT $5");
   const runtime::PgStatement tracker = registry.Add(
       "state_tracker", "SELECT state FROM telemetry.machine_trackers WHERE machine_id = $1");
+  // UpdateMachine's withdrawals (RecordWithdrawnInputs).
+  const runtime::PgStatement tracker_lock =
+      registry.Add("state_tracker_lock",
+                   "SELECT state FROM telemetry.machine_trackers WHERE machine_id = $1 "
+                   "AND state IS NOT NULL FOR UPDATE");
+  const runtime::PgStatement tracker_record =
+      registry.Add("state_tracker_record",
+                   "UPDATE telemetry.machine_trackers SET state = $2, pending = true, "
+                   "update_time = now() WHERE machine_id = $1");
   const runtime::PgStatement part_count_items = registry.Add(
       "state_part_count_items",
       "SELECT id FROM telemetry.data_items WHERE machine_id = $1 AND type = $2 ORDER BY id");
@@ -1176,6 +1185,29 @@ absl::StatusOr<MachinePage> PgTelemetryStore::ListMachines(const MachineQuery& q
   return page;
 }
 
+namespace {
+
+// Records the state inputs an update withdrew in the machine's tracker, in the update's
+// transaction; the tracker's next move applies them (states.h): a batch of the machine (it
+// is pending now) or the next StateSettleJob round. The machine's row is locked before its
+// tracker, and ingest locks trackers only, so the two never deadlock.
+absl::Status RecordWithdrawnInputs(pqxx::work& tx, const std::string& machine_id,
+                                   const std::vector<InputWithdrawal>& withdrawn) {
+  if (withdrawn.empty()) return absl::OkStatus();
+  pqxx::result rows = tx.exec_prepared(StateStatements().tracker_lock, machine_id);
+  if (rows.empty()) return absl::OkStatus();  // no state sample yet: nothing to withdraw
+  absl::StatusOr<TrackerState> state = DecodeTrackerState(rows[0][0].as<std::string>());
+  if (!state.ok()) {
+    return absl::InternalError(absl::StrCat("the stored tracker of machine ", machine_id,
+                                            " cannot be read: ", state.status().message()));
+  }
+  RecordWithdrawals(&*state, withdrawn);
+  tx.exec_prepared(StateStatements().tracker_record, machine_id, EncodeTrackerState(*state));
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<Replayable<Machine>> PgTelemetryStore::UpdateMachine(
     const std::string& id, const ChangeContext& context, const MachineMutator& mutator,
     const ResponseEncoder<Machine>& encode) {
@@ -1199,6 +1231,8 @@ absl::StatusOr<Replayable<Machine>> PgTelemetryStore::UpdateMachine(
                      OrNull(cycle), Micros(after.update_time), after.version);
     tx.exec_prepared(Statements().items_delete, id);
     WriteItems(tx, after);
+    PM_RETURN_IF_ERROR(
+        RecordWithdrawnInputs(tx, id, WithdrawnInputs(current, after, after.update_time)));
     Record(tx, context, encode, after);
     WriteAudit(tx, context);
     tx.commit();

@@ -86,10 +86,42 @@ std::map<std::string, MachineBatch> MachineBatches(const std::vector<Sample>& sa
 
 bool TrackerPending(const TrackerState& state) {
   if (state.last_time == absl::InfinitePast()) return false;
-  return MachineStateTracker(state).Derive() != state.settled_state;
+  return !state.withdrawals.empty() || MachineStateTracker(state).Derive() != state.settled_state;
+}
+
+std::vector<InputWithdrawal> WithdrawnInputs(const Machine& before, const Machine& after,
+                                             absl::Time at) {
+  auto inputs = [](const Machine& machine) {
+    std::set<std::pair<StateInput, std::string>> fed;
+    for (const DataItem& item : machine.data_items) {
+      std::optional<StateInput> input = StateInputOf(item.category, item.type);
+      if (!input) continue;
+      // One value per machine for all but CONDITION: which item fed it does not matter.
+      fed.emplace(*input, *input == StateInput::kCondition ? item.id : std::string());
+    }
+    return fed;
+  };
+  const std::set<std::pair<StateInput, std::string>> kept = inputs(after);
+  std::vector<InputWithdrawal> withdrawn;
+  for (const auto& [input, item] : inputs(before)) {
+    if (kept.count({input, item}) == 0) withdrawn.push_back({at, input, item});
+  }
+  return withdrawn;
+}
+
+void RecordWithdrawals(TrackerState* state, const std::vector<InputWithdrawal>& withdrawals) {
+  if (state->last_time == absl::InfinitePast()) return;
+  for (const InputWithdrawal& w : withdrawals) {
+    const bool recorded = std::any_of(
+        state->withdrawals.begin(), state->withdrawals.end(), [&](const InputWithdrawal& r) {
+          return r.input == w.input && r.data_item_id == w.data_item_id;
+        });
+    if (!recorded) state->withdrawals.push_back(w);
+  }
 }
 
 std::optional<MachineBatch> SettleBatch(const TrackerState& state, absl::Time before) {
+  if (!state.withdrawals.empty()) return MachineBatch{};
   if (!TrackerPending(state) || state.last_time >= before) return std::nullopt;
   MachineBatch batch;
   batch.newest = state.last_time + absl::Microseconds(1);
@@ -99,6 +131,7 @@ std::optional<MachineBatch> SettleBatch(const TrackerState& state, absl::Time be
 TrackerState AdvanceTracker(const TrackerState& state, const MachineBatch& batch,
                             StateChanges* changes) {
   MachineStateTracker tracker(state);
+  tracker.ApplyRecordedWithdrawals(changes);
   for (const StateObservation& o : batch.observations) tracker.Observe(o, changes);
   tracker.AdvanceTo(batch.newest, changes);
   return tracker.state();
@@ -173,7 +206,12 @@ absl::StatusOr<StateIntervalQuery> MakeStateIntervalQuery(const std::string& mac
 std::vector<StateInterval> OpenTimeline(const std::optional<TrackerState>& tracker,
                                         absl::Time now) {
   if (!tracker) return {};
-  std::vector<StateInterval> open = MachineStateTracker(*tracker).Unsettled();
+  // Withdrawals not applied yet count from their time, as they will once applied.
+  MachineStateTracker moved(*tracker);
+  StateChanges changes;
+  moved.ApplyRecordedWithdrawals(&changes);
+  std::vector<StateInterval> open = std::move(changes.closed_intervals);
+  for (const StateInterval& i : moved.Unsettled()) open.push_back(i);
   if (!open.empty()) open.back().end = std::max(now, open.back().start);
   return open;
 }

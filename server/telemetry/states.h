@@ -61,19 +61,36 @@ std::map<std::string, MachineBatch> MachineBatches(const std::vector<Sample>& sa
                                                    const StateItems& items,
                                                    const std::set<std::string>& pending);
 
-// True when the tracker's state at last_time differs from its settled state: the next
-// advance of time settles a change (closes an interval, maybe a downtime event).
+// True when the tracker's state at last_time differs from its settled state (the next
+// advance of time settles a change: closes an interval, maybe a downtime event) or it has
+// withdrawals recorded.
 bool TrackerPending(const TrackerState& state);
+
+// The state inputs `before` feeds and `after` (the same machine updated) no longer does,
+// withdrawn at `at`: EXECUTION, AVAILABILITY and EMERGENCY_STOP when no item of the type is
+// left, each CONDITION item that is gone or no longer a CONDITION. Oldest rule first:
+// input, then item id.
+std::vector<InputWithdrawal> WithdrawnInputs(const Machine& before, const Machine& after,
+                                             absl::Time at);
+
+// Records `withdrawals` in `*state` for the tracker's next move (UpdateMachine's
+// transaction): nothing for a tracker without an observation (it has no value to
+// withdraw); an input or item already recorded keeps its first record (the later
+// withdrawal would find nothing more to withdraw).
+void RecordWithdrawals(TrackerState* state, const std::vector<InputWithdrawal>& withdrawals);
 
 // What settles a tracker whose change at its last observation has been pending since
 // before `before` with no later sample of the machine (an adapter that reports
 // EXECUTION only when it changes would otherwise leave a stop unsettled, so no
 // downtime to list or give a reason to, until its next sample): time moves one
 // microsecond past that observation, so only another observation at exactly that time
-// would come too late (superseded). nullopt when nothing is pending or it is newer.
+// would come too late (superseded). Recorded withdrawals are applied at once (an empty
+// batch: AdvanceTracker applies them; what they change settles in a later round).
+// nullopt when nothing is pending or it is newer.
 std::optional<MachineBatch> SettleBatch(const TrackerState& state, absl::Time before);
 
-// Feeds `batch` to a tracker resumed from `state`; appends what settles to `*changes`.
+// Feeds `batch` to a tracker resumed from `state`, after the withdrawals it recorded;
+// appends what settles to `*changes`.
 TrackerState AdvanceTracker(const TrackerState& state, const MachineBatch& batch,
                             StateChanges* changes);
 
@@ -139,8 +156,9 @@ struct StateIntervalPage {
   bool more = false;
 };
 
-// The timeline after the closed intervals: the tracker's unsettled intervals, the
-// current one ending at `now` (never before it starts). Empty without a tracker.
+// The timeline after the closed intervals: the tracker's unsettled intervals (after the
+// withdrawals it recorded, which may close one first), the current one ending at `now`
+// (never before it starts). Empty without a tracker.
 std::vector<StateInterval> OpenTimeline(const std::optional<TrackerState>& tracker, absl::Time now);
 
 // A page of the timeline: the closed intervals of `facts`, then, once the closed ones are

@@ -35,6 +35,50 @@ TEST(StatesTest, StateInputsFollowTypeAndCategory) {
   EXPECT_EQ(StateInputOf(Category::kSample, 5), std::nullopt);
 }
 
+TEST(StatesTest, AnUpdateWithdrawsTheInputsItLeavesWithoutAnItem) {
+  Machine before;
+  before.data_items = {{"Xact", "", Category::kEvent, kTypeExecution, "", ""},
+                       {"Xact2", "", Category::kEvent, kTypeExecution, "", ""},
+                       {"avail", "", Category::kEvent, kTypeAvailability, "", ""},
+                       {"servo", "", Category::kCondition, 16, "", ""},
+                       {"system", "", Category::kCondition, 17, "", ""},
+                       {"S1", "", Category::kSample, 5, "", ""}};
+  Machine after = before;
+  EXPECT_TRUE(WithdrawnInputs(before, after, T(0)).empty());
+  // One of two EXECUTION items, AVAILABILITY retyped, a CONDITION item gone, another
+  // retyped within CONDITION; a new EMERGENCY_STOP item.
+  after.data_items = {{"Xact2", "", Category::kEvent, kTypeExecution, "", ""},
+                      {"avail", "", Category::kEvent, kTypePartCount, "", ""},
+                      {"system", "", Category::kCondition, 18, "", ""},
+                      {"estop", "", Category::kEvent, kTypeEmergencyStop, "", ""}};
+  EXPECT_THAT(WithdrawnInputs(before, after, T(5)),
+              ElementsAre(InputWithdrawal{T(5), StateInput::kAvailability, ""},
+                          InputWithdrawal{T(5), StateInput::kCondition, "servo"}));
+  after.data_items.clear();
+  EXPECT_EQ(WithdrawnInputs(before, after, T(5)).size(), 4u);
+}
+
+TEST(StatesTest, WithdrawalsAreRecordedOncePerInputAndOnlyWithAValue) {
+  TrackerState state;
+  RecordWithdrawals(&state, {{T(5), StateInput::kExecution, ""}});
+  EXPECT_TRUE(state.withdrawals.empty());  // no observation yet: nothing to withdraw
+  EXPECT_FALSE(TrackerPending(state));
+  state.last_time = T(1);
+  RecordWithdrawals(&state,
+                    {{T(5), StateInput::kExecution, ""}, {T(5), StateInput::kCondition, "servo"}});
+  RecordWithdrawals(&state,
+                    {{T(9), StateInput::kExecution, ""}, {T(9), StateInput::kCondition, "system"}});
+  EXPECT_THAT(state.withdrawals,
+              ElementsAre(InputWithdrawal{T(5), StateInput::kExecution, ""},
+                          InputWithdrawal{T(5), StateInput::kCondition, "servo"},
+                          InputWithdrawal{T(9), StateInput::kCondition, "system"}));
+  EXPECT_TRUE(TrackerPending(state));
+  // The settle round applies them whatever its cut-off.
+  ASSERT_TRUE(SettleBatch(state, absl::InfinitePast()));
+  StateChanges changes;
+  EXPECT_TRUE(AdvanceTracker(state, MachineBatch{}, &changes).withdrawals.empty());
+}
+
 TEST(StatesTest, OnlyMachinesWithStateSamplesOrAPendingChangeAreMoved) {
   const StateItems items = {{"A", {{"Xact", StateInput::kExecution}}},
                             {"B", {{"Xact", StateInput::kExecution}}}};

@@ -74,6 +74,14 @@ std::string EncodeTrackerState(const TrackerState& s) {
   if (s.in_downtime) {
     j["downtime"] = Json::array({static_cast<int>(s.downtime_state), EncodeTime(s.downtime_start)});
   }
+  if (!s.withdrawals.empty()) {
+    Json withdrawals = Json::array();
+    for (const InputWithdrawal& w : s.withdrawals) {
+      withdrawals.push_back(
+          Json::array({static_cast<int>(w.input), w.data_item_id, EncodeTime(w.time)}));
+    }
+    j["withdrawals"] = std::move(withdrawals);
+  }
   // Replace invalid UTF-8 (an odd native code) rather than throwing.
   return j.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
@@ -135,6 +143,22 @@ absl::StatusOr<TrackerState> DecodeTrackerState(absl::string_view text) {
     s.downtime_state = static_cast<MachineState>(n);
     if (!IsDowntimeState(s.downtime_state)) return Bad("downtime", "is not DOWN or STOPPED");
     if (s.downtime_start > s.settled_since) return Bad("downtime", "starts after settled");
+  }
+  if (j.contains("withdrawals")) {
+    const Json& withdrawals = j["withdrawals"];
+    if (!withdrawals.is_array()) return Bad("withdrawals", "is not an array");
+    for (const Json& w : withdrawals) {
+      if (!w.is_array() || w.size() != 3 || !w[1].is_string()) {
+        return Bad("withdrawals", "has a malformed withdrawal");
+      }
+      absl::StatusOr<int> input =
+          DecodeEnum(w[0], "withdrawals", static_cast<int>(StateInput::kCondition));
+      if (!input.ok()) return input.status();
+      if (*input == 0) return Bad("withdrawals", "is out of range");
+      absl::StatusOr<absl::Time> time = DecodeTime(w[2], "withdrawals");
+      if (!time.ok()) return time.status();
+      s.withdrawals.push_back({*time, static_cast<StateInput>(*input), w[1].get<std::string>()});
+    }
   }
   return s;
 }

@@ -4,7 +4,8 @@
 // Shape (version 1), times as RFC 3339 UTC with full precision or "infinite-past":
 //   {"v":1,"execution":[state,time],"availability":[n,time],"emergency_stop":[n,time],
 //    "conditions":{"<item>":[time,["<code>",…],overflow]},"last_time":time,
-//    "settled":[state,since],"downtime":[state,start]}   ("downtime" only while one lasts)
+//    "settled":[state,since],"downtime":[state,start],"withdrawals":[[input,"<item>",time],…]}
+//   ("downtime" only while one lasts, "withdrawals" only while some are recorded)
 #pragma once
 
 #include <string>

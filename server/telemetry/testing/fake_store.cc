@@ -104,6 +104,10 @@ absl::StatusOr<Replayable<Machine>> FakeTelemetryStore::UpdateMachine(
   }
   PM_ASSIGN_OR_RETURN(Machine after, mutator(it->second));
   after.update_time = Micro(after.update_time);
+  auto tracker = trackers_.find(id);
+  if (tracker != trackers_.end()) {
+    RecordWithdrawals(&tracker->second, WithdrawnInputs(it->second, after, after.update_time));
+  }
   it->second = after;
   request_log_.Record(context.request, encode ? encode(after) : std::string(),
                       absl::StrCat("machines/", id));

@@ -252,6 +252,66 @@ TYPED_TEST_P(MachineStateConformanceTest, AChangeNoLaterSampleSettlesIsSettledBy
   EXPECT_EQ(listed[0].end, this->T(60));
 }
 
+// Outside testing: UpdateMachine removed a CONDITION item with an active FAULT and the
+// machine stayed DOWN for good (no sample of the item could ever clear it). An input the
+// update withdraws has no value from the update on: the timeline changes at the update,
+// the downtime ends, and it is settled like any change (StateSettleJob or a batch).
+TYPED_TEST_P(MachineStateConformanceTest, AnInputAnUpdateWithdrawsHasNoValueFromTheUpdateOn) {
+  this->RegisterCnc();
+  this->Ingest("w", 1,
+               {TextAt("avail", "AVAILABLE", this->T(0)), TextAt("Xact", "ACTIVE", this->T(0)),
+                ConditionAt("servo", 3, "SV0401", this->T(10))});
+  auto update = [&](absl::Time at, const std::string& request_id, std::vector<DataItem> items) {
+    Machine patch;
+    patch.data_items = std::move(items);
+    absl::StatusOr<Replayable<Machine>> updated = this->store_->UpdateMachine(
+        "CNC-07", Ctx("ops", "Update", request_id, at),
+        [&](const Machine& current) {
+          return ApplyMachineUpdate(current, patch, {"data_items"}, "", at);
+        },
+        nullptr);
+    ASSERT_TRUE(updated.ok()) << updated.status();
+  };
+  const DataItem avail{"avail", "", Category::kEvent, kTypeAvailability, "", ""};
+  const DataItem xact{"Xact", "", Category::kEvent, kTypeExecution, "", ""};
+  update(this->T(100), "u1", {avail, xact});  // the servo item is gone
+  // Read before anything moved the tracker: the withdrawal already counts.
+  const std::vector<StateInterval> read =
+      OpenTimeline(this->Timeline(this->T(-100), this->T(1000)).tracker, this->T(150));
+  EXPECT_THAT(read, ::testing::ElementsAre(
+                        StateInterval{MachineState::kRunning, this->T(0), this->T(10)},
+                        StateInterval{MachineState::kDown, this->T(10), this->T(100)},
+                        StateInterval{MachineState::kRunning, this->T(100), this->T(150)}));
+  // The settle round applies it at once, then settles what it changed after the cut-off.
+  EXPECT_EQ(*this->store_->SettlePendingStates(this->T(50)), 1);
+  EXPECT_EQ(*this->store_->SettlePendingStates(this->T(100)), 0);
+  EXPECT_EQ(*this->store_->SettlePendingStates(this->T(101)), 1);
+  TimelineFacts facts = this->Timeline(this->T(-100), this->T(1000));
+  EXPECT_THAT(facts.closed, ::testing::ElementsAre(
+                                StateInterval{MachineState::kRunning, this->T(0), this->T(10)},
+                                StateInterval{MachineState::kDown, this->T(10), this->T(100)}));
+  std::vector<v1::DowntimeEvent> events = this->DowntimeEvents();
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].change_type(), v1::DOWNTIME_CHANGE_TYPE_STARTED);
+  EXPECT_EQ(events[1].change_type(), v1::DOWNTIME_CHANGE_TYPE_ENDED);
+  EXPECT_EQ(events[1].downtime().end_time().seconds(), absl::ToUnixSeconds(this->T(100)));
+
+  // An update that keeps every state input withdraws nothing.
+  update(this->T(200), "u2", {xact, avail});
+  EXPECT_EQ(*this->store_->SettlePendingStates(this->T(1000)), 0);
+  // EXECUTION retyped: the state is not known from then on. The next batch of the machine
+  // applies the withdrawal before its own samples (an older AVAILABILITY still counts).
+  update(this->T(300), "u3", {avail, {"Xact", "", Category::kSample, 5, "", ""}});
+  this->Ingest("w", 2, {TextAt("avail", "AVAILABLE", this->T(250))});
+  facts = this->Timeline(this->T(-100), this->T(1000));
+  ASSERT_TRUE(facts.tracker);
+  EXPECT_TRUE(facts.tracker->withdrawals.empty());
+  EXPECT_THAT(OpenTimeline(facts.tracker, this->T(400)),
+              ::testing::ElementsAre(
+                  StateInterval{MachineState::kRunning, this->T(100), this->T(300)},
+                  StateInterval{MachineState::kUnavailable, this->T(300), this->T(400)}));
+}
+
 TYPED_TEST_P(MachineStateConformanceTest, DuplicateBatchMovesNothing) {
   this->RegisterCnc();
   this->IngestRecordedSequence();
@@ -403,6 +463,7 @@ REGISTER_TYPED_TEST_SUITE_P(MachineStateConformanceTest,
                             IngestSettlesIntervalsAndDowntimesWithTheBatch,
                             BatchesCommittedTogetherMoveTheTrackersInOrder,
                             AChangeNoLaterSampleSettlesIsSettledByTheClock,
+                            AnInputAnUpdateWithdrawsHasNoValueFromTheUpdateOn,
                             DuplicateBatchMovesNothing, TimelinePagesByStartAndKeepsMachinesApart,
                             PartCountsWithTheirBaseline,
                             DowntimesNewestFirstAndReasonsOncePerRequestId);
