@@ -7,6 +7,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "plantmesh/common/status_macros.h"
 #include "plantmesh/common/time_text.h"
 #include "server/runtime/errors.h"
 #include "server/telemetry/domain.h"
@@ -265,64 +266,83 @@ std::vector<StateInterval> StateTimeline(const std::vector<StateObservation>& ob
   return timeline;
 }
 
-absl::StatusOr<std::map<MachineState, absl::Duration>> Utilization(
-    const std::vector<StateInterval>& intervals, absl::Time range_start, absl::Time range_end) {
+absl::StatusOr<UtilizationSum> UtilizationSum::ForRange(absl::Time range_start,
+                                                        absl::Time range_end) {
   if (range_end <= range_start) {
     return runtime::InvalidField("end_time", "must be after start_time");
   }
-  std::map<MachineState, absl::Duration> durations;
-  for (MachineState state : kAllMachineStates) durations[state] = absl::ZeroDuration();
-  absl::Time covered_until = range_start;  // everything before it is counted
-  absl::Time previous_end = absl::InfinitePast();
-  for (const StateInterval& interval : intervals) {
-    if (interval.end < interval.start) {
-      return absl::InternalError(
-          absl::StrCat("state interval ends before it starts at ", Rfc3339Utc(interval.start)));
-    }
-    if (interval.start < previous_end) {
-      return absl::InternalError(absl::StrCat("state intervals overlap or are out of order at ",
-                                              Rfc3339Utc(interval.start)));
-    }
-    previous_end = interval.end;
-    const absl::Time start = std::max(interval.start, range_start);
-    const absl::Time end = std::min(interval.end, range_end);
-    if (start >= end) continue;
-    durations[MachineState::kUnavailable] += start - covered_until;
-    const MachineState state =
-        durations.count(interval.state) > 0 ? interval.state : MachineState::kUnavailable;
-    durations[state] += end - start;
-    covered_until = end;
+  return UtilizationSum(range_start, range_end);
+}
+
+UtilizationSum::UtilizationSum(absl::Time range_start, absl::Time range_end)
+    : range_start_(range_start), range_end_(range_end), covered_until_(range_start) {
+  for (MachineState state : kAllMachineStates) durations_[state] = absl::ZeroDuration();
+}
+
+absl::Status UtilizationSum::Add(const StateInterval& interval) {
+  if (interval.end < interval.start) {
+    return absl::InternalError(
+        absl::StrCat("state interval ends before it starts at ", Rfc3339Utc(interval.start)));
   }
-  durations[MachineState::kUnavailable] += range_end - covered_until;
-  return durations;
+  if (interval.start < previous_end_) {
+    return absl::InternalError(absl::StrCat("state intervals overlap or are out of order at ",
+                                            Rfc3339Utc(interval.start)));
+  }
+  previous_end_ = interval.end;
+  const absl::Time start = std::max(interval.start, range_start_);
+  const absl::Time end = std::min(interval.end, range_end_);
+  if (start >= end) return absl::OkStatus();
+  durations_[MachineState::kUnavailable] += start - covered_until_;
+  const MachineState state =
+      durations_.count(interval.state) > 0 ? interval.state : MachineState::kUnavailable;
+  durations_[state] += end - start;
+  covered_until_ = end;
+  return absl::OkStatus();
+}
+
+std::map<MachineState, absl::Duration> UtilizationSum::Total() const {
+  std::map<MachineState, absl::Duration> total = durations_;
+  total[MachineState::kUnavailable] += range_end_ - covered_until_;
+  return total;
+}
+
+absl::StatusOr<std::map<MachineState, absl::Duration>> Utilization(
+    const std::vector<StateInterval>& intervals, absl::Time range_start, absl::Time range_end) {
+  PM_ASSIGN_OR_RETURN(UtilizationSum sum, UtilizationSum::ForRange(range_start, range_end));
+  for (const StateInterval& interval : intervals) PM_RETURN_IF_ERROR(sum.Add(interval));
+  return sum.Total();
+}
+
+absl::StatusOr<PartCounter> PartCounter::ForRange(absl::Time range_start, absl::Time range_end) {
+  if (range_end <= range_start) {
+    return runtime::InvalidField("end_time", "must be after start_time");
+  }
+  return PartCounter(range_start, range_end);
+}
+
+void PartCounter::Add(const PartCountObservation& o) {
+  if (o.time >= range_end_) return;
+  if (!o.available || !std::isfinite(o.value) || o.value < 0 || o.value > kMaxPartCount) return;
+  const int64_t count = std::llround(o.value);
+  if (have_baseline_ && o.time >= range_start_ && count > baseline_) {
+    const int64_t rise = count - baseline_;
+    parts_ = parts_ > std::numeric_limits<int64_t>::max() - rise
+                 ? std::numeric_limits<int64_t>::max()
+                 : parts_ + rise;
+  }
+  // A rise, a reset or a value before the range: counting goes on from this value.
+  baseline_ = count;
+  have_baseline_ = true;
 }
 
 absl::StatusOr<int64_t> PartCount(std::vector<PartCountObservation> observations,
                                   absl::Time range_start, absl::Time range_end) {
-  if (range_end <= range_start) {
-    return runtime::InvalidField("end_time", "must be after start_time");
-  }
+  PM_ASSIGN_OR_RETURN(PartCounter counter, PartCounter::ForRange(range_start, range_end));
   std::stable_sort(
       observations.begin(), observations.end(),
       [](const PartCountObservation& a, const PartCountObservation& b) { return a.time < b.time; });
-  bool have_baseline = false;
-  int64_t baseline = 0;
-  int64_t parts = 0;
-  for (const PartCountObservation& o : observations) {
-    if (o.time >= range_end) break;
-    if (!o.available || !std::isfinite(o.value) || o.value < 0 || o.value > kMaxPartCount) continue;
-    const int64_t count = std::llround(o.value);
-    if (have_baseline && o.time >= range_start && count > baseline) {
-      const int64_t rise = count - baseline;
-      parts = parts > std::numeric_limits<int64_t>::max() - rise
-                  ? std::numeric_limits<int64_t>::max()
-                  : parts + rise;
-    }
-    // A rise, a reset or a value before the range: counting goes on from this value.
-    baseline = count;
-    have_baseline = true;
-  }
-  return parts;
+  for (const PartCountObservation& o : observations) counter.Add(o);
+  return counter.parts();
 }
 
 }  // namespace plantmesh::telemetry

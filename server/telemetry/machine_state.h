@@ -262,13 +262,30 @@ class MachineStateTracker {
 std::vector<StateInterval> StateTimeline(const std::vector<StateObservation>& observations,
                                          StateChanges* changes = nullptr);
 
-// Time in each state within [range_start, range_end). `intervals` are the machine's
-// timeline: oldest first, not overlapping (an end of InfiniteFuture lasts to the range
-// end). Time not covered by an interval — before the first, in a gap, after the last —
-// counts as UNAVAILABLE, so the durations always sum to range_end - range_start. Every
-// state of kAllMachineStates has an entry. Errors: INVALID_ARGUMENT (field `end_time`) if
-// range_end is not after range_start; INTERNAL if the intervals are out of order,
-// overlapping or end before they start (a store fault).
+// Time in each state within [range_start, range_end), summed interval by interval so a
+// long range never needs its whole timeline in memory. Intervals come oldest first, not
+// overlapping (an end of InfiniteFuture lasts to the range end). Time not covered by an
+// interval — before the first, in a gap, after the last — counts as UNAVAILABLE, so the
+// durations always sum to range_end - range_start.
+class UtilizationSum {
+ public:
+  // Errors: INVALID_ARGUMENT (field `end_time`) if range_end is not after range_start.
+  static absl::StatusOr<UtilizationSum> ForRange(absl::Time range_start, absl::Time range_end);
+  // INTERNAL if the interval is out of order, overlaps the one before or ends before it
+  // starts (a store fault).
+  absl::Status Add(const StateInterval& interval);
+  // Every state of kAllMachineStates has an entry.
+  std::map<MachineState, absl::Duration> Total() const;
+
+ private:
+  UtilizationSum(absl::Time range_start, absl::Time range_end);
+  absl::Time range_start_, range_end_;
+  std::map<MachineState, absl::Duration> durations_;
+  absl::Time covered_until_;                        // everything before it is counted
+  absl::Time previous_end_ = absl::InfinitePast();  // of the last interval added
+};
+
+// The same for a whole timeline at once.
 absl::StatusOr<std::map<MachineState, absl::Duration>> Utilization(
     const std::vector<StateInterval>& intervals, absl::Time range_start, absl::Time range_end);
 
@@ -279,14 +296,32 @@ struct PartCountObservation {
   double value = 0;
 };
 
-// Parts made in [range_start, range_end): the growth of PART_COUNT. The baseline is the
-// last value before range_start (pass it along: observations before the range serve only as
-// baseline), else the first value in the range. Each rise adds its size; a drop is a reset
-// and counting restarts from the new value (the drop adds nothing). Unavailable values are
-// skipped (a machine switched off keeps its count), and so are values that are negative,
-// not finite or above 2^53 (not counts). Observations at or after range_end are ignored.
-// Equal timestamps keep their given order; the input need not be sorted (it is, stably).
-// Errors: INVALID_ARGUMENT (field `end_time`) if range_end is not after range_start.
+// Parts made in [range_start, range_end) by one PART_COUNT item: the growth of its count,
+// folded observation by observation (oldest first; equal timestamps in their order). The
+// baseline is the last value before range_start (observations before the range serve only
+// as baseline), else the first value in the range. Each rise adds its size; a drop is a
+// reset and counting restarts from the new value (the drop adds nothing). Unavailable
+// values are skipped (a machine switched off keeps its count), and so are values that are
+// negative, not finite or above 2^53 (not counts). Observations at or after range_end are
+// ignored. The sum saturates at int64's maximum.
+class PartCounter {
+ public:
+  // Errors: INVALID_ARGUMENT (field `end_time`) if range_end is not after range_start.
+  static absl::StatusOr<PartCounter> ForRange(absl::Time range_start, absl::Time range_end);
+  void Add(const PartCountObservation& observation);
+  int64_t parts() const { return parts_; }
+
+ private:
+  PartCounter(absl::Time range_start, absl::Time range_end)
+      : range_start_(range_start), range_end_(range_end) {}
+  absl::Time range_start_, range_end_;
+  bool have_baseline_ = false;
+  int64_t baseline_ = 0;
+  int64_t parts_ = 0;
+};
+
+// The same for one item's observations at once; they need not be sorted (they are,
+// stably, so equal timestamps keep their given order).
 absl::StatusOr<int64_t> PartCount(std::vector<PartCountObservation> observations,
                                   absl::Time range_start, absl::Time range_end);
 

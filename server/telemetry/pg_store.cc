@@ -585,13 +585,17 @@ struct StateSql {
   const runtime::PgStatement part_count_items = registry.Add(
       "state_part_count_items",
       "SELECT id FROM telemetry.data_items WHERE machine_id = $1 AND type = $2 ORDER BY id");
-  // Samples of the PART_COUNT items in [$3, $4), and per item the newest count before
-  // $3 (a number: Unavailable and text do not make a baseline).
+  // Samples of the PART_COUNT items in [$3, $4) after (time, sample_key) ($5, $6) if $5
+  // is set, at most $7 (a page: the index on (machine_id, time) is entered at the later
+  // of $3 and $5), and per item the newest count before $3 (a number: Unavailable and text
+  // do not make a baseline).
   const runtime::PgStatement part_counts = registry.Add(
       "state_part_counts",
-      "SELECT data_item_id, " PM_US("time") ", kind, number, text FROM telemetry.samples "
-      "WHERE machine_id = $1 AND data_item_id = ANY($2::text[]) AND time >= " PM_TS(3) " "
-      "AND time < " PM_TS(4) " ORDER BY time, sample_key");
+      "SELECT data_item_id, " PM_US("time") ", kind, number, text, sample_key "
+      "FROM telemetry.samples WHERE machine_id = $1 AND data_item_id = ANY($2::text[]) "
+      "AND time >= coalesce(" PM_TS(5) ", " PM_TS(3) ") AND time < " PM_TS(4) " "
+      "AND ($5::int8 IS NULL OR (time, sample_key) > (" PM_TS(5) ", $6::int8)) "
+      "ORDER BY time, sample_key LIMIT $7");
   const runtime::PgStatement part_count_baseline = registry.Add(
       "state_part_count_baseline",
       "SELECT data_item_id, " PM_US("time") ", kind, number, text FROM telemetry.samples "
@@ -1678,13 +1682,22 @@ absl::StatusOr<TimelineFacts> PgTelemetryStore::StateTimeline(const std::string&
   return facts;
 }
 
-absl::StatusOr<std::map<std::string, std::vector<PartCountObservation>>>
-PgTelemetryStore::PartCountObservations(const std::string& machine_id, absl::Time start,
-                                        absl::Time end) {
-  std::map<std::string, std::vector<PartCountObservation>> out;
-  PM_RETURN_IF_ERROR(Run([&](pqxx::connection& conn) -> absl::Status {
-    pqxx::work tx(conn);
-    out.clear();
+absl::Status PgTelemetryStore::PartCountObservations(const std::string& machine_id,
+                                                     absl::Time start, absl::Time end,
+                                                     const PartCountVisitor& visit) {
+  // Pages of this many rows: a year of a counter sampled every second is 31.6 million.
+  constexpr int kPageRows = 10000;
+  bool visited = false;
+  auto visit_once = [&](const std::string& item, const PartCountObservation& o) {
+    visited = true;
+    visit(item, o);
+  };
+  return Run([&](pqxx::connection& conn) -> absl::Status {
+    // The pool re-runs a body whose connection broke; what was streamed cannot be taken
+    // back, so the caller retries the whole read (UNAVAILABLE is retried by the SDK).
+    if (visited) return absl::UnavailableError("reading part counts was interrupted; retry");
+    // One snapshot for the baselines and every page.
+    pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(conn);
     if (tx.exec_prepared(StateStatements().machine_exists, machine_id).empty()) {
       return NotFound(machine_id);
     }
@@ -1705,22 +1718,29 @@ PgTelemetryStore::PartCountObservations(const std::string& machine_id, absl::Tim
       return PartCountObservationOf(s);
     };
     for (const std::string& item : items) {
-      std::vector<PartCountObservation>& of = out[item];
       for (const pqxx::row& r : tx.exec_prepared(StateStatements().part_count_baseline, machine_id,
                                                  item, Micros(start))) {
-        if (std::optional<PartCountObservation> o = observation(r)) of.push_back(*o);
+        if (std::optional<PartCountObservation> o = observation(r)) visit_once(item, *o);
       }
     }
-    for (const pqxx::row& r : tx.exec_prepared(StateStatements().part_counts, machine_id,
-                                               ArrayLiteral(items), Micros(start), Micros(end))) {
-      if (std::optional<PartCountObservation> o = observation(r)) {
-        out[r["data_item_id"].as<std::string>()].push_back(*o);
+    const std::string item_array = ArrayLiteral(items);
+    std::optional<std::string> after_time, after_key;
+    for (;;) {
+      const pqxx::result page =
+          tx.exec_prepared(StateStatements().part_counts, machine_id, item_array, Micros(start),
+                           Micros(end), OrNull(after_time), OrNull(after_key), kPageRows);
+      for (const pqxx::row& r : page) {
+        if (std::optional<PartCountObservation> o = observation(r)) {
+          visit_once(r["data_item_id"].as<std::string>(), *o);
+        }
       }
+      if (page.size() < static_cast<size_t>(kPageRows)) break;
+      after_time = page.back()["time_us"].as<std::string>();
+      after_key = page.back()["sample_key"].as<std::string>();
     }
     tx.commit();
     return absl::OkStatus();
-  }));
-  return out;
+  });
 }
 
 absl::StatusOr<DowntimePage> PgTelemetryStore::ListDowntimes(const DowntimeQuery& query) {

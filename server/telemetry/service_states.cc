@@ -52,18 +52,22 @@ absl::Status TelemetryServiceImpl::HandleGetUtilization(runtime::CallContext& ca
       runtime::TimeFromProto(request.has_end_time(), request.end_time());
   PM_RETURN_IF_ERROR(CheckUtilizationRange(request.machine_id(), start, end));
   PM_RETURN_IF_ERROR(RequireMachines({request.machine_id()}));
-  PM_ASSIGN_OR_RETURN(TimelineFacts facts,
-                      store_->StateTimeline(request.machine_id(), *start, *end, std::nullopt, 0));
-  PM_ASSIGN_OR_RETURN(auto durations, UtilizationOf(facts, *start, *end, deps_.now()));
-  PM_ASSIGN_OR_RETURN(auto part_counts,
-                      store_->PartCountObservations(request.machine_id(), *start, *end));
-  PM_ASSIGN_OR_RETURN(int64_t parts, PartCountOf(part_counts, *start, *end));
+  PM_ASSIGN_OR_RETURN(auto durations, UtilizationOf(
+                                          [&](std::optional<absl::Time> after, int limit) {
+                                            return store_->StateTimeline(
+                                                request.machine_id(), *start, *end, after, limit);
+                                          },
+                                          *start, *end, deps_.now()));
+  PM_ASSIGN_OR_RETURN(PartCountSum parts, PartCountSum::ForRange(*start, *end));
+  PM_RETURN_IF_ERROR(store_->PartCountObservations(
+      request.machine_id(), *start, *end,
+      [&](const std::string& item, const PartCountObservation& o) { parts.Add(item, o); }));
   for (MachineState state : kAllMachineStates) {
     v1::StateDuration* out = response->add_state_durations();
     out->set_state(static_cast<v1::MachineState>(state));
     out->set_seconds(static_cast<double>(absl::ToInt64Microseconds(durations[state])) / 1e6);
   }
-  response->set_part_count(parts);
+  response->set_part_count(parts.parts());
   return absl::OkStatus();
 }
 

@@ -261,24 +261,38 @@ absl::Status CheckUtilizationRange(const std::string& machine_id,
   return violations.ToStatus();
 }
 
-absl::StatusOr<std::map<MachineState, absl::Duration>> UtilizationOf(const TimelineFacts& facts,
+absl::StatusOr<std::map<MachineState, absl::Duration>> UtilizationOf(const TimelinePageReader& read,
                                                                      absl::Time start,
-                                                                     absl::Time end,
-                                                                     absl::Time now) {
-  std::vector<StateInterval> timeline = facts.closed;
-  for (const StateInterval& i : OpenTimeline(facts.tracker, now)) timeline.push_back(i);
-  return Utilization(timeline, start, end);
+                                                                     absl::Time end, absl::Time now,
+                                                                     int page_size) {
+  PM_ASSIGN_OR_RETURN(UtilizationSum sum, UtilizationSum::ForRange(start, end));
+  std::optional<absl::Time> after;
+  for (;;) {
+    PM_ASSIGN_OR_RETURN(TimelineFacts page, read(after, page_size));
+    for (const StateInterval& i : page.closed) PM_RETURN_IF_ERROR(sum.Add(i));
+    if (page.closed.size() < static_cast<size_t>(page_size)) {
+      for (const StateInterval& i : OpenTimeline(page.tracker, now)) PM_RETURN_IF_ERROR(sum.Add(i));
+      return sum.Total();
+    }
+    after = page.closed.back().start;
+  }
 }
 
-absl::StatusOr<int64_t> PartCountOf(
-    const std::map<std::string, std::vector<PartCountObservation>>& by_item, absl::Time start,
-    absl::Time end) {
+absl::StatusOr<PartCountSum> PartCountSum::ForRange(absl::Time start, absl::Time end) {
+  PM_ASSIGN_OR_RETURN(PartCounter counter, PartCounter::ForRange(start, end));
+  return PartCountSum(counter);
+}
+
+void PartCountSum::Add(const std::string& item, const PartCountObservation& observation) {
+  by_item_.try_emplace(item, empty_).first->second.Add(observation);
+}
+
+int64_t PartCountSum::parts() const {
   int64_t total = 0;
-  for (const auto& [item, observations] : by_item) {
-    PM_ASSIGN_OR_RETURN(int64_t parts, PartCount(observations, start, end));
-    total = total > std::numeric_limits<int64_t>::max() - parts
+  for (const auto& [item, counter] : by_item_) {
+    total = total > std::numeric_limits<int64_t>::max() - counter.parts()
                 ? std::numeric_limits<int64_t>::max()
-                : total + parts;
+                : total + counter.parts();
   }
   return total;
 }

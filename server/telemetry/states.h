@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -173,18 +174,37 @@ absl::Status CheckUtilizationRange(const std::string& machine_id,
                                    std::optional<absl::Time> start_time,
                                    std::optional<absl::Time> end_time);
 
-// Time per state in [start, end) from every closed interval overlapping it and the open
-// timeline at `now` (time after now counts as UNAVAILABLE, as time before the first).
-absl::StatusOr<std::map<MachineState, absl::Duration>> UtilizationOf(const TimelineFacts& facts,
-                                                                     absl::Time start,
-                                                                     absl::Time end,
-                                                                     absl::Time now);
+// One page of a machine's timeline as TelemetryStore::StateTimeline reads it over the
+// query's range: closed intervals starting after `after_start` (if set), at most `limit`,
+// and the tracker, in one snapshot.
+using TimelinePageReader =
+    std::function<absl::StatusOr<TimelineFacts>(std::optional<absl::Time> after_start, int limit)>;
+inline constexpr int kUtilizationPageSize = 10000;
 
-// Parts made in [start, end) over several PART_COUNT items (each counted on its own):
-// per item its observations, the newest one before `start` among them as baseline.
-absl::StatusOr<int64_t> PartCountOf(
-    const std::map<std::string, std::vector<PartCountObservation>>& by_item, absl::Time start,
-    absl::Time end);
+// Time per state in [start, end): every closed interval overlapping it, read `page_size` at
+// a time (a year of a machine that changes state every few seconds never sits in memory),
+// then the open timeline at `now` from the last page's tracker (time after now counts as
+// UNAVAILABLE, as time before the first state). The last page's snapshot holds every
+// interval closed after the earlier pages were read, so the sum is of one timeline.
+absl::StatusOr<std::map<MachineState, absl::Duration>> UtilizationOf(
+    const TimelinePageReader& read, absl::Time start, absl::Time end, absl::Time now,
+    int page_size = kUtilizationPageSize);
+
+// Parts made in [start, end) over several PART_COUNT items, each counted on its own
+// (PartCounter: each item's observations oldest first, its baseline before `start` first),
+// folded as the store streams them.
+class PartCountSum {
+ public:
+  // Errors: INVALID_ARGUMENT (field `end_time`) if end is not after start.
+  static absl::StatusOr<PartCountSum> ForRange(absl::Time start, absl::Time end);
+  void Add(const std::string& item, const PartCountObservation& observation);
+  int64_t parts() const;  // saturates at int64's maximum
+
+ private:
+  explicit PartCountSum(PartCounter counter) : empty_(counter) {}
+  PartCounter empty_;  // the counter each new item starts from
+  std::map<std::string, PartCounter> by_item_;
+};
 
 // A PART_COUNT sample as a count: a number, Unavailable, or text of a count (ParsePartCountText);
 // nullopt for anything else.

@@ -216,28 +216,63 @@ TEST(StatesTest, QueriesNameTheWrongField) {
   EXPECT_EQ(violations.items().size(), 9u);
 }
 
+// Reads `facts` as the store does: at most `limit` closed intervals after `after` a page,
+// and the tracker; counts the reads.
+TimelinePageReader PagesOf(const TimelineFacts& facts, int* reads) {
+  return
+      [facts, reads](std::optional<absl::Time> after, int limit) -> absl::StatusOr<TimelineFacts> {
+        ++*reads;
+        TimelineFacts page;
+        page.tracker = facts.tracker;
+        for (const StateInterval& i : facts.closed) {
+          if (after && i.start <= *after) continue;
+          if (page.closed.size() == static_cast<size_t>(limit)) break;
+          page.closed.push_back(i);
+        }
+        return page;
+      };
+}
+
 TEST(StatesTest, UtilizationCountsTheOpenTimelineUpToNow) {
-  absl::StatusOr<std::map<MachineState, absl::Duration>> used =
-      UtilizationOf(Facts(), T(-10), T(60), T(50));
-  ASSERT_TRUE(used.ok()) << used.status();
-  EXPECT_EQ(used->at(MachineState::kIdle), absl::Seconds(10));
-  EXPECT_EQ(used->at(MachineState::kRunning), absl::Seconds(10 + 20));
-  EXPECT_EQ(used->at(MachineState::kStopped), absl::Seconds(10));
-  // Before the first state and after now.
-  EXPECT_EQ(used->at(MachineState::kUnavailable), absl::Seconds(10 + 10));
+  for (int page_size : {1, 2, kUtilizationPageSize}) {
+    int reads = 0;
+    absl::StatusOr<std::map<MachineState, absl::Duration>> used =
+        UtilizationOf(PagesOf(Facts(), &reads), T(-10), T(60), T(50), page_size);
+    ASSERT_TRUE(used.ok()) << used.status();
+    EXPECT_EQ(used->at(MachineState::kIdle), absl::Seconds(10));
+    EXPECT_EQ(used->at(MachineState::kRunning), absl::Seconds(10 + 20));
+    EXPECT_EQ(used->at(MachineState::kStopped), absl::Seconds(10));
+    // Before the first state and after now.
+    EXPECT_EQ(used->at(MachineState::kUnavailable), absl::Seconds(10 + 10));
+    // Two closed intervals: page by page until a page is not full.
+    EXPECT_EQ(reads, 2 / page_size + 1) << page_size;
+  }
   // No tracker, no intervals: all UNAVAILABLE.
-  used = UtilizationOf(TimelineFacts{}, T(0), T(60), T(50));
+  int reads = 0;
+  absl::StatusOr<std::map<MachineState, absl::Duration>> used =
+      UtilizationOf(PagesOf(TimelineFacts{}, &reads), T(0), T(60), T(50));
   ASSERT_TRUE(used.ok());
   EXPECT_EQ(used->at(MachineState::kUnavailable), absl::Seconds(60));
+  EXPECT_EQ(UtilizationOf(PagesOf(TimelineFacts{}, &reads), T(60), T(60), T(50)).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 TEST(StatesTest, PartCountsPerItemAndTheirValues) {
-  std::map<std::string, std::vector<PartCountObservation>> by_item;
-  by_item["a"] = {{T(0), true, 10}, {T(10), true, 13}};
-  by_item["b"] = {{T(5), true, 1}, {T(6), false, 0}, {T(7), true, 4}};
-  absl::StatusOr<int64_t> parts = PartCountOf(by_item, T(0), T(60));
+  absl::StatusOr<PartCountSum> parts = PartCountSum::ForRange(T(0), T(60));
   ASSERT_TRUE(parts.ok());
-  EXPECT_EQ(*parts, 3 + 3);
+  // Items interleaved, as the store streams them.
+  parts->Add("a", {T(0), true, 10});
+  parts->Add("b", {T(5), true, 1});
+  parts->Add("b", {T(6), false, 0});
+  parts->Add("b", {T(7), true, 4});
+  parts->Add("a", {T(10), true, 13});
+  EXPECT_EQ(parts->parts(), 3 + 3);
+  parts->Add("c", {T(11), true, 9.0e15});
+  parts->Add("c", {T(12), true, 9.007e15});
+  parts->Add("d", {T(11), true, 0});
+  parts->Add("d", {T(12), true, 9.007e15});
+  EXPECT_EQ(parts->parts(), 6 + 7000000000000 + 9007000000000000);
+  EXPECT_EQ(PartCountSum::ForRange(T(1), T(0)).status().code(), absl::StatusCode::kInvalidArgument);
   Sample text = At("A", "parts", 0, ValueKind::kText, " 42 ");
   ASSERT_TRUE(PartCountObservationOf(text));
   EXPECT_EQ(PartCountObservationOf(text)->value, 42);

@@ -156,10 +156,15 @@ class TelemetryStore {
                                                       absl::Time start, absl::Time end,
                                                       std::optional<absl::Time> after_start,
                                                       int limit) = 0;
-  // The observations of each PART_COUNT data item of the machine in [start, end), by
-  // time, each item's newest one before `start` first (the baseline) if it has one.
-  virtual absl::StatusOr<std::map<std::string, std::vector<PartCountObservation>>>
-  PartCountObservations(const std::string& machine_id, absl::Time start, absl::Time end) = 0;
+  // Streams to `visit` the observations of each PART_COUNT data item of the machine in
+  // [start, end) (PartCountObservationOf of its samples), in one snapshot: first each
+  // item's newest one before `start` (the baseline) if it has one, then the range's by
+  // time (equal times in storage order), items interleaved. Read in pages, so a long range
+  // never sits in memory. NOT_FOUND for a machine that is not registered.
+  using PartCountVisitor =
+      std::function<void(const std::string& item, const PartCountObservation& observation)>;
+  virtual absl::Status PartCountObservations(const std::string& machine_id, absl::Time start,
+                                             absl::Time end, const PartCountVisitor& visit) = 0;
   // One page of downtimes, newest first (ListsBefore), filtered (Matches).
   virtual absl::StatusOr<DowntimePage> ListDowntimes(const DowntimeQuery& query) = 0;
   // Locks the downtime and stores `reason` as given by context.request.identity at

@@ -334,9 +334,9 @@ absl::StatusOr<TimelineFacts> FakeTelemetryStore::StateTimeline(
   return facts;
 }
 
-absl::StatusOr<std::map<std::string, std::vector<PartCountObservation>>>
-FakeTelemetryStore::PartCountObservations(const std::string& machine_id, absl::Time start,
-                                          absl::Time end) {
+absl::Status FakeTelemetryStore::PartCountObservations(const std::string& machine_id,
+                                                       absl::Time start, absl::Time end,
+                                                       const PartCountVisitor& visit) {
   absl::MutexLock lock(&mu_);
   PM_RETURN_IF_ERROR(failure_);
   auto machine = machines_.find(machine_id);
@@ -352,25 +352,25 @@ FakeTelemetryStore::PartCountObservations(const std::string& machine_id, absl::T
     auto it = by_item.find(s.sample.data_item_id);
     if (it != by_item.end()) it->second.push_back(s);
   }
-  std::map<std::string, std::vector<PartCountObservation>> out;
   for (auto& [item, stored] : by_item) {
     std::sort(stored.begin(), stored.end(), [](const StoredSample& a, const StoredSample& b) {
       return std::make_pair(*a.sample.time, a.key) < std::make_pair(*b.sample.time, b.key);
     });
-    std::vector<PartCountObservation>& observations = out[item];
     std::optional<PartCountObservation> baseline;
+    std::vector<PartCountObservation> in_range;
     for (const StoredSample& s : stored) {
       std::optional<PartCountObservation> o = PartCountObservationOf(s.sample);
       if (!o) continue;
-      if (o->time < start) {
-        baseline = o;
-      } else {
-        observations.push_back(*o);
+      if (o->time >= start) {
+        in_range.push_back(*o);
+      } else if (s.sample.kind == ValueKind::kNumber && s.sample.number >= 0) {
+        baseline = o;  // as PostgreSQL's: the newest non-negative number
       }
     }
-    if (baseline) observations.insert(observations.begin(), *baseline);
+    if (baseline) visit(item, *baseline);
+    for (const PartCountObservation& o : in_range) visit(item, o);
   }
-  return out;
+  return absl::OkStatus();
 }
 
 absl::StatusOr<DowntimePage> FakeTelemetryStore::ListDowntimes(const DowntimeQuery& query) {

@@ -40,8 +40,8 @@ class FakeTelemetryStore : public TelemetryStore {
   absl::StatusOr<TimelineFacts> StateTimeline(const std::string& machine_id, absl::Time start,
                                               absl::Time end, std::optional<absl::Time> after_start,
                                               int limit) override;
-  absl::StatusOr<std::map<std::string, std::vector<PartCountObservation>>> PartCountObservations(
-      const std::string& machine_id, absl::Time start, absl::Time end) override;
+  absl::Status PartCountObservations(const std::string& machine_id, absl::Time start,
+                                     absl::Time end, const PartCountVisitor& visit) override;
   absl::StatusOr<DowntimePage> ListDowntimes(const DowntimeQuery& query) override;
   absl::StatusOr<Replayable<Downtime>> SetDowntimeReason(
       int64_t id, const DowntimeReason& reason, const ChangeContext& context,

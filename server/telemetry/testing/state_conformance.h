@@ -369,22 +369,62 @@ TYPED_TEST_P(MachineStateConformanceTest, PartCountsWithTheirBaseline) {
                {NumberAt("parts", 10, this->T(0)), NumberAt("parts", 12, this->T(5)),
                 NumberAt("parts", 15, this->T(20)), off, NumberAt("parts", 2, this->T(30)),
                 NumberAt("parts", 4, this->T(40)), NumberAt("S1speed", 9, this->T(21))});
-  absl::StatusOr<std::map<std::string, std::vector<PartCountObservation>>> got =
-      this->store_->PartCountObservations("CNC-07", this->T(10), this->T(40));
-  ASSERT_TRUE(got.ok()) << got.status();
-  ASSERT_EQ(got->size(), 1u);
-  const std::vector<PartCountObservation>& parts = got->at("parts");
+  std::vector<PartCountObservation> parts;
+  absl::StatusOr<PartCountSum> sum = PartCountSum::ForRange(this->T(10), this->T(40));
+  ASSERT_TRUE(sum.ok());
+  absl::Status read = this->store_->PartCountObservations(
+      "CNC-07", this->T(10), this->T(40),
+      [&](const std::string& item, const PartCountObservation& o) {
+        EXPECT_EQ(item, "parts");
+        parts.push_back(o);
+        sum->Add(item, o);
+      });
+  ASSERT_TRUE(read.ok()) << read;
   // Baseline 12 (at 5), then 15, Unavailable, 2 in the range; 4 at 40 is outside.
   ASSERT_EQ(parts.size(), 4u);
   EXPECT_EQ(parts[0].value, 12);
   EXPECT_EQ(parts[0].time, this->T(5));
   EXPECT_FALSE(parts[2].available);
   EXPECT_EQ(parts[3].value, 2);
-  absl::StatusOr<int64_t> count = PartCountOf(*got, this->T(10), this->T(40));
-  ASSERT_TRUE(count.ok());
-  EXPECT_EQ(*count, 3);  // 12 -> 15; the reset to 2 adds nothing
-  EXPECT_EQ(this->store_->PartCountObservations("NOPE", this->T(0), this->T(1)).status().code(),
+  EXPECT_EQ(sum->parts(), 3);  // 12 -> 15; the reset to 2 adds nothing
+  EXPECT_EQ(this->store_
+                ->PartCountObservations("NOPE", this->T(0), this->T(1),
+                                        [](const std::string&, const PartCountObservation&) {})
+                .code(),
             absl::StatusCode::kNotFound);
+}
+
+// Outside testing: GetUtilization held every PART_COUNT sample of its range (up to 366
+// days) in memory at once. They are streamed in pages; this many rows take several.
+TYPED_TEST_P(MachineStateConformanceTest, PartCountsOfALongRangeStreamInOrder) {
+  this->RegisterCnc();
+  constexpr int kSamples = 25000;
+  std::vector<Sample> samples;
+  for (int i = 0; i < kSamples; ++i) {
+    // Two samples a second, the count rising by one each and reset every 10,000.
+    samples.push_back(NumberAt("parts", i % 10000, this->T(-13000) + absl::Milliseconds(500) * i));
+  }
+  for (size_t from = 0; from < samples.size(); from += 5000) {
+    this->Ingest("w", from / 5000 + 1,
+                 std::vector<Sample>(samples.begin() + static_cast<std::ptrdiff_t>(from),
+                                     samples.begin() + static_cast<std::ptrdiff_t>(from + 5000)));
+  }
+  absl::StatusOr<PartCountSum> sum = PartCountSum::ForRange(this->T(-12999), this->T(0));
+  ASSERT_TRUE(sum.ok());
+  absl::Time previous = absl::InfinitePast();
+  int visited = 0;
+  ASSERT_TRUE(
+      this->store_
+          ->PartCountObservations("CNC-07", this->T(-12999), this->T(0),
+                                  [&](const std::string& item, const PartCountObservation& o) {
+                                    EXPECT_GE(o.time, previous);
+                                    previous = o.time;
+                                    ++visited;
+                                    sum->Add(item, o);
+                                  })
+          .ok());
+  EXPECT_EQ(visited, kSamples - 2 + 1);       // the baseline at T(-12999.5), then the range's
+  EXPECT_EQ(sum->parts(), kSamples - 2 - 2);  // two resets add nothing
 }
 
 TYPED_TEST_P(MachineStateConformanceTest, DowntimesNewestFirstAndReasonsOncePerRequestId) {
@@ -465,7 +505,7 @@ REGISTER_TYPED_TEST_SUITE_P(MachineStateConformanceTest,
                             AChangeNoLaterSampleSettlesIsSettledByTheClock,
                             AnInputAnUpdateWithdrawsHasNoValueFromTheUpdateOn,
                             DuplicateBatchMovesNothing, TimelinePagesByStartAndKeepsMachinesApart,
-                            PartCountsWithTheirBaseline,
+                            PartCountsWithTheirBaseline, PartCountsOfALongRangeStreamInOrder,
                             DowntimesNewestFirstAndReasonsOncePerRequestId);
 
 }  // namespace plantmesh::telemetry::testing
