@@ -771,6 +771,18 @@ TEST(ConnectionFlagsTest, ServiceEndpointsFromTheFileThenTheFlags) {
   status = load({}, &bad_file);
   EXPECT_THAT(status.message(), HasSubstr("[endpoints]: \"telemetri\" is not a service"));
   EXPECT_THAT(status.message(), HasSubstr(file));
+  // Outside testing: a bad port in --service-endpoint was reported as --endpoint's.
+  std::ofstream(file) << "[endpoints]\ntelemetry = \"127.0.0.1:7444\"\n";
+  ConnectionSettings bad_port;
+  status = load({"--service-endpoint", "defect=10.0.0.2:70000"}, &bad_port);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(status.message(),
+              HasSubstr("--service-endpoint: defect: \"10.0.0.2:70000\" has no valid port"));
+  std::ofstream(file) << "[endpoints]\ntelemetry = \"127.0.0.1\"\n";
+  ConnectionSettings bad_file_port;
+  status = load({}, &bad_file_port);
+  EXPECT_THAT(status.message(),
+              HasSubstr("[endpoints]: telemetry: \"127.0.0.1\" is not host:port"));
 
   // config init keeps the table, and reading it back gives the same endpoints.
   const std::string written = dir + "/written.toml";

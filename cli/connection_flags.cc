@@ -218,9 +218,9 @@ absl::Status ResolveServiceEndpoints(const std::vector<std::string>& services,
                                                      service, "\" is not a service (", choices,
                                                      ")"));
     }
-    if (endpoint.empty()) {
+    if (absl::Status bad = sdk::CheckEndpoint(endpoint); !bad.ok()) {
       return absl::InvalidArgumentError(
-          absl::StrCat(settings->config_file, ": [endpoints]: ", service, " is empty"));
+          absl::StrCat(settings->config_file, ": [endpoints]: ", service, ": ", bad.message()));
     }
   }
   // A general endpoint from a stronger source replaces the file's per-service ones.
@@ -238,7 +238,12 @@ absl::Status ResolveServiceEndpoints(const std::vector<std::string>& services,
       return absl::InvalidArgumentError(
           absl::StrCat("--service-endpoint: \"", service, "\" is not a service (", choices, ")"));
     }
-    settings->service_endpoints[service] = flag.substr(equals + 1);
+    std::string endpoint = flag.substr(equals + 1);
+    if (absl::Status bad = sdk::CheckEndpoint(endpoint); !bad.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--service-endpoint: ", service, ": ", bad.message()));
+    }
+    settings->service_endpoints[service] = std::move(endpoint);
   }
   return absl::OkStatus();
 }

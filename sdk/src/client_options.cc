@@ -16,9 +16,9 @@
 namespace plantmesh::sdk {
 namespace {
 
-// "host:port", "[v6]:port", or a gRPC target with a scheme ("dns:///h:p", "unix:path").
+// What is wrong with an endpoint ("" when nothing), without the field's name.
 std::string EndpointProblem(absl::string_view endpoint) {
-  if (endpoint.empty()) return "endpoint: empty; want host:port";
+  if (endpoint.empty()) return "empty; want host:port";
   if (absl::StartsWith(endpoint, "unix:") || absl::StartsWith(endpoint, "unix-abstract:")) {
     return "";
   }
@@ -27,11 +27,11 @@ std::string EndpointProblem(absl::string_view endpoint) {
   }
   const size_t colon = endpoint.rfind(':');
   if (colon == absl::string_view::npos || colon == 0) {
-    return "endpoint: \"" + std::string(endpoint) + "\" is not host:port";
+    return "\"" + std::string(endpoint) + "\" is not host:port";
   }
   int port = 0;
   if (!absl::SimpleAtoi(endpoint.substr(colon + 1), &port) || port < 1 || port > 65535) {
-    return "endpoint: \"" + std::string(endpoint) + "\" has no valid port (1-65535)";
+    return "\"" + std::string(endpoint) + "\" has no valid port (1-65535)";
   }
   return "";
 }
@@ -62,12 +62,19 @@ std::vector<std::string> ReconnectProblems(const ReconnectOptions& reconnect) {
 
 }  // namespace
 
+absl::Status CheckEndpoint(absl::string_view endpoint) {
+  const std::string problem = EndpointProblem(endpoint);
+  return problem.empty() ? absl::OkStatus() : absl::InvalidArgumentError(problem);
+}
+
 absl::Status ClientOptions::Validate() const {
   std::vector<std::string> problems;
   auto add = [&problems](std::string problem) {
     if (!problem.empty()) problems.push_back(std::move(problem));
   };
-  add(EndpointProblem(endpoint));
+  if (std::string problem = EndpointProblem(endpoint); !problem.empty()) {
+    add("endpoint: " + problem);
+  }
   for (std::string& problem : internal::TlsFileProblems(*this)) add(std::move(problem));
   if (default_deadline <= absl::ZeroDuration()) add("default_deadline: must be positive");
   if (retry.max_attempts < 1 || retry.max_attempts > 5) {

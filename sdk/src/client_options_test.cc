@@ -60,6 +60,11 @@ TEST(ClientOptionsValidate, NamesEveryBadOption) {
   const absl::Status status = options.Validate();
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(status.message(), HasSubstr("endpoint: \"localhost\" is not host:port"));
+  // The same rule alone, for endpoints a program keeps in its own settings.
+  EXPECT_TRUE(CheckEndpoint("db1:7443").ok());
+  EXPECT_TRUE(CheckEndpoint("unix:/run/plantmesh.sock").ok());
+  EXPECT_EQ(CheckEndpoint("db1:0").message(), "\"db1:0\" has no valid port (1-65535)");
+  EXPECT_EQ(CheckEndpoint("").message(), "empty; want host:port");
   EXPECT_THAT(status.message(), HasSubstr("ca_file: cannot read \"/nonexistent/ca.crt\""));
   EXPECT_THAT(status.message(), HasSubstr("cert_file: required unless insecure"));
   EXPECT_THAT(status.message(), HasSubstr("key_file: required unless insecure"));

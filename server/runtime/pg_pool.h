@@ -83,7 +83,8 @@ class PgPool {
   static absl::StatusOr<std::unique_ptr<PgPool>> Open(PgPoolOptions options);
   ~PgPool();
 
-  // Waits up to acquire_timeout; UNAVAILABLE when the server is unreachable.
+  // Waits up to acquire_timeout for a free connection: RESOURCE_EXHAUSTED when none is
+  // free by then (every one busy), UNAVAILABLE when the server is unreachable.
   absl::StatusOr<Lease> Acquire();
 
   // Borrows a connection and runs `body` with it, converting any libpqxx exception

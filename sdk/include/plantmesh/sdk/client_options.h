@@ -7,6 +7,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
 namespace grpc {
@@ -104,6 +105,12 @@ struct ClientOptions {
   // certificate in cert_file "bob.crt"`.
   absl::Status Validate() const;
 };
+
+// The endpoint rule of ClientOptions::Validate alone: "host:port", "[v6]:port" or a gRPC
+// target with a scheme ("dns:///h:p", "ipv4:", "ipv6:", "unix:path"), port 1-65535.
+// INVALID_ARGUMENT saying what is wrong with it, e.g. `"db1:0" has no valid port
+// (1-65535)`, for a program that takes endpoints from its own settings.
+absl::Status CheckEndpoint(absl::string_view endpoint);
 
 // Creates a channel with mTLS credentials, keepalive, options.reconnect's backoff and
 // a service config that retries UNAVAILABLE only for methods whose contract marks them
