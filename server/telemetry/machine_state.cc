@@ -221,23 +221,41 @@ ObservationOutcome MachineStateTracker::Observe(const StateObservation& observat
   return t < state_.last_time ? ObservationOutcome::kAppliedLate : ObservationOutcome::kApplied;
 }
 
-void MachineStateTracker::Withdraw(const InputWithdrawal& withdrawal, StateChanges* changes) {
-  if (state_.last_time == absl::InfinitePast()) return;
-  if (withdrawal.time > state_.last_time) Settle(withdrawal.time, changes);
+void MachineStateTracker::ClearInput(const InputWithdrawal& withdrawal) {
   switch (withdrawal.input) {
     case StateInput::kExecution:
       state_.execution = MachineState::kUnspecified;
+      state_.execution_time = std::max(state_.execution_time, withdrawal.time);
       break;
     case StateInput::kAvailability:
       state_.availability = TrackerState::Availability::kUnknown;
+      state_.availability_time = std::max(state_.availability_time, withdrawal.time);
       break;
     case StateInput::kEmergencyStop:
       state_.emergency_stop = TrackerState::EmergencyStop::kUnknown;
+      state_.emergency_stop_time = std::max(state_.emergency_stop_time, withdrawal.time);
       break;
-    case StateInput::kCondition:
-      state_.conditions.erase(withdrawal.data_item_id);
+    case StateInput::kCondition: {
+      // Kept, empty, for its time: a sample of a re-added item from before is superseded.
+      TrackerState::ConditionItem& item = state_.conditions[withdrawal.data_item_id];
+      item.fault_codes.clear();
+      item.overflow = false;
+      item.time = std::max(item.time, withdrawal.time);
       break;
+    }
   }
+}
+
+void MachineStateTracker::Withdraw(const InputWithdrawal& withdrawal, StateChanges* changes) {
+  if (state_.last_time == absl::InfinitePast()) return;
+  MachineStateTracker cleared(state_);
+  cleared.ClearInput(withdrawal);
+  // Time moves only for a change: a withdrawal that changes nothing leaves later samples of
+  // the other inputs, older than it, to apply at their own time.
+  if (cleared.Derive() != Derive() && withdrawal.time > state_.last_time) {
+    Settle(withdrawal.time, changes);
+  }
+  ClearInput(withdrawal);
 }
 
 void MachineStateTracker::ApplyRecordedWithdrawals(StateChanges* changes) {

@@ -27,7 +27,8 @@
 //
 // An input the machine no longer has (UpdateMachine removed or retyped its last item of the
 // type, or the CONDITION item) is withdrawn: from the update on it has no value, as if it
-// had never reported (so a removed CONDITION item's FAULT no longer holds the machine DOWN).
+// had never reported (so a removed CONDITION item's FAULT no longer holds the machine DOWN),
+// and a value observed before the update (a re-added item's buffered sample) never counts.
 #pragma once
 
 #include <cstdint>
@@ -225,11 +226,12 @@ class MachineStateTracker {
   // `time` count as late. No effect before the first observation or for a past time.
   void AdvanceTo(absl::Time time, StateChanges* changes);
 
-  // Takes a withdrawal: time moves to its time when that is later (settling what came
-  // before, as AdvanceTo), then the input has no value: EXECUTION none yet, AVAILABILITY and
-  // EMERGENCY_STOP unknown, the CONDITION item and its faults forgotten. The input's time
-  // stays, so a value of another item of the type observed after it still counts even if
-  // older than the withdrawal. No effect before the first observation.
+  // Takes a withdrawal: the input has no value (EXECUTION none yet, AVAILABILITY and
+  // EMERGENCY_STOP unknown, the CONDITION item's faults forgotten) and its time becomes the
+  // withdrawal's, so a value observed before it (a re-added item's buffered sample) is
+  // superseded. When that changes the state, time first moves to the withdrawal's (settling
+  // what came before, as AdvanceTo); otherwise time stays, so older samples of the other
+  // inputs still apply at their own time. No effect before the first observation.
   void Withdraw(const InputWithdrawal& withdrawal, StateChanges* changes);
   // Withdraws what TrackerState::withdrawals recorded, in order, and forgets the record.
   void ApplyRecordedWithdrawals(StateChanges* changes);
@@ -252,6 +254,8 @@ class MachineStateTracker {
   void Settle(absl::Time time, StateChanges* changes);
   // Applies a value to its input; false when a newer value of the input is known.
   bool Apply(const StateObservation& observation);
+  // Withdraw's change of the input alone.
+  void ClearInput(const InputWithdrawal& withdrawal);
 
   TrackerState state_;
 };

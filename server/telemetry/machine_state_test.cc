@@ -377,10 +377,12 @@ TEST(MachineStateTest, AWithdrawnInputHasNoValueFromThenOn) {
         EStop("06:20:00", "TRIGGERED")}) {
     tracker.Observe(o, &changes);
   }
-  // The servo item goes at 07:00: still DOWN (the spindle fault and the e-stop).
+  // The servo item goes at 07:00: still DOWN (the spindle fault and the e-stop), so time
+  // does not move.
   tracker.Withdraw(Withdrawn("07:00:00", StateInput::kCondition, "servo"), &changes);
   EXPECT_EQ(tracker.Derive(), kDown);
-  EXPECT_EQ(tracker.state().conditions.count("servo"), 0u);
+  EXPECT_TRUE(tracker.state().conditions.at("servo").fault_codes.empty());
+  EXPECT_EQ(tracker.last_time(), At("06:20:00"));
   tracker.Withdraw(Withdrawn("07:00:00", StateInput::kCondition, "spindle"), &changes);
   tracker.Withdraw(Withdrawn("07:30:00", StateInput::kEmergencyStop), &changes);
   EXPECT_EQ(tracker.Derive(), kRunning);
@@ -389,15 +391,42 @@ TEST(MachineStateTest, AWithdrawnInputHasNoValueFromThenOn) {
   EXPECT_EQ(tracker.Derive(), kRunning);
   tracker.Withdraw(Withdrawn("08:00:00", StateInput::kExecution), &changes);
   EXPECT_EQ(tracker.Derive(), kUnavailable);
-  // A new EXECUTION item's value older than the withdrawal still counts (late).
-  EXPECT_EQ(tracker.Observe(Exec("07:59:00", "READY"), &changes), ObservationOutcome::kAppliedLate);
+  // A value from before the withdrawal never counts; a later one does.
+  EXPECT_EQ(tracker.Observe(Exec("07:59:00", "READY"), &changes), ObservationOutcome::kSuperseded);
+  EXPECT_EQ(tracker.Observe(Exec("08:30:00", "READY"), &changes), ObservationOutcome::kApplied);
   tracker.AdvanceTo(At("09:00:00"), &changes);
-  EXPECT_THAT(changes.closed_intervals,
-              ElementsAre(Iv(kRunning, "06:00:00", "06:10:00"), Iv(kDown, "06:10:00", "07:30:00"),
-                          Iv(kRunning, "07:30:00", "08:00:00")));
+  EXPECT_THAT(
+      changes.closed_intervals,
+      ElementsAre(Iv(kRunning, "06:00:00", "06:10:00"), Iv(kDown, "06:10:00", "07:30:00"),
+                  Iv(kRunning, "07:30:00", "08:00:00"), Iv(kUnavailable, "08:00:00", "08:30:00")));
   EXPECT_THAT(changes.downtime_events,
               ElementsAre(Started(kDown, "06:10:00"), Ended(kDown, "06:10:00", "07:30:00")));
-  EXPECT_THAT(tracker.Unsettled(), ElementsAre(Iv(kIdle, "08:00:00", "")));
+  EXPECT_THAT(tracker.Unsettled(), ElementsAre(Iv(kIdle, "08:30:00", "")));
+}
+
+// Outside testing: a re-added item's buffered FAULT from before its removal held the machine
+// DOWN from the update on; removing an item whose value changed nothing moved a later-
+// arriving FAULT of another item to the update's time.
+TEST(MachineStateTest, ASampleFromBeforeAWithdrawalNeverCountsAndOneThatChangesNothingMovesNoTime) {
+  MachineStateTracker tracker;
+  StateChanges changes;
+  for (const StateObservation& o : {Exec("06:00:00", "ACTIVE"), Cond("06:00:00", "c1", kNormal),
+                                    Cond("06:00:00", "c2", kNormal)}) {
+    tracker.Observe(o, &changes);
+  }
+  tracker.Withdraw(Withdrawn("07:00:00", StateInput::kCondition, "c1"), &changes);
+  EXPECT_EQ(tracker.last_time(), At("06:00:00"));
+  EXPECT_EQ(tracker.Observe(Cond("06:10:00", "c1", kFault, "SV0401"), &changes),
+            ObservationOutcome::kSuperseded);
+  EXPECT_EQ(tracker.Derive(), kRunning);
+  EXPECT_EQ(tracker.Observe(Cond("06:20:00", "c2", kFault, "SV0402"), &changes),
+            ObservationOutcome::kApplied);
+  tracker.Withdraw(Withdrawn("08:00:00", StateInput::kExecution), &changes);  // still DOWN
+  EXPECT_EQ(tracker.Observe(Exec("07:50:00", "STOPPED"), &changes),
+            ObservationOutcome::kSuperseded);
+  tracker.AdvanceTo(At("09:00:00"), &changes);
+  EXPECT_THAT(changes.closed_intervals, ElementsAre(Iv(kRunning, "06:00:00", "06:20:00")));
+  EXPECT_THAT(tracker.Unsettled(), ElementsAre(Iv(kDown, "06:20:00", "")));
 }
 
 TEST(MachineStateTest, RecordedWithdrawalsApplyInOrderOnce) {

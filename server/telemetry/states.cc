@@ -212,6 +212,9 @@ std::vector<StateInterval> OpenTimeline(const std::optional<TrackerState>& track
   moved.ApplyRecordedWithdrawals(&changes);
   std::vector<StateInterval> open = std::move(changes.closed_intervals);
   for (const StateInterval& i : moved.Unsettled()) open.push_back(i);
+  // Samples may be stamped up to max-future-skew ahead of the server's clock: the state
+  // served as current is the one at now, not one a machine clock ahead of ours reported.
+  while (open.size() > 1 && open.back().start > now) open.pop_back();
   if (!open.empty()) open.back().end = std::max(now, open.back().start);
   return open;
 }
@@ -266,12 +269,18 @@ absl::StatusOr<std::map<MachineState, absl::Duration>> UtilizationOf(const Timel
                                                                      absl::Time end, absl::Time now,
                                                                      int page_size) {
   PM_ASSIGN_OR_RETURN(UtilizationSum sum, UtilizationSum::ForRange(start, end));
+  // Time after now is UNAVAILABLE, also what a machine clock ahead of ours reported.
+  auto add = [&](StateInterval i) {
+    if (i.start >= now) return absl::OkStatus();
+    i.end = std::min(i.end, now);
+    return sum.Add(i);
+  };
   std::optional<absl::Time> after;
   for (;;) {
     PM_ASSIGN_OR_RETURN(TimelineFacts page, read(after, page_size));
-    for (const StateInterval& i : page.closed) PM_RETURN_IF_ERROR(sum.Add(i));
+    for (const StateInterval& i : page.closed) PM_RETURN_IF_ERROR(add(i));
     if (page.closed.size() < static_cast<size_t>(page_size)) {
-      for (const StateInterval& i : OpenTimeline(page.tracker, now)) PM_RETURN_IF_ERROR(sum.Add(i));
+      for (const StateInterval& i : OpenTimeline(page.tracker, now)) PM_RETURN_IF_ERROR(add(i));
       return sum.Total();
     }
     after = page.closed.back().start;

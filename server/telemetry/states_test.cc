@@ -257,6 +257,31 @@ TEST(StatesTest, UtilizationCountsTheOpenTimelineUpToNow) {
             absl::StatusCode::kInvalidArgument);
 }
 
+// Outside testing: STOPPED stamped 2 minutes ahead of the server's clock (within
+// max-future-skew) was served as the current state, starting in the future, and counted
+// in GetUtilization as time already spent.
+TEST(StatesTest, StatesAMachineClockAheadOfOursReportedCountFromNowOn) {
+  MachineStateTracker tracker;
+  StateChanges changes;
+  tracker.Observe({T(-60), StateInput::kExecution, "Xact", std::string("ACTIVE")}, &changes);
+  tracker.Observe({T(120), StateInput::kExecution, "Xact", std::string("STOPPED")}, &changes);
+  TimelineFacts facts;
+  facts.tracker = tracker.state();
+  EXPECT_THAT(OpenTimeline(facts.tracker, T(1)),
+              ElementsAre(StateInterval{MachineState::kRunning, T(-60), T(1)}));
+  int reads = 0;
+  absl::StatusOr<std::map<MachineState, absl::Duration>> used =
+      UtilizationOf(PagesOf(facts, &reads), T(-60), T(300), T(1));
+  ASSERT_TRUE(used.ok()) << used.status();
+  EXPECT_EQ(used->at(MachineState::kRunning), absl::Seconds(61));
+  EXPECT_EQ(used->at(MachineState::kStopped), absl::ZeroDuration());
+  EXPECT_EQ(used->at(MachineState::kUnavailable), absl::Seconds(299));
+  // Once now has passed it, the stop is the current state.
+  EXPECT_THAT(OpenTimeline(facts.tracker, T(130)),
+              ElementsAre(StateInterval{MachineState::kRunning, T(-60), T(120)},
+                          StateInterval{MachineState::kStopped, T(120), T(130)}));
+}
+
 TEST(StatesTest, PartCountsPerItemAndTheirValues) {
   absl::StatusOr<PartCountSum> parts = PartCountSum::ForRange(T(0), T(60));
   ASSERT_TRUE(parts.ok());
