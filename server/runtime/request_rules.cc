@@ -303,8 +303,14 @@ void Walk(const Message& message, const MessagePlan& plan, Path* path, Violation
           const int n = r->FieldSize(message, f.field);
           for (int i = 0; i < n; ++i) {
             path->SetIndex(i);
-            CheckString(r->GetRepeatedStringReference(message, f.field, i, &scratch), f.rule, here,
-                        out);
+            const std::string& value = r->GetRepeatedStringReference(message, f.field, i, &scratch);
+            // Every list of the contracts is of ids: an empty entry names nothing (outside
+            // testing: `machine_ids: [""]` was told "no machine  is registered").
+            if (value.empty()) {
+              out->Add(here(), "empty: a list entry must name something");
+              continue;
+            }
+            CheckString(value, f.rule, here, out);
           }
         } else {
           CheckString(r->GetStringReference(message, f.field, &scratch), f.rule, here, out);

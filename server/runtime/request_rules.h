@@ -2,7 +2,8 @@
 // (CheckRequiredFields), text and time values. Text: each string field,
 // at any depth (nested messages, repeated fields, map keys and values, oneofs), is
 // checked against the TextRule its field declares with (plantmesh.api.v1.text), or the
-// base rule (single line, valid UTF-8, no control characters) when it declares none.
+// base rule (single line, valid UTF-8, no control characters) when it declares none; an
+// entry of a repeated string field is never empty (every such list names things).
 // Time values: every google.protobuf.Timestamp and Duration, at any depth, lies within
 // the range its .proto file declares valid (Timestamp 0001-01-01..9999-12-31, nanos
 // 0..999999999; Duration within +-10,000 years, nanos with the sign of seconds).

@@ -215,6 +215,19 @@ TEST(CheckRequestValuesTest, ListsEveryViolationWithItsPath) {
                                    "update_mask.paths[1]"));
 }
 
+// Outside testing: `machine_ids: [""]` reached the store and was told NOT_FOUND "no machine
+// is registered". Every list of the contracts names things: an empty entry is refused.
+TEST(CheckRequestValuesTest, AnEmptyListEntryIsRefusedByItsIndex) {
+  ::plantmesh::telemetry::v1::GetLatestValuesRequest request;
+  request.add_machine_ids("CNC-07");
+  request.add_machine_ids("");
+  request.add_data_item_ids("");
+  absl::Status checked = CheckRequestValues(request);
+  EXPECT_EQ(checked.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(PathsOf(checked), UnorderedElementsAre("machine_ids[1]", "data_item_ids[0]"));
+  EXPECT_THAT(checked.message(), HasSubstr("empty"));
+}
+
 // Every enum field, single or repeated, at any depth: a number the contract does not
 // declare is refused by name (outside testing: `bucket_width: 99` was "must be given").
 TEST(CheckRequestValuesTest, EnumNumbersTheContractDoesNotDeclareAreRefused) {

@@ -476,6 +476,14 @@ absl::Status MachineNotFound(const std::string& machine_id) {
 
 void CheckDataItemIdFilter(const std::vector<std::string>& data_item_ids, absl::string_view field,
                            runtime::Violations& violations) {
+  // A machine has at most kMaxDataItems: a longer filter only costs (outside testing: 60,000
+  // ids took 5 s of PostgreSQL a call).
+  if (data_item_ids.size() > static_cast<size_t>(kMaxDataItems)) {
+    violations.Add(std::string(field),
+                   absl::StrCat("at most ", kMaxDataItems, " ids, a machine's most (",
+                                data_item_ids.size(), " given)"));
+    return;
+  }
   for (size_t i = 0; i < data_item_ids.size(); ++i) {
     if (!IsDataItemId(data_item_ids[i])) {
       violations.Add(absl::StrCat(field, "[", i, "]"), kDataItemIdRule);

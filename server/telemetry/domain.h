@@ -237,9 +237,9 @@ std::string NextSamplePageToken(const SampleQuery& query, const StoredSample& la
 // TelemetryServiceImpl::RequireMachines).
 absl::Status MachineNotFound(const std::string& machine_id);
 
-// A filter's data item ids (`field`: "data_item_ids"): each one must have the data item
-// id pattern. One that cannot exist would only match nothing: it is refused, naming
-// `field[i]`, rather than answered with an empty result.
+// A filter's data item ids (`field`: "data_item_ids"): at most kMaxDataItems, each one
+// with the data item id pattern. One that cannot exist would only match nothing: it is refused,
+// naming `field[i]`, rather than answered with an empty result.
 void CheckDataItemIdFilter(const std::vector<std::string>& data_item_ids, absl::string_view field,
                            runtime::Violations& violations);
 
