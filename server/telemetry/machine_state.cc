@@ -338,9 +338,12 @@ absl::StatusOr<PartCounter> PartCounter::ForRange(absl::Time range_start, absl::
   return PartCounter(range_start, range_end);
 }
 
+bool IsPartCount(const PartCountObservation& o) {
+  return o.available && std::isfinite(o.value) && o.value >= 0 && o.value <= kMaxPartCount;
+}
+
 void PartCounter::Add(const PartCountObservation& o) {
-  if (o.time >= range_end_) return;
-  if (!o.available || !std::isfinite(o.value) || o.value < 0 || o.value > kMaxPartCount) return;
+  if (o.time >= range_end_ || !IsPartCount(o)) return;
   const int64_t count = std::llround(o.value);
   if (have_baseline_ && o.time >= range_start_ && count > baseline_) {
     const int64_t rise = count - baseline_;

@@ -300,6 +300,9 @@ struct PartCountObservation {
   double value = 0;
 };
 
+// True for an observation PartCounter counts: available, finite, 0 to 2^53.
+bool IsPartCount(const PartCountObservation& observation);
+
 // Parts made in [range_start, range_end) by one PART_COUNT item: the growth of its count,
 // folded observation by observation (oldest first; equal timestamps in their order). The
 // baseline is the last value before range_start (observations before the range serve only

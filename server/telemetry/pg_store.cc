@@ -596,11 +596,16 @@ struct StateSql {
       "AND time >= coalesce(" PM_TS(5) ", " PM_TS(3) ") AND time < " PM_TS(4) " "
       "AND ($5::int8 IS NULL OR (time, sample_key) > (" PM_TS(5) ", $6::int8)) "
       "ORDER BY time, sample_key LIMIT $7");
+  // One item's numbers and texts before $3, newest first, before (time, sample_key) ($4,
+  // $5) if $4 is set, at most $6: where its baseline is looked for (IsPartCount decides,
+  // text included, as in the range).
   const runtime::PgStatement part_count_baseline = registry.Add(
       "state_part_count_baseline",
-      "SELECT data_item_id, " PM_US("time") ", kind, number, text FROM telemetry.samples "
-      "WHERE machine_id = $1 AND data_item_id = $2 AND time < " PM_TS(3) " AND kind = 1 "
-      "AND number >= 0 ORDER BY time DESC, sample_key DESC LIMIT 1");
+      "SELECT data_item_id, " PM_US("time") ", kind, number, text, sample_key "
+      "FROM telemetry.samples WHERE machine_id = $1 AND data_item_id = $2 "
+      "AND time < " PM_TS(3) " AND time <= coalesce(" PM_TS(4) ", " PM_TS(3) ") "
+      "AND kind IN (1, 2) AND ($4::int8 IS NULL OR (time, sample_key) < (" PM_TS(4) ", $5::int8)) "
+      "ORDER BY time DESC, sample_key DESC LIMIT $6");
   const runtime::PgStatement downtimes = registry.Add(
       "state_downtimes",
       "SELECT " PM_DOWNTIME_COLUMNS " FROM telemetry.downtimes "
@@ -1717,10 +1722,26 @@ absl::Status PgTelemetryStore::PartCountObservations(const std::string& machine_
       s.text = TextAt(r["text"]);
       return PartCountObservationOf(s);
     };
+    // Each item's baseline: its newest count before the range, looked for a few rows at a
+    // time (the newest row is a count but for text that is none, or a negative number).
+    constexpr int kBaselineRows = 100;
     for (const std::string& item : items) {
-      for (const pqxx::row& r : tx.exec_prepared(StateStatements().part_count_baseline, machine_id,
-                                                 item, Micros(start))) {
-        if (std::optional<PartCountObservation> o = observation(r)) visit_once(item, *o);
+      std::optional<std::string> before_time, before_key;
+      for (bool found = false; !found;) {
+        const pqxx::result rows =
+            tx.exec_prepared(StateStatements().part_count_baseline, machine_id, item, Micros(start),
+                             OrNull(before_time), OrNull(before_key), kBaselineRows);
+        for (const pqxx::row& r : rows) {
+          std::optional<PartCountObservation> o = observation(r);
+          if (o && IsPartCount(*o)) {
+            visit_once(item, *o);
+            found = true;
+            break;
+          }
+        }
+        if (rows.size() < static_cast<size_t>(kBaselineRows)) break;
+        before_time = rows.back()["time_us"].as<std::string>();
+        before_key = rows.back()["sample_key"].as<std::string>();
       }
     }
     const std::string item_array = ArrayLiteral(items);

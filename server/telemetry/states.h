@@ -76,8 +76,9 @@ std::vector<InputWithdrawal> WithdrawnInputs(const Machine& before, const Machin
 
 // Records `withdrawals` in `*state` for the tracker's next move (UpdateMachine's
 // transaction): nothing for a tracker without an observation (it has no value to
-// withdraw); an input or item already recorded keeps its first record (the later
-// withdrawal would find nothing more to withdraw).
+// withdraw); an input or item already recorded keeps its first record: every batch of the
+// machine applies the records before its samples, so none of the item's samples counted
+// in between, and the first record's time is when the state changed.
 void RecordWithdrawals(TrackerState* state, const std::vector<InputWithdrawal>& withdrawals);
 
 // What settles a tracker whose change at its last observation has been pending since

@@ -158,7 +158,8 @@ class TelemetryStore {
                                                       int limit) = 0;
   // Streams to `visit` the observations of each PART_COUNT data item of the machine in
   // [start, end) (PartCountObservationOf of its samples), in one snapshot: first each
-  // item's newest one before `start` (the baseline) if it has one, then the range's by
+  // item's newest count before `start` (IsPartCount: a number or text; the baseline) if it
+  // has one, then the range's by
   // time (equal times in storage order), items interleaved. Read in pages, so a long range
   // never sits in memory. NOT_FOUND for a machine that is not registered.
   using PartCountVisitor =

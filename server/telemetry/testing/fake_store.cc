@@ -363,8 +363,8 @@ absl::Status FakeTelemetryStore::PartCountObservations(const std::string& machin
       if (!o) continue;
       if (o->time >= start) {
         in_range.push_back(*o);
-      } else if (s.sample.kind == ValueKind::kNumber && s.sample.number >= 0) {
-        baseline = o;  // as PostgreSQL's: the newest non-negative number
+      } else if (IsPartCount(*o)) {
+        baseline = o;
       }
     }
     if (baseline) visit(item, *baseline);

@@ -394,6 +394,32 @@ TYPED_TEST_P(MachineStateConformanceTest, PartCountsWithTheirBaseline) {
             absl::StatusCode::kNotFound);
 }
 
+// Outside testing: a count sent as text was never a baseline (only numbers were), so two
+// back-to-back ranges counted the growth from it twice. The baseline is the newest count
+// before the range, number or text, past values that are none (Unavailable).
+TYPED_TEST_P(MachineStateConformanceTest, ACountSentAsTextIsABaselineToo) {
+  this->RegisterCnc();
+  Sample off = NumberAt("parts", 0, this->T(12));
+  off.kind = ValueKind::kUnavailable;
+  this->Ingest("w", 1,
+               {NumberAt("parts", 10, this->T(0)), TextAt("parts", "15", this->T(10)), off,
+                NumberAt("parts", 40, this->T(20))});
+  auto parts = [&](int from, int to) {
+    absl::StatusOr<PartCountSum> sum = PartCountSum::ForRange(this->T(from), this->T(to));
+    EXPECT_TRUE(sum.ok());
+    EXPECT_TRUE(
+        this->store_
+            ->PartCountObservations(
+                "CNC-07", this->T(from), this->T(to),
+                [&](const std::string& item, const PartCountObservation& o) { sum->Add(item, o); })
+            .ok());
+    return sum->parts();
+  };
+  EXPECT_EQ(parts(0, 100), 30);
+  EXPECT_EQ(parts(0, 15), 5);
+  EXPECT_EQ(parts(15, 100), 25);  // from the text's 15, past the Unavailable after it
+}
+
 // Outside testing: GetUtilization held every PART_COUNT sample of its range (up to 366
 // days) in memory at once. They are streamed in pages; this many rows take several.
 TYPED_TEST_P(MachineStateConformanceTest, PartCountsOfALongRangeStreamInOrder) {
@@ -505,7 +531,8 @@ REGISTER_TYPED_TEST_SUITE_P(MachineStateConformanceTest,
                             AChangeNoLaterSampleSettlesIsSettledByTheClock,
                             AnInputAnUpdateWithdrawsHasNoValueFromTheUpdateOn,
                             DuplicateBatchMovesNothing, TimelinePagesByStartAndKeepsMachinesApart,
-                            PartCountsWithTheirBaseline, PartCountsOfALongRangeStreamInOrder,
+                            PartCountsWithTheirBaseline, ACountSentAsTextIsABaselineToo,
+                            PartCountsOfALongRangeStreamInOrder,
                             DowntimesNewestFirstAndReasonsOncePerRequestId);
 
 }  // namespace plantmesh::telemetry::testing
