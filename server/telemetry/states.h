@@ -69,8 +69,8 @@ bool TrackerPending(const TrackerState& state);
 
 // The state inputs `before` feeds and `after` (the same machine updated) no longer does,
 // withdrawn at `at`: EXECUTION, AVAILABILITY and EMERGENCY_STOP when no item of the type is
-// left, each CONDITION item that is gone or no longer a CONDITION. Oldest rule first:
-// input, then item id.
+// left, each CONDITION item that is gone or no longer a CONDITION; in StateInput's order,
+// CONDITION items by id.
 std::vector<InputWithdrawal> WithdrawnInputs(const Machine& before, const Machine& after,
                                              absl::Time at);
 
