@@ -324,13 +324,6 @@ std::map<MachineState, absl::Duration> UtilizationSum::Total() const {
   return total;
 }
 
-absl::StatusOr<std::map<MachineState, absl::Duration>> Utilization(
-    const std::vector<StateInterval>& intervals, absl::Time range_start, absl::Time range_end) {
-  PM_ASSIGN_OR_RETURN(UtilizationSum sum, UtilizationSum::ForRange(range_start, range_end));
-  for (const StateInterval& interval : intervals) PM_RETURN_IF_ERROR(sum.Add(interval));
-  return sum.Total();
-}
-
 absl::StatusOr<PartCounter> PartCounter::ForRange(absl::Time range_start, absl::Time range_end) {
   if (range_end <= range_start) {
     return runtime::InvalidField("end_time", "must be after start_time");
@@ -354,16 +347,6 @@ void PartCounter::Add(const PartCountObservation& o) {
   // A rise, a reset or a value before the range: counting goes on from this value.
   baseline_ = count;
   have_baseline_ = true;
-}
-
-absl::StatusOr<int64_t> PartCount(std::vector<PartCountObservation> observations,
-                                  absl::Time range_start, absl::Time range_end) {
-  PM_ASSIGN_OR_RETURN(PartCounter counter, PartCounter::ForRange(range_start, range_end));
-  std::stable_sort(
-      observations.begin(), observations.end(),
-      [](const PartCountObservation& a, const PartCountObservation& b) { return a.time < b.time; });
-  for (const PartCountObservation& o : observations) counter.Add(o);
-  return counter.parts();
 }
 
 }  // namespace plantmesh::telemetry

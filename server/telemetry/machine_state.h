@@ -289,10 +289,6 @@ class UtilizationSum {
   absl::Time previous_end_ = absl::InfinitePast();  // of the last interval added
 };
 
-// The same for a whole timeline at once.
-absl::StatusOr<std::map<MachineState, absl::Duration>> Utilization(
-    const std::vector<StateInterval>& intervals, absl::Time range_start, absl::Time range_end);
-
 // One PART_COUNT observation: a number, or no value (Unavailable).
 struct PartCountObservation {
   absl::Time time;
@@ -326,10 +322,5 @@ class PartCounter {
   int64_t baseline_ = 0;
   int64_t parts_ = 0;
 };
-
-// The same for one item's observations at once; they need not be sorted (they are,
-// stably, so equal timestamps keep their given order).
-absl::StatusOr<int64_t> PartCount(std::vector<PartCountObservation> observations,
-                                  absl::Time range_start, absl::Time range_end);
 
 }  // namespace plantmesh::telemetry

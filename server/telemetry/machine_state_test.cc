@@ -1,11 +1,13 @@
 #include "server/telemetry/machine_state.h"
 
+#include <algorithm>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "plantmesh/common/status_macros.h"
 #include "server/runtime/errors.h"
 #include "server/telemetry/tracker_state_codec.h"
 
@@ -496,6 +498,26 @@ TEST(TrackerStateCodecTest, RefusesTextItDidNotWrite) {
     absl::StatusOr<TrackerState> state = DecodeTrackerState(text);
     EXPECT_EQ(state.status().code(), absl::StatusCode::kInvalidArgument) << text;
   }
+}
+
+// A whole timeline summed at once (UtilizationSum, as GetUtilization feeds it page by page).
+absl::StatusOr<std::map<MachineState, absl::Duration>> Utilization(
+    const std::vector<StateInterval>& intervals, absl::Time range_start, absl::Time range_end) {
+  PM_ASSIGN_OR_RETURN(UtilizationSum sum, UtilizationSum::ForRange(range_start, range_end));
+  for (const StateInterval& interval : intervals) PM_RETURN_IF_ERROR(sum.Add(interval));
+  return sum.Total();
+}
+
+// One item's observations counted at once, in time order (stably: equal timestamps keep
+// their given order), as the store streams them.
+absl::StatusOr<int64_t> PartCount(std::vector<PartCountObservation> observations,
+                                  absl::Time range_start, absl::Time range_end) {
+  PM_ASSIGN_OR_RETURN(PartCounter counter, PartCounter::ForRange(range_start, range_end));
+  std::stable_sort(
+      observations.begin(), observations.end(),
+      [](const PartCountObservation& a, const PartCountObservation& b) { return a.time < b.time; });
+  for (const PartCountObservation& o : observations) counter.Add(o);
+  return counter.parts();
 }
 
 // Monday's night shift as stored: RUNNING, IDLE, DOWN across midnight, RUNNING still open.

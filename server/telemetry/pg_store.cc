@@ -720,6 +720,17 @@ Downtime DowntimeAt(PGresult* result, int row) {
   return d;
 }
 
+// A tracker row's state as stored (tracker_state_codec.h); INTERNAL when it cannot be read.
+absl::StatusOr<TrackerState> DecodeStoredTracker(absl::string_view machine_id,
+                                                 absl::string_view text) {
+  absl::StatusOr<TrackerState> state = DecodeTrackerState(text);
+  if (!state.ok()) {
+    return absl::InternalError(absl::StrCat("the stored tracker of machine ", machine_id,
+                                            " cannot be read: ", state.status().message()));
+  }
+  return state;
+}
+
 // Moves the trackers of `moved`'s machines, in the caller's transaction: lock and read
 // them (one statement), advance, write the trackers, closed intervals and downtimes (one
 // statement each, skipped when empty) and one outbox event per downtime change. With
@@ -739,13 +750,8 @@ absl::StatusOr<int> AdvanceMachines(PGconn* conn, std::map<std::string, MachineB
   for (int row = 0; row < PQntuples(locked->get()); ++row) {
     TrackerState& state = trackers[PQgetvalue(locked->get(), row, 0)];
     if (PQgetisnull(locked->get(), row, 1)) continue;
-    absl::StatusOr<TrackerState> decoded = DecodeTrackerState(PQgetvalue(locked->get(), row, 1));
-    if (!decoded.ok()) {
-      return absl::InternalError(absl::StrCat("the stored tracker of machine ",
-                                              PQgetvalue(locked->get(), row, 0),
-                                              " cannot be read: ", decoded.status().message()));
-    }
-    state = *std::move(decoded);
+    PM_ASSIGN_OR_RETURN(state, DecodeStoredTracker(PQgetvalue(locked->get(), row, 0),
+                                                   PQgetvalue(locked->get(), row, 1)));
   }
   if (settle_before) {
     machines.clear();
@@ -1205,13 +1211,10 @@ absl::Status RecordWithdrawnInputs(pqxx::work& tx, const std::string& machine_id
   if (withdrawn.empty()) return absl::OkStatus();
   pqxx::result rows = tx.exec_prepared(StateStatements().tracker_lock, machine_id);
   if (rows.empty()) return absl::OkStatus();  // no state sample yet: nothing to withdraw
-  absl::StatusOr<TrackerState> state = DecodeTrackerState(rows[0][0].as<std::string>());
-  if (!state.ok()) {
-    return absl::InternalError(absl::StrCat("the stored tracker of machine ", machine_id,
-                                            " cannot be read: ", state.status().message()));
-  }
-  RecordWithdrawals(&*state, withdrawn);
-  tx.exec_prepared(StateStatements().tracker_record, machine_id, EncodeTrackerState(*state));
+  PM_ASSIGN_OR_RETURN(TrackerState state,
+                      DecodeStoredTracker(machine_id, rows[0][0].as<std::string>()));
+  RecordWithdrawals(&state, withdrawn);
+  tx.exec_prepared(StateStatements().tracker_record, machine_id, EncodeTrackerState(state));
   return absl::OkStatus();
 }
 
@@ -1674,12 +1677,8 @@ absl::StatusOr<TimelineFacts> PgTelemetryStore::StateTimeline(const std::string&
     }
     pqxx::result tracker = tx.exec_prepared(StateStatements().tracker, machine_id);
     if (!tracker.empty() && !tracker[0][0].is_null()) {
-      absl::StatusOr<TrackerState> state = DecodeTrackerState(tracker[0][0].as<std::string>());
-      if (!state.ok()) {
-        return absl::InternalError(absl::StrCat("the stored tracker of machine ", machine_id,
-                                                " cannot be read: ", state.status().message()));
-      }
-      facts.tracker = *std::move(state);
+      PM_ASSIGN_OR_RETURN(facts.tracker,
+                          DecodeStoredTracker(machine_id, tracker[0][0].as<std::string>()));
     }
     tx.commit();
     return absl::OkStatus();
