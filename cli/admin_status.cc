@@ -6,10 +6,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "cli/exit_codes.h"
 #include "cli/health_check.h"
 #include "cli/pki.h"
 #include "grpcpp/channel.h"
 #include "nlohmann/json.hpp"
+#include "plantmesh/common/time_text.h"
 #include "plantmesh/sdk/client_options.h"
 #include "plantmesh/system/v1/system_service.pm_client.h"
 
@@ -17,7 +19,6 @@ namespace plantmesh::cli {
 namespace {
 
 constexpr char kSystemPackagePrefix[] = "plantmesh.system.";
-constexpr int kExitStatusBase = 10;
 
 std::string CodeName(absl::StatusCode code) {
   std::string name = absl::StatusCodeToString(code);  // "UNAVAILABLE"
@@ -25,8 +26,7 @@ std::string CodeName(absl::StatusCode code) {
 }
 
 std::string TimeText(absl::Time time) {
-  if (time == absl::InfinitePast()) return "";
-  return absl::FormatTime("%E4Y-%m-%d%ET%H:%M:%SZ", time, absl::UTCTimeZone());
+  return time == absl::InfinitePast() ? "" : Rfc3339Utc(time);
 }
 
 // "2027-02-28T14:00:00Z (89 days)", "… (EXPIRED)".

@@ -16,6 +16,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "cli/demand_file.h"
+#include "cli/exit_codes.h"
 #include "cli/signal_canceller.h"
 #include "nlohmann/json.hpp"
 #include "plantmesh/common/uuid.h"
@@ -27,12 +28,8 @@ namespace {
 
 namespace pv1 = ::plantmesh::planning::v1;
 
-constexpr int kExitLocalFailure = 1;
-constexpr int kExitUsage = 2;
-constexpr int kExitStatusBase = 10;
-constexpr int kExitInterrupted = 130;
-constexpr int kRejectsShown = 20;
-constexpr absl::Duration kProgressInterval = absl::Milliseconds(100);
+constexpr int kRejectedRowsShown = 20;
+constexpr absl::Duration kProgressRedrawInterval = absl::Milliseconds(100);
 
 // One line on stderr, rewritten in place.
 class Progress {
@@ -41,7 +38,7 @@ class Progress {
   void Update(int64_t sent, bool force = false) {
     if (err_ == nullptr) return;
     const absl::Time now = absl::Now();
-    if (!force && now - last_ < kProgressInterval) return;
+    if (!force && now - last_ < kProgressRedrawInterval) return;
     last_ = now;
     std::string line;
     if (total_ > 0) {
@@ -254,7 +251,7 @@ int DemandImportCommand::Run(const IngestRunEnvironment& env) const {
   }
   int shown = 0;
   for (const pv1::DemandRecordReject& r : response->rejects()) {
-    if (++shown > kRejectsShown) break;
+    if (++shown > kRejectedRowsShown) break;
     err << line_of(r.index()) << ": " << r.field() << ": " << r.reason() << "\n";
   }
   return response->records_rejected() > 0

@@ -17,6 +17,7 @@
 #include "cli/connection_flags.h"
 #include "cli/contract_catalog.h"
 #include "cli/demand_import.h"
+#include "cli/exit_codes.h"
 #include "cli/list_pages.h"
 #include "cli/method_runner.h"
 #include "cli/output.h"
@@ -35,10 +36,6 @@
 namespace plantmesh::cli {
 namespace {
 
-constexpr int kExitLocalFailure = 1;
-constexpr int kExitUsage = 2;
-constexpr int kExitStatusBase = 10;
-
 constexpr char kExitCodesFooter[] =
     "Exit codes: 0 OK; 1 local failure (files, TLS setup); 2 usage error;\n"
     "3 a list printed one page and more follow (use --all, or the --page_token on stderr);\n"
@@ -46,10 +43,6 @@ constexpr char kExitCodesFooter[] =
     "16 ALREADY_EXISTS, 17 PERMISSION_DENIED, 19 FAILED_PRECONDITION, 20 ABORTED,\n"
     "24 UNAVAILABLE, 26 UNAUTHENTICATED, 25 DATA_LOSS (a --to-file check failed).\n"
     "Errors are described on stderr (field violations, reason, metadata).";
-
-int ExitCodeFor(const absl::Status& status) {
-  return status.ok() ? 0 : kExitStatusBase + static_cast<int>(status.code());
-}
 
 int Main(int argc, char** argv) {
   plantmesh::common::UseReleaseMutexSettings();

@@ -10,6 +10,7 @@
 #include "cli/pki.h"
 #include "cli/role_bindings.h"
 #include "plantmesh/common/status_macros.h"
+#include "plantmesh/common/time_text.h"
 
 namespace plantmesh::cli {
 namespace {
@@ -23,10 +24,6 @@ std::string TrustDomainOfCa(const std::string& ca_dir) {
     if (absl::ConsumePrefix(&part, "O=")) return std::string(part);
   }
   return "";
-}
-
-std::string TimeText(absl::Time time) {
-  return absl::FormatTime("%E4Y-%m-%d%ET%H:%M:%SZ", time, absl::UTCTimeZone());
 }
 
 }  // namespace
@@ -123,8 +120,8 @@ absl::Status PkiCommands::RunShow(std::ostream& out) const {
   }
   out << "usage:       " << (info.is_ca ? "CA" : absl::StrJoin(info.extended_key_usages, ", "))
       << "\n"
-      << "not before:  " << TimeText(info.not_before) << "\n"
-      << "not after:   " << TimeText(info.not_after) << "\n"
+      << "not before:  " << Rfc3339Utc(info.not_before) << "\n"
+      << "not after:   " << Rfc3339Utc(info.not_after) << "\n"
       << "status:      "
       << (now < info.not_before  ? "not yet valid"
           : now > info.not_after ? "EXPIRED"

@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "cli/exit_codes.h"
 #include "cli/sample_file.h"
 #include "cli/signal_canceller.h"
 #include "google/protobuf/util/json_util.h"
@@ -28,10 +29,6 @@ namespace {
 
 namespace tv1 = ::plantmesh::telemetry::v1;
 
-constexpr int kExitLocalFailure = 1;
-constexpr int kExitUsage = 2;
-constexpr int kExitStatusBase = 10;
-constexpr int kExitInterrupted = 130;
 constexpr int kRejectsShown = 20;
 constexpr absl::Duration kProgressInterval = absl::Milliseconds(100);
 constexpr absl::Duration kWaitSlice = absl::Milliseconds(200);

@@ -14,6 +14,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
+#include "cli/exit_codes.h"
 #include "cli/output.h"
 #include "cli/signal_canceller.h"
 #include "cli/watch_commands.h"
@@ -26,8 +27,6 @@ namespace {
 
 namespace tv1 = ::plantmesh::telemetry::v1;
 
-constexpr int kExitUsage = 2;
-constexpr int kExitStatusBase = 10;
 constexpr absl::Duration kAgeTick = absl::Seconds(1);
 const std::string kNoUnits;
 
@@ -99,10 +98,6 @@ size_t TerminalWidth() {
   winsize size{};
   if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &size) == 0 && size.ws_col > 0) return size.ws_col;
   return 0;
-}
-
-int ExitCodeFor(const absl::Status& status) {
-  return status.ok() ? 0 : kExitStatusBase + static_cast<int>(status.code());
 }
 
 }  // namespace

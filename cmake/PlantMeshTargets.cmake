@@ -39,5 +39,15 @@ function(plantmesh_finish_targets)
     if(_type STREQUAL "EXECUTABLE")
       plantmesh_sanitize_executable(${_target})
     endif()
+    # protoc's output defines file-local tables under the same names in every file: it
+    # cannot share a unity unit.
+    get_target_property(_sources ${_target} SOURCES)
+    if(_sources)
+      list(FILTER _sources INCLUDE REGEX "\\.pb\\.cc$")
+      if(_sources)
+        set_source_files_properties(${_sources} TARGET_DIRECTORY ${_target}
+                                    PROPERTIES SKIP_UNITY_BUILD_INCLUSION ON)
+      endif()
+    endif()
   endforeach()
 endfunction()

@@ -21,7 +21,7 @@ using google::protobuf::ServiceDescriptor;
 using google::protobuf::io::Printer;
 using Vars = std::map<std::string, std::string>;
 
-Vars MethodVars(const ServiceDescriptor* service, const MethodDescriptor* method) {
+Vars ClientMethodVars(const ServiceDescriptor* service, const MethodDescriptor* method) {
   Vars vars = {
       {"Client", ClientClassName(service)},
       {"Method", method->name()},
@@ -129,7 +129,7 @@ void DeclareConnectionMethod(Printer& p, const MethodDescriptor* method) {
 
 void DeclareClientMethod(Printer& p, const ServiceDescriptor* service,
                          const MethodDescriptor* method) {
-  const Vars vars = MethodVars(service, method);
+  const Vars vars = ClientMethodVars(service, method);
   p.PrintRaw(MethodDoc(method));
   switch (KindOf(method)) {
     case StreamKind::kUnary:
@@ -181,7 +181,7 @@ void DeclareClientMethod(Printer& p, const ServiceDescriptor* service,
 void DefineUnimplemented(Printer& p, const ServiceDescriptor* service,
                          const MethodDescriptor* method) {
   const MethodSignature signature = SignatureOf(method);
-  Vars vars = MethodVars(service, method);
+  Vars vars = ClientMethodVars(service, method);
   vars["Connection"] = ConnectionClassName(service);
   vars["Result"] = signature.result;
   vars["Parameters"] = signature.parameters;
@@ -222,7 +222,7 @@ void DefineUnimplemented(Printer& p, const ServiceDescriptor* service,
 void DefineGrpcMethod(Printer& p, const ServiceDescriptor* service,
                       const MethodDescriptor* method) {
   const MethodSignature signature = SignatureOf(method);
-  Vars vars = MethodVars(service, method);
+  Vars vars = ClientMethodVars(service, method);
   vars["Result"] = signature.result;
   vars["Parameters"] = signature.parameters;
   p.Print(vars, "  $Result$ $Method$($Parameters$) override {\n");
@@ -297,7 +297,7 @@ void DefineGrpcMethod(Printer& p, const ServiceDescriptor* service,
 void DefineClientMethod(Printer& p, const ServiceDescriptor* service,
                         const MethodDescriptor* method) {
   const MethodSignature signature = SignatureOf(method);
-  Vars vars = MethodVars(service, method);
+  Vars vars = ClientMethodVars(service, method);
   vars["Result"] = signature.result;
   vars["Parameters"] = signature.parameters;
   vars["Arguments"] = signature.arguments;

@@ -21,7 +21,7 @@ using google::protobuf::ServiceDescriptor;
 using google::protobuf::io::Printer;
 using Vars = std::map<std::string, std::string>;
 
-Vars MethodVars(const ServiceDescriptor* service, const MethodDescriptor* method) {
+Vars ServerMethodVars(const ServiceDescriptor* service, const MethodDescriptor* method) {
   return {
       {"Base", service->name() + "Base"},
       {"Method", method->name()},
@@ -270,7 +270,7 @@ void GenerateServerHeader(const FileDescriptor* file,
       if (!any_alias)
         p.Print("  // What the streaming handlers return (server/runtime/streams.h).\n");
       any_alias = true;
-      p.Print(MethodVars(service, service->method(m)), alias.c_str());
+      p.Print(ServerMethodVars(service, service->method(m)), alias.c_str());
     }
     if (any_alias) p.Print("\n");
     p.Print(
@@ -281,8 +281,8 @@ void GenerateServerHeader(const FileDescriptor* file,
       p.PrintRaw(LeadingComment(method, "  "));
       const MethodContract contract = ContractOf(method);
       p.Print("  // Contract: $idempotency$.\n", "idempotency", contract.idempotency);
-      p.Print(MethodVars(service, method), HandlerKindComment(method).c_str());
-      p.Print(MethodVars(service, method),
+      p.Print(ServerMethodVars(service, method), HandlerKindComment(method).c_str());
+      p.Print(ServerMethodVars(service, method),
               ("  virtual " + HandlerReturnType(method) + " Handle$Method$(" +
                "::plantmesh::runtime::CallContext& call" + HandlerParameters(method) + ") = 0;\n")
                   .c_str());
@@ -301,7 +301,7 @@ void GenerateServerHeader(const FileDescriptor* file,
             "  // serves no other call. Call from the service's constructor.\n");
       }
       any_unary = true;
-      p.Print(MethodVars(service, method),
+      p.Print(ServerMethodVars(service, method),
               "  void Run$Method$Inline() { run_$Method$_inline_ = true; }\n");
     }
     p.Print(
@@ -310,7 +310,7 @@ void GenerateServerHeader(const FileDescriptor* file,
         "  // Handle<Method> -> End.\n");
     for (int m = 0; m < service->method_count(); ++m) {
       const MethodDescriptor* method = service->method(m);
-      p.Print(MethodVars(service, method),
+      p.Print(ServerMethodVars(service, method),
               ("  " + EntryReturnType(method) +
                " Serve$Method$(::grpc::CallbackServerContext* context" + EntryParameters(method) +
                ");\n")
@@ -323,7 +323,7 @@ void GenerateServerHeader(const FileDescriptor* file,
     for (int m = 0; m < service->method_count(); ++m) {
       const MethodDescriptor* method = service->method(m);
       if (KindOf(method) != StreamKind::kUnary) continue;
-      p.Print(MethodVars(service, method), "  bool run_$Method$_inline_ = false;\n");
+      p.Print(ServerMethodVars(service, method), "  bool run_$Method$_inline_ = false;\n");
     }
     p.Print("};\n\n");
   }
@@ -357,7 +357,7 @@ void GenerateServerSource(const FileDescriptor* file,
         "Base", service->name() + "Base");
     for (int m = 0; m < service->method_count(); ++m) {
       const MethodDescriptor* method = service->method(m);
-      Vars vars = MethodVars(service, method);
+      Vars vars = ServerMethodVars(service, method);
       vars["rpc_type"] = RpcType(method);
       vars["index"] = std::to_string(m);
       p.Print(vars,
@@ -370,7 +370,7 @@ void GenerateServerSource(const FileDescriptor* file,
     p.Print("}\n\n");
     for (int m = 0; m < service->method_count(); ++m) {
       const MethodDescriptor* method = service->method(m);
-      const Vars vars = MethodVars(service, method);
+      const Vars vars = ServerMethodVars(service, method);
       p.Print(vars, (EntryReturnType(method) +
                      " $Base$::Serve$Method$(::grpc::CallbackServerContext* context" +
                      EntryParameters(method) + ") {\n")

@@ -45,7 +45,7 @@ constexpr size_t kQueueByteCapacity = 64 * 1024 * 1024;
 // Kept per record.
 constexpr size_t kRequestJsonLimit = 8 * 1024;
 constexpr size_t kStatusMessageLimit = 1024;
-constexpr size_t kBatchSize = 500;
+constexpr size_t kAuditBatchSize = 500;
 constexpr auto kWriteInterval = std::chrono::milliseconds(100);
 constexpr auto kRetryInterval = std::chrono::milliseconds(500);
 constexpr auto kCloseFlushLimit = absl::Seconds(5);
@@ -215,7 +215,7 @@ class PgAuditSink : public AuditSink {
         queued_bytes_ += bytes;
         queue_.push_back(std::move(record));
         ++enqueued_;
-        if (queue_.size() >= kBatchSize) wake_.notify_all();
+        if (queue_.size() >= kAuditBatchSize) wake_.notify_all();
         return;
       }
     }
@@ -239,12 +239,13 @@ class PgAuditSink : public AuditSink {
   void WriterLoop() {
     std::unique_lock<std::mutex> lock(mu_);
     for (;;) {
-      wake_.wait_for(lock, kWriteInterval,
-                     [&] { return stopping_ || flush_requested_ || queue_.size() >= kBatchSize; });
+      wake_.wait_for(lock, kWriteInterval, [&] {
+        return stopping_ || flush_requested_ || queue_.size() >= kAuditBatchSize;
+      });
       if (stopping_) return;
       flush_requested_ = false;
       while (!queue_.empty() && !stopping_) {
-        size_t n = std::min(queue_.size(), kBatchSize);
+        size_t n = std::min(queue_.size(), kAuditBatchSize);
         std::vector<AuditRecord> batch(std::make_move_iterator(queue_.begin()),
                                        std::make_move_iterator(queue_.begin() + n));
         queue_.erase(queue_.begin(), queue_.begin() + n);

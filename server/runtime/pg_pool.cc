@@ -103,7 +103,7 @@ bool IsSqlState(absl::string_view text) {
 
 // PostgreSQL's primary message: the first line without the severity and, at verbose
 // verbosity, without the SQLSTATE that libpq puts before it ("ERROR:  23505: ...").
-std::string FirstLine(absl::string_view text) {
+std::string PrimaryMessage(absl::string_view text) {
   text = absl::StripAsciiWhitespace(text);
   absl::string_view line = text.substr(0, text.find('\n'));
   absl::ConsumePrefix(&line, "ERROR:");
@@ -132,7 +132,7 @@ absl::StatusOr<std::unique_ptr<pqxx::connection>> OpenConnection(const PgPoolOpt
     return conn;
   } catch (const pqxx::broken_connection& e) {
     ServerAddress address = ParseServerAddress(options.url);
-    std::string reason = FirstLine(e.what());
+    std::string reason = PrimaryMessage(e.what());
     if (!address.password.empty())
       reason = absl::StrReplaceAll(reason, {{address.password, "***"}});
     return absl::UnavailableError(absl::StrCat("cannot connect to PostgreSQL at ", address.host,
@@ -352,7 +352,7 @@ absl::Status FromDatabase(absl::StatusCode code, absl::string_view what, absl::s
                           const std::exception& e) {
   const std::string id = NewErrorId();
   spdlog::warn("postgres error_id={} sqlstate={}: {}", id, state.empty() ? "-" : std::string(state),
-               FirstLine(e.what()));
+               PrimaryMessage(e.what()));
   return absl::Status(code, absl::StrCat(what, " (", state.empty() ? "" : "SQLSTATE ", state,
                                          state.empty() ? "" : ", ", "error id ", id, ")"));
 }
@@ -388,7 +388,7 @@ absl::Status MapPgException(const std::exception& e, const PgConstraintErrors* c
   }
   if (sql == nullptr) {
     // Not the server's answer: a client-library fault. ForClient gives the client an id.
-    return absl::InternalError(absl::StrCat("database client error: ", FirstLine(e.what())));
+    return absl::InternalError(absl::StrCat("database client error: ", PrimaryMessage(e.what())));
   }
   if (constraints != nullptr && absl::StartsWith(state, "23")) {
     if (const absl::Status* declared = constraints->Find(ConstraintNameOf(e.what()))) {
@@ -431,7 +431,7 @@ absl::Status MapPgException(const std::exception& e, const PgConstraintErrors* c
   }
   // INTERNAL keeps PostgreSQL's first line (never its DETAIL) for the server's log:
   // ForClient replaces it with an error id before it reaches a client.
-  return absl::InternalError(absl::StrCat(FirstLine(e.what()), " (SQLSTATE ", state, ")"));
+  return absl::InternalError(absl::StrCat(PrimaryMessage(e.what()), " (SQLSTATE ", state, ")"));
 }
 
 }  // namespace plantmesh::runtime
