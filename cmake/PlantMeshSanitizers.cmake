@@ -76,6 +76,9 @@ if(PLANTMESH_SANITIZE STREQUAL "thread")
   add_library(plantmesh_tsan_absl_sync OBJECT
               "${CMAKE_CURRENT_LIST_DIR}/sanitizers/tsan_absl_sync.cc"
               "${CMAKE_CURRENT_LIST_DIR}/sanitizers/tsan_grpc_batch.cc")
+  # Two files that each declare the entry points they interpose in their own way: one
+  # unity unit would see both declarations.
+  set_target_properties(plantmesh_tsan_absl_sync PROPERTIES UNITY_BUILD OFF)
   target_link_libraries(plantmesh_tsan_absl_sync PRIVATE absl::synchronization)
   target_include_directories(plantmesh_tsan_absl_sync PRIVATE "${PROJECT_SOURCE_DIR}")
   # The executable must export these definitions, so that gRPC's and abseil's own
