@@ -64,7 +64,8 @@ mkdir -p "$WORK/pg"
 PG_PORT=$(free_port)
 "${as_postgres[@]}" "$PG_BIN/pg_ctl" -D "$WORK/pg/data" -l "$WORK/pg/postgres.log" -w -t 60 \
   -o "-p $PG_PORT -k $WORK/pg -c listen_addresses=127.0.0.1" start >/dev/null
-REDIS_PORT=$(free_port)
+# Redis binds in the background: its port and the services' are taken together.
+read -r REDIS_PORT DEFECT_PORT PLANNING_PORT TELEMETRY_PORT DEFECT_2_PORT <<<"$(free_ports 5)"
 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no >"$WORK/redis.log" 2>&1 &
 REDIS_PID=$!
 
@@ -76,7 +77,6 @@ sed "s|/etc/plantmesh/|$ETC/|g" "$SOURCE_DIR/deploy/debian/server.toml" >"$ETC/s
 
 # The runbook's values, this test's way.
 export PLANTMESH_ETC=$ETC PKI=$WORK/pki SERVER_DNS=localhost SERVER_IP=127.0.0.1
-DEFECT_PORT=$(free_port) PLANNING_PORT=$(free_port) TELEMETRY_PORT=$(free_port) DEFECT_2_PORT=$(free_port)
 export DEFECT_PORT PLANNING_PORT TELEMETRY_PORT DEFECT_2_PORT
 export POSTGRES_URL=postgresql://plantmesh@127.0.0.1:$PG_PORT/plantmesh REDIS_PORT
 export OPS_CONFIG=$WORK/ops/plantctl.toml
