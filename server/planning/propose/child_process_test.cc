@@ -2,13 +2,9 @@
 
 #include <unistd.h>
 
-#include <atomic>
 #include <cstdlib>
 #include <string>
-#include <thread>
-#include <vector>
 
-#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -29,37 +25,6 @@ TEST(RunInChildProcess, ReturnsWhatTheChildComputedFromTheParentsMemory) {
   ASSERT_TRUE(answer.ok()) << answer.status();
   ASSERT_TRUE(answer->has_value());
   EXPECT_EQ(**answer, built + "!");
-}
-
-// The server forks from a process full of threads (gRPC's, the executor's), some of them
-// holding locks or allocating at that moment: the child must compute all the same.
-TEST(RunInChildProcess, WorksWhileOtherThreadsLockAndAllocate) {
-  absl::Mutex mu;
-  std::atomic<bool> done{false};
-  std::vector<std::thread> busy;
-  for (int i = 0; i < 4; ++i) {
-    busy.emplace_back([&] {
-      while (!done.load()) {
-        absl::MutexLock lock(&mu);
-        std::vector<std::string> garbage(64, std::string(100, 'g'));
-      }
-    });
-  }
-  for (int run = 0; run < 20; ++run) {
-    absl::StatusOr<std::optional<std::string>> answer = RunInChildProcess(
-        [] {
-          std::vector<std::string> parts(1000, "part");
-          std::string joined;
-          for (const std::string& part : parts) joined += part;
-          return joined;
-        },
-        absl::Now() + absl::Minutes(5), [] { return false; });
-    ASSERT_TRUE(answer.ok()) << answer.status();
-    ASSERT_TRUE(answer->has_value());
-    EXPECT_EQ((*answer)->size(), 4000u);
-  }
-  done = true;
-  for (std::thread& t : busy) t.join();
 }
 
 TEST(RunInChildProcess, KillsTheChildAtItsTime) {

@@ -62,7 +62,7 @@ std::vector<std::vector<double>> PlannedMinutes(const Index& index);
 // A forward "earliest run-out" heuristic (start.cc): every line keeps its product while
 // that product is needed within a cover horizon, then changes over to the product of the
 // line that runs out first; the best of a grid of rules by the model's objective, trying
-// rules until `stop` or input.solver.stop() (at least one). Feasible for the model (capacity with the reserved
+// rules until `stop` (at least one). Feasible for the model (capacity with the reserved
 // changeover times, run sizes).
 StartPlan HeuristicStart(const Index& index, const Component& component,
                          absl::Time stop = absl::InfiniteFuture());

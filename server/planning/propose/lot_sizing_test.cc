@@ -585,14 +585,6 @@ TEST(ProposePlan, TimeLimitReturnsTheBestPlanFoundWithItsGap) {
   }
 }
 
-// How much slower than the Release build the code under test runs: a sanitizer's
-// instrumentation costs 5-20× on this arithmetic.
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-constexpr int kSlowBuild = 10;
-#else
-constexpr int kSlowBuild = 1;
-#endif
-
 // 2 lines × 60 products × 100 shifts: CBC's first LP solve of it alone ran for about 76 s
 // on the reference machine, past any time limit, before a CBC run could be killed
 // (outside testing).
@@ -633,11 +625,10 @@ TEST(ProposePlan, TheTimeLimitHoldsWhenCbcWouldOverrunIt) {
   ExpectWithinCapacity(*proposal);
   EXPECT_EQ(proposal->solver.status, SolveStatus::kTimeLimit);
   EXPECT_LE(proposal->solver.objective, proposal->solver.start_objective + 1e-6);
-  // The run still in its LP at the limit is killed half a second after it: 1.6 s in the
-  // Release build, where CBC's own run took 35 s; the rest is the starts and bounds in the
-  // server's process (8 s under ThreadSanitizer, more on a busy machine).
-  EXPECT_LT(proposal->solver.solve_time, kSlowBuild * absl::Seconds(10))
-      << proposal->solver.solve_time;
+  // The run still in its LP at the limit is killed half a second after it: about 1.5 s
+  // here, where CBC's own run took 32 s; the rest is the starts and bounds in the
+  // server's process (slower under a sanitizer, on a busy machine).
+  EXPECT_LT(proposal->solver.solve_time, absl::Seconds(10)) << proposal->solver.solve_time;
 }
 
 TEST(ProposePlan, StopEndsTheSolveAtOnceWithTheBestPlanSoFar) {
@@ -651,9 +642,7 @@ TEST(ProposePlan, StopEndsTheSolveAtOnceWithTheBestPlanSoFar) {
   ExpectWithinCapacity(*proposal);
   EXPECT_EQ(proposal->solver.status, SolveStatus::kTimeLimit);
   EXPECT_LE(proposal->solver.objective, proposal->solver.start_objective + 1e-6);
-  // 2.0 s in the Release build, where CBC's own run took 6 minutes.
-  EXPECT_LT(proposal->solver.solve_time, kSlowBuild * absl::Seconds(10))
-      << proposal->solver.solve_time;
+  EXPECT_LT(proposal->solver.solve_time, absl::Seconds(10)) << proposal->solver.solve_time;
 }
 
 TEST(ProposePlan, InvalidInputNamesTheField) {
