@@ -78,9 +78,8 @@ struct ModelSolution {
   std::vector<std::vector<int>> carried;
   SolverReport report;  // objective: the solver's; status, bound, sizes, time
 };
-// Builds the model of the header per component and solves it with CBC (one solve at a
-// time in the process, each CBC run in a child process of its own), all by `deadline`,
-// or until input.solver.stop() says so.
+// Builds the model of the header per component and solves it with CBC (serialised
+// process-wide), all by `deadline`.
 absl::StatusOr<ModelSolution> SolveModel(const Index& index, absl::Time deadline);
 
 }  // namespace plantmesh::planning::propose::internal

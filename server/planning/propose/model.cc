@@ -3,9 +3,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdint>
-#include <cstring>
-#include <functional>
 #include <limits>
 #include <memory>
 #include <string>
@@ -15,14 +12,12 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "plantmesh/common/status_macros.h"
-#include "server/planning/propose/child_process.h"
 #include "server/planning/propose/internal.h"
 
 namespace plantmesh::planning::propose::internal {
 namespace {
 
-// One proposal's solve at a time: each keeps a core busy for its whole time limit (the
-// service lets one more call wait for it: service_propose.cc, SolveGate).
+// CbcMain1 (behind Cbc_solve) keeps process-wide state: one solve at a time.
 absl::Mutex solve_mutex;
 
 struct ModelDeleter {
@@ -116,10 +111,6 @@ constexpr int kWindowPeriods = 4;
 constexpr int kWindowStep = 2;
 constexpr int kWindowNodes = 2000;  // per window: a work limit besides the time
 constexpr double kWindowGap = 1e-4;
-// CBC stops at its time limit between the steps of its search, a little after it; a run
-// still going this long after its limit is inside a step that would run on (an LP solve
-// of a large model: minutes), and is killed.
-constexpr absl::Duration kKillGrace = absl::Milliseconds(500);
 
 struct CbcRun {
   std::vector<double> values;  // empty: no solution
@@ -129,12 +120,10 @@ struct CbcRun {
 };
 
 // One CBC solve of the built model from `start`, with the columns marked in `fixed` held
-// at their start values, within `seconds`. Killed at `kill_at`, or as soon as `stop()`
-// turns true: then no solution and bound 0.
+// at their start values.
 absl::StatusOr<CbcRun> RunCbc(Builder* b, const std::vector<double>& start,
                               const std::vector<bool>& fixed, double seconds, double gap,
-                              std::optional<int> max_nodes, absl::Time kill_at,
-                              const std::function<bool()>& stop);
+                              std::optional<int> max_nodes);
 
 // What one component's solve adds to the whole.
 struct ComponentResult {
@@ -324,13 +313,7 @@ absl::StatusOr<ComponentResult> SolveComponent(const Index& index, const Compone
   std::vector<double> incumbent = repair(b.start());
   result.objective = b.ObjectiveOf(incumbent);
   const absl::Time end = absl::Now() + absl::Seconds(seconds);
-  const std::function<bool()>& stop = in.solver.stop;
-  auto left = [&] { return stop && stop() ? 0.0 : absl::ToDoubleSeconds(end - absl::Now()); };
-  // A run given `share` seconds is killed kKillGrace after them, and never later than that
-  // after the component's own end.
-  auto kill_at = [&](double share) {
-    return std::min(absl::Now() + absl::Seconds(share), end) + kKillGrace;
-  };
+  auto left = [&] { return absl::ToDoubleSeconds(end - absl::Now()); };
   auto take = [&](const CbcRun& run) {
     if (!run.values.empty()) {
       std::vector<double> values = repair(run.values);
@@ -348,9 +331,9 @@ absl::StatusOr<ComponentResult> SolveComponent(const Index& index, const Compone
   // rest (CBC's branch-and-bound does not improve a good start there in seconds).
   const bool small = b.integers() <= kWholeModelIntegers;
   if (left() >= kShortestSolve) {
-    const double share = small ? left() : left() * kWholeModelShare;
-    PM_ASSIGN_OR_RETURN(CbcRun whole, RunCbc(&b, incumbent, {}, share, in.solver.relative_gap,
-                                             in.solver.max_nodes, kill_at(share), stop));
+    PM_ASSIGN_OR_RETURN(CbcRun whole,
+                        RunCbc(&b, incumbent, {}, small ? left() : left() * kWholeModelShare,
+                               in.solver.relative_gap, in.solver.max_nodes));
     result.bound = std::max(result.bound, whole.bound);
     result.optimal = whole.optimal;
     result.node_limit = whole.node_limit;
@@ -378,15 +361,14 @@ absl::StatusOr<ComponentResult> SolveComponent(const Index& index, const Compone
           fixed[c] = b.integer(c) && (b.period(c) < first || b.period(c) > last);
         }
         const double share = std::max(kShortestSolve, left() / static_cast<double>(windows - w));
-        PM_ASSIGN_OR_RETURN(CbcRun run, RunCbc(&b, incumbent, fixed, share, kWindowGap,
-                                               kWindowNodes, kill_at(share), stop));
+        PM_ASSIGN_OR_RETURN(CbcRun run,
+                            RunCbc(&b, incumbent, fixed, share, kWindowGap, kWindowNodes));
         improved = take(run) || improved;
       }
     }
     if (!within() && left() >= kShortestSolve) {
-      const double share = left();
-      PM_ASSIGN_OR_RETURN(CbcRun whole, RunCbc(&b, incumbent, {}, share, in.solver.relative_gap,
-                                               in.solver.max_nodes, kill_at(share), stop));
+      PM_ASSIGN_OR_RETURN(CbcRun whole, RunCbc(&b, incumbent, {}, left(), in.solver.relative_gap,
+                                               in.solver.max_nodes));
       result.bound = std::max(result.bound, whole.bound);
       result.node_limit = whole.node_limit;
       take(whole);
@@ -409,59 +391,9 @@ absl::StatusOr<ComponentResult> SolveComponent(const Index& index, const Compone
   return result;
 }
 
-// CBC's answer, as the solver process writes it: a tag (0: a run, 1: an error and its
-// message), then bound, optimal, node_limit, and the values (a count, then the doubles).
-// Both ends are this very program: the layout is the memory's.
-std::string EncodeRun(const absl::StatusOr<CbcRun>& run) {
-  std::string out;
-  auto put = [&out](const void* data, size_t size) {
-    out.append(static_cast<const char*>(data), size);
-  };
-  const uint8_t tag = run.ok() ? 0 : 1;
-  put(&tag, 1);
-  if (!run.ok()) {
-    out.append(std::string(run.status().message()));
-    return out;
-  }
-  const uint8_t flags[2] = {run->optimal, run->node_limit};
-  put(&run->bound, sizeof run->bound);
-  put(flags, sizeof flags);
-  const uint64_t count = run->values.size();
-  put(&count, sizeof count);
-  put(run->values.data(), count * sizeof(double));
-  return out;
-}
-
-absl::StatusOr<CbcRun> DecodeRun(const std::string& bytes) {
-  const char* at = bytes.data();
-  const char* const end = bytes.data() + bytes.size();
-  auto take = [&](void* data, size_t size) {
-    if (static_cast<size_t>(end - at) < size) return false;
-    std::memcpy(data, at, size);
-    at += size;
-    return true;
-  };
-  uint8_t tag = 0;
-  if (!take(&tag, 1)) return absl::InternalError("the solver process's answer is empty");
-  if (tag == 1) return absl::InternalError(std::string(at, end));
-  CbcRun run;
-  uint8_t flags[2] = {0, 0};
-  uint64_t count = 0;
-  if (!take(&run.bound, sizeof run.bound) || !take(flags, sizeof flags) ||
-      !take(&count, sizeof count) || static_cast<size_t>(end - at) != count * sizeof(double)) {
-    return absl::InternalError("the solver process's answer does not parse");
-  }
-  run.optimal = flags[0] != 0;
-  run.node_limit = flags[1] != 0;
-  run.values.resize(count);
-  take(run.values.data(), count * sizeof(double));
-  return run;
-}
-
-// The solve itself, in the solver process.
-absl::StatusOr<CbcRun> SolveWithCbc(Builder* b, const std::vector<double>& start,
-                                    const std::vector<bool>& fixed, double seconds, double gap,
-                                    std::optional<int> max_nodes) {
+absl::StatusOr<CbcRun> RunCbc(Builder* b, const std::vector<double>& start,
+                              const std::vector<bool>& fixed, double seconds, double gap,
+                              std::optional<int> max_nodes) {
   std::unique_ptr<Cbc_Model, ModelDeleter> owned(Cbc_newModel());
   Cbc_Model* model = owned.get();
   b->Load(model);
@@ -501,22 +433,6 @@ absl::StatusOr<CbcRun> SolveWithCbc(Builder* b, const std::vector<double>& start
     run.bound = std::max(run.bound, Cbc_getObjValue(model));
   }
   return run;
-}
-
-absl::StatusOr<CbcRun> RunCbc(Builder* b, const std::vector<double>& start,
-                              const std::vector<bool>& fixed, double seconds, double gap,
-                              std::optional<int> max_nodes, absl::Time kill_at,
-                              const std::function<bool()>& stop) {
-  // In a process of its own: CBC overruns its limit inside an LP solve, and cannot be
-  // stopped from outside (child_process.h). CbcMain1's process-wide state stays there too.
-  PM_ASSIGN_OR_RETURN(
-      std::optional<std::string> answer,
-      RunInChildProcess(
-          [&] { return EncodeRun(SolveWithCbc(b, start, fixed, seconds, gap, max_nodes)); },
-          kill_at, stop));
-  // Stopped before it answered: it found nothing the caller can use; the bound stays 0.
-  if (!answer) return CbcRun{};
-  return DecodeRun(*answer);
 }
 
 }  // namespace
