@@ -1,5 +1,6 @@
 # Debian packages with CPack (`cpack -G DEB` in the build directory, or scripts/package):
-#   plantmesh-server       the server, a systemd unit template per service instance
+#   plantmesh-server       the server (and its CBC solver program, in /usr/libexec/plantmesh),
+#                          a systemd unit template per service instance
 #                          (plantmesh@<service>), the example config, a system user
 #   plantctl               the command line, with its bash completion
 #   libplantmesh-sdk-dev   the SDK's static libraries, headers, contracts, the CMake
@@ -9,6 +10,10 @@
 set(_debian "${PROJECT_SOURCE_DIR}/deploy/debian")
 
 install(TARGETS plantmesh-server RUNTIME DESTINATION "${CMAKE_INSTALL_BINDIR}" COMPONENT server)
+# ProposePlan's CBC runs (server/planning/propose/solver_process.h); the server finds it
+# at ../libexec/plantmesh/ from its own program.
+install(TARGETS plantmesh-cbc-solver RUNTIME DESTINATION "${CMAKE_INSTALL_LIBEXECDIR}/plantmesh"
+  COMPONENT server)
 # Relative destinations: the package's prefix is /usr (/usr/lib/systemd/system is where
 # Debian 12 looks, /lib being /usr/lib). The config is copied to /etc by postinst, once,
 # so that an edited config survives upgrades and `cmake --install` never writes to /etc.

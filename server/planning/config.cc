@@ -1,7 +1,10 @@
 #include "server/planning/config.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "server/planning/domain.h"
+#include "server/planning/propose/lot_sizing.h"
 
 namespace plantmesh::planning {
 
@@ -17,12 +20,20 @@ std::shared_ptr<runtime::ServiceConfig> DeclareConfig(runtime::ConfigSection& se
   return config;
 }
 
-std::vector<std::string> CheckConfig(const runtime::ServerConfig&,
+std::vector<std::string> CheckConfig(const runtime::ServerConfig& server,
                                      const runtime::ServiceConfig& section) {
   const auto& config = dynamic_cast<const PlanningConfig&>(section);
+  std::vector<std::string> problems;
   absl::StatusOr<absl::TimeZone> zone = LoadZone(config.time_zone, "planning.time-zone");
-  if (zone.ok()) return {};
-  return {std::string(zone.status().message())};
+  if (!zone.ok()) problems.emplace_back(zone.status().message());
+  // An install without it could not answer ProposePlan: said at start, not at the first
+  // call, by the servers that host planning.
+  const bool hosted = std::find(server.services.begin(), server.services.end(), "planning") !=
+                      server.services.end();
+  if (absl::StatusOr<std::string> solver = propose::CbcSolverProgram(); hosted && !solver.ok()) {
+    problems.push_back(absl::StrCat("planning: ", solver.status().message()));
+  }
+  return problems;
 }
 
 }  // namespace plantmesh::planning

@@ -21,7 +21,8 @@ struct PlanningConfig : runtime::ServiceConfig {
 
 std::shared_ptr<runtime::ServiceConfig> DeclareConfig(runtime::ConfigSection& section);
 
-// time-zone must name a zone of the system's tzdata.
+// time-zone must name a zone of the system's tzdata, and ProposePlan's CBC solver program
+// must be installed (propose::CbcSolverProgram).
 std::vector<std::string> CheckConfig(const runtime::ServerConfig& server,
                                      const runtime::ServiceConfig& section);
 

@@ -48,17 +48,17 @@ constexpr absl::Duration kMaxProposeRange = absl::Hours(24 * 31);
 constexpr absl::Duration kShiftSearchRange = absl::Hours(24 * 93);
 // Time kept for the answer when the call's deadline bounds the solve.
 constexpr absl::Duration kAnswerReserve = absl::Milliseconds(500);
-// The most (line, product, shift) triples a proposal plans: the model grows with them, and
-// CBC checks its time limit only between the steps of a search, not inside the first LP
-// solve, which grows faster than the model (outside testing: 20 lines × 200 products ×
-// 100 shifts solved for more than 6 minutes on 5 GB past a 10 s limit). Below this bound
-// that solve takes a few seconds on the reference machine (bench/README.md, ProposePlan).
+// The most (line, product, shift) triples a proposal plans: the model, and the memory of its
+// solve, grow with them (outside testing: 20 lines × 200 products × 100 shifts took 5 GB).
+// The time limit holds whatever the size (a CBC run still going past it is killed,
+// propose/solver_process.h), but a model above this bound would rarely get past its start
+// plan in that time.
 constexpr int64_t kMaxProposeLineProductShifts = 50'000;
 
-// One proposal is solved at a time (CBC keeps process-wide state, propose::SolveModel
-// serialises its solves) and one more may wait for it; a third call is refused at once
-// with UNAVAILABLE instead of holding a handler thread while it waits (outside testing:
-// 16 waiting calls took every handler thread, and every service of the process stalled).
+// One proposal is solved at a time (each keeps a core busy for its time limit,
+// propose::SolveModel serialises its solves) and one more may wait for it; a third call is refused
+// at once with UNAVAILABLE instead of holding a handler thread while it waits (outside testing: 16
+// waiting calls took every handler thread, and every service of the process stalled).
 class SolveGate {
  public:
   bool TryEnter() {
@@ -429,15 +429,18 @@ absl::Status PlanningServiceImpl::HandleProposePlan(runtime::CallContext& call,
                                "it: retry in a few seconds"),
         "SOLVER_BUSY", {});
   }
+  // A cancelled call, or the end of the drain window, stops the solver at once (the slot
+  // is free again within 20 ms) instead of at the time limit.
+  model.input.solver.stop = [&call] { return call.Cancelled(); };
   absl::StatusOr<propose::Proposal> solved = propose::ProposePlan(model.input);
   gate.Leave();
+  if (call.Cancelled()) return absl::CancelledError("proposal cancelled");
   if (!solved.ok()) {
-    // The input was checked above: a refusal here is this service's fault, not the caller's.
-    if (absl::IsInvalidArgument(solved.status())) {
-      return absl::InternalError(
-          absl::StrCat("the proposal's model was refused: ", solved.status().message()));
-    }
-    return solved.status();
+    // The input was checked above: a refusal here (or a solver program gone missing) is
+    // this service's fault, not the caller's.
+    return absl::InternalError(absl::StrCat(
+        absl::IsInvalidArgument(solved.status()) ? "the proposal's model was refused: " : "",
+        solved.status().message()));
   }
   const propose::Proposal& proposal = *solved;
 

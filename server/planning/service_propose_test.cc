@@ -5,6 +5,7 @@
 // drafts written once by request_id, and bad input refused naming the field with nothing
 // written.
 #include <grpcpp/grpcpp.h>
+#include <stdlib.h>
 
 #include <map>
 #include <memory>
@@ -656,6 +657,35 @@ TEST_F(ProposePlanTest, TheCallsDeadlineBoundsTheTimeLimit) {
   EXPECT_GT(r.solver().time_limit_seconds(), 0);
   // gRPC sends the deadline as a timeout rounded up: a few ms more than 3 − 0.5 s.
   EXPECT_LT(r.solver().time_limit_seconds(), 2.75);
+}
+
+// ProposePlan runs CBC in the solver program: an install without it is the server's fault
+// (INTERNAL, naming where it looked), nothing is written, and a server hosting planning
+// refuses to start without it.
+TEST_F(ProposePlanTest, WithoutTheSolverProgramTheCallIsInternalAndTheServerWouldNotStart) {
+  setenv("PLANTMESH_CBC_SOLVER", "/nonexistent/plantmesh-cbc-solver", 1);
+  v1::ProposePlanRequest request = ThreeShifts({{"GRANOLA-500G", 10000}});
+  request.set_create_drafts(true);
+  request.set_request_id("no-solver");
+  v1::ProposePlanResponse r;
+  grpc::Status s = Propose(request, &r);
+  runtime::ServerConfig server;
+  PlanningConfig section;
+  server.services = {"defect"};
+  const std::vector<std::string> without_planning = CheckConfig(server, section);
+  server.services = {"defect", "planning"};
+  const std::vector<std::string> with_planning = CheckConfig(server, section);
+  unsetenv("PLANTMESH_CBC_SOLVER");
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INTERNAL);
+  EXPECT_THAT(s.error_message(), HasSubstr("/nonexistent/plantmesh-cbc-solver"));
+  EXPECT_TRUE(store_.ListPlans(PlanQuery())->plans.empty());
+  EXPECT_TRUE(without_planning.empty());
+  ASSERT_EQ(with_planning.size(), 1u);
+  EXPECT_THAT(with_planning[0],
+              HasSubstr("planning: the CBC solver program "
+                        "/nonexistent/plantmesh-cbc-solver is not an executable"));
+  // And with it (the build tree's), it starts.
+  EXPECT_TRUE(CheckConfig(server, section).empty());
 }
 
 }  // namespace

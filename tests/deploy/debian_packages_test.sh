@@ -92,6 +92,11 @@ getent passwd plantmesh | grep -q ':/nonexistent:/usr/sbin/nologin$' || fail "no
 UNIT=/usr/lib/systemd/system/plantmesh@.service
 [ -f "$UNIT" ] || fail "no $UNIT"
 [ -f /usr/share/bash-completion/completions/plantctl ] || fail "no bash completion"
+# ProposePlan's CBC solver program, where the server looks for it; it loads (its shared
+# libraries are the package's dependencies) and answers --help with its usage.
+SOLVER=/usr/libexec/plantmesh/plantmesh-cbc-solver
+{ "$SOLVER" --help 2>&1 || true; } | grep -q "plantmesh-server's CBC solver" ||
+  fail "$SOLVER does not run"
 /usr/bin/plantctl --version | grep -q '^plantctl ' || fail "plantctl --version"
 [ "$(command -v plantctl)" = /usr/bin/plantctl ] || fail "plantctl on PATH is $(command -v plantctl)"
 
@@ -194,7 +199,7 @@ SERVER_PIDS=()
 
 echo "==> apt-get purge leaves nothing behind"
 apt-get purge -y -qq "${PACKAGES[@]}" >"$WORK/purge.log" 2>&1 || { cat "$WORK/purge.log"; fail "purge"; }
-for path in /usr/bin/plantmesh-server /usr/bin/plantctl "$UNIT" /etc/plantmesh \
+for path in /usr/bin/plantmesh-server "$SOLVER" /usr/bin/plantctl "$UNIT" /etc/plantmesh \
     /usr/include/plantmesh /usr/lib/cmake/PlantMesh /usr/lib/pkgconfig/plantmesh.pc \
     /usr/share/plantmesh /usr/share/bash-completion/completions/plantctl; do
   [ ! -e "$path" ] || fail "$path is still there after purge"

@@ -62,8 +62,8 @@ std::vector<std::vector<double>> PlannedMinutes(const Index& index);
 // A forward "earliest run-out" heuristic (start.cc): every line keeps its product while
 // that product is needed within a cover horizon, then changes over to the product of the
 // line that runs out first; the best of a grid of rules by the model's objective, trying
-// rules until `stop` (at least one). Feasible for the model (capacity with the reserved
-// changeover times, run sizes).
+// rules until `stop` or input.solver.stop() (at least one). Feasible for the model
+// (capacity with the reserved changeover times, run sizes).
 StartPlan HeuristicStart(const Index& index, const Component& component,
                          absl::Time stop = absl::InfiniteFuture());
 
@@ -78,8 +78,9 @@ struct ModelSolution {
   std::vector<std::vector<int>> carried;
   SolverReport report;  // objective: the solver's; status, bound, sizes, time
 };
-// Builds the model of the header per component and solves it with CBC (serialised
-// process-wide), all by `deadline`.
+// Builds the model of the header per component and solves it with CBC (one solve at a
+// time in the process, each CBC run a solver program of its own), all by `deadline`,
+// or until input.solver.stop() says so.
 absl::StatusOr<ModelSolution> SolveModel(const Index& index, absl::Time deadline);
 
 }  // namespace plantmesh::planning::propose::internal

@@ -19,11 +19,14 @@
 //   solve cut short by the clock stops wherever the clock says, so on a loaded machine it
 //   can end at a different incumbent; the status says which of these happened.
 // - CBC 2.10's preprocessing (CglPreProcess) crashes when the time limit stops the search,
-//   so it is off. CBC checks the clock only between phases: a solve can overrun its limit
-//   on a loaded machine (whole 14,800-column model: 16 s for 10 s; per component, as now,
-//   the bench keeps to its 10 s, bench/README.md).
-// - CBC's solver driver keeps process-wide state, so solves are serialised (one at a
-//   time in the process); a solve waiting for another counts its wait against its limit.
+//   so it is off. CBC checks the clock only between phases, and its first LP solve of a
+//   large model alone ran for minutes (2 lines × 60 products × 100 shifts: 32 s here
+//   past a 1 s limit), so every CBC run is a program of its own (plantmesh-cbc-solver,
+//   solver_process.h), killed half a second past its share of the limit or at once when
+//   `solver.stop` says so; what it found is then lost, and the plan is the best found
+//   before it.
+// - Solves are serialised (one at a time in the process: each keeps a core busy); a solve
+//   waiting for another counts its wait against its limit.
 //
 // The search (model.cc, start.cc, bound.cc), all within `solver.time_limit`, which counts
 // from the call and covers validation, the starts, the bounds, every CBC solve and the
@@ -85,6 +88,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -147,6 +151,9 @@ struct SolverOptions {
   absl::Duration time_limit = absl::Seconds(10);  // > 0
   double relative_gap = 1e-4;                     // stop when proven within it, 0-1
   std::optional<int> max_nodes;                   // a deterministic work limit
+  // Polled while the solver runs (every 20 ms): true ends the solve at once with the best
+  // plan found so far, as the time limit does (a cancelled call, a draining server).
+  std::function<bool()> stop;
 };
 
 // The most periods a model has; the caller refuses a larger horizon as the request's.
@@ -255,6 +262,14 @@ absl::Status ValidateInput(const ProposalInput& input);
 // limit before any plan of its own answers the plan it started from (the MIP start: the
 // earliest-run-out plan above), with status TIME_LIMIT/NODE_LIMIT and its gap.
 absl::StatusOr<Proposal> ProposePlan(const ProposalInput& input);
+
+// The program every CBC run of ProposePlan is started in (plantmesh-cbc-solver,
+// solver_process.h): $PLANTMESH_CBC_SOLVER when set; the build tree's when this process's
+// own program is in the build tree (tests, bench); else ../libexec/plantmesh/ from this
+// process's program (the package installs the server in /usr/bin and the solver in
+// /usr/libexec/plantmesh). FAILED_PRECONDITION naming the path when it is not an
+// executable file: the service checks it at start.
+absl::StatusOr<std::string> CbcSolverProgram();
 
 // The model's objective of a plan for `input` (stock, unmet and holding recomputed from
 // the runs, demand met earliest due first): what ProposePlan minimises.

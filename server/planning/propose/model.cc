@@ -1,8 +1,11 @@
-// The mixed-integer program of lot_sizing.h, built and solved through CBC's C interface.
-#include <coin/Cbc_C_Interface.h>
+// The mixed-integer program of lot_sizing.h, built here and solved by CBC in the solver
+// program (solver_process.h).
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <string>
@@ -12,17 +15,16 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "plantmesh/common/status_macros.h"
+#include "server/planning/propose/cbc_problem.h"
 #include "server/planning/propose/internal.h"
+#include "server/planning/propose/solver_process.h"
 
 namespace plantmesh::planning::propose::internal {
 namespace {
 
-// CbcMain1 (behind Cbc_solve) keeps process-wide state: one solve at a time.
+// One proposal's solve at a time: each keeps a core busy for its whole time limit (the
+// service lets one more call wait for it: service_propose.cc, SolveGate).
 absl::Mutex solve_mutex;
-
-struct ModelDeleter {
-  void operator()(Cbc_Model* model) const { Cbc_deleteModel(model); }
-};
 
 // Columns and rows, kept until Load() hands the whole matrix to CBC at once (adding
 // rows one by one costs a copy each), with the MIP start alongside.
@@ -50,26 +52,32 @@ class Builder {
   void SetStart(int column, double value) { start_[column] = value; }
   double Start(int column) const { return start_[column]; }
 
-  // The model, column-major.
-  void Load(Cbc_Model* model) {
-    std::sort(entries_.begin(), entries_.end(), [](const Entry& a, const Entry& b) {
+  // The model as one CBC run gets it, from `start`, with the columns marked in `fixed`
+  // held at their start values.
+  CbcProblem Problem(const std::vector<double>& start, const std::vector<bool>& fixed) const {
+    std::vector<Entry> entries = entries_;
+    std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
       return a.column != b.column ? a.column < b.column : a.row < b.row;
     });
-    std::vector<CoinBigIndex> starts(lower_.size() + 1, 0);
-    std::vector<int> rows;
-    std::vector<double> values;
-    for (const Entry& e : entries_) {
-      ++starts[e.column + 1];
-      rows.push_back(e.row);
-      values.push_back(e.value);
+    CbcProblem p;
+    p.column_lower = lower_;
+    p.column_upper = upper_;
+    for (size_t c = 0; c < fixed.size(); ++c) {
+      if (fixed[c]) p.column_lower[c] = p.column_upper[c] = start[c];
     }
-    for (size_t c = 0; c < lower_.size(); ++c) starts[c + 1] += starts[c];
-    Cbc_loadProblem(model, static_cast<int>(lower_.size()), static_cast<int>(row_lower_.size()),
-                    starts.data(), rows.data(), values.data(), lower_.data(), upper_.data(),
-                    cost_.data(), row_lower_.data(), row_upper_.data());
-    for (size_t c = 0; c < integer_.size(); ++c) {
-      if (integer_[c]) Cbc_setInteger(model, static_cast<int>(c));
+    p.cost = cost_;
+    p.integer.assign(integer_.begin(), integer_.end());
+    p.row_lower = row_lower_;
+    p.row_upper = row_upper_;
+    p.column_starts.assign(lower_.size() + 1, 0);
+    for (const Entry& e : entries) {
+      ++p.column_starts[e.column + 1];
+      p.entry_rows.push_back(e.row);
+      p.entry_values.push_back(e.value);
     }
+    for (size_t c = 0; c < lower_.size(); ++c) p.column_starts[c + 1] += p.column_starts[c];
+    p.start = start;
+    return p;
   }
   const std::vector<double>& start() const { return start_; }
   double ObjectiveOf(const std::vector<double>& values) const {
@@ -80,10 +88,6 @@ class Builder {
   int integers() const { return integers_; }
   int columns() const { return static_cast<int>(lower_.size()); }
   int rows() const { return static_cast<int>(row_lower_.size()); }
-  void Fix(Cbc_Model* model, int column, double value) const {
-    Cbc_setColLower(model, column, value);
-    Cbc_setColUpper(model, column, value);
-  }
   bool integer(int column) const { return integer_[column]; }
   int period(int column) const { return period_[column]; }
 
@@ -111,19 +115,18 @@ constexpr int kWindowPeriods = 4;
 constexpr int kWindowStep = 2;
 constexpr int kWindowNodes = 2000;  // per window: a work limit besides the time
 constexpr double kWindowGap = 1e-4;
-
-struct CbcRun {
-  std::vector<double> values;  // empty: no solution
-  double bound = 0;
-  bool optimal = false;
-  bool node_limit = false;
-};
+// CBC stops at its time limit between the steps of its search, a little after it; a run
+// still going this long after its limit is inside a step that would run on (an LP solve
+// of a large model: minutes), and is killed.
+constexpr absl::Duration kKillGrace = absl::Milliseconds(500);
 
 // One CBC solve of the built model from `start`, with the columns marked in `fixed` held
-// at their start values.
-absl::StatusOr<CbcRun> RunCbc(Builder* b, const std::vector<double>& start,
+// at their start values, within `seconds`. Killed at `kill_at`, or as soon as `stop()`
+// turns true: then no solution and bound 0.
+absl::StatusOr<CbcRun> RunCbc(const Builder& b, const std::vector<double>& start,
                               const std::vector<bool>& fixed, double seconds, double gap,
-                              std::optional<int> max_nodes);
+                              std::optional<int> max_nodes, absl::Time kill_at,
+                              const std::function<bool()>& stop);
 
 // What one component's solve adds to the whole.
 struct ComponentResult {
@@ -313,7 +316,13 @@ absl::StatusOr<ComponentResult> SolveComponent(const Index& index, const Compone
   std::vector<double> incumbent = repair(b.start());
   result.objective = b.ObjectiveOf(incumbent);
   const absl::Time end = absl::Now() + absl::Seconds(seconds);
-  auto left = [&] { return absl::ToDoubleSeconds(end - absl::Now()); };
+  const std::function<bool()>& stop = in.solver.stop;
+  auto left = [&] { return stop && stop() ? 0.0 : absl::ToDoubleSeconds(end - absl::Now()); };
+  // A run given `share` seconds is killed kKillGrace after them, and never later than that
+  // after the component's own end.
+  auto kill_at = [&](double share) {
+    return std::min(absl::Now() + absl::Seconds(share), end) + kKillGrace;
+  };
   auto take = [&](const CbcRun& run) {
     if (!run.values.empty()) {
       std::vector<double> values = repair(run.values);
@@ -331,9 +340,9 @@ absl::StatusOr<ComponentResult> SolveComponent(const Index& index, const Compone
   // rest (CBC's branch-and-bound does not improve a good start there in seconds).
   const bool small = b.integers() <= kWholeModelIntegers;
   if (left() >= kShortestSolve) {
-    PM_ASSIGN_OR_RETURN(CbcRun whole,
-                        RunCbc(&b, incumbent, {}, small ? left() : left() * kWholeModelShare,
-                               in.solver.relative_gap, in.solver.max_nodes));
+    const double share = small ? left() : left() * kWholeModelShare;
+    PM_ASSIGN_OR_RETURN(CbcRun whole, RunCbc(b, incumbent, {}, share, in.solver.relative_gap,
+                                             in.solver.max_nodes, kill_at(share), stop));
     result.bound = std::max(result.bound, whole.bound);
     result.optimal = whole.optimal;
     result.node_limit = whole.node_limit;
@@ -361,14 +370,15 @@ absl::StatusOr<ComponentResult> SolveComponent(const Index& index, const Compone
           fixed[c] = b.integer(c) && (b.period(c) < first || b.period(c) > last);
         }
         const double share = std::max(kShortestSolve, left() / static_cast<double>(windows - w));
-        PM_ASSIGN_OR_RETURN(CbcRun run,
-                            RunCbc(&b, incumbent, fixed, share, kWindowGap, kWindowNodes));
+        PM_ASSIGN_OR_RETURN(CbcRun run, RunCbc(b, incumbent, fixed, share, kWindowGap, kWindowNodes,
+                                               kill_at(share), stop));
         improved = take(run) || improved;
       }
     }
     if (!within() && left() >= kShortestSolve) {
-      PM_ASSIGN_OR_RETURN(CbcRun whole, RunCbc(&b, incumbent, {}, left(), in.solver.relative_gap,
-                                               in.solver.max_nodes));
+      const double share = left();
+      PM_ASSIGN_OR_RETURN(CbcRun whole, RunCbc(b, incumbent, {}, share, in.solver.relative_gap,
+                                               in.solver.max_nodes, kill_at(share), stop));
       result.bound = std::max(result.bound, whole.bound);
       result.node_limit = whole.node_limit;
       take(whole);
@@ -391,48 +401,23 @@ absl::StatusOr<ComponentResult> SolveComponent(const Index& index, const Compone
   return result;
 }
 
-absl::StatusOr<CbcRun> RunCbc(Builder* b, const std::vector<double>& start,
+absl::StatusOr<CbcRun> RunCbc(const Builder& b, const std::vector<double>& start,
                               const std::vector<bool>& fixed, double seconds, double gap,
-                              std::optional<int> max_nodes) {
-  std::unique_ptr<Cbc_Model, ModelDeleter> owned(Cbc_newModel());
-  Cbc_Model* model = owned.get();
-  b->Load(model);
-  Cbc_setObjSense(model, 1);
-  for (size_t c = 0; c < fixed.size(); ++c) {
-    if (fixed[c]) b->Fix(model, static_cast<int>(c), start[c]);
-  }
-  std::vector<int> all(start.size());
-  for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int>(i);
-  Cbc_setMIPStartI(model, static_cast<int>(all.size()), all.data(), start.data());
-  Cbc_setLogLevel(model, 0);
-  Cbc_setParameter(model, "log", "0");
-  Cbc_setParameter(model, "threads", "0");
-  Cbc_setParameter(model, "timeMode", "elapsed");  // the limit is wall-clock time
-  // CBC 2.10's preprocessing crashes in CglPreProcess::postProcess when the time limit
-  // stops the search (seen here under load); without it the stop is clean.
-  Cbc_setParameter(model, "preprocess", "off");
-  Cbc_setParameter(model, "randomSeed", "1234567");
-  Cbc_setParameter(model, "randomCbcSeed", "1234567");
-  Cbc_setParameter(model, "sec", absl::StrCat(seconds).c_str());
-  Cbc_setParameter(model, "ratioGap", absl::StrCat(gap).c_str());
-  if (max_nodes) Cbc_setParameter(model, "maxNodes", absl::StrCat(*max_nodes).c_str());
-  const int rc = Cbc_solve(model);
-  const double* values = Cbc_bestSolution(model);
-  if (values == nullptr && Cbc_status(model) != 1) {
-    return absl::InternalError(
-        absl::StrCat("the solver failed (status ", Cbc_status(model), ", return code ", rc, ")"));
-  }
-  CbcRun run;
-  if (values != nullptr) run.values.assign(values, values + start.size());
-  // Every cost is ≥ 0, so 0 bounds the objective when the search proved nothing better.
-  run.bound = std::max(0.0, Cbc_getBestPossibleObjValue(model));
-  const int secondary = Cbc_secondaryStatus(model);
-  run.optimal = Cbc_isProvenOptimal(model) || secondary == 0 || secondary == 2;
-  run.node_limit = secondary == 3;
-  if (Cbc_isProvenOptimal(model) && values != nullptr) {
-    run.bound = std::max(run.bound, Cbc_getObjValue(model));
-  }
-  return run;
+                              std::optional<int> max_nodes, absl::Time kill_at,
+                              const std::function<bool()>& stop) {
+  CbcProblem problem = b.Problem(start, fixed);
+  problem.seconds = seconds;
+  problem.relative_gap = gap;
+  problem.max_nodes = max_nodes.value_or(-1);
+  // In a program of its own, which can be killed (solver_process.h); CBC's process-wide
+  // state stays there too.
+  PM_ASSIGN_OR_RETURN(std::string program, CbcSolverProgram());
+  PM_ASSIGN_OR_RETURN(std::optional<std::string> answer,
+                      RunSolverProgram(program, {absl::StrCat("--parent-pid=", getpid())},
+                                       EncodeProblem(problem), kill_at, stop));
+  // Killed before it answered: it found nothing the caller can use; the bound stays 0.
+  if (!answer) return CbcRun{};
+  return DecodeRun(*answer);
 }
 
 }  // namespace

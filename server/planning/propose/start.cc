@@ -208,7 +208,7 @@ StartPlan HeuristicStart(const Index& index, const Component& component, absl::T
   for (const Rule& rule : rules) {
     StartPlan plan = Simulate(index, component, minutes, rule);
     if (plan.objective < best.objective - 1e-9) best = std::move(plan);
-    if (absl::Now() > stop) break;
+    if (absl::Now() > stop || (index.input.solver.stop && index.input.solver.stop())) break;
   }
   return best;
 }
