@@ -37,8 +37,11 @@ namespace plantmesh::cli {
 namespace {
 
 constexpr char kExitCodesFooter[] =
-    "Exit codes: 0 OK; 1 local failure (files, TLS setup); 2 usage error;\n"
-    "3 a list printed one page and more follow (use --all, or the --page_token on stderr);\n"
+    "Exit codes: 0 OK; 1 local failure (a data file that cannot be read or written: an import\n"
+    "or ingest file, the file config init or pki writes); 2 usage error (flags, the config\n"
+    "file, and the connection settings it or the flags give, such as a --key that cannot be\n"
+    "loaded); 3 a list printed one page and more follow (use --all, or the --page_token\n"
+    "on stderr);\n"
     "10 + gRPC status code otherwise, e.g. 13 INVALID_ARGUMENT, 15 NOT_FOUND,\n"
     "16 ALREADY_EXISTS, 17 PERMISSION_DENIED, 19 FAILED_PRECONDITION, 20 ABORTED,\n"
     "24 UNAVAILABLE, 26 UNAUTHENTICATED, 25 DATA_LOSS (a --to-file check failed).\n"
