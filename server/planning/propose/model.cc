@@ -7,7 +7,6 @@
 #include <cstdint>
 #include <functional>
 #include <limits>
-#include <memory>
 #include <string>
 #include <vector>
 
@@ -26,8 +25,8 @@ namespace {
 // service lets one more call wait for it: service_propose.cc, SolveGate).
 absl::Mutex solve_mutex;
 
-// Columns and rows, kept until Load() hands the whole matrix to CBC at once (adding
-// rows one by one costs a copy each), with the MIP start alongside.
+// Columns and rows, kept until Problem() gives the whole matrix to a CBC run at once
+// (CBC copies the matrix for each row added one by one), with the MIP start alongside.
 class Builder {
  public:
   // `period`: the period an integer column belongs to (fix-and-optimise frees windows).
