@@ -4,8 +4,9 @@
 // event_time, same host clock) to its receipt by the LAST watcher. Also samples the
 // server's threads and resident memory (/proc/<pid>/status) and Redis's connected
 // clients while the watchers are connected, and the CPU time the server and this client
-// spent per 1,000 delivered messages (a figure other load on the machine barely moves,
-// unlike the latency). Prints a JSON document on stdout.
+// spent per 1,000 delivered changes (a figure other load on the machine barely moves,
+// unlike the latency). The watchers ask for up to --changes-per-response changes a
+// message, as the SDK's DefectListWatch does. Prints a JSON document on stdout.
 #include <grpcpp/grpcpp.h>
 #include <hiredis/hiredis.h>
 #include <sys/resource.h>
@@ -48,6 +49,7 @@ struct Receipt {
   int64_t id;
   int64_t at;
   int64_t committed;
+  bool first_of_message;  // counts the messages
 };
 
 // One watch stream; keeps a Receipt of every REPORTED event it reads (appended to a
@@ -55,6 +57,10 @@ struct Receipt {
 // per message as it can).
 class Watcher final : public grpc::ClientReadReactor<defect_v1::WatchDefectsResponse> {
  public:
+  // Empty cursor: from the current end.
+  explicit Watcher(int changes_per_response) {
+    request_.set_max_changes_per_response(changes_per_response);
+  }
   void Start(defect_v1::DefectService::Stub* stub) {
     stub->async()->WatchDefects(&context_, &request_, this);
     StartRead(&response_);
@@ -62,16 +68,13 @@ class Watcher final : public grpc::ClientReadReactor<defect_v1::WatchDefectsResp
   }
   void OnReadDone(bool ok) override {
     if (!ok) return;  // OnDone follows
-    const defect_v1::DefectEvent& event = response_.event();
-    if (event.change_type() == defect_v1::CHANGE_TYPE_REPORTED) {
-      int64_t id = 0;
-      if (absl::SimpleAtoi(event.defect().id(), &id)) {
-        const int64_t committed =
-            event.event_time().seconds() * 1000000000 + event.event_time().nanos();
-        const int64_t at = NowNanos();
-        absl::MutexLock lock(&mu_);
-        received_.push_back(Receipt{id, at, committed});
-        last_id_ = std::max(last_id_, id);
+    const int64_t at = NowNanos();
+    {
+      absl::MutexLock lock(&mu_);
+      bool first = true;
+      if (response_.has_event()) Keep(response_.event(), at, &first);
+      for (const defect_v1::WatchDefectsResponse::Change& change : response_.changes()) {
+        Keep(change.event(), at, &first);
       }
     }
     StartRead(&response_);
@@ -109,8 +112,22 @@ class Watcher final : public grpc::ClientReadReactor<defect_v1::WatchDefectsResp
   }
 
  private:
+  void Keep(const defect_v1::DefectEvent& event, int64_t at, bool* first)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    int64_t id = 0;
+    if (event.change_type() != defect_v1::CHANGE_TYPE_REPORTED ||
+        !absl::SimpleAtoi(event.defect().id(), &id)) {
+      return;
+    }
+    const int64_t committed =
+        event.event_time().seconds() * 1000000000 + event.event_time().nanos();
+    received_.push_back(Receipt{id, at, committed, *first});
+    *first = false;
+    last_id_ = std::max(last_id_, id);
+  }
+
   grpc::ClientContext context_;
-  defect_v1::WatchDefectsRequest request_;  // empty cursor: from the current end
+  defect_v1::WatchDefectsRequest request_;
   defect_v1::WatchDefectsResponse response_;
   absl::Mutex mu_;
   std::vector<Receipt> received_ ABSL_GUARDED_BY(mu_);
@@ -184,6 +201,7 @@ struct Flags {
   int server_pid = 0;
   std::string redis_host = "127.0.0.1";
   int redis_port = 0;
+  int changes_per_response = 100;  // the SDK's DefectListWatch asks for as many
 };
 
 int Run(const Flags& flags) {
@@ -203,7 +221,7 @@ int Run(const Flags& flags) {
   }
   std::vector<std::unique_ptr<Watcher>> watchers;
   for (int w = 0; w < flags.watchers; ++w) {
-    watchers.push_back(std::make_unique<Watcher>());
+    watchers.push_back(std::make_unique<Watcher>(flags.changes_per_response));
     watchers.back()->Start(stubs[w % connections].get());
   }
 
@@ -297,10 +315,14 @@ int Run(const Flags& flags) {
   };
   std::unordered_map<int64_t, Fan> fans;
   int ended_early = 0;
-  int64_t delivered = 0;  // messages received in the CPU window
+  int64_t delivered = 0;  // changes received in the CPU window
+  int64_t messages = 0;   // and the messages that carried them
   for (auto& watcher : watchers) {
     for (const Receipt& receipt : watcher->TakeReceived()) {
-      if (receipt.at >= measured_from && receipt.at <= measured_to) ++delivered;
+      if (receipt.at >= measured_from && receipt.at <= measured_to) {
+        ++delivered;
+        if (receipt.first_of_message) ++messages;
+      }
       commits.emplace(receipt.id, receipt.committed);
       Fan& fan = fans[receipt.id];
       fan.last = std::max(fan.last, receipt.at);
@@ -338,12 +360,14 @@ int Run(const Flags& flags) {
       {"server_threads", peak.threads},
       {"server_rss_mib", static_cast<double>(peak.rss_kib) / 1024.0},
       {"redis_connections", redis_clients},
-      {"messages_delivered", delivered},
+      {"changes_per_response", flags.changes_per_response},
+      {"changes_delivered", delivered},
+      {"messages_delivered", messages},
       {"cpu_window_s", static_cast<double>(measured_to - measured_from) / 1e9},
       {"server_cpu_s", server_cpu},
       {"client_cpu_s", client_cpu},
-      {"server_cpu_s_per_1000_messages", per_1000(server_cpu)},
-      {"client_cpu_s_per_1000_messages", per_1000(client_cpu)},
+      {"server_cpu_s_per_1000_changes", per_1000(server_cpu)},
+      {"client_cpu_s_per_1000_changes", per_1000(client_cpu)},
   };
   std::printf("%s\n", result.dump(2).c_str());
   return failed == 0 && incomplete == 0 && ended_early == 0 ? 0 : 3;
@@ -375,6 +399,9 @@ int main(int argc, char** argv) {
   app.add_option("--server-pid", flags.server_pid, "plantmesh-server's pid, to sample threads/RSS");
   app.add_option("--redis-host", flags.redis_host, "Redis host, to count its connections");
   app.add_option("--redis-port", flags.redis_port, "Redis port; 0: not counted");
+  app.add_option("--changes-per-response", flags.changes_per_response,
+                 "WatchDefectsRequest.max_changes_per_response (1: one change a message)")
+      ->check(CLI::Range(1, 1000));
   CLI11_PARSE(app, argc, argv);
   // Each watcher holds a socket share; raise the descriptor limit as far as allowed.
   rlimit limit{};

@@ -354,12 +354,14 @@ def report(args):
         row(name, "Redis conns", fanout["redis_connections"], None, "<= 4",
             0 <= fanout["redis_connections"] <= 4)
         row(name, "RSS MiB", fanout["server_rss_mib"], None, "<= 300", fanout["server_rss_mib"] <= 300)
-        # Load-independent beside the p99: CPU-seconds per 1,000 delivered messages.
-        if "server_cpu_s_per_1000_messages" in fanout:
-            row(name, "server CPU s/1k msgs", fanout["server_cpu_s_per_1000_messages"], None, "-",
-                None, note=f"{fanout['messages_delivered']} messages")
-            row(name, "client CPU s/1k msgs", fanout["client_cpu_s_per_1000_messages"], None, "-",
-                None, note="plantmesh-fanout itself (writer included)")
+        # Load-independent beside the p99: CPU-seconds per 1,000 delivered changes.
+        if "server_cpu_s_per_1000_changes" in fanout:
+            row(name, "server CPU s/1k changes", fanout["server_cpu_s_per_1000_changes"], None,
+                "-", None,
+                note=f"{fanout['changes_delivered']} changes in {fanout['messages_delivered']} "
+                f"messages (up to {fanout['changes_per_response']} a message)")
+            row(name, "client CPU s/1k changes", fanout["client_cpu_s_per_1000_changes"], None,
+                "-", None, note="plantmesh-fanout itself (writer included)")
         chosen_fanout = fanout
     else:
         chosen_fanout = None

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace plantmesh::sdk {
 namespace {
@@ -51,15 +52,20 @@ ListWatchSource<pb::Defect, pb::WatchDefectsResponse> DefectListWatchSource(
     pb::WatchDefectsRequest request;
     request.set_cursor(cursor);
     request.set_zone(zone);
+    request.set_max_changes_per_response(kDefectWatchChangesPerResponse);
     return client->WatchDefects(request);
   };
-  source.change = [](const pb::WatchDefectsResponse& response) {
-    ListWatchChange<pb::Defect> change;
-    change.item = response.event().defect();
-    change.revision = response.event().revision();
-    change.cursor = response.event().cursor();
-    change.left_filter = response.filter_change() == pb::FILTER_CHANGE_LEFT;
-    return change;
+  source.changes = [](const pb::WatchDefectsResponse& response) {
+    std::vector<ListWatchChange<pb::Defect>> changes;
+    changes.reserve(response.changes_size());
+    for (const pb::WatchDefectsResponse::Change& in : response.changes()) {
+      ListWatchChange<pb::Defect>& change = changes.emplace_back();
+      change.item = in.event().defect();
+      change.revision = in.event().revision();
+      change.cursor = in.event().cursor();
+      change.left_filter = in.filter_change() == pb::FILTER_CHANGE_LEFT;
+    }
+    return changes;
   };
   source.key = [](const pb::Defect& defect) { return defect.id(); };
   source.revision = [](const pb::Defect& defect) { return defect.revision(); };

@@ -709,6 +709,15 @@ absl::StatusOr<int64_t> ParseDefectId(absl::string_view text, absl::string_view 
   return *id;
 }
 
+absl::StatusOr<int> ChangesPerWatchResponse(int64_t requested) {
+  if (requested < 0 || requested > kMaxChangesPerWatchResponse) {
+    return runtime::InvalidField(
+        "max_changes_per_response",
+        absl::StrCat("must be 0-", kMaxChangesPerWatchResponse, " (got ", requested, ")"));
+  }
+  return std::max<int>(static_cast<int>(requested), 1);
+}
+
 absl::StatusOr<ListQuery> MakeListQuery(const ListRequestInput& input) {
   Violations v;
   ListQuery query;

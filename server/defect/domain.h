@@ -406,6 +406,12 @@ struct ListRequestInput {
 // must come from the same filter and order): INVALID_ARGUMENT naming each field.
 absl::StatusOr<ListQuery> MakeListQuery(const ListRequestInput& input);
 
+// WatchDefectsRequest.max_changes_per_response: 0-1000, where 0 and 1 both mean one
+// change per response. How many changes one response may carry (at least 1), or
+// INVALID_ARGUMENT naming the field.
+inline constexpr int kMaxChangesPerWatchResponse = 1000;
+absl::StatusOr<int> ChangesPerWatchResponse(int64_t requested);
+
 // The opaque next_page_token after `last` for `query`.
 std::string EncodePageToken(const ListQuery& query, const Defect& last);
 

@@ -509,6 +509,17 @@ TEST(DefectIdTest, Parse) {
   }
 }
 
+TEST(WatchQueryTest, ChangesPerResponseIsZeroToAThousand) {
+  EXPECT_EQ(*ChangesPerWatchResponse(0), 1);  // the default: one change per response
+  EXPECT_EQ(*ChangesPerWatchResponse(1), 1);
+  EXPECT_EQ(*ChangesPerWatchResponse(1000), 1000);
+  for (int64_t bad : {int64_t{-1}, int64_t{1001}, int64_t{INT32_MIN}, int64_t{INT32_MAX}}) {
+    absl::Status refused = ChangesPerWatchResponse(bad).status();
+    EXPECT_EQ(refused.code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_THAT(FieldsOf(refused), ElementsAre("max_changes_per_response")) << bad;
+  }
+}
+
 TEST(ListQueryTest, DefaultsAndLimits) {
   ListRequestInput in;
   absl::StatusOr<ListQuery> q = MakeListQuery(in);

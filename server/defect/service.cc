@@ -64,16 +64,30 @@ absl::StatusOr<int> WatchVariantOf(const runtime::StreamEvent& entry, const std:
   return now_in ? v1::FILTER_CHANGE_ENTERED : v1::FILTER_CHANGE_LEFT;
 }
 
+// An event and its filter_change into a response or one of its `changes` (the same two
+// fields).
+template <class Change>
+absl::Status FillChange(const runtime::StreamEvent& entry, int filter_change, Change* change) {
+  PM_ASSIGN_OR_RETURN(const v1::DefectEvent* decoded, DecodedEvent(entry));
+  v1::DefectEvent* event = change->mutable_event();
+  *event = *decoded;
+  event->set_cursor(entry.cursor);
+  change->set_filter_change(static_cast<v1::FilterChange>(filter_change));
+  return absl::OkStatus();
+}
+
 // One variant (its filter_change) of the response to an event: built and serialized once
 // for every watcher that selects it.
 absl::Status BuildWatchResponse(const runtime::StreamEvent& entry, int filter_change,
                                 v1::WatchDefectsResponse* response) {
-  PM_ASSIGN_OR_RETURN(const v1::DefectEvent* decoded, DecodedEvent(entry));
-  v1::DefectEvent* event = response->mutable_event();
-  *event = *decoded;
-  event->set_cursor(entry.cursor);
-  response->set_filter_change(static_cast<v1::FilterChange>(filter_change));
-  return absl::OkStatus();
+  return FillChange(entry, filter_change, response);
+}
+
+// The same as one of several changes of a response: appended to `changes`, nothing else
+// set, so that the parts of several events concatenate into one response.
+absl::Status BuildWatchResponsePart(const runtime::StreamEvent& entry, int filter_change,
+                                    v1::WatchDefectsResponse* response) {
+  return FillChange(entry, filter_change, response->add_changes());
 }
 
 }  // namespace
@@ -298,11 +312,17 @@ absl::Status DefectServiceImpl::HandleGetDefectHistory(runtime::CallContext& cal
 absl::StatusOr<std::unique_ptr<DefectServiceImpl::WatchDefectsSource>>
 DefectServiceImpl::HandleWatchDefects(runtime::CallContext& call,
                                       const v1::WatchDefectsRequest& request) {
+  PM_ASSIGN_OR_RETURN(const int changes_per_response,
+                      ChangesPerWatchResponse(request.max_changes_per_response()));
   runtime::SharedWatchResponses<v1::WatchDefectsResponse> responses;
   responses.select = [zone = request.zone()](const runtime::StreamEvent& entry) {
     return WatchVariantOf(entry, zone);
   };
   responses.build = &BuildWatchResponse;
+  if (changes_per_response > 1) {
+    responses.build_part = &BuildWatchResponsePart;
+    responses.max_events_per_response = static_cast<size_t>(changes_per_response);
+  }
   return runtime::OpenSharedWatch<v1::WatchDefectsResponse>(deps_.events, kEventStreamKey,
                                                             request.cursor(), std::move(responses));
 }

@@ -8,7 +8,9 @@
 //
 // A shared watch builds and serializes each variant of each event's response once, for
 // every watcher of the process that sends it: a thousand watchers of one event cost one
-// serialization, and each writes the same bytes (SharedMessageSource, streams.h).
+// serialization, and each writes the same bytes (SharedMessageSource, streams.h). One
+// that coalesces sends a watcher the events waiting for it in one response, made of
+// the events' parts, each serialized once (SharedWatchResponses::build_part).
 //
 // How a watch ends:
 //   - the subscription ends: its status (cursor errors, WATCH_TOO_SLOW, a reset stream,
@@ -27,6 +29,7 @@
 
 #include <grpcpp/impl/codegen/proto_utils.h>
 #include <grpcpp/support/byte_buffer.h>
+#include <grpcpp/support/slice.h>
 
 #include <atomic>
 #include <cstdint>
@@ -151,24 +154,43 @@ class WatchSource final : public StreamSource<Response> {
 // event and variant for every watcher of the process.
 template <class Response>
 struct SharedWatchResponses {
+  // A plain function that fills a response from an event's variant: what it builds
+  // depends on nothing but its arguments, and its address names the responses it built
+  // (StreamEvent::Derived), so watches of one stream with the same function share them.
+  using BuildFunction = absl::Status (*)(const StreamEvent& event, int variant, Response* response);
+
   // Which variant of `event`'s response this watcher sends (>= 0, e.g. whether the
   // change moved the resource into or out of its filter), kSkipEvent to skip the event
   // (outside its filter), or an error that ends the watch. On the executor.
   std::function<absl::StatusOr<int>(const StreamEvent& event)> select;
   // Fills variant `variant` of `event`'s response (`*response` is empty on entry), or an
-  // error that ends every watch that selects it. A plain function: what it builds
-  // depends on nothing but its arguments, and its address names the responses it built
-  // (StreamEvent::Derived), so watches of one stream with the same `build` share them.
-  absl::Status (*build)(const StreamEvent& event, int variant, Response* response) = nullptr;
+  // error that ends every watch that selects it.
+  BuildFunction build = nullptr;
+
+  // Several events in one response (optional: with `build_part` set and
+  // max_events_per_response above 1). A watcher with events waiting — its client reads
+  // slower than they come, or the server is busy — gets up to max_events_per_response
+  // of them in one response, while their payloads total at most max_payload_bytes (a
+  // single event may be larger); nothing waits for more to come. The same events in
+  // fewer messages, each cost once per message (write, TLS record, HTTP/2 frame, the
+  // client's read).
+  // `build_part` appends an event's part to `*response` and sets nothing but repeated
+  // fields: protobuf appends the repeated fields of concatenated messages, so the
+  // response of several events is the concatenation of their parts' serializations,
+  // each part built and serialized once for every watcher of the process.
+  BuildFunction build_part = nullptr;
+  size_t max_events_per_response = 1;
+  size_t max_payload_bytes = size_t{1} << 20;
 };
 inline constexpr int kSkipEvent = -1;
 
 namespace internal {
 
-// One event's response, serialized once (or why it could not be).
+// One event's response (or part of one), serialized once (or why it could not be).
 struct SerializedResponse {
   absl::Status status;
   grpc::ByteBuffer bytes;
+  std::vector<grpc::Slice> slices;  // `bytes`' slices, for parts (shared, not copied)
 };
 
 }  // namespace internal
@@ -178,7 +200,9 @@ class SharedWatchSource final : public StreamSource<Response>, public SharedMess
  public:
   SharedWatchSource(std::unique_ptr<Subscription> subscription,
                     SharedWatchResponses<Response> responses)
-      : feed_(std::move(subscription)), responses_(std::move(responses)) {}
+      : feed_(std::move(subscription)),
+        responses_(std::move(responses)),
+        coalesce_(responses_.build_part != nullptr && responses_.max_events_per_response > 1) {}
 
   void Start(StreamControl control) override {
     control_ = control;
@@ -187,39 +211,40 @@ class SharedWatchSource final : public StreamSource<Response>, public SharedMess
 
   // Typed: this watcher's own copy of the response (the reactor asks NextShared instead).
   Pull Next(Response* message, absl::Status* end) override {
-    std::shared_ptr<const StreamEvent> event;
-    int variant = 0;
-    const Pull pulled = NextSelected(&event, &variant, end);
+    const Pull pulled = NextSelected(end);
     if (pulled != Pull::kMessage) return pulled;
     message->Clear();
-    absl::Status built = responses_.build(*event, variant, message);
-    if (!built.ok()) return Fail(std::move(built), end);
+    for (const Selected& selected : selected_) {
+      absl::Status built = coalesce_
+                               ? responses_.build_part(*selected.event, selected.variant, message)
+                               : responses_.build(*selected.event, selected.variant, message);
+      if (!built.ok()) return Fail(std::move(built), end);
+    }
+    selected_.clear();
     return Pull::kMessage;
   }
 
   Pull NextShared(std::shared_ptr<const grpc::ByteBuffer>* bytes, absl::Status* end) override {
-    std::shared_ptr<const StreamEvent> event;
-    int variant = 0;
-    const Pull pulled = NextSelected(&event, &variant, end);
+    const Pull pulled = NextSelected(end);
     if (pulled != Pull::kMessage) return pulled;
-    auto serialized = std::static_pointer_cast<const internal::SerializedResponse>(
-        event->Derived(reinterpret_cast<uintptr_t>(responses_.build), variant, [&] {
-          auto made = std::make_shared<internal::SerializedResponse>();
-          Response response;
-          made->status = responses_.build(*event, variant, &response);
-          if (made->status.ok()) {
-            bool own_buffer = false;
-            grpc::Status status =
-                grpc::SerializationTraits<Response>::Serialize(response, &made->bytes, &own_buffer);
-            if (!status.ok()) {
-              made->status = absl::InternalError(absl::StrCat(
-                  "the watch's response could not be serialized: ", status.error_message()));
-            }
-          }
-          return std::shared_ptr<const void>(std::move(made));
-        }));
-    if (!serialized->status.ok()) return Fail(serialized->status, end);
-    *bytes = std::shared_ptr<const grpc::ByteBuffer>(serialized, &serialized->bytes);
+    if (!coalesce_) {
+      std::shared_ptr<const internal::SerializedResponse> serialized =
+          Serialized(selected_.front(), responses_.build, /*part=*/false);
+      selected_.clear();
+      if (!serialized->status.ok()) return Fail(serialized->status, end);
+      *bytes = std::shared_ptr<const grpc::ByteBuffer>(serialized, &serialized->bytes);
+      return Pull::kMessage;
+    }
+    slices_.clear();
+    for (const Selected& selected : selected_) {
+      std::shared_ptr<const internal::SerializedResponse> part =
+          Serialized(selected, responses_.build_part, /*part=*/true);
+      if (!part->status.ok()) return Fail(part->status, end);
+      slices_.insert(slices_.end(), part->slices.begin(), part->slices.end());
+    }
+    selected_.clear();
+    *bytes = std::make_shared<const grpc::ByteBuffer>(slices_.data(), slices_.size());
+    slices_.clear();
     return Pull::kMessage;
   }
 
@@ -228,33 +253,79 @@ class SharedWatchSource final : public StreamSource<Response>, public SharedMess
   void OnCallEnd() override { feed_.Cancel(); }
 
  private:
-  // The next event this watcher sends and its variant; skipped events cost no write.
-  Pull NextSelected(std::shared_ptr<const StreamEvent>* event, int* variant, absl::Status* end) {
-    // After this many skipped in one go, let other calls run.
-    constexpr int kMaxSkippedPerNext = 256;
-    for (int skipped = 0; skipped < kMaxSkippedPerNext; ++skipped) {
-      const Pull pulled = feed_.NextEvent(event, end);
+  struct Selected {
+    std::shared_ptr<const StreamEvent> event;
+    int variant = 0;
+  };
+
+  // The events of this watcher's next response, with their variants, into selected_:
+  // one, or when coalescing all that wait (within the limits); skipped events cost no
+  // write. Every event taken is sent or skipped: the resume cursor is the last one's.
+  Pull NextSelected(absl::Status* end) {
+    selected_.clear();
+    // After this many events skipped in one go, let other calls run.
+    constexpr size_t kMaxTakenPerNext = 256;
+    for (size_t taken = 0; taken < kMaxTakenPerNext;) {
+      const Pull pulled = coalesce_ ? feed_.NextEvents(responses_.max_events_per_response,
+                                                       responses_.max_payload_bytes, &events_, end)
+                                    : feed_.NextEvents(1, SIZE_MAX, &events_, end);
       if (pulled != Pull::kMessage) return pulled;
-      absl::StatusOr<int> selected = responses_.select(**event);
-      if (!selected.ok()) return Fail(selected.status(), end);
-      if (*selected >= 0) {
-        *variant = *selected;
-        return Pull::kMessage;
+      taken += events_.size();
+      for (std::shared_ptr<const StreamEvent>& event : events_) {
+        absl::StatusOr<int> variant = responses_.select(*event);
+        if (!variant.ok()) {
+          events_.clear();
+          return Fail(variant.status(), end);
+        }
+        if (*variant >= 0) selected_.push_back(Selected{std::move(event), *variant});
       }
+      events_.clear();
+      if (!selected_.empty()) return Pull::kMessage;
     }
     control_.Wake();
     return Pull::kPending;
   }
 
+  // `selected`'s response (or `part` of one, with its slices) built by `build`,
+  // serialized once for the process.
+  static std::shared_ptr<const internal::SerializedResponse> Serialized(
+      const Selected& selected, typename SharedWatchResponses<Response>::BuildFunction build,
+      bool part) {
+    const StreamEvent& event = *selected.event;
+    return std::static_pointer_cast<const internal::SerializedResponse>(
+        event.Derived(reinterpret_cast<uintptr_t>(build), selected.variant, [&] {
+          auto made = std::make_shared<internal::SerializedResponse>();
+          Response response;
+          made->status = build(event, selected.variant, &response);
+          if (made->status.ok()) {
+            bool own_buffer = false;
+            grpc::Status status =
+                grpc::SerializationTraits<Response>::Serialize(response, &made->bytes, &own_buffer);
+            if (status.ok() && part) status = made->bytes.Dump(&made->slices);
+            if (!status.ok()) {
+              made->status = absl::InternalError(absl::StrCat(
+                  "the watch's response could not be serialized: ", status.error_message()));
+            }
+          }
+          return std::shared_ptr<const void>(std::move(made));
+        }));
+  }
+
   Pull Fail(absl::Status status, absl::Status* end) {
+    selected_.clear();
     feed_.Cancel();
     *end = std::move(status);
     return Pull::kEnd;
   }
 
   WatchFeed feed_;
-  SharedWatchResponses<Response> responses_;
+  const SharedWatchResponses<Response> responses_;
+  const bool coalesce_;
   StreamControl control_{nullptr};
+  // Kept between calls for their capacity.
+  std::vector<std::shared_ptr<const StreamEvent>> events_;
+  std::vector<Selected> selected_;
+  std::vector<grpc::Slice> slices_;
 };
 
 // Subscribes to `stream_key` from `cursor` (rules in event_hub.h) and returns the

@@ -3,6 +3,7 @@
 // EndWithoutRoom while its client is slow.
 #include "server/runtime/watch.h"
 
+#include <google/protobuf/field_mask.pb.h>
 #include <google/protobuf/wrappers.pb.h>
 
 #include <atomic>
@@ -25,6 +26,7 @@
 namespace plantmesh::runtime {
 namespace {
 
+using ::google::protobuf::FieldMask;
 using ::google::protobuf::StringValue;
 using ::plantmesh::testing::RedisServer;
 
@@ -83,9 +85,16 @@ class WatchSourceTest : public ::testing::Test {
 
   // Publishes events "<prefix>-<i>" as the relay does.
   void Publish(const std::string& prefix, int n) {
+    std::vector<std::string> ids;
+    for (int i = 0; i < n; ++i) ids.push_back(absl::StrCat(prefix, "-", i));
+    Publish(ids);
+  }
+  // Publishes events with these ids in one MULTI/EXEC, as the relay publishes a batch:
+  // the hub reads them together, so a watch finds them all waiting at once.
+  void Publish(const std::vector<std::string>& ids) {
     RedisClient redis(options_.redis);
     std::vector<std::pair<std::string, std::string>> events;
-    for (int i = 0; i < n; ++i) events.emplace_back(absl::StrCat(prefix, "-", i), "payload");
+    for (const std::string& id : ids) events.emplace_back(id, "payload");
     ASSERT_TRUE(
         redis.Pipeline(StreamPublishCommands(OutboxSource{"test", kKey, 100000}, events)).ok());
   }
@@ -165,11 +174,11 @@ TEST_F(WatchSourceTest, SendsWhatItsFunctionKeepsInOrderAndWakesWhenEventsArrive
 
 TEST_F(WatchSourceTest, ACoalescingWatchSendsTheEventsWaitingForItInOneMessage) {
   StartHub();
-  // Six events of 7-byte payloads ("payload"), waiting before the watch begins: from
-  // cursor "0" they come in one catch-up page.
-  Publish("c", 2);
-  Publish("skip", 1);
-  Publish("d", 3);
+  // Six events of 7-byte payloads ("payload"), published together before the watch
+  // begins, so that they all wait for it (events published one batch after the other
+  // may reach a watch from "0" in two parts: the catch-up up to where the hub had read,
+  // then the hub's next read).
+  Publish({"c-0", "c-1", "skip-0", "d-0", "d-1", "d-2"});
   WatchOptions options;
   options.coalesce_payload_bytes = 14;  // two of them
   std::unique_ptr<StreamSource<StringValue>> source = Open("0", options);
@@ -311,7 +320,8 @@ std::unique_ptr<StreamSource<StringValue>> OpenShared(
 }
 
 // What the reactor writes: up to `count` shared messages (or fewer once the watch ends).
-std::vector<std::shared_ptr<const grpc::ByteBuffer>> PullShared(StreamSource<StringValue>& source,
+template <class Response>
+std::vector<std::shared_ptr<const grpc::ByteBuffer>> PullShared(StreamSource<Response>& source,
                                                                 size_t count, absl::Status* end) {
   auto* shared = dynamic_cast<SharedMessageSource*>(&source);
   EXPECT_NE(shared, nullptr) << "a shared watch is a SharedMessageSource";
@@ -384,6 +394,130 @@ TEST_F(WatchSourceTest, ASharedResponseThatCannotBeBuiltEndsEveryWatchThatSelect
   EXPECT_EQ(end.code(), absl::StatusCode::kDataLoss) << end;
   end = absl::OkStatus();
   EXPECT_EQ(PullShared(*second, 2, &end).size(), 1u);
+  EXPECT_EQ(end.code(), absl::StatusCode::kDataLoss) << end;
+}
+
+// A coalescing shared watch's parts: a FieldMask path "<event_id> v<variant> <cursor>"
+// each (a repeated field, so parts concatenate); the same variants and skips as
+// OpenShared's; counts the builds.
+std::atomic<int> part_builds{0};
+absl::Status BuildPart(const StreamEvent& event, int variant, FieldMask* response) {
+  part_builds.fetch_add(1);
+  if (absl::StrContains(event.event_id, "bad")) return absl::DataLossError("unreadable");
+  response->add_paths(absl::StrCat(event.event_id, " v", variant, " ", event.cursor));
+  return absl::OkStatus();
+}
+absl::Status BuildWhole(const StreamEvent&, int, FieldMask*) {
+  return absl::InternalError("a coalescing watch builds parts only");
+}
+
+std::unique_ptr<StreamSource<FieldMask>> OpenCoalescing(
+    EventHub* hub, const std::string& cursor, bool zoned, size_t max_events,
+    size_t max_payload_bytes, std::shared_ptr<StreamControl::Handle> handle) {
+  SharedWatchResponses<FieldMask> responses;
+  responses.select = [zoned](const StreamEvent& event) -> absl::StatusOr<int> {
+    if (!zoned) return 0;
+    if (absl::StrContains(event.event_id, "skip")) return kSkipEvent;
+    return absl::StrContains(event.event_id, "moved") ? 1 : 0;
+  };
+  responses.build = &BuildWhole;
+  responses.build_part = &BuildPart;
+  responses.max_events_per_response = max_events;
+  responses.max_payload_bytes = max_payload_bytes;
+  absl::StatusOr<std::unique_ptr<StreamSource<FieldMask>>> source =
+      OpenSharedWatch<FieldMask>(hub, kKey, cursor, std::move(responses));
+  EXPECT_TRUE(source.ok()) << source.status();
+  if (!source.ok()) return nullptr;
+  (*source)->Start(StreamControl(std::move(handle)));
+  return *std::move(source);
+}
+
+// The paths of each message, parsed as the client does.
+std::vector<std::vector<std::string>> PathsOf(
+    const std::vector<std::shared_ptr<const grpc::ByteBuffer>>& messages) {
+  std::vector<std::vector<std::string>> paths;
+  for (const std::shared_ptr<const grpc::ByteBuffer>& bytes : messages) {
+    grpc::ByteBuffer copy(*bytes);
+    FieldMask message;
+    EXPECT_TRUE(grpc::SerializationTraits<FieldMask>::Deserialize(&copy, &message).ok());
+    std::vector<std::string>& got = paths.emplace_back();
+    for (const std::string& path : message.paths()) got.push_back(path.substr(0, path.rfind(' ')));
+  }
+  return paths;
+}
+
+std::string CursorOfLast(const grpc::ByteBuffer& bytes) {
+  grpc::ByteBuffer copy(bytes);
+  FieldMask message;
+  EXPECT_TRUE(grpc::SerializationTraits<FieldMask>::Deserialize(&copy, &message).ok());
+  if (message.paths().empty()) return "";
+  const std::string& last = message.paths(message.paths_size() - 1);
+  return last.substr(last.rfind(' ') + 1);
+}
+
+TEST_F(WatchSourceTest, ACoalescingSharedWatchSendsWhatWaitsAsOneMessageOfSharedParts) {
+  StartHub();
+  part_builds.store(0);
+  // Live watches (a watcher catching up from a cursor reads its own copies of older
+  // events, built for it alone).
+  std::unique_ptr<StreamSource<FieldMask>> all =
+      OpenCoalescing(hub_.get(), "", false, 100, 1 << 20, handle_);
+  std::unique_ptr<StreamSource<FieldMask>> zoned =
+      OpenCoalescing(hub_.get(), "", true, 100, 1 << 20, handle_);
+  std::unique_ptr<StreamSource<FieldMask>> by_count =
+      OpenCoalescing(hub_.get(), "", false, 4, 1 << 20, handle_);
+  std::unique_ptr<StreamSource<FieldMask>> by_bytes =
+      OpenCoalescing(hub_.get(), "", false, 100, 14, handle_);
+  std::unique_ptr<StreamSource<FieldMask>> typed =
+      OpenCoalescing(hub_.get(), "", true, 100, 1 << 20, handle_);
+  ASSERT_TRUE(all != nullptr && zoned != nullptr && by_count != nullptr && by_bytes != nullptr &&
+              typed != nullptr);
+  // Six events of 7-byte payloads, published together: they wait for every watch at once.
+  Publish({"c-0", "c-1", "skip-0", "moved-0", "d-0", "d-1"});
+  absl::Status end;
+  auto all_messages = PullShared(*all, 1, &end);
+  EXPECT_EQ(PathsOf(all_messages),
+            (std::vector<std::vector<std::string>>{
+                {"c-0 v0", "c-1 v0", "skip-0 v0", "moved-0 v0", "d-0 v0", "d-1 v0"}}));
+  EXPECT_EQ(PathsOf(PullShared(*zoned, 1, &end)),
+            (std::vector<std::vector<std::string>>{
+                {"c-0 v0", "c-1 v0", "moved-0 v1", "d-0 v0", "d-1 v0"}}));
+  EXPECT_EQ(PathsOf(PullShared(*by_count, 2, &end)),
+            (std::vector<std::vector<std::string>>{{"c-0 v0", "c-1 v0", "skip-0 v0", "moved-0 v0"},
+                                                   {"d-0 v0", "d-1 v0"}}));
+  EXPECT_EQ(PathsOf(PullShared(*by_bytes, 3, &end)),
+            (std::vector<std::vector<std::string>>{
+                {"c-0 v0", "c-1 v0"}, {"skip-0 v0", "moved-0 v0"}, {"d-0 v0", "d-1 v0"}}));
+  EXPECT_TRUE(end.ok()) << end;
+  // Each part built once for every watcher: six events in variant 0, one in variant 1.
+  EXPECT_EQ(part_builds.load(), 7);
+  // The typed Next (for callers other than the reactor) builds this watcher's own copy.
+  FieldMask message;
+  ASSERT_EQ(typed->Next(&message, &end), Pull::kMessage) << end;
+  ASSERT_EQ(message.paths_size(), 5);
+  EXPECT_EQ(message.paths(2).substr(0, message.paths(2).rfind(' ')), "moved-0 v1");
+
+  // A live event, alone; the cursor of a message's last part resumes after all of it.
+  ASSERT_EQ(all_messages.size(), 1u);
+  const std::string after_d1 = CursorOfLast(*all_messages[0]);
+  Publish("e", 1);
+  EXPECT_EQ(PathsOf(PullShared(*all, 1, &end)),
+            (std::vector<std::vector<std::string>>{{"e-0 v0"}}));
+  std::unique_ptr<StreamSource<FieldMask>> resumed =
+      OpenCoalescing(hub_.get(), after_d1, false, 100, 1 << 20, handle_);
+  ASSERT_NE(resumed, nullptr);
+  EXPECT_EQ(PathsOf(PullShared(*resumed, 1, &end)),
+            (std::vector<std::vector<std::string>>{{"e-0 v0"}}));
+}
+
+TEST_F(WatchSourceTest, ACoalescedPartThatCannotBeBuiltEndsTheWatchWithThatStatus) {
+  StartHub();
+  Publish({"ok-0", "bad-0"});
+  std::unique_ptr<StreamSource<FieldMask>> source =
+      OpenCoalescing(hub_.get(), "0", false, 100, 1 << 20, handle_);
+  ASSERT_NE(source, nullptr);
+  absl::Status end;
+  EXPECT_TRUE(PullShared(*source, 1, &end).empty());
   EXPECT_EQ(end.code(), absl::StatusCode::kDataLoss) << end;
 }
 

@@ -258,6 +258,70 @@ TEST(WatchTest, CursorCasesWithoutTrimming) {
   EXPECT_EQ(events[0].defect().id(), third);
 }
 
+// max_changes_per_response: what waits for a watcher comes in fewer messages, in
+// `changes`, in order; the last change's cursor resumes after the whole message.
+TEST(WatchTest, SeveralChangesPerResponseCarryEveryChangeInOrder) {
+  absl::StatusOr<std::unique_ptr<testing::RedisServer>> redis = testing::RedisServer::Start();
+  ASSERT_TRUE(redis.ok()) << redis.status();
+  absl::StatusOr<std::unique_ptr<Mesh>> mesh = Mesh::Start(MeshOptions{{}, redis->get(), nullptr});
+  ASSERT_TRUE(mesh.ok()) << mesh.status();
+  ASSERT_TRUE((*mesh)->SeedReferenceData().ok());
+  sdk::DefectClient otto = (*mesh)->Defects("otto");
+  sdk::DefectClient watcher = (*mesh)->Defects("manager");
+  std::vector<std::string> reported;
+  for (int i = 0; i < 12; ++i) reported.push_back(Report(otto, absl::StrCat("VIN-MANY-", i)));
+
+  // Read from `cursor` until `count` changes came; the message sizes into *sizes.
+  auto read = [&](const std::string& cursor, size_t count, std::vector<int>* sizes) {
+    WatchDefectsRequest request;
+    request.set_cursor(cursor);
+    request.set_max_changes_per_response(5);
+    auto stream = watcher.WatchDefects(request, sdk::CallOptions::WithTimeout(kStreamTimeout));
+    std::vector<DefectEvent> events;
+    WatchDefectsResponse response;
+    while (events.size() < count && stream->Next(&response)) {
+      EXPECT_FALSE(response.has_event()) << "one change per response is the default's shape";
+      sizes->push_back(response.changes_size());
+      for (const WatchDefectsResponse::Change& change : response.changes()) {
+        events.push_back(change.event());
+      }
+    }
+    if (events.size() >= count) stream->Cancel();
+    EXPECT_GE(events.size(), count) << Describe(stream->Finish());
+    return events;
+  };
+  // From `0` all twelve wait when the watch begins: messages of at most five.
+  std::vector<int> sizes;
+  std::vector<DefectEvent> events = read("0", reported.size(), &sizes);
+  ASSERT_EQ(events.size(), reported.size());
+  for (size_t i = 0; i < reported.size(); ++i) EXPECT_EQ(events[i].defect().id(), reported[i]);
+  EXPECT_THAT(sizes, ::testing::Each(::testing::AllOf(::testing::Ge(1), ::testing::Le(5))));
+  EXPECT_LT(sizes.size(), reported.size()) << "the waiting changes were not coalesced";
+  // Resuming after the first message's last change: the rest, nothing twice.
+  const std::string after_first = events[sizes[0] - 1].cursor();
+  std::vector<int> resumed_sizes;
+  std::vector<DefectEvent> rest = read(after_first, reported.size() - sizes[0], &resumed_sizes);
+  ASSERT_EQ(rest.size(), reported.size() - sizes[0]);
+  EXPECT_EQ(rest.front().defect().id(), reported[sizes[0]]);
+  EXPECT_EQ(rest.back().defect().id(), reported.back());
+
+  // Outside 0-1000: INVALID_ARGUMENT naming the field, before any change.
+  for (int refused : {-1, 1001}) {
+    WatchDefectsRequest request;
+    request.set_cursor("0");
+    request.set_max_changes_per_response(refused);
+    auto stream = watcher.WatchDefects(request, sdk::CallOptions::WithTimeout(kStreamTimeout));
+    WatchDefectsResponse response;
+    EXPECT_FALSE(stream->Next(&response)) << refused;
+    absl::Status status = stream->Finish();
+    ASSERT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << Describe(status);
+    std::vector<sdk::FieldViolationView> fields = sdk::FieldViolations(status);
+    ASSERT_EQ(fields.size(), 1u) << Describe(status);
+    EXPECT_EQ(fields[0].field, "max_changes_per_response");
+    EXPECT_THAT(fields[0].description, ::testing::HasSubstr("must be 0-1000"));
+  }
+}
+
 TEST(WatchTest, RedisRestartedEmptyTellsWatchersToListAgain) {
   absl::StatusOr<std::unique_ptr<testing::RedisServer>> redis = testing::RedisServer::Start();
   ASSERT_TRUE(redis.ok()) << redis.status();

@@ -140,6 +140,25 @@ def main():
             check(any(field == "defect.vin" for field, _ in violations),
                   "bad VIN: field violations %s" % violations)
 
+        # Several changes per message: they come in `changes`, oldest first, `event` unset.
+        watch = defects.WatchDefects(
+            defect_service_pb2.WatchDefectsRequest(cursor="0", max_changes_per_response=50),
+            timeout=10, wait_for_ready=True)
+        first = next(watch)
+        watch.cancel()
+        check(len(first.changes) >= 1 and not first.HasField("event")
+              and all(c.event.cursor for c in first.changes),
+              "WatchDefects, up to 50 changes a message: %d in the first" % len(first.changes))
+        try:
+            next(defects.WatchDefects(
+                defect_service_pb2.WatchDefectsRequest(max_changes_per_response=1001),
+                timeout=10, wait_for_ready=True))
+            check(False, "WatchDefects with max_changes_per_response 1001 was accepted")
+        except grpc.RpcError as error:
+            check(error.code() == grpc.StatusCode.INVALID_ARGUMENT
+                  and [f for f, _ in field_violations(error)] == ["max_changes_per_response"],
+                  "max_changes_per_response 1001: %s %s" % (error.code().name, error.details()))
+
         # Input rules: a NUL in text is refused naming the field, never cut or stored.
         nul = defect_service_pb2.CreateDefectRequest(defect=sample_defect("VIN-PY-NUL"),
                                                      request_id=str(uuid.uuid4()))

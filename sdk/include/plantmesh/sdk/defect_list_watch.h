@@ -12,9 +12,13 @@ namespace plantmesh::sdk {
 using DefectListWatch =
     ListWatch<::plantmesh::defect::v1::Defect, ::plantmesh::defect::v1::WatchDefectsResponse>;
 
+// How many changes one WatchDefects message may carry for a DefectListWatch: what waits
+// for a slow board comes in fewer messages, applied one by one in order.
+inline constexpr int kDefectWatchChangesPerResponse = 100;
+
 // The source for defects matching `filter` (page_token and page_size as given; zone
-// also filters the watch, the other filters are applied to events here). `client`
-// must outlive the ListWatch.
+// also filters the watch, the other filters are applied to events here; the watch asks
+// for kDefectWatchChangesPerResponse). `client` must outlive the ListWatch.
 ListWatchSource<::plantmesh::defect::v1::Defect, ::plantmesh::defect::v1::WatchDefectsResponse>
 DefectListWatchSource(DefectClient* client, ::plantmesh::defect::v1::ListDefectsRequest filter);
 

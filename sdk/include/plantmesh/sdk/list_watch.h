@@ -63,7 +63,10 @@ struct ListWatchSource {
   std::function<absl::StatusOr<ListWatchPage<Item>>(const std::string& page_token)> list_page;
   // Opens the watch from `cursor`.
   std::function<std::unique_ptr<ReadStream<WatchResponse>>(const std::string& cursor)> watch;
+  // The change one Watch* message carries; or, for a watch that asks for several per
+  // message, `changes`: all of them, in order (when set, `change` is not used).
   std::function<ListWatchChange<Item>(const WatchResponse&)> change;
+  std::function<std::vector<ListWatchChange<Item>>(const WatchResponse&)> changes;
   std::function<std::string(const Item&)> key;
   std::function<int64_t(const Item&)> revision;
   // Whether a resource belongs in the set (the list's filter, for filters the watch
@@ -126,9 +129,16 @@ class ListWatch {
       bool received = false;
       while (stream->Next(&response)) {
         received = true;
-        ListWatchChange<Item> change = source_.change(response);
-        cursor = change.cursor;
-        Apply(change, handlers);
+        if (source_.changes) {
+          for (const ListWatchChange<Item>& change : source_.changes(response)) {
+            cursor = change.cursor;
+            Apply(change, handlers);
+          }
+        } else {
+          ListWatchChange<Item> change = source_.change(response);
+          cursor = change.cursor;
+          Apply(change, handlers);
+        }
       }
       absl::Status ended = stream->Finish();
       {
