@@ -57,13 +57,17 @@ ListWatchSource<pb::Defect, pb::WatchDefectsResponse> DefectListWatchSource(
   };
   source.changes = [](const pb::WatchDefectsResponse& response) {
     std::vector<ListWatchChange<pb::Defect>> changes;
-    changes.reserve(response.changes_size());
-    for (const pb::WatchDefectsResponse::Change& in : response.changes()) {
+    auto add = [&changes](const pb::DefectEvent& event, pb::FilterChange filter_change) {
       ListWatchChange<pb::Defect>& change = changes.emplace_back();
-      change.item = in.event().defect();
-      change.revision = in.event().revision();
-      change.cursor = in.event().cursor();
-      change.left_filter = in.filter_change() == pb::FILTER_CHANGE_LEFT;
+      change.item = event.defect();
+      change.revision = event.revision();
+      change.cursor = event.cursor();
+      change.left_filter = filter_change == pb::FILTER_CHANGE_LEFT;
+    };
+    // A server from before max_changes_per_response (a rolling upgrade) sends `event`.
+    if (response.has_event()) add(response.event(), response.filter_change());
+    for (const pb::WatchDefectsResponse::Change& change : response.changes()) {
+      add(change.event(), change.filter_change());
     }
     return changes;
   };

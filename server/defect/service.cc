@@ -322,6 +322,10 @@ DefectServiceImpl::HandleWatchDefects(runtime::CallContext& call,
   if (changes_per_response > 1) {
     responses.build_part = &BuildWatchResponsePart;
     responses.max_events_per_response = static_cast<size_t>(changes_per_response);
+    // Half the send limit for the events, so that a response with their cursors and
+    // framing stays within it (1 MiB with the default 4 MiB).
+    responses.max_payload_bytes =
+        std::min<size_t>(responses.max_payload_bytes, runtime::MaxSendBytes(deps_.config) / 2);
   }
   return runtime::OpenSharedWatch<v1::WatchDefectsResponse>(deps_.events, kEventStreamKey,
                                                             request.cursor(), std::move(responses));

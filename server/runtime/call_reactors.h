@@ -550,7 +550,14 @@ class StreamCall final
   // The next message from the source (not under mu_): shared bytes, or a typed message
   // serialized here, on the executor.
   Pull PullMessage(Outgoing* out, absl::Status* end) {
-    if (shared_source_ != nullptr) return shared_source_->NextShared(&out->shared, end);
+    if (shared_source_ != nullptr) {
+      const Pull pulled = shared_source_->NextShared(&out->shared, end);
+      if (pulled == Pull::kMessage && out->shared->Length() > binding_.policy->MaxResponseBytes()) {
+        *end = ResponseTooLarge(out->shared->Length(), binding_.policy->MaxResponseBytes());
+        return Pull::kEnd;
+      }
+      return pulled;
+    }
     Response message;
     const Pull pulled = source_->Next(&message, end);
     if (pulled != Pull::kMessage) return pulled;

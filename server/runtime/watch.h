@@ -214,11 +214,22 @@ class SharedWatchSource final : public StreamSource<Response>, public SharedMess
     const Pull pulled = NextSelected(end);
     if (pulled != Pull::kMessage) return pulled;
     message->Clear();
-    for (const Selected& selected : selected_) {
-      absl::Status built = coalesce_
-                               ? responses_.build_part(*selected.event, selected.variant, message)
-                               : responses_.build(*selected.event, selected.variant, message);
-      if (!built.ok()) return Fail(std::move(built), end);
+    if (!coalesce_) {
+      absl::Status built =
+          responses_.build(*selected_.front().event, selected_.front().variant, message);
+      selected_.clear();
+      return built.ok() ? Pull::kMessage : Fail(std::move(built), end);
+    }
+    Response part;
+    for (size_t i = 0; i < selected_.size(); ++i) {
+      part.Clear();
+      absl::Status built = responses_.build_part(*selected_[i].event, selected_[i].variant, &part);
+      if (!built.ok()) {
+        if (i == 0) return Fail(std::move(built), end);
+        failed_ = std::move(built);  // the parts before it go first
+        break;
+      }
+      message->MergeFrom(part);
     }
     selected_.clear();
     return Pull::kMessage;
@@ -236,10 +247,14 @@ class SharedWatchSource final : public StreamSource<Response>, public SharedMess
       return Pull::kMessage;
     }
     slices_.clear();
-    for (const Selected& selected : selected_) {
+    for (size_t i = 0; i < selected_.size(); ++i) {
       std::shared_ptr<const internal::SerializedResponse> part =
-          Serialized(selected, responses_.build_part, /*part=*/true);
-      if (!part->status.ok()) return Fail(part->status, end);
+          Serialized(selected_[i], responses_.build_part, /*part=*/true);
+      if (!part->status.ok()) {
+        if (i == 0) return Fail(part->status, end);
+        failed_ = part->status;  // the parts before it go first
+        break;
+      }
       slices_.insert(slices_.end(), part->slices.begin(), part->slices.end());
     }
     selected_.clear();
@@ -261,8 +276,11 @@ class SharedWatchSource final : public StreamSource<Response>, public SharedMess
   // The events of this watcher's next response, with their variants, into selected_:
   // one, or when coalescing all that wait (within the limits); skipped events cost no
   // write. Every event taken is sent or skipped: the resume cursor is the last one's.
+  // An event that cannot be selected or built ends the watch with its error, after the
+  // events taken before it (failed_ holds that end until they went).
   Pull NextSelected(absl::Status* end) {
     selected_.clear();
+    if (!failed_.ok()) return Fail(std::exchange(failed_, absl::OkStatus()), end);
     // After this many events skipped in one go, let other calls run.
     constexpr size_t kMaxTakenPerNext = 256;
     for (size_t taken = 0; taken < kMaxTakenPerNext;) {
@@ -275,7 +293,9 @@ class SharedWatchSource final : public StreamSource<Response>, public SharedMess
         absl::StatusOr<int> variant = responses_.select(*event);
         if (!variant.ok()) {
           events_.clear();
-          return Fail(variant.status(), end);
+          if (selected_.empty()) return Fail(variant.status(), end);
+          failed_ = variant.status();
+          return Pull::kMessage;
         }
         if (*variant >= 0) selected_.push_back(Selected{std::move(event), *variant});
       }
@@ -322,6 +342,7 @@ class SharedWatchSource final : public StreamSource<Response>, public SharedMess
   const SharedWatchResponses<Response> responses_;
   const bool coalesce_;
   StreamControl control_{nullptr};
+  absl::Status failed_;  // the end owed once the events before the failing one went
   // Kept between calls for their capacity.
   std::vector<std::shared_ptr<const StreamEvent>> events_;
   std::vector<Selected> selected_;

@@ -416,6 +416,7 @@ std::unique_ptr<StreamSource<FieldMask>> OpenCoalescing(
     size_t max_payload_bytes, std::shared_ptr<StreamControl::Handle> handle) {
   SharedWatchResponses<FieldMask> responses;
   responses.select = [zoned](const StreamEvent& event) -> absl::StatusOr<int> {
+    if (absl::StrContains(event.event_id, "unselectable")) return absl::DataLossError("no zone");
     if (!zoned) return 0;
     if (absl::StrContains(event.event_id, "skip")) return kSkipEvent;
     return absl::StrContains(event.event_id, "moved") ? 1 : 0;
@@ -510,14 +511,43 @@ TEST_F(WatchSourceTest, ACoalescingSharedWatchSendsWhatWaitsAsOneMessageOfShared
             (std::vector<std::vector<std::string>>{{"e-0 v0"}}));
 }
 
-TEST_F(WatchSourceTest, ACoalescedPartThatCannotBeBuiltEndsTheWatchWithThatStatus) {
+// An event that cannot be built (or selected) ends the watch with its error, after the
+// events taken with it before it: one a message, they went before the error too.
+TEST_F(WatchSourceTest, ACoalescedEventThatCannotBeBuiltEndsTheWatchAfterThoseBeforeIt) {
   StartHub();
-  Publish({"ok-0", "bad-0"});
+  Publish({"ok-0", "ok-1", "bad-0", "after-0"});
   std::unique_ptr<StreamSource<FieldMask>> source =
       OpenCoalescing(hub_.get(), "0", false, 100, 1 << 20, handle_);
   ASSERT_NE(source, nullptr);
   absl::Status end;
-  EXPECT_TRUE(PullShared(*source, 1, &end).empty());
+  EXPECT_EQ(PathsOf(PullShared(*source, 2, &end)),
+            (std::vector<std::vector<std::string>>{{"ok-0 v0", "ok-1 v0"}}));
+  EXPECT_EQ(end.code(), absl::StatusCode::kDataLoss) << end;
+}
+
+TEST_F(WatchSourceTest, ACoalescedEventThatCannotBeSelectedEndsTheWatchAfterThoseBeforeIt) {
+  StartHub();
+  Publish({"ok-0", "unselectable-0", "after-0"});
+  std::unique_ptr<StreamSource<FieldMask>> source =
+      OpenCoalescing(hub_.get(), "0", false, 100, 1 << 20, handle_);
+  ASSERT_NE(source, nullptr);
+  absl::Status end;
+  EXPECT_EQ(PathsOf(PullShared(*source, 2, &end)),
+            (std::vector<std::vector<std::string>>{{"ok-0 v0"}}));
+  EXPECT_EQ(end.code(), absl::StatusCode::kDataLoss) << end;
+  // The typed Next does the same.
+  std::unique_ptr<StreamSource<FieldMask>> typed =
+      OpenCoalescing(hub_.get(), "0", false, 100, 1 << 20, handle_);
+  ASSERT_NE(typed, nullptr);
+  FieldMask message;
+  Pull pulled = Pull::kPending;
+  const absl::Time deadline = absl::Now() + kWait;
+  while ((pulled = typed->Next(&message, &end)) == Pull::kPending && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  ASSERT_EQ(pulled, Pull::kMessage) << end;
+  EXPECT_EQ(message.paths_size(), 1);
+  EXPECT_EQ(typed->Next(&message, &end), Pull::kEnd);
   EXPECT_EQ(end.code(), absl::StatusCode::kDataLoss) << end;
 }
 

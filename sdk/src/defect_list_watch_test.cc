@@ -1,0 +1,59 @@
+// DefectListWatchSource's reading of WatchDefects messages: the changes of a message in
+// order, from `changes` (max_changes_per_response) or, from a server of an earlier
+// version that sends one change in `event`, from that.
+#include "plantmesh/sdk/defect_list_watch.h"
+
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace plantmesh::sdk {
+namespace {
+
+namespace pb = ::plantmesh::defect::v1;
+
+pb::DefectEvent Event(const std::string& id, int64_t revision, const std::string& cursor) {
+  pb::DefectEvent event;
+  event.mutable_defect()->set_id(id);
+  event.mutable_defect()->set_revision(revision);
+  event.set_revision(revision);
+  event.set_cursor(cursor);
+  return event;
+}
+
+TEST(DefectListWatchSourceTest, ReadsEveryChangeOfAMessageInOrder) {
+  ListWatchSource<pb::Defect, pb::WatchDefectsResponse> source =
+      DefectListWatchSource(nullptr, pb::ListDefectsRequest());
+  ASSERT_TRUE(source.changes);
+
+  pb::WatchDefectsResponse several;
+  pb::WatchDefectsResponse::Change* first = several.add_changes();
+  *first->mutable_event() = Event("7", 3, "g.1-0");
+  pb::WatchDefectsResponse::Change* second = several.add_changes();
+  *second->mutable_event() = Event("8", 1, "g.2-0");
+  second->set_filter_change(pb::FILTER_CHANGE_LEFT);
+  std::vector<ListWatchChange<pb::Defect>> changes = source.changes(several);
+  ASSERT_EQ(changes.size(), 2u);
+  EXPECT_EQ(changes[0].item.id(), "7");
+  EXPECT_EQ(changes[0].revision, 3);
+  EXPECT_EQ(changes[0].cursor, "g.1-0");
+  EXPECT_FALSE(changes[0].left_filter);
+  EXPECT_EQ(changes[1].item.id(), "8");
+  EXPECT_EQ(changes[1].cursor, "g.2-0");
+  EXPECT_TRUE(changes[1].left_filter);
+
+  // A server of an earlier version (a rolling upgrade) ignores max_changes_per_response
+  // and sends `event`: the change is read, not dropped with its cursor.
+  pb::WatchDefectsResponse single;
+  *single.mutable_event() = Event("9", 2, "g.3-0");
+  single.set_filter_change(pb::FILTER_CHANGE_LEFT);
+  changes = source.changes(single);
+  ASSERT_EQ(changes.size(), 1u);
+  EXPECT_EQ(changes[0].item.id(), "9");
+  EXPECT_EQ(changes[0].cursor, "g.3-0");
+  EXPECT_TRUE(changes[0].left_filter);
+}
+
+}  // namespace
+}  // namespace plantmesh::sdk
