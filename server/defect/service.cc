@@ -26,16 +26,6 @@
 namespace plantmesh::defect {
 namespace {
 
-constexpr size_t kMaxRequestIdChars = 128;
-
-absl::Status CheckRequestId(const std::string& request_id) {
-  if (request_id.size() > kMaxRequestIdChars) {
-    return runtime::InvalidField("request_id",
-                                 absl::StrCat("at most ", kMaxRequestIdChars, " characters"));
-  }
-  return absl::OkStatus();
-}
-
 using runtime::Answer;
 using runtime::EncoderOf;
 
@@ -87,7 +77,10 @@ absl::Status BuildWatchResponse(const runtime::StreamEvent& entry, int filter_ch
 // set, so that the parts of several events concatenate into one response.
 absl::Status BuildWatchResponsePart(const runtime::StreamEvent& entry, int filter_change,
                                     v1::WatchDefectsResponse* response) {
-  return FillChange(entry, filter_change, response->add_changes());
+  v1::WatchDefectsResponse::Change change;
+  PM_RETURN_IF_ERROR(FillChange(entry, filter_change, &change));
+  *response->add_changes() = std::move(change);
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -117,7 +110,6 @@ absl::Status DefectServiceImpl::Transition(runtime::CallContext& call,
                                            google::protobuf::Message* response, v1::Defect* out) {
   PM_ASSIGN_OR_RETURN(int64_t defect_id, ParseDefectId(id, "id"));
   const ChangeContext context = Context(call, request);
-  PM_RETURN_IF_ERROR(CheckRequestId(context.request.request_id));
   // `out` is part of `response`: the recorded answer is the whole response.
   const ResponseEncoder<Defect> encode = [&](const Defect& after) {
     ToProto(after, out);
@@ -139,7 +131,6 @@ absl::Status DefectServiceImpl::Transition(runtime::CallContext& call,
 absl::Status DefectServiceImpl::HandleCreateDefect(runtime::CallContext& call,
                                                    const v1::CreateDefectRequest& request,
                                                    v1::CreateDefectResponse* response) {
-  PM_RETURN_IF_ERROR(CheckRequestId(request.request_id()));
   NewDefectInput input = NewDefectInputFromProto(request.defect());
   std::optional<DefectCategory> category;
   if (IsPlantCode(input.category_code)) {
@@ -190,7 +181,6 @@ absl::Status DefectServiceImpl::HandleUpdateDefect(runtime::CallContext& call,
                                                    v1::UpdateDefectResponse* response) {
   // Checked here to name the field as the request spells it; Transition parses it again.
   PM_RETURN_IF_ERROR(ParseDefectId(request.defect().id(), "defect.id").status());
-  PM_RETURN_IF_ERROR(CheckRequestId(request.request_id()));
   const std::vector<std::string> paths(request.update_mask().paths().begin(),
                                        request.update_mask().paths().end());
   NewDefectInput input = NewDefectInputFromProto(request.defect());
@@ -388,7 +378,6 @@ class DefectServiceImpl::PhotoUpload final : public UploadDefectPhotoSink {
     // The audit record of this client stream: which photo for which defect, even when
     // the upload fails below.
     call_.SetAuditDetail(metadata_);
-    PM_RETURN_IF_ERROR(CheckRequestId(metadata_.request_id()));
     PM_RETURN_IF_ERROR(ValidatePhotoUpload(FromProto(metadata_), service_->PhotoMaxBytes()));
     PM_ASSIGN_OR_RETURN(defect_id_, ParseDefectId(metadata_.defect_id(), "metadata.defect_id"));
     // Refuse before receiving megabytes for a defect that does not exist or is full,
@@ -456,7 +445,6 @@ absl::Status DefectServiceImpl::HandleCreateRepairPlace(runtime::CallContext& ca
                                                         v1::CreateRepairPlaceResponse* response) {
   RepairPlace place = FromProto(request.repair_place());
   PM_RETURN_IF_ERROR(ValidateRepairPlace(place));
-  PM_RETURN_IF_ERROR(CheckRequestId(request.request_id()));
   auto fill = [](const RepairPlace& created, v1::CreateRepairPlaceResponse* out) {
     ToProto(created, out->mutable_repair_place());
   };
@@ -481,7 +469,6 @@ absl::Status DefectServiceImpl::HandleCreateCrew(runtime::CallContext& call,
                                                  v1::CreateCrewResponse* response) {
   Crew crew = FromProto(request.crew());
   PM_RETURN_IF_ERROR(ValidateCrew(crew));
-  PM_RETURN_IF_ERROR(CheckRequestId(request.request_id()));
   auto fill = [](const Crew& created, v1::CreateCrewResponse* out) {
     ToProto(created, out->mutable_crew());
   };
@@ -505,7 +492,6 @@ absl::Status DefectServiceImpl::HandleCreateMechanic(runtime::CallContext& call,
                                                      v1::CreateMechanicResponse* response) {
   Mechanic mechanic = FromProto(request.mechanic());
   PM_RETURN_IF_ERROR(ValidateMechanic(mechanic));
-  PM_RETURN_IF_ERROR(CheckRequestId(request.request_id()));
   auto fill = [](const Mechanic& created, v1::CreateMechanicResponse* out) {
     ToProto(created, out->mutable_mechanic());
   };
@@ -539,7 +525,6 @@ absl::Status DefectServiceImpl::HandleCreateDefectCategory(
     v1::CreateDefectCategoryResponse* response) {
   DefectCategory category = FromProto(request.category());
   PM_RETURN_IF_ERROR(ValidateCategory(category));
-  PM_RETURN_IF_ERROR(CheckRequestId(request.request_id()));
   auto fill = [](const DefectCategory& created, v1::CreateDefectCategoryResponse* out) {
     ToProto(created, out->mutable_category());
   };

@@ -2,6 +2,7 @@
 // plantmesh.api.v1 message (wire-compatible with google.rpc) under its type URL.
 #include "server/runtime/errors.h"
 
+#include <algorithm>
 #include <optional>
 #include <random>
 #include <utility>
@@ -38,6 +39,32 @@ const char* FaultName(absl::StatusCode code) {
     default:
       return "internal error";
   }
+}
+
+// The size of `text` in grpc-message: gRPC percent-encodes every byte outside
+// 0x20-0x7E, and '%'.
+size_t PercentEncodedSize(std::string_view text) {
+  size_t size = 0;
+  for (char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    size += byte < 0x20 || byte > 0x7E || byte == '%' ? 3 : 1;
+  }
+  return size;
+}
+
+// `text` cut to at most `max_bytes` on a UTF-8 character boundary, marked "…" when cut.
+std::string CutText(std::string_view text, size_t max_bytes) {
+  if (text.size() <= max_bytes) return std::string(text);
+  constexpr std::string_view kMark = "\xE2\x80\xA6";  // …
+  size_t at = 0;
+  while (at < text.size()) {
+    const size_t length = std::max<size_t>(common::DecodeUtf8At(text, at).length, 1);
+    if (at + length + kMark.size() > max_bytes) break;
+    at += length;
+  }
+  std::string cut(text.substr(0, at));
+  cut.append(kMark);
+  return cut;
 }
 
 }  // namespace
@@ -128,8 +155,25 @@ absl::Status Violations::ToStatus() const {
     violation->set_field(field);
     violation->set_description(description);
   };
-  for (const FieldViolation& item : items_) add(item.field, item.description);
-  if (unlisted_ > 0) add("", absl::StrCat(unlisted_, " more field violations not listed"));
+  // Room kept for the count of those not listed, the status' code and framing.
+  constexpr size_t kReserve = 256;
+  size_t wire = kReserve;
+  size_t listed = 0;
+  for (const FieldViolation& item : items_) {
+    const std::string field = CutText(item.field, kMaxViolationDescriptionBytes);
+    const std::string description = CutText(item.description, kMaxViolationDescriptionBytes);
+    const size_t entry = field.size() + description.size() + 4;  // "; " and ": "
+    // In grpc-message (percent-encoded), then twice in the details (the Status' message
+    // and the violation, with their tags), in base64.
+    const size_t cost = PercentEncodedSize(field) + PercentEncodedSize(description) + 4 +
+                        (2 * entry + 8) * 4 / 3 + 1;
+    if (listed > 0 && wire + cost > kMaxViolationTrailerBytes) break;
+    wire += cost;
+    ++listed;
+    add(field, description);
+  }
+  const size_t unlisted = unlisted_ + (items_.size() - listed);
+  if (unlisted > 0) add("", absl::StrCat(unlisted, " more field violations not listed"));
   absl::Status status = absl::InvalidArgumentError(message);
   status.SetPayload(AbslView(kBadRequestTypeUrl), absl::Cord(bad_request.SerializeAsString()));
   return status;

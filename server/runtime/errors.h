@@ -31,10 +31,20 @@ struct FieldViolation {
 // for a C-core client; outside testing saw RESOURCE_EXHAUSTED "received initial metadata
 // size exceeds limit" instead of INVALID_ARGUMENT for 499 listed violations).
 inline constexpr size_t kMaxListedViolations = 20;
+// A count is not a size: twenty violations of 260 characters each (every value name of
+// an enum, a quoted value escaped \uXXXX) made 10 KB of trailers (outside testing). So
+// the listed violations also fit a budget of what the status takes on the wire — the
+// message percent-encoded in grpc-message, plus the details (which repeat it) in base64
+// in grpc-status-details-bin — half of the 8 KiB default, leaving room for the other
+// trailers; at least one is always listed, its field and description cut at
+// kMaxViolationDescriptionBytes.
+inline constexpr size_t kMaxViolationTrailerBytes = 4096;
+inline constexpr size_t kMaxViolationDescriptionBytes = 512;
 
 // Collects the field violations of a request, then turns them into one
 // INVALID_ARGUMENT whose message names each field and reason: the first
-// kMaxListedViolations, then "<n> more field violations not listed".
+// kMaxListedViolations that fit kMaxViolationTrailerBytes, then "<n> more field
+// violations not listed".
 class Violations {
  public:
   void Add(std::string field, std::string description);

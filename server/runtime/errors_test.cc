@@ -11,7 +11,61 @@
 namespace plantmesh::runtime {
 namespace {
 
+// What a status takes in the trailers: grpc-message percent-encoded (bytes outside
+// 0x20-0x7E and '%' as %XX), grpc-status-details-bin in base64.
+size_t TrailerBytes(const grpc::Status& status) {
+  size_t message = 0;
+  for (char c : status.error_message()) {
+    const auto byte = static_cast<unsigned char>(c);
+    message += byte < 0x20 || byte > 0x7E || byte == '%' ? 3 : 1;
+  }
+  return message + (status.error_details().size() + 2) / 3 * 4;
+}
+
 TEST(ViolationsTest, EmptyIsOk) { EXPECT_TRUE(Violations().ToStatus().ok()); }
+
+// Outside testing: ListDefects with twelve unknown statuses (each violation listing
+// every value name) and GetLatestValues with eight ids of "\u202E" x 70 (quoted as
+// \u202E, 6 bytes a character) got RESOURCE_EXHAUSTED from a default Python client
+// ("received initial metadata size exceeds limit"): 20 listed violations made 10 KB of
+// trailers. The violations listed fit a budget in bytes as sent; the rest are counted.
+TEST(ViolationsTest, TheListedViolationsFitTheTrailersOfADefaultClient) {
+  for (const std::string& unit :
+       {std::string("\\u202E"), std::string("\xC3\xA9"), std::string("%")}) {
+    SCOPED_TRACE(unit);
+    Violations violations;
+    std::string long_text;
+    for (int i = 0; i < 70; ++i) long_text += unit;
+    for (int i = 0; i < 20; ++i) {
+      violations.Add(absl::StrCat("machine_ids[", i, "]"),
+                     absl::StrCat("'", long_text, "' is not a code: must be 1-32 characters"));
+    }
+    absl::Status status = violations.ToStatus();
+    ASSERT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+    const std::vector<FieldViolation> read = FieldViolationsOf(status);
+    ASSERT_GE(read.size(), 2u);
+    EXPECT_EQ(read.front().field, "machine_ids[0]");
+    EXPECT_EQ(read.back().field, "");
+    EXPECT_EQ(read.back().description,
+              absl::StrCat(20 - (read.size() - 1), " more field violations not listed"));
+    EXPECT_LE(TrailerBytes(ToGrpcStatus(status)), kMaxViolationTrailerBytes);
+  }
+}
+
+TEST(ViolationsTest, OneLongDescriptionIsCutOnACharacterBoundary) {
+  Violations violations;
+  std::string long_text;
+  for (int i = 0; i < 5000; ++i) long_text += "\xC3\xA9";  // é, 2 bytes
+  violations.Add("statuses[0]", long_text);
+  absl::Status status = violations.ToStatus();
+  const std::vector<FieldViolation> read = FieldViolationsOf(status);
+  ASSERT_EQ(read.size(), 1u);  // listed, however long: nothing is "not listed"
+  EXPECT_LE(read[0].description.size(), kMaxViolationDescriptionBytes);
+  EXPECT_EQ(read[0].description.substr(read[0].description.size() - 3), "\xE2\x80\xA6");
+  EXPECT_EQ(read[0].description.substr(0, 6), "\xC3\xA9\xC3\xA9\xC3\xA9");
+  EXPECT_EQ((read[0].description.size() - 3) % 2, 0u) << "cut inside a character";
+  EXPECT_LE(TrailerBytes(ToGrpcStatus(status)), kMaxViolationTrailerBytes);
+}
 
 TEST(ViolationsTest, MessageNamesEveryFieldAndReason) {
   Violations violations;

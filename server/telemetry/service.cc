@@ -24,17 +24,8 @@
 namespace plantmesh::telemetry {
 namespace {
 
-constexpr size_t kMaxRequestIdChars = 128;
 // Of the send limit, what GetLatestValues keeps for its next_page_token and framing.
 constexpr size_t kLatestReplyReserve = 1024;
-
-absl::Status CheckRequestId(const std::string& request_id) {
-  if (request_id.size() > kMaxRequestIdChars) {
-    return runtime::InvalidField("request_id",
-                                 absl::StrCat("at most ", kMaxRequestIdChars, " characters"));
-  }
-  return absl::OkStatus();
-}
 
 using runtime::Answer;
 
@@ -240,7 +231,6 @@ absl::Status TelemetryServiceImpl::RequireMachines(const std::vector<std::string
 absl::Status TelemetryServiceImpl::HandleRegisterMachine(runtime::CallContext& call,
                                                          const v1::RegisterMachineRequest& request,
                                                          v1::RegisterMachineResponse* response) {
-  PM_RETURN_IF_ERROR(CheckRequestId(request.request_id()));
   std::vector<bool> type_known;
   Machine machine = MachineFromProto(request.machine(), &type_known);
   runtime::Violations violations;
@@ -287,7 +277,6 @@ absl::Status TelemetryServiceImpl::HandleListMachines(runtime::CallContext& call
 absl::Status TelemetryServiceImpl::HandleUpdateMachine(runtime::CallContext& call,
                                                        const v1::UpdateMachineRequest& request,
                                                        v1::UpdateMachineResponse* response) {
-  PM_RETURN_IF_ERROR(CheckRequestId(request.request_id()));
   if (request.machine().id().empty()) return runtime::InvalidField("machine.id", "required");
   const std::vector<std::string> paths(request.update_mask().paths().begin(),
                                        request.update_mask().paths().end());

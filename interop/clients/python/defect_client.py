@@ -159,6 +159,29 @@ def main():
                   and [f for f, _ in field_violations(error)] == ["max_changes_per_response"],
                   "max_changes_per_response 1001: %s %s" % (error.code().name, error.details()))
 
+        # Many long violations stay within a default client's 8 KiB of trailers: twenty
+        # unknown statuses (each violation lists every value name) are INVALID_ARGUMENT
+        # naming statuses[0] first, not RESOURCE_EXHAUSTED "metadata size exceeds limit".
+        try:
+            defects.ListDefects(defect_service_pb2.ListDefectsRequest(
+                statuses=list(range(100, 120))), timeout=10, wait_for_ready=True)
+            check(False, "ListDefects with 20 unknown statuses was accepted")
+        except grpc.RpcError as error:
+            fields = [f for f, _ in field_violations(error)]
+            check(error.code() == grpc.StatusCode.INVALID_ARGUMENT and fields[:1] == ["statuses[0]"]
+                  and "more field violations not listed" in field_violations(error)[-1][1],
+                  "20 unknown statuses: %s, %d violations listed" % (error.code().name,
+                                                                     len(fields) - 1))
+
+        # max_chars counts characters (code points), not bytes: a request_id of 128
+        # two-byte characters is taken, one of 129 refused naming it.
+        accented = defect_service_pb2.CreateDefectRequest(defect=sample_defect("VIN-PY-E"),
+                                                          request_id="\u00e9" * 128)
+        created = defects.CreateDefect(accented, timeout=10, wait_for_ready=True).defect
+        check(created.id != "", "request_id of 128 x U+00E9 (256 bytes): accepted")
+        accented.request_id = "\u00e9" * 129
+        expect_invalid(defects.CreateDefect, accented, "request_id", "request_id of 129 characters")
+
         # Input rules: a NUL in text is refused naming the field, never cut or stored.
         nul = defect_service_pb2.CreateDefectRequest(defect=sample_defect("VIN-PY-NUL"),
                                                      request_id=str(uuid.uuid4()))
