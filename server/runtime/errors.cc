@@ -52,22 +52,22 @@ size_t PercentEncodedSize(std::string_view text) {
   return size;
 }
 
-// `text` cut to at most `max_bytes` on a UTF-8 character boundary, marked "…" when cut.
-std::string CutText(std::string_view text, size_t max_bytes) {
+}  // namespace
+
+std::string CutToBytes(std::string_view text, size_t max_bytes) {
   if (text.size() <= max_bytes) return std::string(text);
   constexpr std::string_view kMark = "\xE2\x80\xA6";  // …
+  const size_t mark = max_bytes >= kMark.size() ? kMark.size() : 0;
   size_t at = 0;
   while (at < text.size()) {
     const size_t length = std::max<size_t>(common::DecodeUtf8At(text, at).length, 1);
-    if (at + length + kMark.size() > max_bytes) break;
+    if (at + length + mark > max_bytes) break;
     at += length;
   }
   std::string cut(text.substr(0, at));
-  cut.append(kMark);
+  cut.append(kMark.substr(0, mark));
   return cut;
 }
-
-}  // namespace
 
 std::string NewErrorId() {
   thread_local std::mt19937_64 engine{std::random_device{}()};
@@ -160,8 +160,8 @@ absl::Status Violations::ToStatus() const {
   size_t wire = kReserve;
   size_t listed = 0;
   for (const FieldViolation& item : items_) {
-    const std::string field = CutText(item.field, kMaxViolationDescriptionBytes);
-    const std::string description = CutText(item.description, kMaxViolationDescriptionBytes);
+    const std::string field = CutToBytes(item.field, kMaxViolationDescriptionBytes);
+    const std::string description = CutToBytes(item.description, kMaxViolationDescriptionBytes);
     const size_t entry = field.size() + description.size() + 4;  // "; " and ": "
     // In grpc-message (percent-encoded), then twice in the details (the Status' message
     // and the violation, with their tags), in base64.

@@ -75,6 +75,10 @@ bool RequireText(Violations& violations, std::string field, std::string_view val
 inline constexpr size_t kQuotedValueLimit = 64;
 std::string QuoteForMessage(std::string_view value);
 
+// `text` cut to at most `max_bytes` on a UTF-8 character boundary, ending in "…" when cut
+// (when that fits), for a text that must stay within a size: unchanged when it does.
+std::string CutToBytes(std::string_view text, size_t max_bytes);
+
 // INVALID_ARGUMENT for a single field.
 absl::Status InvalidField(std::string field, std::string description);
 

@@ -1,5 +1,9 @@
 #include "server/telemetry/config.h"
 
+#include "absl/strings/str_cat.h"
+#include "server/runtime/page_fit.h"
+#include "server/telemetry/convert.h"
+
 namespace plantmesh::telemetry {
 
 IngestLimits TelemetryConfig::limits() const {
@@ -51,15 +55,22 @@ std::shared_ptr<runtime::ServiceConfig> DeclareConfig(runtime::ConfigSection& se
   return config;
 }
 
-std::vector<std::string> CheckConfig(const runtime::ServerConfig&,
+std::vector<std::string> CheckConfig(const runtime::ServerConfig& server,
                                      const runtime::ServiceConfig& section) {
   const auto& config = static_cast<const TelemetryConfig&>(section);
+  std::vector<std::string> problems;
   if (config.state_retention_days < config.retention_days) {
-    return {
+    problems.push_back(
         "telemetry.state-retention-days: shorter than retention-days (state intervals "
-        "would go before the samples they were derived from)"};
+        "would go before the samples they were derived from)");
   }
-  return {};
+  if (runtime::MaxSendBytes(&server) < kMinIngestAnswerBytes) {
+    problems.push_back(
+        absl::StrCat("max-send-message-bytes: at least ", kMinIngestAnswerBytes,
+                     " with telemetry (the answer to a batch of ", kMaxSamplesPerBatch,
+                     " rejected samples, their messages cut away, must fit one message)"));
+  }
+  return problems;
 }
 
 }  // namespace plantmesh::telemetry

@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "plantmesh/common/uuid.h"
+#include "server/runtime/errors.h"
 #include "server/runtime/proto_time.h"
 #include "server/runtime/text_rules.h"
 
@@ -120,19 +121,29 @@ void ToProto(const Sample& s, v1::Sample* proto) {
   proto->set_source_sequence(s.source_sequence);
 }
 
-void ToProto(const Batch& batch, const BatchOutcome& outcome, v1::IngestSamplesResponse* proto) {
+void ToProto(const Batch& batch, const BatchOutcome& outcome, size_t max_bytes,
+             v1::IngestSamplesResponse* proto) {
   proto->set_batch_sequence(batch.batch_sequence);
   if (outcome.duplicate) {
     proto->set_duplicate_count(static_cast<int32_t>(batch.samples.size()));
     return;
   }
+  const std::vector<Rejection>& rejected = outcome.verdict.rejected;
   proto->set_accepted_count(static_cast<int32_t>(outcome.verdict.accepted.size()));
-  proto->set_rejected_count(static_cast<int32_t>(outcome.verdict.rejected.size()));
-  for (const Rejection& r : outcome.verdict.rejected) {
+  proto->set_rejected_count(static_cast<int32_t>(rejected.size()));
+  // Room for the counts and the batch sequence; the rest is the rejections'.
+  constexpr size_t kHeaderBytes = 64;
+  size_t messages = 0;
+  for (const Rejection& r : rejected) messages += r.message.size();
+  const size_t frames = rejected.size() * kRejectionFrameBytes + kHeaderBytes;
+  const size_t share = rejected.empty() || frames + messages <= max_bytes
+                           ? SIZE_MAX
+                           : (max_bytes > frames ? (max_bytes - frames) / rejected.size() : 0);
+  for (const Rejection& r : rejected) {
     v1::RejectedSample* out = proto->add_rejected_samples();
     out->set_index(r.index);
     out->set_reason(static_cast<v1::RejectReason>(r.reason));
-    out->set_message(r.message);
+    out->set_message(share == SIZE_MAX ? r.message : runtime::CutToBytes(r.message, share));
   }
 }
 

@@ -163,7 +163,7 @@ class TelemetryServiceImpl::Ingest final : public IngestSamplesStream {
       Count(batch, outcome);
       stored = stored || (!outcome.duplicate && !outcome.verdict.accepted.empty());
       v1::IngestSamplesResponse answer;
-      ToProto(batch, outcome, &answer);
+      ToProto(batch, outcome, runtime::MaxSendBytes(service_->deps_.config), &answer);
       answers_.push_back(std::move(answer));
     }
     // Committed: only now may Redis see them (the cache never holds what PostgreSQL

@@ -22,6 +22,7 @@
 #include "server/runtime/executor.h"
 #include "server/runtime/shutdown.h"
 #include "server/runtime/testing/handler_test_support.h"
+#include "server/telemetry/convert.h"
 #include "server/telemetry/testing/fake_store.h"
 
 namespace plantmesh::telemetry {
@@ -119,6 +120,12 @@ class TelemetryServiceTest : public ::testing::Test {
     SetTime(t, s.mutable_time());
     s.set_number(value);
     return s;
+  }
+
+  // The server's send limit (max-send-message-bytes), changed while it serves.
+  void SetMaxSendBytes(int bytes) {
+    runtime::testing::ChangeWhileServing(executor_,
+                                         [&] { config_.max_send_message_bytes = bytes; });
   }
 
   absl::Time now_ = absl::FromUnixSeconds(1700000000);
@@ -243,6 +250,56 @@ TEST_F(TelemetryServiceTest, IngestRejectsInvalidTimestampsAndHugeNumbersPerSamp
   EXPECT_TRUE(stream->Finish().ok());
   ASSERT_EQ(store_.AllSamples().size(), 1u);
   EXPECT_EQ(store_.AllSamples()[0].sample.number, 1200);
+}
+
+// Outside testing: a batch of 9,999 samples rejected with messages quoting a 64-character
+// value (and one good sample) was committed, then answered RESOURCE_EXHAUSTED (a 4.9 MB
+// answer); the client, told to "ask for less", sent the samples again and stored the
+// good one twice. The answer of a committed batch always fits the send limit: the
+// rejections' messages are cut to an equal share, indexes and reasons whole.
+TEST_F(TelemetryServiceTest, TheAnswerToABatchOfRejectionsFitsTheSendLimit) {
+  SetMaxSendBytes(400000);  // ~24 bytes a message for 9,999 rejections
+  v1::RegisterMachineResponse created;
+  ASSERT_TRUE(Register(Cnc(), &created).ok());
+  auto context = Context();
+  auto stream = stub_->IngestSamples(context.get());
+  v1::IngestSamplesRequest batch = FirstBatch("mtconnect-cnc07");
+  for (int i = 0; i < kMaxSamplesPerBatch - 1; ++i) {
+    *batch.add_samples() = Num("S1speed", std::nan(""), now_);
+  }
+  *batch.add_samples() = Num("S1speed", 1200, now_);
+  ASSERT_TRUE(stream->Write(batch));
+  ASSERT_TRUE(stream->WritesDone());
+  v1::IngestSamplesResponse answer;
+  ASSERT_TRUE(stream->Read(&answer));
+  EXPECT_TRUE(stream->Finish().ok());
+  EXPECT_LE(answer.ByteSizeLong(), 400000u);
+  EXPECT_EQ(answer.accepted_count(), 1);
+  EXPECT_EQ(answer.rejected_count(), kMaxSamplesPerBatch - 1);
+  ASSERT_EQ(answer.rejected_samples_size(), kMaxSamplesPerBatch - 1);
+  for (int i = 0; i < answer.rejected_samples_size(); ++i) {
+    const v1::RejectedSample& rejected = answer.rejected_samples(i);
+    ASSERT_EQ(rejected.index(), i);
+    ASSERT_EQ(rejected.reason(), v1::REJECT_REASON_NOT_FINITE);
+  }
+  // Cut, and marked so: "samples[0].number: NaN …" shortened to its share.
+  const std::string& first = answer.rejected_samples(0).message();
+  EXPECT_THAT(first, ::testing::StartsWith("samples["));
+  EXPECT_THAT(first, ::testing::EndsWith("\xE2\x80\xA6"));
+  ASSERT_EQ(store_.AllSamples().size(), 1u);
+
+  // The same batch with the default limit: the messages whole.
+  SetMaxSendBytes(4 << 20);
+  auto again_context = Context();
+  auto again = stub_->IngestSamples(again_context.get());
+  batch.set_batch_sequence(2);
+  ASSERT_TRUE(again->Write(batch));
+  ASSERT_TRUE(again->WritesDone());
+  ASSERT_TRUE(again->Read(&answer));
+  EXPECT_TRUE(again->Finish().ok());
+  EXPECT_THAT(answer.rejected_samples(0).message(), HasSubstr("samples[0].number"));
+  EXPECT_THAT(answer.rejected_samples(0).message(),
+              ::testing::Not(::testing::EndsWith("\xE2\x80\xA6")));
 }
 
 TEST_F(TelemetryServiceTest, IngestAnswersEachBatchInOrderWithRejectsByIndex) {
@@ -708,6 +765,17 @@ TEST(TelemetryConfigTest, StateRetentionShorterThanSampleRetentionStopsTheServer
   EXPECT_THAT(CheckConfig(server, config),
               ::testing::ElementsAre(::testing::HasSubstr("telemetry.state-retention-days")));
   config.state_retention_days = 500;
+  EXPECT_THAT(CheckConfig(server, config), ::testing::IsEmpty());
+}
+
+// The answer to any batch must fit one message, with its rejections' messages cut away.
+TEST(TelemetryConfigTest, ASendLimitTooSmallForAnAnswerStopsTheServer) {
+  const TelemetryConfig config;
+  runtime::ServerConfig server;
+  server.max_send_message_bytes = static_cast<int>(kMinIngestAnswerBytes) - 1;
+  EXPECT_THAT(CheckConfig(server, config),
+              ::testing::ElementsAre(::testing::HasSubstr("max-send-message-bytes: at least")));
+  server.max_send_message_bytes = static_cast<int>(kMinIngestAnswerBytes);
   EXPECT_THAT(CheckConfig(server, config), ::testing::IsEmpty());
 }
 
