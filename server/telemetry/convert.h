@@ -21,13 +21,12 @@ void ToProto(const Machine& machine, v1::Machine* proto);
 Sample SampleFromProto(const v1::Sample& proto);
 void ToProto(const Sample& sample, v1::Sample* proto);
 
-// The answer to a committed (or duplicate) batch.
-// The answer to a committed batch, within `max_bytes` (the server's send limit): when its
-// rejections' messages would not fit, each is cut to an equal share (on a character
-// boundary, ending in "…"; indexes and reasons stay whole). Outside testing: 9,999
-// rejections quoting a 64-character value made a 4.9 MB answer, and the committed
-// batch was answered RESOURCE_EXHAUSTED. A send limit of kMinIngestAnswerBytes holds
-// the answer to any batch with every message cut away (telemetry.CheckConfig).
+// The answer to a committed (or duplicate) batch, within `max_bytes` (the server's send
+// limit): when its rejections' messages would not fit, each is cut to an equal share
+// (on a character boundary, ending in "…"; indexes and reasons stay whole). Outside
+// testing: 9,999 rejections quoting a 64-character value made a 4.9 MB answer, and the
+// committed batch was answered RESOURCE_EXHAUSTED. A send limit of kMinIngestAnswerBytes
+// holds the answer to any batch with every message cut away (telemetry.CheckConfig).
 void ToProto(const Batch& batch, const BatchOutcome& outcome, size_t max_bytes,
              v1::IngestSamplesResponse* proto);
 // Per rejected sample without its message: index, reason and framing, at most.
