@@ -447,6 +447,14 @@ std::vector<std::vector<std::string>> PathsOf(
   return paths;
 }
 
+// The typed Next as a caller other than the reactor uses it: again while kPending (the
+// events are on their way from the hub), until a message or the end.
+Pull PullTyped(StreamSource<FieldMask>& source, FieldMask* message, absl::Status* end) {
+  Pull pulled = Pull::kPending;
+  testing::PollUntil([&] { return (pulled = source.Next(message, end)) != Pull::kPending; }, kWait);
+  return pulled;
+}
+
 std::string CursorOfLast(const grpc::ByteBuffer& bytes) {
   grpc::ByteBuffer copy(bytes);
   FieldMask message;
@@ -494,7 +502,7 @@ TEST_F(WatchSourceTest, ACoalescingSharedWatchSendsWhatWaitsAsOneMessageOfShared
   EXPECT_EQ(part_builds.load(), 7);
   // The typed Next (for callers other than the reactor) builds this watcher's own copy.
   FieldMask message;
-  ASSERT_EQ(typed->Next(&message, &end), Pull::kMessage) << end;
+  ASSERT_EQ(PullTyped(*typed, &message, &end), Pull::kMessage) << end;
   ASSERT_EQ(message.paths_size(), 5);
   EXPECT_EQ(message.paths(2).substr(0, message.paths(2).rfind(' ')), "moved-0 v1");
 
@@ -540,14 +548,9 @@ TEST_F(WatchSourceTest, ACoalescedEventThatCannotBeSelectedEndsTheWatchAfterThos
       OpenCoalescing(hub_.get(), "0", false, 100, 1 << 20, handle_);
   ASSERT_NE(typed, nullptr);
   FieldMask message;
-  Pull pulled = Pull::kPending;
-  const absl::Time deadline = absl::Now() + kWait;
-  while ((pulled = typed->Next(&message, &end)) == Pull::kPending && absl::Now() < deadline) {
-    absl::SleepFor(absl::Milliseconds(10));
-  }
-  ASSERT_EQ(pulled, Pull::kMessage) << end;
+  ASSERT_EQ(PullTyped(*typed, &message, &end), Pull::kMessage) << end;
   EXPECT_EQ(message.paths_size(), 1);
-  EXPECT_EQ(typed->Next(&message, &end), Pull::kEnd);
+  EXPECT_EQ(PullTyped(*typed, &message, &end), Pull::kEnd);
   EXPECT_EQ(end.code(), absl::StatusCode::kDataLoss) << end;
 }
 

@@ -3,8 +3,10 @@
 // server retains is refused with the oldest valid cursor, never skipped silently.
 #include <atomic>
 #include <map>
+#include <memory>
 #include <set>
 #include <thread>
+#include <utility>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -36,6 +38,26 @@ std::string Report(sdk::DefectClient& client, const std::string& vin) {
   auto created = client.CreateDefect(request);
   EXPECT_TRUE(created.ok()) << Describe(created.status());
   return created.ok() ? created->defect().id() : "";
+}
+
+// A mesh on a Redis of its own (the shared one holds other tests' events, some trimmed),
+// its reference data seeded. The mesh goes before its Redis.
+struct MeshOnItsOwnRedis {
+  std::unique_ptr<testing::RedisServer> redis;
+  std::unique_ptr<Mesh> mesh;
+};
+absl::StatusOr<MeshOnItsOwnRedis> StartOnItsOwnRedis() {
+  MeshOnItsOwnRedis own;
+  absl::StatusOr<std::unique_ptr<testing::RedisServer>> redis = testing::RedisServer::Start();
+  if (!redis.ok()) return redis.status();
+  own.redis = *std::move(redis);
+  absl::StatusOr<std::unique_ptr<Mesh>> mesh =
+      Mesh::Start(MeshOptions{{}, own.redis.get(), nullptr});
+  if (!mesh.ok()) return mesh.status();
+  own.mesh = *std::move(mesh);
+  absl::Status seeded = own.mesh->SeedReferenceData();
+  if (!seeded.ok()) return seeded;
+  return own;
 }
 
 TEST(WatchTest, ResumeFromLastCursorDeliversEveryEventOnce) {
@@ -210,14 +232,10 @@ TEST(WatchTest, CursorOlderThanRetainedIsRefusedWithTheOldestCursor) {
 }
 
 TEST(WatchTest, CursorCasesWithoutTrimming) {
-  // A Redis of its own: the shared one holds other tests' (trimmed) events.
-  absl::StatusOr<std::unique_ptr<testing::RedisServer>> redis = testing::RedisServer::Start();
-  ASSERT_TRUE(redis.ok()) << redis.status();
-  absl::StatusOr<std::unique_ptr<Mesh>> mesh = Mesh::Start(MeshOptions{{}, redis->get(), nullptr});
-  ASSERT_TRUE(mesh.ok()) << mesh.status();
-  ASSERT_TRUE((*mesh)->SeedReferenceData().ok());
-  sdk::DefectClient otto = (*mesh)->Defects("otto");
-  sdk::DefectClient watcher = (*mesh)->Defects("manager");
+  absl::StatusOr<MeshOnItsOwnRedis> own = StartOnItsOwnRedis();
+  ASSERT_TRUE(own.ok()) << own.status();
+  sdk::DefectClient otto = own->mesh->Defects("otto");
+  sdk::DefectClient watcher = own->mesh->Defects("manager");
   const std::string first = Report(otto, "VIN-CURSOR-1");
   Report(otto, "VIN-CURSOR-2");
 
@@ -261,13 +279,10 @@ TEST(WatchTest, CursorCasesWithoutTrimming) {
 // max_changes_per_response: what waits for a watcher comes in fewer messages, in
 // `changes`, in order; the last change's cursor resumes after the whole message.
 TEST(WatchTest, SeveralChangesPerResponseCarryEveryChangeInOrder) {
-  absl::StatusOr<std::unique_ptr<testing::RedisServer>> redis = testing::RedisServer::Start();
-  ASSERT_TRUE(redis.ok()) << redis.status();
-  absl::StatusOr<std::unique_ptr<Mesh>> mesh = Mesh::Start(MeshOptions{{}, redis->get(), nullptr});
-  ASSERT_TRUE(mesh.ok()) << mesh.status();
-  ASSERT_TRUE((*mesh)->SeedReferenceData().ok());
-  sdk::DefectClient otto = (*mesh)->Defects("otto");
-  sdk::DefectClient watcher = (*mesh)->Defects("manager");
+  absl::StatusOr<MeshOnItsOwnRedis> own = StartOnItsOwnRedis();
+  ASSERT_TRUE(own.ok()) << own.status();
+  sdk::DefectClient otto = own->mesh->Defects("otto");
+  sdk::DefectClient watcher = own->mesh->Defects("manager");
   std::vector<std::string> reported;
   for (int i = 0; i < 12; ++i) reported.push_back(Report(otto, absl::StrCat("VIN-MANY-", i)));
 
@@ -323,13 +338,10 @@ TEST(WatchTest, SeveralChangesPerResponseCarryEveryChangeInOrder) {
 }
 
 TEST(WatchTest, RedisRestartedEmptyTellsWatchersToListAgain) {
-  absl::StatusOr<std::unique_ptr<testing::RedisServer>> redis = testing::RedisServer::Start();
-  ASSERT_TRUE(redis.ok()) << redis.status();
-  absl::StatusOr<std::unique_ptr<Mesh>> mesh = Mesh::Start(MeshOptions{{}, redis->get(), nullptr});
-  ASSERT_TRUE(mesh.ok()) << mesh.status();
-  ASSERT_TRUE((*mesh)->SeedReferenceData().ok());
-  sdk::DefectClient otto = (*mesh)->Defects("otto");
-  sdk::DefectClient watcher = (*mesh)->Defects("manager");
+  absl::StatusOr<MeshOnItsOwnRedis> own = StartOnItsOwnRedis();
+  ASSERT_TRUE(own.ok()) << own.status();
+  sdk::DefectClient otto = own->mesh->Defects("otto");
+  sdk::DefectClient watcher = own->mesh->Defects("manager");
   Report(otto, "VIN-GEN-1");
   WatchDefectsRequest from_oldest;
   from_oldest.set_cursor("0");
@@ -338,7 +350,7 @@ TEST(WatchTest, RedisRestartedEmptyTellsWatchersToListAgain) {
   ASSERT_TRUE(live->Next(&response)) << Describe(live->Finish());
   const std::string old_cursor = response.event().cursor();
 
-  ASSERT_TRUE((*redis)->Restart().ok());  // no persistence: it comes back empty
+  ASSERT_TRUE(own->redis->Restart().ok());  // no persistence: it comes back empty
   Report(otto, "VIN-GEN-2");
   while (live->Next(&response)) {
   }
