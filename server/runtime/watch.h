@@ -49,9 +49,10 @@ namespace plantmesh::runtime {
 
 // What a watch makes of one event, on the executor: true with `*response` filled to
 // send it, false to skip it (e.g. outside the watch's filter), or an error that ends the
-// watch. `*response` is empty on entry, unless the watch coalesces (WatchOptions): it
-// then holds the parts of the events before this one, the function appends this one's
-// and leaves it as it was when it skips the event.
+// watch (after the events taken before it). `*response` is empty on entry, unless the
+// watch coalesces (WatchOptions): it then holds the parts of the events before this one,
+// the function appends this one's and leaves it as it was when it skips the event or
+// fails.
 template <class Response>
 using WatchEventFunction =
     std::function<absl::StatusOr<bool>(const StreamEvent& event, Response* response)>;
@@ -113,6 +114,11 @@ class WatchSource final : public StreamSource<Response> {
     constexpr size_t kMaxEventsPerNext = 256;
     const bool coalesce = options_.coalesce_payload_bytes > 0;
     message->Clear();
+    if (!failed_.ok()) {
+      feed_.Cancel();
+      *end = std::exchange(failed_, absl::OkStatus());
+      return Pull::kEnd;
+    }
     for (size_t taken = 0; taken < kMaxEventsPerNext;) {
       const Pull pulled =
           coalesce
@@ -125,6 +131,11 @@ class WatchSource final : public StreamSource<Response> {
         if (!coalesce) message->Clear();
         absl::StatusOr<bool> send = on_event_(*event, message);
         if (!send.ok()) {
+          events_.clear();
+          if (filled) {
+            failed_ = send.status();  // the events taken before it go first
+            return Pull::kMessage;
+          }
           feed_.Cancel();
           *end = send.status();
           return Pull::kEnd;
@@ -147,6 +158,7 @@ class WatchSource final : public StreamSource<Response> {
   WatchEventFunction<Response> on_event_;
   const WatchOptions options_;
   std::vector<std::shared_ptr<const StreamEvent>> events_;  // NextEvents', kept for capacity
+  absl::Status failed_;  // the end owed once the events before the failing one went
   StreamControl control_{nullptr};
 };
 

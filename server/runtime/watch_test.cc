@@ -279,6 +279,21 @@ TEST_F(WatchSourceTest, AnEventItsFunctionRefusesEndsTheWatchWithThatStatus) {
   EXPECT_EQ(end.code(), absl::StatusCode::kDataLoss) << end;
 }
 
+// Coalescing: the events taken with the refused one before it go first, as in a shared
+// watch (resuming from the last message's cursor then starts at the refused one).
+TEST_F(WatchSourceTest, AnEventItsFunctionRefusesEndsACoalescingWatchAfterThoseBeforeIt) {
+  StartHub();
+  Publish({"ok-0", "ok-1", "bad-0", "after-0"});
+  WatchOptions options;
+  options.coalesce_payload_bytes = 1 << 20;
+  std::unique_ptr<StreamSource<StringValue>> source = Open("0", options);
+  ASSERT_NE(source, nullptr);
+  absl::Status end;
+  EXPECT_EQ(PullSome(*source, 3, &end), (std::vector<std::string>{"ok-0", "ok-1"}));
+  EXPECT_EQ(events_per_message_, std::vector<size_t>{2});
+  EXPECT_EQ(end.code(), absl::StatusCode::kDataLoss) << end;
+}
+
 TEST_F(WatchSourceTest, CursorErrorsAndAMissingHub) {
   StartHub();
   absl::StatusOr<std::unique_ptr<StreamSource<StringValue>>> malformed = OpenWatch<StringValue>(
