@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <vector>
 
 #include "absl/strings/ascii.h"
@@ -14,6 +15,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/time/time.h"
 #include "cli/atomic_file.h"
+#include "cli/decimal_number.h"
 #include "cli/number_check.h"
 
 namespace plantmesh::cli {
@@ -58,9 +60,12 @@ absl::Status ApplySetting(const std::string& key, const std::string& value,
   } else if (key == "insecure") {
     options.insecure = Truthy(value);
   } else if (key == "timeout") {
-    if (!absl::SimpleAtod(value, &settings->timeout_seconds)) {
-      return absl::InvalidArgumentError(absl::StrCat("timeout \"", value, "\" is not a number"));
+    const std::optional<double> seconds = ParseDecimal(value);
+    if (!seconds) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("timeout \"", value, "\" is not a decimal number of seconds"));
     }
+    settings->timeout_seconds = *seconds;
   }
   // Other keys (e.g. output) belong to flags CLI11 reads itself; ignore them here.
   return absl::OkStatus();

@@ -1,6 +1,7 @@
 #include "cli/demand_file.h"
 
 #include <cmath>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -8,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/civil_time.h"
+#include "cli/decimal_number.h"
 #include "cli/sample_file.h"
 
 namespace plantmesh::cli {
@@ -61,6 +63,7 @@ absl::StatusOr<bool> DemandReader::Next(::plantmesh::planning::v1::DemandRecord*
   while (std::getline(*in_, text)) {
     ++line_;
     bytes_read_ += static_cast<int64_t>(text.size()) + 1;
+    if (line_ == 1) text = std::string(WithoutByteOrderMark(text));
     if (!text.empty() && text.back() == '\r') text.pop_back();
     if (absl::StripAsciiWhitespace(text).empty()) continue;
     if (!header_read_) {
@@ -79,17 +82,18 @@ absl::StatusOr<bool> DemandReader::Next(::plantmesh::planning::v1::DemandRecord*
     if (!IsDate(date)) {
       return LineError("date", absl::StrCat("\"", date, "\" is not a date YYYY-MM-DD"));
     }
-    double quantity = 0;
-    if (!absl::SimpleAtod(quantity_text, &quantity) || !std::isfinite(quantity)) {
-      return LineError("quantity", absl::StrCat("\"", quantity_text, "\" is not a number"));
+    const std::optional<double> quantity = ParseDecimal(quantity_text);
+    if (!quantity) {
+      return LineError("quantity", absl::StrCat("\"", quantity_text, "\" is not a decimal number"));
     }
-    if (quantity < 0) {
-      return LineError("quantity", absl::StrCat("\"", quantity_text, "\" must be >= 0"));
+    if (*quantity < 0 || *quantity > kMaxDemandQuantity) {
+      return LineError("quantity", absl::StrCat("\"", quantity_text, "\" must be 0-",
+                                                static_cast<int64_t>(kMaxDemandQuantity)));
     }
     record->Clear();
     record->set_product_id(product);
     record->set_date(date);
-    record->set_quantity(quantity);
+    record->set_quantity(*quantity);
     return true;
   }
   if (!header_read_) {

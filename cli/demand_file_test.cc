@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <sstream>
 #include <vector>
 
@@ -37,6 +38,17 @@ TEST(DemandFileTest, ReadsColumnsInAnyOrderWithCrlfAndBlankLines) {
   EXPECT_EQ((*records)[1].quantity(), 0.0);
 }
 
+// Outside testing: a "CSV UTF-8" file from a spreadsheet program (a byte order mark in
+// front) was refused as `unknown column "\uFEFFproduct_id"`.
+TEST(DemandFileTest, ReadsAFileWithAByteOrderMarkAndNegativeZeroAsZero) {
+  absl::StatusOr<std::vector<v1::DemandRecord>> records =
+      ReadAll("\xEF\xBB\xBFproduct_id,date,quantity\r\nGRANOLA-500G,2025-01-06,-0\r\n");
+  ASSERT_TRUE(records.ok()) << records.status();
+  ASSERT_EQ(records->size(), 1u);
+  EXPECT_EQ((*records)[0].quantity(), 0.0);
+  EXPECT_FALSE(std::signbit((*records)[0].quantity()));
+}
+
 TEST(DemandFileTest, ABadRowNamesTheLineAndTheColumn) {
   const std::string header = "product_id,date,quantity\n";
   const std::string good = "GRANOLA-500G,2025-01-06,1\n";
@@ -44,13 +56,25 @@ TEST(DemandFileTest, ABadRowNamesTheLineAndTheColumn) {
     std::string row, message;
   };
   for (const Case& c : {
-           Case{"GRANOLA-500G,2025-01-07,-3", "demand.csv:3: quantity: \"-3\" must be >= 0"},
+           Case{"GRANOLA-500G,2025-01-07,-3",
+                "demand.csv:3: quantity: \"-3\" must be 0-1000000000"},
+           Case{"GRANOLA-500G,2025-01-07,1000000001",
+                "demand.csv:3: quantity: \"1000000001\" must be 0-1000000000"},
+           // Outside testing: strtod read these as 16, 8 and 0.
+           Case{"GRANOLA-500G,2025-01-07,0x10",
+                "demand.csv:3: quantity: \"0x10\" is not a decimal number"},
+           Case{"GRANOLA-500G,2025-01-07,0x1p3",
+                "demand.csv:3: quantity: \"0x1p3\" is not a decimal number"},
+           Case{"GRANOLA-500G,2025-01-07,1e-400",
+                "demand.csv:3: quantity: \"1e-400\" is not a decimal number"},
            Case{"GRANOLA-500G,2025-02-30,1",
                 "demand.csv:3: date: \"2025-02-30\" is not a date YYYY-MM-DD"},
            Case{"GRANOLA-500G,07.01.2025,1",
                 "demand.csv:3: date: \"07.01.2025\" is not a date YYYY-MM-DD"},
-           Case{"GRANOLA-500G,2025-01-07,many", "demand.csv:3: quantity: \"many\" is not a number"},
-           Case{"GRANOLA-500G,2025-01-07,nan", "demand.csv:3: quantity: \"nan\" is not a number"},
+           Case{"GRANOLA-500G,2025-01-07,many",
+                "demand.csv:3: quantity: \"many\" is not a decimal number"},
+           Case{"GRANOLA-500G,2025-01-07,nan",
+                "demand.csv:3: quantity: \"nan\" is not a decimal number"},
            Case{",2025-01-07,1", "demand.csv:3: product_id: empty"},
            Case{"GRANOLA-500G,2025-01-07", "demand.csv:3: 2 fields, the header has 3"},
        }) {

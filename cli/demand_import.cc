@@ -82,7 +82,8 @@ DemandImportCommand::DemandImportCommand(CLI::App* root) {
   command_ = planning->add_subcommand(
       "import-demand",
       "Import daily demand history from a CSV file (or - for stdin) with the header "
-      "product_id,date,quantity (date YYYY-MM-DD, quantity >= 0 in the product's unit), on one "
+      "product_id,date,quantity (date YYYY-MM-DD, quantity a decimal number 0-1000000000 in the "
+      "product's unit), on one "
       "ImportDemand stream: stored in one transaction when the file ends, a record replacing "
       "the same product and date, so importing a file again is harmless. A bad row stores "
       "nothing (unless --skip-invalid). A progress bar on a terminal, a summary at the end.");

@@ -3,12 +3,12 @@
 // outside testing); this says what the flag takes.
 #pragma once
 
-#include <cmath>
+#include <optional>
 #include <string>
 
 #include "CLI/CLI.hpp"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "cli/decimal_number.h"
 
 namespace plantmesh::cli {
 
@@ -16,10 +16,8 @@ namespace plantmesh::cli {
 inline CLI::Validator AboveZero(const std::string& what) {
   return CLI::Validator(
       [what](std::string& text) {
-        double value = 0;
-        if (absl::SimpleAtod(text, &value) && std::isfinite(value) && value > 0) {
-          return std::string();
-        }
+        const std::optional<double> value = ParseDecimal(text);
+        if (value && *value > 0) return std::string();
         return absl::StrCat("\"", text, "\" must be a number of ", what, " above 0");
       },
       absl::StrCat(what, " > 0"));

@@ -1,5 +1,9 @@
 #include "cli/request_builder.h"
 
+#include <cmath>
+#include <limits>
+#include <optional>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
@@ -8,6 +12,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "cli/decimal_number.h"
 #include "google/protobuf/util/json_util.h"
 
 namespace plantmesh::cli {
@@ -80,15 +85,18 @@ absl::Status StoreScalar(const FieldDescriptor* field, absl::string_view text, M
       return absl::OkStatus();
     }
     case FieldDescriptor::CPPTYPE_DOUBLE: {
-      double v;
-      if (!absl::SimpleAtod(text, &v)) return BadValue(field, text, "a number");
-      add ? reflection->AddDouble(message, field, v) : reflection->SetDouble(message, field, v);
+      const std::optional<double> v = ParseDecimal(text);
+      if (!v) return BadValue(field, text, "a decimal number");
+      add ? reflection->AddDouble(message, field, *v) : reflection->SetDouble(message, field, *v);
       return absl::OkStatus();
     }
     case FieldDescriptor::CPPTYPE_FLOAT: {
-      float v;
-      if (!absl::SimpleAtof(text, &v)) return BadValue(field, text, "a number");
-      add ? reflection->AddFloat(message, field, v) : reflection->SetFloat(message, field, v);
+      const std::optional<double> v = ParseDecimal(text);
+      if (!v || std::abs(*v) > std::numeric_limits<float>::max()) {
+        return BadValue(field, text, "a decimal number within a float's range");
+      }
+      const auto f = static_cast<float>(*v);
+      add ? reflection->AddFloat(message, field, f) : reflection->SetFloat(message, field, f);
       return absl::OkStatus();
     }
     case FieldDescriptor::CPPTYPE_BOOL: {

@@ -1,6 +1,8 @@
 #include "cli/sample_file.h"
 
 #include <cmath>
+#include <limits>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -11,6 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "cli/decimal_number.h"
 #include "google/protobuf/util/json_util.h"
 
 namespace plantmesh::cli {
@@ -59,12 +62,11 @@ absl::Status SetCondition(absl::string_view text, tv1::Sample* sample) {
 
 absl::Status SetValue(absl::string_view kind_text, absl::string_view value, tv1::Sample* sample) {
   const std::string kind = absl::AsciiStrToLower(kind_text);
-  double number = 0;
   if (kind.empty()) {
     if (value == "UNAVAILABLE") {
       sample->mutable_unavailable();
-    } else if (absl::SimpleAtod(value, &number) && std::isfinite(number)) {
-      sample->set_number(number);
+    } else if (std::optional<double> number = ParseDecimal(value)) {
+      sample->set_number(*number);
     } else if (!value.empty()) {
       sample->set_text(std::string(value));
     } else {
@@ -74,10 +76,21 @@ absl::Status SetValue(absl::string_view kind_text, absl::string_view value, tv1:
     return absl::OkStatus();
   }
   if (kind == "number") {
-    if (!absl::SimpleAtod(value, &number)) {
-      return absl::InvalidArgumentError(absl::StrCat("value: \"", value, "\" is not a number"));
+    // Not finite: sent as such, for the server to reject that sample (NOT_FINITE).
+    const std::string lower = absl::AsciiStrToLower(value);
+    std::optional<double> number = ParseDecimal(value);
+    if (lower == "nan" || lower == "-nan") {
+      number = std::numeric_limits<double>::quiet_NaN();
+    } else if (lower == "inf" || lower == "+inf" || lower == "infinity") {
+      number = std::numeric_limits<double>::infinity();
+    } else if (lower == "-inf" || lower == "-infinity") {
+      number = -std::numeric_limits<double>::infinity();
     }
-    sample->set_number(number);
+    if (!number) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("value: \"", value, "\" is not a decimal number"));
+    }
+    sample->set_number(*number);
   } else if (kind == "text") {
     sample->set_text(std::string(value));
   } else if (kind == "condition") {
@@ -111,9 +124,14 @@ SampleFileFormat GuessSampleFileFormat(absl::string_view path, absl::string_view
       absl::EndsWith(lower, ".json")) {
     return SampleFileFormat::kJsonLines;
   }
-  return absl::StartsWith(absl::StripLeadingAsciiWhitespace(first_line), "{")
+  return absl::StartsWith(absl::StripLeadingAsciiWhitespace(WithoutByteOrderMark(first_line)), "{")
              ? SampleFileFormat::kJsonLines
              : SampleFileFormat::kCsv;
+}
+
+absl::string_view WithoutByteOrderMark(absl::string_view first_line) {
+  absl::ConsumePrefix(&first_line, "\xEF\xBB\xBF");
+  return first_line;
 }
 
 absl::StatusOr<std::vector<std::string>> SplitCsvLine(absl::string_view line) {
@@ -176,6 +194,7 @@ absl::StatusOr<bool> SampleReader::Next(tv1::Sample* sample) {
   while (std::getline(*in_, text_)) {
     ++line_;
     bytes_read_ += static_cast<int64_t>(text_.size()) + 1;
+    if (line_ == 1) text_ = std::string(WithoutByteOrderMark(text_));
     if (absl::StripAsciiWhitespace(text_).empty()) continue;
     sample->Clear();
     if (format_ == SampleFileFormat::kJsonLines) {

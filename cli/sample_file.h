@@ -1,6 +1,7 @@
 // Machine samples from a file, for `plantctl telemetry ingest`: CSV or JSON lines.
 //
-// CSV (RFC 4180 quoting; UTF-8; LF or CRLF line ends; a quoted field cannot span lines):
+// CSV (RFC 4180 quoting; UTF-8, with or without a byte order mark; LF or CRLF line ends;
+// a quoted field cannot span lines):
 // the first line is a header naming the columns, in any order:
 //   machine_id, data_item_id, time, value   required
 //   kind                                     optional: number | text | condition |
@@ -8,13 +9,13 @@
 //   source_sequence                          optional: the source's own sequence, 0-2^64-1
 // time is RFC 3339 with a zone (`2024-05-01T10:00:00.250Z`, `...+02:00`). The value by
 // kind:
-//   number       a decimal number (`12.5`, `-3e2`; `nan`/`inf` are sent as such and the
-//                server rejects them as NOT_FINITE)
+//   number       a decimal number (`12.5`, `-3e2`, not hexadecimal; `nan`/`inf` are sent
+//                as such and the server rejects them as NOT_FINITE)
 //   text         the field as it is (may be empty)
 //   condition    LEVEL[:NATIVE_CODE[:MESSAGE]], LEVEL one of normal, warning, fault, e.g.
 //                `fault:SV0401:SERVO ALARM: V-READY OFF` (the message may hold colons)
 //   unavailable  empty or `UNAVAILABLE` (MTConnect's "no value")
-//   guessed      `UNAVAILABLE` -> unavailable; a finite number -> number; other
+//   guessed      `UNAVAILABLE` -> unavailable; a decimal number -> number; other
 //                non-empty text -> text; empty -> an error (say kind text for "")
 // Empty lines are skipped.
 //
@@ -48,6 +49,10 @@ absl::StatusOr<SampleFileFormat> ParseSampleFileFormat(absl::string_view name);
 // The format of `path` by its extension (.csv; .jsonl, .ndjson, .json), else by the
 // first non-blank character of `first_line` (`{`: JSON lines, otherwise CSV).
 SampleFileFormat GuessSampleFileFormat(absl::string_view path, absl::string_view first_line);
+
+// `first_line` without a UTF-8 byte order mark in front (what spreadsheet programs
+// write at the start of a "CSV UTF-8" file), for the readers of such files.
+absl::string_view WithoutByteOrderMark(absl::string_view first_line);
 
 // Splits one CSV line into fields (RFC 4180 quoting, a trailing CR dropped).
 // INVALID_ARGUMENT for an unterminated quote or text after a closing quote.

@@ -85,6 +85,23 @@ TEST(SampleReader, CsvWithEveryKind) {
   EXPECT_EQ((*samples)[7].text(), "");
 }
 
+// Spreadsheet programs write "CSV UTF-8" with a byte order mark in front. A value that
+// only strtod reads as a number (hexadecimal) is text when the kind is guessed.
+TEST(SampleReader, CsvWithAByteOrderMarkAndHexadecimalText) {
+  absl::StatusOr<std::vector<tv1::Sample>> samples = ReadAll(
+      "\xEF\xBB\xBFmachine_id,data_item_id,time,value\r\n"
+      "cnc07,program,2024-05-01T10:00:00Z,0x10\r\n"
+      "cnc07,Xload,2024-05-01T10:00:01Z,-0\r\n",
+      SampleFileFormat::kCsv);
+  ASSERT_TRUE(samples.ok()) << samples.status();
+  ASSERT_EQ(samples->size(), 2u);
+  EXPECT_EQ((*samples)[0].text(), "0x10");
+  EXPECT_TRUE((*samples)[1].has_number());
+  EXPECT_FALSE(std::signbit((*samples)[1].number()));
+  EXPECT_EQ(GuessSampleFileFormat("-", "\xEF\xBB\xBF{\"machineId\":\"cnc07\"}"),
+            SampleFileFormat::kJsonLines);
+}
+
 TEST(SampleReader, CsvColumnsInAnyOrder) {
   absl::StatusOr<std::vector<tv1::Sample>> samples =
       ReadAll("time,value,data_item_id,machine_id\n2024-05-01T10:00:00Z,1,Xload,cnc07\n",
@@ -104,7 +121,9 @@ TEST(SampleReader, BadCsvRowsNameTheLineAndField) {
   EXPECT_THAT(ErrorOf(header + "cnc07,Xload,2024-05-01 10:00:00,1,\n"),
               HasSubstr("samples.csv:2: time:"));
   EXPECT_EQ(ErrorOf(header + "cnc07,Xload,2024-05-01T10:00:00Z,abc,number\n"),
-            "samples.csv:2: value: \"abc\" is not a number");
+            "samples.csv:2: value: \"abc\" is not a decimal number");
+  EXPECT_EQ(ErrorOf(header + "cnc07,Xload,2024-05-01T10:00:00Z,0x10,number\n"),
+            "samples.csv:2: value: \"0x10\" is not a decimal number");
   EXPECT_THAT(ErrorOf(header + "cnc07,Xload,2024-05-01T10:00:00Z,1,boolean\n"),
               HasSubstr("samples.csv:2: kind: \"boolean\" is not one of"));
   EXPECT_THAT(ErrorOf(header + "cnc07,Xload,2024-05-01T10:00:00Z,,\n"),

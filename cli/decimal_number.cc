@@ -1,0 +1,33 @@
+#include "cli/decimal_number.h"
+
+#include <charconv>
+#include <cmath>
+#include <system_error>
+
+#include "absl/strings/ascii.h"
+
+namespace plantmesh::cli {
+
+std::optional<double> ParseDecimal(absl::string_view text) {
+  // A sign, then a digit or the point: std::from_chars would also read "inf" and "nan".
+  absl::string_view unsigned_part = text;
+  if (!unsigned_part.empty() && (unsigned_part.front() == '+' || unsigned_part.front() == '-')) {
+    unsigned_part.remove_prefix(1);
+  }
+  if (unsigned_part.empty() ||
+      !(absl::ascii_isdigit(static_cast<unsigned char>(unsigned_part.front())) ||
+        unsigned_part.front() == '.')) {
+    return std::nullopt;
+  }
+  if (text.front() == '+') text.remove_prefix(1);  // std::from_chars reads no '+'
+  double value = 0;
+  const std::from_chars_result read =
+      std::from_chars(text.data(), text.data() + text.size(), value, std::chars_format::general);
+  // errc::result_out_of_range: beyond a double's range, or a non-zero value that underflows.
+  if (read.ec != std::errc() || read.ptr != text.data() + text.size() || !std::isfinite(value)) {
+    return std::nullopt;
+  }
+  return value == 0 ? 0.0 : value;  // -0 reads as 0
+}
+
+}  // namespace plantmesh::cli
