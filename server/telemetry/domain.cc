@@ -474,6 +474,17 @@ absl::Status MachineNotFound(const std::string& machine_id) {
       "MACHINE_NOT_FOUND", {{"machine_id", machine_id}});
 }
 
+absl::Status DataItemNotFound(const std::string& data_item_id,
+                              const std::vector<std::string>& machine_ids) {
+  const std::string where =
+      machine_ids.size() == 1 ? absl::StrCat("machine ", machine_ids.front())
+                              : absl::StrCat("any of the ", machine_ids.size(), " machines named");
+  return runtime::WithErrorInfo(
+      absl::NotFoundError(absl::StrCat("no data item ", runtime::QuoteForMessage(data_item_id),
+                                       " is registered on ", where)),
+      "DATA_ITEM_NOT_FOUND", {{"data_item_id", data_item_id}});
+}
+
 void CheckDataItemIdFilter(const std::vector<std::string>& data_item_ids, absl::string_view field,
                            runtime::Violations& violations) {
   // A machine has at most kMaxDataItems: a longer filter only costs (outside testing: 60,000

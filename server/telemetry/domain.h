@@ -237,6 +237,13 @@ std::string NextSamplePageToken(const SampleQuery& query, const StoredSample& la
 // TelemetryServiceImpl::RequireMachines).
 absl::Status MachineNotFound(const std::string& machine_id);
 
+// NOT_FOUND "no data item <id> is registered on machine <id>" (or "on any of the N
+// machines named") with an ErrorInfo (reason DATA_ITEM_NOT_FOUND, metadata data_item_id):
+// what a read answers for a data item id that none of its machines has, rather than an
+// empty answer that reads as "no data yet" (a typo in a dashboard's configuration).
+absl::Status DataItemNotFound(const std::string& data_item_id,
+                              const std::vector<std::string>& machine_ids);
+
 // A filter's data item ids (`field`: "data_item_ids"): at most kMaxDataItems, each one
 // with the data item id pattern. One that cannot exist would only match nothing: it is refused,
 // naming `field[i]`, rather than answered with an empty result.

@@ -93,6 +93,12 @@ struct Sql {
       "machines_unknown",
       "SELECT x.id FROM unnest($1::text[]) WITH ORDINALITY AS x(id, n) WHERE NOT EXISTS "
       "(SELECT 1 FROM telemetry.machines m WHERE m.id = x.id) ORDER BY x.n");
+  // The machines are joined, not matched with `= ANY($1)` (see kIngestCatalog).
+  const runtime::PgStatement data_items_unknown = registry.Add(
+      "data_items_unknown",
+      "SELECT x.id FROM unnest($2::text[]) WITH ORDINALITY AS x(id, n) WHERE NOT EXISTS "
+      "(SELECT 1 FROM unnest($1::text[]) AS m(id) JOIN telemetry.data_items d "
+      "ON d.machine_id = m.id AND d.id = x.id) ORDER BY x.n");
   const runtime::PgStatement machine_update = registry.Add(
       "machine_update",
       "UPDATE telemetry.machines SET display_name = $2, line = $3, zone = $4, "
@@ -1479,6 +1485,22 @@ absl::StatusOr<std::vector<std::string>> PgTelemetryStore::UnknownMachines(
     out.clear();
     for (const pqxx::row& r :
          tx.exec_prepared(Statements().machines_unknown, ArrayLiteral(machine_ids))) {
+      out.push_back(r[0].as<std::string>());
+    }
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
+absl::StatusOr<std::vector<std::string>> PgTelemetryStore::UnknownDataItems(
+    const std::vector<std::string>& machine_ids, const std::vector<std::string>& data_item_ids) {
+  std::vector<std::string> out;
+  PM_RETURN_IF_ERROR(Run([&](pqxx::connection& conn) -> absl::Status {
+    pqxx::read_transaction tx(conn);
+    out.clear();
+    for (const pqxx::row& r :
+         tx.exec_prepared(Statements().data_items_unknown, ArrayLiteral(machine_ids),
+                          ArrayLiteral(data_item_ids))) {
       out.push_back(r[0].as<std::string>());
     }
     return absl::OkStatus();

@@ -48,6 +48,9 @@ class PgTelemetryStore : public TelemetryStore {
                                                           const BatchEventEncoder& encode) override;
   absl::StatusOr<std::vector<std::string>> UnknownMachines(
       const std::vector<std::string>& machine_ids) override;
+  absl::StatusOr<std::vector<std::string>> UnknownDataItems(
+      const std::vector<std::string>& machine_ids,
+      const std::vector<std::string>& data_item_ids) override;
   absl::StatusOr<std::vector<StoredSample>> LatestValues(
       const std::vector<std::string>& machine_ids,
       const std::vector<std::string>& data_item_ids) override;

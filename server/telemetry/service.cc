@@ -228,6 +228,16 @@ absl::Status TelemetryServiceImpl::RequireMachines(const std::vector<std::string
   return absl::OkStatus();
 }
 
+absl::Status TelemetryServiceImpl::RequireMachinesAndDataItems(
+    const std::vector<std::string>& machine_ids, const std::vector<std::string>& data_item_ids) {
+  PM_RETURN_IF_ERROR(RequireMachines(machine_ids));
+  if (data_item_ids.empty()) return absl::OkStatus();
+  PM_ASSIGN_OR_RETURN(std::vector<std::string> unknown,
+                      store_->UnknownDataItems(machine_ids, data_item_ids));
+  if (!unknown.empty()) return DataItemNotFound(unknown.front(), machine_ids);
+  return absl::OkStatus();
+}
+
 absl::Status TelemetryServiceImpl::HandleRegisterMachine(runtime::CallContext& call,
                                                          const v1::RegisterMachineRequest& request,
                                                          v1::RegisterMachineResponse* response) {
@@ -336,7 +346,9 @@ absl::Status TelemetryServiceImpl::HandleGetLatestValues(runtime::CallContext& c
                       {request.data_item_ids().begin(), request.data_item_ids().end()},
                       request.page_size(), request.page_token()));
   // The first unknown one in the request's order (the query's are sorted).
-  PM_RETURN_IF_ERROR(RequireMachines({request.machine_ids().begin(), request.machine_ids().end()}));
+  PM_RETURN_IF_ERROR(RequireMachinesAndDataItems(
+      {request.machine_ids().begin(), request.machine_ids().end()},
+      {request.data_item_ids().begin(), request.data_item_ids().end()}));
   // The values must fit one message of the server's send limit, with room for the
   // token; a page ends early rather than fail (AIP-158 allows a short page).
   const size_t limit = static_cast<size_t>(
@@ -413,7 +425,8 @@ absl::Status TelemetryServiceImpl::HandleQuerySamples(runtime::CallContext& call
                       runtime::TimeFromProto(request.has_start_time(), request.start_time()),
                       runtime::TimeFromProto(request.has_end_time(), request.end_time()),
                       request.page_size(), request.page_token()));
-  PM_RETURN_IF_ERROR(RequireMachines({query.machine_id}));
+  PM_RETURN_IF_ERROR(RequireMachinesAndDataItems(
+      {query.machine_id}, {request.data_item_ids().begin(), request.data_item_ids().end()}));
   PM_ASSIGN_OR_RETURN(SamplePage page, store_->QuerySamples(query));
   for (const StoredSample& s : page.samples) ToProto(s.sample, response->add_samples());
   runtime::EndPage(response, response->mutable_samples(), page.samples.size(), page.more,

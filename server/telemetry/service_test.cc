@@ -749,6 +749,73 @@ TEST_F(TelemetryServiceTest, ReadsNamingAnUnknownMachineAreNotFound) {
   }
 }
 
+// Outside testing: a data item id that none of the named machines has (a typo,
+// "spindel") was answered OK and empty by every read that filters by data item. Each is
+// NOT_FOUND naming it, as an unknown machine is; a data item of another machine of the
+// request is a filter, not an error.
+TEST_F(TelemetryServiceTest, ReadsNamingAnUnknownDataItemAreNotFound) {
+  v1::RegisterMachineResponse registered;
+  ASSERT_TRUE(Register(Cnc(), &registered).ok());
+  v1::Machine other = Cnc("CNC-08");
+  other.mutable_data_items(1)->set_id("S2speed");
+  ASSERT_TRUE(Register(other, &registered).ok());
+  auto expect_not_found = [](const grpc::Status& grpc_status, const std::string& what) {
+    const absl::Status status = sdk::FromGrpcStatus(grpc_status);
+    EXPECT_EQ(status.code(), absl::StatusCode::kNotFound) << what << ": " << status;
+    EXPECT_THAT(std::string(status.message()), HasSubstr("spindel")) << what;
+    EXPECT_EQ(sdk::ErrorReason(status), "DATA_ITEM_NOT_FOUND") << what;
+    EXPECT_EQ(sdk::ErrorMetadata(status, "data_item_id"), "spindel") << what;
+  };
+  {
+    v1::GetLatestValuesRequest request;
+    request.add_machine_ids("CNC-07");
+    request.add_machine_ids("CNC-08");
+    request.add_data_item_ids("S2speed");  // CNC-08's only: a filter
+    v1::GetLatestValuesResponse response;
+    EXPECT_TRUE(stub_->GetLatestValues(Context().get(), request, &response).ok());
+    request.add_data_item_ids("spindel");
+    expect_not_found(stub_->GetLatestValues(Context().get(), request, &response),
+                     "GetLatestValues");
+  }
+  {
+    v1::QuerySamplesRequest request;
+    request.set_machine_id("CNC-07");
+    request.add_data_item_ids("S1speed");
+    SetTime(now_ - absl::Hours(1), request.mutable_start_time());
+    SetTime(now_, request.mutable_end_time());
+    v1::QuerySamplesResponse response;
+    EXPECT_TRUE(stub_->QuerySamples(Context().get(), request, &response).ok());
+    request.add_data_item_ids("spindel");
+    expect_not_found(stub_->QuerySamples(Context().get(), request, &response), "QuerySamples");
+    // Another machine's data item is not this machine's.
+    request.clear_data_item_ids();
+    request.add_data_item_ids("S2speed");
+    EXPECT_EQ(stub_->QuerySamples(Context().get(), request, &response).error_code(),
+              grpc::StatusCode::NOT_FOUND);
+  }
+  {
+    v1::QueryAggregatesRequest request;
+    request.set_machine_id("CNC-07");
+    request.set_data_item_id("spindel");
+    SetTime(now_ - absl::Hours(1), request.mutable_start_time());
+    SetTime(now_, request.mutable_end_time());
+    request.set_bucket_width(v1::BUCKET_WIDTH_MINUTE);
+    v1::QueryAggregatesResponse response;
+    expect_not_found(stub_->QueryAggregates(Context().get(), request, &response),
+                     "QueryAggregates");
+  }
+  {
+    v1::StreamSamplesRequest request;
+    request.add_machine_ids("CNC-07");
+    request.add_data_item_ids("spindel");
+    auto context = Context();
+    auto reader = stub_->StreamSamples(context.get(), request);
+    v1::StreamSamplesResponse message;
+    EXPECT_FALSE(reader->Read(&message));
+    expect_not_found(reader->Finish(), "StreamSamples");
+  }
+}
+
 }  // namespace
 }  // namespace plantmesh::telemetry
 

@@ -126,6 +126,11 @@ class TelemetryStore {
   // Of `machine_ids`, those that are not registered, in the order given (none: all are).
   virtual absl::StatusOr<std::vector<std::string>> UnknownMachines(
       const std::vector<std::string>& machine_ids) = 0;
+  // Of `data_item_ids`, those that no machine of `machine_ids` has now, in the order given
+  // (none: each is a data item of at least one of them).
+  virtual absl::StatusOr<std::vector<std::string>> UnknownDataItems(
+      const std::vector<std::string>& machine_ids,
+      const std::vector<std::string>& data_item_ids) = 0;
 
   // The newest sample, with its key, of each data item of `machine_ids` (only
   // `data_item_ids` when not empty) that is registered now (a data item removed by

@@ -184,6 +184,23 @@ absl::StatusOr<std::vector<std::string>> FakeTelemetryStore::UnknownMachines(
   return out;
 }
 
+absl::StatusOr<std::vector<std::string>> FakeTelemetryStore::UnknownDataItems(
+    const std::vector<std::string>& machine_ids, const std::vector<std::string>& data_item_ids) {
+  absl::MutexLock lock(&mu_);
+  PM_RETURN_IF_ERROR(failure_);
+  std::vector<std::string> out;
+  for (const std::string& item_id : data_item_ids) {
+    bool found = false;
+    for (const std::string& machine_id : machine_ids) {
+      auto machine = machines_.find(machine_id);
+      if (machine == machines_.end()) continue;
+      for (const DataItem& item : machine->second.data_items) found = found || item.id == item_id;
+    }
+    if (!found) out.push_back(item_id);
+  }
+  return out;
+}
+
 absl::StatusOr<std::vector<StoredSample>> FakeTelemetryStore::LatestValues(
     const std::vector<std::string>& machine_ids, const std::vector<std::string>& data_item_ids) {
   absl::MutexLock lock(&mu_);

@@ -32,6 +32,9 @@ class FakeTelemetryStore : public TelemetryStore {
                                                           const BatchEventEncoder& encode) override;
   absl::StatusOr<std::vector<std::string>> UnknownMachines(
       const std::vector<std::string>& machine_ids) override;
+  absl::StatusOr<std::vector<std::string>> UnknownDataItems(
+      const std::vector<std::string>& machine_ids,
+      const std::vector<std::string>& data_item_ids) override;
   absl::StatusOr<std::vector<StoredSample>> LatestValues(
       const std::vector<std::string>& machine_ids,
       const std::vector<std::string>& data_item_ids) override;

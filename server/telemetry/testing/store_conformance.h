@@ -139,6 +139,20 @@ TYPED_TEST_P(TelemetryStoreConformanceTest, UnknownMachinesInTheOrderGiven) {
   EXPECT_EQ(missing, MachineNotFound("CNC-99"));
 }
 
+TYPED_TEST_P(TelemetryStoreConformanceTest, UnknownDataItemsOfTheMachinesInTheOrderGiven) {
+  Machine cnc = this->Cnc();
+  this->Register(cnc);
+  using Ids = std::vector<std::string>;
+  const std::string known = cnc.data_items.front().id;
+  EXPECT_EQ(this->store_->UnknownDataItems(Ids{"CNC-07"}, Ids{known}).value(), Ids{});
+  EXPECT_EQ(this->store_->UnknownDataItems(Ids{"CNC-07"}, Ids{"b", known, "a"}).value(),
+            (Ids{"b", "a"}));
+  // Of none of the machines named (CNC-99 is not registered).
+  EXPECT_EQ(this->store_->UnknownDataItems(Ids{"CNC-99"}, Ids{known}).value(), Ids{known});
+  EXPECT_EQ(this->store_->UnknownDataItems(Ids{"CNC-99", "CNC-07"}, Ids{known}).value(), Ids{});
+  EXPECT_EQ(this->store_->UnknownDataItems(Ids{"CNC-07"}, Ids{}).value(), Ids{});
+}
+
 TYPED_TEST_P(TelemetryStoreConformanceTest, RegisterRetryWithRequestIdGetsFirstAnswer) {
   auto encode = [](const Machine& m) { return "answer:" + m.id; };
   absl::StatusOr<Replayable<Machine>> first =
@@ -540,10 +554,11 @@ TYPED_TEST_P(TelemetryStoreConformanceTest, QuerySamplesPagesByTimeAndFilters) {
 
 REGISTER_TYPED_TEST_SUITE_P(
     TelemetryStoreConformanceTest, RegisterGetAndAlreadyExists, UnknownMachinesInTheOrderGiven,
-    RegisterRetryWithRequestIdGetsFirstAnswer, ListPagesInRegistrationOrderWithFilters,
-    UpdateAppliesTheMutatorAndReplaysRetries, LatestAnswersOnlyRegisteredDataItems,
-    MixedBatchStoresTheValidRest, TheJudgeKnowsADataItemsType, TheJudgeSeesTheCatalogAsItIsNow,
-    ResentBatchIsDuplicateAndStoredOnce, ASequenceReusedOrOutOfOrderIsRefusedNotCalledADuplicate,
+    UnknownDataItemsOfTheMachinesInTheOrderGiven, RegisterRetryWithRequestIdGetsFirstAnswer,
+    ListPagesInRegistrationOrderWithFilters, UpdateAppliesTheMutatorAndReplaysRetries,
+    LatestAnswersOnlyRegisteredDataItems, MixedBatchStoresTheValidRest, TheJudgeKnowsADataItemsType,
+    TheJudgeSeesTheCatalogAsItIsNow, ResentBatchIsDuplicateAndStoredOnce,
+    ASequenceReusedOrOutOfOrderIsRefusedNotCalledADuplicate,
     BatchesCommittedTogetherAreEachStoredOnceInOrder, AGroupsSamplesGoOutInEventsOfAtMostAMebibyte,
     LatestKeepsTheNewestTimeAcrossOutOfOrderBatches, ConditionAndSourceSequenceRoundTrip,
     QuerySamplesPagesByTimeAndFilters);
