@@ -44,8 +44,13 @@ struct ServiceDeps {
   // The process's metrics (metrics.h): a service may add families of its own (names
   // plantmesh_<service>_...). Its calls are already counted by the runtime.
   MetricsRegistry* metrics = nullptr;
-  // Injected clock: tests may pin time.
-  std::function<absl::Time()> now = [] { return absl::Now(); };
+  // Injected clock (tests may pin time), in whole microseconds: what PostgreSQL keeps of a
+  // time, so that a span from a stored time to now, or from now to a stored one, is whole
+  // too (outside testing: GetUtilization's states, split at a nanosecond now and each
+  // answered in microseconds, summed to the range less 1 µs).
+  std::function<absl::Time()> now = [] {
+    return absl::FromUnixMicros(absl::ToUnixMicros(absl::Now()));
+  };
 };
 
 class ServiceModule {

@@ -4,6 +4,7 @@
 // in four batches; the state timeline, the downtimes and the utilization equal what is
 // written below by hand. A re-sent batch changes no interval; a downtime's reason is set
 // once per request_id, checked, audited and refused to a role the contract does not name.
+#include <cmath>
 #include <memory>
 #include <pqxx/pqxx>
 #include <string>
@@ -256,6 +257,19 @@ TEST_F(TelemetryStatesTest, RecordedSequenceGivesTheHandWrittenTimelineDowntimes
   used = otto.GetUtilization(utilization);
   ASSERT_TRUE(used.ok()) << used.status();
   EXPECT_EQ(used->part_count(), 4);
+  // A range across now (the machine's current state runs until now, then UNAVAILABLE):
+  // the states sum to the range to the microsecond (outside testing: 1 µs short, the
+  // server's clock had nanoseconds that each state's microseconds dropped).
+  const absl::Time now = absl::Now();
+  SetTime(now - absl::Seconds(200), utilization.mutable_start_time());
+  SetTime(now + absl::Seconds(200), utilization.mutable_end_time());
+  used = otto.GetUtilization(utilization);
+  ASSERT_TRUE(used.ok()) << used.status();
+  int64_t micros = 0;
+  for (const v1::StateDuration& d : used->state_durations())
+    micros += std::llround(d.seconds() * 1e6);
+  EXPECT_EQ(micros, 400'000'000);
+  SetTime(t0_ + absl::Seconds(900), utilization.mutable_end_time());
   // At most 366 days.
   SetTime(t0_ - absl::Hours(24 * 367), utilization.mutable_start_time());
   EXPECT_EQ(otto.GetUtilization(utilization).status().code(), absl::StatusCode::kInvalidArgument);
