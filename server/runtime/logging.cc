@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "google/protobuf/stubs/logging.h"
 #include "plantmesh/common/time_text.h"
 
 namespace plantmesh::runtime {
@@ -70,6 +71,23 @@ ScopedLogFields::~ScopedLogFields() { current_fields = previous_; }
 
 bool JsonLogging() { return json_logging.load(std::memory_order_relaxed); }
 
+namespace {
+
+// Protobuf's own log lines, through the default logger (in its format) instead of
+// protobuf's plain-text lines on stderr. Protobuf logs at ERROR what a client caused: a
+// string field that is not UTF-8 in a request, which the call already answers
+// INVALID_ARGUMENT naming the field (outside testing: each such request wrote an
+// unformatted "[libprotobuf ERROR ...]" line, breaking JSON logs, and any client could
+// write them at will). So they are debug lines; FATAL stays critical (protobuf aborts).
+void LogProtobufMessage(google::protobuf::LogLevel level, const char* filename, int line,
+                        const std::string& message) {
+  spdlog::default_logger_raw()->log(
+      level == google::protobuf::LOGLEVEL_FATAL ? spdlog::level::critical : spdlog::level::debug,
+      "protobuf {}:{}: {}", filename, line, message);
+}
+
+}  // namespace
+
 absl::Status InitLogging(const std::string& level, const std::string& format) {
   const spdlog::level::level_enum parsed = spdlog::level::from_str(level);
   // from_str maps unknown names to `off`; only "off" itself may mean off.
@@ -92,6 +110,7 @@ absl::Status InitLogging(const std::string& level, const std::string& format) {
   logger->set_level(parsed);
   logger->flush_on(spdlog::level::warn);
   spdlog::set_default_logger(std::move(logger));
+  google::protobuf::SetLogHandler(&LogProtobufMessage);
   return absl::OkStatus();
 }
 

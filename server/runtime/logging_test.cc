@@ -1,5 +1,6 @@
 #include "server/runtime/logging.h"
 
+#include <google/protobuf/wrappers.pb.h>
 #include <gtest/gtest.h>
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
@@ -38,6 +39,28 @@ TEST(JsonLogLine, InvalidUtf8BecomesReplacementCharacters) {
   const std::string line = JsonLogLine("t", "warning", "plantmesh", "bad \xff\xfe bytes", nullptr);
   const nlohmann::json parsed = nlohmann::json::parse(line);
   EXPECT_EQ(parsed["message"], "bad \xEF\xBF\xBD\xEF\xBF\xBD bytes");
+}
+
+// Outside testing: a request with a string that is not UTF-8 made protobuf write an
+// unformatted "[libprotobuf ERROR ...]" line to stderr, in JSON mode too.
+TEST(InitLogging, ProtobufsLinesGoThroughTheLoggerAtDebugLevel) {
+  ASSERT_TRUE(InitLogging("info", "json").ok());
+  std::ostringstream out;
+  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(out);
+  sink->set_formatter(NewJsonLogFormatter());
+  auto logger = std::make_shared<spdlog::logger>("plantmesh", sink);
+  spdlog::set_default_logger(logger);  // InitLogging's handler writes to the default logger
+  google::protobuf::StringValue value;
+  const std::string not_utf8("\x0a\x02\xff\xfe", 4);  // value = two bytes, not UTF-8
+  logger->set_level(spdlog::level::info);
+  EXPECT_FALSE(value.ParseFromString(not_utf8));
+  EXPECT_EQ(out.str(), "") << "a client's bytes are no error of the server's";
+  logger->set_level(spdlog::level::debug);
+  EXPECT_FALSE(value.ParseFromString(not_utf8));
+  const nlohmann::json line = nlohmann::json::parse(out.str());
+  EXPECT_EQ(line["level"], "debug");
+  EXPECT_NE(line["message"].get<std::string>().find("UTF-8"), std::string::npos) << line;
+  ASSERT_TRUE(InitLogging("info", "text").ok());
 }
 
 TEST(InitLogging, RefusesUnknownFormatAndLevel) {

@@ -15,6 +15,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/container/inlined_vector.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -570,6 +571,20 @@ absl::Status CheckRequiredFields(const Message& request) {
   for (const contract::MissingField& field : missing) out.Add(field.path, field.Description());
   for (std::string& path : output_only_set) {
     out.Add(std::move(path), "output only: must be empty on create");
+  }
+  // An update's mask names each field once (outside testing: UpdateMachine took a path
+  // named twice while UpdateDefect refused it).
+  if (const FieldDescriptor* mask_field = contract::UpdateMaskOf(request.GetDescriptor())) {
+    const Message& mask = request.GetReflection()->GetMessage(request, mask_field);
+    const FieldDescriptor* paths = mask.GetDescriptor()->FindFieldByName("paths");
+    const Reflection* reflection = mask.GetReflection();
+    absl::flat_hash_set<std::string> named;
+    for (int i = 0; paths != nullptr && i < reflection->FieldSize(mask, paths); ++i) {
+      std::string path = reflection->GetRepeatedString(mask, paths, i);
+      if (!named.insert(path).second) {
+        out.Add(mask_field->name(), absl::StrCat(QuoteForMessage(path), " is named twice"));
+      }
+    }
   }
   return out.ToStatus();
 }

@@ -216,6 +216,30 @@ TEST(CheckRequestValuesTest, ListsEveryViolationWithItsPath) {
                                    "update_mask.paths[1]"));
 }
 
+// Outside testing: UpdateMachine took a path named twice while UpdateDefect refused it.
+// Every update's mask is judged alike, before any handler.
+TEST(CheckRequiredFieldsTest, AnUpdateMaskNamingAPathTwiceIsRefused) {
+  ::plantmesh::telemetry::v1::UpdateMachineRequest machine;
+  machine.mutable_machine()->set_id("MP-5");
+  machine.mutable_machine()->set_display_name("press 5");
+  machine.mutable_update_mask()->add_paths("display_name");
+  EXPECT_TRUE(CheckRequiredFields(machine).ok()) << CheckRequiredFields(machine);
+  machine.mutable_update_mask()->add_paths("display_name");
+  absl::Status checked = CheckRequiredFields(machine);
+  EXPECT_EQ(checked.code(), absl::StatusCode::kInvalidArgument);
+  ASSERT_EQ(FieldViolationsOf(checked).size(), 1u) << checked;
+  EXPECT_EQ(FieldViolationsOf(checked)[0].field, "update_mask");
+  EXPECT_EQ(FieldViolationsOf(checked)[0].description, "'display_name' is named twice");
+
+  v1::UpdateDefectRequest defect;
+  defect.mutable_defect()->set_id("42");
+  defect.set_etag("1");
+  defect.mutable_defect()->set_zone("PAINT");
+  defect.mutable_update_mask()->add_paths("zone");
+  defect.mutable_update_mask()->add_paths("zone");
+  EXPECT_THAT(PathsOf(CheckRequiredFields(defect)), ElementsAre("update_mask"));
+}
+
 // Outside testing: `machine_ids: [""]` reached the store and was told NOT_FOUND "no machine
 // is registered". Every list of the contracts names things: an empty entry is refused.
 TEST(CheckRequestValuesTest, AnEmptyListEntryIsRefusedByItsIndex) {
