@@ -121,6 +121,9 @@ LineCalendar::LineCalendar(absl::TimeZone zone, ShiftPattern pattern,
 
 std::optional<ShiftInstance> LineCalendar::Instance(absl::CivilDay date,
                                                     const ShiftDefinition& definition) const {
+  // A shift dated outside the plant calendar is none of its shifts: its id would name a
+  // date that planning refuses (outside testing: 1900-01-01T00:00Z answered 1899-12-31/N).
+  if (date < kFirstPlantDay || date > kLastPlantDay) return std::nullopt;
   if (holidays_.count(date) > 0) return std::nullopt;
   std::string crew;
   if (pattern_.cycle_days > 0) {
@@ -144,6 +147,10 @@ std::optional<ShiftInstance> LineCalendar::Instance(absl::CivilDay date,
   shift.start = LocalToAbsolute(zone_, start_local);
   const absl::CivilDay end_date = definition.end_minute > definition.start_minute ? date : date + 1;
   shift.end = LocalToAbsolute(zone_, absl::CivilMinute(end_date) + definition.end_minute);
+  // A shift whose hours the clocks skip (02:00-02:45 on the night they go forward, any
+  // shift of a day a zone dropped, Pacific/Apia's 2011-12-30) lasts nothing: it is not
+  // worked, so not listed, counted or plannable (outside testing: it was all three).
+  if (shift.end <= shift.start) return std::nullopt;
   for (const ShiftBreak& b : definition.breaks) {
     const absl::CivilDay break_date = b.start_minute >= definition.start_minute ? date : date + 1;
     const absl::Time start = LocalToAbsolute(zone_, absl::CivilMinute(break_date) + b.start_minute);

@@ -111,6 +111,45 @@ TEST(CalendarTest, SpringForwardShortensTheNightShift) {
   EXPECT_EQ(a->end, Utc(2026, 3, 29, 12));
 }
 
+// Outside testing: a shift inside the skipped hour was listed with no length, counted
+// and plannable.
+TEST(CalendarTest, AShiftTheClocksSkipIsNotWorked) {
+  ShiftPattern p;
+  p.id = "SKIP";
+  ShiftDefinition skipped;
+  skipped.code = "S";
+  skipped.start_minute = 2 * 60;     // 02:00
+  skipped.end_minute = 2 * 60 + 45;  // 02:45: all of it skipped on 2026-03-29
+  p.shifts = {skipped, Shift("A", 6, 14)};
+  LineCalendar calendar(Berlin(), p, {}, {});
+  EXPECT_THAT(Ids(calendar.ShiftsIn(Utc(2026, 3, 28, 0), Utc(2026, 3, 30, 0))),
+              ElementsAre("2026-03-28/S", "2026-03-28/A", "2026-03-29/A"));
+  EXPECT_FALSE(calendar.ShiftById("2026-03-29/S").has_value());
+  EXPECT_TRUE(calendar.ShiftById("2026-03-30/S").has_value());
+  EXPECT_EQ(calendar.PlannedTimeIn(Utc(2026, 3, 29, 0), Utc(2026, 3, 30, 0)).shift_count, 1);
+
+  // Pacific/Apia skipped 2011-12-30 (from UTC-10 to UTC+14 at its start): its day and
+  // evening shifts are not worked; its night shift runs from the jump (10:00Z) to 06:00 on
+  // the 31st (16:00Z), as a shift starting at a skipped time does.
+  absl::TimeZone apia;
+  ASSERT_TRUE(absl::LoadTimeZone("Pacific/Apia", &apia));
+  LineCalendar apia_calendar(apia, ThreeByEight(), {}, {});
+  const std::vector<ShiftInstance> around =
+      apia_calendar.ShiftsIn(Utc(2011, 12, 30, 0), Utc(2011, 12, 31, 0));
+  EXPECT_THAT(Ids(around),
+              ElementsAre("2011-12-29/B", "2011-12-29/N", "2011-12-30/N", "2011-12-31/A"));
+  for (const ShiftInstance& shift : around) EXPECT_LT(shift.start, shift.end) << shift.id;
+}
+
+// Outside testing: at 1900-01-01T00:00Z a night shift dated 1899-12-31 was answered, an
+// id that planning refuses everywhere else.
+TEST(CalendarTest, NoShiftIsDatedBeforeThePlantCalendar) {
+  const std::optional<ShiftInstance> first = Calendar().ShiftAt(Utc(1900, 1, 1, 0));
+  EXPECT_FALSE(first.has_value()) << first->id;  // the N of 1899-12-31, 22:00 local
+  EXPECT_THAT(Ids(Calendar().ShiftsIn(Utc(1899, 12, 31, 0), Utc(1900, 1, 1, 12))),
+              ElementsAre("1900-01-01/A"));
+}
+
 TEST(CalendarTest, TheLocalDayOfSpringForwardHas23Hours) {
   // 29 March local: 00:00 CET (28th 23:00Z) to 00:00 CEST on the 30th (29th 22:00Z).
   PlannedTime t = Calendar().PlannedTimeIn(Utc(2026, 3, 28, 23), Utc(2026, 3, 29, 22));

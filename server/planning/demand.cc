@@ -71,6 +71,7 @@ absl::Status DemandImport::Add(absl::string_view product_id, absl::string_view d
   if (quantity < 0 || quantity > kMaxDemandQuantity) {
     return reject("quantity", absl::StrCat("must be 0-", static_cast<int64_t>(kMaxDemandQuantity)));
   }
+  if (quantity == 0) quantity = 0;  // -0 (a client's float formatting) is stored as 0
   auto [at, inserted] = position_.emplace(KeyOf(product->second, *day), records_.size());
   if (inserted) {
     records_.push_back({product->second, *day, quantity});

@@ -121,8 +121,10 @@ absl::StatusOr<ShiftInstance> PlanningServiceImpl::WorkedShift(const std::string
   std::optional<ShiftInstance> shift = calendar.ShiftById(shift_id);
   if (!shift) {
     return runtime::InvalidField(
-        shift_field, absl::StrCat("not a worked shift of line ", line_id,
-                                  "'s calendar (no such shift code, a holiday, or a day off)"));
+        shift_field,
+        absl::StrCat("not a worked shift of line ", line_id,
+                     "'s calendar (no such shift code, a holiday, a day off, or its hours "
+                     "are skipped by the clocks that day)"));
   }
   return *std::move(shift);
 }

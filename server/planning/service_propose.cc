@@ -468,6 +468,7 @@ absl::Status PlanningServiceImpl::HandleProposePlan(runtime::CallContext& call,
       run->set_sequence(r.sequence);
       run->set_changeover_minutes(r.changeover_minutes);
       run->set_production_minutes(r.production_minutes);
+      run->set_changeover(r.changeover);
       items.push_back({r.product_id, r.quantity, r.sequence});
     }
     out->set_changeovers(s.changeovers);

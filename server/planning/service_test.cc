@@ -8,6 +8,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
+#include <cmath>
 #include <memory>
 #include <string>
 #include <utility>
@@ -19,6 +20,7 @@
 #include "plantmesh/planning/v1/planning_service.grpc.pb.h"
 #include "plantmesh/sdk/status.h"
 #include "server/planning/config.h"
+#include "server/planning/demand.h"
 #include "server/planning/testing/fake_store.h"
 #include "server/planning/testing/service_fixture.h"
 #include "server/runtime/call_policy.h"
@@ -86,6 +88,18 @@ class PlanningServiceTest : public testing::PlanningServiceFixture {
 
 // Outside testing: a cycle time and a rate of 5e-324 were taken, and ProposePlan then
 // planned 1,000,000,000 units in 0.0 minutes.
+// Outside testing: -0 (a client's formatting of zero) passed the ">= 0" check and was
+// stored as -0.
+TEST(DemandImportTest, NegativeZeroIsKeptAsZero) {
+  DemandImport import({"GRANOLA-500G"}, /*skip_invalid=*/false);
+  ASSERT_TRUE(import.Add("GRANOLA-500G", "2026-01-05", -0.0).ok());
+  ASSERT_TRUE(import.Refusal().ok());
+  const std::vector<DemandRecord> records = import.Records();
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].quantity, 0.0);
+  EXPECT_FALSE(std::signbit(records[0].quantity));
+}
+
 TEST_F(PlanningServiceTest, RatesAndCycleTimesHaveALowerBound) {
   v1::CreateLineRequest line;
   line.mutable_line()->set_id("PACK-9");

@@ -39,11 +39,16 @@ std::vector<double> SeasonalNaiveForecast(absl::Span<const double> y, int origin
 }
 
 // Mean squared seasonal difference over y: σ² of the seasonal naive model.
+// The seasonal-naive residual variance: the mean square of week-on-week changes. One
+// week of history has none; its day-to-day changes stand in (they hold the weekly
+// pattern as well, so the interval is wider, never falsely narrow: outside testing got a
+// 95 % interval of zero width from seven days).
 double SeasonalNaiveSigma2(absl::Span<const double> y) {
+  const size_t lag = y.size() > kPeriod ? kPeriod : 1;
   double sum = 0.0;
   int count = 0;
-  for (size_t t = kPeriod; t < y.size(); ++t) {
-    const double difference = y[t] - y[t - kPeriod];
+  for (size_t t = lag; t < y.size(); ++t) {
+    const double difference = y[t] - y[t - lag];
     sum += difference * difference;
     ++count;
   }
@@ -209,7 +214,10 @@ absl::StatusOr<DemandForecast> ForecastDemand(const DailySeries& history,
   Method chosen = best != nullptr ? best->method : Method::kSeasonalNaive;
   if (best == nullptr) {
     out.explanation = absl::StrCat("seasonal naive without a backtest: ", n,
-                                   " days of history leave no day to test on");
+                                   " days of history leave no day to test on",
+                                   n <= kPeriod ? "; the interval from day-to-day changes (one "
+                                                  "week has no week-on-week change)"
+                                                : "");
   } else if (chosen == Method::kSeasonalNaive) {
     out.explanation =
         holt_winters_possible

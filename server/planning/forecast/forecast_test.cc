@@ -221,6 +221,10 @@ TEST(ForecastDemandTest, OneWeekHasNoBacktestAndLessIsRefused) {
   EXPECT_FALSE(forecast->chosen_accuracy.has_value());
   EXPECT_FALSE(forecast->baseline_accuracy.has_value());
   EXPECT_EQ(forecast->days[7].quantity, 1.0);
+  // No week-on-week change to measure: the interval comes from the day-to-day changes
+  // (1 each: σ = 1), not of zero width (outside testing).
+  EXPECT_GT(forecast->days[0].upper, forecast->days[0].quantity + 1.9);
+  EXPECT_THAT(forecast->explanation, HasSubstr("day-to-day"));
 
   absl::StatusOr<DemandForecast> refused = ForecastDemand(Series({1, 2, 3, 4, 5, 6}));
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);

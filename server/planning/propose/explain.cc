@@ -36,9 +36,10 @@ void Measure(const Index& index, int l, int state, ShiftProposal* shift) {
   int previous = state;
   for (Run& run : shift->runs) {
     const int p = index.product.at(run.product_id);
-    run.changeover_minutes = previous == p ? 0 : index.ChangeoverMinutes(l, previous, p);
+    run.changeover = previous != p;
+    run.changeover_minutes = run.changeover ? index.ChangeoverMinutes(l, previous, p) : 0;
     run.production_minutes = static_cast<double>(run.quantity) * CycleMinutes(line, run.product_id);
-    if (previous != p) ++shift->changeovers;
+    if (run.changeover) ++shift->changeovers;
     shift->changeover_minutes += run.changeover_minutes;
     shift->production_minutes += run.production_minutes;
     previous = p;
@@ -159,20 +160,37 @@ Shortfall Explain(const Index& index, const std::vector<ShiftProposal>& shifts,
     out.explanation = absl::StrCat("no line in the proposal makes ", out.product_id);
     return out;
   }
+  // The due period as the plan names it: a shift of that period, a maker's if it has one
+  // (outside testing: explanations said "period 4").
+  std::string due_shift;
+  for (const ShiftProposal& s : shifts) {
+    if (s.period != due) continue;
+    const bool maker = std::find(names.begin(), names.end(), s.line_id) != names.end();
+    if (due_shift.empty() || maker) due_shift = s.shift_id;
+    if (maker) break;
+  }
+  const std::string by = due_shift.empty() ? "the due shift" : absl::StrCat("shift ", due_shift);
   // The shift up to the due period with the most free time on a line that makes it.
   const ShiftProposal* roomiest = nullptr;
   double most_free = 0;
+  double longest_planned = 0;
+  int shifts_by_due = 0;
   int counted = 0;
+  int too_short = 0;
   for (const ShiftProposal& s : shifts) {
     if (s.period > due) continue;
     int l = -1;
     for (int m : makers) {
       if (in.lines[m].id == s.line_id) l = m;
     }
-    if (l < 0 || s.planned_minutes <= 0) continue;
+    if (l < 0) continue;
+    ++shifts_by_due;
+    if (s.planned_minutes <= 0) continue;
     ++counted;
+    longest_planned = std::max(longest_planned, s.planned_minutes);
     const double free = s.planned_minutes - s.changeover_minutes - s.production_minutes;
     const double needed = index.LongestInto(l, p) + CycleMinutes(in.lines[l], out.product_id);
+    if (s.planned_minutes < needed) ++too_short;
     // A shift whose plan holds the most the model lets it (units of this product, or
     // changeovers) is full.
     int64_t made_here = 0;
@@ -188,13 +206,23 @@ Shortfall Explain(const Index& index, const std::vector<ShiftProposal>& shifts,
   }
   if (roomiest == nullptr) {
     out.reason = ShortfallReason::kCapacity;
-    out.explanation =
-        counted == 0
-            ? absl::StrCat("no shift of ", absl::StrJoin(names, ", "), " ends by period ", due)
-            : absl::StrCat("the lines that make it (", absl::StrJoin(names, ", "),
-                           ") have no room for a changeover and a unit, or hold the most a "
-                           "production plan holds, in their ",
-                           counted, " shift(s) up to period ", due);
+    const std::string lines = absl::StrJoin(names, ", ");
+    if (shifts_by_due == 0) {
+      out.explanation = absl::StrCat("no shift of ", lines, " ends by ", by);
+    } else if (counted == 0) {
+      out.explanation = absl::StrCat("the ", shifts_by_due, " shift(s) of ", lines, " up to ", by,
+                                     " have no planned time (maintenance windows, breaks)");
+    } else if (too_short == counted) {
+      out.explanation = absl::StrFormat(
+          "a changeover into it and one unit take longer than any shift of %s up to %s plans "
+          "(the longest: %.0f min)",
+          lines, by, longest_planned);
+    } else {
+      out.explanation = absl::StrCat("the lines that make it (", lines,
+                                     ") have no room for a changeover and a unit, or hold the "
+                                     "most a production plan holds, in their ",
+                                     counted, " shift(s) with planned time up to ", by);
+    }
     return out;
   }
   out.reason = ShortfallReason::kPriority;

@@ -188,8 +188,9 @@ struct Run {
   std::string product_id;
   int64_t quantity = 0;           // ≥ 1 units
   int sequence = 0;               // 1.. within the shift
-  double changeover_minutes = 0;  // before this run (0: carried over or same product)
+  double changeover_minutes = 0;  // before this run (0: set up already, or no time listed)
   double production_minutes = 0;  // quantity × cycle time
+  bool changeover = false;        // the line changes over to this product before the run
 };
 
 struct ShiftProposal {

@@ -148,6 +148,54 @@ TEST(ProposePlan, ReportsExactlyTheShortfall) {
   EXPECT_EQ(proposal->shifts[1].runs.at(0).quantity, 480);
 }
 
+// Outside testing: a shift's changeovers counted a line's first setup (and a change that
+// takes no time) while each run said 0 minutes; the runs now say which ones change over.
+TEST(ProposePlan, EveryChangeoverCountedIsARunThatSaysSo) {
+  ProposalInput in;
+  in.period_count = 2;
+  in.products = {{"A", 0, 1}, {"B", 0, 1}};
+  in.lines = {LineOf("L1", {{"A", 60}, {"B", 60}}, 2, 480)};  // set up for nothing
+  in.demand = {{"A", 0, 100}, {"B", 0, 100}};                 // no changeover time listed
+  in.solver.relative_gap = 0;
+  absl::StatusOr<Proposal> proposal = ProposePlan(in);
+  ASSERT_TRUE(proposal.ok()) << proposal.status().ToString();
+  ASSERT_FALSE(proposal->shifts.empty());
+  ASSERT_EQ(proposal->shifts[0].runs.size(), 2u);
+  EXPECT_TRUE(proposal->shifts[0].runs[0].changeover);  // the first setup
+  EXPECT_TRUE(proposal->shifts[0].runs[1].changeover);
+  EXPECT_EQ(proposal->shifts[0].runs[1].changeover_minutes, 0);
+  for (const ShiftProposal& shift : proposal->shifts) {
+    int changing = 0;
+    for (const propose::Run& r : shift.runs) changing += r.changeover ? 1 : 0;
+    EXPECT_EQ(changing, shift.changeovers) << shift.shift_id;
+  }
+}
+
+// Outside testing: a changeover longer than any shift (1,440 min into shifts of 450) and
+// shifts without planned time were both "full", explained by "period 4".
+TEST(ProposePlan, ShortfallsForWantOfTimeSayWhyAndNameTheShift) {
+  ProposalInput in;
+  in.period_count = 3;
+  in.products = {{"A", 0, 1}, {"B", 0, 1}};
+  in.lines = {LineOf("L1", {{"A", 60}, {"B", 60}}, 3, 450, "A")};
+  in.changeovers = {{"", "A", "B", 1440}};
+  in.demand = {{"B", 2, 10}};
+  absl::StatusOr<Proposal> proposal = ProposePlan(in);
+  ASSERT_TRUE(proposal.ok()) << proposal.status().ToString();
+  ASSERT_EQ(proposal->shortfalls.size(), 1u);
+  EXPECT_EQ(proposal->shortfalls[0].reason, ShortfallReason::kCapacity);
+  EXPECT_THAT(proposal->shortfalls[0].explanation,
+              HasSubstr("a changeover into it and one unit take longer than any shift of L1 up "
+                        "to shift 2026-11-21/C plans (the longest: 450 min)"));
+
+  for (LineShift& shift : in.lines[0].shifts) shift.planned_minutes = 0;  // maintenance
+  proposal = ProposePlan(in);
+  ASSERT_TRUE(proposal.ok()) << proposal.status().ToString();
+  ASSERT_EQ(proposal->shortfalls.size(), 1u);
+  EXPECT_THAT(proposal->shortfalls[0].explanation,
+              HasSubstr("the 3 shift(s) of L1 up to shift 2026-11-21/C have no planned time"));
+}
+
 TEST(ProposePlan, SameInputGivesTheSamePlan) {
   const ProposalInput in = Medium(60);
   absl::StatusOr<Proposal> first = ProposePlan(in);
