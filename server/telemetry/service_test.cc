@@ -659,17 +659,23 @@ TEST_F(TelemetryServiceTest, StreamSamplesWithoutEventsIsUnavailableAndChecksMac
   EXPECT_EQ(reader2->Finish().error_code(), grpc::StatusCode::UNAVAILABLE);
 }
 
+// NOT_FOUND naming `id` in its message and in the ErrorInfo (`reason`, metadata `key`).
+void ExpectNotFound(const grpc::Status& grpc_status, const std::string& reason,
+                    const std::string& key, const std::string& id, const std::string& what) {
+  const absl::Status status = sdk::FromGrpcStatus(grpc_status);
+  EXPECT_EQ(status.code(), absl::StatusCode::kNotFound) << what << ": " << status;
+  EXPECT_THAT(std::string(status.message()), HasSubstr(id)) << what;
+  EXPECT_EQ(sdk::ErrorReason(status), reason) << what;
+  EXPECT_EQ(sdk::ErrorMetadata(status, key), id) << what;
+}
+
 // Every read that names machines answers NOT_FOUND for one that is not registered,
 // naming it (message and ErrorInfo), rather than an empty answer that reads as "no data".
 TEST_F(TelemetryServiceTest, ReadsNamingAnUnknownMachineAreNotFound) {
   v1::RegisterMachineResponse registered;
   ASSERT_TRUE(Register(Cnc(), &registered).ok());
-  auto expect_not_found = [](const grpc::Status& grpc_status, const std::string& what) {
-    const absl::Status status = sdk::FromGrpcStatus(grpc_status);
-    EXPECT_EQ(status.code(), absl::StatusCode::kNotFound) << what << ": " << status;
-    EXPECT_THAT(std::string(status.message()), HasSubstr("CNC-99")) << what;
-    EXPECT_EQ(sdk::ErrorReason(status), "MACHINE_NOT_FOUND") << what;
-    EXPECT_EQ(sdk::ErrorMetadata(status, "machine_id"), "CNC-99") << what;
+  auto expect_not_found = [](const grpc::Status& status, const std::string& what) {
+    ExpectNotFound(status, "MACHINE_NOT_FOUND", "machine_id", "CNC-99", what);
   };
   {
     v1::GetMachineRequest request;
@@ -759,12 +765,8 @@ TEST_F(TelemetryServiceTest, ReadsNamingAnUnknownDataItemAreNotFound) {
   v1::Machine other = Cnc("CNC-08");
   other.mutable_data_items(1)->set_id("S2speed");
   ASSERT_TRUE(Register(other, &registered).ok());
-  auto expect_not_found = [](const grpc::Status& grpc_status, const std::string& what) {
-    const absl::Status status = sdk::FromGrpcStatus(grpc_status);
-    EXPECT_EQ(status.code(), absl::StatusCode::kNotFound) << what << ": " << status;
-    EXPECT_THAT(std::string(status.message()), HasSubstr("spindel")) << what;
-    EXPECT_EQ(sdk::ErrorReason(status), "DATA_ITEM_NOT_FOUND") << what;
-    EXPECT_EQ(sdk::ErrorMetadata(status, "data_item_id"), "spindel") << what;
+  auto expect_not_found = [](const grpc::Status& status, const std::string& what) {
+    ExpectNotFound(status, "DATA_ITEM_NOT_FOUND", "data_item_id", "spindel", what);
   };
   {
     v1::GetLatestValuesRequest request;
