@@ -10,27 +10,35 @@ Index::Index(const ProposalInput& in) : input(in) {
   demand.assign(in.products.size(), std::vector<int64_t>(in.period_count + 1, 0));
   for (const Demand& d : in.demand)
     demand[product.at(d.product_id)][d.due_period + 1] += d.quantity;
+  absl::flat_hash_map<std::string, int> line_index;
+  for (size_t l = 0; l < in.lines.size(); ++l) line_index[in.lines[l].id] = static_cast<int>(l);
   for (const ChangeoverTime& c : in.changeovers) {
-    changeover_[{c.line_id, product.at(c.from_product_id), product.at(c.to_product_id)}] =
-        c.minutes;
+    const int line = c.line_id.empty() ? -1 : line_index.at(c.line_id);
+    changeover_[{line, product.at(c.from_product_id), product.at(c.to_product_id)}] = c.minutes;
+  }
+  // Pairs no entry lists take 0, so only listed pairs can be the longest.
+  longest_into_.assign(in.lines.size(), std::vector<double>(in.products.size(), 0));
+  for (size_t l = 0; l < in.lines.size(); ++l) {
+    std::vector<bool> makes(in.products.size(), false);
+    for (const LineProduct& lp : in.lines[l].products) makes[product.at(lp.product_id)] = true;
+    for (const auto& [key, minutes] : changeover_) {
+      const auto [line, from, to] = key;
+      if ((line != -1 && line != static_cast<int>(l)) || from == to || !makes[from] || !makes[to]) {
+        continue;
+      }
+      // The line's own entry for the pair wins over the one for every line.
+      if (line == -1 && changeover_.contains({static_cast<int>(l), from, to})) continue;
+      longest_into_[l][to] = std::max(longest_into_[l][to], minutes);
+    }
   }
 }
 
 double Index::ChangeoverMinutes(int line, int from, int to) const {
   if (from == to || from < 0) return from < 0 ? LongestInto(line, to) : 0;
-  auto own = changeover_.find({input.lines[line].id, from, to});
+  auto own = changeover_.find({line, from, to});
   if (own != changeover_.end()) return own->second;
-  auto every = changeover_.find({std::string(), from, to});
+  auto every = changeover_.find({-1, from, to});
   return every == changeover_.end() ? 0 : every->second;
-}
-
-double Index::LongestInto(int line, int to) const {
-  double longest = 0;
-  for (const LineProduct& lp : input.lines[line].products) {
-    const int from = product.at(lp.product_id);
-    if (from != to) longest = std::max(longest, ChangeoverMinutes(line, from, to));
-  }
-  return longest;
 }
 
 Flow FlowOf(const Index& index, int p, const std::vector<int64_t>& produced) {
