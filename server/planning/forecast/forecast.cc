@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -39,12 +40,8 @@ std::vector<double> SeasonalNaiveForecast(absl::Span<const double> y, int origin
 }
 
 // Mean squared seasonal difference over y: σ² of the seasonal naive model.
-// The seasonal-naive residual variance: the mean square of week-on-week changes. One
-// week of history has none; its day-to-day changes stand in (they hold the weekly
-// pattern as well, so the interval is wider, never falsely narrow: outside testing got a
-// 95 % interval of zero width from seven days).
-double SeasonalNaiveSigma2(absl::Span<const double> y) {
-  const size_t lag = y.size() > kPeriod ? kPeriod : 1;
+// The mean square of the changes over `lag` days; nullopt when there are none.
+std::optional<double> MeanSquareChange(absl::Span<const double> y, size_t lag) {
   double sum = 0.0;
   int count = 0;
   for (size_t t = lag; t < y.size(); ++t) {
@@ -52,7 +49,20 @@ double SeasonalNaiveSigma2(absl::Span<const double> y) {
     sum += difference * difference;
     ++count;
   }
-  return count > 0 ? sum / count : 0.0;
+  if (count == 0) return std::nullopt;
+  return sum / count;
+}
+
+// The seasonal-naive residual variance: the mean square of week-on-week changes. Until a
+// week's worth of them is known (under 14 days of history), the day-to-day changes'
+// variance is its floor: one or two week-on-week changes say little (they may happen to
+// be 0), and day-to-day changes hold the weekly pattern as well, so the interval is wider,
+// never falsely narrow (outside testing: 95 % intervals of zero width from 7, 8 and 9
+// days of history).
+double SeasonalNaiveSigma2(absl::Span<const double> y) {
+  const std::optional<double> weekly = MeanSquareChange(y, kPeriod);
+  if (y.size() >= 2 * kPeriod && weekly) return *weekly;
+  return std::max(weekly.value_or(0.0), MeanSquareChange(y, 1).value_or(0.0));
 }
 
 double NonNegative(double value) { return std::isfinite(value) ? std::max(0.0, value) : 0.0; }

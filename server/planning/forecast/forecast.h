@@ -24,8 +24,9 @@
 //   fewer than 7 days: FAILED_PRECONDITION (not even a week to repeat);
 //   fewer than 16 + H days (Holt-Winters needs 16 training days, holt_winters.h — two
 //   seasons and the moving average's margins): seasonal naive only;
-//   fewer than 8 days: no backtest at all (no errors reported), seasonal naive; with one
-//   week its interval comes from the day-to-day changes (no week-on-week change yet);
+//   fewer than 8 days: no backtest at all (no errors reported), seasonal naive;
+//   fewer than 14 days: the seasonal-naive interval is at least as wide as the day-to-day
+//   changes make it (a week-on-week change or two says little);
 //   any day with zero demand: no multiplicative candidates (a multiplicative season of
 //   zero cannot be estimated), additive ones still compete.
 // Outputs are always finite: point forecasts and lower bounds are ≥ 0.

@@ -226,6 +226,14 @@ TEST(ForecastDemandTest, OneWeekHasNoBacktestAndLessIsRefused) {
   EXPECT_GT(forecast->days[0].upper, forecast->days[0].quantity + 1.9);
   EXPECT_THAT(forecast->explanation, HasSubstr("day-to-day"));
 
+  // Eight or nine days: one or two week-on-week changes (here 0) do not make it narrow.
+  for (const DailySeries& short_history : {Series({100, 120, 90, 110, 130, 80, 105, 100}),
+                                           Series({100, 120, 90, 110, 130, 80, 105, 100, 120})}) {
+    absl::StatusOr<DemandForecast> few = ForecastDemand(short_history);
+    ASSERT_TRUE(few.ok()) << few.status();
+    EXPECT_GT(few->days[0].upper - few->days[0].quantity, 40) << few->days[0].quantity;
+  }
+
   absl::StatusOr<DemandForecast> refused = ForecastDemand(Series({1, 2, 3, 4, 5, 6}));
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(refused.status().message(), HasSubstr("6 days"));
