@@ -1,10 +1,15 @@
 // ParseDecimal: what plantctl reads as a number in files and flags.
 #include "cli/decimal_number.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <optional>
+
+#include "cli/json_numbers.h"
+#include "plantmesh/planning/v1/planning_service.pb.h"
+#include "plantmesh/telemetry/v1/telemetry.pb.h"
 
 namespace plantmesh::cli {
 namespace {
@@ -42,6 +47,34 @@ TEST(ParseDecimal, RefusesWhatADoubleCannotHold) {
   EXPECT_EQ(ParseDecimal("-1e400"), std::nullopt);
   EXPECT_EQ(ParseDecimal("1e-400"), std::nullopt);  // not 0, but would read as 0
   EXPECT_EQ(ParseDecimal("0e-400"), 0.0);           // 0 is 0
+}
+
+// Outside testing: protobuf's JSON parser read the quoted numbers "0x10" as 16 and
+// "1e-400" as 0 (JSON-lines sample files, --demand-json).
+TEST(CheckJsonNumbers, RefusesWhatParseDecimalRefusesNamingTheField) {
+  using ::testing::HasSubstr;
+  const auto* sample = ::plantmesh::telemetry::v1::Sample::descriptor();
+  EXPECT_TRUE(CheckJsonNumbers(R"({"machineId":"cnc07","number":12.5})", sample).ok());
+  EXPECT_TRUE(CheckJsonNumbers(R"({"machineId":"cnc07","number":"12.5"})", sample).ok());
+  EXPECT_TRUE(CheckJsonNumbers(R"({"number":"NaN"})", sample).ok());      // proto3 JSON's own
+  EXPECT_TRUE(CheckJsonNumbers(R"({"machineId":"0x10"})", sample).ok());  // a text field
+  EXPECT_TRUE(CheckJsonNumbers("{not json", sample).ok());  // protobuf names what is wrong
+  absl::Status hex = CheckJsonNumbers(R"({"number":"0x10"})", sample);
+  EXPECT_EQ(hex.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(hex.message(), "number: \"0x10\" is not a decimal number");
+  EXPECT_THAT(CheckJsonNumbers(R"({"number":1e-400})", sample).message(),
+              HasSubstr("number: 1e-400 is beyond a double's range, or not 0 but would read as 0"));
+  EXPECT_THAT(CheckJsonNumbers(R"({"source_sequence":"0x10"})", sample).message(),
+              HasSubstr("source_sequence: \"0x10\""));
+
+  // Nested and repeated fields are named by their path.
+  const auto* propose = ::plantmesh::planning::v1::ProposePlanRequest::descriptor();
+  EXPECT_TRUE(CheckJsonNumbers(R"({"demand":[{"productId":"A","quantity":"5"}]})", propose).ok());
+  EXPECT_EQ(CheckJsonNumbers(R"({"demand":[{"productId":"A","quantity":1},)"
+                             R"({"productId":"B","quantity":"0x1p3"}]})",
+                             propose)
+                .message(),
+            "demand[1].quantity: \"0x1p3\" is not a decimal number");
 }
 
 }  // namespace

@@ -17,6 +17,7 @@
 #include "absl/time/clock.h"
 #include "cli/demand_file.h"
 #include "cli/exit_codes.h"
+#include "cli/number_check.h"
 #include "cli/signal_canceller.h"
 #include "nlohmann/json.hpp"
 #include "plantmesh/common/uuid.h"
@@ -93,6 +94,7 @@ DemandImportCommand::DemandImportCommand(CLI::App* root) {
                        "The import's request_id; default a random UUID (a retry of the same "
                        "file with the same id returns the first answer)");
   command_->add_option("--batch-size", batch_size_, "Records per stream message, 1-10000")
+      ->check(DecimalWholeNumber())
       ->check(CLI::Range(1, 10000))
       ->capture_default_str();
   command_->add_flag("--skip-invalid", skip_invalid_,

@@ -23,4 +23,17 @@ inline CLI::Validator AboveZero(const std::string& what) {
       absl::StrCat(what, " > 0"));
 }
 
+// A check for flags that take a whole number: decimal digits only (CLI11 alone reads
+// "0x10" as 16 and "0b11" as 3, and answers "1e3" with "not in range").
+inline CLI::Validator DecimalWholeNumber() {
+  return CLI::Validator(
+      [](std::string& text) {
+        const bool digits =
+            !text.empty() && text.find_first_not_of("0123456789") == std::string::npos;
+        return digits ? std::string()
+                      : absl::StrCat("\"", text, "\" must be a whole number in decimal digits");
+      },
+      "");
+}
+
 }  // namespace plantmesh::cli

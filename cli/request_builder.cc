@@ -13,6 +13,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "cli/decimal_number.h"
+#include "cli/json_numbers.h"
 #include "google/protobuf/util/json_util.h"
 
 namespace plantmesh::cli {
@@ -166,6 +167,10 @@ absl::Status SetScalarFromText(const FieldDescriptor* field, absl::string_view t
 }
 
 absl::Status MergeJson(absl::string_view json, Message* message) {
+  if (absl::Status numbers = CheckJsonNumbers(json, message->GetDescriptor()); !numbers.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("JSON for ", message->GetDescriptor()->name(), ": ", numbers.message()));
+  }
   std::unique_ptr<Message> parsed(message->New());
   google::protobuf::util::JsonParseOptions options;
   auto status =

@@ -14,6 +14,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "cli/decimal_number.h"
+#include "cli/json_numbers.h"
 #include "google/protobuf/util/json_util.h"
 
 namespace plantmesh::cli {
@@ -283,6 +284,10 @@ absl::Status SampleReader::ParseCsvRow(absl::string_view line, tv1::Sample* samp
 }
 
 absl::Status SampleReader::ParseJsonLine(absl::string_view line, tv1::Sample* sample) {
+  if (absl::Status numbers = CheckJsonNumbers(line, sample->GetDescriptor()); !numbers.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("not a telemetry.v1.Sample in JSON: ", numbers.message()));
+  }
   google::protobuf::util::JsonParseOptions options;
   options.ignore_unknown_fields = false;
   const auto status =

@@ -16,6 +16,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "cli/exit_codes.h"
+#include "cli/number_check.h"
 #include "cli/sample_file.h"
 #include "cli/signal_canceller.h"
 #include "google/protobuf/util/json_util.h"
@@ -203,6 +204,7 @@ TelemetryIngestCommand::TelemetryIngestCommand(CLI::App* root) {
                        "plantctl-<host>-<random>, unique per run (running the same file "
                        "twice stores it twice)");
   command_->add_option("--batch-size", batch_size_, "Samples per batch, 1-10000")
+      ->check(DecimalWholeNumber())
       ->check(CLI::Range(1, 10000))
       ->capture_default_str();
   command_->add_flag("--dry-run", dry_run_,

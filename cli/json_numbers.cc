@@ -1,0 +1,170 @@
+#include "cli/json_numbers.h"
+
+#include <google/protobuf/descriptor.h>
+
+#include <cstddef>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "cli/decimal_number.h"
+
+namespace plantmesh::cli {
+namespace {
+
+using google::protobuf::Descriptor;
+using google::protobuf::FieldDescriptor;
+
+bool IsNumeric(const FieldDescriptor* field) {
+  switch (field->cpp_type()) {
+    case FieldDescriptor::CPPTYPE_INT32:
+    case FieldDescriptor::CPPTYPE_INT64:
+    case FieldDescriptor::CPPTYPE_UINT32:
+    case FieldDescriptor::CPPTYPE_UINT64:
+    case FieldDescriptor::CPPTYPE_DOUBLE:
+    case FieldDescriptor::CPPTYPE_FLOAT:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// The field a JSON key names: its JSON name (lowerCamel) or its name, as protobuf reads them.
+const FieldDescriptor* FieldNamed(const Descriptor& message, const std::string& name) {
+  for (int i = 0; i < message.field_count(); ++i) {
+    const FieldDescriptor* field = message.field(i);
+    if (field->json_name() == name || field->name() == name) return field;
+  }
+  return nullptr;
+}
+
+// Walks the JSON as protobuf will read it, knowing at each value which field it is for.
+class NumberChecker final : public nlohmann::json_sax<nlohmann::json> {
+ public:
+  explicit NumberChecker(const Descriptor* type) : root_(type) {}
+
+  // The first value refused, with its path.
+  const std::optional<std::string>& problem() const { return problem_; }
+
+  bool start_object(std::size_t) override {
+    if (frames_.empty()) {
+      frames_.push_back(Frame{root_, nullptr, false, "", "", -1});
+      return true;
+    }
+    const FieldDescriptor* field = Field();
+    Frame frame{nullptr, nullptr, false, Path(), "", -1};
+    NextElement();
+    // A message field's object (the well-known types with JSON forms of their own, such
+    // as Timestamp or Struct, are not objects of fields: left to protobuf).
+    if (field != nullptr && field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE &&
+        field->message_type()->well_known_type() == Descriptor::WELLKNOWNTYPE_UNSPECIFIED) {
+      frame.message = field->message_type();
+      frame.map = field->is_map();
+    }
+    frames_.push_back(frame);
+    return true;
+  }
+  bool end_object() override {
+    frames_.pop_back();
+    return true;
+  }
+  bool key(string_t& name) override {
+    Frame& frame = frames_.back();
+    frame.field = nullptr;
+    frame.key = name;
+    frame.index = -1;
+    if (frame.message == nullptr) return true;
+    if (frame.map) {
+      frame.field = frame.message->FindFieldByName("value");
+    } else {
+      frame.field = FieldNamed(*frame.message, name);
+    }
+    return true;
+  }
+  bool start_array(std::size_t) override {
+    if (!frames_.empty()) frames_.back().index = 0;
+    return true;
+  }
+  bool end_array() override {
+    if (!frames_.empty()) frames_.back().index = -1;
+    return true;
+  }
+
+  bool number_float(number_float_t, const string_t& text) override {
+    const FieldDescriptor* field = Field();
+    if (field != nullptr && IsNumeric(field) && !ParseDecimal(text)) {
+      return Refuse(
+          absl::StrCat(text, " is beyond a double's range, or not 0 but would read as 0"));
+    }
+    NextElement();
+    return true;
+  }
+  bool string(string_t& text) override {
+    const FieldDescriptor* field = Field();
+    if (field != nullptr && IsNumeric(field)) {
+      const bool floating = field->cpp_type() == FieldDescriptor::CPPTYPE_DOUBLE ||
+                            field->cpp_type() == FieldDescriptor::CPPTYPE_FLOAT;
+      const bool special = text == "NaN" || text == "Infinity" || text == "-Infinity";
+      if (!(floating && special) && !ParseDecimal(text)) {
+        return Refuse(absl::StrCat("\"", text, "\" is not a decimal number"));
+      }
+    }
+    NextElement();
+    return true;
+  }
+  bool null() override { return Value(); }
+  bool boolean(bool) override { return Value(); }
+  bool number_integer(number_integer_t) override { return Value(); }
+  bool number_unsigned(number_unsigned_t) override { return Value(); }
+  bool binary(binary_t&) override { return Value(); }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override {
+    return false;  // not well formed: protobuf's parser says what is wrong
+  }
+
+ private:
+  struct Frame {
+    const Descriptor* message;     // null: not a message's object (its values are not judged)
+    const FieldDescriptor* field;  // of the current key
+    bool map;                      // a map field's object: its keys are map keys
+    std::string path;
+    std::string key;
+    int index;  // of the current element when the key's value is an array, else -1
+  };
+
+  const FieldDescriptor* Field() const { return frames_.empty() ? nullptr : frames_.back().field; }
+  std::string Path() const {
+    const Frame& frame = frames_.back();
+    std::string path = frame.path.empty() ? frame.key : absl::StrCat(frame.path, ".", frame.key);
+    if (frame.map) path = absl::StrCat(frame.path, "[\"", frame.key, "\"]");
+    if (frame.index >= 0) absl::StrAppend(&path, "[", frame.index, "]");
+    return path;
+  }
+  void NextElement() {
+    if (!frames_.empty() && frames_.back().index >= 0) ++frames_.back().index;
+  }
+  bool Value() {
+    NextElement();
+    return true;
+  }
+  bool Refuse(std::string why) {
+    problem_ = absl::StrCat(Path(), ": ", why);
+    return false;  // stops the walk
+  }
+
+  const Descriptor* root_;
+  std::vector<Frame> frames_;
+  std::optional<std::string> problem_;
+};
+
+}  // namespace
+
+absl::Status CheckJsonNumbers(absl::string_view json, const Descriptor* type) {
+  NumberChecker checker(type);
+  nlohmann::json::sax_parse(json.begin(), json.end(), &checker);
+  if (checker.problem()) return absl::InvalidArgumentError(*checker.problem());
+  return absl::OkStatus();
+}
+
+}  // namespace plantmesh::cli
