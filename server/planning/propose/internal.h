@@ -24,7 +24,8 @@ struct Index {
   std::vector<std::vector<int64_t>> demand;
   // Changeover minutes on line l from product a to b (product indexes); 0 when unlisted.
   double ChangeoverMinutes(int line, int from, int to) const;
-  // The longest changeover into `to` on `line` from any product the line makes.
+  // The longest changeover into `to`, one of the line's products, from any other product
+  // the line makes (0 when none is listed).
   double LongestInto(int line, int to) const { return longest_into_[line][to]; }
 
  private:
