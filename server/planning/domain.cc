@@ -479,14 +479,10 @@ absl::Status ValidateOutput(const OutputRecord& output) {
 absl::Status ValidateDowntime(const DowntimeEntry& entry, const ShiftInstance& shift) {
   runtime::Violations v;
   Required(v, entry.reason_code, "downtime.reason_code");
+  // A worked shift lasts at least a minute: one whose hours the clocks skip is not worked
+  // (calendar.h), so it is refused as the downtime's shift before this.
   const int64_t shift_minutes = absl::ToInt64Minutes(shift.end - shift.start);
-  if (shift_minutes < 1) {
-    // A shift inside the hour the clocks skip (outside testing: the message read "must be
-    // 1-0").
-    v.Add("downtime.shift_id", absl::StrCat("shift ", shift.id,
-                                            " has no time (the clocks skip it that day): "
-                                            "no downtime can be recorded in it"));
-  } else if (entry.duration_minutes < 1 || entry.duration_minutes > shift_minutes) {
+  if (entry.duration_minutes < 1 || entry.duration_minutes > shift_minutes) {
     v.Add("downtime.duration_minutes",
           absl::StrCat("must be 1-", shift_minutes, " (the shift's length)"));
   }

@@ -334,9 +334,8 @@ absl::Status PlanningServiceImpl::HandleProposePlan(runtime::CallContext& call,
     PM_ASSIGN_OR_RETURN(LineCalendar calendar, CalendarOf(line.id, "line_ids", start, look_to));
     int taken = 0;
     for (const ShiftInstance& shift : calendar.ShiftsIn(start, look_to)) {
-      // A shift of no length (inside the hour the clocks skip) has nothing to plan and is
-      // not counted (outside testing: shift_count 1 then found no worked shift).
-      if (shift.start < start || shift.end <= shift.start) continue;
+      // (A shift whose hours the clocks skip is not worked: the calendar leaves it out.)
+      if (shift.start < start) continue;
       // A shift dated after the calendar's last day ends the horizon: no plan can be
       // made, recorded or read for it (outside testing: drafts for 9991-01-01 were
       // stored, and every other method refused their shift).

@@ -93,12 +93,16 @@ struct Sql {
       "machines_unknown",
       "SELECT x.id FROM unnest($1::text[]) WITH ORDINALITY AS x(id, n) WHERE NOT EXISTS "
       "(SELECT 1 FROM telemetry.machines m WHERE m.id = x.id) ORDER BY x.n");
-  // The machines are joined, not matched with `= ANY($1)` (see kIngestCatalog).
-  const runtime::PgStatement data_items_unknown = registry.Add(
-      "data_items_unknown",
-      "SELECT x.id FROM unnest($2::text[]) WITH ORDINALITY AS x(id, n) WHERE NOT EXISTS "
-      "(SELECT 1 FROM unnest($1::text[]) AS m(id) JOIN telemetry.data_items d "
-      "ON d.machine_id = m.id AND d.id = x.id) ORDER BY x.n");
+  // machines_unknown's rows (kind 0), then the data items $2 that none of the machines $1
+  // has (kind 1), each in the order given. The machines are joined, not matched with
+  // `= ANY($1)` (see kIngestCatalog).
+  const runtime::PgStatement ids_unknown = registry.Add(
+      "ids_unknown",
+      "SELECT 0 AS kind, x.id, x.n FROM unnest($1::text[]) WITH ORDINALITY AS x(id, n) "
+      "WHERE NOT EXISTS (SELECT 1 FROM telemetry.machines m WHERE m.id = x.id) "
+      "UNION ALL SELECT 1, y.id, y.n FROM unnest($2::text[]) WITH ORDINALITY AS y(id, n) "
+      "WHERE NOT EXISTS (SELECT 1 FROM unnest($1::text[]) AS m(id) JOIN telemetry.data_items d "
+      "ON d.machine_id = m.id AND d.id = y.id) ORDER BY 1, 3");
   const runtime::PgStatement machine_update = registry.Add(
       "machine_update",
       "UPDATE telemetry.machines SET display_name = $2, line = $3, zone = $4, "
@@ -1492,16 +1496,15 @@ absl::StatusOr<std::vector<std::string>> PgTelemetryStore::UnknownMachines(
   return out;
 }
 
-absl::StatusOr<std::vector<std::string>> PgTelemetryStore::UnknownDataItems(
+absl::StatusOr<TelemetryStore::UnknownIds> PgTelemetryStore::UnknownMachinesAndDataItems(
     const std::vector<std::string>& machine_ids, const std::vector<std::string>& data_item_ids) {
-  std::vector<std::string> out;
+  UnknownIds out;
   PM_RETURN_IF_ERROR(Run([&](pqxx::connection& conn) -> absl::Status {
     pqxx::read_transaction tx(conn);
-    out.clear();
-    for (const pqxx::row& r :
-         tx.exec_prepared(Statements().data_items_unknown, ArrayLiteral(machine_ids),
-                          ArrayLiteral(data_item_ids))) {
-      out.push_back(r[0].as<std::string>());
+    out = UnknownIds();
+    for (const pqxx::row& r : tx.exec_prepared(Statements().ids_unknown, ArrayLiteral(machine_ids),
+                                               ArrayLiteral(data_item_ids))) {
+      (r[0].as<int>() == 0 ? out.machines : out.data_items).push_back(r[1].as<std::string>());
     }
     return absl::OkStatus();
   }));

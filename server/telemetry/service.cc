@@ -230,11 +230,11 @@ absl::Status TelemetryServiceImpl::RequireMachines(const std::vector<std::string
 
 absl::Status TelemetryServiceImpl::RequireMachinesAndDataItems(
     const std::vector<std::string>& machine_ids, const std::vector<std::string>& data_item_ids) {
-  PM_RETURN_IF_ERROR(RequireMachines(machine_ids));
-  if (data_item_ids.empty()) return absl::OkStatus();
-  PM_ASSIGN_OR_RETURN(std::vector<std::string> unknown,
-                      store_->UnknownDataItems(machine_ids, data_item_ids));
-  if (!unknown.empty()) return DataItemNotFound(unknown.front(), machine_ids);
+  if (data_item_ids.empty()) return RequireMachines(machine_ids);
+  PM_ASSIGN_OR_RETURN(TelemetryStore::UnknownIds unknown,
+                      store_->UnknownMachinesAndDataItems(machine_ids, data_item_ids));
+  if (!unknown.machines.empty()) return MachineNotFound(unknown.machines.front());
+  if (!unknown.data_items.empty()) return DataItemNotFound(unknown.data_items.front(), machine_ids);
   return absl::OkStatus();
 }
 

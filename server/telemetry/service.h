@@ -99,7 +99,7 @@ class TelemetryServiceImpl : public v1::TelemetryServiceBase {
   // answer that reads as "no data yet".
   absl::Status RequireMachines(const std::vector<std::string>& machine_ids);
   // RequireMachines, then each of `data_item_ids` (a read's filter) is a data item of one
-  // of them: DataItemNotFound for the first that is not.
+  // of them: DataItemNotFound for the first that is not. One store read either way.
   absl::Status RequireMachinesAndDataItems(const std::vector<std::string>& machine_ids,
                                            const std::vector<std::string>& data_item_ids);
   // The latest values of `machine_ids` (LatestCache::Read's contract), through the cache

@@ -89,6 +89,18 @@ class TelemetryServiceTest : public ::testing::Test {
     return context;
   }
 
+  // QueryAggregates of one data item over [start, now_) by the minute.
+  v1::QueryAggregatesRequest Aggregates(const std::string& machine_id,
+                                        const std::string& data_item_id, absl::Time start) {
+    v1::QueryAggregatesRequest request;
+    request.set_machine_id(machine_id);
+    request.set_data_item_id(data_item_id);
+    SetTime(start, request.mutable_start_time());
+    SetTime(now_, request.mutable_end_time());
+    request.set_bucket_width(v1::BUCKET_WIDTH_MINUTE);
+    return request;
+  }
+
   v1::Machine Cnc(const std::string& id = "CNC-07") {
     v1::Machine m;
     m.set_id(id);
@@ -560,12 +572,7 @@ TEST_F(TelemetryServiceTest, QueryAggregatesMergesBucketsAndNamesWrongFields) {
   ASSERT_TRUE(stream->Read(&answer));
   ASSERT_TRUE(stream->Finish().ok());
 
-  v1::QueryAggregatesRequest request;
-  request.set_machine_id("CNC-07");
-  request.set_data_item_id("S1speed");
-  SetTime(minute - absl::Minutes(5), request.mutable_start_time());
-  SetTime(now_, request.mutable_end_time());
-  request.set_bucket_width(v1::BUCKET_WIDTH_MINUTE);
+  v1::QueryAggregatesRequest request = Aggregates("CNC-07", "S1speed", minute - absl::Minutes(5));
   v1::QueryAggregatesResponse response;
   ASSERT_TRUE(stub_->QueryAggregates(Context().get(), request, &response).ok());
   ASSERT_EQ(response.aggregates_size(), 2);
@@ -621,12 +628,7 @@ TEST_F(TelemetryServiceTest, ReadFiltersRefuseDataItemIdsThatCannotExist) {
                 ElementsAre("data_item_ids[0]"));
   }
   {
-    v1::QueryAggregatesRequest request;
-    request.set_machine_id("CNC-07");
-    request.set_data_item_id("a b");
-    SetTime(now_ - absl::Hours(1), request.mutable_start_time());
-    SetTime(now_, request.mutable_end_time());
-    request.set_bucket_width(v1::BUCKET_WIDTH_MINUTE);
+    v1::QueryAggregatesRequest request = Aggregates("CNC-07", "a b", now_ - absl::Hours(1));
     v1::QueryAggregatesResponse response;
     EXPECT_THAT(FieldsOf(stub_->QueryAggregates(Context().get(), request, &response)),
                 ElementsAre("data_item_id"));
@@ -710,12 +712,7 @@ TEST_F(TelemetryServiceTest, ReadsNamingAnUnknownMachineAreNotFound) {
     expect_not_found(stub_->QuerySamples(Context().get(), request, &response), "QuerySamples");
   }
   {
-    v1::QueryAggregatesRequest request;
-    request.set_machine_id("CNC-99");
-    request.set_data_item_id("S1speed");
-    SetTime(now_ - absl::Hours(1), request.mutable_start_time());
-    SetTime(now_, request.mutable_end_time());
-    request.set_bucket_width(v1::BUCKET_WIDTH_MINUTE);
+    v1::QueryAggregatesRequest request = Aggregates("CNC-99", "S1speed", now_ - absl::Hours(1));
     v1::QueryAggregatesResponse response;
     expect_not_found(stub_->QueryAggregates(Context().get(), request, &response),
                      "QueryAggregates");
@@ -796,12 +793,7 @@ TEST_F(TelemetryServiceTest, ReadsNamingAnUnknownDataItemAreNotFound) {
               grpc::StatusCode::NOT_FOUND);
   }
   {
-    v1::QueryAggregatesRequest request;
-    request.set_machine_id("CNC-07");
-    request.set_data_item_id("spindel");
-    SetTime(now_ - absl::Hours(1), request.mutable_start_time());
-    SetTime(now_, request.mutable_end_time());
-    request.set_bucket_width(v1::BUCKET_WIDTH_MINUTE);
+    v1::QueryAggregatesRequest request = Aggregates("CNC-07", "spindel", now_ - absl::Hours(1));
     v1::QueryAggregatesResponse response;
     expect_not_found(stub_->QueryAggregates(Context().get(), request, &response),
                      "QueryAggregates");

@@ -126,9 +126,14 @@ class TelemetryStore {
   // Of `machine_ids`, those that are not registered, in the order given (none: all are).
   virtual absl::StatusOr<std::vector<std::string>> UnknownMachines(
       const std::vector<std::string>& machine_ids) = 0;
-  // Of `data_item_ids`, those that no machine of `machine_ids` has now, in the order given
-  // (none: each is a data item of at least one of them).
-  virtual absl::StatusOr<std::vector<std::string>> UnknownDataItems(
+  // UnknownMachines, and of `data_item_ids` those that no machine of `machine_ids` has
+  // now, in the order given (none: each is a data item of at least one of them); in one
+  // read, for the reads that filter by data item.
+  struct UnknownIds {
+    std::vector<std::string> machines;
+    std::vector<std::string> data_items;
+  };
+  virtual absl::StatusOr<UnknownIds> UnknownMachinesAndDataItems(
       const std::vector<std::string>& machine_ids,
       const std::vector<std::string>& data_item_ids) = 0;
 

@@ -184,11 +184,14 @@ absl::StatusOr<std::vector<std::string>> FakeTelemetryStore::UnknownMachines(
   return out;
 }
 
-absl::StatusOr<std::vector<std::string>> FakeTelemetryStore::UnknownDataItems(
+absl::StatusOr<TelemetryStore::UnknownIds> FakeTelemetryStore::UnknownMachinesAndDataItems(
     const std::vector<std::string>& machine_ids, const std::vector<std::string>& data_item_ids) {
   absl::MutexLock lock(&mu_);
   PM_RETURN_IF_ERROR(failure_);
-  std::vector<std::string> out;
+  UnknownIds out;
+  for (const std::string& id : machine_ids) {
+    if (machines_.count(id) == 0) out.machines.push_back(id);
+  }
   for (const std::string& item_id : data_item_ids) {
     bool found = false;
     for (const std::string& machine_id : machine_ids) {
@@ -196,7 +199,7 @@ absl::StatusOr<std::vector<std::string>> FakeTelemetryStore::UnknownDataItems(
       if (machine == machines_.end()) continue;
       for (const DataItem& item : machine->second.data_items) found = found || item.id == item_id;
     }
-    if (!found) out.push_back(item_id);
+    if (!found) out.data_items.push_back(item_id);
   }
   return out;
 }

@@ -32,7 +32,7 @@ class FakeTelemetryStore : public TelemetryStore {
                                                           const BatchEventEncoder& encode) override;
   absl::StatusOr<std::vector<std::string>> UnknownMachines(
       const std::vector<std::string>& machine_ids) override;
-  absl::StatusOr<std::vector<std::string>> UnknownDataItems(
+  absl::StatusOr<UnknownIds> UnknownMachinesAndDataItems(
       const std::vector<std::string>& machine_ids,
       const std::vector<std::string>& data_item_ids) override;
   absl::StatusOr<std::vector<StoredSample>> LatestValues(

@@ -139,18 +139,25 @@ TYPED_TEST_P(TelemetryStoreConformanceTest, UnknownMachinesInTheOrderGiven) {
   EXPECT_EQ(missing, MachineNotFound("CNC-99"));
 }
 
-TYPED_TEST_P(TelemetryStoreConformanceTest, UnknownDataItemsOfTheMachinesInTheOrderGiven) {
+TYPED_TEST_P(TelemetryStoreConformanceTest, UnknownMachinesAndDataItemsInTheOrderGiven) {
   Machine cnc = this->Cnc();
   this->Register(cnc);
   using Ids = std::vector<std::string>;
   const std::string known = cnc.data_items.front().id;
-  EXPECT_EQ(this->store_->UnknownDataItems(Ids{"CNC-07"}, Ids{known}).value(), Ids{});
-  EXPECT_EQ(this->store_->UnknownDataItems(Ids{"CNC-07"}, Ids{"b", known, "a"}).value(),
-            (Ids{"b", "a"}));
-  // Of none of the machines named (CNC-99 is not registered).
-  EXPECT_EQ(this->store_->UnknownDataItems(Ids{"CNC-99"}, Ids{known}).value(), Ids{known});
-  EXPECT_EQ(this->store_->UnknownDataItems(Ids{"CNC-99", "CNC-07"}, Ids{known}).value(), Ids{});
-  EXPECT_EQ(this->store_->UnknownDataItems(Ids{"CNC-07"}, Ids{}).value(), Ids{});
+  auto unknown = [&](const Ids& machines, const Ids& items) {
+    absl::StatusOr<TelemetryStore::UnknownIds> found =
+        this->store_->UnknownMachinesAndDataItems(machines, items);
+    EXPECT_TRUE(found.ok()) << found.status();
+    return found.ok() ? *found : TelemetryStore::UnknownIds();
+  };
+  EXPECT_EQ(unknown({"CNC-07"}, {known}).data_items, Ids{});
+  EXPECT_EQ(unknown({"CNC-07"}, {"b", known, "a"}).data_items, (Ids{"b", "a"}));
+  // Of none of the machines named (CNC-99 is not registered), which are named too.
+  const TelemetryStore::UnknownIds none = unknown({"CNC-99", "CNC-07", "CNC-98"}, {known, "z"});
+  EXPECT_EQ(none.machines, (Ids{"CNC-99", "CNC-98"}));
+  EXPECT_EQ(none.data_items, Ids{"z"});
+  EXPECT_EQ(unknown({"CNC-99"}, {known}).data_items, Ids{known});
+  EXPECT_EQ(unknown({"CNC-07"}, {}).data_items, Ids{});
 }
 
 TYPED_TEST_P(TelemetryStoreConformanceTest, RegisterRetryWithRequestIdGetsFirstAnswer) {
@@ -554,7 +561,7 @@ TYPED_TEST_P(TelemetryStoreConformanceTest, QuerySamplesPagesByTimeAndFilters) {
 
 REGISTER_TYPED_TEST_SUITE_P(
     TelemetryStoreConformanceTest, RegisterGetAndAlreadyExists, UnknownMachinesInTheOrderGiven,
-    UnknownDataItemsOfTheMachinesInTheOrderGiven, RegisterRetryWithRequestIdGetsFirstAnswer,
+    UnknownMachinesAndDataItemsInTheOrderGiven, RegisterRetryWithRequestIdGetsFirstAnswer,
     ListPagesInRegistrationOrderWithFilters, UpdateAppliesTheMutatorAndReplaysRetries,
     LatestAnswersOnlyRegisteredDataItems, MixedBatchStoresTheValidRest, TheJudgeKnowsADataItemsType,
     TheJudgeSeesTheCatalogAsItIsNow, ResentBatchIsDuplicateAndStoredOnce,
