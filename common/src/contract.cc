@@ -238,15 +238,30 @@ namespace {
 // How one field behaves where it stands, before its ancestors are considered.
 enum class OwnUse { kOptional, kRequired, kMaskedRequired, kOutputOnly };
 
+// Whether `field`, a field of an update's resource itself, names the resource to change: a
+// resource without an IDENTIFIER is named by its REQUIRED and IMMUTABLE fields (a machine
+// by the plant code its caller chose), which no update can change and every update needs.
+bool NamesUpdatedResource(const FieldDescriptor* field) {
+  if (!HasFieldBehavior(field, api::v1::FIELD_BEHAVIOR_IMMUTABLE)) return false;
+  const Descriptor* resource = field->containing_type();
+  for (int i = 0; i < resource->field_count(); ++i) {
+    if (HasFieldBehavior(resource->field(i), api::v1::FIELD_BEHAVIOR_IDENTIFIER)) return false;
+  }
+  return true;
+}
+
 // `in_update_resource`: the field is inside a root message field of an update request
-// (other than update_mask itself), where REQUIRED depends on the mask.
-OwnUse OwnUseOf(const FieldDescriptor* field, bool update, bool in_update_resource) {
+// (other than update_mask itself), where REQUIRED depends on the mask; `at_resource_root`:
+// it is a field of that root message itself.
+OwnUse OwnUseOf(const FieldDescriptor* field, bool update, bool in_update_resource,
+                bool at_resource_root) {
   if (HasFieldBehavior(field, api::v1::FIELD_BEHAVIOR_OUTPUT_ONLY)) return OwnUse::kOutputOnly;
   if (HasFieldBehavior(field, api::v1::FIELD_BEHAVIOR_IDENTIFIER)) {
     return update ? OwnUse::kRequired : OwnUse::kOutputOnly;
   }
   if (HasFieldBehavior(field, api::v1::FIELD_BEHAVIOR_REQUIRED)) {
-    return in_update_resource ? OwnUse::kMaskedRequired : OwnUse::kRequired;
+    const bool masked = in_update_resource && !(at_resource_root && NamesUpdatedResource(field));
+    return masked ? OwnUse::kMaskedRequired : OwnUse::kRequired;
   }
   return OwnUse::kOptional;
 }
@@ -285,7 +300,8 @@ struct RequiredWalk {
     const FieldDescriptor* update_mask = depth == 0 && update ? UpdateMaskOf(type) : nullptr;
     for (int i = 0; i < type->field_count(); ++i) {
       const FieldDescriptor* field = type->field(i);
-      const OwnUse use = OwnUseOf(field, update, in_resource);
+      const OwnUse use =
+          OwnUseOf(field, update, in_resource, in_resource && resource_prefix.empty());
       const std::string path =
           prefix.empty() ? field->name() : absl::StrCat(prefix, ".", field->name());
       if (use == OwnUse::kOutputOnly) {
@@ -350,7 +366,7 @@ FieldUse FieldUseIn(const Descriptor* request, const std::vector<const FieldDesc
   bool ancestors_required = true;
   for (size_t i = 0; i < path.size(); ++i) {
     const bool in_resource = update && i > 0 && path[0] != update_mask;
-    const OwnUse use = OwnUseOf(path[i], update, in_resource);
+    const OwnUse use = OwnUseOf(path[i], update, in_resource, in_resource && i == 1);
     if (use == OwnUse::kOutputOnly) return FieldUse::kOutputOnly;
     if (i + 1 < path.size()) {
       // An ancestor that is itself required (or the update's resource, whose fields the

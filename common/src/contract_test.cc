@@ -348,6 +348,35 @@ class FieldBehaviorTest : public ::testing::Test {
               type_name: ".t.v1.Part"
             }
           }
+          message_type {
+            name: "Station"
+            field { name: "code" number: 1 type: TYPE_STRING label: LABEL_OPTIONAL }
+            field { name: "name" number: 2 type: TYPE_STRING label: LABEL_OPTIONAL }
+            field {
+              name: "part"
+              number: 3
+              type: TYPE_MESSAGE
+              label: LABEL_OPTIONAL
+              type_name: ".t.v1.Station"
+            }
+          }
+          message_type {
+            name: "UpdateStationRequest"
+            field {
+              name: "station"
+              number: 1
+              type: TYPE_MESSAGE
+              label: LABEL_OPTIONAL
+              type_name: ".t.v1.Station"
+            }
+            field {
+              name: "update_mask"
+              number: 2
+              type: TYPE_MESSAGE
+              label: LABEL_OPTIONAL
+              type_name: ".google.protobuf.FieldMask"
+            }
+          }
           syntax: "proto3"
         )pb",
         &file));
@@ -366,6 +395,12 @@ class FieldBehaviorTest : public ::testing::Test {
     mark(3, 1, api::v1::FIELD_BEHAVIOR_REQUIRED);     // UpdateThingRequest.update_mask
     mark(3, 2, api::v1::FIELD_BEHAVIOR_REQUIRED);     // UpdateThingRequest.etag
     mark(4, 0, api::v1::FIELD_BEHAVIOR_REQUIRED);     // Header.size
+    // A resource named by its client-chosen code (no IDENTIFIER), as Machine is.
+    mark(8, 0, api::v1::FIELD_BEHAVIOR_REQUIRED);   // Station.code
+    mark(8, 0, api::v1::FIELD_BEHAVIOR_IMMUTABLE);  //
+    mark(8, 1, api::v1::FIELD_BEHAVIOR_REQUIRED);   // Station.name
+    mark(9, 0, api::v1::FIELD_BEHAVIOR_REQUIRED);   // UpdateStationRequest.station
+    mark(9, 1, api::v1::FIELD_BEHAVIOR_REQUIRED);   // UpdateStationRequest.update_mask
     // PutJudgedPartsRequest.parts: the service judges each part itself.
     file.mutable_message_type(7)->mutable_field(0)->mutable_options()->SetExtension(
         api::v1::elements_judged_by_service, true);
@@ -511,6 +546,35 @@ TEST_F(FieldBehaviorTest, MissingRequiredFieldsOfAnUpdateFollowTheMask) {
                                                  update_mask { paths: "part" }
                                                  etag: "v1")pb"),
               ElementsAre("thing.part.code: required: update_mask names it"));
+}
+
+// Outside testing: `update-machine --help` said "--machine.id ... Required when
+// --update_mask names it", but a machine is named by its id, and an update needs it always.
+TEST_F(FieldBehaviorTest, AnUpdateAlwaysNeedsWhatNamesAResourceWithoutIdentifier) {
+  EXPECT_EQ(FieldUseIn(Type("UpdateStationRequest"), Path("UpdateStationRequest", "station.code")),
+            FieldUse::kRequired);
+  EXPECT_EQ(FieldUseIn(Type("UpdateStationRequest"), Path("UpdateStationRequest", "station.name")),
+            FieldUse::kRequiredIfMasked);
+  // A station nested in the resource is not what the update names.
+  EXPECT_EQ(
+      FieldUseIn(Type("UpdateStationRequest"), Path("UpdateStationRequest", "station.part.code")),
+      FieldUse::kRequiredIfMasked);
+  EXPECT_THAT(Missing("UpdateStationRequest", R"pb(station { name: "Press 2" }
+                                                   update_mask { paths: "name" })pb"),
+              ElementsAre("station.code: required"));
+  EXPECT_THAT(Missing("UpdateStationRequest", R"pb(station {
+                                                     code: "ST-1"
+                                                     part {}
+                                                   }
+                                                   update_mask { paths: "name" })pb"),
+              ElementsAre("station.name: required: update_mask names it"));
+  EXPECT_THAT(Missing("UpdateStationRequest", R"pb(station {
+                                                     code: "ST-1"
+                                                     part {}
+                                                   }
+                                                   update_mask { paths: "part" })pb"),
+              ElementsAre("station.part.code: required: update_mask names it",
+                          "station.part.name: required: update_mask names it"));
 }
 
 TEST_F(FieldBehaviorTest, StreamsAndRepeatedMessages) {

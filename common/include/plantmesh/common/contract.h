@@ -125,13 +125,16 @@ bool HasFieldBehavior(const google::protobuf::FieldDescriptor* field,
 
 // The root field `update_mask` (a singular google.protobuf.FieldMask) that makes a request
 // an update in AIP-203's sense, or nullptr. In an update, a resource's REQUIRED fields are
-// required only where the mask names them, and its IDENTIFIER is required.
+// required only where the mask names them, and what names the resource is required: its
+// IDENTIFIER, or in a resource without one its own REQUIRED and IMMUTABLE fields (a
+// machine's client-chosen id).
 const google::protobuf::FieldDescriptor* UpdateMaskOf(const google::protobuf::Descriptor* request);
 
 // What a request may or must carry in one field.
 enum class FieldUse {
   kOptional,
-  // Must be set: REQUIRED (or an update's IDENTIFIER), and so is every message on its path.
+  // Must be set: REQUIRED (or what names an update's resource, UpdateMaskOf), and so is
+  // every message on its path.
   kRequired,
   // REQUIRED, but in a message that is optional: must be set when that message is given
   // (e.g. a client stream's first-message `metadata`).
