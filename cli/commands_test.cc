@@ -620,7 +620,7 @@ TEST_F(CommandsTest, UnknownServiceOrMethodNamesTheClosestCommand) {
   EXPECT_EQ(UnknownCommandMessage(app_, {"defect", "get-defect", "--id", "nosuch"}), "");
 }
 
-TEST_F(CommandsTest, RerunHintNamesTheRequestIdFlagOfMutatingCallsOnly) {
+TEST_F(CommandsTest, RerunHintNamesTheRequestIdFlagOfMutatingCallsThatMaySucceedOnARerun) {
   auto create =
       Build({"defect", "create-defect", "--defect.vin", "V1", "--defect.model", "M",
              "--defect.zone", "PAINT", "--defect.station", "P-07", "--defect.category_code",
@@ -631,6 +631,17 @@ TEST_F(CommandsTest, RerunHintNamesTheRequestIdFlagOfMutatingCallsOnly) {
   EXPECT_THAT(hint, HasSubstr("may have been made"));
   EXPECT_THAT(hint, HasSubstr("\n  --request_id r-42\n"));
   EXPECT_EQ(RerunHint(*catalog_->Find("defect", "create-defect"), *create, absl::OkStatus()), "");
+  // Not made, and may be made by the same request later.
+  EXPECT_THAT(RerunHint(*catalog_->Find("defect", "create-defect"), *create,
+                        absl::ResourceExhaustedError("busy")),
+              HasSubstr("\n  --request_id r-42\n"));
+  // Refused for what it asks: rerunning it would be refused again.
+  EXPECT_EQ(RerunHint(*catalog_->Find("defect", "create-defect"), *create,
+                      absl::InvalidArgumentError("defect.vin: required")),
+            "");
+  EXPECT_EQ(RerunHint(*catalog_->Find("defect", "create-defect"), *create,
+                      absl::PermissionDeniedError("role")),
+            "");
 
   auto upload = Build({"defect", "upload-defect-photo", "--metadata.defect_id", "7",
                        "--metadata.content_type", "image/jpeg", "--metadata.size_bytes", "3",

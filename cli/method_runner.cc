@@ -248,9 +248,14 @@ std::string RerunHint(const MethodCommand& command, const Message& request,
     case absl::StatusCode::kInternal:
       hint = "plantctl: the change may have been made before the call failed. ";
       break;
-    default:
-      hint = "plantctl: ";
+    case absl::StatusCode::kAborted:
+    case absl::StatusCode::kResourceExhausted:
+      hint = "plantctl: ";  // not made; the same request may succeed later
       break;
+    default:
+      // Refused for what it asks (INVALID_ARGUMENT, NOT_FOUND, PERMISSION_DENIED, ...):
+      // nothing was made, and the same request would be refused again.
+      return "";
   }
   absl::StrAppend(&hint, "The request's ", path, " was ", id,
                   "; to retry it without making the change twice, rerun the same command "
