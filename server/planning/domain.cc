@@ -611,6 +611,30 @@ absl::Status PlanNotFound(int64_t id) {
   return absl::NotFoundError(absl::StrCat("production plan ", id, " not found"));
 }
 
+absl::Status DayHasProductionRecords(absl::CivilDay date, const DayRecords& records) {
+  const std::string day = FormatDate(date);
+  return runtime::WithErrorInfo(
+      absl::FailedPreconditionError(absl::StrCat(
+          day, " cannot become a holiday: its shifts have ", records.plans, " production plan(s), ",
+          records.outputs, " output record(s) and ", records.downtimes,
+          " downtime entr(ies), which its shifts would strand as not worked. Declare a "
+          "holiday before its day is planned; to take planned time out of a planned day, "
+          "plan maintenance windows over it")),
+      "DAY_HAS_PRODUCTION_RECORDS",
+      {{"date", day},
+       {"plans", absl::StrCat(records.plans)},
+       {"outputs", absl::StrCat(records.outputs)},
+       {"downtimes", absl::StrCat(records.downtimes)}});
+}
+
+absl::Status ShiftOnHoliday(absl::string_view shift_id, absl::CivilDay date) {
+  const std::string day = FormatDate(date);
+  return runtime::WithErrorInfo(
+      absl::FailedPreconditionError(absl::StrCat("shift ", shift_id, " is not worked: ", day,
+                                                 " was declared a holiday while this call ran")),
+      "SHIFT_NOT_WORKED", {{"shift_id", std::string(shift_id)}, {"date", day}});
+}
+
 absl::Status UnknownReference(std::string field, absl::string_view kind, absl::string_view id) {
   return runtime::InvalidField(
       std::move(field),

@@ -306,6 +306,20 @@ absl::Status ResourceTaken(absl::string_view kind, absl::string_view id);
 absl::Status PlanExists(int64_t plan_id, absl::string_view line_id, absl::string_view shift_id);
 // NOT_FOUND "production plan <id> not found".
 absl::Status PlanNotFound(int64_t id);
+// What is recorded for the shifts that start on one date: a holiday declared then would
+// make them shifts that are not worked, their plans and actuals stranded.
+struct DayRecords {
+  int64_t plans = 0;
+  int64_t outputs = 0;
+  int64_t downtimes = 0;
+  bool Any() const { return plans + outputs + downtimes > 0; }
+};
+// FAILED_PRECONDITION: `date` cannot become a holiday (ErrorInfo DAY_HAS_PRODUCTION_RECORDS,
+// metadata date, plans, outputs, downtimes).
+absl::Status DayHasProductionRecords(absl::CivilDay date, const DayRecords& records);
+// FAILED_PRECONDITION: `shift_id` starts on `date`, declared a holiday after the calendar
+// was read for this call (ErrorInfo SHIFT_NOT_WORKED, metadata shift_id, date).
+absl::Status ShiftOnHoliday(absl::string_view shift_id, absl::CivilDay date);
 // INVALID_ARGUMENT naming `field`: "unknown <kind> '<id>'".
 absl::Status UnknownReference(std::string field, absl::string_view kind, absl::string_view id);
 

@@ -101,6 +101,25 @@ struct Sql {
       registry.Add("holiday_insert",
                    "INSERT INTO planning.holidays (date, display_name) VALUES ($1::date, $2) "
                    "ON CONFLICT (date) DO NOTHING RETURNING date");
+  // A day's lock (advisory: a day has no row of its own), held to the end of the
+  // transaction: shared by every write of a plan, output or downtime of a shift that
+  // starts that day, exclusive for declaring the day a holiday. Each is a statement of its
+  // own: a read-committed statement sees what committed before it began, so the reads it
+  // guards must begin after the lock is held.
+  const runtime::PgStatement day_lock_shared =
+      registry.Add("day_lock_shared",
+                   "SELECT pg_advisory_xact_lock_shared(hashtext('planning.days'), $1::date - date "
+                   "'1900-01-01')");
+  const runtime::PgStatement day_lock = registry.Add(
+      "day_lock",
+      "SELECT pg_advisory_xact_lock(hashtext('planning.days'), $1::date - date '1900-01-01')");
+  const runtime::PgStatement day_is_holiday =
+      registry.Add("day_is_holiday", "SELECT 1 FROM planning.holidays WHERE date = $1::date");
+  const runtime::PgStatement day_records =
+      registry.Add("day_records",
+                   "SELECT (SELECT count(*) FROM planning.plans WHERE shift_date = $1::date), "
+                   "(SELECT count(*) FROM planning.outputs WHERE shift_date = $1::date), "
+                   "(SELECT count(*) FROM planning.downtimes WHERE shift_date = $1::date)");
   const runtime::PgStatement holiday_list =
       registry.Add("holiday_list",
                    "SELECT date::text, display_name FROM planning.holidays "
@@ -626,15 +645,19 @@ absl::StatusOr<std::vector<ShiftPattern>> PgPlanningStore::ListShiftPatterns() {
 
 absl::StatusOr<Replayable<Holiday>> PgPlanningStore::CreateHoliday(
     const Holiday& holiday, const ChangeContext& context, const ResponseEncoder<Holiday>& encode) {
-  return Idempotent<Holiday>(context, encode,
-                             [&](pqxx::transaction_base& tx) -> absl::StatusOr<Holiday> {
-                               if (tx.exec_prepared(Statements().holiday_insert,
-                                                    FormatDate(holiday.date), holiday.display_name)
-                                       .empty()) {
-                                 return ResourceTaken("holiday", FormatDate(holiday.date));
-                               }
-                               return holiday;
-                             });
+  const std::string date = FormatDate(holiday.date);
+  return Idempotent<Holiday>(
+      context, encode, [&](pqxx::transaction_base& tx) -> absl::StatusOr<Holiday> {
+        tx.exec_prepared(Statements().day_lock, date);
+        const pqxx::row counts = tx.exec_prepared1(Statements().day_records, date);
+        const DayRecords records{counts[0].as<int64_t>(), counts[1].as<int64_t>(),
+                                 counts[2].as<int64_t>()};
+        if (records.Any()) return DayHasProductionRecords(holiday.date, records);
+        if (tx.exec_prepared(Statements().holiday_insert, date, holiday.display_name).empty()) {
+          return ResourceTaken("holiday", date);
+        }
+        return holiday;
+      });
 }
 
 absl::StatusOr<std::vector<Holiday>> PgPlanningStore::ListHolidays(absl::CivilDay from,
@@ -688,8 +711,22 @@ absl::StatusOr<std::vector<MaintenanceWindow>> PgPlanningStore::ListMaintenanceW
 
 namespace {
 
+// Keeps `date` from becoming a holiday until `tx` ends (the day's shared lock), and
+// refuses a shift of it when it is one: the service read the calendar before this
+// transaction, and CreateHoliday may have committed since.
+absl::Status LockWorkedDay(pqxx::transaction_base& tx, absl::CivilDay date,
+                           const std::string& shift_id) {
+  const std::string day = FormatDate(date);
+  tx.exec_prepared(Statements().day_lock_shared, day);
+  if (!tx.exec_prepared(Statements().day_is_holiday, day).empty()) {
+    return ShiftOnHoliday(shift_id, date);
+  }
+  return absl::OkStatus();
+}
+
 // Inserts `plan` (times truncated to PostgreSQL's microseconds) and returns it as stored,
-// with its id; nullopt when its line and shift has a plan already.
+// with its id; nullopt when its line and shift has a plan already. Its day is locked
+// (LockWorkedDay) by the caller.
 std::optional<Plan> InsertPlan(pqxx::transaction_base& tx, const Plan& plan) {
   Plan stored = plan;
   stored.create_time = TruncateToMicros(plan.create_time);
@@ -710,6 +747,7 @@ absl::StatusOr<Replayable<Plan>> PgPlanningStore::CreatePlan(const Plan& plan,
                                                              const ChangeContext& context,
                                                              const ResponseEncoder<Plan>& encode) {
   return Idempotent<Plan>(context, encode, [&](pqxx::transaction_base& tx) -> absl::StatusOr<Plan> {
+    PM_RETURN_IF_ERROR(LockWorkedDay(tx, plan.shift_date, plan.shift_id));
     std::optional<Plan> stored = InsertPlan(tx, plan);
     if (!stored) {
       return ResourceTaken("production plan", absl::StrCat(plan.line_id, " ", plan.shift_id));
@@ -724,7 +762,11 @@ absl::StatusOr<Replayable<std::vector<Plan>>> PgPlanningStore::CreatePlans(
   return Idempotent<std::vector<Plan>>(
       context, encode, [&](pqxx::transaction_base& tx) -> absl::StatusOr<std::vector<Plan>> {
         std::vector<Plan> stored;
+        std::set<absl::CivilDay> locked;
         for (const Plan& plan : plans) {
+          if (locked.insert(plan.shift_date).second) {
+            PM_RETURN_IF_ERROR(LockWorkedDay(tx, plan.shift_date, plan.shift_id));
+          }
           std::optional<Plan> s = InsertPlan(tx, plan);
           if (!s) {
             // ON CONFLICT waited for a concurrent insert to commit: this statement sees it.
@@ -820,6 +862,7 @@ absl::StatusOr<Replayable<OutputRecord>> PgPlanningStore::RecordOutput(
     const EventEncoder<OutputRecord>& event, const ResponseEncoder<OutputRecord>& encode) {
   return Idempotent<OutputRecord>(
       context, encode, [&](pqxx::transaction_base& tx) -> absl::StatusOr<OutputRecord> {
+        PM_RETURN_IF_ERROR(LockWorkedDay(tx, output.shift_date, output.shift_id));
         OutputRecord stored = output;
         stored.record_time = TruncateToMicros(output.record_time);
         stored.id =
@@ -839,6 +882,7 @@ absl::StatusOr<Replayable<DowntimeEntry>> PgPlanningStore::RecordDowntime(
     const EventEncoder<DowntimeEntry>& event, const ResponseEncoder<DowntimeEntry>& encode) {
   return Idempotent<DowntimeEntry>(
       context, encode, [&](pqxx::transaction_base& tx) -> absl::StatusOr<DowntimeEntry> {
+        PM_RETURN_IF_ERROR(LockWorkedDay(tx, entry.shift_date, entry.shift_id));
         // The line and shift's entries so far, with every other writer of them kept out
         // until this transaction ends (an advisory lock: there is no row to lock yet).
         tx.exec_prepared(Statements().downtime_lock, entry.line_id, entry.shift_id);

@@ -549,6 +549,35 @@ TEST_F(PlanningServiceTest, ActualsAreIdempotentAndComparedWithThePlan) {
   EXPECT_EQ(answer.downtimes(0).by_reason(0).reason_code(), "NO-MATERIAL");
 }
 
+// Outside testing: a holiday declared on a day with a published plan and recorded output
+// was taken; the calendar then had no such shift, output for it was refused, and the plans
+// went on being published, started and revised for a shift that was not worked.
+TEST_F(PlanningServiceTest, ADayWithPlansOrActualsCannotBecomeAHoliday) {
+  v1::ProductionPlan plan;
+  ASSERT_TRUE(CreatePlan("2026-03-10/A", 100, &plan).ok());
+  v1::CreateHolidayRequest holiday;
+  holiday.mutable_holiday()->set_date("2026-03-10");
+  holiday.mutable_holiday()->set_display_name("Plant closed");
+  v1::CreateHolidayResponse created;
+  grpc::Status refused = stub_->CreateHoliday(Ctx().get(), holiday, &created);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(ReasonOf(refused), "DAY_HAS_PRODUCTION_RECORDS") << refused.error_message();
+  EXPECT_THAT(refused.error_message(),
+              HasSubstr("2026-03-10 cannot become a holiday: its shifts have 1 production plan"));
+  v1::ListHolidaysRequest list;
+  list.set_from_date("2026-03-01");
+  list.set_to_date("2026-03-31");
+  v1::ListHolidaysResponse holidays;
+  ASSERT_TRUE(stub_->ListHolidays(Ctx().get(), list, &holidays).ok());
+  EXPECT_EQ(holidays.holidays_size(), 0);
+  // The plan's shift is still worked: its lifecycle and actuals go on.
+  ASSERT_TRUE(Publish(plan.id()).ok());
+  ASSERT_TRUE(Record("2026-03-10/A", 90, 0, "", "out-holiday").ok());
+  // A day with nothing recorded can become one.
+  holiday.mutable_holiday()->set_date("2026-03-12");
+  ASSERT_TRUE(stub_->CreateHoliday(Ctx().get(), holiday, &created).ok());
+}
+
 // Outside testing: dates of year 0 and times of year 1 reached PostgreSQL (INTERNAL,
 // "date/time field value out of range"), and times at the end of 9999 gave shifts of
 // year 10000. Every date and time planning takes lies in the plant calendar's range

@@ -111,7 +111,9 @@ class PlanningStore {
       const ResponseEncoder<ShiftPattern>& encode) = 0;
   virtual absl::StatusOr<std::optional<ShiftPattern>> FindShiftPattern(const std::string& id) = 0;
   virtual absl::StatusOr<std::vector<ShiftPattern>> ListShiftPatterns() = 0;
-  // A date that has a holiday is ALREADY_EXISTS.
+  // A date that has a holiday is ALREADY_EXISTS; one with plans, output or downtime of its
+  // shifts is DayHasProductionRecords. The writes of those below refuse a shift of a day
+  // that is a holiday by then (ShiftOnHoliday): one of the two calls waits for the other.
   virtual absl::StatusOr<Replayable<Holiday>> CreateHoliday(
       const Holiday& holiday, const ChangeContext& context,
       const ResponseEncoder<Holiday>& encode) = 0;

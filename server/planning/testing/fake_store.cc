@@ -172,11 +172,21 @@ absl::StatusOr<Replayable<Holiday>> FakePlanningStore::CreateHoliday(
     const Holiday& holiday, const ChangeContext& context, const ResponseEncoder<Holiday>& encode) {
   absl::MutexLock lock(&mu_);
   return Idempotent<Holiday>(context, encode, [&]() -> absl::StatusOr<Holiday> {
+    DayRecords records;
+    for (const auto& [id, plan] : plans_) records.plans += plan.shift_date == holiday.date;
+    for (const auto& [id, o] : outputs_) records.outputs += o.shift_date == holiday.date;
+    for (const auto& [id, d] : downtimes_) records.downtimes += d.shift_date == holiday.date;
+    if (records.Any()) return DayHasProductionRecords(holiday.date, records);
     if (holidays_.count(holiday.date) > 0)
       return ResourceTaken("holiday", FormatDate(holiday.date));
     holidays_[holiday.date] = holiday;
     return holiday;
   });
+}
+
+absl::Status FakePlanningStore::WorkedDay(absl::CivilDay date, const std::string& shift_id) {
+  if (holidays_.count(date) > 0) return ShiftOnHoliday(shift_id, date);
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<Holiday>> FakePlanningStore::ListHolidays(absl::CivilDay from,
@@ -223,6 +233,7 @@ absl::StatusOr<Replayable<Plan>> FakePlanningStore::CreatePlan(
     const Plan& plan, const ChangeContext& context, const ResponseEncoder<Plan>& encode) {
   absl::MutexLock lock(&mu_);
   return Idempotent<Plan>(context, encode, [&]() -> absl::StatusOr<Plan> {
+    PM_RETURN_IF_ERROR(WorkedDay(plan.shift_date, plan.shift_id));
     for (const auto& [id, other] : plans_) {
       if (other.line_id == plan.line_id && other.shift_id == plan.shift_id) {
         return ResourceTaken("production plan", absl::StrCat(plan.line_id, " ", plan.shift_id));
@@ -242,6 +253,7 @@ absl::StatusOr<Replayable<std::vector<Plan>>> FakePlanningStore::CreatePlans(
   return Idempotent<std::vector<Plan>>(context, encode, [&]() -> absl::StatusOr<std::vector<Plan>> {
     // Every check before the first write: an error writes nothing.
     for (const Plan& plan : plans) {
+      PM_RETURN_IF_ERROR(WorkedDay(plan.shift_date, plan.shift_id));
       for (const auto& [id, other] : plans_) {
         if (other.line_id == plan.line_id && other.shift_id == plan.shift_id) {
           return PlanExists(id, plan.line_id, plan.shift_id);
@@ -325,6 +337,7 @@ absl::StatusOr<Replayable<OutputRecord>> FakePlanningStore::RecordOutput(
     const EventEncoder<OutputRecord>& event, const ResponseEncoder<OutputRecord>& encode) {
   absl::MutexLock lock(&mu_);
   return Idempotent<OutputRecord>(context, encode, [&]() -> absl::StatusOr<OutputRecord> {
+    PM_RETURN_IF_ERROR(WorkedDay(output.shift_date, output.shift_id));
     OutputRecord stored = output;
     stored.id = ++last_id_;
     stored.record_time = TruncateToMicros(output.record_time);
@@ -340,6 +353,7 @@ absl::StatusOr<Replayable<DowntimeEntry>> FakePlanningStore::RecordDowntime(
     const EventEncoder<DowntimeEntry>& event, const ResponseEncoder<DowntimeEntry>& encode) {
   absl::MutexLock lock(&mu_);
   return Idempotent<DowntimeEntry>(context, encode, [&]() -> absl::StatusOr<DowntimeEntry> {
+    PM_RETURN_IF_ERROR(WorkedDay(entry.shift_date, entry.shift_id));
     int64_t recorded = 0;
     for (const auto& [id, d] : downtimes_) {
       if (d.line_id == entry.line_id && d.shift_id == entry.shift_id) {

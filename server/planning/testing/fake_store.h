@@ -96,6 +96,10 @@ class FakePlanningStore : public PlanningStore {
                                            const ResponseEncoder<T>& encode, Change change)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
+  // ShiftOnHoliday when `date` is a holiday.
+  absl::Status WorkedDay(absl::CivilDay date, const std::string& shift_id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   mutable absl::Mutex mu_;
   std::map<std::string, Line> lines_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, Product> products_ ABSL_GUARDED_BY(mu_);

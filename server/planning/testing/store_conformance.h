@@ -7,7 +7,10 @@
 #pragma once
 
 #include <limits>
+#include <set>
 #include <string>
+#include <thread>
+#include <tuple>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -364,10 +367,113 @@ TYPED_TEST_P(PlanningStoreConformanceTest, CreatePlansWritesAllOrNothing) {
   EXPECT_TRUE(none->value->empty());
 }
 
+inline Plan PlanOn(absl::CivilDay day, const std::string& code) {
+  Plan plan = DraftPlan(absl::StrCat(FormatDate(day), "/", code), 10);
+  plan.shift_date = day;
+  return plan;
+}
+
+// Outside testing: a holiday was declared on a day with plans and actuals, which its
+// shifts then stranded as not worked. A day with any of them cannot become a holiday, and
+// none is written for a shift of a holiday, whichever comes first.
+TYPED_TEST_P(PlanningStoreConformanceTest, AHolidayAndTheRecordsOfItsDayExcludeEachOther) {
+  PlanningStore& store = *this->store();
+  const absl::CivilDay planned(2026, 3, 10), produced(2026, 3, 12), stopped(2026, 3, 13),
+      free(2026, 3, 11);
+  ASSERT_TRUE(store.CreatePlan(PlanOn(planned, "A"), Ctx("CreateProductionPlan"), nullptr).ok());
+  OutputRecord output;
+  output.line_id = "PACK-1";
+  output.shift_id = "2026-03-12/A";
+  output.shift_date = produced;
+  output.product_id = "GRANOLA-500G";
+  output.packaged = 5;
+  output.recorded_by = "spiffe://test/user/op";
+  output.record_time = kT0;
+  ASSERT_TRUE(store.RecordOutput(output, Ctx("RecordOutput", "o1"), nullptr, nullptr).ok());
+  DowntimeEntry stop;
+  stop.line_id = "PACK-1";
+  stop.shift_id = "2026-03-13/A";
+  stop.shift_date = stopped;
+  stop.reason_code = "BREAKDOWN";
+  stop.duration_minutes = 30;
+  stop.recorded_by = "spiffe://test/user/op";
+  stop.record_time = kT0;
+  auto admit = [](int64_t) { return absl::OkStatus(); };
+  ASSERT_TRUE(
+      store.RecordDowntime(stop, Ctx("RecordDowntime", "d1"), admit, nullptr, nullptr).ok());
+  for (const auto& [day, plans, outputs, downtimes] :
+       {std::tuple{planned, "1", "0", "0"}, std::tuple{produced, "0", "1", "0"},
+        std::tuple{stopped, "0", "0", "1"}}) {
+    absl::StatusOr<Replayable<Holiday>> refused =
+        store.CreateHoliday({day, "Closed"}, Ctx("CreateHoliday"), nullptr);
+    ASSERT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition) << refused.status();
+    const runtime::ErrorInfoView info = runtime::ErrorInfoOf(refused.status());
+    EXPECT_EQ(info.reason, "DAY_HAS_PRODUCTION_RECORDS");
+    EXPECT_EQ(info.metadata.at("date"), FormatDate(day));
+    EXPECT_EQ(info.metadata.at("plans"), plans);
+    EXPECT_EQ(info.metadata.at("outputs"), outputs);
+    EXPECT_EQ(info.metadata.at("downtimes"), downtimes);
+  }
+  EXPECT_TRUE(store.ListHolidays(planned, stopped)->empty());
+
+  ASSERT_TRUE(store.CreateHoliday({free, "Closed"}, Ctx("CreateHoliday"), nullptr).ok());
+  auto expect_not_worked = [](const absl::Status& status) {
+    EXPECT_EQ(status.code(), absl::StatusCode::kFailedPrecondition) << status;
+    EXPECT_EQ(runtime::ErrorInfoOf(status).reason, "SHIFT_NOT_WORKED") << status;
+  };
+  expect_not_worked(
+      store.CreatePlan(PlanOn(free, "A"), Ctx("CreateProductionPlan"), nullptr).status());
+  expect_not_worked(
+      store.CreatePlans({PlanOn(stopped, "B"), PlanOn(free, "B")}, Ctx("ProposePlan"), nullptr)
+          .status());
+  output.shift_id = "2026-03-11/A";
+  output.shift_date = free;
+  expect_not_worked(
+      store.RecordOutput(output, Ctx("RecordOutput", "o2"), nullptr, nullptr).status());
+  stop.shift_id = "2026-03-11/A";
+  stop.shift_date = free;
+  expect_not_worked(
+      store.RecordDowntime(stop, Ctx("RecordDowntime", "d2"), admit, nullptr, nullptr).status());
+  // Nothing of those was written, the plan of the other day included.
+  absl::StatusOr<ActualsFacts> facts = store.ActualsOf("PACK-1", planned, stopped);
+  ASSERT_TRUE(facts.ok()) << facts.status();
+  EXPECT_EQ(facts->plans.size(), 1u);
+  EXPECT_EQ(facts->outputs.size(), 1u);
+  EXPECT_EQ(facts->downtimes.size(), 1u);
+}
+
+// Declaring holidays while plans of the same days are written, from two threads: each day
+// ends with one or the other, never both (PostgreSQL: the day's advisory lock).
+TYPED_TEST_P(PlanningStoreConformanceTest, HolidaysAndPlansRacingForADayNeverBothWin) {
+  PlanningStore& store = *this->store();
+  constexpr int kDays = 24;
+  const absl::CivilDay first(2026, 4, 1);
+  std::thread holidays([&] {
+    for (int d = 0; d < kDays; ++d) {
+      (void)store.CreateHoliday({first + d, "Closed"}, Ctx("CreateHoliday"), nullptr);
+    }
+  });
+  for (int d = 0; d < kDays; ++d) {
+    (void)store.CreatePlan(PlanOn(first + d, "A"), Ctx("CreateProductionPlan"), nullptr);
+  }
+  holidays.join();
+  absl::StatusOr<std::vector<Holiday>> declared = store.ListHolidays(first, first + kDays);
+  absl::StatusOr<ActualsFacts> facts = store.ActualsOf("PACK-1", first, first + kDays);
+  ASSERT_TRUE(declared.ok() && facts.ok());
+  std::set<absl::CivilDay> holiday_days, plan_days;
+  for (const Holiday& h : *declared) holiday_days.insert(h.date);
+  for (const Plan& p : facts->plans) plan_days.insert(p.shift_date);
+  for (int d = 0; d < kDays; ++d) {
+    EXPECT_NE(holiday_days.count(first + d), plan_days.count(first + d)) << first + d;
+  }
+}
+
 REGISTER_TYPED_TEST_SUITE_P(PlanningStoreConformanceTest, PlantModelRoundTrips,
                             ExistingIdsAreTheOnesAskedAboutThatExist, TakenIdsAndUnknownReferences,
                             HolidaysAndMaintenanceByRange, PlansMutateWithRevisionsAndEvents,
                             RecordsAreIdempotentByRequestId, ListPlansPagesInShiftOrder,
-                            CreatePlansWritesAllOrNothing);
+                            CreatePlansWritesAllOrNothing,
+                            AHolidayAndTheRecordsOfItsDayExcludeEachOther,
+                            HolidaysAndPlansRacingForADayNeverBothWin);
 
 }  // namespace plantmesh::planning::testing
