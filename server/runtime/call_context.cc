@@ -2,9 +2,8 @@
 
 #include <google/protobuf/message.h>
 #include <google/protobuf/util/json_util.h>
+#include <grpc/support/time.h>
 #include <grpcpp/server_context.h>
-
-#include <chrono>
 
 #include "server/runtime/shutdown.h"
 
@@ -17,8 +16,13 @@ bool CallContext::Cancelled() const {
 bool CallContext::Ended() const {
   if (ended_by_server_.load(std::memory_order_acquire)) return true;
   if (server_context == nullptr) return false;
-  return server_context->IsCancelled() ||
-         server_context->deadline() <= std::chrono::system_clock::now();
+  if (server_context->IsCancelled()) return true;
+  // gRPC's own time arithmetic, which saturates: deadline() converts to nanoseconds of
+  // system_clock, and a deadline after 2262-04-11 wrapped to one long past (outside
+  // testing: grpc-go sends `grpc-timeout: 2562047H` for "no deadline", and every unary
+  // call so sent ended CANCELLED before it started).
+  const gpr_timespec deadline = server_context->raw_deadline();
+  return gpr_time_cmp(deadline, gpr_now(deadline.clock_type)) <= 0;
 }
 
 bool CallContext::Draining() const { return runtime::Draining(); }

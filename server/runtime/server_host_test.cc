@@ -6,6 +6,7 @@
 
 #include <gmock/gmock.h>
 #include <google/protobuf/wrappers.pb.h>
+#include <grpc/support/time.h>
 #include <grpcpp/create_channel.h>
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/security/credentials.h>
@@ -217,6 +218,21 @@ TEST_F(InsecureServerTest, WhoAmIAndRequestIdEcho) {
   auto id = generated.GetServerInitialMetadata().find("x-request-id");
   ASSERT_NE(id, generated.GetServerInitialMetadata().end());
   EXPECT_THAT(std::string(id->second.data(), id->second.size()), MatchesRegex("[0-9a-f]{32}"));
+}
+
+// Outside testing: a deadline after 2262-04-11 (grpc-go sends `grpc-timeout: 2562047H`
+// for any deadline 292 years away or more) wrapped around in the runtime's clock, and the
+// call ended CANCELLED "before it started".
+TEST_F(InsecureServerTest, ADeadlineCenturiesAwayIsNoDeadline) {
+  auto stub = system::v1::SystemService::NewStub(channel_);
+  for (const int64_t hours : {int64_t{2'000'000}, int64_t{2'070'000}, int64_t{2'562'047}}) {
+    grpc::ClientContext context;
+    context.set_deadline(
+        gpr_time_add(gpr_now(GPR_CLOCK_REALTIME), gpr_time_from_hours(hours, GPR_TIMESPAN)));
+    system::v1::WhoAmIResponse response;
+    grpc::Status status = stub->WhoAmI(&context, {}, &response);
+    EXPECT_TRUE(status.ok()) << hours << " h: " << status.error_message();
+  }
 }
 
 TEST_F(InsecureServerTest, ErrorsCarryRichDetailsAndMutationsAreAudited) {
