@@ -1110,7 +1110,13 @@ TYPED_TEST_P(DefectStoreConformanceTest, PhotosAreStoredOnceAndReadBack) {
 
   EXPECT_EQ(store->GetPhoto(d.id, "3").status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(store->GetPhoto(d.id + 1, "1").status().code(), absl::StatusCode::kNotFound);
-  for (const char* bad : {"0", "-1", "x", "", "99999999999"}) {
+  // Outside testing: a photo id above 2147483647 (the stored number's width) was refused
+  // as "not a photo id (... at most 9223372036854775807)"; every id of the rule names a
+  // photo, or none.
+  for (const char* none : {"2147483648", "99999999999", "9223372036854775807"}) {
+    EXPECT_EQ(store->GetPhoto(d.id, none).status().code(), absl::StatusCode::kNotFound) << none;
+  }
+  for (const char* bad : {"0", "-1", "x", "", "+1", "01", "9223372036854775808"}) {
     absl::Status status = store->GetPhoto(d.id, bad).status();
     EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << bad;
     EXPECT_EQ(runtime::FieldViolationsOf(status).at(0).field, "photo_id") << bad;
