@@ -159,8 +159,10 @@ absl::Status Serve(const runtime::ServerConfig& config) {
   runtime::Executor executor(
       runtime::ExecutorOptions{config.executor_threads, config.executor_queue, "handler"});
   runtime::MemoryBudget upload_memory(config.upload_memory_bytes);
+  runtime::MemoryBudget download_memory(config.download_memory_bytes);
   runtime::ServiceDeps deps;
   deps.upload_memory = &upload_memory;
+  deps.download_memory = &download_memory;
   deps.config = &config;
   deps.call_policy = &policy;
   deps.executor = &executor;

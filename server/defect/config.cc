@@ -14,9 +14,16 @@ std::shared_ptr<runtime::ServiceConfig> DeclareConfig(runtime::ConfigSection& se
 std::vector<std::string> CheckConfig(const runtime::ServerConfig& server,
                                      const runtime::ServiceConfig& section) {
   const auto& config = dynamic_cast<const DefectConfig&>(section);
-  if (config.photo_max_bytes <= server.upload_memory_bytes) return {};
-  return {absl::StrCat("defect.photo-max-bytes: must be <= upload-memory-bytes (",
-                       server.upload_memory_bytes, ")")};
+  std::vector<std::string> problems;
+  if (config.photo_max_bytes > server.upload_memory_bytes) {
+    problems.push_back(absl::StrCat("defect.photo-max-bytes: must be <= upload-memory-bytes (",
+                                    server.upload_memory_bytes, ")"));
+  }
+  if (config.photo_max_bytes > server.download_memory_bytes) {
+    problems.push_back(absl::StrCat("defect.photo-max-bytes: must be <= download-memory-bytes (",
+                                    server.download_memory_bytes, ")"));
+  }
+  return problems;
 }
 
 }  // namespace plantmesh::defect

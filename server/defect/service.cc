@@ -18,6 +18,7 @@
 #include "server/runtime/errors.h"
 #include "server/runtime/idempotency.h"
 #include "server/runtime/key_pages.h"
+#include "server/runtime/memory_budget.h"
 #include "server/runtime/page_fit.h"
 #include "server/runtime/page_token.h"
 #include "server/runtime/replay_answer.h"
@@ -420,11 +421,23 @@ absl::StatusOr<std::unique_ptr<DefectServiceImpl::DownloadDefectPhotoSource>>
 DefectServiceImpl::HandleDownloadDefectPhoto(runtime::CallContext& call,
                                              const v1::DownloadDefectPhotoRequest& request) {
   PM_ASSIGN_OR_RETURN(int64_t defect_id, ParseDefectId(request.defect_id(), "defect_id"));
+  // The photo's bytes are held until its last chunk is sent, however slowly the client
+  // reads: charged to the process-wide download budget (download-memory-bytes) before they
+  // are read, by the size its metadata gives (outside testing: 300 downloads of a 10 MiB
+  // photo whose client read nothing held 2.8 GB).
+  auto memory = std::make_shared<runtime::MemoryBudget::Reservation>(
+      runtime::MemoryBudget::Open(deps_.download_memory));
+  PM_ASSIGN_OR_RETURN(Defect defect, store_->GetDefect(defect_id));
+  for (const Photo& listed : defect.photos) {
+    if (listed.id == request.photo_id()) PM_RETURN_IF_ERROR(memory->Grow(listed.size_bytes));
+  }
   PM_ASSIGN_OR_RETURN(PhotoContent content, store_->GetPhoto(defect_id, request.photo_id()));
+  const auto held = static_cast<int64_t>(content.bytes.size());
+  if (held > memory->bytes()) PM_RETURN_IF_ERROR(memory->Grow(held - memory->bytes()));
   // The photo's metadata, then its bytes in chunks, each made when the client has room.
   auto photo = std::make_shared<const PhotoContent>(std::move(content));
   return runtime::SourceFrom<v1::DownloadDefectPhotoResponse>(
-      [&call, photo,
+      [&call, photo, held_until_the_call_ends = std::move(memory),
        chunks = runtime::ChunkedDownload(std::shared_ptr<const std::string>(photo, &photo->bytes)),
        first = true](v1::DownloadDefectPhotoResponse* message) mutable -> absl::StatusOr<bool> {
         if (first) {

@@ -119,6 +119,7 @@ class ServiceFixture : public ::testing::Test {
     deps_.config = &config_;
     deps_.service_config = &defect_config_;
     deps_.upload_memory = &upload_memory_;
+    deps_.download_memory = &download_memory_;
     deps_.call_policy = &policy_;
     deps_.executor = &executor_;
     store_ = StartStore();
@@ -205,6 +206,8 @@ class ServiceFixture : public ::testing::Test {
   DefectConfig defect_config_;
   // What uploads may hold together: the largest photo, no more.
   runtime::MemoryBudget upload_memory_{3 * 1024 * 1024};
+  // And what downloads may hold together: the same.
+  runtime::MemoryBudget download_memory_{3 * 1024 * 1024};
   IdentityOnlyPolicy policy_;
   runtime::ServiceDeps deps_;
   DefectStore* store_ = nullptr;
@@ -455,6 +458,59 @@ TEST_F(DefectServiceTest, UploadsBeyondTheMemoryBudgetAreResourceExhausted) {
   grpc::Status retried = Upload(PhotoMetadata(d.id(), photos[3]), photos[3], kMiB, &response);
   EXPECT_TRUE(retried.ok()) << retried.error_message();
   EXPECT_EQ(upload_memory_.used(), 0);
+}
+
+// Outside testing: downloads whose client read nothing held a whole photo each, without
+// limit (300 of a 10 MiB photo: 2.8 GB). A download holds the photo's bytes, charged to
+// the process-wide download budget until its stream ends; one beyond it is
+// RESOURCE_EXHAUSTED, before its bytes are read.
+TEST_F(DefectServiceTest, DownloadsBeyondTheMemoryBudgetAreResourceExhausted) {
+  constexpr size_t kMiB = 1024 * 1024;
+  v1::Defect d = Report("VIN-DOWNLOAD-BUDGET");
+  std::string bytes(2 * kMiB, 'k');
+  bytes.replace(0, 3, kJpegSignature);
+  v1::UploadDefectPhotoResponse uploaded;
+  ASSERT_TRUE(Upload(PhotoMetadata(d.id(), bytes), bytes, kMiB, &uploaded).ok());
+  v1::DownloadDefectPhotoRequest download;
+  download.set_defect_id(d.id());
+  download.set_photo_id(uploaded.photo().id());
+
+  // A client that reads the metadata and stops holds the photo's 2 MiB: its HTTP/2 window
+  // stays at 64 KiB (no BDP probing, which could grow it past the photo), so the server
+  // cannot send the rest.
+  grpc::ChannelArguments narrow;
+  narrow.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+  narrow.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  auto slow_reader = v1::DefectService::NewStub(
+      grpc::CreateCustomChannel(server_->endpoint(), grpc::InsecureChannelCredentials(), narrow));
+  auto stalled_context = Context();
+  auto stalled = slow_reader->DownloadDefectPhoto(stalled_context.get(), download);
+  v1::DownloadDefectPhotoResponse message;
+  ASSERT_TRUE(stalled->Read(&message));
+  ASSERT_TRUE(message.has_photo());
+  EXPECT_EQ(download_memory_.used(), static_cast<int64_t>(2 * kMiB));
+
+  // A second does not fit beside it.
+  auto refused_context = Context();
+  auto refused = stub_->DownloadDefectPhoto(refused_context.get(), download);
+  while (refused->Read(&message)) {
+  }
+  grpc::Status status = refused->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << status.error_message();
+
+  // The stalled one's share comes back when it is cancelled, and the photo downloads whole.
+  stalled_context->TryCancel();
+  while (stalled->Read(&message)) {
+  }
+  EXPECT_FALSE(stalled->Finish().ok());
+  EXPECT_TRUE(EventuallyEquals(download_memory_, 0)) << download_memory_.used();
+  auto whole_context = Context();
+  auto whole = stub_->DownloadDefectPhoto(whole_context.get(), download);
+  std::string received;
+  while (whole->Read(&message)) received += message.chunk();
+  ASSERT_TRUE(whole->Finish().ok());
+  EXPECT_EQ(received, bytes);
+  EXPECT_TRUE(EventuallyEquals(download_memory_, 0)) << download_memory_.used();
 }
 
 // Outside testing: 4,200 photos of one defect made it too large for any answer or

@@ -251,6 +251,9 @@ absl::Status Validate(const ServerConfig& config) {
   if (config.upload_memory_bytes < 1024 * 1024) {
     problems.push_back("upload-memory-bytes: must be >= 1048576");
   }
+  if (config.download_memory_bytes < 1024 * 1024) {
+    problems.push_back("download-memory-bytes: must be >= 1048576");
+  }
   if (config.max_receive_message_bytes < 1024) {
     problems.push_back("max-receive-message-bytes: must be >= 1024");
   }
@@ -362,6 +365,10 @@ absl::StatusOr<ServerConfig> LoadServerConfig(
                  "memory all uploads being received may hold together, counted by bytes "
                  "received (not declared); an upload beyond it fails RESOURCE_EXHAUSTED; at "
                  "least every service's largest upload (e.g. defect.photo-max-bytes)");
+  app.add_option("--download-memory-bytes", config.download_memory_bytes,
+                 "memory all downloads being sent may hold together (a photo's bytes until its "
+                 "last chunk is sent); a download beyond it fails RESOURCE_EXHAUSTED; at least "
+                 "every service's largest download (e.g. defect.photo-max-bytes)");
   app.add_flag("--audit-reads", config.audit_reads, "also audit read-only calls");
   app.add_flag("--reflection,!--no-reflection", config.reflection,
                "gRPC server reflection (on by default; --no-reflection turns it off)");

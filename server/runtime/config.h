@@ -88,6 +88,9 @@ struct ServerConfig {
   // upload-memory-bytes: what all uploads being received may hold in memory together,
   // counted by bytes actually received; beyond it an upload is RESOURCE_EXHAUSTED.
   int64_t upload_memory_bytes = 256LL * 1024 * 1024;
+  // download-memory-bytes: what all downloads being sent may hold in memory together (a
+  // photo's bytes while its chunks go out); beyond it a download is RESOURCE_EXHAUSTED.
+  int64_t download_memory_bytes = 256LL * 1024 * 1024;
   bool audit_reads = false;                          // audit-reads: also audit read-only calls
   bool reflection = true;                            // reflection
   std::string log_level = "info";                    // log-level

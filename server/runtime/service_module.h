@@ -41,6 +41,9 @@ struct ServiceDeps {
   // Shared by every upload of every hosted service (config upload-memory-bytes);
   // nullptr: unlimited.
   MemoryBudget* upload_memory = nullptr;
+  // Shared by every download of every hosted service (config download-memory-bytes);
+  // nullptr: unlimited.
+  MemoryBudget* download_memory = nullptr;
   // The process's metrics (metrics.h): a service may add families of its own (names
   // plantmesh_<service>_...). Its calls are already counted by the runtime.
   MetricsRegistry* metrics = nullptr;

@@ -63,8 +63,8 @@ class InProcessServer {
     builder.RegisterService(service);
     server_ = builder.BuildAndStart();
     if (server_ != nullptr) {
-      channel_ =
-          grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials());
+      endpoint_ = absl::StrCat("127.0.0.1:", port);
+      channel_ = grpc::CreateChannel(endpoint_, grpc::InsecureChannelCredentials());
     }
   }
   ~InProcessServer() {
@@ -77,9 +77,12 @@ class InProcessServer {
 
   bool ok() const { return server_ != nullptr; }
   std::shared_ptr<grpc::Channel> channel() const { return channel_; }
+  // "127.0.0.1:<port>", for a channel of a test's own (other arguments).
+  const std::string& endpoint() const { return endpoint_; }
 
  private:
   std::unique_ptr<grpc::Server> server_;
+  std::string endpoint_;
   std::shared_ptr<grpc::Channel> channel_;
 };
 
