@@ -232,10 +232,12 @@ absl::Status CheckEtag(const Defect& current, absl::string_view given, bool requ
   }
   std::string current_etag = EtagOf(current.version);
   if (given == current_etag) return absl::OkStatus();
-  return runtime::WithErrorInfo(absl::AbortedError(absl::StrCat(
-                                    "defect ", current.id, " changed since etag ", given,
-                                    " (current etag ", current_etag, "); read it again and retry")),
-                                "ETAG_MISMATCH", {{"current_etag", current_etag}});
+  return runtime::WithErrorInfo(
+      absl::AbortedError(
+          absl::StrCat("defect ", current.id, " changed since etag ",
+                       runtime::QuoteForMessage(std::string_view(given.data(), given.size())),
+                       " (current etag ", current_etag, "); read it again and retry")),
+      "ETAG_MISMATCH", {{"current_etag", current_etag}});
 }
 
 absl::StatusOr<DefectStatus> NextStatus(DefectStatus from, Transition transition) {

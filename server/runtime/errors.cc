@@ -79,16 +79,6 @@ bool IsServerFault(absl::StatusCode code) {
          code == absl::StatusCode::kDataLoss;
 }
 
-absl::Status ForClient(const absl::Status& status, std::string* error_id) {
-  error_id->clear();
-  if (!IsServerFault(status.code())) return status;
-  *error_id = NewErrorId();
-  absl::Status generic(status.code(),
-                       absl::StrCat(FaultName(status.code()), " (error id ", *error_id,
-                                    "); the server's log has the details"));
-  return WithErrorInfo(std::move(generic), "SERVER_ERROR", {{"error_id", *error_id}});
-}
-
 namespace {
 
 // Characters that change how a message displays rather than show: C0 and C1 controls,
@@ -99,22 +89,52 @@ bool ShowsAsEscape(char32_t c) {
          (c >= 0x2028 && c <= 0x202E) || (c >= 0x2060 && c <= 0x206F) || c == 0xFEFF;
 }
 
-}  // namespace
-
-std::string QuoteForMessage(std::string_view value) {
-  std::string out = "'";
+// Appends value[at..] as it displays safely, at most `max_chars` characters of it; returns
+// where it stopped. `keep_lines`: line breaks and tabs stay as they are.
+size_t AppendEscaped(std::string_view value, size_t max_chars, bool keep_lines, std::string* out) {
   size_t at = 0;
-  for (size_t chars = 0; at < value.size() && chars < kQuotedValueLimit; ++chars) {
+  for (size_t chars = 0; at < value.size() && chars < max_chars; ++chars) {
     const auto [c, length] = common::DecodeUtf8At(value, at);
     if (c == common::kNotUtf8) {
-      absl::StrAppendFormat(&out, "\\x%02X", static_cast<unsigned char>(value[at]));
-    } else if (ShowsAsEscape(c)) {
-      absl::StrAppendFormat(&out, "\\u%04X", static_cast<uint32_t>(c));
+      absl::StrAppendFormat(out, "\\x%02X", static_cast<unsigned char>(value[at]));
+    } else if (ShowsAsEscape(c) && !(keep_lines && (c == '\n' || c == '\t'))) {
+      absl::StrAppendFormat(out, "\\u%04X", static_cast<uint32_t>(c));
     } else {
-      out.append(value.substr(at, length));
+      out->append(value.substr(at, length));
     }
     at += length;
   }
+  return at;
+}
+
+// `status` with its message display-safe (ForClient), its payloads kept.
+absl::Status DisplaySafe(const absl::Status& status) {
+  std::string safe;
+  AppendEscaped(std::string_view(status.message().data(), status.message().size()),
+                std::string_view::npos, /*keep_lines=*/true, &safe);
+  if (safe == status.message()) return status;
+  absl::Status out(status.code(), safe);
+  status.ForEachPayload([&out](absl::string_view type_url, const absl::Cord& payload) {
+    out.SetPayload(type_url, payload);
+  });
+  return out;
+}
+
+}  // namespace
+
+absl::Status ForClient(const absl::Status& status, std::string* error_id) {
+  error_id->clear();
+  if (!IsServerFault(status.code())) return DisplaySafe(status);
+  *error_id = NewErrorId();
+  absl::Status generic(status.code(),
+                       absl::StrCat(FaultName(status.code()), " (error id ", *error_id,
+                                    "); the server's log has the details"));
+  return WithErrorInfo(std::move(generic), "SERVER_ERROR", {{"error_id", *error_id}});
+}
+
+std::string QuoteForMessage(std::string_view value) {
+  std::string out = "'";
+  const size_t at = AppendEscaped(value, kQuotedValueLimit, /*keep_lines=*/false, &out);
   if (at == value.size()) return out + "'";
   return absl::StrCat(out, "…' (", value.size(), " bytes)");
 }

@@ -109,8 +109,12 @@ bool IsServerFault(absl::StatusCode code);
 // generic message with a new error id (16 hex digits) and an ErrorInfo (reason
 // SERVER_ERROR, metadata error_id) in place of its message and details, which can
 // quote a database, a file or a peer; `*error_id` receives the id, for the caller to
-// log with the original. Any other status is returned as it is and `*error_id` is
-// cleared.
+// log with the original. Any other status keeps its code and details, and `*error_id` is
+// cleared. Every message is made display-safe as it goes: characters that change how it
+// displays (as QuoteForMessage says, but for line breaks and tabs) written as \uXXXX,
+// bytes that are not UTF-8 as \xNN, whether or not its maker quoted what it repeats
+// (outside testing: an ETAG_MISMATCH message, and the audit row with it, repeated a
+// client's etag with a right-to-left override in it).
 absl::Status ForClient(const absl::Status& status, std::string* error_id);
 
 // Reads back the field violations of a status (for tests and logs).

@@ -235,5 +235,24 @@ TEST(ForClientTest, OtherStatusesPassUnchanged) {
   EXPECT_EQ(ForClient(absl::AbortedError("etag"), &id).message(), "etag");
 }
 
+// Outside testing: "defect 15646 changed since etag <U+202E>gnp.exe<U+200B>..." reached
+// the client and the audit row as sent: a message repeating a value its maker did not
+// quote. Whatever a message holds, it leaves display-safe, its details kept.
+TEST(ForClientTest, MessagesLeaveDisplaySafe) {
+  std::string id;
+  absl::Status aborted = WithErrorInfo(
+      absl::AbortedError("changed since etag \u202Egnp.exe\u200B\u2066x (current etag v1)"),
+      "ETAG_MISMATCH", {{"current_etag", "v1"}});
+  absl::Status sent = ForClient(aborted, &id);
+  EXPECT_EQ(sent.code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(sent.message(), "changed since etag \\u202Egnp.exe\\u200B\\u2066x (current etag v1)");
+  EXPECT_EQ(ErrorInfoOf(sent).reason, "ETAG_MISMATCH");
+  EXPECT_EQ(ErrorInfoOf(sent).metadata.at("current_etag"), "v1");
+  EXPECT_EQ(ForClient(absl::InvalidArgumentError("bad \xff byte"), &id).message(),
+            "bad \\xFF byte");
+  // Line breaks and tabs of a message of several lines stay.
+  EXPECT_EQ(ForClient(absl::InvalidArgumentError("a\n\tb"), &id).message(), "a\n\tb");
+}
+
 }  // namespace
 }  // namespace plantmesh::runtime

@@ -196,6 +196,9 @@ grpc::Status StandardCallPolicy::Deny(const std::string& method, const std::stri
   spdlog::warn("rpc {} identity={} code={} denied: {} trace={}", method,
                identity.empty() ? "-" : identity, absl::StatusCodeToString(status.code()),
                std::string(status.message()), trace_id);
+  // As End tells the client and the audit (ForClient); the log above has the original.
+  std::string error_id;
+  const absl::Status sent = ForClient(status, &error_id);
   // Refusals while draining are not security events; everything else is audited.
   if (status.code() != absl::StatusCode::kUnavailable && audit_ != nullptr) {
     AuditRecord record;
@@ -204,11 +207,11 @@ grpc::Status StandardCallPolicy::Deny(const std::string& method, const std::stri
     record.roles = roles;
     record.method = method;
     record.trace_id = trace_id;
-    record.status_code = static_cast<int>(status.code());
-    record.status_message = std::string(status.message());
+    record.status_code = static_cast<int>(sent.code());
+    record.status_message = std::string(sent.message());
     audit_->Record(std::move(record));
   }
-  return ToGrpcStatus(status);
+  return ToGrpcStatus(sent);
 }
 
 grpc::Status StandardCallPolicy::End(const CallContext& call, const absl::Status& status,

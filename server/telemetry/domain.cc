@@ -190,8 +190,9 @@ absl::StatusOr<Machine> ApplyMachineUpdate(const Machine& current, const Machine
                                            const std::string& etag, absl::Time now) {
   if (!etag.empty() && etag != current.etag()) {
     return runtime::WithErrorInfo(
-        absl::AbortedError(absl::StrCat("machine ", current.id, " changed since etag ", etag,
-                                        " (now ", current.etag(), "): read it again")),
+        absl::AbortedError(absl::StrCat("machine ", current.id, " changed since etag ",
+                                        runtime::QuoteForMessage(etag), " (now ", current.etag(),
+                                        "): read it again")),
         "ETAG_MISMATCH", {{"etag", current.etag()}});
   }
   PM_RETURN_IF_ERROR(CheckUpdateMask(paths));
