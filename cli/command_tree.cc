@@ -98,10 +98,10 @@ CommandTree::CommandTree(const ContractCatalog& catalog, CLI::App* root,
                              "code 3 and a last stderr line naming the next --page_token");
     }
     if (method.request_file_chunk != nullptr) {
-      binding->app
-          ->add_option("--from-file", binding->from_file,
-                       "Send this file in chunks after the first message")
-          ->check(CLI::ExistingFile);
+      binding->app->add_option(
+          "--from-file", binding->from_file,
+          "Send this file in chunks after the first message (one that cannot be "
+          "read: exit 1, nothing sent)");
     }
     if (method.response_file_chunk != nullptr) {
       binding->app->add_option("--to-file", binding->to_file,

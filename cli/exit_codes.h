@@ -2,7 +2,11 @@
 // them for users).
 #pragma once
 
+#include <string>
+
 #include "absl/status/status.h"
+#include "absl/strings/cord.h"
+#include "absl/strings/string_view.h"
 
 namespace plantmesh::cli {
 
@@ -11,9 +15,28 @@ inline constexpr int kExitUsage = 2;
 inline constexpr int kExitStatusBase = 10;    // + the call's gRPC status code
 inline constexpr int kExitInterrupted = 130;  // Ctrl-C: 128 + SIGINT, as shells report it
 
-// 0 for OK, else kExitStatusBase + the status code (13 for INVALID_ARGUMENT).
+// What marks a status as this machine's failure, not the call's (LocalFailure).
+inline constexpr char kLocalFailureUrl[] = "type.plantmesh.dev/plantctl.LocalFailure";
+
+// A failure on this machine, such as a data file that cannot be read or written: exit
+// kExitLocalFailure, described as "plantctl: <message>", never as a gRPC status (outside
+// testing: a --to-file that could not be written was "INTERNAL", exit 23, which reads as
+// the server's fault).
+inline absl::Status LocalFailure(absl::string_view message) {
+  absl::Status status = absl::FailedPreconditionError(message);
+  status.SetPayload(kLocalFailureUrl, absl::Cord());
+  return status;
+}
+inline bool IsLocalFailure(const absl::Status& status) {
+  return status.GetPayload(kLocalFailureUrl).has_value();
+}
+
+// 0 for OK, kExitLocalFailure for a LocalFailure, else kExitStatusBase + the status code
+// (13 for INVALID_ARGUMENT).
 inline int ExitCodeFor(const absl::Status& status) {
-  return status.ok() ? 0 : kExitStatusBase + static_cast<int>(status.code());
+  if (status.ok()) return 0;
+  if (IsLocalFailure(status)) return kExitLocalFailure;
+  return kExitStatusBase + static_cast<int>(status.code());
 }
 
 }  // namespace plantmesh::cli

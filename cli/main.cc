@@ -38,10 +38,10 @@ namespace {
 
 constexpr char kExitCodesFooter[] =
     "Exit codes: 0 OK; 1 local failure (a data file that cannot be read or written: an import\n"
-    "or ingest file, the file config init or pki writes); 2 usage error (flags, the config\n"
-    "file, and the connection settings it or the flags give, such as a --key that cannot be\n"
-    "loaded); 3 a list printed one page and more follow (use --all, or the --page_token\n"
-    "on stderr);\n"
+    "or ingest file, --from-file, --to-file, the file config init or pki writes); 2 usage\n"
+    "error (flags, the config file, and the connection settings it or the flags give, such\n"
+    "as a --key that cannot be loaded); 3 a list printed one page and more follow (use\n"
+    "--all, or the --page_token on stderr);\n"
     "10 + gRPC status code otherwise, e.g. 13 INVALID_ARGUMENT, 15 NOT_FOUND,\n"
     "16 ALREADY_EXISTS, 17 PERMISSION_DENIED, 19 FAILED_PRECONDITION, 20 ABORTED,\n"
     "24 UNAVAILABLE, 26 UNAUTHENTICATED, 25 DATA_LOSS (a --to-file check failed).\n"
@@ -252,11 +252,13 @@ int Main(int argc, char** argv) {
     status = RunMethod(*binding, **catalog, **request, env);
   }
   std::cout.flush();
-  if (!status.ok()) {
+  if (IsLocalFailure(status)) {
+    std::cerr << "plantctl: " << status.message() << "\n";
+  } else if (!status.ok()) {
     std::cerr << sdk::DescribeStatus(status) << "\n"
               << RerunHint(*binding->command, **request, status);
-    return ExitCodeFor(status);
   }
+  if (!status.ok()) return ExitCodeFor(status);
   return more_pages ? kExitMorePages : 0;
 }
 

@@ -1,6 +1,8 @@
 #include "cli/method_runner.h"
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -10,6 +12,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "cli/exit_codes.h"
 #include "cli/generic_call.h"
 #include "cli/list_pages.h"
 #include "cli/request_builder.h"
@@ -25,6 +28,14 @@ using google::protobuf::FieldDescriptor;
 using google::protobuf::Message;
 
 constexpr size_t kChunkBytes = 256 * 1024;
+
+// A --from-file or --to-file that failed here (errno says why): exit 1, not a call's status.
+absl::Status CannotRead(const std::string& path) {
+  return LocalFailure(absl::StrCat("cannot read ", path, ": ", std::strerror(errno)));
+}
+absl::Status CannotWrite(const std::string& path) {
+  return LocalFailure(absl::StrCat("cannot write ", path, ": ", std::strerror(errno)));
+}
 
 // The text of a dotted field path in a message ("" when unset), without creating it.
 std::string TextAt(const Message& message, const std::string& dotted_path) {
@@ -57,7 +68,7 @@ absl::StatusOr<std::unique_ptr<Message>> FileHead(const MethodBinding& binding,
                                                   const Message& first) {
   const auto& annotation = contract::FileChunkOf(binding.command->request_file_chunk);
   std::ifstream in(binding.from_file, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", binding.from_file));
+  if (!in) return CannotRead(binding.from_file);
   common::Sha256 digest;
   uint64_t size = 0;
   std::string buffer(kChunkBytes, '\0');
@@ -65,7 +76,7 @@ absl::StatusOr<std::unique_ptr<Message>> FileHead(const MethodBinding& binding,
     digest.Update(absl::string_view(buffer.data(), static_cast<size_t>(in.gcount())));
     size += static_cast<uint64_t>(in.gcount());
   }
-  if (in.bad()) return absl::DataLossError(absl::StrCat("reading ", binding.from_file));
+  if (in.bad()) return CannotRead(binding.from_file);
   const std::string sha256 = digest.HexDigest();
   std::unique_ptr<Message> head(first.New());
   head->CopyFrom(first);
@@ -111,7 +122,7 @@ absl::Status SendFile(GenericCall& call, const MethodBinding& binding,
                       const ContractCatalog& catalog, const Message& head, bool* call_alive) {
   const FieldDescriptor* chunk_field = binding.command->request_file_chunk;
   std::ifstream in(binding.from_file, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", binding.from_file));
+  if (!in) return CannotRead(binding.from_file);
   if (!call.Write(head)) {
     *call_alive = false;
     return absl::OkStatus();
@@ -163,6 +174,7 @@ class FileSink {
         out_(temp_path_, std::ios::binary | std::ios::trunc) {}
 
   bool ok() const { return static_cast<bool>(out_); }
+  const std::string& temp_path() const { return temp_path_; }
 
   // True when the message carried a chunk (written); otherwise remembers the size and
   // digest it announces.
@@ -184,7 +196,7 @@ class FileSink {
 
   absl::Status Commit() {
     out_.close();
-    if (!out_) return Fail(absl::InternalError(absl::StrCat("writing ", temp_path_)));
+    if (!out_) return Fail(CannotWrite(temp_path_));
     std::string size = absl::StrCat(size_);
     if (expected_size_.empty() || expected_sha256_.empty()) {
       return Fail(absl::DataLossError("the stream did not announce the file's size and SHA-256"));
@@ -199,7 +211,8 @@ class FileSink {
           absl::StrCat("SHA-256 ", sha256, " differs from the announced ", expected_sha256_)));
     }
     if (std::rename(temp_path_.c_str(), path_.c_str()) != 0) {
-      return Fail(absl::InternalError(absl::StrCat("renaming ", temp_path_, " to ", path_)));
+      return Fail(LocalFailure(
+          absl::StrCat("cannot rename ", temp_path_, " to ", path_, ": ", std::strerror(errno))));
     }
     return absl::OkStatus();
   }
@@ -282,7 +295,7 @@ absl::Status RunMethod(const MethodBinding& binding, const ContractCatalog& cata
   std::unique_ptr<FileSink> sink;
   if (!binding.to_file.empty()) {
     sink = std::make_unique<FileSink>(binding.to_file, command.response_file_chunk);
-    if (!sink->ok()) return absl::InternalError(absl::StrCat("cannot write ", binding.to_file));
+    if (!sink->ok()) return CannotWrite(sink->temp_path());
   }
 
   grpc::ClientContext context;

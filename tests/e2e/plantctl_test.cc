@@ -573,6 +573,22 @@ TEST_F(PlantctlTest, PhotoRoundTripThroughFiles) {
   std::string received = testing::internal::ReadFileOrEmpty(target);
   EXPECT_EQ(received.size(), bytes.size());
   EXPECT_TRUE(received == bytes) << "downloaded bytes differ from the uploaded ones";
+
+  // Outside testing: a --to-file that could not be written was "INTERNAL: cannot write",
+  // exit 23 (a server fault's code), and a --from-file that does not exist a usage error
+  // (exit 2). Both are data files this machine cannot use: exit 1, nothing sent.
+  CliRun unwritable =
+      Plantctl("manager", {"defect", "download-defect-photo", "--defect_id", defect_id,
+                           "--photo_id", photo_id, "--to-file", *dir_ + "/no/such/dir/x.png"});
+  EXPECT_EQ(unwritable.exit_code, 1) << unwritable.err;
+  EXPECT_THAT(unwritable.err, HasSubstr("plantctl: cannot write " + *dir_ + "/no/such/dir/x.png"));
+  EXPECT_THAT(unwritable.err, HasSubstr("No such file or directory"));
+  EXPECT_THAT(unwritable.err, Not(HasSubstr("INTERNAL")));
+  CliRun unreadable = Plantctl(
+      "otto", {"defect", "upload-defect-photo", "--metadata.defect_id", defect_id,
+               "--metadata.content_type", "image/png", "--from-file", *dir_ + "/missing.png"});
+  EXPECT_EQ(unreadable.exit_code, 1) << unreadable.err;
+  EXPECT_THAT(unreadable.err, HasSubstr("plantctl: cannot read " + *dir_ + "/missing.png"));
 }
 
 // The parsed JSON lines of a background plantctl's stdout so far.
