@@ -1,5 +1,6 @@
 #include "server/planning/forecast/accuracy.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace plantmesh::planning::forecast {
@@ -20,7 +21,8 @@ ForecastAccuracy AccuracyAccumulator::Result() const {
   ForecastAccuracy result;
   result.points = points_;
   result.zero_actuals = zero_actuals_;
-  if (points_ > 0) result.smape_percent = smape_sum_ / points_;
+  // Each point's term is at most 200; their mean can round above it.
+  if (points_ > 0) result.smape_percent = std::min(200.0, smape_sum_ / points_);
   const int mape_points = points_ - zero_actuals_;
   if (mape_points > 0) result.mape_percent = ape_sum_ / mape_points;
   return result;
