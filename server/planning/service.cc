@@ -414,9 +414,11 @@ absl::Status PlanningServiceImpl::HandleListProductionPlans(
   runtime::Violations v;
   PlanQuery query;
   query.line_id = request.line_id();
-  for (int s : request.statuses()) {
+  for (int i = 0; i < request.statuses_size(); ++i) {
+    const int s = request.statuses(i);
     if (s < 1 || s > 4) {
-      v.Add("statuses", absl::StrCat("unknown plan status ", s));
+      // The element, as every violation names it (outside testing: 0 named the list).
+      v.Add(absl::StrCat("statuses[", i, "]"), absl::StrCat("unknown plan status ", s));
     } else {
       query.statuses.push_back(static_cast<PlanStatus>(s));
     }

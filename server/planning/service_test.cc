@@ -605,6 +605,13 @@ TEST_F(PlanningServiceTest, DatesAndTimesOutsideThePlantCalendarAreInvalid) {
     expect_invalid(CreatePlan(absl::StrCat(date, "/A"), 10, nullptr), "plan.shift_id");
     expect_invalid(Record(absl::StrCat(date, "/A"), 1, 0, "", "r"), "output.shift_id");
   }
+  // Outside testing: status 0 named the list, "statuses", not its element.
+  v1::ListProductionPlansRequest by_status;
+  by_status.add_statuses(v1::PLAN_STATUS_DRAFT);
+  by_status.add_statuses(v1::PLAN_STATUS_UNSPECIFIED);
+  v1::ListProductionPlansResponse by_status_page;
+  expect_invalid(stub_->ListProductionPlans(Ctx().get(), by_status, &by_status_page),
+                 "statuses[1]");
   const int64_t year_one = -62135596800;     // 0001-01-01T00:00:00Z
   const int64_t end_of_9999 = 253402300799;  // 9999-12-31T23:59:59Z
   for (int64_t seconds : {year_one, end_of_9999 - 3600}) {

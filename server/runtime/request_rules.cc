@@ -57,14 +57,9 @@ std::optional<std::string> TimeViolation(const Message& value, TimeType type) {
   const int64_t seconds = r->GetInt64(value, d->FindFieldByNumber(1));
   const int32_t nanos = r->GetInt32(value, d->FindFieldByNumber(2));
   if (type == TimeType::kTimestamp) {
-    if (IsValidTimestamp(seconds, nanos)) return std::nullopt;
-    // Which part is wrong first, then the whole rule (outside testing: nanos -1 was told
-    // only "seconds must lie within ...").
-    const std::string wrong = nanos < 0 || nanos > 999999999
-                                  ? absl::StrCat("nanos ", nanos, " is out of range")
-                                  : absl::StrCat("seconds ", seconds, " is out of range");
-    return absl::StrCat("is not a valid google.protobuf.Timestamp (", wrong,
-                        "): ", kTimestampRange);
+    std::optional<std::string> violation = TimestampViolation(seconds, nanos);
+    if (!violation) return std::nullopt;
+    return absl::StrCat("is ", *violation);
   }
   if (seconds < TimeUtil::kDurationMinSeconds || seconds > TimeUtil::kDurationMaxSeconds ||
       nanos < -999999999 || nanos > 999999999 || (seconds > 0 && nanos < 0) ||

@@ -123,4 +123,13 @@ bool IsValidTimestamp(int64_t seconds, int32_t nanos) {
   return seconds >= -62135596800 && seconds <= 253402300799 && nanos >= 0 && nanos <= 999999999;
 }
 
+std::optional<std::string> TimestampViolation(int64_t seconds, int32_t nanos) {
+  if (IsValidTimestamp(seconds, nanos)) return std::nullopt;
+  // Outside testing: nanos -1 was told only "seconds must lie within ...".
+  const std::string wrong = nanos < 0 || nanos > 999999999
+                                ? absl::StrCat("nanos ", nanos, " is out of range")
+                                : absl::StrCat("seconds ", seconds, " is out of range");
+  return absl::StrCat("not a valid google.protobuf.Timestamp (", wrong, "): ", kTimestampRange);
+}
+
 }  // namespace plantmesh::runtime

@@ -53,5 +53,9 @@ inline constexpr char kTimestampRange[] =
     "seconds must lie within 0001-01-01T00:00:00Z..9999-12-31T23:59:59Z "
     "(-62135596800..253402300799) and nanos within 0..999999999";
 bool IsValidTimestamp(int64_t seconds, int32_t nanos);
+// Why (seconds, nanos) is not a valid Timestamp, the part that is wrong first and then the
+// whole rule: "not a valid google.protobuf.Timestamp (nanos -1 is out of range): seconds
+// must lie within ..."; nullopt when it is valid.
+std::optional<std::string> TimestampViolation(int64_t seconds, int32_t nanos);
 
 }  // namespace plantmesh::runtime

@@ -63,8 +63,10 @@ Sample SampleFromProto(const v1::Sample& proto) {
   s.machine_id = proto.machine_id();
   s.data_item_id = proto.data_item_id();
   if (proto.has_time()) {
-    if (!runtime::IsValidTimestamp(proto.time().seconds(), proto.time().nanos())) {
+    if (std::optional<std::string> violation =
+            runtime::TimestampViolation(proto.time().seconds(), proto.time().nanos())) {
       s.time_malformed = true;  // judged per sample (JudgeSample), never stored shifted
+      s.time_violation = *std::move(violation);
     } else {
       s.time = runtime::TimeFromProto(proto.time());  // to the microsecond, as stored
     }

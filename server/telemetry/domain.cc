@@ -331,8 +331,7 @@ std::optional<Rejection> JudgeSample(const Sample& s, int index, const Catalog& 
   }
   if (s.time_malformed) {
     return Reject(index, RejectReason::kTimeOutOfRange,
-                  absl::StrCat(Field(index, "time"), ": not a valid google.protobuf.Timestamp: ",
-                               runtime::kTimestampRange));
+                  absl::StrCat(Field(index, "time"), ": ", s.time_violation));
   }
   if (!s.time) {
     return Reject(index, RejectReason::kTimeOutOfRange,

@@ -109,6 +109,7 @@ struct Sample {
   std::string data_item_id;
   std::optional<absl::Time> time;  // unset: refused
   bool time_malformed = false;     // the Timestamp was outside its range: refused
+  std::string time_violation;      // why, when time_malformed (runtime::TimestampViolation)
   ValueKind kind = ValueKind::kNone;
   double number = 0;
   std::string text;              // kText

@@ -255,6 +255,10 @@ TEST_F(TelemetryServiceTest, IngestRejectsInvalidTimestampsAndHugeNumbersPerSamp
     EXPECT_THAT(answer.rejected_samples(i).message(),
                 HasSubstr(absl::StrCat("samples[", i + 1, "].time: not a valid")));
   }
+  // Outside testing: the part that is wrong was not named (the seconds were fine).
+  EXPECT_THAT(answer.rejected_samples(0).message(), HasSubstr("(nanos -1 is out of range)"));
+  EXPECT_THAT(answer.rejected_samples(4).message(),
+              HasSubstr("(seconds 253402300800 is out of range)"));
   for (int i = 5; i < 7; ++i) {
     EXPECT_EQ(answer.rejected_samples(i).index(), i + 1);
     EXPECT_EQ(answer.rejected_samples(i).reason(), v1::REJECT_REASON_NUMBER_OUT_OF_RANGE);
