@@ -15,17 +15,19 @@ TEST(BlankTextTest, NothingOrOnlyWhiteSpaceIsBlank) {
 // writer_id of U+3000 were taken as given.
 TEST(BlankTextTest, UnicodeSpacesAndInvisibleCharactersAreBlank) {
   for (const char* blank : {
-           "\u00a0",        // no-break space
-           "\u00a0\u3000",  // and the ideographic space
-           "\u2003",        // em space
-           "\u200b",        // zero-width space
-           "\ufeff",        // byte order mark
-           "\u180e",        // Mongolian vowel separator
-           "\u202e",        // right-to-left override
-           "\u2028\u2029",  // line and paragraph separators
-           "\u00ad\u2060",  // soft hyphen, word joiner
-           "\U000E0020",    // tag space
-           "\u3164\uFFA0",  // Hangul fillers
+           "\u00a0",              // no-break space
+           "\u00a0\u3000",        // and the ideographic space
+           "\u2003",              // em space
+           "\u200b",              // zero-width space
+           "\ufeff",              // byte order mark
+           "\u180e",              // Mongolian vowel separator
+           "\u202e",              // right-to-left override
+           "\u2028\u2029",        // line and paragraph separators
+           "\u00ad\u2060",        // soft hyphen, word joiner
+           "\U000E0020",          // tag space
+           "\u3164\uFFA0",        // Hangul fillers
+           "\u2800",              // braille pattern blank
+           "\uFFF9\uFFFA\uFFFB",  // interlinear annotation anchor, separator, terminator
        }) {
     EXPECT_TRUE(IsBlankText(blank)) << blank;
   }
