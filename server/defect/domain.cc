@@ -611,10 +611,10 @@ absl::Status ValidateMechanic(const Mechanic& mechanic) {
   CheckRequired(v, "mechanic.display_name", mechanic.display_name);
   CheckRequired(v, "mechanic.crew_id", mechanic.crew_id);
   // As authentication reads a client certificate's identity (outside testing: "./",
-  // an upper-case trust domain, a trailing '/' were stored, an identity no certificate
-  // can have, so nobody could start that mechanic's repairs).
+  // an upper-case trust domain, a trailing '/' and the trust domain alone were stored,
+  // identities no caller can have, so nobody could start that mechanic's repairs).
   if (!mechanic.identity.empty()) {
-    if (absl::StatusOr<runtime::SpiffeId> id = runtime::ParseSpiffeId(mechanic.identity);
+    if (absl::StatusOr<runtime::SpiffeId> id = runtime::ParseCallerIdentity(mechanic.identity);
         !id.ok()) {
       v.Add("mechanic.identity", std::string(id.status().message()));
     }

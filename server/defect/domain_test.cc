@@ -485,7 +485,8 @@ TEST(ResourceTest, Validation) {
   // were stored, so the mechanic could never start a repair.
   for (const char* unusable :
        {"spiffe://plantmesh.local/user/./mike", "spiffe://PLANTMESH.local/user/mike",
-        "spiffe://plantmesh.local/user/mike/", "spiffe://plantmesh.local/user/mike?x=1"}) {
+        "spiffe://plantmesh.local/user/mike/", "spiffe://plantmesh.local/user/mike?x=1",
+        "spiffe://plantmesh.local"}) {
     EXPECT_THAT(FieldsOf(ValidateMechanic({"M-1", "Mike", "CREW-A", unusable})),
                 ElementsAre("mechanic.identity"))
         << unusable;

@@ -83,6 +83,14 @@ absl::StatusOr<SpiffeId> ParseSpiffeId(absl::string_view text) {
   return SpiffeId{std::string(trust_domain), std::string(path)};
 }
 
+absl::StatusOr<SpiffeId> ParseCallerIdentity(absl::string_view text) {
+  absl::StatusOr<SpiffeId> id = ParseSpiffeId(text);
+  if (id.ok() && id->path.empty()) {
+    return Invalid("a trust domain alone, not a workload or user (add its path, e.g. /user/anna)");
+  }
+  return id;
+}
+
 absl::Status ValidateSpiffeIdPrefix(absl::string_view prefix) {
   if (!absl::EndsWith(prefix, "/")) {
     return absl::InvalidArgumentError(

@@ -29,6 +29,11 @@ struct SpiffeId {
 // may come from a certificate).
 absl::StatusOr<SpiffeId> ParseSpiffeId(absl::string_view text);
 
+// A SPIFFE ID a caller can be authenticated as: ParseSpiffeId's, with a path (a
+// workload or user, e.g. /user/anna: the trust domain alone names nobody). For an
+// identity stored to be compared with callers' (a mechanic's), as authentication reads it.
+absl::StatusOr<SpiffeId> ParseCallerIdentity(absl::string_view text);
+
 // Whether `trust_domain` alone is valid (1-255 characters of [a-z0-9.-_]).
 bool IsValidTrustDomain(absl::string_view trust_domain);
 

@@ -71,6 +71,14 @@ TEST(SpiffeIdTest, InvalidIdsAreRefusedWithTheRule) {
   }
 }
 
+TEST(SpiffeIdTest, ACallerIsAWorkloadOrUserNotATrustDomain) {
+  EXPECT_EQ(ParseCallerIdentity("spiffe://plantmesh.local/user/anna")->path, "/user/anna");
+  absl::StatusOr<SpiffeId> domain = ParseCallerIdentity("spiffe://plantmesh.local");
+  EXPECT_EQ(domain.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(domain.status().message()), HasSubstr("a trust domain alone"));
+  EXPECT_FALSE(ParseCallerIdentity("spiffe://plantmesh.local/user/../anna").ok());
+}
+
 TEST(SpiffeIdTest, TrustDomains) {
   EXPECT_TRUE(IsValidTrustDomain("plantmesh.local"));
   EXPECT_TRUE(IsValidTrustDomain("a-b_c.9"));
