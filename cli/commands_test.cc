@@ -722,6 +722,28 @@ TEST(ConnectionFlagsTest, ConfigFileThenEnvironmentThenFlags) {
   std::filesystem::remove_all(dir);
 }
 
+// Outside testing: "endpoint = " and a line "[[[" were ignored, and plantctl then said the
+// settings were missing; every line the file has is a setting it takes, or an error.
+TEST(ConnectionFlagsTest, AConfigFileThatCannotBeReadWhollyIsNamedWithItsFault) {
+  std::string dir = (std::filesystem::temp_directory_path() / "plantctl-config-XXXXXX").string();
+  ASSERT_NE(mkdtemp(dir.data()), nullptr);
+  const std::string file = dir + "/plantctl.toml";
+  for (const auto& [text, fault] : std::vector<std::pair<std::string, std::string>>{
+           {"endpoint = \n", "\"endpoint\" has no value"},
+           {"[[[\nendpoint = \"127.0.0.1:7443\"\n", "unknown key \"[[[\""},
+           {"endpont = \"127.0.0.1:7443\"\n", "unknown key \"endpont\""},
+           {"[endpoint]\ndefect = \"127.0.0.1:7443\"\n", "unknown table [endpoint]"},
+           {"[endpoints]\ndefect = \n", "\"defect\" has no value"},
+       }) {
+    std::ofstream(file) << text;
+    ConnectionSettings settings;
+    absl::Status loaded = LoadDefaults(file, /*explicit_file=*/true, &settings);
+    EXPECT_EQ(loaded.code(), absl::StatusCode::kInvalidArgument) << text;
+    EXPECT_THAT(std::string(loaded.message()), HasSubstr(file + ": " + fault)) << text;
+  }
+  std::filesystem::remove_all(dir);
+}
+
 TEST(ConnectionFlagsTest, ServiceEndpointsFromTheFileThenTheFlags) {
   std::string dir = (std::filesystem::temp_directory_path() / "plantctl-config-XXXXXX").string();
   ASSERT_NE(mkdtemp(dir.data()), nullptr);

@@ -66,8 +66,12 @@ absl::Status ApplySetting(const std::string& key, const std::string& value,
           absl::StrCat("timeout \"", value, "\" is not a decimal number of seconds"));
     }
     settings->timeout_seconds = *seconds;
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown key \"", key,
+                     "\" (the keys: endpoint, ca, cert, key, server-name, insecure, timeout, "
+                     "and the table [endpoints])"));
   }
-  // Other keys (e.g. output) belong to flags CLI11 reads itself; ignore them here.
   return absl::OkStatus();
 }
 
@@ -104,13 +108,25 @@ absl::Status LoadDefaults(const std::string& config_file, bool explicit_file,
     } catch (const CLI::ParseError& error) {
       return absl::InvalidArgumentError(absl::StrCat(config_file, ": ", error.what()));
     }
+    // CLI11's reader takes what it cannot parse as keys ("[[[" = true) and a key without
+    // a value as "": refused here, naming the file (outside testing: both were ignored,
+    // and plantctl then said the settings were missing).
     for (const CLI::ConfigItem& item : items) {
-      if (item.inputs.empty()) continue;
-      if (item.parents == std::vector<std::string>{"endpoints"}) {
+      const bool in_endpoints = item.parents == std::vector<std::string>{"endpoints"};
+      if (!item.parents.empty() && !in_endpoints) {
+        return absl::InvalidArgumentError(absl::StrCat(config_file, ": unknown table [",
+                                                       absl::StrJoin(item.parents, "."),
+                                                       "] (the one table is [endpoints])"));
+      }
+      if (item.name == "++" || item.name == "--") continue;  // a table's start and end
+      if (item.inputs.empty() || item.inputs.back().empty()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(config_file, ": \"", item.name, "\" has no value"));
+      }
+      if (in_endpoints) {
         settings->service_endpoints[item.name] = item.inputs.back();
         continue;
       }
-      if (!item.parents.empty()) continue;
       absl::Status applied = ApplySetting(item.name, item.inputs.back(), settings);
       if (!applied.ok()) {
         return absl::InvalidArgumentError(absl::StrCat(config_file, ": ", applied.message()));
