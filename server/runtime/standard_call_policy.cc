@@ -17,12 +17,33 @@
 #include "server/runtime/logging.h"
 #include "server/runtime/shutdown.h"
 #include "server/runtime/spiffe_id.h"
+#include "server/runtime/tls.h"
 
 namespace plantmesh::runtime {
 namespace {
 
 constexpr char kRequestIdHeader[] = "x-request-id";
 constexpr size_t kMaxRequestIdLength = 128;
+
+// Why gRPC gave a client certificate no SPIFFE ID (it names one only for a single URI
+// SAN it accepts): how many URI SANs it has, or what is wrong with its one (outside
+// testing: "spiffe://plantmesh.local", with no path, and "SPIFFE://..." were told they
+// did not carry exactly one URI SAN, and a non-ASCII byte was shown as two characters).
+std::string WhyNoSpiffeId(const grpc::AuthContext* auth) {
+  std::vector<std::string> uris;
+  if (auth != nullptr) {
+    for (const grpc::string_ref& pem : auth->FindPropertyValues("x509_pem_cert")) {
+      uris = UriSansOfPem(absl::string_view(pem.data(), pem.size()));
+    }
+  }
+  if (uris.size() != 1) {
+    return absl::StrCat("client certificate must carry exactly one URI SAN (it has ", uris.size(),
+                        ")");
+  }
+  absl::StatusOr<SpiffeId> id = ParseCallerIdentity(uris[0]);
+  return absl::StrCat("client certificate identity ", QuoteForMessage(uris[0]), " is ",
+                      id.ok() ? "not a SPIFFE ID the TLS layer accepts" : id.status().message());
+}
 
 // 128 random bits as 32 lowercase hex digits.
 std::string NewTraceId() {
@@ -116,7 +137,7 @@ grpc::Status StandardCallPolicy::Begin(grpc::ServerContextBase* server_context,
     if (auth != nullptr) ids = auth->FindPropertyValues("peer_spiffe_id");
     if (ids.size() != 1) {
       return Deny(method_name(), "", {}, trace_id, start,
-                  absl::UnauthenticatedError("client certificate must carry exactly one URI SAN"));
+                  absl::UnauthenticatedError(WhyNoSpiffeId(auth.get())));
     }
     identity.assign(ids[0].data(), ids[0].size());
     // Validated as the SPIFFE spec says before any binding is looked up: role bindings

@@ -8,6 +8,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include <ctime>
 #include <vector>
@@ -99,6 +100,28 @@ absl::StatusOr<absl::Time> CertificateNotAfter(const std::string& cert_file) {
     return absl::InvalidArgumentError(absl::StrCat("unreadable notAfter in '", cert_file, "'"));
   }
   return absl::FromTimeT(timegm(&not_after));
+}
+
+std::vector<std::string> UriSansOfPem(absl::string_view pem) {
+  std::vector<std::string> uris;
+  BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  X509Ptr cert = bio ? ReadFirstCertificate(bio.get()) : nullptr;
+  if (!cert) {
+    ERR_clear_error();
+    return uris;
+  }
+  auto* names = static_cast<GENERAL_NAMES*>(
+      X509_get_ext_d2i(cert.get(), NID_subject_alt_name, nullptr, nullptr));
+  for (int i = 0; names != nullptr && i < sk_GENERAL_NAME_num(names); ++i) {
+    const GENERAL_NAME* name = sk_GENERAL_NAME_value(names, i);
+    if (name->type != GEN_URI) continue;
+    const ASN1_IA5STRING* uri = name->d.uniformResourceIdentifier;
+    uris.emplace_back(reinterpret_cast<const char*>(ASN1_STRING_get0_data(uri)),
+                      static_cast<size_t>(ASN1_STRING_length(uri)));
+  }
+  GENERAL_NAMES_free(names);
+  ERR_clear_error();
+  return uris;
 }
 
 }  // namespace plantmesh::runtime

@@ -7,9 +7,11 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "server/runtime/config.h"
 
@@ -31,5 +33,9 @@ absl::Status CheckTlsFiles(const std::string& ca_file, const std::string& cert_f
 // When the first certificate of `cert_file` (PEM) expires. Read anew at each call, so a
 // rotated file shows its new date. NOT_FOUND / INVALID_ARGUMENT when unreadable.
 absl::StatusOr<absl::Time> CertificateNotAfter(const std::string& cert_file);
+
+// The URI SANs of a PEM certificate (a client's, as gRPC's auth context holds it:
+// x509_pem_cert), their bytes as the certificate has them; empty when it cannot be read.
+std::vector<std::string> UriSansOfPem(absl::string_view pem);
 
 }  // namespace plantmesh::runtime

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
 #include "cli/pki.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -200,6 +201,24 @@ TEST_F(MtlsTest, MalformedSpiffeIdsAreUnauthenticated) {
     EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAUTHENTICATED)
         << uri << ": " << status.error_message();
     EXPECT_THAT(roles, ::testing::IsEmpty()) << uri;
+  }
+
+  // Outside testing: certificates whose one URI SAN gRPC does not take as a SPIFFE ID were
+  // told they did not carry exactly one URI SAN; they are told what is wrong with it.
+  const std::pair<const char*, const char*> refused_by_tls[] = {
+      {"spiffe://plantmesh.local", "is not a valid SPIFFE ID: a trust domain alone"},
+      {"SPIFFE://plantmesh.local/service/mes", "the scheme must be spiffe:// (lowercase)"},
+      {"spiffe://plantmesh.local/service//mes", "is not a valid SPIFFE ID"},
+  };
+  int n = 0;
+  for (const auto& [uri, reason] : refused_by_tls) {
+    absl::StatusOr<testing::TestPki::Client> client =
+        pki.IssueClientWithUri(absl::StrCat("tls-refused-", n++), uri);
+    ASSERT_TRUE(client.ok()) << client.status();
+    status = WhoAmIAs(*mesh_, pki, *client, &roles);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAUTHENTICATED) << uri;
+    EXPECT_THAT(status.error_message(), ::testing::HasSubstr(reason)) << uri;
+    EXPECT_THAT(status.error_message(), ::testing::Not(::testing::HasSubstr("exactly one"))) << uri;
   }
 }
 
