@@ -7,9 +7,11 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <utility>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 
 namespace plantmesh::runtime {
 namespace {
@@ -21,6 +23,11 @@ std::atomic<int> g_grpc_verbosity{GPR_LOG_SEVERITY_ERROR};
 
 std::atomic<uint64_t> g_tls_handshake_failures{0};
 
+GrpcLogLimiter& Limiter() {
+  static auto* limiter = new GrpcLogLimiter();
+  return *limiter;
+}
+
 void OnGrpcLog(gpr_log_func_args* args) {
   const char* message = args->message != nullptr ? args->message : "";
   // ssl_transport_security.cc's line for every failed TLS handshake (logged as it is,
@@ -29,12 +36,21 @@ void OnGrpcLog(gpr_log_func_args* args) {
       absl::StartsWith(message, "Handshake failed with fatal error")) {
     g_tls_handshake_failures.fetch_add(1, std::memory_order_relaxed);
   }
-  if (std::optional<std::string> warning =
-          TooManyPingsWarning(message, g_min_ping_seconds.load())) {
+  std::optional<std::string> warning = TooManyPingsWarning(message, g_min_ping_seconds.load());
+  if (!warning && static_cast<int>(args->severity) < g_grpc_verbosity.load()) return;
+  int64_t held_back = 0;
+  const bool write = Limiter().Admit(absl::Now(), &held_back);
+  if (held_back > 0) {
+    spdlog::warn(
+        "grpc: {} lines of gRPC's own log were not written in the last minute (at most "
+        "{} a minute are)",
+        held_back, GrpcLogLimiter::kLinesPerWindow);
+  }
+  if (!write) return;
+  if (warning) {
     spdlog::warn("{}", *warning);
     return;
   }
-  if (static_cast<int>(args->severity) < g_grpc_verbosity.load()) return;
   switch (args->severity) {
     case GPR_LOG_SEVERITY_ERROR:
       spdlog::error("grpc: {} ({}:{})", message, args->file, args->line);
@@ -59,6 +75,22 @@ int VerbosityFromEnvironment() {
 }
 
 }  // namespace
+
+bool GrpcLogLimiter::Admit(absl::Time now, int64_t* held_back) {
+  absl::MutexLock lock(&mu_);
+  *held_back = 0;
+  if (now - window_start_ >= kWindow) {
+    *held_back = std::exchange(held_back_, 0);
+    window_start_ = now;
+    written_ = 0;
+  }
+  if (written_ < kLinesPerWindow) {
+    ++written_;
+    return true;
+  }
+  ++held_back_;
+  return false;
+}
 
 int EnforcedPingIntervalMs(int min_ping_seconds) { return min_ping_seconds * 800; }
 

@@ -23,7 +23,10 @@
 #include <optional>
 #include <string>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 
 namespace grpc {
 class ServerBuilder;
@@ -53,6 +56,26 @@ void LogClientsThatPingTooOften(int min_ping_seconds);
 // "client ipv4:10.0.0.7:51234 pinged too often and was disconnected (GOAWAY
 // too_many_pings) ..."; nullopt for any other line.
 std::optional<std::string> TooManyPingsWarning(absl::string_view grpc_line, int min_ping_seconds);
+
+// How many of gRPC core's lines reach our log: at most kLinesPerWindow a minute, the rest
+// counted and reported in one line. A client can make gRPC core write an error line per
+// call (outside testing: a malformed grpc-timeout or content-type header), and nothing
+// else keeps it from filling the server's log.
+class GrpcLogLimiter {
+ public:
+  static constexpr int kLinesPerWindow = 100;
+  static constexpr absl::Duration kWindow = absl::Minutes(1);
+
+  // Whether a line at `now` is written. `*held_back`: the lines not written in the window
+  // that ended before it, once, for the caller to report (else 0).
+  bool Admit(absl::Time now, int64_t* held_back);
+
+ private:
+  absl::Mutex mu_;
+  absl::Time window_start_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  int written_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t held_back_ ABSL_GUARDED_BY(mu_) = 0;
+};
 
 // TLS handshakes that failed in this process since start (as server or client),
 // counted from gRPC core's log line for each ("Handshake failed with fatal error ...")
