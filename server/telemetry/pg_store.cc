@@ -211,10 +211,12 @@ std::vector<std::pair<std::string, std::string>> IngestStatements() {
        "FROM unnest($1::text[]) AS m(id) JOIN telemetry.machine_trackers t "
        "ON t.machine_id = m.id AND t.pending"},
       // The writer's record of the sequences $2 (batch_sequences.h), under its lock: both
-      // conditions in one primary key scan. Joined to unnest($2) (LATERAL too, which the
-      // planner flattens into the same join), the generic plan made before the table had
-      // statistics hashed every record of the writer (24 hours of them in production),
-      // 0.74 ms a transaction at 100 samples a message in B2 (`bench/run --pg-stats`).
+      // columns in one primary key condition, whatever the statistics. Joined to
+      // unnest($2) (LATERAL too: the planner flattens it into the same join), the generic
+      // plan made while the table had few rows hashed every record of the writer (seen in
+      // a local mesh's database), a plan a connection keeps until an ANALYZE of the table
+      // replaces it. B2 measured no difference: 0.74 and 0.79 ms a call before and after
+      // (`bench/run --pg-stats`), the 2 cores' contention more than the statement.
       {kIngestRecords,
        "SELECT r.batch_sequence, encode(r.samples_sha256, 'hex') FROM telemetry.ingest_batches "
        "r WHERE r.writer_id = $1 AND r.batch_sequence = ANY($2::int8[])"},
