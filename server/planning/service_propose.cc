@@ -391,11 +391,8 @@ absl::Status PlanningServiceImpl::HandleProposePlan(runtime::CallContext& call,
   absl::Duration limit = request.time_limit_seconds() > 0
                              ? absl::Seconds(request.time_limit_seconds())
                              : propose_time_limit_;
-  if (call.server_context != nullptr) {
-    const absl::Time deadline = absl::FromChrono(call.server_context->deadline());
-    const absl::Duration left = deadline - absl::Now() - kAnswerReserve;
-    if (left < limit) limit = std::max(left, absl::Milliseconds(100));
-  }
+  const absl::Duration left = call.TimeLeft() - kAnswerReserve;
+  if (left < limit) limit = std::max(left, absl::Milliseconds(100));
   PM_ASSIGN_OR_RETURN(ProposalModel model, BuildProposalModel(facts, limit));
   int64_t triples = 0;
   for (const propose::ProposalLine& line : model.input.lines) {

@@ -16,13 +16,20 @@ bool CallContext::Cancelled() const {
 bool CallContext::Ended() const {
   if (ended_by_server_.load(std::memory_order_acquire)) return true;
   if (server_context == nullptr) return false;
-  if (server_context->IsCancelled()) return true;
-  // gRPC's own time arithmetic, which saturates: deadline() converts to nanoseconds of
-  // system_clock, and a deadline after 2262-04-11 wrapped to one long past (outside
-  // testing: grpc-go sends `grpc-timeout: 2562047H` for "no deadline", and every unary
-  // call so sent ended CANCELLED before it started).
+  // Outside testing: every unary call with grpc-go's "no deadline" ended CANCELLED before
+  // it started, its deadline() wrapped around (TimeLeft says why).
+  return server_context->IsCancelled() || TimeLeft() <= absl::ZeroDuration();
+}
+
+absl::Duration CallContext::TimeLeft() const {
+  if (server_context == nullptr) return absl::InfiniteDuration();
   const gpr_timespec deadline = server_context->raw_deadline();
-  return gpr_time_cmp(deadline, gpr_now(deadline.clock_type)) <= 0;
+  if (gpr_time_cmp(deadline, gpr_inf_future(deadline.clock_type)) == 0) {
+    return absl::InfiniteDuration();
+  }
+  // gpr_time_sub saturates; seconds beyond what absl::Duration holds make it infinite.
+  const gpr_timespec left = gpr_time_sub(deadline, gpr_now(deadline.clock_type));
+  return absl::Seconds(left.tv_sec) + absl::Nanoseconds(left.tv_nsec);
 }
 
 bool CallContext::Draining() const { return runtime::Draining(); }

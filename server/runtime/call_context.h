@@ -55,6 +55,12 @@ struct CallContext {
   // UNAVAILABLE and a resume cursor; unary calls and finite streams (uploads,
   // downloads) carry on, and Cancelled() turns true if the drain window ends first.
   bool Draining() const;
+  // How long until the call's deadline: absl::InfiniteDuration() without one (or one past
+  // what a system_clock time can hold: grpc-go sends `grpc-timeout: 2562047H` for "no
+  // deadline"), negative once it passed. Read from gRPC's own saturating time
+  // (raw_deadline), never ServerContext::deadline(), which wraps such a deadline around to
+  // one long past.
+  absl::Duration TimeLeft() const;
   // Sets audit_detail_json to `detail` in the JSON form of audited requests.
   void SetAuditDetail(const google::protobuf::Message& detail);
 

@@ -15,6 +15,7 @@
 
 #include <fstream>
 #include <future>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -67,6 +68,7 @@ class AssignOnlyDefectService : public defect::v1::DefectService::Service {
     CallContext call;
     grpc::Status begun = policy_->Begin(context, kAssignDefect, &call);
     if (!begun.ok()) return begun;
+    time_left = call.TimeLeft();
     return policy_->End(call, outcome, request);
   }
   // A client stream, wrapped like the generated bases wrap one (no request for End):
@@ -84,6 +86,7 @@ class AssignOnlyDefectService : public defect::v1::DefectService::Service {
     return policy_->End(call, outcome, nullptr);
   }
   absl::Status outcome = absl::OkStatus();
+  absl::Duration time_left;  // what the last AssignDefect's CallContext::TimeLeft said
 
  private:
   CallPolicy* policy_;
@@ -220,19 +223,24 @@ TEST_F(InsecureServerTest, WhoAmIAndRequestIdEcho) {
   EXPECT_THAT(std::string(id->second.data(), id->second.size()), MatchesRegex("[0-9a-f]{32}"));
 }
 
-// Outside testing: a deadline after 2262-04-11 (grpc-go sends `grpc-timeout: 2562047H`
-// for any deadline 292 years away or more) wrapped around in the runtime's clock, and the
-// call ended CANCELLED "before it started".
-TEST_F(InsecureServerTest, ADeadlineCenturiesAwayIsNoDeadline) {
-  auto stub = system::v1::SystemService::NewStub(channel_);
-  for (const int64_t hours : {int64_t{2'000'000}, int64_t{2'070'000}, int64_t{2'562'047}}) {
+// What a handler is told is left of its call's deadline (ProposePlan's time limit is cut to
+// it). A deadline after 2262-04-11, which wrapped around to one long past and ended calls
+// before they started, is e2e.node_deadline's: this client caps what it sends.
+TEST_F(InsecureServerTest, TimeLeftIsWhatTheCallersDeadlineLeaves) {
+  auto defects = defect::v1::DefectService::NewStub(channel_);
+  auto time_left_with = [&](std::optional<absl::Duration> deadline) {
     grpc::ClientContext context;
-    context.set_deadline(
-        gpr_time_add(gpr_now(GPR_CLOCK_REALTIME), gpr_time_from_hours(hours, GPR_TIMESPAN)));
-    system::v1::WhoAmIResponse response;
-    grpc::Status status = stub->WhoAmI(&context, {}, &response);
-    EXPECT_TRUE(status.ok()) << hours << " h: " << status.error_message();
-  }
+    if (deadline) context.set_deadline(absl::ToChronoTime(absl::Now() + *deadline));
+    defect::v1::AssignDefectResponse assigned;
+    EXPECT_TRUE(defects->AssignDefect(&context, {}, &assigned).ok());
+    return server_->defect_service.time_left;
+  };
+  // grpc-timeout is sent rounded up to its unit.
+  const absl::Duration one_hour = time_left_with(absl::Hours(1));
+  EXPECT_GT(one_hour, absl::Minutes(59));
+  EXPECT_LE(one_hour, absl::Hours(1) + absl::Minutes(1));
+  EXPECT_GT(time_left_with(absl::Hours(24 * 365)), absl::Hours(24 * 364));
+  EXPECT_EQ(time_left_with(std::nullopt), absl::InfiniteDuration());
 }
 
 TEST_F(InsecureServerTest, ErrorsCarryRichDetailsAndMutationsAreAudited) {
