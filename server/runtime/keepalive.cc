@@ -11,7 +11,6 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
 
 namespace plantmesh::runtime {
 namespace {
@@ -38,15 +37,17 @@ void OnGrpcLog(gpr_log_func_args* args) {
   }
   std::optional<std::string> warning = TooManyPingsWarning(message, g_min_ping_seconds.load());
   if (!warning && static_cast<int>(args->severity) < g_grpc_verbosity.load()) return;
-  int64_t held_back = 0;
-  const bool write = Limiter().Admit(absl::Now(), &held_back);
-  if (held_back > 0) {
-    spdlog::warn(
-        "grpc: {} lines of gRPC's own log were not written in the last minute (at most "
-        "{} a minute are)",
-        held_back, GrpcLogLimiter::kLinesPerWindow);
+  if (warning || args->severity == GPR_LOG_SEVERITY_ERROR) {
+    int64_t held_back = 0;
+    const bool write = Limiter().Admit(GrpcLogLimiter::Clock::now(), &held_back);
+    if (held_back > 0) {
+      spdlog::warn(
+          "grpc: {} error lines of gRPC's own log were not written since the last such report "
+          "(at most {} a minute are)",
+          held_back, GrpcLogLimiter::kLinesPerWindow);
+    }
+    if (!write) return;
   }
-  if (!write) return;
   if (warning) {
     spdlog::warn("{}", *warning);
     return;
@@ -76,10 +77,10 @@ int VerbosityFromEnvironment() {
 
 }  // namespace
 
-bool GrpcLogLimiter::Admit(absl::Time now, int64_t* held_back) {
+bool GrpcLogLimiter::Admit(Clock::time_point now, int64_t* held_back) {
   absl::MutexLock lock(&mu_);
   *held_back = 0;
-  if (now - window_start_ >= kWindow) {
+  if (!window_start_ || now - *window_start_ >= kWindow) {
     *held_back = std::exchange(held_back_, 0);
     window_start_ = now;
     written_ = 0;

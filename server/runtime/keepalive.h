@@ -19,6 +19,7 @@
 // only for a ping more than 20% early (4 s for the 5 s policy).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -26,7 +27,6 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
-#include "absl/time/time.h"
 
 namespace grpc {
 class ServerBuilder;
@@ -57,22 +57,25 @@ void LogClientsThatPingTooOften(int min_ping_seconds);
 // too_many_pings) ..."; nullopt for any other line.
 std::optional<std::string> TooManyPingsWarning(absl::string_view grpc_line, int min_ping_seconds);
 
-// How many of gRPC core's lines reach our log: at most kLinesPerWindow a minute, the rest
-// counted and reported in one line. A client can make gRPC core write an error line per
-// call (outside testing: a malformed grpc-timeout or content-type header), and nothing
-// else keeps it from filling the server's log.
+// How many of gRPC core's error lines (and GOAWAY warnings) reach our log: at most
+// kLinesPerWindow a minute, the rest counted and reported with the first line written
+// after their minute. A client can make gRPC core write an error line per call (outside
+// testing: a malformed grpc-timeout or content-type header), and nothing else keeps it
+// from filling the server's log. Lines an operator asked for with GRPC_VERBOSITY (info,
+// debug) are not limited.
 class GrpcLogLimiter {
  public:
+  using Clock = std::chrono::steady_clock;  // a step of the wall clock moves no window
   static constexpr int kLinesPerWindow = 100;
-  static constexpr absl::Duration kWindow = absl::Minutes(1);
+  static constexpr Clock::duration kWindow = std::chrono::minutes(1);
 
-  // Whether a line at `now` is written. `*held_back`: the lines not written in the window
-  // that ended before it, once, for the caller to report (else 0).
-  bool Admit(absl::Time now, int64_t* held_back);
+  // Whether a line at `now` is written. `*held_back`: the lines not written since the last
+  // report, once a new window begins, for the caller to report (else 0).
+  bool Admit(Clock::time_point now, int64_t* held_back);
 
  private:
   absl::Mutex mu_;
-  absl::Time window_start_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  std::optional<Clock::time_point> window_start_ ABSL_GUARDED_BY(mu_);
   int written_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t held_back_ ABSL_GUARDED_BY(mu_) = 0;
 };

@@ -18,19 +18,21 @@ TEST(KeepaliveTest, StrikesOnlyForPingsMoreThanAFifthEarly) {
 // Outside testing: any client could fill the server's log, one gRPC core error line per
 // call with a malformed header.
 TEST(GrpcLogLimiterTest, AtMostAWindowsLinesAreWrittenAndTheRestCounted) {
+  using std::chrono::milliseconds;
+  using std::chrono::seconds;
   GrpcLogLimiter limiter;
-  const absl::Time t0 = absl::FromUnixSeconds(1'800'000'000);
+  const GrpcLogLimiter::Clock::time_point t0{seconds(1'000)};
   int64_t held_back = -1;
   for (int i = 0; i < GrpcLogLimiter::kLinesPerWindow; ++i) {
-    EXPECT_TRUE(limiter.Admit(t0 + absl::Milliseconds(i), &held_back));
+    EXPECT_TRUE(limiter.Admit(t0 + milliseconds(i), &held_back));
     EXPECT_EQ(held_back, 0);
   }
-  for (int i = 0; i < 7; ++i) EXPECT_FALSE(limiter.Admit(t0 + absl::Seconds(30), &held_back));
+  for (int i = 0; i < 7; ++i) EXPECT_FALSE(limiter.Admit(t0 + seconds(30), &held_back));
   EXPECT_EQ(held_back, 0);
   // The next window writes again and reports, once, what the last one held back.
   EXPECT_TRUE(limiter.Admit(t0 + GrpcLogLimiter::kWindow, &held_back));
   EXPECT_EQ(held_back, 7);
-  EXPECT_TRUE(limiter.Admit(t0 + GrpcLogLimiter::kWindow + absl::Seconds(1), &held_back));
+  EXPECT_TRUE(limiter.Admit(t0 + GrpcLogLimiter::kWindow + seconds(1), &held_back));
   EXPECT_EQ(held_back, 0);
 }
 
