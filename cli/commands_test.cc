@@ -642,6 +642,9 @@ TEST_F(CommandsTest, RerunHintNamesTheRequestIdFlagOfMutatingCallsThatMaySucceed
   EXPECT_EQ(RerunHint(*catalog_->Find("defect", "create-defect"), *create,
                       absl::PermissionDeniedError("role")),
             "");
+  EXPECT_EQ(RerunHint(*catalog_->Find("defect", "create-defect"), *create,
+                      absl::AbortedError("defect 7 changed since etag 'v1'")),
+            "");
 
   auto upload = Build({"defect", "upload-defect-photo", "--metadata.defect_id", "7",
                        "--metadata.content_type", "image/jpeg", "--metadata.size_bytes", "3",

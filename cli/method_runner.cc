@@ -29,12 +29,13 @@ using google::protobuf::Message;
 
 constexpr size_t kChunkBytes = 256 * 1024;
 
-// A --from-file or --to-file that failed here (errno says why): exit 1, not a call's status.
-absl::Status CannotRead(const std::string& path) {
-  return LocalFailure(absl::StrCat("cannot read ", path, ": ", std::strerror(errno)));
+// A --from-file or --to-file that failed here: exit 1, not a call's status. `why`: the
+// system's reason (std::strerror(errno) right after the failed open or write).
+absl::Status CannotRead(const std::string& path, absl::string_view why) {
+  return LocalFailure(absl::StrCat("cannot read ", path, ": ", why));
 }
-absl::Status CannotWrite(const std::string& path) {
-  return LocalFailure(absl::StrCat("cannot write ", path, ": ", std::strerror(errno)));
+absl::Status CannotWrite(const std::string& path, absl::string_view why) {
+  return LocalFailure(absl::StrCat("cannot write ", path, ": ", why));
 }
 
 // The text of a dotted field path in a message ("" when unset), without creating it.
@@ -68,7 +69,7 @@ absl::StatusOr<std::unique_ptr<Message>> FileHead(const MethodBinding& binding,
                                                   const Message& first) {
   const auto& annotation = contract::FileChunkOf(binding.command->request_file_chunk);
   std::ifstream in(binding.from_file, std::ios::binary);
-  if (!in) return CannotRead(binding.from_file);
+  if (!in) return CannotRead(binding.from_file, std::strerror(errno));
   common::Sha256 digest;
   uint64_t size = 0;
   std::string buffer(kChunkBytes, '\0');
@@ -76,7 +77,7 @@ absl::StatusOr<std::unique_ptr<Message>> FileHead(const MethodBinding& binding,
     digest.Update(absl::string_view(buffer.data(), static_cast<size_t>(in.gcount())));
     size += static_cast<uint64_t>(in.gcount());
   }
-  if (in.bad()) return CannotRead(binding.from_file);
+  if (in.bad()) return CannotRead(binding.from_file, "the read failed part way");
   const std::string sha256 = digest.HexDigest();
   std::unique_ptr<Message> head(first.New());
   head->CopyFrom(first);
@@ -122,7 +123,7 @@ absl::Status SendFile(GenericCall& call, const MethodBinding& binding,
                       const ContractCatalog& catalog, const Message& head, bool* call_alive) {
   const FieldDescriptor* chunk_field = binding.command->request_file_chunk;
   std::ifstream in(binding.from_file, std::ios::binary);
-  if (!in) return CannotRead(binding.from_file);
+  if (!in) return CannotRead(binding.from_file, std::strerror(errno));
   if (!call.Write(head)) {
     *call_alive = false;
     return absl::OkStatus();
@@ -174,7 +175,6 @@ class FileSink {
         out_(temp_path_, std::ios::binary | std::ios::trunc) {}
 
   bool ok() const { return static_cast<bool>(out_); }
-  const std::string& temp_path() const { return temp_path_; }
 
   // True when the message carried a chunk (written); otherwise remembers the size and
   // digest it announces.
@@ -196,7 +196,7 @@ class FileSink {
 
   absl::Status Commit() {
     out_.close();
-    if (!out_) return Fail(CannotWrite(temp_path_));
+    if (!out_) return Fail(CannotWrite(path_, "writing the received bytes failed"));
     std::string size = absl::StrCat(size_);
     if (expected_size_.empty() || expected_sha256_.empty()) {
       return Fail(absl::DataLossError("the stream did not announce the file's size and SHA-256"));
@@ -261,13 +261,13 @@ std::string RerunHint(const MethodCommand& command, const Message& request,
     case absl::StatusCode::kInternal:
       hint = "plantctl: the change may have been made before the call failed. ";
       break;
-    case absl::StatusCode::kAborted:
     case absl::StatusCode::kResourceExhausted:
       hint = "plantctl: ";  // not made; the same request may succeed later
       break;
     default:
-      // Refused for what it asks (INVALID_ARGUMENT, NOT_FOUND, PERMISSION_DENIED, ...):
-      // nothing was made, and the same request would be refused again.
+      // Refused for what it asks (INVALID_ARGUMENT, NOT_FOUND, PERMISSION_DENIED, ABORTED
+      // for a stale etag, ...): nothing was made, and the same request would be refused
+      // again.
       return "";
   }
   absl::StrAppend(&hint, "The request's ", path, " was ", id,
@@ -295,7 +295,7 @@ absl::Status RunMethod(const MethodBinding& binding, const ContractCatalog& cata
   std::unique_ptr<FileSink> sink;
   if (!binding.to_file.empty()) {
     sink = std::make_unique<FileSink>(binding.to_file, command.response_file_chunk);
-    if (!sink->ok()) return CannotWrite(sink->temp_path());
+    if (!sink->ok()) return CannotWrite(binding.to_file, std::strerror(errno));
   }
 
   grpc::ClientContext context;
