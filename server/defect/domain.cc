@@ -709,6 +709,16 @@ absl::StatusOr<int64_t> ParseDefectId(absl::string_view text, absl::string_view 
   return *id;
 }
 
+absl::StatusOr<int64_t> ParsePhotoId(absl::string_view text) {
+  const std::optional<int64_t> id =
+      runtime::ParseDecimalId(std::string_view(text.data(), text.size()));
+  if (!id) {
+    return runtime::InvalidField("photo_id", absl::StrCat(Quote(text), " is not a photo id (",
+                                                          runtime::kDecimalIdRule, ")"));
+  }
+  return *id;
+}
+
 absl::StatusOr<int> ChangesPerWatchResponse(int64_t requested) {
   if (requested < 0 || requested > kMaxChangesPerWatchResponse) {
     return runtime::InvalidField(

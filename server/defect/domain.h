@@ -370,6 +370,8 @@ std::vector<FieldChange> Diff(const Defect& before, const Defect& after);
 
 // Parses a decimal defect id; INVALID_ARGUMENT naming `field` otherwise.
 absl::StatusOr<int64_t> ParseDefectId(absl::string_view text, absl::string_view field);
+// A photo id by the same rule (INVALID_ARGUMENT naming photo_id otherwise).
+absl::StatusOr<int64_t> ParsePhotoId(absl::string_view text);
 
 // ---- listing ----
 

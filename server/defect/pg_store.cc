@@ -832,14 +832,9 @@ absl::StatusOr<Replayable<Photo>> PgDefectStore::AddPhoto(const NewPhoto& photo,
 
 absl::StatusOr<PhotoContent> PgDefectStore::GetPhoto(int64_t defect_id,
                                                      const std::string& photo_id) {
-  const std::optional<int64_t> number = runtime::ParseDecimalId(photo_id);
-  if (!number) {
-    return runtime::InvalidField(
-        "photo_id", absl::StrCat(runtime::QuoteForMessage(photo_id), " is not a photo id (",
-                                 runtime::kDecimalIdRule, ")"));
-  }
+  PM_ASSIGN_OR_RETURN(const int64_t number, ParsePhotoId(photo_id));
   // A number beyond the stored numbers' width (int4) names no photo: 0, which none has.
-  const int photo_no = *number > INT32_MAX ? 0 : static_cast<int>(*number);
+  const int photo_no = number > INT32_MAX ? 0 : static_cast<int>(number);
   PhotoContent content;
   PM_RETURN_IF_ERROR(pool_->Run([&](pqxx::connection& conn) -> absl::Status {
     pqxx::read_transaction tx(conn);

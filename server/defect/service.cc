@@ -425,15 +425,26 @@ DefectServiceImpl::HandleDownloadDefectPhoto(runtime::CallContext& call,
   // reads: charged to the process-wide download budget (download-memory-bytes) before they
   // are read, by the size its metadata gives (outside testing: 300 downloads of a 10 MiB
   // photo whose client read nothing held 2.8 GB).
+  PM_RETURN_IF_ERROR(ParsePhotoId(request.photo_id()).status());
   auto memory = std::make_shared<runtime::MemoryBudget::Reservation>(
       runtime::MemoryBudget::Open(deps_.download_memory));
+  auto charge = [&](int64_t bytes) -> absl::Status {
+    if (deps_.download_memory != nullptr && bytes > deps_.download_memory->capacity()) {
+      // Never sendable, not "retry later": a photo stored under a larger photo-max-bytes.
+      return absl::FailedPreconditionError(absl::StrCat(
+          "photo ", request.photo_id(), " is ", bytes,
+          " bytes, more than this server may hold for downloads (download-memory-bytes ",
+          deps_.download_memory->capacity(), ")"));
+    }
+    return memory->Grow(bytes - memory->bytes());
+  };
   PM_ASSIGN_OR_RETURN(Defect defect, store_->GetDefect(defect_id));
   for (const Photo& listed : defect.photos) {
-    if (listed.id == request.photo_id()) PM_RETURN_IF_ERROR(memory->Grow(listed.size_bytes));
+    if (listed.id == request.photo_id()) PM_RETURN_IF_ERROR(charge(listed.size_bytes));
   }
   PM_ASSIGN_OR_RETURN(PhotoContent content, store_->GetPhoto(defect_id, request.photo_id()));
   const auto held = static_cast<int64_t>(content.bytes.size());
-  if (held > memory->bytes()) PM_RETURN_IF_ERROR(memory->Grow(held - memory->bytes()));
+  if (held > memory->bytes()) PM_RETURN_IF_ERROR(charge(held));
   // The photo's metadata, then its bytes in chunks, each made when the client has room.
   auto photo = std::make_shared<const PhotoContent>(std::move(content));
   return runtime::SourceFrom<v1::DownloadDefectPhotoResponse>(

@@ -1,13 +1,11 @@
 #include "server/defect/testing/fake_store.h"
 
 #include <algorithm>
-#include <optional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "plantmesh/common/status_macros.h"
 #include "server/runtime/errors.h"
-#include "server/runtime/text_rules.h"
 
 namespace plantmesh::defect::testing {
 namespace {
@@ -420,19 +418,14 @@ absl::StatusOr<PhotoContent> FakeDefectStore::GetPhoto(int64_t defect_id,
                                                        const std::string& photo_id) {
   absl::MutexLock lock(&mu_);
   PM_RETURN_IF_ERROR(TakeFailure());
-  const std::optional<int64_t> photo_no = runtime::ParseDecimalId(photo_id);
-  if (!photo_no) {
-    return runtime::InvalidField(
-        "photo_id", absl::StrCat(runtime::QuoteForMessage(photo_id), " is not a photo id (",
-                                 runtime::kDecimalIdRule, ")"));
-  }
+  PM_ASSIGN_OR_RETURN(const int64_t photo_no, ParsePhotoId(photo_id));
   auto it = defects_.find(defect_id);
   if (it == defects_.end()) return DefectNotFound(defect_id);
-  if (static_cast<uint64_t>(*photo_no) > it->second.photos.size()) {
+  if (static_cast<uint64_t>(photo_no) > it->second.photos.size()) {
     return absl::NotFoundError(
         absl::StrCat("photo ", photo_id, " of defect ", defect_id, " not found"));
   }
-  const StoredPhoto& stored = it->second.photos[*photo_no - 1];
+  const StoredPhoto& stored = it->second.photos[photo_no - 1];
   return PhotoContent{stored.photo, stored.bytes};
 }
 
