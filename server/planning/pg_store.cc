@@ -1,6 +1,7 @@
 #include "server/planning/pg_store.h"
 
 #include <algorithm>
+#include <map>
 #include <optional>
 #include <pqxx/pqxx>
 #include <set>
@@ -761,12 +762,15 @@ absl::StatusOr<Replayable<std::vector<Plan>>> PgPlanningStore::CreatePlans(
     const ResponseEncoder<std::vector<Plan>>& encode) {
   return Idempotent<std::vector<Plan>>(
       context, encode, [&](pqxx::transaction_base& tx) -> absl::StatusOr<std::vector<Plan>> {
+        // Every day locked before the first insert, in date order: two calls over the
+        // same days never wait for each other in a cycle.
+        std::map<absl::CivilDay, const Plan*> days;
+        for (const Plan& plan : plans) days.emplace(plan.shift_date, &plan);
+        for (const auto& [day, plan] : days) {
+          PM_RETURN_IF_ERROR(LockWorkedDay(tx, day, plan->shift_id));
+        }
         std::vector<Plan> stored;
-        std::set<absl::CivilDay> locked;
         for (const Plan& plan : plans) {
-          if (locked.insert(plan.shift_date).second) {
-            PM_RETURN_IF_ERROR(LockWorkedDay(tx, plan.shift_date, plan.shift_id));
-          }
           std::optional<Plan> s = InsertPlan(tx, plan);
           if (!s) {
             // ON CONFLICT waited for a concurrent insert to commit: this statement sees it.

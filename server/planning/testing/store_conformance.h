@@ -448,6 +448,8 @@ TYPED_TEST_P(PlanningStoreConformanceTest, HolidaysAndPlansRacingForADayNeverBot
   PlanningStore& store = *this->store();
   constexpr int kDays = 24;
   const absl::CivilDay first(2026, 4, 1);
+  // The same order: the two keep meeting on the same days (without the lock, both won
+  // some day in each of three runs).
   std::thread holidays([&] {
     for (int d = 0; d < kDays; ++d) {
       (void)store.CreateHoliday({first + d, "Closed"}, Ctx("CreateHoliday"), nullptr);
