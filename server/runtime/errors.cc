@@ -83,10 +83,12 @@ namespace {
 
 // Characters that change how a message displays rather than show: C0 and C1 controls,
 // DEL, and the format characters of bidirectional text, zero-width spaces and joiners,
-// line and paragraph separators and the byte order mark.
+// line and paragraph separators, the byte order mark, the interlinear annotation
+// characters and the tags (which can carry text no reader sees).
 bool ShowsAsEscape(char32_t c) {
   return c < 0x20 || (c >= 0x7F && c <= 0x9F) || c == 0x061C || (c >= 0x200B && c <= 0x200F) ||
-         (c >= 0x2028 && c <= 0x202E) || (c >= 0x2060 && c <= 0x206F) || c == 0xFEFF;
+         (c >= 0x2028 && c <= 0x202E) || (c >= 0x2060 && c <= 0x206F) || c == 0xFEFF ||
+         (c >= 0xFFF9 && c <= 0xFFFB) || (c >= 0xE0000 && c <= 0xE007F);
 }
 
 // Appends value[at..] as it displays safely, at most `max_chars` characters of it; returns
@@ -98,7 +100,12 @@ size_t AppendEscaped(std::string_view value, size_t max_chars, bool keep_lines, 
     if (c == common::kNotUtf8) {
       absl::StrAppendFormat(out, "\\x%02X", static_cast<unsigned char>(value[at]));
     } else if (ShowsAsEscape(c) && !(keep_lines && (c == '\n' || c == '\t'))) {
-      absl::StrAppendFormat(out, "\\u%04X", static_cast<uint32_t>(c));
+      // \uXXXX, or \UXXXXXXXX beyond the Basic Multilingual Plane (as C++ and Python).
+      if (c > 0xFFFF) {
+        absl::StrAppendFormat(out, "\\U%08X", static_cast<uint32_t>(c));
+      } else {
+        absl::StrAppendFormat(out, "\\u%04X", static_cast<uint32_t>(c));
+      }
     } else {
       out->append(value.substr(at, length));
     }

@@ -250,6 +250,8 @@ TEST(ForClientTest, MessagesLeaveDisplaySafe) {
   EXPECT_EQ(ErrorInfoOf(sent).metadata.at("current_etag"), "v1");
   EXPECT_EQ(ForClient(absl::InvalidArgumentError("bad \xff byte"), &id).message(),
             "bad \\xFF byte");
+  EXPECT_EQ(ForClient(absl::InvalidArgumentError("tag \U000E0041 and \uFFF9"), &id).message(),
+            "tag \\U000E0041 and \\uFFF9");
   // Line breaks and tabs of a message of several lines stay.
   EXPECT_EQ(ForClient(absl::InvalidArgumentError("a\n\tb"), &id).message(), "a\n\tb");
 }

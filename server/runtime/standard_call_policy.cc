@@ -32,9 +32,9 @@ constexpr size_t kMaxRequestIdLength = 128;
 std::string WhyNoSpiffeId(const grpc::AuthContext* auth) {
   std::vector<std::string> uris;
   if (auth != nullptr) {
-    for (const grpc::string_ref& pem : auth->FindPropertyValues("x509_pem_cert")) {
-      uris = UriSansOfPem(absl::string_view(pem.data(), pem.size()));
-    }
+    // The peer's certificate (gRPC gives the leaf alone).
+    const std::vector<grpc::string_ref> pems = auth->FindPropertyValues("x509_pem_cert");
+    if (!pems.empty()) uris = UriSansOfPem(absl::string_view(pems[0].data(), pems[0].size()));
   }
   if (uris.size() != 1) {
     return absl::StrCat("client certificate must carry exactly one URI SAN (it has ", uris.size(),
@@ -141,8 +141,9 @@ grpc::Status StandardCallPolicy::Begin(grpc::ServerContextBase* server_context,
     }
     identity.assign(ids[0].data(), ids[0].size());
     // Validated as the SPIFFE spec says before any binding is looked up: role bindings
-    // match by prefix, and "service/../user/anna" must not count as a service.
-    absl::StatusOr<SpiffeId> id = ParseSpiffeId(identity);
+    // match by prefix, and "service/../user/anna" must not count as a service. The trust
+    // domain alone names nobody.
+    absl::StatusOr<SpiffeId> id = ParseCallerIdentity(identity);
     if (!id.ok()) {
       return Deny(method_name(), QuoteForMessage(identity), {}, trace_id, start,
                   absl::UnauthenticatedError(absl::StrCat("client certificate identity ",
@@ -154,11 +155,6 @@ grpc::Status StandardCallPolicy::Begin(grpc::ServerContextBase* server_context,
           method_name(), identity, {}, trace_id, start,
           absl::UnauthenticatedError(absl::StrCat(
               "identity ", identity, " is not in the trust domain ", options_.trust_domain)));
-    }
-    if (id->path.empty()) {
-      return Deny(method_name(), identity, {}, trace_id, start,
-                  absl::UnauthenticatedError(absl::StrCat(
-                      "identity ", identity, " names a trust domain, not a workload or user")));
     }
   }
 
