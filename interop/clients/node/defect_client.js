@@ -22,20 +22,8 @@ const crypto = require('crypto');
 const grpc = require('@grpc/grpc-js');
 const protoLoader = require('@grpc/proto-loader');
 const protobuf = require('protobufjs');
+const {parseArgs} = require('./args');
 
-function parseArgs(argv) {
-  const args = {};
-  for (let i = 2; i < argv.length; i += 2) {
-    if (!argv[i].startsWith('--') || i + 1 >= argv.length) {
-      throw new Error(`bad argument ${argv[i]}`);
-    }
-    args[argv[i].slice(2)] = argv[i + 1];
-  }
-  for (const required of ['endpoint', 'ca', 'cert', 'key', 'proto-dir']) {
-    if (!args[required]) throw new Error(`--${required} is required`);
-  }
-  return args;
-}
 
 // Reconnection backoff suited to a plant network (grpc-js defaults: 1 s growing to 120 s).
 const CHANNEL_OPTIONS = {
@@ -116,7 +104,7 @@ async function restartCheck(args, system) {
 }
 
 async function main() {
-  const args = parseArgs(process.argv);
+  const args = parseArgs(process.argv, ['endpoint', 'ca', 'cert', 'key', 'proto-dir']);
   const protoDir = path.resolve(args['proto-dir']);
   const options = { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true,
                     includeDirs: [protoDir] };

@@ -18,21 +18,8 @@ const fs = require('fs');
 const path = require('path');
 const grpc = require('@grpc/grpc-js');
 const protoLoader = require('@grpc/proto-loader');
+const {parseArgs} = require('./args');
 
-function parseArgs(argv) {
-  const args = {};
-  for (let i = 2; i < argv.length; i += 2) {
-    if (!argv[i].startsWith('--') || i + 1 >= argv.length) {
-      throw new Error(`bad argument ${argv[i]}`);
-    }
-    args[argv[i].slice(2)] = argv[i + 1];
-  }
-  for (const required of ['endpoint', 'ca', 'cert', 'key', 'proto-dir', 'keepalive-ms',
-                          'hold-ms', 'expect']) {
-    if (!args[required]) throw new Error(`--${required} is required`);
-  }
-  return args;
-}
 
 const counts = { pingsSent: 0, pingsAnswered: 0, goaways: 0 };
 const goawayLines = [];
@@ -59,7 +46,8 @@ function unary(client, method, request) {
 }
 
 async function main() {
-  const args = parseArgs(process.argv);
+  const args = parseArgs(process.argv, ['endpoint', 'ca', 'cert', 'key', 'proto-dir',
+                                        'keepalive-ms', 'hold-ms', 'expect']);
   const keepaliveMs = Number(args['keepalive-ms']);
   const holdMs = Number(args['hold-ms']);
   const protoDir = path.resolve(args['proto-dir']);

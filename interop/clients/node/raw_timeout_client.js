@@ -10,22 +10,10 @@
 
 const fs = require('fs');
 const http2 = require('http2');
+const {parseArgs} = require('./args');
 
-function parseArgs(argv) {
-  const args = {};
-  for (let i = 2; i < argv.length; i += 2) {
-    if (!argv[i].startsWith('--') || i + 1 >= argv.length) {
-      throw new Error(`bad argument ${argv[i]}`);
-    }
-    args[argv[i].slice(2)] = argv[i + 1];
-  }
-  for (const required of ['endpoint', 'ca', 'cert', 'key', 'timeouts']) {
-    if (!(required in args)) throw new Error(`--${required} is required`);
-  }
-  return args;
-}
 
-const args = parseArgs(process.argv);
+const args = parseArgs(process.argv, ['endpoint', 'ca', 'cert', 'key', 'timeouts']);
 const client = http2.connect(`https://${args.endpoint}`, {
   ca: fs.readFileSync(args.ca),
   cert: fs.readFileSync(args.cert),
