@@ -513,6 +513,36 @@ TEST_F(DefectServiceTest, DownloadsBeyondTheMemoryBudgetAreResourceExhausted) {
   EXPECT_TRUE(EventuallyEquals(download_memory_, 0)) << download_memory_.used();
 }
 
+// A photo larger than the whole download budget (stored under a larger photo-max-bytes)
+// can never be sent: FAILED_PRECONDITION saying so, not RESOURCE_EXHAUSTED "retry later".
+TEST_F(DefectServiceTest, APhotoLargerThanTheDownloadBudgetIsFailedPrecondition) {
+  constexpr size_t kMiB = 1024 * 1024;
+  v1::Defect d = Report("VIN-DOWNLOAD-LARGE");
+  std::string bytes(2 * kMiB, 'l');
+  bytes.replace(0, 3, kJpegSignature);
+  v1::UploadDefectPhotoResponse uploaded;
+  ASSERT_TRUE(Upload(PhotoMetadata(d.id(), bytes), bytes, kMiB, &uploaded).ok());
+  // The same store served with a budget of 1 MiB.
+  runtime::MemoryBudget small_budget(kMiB);
+  runtime::ServiceDeps small_deps = deps_;
+  small_deps.download_memory = &small_budget;
+  DefectServiceImpl small(small_deps, store_);
+  runtime::testing::InProcessServer small_server(&small);
+  ASSERT_TRUE(small_server.ok());
+  v1::DownloadDefectPhotoRequest download;
+  download.set_defect_id(d.id());
+  download.set_photo_id(uploaded.photo().id());
+  auto context = Context();
+  auto reader = v1::DefectService::NewStub(small_server.channel())
+                    ->DownloadDefectPhoto(context.get(), download);
+  v1::DownloadDefectPhotoResponse message;
+  EXPECT_FALSE(reader->Read(&message));
+  grpc::Status status = reader->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << status.error_message();
+  EXPECT_THAT(status.error_message(), HasSubstr("download-memory-bytes 1048576"));
+  EXPECT_EQ(small_budget.used(), 0);
+}
+
 // Outside testing: 4,200 photos of one defect made it too large for any answer or
 // event (Get, every List page holding it, watches) and a cancel commit but fail. A
 // defect holds at most kMaxPhotosPerDefect; the next upload is refused before its bytes.
