@@ -698,25 +698,30 @@ std::vector<FieldChange> Diff(const Defect& before, const Defect& after) {
   return out;
 }
 
-absl::StatusOr<int64_t> ParseDefectId(absl::string_view text, absl::string_view field) {
+namespace {
+
+// A resource number by runtime::ParseDecimalId's rule; INVALID_ARGUMENT naming `field`,
+// "'x' is not a <kind> id (...)", otherwise.
+absl::StatusOr<int64_t> ParseIdOf(absl::string_view text, absl::string_view field,
+                                  absl::string_view kind) {
   const std::optional<int64_t> id =
       runtime::ParseDecimalId(std::string_view(text.data(), text.size()));
   if (!id) {
     return runtime::InvalidField(
         std::string(field),
-        absl::StrCat(Quote(text), " is not a defect id (", runtime::kDecimalIdRule, ")"));
+        absl::StrCat(Quote(text), " is not a ", kind, " id (", runtime::kDecimalIdRule, ")"));
   }
   return *id;
 }
 
+}  // namespace
+
+absl::StatusOr<int64_t> ParseDefectId(absl::string_view text, absl::string_view field) {
+  return ParseIdOf(text, field, "defect");
+}
+
 absl::StatusOr<int64_t> ParsePhotoId(absl::string_view text) {
-  const std::optional<int64_t> id =
-      runtime::ParseDecimalId(std::string_view(text.data(), text.size()));
-  if (!id) {
-    return runtime::InvalidField("photo_id", absl::StrCat(Quote(text), " is not a photo id (",
-                                                          runtime::kDecimalIdRule, ")"));
-  }
-  return *id;
+  return ParseIdOf(text, "photo_id", "photo");
 }
 
 absl::StatusOr<int> ChangesPerWatchResponse(int64_t requested) {

@@ -222,6 +222,8 @@ class ServiceFixture : public ::testing::Test {
 class DefectServiceTest : public ServiceFixture {
  protected:
   DefectStore* StartStore() override { return &fake_; }
+  v1::DownloadDefectPhotoRequest DownloadOfNewPhoto(const std::string& vin, size_t size,
+                                                    std::string* bytes);
   testing::FakeDefectStore fake_;
 };
 
@@ -460,20 +462,33 @@ TEST_F(DefectServiceTest, UploadsBeyondTheMemoryBudgetAreResourceExhausted) {
   EXPECT_EQ(upload_memory_.used(), 0);
 }
 
+// The download request of a photo of `size` bytes (a JPEG), uploaded to a new defect of
+// `vin`; its bytes in `*bytes`. An empty photo_id when the upload failed.
+v1::DownloadDefectPhotoRequest DefectServiceTest::DownloadOfNewPhoto(const std::string& vin,
+                                                                     size_t size,
+                                                                     std::string* bytes) {
+  v1::Defect d = Report(vin);
+  bytes->assign(size, 'k');
+  bytes->replace(0, 3, kJpegSignature);
+  v1::UploadDefectPhotoResponse uploaded;
+  grpc::Status status = Upload(PhotoMetadata(d.id(), *bytes), *bytes, 1024 * 1024, &uploaded);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  v1::DownloadDefectPhotoRequest download;
+  download.set_defect_id(d.id());
+  download.set_photo_id(uploaded.photo().id());
+  return download;
+}
+
 // Outside testing: downloads whose client read nothing held a whole photo each, without
 // limit (300 of a 10 MiB photo: 2.8 GB). A download holds the photo's bytes, charged to
 // the process-wide download budget until its stream ends; one beyond it is
 // RESOURCE_EXHAUSTED, before its bytes are read.
 TEST_F(DefectServiceTest, DownloadsBeyondTheMemoryBudgetAreResourceExhausted) {
   constexpr size_t kMiB = 1024 * 1024;
-  v1::Defect d = Report("VIN-DOWNLOAD-BUDGET");
-  std::string bytes(2 * kMiB, 'k');
-  bytes.replace(0, 3, kJpegSignature);
-  v1::UploadDefectPhotoResponse uploaded;
-  ASSERT_TRUE(Upload(PhotoMetadata(d.id(), bytes), bytes, kMiB, &uploaded).ok());
-  v1::DownloadDefectPhotoRequest download;
-  download.set_defect_id(d.id());
-  download.set_photo_id(uploaded.photo().id());
+  std::string bytes;
+  v1::DownloadDefectPhotoRequest download =
+      DownloadOfNewPhoto("VIN-DOWNLOAD-BUDGET", 2 * kMiB, &bytes);
+  ASSERT_FALSE(download.photo_id().empty());
 
   // A client that reads the metadata and stops holds the photo's 2 MiB: its HTTP/2 window
   // stays at 64 KiB (no BDP probing, which could grow it past the photo), so the server
@@ -517,11 +532,10 @@ TEST_F(DefectServiceTest, DownloadsBeyondTheMemoryBudgetAreResourceExhausted) {
 // can never be sent: FAILED_PRECONDITION saying so, not RESOURCE_EXHAUSTED "retry later".
 TEST_F(DefectServiceTest, APhotoLargerThanTheDownloadBudgetIsFailedPrecondition) {
   constexpr size_t kMiB = 1024 * 1024;
-  v1::Defect d = Report("VIN-DOWNLOAD-LARGE");
-  std::string bytes(2 * kMiB, 'l');
-  bytes.replace(0, 3, kJpegSignature);
-  v1::UploadDefectPhotoResponse uploaded;
-  ASSERT_TRUE(Upload(PhotoMetadata(d.id(), bytes), bytes, kMiB, &uploaded).ok());
+  std::string bytes;
+  v1::DownloadDefectPhotoRequest download =
+      DownloadOfNewPhoto("VIN-DOWNLOAD-LARGE", 2 * kMiB, &bytes);
+  ASSERT_FALSE(download.photo_id().empty());
   // The same store served with a budget of 1 MiB.
   runtime::MemoryBudget small_budget(kMiB);
   runtime::ServiceDeps small_deps = deps_;
@@ -529,9 +543,6 @@ TEST_F(DefectServiceTest, APhotoLargerThanTheDownloadBudgetIsFailedPrecondition)
   DefectServiceImpl small(small_deps, store_);
   runtime::testing::InProcessServer small_server(&small);
   ASSERT_TRUE(small_server.ok());
-  v1::DownloadDefectPhotoRequest download;
-  download.set_defect_id(d.id());
-  download.set_photo_id(uploaded.photo().id());
   auto context = Context();
   auto reader = v1::DefectService::NewStub(small_server.channel())
                     ->DownloadDefectPhoto(context.get(), download);
