@@ -114,11 +114,18 @@ size_t AppendEscaped(std::string_view value, size_t max_chars, bool keep_lines, 
   return at;
 }
 
+// `text` as it displays safely, line breaks and tabs kept (and so valid UTF-8, as a
+// protobuf string must be).
+std::string DisplaySafeText(std::string_view text) {
+  std::string safe;
+  AppendEscaped(text, std::string_view::npos, /*keep_lines=*/true, &safe);
+  return safe;
+}
+
 // `status` with its message display-safe (ForClient), its payloads kept.
 absl::Status DisplaySafe(const absl::Status& status) {
-  std::string safe;
-  AppendEscaped(std::string_view(status.message().data(), status.message().size()),
-                std::string_view::npos, /*keep_lines=*/true, &safe);
+  std::string safe =
+      DisplaySafeText(std::string_view(status.message().data(), status.message().size()));
   if (safe == status.message()) return status;
   absl::Status out(status.code(), safe);
   status.ForEachPayload([&out](absl::string_view type_url, const absl::Cord& payload) {
@@ -187,8 +194,10 @@ absl::Status Violations::ToStatus() const {
   size_t wire = kReserve;
   size_t listed = 0;
   for (const FieldViolation& item : items_) {
-    const std::string field = CutToBytes(item.field, kMaxViolationDescriptionBytes);
-    const std::string description = CutToBytes(item.description, kMaxViolationDescriptionBytes);
+    const std::string field =
+        CutToBytes(DisplaySafeText(item.field), kMaxViolationDescriptionBytes);
+    const std::string description =
+        CutToBytes(DisplaySafeText(item.description), kMaxViolationDescriptionBytes);
     const size_t entry = field.size() + description.size() + 4;  // "; " and ": "
     // In grpc-message (percent-encoded), then twice in the details (the Status' message
     // and the violation, with their tags), in base64.
@@ -218,7 +227,9 @@ absl::Status WithErrorInfo(absl::Status status, std::string_view reason,
   api::v1::ErrorInfo info;
   info.set_reason(std::string(reason));
   info.set_domain(std::string(kErrorDomain));
-  for (const auto& [key, value] : metadata) (*info.mutable_metadata())[key] = value;
+  for (const auto& [key, value] : metadata) {
+    (*info.mutable_metadata())[DisplaySafeText(key)] = DisplaySafeText(value);
+  }
   status.SetPayload(AbslView(kErrorInfoTypeUrl), absl::Cord(info.SerializeAsString()));
   return status;
 }
@@ -231,8 +242,8 @@ absl::Status WithPreconditionFailure(absl::Status status, std::string_view type,
   ReadPayload(status, kPreconditionFailureTypeUrl, &failure);
   api::v1::PreconditionFailure::Violation* violation = failure.add_violations();
   violation->set_type(std::string(type));
-  violation->set_subject(std::string(subject));
-  violation->set_description(std::string(description));
+  violation->set_subject(DisplaySafeText(subject));
+  violation->set_description(DisplaySafeText(description));
   status.SetPayload(AbslView(kPreconditionFailureTypeUrl), absl::Cord(failure.SerializeAsString()));
   return status;
 }

@@ -256,5 +256,31 @@ TEST(ForClientTest, MessagesLeaveDisplaySafe) {
   EXPECT_EQ(ForClient(absl::InvalidArgumentError("a\n\tb"), &id).message(), "a\n\tb");
 }
 
+// The details are made display-safe as the message is (and so stay valid UTF-8, which a
+// protobuf string must be: a detail with a byte that is not UTF-8 fails to parse in a
+// client): field violations, precondition failures and ErrorInfo's metadata.
+TEST(ForClientTest, DetailsLeaveDisplaySafe) {
+  std::string id;
+  absl::Status invalid = InvalidField("labels[\"\u202Ex\"]", "bad \xff byte\u200B\nnext line");
+  invalid = WithPreconditionFailure(WithErrorInfo(invalid, "X",
+                                                  {{"key",
+                                                    "a\xff"
+                                                    "b"}}),
+                                    "TYPE", "subject \u2066", "why \U000E0041");
+  const absl::Status sent = ForClient(invalid, &id);
+  ASSERT_EQ(FieldViolationsOf(sent).size(), 1u);
+  EXPECT_EQ(FieldViolationsOf(sent)[0].field, "labels[\"\\u202Ex\"]");
+  EXPECT_EQ(FieldViolationsOf(sent)[0].description, "bad \\xFF byte\\u200B\nnext line");
+  EXPECT_EQ(sent.message(), "labels[\"\\u202Ex\"]: bad \\xFF byte\\u200B\nnext line");
+  api::v1::PreconditionFailure failure;
+  ASSERT_TRUE(failure.ParseFromString(
+      std::string(*sent.GetPayload(std::string(kPreconditionFailureTypeUrl)))));
+  ASSERT_EQ(failure.violations_size(), 1);
+  EXPECT_EQ(failure.violations(0).type(), "TYPE");
+  EXPECT_EQ(failure.violations(0).subject(), "subject \\u2066");
+  EXPECT_EQ(failure.violations(0).description(), "why \\U000E0041");
+  EXPECT_EQ(ErrorInfoOf(sent).metadata.at("key"), "a\\xFFb");
+}
+
 }  // namespace
 }  // namespace plantmesh::runtime
