@@ -91,6 +91,10 @@ absl::Status InvalidField(std::string field, std::string description);
 // checks the answer's size itself before committing, so a refused answer wrote nothing.
 absl::Status ResponseTooLarge(size_t bytes, size_t max);
 
+// The details below (and Violations' fields and descriptions) are display-safe as
+// ForClient makes messages, which also keeps them valid UTF-8 (a protobuf string must be;
+// a client cannot parse a detail that is not).
+
 // Attaches an ErrorInfo detail (reason, domain "plantmesh", metadata) to `status`.
 absl::Status WithErrorInfo(absl::Status status, std::string_view reason,
                            const std::map<std::string, std::string>& metadata = {});
