@@ -34,7 +34,9 @@ Index::Index(const ProposalInput& in) : input(in) {
 }
 
 double Index::ChangeoverMinutes(int line, int from, int to) const {
-  if (from == to || from < 0) return from < 0 ? LongestInto(line, to) : 0;
+  // From −1, a line set up for nothing: its first setup, 0 minutes as the contract says
+  // (ProposedRun.changeover_minutes); the model reserves LongestInto for it all the same.
+  if (from == to || from < 0) return 0;
   auto own = changeover_.find({line, from, to});
   if (own != changeover_.end()) return own->second;
   auto every = changeover_.find({-1, from, to});

@@ -22,7 +22,8 @@ struct Index {
   absl::flat_hash_map<std::string, int> product;  // id → index in input.products
   // demand[p][t + 1]: units of product p due in period t (t = −1 .. T−1).
   std::vector<std::vector<int64_t>> demand;
-  // Changeover minutes on line l from product a to b (product indexes); 0 when unlisted.
+  // Changeover minutes on line l from product a to b (product indexes); 0 when unlisted
+  // and from −1 (the line's first setup from nothing).
   double ChangeoverMinutes(int line, int from, int to) const;
   // The longest changeover into `to`, one of the line's products, from any other product
   // the line makes (0 when none is listed).

@@ -171,6 +171,31 @@ TEST(ProposePlan, EveryChangeoverCountedIsARunThatSaysSo) {
   }
 }
 
+// Outside testing: a line set up for nothing showed its first setup with the longest
+// changeover into the product (17 min), counted in the shift's minutes and load, where the
+// contract says 0; only when other products with listed changeovers were proposed too.
+TEST(ProposePlan, TheFirstSetupFromNothingTakesNoMinutes) {
+  ProposalInput in;
+  in.period_count = 1;
+  in.products = {{"A", 0, 1}, {"B", 0, 1}};
+  in.lines = {LineOf("L1", {{"A", 60}, {"B", 60}}, 1, 480)};  // set up for nothing
+  in.changeovers = {{"", "A", "B", 17}, {"", "B", "A", 45}};
+  in.demand = {{"A", 0, 100}, {"B", 0, 100}};
+  in.solver.relative_gap = 0;
+  absl::StatusOr<Proposal> proposal = ProposePlan(in);
+  ASSERT_TRUE(proposal.ok()) << proposal.status().ToString();
+  ASSERT_EQ(proposal->shifts.size(), 1u);
+  const ShiftProposal& shift = proposal->shifts[0];
+  ASSERT_EQ(shift.runs.size(), 2u);
+  EXPECT_TRUE(shift.runs[0].changeover);
+  EXPECT_EQ(shift.runs[0].changeover_minutes, 0);
+  EXPECT_TRUE(shift.runs[1].changeover);
+  EXPECT_EQ(shift.runs[1].changeover_minutes, shift.runs[0].product_id == "A" ? 17 : 45);
+  EXPECT_EQ(shift.changeover_minutes, shift.runs[1].changeover_minutes);
+  EXPECT_DOUBLE_EQ(shift.load_percent,
+                   (shift.production_minutes + shift.changeover_minutes) / 480 * 100);
+}
+
 // Outside testing: a changeover longer than any shift (1,440 min into shifts of 450) and
 // shifts without planned time were both "full", explained by "period 4".
 TEST(ProposePlan, ShortfallsForWantOfTimeSayWhyAndNameTheShift) {
