@@ -30,8 +30,11 @@ struct IdempotencyKey {
 };
 
 // SHA-256 (64 lowercase hex digits) of `request` without its `request_id` field (when
-// it has one) and without unknown fields, serialized deterministically
-// (CodedOutputStream::SetSerializationDeterministic).
+// it has one), without unknown fields and, in an update (a root update_mask), without
+// what the update ignores: its resource's fields the mask does not name and output-only
+// ones, but for what names the resource (outside testing: a retry of UpdateDefect that
+// re-read the defect and so sent its new revision was REQUEST_ID_REUSED) — serialized
+// deterministically (CodedOutputStream::SetSerializationDeterministic).
 //
 // Why that is enough: both fingerprints being compared are made by this server from
 // messages it parsed with the same schema and library. Protobuf's serializer then has

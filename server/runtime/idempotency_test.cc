@@ -55,6 +55,31 @@ TEST(PayloadFingerprintTest, DropsUnknownFields) {
   EXPECT_EQ(PayloadFingerprint(plain), PayloadFingerprint(with_unknown));
 }
 
+// Outside testing: a retry of UpdateDefect from a client that read the defect again (its
+// new revision, update_time, a field the mask does not name) was REQUEST_ID_REUSED. What
+// an update ignores is not part of its payload; what it does is.
+TEST(PayloadFingerprintTest, AnUpdateIsComparedByWhatItChanges) {
+  const v1::UpdateDefectRequest first = Update("r-1", "scratch");
+  v1::UpdateDefectRequest reread = first;
+  reread.mutable_defect()->set_revision(7);
+  reread.mutable_defect()->mutable_update_time()->set_seconds(1800000000);
+  reread.mutable_defect()->set_vin("WVWZZZ1JZXW000001");  // not in the mask
+  EXPECT_EQ(PayloadFingerprint(first), PayloadFingerprint(reread));
+
+  v1::UpdateDefectRequest other_defect = first;
+  other_defect.mutable_defect()->set_id("43");  // the IDENTIFIER names what changes
+  EXPECT_NE(PayloadFingerprint(first), PayloadFingerprint(other_defect));
+  v1::UpdateDefectRequest other_etag = first;
+  other_etag.set_etag("v4");
+  EXPECT_NE(PayloadFingerprint(first), PayloadFingerprint(other_etag));
+  v1::UpdateDefectRequest wider = first;
+  wider.mutable_update_mask()->add_paths("vin");
+  EXPECT_NE(PayloadFingerprint(first), PayloadFingerprint(wider));
+  v1::UpdateDefectRequest cleared = first;
+  cleared.mutable_defect()->clear_description();  // a masked field's value counts, empty too
+  EXPECT_NE(PayloadFingerprint(first), PayloadFingerprint(cleared));
+}
+
 TEST(IdempotencyKeyTest, ScopedToCallerAndMethod) {
   CallContext call;
   call.identity = "spiffe://plantmesh.local/user/anna";

@@ -20,6 +20,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "plantmesh/common/blank_text.h"
 #include "plantmesh/common/contract.h"
 #include "server/runtime/errors.h"
 
@@ -78,7 +79,10 @@ struct FieldPlan {
   enum class Shape { kString, kMessage, kMap, kTime, kEnum };
   const FieldDescriptor* field = nullptr;
   Shape shape = Shape::kString;
-  TextRule rule;                    // kString, and kMap string values
+  TextRule rule;  // kString, and kMap string values
+  // kString: the AIP-155 request_id, an idempotency key (idempotency.h), which may be
+  // empty but not blank.
+  bool request_id = false;
   TimeType time = TimeType::kNone;  // kTime
   // kMessage: the field's type; kMap: the value's type when it is a message that may
   // hold strings. Null otherwise.
@@ -160,6 +164,7 @@ class PlanCache {
         if (field->type() == FieldDescriptor::TYPE_STRING) {
           entry.shape = FieldPlan::Shape::kString;
           entry.rule = RuleOf(field);
+          entry.request_id = field->name() == "request_id" && !field->is_repeated();
         } else if (field->type() == FieldDescriptor::TYPE_ENUM) {
           entry.shape = FieldPlan::Shape::kEnum;
         } else if (field->is_map()) {
@@ -309,7 +314,15 @@ void Walk(const Message& message, const MessagePlan& plan, Path* path, Violation
             CheckString(value, f.rule, here, out);
           }
         } else {
-          CheckString(r->GetStringReference(message, f.field, &scratch), f.rule, here, out);
+          const std::string& value = r->GetStringReference(message, f.field, &scratch);
+          CheckString(value, f.rule, here, out);
+          // A key of only white space or invisible characters says nothing, yet would be
+          // a key: unrelated calls sending " " would be answered as retries of each other.
+          if (f.request_id && !value.empty() && common::IsBlankText(value)) {
+            out->Add(here(),
+                     "only white space or invisible characters given: leave it empty, or send "
+                     "an id unique to this call (a UUID)");
+          }
         }
         break;
       case FieldPlan::Shape::kMessage:

@@ -32,8 +32,10 @@ namespace plantmesh::runtime {
 // value out of its range, with a BadRequest field violation per field path from the
 // request (`end_time`, `windows[1].start_time`): `defect.description`,
 // `changes[2].old_value`, `labels["line"]` (a map value; the field's rule applies to
-// values), `labels` (a map key, which follows the base rule). Per message type, which fields to
-// look at is worked out once and cached: a call reads only the request.
+// values), `labels` (a map key, which follows the base rule), and a `request_id` of only
+// white space or invisible characters (an idempotency key may be empty, not blank). Per
+// message type, which fields to look at is worked out once and cached: a call reads only
+// the request.
 absl::Status CheckRequestValues(const google::protobuf::Message& request);
 
 // For a serialized message of type `type` that protobuf refused to parse: the strings

@@ -197,6 +197,26 @@ TEST(CheckRequestValuesTest, LimitsComeFromTheContract) {
   EXPECT_THAT(PathsOf(CheckRequestValues(request_id)), ElementsAre("request_id"));
 }
 
+// Outside testing: a request_id of " ", U+200B, U+3000 or two U+00A0 was a key of its own,
+// so that unrelated creates sending it were REQUEST_ID_REUSED; the SDK and plantctl fill
+// only an empty one. Refused in every service's requests; empty stays "not deduplicated".
+TEST(CheckRequestValuesTest, ARequestIdSayingNothingIsRefused) {
+  for (const std::string blank : {" ", "\u200B", "\u3000", "\u00A0\u00A0", "\u2800"}) {
+    v1::CreateDefectRequest create;
+    create.set_request_id(blank);
+    const absl::Status status = CheckRequestValues(create);
+    EXPECT_THAT(PathsOf(status), ElementsAre("request_id")) << blank;
+    EXPECT_THAT(std::string(status.message()), HasSubstr("only white space or invisible"));
+    ::plantmesh::telemetry::v1::SetDowntimeReasonRequest reason;
+    reason.set_request_id(blank);
+    EXPECT_THAT(PathsOf(CheckRequestValues(reason)), ElementsAre("request_id")) << blank;
+  }
+  v1::CreateDefectRequest create;
+  EXPECT_TRUE(CheckRequestValues(create).ok());
+  create.set_request_id(" 7f0c ");  // opaque: what else it holds is the client's
+  EXPECT_TRUE(CheckRequestValues(create).ok());
+}
+
 TEST(CheckRequestValuesTest, ListsEveryViolationWithItsPath) {
   v1::UpdateDefectRequest request;
   v1::Defect* defect = request.mutable_defect();
