@@ -172,7 +172,8 @@ int DemandImportCommand::Run(const IngestRunEnvironment& env) const {
   DemandReader reader(in, source);
   std::vector<int64_t> lines;  // file line of each record sent, by index
   pv1::ImportDemandRequest message;
-  message.set_request_id(request_id_.empty() ? common::NewUuidV4() : request_id_);
+  const std::string request_id = request_id_.empty() ? common::NewUuidV4() : request_id_;
+  message.set_request_id(request_id);
   message.set_skip_invalid_records(skip_invalid_);
   int64_t sent = 0;
   bool broken = false;
@@ -232,8 +233,24 @@ int DemandImportCommand::Run(const IngestRunEnvironment& env) const {
       }
     }
     if (!named) err << "plantctl: " << sdk::DescribeStatus(response.status()) << "\n";
-    err << "plantctl: nothing was stored\n";
+    if (OutcomeUnknown(response.status().code())) {
+      // The import is one transaction at the stream's end, which may have committed.
+      err << "plantctl: the import may have been stored before the call failed; to retry it "
+             "without storing it twice, rerun the same command with\n  --request-id "
+          << request_id << "\n";
+    } else {
+      err << "plantctl: nothing was stored\n";
+    }
     return kExitStatusBase + static_cast<int>(response.status().code());
+  }
+  // The server answers for the records it received: fewer than were sent means part of
+  // the stream was lost on the way and stored as if whole (outside testing: a gRPC retry
+  // of the stream delivered a prefix), which must never read as success.
+  if (response->records_received() != sent) {
+    err << "plantctl: the server received " << response->records_received() << " of the " << sent
+        << " records sent (request_id " << request_id
+        << "); import the file again with a new request_id\n";
+    return kExitStatusBase + static_cast<int>(absl::StatusCode::kDataLoss);
   }
   const double seconds = std::max(absl::ToDoubleSeconds(absl::Now() - start), 1e-6);
   if (env.json_summary) {

@@ -31,6 +31,15 @@ inline bool IsLocalFailure(const absl::Status& status) {
   return status.GetPayload(kLocalFailureUrl).has_value();
 }
 
+// A failed call whose change may have been made all the same: it failed on the way
+// (DEADLINE_EXCEEDED, UNAVAILABLE, CANCELLED) or in the server (UNKNOWN, INTERNAL), so its
+// request_id is what a retry needs. Any other code refused what the request asks.
+inline bool OutcomeUnknown(absl::StatusCode code) {
+  return code == absl::StatusCode::kDeadlineExceeded || code == absl::StatusCode::kUnavailable ||
+         code == absl::StatusCode::kCancelled || code == absl::StatusCode::kUnknown ||
+         code == absl::StatusCode::kInternal;
+}
+
 // 0 for OK, kExitLocalFailure for a LocalFailure, else kExitStatusBase + the status code
 // (13 for INVALID_ARGUMENT).
 inline int ExitCodeFor(const absl::Status& status) {

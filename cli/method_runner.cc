@@ -253,22 +253,15 @@ std::string RerunHint(const MethodCommand& command, const Message& request,
   const std::string id = TextAt(request, path);
   if (id.empty()) return "";
   std::string hint;
-  switch (failure.code()) {
-    case absl::StatusCode::kDeadlineExceeded:
-    case absl::StatusCode::kUnavailable:
-    case absl::StatusCode::kCancelled:
-    case absl::StatusCode::kUnknown:
-    case absl::StatusCode::kInternal:
-      hint = "plantctl: the change may have been made before the call failed. ";
-      break;
-    case absl::StatusCode::kResourceExhausted:
-      hint = "plantctl: ";  // not made; the same request may succeed later
-      break;
-    default:
-      // Refused for what it asks (INVALID_ARGUMENT, NOT_FOUND, PERMISSION_DENIED, ABORTED
-      // for a stale etag, ...): nothing was made, and the same request would be refused
-      // again.
-      return "";
+  if (OutcomeUnknown(failure.code())) {
+    hint = "plantctl: the change may have been made before the call failed. ";
+  } else if (failure.code() == absl::StatusCode::kResourceExhausted) {
+    hint = "plantctl: ";  // not made; the same request may succeed later
+  } else {
+    // Refused for what it asks (INVALID_ARGUMENT, NOT_FOUND, PERMISSION_DENIED, ABORTED
+    // for a stale etag, ...): nothing was made, and the same request would be refused
+    // again.
+    return "";
   }
   absl::StrAppend(&hint, "The request's ", path, " was ", id,
                   "; to retry it without making the change twice, rerun the same command "

@@ -53,8 +53,9 @@ void GenerateContracts(const std::vector<const FileDescriptor*>& files,
       for (int m = 0; m < service->method_count(); ++m) {
         const auto* method = service->method(m);
         if (!contract::MethodContractOf(method).retry_safe()) continue;
-        p.Print("      {\"$service$\", \"$method$\"},\n", "service", service->full_name(), "method",
-                method->name());
+        p.Print("      {\"$service$\", \"$method$\", $client_streaming$},\n", "service",
+                service->full_name(), "method", method->name(), "client_streaming",
+                method->client_streaming() ? "true" : "false");
       }
     }
   }

@@ -30,6 +30,7 @@ std::string RetryServiceConfigJsonFor(const std::vector<RetrySafeMethod>& method
   std::vector<std::string> names;
   names.reserve(methods.size());
   for (const RetrySafeMethod& method : methods) {
+    if (method.client_streaming) continue;
     names.push_back(
         absl::StrCat(R"({"service":")", method.service, R"(","method":")", method.method, R"("})"));
   }
