@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -94,8 +96,33 @@ bool ShouldSendAgain(const ClientOptions& options, const grpc::Status& status,
          !IsHandshakeFailure(status, !options.insecure) && absl::Now() < deadline;
 }
 
+absl::Status CheckCallMetadata(const CallOptions& call_options) {
+  for (const auto& [key, value] : call_options.metadata) {
+    const bool key_ok = !key.empty() && !absl::StartsWith(key, "grpc-") &&
+                        std::all_of(key.begin(), key.end(), [](char c) {
+                          return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+                                 c == '_' || c == '.';
+                        });
+    if (!key_ok) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "CallOptions.metadata: key \"", absl::CHexEscape(key),
+          "\" is not a gRPC metadata key (1 or more of a-z, 0-9, '-', '_', '.'; lower case; "
+          "not starting \"grpc-\")"));
+    }
+    if (absl::EndsWith(key, "-bin")) continue;  // binary: any bytes
+    if (!std::all_of(value.begin(), value.end(), [](char c) { return c >= 0x20 && c <= 0x7E; })) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("CallOptions.metadata: the value of \"", key,
+                       "\" holds other than printable ASCII (0x20-0x7E): \"",
+                       absl::CHexEscape(value), "\"; send bytes under a key ending \"-bin\""));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::unique_ptr<grpc::ClientContext>> PrepareStreamContext(
     grpc::Channel& channel, const ClientOptions& options, const CallOptions& call_options) {
+  if (absl::Status metadata = CheckCallMetadata(call_options); !metadata.ok()) return metadata;
   auto context = std::make_unique<grpc::ClientContext>();
   absl::Time connect_by = absl::Now() + options.default_deadline;
   if (HasDeadline(call_options)) {

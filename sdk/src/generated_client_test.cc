@@ -27,6 +27,7 @@ namespace {
 
 namespace dv1 = ::plantmesh::defect::v1;
 using ::testing::ElementsAre;
+using ::testing::HasSubstr;
 using ::testing::MatchesRegex;
 
 // The facade's shape, as the spec fixes it (compile-time).
@@ -189,6 +190,33 @@ TEST_F(GeneratedClientTest, CreateFillsAnEmptyRequestIdAndKeepsAGivenOne) {
   EXPECT_EQ(created->defect().id(), "mine");
   absl::MutexLock lock(&service_.mutex);
   EXPECT_EQ(service_.trace_id, "trace-123");
+}
+
+// Outside testing: an upper-case key ("X-Request-Id") or a value with a line break aborted
+// the integrator's process in gRPC; they fail the call INVALID_ARGUMENT, unsent.
+TEST_F(GeneratedClientTest, MetadataGrpcWouldNotSendFailsTheCall) {
+  dv1::GetDefectRequest request;
+  request.set_id("d9");
+  for (const auto& [key, value] :
+       std::vector<std::pair<std::string, std::string>>{{"X-Request-Id", "1"},
+                                                        {"", "1"},
+                                                        {"grpc-timeout", "1S"},
+                                                        {"x id", "1"},
+                                                        {"x-barcode", "line\nbreak"},
+                                                        {"x-name", "\xC3\xA4"}}) {
+    CallOptions call;
+    call.metadata.emplace_back(key, value);
+    absl::StatusOr<dv1::GetDefectResponse> got = client_->GetDefect(request, call);
+    EXPECT_EQ(got.status().code(), absl::StatusCode::kInvalidArgument) << key;
+    EXPECT_THAT(std::string(got.status().message()), HasSubstr("CallOptions.metadata")) << key;
+    auto stream = client_->UploadDefectPhoto(call);
+    EXPECT_EQ(stream->Finish().status().code(), absl::StatusCode::kInvalidArgument) << key;
+  }
+  CallOptions binary;
+  binary.metadata.emplace_back("x-raw-bin", std::string("\0\n\xff", 3));
+  dv1::CreateDefectRequest create;
+  create.mutable_defect()->set_vin("WVWZZZ1JZXW000001");
+  EXPECT_TRUE(client_->CreateDefect(create, binary).ok());
 }
 
 TEST_F(GeneratedClientTest, RetriesUnavailableForAMethodTheContractMarksSafe) {

@@ -246,8 +246,11 @@ absl::Status Validate(const ServerConfig& config) {
   if (config.watch_queue_bytes < (int64_t{4} << 20)) {
     problems.push_back("watch-queue-bytes: must be >= 4194304 (4 MiB)");
   }
-  if (config.drain_timeout < absl::ZeroDuration())
-    problems.push_back("drain-seconds: must be >= 0");
+  // Bounded: nan, inf and 1e400 were taken as a drain without end (outside testing), so
+  // that one stuck call held SIGTERM for good.
+  if (config.drain_timeout < absl::ZeroDuration() || config.drain_timeout > absl::Hours(1)) {
+    problems.push_back("drain-seconds: must be a number of seconds 0-3600");
+  }
   if (config.upload_memory_bytes < 1024 * 1024) {
     problems.push_back("upload-memory-bytes: must be >= 1048576");
   }

@@ -229,6 +229,13 @@ TEST_F(ConfigTest, BadValuesAreNamed) {
   config = Load({"--insecure", "--request-id-retention-days", "0"});
   ASSERT_FALSE(config.ok());
   EXPECT_THAT(config.status().message(), HasSubstr("request-id-retention-days: must be 1-36500"));
+  // Outside testing: nan, inf and 1e400 were a drain without end.
+  for (const char* drain : {"nan", "inf", "1e400", "-5", "3601"}) {
+    config = Load({"--insecure", "--drain-seconds", drain});
+    ASSERT_FALSE(config.ok()) << drain;
+    EXPECT_THAT(config.status().message(), HasSubstr("drain-seconds: must be")) << drain;
+  }
+  EXPECT_TRUE(Load({"--insecure", "--drain-seconds", "3600"}).ok());
 }
 
 TEST_F(ConfigTest, MetricsListenIsOffByDefaultAndChecked) {

@@ -7,6 +7,7 @@
 #include <unordered_set>
 
 #include "absl/synchronization/mutex.h"
+#include "spdlog/spdlog.h"
 
 namespace plantmesh::runtime {
 namespace {
@@ -29,6 +30,10 @@ sigset_t TerminationSignals() {
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
+  // Blocked too, to be taken by sigwait and ignored: its default action ends the process
+  // at once (no drain, calls cut), and operators send it to "reload" and a closing
+  // terminal sends it (outside testing).
+  sigaddset(&set, SIGHUP);
   return set;
 }
 
@@ -78,10 +83,14 @@ void BlockTerminationSignals() {
 
 int WaitForTerminationSignal() {
   sigset_t set = TerminationSignals();
-  int signal_number = 0;
-  while (sigwait(&set, &signal_number) != 0) {
+  while (true) {
+    int signal_number = 0;
+    if (sigwait(&set, &signal_number) != 0) continue;
+    if (signal_number != SIGHUP) return signal_number;
+    spdlog::warn(
+        "SIGHUP ignored: the server re-reads its certificates and role bindings by itself "
+        "(tls-reload-seconds, role-bindings-reload-seconds); SIGTERM drains and stops it");
   }
-  return signal_number;
 }
 
 }  // namespace plantmesh::runtime

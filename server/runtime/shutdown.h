@@ -38,12 +38,13 @@ void AddDrainListener(DrainListener* listener);
 // After it returns no callback runs on `listener` any more.
 void RemoveDrainListener(DrainListener* listener);
 
-// Blocks SIGTERM and SIGINT in the calling thread and every thread it starts later.
+// Blocks SIGTERM, SIGINT and SIGHUP in the calling thread and every thread it starts later.
 // Call first thing in main, before gRPC starts its threads, or a SIGTERM delivered
 // to one of them kills the process without draining.
 void BlockTerminationSignals();
 
-// Waits (sigwait) until SIGTERM or SIGINT arrives; returns the signal number.
+// Waits (sigwait) until SIGTERM or SIGINT arrives; returns the signal number. A SIGHUP
+// meanwhile is logged and ignored: nothing is reloaded by signal.
 int WaitForTerminationSignal();
 
 }  // namespace plantmesh::runtime

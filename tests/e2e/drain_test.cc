@@ -3,6 +3,7 @@
 // uploads and downloads in flight finish within the drain window (and one stalled past
 // it ends UNAVAILABLE), and the server exits 0. Also: idle streams hold no server thread.
 #include <grpcpp/grpcpp.h>
+#include <signal.h>
 
 #include <fstream>
 #include <map>
@@ -113,6 +114,19 @@ TEST(DrainTest, CallsAfterExitAreUnavailable) {
       client.WhoAmI(system::v1::WhoAmIRequest(), sdk::CallOptions::WithTimeout(absl::Seconds(5)));
   EXPECT_FALSE(after.ok());
   EXPECT_EQ(after.status().code(), absl::StatusCode::kUnavailable) << Describe(after.status());
+}
+
+// Outside testing: SIGHUP (a closed terminal, an operator's "reload") ended the server at
+// once, without a drain or a log line. It is logged and ignored; the server serves on.
+TEST(DrainTest, SighupIsLoggedAndIgnored) {
+  absl::StatusOr<std::unique_ptr<Mesh>> mesh_or = Mesh::Start();
+  ASSERT_TRUE(mesh_or.ok()) << mesh_or.status();
+  Mesh& mesh = **mesh_or;
+  ASSERT_EQ(::kill(mesh.server().pid(), SIGHUP), 0);
+  ASSERT_NE(AwaitLog(mesh.server(), "SIGHUP ignored"), std::string::npos) << mesh.server().log();
+  EXPECT_TRUE(mesh.server().running());
+  EXPECT_TRUE(mesh.System("anna").WhoAmI(system::v1::WhoAmIRequest()).ok());
+  EXPECT_EQ(mesh.server().Terminate(), 0) << mesh.server().log();
 }
 
 TEST(DrainTest, ReportsInFlightAtSigtermAreStoredWhenAcknowledged) {

@@ -5,6 +5,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 
 namespace plantmesh::sdk {
@@ -14,7 +15,8 @@ struct CallOptions {
   // ClientOptions::default_deadline, streams have none.
   absl::Time deadline = absl::InfiniteFuture();
   // Extra request metadata, e.g. {"x-request-id", "..."} to correlate with server logs.
-  // Keys must be lowercase.
+  // Keys: a-z, 0-9, '-', '_', '.', not starting "grpc-"; values printable ASCII, or any
+  // bytes under a key ending "-bin". Otherwise the call fails INVALID_ARGUMENT naming it.
   std::vector<std::pair<std::string, std::string>> metadata;
 
   // Convenience: a deadline `timeout` from now.

@@ -25,7 +25,14 @@ namespace plantmesh::sdk::internal {
 // The deadline of a unary call: the caller's, else options.default_deadline from now.
 absl::Time UnaryDeadline(const ClientOptions& options, const CallOptions& call_options);
 
-// Deadline and metadata.
+// OK, or INVALID_ARGUMENT naming the first entry of call_options.metadata that gRPC
+// would not send: a key of other than a-z, 0-9, '-', '_', '.', or starting "grpc-"; a
+// value of other than printable ASCII (0x20-0x7E) under a key not ending "-bin". gRPC
+// itself aborts the process on them (outside testing: "X-Request-Id", a value with a
+// line break from a scanned barcode).
+absl::Status CheckCallMetadata(const CallOptions& call_options);
+
+// Deadline and metadata (checked first by CheckCallMetadata).
 void PrepareUnaryContext(absl::Time deadline, const CallOptions& call_options,
                          grpc::ClientContext* context);
 
@@ -58,6 +65,7 @@ bool FillEmptyRequestId(google::protobuf::Message* message);
 template <typename Response, typename Invoke>
 absl::StatusOr<Response> CallUnary(const ClientOptions& options, const CallOptions& call_options,
                                    Invoke&& invoke) {
+  if (absl::Status metadata = CheckCallMetadata(call_options); !metadata.ok()) return metadata;
   const absl::Time deadline = UnaryDeadline(options, call_options);
   Response response;
   grpc::Status status;
