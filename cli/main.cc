@@ -2,6 +2,7 @@
 // contracts at run time (cli/contract_catalog.h): a new RPC or field needs no code here.
 #include <unistd.h>
 
+#include <cstdio>
 #include <functional>
 #include <iostream>
 #include <memory>
@@ -38,13 +39,15 @@ namespace {
 
 constexpr char kExitCodesFooter[] =
     "Exit codes: 0 OK; 1 local failure (a data file that cannot be read or written: an import\n"
-    "or ingest file, --from-file, --to-file, the file config init or pki writes); 2 usage\n"
+    "or ingest file, --from-file, --to-file, the file config init or pki writes, standard\n"
+    "output); 2 usage\n"
     "error (flags, the config file, and the connection settings it or the flags give, such\n"
     "as a --key that cannot be loaded); 3 a list printed one page and more follow (use\n"
     "--all, or the --page_token on stderr);\n"
     "10 + gRPC status code otherwise, e.g. 13 INVALID_ARGUMENT, 15 NOT_FOUND,\n"
     "16 ALREADY_EXISTS, 17 PERMISSION_DENIED, 19 FAILED_PRECONDITION, 20 ABORTED,\n"
-    "24 UNAVAILABLE, 26 UNAUTHENTICATED, 25 DATA_LOSS (a --to-file check failed).\n"
+    "24 UNAVAILABLE, 26 UNAUTHENTICATED, 25 DATA_LOSS (a --to-file check failed, an\n"
+    "import the server received only in part).\n"
     "Errors are described on stderr (field violations, reason, metadata).";
 
 int Main(int argc, char** argv) {
@@ -267,5 +270,15 @@ int Main(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   plantmesh::common::SkipOpenSslCleanupAtExit();  // why: plantmesh/common/openssl_exit.h
-  return plantmesh::cli::Main(argc, argv);
+  const int code = plantmesh::cli::Main(argc, argv);
+  // What a command printed must have been written: a report sent to a full disk or a
+  // closed stdout exited 0, empty (outside testing).
+  std::cout.flush();
+  if (std::cout.fail() || std::fflush(stdout) != 0 || std::ferror(stdout) != 0) {
+    // errno is not kept: the write that failed may be long past.
+    std::cerr << "plantctl: cannot write standard output (a full disk, a closed stdout?); "
+                 "what it printed is incomplete\n";
+    return code == 0 ? plantmesh::cli::kExitLocalFailure : code;
+  }
+  return code;
 }
