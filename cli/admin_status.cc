@@ -20,6 +20,19 @@ namespace {
 
 constexpr char kSystemPackagePrefix[] = "plantmesh.system.";
 
+// The health names a server gives what it depends on (server/runtime/health.h), and what
+// their loss means for calls.
+struct Dependency {
+  const char* health_name;
+  const char* name;
+  const char* effect;
+};
+constexpr Dependency kDependencies[] = {
+    {"plantmesh.dependency.postgres", "PostgreSQL", "its calls fail UNAVAILABLE"},
+    {"plantmesh.dependency.redis", "Redis",
+     "changes wait in its outbox; watches and tails see nothing new"},
+};
+
 std::string CodeName(absl::StatusCode code) {
   std::string name = absl::StatusCodeToString(code);  // "UNAVAILABLE"
   return name.empty() ? absl::StrCat("CODE_", static_cast<int>(code)) : name;
@@ -67,6 +80,20 @@ ServiceStatus Collect(const ServiceCommand& service, const ConnectionSettings& s
       row.not_after = info->not_after;
       // gRPC names a SPIFFE ID only for exactly one URI SAN; show what there is.
       if (row.identity.empty()) row.identity = absl::StrJoin(info->uris, ",");
+    }
+  }
+  // The service answers SERVING while the database or event stream it needs is down
+  // (outside testing: every call failed UNAVAILABLE, and this said all was well).
+  if (row.serving()) {
+    for (const auto& [health_name, dependency, effect] : kDependencies) {
+      absl::StatusOr<HealthAnswer> dependency_answer =
+          CheckHealth(channel, health_name, timeout, !options.insecure);
+      if (!dependency_answer.ok() || dependency_answer->status != "NOT_SERVING") continue;
+      row.health = "DEGRADED";
+      row.error =
+          absl::UnavailableError(absl::StrCat("the server cannot reach its ", dependency, " (",
+                                              health_name, " NOT_SERVING): ", effect));
+      break;
     }
   }
   sdk::SystemClient system(channel, options);
@@ -199,7 +226,9 @@ AdminCommands::AdminCommands(CLI::App* root) {
       "Exit 0 when every service is SERVING; otherwise the first other service decides: 10 + "
       "the code of its failed call (24 UNAVAILABLE: nothing answers there; 15 NOT_FOUND: the "
       "server there does not host it; 26 UNAUTHENTICATED: the TLS handshake failed), or 24 "
-      "when it answered NOT_SERVING (draining, stopping).");
+      "when it answered NOT_SERVING (draining, stopping) or is DEGRADED: SERVING, but its "
+      "server cannot reach PostgreSQL or Redis (their health, plantmesh.dependency.postgres "
+      "and .redis, NOT_SERVING; the error says which).");
 }
 
 }  // namespace plantmesh::cli

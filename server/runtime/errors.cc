@@ -136,8 +136,29 @@ absl::Status DisplaySafe(const absl::Status& status) {
 
 }  // namespace
 
+namespace {
+constexpr std::string_view kDependencyUnavailable = "DEPENDENCY_UNAVAILABLE";
+}  // namespace
+
+absl::Status DependencyUnavailable(std::string_view dependency, std::string_view detail) {
+  return WithErrorInfo(absl::UnavailableError(AbslView(detail)), kDependencyUnavailable,
+                       {{"dependency", std::string(dependency)}});
+}
+
 absl::Status ForClient(const absl::Status& status, std::string* error_id) {
   error_id->clear();
+  if (status.code() == absl::StatusCode::kUnavailable) {
+    ErrorInfoView info = ErrorInfoOf(status);
+    if (info.reason == kDependencyUnavailable) {
+      *error_id = NewErrorId();
+      const std::string dependency = info.metadata["dependency"];
+      return WithErrorInfo(
+          absl::UnavailableError(absl::StrCat("the server cannot reach its ", dependency,
+                                              "; retry later (error id ", *error_id,
+                                              "; the server's log has the details)")),
+          kDependencyUnavailable, {{"dependency", dependency}, {"error_id", *error_id}});
+    }
+  }
   if (!IsServerFault(status.code())) return DisplaySafe(status);
   *error_id = NewErrorId();
   absl::Status generic(status.code(),

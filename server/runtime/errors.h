@@ -103,6 +103,14 @@ absl::Status WithErrorInfo(absl::Status status, std::string_view reason,
 absl::Status WithPreconditionFailure(absl::Status status, std::string_view type,
                                      std::string_view subject, std::string_view description);
 
+// UNAVAILABLE for a dependency the server cannot reach (`dependency`: "PostgreSQL",
+// "Redis"), with `detail` (the client library's text, the address) as its message for the
+// server's own log and start-up errors. ForClient tells a client only which dependency,
+// with an error id that finds the detail in the log (outside testing: a call while
+// PostgreSQL was down answered with libpq's "connection to server at "127.0.0.1", port
+// 47703 failed: Connection refused").
+absl::Status DependencyUnavailable(std::string_view dependency, std::string_view detail);
+
 // 64 random bits as 16 lowercase hex digits: unique enough to find one error in a log.
 std::string NewErrorId();
 
@@ -113,10 +121,11 @@ bool IsServerFault(absl::StatusCode code);
 // generic message with a new error id (16 hex digits) and an ErrorInfo (reason
 // SERVER_ERROR, metadata error_id) in place of its message and details, which can
 // quote a database, a file or a peer; `*error_id` receives the id, for the caller to
-// log with the original. Any other status keeps its code and details, and `*error_id` is
-// cleared. Every message is made display-safe as it goes: characters that change how it
-// displays (as QuoteForMessage says, but for line breaks and tabs) written as \uXXXX,
-// bytes that are not UTF-8 as \xNN, whether or not its maker quoted what it repeats
+// log with the original. So does a DependencyUnavailable, as UNAVAILABLE (ErrorInfo
+// DEPENDENCY_UNAVAILABLE: dependency, error_id). Any other status keeps its code and
+// details, and `*error_id` is cleared. Every message is made display-safe as it goes: characters
+// that change how it displays (as QuoteForMessage says, but for line breaks and tabs) written as
+// \uXXXX, bytes that are not UTF-8 as \xNN, whether or not its maker quoted what it repeats
 // (outside testing: an ETAG_MISMATCH message, and the audit row with it, repeated a
 // client's etag with a right-to-left override in it).
 absl::Status ForClient(const absl::Status& status, std::string* error_id);

@@ -1,5 +1,6 @@
 #include "server/runtime/errors.h"
 
+#include <gmock/gmock.h>
 #include <grpcpp/support/error_details.h>
 #include <gtest/gtest.h>
 
@@ -10,6 +11,8 @@
 
 namespace plantmesh::runtime {
 namespace {
+
+using ::testing::HasSubstr;
 
 // What a status takes in the trailers: grpc-message percent-encoded (bytes outside
 // 0x20-0x7E and '%' as %XX), grpc-status-details-bin in base64.
@@ -254,6 +257,29 @@ TEST(ForClientTest, MessagesLeaveDisplaySafe) {
             "tag \\U000E0041 and \\uFFF9");
   // Line breaks and tabs of a message of several lines stay.
   EXPECT_EQ(ForClient(absl::InvalidArgumentError("a\n\tb"), &id).message(), "a\n\tb");
+}
+
+// Outside testing: a call while PostgreSQL was down answered with libpq's own text and the
+// database's address. The client is told which dependency, and an error id for the log.
+TEST(ForClientTest, ADependencysTextStaysInTheServer) {
+  const absl::Status down = DependencyUnavailable(
+      "PostgreSQL", "cannot connect to PostgreSQL at 127.0.0.1:47703: Connection refused");
+  EXPECT_EQ(down.code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(down.message()), HasSubstr("127.0.0.1:47703"));  // for the log
+  std::string id;
+  const absl::Status sent = ForClient(down, &id);
+  EXPECT_EQ(sent.code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(id.size(), 16u);
+  EXPECT_EQ(sent.message(), absl::StrCat("the server cannot reach its PostgreSQL; retry later "
+                                         "(error id ",
+                                         id, "; the server's log has the details)"));
+  EXPECT_EQ(ErrorInfoOf(sent).reason, "DEPENDENCY_UNAVAILABLE");
+  EXPECT_EQ(ErrorInfoOf(sent).metadata.at("dependency"), "PostgreSQL");
+  EXPECT_EQ(ErrorInfoOf(sent).metadata.at("error_id"), id);
+  // Another UNAVAILABLE (draining, a busy solver) says what it says.
+  EXPECT_EQ(ForClient(absl::UnavailableError("the server is draining"), &id).message(),
+            "the server is draining");
+  EXPECT_TRUE(id.empty());
 }
 
 // The details are made display-safe as the message is (and so stay valid UTF-8, which a

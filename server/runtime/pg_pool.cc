@@ -135,8 +135,9 @@ absl::StatusOr<std::unique_ptr<pqxx::connection>> OpenConnection(const PgPoolOpt
     std::string reason = PrimaryMessage(e.what());
     if (!address.password.empty())
       reason = absl::StrReplaceAll(reason, {{address.password, "***"}});
-    return absl::UnavailableError(absl::StrCat("cannot connect to PostgreSQL at ", address.host,
-                                               ":", address.port, ": ", reason));
+    return DependencyUnavailable("PostgreSQL",
+                                 absl::StrCat("cannot connect to PostgreSQL at ", address.host, ":",
+                                              address.port, ": ", reason));
   } catch (const std::exception& e) {
     return MapPgException(e);
   }

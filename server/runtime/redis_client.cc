@@ -12,6 +12,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "server/runtime/errors.h"
 
 namespace plantmesh::runtime {
 namespace {
@@ -132,8 +133,8 @@ void RedisClient::Disconnect() {
 absl::Status RedisClient::ConnectionError(absl::string_view what) {
   std::string reason = context_ != nullptr && context_->err != 0 ? context_->errstr : "no reply";
   Disconnect();
-  return absl::UnavailableError(
-      absl::StrCat("redis at ", options_.host, ":", options_.port, ": ", what, ": ", reason));
+  return DependencyUnavailable("Redis", absl::StrCat("redis at ", options_.host, ":", options_.port,
+                                                     ": ", what, ": ", reason));
 }
 
 absl::Status RedisClient::EnsureConnected() {
@@ -141,8 +142,9 @@ absl::Status RedisClient::EnsureConnected() {
   context_ = redisConnectWithTimeout(options_.host.c_str(), options_.port,
                                      ClampedTimeval(options_.connect_timeout));
   if (context_ == nullptr) {
-    return absl::UnavailableError(absl::StrCat("redis at ", options_.host, ":", options_.port,
-                                               ": cannot allocate a connection"));
+    return DependencyUnavailable("Redis",
+                                 absl::StrCat("redis at ", options_.host, ":", options_.port,
+                                              ": cannot allocate a connection"));
   }
   if (context_->err != 0) return ConnectionError("connect failed");
   if (redisEnableKeepAlive(context_) != REDIS_OK) return ConnectionError("keepalive");

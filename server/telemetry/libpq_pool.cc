@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "server/runtime/errors.h"
 
 namespace plantmesh::telemetry {
 
@@ -94,7 +95,8 @@ absl::StatusOr<LibpqPool::Lease> LibpqPool::Acquire() {
       const std::string why = PQerrorMessage(opened);
       PQfinish(opened);
       Release(slot);
-      return absl::UnavailableError(absl::StrCat("PostgreSQL is unreachable: ", why));
+      return runtime::DependencyUnavailable("PostgreSQL",
+                                            absl::StrCat("PostgreSQL is unreachable: ", why));
     }
     const std::string settings = absl::StrCat(
         "SET statement_timeout = ", absl::ToInt64Milliseconds(state_->options.statement_timeout),

@@ -21,6 +21,7 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "tests/support/child_process.h"
+#include "tests/support/poll.h"
 #include "tests/support/test_servers.h"
 
 #ifndef PLANTCTL_BIN
@@ -53,6 +54,10 @@ class AdminStatusTest : public ::testing::Test {
     absl::StatusOr<std::string> url = testing::SharedPostgres().CreateDatabase(
         absl::StrCat("admin_status_", getpid(), "_", counter.fetch_add(1)));
     ASSERT_TRUE(url.ok()) << url.status();
+    // Planning's server has a Redis of its own, which a test stops.
+    absl::StatusOr<std::unique_ptr<testing::RedisServer>> redis = testing::RedisServer::Start();
+    ASSERT_TRUE(redis.ok()) << redis.status();
+    planning_redis_ = *std::move(redis);
     for (const std::string& service : kServices) {
       pki::IssueOptions issue;
       issue.ca_dir = pki_->ca_dir();
@@ -74,7 +79,8 @@ class AdminStatusTest : public ::testing::Test {
       testing::ServerProcess::Options options;
       options.services = {service};
       options.postgres_url = *url;
-      options.redis_port = testing::SharedRedis().port();
+      options.redis_port =
+          service == "planning" ? planning_redis_->port() : testing::SharedRedis().port();
       options.pki = pki_.get();
       options.tls_cert_override = cert->cert_file;
       options.tls_key_override = cert->key_file;
@@ -155,6 +161,7 @@ class AdminStatusTest : public ::testing::Test {
   }
 
   std::unique_ptr<testing::TestPki> pki_;
+  std::unique_ptr<testing::RedisServer> planning_redis_;
   testing::TestPki::Client ops_;
   std::map<std::string, std::unique_ptr<testing::ServerProcess>> servers_;
   std::map<std::string, absl::Time> not_after_;
@@ -210,6 +217,30 @@ TEST_F(AdminStatusTest, AStoppedServiceIsUnavailableAndTheExitCodeSaysSo) {
   CliRun table = AdminStatus("table");
   EXPECT_EQ(table.exit_code, 24);
   EXPECT_THAT(table.out, ::testing::ContainsRegex("\ntelemetry +[0-9.:]+ +UNAVAILABLE +- +- +-"));
+}
+
+// Outside testing: with PostgreSQL stopped every call failed UNAVAILABLE while this said
+// SERVING and exited 0. A service whose server cannot reach what it needs is DEGRADED.
+TEST_F(AdminStatusTest, AServiceWhoseServerCannotReachItsRedisIsDegraded) {
+  planning_redis_->Stop();
+  CliRun run;
+  std::map<std::string, nlohmann::json> rows;
+  testing::PollUntil(
+      [&] {
+        run = AdminStatus("json");
+        rows = Rows(run);
+        return rows["planning"].value("health", "") == "DEGRADED";
+      },
+      absl::Seconds(30));
+  EXPECT_EQ(rows["planning"].value("health", ""), "DEGRADED") << run.out << run.err;
+  EXPECT_EQ(run.exit_code, 24) << run.out << run.err;
+  EXPECT_THAT(rows["planning"].value("error", ""),
+              HasSubstr("cannot reach its Redis (plantmesh.dependency.redis NOT_SERVING)"));
+  EXPECT_EQ(rows["defect"].value("health", ""), "SERVING");
+  EXPECT_THAT(run.err, HasSubstr("planning at " + Endpoint("planning") + ": UNAVAILABLE"));
+  ASSERT_TRUE(planning_redis_->Restart().ok());
+  testing::PollUntil([&] { return AdminStatus("json").exit_code == 0; }, absl::Seconds(30));
+  EXPECT_EQ(AdminStatus("json").exit_code, 0);
 }
 
 TEST_F(AdminStatusTest, OneEndpointForAllAsksEveryServiceThereAndNamesTheMissing) {
