@@ -337,6 +337,11 @@ TEST_F(CommandsTest, BadValuesNameTheFlag) {
             nullptr);
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(status.message(), HasSubstr("--labor_minutes"));
+  // Outside testing: a value that is not UTF-8 was sent (protobuf logged an error) and
+  // refused by the server; it is a usage error naming the flag.
+  EXPECT_EQ(Build({"defect", "get-defect", "--id", "1\xff"}, &status), nullptr);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(status.message(), HasSubstr("--id: id: \"1\\xff\" is not valid UTF-8"));
 }
 
 // Outside testing: `--id 1 --id 2` silently asked for 2.

@@ -77,6 +77,10 @@ TEST(DemandFileTest, ABadRowNamesTheLineAndTheColumn) {
                 "demand.csv:3: quantity: \"nan\" is not a decimal number"},
            Case{",2025-01-07,1", "demand.csv:3: product_id: empty"},
            Case{"GRANOLA-500G,2025-01-07", "demand.csv:3: 2 fields, the header has 3"},
+           // Outside testing: passed --dry-run, then the server refused the whole import.
+           Case{"GRAN\xFFOLA,2025-01-07,1",
+                "demand.csv:3: not valid UTF-8 (byte 0xFF at byte 5 of the line); save the "
+                "file as UTF-8"},
        }) {
     absl::StatusOr<std::vector<v1::DemandRecord>> records = ReadAll(header + good + c.row + "\n");
     EXPECT_EQ(records.status().code(), absl::StatusCode::kInvalidArgument) << c.row;

@@ -15,6 +15,7 @@
 #include "cli/decimal_number.h"
 #include "cli/json_numbers.h"
 #include "google/protobuf/util/json_util.h"
+#include "plantmesh/common/utf8.h"
 
 namespace plantmesh::cli {
 namespace {
@@ -116,6 +117,11 @@ absl::Status StoreScalar(const FieldDescriptor* field, absl::string_view text, M
       std::string v(text);
       if (field->type() == FieldDescriptor::TYPE_BYTES && !absl::Base64Unescape(text, &v)) {
         return BadValue(field, text, "base64");
+      }
+      // A protobuf string must be UTF-8 (the server cannot parse a request otherwise).
+      if (field->type() == FieldDescriptor::TYPE_STRING &&
+          common::FirstNotUtf8(std::string_view(v)) != std::string_view::npos) {
+        return BadValue(field, absl::CHexEscape(text), "valid UTF-8");
       }
       add ? reflection->AddString(message, field, v) : reflection->SetString(message, field, v);
       return absl::OkStatus();

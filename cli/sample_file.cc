@@ -10,12 +10,14 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "cli/decimal_number.h"
 #include "cli/json_numbers.h"
 #include "google/protobuf/util/json_util.h"
+#include "plantmesh/common/utf8.h"
 
 namespace plantmesh::cli {
 namespace {
@@ -137,6 +139,15 @@ absl::string_view WithoutByteOrderMark(absl::string_view first_line) {
 
 absl::StatusOr<std::vector<std::string>> SplitCsvLine(absl::string_view line) {
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  // Every value goes into a protobuf string, which must be UTF-8: the server refused the
+  // whole batch for one such row (outside testing), and a --dry-run had passed it.
+  if (const size_t bad = common::FirstNotUtf8(std::string_view(line.data(), line.size()));
+      bad != std::string_view::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("not valid UTF-8 (byte 0x%02X at byte %d of the line); save the file "
+                        "as UTF-8",
+                        static_cast<unsigned char>(line[bad]), bad + 1));
+  }
   std::vector<std::string> fields;
   std::string field;
   size_t i = 0;

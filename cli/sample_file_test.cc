@@ -136,6 +136,10 @@ TEST(SampleReader, BadCsvRowsNameTheLineAndField) {
             "samples.csv:3: 3 fields where the header has 5 columns");
   EXPECT_EQ(ErrorOf(header + ",Xload,2024-05-01T10:00:00Z,1,\n"),
             "samples.csv:2: machine_id: empty");
+  // Outside testing: passed --dry-run, then the server refused the whole batch.
+  EXPECT_EQ(ErrorOf(header + "cnc07,X\xC3(,2024-05-01T10:00:00Z,1,\n"),
+            "samples.csv:2: not valid UTF-8 (byte 0xC3 at byte 8 of the line); save the file "
+            "as UTF-8");
   EXPECT_THAT(ErrorOf(header + "cnc07,\"Xload,2024-05-01T10:00:00Z,1,\n"),
               HasSubstr("samples.csv:2: field 2: unterminated quoted field"));
   EXPECT_THAT(ErrorOf("machine_id,data_item_id,time,value,source_sequence\n"

@@ -34,4 +34,13 @@ Utf8Char DecodeUtf8At(std::string_view text, size_t at) {
   return {code_point, length};
 }
 
+size_t FirstNotUtf8(std::string_view text) {
+  for (size_t at = 0; at < text.size();) {
+    const Utf8Char c = DecodeUtf8At(text, at);
+    if (c.code_point == kNotUtf8) return at;
+    at += c.length;
+  }
+  return std::string_view::npos;
+}
+
 }  // namespace plantmesh::common

@@ -20,4 +20,8 @@ struct Utf8Char {
 // The character at text[at] (at < text.size()).
 Utf8Char DecodeUtf8At(std::string_view text, size_t at);
 
+// Where `text` stops being UTF-8: the offset of the first byte that starts no valid
+// character, or std::string_view::npos when it is all valid.
+size_t FirstNotUtf8(std::string_view text);
+
 }  // namespace plantmesh::common
