@@ -589,6 +589,18 @@ TEST_F(PlantctlTest, PhotoRoundTripThroughFiles) {
                "--metadata.content_type", "image/png", "--from-file", *dir_ + "/missing.png"});
   EXPECT_EQ(unreadable.exit_code, 1) << unreadable.err;
   EXPECT_THAT(unreadable.err, HasSubstr("plantctl: cannot read " + *dir_ + "/missing.png"));
+  // Outside testing: an empty file was "INVALID_ARGUMENT: metadata.size_bytes: required",
+  // a field plantctl fills; a directory was read as an empty file.
+  ASSERT_TRUE(std::ofstream(*dir_ + "/empty.png").good());
+  for (const auto& [file, why] : std::vector<std::pair<std::string, std::string>>{
+           {*dir_ + "/empty.png", *dir_ + "/empty.png is empty: nothing to send"},
+           {*dir_, "cannot read " + *dir_ + ": it is a directory"}}) {
+    CliRun refused =
+        Plantctl("otto", {"defect", "upload-defect-photo", "--metadata.defect_id", defect_id,
+                          "--metadata.content_type", "image/png", "--from-file", file});
+    EXPECT_EQ(refused.exit_code, 1) << refused.err;
+    EXPECT_THAT(refused.err, HasSubstr("plantctl: " + why));
+  }
 }
 
 // The parsed JSON lines of a background plantctl's stdout so far.
