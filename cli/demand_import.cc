@@ -165,6 +165,7 @@ int DemandImportCommand::Run(const IngestRunEnvironment& env) const {
       interrupted = true;
       stream->Cancel();
     });
+    if (from_stdin) env.canceller->SetBlockingReader(true);
   }
 
   const absl::Time start = absl::Now();
@@ -202,7 +203,10 @@ int DemandImportCommand::Run(const IngestRunEnvironment& env) const {
     }
   }
   if (!local.ok() || interrupted) {
-    if (env.canceller != nullptr) env.canceller->SetStopper(nullptr);
+    if (env.canceller != nullptr) {
+      env.canceller->SetBlockingReader(false);
+      env.canceller->SetStopper(nullptr);
+    }
     stream->Cancel();
     (void)stream->Finish();
     progress.Clear();
@@ -215,7 +219,10 @@ int DemandImportCommand::Run(const IngestRunEnvironment& env) const {
   }
   if (first || message.records_size() > 0) flush();
   absl::StatusOr<pv1::ImportDemandResponse> response = stream->Finish();
-  if (env.canceller != nullptr) env.canceller->SetStopper(nullptr);
+  if (env.canceller != nullptr) {
+    env.canceller->SetBlockingReader(false);
+    env.canceller->SetStopper(nullptr);
+  }
   progress.Update(sent, /*force=*/true);
   progress.Clear();
   auto line_of = [&](int64_t index) -> std::string {

@@ -20,9 +20,20 @@ sigset_t HandledSignals() {
   return set;
 }
 
+// SIGUSR2 wakes a thread blocked in read(): a handler that does nothing, installed without
+// SA_RESTART, so that the read fails with EINTR instead of going on.
+void InstallReadInterrupter() {
+  struct sigaction action = {};
+  action.sa_handler = [](int) {};
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = 0;
+  sigaction(SIGUSR2, &action, nullptr);
+}
+
 }  // namespace
 
 SignalCanceller::SignalCanceller() {
+  InstallReadInterrupter();
   sigset_t set = HandledSignals();
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   // A shell without job control starts background commands with SIGINT ignored, and an
@@ -47,6 +58,12 @@ void SignalCanceller::SetStopper(std::function<void()> stop) {
   stopper_ = std::move(stop);
 }
 
+void SignalCanceller::SetBlockingReader(bool reading) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  has_reader_ = reading;
+  if (reading) reader_ = pthread_self();
+}
+
 void SignalCanceller::Wait() {
   sigset_t set = HandledSignals();
   while (true) {
@@ -63,6 +80,7 @@ void SignalCanceller::Wait() {
     // may destroy what it refers to. (Stoppers take no lock that is held while
     // SetCall or SetStopper is called.)
     if (stopper_) stopper_();
+    if (has_reader_) pthread_kill(reader_, SIGUSR2);
   }
 }
 

@@ -30,6 +30,10 @@ class SignalCanceller {
   // under the canceller's lock: it must not call SetCall or SetStopper.
   void SetStopper(std::function<void()> stop);
   const std::atomic<bool>& interrupted() const { return interrupted_; }
+  // The calling thread blocks reading standard input (an import or ingest of "-"): a
+  // signal also interrupts that read (EINTR: the stream reads as failed), or Ctrl-C would
+  // wait for the next line. false: it no longer reads.
+  void SetBlockingReader(bool reading);
 
  private:
   void Wait();
@@ -37,6 +41,8 @@ class SignalCanceller {
   std::mutex mutex_;
   grpc::ClientContext* call_ = nullptr;
   std::function<void()> stopper_;
+  bool has_reader_ = false;
+  pthread_t reader_{};
   std::atomic<bool> interrupted_{false};
   std::atomic<bool> stopping_{false};
   std::thread thread_;

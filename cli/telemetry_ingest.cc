@@ -293,6 +293,7 @@ int TelemetryIngestCommand::Run(const IngestRunEnvironment& env) const {
 
   std::atomic<bool> interrupted{false};
   if (env.canceller != nullptr) env.canceller->SetStopper([&interrupted] { interrupted = true; });
+  if (env.canceller != nullptr && from_stdin) env.canceller->SetBlockingReader(true);
   ProgressBar progress(env.progress ? &err : nullptr, total);
   StallWatch stall(absl::Seconds(env.stall_seconds));
   const absl::Time start = absl::Now();
@@ -339,7 +340,10 @@ int TelemetryIngestCommand::Run(const IngestRunEnvironment& env) const {
   }
   const absl::Status closed = writer.Close(absl::Now());
   if (failure.ok() && !interrupted.load() && !closed.ok()) failure = closed;
-  if (env.canceller != nullptr) env.canceller->SetStopper(nullptr);
+  if (env.canceller != nullptr) {
+    env.canceller->SetBlockingReader(false);
+    env.canceller->SetStopper(nullptr);
+  }
   const sdk::TelemetryBatchWriterStats stats = writer.Stats();
   progress.Update(read, stats, /*force=*/true);
   progress.Clear();

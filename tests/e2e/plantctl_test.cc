@@ -18,6 +18,7 @@
 #include "nlohmann/json.hpp"
 #include "tests/e2e/shared_mesh_test.h"
 #include "tests/support/child_process.h"
+#include "tests/support/poll.h"
 
 #ifndef PLANTCTL_BIN
 #error "PLANTCTL_BIN must be defined by CMake"
@@ -990,6 +991,61 @@ TEST_F(PlantctlTest, PhotoUploadChecksAGivenSha256AndNamesTheFile) {
 }
 
 // ---- planning import-demand (pdemand) ----
+
+// The pid of `parent`'s child process named `name` (its comm), or -1.
+pid_t ChildNamed(pid_t parent, const std::string& name) {
+  std::ifstream children(absl::StrCat("/proc/", parent, "/task/", parent, "/children"));
+  for (pid_t child; children >> child;) {
+    std::ifstream comm(absl::StrCat("/proc/", child, "/comm"));
+    std::string seen;
+    if (std::getline(comm, seen) && seen == name) return child;
+  }
+  return -1;
+}
+
+// Whether `pid`'s main thread is blocked in read(2) of file descriptor 0 (x86-64 and
+// arm64 syscall numbers 0 and 63; /proc/<pid>/syscall: "<number> <fd in hex> ...").
+bool ReadsStandardInput(pid_t pid) {
+  std::ifstream syscall(absl::StrCat("/proc/", pid, "/syscall"));
+  std::string number, fd;
+  return syscall >> number >> fd && (number == "0" || number == "63") && fd == "0x0";
+}
+
+// Outside testing: `import-demand -` (and `telemetry ingest -`) did not act on Ctrl-C
+// while waiting for the next line of standard input, until the producer closed it.
+TEST_F(PlantctlTest, CtrlCStopsAnImportWaitingForStandardInput) {
+  std::string command;
+  for (const std::string& arg : PlantctlArgv("planner", {"planning", "import-demand", "-"})) {
+    absl::StrAppend(&command, command.empty() ? "" : " ", "'", arg, "'");
+  }
+  // The producer ignores SIGINT and keeps the pipe open without writing a line.
+  Background run = StartInBackground(
+      {"bash", "-c",
+       "(trap '' INT; echo product_id,date,quantity; exec sleep 60) | exec " + command},
+      {});
+  pid_t plantctl = -1;
+  ASSERT_TRUE(testing::PollUntil(
+      [&] {
+        plantctl = ChildNamed(run.pid, "plantctl");
+        return plantctl > 0 && ReadsStandardInput(plantctl);
+      },
+      absl::Seconds(30)))
+      << "plantctl never blocked reading stdin: " << testing::internal::ReadFileOrEmpty(run.err);
+  ASSERT_EQ(::kill(plantctl, SIGINT), 0);
+  // plantctl is bash's child, not ours: gone, or a zombie bash has not reaped yet.
+  const bool ended = testing::PollUntil(
+      [&] {
+        std::ifstream stat(absl::StrCat("/proc/", plantctl, "/stat"));
+        std::string pid, comm, state;
+        return !(stat >> pid >> comm >> state) || state == "Z";
+      },
+      absl::Seconds(10));
+  testing::internal::SignalGroup(run.pid, SIGKILL);  // the producer
+  (void)testing::internal::WaitForExit(run.pid, absl::Seconds(10));
+  ASSERT_TRUE(ended) << "plantctl went on reading after Ctrl-C";
+  EXPECT_THAT(testing::internal::ReadFileOrEmpty(run.err),
+              HasSubstr("plantctl: interrupted; nothing was stored"));
+}
 
 TEST_F(PlantctlTest, ImportDemandFromCsvIsAtomicAndHarmlessTwice) {
   CliRun product = Plantctl("planner", {"planning", "create-product", "--product.id", "CLI-OATS",
