@@ -19,6 +19,7 @@
 #include "server/runtime/keepalive.h"
 #include "server/runtime/shutdown.h"
 #include "server/runtime/tls.h"
+#include "server/runtime/tls_files.h"
 
 namespace plantmesh::runtime {
 namespace {
@@ -114,7 +115,15 @@ absl::StatusOr<std::unique_ptr<ServerHost>> ServerHost::Start(
   std::unique_ptr<ServerHost> host(new ServerHost());
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(config.listen, MakeServerCredentials(config), &port);
+  std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials();
+  if (!config.insecure) {
+    absl::StatusOr<std::unique_ptr<StagedTlsFiles>> tls = StagedTlsFiles::Start(
+        {config.tls_ca, config.tls_cert, config.tls_key}, absl::Seconds(config.tls_reload_seconds));
+    if (!tls.ok()) return tls.status();
+    host->tls_files_ = *std::move(tls);
+    credentials = host->tls_files_->Credentials();
+  }
+  builder.AddListeningPort(config.listen, credentials, &port);
   for (const Hosted& hosted : services) builder.RegisterService(hosted.service);
   builder.RegisterService(&host->health_service_);
   if (!config.reflection) builder.SetOption(std::make_unique<WithoutReflection>());

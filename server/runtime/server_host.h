@@ -14,6 +14,7 @@
 #include "server/runtime/health_service.h"
 #include "server/runtime/metrics_endpoint.h"
 #include "server/runtime/service_module.h"
+#include "server/runtime/tls_files.h"
 
 namespace grpc {
 class Server;
@@ -71,6 +72,7 @@ class ServerHost {
  private:
   ServerHost() = default;
   HealthService health_service_;  // registered with both servers, so declared before them
+  std::unique_ptr<StagedTlsFiles> tls_files_;  // null with --insecure; outlives the servers
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<grpc::Server> probe_server_;  // null without a probe listener
   std::unique_ptr<HealthReporter> health_;

@@ -1,11 +1,7 @@
-// Transport credentials of plantmesh-server: mutual TLS whose files are re-read every
-// tls-reload-seconds (rotation without restart; new connections get the new files),
-// or plaintext with --insecure (config validation keeps that to loopback).
+// What plantmesh-server reads of its TLS files: their check, their expiry, the URI SANs of
+// a peer's certificate. The credentials, re-read for rotation, are tls_files.h's.
 #pragma once
 
-#include <grpcpp/security/server_credentials.h>
-
-#include <memory>
 #include <string>
 #include <vector>
 
@@ -13,20 +9,15 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "server/runtime/config.h"
 
 namespace plantmesh::runtime {
-
-// Clients must present a certificate that chains to tls-ca; the handshake fails
-// otherwise, before any handler runs.
-std::shared_ptr<grpc::ServerCredentials> MakeServerCredentials(const ServerConfig& config);
 
 // Parses the TLS files as the handshake will use them: the CA bundle holds at least
 // one PEM certificate, the chain starts with one, the key is an unencrypted PEM
 // private key and belongs to that certificate. gRPC itself would only find out at the
 // first handshake, after the server reported itself ready. INVALID_ARGUMENT naming the
-// option of each bad file ("tls-key: does not match tls-cert"). Only the start-up
-// check: the files re-read later for rotation are gRPC's to judge.
+// option of each bad file ("tls-key: does not match tls-cert"). At start-up, and for every
+// set a rotation brings (tls_files.h).
 absl::Status CheckTlsFiles(const std::string& ca_file, const std::string& cert_file,
                            const std::string& key_file);
 

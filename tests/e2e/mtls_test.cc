@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "cli/pki.h"
 #include "gmock/gmock.h"
@@ -17,6 +18,7 @@
 #include "plantmesh/sdk/status.h"
 #include "plantmesh/system/v1/system_service.grpc.pb.h"
 #include "tests/e2e/shared_mesh_test.h"
+#include "tests/support/poll.h"
 
 namespace plantmesh::e2e {
 namespace {
@@ -288,6 +290,21 @@ TEST(MtlsRotationTest, RotatedServerCertificateIsServedWithoutRestart) {
   }
   EXPECT_TRUE(Serves(served, rotated)) << "the server still serves the old certificate";
   EXPECT_TRUE(mesh.server().running());
+
+  // Outside testing: a rotation to a key that is not the certificate's took the server
+  // off the network. It is refused, said in the log, and v2 stays served.
+  ASSERT_TRUE(IssueServerCertificate(mesh.pki().ca_dir(), tls + "/v3", "plantmesh-server").ok());
+  fs::copy_file(tls + "/v1/server.key", tls + "/v3/server.key",
+                fs::copy_options::overwrite_existing);
+  fs::create_directory_symlink("v3", tls + "/next");
+  fs::rename(tls + "/next", tls + "/current");
+  testing::PollUntil(
+      [&] { return absl::StrContains(mesh.server().log(), "TLS files refused: tls-key"); },
+      absl::Seconds(20));
+  EXPECT_THAT(mesh.server().log(), HasSubstr("the server goes on serving the last good ones"));
+  grpc::Status still = RawWhoAmI(mesh.endpoint(), ca, cert, key, &served);
+  ASSERT_TRUE(still.ok()) << still.error_message() << "\n" << mesh.server().log();
+  EXPECT_TRUE(Serves(served, rotated));
 
   // The SDK with a private connection pool handshakes afresh, against the new one.
   anna.private_connection_pool = true;

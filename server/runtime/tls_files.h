@@ -1,0 +1,64 @@
+// The TLS files gRPC serves, kept apart from the ones the operator edits: the configured
+// tls-ca, tls-cert and tls-key are copied into a private directory that gRPC's file
+// watcher reads, and a new set is copied there only once it passes CheckTlsFiles. A
+// rotation that goes wrong (a key that is not the certificate's, a file half written or
+// not PEM) is logged naming the option and file, and the last good set stays served.
+// Outside testing: a key replaced by one of another certificate took the service off the
+// network (every handshake failed) with only gRPC's "Invalid private key" in the log.
+#pragma once
+
+#include <grpcpp/security/server_credentials.h>
+
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+
+namespace plantmesh::runtime {
+
+class StagedTlsFiles {
+ public:
+  struct Paths {
+    std::string ca;    // tls-ca
+    std::string cert;  // tls-cert
+    std::string key;   // tls-key
+  };
+
+  // Stages `configured` (which must pass CheckTlsFiles) and looks at them again every
+  // `reload`; gRPC reads the staged copies every `reload` as well, so a rotation is
+  // served within two periods.
+  static absl::StatusOr<std::unique_ptr<StagedTlsFiles>> Start(Paths configured,
+                                                               absl::Duration reload);
+  ~StagedTlsFiles();  // stops looking; removes the private directory
+  StagedTlsFiles(const StagedTlsFiles&) = delete;
+  StagedTlsFiles& operator=(const StagedTlsFiles&) = delete;
+
+  // Mutual TLS from the staged files: clients must present a certificate that chains to
+  // the CA.
+  std::shared_ptr<grpc::ServerCredentials> Credentials() const;
+
+  // Looks at the configured files now: OK when they are staged or unchanged, otherwise
+  // why they were refused (also logged). The background check calls it.
+  absl::Status Refresh();
+
+  const Paths& staged() const { return staged_; }
+
+ private:
+  StagedTlsFiles() = default;
+  void Run();
+
+  Paths configured_;
+  Paths staged_;
+  std::string dir_;
+  absl::Duration reload_;
+  std::string last_contents_;  // ca, cert and key as last staged (or refused), joined
+  absl::Mutex mutex_;
+  bool stopping_ ABSL_GUARDED_BY(mutex_) = false;
+  std::thread thread_;
+};
+
+}  // namespace plantmesh::runtime
