@@ -19,6 +19,8 @@
 #include <vector>
 
 #include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "plantmesh/common/certificate_validity.h"
 #include "plantmesh/common/openssl_handles.h"
 
 namespace plantmesh::sdk::internal {
@@ -130,6 +132,13 @@ std::vector<std::string> Load(const ClientOptions& options, TlsFiles* files) {
       problems.push_back("cert_file: " + Quoted(options.cert_file) + " holds no certificate");
     } else {
       leaf = std::move(chain.front());
+    }
+  }
+  if (leaf != nullptr) {
+    // The server would refuse it, and the handshake's failure say less.
+    if (std::optional<std::string> invalid =
+            common::CertificateValidityProblem(leaf.get(), absl::Now())) {
+      problems.push_back("cert_file: " + Quoted(options.cert_file) + " " + *invalid);
     }
   }
   Pkey private_key;

@@ -106,6 +106,19 @@ class CredentialsTest : public ::testing::Test {
       issue.ip_addresses.clear();
       ASSERT_TRUE(pki::Issue(issue).ok());
     }
+    // Outside testing: an expired or not yet valid certificate was tried, and the
+    // handshake's failure blamed on the server.
+    for (const auto& [name, not_before] : {std::pair{"expired", absl::Now() - absl::Hours(48)},
+                                           std::pair{"future", absl::Now() + absl::Hours(48)}}) {
+      pki::IssueOptions issue = server;
+      issue.name = name;
+      issue.kind = "user";
+      issue.server = false;
+      issue.ip_addresses.clear();
+      issue.not_before = not_before;
+      issue.validity = absl::Hours(24);
+      ASSERT_TRUE(pki::Issue(issue).ok());
+    }
     WriteEncrypted(Path("certs/anna.key"), Path("certs/anna.pkcs8.key"), true);
     WriteEncrypted(Path("certs/anna.key"), Path("certs/anna.traditional.key"), false);
     std::ofstream(Path("not_pem.txt")) << "hello, not a certificate\n";
@@ -171,6 +184,19 @@ TEST_F(CredentialsTest, AKeyNotMatchingTheCertificateNamesBothFiles) {
                                           "\" is not the key of the certificate in cert_file \"" +
                                           Path("certs/anna.crt") + "\""));
   EXPECT_EQ(SystemClient::Connect(options).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(CredentialsTest, ACertificateOutsideItsValidityIsNamed) {
+  ClientOptions options = Anna();
+  options.cert_file = Path("certs/expired.crt");
+  options.key_file = Path("certs/expired.key");
+  EXPECT_THAT(Refusal(options),
+              ::testing::MatchesRegex(".*cert_file: \"" + Path("certs/expired.crt") +
+                                      "\" expired on [0-9]{4}-[0-9]{2}-[0-9]{2}T.*Z.*"));
+  options.cert_file = Path("certs/future.crt");
+  options.key_file = Path("certs/future.key");
+  EXPECT_THAT(Refusal(options), HasSubstr("\" is not valid before "));
+  EXPECT_THAT(Refusal(options), HasSubstr("(check this machine's clock)"));
 }
 
 TEST_F(CredentialsTest, AnEncryptedKeyWithoutPassphraseSaysSo) {

@@ -8,10 +8,13 @@
 #include <openssl/x509v3.h>
 
 #include <ctime>
+#include <optional>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "plantmesh/common/certificate_validity.h"
 #include "plantmesh/common/openssl_handles.h"
 
 namespace plantmesh::runtime {
@@ -60,6 +63,13 @@ absl::Status CheckTlsFiles(const std::string& ca_file, const std::string& cert_f
         absl::StrCat("tls-key: not an unencrypted PEM private key: '", key_file, "'"));
   }
 
+  if (cert != nullptr) {
+    if (std::optional<std::string> invalid =
+            common::CertificateValidityProblem(cert.get(), absl::Now())) {
+      problems.push_back(
+          absl::StrCat("tls-cert: '", cert_file, "' ", *invalid, ": clients would refuse it"));
+    }
+  }
   if (cert != nullptr && key != nullptr && X509_check_private_key(cert.get(), key.get()) != 1) {
     problems.push_back(absl::StrCat("tls-key: does not match tls-cert ('", key_file,
                                     "' is not the key of '", cert_file, "')"));

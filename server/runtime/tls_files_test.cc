@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "cli/pki.h"
 #include "tests/support/test_servers.h"
 
 namespace plantmesh::runtime {
@@ -66,6 +67,25 @@ TEST(StagedTlsFilesTest, ARotationThatFailsTheCheckKeepsTheLastGoodFiles) {
   WriteFile(configured.cert, ReadFile(other->cert_file));
   ASSERT_TRUE((*files)->Refresh().ok());
   EXPECT_EQ(ReadFile(staged.cert), ReadFile(other->cert_file));
+  EXPECT_EQ(ReadFile(staged.key), ReadFile(other->key_file));
+
+  // An expired certificate is refused too (outside testing: a server started on one
+  // without a word, and clients were told it had refused theirs).
+  pki::IssueOptions expired;
+  expired.ca_dir = (*pki)->ca_dir();
+  expired.out_dir = dir + "/expired";
+  expired.name = "plantmesh-server";
+  expired.kind = "server";
+  expired.server = true;
+  expired.not_before = absl::Now() - absl::Hours(48);
+  expired.validity = absl::Hours(24);
+  absl::StatusOr<pki::IssuedCertificate> old = pki::Issue(expired);
+  ASSERT_TRUE(old.ok()) << old.status();
+  WriteFile(configured.cert, ReadFile(old->cert_file));
+  WriteFile(configured.key, ReadFile(old->key_file));
+  refused = (*files)->Refresh();
+  EXPECT_THAT(std::string(refused.message()),
+              HasSubstr("tls-cert: '" + configured.cert + "' expired on "));
   EXPECT_EQ(ReadFile(staged.key), ReadFile(other->key_file));
 
   // At start, a bad set is refused as the configuration's error.
