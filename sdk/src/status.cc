@@ -59,11 +59,22 @@ bool LooksLikeClosedAfterHandshake(absl::string_view message) {
   return false;
 }
 
+// Which side refused, where OpenSSL's text says so: this client verifying the server's
+// certificate ("certificate verify failed"), or the server answering with an alert about
+// this client's ("... alert bad certificate", "certificate expired", "unknown ca").
+// Outside testing: an expired server certificate was reported as the server refusing
+// the client's.
 absl::Status HandshakeFailure(absl::string_view message) {
-  return absl::UnauthenticatedError(absl::StrCat(
-      "TLS handshake failed: the server refused this client's certificate or the CA does "
-      "not match (",
-      message, ")"));
+  absl::string_view why = "the server refused this client's certificate, or the CA does not match";
+  if (absl::StrContains(message, "certificate verify failed")) {
+    why =
+        "this client did not accept the server's certificate (expired, not yet valid, or not "
+        "signed by the CA of ca_file)";
+  } else if (absl::StrContains(message, " alert ")) {
+    why = "the server refused this client's certificate (expired, revoked, or of another CA)";
+  }
+  return absl::UnauthenticatedError(
+      absl::StrCat("TLS handshake failed: ", why, " (", message, ")"));
 }
 
 template <typename Detail>

@@ -94,6 +94,20 @@ TEST(FromGrpcStatus, TlsHandshakeFailureBecomesUnauthenticated) {
   EXPECT_THAT(status.message(), HasSubstr("TLS handshake failed"));
   EXPECT_THAT(status.message(), HasSubstr("Ssl handshake failed: SSL_ERROR_SSL"));
 
+  // Which side refused, where OpenSSL says so.
+  const absl::Status server_refused = FromGrpcStatus(grpc::Status(
+      grpc::StatusCode::UNAVAILABLE,
+      "failed to connect to all addresses; last error: UNKNOWN: ipv4:127.0.0.1:7443: Ssl "
+      "handshake failed: SSL_ERROR_SSL: error:0A000415:SSL routines::sslv3 alert certificate "
+      "expired"));
+  EXPECT_THAT(server_refused.message(), HasSubstr("the server refused this client's certificate"));
+  const absl::Status client_refused = FromGrpcStatus(grpc::Status(
+      grpc::StatusCode::UNAVAILABLE,
+      "failed to connect to all addresses; last error: UNKNOWN: ipv4:127.0.0.1:7443: Ssl "
+      "handshake failed: SSL_ERROR_SSL: error:0A000086:SSL routines::certificate verify failed"));
+  EXPECT_THAT(client_refused.message(),
+              HasSubstr("this client did not accept the server's certificate"));
+
   const absl::Status refused = FromGrpcStatus(
       grpc::Status(grpc::StatusCode::UNAVAILABLE, "connections to all backends failing"));
   EXPECT_EQ(refused.code(), absl::StatusCode::kUnavailable);

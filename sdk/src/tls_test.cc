@@ -139,6 +139,9 @@ TEST_F(MutualTlsTest, AServerFromAnotherCaIsUnauthenticated) {
   absl::StatusOr<system::v1::WhoAmIResponse> me = client->WhoAmI({});
   EXPECT_EQ(me.status().code(), absl::StatusCode::kUnauthenticated) << me.status();
   EXPECT_THAT(me.status().message(), HasSubstr("TLS handshake failed"));
+  // Outside testing: told that the server had refused the client's certificate.
+  EXPECT_THAT(me.status().message(),
+              HasSubstr("this client did not accept the server's certificate"));
 }
 
 }  // namespace
