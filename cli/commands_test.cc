@@ -14,6 +14,7 @@
 #include "cli/command_suggestions.h"
 #include "cli/command_tree.h"
 #include "cli/connection_flags.h"
+#include "cli/input_file.h"
 #include "cli/contract_catalog.h"
 #include "cli/default_columns.h"
 #include "cli/method_runner.h"
@@ -749,6 +750,16 @@ TEST(ConnectionFlagsTest, AConfigFileThatCannotBeReadWhollyIsNamedWithItsFault) 
     EXPECT_EQ(loaded.code(), absl::StatusCode::kInvalidArgument) << text;
     EXPECT_THAT(std::string(loaded.message()), HasSubstr(file + ": " + fault)) << text;
   }
+  // Outside testing: a directory given as the config file read as an empty one ("missing
+  // --ca, --cert, --key"), and `config init` onto it said "exists; pass --force".
+  ConnectionSettings settings;
+  absl::Status loaded = LoadDefaults(dir, /*explicit_file=*/true, &settings);
+  EXPECT_EQ(loaded.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(loaded.message(), "cannot read " + dir + ": it is a directory");
+  absl::Status written = WriteConfigFile(settings, dir, /*overwrite=*/true);
+  EXPECT_THAT(std::string(written.message()), HasSubstr(dir + " is a directory"));
+  EXPECT_EQ(OpenInputFile(dir + "/none.csv").status().message(),
+            "cannot read " + dir + "/none.csv: No such file or directory");
   std::filesystem::remove_all(dir);
 }
 

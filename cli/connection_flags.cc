@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <optional>
 #include <vector>
 
@@ -16,6 +17,7 @@
 #include "absl/time/time.h"
 #include "cli/atomic_file.h"
 #include "cli/decimal_number.h"
+#include "cli/input_file.h"
 #include "cli/number_check.h"
 
 namespace plantmesh::cli {
@@ -99,9 +101,19 @@ std::string ConfigFileFromArgs(int argc, const char* const* argv, bool* explicit
 absl::Status LoadDefaults(const std::string& config_file, bool explicit_file,
                           ConnectionSettings* settings) {
   settings->config_file = config_file;
-  std::ifstream in(config_file);
-  settings->config_loaded = static_cast<bool>(in);
-  if (in) {
+  // A file that is not there is not loaded (the default one need not exist); one that is
+  // there but cannot be read says why (outside testing: it was reported as missing, and a
+  // directory read as empty).
+  std::error_code ignored;
+  std::unique_ptr<std::ifstream> opened;
+  if (std::filesystem::exists(config_file, ignored)) {
+    absl::StatusOr<std::unique_ptr<std::ifstream>> file = OpenInputFile(config_file);
+    if (!file.ok()) return absl::InvalidArgumentError(file.status().message());
+    opened = *std::move(file);
+  }
+  settings->config_loaded = opened != nullptr;
+  if (opened != nullptr) {
+    std::istream& in = *opened;
     std::vector<CLI::ConfigItem> items;
     try {
       items = CLI::ConfigTOML().from_config(in);
@@ -295,6 +307,10 @@ absl::Status InFlagTerms(const absl::Status& status) {
 absl::Status WriteConfigFile(const ConnectionSettings& settings, const std::string& path,
                              bool overwrite) {
   std::error_code error;
+  if (std::filesystem::is_directory(path, error)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, " is a directory: give the config file's path (--config FILE)"));
+  }
   if (!overwrite && std::filesystem::exists(path, error)) {
     return absl::AlreadyExistsError(absl::StrCat(path, " exists; pass --force to replace it"));
   }

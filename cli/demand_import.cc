@@ -17,6 +17,7 @@
 #include "absl/time/clock.h"
 #include "cli/demand_file.h"
 #include "cli/exit_codes.h"
+#include "cli/input_file.h"
 #include "cli/number_check.h"
 #include "cli/signal_canceller.h"
 #include "nlohmann/json.hpp"
@@ -113,17 +114,18 @@ int DemandImportCommand::Run(const IngestRunEnvironment& env) const {
   const std::string source = from_stdin ? "stdin" : file_;
   std::unique_ptr<std::istream> owned;
   std::istream* in = env.stdin_stream;
+  // Opens the file, or says why it cannot be read.
   auto open = [&]() -> bool {
-    auto file = std::make_unique<std::ifstream>(file_, std::ios::binary);
-    if (!file->is_open()) return false;
-    owned = std::move(file);
+    absl::StatusOr<std::unique_ptr<std::ifstream>> file = OpenInputFile(file_);
+    if (!file.ok()) {
+      err << "plantctl: " << file.status().message() << "\n";
+      return false;
+    }
+    owned = *std::move(file);
     in = owned.get();
     return true;
   };
-  if (!from_stdin && !open()) {
-    err << "plantctl: cannot read " << file_ << "\n";
-    return kExitLocalFailure;
-  }
+  if (!from_stdin && !open()) return kExitLocalFailure;
 
   // A file is checked whole first: a bad row sends nothing. stdin is read once, as sent
   // (the server stores nothing if a later row is bad: the stream is cancelled).
@@ -144,10 +146,7 @@ int DemandImportCommand::Run(const IngestRunEnvironment& env) const {
       out << total << " demand records in " << source << " are well-formed\n";
       return 0;
     }
-    if (!open()) {
-      err << "plantctl: cannot read " << file_ << " again\n";
-      return kExitLocalFailure;
-    }
+    if (!open()) return kExitLocalFailure;
   }
 
   absl::StatusOr<sdk::PlanningClient> client = sdk::PlanningClient::Connect(env.options);

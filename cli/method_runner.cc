@@ -14,6 +14,7 @@
 #include "absl/time/clock.h"
 #include "cli/exit_codes.h"
 #include "cli/generic_call.h"
+#include "cli/input_file.h"
 #include "cli/list_pages.h"
 #include "cli/request_builder.h"
 #include "plantmesh/common/contract.h"
@@ -68,12 +69,9 @@ absl::Status SetAt(Message* root, const std::string& dotted_path, const std::str
 absl::StatusOr<std::unique_ptr<Message>> FileHead(const MethodBinding& binding,
                                                   const Message& first) {
   const auto& annotation = contract::FileChunkOf(binding.command->request_file_chunk);
-  std::error_code ignored;
-  if (std::filesystem::is_directory(binding.from_file, ignored)) {
-    return CannotRead(binding.from_file, "it is a directory");
-  }
-  std::ifstream in(binding.from_file, std::ios::binary);
-  if (!in) return CannotRead(binding.from_file, std::strerror(errno));
+  absl::StatusOr<std::unique_ptr<std::ifstream>> opened = OpenInputFile(binding.from_file);
+  if (!opened.ok()) return opened.status();
+  std::ifstream& in = **opened;
   common::Sha256 digest;
   uint64_t size = 0;
   std::string buffer(kChunkBytes, '\0');

@@ -16,6 +16,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "cli/exit_codes.h"
+#include "cli/input_file.h"
 #include "cli/number_check.h"
 #include "cli/sample_file.h"
 #include "cli/signal_canceller.h"
@@ -219,19 +220,20 @@ int TelemetryIngestCommand::Run(const IngestRunEnvironment& env) const {
   const bool from_stdin = file_ == "-";
   const std::string source = from_stdin ? "stdin" : file_;
 
+  // The file, or nullptr having said why it cannot be read.
   auto open = [&]() -> std::unique_ptr<std::istream> {
-    auto file = std::make_unique<std::ifstream>(file_, std::ios::binary);
-    if (!file->is_open()) return nullptr;
-    return file;
+    absl::StatusOr<std::unique_ptr<std::ifstream>> file = OpenInputFile(file_);
+    if (!file.ok()) {
+      err << "plantctl: " << file.status().message() << "\n";
+      return nullptr;
+    }
+    return *std::move(file);
   };
   std::unique_ptr<std::istream> owned;
   std::istream* in = env.stdin_stream;
   if (!from_stdin) {
     owned = open();
-    if (owned == nullptr) {
-      err << "plantctl: cannot read " << file_ << "\n";
-      return kExitLocalFailure;
-    }
+    if (owned == nullptr) return kExitLocalFailure;
     in = owned.get();
   }
   SampleFileFormat format = SampleFileFormat::kCsv;
@@ -264,10 +266,7 @@ int TelemetryIngestCommand::Run(const IngestRunEnvironment& env) const {
       return 0;
     }
     owned = open();
-    if (owned == nullptr) {
-      err << "plantctl: cannot read " << file_ << " again\n";
-      return kExitLocalFailure;
-    }
+    if (owned == nullptr) return kExitLocalFailure;
     in = owned.get();
   }
 

@@ -1,0 +1,19 @@
+// Opening a file plantctl reads (a config file, an ingest or demand file, a --from-file),
+// with the reason it cannot be: outside testing saw an unreadable config file reported as
+// missing, a directory read as an empty file, and "cannot read x.csv" without a reason.
+#pragma once
+
+#include <fstream>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+
+namespace plantmesh::cli {
+
+// The open file, or a LocalFailure (exit_codes.h) "cannot read PATH: <why>", the why
+// being the system's ("No such file or directory", "Permission denied") or "it is a
+// directory".
+absl::StatusOr<std::unique_ptr<std::ifstream>> OpenInputFile(const std::string& path);
+
+}  // namespace plantmesh::cli
