@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -21,9 +22,13 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "cli/atomic_file.h"
 #include "plantmesh/common/openssl_handles.h"
 #include "plantmesh/common/status_macros.h"
@@ -181,6 +186,39 @@ absl::Status CheckToken(absl::string_view what, const std::string& value, bool a
   }
   if (value.front() == '.' || value.front() == '-') {
     return absl::InvalidArgumentError(absl::StrCat(what, " must not start with '.' or '-'"));
+  }
+  return absl::OkStatus();
+}
+
+// The SANs of a server certificate, as a client checks them: an IP address in IPv4 or IPv6
+// notation, a DNS name of labels (1-63 of A-Z, a-z, 0-9, '-', not at a label's ends; at
+// most 253 characters; "*." first for a wildcard). Outside testing: --ip 999.1.1.1 ended in
+// OpenSSL's "bad ip address", and --dns 'bad name' was written into the certificate.
+absl::Status CheckSubjectAltNames(const IssueOptions& options) {
+  for (const std::string& ip : options.ip_addresses) {
+    unsigned char address[sizeof(in6_addr)];
+    if (inet_pton(AF_INET, ip.c_str(), address) != 1 &&
+        inet_pton(AF_INET6, ip.c_str(), address) != 1) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--ip \"", absl::CHexEscape(ip), "\" is not an IPv4 or IPv6 address"));
+    }
+  }
+  for (const std::string& dns : options.dns_names) {
+    absl::string_view name = dns;
+    absl::ConsumePrefix(&name, "*.");
+    bool valid = !name.empty() && dns.size() <= 253;
+    for (absl::string_view label : absl::StrSplit(name, '.')) {
+      valid = valid && !label.empty() && label.size() <= 63 && label.front() != '-' &&
+              label.back() != '-' && std::all_of(label.begin(), label.end(), [](char c) {
+                return absl::ascii_isalnum(c) || c == '-';
+              });
+    }
+    if (!valid) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--dns \"", absl::CHexEscape(dns),
+          "\" is not a DNS name (labels of A-Z, a-z, 0-9, '-' joined by '.'; '*.' first for a "
+          "wildcard)"));
+    }
   }
   return absl::OkStatus();
 }
@@ -357,6 +395,7 @@ absl::StatusOr<IssuedCertificate> Issue(const IssueOptions& options) {
     }
   }
   PM_RETURN_IF_ERROR(CheckTrustDomain(options.trust_domain));
+  PM_RETURN_IF_ERROR(CheckSubjectAltNames(options));
   if (options.kind != "user" && options.kind != "service" && options.kind != "device" &&
       options.kind != "server") {
     return absl::InvalidArgumentError(

@@ -162,6 +162,33 @@ TEST_F(PkiTest, RefusesBadNamesAndKinds) {
   EXPECT_EQ(Issue(no_ca).status().code(), absl::StatusCode::kNotFound);
 }
 
+// Outside testing: --ip 999.1.1.1 ended in OpenSSL's "bad ip address" (exit 1), and
+// --dns 'bad name' was written into the certificate.
+TEST_F(PkiTest, RefusesSubjectAltNamesNoClientWouldMatch) {
+  for (const std::string ip : {"999.1.1.1", "localhost", "", "1.2.3"}) {
+    IssueOptions options = Options("plantmesh-server");
+    options.server = true;
+    options.ip_addresses = {ip};
+    const absl::Status status = Issue(options).status();
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << ip;
+    EXPECT_THAT(std::string(status.message()), HasSubstr("is not an IPv4 or IPv6 address")) << ip;
+  }
+  for (const std::string& dns : std::vector<std::string>{
+           "bad name", "", "-edge.local", "a..b", "x_y.local", std::string(64, 'a') + ".local"}) {
+    IssueOptions options = Options("plantmesh-server");
+    options.server = true;
+    options.dns_names = {dns};
+    const absl::Status status = Issue(options).status();
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << dns;
+    EXPECT_THAT(std::string(status.message()), HasSubstr("is not a DNS name")) << dns;
+  }
+  IssueOptions good = Options("plantmesh-server");
+  good.server = true;
+  good.dns_names = {"*.plant.example", "mes-01", "Line-3.Plant.example"};
+  good.ip_addresses = {"10.0.0.7", "fe80::1"};
+  EXPECT_TRUE(Issue(good).ok());
+}
+
 // Outside testing: `--trust-domain UPPER.local` made a CA and a binding every server
 // refused (and that binding kept the role-binding file from reloading); `--days 2913000`
 // wrote a notAfter OpenSSL cannot read. Both exited 0.
