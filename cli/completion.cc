@@ -17,6 +17,8 @@ struct Table {
   std::map<std::string, std::vector<std::string>> options;      // path → --long and -s names
   std::map<std::string, std::vector<std::string>> values;       // "path|--flag" → values
   std::set<std::string> takes_value;                            // option names
+  // Command paths whose positional argument is a file (`telemetry ingest FILE`).
+  std::set<std::string> file_arguments;
 };
 
 std::string Quote(absl::string_view text) {
@@ -42,9 +44,12 @@ void Collect(CLI::App* app, const std::string& path, const CompletionValues& val
   for (const CLI::Option* option : app->get_options()) {
     const std::vector<std::string> names = NamesOf(option);
     if (names.empty()) {
-      // A positional argument with choices (`completion bash|zsh`): offered like commands.
-      for (const std::string& choice : ChoicesOf(option))
-        table->subcommands[path].push_back(choice);
+      // A positional argument with choices (`completion bash|zsh`): offered like commands;
+      // one without, a file (outside testing: the FILE of ingest, import-demand and pki
+      // show completed nothing).
+      const std::vector<std::string> choices = ChoicesOf(option);
+      for (const std::string& choice : choices) table->subcommands[path].push_back(choice);
+      if (choices.empty()) table->file_arguments.insert(path);
       continue;
     }
     for (const std::string& name : names) {
@@ -126,6 +131,11 @@ _plantctl() {
     mapfile -t COMPREPLY < <(compgen -W "$options" -- "$cur")
     return 0
   fi
+  if [[ -n ${_plantctl_file_arguments[$cmd]:-} ]]; then
+    compopt -o filenames 2>/dev/null
+    mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+    return 0
+  fi
   mapfile -t COMPREPLY < <(compgen -W "${_plantctl_subcommands[$cmd]:-}" -- "$cur")
   return 0
 }
@@ -161,6 +171,10 @@ _plantctl() {
     values=${_plantctl_options[$cmd]}
     [[ $cmd != plantctl ]] && values="$values ${_plantctl_options[plantctl]}"
     compadd -- ${=values}
+    return
+  fi
+  if [[ -n ${_plantctl_file_arguments[$cmd]} ]]; then
+    _files
     return
   fi
   compadd -- ${=_plantctl_subcommands[$cmd]}
@@ -200,7 +214,8 @@ absl::StatusOr<std::string> CompletionScript(CLI::App* root, absl::string_view s
            {"_plantctl_subcommands", ArrayBody(table.subcommands)},
            {"_plantctl_options", ArrayBody(table.options)},
            {"_plantctl_values", ArrayBody(table.values)},
-           {"_plantctl_takes_value", TakesValueBody(table.takes_value)}}) {
+           {"_plantctl_takes_value", TakesValueBody(table.takes_value)},
+           {"_plantctl_file_arguments", TakesValueBody(table.file_arguments)}}) {
     absl::StrAppend(&script, declare, " ", name, "\n", name, "=(\n", body, ")\n");
   }
   absl::StrAppend(&script, bash ? kBashFunction : kZshFunction);

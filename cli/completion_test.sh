@@ -65,6 +65,13 @@ got=$(bash_complete plantctl system "")
 expect_has "plantctl system <TAB>" "$got" who-am-i
 got=$(bash_complete plantctl completion "")
 expect_has "plantctl completion <TAB>" "$got" bash zsh
+# A command's FILE argument completes file names (outside testing: nothing was offered).
+mkdir -p "$WORK/files" && touch "$WORK/files/samples.csv" "$WORK/files/demand.csv"
+for command in "telemetry ingest" "planning import-demand" "pki show"; do
+  # shellcheck disable=SC2086
+  got=$(bash_complete plantctl $command "$WORK/files/")
+  expect_has "plantctl $command <TAB>" "$got" "$WORK/files/samples.csv" "$WORK/files/demand.csv"
+done
 
 if command -v zsh >/dev/null; then
   zsh -n "$WORK/plantctl.zsh" || fail "zsh -n: the zsh script does not parse"
