@@ -18,6 +18,7 @@ namespace plantmesh::runtime {
 namespace {
 
 constexpr std::string_view kErrorDomain = "plantmesh";
+constexpr std::string_view kDependencyUnavailable = "DEPENDENCY_UNAVAILABLE";
 
 // Debian's abseil has its own string_view, not an alias of std::string_view.
 absl::string_view AbslView(std::string_view text) { return {text.data(), text.size()}; }
@@ -134,10 +135,6 @@ absl::Status DisplaySafe(const absl::Status& status) {
   return out;
 }
 
-}  // namespace
-
-namespace {
-constexpr std::string_view kDependencyUnavailable = "DEPENDENCY_UNAVAILABLE";
 }  // namespace
 
 absl::Status DependencyUnavailable(std::string_view dependency, std::string_view detail) {
