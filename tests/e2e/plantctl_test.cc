@@ -1,8 +1,13 @@
 // plantctl against a live server: the defect lifecycle through the command line (JSON
 // output parsed), exit codes that scripts can rely on, table and CSV output, and a
 // config file per user.
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -992,17 +997,6 @@ TEST_F(PlantctlTest, PhotoUploadChecksAGivenSha256AndNamesTheFile) {
 
 // ---- planning import-demand (pdemand) ----
 
-// The pid of `parent`'s child process named `name` (its comm), or -1.
-pid_t ChildNamed(pid_t parent, const std::string& name) {
-  std::ifstream children(absl::StrCat("/proc/", parent, "/task/", parent, "/children"));
-  for (pid_t child; children >> child;) {
-    std::ifstream comm(absl::StrCat("/proc/", child, "/comm"));
-    std::string seen;
-    if (std::getline(comm, seen) && seen == name) return child;
-  }
-  return -1;
-}
-
 // Whether `pid`'s main thread is blocked in read(2) of file descriptor 0 (x86-64 and
 // arm64 syscall numbers 0 and 63; /proc/<pid>/syscall: "<number> <fd in hex> ...").
 bool ReadsStandardInput(pid_t pid) {
@@ -1014,35 +1008,30 @@ bool ReadsStandardInput(pid_t pid) {
 // Outside testing: `import-demand -` (and `telemetry ingest -`) did not act on Ctrl-C
 // while waiting for the next line of standard input, until the producer closed it.
 TEST_F(PlantctlTest, CtrlCStopsAnImportWaitingForStandardInput) {
-  std::string command;
+  // Standard input is a FIFO this test holds open (O_RDWR does not wait for a reader),
+  // having written the header and no record.
+  const std::string fifo = *dir_ + "/demand.fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0) << std::strerror(errno);
+  const int writer = ::open(fifo.c_str(), O_RDWR);
+  ASSERT_GE(writer, 0) << std::strerror(errno);
+  const std::string header = "product_id,date,quantity\n";
+  ASSERT_EQ(::write(writer, header.data(), header.size()), static_cast<ssize_t>(header.size()));
+  std::vector<std::string> argv = {"bash", "-c", "exec \"$@\" <\"$0\"", fifo};
   for (const std::string& arg : PlantctlArgv("planner", {"planning", "import-demand", "-"})) {
-    absl::StrAppend(&command, command.empty() ? "" : " ", "'", arg, "'");
+    argv.push_back(arg);
   }
-  // The producer ignores SIGINT and keeps the pipe open without writing a line.
-  Background run = StartInBackground(
-      {"bash", "-c",
-       "(trap '' INT; echo product_id,date,quantity; exec sleep 60) | exec " + command},
-      {});
-  pid_t plantctl = -1;
-  ASSERT_TRUE(testing::PollUntil(
-      [&] {
-        plantctl = ChildNamed(run.pid, "plantctl");
-        return plantctl > 0 && ReadsStandardInput(plantctl);
-      },
-      absl::Seconds(30)))
+  Background run = StartInBackground(argv, {});  // bash execs plantctl: the same process
+  ASSERT_TRUE(testing::PollUntil([&] { return ReadsStandardInput(run.pid); }, absl::Seconds(30)))
       << "plantctl never blocked reading stdin: " << testing::internal::ReadFileOrEmpty(run.err);
-  ASSERT_EQ(::kill(plantctl, SIGINT), 0);
-  // plantctl is bash's child, not ours: gone, or a zombie bash has not reaped yet.
-  const bool ended = testing::PollUntil(
-      [&] {
-        std::ifstream stat(absl::StrCat("/proc/", plantctl, "/stat"));
-        std::string pid, comm, state;
-        return !(stat >> pid >> comm >> state) || state == "Z";
-      },
-      absl::Seconds(10));
-  testing::internal::SignalGroup(run.pid, SIGKILL);  // the producer
-  (void)testing::internal::WaitForExit(run.pid, absl::Seconds(10));
-  ASSERT_TRUE(ended) << "plantctl went on reading after Ctrl-C";
+  ASSERT_EQ(::kill(run.pid, SIGINT), 0);
+  absl::StatusOr<int> code = testing::internal::WaitForExit(run.pid, absl::Seconds(10));
+  ::close(writer);
+  if (!code.ok()) {
+    testing::internal::SignalGroup(run.pid, SIGKILL);
+    (void)testing::internal::WaitForExit(run.pid, absl::Seconds(10));
+  }
+  ASSERT_TRUE(code.ok()) << "plantctl went on reading after Ctrl-C";
+  EXPECT_EQ(*code, 130);
   EXPECT_THAT(testing::internal::ReadFileOrEmpty(run.err),
               HasSubstr("plantctl: interrupted; nothing was stored"));
 }
