@@ -372,6 +372,7 @@ struct OpenUpload {
 
 // The first bytes of every JPEG file (ISO/IEC 10918-1): uploads are checked for them.
 constexpr char kJpegSignature[] = "\xFF\xD8\xFF";
+constexpr size_t kMiB = 1024 * 1024;
 
 v1::PhotoUpload PhotoMetadata(const std::string& defect_id, const std::string& bytes) {
   v1::PhotoUpload metadata;
@@ -418,7 +419,6 @@ TEST_F(DefectServiceTest, MetadataOnlyUploadsHoldNoMemory) {
 // it is RESOURCE_EXHAUSTED, and every share comes back when its stream ends, whether it
 // finished, was refused or was cancelled.
 TEST_F(DefectServiceTest, UploadsBeyondTheMemoryBudgetAreResourceExhausted) {
-  constexpr size_t kMiB = 1024 * 1024;
   v1::Defect d = Report("VIN-BUDGET");
   std::vector<std::string> photos;
   for (char c : {'a', 'b', 'c', 'd'}) {
@@ -484,7 +484,6 @@ v1::DownloadDefectPhotoRequest DefectServiceTest::DownloadOfNewPhoto(const std::
 // the process-wide download budget until its stream ends; one beyond it is
 // RESOURCE_EXHAUSTED, before its bytes are read.
 TEST_F(DefectServiceTest, DownloadsBeyondTheMemoryBudgetAreResourceExhausted) {
-  constexpr size_t kMiB = 1024 * 1024;
   std::string bytes;
   v1::DownloadDefectPhotoRequest download =
       DownloadOfNewPhoto("VIN-DOWNLOAD-BUDGET", 2 * kMiB, &bytes);
@@ -531,7 +530,6 @@ TEST_F(DefectServiceTest, DownloadsBeyondTheMemoryBudgetAreResourceExhausted) {
 // A photo larger than the whole download budget (stored under a larger photo-max-bytes)
 // can never be sent: FAILED_PRECONDITION saying so, not RESOURCE_EXHAUSTED "retry later".
 TEST_F(DefectServiceTest, APhotoLargerThanTheDownloadBudgetIsFailedPrecondition) {
-  constexpr size_t kMiB = 1024 * 1024;
   std::string bytes;
   v1::DownloadDefectPhotoRequest download =
       DownloadOfNewPhoto("VIN-DOWNLOAD-LARGE", 2 * kMiB, &bytes);
