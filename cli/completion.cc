@@ -78,7 +78,8 @@ std::string ArrayBody(const std::map<std::string, std::vector<std::string>>& ent
   return body;
 }
 
-std::string TakesValueBody(const std::set<std::string>& names) {
+// `name 1` lines: an associative array used as a set.
+std::string SetBody(const std::set<std::string>& names) {
   std::string body;
   for (const std::string& name : names) absl::StrAppend(&body, "  ", Quote(name), " 1\n");
   return body;
@@ -214,8 +215,8 @@ absl::StatusOr<std::string> CompletionScript(CLI::App* root, absl::string_view s
            {"_plantctl_subcommands", ArrayBody(table.subcommands)},
            {"_plantctl_options", ArrayBody(table.options)},
            {"_plantctl_values", ArrayBody(table.values)},
-           {"_plantctl_takes_value", TakesValueBody(table.takes_value)},
-           {"_plantctl_file_arguments", TakesValueBody(table.file_arguments)}}) {
+           {"_plantctl_takes_value", SetBody(table.takes_value)},
+           {"_plantctl_file_arguments", SetBody(table.file_arguments)}}) {
     absl::StrAppend(&script, declare, " ", name, "\n", name, "=(\n", body, ")\n");
   }
   absl::StrAppend(&script, bash ? kBashFunction : kZshFunction);

@@ -30,8 +30,9 @@ using google::protobuf::Message;
 
 constexpr size_t kChunkBytes = 256 * 1024;
 
-// A --from-file or --to-file that failed here: exit 1, not a call's status. `why`: the
-// system's reason (std::strerror(errno) right after the failed open or write).
+// A --from-file that failed part way, or a --to-file that failed here: exit 1, not a
+// call's status. `why`: the system's reason (std::strerror(errno) right after the failed
+// write). Opening a file to read is OpenInputFile's.
 absl::Status CannotRead(const std::string& path, absl::string_view why) {
   return LocalFailure(absl::StrCat("cannot read ", path, ": ", why));
 }
@@ -127,8 +128,9 @@ absl::StatusOr<std::unique_ptr<Message>> FileHead(const MethodBinding& binding,
 absl::Status SendFile(GenericCall& call, const MethodBinding& binding,
                       const ContractCatalog& catalog, const Message& head, bool* call_alive) {
   const FieldDescriptor* chunk_field = binding.command->request_file_chunk;
-  std::ifstream in(binding.from_file, std::ios::binary);
-  if (!in) return CannotRead(binding.from_file, std::strerror(errno));
+  absl::StatusOr<std::unique_ptr<std::ifstream>> opened = OpenInputFile(binding.from_file);
+  if (!opened.ok()) return opened.status();
+  std::ifstream& in = **opened;
   if (!call.Write(head)) {
     *call_alive = false;
     return absl::OkStatus();
