@@ -68,8 +68,9 @@ class AssignOnlyDefectService : public defect::v1::DefectService::Service {
     CallContext call;
     grpc::Status begun = policy_->Begin(context, kAssignDefect, &call);
     if (!begun.ok()) return begun;
-    time_left = call.TimeLeft();
-    return policy_->End(call, outcome, request);
+    absl::MutexLock lock(&mu_);
+    time_left_ = call.TimeLeft();
+    return policy_->End(call, outcome_, request);
   }
   // A client stream, wrapped like the generated bases wrap one (no request for End):
   // the handler describes the upload from its first message.
@@ -83,13 +84,27 @@ class AssignOnlyDefectService : public defect::v1::DefectService::Service {
     if (reader->Read(&message)) call.SetAuditDetail(message.metadata());
     while (reader->Read(&message)) {
     }
-    return policy_->End(call, outcome, nullptr);
+    absl::MutexLock lock(&mu_);
+    return policy_->End(call, outcome_, nullptr);
   }
-  absl::Status outcome = absl::OkStatus();
-  absl::Duration time_left;  // what the last AssignDefect's CallContext::TimeLeft said
+
+  // The test sets and reads these on its own thread while gRPC's threads run the handlers;
+  // the socket between them is no happens-before edge ThreadSanitizer can see.
+  void SetOutcome(absl::Status outcome) {
+    absl::MutexLock lock(&mu_);
+    outcome_ = std::move(outcome);
+  }
+  // What the last AssignDefect's CallContext::TimeLeft said.
+  absl::Duration TimeLeft() {
+    absl::MutexLock lock(&mu_);
+    return time_left_;
+  }
 
  private:
   CallPolicy* policy_;
+  absl::Mutex mu_;
+  absl::Status outcome_ ABSL_GUARDED_BY(mu_) = absl::OkStatus();
+  absl::Duration time_left_ ABSL_GUARDED_BY(mu_);
 };
 
 std::string ReadFile(const std::string& path) {
@@ -233,7 +248,7 @@ TEST_F(InsecureServerTest, TimeLeftIsWhatTheCallersDeadlineLeaves) {
     if (deadline) context.set_deadline(absl::ToChronoTime(absl::Now() + *deadline));
     defect::v1::AssignDefectResponse assigned;
     EXPECT_TRUE(defects->AssignDefect(&context, {}, &assigned).ok());
-    return server_->defect_service.time_left;
+    return server_->defect_service.TimeLeft();
   };
   // grpc-timeout is sent rounded up to its unit.
   const absl::Duration one_hour = time_left_with(absl::Hours(1));
@@ -244,7 +259,7 @@ TEST_F(InsecureServerTest, TimeLeftIsWhatTheCallersDeadlineLeaves) {
 }
 
 TEST_F(InsecureServerTest, ErrorsCarryRichDetailsAndMutationsAreAudited) {
-  server_->defect_service.outcome = InvalidField("mechanic_id", "must name an existing mechanic");
+  server_->defect_service.SetOutcome(InvalidField("mechanic_id", "must name an existing mechanic"));
   auto stub = defect::v1::DefectService::NewStub(channel_);
   grpc::ClientContext context;
   defect::v1::AssignDefectRequest request;
