@@ -102,7 +102,12 @@ ServiceStatus Collect(const ServiceCommand& service, const ConnectionSettings& s
   if (who.ok()) {
     row.version = who->server_version();
   } else if (row.error.ok()) {
-    row.error = who.status();  // health answered; the version could not be had
+    // Health answered; the version could not be had (a probe listener serves no WhoAmI,
+    // and gRPC's UNIMPLEMENTED comes with an empty message).
+    row.error =
+        absl::Status(who.status().code(), absl::StrCat("WhoAmI (for the version)",
+                                                       who.status().message().empty() ? "" : ": ",
+                                                       who.status().message()));
   }
   return row;
 }

@@ -74,6 +74,11 @@ CommandTree::CommandTree(const ContractCatalog& catalog, CLI::App* root,
       if (use == FieldUse::kOutputOnly) continue;
       // A required message is given by its own flags as well: its JSON is one way.
       if (flag.kind == FlagKind::kJson && use == FieldUse::kRequired) use = FieldUse::kOptional;
+      // A request_id plantctl fills when empty is not the user's to give (outside testing:
+      // --help listed it as required and then said it is filled).
+      if (use == FieldUse::kRequired && flag.path.back() == method.request_id) {
+        use = FieldUse::kOptional;
+      }
       offered.emplace_back(&flag, use);
     }
     std::map<const FlagSpec*, CLI::Option*> options;
@@ -228,8 +233,19 @@ absl::Status CommandTree::CheckRequiredFlags(const MethodBinding& binding,
   for (const contract::MissingField& field : contract::MissingRequiredFields(request)) {
     if (filled_later.count(field.path) > 0) continue;
     bool has_flag = false;
-    for (const auto& [flag, option] : binding.flags)
-      has_flag = has_flag || flag->name == field.path;
+    for (const auto& [flag, option] : binding.flags) {
+      if (flag->name != field.path) continue;
+      has_flag = true;
+      // Given, but as the value proto3 cannot tell from absent (0, "", UNSPECIFIED):
+      // "missing" would deny what the user typed (outside testing: --horizon_days 0).
+      if (option->count() > 0) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("--", field.path, " \"", absl::StrJoin(option->results(), ","),
+                         "\": the field is required and this is its unset value, which the server "
+                         "cannot tell from none; give another (see --help for ",
+                         binding.command->service_command, " ", binding.command->name, ")"));
+      }
+    }
     std::string named = has_flag ? absl::StrCat("--", field.path)
                                  : absl::StrCat("`", field.path, "` (in --request-json)");
     if (field.named_in_mask) absl::StrAppend(&named, " (--update_mask names it)");

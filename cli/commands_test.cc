@@ -25,6 +25,7 @@
 #include "gtest/gtest.h"
 #include "plantmesh/defect/v1/defect_service.pb.h"
 #include "plantmesh/system/v1/system_service.pb.h"
+#include "plantmesh/telemetry/v1/telemetry_service.pb.h"
 
 namespace plantmesh::cli {
 namespace {
@@ -257,6 +258,10 @@ TEST_F(CommandsTest, HelpMarksRequiredFieldsAndOffersNoOutputOnlyFlag) {
   }
   const std::string help = create->help();
   EXPECT_LT(help.find("Required request fields:"), help.find("\nRequest fields:"));
+  // The contract requires RecordOutput's request_id, but plantctl fills it: not the
+  // user's to give.
+  CLI::App* record = app_.get_subcommand("planning")->get_subcommand("record-output");
+  EXPECT_EQ(record->get_option("--request_id")->get_group(), "Request fields");
 
   // An update: the identifier is required there, the resource's fields when masked.
   CLI::App* update = app_.get_subcommand("defect")->get_subcommand("update-defect");
@@ -303,6 +308,16 @@ TEST_F(CommandsTest, MissingRequiredFlagsAreNamedBeforeAnyCall) {
 
   EXPECT_EQ(Build({"defect", "verify-repair", "--id", "7"}, &status), nullptr);
   EXPECT_THAT(status.message(), HasSubstr("missing required flag --decision"));
+
+  // A required flag given its unset value is not "missing" (outside testing: plantctl
+  // said "missing required flag --horizon_days" to --horizon_days 0).
+  EXPECT_EQ(Build({"planning", "forecast-demand", "--horizon_days", "0", "--product_ids", "P-1"},
+                  &status),
+            nullptr);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(status.message(),
+              HasSubstr("--horizon_days \"0\": the field is required and this is its unset value"));
+  EXPECT_THAT(status.message(), Not(HasSubstr("missing")));
 }
 
 TEST_F(CommandsTest, FromFileFillsTheRequiredSizeAndChecksum) {
@@ -561,6 +576,58 @@ TEST(OutputTest, CsvKeepsEveryValueExact) {
   EXPECT_EQ(row["description"], description);
   EXPECT_EQ(row["verification.accepted"], "false");
   EXPECT_EQ(row["id"], "1");
+}
+
+// A sample's value is a oneof: the members it does not hold print empty, never as their
+// defaults (outside testing: a CSV export showed text, condition and UNAVAILABLE samples
+// with number 0, so an UNAVAILABLE load read as a real 0 in a spreadsheet's average).
+TEST(OutputTest, OneofMembersNotSetPrintEmptyAndUnavailableHasAColumn) {
+  plantmesh::telemetry::v1::QuerySamplesResponse response;
+  auto add = [&response](const std::string& data_item) {
+    auto* sample = response.add_samples();
+    sample->set_machine_id("CNC-07");
+    sample->set_data_item_id(data_item);
+    sample->mutable_time()->set_seconds(1780000000);
+    return sample;
+  };
+  add("Xload")->set_number(0);
+  add("execution")->set_text("ACTIVE");
+  auto* servo = add("servo")->mutable_condition();
+  servo->set_level(plantmesh::telemetry::v1::CONDITION_LEVEL_FAULT);
+  servo->set_native_code("SV0401");
+  add("Xload")->mutable_unavailable();
+
+  std::ostringstream csv, notes;
+  ResponsePrinter(OutputFormat::kCsv, csv, notes).PrintResponse(response);
+  auto records = ParseCsv(csv.str());
+  ASSERT_EQ(records.size(), 5u) << csv.str();
+  std::vector<std::map<std::string, std::string>> rows;
+  for (size_t r = 1; r < records.size(); ++r) {
+    ASSERT_EQ(records[r].size(), records[0].size());
+    rows.emplace_back();
+    for (size_t i = 0; i < records[0].size(); ++i) rows.back()[records[0][i]] = records[r][i];
+  }
+  EXPECT_EQ(rows[0]["number"], "0");  // a real 0
+  EXPECT_EQ(rows[0]["text"], "");
+  EXPECT_EQ(rows[0]["unavailable"], "");
+  EXPECT_EQ(rows[1]["number"], "");
+  EXPECT_EQ(rows[1]["text"], "ACTIVE");
+  EXPECT_EQ(rows[2]["number"], "");
+  EXPECT_EQ(rows[2]["condition.level"], "FAULT");
+  EXPECT_EQ(rows[2]["condition.native_code"], "SV0401");
+  EXPECT_EQ(rows[3]["number"], "");
+  EXPECT_EQ(rows[3]["condition.level"], "");
+  EXPECT_EQ(rows[3]["unavailable"], "true");
+
+  std::ostringstream table;
+  ResponsePrinter(OutputFormat::kTable, table, notes).PrintResponse(response);
+  std::vector<std::string> lines = absl::StrSplit(table.str(), '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 5u) << table.str();
+  EXPECT_THAT(Cells(lines[0]),
+              ::testing::ElementsAre("machine_id", "data_item_id", "time", "number", "text",
+                                     "condition.level", "condition.native_code", "unavailable"));
+  EXPECT_THAT(Cells(lines[4]),
+              ::testing::ElementsAre("CNC-07", "Xload", "2026-05-28T20:26:40Z", "true"));
 }
 
 TEST(OutputTest, JsonPrintsEveryFieldWithItsDefault) {

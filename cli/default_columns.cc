@@ -26,6 +26,10 @@ const std::map<std::string, std::vector<std::string>>& ChosenColumns() {
       {"plantmesh.defect.v1.DefectCategory", {"code", "title", "default_severity"}},
       {"plantmesh.defect.v1.DefectEvent",
        {"event_time", "change_type", "defect.id", "defect.status", "defect.zone", "actor"}},
+      // One of number, text, condition and unavailable is set; the others print empty.
+      {"plantmesh.telemetry.v1.Sample",
+       {"machine_id", "data_item_id", "time", "number", "text", "condition.level",
+        "condition.native_code", "unavailable"}},
   };
   return *columns;
 }

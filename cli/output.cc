@@ -35,9 +35,12 @@ void AddColumns(const Descriptor* type, const std::string& prefix,
     std::vector<const FieldDescriptor*> field_path = path;
     field_path.push_back(field);
     std::string name = prefix + field->name();
-    // Recursive types (none today) stop at a fixed depth and print as JSON.
+    // Recursive types (none today) stop at a fixed depth and print as JSON. A message
+    // without fields (telemetry's Unavailable) is a column of its own: it says only that
+    // it is set.
     if (field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE && !field->is_repeated() &&
-        !IsLeafMessage(field->message_type()) && depth < 6) {
+        !IsLeafMessage(field->message_type()) && field->message_type()->field_count() > 0 &&
+        depth < 6) {
       AddColumns(field->message_type(), name + ".", field_path, depth + 1, out);
     } else {
       out->push_back({std::move(name), std::move(field_path)});
@@ -209,9 +212,13 @@ std::string CellText(const Message& message, const Column& column) {
   }
   const FieldDescriptor* field = column.path.back();
   if (!field->is_repeated()) {
+    // A field with presence that is not set prints empty, not as its default: a sample
+    // whose oneof value holds text or UNAVAILABLE has no number 0 (outside testing: a CSV
+    // export showed an UNAVAILABLE load as 0).
+    if (field->has_presence() && !current->GetReflection()->HasField(*current, field)) return "";
     if (field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE &&
-        !current->GetReflection()->HasField(*current, field)) {
-      return "";
+        field->message_type()->field_count() == 0) {
+      return "true";
     }
     return ScalarText(*current, field, -1);
   }

@@ -31,7 +31,9 @@ struct Column {
 std::vector<Column> ColumnsOf(const google::protobuf::Descriptor* type);
 
 // A cell's text: enums by short name, timestamps in RFC 3339 (UTC), bytes in base64,
-// repeated scalars joined by ",", repeated messages as a JSON array.
+// repeated scalars joined by ",", repeated messages as a JSON array; a field with presence
+// that is not set (a oneof member when another member is set) is empty, and a set message
+// without fields (telemetry's Unavailable) is "true".
 std::string CellText(const google::protobuf::Message& message, const Column& column);
 
 // One CSV field, quoted when it holds a comma, a quote or a line break (RFC 4180);

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -121,6 +122,10 @@ class AdminStatusTest : public ::testing::Test {
       }
     }
     argv.insert(argv.end(), {"admin", "status"});
+    return Run(argv);
+  }
+
+  CliRun Run(const std::vector<std::string>& argv) {
     static int counter = 0;
     const std::string out = absl::StrCat(dir_, "/out.", counter);
     const std::string err = absl::StrCat(dir_, "/err.", counter++);
@@ -150,6 +155,16 @@ class AdminStatusTest : public ::testing::Test {
       if (!row.is_discarded()) rows[row.value("service", "")] = row;
     }
     return rows;
+  }
+
+  // The plaintext probe listener's address, from the server's log line.
+  std::string ProbeEndpoint(const std::string& service) const {
+    auto it = servers_.find(service);
+    if (it == servers_.end()) return "";
+    static const std::regex line(R"(probe listener \(plaintext, grpc.health.v1 only\) on (\S+))");
+    std::smatch match;
+    const std::string log = it->second->log();
+    return std::regex_search(log, match, line) ? match[1].str() : "";
   }
 
   std::string Endpoint(const std::string& service) const {
@@ -253,6 +268,29 @@ TEST_F(AdminStatusTest, OneEndpointForAllAsksEveryServiceThereAndNamesTheMissing
   EXPECT_EQ(rows["telemetry"].value("health", ""), "NOT_FOUND") << rows["telemetry"];
   EXPECT_EQ(rows["planning"].value("health", ""), "NOT_FOUND") << rows["planning"];
   EXPECT_EQ(rows["planning"].value("endpoint", ""), Endpoint("defect"));
+}
+
+// The README's `--insecure` with the probe ports: health only, the version empty, and
+// stderr names the call it could not make (outside testing: "UNIMPLEMENTED: " alone).
+TEST_F(AdminStatusTest, TheProbeListenersAnswerHealthAndSayWhyTheVersionIsMissing) {
+  std::vector<std::string> argv = {
+      PLANTCTL_BIN, "--insecure", "--endpoint", ProbeEndpoint("defect"), "-o", "json"};
+  for (const std::string& service : kServices) {
+    ASSERT_NE(ProbeEndpoint(service), "") << servers_[service]->log();
+    argv.insert(argv.end(),
+                {"--service-endpoint", absl::StrCat(service, "=", ProbeEndpoint(service))});
+  }
+  argv.insert(argv.end(), {"admin", "status"});
+  CliRun run = Run(argv);
+  EXPECT_EQ(run.exit_code, 0) << run.out << run.err;
+  std::map<std::string, nlohmann::json> rows = Rows(run);
+  ASSERT_EQ(rows.size(), kServices.size()) << run.out;
+  for (const std::string& service : kServices) {
+    EXPECT_EQ(rows[service].value("health", ""), "SERVING") << rows[service];
+    EXPECT_EQ(rows[service].value("version", "x"), "") << rows[service];
+    EXPECT_THAT(run.err, HasSubstr(absl::StrCat(service, " at ", ProbeEndpoint(service),
+                                                ": UNIMPLEMENTED: WhoAmI (for the version)")));
+  }
 }
 
 }  // namespace
