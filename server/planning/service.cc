@@ -11,6 +11,7 @@
 #include "server/planning/config.h"
 #include "server/planning/convert.h"
 #include "server/planning/domain.h"
+#include "server/planning/propose/lot_sizing.h"
 #include "server/runtime/errors.h"
 #include "server/runtime/idempotency.h"
 #include "server/runtime/key_pages.h"
@@ -55,7 +56,8 @@ PlanningServiceImpl::PlanningServiceImpl(const runtime::ServiceDeps& deps, Plann
     : v1::PlanningServiceBase(deps.call_policy, deps.executor),
       deps_(deps),
       store_(store),
-      zone_(absl::UTCTimeZone()) {
+      zone_(absl::UTCTimeZone()),
+      solver_program_(propose::CbcSolverProgram()) {
   const auto* config = dynamic_cast<const PlanningConfig*>(deps.service_config);
   // CheckConfig refused a zone that does not exist before the service was built.
   if (config != nullptr) {

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "plantmesh/planning/v1/planning_service.pm_server.h"
 #include "server/planning/calendar.h"
 #include "server/planning/proposal.h"
@@ -148,6 +149,9 @@ class PlanningServiceImpl : public v1::PlanningServiceBase {
   PlanningStore* store_;
   absl::TimeZone zone_;
   absl::Duration propose_time_limit_ = absl::Seconds(10);  // [planning] propose-time-limit-seconds
+  // ProposePlan's solver program, looked up once when the service is built (CheckConfig
+  // refused to start without it), so no call reads the environment.
+  absl::StatusOr<std::string> solver_program_;
 };
 
 }  // namespace plantmesh::planning

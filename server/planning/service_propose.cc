@@ -418,6 +418,9 @@ absl::Status PlanningServiceImpl::HandleProposePlan(runtime::CallContext& call,
     v.Add("line_ids", why);
     return v.ToStatus();
   }
+  // An install without the solver program is this server's fault, not the caller's.
+  if (!solver_program_.ok()) return absl::InternalError(solver_program_.status().message());
+  model.input.solver.program = *solver_program_;
   SolveGate& gate = ProposalSolveGate();
   if (!gate.TryEnter()) {
     return runtime::WithErrorInfo(

@@ -659,11 +659,25 @@ TEST_F(ProposePlanTest, TheCallsDeadlineBoundsTheTimeLimit) {
   EXPECT_LT(r.solver().time_limit_seconds(), 2.75);
 }
 
+// The environment names a solver program that is not there (an install without it),
+// set before the service is built: the service looks the program up once then, and no
+// call reads the environment (ThreadSanitizer saw this test's setenv race a call's getenv).
+class ProposePlanWithoutTheSolverTest : public ProposePlanTest {
+ protected:
+  void SetUp() override {
+    setenv("PLANTMESH_CBC_SOLVER", "/nonexistent/plantmesh-cbc-solver", 1);
+    ProposePlanTest::SetUp();
+  }
+  void TearDown() override {
+    ProposePlanTest::TearDown();
+    unsetenv("PLANTMESH_CBC_SOLVER");
+  }
+};
+
 // ProposePlan runs CBC in the solver program: an install without it is the server's fault
 // (INTERNAL, naming where it looked), nothing is written, and a server hosting planning
 // refuses to start without it.
-TEST_F(ProposePlanTest, WithoutTheSolverProgramTheCallIsInternalAndTheServerWouldNotStart) {
-  setenv("PLANTMESH_CBC_SOLVER", "/nonexistent/plantmesh-cbc-solver", 1);
+TEST_F(ProposePlanWithoutTheSolverTest, TheCallIsInternalAndTheServerWouldNotStart) {
   v1::ProposePlanRequest request = ThreeShifts({{"GRANOLA-500G", 10000}});
   request.set_create_drafts(true);
   request.set_request_id("no-solver");
@@ -675,7 +689,6 @@ TEST_F(ProposePlanTest, WithoutTheSolverProgramTheCallIsInternalAndTheServerWoul
   const std::vector<std::string> without_planning = CheckConfig(server, section);
   server.services = {"defect", "planning"};
   const std::vector<std::string> with_planning = CheckConfig(server, section);
-  unsetenv("PLANTMESH_CBC_SOLVER");
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INTERNAL);
   EXPECT_THAT(s.error_message(), HasSubstr("/nonexistent/plantmesh-cbc-solver"));
   EXPECT_TRUE(store_.ListPlans(PlanQuery())->plans.empty());
@@ -685,6 +698,7 @@ TEST_F(ProposePlanTest, WithoutTheSolverProgramTheCallIsInternalAndTheServerWoul
               HasSubstr("planning: the CBC solver program "
                         "/nonexistent/plantmesh-cbc-solver is not an executable"));
   // And with it (the build tree's), it starts.
+  unsetenv("PLANTMESH_CBC_SOLVER");
   EXPECT_TRUE(CheckConfig(server, section).empty());
 }
 

@@ -154,6 +154,9 @@ struct SolverOptions {
   // Polled while the solver runs (every 20 ms): true ends the solve at once with the best
   // plan found so far, as the time limit does (a cancelled call, a draining server).
   std::function<bool()> stop;
+  // The solver program (CbcSolverProgram()), looked up once by the service at start: the
+  // environment is not read while calls run. Empty: looked up for this solve.
+  std::string program;
 };
 
 // The most periods a model has; the caller refuses a larger horizon as the request's.

@@ -122,10 +122,10 @@ constexpr absl::Duration kKillGrace = absl::Milliseconds(500);
 // One CBC solve of the built model from `start`, with the columns marked in `fixed` held
 // at their start values, within `seconds`. Killed at `kill_at`, or as soon as `stop()`
 // turns true: then no solution and bound 0.
-absl::StatusOr<CbcRun> RunCbc(const Builder& b, const std::vector<double>& start,
-                              const std::vector<bool>& fixed, double seconds, double gap,
-                              std::optional<int> max_nodes, absl::Time kill_at,
-                              const std::function<bool()>& stop);
+absl::StatusOr<CbcRun> RunCbc(const std::string& program, const Builder& b,
+                              const std::vector<double>& start, const std::vector<bool>& fixed,
+                              double seconds, double gap, std::optional<int> max_nodes,
+                              absl::Time kill_at, const std::function<bool()>& stop);
 
 // What one component's solve adds to the whole.
 struct ComponentResult {
@@ -145,6 +145,10 @@ absl::StatusOr<ComponentResult> SolveComponent(const Index& index, const Compone
   const int periods = in.period_count;
   const int products = static_cast<int>(in.products.size());
   const Costs& costs = in.costs;
+  std::string program = in.solver.program;
+  if (program.empty()) {
+    PM_ASSIGN_OR_RETURN(program, CbcSolverProgram());
+  }
   Builder b;
 
   // Demand due in periods ≥ t, per product: no run needs to be larger.
@@ -340,8 +344,9 @@ absl::StatusOr<ComponentResult> SolveComponent(const Index& index, const Compone
   const bool small = b.integers() <= kWholeModelIntegers;
   if (left() >= kShortestSolve) {
     const double share = small ? left() : left() * kWholeModelShare;
-    PM_ASSIGN_OR_RETURN(CbcRun whole, RunCbc(b, incumbent, {}, share, in.solver.relative_gap,
-                                             in.solver.max_nodes, kill_at(share), stop));
+    PM_ASSIGN_OR_RETURN(CbcRun whole,
+                        RunCbc(program, b, incumbent, {}, share, in.solver.relative_gap,
+                               in.solver.max_nodes, kill_at(share), stop));
     result.bound = std::max(result.bound, whole.bound);
     result.optimal = whole.optimal;
     result.node_limit = whole.node_limit;
@@ -369,15 +374,16 @@ absl::StatusOr<ComponentResult> SolveComponent(const Index& index, const Compone
           fixed[c] = b.integer(c) && (b.period(c) < first || b.period(c) > last);
         }
         const double share = std::max(kShortestSolve, left() / static_cast<double>(windows - w));
-        PM_ASSIGN_OR_RETURN(CbcRun run, RunCbc(b, incumbent, fixed, share, kWindowGap, kWindowNodes,
-                                               kill_at(share), stop));
+        PM_ASSIGN_OR_RETURN(CbcRun run, RunCbc(program, b, incumbent, fixed, share, kWindowGap,
+                                               kWindowNodes, kill_at(share), stop));
         improved = take(run) || improved;
       }
     }
     if (!within() && left() >= kShortestSolve) {
       const double share = left();
-      PM_ASSIGN_OR_RETURN(CbcRun whole, RunCbc(b, incumbent, {}, share, in.solver.relative_gap,
-                                               in.solver.max_nodes, kill_at(share), stop));
+      PM_ASSIGN_OR_RETURN(CbcRun whole,
+                          RunCbc(program, b, incumbent, {}, share, in.solver.relative_gap,
+                                 in.solver.max_nodes, kill_at(share), stop));
       result.bound = std::max(result.bound, whole.bound);
       result.node_limit = whole.node_limit;
       take(whole);
@@ -400,17 +406,16 @@ absl::StatusOr<ComponentResult> SolveComponent(const Index& index, const Compone
   return result;
 }
 
-absl::StatusOr<CbcRun> RunCbc(const Builder& b, const std::vector<double>& start,
-                              const std::vector<bool>& fixed, double seconds, double gap,
-                              std::optional<int> max_nodes, absl::Time kill_at,
-                              const std::function<bool()>& stop) {
+absl::StatusOr<CbcRun> RunCbc(const std::string& program, const Builder& b,
+                              const std::vector<double>& start, const std::vector<bool>& fixed,
+                              double seconds, double gap, std::optional<int> max_nodes,
+                              absl::Time kill_at, const std::function<bool()>& stop) {
   CbcProblem problem = b.Problem(start, fixed);
   problem.seconds = seconds;
   problem.relative_gap = gap;
   problem.max_nodes = max_nodes.value_or(-1);
   // In a program of its own, which can be killed (solver_process.h); CBC's process-wide
   // state stays there too.
-  PM_ASSIGN_OR_RETURN(std::string program, CbcSolverProgram());
   PM_ASSIGN_OR_RETURN(std::optional<std::string> answer,
                       RunSolverProgram(program, {absl::StrCat("--parent-pid=", getpid())},
                                        EncodeProblem(problem), kill_at, stop));
