@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -43,6 +44,10 @@ namespace plantmesh {
 namespace {
 
 using runtime::ServiceDescriptor;
+
+// After the drain window: the calls' 2 s cancel grace, the relay's last publish and the
+// audit flush (5 s at most) fit well within it.
+constexpr absl::Duration kStuckDrainGrace = absl::Seconds(15);
 
 absl::StatusOr<std::unique_ptr<runtime::RoleBindingStore>> OpenRoleBindings(
     const runtime::ServerConfig& config) {
@@ -209,6 +214,21 @@ absl::Status Serve(const runtime::ServerConfig& config) {
   const int signal_number = runtime::WaitForTerminationSignal();
   spdlog::info("signal {}: draining for up to {}s", signal_number,
                absl::ToDoubleSeconds(config.drain_timeout));
+  // A dependency that never answers (a stopped PostgreSQL, a frozen host) holds the calls
+  // waiting on it and the last publish and flush, and with them the exit (outside testing:
+  // 44 s and counting, until PostgreSQL went on). Past the window and a grace the process ends
+  // anyway, as a SIGKILL would: what was acknowledged is committed, and PostgreSQL rolls back what
+  // was not when the connections close.
+  std::thread([limit = config.drain_timeout + kStuckDrainGrace] {
+    absl::SleepFor(limit);
+    spdlog::critical(
+        "the shutdown did not end within {}s: it waits on a dependency that does not "
+        "answer (calls, the outbox relay or the audit on PostgreSQL or Redis); exiting "
+        "without it (code 1)",
+        absl::ToDoubleSeconds(limit));
+    spdlog::default_logger()->flush();
+    std::_Exit(1);
+  }).detach();
   host->Drain(config.drain_timeout);
   host.reset();
   executor.Shutdown();  // runs the steps still queued for calls that ended, joins its threads

@@ -2,7 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <memory>
 #include <pqxx/pqxx>
+#include <thread>
 #include <utility>
 
 #include "server/runtime/event_stream.h"
@@ -11,6 +13,34 @@
 
 namespace plantmesh::runtime {
 
+DependencyProbe WithDeadline(DependencyProbe probe, absl::Duration timeout) {
+  struct State {
+    absl::Mutex mu;
+    bool running ABSL_GUARDED_BY(mu) = false;
+    bool done ABSL_GUARDED_BY(mu) = false;
+    bool result ABSL_GUARDED_BY(mu) = false;
+  };
+  auto state = std::make_shared<State>();
+  return {probe.name, [healthy = std::move(probe.healthy), timeout, state] {
+            absl::MutexLock lock(&state->mu);
+            // The last run has not answered within its time: still stuck.
+            if (state->running) return false;
+            state->running = true;
+            state->done = false;
+            // Detached: it may outlive the reporter (a PostgreSQL that never answers); it
+            // holds only what the copies of `healthy` and `state` keep alive.
+            std::thread([healthy, state] {
+              const bool result = healthy();
+              absl::MutexLock done_lock(&state->mu);
+              state->result = result;
+              state->done = true;
+              state->running = false;
+            }).detach();
+            return state->mu.AwaitWithTimeout(absl::Condition(&state->done), timeout) &&
+                   state->result;
+          }};
+}
+
 DependencyProbe PostgresProbe(std::string url, absl::Duration timeout) {
   PgPoolOptions options;
   options.url = std::move(url);
@@ -18,23 +48,28 @@ DependencyProbe PostgresProbe(std::string url, absl::Duration timeout) {
   options.acquire_timeout = timeout;
   options.statement_timeout = timeout;
   options.lock_timeout = timeout;
-  // Shared by the copies of the std::function; opened lazily so that a server starting
-  // while PostgreSQL is briefly away reports NOT_SERVING instead of failing.
+  // Shared by the copies of the std::function; opened on first use and again after a
+  // failure, so that PostgreSQL away for a while reads NOT_SERVING, then SERVING again.
   auto pool = std::make_shared<std::unique_ptr<PgPool>>();
-  return {kPostgresHealthName, [options = std::move(options), pool] {
-            if (*pool == nullptr) {
-              absl::StatusOr<std::unique_ptr<PgPool>> opened = PgPool::Open(options);
-              if (!opened.ok()) return false;
-              *pool = *std::move(opened);
-            }
-            return (*pool)
-                ->Run([](pqxx::connection& connection) {
-                  pqxx::nontransaction query(connection);
-                  query.exec("SELECT 1");
-                  return absl::OkStatus();
-                })
-                .ok();
-          }};
+  // statement_timeout bounds a query of a PostgreSQL that answers; one that does not (a
+  // stopped process, a frozen host) would hold the probe, and health said SERVING while
+  // every call waited (outside testing).
+  return WithDeadline({kPostgresHealthName,
+                       [options = std::move(options), pool] {
+                         if (*pool == nullptr) {
+                           absl::StatusOr<std::unique_ptr<PgPool>> opened = PgPool::Open(options);
+                           if (!opened.ok()) return false;
+                           *pool = *std::move(opened);
+                         }
+                         return (*pool)
+                             ->Run([](pqxx::connection& connection) {
+                               pqxx::nontransaction query(connection);
+                               query.exec("SELECT 1");
+                               return absl::OkStatus();
+                             })
+                             .ok();
+                       }},
+                      timeout);
 }
 
 DependencyProbe RedisProbe(const OutboxRelay* relay) {
@@ -58,8 +93,10 @@ void HealthReporter::Shutdown() {
     if (stop_) return;
     stop_ = true;
   }
+  // All NOT_SERVING first (later updates are ignored), then the prober ends: balancers
+  // must hear of the drain even while a probe waits.
+  health_->Shutdown();
   if (prober_.joinable()) prober_.join();
-  health_->Shutdown();  // all NOT_SERVING, later updates ignored
 }
 
 void HealthReporter::ProbeLoop(absl::Duration period) {

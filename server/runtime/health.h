@@ -31,9 +31,15 @@ struct DependencyProbe {
   std::function<bool()> healthy;  // may block briefly; runs on the health thread
 };
 
+// `probe`, answered within `timeout`: it runs on a thread of its own, and one that has
+// not answered by then counts as not healthy (so does every later ask while it still
+// waits), so that a dependency that never answers cannot hold the health thread.
+DependencyProbe WithDeadline(DependencyProbe probe, absl::Duration timeout);
+
 // Runs `SELECT 1` on a connection of its own (opened on first use, reopened after a
-// failure, statements limited to `timeout`), never one of the request pool's: a busy
-// pool must not make health report PostgreSQL NOT_SERVING.
+// failure), never one of the request pool's: a busy pool must not make health report
+// PostgreSQL NOT_SERVING. NOT_SERVING when it has no answer within `timeout`, also
+// from a PostgreSQL that accepts the connection and then says nothing (WithDeadline).
 DependencyProbe PostgresProbe(std::string url, absl::Duration timeout = absl::Seconds(2));
 DependencyProbe RedisProbe(const OutboxRelay* relay);
 

@@ -1,7 +1,19 @@
 #include "server/runtime/health.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <memory>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
+#include "server/runtime/health_service.h"
 #include "server/runtime/pg_pool.h"
+#include "tests/support/poll.h"
 #include "tests/support/test_servers.h"
 
 namespace plantmesh::runtime {
@@ -35,6 +47,72 @@ TEST(PostgresProbeTest, NotServingWhenUnreachable) {
       "postgresql://127.0.0.1:" + std::to_string(::plantmesh::testing::FreePort()) + "/none",
       absl::Milliseconds(500));
   EXPECT_FALSE(probe.healthy());
+}
+
+// A PostgreSQL that takes the connection and then says nothing (a stopped process, a
+// frozen host): the kernel completes the handshake of a listening socket nobody accepts
+// from, and libpq waits for the server's answer. Outside testing: health said SERVING
+// for the whole 30 s that PostgreSQL was stopped.
+TEST(PostgresProbeTest, NotServingWhenPostgresTakesTheConnectionAndSaysNothing) {
+  const int silent = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(silent, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(silent, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+  ASSERT_EQ(listen(silent, 16), 0);
+  socklen_t length = sizeof(address);
+  ASSERT_EQ(getsockname(silent, reinterpret_cast<sockaddr*>(&address), &length), 0);
+  DependencyProbe probe =
+      PostgresProbe(absl::StrCat("postgresql://127.0.0.1:", ntohs(address.sin_port), "/none"),
+                    absl::Milliseconds(200));
+  // Without the deadline healthy() never returned: the test would hang until ctest's
+  // timeout ended it.
+  EXPECT_FALSE(probe.healthy());
+  EXPECT_FALSE(probe.healthy());  // still waiting: not asked again
+  close(silent);                  // the waiting probe's connection fails; it returns and ends
+}
+
+TEST(WithDeadlineTest, AProbeStillWaitingIsNotHealthyAndIsNotAskedAgain) {
+  absl::Notification release;
+  std::atomic<int> asked{0};
+  DependencyProbe probe = WithDeadline({"waits",
+                                        [&] {
+                                          asked.fetch_add(1);
+                                          release.WaitForNotification();
+                                          return true;
+                                        }},
+                                       absl::Milliseconds(50));
+  EXPECT_FALSE(probe.healthy());
+  EXPECT_FALSE(probe.healthy());
+  EXPECT_EQ(asked.load(), 1);
+  release.Notify();
+  ::plantmesh::testing::PollUntil([&] { return probe.healthy(); }, absl::Seconds(10));
+  EXPECT_TRUE(probe.healthy());
+  EXPECT_GE(asked.load(), 2);
+}
+
+// Shutdown marks every entry NOT_SERVING and returns while a probe still waits (outside
+// testing: SIGTERM with PostgreSQL stopped left the server SERVING and undrained for as
+// long as PostgreSQL was stopped).
+TEST(HealthReporterTest, ShutdownDoesNotWaitForAProbeThatNeverAnswers) {
+  auto release = std::make_shared<absl::Notification>();
+  auto asked = std::make_shared<std::atomic<bool>>(false);
+  HealthService health;
+  {
+    HealthReporter reporter(&health, {"test.Service"},
+                            {WithDeadline({"plantmesh.dependency.stuck",
+                                           [release, asked] {
+                                             asked->store(true);
+                                             release->WaitForNotification();
+                                             return true;
+                                           }},
+                                          absl::Milliseconds(20))},
+                            absl::Milliseconds(10));
+    EXPECT_TRUE(::plantmesh::testing::PollUntil([&] { return asked->load(); }, absl::Seconds(30)));
+    reporter.Shutdown();  // before the fix: waited here for the probe, forever
+  }
+  release->Notify();  // the detached probe ends; it holds only what it shares
 }
 
 }  // namespace
