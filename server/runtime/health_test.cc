@@ -74,22 +74,26 @@ TEST(PostgresProbeTest, NotServingWhenPostgresTakesTheConnectionAndSaysNothing) 
 }
 
 TEST(WithDeadlineTest, AProbeStillWaitingIsNotHealthyAndIsNotAskedAgain) {
-  absl::Notification release;
-  std::atomic<int> asked{0};
+  // Shared: the probe's thread is detached and may end after this test.
+  auto release = std::make_shared<absl::Notification>();
+  auto asked = std::make_shared<std::atomic<int>>(0);
   DependencyProbe probe = WithDeadline({"waits",
-                                        [&] {
-                                          asked.fetch_add(1);
-                                          release.WaitForNotification();
+                                        [release, asked] {
+                                          asked->fetch_add(1);
+                                          release->WaitForNotification();
                                           return true;
                                         }},
                                        absl::Milliseconds(50));
   EXPECT_FALSE(probe.healthy());
   EXPECT_FALSE(probe.healthy());
-  EXPECT_EQ(asked.load(), 1);
-  release.Notify();
-  ::plantmesh::testing::PollUntil([&] { return probe.healthy(); }, absl::Seconds(10));
-  EXPECT_TRUE(probe.healthy());
-  EXPECT_GE(asked.load(), 2);
+  // One run, still waiting (its thread may start late on a busy machine).
+  EXPECT_TRUE(
+      ::plantmesh::testing::PollUntil([&] { return asked->load() == 1; }, absl::Seconds(30)));
+  EXPECT_FALSE(probe.healthy());
+  EXPECT_EQ(asked->load(), 1);
+  release->Notify();
+  EXPECT_TRUE(::plantmesh::testing::PollUntil([&] { return probe.healthy(); }, absl::Seconds(30)));
+  EXPECT_GE(asked->load(), 2);
 }
 
 // Shutdown marks every entry NOT_SERVING and returns while a probe still waits (outside
