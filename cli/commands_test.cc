@@ -559,6 +559,21 @@ std::vector<std::vector<std::string>> ParseCsv(const std::string& text) {
   return records;
 }
 
+// The records after the header, each by column name; a record whose field count is not
+// the header's fails the test.
+std::vector<std::map<std::string, std::string>> CsvRowsByHeader(const std::string& text) {
+  std::vector<std::vector<std::string>> records = ParseCsv(text);
+  std::vector<std::map<std::string, std::string>> rows;
+  for (size_t r = 1; r < records.size(); ++r) {
+    EXPECT_EQ(records[r].size(), records[0].size()) << text;
+    rows.emplace_back();
+    for (size_t i = 0; i < records[0].size() && i < records[r].size(); ++i) {
+      rows.back()[records[0][i]] = records[r][i];
+    }
+  }
+  return rows;
+}
+
 TEST(OutputTest, CsvKeepsEveryValueExact) {
   const std::string description = "Kratzer, \"tief\"\r\nzweite Zeile\tMüller 🚗 \\n ";
   plantmesh::defect::v1::ListDefectsResponse response;
@@ -568,11 +583,9 @@ TEST(OutputTest, CsvKeepsEveryValueExact) {
   defect->mutable_verification()->set_accepted(false);
   std::ostringstream csv, notes;
   ResponsePrinter(OutputFormat::kCsv, csv, notes).PrintResponse(response);
-  auto records = ParseCsv(csv.str());
-  ASSERT_EQ(records.size(), 2u) << csv.str();
-  ASSERT_EQ(records[0].size(), records[1].size());
-  std::map<std::string, std::string> row;
-  for (size_t i = 0; i < records[0].size(); ++i) row[records[0][i]] = records[1][i];
+  std::vector<std::map<std::string, std::string>> rows = CsvRowsByHeader(csv.str());
+  ASSERT_EQ(rows.size(), 1u) << csv.str();
+  std::map<std::string, std::string>& row = rows[0];
   EXPECT_EQ(row["description"], description);
   EXPECT_EQ(row["verification.accepted"], "false");
   EXPECT_EQ(row["id"], "1");
@@ -599,14 +612,8 @@ TEST(OutputTest, OneofMembersNotSetPrintEmptyAndUnavailableHasAColumn) {
 
   std::ostringstream csv, notes;
   ResponsePrinter(OutputFormat::kCsv, csv, notes).PrintResponse(response);
-  auto records = ParseCsv(csv.str());
-  ASSERT_EQ(records.size(), 5u) << csv.str();
-  std::vector<std::map<std::string, std::string>> rows;
-  for (size_t r = 1; r < records.size(); ++r) {
-    ASSERT_EQ(records[r].size(), records[0].size());
-    rows.emplace_back();
-    for (size_t i = 0; i < records[0].size(); ++i) rows.back()[records[0][i]] = records[r][i];
-  }
+  std::vector<std::map<std::string, std::string>> rows = CsvRowsByHeader(csv.str());
+  ASSERT_EQ(rows.size(), 4u) << csv.str();
   EXPECT_EQ(rows[0]["number"], "0");  // a real 0
   EXPECT_EQ(rows[0]["text"], "");
   EXPECT_EQ(rows[0]["unavailable"], "");
