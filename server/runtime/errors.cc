@@ -137,9 +137,11 @@ absl::Status DisplaySafe(const absl::Status& status) {
 
 }  // namespace
 
-absl::Status DependencyUnavailable(std::string_view dependency, std::string_view detail) {
+absl::Status DependencyUnavailable(std::string_view dependency, std::string_view detail,
+                                   std::string_view advice) {
+  // The advice rides in the server-side ErrorInfo; ForClient moves it into the message.
   return WithErrorInfo(absl::UnavailableError(AbslView(detail)), kDependencyUnavailable,
-                       {{"dependency", std::string(dependency)}});
+                       {{"dependency", std::string(dependency)}, {"advice", std::string(advice)}});
 }
 
 absl::Status ForClient(const absl::Status& status, std::string* error_id) {
@@ -150,8 +152,8 @@ absl::Status ForClient(const absl::Status& status, std::string* error_id) {
       *error_id = NewErrorId();
       const std::string dependency = info.metadata["dependency"];
       return WithErrorInfo(
-          absl::UnavailableError(absl::StrCat("the server cannot reach its ", dependency,
-                                              "; retry later (error id ", *error_id,
+          absl::UnavailableError(absl::StrCat("the server cannot reach its ", dependency, "; ",
+                                              info.metadata["advice"], " (error id ", *error_id,
                                               "; the server's log has the details)")),
           kDependencyUnavailable, {{"dependency", dependency}, {"error_id", *error_id}});
     }

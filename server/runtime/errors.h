@@ -108,8 +108,11 @@ absl::Status WithPreconditionFailure(absl::Status status, std::string_view type,
 // server's own log and start-up errors. ForClient tells a client only which dependency,
 // with an error id that finds the detail in the log (outside testing: a call while
 // PostgreSQL was down answered with libpq's "connection to server at "127.0.0.1", port
-// 47703 failed: Connection refused").
-absl::Status DependencyUnavailable(std::string_view dependency, std::string_view detail);
+// 47703 failed: Connection refused"). `advice` follows the dependency's name in what the
+// client is told: what to do (a connection lost during a commit must be retried with the
+// same request_id).
+absl::Status DependencyUnavailable(std::string_view dependency, std::string_view detail,
+                                   std::string_view advice = "retry later");
 
 // 64 random bits as 16 lowercase hex digits: unique enough to find one error in a log.
 std::string NewErrorId();

@@ -358,24 +358,32 @@ absl::Status FromDatabase(absl::StatusCode code, absl::string_view what, absl::s
                                          state.empty() ? "" : ", ", "error id ", id, ")"));
 }
 
+// The connection to PostgreSQL is gone (or the server is shutting down): the client is
+// told which dependency and `advice` (ForClient), libpq's text stays in the server's log.
+absl::Status LostConnection(const std::exception& e, absl::string_view state,
+                            std::string_view advice) {
+  return DependencyUnavailable(
+      "PostgreSQL",
+      absl::StrCat(PrimaryMessage(e.what()), state.empty() ? "" : " (SQLSTATE ", state,
+                   state.empty() ? "" : ")"),
+      advice);
+}
+
 }  // namespace
 
 absl::Status MapPgException(const std::exception& e, const PgConstraintErrors* constraints) {
   if (dynamic_cast<const pqxx::in_doubt_error*>(&e) != nullptr) {
-    return FromDatabase(absl::StatusCode::kUnavailable,
-                        "the database connection was lost during commit; the outcome is unknown: "
-                        "retry with the same request_id",
-                        "", e);
+    return LostConnection(e, "",
+                          "the connection was lost during commit and the outcome is unknown: "
+                          "retry with the same request_id");
   }
   if (dynamic_cast<const pqxx::broken_connection*>(&e) != nullptr) {
-    return FromDatabase(absl::StatusCode::kUnavailable, "the database connection was lost; retry",
-                        "", e);
+    return LostConnection(e, "", "the connection was lost; retry");
   }
   if (dynamic_cast<const pqxx::statement_completion_unknown*>(&e) != nullptr) {
-    return FromDatabase(absl::StatusCode::kUnavailable,
-                        "the database connection was lost while a statement ran; retry with "
-                        "the same request_id",
-                        "", e);
+    return LostConnection(e, "",
+                          "the connection was lost while a statement ran: retry with the same "
+                          "request_id");
   }
   const auto* sql = dynamic_cast<const pqxx::sql_error*>(&e);
   const std::string state = sql != nullptr ? sql->sqlstate() : "";
@@ -417,8 +425,7 @@ absl::Status MapPgException(const std::exception& e, const PgConstraintErrors* c
   // Class 08 (connection exception), 57P01..57P03 (admin shutdown, crash shutdown,
   // cannot connect now): the server went away under us.
   if (absl::StartsWith(state, "08") || absl::StartsWith(state, "57P")) {
-    return FromDatabase(absl::StatusCode::kUnavailable, "the database is unavailable; retry", state,
-                        e);
+    return LostConnection(e, state, "retry later");
   }
   // query_canceled: statement_timeout expired (or the statement was cancelled).
   if (state == "57014") {

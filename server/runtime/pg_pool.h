@@ -112,7 +112,9 @@ class PgPool {
 };
 
 // unique_violation → ALREADY_EXISTS; serialization_failure/deadlock → ABORTED;
-// broken_connection / in_doubt_error → UNAVAILABLE (safe: writes carry request ids);
+// broken_connection / in_doubt_error / statement_completion_unknown and SQLSTATE classes
+// 08 and 57P → DependencyUnavailable("PostgreSQL") (UNAVAILABLE, ErrorInfo
+// DEPENDENCY_UNAVAILABLE; safe to retry: writes carry request ids);
 // check/foreign-key violation → FAILED_PRECONDITION; statement timeout (57014) →
 // DEADLINE_EXCEEDED; lock timeout (55P03) → ABORTED; other sql_error → INTERNAL
 // (message keeps the SQLSTATE, never the statement's parameters). An integrity

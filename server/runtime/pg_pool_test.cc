@@ -9,6 +9,7 @@
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/runtime/errors.h"
 #include "tests/support/test_servers.h"
 
 namespace plantmesh::runtime {
@@ -257,6 +258,37 @@ TEST(PgPoolTest, StatementTimeoutIsDeadlineExceededAndLockTimeoutIsAborted) {
   holding.abort();
   EXPECT_TRUE(Exec(*pool, "INSERT INTO locked VALUES (1)").ok());
   EXPECT_EQ(pool->in_use(), 0);
+}
+
+// Sweep 22: a connection lost in the middle of a call answered UNAVAILABLE without the
+// DEPENDENCY_UNAVAILABLE ErrorInfo a connection refused at the start carries, so a client
+// could not tell it from a draining server.
+TEST(PgPoolTest, ALostConnectionIsDependencyUnavailable) {
+  PgPoolOptions options;
+  options.url = NewDatabase("pool_lost");
+  options.size = 1;
+  auto pool = OpenPool(options);
+  ASSERT_NE(pool, nullptr);
+  const absl::Status lost = pool->Run([](pqxx::connection& conn) {
+    pqxx::work tx(conn);
+    tx.exec("SELECT pg_terminate_backend(pg_backend_pid())");
+    tx.commit();
+    return absl::OkStatus();
+  });
+  ASSERT_EQ(lost.code(), absl::StatusCode::kUnavailable) << lost;
+  EXPECT_EQ(ErrorInfoOf(lost).reason, "DEPENDENCY_UNAVAILABLE") << lost;
+  EXPECT_EQ(ErrorInfoOf(lost).metadata.at("dependency"), "PostgreSQL");
+  std::string id;
+  const absl::Status sent = ForClient(lost, &id);
+  EXPECT_EQ(ErrorInfoOf(sent).reason, "DEPENDENCY_UNAVAILABLE");
+  EXPECT_THAT(std::string(sent.message()),
+              ::testing::StartsWith("the server cannot reach its PostgreSQL; the connection "
+                                    "was lost"));
+  EXPECT_THAT(std::string(sent.message()), ::testing::HasSubstr(id));
+  // libpq's text (which can name the server) stays in the log.
+  EXPECT_THAT(std::string(sent.message()), ::testing::Not(::testing::HasSubstr("terminat")));
+  // The pool opens a new connection for the next call.
+  EXPECT_TRUE(Exec(*pool, "SELECT 1").ok());
 }
 
 TEST(PgPoolTest, UnreachableServerIsUnavailableAndNamesNoPassword) {

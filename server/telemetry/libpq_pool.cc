@@ -6,6 +6,7 @@
 #include <mutex>
 #include <utility>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "server/runtime/errors.h"
 
@@ -125,8 +126,11 @@ absl::Status LibpqError(PGconn* conn, const PGresult* result, absl::string_view 
   const std::string sqlstate = state != nullptr ? state : "";
   if (PQstatus(conn) != CONNECTION_OK || sqlstate.rfind("08", 0) == 0 || sqlstate == "57P01" ||
       sqlstate == "57P02" || sqlstate == "57P03") {
-    return absl::UnavailableError(
-        absl::StrCat(what, ": lost the connection to PostgreSQL; send the batch again"));
+    return runtime::DependencyUnavailable(
+        "PostgreSQL",
+        absl::StrCat(what, ": ", absl::StripTrailingAsciiWhitespace(PQerrorMessage(conn)),
+                     " (SQLSTATE ", sqlstate, ")"),
+        "the connection was lost; send the batch again");
   }
   if (sqlstate == "40001" || sqlstate == "40P01" || sqlstate == "55P03") {
     return absl::AbortedError(absl::StrCat(what, ": conflict (SQLSTATE ", sqlstate, "); retry"));

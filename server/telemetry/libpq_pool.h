@@ -62,8 +62,9 @@ class LibpqPool {
   std::unique_ptr<State> state_;
 };
 
-// The status of a failed command on `conn` (`result` may be null): UNAVAILABLE when
-// the connection is lost (also during COMMIT: safe, batches carry their sequence),
+// The status of a failed command on `conn` (`result` may be null): UNAVAILABLE with the
+// DEPENDENCY_UNAVAILABLE ErrorInfo (runtime::DependencyUnavailable) when the connection is
+// lost (also during COMMIT: safe, batches carry their sequence),
 // ABORTED for serialization failures, deadlocks and lock timeouts, DEADLINE_EXCEEDED
 // for a statement timeout, INTERNAL otherwise with the SQLSTATE (never the values).
 absl::Status LibpqError(PGconn* conn, const PGresult* result, absl::string_view what);

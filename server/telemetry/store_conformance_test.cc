@@ -10,10 +10,12 @@
 #include <thread>
 #include <vector>
 
+#include "server/runtime/errors.h"
 #include "server/runtime/migrations.h"
 #include "server/runtime/pg_audit_sink.h"
 #include "server/runtime/pg_pool.h"
 #include "server/runtime/service_tables.h"
+#include "server/telemetry/libpq_pool.h"
 #include "server/telemetry/module.h"
 #include "server/telemetry/pg_store.h"
 #include "server/telemetry/testing/fake_store.h"
@@ -283,6 +285,31 @@ TEST_F(PgOnlyTest, UnreachableDatabaseIsUnavailableAndStoresNothing) {
       [](const Batch&, const std::vector<int>&) { return runtime::OutboxEvent{}; });
   EXPECT_EQ(out.status().code(), absl::StatusCode::kUnavailable) << out.status();
   EXPECT_EQ(backend_.Count("SELECT count(*) FROM telemetry.ingest_writers"), 0);
+}
+
+// Sweep 22: an ingest connection lost in the middle of a batch answered UNAVAILABLE
+// without the DEPENDENCY_UNAVAILABLE ErrorInfo that a refused connection carries.
+TEST_F(PgOnlyTest, ALostIngestConnectionIsDependencyUnavailable) {
+  std::unique_ptr<LibpqPool> pool = LibpqPool::Create(
+      PgTelemetryStore::IngestPoolOptions(backend_.url(), 1, absl::Seconds(10), absl::Seconds(5)));
+  {
+    absl::StatusOr<LibpqPool::Lease> lease = pool->Acquire();
+    ASSERT_TRUE(lease.ok()) << lease.status();
+    const absl::Status lost =
+        LibpqExec(lease->conn(), "SELECT pg_terminate_backend(pg_backend_pid())");
+    ASSERT_EQ(lost.code(), absl::StatusCode::kUnavailable) << lost;
+    const runtime::ErrorInfoView info = runtime::ErrorInfoOf(lost);
+    EXPECT_EQ(info.reason, "DEPENDENCY_UNAVAILABLE") << lost;
+    EXPECT_EQ(info.metadata.at("dependency"), "PostgreSQL");
+    std::string id;
+    EXPECT_THAT(std::string(runtime::ForClient(lost, &id).message()),
+                ::testing::StartsWith("the server cannot reach its PostgreSQL; the connection "
+                                      "was lost; send the batch again (error id "));
+  }
+  // The next lease is a new connection.
+  absl::StatusOr<LibpqPool::Lease> again = pool->Acquire();
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(LibpqExec(again->conn(), "SELECT 1").ok());
 }
 
 }  // namespace
