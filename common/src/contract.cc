@@ -1,6 +1,7 @@
 #include "plantmesh/common/contract.h"
 
 #include <algorithm>
+#include <string_view>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -270,87 +271,135 @@ bool IsSingularMessage(const FieldDescriptor* field) {
   return field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE && !field->is_repeated();
 }
 
-// Whether an update_mask path list names `path` (relative to the resource): exactly, or by
-// a prefix ("assignment" names "assignment.mechanic_id").
-bool MaskNames(const std::vector<std::string>& mask, const std::string& path) {
-  for (const std::string& named : mask) {
-    if (named == path || absl::StartsWith(path, named + ".")) return true;
+// The paths an update_mask names, sorted, as views into the request (which outlives the
+// walk): a mask of millions of paths is looked up in log time and not copied.
+class MaskPaths {
+ public:
+  void Add(std::string_view path) { paths_.push_back(path); }
+  void Seal() { std::sort(paths_.begin(), paths_.end()); }
+  // Whether the mask names `path` (relative to the resource): exactly, or by a prefix
+  // ("assignment" names "assignment.mechanic_id").
+  bool Names(std::string_view path) const {
+    for (size_t dot = path.find('.'); dot != std::string_view::npos;
+         dot = path.find('.', dot + 1)) {
+      if (Has(path.substr(0, dot))) return true;
+    }
+    return Has(path);
   }
-  return false;
-}
+
+ private:
+  bool Has(std::string_view path) const {
+    return std::binary_search(paths_.begin(), paths_.end(), path);
+  }
+  std::vector<std::string_view> paths_;
+};
 
 // As protobuf's own parser: deeper nesting is not walked.
 constexpr int kMaxDepth = 100;
 
+// Appends to a path kept in one string for the whole walk and takes it back off when it
+// goes out of scope: a request of millions of elements builds no string per field.
+class PathPart {
+ public:
+  PathPart(std::string* path, std::string_view name) : path_(path), mark_(path->size()) {
+    if (!path->empty()) path->push_back('.');
+    path->append(name.data(), name.size());
+  }
+  PathPart(std::string* path, int index) : path_(path), mark_(path->size()) {
+    absl::StrAppend(path, "[", index, "]");
+  }
+  ~PathPart() { path_->resize(mark_); }
+  PathPart(const PathPart&) = delete;
+  PathPart& operator=(const PathPart&) = delete;
+
+ private:
+  std::string* path_;
+  size_t mark_;
+};
+
 struct RequiredWalk {
   bool update = false;
-  std::vector<std::string> mask;
-  std::vector<MissingField>* out = nullptr;
-  // Outside an update: the output-only fields the request sets (paths), when not null.
-  std::vector<std::string>* output_only_set = nullptr;
+  MaskPaths mask;
+  FieldBehaviorFindings* out = nullptr;
+  size_t max_listed = 0;
+  // Every finding, listed or not.
+  size_t found = 0;
+  // The path of the message being walked from the request root, and from the update's
+  // resource (empty outside it).
+  std::string path;
+  std::string relative;
 
-  // `message` may be a default instance (an absent required message). `resource_prefix`:
-  // the path of `message` relative to the update's resource (empty at the resource itself
-  // and outside one).
-  void Walk(const google::protobuf::Message& message, const std::string& prefix, bool in_resource,
-            const std::string& resource_prefix, int depth) {
+  void Missing(bool named_in_mask, bool blank) {
+    if (++found > max_listed) {
+      ++out->unlisted;
+    } else {
+      out->missing.push_back({path, named_in_mask, blank});
+    }
+  }
+  void OutputOnlySet() {
+    if (++found > max_listed) {
+      ++out->unlisted;
+    } else {
+      out->output_only_set.push_back(path);
+    }
+  }
+
+  // `message` may be a default instance (an absent required message).
+  void Walk(const google::protobuf::Message& message, bool in_resource, int depth) {
     if (depth > kMaxDepth) return;
     const Descriptor* type = message.GetDescriptor();
     const google::protobuf::Reflection* reflection = message.GetReflection();
     const FieldDescriptor* update_mask = depth == 0 && update ? UpdateMaskOf(type) : nullptr;
     for (int i = 0; i < type->field_count(); ++i) {
       const FieldDescriptor* field = type->field(i);
-      const OwnUse use =
-          OwnUseOf(field, update, in_resource, in_resource && resource_prefix.empty());
-      const std::string path =
-          prefix.empty() ? field->name() : absl::StrCat(prefix, ".", field->name());
+      const OwnUse use = OwnUseOf(field, update, in_resource, in_resource && relative.empty());
+      const PathPart at(&path, field->name());
       if (use == OwnUse::kOutputOnly) {
         const bool set = field->is_repeated() ? reflection->FieldSize(message, field) > 0
                                               : reflection->HasField(message, field);
-        if (output_only_set != nullptr && !update && set) output_only_set->push_back(path);
+        if (!update && set) OutputOnlySet();
         continue;
       }
-      const std::string relative = resource_prefix.empty()
-                                       ? field->name()
-                                       : absl::StrCat(resource_prefix, ".", field->name());
       const bool masked = use == OwnUse::kMaskedRequired;
-      const bool required = use == OwnUse::kRequired || (masked && MaskNames(mask, relative));
+      // Below the resource, paths relative to it continue; outside, they start afresh.
+      const size_t relative_mark = relative.size();
+      const PathPart relative_at(&relative, field->name());
+      const bool required = use == OwnUse::kRequired || (masked && mask.Names(relative));
+      if (!in_resource) relative.resize(relative_mark);
       // A root message field of an update (the resource) starts a mask-relative path.
       const bool child_in_resource = in_resource || (depth == 0 && update && field != update_mask);
-      const std::string child_resource_prefix = in_resource ? relative : "";
       if (IsSingularMessage(field)) {
         if (reflection->HasField(message, field)) {
-          Walk(reflection->GetMessage(message, field), path, child_in_resource,
-               child_resource_prefix, depth + 1);
+          Walk(reflection->GetMessage(message, field), child_in_resource, depth + 1);
         } else if (required) {
-          const size_t before = out->size();
-          Walk(*reflection->GetMessageFactory()->GetPrototype(field->message_type()), path,
-               child_in_resource, child_resource_prefix, depth + 1);
-          if (out->size() == before) out->push_back({path, masked});
+          const size_t before = found;
+          Walk(*reflection->GetMessageFactory()->GetPrototype(field->message_type()),
+               child_in_resource, depth + 1);
+          if (found == before) Missing(masked, false);
         }
         continue;
       }
       if (field->is_repeated()) {
         const int size = reflection->FieldSize(message, field);
-        if (required && size == 0) out->push_back({path, masked});
+        if (required && size == 0) Missing(masked, false);
         // Elements the service judges one by one (elements_judged_by_service) are its own.
         if (field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE && !field->is_map() &&
             !ElementsJudgedByService(field)) {
           for (int j = 0; j < size; ++j) {
-            Walk(reflection->GetRepeatedMessage(message, field, j), absl::StrCat(path, "[", j, "]"),
-                 child_in_resource, child_resource_prefix, depth + 1);
+            const PathPart element(&path, j);
+            Walk(reflection->GetRepeatedMessage(message, field, j), child_in_resource, depth + 1);
           }
         }
         continue;
       }
       if (!required) continue;
       if (!reflection->HasField(message, field)) {
-        out->push_back({path, masked});
+        Missing(masked, false);
       } else if (field->cpp_type() == FieldDescriptor::CPPTYPE_STRING &&
                  field->type() == FieldDescriptor::TYPE_STRING) {
         std::string scratch;
         if (common::IsBlankText(reflection->GetStringReference(message, field, &scratch))) {
-          out->push_back({path, masked, /*blank=*/true});
+          Missing(masked, /*blank=*/true);
         }
       }
     }
@@ -397,30 +446,29 @@ std::string MissingField::Description() const {
 }
 
 std::vector<MissingField> MissingRequiredFields(const google::protobuf::Message& request) {
-  std::vector<MissingField> missing;
-  CheckFieldBehavior(request, &missing, nullptr);
-  return missing;
+  return CheckFieldBehavior(request).missing;
 }
 
-void CheckFieldBehavior(const google::protobuf::Message& request,
-                        std::vector<MissingField>* missing,
-                        std::vector<std::string>* output_only_set) {
+FieldBehaviorFindings CheckFieldBehavior(const google::protobuf::Message& request,
+                                         size_t max_listed) {
+  FieldBehaviorFindings findings;
   RequiredWalk walk;
-  walk.out = missing;
-  walk.output_only_set = output_only_set;
+  walk.out = &findings;
+  walk.max_listed = max_listed;
   const FieldDescriptor* update_mask = UpdateMaskOf(request.GetDescriptor());
   walk.update = update_mask != nullptr;
   if (walk.update && request.GetReflection()->HasField(request, update_mask)) {
     const google::protobuf::Message& mask =
         request.GetReflection()->GetMessage(request, update_mask);
     const FieldDescriptor* paths = mask.GetDescriptor()->FindFieldByName("paths");
-    if (paths != nullptr) {
-      for (int i = 0; i < mask.GetReflection()->FieldSize(mask, paths); ++i) {
-        walk.mask.push_back(mask.GetReflection()->GetRepeatedString(mask, paths, i));
-      }
+    const google::protobuf::Reflection* reflection = mask.GetReflection();
+    for (int i = 0; paths != nullptr && i < reflection->FieldSize(mask, paths); ++i) {
+      walk.mask.Add(reflection->GetRepeatedStringReference(mask, paths, i, nullptr));
     }
+    walk.mask.Seal();
   }
-  walk.Walk(request, "", false, "", 0);
+  walk.Walk(request, false, 0);
+  return findings;
 }
 
 }  // namespace plantmesh::contract

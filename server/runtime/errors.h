@@ -48,6 +48,8 @@ inline constexpr size_t kMaxViolationDescriptionBytes = 512;
 class Violations {
  public:
   void Add(std::string field, std::string description);
+  // Counts `count` more violations that are not listed (found, but not written down).
+  void AddUnlisted(size_t count) { unlisted_ += count; }
   bool empty() const { return items_.empty(); }
   // The listed ones.
   const std::vector<FieldViolation>& items() const { return items_; }

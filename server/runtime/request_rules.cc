@@ -572,23 +572,26 @@ bool MayBreakFieldBehavior(const Descriptor* type) {
 
 absl::Status CheckRequiredFields(const Message& request) {
   if (!MayBreakFieldBehavior(request.GetDescriptor())) return absl::OkStatus();
-  std::vector<contract::MissingField> missing;
-  std::vector<std::string> output_only_set;
-  contract::CheckFieldBehavior(request, &missing, &output_only_set);
+  // Only what a status lists is written down; the rest is counted.
+  contract::FieldBehaviorFindings found =
+      contract::CheckFieldBehavior(request, kMaxListedViolations);
   Violations out;
-  for (const contract::MissingField& field : missing) out.Add(field.path, field.Description());
-  for (std::string& path : output_only_set) {
+  for (const contract::MissingField& field : found.missing) {
+    out.Add(field.path, field.Description());
+  }
+  for (std::string& path : found.output_only_set) {
     out.Add(std::move(path), "output only: must be empty on create");
   }
+  out.AddUnlisted(found.unlisted);
   // An update's mask names each field once (outside testing: UpdateMachine took a path
   // named twice while UpdateDefect refused it).
   if (const FieldDescriptor* mask_field = contract::UpdateMaskOf(request.GetDescriptor())) {
     const Message& mask = request.GetReflection()->GetMessage(request, mask_field);
     const FieldDescriptor* paths = mask.GetDescriptor()->FindFieldByName("paths");
     const Reflection* reflection = mask.GetReflection();
-    absl::flat_hash_set<std::string> named;
+    absl::flat_hash_set<absl::string_view> named;  // views into the request
     for (int i = 0; paths != nullptr && i < reflection->FieldSize(mask, paths); ++i) {
-      std::string path = reflection->GetRepeatedString(mask, paths, i);
+      const std::string& path = reflection->GetRepeatedStringReference(mask, paths, i, nullptr);
       if (!named.insert(path).second) {
         out.Add(mask_field->name(), absl::StrCat(QuoteForMessage(path), " is named twice"));
       }
