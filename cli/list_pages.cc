@@ -8,7 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "cli/generic_call.h"
+#include "cli/unary_call.h"
 #include "plantmesh/sdk/status.h"
 
 namespace plantmesh::cli {
@@ -38,28 +38,14 @@ const FieldDescriptor* ItemsField(const Descriptor* response) {
   return items;
 }
 
-// One page: a unary call with the client's default deadline, cancellable by Ctrl-C.
+// One page: a unary call (unary_call.h).
 absl::StatusOr<std::unique_ptr<Message>> CallPage(const MethodCommand& command,
                                                   const ContractCatalog& catalog,
                                                   const Message& request,
                                                   const RunEnvironment& env) {
-  grpc::ClientContext context;
-  context.set_deadline(absl::ToChronoTime(absl::Now() + env.options.default_deadline));
-  if (env.on_call) env.on_call(&context);
-  struct Detach {
-    const RunEnvironment& env;
-    ~Detach() {
-      if (env.on_call) env.on_call(nullptr);
-    }
-  } detach{env};
-  GenericCall call(env.channel, command.grpc_path, &context);
   std::unique_ptr<Message> response = catalog.NewMessage(command.method->output_type());
   bool received = false;
-  if (call.Write(request)) {
-    call.WritesDone();
-    received = call.Read(response.get());
-  }
-  const grpc::Status status = call.Finish();
+  const grpc::Status status = CallUnary(command, request, env, response.get(), &received);
   if (!status.ok()) return sdk::FromGrpcStatus(status, /*mutual_tls=*/!env.options.insecure);
   if (!received) return absl::InternalError("the server answered without a response");
   return response;

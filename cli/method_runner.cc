@@ -17,6 +17,7 @@
 #include "cli/input_file.h"
 #include "cli/list_pages.h"
 #include "cli/request_builder.h"
+#include "cli/unary_call.h"
 #include "plantmesh/common/contract.h"
 #include "plantmesh/common/sha256.h"
 #include "plantmesh/common/status_macros.h"
@@ -247,6 +248,23 @@ class FileSink {
   std::string expected_sha256_;
 };
 
+// How a call ended: its one response (when it had one and was not streamed) printed, the
+// file written or discarded; a call the user interrupted is OK.
+absl::Status Finished(const grpc::Status& status, const Message* response,
+                      const RunEnvironment& env, FileSink* sink) {
+  if (!status.ok()) {
+    if (sink != nullptr) sink->Discard();
+    if (status.error_code() == grpc::StatusCode::CANCELLED && env.interrupted != nullptr &&
+        env.interrupted->load()) {
+      return absl::OkStatus();
+    }
+    return sdk::FromGrpcStatus(status, /*mutual_tls=*/!env.options.insecure);
+  }
+  if (response != nullptr) env.printer->PrintResponse(*response);
+  if (sink != nullptr) return sink->Commit();
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 std::string RerunHint(const MethodCommand& command, const Message& request,
@@ -298,10 +316,14 @@ absl::Status RunMethod(const MethodBinding& binding, const ContractCatalog& cata
     if (!sink->ok()) return CannotWrite(binding.to_file, std::strerror(errno));
   }
 
-  grpc::ClientContext context;
   if (command.kind == StreamKind::kUnary) {
-    context.set_deadline(absl::ToChronoTime(absl::Now() + env.options.default_deadline));
+    std::unique_ptr<Message> response = catalog.NewMessage(command.method->output_type());
+    bool received = false;
+    const grpc::Status status = CallUnary(command, request, env, response.get(), &received);
+    return Finished(status, received ? response.get() : nullptr, env, sink.get());
   }
+
+  grpc::ClientContext context;
   if (env.on_call) env.on_call(&context);
   struct Detach {
     const RunEnvironment& env;
@@ -341,18 +363,7 @@ absl::Status RunMethod(const MethodBinding& binding, const ContractCatalog& cata
   } else {
     received = call.Read(response.get());
   }
-  grpc::Status status = call.Finish();
-  if (!status.ok()) {
-    if (sink) sink->Discard();
-    if (status.error_code() == grpc::StatusCode::CANCELLED && env.interrupted != nullptr &&
-        env.interrupted->load()) {
-      return absl::OkStatus();
-    }
-    return sdk::FromGrpcStatus(status, /*mutual_tls=*/!env.options.insecure);
-  }
-  if (received) env.printer->PrintResponse(*response);
-  if (sink) return sink->Commit();
-  return absl::OkStatus();
+  return Finished(call.Finish(), received ? response.get() : nullptr, env, sink.get());
 }
 
 }  // namespace plantmesh::cli

@@ -681,6 +681,37 @@ TEST_F(PlantctlTest, WatchResumesFromItsCursorAfterAServerRestart) {
   EXPECT_THAT(testing::internal::ReadFileOrEmpty(watch.err), HasSubstr("resuming from cursor"));
 }
 
+// Outside testing: with the server restarting for 1.5 s, `telemetry get-machine` exited 24
+// (UNAVAILABLE, "Connection refused") after 0.73 s, where the SDK's same call waited and
+// succeeded: plantctl's one call is its connection's first, which does not wait for a
+// connection, and plantctl did not send it again as the SDK does (cli/unary_call.h).
+TEST_F(PlantctlTest, AOneShotCommandRidesThroughAServerRestart) {
+  defect::v1::CreateDefectRequest request;
+  *request.mutable_defect() = SampleDefect("VIN-CLI-RIDE");
+  auto created = mesh_->Defects("otto").CreateDefect(request);
+  ASSERT_TRUE(created.ok()) << Describe(created.status());
+  // The endpoint as it is while the server runs (the same port after the restart).
+  const std::vector<std::string> argv =
+      PlantctlArgv("otto", {"defect", "get-defect", "--id", created->defect().id()});
+  Background get;
+  ASSERT_TRUE(mesh_
+                  ->KillAndRestartServerOnSamePort([&] {
+                    get = StartInBackground(argv, {});
+                    // Its first attempt finds no server; it must wait, not exit.
+                    absl::StatusOr<int> exited =
+                        testing::internal::WaitForExit(get.pid, absl::Seconds(1));
+                    EXPECT_FALSE(exited.ok())
+                        << "plantctl exited " << *exited << " while the server was down: "
+                        << testing::internal::ReadFileOrEmpty(get.err);
+                  })
+                  .ok());
+  ASSERT_GT(get.pid, 0);
+  absl::StatusOr<int> code = testing::internal::WaitForExit(get.pid, absl::Seconds(60));
+  ASSERT_TRUE(code.ok()) << "plantctl hung";
+  EXPECT_EQ(*code, 0) << testing::internal::ReadFileOrEmpty(get.err);
+  EXPECT_THAT(testing::internal::ReadFileOrEmpty(get.out), HasSubstr("VIN-CLI-RIDE"));
+}
+
 TEST_F(PlantctlTest, ListWithWatchPrintsEveryChangeOnceWithAConcurrentWriter) {
   const std::string kZone = "LISTWATCHZONE";
   // Some defects before the listing, so that it has several pages.
