@@ -1,4 +1,5 @@
-// For a program's main (plantctl, plantmesh-server): OpenSSL without its clean-up at
+// For a program's main (plantctl, plantmesh-server) and the SDK's MakeChannel (for the
+// programs of its users, before their first TLS channel): OpenSSL without its clean-up at
 // exit. gRPC never joins its thread-pool threads, which are still running when main
 // returns, and each that made a TLS handshake holds a per-thread random generator of
 // OpenSSL's. OpenSSL's atexit clean-up frees the library under them and leaves those

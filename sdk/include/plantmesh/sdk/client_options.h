@@ -117,7 +117,10 @@ absl::Status CheckEndpoint(absl::string_view endpoint);
 // idempotent (the list protoc-gen-plantmesh emits for every contract service).
 // Validate()s the options first: bad credentials fail here, not at the first call.
 // gRPC's own log is silenced for the process unless GRPC_VERBOSITY is set (the SDK
-// reports failures as statuses).
+// reports failures as statuses). OpenSSL's clean-up at exit is turned off for the process
+// unless something initialised OpenSSL before (plantmesh/common/openssl_exit.h): it
+// frees the library under gRPC's threads, which are never joined, and a program that
+// returns from main while a channel reconnects could crash in it.
 //
 // Riding through a restart (options.reconnect.wait_for_ready): an interceptor on the
 // channel sets gRPC's wait_for_ready on each call, so that a call made while the
