@@ -123,13 +123,12 @@ class PlanningServiceImpl::DemandImportSink final : public ImportDemandSink {
           "records", absl::StrCat("at most ", kMaxRecordsPerMessage, " records per message"));
     }
     const size_t before = import_->size();
-    std::string bytes;
     for (const v1::DemandRecord& r : message.records()) {
       PM_RETURN_IF_ERROR(import_->Add(r.product_id(), r.date(), r.quantity()));
       // The records are the payload a retry must repeat, however they are split into
-      // messages: each one, length-prefixed, in order.
-      bytes.clear();
-      r.SerializeToString(&bytes);
+      // messages: each one, canonical as a unary request's payload (unknown fields and
+      // the sign of a zero do not count), length-prefixed, in order.
+      const std::string bytes = runtime::CanonicalPayload(r);
       fingerprint_.Update(absl::StrCat(bytes.size(), ":"));
       fingerprint_.Update(bytes);
     }

@@ -6,6 +6,7 @@
 #include <google/protobuf/message.h>
 
 #include <memory>
+#include <vector>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
@@ -64,16 +65,53 @@ void ClearWhatAnUpdateIgnores(google::protobuf::Message* request) {
   }
 }
 
+// -0.0 as 0.0 in every float and double field, at any depth: equal numbers, but protobuf
+// writes the sign bit (proto3 leaves out only +0).
+void ZeroWithoutSign(google::protobuf::Message* message) {
+  using google::protobuf::FieldDescriptor;
+  const google::protobuf::Reflection* r = message->GetReflection();
+  std::vector<const FieldDescriptor*> fields;
+  r->ListFields(*message, &fields);
+  for (const FieldDescriptor* f : fields) {
+    const int n = f->is_repeated() ? r->FieldSize(*message, f) : 1;
+    for (int i = 0; i < n; ++i) {
+      switch (f->cpp_type()) {
+        case FieldDescriptor::CPPTYPE_DOUBLE:
+          if (f->is_repeated() ? r->GetRepeatedDouble(*message, f, i) == 0
+                               : r->GetDouble(*message, f) == 0) {
+            f->is_repeated() ? r->SetRepeatedDouble(message, f, i, 0.0)
+                             : r->SetDouble(message, f, 0.0);
+          }
+          break;
+        case FieldDescriptor::CPPTYPE_FLOAT:
+          if (f->is_repeated() ? r->GetRepeatedFloat(*message, f, i) == 0
+                               : r->GetFloat(*message, f) == 0) {
+            f->is_repeated() ? r->SetRepeatedFloat(message, f, i, 0.0f)
+                             : r->SetFloat(message, f, 0.0f);
+          }
+          break;
+        case FieldDescriptor::CPPTYPE_MESSAGE:
+          ZeroWithoutSign(f->is_repeated() ? r->MutableRepeatedMessage(message, f, i)
+                                           : r->MutableMessage(message, f));
+          break;
+        default:
+          break;
+      }
+    }
+  }
+}
+
 }  // namespace
 
-std::string PayloadFingerprint(const google::protobuf::Message& request) {
-  std::unique_ptr<google::protobuf::Message> copy(request.New());
-  copy->CopyFrom(request);
+std::string CanonicalPayload(const google::protobuf::Message& message) {
+  std::unique_ptr<google::protobuf::Message> copy(message.New());
+  copy->CopyFrom(message);
   if (const google::protobuf::FieldDescriptor* field = RequestIdField(*copy)) {
     copy->GetReflection()->ClearField(copy.get(), field);
   }
   ClearWhatAnUpdateIgnores(copy.get());
   copy->DiscardUnknownFields();
+  ZeroWithoutSign(copy.get());
   std::string bytes;
   {
     google::protobuf::io::StringOutputStream output(&bytes);
@@ -81,7 +119,11 @@ std::string PayloadFingerprint(const google::protobuf::Message& request) {
     coded.SetSerializationDeterministic(true);
     copy->SerializePartialToCodedStream(&coded);
   }  // the coded stream trims `bytes` when it goes
-  return common::Sha256Hex(bytes);
+  return bytes;
+}
+
+std::string PayloadFingerprint(const google::protobuf::Message& request) {
+  return common::Sha256Hex(CanonicalPayload(request));
 }
 
 IdempotencyKey IdempotencyKeyOf(const CallContext& call, const google::protobuf::Message& request) {

@@ -29,8 +29,13 @@ struct IdempotencyKey {
   std::string payload_sha256;  // PayloadFingerprint of the request
 };
 
-// SHA-256 (64 lowercase hex digits) of `request` without its `request_id` field (when
-// it has one), without unknown fields and, in an update (a root update_mask), without
+// SHA-256 (64 lowercase hex digits) of CanonicalPayload(request).
+std::string PayloadFingerprint(const google::protobuf::Message& request);
+
+// `message` serialized as a retry of it compares: without its `request_id` field (when
+// it has one), without unknown fields, with -0.0 as 0.0 (outside testing: an ImportDemand
+// retry that re-encoded a quantity 0 as -0 was REQUEST_ID_REUSED) and, in an update (a
+// root update_mask), without
 // what the update ignores: its resource's fields the mask does not name and output-only
 // ones, but for what names the resource (outside testing: a retry of UpdateDefect that
 // re-read the defect and so sent its new revision was REQUEST_ID_REUSED) — serialized
@@ -45,7 +50,8 @@ struct IdempotencyKey {
 // ignores them, and they are the one part kept in arrival order. It is not a canonical
 // form across schema versions: during a rolling upgrade, a retry that sets a field only
 // the newer server knows may compare unequal (REQUEST_ID_REUSED), never equal wrongly.
-std::string PayloadFingerprint(const google::protobuf::Message& request);
+// A client stream's requests are fingerprinted by their canonical payloads, in order.
+std::string CanonicalPayload(const google::protobuf::Message& message);
 
 // The key of `call` for `request`, whose `request_id` field (if any) names the call.
 // For client streams pass the message that carries the request_id (e.g. the metadata).

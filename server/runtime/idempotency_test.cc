@@ -55,6 +55,23 @@ TEST(PayloadFingerprintTest, DropsUnknownFields) {
   EXPECT_EQ(PayloadFingerprint(plain), PayloadFingerprint(with_unknown));
 }
 
+// Outside testing: an ImportDemand retry whose client re-encoded a quantity 0 as -0 was
+// REQUEST_ID_REUSED. Equal numbers are the same payload, at any depth; others are not.
+TEST(PayloadFingerprintTest, ANegativeZeroIsZero) {
+  google::protobuf::Struct zero;
+  google::protobuf::Struct negative_zero;
+  (*zero.mutable_fields())["quantity"].set_number_value(0.0);
+  (*negative_zero.mutable_fields())["quantity"].set_number_value(-0.0);
+  (*zero.mutable_fields())["list"].mutable_list_value()->add_values()->set_number_value(0.0);
+  (*negative_zero.mutable_fields())["list"].mutable_list_value()->add_values()->set_number_value(
+      -0.0);
+  EXPECT_NE(zero.SerializeAsString(), negative_zero.SerializeAsString());
+  EXPECT_EQ(PayloadFingerprint(zero), PayloadFingerprint(negative_zero));
+  EXPECT_EQ(CanonicalPayload(zero), CanonicalPayload(negative_zero));
+  (*negative_zero.mutable_fields())["quantity"].set_number_value(-1e-300);
+  EXPECT_NE(PayloadFingerprint(zero), PayloadFingerprint(negative_zero));
+}
+
 // Outside testing: a retry of UpdateDefect from a client that read the defect again (its
 // new revision, update_time, a field the mask does not name) was REQUEST_ID_REUSED. What
 // an update ignores is not part of its payload; what it does is.
