@@ -180,4 +180,14 @@ std::string DescribeStatus(const absl::Status& status) {
   return text;
 }
 
+std::string StatusLine(const absl::Status& status) {
+  if (status.ok()) return "OK";
+  std::string line = absl::StrCat(absl::StatusCodeToString(status.code()), ": ",
+                                  absl::StripTrailingAsciiWhitespace(status.message()));
+  for (char& c : line) {
+    if (c == '\n' || c == '\r') c = ' ';
+  }
+  return line;
+}
+
 }  // namespace plantmesh::sdk

@@ -153,5 +153,11 @@ TEST(DescribeStatus, NamesEachFieldReasonAndPrecondition) {
   EXPECT_EQ(DescribeStatus(absl::OkStatus()), "OK");
 }
 
+TEST(StatusLine, IsOneLine) {
+  EXPECT_EQ(StatusLine(absl::UnavailableError("failed to connect\nConnection refused\n")),
+            "UNAVAILABLE: failed to connect Connection refused");
+  EXPECT_EQ(StatusLine(absl::OkStatus()), "OK");
+}
+
 }  // namespace
 }  // namespace plantmesh::sdk

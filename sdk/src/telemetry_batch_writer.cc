@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <atomic>
 #include <deque>
+#include <limits>
 #include <mutex>
 #include <thread>
 #include <utility>
@@ -17,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "plantmesh/sdk/internal/calls.h"
 #include "plantmesh/sdk/internal/connection.h"
 #include "plantmesh/sdk/status.h"
 
@@ -103,11 +105,17 @@ absl::Status TelemetryBatchWriterOptions::Validate() const {
     return absl::InvalidArgumentError(
         "initial_backoff, max_backoff: need 0 < initial_backoff <= max_backoff");
   }
+  if (first_batch_sequence > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("first_batch_sequence: ", first_batch_sequence,
+                     " is past the contract's batch_sequence range (1-9223372036854775807)"));
+  }
   if (call_options.deadline != absl::InfiniteFuture()) {
     return absl::InvalidArgumentError(
         "call_options.deadline: must be unset (the stream lives as long as the writer)");
   }
-  return absl::OkStatus();
+  // The metadata keys and values gRPC can carry (else the first Flush would fail).
+  return internal::CheckCallMetadata(call_options);
 }
 
 class TelemetryBatchWriter::Core {
@@ -214,10 +222,16 @@ class TelemetryBatchWriter::Core {
     if (!fatal_.ok()) {
       close_result_ = fatal_;
     } else if (samples > 0) {
+      // A channel that never connected sent nothing, whatever the writer handed to gRPC.
+      const std::shared_ptr<internal::ConnectionHistory> history =
+          internal::ConnectionHistoryOf(channel_.get());
+      const bool never_connected = history != nullptr && !history->connected_before();
       close_result_ = absl::DeadlineExceededError(
           absl::StrCat("close: ", samples, " samples in ", batches,
                        " batches were not acknowledged by the ", "deadline and are abandoned (",
-                       sent, " of them were sent and may be stored); last stream error: ",
+                       never_connected ? "none was sent: the server was never reached"
+                                       : absl::StrCat(sent, " of them were sent and may be stored"),
+                       "); last stream error: ",
                        stats_.last_stream_error.empty() ? "none" : stats_.last_stream_error));
     }
     closed_ = true;
@@ -321,7 +335,7 @@ class TelemetryBatchWriter::Core {
         continue;
       }
       ++stats_.stream_errors;
-      stats_.last_stream_error = DescribeStatus(end.status);
+      stats_.last_stream_error = StatusLine(end.status);
       after_error_ = true;
       if (IsPermanent(end.status.code())) {
         fatal_ = end.status;

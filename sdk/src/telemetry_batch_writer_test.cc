@@ -258,6 +258,15 @@ TEST(TelemetryBatchWriterOptionsTest, ValidateNamesTheOption) {
   options.max_buffered_samples = 1000;
   options.call_options = CallOptions::WithTimeout(absl::Seconds(1));
   EXPECT_THAT(options.Validate().message(), HasSubstr("call_options.deadline"));
+  // Outside testing: both passed Validate, then the first Flush failed.
+  options.call_options = CallOptions();
+  options.call_options.metadata.emplace_back("x request", "1");
+  EXPECT_THAT(options.Validate().message(), HasSubstr("not a gRPC metadata key"));
+  options.call_options = CallOptions();
+  options.first_batch_sequence = std::numeric_limits<uint64_t>::max() - 1;
+  EXPECT_THAT(options.Validate().message(), HasSubstr("first_batch_sequence"));
+  options.first_batch_sequence = std::numeric_limits<int64_t>::max();
+  EXPECT_TRUE(options.Validate().ok()) << options.Validate();
 }
 
 TEST_F(TelemetryBatchWriterTest, BatchesAreCutByCountAndSentInOrder) {
@@ -626,9 +635,15 @@ TEST_F(TelemetryBatchWriterTest, CloseReturnsWhileTheServerIsUnreachable) {
   ASSERT_EQ(writer->Flush(absl::Now() + absl::Milliseconds(300)).code(),
             absl::StatusCode::kDeadlineExceeded);
   const absl::Time start = absl::Now();
-  EXPECT_EQ(writer->Close(absl::Now() + absl::Milliseconds(100)).code(),
-            absl::StatusCode::kDeadlineExceeded);
+  const absl::Status closed = writer->Close(absl::Now() + absl::Milliseconds(100));
+  EXPECT_EQ(closed.code(), absl::StatusCode::kDeadlineExceeded);
   EXPECT_LT(absl::Now() - start, absl::Seconds(3));
+  // Outside testing: "1 of them were sent and may be stored" from a writer that never
+  // reached a server, and the stream error quoted with its line break.
+  EXPECT_THAT(closed.message(), HasSubstr("none was sent: the server was never reached"));
+  EXPECT_THAT(std::string(closed.message()), ::testing::Not(HasSubstr("\n")));
+  EXPECT_THAT(writer->Stats().last_stream_error, ::testing::StartsWith("UNAVAILABLE: "));
+  EXPECT_THAT(writer->Stats().last_stream_error, ::testing::Not(HasSubstr("\n")));
 }
 
 TEST_F(TelemetryBatchWriterTest, PermanentErrorStopsTheWriter) {

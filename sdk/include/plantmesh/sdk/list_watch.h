@@ -92,7 +92,7 @@ struct ListWatchStats {
   int64_t resumes = 0;     // watches reopened from a cursor
   int64_t duplicates = 0;  // events dropped by revision
   int64_t events = 0;      // events applied
-  std::string last_end;    // how the last watch stream ended (DescribeStatus)
+  std::string last_end;    // how the last watch stream ended (StatusLine)
 };
 
 template <typename Item, typename WatchResponse>
@@ -148,7 +148,7 @@ class ListWatch {
       if (stopped_.load()) break;
       {
         absl::MutexLock lock(&stats_mu_);
-        stats_.last_end = DescribeStatus(ended);
+        stats_.last_end = StatusLine(ended);
       }
       if (received) backoff = absl::ZeroDuration();
       if (ended.code() == absl::StatusCode::kFailedPrecondition) {

@@ -51,4 +51,8 @@ std::vector<PreconditionViolationView> PreconditionViolations(const absl::Status
 // error reason and metadata, precondition failures.
 std::string DescribeStatus(const absl::Status& status);
 
+// One line: "CODE: message", line breaks in the message as spaces (for a log line, or to
+// quote a status inside another message); "OK" when it is.
+std::string StatusLine(const absl::Status& status);
+
 }  // namespace plantmesh::sdk

@@ -172,7 +172,7 @@ struct TelemetryBatchWriterStats {
   std::map<::plantmesh::telemetry::v1::RejectReason, int64_t> rejected_by_reason;
   int64_t stream_errors = 0;      // streams that ended before every batch was answered
   int64_t reconnects = 0;         // streams answered again after such an error
-  std::string last_stream_error;  // DescribeStatus of the latest one; empty if none
+  std::string last_stream_error;  // StatusLine of the latest one; empty if none
   // Answers that named another batch than the first one in flight (the stream is then
   // ended and re-opened). Never expected: the server commits a stream's batches in
   // order; a non-zero figure means the server and the writer disagree on the order.
