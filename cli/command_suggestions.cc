@@ -5,6 +5,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 
@@ -27,6 +28,25 @@ const CLI::Option* FindOption(CLI::App* app, const std::string& token) {
     }
   }
   return nullptr;
+}
+
+// "unknown flag" with the closest flags of `app` and the commands above it (CLI11 alone
+// says "The following arguments were not expected: 1 --idd").
+std::string UnknownFlag(CLI::App* app, const std::string& path, const std::string& flag) {
+  std::vector<std::string> names;
+  for (CLI::App* at = app; at != nullptr; at = at->get_parent()) {
+    for (const CLI::Option* option : at->get_options()) {
+      for (const std::string& name : option->get_lnames()) names.push_back("--" + name);
+    }
+  }
+  std::string message = absl::StrCat("plantctl: unknown flag \"", flag, "\" for \"", path, "\"");
+  std::vector<std::string> close = ClosestNames(flag, names);
+  if (close.size() > 3) close.resize(3);
+  if (!close.empty()) {
+    absl::StrAppend(&message, "; did you mean \"", absl::StrJoin(close, "\" or \""), "\"?");
+  }
+  absl::StrAppend(&message, "\nRun '", path, " --help' for its flags.\n");
+  return message;
 }
 
 }  // namespace
@@ -79,10 +99,13 @@ std::string UnknownCommandMessage(CLI::App& root, const std::vector<std::string>
     const std::string& token = args[i];
     if (token == "--") return "";
     if (absl::StartsWith(token, "-")) {
-      if (absl::StrContains(token, "=")) continue;
-      const CLI::Option* option = FindOption(app, token);
-      if (option == nullptr) return "";               // CLI11 says what is wrong with it
-      if (option->get_items_expected_max() > 0) ++i;  // its value (flags have none)
+      double number;
+      if (absl::SimpleAtod(token, &number)) continue;  // a negative value, not a flag
+      const std::string name = token.substr(0, token.find('='));
+      const CLI::Option* option = FindOption(app, name);
+      if (option == nullptr) return UnknownFlag(app, path, name);
+      // Its value (flags have none), unless given with '='.
+      if (name.size() == token.size() && option->get_items_expected_max() > 0) ++i;
       continue;
     }
     std::vector<CLI::App*> subcommands = app->get_subcommands([](CLI::App*) { return true; });

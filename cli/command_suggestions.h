@@ -1,5 +1,6 @@
-// "unknown command" with the closest known name, for a command line that names a
-// service or method plantctl does not have (CLI11 alone says "A subcommand is required").
+// "unknown command" (or flag) with the closest known name, for a command line that names a
+// service, method or flag plantctl does not have (CLI11 alone says "A subcommand is
+// required", or "The following arguments were not expected: 1 --idd").
 #pragma once
 
 #include <string>
@@ -23,7 +24,10 @@ std::vector<std::string> ClosestNames(absl::string_view word,
 // `root` does not have, at any level, e.g. `defect nosuch` or `defekt list-defects`:
 //   plantctl: unknown command "nosuch" for "plantctl defect"; did you mean "..."?
 //   Run 'plantctl defect --help' for its commands.
-// Otherwise empty. Options (and their values) before and between the words are skipped.
+// Likewise for a flag that the command (and those above it) does not have:
+//   plantctl: unknown flag "--idd" for "plantctl defect get-defect"; did you mean "--id"?
+//   Run 'plantctl defect get-defect --help' for its flags.
+// Otherwise empty. Known flags (and their values) before and between the words are skipped.
 std::string UnknownCommandMessage(CLI::App& root, const std::vector<std::string>& args);
 
 }  // namespace plantmesh::cli

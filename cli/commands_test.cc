@@ -698,6 +698,18 @@ TEST_F(CommandsTest, UnknownServiceOrMethodNamesTheClosestCommand) {
               HasSubstr("did you mean \"system\"?"));
   EXPECT_EQ(UnknownCommandMessage(app_, {"--endpoint=h:1", "system", "who-am-i"}), "");
   EXPECT_EQ(UnknownCommandMessage(app_, {"defect", "get-defect", "--id", "nosuch"}), "");
+  // Outside testing: "--idd 1" was told "The following arguments were not expected: 1
+  // --idd" (CLI11's words, in reverse), with no suggestion.
+  EXPECT_EQ(UnknownCommandMessage(app_, {"defect", "get-defect", "--idd", "1"}),
+            "plantctl: unknown flag \"--idd\" for \"plantctl defect get-defect\"; did you mean "
+            "\"--id\"?\nRun 'plantctl defect get-defect --help' for its flags.\n");
+  EXPECT_THAT(UnknownCommandMessage(app_, {"defect", "get-defect", "--idd=1"}),
+              HasSubstr("unknown flag \"--idd\""));
+  EXPECT_THAT(
+      UnknownCommandMessage(app_, {"--endpont", "h:1", "system", "who-am-i"}),
+      HasSubstr("unknown flag \"--endpont\" for \"plantctl\"; did you mean \"--endpoint\"?"));
+  // A negative number is a value, not a flag.
+  EXPECT_EQ(UnknownCommandMessage(app_, {"defect", "get-defect", "--id", "-3"}), "");
 }
 
 TEST_F(CommandsTest, RerunHintNamesTheRequestIdFlagOfMutatingCallsThatMaySucceedOnARerun) {
