@@ -136,6 +136,12 @@ class PlanningServiceImpl::DemandImportSink final : public ImportDemandSink {
     return memory_.Grow(static_cast<int64_t>(import_->size() - before) * kImportBytesPerRecord);
   }
 
+  // Records are numbered across the import (records[i]), in a message the runtime
+  // refuses too.
+  size_t JudgedElementsSoFar() const override {
+    return import_ ? static_cast<size_t>(import_->received()) : 0;
+  }
+
   absl::Status OnReadsDone(v1::ImportDemandResponse* response) override {
     if (!import_) {
       // An empty stream imports nothing (and needs no product list).

@@ -598,7 +598,7 @@ class StreamCall final
   absl::Status Consume(std::vector<grpc::ByteBuffer>& read) {
     if constexpr (kShape == StreamShape::kClient) {
       for (grpc::ByteBuffer& bytes : read) {
-        absl::Status decoded = DecodeRequest(bytes, &message_);
+        absl::Status decoded = DecodeRequest(bytes, &message_, parts_.sink->JudgedElementsSoFar());
         bytes.Clear();
         PM_RETURN_IF_ERROR(decoded);
         PM_RETURN_IF_ERROR(parts_.sink->OnMessage(message_));

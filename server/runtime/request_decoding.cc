@@ -26,7 +26,8 @@ std::string Flatten(const grpc::ByteBuffer& bytes) {
 
 }  // namespace
 
-absl::Status DecodeRequest(const grpc::ByteBuffer& bytes, google::protobuf::Message* request) {
+absl::Status DecodeRequest(const grpc::ByteBuffer& bytes, google::protobuf::Message* request,
+                           size_t judged_base) {
   request->Clear();
   const std::string& type = request->GetDescriptor()->full_name();
   if (!bytes.Valid()) {
@@ -47,7 +48,7 @@ absl::Status DecodeRequest(const grpc::ByteBuffer& bytes, google::protobuf::Mess
   request->Clear();
   // Protobuf refuses a whole proto3 message for one string that is not UTF-8, and says
   // nothing about which: find the fields (and any other broken text) in the bytes.
-  absl::Status text = CheckSerializedText(Flatten(bytes), request->GetDescriptor());
+  absl::Status text = CheckSerializedText(Flatten(bytes), request->GetDescriptor(), judged_base);
   if (!text.ok()) return text;
   return absl::InvalidArgumentError(
       absl::StrCat("the request is not a well-formed serialized ", type, " message"));

@@ -21,7 +21,10 @@ namespace plantmesh::runtime {
 
 // Parses `bytes` into `request` (cleared first) and checks its text. INVALID_ARGUMENT
 // with a BadRequest field violation per wrong field, or naming the message type when
-// the bytes are not a message of that type at all.
-absl::Status DecodeRequest(const grpc::ByteBuffer& bytes, google::protobuf::Message* request);
+// the bytes are not a message of that type at all. `judged_base`: where this message's
+// elements of a field its service judges one by one are numbered from, in a violation's
+// path (a client stream's earlier messages carried that many; CheckSerializedText).
+absl::Status DecodeRequest(const grpc::ByteBuffer& bytes, google::protobuf::Message* request,
+                           size_t judged_base = 0);
 
 }  // namespace plantmesh::runtime

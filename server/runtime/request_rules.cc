@@ -239,7 +239,7 @@ void CheckEnum(const FieldDescriptor* field, int value, PathFn path, Violations*
 }
 
 // `path[index]`: an element of a repeated field.
-std::string Indexed(const std::string& path, int index) {
+std::string Indexed(const std::string& path, size_t index) {
   return absl::StrCat(path, "[", index, "]");
 }
 
@@ -466,8 +466,10 @@ std::string SerializedKeySuffix(std::string_view entry, const FieldDescriptor* k
   return key->type() == FieldDescriptor::TYPE_STRING ? "[\"\"]" : "[0]";
 }
 
+// `judged_base`: added to the index of a root field's elements that the service judges
+// one by one (they are numbered across a client stream).
 void WalkSerialized(std::string_view wire, const Descriptor* type, const std::string& prefix,
-                    Violations* out, int depth) {
+                    Violations* out, int depth, size_t judged_base = 0) {
   if (depth > kMaxDepth) return;
   ForEachDelimited(
       wire, type, [&](const FieldDescriptor* field, const std::string& bytes, int index) {
@@ -495,7 +497,10 @@ void WalkSerialized(std::string_view wire, const Descriptor* type, const std::st
                            });
           return;
         }
-        if (field->is_repeated()) path = Indexed(path, index);
+        if (field->is_repeated()) {
+          const bool judged = depth == 0 && contract::ElementsJudgedByService(field);
+          path = Indexed(path, static_cast<size_t>(index) + (judged ? judged_base : 0));
+        }
         if (field->type() == FieldDescriptor::TYPE_STRING) {
           CheckString(
               bytes, RuleOf(field), [&] { return path; }, out);
@@ -600,9 +605,10 @@ absl::Status CheckRequiredFields(const Message& request) {
   return out.ToStatus();
 }
 
-absl::Status CheckSerializedText(std::string_view wire, const Descriptor* type) {
+absl::Status CheckSerializedText(std::string_view wire, const Descriptor* type,
+                                 size_t judged_base) {
   Violations out;
-  WalkSerialized(wire, type, "", &out, 0);
+  WalkSerialized(wire, type, "", &out, 0, judged_base);
   return out.ToStatus();
 }
 

@@ -41,8 +41,11 @@ absl::Status CheckRequestValues(const google::protobuf::Message& request);
 // For a serialized message of type `type` that protobuf refused to parse: the strings
 // that are not valid UTF-8 (proto3 refuses the whole message for them) and every other
 // text rule broken, named as CheckRequestValues names them. OK when none is found, i.e.
-// the bytes are malformed in some other way.
-absl::Status CheckSerializedText(std::string_view wire, const google::protobuf::Descriptor* type);
+// the bytes are malformed in some other way. The elements of a root field the service
+// judges one by one (elements_judged_by_service) are numbered from `judged_base`: a
+// client stream numbers them across its messages (ImportDemand's records[i]).
+absl::Status CheckSerializedText(std::string_view wire, const google::protobuf::Descriptor* type,
+                                 size_t judged_base = 0);
 
 // The contract's REQUIRED fields (plantmesh.api.v1.field_behavior, AIP-203; the rules of
 // contract::MissingRequiredFields): OK, or INVALID_ARGUMENT with a BadRequest field

@@ -144,6 +144,11 @@ class StreamSink {
   // The client sent its last message: the call's final (possibly blocking) work, on
   // the executor. Its status ends the call; `response` is sent when it is OK.
   virtual absl::Status OnReadsDone(Response* response) = 0;
+  // How many elements of the request's field that the service judges one by one
+  // (elements_judged_by_service) the messages so far carried, when the service numbers
+  // them across the stream (ImportDemand's records[i]): the runtime numbers the elements
+  // of a next message it refuses (invalid UTF-8) from there. 0: numbered per message.
+  virtual size_t JudgedElementsSoFar() const { return 0; }
 };
 
 // Both directions: messages in (OnMessage, never concurrently with Next) and out (the
