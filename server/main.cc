@@ -39,6 +39,7 @@
 #include "server/runtime/shutdown.h"
 #include "server/runtime/standard_call_policy.h"
 #include "server/runtime/system_service.h"
+#include "server/runtime/transfer_watchdog.h"
 
 namespace plantmesh {
 namespace {
@@ -168,6 +169,8 @@ absl::Status Serve(const runtime::ServerConfig& config) {
   runtime::ServiceDeps deps;
   deps.upload_memory = &upload_memory;
   deps.download_memory = &download_memory;
+  runtime::TransferWatchdog transfers(absl::Seconds(config.transfer_idle_seconds));
+  deps.transfers = &transfers;
   deps.config = &config;
   deps.call_policy = &policy;
   deps.executor = &executor;

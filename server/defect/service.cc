@@ -22,6 +22,7 @@
 #include "server/runtime/page_fit.h"
 #include "server/runtime/page_token.h"
 #include "server/runtime/replay_answer.h"
+#include "server/runtime/transfer_watchdog.h"
 #include "server/runtime/watch.h"
 
 namespace plantmesh::defect {
@@ -327,9 +328,13 @@ DefectServiceImpl::HandleWatchDefects(runtime::CallContext& call,
 class DefectServiceImpl::PhotoUpload final : public UploadDefectPhotoSink {
  public:
   PhotoUpload(DefectServiceImpl* service, runtime::CallContext& call)
-      : service_(service), call_(call), bytes_(service->deps_.upload_memory) {}
+      : service_(service),
+        call_(call),
+        bytes_(service->deps_.upload_memory),
+        idle_(runtime::WatchTransfer(service->deps_.transfers, call, "an upload of a photo")) {}
 
   absl::Status OnMessage(v1::UploadDefectPhotoRequest& message) override {
+    if (idle_ != nullptr) idle_->Moved();
     if (!started_) {
       started_ = true;
       return Begin(message);
@@ -410,6 +415,8 @@ class DefectServiceImpl::PhotoUpload final : public UploadDefectPhotoSink {
   // The bytes so far, charged to the process-wide upload budget (upload-memory-bytes)
   // until the call ends, however it ends (the runtime destroys the sink then).
   runtime::ChunkedUpload bytes_;
+  // Ends the upload when its client stops sending (transfer-idle-seconds).
+  std::unique_ptr<runtime::TransferWatchdog::Watch> idle_;
 };
 
 absl::StatusOr<std::unique_ptr<DefectServiceImpl::UploadDefectPhotoSink>>
@@ -447,10 +454,15 @@ DefectServiceImpl::HandleDownloadDefectPhoto(runtime::CallContext& call,
   if (held > memory->bytes()) PM_RETURN_IF_ERROR(charge(held));
   // The photo's metadata, then its bytes in chunks, each made when the client has room.
   auto photo = std::make_shared<const PhotoContent>(std::move(content));
+  // Ends the download when its client stops reading (transfer-idle-seconds): the next
+  // chunk is made when the client has room for it.
+  std::shared_ptr<runtime::TransferWatchdog::Watch> idle = runtime::WatchTransfer(
+      deps_.transfers, call, absl::StrCat("a download of photo ", request.photo_id()));
   return runtime::SourceFrom<v1::DownloadDefectPhotoResponse>(
-      [&call, photo, held_until_the_call_ends = std::move(memory),
+      [&call, photo, held_until_the_call_ends = std::move(memory), idle,
        chunks = runtime::ChunkedDownload(std::shared_ptr<const std::string>(photo, &photo->bytes)),
        first = true](v1::DownloadDefectPhotoResponse* message) mutable -> absl::StatusOr<bool> {
+        if (idle != nullptr) idle->Moved();
         if (first) {
           first = false;
           ToProto(photo->photo, message->mutable_photo());

@@ -44,6 +44,7 @@
 #include "server/runtime/service_tables.h"
 #include "server/runtime/shutdown.h"
 #include "server/runtime/testing/handler_test_support.h"
+#include "server/runtime/transfer_watchdog.h"
 #include "tests/support/test_servers.h"
 
 namespace plantmesh::defect {
@@ -120,6 +121,8 @@ class ServiceFixture : public ::testing::Test {
     deps_.service_config = &defect_config_;
     deps_.upload_memory = &upload_memory_;
     deps_.download_memory = &download_memory_;
+    transfers_ = std::make_unique<runtime::TransferWatchdog>(TransferIdleTimeout());
+    deps_.transfers = transfers_.get();
     deps_.call_policy = &policy_;
     deps_.executor = &executor_;
     store_ = StartStore();
@@ -208,6 +211,9 @@ class ServiceFixture : public ::testing::Test {
   runtime::MemoryBudget upload_memory_{3 * 1024 * 1024};
   // And what downloads may hold together: the same.
   runtime::MemoryBudget download_memory_{3 * 1024 * 1024};
+  // transfer-idle-seconds; zero (the tests' default): never.
+  virtual absl::Duration TransferIdleTimeout() const { return absl::ZeroDuration(); }
+  std::unique_ptr<runtime::TransferWatchdog> transfers_;
   IdentityOnlyPolicy policy_;
   runtime::ServiceDeps deps_;
   DefectStore* store_ = nullptr;
@@ -525,6 +531,60 @@ TEST_F(DefectServiceTest, DownloadsBeyondTheMemoryBudgetAreResourceExhausted) {
   ASSERT_TRUE(whole->Finish().ok());
   EXPECT_EQ(received, bytes);
   EXPECT_TRUE(EventuallyEquals(download_memory_, 0)) << download_memory_.used();
+}
+
+// Outside testing: 30 uploads that stopped sending, and 25 downloads that stopped reading,
+// held the whole budgets for as long as their client stayed connected, and every other
+// transfer was RESOURCE_EXHAUSTED meanwhile. One that moves no chunk for
+// transfer-idle-seconds is ended, and its share comes back.
+class DefectServiceIdleTransferTest : public DefectServiceTest {
+ protected:
+  absl::Duration TransferIdleTimeout() const override { return absl::Milliseconds(500); }
+};
+
+TEST_F(DefectServiceIdleTransferTest, AnUploadThatStopsSendingIsEndedAndGivesItsMemoryBack) {
+  v1::Defect d = Report("VIN-IDLE-UPLOAD");
+  std::string photo(2 * kMiB, 'i');
+  photo.replace(0, 3, kJpegSignature);
+  OpenUpload stalled;
+  stalled.context = Context();
+  stalled.writer = stub_->UploadDefectPhoto(stalled.context.get(), &stalled.response);
+  v1::UploadDefectPhotoRequest first;
+  *first.mutable_metadata() = PhotoMetadata(d.id(), photo);
+  ASSERT_TRUE(stalled.writer->Write(first));
+  ASSERT_TRUE(stalled.Send(photo.substr(0, kMiB)));  // half, then nothing
+  const grpc::Status ended = stalled.writer->Finish();
+  EXPECT_EQ(ended.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << ended.error_message();
+  EXPECT_THAT(ended.error_message(), HasSubstr("moved no chunk"));
+  EXPECT_TRUE(EventuallyEquals(upload_memory_, 0)) << upload_memory_.used();
+  // One that keeps sending is not ended, however long it takes.
+  v1::UploadDefectPhotoResponse uploaded;
+  grpc::Status whole = Upload(PhotoMetadata(d.id(), photo), photo, kMiB, &uploaded);
+  EXPECT_TRUE(whole.ok()) << whole.error_message();
+}
+
+TEST_F(DefectServiceIdleTransferTest, ADownloadThatStopsReadingIsEndedAndGivesItsMemoryBack) {
+  std::string bytes;
+  v1::DownloadDefectPhotoRequest download =
+      DownloadOfNewPhoto("VIN-IDLE-DOWNLOAD", 2 * kMiB, &bytes);
+  ASSERT_FALSE(download.photo_id().empty());
+  // As in DownloadsBeyondTheMemoryBudgetAreResourceExhausted: a window that stays small.
+  grpc::ChannelArguments narrow;
+  narrow.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+  narrow.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  auto slow_reader = v1::DefectService::NewStub(
+      grpc::CreateCustomChannel(server_->endpoint(), grpc::InsecureChannelCredentials(), narrow));
+  auto context = Context();
+  auto stalled = slow_reader->DownloadDefectPhoto(context.get(), download);
+  v1::DownloadDefectPhotoResponse message;
+  ASSERT_TRUE(stalled->Read(&message));
+  ASSERT_TRUE(message.has_photo());
+  EXPECT_TRUE(EventuallyEquals(download_memory_, 0)) << download_memory_.used();
+  // Its pending write is cancelled at the transport (the server's log and audit say why).
+  while (stalled->Read(&message)) {
+  }
+  const grpc::Status ended = stalled->Finish();
+  EXPECT_EQ(ended.error_code(), grpc::StatusCode::CANCELLED) << ended.error_message();
 }
 
 // A photo larger than the whole download budget (stored under a larger photo-max-bytes)

@@ -21,6 +21,7 @@
 #include "server/runtime/executor.h"
 #include "server/runtime/idempotency.h"
 #include "server/runtime/memory_budget.h"
+#include "server/runtime/transfer_watchdog.h"
 
 namespace plantmesh::planning {
 namespace {
@@ -107,9 +108,11 @@ class PlanningServiceImpl::DemandImportSink final : public ImportDemandSink {
   DemandImportSink(PlanningServiceImpl* service, runtime::CallContext& call)
       : service_(service),
         call_(call),
-        memory_(runtime::MemoryBudget::Open(service->deps_.upload_memory)) {}
+        memory_(runtime::MemoryBudget::Open(service->deps_.upload_memory)),
+        idle_(runtime::WatchTransfer(service->deps_.transfers, call, "a demand import")) {}
 
   absl::Status OnMessage(v1::ImportDemandRequest& message) override {
+    if (idle_ != nullptr) idle_->Moved();
     if (call_.Cancelled()) return absl::CancelledError("import cancelled");
     if (!import_) {
       PM_RETURN_IF_ERROR(Begin(message));
@@ -194,6 +197,8 @@ class PlanningServiceImpl::DemandImportSink final : public ImportDemandSink {
   std::optional<DemandImport> import_;
   common::Sha256 fingerprint_;  // of the options and the records (OnMessage)
   runtime::MemoryBudget::Reservation memory_;
+  // Ends the import when its client stops sending (transfer-idle-seconds).
+  std::unique_ptr<runtime::TransferWatchdog::Watch> idle_;
 };
 
 absl::StatusOr<std::unique_ptr<PlanningServiceImpl::ImportDemandSink>>

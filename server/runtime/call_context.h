@@ -3,9 +3,11 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "server/runtime/audit.h"
 
@@ -40,6 +42,11 @@ struct CallContext {
   absl::Time start_time;
   // Whether the method changes state (contract idempotency_level != NO_SIDE_EFFECTS).
   bool mutating = false;
+
+  // A stream's: ends the call with the status given, from any thread, at once (a handler
+  // uses it for what no message of the call can tell it, e.g. TransferWatchdog); empty
+  // for unary calls. Does nothing once the call ended.
+  std::function<void(absl::Status)> end_stream;
 
   // What the call is about, as JSON, for its audit record when there is no single
   // request message to audit (client streams). Filled by the handler, never with

@@ -257,6 +257,9 @@ class StreamCall final
       return;
     }
     admitted_ = true;
+    call_.end_stream = [control = StreamControl(handle_)](absl::Status status) {
+      control.End(std::move(status));
+    };
     AddDrainListener(this);
     refs_.fetch_add(1);
     strand_scheduled_ = true;
@@ -370,6 +373,11 @@ class StreamCall final
     TsanAcquire(&tsan_reacted_);
     TsanAcquire(TsanSendsOf(c_call_));
     TsanAcquire(TsanReceivesOf(c_call_));
+    {
+      // gRPC frees the call's context after this returns: EndWith no longer cancels it.
+      std::lock_guard<std::recursive_mutex> lock(context_mu_);
+      context_alive_ = false;
+    }
     if (admitted_) RemoveDrainListener(this);
     Unref();
   }
@@ -389,16 +397,9 @@ class StreamCall final
   }
 
   void OnDrainDeadline() override {
-    FinishOps ops;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      call_.EndByServer();
-      RequestFinishLocked(absl::UnavailableError(
-          "server shut down before this stream completed (the drain window, drain-seconds, "
-          "is over); retry on another replica"));
-      ops = TakeFinishLocked();
-    }
-    Execute(ops);
+    EndWith(absl::UnavailableError(
+        "server shut down before this stream completed (the drain window, drain-seconds, "
+        "is over); retry on another replica"));
   }
 
   // StreamTarget (any thread).
@@ -416,6 +417,25 @@ class StreamCall final
   size_t MessagesWaiting() override {
     std::lock_guard<std::mutex> lock(mu_);
     return read_ahead_.size();
+  }
+  void EndWith(absl::Status status) override {
+    FinishOps ops;
+    bool write_stuck = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      call_.EndByServer();
+      RequestFinishLocked(std::move(status));
+      ops = TakeFinishLocked();
+      write_stuck = !ops.finish && write_outstanding_;
+    }
+    Execute(ops);
+    if (write_stuck) {
+      // A write its client does not read (a stalled download) holds the finish for as long
+      // as the connection lives: cancelled at the transport, the write completes and the
+      // call finishes (its client sees CANCELLED; the log and the audit the status above).
+      std::lock_guard<std::recursive_mutex> lock(context_mu_);
+      if (context_alive_ && call_.server_context != nullptr) call_.server_context->TryCancel();
+    }
   }
   bool TryRef() override {
     int refs = refs_.load();
@@ -836,6 +856,10 @@ class StreamCall final
   char tsan_reacted_ = 0;
 
   std::mutex mu_;
+  // Guards the use of the call's gRPC context from other threads (EndWith) against OnDone;
+  // recursive: gRPC may run a reaction inline within TryCancel.
+  std::recursive_mutex context_mu_;
+  bool context_alive_ = true;
   bool opened_ = false;  // the handler returned its parts
   StreamSource<Response>* source_ = nullptr;
   bool strand_scheduled_ = false;  // a step is queued or running on the executor

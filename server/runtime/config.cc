@@ -257,6 +257,9 @@ absl::Status Validate(const ServerConfig& config) {
   if (config.download_memory_bytes < 1024 * 1024) {
     problems.push_back("download-memory-bytes: must be >= 1048576");
   }
+  if (config.transfer_idle_seconds < 0 || config.transfer_idle_seconds > 86400) {
+    problems.push_back("transfer-idle-seconds: must be 0-86400 (0: never)");
+  }
   if (config.max_receive_message_bytes < 1024) {
     problems.push_back("max-receive-message-bytes: must be >= 1024");
   }
@@ -372,6 +375,11 @@ absl::StatusOr<ServerConfig> LoadServerConfig(
                  "memory all downloads being sent may hold together (a photo's bytes until its "
                  "last chunk is sent); a download beyond it fails RESOURCE_EXHAUSTED; at least "
                  "every service's largest download (e.g. defect.photo-max-bytes)");
+  app.add_option("--transfer-idle-seconds", config.transfer_idle_seconds,
+                 "an upload whose client sends no chunk, or a download whose client reads none, "
+                 "for this long is ended (an upload DEADLINE_EXCEEDED, a download CANCELLED), "
+                 "giving back its share of upload-memory-bytes or download-memory-bytes; 0: "
+                 "never; 0-86400");
   app.add_flag("--audit-reads", config.audit_reads, "also audit read-only calls");
   app.add_flag("--reflection,!--no-reflection", config.reflection,
                "gRPC server reflection (on by default; --no-reflection turns it off)");

@@ -91,6 +91,9 @@ struct ServerConfig {
   // download-memory-bytes: what all downloads being sent may hold in memory together (a
   // photo's bytes while its chunks go out); beyond it a download is RESOURCE_EXHAUSTED.
   int64_t download_memory_bytes = 256LL * 1024 * 1024;
+  // transfer-idle-seconds: an upload or download that moves no chunk for this long is
+  // ended, giving its memory back (transfer_watchdog.h); 0: never.
+  int transfer_idle_seconds = 60;
   bool audit_reads = false;                          // audit-reads: also audit read-only calls
   bool reflection = true;                            // reflection
   std::string log_level = "info";                    // log-level

@@ -14,6 +14,7 @@
 #include "server/runtime/metrics.h"
 #include "server/runtime/migrations.h"
 #include "server/runtime/pg_pool.h"
+#include "server/runtime/transfer_watchdog.h"
 
 namespace grpc {
 class Service;
@@ -44,6 +45,9 @@ struct ServiceDeps {
   // Shared by every download of every hosted service (config download-memory-bytes);
   // nullptr: unlimited.
   MemoryBudget* download_memory = nullptr;
+  // Cancels uploads and downloads that stop moving (config transfer-idle-seconds); nullptr:
+  // none is.
+  TransferWatchdog* transfers = nullptr;
   // The process's metrics (metrics.h): a service may add families of its own (names
   // plantmesh_<service>_...). Its calls are already counted by the runtime.
   MetricsRegistry* metrics = nullptr;

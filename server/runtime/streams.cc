@@ -1,5 +1,7 @@
 #include "server/runtime/streams.h"
 
+#include <utility>
+
 namespace plantmesh::runtime {
 namespace {
 
@@ -27,6 +29,14 @@ size_t StreamControl::MessagesWaiting() const {
   const size_t waiting = target->MessagesWaiting();
   target->Unref();
   return waiting;
+}
+
+void StreamControl::End(absl::Status status) const {
+  if (handle_ == nullptr) return;
+  StreamTarget* target = Acquire(*handle_);
+  if (target == nullptr) return;
+  target->EndWith(std::move(status));
+  target->Unref();
 }
 
 }  // namespace plantmesh::runtime

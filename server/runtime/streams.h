@@ -46,6 +46,8 @@ class StreamTarget {
   virtual bool TryRef() = 0;  // false once the call's resources are being released
   virtual void Unref() = 0;
   virtual size_t MessagesWaiting() { return 0; }
+  // Ends the call with `status` (OK counts as an error: the stream did not complete).
+  virtual void EndWith(absl::Status status) = 0;
 
  protected:
   ~StreamTarget() = default;
@@ -68,6 +70,9 @@ class StreamControl {
   // Messages read from the client and not yet handed to OnMessages (a bidi stream that
   // reads ahead; 0 for other streams and once the call ended). From any thread.
   size_t MessagesWaiting() const;
+  // Ends the call with `status` now, from any thread, as the drain window's end does
+  // (the handler's work in flight finds CallContext::Cancelled()); nothing once it ended.
+  void End(absl::Status status) const;
 
  private:
   std::shared_ptr<Handle> handle_;

@@ -42,6 +42,7 @@ class WakeCounter final : public StreamTarget {
   }
   bool TryRef() override { return true; }
   void Unref() override {}
+  void EndWith(absl::Status) override {}
 
   int wakes() {
     absl::MutexLock lock(&mu_);
