@@ -324,13 +324,7 @@ absl::Status RunMethod(const MethodBinding& binding, const ContractCatalog& cata
   }
 
   grpc::ClientContext context;
-  if (env.on_call) env.on_call(&context);
-  struct Detach {
-    const RunEnvironment& env;
-    ~Detach() {
-      if (env.on_call) env.on_call(nullptr);
-    }
-  } detach{env};
+  const AttachedToCtrlC attached(env, &context);
 
   GenericCall call(env.channel, command.grpc_path, &context);
   bool alive = true;

@@ -16,13 +16,7 @@ grpc::Status CallUnary(const MethodCommand& command, const google::protobuf::Mes
   for (int attempt = 0; attempt < 2; ++attempt) {
     grpc::ClientContext context;
     context.set_deadline(absl::ToChronoTime(deadline));
-    if (env.on_call) env.on_call(&context);
-    struct Detach {
-      const RunEnvironment& env;
-      ~Detach() {
-        if (env.on_call) env.on_call(nullptr);
-      }
-    } detach{env};
+    const AttachedToCtrlC attached(env, &context);
     GenericCall call(env.channel, command.grpc_path, &context);
     response->Clear();
     *received = false;

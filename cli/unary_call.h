@@ -14,6 +14,22 @@
 
 namespace plantmesh::cli {
 
+// Hands `context` to env.on_call (so that Ctrl-C cancels the call) for its scope.
+class AttachedToCtrlC {
+ public:
+  AttachedToCtrlC(const RunEnvironment& env, grpc::ClientContext* context) : env_(env) {
+    if (env_.on_call) env_.on_call(context);
+  }
+  ~AttachedToCtrlC() {
+    if (env_.on_call) env_.on_call(nullptr);
+  }
+  AttachedToCtrlC(const AttachedToCtrlC&) = delete;
+  AttachedToCtrlC& operator=(const AttachedToCtrlC&) = delete;
+
+ private:
+  const RunEnvironment& env_;
+};
+
 // Sends `request` to `command`'s method and reads its one response into `*response`;
 // `*received` says whether one came. The status is gRPC's.
 grpc::Status CallUnary(const MethodCommand& command, const google::protobuf::Message& request,

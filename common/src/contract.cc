@@ -322,23 +322,24 @@ struct RequiredWalk {
   MaskPaths mask;
   FieldBehaviorFindings* out = nullptr;
   size_t max_listed = 0;
-  // Every finding, listed or not.
+  // Findings so far; past max_listed the walk stops (FieldBehaviorFindings::more).
   size_t found = 0;
   // The path of the message being walked from the request root, and from the update's
   // resource (empty outside it).
   std::string path;
   std::string relative;
 
+  bool Stopped() const { return out->more; }
   void Missing(bool named_in_mask, bool blank) {
     if (++found > max_listed) {
-      ++out->unlisted;
+      out->more = true;
     } else {
       out->missing.push_back({path, named_in_mask, blank});
     }
   }
   void OutputOnlySet() {
     if (++found > max_listed) {
-      ++out->unlisted;
+      out->more = true;
     } else {
       out->output_only_set.push_back(path);
     }
@@ -350,7 +351,7 @@ struct RequiredWalk {
     const Descriptor* type = message.GetDescriptor();
     const google::protobuf::Reflection* reflection = message.GetReflection();
     const FieldDescriptor* update_mask = depth == 0 && update ? UpdateMaskOf(type) : nullptr;
-    for (int i = 0; i < type->field_count(); ++i) {
+    for (int i = 0; i < type->field_count() && !Stopped(); ++i) {
       const FieldDescriptor* field = type->field(i);
       const OwnUse use = OwnUseOf(field, update, in_resource, in_resource && relative.empty());
       const PathPart at(&path, field->name());
@@ -385,7 +386,7 @@ struct RequiredWalk {
         // Elements the service judges one by one (elements_judged_by_service) are its own.
         if (field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE && !field->is_map() &&
             !ElementsJudgedByService(field)) {
-          for (int j = 0; j < size; ++j) {
+          for (int j = 0; j < size && !Stopped(); ++j) {
             const PathPart element(&path, j);
             Walk(reflection->GetRepeatedMessage(message, field, j), child_in_resource, depth + 1);
           }

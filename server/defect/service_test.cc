@@ -230,6 +230,15 @@ class DefectServiceTest : public ServiceFixture {
   DefectStore* StartStore() override { return &fake_; }
   v1::DownloadDefectPhotoRequest DownloadOfNewPhoto(const std::string& vin, size_t size,
                                                     std::string* bytes);
+  // A client whose HTTP/2 window stays at 64 KiB (no BDP probing, which could grow it past
+  // a photo): once it stops reading, the server cannot send a photo's rest.
+  std::unique_ptr<v1::DefectService::Stub> SlowReader() {
+    grpc::ChannelArguments narrow;
+    narrow.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+    narrow.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    return v1::DefectService::NewStub(
+        grpc::CreateCustomChannel(server_->endpoint(), grpc::InsecureChannelCredentials(), narrow));
+  }
   testing::FakeDefectStore fake_;
 };
 
@@ -495,14 +504,8 @@ TEST_F(DefectServiceTest, DownloadsBeyondTheMemoryBudgetAreResourceExhausted) {
       DownloadOfNewPhoto("VIN-DOWNLOAD-BUDGET", 2 * kMiB, &bytes);
   ASSERT_FALSE(download.photo_id().empty());
 
-  // A client that reads the metadata and stops holds the photo's 2 MiB: its HTTP/2 window
-  // stays at 64 KiB (no BDP probing, which could grow it past the photo), so the server
-  // cannot send the rest.
-  grpc::ChannelArguments narrow;
-  narrow.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
-  narrow.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  auto slow_reader = v1::DefectService::NewStub(
-      grpc::CreateCustomChannel(server_->endpoint(), grpc::InsecureChannelCredentials(), narrow));
+  // A client that reads the metadata and stops holds the photo's 2 MiB.
+  auto slow_reader = SlowReader();
   auto stalled_context = Context();
   auto stalled = slow_reader->DownloadDefectPhoto(stalled_context.get(), download);
   v1::DownloadDefectPhotoResponse message;
@@ -568,12 +571,7 @@ TEST_F(DefectServiceIdleTransferTest, ADownloadThatStopsReadingIsEndedAndGivesIt
   v1::DownloadDefectPhotoRequest download =
       DownloadOfNewPhoto("VIN-IDLE-DOWNLOAD", 2 * kMiB, &bytes);
   ASSERT_FALSE(download.photo_id().empty());
-  // As in DownloadsBeyondTheMemoryBudgetAreResourceExhausted: a window that stays small.
-  grpc::ChannelArguments narrow;
-  narrow.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
-  narrow.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  auto slow_reader = v1::DefectService::NewStub(
-      grpc::CreateCustomChannel(server_->endpoint(), grpc::InsecureChannelCredentials(), narrow));
+  auto slow_reader = SlowReader();
   auto context = Context();
   auto stalled = slow_reader->DownloadDefectPhoto(context.get(), download);
   v1::DownloadDefectPhotoResponse message;

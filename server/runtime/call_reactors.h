@@ -423,7 +423,6 @@ class StreamCall final
     bool write_stuck = false;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      call_.EndByServer();
       RequestFinishLocked(std::move(status));
       ops = TakeFinishLocked();
       write_stuck = !ops.finish && write_outstanding_;

@@ -229,7 +229,12 @@ absl::Status Violations::ToStatus() const {
     add(field, description);
   }
   const size_t unlisted = unlisted_ + (items_.size() - listed);
-  if (unlisted > 0) add("", absl::StrCat(unlisted, " more field violations not listed"));
+  if (uncounted_) {
+    add("", absl::StrCat("more field violations not listed (the check stopped after the first ",
+                         unlisted_ + items_.size(), ")"));
+  } else if (unlisted > 0) {
+    add("", absl::StrCat(unlisted, " more field violations not listed"));
+  }
   absl::Status status = absl::InvalidArgumentError(message);
   status.SetPayload(AbslView(kBadRequestTypeUrl), absl::Cord(bad_request.SerializeAsString()));
   return status;

@@ -48,8 +48,9 @@ inline constexpr size_t kMaxViolationDescriptionBytes = 512;
 class Violations {
  public:
   void Add(std::string field, std::string description);
-  // Counts `count` more violations that are not listed (found, but not written down).
-  void AddUnlisted(size_t count) { unlisted_ += count; }
+  // There are more violations than were added: the check stopped looking (the status
+  // says so instead of a count).
+  void AddUncounted() { uncounted_ = true; }
   bool empty() const { return items_.empty(); }
   // The listed ones.
   const std::vector<FieldViolation>& items() const { return items_; }
@@ -59,6 +60,7 @@ class Violations {
  private:
   std::vector<FieldViolation> items_;
   size_t unlisted_ = 0;
+  bool uncounted_ = false;
 };
 
 // A required text: when `value` says nothing (common::IsBlankText), adds `field`:

@@ -577,7 +577,7 @@ bool MayBreakFieldBehavior(const Descriptor* type) {
 
 absl::Status CheckRequiredFields(const Message& request) {
   if (!MayBreakFieldBehavior(request.GetDescriptor())) return absl::OkStatus();
-  // Only what a status lists is written down; the rest is counted.
+  // Only what a status lists is looked for: the walk stops after it.
   contract::FieldBehaviorFindings found =
       contract::CheckFieldBehavior(request, kMaxListedViolations);
   Violations out;
@@ -587,7 +587,7 @@ absl::Status CheckRequiredFields(const Message& request) {
   for (std::string& path : found.output_only_set) {
     out.Add(std::move(path), "output only: must be empty on create");
   }
-  out.AddUnlisted(found.unlisted);
+  if (found.more) out.AddUncounted();
   // An update's mask names each field once (outside testing: UpdateMachine took a path
   // named twice while UpdateDefect refused it).
   if (const FieldDescriptor* mask_field = contract::UpdateMaskOf(request.GetDescriptor())) {

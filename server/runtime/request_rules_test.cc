@@ -261,21 +261,21 @@ TEST(CheckRequiredFieldsTest, AnUpdateMaskNamingAPathTwiceIsRefused) {
 }
 
 // Outside testing: a 4 MiB RegisterMachine of 2.1 million empty data items made the
-// required-field walk write down 6.3 million paths (717 MB for one call, 6.45 GB for ten at
-// once). Only the listed ones are written down now; the count stays exact.
-TEST(CheckRequiredFieldsTest, ManyMissingFieldsAreCountedNotWrittenDown) {
+// required-field walk write down 6.3 million paths (717 MB and 5.6 s for one call, 6.45 GB
+// for ten at once; then, counting them without writing them down, still 2.1 s). The walk
+// stops after what a status lists, and says so.
+TEST(CheckRequiredFieldsTest, ManyMissingFieldsStopTheWalk) {
   ::plantmesh::telemetry::v1::RegisterMachineRequest machine;
   machine.mutable_machine()->set_id("CNC-07");
-  constexpr int kItems = 200000;
-  for (int i = 0; i < kItems; ++i) machine.mutable_machine()->add_data_items();
+  for (int i = 0; i < 200000; ++i) machine.mutable_machine()->add_data_items();
   const absl::Status checked = CheckRequiredFields(machine);
   ASSERT_EQ(checked.code(), absl::StatusCode::kInvalidArgument);
   const std::vector<FieldViolation> violations = FieldViolationsOf(checked);
   ASSERT_GE(violations.size(), 2u);
   EXPECT_EQ(violations.front().field, "machine.data_items[0].id");
-  // id, category and type of every item.
-  EXPECT_EQ(violations.back().description, absl::StrCat(3 * kItems - (violations.size() - 1),
-                                                        " more field violations not listed"));
+  EXPECT_EQ(violations.back().description,
+            absl::StrCat("more field violations not listed (the check stopped after the first ",
+                         kMaxListedViolations, ")"));
 }
 
 // Outside testing: `machine_ids: [""]` reached the store and was told NOT_FOUND "no machine

@@ -3,8 +3,8 @@
 // for as long as its connection lives (keepalives keep an idle one open), and every other
 // transfer is refused RESOURCE_EXHAUSTED meanwhile (outside testing: 30 stalled uploads of
 // 9 MiB refused everyone else's photos for as long as their client stayed connected). A
-// transfer that has not moved for `idle_timeout` (config transfer-idle-seconds) is
-// cancelled; its call then ends and gives its memory back.
+// transfer that has not moved for `idle_timeout` (config transfer-idle-seconds) is ended
+// (WatchTransfer), and its call gives its memory back.
 #pragma once
 
 #include <atomic>
@@ -39,7 +39,7 @@ class TransferWatchdog {
     const std::string what_;
     const std::function<void()> cancel_;
     std::atomic<int64_t> moved_ns_;  // steady clock
-    bool cancelled_ = false;         // guarded by watchdog_->mu_
+    bool cancelled_ = false;         // once (for the log); guarded by watchdog_->mu_
   };
 
   // `idle_timeout` zero: nothing is ever cancelled (and no thread runs).
@@ -49,9 +49,9 @@ class TransferWatchdog {
   TransferWatchdog& operator=(const TransferWatchdog&) = delete;
 
   // Watches a transfer, e.g. "upload of a photo of defect 42" (for the log), from now.
-  // `cancel` ends its call; it is called at most once, on the watchdog's thread (not
-  // under its lock: it may destroy the Watch), also after the Watch is gone, and must
-  // not block.
+  // `cancel` ends its call; it is called on the watchdog's thread (not under its lock: it
+  // may destroy the Watch), in every round from the transfer's idle_timeout on until the
+  // Watch is gone, also just after; it must not block, and may be called again.
   std::unique_ptr<Watch> Start(std::string what, std::function<void()> cancel);
 
   absl::Duration idle_timeout() const { return idle_timeout_; }

@@ -179,8 +179,8 @@ struct FieldBehaviorFindings {
   std::vector<MissingField> missing;
   // Paths of output-only fields set ("defect.status").
   std::vector<std::string> output_only_set;
-  // Findings past `max_listed`, counted only.
-  size_t unlisted = 0;
+  // There are findings past `max_listed` (the walk stopped at the first of them).
+  bool more = false;
 };
 
 // MissingRequiredFields and, in the same walk, the output-only fields
@@ -188,9 +188,10 @@ struct FieldBehaviorFindings {
 // ("defect.status", "output.recorded_by"): such a request creates or records something,
 // and a value it cannot take is refused rather than dropped unseen. An update's are
 // ignored (a read-modify-write sends them back), as AIP-203 says. Lists the first
-// `max_listed` findings and counts the rest: the walk costs no memory per element, so a
-// request of millions of empty elements (outside testing: 2.1 million data items in one
-// 4 MiB RegisterMachine, 6.3 million findings) costs what parsing it cost.
+// `max_listed` findings and stops at the next (`more`): a request of millions of empty
+// elements (outside testing: 2.1 million data items in one 4 MiB RegisterMachine, 6.3
+// million findings, each written down with its path: 717 MB and 5.6 s a call) costs what
+// parsing it costs.
 FieldBehaviorFindings CheckFieldBehavior(const google::protobuf::Message& request,
                                          size_t max_listed = SIZE_MAX);
 
