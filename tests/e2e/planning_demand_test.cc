@@ -225,7 +225,9 @@ TEST_F(PlanningDemandTest, BadRecordsRefuseTheWholeImport) {
                         Case{"OATS\x01-2KG", "2030-01-01", 1.0, "records[1001].product_id"},
                         // Outside testing: invalid UTF-8 (which protobuf refuses before the
                         // service sees the message) was named by its index in the message.
-                        Case{"OATS-\xff" "2KG", "2030-01-01", 1.0, "records[1001].product_id"}}) {
+                        Case{"OATS-\xff"
+                             "2KG",
+                             "2030-01-01", 1.0, "records[1001].product_id"}}) {
     // Good records in the first batch; the bad one is the second record of the second.
     std::vector<v1::DemandRecord> records;
     for (int i = 0; i < 1002; ++i) {
