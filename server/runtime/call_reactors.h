@@ -425,13 +425,17 @@ class StreamCall final
       std::lock_guard<std::mutex> lock(mu_);
       RequestFinishLocked(std::move(status));
       ops = TakeFinishLocked();
-      write_stuck = !ops.finish && write_outstanding_;
+      // A write its client does not read (a stalled download) holds the finish for as long
+      // as the connection lives. The first end leaves a client that reads on the status
+      // (the drain window's end); asked again with the write still outstanding (the
+      // transfer watchdog's next round), the call is cancelled at the transport: the write
+      // completes and the call finishes (its client sees CANCELLED; the log and the audit
+      // the status above).
+      write_stuck = !ops.finish && write_outstanding_ && end_asked_;
+      end_asked_ = true;
     }
     Execute(ops);
     if (write_stuck) {
-      // A write its client does not read (a stalled download) holds the finish for as long
-      // as the connection lives: cancelled at the transport, the write completes and the
-      // call finishes (its client sees CANCELLED; the log and the audit the status above).
       std::lock_guard<std::recursive_mutex> lock(context_mu_);
       if (context_alive_ && call_.server_context != nullptr) call_.server_context->TryCancel();
     }
@@ -894,6 +898,7 @@ class StreamCall final
   bool write_outstanding_ = false;
   bool source_pending_ = false;
   uint64_t wakes_ = 0;      // Wake calls so far
+  bool end_asked_ = false;  // EndWith ran before (a second one cancels a stuck write)
   bool end_check_ = false;  // a Wake since Next last ran: with no room, ask EndWithoutRoom
   bool source_ended_ = false;
   absl::Status end_status_;
