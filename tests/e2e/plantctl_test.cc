@@ -690,9 +690,11 @@ TEST_F(PlantctlTest, AOneShotCommandRidesThroughAServerRestart) {
   *request.mutable_defect() = SampleDefect("VIN-CLI-RIDE");
   auto created = mesh_->Defects("otto").CreateDefect(request);
   ASSERT_TRUE(created.ok()) << Describe(created.status());
-  // The endpoint as it is while the server runs (the same port after the restart).
-  const std::vector<std::string> argv =
-      PlantctlArgv("otto", {"defect", "get-defect", "--id", created->defect().id()});
+  // The endpoint as it is while the server runs (the same port after the restart). A
+  // deadline longer than a restart takes on a busy machine (a sanitizer build's server
+  // needs seconds to start; plantctl's default is 10 s).
+  const std::vector<std::string> argv = PlantctlArgv(
+      "otto", {"defect", "get-defect", "--id", created->defect().id(), "--timeout", "60"});
   Background get;
   ASSERT_TRUE(mesh_
                   ->KillAndRestartServerOnSamePort([&] {
