@@ -65,6 +65,24 @@ std::optional<absl::CivilDay> ParseDate(absl::string_view text) {
   return day;
 }
 
+std::string DateViolation(absl::string_view text) {
+  if (text.empty()) return "required";
+  int y = 0, m = 0, d = 0;
+  if (text.size() == 10 && text[4] == '-' && text[7] == '-' && AllDigits(text.substr(0, 4)) &&
+      AllDigits(text.substr(5, 2)) && AllDigits(text.substr(8, 2)) &&
+      absl::SimpleAtoi(text.substr(0, 4), &y) && absl::SimpleAtoi(text.substr(5, 2), &m) &&
+      absl::SimpleAtoi(text.substr(8, 2), &d)) {
+    if (m < 1 || m > 12) return absl::StrCat(text, " does not exist (no month ", m, ")");
+    const absl::CivilMonth month(y, m);
+    const int days_in_month = static_cast<int>(absl::CivilDay(month + 1) - absl::CivilDay(month));
+    if (d < 1 || d > days_in_month) {
+      return absl::StrCat(text, " does not exist (", text.substr(0, 7), " has ", days_in_month,
+                          " days)");
+    }
+  }
+  return kDateRule;
+}
+
 bool InPlantRange(absl::Time t) {
   const absl::TimeZone utc = absl::UTCTimeZone();
   return t >= absl::FromCivil(kFirstPlantDay, utc) && t <= absl::FromCivil(kLastPlantDay, utc);

@@ -110,6 +110,11 @@ bool InPlantRange(absl::Time t);
 // "YYYY-MM-DD" strictly (10 characters) within the plant calendar's range; nullopt
 // otherwise (including 2026-02-30 and 0000-01-01).
 std::optional<absl::CivilDay> ParseDate(absl::string_view text);
+// Why ParseDate refuses `text`, as an error message states it: "required" when empty,
+// "2026-02-29 does not exist (2026-02 has 28 days)" for a date the calendar lacks,
+// kDateRule otherwise (outside testing: a non-existent anchor_date was called
+// "required").
+std::string DateViolation(absl::string_view text);
 std::string FormatDate(absl::CivilDay day);
 // "HH:MM" strictly, 00:00-23:59 → minutes after midnight; nullopt otherwise.
 std::optional<int> ParseLocalTime(absl::string_view text);

@@ -274,6 +274,22 @@ TEST(CalendarTest, ShiftIdsAndLocalTimesParseStrictly) {
   EXPECT_FALSE(Calendar().ShiftById("garbage").has_value());
 }
 
+// Outside testing: anchor_date "2026-02-29" was refused as "required with cycle_days".
+TEST(CalendarTest, ADateTheCalendarLacksIsNamedAsSuch) {
+  EXPECT_EQ(DateViolation(""), "required");
+  EXPECT_EQ(DateViolation("2026-02-29"), "2026-02-29 does not exist (2026-02 has 28 days)");
+  EXPECT_EQ(DateViolation("2028-02-30"), "2028-02-30 does not exist (2028-02 has 29 days)");
+  EXPECT_EQ(DateViolation("2026-04-31"), "2026-04-31 does not exist (2026-04 has 30 days)");
+  EXPECT_EQ(DateViolation("2026-13-01"), "2026-13-01 does not exist (no month 13)");
+  EXPECT_EQ(DateViolation("2026-00-10"), "2026-00-10 does not exist (no month 0)");
+  EXPECT_EQ(DateViolation("2026-01-00"), "2026-01-00 does not exist (2026-01 has 31 days)");
+  // Out of the plant calendar's range, or not the format: the rule.
+  EXPECT_EQ(DateViolation("0000-01-01"), kDateRule);
+  EXPECT_EQ(DateViolation("9999-12-31"), kDateRule);
+  EXPECT_EQ(DateViolation("2026-3-29"), kDateRule);
+  EXPECT_EQ(DateViolation("2026/03/29"), kDateRule);
+}
+
 TEST(CalendarTest, ATimeZoneTheTzdataDoesNotHaveNamesTheField) {
   EXPECT_TRUE(LoadZone("Europe/Berlin", "planning.time-zone").ok());
   for (const char* name : {"Mars/Olympus_Mons", ""}) {

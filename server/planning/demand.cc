@@ -66,7 +66,7 @@ absl::Status DemandImport::Add(absl::string_view product_id, absl::string_view d
   }
   if (date.empty()) return reject("date", "required");
   std::optional<absl::CivilDay> day = ParseDate(date);
-  if (!day) return reject("date", kDateRule);
+  if (!day) return reject("date", DateViolation(date));
   if (!std::isfinite(quantity)) return reject("quantity", "must be finite");
   if (quantity < 0 || quantity > kMaxDemandQuantity) {
     return reject("quantity", absl::StrCat("must be 0-", static_cast<int64_t>(kMaxDemandQuantity)));

@@ -210,7 +210,9 @@ absl::StatusOr<ShiftPattern> MakeShiftPattern(const ShiftPatternInput& input,
     p.cycle_days = input.cycle_days;
     std::optional<absl::CivilDay> anchor = ParseDate(input.anchor_date);
     if (!anchor) {
-      v.Add(root + ".anchor_date", absl::StrCat("required with cycle_days; ", kDateRule));
+      v.Add(root + ".anchor_date", input.anchor_date.empty()
+                                       ? std::string("required with cycle_days")
+                                       : DateViolation(input.anchor_date));
     } else {
       p.anchor_date = *anchor;
     }
@@ -566,8 +568,8 @@ absl::StatusOr<DateRange> MakeDateRange(absl::string_view from, absl::string_vie
   runtime::Violations v;
   std::optional<absl::CivilDay> f = ParseDate(from);
   std::optional<absl::CivilDay> t = ParseDate(to);
-  if (!f) v.Add(std::string(from_field), kDateRule);
-  if (!t) v.Add(std::string(to_field), kDateRule);
+  if (!f) v.Add(std::string(from_field), DateViolation(from));
+  if (!t) v.Add(std::string(to_field), DateViolation(to));
   if (f && t) {
     if (*t < *f) {
       v.Add(std::string(to_field), "must not be before the first date");

@@ -947,9 +947,10 @@ struct DemandSql {
       "demand_history",
       "SELECT d.product_id, (d.day - date '1970-01-01')::int4, d.quantity "
       "FROM (SELECT product_id, max(day) AS last FROM planning.demand "
-      "WHERE cardinality($1::text[]) = 0 OR product_id = ANY($1::text[]) "
+      "WHERE (cardinality($1::text[]) = 0 OR product_id = ANY($1::text[])) "
+      "AND day <= date '1970-01-01' + $3::int4 "
       "GROUP BY product_id) AS p JOIN planning.demand AS d ON d.product_id = p.product_id "
-      "AND d.day > p.last - $2::int4 ORDER BY d.product_id, d.day");
+      "AND d.day > p.last - $2::int4 AND d.day <= p.last ORDER BY d.product_id, d.day");
 };
 
 const DemandSql& DemandStatements() {
@@ -996,14 +997,16 @@ absl::StatusOr<Replayable<DemandWriteCounts>> PgPlanningStore::ImportDemand(
 }
 
 absl::StatusOr<std::vector<ProductDemandHistory>> PgPlanningStore::DemandHistory(
-    const std::vector<std::string>& product_ids, int days) {
+    const std::vector<std::string>& product_ids, int days, absl::CivilDay through) {
   std::vector<ProductDemandHistory> out;
   const std::string ids = TextArray(product_ids);
+  const absl::CivilDay epoch(1970, 1, 1);
+  const auto through_offset = static_cast<int32_t>(through - epoch);
   PM_RETURN_IF_ERROR(Run([&](pqxx::connection& conn) -> absl::Status {
     pqxx::read_transaction tx(conn);
     out.clear();
-    const absl::CivilDay epoch(1970, 1, 1);
-    for (const pqxx::row& r : tx.exec_prepared(DemandStatements().demand_history, ids, days)) {
+    for (const pqxx::row& r :
+         tx.exec_prepared(DemandStatements().demand_history, ids, days, through_offset)) {
       const absl::string_view product(r[0].c_str(), r[0].size());
       if (out.empty() || out.back().product_id != product) {
         out.push_back({std::string(product), {}});

@@ -271,7 +271,7 @@ absl::Status PlanningServiceImpl::HandleCreateHoliday(runtime::CallContext& call
                                                       v1::CreateHolidayResponse* response) {
   runtime::Violations v;
   std::optional<absl::CivilDay> date = ParseDate(request.holiday().date());
-  if (!date) v.Add("holiday.date", kDateRule);
+  if (!date) v.Add("holiday.date", DateViolation(request.holiday().date()));
   if (request.holiday().display_name().empty()) v.Add("holiday.display_name", "required");
   PM_RETURN_IF_ERROR(v.ToStatus());
   const Holiday holiday{*date, request.holiday().display_name()};
@@ -427,11 +427,11 @@ absl::Status PlanningServiceImpl::HandleListProductionPlans(
   }
   if (!request.from_date().empty()) {
     query.from_date = ParseDate(request.from_date());
-    if (!query.from_date) v.Add("from_date", kDateRule);
+    if (!query.from_date) v.Add("from_date", DateViolation(request.from_date()));
   }
   if (!request.to_date().empty()) {
     query.to_date = ParseDate(request.to_date());
-    if (!query.to_date) v.Add("to_date", kDateRule);
+    if (!query.to_date) v.Add("to_date", DateViolation(request.to_date()));
   }
   if (query.from_date && query.to_date && *query.to_date < *query.from_date) {
     v.Add("to_date", "must not be before from_date");  // as every date range of planning

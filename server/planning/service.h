@@ -138,8 +138,9 @@ class PlanningServiceImpl : public v1::PlanningServiceBase {
                     google::protobuf::Message* response, v1::ProductionPlan* out);
   void EventsCommitted();
   // ProposePlan's demand from the history of `named` products (empty: every product
-  // with history) for `days` (in order): imported days as they are, the forecast after a
-  // product's last history day (ppropose).
+  // with history) for `days` (in order): imported days as they are, the others the
+  // forecast of the history before the first of `days`; records after them play no part
+  // (ppropose).
   absl::StatusOr<std::vector<DayDemand>> ForecastHorizonDemand(
       const std::vector<std::string>& named, const std::vector<absl::CivilDay>& days);
   // One ImportDemand stream (pdemand).

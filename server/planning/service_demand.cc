@@ -247,7 +247,7 @@ absl::Status PlanningServiceImpl::HandleForecastDemand(runtime::CallContext& cal
   };
   PM_RETURN_IF_ERROR(too_many(ids.size()));
   PM_ASSIGN_OR_RETURN(std::vector<ProductDemandHistory> histories,
-                      store_->DemandHistory(ids, forecast::kMaxHistoryDays));
+                      store_->DemandHistory(ids, forecast::kMaxHistoryDays, kLastPlantDay));
   if (ids.empty()) PM_RETURN_IF_ERROR(too_many(histories.size()));
   for (const std::string& id : ids) {
     const bool has = std::any_of(histories.begin(), histories.end(),

@@ -142,7 +142,7 @@ absl::StatusOr<std::map<std::pair<std::string, absl::CivilDay>, int64_t>> Reques
       v.Add(at + ".product_id", "not among product_ids");
     }
     std::optional<absl::CivilDay> day = ParseDate(r.date());
-    if (!day) v.Add(at + ".date", kDateRule);
+    if (!day) v.Add(at + ".date", DateViolation(r.date()));
     if (!std::isfinite(r.quantity()) || r.quantity() < 0 ||
         r.quantity() > static_cast<double>(kMaxUnits)) {
       v.Add(at + ".quantity", "must be 0-1000000000");
@@ -172,13 +172,23 @@ int64_t PlannableDemand(double quantity) {
   return std::llround(std::min(quantity, kMaxDemandQuantity));
 }
 
+// With every product, one that cannot be forecast is left out of the proposal whole.
+void DropProduct(const std::string& product_id, std::vector<DayDemand>* demand) {
+  demand->erase(std::remove_if(demand->begin(), demand->end(),
+                               [&](const DayDemand& d) { return d.product_id == product_id; }),
+                demand->end());
+}
+
 }  // namespace
 
 absl::StatusOr<std::vector<DayDemand>> PlanningServiceImpl::ForecastHorizonDemand(
     const std::vector<std::string>& named, const std::vector<absl::CivilDay>& days) {
   std::vector<DayDemand> out;
+  // Records dated after the horizon play no part (a record dated years ahead once made
+  // every horizon day "history" of 0, and left nothing before it to forecast from).
+  const absl::CivilDay through = days.empty() ? kLastPlantDay : days.back();
   PM_ASSIGN_OR_RETURN(std::vector<ProductDemandHistory> histories,
-                      store_->DemandHistory(named, forecast::kMaxHistoryDays));
+                      store_->DemandHistory(named, forecast::kMaxHistoryDays, through));
   for (const std::string& id : named) {
     const bool has = std::any_of(histories.begin(), histories.end(),
                                  [&](const ProductDemandHistory& h) { return h.product_id == id; });
@@ -188,33 +198,57 @@ absl::StatusOr<std::vector<DayDemand>> PlanningServiceImpl::ForecastHorizonDeman
     }
   }
   if (days.empty()) return out;
-  // The history as it is for its days, the forecast after its last day.
+  // A horizon day with an imported record takes it as it is; every other day takes the
+  // forecast of the history before the horizon's first day.
   std::vector<ProductDemandHistory> to_forecast;
+  std::map<std::string, std::set<absl::CivilDay>> to_forecast_days;
   int horizon_days = 0;
   for (const ProductDemandHistory& h : histories) {
     std::map<absl::CivilDay, double> by_day;
     for (const forecast::DemandObservation& o : h.days) by_day[o.day] = o.quantity;
-    const absl::CivilDay history_end = by_day.rbegin()->first;
+    std::set<absl::CivilDay> missing;
     for (absl::CivilDay day : days) {
-      if (day > history_end) continue;
       auto it = by_day.find(day);
-      out.push_back({h.product_id, day, it == by_day.end() ? 0 : PlannableDemand(it->second),
-                     DemandOrigin::kHistory});
-    }
-    if (days.back() > history_end) {
-      const int64_t needed = days.back() - history_end;
-      if (needed > forecast::kMaxHorizonDays) {
-        // With every product, a history that stopped long ago is left out (as too short a
-        // one is); a named product must be planned.
-        if (named.empty()) continue;
-        return absl::FailedPreconditionError(
-            absl::StrCat("the demand history of product ", h.product_id, " ends on ",
-                         FormatDate(history_end), ", more than ", forecast::kMaxHorizonDays,
-                         " days before the horizon's last day: import newer demand"));
+      if (it == by_day.end()) {
+        missing.insert(day);
+      } else {
+        out.push_back({h.product_id, day, PlannableDemand(it->second), DemandOrigin::kHistory});
       }
-      horizon_days = std::max(horizon_days, static_cast<int>(needed));
-      to_forecast.push_back(h);
     }
+    if (missing.empty()) continue;
+    ProductDemandHistory before{h.product_id, {}};
+    for (const forecast::DemandObservation& o : h.days) {
+      if (o.day < days.front()) before.days.push_back(o);
+    }
+    if (before.days.empty()) {
+      // With every product, one without history before the horizon is left out (as too
+      // short a history is); a named product must be planned.
+      if (named.empty()) {
+        DropProduct(h.product_id, &out);
+        continue;
+      }
+      return absl::FailedPreconditionError(absl::StrCat(
+          "product ", h.product_id, " has no demand history before the horizon's first day, ",
+          FormatDate(days.front()), ", to forecast its days without imported demand (the first: ",
+          FormatDate(*missing.begin()), "): import history, or give demand"));
+    }
+    const absl::CivilDay history_end = before.days.back().day;
+    const int64_t needed = *missing.rbegin() - history_end;
+    if (needed > forecast::kMaxHorizonDays) {
+      // With every product, a history that stopped long ago is left out (as too short a
+      // one is); a named product must be planned.
+      if (named.empty()) {
+        DropProduct(h.product_id, &out);
+        continue;
+      }
+      return absl::FailedPreconditionError(
+          absl::StrCat("the demand history of product ", h.product_id, " ends on ",
+                       FormatDate(history_end), ", more than ", forecast::kMaxHorizonDays,
+                       " days before the horizon's last day: import newer demand"));
+    }
+    horizon_days = std::max(horizon_days, static_cast<int>(needed));
+    to_forecast_days[h.product_id] = std::move(missing);
+    to_forecast.push_back(std::move(before));
   }
   if (to_forecast.empty()) return out;
   forecast::ForecastOptions options;
@@ -227,7 +261,6 @@ absl::StatusOr<std::vector<DayDemand>> PlanningServiceImpl::ForecastHorizonDeman
   const int helpers = std::clamp(static_cast<int>(std::thread::hardware_concurrency()) - 1, 0, 7);
   std::vector<ProductForecastResult> results =
       ForecastProducts(to_forecast, options, spawn, helpers);
-  const std::set<absl::CivilDay> wanted(days.begin(), days.end());
   for (const ProductForecastResult& result : results) {
     if (!result.forecast.ok()) {
       // As ForecastDemand: a named product must be forecast; with every product, one
@@ -235,12 +268,10 @@ absl::StatusOr<std::vector<DayDemand>> PlanningServiceImpl::ForecastHorizonDeman
       if (!named.empty() || !absl::IsFailedPrecondition(result.forecast.status())) {
         return result.forecast.status();
       }
-      out.erase(
-          std::remove_if(out.begin(), out.end(),
-                         [&](const DayDemand& d) { return d.product_id == result.product_id; }),
-          out.end());
+      DropProduct(result.product_id, &out);
       continue;
     }
+    const std::set<absl::CivilDay>& wanted = to_forecast_days.at(result.product_id);
     for (const forecast::ForecastDay& d : result.forecast->days) {
       if (wanted.count(d.day) == 0) continue;
       out.push_back(

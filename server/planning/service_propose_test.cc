@@ -212,6 +212,80 @@ TEST_F(ProposePlanTest, ForecastsDemandFromTheImportedHistory) {
   EXPECT_EQ(Propose(named, &r).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
 }
 
+// Outside testing: one more record of a product's demand, dated 9990-12-31 or a year
+// ahead, made every horizon day "imported history" of 0, and nothing was planned.
+// Records after the horizon play no part; a horizon day without a record is forecast
+// from the history before the horizon; one with a record takes it.
+TEST_F(ProposePlanTest, ARecordDatedAfterTheHorizonLeavesItsDaysToTheForecast) {
+  std::vector<DemandRecord> history;
+  for (absl::CivilDay day(2026, 2, 10); day <= absl::CivilDay(2026, 3, 9); ++day) {
+    history.push_back({"MUESLI-1KG", day, 1000});
+  }
+  history.push_back({"MUESLI-1KG", absl::CivilDay(2027, 3, 10), 7});
+  history.push_back({"MUESLI-1KG", absl::CivilDay(9990, 12, 31), 5});
+  ChangeContext context{
+      {"spiffe://test/user/planner", "ImportDemand", "", ""}, deps_.now(), nullptr};
+  ASSERT_TRUE(store_.ImportDemand(history, context, nullptr).ok());
+  v1::ProposePlanRequest request = ThreeShifts({});
+  request.add_product_ids("MUESLI-1KG");
+  v1::ProposePlanResponse r;
+  grpc::Status s = Propose(request, &r);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(r.demand_size(), 1);
+  EXPECT_EQ(r.demand(0).date(), "2026-03-10");
+  EXPECT_EQ(r.demand(0).source(), v1::DEMAND_SOURCE_FORECAST);
+  EXPECT_EQ(r.demand(0).quantity(), 1000);
+  EXPECT_EQ(MadeByDueTime(r, "MUESLI-1KG"), 1000);
+
+  // An imported record for the horizon's day is taken as it is.
+  ASSERT_TRUE(
+      store_.ImportDemand({{"MUESLI-1KG", absl::CivilDay(2026, 3, 10), 300}}, context, nullptr)
+          .ok());
+  s = Propose(request, &r);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(r.demand_size(), 1);
+  EXPECT_EQ(r.demand(0).source(), v1::DEMAND_SOURCE_HISTORY);
+  EXPECT_EQ(r.demand(0).quantity(), 300);
+
+  // ForecastDemand forecasts after the last record, as its contract says, and says which
+  // days its window held (outside testing: "the demand history has 1 days").
+  v1::ForecastDemandRequest forecast;
+  forecast.add_product_ids("MUESLI-1KG");
+  forecast.set_horizon_days(5);
+  v1::ForecastDemandResponse forecasts;
+  s = stub_->ForecastDemand(Ctx().get(), forecast, &forecasts);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(s.error_message(),
+              HasSubstr("has 1 day within the 3653 days up to its last record, dated 9990-12-31"));
+}
+
+// A product whose only records lie in and after the horizon has nothing to forecast its
+// other days from: named, FAILED_PRECONDITION saying which day; with every product, left
+// out.
+TEST_F(ProposePlanTest, AProductWithoutHistoryBeforeTheHorizonIsNamedOrLeftOut) {
+  ChangeContext context{
+      {"spiffe://test/user/planner", "ImportDemand", "", ""}, deps_.now(), nullptr};
+  std::vector<DemandRecord> records = {{"MUESLI-1KG", absl::CivilDay(2026, 3, 11), 400},
+                                       {"MUESLI-1KG", absl::CivilDay(2027, 1, 1), 400}};
+  for (absl::CivilDay day(2026, 2, 10); day <= absl::CivilDay(2026, 3, 9); ++day) {
+    records.push_back({"GRANOLA-500G", day, 500});
+  }
+  ASSERT_TRUE(store_.ImportDemand(records, context, nullptr).ok());
+  v1::ProposePlanRequest request = ThreeShifts({});
+  request.set_shift_count(6);  // 2026-03-10 and 2026-03-11
+  v1::ProposePlanResponse r;
+  grpc::Status s = Propose(request, &r);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  for (const v1::PlannedDemand& d : r.demand()) EXPECT_EQ(d.product_id(), "GRANOLA-500G");
+  EXPECT_EQ(r.demand_size(), 2);
+  request.add_product_ids("MUESLI-1KG");
+  s = Propose(request, &r);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(s.error_message(),
+              HasSubstr("no demand history before the horizon's first day, 2026-03-10, to "
+                        "forecast its days without imported demand (the first: 2026-03-10)"));
+}
+
 // Outside testing: a history that ends at the calendar's last day was forecast into
 // 9991. The forecast stops at 9990-12-31.
 TEST_F(ProposePlanTest, AForecastStopsAtTheCalendarsLastDay) {

@@ -438,6 +438,17 @@ TEST_F(PlanningServiceTest, BadInputNamesTheFieldAndWritesNothing) {
   v1::CreateShiftPatternResponse pattern_out;
   EXPECT_THAT(FieldsOf(stub_->CreateShiftPattern(Ctx().get(), pattern, &pattern_out)),
               ElementsAre("shift_pattern.shifts[1]"));
+  // A rotation anchored on a date the calendar lacks is told so, not "required".
+  pattern.mutable_shift_pattern()->mutable_shifts(1)->set_start_time("14:00");
+  pattern.mutable_shift_pattern()->set_cycle_days(7);
+  pattern.mutable_shift_pattern()->set_anchor_date("2026-02-29");
+  v1::RotationEntry* rotation = pattern.mutable_shift_pattern()->add_rotation();
+  rotation->set_day(0);
+  rotation->set_shift_code("A");
+  const grpc::Status bad_anchor = stub_->CreateShiftPattern(Ctx().get(), pattern, &pattern_out);
+  EXPECT_THAT(FieldsOf(bad_anchor), ElementsAre("shift_pattern.anchor_date"));
+  EXPECT_THAT(bad_anchor.error_message(),
+              HasSubstr("2026-02-29 does not exist (2026-02 has 28 days)"));
   // Negative output, scrap without a reason.
   // (Record marks as many as it packages: both are negative.)
   EXPECT_THAT(FieldsOf(Record("2026-03-10/A", -1, 0, "", "bad-1")),

@@ -177,12 +177,16 @@ class PlanningStore {
       const std::vector<DemandRecord>& records, const ChangeContext& context,
       const ResponseEncoder<DemandWriteCounts>& encode) = 0;
   // The demand history of `product_ids` (empty: every product that has some), ordered
-  // by product id, days in date order; a product without history is left out. Only each
+  // by product id, days in date order; a product without history is left out. Only
+  // records dated on or before `through` (kLastPlantDay: all), and of those each
   // product's latest `days` days (counted back from its last one, which is included):
   // a forecast uses no more, and reading all cost what was ever imported (outside
   // testing: 1,000,000 days of one product, 0.58 s and 55 MB a ForecastDemand call).
+  // `through` anchors the window on what precedes a horizon: counted back from a record
+  // dated years ahead, the window held none of the history before it (outside testing:
+  // one record dated 9990-12-31 left ProposePlan nothing to forecast from).
   virtual absl::StatusOr<std::vector<ProductDemandHistory>> DemandHistory(
-      const std::vector<std::string>& product_ids, int days) = 0;
+      const std::vector<std::string>& product_ids, int days, absl::CivilDay through) = 0;
   // ---- end demand (pdemand).
 };
 

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/time/civil_time.h"
 #include "server/planning/forecast/intervals.h"
 #include "server/runtime/errors.h"
 
@@ -131,8 +132,12 @@ absl::StatusOr<DemandForecast> ForecastUnscaled(const DailySeries& history,
   const absl::Span<const double> y(history.quantity);
   const int n = static_cast<int>(y.size());
   if (n < kPeriod) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("the demand history has ", n, " days; a forecast needs at least ", kPeriod));
+    // Which days (outside testing: "has 1 days" for a product with 61 imported days, one
+    // of them dated 9990-12-31, the window's end).
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the demand history has ", n, n == 1 ? " day" : " days", " within the ", kMaxHistoryDays,
+        " days up to its last record, dated ", absl::FormatCivilTime(history.last_day()),
+        "; a forecast needs at least ", kPeriod));
   }
   bool all_positive = true;
   for (double value : y) {

@@ -19,9 +19,10 @@ class DemandStoreConformanceTest : public PlanningStoreConformanceTest<Backend> 
                     .ok());
   }
   std::vector<ProductDemandHistory> History(const std::vector<std::string>& ids = {},
-                                            int days = 100000) {
+                                            int days = 100000,
+                                            absl::CivilDay through = kLastPlantDay) {
     absl::StatusOr<std::vector<ProductDemandHistory>> history =
-        this->store()->DemandHistory(ids, days);
+        this->store()->DemandHistory(ids, days, through);
     EXPECT_TRUE(history.ok()) << history.status();
     return history.ok() ? *history : std::vector<ProductDemandHistory>{};
   }
@@ -121,6 +122,15 @@ TYPED_TEST_P(DemandStoreConformanceTest, LargeImportSpansChunks) {
   EXPECT_EQ(recent[0].days.back().day, d0 + 7000);
   ASSERT_EQ(recent[1].days.size(), 1500u);
   EXPECT_EQ(recent[1].days.front().day, d0 + 4500);
+
+  // Counted back from the last day on or before `through`: the record dated long after
+  // the rest (d0 + 7000) is not where GRANOLA's window starts from.
+  std::vector<ProductDemandHistory> before = this->History({"GRANOLA-500G"}, 1500, d0 + 6500);
+  ASSERT_EQ(before.size(), 1u);
+  ASSERT_EQ(before[0].days.size(), 1500u);
+  EXPECT_EQ(before[0].days.front().day, d0 + 4500);
+  EXPECT_EQ(before[0].days.back().day, d0 + 5999);
+  EXPECT_TRUE(this->History({"GRANOLA-500G"}, 1500, d0 - 1).empty());
 }
 
 REGISTER_TYPED_TEST_SUITE_P(DemandStoreConformanceTest, ImportStoresThenReplacesByProductAndDay,

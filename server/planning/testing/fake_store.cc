@@ -415,14 +415,17 @@ absl::StatusOr<Replayable<DemandWriteCounts>> FakePlanningStore::ImportDemand(
 }
 
 absl::StatusOr<std::vector<ProductDemandHistory>> FakePlanningStore::DemandHistory(
-    const std::vector<std::string>& product_ids, int days) {
+    const std::vector<std::string>& product_ids, int days, absl::CivilDay through) {
   absl::ReaderMutexLock lock(&mu_);
   const std::set<std::string> wanted(product_ids.begin(), product_ids.end());
   std::map<std::string, absl::CivilDay> last;  // demand_ is ordered by product, then day
-  for (const auto& [key, quantity] : demand_) last[key.first] = key.second;
+  for (const auto& [key, quantity] : demand_) {
+    if (key.second <= through) last[key.first] = key.second;
+  }
   std::vector<ProductDemandHistory> out;
   for (const auto& [key, quantity] : demand_) {
     if (!wanted.empty() && wanted.count(key.first) == 0) continue;
+    if (key.second > through) continue;
     if (last.at(key.first) - key.second >= days) continue;
     if (out.empty() || out.back().product_id != key.first) out.push_back({key.first, {}});
     out.back().days.push_back({key.second, quantity});

@@ -85,7 +85,7 @@ class FakePlanningStore : public PlanningStore {
       const std::vector<DemandRecord>& records, const ChangeContext& context,
       const ResponseEncoder<DemandWriteCounts>& encode) override;
   absl::StatusOr<std::vector<ProductDemandHistory>> DemandHistory(
-      const std::vector<std::string>& product_ids, int days) override;
+      const std::vector<std::string>& product_ids, int days, absl::CivilDay through) override;
   // ---- end demand (pdemand).
 
  private:
