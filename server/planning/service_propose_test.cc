@@ -172,6 +172,35 @@ TEST_F(ProposePlanTest, ReportsExactlyTheShortfall) {
   ExpectWithinCapacity(r);
 }
 
+// Outside testing: 500 products over 100 shifts made a 6.9 MB answer (12,500
+// shortfalls, each in unmet_demand and again in its shift's deferred list), refused
+// after a 10 s solve. The deferred lists go first; what is left must still fit.
+TEST_F(ProposePlanTest, AnAnswerTooLargeLeavesTheDeferredListsOutFirst) {
+  v1::ProposePlanRequest request = ThreeShifts({{"GRANOLA-500G", 20000}});
+  v1::ProposePlanResponse whole;
+  ASSERT_TRUE(Propose(request, &whole).ok());
+  ASSERT_EQ(whole.shifts(1).deferred_size(), 1);
+  EXPECT_FALSE(whole.deferred_omitted());
+  v1::ProposePlanResponse without_deferred = whole;
+  for (v1::ProposedShift& shift : *without_deferred.mutable_shifts()) shift.clear_deferred();
+  without_deferred.set_deferred_omitted(true);
+
+  SetMaxSendBytes(static_cast<int>(whole.ByteSizeLong()) - 1);
+  v1::ProposePlanResponse r;
+  grpc::Status s = Propose(request, &r);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_TRUE(r.deferred_omitted());
+  for (const v1::ProposedShift& shift : r.shifts()) EXPECT_EQ(shift.deferred_size(), 0);
+  ASSERT_EQ(r.unmet_demand_size(), 1);
+  EXPECT_EQ(r.unmet_demand(0).quantity(), 2000);  // 20,000 less A and B's 2 × 9,000
+  EXPECT_EQ(r.ByteSizeLong(), without_deferred.ByteSizeLong());
+
+  SetMaxSendBytes(static_cast<int>(without_deferred.ByteSizeLong()) - 1);
+  s = Propose(request, &r);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(ReasonOf(s), "RESPONSE_TOO_LARGE");
+}
+
 TEST_F(ProposePlanTest, SameInputGivesTheSamePlan) {
   const v1::ProposePlanRequest request =
       ThreeShifts({{"GRANOLA-500G", 7000}, {"MUESLI-1KG", 6000}});
