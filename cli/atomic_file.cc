@@ -6,13 +6,73 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <memory>
 
 #include "absl/strings/str_cat.h"
 
 namespace plantmesh::pki {
 
-absl::Status WriteFileAtomically(const std::string& path, const std::string& content, mode_t mode) {
+namespace {
+
+const char* KindOf(mode_t mode) {
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISSOCK(mode)) return "a socket";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISFIFO(mode)) return "a named pipe";
+  return "not a regular file";
+}
+
+}  // namespace
+
+absl::StatusOr<WriteTarget> ResolveWriteTarget(const std::string& path) {
+  WriteTarget target{WriteTarget::kReplace, path};
+  struct stat link_status {};
+  if (lstat(path.c_str(), &link_status) != 0) return target;  // nothing there yet
+  if (S_ISLNK(link_status.st_mode)) {
+    // Resolved (relative links from their own directory); a dangling link's target is
+    // created where it points.
+    std::unique_ptr<char, decltype(&free)> resolved(realpath(path.c_str(), nullptr), &free);
+    if (resolved != nullptr) {
+      target.path = resolved.get();
+    } else {
+      std::string link(static_cast<size_t>(link_status.st_size) + 1, '\0');
+      const ssize_t n = readlink(path.c_str(), link.data(), link.size());
+      if (n <= 0) {
+        return absl::FailedPreconditionError(
+            absl::StrCat(path, ": cannot read the symbolic link: ", std::strerror(errno)));
+      }
+      link.resize(static_cast<size_t>(n));
+      const size_t slash = path.rfind('/');
+      target.path = link.front() == '/' || slash == std::string::npos
+                        ? link
+                        : absl::StrCat(path.substr(0, slash + 1), link);
+      return target;
+    }
+  }
+  struct stat status {};
+  if (stat(target.path.c_str(), &status) != 0 || S_ISREG(status.st_mode)) return target;
+  if (S_ISCHR(status.st_mode) || S_ISFIFO(status.st_mode)) {
+    target.kind = WriteTarget::kWriteThrough;
+    return target;
+  }
+  return absl::FailedPreconditionError(
+      absl::StrCat(path, " is ", KindOf(status.st_mode), ", not a file to write"));
+}
+
+absl::Status WriteFileAtomically(const std::string& path_given, const std::string& content,
+                                 mode_t mode) {
+  absl::StatusOr<WriteTarget> target = ResolveWriteTarget(path_given);
+  if (!target.ok()) return target.status();
+  if (target->kind != WriteTarget::kReplace) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(path_given,
+                     " is not a regular file: it is not replaced (a certificate, key "
+                     "or configuration is a file of its own)"));
+  }
+  const std::string& path = target->path;
   std::string temp = path + ".tmp.XXXXXX";
   int fd = mkstemp(temp.data());  // created 0600
   if (fd < 0) {

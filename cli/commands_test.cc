@@ -1,9 +1,12 @@
+#include <sys/stat.h>
+
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "CLI/CLI.hpp"
@@ -11,11 +14,13 @@
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
 #include "cli/admin_status.h"
+#include "cli/atomic_file.h"
 #include "cli/command_suggestions.h"
 #include "cli/command_tree.h"
 #include "cli/connection_flags.h"
 #include "cli/contract_catalog.h"
 #include "cli/default_columns.h"
+#include "cli/exit_codes.h"
 #include "cli/input_file.h"
 #include "cli/method_runner.h"
 #include "cli/output.h"
@@ -846,6 +851,70 @@ TEST(ConnectionFlagsTest, AConfigFileThatCannotBeReadWhollyIsNamedWithItsFault) 
   EXPECT_THAT(std::string(written.message()), HasSubstr(dir + " is a directory"));
   EXPECT_EQ(OpenInputFile(dir + "/none.csv").status().message(),
             "cannot read " + dir + "/none.csv: No such file or directory");
+  std::filesystem::remove_all(dir);
+}
+
+// Outside testing: a --metadata.sha256 that is not the --from-file's was found before
+// any call and exited 13, as if the server had refused it.
+TEST(ExitCodesTest, InputThatDisagreesWithItselfIsAUsageError) {
+  EXPECT_EQ(ExitCodeFor(UsageFailure("--metadata.sha256 x is not the SHA-256 of a.png")),
+            kExitUsage);
+  EXPECT_EQ(ExitCodeFor(absl::InvalidArgumentError("the server's refusal")), 13);
+  EXPECT_EQ(ExitCodeFor(LocalFailure("cannot read a.png")), kExitLocalFailure);
+}
+
+// Outside testing: `download-defect-photo --to-file /dev/null` (as root) renamed a
+// regular file over the device; a FIFO and a symbolic link were replaced too.
+TEST(WriteTargetTest, OnlyRegularFilesAreReplaced) {
+  std::string dir = (std::filesystem::temp_directory_path() / "plantctl-target-XXXXXX").string();
+  ASSERT_NE(mkdtemp(dir.data()), nullptr);
+  absl::StatusOr<pki::WriteTarget> none = pki::ResolveWriteTarget(dir + "/new.png");
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(none->kind, pki::WriteTarget::kReplace);
+  EXPECT_EQ(none->path, dir + "/new.png");
+  absl::StatusOr<pki::WriteTarget> device = pki::ResolveWriteTarget("/dev/null");
+  ASSERT_TRUE(device.ok());
+  EXPECT_EQ(device->kind, pki::WriteTarget::kWriteThrough);
+  ASSERT_EQ(mkfifo((dir + "/pipe").c_str(), 0600), 0);
+  EXPECT_EQ(pki::ResolveWriteTarget(dir + "/pipe")->kind, pki::WriteTarget::kWriteThrough);
+  // A link keeps pointing where it did: the file it points to is what is replaced.
+  std::ofstream(dir + "/target.png") << "old";
+  std::filesystem::create_symlink("target.png", dir + "/link.png");
+  absl::StatusOr<pki::WriteTarget> link = pki::ResolveWriteTarget(dir + "/link.png");
+  ASSERT_TRUE(link.ok());
+  EXPECT_EQ(link->kind, pki::WriteTarget::kReplace);
+  EXPECT_EQ(std::filesystem::path(link->path), std::filesystem::canonical(dir + "/target.png"));
+  ASSERT_TRUE(pki::WriteFileAtomically(dir + "/link.png", "new", 0644).ok());
+  EXPECT_TRUE(std::filesystem::is_symlink(dir + "/link.png"));
+  std::ifstream target(dir + "/target.png");
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(target), {}), "new");
+  // What a certificate, key or configuration is written to must be a regular file.
+  absl::Status onto_device = pki::WriteFileAtomically("/dev/null", "x", 0644);
+  EXPECT_EQ(onto_device.code(), absl::StatusCode::kFailedPrecondition);
+  struct stat null_status {};
+  ASSERT_EQ(stat("/dev/null", &null_status), 0);
+  EXPECT_TRUE(S_ISCHR(null_status.st_mode));
+  EXPECT_EQ(pki::ResolveWriteTarget(dir).status().code(), absl::StatusCode::kFailedPrecondition);
+  std::filesystem::remove_all(dir);
+}
+
+// Outside testing: a named pipe given as a photo or ingest file hung plantctl (its second
+// opening waited for a writer for ever), and `<(cat file)` read as empty the second
+// time. Every opening reads the one copy.
+TEST(InputFileTest, APipeIsReadOnceAndEveryOpeningReadsItsBytes) {
+  std::string dir = (std::filesystem::temp_directory_path() / "plantctl-pipe-XXXXXX").string();
+  ASSERT_NE(mkdtemp(dir.data()), nullptr);
+  const std::string pipe = dir + "/samples.csv";
+  ASSERT_EQ(mkfifo(pipe.c_str(), 0600), 0);
+  std::thread writer([&] { std::ofstream(pipe) << "machine_id,data_item_id\nCNC-07,temp\n"; });
+  for (int opening = 0; opening < 2; ++opening) {
+    absl::StatusOr<std::unique_ptr<std::ifstream>> file = OpenInputFile(pipe);
+    ASSERT_TRUE(file.ok()) << file.status();
+    EXPECT_EQ(std::string(std::istreambuf_iterator<char>(**file), {}),
+              "machine_id,data_item_id\nCNC-07,temp\n")
+        << "opening " << opening;
+  }
+  writer.join();
   std::filesystem::remove_all(dir);
 }
 

@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <string>
 #include <system_error>
 
 #include "absl/strings/ascii.h"
@@ -28,6 +29,18 @@ std::optional<double> ParseDecimal(absl::string_view text) {
     return std::nullopt;
   }
   return value == 0 ? 0.0 : value;  // -0 reads as 0
+}
+
+std::string ExactDecimal(double value) {
+  char buffer[32];  // the longest shortest form: "-2.2250738585072014e-308"
+  const std::to_chars_result result = std::to_chars(buffer, buffer + sizeof buffer, value);
+  return std::string(buffer, result.ptr);
+}
+
+std::string ExactDecimal(float value) {
+  char buffer[32];
+  const std::to_chars_result result = std::to_chars(buffer, buffer + sizeof buffer, value);
+  return std::string(buffer, result.ptr);
 }
 
 }  // namespace plantmesh::cli

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <optional>
+#include <string>
 
 #include "absl/strings/string_view.h"
 
@@ -16,5 +17,13 @@ namespace plantmesh::cli {
 // Nullopt for anything else, and for a value beyond a double's range or one that is
 // not 0 but would read as 0.
 std::optional<double> ParseDecimal(absl::string_view text);
+
+// `value` in the fewest decimal digits that read back as the same double (123456789.123,
+// 3.141592653589793, 1e+300, nan, inf): what a table or CSV shows is the value itself.
+// absl::StrCat keeps 6 significant digits (outside testing: 123456789.123 printed as
+// 1.23457e+08 in `-o csv`).
+std::string ExactDecimal(double value);
+// A float's own shortest form (0.1f is 0.1, not 0.10000000149011612).
+std::string ExactDecimal(float value);
 
 }  // namespace plantmesh::cli

@@ -25,6 +25,19 @@ TEST(ParseDecimal, ReadsDecimalNumbersAsPeopleWriteThem) {
   EXPECT_EQ(ParseDecimal("1e-310"), 1e-310);  // subnormal, not 0
 }
 
+// Outside testing: `-o csv` printed 123456789.123 as 1.23457e+08 and pi as 3.14159.
+TEST(ExactDecimal, PrintsTheFewestDigitsThatReadBackAsTheSameValue) {
+  EXPECT_EQ(ExactDecimal(123456789.123), "123456789.123");
+  EXPECT_EQ(ExactDecimal(3.141592653589793), "3.141592653589793");
+  EXPECT_EQ(ExactDecimal(1234567.0), "1234567");
+  EXPECT_EQ(ExactDecimal(0.1), "0.1");
+  EXPECT_EQ(ExactDecimal(1e300), "1e+300");
+  EXPECT_EQ(ExactDecimal(0.1F), "0.1");
+  for (double value : {123456789.123, 3.141592653589793, 2.2250738585072014e-308, -1e-7}) {
+    EXPECT_EQ(ParseDecimal(ExactDecimal(value)), value);
+  }
+}
+
 TEST(ParseDecimal, NegativeZeroReadsAsZero) {
   std::optional<double> zero = ParseDecimal("-0");
   ASSERT_TRUE(zero.has_value());

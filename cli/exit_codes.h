@@ -31,6 +31,22 @@ inline bool IsLocalFailure(const absl::Status& status) {
   return status.GetPayload(kLocalFailureUrl).has_value();
 }
 
+// What marks a status as the user's input disagreeing with itself before any call
+// (UsageFailure).
+inline constexpr char kUsageFailureUrl[] = "type.plantmesh.dev/plantctl.UsageFailure";
+
+// Flags or files that disagree, found before anything was sent: exit kExitUsage, as a
+// flag CLI11 refuses (outside testing: a --metadata.sha256 that is not the --from-file's
+// exited 13, which reads as the server's refusal).
+inline absl::Status UsageFailure(absl::string_view message) {
+  absl::Status status = absl::InvalidArgumentError(message);
+  status.SetPayload(kUsageFailureUrl, absl::Cord());
+  return status;
+}
+inline bool IsUsageFailure(const absl::Status& status) {
+  return status.GetPayload(kUsageFailureUrl).has_value();
+}
+
 // A failed call whose change may have been made all the same: it failed on the way
 // (DEADLINE_EXCEEDED, UNAVAILABLE, CANCELLED) or in the server (UNKNOWN, INTERNAL), so its
 // request_id is what a retry needs. Any other code refused what the request asks.
@@ -40,11 +56,12 @@ inline bool OutcomeUnknown(absl::StatusCode code) {
          code == absl::StatusCode::kInternal;
 }
 
-// 0 for OK, kExitLocalFailure for a LocalFailure, else kExitStatusBase + the status code
-// (13 for INVALID_ARGUMENT).
+// 0 for OK, kExitLocalFailure for a LocalFailure, kExitUsage for a UsageFailure, else
+// kExitStatusBase + the status code (13 for INVALID_ARGUMENT).
 inline int ExitCodeFor(const absl::Status& status) {
   if (status.ok()) return 0;
   if (IsLocalFailure(status)) return kExitLocalFailure;
+  if (IsUsageFailure(status)) return kExitUsage;
   return kExitStatusBase + static_cast<int>(status.code());
 }
 

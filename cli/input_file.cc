@@ -1,24 +1,103 @@
 #include "cli/input_file.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <map>
+#include <mutex>
 
 #include "absl/strings/str_cat.h"
 #include "cli/exit_codes.h"
 
 namespace plantmesh::cli {
+namespace {
+
+// Non-regular files read so far, by the path given: the descriptor of an unlinked
+// temporary copy, open until plantctl exits.
+std::mutex spooled_mu;
+std::map<std::string, int>& Spooled() {
+  static auto* spooled = new std::map<std::string, int>();
+  return *spooled;
+}
+
+absl::Status UnreadableFile(const std::string& path, const char* why) {
+  return LocalFailure(absl::StrCat("cannot read ", path, ": ", why));
+}
+
+// Copies what `path` gives into an unlinked temporary file, once; its descriptor.
+absl::StatusOr<int> Spool(const std::string& path) {
+  std::lock_guard<std::mutex> lock(spooled_mu);
+  auto it = Spooled().find(path);
+  if (it != Spooled().end()) return it->second;
+  const int in = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (in < 0) return UnreadableFile(path, std::strerror(errno));
+  const char* dir = std::getenv("TMPDIR");
+  std::string temp =
+      absl::StrCat(dir != nullptr && *dir != '\0' ? dir : "/tmp", "/plantctl.XXXXXX");
+  const int copy = mkostemp(temp.data(), O_CLOEXEC);
+  if (copy < 0) {
+    const int err = errno;
+    close(in);
+    return LocalFailure(absl::StrCat("cannot read ", path, ": no temporary copy in ", temp, ": ",
+                                     std::strerror(err)));
+  }
+  unlink(temp.c_str());
+  char buffer[1 << 16];
+  while (true) {
+    const ssize_t n = read(in, buffer, sizeof buffer);
+    if (n == 0) break;
+    if (n < 0 && errno == EINTR) continue;
+    ssize_t written = 0;
+    while (n > 0 && written < n) {
+      const ssize_t w = write(copy, buffer + written, static_cast<size_t>(n - written));
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) {
+        written = -1;
+        break;
+      }
+      written += w;
+    }
+    if (n < 0 || written < 0) {
+      const int err = errno;
+      close(in);
+      close(copy);
+      return UnreadableFile(path, std::strerror(err));
+    }
+  }
+  close(in);
+  Spooled()[path] = copy;
+  return copy;
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<std::ifstream>> OpenInputFile(const std::string& path) {
   std::error_code ignored;
   if (std::filesystem::is_directory(path, ignored)) {
-    return LocalFailure(absl::StrCat("cannot read ", path, ": it is a directory"));
+    return UnreadableFile(path, "it is a directory");
+  }
+  // A named pipe, a process substitution (/dev/fd/63) or a device gives its bytes once,
+  // and plantctl reads a file twice (a check before the call, then the call): read once
+  // into a temporary copy, and every opening reads that (outside testing: a FIFO's second
+  // opening blocked for ever, and `<(cat file)` read as an empty file the second time).
+  struct stat status {};
+  if (stat(path.c_str(), &status) == 0 && !S_ISREG(status.st_mode)) {
+    absl::StatusOr<int> copy = Spool(path);
+    if (!copy.ok()) return copy.status();
+    auto file =
+        std::make_unique<std::ifstream>(absl::StrCat("/proc/self/fd/", *copy), std::ios::binary);
+    if (!file->is_open()) return UnreadableFile(path, "its temporary copy cannot be opened");
+    return file;
   }
   errno = 0;
   auto file = std::make_unique<std::ifstream>(path, std::ios::binary);
   if (!file->is_open()) {
-    return LocalFailure(absl::StrCat("cannot read ", path, ": ",
-                                     errno != 0 ? std::strerror(errno) : "it cannot be opened"));
+    return UnreadableFile(path, errno != 0 ? std::strerror(errno) : "it cannot be opened");
   }
   return file;
 }

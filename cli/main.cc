@@ -255,7 +255,7 @@ int Main(int argc, char** argv) {
     status = RunMethod(*binding, **catalog, **request, env);
   }
   std::cout.flush();
-  if (IsLocalFailure(status)) {
+  if (IsLocalFailure(status) || IsUsageFailure(status)) {
     std::cerr << "plantctl: " << status.message() << "\n";
   } else if (!status.ok()) {
     std::cerr << sdk::DescribeStatus(status) << "\n"

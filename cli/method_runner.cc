@@ -12,6 +12,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "cli/atomic_file.h"
 #include "cli/exit_codes.h"
 #include "cli/generic_call.h"
 #include "cli/input_file.h"
@@ -91,20 +92,19 @@ absl::StatusOr<std::unique_ptr<Message>> FileHead(const MethodBinding& binding,
   if (const std::string& field = annotation.sha256_field(); !field.empty()) {
     const std::string given = TextAt(*head, field);
     if (!given.empty() && absl::AsciiStrToLower(given) != sha256) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--", field, " ", given, " is not the SHA-256 of ", binding.from_file,
-                       " (--from-file), which is ", sha256,
-                       "; nothing was sent. Give the file's digest, or leave --", field,
-                       " out and plantctl computes it"));
+      return UsageFailure(absl::StrCat("--", field, " ", given, " is not the SHA-256 of ",
+                                       binding.from_file, " (--from-file), which is ", sha256,
+                                       "; nothing was sent. Give the file's digest, or leave --",
+                                       field, " out and plantctl computes it"));
     }
     PM_RETURN_IF_ERROR(SetAt(head.get(), field, sha256));
   }
   if (const std::string& field = annotation.size_field(); !field.empty()) {
     const std::string given = TextAt(*head, field);
     if (!given.empty() && given != "0" && given != absl::StrCat(size)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--", field, " ", given, " is not the size of ", binding.from_file,
-                       " (--from-file), which is ", size, " bytes; nothing was sent"));
+      return UsageFailure(absl::StrCat("--", field, " ", given, " is not the size of ",
+                                       binding.from_file, " (--from-file), which is ", size,
+                                       " bytes; nothing was sent"));
     }
     PM_RETURN_IF_ERROR(SetAt(head.get(), field, absl::StrCat(size)));
   }
@@ -172,12 +172,14 @@ absl::Status SendJsonLines(GenericCall& call, std::istream& in, const ContractCa
 }
 
 // Receives a file_chunk stream into a temporary file, renamed into place only when
-// the size and SHA-256 the stream announced match.
+// the size and SHA-256 the stream announced match. A character device or a named pipe
+// (/dev/null, a FIFO) is written through instead (pki::ResolveWriteTarget).
 class FileSink {
  public:
-  FileSink(std::string path, const FieldDescriptor* chunk_field)
-      : path_(std::move(path)),
-        temp_path_(path_ + ".part"),
+  FileSink(pki::WriteTarget target, const FieldDescriptor* chunk_field)
+      : path_(std::move(target.path)),
+        write_through_(target.kind == pki::WriteTarget::kWriteThrough),
+        temp_path_(write_through_ ? path_ : path_ + ".part"),
         chunk_field_(chunk_field),
         annotation_(contract::FileChunkOf(chunk_field)),
         out_(temp_path_, std::ios::binary | std::ios::trunc) {}
@@ -218,7 +220,7 @@ class FileSink {
       return Fail(absl::DataLossError(
           absl::StrCat("SHA-256 ", sha256, " differs from the announced ", expected_sha256_)));
     }
-    if (std::rename(temp_path_.c_str(), path_.c_str()) != 0) {
+    if (!write_through_ && std::rename(temp_path_.c_str(), path_.c_str()) != 0) {
       return Fail(LocalFailure(
           absl::StrCat("cannot rename ", temp_path_, " to ", path_, ": ", std::strerror(errno))));
     }
@@ -228,7 +230,7 @@ class FileSink {
   // Removes the partial file.
   void Discard() {
     out_.close();
-    std::remove(temp_path_.c_str());
+    if (!write_through_) std::remove(temp_path_.c_str());
   }
 
  private:
@@ -238,6 +240,7 @@ class FileSink {
   }
 
   std::string path_;
+  bool write_through_;
   std::string temp_path_;
   const FieldDescriptor* chunk_field_;
   plantmesh::api::v1::FileChunk annotation_;
@@ -312,7 +315,9 @@ absl::Status RunMethod(const MethodBinding& binding, const ContractCatalog& cata
 
   std::unique_ptr<FileSink> sink;
   if (!binding.to_file.empty()) {
-    sink = std::make_unique<FileSink>(binding.to_file, command.response_file_chunk);
+    absl::StatusOr<pki::WriteTarget> target = pki::ResolveWriteTarget(binding.to_file);
+    if (!target.ok()) return CannotWrite(binding.to_file, target.status().message());
+    sink = std::make_unique<FileSink>(*std::move(target), command.response_file_chunk);
     if (!sink->ok()) return CannotWrite(binding.to_file, std::strerror(errno));
   }
 

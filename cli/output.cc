@@ -10,6 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "cli/contract_catalog.h"
+#include "cli/decimal_number.h"
 #include "cli/default_columns.h"
 #include "google/protobuf/util/json_util.h"
 #include "nlohmann/json.hpp"
@@ -76,10 +77,10 @@ std::string ScalarText(const Message& message, const FieldDescriptor* field, int
       return absl::StrCat(rep ? r->GetRepeatedUInt64(message, field, index)
                               : r->GetUInt64(message, field));
     case FieldDescriptor::CPPTYPE_DOUBLE:
-      return absl::StrCat(rep ? r->GetRepeatedDouble(message, field, index)
+      return ExactDecimal(rep ? r->GetRepeatedDouble(message, field, index)
                               : r->GetDouble(message, field));
     case FieldDescriptor::CPPTYPE_FLOAT:
-      return absl::StrCat(rep ? r->GetRepeatedFloat(message, field, index)
+      return ExactDecimal(rep ? r->GetRepeatedFloat(message, field, index)
                               : r->GetFloat(message, field));
     case FieldDescriptor::CPPTYPE_BOOL:
       return (rep ? r->GetRepeatedBool(message, field, index) : r->GetBool(message, field))

@@ -72,8 +72,10 @@ void SignalCanceller::Wait() {
     if (signal == SIGUSR1 && stopping_) return;
     if (signal != SIGINT && signal != SIGTERM) continue;
     std::lock_guard<std::mutex> lock(mutex_);
-    // Nothing to stop cleanly: the shell convention.
-    if (call_ == nullptr && !stopper_) std::_Exit(130);
+    // Nothing to stop cleanly: the shell convention. A second signal ends plantctl too:
+    // the clean stop asked by the first has not come (outside testing: a command blocked
+    // opening a named pipe ignored Ctrl-C and SIGTERM until killed).
+    if ((call_ == nullptr && !stopper_) || interrupted_) std::_Exit(130);
     interrupted_ = true;
     if (call_ != nullptr) call_->TryCancel();
     // Under the lock, so that the stopper's owner, once SetStopper(nullptr) returned,
