@@ -1005,7 +1005,7 @@ TEST_F(PlantctlTest, PhotoUploadChecksAGivenSha256AndNamesTheFile) {
   CliRun mismatch = Plantctl("otto", {"defect", "upload-defect-photo", "--metadata.defect_id",
                                       defect_id, "--metadata.content_type", "image/png",
                                       "--metadata.sha256", wrong, "--from-file", source});
-  EXPECT_EQ(mismatch.exit_code, 13) << mismatch.err;  // 10 + INVALID_ARGUMENT
+  EXPECT_EQ(mismatch.exit_code, 2) << mismatch.err;  // found before any call: usage
   EXPECT_THAT(mismatch.err, HasSubstr(wrong));
   EXPECT_THAT(mismatch.err, HasSubstr(source));
   EXPECT_THAT(mismatch.err, HasSubstr("nothing was sent"));
