@@ -434,6 +434,26 @@ TEST(OutputTest, ListPrintsOneRowPerItem) {
   EXPECT_THAT(json.str(), HasSubstr("\"next_page_token\":\"tok\""));
 }
 
+// Outside testing: `get-utilization -o csv > util.csv` lost part_count, printed on stderr
+// as if it were a paging note. A result beside the list is a column of every row.
+TEST(OutputTest, AResultBesideTheListIsAColumnOfEveryRow) {
+  plantmesh::telemetry::v1::GetUtilizationResponse response;
+  response.add_state_durations()->set_seconds(3600);
+  response.add_state_durations()->set_seconds(1800);
+  response.set_part_count(42);
+  for (OutputFormat format : {OutputFormat::kCsv, OutputFormat::kTable, OutputFormat::kWide}) {
+    std::ostringstream out, notes;
+    ResponsePrinter(format, out, notes).PrintResponse(response);
+    std::vector<std::string> lines =
+        absl::StrSplit(out.str(), absl::ByAnyChar("\r\n"), absl::SkipEmpty());
+    ASSERT_EQ(lines.size(), 3u) << out.str();
+    EXPECT_THAT(lines[0], HasSubstr("part_count"));
+    EXPECT_THAT(lines[1], HasSubstr("42"));
+    EXPECT_THAT(lines[2], HasSubstr("42"));
+    EXPECT_EQ(notes.str(), "");
+  }
+}
+
 // The words of a table line (cells hold no double spaces here).
 std::vector<std::string> Cells(absl::string_view line) {
   std::vector<std::string> cells;

@@ -283,13 +283,22 @@ void ResponsePrinter::PrintResponse(const Message& response,
   for (int i = 0; i < reflection->FieldSize(response, list); ++i) {
     rows.push_back(&reflection->GetRepeatedMessage(response, list, i));
   }
-  PrintRows(rows, list->message_type());
-  // The other fields (e.g. next_page_token), when set, as notes.
+  // The other fields: a result of the call (GetUtilization's part_count) is a column of
+  // every row, so that `> file.csv` keeps it (outside testing: it went to stderr); paging
+  // (next_page_token, watch_cursor), and results beside no row, are notes when set.
+  std::vector<Column> results;
+  std::vector<Column> notes;
   for (const Column& column : ColumnsOf(type)) {
     if (column.path.front() == list ||
         std::find(left_out.begin(), left_out.end(), column.path.front()) != left_out.end()) {
       continue;
     }
+    const std::string& name = column.path.front()->name();
+    const bool paging = name == "next_page_token" || name == "watch_cursor";
+    (paging || rows.empty() ? notes : results).push_back(column);
+  }
+  PrintRows(rows, list->message_type(), &response, results);
+  for (const Column& column : notes) {
     std::string text = CellText(response, column);
     if (!text.empty()) notes_ << column.name << ": " << text << "\n";
   }
@@ -328,11 +337,18 @@ void ResponsePrinter::PrintStreamed(const Message& response) {
   }
 }
 
-void ResponsePrinter::PrintRows(const std::vector<const Message*>& rows, const Descriptor* type) {
+void ResponsePrinter::PrintRows(const std::vector<const Message*>& rows, const Descriptor* type,
+                                const Message* outer, const std::vector<Column>& outer_columns) {
   std::vector<Column> columns = ColumnsOf(type);
+  // A cell of a row: its own columns, then the outer message's.
+  auto cell = [&](const Message& row, size_t c, const std::vector<Column>& shown_columns) {
+    return c < shown_columns.size() - outer_columns.size() ? CellText(row, shown_columns[c])
+                                                           : CellText(*outer, shown_columns[c]);
+  };
   if (format_ == OutputFormat::kCsv) {
     // CSV keeps every column, so the header does not depend on the data, and every
     // value as it is (quoted, never escaped or shortened).
+    columns.insert(columns.end(), outer_columns.begin(), outer_columns.end());
     if (!header_printed_) {
       std::vector<std::string> names;
       for (const Column& column : columns) names.push_back(CsvField(column.name));
@@ -341,7 +357,8 @@ void ResponsePrinter::PrintRows(const std::vector<const Message*>& rows, const D
     }
     for (const Message* row : rows) {
       std::vector<std::string> fields;
-      for (const Column& column : columns) fields.push_back(CsvField(CellText(*row, column)));
+      for (size_t c = 0; c < columns.size(); ++c)
+        fields.push_back(CsvField(cell(*row, c, columns)));
       out_ << absl::StrJoin(fields, ",") << "\r\n";
     }
     return;
@@ -362,10 +379,12 @@ void ResponsePrinter::PrintRows(const std::vector<const Message*>& rows, const D
     }
     if (!chosen.empty()) columns = std::move(chosen);
   }
+  columns.insert(columns.end(), outer_columns.begin(), outer_columns.end());
   std::vector<std::vector<std::string>> cells;
   for (const Message* row : rows) {
     std::vector<std::string> line;
-    for (const Column& column : columns) line.push_back(EscapeForTable(CellText(*row, column)));
+    for (size_t c = 0; c < columns.size(); ++c)
+      line.push_back(EscapeForTable(cell(*row, c, columns)));
     cells.push_back(std::move(line));
   }
   std::vector<size_t> shown;

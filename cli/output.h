@@ -82,8 +82,11 @@ class ResponsePrinter {
   void Note(const std::string& text);
 
  private:
+  // Rows of `type`, each followed by `outer_columns` of `outer` (the same in every row).
   void PrintRows(const std::vector<const google::protobuf::Message*>& rows,
-                 const google::protobuf::Descriptor* type);
+                 const google::protobuf::Descriptor* type,
+                 const google::protobuf::Message* outer = nullptr,
+                 const std::vector<Column>& outer_columns = {});
   void PrintKeyValues(const google::protobuf::Message& message);
 
   OutputFormat format_;
