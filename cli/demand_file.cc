@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/civil_time.h"
 #include "cli/decimal_number.h"
+#include "cli/input_file.h"
 #include "cli/sample_file.h"
 
 namespace plantmesh::cli {
@@ -45,8 +46,8 @@ absl::Status DemandReader::ReadHeader(const std::string& text) {
                   : name == "quantity" ? &quantity_column_
                                        : nullptr;
     if (column == nullptr) {
-      return LineError("", absl::StrCat("unknown column \"", name,
-                                        "\": the header is product_id,date,quantity"));
+      return LineError("", absl::StrCat("unknown column ", QuoteInput(name),
+                                        ": the header is product_id,date,quantity"));
     }
     if (*column >= 0) return LineError("", absl::StrCat("column ", name, " given twice"));
     *column = i;
@@ -80,14 +81,15 @@ absl::StatusOr<bool> DemandReader::Next(::plantmesh::planning::v1::DemandRecord*
     const std::string quantity_text(absl::StripAsciiWhitespace((*fields)[quantity_column_]));
     if (product.empty()) return LineError("product_id", "empty");
     if (!IsDate(date)) {
-      return LineError("date", absl::StrCat("\"", date, "\" is not a date YYYY-MM-DD"));
+      return LineError("date", absl::StrCat(QuoteInput(date), " is not a date YYYY-MM-DD"));
     }
     const std::optional<double> quantity = ParseDecimal(quantity_text);
     if (!quantity) {
-      return LineError("quantity", absl::StrCat("\"", quantity_text, "\" is not a decimal number"));
+      return LineError("quantity",
+                       absl::StrCat(QuoteInput(quantity_text), " is not a decimal number"));
     }
     if (*quantity < 0 || *quantity > kMaxDemandQuantity) {
-      return LineError("quantity", absl::StrCat("\"", quantity_text, "\" must be 0-",
+      return LineError("quantity", absl::StrCat(QuoteInput(quantity_text), " must be 0-",
                                                 static_cast<int64_t>(kMaxDemandQuantity)));
     }
     record->Clear();

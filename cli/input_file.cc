@@ -76,6 +76,19 @@ absl::StatusOr<int> Spool(const std::string& path) {
 
 }  // namespace
 
+std::string QuoteInput(absl::string_view text) {
+  size_t end = 0;
+  size_t chars = 0;
+  while (end < text.size() && chars < kQuotedInputChars) {
+    ++end;
+    // A UTF-8 character's continuation bytes (10xxxxxx) stay with it.
+    while (end < text.size() && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) ++end;
+    ++chars;
+  }
+  if (end == text.size()) return absl::StrCat("\"", text, "\"");
+  return absl::StrCat("\"", text.substr(0, end), "…\" (", text.size(), " bytes)");
+}
+
 absl::StatusOr<std::unique_ptr<std::ifstream>> OpenInputFile(const std::string& path) {
   std::error_code ignored;
   if (std::filesystem::is_directory(path, ignored)) {

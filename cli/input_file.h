@@ -8,6 +8,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace plantmesh::cli {
 
@@ -15,5 +16,12 @@ namespace plantmesh::cli {
 // being the system's ("No such file or directory", "Permission denied") or "it is a
 // directory".
 absl::StatusOr<std::unique_ptr<std::ifstream>> OpenInputFile(const std::string& path);
+
+// `text` from an input file as an error message quotes it: in double quotes, at most
+// kQuotedInputChars characters (cut at a character boundary, then `…" (N bytes)`), so
+// that a message stays a line (outside testing: a 100 MB first line was printed whole,
+// and plantctl took 507 MB).
+inline constexpr size_t kQuotedInputChars = 80;
+std::string QuoteInput(absl::string_view text);
 
 }  // namespace plantmesh::cli

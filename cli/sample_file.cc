@@ -15,6 +15,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "cli/decimal_number.h"
+#include "cli/input_file.h"
 #include "cli/json_numbers.h"
 #include "google/protobuf/util/json_util.h"
 #include "plantmesh/common/utf8.h"
@@ -31,8 +32,8 @@ absl::Status SetTime(absl::string_view text, tv1::Sample* sample) {
   absl::Time time;
   std::string error;
   if (!absl::ParseTime(absl::RFC3339_full, std::string(text), &time, &error)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("time: \"", text, "\" is not an RFC 3339 time (e.g. 2024-05-01T10:00:00Z)"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "time: ", QuoteInput(text), " is not an RFC 3339 time (e.g. 2024-05-01T10:00:00Z)"));
   }
   const absl::Duration since_epoch = time - absl::UnixEpoch();
   const int64_t seconds = absl::ToInt64Seconds(since_epoch);
@@ -54,8 +55,8 @@ absl::Status SetCondition(absl::string_view text, tv1::Sample* sample) {
     condition->set_level(tv1::CONDITION_LEVEL_FAULT);
   } else {
     return absl::InvalidArgumentError(
-        absl::StrCat("value: \"", parts[0],
-                     "\" is not a condition level (normal, warning, fault; as "
+        absl::StrCat("value: ", QuoteInput(parts[0]),
+                     " is not a condition level (normal, warning, fault; as "
                      "LEVEL[:NATIVE_CODE[:MESSAGE]])"));
   }
   if (parts.size() > 1) condition->set_native_code(std::string(parts[1]));
@@ -91,7 +92,7 @@ absl::Status SetValue(absl::string_view kind_text, absl::string_view value, tv1:
     }
     if (!number) {
       return absl::InvalidArgumentError(
-          absl::StrCat("value: \"", value, "\" is not a decimal number"));
+          absl::StrCat("value: ", QuoteInput(value), " is not a decimal number"));
     }
     sample->set_number(*number);
   } else if (kind == "text") {
@@ -100,13 +101,13 @@ absl::Status SetValue(absl::string_view kind_text, absl::string_view value, tv1:
     return SetCondition(value, sample);
   } else if (kind == "unavailable") {
     if (!value.empty() && value != "UNAVAILABLE") {
-      return absl::InvalidArgumentError(
-          absl::StrCat("value: \"", value, "\" given with kind unavailable (leave it empty)"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "value: ", QuoteInput(value), " given with kind unavailable (leave it empty)"));
     }
     sample->mutable_unavailable();
   } else {
     return absl::InvalidArgumentError(absl::StrCat(
-        "kind: \"", kind_text, "\" is not one of number, text, condition, unavailable"));
+        "kind: ", QuoteInput(kind_text), " is not one of number, text, condition, unavailable"));
   }
   return absl::OkStatus();
 }
@@ -117,7 +118,8 @@ absl::StatusOr<SampleFileFormat> ParseSampleFileFormat(absl::string_view name) {
   const std::string lower = absl::AsciiStrToLower(name);
   if (lower == "csv") return SampleFileFormat::kCsv;
   if (lower == "jsonl" || lower == "ndjson" || lower == "json") return SampleFileFormat::kJsonLines;
-  return absl::InvalidArgumentError(absl::StrCat("--format: \"", name, "\" is not csv or jsonl"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("--format: ", QuoteInput(name), " is not csv or jsonl"));
 }
 
 SampleFileFormat GuessSampleFileFormat(absl::string_view path, absl::string_view first_line) {
@@ -243,12 +245,13 @@ absl::Status SampleReader::ReadHeader(absl::string_view line) {
     for (const char* column : kOptionalColumns) known = known || name == column;
     if (!known) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "header: unknown column \"", (*names)[i],
-          "\" (the columns are machine_id, data_item_id, time, value and optionally kind, "
+          "header: unknown column ", QuoteInput((*names)[i]),
+          " (the columns are machine_id, data_item_id, time, value and optionally kind, "
           "source_sequence)"));
     }
     if (!columns_.emplace(name, static_cast<int>(i)).second) {
-      return absl::InvalidArgumentError(absl::StrCat("header: column \"", name, "\" twice"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("header: column ", QuoteInput(name), " twice"));
     }
   }
   std::vector<std::string> missing;
@@ -286,8 +289,9 @@ absl::Status SampleReader::ParseCsvRow(absl::string_view line, tv1::Sample* samp
   if (const std::string& sequence = field("source_sequence"); !sequence.empty()) {
     uint64_t value = 0;
     if (!absl::SimpleAtoi(sequence, &value)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "source_sequence: \"", sequence, "\" is not a whole number 0-18446744073709551615"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("source_sequence: ", QuoteInput(sequence),
+                       " is not a whole number 0-18446744073709551615"));
     }
     sample->set_source_sequence(value);
   }

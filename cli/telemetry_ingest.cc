@@ -180,6 +180,19 @@ void PrintSummary(const std::string& source, int64_t read, const sdk::TelemetryB
                          Grouped(rate), Grouped(s.batches_acknowledged), Grouped(s.reconnects));
 }
 
+// Whether `sample` fits a batch (the SDK refuses a larger one, and no server takes a
+// message that large): INVALID_ARGUMENT naming its line otherwise (outside testing: one
+// 5 MB row passed --dry-run, then waited out the timeout and exited 24, on every retry).
+absl::StatusOr<bool> FitsABatch(const tv1::Sample& sample, const std::string& source,
+                                int64_t line) {
+  const int64_t limit = sdk::TelemetryBatchWriterOptions{}.max_batch_bytes;
+  const auto bytes = static_cast<int64_t>(sample.ByteSizeLong());
+  if (bytes <= limit) return true;
+  return absl::InvalidArgumentError(absl::StrCat(source, ":", line, ": the sample is ", bytes,
+                                                 " bytes, more than a batch carries (", limit,
+                                                 "): is a value a whole file?"));
+}
+
 }  // namespace
 
 TelemetryIngestCommand::TelemetryIngestCommand(CLI::App* root) {
@@ -252,6 +265,7 @@ int TelemetryIngestCommand::Run(const IngestRunEnvironment& env) const {
     tv1::Sample sample;
     while (true) {
       absl::StatusOr<bool> next = checker.Next(&sample);
+      if (next.ok() && *next) next = FitsABatch(sample, source, checker.line());
       if (!next.ok()) {
         err << "plantctl: " << next.status().message() << "\n";
         return next.status().code() == absl::StatusCode::kInvalidArgument ? kExitUsage
@@ -302,8 +316,16 @@ int TelemetryIngestCommand::Run(const IngestRunEnvironment& env) const {
   SampleReader reader(in, source, format);
   tv1::Sample sample;
   absl::Status bad_row;  // stdin: reading stops there, what came before is still sent
+  bool grew = false;     // the file held more than was checked
   while (failure.ok() && !interrupted.load()) {
     absl::StatusOr<bool> next = reader.Next(&sample);
+    if (next.ok() && *next) next = FitsABatch(sample, source, reader.line());
+    if (!from_stdin && read == total) {
+      // Only what was checked is sent (outside testing: a bad row appended while the
+      // file was sent stopped the ingest after 600,000 samples had been stored).
+      grew = !next.ok() || *next;
+      break;
+    }
     if (!next.ok()) {
       bad_row = next.status();
       break;
@@ -354,13 +376,17 @@ int TelemetryIngestCommand::Run(const IngestRunEnvironment& env) const {
       std::string json;
       google::protobuf::util::JsonPrintOptions print;
       (void)google::protobuf::util::MessageToJsonString(report.sample, &json, print);
-      err << "rejected (" << ReasonName(report.reason) << "): " << report.message << ": " << json
-          << "\n";
+      err << "rejected (" << ReasonName(report.reason) << "): " << report.message << ": "
+          << (json.size() <= kQuotedInputChars ? json : QuoteInput(json)) << "\n";
     }
     if (stats.samples_rejected > static_cast<int64_t>(rejects->shown.size())) {
       err << "... and " << Grouped(stats.samples_rejected - rejects->shown.size())
           << " more rejected samples\n";
     }
+  }
+  if (grew) {
+    err << "plantctl: " << source << " grew while it was sent; the " << Grouped(total)
+        << " samples checked were sent, what was added after them was not\n";
   }
   if (interrupted.load()) {
     err << "plantctl: interrupted\n";
@@ -372,7 +398,8 @@ int TelemetryIngestCommand::Run(const IngestRunEnvironment& env) const {
   }
   if (!bad_row.ok()) {
     err << "plantctl: " << bad_row.message() << "\n"
-        << "plantctl: stopped there; the " << Grouped(read) << " samples before it were sent\n";
+        << "plantctl: stopped there; the " << Grouped(read) << " samples before it were sent"
+        << (from_stdin ? "" : " (the file changed after it was checked)") << "\n";
     return bad_row.code() == absl::StatusCode::kInvalidArgument ? kExitUsage : kExitLocalFailure;
   }
   if (stats.samples_rejected > 0) {

@@ -195,6 +195,35 @@ TEST_F(TelemetryIngestTest, DryRunChecksWithoutSending) {
   EXPECT_EQ(Stored(), 0u);
 }
 
+// Outside testing: one 5 MB row passed --dry-run, then the ingest waited out its timeout
+// and exited 24 ("no batch acknowledged"), on every retry. No batch can carry it: it is a
+// bad row, named by its line, and nothing is sent.
+TEST_F(TelemetryIngestTest, ARowLargerThanABatchIsABadRow) {
+  const std::string path =
+      WriteFile("ingest_huge.csv", "machine_id,data_item_id,time,value,kind\n" +
+                                       std::string("cnc07,Xload,2024-05-01T10:00:00Z,1,\n") +
+                                       "cnc07,Xload,2024-05-01T10:00:01Z," +
+                                       std::string(5 * 1024 * 1024, 'x') + ",text\n");
+  for (const bool dry_run : {true, false}) {
+    EXPECT_EQ(Ingest(dry_run ? std::vector<std::string>{path, "--dry-run"}
+                             : std::vector<std::string>{path}),
+              2);
+    EXPECT_THAT(err_.str(), HasSubstr(path + ":3: the sample is 524"));
+    EXPECT_THAT(err_.str(), HasSubstr("bytes, more than a batch carries (1048576)"));
+    EXPECT_LT(err_.str().size(), 1000u);
+  }
+  EXPECT_EQ(Stored(), 0u);
+}
+
+// Outside testing: a 100 MB first line was printed whole in the error.
+TEST_F(TelemetryIngestTest, AnErrorQuotesALongValueShortened) {
+  const std::string path =
+      WriteFile("ingest_long_header.csv", std::string(1000000, 'h') + "\n" + CsvRows(1));
+  EXPECT_EQ(Ingest({path}), 2);
+  EXPECT_THAT(err_.str(), HasSubstr("…\" (1000000 bytes)"));
+  EXPECT_LT(err_.str().size(), 1000u);
+}
+
 TEST_F(TelemetryIngestTest, AnUnreadableFileIsALocalFailure) {
   EXPECT_EQ(Ingest({"/nonexistent/samples.csv"}), 1);
   EXPECT_THAT(err_.str(), HasSubstr("cannot read /nonexistent/samples.csv"));

@@ -138,10 +138,13 @@ class TelemetryBatchWriter::Core {
     absl::MutexLock lock(&mu_);
     if (closing_) return absl::FailedPreconditionError("the writer is closed");
     if (!fatal_.ok()) return fatal_;
-    if (bytes > options_.max_buffered_bytes) {
+    // A batch of its own that large would be refused by the server, and sent again after
+    // every reconnection (outside testing: a 5 MB text value held the writer until its
+    // deadline). max_buffered_bytes is at least max_batch_bytes.
+    if (bytes > options_.max_batch_bytes) {
       return absl::InvalidArgumentError(absl::StrCat("sample: ", bytes,
-                                                     " bytes is more than max_buffered_bytes (",
-                                                     options_.max_buffered_bytes, ")"));
+                                                     " bytes is more than max_batch_bytes (",
+                                                     options_.max_batch_bytes, ")"));
     }
     auto fits = [this, bytes] {
       return buffered_samples_ < options_.max_buffered_samples &&

@@ -533,6 +533,25 @@ TEST_F(TelemetryBatchWriterTest, FullBufferByBytesFailsFast) {
   EXPECT_LE(writer->Stats().buffered_bytes, 64 * 1024);
 }
 
+// Outside testing: one 5 MB text value held the writer until its deadline (the server
+// refused the message, the writer sent it again after every reconnection). No batch
+// could carry it: Add refuses it, and the writer goes on.
+TEST_F(TelemetryBatchWriterTest, ASampleLargerThanABatchIsRefusedByAdd) {
+  TelemetryBatchWriterOptions options = Options();
+  options.max_batch_bytes = 64 * 1024;
+  auto writer = MakeWriter(options);
+  ASSERT_NE(writer, nullptr);
+  tv1::Sample huge = NumberSample(0);
+  huge.set_text(std::string(5 * 1024 * 1024, 'x'));
+  const absl::Status refused = writer->Add(huge);
+  EXPECT_EQ(refused.code(), absl::StatusCode::kInvalidArgument) << refused;
+  EXPECT_THAT(std::string(refused.message()), HasSubstr("more than max_batch_bytes (65536)"));
+  EXPECT_EQ(writer->Stats().samples_added, 0);
+  ASSERT_TRUE(writer->Add(NumberSample(0)).ok());
+  ASSERT_TRUE(writer->Flush(absl::Now() + absl::Seconds(20)).ok());
+  EXPECT_THAT(LedgerProblems(1), ::testing::IsEmpty());
+}
+
 TEST_F(TelemetryBatchWriterTest, FullBufferBlocksUntilRoomOrTimeout) {
   service_.SetPaused(true);
   TelemetryBatchWriterOptions options = Options();

@@ -122,7 +122,7 @@ struct TelemetryBatchWriterOptions {
   // A batch is cut at this many samples (1-10,000, the contract's limit per batch)...
   int max_batch_samples = 500;
   // ...or before it would grow past this many bytes (64 KiB - 3 MiB; a sample larger
-  // than this travels alone)...
+  // than this is refused by Add)...
   int64_t max_batch_bytes = 1024 * 1024;
   // ...or this long after its first sample was added (>= 0; 0: at once, the batch
   // holds what was added before the sending thread looked).
@@ -208,7 +208,8 @@ class TelemetryBatchWriter {
   // Takes one sample into the buffer. OK: the writer owns it and will deliver it (or
   // report it rejected, or abandoned by Close). RESOURCE_EXHAUSTED: the buffer is full
   // (at once, or after block_timeout, as when_full says). INVALID_ARGUMENT: the sample
-  // alone is larger than max_buffered_bytes. FAILED_PRECONDITION: after Close began.
+  // alone is larger than max_batch_bytes (no batch could carry it; the contract's
+  // longest sample is a few kilobytes). FAILED_PRECONDITION: after Close began.
   // The writer's permanent error, once it has one. The sample is not validated here:
   // the server judges it.
   absl::Status Add(::plantmesh::telemetry::v1::Sample sample);
