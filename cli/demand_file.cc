@@ -83,6 +83,11 @@ absl::StatusOr<bool> DemandReader::Next(::plantmesh::planning::v1::DemandRecord*
     if (!IsDate(date)) {
       return LineError("date", absl::StrCat(QuoteInput(date), " is not a date YYYY-MM-DD"));
     }
+    // Fixed-width dates compare as text.
+    if (date < kFirstDemandDate || date > kLastDemandDate) {
+      return LineError("date", absl::StrCat(QuoteInput(date), " is not within ", kFirstDemandDate,
+                                            "..", kLastDemandDate));
+    }
     const std::optional<double> quantity = ParseDecimal(quantity_text);
     if (!quantity) {
       return LineError("quantity",

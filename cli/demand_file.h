@@ -22,6 +22,13 @@ namespace plantmesh::cli {
 
 // The contract's limit of a day's demand (planning.v1.DemandRecord.quantity).
 inline constexpr double kMaxDemandQuantity = 1e9;
+// The contract's range of a record's date (planning.v1.DemandRecord.date), and the most
+// records one import takes (ImportDemand): a file beyond either is refused whole before
+// anything is sent, by --dry-run too (outside testing: both passed --dry-run, then the
+// server refused them, exit 13).
+inline constexpr char kFirstDemandDate[] = "1900-01-01";
+inline constexpr char kLastDemandDate[] = "9990-12-31";
+inline constexpr int64_t kMaxDemandRecords = 1000000;
 
 class DemandReader {
  public:

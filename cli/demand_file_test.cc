@@ -67,6 +67,11 @@ TEST(DemandFileTest, ABadRowNamesTheLineAndTheColumn) {
                 "demand.csv:3: quantity: \"0x1p3\" is not a decimal number"},
            Case{"GRANOLA-500G,2025-01-07,1e-400",
                 "demand.csv:3: quantity: \"1e-400\" is not a decimal number"},
+           // Outside testing: passed --dry-run, then the server refused it (exit 13).
+           Case{"GRANOLA-500G,1899-12-31,1",
+                "demand.csv:3: date: \"1899-12-31\" is not within 1900-01-01..9990-12-31"},
+           Case{"GRANOLA-500G,9991-01-01,1",
+                "demand.csv:3: date: \"9991-01-01\" is not within 1900-01-01..9990-12-31"},
            Case{"GRANOLA-500G,2025-02-30,1",
                 "demand.csv:3: date: \"2025-02-30\" is not a date YYYY-MM-DD"},
            Case{"GRANOLA-500G,07.01.2025,1",

@@ -140,7 +140,11 @@ int DemandImportCommand::Run(const IngestRunEnvironment& env) const {
         return kExitUsage;
       }
       if (!*next) break;
-      ++total;
+      if (++total > kMaxDemandRecords) {
+        err << "plantctl: " << source << ":" << checker.line() << ": more than "
+            << kMaxDemandRecords << " records, the most one import takes: split the file\n";
+        return kExitUsage;
+      }
     }
     if (dry_run_) {
       out << total << " demand records in " << source << " are well-formed\n";
