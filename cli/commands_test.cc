@@ -938,6 +938,22 @@ TEST(InputFileTest, APipeIsReadOnceAndEveryOpeningReadsItsBytes) {
   std::filesystem::remove_all(dir);
 }
 
+// Outside testing: a config file saved with a byte order mark was refused as
+// `unknown key "<BOM>endpoint"`.
+TEST(ConnectionFlagsTest, AConfigFileWithAByteOrderMarkIsRead) {
+  std::string dir = (std::filesystem::temp_directory_path() / "plantctl-bom-XXXXXX").string();
+  ASSERT_NE(mkdtemp(dir.data()), nullptr);
+  const std::string file = dir + "/plantctl.toml";
+  std::ofstream(file) << "\xEF\xBB\xBF"
+                         "endpoint = \"127.0.0.1:7443\"\r\nca = \"/f/ca.crt\"\r\n";
+  ConnectionSettings settings;
+  absl::Status loaded = LoadDefaults(file, /*explicit_file=*/true, &settings);
+  ASSERT_TRUE(loaded.ok()) << loaded;
+  EXPECT_EQ(settings.options.endpoint, "127.0.0.1:7443");
+  EXPECT_EQ(settings.options.ca_file, "/f/ca.crt");
+  std::filesystem::remove_all(dir);
+}
+
 TEST(ConnectionFlagsTest, ServiceEndpointsFromTheFileThenTheFlags) {
   std::string dir = (std::filesystem::temp_directory_path() / "plantctl-config-XXXXXX").string();
   ASSERT_NE(mkdtemp(dir.data()), nullptr);

@@ -113,7 +113,14 @@ absl::Status LoadDefaults(const std::string& config_file, bool explicit_file,
   }
   settings->config_loaded = opened != nullptr;
   if (opened != nullptr) {
+    // A UTF-8 byte order mark (what Windows editors save) is no part of the first key
+    // (outside testing: `unknown key "<BOM>endpoint"`, the mark invisible).
     std::istream& in = *opened;
+    char mark[3] = {};
+    if (!(in.read(mark, 3) && std::string(mark, 3) == "\xEF\xBB\xBF")) {
+      in.clear();
+      in.seekg(0);
+    }
     std::vector<CLI::ConfigItem> items;
     try {
       items = CLI::ConfigTOML().from_config(in);
