@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <utility>
@@ -142,6 +143,39 @@ struct RejectLog {
   std::mutex mutex;
   std::vector<sdk::RejectedSampleReport> shown;
 };
+
+// The input line of each sample added, by its place among them (RejectedSampleReport::
+// added_index), so that a rejected sample is named by its line, not by its place in a
+// batch (outside testing: "samples[99]" for line 1,101). Kept as the places where the
+// line stops being the place plus a constant (after a header or a blank line).
+class AddedLines {
+ public:
+  void Add(int64_t line) {
+    if (steps_.empty() || line - added_ != steps_.back().second - steps_.back().first) {
+      steps_.emplace_back(added_, line);
+    }
+    ++added_;
+  }
+  int64_t LineOf(int64_t added_index) const {
+    auto step = std::upper_bound(steps_.begin(), steps_.end(),
+                                 std::make_pair(added_index, std::numeric_limits<int64_t>::max()));
+    if (step == steps_.begin()) return 0;
+    --step;
+    return step->second + (added_index - step->first);
+  }
+
+ private:
+  int64_t added_ = 0;
+  std::vector<std::pair<int64_t, int64_t>> steps_;  // (place, line) where a run starts
+};
+
+// The server's words without the place in the batch ("samples[99].text: ..." is
+// "text: ...": the line says which sample).
+absl::string_view WithoutBatchPlace(absl::string_view message) {
+  if (!absl::StartsWith(message, "samples[")) return message;
+  const size_t end = message.find("].");
+  return end == absl::string_view::npos ? message : message.substr(end + 2);
+}
 
 void PrintSummary(const std::string& source, int64_t read, const sdk::TelemetryBatchWriterStats& s,
                   absl::Duration elapsed, bool json, std::ostream& out) {
@@ -317,6 +351,7 @@ int TelemetryIngestCommand::Run(const IngestRunEnvironment& env) const {
   tv1::Sample sample;
   absl::Status bad_row;  // stdin: reading stops there, what came before is still sent
   bool grew = false;     // the file held more than was checked
+  AddedLines added_lines;
   while (failure.ok() && !interrupted.load()) {
     absl::StatusOr<bool> next = reader.Next(&sample);
     if (next.ok() && *next) next = FitsABatch(sample, source, reader.line());
@@ -334,7 +369,10 @@ int TelemetryIngestCommand::Run(const IngestRunEnvironment& env) const {
     ++read;
     while (true) {
       absl::Status added = writer.Add(sample);
-      if (added.ok()) break;
+      if (added.ok()) {
+        added_lines.Add(reader.line());
+        break;
+      }
       if (added.code() != absl::StatusCode::kResourceExhausted) {
         failure = added;
         break;
@@ -376,8 +414,9 @@ int TelemetryIngestCommand::Run(const IngestRunEnvironment& env) const {
       std::string json;
       google::protobuf::util::JsonPrintOptions print;
       (void)google::protobuf::util::MessageToJsonString(report.sample, &json, print);
-      err << "rejected (" << ReasonName(report.reason) << "): " << report.message << ": "
-          << (json.size() <= kQuotedInputChars ? json : QuoteInput(json)) << "\n";
+      err << "rejected (" << ReasonName(report.reason) << ") " << source << ":"
+          << added_lines.LineOf(report.added_index) << ": " << WithoutBatchPlace(report.message)
+          << ": " << (json.size() <= kQuotedInputChars ? json : QuoteInput(json)) << "\n";
     }
     if (stats.samples_rejected > static_cast<int64_t>(rejects->shown.size())) {
       err << "... and " << Grouped(stats.samples_rejected - rejects->shown.size())

@@ -166,7 +166,21 @@ TEST_F(TelemetryIngestTest, RejectsAreCountedByReasonAndExitWith13) {
   EXPECT_EQ(summary["accepted"], 1);
   EXPECT_EQ(summary["rejected"], 1);
   EXPECT_EQ(summary["rejected_by_reason"]["unknown_machine"], 1);
-  EXPECT_THAT(err_.str(), HasSubstr("rejected (unknown_machine): samples[1].machine_id"));
+  EXPECT_THAT(err_.str(),
+              HasSubstr("rejected (unknown_machine) " + path + ":2: machine_id: not registered"));
+}
+
+// Outside testing: a rejected sample was named "samples[99]", its place in a batch, for
+// file line 1,101. It is named by its line, across batches and blank lines.
+TEST_F(TelemetryIngestTest, ARejectedSampleIsNamedByItsLine) {
+  const std::string path =
+      WriteFile("ingest_reject_line.csv",
+                "machine_id,data_item_id,time,value\n" + CsvRows(7) + "\n\n" + CsvRows(4, 7) +
+                    "unknown,Xload,2024-05-01T10:00:00Z,1\n" + CsvRows(2, 11));
+  EXPECT_EQ(Ingest({path, "--batch-size", "3"}), 13) << err_.str();
+  // Header 1, rows 2-8, blank 9-10, rows 11-14, the unknown machine on 15.
+  EXPECT_THAT(err_.str(),
+              HasSubstr("rejected (unknown_machine) " + path + ":15: machine_id: not registered"));
 }
 
 TEST_F(TelemetryIngestTest, ABadRowInAFileSendsNothing) {

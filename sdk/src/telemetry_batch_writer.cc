@@ -261,6 +261,7 @@ class TelemetryBatchWriter::Core {
     tv1::IngestSamplesRequest request;  // immutable once sealed: written without the lock
     int samples = 0;
     int64_t bytes = 0;
+    int64_t first_added = 0;      // how many samples Add took before its first
     bool written_before = false;  // written on an earlier stream (guarded by mu_)
   };
 
@@ -285,6 +286,7 @@ class TelemetryBatchWriter::Core {
     batch->sequence = next_sequence_++;
     batch->samples = open_samples_;
     batch->bytes = open_bytes_;
+    batch->first_added = stats_.samples_added - open_samples_;
     batch->request = std::move(open_);
     batch->request.set_writer_id(options_.writer_id);
     batch->request.set_batch_sequence(batch->sequence);
@@ -481,6 +483,7 @@ class TelemetryBatchWriter::Core {
             report.message = rejected.message();
             report.batch_sequence = batch->sequence;
             report.index = rejected.index();
+            report.added_index = batch->first_added + rejected.index();
             reports.push_back(std::move(report));
           }
         }

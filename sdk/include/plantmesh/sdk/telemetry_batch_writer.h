@@ -109,6 +109,7 @@ struct RejectedSampleReport {
   std::string message;          // the server's words, naming the field
   uint64_t batch_sequence = 0;  // the batch it travelled in
   int index = 0;                // its index in that batch, from 0
+  int64_t added_index = 0;      // its place among the samples Add took, from 0 (a file row)
 };
 
 struct TelemetryBatchWriterOptions {
