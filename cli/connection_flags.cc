@@ -204,7 +204,8 @@ void AddConnectionFlags(CLI::App* app, ConnectionSettings* settings) {
                 "[env PLANTMESH_INSECURE]")
       ->group(group);
   app->add_option("--timeout", settings->timeout_seconds,
-                  "Deadline of unary calls in seconds (streams have none)")
+                  "Deadline of unary calls in seconds (streams have none; telemetry "
+                  "ingest: how long no batch may go unacknowledged)")
       ->capture_default_str()
       ->check(AboveZero("seconds"))
       ->group(group);

@@ -44,10 +44,11 @@ constexpr char kExitCodesFooter[] =
     "error (flags, the config file, and the connection settings it or the flags give, such\n"
     "as a --key that cannot be loaded); 3 a list printed one page and more follow (use\n"
     "--all, or the --page_token on stderr);\n"
-    "10 + gRPC status code otherwise, e.g. 13 INVALID_ARGUMENT, 15 NOT_FOUND,\n"
+    "10 + gRPC status code otherwise, e.g. 13 INVALID_ARGUMENT (also: the server rejected\n"
+    "some of an ingest's samples or an import's records), 15 NOT_FOUND,\n"
     "16 ALREADY_EXISTS, 17 PERMISSION_DENIED, 19 FAILED_PRECONDITION, 20 ABORTED,\n"
     "24 UNAVAILABLE, 26 UNAUTHENTICATED, 25 DATA_LOSS (a --to-file check failed, an\n"
-    "import the server received only in part).\n"
+    "import the server received only in part); 130 Ctrl-C (a second one always stops).\n"
     "Errors are described on stderr (field violations, reason, metadata).";
 
 int Main(int argc, char** argv) {

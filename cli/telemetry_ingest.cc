@@ -210,8 +210,10 @@ void PrintSummary(const std::string& source, int64_t read, const sdk::TelemetryB
   }
   const int64_t missing = s.samples_abandoned + s.buffered_samples;
   if (missing > 0) out << "not acknowledged  " << Grouped(missing) << "\n";
-  out << absl::StrFormat("%.1f s, %s samples/s, %s batches, %s reconnects\n", seconds,
-                         Grouped(rate), Grouped(s.batches_acknowledged), Grouped(s.reconnects));
+  out << absl::StrFormat("%.1f s, %s samples/s, %s %s, %s %s\n", seconds, Grouped(rate),
+                         Grouped(s.batches_acknowledged),
+                         s.batches_acknowledged == 1 ? "batch" : "batches", Grouped(s.reconnects),
+                         s.reconnects == 1 ? "reconnect" : "reconnects");
 }
 
 // Whether `sample` fits a batch (the SDK refuses a larger one, and no server takes a
@@ -244,7 +246,8 @@ TelemetryIngestCommand::TelemetryIngestCommand(CLI::App* root) {
   command_->add_option("FILE", file_, "The file, or - for stdin")->required();
   command_
       ->add_option("--format", format_,
-                   "csv or jsonl; default: by the extension (.csv, .jsonl/.ndjson/.json), "
+                   "csv or jsonl (also: ndjson, json); default: by the extension (.csv, "
+                   ".jsonl/.ndjson/.json), "
                    "else by the first character ({: jsonl)")
       ->check(CLI::IsMember({"csv", "jsonl", "ndjson", "json"}));
   command_->add_option("--writer-id", writer_id_,
