@@ -358,6 +358,11 @@ TEST_F(CommandsTest, BadValuesNameTheFlag) {
             nullptr);
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(status.message(), HasSubstr("--labor_minutes"));
+  // Outside testing: "+5" and " 7" were taken as whole numbers (digits only, README).
+  for (const char* lax : {"+5", " 7", "7 ", "0x10"}) {
+    EXPECT_EQ(Build({"defect", "list-defects", "--page_size", lax}, &status), nullptr) << lax;
+    EXPECT_THAT(status.message(), HasSubstr("--page_size")) << lax;
+  }
   // Outside testing: a value that is not UTF-8 was sent (protobuf logged an error) and
   // refused by the server; it is a usage error naming the flag.
   EXPECT_EQ(Build({"defect", "get-defect", "--id", "1\xff"}, &status), nullptr);

@@ -1,11 +1,13 @@
 #include "cli/decimal_number.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <string>
 #include <system_error>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 
 namespace plantmesh::cli {
 
@@ -29,6 +31,13 @@ std::optional<double> ParseDecimal(absl::string_view text) {
     return std::nullopt;
   }
   return value == 0 ? 0.0 : value;  // -0 reads as 0
+}
+
+bool IsWholeNumberText(absl::string_view text) {
+  if (absl::StartsWith(text, "-")) text.remove_prefix(1);
+  return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
+    return absl::ascii_isdigit(static_cast<unsigned char>(c));
+  });
 }
 
 std::string ExactDecimal(double value) {

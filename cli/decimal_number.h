@@ -18,6 +18,12 @@ namespace plantmesh::cli {
 // not 0 but would read as 0.
 std::optional<double> ParseDecimal(absl::string_view text);
 
+// Whether `text` is a whole number in decimal digits, with nothing around it: an
+// optional '-', then one or more digits. absl::SimpleAtoi also takes '+' and blanks
+// around (outside testing: `--page_size +5` and " 7" were taken, where the README says
+// digits only).
+bool IsWholeNumberText(absl::string_view text);
+
 // `value` in the fewest decimal digits that read back as the same double (123456789.123,
 // 3.141592653589793, 1e+300, nan, inf): what a table or CSV shows is the value itself.
 // absl::StrCat keeps 6 significant digits (outside testing: 123456789.123 printed as

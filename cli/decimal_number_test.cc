@@ -38,6 +38,15 @@ TEST(ExactDecimal, PrintsTheFewestDigitsThatReadBackAsTheSameValue) {
   }
 }
 
+TEST(IsWholeNumberText, DigitsWithAnOptionalMinusOnly) {
+  for (const char* whole : {"0", "7", "-12", "18446744073709551615"}) {
+    EXPECT_TRUE(IsWholeNumberText(whole)) << whole;
+  }
+  for (const char* other : {"", "-", "+5", " 7", "7 ", "1e3", "0x10", "1,000", "1_000"}) {
+    EXPECT_FALSE(IsWholeNumberText(other)) << other;
+  }
+}
+
 TEST(ParseDecimal, NegativeZeroReadsAsZero) {
   std::optional<double> zero = ParseDecimal("-0");
   ASSERT_TRUE(zero.has_value());

@@ -64,25 +64,29 @@ absl::Status StoreScalar(const FieldDescriptor* field, absl::string_view text, M
   switch (field->cpp_type()) {
     case FieldDescriptor::CPPTYPE_INT32: {
       int32_t v;
-      if (!absl::SimpleAtoi(text, &v)) return BadValue(field, text, "a 32-bit integer");
+      if (!IsWholeNumberText(text) || !absl::SimpleAtoi(text, &v))
+        return BadValue(field, text, "a 32-bit integer");
       add ? reflection->AddInt32(message, field, v) : reflection->SetInt32(message, field, v);
       return absl::OkStatus();
     }
     case FieldDescriptor::CPPTYPE_INT64: {
       int64_t v;
-      if (!absl::SimpleAtoi(text, &v)) return BadValue(field, text, "a 64-bit integer");
+      if (!IsWholeNumberText(text) || !absl::SimpleAtoi(text, &v))
+        return BadValue(field, text, "a 64-bit integer");
       add ? reflection->AddInt64(message, field, v) : reflection->SetInt64(message, field, v);
       return absl::OkStatus();
     }
     case FieldDescriptor::CPPTYPE_UINT32: {
       uint32_t v;
-      if (!absl::SimpleAtoi(text, &v)) return BadValue(field, text, "an unsigned 32-bit integer");
+      if (!IsWholeNumberText(text) || !absl::SimpleAtoi(text, &v))
+        return BadValue(field, text, "an unsigned 32-bit integer");
       add ? reflection->AddUInt32(message, field, v) : reflection->SetUInt32(message, field, v);
       return absl::OkStatus();
     }
     case FieldDescriptor::CPPTYPE_UINT64: {
       uint64_t v;
-      if (!absl::SimpleAtoi(text, &v)) return BadValue(field, text, "an unsigned 64-bit integer");
+      if (!IsWholeNumberText(text) || !absl::SimpleAtoi(text, &v))
+        return BadValue(field, text, "an unsigned 64-bit integer");
       add ? reflection->AddUInt64(message, field, v) : reflection->SetUInt64(message, field, v);
       return absl::OkStatus();
     }

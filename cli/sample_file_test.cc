@@ -120,6 +120,18 @@ TEST(SampleReader, BadCsvRowsNameTheLineAndField) {
             "2024-05-01T10:00:00Z)");
   EXPECT_THAT(ErrorOf(header + "cnc07,Xload,2024-05-01 10:00:00,1,\n"),
               HasSubstr("samples.csv:2: time:"));
+  // Outside testing: absl took blanks around, an offset without its colon and second 60
+  // (moved into the next minute). RFC 3339's date-time only.
+  for (const char* lax : {" 2024-05-01T10:00:00Z", "2024-05-01T10:00:00+0200",
+                          "2024-05-01T10:00:60Z", "2024-05-01T10:00:00.Z", "2024-05-01T10:00Z"}) {
+    EXPECT_THAT(ErrorOf(header + "cnc07,Xload," + lax + ",1,\n"), HasSubstr("samples.csv:2: time:"))
+        << lax;
+  }
+  for (const char* strict : {"2024-05-01T10:00:00.250+02:00", "2024-05-01t10:00:00z",
+                             "2024-05-01T10:00:59.999999999-05:30"}) {
+    EXPECT_TRUE(ReadAll(header + "cnc07,Xload," + strict + ",1,\n", SampleFileFormat::kCsv).ok())
+        << strict;
+  }
   EXPECT_EQ(ErrorOf(header + "cnc07,Xload,2024-05-01T10:00:00Z,abc,number\n"),
             "samples.csv:2: value: \"abc\" is not a decimal number");
   EXPECT_EQ(ErrorOf(header + "cnc07,Xload,2024-05-01T10:00:00Z,0x10,number\n"),
