@@ -15,33 +15,32 @@ inline constexpr int kExitUsage = 2;
 inline constexpr int kExitStatusBase = 10;    // + the call's gRPC status code
 inline constexpr int kExitInterrupted = 130;  // Ctrl-C: 128 + SIGINT, as shells report it
 
-// What marks a status as this machine's failure, not the call's (LocalFailure).
+// What marks a status as this machine's failure, not the call's (LocalFailure), and as
+// the user's input disagreeing with itself before any call (UsageFailure).
 inline constexpr char kLocalFailureUrl[] = "type.plantmesh.dev/plantctl.LocalFailure";
+inline constexpr char kUsageFailureUrl[] = "type.plantmesh.dev/plantctl.UsageFailure";
+
+inline absl::Status Marked(absl::Status status, const char* url) {
+  status.SetPayload(url, absl::Cord());
+  return status;
+}
 
 // A failure on this machine, such as a data file that cannot be read or written: exit
 // kExitLocalFailure, described as "plantctl: <message>", never as a gRPC status (outside
 // testing: a --to-file that could not be written was "INTERNAL", exit 23, which reads as
 // the server's fault).
 inline absl::Status LocalFailure(absl::string_view message) {
-  absl::Status status = absl::FailedPreconditionError(message);
-  status.SetPayload(kLocalFailureUrl, absl::Cord());
-  return status;
+  return Marked(absl::FailedPreconditionError(message), kLocalFailureUrl);
 }
 inline bool IsLocalFailure(const absl::Status& status) {
   return status.GetPayload(kLocalFailureUrl).has_value();
 }
 
-// What marks a status as the user's input disagreeing with itself before any call
-// (UsageFailure).
-inline constexpr char kUsageFailureUrl[] = "type.plantmesh.dev/plantctl.UsageFailure";
-
 // Flags or files that disagree, found before anything was sent: exit kExitUsage, as a
 // flag CLI11 refuses (outside testing: a --metadata.sha256 that is not the --from-file's
 // exited 13, which reads as the server's refusal).
 inline absl::Status UsageFailure(absl::string_view message) {
-  absl::Status status = absl::InvalidArgumentError(message);
-  status.SetPayload(kUsageFailureUrl, absl::Cord());
-  return status;
+  return Marked(absl::InvalidArgumentError(message), kUsageFailureUrl);
 }
 inline bool IsUsageFailure(const absl::Status& status) {
   return status.GetPayload(kUsageFailureUrl).has_value();

@@ -480,8 +480,9 @@ absl::Status PlanningServiceImpl::HandleProposePlan(runtime::CallContext& call,
   };
   std::vector<std::pair<int, std::vector<PlanItem>>> drafts;  // response shift index, items
   // What each line makes, each line's shifts and the shortfalls by due period: each
-  // shift's deferred list is found in time of its own size (outside testing: 100 shifts ×
-  // 12,500 shortfalls × 500 products took 3 s of a core).
+  // shift's deferred list is found in time of its own size, not by scanning every
+  // shortfall and every product of the line for every shift (500 products over 100
+  // shifts left 12,500 shortfalls in outside testing).
   std::set<std::pair<std::string, std::string>> line_makes;  // (line, product)
   for (const propose::ProposalLine& l : model.input.lines) {
     for (const propose::LineProduct& lp : l.products) line_makes.insert({l.id, lp.product_id});
