@@ -8,7 +8,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <memory>
 
 #include "absl/strings/str_cat.h"
 
@@ -28,29 +27,30 @@ const char* KindOf(mode_t mode) {
 }  // namespace
 
 absl::StatusOr<WriteTarget> ResolveWriteTarget(const std::string& path) {
+  // Links are followed one at a time, as the kernel does (relative ones from their own
+  // directory, 40 at most): a chain ending at a name that does not exist yet creates the
+  // file there (outside testing: realpath() fails on such a chain, and the first link
+  // was replaced by a regular file).
   WriteTarget target{WriteTarget::kReplace, path};
-  struct stat link_status {};
-  if (lstat(path.c_str(), &link_status) != 0) return target;  // nothing there yet
-  if (S_ISLNK(link_status.st_mode)) {
-    // Resolved (relative links from their own directory); a dangling link's target is
-    // created where it points.
-    std::unique_ptr<char, decltype(&free)> resolved(realpath(path.c_str(), nullptr), &free);
-    if (resolved != nullptr) {
-      target.path = resolved.get();
-    } else {
-      std::string link(static_cast<size_t>(link_status.st_size) + 1, '\0');
-      const ssize_t n = readlink(path.c_str(), link.data(), link.size());
-      if (n <= 0) {
-        return absl::FailedPreconditionError(
-            absl::StrCat(path, ": cannot read the symbolic link: ", std::strerror(errno)));
-      }
-      link.resize(static_cast<size_t>(n));
-      const size_t slash = path.rfind('/');
-      target.path = link.front() == '/' || slash == std::string::npos
-                        ? link
-                        : absl::StrCat(path.substr(0, slash + 1), link);
-      return target;
+  for (int links = 0;; ++links) {
+    struct stat link_status {};
+    if (lstat(target.path.c_str(), &link_status) != 0) return target;  // nothing there yet
+    if (!S_ISLNK(link_status.st_mode)) break;
+    if (links == 40) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(path, ": too many levels of symbolic links (a loop?)"));
     }
+    std::string link(static_cast<size_t>(link_status.st_size) + 1, '\0');
+    const ssize_t n = readlink(target.path.c_str(), link.data(), link.size());
+    if (n <= 0 || static_cast<size_t>(n) >= link.size()) {
+      return absl::FailedPreconditionError(absl::StrCat(path, ": cannot read the symbolic link ",
+                                                        target.path, ": ", std::strerror(errno)));
+    }
+    link.resize(static_cast<size_t>(n));
+    const size_t slash = target.path.rfind('/');
+    target.path = link.front() == '/' || slash == std::string::npos
+                      ? link
+                      : absl::StrCat(target.path.substr(0, slash + 1), link);
   }
   struct stat status {};
   if (stat(target.path.c_str(), &status) != 0 || S_ISREG(status.st_mode)) return target;

@@ -358,6 +358,12 @@ TEST_F(CommandsTest, BadValuesNameTheFlag) {
             nullptr);
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(status.message(), HasSubstr("--labor_minutes"));
+  // Outside testing: "2026-12-4T04:00:00Z" was taken as a time.
+  EXPECT_EQ(Build({"telemetry", "query-samples", "--machine_id", "CNC-07", "--start_time",
+                   "2026-12-4T04:00:00Z"},
+                  &status),
+            nullptr);
+  EXPECT_THAT(status.message(), HasSubstr("--start_time"));
   // Outside testing: "+5" and " 7" were taken as whole numbers (digits only, README).
   for (const char* lax : {"+5", " 7", "7 ", "0x10"}) {
     EXPECT_EQ(Build({"defect", "list-defects", "--page_size", lax}, &status), nullptr) << lax;
@@ -908,7 +914,20 @@ TEST(WriteTargetTest, OnlyRegularFilesAreReplaced) {
   absl::StatusOr<pki::WriteTarget> link = pki::ResolveWriteTarget(dir + "/link.png");
   ASSERT_TRUE(link.ok());
   EXPECT_EQ(link->kind, pki::WriteTarget::kReplace);
-  EXPECT_EQ(std::filesystem::path(link->path), std::filesystem::canonical(dir + "/target.png"));
+  EXPECT_EQ(std::filesystem::canonical(link->path),
+            std::filesystem::canonical(dir + "/target.png"));
+  // A chain of links ending at a name not there yet: the file is created there, the links
+  // stay (outside testing: the first link was replaced); a loop is refused.
+  std::filesystem::create_symlink("second.png", dir + "/first.png");
+  std::filesystem::create_symlink("missing.png", dir + "/second.png");
+  ASSERT_TRUE(pki::WriteFileAtomically(dir + "/first.png", "chained", 0644).ok());
+  EXPECT_TRUE(std::filesystem::is_symlink(dir + "/first.png"));
+  EXPECT_TRUE(std::filesystem::is_symlink(dir + "/second.png"));
+  EXPECT_TRUE(std::filesystem::is_regular_file(dir + "/missing.png"));
+  std::filesystem::create_symlink("loop-b", dir + "/loop-a");
+  std::filesystem::create_symlink("loop-a", dir + "/loop-b");
+  EXPECT_THAT(std::string(pki::ResolveWriteTarget(dir + "/loop-a").status().message()),
+              HasSubstr("too many levels of symbolic links"));
   ASSERT_TRUE(pki::WriteFileAtomically(dir + "/link.png", "new", 0644).ok());
   EXPECT_TRUE(std::filesystem::is_symlink(dir + "/link.png"));
   std::ifstream target(dir + "/target.png");
@@ -956,6 +975,13 @@ TEST(ConnectionFlagsTest, AConfigFileWithAByteOrderMarkIsRead) {
   ASSERT_TRUE(loaded.ok()) << loaded;
   EXPECT_EQ(settings.options.endpoint, "127.0.0.1:7443");
   EXPECT_EQ(settings.options.ca_file, "/f/ca.crt");
+  // Saved as UTF-16 (Notepad's "Unicode"): said so, not `unknown key "\xff\xfe"`.
+  std::ofstream(file) << std::string(
+      "\xFF\xFE"
+      "e\0n\0",
+      6);
+  loaded = LoadDefaults(file, /*explicit_file=*/true, &settings);
+  EXPECT_THAT(std::string(loaded.message()), HasSubstr("the file is UTF-16"));
   std::filesystem::remove_all(dir);
 }
 

@@ -117,7 +117,12 @@ absl::Status LoadDefaults(const std::string& config_file, bool explicit_file,
     // (outside testing: `unknown key "<BOM>endpoint"`, the mark invisible).
     std::istream& in = *opened;
     char mark[3] = {};
-    if (!(in.read(mark, 3) && std::string(mark, 3) == "\xEF\xBB\xBF")) {
+    const bool read = static_cast<bool>(in.read(mark, 3));
+    if (std::string(mark, 2) == "\xFF\xFE" || std::string(mark, 2) == "\xFE\xFF") {
+      return absl::InvalidArgumentError(absl::StrCat(
+          config_file, ": the file is UTF-16 (Notepad's \"Unicode\"); save it as UTF-8"));
+    }
+    if (!(read && std::string(mark, 3) == "\xEF\xBB\xBF")) {
       in.clear();
       in.seekg(0);
     }

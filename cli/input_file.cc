@@ -66,7 +66,10 @@ absl::StatusOr<int> Spool(const std::string& path) {
       const int err = errno;
       close(in);
       close(copy);
-      return UnreadableFile(path, std::strerror(err));
+      if (n < 0) return UnreadableFile(path, std::strerror(err));
+      return LocalFailure(absl::StrCat("cannot read ", path, ": its temporary copy in ",
+                                       temp.substr(0, temp.rfind('/')),
+                                       " (TMPDIR) cannot be written: ", std::strerror(err)));
     }
   }
   close(in);

@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "cli/decimal_number.h"
+#include "cli/rfc3339.h"
 
 namespace plantmesh::cli {
 namespace {
@@ -103,6 +104,16 @@ class NumberChecker final : public nlohmann::json_sax<nlohmann::json> {
   }
   bool string(string_t& text) override {
     const FieldDescriptor* field = Field();
+    // A Timestamp as the sample files and flags take it (protobuf's parser takes
+    // "2026-12-4T4:00:00Z" and "+2:00", outside testing), its 'T' and 'Z' upper case as
+    // protobuf's JSON mapping wants them.
+    if (field != nullptr && field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE &&
+        field->message_type()->well_known_type() == Descriptor::WELLKNOWNTYPE_TIMESTAMP &&
+        (!IsRfc3339DateTime(text) || text.find_first_of("tz") != std::string::npos)) {
+      return Refuse(absl::StrCat("\"", text,
+                                 "\" is not an RFC 3339 time such as 2024-05-01T10:00:00Z (T and "
+                                 "Z upper case)"));
+    }
     if (field != nullptr && IsNumeric(field)) {
       const bool floating = field->cpp_type() == FieldDescriptor::CPPTYPE_DOUBLE ||
                             field->cpp_type() == FieldDescriptor::CPPTYPE_FLOAT;

@@ -256,6 +256,12 @@ int Main(int argc, char** argv) {
     status = RunMethod(*binding, **catalog, **request, env);
   }
   std::cout.flush();
+  // A call Ctrl-C cancelled ends as the help says (outside testing: a one-shot call to a
+  // server that did not answer exited 11, "CANCELLED").
+  if (status.code() == absl::StatusCode::kCancelled && canceller.interrupted().load()) {
+    std::cerr << "plantctl: interrupted\n";
+    return kExitInterrupted;
+  }
   if (IsLocalFailure(status) || IsUsageFailure(status)) {
     std::cerr << "plantctl: " << status.message() << "\n";
   } else if (!status.ok()) {

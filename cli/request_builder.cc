@@ -14,6 +14,7 @@
 #include "absl/time/time.h"
 #include "cli/decimal_number.h"
 #include "cli/json_numbers.h"
+#include "cli/rfc3339.h"
 #include "google/protobuf/util/json_util.h"
 #include "plantmesh/common/utf8.h"
 
@@ -139,7 +140,8 @@ absl::Status StoreScalar(const FieldDescriptor* field, absl::string_view text, M
 absl::Status SetTimestamp(const FieldDescriptor* field, absl::string_view text, Message* parent) {
   absl::Time time;
   std::string error;
-  if (!absl::ParseTime(absl::RFC3339_full, std::string(text), &time, &error)) {
+  if (!IsRfc3339DateTime(text) ||
+      !absl::ParseTime(absl::RFC3339_full, std::string(text), &time, &error)) {
     return BadValue(field, text, "an RFC 3339 time such as 2026-11-21T06:00:00Z");
   }
   Message* timestamp = parent->GetReflection()->MutableMessage(parent, field);

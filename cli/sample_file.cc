@@ -17,6 +17,7 @@
 #include "cli/decimal_number.h"
 #include "cli/input_file.h"
 #include "cli/json_numbers.h"
+#include "cli/rfc3339.h"
 #include "google/protobuf/util/json_util.h"
 #include "plantmesh/common/utf8.h"
 
@@ -27,34 +28,6 @@ namespace tv1 = ::plantmesh::telemetry::v1;
 
 constexpr const char* kRequiredColumns[] = {"machine_id", "data_item_id", "time", "value"};
 constexpr const char* kOptionalColumns[] = {"kind", "source_sequence"};
-
-// RFC 3339's date-time, strictly: absl::ParseTime also takes blanks around, an offset
-// without its colon ("+0200") and second 60, moved into the next minute (outside
-// testing); a protobuf Timestamp has no leap second.
-bool IsRfc3339DateTime(absl::string_view text) {
-  auto digits = [&](size_t from, size_t count) {
-    if (from + count > text.size()) return false;
-    for (size_t i = from; i < from + count; ++i) {
-      if (!absl::ascii_isdigit(static_cast<unsigned char>(text[i]))) return false;
-    }
-    return true;
-  };
-  if (!(digits(0, 4) && text.size() > 19 && text[4] == '-' && digits(5, 2) && text[7] == '-' &&
-        digits(8, 2) && (text[10] == 'T' || text[10] == 't') && digits(11, 2) && text[13] == ':' &&
-        digits(14, 2) && text[16] == ':' && digits(17, 2) && text.substr(17, 2) <= "59")) {
-    return false;
-  }
-  size_t at = 19;
-  if (text[at] == '.') {
-    const size_t first = ++at;
-    while (at < text.size() && absl::ascii_isdigit(static_cast<unsigned char>(text[at]))) ++at;
-    if (at == first) return false;
-  }
-  const absl::string_view zone = text.substr(at);
-  return zone == "Z" || zone == "z" ||
-         (zone.size() == 6 && (zone[0] == '+' || zone[0] == '-') && digits(at + 1, 2) &&
-          zone[3] == ':' && digits(at + 4, 2));
-}
 
 absl::Status SetTime(absl::string_view text, tv1::Sample* sample) {
   absl::Time time;

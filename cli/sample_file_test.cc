@@ -188,6 +188,15 @@ TEST(SampleReader, JsonLines) {
   EXPECT_THAT(
       ErrorOf("{\"machineId\":\"cnc07\",\"time\":\"yesterday\"}\n", SampleFileFormat::kJsonLines),
       HasSubstr("samples.csv:1: not a telemetry.v1.Sample in JSON"));
+  // Outside testing: protobuf's parser took these, where the CSV reader refused them.
+  for (const char* lax : {"2026-12-4T04:00:00Z", "2026-12-04T4:00:00Z", "2026-12-04T04:00:00+2:00",
+                          "2026-12-04T04:00:00+0200", "2026-12-04T04:00:60Z"}) {
+    EXPECT_THAT(ErrorOf(absl::StrCat("{\"machineId\":\"cnc07\",\"dataItemId\":\"Xload\",",
+                                     "\"time\":\"", lax, "\",\"number\":1}\n"),
+                        SampleFileFormat::kJsonLines),
+                HasSubstr(absl::StrCat("time: \"", lax, "\" is not an RFC 3339 time")))
+        << lax;
+  }
 }
 
 TEST(SampleFileFormat, ByNameExtensionAndContent) {

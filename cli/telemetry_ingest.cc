@@ -464,7 +464,12 @@ int TelemetryIngestCommand::Run(const IngestRunEnvironment& env) const {
   if (!bad_row.ok()) {
     err << "plantctl: " << bad_row.message() << "\n"
         << "plantctl: stopped there; the " << Grouped(read) << " samples before it were sent"
-        << (from_stdin ? "" : " (the file changed after it was checked)") << "\n";
+        << (from_stdin ? "" : " (the file changed after it was checked: it is no usage error)")
+        << "\n";
+    // A file checked whole whose send stops at a bad row changed meanwhile (truncated,
+    // rewritten): this machine's failure, with samples sent (outside testing: a rotation by
+    // copytruncate stored 325,027 samples and exited 2, as if nothing had been sent).
+    if (!from_stdin) return kExitLocalFailure;
     return bad_row.code() == absl::StatusCode::kInvalidArgument ? kExitUsage : kExitLocalFailure;
   }
   if (stats.samples_rejected > 0) {

@@ -1,0 +1,32 @@
+#include "cli/rfc3339.h"
+
+#include "absl/strings/ascii.h"
+
+namespace plantmesh::cli {
+
+bool IsRfc3339DateTime(absl::string_view text) {
+  auto digits = [&](size_t from, size_t count) {
+    if (from + count > text.size()) return false;
+    for (size_t i = from; i < from + count; ++i) {
+      if (!absl::ascii_isdigit(static_cast<unsigned char>(text[i]))) return false;
+    }
+    return true;
+  };
+  if (!(digits(0, 4) && text.size() > 19 && text[4] == '-' && digits(5, 2) && text[7] == '-' &&
+        digits(8, 2) && (text[10] == 'T' || text[10] == 't') && digits(11, 2) && text[13] == ':' &&
+        digits(14, 2) && text[16] == ':' && digits(17, 2) && text.substr(17, 2) <= "59")) {
+    return false;
+  }
+  size_t at = 19;
+  if (text[at] == '.') {
+    const size_t first = ++at;
+    while (at < text.size() && absl::ascii_isdigit(static_cast<unsigned char>(text[at]))) ++at;
+    if (at == first) return false;
+  }
+  const absl::string_view zone = text.substr(at);
+  return zone == "Z" || zone == "z" ||
+         (zone.size() == 6 && (zone[0] == '+' || zone[0] == '-') && digits(at + 1, 2) &&
+          zone[3] == ':' && digits(at + 4, 2));
+}
+
+}  // namespace plantmesh::cli
