@@ -202,10 +202,12 @@ def main():
 
 
 def restart_check(args, credentials):
-    """WhoAmI every 10 ms (1 s deadline, wait_for_ready) on one channel while the live
+    """WhoAmI every 10 ms (5 s deadline, wait_for_ready) on one channel while the live
     server is killed and restarted on the same port: the first call after it is back
     that has a 5 s deadline succeeds, and no call fails once the longest reconnect
-    backoff (5 s) has passed. Prints the figures."""
+    backoff (5 s) has passed. The steady calls' deadline is that of the first call: a
+    1 s deadline also failed calls the reconnected server answered slowly (an ASan build
+    on a busy machine: 21 of them), which is not what this checks. Prints the figures."""
     restarts_file = args.restart_check + ".restarts"
     calls = []  # (issued, ok, error)
     stop = threading.Event()
@@ -217,7 +219,7 @@ def restart_check(args, credentials):
             while not stop.is_set():
                 issued = time.monotonic()
                 try:
-                    system.WhoAmI(system_service_pb2.WhoAmIRequest(), timeout=1,
+                    system.WhoAmI(system_service_pb2.WhoAmIRequest(), timeout=5,
                                   wait_for_ready=True)
                     calls.append((issued, True, ""))
                 except grpc.RpcError as error:
