@@ -116,9 +116,13 @@ absl::StatusOr<std::unique_ptr<Message>> FileHead(const MethodBinding& binding,
       dot == std::string::npos ? "file_name" : anchor.substr(0, dot + 1) + "file_name";
   const FieldDescriptor* name_leaf = nullptr;
   absl::StatusOr<Message*> name_parent = MutableParentOf(name_field, head.get(), &name_leaf);
+  // Only a regular file's name says what the file is (a pipe's, "63" of /dev/fd/63, does
+  // not: outside testing).
+  std::error_code no_type;
   if (name_parent.ok() && name_leaf != nullptr &&
       name_leaf->type() == FieldDescriptor::TYPE_STRING && !name_leaf->is_repeated() &&
-      TextAt(*head, name_field).empty()) {
+      TextAt(*head, name_field).empty() &&
+      std::filesystem::is_regular_file(binding.from_file, no_type)) {
     PM_RETURN_IF_ERROR(SetAt(head.get(), name_field,
                              std::filesystem::path(binding.from_file).filename().string()));
   }

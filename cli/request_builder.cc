@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/time/time.h"
 #include "cli/decimal_number.h"
 #include "cli/json_numbers.h"
@@ -224,7 +225,10 @@ absl::Status ApplyFlag(const FlagSpec& flag, const std::vector<std::string>& val
       break;
   }
   if (!status.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("--", flag.name, ": ", status.message()));
+    // The flag names the field: "--page_size: "x" is not …", not "--page_size: page_size: …".
+    absl::string_view why = status.message();
+    absl::ConsumePrefix(&why, absl::StrCat(field->name(), ": "));
+    return absl::InvalidArgumentError(absl::StrCat("--", flag.name, ": ", why));
   }
   return absl::OkStatus();
 }
