@@ -38,6 +38,26 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
+// A directory of its own under the system's temporary directory, removed with everything
+// in it when the test ends (also when an ASSERT ends it early).
+class ScratchDir {
+ public:
+  explicit ScratchDir(const std::string& prefix)
+      : path_((std::filesystem::temp_directory_path() / (prefix + "-XXXXXX")).string()) {
+    if (mkdtemp(path_.data()) == nullptr) ADD_FAILURE() << "mkdtemp " << path_;
+  }
+  ~ScratchDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
 class CommandsTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -817,8 +837,8 @@ TEST(ConnectionFlagsTest, MissingSettingsAreNamedAsFlags) {
 }
 
 TEST(ConnectionFlagsTest, ConfigFileThenEnvironmentThenFlags) {
-  std::string dir = (std::filesystem::temp_directory_path() / "plantctl-config-XXXXXX").string();
-  ASSERT_NE(mkdtemp(dir.data()), nullptr);
+  const ScratchDir scratch("plantctl-config");
+  const std::string& dir = scratch.path();
   const std::string file = dir + "/plantctl.toml";
   std::ofstream(file) << "endpoint = \"10.0.0.1:7443\"\nca = \"/f/ca.crt\"\ncert = \"/f/a.crt\"\n"
                          "key = \"/f/a.key\"\ntimeout = 3\n";
@@ -852,14 +872,13 @@ TEST(ConnectionFlagsTest, ConfigFileThenEnvironmentThenFlags) {
   ASSERT_TRUE(LoadDefaults(written, /*explicit_file=*/true, &reread).ok());
   EXPECT_EQ(reread.options.key_file, "/flag/a.key");
   EXPECT_EQ(reread.options.endpoint, "10.0.0.1:7443");
-  std::filesystem::remove_all(dir);
 }
 
 // Outside testing: "endpoint = " and a line "[[[" were ignored, and plantctl then said the
 // settings were missing; every line the file has is a setting it takes, or an error.
 TEST(ConnectionFlagsTest, AConfigFileThatCannotBeReadWhollyIsNamedWithItsFault) {
-  std::string dir = (std::filesystem::temp_directory_path() / "plantctl-config-XXXXXX").string();
-  ASSERT_NE(mkdtemp(dir.data()), nullptr);
+  const ScratchDir scratch("plantctl-config");
+  const std::string& dir = scratch.path();
   const std::string file = dir + "/plantctl.toml";
   for (const auto& [text, fault] : std::vector<std::pair<std::string, std::string>>{
            {"endpoint = \n", "\"endpoint\" has no value"},
@@ -884,7 +903,6 @@ TEST(ConnectionFlagsTest, AConfigFileThatCannotBeReadWhollyIsNamedWithItsFault) 
   EXPECT_THAT(std::string(written.message()), HasSubstr(dir + " is a directory"));
   EXPECT_EQ(OpenInputFile(dir + "/none.csv").status().message(),
             "cannot read " + dir + "/none.csv: No such file or directory");
-  std::filesystem::remove_all(dir);
 }
 
 // Outside testing: a --metadata.sha256 that is not the --from-file's was found before
@@ -899,8 +917,8 @@ TEST(ExitCodesTest, InputThatDisagreesWithItselfIsAUsageError) {
 // Outside testing: `download-defect-photo --to-file /dev/null` (as root) renamed a
 // regular file over the device; a FIFO and a symbolic link were replaced too.
 TEST(WriteTargetTest, OnlyRegularFilesAreReplaced) {
-  std::string dir = (std::filesystem::temp_directory_path() / "plantctl-target-XXXXXX").string();
-  ASSERT_NE(mkdtemp(dir.data()), nullptr);
+  const ScratchDir scratch("plantctl-target");
+  const std::string& dir = scratch.path();
   absl::StatusOr<pki::WriteTarget> none = pki::ResolveWriteTarget(dir + "/new.png");
   ASSERT_TRUE(none.ok());
   EXPECT_EQ(none->kind, pki::WriteTarget::kReplace);
@@ -941,15 +959,14 @@ TEST(WriteTargetTest, OnlyRegularFilesAreReplaced) {
   ASSERT_EQ(stat("/dev/null", &null_status), 0);
   EXPECT_TRUE(S_ISCHR(null_status.st_mode));
   EXPECT_EQ(pki::ResolveWriteTarget(dir).status().code(), absl::StatusCode::kFailedPrecondition);
-  std::filesystem::remove_all(dir);
 }
 
 // Outside testing: a named pipe given as a photo or ingest file hung plantctl (its second
 // opening waited for a writer for ever), and `<(cat file)` read as empty the second
 // time. Every opening reads the one copy.
 TEST(InputFileTest, APipeIsReadOnceAndEveryOpeningReadsItsBytes) {
-  std::string dir = (std::filesystem::temp_directory_path() / "plantctl-pipe-XXXXXX").string();
-  ASSERT_NE(mkdtemp(dir.data()), nullptr);
+  const ScratchDir scratch("plantctl-pipe");
+  const std::string& dir = scratch.path();
   const std::string pipe = dir + "/samples.csv";
   ASSERT_EQ(mkfifo(pipe.c_str(), 0600), 0);
   std::thread writer([&] { std::ofstream(pipe) << "machine_id,data_item_id\nCNC-07,temp\n"; });
@@ -961,14 +978,13 @@ TEST(InputFileTest, APipeIsReadOnceAndEveryOpeningReadsItsBytes) {
         << "opening " << opening;
   }
   writer.join();
-  std::filesystem::remove_all(dir);
 }
 
 // Outside testing: a config file saved with a byte order mark was refused as
 // `unknown key "<BOM>endpoint"`.
 TEST(ConnectionFlagsTest, AConfigFileWithAByteOrderMarkIsRead) {
-  std::string dir = (std::filesystem::temp_directory_path() / "plantctl-bom-XXXXXX").string();
-  ASSERT_NE(mkdtemp(dir.data()), nullptr);
+  const ScratchDir scratch("plantctl-bom");
+  const std::string& dir = scratch.path();
   const std::string file = dir + "/plantctl.toml";
   std::ofstream(file) << "\xEF\xBB\xBF"
                          "endpoint = \"127.0.0.1:7443\"\r\nca = \"/f/ca.crt\"\r\n";
@@ -984,12 +1000,11 @@ TEST(ConnectionFlagsTest, AConfigFileWithAByteOrderMarkIsRead) {
       6);
   loaded = LoadDefaults(file, /*explicit_file=*/true, &settings);
   EXPECT_THAT(std::string(loaded.message()), HasSubstr("the file is UTF-16"));
-  std::filesystem::remove_all(dir);
 }
 
 TEST(ConnectionFlagsTest, ServiceEndpointsFromTheFileThenTheFlags) {
-  std::string dir = (std::filesystem::temp_directory_path() / "plantctl-config-XXXXXX").string();
-  ASSERT_NE(mkdtemp(dir.data()), nullptr);
+  const ScratchDir scratch("plantctl-config");
+  const std::string& dir = scratch.path();
   const std::vector<std::string> services = {"defect", "planning", "system", "telemetry"};
   const std::string file = dir + "/plantctl.toml";
   std::ofstream(file) << "endpoint = \"127.0.0.1:7443\"\nca = \"/f/ca.crt\"\n"
@@ -1068,7 +1083,6 @@ TEST(ConnectionFlagsTest, ServiceEndpointsFromTheFileThenTheFlags) {
   ASSERT_TRUE(ResolveServiceEndpoints(services, false, &reread).ok());
   EXPECT_EQ(reread.service_endpoints, from_file.service_endpoints);
   EXPECT_EQ(reread.options.endpoint, "127.0.0.1:7443");
-  std::filesystem::remove_all(dir);
 }
 
 TEST(AdminStatusTest, TableJsonAndExitCode) {

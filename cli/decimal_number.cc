@@ -40,16 +40,18 @@ bool IsWholeNumberText(absl::string_view text) {
   });
 }
 
-std::string ExactDecimal(double value) {
+namespace {
+
+template <typename Floating>
+std::string Shortest(Floating value) {
   char buffer[32];  // the longest shortest form: "-2.2250738585072014e-308"
   const std::to_chars_result result = std::to_chars(buffer, buffer + sizeof buffer, value);
   return std::string(buffer, result.ptr);
 }
 
-std::string ExactDecimal(float value) {
-  char buffer[32];
-  const std::to_chars_result result = std::to_chars(buffer, buffer + sizeof buffer, value);
-  return std::string(buffer, result.ptr);
-}
+}  // namespace
+
+std::string ExactDecimal(double value) { return Shortest(value); }
+std::string ExactDecimal(float value) { return Shortest(value); }
 
 }  // namespace plantmesh::cli

@@ -29,6 +29,18 @@ absl::Status UnreadableFile(const std::string& path, const char* why) {
   return LocalFailure(absl::StrCat("cannot read ", path, ": ", why));
 }
 
+// Writes all of `data` to `fd`; false with errno set.
+bool WriteAll(int fd, const char* data, size_t size) {
+  while (size > 0) {
+    const ssize_t w = write(fd, data, size);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) return false;
+    data += w;
+    size -= static_cast<size_t>(w);
+  }
+  return true;
+}
+
 // Copies what `path` gives into an unlinked temporary file, once; its descriptor.
 absl::StatusOr<int> Spool(const std::string& path) {
   std::lock_guard<std::mutex> lock(spooled_mu);
@@ -52,25 +64,14 @@ absl::StatusOr<int> Spool(const std::string& path) {
     const ssize_t n = read(in, buffer, sizeof buffer);
     if (n == 0) break;
     if (n < 0 && errno == EINTR) continue;
-    ssize_t written = 0;
-    while (n > 0 && written < n) {
-      const ssize_t w = write(copy, buffer + written, static_cast<size_t>(n - written));
-      if (w < 0 && errno == EINTR) continue;
-      if (w < 0) {
-        written = -1;
-        break;
-      }
-      written += w;
-    }
-    if (n < 0 || written < 0) {
-      const int err = errno;
-      close(in);
-      close(copy);
-      if (n < 0) return UnreadableFile(path, std::strerror(err));
-      return LocalFailure(absl::StrCat("cannot read ", path, ": its temporary copy in ",
-                                       temp.substr(0, temp.rfind('/')),
-                                       " (TMPDIR) cannot be written: ", std::strerror(err)));
-    }
+    if (n > 0 && WriteAll(copy, buffer, static_cast<size_t>(n))) continue;
+    const int err = errno;
+    close(in);
+    close(copy);
+    if (n < 0) return UnreadableFile(path, std::strerror(err));
+    return LocalFailure(absl::StrCat("cannot read ", path, ": its temporary copy in ",
+                                     temp.substr(0, temp.rfind('/')),
+                                     " (TMPDIR) cannot be written: ", std::strerror(err)));
   }
   close(in);
   Spooled()[path] = copy;

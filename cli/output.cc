@@ -340,10 +340,9 @@ void ResponsePrinter::PrintStreamed(const Message& response) {
 void ResponsePrinter::PrintRows(const std::vector<const Message*>& rows, const Descriptor* type,
                                 const Message* outer, const std::vector<Column>& outer_columns) {
   std::vector<Column> columns = ColumnsOf(type);
-  // A cell of a row: its own columns, then the outer message's.
-  auto cell = [&](const Message& row, size_t c, const std::vector<Column>& shown_columns) {
-    return c < shown_columns.size() - outer_columns.size() ? CellText(row, shown_columns[c])
-                                                           : CellText(*outer, shown_columns[c]);
+  // A cell of a row: the row's columns, then (the last outer_columns.size()) the outer's.
+  auto cell = [&](const Message& row, size_t c) {
+    return CellText(c < columns.size() - outer_columns.size() ? row : *outer, columns[c]);
   };
   if (format_ == OutputFormat::kCsv) {
     // CSV keeps every column, so the header does not depend on the data, and every
@@ -357,8 +356,7 @@ void ResponsePrinter::PrintRows(const std::vector<const Message*>& rows, const D
     }
     for (const Message* row : rows) {
       std::vector<std::string> fields;
-      for (size_t c = 0; c < columns.size(); ++c)
-        fields.push_back(CsvField(cell(*row, c, columns)));
+      for (size_t c = 0; c < columns.size(); ++c) fields.push_back(CsvField(cell(*row, c)));
       out_ << absl::StrJoin(fields, ",") << "\r\n";
     }
     return;
@@ -383,8 +381,7 @@ void ResponsePrinter::PrintRows(const std::vector<const Message*>& rows, const D
   std::vector<std::vector<std::string>> cells;
   for (const Message* row : rows) {
     std::vector<std::string> line;
-    for (size_t c = 0; c < columns.size(); ++c)
-      line.push_back(EscapeForTable(cell(*row, c, columns)));
+    for (size_t c = 0; c < columns.size(); ++c) line.push_back(EscapeForTable(cell(*row, c)));
     cells.push_back(std::move(line));
   }
   std::vector<size_t> shown;

@@ -380,7 +380,8 @@ int TelemetryIngestCommand::Run(const IngestRunEnvironment& env) const {
   AddedLines added_lines;
   while (failure.ok() && !interrupted.load()) {
     absl::StatusOr<bool> next = reader.Next(&sample);
-    if (next.ok() && *next) next = FitsABatch(sample, source, reader.line());
+    // A file's samples were measured by the check; stdin's are measured here.
+    if (from_stdin && next.ok() && *next) next = FitsABatch(sample, source, reader.line());
     if (!from_stdin && read == total) {
       // Only what was checked is sent (outside testing: a bad row appended while the
       // file was sent stopped the ingest after 600,000 samples had been stored).
