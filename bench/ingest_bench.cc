@@ -61,8 +61,9 @@ struct Flags {
   int postmaster_pid = 0;
   int batch = 500;
   int writers = 2;
-  int in_flight = 16;
-  int machines = 200;  // the plant of ARCHITECTURE.md: 200 machines x 20 data items
+  int in_flight = 0;              // 0: the SDK's default window
+  int64_t samples_in_flight = 0;  // 0: the SDK's default window
+  int machines = 200;             // the plant of ARCHITECTURE.md: 200 machines x 20 data items
   int items = 20;
   double duration_s = 10;
   bool copy_ceiling = false;
@@ -638,10 +639,14 @@ absl::StatusOr<nlohmann::json> Run(const Flags& f) {
     sdk::TelemetryBatchWriterOptions options;
     options.writer_id = absl::StrCat("bench-", f.label, "-", w);
     options.max_batch_samples = f.batch;
-    options.max_batches_in_flight = f.in_flight;
+    if (f.in_flight > 0) options.max_batches_in_flight = f.in_flight;
+    if (f.samples_in_flight > 0) options.max_samples_in_flight = f.samples_in_flight;
     // A buffer of a few windows: Add keeps pace with the acknowledgements, so Close
     // waits for little and the rate is the steady state's.
-    options.max_buffered_samples = 4LL * f.batch * f.in_flight;
+    const int64_t window = std::max<int64_t>(
+        f.batch, std::min<int64_t>(int64_t{f.batch} * options.max_batches_in_flight,
+                                   options.max_samples_in_flight));
+    options.max_buffered_samples = 4 * window;
     options.block_timeout = absl::Minutes(1);
     ack_logs.push_back(std::make_unique<AckLog>());
     absl::StatusOr<std::unique_ptr<sdk::TelemetryBatchWriter>> writer =
@@ -732,6 +737,7 @@ absl::StatusOr<nlohmann::json> Run(const Flags& f) {
       {"batch", f.batch},
       {"writers", f.writers},
       {"in_flight", f.in_flight},
+      {"samples_in_flight", f.samples_in_flight},
       {"samples", acknowledged},
       {"accepted", accepted},
       {"stored", stored},
@@ -798,8 +804,12 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 10000));
   app.add_option("--writers", f.writers, "batch writers (streams), one thread each")
       ->check(CLI::Range(1, 64));
-  app.add_option("--in-flight", f.in_flight, "batches in flight per writer")
+  app.add_option("--in-flight", f.in_flight,
+                 "batches in flight per writer (default: the SDK writer's)")
       ->check(CLI::Range(1, 1000));
+  app.add_option("--samples-in-flight", f.samples_in_flight,
+                 "samples in the batches in flight per writer (default: the SDK writer's)")
+      ->check(CLI::Range(int64_t{1}, int64_t{10'000'000}));
   app.add_option("--machines", f.machines, "machines")->check(CLI::Range(1, 10000));
   app.add_option("--items", f.items, "data items per machine")->check(CLI::Range(1, 500));
   app.add_option("--duration", f.duration_s, "seconds of adding samples")

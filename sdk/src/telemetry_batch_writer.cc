@@ -88,6 +88,10 @@ absl::Status TelemetryBatchWriterOptions::Validate() const {
     return absl::InvalidArgumentError(
         absl::StrCat("max_batches_in_flight: ", max_batches_in_flight, " is not in 1-1000"));
   }
+  if (max_samples_in_flight < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_samples_in_flight: ", max_samples_in_flight, " is below 1"));
+  }
   if (max_buffered_samples < max_batch_samples) {
     return absl::InvalidArgumentError(absl::StrCat("max_buffered_samples: ", max_buffered_samples,
                                                    " is below max_batch_samples (",
@@ -401,13 +405,11 @@ class TelemetryBatchWriter::Core {
       std::shared_ptr<Batch> batch;
       {
         absl::MutexLock lock(&mu_);
-        const bool go = WaitLocked([this] {
-          return reader_done_ || (written_ < sealed_.size() &&
-                                  written_ < static_cast<size_t>(options_.max_batches_in_flight));
-        });
+        const bool go = WaitLocked([this] { return reader_done_ || WindowOpenLocked(); });
         if (!go || reader_done_) break;
         batch = sealed_[written_];
         ++written_;
+        written_samples_ += batch->samples;
         // Counted before the write: its answer may arrive before Write returns.
         if (batch->written_before) {
           ++stats_.batches_resent;
@@ -432,12 +434,22 @@ class TelemetryBatchWriter::Core {
     absl::MutexLock lock(&mu_);
     for (size_t i = 0; i < written_ && i < sealed_.size(); ++i) sealed_[i]->written_before = true;
     written_ = 0;
+    written_samples_ = 0;
     if (!protocol_error_.ok()) end.status = protocol_error_;
     if (end.status.ok()) {
       end.status = absl::UnavailableError("the server ended the stream with batches unanswered");
     }
     end.answered = answered_;
     return end;
+  }
+
+  // Whether the next sealed batch may be written: within both limits of the window, or
+  // the first in flight whatever its size.
+  bool WindowOpenLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (written_ >= sealed_.size()) return false;
+    if (written_ == 0) return true;
+    return written_ < static_cast<size_t>(options_.max_batches_in_flight) &&
+           written_samples_ + sealed_[written_]->samples <= options_.max_samples_in_flight;
   }
 
   // The reading thread of one stream: matches each answer with the first batch in
@@ -498,6 +510,7 @@ class TelemetryBatchWriter::Core {
       absl::MutexLock lock(&mu_);
       sealed_.pop_front();
       --written_;
+      written_samples_ -= batch->samples;
       buffered_samples_ -= batch->samples;
       buffered_bytes_ -= batch->bytes;
     }
@@ -523,6 +536,7 @@ class TelemetryBatchWriter::Core {
   // current stream.
   std::deque<std::shared_ptr<Batch>> sealed_ ABSL_GUARDED_BY(mu_);
   size_t written_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t written_samples_ ABSL_GUARDED_BY(mu_) = 0;  // in the first written_
   int64_t buffered_samples_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t buffered_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   bool reader_done_ ABSL_GUARDED_BY(mu_) = false;

@@ -256,6 +256,9 @@ TEST(TelemetryBatchWriterOptionsTest, ValidateNamesTheOption) {
   options.max_buffered_samples = 499;
   EXPECT_THAT(options.Validate().message(), HasSubstr("max_buffered_samples"));
   options.max_buffered_samples = 1000;
+  options.max_samples_in_flight = 0;
+  EXPECT_THAT(options.Validate().message(), HasSubstr("max_samples_in_flight"));
+  options.max_samples_in_flight = 1;
   options.call_options = CallOptions::WithTimeout(absl::Seconds(1));
   EXPECT_THAT(options.Validate().message(), HasSubstr("call_options.deadline"));
   // Outside testing: both passed Validate, then the first Flush failed.
@@ -613,6 +616,47 @@ TEST_F(TelemetryBatchWriterTest, FlushReturnsAtItsDeadlineAndTheWriterKeepsSendi
   EXPECT_TRUE(writer->Flush(absl::Now() + absl::Seconds(20)).ok());
   EXPECT_THAT(LedgerProblems(20), ::testing::IsEmpty());
   EXPECT_TRUE(writer->Close(absl::Now() + absl::Seconds(5)).ok());
+}
+
+// The window counts samples as well as batches: 3 batches of 10 fit in 35 samples, a
+// fourth waits for an answer; a batch larger than the window goes alone.
+TEST_F(TelemetryBatchWriterTest, TheWindowHoldsAtMostItsSamplesInFlight) {
+  service_.SetPaused(true);
+  TelemetryBatchWriterOptions options = Options();
+  options.max_batch_samples = 10;
+  options.max_batches_in_flight = 100;
+  options.max_samples_in_flight = 35;
+  options.linger = absl::Hours(1);
+  auto writer = MakeWriter(options);
+  ASSERT_NE(writer, nullptr);
+  for (uint64_t i = 0; i < 60; ++i) ASSERT_TRUE(writer->Add(NumberSample(i)).ok());
+  ASSERT_TRUE(
+      testing::PollUntil([&] { return writer->Stats().batches_sent >= 3; }, absl::Seconds(20)));
+  // The flush's deadline is the writer's time to send a fourth if it would.
+  EXPECT_EQ(writer->Flush(absl::Now() + absl::Milliseconds(300)).code(),
+            absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(writer->Stats().batches_sent, 3);
+  EXPECT_EQ(writer->Stats().batches_in_flight, 3);
+  service_.SetPaused(false);
+  ASSERT_TRUE(writer->Flush(absl::Now() + absl::Seconds(20)).ok());
+  EXPECT_THAT(LedgerProblems(60), ::testing::IsEmpty());
+  EXPECT_EQ(writer->Stats().batches_sent, 6);
+  EXPECT_TRUE(writer->Close(absl::Now() + absl::Seconds(5)).ok());
+
+  service_.SetPaused(true);
+  options.writer_id = "adapter-window-2";
+  options.max_samples_in_flight = 5;
+  auto alone = MakeWriter(options);
+  ASSERT_NE(alone, nullptr);
+  for (uint64_t i = 0; i < 20; ++i) ASSERT_TRUE(alone->Add(NumberSample(i)).ok());
+  ASSERT_TRUE(
+      testing::PollUntil([&] { return alone->Stats().batches_sent >= 1; }, absl::Seconds(20)));
+  EXPECT_EQ(alone->Flush(absl::Now() + absl::Milliseconds(300)).code(),
+            absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(alone->Stats().batches_in_flight, 1);
+  service_.SetPaused(false);
+  EXPECT_TRUE(alone->Flush(absl::Now() + absl::Seconds(20)).ok());
+  EXPECT_TRUE(alone->Close(absl::Now() + absl::Seconds(5)).ok());
 }
 
 TEST_F(TelemetryBatchWriterTest, CloseAtItsDeadlineAbandonsWhatIsUnanswered) {

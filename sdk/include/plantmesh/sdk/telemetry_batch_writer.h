@@ -63,7 +63,11 @@
 // `when_full` says; in both cases a sample that does not fit is not taken and Add
 // returns RESOURCE_EXHAUSTED. A batch is cut when it reaches max_batch_samples or
 // max_batch_bytes, or `linger` after its first sample was added, or on Flush/Close.
-// Up to max_batches_in_flight batches are sent before the first one is answered.
+// Batches are sent ahead of their answers up to a window of max_batches_in_flight
+// batches holding at most max_samples_in_flight samples (a batch larger than that goes
+// alone). The window is in samples because the server commits the batches waiting for it
+// in one transaction, whose cost is mostly per transaction: small batches need more of
+// them in flight to fill one (measured: bench/README.md, B2).
 //
 // Reconnecting
 // ------------
@@ -128,8 +132,10 @@ struct TelemetryBatchWriterOptions {
   // ...or this long after its first sample was added (>= 0; 0: at once, the batch
   // holds what was added before the sending thread looked).
   absl::Duration linger = absl::Milliseconds(50);
-  // Batches sent and not yet answered, at most (1-1,000).
-  int max_batches_in_flight = 16;
+  // Batches sent and not yet answered, at most (1-1,000)...
+  int max_batches_in_flight = 64;
+  // ...holding at most this many samples (>= 1; the first batch in flight may hold more).
+  int64_t max_samples_in_flight = 16'000;
 
   // Buffer limits (see "Flow control"): samples (>= max_batch_samples) and bytes
   // (>= max_batch_bytes).
