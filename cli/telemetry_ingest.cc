@@ -56,6 +56,26 @@ std::string ReasonName(tv1::RejectReason reason) {
   return absl::AsciiStrToLower(name);
 }
 
+// --import-id: what a writer id may hold past its prefix, and short enough for it.
+CLI::Validator ImportIdCheck() {
+  return CLI::Validator(
+      [](std::string& id) -> std::string {
+        const bool allowed =
+            !id.empty() && id.size() <= 100 && std::all_of(id.begin(), id.end(), [](char c) {
+              return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' ||
+                     c == '-' || c == ':';
+            });
+        if (allowed) return "";
+        return absl::StrCat(QuoteInput(id),
+                            ": 1-100 characters: letters, digits, '.', '_', '-', ':'");
+      },
+      "ID");
+}
+
+std::string ImportWriterId(const std::string& import_id) {
+  return absl::StrCat("plantctl-import-", import_id);
+}
+
 std::string DefaultWriterId() {
   char host[256] = {};
   if (gethostname(host, sizeof(host) - 1) != 0 || host[0] == '\0') {
@@ -266,10 +286,23 @@ TelemetryIngestCommand::TelemetryIngestCommand(CLI::App* root) {
                    ".jsonl/.ndjson/.json), "
                    "else by the first character ({: jsonl)")
       ->check(CLI::IsMember({"csv", "jsonl", "ndjson", "json"}));
-  command_->add_option("--writer-id", writer_id_,
-                       "The writer's id for the server's batch dedup; default "
-                       "plantctl-<host>-<random>, unique per run (running the same file "
-                       "twice stores it twice)");
+  CLI::Option* writer_id =
+      command_->add_option("--writer-id", writer_id_,
+                           "The writer's id for the server's batch dedup; default "
+                           "plantctl-<host>-<random>, unique per run (running the same file "
+                           "twice stores it twice; --import-id does not)");
+  command_
+      ->add_option("--import-id", import_id_,
+                   "Makes the ingest repeatable: the same input sent again under the same "
+                   "id (after a failure, Ctrl-C, or by mistake) stores only what the server "
+                   "does not hold yet, the rest counted as duplicates. Batches are cut by "
+                   "--batch-size and size only and numbered from 1 under writer "
+                   "plantctl-import-<ID>. One id per input: other samples under it are "
+                   "refused (exit 16); after [telemetry] batch-record-hours (24) a repeat is "
+                   "refused (exit 19), never stored twice. 1-100 characters: letters, digits, "
+                   "'.', '_', '-', ':'")
+      ->check(ImportIdCheck())
+      ->excludes(writer_id);
   command_->add_option("--batch-size", batch_size_, "Samples per batch, 1-10000")
       ->check(DecimalWholeNumber())
       ->check(CLI::Range(1, 10000))
@@ -348,6 +381,13 @@ int TelemetryIngestCommand::Run(const IngestRunEnvironment& env) const {
   sdk::TelemetryBatchWriterOptions options;
   options.writer_id = writer_id_.empty() ? DefaultWriterId() : writer_id_;
   options.max_batch_samples = batch_size_;
+  if (!import_id_.empty()) {
+    // The same input gives the same batches under the same sequences: no cut by time.
+    options.writer_id = ImportWriterId(import_id_);
+    options.first_batch_sequence = 1;
+    options.exact_first_batch_sequence = true;
+    options.linger = absl::InfiniteDuration();
+  }
   options.when_full = sdk::TelemetryBatchWriterOptions::WhenFull::kBlock;
   options.block_timeout = kWaitSlice;  // to update the progress and notice Ctrl-C
   options.on_rejected = [rejects](const sdk::RejectedSampleReport& report) {
@@ -460,6 +500,15 @@ int TelemetryIngestCommand::Run(const IngestRunEnvironment& env) const {
   }
   if (!failure.ok()) {
     err << sdk::DescribeStatus(failure) << "\n";
+    if (!import_id_.empty() && failure.code() == absl::StatusCode::kAlreadyExists) {
+      err << "plantctl: --import-id " << import_id_
+          << " was used for other samples (or another --batch-size): one id per input\n";
+    } else if (!import_id_.empty() && failure.code() == absl::StatusCode::kFailedPrecondition) {
+      err << "plantctl: --import-id " << import_id_
+          << ": the server no longer holds the record of this import's batches (kept "
+             "[telemetry] batch-record-hours), so it cannot tell which are stored; nothing "
+             "was stored twice\n";
+    }
     return kExitStatusBase + static_cast<int>(failure.code());
   }
   if (!bad_row.ok()) {

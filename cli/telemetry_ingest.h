@@ -56,6 +56,7 @@ class TelemetryIngestCommand {
   std::string file_;
   std::string format_;
   std::string writer_id_;
+  std::string import_id_;
   int batch_size_ = 500;
   bool dry_run_ = false;
 };

@@ -153,6 +153,28 @@ TEST_F(TelemetryIngestTest, CsvFileIsStoredAndSummarised) {
   EXPECT_THAT(out_.str(), HasSubstr("samples/s, 13 batches"));
 }
 
+// --import-id: batches numbered from 1 under plantctl-import-<ID>, cut by count only, so
+// the same file sent again is the same batches (answered as duplicates).
+TEST_F(TelemetryIngestTest, AnImportIdNumbersTheBatchesFromOne) {
+  const std::string path =
+      WriteFile("ingest_import.csv", "machine_id,data_item_id,time,value\n" + CsvRows(1234));
+  EXPECT_EQ(Ingest({path, "--batch-size", "100", "--import-id", "line-3.2024-05-01"}), 0)
+      << err_.str();
+  {
+    absl::MutexLock lock(&service_.mutex);
+    EXPECT_EQ(service_.last_sequence["plantctl-import-line-3.2024-05-01"], 13u);
+  }
+  EXPECT_EQ(Ingest({path, "--batch-size", "100", "--import-id", "line-3.2024-05-01"}), 0)
+      << err_.str();
+  EXPECT_THAT(out_.str(), HasSubstr("duplicates  1,234"));
+  EXPECT_EQ(Stored(), 1234u);
+  EXPECT_THAT(
+      [&] {
+        return Ingest({path, "--import-id", std::string(101, 'x')});
+      },
+      ::testing::Throws<CLI::ValidationError>());
+}
+
 TEST_F(TelemetryIngestTest, RejectsAreCountedByReasonAndExitWith13) {
   const std::string path = WriteFile(
       "ingest_rejects.jsonl",

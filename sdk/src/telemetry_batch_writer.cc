@@ -114,6 +114,10 @@ absl::Status TelemetryBatchWriterOptions::Validate() const {
         absl::StrCat("first_batch_sequence: ", first_batch_sequence,
                      " is past the contract's batch_sequence range (1-9223372036854775807)"));
   }
+  if (exact_first_batch_sequence && first_batch_sequence == 0) {
+    return absl::InvalidArgumentError(
+        "first_batch_sequence: must be set (>= 1) with exact_first_batch_sequence");
+  }
   if (call_options.deadline != absl::InfiniteFuture()) {
     return absl::InvalidArgumentError(
         "call_options.deadline: must be unset (the stream lives as long as the writer)");
@@ -127,7 +131,9 @@ class TelemetryBatchWriter::Core {
   Core(TelemetryClient client, std::shared_ptr<grpc::Channel> channel,
        TelemetryBatchWriterOptions options)
       : client_(std::move(client)), channel_(std::move(channel)), options_(std::move(options)) {
-    next_sequence_ = std::max(options_.first_batch_sequence, MicrosNow());
+    next_sequence_ = options_.exact_first_batch_sequence
+                         ? options_.first_batch_sequence
+                         : std::max(options_.first_batch_sequence, MicrosNow());
     if (next_sequence_ == 0) next_sequence_ = 1;
   }
 

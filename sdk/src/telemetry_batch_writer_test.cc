@@ -325,8 +325,19 @@ TEST_F(TelemetryBatchWriterTest, SequencesStartAtTheClockOrAboveTheGivenOne) {
   ASSERT_TRUE(from_store->Add(NumberSample(0)).ok());
   ASSERT_TRUE(from_store->Flush(absl::Now() + absl::Seconds(20)).ok());
   EXPECT_EQ(from_store->next_batch_sequence(), persisted.first_batch_sequence + 1);
-  absl::MutexLock lock(&service_.mutex);
-  EXPECT_EQ(service_.last_sequence["persisted"], persisted.first_batch_sequence);
+  {
+    absl::MutexLock lock(&service_.mutex);
+    EXPECT_EQ(service_.last_sequence["persisted"], persisted.first_batch_sequence);
+  }
+  // An input sent again whole starts where it started the first time, below the clock.
+  TelemetryBatchWriterOptions replay = Options("replay");
+  replay.first_batch_sequence = 1;
+  replay.exact_first_batch_sequence = true;
+  auto replayed = MakeWriter(replay);
+  ASSERT_NE(replayed, nullptr);
+  EXPECT_EQ(replayed->next_batch_sequence(), 1u);
+  replay.first_batch_sequence = 0;
+  EXPECT_THAT(replay.Validate().message(), HasSubstr("first_batch_sequence: must be set"));
 }
 
 TEST_F(TelemetryBatchWriterTest, RejectsAreCountedByReasonAndReported) {

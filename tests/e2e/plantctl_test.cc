@@ -19,8 +19,10 @@
 #include "absl/synchronization/mutex.h"
 #include "cli/output.h"
 #include "gmock/gmock.h"
+#include "google/protobuf/util/time_util.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "plantmesh/telemetry/v1/telemetry_service.pm_client.h"
 #include "tests/e2e/shared_mesh_test.h"
 #include "tests/support/child_process.h"
 #include "tests/support/poll.h"
@@ -1026,6 +1028,95 @@ TEST_F(PlantctlTest, PhotoUploadChecksAGivenSha256AndNamesTheFile) {
                         "--metadata.file_name", "left door.png", "--from-file", source});
   ASSERT_EQ(given.exit_code, 0) << given.err;
   EXPECT_EQ(given.Json()["photo"].value("file_name", ""), "left door.png");
+}
+
+// ---- telemetry ingest ----
+
+// Outside testing: ingesting the same file twice stored it twice (a writer id new per
+// run). Under --import-id the same input sent again stores nothing twice, a run cut short
+// and sent again stores the rest, and another input under the same id is refused.
+TEST_F(PlantctlTest, AnImportSentAgainUnderItsIdStoresNothingTwice) {
+  const std::string kMachine = "CLI-IMPORT-7";
+  absl::StatusOr<sdk::TelemetryClient> ops =
+      sdk::TelemetryClient::Connect(mesh_->OptionsFor("ops"));
+  ASSERT_TRUE(ops.ok()) << ops.status();
+  telemetry::v1::RegisterMachineRequest request;
+  request.mutable_machine()->set_id(kMachine);
+  telemetry::v1::DataItem* item = request.mutable_machine()->add_data_items();
+  item->set_id("Xload");
+  item->set_category(telemetry::v1::DATA_ITEM_CATEGORY_SAMPLE);
+  item->set_type(telemetry::v1::DATA_ITEM_TYPE_OTHER);
+  auto registered = ops->RegisterMachine(request);
+  ASSERT_TRUE(registered.ok()) << Describe(registered.status());
+
+  // 1,234 samples a millisecond apart, an hour ago (inside the retention); `rows` of them.
+  const absl::Time base = absl::FromUnixSeconds(absl::ToUnixSeconds(absl::Now()) - 3600);
+  auto write = [&](const std::string& name, int rows, int changed_row = -1) {
+    std::string csv = "machine_id,data_item_id,time,value\n";
+    for (int i = 0; i < rows; ++i) {
+      absl::StrAppend(&csv, kMachine, ",Xload,",
+                      absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", base + absl::Milliseconds(i),
+                                       absl::UTCTimeZone()),
+                      ",", i == changed_row ? -1 : i, "\n");
+    }
+    const std::string path = absl::StrCat(*dir_, "/", name);
+    std::ofstream(path) << csv;
+    return path;
+  };
+  auto ingest = [&](const std::string& path, const std::string& import_id) {
+    return Plantctl("ivan",
+                    {"telemetry", "ingest", path, "--import-id", import_id, "--batch-size", "100"});
+  };
+  const std::string whole = write("import.csv", 1234);
+  CliRun first = ingest(whole, "shift-2024-05-01");
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  EXPECT_EQ(first.Json()["accepted"], 1234);
+  CliRun again = ingest(whole, "shift-2024-05-01");
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(again.Json()["accepted"], 0);
+  EXPECT_EQ(again.Json()["duplicates"], 1234);
+
+  // Another input under the same id: refused at its first different batch.
+  CliRun other = ingest(write("other.csv", 1234, /*changed_row=*/250), "shift-2024-05-01");
+  EXPECT_EQ(other.exit_code, 16) << other.err;  // ALREADY_EXISTS
+  EXPECT_EQ(other.Json()["accepted"], 0);
+  EXPECT_EQ(other.Json()["duplicates"], 200);
+  EXPECT_THAT(other.err, HasSubstr("one id per input"));
+
+  // A run cut short after 6 batches (its first 600 rows), then the whole file again.
+  CliRun cut = ingest(write("cut.csv", 600), "shift-2024-05-02");
+  ASSERT_EQ(cut.exit_code, 0) << cut.err;
+  CliRun rest = ingest(whole, "shift-2024-05-02");
+  ASSERT_EQ(rest.exit_code, 0) << rest.err;
+  EXPECT_EQ(rest.Json()["duplicates"], 600);
+  EXPECT_EQ(rest.Json()["accepted"], 634);
+
+  // Each sample is stored once per import: 2 × 1,234.
+  telemetry::v1::QuerySamplesRequest query;
+  query.set_machine_id(kMachine);
+  query.add_data_item_ids("Xload");
+  *query.mutable_start_time() =
+      google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(base));
+  *query.mutable_end_time() = google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(
+      absl::ToUnixMicros(base + absl::Seconds(2)));
+  query.set_page_size(1000);
+  int64_t stored = 0;
+  while (true) {
+    auto page = ops->QuerySamples(query);
+    ASSERT_TRUE(page.ok()) << Describe(page.status());
+    stored += page->samples_size();
+    if (page->next_page_token().empty()) break;
+    query.set_page_token(page->next_page_token());
+  }
+  EXPECT_EQ(stored, 2 * 1234);
+
+  CliRun both =
+      Plantctl("ivan", {"telemetry", "ingest", whole, "--import-id", "x", "--writer-id", "y"});
+  EXPECT_EQ(both.exit_code, 2);
+  EXPECT_THAT(both.err, HasSubstr("excludes"));
+  CliRun bad_id = ingest(whole, "a b");
+  EXPECT_EQ(bad_id.exit_code, 2);
+  EXPECT_THAT(bad_id.err, HasSubstr("letters, digits"));
 }
 
 // ---- planning import-demand (pdemand) ----

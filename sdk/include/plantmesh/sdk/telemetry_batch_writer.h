@@ -121,8 +121,16 @@ struct TelemetryBatchWriterOptions {
   // characters, no control characters. Required.
   std::string writer_id;
   // Sequence of the first batch; 0 (the default): microseconds since the Unix epoch
-  // now. When set, the writer starts at the larger of it and that clock value.
+  // now. When set, the writer starts at the larger of it and that clock value...
   uint64_t first_batch_sequence = 0;
+  // ...or, with this set, at first_batch_sequence itself (>= 1): for an input sent again
+  // whole (a file an import sends once more after a failure). With linger infinite the
+  // batches are then the same as the first time — cut by count and size only, numbered
+  // alike — and the server answers those it committed as duplicates (within its
+  // [telemetry] batch-record-hours; after that it refuses them: FAILED_PRECONDITION)
+  // instead of storing them twice; other samples under a committed sequence are refused
+  // (ALREADY_EXISTS). Both stop the writer.
+  bool exact_first_batch_sequence = false;
 
   // A batch is cut at this many samples (1-10,000, the contract's limit per batch)...
   int max_batch_samples = 500;
