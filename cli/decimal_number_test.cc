@@ -7,7 +7,7 @@
 #include <cmath>
 #include <optional>
 
-#include "cli/json_numbers.h"
+#include "cli/json_input_check.h"
 #include "plantmesh/planning/v1/planning_service.pb.h"
 #include "plantmesh/telemetry/v1/telemetry.pb.h"
 
@@ -73,30 +73,50 @@ TEST(ParseDecimal, RefusesWhatADoubleCannotHold) {
 
 // Outside testing: protobuf's JSON parser read the quoted numbers "0x10" as 16 and
 // "1e-400" as 0 (JSON-lines sample files, --demand-json).
-TEST(CheckJsonNumbers, RefusesWhatParseDecimalRefusesNamingTheField) {
+TEST(CheckJsonInput, RefusesWhatParseDecimalRefusesNamingTheField) {
   using ::testing::HasSubstr;
   const auto* sample = ::plantmesh::telemetry::v1::Sample::descriptor();
-  EXPECT_TRUE(CheckJsonNumbers(R"({"machineId":"cnc07","number":12.5})", sample).ok());
-  EXPECT_TRUE(CheckJsonNumbers(R"({"machineId":"cnc07","number":"12.5"})", sample).ok());
-  EXPECT_TRUE(CheckJsonNumbers(R"({"number":"NaN"})", sample).ok());      // proto3 JSON's own
-  EXPECT_TRUE(CheckJsonNumbers(R"({"machineId":"0x10"})", sample).ok());  // a text field
-  EXPECT_TRUE(CheckJsonNumbers("{not json", sample).ok());  // protobuf names what is wrong
-  absl::Status hex = CheckJsonNumbers(R"({"number":"0x10"})", sample);
+  EXPECT_TRUE(CheckJsonInput(R"({"machineId":"cnc07","number":12.5})", sample).ok());
+  EXPECT_TRUE(CheckJsonInput(R"({"machineId":"cnc07","number":"12.5"})", sample).ok());
+  EXPECT_TRUE(CheckJsonInput(R"({"number":"NaN"})", sample).ok());      // proto3 JSON's own
+  EXPECT_TRUE(CheckJsonInput(R"({"machineId":"0x10"})", sample).ok());  // a text field
+  EXPECT_TRUE(CheckJsonInput("{not json", sample).ok());  // protobuf names what is wrong
+  absl::Status hex = CheckJsonInput(R"({"number":"0x10"})", sample);
   EXPECT_EQ(hex.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(hex.message(), "number: \"0x10\" is not a decimal number");
-  EXPECT_THAT(CheckJsonNumbers(R"({"number":1e-400})", sample).message(),
+  EXPECT_THAT(CheckJsonInput(R"({"number":1e-400})", sample).message(),
               HasSubstr("number: 1e-400 is beyond a double's range, or not 0 but would read as 0"));
-  EXPECT_THAT(CheckJsonNumbers(R"({"source_sequence":"0x10"})", sample).message(),
+  EXPECT_THAT(CheckJsonInput(R"({"source_sequence":"0x10"})", sample).message(),
               HasSubstr("source_sequence: \"0x10\""));
 
   // Nested and repeated fields are named by their path.
   const auto* propose = ::plantmesh::planning::v1::ProposePlanRequest::descriptor();
-  EXPECT_TRUE(CheckJsonNumbers(R"({"demand":[{"productId":"A","quantity":"5"}]})", propose).ok());
-  EXPECT_EQ(CheckJsonNumbers(R"({"demand":[{"productId":"A","quantity":1},)"
-                             R"({"productId":"B","quantity":"0x1p3"}]})",
-                             propose)
+  EXPECT_TRUE(CheckJsonInput(R"({"demand":[{"productId":"A","quantity":"5"}]})", propose).ok());
+  EXPECT_EQ(CheckJsonInput(R"({"demand":[{"productId":"A","quantity":1},)"
+                           R"({"productId":"B","quantity":"0x1p3"}]})",
+                           propose)
                 .message(),
             "demand[1].quantity: \"0x1p3\" is not a decimal number");
+}
+
+// Outside testing: a sample line naming its machine twice ("machineId" and "machine_id")
+// was stored for one of the two; protobuf's parser keeps one value of a field given twice.
+TEST(CheckJsonInput, RefusesAFieldGivenTwice) {
+  const auto* sample = ::plantmesh::telemetry::v1::Sample::descriptor();
+  EXPECT_EQ(CheckJsonInput(R"({"machineId":"CNC-07","machine_id":"CNC-08"})", sample).message(),
+            "machine_id: the field is given twice (as \"machineId\" and \"machine_id\"); give it "
+            "once");
+  EXPECT_EQ(CheckJsonInput(R"({"dataItemId":"X","number":1,"dataItemId":"Y"})", sample).message(),
+            "dataItemId: the field is given twice (as \"dataItemId\" and \"dataItemId\"); give "
+            "it once");
+  // Each object of a list has its own fields; an unknown key twice is protobuf's to refuse.
+  const auto* propose = ::plantmesh::planning::v1::ProposePlanRequest::descriptor();
+  EXPECT_TRUE(CheckJsonInput(R"({"demand":[{"productId":"A"},{"productId":"B"}]})", propose).ok());
+  EXPECT_EQ(CheckJsonInput(R"({"demand":[{"productId":"A"},{"productId":"B","product_id":"C"}]})",
+                           propose)
+                .message(),
+            "demand[1].product_id: the field is given twice (as \"productId\" and \"product_id\"); "
+            "give it once");
 }
 
 }  // namespace

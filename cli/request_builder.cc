@@ -14,7 +14,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
 #include "cli/decimal_number.h"
-#include "cli/json_numbers.h"
+#include "cli/json_input_check.h"
 #include "cli/rfc3339.h"
 #include "google/protobuf/util/json_util.h"
 #include "plantmesh/common/utf8.h"
@@ -180,7 +180,7 @@ absl::Status SetScalarFromText(const FieldDescriptor* field, absl::string_view t
 }
 
 absl::Status MergeJson(absl::string_view json, Message* message) {
-  if (absl::Status numbers = CheckJsonNumbers(json, message->GetDescriptor()); !numbers.ok()) {
+  if (absl::Status numbers = CheckJsonInput(json, message->GetDescriptor()); !numbers.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("JSON for ", message->GetDescriptor()->name(), ": ", numbers.message()));
   }

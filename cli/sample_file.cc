@@ -16,7 +16,7 @@
 #include "absl/time/time.h"
 #include "cli/decimal_number.h"
 #include "cli/input_file.h"
-#include "cli/json_numbers.h"
+#include "cli/json_input_check.h"
 #include "cli/rfc3339.h"
 #include "google/protobuf/util/json_util.h"
 #include "plantmesh/common/utf8.h"
@@ -301,7 +301,7 @@ absl::Status SampleReader::ParseCsvRow(absl::string_view line, tv1::Sample* samp
 }
 
 absl::Status SampleReader::ParseJsonLine(absl::string_view line, tv1::Sample* sample) {
-  if (absl::Status numbers = CheckJsonNumbers(line, sample->GetDescriptor()); !numbers.ok()) {
+  if (absl::Status numbers = CheckJsonInput(line, sample->GetDescriptor()); !numbers.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("not a telemetry.v1.Sample in JSON: ", numbers.message()));
   }
