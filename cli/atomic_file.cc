@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 
@@ -22,6 +23,20 @@ const char* KindOf(mode_t mode) {
   if (S_ISCHR(mode)) return "a character device";
   if (S_ISFIFO(mode)) return "a named pipe";
   return "not a regular file";
+}
+
+// This process's umask, without changing it (umask(2) would, for every thread).
+mode_t CurrentUmask() {
+  FILE* status = std::fopen("/proc/self/status", "r");
+  unsigned int umask_bits = 022;
+  if (status != nullptr) {
+    char line[256];
+    while (std::fgets(line, sizeof line, status) != nullptr) {
+      if (std::sscanf(line, "Umask: %o", &umask_bits) == 1) break;
+    }
+    std::fclose(status);
+  }
+  return static_cast<mode_t>(umask_bits);
 }
 
 }  // namespace
@@ -62,6 +77,84 @@ absl::StatusOr<WriteTarget> ResolveWriteTarget(const std::string& path) {
       absl::StrCat(path, " is ", KindOf(status.st_mode), ", not a file to write"));
 }
 
+absl::StatusOr<AtomicFileWriter> AtomicFileWriter::Create(const WriteTarget& target,
+                                                          std::optional<mode_t> mode) {
+  std::string temp = target.path + ".tmp.XXXXXX";
+  const int fd = mkstemp(temp.data());  // created 0600
+  if (fd < 0) {
+    return absl::InternalError(
+        absl::StrCat("creating a file beside ", target.path, ": ", std::strerror(errno)));
+  }
+  return AtomicFileWriter(target.path, std::move(temp), fd, mode);
+}
+
+AtomicFileWriter::AtomicFileWriter(std::string path, std::string temp, int fd,
+                                   std::optional<mode_t> mode)
+    : path_(std::move(path)), temp_(std::move(temp)), fd_(fd), mode_(mode) {}
+
+AtomicFileWriter::AtomicFileWriter(AtomicFileWriter&& other) noexcept
+    : path_(std::move(other.path_)),
+      temp_(std::move(other.temp_)),
+      fd_(std::exchange(other.fd_, -1)),
+      mode_(other.mode_) {}
+
+AtomicFileWriter::~AtomicFileWriter() { Discard(); }
+
+void AtomicFileWriter::Discard() {
+  if (fd_ < 0) return;
+  close(fd_);
+  fd_ = -1;
+  unlink(temp_.c_str());
+}
+
+absl::Status AtomicFileWriter::Fail(absl::string_view what) {
+  const int err = errno;
+  Discard();
+  return absl::InternalError(absl::StrCat(what, " ", temp_, ": ", std::strerror(err)));
+}
+
+absl::Status AtomicFileWriter::Write(absl::string_view bytes) {
+  if (fd_ < 0) return absl::FailedPreconditionError(absl::StrCat(temp_, " is closed"));
+  size_t written = 0;
+  while (written < bytes.size()) {
+    const ssize_t n = write(fd_, bytes.data() + written, bytes.size() - written);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Fail("writing");
+    }
+    written += static_cast<size_t>(n);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status AtomicFileWriter::Commit() {
+  if (fd_ < 0) return absl::FailedPreconditionError(absl::StrCat(temp_, " is closed"));
+  mode_t mode = 0;
+  struct stat replaced {};
+  if (mode_) {
+    mode = *mode_;
+  } else if (stat(path_.c_str(), &replaced) == 0) {
+    mode = replaced.st_mode & 07777;
+  } else {
+    mode = 0666 & ~CurrentUmask();
+  }
+  if (fchmod(fd_, mode) != 0) return Fail("setting the mode of");
+  if (fsync(fd_) != 0) return Fail("syncing");
+  const int fd = std::exchange(fd_, -1);
+  if (close(fd) != 0) {
+    const int err = errno;
+    unlink(temp_.c_str());
+    return absl::InternalError(absl::StrCat("closing ", temp_, ": ", std::strerror(err)));
+  }
+  if (rename(temp_.c_str(), path_.c_str()) != 0) {
+    const int err = errno;
+    unlink(temp_.c_str());
+    return absl::InternalError(
+        absl::StrCat("renaming ", temp_, " to ", path_, ": ", std::strerror(err)));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status WriteFileAtomically(const std::string& path_given, const std::string& content,
                                  mode_t mode) {
   absl::StatusOr<WriteTarget> target = ResolveWriteTarget(path_given);
@@ -72,41 +165,10 @@ absl::Status WriteFileAtomically(const std::string& path_given, const std::strin
                      " is not a regular file: it is not replaced (a certificate, key "
                      "or configuration is a file of its own)"));
   }
-  const std::string& path = target->path;
-  std::string temp = path + ".tmp.XXXXXX";
-  int fd = mkstemp(temp.data());  // created 0600
-  if (fd < 0) {
-    return absl::InternalError(
-        absl::StrCat("creating a file beside ", path, ": ", std::strerror(errno)));
-  }
-  auto fail = [&](absl::string_view what) {
-    int err = errno;
-    close(fd);
-    unlink(temp.c_str());
-    return absl::InternalError(absl::StrCat(what, " ", temp, ": ", std::strerror(err)));
-  };
-  if (fchmod(fd, mode) != 0) return fail("setting the mode of");
-  size_t written = 0;
-  while (written < content.size()) {
-    ssize_t n = write(fd, content.data() + written, content.size() - written);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return fail("writing");
-    }
-    written += static_cast<size_t>(n);
-  }
-  if (fsync(fd) != 0) return fail("syncing");
-  if (close(fd) != 0) {
-    unlink(temp.c_str());
-    return absl::InternalError(absl::StrCat("closing ", temp, ": ", std::strerror(errno)));
-  }
-  if (rename(temp.c_str(), path.c_str()) != 0) {
-    int err = errno;
-    unlink(temp.c_str());
-    return absl::InternalError(
-        absl::StrCat("renaming ", temp, " to ", path, ": ", std::strerror(err)));
-  }
-  return absl::OkStatus();
+  absl::StatusOr<AtomicFileWriter> file = AtomicFileWriter::Create(*target, mode);
+  if (!file.ok()) return file.status();
+  if (absl::Status written = file->Write(content); !written.ok()) return written;
+  return file->Commit();
 }
 
 }  // namespace plantmesh::pki

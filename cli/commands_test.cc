@@ -961,6 +961,57 @@ TEST(WriteTargetTest, OnlyRegularFilesAreReplaced) {
   EXPECT_EQ(pki::ResolveWriteTarget(dir).status().code(), absl::StatusCode::kFailedPrecondition);
 }
 
+// A --to-file download replaced "<name>.part" with its partial bytes (a file of that name
+// was lost; two downloads to one path wrote into each other) and left the file replaced
+// 0644 whatever it was. Now: a temporary file of its own, the old mode kept (as `>`).
+TEST(AtomicFileWriterTest, ATemporaryFileOfItsOwnAndTheModeOfTheFileReplaced) {
+  const ScratchDir scratch("plantctl-atomic");
+  const std::string& dir = scratch.path();
+  std::ofstream(dir + "/photo.png.part") << "mine";
+  std::ofstream(dir + "/photo.png") << "old";
+  ASSERT_EQ(chmod((dir + "/photo.png").c_str(), 0640), 0);
+  const pki::WriteTarget target{pki::WriteTarget::kReplace, dir + "/photo.png"};
+  absl::StatusOr<pki::AtomicFileWriter> first = pki::AtomicFileWriter::Create(target, std::nullopt);
+  absl::StatusOr<pki::AtomicFileWriter> second =
+      pki::AtomicFileWriter::Create(target, std::nullopt);
+  ASSERT_TRUE(first.ok() && second.ok());
+  ASSERT_TRUE(first->Write("new ").ok());
+  ASSERT_TRUE(second->Write("other").ok());
+  ASSERT_TRUE(first->Write("bytes").ok());
+  ASSERT_TRUE(first->Commit().ok());
+  second->Discard();
+  auto read = [](const std::string& path) {
+    std::ifstream in(path);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  EXPECT_EQ(read(dir + "/photo.png"), "new bytes");
+  EXPECT_EQ(read(dir + "/photo.png.part"), "mine");
+  struct stat replaced {};
+  ASSERT_EQ(stat((dir + "/photo.png").c_str(), &replaced), 0);
+  EXPECT_EQ(replaced.st_mode & 07777, 0640u);
+  // Nothing else is left beside them; a new file takes 0666 less the umask.
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir), {}), 2);
+  const mode_t umask_bits = umask(027);
+  {
+    absl::StatusOr<pki::AtomicFileWriter> fresh = pki::AtomicFileWriter::Create(
+        pki::WriteTarget{pki::WriteTarget::kReplace, dir + "/new.png"}, std::nullopt);
+    ASSERT_TRUE(fresh.ok());
+    ASSERT_TRUE(fresh->Commit().ok());
+  }
+  umask(umask_bits);
+  struct stat created {};
+  ASSERT_EQ(stat((dir + "/new.png").c_str(), &created), 0);
+  EXPECT_EQ(created.st_mode & 07777, 0640u);
+  // Dropped uncommitted: the target stays as it was.
+  {
+    absl::StatusOr<pki::AtomicFileWriter> dropped = pki::AtomicFileWriter::Create(target, 0600);
+    ASSERT_TRUE(dropped.ok());
+    ASSERT_TRUE(dropped->Write("never").ok());
+  }
+  EXPECT_EQ(read(dir + "/photo.png"), "new bytes");
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir), {}), 3);
+}
+
 // Outside testing: a named pipe given as a photo or ingest file hung plantctl (its second
 // opening waited for a writer for ever), and `<(cat file)` read as empty the second
 // time. Every opening reads the one copy.

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
 
 #include "absl/strings/ascii.h"
@@ -178,17 +179,30 @@ absl::Status SendJsonLines(GenericCall& call, std::istream& in, const ContractCa
 // Receives a file_chunk stream into a temporary file, renamed into place only when
 // the size and SHA-256 the stream announced match. A character device or a named pipe
 // (/dev/null, a FIFO) is written through instead (pki::ResolveWriteTarget).
+// A --to-file download: a file replaced whole once the stream's size and SHA-256 check
+// out (pki::AtomicFileWriter), or a device or FIFO written through.
 class FileSink {
  public:
-  FileSink(pki::WriteTarget target, const FieldDescriptor* chunk_field)
-      : path_(std::move(target.path)),
-        write_through_(target.kind == pki::WriteTarget::kWriteThrough),
-        temp_path_(write_through_ ? path_ : path_ + ".part"),
+  FileSink(const pki::WriteTarget& target, const FieldDescriptor* chunk_field)
+      : path_(target.path),
         chunk_field_(chunk_field),
-        annotation_(contract::FileChunkOf(chunk_field)),
-        out_(temp_path_, std::ios::binary | std::ios::trunc) {}
+        annotation_(contract::FileChunkOf(chunk_field)) {
+    if (target.kind == pki::WriteTarget::kWriteThrough) {
+      through_.open(path_, std::ios::binary | std::ios::trunc);
+      if (!through_) opened_ = absl::InternalError(std::strerror(errno));
+      return;
+    }
+    absl::StatusOr<pki::AtomicFileWriter> file =
+        pki::AtomicFileWriter::Create(target, std::nullopt);
+    if (file.ok()) {
+      file_.emplace(*std::move(file));
+    } else {
+      opened_ = file.status();
+    }
+  }
 
-  bool ok() const { return static_cast<bool>(out_); }
+  // Why the file cannot be written, if it cannot.
+  const absl::Status& opened() const { return opened_; }
 
   // True when the message carried a chunk (written); otherwise remembers the size and
   // digest it announces.
@@ -196,7 +210,11 @@ class FileSink {
     if (message.GetReflection()->HasField(message, chunk_field_)) {
       const std::string& bytes =
           message.GetReflection()->GetStringReference(message, chunk_field_, nullptr);
-      out_.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+      if (file_) {
+        if (written_.ok()) written_ = file_->Write(bytes);
+      } else {
+        through_.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+      }
       digest_.Update(bytes);
       size_ += bytes.size();
       return true;
@@ -209,8 +227,11 @@ class FileSink {
   }
 
   absl::Status Commit() {
-    out_.close();
-    if (!out_) return Fail(CannotWrite(path_, "writing the received bytes failed"));
+    if (!file_) through_.close();
+    if (!written_.ok() || (!file_ && !through_)) {
+      return Fail(CannotWrite(path_, absl::StrCat("writing the received bytes failed",
+                                                  written_.ok() ? "" : ": ", written_.message())));
+    }
     std::string size = absl::StrCat(size_);
     if (expected_size_.empty() || expected_sha256_.empty()) {
       return Fail(absl::DataLossError("the stream did not announce the file's size and SHA-256"));
@@ -224,17 +245,18 @@ class FileSink {
       return Fail(absl::DataLossError(
           absl::StrCat("SHA-256 ", sha256, " differs from the announced ", expected_sha256_)));
     }
-    if (!write_through_ && std::rename(temp_path_.c_str(), path_.c_str()) != 0) {
-      return Fail(LocalFailure(
-          absl::StrCat("cannot rename ", temp_path_, " to ", path_, ": ", std::strerror(errno))));
+    if (file_) {
+      if (absl::Status committed = file_->Commit(); !committed.ok()) {
+        return LocalFailure(absl::StrCat("cannot write ", path_, ": ", committed.message()));
+      }
     }
     return absl::OkStatus();
   }
 
-  // Removes the partial file.
+  // Removes the partial file (a device or FIFO keeps what was written to it).
   void Discard() {
-    out_.close();
-    if (!write_through_) std::remove(temp_path_.c_str());
+    if (file_) file_->Discard();
+    through_.close();
   }
 
  private:
@@ -244,11 +266,12 @@ class FileSink {
   }
 
   std::string path_;
-  bool write_through_;
-  std::string temp_path_;
   const FieldDescriptor* chunk_field_;
   plantmesh::api::v1::FileChunk annotation_;
-  std::ofstream out_;
+  absl::Status opened_;
+  std::optional<pki::AtomicFileWriter> file_;  // a file replaced whole
+  std::ofstream through_;                      // a device or FIFO
+  absl::Status written_;                       // the first write to file_ that failed
   common::Sha256 digest_;
   uint64_t size_ = 0;
   std::string expected_size_;
@@ -321,8 +344,8 @@ absl::Status RunMethod(const MethodBinding& binding, const ContractCatalog& cata
   if (!binding.to_file.empty()) {
     absl::StatusOr<pki::WriteTarget> target = pki::ResolveWriteTarget(binding.to_file);
     if (!target.ok()) return CannotWrite(binding.to_file, target.status().message());
-    sink = std::make_unique<FileSink>(*std::move(target), command.response_file_chunk);
-    if (!sink->ok()) return CannotWrite(binding.to_file, std::strerror(errno));
+    sink = std::make_unique<FileSink>(*target, command.response_file_chunk);
+    if (!sink->opened().ok()) return CannotWrite(binding.to_file, sink->opened().message());
   }
 
   if (command.kind == StreamKind::kUnary) {
