@@ -27,7 +27,7 @@ absl::StatusOr<WriteTarget> ResolveWriteTarget(const std::string& path);
 
 // A file written in parts (a download) that replaces `target` (kReplace) whole when it
 // is committed: the parts go to a temporary file of a unique name beside it (created
-// 0600; outside testing: a fixed "<name>.part" overwrote a file of that name and two
+// 0600; a fixed "<name>.part" overwrote a file of that name, and two
 // downloads to one path wrote into each other), which Commit syncs, gives its mode and
 // renames over the target. Other hard links of the file replaced keep the old content.
 class AtomicFileWriter {
