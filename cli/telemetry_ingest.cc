@@ -452,8 +452,11 @@ int TelemetryIngestCommand::Run(const IngestRunEnvironment& env) const {
     if (!failure.ok()) break;
     progress.Update(read, writer.Stats());
   }
+  // An --import-id run that stopped at a bad row of stdin sends no partial batch: with
+  // the row fixed, the same command goes on where the whole batches end.
+  const bool import_cut_short = !import_id_.empty() && !bad_row.ok();
   // Everything added is acknowledged, unless the writer stopped, stalled or Ctrl-C.
-  while (failure.ok() && !interrupted.load()) {
+  while (failure.ok() && !interrupted.load() && !import_cut_short) {
     absl::Status flushed = writer.Flush(absl::Now() + kWaitSlice);
     if (flushed.ok()) break;
     if (flushed.code() != absl::StatusCode::kDeadlineExceeded) {
@@ -464,8 +467,11 @@ int TelemetryIngestCommand::Run(const IngestRunEnvironment& env) const {
     progress.Update(read, stats);
     if (absl::Status stalled = stall.Check(stats); !stalled.ok()) failure = stalled;
   }
-  const absl::Status closed = writer.Close(absl::Now());
-  if (failure.ok() && !interrupted.load() && !closed.ok()) failure = closed;
+  // Stopped early, the batch being filled is not sent: a batch goes only whole, so an
+  // --import-id run sent again finds the same batches.
+  const bool stopped_early = !failure.ok() || interrupted.load() || import_cut_short;
+  const absl::Status closed = stopped_early ? writer.Stop() : writer.Close(absl::Now());
+  if (!stopped_early && !closed.ok()) failure = closed;
   if (env.canceller != nullptr) {
     env.canceller->SetBlockingReader(false);
     env.canceller->SetStopper(nullptr);
@@ -512,10 +518,17 @@ int TelemetryIngestCommand::Run(const IngestRunEnvironment& env) const {
     return kExitStatusBase + static_cast<int>(failure.code());
   }
   if (!bad_row.ok()) {
-    err << "plantctl: " << bad_row.message() << "\n"
-        << "plantctl: stopped there; the " << Grouped(read) << " samples before it were sent"
-        << (from_stdin ? "" : " (the file changed after it was checked: it is no usage error)")
-        << "\n";
+    err << "plantctl: " << bad_row.message() << "\n";
+    if (import_cut_short) {
+      err << "plantctl: stopped there; of the " << Grouped(read)
+          << " samples before it, the whole batches were sent (not the last part of one): "
+             "fix the row and run the same command again, --import-id "
+          << import_id_ << " goes on from there\n";
+    } else {
+      err << "plantctl: stopped there; the " << Grouped(read) << " samples before it were sent"
+          << (from_stdin ? "" : " (the file changed after it was checked: it is no usage error)")
+          << "\n";
+    }
     // A file checked whole whose send stops at a bad row changed meanwhile (truncated,
     // rewritten): this machine's failure, with samples sent (outside testing: a rotation by
     // copytruncate stored 325,027 samples and exited 2, as if nothing had been sent).

@@ -202,13 +202,14 @@ class TelemetryBatchWriter::Core {
         "); the writer keeps sending them"));
   }
 
-  absl::Status Close(absl::Time deadline) {
+  // `seal`: the batch being filled is sent (Close), or dropped with the rest (Stop).
+  absl::Status Close(absl::Time deadline, bool seal) {
     std::lock_guard<std::mutex> close_lock(close_mu_);
     if (closed_) return close_result_;
     {
       absl::MutexLock lock(&mu_);
       closing_ = true;
-      SealLocked();
+      if (seal) SealLocked();
       auto done = [this] { return sealed_.empty() || !fatal_.ok(); };
       mu_.AwaitWithDeadline(absl::Condition(&done), deadline);
       stopping_.store(true);
@@ -222,13 +223,16 @@ class TelemetryBatchWriter::Core {
     absl::MutexLock lock(&mu_);
     given_up_ = true;
     int64_t sent = 0;
-    int64_t samples = 0;
+    int64_t samples = open_samples_;  // the batch being filled, left unsealed by Stop
     for (const auto& batch : sealed_) {
       samples += batch->samples;
       if (batch->written_before) sent += batch->samples;
     }
-    const int64_t batches = static_cast<int64_t>(sealed_.size());
+    const int64_t batches = static_cast<int64_t>(sealed_.size()) + (open_samples_ > 0 ? 1 : 0);
     sealed_.clear();
+    open_.Clear();
+    open_samples_ = 0;
+    open_bytes_ = 0;
     stats_.samples_abandoned += samples;
     buffered_samples_ = 0;
     buffered_bytes_ = 0;
@@ -590,13 +594,21 @@ absl::StatusOr<std::unique_ptr<TelemetryBatchWriter>> TelemetryBatchWriter::Crea
 
 TelemetryBatchWriter::TelemetryBatchWriter(std::shared_ptr<Core> core) : core_(std::move(core)) {}
 
-TelemetryBatchWriter::~TelemetryBatchWriter() { core_->Close(absl::InfinitePast()).IgnoreError(); }
+TelemetryBatchWriter::~TelemetryBatchWriter() {
+  core_->Close(absl::InfinitePast(), /*seal=*/true).IgnoreError();
+}
 
 absl::Status TelemetryBatchWriter::Add(tv1::Sample sample) { return core_->Add(std::move(sample)); }
 
 absl::Status TelemetryBatchWriter::Flush(absl::Time deadline) { return core_->Flush(deadline); }
 
-absl::Status TelemetryBatchWriter::Close(absl::Time deadline) { return core_->Close(deadline); }
+absl::Status TelemetryBatchWriter::Close(absl::Time deadline) {
+  return core_->Close(deadline, /*seal=*/true);
+}
+
+absl::Status TelemetryBatchWriter::Stop() {
+  return core_->Close(absl::InfinitePast(), /*seal=*/false);
+}
 
 TelemetryBatchWriterStats TelemetryBatchWriter::Stats() const { return core_->Stats(); }
 

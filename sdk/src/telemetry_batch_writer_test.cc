@@ -670,6 +670,25 @@ TEST_F(TelemetryBatchWriterTest, TheWindowHoldsAtMostItsSamplesInFlight) {
   EXPECT_TRUE(alone->Close(absl::Now() + absl::Seconds(5)).ok());
 }
 
+// Stop sends no part of a batch: only whole ones go (count and size cut them).
+TEST_F(TelemetryBatchWriterTest, StopDoesNotSendTheBatchBeingFilled) {
+  TelemetryBatchWriterOptions options = Options();
+  options.max_batch_samples = 10;
+  options.linger = absl::InfiniteDuration();
+  auto writer = MakeWriter(options);
+  ASSERT_NE(writer, nullptr);
+  for (uint64_t i = 0; i < 15; ++i) ASSERT_TRUE(writer->Add(NumberSample(i)).ok());
+  ASSERT_TRUE(testing::PollUntil([&] { return CommittedBatches() == 1; }, absl::Seconds(20)));
+  const absl::Status stopped = writer->Stop();
+  EXPECT_EQ(stopped.code(), absl::StatusCode::kDeadlineExceeded) << stopped;
+  EXPECT_THAT(stopped.message(), HasSubstr("5 samples in 1 batches"));
+  EXPECT_EQ(writer->Stats().samples_sent, 10);
+  EXPECT_EQ(writer->Stats().samples_abandoned, 5);
+  EXPECT_EQ(writer->Add(NumberSample(15)).code(), absl::StatusCode::kFailedPrecondition);
+  absl::MutexLock lock(&service_.mutex);
+  EXPECT_THAT(service_.batch_sizes, ::testing::ElementsAre(10));
+}
+
 TEST_F(TelemetryBatchWriterTest, CloseAtItsDeadlineAbandonsWhatIsUnanswered) {
   service_.SetPaused(true);
   auto writer = MakeWriter(Options());

@@ -243,6 +243,12 @@ class TelemetryBatchWriter {
   // while the writer waits for a connection.
   absl::Status Close(absl::Time deadline);
 
+  // Close at once without sending more: the batch being filled is not sealed (so a
+  // batch is only ever sent whole, as count and size cut it: an input sent again with
+  // exact_first_batch_sequence finds the same batches), what is unanswered is abandoned
+  // as by Close.
+  absl::Status Stop();
+
   TelemetryBatchWriterStats Stats() const;
 
   // The sequence the next batch will get: persist it to start above it after a
