@@ -5,7 +5,10 @@
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <google/protobuf/message.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
@@ -65,11 +68,42 @@ void ClearWhatAnUpdateIgnores(google::protobuf::Message* request) {
   }
 }
 
-// -0.0 as 0.0 in every float and double field, at any depth: equal numbers, but protobuf
-// writes the sign bit (proto3 leaves out only +0).
-void ZeroWithoutSign(google::protobuf::Message* message) {
+// Sets the int32 field `name` of `message` to `value`.
+void SetInt32(google::protobuf::Message* message, const char* name, int32_t value) {
+  message->GetReflection()->SetInt32(message, message->GetDescriptor()->FindFieldByName(name),
+                                     value);
+}
+
+// Values that differ on the wire but not to the server, made equal, at any depth:
+// - -0.0 as 0.0 in float and double fields: equal numbers, but protobuf writes the sign
+//   bit (proto3 leaves out only +0);
+// - Timestamps and Durations to whole microseconds, as the server reads them
+//   (proto_time.h; outside testing: a retry carrying the time the server had answered,
+//   …123456000 ns for …123456789, was REQUEST_ID_REUSED);
+// - a FieldMask's paths in sorted order: a set of paths (outside testing: a retry
+//   naming ["station", "model"] for ["model", "station"] was REQUEST_ID_REUSED).
+void Normalize(google::protobuf::Message* message) {
   using google::protobuf::FieldDescriptor;
+  const google::protobuf::Descriptor* type = message->GetDescriptor();
   const google::protobuf::Reflection* r = message->GetReflection();
+  if (type->full_name() == "google.protobuf.Timestamp" ||
+      type->full_name() == "google.protobuf.Duration") {
+    const int32_t nanos = r->GetInt32(*message, type->FindFieldByName("nanos"));
+    SetInt32(message, "nanos", nanos - nanos % 1000);  // toward 0: Durations' nanos may be < 0
+    return;
+  }
+  if (type->full_name() == "google.protobuf.FieldMask") {
+    const FieldDescriptor* paths = type->FindFieldByName("paths");
+    std::vector<std::string> sorted;
+    for (int i = 0; i < r->FieldSize(*message, paths); ++i) {
+      sorted.push_back(r->GetRepeatedString(*message, paths, i));
+    }
+    std::sort(sorted.begin(), sorted.end());
+    for (size_t i = 0; i < sorted.size(); ++i) {
+      r->SetRepeatedString(message, paths, static_cast<int>(i), sorted[i]);
+    }
+    return;
+  }
   std::vector<const FieldDescriptor*> fields;
   r->ListFields(*message, &fields);
   for (const FieldDescriptor* f : fields) {
@@ -91,8 +125,8 @@ void ZeroWithoutSign(google::protobuf::Message* message) {
           }
           break;
         case FieldDescriptor::CPPTYPE_MESSAGE:
-          ZeroWithoutSign(f->is_repeated() ? r->MutableRepeatedMessage(message, f, i)
-                                           : r->MutableMessage(message, f));
+          Normalize(f->is_repeated() ? r->MutableRepeatedMessage(message, f, i)
+                                     : r->MutableMessage(message, f));
           break;
         default:
           break;
@@ -111,7 +145,7 @@ std::string CanonicalPayload(const google::protobuf::Message& message) {
   }
   ClearWhatAnUpdateIgnores(copy.get());
   copy->DiscardUnknownFields();
-  ZeroWithoutSign(copy.get());
+  Normalize(copy.get());
   std::string bytes;
   {
     google::protobuf::io::StringOutputStream output(&bytes);

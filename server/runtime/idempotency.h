@@ -34,7 +34,9 @@ std::string PayloadFingerprint(const google::protobuf::Message& request);
 
 // `message` serialized as a retry of it compares: without its `request_id` field (when
 // it has one), without unknown fields, with -0.0 as 0.0 (outside testing: an ImportDemand
-// retry that re-encoded a quantity 0 as -0 was REQUEST_ID_REUSED) and, in an update (a
+// retry that re-encoded a quantity 0 as -0 was REQUEST_ID_REUSED), Timestamps and
+// Durations to whole microseconds (as the server reads them), a FieldMask's paths sorted
+// (a set) and, in an update (a
 // root update_mask), without
 // what the update ignores: its resource's fields the mask does not name and output-only
 // ones, but for what names the resource (outside testing: a retry of UpdateDefect that

@@ -1,5 +1,6 @@
 #include "server/runtime/idempotency.h"
 
+#include <google/protobuf/duration.pb.h>
 #include <google/protobuf/struct.pb.h>
 #include <gtest/gtest.h>
 
@@ -95,6 +96,38 @@ TEST(PayloadFingerprintTest, AnUpdateIsComparedByWhatItChanges) {
   v1::UpdateDefectRequest cleared = first;
   cleared.mutable_defect()->clear_description();  // a masked field's value counts, empty too
   EXPECT_NE(PayloadFingerprint(first), PayloadFingerprint(cleared));
+}
+
+// Outside testing: a retry carrying a time as the server answered it (…123456000 ns for
+// …123456789: the server keeps microseconds) and a retry naming the mask's paths in
+// another order were REQUEST_ID_REUSED. Both are the same request to the server.
+TEST(PayloadFingerprintTest, TimesToTheMicrosecondAndMaskPathsAsASet) {
+  v1::CreateDefectRequest first;
+  first.set_request_id("r-1");
+  first.mutable_defect()->set_vin("WVWZZZ1JZXW000001");
+  first.mutable_defect()->mutable_create_time()->set_seconds(1800000000);
+  first.mutable_defect()->mutable_create_time()->set_nanos(123456789);
+  v1::CreateDefectRequest answered = first;
+  answered.mutable_defect()->mutable_create_time()->set_nanos(123456000);
+  EXPECT_EQ(PayloadFingerprint(first), PayloadFingerprint(answered));
+  v1::CreateDefectRequest next_micro = first;
+  next_micro.mutable_defect()->mutable_create_time()->set_nanos(123457000);
+  EXPECT_NE(PayloadFingerprint(first), PayloadFingerprint(next_micro));
+  google::protobuf::Duration cycle;
+  cycle.set_seconds(-1);
+  cycle.set_nanos(-500999);
+  google::protobuf::Duration cycle_micros = cycle;
+  cycle_micros.set_nanos(-500000);  // toward 0, as ToInt64Microseconds reads it
+  EXPECT_EQ(PayloadFingerprint(cycle), PayloadFingerprint(cycle_micros));
+
+  v1::UpdateDefectRequest forward = Update("r-1", "scratch");
+  forward.mutable_defect()->set_model("Golf");
+  forward.mutable_update_mask()->add_paths("model");
+  v1::UpdateDefectRequest backward = forward;
+  backward.mutable_update_mask()->clear_paths();
+  backward.mutable_update_mask()->add_paths("model");
+  backward.mutable_update_mask()->add_paths("description");
+  EXPECT_EQ(PayloadFingerprint(forward), PayloadFingerprint(backward));
 }
 
 TEST(IdempotencyKeyTest, ScopedToCallerAndMethod) {
