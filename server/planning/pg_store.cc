@@ -785,6 +785,19 @@ absl::StatusOr<Replayable<std::vector<Plan>>> PgPlanningStore::CreatePlans(
       });
 }
 
+absl::StatusOr<std::optional<std::string>> PgPlanningStore::RecordedResponse(
+    const runtime::IdempotencyKey& key) {
+  std::optional<std::string> response;
+  PM_RETURN_IF_ERROR(Run([&](pqxx::connection& conn) -> absl::Status {
+    pqxx::read_transaction tx(conn);
+    PM_ASSIGN_OR_RETURN(std::optional<runtime::PgRequestLog::Entry> entry,
+                        RequestLog().Find(tx, key));
+    response = entry ? entry->response : std::nullopt;
+    return absl::OkStatus();
+  }));
+  return response;
+}
+
 absl::StatusOr<Plan> PgPlanningStore::GetPlan(int64_t id) {
   Plan out;
   PM_RETURN_IF_ERROR(Run([&](pqxx::connection& conn) -> absl::Status {

@@ -26,6 +26,7 @@
 #include "server/planning/proposal.h"
 #include "server/planning/propose/lot_sizing.h"
 #include "server/planning/service.h"
+#include "server/planning/solve_gate.h"
 #include "server/runtime/errors.h"
 #include "server/runtime/executor.h"
 #include "server/runtime/page_fit.h"
@@ -54,33 +55,6 @@ constexpr absl::Duration kAnswerReserve = absl::Milliseconds(500);
 // propose/solver_process.h), but a model above this bound would rarely get past its start
 // plan in that time.
 constexpr int64_t kMaxProposeLineProductShifts = 50'000;
-
-// One proposal is solved at a time (each keeps a core busy for its time limit,
-// propose::SolveModel serialises its solves) and one more may wait for it; a third call is refused
-// at once with UNAVAILABLE instead of holding a handler thread while it waits (outside testing: 16
-// waiting calls took every handler thread, and every service of the process stalled).
-class SolveGate {
- public:
-  bool TryEnter() {
-    absl::MutexLock lock(&mu_);
-    if (inside_ >= 2) return false;
-    ++inside_;
-    return true;
-  }
-  void Leave() {
-    absl::MutexLock lock(&mu_);
-    --inside_;
-  }
-
- private:
-  absl::Mutex mu_;
-  int inside_ ABSL_GUARDED_BY(mu_) = 0;
-};
-
-SolveGate& ProposalSolveGate() {
-  static auto* gate = new SolveGate();
-  return *gate;
-}
 
 v1::ShortfallReason ReasonToProto(propose::ShortfallReason reason) {
   switch (reason) {
@@ -319,6 +293,18 @@ absl::Status PlanningServiceImpl::HandleProposePlan(runtime::CallContext& call,
     v.Add("demand", absl::StrCat("at most ", kMaxProposeDemandRecords, " records"));
   }
   PM_RETURN_IF_ERROR(v.ToStatus());
+
+  // ---- a retry of a call that stored its drafts: the first answer (or REQUEST_ID_REUSED)
+  // at once, before the plant model has moved on and before the solver, which may be
+  // busy (outside testing: such a retry was refused SOLVER_BUSY while others solved).
+  if (request.create_drafts()) {
+    PM_ASSIGN_OR_RETURN(std::optional<std::string> recorded,
+                        store_->RecordedResponse(runtime::IdempotencyKeyOf(call, request)));
+    if (recorded) {
+      return runtime::Answer(Replayable<std::vector<Plan>>{std::nullopt, std::move(recorded)},
+                             response, [](const std::vector<Plan>&) {});
+    }
+  }
 
   // ---- against the plant model.
   PM_ASSIGN_OR_RETURN(std::vector<Line> all_lines, store_->ListLines(""));

@@ -21,6 +21,7 @@
 #include "plantmesh/sdk/status.h"
 #include "server/planning/config.h"
 #include "server/planning/service.h"
+#include "server/planning/solve_gate.h"
 #include "server/planning/testing/fake_store.h"
 #include "server/planning/testing/service_fixture.h"
 #include "server/runtime/call_policy.h"
@@ -381,6 +382,37 @@ TEST_F(ProposePlanTest, CreatesDraftsOnceByRequestId) {
   EXPECT_EQ(ReasonOf(s), "PLAN_EXISTS");
   EXPECT_THAT(s.error_message(), HasSubstr(first.draft_plan_ids(0)));
   EXPECT_EQ(static_cast<int>(store_.ListPlans(PlanQuery())->plans.size()), with_runs);
+}
+
+// Outside testing: a retry of a ProposePlan that had stored its drafts was refused
+// SOLVER_BUSY while other proposals held the solver (and the same request_id with another
+// payload was "busy" too, not REQUEST_ID_REUSED). The request log answers first.
+TEST_F(ProposePlanTest, ARetryIsAnsweredWhileTheSolverIsBusy) {
+  v1::ProposePlanRequest request = ThreeShifts({{"GRANOLA-500G", 12000}});
+  request.set_create_drafts(true);
+  request.set_request_id("propose-busy");
+  v1::ProposePlanResponse first;
+  grpc::Status s = Propose(request, &first);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  SolveGate& gate = ProposalSolveGate();
+  int held = 0;
+  while (gate.TryEnter()) ++held;  // as two proposals would: one solving, one waiting
+  ASSERT_EQ(held, SolveGate::kAdmitted);
+  v1::ProposePlanResponse retry;
+  s = Propose(request, &retry);
+  v1::ProposePlanRequest other = request;
+  other.mutable_demand(0)->set_quantity(11000);
+  v1::ProposePlanResponse refused;
+  grpc::Status reused = Propose(other, &refused);
+  other.set_request_id("propose-busy-2");
+  grpc::Status busy = Propose(other, &refused);
+  for (int i = 0; i < held; ++i) gate.Leave();
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(retry.SerializeAsString(), first.SerializeAsString());
+  EXPECT_EQ(reused.error_code(), grpc::StatusCode::ALREADY_EXISTS);
+  EXPECT_EQ(ReasonOf(reused), "REQUEST_ID_REUSED");
+  EXPECT_EQ(busy.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(ReasonOf(busy), "SOLVER_BUSY");
 }
 
 // Outside testing: a proposal for 1,000 products whose answer passed the send limit

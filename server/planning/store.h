@@ -139,6 +139,12 @@ class PlanningStore {
   virtual absl::StatusOr<Replayable<std::vector<Plan>>> CreatePlans(
       const std::vector<Plan>& plans, const ChangeContext& context,
       const ResponseEncoder<std::vector<Plan>>& encode) = 0;
+  // The response a committed call with `key` recorded (read only, nothing claimed):
+  // nullopt when there is none; ALREADY_EXISTS REQUEST_ID_REUSED when the payload differs.
+  // ProposePlan asks before its solve, so that a retry is answered at once, also while the
+  // solver is busy (outside testing: a retry was refused SOLVER_BUSY).
+  virtual absl::StatusOr<std::optional<std::string>> RecordedResponse(
+      const runtime::IdempotencyKey& key) = 0;
   // NOT_FOUND when absent.
   virtual absl::StatusOr<Plan> GetPlan(int64_t id) = 0;
   virtual absl::StatusOr<PlanPage> ListPlans(const PlanQuery& query) = 0;

@@ -58,6 +58,14 @@ absl::StatusOr<bool> PgRequestLog::Recorded(pqxx::transaction_base& tx,
   return !tx.exec_prepared(find_, key.identity, key.method, key.request_id).empty();
 }
 
+absl::StatusOr<std::optional<PgRequestLog::Entry>> PgRequestLog::Find(
+    pqxx::transaction_base& tx, const IdempotencyKey& key) const {
+  if (key.request_id.empty()) return std::nullopt;
+  pqxx::result rows = tx.exec_prepared(find_, key.identity, key.method, key.request_id);
+  if (rows.empty()) return std::nullopt;
+  return Outcome(tx, key, std::move(rows));
+}
+
 absl::StatusOr<std::optional<PgRequestLog::Entry>> PgRequestLog::ClaimOutcome(
     pqxx::transaction_base& tx, const IdempotencyKey& key, const pqxx::result& rows) const {
   return Outcome(tx, key, rows);

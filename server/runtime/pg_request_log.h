@@ -50,6 +50,11 @@ class PgRequestLog {
   // check that must not refuse a retry before its transaction (a full defect's photo
   // upload). Reads only.
   absl::StatusOr<bool> Recorded(pqxx::transaction_base& tx, const IdempotencyKey& key) const;
+  // What a committed call with `key` recorded, without claiming: nullopt when none (or
+  // no request_id); REQUEST_ID_REUSED when its payload differs. For a call that would
+  // spend much before its transaction (ProposePlan's solve) only to be told so. Reads only.
+  absl::StatusOr<std::optional<Entry>> Find(pqxx::transaction_base& tx,
+                                            const IdempotencyKey& key) const;
   // Step 2: what retries get back; `resource` names what the change changed.
   void Record(pqxx::transaction_base& tx, const IdempotencyKey& key, const std::string& response,
               const std::string& resource) const;

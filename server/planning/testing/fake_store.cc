@@ -271,6 +271,15 @@ absl::StatusOr<Replayable<std::vector<Plan>>> FakePlanningStore::CreatePlans(
   });
 }
 
+absl::StatusOr<std::optional<std::string>> FakePlanningStore::RecordedResponse(
+    const runtime::IdempotencyKey& key) {
+  absl::ReaderMutexLock lock(&mu_);
+  PM_ASSIGN_OR_RETURN(std::optional<runtime::testing::MemoryRequestLog::Entry> entry,
+                      request_log_.Claim(key));
+  if (!entry) return std::nullopt;
+  return entry->response;
+}
+
 absl::StatusOr<Plan> FakePlanningStore::GetPlan(int64_t id) {
   absl::ReaderMutexLock lock(&mu_);
   auto it = plans_.find(id);

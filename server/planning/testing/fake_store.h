@@ -56,6 +56,8 @@ class FakePlanningStore : public PlanningStore {
   absl::StatusOr<std::vector<MaintenanceWindow>> ListMaintenanceWindows(const std::string& line_id,
                                                                         absl::Time from,
                                                                         absl::Time to) override;
+  absl::StatusOr<std::optional<std::string>> RecordedResponse(
+      const runtime::IdempotencyKey& key) override;
   absl::StatusOr<Replayable<std::vector<Plan>>> CreatePlans(
       const std::vector<Plan>& plans, const ChangeContext& context,
       const ResponseEncoder<std::vector<Plan>>& encode) override;

@@ -350,6 +350,17 @@ TYPED_TEST_P(PlanningStoreConformanceTest, CreatePlansWritesAllOrNothing) {
   EXPECT_EQ(
       this->store()->CreatePlans(two, Ctx("ProposePlan", "p1", "other"), encode).status().code(),
       absl::StatusCode::kAlreadyExists);
+  // Read without a change (ProposePlan asks before its solve): the same three answers.
+  absl::StatusOr<std::optional<std::string>> recorded =
+      this->store()->RecordedResponse(Ctx("ProposePlan", "p1").request);
+  ASSERT_TRUE(recorded.ok()) << recorded.status();
+  EXPECT_EQ(recorded->value_or("none"), *retry->recorded_response);
+  EXPECT_EQ(
+      this->store()->RecordedResponse(Ctx("ProposePlan", "p1", "other").request).status().code(),
+      absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(this->store()->RecordedResponse(Ctx("ProposePlan", "p9").request).value(),
+            std::nullopt);
+  EXPECT_EQ(this->store()->RecordedResponse(Ctx("ProposePlan").request).value(), std::nullopt);
   // One shift with a plan: FAILED_PRECONDITION naming it, and the other is not written.
   absl::StatusOr<Replayable<std::vector<Plan>>> clash = this->store()->CreatePlans(
       {DraftPlan("2026-03-11/A", 10), DraftPlan("2026-03-10/B", 10)}, Ctx("ProposePlan"), encode);

@@ -1,0 +1,22 @@
+#include "server/planning/solve_gate.h"
+
+namespace plantmesh::planning {
+
+bool SolveGate::TryEnter() {
+  absl::MutexLock lock(&mu_);
+  if (inside_ >= kAdmitted) return false;
+  ++inside_;
+  return true;
+}
+
+void SolveGate::Leave() {
+  absl::MutexLock lock(&mu_);
+  --inside_;
+}
+
+SolveGate& ProposalSolveGate() {
+  static auto* gate = new SolveGate();
+  return *gate;
+}
+
+}  // namespace plantmesh::planning
