@@ -156,6 +156,12 @@ class TelemetryBatchWriter::Core {
                                                      " bytes is more than max_batch_bytes (",
                                                      options_.max_batch_bytes, ")"));
     }
+    // A sample that would push the open batch past its byte limit starts the next one,
+    // before room is looked for: the sealed batch can then be sent and make room
+    // (outside testing: with an infinite linger and max_buffered_bytes = max_batch_bytes,
+    // the open batch alone filled the buffer, and Add was refused for ever). The cut
+    // depends on the samples only, never on timing.
+    if (open_samples_ > 0 && open_bytes_ + bytes > options_.max_batch_bytes) SealLocked();
     auto fits = [this, bytes] {
       return buffered_samples_ < options_.max_buffered_samples &&
              buffered_bytes_ + bytes <= options_.max_buffered_bytes;
@@ -170,8 +176,6 @@ class TelemetryBatchWriter::Core {
       if (!fatal_.ok()) return fatal_;
       if (!fits()) return Full(bytes, options_.block_timeout);
     }
-    // A sample that would push the open batch past its byte limit starts the next one.
-    if (open_samples_ > 0 && open_bytes_ + bytes > options_.max_batch_bytes) SealLocked();
     if (open_samples_ == 0) open_since_ = absl::Now();
     *open_.add_samples() = std::move(sample);
     ++open_samples_;

@@ -566,6 +566,28 @@ TEST_F(TelemetryBatchWriterTest, ASampleLargerThanABatchIsRefusedByAdd) {
   EXPECT_THAT(LedgerProblems(1), ::testing::IsEmpty());
 }
 
+// Outside testing: with an infinite linger and max_buffered_bytes = max_batch_bytes, the
+// batch being filled took the whole buffer and Add was refused for ever (RESOURCE_EXHAUSTED
+// "65514 + 537 of 65536 bytes" with nothing in flight). A sample that does not fit the
+// batch seals it first, so it can be sent and make room.
+TEST_F(TelemetryBatchWriterTest, TheBatchBeingFilledNeverHoldsTheBufferAlone) {
+  TelemetryBatchWriterOptions options = Options();
+  options.linger = absl::InfiniteDuration();
+  options.max_batch_bytes = 64 * 1024;
+  options.max_buffered_bytes = options.max_batch_bytes;
+  options.block_timeout = absl::Seconds(20);
+  auto writer = MakeWriter(options);
+  ASSERT_NE(writer, nullptr);
+  for (uint64_t i = 0; i < 300; ++i) {
+    tv1::Sample sample = NumberSample(i);
+    sample.set_text(std::string(500, 'x'));
+    const absl::Status added = writer->Add(sample);
+    ASSERT_TRUE(added.ok()) << "sample " << i << ": " << added;
+  }
+  ASSERT_TRUE(writer->Flush(absl::Now() + absl::Seconds(20)).ok());
+  EXPECT_THAT(LedgerProblems(300), ::testing::IsEmpty());
+}
+
 TEST_F(TelemetryBatchWriterTest, FullBufferBlocksUntilRoomOrTimeout) {
   service_.SetPaused(true);
   TelemetryBatchWriterOptions options = Options();

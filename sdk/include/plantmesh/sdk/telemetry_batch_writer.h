@@ -50,9 +50,13 @@
 // storage on the adapter, which is why it is the default. Its one weakness is a host
 // clock stepped backwards across the restart: the first batch cut before the clock
 // catches up with the old sequences would be refused and the writer stopped. An adapter
-// that cannot rule that out persists next_batch_sequence() (e.g. with every flush) and
-// passes it back as first_batch_sequence; the writer then starts at the larger of that
-// and the clock.
+// that cannot rule that out persists a sequence above every batch the writer can number
+// before the next persist — next_batch_sequence() plus more batches than are cut between
+// two persists, e.g. + 1,000,000 with every flush — and passes it back as
+// first_batch_sequence; the writer then starts at the larger of that and the clock.
+// next_batch_sequence() alone is not enough (outside testing: batches cut after it was
+// persisted committed before a crash, and the restarted writer's first batch reused a
+// sequence: ALREADY_EXISTS, the writer stopped).
 //
 // Flow control and units
 // -----------------------
@@ -161,9 +165,6 @@ struct TelemetryBatchWriterOptions {
   // max_backoff while no answer arrives (see "Reconnecting").
   absl::Duration initial_backoff = absl::Milliseconds(100);
   absl::Duration max_backoff = absl::Seconds(5);
-  // How long one attempt to open a stream waits for a connection (Create with
-  // ClientOptions): it bounds how late Close returns while the server is unreachable.
-  absl::Duration connect_wait = absl::Seconds(1);
 
   // Metadata for each stream (e.g. an x-request-id); its deadline must be left unset.
   CallOptions call_options;
@@ -177,7 +178,8 @@ struct TelemetryBatchWriterOptions {
 // What a writer did so far. Counters only grow; the buffer figures are current.
 struct TelemetryBatchWriterStats {
   int64_t samples_added = 0;         // taken by Add
-  int64_t batches_sent = 0;          // batches written to a stream for the first time
+  int64_t batches_sent = 0;          // batches handed to a stream for the first time (gRPC
+                                     // may still be waiting for a connection)
   int64_t samples_sent = 0;          // their samples
   int64_t batches_resent = 0;        // writes of a batch again, on a new stream
   int64_t batches_acknowledged = 0;  // answered by the server
@@ -239,8 +241,8 @@ class TelemetryBatchWriter {
   // acknowledged or `deadline`, then ends the stream and the writer's threads. OK when
   // everything was acknowledged; DEADLINE_EXCEEDED naming how many samples (and how
   // many of them were sent) were abandoned, also counted in samples_abandoned; or the
-  // permanent error. Returns by `deadline`, or up to connect_wait later when it falls
-  // while the writer waits for a connection.
+  // permanent error. Returns by `deadline` (a stream still waiting for a connection is
+  // cancelled then).
   absl::Status Close(absl::Time deadline);
 
   // Close at once without sending more: the batch being filled is not sealed (so a
