@@ -2,7 +2,9 @@
 
 #include <cstring>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "plantmesh/common/sha256.h"
 #include "server/runtime/errors.h"
 
@@ -44,6 +46,34 @@ std::string BatchFingerprint(const std::vector<Sample>& samples) {
     AddNumber(hash, s.source_sequence);
   }
   return hash.HexDigest();
+}
+
+std::string EncodeRejections(const std::vector<Rejection>& rejected) {
+  std::string out;
+  for (const Rejection& r : rejected) {
+    absl::StrAppend(&out, out.empty() ? "" : ",", r.index, ":", static_cast<int>(r.reason));
+  }
+  return out;
+}
+
+std::vector<Rejection> DecodeRejections(const std::string& recorded) {
+  std::vector<Rejection> out;
+  for (absl::string_view pair : absl::StrSplit(recorded, ',', absl::SkipEmpty())) {
+    std::pair<absl::string_view, absl::string_view> parts = absl::StrSplit(pair, ':');
+    int index = 0, reason = 0;
+    if (!absl::SimpleAtoi(parts.first, &index) || !absl::SimpleAtoi(parts.second, &reason) ||
+        index < 0 || reason < 0 || reason >= kRejectReasonCount) {
+      return {};
+    }
+    Rejection r;
+    r.index = index;
+    r.reason = static_cast<RejectReason>(reason);
+    r.message = absl::StrCat("samples[", index, "]: ", RejectReasonName(r.reason),
+                             " (rejected when this batch was first received; the batch is "
+                             "recorded as it was then)");
+    out.push_back(std::move(r));
+  }
+  return out;
 }
 
 absl::StatusOr<bool> JudgeSequence(WriterRecord& record, const std::string& writer_id,

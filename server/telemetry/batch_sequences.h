@@ -31,7 +31,18 @@ std::string BatchFingerprint(const std::vector<Sample>& samples);
 struct WriterRecord {
   uint64_t last_sequence = 0;
   std::map<uint64_t, std::string> fingerprints;
+  // The rejected samples of those batches (EncodeRejections), for the answer to a re-send.
+  std::map<uint64_t, std::string> rejections;
 };
+
+// A batch's rejected samples as its record keeps them ("index:reason" pairs, by commas;
+// "" for none), and back. A re-sent batch is answered with them: its rejected samples
+// stay rejected, not duplicates of stored ones (outside testing: after a crash between a
+// commit and its answer, the writer counted a batch's NaN sample as stored). The message
+// of a recorded rejection names the sample and its reason only; the first answer had the
+// detail. An unreadable record reads as none.
+std::string EncodeRejections(const std::vector<Rejection>& rejected);
+std::vector<Rejection> DecodeRejections(const std::string& recorded);
 
 // Judges the next batch of the writer: false for a new batch (then recorded: it becomes
 // the last and its fingerprint is kept, for the batches after it in the same

@@ -126,12 +126,14 @@ void ToProto(const Sample& s, v1::Sample* proto) {
 void ToProto(const Batch& batch, const BatchOutcome& outcome, size_t max_bytes,
              v1::IngestSamplesResponse* proto) {
   proto->set_batch_sequence(batch.batch_sequence);
-  if (outcome.duplicate) {
-    proto->set_duplicate_count(static_cast<int32_t>(batch.samples.size()));
-    return;
-  }
+  // A duplicate's rejections are those its first commit recorded: those samples stay
+  // rejected, the rest were stored then.
   const std::vector<Rejection>& rejected = outcome.verdict.rejected;
-  proto->set_accepted_count(static_cast<int32_t>(outcome.verdict.accepted.size()));
+  if (outcome.duplicate) {
+    proto->set_duplicate_count(static_cast<int32_t>(batch.samples.size() - rejected.size()));
+  } else {
+    proto->set_accepted_count(static_cast<int32_t>(outcome.verdict.accepted.size()));
+  }
   proto->set_rejected_count(static_cast<int32_t>(rejected.size()));
   // Room for the counts and the batch sequence; the rest is the rejections'.
   constexpr size_t kHeaderBytes = 64;

@@ -218,15 +218,17 @@ std::vector<std::pair<std::string, std::string>> IngestStatements() {
       // replaces it. B2 measured no difference: 0.74 and 0.79 ms a call before and after
       // (`bench/run --pg-stats`), the 2 cores' contention more than the statement.
       {kIngestRecords,
-       "SELECT r.batch_sequence, encode(r.samples_sha256, 'hex') FROM telemetry.ingest_batches "
-       "r WHERE r.writer_id = $1 AND r.batch_sequence = ANY($2::int8[])"},
+       "SELECT r.batch_sequence, encode(r.samples_sha256, 'hex'), r.rejections FROM "
+       "telemetry.ingest_batches r WHERE r.writer_id = $1 AND r.batch_sequence = ANY($2::int8[])"},
       {kIngestOutbox, "INSERT INTO telemetry.outbox (event_id, payload) VALUES ($1::uuid, $2)"},
-      // The new batches ($3, their fingerprints $4) recorded, the writer's last moved.
+      // The new batches ($3, their fingerprints $4, their rejections $5) recorded, the
+      // writer's last moved.
       {kIngestAdvance,
        "WITH recorded AS (INSERT INTO telemetry.ingest_batches (writer_id, batch_sequence, "
-       "samples_sha256) SELECT $1, u.s, decode(u.h, 'hex') FROM unnest($3::int8[], $4::text[]) "
-       "AS u(s, h)) UPDATE telemetry.ingest_writers SET last_batch_sequence = $2, "
-       "update_time = now() WHERE writer_id = $1"},
+       "samples_sha256, rejections) SELECT $1, u.s, decode(u.h, 'hex'), u.r FROM "
+       "unnest($3::int8[], $4::text[], $5::text[]) AS u(s, h, r)) UPDATE "
+       "telemetry.ingest_writers SET last_batch_sequence = $2, update_time = now() WHERE "
+       "writer_id = $1"},
   };
 }
 
@@ -1351,7 +1353,9 @@ absl::StatusOr<std::vector<BatchOutcome>> PgTelemetryStore::IngestBatches(
     record.last_sequence = std::stoull(PQgetvalue(writer, 0, 0));
     const PGresult* recorded = opened[2]->get();
     for (int row = 0; row < PQntuples(recorded); ++row) {
-      record.fingerprints[std::stoull(PQgetvalue(recorded, row, 0))] = PQgetvalue(recorded, row, 1);
+      const uint64_t sequence = std::stoull(PQgetvalue(recorded, row, 0));
+      record.fingerprints[sequence] = PQgetvalue(recorded, row, 1);
+      record.rejections[sequence] = PQgetvalue(recorded, row, 2);
     }
     const std::vector<int64_t> batch_ids = Int64ArrayOf(PQgetvalue(writer, 0, 1));
     if (batch_ids.size() != batches.size()) {
@@ -1370,6 +1374,9 @@ absl::StatusOr<std::vector<BatchOutcome>> PgTelemetryStore::IngestBatches(
       }
       if (*duplicate) {
         outcomes[b].duplicate = true;
+        // Recorded by an earlier transaction; one of this group's is filled below.
+        outcomes[b].verdict.rejected =
+            DecodeRejections(record.rejections[batches[b].batch_sequence]);
         continue;
       }
       outcomes[b].batch_id = batch_ids[b];
@@ -1412,6 +1419,19 @@ absl::StatusOr<std::vector<BatchOutcome>> PgTelemetryStore::IngestBatches(
       }
       AddCopyRows(batch, outcomes[b].verdict.accepted, outcomes[b].batch_id, rows);
       any_accepted = any_accepted || !outcomes[b].verdict.accepted.empty();
+    }
+    // Each new batch's rejections, recorded; a copy of it later in the group gets them.
+    std::vector<std::string> fresh_rejections;
+    std::map<uint64_t, const std::vector<Rejection>*> judged;
+    for (size_t b : fresh) {
+      fresh_rejections.push_back(EncodeRejections(outcomes[b].verdict.rejected));
+      judged[batches[b].batch_sequence] = &outcomes[b].verdict.rejected;
+    }
+    for (size_t b = 0; b < outcomes.size(); ++b) {
+      auto first = judged.find(batches[b].batch_sequence);
+      if (outcomes[b].duplicate && first != judged.end()) {
+        outcomes[b].verdict.rejected = *first->second;
+      }
     }
     if (any_accepted) {
       // Day partitions this replica has not seen yet: created in this transaction.
@@ -1458,12 +1478,12 @@ absl::StatusOr<std::vector<BatchOutcome>> PgTelemetryStore::IngestBatches(
                                           {event.event_id.c_str(), event.payload.data()},
                                           {0, static_cast<int>(event.payload.size())}, {0, 1}));
     }
-    const std::string advance_args[] = {absl::StrCat(record.last_sequence),
-                                        ArrayLiteral(fresh_sequences),
-                                        ArrayLiteral(fresh_fingerprints)};
-    closing.push_back(
-        PreparedStatement(kIngestAdvance, {writer_id.c_str(), advance_args[0].c_str(),
-                                           advance_args[1].c_str(), advance_args[2].c_str()}));
+    const std::string advance_args[] = {
+        absl::StrCat(record.last_sequence), ArrayLiteral(fresh_sequences),
+        ArrayLiteral(fresh_fingerprints), ArrayLiteral(fresh_rejections)};
+    closing.push_back(PreparedStatement(
+        kIngestAdvance, {writer_id.c_str(), advance_args[0].c_str(), advance_args[1].c_str(),
+                         advance_args[2].c_str(), advance_args[3].c_str()}));
     closing.push_back(SqlStatement("COMMIT"));
     PM_RETURN_IF_ERROR(ExecPipeline(conn, closing).status());
     return outcomes;

@@ -67,7 +67,9 @@ struct BatchOutcome {
   // Not OK: the batch's sequence is refused (JudgeSequence); it is the last outcome,
   // nothing of it or of the batches after it was stored.
   absl::Status refusal;
-  Verdict verdict;  // empty for a duplicate or a refused batch
+  // Empty for a refused batch; for a duplicate, the rejections its first commit recorded
+  // (DecodeRejections) and nothing accepted.
+  Verdict verdict;
   // The store's number of a committed batch: its sample i is stored with key
   // SampleKey(batch_id, i) (the latest-values cache orders by it). 0 for a duplicate.
   int64_t batch_id = 0;

@@ -167,10 +167,17 @@ TEST_F(TelemetryTest, MixedBatchDuplicatesOrderAndUnavailable) {
                                    std::pair(9, v1::REJECT_REASON_TIME_OUT_OF_RANGE),
                                    std::pair(10, v1::REJECT_REASON_INVALID_TEXT),
                                    std::pair(11, v1::REJECT_REASON_TIME_OUT_OF_RANGE)));
+  // The re-send: the 5 stored samples are duplicates, the 8 rejected stay rejected.
   ASSERT_TRUE(stream->Next(&answer));
   EXPECT_EQ(answer.batch_sequence(), 1u);
-  EXPECT_EQ(answer.duplicate_count(), batch.samples_size());
+  EXPECT_EQ(answer.duplicate_count(), 5);
   EXPECT_EQ(answer.accepted_count(), 0);
+  EXPECT_EQ(answer.rejected_count(), 8);
+  std::vector<std::pair<int, v1::RejectReason>> recorded;
+  for (const v1::RejectedSample& r : answer.rejected_samples()) {
+    recorded.emplace_back(r.index(), r.reason());
+  }
+  EXPECT_EQ(recorded, rejects);
   ASSERT_TRUE(stream->WritesDone());
   EXPECT_FALSE(stream->Next(&answer));
   ASSERT_TRUE(stream->Finish().ok());
@@ -179,7 +186,8 @@ TEST_F(TelemetryTest, MixedBatchDuplicatesOrderAndUnavailable) {
   auto again = adapter.IngestSamples();
   ASSERT_TRUE(again->Write(batch));
   ASSERT_TRUE(again->Next(&answer));
-  EXPECT_EQ(answer.duplicate_count(), batch.samples_size());
+  EXPECT_EQ(answer.duplicate_count(), 5);
+  EXPECT_EQ(answer.rejected_count(), 8);
   ASSERT_TRUE(again->WritesDone());
   EXPECT_FALSE(again->Next(&answer));
   ASSERT_TRUE(again->Finish().ok());

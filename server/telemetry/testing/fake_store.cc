@@ -143,6 +143,8 @@ BatchOutcome FakeTelemetryStore::IngestLocked(const Batch& batch, const BatchJud
   }
   if (*duplicate) {
     outcome.duplicate = true;
+    outcome.verdict.rejected =
+        DecodeRejections(writers_[batch.writer_id].rejections[batch.batch_sequence]);
     return outcome;
   }
   Catalog catalog;
@@ -155,6 +157,8 @@ BatchOutcome FakeTelemetryStore::IngestLocked(const Batch& batch, const BatchJud
     }
   }
   outcome.verdict = judge(batch.samples, catalog);
+  writers_[batch.writer_id].rejections[batch.batch_sequence] =
+      EncodeRejections(outcome.verdict.rejected);
   const int64_t batch_id = next_batch_++;
   for (int i : outcome.verdict.accepted) {
     samples_.push_back({batch.samples[static_cast<size_t>(i)], SampleKey(batch_id, i)});

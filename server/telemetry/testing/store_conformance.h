@@ -275,6 +275,25 @@ TYPED_TEST_P(TelemetryStoreConformanceTest, MixedBatchStoresTheValidRest) {
   EXPECT_EQ(all[1].sample.number, 21.5);
   ASSERT_EQ(this->backend_.Events().size(), 1u);
   EXPECT_EQ(this->backend_.Events()[0].payload, "2");
+  // Re-sent (its answer lost to a crash): a duplicate whose rejected samples stay
+  // rejected, as first judged (outside testing: the writer counted the NaN as stored).
+  absl::StatusOr<BatchOutcome> again = this->Ingest(
+      "w1", 1,
+      {NumberAt("S1speed", 100, this->now_), NumberAt("nope", 1, this->now_),
+       NumberAt("S1speed", 1, this->now_, "CNC-99"), NumberAt("temp", std::nan(""), this->now_),
+       NumberAt("temp", 21.5, this->now_)});
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(again->duplicate);
+  EXPECT_TRUE(again->verdict.accepted.empty());
+  ASSERT_EQ(again->verdict.rejected.size(), 3u);
+  EXPECT_EQ(again->verdict.rejected[0].index, 1);
+  EXPECT_EQ(again->verdict.rejected[0].reason, RejectReason::kUnknownDataItem);
+  EXPECT_EQ(again->verdict.rejected[2].index, 3);
+  EXPECT_EQ(again->verdict.rejected[2].reason, RejectReason::kNotFinite);
+  EXPECT_EQ(again->verdict.rejected[2].message,
+            "samples[3]: NOT_FINITE (rejected when this batch was first received; the batch is "
+            "recorded as it was then)");
+  EXPECT_EQ(this->All().size(), 2u);
 }
 
 // The judge sees each data item's type: a PART_COUNT takes counts only.
@@ -411,6 +430,11 @@ TYPED_TEST_P(TelemetryStoreConformanceTest, BatchesCommittedTogetherAreEachStore
   EXPECT_EQ((*outcomes)[1].verdict.accepted, (std::vector<int>{0}));
   ASSERT_EQ((*outcomes)[1].verdict.rejected.size(), 1u);
   EXPECT_EQ((*outcomes)[1].verdict.rejected[0].index, 1);
+  // The copy re-sent within the group: its first copy's rejection, nothing accepted.
+  EXPECT_TRUE((*outcomes)[2].verdict.accepted.empty());
+  ASSERT_EQ((*outcomes)[2].verdict.rejected.size(), 1u);
+  EXPECT_EQ((*outcomes)[2].verdict.rejected[0].reason, RejectReason::kUnknownDataItem);
+  EXPECT_TRUE((*outcomes)[0].verdict.rejected.empty());
   EXPECT_TRUE((*outcomes)[3].verdict.accepted.empty());
   EXPECT_EQ((*outcomes)[4].verdict.accepted, (std::vector<int>{0, 1}));
   // Each stored batch has its own number; a duplicate none.
