@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -116,6 +117,15 @@ std::optional<ShiftKey> ParseShiftId(absl::string_view id) {
   std::optional<absl::CivilDay> date = ParseDate(id.substr(0, 10));
   if (!date) return std::nullopt;
   return ShiftKey{*date, std::string(id.substr(11))};
+}
+
+std::string ShiftIdViolation(absl::string_view id) {
+  if (ParseShiftId(id)) return "";
+  if (id.size() >= 12 && id[10] == '/') {
+    const std::string date = DateViolation(id.substr(0, 10));
+    if (absl::StrContains(date, "does not exist")) return absl::StrCat("its date ", date);
+  }
+  return "must be a shift id <YYYY-MM-DD>/<code>, its date within 1900-01-01..9990-12-31";
 }
 
 absl::Time LocalToAbsolute(const absl::TimeZone& zone, absl::CivilMinute local) {

@@ -127,6 +127,10 @@ struct ShiftKey {
   std::string code;
 };
 std::optional<ShiftKey> ParseShiftId(absl::string_view id);
+// Why `id` is no shift id, as the date fields say it (DateViolation) when its date part is
+// a day that does not exist ("2026-02-29/A": "its date 2026-02-29 does not exist
+// (2026-02 has 28 days)"); for an id ParseShiftId takes, "".
+std::string ShiftIdViolation(absl::string_view id);
 
 // The instant of a local wall-clock time by the rules above (skipped → the jump,
 // repeated → the first occurrence).

@@ -270,6 +270,12 @@ TEST(CalendarTest, ShiftIdsAndLocalTimesParseStrictly) {
   EXPECT_FALSE(ParseLocalTime("6:30").has_value());
   EXPECT_EQ(ShiftIdOf(absl::CivilDay(2026, 11, 21), "A"), "2026-11-21/A");
   EXPECT_FALSE(ParseShiftId("2026-11-21").has_value());
+  // Outside testing: "2026-02-29/A" got the generic words, every date field the reason.
+  EXPECT_EQ(ShiftIdViolation("2026-02-29/A"),
+            "its date 2026-02-29 does not exist (2026-02 has 28 days)");
+  EXPECT_EQ(ShiftIdViolation("2026-11-21"),
+            "must be a shift id <YYYY-MM-DD>/<code>, its date within 1900-01-01..9990-12-31");
+  EXPECT_EQ(ShiftIdViolation("2026-11-21/A"), "");
   EXPECT_FALSE(Calendar().ShiftById("2026-03-10/X").has_value());
   EXPECT_FALSE(Calendar().ShiftById("garbage").has_value());
 }

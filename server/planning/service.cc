@@ -112,11 +112,7 @@ absl::StatusOr<ShiftInstance> PlanningServiceImpl::WorkedShift(const std::string
                                                                const std::string& shift_id,
                                                                const std::string& shift_field) {
   std::optional<ShiftKey> key = ParseShiftId(shift_id);
-  if (!key) {
-    return runtime::InvalidField(
-        shift_field,
-        "must be a shift id <YYYY-MM-DD>/<code>, its date within 1900-01-01..9990-12-31");
-  }
+  if (!key) return runtime::InvalidField(shift_field, ShiftIdViolation(shift_id));
   const absl::Time around = absl::FromCivil(key->date, zone_);
   PM_ASSIGN_OR_RETURN(LineCalendar calendar,
                       CalendarOf(line_id, line_field, around, around + absl::Hours(24)));
