@@ -76,6 +76,20 @@ std::vector<Rejection> DecodeRejections(const std::string& recorded) {
   return out;
 }
 
+absl::Status JudgeOwner(WriterRecord& record, const std::string& writer_id,
+                        const std::string& caller) {
+  if (!record.owner) record.owner = caller;
+  if (*record.owner == caller) return absl::OkStatus();
+  return runtime::WithErrorInfo(
+      absl::PermissionDeniedError(absl::StrCat(
+          "writer_id ", runtime::QuoteForMessage(writer_id),
+          " is another caller's: a writer's batches come from the caller that first sent "
+          "under its id; take a writer_id of your own; this batch and the ones after it on the "
+          "stream were "
+          "not stored")),
+      "WRITER_ID_TAKEN", {{"writer_id", writer_id}});
+}
+
 absl::StatusOr<bool> JudgeSequence(WriterRecord& record, const std::string& writer_id,
                                    uint64_t batch_sequence, const std::string& fingerprint) {
   const std::map<std::string, std::string> metadata = {

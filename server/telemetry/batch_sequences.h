@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,8 @@ std::string BatchFingerprint(const std::vector<Sample>& samples);
 // fingerprints of its batches committed within the record window, of the sequences
 // asked about.
 struct WriterRecord {
+  // The caller whose writer it is (the first to send under its id); none: not yet known.
+  std::optional<std::string> owner;
   uint64_t last_sequence = 0;
   std::map<uint64_t, std::string> fingerprints;
   // The rejected samples of those batches (EncodeRejections), for the answer to a re-send.
@@ -51,6 +54,15 @@ std::vector<Rejection> DecodeRejections(const std::string& recorded);
 // (BATCH_SEQUENCE_OUT_OF_ORDER) for a sequence not above the last with no record. Both
 // name the writer, the sequence and the last one (ErrorInfo metadata writer_id,
 // batch_sequence, last_batch_sequence).
+// A writer_id belongs to the caller that first sent under it: another caller's batch is
+// PERMISSION_DENIED (ErrorInfo WRITER_ID_TAKEN, metadata writer_id), nothing of it stored.
+// Outside testing: one integrator, sending under another's writer_id a sequence of
+// 9e18, had that adapter's next batches refused, and learnt by re-sending them which of
+// its batches the adapter had sent ("duplicate"). Adopts `caller` when the record has no
+// owner yet (a new writer, or one recorded before owners were).
+absl::Status JudgeOwner(WriterRecord& record, const std::string& writer_id,
+                        const std::string& caller);
+
 absl::StatusOr<bool> JudgeSequence(WriterRecord& record, const std::string& writer_id,
                                    uint64_t batch_sequence, const std::string& fingerprint);
 

@@ -179,12 +179,14 @@ constexpr char kCopySql[] =
 
 std::vector<std::pair<std::string, std::string>> IngestStatements() {
   return {
-      // Locks the writer's row (created at 0 on its first batch) and numbers $2 batches.
+      // Locks the writer's row (created at 0 on its first batch, owned by the caller $3;
+      // one without an owner adopts $3: migration 0010) and numbers $2 batches.
       {kIngestWriter,
-       "INSERT INTO telemetry.ingest_writers AS w (writer_id, last_batch_sequence) "
-       "VALUES ($1, 0) ON CONFLICT (writer_id) DO UPDATE SET writer_id = excluded.writer_id "
-       "RETURNING w.last_batch_sequence, (SELECT array_agg(nextval('telemetry.sample_batches')) "
-       "FROM generate_series(1, $2::int4))"},
+       "INSERT INTO telemetry.ingest_writers AS w (writer_id, last_batch_sequence, owner) "
+       "VALUES ($1, 0, $3) ON CONFLICT (writer_id) DO UPDATE SET owner = coalesce(w.owner, "
+       "excluded.owner) RETURNING w.last_batch_sequence, (SELECT "
+       "array_agg(nextval('telemetry.sample_batches')) FROM generate_series(1, $2::int4)), "
+       "w.owner"},
       // The facts the judge and the machine states need, and no more: the catalog's
       // version (migration 0008), a row per machine of $1 that is registered (data item
       // NULL; whether its tracker has a change pending), then a row per data item of the
@@ -1340,7 +1342,8 @@ absl::StatusOr<std::vector<BatchOutcome>> PgTelemetryStore::IngestBatches(
     // version) is read (for duplicates too, then unused: they are rare).
     std::vector<PipelinedStatement> opening = {
         SqlStatement("BEGIN"),
-        PreparedStatement(kIngestWriter, {writer_id.c_str(), batch_count.c_str()}),
+        PreparedStatement(kIngestWriter,
+                          {writer_id.c_str(), batch_count.c_str(), batches.front().caller.c_str()}),
         PreparedStatement(kIngestRecords, {writer_id.c_str(), sequence_array.c_str()})};
     if (!machines.empty()) {
       opening.push_back(known ? PreparedStatement(kIngestCatalogVersion, {catalog_args[0]})
@@ -1350,6 +1353,13 @@ absl::StatusOr<std::vector<BatchOutcome>> PgTelemetryStore::IngestBatches(
     const PGresult* writer = opened[1]->get();
     // Which batches are new, duplicates or refused (batch_sequences.h), in order.
     WriterRecord record;
+    record.owner = PQgetvalue(writer, 0, 2);
+    if (absl::Status owner = JudgeOwner(record, writer_id, batches.front().caller); !owner.ok()) {
+      PM_RETURN_IF_ERROR(LibpqExec(conn, "ROLLBACK"));
+      outcomes.resize(1);
+      outcomes[0].refusal = owner;
+      return outcomes;
+    }
     record.last_sequence = std::stoull(PQgetvalue(writer, 0, 0));
     const PGresult* recorded = opened[2]->get();
     for (int row = 0; row < PQntuples(recorded); ++row) {

@@ -95,6 +95,7 @@ class TelemetryServiceImpl::Ingest final : public IngestSamplesStream {
       Batch& batch = group.emplace_back();
       batch.writer_id = request.writer_id();
       batch.batch_sequence = request.batch_sequence();
+      batch.caller = call_.identity;
       batch.samples.reserve(static_cast<size_t>(request.samples_size()));
       for (const v1::Sample& sample : request.samples()) {
         batch.samples.push_back(SampleFromProto(sample));

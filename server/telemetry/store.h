@@ -50,6 +50,7 @@ struct Batch {
   std::string writer_id;
   uint64_t batch_sequence = 0;
   std::vector<Sample> samples;
+  std::string caller = {};  // who sent it (CallContext::identity): a writer_id is one caller's
 };
 
 // Judges a batch on the facts read in its transaction (JudgeBatch, with the clock and
@@ -270,8 +271,8 @@ inline std::vector<runtime::OutboxEvent> GroupEvents(const std::vector<Batch>& b
 // IngestBatches' precondition: at least one batch, all of one writer.
 inline absl::Status CheckOneWriter(const std::vector<Batch>& batches) {
   for (const Batch& batch : batches) {
-    if (batch.writer_id != batches.front().writer_id) {
-      return absl::InternalError("IngestBatches takes the batches of one writer");
+    if (batch.writer_id != batches.front().writer_id || batch.caller != batches.front().caller) {
+      return absl::InternalError("IngestBatches takes the batches of one writer and caller");
     }
   }
   if (batches.empty()) return absl::InternalError("IngestBatches was given no batch");

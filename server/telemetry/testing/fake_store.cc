@@ -134,6 +134,11 @@ absl::StatusOr<std::vector<BatchOutcome>> FakeTelemetryStore::IngestBatches(
 
 BatchOutcome FakeTelemetryStore::IngestLocked(const Batch& batch, const BatchJudge& judge) {
   BatchOutcome outcome;
+  if (absl::Status owner = JudgeOwner(writers_[batch.writer_id], batch.writer_id, batch.caller);
+      !owner.ok()) {
+    outcome.refusal = owner;
+    return outcome;
+  }
   absl::StatusOr<bool> duplicate =
       JudgeSequence(writers_[batch.writer_id], batch.writer_id, batch.batch_sequence,
                     BatchFingerprint(batch.samples));

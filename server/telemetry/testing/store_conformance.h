@@ -407,6 +407,32 @@ TYPED_TEST_P(TelemetryStoreConformanceTest,
   EXPECT_FALSE(this->Ingest("shared-1", 7, {NumberAt("temp", 107, t)})->duplicate);
 }
 
+// Outside testing: one integrator sent under another's writer_id (a sequence of 9e18),
+// which refused the adapter's next batches, and re-sent the adapter's batch to learn from
+// "duplicate" what it had sent. A writer_id is the caller's that first sent under it.
+TYPED_TEST_P(TelemetryStoreConformanceTest, AWriterIdIsTheFirstCallersOwn) {
+  this->Register(this->Cnc());
+  const absl::Time t = this->now_;
+  auto from = [&](const std::string& caller, uint64_t sequence, double value) {
+    return this->IngestTogether(
+        {Batch{"mtconnect-cnc07", sequence, {NumberAt("temp", value, t)}, caller}});
+  };
+  ASSERT_TRUE(from("spiffe://plant/adapter", 1, 1).ok());
+  for (uint64_t sequence : {uint64_t{1}, uint64_t{9'000'000'000'000'000'000u}}) {
+    absl::StatusOr<std::vector<BatchOutcome>> other = from("spiffe://plant/other", sequence, 1);
+    ASSERT_TRUE(other.ok()) << other.status();
+    ASSERT_EQ(other->size(), 1u);
+    EXPECT_FALSE((*other)[0].duplicate);
+    EXPECT_EQ((*other)[0].refusal.code(), absl::StatusCode::kPermissionDenied);
+    EXPECT_EQ(runtime::ErrorInfoOf((*other)[0].refusal).reason, "WRITER_ID_TAKEN");
+  }
+  absl::StatusOr<std::vector<BatchOutcome>> next = from("spiffe://plant/adapter", 2, 2);
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_TRUE((*next)[0].refusal.ok()) << (*next)[0].refusal;
+  EXPECT_EQ((*next)[0].verdict.accepted, (std::vector<int>{0}));
+  EXPECT_EQ(this->All().size(), 2u);
+}
+
 // Group commit: each batch of the group is judged as it would be alone, one after the
 // other, in one transaction.
 TYPED_TEST_P(TelemetryStoreConformanceTest, BatchesCommittedTogetherAreEachStoredOnceInOrder) {
@@ -589,7 +615,7 @@ REGISTER_TYPED_TEST_SUITE_P(
     ListPagesInRegistrationOrderWithFilters, UpdateAppliesTheMutatorAndReplaysRetries,
     LatestAnswersOnlyRegisteredDataItems, MixedBatchStoresTheValidRest, TheJudgeKnowsADataItemsType,
     TheJudgeSeesTheCatalogAsItIsNow, ResentBatchIsDuplicateAndStoredOnce,
-    ASequenceReusedOrOutOfOrderIsRefusedNotCalledADuplicate,
+    ASequenceReusedOrOutOfOrderIsRefusedNotCalledADuplicate, AWriterIdIsTheFirstCallersOwn,
     BatchesCommittedTogetherAreEachStoredOnceInOrder, AGroupsSamplesGoOutInEventsOfAtMostAMebibyte,
     LatestKeepsTheNewestTimeAcrossOutOfOrderBatches, ConditionAndSourceSequenceRoundTrip,
     QuerySamplesPagesByTimeAndFilters);
