@@ -257,11 +257,11 @@ TYPED_TEST_P(TelemetryStoreConformanceTest, LatestAnswersOnlyRegisteredDataItems
 
 TYPED_TEST_P(TelemetryStoreConformanceTest, MixedBatchStoresTheValidRest) {
   this->Register(this->Cnc());
-  absl::StatusOr<BatchOutcome> out = this->Ingest(
-      "w1", 1,
-      {NumberAt("S1speed", 100, this->now_), NumberAt("nope", 1, this->now_),
-       NumberAt("S1speed", 1, this->now_, "CNC-99"), NumberAt("temp", std::nan(""), this->now_),
-       NumberAt("temp", 21.5, this->now_)});
+  const std::vector<Sample> mixed = {
+      NumberAt("S1speed", 100, this->now_), NumberAt("nope", 1, this->now_),
+      NumberAt("S1speed", 1, this->now_, "CNC-99"), NumberAt("temp", std::nan(""), this->now_),
+      NumberAt("temp", 21.5, this->now_)};
+  absl::StatusOr<BatchOutcome> out = this->Ingest("w1", 1, mixed);
   ASSERT_TRUE(out.ok()) << out.status();
   EXPECT_FALSE(out->duplicate);
   EXPECT_THAT(out->verdict.accepted, ::testing::ElementsAre(0, 4));
@@ -277,11 +277,7 @@ TYPED_TEST_P(TelemetryStoreConformanceTest, MixedBatchStoresTheValidRest) {
   EXPECT_EQ(this->backend_.Events()[0].payload, "2");
   // Re-sent (its answer lost to a crash): a duplicate whose rejected samples stay
   // rejected, as first judged (outside testing: the writer counted the NaN as stored).
-  absl::StatusOr<BatchOutcome> again = this->Ingest(
-      "w1", 1,
-      {NumberAt("S1speed", 100, this->now_), NumberAt("nope", 1, this->now_),
-       NumberAt("S1speed", 1, this->now_, "CNC-99"), NumberAt("temp", std::nan(""), this->now_),
-       NumberAt("temp", 21.5, this->now_)});
+  absl::StatusOr<BatchOutcome> again = this->Ingest("w1", 1, mixed);
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_TRUE(again->duplicate);
   EXPECT_TRUE(again->verdict.accepted.empty());
