@@ -470,7 +470,12 @@ int TelemetryIngestCommand::Run(const IngestRunEnvironment& env) const {
   // Stopped early, the batch being filled is not sent: a batch goes only whole, so an
   // --import-id run sent again finds the same batches.
   const bool stopped_early = !failure.ok() || interrupted.load() || import_cut_short;
-  const absl::Status closed = stopped_early ? writer.Stop() : writer.Close(absl::Now());
+  // Cut short at a bad row, an import still waits for its whole batches (up to
+  // --timeout): they are stored and counted, only the last part of one is not sent.
+  const absl::Status closed = !stopped_early ? writer.Close(absl::Now())
+                              : import_cut_short && failure.ok() && !interrupted.load()
+                                  ? writer.Stop(absl::Now() + absl::Seconds(env.stall_seconds))
+                                  : writer.Stop();
   if (!stopped_early && !closed.ok()) failure = closed;
   if (env.canceller != nullptr) {
     env.canceller->SetBlockingReader(false);
@@ -521,8 +526,9 @@ int TelemetryIngestCommand::Run(const IngestRunEnvironment& env) const {
     err << "plantctl: " << bad_row.message() << "\n";
     if (import_cut_short) {
       err << "plantctl: stopped there; of the " << Grouped(read)
-          << " samples before it, the whole batches were sent (not the last part of one): "
-             "fix the row and run the same command again, --import-id "
+          << " samples before it, the whole batches were sent (the summary counts them) and "
+             "the last part of one was not: fix the row and run the same command again, "
+             "--import-id "
           << import_id_ << " goes on from there\n";
     } else {
       err << "plantctl: stopped there; the " << Grouped(read) << " samples before it were sent"

@@ -227,12 +227,14 @@ class TelemetryBatchWriter::Core {
     absl::MutexLock lock(&mu_);
     given_up_ = true;
     int64_t sent = 0;
-    int64_t samples = open_samples_;  // the batch being filled, left unsealed by Stop
+    int64_t samples = 0;
     for (const auto& batch : sealed_) {
       samples += batch->samples;
       if (batch->written_before) sent += batch->samples;
     }
-    const int64_t batches = static_cast<int64_t>(sealed_.size()) + (open_samples_ > 0 ? 1 : 0);
+    const int64_t batches = static_cast<int64_t>(sealed_.size());
+    const int64_t unsealed = open_samples_;  // the batch being filled, left so by Stop
+    samples += unsealed;
     sealed_.clear();
     open_.Clear();
     open_samples_ = 0;
@@ -247,13 +249,17 @@ class TelemetryBatchWriter::Core {
       const std::shared_ptr<internal::ConnectionHistory> history =
           internal::ConnectionHistoryOf(channel_.get());
       const bool never_connected = history != nullptr && !history->connected_before();
-      close_result_ = absl::DeadlineExceededError(
-          absl::StrCat("close: ", samples, " samples in ", batches,
-                       " batches were not acknowledged by the ", "deadline and are abandoned (",
-                       never_connected ? "none was sent: the server was never reached"
-                                       : absl::StrCat(sent, " of them were sent and may be stored"),
-                       "); last stream error: ",
-                       stats_.last_stream_error.empty() ? "none" : stats_.last_stream_error));
+      close_result_ = absl::DeadlineExceededError(absl::StrCat(
+          "close: ", samples - unsealed, " samples in ", batches,
+          " batches were not acknowledged by the deadline and are abandoned (",
+          never_connected ? "none was sent: the server was never reached"
+                          : absl::StrCat(sent, " of them were sent and may be stored"),
+          ")",
+          unsealed > 0
+              ? absl::StrCat(", and ", unsealed, " samples of the batch being filled, never sent")
+              : "",
+          "; last stream error: ",
+          stats_.last_stream_error.empty() ? "none" : stats_.last_stream_error));
     }
     closed_ = true;
     return close_result_;
@@ -610,8 +616,8 @@ absl::Status TelemetryBatchWriter::Close(absl::Time deadline) {
   return core_->Close(deadline, /*seal=*/true);
 }
 
-absl::Status TelemetryBatchWriter::Stop() {
-  return core_->Close(absl::InfinitePast(), /*seal=*/false);
+absl::Status TelemetryBatchWriter::Stop(absl::Time deadline) {
+  return core_->Close(deadline, /*seal=*/false);
 }
 
 TelemetryBatchWriterStats TelemetryBatchWriter::Stats() const { return core_->Stats(); }

@@ -703,7 +703,8 @@ TEST_F(TelemetryBatchWriterTest, StopDoesNotSendTheBatchBeingFilled) {
   ASSERT_TRUE(testing::PollUntil([&] { return CommittedBatches() == 1; }, absl::Seconds(20)));
   const absl::Status stopped = writer->Stop();
   EXPECT_EQ(stopped.code(), absl::StatusCode::kDeadlineExceeded) << stopped;
-  EXPECT_THAT(stopped.message(), HasSubstr("5 samples in 1 batches"));
+  EXPECT_THAT(stopped.message(), HasSubstr("0 samples in 0 batches"));
+  EXPECT_THAT(stopped.message(), HasSubstr("and 5 samples of the batch being filled, never sent"));
   EXPECT_EQ(writer->Stats().samples_sent, 10);
   EXPECT_EQ(writer->Stats().samples_abandoned, 5);
   EXPECT_EQ(writer->Add(NumberSample(15)).code(), absl::StatusCode::kFailedPrecondition);

@@ -245,11 +245,13 @@ class TelemetryBatchWriter {
   // cancelled then).
   absl::Status Close(absl::Time deadline);
 
-  // Close at once without sending more: the batch being filled is not sealed (so a
-  // batch is only ever sent whole, as count and size cut it: an input sent again with
-  // exact_first_batch_sequence finds the same batches), what is unanswered is abandoned
-  // as by Close.
-  absl::Status Stop();
+  // Close without sealing the batch being filled (so a batch is only ever sent whole, as
+  // count and size cut it: an input sent again with exact_first_batch_sequence finds the
+  // same batches): the whole batches are sent and waited for until `deadline` (by
+  // default none: at once), then what is unanswered is abandoned as by Close, and the
+  // batch being filled with it (its samples never sent, counted in samples_abandoned and
+  // named apart in the DEADLINE_EXCEEDED message).
+  absl::Status Stop(absl::Time deadline = absl::InfinitePast());
 
   TelemetryBatchWriterStats Stats() const;
 
