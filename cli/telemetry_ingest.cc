@@ -467,16 +467,17 @@ int TelemetryIngestCommand::Run(const IngestRunEnvironment& env) const {
     progress.Update(read, stats);
     if (absl::Status stalled = stall.Check(stats); !stalled.ok()) failure = stalled;
   }
-  // Stopped early, the batch being filled is not sent: a batch goes only whole, so an
-  // --import-id run sent again finds the same batches.
-  const bool stopped_early = !failure.ok() || interrupted.load() || import_cut_short;
-  // Cut short at a bad row, an import still waits for its whole batches (up to
-  // --timeout): they are stored and counted, only the last part of one is not sent.
-  const absl::Status closed = !stopped_early ? writer.Close(absl::Now())
-                              : import_cut_short && failure.ok() && !interrupted.load()
-                                  ? writer.Stop(absl::Now() + absl::Seconds(env.stall_seconds))
-                                  : writer.Stop();
-  if (!stopped_early && !closed.ok()) failure = closed;
+  // Stopped by Ctrl-C or a failure: at once, the batch being filled not sent (a batch goes
+  // only whole, so an --import-id run sent again finds the same batches). An import cut
+  // short at a bad row still waits for its whole batches (up to --timeout): they are
+  // stored and counted, only the last part of one is not sent.
+  if (!failure.ok() || interrupted.load()) {
+    writer.Stop().IgnoreError();  // what it abandons is in the summary
+  } else if (import_cut_short) {
+    writer.Stop(absl::Now() + absl::Seconds(env.stall_seconds)).IgnoreError();
+  } else if (absl::Status closed = writer.Close(absl::Now()); !closed.ok()) {
+    failure = closed;
+  }
   if (env.canceller != nullptr) {
     env.canceller->SetBlockingReader(false);
     env.canceller->SetStopper(nullptr);
