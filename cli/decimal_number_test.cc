@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "cli/json_input_check.h"
+#include "plantmesh/api/v1/error_details.pb.h"
 #include "plantmesh/planning/v1/planning_service.pb.h"
 #include "plantmesh/telemetry/v1/telemetry.pb.h"
 
@@ -117,6 +118,11 @@ TEST(CheckJsonInput, RefusesAFieldGivenTwice) {
                 .message(),
             "demand[1].product_id: the field is given twice (as \"productId\" and \"product_id\"); "
             "give it once");
+  // A map's key twice (no request has a map yet; ErrorInfo's metadata is one).
+  const auto* info = ::plantmesh::api::v1::ErrorInfo::descriptor();
+  EXPECT_TRUE(CheckJsonInput(R"({"metadata":{"a":"1","b":"2"}})", info).ok());
+  EXPECT_EQ(CheckJsonInput(R"({"metadata":{"a":"1","a":"2"}})", info).message(),
+            "metadata[\"a\"]: the key is given twice; give it once");
 }
 
 }  // namespace

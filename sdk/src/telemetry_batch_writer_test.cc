@@ -654,7 +654,22 @@ TEST_F(TelemetryBatchWriterTest, FlushReturnsAtItsDeadlineAndTheWriterKeepsSendi
 // The window counts samples as well as batches: 3 batches of 10 fit in 35 samples, a
 // fourth waits for an answer; a batch larger than the window goes alone.
 TEST_F(TelemetryBatchWriterTest, TheWindowHoldsAtMostItsSamplesInFlight) {
-  service_.SetPaused(true);
+  // Adds `samples` while the server holds every batch and answers how many batches the
+  // writer had in flight once it sent `expected` (a short flush's deadline is its time to
+  // send one more), then lets the server answer them all.
+  auto in_flight_while_held = [&](TelemetryBatchWriter& writer, uint64_t samples,
+                                  int64_t expected) {
+    service_.SetPaused(true);
+    for (uint64_t i = 0; i < samples; ++i) EXPECT_TRUE(writer.Add(NumberSample(i)).ok());
+    EXPECT_TRUE(testing::PollUntil([&] { return writer.Stats().batches_sent >= expected; },
+                                   absl::Seconds(20)));
+    EXPECT_EQ(writer.Flush(absl::Now() + absl::Milliseconds(300)).code(),
+              absl::StatusCode::kDeadlineExceeded);
+    const int64_t in_flight = writer.Stats().batches_in_flight;
+    service_.SetPaused(false);
+    EXPECT_TRUE(writer.Flush(absl::Now() + absl::Seconds(20)).ok());
+    return in_flight;
+  };
   TelemetryBatchWriterOptions options = Options();
   options.max_batch_samples = 10;
   options.max_batches_in_flight = 100;
@@ -662,33 +677,16 @@ TEST_F(TelemetryBatchWriterTest, TheWindowHoldsAtMostItsSamplesInFlight) {
   options.linger = absl::Hours(1);
   auto writer = MakeWriter(options);
   ASSERT_NE(writer, nullptr);
-  for (uint64_t i = 0; i < 60; ++i) ASSERT_TRUE(writer->Add(NumberSample(i)).ok());
-  ASSERT_TRUE(
-      testing::PollUntil([&] { return writer->Stats().batches_sent >= 3; }, absl::Seconds(20)));
-  // The flush's deadline is the writer's time to send a fourth if it would.
-  EXPECT_EQ(writer->Flush(absl::Now() + absl::Milliseconds(300)).code(),
-            absl::StatusCode::kDeadlineExceeded);
-  EXPECT_EQ(writer->Stats().batches_sent, 3);
-  EXPECT_EQ(writer->Stats().batches_in_flight, 3);
-  service_.SetPaused(false);
-  ASSERT_TRUE(writer->Flush(absl::Now() + absl::Seconds(20)).ok());
+  EXPECT_EQ(in_flight_while_held(*writer, 60, 3), 3);
   EXPECT_THAT(LedgerProblems(60), ::testing::IsEmpty());
   EXPECT_EQ(writer->Stats().batches_sent, 6);
   EXPECT_TRUE(writer->Close(absl::Now() + absl::Seconds(5)).ok());
 
-  service_.SetPaused(true);
   options.writer_id = "adapter-window-2";
   options.max_samples_in_flight = 5;
   auto alone = MakeWriter(options);
   ASSERT_NE(alone, nullptr);
-  for (uint64_t i = 0; i < 20; ++i) ASSERT_TRUE(alone->Add(NumberSample(i)).ok());
-  ASSERT_TRUE(
-      testing::PollUntil([&] { return alone->Stats().batches_sent >= 1; }, absl::Seconds(20)));
-  EXPECT_EQ(alone->Flush(absl::Now() + absl::Milliseconds(300)).code(),
-            absl::StatusCode::kDeadlineExceeded);
-  EXPECT_EQ(alone->Stats().batches_in_flight, 1);
-  service_.SetPaused(false);
-  EXPECT_TRUE(alone->Flush(absl::Now() + absl::Seconds(20)).ok());
+  EXPECT_EQ(in_flight_while_held(*alone, 20, 1), 1);
   EXPECT_TRUE(alone->Close(absl::Now() + absl::Seconds(5)).ok());
 }
 

@@ -60,6 +60,14 @@ class ProposePlanTest : public testing::PlanningServiceFixture {
     return request;
   }
 
+  // ThreeShifts of 12,000 GRANOLA-500G whose drafts are stored, under `request_id`.
+  static v1::ProposePlanRequest WithDrafts(const std::string& request_id) {
+    v1::ProposePlanRequest request = ThreeShifts({{"GRANOLA-500G", 12000}});
+    request.set_create_drafts(true);
+    request.set_request_id(request_id);
+    return request;
+  }
+
   grpc::Status Propose(const v1::ProposePlanRequest& request, v1::ProposePlanResponse* out) {
     return stub_->ProposePlan(Ctx().get(), request, out);
   }
@@ -339,9 +347,7 @@ TEST_F(ProposePlanTest, AForecastStopsAtTheCalendarsLastDay) {
 }
 
 TEST_F(ProposePlanTest, CreatesDraftsOnceByRequestId) {
-  v1::ProposePlanRequest request = ThreeShifts({{"GRANOLA-500G", 12000}});
-  request.set_create_drafts(true);
-  request.set_request_id("propose-1");
+  v1::ProposePlanRequest request = WithDrafts("propose-1");
   v1::ProposePlanResponse first;
   grpc::Status s = Propose(request, &first);
   ASSERT_TRUE(s.ok()) << s.error_message();
@@ -388,9 +394,7 @@ TEST_F(ProposePlanTest, CreatesDraftsOnceByRequestId) {
 // SOLVER_BUSY while other proposals held the solver (and the same request_id with another
 // payload was "busy" too, not REQUEST_ID_REUSED). The request log answers first.
 TEST_F(ProposePlanTest, ARetryIsAnsweredWhileTheSolverIsBusy) {
-  v1::ProposePlanRequest request = ThreeShifts({{"GRANOLA-500G", 12000}});
-  request.set_create_drafts(true);
-  request.set_request_id("propose-busy");
+  v1::ProposePlanRequest request = WithDrafts("propose-busy");
   v1::ProposePlanResponse first;
   grpc::Status s = Propose(request, &first);
   ASSERT_TRUE(s.ok()) << s.error_message();

@@ -68,12 +68,6 @@ void ClearWhatAnUpdateIgnores(google::protobuf::Message* request) {
   }
 }
 
-// Sets the int32 field `name` of `message` to `value`.
-void SetInt32(google::protobuf::Message* message, const char* name, int32_t value) {
-  message->GetReflection()->SetInt32(message, message->GetDescriptor()->FindFieldByName(name),
-                                     value);
-}
-
 // Values that differ on the wire but not to the server, made equal, at any depth:
 // - -0.0 as 0.0 in float and double fields: equal numbers, but protobuf writes the sign
 //   bit (proto3 leaves out only +0);
@@ -88,8 +82,9 @@ void Normalize(google::protobuf::Message* message) {
   const google::protobuf::Reflection* r = message->GetReflection();
   if (type->full_name() == "google.protobuf.Timestamp" ||
       type->full_name() == "google.protobuf.Duration") {
-    const int32_t nanos = r->GetInt32(*message, type->FindFieldByName("nanos"));
-    SetInt32(message, "nanos", nanos - nanos % 1000);  // toward 0: Durations' nanos may be < 0
+    const FieldDescriptor* nanos = type->FindFieldByName("nanos");
+    const int32_t value = r->GetInt32(*message, nanos);
+    r->SetInt32(message, nanos, value - value % 1000);  // toward 0: a Duration's may be < 0
     return;
   }
   if (type->full_name() == "google.protobuf.FieldMask") {

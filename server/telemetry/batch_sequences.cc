@@ -85,8 +85,7 @@ absl::Status JudgeOwner(WriterRecord& record, const std::string& writer_id,
           "writer_id ", runtime::QuoteForMessage(writer_id),
           " is another caller's: a writer's batches come from the caller that first sent "
           "under its id; take a writer_id of your own; this batch and the ones after it on the "
-          "stream were "
-          "not stored")),
+          "stream were not stored")),
       "WRITER_ID_TAKEN", {{"writer_id", writer_id}});
 }
 

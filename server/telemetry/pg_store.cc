@@ -1430,17 +1430,17 @@ absl::StatusOr<std::vector<BatchOutcome>> PgTelemetryStore::IngestBatches(
       AddCopyRows(batch, outcomes[b].verdict.accepted, outcomes[b].batch_id, rows);
       any_accepted = any_accepted || !outcomes[b].verdict.accepted.empty();
     }
-    // Each new batch's rejections, recorded; a copy of it later in the group gets them.
+    // Each new batch's rejections, recorded; a copy of it later in the group (rare: a
+    // re-send that caught up with its first) gets them from that first copy.
     std::vector<std::string> fresh_rejections;
-    std::map<uint64_t, const std::vector<Rejection>*> judged;
-    for (size_t b : fresh) {
+    for (size_t b : fresh)
       fresh_rejections.push_back(EncodeRejections(outcomes[b].verdict.rejected));
-      judged[batches[b].batch_sequence] = &outcomes[b].verdict.rejected;
-    }
-    for (size_t b = 0; b < outcomes.size(); ++b) {
-      auto first = judged.find(batches[b].batch_sequence);
-      if (outcomes[b].duplicate && first != judged.end()) {
-        outcomes[b].verdict.rejected = *first->second;
+    for (size_t copy = 0; copy < outcomes.size(); ++copy) {
+      if (!outcomes[copy].duplicate) continue;
+      for (size_t b : fresh) {
+        if (b < copy && batches[b].batch_sequence == batches[copy].batch_sequence) {
+          outcomes[copy].verdict.rejected = outcomes[b].verdict.rejected;
+        }
       }
     }
     if (any_accepted) {

@@ -134,22 +134,20 @@ absl::StatusOr<std::vector<BatchOutcome>> FakeTelemetryStore::IngestBatches(
 
 BatchOutcome FakeTelemetryStore::IngestLocked(const Batch& batch, const BatchJudge& judge) {
   BatchOutcome outcome;
-  if (absl::Status owner = JudgeOwner(writers_[batch.writer_id], batch.writer_id, batch.caller);
-      !owner.ok()) {
+  WriterRecord& writer = writers_[batch.writer_id];
+  if (absl::Status owner = JudgeOwner(writer, batch.writer_id, batch.caller); !owner.ok()) {
     outcome.refusal = owner;
     return outcome;
   }
   absl::StatusOr<bool> duplicate =
-      JudgeSequence(writers_[batch.writer_id], batch.writer_id, batch.batch_sequence,
-                    BatchFingerprint(batch.samples));
+      JudgeSequence(writer, batch.writer_id, batch.batch_sequence, BatchFingerprint(batch.samples));
   if (!duplicate.ok()) {
     outcome.refusal = duplicate.status();
     return outcome;
   }
   if (*duplicate) {
     outcome.duplicate = true;
-    outcome.verdict.rejected =
-        DecodeRejections(writers_[batch.writer_id].rejections[batch.batch_sequence]);
+    outcome.verdict.rejected = DecodeRejections(writer.rejections[batch.batch_sequence]);
     return outcome;
   }
   Catalog catalog;
@@ -162,8 +160,7 @@ BatchOutcome FakeTelemetryStore::IngestLocked(const Batch& batch, const BatchJud
     }
   }
   outcome.verdict = judge(batch.samples, catalog);
-  writers_[batch.writer_id].rejections[batch.batch_sequence] =
-      EncodeRejections(outcome.verdict.rejected);
+  writer.rejections[batch.batch_sequence] = EncodeRejections(outcome.verdict.rejected);
   const int64_t batch_id = next_batch_++;
   for (int i : outcome.verdict.accepted) {
     samples_.push_back({batch.samples[static_cast<size_t>(i)], SampleKey(batch_id, i)});
