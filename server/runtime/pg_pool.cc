@@ -1,5 +1,6 @@
 #include "server/runtime/pg_pool.h"
 
+#include <libpq-fe.h>
 #include <poll.h>
 
 #include <algorithm>
@@ -17,6 +18,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "server/runtime/errors.h"
+#include "server/runtime/pg_stall_watchdog.h"
 #include "spdlog/spdlog.h"
 
 namespace plantmesh::runtime {
@@ -119,7 +121,7 @@ std::string PrimaryMessage(absl::string_view text) {
 // Opens one connection and runs the on_connect callbacks on it.
 absl::StatusOr<std::unique_ptr<pqxx::connection>> OpenConnection(const PgPoolOptions& options) {
   try {
-    auto conn = std::make_unique<pqxx::connection>(options.url);
+    auto conn = std::make_unique<pqxx::connection>(WithConnectTimeout(options.url));
     // set_variable (not a raw SET) so that libpqxx restores them if it reactivates.
     conn->set_variable("statement_timeout",
                        std::to_string(absl::ToInt64Milliseconds(options.statement_timeout)));
@@ -168,14 +170,18 @@ bool IsRetriable(const std::exception& e) {
 }  // namespace
 
 struct PgPool::State {
-  explicit State(PgPoolOptions o) : options(std::move(o)) {}
+  explicit State(PgPoolOptions o)
+      : options(std::move(o)),
+        watchdog(StallAfterFor(options.statement_timeout), "PostgreSQL pool") {}
 
   struct Slot {
     std::unique_ptr<pqxx::connection> conn;  // null: reopen on next Acquire
     bool in_use = false;
+    PgStallWatchdog::Ticket watched = 0;  // while lent out
   };
 
   PgPoolOptions options;
+  PgStallWatchdog watchdog;
   mutable std::mutex mu;
   std::condition_variable released;
   std::vector<Slot> slots;
@@ -261,6 +267,8 @@ absl::StatusOr<PgPool::Lease> PgPool::Acquire() {
     slot.conn = *std::move(opened);
     conn = slot.conn.get();
   }
+  // The slot is this caller's until Release, which reads `watched` on the same thread.
+  state.slots[index].watched = state.watchdog.Watch(conn->sock());
   return Lease(this, index, conn);
 }
 
@@ -270,6 +278,7 @@ void PgPool::Release(int index) {
   {
     std::lock_guard<std::mutex> lock(state.mu);
     State::Slot& slot = state.slots[index];
+    state.watchdog.Forget(std::exchange(slot.watched, 0));
     if (slot.conn != nullptr && !slot.conn->is_open()) broken = std::move(slot.conn);
     slot.in_use = false;
     --state.in_use;
@@ -330,6 +339,26 @@ std::vector<std::string> PgConstraintErrors::names() const {
   std::vector<std::string> out;
   for (const auto& entry : entries_) out.push_back(entry.first);
   return out;
+}
+
+std::string WithConnectTimeout(const std::string& url) {
+  char* error = nullptr;
+  PQconninfoOption* options = PQconninfoParse(url.c_str(), &error);
+  if (options == nullptr) {
+    PQfreemem(error);
+    return url;  // libpq says what is wrong when the connection is opened
+  }
+  bool given = false;
+  for (const PQconninfoOption* o = options; o->keyword != nullptr; ++o) {
+    if (std::string_view(o->keyword) == "connect_timeout" && o->val != nullptr) given = true;
+  }
+  PQconninfoFree(options);
+  if (given) return url;
+  const std::string setting = absl::StrCat("connect_timeout=", kDefaultConnectTimeoutSeconds);
+  if (absl::StartsWith(url, "postgresql://") || absl::StartsWith(url, "postgres://")) {
+    return absl::StrCat(url, url.find('?') == std::string::npos ? "?" : "&", setting);
+  }
+  return absl::StrCat(url, url.empty() ? "" : " ", setting);
 }
 
 std::string ConstraintNameOf(std::string_view error_message) {

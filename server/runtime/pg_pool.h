@@ -52,7 +52,10 @@ struct PgPoolOptions {
   absl::Duration acquire_timeout = absl::Seconds(5);
   // Server-side limits set on every new connection (SET statement_timeout /
   // lock_timeout) so that a stuck statement or lock cannot block a handler (and with
-  // it the server's drain) forever. Zero turns a limit off.
+  // it the server's drain) forever. Zero turns a limit off. A server that does not
+  // answer at all is found by the pool's PgStallWatchdog: a request unanswered for
+  // StallAfterFor(statement_timeout) has its connection cut (UNAVAILABLE); connections
+  // are opened with WithConnectTimeout.
   absl::Duration statement_timeout = absl::Seconds(10);
   absl::Duration lock_timeout = absl::Seconds(5);
   // Run on every new connection (after reconnects too, after the timeouts), e.g. to register the
@@ -122,6 +125,12 @@ class PgPool {
 // declared for it.
 absl::Status MapPgException(const std::exception& e,
                             const PgConstraintErrors* constraints = nullptr);
+
+// `url` (a libpq URI or key=value string) with connect_timeout set to
+// kDefaultConnectTimeoutSeconds unless it sets one: without it libpq waits for ever on a
+// server that accepts the TCP connection and then says nothing (a stopped PostgreSQL).
+inline constexpr int kDefaultConnectTimeoutSeconds = 5;
+std::string WithConnectTimeout(const std::string& url);
 
 // The constraint a libpq error message names (its CONSTRAINT NAME field, which libpq
 // adds at the verbose error verbosity every pooled connection uses), or "".

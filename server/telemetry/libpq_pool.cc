@@ -9,15 +9,22 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "server/runtime/errors.h"
+#include "server/runtime/pg_pool.h"
+#include "server/runtime/pg_stall_watchdog.h"
 
 namespace plantmesh::telemetry {
 
 struct LibpqPool::State {
+  explicit State(LibpqPoolOptions o)
+      : options(std::move(o)),
+        watchdog(runtime::StallAfterFor(options.statement_timeout), "PostgreSQL ingest pool") {}
   LibpqPoolOptions options;
+  runtime::PgStallWatchdog watchdog;
   std::mutex mu;
   std::condition_variable freed;
   std::vector<PGconn*> conns;  // nullptr: not open
   std::vector<bool> busy;
+  std::vector<runtime::PgStallWatchdog::Ticket> watched;  // of a lent-out connection
 };
 
 LibpqPool::Lease::Lease(Lease&& other) noexcept
@@ -33,11 +40,12 @@ std::unique_ptr<LibpqPool> LibpqPool::Create(LibpqPoolOptions options) {
   return std::unique_ptr<LibpqPool>(new LibpqPool(std::move(options)));
 }
 
-LibpqPool::LibpqPool(LibpqPoolOptions options) : state_(std::make_unique<State>()) {
-  state_->options = std::move(options);
+LibpqPool::LibpqPool(LibpqPoolOptions options)
+    : state_(std::make_unique<State>(std::move(options))) {
   const size_t size = static_cast<size_t>(std::max(1, state_->options.size));
   state_->conns.assign(size, nullptr);
   state_->busy.assign(size, false);
+  state_->watched.assign(size, 0);
 }
 
 LibpqPool::~LibpqPool() {
@@ -49,6 +57,7 @@ LibpqPool::~LibpqPool() {
 void LibpqPool::Release(int slot) {
   {
     std::lock_guard<std::mutex> lock(state_->mu);
+    state_->watchdog.Forget(std::exchange(state_->watched[static_cast<size_t>(slot)], 0));
     PGconn*& conn = state_->conns[static_cast<size_t>(slot)];
     // A connection left inside a transaction or a pipeline (a failure mid-batch) or
     // broken is closed: the next Acquire opens a clean one.
@@ -91,7 +100,7 @@ absl::StatusOr<LibpqPool::Lease> LibpqPool::Acquire() {
     conn = nullptr;
   }
   if (conn == nullptr) {
-    PGconn* opened = PQconnectdb(state_->options.url.c_str());
+    PGconn* opened = PQconnectdb(runtime::WithConnectTimeout(state_->options.url).c_str());
     if (PQstatus(opened) != CONNECTION_OK) {
       const std::string why = PQerrorMessage(opened);
       PQfinish(opened);
@@ -118,6 +127,8 @@ absl::StatusOr<LibpqPool::Lease> LibpqPool::Acquire() {
     }
     conn = opened;
   }
+  // The slot is this caller's until Release, which reads `watched` under the lock.
+  state_->watched[static_cast<size_t>(slot)] = state_->watchdog.Watch(PQsocket(conn));
   return Lease(this, slot, conn);
 }
 
