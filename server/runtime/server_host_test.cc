@@ -314,6 +314,24 @@ TEST_F(InsecureServerTest, ClientStreamIsAuditedWithTheHandlersDescription) {
   EXPECT_THAT(records[0].request_json, ::testing::Not(HasSubstr("PHOTO-BYTES")));
 }
 
+// Outside testing: gRPC 1.51 inflates a compressed request whole before it checks its
+// size: 8 gzip requests of ~1 MB inflating to 512 MiB each took a server to 2.7 GiB.
+// Compressed requests are refused before their message is read, on the probe port too.
+TEST_F(InsecureServerTest, CompressedRequestsAreRefusedBeforeTheirMessageIsRead) {
+  auto stub = system::v1::SystemService::NewStub(channel_);
+  grpc::ClientContext context;
+  context.set_compression_algorithm(GRPC_COMPRESS_GZIP);
+  system::v1::WhoAmIResponse response;
+  grpc::Status status = stub->WhoAmI(&context, {}, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED) << status.error_message();
+  EXPECT_THAT(status.error_message(), HasSubstr("gzip"));
+  grpc::ClientContext deflate;
+  deflate.set_compression_algorithm(GRPC_COMPRESS_DEFLATE);
+  EXPECT_EQ(stub->WhoAmI(&deflate, {}, &response).error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  grpc::ClientContext plain;
+  EXPECT_TRUE(stub->WhoAmI(&plain, {}, &response).ok());
+}
+
 TEST_F(InsecureServerTest, ReadsAreNotAudited) {
   auto stub = system::v1::SystemService::NewStub(channel_);
   grpc::ClientContext context;
