@@ -2,6 +2,8 @@
 // recording CallPolicy, on a one-thread Executor) serving the generated client over an
 // in-process server — every method kind, refusals, a full executor, slow clients, drain.
 #include <gmock/gmock.h>
+#include <grpcpp/create_channel.h>
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server.h>
 #include <grpcpp/server_builder.h>
@@ -168,7 +170,8 @@ class WatchLikeSource final : public EchoServiceBase::CountSource {
 
 class SummingSink final : public EchoServiceBase::SumSink {
  public:
-  explicit SummingSink(std::atomic<int>* taken) : taken_(taken) {}
+  SummingSink(std::atomic<int>* taken, std::atomic<int>* answered)
+      : taken_(taken), answered_(answered) {}
   absl::Status OnMessage(SumRequest& message) override {
     ++*taken_;
     if (message.value() < 0) return absl::InvalidArgumentError("value: must be >= 0");
@@ -177,6 +180,7 @@ class SummingSink final : public EchoServiceBase::SumSink {
     return absl::OkStatus();
   }
   absl::Status OnReadsDone(SumResponse* response) override {
+    ++*answered_;
     response->set_total(total_);
     response->set_values(values_);
     return absl::OkStatus();
@@ -184,6 +188,7 @@ class SummingSink final : public EchoServiceBase::SumSink {
 
  private:
   std::atomic<int>* taken_;
+  std::atomic<int>* answered_;
   int64_t total_ = 0;
   int32_t values_ = 0;
 };
@@ -199,6 +204,7 @@ class Echo final : public EchoServiceBase {
   std::atomic<int> counted{0};        // Count messages made, all streams
   std::atomic<int> counts_opened{0};  // HandleCount calls
   std::atomic<int> sums_taken{0};     // messages handed to Sum's sinks
+  std::atomic<int> sums_answered{0};  // Sum's sinks told the client's messages ended
   // While set, Fire blocks until `release` is notified (holds an executor thread).
   absl::Notification* hold_fire = nullptr;
   std::atomic<int> fires_holding{0};
@@ -249,7 +255,7 @@ class Echo final : public EchoServiceBase {
         });
   }
   absl::StatusOr<std::unique_ptr<SumSink>> HandleSum(runtime::CallContext&) override {
-    return std::make_unique<SummingSink>(&sums_taken);
+    return std::make_unique<SummingSink>(&sums_taken, &sums_answered);
   }
 };
 
@@ -473,6 +479,142 @@ TEST_F(CodegenTest, ClientStreamHandsEachMessageToTheSinkThenAnswers) {
   EXPECT_EQ(total->values(), 10);
   ASSERT_TRUE(Eventually([&] { return !policy_.Ended().empty(); }));
   EXPECT_THAT(policy_.Ended(), ElementsAre("plantmesh.codegentest.v1.EchoService.Sum (stream)"));
+}
+
+// A call driven message by message from the client's side, as a hand-written client of
+// another language can (the generated client always sends a unary call's request).
+class RawCall {
+ public:
+  RawCall(const std::string& endpoint, const std::string& method)
+      : channel_(grpc::CreateChannel(endpoint, grpc::InsecureChannelCredentials())),
+        stub_(channel_),
+        call_(stub_.PrepareCall(&context_, method, &queue_)) {
+    call_->StartCall(Tag());
+    ok_ = Wait();
+  }
+  ~RawCall() {
+    context_.TryCancel();
+    queue_.Shutdown();
+    void* tag;
+    bool ok;
+    while (queue_.Next(&tag, &ok)) {
+    }
+  }
+  bool started() const { return ok_; }
+  bool Write(const google::protobuf::Message& message) {
+    grpc::ByteBuffer bytes;
+    bool own = false;
+    if (!grpc::SerializationTraits<google::protobuf::Message>::Serialize(message, &bytes, &own)
+             .ok()) {
+      return false;
+    }
+    call_->Write(bytes, Tag());
+    return Wait();
+  }
+  bool WritesDone() {
+    call_->WritesDone(Tag());
+    return Wait();
+  }
+  // The next message into `message`; false at the end.
+  bool Read(google::protobuf::Message* message) {
+    grpc::ByteBuffer bytes;
+    call_->Read(&bytes, Tag());
+    return Wait() &&
+           grpc::SerializationTraits<google::protobuf::Message>::Deserialize(&bytes, message).ok();
+  }
+  void Cancel() { context_.TryCancel(); }
+  grpc::Status Finish() {
+    grpc::Status status;
+    call_->Finish(&status, Tag());
+    Wait();
+    return status;
+  }
+
+ private:
+  void* Tag() { return reinterpret_cast<void*>(++tags_); }
+  bool Wait() {
+    void* tag;
+    bool ok = false;
+    return queue_.Next(&tag, &ok) && ok;
+  }
+  std::shared_ptr<grpc::Channel> channel_;
+  grpc::GenericStub stub_;
+  grpc::ClientContext context_;
+  grpc::CompletionQueue queue_;
+  std::unique_ptr<grpc::GenericClientAsyncReaderWriter> call_;
+  intptr_t tags_ = 0;
+  bool ok_ = false;
+};
+
+// Outside testing: an upload cancelled after its last chunk, without a half-close, was
+// stored in 4 of 8 runs (the end of the client's messages read as the end of the
+// upload, the cancellation known only afterwards). A cancelled client stream ends
+// CANCELLED and its sink never hears that the messages ended.
+TEST_F(CodegenTest, AClientStreamCancelledAfterItsMessagesDoesNoWorkOnTheirEnd) {
+  constexpr int kCalls = 20;
+  for (int i = 0; i < kCalls; ++i) {
+    RawCall sum(endpoint_, "/plantmesh.codegentest.v1.EchoService/Sum");
+    ASSERT_TRUE(sum.started());
+    SumRequest message;
+    message.set_value(i);
+    ASSERT_TRUE(sum.Write(message));
+    ASSERT_TRUE(Eventually([&] { return service_.sums_taken.load() == i + 1; }));
+    sum.Cancel();
+    EXPECT_EQ(sum.Finish().error_code(), grpc::StatusCode::CANCELLED);
+    ASSERT_TRUE(Eventually([&] { return policy_.Ended().size() == static_cast<size_t>(i + 1); }));
+  }
+  EXPECT_EQ(service_.sums_answered.load(), 0);
+  for (const std::string& ended : policy_.Ended()) {
+    EXPECT_EQ(ended, "plantmesh.codegentest.v1.EchoService.Sum (stream) CANCELLED");
+  }
+  // A half-close after the same message still answers.
+  RawCall sum(endpoint_, "/plantmesh.codegentest.v1.EchoService/Sum");
+  SumRequest message;
+  message.set_value(5);
+  ASSERT_TRUE(sum.Write(message));
+  ASSERT_TRUE(sum.WritesDone());
+  SumResponse total;
+  ASSERT_TRUE(sum.Read(&total));
+  EXPECT_EQ(total.total(), 5);
+  EXPECT_TRUE(sum.Finish().ok());
+  EXPECT_EQ(service_.sums_answered.load(), 1);
+}
+
+// Outside testing: 909 of 2,000 calls cancelled right after their headers were recorded
+// as the client's INVALID_ARGUMENT ("the call carries no ... message"). A unary call
+// whose request never came is recorded as what its client got: CANCELLED when it
+// cancelled, INVALID_ARGUMENT when it half-closed without a message.
+TEST_F(CodegenTest, AUnaryCallWithoutItsRequestIsRecordedAsItsClientEndedIt) {
+  constexpr char kFire[] = "/plantmesh.codegentest.v1.EchoService/Fire";
+  {
+    RawCall fire(endpoint_, kFire);
+    ASSERT_TRUE(fire.started());
+    ASSERT_TRUE(fire.WritesDone());
+    grpc::Status status = fire.Finish();
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_THAT(status.error_message(),
+                HasSubstr("carries no plantmesh.codegentest.v1.FireRequest"));
+  }
+  ASSERT_TRUE(Eventually([&] { return policy_.Ended().size() == 1; }));
+  // Cancelled after the headers went out: a call whose reset the server reads before
+  // it has the call runs no handler; the others end in the handler's reactor.
+  for (int i = 0; i < 20; ++i) {
+    RawCall fire(endpoint_, kFire);
+    ASSERT_TRUE(fire.started());
+    fire.Cancel();
+    EXPECT_EQ(fire.Finish().error_code(), grpc::StatusCode::CANCELLED);
+  }
+  ASSERT_TRUE(Eventually([&] {
+    absl::MutexLock lock(&policy_.mutex);
+    return policy_.begun.size() == policy_.ended.size();
+  }));
+  std::vector<std::string> ended = policy_.Ended();
+  EXPECT_EQ(ended[0], "plantmesh.codegentest.v1.EchoService.Fire (stream) INVALID_ARGUMENT");
+  EXPECT_GE(ended.size(), 2u) << "no cancelled call reached the server's handler";
+  for (size_t i = 1; i < ended.size(); ++i) {
+    EXPECT_EQ(ended[i], "plantmesh.codegentest.v1.EchoService.Fire (stream) CANCELLED");
+  }
+  EXPECT_EQ(service_.fire_attempts.load(), 0);
 }
 
 TEST_F(CodegenTest, ASinkErrorEndsTheClientStream) {
