@@ -115,7 +115,7 @@ class LatestCache::Lease {
 
 LatestCache::LatestCache(LatestCacheOptions options, TelemetryStore* store,
                          runtime::MetricsRegistry* metrics)
-    : options_(std::move(options)), store_(store) {
+    : options_(std::move(options)), store_(store), next_retry_after_(options_.retry_after) {
   if (metrics == nullptr) return;
   metrics->AddCallback("plantmesh_telemetry_latest_cache_reads_total",
                        "Machines GetLatestValues read: from a complete Redis hash (hit), from "
@@ -172,7 +172,8 @@ absl::StatusOr<std::vector<absl::StatusOr<RedisReply>>> LatestCache::Run(
   std::vector<std::string> stale;
   {
     absl::MutexLock lock(&mu_);
-    if (absl::Now() < down_until_) {
+    if (options_.now() < down_until_) {
+      figures_.left_alone.fetch_add(1);
       return absl::UnavailableError("redis: not tried again yet after a connection failure");
     }
     stale.assign(stale_.begin(), stale_.end());
@@ -192,9 +193,13 @@ absl::StatusOr<std::vector<absl::StatusOr<RedisReply>>> LatestCache::Run(
   absl::MutexLock lock(&mu_);
   if (!replies.ok()) {
     stale_.insert(stale.begin(), stale.end());
-    if (absl::IsUnavailable(replies.status())) down_until_ = absl::Now() + options_.retry_after;
+    if (absl::IsUnavailable(replies.status())) {
+      down_until_ = options_.now() + next_retry_after_;
+      next_retry_after_ = std::min(next_retry_after_ * 2, options_.max_retry_after);
+    }
     return replies.status();
   }
+  next_retry_after_ = options_.retry_after;
   for (size_t i = 0; i < stale.size(); ++i) {
     if (!(*replies)[i].ok()) stale_.insert(stale[i]);
   }

@@ -24,8 +24,10 @@
 // - A write that failed in a running process is repaired sooner: the machine is
 //   remembered and its hash deleted at the next successful contact with Redis.
 // - Redis unavailable or erroring: Read answers from the store (the error logged at most
-//   every 10 s); after a connection failure Redis is left alone for `retry_after`, so no
-//   call waits on a dead Redis twice in a row.
+//   every 10 s); after a connection failure or a timeout Redis is left alone for
+//   `retry_after`, doubled after each failure in a row up to `max_retry_after`, so calls
+//   do not keep waiting on a Redis that does not answer (outside testing: a stopped
+//   Redis held ingest answers and reads 2 s in every 3).
 // - Invalidate (after a registration change committed) deletes the machine's hash, so a
 //   removed data item is not answered. A fill or write-through that read before the
 //   change and lands after it may bring one back until the hash expires.
@@ -36,6 +38,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <set>
 #include <string>
@@ -61,7 +64,9 @@ struct LatestCacheOptions {
   std::string key_prefix = kLatestCachePrefix;
   absl::Duration expiry = absl::Seconds(60);  // [telemetry] latest-cache-seconds
   absl::Duration retry_after = absl::Seconds(1);
-  size_t idle_connections = 8;  // kept open between calls
+  absl::Duration max_retry_after = absl::Seconds(30);
+  std::function<absl::Time()> now = absl::Now;  // for retry_after (tests set their own)
+  size_t idle_connections = 8;                  // kept open between calls
 };
 
 // What the cache did since it started (per machine read), for metrics and tests.
@@ -70,6 +75,7 @@ struct LatestCacheFigures {
   std::atomic<int64_t> fills{0};           // machines read from the store and written back
   std::atomic<int64_t> fallbacks{0};       // machines read from the store, Redis failing
   std::atomic<int64_t> write_failures{0};  // write-throughs, fills, deletes that failed
+  std::atomic<int64_t> left_alone{0};      // Redis not tried (retry_after since a failure)
 };
 
 class LatestCache {
@@ -121,7 +127,8 @@ class LatestCache {
   std::vector<std::unique_ptr<runtime::RedisClient>> idle_ ABSL_GUARDED_BY(mu_);
   std::string script_sha_ ABSL_GUARDED_BY(mu_);
   absl::Time down_until_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
-  std::set<std::string> stale_ ABSL_GUARDED_BY(mu_);  // machines whose write failed
+  absl::Duration next_retry_after_ ABSL_GUARDED_BY(mu_);  // after the next failure
+  std::set<std::string> stale_ ABSL_GUARDED_BY(mu_);      // machines whose write failed
   absl::Time last_log_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   int64_t unlogged_ ABSL_GUARDED_BY(mu_) = 0;
   bool failing_ ABSL_GUARDED_BY(mu_) = false;

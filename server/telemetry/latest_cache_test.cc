@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "plantmesh/sdk/status.h"
@@ -32,6 +33,7 @@
 #include "server/telemetry/pg_store.h"
 #include "server/telemetry/service.h"
 #include "tests/support/poll.h"
+#include "tests/support/tcp_relay.h"
 #include "tests/support/test_servers.h"
 
 namespace plantmesh::telemetry {
@@ -417,6 +419,66 @@ TEST_F(LatestCacheTest, StoppedRedisAnswersFromPostgresAndIngestGoesOn) {
   ASSERT_TRUE(complete.ok());
   EXPECT_EQ(complete->integer, 1);
   EXPECT_EQ(cache_->figures().write_failures.load(), failures);
+}
+
+// Outside testing: a Redis that stopped answering (SIGSTOP) held ingest answers and
+// reads for its 2 s command timeout, tried again 1 s after each: 2 s in every 3. Now
+// each failure leaves it alone twice as long as the last, and one answer resets that.
+TEST_F(LatestCacheTest, ARedisThatDoesNotAnswerIsTriedLessAndLessOften) {
+  absl::StatusOr<std::unique_ptr<plantmesh::testing::TcpRelay>> relay =
+      plantmesh::testing::TcpRelay::Start(redis_->port());
+  ASSERT_TRUE(relay.ok()) << relay.status();
+  cache_options_.redis.port =
+      std::stoi(std::string(absl::StripPrefix((*relay)->endpoint(), "127.0.0.1:")));
+  cache_options_.redis.command_timeout = absl::Milliseconds(200);
+  absl::Mutex clock_mu;
+  absl::Time clock = absl::Now();
+  cache_options_.now = [&] {
+    absl::MutexLock lock(&clock_mu);
+    return clock;
+  };
+  auto advance = [&](absl::Duration by) {
+    absl::MutexLock lock(&clock_mu);
+    clock += by;
+  };
+  Start();
+  Register("CNC-07", {"a"});
+  Ingest("w", 1, {Num("CNC-07", "a", 1, now_ - absl::Seconds(30))});
+  EXPECT_EQ(Answer({"CNC-07"}).size(), 1u);
+
+  (*relay)->DiscardServerBytes();
+  const LatestCacheFigures& figures = cache_->figures();
+  // Each read answers from PostgreSQL; `tried` says whether it tried Redis first.
+  auto read = [&] {
+    const int64_t before = figures.left_alone.load();
+    EXPECT_EQ(Answer({"CNC-07"}), Postgres({"CNC-07"}));
+    return figures.left_alone.load() == before;
+  };
+  EXPECT_TRUE(read());  // times out: left alone 1 s
+  EXPECT_FALSE(read());
+  advance(absl::Seconds(1));
+  EXPECT_TRUE(read());  // times out again: 2 s
+  advance(absl::Seconds(1));
+  EXPECT_FALSE(read());
+  advance(absl::Seconds(1));
+  EXPECT_TRUE(read());  // 4 s
+  advance(absl::Seconds(3));
+  EXPECT_FALSE(read());
+  advance(absl::Seconds(1));
+  // Redis answers again (a connection it had cut may fail once more first): tried, and
+  // after the next failure left alone 1 s only.
+  (*relay)->DropConnections();
+  const int64_t answered = figures.hits.load() + figures.fills.load();
+  for (int i = 0; i < 3 && figures.hits.load() + figures.fills.load() == answered; ++i) {
+    advance(absl::Seconds(30));
+    EXPECT_TRUE(read());
+  }
+  ASSERT_GT(figures.hits.load() + figures.fills.load(), answered);
+  EXPECT_TRUE(read());
+  (*relay)->DiscardServerBytes();
+  EXPECT_TRUE(read());
+  advance(absl::Seconds(1));
+  EXPECT_TRUE(read());
 }
 
 // A write that failed while Redis was up again for others is repaired: the machine's

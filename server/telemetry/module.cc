@@ -29,6 +29,8 @@ std::unique_ptr<LibpqPool> IngestPool(const runtime::ServiceDeps& deps) {
       absl::Milliseconds(server.postgres_lock_timeout_ms)));
 }
 
+constexpr absl::Duration kLatestCacheTimeout = absl::Milliseconds(250);
+
 // GetLatestValues' Redis cache, unless latest-cache-seconds is 0.
 std::unique_ptr<LatestCache> MakeLatestCache(const runtime::ServiceDeps& deps,
                                              TelemetryStore* store) {
@@ -36,6 +38,9 @@ std::unique_ptr<LatestCache> MakeLatestCache(const runtime::ServiceDeps& deps,
   if (config.latest_cache_seconds == 0) return nullptr;
   LatestCacheOptions options;
   options.redis = deps.redis;
+  // Its commands are small (a hash per machine): a Redis that takes longer than this is
+  // one not to wait for. Ingest answers wait on the write-through.
+  options.redis.command_timeout = std::min(options.redis.command_timeout, kLatestCacheTimeout);
   options.expiry = absl::Seconds(config.latest_cache_seconds);
   // One connection per handler thread at most: kept, not reopened per call.
   options.idle_connections = static_cast<size_t>(std::max(1, deps.config->executor_threads));
