@@ -11,7 +11,12 @@ namespace plantmesh::runtime {
 
 RequestLogPruner::RequestLogPruner(PgPool* pool, std::vector<std::string> schemas,
                                    RequestLogPrunerOptions options)
-    : pool_(pool), schemas_(std::move(schemas)), options_(options) {}
+    : pool_(pool), schemas_(std::move(schemas)), options_(options) {
+  for (const std::string& schema : schemas_) {
+    failures_.emplace_back(
+        absl::StrCat("request log: expiring entries of ", schema, ".request_log"));
+  }
+}
 
 RequestLogPruner::~RequestLogPruner() { Stop(); }
 
@@ -30,14 +35,15 @@ void RequestLogPruner::Stop() {
 absl::StatusOr<int64_t> RequestLogPruner::RunOnce() {
   int64_t total = 0;
   absl::Status first_error;
-  for (const std::string& schema : schemas_) {
+  for (size_t i = 0; i < schemas_.size(); ++i) {
+    const std::string& schema = schemas_[i];
     absl::StatusOr<int64_t> deleted = Prune(schema);
     if (!deleted.ok()) {
-      spdlog::warn("request log: expiring entries of {}.request_log failed (retried in {}): {}",
-                   schema, absl::FormatDuration(options_.period), deleted.status().ToString());
+      failures_[i].Failed(deleted.status(), options_.period);
       if (first_error.ok()) first_error = deleted.status();
       continue;
     }
+    failures_[i].Succeeded();
     if (*deleted > 0) {
       spdlog::info("request log: deleted {} entries older than {} from {}.request_log", *deleted,
                    absl::FormatDuration(options_.retention), schema);

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <string>
 #include <thread>
 #include <vector>
@@ -22,6 +23,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "server/runtime/failure_log.h"
 #include "server/runtime/pg_pool.h"
 
 namespace plantmesh::runtime {
@@ -53,6 +55,7 @@ class RequestLogPruner {
 
   PgPool* pool_;
   std::vector<std::string> schemas_;
+  std::deque<FailureLog> failures_;  // per schema
   RequestLogPrunerOptions options_;
   absl::Mutex mu_;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;

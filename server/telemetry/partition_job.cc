@@ -24,6 +24,14 @@ PartitionJob::~PartitionJob() {
   if (thread_.joinable()) thread_.join();
 }
 
+void PartitionJob::Record(runtime::FailureLog& log, const absl::Status& status) const {
+  if (status.ok()) {
+    log.Succeeded();
+  } else {
+    log.Failed(status, absl::Seconds(config_.partition_check_seconds));
+  }
+}
+
 absl::Status PartitionJob::RunOnce() {
   const absl::Time now = now_();
   const IngestLimits limits = config_.limits();
@@ -33,10 +41,8 @@ absl::Status PartitionJob::RunOnce() {
     if (!created->empty()) {
       spdlog::info("telemetry: created sample partitions {}", absl::StrJoin(*created, ", "));
     }
-  } else {
-    spdlog::warn("telemetry: creating sample partitions failed (retried in {}s): {}",
-                 config_.partition_check_seconds, created.status().ToString());
   }
+  Record(create_failures_, created.status());
   absl::StatusOr<std::vector<std::string>> dropped =
       store_->DropExpiredPartitions(now, limits.retention);
   if (dropped.ok()) {
@@ -44,10 +50,8 @@ absl::Status PartitionJob::RunOnce() {
       spdlog::info("telemetry: dropped sample partitions older than {} days: {}",
                    config_.retention_days, absl::StrJoin(*dropped, ", "));
     }
-  } else {
-    spdlog::warn("telemetry: dropping expired sample partitions failed (retried in {}s): {}",
-                 config_.partition_check_seconds, dropped.status().ToString());
   }
+  Record(drop_failures_, dropped.status());
   absl::StatusOr<PgTelemetryStore::ExpiredStates> states =
       store_->DropExpiredStates(now, absl::Hours(24) * config_.state_retention_days);
   if (states.ok()) {
@@ -57,12 +61,8 @@ absl::Status PartitionJob::RunOnce() {
           "ago",
           states->intervals, states->downtimes, config_.state_retention_days);
     }
-  } else {
-    spdlog::warn(
-        "telemetry: deleting expired state intervals and downtimes failed (retried in "
-        "{}s): {}",
-        config_.partition_check_seconds, states.status().ToString());
   }
+  Record(state_failures_, states.status());
   absl::StatusOr<int64_t> records =
       store_->DeleteExpiredBatchRecords(now - absl::Hours(config_.batch_record_hours));
   if (records.ok()) {
@@ -70,10 +70,8 @@ absl::Status PartitionJob::RunOnce() {
       spdlog::info("telemetry: deleted {} ingest batch records older than {} hours", *records,
                    config_.batch_record_hours);
     }
-  } else {
-    spdlog::warn("telemetry: deleting expired ingest batch records failed (retried in {}s): {}",
-                 config_.partition_check_seconds, records.status().ToString());
   }
+  Record(record_failures_, records.status());
   if (!created.ok()) return created.status();
   if (!dropped.ok()) return dropped.status();
   if (!states.ok()) return states.status();

@@ -12,6 +12,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "server/runtime/failure_log.h"
 #include "server/telemetry/config.h"
 #include "server/telemetry/pg_store.h"
 
@@ -29,6 +30,8 @@ class PartitionJob {
   absl::Status RunOnce();
 
  private:
+  // A task's outcome in its log (runtime::FailureLog).
+  void Record(runtime::FailureLog& log, const absl::Status& status) const;
   void Loop();
 
   PgTelemetryStore* store_;
@@ -37,6 +40,10 @@ class PartitionJob {
   absl::Mutex mu_;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;
+  runtime::FailureLog create_failures_{"telemetry: creating sample partitions"};
+  runtime::FailureLog drop_failures_{"telemetry: dropping expired sample partitions"};
+  runtime::FailureLog state_failures_{"telemetry: deleting expired state intervals and downtimes"};
+  runtime::FailureLog record_failures_{"telemetry: deleting expired ingest batch records"};
 };
 
 }  // namespace plantmesh::telemetry

@@ -47,8 +47,9 @@ void RollupJob::Loop() {
     // interval's batches wait for the next round: the fewer rounds, the fewer times a
     // cell is rewritten.
     if (absl::StatusOr<int64_t> done = RunRounds(/*until_idle=*/false); !done.ok()) {
-      spdlog::warn("telemetry: rolling up ingested samples failed (retried in {}): {}",
-                   absl::FormatDuration(interval_), done.status().ToString());
+      failures_.Failed(done.status(), interval_);
+    } else {
+      failures_.Succeeded();
     }
   }
 }

@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "server/runtime/failure_log.h"
 #include "server/telemetry/pg_store.h"
 
 namespace plantmesh::telemetry {
@@ -42,6 +43,7 @@ class RollupJob {
 
   PgTelemetryStore* store_;
   absl::Duration interval_;
+  runtime::FailureLog failures_{"telemetry: rolling up ingested samples"};
   absl::Mutex mu_;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;

@@ -31,9 +31,11 @@ void StateSettleJob::Loop() {
     }
     absl::StatusOr<int> settled = store_->SettlePendingStates(now_() - settle_after_);
     if (!settled.ok()) {
-      spdlog::warn("telemetry: settling machine states failed (retried in {}): {}",
-                   absl::FormatDuration(period), settled.status().ToString());
-    } else if (*settled > 0) {
+      failures_.Failed(settled.status(), period);
+      continue;
+    }
+    failures_.Succeeded();
+    if (*settled > 0) {
       spdlog::debug("telemetry: settled the state change of {} machines without a later sample",
                     *settled);
     }

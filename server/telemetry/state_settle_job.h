@@ -13,6 +13,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "server/runtime/failure_log.h"
 #include "server/telemetry/store.h"
 
 namespace plantmesh::telemetry {
@@ -33,6 +34,7 @@ class StateSettleJob {
   absl::Mutex mu_;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;
+  runtime::FailureLog failures_{"telemetry: settling machine states"};
 };
 
 }  // namespace plantmesh::telemetry

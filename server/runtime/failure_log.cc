@@ -1,0 +1,43 @@
+#include "server/runtime/failure_log.h"
+
+#include <utility>
+
+#include "spdlog/spdlog.h"
+
+namespace plantmesh::runtime {
+
+FailureLog::FailureLog(std::string task, absl::Duration every, std::function<absl::Time()> now)
+    : task_(std::move(task)), every_(every), now_(std::move(now)) {}
+
+void FailureLog::Failed(const absl::Status& status, absl::Duration retry_in) {
+  const absl::Time now = now_();
+  absl::MutexLock lock(&mu_);
+  if (failures_++ == 0) {
+    first_ = logged_ = now;
+    spdlog::warn(
+        "{} failed (tried again every {}; logged again at most every {} while it fails): {}", task_,
+        absl::FormatDuration(retry_in), absl::FormatDuration(every_), status.ToString());
+    return;
+  }
+  if (now - logged_ < every_) return;
+  spdlog::warn("{} still fails ({} failures in {}): {}", task_, failures_,
+               absl::FormatDuration(absl::Trunc(now - first_, absl::Seconds(1))),
+               status.ToString());
+  logged_ = now;
+}
+
+void FailureLog::Succeeded() {
+  const absl::Time now = now_();
+  absl::MutexLock lock(&mu_);
+  if (failures_ == 0) return;
+  spdlog::info("{} works again, after {} failures in {}", task_, failures_,
+               absl::FormatDuration(absl::Trunc(now - first_, absl::Seconds(1))));
+  failures_ = 0;
+}
+
+int64_t FailureLog::failures() const {
+  absl::MutexLock lock(&mu_);
+  return failures_;
+}
+
+}  // namespace plantmesh::runtime
