@@ -22,7 +22,8 @@ namespace plantmesh::runtime {
 
 // Installs the default logger writing to stderr at `level` (trace, debug, info, warn,
 // error, critical, off) in `format`:
-//   text  "2024-05-01T12:34:56.123456Z info rpc ... code=OK latency_ms=1.2 ..."
+//   text  "2024-05-01T12:34:56.123456Z info rpc ... code=OK latency_ms=1.2 ...", one line
+//         per record (a line break in the message is written "\n")
 //   json  one object per line: {"time":"2024-05-01T12:34:56.123456Z" (RFC 3339, UTC),
 //         "level":"info", "logger":"plantmesh", "message":"...", then the fields of the
 //         line's LogFields (a call's: service, method, peer, peer_address, request_id,
@@ -76,8 +77,10 @@ class ScopedLogFields {
 std::string JsonLogLine(std::string_view time_rfc3339, std::string_view level,
                         std::string_view logger, std::string_view message, const LogFields* fields);
 
-// The formatter of the json format, for a sink of one's own (tests).
+// The formatters of the json and text formats, for a sink of one's own (tests). A text
+// line is one line whatever its message holds (line breaks written as "\n").
 std::unique_ptr<spdlog::formatter> NewJsonLogFormatter();
+std::unique_ptr<spdlog::formatter> NewTextLogFormatter();
 
 // An audit sink that writes each record as a log line (logger "audit"), for a server
 // that hosts no service with a database (only SystemService): denials still leave a

@@ -1,5 +1,6 @@
 #include "server/runtime/logging.h"
 
+#include <gmock/gmock.h>
 #include <google/protobuf/wrappers.pb.h>
 #include <gtest/gtest.h>
 #include <spdlog/sinks/ostream_sink.h>
@@ -61,6 +62,28 @@ TEST(InitLogging, ProtobufsLinesGoThroughTheLoggerAtDebugLevel) {
   EXPECT_EQ(line["level"], "debug");
   EXPECT_NE(line["message"].get<std::string>().find("UTF-8"), std::string::npos) << line;
   ASSERT_TRUE(InitLogging("info", "text").ok());
+}
+
+// Outside testing: libpq's "could not connect ...\n\tIs the server running ...\n" split
+// one record over three lines of the text log.
+TEST(InitLogging, ATextRecordIsOneLineWhateverItsMessageHolds) {
+  std::ostringstream out;
+  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(out);
+  sink->set_formatter(NewTextLogFormatter());
+  spdlog::logger logger("plantmesh", sink);
+  logger.warn("cannot connect: {}", "could not connect\n\tIs the server running?\r\n");
+  logger.info("plain");
+  std::istringstream lines(out.str());
+  std::string first;
+  std::string second;
+  ASSERT_TRUE(std::getline(lines, first));
+  ASSERT_TRUE(std::getline(lines, second));
+  EXPECT_THAT(first, ::testing::MatchesRegex(
+                         "[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}\\.[0-9]{6}Z warning cannot connect: "
+                         "could not connect\\\\n\tIs the server running\\?"));
+  EXPECT_THAT(second, ::testing::EndsWith(" info plain"));
+  std::string rest;
+  EXPECT_FALSE(std::getline(lines, rest)) << rest;
 }
 
 TEST(InitLogging, RefusesUnknownFormatAndLevel) {
