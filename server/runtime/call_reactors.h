@@ -354,10 +354,11 @@ class StreamCall final
           // messages before (ReadAhead, streams.h); the others wait for the strand.
           read_more = !finish_requested_ && !read_failed_ && read_ahead_.size() < max_read_ahead_ &&
                       read_ahead_bytes_ < max_read_ahead_bytes_;
-        } else if constexpr (kShape == StreamShape::kClient) {
+        } else if (kShape == StreamShape::kClient && !finish_requested_) {
           // A half-close, or a cancellation whose OnCancel may come after the strand
           // has acted on the end: a client stream acts on its end (an upload stores
-          // its photo), so it learns which first (HalfCloseChecked).
+          // its photo), so it learns which first (HalfCloseChecked). Not once the call
+          // is finishing: its outcome is set, and Finish sends the headers itself.
           checking_half_close_ = true;
         } else {
           reads_done_ = true;  // half-close, or cancellation (OnCancel follows)
