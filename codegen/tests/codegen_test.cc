@@ -86,8 +86,9 @@ bool Eventually(const std::function<bool()>& condition);
 // taken by Next) when a group was handed over.
 class EchoChat final : public EchoServiceBase::ChatStream {
  public:
-  EchoChat(size_t read_ahead, size_t hold_for, std::atomic<size_t>* most_held)
-      : read_ahead_(read_ahead), hold_for_(hold_for), most_held_(most_held) {}
+  EchoChat(size_t read_ahead, size_t hold_for, std::atomic<size_t>* most_held,
+           std::atomic<bool>* holding)
+      : read_ahead_(read_ahead), hold_for_(hold_for), most_held_(most_held), holding_(holding) {}
   void Start(runtime::StreamControl control) override { control_.emplace(std::move(control)); }
   ReadAhead read_ahead() const override { return {read_ahead_, 1 << 20}; }
   absl::Status OnMessage(ChatMessage& message) override {
@@ -106,6 +107,7 @@ class EchoChat final : public EchoServiceBase::ChatStream {
       }
     }
     if (messages.front().text() == "hold") {
+      holding_->store(true);
       Eventually([&] { return control_->MessagesWaiting() >= hold_for_; });
     }
     for (ChatMessage& message : messages) {
@@ -136,6 +138,7 @@ class EchoChat final : public EchoServiceBase::ChatStream {
   const size_t read_ahead_;
   const size_t hold_for_;
   std::atomic<size_t>* const most_held_;
+  std::atomic<bool>* const holding_;
   std::optional<runtime::StreamControl> control_;
   absl::Mutex mutex_;
   std::deque<ChatMessage> pending_ ABSL_GUARDED_BY(mutex_);
@@ -212,10 +215,12 @@ class Echo final : public EchoServiceBase {
   size_t chat_read_ahead = 1;
   size_t chat_hold_for = 0;
   std::atomic<size_t> chat_most_held{0};  // EchoChat's most_held, all streams
+  std::atomic<bool> chat_holding{false};  // a "hold" group is being handled
 
  protected:
   absl::StatusOr<std::unique_ptr<ChatStream>> HandleChat(runtime::CallContext&) override {
-    return std::make_unique<EchoChat>(chat_read_ahead, chat_hold_for, &chat_most_held);
+    return std::make_unique<EchoChat>(chat_read_ahead, chat_hold_for, &chat_most_held,
+                                      &chat_holding);
   }
   absl::Status HandleFire(runtime::CallContext&, const FireRequest& request,
                           FireResponse* response) override {
@@ -327,15 +332,19 @@ TEST_F(CodegenTest, BidiStreamRunsThroughTheBaseAndThePolicy) {
 }
 
 // While a stream that reads ahead is busy with a message, the ones that arrive are read
-// and handed over together next, in order: the first group ("hold", perhaps with "a")
-// waits until two more are read (StreamControl::MessagesWaiting), so the next group has
-// at least two.
+// and handed over together next, in order: the first group ("hold") waits until the
+// three written after it began are read (StreamControl::MessagesWaiting), so the next
+// group has all three. (Written before it began, a slow build read them into the first
+// group, and the hold waited for messages that never came.)
 TEST_F(CodegenTest, ABidiStreamThatReadsAheadGetsTheMessagesThatArrivedMeanwhileTogether) {
   service_.chat_read_ahead = 8;
-  service_.chat_hold_for = 2;
+  service_.chat_hold_for = 3;
   auto chat = client_->Chat();
   ChatMessage message;
-  for (const char* text : {"hold", "a", "b", "c"}) {
+  message.set_text("hold");
+  ASSERT_TRUE(chat->Write(message));
+  ASSERT_TRUE(Eventually([&] { return service_.chat_holding.load(); }));
+  for (const char* text : {"a", "b", "c"}) {
     message.set_text(text);
     ASSERT_TRUE(chat->Write(message));
   }
@@ -348,7 +357,8 @@ TEST_F(CodegenTest, ABidiStreamThatReadsAheadGetsTheMessagesThatArrivedMeanwhile
   for (size_t i = 0; i < 4; ++i) {
     EXPECT_THAT(echoes[i], ::testing::StartsWith(absl::StrCat("echo: ", texts[i], " (")));
   }
-  EXPECT_NE(echoes[3], "echo: c (1)") << "b and c were not handed over together";
+  EXPECT_EQ(echoes[0], "echo: hold (1)");
+  EXPECT_EQ(echoes[3], "echo: c (3)") << "a, b and c were not handed over together";
 }
 
 // The client's half-close may arrive while messages read ahead still wait for their
