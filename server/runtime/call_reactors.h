@@ -45,6 +45,7 @@
 // response); past the window gRPC's Server::Shutdown deadline cancels them.
 #pragma once
 
+#include <grpcpp/alarm.h>
 #include <grpcpp/impl/codegen/proto_utils.h>
 #include <grpcpp/server_context.h>
 #include <grpcpp/support/byte_buffer.h>
@@ -64,12 +65,13 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "plantmesh/common/status_macros.h"
 #include "server/runtime/call_context.h"
 #include "server/runtime/call_policy.h"
 #include "server/runtime/errors.h"
 #include "server/runtime/executor.h"
-#include "server/runtime/grpc_status.h"
 #include "server/runtime/request_decoding.h"
 #include "server/runtime/shutdown.h"
 #include "server/runtime/streams.h"
@@ -119,40 +121,56 @@ inline grpc::ServerUnaryReactor* NewUnaryReactor(grpc::CallbackServerContext* co
 }
 
 // A unary call whose request message never came: the client cancelled (reset) the call
-// before sending it, or half-closed without one. gRPC tells the two apart only when the
-// call is done, so the call is answered INVALID_ARGUMENT now (what a client that sent no
-// message reads) and recorded in OnDone with what the client got: CANCELLED when it had
-// cancelled (outside testing: 909 of 2,000 calls cancelled after their headers were
-// audited and counted as the client's INVALID_ARGUMENT). Deletes itself.
+// before sending it, or half-closed without one. Which, gRPC says only through OnCancel,
+// and only while the call is not finished (it counts a call the server answered as not
+// cancelled), so the reactor waits for OnCancel up to kNoRequestWait, then answers
+// INVALID_ARGUMENT (the client half-closed). The call is recorded as its client ended it
+// (outside testing: 909 of 2,000 calls cancelled after their headers were audited and
+// counted as the client's INVALID_ARGUMENT). Deletes itself once OnDone and the alarm's
+// callback both ran.
+inline constexpr absl::Duration kNoRequestWait = absl::Seconds(1);
+
 class NoRequestReactor final : public grpc::ServerUnaryReactor {
  public:
   NoRequestReactor(grpc::CallbackServerContext* context, CallPolicy* policy,
                    std::shared_ptr<CallContext> call, absl::Status no_message)
-      : context_(context),
-        c_call_(context->c_call()),
+      : c_call_(context->c_call()),
         policy_(policy),
         call_(std::move(call)),
         no_message_(std::move(no_message)) {
-    Finish(ToGrpcStatus(no_message_));
+    alarm_.Set(absl::ToChronoTime(absl::Now() + kNoRequestWait), [this](bool fired) {
+      if (fired) End(no_message_);
+      Unref();
+    });
+  }
+  void OnCancel() override {
+    End(absl::CancelledError("the call was cancelled before its request came"));
   }
   void OnDone() override {
     TsanAcquire(TsanOnDoneOf(this));
     TsanAcquire(TsanSendsOf(c_call_));
     TsanAcquire(TsanReceivesOf(c_call_));
-    (void)policy_->End(*call_,
-                       context_->IsCancelled()
-                           ? absl::CancelledError("the call was cancelled before its request came")
-                           : no_message_,
-                       nullptr);
-    delete this;
+    alarm_.Cancel();  // its callback runs (not fired) and drops its reference
+    Unref();
   }
 
  private:
-  grpc::CallbackServerContext* const context_;
+  // Records and finishes the call once, with `status`.
+  void End(const absl::Status& status) {
+    if (ended_.exchange(true)) return;
+    Finish(policy_->End(*call_, status, nullptr));
+  }
+  void Unref() {
+    if (refs_.fetch_sub(1) == 1) delete this;
+  }
+
   grpc_call* const c_call_;
   CallPolicy* const policy_;
   const std::shared_ptr<CallContext> call_;
   const absl::Status no_message_;
+  std::atomic<bool> ended_{false};
+  std::atomic<int> refs_{2};  // OnDone's, the alarm callback's
+  grpc::Alarm alarm_;
 };
 
 }  // namespace internal
@@ -253,9 +271,6 @@ class ReactorOf<Impl, StreamShape::kClient, Request, Response>
     : public grpc::ServerReadReactor<grpc::ByteBuffer> {
  public:
   void OnReadDone(bool ok) override { static_cast<Impl*>(this)->ReadDone(ok); }
-  void OnSendInitialMetadataDone(bool ok) override {
-    static_cast<Impl*>(this)->HalfCloseChecked(ok);
-  }
 };
 
 template <class Impl, class Request, class Response>
@@ -354,33 +369,12 @@ class StreamCall final
           // messages before (ReadAhead, streams.h); the others wait for the strand.
           read_more = !finish_requested_ && !read_failed_ && read_ahead_.size() < max_read_ahead_ &&
                       read_ahead_bytes_ < max_read_ahead_bytes_;
-        } else if (kShape == StreamShape::kClient && !finish_requested_) {
-          // A half-close, or a cancellation whose OnCancel may come after the strand
-          // has acted on the end: a client stream acts on its end (an upload stores
-          // its photo), so it learns which first (HalfCloseChecked). Not once the call
-          // is finishing: its outcome is set, and Finish sends the headers itself.
-          checking_half_close_ = true;
         } else {
           reads_done_ = true;  // half-close, or cancellation (OnCancel follows)
         }
         read_outstanding_ = read_more;
-        read_starting_ = read_more || checking_half_close_;  // no Finish until started
+        read_starting_ = read_more;  // no Finish until StartRead returned
         schedule = MaybeScheduleLocked();
-      }
-      if constexpr (kShape == StreamShape::kClient) {
-        if (checking_half_close_) {
-          // Sending the response's headers succeeds on a stream the client only closed
-          // for writing and fails on one it cancelled (reset): outside testing saw 4 of
-          // 8 uploads cancelled after their last chunk stored all the same.
-          this->StartSendInitialMetadata();
-          FinishOps ops;
-          {
-            std::lock_guard<std::mutex> lock(mu_);
-            read_starting_ = false;
-            ops = TakeFinishLocked();
-          }
-          Execute(ops);
-        }
       }
       if (read_more) {
         this->StartRead(&read_buffer_);
@@ -423,30 +417,6 @@ class StreamCall final
         ops = TakeFinishLocked();
       }
       if (next != nullptr) StartWriteOf(*next, more_follow);
-      if (schedule) ScheduleStrand();
-      Execute(ops);
-    }
-    TsanRelease(&tsan_reacted_);
-  }
-
-  // Client streams: the headers sent after the end of the client's messages (ReadDone).
-  void HalfCloseChecked(bool ok) {
-    TsanAcquire(TsanSendsOf(c_call_));
-    if constexpr (kShape == StreamShape::kClient) {
-      bool schedule = false;
-      FinishOps ops;
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        if (ok) {
-          reads_done_ = true;
-          schedule = MaybeScheduleLocked();
-        } else {
-          call_.EndByServer();
-          RequestFinishLocked(
-              absl::CancelledError("the call was cancelled before the client ended its messages"));
-          ops = TakeFinishLocked();
-        }
-      }
       if (schedule) ScheduleStrand();
       Execute(ops);
     }
@@ -978,8 +948,6 @@ class StreamCall final
   grpc::ByteBuffer read_buffer_;
   bool read_outstanding_ = false;
   bool read_starting_ = false;  // ReadDone is starting the next read (outside mu_)
-  // A client stream's reads ended: half-close or cancellation, told by HalfCloseChecked.
-  bool checking_half_close_ = false;
   std::vector<grpc::ByteBuffer> read_ahead_;
   size_t read_ahead_bytes_ = 0;
   size_t max_read_ahead_ = 1;
