@@ -145,14 +145,8 @@ absl::StatusOr<std::unique_ptr<pqxx::connection>> OpenConnection(const PgPoolOpt
   }
 }
 
-// An idle connection should have nothing to read. Readable data or EOF means the
-// server closed it (restart, pg_terminate_backend, idle timeout): reopen it before use
-// rather than fail the caller's first statement.
 bool LooksClosed(pqxx::connection& conn) {
-  if (!conn.is_open()) return true;
-  pollfd fd{conn.sock(), POLLIN, 0};
-  if (fd.fd < 0) return true;
-  return poll(&fd, 1, 0) != 0;
+  return !conn.is_open() || IdleSocketLooksClosed(conn.sock());
 }
 
 void SleepBeforeRetry(int attempt) {
@@ -339,6 +333,12 @@ std::vector<std::string> PgConstraintErrors::names() const {
   std::vector<std::string> out;
   for (const auto& entry : entries_) out.push_back(entry.first);
   return out;
+}
+
+bool IdleSocketLooksClosed(int fd) {
+  if (fd < 0) return true;
+  pollfd poll_fd{fd, POLLIN, 0};
+  return poll(&poll_fd, 1, 0) != 0;
 }
 
 std::string WithConnectTimeout(const std::string& url) {

@@ -126,6 +126,12 @@ class PgPool {
 absl::Status MapPgException(const std::exception& e,
                             const PgConstraintErrors* constraints = nullptr);
 
+// An idle connection's socket should have nothing to read. Readable data or EOF means the
+// server closed it (restart, pg_terminate_backend, idle timeout: PostgreSQL sends its
+// FATAL message first): true, and the pool reopens it before use rather than fail the
+// caller's first statement. A negative fd counts as closed.
+bool IdleSocketLooksClosed(int fd);
+
 // `url` (a libpq URI or key=value string) with connect_timeout set to
 // kDefaultConnectTimeoutSeconds unless it sets one: without it libpq waits for ever on a
 // server that accepts the TCP connection and then says nothing (a stopped PostgreSQL).

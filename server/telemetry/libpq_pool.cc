@@ -95,7 +95,10 @@ absl::StatusOr<LibpqPool::Lease> LibpqPool::Acquire() {
   }
   // Opening happens outside the lock: the slot is ours.
   PGconn*& conn = state_->conns[static_cast<size_t>(slot)];
-  if (conn != nullptr && PQstatus(conn) != CONNECTION_OK) {
+  // Closed by the server while idle (outside testing: after a restart of PostgreSQL the
+  // first batch failed "terminating connection due to administrator command").
+  if (conn != nullptr &&
+      (PQstatus(conn) != CONNECTION_OK || runtime::IdleSocketLooksClosed(PQsocket(conn)))) {
     PQfinish(conn);
     conn = nullptr;
   }

@@ -135,6 +135,35 @@ TEST_F(PgOnlyTest, PartitionsCreatedAheadAndRetentionDropsExactlyTheExpiredDays)
                                             "samples_20231116", "samples_20231117"));
 }
 
+// Outside testing: after PostgreSQL restarted, the first ingest failed "terminating
+// connection due to administrator command" on a connection the old server had closed
+// while it sat idle in the ingest pool. An idle connection closed by the server is
+// opened again before use.
+TEST_F(PgOnlyTest, AnIngestConnectionClosedWhileIdleIsOpenedAgain) {
+  const absl::Time now = RegisterCnc07();
+  auto judge = [&](const std::vector<Sample>& s, const Catalog& c) {
+    return JudgeBatch(s, c, now, IngestLimits());
+  };
+  auto encode = [](const Batch&, const std::vector<int>&) {
+    return runtime::OutboxEvent{common::NewUuidV4(), "", "x"};
+  };
+  Batch first{"w", 1, {NumberAt("temp", 1, now, "CNC-07")}};
+  ASSERT_TRUE(backend_.store()->IngestBatch(first, judge, encode).ok());
+  // Every other backend of the database ends, as at a restart (the counting connection is
+  // a new one of its own).
+  const std::string others =
+      "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() "
+      "AND backend_type = 'client backend'";
+  EXPECT_GT(backend_.Count("SELECT count(pg_terminate_backend(pid)) " + others), 0);
+  ASSERT_TRUE(plantmesh::testing::PollUntil(
+      [&] { return backend_.Count("SELECT count(*) " + others) == 0; }, absl::Seconds(30),
+      absl::Milliseconds(20)));
+  Batch second{"w", 2, {NumberAt("temp", 2, now + absl::Seconds(1), "CNC-07")}};
+  absl::StatusOr<BatchOutcome> out = backend_.store()->IngestBatch(second, judge, encode);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->verdict.accepted.size(), 1u);
+}
+
 TEST_F(PgOnlyTest, DroppingAPartitionKeepsTheOtherDaysSamples) {
   const absl::Time now = RegisterCnc07();
   const IngestLimits limits;  // 30 days
