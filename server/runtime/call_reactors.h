@@ -128,7 +128,7 @@ inline grpc::ServerUnaryReactor* NewUnaryReactor(grpc::CallbackServerContext* co
 // (outside testing: 909 of 2,000 calls cancelled after their headers were audited and
 // counted as the client's INVALID_ARGUMENT). Deletes itself once OnDone and the alarm's
 // callback both ran.
-inline constexpr absl::Duration kNoRequestWait = absl::Seconds(1);
+inline constexpr absl::Duration kNoRequestWait = absl::Seconds(5);
 
 class NoRequestReactor final : public grpc::ServerUnaryReactor {
  public:
@@ -138,12 +138,15 @@ class NoRequestReactor final : public grpc::ServerUnaryReactor {
         policy_(policy),
         call_(std::move(call)),
         no_message_(std::move(no_message)) {
+    TsanRelease(&tsan_created_);  // before OnCancel and the alarm's callback
     alarm_.Set(absl::ToChronoTime(absl::Now() + kNoRequestWait), [this](bool fired) {
+      TsanAcquire(&tsan_created_);
       if (fired) End(no_message_);
       Unref();
     });
   }
   void OnCancel() override {
+    TsanAcquire(&tsan_created_);
     End(absl::CancelledError("the call was cancelled before its request came"));
   }
   void OnDone() override {
@@ -170,6 +173,7 @@ class NoRequestReactor final : public grpc::ServerUnaryReactor {
   const absl::Status no_message_;
   std::atomic<bool> ended_{false};
   std::atomic<int> refs_{2};  // OnDone's, the alarm callback's
+  char tsan_created_ = 0;     // a sync address only (tsan_handoff.h)
   grpc::Alarm alarm_;
 };
 

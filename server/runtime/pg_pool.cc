@@ -119,9 +119,12 @@ std::string PrimaryMessage(absl::string_view text) {
 }
 
 // Opens one connection and runs the on_connect callbacks on it.
-absl::StatusOr<std::unique_ptr<pqxx::connection>> OpenConnection(const PgPoolOptions& options) {
+// `watchdog` watches its setup statements (connect_timeout bounds the connecting).
+absl::StatusOr<std::unique_ptr<pqxx::connection>> OpenConnection(const PgPoolOptions& options,
+                                                                 PgStallWatchdog& watchdog) {
   try {
     auto conn = std::make_unique<pqxx::connection>(WithConnectTimeout(options.url));
+    const ScopedStallWatch setup(watchdog, conn->sock());
     // set_variable (not a raw SET) so that libpqxx restores them if it reactivates.
     conn->set_variable("statement_timeout",
                        std::to_string(absl::ToInt64Milliseconds(options.statement_timeout)));
@@ -202,7 +205,8 @@ absl::StatusOr<std::unique_ptr<PgPool>> PgPool::Open(PgPoolOptions options) {
   State& state = *pool->state_;
   state.slots.resize(state.options.size);
   for (State::Slot& slot : state.slots) {
-    absl::StatusOr<std::unique_ptr<pqxx::connection>> conn = OpenConnection(state.options);
+    absl::StatusOr<std::unique_ptr<pqxx::connection>> conn =
+        OpenConnection(state.options, state.watchdog);
     if (!conn.ok()) return conn.status();
     slot.conn = *std::move(conn);
   }
@@ -249,7 +253,8 @@ absl::StatusOr<PgPool::Lease> PgPool::Acquire() {
       closed = std::move(state.slots[index].conn);
     }
     closed.reset();
-    absl::StatusOr<std::unique_ptr<pqxx::connection>> opened = OpenConnection(state.options);
+    absl::StatusOr<std::unique_ptr<pqxx::connection>> opened =
+        OpenConnection(state.options, state.watchdog);
     std::lock_guard<std::mutex> lock(state.mu);
     State::Slot& slot = state.slots[index];
     if (!opened.ok()) {

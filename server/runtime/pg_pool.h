@@ -53,9 +53,9 @@ struct PgPoolOptions {
   // Server-side limits set on every new connection (SET statement_timeout /
   // lock_timeout) so that a stuck statement or lock cannot block a handler (and with
   // it the server's drain) forever. Zero turns a limit off. A server that does not
-  // answer at all is found by the pool's PgStallWatchdog: a request unanswered for
-  // StallAfterFor(statement_timeout) has its connection cut (UNAVAILABLE); connections
-  // are opened with WithConnectTimeout.
+  // answer at all is found by the pool's PgStallWatchdog over TCP (not over a Unix-domain
+  // socket): a request unanswered for StallAfterFor(statement_timeout) has its connection
+  // cut (UNAVAILABLE); connections are opened with WithConnectTimeout.
   absl::Duration statement_timeout = absl::Seconds(10);
   absl::Duration lock_timeout = absl::Seconds(5);
   // Run on every new connection (after reconnects too, after the timeouts), e.g. to register the
@@ -135,6 +135,8 @@ bool IdleSocketLooksClosed(int fd);
 // `url` (a libpq URI or key=value string) with connect_timeout set to
 // kDefaultConnectTimeoutSeconds unless it sets one: without it libpq waits for ever on a
 // server that accepts the TCP connection and then says nothing (a stopped PostgreSQL).
+// PGCONNECT_TIMEOUT and a service file's connect_timeout are not consulted: set it in the
+// URL.
 inline constexpr int kDefaultConnectTimeoutSeconds = 5;
 std::string WithConnectTimeout(const std::string& url);
 

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 
+#include "absl/time/clock.h"
 #include "spdlog/spdlog.h"
 
 namespace plantmesh::runtime {
@@ -58,7 +59,7 @@ PgStallWatchdog::Ticket PgStallWatchdog::Watch(int fd) {
   const int mine = fcntl(fd, F_DUPFD_CLOEXEC, 0);
   if (mine < 0) return 0;
   absl::MutexLock lock(&mu_);
-  watched_[++last_ticket_] = Watched{mine, false};
+  watched_[++last_ticket_] = Watched{mine, absl::Now(), false};
   return last_ticket_;
 }
 
@@ -86,10 +87,16 @@ void PgStallWatchdog::Loop() {
     mu_.AwaitWithTimeout(absl::Condition(&stop_), interval_);
     if (stop_) break;
     // The descriptors are the watchdog's own: none is closed while the lock is held.
+    const absl::Time now = absl::Now();
     for (auto& [ticket, watched] : watched_) {
       if (watched.cut) continue;
       const SocketActivity activity = ActivityOf(watched.fd);
       if (!IsStalled(activity, stall_after_)) continue;
+      // The kernel's clock ticks (up to 10 ms) blur the send's time: a margin.
+      if (absl::Milliseconds(activity.sent_ago_ms) >
+          now - watched.since + absl::Milliseconds(100)) {
+        continue;  // sent before the connection was lent out: not this lease's request
+      }
       shutdown(watched.fd, SHUT_RDWR);
       watched.cut = true;
       ++cuts_;

@@ -15,9 +15,18 @@
 // with rows or with the timeout's error, so `stall_after` is set above it
 // (StallAfterFor). The times are the kernel's (TCP_INFO: tcpi_last_data_sent,
 // tcpi_last_data_recv), so no statement has to be wrapped; a Unix-domain socket has no
-// TCP_INFO and is not watched. The pools lend a connection for one transaction, which
-// never waits that long on anything but PostgreSQL (IsStalled says what an idle one
-// risks).
+// TCP_INFO and is not watched. Only a send made while the connection is lent out counts
+// (a connection that rested in the pool is not cut before its first statement). The
+// pools lend a connection for one transaction, which never waits that long on anything
+// but PostgreSQL (IsStalled says what an idle one risks).
+//
+// Limits of the rule: a pipeline's answers come at its Sync, so one whose statements
+// together run longer than `stall_after` would be cut (ours run a few short statements);
+// COMMIT runs without statement_timeout, so one that waits that long on a disk or a
+// synchronous standby is cut and reported with its outcome unknown (retry with the same
+// request_id). A link that drops packets is found later than `stall_after`: the kernel's
+// retransmissions count as sends, so the cut comes once a retransmission gap exceeds it
+// (about 40 s for 15 s).
 //
 // A stalled connection is shut down (shutdown(2), both directions): libpq's wait ends
 // with "server closed the connection unexpectedly", the pool maps that to UNAVAILABLE
@@ -79,14 +88,30 @@ class PgStallWatchdog {
   const char* const what_;
   mutable absl::Mutex mu_;
   struct Watched {
-    int fd;    // the watchdog's own duplicate
-    bool cut;  // shut down already
+    int fd;            // the watchdog's own duplicate
+    absl::Time since;  // lent out then: a send before it was another lease's
+    bool cut;          // shut down already
   };
   std::map<Ticket, Watched> watched_ ABSL_GUARDED_BY(mu_);
   Ticket last_ticket_ ABSL_GUARDED_BY(mu_) = 0;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   int64_t cuts_ ABSL_GUARDED_BY(mu_) = 0;
   std::thread thread_;
+};
+
+// Watches a socket for a scope: a new connection's setup statements (SET, PREPARE), run
+// before the pool lends it out.
+class ScopedStallWatch {
+ public:
+  ScopedStallWatch(PgStallWatchdog& watchdog, int fd)
+      : watchdog_(watchdog), ticket_(watchdog.Watch(fd)) {}
+  ~ScopedStallWatch() { watchdog_.Forget(ticket_); }
+  ScopedStallWatch(const ScopedStallWatch&) = delete;
+  ScopedStallWatch& operator=(const ScopedStallWatch&) = delete;
+
+ private:
+  PgStallWatchdog& watchdog_;
+  const PgStallWatchdog::Ticket ticket_;
 };
 
 }  // namespace plantmesh::runtime

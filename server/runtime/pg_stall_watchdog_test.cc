@@ -82,7 +82,7 @@ bool EndsWithin(int fd, absl::Duration wait) {
 }
 
 TEST(PgStallWatchdogTest, CutsARequestLeftUnansweredAndLeavesAnAnsweredOne) {
-  PgStallWatchdog watchdog(absl::Milliseconds(300), "test", absl::Milliseconds(50));
+  PgStallWatchdog watchdog(absl::Seconds(2), "test", absl::Milliseconds(50));
   TcpPair unanswered, answered;
   Connect(&unanswered);
   Connect(&answered);
@@ -97,17 +97,34 @@ TEST(PgStallWatchdogTest, CutsARequestLeftUnansweredAndLeavesAnAnsweredOne) {
   ASSERT_EQ(send(unanswered.client, "Q", 1, 0), 1);
   char byte;
   ASSERT_EQ(recv(answered.server, &byte, 1, 0), 1);
-  absl::SleepFor(absl::Milliseconds(20));
+  EXPECT_FALSE(EndsWithin(answered.client, absl::Milliseconds(20)));  // a tick or more later
   ASSERT_EQ(send(answered.server, "R", 1, 0), 1);
 
   EXPECT_TRUE(EndsWithin(unanswered.client, absl::Seconds(30)));
   EXPECT_EQ(watchdog.cuts(), 1);
-  // The answered connection stays open well past the limit.
+  // The answered connection stays open past the limit.
   ASSERT_EQ(recv(answered.client, &byte, 1, 0), 1);
   EXPECT_FALSE(EndsWithin(answered.client, absl::Seconds(1)));
   EXPECT_EQ(watchdog.cuts(), 1);
   watchdog.Forget(a);
   watchdog.Forget(b);
+}
+
+// A connection that rested in the pool longer than the limit, its last exchange in one
+// tick of the kernel's clock, is not cut before its first statement of the new lease.
+TEST(PgStallWatchdogTest, ASendBeforeTheLeaseIsNotItsRequest) {
+  TcpPair pair;
+  Connect(&pair);
+  ASSERT_EQ(send(pair.client, "Q", 1, 0), 1);
+  char byte;
+  ASSERT_EQ(recv(pair.server, &byte, 1, 0), 1);
+  // Resting in the pool, as unanswered as it looks: nothing comes for 400 ms.
+  EXPECT_FALSE(EndsWithin(pair.client, absl::Milliseconds(400)));
+  PgStallWatchdog watchdog(absl::Milliseconds(300), "test", absl::Milliseconds(50));
+  const PgStallWatchdog::Ticket ticket = watchdog.Watch(pair.client);
+  EXPECT_FALSE(EndsWithin(pair.client, absl::Seconds(1)));
+  EXPECT_EQ(watchdog.cuts(), 0);
+  watchdog.Forget(ticket);
 }
 
 TEST(PgStallWatchdogTest, WatchesNothingWithoutALimitOrAfterForget) {

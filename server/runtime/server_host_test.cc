@@ -316,7 +316,8 @@ TEST_F(InsecureServerTest, ClientStreamIsAuditedWithTheHandlersDescription) {
 
 // Outside testing: gRPC 1.51 inflates a compressed request whole before it checks its
 // size: 8 gzip requests of ~1 MB inflating to 512 MiB each took a server to 2.7 GiB.
-// Compressed requests are refused before their message is read, on the probe port too.
+// Compressed requests are refused before their message is read (the probe port is built
+// with the same refusal: server_host.cc).
 TEST_F(InsecureServerTest, CompressedRequestsAreRefusedBeforeTheirMessageIsRead) {
   auto stub = system::v1::SystemService::NewStub(channel_);
   grpc::ClientContext context;

@@ -193,8 +193,10 @@ absl::StatusOr<std::vector<absl::StatusOr<RedisReply>>> LatestCache::Run(
   absl::MutexLock lock(&mu_);
   if (!replies.ok()) {
     stale_.insert(stale.begin(), stale.end());
-    if (absl::IsUnavailable(replies.status())) {
-      down_until_ = options_.now() + next_retry_after_;
+    // Calls that were under way together fail together: one failure, one doubling.
+    if (const absl::Time now = options_.now();
+        absl::IsUnavailable(replies.status()) && now >= down_until_) {
+      down_until_ = now + next_retry_after_;
       next_retry_after_ = std::min(next_retry_after_ * 2, options_.max_retry_after);
     }
     return replies.status();

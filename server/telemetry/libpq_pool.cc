@@ -111,6 +111,7 @@ absl::StatusOr<LibpqPool::Lease> LibpqPool::Acquire() {
       return runtime::DependencyUnavailable("PostgreSQL",
                                             absl::StrCat("PostgreSQL is unreachable: ", why));
     }
+    const runtime::ScopedStallWatch setup(state_->watchdog, PQsocket(opened));
     const std::string settings = absl::StrCat(
         "SET statement_timeout = ", absl::ToInt64Milliseconds(state_->options.statement_timeout),
         "; SET lock_timeout = ", absl::ToInt64Milliseconds(state_->options.lock_timeout));
