@@ -35,6 +35,14 @@ void FailureLog::Succeeded() {
   failures_ = 0;
 }
 
+void FailureLog::Record(const absl::Status& status, absl::Duration retry_in) {
+  if (status.ok()) {
+    Succeeded();
+  } else {
+    Failed(status, retry_in);
+  }
+}
+
 int64_t FailureLog::failures() const {
   absl::MutexLock lock(&mu_);
   return failures_;

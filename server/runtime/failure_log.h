@@ -27,6 +27,8 @@ class FailureLog {
   void Failed(const absl::Status& status, absl::Duration retry_in);
   // A successful attempt.
   void Succeeded();
+  // An attempt's outcome: Succeeded when `status` is OK, else Failed.
+  void Record(const absl::Status& status, absl::Duration retry_in);
 
   // Failures of the current run (0 once the task works).
   int64_t failures() const;

@@ -36,11 +36,11 @@ TEST(FailureLogTest, ARunOfFailuresIsLoggedAtItsStartEveryMinuteAndAtItsEnd) {
   FailureLog log("rolling up", absl::Minutes(1), [&] { return clock; });
   const absl::Status down = absl::UnavailableError("PostgreSQL is unreachable");
   for (int second = 0; second < 150; ++second) {  // 2.5 minutes of failures, one a second
-    log.Failed(down, absl::Seconds(1));
+    log.Record(down, absl::Seconds(1));
     clock += absl::Seconds(1);
   }
   EXPECT_EQ(log.failures(), 150);
-  log.Succeeded();
+  log.Record(absl::OkStatus(), absl::Seconds(1));
   log.Succeeded();  // says nothing more
   EXPECT_EQ(log.failures(), 0);
   log.Failed(down, absl::Seconds(1));  // a new run

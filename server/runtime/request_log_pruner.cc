@@ -38,12 +38,11 @@ absl::StatusOr<int64_t> RequestLogPruner::RunOnce() {
   for (size_t i = 0; i < schemas_.size(); ++i) {
     const std::string& schema = schemas_[i];
     absl::StatusOr<int64_t> deleted = Prune(schema);
+    failures_[i].Record(deleted.status(), options_.period);
     if (!deleted.ok()) {
-      failures_[i].Failed(deleted.status(), options_.period);
       if (first_error.ok()) first_error = deleted.status();
       continue;
     }
-    failures_[i].Succeeded();
     if (*deleted > 0) {
       spdlog::info("request log: deleted {} entries older than {} from {}.request_log", *deleted,
                    absl::FormatDuration(options_.retention), schema);

@@ -45,7 +45,6 @@ return 1
 // added so that every time's order is a non-negative number.
 constexpr int64_t kMicrosBeforeEpoch = int64_t{62135596800} * 1000000;
 constexpr size_t kOrderDigits = 20;
-constexpr absl::Duration kLogEvery = absl::Seconds(10);
 
 std::string Digits(int64_t value) {
   char out[kOrderDigits + 1];
@@ -142,29 +141,13 @@ std::string LatestCache::Key(const std::string& machine_id) const {
   return LatestCacheKey(options_.key_prefix, machine_id);
 }
 
-void LatestCache::Log(const absl::Status& status) {
-  absl::MutexLock lock(&mu_);
-  failing_ = true;
-  const absl::Time now = absl::Now();
-  if (now - last_log_ < kLogEvery) {
-    ++unlogged_;
-    return;
-  }
-  spdlog::warn(
-      "telemetry: latest-values cache: {} ({} more failures since the last message); "
-      "answering from PostgreSQL",
-      status.ToString(), unlogged_);
-  last_log_ = now;
-  unlogged_ = 0;
-}
-
 void LatestCache::Failed(const std::vector<std::string>& machine_ids, const absl::Status& status) {
   figures_.write_failures.fetch_add(1);
   {
     absl::MutexLock lock(&mu_);
     stale_.insert(machine_ids.begin(), machine_ids.end());
   }
-  Log(status);
+  log_.Failed(status, options_.retry_after);
 }
 
 absl::StatusOr<std::vector<absl::StatusOr<RedisReply>>> LatestCache::Run(
@@ -206,10 +189,7 @@ absl::StatusOr<std::vector<absl::StatusOr<RedisReply>>> LatestCache::Run(
     if (!(*replies)[i].ok()) stale_.insert(stale[i]);
   }
   replies->erase(replies->begin(), replies->begin() + static_cast<ptrdiff_t>(stale.size()));
-  if (failing_ && stale_.empty()) {
-    failing_ = false;
-    spdlog::info("telemetry: latest-values cache: Redis answers again");
-  }
+  if (stale_.empty()) log_.Succeeded();
   return replies;
 }
 
@@ -325,7 +305,7 @@ absl::StatusOr<std::vector<StoredSample>> LatestCache::Read(
   }
   absl::StatusOr<std::vector<absl::StatusOr<RedisReply>>> replies = Run(reads);
   if (!replies.ok()) {
-    Log(replies.status());
+    log_.Failed(replies.status(), options_.retry_after);
     figures_.fallbacks.fetch_add(static_cast<int64_t>(machine_ids.size()));
     return store_->LatestValues(machine_ids, data_item_ids);
   }
@@ -359,7 +339,7 @@ absl::StatusOr<std::vector<StoredSample>> LatestCache::Read(
         if (value.ok()) values.push_back(*std::move(value));
       }
     }
-    if (!readable.ok()) Log(readable);
+    if (!readable.ok()) log_.Failed(readable, options_.retry_after);
     if (readable.ok() && complete) {
       figures_.hits.fetch_add(1);
       out.insert(out.end(), values.begin(), values.end());

@@ -50,6 +50,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "server/runtime/event_stream.h"
+#include "server/runtime/failure_log.h"
 #include "server/runtime/metrics.h"
 #include "server/runtime/redis_client.h"
 #include "server/telemetry/store.h"
@@ -116,7 +117,6 @@ class LatestCache {
   absl::Status RunMerges(const std::vector<std::string>& machine_ids,
                          const std::vector<Command>& merges);
   void Failed(const std::vector<std::string>& machine_ids, const absl::Status& status);
-  void Log(const absl::Status& status);
   std::string Key(const std::string& machine_id) const;
 
   const LatestCacheOptions options_;
@@ -129,9 +129,9 @@ class LatestCache {
   absl::Time down_until_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   absl::Duration next_retry_after_ ABSL_GUARDED_BY(mu_);  // after the next failure
   std::set<std::string> stale_ ABSL_GUARDED_BY(mu_);      // machines whose write failed
-  absl::Time last_log_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
-  int64_t unlogged_ ABSL_GUARDED_BY(mu_) = 0;
-  bool failing_ ABSL_GUARDED_BY(mu_) = false;
+  // Redis failing: logged when it starts, every 10 s while it lasts, when it ends.
+  runtime::FailureLog log_{"telemetry: latest-values cache (reads answered from PostgreSQL)",
+                           absl::Seconds(10)};
 };
 
 // ---- The layout (tests read and write it) ----

@@ -24,16 +24,9 @@ PartitionJob::~PartitionJob() {
   if (thread_.joinable()) thread_.join();
 }
 
-void PartitionJob::Record(runtime::FailureLog& log, const absl::Status& status) const {
-  if (status.ok()) {
-    log.Succeeded();
-  } else {
-    log.Failed(status, absl::Seconds(config_.partition_check_seconds));
-  }
-}
-
 absl::Status PartitionJob::RunOnce() {
   const absl::Time now = now_();
+  const absl::Duration retry_in = absl::Seconds(config_.partition_check_seconds);
   const IngestLimits limits = config_.limits();
   absl::StatusOr<std::vector<std::string>> created = store_->CreatePartitions(
       DaysToKeep(now, limits.retention, static_cast<int>(config_.partitions_ahead_days)));
@@ -42,7 +35,7 @@ absl::Status PartitionJob::RunOnce() {
       spdlog::info("telemetry: created sample partitions {}", absl::StrJoin(*created, ", "));
     }
   }
-  Record(create_failures_, created.status());
+  create_failures_.Record(created.status(), retry_in);
   absl::StatusOr<std::vector<std::string>> dropped =
       store_->DropExpiredPartitions(now, limits.retention);
   if (dropped.ok()) {
@@ -51,7 +44,7 @@ absl::Status PartitionJob::RunOnce() {
                    config_.retention_days, absl::StrJoin(*dropped, ", "));
     }
   }
-  Record(drop_failures_, dropped.status());
+  drop_failures_.Record(dropped.status(), retry_in);
   absl::StatusOr<PgTelemetryStore::ExpiredStates> states =
       store_->DropExpiredStates(now, absl::Hours(24) * config_.state_retention_days);
   if (states.ok()) {
@@ -62,7 +55,7 @@ absl::Status PartitionJob::RunOnce() {
           states->intervals, states->downtimes, config_.state_retention_days);
     }
   }
-  Record(state_failures_, states.status());
+  state_failures_.Record(states.status(), retry_in);
   absl::StatusOr<int64_t> records =
       store_->DeleteExpiredBatchRecords(now - absl::Hours(config_.batch_record_hours));
   if (records.ok()) {
@@ -71,7 +64,7 @@ absl::Status PartitionJob::RunOnce() {
                    config_.batch_record_hours);
     }
   }
-  Record(record_failures_, records.status());
+  record_failures_.Record(records.status(), retry_in);
   if (!created.ok()) return created.status();
   if (!dropped.ok()) return dropped.status();
   if (!states.ok()) return states.status();

@@ -30,8 +30,6 @@ class PartitionJob {
   absl::Status RunOnce();
 
  private:
-  // A task's outcome in its log (runtime::FailureLog).
-  void Record(runtime::FailureLog& log, const absl::Status& status) const;
   void Loop();
 
   PgTelemetryStore* store_;

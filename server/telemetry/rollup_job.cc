@@ -46,11 +46,7 @@ void RollupJob::Loop() {
     // Round after round while they come back full (a backlog); otherwise the next
     // interval's batches wait for the next round: the fewer rounds, the fewer times a
     // cell is rewritten.
-    if (absl::StatusOr<int64_t> done = RunRounds(/*until_idle=*/false); !done.ok()) {
-      failures_.Failed(done.status(), interval_);
-    } else {
-      failures_.Succeeded();
-    }
+    failures_.Record(RunRounds(/*until_idle=*/false).status(), interval_);
   }
 }
 

@@ -30,12 +30,8 @@ void StateSettleJob::Loop() {
       if (mu_.AwaitWithTimeout(absl::Condition(&stopped), period)) return;
     }
     absl::StatusOr<int> settled = store_->SettlePendingStates(now_() - settle_after_);
-    if (!settled.ok()) {
-      failures_.Failed(settled.status(), period);
-      continue;
-    }
-    failures_.Succeeded();
-    if (*settled > 0) {
+    failures_.Record(settled.status(), period);
+    if (settled.ok() && *settled > 0) {
       spdlog::debug("telemetry: settled the state change of {} machines without a later sample",
                     *settled);
     }
