@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <map>
 #include <mutex>
 #include <pqxx/pqxx>
 #include <random>
@@ -26,74 +27,39 @@ namespace {
 
 constexpr int kAbortedRetries = 3;
 
-// Where a libpq connection string points and the password it carries (so that the
-// password can be kept out of messages). Handles both the URI and key=value forms.
+// The settings of a libpq connection string (URI or key=value form) as libpq reads
+// them; none when it cannot (libpq then says why when the connection is opened).
+std::map<std::string, std::string> ConnectionSettings(const std::string& url) {
+  std::map<std::string, std::string> settings;
+  char* error = nullptr;
+  PQconninfoOption* options = PQconninfoParse(url.c_str(), &error);
+  if (options == nullptr) {
+    PQfreemem(error);
+    return settings;
+  }
+  for (const PQconninfoOption* o = options; o->keyword != nullptr; ++o) {
+    if (o->val != nullptr && *o->val != '\0') settings[o->keyword] = o->val;
+  }
+  PQconninfoFree(options);
+  return settings;
+}
+
+// Where a connection string points and the password it carries (so that the password
+// can be kept out of messages). Several hosts are reported as written.
 struct ServerAddress {
   std::string host = "localhost";
   std::string port = "5432";
   std::string password;
 };
 
-int HexDigit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-std::string PercentDecode(absl::string_view s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size() && HexDigit(s[i + 1]) >= 0 && HexDigit(s[i + 2]) >= 0) {
-      out.push_back(static_cast<char>(HexDigit(s[i + 1]) * 16 + HexDigit(s[i + 2])));
-      i += 2;
-    } else {
-      out.push_back(s[i]);
-    }
-  }
-  return out;
-}
-
-void ApplyKeyValue(absl::string_view key, absl::string_view value, ServerAddress* address) {
-  if (value.empty()) return;
-  if (key == "host" || key == "hostaddr") address->host = std::string(value);
-  if (key == "port") address->port = std::string(value);
-  if (key == "password") address->password = std::string(value);
-}
-
-ServerAddress ParseServerAddress(absl::string_view url) {
+ServerAddress ParseServerAddress(const std::string& url) {
   ServerAddress address;
-  absl::string_view rest = url;
-  if (absl::ConsumePrefix(&rest, "postgresql://") || absl::ConsumePrefix(&rest, "postgres://")) {
-    absl::string_view authority = rest.substr(0, rest.find_first_of("/?"));
-    absl::string_view query;
-    if (size_t q = rest.find('?'); q != absl::string_view::npos) query = rest.substr(q + 1);
-    if (size_t at = authority.rfind('@'); at != absl::string_view::npos) {
-      absl::string_view userinfo = authority.substr(0, at);
-      if (size_t colon = userinfo.find(':'); colon != absl::string_view::npos) {
-        address.password = PercentDecode(userinfo.substr(colon + 1));
-      }
-      authority = authority.substr(at + 1);
-    }
-    // [v6]:port, host:port or host; several hosts are reported as written.
-    absl::string_view host = authority;
-    if (size_t colon = authority.rfind(':');
-        colon != absl::string_view::npos && authority.find(']', colon) == absl::string_view::npos) {
-      host = authority.substr(0, colon);
-      if (colon + 1 < authority.size()) address.port = std::string(authority.substr(colon + 1));
-    }
-    if (!host.empty()) address.host = PercentDecode(host);
-    for (absl::string_view param : absl::StrSplit(query, '&', absl::SkipEmpty())) {
-      std::pair<absl::string_view, absl::string_view> kv = absl::StrSplit(param, '=');
-      ApplyKeyValue(kv.first, PercentDecode(kv.second), &address);
-    }
-    return address;
+  const std::map<std::string, std::string> settings = ConnectionSettings(url);
+  for (const char* key : {"hostaddr", "host"}) {
+    if (auto it = settings.find(key); it != settings.end()) address.host = it->second;
   }
-  for (absl::string_view item : absl::StrSplit(url, ' ', absl::SkipWhitespace())) {
-    std::pair<absl::string_view, absl::string_view> kv = absl::StrSplit(item, '=');
-    ApplyKeyValue(absl::StripAsciiWhitespace(kv.first),
-                  absl::StripSuffix(absl::StripPrefix(kv.second, "'"), "'"), &address);
-  }
+  if (auto it = settings.find("port"); it != settings.end()) address.port = it->second;
+  if (auto it = settings.find("password"); it != settings.end()) address.password = it->second;
   return address;
 }
 
@@ -347,18 +313,7 @@ bool IdleSocketLooksClosed(int fd) {
 }
 
 std::string WithConnectTimeout(const std::string& url) {
-  char* error = nullptr;
-  PQconninfoOption* options = PQconninfoParse(url.c_str(), &error);
-  if (options == nullptr) {
-    PQfreemem(error);
-    return url;  // libpq says what is wrong when the connection is opened
-  }
-  bool given = false;
-  for (const PQconninfoOption* o = options; o->keyword != nullptr; ++o) {
-    if (std::string_view(o->keyword) == "connect_timeout" && o->val != nullptr) given = true;
-  }
-  PQconninfoFree(options);
-  if (given) return url;
+  if (ConnectionSettings(url).count("connect_timeout") > 0) return url;
   const std::string setting = absl::StrCat("connect_timeout=", kDefaultConnectTimeoutSeconds);
   if (absl::StartsWith(url, "postgresql://") || absl::StartsWith(url, "postgres://")) {
     return absl::StrCat(url, url.find('?') == std::string::npos ? "?" : "&", setting);
