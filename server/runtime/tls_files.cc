@@ -1,9 +1,11 @@
 #include "server/runtime/tls_files.h"
 
+#include <fcntl.h>
 #include <grpc/grpc_security_constants.h>
 #include <grpcpp/security/tls_certificate_provider.h>
 #include <grpcpp/security/tls_credentials_options.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -30,20 +32,23 @@ std::optional<std::string> ReadWhole(const std::string& path) {
   return bytes.str();
 }
 
-// Writes `bytes` to `path` through a temporary file and a rename, so that a reader sees
-// the old file or the new one, never part of it.
-absl::Status WriteAtomically(const std::string& path, const std::string& bytes) {
-  const std::string temporary = path + ".new";
-  {
-    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-    out << bytes;
-    if (!out.flush()) return absl::InternalError(absl::StrCat("cannot write ", temporary));
-  }
-  std::error_code error;
-  std::filesystem::rename(temporary, path, error);
-  if (error)
-    return absl::InternalError(absl::StrCat("cannot rename ", temporary, ": ", error.message()));
+absl::Status WriteWhole(const std::string& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << bytes;
+  if (!out.flush()) return absl::InternalError(absl::StrCat("cannot write ", path));
   return absl::OkStatus();
+}
+
+absl::Status SetModificationTime(const std::string& path, time_t seconds) {
+  const struct timespec times[2] = {{0, UTIME_OMIT}, {seconds, 0}};
+  if (utimensat(AT_FDCWD, path.c_str(), times, 0) != 0) {
+    return absl::InternalError(absl::StrCat("cannot set the modification time of ", path));
+  }
+  return absl::OkStatus();
+}
+
+StagedTlsFiles::Paths FilesIn(const std::string& dir) {
+  return {dir + "/ca.pem", dir + "/cert.pem", dir + "/key.pem"};
 }
 
 }  // namespace
@@ -58,7 +63,7 @@ absl::StatusOr<std::unique_ptr<StagedTlsFiles>> StagedTlsFiles::Start(Paths conf
     return absl::InternalError(absl::StrCat("cannot create a directory like ", pattern));
   }
   files->dir_ = pattern;
-  files->staged_ = {files->dir_ + "/ca.pem", files->dir_ + "/cert.pem", files->dir_ + "/key.pem"};
+  files->staged_ = FilesIn(files->dir_ + "/current");
   if (absl::Status staged = files->Refresh(); !staged.ok()) return staged;
   files->thread_ = std::thread([raw = files.get()] { raw->Run(); });
   return files;
@@ -97,20 +102,27 @@ absl::Status StagedTlsFiles::Refresh() {
   }
   std::string contents = absl::StrCat(ca->size(), ":", *ca, cert->size(), ":", *cert, *key);
   if (contents == last_contents_) return absl::OkStatus();
-  // Judged as the bytes just read, written beside the staged ones first.
-  const Paths candidate = {staged_.ca + ".check", staged_.cert + ".check", staged_.key + ".check"};
+
+  // Judged as the bytes just read, in a new version directory that gRPC does not see yet.
+  const std::string version = absl::StrCat(dir_, "/v", ++versions_);
+  std::error_code error;
+  std::filesystem::remove_all(version, error);  // left by a failed attempt
+  std::filesystem::create_directory(version, error);
+  if (error) return absl::InternalError(absl::StrCat("cannot create ", version));
+  const Paths candidate = FilesIn(version);
   for (const auto& [path, bytes] : {std::pair{candidate.ca, *ca}, std::pair{candidate.cert, *cert},
                                     std::pair{candidate.key, *key}}) {
-    if (absl::Status written = WriteAtomically(path, bytes); !written.ok()) return written;
+    if (absl::Status written = WriteWhole(path, bytes); !written.ok()) return written;
   }
   absl::Status valid = CheckTlsFiles(candidate.ca, candidate.cert, candidate.key);
   if (!valid.ok()) {
+    std::filesystem::remove_all(version, error);
     const std::string why =
         absl::StrReplaceAll(valid.message(), {{candidate.ca, configured_.ca},
                                               {candidate.cert, configured_.cert},
                                               {candidate.key, configured_.key}});
     last_contents_ = std::move(contents);  // said once, not every period
-    const bool first = !std::filesystem::exists(staged_.cert);
+    const bool first = last_served_ == 0;
     const std::string message =
         first ? why
               : absl::StrCat("TLS files refused: ", why,
@@ -118,15 +130,30 @@ absl::Status StagedTlsFiles::Refresh() {
     if (!first) spdlog::error("{}", message);
     return absl::InvalidArgumentError(message);
   }
-  // The key last: gRPC re-reads a pair whose files changed while it read them.
-  for (const auto& [path, bytes] :
-       {std::pair{staged_.ca, *ca}, std::pair{staged_.cert, *cert}, std::pair{staged_.key, *key}}) {
-    if (absl::Status written = WriteAtomically(path, bytes); !written.ok()) return written;
+
+  // gRPC reads the key, then the certificate, through `current`, and keeps what it read
+  // only if neither file's modification time (whole seconds) changed meanwhile. One
+  // rename of the symlink switches both files at once, and a version whose second
+  // differs from the last one's makes a read that spans the switch be read again.
+  const time_t modified = std::max<time_t>(absl::ToTimeT(absl::Now()), last_served_ + 1);
+  for (const std::string& path : {candidate.ca, candidate.cert, candidate.key}) {
+    if (absl::Status set = SetModificationTime(path, modified); !set.ok()) return set;
   }
-  if (!last_contents_.empty()) {
+  const std::string next = dir_ + "/next";
+  std::filesystem::remove(next, error);
+  std::filesystem::create_directory_symlink(std::filesystem::path(version).filename(), next, error);
+  if (!error) std::filesystem::rename(next, dir_ + "/current", error);
+  if (error) {
+    return absl::InternalError(absl::StrCat("cannot switch ", dir_, "/current: ", error.message()));
+  }
+  // The version before the previous one: a read that began in the previous one may still
+  // be under way, and gRPC reads again if its files vanish.
+  if (versions_ > 2) std::filesystem::remove_all(absl::StrCat(dir_, "/v", versions_ - 2), error);
+  if (last_served_ != 0) {
     spdlog::info("TLS files of {}, {}, {} changed: staged for new connections", configured_.cert,
                  configured_.key, configured_.ca);
   }
+  last_served_ = modified;
   last_contents_ = std::move(contents);
   return absl::OkStatus();
 }

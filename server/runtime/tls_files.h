@@ -5,10 +5,13 @@
 // not PEM) is logged naming the option and file, and the last good set stays served.
 // Outside testing: a key replaced by one of another certificate took the service off the
 // network (every handshake failed) with only gRPC's "Invalid private key" in the log.
+// Each staged set is a version directory behind one symlink, `current`, switched by one
+// rename, so gRPC never reads the key of one set with the certificate of another.
 #pragma once
 
 #include <grpcpp/security/server_credentials.h>
 
+#include <ctime>
 #include <memory>
 #include <string>
 #include <thread>
@@ -56,6 +59,8 @@ class StagedTlsFiles {
   std::string dir_;
   absl::Duration reload_;
   std::string last_contents_;  // ca, cert and key as last staged (or refused), joined
+  int versions_ = 0;           // <dir_>/v<versions_> was staged or refused last
+  time_t last_served_ = 0;     // modification time of the served version's files
   absl::Mutex mutex_;
   bool stopping_ ABSL_GUARDED_BY(mutex_) = false;
   std::thread thread_;
