@@ -410,7 +410,10 @@ TEST(DrainTest, IdleStreamsDoNotGrowTheServersThreads) {
   RecordProperty("threads_with_idle_streams", with_streams);
   std::printf("server threads: %d before, %d with %d idle downloads\n", before, with_streams,
               kStreams);
-  EXPECT_LE(with_streams, before + 8) << kStreams << " idle streams grew the server's threads";
+  // Room for gRPC's lazily grown executor and timer threads under the burst of opens (a
+  // few more on a busy machine), not a thread per stream.
+  EXPECT_LE(with_streams, before + kStreams / 10)
+      << kStreams << " idle streams grew the server's threads";
 
   // They are alive: each reads to the end.
   for (auto& download : downloads) {

@@ -39,6 +39,13 @@ std::string UniqueDatabaseName() {
 absl::StatusOr<std::unique_ptr<Mesh>> Mesh::Start(MeshOptions options) {
   std::unique_ptr<Mesh> mesh(new Mesh());
   mesh->options_ = std::move(options);
+  // The shared Redis still holds the event streams of the binary's earlier meshes (same
+  // keys, another database): a server whose relay took longer than its start-up wait to
+  // see that started its hub on the old stream, and watches ended
+  // CURSOR_GENERATION_CHANGED. Meshes of one binary run one after another.
+  if (mesh->options_.redis == nullptr) {
+    if (absl::Status flushed = testing::SharedRedis().Flush(); !flushed.ok()) return flushed;
+  }
   absl::StatusOr<std::string> url = testing::SharedPostgres().CreateDatabase(UniqueDatabaseName());
   if (!url.ok()) return url.status();
   mesh->database_url_ = *url;

@@ -77,8 +77,12 @@ absl::StatusOr<std::unique_ptr<PostgresServer>> PostgresServer::Start() {
         s.postmaster = -1;
         break;
       }
+      // Asked through the Unix socket in this cluster's own directory: on 127.0.0.1 the
+      // answer could come from another test's cluster that took the port while this one
+      // failed to bind it (postgres binds TCP before it creates the socket, and exits
+      // when it cannot).
       absl::Status ready = internal::RunToCompletion(
-          internal::Command({PgTool("pg_isready"), "-q", "-h", "127.0.0.1", "-p",
+          internal::Command({PgTool("pg_isready"), "-q", "-h", s.dir, "-p",
                              std::to_string(s.port), "-U", "postgres", "-d", "postgres"},
                             "", ""),
           absl::Seconds(10));

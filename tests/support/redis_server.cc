@@ -1,37 +1,44 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
 #include "tests/support/child_process.h"
-#include "tests/support/loopback.h"
 #include "tests/support/test_servers.h"
 
 namespace plantmesh::testing {
 namespace {
 
-// One PING over a fresh connection; true on +PONG.
-bool Pong(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return false;
-  timeval timeout{1, 0};
+// One inline command over a fresh connection to the server's Unix socket: the start of
+// its reply, empty when there was none. The socket is in the server's own directory: a
+// PONG from its TCP port could come from another test's Redis that took the port while
+// this one failed to bind it (Redis binds its TCP port before it creates the socket, and
+// exits when it cannot).
+std::string Ask(const std::string& socket_path, const std::string& command) {
+  int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+  if (fd < 0) return "";
+  timeval timeout{5, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
-  const sockaddr_in address = LoopbackAddress(port);
-  bool pong = false;
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  socket_path.copy(address.sun_path, sizeof(address.sun_path) - 1);
+  std::string reply;
   if (connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof(address)) == 0) {
-    static constexpr char kPing[] = "PING\r\n";
-    char reply[16] = {};
-    if (write(fd, kPing, sizeof(kPing) - 1) == sizeof(kPing) - 1 &&
-        read(fd, reply, sizeof(reply) - 1) >= 5) {
-      pong = std::string(reply).rfind("+PONG", 0) == 0;
+    const std::string line = command + "\r\n";
+    char buffer[64] = {};
+    ssize_t got = 0;
+    if (write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) &&
+        (got = read(fd, buffer, sizeof(buffer) - 1)) > 0) {
+      reply.assign(buffer, static_cast<size_t>(got));
     }
   }
   close(fd);
-  return pong;
+  return reply;
 }
 
 }  // namespace
@@ -42,11 +49,14 @@ struct RedisServer::State {
   int port = 0;
   pid_t pid = -1;
 
+  std::string socket_path() const { return dir + "/redis.sock"; }
+
   absl::Status Launch() {
     absl::StatusOr<pid_t> spawned = internal::Spawn(
         internal::Command({"redis-server", "--port", std::to_string(port), "--bind", "127.0.0.1",
                            "--save", "", "--appendonly", "no", "--dir", dir, "--daemonize", "no",
-                           "--protected-mode", "no", "--loglevel", "warning"},
+                           "--protected-mode", "no", "--loglevel", "warning", "--unixsocket",
+                           socket_path()},
                           log_file, ""));
     if (!spawned.ok()) return spawned.status();
     pid = *spawned;
@@ -58,7 +68,7 @@ struct RedisServer::State {
         return absl::UnavailableError(absl::StrCat("redis-server exited with ", exit_code, ":\n",
                                                    internal::ReadFileOrEmpty(log_file)));
       }
-      if (Pong(port)) return absl::OkStatus();
+      if (Ask(socket_path(), "PING").rfind("+PONG", 0) == 0) return absl::OkStatus();
       absl::SleepFor(absl::Milliseconds(20));
     }
     return absl::DeadlineExceededError(
@@ -106,6 +116,12 @@ void RedisServer::Stop() {
 absl::Status RedisServer::Restart() {
   Stop();
   return state_->Launch();
+}
+
+absl::Status RedisServer::Flush() {
+  const std::string reply = Ask(state_->socket_path(), "FLUSHALL");
+  if (reply.rfind("+OK", 0) == 0) return absl::OkStatus();
+  return absl::UnavailableError(absl::StrCat("FLUSHALL answered '", reply, "'"));
 }
 
 bool RedisServer::running() const {

@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # Sourced by the shell tests (tests/e2e/*.sh, tests/deploy/*.sh): their small helpers, once.
 #   fail MESSAGE...          prints "FAIL: MESSAGE" to stderr and exits 1
-#   free_port                prints a TCP port free on 127.0.0.1 now
+#   free_port                prints a TCP port free on 127.0.0.1 now, below the ephemeral range
 #   free_ports N             prints N different such ports
 #   print_server_logs DIR    the last 30 lines of every DIR/server-*.log, to stderr
 
@@ -11,14 +11,27 @@ free_port() {
   free_ports 1
 }
 
-# free_ports N: N different ports, on one line. Ports asked for one at a time before any is
-# bound can be the same (the kernel hands a closed port out again): e2e.runbook_one_host
-# once gave planning and defect-2 one port, and gRPC's SO_REUSEPORT let both listen on it.
+# free_ports N: N different ports, on one line, free now and below the kernel's ephemeral
+# range. Ports asked for one at a time before any is bound can be the same (the kernel
+# hands a closed port out again): e2e.runbook_one_host once gave planning and defect-2 one
+# port. And a port from the ephemeral range, held unbound for the seconds a server takes
+# to start, can be handed meanwhile to any socket that binds port 0 or connects (another
+# test's): below that range only a test that picks ports the same way can take it.
 free_ports() {
-  python3 -c 'import socket, sys
-held = [socket.socket() for _ in range(int(sys.argv[1]))]
-for s in held: s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in held))' "$1"
+  python3 -c 'import random, socket, sys
+low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+held, ports = [], []
+while len(ports) < int(sys.argv[1]):
+    port = random.randrange(10000, low)
+    probe = socket.socket()
+    try:
+        probe.bind(("127.0.0.1", port))
+    except OSError:
+        probe.close()
+        continue
+    held.append(probe)
+    ports.append(port)
+print(" ".join(str(port) for port in ports))' "$1"
 }
 
 print_server_logs() {

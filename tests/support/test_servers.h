@@ -41,6 +41,7 @@ class RedisServer {
   int port() const;
   void Stop();             // SIGTERM, waits for exit
   absl::Status Restart();  // same port
+  absl::Status Flush();    // FLUSHALL: every key of every database gone
   bool running() const;
 
  private:
