@@ -92,15 +92,25 @@ std::shared_ptr<grpc::ServerCredentials> StagedTlsFiles::Credentials() const {
 }
 
 absl::Status StagedTlsFiles::Refresh() {
-  const std::optional<std::string> ca = ReadWhole(configured_.ca);
-  const std::optional<std::string> cert = ReadWhole(configured_.cert);
-  const std::optional<std::string> key = ReadWhole(configured_.key);
-  // Unreadable for a moment (a rotation that removes before it writes): the staged set
-  // stays, and the next look tries again.
-  if (!ca || !cert || !key) {
-    return absl::UnavailableError("a TLS file cannot be read now; the served ones stay");
+  std::optional<std::string> ca, cert, key;
+  std::string contents;
+  // Read twice: a set switched while it was read (the kubelet's symlink, `mv -T`) can give
+  // one version's certificate with another's key, and two reads then differ.
+  for (int read = 0; read < 2; ++read) {
+    ca = ReadWhole(configured_.ca);
+    cert = ReadWhole(configured_.cert);
+    key = ReadWhole(configured_.key);
+    // Unreadable for a moment (a rotation that removes before it writes): the staged set
+    // stays, and the next look tries again.
+    if (!ca || !cert || !key) {
+      return absl::UnavailableError("a TLS file cannot be read now; the served ones stay");
+    }
+    std::string joined = absl::StrCat(ca->size(), ":", *ca, cert->size(), ":", *cert, *key);
+    if (read == 1 && joined != contents) {
+      return absl::UnavailableError("the TLS files changed while they were read; looked at again");
+    }
+    contents = std::move(joined);
   }
-  std::string contents = absl::StrCat(ca->size(), ":", *ca, cert->size(), ":", *cert, *key);
   if (contents == last_contents_) return absl::OkStatus();
 
   // Judged as the bytes just read, in a new version directory that gRPC does not see yet.
