@@ -150,8 +150,7 @@ absl::Status Serve(const runtime::ServerConfig& config) {
   // read at each scrape (README, "Metrics and logs").
   runtime::MetricsRegistry metrics;
   runtime::AddProcessMetrics(
-      {build_info::kVersion, build_info::kGitRevision,
-       config.insecure ? std::string() : config.tls_cert, pool.get(), hub.get(), relay.get()},
+      {build_info::kVersion, build_info::kGitRevision, pool.get(), hub.get(), relay.get()},
       &metrics);
   runtime::StandardCallPolicy::Options policy_options;
   policy_options.metrics = &metrics;

@@ -271,6 +271,16 @@ absl::Status Validate(const ServerConfig& config) {
     problems.push_back("memory-quota-bytes: must be >= 16777216");
   }
   if (config.min_ping_seconds < 1) problems.push_back("min-ping-seconds: must be >= 1");
+  // gRPC takes both in milliseconds as an int.
+  constexpr int kMaxConnectionAgeSeconds = 24 * 86400;
+  if (config.max_connection_age_seconds < 0 ||
+      config.max_connection_age_seconds > kMaxConnectionAgeSeconds) {
+    problems.push_back("max-connection-age-seconds: must be 0-2073600 (24 days; 0: never)");
+  }
+  if (config.max_connection_age_grace_seconds < 1 ||
+      config.max_connection_age_grace_seconds > kMaxConnectionAgeSeconds) {
+    problems.push_back("max-connection-age-grace-seconds: must be 1-2073600 (24 days)");
+  }
   if (config.executor_threads < 1 || config.executor_threads > 1024) {
     problems.push_back("executor-threads: must be 1-1024");
   }
@@ -413,6 +423,13 @@ absl::StatusOr<ServerConfig> LoadServerConfig(
                  "least interval between client keepalive pings accepted, with or without "
                  "calls open; clients' keepalive time must be at least this, or the server "
                  "closes the connection (GOAWAY too_many_pings) and logs the client");
+  app.add_option("--max-connection-age-seconds", config.max_connection_age_seconds,
+                 "a client connection older than this (+-10 %) is asked to go (GOAWAY) and "
+                 "its client reconnects with a new TLS handshake, so an expired client "
+                 "certificate or a CA removed from tls-ca ends it; 0: never");
+  app.add_option("--max-connection-age-grace-seconds", config.max_connection_age_grace_seconds,
+                 "how long calls still open on such a connection (watches, tails, ingest "
+                 "streams) may go on before it is closed and they end UNAVAILABLE");
 
   std::vector<std::unique_ptr<CliConfigSection>> sections;
   std::map<std::string, std::shared_ptr<ServiceConfig>> section_values;

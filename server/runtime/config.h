@@ -117,6 +117,15 @@ struct ServerConfig {
   // accepts; clients' keepalive time must not be shorter (policy and why 5 s:
   // keepalive.h).
   int min_ping_seconds = 5;
+  // max-connection-age-seconds: a client connection older than this (±10 %) is asked to
+  // go (HTTP/2 GOAWAY) and its client reconnects, with a new TLS handshake; 0: never.
+  // Bounds how long a connection outlives its client certificate's expiry or a CA
+  // removed from tls-ca: both are checked at the handshake only.
+  int max_connection_age_seconds = 0;
+  // max-connection-age-grace-seconds: how long calls still open on such a connection
+  // (watches, tails, ingest streams) may go on before it is closed (they end
+  // UNAVAILABLE; the SDK's watches resume from their cursor, its writer re-sends).
+  int max_connection_age_grace_seconds = 60;
   int role_bindings_reload_seconds = 2;  // role-bindings-reload-seconds: file poll period
   // Each known service's section by service name (declared even when not hosted, so
   // one file serves every process of a mesh).

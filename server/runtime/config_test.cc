@@ -236,6 +236,19 @@ TEST_F(ConfigTest, BadValuesAreNamed) {
     EXPECT_THAT(config.status().message(), HasSubstr("drain-seconds: must be")) << drain;
   }
   EXPECT_TRUE(Load({"--insecure", "--drain-seconds", "3600"}).ok());
+  // gRPC takes the connection age in milliseconds as an int: 30 days would wrap.
+  for (const char* age : {"-1", "2592000"}) {
+    config = Load({"--insecure", "--max-connection-age-seconds", age});
+    EXPECT_THAT(config.status().message(),
+                HasSubstr("max-connection-age-seconds: must be 0-2073600"))
+        << age;
+  }
+  config = Load({"--insecure", "--max-connection-age-grace-seconds", "0"});
+  EXPECT_THAT(config.status().message(),
+              HasSubstr("max-connection-age-grace-seconds: must be 1-2073600"));
+  config = Load({"--insecure", "--max-connection-age-seconds", "2073600"});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->max_connection_age_seconds, 2073600);
 }
 
 TEST_F(ConfigTest, MetricsListenIsOffByDefaultAndChecked) {

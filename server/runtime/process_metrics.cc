@@ -12,6 +12,7 @@
 #include "server/runtime/keepalive.h"
 #include "server/runtime/pg_pool.h"
 #include "server/runtime/tls.h"
+#include "server/runtime/tls_files.h"
 
 namespace plantmesh::runtime {
 namespace {
@@ -58,25 +59,6 @@ void AddProcessMetrics(const ProcessMetricSources& sources, MetricsRegistry* reg
                  "Start time of the process since the Unix epoch, in seconds.")
       ->Get()
       ->Set(absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch()));
-
-  if (!sources.tls_cert_file.empty()) {
-    registry->AddCallback(
-        "plantmesh_tls_certificate_expiry_timestamp_seconds",
-        "When the server certificate (tls-cert, as on disk now) expires, in Unix seconds.",
-        MetricType::kGauge, {}, [file = sources.tls_cert_file]() -> std::vector<CallbackSample> {
-          absl::StatusOr<absl::Time> not_after = CertificateNotAfter(file);
-          if (!not_after.ok()) return {};
-          return One(absl::ToDoubleSeconds(*not_after - absl::UnixEpoch()));
-        });
-  }
-
-  if (!sources.tls_cert_file.empty()) {
-    registry->AddCallback(
-        "plantmesh_tls_handshake_failures_total",
-        "TLS handshakes that failed (no, untrusted or expired client certificate, a port scan), "
-        "as server or client. gRPC logs each without the peer's address.",
-        MetricType::kCounter, {}, [] { return One(static_cast<double>(TlsHandshakeFailures())); });
-  }
 
   if (const PgPool* pg = sources.pg; pg != nullptr) {
     registry->AddCallback("plantmesh_postgres_pool_connections",
@@ -155,6 +137,28 @@ void AddProcessMetrics(const ProcessMetricSources& sources, MetricsRegistry* reg
           return samples;
         });
   }
+}
+
+void AddTlsMetrics(const StagedTlsFiles* tls, MetricsRegistry* registry) {
+  registry->AddCallback(
+      "plantmesh_tls_certificate_expiry_timestamp_seconds",
+      "When the server certificate served now (the last tls-cert that passed the check) "
+      "expires, in Unix seconds.",
+      MetricType::kGauge, {}, [file = tls->staged().cert]() -> std::vector<CallbackSample> {
+        absl::StatusOr<absl::Time> not_after = CertificateNotAfter(file);
+        if (!not_after.ok()) return {};
+        return One(absl::ToDoubleSeconds(*not_after - absl::UnixEpoch()));
+      });
+  registry->AddCallback(
+      "plantmesh_tls_files_refused",
+      "1 while the TLS files on disk (tls-ca, tls-cert, tls-key) are refused and the last "
+      "good ones are served (the log says why), else 0.",
+      MetricType::kGauge, {}, [tls] { return One(tls->refused() ? 1 : 0); });
+  registry->AddCallback(
+      "plantmesh_tls_handshake_failures_total",
+      "TLS handshakes that failed (no, untrusted or expired client certificate, a port scan), "
+      "as server or client. gRPC logs each without the peer's address.",
+      MetricType::kCounter, {}, [] { return One(static_cast<double>(TlsHandshakeFailures())); });
 }
 
 }  // namespace plantmesh::runtime

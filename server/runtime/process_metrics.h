@@ -2,7 +2,8 @@
 // call_metrics.h), read at each scrape from the runtime's parts:
 //   plantmesh_build_info{version,revision}                  1
 //   process_start_time_seconds                              Unix time the process started
-//   plantmesh_tls_certificate_expiry_timestamp_seconds      the server certificate's notAfter
+//   plantmesh_tls_certificate_expiry_timestamp_seconds      the served certificate's notAfter
+//   plantmesh_tls_files_refused                             1 while a rotation is refused
 //   plantmesh_tls_handshake_failures_total                  failed TLS handshakes
 //   plantmesh_postgres_pool_connections                     connections the pool keeps
 //   plantmesh_postgres_pool_connections_in_use              borrowed now
@@ -25,11 +26,11 @@ namespace plantmesh::runtime {
 class EventHub;
 class OutboxRelay;
 class PgPool;
+class StagedTlsFiles;
 
 struct ProcessMetricSources {
-  std::string version;        // build_info::kVersion
-  std::string revision;       // build_info::kGitRevision
-  std::string tls_cert_file;  // the server certificate (re-read at each scrape); "": none
+  std::string version;   // build_info::kVersion
+  std::string revision;  // build_info::kGitRevision
   // Not owned; null when the process has none. Must outlive the scrapes.
   const PgPool* pg = nullptr;
   const EventHub* events = nullptr;
@@ -37,5 +38,10 @@ struct ProcessMetricSources {
 };
 
 void AddProcessMetrics(const ProcessMetricSources& sources, MetricsRegistry* registry);
+
+// The plantmesh_tls_* families, from the files `tls` serves (not owned; must outlive the
+// scrapes). Outside testing: the expiry read from tls-cert on disk showed a refused
+// rotation's healthy date while the old certificate was served until it expired.
+void AddTlsMetrics(const StagedTlsFiles* tls, MetricsRegistry* registry);
 
 }  // namespace plantmesh::runtime

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
@@ -15,6 +16,7 @@
 #include "server/runtime/event_stream.h"
 #include "server/runtime/redis_client.h"
 #include "server/runtime/tls.h"
+#include "server/runtime/tls_files.h"
 #include "tests/support/poll.h"
 #include "tests/support/test_servers.h"
 
@@ -53,7 +55,7 @@ TEST(ProcessMetrics, EventHubSubscribersAndTheOnesEndedForFallingBehind) {
   ASSERT_TRUE(hub.AwaitConnected(kWait));
 
   MetricsRegistry registry;
-  AddProcessMetrics({"1.2.3", "abc", "", nullptr, &hub, nullptr}, &registry);
+  AddProcessMetrics({"1.2.3", "abc", nullptr, &hub, nullptr}, &registry);
   const std::string subscribers = "plantmesh_event_hub_subscribers";
   const std::string too_slow = "plantmesh_event_hub_subscribers_too_slow_total";
   EXPECT_EQ(Read(registry, subscribers), 0);
@@ -105,22 +107,61 @@ TEST(ProcessMetrics, EventHubSubscribersAndTheOnesEndedForFallingBehind) {
   hub.Stop();
 }
 
-TEST(ProcessMetrics, BuildInfoAndCertificateExpiry) {
-  absl::StatusOr<std::unique_ptr<testing::TestPki>> pki = testing::TestPki::Create();
-  ASSERT_TRUE(pki.ok()) << pki.status();
+TEST(ProcessMetrics, BuildInfo) {
   MetricsRegistry registry;
-  AddProcessMetrics({"1.2.3", "abc123", (*pki)->server_cert(), nullptr, nullptr, nullptr},
-                    &registry);
+  AddProcessMetrics({"1.2.3", "abc123", nullptr, nullptr, nullptr}, &registry);
   const std::string text = registry.Scrape();
   EXPECT_NE(text.find("plantmesh_build_info{version=\"1.2.3\",revision=\"abc123\"} 1\n"),
             std::string::npos)
       << text;
+  EXPECT_FALSE(HasFamily(registry, "plantmesh_redis_up"));  // neither hub nor relay
+  EXPECT_FALSE(HasFamily(registry, "plantmesh_tls_certificate_expiry_timestamp_seconds"));
+}
+
+// Outside testing: after a refused rotation the expiry read from tls-cert on disk showed
+// the new certificate's date while the old one was served until it expired, and nothing
+// said a rotation was refused. The expiry is the served certificate's; the refusal a gauge.
+TEST(ProcessMetrics, TlsMetricsTellTheServedCertificateAndARefusedRotation) {
+  absl::StatusOr<std::unique_ptr<testing::TestPki>> pki = testing::TestPki::Create();
+  ASSERT_TRUE(pki.ok()) << pki.status();
+  const std::string dir = (*pki)->dir() + "/served";
+  std::filesystem::create_directories(dir);
+  const StagedTlsFiles::Paths configured = {dir + "/ca.crt", dir + "/server.crt",
+                                            dir + "/server.key"};
+  std::filesystem::copy_file((*pki)->ca_file(), configured.ca);
+  std::filesystem::copy_file((*pki)->server_cert(), configured.cert);
+  std::filesystem::copy_file((*pki)->server_key(), configured.key);
+  absl::StatusOr<std::unique_ptr<StagedTlsFiles>> files =
+      StagedTlsFiles::Start(configured, absl::Hours(1));  // refreshed by hand here
+  ASSERT_TRUE(files.ok()) << files.status();
+  MetricsRegistry registry;
+  AddTlsMetrics(files->get(), &registry);
   absl::StatusOr<absl::Time> not_after = CertificateNotAfter((*pki)->server_cert());
   ASSERT_TRUE(not_after.ok()) << not_after.status();
   EXPECT_GT(*not_after, absl::Now());
+  const double served = absl::ToDoubleSeconds(*not_after - absl::UnixEpoch());
+  EXPECT_EQ(Read(registry, "plantmesh_tls_certificate_expiry_timestamp_seconds"), served);
+  EXPECT_EQ(Read(registry, "plantmesh_tls_files_refused"), 0);
+  EXPECT_EQ(Read(registry, "plantmesh_tls_handshake_failures_total"), 0);
+
+  // A rotation to a certificate whose key is another's: refused, the old one served.
+  absl::StatusOr<testing::TestPki::Client> other = (*pki)->IssueClient("other", {"operator"});
+  ASSERT_TRUE(other.ok()) << other.status();
+  std::filesystem::copy_file(other->cert_file, configured.cert,
+                             std::filesystem::copy_options::overwrite_existing);
+  ASSERT_FALSE((*files)->Refresh().ok());
+  EXPECT_EQ(Read(registry, "plantmesh_tls_files_refused"), 1);
+  EXPECT_EQ(Read(registry, "plantmesh_tls_certificate_expiry_timestamp_seconds"), served);
+
+  // Its key too: served, and the gauge back to 0.
+  std::filesystem::copy_file(other->key_file, configured.key,
+                             std::filesystem::copy_options::overwrite_existing);
+  ASSERT_TRUE((*files)->Refresh().ok());
+  EXPECT_EQ(Read(registry, "plantmesh_tls_files_refused"), 0);
+  absl::StatusOr<absl::Time> rotated = CertificateNotAfter(other->cert_file);
+  ASSERT_TRUE(rotated.ok()) << rotated.status();
   EXPECT_EQ(Read(registry, "plantmesh_tls_certificate_expiry_timestamp_seconds"),
-            absl::ToDoubleSeconds(*not_after - absl::UnixEpoch()));
-  EXPECT_FALSE(HasFamily(registry, "plantmesh_redis_up"));  // neither hub nor relay
+            absl::ToDoubleSeconds(*rotated - absl::UnixEpoch()));
   EXPECT_EQ(CertificateNotAfter((*pki)->dir() + "/missing.pem").status().code(),
             absl::StatusCode::kNotFound);
 }

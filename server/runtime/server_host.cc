@@ -17,6 +17,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/notification.h"
 #include "server/runtime/keepalive.h"
+#include "server/runtime/process_metrics.h"
 #include "server/runtime/shutdown.h"
 #include "server/runtime/tls.h"
 #include "server/runtime/tls_files.h"
@@ -124,7 +125,7 @@ absl::StatusOr<std::vector<const ServiceDescriptor*>> SelectServices(
 
 absl::StatusOr<std::unique_ptr<ServerHost>> ServerHost::Start(
     const ServerConfig& config, const std::vector<Hosted>& services,
-    std::vector<DependencyProbe> dependencies, const MetricsRegistry* metrics) {
+    std::vector<DependencyProbe> dependencies, MetricsRegistry* metrics) {
   if (config.reflection) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 
   std::unique_ptr<ServerHost> host(new ServerHost());
@@ -137,6 +138,7 @@ absl::StatusOr<std::unique_ptr<ServerHost>> ServerHost::Start(
     if (!tls.ok()) return tls.status();
     host->tls_files_ = *std::move(tls);
     credentials = host->tls_files_->Credentials();
+    if (metrics != nullptr) AddTlsMetrics(host->tls_files_.get(), metrics);
   }
   builder.AddListeningPort(config.listen, credentials, &port);
   for (const Hosted& hosted : services) builder.RegisterService(hosted.service);
@@ -165,6 +167,14 @@ absl::StatusOr<std::unique_ptr<ServerHost>> ServerHost::Start(
   // (watchers); a client pinging more often is told so in our log (keepalive.h).
   ApplyKeepalivePolicy(config.min_ping_seconds, &builder);
   LogClientsThatPingTooOften(config.min_ping_seconds);
+  // A certificate is checked at the handshake only (outside testing: a connection opened
+  // before its client certificate expired went on calling for as long as it lived).
+  if (config.max_connection_age_seconds > 0) {
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS,
+                               config.max_connection_age_seconds * 1000);
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
+                               config.max_connection_age_grace_seconds * 1000);
+  }
 
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {

@@ -40,11 +40,12 @@ class ServerHost {
   // config.probe_listen unless that is empty: plaintext, grpc.health.v1 only (the same
   // statuses as on the main port), for the kubelet's gRPC probes, which can neither
   // speak TLS nor present a client certificate. With `metrics` (not owned, must outlive
-  // the host) and a config.metrics_listen, also the Prometheus endpoint there
-  // (metrics_endpoint.h). UNAVAILABLE when any of them cannot listen.
+  // the host), the served TLS files' families are added to it (AddTlsMetrics), and with a
+  // config.metrics_listen the Prometheus endpoint is there too (metrics_endpoint.h).
+  // UNAVAILABLE when any of them cannot listen.
   static absl::StatusOr<std::unique_ptr<ServerHost>> Start(
       const ServerConfig& config, const std::vector<Hosted>& services,
-      std::vector<DependencyProbe> dependencies, const MetricsRegistry* metrics = nullptr);
+      std::vector<DependencyProbe> dependencies, MetricsRegistry* metrics = nullptr);
   ~ServerHost();
 
   // The bound port (the real one when config.listen asked for port 0).

@@ -373,6 +373,48 @@ TEST_F(InsecureServerTest, DrainTurnsHealthNotServing) {
   EXPECT_TRUE(Draining());
 }
 
+// Outside testing: a connection made before its client certificate expired (or before
+// its CA left tls-ca) went on calling as long as it lived; certificates are checked at
+// the handshake only. With max-connection-age-seconds the server asks an old connection
+// to go: its open stream ends UNAVAILABLE after the grace, and the client's next call
+// is made on a new connection.
+TEST(MaxConnectionAgeTest, AnOldConnectionIsClosedAndTheClientReconnects) {
+  ResetDrainingForTesting();
+  ServerConfig config;
+  config.listen = "127.0.0.1:0";
+  config.insecure = true;
+  config.max_connection_age_seconds = 1;
+  config.max_connection_age_grace_seconds = 1;
+  absl::StatusOr<RoleBindings> roles =
+      RoleBindings::Parse(R"({"bindings": [{"identity": "insecure:local", "roles": ["admin"]}]})");
+  ASSERT_TRUE(roles.ok());
+  TestServer server(config, RoleBindingStore::Fixed(*roles));
+  ASSERT_NE(server.host, nullptr);
+  std::shared_ptr<grpc::Channel> channel =
+      Channel(server.host->endpoint(), grpc::InsecureChannelCredentials());
+
+  auto stub = grpc::health::v1::Health::NewStub(channel);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+  grpc::health::v1::HealthCheckRequest request;
+  std::unique_ptr<grpc::ClientReader<grpc::health::v1::HealthCheckResponse>> watch =
+      stub->Watch(&context, request);
+  grpc::health::v1::HealthCheckResponse response;
+  ASSERT_TRUE(watch->Read(&response));
+  EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+  const absl::Time opened = absl::Now();
+  while (watch->Read(&response)) {
+  }
+  const grpc::Status ended = watch->Finish();
+  EXPECT_EQ(ended.error_code(), grpc::StatusCode::UNAVAILABLE) << ended.error_message();
+  // Age 1 s (+10 %) and grace 1 s; the watch's own deadline is 60 s.
+  EXPECT_LT(absl::Now() - opened, absl::Seconds(30));
+  int status = 0;
+  EXPECT_TRUE(CheckHealth(channel.get(), "", &status).ok());
+  EXPECT_EQ(status, kServing);
+  ResetDrainingForTesting();
+}
+
 TEST(InsecureDenyTest, ForbiddenWithoutRoleIsDeniedAuditedAndExplained) {
   ResetDrainingForTesting();
   ServerConfig config;

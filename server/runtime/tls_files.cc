@@ -111,7 +111,10 @@ absl::Status StagedTlsFiles::Refresh() {
     }
     contents = std::move(joined);
   }
-  if (contents == last_contents_) return absl::OkStatus();
+  if (contents == staged_contents_) {
+    refused_ = false;  // a refused set replaced by the served one again
+    return absl::OkStatus();
+  }
 
   // Judged as the bytes just read, in a new version directory that gRPC does not see yet.
   const std::string version = absl::StrCat(dir_, "/v", ++versions_);
@@ -131,13 +134,16 @@ absl::Status StagedTlsFiles::Refresh() {
         absl::StrReplaceAll(valid.message(), {{candidate.ca, configured_.ca},
                                               {candidate.cert, configured_.cert},
                                               {candidate.key, configured_.key}});
-    last_contents_ = std::move(contents);  // said once, not every period
-    const bool first = last_served_ == 0;
+    // Judged again every period (a certificate not valid yet becomes valid), said once.
+    refused_ = true;
+    const bool said = contents == refused_contents_;
+    refused_contents_ = std::move(contents);
+    const bool first = served_.empty();
     const std::string message =
         first ? why
               : absl::StrCat("TLS files refused: ", why,
                              "; the server goes on serving the last good ones");
-    if (!first) spdlog::error("{}", message);
+    if (!first && !said) spdlog::error("{}", message);
     return absl::InvalidArgumentError(message);
   }
 
@@ -156,15 +162,19 @@ absl::Status StagedTlsFiles::Refresh() {
   if (error) {
     return absl::InternalError(absl::StrCat("cannot switch ", dir_, "/current: ", error.message()));
   }
-  // The version before the previous one: a read that began in the previous one may still
-  // be under way, and gRPC reads again if its files vanish.
-  if (versions_ > 2) std::filesystem::remove_all(absl::StrCat(dir_, "/v", versions_ - 2), error);
-  if (last_served_ != 0) {
+  // The version served before the one just replaced: a read that began in the replaced
+  // one may still be under way, and gRPC reads again if its files vanish.
+  if (!replaced_.empty()) std::filesystem::remove_all(replaced_, error);
+  if (!served_.empty()) {
     spdlog::info("TLS files of {}, {}, {} changed: staged for new connections", configured_.cert,
                  configured_.key, configured_.ca);
   }
+  replaced_ = std::move(served_);
+  served_ = version;
   last_served_ = modified;
-  last_contents_ = std::move(contents);
+  staged_contents_ = std::move(contents);
+  refused_contents_.clear();
+  refused_ = false;
   return absl::OkStatus();
 }
 

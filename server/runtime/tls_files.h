@@ -11,6 +11,7 @@
 
 #include <grpcpp/security/server_credentials.h>
 
+#include <atomic>
 #include <ctime>
 #include <memory>
 #include <string>
@@ -48,7 +49,10 @@ class StagedTlsFiles {
   // why they were refused (also logged). The background check calls it.
   absl::Status Refresh();
 
+  // The files gRPC serves (in the private directory; always the last good set).
   const Paths& staged() const { return staged_; }
+  // True while the configured files are refused (the last Refresh found them bad).
+  bool refused() const { return refused_.load(); }
 
  private:
   StagedTlsFiles() = default;
@@ -58,9 +62,13 @@ class StagedTlsFiles {
   Paths staged_;
   std::string dir_;
   absl::Duration reload_;
-  std::string last_contents_;  // ca, cert and key as last staged (or refused), joined
-  int versions_ = 0;           // <dir_>/v<versions_> was staged or refused last
-  time_t last_served_ = 0;     // modification time of the served version's files
+  std::string staged_contents_;   // ca, cert and key as served, joined
+  std::string refused_contents_;  // the same of the set last refused (and logged)
+  int versions_ = 0;              // <dir_>/v<versions_> was staged or refused last
+  std::string served_;            // the version directory `current` points to
+  std::string replaced_;          // the one served before it
+  time_t last_served_ = 0;        // modification time of the served version's files
+  std::atomic<bool> refused_{false};
   absl::Mutex mutex_;
   bool stopping_ ABSL_GUARDED_BY(mutex_) = false;
   std::thread thread_;

@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "cli/pki.h"
+#include "tests/support/poll.h"
 #include "tests/support/test_servers.h"
 
 namespace plantmesh::runtime {
@@ -215,6 +216,45 @@ TEST(StagedTlsFilesTest, ASetReadWhileTheOperatorSwitchesItIsNotRefused) {
   switching = false;
   operator_.join();
   EXPECT_EQ(refused, 0) << "of 2000 looks while the set was switched";
+}
+
+// Outside testing: a rotated certificate not valid yet (the issuer's clock a little ahead,
+// notBefore 30 s away) was refused once and then never staged, although it became valid,
+// until the files changed again. A refused set is judged again every period; said once.
+TEST(StagedTlsFilesTest, ACertificateNotValidYetIsStagedOnceItIs) {
+  absl::StatusOr<std::unique_ptr<testing::TestPki>> pki = testing::TestPki::Create();
+  ASSERT_TRUE(pki.ok()) << pki.status();
+  const std::string dir = (*pki)->dir() + "/served";
+  std::filesystem::create_directories(dir);
+  const StagedTlsFiles::Paths configured = {dir + "/ca.crt", dir + "/server.crt",
+                                            dir + "/server.key"};
+  WriteFile(configured.ca, ReadFile((*pki)->ca_file()));
+  WriteFile(configured.cert, ReadFile((*pki)->server_cert()));
+  WriteFile(configured.key, ReadFile((*pki)->server_key()));
+  absl::StatusOr<std::unique_ptr<StagedTlsFiles>> files =
+      StagedTlsFiles::Start(configured, absl::Hours(1));  // refreshed by hand here
+  ASSERT_TRUE(files.ok()) << files.status();
+
+  pki::IssueOptions early;
+  early.ca_dir = (*pki)->ca_dir();
+  early.out_dir = dir + "/early";
+  early.name = "plantmesh-server";
+  early.kind = "server";
+  early.server = true;
+  early.not_before = absl::Now() + absl::Seconds(2);
+  absl::StatusOr<pki::IssuedCertificate> issued = pki::Issue(early);
+  ASSERT_TRUE(issued.ok()) << issued.status();
+  WriteFile(configured.cert, ReadFile(issued->cert_file));
+  WriteFile(configured.key, ReadFile(issued->key_file));
+  absl::Status refused = (*files)->Refresh();
+  EXPECT_EQ(refused.code(), absl::StatusCode::kInvalidArgument) << refused;
+  EXPECT_THAT(std::string(refused.message()), HasSubstr("not valid before"));
+  EXPECT_EQ(ReadFile((*files)->staged().cert), ReadFile((*pki)->server_cert()));
+
+  ASSERT_TRUE(testing::PollUntil([&] { return (*files)->Refresh().ok(); }, absl::Seconds(30),
+                                 absl::Milliseconds(100)));
+  EXPECT_EQ(ReadFile((*files)->staged().cert), ReadFile(issued->cert_file));
+  EXPECT_EQ(ReadFile((*files)->staged().key), ReadFile(issued->key_file));
 }
 
 }  // namespace
