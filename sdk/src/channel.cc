@@ -1,6 +1,9 @@
 #include <grpc/grpc.h>
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
+#include <grpcpp/security/tls_certificate_provider.h>
+#include <grpcpp/security/tls_certificate_verifier.h>
+#include <grpcpp/security/tls_credentials_options.h>
 #include <grpcpp/support/channel_arguments.h>
 #include <grpcpp/support/client_interceptor.h>
 
@@ -23,8 +26,27 @@ namespace {
 absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> Credentials(
     const ClientOptions& options) {
   if (options.insecure) return grpc::InsecureChannelCredentials();
+  // Checked now, whichever way gRPC reads them, so that a bad file is named at once.
   absl::StatusOr<internal::TlsFiles> files = internal::LoadTlsFiles(options);
   if (!files.ok()) return files.status();
+  if (options.tls_reload > absl::ZeroDuration() && options.key_passphrase.empty()) {
+    // gRPC's watcher reads the three files again every period for new connections; it
+    // reads key and certificate again when either's modification time changed while it
+    // read them, so a symlink switched meanwhile does not mix two versions.
+    auto provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+        options.key_file, options.cert_file, options.ca_file,
+        static_cast<unsigned int>(absl::ToInt64Seconds(options.tls_reload)));
+    grpc::experimental::TlsChannelCredentialsOptions tls;
+    tls.set_certificate_provider(std::move(provider));
+    tls.watch_root_certs();
+    tls.watch_identity_key_cert_pairs();
+    tls.set_verify_server_certs(true);
+    tls.set_certificate_verifier(
+        std::make_shared<grpc::experimental::HostNameCertificateVerifier>());
+    std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::experimental::TlsCredentials(tls);
+    if (credentials == nullptr) return absl::InvalidArgumentError("TLS credentials were refused");
+    return credentials;
+  }
   grpc::SslCredentialsOptions ssl;
   ssl.pem_root_certs = std::move(files->ca_pem);
   ssl.pem_cert_chain = std::move(files->cert_pem);

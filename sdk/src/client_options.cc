@@ -90,6 +90,10 @@ absl::Status ClientOptions::Validate() const {
   if (max_receive_message_bytes < 1) add("max_receive_message_bytes: must be positive");
   if (keepalive_time < absl::Seconds(1)) add("keepalive_time: must be at least 1s");
   if (keepalive_timeout <= absl::ZeroDuration()) add("keepalive_timeout: must be positive");
+  if (tls_reload != absl::ZeroDuration() &&
+      (tls_reload < absl::Seconds(1) || tls_reload > absl::Hours(24))) {
+    add("tls_reload: must be zero (read once) or 1s-24h");
+  }
   for (std::string& problem : ReconnectProblems(reconnect)) add(std::move(problem));
   if (problems.empty()) return absl::OkStatus();
   return absl::InvalidArgumentError("invalid client options: " + absl::StrJoin(problems, "; "));

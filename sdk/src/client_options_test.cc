@@ -51,6 +51,24 @@ TEST(ClientOptionsValidate, BackoffWhileCallsWaitIsZeroOrAtLeastATenthOfASecond)
   EXPECT_TRUE(options.Validate().ok());
 }
 
+// gRPC's file watcher takes whole seconds; zero reads the files once.
+TEST(ClientOptionsValidate, TlsReloadIsZeroOrOneSecondToADay) {
+  ClientOptions options;
+  options.insecure = true;
+  EXPECT_EQ(options.tls_reload, absl::Seconds(60));
+  for (absl::Duration good : {absl::ZeroDuration(), absl::Seconds(1), absl::Hours(24)}) {
+    options.tls_reload = good;
+    EXPECT_TRUE(options.Validate().ok()) << good;
+  }
+  for (absl::Duration bad : {absl::Milliseconds(500), absl::Seconds(-1), absl::Hours(25),
+                             absl::InfiniteDuration()}) {
+    options.tls_reload = bad;
+    EXPECT_THAT(std::string(options.Validate().message()),
+                ::testing::HasSubstr("tls_reload: must be zero (read once) or 1s-24h"))
+        << bad;
+  }
+}
+
 TEST(ClientOptionsValidate, NamesEveryBadOption) {
   ClientOptions options;
   options.endpoint = "localhost";

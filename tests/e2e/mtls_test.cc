@@ -324,5 +324,58 @@ TEST(MtlsRotationTest, RotatedServerCertificateIsServedWithoutRestart) {
   EXPECT_THAT(me->identity(), HasSubstr("/user/anna"));
 }
 
+// Outside testing: a program linked with the SDK read its certificate once, so after a
+// rotation it went on presenting the old one until that expired, and every connection
+// after that was refused. With ClientOptions::tls_reload the SDK reads the files again;
+// the server's max-connection-age-seconds makes the client connect again, and the next
+// connection presents the new certificate (here another identity, so that it shows).
+TEST(MtlsRotationTest, AClientWhoseCertificateIsRotatedOnDiskPresentsTheNewOne) {
+  namespace fs = std::filesystem;
+  MeshOptions options;
+  options.server_args = {"--max-connection-age-seconds", "1", "--max-connection-age-grace-seconds",
+                         "1"};
+  absl::StatusOr<std::unique_ptr<Mesh>> mesh_or = Mesh::Start(options);
+  ASSERT_TRUE(mesh_or.ok()) << mesh_or.status();
+  Mesh& mesh = **mesh_or;
+  const sdk::ClientOptions anna = mesh.OptionsFor("anna");
+  const sdk::ClientOptions otto = mesh.OptionsFor("otto");
+  // <pki>/adapter/{v1,v2,current -> v1}, as a kubelet lays out a mounted Secret.
+  const std::string dir = mesh.pki().dir() + "/adapter";
+  for (const auto& [version, user] : {std::pair{"v1", &anna}, std::pair{"v2", &otto}}) {
+    fs::create_directories(dir + "/" + version);
+    fs::copy_file(user->cert_file, dir + "/" + version + "/tls.crt");
+    fs::copy_file(user->key_file, dir + "/" + version + "/tls.key");
+  }
+  fs::create_directory_symlink("v1", dir + "/current");
+  sdk::ClientOptions adapter = anna;
+  adapter.cert_file = dir + "/current/tls.crt";
+  adapter.key_file = dir + "/current/tls.key";
+  adapter.tls_reload = absl::Seconds(1);
+  absl::StatusOr<sdk::SystemClient> client = sdk::SystemClient::Connect(adapter);
+  ASSERT_TRUE(client.ok()) << Describe(client.status());
+  auto me = client->WhoAmI(system::v1::WhoAmIRequest());
+  ASSERT_TRUE(me.ok()) << Describe(me.status());
+  EXPECT_THAT(me->identity(), HasSubstr("/user/anna"));
+
+  fs::create_directory_symlink("v2", dir + "/next");
+  fs::rename(dir + "/next", dir + "/current");
+  std::string identity;
+  int failed = 0;
+  EXPECT_TRUE(testing::PollUntil(
+      [&] {
+        auto now = client->WhoAmI(system::v1::WhoAmIRequest());
+        if (!now.ok()) {
+          ++failed;
+          return false;
+        }
+        identity = now->identity();
+        return absl::StrContains(identity, "/user/otto");
+      },
+      absl::Seconds(60), absl::Milliseconds(100)))
+      << "still " << identity;
+  // Reconnecting is the client's business: no call fails on the way.
+  EXPECT_EQ(failed, 0);
+}
+
 }  // namespace
 }  // namespace plantmesh::e2e

@@ -70,6 +70,14 @@ struct ClientOptions {
   // is decrypted in memory when the channel is made. Empty: key_file must not be
   // encrypted.
   std::string key_passphrase;
+  // How often ca_file, cert_file and key_file are read again for the channel's next
+  // connections, so that a program that runs longer than its certificate presents the
+  // rotated one (rotate by writing a new directory and switching a symlink to it, as
+  // cert-manager's kubelet does, never by rewriting the files in place). Connections
+  // already open keep the certificate they were made with (a server's
+  // max-connection-age-seconds ends them). Zero: read once, when the channel is made. A key
+  // with key_passphrase is always read once: gRPC reads only unencrypted keys from files.
+  absl::Duration tls_reload = absl::Seconds(60);
   // Overrides the name checked against the server certificate (default: the host
   // part of `endpoint`).
   std::string server_name;
@@ -82,7 +90,7 @@ struct ClientOptions {
   // Largest message received (bytes).
   int max_receive_message_bytes = 16 * 1024 * 1024;
   // Use a channel-private subchannel pool (a fresh TLS handshake, e.g. to pick up a
-  // rotated certificate within one process).
+  // rotated certificate at once within one process).
   bool private_connection_pool = false;
   // HTTP/2 keepalive pings while calls are open (also during Watch streams that carry no
   // data for minutes), to notice a dead peer or a NAT/firewall that dropped the flow.
