@@ -64,7 +64,12 @@ absl::StatusOr<std::unique_ptr<StagedTlsFiles>> StagedTlsFiles::Start(Paths conf
   }
   files->dir_ = pattern;
   files->staged_ = FilesIn(files->dir_ + "/current");
-  if (absl::Status staged = files->Refresh(); !staged.ok()) return staged;
+  absl::Status staged = files->Refresh();
+  // Files switched while they were read are read again, as the background check would.
+  for (int again = 0; again < 3 && absl::IsUnavailable(staged); ++again) {
+    staged = files->Refresh();
+  }
+  if (!staged.ok()) return staged;
   files->thread_ = std::thread([raw = files.get()] { raw->Run(); });
   return files;
 }
