@@ -426,10 +426,12 @@ absl::StatusOr<ServerConfig> LoadServerConfig(
   app.add_option("--max-connection-age-seconds", config.max_connection_age_seconds,
                  "a client connection older than this (+-10 %) is asked to go (GOAWAY) and "
                  "its client reconnects with a new TLS handshake, so an expired client "
-                 "certificate or a CA removed from tls-ca ends it; 0: never");
+                 "certificate or a CA removed from tls-ca ends it; 0: never, at most 2073600 "
+                 "(24 days)");
   app.add_option("--max-connection-age-grace-seconds", config.max_connection_age_grace_seconds,
                  "how long calls still open on such a connection (watches, tails, ingest "
-                 "streams) may go on before it is closed and they end UNAVAILABLE");
+                 "streams) may go on before it is closed and they end UNAVAILABLE; "
+                 "1-2073600");
 
   std::vector<std::unique_ptr<CliConfigSection>> sections;
   std::map<std::string, std::shared_ptr<ServiceConfig>> section_values;

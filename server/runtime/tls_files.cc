@@ -85,9 +85,10 @@ StagedTlsFiles::~StagedTlsFiles() {
 }
 
 std::shared_ptr<grpc::ServerCredentials> StagedTlsFiles::Credentials() const {
+  // gRPC reads the staged copies every second (three small local files): a set staged
+  // is served within a second, whatever tls-reload-seconds says.
   auto provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
-      staged_.key, staged_.cert, staged_.ca,
-      static_cast<unsigned int>(std::max<int64_t>(1, absl::ToInt64Seconds(reload_))));
+      staged_.key, staged_.cert, staged_.ca, 1);
   grpc::experimental::TlsServerCredentialsOptions options(provider);
   options.watch_root_certs();
   options.watch_identity_key_cert_pairs();
@@ -106,9 +107,20 @@ absl::Status StagedTlsFiles::Refresh() {
     cert = ReadWhole(configured_.cert);
     key = ReadWhole(configured_.key);
     // Unreadable for a moment (a rotation that removes before it writes): the staged set
-    // stays, and the next look tries again.
+    // stays, and the next look tries again. Still unreadable then: refused, said once.
     if (!ca || !cert || !key) {
-      return absl::UnavailableError("a TLS file cannot be read now; the served ones stay");
+      const std::string which = !ca     ? "tls-ca: cannot read '" + configured_.ca + "'"
+                                : !cert ? "tls-cert: cannot read '" + configured_.cert + "'"
+                                        : "tls-key: cannot read '" + configured_.key + "'";
+      if (unreadable_before_ && !served_.empty()) {
+        if (!refused_.exchange(true) || refused_contents_ != which) {
+          spdlog::error("TLS files refused: {}; the server goes on serving the last good ones",
+                        which);
+        }
+        refused_contents_ = which;
+      }
+      unreadable_before_ = true;
+      return absl::UnavailableError(absl::StrCat(which, "; the served ones stay"));
     }
     std::string joined = absl::StrCat(ca->size(), ":", *ca, cert->size(), ":", *cert, *key);
     if (read == 1 && joined != contents) {
@@ -116,8 +128,11 @@ absl::Status StagedTlsFiles::Refresh() {
     }
     contents = std::move(joined);
   }
+  unreadable_before_ = false;
   if (contents == staged_contents_) {
-    refused_ = false;  // a refused set replaced by the served one again
+    // A refused set replaced by the served one again: a later refusal is said again.
+    refused_ = false;
+    refused_contents_.clear();
     return absl::OkStatus();
   }
 

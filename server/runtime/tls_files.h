@@ -33,8 +33,8 @@ class StagedTlsFiles {
   };
 
   // Stages `configured` (which must pass CheckTlsFiles) and looks at them again every
-  // `reload`; gRPC reads the staged copies every `reload` as well, so a rotation is
-  // served within two periods.
+  // `reload`; gRPC reads the staged copies every second, so a rotation is served within
+  // a period and a second.
   static absl::StatusOr<std::unique_ptr<StagedTlsFiles>> Start(Paths configured,
                                                                absl::Duration reload);
   ~StagedTlsFiles();  // stops looking; removes the private directory
@@ -69,6 +69,7 @@ class StagedTlsFiles {
   std::string replaced_;          // the one served before it
   time_t last_served_ = 0;        // modification time of the served version's files
   std::atomic<bool> refused_{false};
+  bool unreadable_before_ = false;  // the last look could not read a file
   absl::Mutex mutex_;
   bool stopping_ ABSL_GUARDED_BY(mutex_) = false;
   std::thread thread_;

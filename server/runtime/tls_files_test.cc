@@ -257,5 +257,49 @@ TEST(StagedTlsFilesTest, ACertificateNotValidYetIsStagedOnceItIs) {
   EXPECT_EQ(ReadFile((*files)->staged().key), ReadFile(issued->key_file));
 }
 
+// Outside testing: files that stayed unreadable (`current` switched to a directory not
+// there, a key removed) were passed over in silence, the refusal gauge at 0; and a set
+// refused, replaced by the served one, then refused again was not said again.
+TEST(StagedTlsFilesTest, FilesThatStayUnreadableAreRefusedAndARepeatedRefusalIsFlagged) {
+  absl::StatusOr<std::unique_ptr<testing::TestPki>> pki = testing::TestPki::Create();
+  ASSERT_TRUE(pki.ok()) << pki.status();
+  const std::string dir = (*pki)->dir() + "/served";
+  std::filesystem::create_directories(dir);
+  const StagedTlsFiles::Paths configured = {dir + "/ca.crt", dir + "/server.crt",
+                                            dir + "/server.key"};
+  WriteFile(configured.ca, ReadFile((*pki)->ca_file()));
+  WriteFile(configured.cert, ReadFile((*pki)->server_cert()));
+  const std::string good_key = ReadFile((*pki)->server_key());
+  WriteFile(configured.key, good_key);
+  absl::StatusOr<std::unique_ptr<StagedTlsFiles>> files =
+      StagedTlsFiles::Start(configured, absl::Hours(1));  // refreshed by hand here
+  ASSERT_TRUE(files.ok()) << files.status();
+
+  std::filesystem::remove(configured.key);
+  absl::Status first_look = (*files)->Refresh();
+  EXPECT_EQ(first_look.code(), absl::StatusCode::kUnavailable);
+  EXPECT_FALSE((*files)->refused()) << "a rotation that removes before it writes";
+  absl::Status second_look = (*files)->Refresh();
+  EXPECT_THAT(std::string(second_look.message()),
+              HasSubstr("tls-key: cannot read '" + configured.key + "'"));
+  EXPECT_TRUE((*files)->refused());
+  EXPECT_EQ(ReadFile((*files)->staged().key), good_key);
+
+  WriteFile(configured.key, good_key);
+  ASSERT_TRUE((*files)->Refresh().ok());
+  EXPECT_FALSE((*files)->refused());
+
+  absl::StatusOr<testing::TestPki::Client> other = (*pki)->IssueClient("other", {"operator"});
+  ASSERT_TRUE(other.ok()) << other.status();
+  for (int round = 0; round < 2; ++round) {
+    WriteFile(configured.key, ReadFile(other->key_file));  // not the certificate's
+    EXPECT_EQ((*files)->Refresh().code(), absl::StatusCode::kInvalidArgument) << round;
+    EXPECT_TRUE((*files)->refused()) << round;
+    WriteFile(configured.key, good_key);
+    ASSERT_TRUE((*files)->Refresh().ok()) << round;
+    EXPECT_FALSE((*files)->refused()) << round;
+  }
+}
+
 }  // namespace
 }  // namespace plantmesh::runtime
