@@ -28,6 +28,7 @@
 #include "server/runtime/logging.h"
 #include "server/runtime/metrics.h"
 #include "server/runtime/migrations.h"
+#include "server/runtime/open_files.h"
 #include "server/runtime/pg_audit_sink.h"
 #include "server/runtime/pg_pool.h"
 #include "server/runtime/process_metrics.h"
@@ -214,8 +215,14 @@ absl::Status Serve(const runtime::ServerConfig& config) {
                config.insecure ? " INSECURE: plaintext, every caller is insecure:local" : "");
 
   const int signal_number = runtime::WaitForTerminationSignal();
-  spdlog::info("signal {}: draining for up to {}s", signal_number,
-               absl::ToDoubleSeconds(config.drain_timeout));
+  const std::string failure = runtime::StopFailure();
+  if (failure.empty()) {
+    spdlog::info("signal {}: draining for up to {}s", signal_number,
+                 absl::ToDoubleSeconds(config.drain_timeout));
+  } else {
+    spdlog::error("stopping after a failure: draining for up to {}s, then exiting 1",
+                  absl::ToDoubleSeconds(config.drain_timeout));
+  }
   // A dependency that never answers (a stopped PostgreSQL, a frozen host) holds the calls
   // waiting on it and the last publish and flush, and with them the exit (outside testing:
   // 44 s and counting, until PostgreSQL went on). Past the window and a grace the process ends
@@ -246,6 +253,7 @@ absl::Status Serve(const runtime::ServerConfig& config) {
   if (request_log_pruner != nullptr) request_log_pruner->Stop();
   audit->Flush(absl::Seconds(5));
   spdlog::info("plantmesh-server stopped");
+  if (!failure.empty()) return absl::UnavailableError(failure);
   return absl::OkStatus();
 }
 
@@ -284,6 +292,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "plantmesh-server: %s\n", std::string(logging.message()).c_str());
     return 2;
   }
+  plantmesh::runtime::RaiseOpenFileLimit();
   if (absl::Status served = plantmesh::Serve(*config); !served.ok()) {
     spdlog::critical("plantmesh-server: {}", served.ToString());
     spdlog::default_logger()->flush();

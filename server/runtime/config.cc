@@ -281,6 +281,9 @@ absl::Status Validate(const ServerConfig& config) {
       config.max_connection_age_grace_seconds > kMaxConnectionAgeSeconds) {
     problems.push_back("max-connection-age-grace-seconds: must be 1-2073600 (24 days)");
   }
+  if (config.handshake_timeout_seconds < 1 || config.handshake_timeout_seconds > 120) {
+    problems.push_back("handshake-timeout-seconds: must be 1-120");
+  }
   if (config.executor_threads < 1 || config.executor_threads > 1024) {
     problems.push_back("executor-threads: must be 1-1024");
   }
@@ -423,6 +426,9 @@ absl::StatusOr<ServerConfig> LoadServerConfig(
                  "least interval between client keepalive pings accepted, with or without "
                  "calls open; clients' keepalive time must be at least this, or the server "
                  "closes the connection (GOAWAY too_many_pings) and logs the client");
+  app.add_option("--handshake-timeout-seconds", config.handshake_timeout_seconds,
+                 "a client connection that has not finished its TLS and HTTP/2 handshake by "
+                 "then is closed, its descriptor and memory freed; 1-120");
   app.add_option("--max-connection-age-seconds", config.max_connection_age_seconds,
                  "a client connection older than this (+-10 %) is asked to go (GOAWAY) and "
                  "its client reconnects with a new TLS handshake, so an expired client "

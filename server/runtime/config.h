@@ -126,6 +126,9 @@ struct ServerConfig {
   // (watches, tails, ingest streams) may go on before it is closed (they end
   // UNAVAILABLE; the SDK's watches resume from their cursor, its writer re-sends).
   int max_connection_age_grace_seconds = 60;
+  // handshake-timeout-seconds: a client connection that has not finished its TLS and
+  // HTTP/2 handshake by then is closed (gRPC's default is 120 s).
+  int handshake_timeout_seconds = 10;
   int role_bindings_reload_seconds = 2;  // role-bindings-reload-seconds: file poll period
   // Each known service's section by service name (declared even when not hosted, so
   // one file serves every process of a mesh).

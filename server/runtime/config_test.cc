@@ -246,6 +246,11 @@ TEST_F(ConfigTest, BadValuesAreNamed) {
   config = Load({"--insecure", "--max-connection-age-grace-seconds", "0"});
   EXPECT_THAT(config.status().message(),
               HasSubstr("max-connection-age-grace-seconds: must be 1-2073600"));
+  for (const char* timeout : {"0", "121"}) {
+    config = Load({"--insecure", "--handshake-timeout-seconds", timeout});
+    EXPECT_THAT(config.status().message(), HasSubstr("handshake-timeout-seconds: must be 1-120"))
+        << timeout;
+  }
   config = Load({"--insecure", "--max-connection-age-seconds", "2073600"});
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->max_connection_age_seconds, 2073600);

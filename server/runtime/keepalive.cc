@@ -11,6 +11,8 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "server/runtime/open_files.h"
+#include "server/runtime/shutdown.h"
 
 namespace plantmesh::runtime {
 namespace {
@@ -34,6 +36,14 @@ void OnGrpcLog(gpr_log_func_args* args) {
   if (args->severity == GPR_LOG_SEVERITY_ERROR &&
       absl::StartsWith(message, "Handshake failed with fatal error")) {
     g_tls_handshake_failures.fetch_add(1, std::memory_order_relaxed);
+  }
+  // gRPC 1.51 (tcp_server_posix.cc) stops accepting on a port after any accept error
+  // other than EAGAIN, for good: outside testing, one moment out of file descriptors
+  // left the server running, healthy on its probe port, and deaf on its mTLS port.
+  if (args->severity == GPR_LOG_SEVERITY_ERROR && absl::StartsWith(message, "Failed accept4")) {
+    StopForFailure(
+        absl::StrCat("a listener stopped accepting connections for good (gRPC: ", message,
+                     "); the open-file limit is ", OpenFileLimit(), " (LimitNOFILE, ulimit -n)"));
   }
   std::optional<std::string> warning = TooManyPingsWarning(message, g_min_ping_seconds.load());
   if (!warning && static_cast<int>(args->severity) < g_grpc_verbosity.load()) return;

@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <unordered_set>
@@ -79,6 +80,38 @@ void RemoveDrainListener(DrainListener* listener) {
 void BlockTerminationSignals() {
   sigset_t set = TerminationSignals();
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+namespace {
+
+struct Failure {
+  absl::Mutex mu;
+  std::string reason ABSL_GUARDED_BY(mu);
+};
+
+Failure& StopFailureState() {
+  static Failure* failure = new Failure();  // never destroyed: read until exit
+  return *failure;
+}
+
+}  // namespace
+
+void StopForFailure(const std::string& reason) {
+  Failure& failure = StopFailureState();
+  {
+    absl::MutexLock lock(&failure.mu);
+    if (!failure.reason.empty()) return;
+    failure.reason = reason;
+  }
+  spdlog::critical("{}: stopping (exit 1) so that the supervisor starts the server again", reason);
+  // Taken by WaitForTerminationSignal's sigwait: every thread blocks SIGTERM.
+  kill(getpid(), SIGTERM);
+}
+
+std::string StopFailure() {
+  Failure& failure = StopFailureState();
+  absl::MutexLock lock(&failure.mu);
+  return failure.reason;
 }
 
 int WaitForTerminationSignal() {

@@ -8,6 +8,8 @@
 // with UNAVAILABLE.
 #pragma once
 
+#include <string>
+
 namespace plantmesh::runtime {
 
 // True once shutdown began. Calls admitted before keep running (CallContext::Draining
@@ -46,5 +48,13 @@ void BlockTerminationSignals();
 // Waits (sigwait) until SIGTERM or SIGINT arrives; returns the signal number. A SIGHUP
 // meanwhile is logged and ignored: nothing is reloaded by signal.
 int WaitForTerminationSignal();
+
+// Stops the process as a SIGTERM would (WaitForTerminationSignal returns, the server
+// drains), but as a failure: for a fault it cannot recover from in place, so that it
+// exits 1 and its supervisor (systemd's Restart=on-failure, the kubelet) starts it again.
+// Logged at once; the first reason is kept. Safe from any thread.
+void StopForFailure(const std::string& reason);
+// The reason given to StopForFailure; empty when the stop was asked for by a signal.
+std::string StopFailure();
 
 }  // namespace plantmesh::runtime

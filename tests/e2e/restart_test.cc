@@ -3,6 +3,9 @@
 // Calls succeed again within 1 s of it being back, and none issued after it was back
 // fails; a refused client certificate is still reported at once; the SDK's ListWatch
 // resumes from its cursor and misses nothing.
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <map>
 #include <set>
@@ -18,6 +21,8 @@
 #include "plantmesh/sdk/status.h"
 #include "tests/e2e/defect_writer.h"
 #include "tests/e2e/mesh.h"
+#include "tests/support/loopback.h"
+#include "tests/support/poll.h"
 #include "tests/support/slow_build.h"
 
 namespace plantmesh::e2e {
@@ -89,11 +94,10 @@ class SteadyCaller {
 // The bound: after the server is back, calls succeed again within 1 s (a
 // generous bound for CI; bench B12 reports the exact figure; a sanitizer build, whose
 // handshakes and first answers are 5-20× slower, is held to kSlowBuild times it), and no
-// call fails that was issued after the server was back. The server stays down for 5 s: by then gRPC's
-// reconnect backoff (×1.6 per failed attempt) spaces attempts more than a second apart,
-// so only the SDK's reset of it by waiting calls (ReconnectOptions::
-// max_backoff_while_calls_wait) meets the bound; a slow restart (a sanitizer build on a
-// busy machine) is the same case.
+// call fails that was issued after the server was back. The server stays down for 5 s: by then
+// gRPC's reconnect backoff (×1.6 per failed attempt) spaces attempts more than a second apart, so
+// only the SDK's reset of it by waiting calls (ReconnectOptions:: max_backoff_while_calls_wait)
+// meets the bound; a slow restart (a sanitizer build on a busy machine) is the same case.
 TEST(RestartTest, SdkCallsSucceedAgainWithinASecondOfTheServerBeingBack) {
   absl::StatusOr<std::unique_ptr<Mesh>> mesh = Mesh::Start();
   ASSERT_TRUE(mesh.ok()) << mesh.status();
@@ -255,6 +259,38 @@ TEST(RestartTest, SdkListWatchResumesAcrossARestartAndMissesNothing) {
   EXPECT_EQ(cached, expected);
   // Creations in flight at the kill were resent by the SDK, not lost.
   EXPECT_THAT(writer.failures(), ::testing::IsEmpty());
+}
+
+// Outside testing: one moment out of file descriptors (an operator's `ulimit -n 256` and
+// 300 connections that sent nothing) left the server running, SERVING on its probe port
+// and deaf on its mTLS port for good: gRPC 1.51 does not accept on a port again after
+// such an accept error. The server stops instead, exit 1, for its supervisor to start it.
+TEST(RestartTest, AServerOutOfFileDescriptorsStopsForItsSupervisorToStartItAgain) {
+  MeshOptions options;
+  options.customize = [](testing::ServerProcess::Options& server) { server.open_file_limit = 256; };
+  absl::StatusOr<std::unique_ptr<Mesh>> mesh = Mesh::Start(options);
+  ASSERT_TRUE(mesh.ok()) << mesh.status();
+  testing::ServerProcess& server = (*mesh)->server();
+  EXPECT_THAT(server.log(), HasSubstr("open-file limit 256 (hard 256): low for a server"));
+
+  // Connections that never begin their handshake, more than the limit leaves room for.
+  std::vector<int> sockets;
+  const sockaddr_in address = testing::LoopbackAddress(server.port());
+  for (int i = 0; i < 300 && server.running(); ++i) {
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_GE(fd, 0);
+    sockets.push_back(fd);
+    (void)connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof(address));
+  }
+  EXPECT_TRUE(testing::PollUntil([&] { return !server.running(); }, absl::Seconds(60)))
+      << server.log();
+  for (int fd : sockets) close(fd);
+  EXPECT_EQ(server.Terminate(), 1);
+  const std::string log = server.log();
+  EXPECT_THAT(log, HasSubstr("a listener stopped accepting connections for good (gRPC: Failed "
+                             "accept4: Too many open files"));
+  EXPECT_THAT(log, HasSubstr("the open-file limit is 256"));
+  EXPECT_THAT(log, HasSubstr("draining for up to"));
 }
 
 }  // namespace

@@ -141,6 +141,11 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(const Option
     argv.insert(argv.end(), {"--redis-port", std::to_string(options.redis_port)});
   }
   argv.insert(argv.end(), options.extra_args.begin(), options.extra_args.end());
+  if (options.open_file_limit > 0) {  // util-linux's prlimit sets it, then execs the server
+    const std::string limit =
+        absl::StrCat("--nofile=", options.open_file_limit, ":", options.open_file_limit);
+    argv.insert(argv.begin(), {"prlimit", limit, "--"});
+  }
   {
     std::ofstream command(s.dir + "/command");
     command << absl::StrJoin(argv, " ") << "\n";

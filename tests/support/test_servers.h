@@ -110,6 +110,8 @@ class ServerProcess {
     std::string tls_key_override;
     std::string tls_ca_override;
     std::vector<std::string> extra_args;
+    // > 0: the server runs with this open-file limit, soft and hard (RLIMIT_NOFILE).
+    int open_file_limit = 0;
   };
   // Starts and waits until it prints "LISTENING <host>:<port>" and its health
   // service answers SERVING (30 s; the error carries the command line and the log).
