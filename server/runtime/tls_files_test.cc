@@ -33,6 +33,19 @@ void WriteFile(const std::string& path, const std::string& bytes) {
   std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
 }
 
+// The PKI's CA, server certificate and key copied to <pki>/served, as the tls-ca,
+// tls-cert and tls-key an operator configured.
+StagedTlsFiles::Paths ServedCopy(const testing::TestPki& pki) {
+  const std::string dir = pki.dir() + "/served";
+  std::filesystem::create_directories(dir);
+  const StagedTlsFiles::Paths configured = {dir + "/ca.crt", dir + "/server.crt",
+                                            dir + "/server.key"};
+  WriteFile(configured.ca, ReadFile(pki.ca_file()));
+  WriteFile(configured.cert, ReadFile(pki.server_cert()));
+  WriteFile(configured.key, ReadFile(pki.server_key()));
+  return configured;
+}
+
 // Outside testing: a key replaced by another certificate's (a rotation gone wrong) took
 // the server off the network. A set that fails the start-up check is not staged; the last
 // good one stays served until a good set comes.
@@ -40,12 +53,7 @@ TEST(StagedTlsFilesTest, ARotationThatFailsTheCheckKeepsTheLastGoodFiles) {
   absl::StatusOr<std::unique_ptr<testing::TestPki>> pki = testing::TestPki::Create();
   ASSERT_TRUE(pki.ok()) << pki.status();
   const std::string dir = (*pki)->dir() + "/served";
-  std::filesystem::create_directories(dir);
-  const StagedTlsFiles::Paths configured = {dir + "/ca.crt", dir + "/server.crt",
-                                            dir + "/server.key"};
-  WriteFile(configured.ca, ReadFile((*pki)->ca_file()));
-  WriteFile(configured.cert, ReadFile((*pki)->server_cert()));
-  WriteFile(configured.key, ReadFile((*pki)->server_key()));
+  const StagedTlsFiles::Paths configured = ServedCopy(**pki);
   absl::StatusOr<testing::TestPki::Client> other = (*pki)->IssueClient("other", {"operator"});
   ASSERT_TRUE(other.ok()) << other.status();
 
@@ -133,13 +141,7 @@ TEST(StagedTlsFilesTest, GrpcReadsOneWholePairWhileTheFilesRotate) {
                                                      ReadFile((*pki)->server_cert())};
   const std::pair<std::string, std::string> second = {ReadFile(other->key_file),
                                                       ReadFile(other->cert_file)};
-  const std::string dir = (*pki)->dir() + "/served";
-  std::filesystem::create_directories(dir);
-  const StagedTlsFiles::Paths configured = {dir + "/ca.crt", dir + "/server.crt",
-                                            dir + "/server.key"};
-  WriteFile(configured.ca, ReadFile((*pki)->ca_file()));
-  WriteFile(configured.cert, first.second);
-  WriteFile(configured.key, first.first);
+  const StagedTlsFiles::Paths configured = ServedCopy(**pki);  // the first pair
   absl::StatusOr<std::unique_ptr<StagedTlsFiles>> files =
       StagedTlsFiles::Start(configured, absl::Hours(1));  // refreshed by hand here
   ASSERT_TRUE(files.ok()) << files.status();
@@ -225,12 +227,7 @@ TEST(StagedTlsFilesTest, ACertificateNotValidYetIsStagedOnceItIs) {
   absl::StatusOr<std::unique_ptr<testing::TestPki>> pki = testing::TestPki::Create();
   ASSERT_TRUE(pki.ok()) << pki.status();
   const std::string dir = (*pki)->dir() + "/served";
-  std::filesystem::create_directories(dir);
-  const StagedTlsFiles::Paths configured = {dir + "/ca.crt", dir + "/server.crt",
-                                            dir + "/server.key"};
-  WriteFile(configured.ca, ReadFile((*pki)->ca_file()));
-  WriteFile(configured.cert, ReadFile((*pki)->server_cert()));
-  WriteFile(configured.key, ReadFile((*pki)->server_key()));
+  const StagedTlsFiles::Paths configured = ServedCopy(**pki);
   absl::StatusOr<std::unique_ptr<StagedTlsFiles>> files =
       StagedTlsFiles::Start(configured, absl::Hours(1));  // refreshed by hand here
   ASSERT_TRUE(files.ok()) << files.status();
@@ -263,14 +260,8 @@ TEST(StagedTlsFilesTest, ACertificateNotValidYetIsStagedOnceItIs) {
 TEST(StagedTlsFilesTest, FilesThatStayUnreadableAreRefusedAndARepeatedRefusalIsFlagged) {
   absl::StatusOr<std::unique_ptr<testing::TestPki>> pki = testing::TestPki::Create();
   ASSERT_TRUE(pki.ok()) << pki.status();
-  const std::string dir = (*pki)->dir() + "/served";
-  std::filesystem::create_directories(dir);
-  const StagedTlsFiles::Paths configured = {dir + "/ca.crt", dir + "/server.crt",
-                                            dir + "/server.key"};
-  WriteFile(configured.ca, ReadFile((*pki)->ca_file()));
-  WriteFile(configured.cert, ReadFile((*pki)->server_cert()));
-  const std::string good_key = ReadFile((*pki)->server_key());
-  WriteFile(configured.key, good_key);
+  const StagedTlsFiles::Paths configured = ServedCopy(**pki);
+  const std::string good_key = ReadFile(configured.key);
   absl::StatusOr<std::unique_ptr<StagedTlsFiles>> files =
       StagedTlsFiles::Start(configured, absl::Hours(1));  // refreshed by hand here
   ASSERT_TRUE(files.ok()) << files.status();
