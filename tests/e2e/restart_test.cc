@@ -266,6 +266,11 @@ TEST(RestartTest, SdkListWatchResumesAcrossARestartAndMissesNothing) {
 // and deaf on its mTLS port for good: gRPC 1.51 does not accept on a port again after
 // such an accept error. The server stops instead, exit 1, for its supervisor to start it.
 TEST(RestartTest, AServerOutOfFileDescriptorsStopsForItsSupervisorToStartItAgain) {
+#if defined(__SANITIZE_ADDRESS__)
+  // The ASan build carries UBSan, whose vptr check tests memory through a pipe: out of
+  // descriptors it reports every std::thread made as an object with an invalid vptr.
+  GTEST_SKIP() << "the sanitizer runtime itself needs file descriptors";
+#endif
   MeshOptions options;
   options.customize = [](testing::ServerProcess::Options& server) { server.open_file_limit = 256; };
   absl::StatusOr<std::unique_ptr<Mesh>> mesh = Mesh::Start(options);

@@ -134,9 +134,12 @@ if [ -z "$OLD" ] || [ "$(served_expiries)" != "$OLD" ]; then
   fail "before the rotation: not every service serves '$OLD'"
 fi
 # The new certificate in a later second than the first: a directory of its own (named by
-# the second), and a later notAfter (a resolution of a second).
+# the second), and a later notAfter (a resolution of a second). The second after now, not
+# after the old directory's name: on a busy machine the old certificate was issued a second
+# after its directory was named, the new one in that same second, and both expired alike.
 OLD_DIR=$(readlink "$ETC/tls/live")
-later_second() { [ "$(date -u +%Y%m%dT%H%M%SZ)" != "$OLD_DIR" ]; }
+ISSUED_BY=$(date -u +%s)
+later_second() { [ "$(date -u +%s)" -gt "$ISSUED_BY" ]; }
 poll 5 later_second || fail "the clock does not move"
 run_runbook_block rotate "$WORK"
 [ "$(readlink "$ETC/tls/live")" != "$OLD_DIR" ] || fail "rotate: tls/live still $OLD_DIR"
