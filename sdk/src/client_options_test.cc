@@ -60,8 +60,8 @@ TEST(ClientOptionsValidate, TlsReloadIsZeroOrOneSecondToADay) {
     options.tls_reload = good;
     EXPECT_TRUE(options.Validate().ok()) << good;
   }
-  for (absl::Duration bad : {absl::Milliseconds(500), absl::Seconds(-1), absl::Hours(25),
-                             absl::InfiniteDuration()}) {
+  for (absl::Duration bad :
+       {absl::Milliseconds(500), absl::Seconds(-1), absl::Hours(25), absl::InfiniteDuration()}) {
     options.tls_reload = bad;
     EXPECT_THAT(std::string(options.Validate().message()),
                 ::testing::HasSubstr("tls_reload: must be zero (read once) or 1s-24h"))

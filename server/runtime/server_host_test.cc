@@ -169,6 +169,23 @@ grpc::Status CheckHealth(grpc::Channel* channel, const std::string& service, int
   return result;
 }
 
+// An open grpc.health.v1.Health/Watch for every service ("") on `channel`, its first
+// answer read.
+struct HealthWatch {
+  grpc::ClientContext context;
+  std::unique_ptr<grpc::ClientReader<grpc::health::v1::HealthCheckResponse>> reader;
+  grpc::health::v1::HealthCheckResponse first;
+};
+std::unique_ptr<HealthWatch> OpenHealthWatch(const std::shared_ptr<grpc::Channel>& channel,
+                                             std::chrono::seconds deadline) {
+  auto watch = std::make_unique<HealthWatch>();
+  watch->context.set_deadline(std::chrono::system_clock::now() + deadline);
+  watch->reader = grpc::health::v1::Health::NewStub(channel)->Watch(
+      &watch->context, grpc::health::v1::HealthCheckRequest());
+  if (!watch->reader->Read(&watch->first)) return nullptr;
+  return watch;
+}
+
 constexpr int kServing = 1;
 constexpr int kNotServing = 2;
 
@@ -393,19 +410,14 @@ TEST(MaxConnectionAgeTest, AnOldConnectionIsClosedAndTheClientReconnects) {
   std::shared_ptr<grpc::Channel> channel =
       Channel(server.host->endpoint(), grpc::InsecureChannelCredentials());
 
-  auto stub = grpc::health::v1::Health::NewStub(channel);
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
-  grpc::health::v1::HealthCheckRequest request;
-  std::unique_ptr<grpc::ClientReader<grpc::health::v1::HealthCheckResponse>> watch =
-      stub->Watch(&context, request);
-  grpc::health::v1::HealthCheckResponse response;
-  ASSERT_TRUE(watch->Read(&response));
-  EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+  std::unique_ptr<HealthWatch> watch = OpenHealthWatch(channel, std::chrono::seconds(60));
+  ASSERT_NE(watch, nullptr);
+  EXPECT_EQ(watch->first.status(), grpc::health::v1::HealthCheckResponse::SERVING);
   const absl::Time opened = absl::Now();
-  while (watch->Read(&response)) {
+  grpc::health::v1::HealthCheckResponse response;
+  while (watch->reader->Read(&response)) {
   }
-  const grpc::Status ended = watch->Finish();
+  const grpc::Status ended = watch->reader->Finish();
   EXPECT_EQ(ended.error_code(), grpc::StatusCode::UNAVAILABLE) << ended.error_message();
   // Age 1 s (+10 %) and grace 1 s; the watch's own deadline is 60 s.
   EXPECT_LT(absl::Now() - opened, absl::Seconds(30));
@@ -564,22 +576,17 @@ TEST_F(ProbeListenerTest, AnswersHealthCheckInPlaintext) {
 }
 
 TEST_F(ProbeListenerTest, WatchSeesServingThenTheDrain) {
-  auto stub = grpc::health::v1::Health::NewStub(probe_);
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
-  grpc::health::v1::HealthCheckRequest request;
-  std::unique_ptr<grpc::ClientReader<grpc::health::v1::HealthCheckResponse>> watch =
-      stub->Watch(&context, request);
+  std::unique_ptr<HealthWatch> watch = OpenHealthWatch(probe_, std::chrono::seconds(30));
+  ASSERT_NE(watch, nullptr);
+  EXPECT_EQ(watch->first.status(), grpc::health::v1::HealthCheckResponse::SERVING);
   grpc::health::v1::HealthCheckResponse response;
-  ASSERT_TRUE(watch->Read(&response));
-  EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::SERVING);
   // The probe port reports the drain (the kubelet takes the pod out of its Service).
   std::thread drain([this] { server_->host->Drain(absl::Seconds(1)); });
-  ASSERT_TRUE(watch->Read(&response));
+  ASSERT_TRUE(watch->reader->Read(&response));
   EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::NOT_SERVING);
-  while (watch->Read(&response)) {
+  while (watch->reader->Read(&response)) {
   }
-  EXPECT_TRUE(watch->Finish().ok());
+  EXPECT_TRUE(watch->reader->Finish().ok());
   drain.join();
 }
 

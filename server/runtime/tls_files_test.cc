@@ -33,6 +33,23 @@ void WriteFile(const std::string& path, const std::string& bytes) {
   std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
 }
 
+// A server certificate from the PKI's CA into <dir>, valid from `not_before` for
+// `validity` (an expired one, one not valid yet).
+absl::StatusOr<pki::IssuedCertificate> IssueServerCertificate(const testing::TestPki& pki,
+                                                              const std::string& dir,
+                                                              absl::Time not_before,
+                                                              absl::Duration validity) {
+  pki::IssueOptions options;
+  options.ca_dir = pki.ca_dir();
+  options.out_dir = dir;
+  options.name = "plantmesh-server";
+  options.kind = "server";
+  options.server = true;
+  options.not_before = not_before;
+  options.validity = validity;
+  return pki::Issue(options);
+}
+
 // The PKI's CA, server certificate and key copied to <pki>/served, as the tls-ca,
 // tls-cert and tls-key an operator configured.
 StagedTlsFiles::Paths ServedCopy(const testing::TestPki& pki) {
@@ -86,15 +103,8 @@ TEST(StagedTlsFilesTest, ARotationThatFailsTheCheckKeepsTheLastGoodFiles) {
 
   // An expired certificate is refused too (outside testing: a server started on one
   // without a word, and clients were told it had refused theirs).
-  pki::IssueOptions expired;
-  expired.ca_dir = (*pki)->ca_dir();
-  expired.out_dir = dir + "/expired";
-  expired.name = "plantmesh-server";
-  expired.kind = "server";
-  expired.server = true;
-  expired.not_before = absl::Now() - absl::Hours(48);
-  expired.validity = absl::Hours(24);
-  absl::StatusOr<pki::IssuedCertificate> old = pki::Issue(expired);
+  absl::StatusOr<pki::IssuedCertificate> old = IssueServerCertificate(
+      **pki, dir + "/expired", absl::Now() - absl::Hours(48), absl::Hours(24));
   ASSERT_TRUE(old.ok()) << old.status();
   WriteFile(configured.cert, ReadFile(old->cert_file));
   WriteFile(configured.key, ReadFile(old->key_file));
@@ -201,19 +211,24 @@ TEST(StagedTlsFilesTest, ASetReadWhileTheOperatorSwitchesItIsNotRefused) {
       StagedTlsFiles::Start(configured, absl::Hours(1));  // refreshed by hand here
   ASSERT_TRUE(files.ok()) << files.status();
 
+  // The operator switches as soon as a look has ended, so the switch falls into the next
+  // look's reading; one switch per look (faster than any operator, who switches once per
+  // rotation, and never twice within one reading of three small files).
   std::atomic<bool> switching{true};
+  std::atomic<int> looks{0};
   std::thread operator_([&] {
     for (int i = 0; switching.load(); ++i) {
+      const int seen = looks.load();
       fs::create_directory_symlink(i % 2 == 0 ? "v2" : "v1", dir + "/next");
       fs::rename(dir + "/next", dir + "/current");
-      // An operator's pace, fast as no operator is: one switch at a time, not several
-      // within one reading of three small files.
-      absl::SleepFor(absl::Microseconds(100));
+      testing::PollUntil([&] { return looks.load() > seen || !switching.load(); }, absl::Minutes(1),
+                         absl::ZeroDuration());
     }
   });
   int refused = 0;
   for (int look = 0; look < 2000; ++look) {
     if ((*files)->Refresh().code() == absl::StatusCode::kInvalidArgument) ++refused;
+    ++looks;
   }
   switching = false;
   operator_.join();
@@ -232,14 +247,8 @@ TEST(StagedTlsFilesTest, ACertificateNotValidYetIsStagedOnceItIs) {
       StagedTlsFiles::Start(configured, absl::Hours(1));  // refreshed by hand here
   ASSERT_TRUE(files.ok()) << files.status();
 
-  pki::IssueOptions early;
-  early.ca_dir = (*pki)->ca_dir();
-  early.out_dir = dir + "/early";
-  early.name = "plantmesh-server";
-  early.kind = "server";
-  early.server = true;
-  early.not_before = absl::Now() + absl::Seconds(2);
-  absl::StatusOr<pki::IssuedCertificate> issued = pki::Issue(early);
+  absl::StatusOr<pki::IssuedCertificate> issued = IssueServerCertificate(
+      **pki, dir + "/early", absl::Now() + absl::Seconds(2), absl::Hours(24));
   ASSERT_TRUE(issued.ok()) << issued.status();
   WriteFile(configured.cert, ReadFile(issued->cert_file));
   WriteFile(configured.key, ReadFile(issued->key_file));

@@ -234,8 +234,8 @@ class TelemetryKillTest : public ::testing::Test {
       // arrived after the wait, left nothing unacknowledged committed, and the negative
       // control found no duplicate.)
       const int64_t stored_at_discard = StoredRows(machine);
-      EXPECT_TRUE(testing::PollUntil(
-          [&] { return StoredRows(machine) >= stored_at_discard + 500; }, absl::Minutes(1)))
+      EXPECT_TRUE(testing::PollUntil([&] { return StoredRows(machine) >= stored_at_discard + 500; },
+                                     absl::Minutes(1)))
           << "stored " << StoredRows(machine) << ", " << stored_at_discard
           << " when the relay began discarding";
       KillAndRestart(result);

@@ -219,7 +219,8 @@ TEST(WatchFanoutTest, IdleWatchersDoNotGrowTheServersThreads) {
               kIdle);
   // Room for gRPC's lazily grown executor and timer threads under the burst of opens (a
   // few more on a busy machine), not a thread per watcher.
-  EXPECT_LE(with_watchers, before + kIdle / 10) << kIdle << " idle watchers grew the server's threads";
+  EXPECT_LE(with_watchers, before + kIdle / 10)
+      << kIdle << " idle watchers grew the server's threads";
 
   // Still alive: each gets the next change too.
   *create.mutable_defect() = SampleDefect("VIN-IDLE-WATCHERS-2");

@@ -82,8 +82,8 @@ absl::StatusOr<std::unique_ptr<PostgresServer>> PostgresServer::Start() {
       // failed to bind it (postgres binds TCP before it creates the socket, and exits
       // when it cannot).
       absl::Status ready = internal::RunToCompletion(
-          internal::Command({PgTool("pg_isready"), "-q", "-h", s.dir, "-p",
-                             std::to_string(s.port), "-U", "postgres", "-d", "postgres"},
+          internal::Command({PgTool("pg_isready"), "-q", "-h", s.dir, "-p", std::to_string(s.port),
+                             "-U", "postgres", "-d", "postgres"},
                             "", ""),
           absl::Seconds(10));
       if (ready.ok()) return server;

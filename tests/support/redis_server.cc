@@ -52,12 +52,11 @@ struct RedisServer::State {
   std::string socket_path() const { return dir + "/redis.sock"; }
 
   absl::Status Launch() {
-    absl::StatusOr<pid_t> spawned = internal::Spawn(
-        internal::Command({"redis-server", "--port", std::to_string(port), "--bind", "127.0.0.1",
-                           "--save", "", "--appendonly", "no", "--dir", dir, "--daemonize", "no",
-                           "--protected-mode", "no", "--loglevel", "warning", "--unixsocket",
-                           socket_path()},
-                          log_file, ""));
+    absl::StatusOr<pid_t> spawned = internal::Spawn(internal::Command(
+        {"redis-server", "--port", std::to_string(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", dir, "--daemonize", "no", "--protected-mode", "no",
+         "--loglevel", "warning", "--unixsocket", socket_path()},
+        log_file, ""));
     if (!spawned.ok()) return spawned.status();
     pid = *spawned;
     absl::Time deadline = absl::Now() + absl::Seconds(30);

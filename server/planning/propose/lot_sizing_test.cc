@@ -660,7 +660,6 @@ TEST(ProposePlan, TimeLimitReturnsTheBestPlanFoundWithItsGap) {
   }
 }
 
-
 // 2 lines × 60 products × 100 shifts: CBC's first LP solve of it alone ran for about 76 s
 // on the reference machine, past any time limit, before a CBC run could be killed
 // (outside testing).
