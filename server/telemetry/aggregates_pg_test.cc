@@ -469,7 +469,7 @@ TEST_F(AggregatesPgTest, NumbersAtTheLargestAcceptedMagnitudeAggregateWithoutOve
   }
 }
 
-// A batch's statements go to PostgreSQL in two pipelines (pg_store.cc ExecPipeline): a
+// A batch's statements go to PostgreSQL in two pipelines (libpq_exec.h ExecPipeline): a
 // statement failing in either (here a trigger refusing the writer's row, then the
 // outbox row) fails the batch whole, nothing of it stays, and the connections serve the
 // next batches as before.

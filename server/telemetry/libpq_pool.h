@@ -2,7 +2,7 @@
 // cannot do: binary COPY (its PGconn is private and its stream_to is text COPY, about
 // 2.5x slower; STACK-NOTES). A small fixed pool; a connection found broken is reopened
 // on the next Acquire. Speaks no SQL of its own beyond the session settings: the store
-// (pg_store.cc) holds the statements.
+// (pg_store*.cc) holds the statements; libpq_exec.h runs them.
 #pragma once
 
 #include <memory>

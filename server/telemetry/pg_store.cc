@@ -2,10 +2,7 @@
 
 #include <libpq-fe.h>
 
-#include <algorithm>
 #include <array>
-#include <cstdio>
-#include <limits>
 #include <map>
 #include <optional>
 #include <pqxx/pqxx>
@@ -27,39 +24,33 @@
 #include "server/telemetry/batch_sequences.h"
 #include "server/telemetry/convert.h"
 #include "server/telemetry/copy_binary.h"
-#include "server/telemetry/rollups.h"
-#include "server/telemetry/tracker_state_codec.h"
+#include "server/telemetry/libpq_exec.h"
+#include "server/telemetry/pg_store_internal.h"
 
 namespace plantmesh::telemetry {
+
+using pg_store_internal::AdvanceStates;
+using pg_store_internal::ArrayLiteral;
+using pg_store_internal::Claim;
+using pg_store_internal::CustomPlans;
+using pg_store_internal::DropRollupsOfDay;
+using pg_store_internal::Int64ArrayOf;
+using pg_store_internal::kIngestOutbox;
+using pg_store_internal::kIngestRollupPending;
+using pg_store_internal::LockGroupTrackers;
+using pg_store_internal::MarkAudited;
+using pg_store_internal::Micros;
+using pg_store_internal::OrNull;
+using pg_store_internal::RecordWithdrawnInputs;
+using pg_store_internal::RequestLog;
+using pg_store_internal::RollupIngestStatements;
+using pg_store_internal::RollupPartitionDdl;
+using pg_store_internal::RollupPendingRow;
+using pg_store_internal::StateIngestStatements;
+using pg_store_internal::TextAt;
+using pg_store_internal::WriteAudit;
+
 namespace {
-
-// A timestamptz column read as microseconds since the epoch (exact: extract() is numeric).
-#define PM_US(col) "(extract(epoch from " col ") * 1000000)::int8 AS " col "_us"
-// Parameter $n (microseconds since the epoch, or NULL) as a timestamptz.
-#define PM_TS(n) "(timestamptz 'epoch' + $" #n "::int8 * interval '1 microsecond')"
-
-#define PM_MACHINE_COLUMNS                                                                    \
-  "id, seq, display_name, line, zone, ideal_cycle_time_us, " PM_US("create_time") ", " PM_US( \
-      "update_time") ", version"
-
-// A sample's columns of table alias `t`, as stored.
-#define PM_SAMPLE_COLUMNS_OF(t)                                                                   \
-  t ".machine_id, " t ".data_item_id, " t ".time, " t ".sample_key, " t ".kind, " t ".number, " t \
-    ".text, " t ".condition_level, " t ".native_code, " t ".message, " t ".source_sequence"
-#define PM_SAMPLE_COLUMNS \
-  "machine_id, data_item_id, " PM_US("time") ", sample_key, kind, number, text, "          \
-                                             "condition_level, native_code, message, "     \
-                                             "source_sequence"
-
-#define PM_DOWNTIME_COLUMNS \
-  "id, machine_id, state, " PM_US("start_time") ", " PM_US("end_time") ", reason_code, "     \
-                                                 "comment, reason_set_by, " PM_US(           \
-                                                     "reason_set_time")
-
-const runtime::PgRequestLog& RequestLog() {
-  static const auto* log = new runtime::PgRequestLog("telemetry");
-  return *log;
-}
 
 // The store's SQL on the libpqxx pool, registered under names qualified by the schema.
 struct Sql {
@@ -168,7 +159,6 @@ const Sql& Statements() {
 constexpr char kIngestWriter[] = "telemetry.ingest_writer";
 constexpr char kIngestCatalog[] = "telemetry.ingest_catalog";
 constexpr char kIngestCatalogVersion[] = "telemetry.ingest_catalog_version";
-constexpr char kIngestOutbox[] = "telemetry.ingest_outbox";
 constexpr char kIngestAdvance[] = "telemetry.ingest_advance";
 constexpr char kIngestRecords[] = "telemetry.ingest_records";
 constexpr char kPartitionsLockSql[] =
@@ -232,50 +222,6 @@ std::vector<std::pair<std::string, std::string>> IngestStatements() {
        "telemetry.ingest_writers SET last_batch_sequence = $2, update_time = now() WHERE "
        "writer_id = $1"},
   };
-}
-
-std::string Micros(absl::Time t) { return absl::StrCat(absl::ToUnixMicros(t)); }
-
-// A PostgreSQL array literal of texts, each element quoted; nullopt elements are NULL.
-std::string ArrayLiteral(const std::vector<std::optional<std::string>>& values) {
-  std::string out = "{";
-  for (size_t i = 0; i < values.size(); ++i) {
-    if (i > 0) out.push_back(',');
-    if (!values[i]) {
-      out += "NULL";
-      continue;
-    }
-    out.push_back('"');
-    for (char c : *values[i]) {
-      if (c == '"' || c == '\\') out.push_back('\\');
-      out.push_back(c);
-    }
-    out.push_back('"');
-  }
-  out.push_back('}');
-  return out;
-}
-
-std::string ArrayLiteral(const std::vector<std::string>& values) {
-  std::vector<std::optional<std::string>> all(values.begin(), values.end());
-  return ArrayLiteral(all);
-}
-
-// The elements of a PostgreSQL int8[] in its text form ("{5,6,7}"); none for NULL or
-// anything else.
-std::vector<int64_t> Int64ArrayOf(absl::string_view text) {
-  std::vector<int64_t> out;
-  if (!absl::ConsumePrefix(&text, "{") || !absl::ConsumeSuffix(&text, "}")) return out;
-  for (absl::string_view element : absl::StrSplit(text, ',', absl::SkipEmpty())) {
-    int64_t value = 0;
-    if (!absl::SimpleAtoi(element, &value)) return {};
-    out.push_back(value);
-  }
-  return out;
-}
-
-std::string TextAt(const pqxx::field& f) {
-  return f.is_null() ? std::string() : f.as<std::string>();
 }
 
 Machine MachineAt(const pqxx::row& r) {
@@ -355,20 +301,7 @@ std::optional<std::string> CycleMicros(const Machine& m) {
   return absl::StrCat(absl::ToInt64Microseconds(*m.ideal_cycle_time));
 }
 
-const char* OrNull(const std::optional<std::string>& value) {
-  return value ? value->c_str() : nullptr;
-}
-
 std::string MachineResource(const std::string& id) { return absl::StrCat("machines/", id); }
-
-void WriteAudit(pqxx::transaction_base& tx, const ChangeContext& context) {
-  if (context.audit == nullptr || context.audit->written()) return;
-  runtime::WriteAuditInTransaction(tx, context.audit->Row(context.now));
-}
-
-void MarkAudited(const ChangeContext& context) {
-  if (context.audit != nullptr) context.audit->MarkWritten();
-}
 
 void Record(pqxx::transaction_base& tx, const ChangeContext& context,
             const ResponseEncoder<Machine>& encode, const Machine& value) {
@@ -377,125 +310,7 @@ void Record(pqxx::transaction_base& tx, const ChangeContext& context,
                       MachineResource(value.id));
 }
 
-absl::StatusOr<std::optional<runtime::PgRequestLog::Entry>> Claim(pqxx::transaction_base& tx,
-                                                                  const ChangeContext& context) {
-  if (context.request.request_id.empty()) return std::nullopt;
-  return RequestLog().Claim(tx, context.request);
-}
-
 absl::Status NotFound(const std::string& id) { return MachineNotFound(id); }
-
-// ---- libpq, for the ingest transaction ----
-
-// A result that clears itself.
-class Result {
- public:
-  explicit Result(PGresult* result) : result_(result) {}
-  Result(const Result&) = delete;
-  Result& operator=(const Result&) = delete;
-  ~Result() { PQclear(result_); }
-  PGresult* get() const { return result_; }
-
- private:
-  PGresult* result_;
-};
-
-// Runs prepared statement `name` with text parameters (nullptr: NULL; `binary` marks
-// parameters passed as raw bytes with their `lengths`).
-absl::StatusOr<std::unique_ptr<Result>> ExecPrepared(PGconn* conn, const char* name,
-                                                     const std::vector<const char*>& values,
-                                                     const std::vector<int>& lengths = {},
-                                                     const std::vector<int>& binary = {}) {
-  auto result = std::make_unique<Result>(PQexecPrepared(
-      conn, name, static_cast<int>(values.size()), values.data(),
-      lengths.empty() ? nullptr : lengths.data(), binary.empty() ? nullptr : binary.data(), 0));
-  const ExecStatusType status = PQresultStatus(result->get());
-  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
-    return LibpqError(conn, result->get(), name);
-  }
-  return result;
-}
-
-// One statement of ExecPipeline: a prepared statement (`prepared`, its name) or SQL text
-// (`sql`), with ExecPrepared's parameters.
-struct PipelinedStatement {
-  const char* prepared = nullptr;
-  const char* sql = nullptr;
-  std::vector<const char*> values;
-  std::vector<int> lengths;
-  std::vector<int> binary;
-};
-PipelinedStatement SqlStatement(const char* sql) {
-  PipelinedStatement statement;
-  statement.sql = sql;
-  return statement;
-}
-PipelinedStatement PreparedStatement(const char* name, std::vector<const char*> values,
-                                     std::vector<int> lengths = {}, std::vector<int> binary = {}) {
-  PipelinedStatement statement;
-  statement.prepared = name;
-  statement.values = std::move(values);
-  statement.lengths = std::move(lengths);
-  statement.binary = std::move(binary);
-  return statement;
-}
-
-// Sends `statements` at once and reads their results after (libpq's pipeline mode): one
-// round trip instead of one each, for statements that do not depend on each other's
-// results. Each one's result in order, or the first failure (as ExecPrepared's): the
-// server skips what follows it up to the pipeline's end, and a transaction open in it is
-// then aborted (the caller rolls back). The connection leaves pipeline mode either way,
-// unless it broke (LibpqPool closes it).
-absl::StatusOr<std::vector<std::unique_ptr<Result>>> ExecPipeline(
-    PGconn* conn, const std::vector<PipelinedStatement>& statements) {
-  auto name = [&](size_t i) {
-    return statements[i].prepared != nullptr ? statements[i].prepared : statements[i].sql;
-  };
-  if (PQenterPipelineMode(conn) != 1) return LibpqError(conn, nullptr, "pipeline");
-  for (size_t i = 0; i < statements.size(); ++i) {
-    const PipelinedStatement& st = statements[i];
-    const int count = static_cast<int>(st.values.size());
-    const int* lengths = st.lengths.empty() ? nullptr : st.lengths.data();
-    const int* binary = st.binary.empty() ? nullptr : st.binary.data();
-    const int sent =
-        st.prepared != nullptr
-            ? PQsendQueryPrepared(conn, st.prepared, count, st.values.data(), lengths, binary, 0)
-            : PQsendQueryParams(conn, st.sql, count, nullptr, st.values.data(), lengths, binary, 0);
-    if (sent != 1) return LibpqError(conn, nullptr, name(i));
-  }
-  if (PQpipelineSync(conn) != 1) return LibpqError(conn, nullptr, "pipeline");
-  // Each statement's result, then a null; after the last, the sync's result.
-  std::vector<std::unique_ptr<Result>> results(statements.size());
-  absl::Status first_failure;
-  size_t index = 0;
-  for (;;) {
-    PGresult* raw = PQgetResult(conn);
-    if (raw == nullptr) {
-      if (index >= statements.size()) {  // a broken connection: no sync will come
-        return first_failure.ok() ? LibpqError(conn, nullptr, "pipeline") : first_failure;
-      }
-      ++index;
-      continue;
-    }
-    auto result = std::make_unique<Result>(raw);
-    const ExecStatusType status = PQresultStatus(raw);
-    if (status == PGRES_PIPELINE_SYNC) break;
-    if (index >= statements.size()) {
-      if (first_failure.ok()) first_failure = LibpqError(conn, raw, "pipeline");
-      continue;
-    }
-    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK && first_failure.ok()) {
-      // PGRES_PIPELINE_ABORTED: skipped after a failure, which comes first.
-      first_failure = LibpqError(conn, raw, name(index));
-    }
-    results[index] = std::move(result);
-  }
-  if (PQexitPipelineMode(conn) != 1 && first_failure.ok()) {
-    first_failure = LibpqError(conn, nullptr, "pipeline");
-  }
-  if (!first_failure.ok()) return first_failure;
-  return results;
-}
 
 std::string PartitionDdl(absl::Time day) {
   const absl::TimeZone utc = absl::UTCTimeZone();
@@ -545,7 +360,7 @@ void AddCopyRows(const Batch& batch, const std::vector<int>& accepted, int64_t b
 
 absl::Status Copy(PGconn* conn, const std::string& rows) {
   {
-    Result started(PQexec(conn, kCopySql));
+    LibpqResult started(PQexec(conn, kCopySql));
     if (PQresultStatus(started.get()) != PGRES_COPY_IN) {
       return LibpqError(conn, started.get(), "COPY telemetry.samples");
     }
@@ -554,7 +369,7 @@ absl::Status Copy(PGconn* conn, const std::string& rows) {
       PQputCopyEnd(conn, nullptr) != 1) {
     return LibpqError(conn, nullptr, "COPY telemetry.samples");
   }
-  Result done(PQgetResult(conn));
+  LibpqResult done(PQgetResult(conn));
   absl::Status status = PQresultStatus(done.get()) == PGRES_COMMAND_OK
                             ? absl::OkStatus()
                             : LibpqError(conn, done.get(), "COPY telemetry.samples");
@@ -563,566 +378,85 @@ absl::Status Copy(PGconn* conn, const std::string& rows) {
   return status;
 }
 
-// ==== Machine states (states.h): SQL of the trackers, intervals and downtimes ====
-
-// The reads, on the libpqxx pool.
-struct StateSql {
-  runtime::PgStatements registry{"telemetry"};
-  const runtime::PgStatement machine_exists =
-      registry.Add("state_machine_exists", "SELECT 1 FROM telemetry.machines WHERE id = $1");
-  // Retention (DropExpiredStates): what ended before $1.
-  const runtime::PgStatement intervals_expire = registry.Add(
-      "state_intervals_expire", "DELETE FROM telemetry.state_intervals WHERE end_time < " PM_TS(1));
-  const runtime::PgStatement downtimes_expire = registry.Add(
-      "state_downtimes_expire",
-      "DELETE FROM telemetry.downtimes WHERE end_time IS NOT NULL AND end_time < " PM_TS(1));
-  // Closed intervals overlapping [$2, $3) after start $4, oldest first, at most $5 (NULL:
-  // all). The first candidate is the last interval starting at or before $2 (intervals
-  // of a machine never overlap), so the scan starts there, not at the machine's first.
-  const runtime::PgStatement intervals = registry.Add(
-      "state_intervals",
-      "SELECT state, " PM_US("start_time") ", " PM_US("end_time") " "
-      "FROM telemetry.state_intervals WHERE machine_id = $1 "
-      "AND start_time >= coalesce((SELECT max(start_time) FROM telemetry.state_intervals "
-      "WHERE machine_id = $1 AND start_time <= " PM_TS(2) "), '-infinity') "
-      "AND start_time < " PM_TS(3) " AND end_time > " PM_TS(2) " "
-      "AND ($4::int8 IS NULL OR start_time > " PM_TS(4) ") "
-      "ORDER BY start_time LIMIT $5");
-  const runtime::PgStatement tracker = registry.Add(
-      "state_tracker", "SELECT state FROM telemetry.machine_trackers WHERE machine_id = $1");
-  // UpdateMachine's withdrawals (RecordWithdrawnInputs).
-  const runtime::PgStatement tracker_lock =
-      registry.Add("state_tracker_lock",
-                   "SELECT state FROM telemetry.machine_trackers WHERE machine_id = $1 "
-                   "AND state IS NOT NULL FOR UPDATE");
-  const runtime::PgStatement tracker_record =
-      registry.Add("state_tracker_record",
-                   "UPDATE telemetry.machine_trackers SET state = $2, pending = true, "
-                   "update_time = now() WHERE machine_id = $1");
-  const runtime::PgStatement part_count_items = registry.Add(
-      "state_part_count_items",
-      "SELECT id FROM telemetry.data_items WHERE machine_id = $1 AND type = $2 ORDER BY id");
-  // Samples of the PART_COUNT items in [$3, $4) after (time, sample_key) ($5, $6) if $5
-  // is set, at most $7 (a page: the index on (machine_id, time) is entered at the later
-  // of $3 and $5), and per item the newest count before $3 (a number: Unavailable and text
-  // do not make a baseline).
-  const runtime::PgStatement part_counts = registry.Add(
-      "state_part_counts",
-      "SELECT data_item_id, " PM_US("time") ", kind, number, text, sample_key "
-      "FROM telemetry.samples WHERE machine_id = $1 AND data_item_id = ANY($2::text[]) "
-      "AND time >= coalesce(" PM_TS(5) ", " PM_TS(3) ") AND time < " PM_TS(4) " "
-      "AND ($5::int8 IS NULL OR (time, sample_key) > (" PM_TS(5) ", $6::int8)) "
-      "ORDER BY time, sample_key LIMIT $7");
-  // One item's numbers and texts before $3, newest first, before (time, sample_key) ($4,
-  // $5) if $4 is set, at most $6: where its baseline is looked for (IsPartCount decides,
-  // text included, as in the range).
-  const runtime::PgStatement part_count_baseline = registry.Add(
-      "state_part_count_baseline",
-      "SELECT data_item_id, " PM_US("time") ", kind, number, text, sample_key "
-      "FROM telemetry.samples WHERE machine_id = $1 AND data_item_id = $2 "
-      "AND time < " PM_TS(3) " AND time <= coalesce(" PM_TS(4) ", " PM_TS(3) ") "
-      "AND kind IN (1, 2) AND ($4::int8 IS NULL OR (time, sample_key) < (" PM_TS(4) ", $5::int8)) "
-      "ORDER BY time DESC, sample_key DESC LIMIT $6");
-  const runtime::PgStatement downtimes = registry.Add(
-      "state_downtimes",
-      "SELECT " PM_DOWNTIME_COLUMNS " FROM telemetry.downtimes "
-      "WHERE ($1::text = '' OR machine_id = $1) "
-      "AND ($2::int8 IS NULL OR start_time >= " PM_TS(2) ") "
-      "AND ($3::int8 IS NULL OR start_time < " PM_TS(3) ") "
-      "AND (NOT $4::bool OR reason_code = '') "
-      "AND ($5::int8 IS NULL OR (start_time, id) < (" PM_TS(5) ", $6::int8)) "
-      "ORDER BY start_time DESC, id DESC LIMIT $7");
-  const runtime::PgStatement downtime_lock =
-      registry.Add("state_downtime_lock", "SELECT " PM_DOWNTIME_COLUMNS
-                                          " FROM telemetry.downtimes WHERE id = $1 FOR UPDATE");
-  const runtime::PgStatement downtime_reason = registry.Add(
-      "state_downtime_reason",
-      "UPDATE telemetry.downtimes SET reason_code = $2, comment = $3, reason_set_by = $4, "
-      "reason_set_time = " PM_TS(5) " WHERE id = $1");
-  const runtime::PgStatement outbox = registry.Add(
-      "state_outbox", "INSERT INTO telemetry.outbox (event_id, payload) VALUES ($1::uuid, $2)");
-};
-
-const StateSql& StateStatements() {
-  static const auto* sql = new StateSql();
-  return *sql;
-}
-
-// The ingest side, on the libpq connections (prepared by these names).
-constexpr char kStateLock[] = "telemetry.state_lock";
-constexpr char kStateSave[] = "telemetry.state_save";
-constexpr char kStateIntervalsInsert[] = "telemetry.state_intervals_insert";
-constexpr char kStateDowntimesUpsert[] = "telemetry.state_downtimes_upsert";
-constexpr char kStatePendingMachines[] = "telemetry.state_pending_machines";
-constexpr char kStateLockFree[] = "telemetry.state_lock_free";
-
-std::vector<std::pair<std::string, std::string>> StateIngestStatements() {
-  return {
-      // Locks the trackers of the batch's machines in id order (no deadlock between
-      // batches), creating the missing ones; their state NULL: a new tracker.
-      {kStateLock,
-       "INSERT INTO telemetry.machine_trackers AS t (machine_id) "
-       "SELECT m FROM unnest($1::text[]) AS m ORDER BY m "
-       "ON CONFLICT (machine_id) DO UPDATE SET machine_id = excluded.machine_id "
-       "RETURNING t.machine_id, t.state"},
-      // Candidates for SettlePendingStates (a few per round: a machine is pending from
-      // a state change until time moves past it).
-      {kStatePendingMachines,
-       "SELECT machine_id FROM telemetry.machine_trackers WHERE pending ORDER BY machine_id "
-       "LIMIT 1000"},
-      // kStateLock for SettlePendingStates: only the trackers no batch holds (that batch
-      // moves its tracker anyway), so a round never waits for ingest nor deadlocks with
-      // a group that locks its machines batch after batch.
-      {kStateLockFree,
-       "SELECT t.machine_id, t.state FROM telemetry.machine_trackers t "
-       "WHERE t.machine_id = ANY($1::text[]) AND t.pending ORDER BY t.machine_id "
-       "FOR UPDATE SKIP LOCKED"},
-      {kStateSave,
-       "UPDATE telemetry.machine_trackers AS t SET state = u.s, pending = u.p, "
-       "update_time = now() FROM unnest($1::text[], $2::text[], $3::bool[]) AS u(m, s, p) "
-       "WHERE t.machine_id = u.m"},
-      // An interval is settled once; a second write of the same start cannot happen (the
-      // tracker is locked and moves forward only) and would be left as it is.
-      {kStateIntervalsInsert,
-       "INSERT INTO telemetry.state_intervals (machine_id, state, start_time, end_time) "
-       "SELECT u.m, u.s, timestamptz 'epoch' + u.a * interval '1 microsecond', "
-       "timestamptz 'epoch' + u.b * interval '1 microsecond' "
-       "FROM unnest($1::text[], $2::int2[], $3::int8[], $4::int8[]) AS u(m, s, a, b) "
-       "ON CONFLICT (machine_id, start_time) DO NOTHING"},
-      // Each downtime the batch changed, in its state after the batch; returns the ids
-      // and reasons the events carry.
-      {kStateDowntimesUpsert,
-       "INSERT INTO telemetry.downtimes AS d (machine_id, state, start_time, end_time) "
-       "SELECT u.m, u.s, timestamptz 'epoch' + u.a * interval '1 microsecond', "
-       "timestamptz 'epoch' + u.b * interval '1 microsecond' "
-       "FROM unnest($1::text[], $2::int2[], $3::int8[], $4::int8[]) AS u(m, s, a, b) "
-       "ON CONFLICT (machine_id, start_time) DO UPDATE SET state = excluded.state, "
-       "end_time = excluded.end_time RETURNING " PM_DOWNTIME_COLUMNS},
-  };
-}
-
-Downtime DowntimeAt(const pqxx::row& r) {
-  Downtime d;
-  d.id = r["id"].as<int64_t>();
-  d.machine_id = r["machine_id"].as<std::string>();
-  d.state = static_cast<MachineState>(r["state"].as<int>());
-  d.start = absl::FromUnixMicros(r["start_time_us"].as<int64_t>());
-  if (!r["end_time_us"].is_null()) d.end = absl::FromUnixMicros(r["end_time_us"].as<int64_t>());
-  d.reason_code = r["reason_code"].as<std::string>();
-  d.comment = r["comment"].as<std::string>();
-  d.reason_set_by = r["reason_set_by"].as<std::string>();
-  if (!r["reason_set_time_us"].is_null()) {
-    d.reason_set_time = absl::FromUnixMicros(r["reason_set_time_us"].as<int64_t>());
-  }
-  return d;
-}
-
-// The same from a libpq result (PM_DOWNTIME_COLUMNS' order).
-Downtime DowntimeAt(PGresult* result, int row) {
-  auto text = [&](int col) { return std::string(PQgetvalue(result, row, col)); };
-  auto time = [&](int col) -> std::optional<absl::Time> {
-    if (PQgetisnull(result, row, col)) return std::nullopt;
-    return absl::FromUnixMicros(std::stoll(text(col)));
-  };
-  Downtime d;
-  d.id = std::stoll(text(0));
-  d.machine_id = text(1);
-  d.state = static_cast<MachineState>(std::stoi(text(2)));
-  d.start = *time(3);
-  d.end = time(4);
-  d.reason_code = text(5);
-  d.comment = text(6);
-  d.reason_set_by = text(7);
-  d.reason_set_time = time(8);
-  return d;
-}
-
-// A tracker row's state as stored (tracker_state_codec.h); INTERNAL when it cannot be read.
-absl::StatusOr<TrackerState> DecodeStoredTracker(absl::string_view machine_id,
-                                                 absl::string_view text) {
-  absl::StatusOr<TrackerState> state = DecodeTrackerState(text);
-  if (!state.ok()) {
-    return absl::InternalError(absl::StrCat("the stored tracker of machine ", machine_id,
-                                            " cannot be read: ", state.status().message()));
-  }
-  return state;
-}
-
-// Moves the trackers of `moved`'s machines, in the caller's transaction: lock and read
-// them (one statement), advance, write the trackers, closed intervals and downtimes (one
-// statement each, skipped when empty) and one outbox event per downtime change. With
-// `settle_before`, `moved` names candidates: each one no other transaction holds is
-// locked and moved by SettleBatch, or left as it is. Counts the trackers moved.
-absl::StatusOr<int> AdvanceMachines(PGconn* conn, std::map<std::string, MachineBatch> moved,
-                                    std::set<std::string>* pending,
-                                    std::optional<absl::Time> settle_before) {
-  if (moved.empty()) return 0;
-  std::vector<std::string> machines;
-  for (const auto& entry : moved) machines.push_back(entry.first);
-  std::string machine_array = ArrayLiteral(machines);
-  PM_ASSIGN_OR_RETURN(
-      std::unique_ptr<Result> locked,
-      ExecPrepared(conn, settle_before ? kStateLockFree : kStateLock, {machine_array.c_str()}));
-  std::map<std::string, TrackerState> trackers;
-  for (int row = 0; row < PQntuples(locked->get()); ++row) {
-    TrackerState& state = trackers[PQgetvalue(locked->get(), row, 0)];
-    if (PQgetisnull(locked->get(), row, 1)) continue;
-    PM_ASSIGN_OR_RETURN(state, DecodeStoredTracker(PQgetvalue(locked->get(), row, 0),
-                                                   PQgetvalue(locked->get(), row, 1)));
-  }
-  if (settle_before) {
-    machines.clear();
-    for (auto& [machine, batch] : moved) {
-      auto tracker = trackers.find(machine);
-      if (tracker == trackers.end()) continue;  // held by a batch
-      std::optional<MachineBatch> settle = SettleBatch(tracker->second, *settle_before);
-      if (!settle) continue;
-      batch = *std::move(settle);
-      machines.push_back(machine);
-    }
-    if (machines.empty()) return 0;
-    machine_array = ArrayLiteral(machines);
-  }
-  std::vector<std::optional<std::string>> saved, saved_pending;
-  std::vector<std::optional<std::string>> i_machine, i_state, i_start, i_end;
-  std::vector<std::optional<std::string>> d_machine, d_state, d_start, d_end;
-  std::vector<std::pair<std::string, DowntimeEvent>> events;
-  for (const std::string& machine : machines) {
-    StateChanges changes;
-    const TrackerState after = AdvanceTracker(trackers[machine], moved.at(machine), &changes);
-    saved.push_back(EncodeTrackerState(after));
-    // The next batch of the same transaction sees the tracker as this one left it.
-    if (TrackerPending(after)) {
-      pending->insert(machine);
-      saved_pending.push_back("t");
-    } else {
-      pending->erase(machine);
-      saved_pending.push_back("f");
-    }
-    for (const StateInterval& i : changes.closed_intervals) {
-      i_machine.push_back(machine);
-      i_state.push_back(absl::StrCat(static_cast<int>(i.state)));
-      i_start.push_back(Micros(i.start));
-      i_end.push_back(Micros(i.end));
-    }
-    for (const Downtime& d : DowntimesAfter(machine, changes.downtime_events)) {
-      d_machine.push_back(machine);
-      d_state.push_back(absl::StrCat(static_cast<int>(d.state)));
-      d_start.push_back(Micros(d.start));
-      d_end.push_back(d.end ? std::optional<std::string>(Micros(*d.end)) : std::nullopt);
-    }
-    for (const DowntimeEvent& e : changes.downtime_events) events.emplace_back(machine, e);
-  }
-  const std::string save_args[] = {machine_array, ArrayLiteral(saved), ArrayLiteral(saved_pending)};
-  PM_RETURN_IF_ERROR(
-      ExecPrepared(conn, kStateSave,
-                   {save_args[0].c_str(), save_args[1].c_str(), save_args[2].c_str()})
-          .status());
-  if (!i_machine.empty()) {
-    const std::string args[] = {ArrayLiteral(i_machine), ArrayLiteral(i_state),
-                                ArrayLiteral(i_start), ArrayLiteral(i_end)};
-    PM_RETURN_IF_ERROR(
-        ExecPrepared(conn, kStateIntervalsInsert,
-                     {args[0].c_str(), args[1].c_str(), args[2].c_str(), args[3].c_str()})
-            .status());
-  }
-  if (d_machine.empty()) return static_cast<int>(machines.size());
-  const std::string args[] = {ArrayLiteral(d_machine), ArrayLiteral(d_state), ArrayLiteral(d_start),
-                              ArrayLiteral(d_end)};
-  PM_ASSIGN_OR_RETURN(
-      std::unique_ptr<Result> upserted,
-      ExecPrepared(conn, kStateDowntimesUpsert,
-                   {args[0].c_str(), args[1].c_str(), args[2].c_str(), args[3].c_str()}));
-  std::map<std::pair<std::string, absl::Time>, Downtime> stored;
-  for (int row = 0; row < PQntuples(upserted->get()); ++row) {
-    Downtime d = DowntimeAt(upserted->get(), row);
-    stored[{d.machine_id, d.start}] = d;
-  }
-  // One event per change, showing the downtime as that change left it.
-  for (const auto& [machine, e] : events) {
-    auto it = stored.find({machine, e.start});
-    if (it == stored.end()) return absl::InternalError("a changed downtime was not stored");
-    Downtime at_event = it->second;
-    at_event.state = e.state;
-    if (e.change != DowntimeChange::kEnded) at_event.end.reset();
-    const runtime::OutboxEvent event =
-        DowntimeOutboxEvent(at_event, static_cast<int>(e.change), e.change_time);
-    const std::vector<int> lengths = {0, static_cast<int>(event.payload.size())};
-    PM_RETURN_IF_ERROR(ExecPrepared(conn, kIngestOutbox,
-                                    {event.event_id.c_str(), event.payload.data()}, lengths, {0, 1})
-                           .status());
-  }
-  return static_cast<int>(machines.size());
-}
-
-// Moves the trackers of the machines the batch touches (MachineBatches), in the batch's
-// transaction. A batch without state samples of machines with nothing pending costs
-// nothing here.
-absl::Status AdvanceStates(PGconn* conn, const Batch& batch, const std::vector<int>& accepted,
-                           const StateItems& items, std::set<std::string>* pending) {
-  return AdvanceMachines(conn, MachineBatches(batch.samples, accepted, items, *pending), pending,
-                         std::nullopt)
-      .status();
-}
-
-// Locks, in id order and at once, the trackers a group's batches will move one batch
-// after another: locked batch by batch, two writers' groups naming the same machines in
-// another order would deadlock, and PostgreSQL would abort one of them. A superset, in
-// one pass over the samples (AdvanceStates works out each batch's exact set after): a
-// machine moves in a batch with a state sample of it, or with any sample of it once a
-// change may be pending (before the group, or after a state sample in an earlier batch).
-absl::Status LockGroupTrackers(PGconn* conn, const std::vector<Batch>& batches,
-                               const std::vector<size_t>& fresh,
-                               const std::vector<BatchOutcome>& outcomes, const StateItems& items,
-                               std::set<std::string> pending) {
-  if (items.empty() && pending.empty()) return absl::OkStatus();
-  std::set<std::string> machines;
-  int batches_moving = 0;
-  for (size_t b : fresh) {
-    bool moving = false;
-    for (int i : outcomes[b].verdict.accepted) {
-      const Sample& s = batches[b].samples[static_cast<size_t>(i)];
-      auto machine = items.find(s.machine_id);
-      if (machine != items.end() && machine->second.count(s.data_item_id) != 0) {
-        pending.insert(s.machine_id);
-      }
-      if (pending.count(s.machine_id) == 0) continue;
-      machines.insert(s.machine_id);
-      moving = true;
-    }
-    batches_moving += moving ? 1 : 0;
-  }
-  // One batch locks its own trackers in id order.
-  if (batches_moving < 2) return absl::OkStatus();
-  const std::string machine_array =
-      ArrayLiteral(std::vector<std::string>(machines.begin(), machines.end()));
-  return ExecPrepared(conn, kStateLock, {machine_array.c_str()}).status();
-}
-
-// ==== end of machine states ====
-
-// ---- Rollups and aggregates (QueryAggregates): ingest side ----
-// The batch's transaction records the batch as not rolled up yet; the rollup job
-// (RollUpPending below) aggregates its rows and moves the latest values forward later
-// (why: migrations 0005_rollups_by_job.sql and 0006_latest_values_by_job.sql).
-
-constexpr char kIngestRollupPending[] = "telemetry.ingest_rollup_pending";
-
-std::vector<std::pair<std::string, std::string>> RollupIngestStatements() {
-  return {{kIngestRollupPending,
-           "INSERT INTO telemetry.rollup_pending (batch, samples, min_time, max_time) "
-           "VALUES ($1, $2, " PM_TS(3) ", " PM_TS(4) ")"}};
-}
-
-// The minute rollups' partition of `day` (with the samples' partition of that day).
-std::string RollupPartitionName(absl::Time day) {
-  return absl::StrCat("rollup_minutes_", absl::FormatTime("%Y%m%d", day, absl::UTCTimeZone()));
-}
-
-std::string RollupPartitionDdl(absl::Time day) {
-  const absl::TimeZone utc = absl::UTCTimeZone();
-  return absl::StrCat("CREATE TABLE IF NOT EXISTS telemetry.", RollupPartitionName(day),
-                      " PARTITION OF telemetry.rollup_minutes FOR VALUES FROM ('",
-                      absl::FormatTime("%Y-%m-%d 00:00:00+00", day, utc), "') TO ('",
-                      absl::FormatTime("%Y-%m-%d 00:00:00+00", day + absl::Hours(24), utc),
-                      "') WITH (fillfactor = 50)");  // why: 0005_rollups_by_job.sql
-}
-
-// The parameters of kIngestRollupPending, which records batch `batch_id` as pending for
-// the rollup job (rollups and latest values): its accepted samples (at least one; each
-// has a time, the judge saw to it), how many and the range of their times.
-std::array<std::string, 4> RollupPendingRow(const Batch& batch, const std::vector<int>& accepted,
-                                            int64_t batch_id) {
-  int64_t min_us = std::numeric_limits<int64_t>::max();
-  int64_t max_us = std::numeric_limits<int64_t>::min();
-  for (int i : accepted) {
-    const int64_t us = absl::ToUnixMicros(*batch.samples[static_cast<size_t>(i)].time);
-    min_us = std::min(min_us, us);
-    max_us = std::max(max_us, us);
-  }
-  return {absl::StrCat(batch_id), absl::StrCat(accepted.size()), absl::StrCat(min_us),
-          absl::StrCat(max_us)};
-}
-
-// ---- end of the rollups' ingest side ----
-
-// ---- Rollups and aggregates: query side and retention (libpqxx pool) ----
-
-// Microseconds since the epoch of `col`, and the start of the bucket of $5 microseconds
-// (floor division, also before 1970) that holds them.
-#define PM_EPOCH_US(col) "(extract(epoch from " col ") * 1000000)::int8"
-#define PM_BUCKET_OF(us) "(" us " - ((" us " % $5::int8) + $5::int8) % $5::int8)"
-
-// Per bucket of the rollup `table`'s cells in [$3, $4) of ($1, $2): the cells merged as
-// Aggregate::Merge merges them (first: earliest time, then smallest value; last: latest
-// time, then largest value).
-std::string RollupBucketsSql(const char* table) {
-  return absl::StrCat(
-      "SELECT b, sum(count)::int8 AS n, min(min) AS mn, max(max) AS mx, sum(sum) AS s, "
-      "(array_agg(first ORDER BY ft, first))[1] AS f, min(ft) AS ft, "
-      "(array_agg(last ORDER BY lt DESC, last DESC))[1] AS l, max(lt) AS lt "
-      "FROM (SELECT count, min, max, sum, first, last, " PM_EPOCH_US("first_time") " AS ft, "
-      PM_EPOCH_US("last_time") " AS lt, " PM_BUCKET_OF(PM_EPOCH_US("cell_start")) " AS b "
-      "FROM telemetry.", table, " WHERE machine_id = $1 AND data_item_id = $2 "
-      "AND cell_start >= " PM_TS(3) " AND cell_start < " PM_TS(4) ") r GROUP BY b ORDER BY b");
-}
-
-// The ON CONFLICT clause that merges a cell's new partial aggregate (`excluded`) into
-// the stored one (`r`) as Aggregate::Merge does: first/last by (time, value).
-constexpr char kRollupMergeSql[] =
-    "ON CONFLICT (machine_id, data_item_id, cell_start) DO UPDATE SET "
-    "count = r.count + excluded.count, min = least(r.min, excluded.min), "
-    "max = greatest(r.max, excluded.max), sum = r.sum + excluded.sum, "
-    "first = CASE WHEN (excluded.first_time, excluded.first) < (r.first_time, r.first) "
-    "THEN excluded.first ELSE r.first END, "
-    "first_time = least(r.first_time, excluded.first_time), "
-    "last = CASE WHEN (excluded.last_time, excluded.last) > (r.last_time, r.last) "
-    "THEN excluded.last ELSE r.last END, "
-    "last_time = greatest(r.last_time, excluded.last_time)";
-// first and last by (time, value) without sorting: the smallest and largest
-// ARRAY[epoch seconds, value] (float8 arrays compare element by element), which lets
-// PostgreSQL hash-aggregate. Epoch seconds as float8 keep distinct microseconds apart and
-// in order (the spacing of float8 stays below 1 µs until 2^33 s, the year 2242) and round
-// back to the exact microsecond.
-#define PM_FROM_EPOCH(seconds) \
-  "(timestamptz 'epoch' + round(" seconds " * 1000000)::int8 * interval '1 microsecond')"
-#define PM_ROLLUP_COLUMNS                                                                  \
-  "(machine_id, data_item_id, cell_start, count, min, max, sum, first, first_time, last, " \
-  "last_time)"
-// The rows of alias `t` that a round took: the batches $5 (keys in [$1, $2), times in
-// [$3, $4], $6 keys per batch).
-#define PM_ROUND_ROWS(t)                                          \
-  t ".sample_key >= $1 AND " t ".sample_key < $2 AND " t          \
-    ".time >= " PM_TS(3) " AND " t ".time <= " PM_TS(4) " AND " t \
-                                                        ".sample_key / $6::int8 = ANY($5::int8[])"
-// The round's rows (rollup_apply's parameters) of every kind aggregated per (data item,
-// minute) cell, read once for both results: the numeric samples' partial aggregate (n =
-// 0 when the cell has none; `number` is NULL for the other kinds) and the cell's newest
-// sample of any kind (o: the largest ARRAY[epoch seconds, key]) for latest_values.
-// Reading the rows once instead of once for each (two statements before): a round of
-// 196,608 rows 386 ms against 322 + 221 ms, PostgreSQL's CPU per ingested sample in B1
-// 5.5-6.1 µs against 6.1-6.4 (bench/README.md).
-constexpr char kRollupCellsSql[] =
-    "SELECT s.machine_id, s.data_item_id, date_bin('1 minute', s.time, timestamptz 'epoch') "
-    "AS cell, count(s.number) AS n, min(s.number) AS mn, max(s.number) AS mx, "
-    "sum(s.number) AS sm, min(ARRAY[date_part('epoch', s.time), s.number]) FILTER (WHERE "
-    "s.kind = 1) AS f, max(ARRAY[date_part('epoch', s.time), s.number]) FILTER (WHERE s.kind "
-    "= 1) AS l, max(ARRAY[date_part('epoch', s.time), s.sample_key]) AS o "
-    "FROM telemetry.samples s WHERE " PM_ROUND_ROWS("s") " GROUP BY 1, 2, 3";
-// The numeric cells (CTE m) into the minute rollups, and merged per hour into the hour
-// rollups (each followed by kRollupMergeSql).
-constexpr char kRollupInsertMinutesSql[] =
-    "INSERT INTO telemetry.rollup_minutes AS r " PM_ROLLUP_COLUMNS
-    " SELECT machine_id, data_item_id, cell, n, mn, mx, sm, f[2], " PM_FROM_EPOCH(
-        "f[1]") ", l[2], " PM_FROM_EPOCH("l[1]") " FROM m ";
-constexpr char kRollupInsertHoursSql[] =
-    "INSERT INTO telemetry.rollup_hours AS r " PM_ROLLUP_COLUMNS
-    " SELECT machine_id, data_item_id, hour, n, mn, mx, sm, f[2], " PM_FROM_EPOCH(
-        "f[1]") ", l[2], " PM_FROM_EPOCH("l[1]") " FROM (SELECT machine_id, data_item_id, "
-    "date_bin('1 hour', cell, timestamptz 'epoch') AS hour, sum(n)::int8 AS n, min(mn) AS mn, "
-    "max(mx) AS mx, sum(sm) AS sm, min(f) AS f, max(l) AS l FROM m GROUP BY 1, 2, 3) h ";
-
-// The newest sample of each data item among the cells (CTE c) into latest_values, unless
-// it holds a newer one. The newest is found by hashing (max of ARRAY[epoch seconds, key])
-// and read again by its key: measured 0.4 µs per row of the round against 3 µs for
-// DISTINCT ON, which sorts them. The read is a LATERAL subquery with LIMIT 1 (keys are
-// unique) so that it stays one index lookup per data item: as a plain join, a round
-// whose rows the statistics did not see yet (the table's first minutes) was planned with
-// the round's raw rows outside and the data items inside, 200,000 × 4,000 comparisons,
-// and ran into the statement timeout.
-constexpr char kLatestValuesForwardSql[] =
-    "INSERT INTO telemetry.latest_values AS l (machine_id, data_item_id, time, sample_key, "
-    "kind, number, text, condition_level, native_code, message, source_sequence) "
-    "SELECT s.* FROM (SELECT max(o) AS o FROM c GROUP BY machine_id, data_item_id) newest, "
-    "LATERAL (SELECT " PM_SAMPLE_COLUMNS_OF("t") " FROM telemetry.samples t WHERE "
-    "t.sample_key = newest.o[2]::int8 AND " PM_ROUND_ROWS("t") " LIMIT 1) s "
-    "ON CONFLICT (machine_id, data_item_id) DO UPDATE SET time = excluded.time, "
-    "sample_key = excluded.sample_key, kind = excluded.kind, number = excluded.number, "
-    "text = excluded.text, condition_level = excluded.condition_level, "
-    "native_code = excluded.native_code, message = excluded.message, "
-    "source_sequence = excluded.source_sequence "
-    "WHERE (l.time, l.sample_key) < (excluded.time, excluded.sample_key) RETURNING 1";
-
-struct AggregateSql {
-  runtime::PgStatements registry{"telemetry"};
-  // The rollup job (RollUpPending), one replica at a time.
-  const runtime::PgStatement rollup_lock = registry.Add(
-      "rollup_lock", "SELECT pg_try_advisory_xact_lock(hashtext('telemetry rollups'))");
-  // In the job's transaction: group the round's rows by hashing, not by sorting them (the
-  // planner, which cannot estimate how many rows a round's batches hold, sorts; measured
-  // 2-3 µs per row for the sort).
-  const runtime::PgStatement rollup_hash =
-      registry.Add("rollup_hash", "SELECT set_config('enable_sort', 'off', true)");
-  // Takes the oldest pending batches, up to about $1 samples (at least one batch): how
-  // many, their samples, the range of their numbers and of their samples' times, and the
-  // numbers as an array (rollup_apply's parameters).
-  const runtime::PgStatement rollup_take = registry.Add(
-      "rollup_take",
-      "WITH taken AS (DELETE FROM telemetry.rollup_pending WHERE batch IN (SELECT batch FROM "
-      "(SELECT batch, samples, sum(samples) OVER (ORDER BY batch) AS running FROM "
-      "telemetry.rollup_pending) p WHERE running - samples < $1) RETURNING *) "
-      "SELECT count(*) AS batches, coalesce(sum(samples), 0)::int8 AS samples, min(batch) AS "
-      "lo, max(batch) AS hi, " PM_EPOCH_US("min(min_time)") " AS t0, " PM_EPOCH_US(
-          "max(max_time)") " AS t1, array_agg(batch)::text AS ids FROM taken");
-  // The batches $5 (keys in [$1, $2), times in [$3, $4], $6 keys per batch), read once
-  // (kRollupCellsSql): their numeric samples merged into their minute cells and those into
-  // their hour cells; their newest sample per data item (by time, then key; all kinds)
-  // moves latest_values forward, an older one leaves it. Counts the cells and latest
-  // values written.
-  const runtime::PgStatement rollup_apply = registry.Add(
-      "rollup_apply",
-      absl::StrCat("WITH c AS (", kRollupCellsSql,
-                   "), m AS (SELECT * FROM c WHERE n > 0), minutes AS (", kRollupInsertMinutesSql,
-                   kRollupMergeSql, " RETURNING 1), hours AS (", kRollupInsertHoursSql,
-                   kRollupMergeSql, " RETURNING 1), latest AS (", kLatestValuesForwardSql,
-                   ") SELECT (SELECT count(*) FROM minutes) AS minutes, (SELECT count(*) FROM "
-                   "hours) AS hours, (SELECT count(*) FROM latest) AS latest"));
-  // Where the rollups are complete in this snapshot: the oldest pending sample's time
-  // (NULL when nothing is pending).
-  const runtime::PgStatement rollup_pending_from =
-      registry.Add("rollup_pending_from",
-                   "SELECT " PM_EPOCH_US("min(min_time)") " AS t0 FROM telemetry.rollup_pending");
-  // Per bucket of ($1, $2)'s numeric samples in [$3, $4): the same merge over raw rows.
-  const runtime::PgStatement raw_buckets = registry.Add(
-      "aggregate_raw",
-      "SELECT b, count(*) AS n, min(number) AS mn, max(number) AS mx, sum(number) AS s, "
-      "(array_agg(number ORDER BY us, number))[1] AS f, min(us) AS ft, "
-      "(array_agg(number ORDER BY us DESC, number DESC))[1] AS l, max(us) AS lt "
-      "FROM (SELECT number, us, " PM_BUCKET_OF("us") " AS b FROM (SELECT number, " PM_EPOCH_US(
-          "time") " AS us FROM telemetry.samples WHERE machine_id = $1 AND data_item_id = $2 "
-                  "AND kind = 1 AND time >= " PM_TS(3) " AND time < " PM_TS(
-                      4) ") s0) s GROUP BY b ORDER BY b");
-  const runtime::PgStatement minute_buckets =
-      registry.Add("aggregate_minutes", RollupBucketsSql("rollup_minutes"));
-  const runtime::PgStatement hour_buckets =
-      registry.Add("aggregate_hours", RollupBucketsSql("rollup_hours"));
-  // Retention: a dropped day's hour cells.
-  const runtime::PgStatement hours_delete_day = registry.Add(
-      "rollup_hours_delete_day", "DELETE FROM telemetry.rollup_hours WHERE cell_start >= " PM_TS(
-                                     1) " AND cell_start < " PM_TS(2));
-};
-
-#undef PM_EPOCH_US
-#undef PM_BUCKET_OF
-#undef PM_ROLLUP_COLUMNS
-#undef PM_FROM_EPOCH
-#undef PM_ROUND_ROWS
-
-const AggregateSql& AggregateStatements() {
-  static const auto* sql = new AggregateSql();
-  return *sql;
-}
-
-// With the day's samples partition: its minute cells (their partition) and hour cells.
-void DropRollupsOfDay(pqxx::transaction_base& tx, absl::Time day) {
-  tx.exec(absl::StrCat("DROP TABLE IF EXISTS telemetry.", RollupPartitionName(day)));
-  tx.exec_prepared(AggregateStatements().hours_delete_day, Micros(day),
-                   Micros(day + absl::Hours(24)));
-}
-
-// ---- end of the rollups' query side ----
-
 }  // namespace
+
+namespace pg_store_internal {
+
+const char kIngestOutbox[] = "telemetry.ingest_outbox";
+
+const char* OrNull(const std::optional<std::string>& value) {
+  return value ? value->c_str() : nullptr;
+}
+
+const runtime::PgRequestLog& RequestLog() {
+  static const auto* log = new runtime::PgRequestLog("telemetry");
+  return *log;
+}
+
+std::string Micros(absl::Time t) { return absl::StrCat(absl::ToUnixMicros(t)); }
+
+// A PostgreSQL array literal of texts, each element quoted; nullopt elements are NULL.
+std::string ArrayLiteral(const std::vector<std::optional<std::string>>& values) {
+  std::string out = "{";
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (i > 0) out.push_back(',');
+    if (!values[i]) {
+      out += "NULL";
+      continue;
+    }
+    out.push_back('"');
+    for (char c : *values[i]) {
+      if (c == '"' || c == '\\') out.push_back('\\');
+      out.push_back(c);
+    }
+    out.push_back('"');
+  }
+  out.push_back('}');
+  return out;
+}
+
+std::string ArrayLiteral(const std::vector<std::string>& values) {
+  std::vector<std::optional<std::string>> all(values.begin(), values.end());
+  return ArrayLiteral(all);
+}
+
+// The elements of a PostgreSQL int8[] in its text form ("{5,6,7}"); none for NULL or
+// anything else.
+std::vector<int64_t> Int64ArrayOf(absl::string_view text) {
+  std::vector<int64_t> out;
+  if (!absl::ConsumePrefix(&text, "{") || !absl::ConsumeSuffix(&text, "}")) return out;
+  for (absl::string_view element : absl::StrSplit(text, ',', absl::SkipEmpty())) {
+    int64_t value = 0;
+    if (!absl::SimpleAtoi(element, &value)) return {};
+    out.push_back(value);
+  }
+  return out;
+}
+
+std::string TextAt(const pqxx::field& f) {
+  return f.is_null() ? std::string() : f.as<std::string>();
+}
+
+void WriteAudit(pqxx::transaction_base& tx, const ChangeContext& context) {
+  if (context.audit == nullptr || context.audit->written()) return;
+  runtime::WriteAuditInTransaction(tx, context.audit->Row(context.now));
+}
+
+void MarkAudited(const ChangeContext& context) {
+  if (context.audit != nullptr) context.audit->MarkWritten();
+}
+
+absl::StatusOr<std::optional<runtime::PgRequestLog::Entry>> Claim(pqxx::transaction_base& tx,
+                                                                  const ChangeContext& context) {
+  if (context.request.request_id.empty()) return std::nullopt;
+  return RequestLog().Claim(tx, context.request);
+}
+
+const runtime::PgStatement& CustomPlans() { return Statements().custom_plans; }
+
+const runtime::PgStatement& PartitionsLock() { return Statements().partitions_lock; }
+
+}  // namespace pg_store_internal
 
 PgTelemetryStore::PgTelemetryStore(runtime::PgPool* pool, std::unique_ptr<LibpqPool> ingest)
     : pool_(pool), ingest_(std::move(ingest)) {}
@@ -1143,8 +477,8 @@ LibpqPoolOptions PgTelemetryStore::IngestPoolOptions(const std::string& url, int
 
 void PgTelemetryStore::PrepareStatements(pqxx::connection& conn) {
   Statements().registry.Prepare(conn);
-  AggregateStatements().registry.Prepare(conn);
-  StateStatements().registry.Prepare(conn);
+  pg_store_internal::PrepareAggregateStatements(conn);
+  pg_store_internal::PrepareStateStatements(conn);
   RequestLog().Prepare(conn);
 }
 
@@ -1228,26 +562,6 @@ absl::StatusOr<MachinePage> PgTelemetryStore::ListMachines(const MachineQuery& q
   }));
   return page;
 }
-
-namespace {
-
-// Records the state inputs an update withdrew in the machine's tracker, in the update's
-// transaction; the tracker's next move applies them (states.h): a batch of the machine (it
-// is pending now) or the next StateSettleJob round. The machine's row is locked before its
-// tracker, and ingest locks trackers only, so the two never deadlock.
-absl::Status RecordWithdrawnInputs(pqxx::work& tx, const std::string& machine_id,
-                                   const std::vector<InputWithdrawal>& withdrawn) {
-  if (withdrawn.empty()) return absl::OkStatus();
-  pqxx::result rows = tx.exec_prepared(StateStatements().tracker_lock, machine_id);
-  if (rows.empty()) return absl::OkStatus();  // no state sample yet: nothing to withdraw
-  PM_ASSIGN_OR_RETURN(TrackerState state,
-                      DecodeStoredTracker(machine_id, rows[0][0].as<std::string>()));
-  RecordWithdrawals(&state, withdrawn);
-  tx.exec_prepared(StateStatements().tracker_record, machine_id, EncodeTrackerState(state));
-  return absl::OkStatus();
-}
-
-}  // namespace
 
 absl::StatusOr<Replayable<Machine>> PgTelemetryStore::UpdateMachine(
     const std::string& id, const ChangeContext& context, const MachineMutator& mutator,
@@ -1361,7 +675,8 @@ absl::StatusOr<std::vector<BatchOutcome>> PgTelemetryStore::IngestBatches(
       opening.push_back(known ? PreparedStatement(kIngestCatalogVersion, {catalog_args[0]})
                               : PreparedStatement(kIngestCatalog, catalog_args));
     }
-    PM_ASSIGN_OR_RETURN(std::vector<std::unique_ptr<Result>> opened, ExecPipeline(conn, opening));
+    PM_ASSIGN_OR_RETURN(std::vector<std::unique_ptr<LibpqResult>> opened,
+                        ExecPipeline(conn, opening));
     const PGresult* writer = opened[1]->get();
     // Which batches are new, duplicates or refused (batch_sequences.h), in order.
     WriterRecord record;
@@ -1418,7 +733,7 @@ absl::StatusOr<std::vector<BatchOutcome>> PgTelemetryStore::IngestBatches(
       if (known && version == known->version) {
         catalog = std::move(known->catalog);
       } else {
-        std::unique_ptr<Result> reread;
+        std::unique_ptr<LibpqResult> reread;
         if (known) {  // the catalog changed since it was remembered
           PM_ASSIGN_OR_RETURN(reread, ExecPrepared(conn, kIngestCatalog, catalog_args));
           pending.clear();
@@ -1665,48 +980,6 @@ absl::StatusOr<std::vector<std::string>> PgTelemetryStore::DropExpiredPartitions
   return dropped;
 }
 
-absl::StatusOr<PgTelemetryStore::ExpiredStates> PgTelemetryStore::DropExpiredStates(
-    absl::Time now, absl::Duration retention) {
-  ExpiredStates deleted;
-  const std::string before = Micros(now - retention);
-  PM_RETURN_IF_ERROR(Run([&](pqxx::connection& conn) -> absl::Status {
-    pqxx::work tx(conn);
-    // One replica at a time, as the partitions' drop.
-    tx.exec_prepared(Statements().partitions_lock);
-    deleted.intervals = static_cast<int64_t>(
-        tx.exec_prepared(StateStatements().intervals_expire, before).affected_rows());
-    deleted.downtimes = static_cast<int64_t>(
-        tx.exec_prepared(StateStatements().downtimes_expire, before).affected_rows());
-    tx.commit();
-    return absl::OkStatus();
-  }));
-  return deleted;
-}
-
-absl::StatusOr<int> PgTelemetryStore::SettlePendingStates(absl::Time before) {
-  PM_ASSIGN_OR_RETURN(LibpqPool::Lease lease, ingest_->Acquire());
-  PGconn* conn = lease.conn();
-  auto body = [&]() -> absl::StatusOr<int> {
-    PM_RETURN_IF_ERROR(LibpqExec(conn, "BEGIN"));
-    PM_ASSIGN_OR_RETURN(std::unique_ptr<Result> candidates,
-                        ExecPrepared(conn, kStatePendingMachines, {}));
-    std::map<std::string, MachineBatch> moved;
-    for (int row = 0; row < PQntuples(candidates->get()); ++row) {
-      moved.try_emplace(PQgetvalue(candidates->get(), row, 0));
-    }
-    std::set<std::string> pending;
-    PM_ASSIGN_OR_RETURN(int settled, AdvanceMachines(conn, std::move(moved), &pending, before));
-    PM_RETURN_IF_ERROR(LibpqExec(conn, "COMMIT"));
-    return settled;
-  };
-  absl::StatusOr<int> settled = body();
-  if (!settled.ok() && PQstatus(conn) == CONNECTION_OK &&
-      PQtransactionStatus(conn) != PQTRANS_IDLE) {
-    PQclear(PQexec(conn, "ROLLBACK"));
-  }
-  return settled;
-}
-
 absl::StatusOr<int64_t> PgTelemetryStore::DeleteExpiredBatchRecords(absl::Time before) {
   int64_t deleted = 0;
   PM_RETURN_IF_ERROR(Run([&](pqxx::connection& conn) -> absl::Status {
@@ -1717,268 +990,6 @@ absl::StatusOr<int64_t> PgTelemetryStore::DeleteExpiredBatchRecords(absl::Time b
     return absl::OkStatus();
   }));
   return deleted;
-}
-
-// ==== Machine states (states.h) ====
-
-absl::StatusOr<TimelineFacts> PgTelemetryStore::StateTimeline(const std::string& machine_id,
-                                                              absl::Time start, absl::Time end,
-                                                              std::optional<absl::Time> after_start,
-                                                              int limit) {
-  TimelineFacts facts;
-  const std::optional<std::string> after =
-      after_start ? std::optional<std::string>(Micros(*after_start)) : std::nullopt;
-  const std::optional<std::string> rows =
-      limit > 0 ? std::optional<std::string>(absl::StrCat(limit)) : std::nullopt;
-  PM_RETURN_IF_ERROR(Run([&](pqxx::connection& conn) -> absl::Status {
-    // One snapshot: a batch settling an interval between the two reads would otherwise
-    // show it twice or not at all.
-    pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(conn);
-    facts = {};
-    if (tx.exec_prepared(StateStatements().machine_exists, machine_id).empty()) {
-      return NotFound(machine_id);
-    }
-    for (const pqxx::row& r :
-         tx.exec_prepared(StateStatements().intervals, machine_id, Micros(start), Micros(end),
-                          OrNull(after), OrNull(rows))) {
-      facts.closed.push_back({static_cast<MachineState>(r["state"].as<int>()),
-                              absl::FromUnixMicros(r["start_time_us"].as<int64_t>()),
-                              absl::FromUnixMicros(r["end_time_us"].as<int64_t>())});
-    }
-    pqxx::result tracker = tx.exec_prepared(StateStatements().tracker, machine_id);
-    if (!tracker.empty() && !tracker[0][0].is_null()) {
-      PM_ASSIGN_OR_RETURN(facts.tracker,
-                          DecodeStoredTracker(machine_id, tracker[0][0].as<std::string>()));
-    }
-    tx.commit();
-    return absl::OkStatus();
-  }));
-  return facts;
-}
-
-absl::Status PgTelemetryStore::PartCountObservations(const std::string& machine_id,
-                                                     absl::Time start, absl::Time end,
-                                                     const PartCountVisitor& visit) {
-  // Pages of this many rows: a year of a counter sampled every second is 31.6 million.
-  constexpr int kPageRows = 10000;
-  bool visited = false;
-  auto visit_once = [&](const std::string& item, const PartCountObservation& o) {
-    visited = true;
-    visit(item, o);
-  };
-  return Run([&](pqxx::connection& conn) -> absl::Status {
-    // The pool re-runs a body whose connection broke; what was streamed cannot be taken
-    // back, so the caller retries the whole read (UNAVAILABLE is retried by the SDK).
-    if (visited) return absl::UnavailableError("reading part counts was interrupted; retry");
-    // One snapshot for the baselines and every page.
-    pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(conn);
-    if (tx.exec_prepared(StateStatements().machine_exists, machine_id).empty()) {
-      return NotFound(machine_id);
-    }
-    std::vector<std::string> items;
-    for (const pqxx::row& r :
-         tx.exec_prepared(StateStatements().part_count_items, machine_id, kTypePartCount)) {
-      items.push_back(r[0].as<std::string>());
-    }
-    if (items.empty()) return absl::OkStatus();
-    // Plans per call: only the range's partitions are planned.
-    tx.exec_prepared(Statements().custom_plans);
-    auto observation = [](const pqxx::row& r) {
-      Sample s;
-      s.time = absl::FromUnixMicros(r["time_us"].as<int64_t>());
-      s.kind = static_cast<ValueKind>(r["kind"].as<int>());
-      if (!r["number"].is_null()) s.number = r["number"].as<double>();
-      s.text = TextAt(r["text"]);
-      return PartCountObservationOf(s);
-    };
-    // Each item's baseline: its newest count before the range, looked for a few rows at a
-    // time (the newest row is a count but for text that is none, or a negative number).
-    constexpr int kBaselineRows = 100;
-    for (const std::string& item : items) {
-      std::optional<std::string> before_time, before_key;
-      for (bool found = false; !found;) {
-        const pqxx::result rows =
-            tx.exec_prepared(StateStatements().part_count_baseline, machine_id, item, Micros(start),
-                             OrNull(before_time), OrNull(before_key), kBaselineRows);
-        for (const pqxx::row& r : rows) {
-          std::optional<PartCountObservation> o = observation(r);
-          if (o && IsPartCount(*o)) {
-            visit_once(item, *o);
-            found = true;
-            break;
-          }
-        }
-        if (rows.size() < static_cast<size_t>(kBaselineRows)) break;
-        before_time = rows.back()["time_us"].as<std::string>();
-        before_key = rows.back()["sample_key"].as<std::string>();
-      }
-    }
-    const std::string item_array = ArrayLiteral(items);
-    std::optional<std::string> after_time, after_key;
-    for (;;) {
-      const pqxx::result page =
-          tx.exec_prepared(StateStatements().part_counts, machine_id, item_array, Micros(start),
-                           Micros(end), OrNull(after_time), OrNull(after_key), kPageRows);
-      for (const pqxx::row& r : page) {
-        if (std::optional<PartCountObservation> o = observation(r)) {
-          visit_once(r["data_item_id"].as<std::string>(), *o);
-        }
-      }
-      if (page.size() < static_cast<size_t>(kPageRows)) break;
-      after_time = page.back()["time_us"].as<std::string>();
-      after_key = page.back()["sample_key"].as<std::string>();
-    }
-    tx.commit();
-    return absl::OkStatus();
-  });
-}
-
-absl::StatusOr<DowntimePage> PgTelemetryStore::ListDowntimes(const DowntimeQuery& query) {
-  DowntimePage page;
-  auto micros = [](const std::optional<absl::Time>& t) {
-    return t ? std::optional<std::string>(Micros(*t)) : std::nullopt;
-  };
-  const std::optional<std::string> start = micros(query.start_time);
-  const std::optional<std::string> end = micros(query.end_time);
-  std::optional<std::string> after_time;
-  std::optional<std::string> after_id;
-  if (query.after) {
-    after_time = Micros(query.after->sort_time);
-    after_id = absl::StrCat(query.after->id);
-  }
-  PM_RETURN_IF_ERROR(Run([&](pqxx::connection& conn) -> absl::Status {
-    pqxx::read_transaction tx(conn);
-    page = {};
-    for (const pqxx::row& r : tx.exec_prepared(
-             StateStatements().downtimes, query.machine_id, OrNull(start), OrNull(end),
-             query.without_reason, OrNull(after_time), OrNull(after_id), query.page_size + 1)) {
-      page.downtimes.push_back(DowntimeAt(r));
-    }
-    if (page.downtimes.size() > static_cast<size_t>(query.page_size)) {
-      page.downtimes.pop_back();
-      page.more = true;
-    }
-    return absl::OkStatus();
-  }));
-  return page;
-}
-
-absl::StatusOr<Replayable<Downtime>> PgTelemetryStore::SetDowntimeReason(
-    int64_t id, const DowntimeReason& reason, const ChangeContext& context,
-    const ResponseEncoder<Downtime>& encode) {
-  Replayable<Downtime> result;
-  PM_RETURN_IF_ERROR(Run([&](pqxx::connection& conn) -> absl::Status {
-    pqxx::work tx(conn);
-    result = {};
-    PM_ASSIGN_OR_RETURN(std::optional<runtime::PgRequestLog::Entry> seen, Claim(tx, context));
-    if (seen) {
-      result.recorded_response = seen->response.value_or("");
-      return absl::OkStatus();
-    }
-    pqxx::result rows = tx.exec_prepared(StateStatements().downtime_lock, id);
-    if (rows.empty()) return absl::NotFoundError(absl::StrCat("no downtime ", id));
-    const Downtime after =
-        WithReason(DowntimeAt(rows[0]), reason, context.request.identity, context.now);
-    tx.exec_prepared(StateStatements().downtime_reason, id, after.reason_code, after.comment,
-                     after.reason_set_by, Micros(*after.reason_set_time));
-    const runtime::OutboxEvent event =
-        DowntimeOutboxEvent(after, kDowntimeReasonSet, *after.reason_set_time);
-    tx.exec_prepared(StateStatements().outbox, event.event_id, pqxx::binarystring(event.payload));
-    if (!context.request.request_id.empty()) {
-      RequestLog().Record(tx, context.request, encode ? encode(after) : std::string(),
-                          absl::StrCat("downtimes/", id));
-    }
-    WriteAudit(tx, context);
-    tx.commit();
-    MarkAudited(context);
-    result.value = after;
-    return absl::OkStatus();
-  }));
-  return result;
-}
-
-// ---- Rollups and aggregates (QueryAggregates) ----
-
-absl::StatusOr<PlannedParts> PgTelemetryStore::AggregateParts(const std::string& machine_id,
-                                                              const std::string& data_item_id,
-                                                              const AggregatePlanner& planner) {
-  PlannedParts planned;
-  PM_RETURN_IF_ERROR(Run([&](pqxx::connection& conn) -> absl::Status {
-    // One snapshot for the levels and every span: rollups, pending batches and raw rows
-    // of the same commits.
-    pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(conn);
-    planned = {};
-    tx.exec_prepared(Statements().custom_plans);
-    const AggregateSql& sql = AggregateStatements();
-    const pqxx::row pending = tx.exec_prepared1(sql.rollup_pending_from);
-    const absl::Time complete_before = pending["t0"].is_null()
-                                           ? absl::InfiniteFuture()
-                                           : absl::FromUnixMicros(pending["t0"].as<int64_t>());
-    PM_ASSIGN_OR_RETURN(planned.plan, planner(StoredRollupLevels(complete_before)));
-    const AggregatePlan& plan = planned.plan;
-    const std::string bucket = absl::StrCat(absl::ToInt64Microseconds(plan.bucket));
-    for (const PlanSpan& span : plan.spans) {
-      const runtime::PgStatement* statement = &sql.raw_buckets;
-      if (span.rollup_width == absl::Minutes(1)) {
-        statement = &sql.minute_buckets;
-      } else if (span.rollup_width == absl::Hours(1)) {
-        statement = &sql.hour_buckets;
-      } else if (!span.raw()) {
-        return absl::InternalError(
-            absl::StrCat("no rollup of width ", absl::FormatDuration(span.rollup_width)));
-      }
-      for (const pqxx::row& r : tx.exec_prepared(*statement, machine_id, data_item_id,
-                                                 Micros(span.start), Micros(span.end), bucket)) {
-        BucketPart part;
-        part.bucket_start = absl::FromUnixMicros(r["b"].as<int64_t>());
-        Aggregate& a = part.aggregate;
-        a.count = r["n"].as<int64_t>();
-        a.min = r["mn"].as<double>();
-        a.max = r["mx"].as<double>();
-        a.sum = r["s"].as<double>();
-        a.first = r["f"].as<double>();
-        a.first_time = absl::FromUnixMicros(r["ft"].as<int64_t>());
-        a.last = r["l"].as<double>();
-        a.last_time = absl::FromUnixMicros(r["lt"].as<int64_t>());
-        planned.parts.push_back(part);
-      }
-    }
-    tx.commit();
-    return absl::OkStatus();
-  }));
-  return planned;
-}
-
-absl::StatusOr<PgTelemetryStore::RollupRound> PgTelemetryStore::RollUpPending(int64_t max_samples) {
-  RollupRound round;
-  PM_RETURN_IF_ERROR(Run([&](pqxx::connection& conn) -> absl::Status {
-    pqxx::work tx(conn);
-    round = {};
-    const AggregateSql& sql = AggregateStatements();
-    if (!tx.exec_prepared1(sql.rollup_lock)[0].as<bool>()) {
-      round.busy = true;  // another replica's round is running
-      return absl::OkStatus();
-    }
-    tx.exec_prepared(Statements().custom_plans);
-    tx.exec_prepared(sql.rollup_hash);
-    const pqxx::row taken = tx.exec_prepared1(sql.rollup_take, max_samples);
-    round.batches = taken["batches"].as<int64_t>();
-    if (round.batches == 0) return absl::OkStatus();
-    round.samples = taken["samples"].as<int64_t>();
-    // The statement's parameters: the taken batches' key range, time range and numbers.
-    const int64_t lo = SampleKey(taken["lo"].as<int64_t>(), 0);
-    const int64_t hi = SampleKey(taken["hi"].as<int64_t>() + 1, 0);
-    const int64_t t0 = taken["t0"].as<int64_t>(), t1 = taken["t1"].as<int64_t>();
-    const char* ids = taken["ids"].c_str();
-    const pqxx::row written =
-        tx.exec_prepared1(sql.rollup_apply, lo, hi, t0, t1, ids, SampleKey(1, 0));
-    tx.commit();
-    round.minute_cells = written["minutes"].as<int64_t>();
-    round.hour_cells = written["hours"].as<int64_t>();
-    round.latest_values = written["latest"].as<int64_t>();
-    return absl::OkStatus();
-  }));
-  return round;
 }
 
 }  // namespace plantmesh::telemetry

@@ -1,6 +1,6 @@
 // The rollups QueryAggregates reads (aggregates.h): which levels the store keeps and how
 // a query plans over them in the store's snapshot. Free of SQL: the store keeps the
-// levels (pg_store.cc, section "Rollups and aggregates"; why by a job: migration
+// levels (pg_store_rollups.cc; why by a job: migration
 // 0005_rollups_by_job.sql).
 #pragma once
 
