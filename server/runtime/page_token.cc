@@ -7,6 +7,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "server/runtime/text_rules.h"
 
 namespace plantmesh::runtime {
 namespace {
@@ -125,8 +126,12 @@ std::optional<std::vector<std::string>> DecodeKeyPageToken(absl::string_view tok
   if (absl::WebSafeBase64Unescape(token, &raw)) fields = absl::StrSplit(raw, '|');
   std::vector<std::string> key(parts);
   bool readable = fields.size() == parts + 2 && fields[0] == kKeyTokenVersion;
+  // Every key part this server writes is a stored id, which kept the text rules; one that
+  // does not (a NUL, invalid UTF-8: a crafted token) is no token of ours and never reaches
+  // a comparison or a statement (outside review: a key of "\0\xff" was taken).
   for (size_t i = 0; readable && i < parts; ++i) {
-    readable = absl::WebSafeBase64Unescape(fields[i + 1], &key[i]);
+    readable = absl::WebSafeBase64Unescape(fields[i + 1], &key[i]) &&
+               !TextViolation(key[i], TextRule{}).has_value();
   }
   if (!readable || !IsFingerprint(fields.back()) || KeyToken(key, fields.back()) != token) {
     violations.Add("page_token", absl::StrCat("not a token returned by ", list_method));
