@@ -45,7 +45,7 @@ using pg_store_internal::RecordWithdrawnInputs;
 using pg_store_internal::RequestLog;
 using pg_store_internal::RollupIngestStatements;
 using pg_store_internal::RollupPartitionDdl;
-using pg_store_internal::RollupPendingRow;
+using pg_store_internal::RollupPendingRows;
 using pg_store_internal::StateIngestStatements;
 using pg_store_internal::TextAt;
 using pg_store_internal::WriteAudit;
@@ -794,20 +794,21 @@ absl::StatusOr<std::vector<BatchOutcome>> PgTelemetryStore::IngestBatches(
         PM_RETURN_IF_ERROR(AdvanceStates(conn, batches[b], accepted, state_items, &pending));
       }
     }
-    // In one round trip: each batch's row for the rollup job (when it stored samples),
+    // In one round trip: the rows for the rollup job of the batches that stored samples,
     // the group's events, the writer's sequence, COMMIT. With the COPY's two, four round
     // trips for the batches instead of nine a batch (B2: a transaction per message of
     // 100 samples).
     std::vector<PipelinedStatement> closing;
-    std::vector<std::array<std::string, 4>> pending_rows;
-    pending_rows.reserve(fresh.size());  // the statements point into them
+    RollupPendingRows pending_rows;
     for (size_t b : fresh) {
       const std::vector<int>& accepted = outcomes[b].verdict.accepted;
-      if (accepted.empty()) continue;
-      const std::array<std::string, 4>& row =
-          pending_rows.emplace_back(RollupPendingRow(batches[b], accepted, outcomes[b].batch_id));
-      closing.push_back(PreparedStatement(
-          kIngestRollupPending, {row[0].c_str(), row[1].c_str(), row[2].c_str(), row[3].c_str()}));
+      if (!accepted.empty()) pending_rows.Add(batches[b], accepted, outcomes[b].batch_id);
+    }
+    const std::array<std::string, 4> pending_args = pending_rows.Parameters();
+    if (!pending_rows.empty()) {
+      closing.push_back(PreparedStatement(kIngestRollupPending,
+                                          {pending_args[0].c_str(), pending_args[1].c_str(),
+                                           pending_args[2].c_str(), pending_args[3].c_str()}));
     }
     const std::vector<runtime::OutboxEvent> events = GroupEvents(batches, outcomes, encode);
     for (const runtime::OutboxEvent& event : events) {

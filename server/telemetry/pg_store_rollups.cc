@@ -28,9 +28,14 @@ namespace pg_store_internal {
 const char kIngestRollupPending[] = "telemetry.ingest_rollup_pending";
 
 std::vector<std::pair<std::string, std::string>> RollupIngestStatements() {
+  // One statement for a group's batches (arrays of the same length, one element a batch),
+  // not one a batch: at 100 samples a message a group of ~30 batches sent ~30.
   return {{kIngestRollupPending,
            "INSERT INTO telemetry.rollup_pending (batch, samples, min_time, max_time) "
-           "VALUES ($1, $2, " PM_TS(3) ", " PM_TS(4) ")"}};
+           "SELECT u.batch, u.samples, timestamptz 'epoch' + u.t0 * interval '1 microsecond', "
+           "timestamptz 'epoch' + u.t1 * interval '1 microsecond' "
+           "FROM unnest($1::int8[], $2::int4[], $3::int8[], $4::int8[]) AS u(batch, samples, "
+           "t0, t1)"}};
 }
 
 // The minute rollups' partition of `day` (with the samples' partition of that day).
@@ -47,11 +52,8 @@ std::string RollupPartitionDdl(absl::Time day) {
                       "') WITH (fillfactor = 50)");  // why: 0005_rollups_by_job.sql
 }
 
-// The parameters of kIngestRollupPending, which records batch `batch_id` as pending for
-// the rollup job (rollups and latest values): its accepted samples (at least one; each
-// has a time, the judge saw to it), how many and the range of their times.
-std::array<std::string, 4> RollupPendingRow(const Batch& batch, const std::vector<int>& accepted,
-                                            int64_t batch_id) {
+void RollupPendingRows::Add(const Batch& batch, const std::vector<int>& accepted,
+                            int64_t batch_id) {
   int64_t min_us = std::numeric_limits<int64_t>::max();
   int64_t max_us = std::numeric_limits<int64_t>::min();
   for (int i : accepted) {
@@ -59,8 +61,16 @@ std::array<std::string, 4> RollupPendingRow(const Batch& batch, const std::vecto
     min_us = std::min(min_us, us);
     max_us = std::max(max_us, us);
   }
-  return {absl::StrCat(batch_id), absl::StrCat(accepted.size()), absl::StrCat(min_us),
-          absl::StrCat(max_us)};
+  const char* separator = batches_.empty() ? "" : ",";
+  absl::StrAppend(&batches_, separator, batch_id);
+  absl::StrAppend(&samples_, separator, accepted.size());
+  absl::StrAppend(&min_times_, separator, min_us);
+  absl::StrAppend(&max_times_, separator, max_us);
+}
+
+std::array<std::string, 4> RollupPendingRows::Parameters() const {
+  return {absl::StrCat("{", batches_, "}"), absl::StrCat("{", samples_, "}"),
+          absl::StrCat("{", min_times_, "}"), absl::StrCat("{", max_times_, "}")};
 }
 
 // ---- end of the rollups' ingest side ----
