@@ -150,6 +150,7 @@ struct SourceState {
   std::chrono::milliseconds backoff{0};
   Clock::time_point retry_at{};
   bool failing = false;
+  bool redis_failing = false;  // its last attempt failed at Redis (down, or refusing writes)
 };
 
 // What one round over the sources found.
@@ -234,6 +235,7 @@ struct OutboxRelay::State {
         const std::vector<RedisReply>& results = replies->back().elements;
         for (const RedisReply& reply : results) {
           if (reply.type == RedisReply::Type::kError) {
+            outcome.redis_failed = true;
             return absl::InternalError(absl::StrCat("redis: ", reply.str));
           }
         }
@@ -374,6 +376,7 @@ struct OutboxRelay::State {
         if (!outcome.status.ok()) {
           // A PostgreSQL failure says nothing about Redis.
           if (outcome.redis_failed) SetHealthy(false, outcome.status);
+          state.redis_failing = outcome.redis_failed;
           failed = outcome.status;
           break;
         }
@@ -383,6 +386,7 @@ struct OutboxRelay::State {
         if (!outcome.full) break;
       }
       if (failed.ok()) {
+        state.redis_failing = false;
         if (had_lease) MarkChecked(index);
         if (state.failing) spdlog::info("outbox relay: {} publishing again", state.source.schema);
         state.failing = false;
@@ -401,8 +405,13 @@ struct OutboxRelay::State {
       round.next_retry = std::min(round.next_retry, state.retry_at);
       if (round.status.ok()) round.status = failed;
     }
-    if (round.status.ok() && round.published == 0) {
-      // Nothing to publish: still find out whether Redis is there, for health.
+    // Nothing to publish: still find out whether Redis is there, for health — unless a
+    // source waits out a failure at Redis: a Redis that answers PING may refuse writes
+    // (maxmemory reached with noeviction, a read-only replica), and health said SERVING
+    // while no event was published (outside testing). Its next publish decides.
+    const bool waiting_on_redis = std::any_of(sources.begin(), sources.end(),
+                                              [](const SourceState& s) { return s.redis_failing; });
+    if (round.status.ok() && round.published == 0 && !waiting_on_redis) {
       absl::StatusOr<RedisReply> pong = redis.Command({"PING"});
       SetHealthy(pong.ok(), pong.status());
     }
@@ -431,8 +440,10 @@ struct OutboxRelay::State {
       if (healthy) {
         spdlog::info("outbox relay: Redis reachable again, publishing");
       } else {
-        spdlog::warn("outbox relay: Redis unreachable, events wait in PostgreSQL: {}",
-                     why.ToString());
+        spdlog::warn(
+            "outbox relay: Redis unreachable or refusing writes, events wait in "
+            "PostgreSQL: {}",
+            why.ToString());
       }
     }
   }

@@ -170,6 +170,44 @@ TEST_F(OutboxRelayTest, KeepsRowsWhileRedisIsDownAndPublishesThemAfter) {
   for (size_t i = 0; i < during.size(); ++i) EXPECT_EQ(stream[i].first, during[i]);
 }
 
+// Outside testing: a Redis that answers PING but refuses writes (maxmemory reached with
+// noeviction, as README advises; a read-only replica) read SERVING: the relay's PING,
+// while the failing source waited out its backoff, said Redis was there. Health stays
+// NOT_SERVING until the events go out; nothing is lost meanwhile.
+TEST_F(OutboxRelayTest, ARedisThatRefusesWritesIsNotHealthyUntilItTakesThem) {
+  OutboxRelay relay(pool_.get(), redis_options_, Sources());
+  relay.Start();
+  InsertEvents("before", 2);
+  relay.Notify();
+  ASSERT_TRUE(Eventually([&] { return Unpublished() == 0; }));
+  RedisClient admin(redis_options_);
+  ASSERT_TRUE(admin.Command({"CONFIG", "SET", "maxmemory-policy", "noeviction"}).ok());
+  ASSERT_TRUE(admin.Command({"CONFIG", "SET", "maxmemory", "1"}).ok());  // every write refused
+  std::vector<std::string> during = InsertEvents("during", 3);
+  relay.Notify();
+  const bool refused = Eventually([&] { return !relay.redis_healthy(); });
+  // Several rounds of the backoff (100, 200, 400 ms …): each would have PINGed.
+  bool said_healthy = false;
+  for (int i = 0; refused && i < 15 && !said_healthy; ++i) {
+    relay.Notify();
+    said_healthy =
+        Eventually([&] { return relay.redis_healthy(); }, std::chrono::milliseconds(100));
+  }
+  const int64_t unpublished = Unpublished();
+  ASSERT_TRUE(admin.Command({"CONFIG", "SET", "maxmemory", "0"}).ok());
+  EXPECT_TRUE(refused);
+  EXPECT_FALSE(said_healthy);
+  EXPECT_EQ(unpublished, 3);
+  relay.Notify();
+  ASSERT_TRUE(Eventually([&] { return Unpublished() == 0; }));
+  EXPECT_TRUE(Eventually([&] { return relay.redis_healthy(); }));
+  auto stream = StreamContents();
+  ASSERT_GE(stream.size(), during.size());
+  for (size_t i = 0; i < during.size(); ++i) {
+    EXPECT_EQ(stream[stream.size() - during.size() + i].first, during[i]);
+  }
+}
+
 TEST_F(OutboxRelayTest, StopPublishesWhatIsPending) {
   OutboxRelay relay(pool_.get(), redis_options_, Sources());
   relay.Start();

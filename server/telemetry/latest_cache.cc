@@ -147,7 +147,7 @@ void LatestCache::Failed(const std::vector<std::string>& machine_ids, const absl
     absl::MutexLock lock(&mu_);
     stale_.insert(machine_ids.begin(), machine_ids.end());
   }
-  log_.Failed(status, options_.retry_after);
+  write_log_.Failed(status, options_.retry_after);
 }
 
 absl::StatusOr<std::vector<absl::StatusOr<RedisReply>>> LatestCache::Run(
@@ -189,7 +189,6 @@ absl::StatusOr<std::vector<absl::StatusOr<RedisReply>>> LatestCache::Run(
     if (!(*replies)[i].ok()) stale_.insert(stale[i]);
   }
   replies->erase(replies->begin(), replies->begin() + static_cast<ptrdiff_t>(stale.size()));
-  if (stale_.empty()) log_.Succeeded();
   return replies;
 }
 
@@ -213,6 +212,7 @@ absl::Status LatestCache::RunMerges(const std::vector<std::string>& machine_ids,
                                     const std::vector<Command>& merges) {
   std::vector<Command> pending = merges;
   std::vector<std::string> pending_machines = machine_ids;
+  bool failed = false;
   // Twice at most: a Redis that restarted (or SCRIPT FLUSH) answers NOSCRIPT once.
   for (int attempt = 0; attempt < 2 && !pending.empty(); ++attempt) {
     std::string sha;
@@ -239,6 +239,7 @@ absl::Status LatestCache::RunMerges(const std::vector<std::string>& machine_ids,
         again_machines.push_back(pending_machines[i]);
       } else {
         Failed({pending_machines[i]}, replies[i].status());
+        failed = true;
       }
     }
     if (!again.empty()) {
@@ -248,7 +249,11 @@ absl::Status LatestCache::RunMerges(const std::vector<std::string>& machine_ids,
     pending = std::move(again);
     pending_machines = std::move(again_machines);
   }
-  if (!pending.empty()) Failed(pending_machines, absl::InternalError("redis: NOSCRIPT twice"));
+  if (!pending.empty()) {
+    Failed(pending_machines, absl::InternalError("redis: NOSCRIPT twice"));
+  } else if (!failed) {
+    WriteSucceeded();
+  }
   return absl::OkStatus();
 }
 
@@ -287,7 +292,19 @@ void LatestCache::WriteThrough(const std::vector<Batch>& batches,
 void LatestCache::Invalidate(const std::string& machine_id) {
   absl::StatusOr<std::vector<absl::StatusOr<RedisReply>>> replies = Run({{"DEL", Key(machine_id)}});
   absl::Status status = replies.ok() ? (*replies)[0].status() : replies.status();
-  if (!status.ok()) Failed({machine_id}, status);
+  if (status.ok()) {
+    WriteSucceeded();
+  } else {
+    Failed({machine_id}, status);
+  }
+}
+
+void LatestCache::WriteSucceeded() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!stale_.empty()) return;  // a hash a failed write left may still be stale
+  }
+  write_log_.Succeeded();
 }
 
 absl::StatusOr<std::vector<StoredSample>> LatestCache::Read(
@@ -305,12 +322,13 @@ absl::StatusOr<std::vector<StoredSample>> LatestCache::Read(
   }
   absl::StatusOr<std::vector<absl::StatusOr<RedisReply>>> replies = Run(reads);
   if (!replies.ok()) {
-    log_.Failed(replies.status(), options_.retry_after);
+    read_log_.Failed(replies.status(), options_.retry_after);
     figures_.fallbacks.fetch_add(static_cast<int64_t>(machine_ids.size()));
     return store_->LatestValues(machine_ids, data_item_ids);
   }
   std::vector<StoredSample> out;
   std::vector<std::string> missing;
+  bool all_readable = true;
   for (size_t m = 0; m < machine_ids.size(); ++m) {
     const std::string& machine = machine_ids[m];
     const absl::StatusOr<RedisReply>& reply = (*replies)[m];
@@ -339,7 +357,8 @@ absl::StatusOr<std::vector<StoredSample>> LatestCache::Read(
         if (value.ok()) values.push_back(*std::move(value));
       }
     }
-    if (!readable.ok()) log_.Failed(readable, options_.retry_after);
+    if (!readable.ok()) read_log_.Failed(readable, options_.retry_after);
+    all_readable = all_readable && readable.ok();
     if (readable.ok() && complete) {
       figures_.hits.fetch_add(1);
       out.insert(out.end(), values.begin(), values.end());
@@ -347,6 +366,7 @@ absl::StatusOr<std::vector<StoredSample>> LatestCache::Read(
       missing.push_back(machine);
     }
   }
+  if (all_readable) read_log_.Succeeded();
   if (!missing.empty()) {
     // The whole machine, whatever the filter: only a whole machine can be marked complete.
     PM_ASSIGN_OR_RETURN(std::vector<StoredSample> read, store_->LatestValues(missing, {}));

@@ -117,6 +117,8 @@ class LatestCache {
   absl::Status RunMerges(const std::vector<std::string>& machine_ids,
                          const std::vector<Command>& merges);
   void Failed(const std::vector<std::string>& machine_ids, const absl::Status& status);
+  // A write went through: the end of a run of write failures, once no hash is stale.
+  void WriteSucceeded();
   std::string Key(const std::string& machine_id) const;
 
   const LatestCacheOptions options_;
@@ -129,9 +131,15 @@ class LatestCache {
   absl::Time down_until_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   absl::Duration next_retry_after_ ABSL_GUARDED_BY(mu_);  // after the next failure
   std::set<std::string> stale_ ABSL_GUARDED_BY(mu_);      // machines whose write failed
-  // Redis failing: logged when it starts, every 10 s while it lasts, when it ends.
-  runtime::FailureLog log_{"telemetry: latest-values cache (reads answered from PostgreSQL)",
-                           absl::Seconds(10)};
+  // Redis failing: logged when it starts, every 10 s while it lasts, when it ends; reads
+  // and writes apart, since a Redis may refuse writes and answer reads (maxmemory reached
+  // with noeviction, a read-only replica): one log for both began a new run at every
+  // batch, a warning and an "works again" line each (outside testing: ~60 lines a second).
+  runtime::FailureLog read_log_{"telemetry: latest-values cache reads (answered from PostgreSQL)",
+                                absl::Seconds(10)};
+  runtime::FailureLog write_log_{
+      "telemetry: latest-values cache writes (reads answered from PostgreSQL until they work)",
+      absl::Seconds(10)};
 };
 
 // ---- The layout (tests read and write it) ----

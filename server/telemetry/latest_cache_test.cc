@@ -7,13 +7,17 @@
 #include "server/telemetry/latest_cache.h"
 
 #include <grpcpp/grpcpp.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
 #include <chrono>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "gmock/gmock.h"
@@ -21,6 +25,7 @@
 #include "plantmesh/sdk/status.h"
 #include "plantmesh/telemetry/v1/telemetry_service.grpc.pb.h"
 #include "server/runtime/executor.h"
+#include "server/runtime/logging.h"
 #include "server/runtime/migrations.h"
 #include "server/runtime/pg_audit_sink.h"
 #include "server/runtime/pg_pool.h"
@@ -40,6 +45,7 @@ namespace plantmesh::telemetry {
 namespace {
 
 using ::testing::ElementsAre;
+using ::testing::HasSubstr;
 
 void SetTime(absl::Time t, google::protobuf::Timestamp* out) {
   out->set_seconds(absl::ToUnixSeconds(t));
@@ -479,6 +485,53 @@ TEST_F(LatestCacheTest, ARedisThatDoesNotAnswerIsTriedLessAndLessOften) {
   EXPECT_TRUE(read());
   advance(absl::Seconds(1));
   EXPECT_TRUE(read());
+}
+
+// Outside testing: a Redis that refuses writes and answers reads (maxmemory reached with
+// noeviction, as README advises) began a new run of failures at every batch, a warning
+// and a "works again" line each (~60 lines a second). Writes and reads are logged apart:
+// the refused writes once, the reads not at all, "works again" once a write goes through.
+TEST_F(LatestCacheTest, ARedisThatRefusesWritesIsLoggedOnceNotPerBatch) {
+  Start();
+  Register("CNC-07", {"a"});
+  const absl::Time t = now_ - absl::Seconds(30);
+  Ingest("w", 1, {Num("CNC-07", "a", 1, t)});
+  EXPECT_EQ(Answer({"CNC-07"}).size(), 1u);
+
+  std::ostringstream out;
+  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(out);
+  sink->set_formatter(runtime::NewTextLogFormatter());
+  auto previous = spdlog::default_logger();
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>("plantmesh", sink));
+  ASSERT_TRUE(Redis({"CONFIG", "SET", "maxmemory-policy", "noeviction"}).ok());
+  ASSERT_TRUE(Redis({"CONFIG", "SET", "maxmemory", "1"}).ok());  // every write refused
+  const int64_t failures = cache_->figures().write_failures.load();
+  for (int i = 0; i < 10; ++i) {
+    Ingest("w", 2 + i, {Num("CNC-07", "a", 2 + i, t + absl::Seconds(1 + i))});
+    EXPECT_EQ(Answer({"CNC-07"}), Postgres({"CNC-07"}));
+  }
+  EXPECT_GE(cache_->figures().write_failures.load(), failures + 10);
+  ASSERT_TRUE(Redis({"CONFIG", "SET", "maxmemory", "0"}).ok());
+  Ingest("w", 12, {Num("CNC-07", "a", 12, t + absl::Seconds(11))});
+  EXPECT_EQ(Answer({"CNC-07"}), Postgres({"CNC-07"}));
+  spdlog::set_default_logger(previous);
+
+  std::vector<std::string> lines;
+  std::istringstream text(out.str());
+  for (std::string line; std::getline(text, line);) {
+    if (absl::StrContains(line, "latest-values cache")) lines.push_back(line);
+  }
+  // One run: its start and its end ("still fails" lines only if the loop took 10 s).
+  ASSERT_GE(lines.size(), 2u) << out.str();
+  EXPECT_THAT(lines.front(), HasSubstr("latest-values cache writes"));
+  EXPECT_THAT(lines.front(), HasSubstr("failed (tried again"));
+  EXPECT_THAT(lines.front(), HasSubstr("OOM"));
+  EXPECT_THAT(lines.back(), HasSubstr("latest-values cache writes"));
+  EXPECT_THAT(lines.back(), HasSubstr("works again"));
+  for (size_t i = 1; i + 1 < lines.size(); ++i) {
+    EXPECT_THAT(lines[i], HasSubstr("writes (reads answered from PostgreSQL until they work) "
+                                    "still fails"));
+  }
 }
 
 // A write that failed while Redis was up again for others is repaired: the machine's
