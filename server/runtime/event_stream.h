@@ -93,6 +93,11 @@ class OutboxRelay {
   // Pending rows and the age of the oldest one, per source, read from PostgreSQL now
   // (one query per source; a source that cannot be read carries its error).
   std::vector<OutboxLag> Lag() const;
+  // Lag() as the started relay last read it (about every second; none before its first
+  // round): at once, whatever PostgreSQL does. Outside testing: metrics scrapes that
+  // read Lag() took 10-20 s each while PostgreSQL was frozen, past Prometheus' 10 s
+  // scrape timeout, so every figure of the server went missing then.
+  std::vector<OutboxLag> LastLag() const;
 
  private:
   struct State;

@@ -53,6 +53,8 @@ constexpr auto kFirstBackoff = std::chrono::milliseconds(100);
 constexpr auto kMaxBackoff = std::chrono::seconds(2);
 // Stop() publishes what is pending, but a shutdown must not hang on a dead Redis.
 constexpr auto kDrainLimit = std::chrono::seconds(3);
+// How often the relay reads its sources' lag for LastLag (the metrics).
+constexpr auto kLagInterval = std::chrono::seconds(1);
 // First key of the publisher lease (pg_try_advisory_xact_lock(int, int)); the second is
 // hashtext(stream_key). "PMOB".
 constexpr int kLeaseClass = 0x504d4f42;
@@ -466,6 +468,17 @@ struct OutboxRelay::State {
       }
       const Clock::time_point started = Clock::now();
       Round round = PublishPending(/*all=*/false);
+      if (started - lag_read_at >= kLagInterval) {
+        std::vector<OutboxLag> lags = Lag();
+        for (const OutboxLag& lag : lags) {
+          if (!lag.status.ok()) {
+            spdlog::debug("outbox relay: lag of {} unknown: {}", lag.schema, lag.status.ToString());
+          }
+        }
+        std::lock_guard<std::mutex> lock(lag_mu);
+        last_lag = std::move(lags);
+        lag_read_at = started;
+      }
       earliest = round.published > 0 ? started + kMinRoundInterval : Clock::time_point{};
       wait = kPollInterval;
       if (round.lease_busy) wait = kLeaseBusyRetry;
@@ -513,6 +526,11 @@ struct OutboxRelay::State {
   const std::vector<OutboxSource> source_list;  // read by any thread (Lag)
   std::vector<SourceState> sources;             // relay thread only
   std::atomic<bool> redis_healthy{true};
+  // Lag() as the relay thread last read it (kLagInterval apart): what a metrics scrape
+  // reads, so that it never waits on PostgreSQL.
+  mutable std::mutex lag_mu;
+  std::vector<OutboxLag> last_lag;  // guarded by lag_mu
+  Clock::time_point lag_read_at{};  // relay thread only
 
   std::mutex mu;
   std::condition_variable wake;
@@ -560,5 +578,10 @@ bool OutboxRelay::AwaitStreamsChecked(absl::Duration timeout) {
 bool OutboxRelay::redis_healthy() const { return state_->redis_healthy.load(); }
 
 std::vector<OutboxLag> OutboxRelay::Lag() const { return state_->Lag(); }
+
+std::vector<OutboxLag> OutboxRelay::LastLag() const {
+  std::lock_guard<std::mutex> lock(state_->lag_mu);
+  return state_->last_lag;
+}
 
 }  // namespace plantmesh::runtime

@@ -13,6 +13,7 @@
 #include "server/runtime/redis_client.h"
 #include "server/runtime/service_tables.h"
 #include "tests/support/redis_command_stats.h"
+#include "tests/support/tcp_relay.h"
 #include "tests/support/test_servers.h"
 
 namespace plantmesh::runtime {
@@ -206,6 +207,50 @@ TEST_F(OutboxRelayTest, ARedisThatRefusesWritesIsNotHealthyUntilItTakesThem) {
   for (size_t i = 0; i < during.size(); ++i) {
     EXPECT_EQ(stream[stream.size() - during.size() + i].first, during[i]);
   }
+}
+
+// Outside testing: a metrics scrape read the outbox lag from PostgreSQL itself and took
+// 10-20 s while PostgreSQL did not answer, past Prometheus' 10 s scrape timeout. The
+// relay reads it about once a second; LastLag answers from that reading. A relay that
+// swallows PostgreSQL's bytes stands for a frozen PostgreSQL here.
+TEST_F(OutboxRelayTest, LastLagIsTheRelaysReadingAndDoesNotWaitOnPostgres) {
+  absl::StatusOr<std::unique_ptr<plantmesh::testing::TcpRelay>> tcp =
+      plantmesh::testing::TcpRelay::Start(SharedPostgres().port());
+  ASSERT_TRUE(tcp.ok()) << tcp.status();
+  PgPoolOptions options;
+  options.url =
+      absl::StrCat("postgresql://postgres@", (*tcp)->endpoint(), url_.substr(url_.rfind('/')));
+  options.size = 2;
+  absl::StatusOr<std::unique_ptr<PgPool>> pool = PgPool::Open(options);
+  ASSERT_TRUE(pool.ok()) << pool.status();
+  redis_server_->Stop();  // the events stay pending
+  OutboxRelay relay(pool->get(), redis_options_, Sources());
+  EXPECT_TRUE(relay.LastLag().empty());  // not started: nothing read yet
+  InsertEvents("waiting", 3);
+  relay.Start();
+  ASSERT_TRUE(Eventually([&] {
+    std::vector<OutboxLag> lags = relay.LastLag();
+    return lags.size() == 1 && lags[0].status.ok() && lags[0].pending_rows == 3;
+  }));
+
+  (*tcp)->DiscardServerBytes();
+  InsertEvents("unseen", 2);  // through the test's own connection
+  relay.Notify();
+  const absl::Time start = absl::Now();
+  const std::vector<OutboxLag> lags = relay.LastLag();
+  // At once (a copy under a lock) where a read would wait for the pool's cut (~15 s).
+  EXPECT_LT(absl::Now() - start, absl::Seconds(2));
+  ASSERT_EQ(lags.size(), 1u);
+  EXPECT_EQ(lags[0].schema, "relay");
+  EXPECT_EQ(lags[0].pending_rows, 3);  // as last read
+  (*tcp)->DropConnections();
+  ASSERT_TRUE(redis_server_->Restart().ok());
+  relay.Notify();
+  ASSERT_TRUE(Eventually([&] { return Unpublished() == 0; }, std::chrono::seconds(60)));
+  EXPECT_TRUE(Eventually([&] {
+    std::vector<OutboxLag> now = relay.LastLag();
+    return now.size() == 1 && now[0].status.ok() && now[0].pending_rows == 0;
+  }));
 }
 
 TEST_F(OutboxRelayTest, StopPublishesWhatIsPending) {

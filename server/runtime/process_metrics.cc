@@ -1,9 +1,6 @@
 #include "server/runtime/process_metrics.h"
 
-#include <spdlog/spdlog.h>
-
 #include <memory>
-#include <mutex>
 #include <vector>
 
 #include "absl/time/clock.h"
@@ -18,32 +15,6 @@ namespace plantmesh::runtime {
 namespace {
 
 std::vector<CallbackSample> One(double value) { return {CallbackSample{{}, value}}; }
-
-// The outbox figures cost a query per source: read once per scrape for both families.
-class LagReader {
- public:
-  explicit LagReader(const OutboxRelay* relay) : relay_(relay) {}
-  std::vector<OutboxLag> Read() {
-    std::lock_guard<std::mutex> lock(mu_);
-    const absl::Time now = absl::Now();
-    if (now - read_at_ > absl::Seconds(1)) {
-      lags_ = relay_->Lag();
-      read_at_ = now;
-      for (const OutboxLag& lag : lags_) {
-        if (!lag.status.ok()) {
-          spdlog::debug("metrics: outbox lag of {} unknown: {}", lag.schema, lag.status.ToString());
-        }
-      }
-    }
-    return lags_;
-  }
-
- private:
-  const OutboxRelay* relay_;
-  std::mutex mu_;
-  absl::Time read_at_ = absl::InfinitePast();
-  std::vector<OutboxLag> lags_;
-};
 
 }  // namespace
 
@@ -111,12 +82,11 @@ void AddProcessMetrics(const ProcessMetricSources& sources, MetricsRegistry* reg
         });
   }
   if (relay != nullptr) {
-    auto lags = std::make_shared<LagReader>(relay);
     registry->AddCallback("plantmesh_outbox_pending_events",
                           "Outbox rows committed but not yet published to the event stream.",
-                          MetricType::kGauge, {"schema", "stream"}, [lags] {
+                          MetricType::kGauge, {"schema", "stream"}, [relay] {
                             std::vector<CallbackSample> samples;
-                            for (const OutboxLag& lag : lags->Read()) {
+                            for (const OutboxLag& lag : relay->LastLag()) {
                               if (!lag.status.ok()) continue;
                               samples.push_back({{lag.schema, lag.stream_key},
                                                  static_cast<double>(lag.pending_rows)});
@@ -127,9 +97,9 @@ void AddProcessMetrics(const ProcessMetricSources& sources, MetricsRegistry* reg
         "plantmesh_outbox_oldest_pending_age_seconds",
         "Age of the oldest outbox row not yet published (0 when none): how far the event "
         "stream is behind the database.",
-        MetricType::kGauge, {"schema", "stream"}, [lags] {
+        MetricType::kGauge, {"schema", "stream"}, [relay] {
           std::vector<CallbackSample> samples;
-          for (const OutboxLag& lag : lags->Read()) {
+          for (const OutboxLag& lag : relay->LastLag()) {
             if (!lag.status.ok()) continue;
             samples.push_back(
                 {{lag.schema, lag.stream_key}, absl::ToDoubleSeconds(lag.oldest_age)});
