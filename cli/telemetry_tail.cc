@@ -219,8 +219,9 @@ TelemetryTailCommand::TelemetryTailCommand(CLI::App* root) {
       "in place. Otherwise one line per change: TIME MACHINE DATA_ITEM VALUE (-o table/wide), "
       "the sample as JSON with its units (-o json, the default off a terminal) or CSV (-o csv). "
       "Starts with the current values, "
-      "then each committed change; resumes from its last cursor after a server restart. "
-      "Runs until Ctrl-C.");
+      "then each committed change; resumes from its last cursor after a server restart, and "
+      "starts again from the current values when the server can no longer serve that cursor "
+      "(Redis came back empty). Runs until Ctrl-C.");
   command_->group("Commands (hand-written)");
   command_->add_option("MACHINE", machine_ids_, "Machine ids to follow, 1-500")->required();
   // One value per flag, so `-d S1speed CNC-07` leaves CNC-07 a machine.
@@ -342,7 +343,8 @@ int TelemetryTailCommand::Run(const ConnectionSettings& settings, const std::str
       std::cout.flush();
     }
   };
-  absl::Status status = FollowResumingWatch(*stream_samples, catalog, *request, env, on_response);
+  absl::Status status = FollowResumingWatch(*stream_samples, catalog, *request, env, on_response,
+                                            /*start_again_when_cursor_lost=*/true);
   if (ticker.joinable()) {
     {
       absl::MutexLock lock(&mu);

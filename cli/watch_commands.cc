@@ -213,7 +213,8 @@ absl::Status RunResumingWatch(const MethodBinding& binding, const ContractCatalo
 
 absl::Status FollowResumingWatch(const MethodCommand& command, const ContractCatalog& catalog,
                                  const Message& request, const RunEnvironment& env,
-                                 const std::function<void(const Message&)>& on_response) {
+                                 const std::function<void(const Message&)>& on_response,
+                                 bool start_again_when_cursor_lost) {
   const StringFieldPath response_cursor = FindStringField(*command.method->output_type(), "cursor");
   const StringFieldPath event_id = FindStringField(*command.method->output_type(), "event_id");
   RecentEventIds printed;
@@ -248,6 +249,15 @@ absl::Status FollowResumingWatch(const MethodCommand& command, const ContractCat
     }
     const absl::Status ended = stream.Finish();
     if (UserStopped(env)) return absl::OkStatus();
+    const std::string reason = sdk::ErrorReason(ended);
+    if (start_again_when_cursor_lost && absl::IsFailedPrecondition(ended) &&
+        (reason == "CURSOR_GENERATION_CHANGED" || reason == "CURSOR_EXPIRED")) {
+      next_request->GetReflection()->SetString(next_request.get(), request_cursor, "");
+      backoff = kFirstBackoff;
+      env.printer->Note(absl::StrCat("watch ended (", ended.message(),
+                                     "); starting again from the current values"));
+      continue;
+    }
     if (!Resumable(ended)) return ended;
     // A server that drains names where to resume (it may be past the last event sent).
     const std::string named = sdk::ErrorMetadata(ended, "cursor");
