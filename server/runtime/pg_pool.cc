@@ -362,17 +362,20 @@ absl::Status LostConnection(const std::exception& e, absl::string_view state,
 
 absl::Status MapPgException(const std::exception& e, const PgConstraintErrors* constraints) {
   if (dynamic_cast<const pqxx::in_doubt_error*>(&e) != nullptr) {
+    // Also a read's commit: the advice names what a change needs without saying the call
+    // has a request_id (outside testing: QueryAggregates was told to retry "with the same
+    // request_id", which it does not have).
     return LostConnection(e, "",
                           "the connection was lost during commit and the outcome is unknown: "
-                          "retry with the same request_id");
+                          "retry (a change with the same request_id, so it is not done twice)");
   }
   if (dynamic_cast<const pqxx::broken_connection*>(&e) != nullptr) {
     return LostConnection(e, "", "the connection was lost; retry");
   }
   if (dynamic_cast<const pqxx::statement_completion_unknown*>(&e) != nullptr) {
     return LostConnection(e, "",
-                          "the connection was lost while a statement ran: retry with the same "
-                          "request_id");
+                          "the connection was lost while a statement ran: retry (a change with "
+                          "the same request_id, so it is not done twice)");
   }
   const auto* sql = dynamic_cast<const pqxx::sql_error*>(&e);
   const std::string state = sql != nullptr ? sql->sqlstate() : "";

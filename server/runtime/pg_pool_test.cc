@@ -74,6 +74,23 @@ TEST(PgPoolTest, MapsConstraintViolationsAndOtherErrors) {
   EXPECT_NE(syntax.message().find("42601"), absl::string_view::npos) << syntax;
 }
 
+// A connection lost during a commit: the outcome is unknown to the server too. The
+// advice fits a read as well (outside testing: QueryAggregates, which has no request_id,
+// was told to retry "with the same request_id").
+TEST(PgPoolTest, ALostCommitIsUnavailableWithAdviceForReadsAndChanges) {
+  for (const absl::Status& status :
+       {MapPgException(pqxx::in_doubt_error("connection lost during commit")),
+        MapPgException(pqxx::statement_completion_unknown("connection lost"))}) {
+    EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << status;
+    const ErrorInfoView info = ErrorInfoOf(status);
+    EXPECT_EQ(info.reason, "DEPENDENCY_UNAVAILABLE");
+    // What the client is told in place of "retry later".
+    EXPECT_THAT(info.metadata.at("advice"),
+                ::testing::EndsWith("retry (a change with the same request_id, so it is not "
+                                    "done twice)"));
+  }
+}
+
 // A store declares what its constraints mean; violations map by constraint name, and
 // undeclared constraints keep the generic mapping.
 TEST(PgPoolTest, MapsDeclaredConstraintsByName) {
