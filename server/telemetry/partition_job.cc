@@ -1,5 +1,6 @@
 #include "server/telemetry/partition_job.h"
 
+#include <algorithm>
 #include <string>
 #include <utility>
 #include <vector>
@@ -12,8 +13,12 @@ namespace plantmesh::telemetry {
 PartitionJob::PartitionJob(PgTelemetryStore* store, const TelemetryConfig& config,
                            std::function<absl::Time()> now)
     : store_(store), config_(config), now_(std::move(now)) {
-  (void)RunOnce();
+  first_round_ = RunOnce();
   thread_ = std::thread([this] { Loop(); });
+}
+
+absl::Duration PartitionJob::RetryIn() const {
+  return std::min(absl::Seconds(config_.partition_check_seconds), absl::Minutes(1));
 }
 
 PartitionJob::~PartitionJob() {
@@ -26,7 +31,7 @@ PartitionJob::~PartitionJob() {
 
 absl::Status PartitionJob::RunOnce() {
   const absl::Time now = now_();
-  const absl::Duration retry_in = absl::Seconds(config_.partition_check_seconds);
+  const absl::Duration retry_in = RetryIn();
   const IngestLimits limits = config_.limits();
   absl::StatusOr<std::vector<std::string>> created = store_->CreatePartitions(
       DaysToKeep(now, limits.retention, static_cast<int>(config_.partitions_ahead_days)));
@@ -73,13 +78,16 @@ absl::Status PartitionJob::RunOnce() {
 
 void PartitionJob::Loop() {
   const absl::Duration period = absl::Seconds(config_.partition_check_seconds);
+  absl::Status last = first_round_;
   while (true) {
     {
       absl::MutexLock lock(&mu_);
       auto stopped = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stop_; };
-      if (mu_.AwaitWithTimeout(absl::Condition(&stopped), period)) return;
+      if (mu_.AwaitWithTimeout(absl::Condition(&stopped), last.ok() ? period : RetryIn())) {
+        return;
+      }
     }
-    (void)RunOnce();
+    last = RunOnce();
   }
 }
 

@@ -21,13 +21,18 @@ namespace plantmesh::telemetry {
 class PartitionJob {
  public:
   // `store` outlives the job. Runs one round synchronously (a failure is logged and
-  // retried by the next round), then starts the thread.
+  // retried by the next round), then starts the thread: a round every
+  // partition-check-seconds, or RetryIn() after a round that failed.
   PartitionJob(PgTelemetryStore* store, const TelemetryConfig& config,
                std::function<absl::Time()> now);
   ~PartitionJob();  // stops and joins the thread
 
   // One round now: creates what is missing, drops what expired. OK when all worked.
   absl::Status RunOnce();
+
+  // After a failed round, the next one: within a minute, not a whole period (outside
+  // testing: a round that failed while PostgreSQL was away was tried again an hour later).
+  absl::Duration RetryIn() const;
 
  private:
   void Loop();
@@ -37,6 +42,7 @@ class PartitionJob {
   std::function<absl::Time()> now_;
   absl::Mutex mu_;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status first_round_;  // the constructor's, which the thread's first wait follows
   std::thread thread_;
   runtime::FailureLog create_failures_{"telemetry: creating sample partitions"};
   runtime::FailureLog drop_failures_{"telemetry: dropping expired sample partitions"};
