@@ -252,7 +252,6 @@ absl::Status Serve(const runtime::ServerConfig& config) {
   if (relay != nullptr) relay->Stop();  // publishes what is pending
   if (request_log_pruner != nullptr) request_log_pruner->Stop();
   audit->Flush(absl::Seconds(5));
-  spdlog::info("plantmesh-server stopped");
   if (!failure.empty()) return absl::UnavailableError(failure);
   return absl::OkStatus();
 }
@@ -298,5 +297,8 @@ int main(int argc, char** argv) {
     spdlog::default_logger()->flush();
     return 1;
   }
+  // Once Serve's pools, jobs and modules are gone too (outside testing: said before a
+  // teardown that then waited on a frozen PostgreSQL until the drain watchdog's exit 1).
+  spdlog::info("plantmesh-server stopped");
   return 0;
 }
