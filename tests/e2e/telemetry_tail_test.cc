@@ -14,6 +14,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -190,6 +191,37 @@ class TelemetryTailTest : public ::testing::Test {
       absl::StatusOr<v1::RegisterMachineResponse> registered = ops.RegisterMachine(request);
       ASSERT_TRUE(registered.ok()) << Describe(registered.status());
     }
+  }
+
+  // `plantctl telemetry tail ARGS...` as otto in the background, stdout to `dir`/out and
+  // stderr to `dir`/err (files: not a terminal), with no config of the user's.
+  absl::StatusOr<pid_t> SpawnTail(const std::string& dir, const std::vector<std::string>& args) {
+    const sdk::ClientOptions otto = mesh_->OptionsFor("otto");
+    std::vector<std::string> argv = {PLANTCTL_BIN,  "--endpoint", otto.endpoint,  "--ca",
+                                     otto.ca_file,  "--cert",     otto.cert_file, "--key",
+                                     otto.key_file, "telemetry",  "tail"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    testing::internal::SpawnOptions spawn = testing::internal::Command(argv, dir + "/out");
+    spawn.stderr_file = dir + "/err";
+    spawn.env = {"HOME=" + dir, "PLANTCTL_CONFIG="};
+    return testing::internal::Spawn(spawn);
+  }
+
+  // Polls `done` for up to 60 s while the plantctl `pid` runs; its exit is a failure
+  // (with its stderr, the file `err`) and ends the wait.
+  static bool AwaitWhileRunning(pid_t pid, const std::string& err,
+                                const std::function<bool()>& done) {
+    return testing::PollUntil(
+        [&] {
+          int code = 0;
+          if (testing::internal::HasExited(pid, &code)) {
+            ADD_FAILURE() << "plantctl exited with " << code << ": "
+                          << testing::internal::ReadFileOrEmpty(err);
+            return true;
+          }
+          return done();
+        },
+        absl::Seconds(60), absl::Milliseconds(20));
   }
 
   static sdk::TelemetryClient Client(const sdk::ClientOptions& options) {
@@ -389,16 +421,9 @@ TEST_F(TelemetryTailTest, PlantctlTailPrintsEachChangeOnceAndResumesAfterARestar
   const testing::internal::RemoveTreeOnExit remove_dir(*dir);
   const std::string out = *dir + "/out";
   const std::string err = *dir + "/err";
-  const sdk::ClientOptions otto = mesh_->OptionsFor("otto");
   // stdout is a file, not a terminal: lines, JSON by plantctl's default there.
-  testing::internal::SpawnOptions spawn = testing::internal::Command(
-      {PLANTCTL_BIN, "--endpoint", otto.endpoint, "--ca", otto.ca_file, "--cert", otto.cert_file,
-       "--key", otto.key_file, "telemetry", "tail", "CNC-07", "--data-item", "S1speed",
-       "--data-item", "temp"},
-      out);
-  spawn.stderr_file = err;
-  spawn.env = {"HOME=" + *dir, "PLANTCTL_CONFIG="};
-  absl::StatusOr<pid_t> pid = testing::internal::Spawn(spawn);
+  absl::StatusOr<pid_t> pid =
+      SpawnTail(*dir, {"CNC-07", "--data-item", "S1speed", "--data-item", "temp"});
   ASSERT_TRUE(pid.ok()) << pid.status();
   // "item=value (units)" of every line printed so far.
   auto printed = [&] {
@@ -412,17 +437,7 @@ TEST_F(TelemetryTailTest, PlantctlTailPrintsEachChangeOnceAndResumesAfterARestar
     return keys;
   };
   auto await_lines = [&](size_t count) {
-    return testing::PollUntil(
-        [&] {
-          int code = 0;
-          if (testing::internal::HasExited(*pid, &code)) {
-            ADD_FAILURE() << "plantctl exited with " << code << ": "
-                          << testing::internal::ReadFileOrEmpty(err);
-            return true;
-          }
-          return printed().size() >= count;
-        },
-        absl::Seconds(60), absl::Milliseconds(20));
+    return AwaitWhileRunning(*pid, err, [&] { return printed().size() >= count; });
   };
 
   // The current values first, by data item id; CNC-08 is not followed.
@@ -464,14 +479,7 @@ TEST_F(TelemetryTailTest, PlantctlTailStartsAgainWhenRedisComesBackEmpty) {
   const testing::internal::RemoveTreeOnExit remove_dir(*dir);
   const std::string out = *dir + "/out";
   const std::string err = *dir + "/err";
-  const sdk::ClientOptions otto = mesh_->OptionsFor("otto");
-  testing::internal::SpawnOptions spawn = testing::internal::Command(
-      {PLANTCTL_BIN, "--endpoint", otto.endpoint, "--ca", otto.ca_file, "--cert", otto.cert_file,
-       "--key", otto.key_file, "telemetry", "tail", "CNC-07", "-o", "json"},
-      out);
-  spawn.stderr_file = err;
-  spawn.env = {"HOME=" + *dir, "PLANTCTL_CONFIG="};
-  absl::StatusOr<pid_t> pid = testing::internal::Spawn(spawn);
+  absl::StatusOr<pid_t> pid = SpawnTail(*dir, {"CNC-07", "-o", "json"});
   ASSERT_TRUE(pid.ok()) << pid.status();
   auto numbers = [&] {
     std::vector<std::string> shown;
@@ -482,18 +490,10 @@ TEST_F(TelemetryTailTest, PlantctlTailStartsAgainWhenRedisComesBackEmpty) {
     return shown;
   };
   auto await_shown = [&](const std::string& value) {
-    return testing::PollUntil(
-        [&] {
-          int code = 0;
-          if (testing::internal::HasExited(*pid, &code)) {
-            ADD_FAILURE() << "plantctl exited with " << code << ": "
-                          << testing::internal::ReadFileOrEmpty(err);
-            return true;
-          }
-          const std::vector<std::string> shown = numbers();
-          return std::find(shown.begin(), shown.end(), value) != shown.end();
-        },
-        absl::Seconds(60), absl::Milliseconds(20));
+    return AwaitWhileRunning(*pid, err, [&] {
+      const std::vector<std::string> shown = numbers();
+      return std::find(shown.begin(), shown.end(), value) != shown.end();
+    });
   };
   ASSERT_TRUE(await_shown("temp=21.5")) << testing::internal::ReadFileOrEmpty(err);
 
@@ -513,17 +513,10 @@ TEST_F(TelemetryTailTest, PlantctlTailStartsAgainWhenRedisComesBackEmpty) {
 }
 
 TEST_F(TelemetryTailTest, PlantctlTailOfAnUnknownMachineIsNotFound) {
-  const sdk::ClientOptions otto = mesh_->OptionsFor("otto");
   absl::StatusOr<std::string> dir = testing::internal::MakeTempDir("plantctl-tail-");
   ASSERT_TRUE(dir.ok()) << dir.status();
   const testing::internal::RemoveTreeOnExit remove_dir(*dir);
-  testing::internal::SpawnOptions spawn = testing::internal::Command(
-      {PLANTCTL_BIN, "--endpoint", otto.endpoint, "--ca", otto.ca_file, "--cert", otto.cert_file,
-       "--key", otto.key_file, "telemetry", "tail", "CNC-07", "NO-SUCH-CNC"},
-      *dir + "/out");
-  spawn.stderr_file = *dir + "/err";
-  spawn.env = {"HOME=" + *dir, "PLANTCTL_CONFIG="};
-  absl::StatusOr<pid_t> pid = testing::internal::Spawn(spawn);
+  absl::StatusOr<pid_t> pid = SpawnTail(*dir, {"CNC-07", "NO-SUCH-CNC"});
   ASSERT_TRUE(pid.ok()) << pid.status();
   absl::StatusOr<int> code = testing::internal::WaitForExit(*pid, absl::Seconds(60));
   ASSERT_TRUE(code.ok()) << "plantctl did not end";
