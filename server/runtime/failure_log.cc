@@ -13,6 +13,7 @@ void FailureLog::Failed(const absl::Status& status, absl::Duration retry_in) {
   const absl::Time now = now_();
   absl::MutexLock lock(&mu_);
   if (failures_++ == 0) {
+    ++runs_;
     first_ = logged_ = now;
     spdlog::warn(
         "{} failed (tried again every {}; logged again at most every {} while it fails): {}", task_,
@@ -46,6 +47,11 @@ void FailureLog::Record(const absl::Status& status, absl::Duration retry_in) {
 int64_t FailureLog::failures() const {
   absl::MutexLock lock(&mu_);
   return failures_;
+}
+
+int64_t FailureLog::runs() const {
+  absl::MutexLock lock(&mu_);
+  return runs_;
 }
 
 }  // namespace plantmesh::runtime

@@ -32,6 +32,8 @@ class FailureLog {
 
   // Failures of the current run (0 once the task works).
   int64_t failures() const;
+  // Runs of failures begun so far (each logged at its start).
+  int64_t runs() const;
 
  private:
   const std::string task_;
@@ -39,6 +41,7 @@ class FailureLog {
   const std::function<absl::Time()> now_;
   mutable absl::Mutex mu_;
   int64_t failures_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t runs_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Time first_ ABSL_GUARDED_BY(mu_);
   absl::Time logged_ ABSL_GUARDED_BY(mu_);
 };

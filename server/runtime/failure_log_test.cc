@@ -43,7 +43,9 @@ TEST(FailureLogTest, ARunOfFailuresIsLoggedAtItsStartEveryMinuteAndAtItsEnd) {
   log.Record(absl::OkStatus(), absl::Seconds(1));
   log.Succeeded();  // says nothing more
   EXPECT_EQ(log.failures(), 0);
+  EXPECT_EQ(log.runs(), 1);
   log.Failed(down, absl::Seconds(1));  // a new run
+  EXPECT_EQ(log.runs(), 2);
 
   spdlog::set_default_logger(previous);
   const std::vector<std::string> lines = Lines(out.str());

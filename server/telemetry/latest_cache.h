@@ -102,6 +102,9 @@ class LatestCache {
   void Invalidate(const std::string& machine_id);
 
   const LatestCacheFigures& figures() const { return figures_; }
+  // The runs of failed reads and writes so far, as logged (diagnostics, tests).
+  const runtime::FailureLog& read_log() const { return read_log_; }
+  const runtime::FailureLog& write_log() const { return write_log_; }
 
  private:
   class Lease;
