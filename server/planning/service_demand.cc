@@ -17,6 +17,7 @@
 #include "server/planning/demand.h"
 #include "server/planning/domain.h"
 #include "server/planning/service.h"
+#include "server/planning/solve_gate.h"
 #include "server/runtime/errors.h"
 #include "server/runtime/executor.h"
 #include "server/runtime/idempotency.h"
@@ -246,6 +247,15 @@ absl::Status PlanningServiceImpl::HandleForecastDemand(runtime::CallContext& cal
                      kMaxForecastDays, " forecast days per call: ask for fewer products"));
   };
   PM_RETURN_IF_ERROR(too_many(ids.size()));
+  // Admitted before the history is read (solve_gate.h): a busy server refuses at once.
+  const GateAdmission admission(DemandForecastGate());
+  if (!admission.admitted()) {
+    return runtime::WithErrorInfo(
+        absl::UnavailableError(absl::StrCat("the server is forecasting for ",
+                                            DemandForecastGate().admitted(),
+                                            " other calls: retry in a few seconds")),
+        "FORECAST_BUSY", {});
+  }
   PM_ASSIGN_OR_RETURN(std::vector<ProductDemandHistory> histories,
                       store_->DemandHistory(ids, forecast::kMaxHistoryDays, kLastPlantDay));
   if (ids.empty()) PM_RETURN_IF_ERROR(too_many(histories.size()));

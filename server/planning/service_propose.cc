@@ -367,6 +367,16 @@ absl::Status PlanningServiceImpl::HandleProposePlan(runtime::CallContext& call,
   }
   if (call.Cancelled()) return absl::CancelledError("proposal cancelled");
 
+  // ---- admitted before the forecast and the model, which cost as much as the solve
+  // (solve_gate.h): a busy server refuses at once, not after forecasting.
+  const GateAdmission admission(ProposalSolveGate());
+  if (!admission.admitted()) {
+    return runtime::WithErrorInfo(
+        absl::UnavailableError("the solver is busy with another proposal and one more waits for "
+                               "it: retry in a few seconds"),
+        "SOLVER_BUSY", {});
+  }
+
   // ---- the demand of the horizon's days.
   const std::vector<absl::CivilDay> days = DemandDays(zone_, start, cover);
   const std::set<absl::CivilDay> horizon_days(days.begin(), days.end());
@@ -438,18 +448,10 @@ absl::Status PlanningServiceImpl::HandleProposePlan(runtime::CallContext& call,
   // An install without the solver program is this server's fault, not the caller's.
   if (!solver_program_.ok()) return absl::InternalError(solver_program_.status().message());
   model.input.solver.program = *solver_program_;
-  SolveGate& gate = ProposalSolveGate();
-  if (!gate.TryEnter()) {
-    return runtime::WithErrorInfo(
-        absl::UnavailableError("the solver is busy with another proposal and one more waits for "
-                               "it: retry in a few seconds"),
-        "SOLVER_BUSY", {});
-  }
   // A cancelled call, or the end of the drain window, stops the solver at once (the slot
   // is free again within 20 ms) instead of at the time limit.
   model.input.solver.stop = [&call] { return call.Cancelled(); };
   absl::StatusOr<propose::Proposal> solved = propose::ProposePlan(model.input);
-  gate.Leave();
   if (call.Cancelled()) return absl::CancelledError("proposal cancelled");
   if (!solved.ok()) {
     // The input was checked above: a refusal here (or a solver program gone missing) is

@@ -324,6 +324,55 @@ TEST_F(ProposePlanTest, AProductWithoutHistoryBeforeTheHorizonIsNamedOrLeftOut) 
                         "forecast its days without imported demand (the first: 2026-03-10)"));
 }
 
+// Outside testing: with the solver busy, every ProposePlan still read the history and
+// forecast its products (1,000 products: 16 s and ~75 MB each) before it was refused
+// SOLVER_BUSY; and ForecastDemand had no limit at all (16 legal calls: 35 s, 1.2 GB,
+// other calls starved). Both are refused at once, before any history is read: here a
+// proposal whose forecast would fail is refused SOLVER_BUSY, not the forecast's error.
+TEST_F(ProposePlanTest, BusyHeavyCallsAreRefusedBeforeTheyReadOrForecast) {
+  ChangeContext context{
+      {"spiffe://test/user/planner", "ImportDemand", "", ""}, deps_.now(), nullptr};
+  std::vector<DemandRecord> records = {{"MUESLI-1KG", absl::CivilDay(2026, 3, 11), 400}};
+  for (absl::CivilDay day(2026, 2, 10); day <= absl::CivilDay(2026, 3, 9); ++day) {
+    records.push_back({"GRANOLA-500G", day, 500});
+  }
+  ASSERT_TRUE(store_.ImportDemand(records, context, nullptr).ok());
+  v1::ProposePlanRequest propose = ThreeShifts({});
+  propose.add_product_ids("MUESLI-1KG");  // its forecast fails: no history before the horizon
+  v1::ForecastDemandRequest forecast;
+  forecast.add_product_ids("GRANOLA-500G");
+  forecast.set_horizon_days(7);
+
+  for (SolveGate* gate : {&ProposalSolveGate(), &DemandForecastGate()}) {
+    int held = 0;
+    while (gate->TryEnter()) ++held;  // as that many calls would
+    ASSERT_EQ(held, gate->admitted());
+    v1::ProposePlanResponse proposed;
+    const grpc::Status proposal = Propose(propose, &proposed);
+    v1::ForecastDemandResponse forecasts;
+    const grpc::Status forecasting = stub_->ForecastDemand(Ctx().get(), forecast, &forecasts);
+    for (int i = 0; i < held; ++i) gate->Leave();
+    if (gate == &ProposalSolveGate()) {
+      EXPECT_EQ(proposal.error_code(), grpc::StatusCode::UNAVAILABLE) << proposal.error_message();
+      EXPECT_EQ(ReasonOf(proposal), "SOLVER_BUSY");
+      EXPECT_TRUE(forecasting.ok()) << forecasting.error_message();
+    } else {
+      EXPECT_EQ(forecasting.error_code(), grpc::StatusCode::UNAVAILABLE)
+          << forecasting.error_message();
+      EXPECT_EQ(ReasonOf(forecasting), "FORECAST_BUSY");
+      EXPECT_THAT(forecasting.error_message(), HasSubstr("retry in a few seconds"));
+      EXPECT_EQ(proposal.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+    }
+  }
+  // Room again: each runs.
+  v1::ProposePlanResponse proposed;
+  EXPECT_EQ(Propose(propose, &proposed).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  v1::ForecastDemandResponse forecasts;
+  const grpc::Status forecasting = stub_->ForecastDemand(Ctx().get(), forecast, &forecasts);
+  ASSERT_TRUE(forecasting.ok()) << forecasting.error_message();
+  EXPECT_EQ(forecasts.forecasts_size(), 1);
+}
+
 // Outside testing: a history that ends at the calendar's last day was forecast into
 // 9991. The forecast stops at 9990-12-31.
 TEST_F(ProposePlanTest, AForecastStopsAtTheCalendarsLastDay) {
@@ -401,7 +450,7 @@ TEST_F(ProposePlanTest, ARetryIsAnsweredWhileTheSolverIsBusy) {
   SolveGate& gate = ProposalSolveGate();
   int held = 0;
   while (gate.TryEnter()) ++held;  // as two proposals would: one solving, one waiting
-  ASSERT_EQ(held, SolveGate::kAdmitted);
+  ASSERT_EQ(held, gate.admitted());
   v1::ProposePlanResponse retry;
   s = Propose(request, &retry);
   v1::ProposePlanRequest other = request;

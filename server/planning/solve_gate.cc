@@ -4,7 +4,7 @@ namespace plantmesh::planning {
 
 bool SolveGate::TryEnter() {
   absl::MutexLock lock(&mu_);
-  if (inside_ >= kAdmitted) return false;
+  if (inside_ >= admitted_) return false;
   ++inside_;
   return true;
 }
@@ -15,7 +15,12 @@ void SolveGate::Leave() {
 }
 
 SolveGate& ProposalSolveGate() {
-  static auto* gate = new SolveGate();
+  static auto* gate = new SolveGate(2);
+  return *gate;
+}
+
+SolveGate& DemandForecastGate() {
+  static auto* gate = new SolveGate(2);
   return *gate;
 }
 
