@@ -39,7 +39,11 @@ struct StateSql {
       "DELETE FROM telemetry.downtimes WHERE end_time IS NOT NULL AND end_time < " PM_TS(1));
   // Closed intervals overlapping [$2, $3) after start $4, oldest first, at most $5 (NULL:
   // all). The first candidate is the last interval starting at or before $2 (intervals
-  // of a machine never overlap), so the scan starts there, not at the machine's first.
+  // of a machine never overlap), so the scan starts there, not at the machine's first;
+  // a later page's scan starts after $4: `start_time > coalesce(…)` is an index bound,
+  // where `($4 IS NULL OR start_time > …)` was a filter the generic plan applied to every
+  // row from the range's start (outside testing: page n read n pages, a year's
+  // GetUtilization of a machine with 1.4 M intervals took 27.5 s).
   const runtime::PgStatement intervals = registry.Add(
       "state_intervals",
       "SELECT state, " PM_US("start_time") ", " PM_US("end_time") " "
@@ -47,7 +51,7 @@ struct StateSql {
       "AND start_time >= coalesce((SELECT max(start_time) FROM telemetry.state_intervals "
       "WHERE machine_id = $1 AND start_time <= " PM_TS(2) "), '-infinity') "
       "AND start_time < " PM_TS(3) " AND end_time > " PM_TS(2) " "
-      "AND ($4::int8 IS NULL OR start_time > " PM_TS(4) ") "
+      "AND start_time > coalesce(" PM_TS(4) ", '-infinity') "
       "ORDER BY start_time LIMIT $5");
   const runtime::PgStatement tracker = registry.Add(
       "state_tracker", "SELECT state FROM telemetry.machine_trackers WHERE machine_id = $1");
