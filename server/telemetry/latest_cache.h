@@ -137,7 +137,7 @@ class LatestCache {
   // Redis failing: logged when it starts, every 10 s while it lasts, when it ends; reads
   // and writes apart, since a Redis may refuse writes and answer reads (maxmemory reached
   // with noeviction, a read-only replica): one log for both began a new run at every
-  // batch, a warning and an "works again" line each (outside testing: ~60 lines a second).
+  // batch, a warning and a "works again" line each (outside testing: ~60 lines a second).
   runtime::FailureLog read_log_{"telemetry: latest-values cache reads (answered from PostgreSQL)",
                                 absl::Seconds(10)};
   runtime::FailureLog write_log_{

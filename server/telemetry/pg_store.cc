@@ -45,7 +45,7 @@ using pg_store_internal::RecordWithdrawnInputs;
 using pg_store_internal::RequestLog;
 using pg_store_internal::RollupIngestStatements;
 using pg_store_internal::RollupPartitionDdl;
-using pg_store_internal::RollupPendingRows;
+using pg_store_internal::RollupPendingParameters;
 using pg_store_internal::StateIngestStatements;
 using pg_store_internal::TextAt;
 using pg_store_internal::WriteAudit;
@@ -799,16 +799,12 @@ absl::StatusOr<std::vector<BatchOutcome>> PgTelemetryStore::IngestBatches(
     // trips for the batches instead of nine a batch (B2: a transaction per message of
     // 100 samples).
     std::vector<PipelinedStatement> closing;
-    RollupPendingRows pending_rows;
-    for (size_t b : fresh) {
-      const std::vector<int>& accepted = outcomes[b].verdict.accepted;
-      if (!accepted.empty()) pending_rows.Add(batches[b], accepted, outcomes[b].batch_id);
-    }
-    const std::array<std::string, 4> pending_args = pending_rows.Parameters();
-    if (!pending_rows.empty()) {
-      closing.push_back(PreparedStatement(kIngestRollupPending,
-                                          {pending_args[0].c_str(), pending_args[1].c_str(),
-                                           pending_args[2].c_str(), pending_args[3].c_str()}));
+    const std::optional<std::array<std::string, 4>> rollup_rows =
+        RollupPendingParameters(batches, fresh, outcomes);
+    if (rollup_rows) {
+      const std::array<std::string, 4>& r = *rollup_rows;
+      closing.push_back(PreparedStatement(
+          kIngestRollupPending, {r[0].c_str(), r[1].c_str(), r[2].c_str(), r[3].c_str()}));
     }
     const std::vector<runtime::OutboxEvent> events = GroupEvents(batches, outcomes, encode);
     for (const runtime::OutboxEvent& event : events) {

@@ -88,22 +88,14 @@ absl::Status RecordWithdrawnInputs(pqxx::work& tx, const std::string& machine_id
 
 // ---- pg_store_rollups.cc ----
 // The ingest transaction's statement that records a group's batches as not rolled up
-// yet; its parameters from RollupPendingRows.
+// yet, and its parameters: for each fresh batch that stored samples (at least one, each
+// with a time: the judge saw to it) its number, how many and the range of their times
+// (microseconds since the epoch), as four int8[] literals; nullopt when none stored any.
 extern const char kIngestRollupPending[];
 std::vector<std::pair<std::string, std::string>> RollupIngestStatements();
-class RollupPendingRows {
- public:
-  // Batch `batch_id` with its accepted samples (at least one; each has a time, the judge
-  // saw to it): how many, and the range of their times.
-  void Add(const Batch& batch, const std::vector<int>& accepted, int64_t batch_id);
-  bool empty() const { return batches_.empty(); }
-  // kIngestRollupPending's parameters: the batches, their samples, first and last times
-  // (microseconds since the epoch), each an int8[] literal.
-  std::array<std::string, 4> Parameters() const;
-
- private:
-  std::string batches_, samples_, min_times_, max_times_;  // comma-separated
-};
+std::optional<std::array<std::string, 4>> RollupPendingParameters(
+    const std::vector<Batch>& batches, const std::vector<size_t>& fresh,
+    const std::vector<BatchOutcome>& outcomes);
 // The minute rollups' partition of `day` (created with the samples' partition of that day).
 std::string RollupPartitionDdl(absl::Time day);
 // With the day's samples partition: its minute cells (their partition) and hour cells.

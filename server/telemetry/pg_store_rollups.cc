@@ -6,11 +6,13 @@
 #include <algorithm>
 #include <array>
 #include <limits>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "plantmesh/common/status_macros.h"
 #include "server/telemetry/convert.h"
 #include "server/telemetry/pg_store.h"
@@ -52,25 +54,31 @@ std::string RollupPartitionDdl(absl::Time day) {
                       "') WITH (fillfactor = 50)");  // why: 0005_rollups_by_job.sql
 }
 
-void RollupPendingRows::Add(const Batch& batch, const std::vector<int>& accepted,
-                            int64_t batch_id) {
-  int64_t min_us = std::numeric_limits<int64_t>::max();
-  int64_t max_us = std::numeric_limits<int64_t>::min();
-  for (int i : accepted) {
-    const int64_t us = absl::ToUnixMicros(*batch.samples[static_cast<size_t>(i)].time);
-    min_us = std::min(min_us, us);
-    max_us = std::max(max_us, us);
+std::optional<std::array<std::string, 4>> RollupPendingParameters(
+    const std::vector<Batch>& batches, const std::vector<size_t>& fresh,
+    const std::vector<BatchOutcome>& outcomes) {
+  std::array<std::vector<int64_t>, 4> columns;  // batch, samples, first time, last time
+  for (size_t b : fresh) {
+    const std::vector<int>& accepted = outcomes[b].verdict.accepted;
+    if (accepted.empty()) continue;
+    int64_t min_us = std::numeric_limits<int64_t>::max();
+    int64_t max_us = std::numeric_limits<int64_t>::min();
+    for (int i : accepted) {
+      const int64_t us = absl::ToUnixMicros(*batches[b].samples[static_cast<size_t>(i)].time);
+      min_us = std::min(min_us, us);
+      max_us = std::max(max_us, us);
+    }
+    columns[0].push_back(outcomes[b].batch_id);
+    columns[1].push_back(static_cast<int64_t>(accepted.size()));
+    columns[2].push_back(min_us);
+    columns[3].push_back(max_us);
   }
-  const char* separator = batches_.empty() ? "" : ",";
-  absl::StrAppend(&batches_, separator, batch_id);
-  absl::StrAppend(&samples_, separator, accepted.size());
-  absl::StrAppend(&min_times_, separator, min_us);
-  absl::StrAppend(&max_times_, separator, max_us);
-}
-
-std::array<std::string, 4> RollupPendingRows::Parameters() const {
-  return {absl::StrCat("{", batches_, "}"), absl::StrCat("{", samples_, "}"),
-          absl::StrCat("{", min_times_, "}"), absl::StrCat("{", max_times_, "}")};
+  if (columns[0].empty()) return std::nullopt;
+  std::array<std::string, 4> literals;
+  for (size_t c = 0; c < columns.size(); ++c) {
+    literals[c] = absl::StrCat("{", absl::StrJoin(columns[c], ","), "}");
+  }
+  return literals;
 }
 
 // ---- end of the rollups' ingest side ----
