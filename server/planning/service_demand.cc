@@ -249,13 +249,7 @@ absl::Status PlanningServiceImpl::HandleForecastDemand(runtime::CallContext& cal
   PM_RETURN_IF_ERROR(too_many(ids.size()));
   // Admitted before the history is read (solve_gate.h): a busy server refuses at once.
   const GateAdmission admission(DemandForecastGate());
-  if (!admission.admitted()) {
-    return runtime::WithErrorInfo(
-        absl::UnavailableError(absl::StrCat("the server is forecasting for ",
-                                            DemandForecastGate().admitted(),
-                                            " other calls: retry in a few seconds")),
-        "FORECAST_BUSY", {});
-  }
+  PM_RETURN_IF_ERROR(admission.status());
   PM_ASSIGN_OR_RETURN(std::vector<ProductDemandHistory> histories,
                       store_->DemandHistory(ids, forecast::kMaxHistoryDays, kLastPlantDay));
   if (ids.empty()) PM_RETURN_IF_ERROR(too_many(histories.size()));

@@ -370,12 +370,7 @@ absl::Status PlanningServiceImpl::HandleProposePlan(runtime::CallContext& call,
   // ---- admitted before the forecast and the model, which cost as much as the solve
   // (solve_gate.h): a busy server refuses at once, not after forecasting.
   const GateAdmission admission(ProposalSolveGate());
-  if (!admission.admitted()) {
-    return runtime::WithErrorInfo(
-        absl::UnavailableError("the solver is busy with another proposal and one more waits for "
-                               "it: retry in a few seconds"),
-        "SOLVER_BUSY", {});
-  }
+  PM_RETURN_IF_ERROR(admission.status());
 
   // ---- the demand of the horizon's days.
   const std::vector<absl::CivilDay> days = DemandDays(zone_, start, cover);

@@ -1,5 +1,8 @@
 #include "server/planning/solve_gate.h"
 
+#include "absl/strings/str_cat.h"
+#include "server/runtime/errors.h"
+
 namespace plantmesh::planning {
 
 bool SolveGate::TryEnter() {
@@ -14,13 +17,21 @@ void SolveGate::Leave() {
   --inside_;
 }
 
+absl::Status SolveGate::Refusal() const {
+  return runtime::WithErrorInfo(absl::UnavailableError(refusal_), reason_, {});
+}
+
 SolveGate& ProposalSolveGate() {
-  static auto* gate = new SolveGate(2);
+  static auto* gate = new SolveGate(
+      2, "SOLVER_BUSY",
+      "the solver is busy with another proposal and one more waits for it: retry in a few "
+      "seconds");
   return *gate;
 }
 
 SolveGate& DemandForecastGate() {
-  static auto* gate = new SolveGate(2);
+  static auto* gate = new SolveGate(
+      2, "FORECAST_BUSY", "the server is forecasting for 2 other calls: retry in a few seconds");
   return *gate;
 }
 

@@ -11,23 +11,34 @@
 // refused after 16 s).
 #pragma once
 
+#include <string>
+#include <utility>
+
 #include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 
 namespace plantmesh::planning {
 
 class SolveGate {
  public:
-  explicit SolveGate(int admitted) : admitted_(admitted) {}
+  // `reason` (ErrorInfo) and `refusal` (the message) of the UNAVAILABLE a call beyond
+  // `admitted` gets.
+  SolveGate(int admitted, std::string reason, std::string refusal)
+      : admitted_(admitted), reason_(std::move(reason)), refusal_(std::move(refusal)) {}
 
   // How many it admits at once.
   int admitted() const { return admitted_; }
+  // What a call it does not admit is answered.
+  absl::Status Refusal() const;
   // True when admitted (then Leave once done); false when admitted() are inside.
   bool TryEnter();
   void Leave();
 
  private:
   const int admitted_;
+  const std::string reason_;
+  const std::string refusal_;
   absl::Mutex mu_;
   int inside_ ABSL_GUARDED_BY(mu_) = 0;
 };
@@ -36,16 +47,22 @@ class SolveGate {
 class GateAdmission {
  public:
   // Admitted when the gate had room (then `admitted()`).
-  explicit GateAdmission(SolveGate& gate) : gate_(gate.TryEnter() ? &gate : nullptr) {}
+  explicit GateAdmission(SolveGate& gate)
+      : gate_(gate.TryEnter() ? &gate : nullptr), refused_by_(&gate) {}
   GateAdmission(const GateAdmission&) = delete;
   GateAdmission& operator=(const GateAdmission&) = delete;
   ~GateAdmission() {
     if (gate_ != nullptr) gate_->Leave();
   }
   bool admitted() const { return gate_ != nullptr; }
+  // OK when admitted, else the gate's Refusal.
+  absl::Status status() const {
+    return gate_ != nullptr ? absl::OkStatus() : refused_by_->Refusal();
+  }
 
  private:
   SolveGate* gate_;
+  SolveGate* refused_by_;
 };
 
 // The process's gates: ProposePlan's (2: solving and waiting) and ForecastDemand's (2).

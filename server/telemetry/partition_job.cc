@@ -13,8 +13,7 @@ namespace plantmesh::telemetry {
 PartitionJob::PartitionJob(PgTelemetryStore* store, const TelemetryConfig& config,
                            std::function<absl::Time()> now)
     : store_(store), config_(config), now_(std::move(now)) {
-  first_round_ = RunOnce();
-  thread_ = std::thread([this] { Loop(); });
+  thread_ = std::thread([this, first = RunOnce()] { Loop(first); });
 }
 
 absl::Duration PartitionJob::RetryIn() const {
@@ -76,9 +75,8 @@ absl::Status PartitionJob::RunOnce() {
   return records.status();
 }
 
-void PartitionJob::Loop() {
+void PartitionJob::Loop(absl::Status last) {
   const absl::Duration period = absl::Seconds(config_.partition_check_seconds);
-  absl::Status last = first_round_;
   while (true) {
     {
       absl::MutexLock lock(&mu_);

@@ -35,14 +35,14 @@ class PartitionJob {
   absl::Duration RetryIn() const;
 
  private:
-  void Loop();
+  // Rounds until stopped; `last` is the constructor's round, which the first wait follows.
+  void Loop(absl::Status last);
 
   PgTelemetryStore* store_;
   TelemetryConfig config_;
   std::function<absl::Time()> now_;
   absl::Mutex mu_;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
-  absl::Status first_round_;  // the constructor's, which the thread's first wait follows
   std::thread thread_;
   runtime::FailureLog create_failures_{"telemetry: creating sample partitions"};
   runtime::FailureLog drop_failures_{"telemetry: dropping expired sample partitions"};
