@@ -3,13 +3,13 @@
 // at most ~1 MiB: store.h GroupEvents, convert.h BatchEvent), filtered per subscriber by
 // machines and data items, the events waiting for a tail in one message
 // (WatchOptions::coalesce_payload_bytes). Without a
-// cursor the first messages hold the current values (split at
-// kCurrentValuesMessageBytes), read after the hub's position was taken, so the tail
-// from that position misses nothing the snapshot does not show.
+// cursor the first messages hold the current values (current_values.h: read as the
+// client pulls them, after the hub's position was taken, so the tail from that position
+// misses nothing the snapshot does not show).
 #include <algorithm>
 #include <cstdint>
-#include <deque>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -18,11 +18,10 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
-#include "google/protobuf/io/coded_stream.h"
 #include "plantmesh/common/status_macros.h"
 #include "server/runtime/errors.h"
 #include "server/runtime/watch.h"
-#include "server/telemetry/convert.h"
+#include "server/telemetry/current_values.h"
 #include "server/telemetry/service.h"
 
 namespace plantmesh::telemetry {
@@ -90,48 +89,22 @@ absl::StatusOr<bool> TailResponseOf(const runtime::StreamEvent& entry, const Sel
   return true;
 }
 
-// The current values as messages of at most kCurrentValuesMessageBytes, in order; the
-// last one complete and with the cursor (resuming from an earlier one would skip the
-// rest). Always at least one message, so a client learns that there are no values.
-std::deque<v1::StreamSamplesResponse> CurrentValuesMessages(const std::vector<Sample>& values,
-                                                            const std::string& cursor) {
-  // Room for the cursor (at most 256 characters) and the flags.
-  constexpr size_t kFrameBytes = 512;
-  constexpr size_t kSampleBudget = kCurrentValuesMessageBytes - kFrameBytes;
-  std::deque<v1::StreamSamplesResponse> messages(1);
-  size_t bytes = 0;
-  v1::Sample sample;
-  for (const Sample& value : values) {
-    sample.Clear();
-    ToProto(value, &sample);
-    const size_t size = sample.ByteSizeLong();
-    // The field's tag and length prefix beside the sample itself.
-    const size_t encoded = 1 + google::protobuf::io::CodedOutputStream::VarintSize64(size) + size;
-    if (bytes + encoded > kSampleBudget && messages.back().samples_size() > 0) {
-      messages.emplace_back();
-      bytes = 0;
-    }
-    *messages.back().add_samples() = sample;
-    bytes += encoded;
-  }
-  for (v1::StreamSamplesResponse& message : messages) message.set_current_values(true);
-  messages.back().set_current_values_complete(true);
-  messages.back().set_cursor(cursor);
-  return messages;
-}
-
-// The messages of the current values, then the watch's.
+// The current values (when the tail has no cursor), then the watch's messages.
 class Tail final : public TailSource {
  public:
-  Tail(std::deque<v1::StreamSamplesResponse> first, std::unique_ptr<TailSource> watch)
+  Tail(std::optional<CurrentValues> first, std::unique_ptr<TailSource> watch)
       : first_(std::move(first)), watch_(std::move(watch)) {}
 
   void Start(runtime::StreamControl control) override { watch_->Start(std::move(control)); }
   runtime::Pull Next(v1::StreamSamplesResponse* message, absl::Status* end) override {
-    if (!first_.empty()) {
-      *message = std::move(first_.front());
-      first_.pop_front();
-      return runtime::Pull::kMessage;
+    if (first_.has_value()) {
+      absl::StatusOr<bool> given = first_->Next(message);
+      if (!given.ok()) {
+        *end = given.status();
+        return runtime::Pull::kEnd;
+      }
+      if (*given) return runtime::Pull::kMessage;
+      first_.reset();
     }
     return watch_->Next(message, end);
   }
@@ -140,7 +113,7 @@ class Tail final : public TailSource {
   void OnCallEnd() override { watch_->OnCallEnd(); }
 
  private:
-  std::deque<v1::StreamSamplesResponse> first_;
+  std::optional<CurrentValues> first_;
   std::unique_ptr<TailSource> watch_;
 };
 
@@ -163,18 +136,19 @@ TelemetryServiceImpl::HandleStreamSamples(runtime::CallContext& call,
   }
 
   std::string cursor = request.cursor();
-  std::deque<v1::StreamSamplesResponse> first;
+  std::optional<CurrentValues> first;
   if (cursor.empty()) {
     // The position first, then the snapshot: a batch committed after the snapshot was
     // read is published after this position, so the tail from here misses nothing.
     PM_ASSIGN_OR_RETURN(cursor, deps_.events->CurrentCursor(kEventStreamKey));
     // From PostgreSQL, never the latest-values cache: only a snapshot read after the
-    // position is sure to hold every batch published before it.
-    PM_ASSIGN_OR_RETURN(std::vector<StoredSample> stored, store_->LatestValues(machines, items));
-    std::vector<Sample> values;
-    values.reserve(stored.size());
-    for (StoredSample& s : stored) values.push_back(std::move(s.sample));
-    first = CurrentValuesMessages(values, cursor);
+    // position is sure to hold every batch published before it. Each read is.
+    first.emplace(
+        std::vector<std::string>(selection->machine_ids.begin(), selection->machine_ids.end()),
+        selection->data_item_ids.size(), kCurrentValuesMessageBytes, cursor,
+        [store = store_, items](const std::vector<std::string>& machine_ids) {
+          return store->LatestValues(machine_ids, items);
+        });
   }
   // A tail that fell behind gets the batches waiting for it in one message: with 200
   // screens, a message per batch each cost the server more (a write, a TLS record and
