@@ -101,5 +101,8 @@ std::string RollupPartitionDdl(absl::Time day);
 // With the day's samples partition: its minute cells (their partition) and hour cells.
 void DropRollupsOfDay(pqxx::transaction_base& tx, absl::Time day);
 void PrepareAggregateStatements(pqxx::connection& conn);
+// The oldest pending sample's time (`t0`, epoch µs; NULL when nothing is pending): where
+// the rollups and latest_values are complete in a snapshot.
+const runtime::PgStatement& RollupPendingFrom();
 
 }  // namespace plantmesh::telemetry::pg_store_internal

@@ -267,6 +267,10 @@ void PrepareAggregateStatements(pqxx::connection& conn) {
   AggregateStatements().registry.Prepare(conn);
 }
 
+const runtime::PgStatement& RollupPendingFrom() {
+  return AggregateStatements().rollup_pending_from;
+}
+
 }  // namespace pg_store_internal
 
 using pg_store_internal::AggregateSql;
@@ -287,7 +291,7 @@ absl::StatusOr<PlannedParts> PgTelemetryStore::AggregateParts(const std::string&
     planned = {};
     tx.exec_prepared(CustomPlans());
     const AggregateSql& sql = AggregateStatements();
-    const pqxx::row pending = tx.exec_prepared1(sql.rollup_pending_from);
+    const pqxx::row pending = tx.exec_prepared1(RollupPendingFrom());
     const absl::Time complete_before = pending["t0"].is_null()
                                            ? absl::InfiniteFuture()
                                            : absl::FromUnixMicros(pending["t0"].as<int64_t>());
