@@ -146,12 +146,17 @@ void ParallelFor(const std::function<void(std::function<void()>)>& spawn, int he
 
 std::vector<ProductForecastResult> ForecastProducts(
     const std::vector<ProductDemandHistory>& histories, const forecast::ForecastOptions& options,
-    const std::function<void(std::function<void()>)>& spawn, int helpers) {
+    const std::function<void(std::function<void()>)>& spawn, int helpers,
+    const std::function<bool()>& cancelled) {
   std::vector<ProductForecastResult> results(histories.size());
   ParallelFor(spawn, helpers, static_cast<int>(histories.size()), [&](int i) {
     const ProductDemandHistory& history = histories[i];
     ProductForecastResult& result = results[i];
     result.product_id = history.product_id;
+    if (cancelled && cancelled()) {
+      result.forecast = absl::CancelledError("forecast cancelled");
+      return;
+    }
     if (history.days.empty()) {
       result.forecast = absl::FailedPreconditionError(
           absl::StrCat("product ", history.product_id, " has no demand history"));

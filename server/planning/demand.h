@@ -138,8 +138,12 @@ void ParallelFor(const std::function<void(std::function<void()>)>& spawn, int he
 
 // Forecasts each history (the latest forecast::kMaxHistoryDays days of it) with
 // `options`, in parallel as ParallelFor does; results in the order of `histories`.
+// `cancelled` (null: never) is asked before each product, from any of the threads: once
+// it says true, the products not yet begun are CANCELLED instead of forecast (a
+// forecast of 1,000 products takes seconds; its client may have gone).
 std::vector<ProductForecastResult> ForecastProducts(
     const std::vector<ProductDemandHistory>& histories, const forecast::ForecastOptions& options,
-    const std::function<void(std::function<void()>)>& spawn, int helpers);
+    const std::function<void(std::function<void()>)>& spawn, int helpers,
+    const std::function<bool()>& cancelled = nullptr);
 
 }  // namespace plantmesh::planning

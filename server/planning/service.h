@@ -140,9 +140,10 @@ class PlanningServiceImpl : public v1::PlanningServiceBase {
   // ProposePlan's demand from the history of `named` products (empty: every product
   // with history) for `days` (in order): imported days as they are, the others the
   // forecast of the history before the first of `days`; records after them play no part
-  // (ppropose).
+  // (ppropose). CANCELLED once `call` is (asked before each product's forecast).
   absl::StatusOr<std::vector<DayDemand>> ForecastHorizonDemand(
-      const std::vector<std::string>& named, const std::vector<absl::CivilDay>& days);
+      const runtime::CallContext& call, const std::vector<std::string>& named,
+      const std::vector<absl::CivilDay>& days);
   // One ImportDemand stream (pdemand).
   class DemandImportSink;
 

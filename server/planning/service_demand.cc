@@ -268,8 +268,9 @@ absl::Status PlanningServiceImpl::HandleForecastDemand(runtime::CallContext& cal
   if (executor != nullptr) {
     spawn = [executor](std::function<void()> task) { executor->Continue(std::move(task)); };
   }
-  std::vector<ProductForecastResult> results =
-      ForecastProducts(histories, options, spawn, ForecastHelpers());
+  std::vector<ProductForecastResult> results = ForecastProducts(
+      histories, options, spawn, ForecastHelpers(), [&call] { return call.Cancelled(); });
+  if (call.Cancelled()) return absl::CancelledError("forecast cancelled");
   for (const ProductForecastResult& result : results) {
     if (!result.forecast.ok()) {
       // A product named by the caller must be forecast; with every product, one that

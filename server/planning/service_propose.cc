@@ -156,7 +156,8 @@ void DropProduct(const std::string& product_id, std::vector<DayDemand>* demand) 
 }  // namespace
 
 absl::StatusOr<std::vector<DayDemand>> PlanningServiceImpl::ForecastHorizonDemand(
-    const std::vector<std::string>& named, const std::vector<absl::CivilDay>& days) {
+    const runtime::CallContext& call, const std::vector<std::string>& named,
+    const std::vector<absl::CivilDay>& days) {
   std::vector<DayDemand> out;
   // Records dated after the horizon play no part (a record dated years ahead once made
   // every horizon day "history" of 0, and left nothing before it to forecast from).
@@ -234,7 +235,8 @@ absl::StatusOr<std::vector<DayDemand>> PlanningServiceImpl::ForecastHorizonDeman
   }
   const int helpers = std::clamp(static_cast<int>(std::thread::hardware_concurrency()) - 1, 0, 7);
   std::vector<ProductForecastResult> results =
-      ForecastProducts(to_forecast, options, spawn, helpers);
+      ForecastProducts(to_forecast, options, spawn, helpers, [&call] { return call.Cancelled(); });
+  if (call.Cancelled()) return absl::CancelledError("proposal cancelled");
   for (const ProductForecastResult& result : results) {
     if (!result.forecast.ok()) {
       // As ForecastDemand: a named product must be forecast; with every product, one
@@ -383,7 +385,7 @@ absl::Status PlanningServiceImpl::HandleProposePlan(runtime::CallContext& call,
   } else {
     PM_ASSIGN_OR_RETURN(
         facts.demand,
-        ForecastHorizonDemand(std::vector<std::string>(named.begin(), named.end()), days));
+        ForecastHorizonDemand(call, std::vector<std::string>(named.begin(), named.end()), days));
   }
   std::set<std::string> planned = named;
   if (planned.empty()) {

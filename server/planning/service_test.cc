@@ -100,6 +100,32 @@ TEST(DemandImportTest, NegativeZeroIsKeptAsZero) {
   EXPECT_FALSE(std::signbit(records[0].quantity));
 }
 
+// An abandoned forecast of many products stops between products (outside testing: ten
+// abandoned 1,000-product forecasts each ran to their end).
+TEST(ForecastProductsTest, ProductsNotBegunOnceCancelledAreNotForecast) {
+  std::vector<ProductDemandHistory> histories(20);
+  for (size_t p = 0; p < histories.size(); ++p) {
+    histories[p].product_id = absl::StrCat("P", p);
+    for (int d = 0; d < 60; ++d) {
+      histories[p].days.push_back({absl::CivilDay(2026, 1, 1) + d, 100.0 + (d % 7) * 10});
+    }
+  }
+  forecast::ForecastOptions options;
+  options.horizon_days = 7;
+  int asked = 0;
+  // The caller alone (no spawn): products in order, so the fifth question is product 4's.
+  const std::vector<ProductForecastResult> results =
+      ForecastProducts(histories, options, nullptr, 0, [&asked] { return ++asked > 4; });
+  ASSERT_EQ(results.size(), histories.size());
+  for (size_t p = 0; p < results.size(); ++p) {
+    if (p < 4) {
+      EXPECT_TRUE(results[p].forecast.ok()) << p << ": " << results[p].forecast.status();
+    } else {
+      EXPECT_EQ(results[p].forecast.status().code(), absl::StatusCode::kCancelled) << p;
+    }
+  }
+}
+
 TEST_F(PlanningServiceTest, RatesAndCycleTimesHaveALowerBound) {
   v1::CreateLineRequest line;
   line.mutable_line()->set_id("PACK-9");
