@@ -19,15 +19,13 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "plantmesh/common/status_macros.h"
-#include "server/runtime/errors.h"
 #include "server/runtime/watch.h"
 #include "server/telemetry/current_values.h"
 #include "server/telemetry/service.h"
+#include "server/telemetry/tail_source.h"
 
 namespace plantmesh::telemetry {
 namespace {
-
-using TailSource = runtime::StreamSource<v1::StreamSamplesResponse>;
 
 // Which samples one tail wants.
 struct Selection {
@@ -89,34 +87,6 @@ absl::StatusOr<bool> TailResponseOf(const runtime::StreamEvent& entry, const Sel
   return true;
 }
 
-// The current values (when the tail has no cursor), then the watch's messages.
-class Tail final : public TailSource {
- public:
-  Tail(std::optional<CurrentValues> first, std::unique_ptr<TailSource> watch)
-      : first_(std::move(first)), watch_(std::move(watch)) {}
-
-  void Start(runtime::StreamControl control) override { watch_->Start(std::move(control)); }
-  runtime::Pull Next(v1::StreamSamplesResponse* message, absl::Status* end) override {
-    if (first_.has_value()) {
-      absl::StatusOr<bool> given = first_->Next(message);
-      if (!given.ok()) {
-        *end = given.status();
-        return runtime::Pull::kEnd;
-      }
-      if (*given) return runtime::Pull::kMessage;
-      first_.reset();
-    }
-    return watch_->Next(message, end);
-  }
-  bool EndWithoutRoom(absl::Status* end) override { return watch_->EndWithoutRoom(end); }
-  void OnDrain() override { watch_->OnDrain(); }
-  void OnCallEnd() override { watch_->OnCallEnd(); }
-
- private:
-  std::optional<CurrentValues> first_;
-  std::unique_ptr<TailSource> watch_;
-};
-
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<TelemetryServiceImpl::StreamSamplesSource>>
@@ -163,7 +133,7 @@ TelemetryServiceImpl::HandleStreamSamples(runtime::CallContext& call,
             return TailResponseOf(entry, *selection, response);
           },
           coalesced));
-  return std::make_unique<Tail>(std::move(first), std::move(watch));
+  return MakeTailSource(std::move(first), std::move(watch));
 }
 
 }  // namespace plantmesh::telemetry
