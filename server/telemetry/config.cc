@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "server/runtime/page_fit.h"
 #include "server/telemetry/convert.h"
+#include "server/telemetry/tail_source.h"
 
 namespace plantmesh::telemetry {
 
@@ -64,11 +65,14 @@ std::vector<std::string> CheckConfig(const runtime::ServerConfig& server,
         "telemetry.state-retention-days: shorter than retention-days (state intervals "
         "would go before the samples they were derived from)");
   }
-  if (runtime::MaxSendBytes(&server) < kMinIngestAnswerBytes) {
-    problems.push_back(
-        absl::StrCat("max-send-message-bytes: at least ", kMinIngestAnswerBytes,
-                     " with telemetry (the answer to a batch of ", kMaxSamplesPerBatch,
-                     " rejected samples, their messages cut away, must fit one message)"));
+  // Both must fit; the tail's bound is the larger.
+  static_assert(kMinTailSendBytes >= kMinIngestAnswerBytes);
+  if (runtime::MaxSendBytes(&server) < kMinTailSendBytes) {
+    problems.push_back(absl::StrCat(
+        "max-send-message-bytes: at least ", kMinTailSendBytes,
+        " with telemetry (a live tail's message of one committed group's samples, and the "
+        "answer to a batch of ",
+        kMaxSamplesPerBatch, " rejected samples, their messages cut away, must fit one message)"));
   }
   return problems;
 }

@@ -17,6 +17,11 @@
 
 namespace plantmesh::telemetry {
 
+// StreamSamples' current values go out in messages of at most this many bytes
+// (serialized), so that a client's default 4 MiB receive limit holds for any selection
+// (500 machines of 500 data items are ~20 MB). The contract names the figure.
+inline constexpr size_t kCurrentValuesMessageBytes = size_t{1} << 20;
+
 // At most this many values in one read of the store (the selection's data items, or
 // kMaxDataItems when it names none, per machine; at least one machine a read).
 inline constexpr int kCurrentValuesPerRead = 1000;

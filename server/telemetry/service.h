@@ -22,11 +22,6 @@ namespace plantmesh::telemetry {
 // events of at most ~1 MiB (GroupEvents, store.h), and the downtime events.
 inline constexpr char kEventStreamKey[] = "plantmesh:telemetry:events";
 
-// StreamSamples' current values go out in messages of at most this many bytes
-// (serialized), so that a client's default 4 MiB receive limit holds for any selection
-// (500 machines of 500 data items are ~20 MB). The contract names the figure.
-inline constexpr size_t kCurrentValuesMessageBytes = size_t{1} << 20;
-
 // What ingest has done since the server started, for logs and tests.
 struct IngestFigures {
   std::atomic<int64_t> batches{0};

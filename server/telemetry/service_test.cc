@@ -23,6 +23,7 @@
 #include "server/runtime/shutdown.h"
 #include "server/runtime/testing/handler_test_support.h"
 #include "server/telemetry/convert.h"
+#include "server/telemetry/tail_source.h"
 #include "server/telemetry/testing/fake_store.h"
 
 namespace plantmesh::telemetry {
@@ -834,14 +835,19 @@ TEST(TelemetryConfigTest, StateRetentionShorterThanSampleRetentionStopsTheServer
   EXPECT_THAT(CheckConfig(server, config), ::testing::IsEmpty());
 }
 
-// The answer to any batch must fit one message, with its rejections' messages cut away.
-TEST(TelemetryConfigTest, ASendLimitTooSmallForAnAnswerStopsTheServer) {
+// The answer to any batch must fit one message, with its rejections' messages cut away,
+// and so must a tail's message of one event (outside review: a limit of 512 KiB was
+// taken, and every tail then ended RESOURCE_EXHAUSTED at its first message).
+TEST(TelemetryConfigTest, ASendLimitTooSmallForAnAnswerOrATailStopsTheServer) {
   const TelemetryConfig config;
   runtime::ServerConfig server;
-  server.max_send_message_bytes = static_cast<int>(kMinIngestAnswerBytes) - 1;
-  EXPECT_THAT(CheckConfig(server, config),
-              ::testing::ElementsAre(::testing::HasSubstr("max-send-message-bytes: at least")));
-  server.max_send_message_bytes = static_cast<int>(kMinIngestAnswerBytes);
+  for (const size_t too_small : {kMinIngestAnswerBytes, size_t{512} << 10, kMinTailSendBytes - 1}) {
+    server.max_send_message_bytes = static_cast<int>(too_small);
+    EXPECT_THAT(CheckConfig(server, config),
+                ::testing::ElementsAre(::testing::HasSubstr("max-send-message-bytes: at least")))
+        << too_small;
+  }
+  server.max_send_message_bytes = static_cast<int>(kMinTailSendBytes);
   EXPECT_THAT(CheckConfig(server, config), ::testing::IsEmpty());
 }
 

@@ -207,9 +207,10 @@ inline absl::StatusOr<BatchOutcome> TelemetryStore::IngestBatch(const Batch& bat
 }
 
 // The most sample bytes one event of a group carries (a bound on the samples' wire
-// size, SampleWireBytesBound): a tail sends a message of at most ~1 MiB of events plus
-// one, within the 4 MiB a server sends at most (outside testing: one accepted batch of
-// 4 MiB could never be sent to a tail, which then failed at it on every resume).
+// size, SampleWireBytesBound): a tail sends a message of at most ~1 MiB of events, or
+// one event alone, within the server's send limit (kMinTailSendBytes). Outside testing:
+// one accepted batch of 4 MiB could never be sent to a tail, which then failed at it on
+// every resume.
 inline constexpr size_t kEventSampleBytes = size_t{1} << 20;
 
 // At least the bytes a sample takes in an event (telemetry.v1.Sample, with its tag and
