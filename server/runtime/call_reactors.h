@@ -335,9 +335,15 @@ class StreamCall final
     call_.end_stream = [control = StreamControl(handle_)](absl::Status status) {
       control.End(std::move(status));
     };
-    AddDrainListener(this);
+    // The strand's step is counted before the drain can see the call: a drain
+    // deadline that ends it at once must find the step scheduled (under mu_, as it reads
+    // it), not finish the call under it.
     refs_.fetch_add(1);
-    strand_scheduled_ = true;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      strand_scheduled_ = true;
+    }
+    AddDrainListener(this);
     absl::Status queued = binding_.executor->Submit([this] { RunStrand(); });
     if (!queued.ok()) {
       FinishOps ops;

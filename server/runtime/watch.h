@@ -149,7 +149,14 @@ class WatchSource final : public StreamSource<Response> {
     return Pull::kPending;
   }
 
-  bool EndWithoutRoom(absl::Status* end) override { return feed_.EndWithoutRoom(end); }
+  // An end owed (an event that failed after those sent before it) is the end, also
+  // without room: the feed's would resume past the events taken with it.
+  bool EndWithoutRoom(absl::Status* end) override {
+    if (failed_.ok()) return feed_.EndWithoutRoom(end);
+    feed_.Cancel();
+    *end = std::exchange(failed_, absl::OkStatus());
+    return true;
+  }
   void OnDrain() override { feed_.OnDrain(); }
   void OnCallEnd() override { feed_.Cancel(); }
 
@@ -275,7 +282,14 @@ class SharedWatchSource final : public StreamSource<Response>, public SharedMess
     return Pull::kMessage;
   }
 
-  bool EndWithoutRoom(absl::Status* end) override { return feed_.EndWithoutRoom(end); }
+  // An end owed (an event that failed after those sent before it) is the end, also
+  // without room: the feed's would resume past the events taken with it.
+  bool EndWithoutRoom(absl::Status* end) override {
+    if (failed_.ok()) return feed_.EndWithoutRoom(end);
+    feed_.Cancel();
+    *end = std::exchange(failed_, absl::OkStatus());
+    return true;
+  }
   void OnDrain() override { feed_.OnDrain(); }
   void OnCallEnd() override { feed_.Cancel(); }
 
