@@ -145,6 +145,12 @@ absl::StatusOr<std::unique_ptr<ServerHost>> ServerHost::Start(
   builder.AddListeningPort(config.listen, credentials, &port);
   for (const Hosted& hosted : services) builder.RegisterService(hosted.service);
   builder.RegisterService(&host->health_service_);
+  std::vector<std::string> served;
+  for (const Hosted& hosted : services) served.push_back(hosted.service_name);
+  served.push_back("grpc.health.v1.Health");
+  if (config.reflection) served.push_back("grpc.reflection.v1alpha.ServerReflection");
+  host->unknown_methods_ = std::make_unique<UnknownMethodService>(served);
+  builder.RegisterCallbackGenericService(host->unknown_methods_.get());
   if (!config.reflection) builder.SetOption(std::make_unique<WithoutReflection>());
   builder.SetMaxReceiveMessageSize(config.max_receive_message_bytes);
   builder.SetMaxSendMessageSize(config.max_send_message_bytes);

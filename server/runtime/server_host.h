@@ -15,6 +15,7 @@
 #include "server/runtime/metrics_endpoint.h"
 #include "server/runtime/service_module.h"
 #include "server/runtime/tls_files.h"
+#include "server/runtime/unknown_method_service.h"
 
 namespace grpc {
 class Server;
@@ -73,6 +74,7 @@ class ServerHost {
  private:
   ServerHost() = default;
   HealthService health_service_;  // registered with both servers, so declared before them
+  std::unique_ptr<UnknownMethodService> unknown_methods_;  // registered with the main server
   std::unique_ptr<StagedTlsFiles> tls_files_;  // null with --insecure; outlives the servers
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<grpc::Server> probe_server_;  // null without a probe listener

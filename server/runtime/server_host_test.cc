@@ -255,6 +255,31 @@ TEST_F(InsecureServerTest, WhoAmIAndRequestIdEcho) {
   EXPECT_THAT(std::string(id->second.data(), id->second.size()), MatchesRegex("[0-9a-f]{32}"));
 }
 
+// A client at the wrong port (each service has its own) is told what this one serves
+// (outside testing: gRPC's UNIMPLEMENTED had an empty message).
+TEST_F(InsecureServerTest, AMethodNotServedHereIsUnimplementedNamingTheServicesServed) {
+  for (const std::string& method : {std::string("/plantmesh.planning.v1.PlanningService/ListLines"),
+                                    std::string("/no.such.Service/Call")}) {
+    grpc::Status status = CallAnything(channel_.get(), method);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED) << method;
+    EXPECT_THAT(status.error_message(),
+                ::testing::AllOf(::testing::HasSubstr(kDefectService),
+                                 ::testing::HasSubstr(kSystemServiceName),
+                                 ::testing::HasSubstr("grpc.health.v1.Health"),
+                                 ::testing::HasSubstr("its own port")))
+        << method;
+  }
+  grpc::Status status =
+      CallAnything(channel_.get(), "/plantmesh.planning.v1.PlanningService/ListLines");
+  EXPECT_THAT(status.error_message(),
+              ::testing::HasSubstr("'/plantmesh.planning.v1.PlanningService/ListLines'"));
+  // What is served still is.
+  auto stub = system::v1::SystemService::NewStub(channel_);
+  grpc::ClientContext context;
+  system::v1::WhoAmIResponse response;
+  EXPECT_TRUE(stub->WhoAmI(&context, {}, &response).ok());
+}
+
 // What a handler is told is left of its call's deadline (ProposePlan's time limit is cut to
 // it). A deadline after 2262-04-11, which wrapped around to one long past and ended calls
 // before they started, is e2e.node_deadline's: this client caps what it sends.

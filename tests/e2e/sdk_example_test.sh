@@ -58,6 +58,33 @@ grep -q "PERMISSION_DENIED" "$WORK/denied.out" || { cat "$WORK/denied.out" >&2; 
 grep -q "WhoAmI failed" "$WORK/denied.out" || { cat "$WORK/denied.out" >&2; exit 1; }
 grep -q "needs one of the roles operator, foreman, qc_engineer, admin, integrator" \
   "$WORK/denied.out" || { cat "$WORK/denied.out" >&2; exit 1; }
+echo "==> the README's first program (sdk/examples/minimal) is the file, and it works"
+# The code block after "<!-- FILE -->" in the README.
+readme_block() {
+  awk -v marker="<!-- $1 -->" '
+    $0 == marker { found = 1; next }
+    found && /^```/ { if (inside) exit; inside = 1; next }
+    inside { print }' "$SOURCE_DIR/README.md"
+}
+for file in sdk/examples/minimal/CMakeLists.txt sdk/examples/minimal/main.cc; do
+  diff -u "$SOURCE_DIR/$file" <(readme_block "$file") ||
+    { echo "README's copy of $file differs from the file" >&2; exit 1; }
+done
+cmake -S "$SOURCE_DIR/sdk/examples/minimal" -B "$WORK/minimal" -G Ninja \
+  -DCMAKE_PREFIX_PATH="$WORK/prefix" -DCMAKE_BUILD_TYPE=Release \
+  -DCMAKE_CXX_FLAGS="$EXTRA_CXXFLAGS" -DCMAKE_EXE_LINKER_FLAGS="$EXTRA_LDFLAGS"
+cmake --build "$WORK/minimal"
+"$WORK/minimal/minimal_report" "$PLANTMESH_ENDPOINT" "$PLANTMESH_CA" \
+  "$PLANTMESH_CERT_anna" "$PLANTMESH_KEY_anna" | tee "$WORK/minimal.out"
+grep -Eqx "reported defect [0-9]+" "$WORK/minimal.out"
+# A key that is not the certificate's: told which, before any call.
+if "$WORK/minimal/minimal_report" "$PLANTMESH_ENDPOINT" "$PLANTMESH_CA" \
+    "$PLANTMESH_CERT_anna" "$PLANTMESH_KEY_ops" >"$WORK/minimal-key.out" 2>&1; then
+  echo "minimal_report ran with another identity's key" >&2
+  exit 1
+fi
+grep -q "key_file" "$WORK/minimal-key.out" || { cat "$WORK/minimal-key.out" >&2; exit 1; }
+
 echo "==> a one-file program built with pkg-config --cflags --libs plantmesh"
 cat >"$WORK/whoami.cc" <<'CC'
 #include <cstdio>
