@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "plantmesh/defect/v1/defect_service.pb.h"
 #include "plantmesh/sdk/defect_list_watch.h"
 
@@ -195,6 +196,54 @@ TEST(DynamicListWatchTest, ListsDropsDuplicatesAndResumesFromTheLastCursor) {
   EXPECT_THAT(removed, ElementsAre("b"));
   EXPECT_EQ(list_watch.Stats().duplicates, 2);
   EXPECT_EQ(list_watch.Stats().resumes, 1);
+}
+
+// A board that runs for months sees every defect leave its filter once: what it remembers
+// of them stays bounded, and a recent one still keeps an older event from bringing it
+// back (outside review: the keys that left were kept until the next relist).
+TEST(DynamicListWatchTest, RemembersABoundedNumberOfKeysThatLeft) {
+  absl::StatusOr<WatchableList> shape = FindWatchableList(Method("ListDefects"));
+  ASSERT_TRUE(shape.ok());
+  constexpr int kLeft = static_cast<int>(kMaxRememberedRemovals) + 1000;
+  std::vector<pb::WatchDefectsResponse> events;
+  for (int i = 0; i < kLeft; ++i) {
+    pb::Defect away = MakeDefect(absl::StrCat("d", i), pb::DEFECT_STATUS_REPORTED, "BODY", 1);
+    away.set_revision(2);
+    events.push_back(Event(away, absl::StrCat("1.0-", i + 2)));
+    events.back().set_filter_change(pb::FILTER_CHANGE_LEFT);
+  }
+  // The last one's revision 1 (still in PAINT) delivered again after it left.
+  events.push_back(
+      Event(MakeDefect(absl::StrCat("d", kLeft - 1), pb::DEFECT_STATUS_REPORTED, "PAINT", 1),
+            absl::StrCat("1.0-", kLeft + 2)));
+  DynamicListWatchCalls calls;
+  calls.list = [](const google::protobuf::Message&)
+      -> absl::StatusOr<std::unique_ptr<google::protobuf::Message>> {
+    auto page = std::make_unique<pb::ListDefectsResponse>();
+    page->set_watch_cursor("1.0-1");
+    return page;
+  };
+  calls.watch =
+      [&events](
+          const google::protobuf::Message&) -> std::unique_ptr<ReadStream<DynamicWatchResponse>> {
+    return std::make_unique<ScriptedStream>(events,
+                                            absl::InvalidArgumentError("end of the script"));
+  };
+  calls.new_message = [](const google::protobuf::Descriptor* type) {
+    return std::unique_ptr<google::protobuf::Message>(
+        google::protobuf::MessageFactory::generated_factory()->GetPrototype(type)->New());
+  };
+  pb::ListDefectsRequest filter;
+  filter.set_zone("PAINT");
+  DynamicListWatch list_watch(DynamicListWatchSource(*shape, filter, calls),
+                              ListWatchOptions{absl::Milliseconds(1), absl::Milliseconds(2)});
+  int upserts = 0;
+  ListWatchHandlers<DynamicItem> handlers;
+  handlers.on_upsert = [&upserts](const DynamicItem&) { ++upserts; };
+  EXPECT_EQ(list_watch.Run(handlers).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(list_watch.Stats().remembered_removals, static_cast<int64_t>(kMaxRememberedRemovals));
+  EXPECT_EQ(upserts, 0);
+  EXPECT_EQ(list_watch.Stats().duplicates, 1);
 }
 
 }  // namespace

@@ -19,7 +19,9 @@
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -86,13 +88,21 @@ struct ListWatchOptions {
   absl::Duration max_backoff = absl::Seconds(5);
 };
 
+// ListWatchStats::remembered_removals at most.
+inline constexpr size_t kMaxRememberedRemovals = 4096;
+
 // What a run did so far (for logs, metrics, tests).
 struct ListWatchStats {
   int64_t lists = 0;       // complete lists (the first and every relist)
   int64_t resumes = 0;     // watches reopened from a cursor
   int64_t duplicates = 0;  // events dropped by revision
   int64_t events = 0;      // events applied
-  std::string last_end;    // how the last watch stream ended (StatusLine)
+  // Keys that left the list remembered now, each with the revision it left at, so that
+  // an older event delivered again cannot bring it back: at most
+  // kMaxRememberedRemovals, the oldest forgotten first (a board that runs for months
+  // sees every defect leave once).
+  int64_t remembered_removals = 0;
+  std::string last_end;  // how the last watch stream ended (StatusLine)
 };
 
 template <typename Item, typename WatchResponse>
@@ -246,10 +256,12 @@ class ListWatch {
       absl::MutexLock lock(&cache_mu_);
       cache_ = std::move(fresh);
       removed_.clear();
+      removed_order_.clear();
     }
     {
       absl::MutexLock lock(&stats_mu_);
       ++stats_.lists;
+      stats_.remembered_removals = 0;
     }
     if (handlers.on_list) handlers.on_list(items);
     return cursor;
@@ -260,6 +272,7 @@ class ListWatch {
     bool duplicate = false;
     bool removed = false;
     bool upserted = false;
+    size_t remembered = 0;
     {
       absl::MutexLock lock(&cache_mu_);
       auto it = cache_.find(key);
@@ -274,16 +287,26 @@ class ListWatch {
           cache_.erase(it);
           removed = true;
         }
-        // Remembered so that an older event delivered again cannot bring it back.
-        removed_[key] = change.revision;
+        // Remembered so that an older event delivered again cannot bring it back. Such
+        // an event comes back only around a resume (its cursor is past what was applied),
+        // so the last kMaxRememberedRemovals keys are plenty.
+        if (removed_.insert_or_assign(key, change.revision).second) {
+          removed_order_.push_back(key);
+        }
+        while (removed_order_.size() > kMaxRememberedRemovals) {
+          removed_.erase(removed_order_.front());
+          removed_order_.pop_front();
+        }
       } else {
         cache_[key] = change.item;
         removed_.erase(key);
         upserted = true;
       }
+      remembered = removed_.size();
     }
     {
       absl::MutexLock lock(&stats_mu_);
+      stats_.remembered_removals = static_cast<int64_t>(remembered);
       if (duplicate) ++stats_.duplicates;
       if (removed || upserted) ++stats_.events;
     }
@@ -300,6 +323,9 @@ class ListWatch {
   mutable absl::Mutex cache_mu_;
   std::map<std::string, Item> cache_;
   std::map<std::string, int64_t> removed_;  // key -> revision it left at (since the last list)
+  // removed_'s keys as they were added, oldest first (one that came back and left again
+  // is here twice; its older entry forgets it early, which costs nothing but the guard).
+  std::deque<std::string> removed_order_;
   mutable absl::Mutex stats_mu_;
   ListWatchStats stats_;
 };
