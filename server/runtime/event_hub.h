@@ -171,7 +171,7 @@ struct EventHubStreamStats {
   std::string stream_key;
   int64_t subscribers = 0;  // subscriptions open now (Subscription objects alive)
   // Subscriptions the stream's reader still holds: the open ones, and those that ended
-  // (cancelled, refused, too slow) since its last read of events or of nothing.
+  // (cancelled, refused, too slow) since its last read (at most `block` ago when idle).
   int64_t held = 0;
   int64_t ended_too_slow = 0;  // subscriptions ended for falling behind, since start
   bool connected = false;      // its reader is connected to Redis now
