@@ -91,18 +91,6 @@ class RecentEventIds {
   std::deque<std::string> order_;
 };
 
-bool Resumable(const absl::Status& status) {
-  switch (status.code()) {
-    case absl::StatusCode::kUnavailable:
-    case absl::StatusCode::kResourceExhausted:
-    case absl::StatusCode::kAborted:
-    case absl::StatusCode::kDeadlineExceeded:
-      return true;
-    default:
-      return false;
-  }
-}
-
 // Sleeps `duration` unless the user interrupts first; false when interrupted.
 class InterruptibleSleep {
  public:
@@ -258,7 +246,8 @@ absl::Status FollowResumingWatch(const MethodCommand& command, const ContractCat
                                      "); starting again from the current values"));
       continue;
     }
-    if (!Resumable(ended)) return ended;
+    // The user's own stop was handled above: a CANCELLED now is the server's.
+    if (!sdk::WatchEndIsResumable(ended)) return ended;
     // A server that drains names where to resume (it may be past the last event sent).
     const std::string named = sdk::ErrorMetadata(ended, "cursor");
     if (!named.empty()) {

@@ -190,4 +190,18 @@ std::string StatusLine(const absl::Status& status) {
   return line;
 }
 
+bool WatchEndIsResumable(const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kOk:
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kDeadlineExceeded:
+    case absl::StatusCode::kResourceExhausted:
+    case absl::StatusCode::kAborted:
+    case absl::StatusCode::kCancelled:
+      return true;
+    default:
+      return false;
+  }
+}
+
 }  // namespace plantmesh::sdk

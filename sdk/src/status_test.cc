@@ -159,5 +159,23 @@ TEST(StatusLine, IsOneLine) {
   EXPECT_EQ(StatusLine(absl::OkStatus()), "OK");
 }
 
+// A server that shuts down cancels the calls that reach it meanwhile: a watch opened
+// again then is CANCELLED without its caller having cancelled it (outside testing:
+// `plantctl telemetry tail` gave up there, exit 11).
+TEST(WatchEndIsResumable, TheServersEndsAreResumedTheRequestsAreNot) {
+  for (const absl::Status& resumed :
+       {absl::OkStatus(), absl::UnavailableError("drain"), absl::CancelledError("CANCELLED"),
+        absl::DeadlineExceededError("x"), absl::ResourceExhaustedError("x"),
+        absl::AbortedError("x")}) {
+    EXPECT_TRUE(WatchEndIsResumable(resumed)) << resumed;
+  }
+  for (const absl::Status& for_the_caller :
+       {absl::InvalidArgumentError("cursor"), absl::FailedPreconditionError("relist"),
+        absl::PermissionDeniedError("x"), absl::UnauthenticatedError("x"), absl::NotFoundError("x"),
+        absl::InternalError("x"), absl::UnimplementedError("x")}) {
+    EXPECT_FALSE(WatchEndIsResumable(for_the_caller)) << for_the_caller;
+  }
+}
+
 }  // namespace
 }  // namespace plantmesh::sdk

@@ -107,6 +107,13 @@ absl::Status Mesh::KillAndRestartServerOnSamePort(const std::function<void()>& w
   return StartServer(port);
 }
 
+absl::Status Mesh::DrainAndRestartServerOnSamePort() {
+  const int port = server_->port();
+  if (absl::Status stopped = StopServer(); !stopped.ok()) return stopped;
+  server_.reset();
+  return StartServer(port);
+}
+
 absl::StatusOr<testing::TestPki::Client> Mesh::AddUser(const std::string& name,
                                                        const std::vector<std::string>& roles) {
   absl::StatusOr<testing::TestPki::Client> user = pki_->IssueClient(name, roles);

@@ -59,6 +59,9 @@ class Mesh {
   // between the kill and the new start and returns when the outage may end (it waits
   // for a condition, e.g. for the clients to have failed for a while).
   absl::Status KillAndRestartServerOnSamePort(const std::function<void()>& while_down = nullptr);
+  // Stops the server (SIGTERM: it drains) and starts it again on the same port and
+  // database; returns once the new server answers its health check.
+  absl::Status DrainAndRestartServerOnSamePort();
 
   // Client options for `user` (one of kStoryUsers or a role name).
   sdk::ClientOptions OptionsFor(const std::string& user) const;

@@ -122,7 +122,7 @@ class ListWatch {
       if (need_list) {
         absl::StatusOr<std::string> listed = List(handlers);
         if (!listed.ok()) {
-          if (!Retryable(listed.status())) return listed.status();
+          if (!WatchEndIsResumable(listed.status())) return listed.status();
           backoff = Next(backoff);
           continue;
         }
@@ -166,7 +166,8 @@ class ListWatch {
         backoff = Next(backoff);
         continue;
       }
-      if (!Retryable(ended) && !ended.ok()) return ended;
+      // A CANCELLED is not ours: Stop sets stopped_ before it cancels.
+      if (!WatchEndIsResumable(ended)) return ended;
       const std::string named = ErrorMetadata(ended, "cursor");
       if (!named.empty()) cursor = named;
       {
@@ -198,20 +199,6 @@ class ListWatch {
   }
 
  private:
-  static bool Retryable(const absl::Status& status) {
-    switch (status.code()) {
-      case absl::StatusCode::kUnavailable:
-      case absl::StatusCode::kDeadlineExceeded:
-      case absl::StatusCode::kResourceExhausted:
-      case absl::StatusCode::kAborted:
-      case absl::StatusCode::kCancelled:  // not by us: Run checks stopped_ first
-      case absl::StatusCode::kOk:
-        return true;
-      default:
-        return false;
-    }
-  }
-
   absl::Duration Next(absl::Duration backoff) const {
     return backoff == absl::ZeroDuration() ? options_.first_backoff
                                            : std::min(backoff * 2, options_.max_backoff);

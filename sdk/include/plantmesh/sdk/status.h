@@ -55,4 +55,14 @@ std::string DescribeStatus(const absl::Status& status);
 // quote a status inside another message); "OK" when it is.
 std::string StatusLine(const absl::Status& status);
 
+// Whether a stream of changes (a Watch*, a telemetry tail) that ended with `status` is
+// opened again from its last cursor (or the `cursor` its end names): OK (the server ended
+// it), UNAVAILABLE (the server drains or restarts, a watcher fell behind, the network),
+// DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ABORTED, and CANCELLED — which a caller that did
+// not cancel the call itself gets from a server that shuts down (outside testing:
+// `plantctl telemetry tail` gave up on it when the server restarted). Anything else is
+// for the caller to fix; FAILED_PRECONDITION means the cursor can no longer be served
+// (list, or start again without a cursor).
+bool WatchEndIsResumable(const absl::Status& status);
+
 }  // namespace plantmesh::sdk
