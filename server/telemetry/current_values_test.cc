@@ -5,9 +5,9 @@
 #include <vector>
 
 #include "absl/strings/str_format.h"
-#include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/telemetry/testing/text_values.h"
 
 namespace plantmesh::telemetry {
 namespace {
@@ -27,19 +27,7 @@ class Values {
                -> absl::StatusOr<std::vector<StoredSample>> {
       reads.push_back(machine_ids);
       if (reads.size() == fail_at_read) return absl::UnavailableError("PostgreSQL went away");
-      std::vector<StoredSample> out;
-      for (const std::string& machine_id : machine_ids) {
-        for (int i = 0; i < items_; ++i) {
-          StoredSample value;
-          value.sample.machine_id = machine_id;
-          value.sample.data_item_id = absl::StrFormat("program%03d", i);
-          value.sample.time = absl::FromUnixSeconds(1800000000);
-          value.sample.kind = ValueKind::kText;
-          value.sample.text = std::string(512, 'x');
-          out.push_back(value);
-        }
-      }
-      return out;
+      return testing::TextValuesOf(machine_ids, items_);
     };
   }
 

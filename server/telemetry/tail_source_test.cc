@@ -7,10 +7,10 @@
 #include <vector>
 
 #include "absl/strings/str_format.h"
-#include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "server/runtime/errors.h"
 #include "server/runtime/stream_cursor.h"
+#include "server/telemetry/testing/text_values.h"
 
 namespace plantmesh::telemetry {
 namespace {
@@ -50,19 +50,7 @@ std::optional<CurrentValues> Values(int machines) {
   return CurrentValues(
       ids, 0, size_t{1} << 20, kWatchCursor,
       [](const std::vector<std::string>& machine_ids) -> absl::StatusOr<std::vector<StoredSample>> {
-        std::vector<StoredSample> out;
-        for (const std::string& machine_id : machine_ids) {
-          for (int i = 0; i < 500; ++i) {
-            StoredSample value;
-            value.sample.machine_id = machine_id;
-            value.sample.data_item_id = absl::StrFormat("program%03d", i);
-            value.sample.time = absl::FromUnixSeconds(1800000000);
-            value.sample.kind = ValueKind::kText;
-            value.sample.text = std::string(512, 'x');
-            out.push_back(std::move(value));
-          }
-        }
-        return out;
+        return testing::TextValuesOf(machine_ids, 500);
       });
 }
 
