@@ -246,8 +246,9 @@ absl::Status FollowResumingWatch(const MethodCommand& command, const ContractCat
                                      "); starting again from the current values"));
       continue;
     }
-    // The user's own stop was handled above: a CANCELLED now is the server's.
-    if (!sdk::WatchEndIsResumable(ended)) return ended;
+    // The user's own stop was handled above: a CANCELLED now is the server's. A stream
+    // the server ended OK is done (no watch does; a finite stream that takes a cursor).
+    if (ended.ok() || !sdk::WatchEndIsResumable(ended)) return ended;
     // A server that drains names where to resume (it may be past the last event sent).
     const std::string named = sdk::ErrorMetadata(ended, "cursor");
     if (!named.empty()) {

@@ -246,5 +246,57 @@ TEST(DynamicListWatchTest, RemembersABoundedNumberOfKeysThatLeft) {
   EXPECT_EQ(list_watch.Stats().duplicates, 1);
 }
 
+// A key that left, came back and left again is remembered from its last departure: the
+// first one's place in the order, reached later, does not forget it (outside review).
+TEST(DynamicListWatchTest, AKeyThatLeftAgainIsRememberedFromItsLastDeparture) {
+  absl::StatusOr<WatchableList> shape = FindWatchableList(Method("ListDefects"));
+  ASSERT_TRUE(shape.ok());
+  auto event = [](const std::string& id, const std::string& zone, int64_t revision, int cursor) {
+    pb::Defect defect = MakeDefect(id, pb::DEFECT_STATUS_REPORTED, zone, 1);
+    defect.set_revision(revision);
+    pb::WatchDefectsResponse response = Event(defect, absl::StrCat("1.0-", cursor));
+    if (zone != "PAINT") response.set_filter_change(pb::FILTER_CHANGE_LEFT);
+    return response;
+  };
+  std::vector<pb::WatchDefectsResponse> events;
+  int cursor = 2;
+  events.push_back(event("d0", "BODY", 2, cursor++));   // leaves
+  events.push_back(event("d0", "PAINT", 3, cursor++));  // comes back
+  for (size_t i = 1; i < kMaxRememberedRemovals; ++i) {
+    events.push_back(event(absl::StrCat("x", i), "BODY", 2, cursor++));
+  }
+  events.push_back(event("d0", "BODY", 4, cursor++));   // leaves again
+  events.push_back(event("d0", "PAINT", 3, cursor++));  // revision 3 delivered again
+  DynamicListWatchCalls calls;
+  calls.list = [](const google::protobuf::Message&)
+      -> absl::StatusOr<std::unique_ptr<google::protobuf::Message>> {
+    auto page = std::make_unique<pb::ListDefectsResponse>();
+    page->set_watch_cursor("1.0-1");
+    return page;
+  };
+  calls.watch =
+      [&events](
+          const google::protobuf::Message&) -> std::unique_ptr<ReadStream<DynamicWatchResponse>> {
+    return std::make_unique<ScriptedStream>(events,
+                                            absl::InvalidArgumentError("end of the script"));
+  };
+  calls.new_message = [](const google::protobuf::Descriptor* type) {
+    return std::unique_ptr<google::protobuf::Message>(
+        google::protobuf::MessageFactory::generated_factory()->GetPrototype(type)->New());
+  };
+  pb::ListDefectsRequest filter;
+  filter.set_zone("PAINT");
+  DynamicListWatch list_watch(DynamicListWatchSource(*shape, filter, calls),
+                              ListWatchOptions{absl::Milliseconds(1), absl::Milliseconds(2)});
+  std::vector<std::pair<std::string, int64_t>> upserts;
+  ListWatchHandlers<DynamicItem> handlers;
+  handlers.on_upsert = [&](const DynamicItem& item) {
+    upserts.emplace_back(DynamicItemKey(*shape, *item), DynamicItemRevision(*shape, *item));
+  };
+  EXPECT_EQ(list_watch.Run(handlers).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(upserts, ElementsAre(Pair("d0", 3)));  // its return only
+  EXPECT_EQ(list_watch.Stats().duplicates, 1);
+}
+
 }  // namespace
 }  // namespace plantmesh::sdk

@@ -273,6 +273,10 @@ TEST_F(InsecureServerTest, AMethodNotServedHereIsUnimplementedNamingTheServicesS
       CallAnything(channel_.get(), "/plantmesh.planning.v1.PlanningService/ListLines");
   EXPECT_THAT(status.error_message(),
               ::testing::HasSubstr("'/plantmesh.planning.v1.PlanningService/ListLines'"));
+  // A method this server's version lacks of a service it serves: not the endpoint.
+  status = CallAnything(channel_.get(), std::string("/") + kDefectService + "/NewMethod");
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  EXPECT_THAT(status.error_message(), ::testing::HasSubstr("this server's version has no method"));
   // What is served still is.
   auto stub = system::v1::SystemService::NewStub(channel_);
   grpc::ClientContext context;

@@ -1,5 +1,7 @@
 #include "server/runtime/unknown_method_service.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "server/runtime/errors.h"
@@ -17,16 +19,26 @@ class RefusingReactor final : public grpc::ServerGenericBidiReactor {
 }  // namespace
 
 UnknownMethodService::UnknownMethodService(const std::vector<std::string>& served)
-    : served_(absl::StrJoin(served, ", ")) {}
+    : served_(served), served_text_(absl::StrJoin(served, ", ")) {}
 
 grpc::ServerGenericBidiReactor* UnknownMethodService::CreateReactor(
     grpc::GenericCallbackServerContext* context) {
-  // The method is the client's text: quoted, so that it cannot change how the message reads.
+  // "/<service>/<method>"; the client's text, so quoted: it cannot change how the
+  // message reads.
+  const std::string& path = context->method();
+  const size_t slash = path.find('/', 1);
+  const std::string service =
+      path.size() > 1 && slash != std::string::npos ? path.substr(1, slash - 1) : std::string();
+  const bool service_served = std::find(served_.begin(), served_.end(), service) != served_.end();
   return new RefusingReactor(grpc::Status(
       grpc::StatusCode::UNIMPLEMENTED,
-      absl::StrCat("this server does not serve ", QuoteForMessage(context->method()),
-                   "; it serves ", served_,
-                   ": check the endpoint (each PlantMesh service listens on its own port)")));
+      service_served
+          ? absl::StrCat("this server's version has no method ", QuoteForMessage(path),
+                         " (a client built from newer contracts?)")
+          : absl::StrCat("this server does not serve ", QuoteForMessage(path), "; it serves ",
+                         served_text_,
+                         ": check the endpoint (each PlantMesh service listens on its own "
+                         "port)")));
 }
 
 }  // namespace plantmesh::runtime

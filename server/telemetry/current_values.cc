@@ -19,9 +19,10 @@ constexpr size_t kFrameBytes = 512;
 CurrentValues::CurrentValues(std::vector<std::string> machine_ids, size_t data_items_selected,
                              size_t message_bytes, std::string cursor, ReadValues read)
     : machine_ids_(std::move(machine_ids)),
-      machines_per_read_(std::max<size_t>(
+      safe_machines_per_read_(std::max<size_t>(
           1, kCurrentValuesPerRead / (data_items_selected == 0 ? static_cast<size_t>(kMaxDataItems)
                                                                : data_items_selected))),
+      machines_per_read_(safe_machines_per_read_),
       sample_bytes_(message_bytes - kFrameBytes),
       cursor_(std::move(cursor)),
       read_(std::move(read)) {}
@@ -36,11 +37,17 @@ absl::StatusOr<bool> CurrentValues::Next(v1::StreamSamplesResponse* message) {
 
 absl::Status CurrentValues::ReadUntilAMessageIsReady() {
   while (ready_.empty() && next_machine_ < machine_ids_.size()) {
-    const size_t end = std::min(machine_ids_.size(), next_machine_ + machines_per_read_);
-    PM_ASSIGN_OR_RETURN(std::vector<StoredSample> values,
-                        read_(std::vector<std::string>(machine_ids_.begin() + next_machine_,
-                                                       machine_ids_.begin() + end)));
+    const size_t first = next_machine_;
+    const size_t end = std::min(machine_ids_.size(), first + machines_per_read_);
+    PM_ASSIGN_OR_RETURN(
+        std::vector<StoredSample> values,
+        read_(std::vector<std::string>(machine_ids_.begin() + first, machine_ids_.begin() + end)));
     next_machine_ = end;
+    // About kCurrentValuesPerRead values next time at this read's values per machine,
+    // never fewer machines than the selection's bound allows nor more than the cap.
+    const size_t fit = (end - first) * kCurrentValuesPerRead / std::max<size_t>(values.size(), 1);
+    machines_per_read_ = std::clamp(fit, safe_machines_per_read_,
+                                    std::max(safe_machines_per_read_, kMaxMachinesPerRead));
     for (const StoredSample& value : values) Add(value.sample);
   }
   if (next_machine_ == machine_ids_.size()) {

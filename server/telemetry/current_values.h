@@ -1,8 +1,10 @@
 // StreamSamples' current values (the first messages of a tail without a cursor), read
-// from the store a few machines at a time as the client pulls them: a tail holds at
-// most one read and one message of its snapshot, whatever its selection (500 machines
-// of 500 text values are ~250 MB in memory at once; outside testing held 1.25 GB with
-// four stalled screens when the whole snapshot was read up front).
+// from the store a few machines at a time as the client pulls them: a tail holds one
+// read's values and messages, whatever its selection (500 machines of 500 text values
+// are ~250 MB in memory at once; outside testing held 1.25 GB with four stalled screens
+// when the whole snapshot was read up front). Each read is its own snapshot, taken
+// after the tail's position: a value may be newer than the position, and the batch that
+// set it then comes again among the changes.
 #pragma once
 
 #include <cstddef>
@@ -23,8 +25,12 @@ namespace plantmesh::telemetry {
 inline constexpr size_t kCurrentValuesMessageBytes = size_t{1} << 20;
 
 // At most this many values in one read of the store (the selection's data items, or
-// kMaxDataItems when it names none, per machine; at least one machine a read).
+// kMaxDataItems when it names none, per machine; at least one machine a read), then
+// as many machines as the last read's values per machine make about that many, up to
+// kMaxMachinesPerRead: machines have a few dozen data items more often than 500 (500
+// such machines took 250 reads before).
 inline constexpr int kCurrentValuesPerRead = 1000;
+inline constexpr size_t kMaxMachinesPerRead = 64;
 
 class CurrentValues {
  public:
@@ -51,7 +57,10 @@ class CurrentValues {
   void Add(const Sample& value);
 
   const std::vector<std::string> machine_ids_;
-  const size_t machines_per_read_;
+  // Machines a read takes: at first what cannot pass kCurrentValuesPerRead values (the
+  // selection's bound), then sized by the values per machine found.
+  const size_t safe_machines_per_read_;
+  size_t machines_per_read_;
   const size_t sample_bytes_;  // of a message, beside its cursor and flags
   const std::string cursor_;
   const ReadValues read_;

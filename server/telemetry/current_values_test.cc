@@ -101,6 +101,31 @@ TEST(CurrentValuesTest, ASelectionOfFewDataItemsReadsMoreMachinesAtATime) {
   EXPECT_EQ(values.reads.front().size(), 100u);
 }
 
+// Machines with few values (20 data items each) are read more at a time, up to
+// kMaxMachinesPerRead: 500 of them took 250 reads (outside review).
+TEST(CurrentValuesTest, MachinesWithFewValuesAreReadMoreAtATime) {
+  Values values(20);
+  CurrentValues current(Machines(500), 0, kMessageBytes, "7-0", values.Reader());
+  v1::StreamSamplesResponse message;
+  size_t got = 0;
+  while (true) {
+    absl::StatusOr<bool> given = current.Next(&message);
+    ASSERT_TRUE(given.ok()) << given.status();
+    if (!*given) break;
+    got += static_cast<size_t>(message.samples_size());
+  }
+  EXPECT_EQ(got, 500u * 20u);
+  // 2 (what 500 data items a machine allow), then 50 (1,000 values at 20 a machine).
+  EXPECT_EQ(values.reads.size(), 11u);
+  EXPECT_EQ(values.reads[1].size(), 50u);
+  size_t machines = 0;
+  for (const std::vector<std::string>& read : values.reads) {
+    EXPECT_LE(read.size(), kMaxMachinesPerRead);
+    machines += read.size();
+  }
+  EXPECT_EQ(machines, 500u);
+}
+
 TEST(CurrentValuesTest, NoValuesIsOneCompleteMessage) {
   Values values(0);
   CurrentValues current(Machines(3), 0, kMessageBytes, "9-1", values.Reader());

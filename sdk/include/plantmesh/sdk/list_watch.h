@@ -265,7 +265,7 @@ class ListWatch {
       auto it = cache_.find(key);
       auto gone = removed_.find(key);
       const int64_t known = it != cache_.end()       ? source_.revision(it->second)
-                            : gone != removed_.end() ? gone->second
+                            : gone != removed_.end() ? gone->second.revision
                                                      : 0;
       if (change.revision <= known) {
         duplicate = true;
@@ -277,11 +277,20 @@ class ListWatch {
         // Remembered so that an older event delivered again cannot bring it back. Such
         // an event comes back only around a resume (its cursor is past what was applied),
         // so the last kMaxRememberedRemovals keys are plenty.
-        if (removed_.insert_or_assign(key, change.revision).second) {
-          removed_order_.push_back(key);
+        // A key already remembered keeps its place in the order (it left earlier).
+        auto [entry, added] = removed_.try_emplace(key, Removal{change.revision, 0});
+        entry->second.revision = change.revision;
+        if (added) {
+          entry->second.order = ++removals_;
+          removed_order_.emplace_back(key, removals_);
         }
         while (removed_order_.size() > kMaxRememberedRemovals) {
-          removed_.erase(removed_order_.front());
+          // Only the entry the order names: a key that came back and left again since
+          // is remembered under its later place.
+          auto oldest = removed_.find(removed_order_.front().first);
+          if (oldest != removed_.end() && oldest->second.order == removed_order_.front().second) {
+            removed_.erase(oldest);
+          }
           removed_order_.pop_front();
         }
       } else {
@@ -309,10 +318,15 @@ class ListWatch {
   ReadStream<WatchResponse>* stream_ = nullptr;  // the open watch, for Stop
   mutable absl::Mutex cache_mu_;
   std::map<std::string, Item> cache_;
-  std::map<std::string, int64_t> removed_;  // key -> revision it left at (since the last list)
-  // removed_'s keys as they were added, oldest first (one that came back and left again
-  // is here twice; its older entry forgets it early, which costs nothing but the guard).
-  std::deque<std::string> removed_order_;
+  struct Removal {
+    int64_t revision = 0;  // it left at
+    uint64_t order = 0;    // its place in removed_order_
+  };
+  std::map<std::string, Removal> removed_;  // since the last list
+  // (key, place) as keys left, oldest first; a key that came back (upserted: erased from
+  // removed_) leaves a stale entry, skipped when it reaches the front.
+  std::deque<std::pair<std::string, uint64_t>> removed_order_;
+  uint64_t removals_ = 0;
   mutable absl::Mutex stats_mu_;
   ListWatchStats stats_;
 };
