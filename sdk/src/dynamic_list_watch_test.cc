@@ -198,24 +198,17 @@ TEST(DynamicListWatchTest, ListsDropsDuplicatesAndResumesFromTheLastCursor) {
   EXPECT_EQ(list_watch.Stats().resumes, 1);
 }
 
-// A board that runs for months sees every defect leave its filter once: what it remembers
-// of them stays bounded, and a recent one still keeps an older event from bringing it
-// back (outside review: the keys that left were kept until the next relist).
-TEST(DynamicListWatchTest, RemembersABoundedNumberOfKeysThatLeft) {
+// A PAINT board (an empty list) that watches `events`, then the script ends: the
+// defects it was told of (key, revision) and its figures.
+struct ScriptedBoard {
+  std::vector<std::pair<std::string, int64_t>> upserts;
+  ListWatchStats stats;
+};
+ScriptedBoard WatchOnEmptyPaintBoard(const std::vector<pb::WatchDefectsResponse>& events) {
+  ScriptedBoard board;
   absl::StatusOr<WatchableList> shape = FindWatchableList(Method("ListDefects"));
-  ASSERT_TRUE(shape.ok());
-  constexpr int kLeft = static_cast<int>(kMaxRememberedRemovals) + 1000;
-  std::vector<pb::WatchDefectsResponse> events;
-  for (int i = 0; i < kLeft; ++i) {
-    pb::Defect away = MakeDefect(absl::StrCat("d", i), pb::DEFECT_STATUS_REPORTED, "BODY", 1);
-    away.set_revision(2);
-    events.push_back(Event(away, absl::StrCat("1.0-", i + 2)));
-    events.back().set_filter_change(pb::FILTER_CHANGE_LEFT);
-  }
-  // The last one's revision 1 (still in PAINT) delivered again after it left.
-  events.push_back(
-      Event(MakeDefect(absl::StrCat("d", kLeft - 1), pb::DEFECT_STATUS_REPORTED, "PAINT", 1),
-            absl::StrCat("1.0-", kLeft + 2)));
+  EXPECT_TRUE(shape.ok());
+  if (!shape.ok()) return board;
   DynamicListWatchCalls calls;
   calls.list = [](const google::protobuf::Message&)
       -> absl::StatusOr<std::unique_ptr<google::protobuf::Message>> {
@@ -237,65 +230,57 @@ TEST(DynamicListWatchTest, RemembersABoundedNumberOfKeysThatLeft) {
   filter.set_zone("PAINT");
   DynamicListWatch list_watch(DynamicListWatchSource(*shape, filter, calls),
                               ListWatchOptions{absl::Milliseconds(1), absl::Milliseconds(2)});
-  int upserts = 0;
   ListWatchHandlers<DynamicItem> handlers;
-  handlers.on_upsert = [&upserts](const DynamicItem&) { ++upserts; };
+  handlers.on_upsert = [&](const DynamicItem& item) {
+    board.upserts.emplace_back(DynamicItemKey(*shape, *item), DynamicItemRevision(*shape, *item));
+  };
   EXPECT_EQ(list_watch.Run(handlers).code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(list_watch.Stats().remembered_removals, static_cast<int64_t>(kMaxRememberedRemovals));
-  EXPECT_EQ(upserts, 0);
-  EXPECT_EQ(list_watch.Stats().duplicates, 1);
+  board.stats = list_watch.Stats();
+  return board;
+}
+
+// Defect `id` at `revision` in `zone` (outside PAINT: it left the board's filter).
+pb::WatchDefectsResponse ZoneEvent(const std::string& id, const std::string& zone, int64_t revision,
+                                   int cursor) {
+  pb::Defect defect = MakeDefect(id, pb::DEFECT_STATUS_REPORTED, zone, 1);
+  defect.set_revision(revision);
+  pb::WatchDefectsResponse response = Event(defect, absl::StrCat("1.0-", cursor));
+  if (zone != "PAINT") response.set_filter_change(pb::FILTER_CHANGE_LEFT);
+  return response;
+}
+
+// A board that runs for months sees every defect leave its filter once: what it remembers
+// of them stays bounded, and a recent one still keeps an older event from bringing it
+// back (outside review: the keys that left were kept until the next relist).
+TEST(DynamicListWatchTest, RemembersABoundedNumberOfKeysThatLeft) {
+  constexpr int kLeft = static_cast<int>(kMaxRememberedRemovals) + 1000;
+  std::vector<pb::WatchDefectsResponse> events;
+  for (int i = 0; i < kLeft; ++i) {
+    events.push_back(ZoneEvent(absl::StrCat("d", i), "BODY", 2, i + 2));
+  }
+  // The last one's revision 1 (still in PAINT) delivered again after it left.
+  events.push_back(ZoneEvent(absl::StrCat("d", kLeft - 1), "PAINT", 1, kLeft + 2));
+  const ScriptedBoard board = WatchOnEmptyPaintBoard(events);
+  EXPECT_EQ(board.stats.remembered_removals, static_cast<int64_t>(kMaxRememberedRemovals));
+  EXPECT_TRUE(board.upserts.empty());
+  EXPECT_EQ(board.stats.duplicates, 1);
 }
 
 // A key that left, came back and left again is remembered from its last departure: the
 // first one's place in the order, reached later, does not forget it (outside review).
 TEST(DynamicListWatchTest, AKeyThatLeftAgainIsRememberedFromItsLastDeparture) {
-  absl::StatusOr<WatchableList> shape = FindWatchableList(Method("ListDefects"));
-  ASSERT_TRUE(shape.ok());
-  auto event = [](const std::string& id, const std::string& zone, int64_t revision, int cursor) {
-    pb::Defect defect = MakeDefect(id, pb::DEFECT_STATUS_REPORTED, zone, 1);
-    defect.set_revision(revision);
-    pb::WatchDefectsResponse response = Event(defect, absl::StrCat("1.0-", cursor));
-    if (zone != "PAINT") response.set_filter_change(pb::FILTER_CHANGE_LEFT);
-    return response;
-  };
   std::vector<pb::WatchDefectsResponse> events;
   int cursor = 2;
-  events.push_back(event("d0", "BODY", 2, cursor++));   // leaves
-  events.push_back(event("d0", "PAINT", 3, cursor++));  // comes back
+  events.push_back(ZoneEvent("d0", "BODY", 2, cursor++));   // leaves
+  events.push_back(ZoneEvent("d0", "PAINT", 3, cursor++));  // comes back
   for (size_t i = 1; i < kMaxRememberedRemovals; ++i) {
-    events.push_back(event(absl::StrCat("x", i), "BODY", 2, cursor++));
+    events.push_back(ZoneEvent(absl::StrCat("x", i), "BODY", 2, cursor++));
   }
-  events.push_back(event("d0", "BODY", 4, cursor++));   // leaves again
-  events.push_back(event("d0", "PAINT", 3, cursor++));  // revision 3 delivered again
-  DynamicListWatchCalls calls;
-  calls.list = [](const google::protobuf::Message&)
-      -> absl::StatusOr<std::unique_ptr<google::protobuf::Message>> {
-    auto page = std::make_unique<pb::ListDefectsResponse>();
-    page->set_watch_cursor("1.0-1");
-    return page;
-  };
-  calls.watch =
-      [&events](
-          const google::protobuf::Message&) -> std::unique_ptr<ReadStream<DynamicWatchResponse>> {
-    return std::make_unique<ScriptedStream>(events,
-                                            absl::InvalidArgumentError("end of the script"));
-  };
-  calls.new_message = [](const google::protobuf::Descriptor* type) {
-    return std::unique_ptr<google::protobuf::Message>(
-        google::protobuf::MessageFactory::generated_factory()->GetPrototype(type)->New());
-  };
-  pb::ListDefectsRequest filter;
-  filter.set_zone("PAINT");
-  DynamicListWatch list_watch(DynamicListWatchSource(*shape, filter, calls),
-                              ListWatchOptions{absl::Milliseconds(1), absl::Milliseconds(2)});
-  std::vector<std::pair<std::string, int64_t>> upserts;
-  ListWatchHandlers<DynamicItem> handlers;
-  handlers.on_upsert = [&](const DynamicItem& item) {
-    upserts.emplace_back(DynamicItemKey(*shape, *item), DynamicItemRevision(*shape, *item));
-  };
-  EXPECT_EQ(list_watch.Run(handlers).code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(upserts, ElementsAre(Pair("d0", 3)));  // its return only
-  EXPECT_EQ(list_watch.Stats().duplicates, 1);
+  events.push_back(ZoneEvent("d0", "BODY", 4, cursor++));   // leaves again
+  events.push_back(ZoneEvent("d0", "PAINT", 3, cursor++));  // revision 3 delivered again
+  const ScriptedBoard board = WatchOnEmptyPaintBoard(events);
+  EXPECT_THAT(board.upserts, ElementsAre(Pair("d0", 3)));  // its return only
+  EXPECT_EQ(board.stats.duplicates, 1);
 }
 
 }  // namespace
