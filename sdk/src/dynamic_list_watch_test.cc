@@ -88,6 +88,13 @@ TEST(DynamicListFilterMatchesTest, AgreesWithDefectMatches) {
   EXPECT_GT(excluded, 5);  // the cases do exclude
 }
 
+// A new message of a generated type (DynamicListWatchCalls::new_message).
+std::unique_ptr<google::protobuf::Message> GeneratedMessage(
+    const google::protobuf::Descriptor* type) {
+  return std::unique_ptr<google::protobuf::Message>(
+      google::protobuf::MessageFactory::generated_factory()->GetPrototype(type)->New());
+}
+
 // A scripted Watch stream: its responses, then its status.
 class ScriptedStream final : public ReadStream<DynamicWatchResponse> {
  public:
@@ -165,10 +172,7 @@ TEST(DynamicListWatchTest, ListsDropsDuplicatesAndResumesFromTheLastCursor) {
         std::vector<pb::WatchDefectsResponse>{Event(a2, "1.0-3"), Event(c, "1.0-4"), left},
         absl::InvalidArgumentError("end of the script"));
   };
-  calls.new_message = [](const google::protobuf::Descriptor* type) {
-    return std::unique_ptr<google::protobuf::Message>(
-        google::protobuf::MessageFactory::generated_factory()->GetPrototype(type)->New());
-  };
+  calls.new_message = GeneratedMessage;
   pb::ListDefectsRequest filter;
   filter.set_zone("PAINT");
   DynamicListWatch list_watch(DynamicListWatchSource(*shape, filter, calls),
@@ -222,10 +226,7 @@ ScriptedBoard WatchOnEmptyPaintBoard(const std::vector<pb::WatchDefectsResponse>
     return std::make_unique<ScriptedStream>(events,
                                             absl::InvalidArgumentError("end of the script"));
   };
-  calls.new_message = [](const google::protobuf::Descriptor* type) {
-    return std::unique_ptr<google::protobuf::Message>(
-        google::protobuf::MessageFactory::generated_factory()->GetPrototype(type)->New());
-  };
+  calls.new_message = GeneratedMessage;
   pb::ListDefectsRequest filter;
   filter.set_zone("PAINT");
   DynamicListWatch list_watch(DynamicListWatchSource(*shape, filter, calls),

@@ -47,22 +47,19 @@ class SolveGate {
 class GateAdmission {
  public:
   // Admitted when the gate had room (then `admitted()`).
-  explicit GateAdmission(SolveGate& gate)
-      : gate_(gate.TryEnter() ? &gate : nullptr), refused_by_(&gate) {}
+  explicit GateAdmission(SolveGate& gate) : gate_(gate), admitted_(gate.TryEnter()) {}
   GateAdmission(const GateAdmission&) = delete;
   GateAdmission& operator=(const GateAdmission&) = delete;
   ~GateAdmission() {
-    if (gate_ != nullptr) gate_->Leave();
+    if (admitted_) gate_.Leave();
   }
-  bool admitted() const { return gate_ != nullptr; }
+  bool admitted() const { return admitted_; }
   // OK when admitted, else the gate's Refusal.
-  absl::Status status() const {
-    return gate_ != nullptr ? absl::OkStatus() : refused_by_->Refusal();
-  }
+  absl::Status status() const { return admitted_ ? absl::OkStatus() : gate_.Refusal(); }
 
  private:
-  SolveGate* gate_;
-  SolveGate* refused_by_;
+  SolveGate& gate_;
+  const bool admitted_;
 };
 
 // The process's gates: ProposePlan's (2: solving and waiting) and ForecastDemand's (2).

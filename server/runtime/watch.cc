@@ -1,6 +1,7 @@
 #include "server/runtime/watch.h"
 
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "server/runtime/stream_cursor.h"
@@ -47,7 +48,12 @@ Pull WatchFeed::NextEvents(size_t max_events, size_t max_payload_bytes,
   return Pull::kPending;  // Poll armed the notification
 }
 
-bool WatchFeed::EndWithoutRoom(absl::Status* end) {
+bool WatchFeed::EndWithoutRoom(absl::Status* owed, absl::Status* end) {
+  if (!owed->ok()) {
+    *end = std::exchange(*owed, absl::OkStatus());
+    Cancel();
+    return true;
+  }
   if (draining_.load()) {
     *end = DrainStatus();
     Cancel();

@@ -82,7 +82,9 @@ class WatchFeed {
   Pull NextEvents(size_t max_events, size_t max_payload_bytes,
                   std::vector<std::shared_ptr<const StreamEvent>>* events, absl::Status* end);
   // The stream has no room (a slow client): true with `*end` when the watch ends anyway.
-  bool EndWithoutRoom(absl::Status* end);
+  // `*owed` (not OK: an event that failed after those sent with it) is that end, taken:
+  // the feed's own would resume past the events taken with the failed one.
+  bool EndWithoutRoom(absl::Status* owed, absl::Status* end);
   // Draining: the next NextEvent or EndWithoutRoom ends the watch. Any thread.
   void OnDrain();
   // Ends the subscription (the call ended, or the per-event function failed). Any thread.
@@ -149,14 +151,7 @@ class WatchSource final : public StreamSource<Response> {
     return Pull::kPending;
   }
 
-  // An end owed (an event that failed after those sent before it) is the end, also
-  // without room: the feed's would resume past the events taken with it.
-  bool EndWithoutRoom(absl::Status* end) override {
-    if (failed_.ok()) return feed_.EndWithoutRoom(end);
-    feed_.Cancel();
-    *end = std::exchange(failed_, absl::OkStatus());
-    return true;
-  }
+  bool EndWithoutRoom(absl::Status* end) override { return feed_.EndWithoutRoom(&failed_, end); }
   void OnDrain() override { feed_.OnDrain(); }
   void OnCallEnd() override { feed_.Cancel(); }
 
@@ -282,14 +277,7 @@ class SharedWatchSource final : public StreamSource<Response>, public SharedMess
     return Pull::kMessage;
   }
 
-  // An end owed (an event that failed after those sent before it) is the end, also
-  // without room: the feed's would resume past the events taken with it.
-  bool EndWithoutRoom(absl::Status* end) override {
-    if (failed_.ok()) return feed_.EndWithoutRoom(end);
-    feed_.Cancel();
-    *end = std::exchange(failed_, absl::OkStatus());
-    return true;
-  }
+  bool EndWithoutRoom(absl::Status* end) override { return feed_.EndWithoutRoom(&failed_, end); }
   void OnDrain() override { feed_.OnDrain(); }
   void OnCallEnd() override { feed_.Cancel(); }
 

@@ -113,11 +113,11 @@ struct Sql {
   // pending), by their (machine_id, time) index: a superset whose rolled-up rows are no
   // newer than latest_values. Planned for its parameters (CustomPlans): with the time
   // unknown the planner expects a third of every partition, hashes all data items and
-  // compiles the plan (JIT) — 200 ms for two machines where the custom plan takes 4 ms. Only data
-  // items registered now: UpdateMachine replaces the items but leaves their rows (a batch judged
-  // against the old items may still store one after it), so the EXISTS, not a delete, keeps a
-  // removed item out. Bytewise order (COLLATE "C"), the order GetLatestValues pages in whatever the
-  // database's collation.
+  // compiles the plan (JIT) — 200 ms for two machines where the custom plan takes 4 ms.
+  // Only data items registered now: UpdateMachine replaces the items but leaves their rows
+  // (a batch judged against the old items may still store one after it), so the EXISTS,
+  // not a delete, keeps a removed item out. Bytewise order (COLLATE "C"), the order
+  // GetLatestValues pages in whatever the database's collation.
   const runtime::PgStatement latest = registry.Add(
       "latest",
       "WITH m AS (SELECT DISTINCT id FROM unnest($1::text[]) AS x(id)), c AS ("

@@ -49,10 +49,7 @@ class Tail final : public TailSource {
 
   bool EndWithoutRoom(absl::Status* end) override {
     if (!first_.has_value()) return watch_->EndWithoutRoom(end);
-    if (draining_.load()) {
-      *end = Drained();
-      return true;
-    }
+    // A drain too: the watch's end (SERVER_DRAINING) without its cursor.
     absl::Status watch_end;
     if (!watch_->EndWithoutRoom(&watch_end)) return false;
     *end = WithoutResumeCursor(watch_end);
