@@ -665,6 +665,9 @@ struct EventHub::Impl {
     });
   }
 
+  // Also forgets the subscriptions that ended, once per attempt to reconnect: clients that
+  // watch again and again while Redis is down would otherwise pile up in the hub until
+  // its next read (outside review: ~1 KB a call for as long as the outage lasts).
   void SetDisconnected(Stream& stream, const absl::Status& why) {
     absl::MutexLock lock(&stream.mu);
     if (stream.connected) {
@@ -672,6 +675,7 @@ struct EventHub::Impl {
                    stream.key, why.ToString());
     }
     stream.connected = false;
+    DropEndedLocked(stream);
   }
 
   void ReadLoop(Stream& stream) {

@@ -446,6 +446,31 @@ TEST_F(EventHubTest, EndedSubscriptionsOfAQuietStreamAreLetGo) {
   EXPECT_EQ(hub->Stats().front().subscribers, 1);
 }
 
+// Outside review: while Redis was down nothing swept them, so clients that watched again
+// and again during an outage grew the hub until Redis came back.
+TEST_F(EventHubTest, EndedSubscriptionsAreLetGoWhileRedisIsDown) {
+  std::unique_ptr<EventHub> hub = StartHub();
+  redis_server_->Stop();
+  ASSERT_TRUE(
+      testing::PollUntil([&] { return !hub->connected(kKey); }, kWait, absl::Milliseconds(20)));
+  for (int i = 0; i < 20; ++i) {
+    absl::StatusOr<std::unique_ptr<Subscription>> cancelled = hub->Subscribe(kKey, "");
+    ASSERT_TRUE(cancelled.ok()) << cancelled.status();
+    (*cancelled)->Cancel();
+  }
+  absl::StatusOr<std::unique_ptr<Subscription>> open = hub->Subscribe(kKey, "");
+  ASSERT_TRUE(open.ok()) << open.status();
+  int64_t held = -1;
+  EXPECT_TRUE(testing::PollUntil(
+      [&] {
+        held = hub->Stats().front().held;
+        return held == 1;
+      },
+      kWait, absl::Milliseconds(20)))
+      << held << " subscriptions held";
+  EXPECT_FALSE(hub->connected(kKey));
+}
+
 // Outside testing: a telemetry restart read its stream's last 4,096 entries of ~1 MiB in
 // one XREVRANGE (5 GB of memory; Redis stalled for every service). Large entries are read
 // in pages of about read_bytes: the ids the reader learns at start, its live reads and a
