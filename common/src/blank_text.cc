@@ -35,4 +35,17 @@ bool IsBlankText(std::string_view text) {
   return true;
 }
 
+std::string_view TrimInvisible(std::string_view text) {
+  size_t begin = text.size(), end = 0;  // of the first and last character that shows
+  for (size_t at = 0; at < text.size();) {
+    const Utf8Char decoded = DecodeUtf8At(text, at);
+    if (decoded.code_point == kNotUtf8 || !IsInvisibleCharacter(decoded.code_point)) {
+      if (begin == text.size()) begin = at;
+      end = at + decoded.length;
+    }
+    at += decoded.length;
+  }
+  return begin < end ? text.substr(begin, end - begin) : std::string_view();
+}
+
 }  // namespace plantmesh::common

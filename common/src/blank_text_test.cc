@@ -41,5 +41,15 @@ TEST(BlankTextTest, AnythingVisibleOrNotUtf8IsNotBlank) {
   EXPECT_FALSE(IsBlankText(" \xe3\x80"));  // a truncated U+3000
 }
 
+TEST(BlankTextTest, TrimInvisibleKeepsWhatShowsBetweenTheFirstAndLastVisibleCharacter) {
+  EXPECT_EQ(TrimInvisible(" ACTIVE\t"), "ACTIVE");
+  EXPECT_EQ(TrimInvisible("ACTIVE\u00a0"), "ACTIVE");
+  EXPECT_EQ(TrimInvisible("\ufeff\u3000READY\u200b"), "READY");
+  EXPECT_EQ(TrimInvisible("a\u00a0b"), "a\u00a0b");  // inside stays
+  EXPECT_EQ(TrimInvisible("\u00a0\u2003"), "");
+  EXPECT_EQ(TrimInvisible(""), "");
+  EXPECT_EQ(TrimInvisible(" \xa0 "), "\xa0");  // not UTF-8: kept, to be refused as such
+}
+
 }  // namespace
 }  // namespace plantmesh::common

@@ -305,8 +305,8 @@ absl::StatusOr<Defect> NewDefect(const NewDefectInput& input,
   return d;
 }
 
-const std::vector<std::string>& UpdatablePaths() {
-  static const auto* paths = new std::vector<std::string>{
+const std::vector<absl::string_view>& UpdatablePaths() {
+  static const auto* paths = new std::vector<absl::string_view>{
       "vin",      "model",       "zone",        "station", "category_code",
       "severity", "description", "detected_by", "shift"};
   return *paths;
@@ -316,18 +316,10 @@ absl::Status ValidateUpdate(const NewDefectInput& input, const std::vector<std::
                             absl::string_view etag, const std::optional<DefectCategory>& category) {
   Violations v;
   const auto& allowed = UpdatablePaths();
-  if (paths.empty()) {
-    v.Add("update_mask",
-          absl::StrCat("required: name the fields to change (", absl::StrJoin(allowed, ", "), ")"));
-  }
-  // A path named twice is refused before any handler, for every update
-  // (runtime::CheckRequiredFields).
+  runtime::CheckUpdatePaths(v, paths, allowed);
   for (const std::string& path : paths) {
-    if (std::find(allowed.begin(), allowed.end(), path) == allowed.end()) {
-      v.Add(
-          "update_mask",
-          absl::StrCat(Quote(path), " cannot be updated; allowed: ", absl::StrJoin(allowed, ", ")));
-    } else if (path == "severity" && input.severity == Severity::kUnspecified) {
+    if (std::find(allowed.begin(), allowed.end(), path) == allowed.end()) continue;
+    if (path == "severity" && input.severity == Severity::kUnspecified) {
       // Named but not set: refused like an emptied model (outside testing: it was
       // silently kept, the call answered OK).
       v.Add("defect.severity", "required: update_mask names it (MINOR, MAJOR or CRITICAL)");
@@ -742,10 +734,7 @@ absl::StatusOr<ListQuery> MakeListQuery(const ListRequestInput& input) {
     if (n < 1 || n > 7)
       v.Add(absl::StrCat("statuses[", i, "]"), absl::StrCat("unknown status ", n));
   }
-  if (input.page_size < 0 || input.page_size > kMaxPageSize) {
-    v.Add("page_size", absl::StrCat("must be 0-", kMaxPageSize, " (got ", input.page_size, ")"));
-  }
-  query.page_size = input.page_size == 0 ? kDefaultPageSize : input.page_size;
+  query.page_size = runtime::PageSizeOr(v, input.page_size, kDefaultPageSize, kMaxPageSize);
   absl::StatusOr<ListOrder> order = ParseOrderBy(input.order_by);
   if (!order.ok()) {
     v.Add("order_by", absl::StrCat(Quote(input.order_by),

@@ -201,7 +201,7 @@ absl::StatusOr<Defect> NewDefect(const NewDefectInput& input,
                                  absl::string_view actor, absl::Time now);
 
 // The updatable paths of UpdateDefect.
-const std::vector<std::string>& UpdatablePaths();
+const std::vector<absl::string_view>& UpdatablePaths();
 
 // Checks an update before the defect is read: `paths` non-empty and updatable, etag
 // present, each named field valid. `category` is the catalog entry for

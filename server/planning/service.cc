@@ -432,10 +432,7 @@ absl::Status PlanningServiceImpl::HandleListProductionPlans(
   if (query.from_date && query.to_date && *query.to_date < *query.from_date) {
     v.Add("to_date", "must not be before from_date");  // as every date range of planning
   }
-  if (request.page_size() < 0 || request.page_size() > 1000) {
-    v.Add("page_size", "must be 0-1000 (0 means 100)");
-  }
-  query.page_size = request.page_size() == 0 ? 100 : request.page_size();
+  query.page_size = runtime::PageSizeOr(v, request.page_size(), 100, 1000);
   const std::string fingerprint = PlansFingerprint(request);
   if (!request.page_token().empty()) {
     std::optional<runtime::PageCursor> cursor =

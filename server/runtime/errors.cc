@@ -10,6 +10,7 @@
 #include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "plantmesh/api/v1/error_details.pb.h"
 #include "plantmesh/common/blank_text.h"
 #include "plantmesh/common/utf8.h"
@@ -189,6 +190,36 @@ bool RequireText(Violations& violations, std::string field, std::string_view val
       std::move(field),
       value.empty() ? "required" : "required: only white space or invisible characters given");
   return false;
+}
+
+bool CheckUpdatePaths(Violations& violations, const std::vector<std::string>& paths,
+                      absl::Span<const absl::string_view> updatable) {
+  const std::string fields = absl::StrJoin(updatable, ", ");
+  if (paths.empty()) {
+    violations.Add("update_mask",
+                   absl::StrCat("required: name the fields to change (", fields, ")"));
+    return false;
+  }
+  bool ok = true;
+  for (const std::string& path : paths) {
+    if (std::find(updatable.begin(), updatable.end(), path) != updatable.end()) continue;
+    violations.Add(
+        "update_mask",
+        absl::StrCat(QuoteForMessage(path), " cannot be updated; the fields that can: ", fields));
+    ok = false;
+  }
+  return ok;
+}
+
+int PageSizeOr(Violations& violations, int64_t requested, int default_size, int max_size) {
+  if (requested >= 0 && requested <= max_size) {
+    return requested == 0 ? default_size : static_cast<int>(requested);
+  }
+  violations.Add("page_size",
+                 absl::StrCat("must be 0-", max_size, " (0 means ",
+                              default_size == 0 ? "all in one answer" : absl::StrCat(default_size),
+                              "), got ", requested));
+  return default_size;
 }
 
 void Violations::Add(std::string field, std::string description) {

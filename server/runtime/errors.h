@@ -5,12 +5,15 @@
 // Any in a google.rpc.Status-compatible `grpc-status-details-bin` trailer.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 
 namespace plantmesh::runtime {
 
@@ -67,6 +70,20 @@ class Violations {
 // "required" (empty) or "required: only white space or invisible characters given", and returns
 // false.
 bool RequireText(Violations& violations, std::string field, std::string_view value);
+
+// A List's page_size, one rule and one wording for every List of every service: 0 asks for
+// `default_size` (0: all in one answer), 1..max_size for that many. Outside 0..max_size it
+// adds `page_size`: "must be 0-1000 (0 means 100), got 5000" and returns `default_size`
+// (outside testing: the same refusal was worded four ways across the services).
+int PageSizeOr(Violations& violations, int64_t requested, int default_size, int max_size);
+
+// An update's mask against the fields the method updates (`updatable`, in the contract's
+// order), one wording for every update of every service: none named is `update_mask`
+// "required: name the fields to change (a, b)", each other path "'x' cannot be updated;
+// the fields that can: a, b". False when it added a violation. (A path named twice is
+// refused before any handler: CheckRequiredFields.)
+bool CheckUpdatePaths(Violations& violations, const std::vector<std::string>& paths,
+                      absl::Span<const absl::string_view> updatable);
 
 // A client-supplied value for an error message, in single quotes. Values longer than
 // kQuotedValueLimit characters are cut there and marked with their size, e.g.

@@ -58,11 +58,8 @@ KeyPageRequest ReadKeyPageRequest(const Request& request, absl::string_view list
   KeyPageRequest page;
   page.list_method = std::string(list_method);
   page.fingerprint = filter.Hex();
-  if (request.page_size() < 0 || request.page_size() > kMaxKeyPageSize) {
-    violations.Add("page_size", absl::StrCat("must be 0-", kMaxKeyPageSize));
-  } else {
-    page.page_size = static_cast<size_t>(request.page_size());
-  }
+  page.page_size =
+      static_cast<size_t>(PageSizeOr(violations, request.page_size(), 0, kMaxKeyPageSize));
   if (!request.page_token().empty()) {
     std::optional<std::vector<std::string>> key =
         DecodeKeyPageToken(request.page_token(), 1, page.fingerprint, list_method, violations);

@@ -594,12 +594,21 @@ absl::Status CheckRequiredFields(const Message& request) {
     const Message& mask = request.GetReflection()->GetMessage(request, mask_field);
     const FieldDescriptor* paths = mask.GetDescriptor()->FindFieldByName("paths");
     const Reflection* reflection = mask.GetReflection();
-    absl::flat_hash_set<absl::string_view> named;  // views into the request
+    // How often each path is named, in the order first named (views into the request):
+    // one violation a path, however often it repeats.
+    std::vector<std::pair<const std::string*, int>> named;
+    absl::flat_hash_map<absl::string_view, size_t> position;
     for (int i = 0; paths != nullptr && i < reflection->FieldSize(mask, paths); ++i) {
       const std::string& path = reflection->GetRepeatedStringReference(mask, paths, i, nullptr);
-      if (!named.insert(path).second) {
-        out.Add(mask_field->name(), absl::StrCat(QuoteForMessage(path), " is named twice"));
-      }
+      auto [it, first] = position.try_emplace(path, named.size());
+      if (first) named.emplace_back(&path, 0);
+      ++named[it->second].second;
+    }
+    for (const auto& [path, times] : named) {
+      if (times < 2) continue;
+      out.Add(mask_field->name(),
+              absl::StrCat(QuoteForMessage(*path), " is named ",
+                           times == 2 ? "twice" : absl::StrCat(times, " times")));
     }
   }
   return out.ToStatus();

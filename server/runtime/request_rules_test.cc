@@ -260,6 +260,25 @@ TEST(CheckRequiredFieldsTest, AnUpdateMaskNamingAPathTwiceIsRefused) {
   EXPECT_THAT(PathsOf(CheckRequiredFields(defect)), ElementsAre("update_mask"));
 }
 
+// Outside testing: a path named four times gave three identical "named twice" violations.
+TEST(CheckRequiredFieldsTest, APathNamedOftenIsOneViolationThatSaysHowOften) {
+  v1::UpdateDefectRequest defect;
+  defect.mutable_defect()->set_id("42");
+  defect.set_etag("1");
+  defect.mutable_defect()->set_zone("PAINT");
+  defect.mutable_defect()->set_description("scratch");
+  for (const char* path :
+       {"description", "zone", "description", "description", "zone", "description"}) {
+    defect.mutable_update_mask()->add_paths(path);
+  }
+  const std::vector<FieldViolation> violations = FieldViolationsOf(CheckRequiredFields(defect));
+  ASSERT_EQ(violations.size(), 2u);
+  EXPECT_EQ(violations[0].field, "update_mask");
+  EXPECT_EQ(violations[0].description, "'description' is named 4 times");
+  EXPECT_EQ(violations[1].field, "update_mask");
+  EXPECT_EQ(violations[1].description, "'zone' is named twice");
+}
+
 // Outside testing: a 4 MiB RegisterMachine of 2.1 million empty data items made the
 // required-field walk write down 6.3 million paths (717 MB and 5.6 s for one call, 6.45 GB
 // for ten at once; then, counting them without writing them down, still 2.1 s). The walk

@@ -12,6 +12,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
+#include "plantmesh/common/blank_text.h"
 #include "plantmesh/common/status_macros.h"
 #include "plantmesh/common/time_text.h"
 #include "server/runtime/errors.h"
@@ -170,19 +171,9 @@ void CheckMachine(const Machine& machine, const std::string& prefix,
 }
 
 absl::Status CheckUpdateMask(const std::vector<std::string>& paths) {
-  if (paths.empty()) {
-    return runtime::InvalidField("update_mask", "required: name the fields to change");
-  }
-  for (const std::string& path : paths) {
-    if (std::find(std::begin(kUpdatableFields), std::end(kUpdatableFields), path) ==
-        std::end(kUpdatableFields)) {
-      return runtime::InvalidField(
-          "update_mask",
-          absl::StrCat(runtime::QuoteForMessage(path), " cannot be changed; the fields that can: ",
-                       absl::StrJoin(kUpdatableFields, ", ")));
-    }
-  }
-  return absl::OkStatus();
+  runtime::Violations violations;
+  runtime::CheckUpdatePaths(violations, paths, kUpdatableFields);
+  return violations.ToStatus();
 }
 
 absl::StatusOr<Machine> ApplyMachineUpdate(const Machine& current, const Machine& patch,
@@ -215,10 +206,8 @@ absl::StatusOr<MachineQuery> MakeMachineQuery(const std::string& line, const std
   MachineQuery query;
   query.line = line;
   query.zone = zone;
-  if (page_size < 0 || page_size > kMaxMachinePageSize) {
-    violations.Add("page_size", absl::StrCat("must be 0 to ", kMaxMachinePageSize));
-  }
-  query.page_size = page_size == 0 ? kDefaultMachinePageSize : page_size;
+  query.page_size =
+      runtime::PageSizeOr(violations, page_size, kDefaultMachinePageSize, kMaxMachinePageSize);
   if (!page_token.empty()) {
     runtime::FilterFingerprint fingerprint;
     fingerprint.AddText(line).AddText(zone);
@@ -259,8 +248,14 @@ absl::string_view RejectReasonName(RejectReason reason) {
   }
 }
 
+absl::string_view MatchedText(absl::string_view text) {
+  const std::string_view trimmed =
+      common::TrimInvisible(std::string_view(text.data(), text.size()));
+  return absl::string_view(trimmed.data(), trimmed.size());
+}
+
 PartCountText ParsePartCountText(absl::string_view text, double* count) {
-  text = absl::StripAsciiWhitespace(text);
+  text = MatchedText(text);
   if (text.empty() || !std::all_of(text.begin(), text.end(), absl::ascii_isdigit)) {
     return PartCountText::kNotACount;
   }
@@ -284,7 +279,7 @@ namespace {
 std::optional<Rejection> PartCountProblem(const Sample& s, int index) {
   constexpr char kRule[] = "a PART_COUNT is a whole number 0..9007199254740992 (2^53)";
   if (s.kind == ValueKind::kText) {
-    if (absl::EqualsIgnoreCase(absl::StripAsciiWhitespace(s.text), "UNAVAILABLE")) {
+    if (absl::EqualsIgnoreCase(MatchedText(s.text), "UNAVAILABLE")) {
       return std::nullopt;
     }
     double count = 0;
@@ -441,10 +436,8 @@ absl::StatusOr<SampleQuery> MakeSampleQuery(const std::string& machine_id,
   }
   query.start_time = start_time.value_or(absl::UnixEpoch());
   query.end_time = end_time.value_or(absl::UnixEpoch());
-  if (page_size < 0 || page_size > kMaxSamplePageSize) {
-    violations.Add("page_size", absl::StrCat("must be 0 to ", kMaxSamplePageSize));
-  }
-  query.page_size = page_size == 0 ? kDefaultSamplePageSize : page_size;
+  query.page_size =
+      runtime::PageSizeOr(violations, page_size, kDefaultSamplePageSize, kMaxSamplePageSize);
   if (!page_token.empty() && violations.empty()) {
     runtime::FilterFingerprint fingerprint;
     fingerprint.AddText(machine_id)
@@ -541,10 +534,7 @@ absl::StatusOr<LatestQuery> MakeLatestQuery(std::vector<std::string> machine_ids
   query.machine_ids = std::move(machine_ids);
   query.data_item_ids = std::move(data_item_ids);
   runtime::Violations violations;
-  if (page_size < 0 || page_size > kMaxLatestPageSize) {
-    violations.Add("page_size", absl::StrCat("must be 0 to ", kMaxLatestPageSize));
-  }
-  query.page_size = page_size;
+  query.page_size = runtime::PageSizeOr(violations, page_size, 0, kMaxLatestPageSize);
   if (!page_token.empty()) {
     std::optional<std::vector<std::string>> key = runtime::DecodeKeyPageToken(
         page_token, 2, LatestFingerprint(query), "GetLatestValues", violations);

@@ -159,6 +159,12 @@ inline constexpr double kMaxPartCount = 9007199254740992.0;
 // text (a sign, a fraction, an exponent, hex). The judge and the part counter read
 // text alike through it.
 enum class PartCountText { kCount, kNotACount, kTooLarge };
+
+// A text value as the service matches it (an EXECUTION state, a count's digits,
+// "UNAVAILABLE"): without the characters that show nothing around it, the runtime's one
+// rule of white space (common::TrimInvisible).
+absl::string_view MatchedText(absl::string_view text);
+
 PartCountText ParsePartCountText(absl::string_view text, double* count);
 
 struct CatalogItem {

@@ -19,7 +19,7 @@ namespace {
 std::string NormalizedText(const ObservedValue& value) {
   const auto* text = std::get_if<std::string>(&value);
   if (text == nullptr) return "";
-  return absl::AsciiStrToUpper(absl::StripAsciiWhitespace(*text));
+  return absl::AsciiStrToUpper(MatchedText(*text));
 }
 
 }  // namespace
@@ -332,7 +332,10 @@ absl::StatusOr<PartCounter> PartCounter::ForRange(absl::Time range_start, absl::
 }
 
 bool IsPartCount(const PartCountObservation& o) {
-  return o.available && std::isfinite(o.value) && o.value >= 0 && o.value <= kMaxPartCount;
+  // Whole numbers only, as ingest takes for PART_COUNT: a value stored before its item
+  // became PART_COUNT may be anything (outside testing: 7.5 counted as parts, rounded).
+  return o.available && std::isfinite(o.value) && o.value >= 0 && o.value <= kMaxPartCount &&
+         std::trunc(o.value) == o.value;
 }
 
 void PartCounter::Add(const PartCountObservation& o) {

@@ -296,7 +296,7 @@ struct PartCountObservation {
   double value = 0;
 };
 
-// True for an observation PartCounter counts: available, finite, 0 to 2^53.
+// True for an observation PartCounter counts: available, a whole number 0 to 2^53.
 bool IsPartCount(const PartCountObservation& observation);
 
 // Parts made in [range_start, range_end) by one PART_COUNT item: the growth of its count,
@@ -305,8 +305,8 @@ bool IsPartCount(const PartCountObservation& observation);
 // as baseline), else the first value in the range. Each rise adds its size; a drop is a
 // reset and counting restarts from the new value (the drop adds nothing). Unavailable
 // values are skipped (a machine switched off keeps its count), and so are values that are
-// negative, not finite or above 2^53 (not counts). Observations at or after range_end are
-// ignored. The sum saturates at int64's maximum.
+// not whole, negative, not finite or above 2^53 (not counts). Observations at or after range_end
+// are ignored. The sum saturates at int64's maximum.
 class PartCounter {
  public:
   // Errors: INVALID_ARGUMENT (field `end_time`) if range_end is not after range_start.

@@ -160,7 +160,9 @@ TEST(MachineStateTest, NightShiftAcrossMidnight) {
 }
 
 TEST(MachineStateTest, ExecutionValues) {
-  for (const char* v : {"ACTIVE", "active", " Active "})
+  // Outside testing: "ACTIVE" and a no-break space was no state (UNAVAILABLE), while
+  // " ACTIVE" was RUNNING; white space is the runtime's one rule (common::TrimInvisible).
+  for (const char* v : {"ACTIVE", "active", " Active ", "ACTIVE\u00a0", "\u3000ACTIVE\u200b"})
     EXPECT_EQ(ExecutionState(v), kRunning) << v;
   for (const char* v :
        {"READY", "WAIT", "OPTIONAL_STOP", "PROGRAM_OPTIONAL_STOP", "PROGRAM_COMPLETED"}) {
@@ -660,6 +662,11 @@ TEST(PartCountTest, UnavailableAndInvalidValuesAreSkipped) {
              Count("10:00:00", 103)},
             "08:00:00", "16:00:00"),
       3);
+  // Outside testing: numbers stored before the item became PART_COUNT (ingest takes whole
+  // numbers only for it) counted 5 → 7.5 → 10 as 3 + 2 parts.
+  EXPECT_EQ(Parts({Count("08:00:00", 5), Count("09:00:00", 7.5), Count("10:00:00", 10)}, "08:00:00",
+                  "16:00:00"),
+            5);
 }
 
 TEST(PartCountTest, EqualTimestampsKeepTheirOrderAndUnsortedInputIsSorted) {

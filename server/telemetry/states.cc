@@ -190,10 +190,8 @@ absl::StatusOr<StateIntervalQuery> MakeStateIntervalQuery(const std::string& mac
   CheckRange(start_time, end_time, violations);
   query.start_time = start_time.value_or(absl::UnixEpoch());
   query.end_time = end_time.value_or(absl::UnixEpoch());
-  if (page_size < 0 || page_size > kMaxStatePageSize) {
-    violations.Add("page_size", absl::StrCat("must be 0 to ", kMaxStatePageSize));
-  }
-  query.page_size = page_size == 0 ? kDefaultStatePageSize : page_size;
+  query.page_size =
+      runtime::PageSizeOr(violations, page_size, kDefaultStatePageSize, kMaxStatePageSize);
   if (!page_token.empty() && violations.empty()) {
     query.after = runtime::DecodePageToken(
         page_token, StateFingerprint(machine_id, query.start_time, query.end_time).Hex(),
@@ -318,7 +316,7 @@ std::optional<PartCountObservation> PartCountObservationOf(const Sample& sample)
       o.available = false;
       return o;
     case ValueKind::kText: {
-      const absl::string_view text = absl::StripAsciiWhitespace(sample.text);
+      const absl::string_view text = MatchedText(sample.text);
       if (absl::EqualsIgnoreCase(text, "UNAVAILABLE")) {
         o.available = false;
         return o;
@@ -360,10 +358,8 @@ absl::StatusOr<DowntimeQuery> MakeDowntimeQuery(const std::string& machine_id,
   if (start_time && end_time && *end_time <= *start_time) {
     violations.Add("end_time", "must be after start_time");
   }
-  if (page_size < 0 || page_size > kMaxDowntimePageSize) {
-    violations.Add("page_size", absl::StrCat("must be 0 to ", kMaxDowntimePageSize));
-  }
-  query.page_size = page_size == 0 ? kDefaultDowntimePageSize : page_size;
+  query.page_size =
+      runtime::PageSizeOr(violations, page_size, kDefaultDowntimePageSize, kMaxDowntimePageSize);
   if (!page_token.empty() && violations.empty()) {
     query.after = runtime::DecodePageToken(page_token, DowntimeFingerprint(query).Hex(),
                                            "ListDowntimes", violations);

@@ -20,4 +20,11 @@ bool IsInvisibleCharacter(char32_t c);
 // reason of U+3000 were taken).
 bool IsBlankText(std::string_view text);
 
+// `text` without the characters that show nothing (IsInvisibleCharacter) at its start and
+// end: how a value the server matches by its text (an EXECUTION state "ACTIVE", a part
+// count's digits, "UNAVAILABLE") is read, so that the white space of one rule is the white
+// space of every rule (outside testing: "ACTIVE" and a U+00A0 was no state at all, while
+// " ACTIVE" was RUNNING). Bytes that are not UTF-8 are kept.
+std::string_view TrimInvisible(std::string_view text);
+
 }  // namespace plantmesh::common
