@@ -338,22 +338,25 @@ namespace {
 // A database error a client can act on (retry, or fix what it asked), told in our words
 // with the SQLSTATE and an error id. PostgreSQL's own text names tables and constraints
 // (and its DETAIL line quotes row values), so it goes only to the log, under that id.
+constexpr char kConflictText[] =
+    "the change conflicted with a concurrent one and was rolled back; retry";
+
 absl::Status FromDatabase(absl::StatusCode code, absl::string_view what, absl::string_view state,
-                          const std::exception& e) {
+                          absl::string_view message) {
   const std::string id = NewErrorId();
   spdlog::warn("postgres error_id={} sqlstate={}: {}", id, state.empty() ? "-" : std::string(state),
-               PrimaryMessage(e.what()));
+               PrimaryMessage(message));
   return absl::Status(code, absl::StrCat(what, " (", state.empty() ? "" : "SQLSTATE ", state,
                                          state.empty() ? "" : ", ", "error id ", id, ")"));
 }
 
 // The connection to PostgreSQL is gone (or the server is shutting down): the client is
 // told which dependency and `advice` (ForClient), libpq's text stays in the server's log.
-absl::Status LostConnection(const std::exception& e, absl::string_view state,
+absl::Status LostConnection(absl::string_view message, absl::string_view state,
                             std::string_view advice) {
   return DependencyUnavailable(
       "PostgreSQL",
-      absl::StrCat(PrimaryMessage(e.what()), state.empty() ? "" : " (SQLSTATE ", state,
+      absl::StrCat(PrimaryMessage(message), state.empty() ? "" : " (SQLSTATE ", state,
                    state.empty() ? "" : ")"),
       advice);
 }
@@ -365,27 +368,22 @@ absl::Status MapPgException(const std::exception& e, const PgConstraintErrors* c
     // Also a read's commit: the advice names what a change needs without saying the call
     // has a request_id (outside testing: QueryAggregates was told to retry "with the same
     // request_id", which it does not have).
-    return LostConnection(e, "",
+    return LostConnection(e.what(), "",
                           "the connection was lost during commit and the outcome is unknown: "
                           "retry (a change with the same request_id, so it is not done twice)");
   }
   if (dynamic_cast<const pqxx::broken_connection*>(&e) != nullptr) {
-    return LostConnection(e, "", "the connection was lost; retry");
+    return LostConnection(e.what(), "", "the connection was lost; retry");
   }
   if (dynamic_cast<const pqxx::statement_completion_unknown*>(&e) != nullptr) {
-    return LostConnection(e, "",
+    return LostConnection(e.what(), "",
                           "the connection was lost while a statement ran: retry (a change with "
                           "the same request_id, so it is not done twice)");
   }
   const auto* sql = dynamic_cast<const pqxx::sql_error*>(&e);
   const std::string state = sql != nullptr ? sql->sqlstate() : "";
-  if (dynamic_cast<const pqxx::serialization_failure*>(&e) != nullptr ||
-      dynamic_cast<const pqxx::deadlock_detected*>(&e) != nullptr ||
-      dynamic_cast<const pqxx::transaction_rollback*>(&e) != nullptr || state == "40001" ||
-      state == "40P01") {
-    return FromDatabase(absl::StatusCode::kAborted,
-                        "the change conflicted with a concurrent one and was rolled back; retry",
-                        state, e);
+  if (dynamic_cast<const pqxx::transaction_rollback*>(&e) != nullptr) {
+    return FromDatabase(absl::StatusCode::kAborted, kConflictText, state, e.what());
   }
   if (sql == nullptr) {
     // Not the server's answer: a client-library fault. ForClient gives the client an id.
@@ -396,15 +394,20 @@ absl::Status MapPgException(const std::exception& e, const PgConstraintErrors* c
       return *declared;
     }
   }
-  if (dynamic_cast<const pqxx::unique_violation*>(&e) != nullptr || state == "23505") {
-    return FromDatabase(absl::StatusCode::kAlreadyExists, "a conflicting record already exists",
-                        state, e);
+  return MapSqlState(state, e.what());
+}
+
+absl::Status MapSqlState(absl::string_view state, absl::string_view message) {
+  if (state == "40001" || state == "40P01") {
+    return FromDatabase(absl::StatusCode::kAborted, kConflictText, state, message);
   }
-  if (dynamic_cast<const pqxx::foreign_key_violation*>(&e) != nullptr ||
-      dynamic_cast<const pqxx::check_violation*>(&e) != nullptr || state == "23503" ||
-      state == "23514") {
+  if (state == "23505") {
+    return FromDatabase(absl::StatusCode::kAlreadyExists, "a conflicting record already exists",
+                        state, message);
+  }
+  if (state == "23503" || state == "23514") {
     return FromDatabase(absl::StatusCode::kFailedPrecondition,
-                        "the change conflicts with related records", state, e);
+                        "the change conflicts with related records", state, message);
   }
   // lock_not_available: lock_timeout (or NOWAIT) gave up on a lock someone else holds;
   // the transaction was rolled back and can be retried like a conflict.
@@ -412,26 +415,27 @@ absl::Status MapPgException(const std::exception& e, const PgConstraintErrors* c
     return FromDatabase(absl::StatusCode::kAborted,
                         "a record is locked by a concurrent change (postgres-lock-timeout-ms); "
                         "retry",
-                        state, e);
+                        state, message);
   }
   // Class 08 (connection exception), 57P01..57P03 (admin shutdown, crash shutdown,
   // cannot connect now): the server went away under us.
   if (absl::StartsWith(state, "08") || absl::StartsWith(state, "57P")) {
-    return LostConnection(e, state, "retry later");
+    return LostConnection(message, state, "retry later");
   }
   // query_canceled: statement_timeout expired (or the statement was cancelled).
   if (state == "57014") {
     return FromDatabase(absl::StatusCode::kDeadlineExceeded,
                         "a database statement ran longer than postgres-statement-timeout-ms", state,
-                        e);
+                        message);
   }
+  // Class 53: disk full, out of memory, too many connections.
   if (absl::StartsWith(state, "53")) {
     return FromDatabase(absl::StatusCode::kResourceExhausted,
-                        "the database is out of resources; retry later", state, e);
+                        "the database is out of resources; retry later", state, message);
   }
   // INTERNAL keeps PostgreSQL's first line (never its DETAIL) for the server's log:
   // ForClient replaces it with an error id before it reaches a client.
-  return absl::InternalError(absl::StrCat(PrimaryMessage(e.what()), " (SQLSTATE ", state, ")"));
+  return absl::InternalError(absl::StrCat(PrimaryMessage(message), " (SQLSTATE ", state, ")"));
 }
 
 }  // namespace plantmesh::runtime

@@ -12,6 +12,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
 // libpqxx 6.4 defines pqxx::connection as an alias of a class template, so a plain
@@ -125,6 +126,13 @@ class PgPool {
 // declared for it.
 absl::Status MapPgException(const std::exception& e,
                             const PgConstraintErrors* constraints = nullptr);
+
+// The status of a PostgreSQL error by its SQLSTATE alone, as MapPgException gives it (its
+// classes above, and class 53, out of disk, memory or connections, RESOURCE_EXHAUSTED):
+// the one mapping of every store, libpq's paths included (outside testing: a full disk was
+// RESOURCE_EXHAUSTED for a photo and INTERNAL for an ingest). `message`: PostgreSQL's
+// text, for the server's log only.
+absl::Status MapSqlState(absl::string_view state, absl::string_view message);
 
 // An idle connection's socket should have nothing to read. Readable data or EOF means the
 // server closed it (restart, pg_terminate_backend, idle timeout: PostgreSQL sends its

@@ -74,6 +74,31 @@ TEST(PgPoolTest, MapsConstraintViolationsAndOtherErrors) {
   EXPECT_NE(syntax.message().find("42601"), absl::string_view::npos) << syntax;
 }
 
+// Outside testing: a full disk was RESOURCE_EXHAUSTED for a photo upload (pqxx) and
+// INTERNAL for a telemetry ingest (libpq). Both paths map by the SQLSTATE alone.
+TEST(PgPoolTest, MapsSqlStatesAloneAsForEveryStore) {
+  const std::pair<const char*, absl::StatusCode> cases[] = {
+      {"53100", absl::StatusCode::kResourceExhausted},  // disk full
+      {"53200", absl::StatusCode::kResourceExhausted},  // out of memory
+      {"53300", absl::StatusCode::kResourceExhausted},  // too many connections
+      {"40001", absl::StatusCode::kAborted},
+      {"40P01", absl::StatusCode::kAborted},
+      {"55P03", absl::StatusCode::kAborted},
+      {"57014", absl::StatusCode::kDeadlineExceeded},
+      {"23505", absl::StatusCode::kAlreadyExists},
+      {"23514", absl::StatusCode::kFailedPrecondition},
+      {"08006", absl::StatusCode::kUnavailable},
+      {"42601", absl::StatusCode::kInternal},
+  };
+  for (const auto& [state, code] : cases) {
+    const absl::Status status = MapSqlState(state, "could not extend file \"base/1/2\"");
+    EXPECT_EQ(status.code(), code) << state << ": " << status;
+    EXPECT_THAT(std::string(status.message()), ::testing::HasSubstr(state));
+  }
+  EXPECT_THAT(std::string(MapSqlState("53100", "x").message()),
+              ::testing::HasSubstr("the database is out of resources; retry later"));
+}
+
 // A connection lost during a commit: the outcome is unknown to the server too. The
 // advice fits a read as well (outside testing: QueryAggregates, which has no request_id,
 // was told to retry "with the same request_id").

@@ -147,13 +147,12 @@ absl::Status LibpqError(PGconn* conn, const PGresult* result, absl::string_view 
                      " (SQLSTATE ", sqlstate, ")"),
         "the connection was lost; send the batch again");
   }
-  if (sqlstate == "40001" || sqlstate == "40P01" || sqlstate == "55P03") {
-    return absl::AbortedError(absl::StrCat(what, ": conflict (SQLSTATE ", sqlstate, "); retry"));
-  }
-  if (sqlstate == "57014") {
-    return absl::DeadlineExceededError(absl::StrCat(what, ": statement timeout"));
-  }
-  return absl::InternalError(absl::StrCat(what, " failed (SQLSTATE ", sqlstate, ")"));
+  // Every other error as the runtime maps it for every store (a full disk is
+  // RESOURCE_EXHAUSTED here too, not INTERNAL).
+  const char* primary =
+      result != nullptr ? PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY) : nullptr;
+  return runtime::MapSqlState(
+      sqlstate, absl::StrCat(what, ": ", primary != nullptr ? primary : PQerrorMessage(conn)));
 }
 
 absl::Status LibpqExec(PGconn* conn, const char* sql) {

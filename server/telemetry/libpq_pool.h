@@ -64,9 +64,10 @@ class LibpqPool {
 
 // The status of a failed command on `conn` (`result` may be null): UNAVAILABLE with the
 // DEPENDENCY_UNAVAILABLE ErrorInfo (runtime::DependencyUnavailable) when the connection is
-// lost (also during COMMIT: safe, batches carry their sequence),
-// ABORTED for serialization failures, deadlocks and lock timeouts, DEADLINE_EXCEEDED
-// for a statement timeout, INTERNAL otherwise with the SQLSTATE (never the values).
+// lost (also during COMMIT: safe, batches carry their sequence); every other error as
+// runtime::MapSqlState maps it for every store (ABORTED for serialization failures,
+// deadlocks and lock timeouts, DEADLINE_EXCEEDED for a statement timeout,
+// RESOURCE_EXHAUSTED for a full disk, INTERNAL otherwise with the SQLSTATE, never the values).
 absl::Status LibpqError(PGconn* conn, const PGresult* result, absl::string_view what);
 
 // Runs `sql` (no parameters, no rows expected). Non-OK as LibpqError.

@@ -29,8 +29,23 @@ PartitionJob::~PartitionJob() {
 }
 
 absl::Status PartitionJob::RunOnce() {
-  const absl::Time now = now_();
   const absl::Duration retry_in = RetryIn();
+  // Retention by PostgreSQL's clock, not this process's: a replica whose clock ran ahead
+  // (a VM booted on a wrong RTC, a mistyped `date`) dropped every day of the shared
+  // database at start, today's included (outside testing: 40 days ahead, 1.5 M samples and
+  // every writer's batch records gone).
+  absl::StatusOr<absl::Time> database_now = store_->DatabaseNow();
+  clock_failures_.Record(database_now.status(), retry_in);
+  if (!database_now.ok()) return database_now.status();
+  const absl::Time now = *database_now;
+  const absl::Duration skew = now_() - now;
+  if (absl::AbsDuration(skew) > kClockSkewWarning) {
+    spdlog::warn(
+        "telemetry: this server's clock is {} {} PostgreSQL's; partitions and retention follow "
+        "PostgreSQL's clock, ingest's time checks this server's: set both right (NTP)",
+        absl::FormatDuration(absl::AbsDuration(skew)),
+        skew > absl::ZeroDuration() ? "ahead of" : "behind");
+  }
   const IngestLimits limits = config_.limits();
   absl::StatusOr<std::vector<std::string>> created = store_->CreatePartitions(
       DaysToKeep(now, limits.retention, static_cast<int>(config_.partitions_ahead_days)));

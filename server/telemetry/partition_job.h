@@ -3,6 +3,8 @@
 // from the oldest retained day to partitions-ahead-days ahead and drops the partitions
 // whose every sample is older than retention-days, and deletes the state intervals and
 // downtimes that ended more than state-retention-days ago. Each creation and drop is logged.
+// Days are judged by PostgreSQL's clock, so that replicas agree whatever their own clocks
+// say; a process clock more than kClockSkewWarning off it is logged each round.
 #pragma once
 
 #include <functional>
@@ -18,11 +20,14 @@
 
 namespace plantmesh::telemetry {
 
+inline constexpr absl::Duration kClockSkewWarning = absl::Minutes(1);
+
 class PartitionJob {
  public:
   // `store` outlives the job. Runs one round synchronously (a failure is logged and
   // retried by the next round), then starts the thread: a round every
-  // partition-check-seconds, or RetryIn() after a round that failed.
+  // partition-check-seconds, or RetryIn() after a round that failed. `now`: this process's
+  // clock, compared with PostgreSQL's.
   PartitionJob(PgTelemetryStore* store, const TelemetryConfig& config,
                std::function<absl::Time()> now);
   ~PartitionJob();  // stops and joins the thread
@@ -44,6 +49,7 @@ class PartitionJob {
   absl::Mutex mu_;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;
+  runtime::FailureLog clock_failures_{"telemetry: reading PostgreSQL's clock"};
   runtime::FailureLog create_failures_{"telemetry: creating sample partitions"};
   runtime::FailureLog drop_failures_{"telemetry: dropping expired sample partitions"};
   runtime::FailureLog state_failures_{"telemetry: deleting expired state intervals and downtimes"};

@@ -7,6 +7,7 @@
 #include <optional>
 #include <pqxx/pqxx>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -26,6 +27,7 @@
 #include "server/telemetry/copy_binary.h"
 #include "server/telemetry/libpq_exec.h"
 #include "server/telemetry/pg_store_internal.h"
+#include "spdlog/spdlog.h"
 
 namespace plantmesh::telemetry {
 
@@ -362,7 +364,9 @@ void AddCopyRows(const Batch& batch, const std::vector<int>& accepted, int64_t b
   }
 }
 
-absl::Status Copy(PGconn* conn, const std::string& rows) {
+// `*no_partition`: whether it failed for a row no partition takes (SQLSTATE 23514 on the
+// partitioned table, which has no CHECK constraint of its own).
+absl::Status Copy(PGconn* conn, const std::string& rows, bool* no_partition) {
   {
     LibpqResult started(PQexec(conn, kCopySql));
     if (PQresultStatus(started.get()) != PGRES_COPY_IN) {
@@ -377,6 +381,9 @@ absl::Status Copy(PGconn* conn, const std::string& rows) {
   absl::Status status = PQresultStatus(done.get()) == PGRES_COMMAND_OK
                             ? absl::OkStatus()
                             : LibpqError(conn, done.get(), "COPY telemetry.samples");
+  const char* state =
+      done.get() != nullptr ? PQresultErrorField(done.get(), PG_DIAG_SQLSTATE) : nullptr;
+  *no_partition = !status.ok() && state != nullptr && std::string_view(state) == "23514";
   // Drain: libpq ends a command with a null result.
   while (PGresult* more = PQgetResult(conn)) PQclear(more);
   return status;
@@ -633,6 +640,7 @@ absl::StatusOr<std::vector<BatchOutcome>> PgTelemetryStore::IngestBatches(
   PM_ASSIGN_OR_RETURN(LibpqPool::Lease lease, ingest_->Acquire());
   PGconn* conn = lease.conn();
   std::vector<absl::Time> new_days;
+  bool no_partition = false;
   auto body = [&]() -> absl::StatusOr<std::vector<BatchOutcome>> {
     std::vector<BatchOutcome> outcomes(batches.size());
     // The facts: the machines and the data items the batches name (valid ids only: other
@@ -789,7 +797,7 @@ absl::StatusOr<std::vector<BatchOutcome>> PgTelemetryStore::IngestBatches(
           PM_RETURN_IF_ERROR(LibpqExec(conn, RollupPartitionDdl(day).c_str()));
         }
       }
-      PM_RETURN_IF_ERROR(Copy(conn, rows.Finish()));
+      PM_RETURN_IF_ERROR(Copy(conn, rows.Finish(), &no_partition));
       PM_RETURN_IF_ERROR(LockGroupTrackers(conn, batches, fresh, outcomes, state_items, pending));
       // In batch order: a batch's state samples move the trackers the next one finds.
       for (size_t b : fresh) {
@@ -826,15 +834,31 @@ absl::StatusOr<std::vector<BatchOutcome>> PgTelemetryStore::IngestBatches(
     PM_RETURN_IF_ERROR(ExecPipeline(conn, closing).status());
     return outcomes;
   };
-  absl::StatusOr<std::vector<BatchOutcome>> outcomes = body();
-  if (!outcomes.ok()) {
+  auto attempt = [&] {
+    new_days.clear();
+    no_partition = false;
+    absl::StatusOr<std::vector<BatchOutcome>> out = body();
     // Nothing of the batches stays: roll back (a lost connection rolled back already;
     // the lease closes a connection left in a transaction).
-    if (PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) != PQTRANS_IDLE) {
+    if (!out.ok() && PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) != PQTRANS_IDLE) {
       PQclear(PQexec(conn, "ROLLBACK"));
     }
-    return outcomes.status();
+    return out;
+  };
+  absl::StatusOr<std::vector<BatchOutcome>> outcomes = attempt();
+  if (!outcomes.ok() && no_partition) {
+    // A day partition this replica remembered is gone: dropped by another replica's
+    // retention, an operator or a restore (outside testing: every batch of that day failed
+    // INTERNAL until this replica's next partition round, up to an hour). Forget them all
+    // and try once more, creating the days' partitions in the transaction.
+    spdlog::warn("telemetry: a sample partition was dropped by someone else; creating it again");
+    {
+      absl::MutexLock lock(&days_mu_);
+      days_.clear();
+    }
+    outcomes = attempt();
   }
+  if (!outcomes.ok()) return outcomes.status();
   if (!new_days.empty()) {
     absl::MutexLock lock(&days_mu_);
     days_.insert(new_days.begin(), new_days.end());
@@ -984,6 +1008,17 @@ absl::StatusOr<std::vector<std::string>> PgTelemetryStore::DropExpiredPartitions
   absl::MutexLock lock(&days_mu_);
   for (absl::Time day : dropped_days) days_.erase(day);
   return dropped;
+}
+
+absl::StatusOr<absl::Time> PgTelemetryStore::DatabaseNow() {
+  int64_t micros = 0;
+  PM_RETURN_IF_ERROR(Run([&](pqxx::connection& conn) -> absl::Status {
+    pqxx::nontransaction tx(conn);
+    micros = tx.exec1("SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint")[0]
+                 .as<int64_t>();
+    return absl::OkStatus();
+  }));
+  return absl::FromUnixMicros(micros);
 }
 
 absl::StatusOr<int64_t> PgTelemetryStore::DeleteExpiredBatchRecords(absl::Time before) {

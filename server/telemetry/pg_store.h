@@ -105,6 +105,9 @@ class PgTelemetryStore : public TelemetryStore {
   absl::StatusOr<int64_t> DeleteExpiredBatchRecords(absl::Time before);
   // The day partitions that exist, oldest first.
   absl::StatusOr<std::vector<std::string>> ListPartitions();
+  // PostgreSQL's clock (clock_timestamp()): what retention is judged by, so that every
+  // replica drops the same days whatever its own clock says.
+  absl::StatusOr<absl::Time> DatabaseNow();
 
  private:
   absl::Status Run(const std::function<absl::Status(pqxx::connection&)>& body);

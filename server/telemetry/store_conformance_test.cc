@@ -17,6 +17,7 @@
 #include "server/runtime/service_tables.h"
 #include "server/telemetry/libpq_pool.h"
 #include "server/telemetry/module.h"
+#include "server/telemetry/partition_job.h"
 #include "server/telemetry/pg_store.h"
 #include "server/telemetry/testing/fake_store.h"
 #include "server/telemetry/testing/state_conformance.h"
@@ -73,6 +74,11 @@ class PgBackend {
     pqxx::connection conn(url_);
     pqxx::nontransaction tx(conn);
     return tx.exec1(sql)[0].as<int64_t>();
+  }
+  void Exec(const std::string& sql) {
+    pqxx::connection conn(url_);
+    pqxx::nontransaction tx(conn);
+    tx.exec0(sql);
   }
   const std::string& url() const { return url_; }
 
@@ -203,6 +209,51 @@ TEST_F(PgOnlyTest, DroppingAPartitionKeepsTheOtherDaysSamples) {
   ASSERT_TRUE(out.ok()) << out.status();
   ASSERT_EQ(out->verdict.rejected.size(), 1u);
   EXPECT_EQ(out->verdict.rejected[0].reason, RejectReason::kTimeOutOfRange);
+}
+
+// Outside testing: after another replica (or an operator) dropped a day partition this
+// replica had created, every batch of that day failed INTERNAL until its next partition
+// round, up to an hour later. The batch creates the partition again and commits.
+TEST_F(PgOnlyTest, ABatchOfADayWhosePartitionWasDroppedElsewhereCreatesItAgain) {
+  const absl::Time now = RegisterCnc07();
+  auto judge = [&](const std::vector<Sample>& s, const Catalog& c) {
+    return JudgeBatch(s, c, now, IngestLimits{});
+  };
+  auto encode = [](const Batch&, const std::vector<int>&) {
+    return runtime::OutboxEvent{common::NewUuidV4(), "", "x"};
+  };
+  Batch first{"w", 1, {NumberAt("temp", 1, now, "CNC-07")}};
+  ASSERT_TRUE(backend_.store()->IngestBatch(first, judge, encode).ok());
+  backend_.Exec(absl::StrCat("DROP TABLE telemetry.", PartitionName(DayStart(now))));
+  Batch second{"w", 2, {NumberAt("temp", 2, now + absl::Seconds(1), "CNC-07")}};
+  absl::StatusOr<BatchOutcome> out = backend_.store()->IngestBatch(second, judge, encode);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->verdict.accepted.size(), 1u);
+  EXPECT_EQ(backend_.Count("SELECT count(*) FROM telemetry.samples"), 1);
+}
+
+// Outside testing: a replica whose clock ran 40 days ahead dropped every partition of the
+// shared database at start, today's with 1.5 M samples, and every batch record. Retention
+// follows PostgreSQL's clock.
+TEST_F(PgOnlyTest, ThePartitionJobJudgesRetentionByPostgresClockNotItsOwn) {
+  const absl::Time now = RegisterCnc07();
+  auto judge = [&](const std::vector<Sample>& s, const Catalog& c) {
+    return JudgeBatch(s, c, now, IngestLimits{});
+  };
+  auto encode = [](const Batch&, const std::vector<int>&) {
+    return runtime::OutboxEvent{common::NewUuidV4(), "", "x"};
+  };
+  Batch batch{"w", 1, {NumberAt("temp", 1, now, "CNC-07")}};
+  ASSERT_TRUE(backend_.store()->IngestBatch(batch, judge, encode).ok());
+  {
+    PartitionJob ahead(backend_.pg(), TelemetryConfig{},
+                       [] { return absl::Now() + absl::Hours(24 * 40); });
+  }
+  absl::StatusOr<std::vector<std::string>> parts = backend_.pg()->ListPartitions();
+  ASSERT_TRUE(parts.ok()) << parts.status();
+  EXPECT_THAT(*parts, ::testing::Contains(PartitionName(DayStart(now))));
+  EXPECT_EQ(backend_.Count("SELECT count(*) FROM telemetry.samples"), 1);
+  EXPECT_EQ(backend_.Count("SELECT count(*) FROM telemetry.ingest_batches"), 1);
 }
 
 // The partition job deletes the batch records older than batch-record-hours: a re-send
