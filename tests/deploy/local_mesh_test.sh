@@ -113,6 +113,9 @@ done
   fail "up exited $status"
 }
 grep -q "^PlantMesh is up" "$OUT/up1.log" || { cat "$OUT/up1.log" >&2; fail "no banner"; }
+# The stop line names this mesh's state directory: a bare `down` stops the default one.
+grep -qF "Stop everything with PLANTMESH_STATE_DIR=$(printf '%q' "$STATE") ./deploy/local/down" \
+  "$OUT/up1.log" || fail "the banner's stop command does not name $STATE"
 
 mapfile -t SERVICES < <("$BUILD_DIR/server/plantmesh-server" --version |
   sed -n 's/^contracts: \(.*\) (fingerprint.*/\1/p' | tr ',' '\n' |
