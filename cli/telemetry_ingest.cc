@@ -339,6 +339,16 @@ int TelemetryIngestCommand::Run(const IngestRunEnvironment& env) const {
   if (!format_.empty()) {
     format = *ParseSampleFileFormat(format_);  // CLI11 checked the name
   } else {
+    // Guessed from the first character after a UTF-8 byte order mark (Windows Notepad's
+    // "UTF-8 with BOM"): outside testing, JSON lines with one were read as CSV from stdin
+    // or a file of another extension. The readers skip the mark themselves, so it is taken.
+    static constexpr char kMark[] = "\xEF\xBB\xBF";
+    int taken = 0;
+    while (taken < 3 && in->peek() == static_cast<unsigned char>(kMark[taken])) {
+      in->get();
+      ++taken;
+    }
+    for (; taken > 0 && taken < 3; --taken) in->unget();  // not a mark: left unread
     const int first = in->peek();
     format = GuessSampleFileFormat(from_stdin ? "" : file_,
                                    first == EOF ? "" : std::string(1, static_cast<char>(first)));

@@ -247,6 +247,25 @@ TEST_F(TelemetryIngestTest, DryRunChecksWithoutSending) {
   EXPECT_EQ(Stored(), 0u);
 }
 
+// Outside testing: JSON lines with a UTF-8 byte order mark (Notepad's "UTF-8 with BOM")
+// were read as CSV from stdin or a file of another extension ("text after the closing
+// quote"). The format is guessed after the mark.
+TEST_F(TelemetryIngestTest, JsonLinesWithAByteOrderMarkAreJsonLinesFromAnySource) {
+  const std::string jsonl =
+      "\xEF\xBB\xBF{\"machineId\":\"cnc07\",\"dataItemId\":\"Xload\","
+      "\"time\":\"2024-05-01T10:00:10Z\",\"number\":12.5}\n";
+  EXPECT_EQ(Ingest({WriteFile("ingest_bom.txt", jsonl), "--dry-run"}), 0) << err_.str();
+  EXPECT_THAT(out_.str(), HasSubstr("1 samples in"));
+  EXPECT_EQ(Ingest({"-"}, jsonl), 0) << err_.str();
+  EXPECT_EQ(Stored(), 1u);
+  // A CSV file with the mark keeps its header.
+  EXPECT_EQ(Ingest({WriteFile("ingest_bom.dat",
+                              "\xEF\xBB\xBFmachine_id,data_item_id,time,value\n" + CsvRows(2)),
+                    "--dry-run"}),
+            0)
+      << err_.str();
+}
+
 // Outside testing: one 5 MB row passed --dry-run, then the ingest waited out its timeout
 // and exited 24 ("no batch acknowledged"), on every retry. No batch can carry it: it is a
 // bad row, named by its line, and nothing is sent.
