@@ -202,6 +202,48 @@ TEST(DynamicListWatchTest, ListsDropsDuplicatesAndResumesFromTheLastCursor) {
   EXPECT_EQ(list_watch.Stats().resumes, 1);
 }
 
+// Outside testing: on_list got the items sorted by key text ("1, 12, 2": plantctl's
+// --watch listings, and --order_by lost). It gets them in the list's order; a key that
+// comes again on a later page keeps its first place with the later item.
+TEST(DynamicListWatchTest, OnListGetsTheItemsInTheListsOrder) {
+  absl::StatusOr<WatchableList> shape = FindWatchableList(Method("ListDefects"));
+  ASSERT_TRUE(shape.ok());
+  pb::Defect moved = MakeDefect("12", pb::DEFECT_STATUS_REPORTED, "PAINT", 1);
+  pb::Defect moved_later = moved;
+  moved_later.set_revision(2);
+  DynamicListWatchCalls calls;
+  calls.list = [&](const google::protobuf::Message& request)
+      -> absl::StatusOr<std::unique_ptr<google::protobuf::Message>> {
+    auto page = std::make_unique<pb::ListDefectsResponse>();
+    page->set_watch_cursor("1.0-1");
+    if (dynamic_cast<const pb::ListDefectsRequest&>(request).page_token().empty()) {
+      *page->add_defects() = moved;
+      *page->add_defects() = MakeDefect("2", pb::DEFECT_STATUS_REPORTED, "PAINT", 1);
+      page->set_next_page_token("p2");
+    } else {
+      *page->add_defects() = MakeDefect("1", pb::DEFECT_STATUS_REPORTED, "PAINT", 1);
+      *page->add_defects() = moved_later;
+    }
+    return page;
+  };
+  calls.watch = [](const google::protobuf::Message&) {
+    return std::make_unique<ScriptedStream>(std::vector<pb::WatchDefectsResponse>{},
+                                            absl::InvalidArgumentError("end of the script"));
+  };
+  calls.new_message = GeneratedMessage;
+  DynamicListWatch list_watch(DynamicListWatchSource(*shape, pb::ListDefectsRequest(), calls),
+                              ListWatchOptions{});
+  std::vector<std::pair<std::string, int64_t>> listed;
+  ListWatchHandlers<DynamicItem> handlers;
+  handlers.on_list = [&](const std::vector<DynamicItem>& items) {
+    for (const DynamicItem& item : items) {
+      listed.emplace_back(DynamicItemKey(*shape, *item), DynamicItemRevision(*shape, *item));
+    }
+  };
+  EXPECT_EQ(list_watch.Run(handlers).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(listed, ElementsAre(Pair("12", 2), Pair("2", 1), Pair("1", 1)));
+}
+
 // A PAINT board (an empty list) that watches `events`, then the script ends: the
 // defects it was told of (key, revision) and its figures.
 struct ScriptedBoard {

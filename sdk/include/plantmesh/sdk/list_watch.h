@@ -2,7 +2,8 @@
 // client-go informers), for any resource with a paged List carrying `watch_cursor` and
 // a Watch* stream whose events carry the resource's revision.
 //
-// Run() lists every page, hands the full set to on_list, then watches from the first
+// Run() lists every page, hands the full set to on_list (in the list's order: the
+// server's, or the order_by the list asked for), then watches from the first
 // page's watch_cursor (a change committed after the list is never missed), and keeps
 // its cache current:
 //   - an event whose revision is not newer than the cached resource's is a duplicate
@@ -78,7 +79,7 @@ struct ListWatchSource {
 
 template <typename Item>
 struct ListWatchHandlers {
-  std::function<void(const std::vector<Item>& items)> on_list;  // after every (re)list
+  std::function<void(const std::vector<Item>& items)> on_list;  // every (re)list, list order
   std::function<void(const Item& item)> on_upsert;              // new or newer
   std::function<void(const Item& item)> on_remove;              // left the set
 };
@@ -217,6 +218,11 @@ class ListWatch {
   // Every page; replaces the cache. The first page's watch_cursor.
   absl::StatusOr<std::string> List(const ListWatchHandlers<Item>& handlers) {
     std::map<std::string, Item> fresh;
+    // The keys in the order the list gave them: on_list hands the items in the server's
+    // order (outside testing: by key text, "1, 12, 2", and --order_by lost). A key that
+    // comes again on a later page (it moved while the pages were read) keeps its first
+    // place and takes the later item.
+    std::vector<std::string> order;
     std::string token;
     std::string cursor;
     bool first = true;
@@ -232,13 +238,16 @@ class ListWatch {
         first = false;
       }
       for (Item& item : page->items) {
-        if (Matches(item)) fresh[source_.key(item)] = std::move(item);
+        if (!Matches(item)) continue;
+        std::string key = source_.key(item);
+        auto [it, added] = fresh.insert_or_assign(key, std::move(item));
+        if (added) order.push_back(std::move(key));
       }
       token = page->next_page_token;
     } while (!token.empty());
     std::vector<Item> items;
     items.reserve(fresh.size());
-    for (const auto& [key, item] : fresh) items.push_back(item);
+    for (const std::string& key : order) items.push_back(fresh.at(key));
     {
       absl::MutexLock lock(&cache_mu_);
       cache_ = std::move(fresh);
