@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "CLI/CLI.hpp"
+#include "absl/strings/cord.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
@@ -28,7 +29,9 @@
 #include "gmock/gmock.h"
 #include "google/protobuf/descriptor.h"
 #include "gtest/gtest.h"
+#include "plantmesh/api/v1/error_details.pb.h"
 #include "plantmesh/defect/v1/defect_service.pb.h"
+#include "plantmesh/sdk/status.h"
 #include "plantmesh/system/v1/system_service.pb.h"
 #include "plantmesh/telemetry/v1/telemetry_service.pb.h"
 
@@ -795,6 +798,13 @@ TEST_F(CommandsTest, RerunHintNamesTheRequestIdFlagOfMutatingCallsThatMaySucceed
   EXPECT_EQ(RerunHint(*catalog_->Find("defect", "create-defect"), *create,
                       absl::AbortedError("defect 7 changed since etag 'v1'")),
             "");
+  // Never sent: the SDK's channel never connected (a mistyped port).
+  plantmesh::api::v1::ErrorInfo never_connected;
+  never_connected.set_reason(sdk::kNotConnectedReason);
+  absl::Status unsent = absl::UnavailableError("no connection to 127.0.0.1:1 was made");
+  unsent.SetPayload("type.googleapis.com/google.rpc.ErrorInfo",
+                    absl::Cord(never_connected.SerializeAsString()));
+  EXPECT_EQ(RerunHint(*catalog_->Find("defect", "create-defect"), *create, unsent), "");
 
   auto upload = Build({"defect", "upload-defect-photo", "--metadata.defect_id", "7",
                        "--metadata.content_type", "image/jpeg", "--metadata.size_bytes", "3",

@@ -307,6 +307,9 @@ std::string RerunHint(const MethodCommand& command, const Message& request,
   const std::string path = command.RequestIdPath();
   const std::string id = TextAt(request, path);
   if (id.empty()) return "";
+  // Never sent (the channel never connected: a wrong endpoint, a server not started):
+  // nothing was made, and the rerun hint would say it may have been.
+  if (sdk::ErrorReason(failure) == sdk::kNotConnectedReason) return "";
   std::string hint;
   if (OutcomeUnknown(failure.code())) {
     hint = "plantctl: the change may have been made before the call failed. ";

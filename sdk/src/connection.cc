@@ -17,10 +17,14 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "plantmesh/api/v1/error_details.pb.h"
 #include "plantmesh/sdk/internal/service_config.h"
+#include "plantmesh/sdk/status.h"
 
 namespace plantmesh::sdk::internal {
 namespace {
+
+namespace api = ::plantmesh::api::v1;
 
 using grpc::experimental::ClientInterceptorFactoryInterface;
 using grpc::experimental::ClientRpcInfo;
@@ -53,6 +57,28 @@ class ConnectionObserver final : public Interceptor {
         waited_(waited),
         endpoint_(endpoint) {}
 
+  // A wait for a channel that never connected ran out: the request was never sent.
+  // Outside testing: a mistyped port waited 10 s and said only "Deadline Exceeded", and
+  // plantctl added that the change "may have been made".
+  grpc::Status NeverConnected(const std::string& why) const {
+    api::ErrorInfo info;
+    info.set_reason(kNotConnectedReason);
+    info.set_domain("sdk.plantmesh");
+    (*info.mutable_metadata())["endpoint"] = *endpoint_;
+    const std::string message =
+        absl::StrCat("no connection to ", *endpoint_,
+                     " was made within the call's deadline, so the request was not sent",
+                     why.empty() ? "" : absl::StrCat(" (", why, ")"),
+                     ": is the endpoint right, and the server started?");
+    api::Status details;
+    details.set_code(grpc::StatusCode::UNAVAILABLE);
+    details.set_message(message);
+    google::protobuf::Any* detail = details.add_details();
+    detail->set_type_url("type.googleapis.com/google.rpc.ErrorInfo");  // wire-compatible
+    detail->set_value(info.SerializeAsString());
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE, message, details.SerializeAsString());
+  }
+
   void Intercept(InterceptorBatchMethods* methods) override {
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_STATUS)) {
       grpc::Status* status = methods->GetRecvStatus();
@@ -62,14 +88,17 @@ class ConnectionObserver final : public Interceptor {
       } else if (!history_->connected_before() && IsUnsentConnectFailure(*status)) {
         history_->RecordFirstConnectionFailure(IsHandshakeFailure(*status, mutual_tls_)
                                                    ? ConnectionHistory::Failure::kHandshake
-                                                   : ConnectionHistory::Failure::kUnreachable);
+                                                   : ConnectionHistory::Failure::kUnreachable,
+                                               status->error_message());
       } else if (waited_ && status->error_code() == grpc::StatusCode::DEADLINE_EXCEEDED &&
                  status->error_details().empty()) {
-        *status = grpc::Status(
-            grpc::StatusCode::UNAVAILABLE,
-            absl::StrCat("no connection to ", *endpoint_,
-                         " within the call's deadline (waited for the server to be back): ",
-                         status->error_message()));
+        *status = history_->connected_before()
+                      ? grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                     absl::StrCat("no connection to ", *endpoint_,
+                                                  " within the call's deadline (waited for the "
+                                                  "server to be back): ",
+                                                  status->error_message()))
+                      : NeverConnected(history_->first_connection_failure_text());
       }
     }
     methods->Proceed();

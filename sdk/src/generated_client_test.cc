@@ -320,5 +320,27 @@ TEST(GeneratedClient, StreamToAnEndpointThatNeverAnswersFailsWithinTheDefaultDea
       << status;
 }
 
+// Outside testing: a mistyped port waited out the deadline and said only "Deadline
+// Exceeded" (the "Connection refused" of the first attempt dropped), and plantctl told the
+// user the change "may have been made". The request was never sent: the status says so,
+// with the first attempt's error and ErrorInfo NOT_CONNECTED.
+TEST(GeneratedClient, ACallToAnEndpointNeverReachedSaysItWasNotSentAndWhy) {
+  ClientOptions options;
+  options.insecure = true;
+  options.endpoint = "127.0.0.1:1";  // nothing listens: connection refused
+  absl::StatusOr<DefectClient> client = DefectClient::Connect(options);
+  ASSERT_TRUE(client.ok());
+  CallOptions call;
+  call.deadline = absl::Now() + absl::Seconds(1);
+  dv1::GetDefectRequest request;
+  request.set_id("1");
+  const absl::Status status = client->GetDefect(request, call).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << status;
+  EXPECT_EQ(ErrorReason(status), kNotConnectedReason) << status;
+  EXPECT_EQ(ErrorMetadata(status, "endpoint"), "127.0.0.1:1");
+  EXPECT_THAT(std::string(status.message()), ::testing::HasSubstr("the request was not sent"));
+  EXPECT_THAT(std::string(status.message()), ::testing::HasSubstr("Connection refused"));
+}
+
 }  // namespace
 }  // namespace plantmesh::sdk

@@ -32,6 +32,11 @@ struct FieldViolationView {
 // The field violations (google.rpc.BadRequest) carried by a status.
 std::vector<FieldViolationView> FieldViolations(const absl::Status& status);
 
+// ErrorInfo reason (domain "sdk.plantmesh") of a call the SDK ended UNAVAILABLE without
+// sending its request: the channel never connected (a wrong endpoint, a server not
+// started) before the call's deadline. Nothing was done; sending it again is safe.
+inline constexpr char kNotConnectedReason[] = "NOT_CONNECTED";
+
 // The ErrorInfo reason (e.g. "ILLEGAL_TRANSITION"), empty when absent.
 std::string ErrorReason(const absl::Status& status);
 // An ErrorInfo metadata value, empty when absent.

@@ -9,9 +9,12 @@
 #include <limits>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
 namespace grpc {
@@ -44,8 +47,16 @@ class ConnectionHistory {
   // How the latest failed attempt of a channel that never connected failed: a
   // handshake failure is reported at once, an unreachable server is waited for.
   Failure first_connection_failure() const { return failure_.load(std::memory_order_acquire); }
-  void RecordFirstConnectionFailure(Failure failure) {
+  // `why`: gRPC's text of it ("failed to connect to all addresses; last error: ...
+  // Connection refused"), for the status of a call that then waited in vain.
+  void RecordFirstConnectionFailure(Failure failure, std::string why) {
     failure_.store(failure, std::memory_order_release);
+    absl::MutexLock lock(&why_mu_);
+    why_ = std::move(why);
+  }
+  std::string first_connection_failure_text() const {
+    absl::MutexLock lock(&why_mu_);
+    return why_;
   }
 
   // Whether a call of `method` ("/package.Service/Method") waits for a connection:
@@ -62,6 +73,8 @@ class ConnectionHistory {
  private:
   std::atomic<bool> connected_before_{false};
   std::atomic<Failure> failure_{Failure::kNone};
+  mutable absl::Mutex why_mu_;
+  std::string why_ ABSL_GUARDED_BY(why_mu_);
   std::atomic<int64_t> last_backoff_reset_ns_{std::numeric_limits<int64_t>::min()};
 };
 
@@ -71,7 +84,9 @@ class ConnectionHistory {
 // most once per `max_backoff_while_calls_wait` (ReconnectOptions; zero: never). A call
 // that waited and reached its deadline without a connection (the channel not READY at
 // the end) ends UNAVAILABLE "no connection to <endpoint> within the call's deadline ..."
-// rather than gRPC's bare DEADLINE_EXCEEDED.
+// rather than gRPC's bare DEADLINE_EXCEEDED; on a channel that never connected, the
+// request was not sent: the message says so with the first attempt's error ("Connection
+// refused"), and the status carries ErrorInfo reason sdk::kNotConnectedReason.
 std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>
 MakeWaitForReadyInterceptorFactory(std::shared_ptr<ConnectionHistory> history, bool mutual_tls,
                                    std::string endpoint,
