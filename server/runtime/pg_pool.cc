@@ -2,6 +2,7 @@
 
 #include <libpq-fe.h>
 #include <poll.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -92,10 +93,10 @@ absl::StatusOr<std::unique_ptr<pqxx::connection>> OpenConnection(const PgPoolOpt
     auto conn = std::make_unique<pqxx::connection>(WithConnectTimeout(options.url));
     const ScopedStallWatch setup(watchdog, conn->sock());
     // set_variable (not a raw SET) so that libpqxx restores them if it reactivates.
-    conn->set_variable("statement_timeout",
-                       std::to_string(absl::ToInt64Milliseconds(options.statement_timeout)));
-    conn->set_variable("lock_timeout",
-                       std::to_string(absl::ToInt64Milliseconds(options.lock_timeout)));
+    for (const auto& [name, value] :
+         SessionSettings(options.statement_timeout, options.lock_timeout, "pool")) {
+      conn->set_variable(name, conn->quote(value));
+    }
     // Verbose errors carry the violated constraint's name (libpqxx 6.4's exceptions do
     // not expose the result's fields), so violations can be mapped by constraint.
     conn->set_verbosity(pqxx::connection_base::verbose);
@@ -310,6 +311,22 @@ bool IdleSocketLooksClosed(int fd) {
   if (fd < 0) return true;
   pollfd poll_fd{fd, POLLIN, 0};
   return poll(&poll_fd, 1, 0) != 0;
+}
+
+std::vector<std::pair<std::string, std::string>> SessionSettings(absl::Duration statement_timeout,
+                                                                 absl::Duration lock_timeout,
+                                                                 absl::string_view pool) {
+  const int64_t statement_ms = absl::ToInt64Milliseconds(statement_timeout);
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
+  return {
+      {"statement_timeout", absl::StrCat(statement_ms)},
+      {"lock_timeout", absl::StrCat(absl::ToInt64Milliseconds(lock_timeout))},
+      {"idle_in_transaction_session_timeout", absl::StrCat(statement_ms)},
+      {"tcp_keepalives_idle", "10"},
+      {"tcp_keepalives_interval", "5"},
+      {"tcp_keepalives_count", "3"},
+      {"application_name", absl::StrCat("plantmesh-server ", pool, " ", host, " pid ", getpid())}};
 }
 
 std::string WithConnectTimeout(const std::string& url) {

@@ -132,6 +132,19 @@ absl::Status MapPgException(const std::exception& e,
 // the one mapping of every store, libpq's paths included (outside testing: a full disk was
 // RESOURCE_EXHAUSTED for a photo and INTERNAL for an ingest). `message`: PostgreSQL's
 // text, for the server's log only.
+// The session settings every connection of the server's (the pool's and the ingest's)
+// starts with, as (name, value) pairs: statement_timeout and lock_timeout; a transaction
+// left idle longer than a statement may run is ended by PostgreSQL
+// (idle_in_transaction_session_timeout; none when statement_timeout is 0), and its TCP
+// keepalives find a client that vanished within about 25 s (tcp_keepalives_*). Outside
+// testing: a frozen replica kept its writer's row locked, and the writer's failover replica
+// answered ABORTED for as long as the freeze lasted (up to 2 h behind a cut network).
+// application_name "plantmesh-server <pool> <host> pid <pid>": pg_stat_activity names
+// the process that holds a lock.
+std::vector<std::pair<std::string, std::string>> SessionSettings(absl::Duration statement_timeout,
+                                                                 absl::Duration lock_timeout,
+                                                                 absl::string_view pool);
+
 absl::Status MapSqlState(absl::string_view state, absl::string_view message);
 
 // An idle connection's socket should have nothing to read. Readable data or EOF means the

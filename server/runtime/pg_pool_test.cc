@@ -10,6 +10,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/runtime/errors.h"
+#include "tests/support/poll.h"
 #include "tests/support/test_servers.h"
 
 namespace plantmesh::runtime {
@@ -97,6 +98,39 @@ TEST(PgPoolTest, MapsSqlStatesAloneAsForEveryStore) {
   }
   EXPECT_THAT(std::string(MapSqlState("53100", "x").message()),
               ::testing::HasSubstr("the database is out of resources; retry later"));
+}
+
+// Outside testing: a frozen replica kept its ingest writer's row locked while its session
+// sat idle in transaction, and the writer's failover replica answered ABORTED for as long
+// as the freeze lasted. PostgreSQL ends a transaction left idle longer than a statement
+// may run; the session names its process.
+TEST(PgPoolTest, ATransactionLeftIdleIsEndedByPostgresAndTheSessionIsNamed) {
+  PgPoolOptions options;
+  options.url = NewDatabase("pool_idle");
+  options.size = 1;
+  options.statement_timeout = absl::Milliseconds(300);
+  auto pool = OpenPool(options);
+  ASSERT_NE(pool, nullptr);
+  pqxx::connection observer(options.url);
+  auto backends = [&](int pid) {
+    pqxx::nontransaction query(observer);
+    return query.exec1(absl::StrCat("SELECT count(*) FROM pg_stat_activity WHERE pid = ", pid))[0]
+        .as<int>();
+  };
+  (void)pool->Run([&](pqxx::connection& conn) {
+    pqxx::work tx(conn);
+    EXPECT_THAT(tx.exec1("SHOW application_name")[0].as<std::string>(),
+                ::testing::StartsWith("plantmesh-server pool "));
+    EXPECT_EQ(tx.exec1("SHOW idle_in_transaction_session_timeout")[0].as<std::string>(), "300ms");
+    const int pid = conn.backendpid();
+    EXPECT_EQ(backends(pid), 1);
+    // The transaction stays open and idle: PostgreSQL ends its session.
+    EXPECT_TRUE(testing::PollUntil([&] { return backends(pid) == 0; }, absl::Seconds(30),
+                                   absl::Milliseconds(20)));
+    return absl::OkStatus();
+  });
+  // The pool opens a new connection for the next caller.
+  EXPECT_TRUE(Exec(*pool, "SELECT 1").ok());
 }
 
 // A connection lost during a commit: the outcome is unknown to the server too. The

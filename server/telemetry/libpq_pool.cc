@@ -8,6 +8,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "server/runtime/errors.h"
 #include "server/runtime/pg_pool.h"
 #include "server/runtime/pg_stall_watchdog.h"
@@ -112,9 +113,12 @@ absl::StatusOr<LibpqPool::Lease> LibpqPool::Acquire() {
                                             absl::StrCat("PostgreSQL is unreachable: ", why));
     }
     const runtime::ScopedStallWatch setup(state_->watchdog, PQsocket(opened));
-    const std::string settings = absl::StrCat(
-        "SET statement_timeout = ", absl::ToInt64Milliseconds(state_->options.statement_timeout),
-        "; SET lock_timeout = ", absl::ToInt64Milliseconds(state_->options.lock_timeout));
+    std::string settings;
+    for (const auto& [name, value] : runtime::SessionSettings(
+             state_->options.statement_timeout, state_->options.lock_timeout, "ingest")) {
+      absl::StrAppend(&settings, "SET ", name, " = '", absl::StrReplaceAll(value, {{"'", "''"}}),
+                      "'; ");
+    }
     absl::Status set = LibpqExec(opened, settings.c_str());
     for (const auto& [name, sql] : state_->options.prepare) {
       if (!set.ok()) break;
