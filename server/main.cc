@@ -21,6 +21,7 @@
 #include "server/known_services.h"
 #include "server/runtime/access_policy.h"
 #include "server/runtime/config.h"
+#include "server/runtime/errors.h"
 #include "server/runtime/event_hub.h"
 #include "server/runtime/event_stream.h"
 #include "server/runtime/executor.h"
@@ -293,7 +294,7 @@ int main(int argc, char** argv) {
   }
   plantmesh::runtime::RaiseOpenFileLimit();
   if (absl::Status served = plantmesh::Serve(*config); !served.ok()) {
-    spdlog::critical("plantmesh-server: {}", served.ToString());
+    spdlog::critical("plantmesh-server: {}", plantmesh::runtime::StatusForLog(served));
     spdlog::default_logger()->flush();
     return 1;
   }

@@ -314,6 +314,14 @@ std::vector<FieldViolation> FieldViolationsOf(const absl::Status& status) {
   return result;
 }
 
+std::string StatusForLog(const absl::Status& status) {
+  if (status.ok()) return "OK";
+  std::string out = absl::StrCat(absl::StatusCodeToString(status.code()), ": ", status.message());
+  const ErrorInfoView info = ErrorInfoOf(status);
+  if (!info.reason.empty()) absl::StrAppend(&out, " (reason ", info.reason, ")");
+  return out;
+}
+
 ErrorInfoView ErrorInfoOf(const absl::Status& status) {
   ErrorInfoView view;
   api::v1::ErrorInfo info;

@@ -163,4 +163,9 @@ struct ErrorInfoView {
 };
 ErrorInfoView ErrorInfoOf(const absl::Status& status);
 
+// A status for a log line: "UNAVAILABLE: <message> (reason DEPENDENCY_UNAVAILABLE)", its
+// details as words; absl's ToString() appended them as escaped protobuf bytes (outside
+// testing: every background job's warning during a PostgreSQL outage).
+std::string StatusForLog(const absl::Status& status);
+
 }  // namespace plantmesh::runtime

@@ -282,6 +282,16 @@ TEST(ForClientTest, ADependencysTextStaysInTheServer) {
   EXPECT_TRUE(id.empty());
 }
 
+// Outside testing: the warnings of every background job during a PostgreSQL outage, and
+// the failed start's one line, ended with the ErrorInfo as escaped protobuf bytes.
+TEST(StatusForLogTest, TheDetailsAreWordsNotBytes) {
+  const absl::Status down = DependencyUnavailable("PostgreSQL", "FATAL: too many clients");
+  EXPECT_EQ(StatusForLog(down),
+            "UNAVAILABLE: FATAL: too many clients (reason DEPENDENCY_UNAVAILABLE)");
+  EXPECT_EQ(StatusForLog(absl::InternalError("x")), "INTERNAL: x");
+  EXPECT_EQ(StatusForLog(absl::OkStatus()), "OK");
+}
+
 // The details are made display-safe as the message is (and so stay valid UTF-8, which a
 // protobuf string must be: a detail with a byte that is not UTF-8 fails to parse in a
 // client): field violations, precondition failures and ErrorInfo's metadata.

@@ -672,7 +672,7 @@ struct EventHub::Impl {
     absl::MutexLock lock(&stream.mu);
     if (stream.connected) {
       spdlog::warn("event hub: lost Redis for {}; watchers stay and resume when it returns: {}",
-                   stream.key, why.ToString());
+                   stream.key, StatusForLog(why));
     }
     stream.connected = false;
     DropEndedLocked(stream);
@@ -763,7 +763,7 @@ struct EventHub::Impl {
       }
       absl::StatusOr<std::vector<RawStreamEntry>> raw = ParseXReadReply(*(*replies)[2]);
       if (!raw.ok()) {
-        spdlog::error("event hub: {}: {}", stream.key, raw.status().ToString());
+        spdlog::error("event hub: {}: {}", stream.key, StatusForLog(raw.status()));
         backoff = NextBackoff(backoff, options);
         continue;
       }

@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "server/runtime/errors.h"
 #include "spdlog/spdlog.h"
 
 namespace plantmesh::runtime {
@@ -17,13 +18,13 @@ void FailureLog::Failed(const absl::Status& status, absl::Duration retry_in) {
     first_ = logged_ = now;
     spdlog::warn(
         "{} failed (tried again every {}; logged again at most every {} while it fails): {}", task_,
-        absl::FormatDuration(retry_in), absl::FormatDuration(every_), status.ToString());
+        absl::FormatDuration(retry_in), absl::FormatDuration(every_), StatusForLog(status));
     return;
   }
   if (now - logged_ < every_) return;
   spdlog::warn("{} still fails ({} failures in {}): {}", task_, failures_,
                absl::FormatDuration(absl::Trunc(now - first_, absl::Seconds(1))),
-               status.ToString());
+               StatusForLog(status));
   logged_ = now;
 }
 

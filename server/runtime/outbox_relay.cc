@@ -22,6 +22,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "plantmesh/common/status_macros.h"
+#include "server/runtime/errors.h"
 #include "server/runtime/event_stream.h"
 #include "server/runtime/pg_pool.h"
 #include "server/runtime/redis_client.h"
@@ -398,7 +399,7 @@ struct OutboxRelay::State {
       }
       if (!state.failing) {
         spdlog::warn("outbox relay: {} failed, retrying with backoff (other sources go on): {}",
-                     state.source.schema, failed.ToString());
+                     state.source.schema, StatusForLog(failed));
       }
       state.failing = true;
       state.backoff = std::min<std::chrono::milliseconds>(
@@ -445,7 +446,7 @@ struct OutboxRelay::State {
         spdlog::warn(
             "outbox relay: Redis unreachable or refusing writes, events wait in "
             "PostgreSQL: {}",
-            why.ToString());
+            StatusForLog(why));
       }
     }
   }
@@ -472,7 +473,8 @@ struct OutboxRelay::State {
         std::vector<OutboxLag> lags = Lag();
         for (const OutboxLag& lag : lags) {
           if (!lag.status.ok()) {
-            spdlog::debug("outbox relay: lag of {} unknown: {}", lag.schema, lag.status.ToString());
+            spdlog::debug("outbox relay: lag of {} unknown: {}", lag.schema,
+                          StatusForLog(lag.status));
           }
         }
         std::lock_guard<std::mutex> lock(lag_mu);
