@@ -342,6 +342,9 @@ absl::Status ValidatePhotoUpload(const PhotoUploadInput& input, int64_t max_byte
 // bytes, "WEBP", RFC 9649), so a screen is never handed a PDF labelled image/jpeg.
 // INVALID_ARGUMENT on "chunk" otherwise.
 absl::Status ValidatePhotoBytes(absl::string_view content_type, absl::string_view bytes);
+// The bytes every signature above fits in (WebP's is the longest): an upload is judged as
+// soon as it has them, not after the whole photo.
+inline constexpr size_t kPhotoSignatureBytes = 12;
 
 // ---- resources ----
 

@@ -399,6 +399,24 @@ v1::PhotoUpload PhotoMetadata(const std::string& defect_id, const std::string& b
   return metadata;
 }
 
+// Outside testing: a 2 MiB upload that was no JPEG was received to its end (20 s when sent
+// slowly, and its memory) before it was refused. It is refused at its first chunk: the
+// status names the signature, not the bytes that never came.
+TEST_F(DefectServiceTest, AnUploadOfAnotherTypeIsRefusedAtItsFirstChunk) {
+  v1::Defect d = Report("VIN-SIGNATURE");
+  const std::string pdf = "%PDF-1.7" + std::string(2 * kMiB - 8, 'x');
+  OpenUpload upload;
+  upload.context = Context();
+  upload.writer = stub_->UploadDefectPhoto(upload.context.get(), &upload.response);
+  v1::UploadDefectPhotoRequest first;
+  *first.mutable_metadata() = PhotoMetadata(d.id(), pdf);
+  ASSERT_TRUE(upload.writer->Write(first));
+  ASSERT_TRUE(upload.Send(pdf.substr(0, 64 * 1024)));
+  const grpc::Status refused = upload.Finish();
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << refused.error_message();
+  EXPECT_THAT(refused.error_message(), HasSubstr("do not begin with its file signature"));
+}
+
 bool EventuallyEquals(const runtime::MemoryBudget& budget, int64_t bytes) {
   return Eventually([&] { return budget.used() == bytes; });
 }

@@ -50,6 +50,8 @@ class ChunkedUpload {
   absl::Status Finish(absl::string_view expected_sha256) const;
 
   size_t received() const { return bytes_.size(); }
+  // The bytes received so far (valid until the next Append or TakeBytes).
+  absl::string_view received_bytes() const { return bytes_; }
   // The bytes received (the upload is empty afterwards; its charge stays until it is
   // destroyed, while the bytes are still being stored).
   std::string TakeBytes() { return std::move(bytes_); }
