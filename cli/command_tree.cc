@@ -4,8 +4,10 @@
 #include <set>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
 #include "cli/list_pages.h"
 #include "cli/request_builder.h"
 #include "plantmesh/common/contract.h"
@@ -72,8 +74,13 @@ CommandTree::CommandTree(const ContractCatalog& catalog, CLI::App* root,
     for (const FlagSpec& flag : method.flags) {
       FieldUse use = contract::FieldUseIn(request, flag.path);
       if (use == FieldUse::kOutputOnly) continue;
-      // A required message is given by its own flags as well: its JSON is one way.
-      if (flag.kind == FlagKind::kJson && use == FieldUse::kRequired) use = FieldUse::kOptional;
+      // A required message is given by its own flags as well: its JSON is one way. A
+      // required list of messages has only its JSON flag, which is then required (outside
+      // testing: --shift_pattern.shifts-json was listed among the optional fields).
+      if (flag.kind == FlagKind::kJson && use == FieldUse::kRequired &&
+          !flag.path.back()->is_repeated()) {
+        use = FieldUse::kOptional;
+      }
       // A request_id plantctl fills when empty is not the user's to give (outside testing:
       // --help listed it as required and then said it is filled).
       if (use == FieldUse::kRequired && flag.path.back() == method.request_id) {
@@ -197,6 +204,28 @@ void FillEmptyRequestId(const MethodCommand& command, google::protobuf::Message*
   }
 }
 
+// The flag whose JSON holds the field at `path` ("plan.items" or "plan.items[0].sequence":
+// --plan.items-json), else --request-json: a missing field is named where it is given
+// (outside testing: "`shift_pattern.shifts` (in --request-json)" for a request built
+// without --request-json, when the flag is --shift_pattern.shifts-json).
+std::string JsonFlagHolding(const MethodBinding& binding, absl::string_view path) {
+  std::string holder = "--request-json";
+  size_t longest = 0;
+  for (const auto& [flag, option] : binding.flags) {
+    if (flag->kind != FlagKind::kJson) continue;
+    absl::string_view field = flag->name;
+    if (!absl::ConsumeSuffix(&field, "-json")) continue;
+    const bool holds =
+        path == field || (absl::StartsWith(path, field) && path.size() > field.size() &&
+                          (path[field.size()] == '.' || path[field.size()] == '['));
+    if (holds && field.size() > longest) {
+      longest = field.size();
+      holder = absl::StrCat("--", flag->name);
+    }
+  }
+  return holder;
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<google::protobuf::Message>> CommandTree::BuildRequest(
@@ -246,8 +275,11 @@ absl::Status CommandTree::CheckRequiredFlags(const MethodBinding& binding,
                          binding.command->service_command, " ", binding.command->name, ")"));
       }
     }
+    const std::string json_flag = JsonFlagHolding(binding, field.path);
     std::string named = has_flag ? absl::StrCat("--", field.path)
-                                 : absl::StrCat("`", field.path, "` (in --request-json)");
+                        : json_flag == absl::StrCat("--", field.path, "-json")
+                            ? json_flag
+                            : absl::StrCat("`", field.path, "` (in ", json_flag, ")");
     if (field.named_in_mask) absl::StrAppend(&named, " (--update_mask names it)");
     missing.push_back(std::move(named));
   }

@@ -337,6 +337,23 @@ TEST_F(CommandsTest, MissingRequiredFlagsAreNamedBeforeAnyCall) {
   EXPECT_EQ(Build({"defect", "verify-repair", "--id", "7"}, &status), nullptr);
   EXPECT_THAT(status.message(), HasSubstr("missing required flag --decision"));
 
+  // A required list of messages is given by its JSON flag, named as such (outside
+  // testing: "`shift_pattern.shifts` (in --request-json)", and --help listed the flag
+  // among the optional ones); a field inside such a list names the flag it is in.
+  CLI::App* pattern = app_.get_subcommand("planning")->get_subcommand("create-shift-pattern");
+  EXPECT_EQ(pattern->get_option("--shift_pattern.shifts-json")->get_group(),
+            "Required request fields");
+  EXPECT_EQ(Build({"planning", "create-shift-pattern", "--shift_pattern.id", "3X8",
+                   "--shift_pattern.display_name", "Three shifts"},
+                  &status),
+            nullptr);
+  EXPECT_THAT(status.message(), HasSubstr("missing required flag --shift_pattern.shifts-json for"));
+  EXPECT_EQ(Build({"planning", "create-production-plan", "--plan.line_id", "L1", "--plan.shift_id",
+                   "2026-12-07/A", "--plan.items-json", R"([{"product_id":"P1","quantity":10}])"},
+                  &status),
+            nullptr);
+  EXPECT_THAT(status.message(), HasSubstr("`plan.items[0].sequence` (in --plan.items-json)"));
+
   // A required flag given its unset value is not "missing" (outside testing: plantctl
   // said "missing required flag --horizon_days" to --horizon_days 0).
   EXPECT_EQ(Build({"planning", "forecast-demand", "--horizon_days", "0", "--product_ids", "P-1"},
