@@ -205,6 +205,18 @@ TEST_F(TelemetryIngestTest, ARejectedSampleIsNamedByItsLine) {
               HasSubstr("rejected (unknown_machine) " + path + ":15: machine_id: not registered"));
 }
 
+// Outside testing: the line quoted the sample's JSON, cut at 80 characters before its
+// value, so "abc", "1,5" and 12.5 were told alike. The value is what is shown.
+TEST_F(TelemetryIngestTest, ARejectedSampleShowsItsValue) {
+  const std::string path = WriteFile(
+      "ingest_reject_value.csv",
+      "machine_id,data_item_id,time,value\n"
+      "unknown,Xload,2024-05-01T10:00:00Z,\"1,5\"\nunknown,Xload,2024-05-01T10:00:01Z,12.5\n");
+  EXPECT_EQ(Ingest({path}), 13) << err_.str();
+  EXPECT_THAT(err_.str(), HasSubstr(":2: machine_id: not registered: value \"1,5\"\n"));
+  EXPECT_THAT(err_.str(), HasSubstr(":3: machine_id: not registered: value 12.5\n"));
+}
+
 TEST_F(TelemetryIngestTest, ABadRowInAFileSendsNothing) {
   const std::string path =
       WriteFile("ingest_bad.csv", "machine_id,data_item_id,time,value\n" + CsvRows(5) +
