@@ -113,6 +113,21 @@ absl::Status AwaitEnd(Subscription& subscription) {
   return taken.ended ? taken.end : absl::DeadlineExceededError("the subscription did not end");
 }
 
+// Whether the hub's reader comes to hold only `count` subscriptions within kWait (the
+// ended ones let go).
+::testing::AssertionResult ComesToHold(const EventHub& hub, int64_t count) {
+  int64_t held = -1;
+  if (testing::PollUntil(
+          [&] {
+            held = hub.Stats().front().held;
+            return held == count;
+          },
+          kWait, absl::Milliseconds(20))) {
+    return ::testing::AssertionSuccess();
+  }
+  return ::testing::AssertionFailure() << held << " subscriptions held, not " << count;
+}
+
 std::vector<std::string> Names(const std::string& prefix, int from, int to) {
   std::vector<std::string> names;
   for (int i = from; i < to; ++i) names.push_back(absl::StrCat(prefix, "-", i));
@@ -435,14 +450,7 @@ TEST_F(EventHubTest, EndedSubscriptionsOfAQuietStreamAreLetGo) {
   }
   absl::StatusOr<std::unique_ptr<Subscription>> open = hub->Subscribe(kKey, "");
   ASSERT_TRUE(open.ok()) << open.status();
-  int64_t held = -1;
-  EXPECT_TRUE(testing::PollUntil(
-      [&] {
-        held = hub->Stats().front().held;
-        return held == 1;
-      },
-      kWait, absl::Milliseconds(20)))
-      << held << " subscriptions held";
+  EXPECT_TRUE(ComesToHold(*hub, 1));
   EXPECT_EQ(hub->Stats().front().subscribers, 1);
 }
 
@@ -460,14 +468,7 @@ TEST_F(EventHubTest, EndedSubscriptionsAreLetGoWhileRedisIsDown) {
   }
   absl::StatusOr<std::unique_ptr<Subscription>> open = hub->Subscribe(kKey, "");
   ASSERT_TRUE(open.ok()) << open.status();
-  int64_t held = -1;
-  EXPECT_TRUE(testing::PollUntil(
-      [&] {
-        held = hub->Stats().front().held;
-        return held == 1;
-      },
-      kWait, absl::Milliseconds(20)))
-      << held << " subscriptions held";
+  EXPECT_TRUE(ComesToHold(*hub, 1));
   EXPECT_FALSE(hub->connected(kKey));
 }
 

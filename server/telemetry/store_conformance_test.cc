@@ -95,6 +95,18 @@ INSTANTIATE_TYPED_TEST_SUITE_P(Pg, MachineStateConformanceTest, PgBackend);
 
 class PgOnlyTest : public ::testing::Test {
  protected:
+  // Judges a batch as ingest does at `now`.
+  static BatchJudge JudgeAt(absl::Time now, IngestLimits limits = {}) {
+    return [now, limits](const std::vector<Sample>& s, const Catalog& c) {
+      return JudgeBatch(s, c, now, limits);
+    };
+  }
+  // One event per batch, of no particular content.
+  static BatchEventEncoder AnyEvent() {
+    return [](const Batch&, const std::vector<int>&) {
+      return runtime::OutboxEvent{common::NewUuidV4(), "", "x"};
+    };
+  }
   void SetUp() override {
     absl::Status up = backend_.SetUp();
     ASSERT_TRUE(up.ok()) << up;
@@ -147,12 +159,8 @@ TEST_F(PgOnlyTest, PartitionsCreatedAheadAndRetentionDropsExactlyTheExpiredDays)
 // opened again before use.
 TEST_F(PgOnlyTest, AnIngestConnectionClosedWhileIdleIsOpenedAgain) {
   const absl::Time now = RegisterCnc07();
-  auto judge = [&](const std::vector<Sample>& s, const Catalog& c) {
-    return JudgeBatch(s, c, now, IngestLimits());
-  };
-  auto encode = [](const Batch&, const std::vector<int>&) {
-    return runtime::OutboxEvent{common::NewUuidV4(), "", "x"};
-  };
+  const BatchJudge judge = JudgeAt(now);
+  const BatchEventEncoder encode = AnyEvent();
   Batch first{"w", 1, {NumberAt("temp", 1, now, "CNC-07")}};
   ASSERT_TRUE(backend_.store()->IngestBatch(first, judge, encode).ok());
   // Every other backend of the database ends, as at a restart (the counting connection is
@@ -173,12 +181,8 @@ TEST_F(PgOnlyTest, AnIngestConnectionClosedWhileIdleIsOpenedAgain) {
 TEST_F(PgOnlyTest, DroppingAPartitionKeepsTheOtherDaysSamples) {
   const absl::Time now = RegisterCnc07();
   const IngestLimits limits;  // 30 days
-  auto judge = [&](const std::vector<Sample>& s, const Catalog& c) {
-    return JudgeBatch(s, c, now, limits);
-  };
-  auto encode = [](const Batch&, const std::vector<int>&) {
-    return runtime::OutboxEvent{common::NewUuidV4(), "", "x"};
-  };
+  const BatchJudge judge = JudgeAt(now, limits);
+  const BatchEventEncoder encode = AnyEvent();
   const absl::Time old_day = DayStart(now) - absl::Hours(24 * 29);
   Batch batch{"w",
               1,
@@ -216,12 +220,8 @@ TEST_F(PgOnlyTest, DroppingAPartitionKeepsTheOtherDaysSamples) {
 // round, up to an hour later. The batch creates the partition again and commits.
 TEST_F(PgOnlyTest, ABatchOfADayWhosePartitionWasDroppedElsewhereCreatesItAgain) {
   const absl::Time now = RegisterCnc07();
-  auto judge = [&](const std::vector<Sample>& s, const Catalog& c) {
-    return JudgeBatch(s, c, now, IngestLimits{});
-  };
-  auto encode = [](const Batch&, const std::vector<int>&) {
-    return runtime::OutboxEvent{common::NewUuidV4(), "", "x"};
-  };
+  const BatchJudge judge = JudgeAt(now);
+  const BatchEventEncoder encode = AnyEvent();
   Batch first{"w", 1, {NumberAt("temp", 1, now, "CNC-07")}};
   ASSERT_TRUE(backend_.store()->IngestBatch(first, judge, encode).ok());
   backend_.Exec(absl::StrCat("DROP TABLE telemetry.", PartitionName(DayStart(now))));
@@ -237,12 +237,8 @@ TEST_F(PgOnlyTest, ABatchOfADayWhosePartitionWasDroppedElsewhereCreatesItAgain) 
 // follows PostgreSQL's clock.
 TEST_F(PgOnlyTest, ThePartitionJobJudgesRetentionByPostgresClockNotItsOwn) {
   const absl::Time now = RegisterCnc07();
-  auto judge = [&](const std::vector<Sample>& s, const Catalog& c) {
-    return JudgeBatch(s, c, now, IngestLimits{});
-  };
-  auto encode = [](const Batch&, const std::vector<int>&) {
-    return runtime::OutboxEvent{common::NewUuidV4(), "", "x"};
-  };
+  const BatchJudge judge = JudgeAt(now);
+  const BatchEventEncoder encode = AnyEvent();
   Batch batch{"w", 1, {NumberAt("temp", 1, now, "CNC-07")}};
   ASSERT_TRUE(backend_.store()->IngestBatch(batch, judge, encode).ok());
   {
@@ -260,12 +256,8 @@ TEST_F(PgOnlyTest, ThePartitionJobJudgesRetentionByPostgresClockNotItsOwn) {
 // of such a batch can no longer be told from new samples, and is refused.
 TEST_F(PgOnlyTest, ExpiredBatchRecordsAreDeletedAndTheirSequencesThenRefused) {
   const absl::Time now = RegisterCnc07();
-  auto judge = [&](const std::vector<Sample>& s, const Catalog& c) {
-    return JudgeBatch(s, c, now, IngestLimits{});
-  };
-  auto encode = [](const Batch&, const std::vector<int>&) {
-    return runtime::OutboxEvent{common::NewUuidV4(), "", ""};
-  };
+  const BatchJudge judge = JudgeAt(now);
+  const BatchEventEncoder encode = AnyEvent();
   Batch batch{"w", 1, {NumberAt("temp", 1, now, "CNC-07")}};
   ASSERT_TRUE(backend_.store()->IngestBatch(batch, judge, encode).ok());
   EXPECT_EQ(backend_.Count("SELECT count(*) FROM telemetry.ingest_batches"), 1);
@@ -294,12 +286,8 @@ TEST_F(PgOnlyTest, AGroupLocksAllItsTrackersInIdOrderBeforeMovingAny) {
     m.data_items = {{"Xact", "", Category::kEvent, kTypeExecution, "", ""}};
     ASSERT_TRUE(backend_.store()->RegisterMachine(m, Ctx("ops", "R", "", now), nullptr).ok());
   }
-  auto judge = [&](const std::vector<Sample>& s, const Catalog& c) {
-    return JudgeBatch(s, c, now, IngestLimits{});
-  };
-  auto encode = [](const Batch&, const std::vector<int>&) {
-    return runtime::OutboxEvent{common::NewUuidV4(), "", ""};
-  };
+  const BatchJudge judge = JudgeAt(now);
+  const BatchEventEncoder encode = AnyEvent();
   const absl::Time t = now - absl::Minutes(1);
   ASSERT_TRUE(backend_.store()
                   ->IngestBatch({"w",
