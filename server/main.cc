@@ -201,7 +201,12 @@ absl::Status Serve(const runtime::ServerConfig& config) {
   policy.SetAccessPolicy(std::move(access));
 
   std::vector<runtime::DependencyProbe> dependencies;
-  if (pool != nullptr) dependencies.push_back(runtime::PostgresProbe(config.postgres_url));
+  if (pool != nullptr) {
+    dependencies.push_back(runtime::WithUpMetric(
+        runtime::PostgresProbe(config.postgres_url), &metrics, "plantmesh_postgres_up",
+        "1 when PostgreSQL answered the last health probe (SELECT 1 on a connection of its own, "
+        "every second, within 2 s), else 0."));
+  }
   if (relay != nullptr) dependencies.push_back(runtime::RedisProbe(relay.get()));
   PM_ASSIGN_OR_RETURN(
       std::unique_ptr<runtime::ServerHost> host,

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <memory>
 #include <pqxx/pqxx>
 #include <thread>
@@ -9,6 +10,7 @@
 
 #include "server/runtime/event_stream.h"
 #include "server/runtime/health_service.h"
+#include "server/runtime/metrics.h"
 #include "server/runtime/pg_pool.h"
 
 namespace plantmesh::runtime {
@@ -74,6 +76,20 @@ DependencyProbe PostgresProbe(std::string url, absl::Duration timeout) {
 
 DependencyProbe RedisProbe(const OutboxRelay* relay) {
   return {kRedisHealthName, [relay] { return relay->redis_healthy(); }};
+}
+
+DependencyProbe WithUpMetric(DependencyProbe probe, MetricsRegistry* registry,
+                             const std::string& metric, const std::string& help) {
+  auto up = std::make_shared<std::atomic<bool>>(false);
+  registry->AddCallback(metric, help, MetricType::kGauge, {}, [up] {
+    return std::vector<CallbackSample>{CallbackSample{{}, up->load() ? 1.0 : 0.0}};
+  });
+  probe.healthy = [healthy = std::move(probe.healthy), up] {
+    const bool answer = healthy();
+    up->store(answer);
+    return answer;
+  };
+  return probe;
 }
 
 HealthReporter::HealthReporter(HealthService* health, std::vector<std::string> services,

@@ -21,6 +21,7 @@
 namespace plantmesh::runtime {
 
 class HealthService;
+class MetricsRegistry;
 class OutboxRelay;
 
 inline constexpr char kPostgresHealthName[] = "plantmesh.dependency.postgres";
@@ -42,6 +43,12 @@ DependencyProbe WithDeadline(DependencyProbe probe, absl::Duration timeout);
 // from a PostgreSQL that accepts the connection and then says nothing (WithDeadline).
 DependencyProbe PostgresProbe(std::string url, absl::Duration timeout = absl::Seconds(2));
 DependencyProbe RedisProbe(const OutboxRelay* relay);
+
+// `probe`, whose every answer also sets the gauge `metric` of `registry` (not owned): 1
+// healthy, 0 not (0 before the first answer), so that an alert can be written on the
+// metrics alone (outside testing: health said PostgreSQL was down, no metric did).
+DependencyProbe WithUpMetric(DependencyProbe probe, MetricsRegistry* registry,
+                             const std::string& metric, const std::string& help);
 
 class HealthReporter {
  public:

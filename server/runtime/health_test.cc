@@ -12,6 +12,7 @@
 #include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
 #include "server/runtime/health_service.h"
+#include "server/runtime/metrics.h"
 #include "server/runtime/pg_pool.h"
 #include "tests/support/poll.h"
 #include "tests/support/test_servers.h"
@@ -117,6 +118,27 @@ TEST(HealthReporterTest, ShutdownDoesNotWaitForAProbeThatNeverAnswers) {
     reporter.Shutdown();  // before the fix: waited here for the probe, forever
   }
   release->Notify();  // the detached probe ends; it holds only what it shares
+}
+
+// Outside testing: health said PostgreSQL was down, and no metric did.
+TEST(WithUpMetricTest, TheGaugeFollowsEveryAnswerOfTheProbe) {
+  MetricsRegistry registry;
+  auto healthy = std::make_shared<std::atomic<bool>>(true);
+  DependencyProbe probe =
+      WithUpMetric({"plantmesh.dependency.test", [healthy] { return healthy->load(); }}, &registry,
+                   "plantmesh_test_up", "1 when the test dependency answered.");
+  auto gauge = [&registry] {
+    for (const MetricFamilySnapshot& family : registry.Collect()) {
+      if (family.name == "plantmesh_test_up") return family.samples.at(0).value;
+    }
+    return -1.0;
+  };
+  EXPECT_EQ(gauge(), 0);  // not asked yet
+  EXPECT_TRUE(probe.healthy());
+  EXPECT_EQ(gauge(), 1);
+  healthy->store(false);
+  EXPECT_FALSE(probe.healthy());
+  EXPECT_EQ(gauge(), 0);
 }
 
 }  // namespace

@@ -254,6 +254,7 @@ TEST_F(MetricsTest, ScrapedCountersEqualTheCallsMadeByMethodAndCode) {
   EXPECT_LE(Value(after, "plantmesh_postgres_pool_connections_in_use"), 8);
   ASSERT_TRUE(Has(after, "plantmesh_postgres_pool_waiting"));
   EXPECT_EQ(Value(after, "plantmesh_redis_up"), 1);
+  EXPECT_TRUE(Has(after, "plantmesh_postgres_up"));  // its value: runtime.health_test
   EXPECT_TRUE(Has(after, "plantmesh_event_hub_subscribers"));
   EXPECT_TRUE(Has(after, "plantmesh_event_hub_subscribers_too_slow_total"));
   EXPECT_TRUE(Has(after, "plantmesh_outbox_pending_events"));
