@@ -17,14 +17,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
-#include "plantmesh/api/v1/error_details.pb.h"
 #include "plantmesh/sdk/internal/service_config.h"
-#include "plantmesh/sdk/status.h"
 
 namespace plantmesh::sdk::internal {
 namespace {
-
-namespace api = ::plantmesh::api::v1;
 
 using grpc::experimental::ClientInterceptorFactoryInterface;
 using grpc::experimental::ClientRpcInfo;
@@ -57,28 +53,6 @@ class ConnectionObserver final : public Interceptor {
         waited_(waited),
         endpoint_(endpoint) {}
 
-  // A wait for a channel that never connected ran out: the request was never sent.
-  // Outside testing: a mistyped port waited 10 s and said only "Deadline Exceeded", and
-  // plantctl added that the change "may have been made".
-  grpc::Status NeverConnected(const std::string& why) const {
-    api::ErrorInfo info;
-    info.set_reason(kNotConnectedReason);
-    info.set_domain("sdk.plantmesh");
-    (*info.mutable_metadata())["endpoint"] = *endpoint_;
-    const std::string message =
-        absl::StrCat("no connection to ", *endpoint_,
-                     " was made within the call's deadline, so the request was not sent",
-                     why.empty() ? "" : absl::StrCat(" (", why, ")"),
-                     ": is the endpoint right, and the server started?");
-    api::Status details;
-    details.set_code(grpc::StatusCode::UNAVAILABLE);
-    details.set_message(message);
-    google::protobuf::Any* detail = details.add_details();
-    detail->set_type_url("type.googleapis.com/google.rpc.ErrorInfo");  // wire-compatible
-    detail->set_value(info.SerializeAsString());
-    return grpc::Status(grpc::StatusCode::UNAVAILABLE, message, details.SerializeAsString());
-  }
-
   void Intercept(InterceptorBatchMethods* methods) override {
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_STATUS)) {
       grpc::Status* status = methods->GetRecvStatus();
@@ -98,7 +72,7 @@ class ConnectionObserver final : public Interceptor {
                                                   " within the call's deadline (waited for the "
                                                   "server to be back): ",
                                                   status->error_message()))
-                      : NeverConnected(history_->first_connection_failure_text());
+                      : NotConnectedStatus(*endpoint_, history_->first_connection_failure_text());
       }
     }
     methods->Proceed();

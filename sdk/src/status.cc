@@ -118,6 +118,25 @@ namespace internal {
 
 bool IsUnsentConnectFailure(const grpc::Status& status) { return IsClientConnectFailure(status); }
 
+grpc::Status NotConnectedStatus(const std::string& endpoint, const std::string& why) {
+  api::ErrorInfo info;
+  info.set_reason(kNotConnectedReason);
+  info.set_domain("sdk.plantmesh");
+  (*info.mutable_metadata())["endpoint"] = endpoint;
+  const std::string message =
+      absl::StrCat("no connection to ", endpoint,
+                   " was made within the call's deadline, so the request was not sent",
+                   why.empty() ? "" : absl::StrCat(" (", why, ")"),
+                   ": is the endpoint right, and the server started?");
+  api::Status details;
+  details.set_code(grpc::StatusCode::UNAVAILABLE);
+  details.set_message(message);
+  google::protobuf::Any* detail = details.add_details();
+  detail->set_type_url(std::string(kErrorInfoTypeUrl));
+  detail->set_value(info.SerializeAsString());
+  return grpc::Status(grpc::StatusCode::UNAVAILABLE, message, details.SerializeAsString());
+}
+
 bool IsHandshakeFailure(const grpc::Status& status, bool mutual_tls) {
   if (!IsClientConnectFailure(status)) return false;
   return LooksLikeHandshakeFailure(status.error_message()) ||

@@ -192,23 +192,19 @@ bool RequireText(Violations& violations, std::string field, std::string_view val
   return false;
 }
 
-bool CheckUpdatePaths(Violations& violations, const std::vector<std::string>& paths,
+void CheckUpdatePaths(Violations& violations, const std::vector<std::string>& paths,
                       absl::Span<const absl::string_view> updatable) {
   const std::string fields = absl::StrJoin(updatable, ", ");
   if (paths.empty()) {
     violations.Add("update_mask",
                    absl::StrCat("required: name the fields to change (", fields, ")"));
-    return false;
   }
-  bool ok = true;
   for (const std::string& path : paths) {
     if (std::find(updatable.begin(), updatable.end(), path) != updatable.end()) continue;
     violations.Add(
         "update_mask",
         absl::StrCat(QuoteForMessage(path), " cannot be updated; the fields that can: ", fields));
-    ok = false;
   }
-  return ok;
 }
 
 int PageSizeOr(Violations& violations, int64_t requested, int default_size, int max_size) {

@@ -80,9 +80,9 @@ int PageSizeOr(Violations& violations, int64_t requested, int default_size, int 
 // An update's mask against the fields the method updates (`updatable`, in the contract's
 // order), one wording for every update of every service: none named is `update_mask`
 // "required: name the fields to change (a, b)", each other path "'x' cannot be updated;
-// the fields that can: a, b". False when it added a violation. (A path named twice is
-// refused before any handler: CheckRequiredFields.)
-bool CheckUpdatePaths(Violations& violations, const std::vector<std::string>& paths,
+// the fields that can: a, b". (A path named twice is refused before any handler:
+// CheckRequiredFields.)
+void CheckUpdatePaths(Violations& violations, const std::vector<std::string>& paths,
                       absl::Span<const absl::string_view> updatable);
 
 // A client-supplied value for an error message, in single quotes. Values longer than

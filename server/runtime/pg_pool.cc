@@ -352,12 +352,12 @@ std::string ConstraintNameOf(std::string_view error_message) {
 
 namespace {
 
-// A database error a client can act on (retry, or fix what it asked), told in our words
-// with the SQLSTATE and an error id. PostgreSQL's own text names tables and constraints
-// (and its DETAIL line quotes row values), so it goes only to the log, under that id.
 constexpr char kConflictText[] =
     "the change conflicted with a concurrent one and was rolled back; retry";
 
+// A database error a client can act on (retry, or fix what it asked), told in our words
+// with the SQLSTATE and an error id. PostgreSQL's own text names tables and constraints
+// (and its DETAIL line quotes row values), so it goes only to the log, under that id.
 absl::Status FromDatabase(absl::StatusCode code, absl::string_view what, absl::string_view state,
                           absl::string_view message) {
   const std::string id = NewErrorId();

@@ -31,6 +31,13 @@ namespace plantmesh::sdk::internal {
 // connect to all addresses"). Sending it again is safe for every method.
 bool IsUnsentConnectFailure(const grpc::Status& status);
 
+// A call's status when it waited for a channel that never connected and ran out of time:
+// the request was never sent. UNAVAILABLE naming `endpoint` and `why` (the first
+// attempt's error, "... Connection refused"), with ErrorInfo kNotConnectedReason. Outside
+// testing: a mistyped port said only "Deadline Exceeded" after 10 s, and plantctl added
+// that the change "may have been made".
+grpc::Status NotConnectedStatus(const std::string& endpoint, const std::string& why);
+
 // Such a failure caused by the TLS handshake (FromGrpcStatus reports it as
 // UNAUTHENTICATED "TLS handshake failed"). `mutual_tls`: as for FromGrpcStatus.
 bool IsHandshakeFailure(const grpc::Status& status, bool mutual_tls);
@@ -86,7 +93,7 @@ class ConnectionHistory {
 // the end) ends UNAVAILABLE "no connection to <endpoint> within the call's deadline ..."
 // rather than gRPC's bare DEADLINE_EXCEEDED; on a channel that never connected, the
 // request was not sent: the message says so with the first attempt's error ("Connection
-// refused"), and the status carries ErrorInfo reason sdk::kNotConnectedReason.
+// refused"), and the status carries ErrorInfo reason sdk::kNotConnectedReason (NotConnectedStatus).
 std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>
 MakeWaitForReadyInterceptorFactory(std::shared_ptr<ConnectionHistory> history, bool mutual_tls,
                                    std::string endpoint,
