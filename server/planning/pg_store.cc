@@ -955,6 +955,13 @@ struct DemandSql {
       "t(p, d, q) ON CONFLICT (product_id, day) DO UPDATE SET quantity = EXCLUDED.quantity, "
       "update_time = EXCLUDED.update_time RETURNING (xmax = 0) AS inserted) "
       "SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up");
+  // The records deleted, and whether the product exists (a product's demand rows and
+  // the product itself are read in the same snapshot).
+  const runtime::PgStatement demand_delete = registry.Add(
+      "demand_delete",
+      "WITH gone AS (DELETE FROM planning.demand WHERE product_id = $1 AND day BETWEEN "
+      "$2::date AND $3::date RETURNING 1) SELECT (SELECT count(*) FROM gone), "
+      "EXISTS (SELECT 1 FROM planning.products WHERE id = $1)");
   // Days as offsets from 1970-01-01: no date text to parse per row.
   const runtime::PgStatement demand_history = registry.Add(
       "demand_history",
@@ -1006,6 +1013,18 @@ absl::StatusOr<Replayable<DemandWriteCounts>> PgPlanningStore::ImportDemand(
           counts.replaced += row[1].as<int64_t>();
         }
         return counts;
+      });
+}
+
+absl::StatusOr<Replayable<int64_t>> PgPlanningStore::DeleteDemand(
+    const std::string& product_id, absl::CivilDay from, absl::CivilDay to,
+    const ChangeContext& context, const ResponseEncoder<int64_t>& encode) {
+  return Idempotent<int64_t>(
+      context, encode, [&](pqxx::transaction_base& tx) -> absl::StatusOr<int64_t> {
+        const pqxx::row row = tx.exec_prepared1(DemandStatements().demand_delete, product_id,
+                                                FormatDate(from), FormatDate(to));
+        if (!row[1].as<bool>()) return UnknownReference("product_id", "product", product_id);
+        return row[0].as<int64_t>();
       });
 }
 

@@ -106,6 +106,9 @@ class PlanningServiceImpl : public v1::PlanningServiceBase {
   // ---- demand (pdemand): service_demand.cc.
   absl::StatusOr<std::unique_ptr<ImportDemandSink>> HandleImportDemand(
       runtime::CallContext& call) override;
+  absl::Status HandleDeleteDemand(runtime::CallContext& call,
+                                  const v1::DeleteDemandRequest& request,
+                                  v1::DeleteDemandResponse* response) override;
   absl::Status HandleForecastDemand(runtime::CallContext& call,
                                     const v1::ForecastDemandRequest& request,
                                     v1::ForecastDemandResponse* response) override;

@@ -22,6 +22,7 @@
 #include "server/runtime/executor.h"
 #include "server/runtime/idempotency.h"
 #include "server/runtime/memory_budget.h"
+#include "server/runtime/replay_answer.h"
 #include "server/runtime/transfer_watchdog.h"
 
 namespace plantmesh::planning {
@@ -169,15 +170,8 @@ class PlanningServiceImpl::DemandImportSink final : public ImportDemandSink {
                           fill(c, &out);
                           return out.SerializeAsString();
                         }));
-    if (answer.recorded_response) {
-      if (!response->ParseFromString(*answer.recorded_response)) {
-        return absl::InternalError("the recorded response of this request_id cannot be read");
-      }
-      return absl::OkStatus();
-    }
-    if (!answer.value) return absl::InternalError("the store returned no result");
-    fill(*answer.value, response);
-    return absl::OkStatus();
+    return runtime::Answer(answer, response,
+                           [&](const DemandWriteCounts& counts) { fill(counts, response); });
   }
 
  private:
@@ -205,6 +199,23 @@ class PlanningServiceImpl::DemandImportSink final : public ImportDemandSink {
 absl::StatusOr<std::unique_ptr<PlanningServiceImpl::ImportDemandSink>>
 PlanningServiceImpl::HandleImportDemand(runtime::CallContext& call) {
   return std::make_unique<DemandImportSink>(this, call);
+}
+
+absl::Status PlanningServiceImpl::HandleDeleteDemand(runtime::CallContext& call,
+                                                     const v1::DeleteDemandRequest& request,
+                                                     v1::DeleteDemandResponse* response) {
+  // Any span of the plant calendar: all of a product's demand may go at once.
+  PM_ASSIGN_OR_RETURN(DateRange range,
+                      MakeDateRange(request.from_date(), request.to_date(),
+                                    kLastPlantDay - kFirstPlantDay, "from_date", "to_date"));
+  auto fill = [](int64_t deleted, v1::DeleteDemandResponse* out) {
+    out->set_records_deleted(deleted);
+  };
+  PM_ASSIGN_OR_RETURN(Replayable<int64_t> answer,
+                      store_->DeleteDemand(request.product_id(), range.from, range.to,
+                                           Context(call, request),
+                                           runtime::EncoderOf<v1::DeleteDemandResponse, int64_t>(fill)));
+  return runtime::Answer(answer, response, [&](int64_t deleted) { fill(deleted, response); });
 }
 
 absl::Status PlanningServiceImpl::HandleForecastDemand(runtime::CallContext& call,

@@ -182,6 +182,12 @@ class PlanningStore {
   virtual absl::StatusOr<Replayable<DemandWriteCounts>> ImportDemand(
       const std::vector<DemandRecord>& records, const ChangeContext& context,
       const ResponseEncoder<DemandWriteCounts>& encode) = 0;
+  // Deletes the demand of `product_id` dated `from`..`to` (inclusive) and returns how
+  // many records went; UnknownReference naming product_id when the product does not
+  // exist. A retry returns the first answer and deletes nothing.
+  virtual absl::StatusOr<Replayable<int64_t>> DeleteDemand(
+      const std::string& product_id, absl::CivilDay from, absl::CivilDay to,
+      const ChangeContext& context, const ResponseEncoder<int64_t>& encode) = 0;
   // The demand history of `product_ids` (empty: every product that has some), ordered
   // by product id, days in date order; a product without history is left out. Only
   // records dated on or before `through` (kLastPlantDay: all), and of those each

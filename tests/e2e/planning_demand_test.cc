@@ -329,5 +329,62 @@ TEST_F(PlanningDemandTest, AProductWithTooShortAHistoryIsNamed) {
   EXPECT_THAT(std::string(status.message()), ::testing::HasSubstr("at least 7"));
 }
 
+// Outside testing: one record dated a century ahead by a typo (2126 for 2026) ended the
+// product's forecast window there, so its real history fell outside it and every
+// ForecastDemand of it was refused, with nothing in the contract to take the record back.
+TEST_F(PlanningDemandTest, ARecordDatedByMistakeIsTakenBackByDeleteDemand) {
+  v1::CreateProductRequest product;
+  product.mutable_product()->set_id("SPELT-1KG");
+  product.mutable_product()->set_display_name("Spelt");
+  product.mutable_product()->set_unit("pcs");
+  ASSERT_TRUE(Planning("planner").CreateProduct(product).ok());
+  std::vector<v1::DemandRecord> records;
+  for (int t = 0; t < 90; ++t) {
+    v1::DemandRecord r;
+    r.set_product_id("SPELT-1KG");
+    r.set_date(absl::FormatCivilTime(kFirstDay + t));
+    r.set_quantity(10 + t % 7);
+    records.push_back(std::move(r));
+  }
+  const absl::CivilDay typo(kFirstDay.year() + 100, kFirstDay.month(), kFirstDay.day());
+  records.back().set_date(absl::FormatCivilTime(typo));
+  ASSERT_TRUE(Import(records, "spelt-with-typo").ok());
+
+  v1::ForecastDemandRequest forecast;
+  forecast.set_horizon_days(7);
+  forecast.add_product_ids("SPELT-1KG");
+  absl::Status refused = Planning("manager").ForecastDemand(forecast).status();
+  EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition) << refused;
+  EXPECT_THAT(std::string(refused.message()), ::testing::HasSubstr("DeleteDemand"));
+
+  v1::DeleteDemandRequest take_back;
+  take_back.set_product_id("SPELT-1KG");
+  take_back.set_from_date(absl::FormatCivilTime(typo));
+  take_back.set_to_date(absl::FormatCivilTime(typo));
+  EXPECT_EQ(Planning("operator").DeleteDemand(take_back).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  absl::StatusOr<v1::DeleteDemandResponse> deleted = Planning("planner").DeleteDemand(take_back);
+  ASSERT_TRUE(deleted.ok()) << deleted.status();
+  EXPECT_EQ(deleted->records_deleted(), 1);
+
+  absl::StatusOr<v1::ForecastDemandResponse> answered = Planning("manager").ForecastDemand(forecast);
+  ASSERT_TRUE(answered.ok()) << answered.status();
+  ASSERT_EQ(answered->forecasts_size(), 1);
+  EXPECT_EQ(answered->forecasts(0).history_end_date(), absl::FormatCivilTime(kFirstDay + 88));
+
+  // Bad ranges name their field; nothing is deleted.
+  take_back.set_from_date(absl::FormatCivilTime(kFirstDay + 10));
+  take_back.set_to_date(absl::FormatCivilTime(kFirstDay + 9));
+  EXPECT_THAT(ViolatedFields(Planning("planner").DeleteDemand(take_back).status()),
+              Contains("to_date"));
+  take_back.set_from_date("2026-02-30");
+  EXPECT_THAT(ViolatedFields(Planning("planner").DeleteDemand(take_back).status()),
+              Contains("from_date"));
+  take_back.set_product_id("NO-SUCH");
+  take_back.set_from_date(absl::FormatCivilTime(kFirstDay));
+  EXPECT_THAT(ViolatedFields(Planning("planner").DeleteDemand(take_back).status()),
+              Contains("product_id"));
+}
+
 }  // namespace
 }  // namespace plantmesh::e2e

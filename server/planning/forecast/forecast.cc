@@ -137,7 +137,8 @@ absl::StatusOr<DemandForecast> ForecastUnscaled(const DailySeries& history,
     return absl::FailedPreconditionError(absl::StrCat(
         "the demand history has ", n, n == 1 ? " day" : " days", " within the ", kMaxHistoryDays,
         " days up to its last record, dated ", absl::FormatCivilTime(history.last_day()),
-        "; a forecast needs at least ", kPeriod));
+        "; a forecast needs at least ", kPeriod,
+        " (a record imported with a wrong date is taken back by DeleteDemand)"));
   }
   bool all_positive = true;
   for (double value : y) {

@@ -1,5 +1,5 @@
-// The demand part of the PlanningStore conformance suite (ImportDemand, DemandHistory),
-// on the same backends and set-up as store_conformance.h.
+// The demand part of the PlanningStore conformance suite (ImportDemand, DeleteDemand,
+// DemandHistory), on the same backends and set-up as store_conformance.h.
 #pragma once
 
 #include <string>
@@ -93,6 +93,59 @@ TYPED_TEST_P(DemandStoreConformanceTest, UnknownProductWritesNothing) {
   EXPECT_TRUE(this->History().empty());
 }
 
+TYPED_TEST_P(DemandStoreConformanceTest, DeleteTakesBackTheRangeOfOneProductOnly) {
+  this->CreateMuesli();
+  const absl::CivilDay d0(2025, 1, 6);
+  std::vector<DemandRecord> records;
+  for (int i = 0; i < 10; ++i) {
+    records.push_back({"GRANOLA-500G", d0 + i, 1.0 + i});
+    records.push_back({"MUESLI-1KG", d0 + i, 2.0});
+  }
+  records.push_back({"GRANOLA-500G", absl::CivilDay(2125, 1, 6), 9.0});  // a typo's year
+  ASSERT_TRUE(this->store()->ImportDemand(records, Ctx("ImportDemand"), nullptr).ok());
+  auto encode = [](const int64_t& deleted) { return absl::StrCat("deleted=", deleted); };
+
+  absl::StatusOr<Replayable<int64_t>> typo = this->store()->DeleteDemand(
+      "GRANOLA-500G", absl::CivilDay(2125, 1, 6), absl::CivilDay(2125, 1, 6),
+      Ctx("DeleteDemand", "del-1", "p1"), encode);
+  ASSERT_TRUE(typo.ok()) << typo.status();
+  EXPECT_EQ(*typo->value, 1);
+  absl::StatusOr<Replayable<int64_t>> middle = this->store()->DeleteDemand(
+      "GRANOLA-500G", d0 + 3, d0 + 5, Ctx("DeleteDemand"), encode);
+  ASSERT_TRUE(middle.ok()) << middle.status();
+  EXPECT_EQ(*middle->value, 3);
+  absl::StatusOr<Replayable<int64_t>> none = this->store()->DeleteDemand(
+      "GRANOLA-500G", d0 + 3, d0 + 5, Ctx("DeleteDemand"), encode);
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_EQ(*none->value, 0);
+
+  std::vector<ProductDemandHistory> all = this->History();
+  ASSERT_EQ(all.size(), 2u);
+  ASSERT_EQ(all[0].days.size(), 7u);  // d0 .. d0 + 2 and d0 + 6 .. d0 + 9
+  EXPECT_EQ(all[0].days[2].day, d0 + 2);
+  EXPECT_EQ(all[0].days[3].day, d0 + 6);
+  EXPECT_EQ(all[0].days.back().day, d0 + 9);
+  EXPECT_EQ(all[1].days.size(), 10u);  // MUESLI untouched
+
+  // A retry returns the first answer and deletes nothing more.
+  ASSERT_TRUE(this->store()
+                  ->ImportDemand({{"GRANOLA-500G", absl::CivilDay(2125, 1, 6), 9.0}},
+                                 Ctx("ImportDemand"), nullptr)
+                  .ok());
+  absl::StatusOr<Replayable<int64_t>> retry = this->store()->DeleteDemand(
+      "GRANOLA-500G", absl::CivilDay(2125, 1, 6), absl::CivilDay(2125, 1, 6),
+      Ctx("DeleteDemand", "del-1", "p1"), encode);
+  ASSERT_TRUE(retry.ok()) << retry.status();
+  ASSERT_TRUE(retry->recorded_response.has_value());
+  EXPECT_EQ(*retry->recorded_response, "deleted=1");
+  EXPECT_EQ(this->History({"GRANOLA-500G"})[0].days.back().day, absl::CivilDay(2125, 1, 6));
+
+  absl::StatusOr<Replayable<int64_t>> unknown =
+      this->store()->DeleteDemand("NO-SUCH", d0, d0 + 9, Ctx("DeleteDemand"), encode);
+  EXPECT_EQ(unknown.status().code(), absl::StatusCode::kInvalidArgument) << unknown.status();
+  EXPECT_THAT(std::string(unknown.status().message()), ::testing::HasSubstr("product_id"));
+}
+
 TYPED_TEST_P(DemandStoreConformanceTest, LargeImportSpansChunks) {
   this->CreateMuesli();
   std::vector<DemandRecord> records;
@@ -135,6 +188,6 @@ TYPED_TEST_P(DemandStoreConformanceTest, LargeImportSpansChunks) {
 
 REGISTER_TYPED_TEST_SUITE_P(DemandStoreConformanceTest, ImportStoresThenReplacesByProductAndDay,
                             ImportIsIdempotentByRequestId, UnknownProductWritesNothing,
-                            LargeImportSpansChunks);
+                            DeleteTakesBackTheRangeOfOneProductOnly, LargeImportSpansChunks);
 
 }  // namespace plantmesh::planning::testing

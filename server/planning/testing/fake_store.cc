@@ -423,6 +423,22 @@ absl::StatusOr<Replayable<DemandWriteCounts>> FakePlanningStore::ImportDemand(
   });
 }
 
+absl::StatusOr<Replayable<int64_t>> FakePlanningStore::DeleteDemand(
+    const std::string& product_id, absl::CivilDay from, absl::CivilDay to,
+    const ChangeContext& context, const ResponseEncoder<int64_t>& encode) {
+  absl::MutexLock lock(&mu_);
+  return Idempotent<int64_t>(context, encode, [&]() -> absl::StatusOr<int64_t> {
+    if (products_.count(product_id) == 0) {
+      return UnknownReference("product_id", "product", product_id);
+    }
+    const auto first = demand_.lower_bound({product_id, from});
+    const auto last = demand_.upper_bound({product_id, to});
+    const auto deleted = std::distance(first, last);
+    demand_.erase(first, last);
+    return static_cast<int64_t>(deleted);
+  });
+}
+
 absl::StatusOr<std::vector<ProductDemandHistory>> FakePlanningStore::DemandHistory(
     const std::vector<std::string>& product_ids, int days, absl::CivilDay through) {
   absl::ReaderMutexLock lock(&mu_);

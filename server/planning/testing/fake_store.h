@@ -86,6 +86,10 @@ class FakePlanningStore : public PlanningStore {
   absl::StatusOr<Replayable<DemandWriteCounts>> ImportDemand(
       const std::vector<DemandRecord>& records, const ChangeContext& context,
       const ResponseEncoder<DemandWriteCounts>& encode) override;
+  absl::StatusOr<Replayable<int64_t>> DeleteDemand(const std::string& product_id,
+                                                   absl::CivilDay from, absl::CivilDay to,
+                                                   const ChangeContext& context,
+                                                   const ResponseEncoder<int64_t>& encode) override;
   absl::StatusOr<std::vector<ProductDemandHistory>> DemandHistory(
       const std::vector<std::string>& product_ids, int days, absl::CivilDay through) override;
   // ---- end demand (pdemand).
