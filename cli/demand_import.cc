@@ -228,7 +228,6 @@ int DemandImportCommand::Run(const IngestRunEnvironment& env) const {
     message.Clear();
     progress.Update(sent);
   };
-  bool first = true;
   // stdin is read once: its repeats are said as it is sent (a file's were, when checked).
   std::optional<RepeatedDays> repeats;
   if (from_stdin) repeats.emplace(err, source);
@@ -244,10 +243,7 @@ int DemandImportCommand::Run(const IngestRunEnvironment& env) const {
     }
     lines.push_back(reader.line());
     if (repeats) repeats->Note(message.records(message.records_size() - 1), reader.line());
-    if (message.records_size() >= batch_size_) {
-      flush();
-      first = false;
-    }
+    if (message.records_size() >= batch_size_) flush();
   }
   if (!local.ok() || interrupted) {
     if (env.canceller != nullptr) {
@@ -264,7 +260,10 @@ int DemandImportCommand::Run(const IngestRunEnvironment& env) const {
     err << "plantctl: " << local.message() << "; nothing was stored\n";
     return kExitUsage;
   }
-  if (first || message.records_size() > 0) flush();
+  // The last message (with the last records or none) ends the import: without the mark
+  // the server writes nothing.
+  message.set_end_of_import(true);
+  flush();
   if (repeats) repeats->Finish();
   absl::StatusOr<pv1::ImportDemandResponse> response = stream->Finish();
   if (env.canceller != nullptr) {

@@ -116,6 +116,11 @@ class PlanningServiceImpl::DemandImportSink final : public ImportDemandSink {
   absl::Status OnMessage(v1::ImportDemandRequest& message) override {
     if (idle_ != nullptr) idle_->Moved();
     if (call_.Cancelled()) return absl::CancelledError("import cancelled");
+    if (ended_) {
+      return runtime::InvalidField("end_of_import",
+                                   "set in an earlier message: no message may follow it");
+    }
+    ended_ = message.end_of_import();
     if (!import_) {
       PM_RETURN_IF_ERROR(Begin(message));
     } else if (!message.request_id().empty() || message.skip_invalid_records()) {
@@ -154,6 +159,14 @@ class PlanningServiceImpl::DemandImportSink final : public ImportDemandSink {
       return absl::OkStatus();
     }
     if (call_.Cancelled()) return absl::CancelledError("import cancelled");
+    if (!ended_) {
+      // A client that gave up half way may half-close before it cancels (grpc-js does):
+      // without the mark the end of the stream is not the end of the import.
+      return runtime::InvalidField(
+          "end_of_import",
+          "the stream ended without a message that sets it: nothing was written (send the "
+          "whole import again, end_of_import set in its last message)");
+    }
     DemandImportResult result = import_->Counts();
     const std::vector<DemandRecord> records = import_->Records();
     ChangeContext context = service_->Context(call_, first_);
@@ -190,6 +203,7 @@ class PlanningServiceImpl::DemandImportSink final : public ImportDemandSink {
   runtime::CallContext& call_;
   v1::ImportDemandRequest first_;  // request_id and options, without records
   std::optional<DemandImport> import_;
+  bool ended_ = false;  // a message set end_of_import
   common::Sha256 fingerprint_;  // of the options and the records (OnMessage)
   runtime::MemoryBudget::Reservation memory_;
   // Ends the import when its client stops sending (transfer-idle-seconds).

@@ -77,10 +77,11 @@ class PlanningDemandTest : public ::testing::Test {
     return records;
   }
 
-  // Sends `records` in batches of `batch` (request_id in the first message).
+  // Sends `records` in batches of `batch` (request_id in the first message,
+  // end_of_import in the last unless `end` is false).
   static absl::StatusOr<v1::ImportDemandResponse> Import(
       const std::vector<v1::DemandRecord>& records, const std::string& request_id,
-      bool skip_invalid = false, size_t batch = 1000) {
+      bool skip_invalid = false, size_t batch = 1000, bool end = true) {
     sdk::PlanningClient planner = Planning("planner");
     auto stream = planner.ImportDemand();
     for (size_t begin = 0; begin == 0 || begin < records.size(); begin += batch) {
@@ -92,6 +93,7 @@ class PlanningDemandTest : public ::testing::Test {
       for (size_t i = begin; i < std::min(records.size(), begin + batch); ++i) {
         *message.add_records() = records[i];
       }
+      message.set_end_of_import(end && begin + batch >= records.size());
       if (!stream->Write(message)) break;
     }
     return stream->Finish();
@@ -384,6 +386,45 @@ TEST_F(PlanningDemandTest, ARecordDatedByMistakeIsTakenBackByDeleteDemand) {
   take_back.set_from_date(absl::FormatCivilTime(kFirstDay));
   EXPECT_THAT(ViolatedFields(Planning("planner").DeleteDemand(take_back).status()),
               Contains("product_id"));
+}
+
+// Outside testing: a grpc-js client that cancelled an import half way half-closed the
+// stream first (Node's HTTP/2 stream.close does), the server took that for the end of a
+// whole import and stored its first part under the request_id, so the whole import sent
+// again was REQUEST_ID_REUSED. The import's last message now says so (end_of_import).
+TEST_F(PlanningDemandTest, AStreamThatEndsWithoutEndOfImportWritesNothing) {
+  const int64_t before = StoredRows();
+  std::vector<v1::DemandRecord> records;
+  for (int t = 0; t < 30; ++t) {
+    v1::DemandRecord r;
+    r.set_product_id("OATS-2KG");
+    r.set_date(absl::FormatCivilTime(kFirstDay + 2000 + t));
+    r.set_quantity(3);
+    records.push_back(std::move(r));
+  }
+  // The first 20 records, then the stream ends (half-closed) without the mark.
+  const std::vector<v1::DemandRecord> part(records.begin(), records.begin() + 20);
+  absl::StatusOr<v1::ImportDemandResponse> cut =
+      Import(part, "oats-cut", /*skip_invalid=*/false, /*batch=*/10, /*end=*/false);
+  EXPECT_THAT(ViolatedFields(cut.status()), Contains("end_of_import")) << cut.status();
+  EXPECT_EQ(StoredRows(), before);
+
+  // The whole import under the same request_id is the first one to be written.
+  absl::StatusOr<v1::ImportDemandResponse> whole = Import(records, "oats-cut", false, 10);
+  ASSERT_TRUE(whole.ok()) << whole.status();
+  EXPECT_EQ(whole->records_stored(), 30);
+  EXPECT_EQ(StoredRows(), before + 30);
+
+  // Nothing may follow the message that ends the import.
+  auto stream = Planning("planner").ImportDemand();
+  v1::ImportDemandRequest message;
+  *message.add_records() = records[0];
+  message.set_end_of_import(true);
+  ASSERT_TRUE(stream->Write(message));
+  message.clear_end_of_import();
+  stream->Write(message);
+  EXPECT_THAT(ViolatedFields(stream->Finish().status()), Contains("end_of_import"));
+  EXPECT_EQ(StoredRows(), before + 30);
 }
 
 }  // namespace

@@ -103,6 +103,7 @@ class PlanningProposeTest : public ::testing::Test {
     auto stream = planner.ImportDemand();
     v1::ImportDemandRequest message;
     message.set_request_id("propose-history");
+    message.set_end_of_import(true);
     for (absl::CivilDay day(2026, 2, 10); day <= absl::CivilDay(2026, 3, 9); ++day) {
       for (auto [product, quantity] :
            {std::pair{"GRANOLA-500G", 5000.0}, std::pair{"MUESLI-1KG", 8000.0}}) {
