@@ -72,6 +72,15 @@ struct Sql {
       "category int2, type int, units text, native_units text)");
   const runtime::PgStatement items_delete =
       registry.Add("items_delete", "DELETE FROM telemetry.data_items WHERE machine_id = $1");
+  // Before items_delete: the machine's items that the new list $2 leaves out become
+  // retired with their type (at $3); those it names again are no longer retired.
+  const runtime::PgStatement items_retire = registry.Add(
+      "items_retire",
+      "WITH revived AS (DELETE FROM telemetry.retired_data_items WHERE machine_id = $1 "
+      "AND id = ANY($2::text[])) INSERT INTO telemetry.retired_data_items (machine_id, id, "
+      "type, retire_time) SELECT machine_id, id, type, " PM_TS(3) " FROM telemetry.data_items "
+      "WHERE machine_id = $1 AND id <> ALL($2::text[]) ON CONFLICT (machine_id, id) DO UPDATE "
+      "SET type = EXCLUDED.type, retire_time = EXCLUDED.retire_time");
   const runtime::PgStatement items_of = registry.Add(
       "items_of",
       "SELECT d.machine_id, d.id, d.name, d.category, d.type, d.units, d.native_units FROM "
@@ -88,15 +97,17 @@ struct Sql {
       "SELECT x.id FROM unnest($1::text[]) WITH ORDINALITY AS x(id, n) WHERE NOT EXISTS "
       "(SELECT 1 FROM telemetry.machines m WHERE m.id = x.id) ORDER BY x.n");
   // machines_unknown's rows (kind 0), then the data items $2 that none of the machines $1
-  // has (kind 1), each in the order given. The machines are joined, not matched with
-  // `= ANY($1)` (see kIngestCatalog).
+  // has (kind 1; retired ones count as had when $3), each in the order given. The
+  // machines are joined, not matched with `= ANY($1)` (see kIngestCatalog).
   const runtime::PgStatement ids_unknown = registry.Add(
       "ids_unknown",
       "SELECT 0 AS kind, x.id, x.n FROM unnest($1::text[]) WITH ORDINALITY AS x(id, n) "
       "WHERE NOT EXISTS (SELECT 1 FROM telemetry.machines m WHERE m.id = x.id) "
       "UNION ALL SELECT 1, y.id, y.n FROM unnest($2::text[]) WITH ORDINALITY AS y(id, n) "
       "WHERE NOT EXISTS (SELECT 1 FROM unnest($1::text[]) AS m(id) JOIN telemetry.data_items d "
-      "ON d.machine_id = m.id AND d.id = y.id) ORDER BY 1, 3");
+      "ON d.machine_id = m.id AND d.id = y.id) AND NOT ($3::bool AND EXISTS (SELECT 1 FROM "
+      "unnest($1::text[]) AS m(id) JOIN telemetry.retired_data_items r ON r.machine_id = m.id "
+      "AND r.id = y.id)) ORDER BY 1, 3");
   const runtime::PgStatement machine_update = registry.Add(
       "machine_update",
       "UPDATE telemetry.machines SET display_name = $2, line = $3, zone = $4, "
@@ -595,6 +606,9 @@ absl::StatusOr<Replayable<Machine>> PgTelemetryStore::UpdateMachine(
     const std::optional<std::string> cycle = CycleMicros(after);
     tx.exec_prepared(Statements().machine_update, id, after.display_name, after.line, after.zone,
                      OrNull(cycle), Micros(after.update_time), after.version);
+    std::vector<std::string> kept;
+    for (const DataItem& item : after.data_items) kept.push_back(item.id);
+    tx.exec_prepared(Statements().items_retire, id, ArrayLiteral(kept), Micros(after.update_time));
     tx.exec_prepared(Statements().items_delete, id);
     WriteItems(tx, after);
     PM_RETURN_IF_ERROR(
@@ -882,13 +896,15 @@ absl::StatusOr<std::vector<std::string>> PgTelemetryStore::UnknownMachines(
 }
 
 absl::StatusOr<TelemetryStore::UnknownIds> PgTelemetryStore::UnknownMachinesAndDataItems(
-    const std::vector<std::string>& machine_ids, const std::vector<std::string>& data_item_ids) {
+    const std::vector<std::string>& machine_ids, const std::vector<std::string>& data_item_ids,
+    bool retired_are_known) {
   UnknownIds out;
   PM_RETURN_IF_ERROR(Run([&](pqxx::connection& conn) -> absl::Status {
     pqxx::read_transaction tx(conn);
     out = UnknownIds();
-    for (const pqxx::row& r : tx.exec_prepared(Statements().ids_unknown, ArrayLiteral(machine_ids),
-                                               ArrayLiteral(data_item_ids))) {
+    for (const pqxx::row& r :
+         tx.exec_prepared(Statements().ids_unknown, ArrayLiteral(machine_ids),
+                          ArrayLiteral(data_item_ids), retired_are_known)) {
       (r[0].as<int>() == 0 ? out.machines : out.data_items).push_back(r[1].as<std::string>());
     }
     return absl::OkStatus();

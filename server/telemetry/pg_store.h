@@ -49,8 +49,8 @@ class PgTelemetryStore : public TelemetryStore {
   absl::StatusOr<std::vector<std::string>> UnknownMachines(
       const std::vector<std::string>& machine_ids) override;
   absl::StatusOr<UnknownIds> UnknownMachinesAndDataItems(
-      const std::vector<std::string>& machine_ids,
-      const std::vector<std::string>& data_item_ids) override;
+      const std::vector<std::string>& machine_ids, const std::vector<std::string>& data_item_ids,
+      bool retired_are_known) override;
   absl::StatusOr<std::vector<StoredSample>> LatestValues(
       const std::vector<std::string>& machine_ids,
       const std::vector<std::string>& data_item_ids) override;

@@ -66,7 +66,9 @@ struct StateSql {
                    "update_time = now() WHERE machine_id = $1");
   const runtime::PgStatement part_count_items = registry.Add(
       "state_part_count_items",
-      "SELECT id FROM telemetry.data_items WHERE machine_id = $1 AND type = $2 ORDER BY id");
+      "SELECT id FROM telemetry.data_items WHERE machine_id = $1 AND type = $2 UNION "
+      "SELECT id FROM telemetry.retired_data_items WHERE machine_id = $1 AND type = $2 "
+      "ORDER BY id");
   // Samples of the PART_COUNT items in [$3, $4) after (time, sample_key) ($5, $6) if $5
   // is set, at most $7 (a page: the index on (machine_id, time) is entered at the later
   // of $3 and $5), and per item the newest count before $3 (a number: Unavailable and text

@@ -230,10 +230,12 @@ absl::Status TelemetryServiceImpl::RequireMachines(const std::vector<std::string
 }
 
 absl::Status TelemetryServiceImpl::RequireMachinesAndDataItems(
-    const std::vector<std::string>& machine_ids, const std::vector<std::string>& data_item_ids) {
+    const std::vector<std::string>& machine_ids, const std::vector<std::string>& data_item_ids,
+    ItemsNamed named) {
   if (data_item_ids.empty()) return RequireMachines(machine_ids);
   PM_ASSIGN_OR_RETURN(TelemetryStore::UnknownIds unknown,
-                      store_->UnknownMachinesAndDataItems(machine_ids, data_item_ids));
+                      store_->UnknownMachinesAndDataItems(
+                          machine_ids, data_item_ids, named == ItemsNamed::kRegisteredOrRetired));
   if (!unknown.machines.empty()) return MachineNotFound(unknown.machines.front());
   if (!unknown.data_items.empty()) return DataItemNotFound(unknown.data_items.front(), machine_ids);
   return absl::OkStatus();
@@ -349,7 +351,7 @@ absl::Status TelemetryServiceImpl::HandleGetLatestValues(runtime::CallContext& c
   // The first unknown one in the request's order (the query's are sorted).
   PM_RETURN_IF_ERROR(RequireMachinesAndDataItems(
       {request.machine_ids().begin(), request.machine_ids().end()},
-      {request.data_item_ids().begin(), request.data_item_ids().end()}));
+      {request.data_item_ids().begin(), request.data_item_ids().end()}, ItemsNamed::kRegistered));
   // The values must fit one message of the server's send limit, with room for the
   // token; a page ends early rather than fail (AIP-158 allows a short page).
   const size_t limit = static_cast<size_t>(
@@ -426,8 +428,10 @@ absl::Status TelemetryServiceImpl::HandleQuerySamples(runtime::CallContext& call
                       runtime::TimeFromProto(request.has_start_time(), request.start_time()),
                       runtime::TimeFromProto(request.has_end_time(), request.end_time()),
                       request.page_size(), request.page_token()));
-  PM_RETURN_IF_ERROR(RequireMachinesAndDataItems(
-      {query.machine_id}, {request.data_item_ids().begin(), request.data_item_ids().end()}));
+  PM_RETURN_IF_ERROR(
+      RequireMachinesAndDataItems({query.machine_id},
+                                  {request.data_item_ids().begin(), request.data_item_ids().end()},
+                                  ItemsNamed::kRegisteredOrRetired));
   PM_ASSIGN_OR_RETURN(SamplePage page, store_->QuerySamples(query));
   for (const StoredSample& s : page.samples) ToProto(s.sample, response->add_samples());
   runtime::EndPage(response, response->mutable_samples(), page.samples.size(), page.more,

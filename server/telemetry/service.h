@@ -93,10 +93,15 @@ class TelemetryServiceImpl : public v1::TelemetryServiceBase {
   // of `machine_ids` that is not registered (MachineNotFound), instead of an empty
   // answer that reads as "no data yet".
   absl::Status RequireMachines(const std::vector<std::string>& machine_ids);
+  // Which data items a read may name: the registered ones (latest values, live tails), or
+  // also those an UpdateMachine left out, whose samples are history (QuerySamples,
+  // QueryAggregates).
+  enum class ItemsNamed { kRegistered, kRegisteredOrRetired };
   // RequireMachines, then each of `data_item_ids` (a read's filter) is a data item of one
   // of them: DataItemNotFound for the first that is not. One store read either way.
   absl::Status RequireMachinesAndDataItems(const std::vector<std::string>& machine_ids,
-                                           const std::vector<std::string>& data_item_ids);
+                                           const std::vector<std::string>& data_item_ids,
+                                           ItemsNamed named);
   // The latest values of `machine_ids` (LatestCache::Read's contract), through the cache
   // when there is one.
   absl::StatusOr<std::vector<StoredSample>> ReadLatest(

@@ -26,7 +26,8 @@ absl::Status TelemetryServiceImpl::HandleQueryAggregates(runtime::CallContext& c
                                        runtime::TimeFromProto(request.end_time()),
                                        static_cast<BucketWidth>(request.bucket_width())));
   // After the arguments were judged (in AggregateBuckets): bad input is named first.
-  PM_RETURN_IF_ERROR(RequireMachinesAndDataItems({request.machine_id()}, {request.data_item_id()}));
+  PM_RETURN_IF_ERROR(RequireMachinesAndDataItems({request.machine_id()}, {request.data_item_id()},
+                                                 ItemsNamed::kRegisteredOrRetired));
   for (const auto& [start, aggregate] : buckets) {
     v1::Aggregate* out = response->add_aggregates();
     runtime::TimeToProto(start, out->mutable_bucket_start());

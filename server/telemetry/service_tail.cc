@@ -98,7 +98,7 @@ TelemetryServiceImpl::HandleStreamSamples(runtime::CallContext& call,
   const std::vector<std::string> items(request.data_item_ids().begin(),
                                        request.data_item_ids().end());
   PM_RETURN_IF_ERROR(CheckLatestSelection(machines, items));
-  PM_RETURN_IF_ERROR(RequireMachinesAndDataItems(machines, items));
+  PM_RETURN_IF_ERROR(RequireMachinesAndDataItems(machines, items, ItemsNamed::kRegistered));
   selection->machine_ids.insert(machines.begin(), machines.end());
   selection->data_item_ids.insert(items.begin(), items.end());
   if (deps_.events == nullptr) {

@@ -131,14 +131,16 @@ class TelemetryStore {
       const std::vector<std::string>& machine_ids) = 0;
   // UnknownMachines, and of `data_item_ids` those that no machine of `machine_ids` has
   // now, in the order given (none: each is a data item of at least one of them); in one
-  // read, for the reads that filter by data item.
+  // read, for the reads that filter by data item. With `retired_are_known` an item that
+  // UpdateMachine left out counts as had too (its samples are history: QuerySamples,
+  // QueryAggregates); without, only registered items do (latest values, live tails).
   struct UnknownIds {
     std::vector<std::string> machines;
     std::vector<std::string> data_items;
   };
   virtual absl::StatusOr<UnknownIds> UnknownMachinesAndDataItems(
-      const std::vector<std::string>& machine_ids,
-      const std::vector<std::string>& data_item_ids) = 0;
+      const std::vector<std::string>& machine_ids, const std::vector<std::string>& data_item_ids,
+      bool retired_are_known) = 0;
 
   // The newest sample, with its key, of each data item of `machine_ids` (only
   // `data_item_ids` when not empty) that is registered now (a data item removed by

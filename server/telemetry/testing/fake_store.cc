@@ -108,6 +108,10 @@ absl::StatusOr<Replayable<Machine>> FakeTelemetryStore::UpdateMachine(
   if (tracker != trackers_.end()) {
     RecordWithdrawals(&tracker->second, WithdrawnInputs(it->second, after, after.update_time));
   }
+  // Left-out items keep their type (0011_retired_data_items.sql); named again, they are
+  // registered ones.
+  for (const DataItem& item : it->second.data_items) retired_[{id, item.id}] = item.type;
+  for (const DataItem& item : after.data_items) retired_.erase({id, item.id});
   it->second = after;
   request_log_.Record(context.request, encode ? encode(after) : std::string(),
                       absl::StrCat("machines/", id));
@@ -191,7 +195,8 @@ absl::StatusOr<std::vector<std::string>> FakeTelemetryStore::UnknownMachines(
 }
 
 absl::StatusOr<TelemetryStore::UnknownIds> FakeTelemetryStore::UnknownMachinesAndDataItems(
-    const std::vector<std::string>& machine_ids, const std::vector<std::string>& data_item_ids) {
+    const std::vector<std::string>& machine_ids, const std::vector<std::string>& data_item_ids,
+    bool retired_are_known) {
   absl::MutexLock lock(&mu_);
   PM_RETURN_IF_ERROR(failure_);
   UnknownIds out;
@@ -204,6 +209,7 @@ absl::StatusOr<TelemetryStore::UnknownIds> FakeTelemetryStore::UnknownMachinesAn
       auto machine = machines_.find(machine_id);
       if (machine == machines_.end()) continue;
       for (const DataItem& item : machine->second.data_items) found = found || item.id == item_id;
+      found = found || (retired_are_known && retired_.count({machine_id, item_id}) > 0);
     }
     if (!found) out.data_items.push_back(item_id);
   }
@@ -372,6 +378,9 @@ absl::Status FakeTelemetryStore::PartCountObservations(const std::string& machin
   std::map<std::string, std::vector<StoredSample>> by_item;
   for (const DataItem& item : machine->second.data_items) {
     if (item.type == kTypePartCount) by_item[item.id];
+  }
+  for (const auto& [key, type] : retired_) {
+    if (key.first == machine_id && type == kTypePartCount) by_item[key.second];
   }
   for (const StoredSample& s : samples_) {
     if (s.sample.machine_id != machine_id || *s.sample.time >= end) continue;

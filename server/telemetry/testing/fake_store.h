@@ -33,8 +33,8 @@ class FakeTelemetryStore : public TelemetryStore {
   absl::StatusOr<std::vector<std::string>> UnknownMachines(
       const std::vector<std::string>& machine_ids) override;
   absl::StatusOr<UnknownIds> UnknownMachinesAndDataItems(
-      const std::vector<std::string>& machine_ids,
-      const std::vector<std::string>& data_item_ids) override;
+      const std::vector<std::string>& machine_ids, const std::vector<std::string>& data_item_ids,
+      bool retired_are_known) override;
   absl::StatusOr<std::vector<StoredSample>> LatestValues(
       const std::vector<std::string>& machine_ids,
       const std::vector<std::string>& data_item_ids) override;
@@ -64,6 +64,8 @@ class FakeTelemetryStore : public TelemetryStore {
   absl::Mutex mu_;
   absl::Status failure_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, Machine> machines_ ABSL_GUARDED_BY(mu_);
+  // (machine, data item) an update left out -> its type then.
+  std::map<std::pair<std::string, std::string>, int> retired_ ABSL_GUARDED_BY(mu_);
   int64_t next_seq_ ABSL_GUARDED_BY(mu_) = 1;
   runtime::testing::MemoryRequestLog request_log_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, WriterRecord> writers_ ABSL_GUARDED_BY(mu_);  // records kept for ever

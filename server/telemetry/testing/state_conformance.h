@@ -394,6 +394,60 @@ TYPED_TEST_P(MachineStateConformanceTest, PartCountsWithTheirBaseline) {
             absl::StatusCode::kNotFound);
 }
 
+// Outside testing: an adapter upgrade renamed the PART_COUNT item (UpdateMachine with the
+// new id in place of the old one), and the parts of every range before it went to 0: only
+// items registered as PART_COUNT now were counted. A left-out item keeps its type
+// (retired); one named again is what it is registered as.
+TYPED_TEST_P(MachineStateConformanceTest, ARenamedPartCounterKeepsItsPastParts) {
+  this->RegisterCnc();
+  this->Ingest("w", 1,
+               {NumberAt("parts", 10, this->T(0)), NumberAt("parts", 14, this->T(10)),
+                NumberAt("S1speed", 3, this->T(10))});
+  auto update = [&](absl::Time at, const std::string& request_id, std::vector<DataItem> items) {
+    Machine patch;
+    patch.data_items = std::move(items);
+    ASSERT_TRUE(this->store_
+                    ->UpdateMachine(
+                        "CNC-07", Ctx("ops", "Update", request_id, at),
+                        [&](const Machine& current) {
+                          return ApplyMachineUpdate(current, patch, {"data_items"}, "", at);
+                        },
+                        nullptr)
+                    .ok());
+  };
+  const DataItem renamed{"PartCountAct", "", Category::kEvent, kTypePartCount, "", ""};
+  const DataItem speed{"S1speed", "", Category::kSample, 5, "", ""};
+  update(this->T(20), "rename", {renamed, speed});
+  this->Ingest("w", 2, {NumberAt("PartCountAct", 0, this->T(30)),
+                        NumberAt("PartCountAct", 5, this->T(40))});
+  auto parts = [&](absl::Time start, absl::Time end) -> int64_t {
+    absl::StatusOr<PartCountSum> sum = PartCountSum::ForRange(start, end);
+    EXPECT_TRUE(sum.ok());
+    EXPECT_TRUE(this->store_
+                    ->PartCountObservations(
+                        "CNC-07", start, end,
+                        [&](const std::string& item, const PartCountObservation& o) {
+                          sum->Add(item, o);
+                        })
+                    .ok());
+    return sum.ok() ? sum->parts() : -1;
+  };
+  EXPECT_EQ(parts(this->T(0), this->T(20)), 4);   // before the rename, as it was
+  EXPECT_EQ(parts(this->T(0), this->T(50)), 9);   // both items
+  // Its samples are still named by their id in reads of history, not in live ones.
+  using Ids = std::vector<std::string>;
+  EXPECT_EQ(this->store_->UnknownMachinesAndDataItems({"CNC-07"}, {"parts"}, true)->data_items,
+            Ids{});
+  EXPECT_EQ(this->store_->UnknownMachinesAndDataItems({"CNC-07"}, {"parts"}, false)->data_items,
+            Ids{"parts"});
+
+  // Registered again under its id as a SAMPLE (a wrong type corrected): it is what it
+  // is registered as, over its whole history.
+  update(this->T(60), "retype",
+         {renamed, speed, DataItem{"parts", "", Category::kSample, 5, "", ""}});
+  EXPECT_EQ(parts(this->T(0), this->T(50)), 5);
+}
+
 // Outside testing: a count sent as text was never a baseline (only numbers were), so two
 // back-to-back ranges counted the growth from it twice. The baseline is the newest count
 // before the range, number or text, past values that are none (Unavailable).
@@ -531,7 +585,8 @@ REGISTER_TYPED_TEST_SUITE_P(MachineStateConformanceTest,
                             AChangeNoLaterSampleSettlesIsSettledByTheClock,
                             AnInputAnUpdateWithdrawsHasNoValueFromTheUpdateOn,
                             DuplicateBatchMovesNothing, TimelinePagesByStartAndKeepsMachinesApart,
-                            PartCountsWithTheirBaseline, ACountSentAsTextIsABaselineToo,
+                            PartCountsWithTheirBaseline, ARenamedPartCounterKeepsItsPastParts,
+                            ACountSentAsTextIsABaselineToo,
                             PartCountsOfALongRangeStreamInOrder,
                             DowntimesNewestFirstAndReasonsOncePerRequestId);
 

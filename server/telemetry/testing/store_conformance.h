@@ -146,7 +146,7 @@ TYPED_TEST_P(TelemetryStoreConformanceTest, UnknownMachinesAndDataItemsInTheOrde
   const std::string known = cnc.data_items.front().id;
   auto unknown = [&](const Ids& machines, const Ids& items) {
     absl::StatusOr<TelemetryStore::UnknownIds> found =
-        this->store_->UnknownMachinesAndDataItems(machines, items);
+        this->store_->UnknownMachinesAndDataItems(machines, items, true);
     EXPECT_TRUE(found.ok()) << found.status();
     return found.ok() ? *found : TelemetryStore::UnknownIds();
   };
