@@ -203,7 +203,7 @@ class PlanningServiceImpl::DemandImportSink final : public ImportDemandSink {
   runtime::CallContext& call_;
   v1::ImportDemandRequest first_;  // request_id and options, without records
   std::optional<DemandImport> import_;
-  bool ended_ = false;  // a message set end_of_import
+  bool ended_ = false;          // a message set end_of_import
   common::Sha256 fingerprint_;  // of the options and the records (OnMessage)
   runtime::MemoryBudget::Reservation memory_;
   // Ends the import when its client stops sending (transfer-idle-seconds).
@@ -225,10 +225,10 @@ absl::Status PlanningServiceImpl::HandleDeleteDemand(runtime::CallContext& call,
   auto fill = [](int64_t deleted, v1::DeleteDemandResponse* out) {
     out->set_records_deleted(deleted);
   };
-  PM_ASSIGN_OR_RETURN(Replayable<int64_t> answer,
-                      store_->DeleteDemand(request.product_id(), range.from, range.to,
-                                           Context(call, request),
-                                           runtime::EncoderOf<v1::DeleteDemandResponse, int64_t>(fill)));
+  PM_ASSIGN_OR_RETURN(
+      Replayable<int64_t> answer,
+      store_->DeleteDemand(request.product_id(), range.from, range.to, Context(call, request),
+                           runtime::EncoderOf<v1::DeleteDemandResponse, int64_t>(fill)));
   return runtime::Answer(answer, response, [&](int64_t deleted) { fill(deleted, response); });
 }
 

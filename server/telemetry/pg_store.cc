@@ -902,9 +902,8 @@ absl::StatusOr<TelemetryStore::UnknownIds> PgTelemetryStore::UnknownMachinesAndD
   PM_RETURN_IF_ERROR(Run([&](pqxx::connection& conn) -> absl::Status {
     pqxx::read_transaction tx(conn);
     out = UnknownIds();
-    for (const pqxx::row& r :
-         tx.exec_prepared(Statements().ids_unknown, ArrayLiteral(machine_ids),
-                          ArrayLiteral(data_item_ids), retired_are_known)) {
+    for (const pqxx::row& r : tx.exec_prepared(Statements().ids_unknown, ArrayLiteral(machine_ids),
+                                               ArrayLiteral(data_item_ids), retired_are_known)) {
       (r[0].as<int>() == 0 ? out.machines : out.data_items).push_back(r[1].as<std::string>());
     }
     return absl::OkStatus();

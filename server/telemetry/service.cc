@@ -428,10 +428,9 @@ absl::Status TelemetryServiceImpl::HandleQuerySamples(runtime::CallContext& call
                       runtime::TimeFromProto(request.has_start_time(), request.start_time()),
                       runtime::TimeFromProto(request.has_end_time(), request.end_time()),
                       request.page_size(), request.page_token()));
-  PM_RETURN_IF_ERROR(
-      RequireMachinesAndDataItems({query.machine_id},
-                                  {request.data_item_ids().begin(), request.data_item_ids().end()},
-                                  ItemsNamed::kRegisteredOrRetired));
+  PM_RETURN_IF_ERROR(RequireMachinesAndDataItems(
+      {query.machine_id}, {request.data_item_ids().begin(), request.data_item_ids().end()},
+      ItemsNamed::kRegisteredOrRetired));
   PM_ASSIGN_OR_RETURN(SamplePage page, store_->QuerySamples(query));
   for (const StoredSample& s : page.samples) ToProto(s.sample, response->add_samples());
   runtime::EndPage(response, response->mutable_samples(), page.samples.size(), page.more,

@@ -369,7 +369,8 @@ TEST_F(PlanningDemandTest, ARecordDatedByMistakeIsTakenBackByDeleteDemand) {
   ASSERT_TRUE(deleted.ok()) << deleted.status();
   EXPECT_EQ(deleted->records_deleted(), 1);
 
-  absl::StatusOr<v1::ForecastDemandResponse> answered = Planning("manager").ForecastDemand(forecast);
+  absl::StatusOr<v1::ForecastDemandResponse> answered =
+      Planning("manager").ForecastDemand(forecast);
   ASSERT_TRUE(answered.ok()) << answered.status();
   ASSERT_EQ(answered->forecasts_size(), 1);
   EXPECT_EQ(answered->forecasts(0).history_end_date(), absl::FormatCivilTime(kFirstDay + 88));

@@ -110,12 +110,12 @@ TYPED_TEST_P(DemandStoreConformanceTest, DeleteTakesBackTheRangeOfOneProductOnly
       Ctx("DeleteDemand", "del-1", "p1"), encode);
   ASSERT_TRUE(typo.ok()) << typo.status();
   EXPECT_EQ(*typo->value, 1);
-  absl::StatusOr<Replayable<int64_t>> middle = this->store()->DeleteDemand(
-      "GRANOLA-500G", d0 + 3, d0 + 5, Ctx("DeleteDemand"), encode);
+  absl::StatusOr<Replayable<int64_t>> middle =
+      this->store()->DeleteDemand("GRANOLA-500G", d0 + 3, d0 + 5, Ctx("DeleteDemand"), encode);
   ASSERT_TRUE(middle.ok()) << middle.status();
   EXPECT_EQ(*middle->value, 3);
-  absl::StatusOr<Replayable<int64_t>> none = this->store()->DeleteDemand(
-      "GRANOLA-500G", d0 + 3, d0 + 5, Ctx("DeleteDemand"), encode);
+  absl::StatusOr<Replayable<int64_t>> none =
+      this->store()->DeleteDemand("GRANOLA-500G", d0 + 3, d0 + 5, Ctx("DeleteDemand"), encode);
   ASSERT_TRUE(none.ok()) << none.status();
   EXPECT_EQ(*none->value, 0);
 

@@ -418,22 +418,21 @@ TYPED_TEST_P(MachineStateConformanceTest, ARenamedPartCounterKeepsItsPastParts) 
   const DataItem renamed{"PartCountAct", "", Category::kEvent, kTypePartCount, "", ""};
   const DataItem speed{"S1speed", "", Category::kSample, 5, "", ""};
   update(this->T(20), "rename", {renamed, speed});
-  this->Ingest("w", 2, {NumberAt("PartCountAct", 0, this->T(30)),
-                        NumberAt("PartCountAct", 5, this->T(40))});
+  this->Ingest(
+      "w", 2, {NumberAt("PartCountAct", 0, this->T(30)), NumberAt("PartCountAct", 5, this->T(40))});
   auto parts = [&](absl::Time start, absl::Time end) -> int64_t {
     absl::StatusOr<PartCountSum> sum = PartCountSum::ForRange(start, end);
     EXPECT_TRUE(sum.ok());
-    EXPECT_TRUE(this->store_
-                    ->PartCountObservations(
-                        "CNC-07", start, end,
-                        [&](const std::string& item, const PartCountObservation& o) {
-                          sum->Add(item, o);
-                        })
-                    .ok());
+    EXPECT_TRUE(
+        this->store_
+            ->PartCountObservations(
+                "CNC-07", start, end,
+                [&](const std::string& item, const PartCountObservation& o) { sum->Add(item, o); })
+            .ok());
     return sum.ok() ? sum->parts() : -1;
   };
-  EXPECT_EQ(parts(this->T(0), this->T(20)), 4);   // before the rename, as it was
-  EXPECT_EQ(parts(this->T(0), this->T(50)), 9);   // both items
+  EXPECT_EQ(parts(this->T(0), this->T(20)), 4);  // before the rename, as it was
+  EXPECT_EQ(parts(this->T(0), this->T(50)), 9);  // both items
   // Its samples are still named by their id in reads of history, not in live ones.
   using Ids = std::vector<std::string>;
   EXPECT_EQ(this->store_->UnknownMachinesAndDataItems({"CNC-07"}, {"parts"}, true)->data_items,
@@ -586,8 +585,7 @@ REGISTER_TYPED_TEST_SUITE_P(MachineStateConformanceTest,
                             AnInputAnUpdateWithdrawsHasNoValueFromTheUpdateOn,
                             DuplicateBatchMovesNothing, TimelinePagesByStartAndKeepsMachinesApart,
                             PartCountsWithTheirBaseline, ARenamedPartCounterKeepsItsPastParts,
-                            ACountSentAsTextIsABaselineToo,
-                            PartCountsOfALongRangeStreamInOrder,
+                            ACountSentAsTextIsABaselineToo, PartCountsOfALongRangeStreamInOrder,
                             DowntimesNewestFirstAndReasonsOncePerRequestId);
 
 }  // namespace plantmesh::telemetry::testing
