@@ -518,13 +518,21 @@ absl::Status AdmitDowntime(const DowntimeEntry& entry, const ShiftInstance& shif
 
 PlanVsActual ComparePlanToActual(const std::vector<Plan>& plans,
                                  const std::vector<OutputRecord>& outputs,
-                                 const std::vector<DowntimeEntry>& downtimes) {
-  using Key = std::tuple<std::string, std::string, std::string>;
-  // Shift ids sort by date then code, which is also the order of shifts of one day.
+                                 const std::vector<DowntimeEntry>& downtimes,
+                                 const ShiftStartMinute& start_minute) {
+  // A shift's place in time on its line: date, start minute (unknown: after the known),
+  // code; an id that is no shift id (none is stored) by its text, after the rest.
+  using ShiftOrder = std::tuple<absl::CivilDay, int, std::string>;
+  auto order = [&](const std::string& line, const std::string& shift) -> ShiftOrder {
+    const std::optional<ShiftKey> key = ParseShiftId(shift);
+    if (!key) return {kLastPlantDay + 1, 0, shift};
+    return {key->date, start_minute(line, key->code).value_or(24 * 60), key->code};
+  };
+  using Key = std::tuple<std::string, ShiftOrder, std::string>;
   std::map<Key, PlanVsActualRow> rows;
   auto row = [&](const std::string& line, const std::string& shift,
                  const std::string& product) -> PlanVsActualRow& {
-    PlanVsActualRow& r = rows[Key{line, shift, product}];
+    PlanVsActualRow& r = rows[Key{line, order(line, shift), product}];
     r.line_id = line;
     r.shift_id = shift;
     r.product_id = product;
@@ -548,12 +556,14 @@ PlanVsActual ComparePlanToActual(const std::vector<Plan>& plans,
     if (r.actual + r.scrapped > 0) r.scrap_percent = 100.0 * r.scrapped / (r.actual + r.scrapped);
     out.rows.push_back(std::move(r));
   }
-  std::map<std::pair<std::string, std::string>, std::map<std::string, int64_t>> stops;
+  std::map<std::tuple<std::string, ShiftOrder, std::string>, std::map<std::string, int64_t>>
+      stops;
   for (const DowntimeEntry& d : downtimes) {
-    stops[{d.line_id, d.shift_id}][d.reason_code] += d.duration_minutes;
+    stops[{d.line_id, order(d.line_id, d.shift_id), d.shift_id}][d.reason_code] +=
+        d.duration_minutes;
   }
   for (const auto& [key, reasons] : stops) {
-    ShiftDowntime s{key.first, key.second, 0, {}};
+    ShiftDowntime s{std::get<0>(key), std::get<2>(key), 0, {}};
     for (const auto& [reason, minutes] : reasons) {
       s.minutes += minutes;
       s.by_reason.emplace_back(reason, minutes);

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <set>
 #include <string>
@@ -281,10 +282,19 @@ struct PlanVsActual {
   std::vector<ShiftDowntime> downtimes;  // by line, shift
 };
 
-// Draft plans count as unplanned (nothing has been released to the line).
+// The minute after local midnight at which the shift `code` of line `line_id` starts, by
+// its pattern; nullopt when the line or code is not known.
+using ShiftStartMinute =
+    std::function<std::optional<int>(const std::string& line_id, const std::string& code)>;
+
+// Draft plans count as unplanned (nothing has been released to the line). Shifts are in
+// time order: by date, then by the minute they start (`start_minute`; unknown ones after
+// the known, by code): a day's F 06:00, S 14:00, N 22:00 in that order, which their codes
+// would not give (outside testing).
 PlanVsActual ComparePlanToActual(const std::vector<Plan>& plans,
                                  const std::vector<OutputRecord>& outputs,
-                                 const std::vector<DowntimeEntry>& downtimes);
+                                 const std::vector<DowntimeEntry>& downtimes,
+                                 const ShiftStartMinute& start_minute);
 
 // A local date range `from`..`to` (inclusive) of at most `max_days` days; violations
 // name `from_field` / `to_field`.

@@ -1,0 +1,58 @@
+// The plan rules of domain.h that need no calendar or store: ComparePlanToActual.
+#include "server/planning/domain.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace plantmesh::planning {
+namespace {
+
+// Outside testing: a day's German shifts F (06-14), S (14-22) and N (22-06) came out F, N,
+// S — by the text of their ids, not by time — in the rows and in the downtimes.
+TEST(ComparePlanToActualTest, ShiftsAreInTimeOrderWhateverTheirCodes) {
+  auto output = [](const std::string& line, const std::string& shift) {
+    OutputRecord o;
+    o.line_id = line;
+    o.shift_id = shift;
+    o.product_id = "MUESLI-05";
+    o.packaged = 10;
+    return o;
+  };
+  auto stop = [](const std::string& shift) {
+    DowntimeEntry d;
+    d.line_id = "PACK-1";
+    d.shift_id = shift;
+    d.reason_code = "JAM";
+    d.duration_minutes = 5;
+    return d;
+  };
+  const std::vector<OutputRecord> outputs = {
+      output("PACK-1", "2026-10-24/N"), output("PACK-1", "2026-10-25/F"),
+      output("PACK-1", "2026-10-24/S"), output("PACK-1", "2026-10-24/F"),
+      output("PACK-1", "2026-10-24/X"), output("PACK-0", "2026-10-24/N")};
+  const std::vector<DowntimeEntry> downtimes = {stop("2026-10-24/N"), stop("2026-10-24/S")};
+  auto start_minute = [](const std::string& line, const std::string& code) -> std::optional<int> {
+    if (line != "PACK-1") return std::nullopt;
+    if (code == "F") return 6 * 60;
+    if (code == "S") return 14 * 60;
+    if (code == "N") return 22 * 60;
+    return std::nullopt;  // X: no longer in the pattern
+  };
+  const PlanVsActual compared = ComparePlanToActual({}, outputs, downtimes, start_minute);
+  std::vector<std::string> rows;
+  for (const PlanVsActualRow& r : compared.rows) rows.push_back(r.line_id + " " + r.shift_id);
+  EXPECT_THAT(rows, ::testing::ElementsAre("PACK-0 2026-10-24/N", "PACK-1 2026-10-24/F",
+                                           "PACK-1 2026-10-24/S", "PACK-1 2026-10-24/N",
+                                           "PACK-1 2026-10-24/X", "PACK-1 2026-10-25/F"));
+  ASSERT_EQ(compared.downtimes.size(), 2u);
+  EXPECT_EQ(compared.downtimes[0].shift_id, "2026-10-24/S");
+  EXPECT_EQ(compared.downtimes[1].shift_id, "2026-10-24/N");
+  EXPECT_EQ(compared.downtimes[1].minutes, 5);
+}
+
+}  // namespace
+}  // namespace plantmesh::planning
