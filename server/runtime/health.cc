@@ -63,11 +63,18 @@ DependencyProbe PostgresProbe(std::string url, absl::Duration timeout) {
                            if (!opened.ok()) return false;
                            *pool = *std::move(opened);
                          }
+                         // A server that answers but refuses writes (a standby after a
+                         // failover, default_transaction_read_only) cannot serve the
+                         // services either (outside testing: health said SERVING while
+                         // every write failed).
                          return (*pool)
                              ->Run([](pqxx::connection& connection) {
                                pqxx::nontransaction query(connection);
-                               query.exec("SELECT 1");
-                               return absl::OkStatus();
+                               const bool read_only =
+                                   query.exec1("SHOW transaction_read_only")[0].as<std::string>() ==
+                                   "on";
+                               return read_only ? absl::UnavailableError("read-only")
+                                                : absl::OkStatus();
                              })
                              .ok();
                        }},

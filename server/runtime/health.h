@@ -2,7 +2,8 @@
 // (grpc.health.v1.Health, served by our HealthService):
 //   ""                                  SERVING while the server accepts calls
 //   "<fully qualified service>"         SERVING for every hosted service
-//   "plantmesh.dependency.postgres"     SERVING while `SELECT 1` succeeds
+//   "plantmesh.dependency.postgres"     SERVING while PostgreSQL answers and takes writes
+//                                       (`SHOW transaction_read_only` is off)
 //   "plantmesh.dependency.redis"        SERVING while the outbox relay reaches Redis
 // Degraded = a service SERVING while a dependency is NOT_SERVING: the services keep
 // answering (Redis down: no live events, no cache), and the dependency entry says why.

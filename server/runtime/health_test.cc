@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <memory>
+#include <pqxx/pqxx>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
@@ -41,6 +42,25 @@ TEST(PostgresProbeTest, ServingWhileTheRequestPoolIsExhausted) {
   EXPECT_EQ(probe.name, kPostgresHealthName);
   EXPECT_TRUE(probe.healthy());
   EXPECT_TRUE(probe.healthy());  // the probe's connection is kept
+}
+
+// Outside testing: a PostgreSQL that refused writes (a standby left behind the URL after a
+// failover, a DBA's default_transaction_read_only) failed every write while health said
+// SERVING and plantmesh_postgres_up was 1.
+TEST(PostgresProbeTest, NotServingWhilePostgresRefusesWrites) {
+  absl::StatusOr<std::string> url = SharedPostgres().CreateDatabase("health_probe_read_only");
+  ASSERT_TRUE(url.ok()) << url.status();
+  auto set_read_only = [&](bool on) {
+    pqxx::connection admin(*url);
+    pqxx::nontransaction tx(admin);
+    tx.exec("SET default_transaction_read_only = off");  // this session may write
+    tx.exec(absl::StrCat("ALTER DATABASE health_probe_read_only SET default_transaction_read_only = ",
+                         on ? "on" : "off"));
+  };
+  set_read_only(true);
+  EXPECT_FALSE(PostgresProbe(*url).healthy());
+  set_read_only(false);
+  EXPECT_TRUE(PostgresProbe(*url).healthy());
 }
 
 TEST(PostgresProbeTest, NotServingWhenUnreachable) {

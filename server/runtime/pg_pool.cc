@@ -72,6 +72,16 @@ bool IsSqlState(absl::string_view text) {
 
 // PostgreSQL's primary message: the first line without the severity and, at verbose
 // verbosity, without the SQLSTATE that libpq puts before it ("ERROR:  23505: ...").
+// "ERROR:  42501: permission denied …" (a verbose error) → "42501"; "" otherwise.
+std::string SqlStateInMessage(absl::string_view text) {
+  text = absl::StripAsciiWhitespace(text);
+  absl::ConsumePrefix(&text, "ERROR:");
+  absl::ConsumePrefix(&text, "FATAL:");
+  text = absl::StripLeadingAsciiWhitespace(text);
+  const absl::string_view code = text.substr(0, text.find(": "));
+  return IsSqlState(code) ? std::string(code) : std::string();
+}
+
 std::string PrimaryMessage(absl::string_view text) {
   text = absl::StripAsciiWhitespace(text);
   absl::string_view line = text.substr(0, text.find('\n'));
@@ -326,6 +336,10 @@ std::vector<std::pair<std::string, std::string>> SessionSettings(absl::Duration 
       {"tcp_keepalives_idle", "10"},
       {"tcp_keepalives_interval", "5"},
       {"tcp_keepalives_count", "3"},
+      // Doubles read back as text exactly (the shortest form that round-trips, PostgreSQL
+      // 12 and later), whatever a DBA set: with 0, the default before 12 and still found in
+      // carried-over settings, 0.30000000000000004 read back as 0.3 (outside testing).
+      {"extra_float_digits", "3"},
       {"application_name", absl::StrCat("plantmesh-server ", pool, " ", host, " pid ", getpid())}};
 }
 
@@ -398,7 +412,13 @@ absl::Status MapPgException(const std::exception& e, const PgConstraintErrors* c
                           "the same request_id, so it is not done twice)");
   }
   const auto* sql = dynamic_cast<const pqxx::sql_error*>(&e);
-  const std::string state = sql != nullptr ? sql->sqlstate() : "";
+  std::string state = sql != nullptr ? sql->sqlstate() : "";
+  if (sql != nullptr && state.empty()) {
+    // libpqxx 6.4 leaves sqlstate() empty on the exceptions it throws by class (e.g.
+    // insufficient_privilege); a verbose message still starts with it (outside testing:
+    // "permission denied for database pm_lp (SQLSTATE )").
+    state = SqlStateInMessage(e.what());
+  }
   if (dynamic_cast<const pqxx::transaction_rollback*>(&e) != nullptr) {
     return FromDatabase(absl::StatusCode::kAborted, kConflictText, state, e.what());
   }
@@ -444,6 +464,17 @@ absl::Status MapSqlState(absl::string_view state, absl::string_view message) {
     return FromDatabase(absl::StatusCode::kDeadlineExceeded,
                         "a database statement ran longer than postgres-statement-timeout-ms", state,
                         message);
+  }
+  // read_only_sql_transaction: the server refuses writes (a standby behind the URL after a
+  // failover, default_transaction_read_only): not this server's fault and not the
+  // client's; the health probe reads the same and says NOT_SERVING.
+  if (state == "25006") {
+    return DependencyUnavailable(
+        "PostgreSQL",
+        absl::StrCat("PostgreSQL refuses writes (a read-only server: a standby, or "
+                     "default_transaction_read_only): ",
+                     PrimaryMessage(message), " (SQLSTATE ", state, ")"),
+        "retry later");
   }
   // Class 53: disk full, out of memory, too many connections.
   if (absl::StartsWith(state, "53")) {

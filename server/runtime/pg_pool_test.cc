@@ -89,6 +89,7 @@ TEST(PgPoolTest, MapsSqlStatesAloneAsForEveryStore) {
       {"23505", absl::StatusCode::kAlreadyExists},
       {"23514", absl::StatusCode::kFailedPrecondition},
       {"08006", absl::StatusCode::kUnavailable},
+      {"25006", absl::StatusCode::kUnavailable},  // read-only server (outside testing)
       {"42601", absl::StatusCode::kInternal},
   };
   for (const auto& [state, code] : cases) {
@@ -98,6 +99,40 @@ TEST(PgPoolTest, MapsSqlStatesAloneAsForEveryStore) {
   }
   EXPECT_THAT(std::string(MapSqlState("53100", "x").message()),
               ::testing::HasSubstr("the database is out of resources; retry later"));
+}
+
+// Outside testing: libpqxx 6.4 throws some errors by class (insufficient_privilege) with
+// an empty sqlstate(), and the log said "permission denied for database pm_lp (SQLSTATE )".
+TEST(PgPoolTest, TheSqlStateOfAVerboseMessageIsKept) {
+  const absl::Status status = MapPgException(
+      pqxx::insufficient_privilege("ERROR:  42501: permission denied for database pm_lp\n"));
+  EXPECT_EQ(status.code(), absl::StatusCode::kInternal);
+  EXPECT_EQ(status.message(), "permission denied for database pm_lp (SQLSTATE 42501)");
+  const absl::Status read_only = MapPgException(pqxx::sql_error(
+      "ERROR:  25006: cannot execute INSERT in a read-only transaction\n", "INSERT"));
+  EXPECT_EQ(read_only.code(), absl::StatusCode::kUnavailable) << read_only;
+  EXPECT_EQ(ErrorInfoOf(read_only).reason, "DEPENDENCY_UNAVAILABLE");
+}
+
+// Outside testing: a database whose DBA set extra_float_digits = 0 (the default before
+// PostgreSQL 12) read every double back rounded to 15 digits.
+TEST(PgPoolTest, DoublesReadBackExactWhateverTheDatabaseSets) {
+  PgPoolOptions options;
+  options.url = NewDatabase("pool_float_digits");
+  {
+    pqxx::connection admin(options.url);
+    pqxx::nontransaction tx(admin);
+    tx.exec("ALTER DATABASE pool_float_digits SET extra_float_digits = 0");
+  }
+  auto pool = OpenPool(options);
+  ASSERT_NE(pool, nullptr);
+  ASSERT_TRUE(pool->Run([](pqxx::connection& conn) {
+                    pqxx::nontransaction tx(conn);
+                    EXPECT_EQ(tx.exec1("SELECT 0.1::float8 + 0.2::float8")[0].as<double>(),
+                              0.1 + 0.2);
+                    return absl::OkStatus();
+                  })
+                  .ok());
 }
 
 // Outside testing: a frozen replica kept its ingest writer's row locked while its session
