@@ -556,8 +556,7 @@ PlanVsActual ComparePlanToActual(const std::vector<Plan>& plans,
     if (r.actual + r.scrapped > 0) r.scrap_percent = 100.0 * r.scrapped / (r.actual + r.scrapped);
     out.rows.push_back(std::move(r));
   }
-  std::map<std::tuple<std::string, ShiftOrder, std::string>, std::map<std::string, int64_t>>
-      stops;
+  std::map<std::tuple<std::string, ShiftOrder, std::string>, std::map<std::string, int64_t>> stops;
   for (const DowntimeEntry& d : downtimes) {
     stops[{d.line_id, order(d.line_id, d.shift_id), d.shift_id}][d.reason_code] +=
         d.duration_minutes;

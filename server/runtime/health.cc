@@ -56,29 +56,28 @@ DependencyProbe PostgresProbe(std::string url, absl::Duration timeout) {
   // statement_timeout bounds a query of a PostgreSQL that answers; one that does not (a
   // stopped process, a frozen host) would hold the probe, and health said SERVING while
   // every call waited (outside testing).
-  return WithDeadline({kPostgresHealthName,
-                       [options = std::move(options), pool] {
-                         if (*pool == nullptr) {
-                           absl::StatusOr<std::unique_ptr<PgPool>> opened = PgPool::Open(options);
-                           if (!opened.ok()) return false;
-                           *pool = *std::move(opened);
-                         }
-                         // A server that answers but refuses writes (a standby after a
-                         // failover, default_transaction_read_only) cannot serve the
-                         // services either (outside testing: health said SERVING while
-                         // every write failed).
-                         return (*pool)
-                             ->Run([](pqxx::connection& connection) {
-                               pqxx::nontransaction query(connection);
-                               const bool read_only =
-                                   query.exec1("SHOW transaction_read_only")[0].as<std::string>() ==
-                                   "on";
-                               return read_only ? absl::UnavailableError("read-only")
-                                                : absl::OkStatus();
-                             })
-                             .ok();
-                       }},
-                      timeout);
+  return WithDeadline(
+      {kPostgresHealthName,
+       [options = std::move(options), pool] {
+         if (*pool == nullptr) {
+           absl::StatusOr<std::unique_ptr<PgPool>> opened = PgPool::Open(options);
+           if (!opened.ok()) return false;
+           *pool = *std::move(opened);
+         }
+         // A server that answers but refuses writes (a standby after a
+         // failover, default_transaction_read_only) cannot serve the
+         // services either (outside testing: health said SERVING while
+         // every write failed).
+         return (*pool)
+             ->Run([](pqxx::connection& connection) {
+               pqxx::nontransaction query(connection);
+               const bool read_only =
+                   query.exec1("SHOW transaction_read_only")[0].as<std::string>() == "on";
+               return read_only ? absl::UnavailableError("read-only") : absl::OkStatus();
+             })
+             .ok();
+       }},
+      timeout);
 }
 
 DependencyProbe RedisProbe(const OutboxRelay* relay) {

@@ -54,8 +54,9 @@ TEST(PostgresProbeTest, NotServingWhilePostgresRefusesWrites) {
     pqxx::connection admin(*url);
     pqxx::nontransaction tx(admin);
     tx.exec("SET default_transaction_read_only = off");  // this session may write
-    tx.exec(absl::StrCat("ALTER DATABASE health_probe_read_only SET default_transaction_read_only = ",
-                         on ? "on" : "off"));
+    tx.exec(
+        absl::StrCat("ALTER DATABASE health_probe_read_only SET default_transaction_read_only = ",
+                     on ? "on" : "off"));
   };
   set_read_only(true);
   EXPECT_FALSE(PostgresProbe(*url).healthy());

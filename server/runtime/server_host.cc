@@ -137,7 +137,10 @@ absl::StatusOr<std::unique_ptr<ServerHost>> ServerHost::Start(
   if (!config.insecure) {
     absl::StatusOr<std::unique_ptr<StagedTlsFiles>> tls = StagedTlsFiles::Start(
         {config.tls_ca, config.tls_cert, config.tls_key}, absl::Seconds(config.tls_reload_seconds));
-    if (!tls.ok()) return tls.status();
+    if (!tls.ok()) {
+      host->drained_ = true;  // nothing started, nothing to drain
+      return tls.status();
+    }
     host->tls_files_ = *std::move(tls);
     credentials = host->tls_files_->Credentials();
     if (metrics != nullptr) AddTlsMetrics(host->tls_files_.get(), metrics);

@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -58,9 +60,20 @@ absl::StatusOr<std::unique_ptr<StagedTlsFiles>> StagedTlsFiles::Start(Paths conf
   std::unique_ptr<StagedTlsFiles> files(new StagedTlsFiles());
   files->configured_ = std::move(configured);
   files->reload_ = reload;
-  std::string pattern = (std::filesystem::temp_directory_path() / "plantmesh-tls-XXXXXX").string();
+  // Outside testing: a TMPDIR that did not exist threw out of here, one that was read-only
+  // or full crashed the server, both without a word.
+  std::error_code no_temp;
+  const std::filesystem::path temp = std::filesystem::temp_directory_path(no_temp);
+  if (no_temp) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "no directory to stage the TLS files in: TMPDIR (or /tmp): ", no_temp.message(),
+        "; set TMPDIR to a writable directory"));
+  }
+  std::string pattern = (temp / "plantmesh-tls-XXXXXX").string();
   if (mkdtemp(pattern.data()) == nullptr) {  // 0700: the key is readable by us alone
-    return absl::InternalError(absl::StrCat("cannot create a directory like ", pattern));
+    return absl::FailedPreconditionError(absl::StrCat("cannot create the TLS staging directory ",
+                                                      pattern, ": ", std::strerror(errno),
+                                                      "; set TMPDIR to a writable directory"));
   }
   files->dir_ = pattern;
   files->staged_ = FilesIn(files->dir_ + "/current");
@@ -129,6 +142,13 @@ absl::Status StagedTlsFiles::Refresh() {
     contents = std::move(joined);
   }
   unreadable_before_ = false;
+  // A /tmp cleaner removed the staging directory: the set is staged again (gRPC would
+  // otherwise go on with what it read last, and nothing later would be served).
+  std::error_code gone;
+  if (!served_.empty() && !std::filesystem::exists(staged_.key, gone)) {
+    spdlog::warn("the TLS staging directory {} was removed (a /tmp cleaner?): staging again", dir_);
+    staged_contents_.clear();
+  }
   if (contents == staged_contents_) {
     // A refused set replaced by the served one again: a later refusal is said again.
     refused_ = false;
@@ -139,9 +159,14 @@ absl::Status StagedTlsFiles::Refresh() {
   // Judged as the bytes just read, in a new version directory that gRPC does not see yet.
   const std::string version = absl::StrCat(dir_, "/v", ++versions_);
   std::error_code error;
-  std::filesystem::remove_all(version, error);  // left by a failed attempt
+  std::filesystem::remove_all(version, error);             // left by a failed attempt
+  if (std::filesystem::create_directories(dir_, error)) {  // removed: made again, ours alone
+    std::filesystem::permissions(dir_, std::filesystem::perms::owner_all, error);
+  }
   std::filesystem::create_directory(version, error);
-  if (error) return absl::InternalError(absl::StrCat("cannot create ", version));
+  if (error) {
+    return absl::InternalError(absl::StrCat("cannot create ", version, ": ", error.message()));
+  }
   const Paths candidate = FilesIn(version);
   for (const auto& [path, bytes] : {std::pair{candidate.ca, *ca}, std::pair{candidate.cert, *cert},
                                     std::pair{candidate.key, *key}}) {
@@ -204,7 +229,20 @@ void StagedTlsFiles::Run() {
       absl::MutexLock lock(&mutex_);
       if (mutex_.AwaitWithTimeout(absl::Condition(&stopping_), reload_)) return;
     }
-    (void)Refresh();
+    // Refusals and unreadable files are said by Refresh. A set that could not be staged
+    // (the staging directory's disk) is said here, once, counted as refused, and tried
+    // again next period (outside testing: such failures were dropped without a word).
+    const absl::Status refreshed = Refresh();
+    if (absl::IsInternal(refreshed)) {
+      if (refreshed.message() != unstaged_) {
+        spdlog::error("TLS files not staged: {}; tried again every {}s",
+                      std::string(refreshed.message()), absl::ToInt64Seconds(reload_));
+      }
+      unstaged_ = std::string(refreshed.message());
+      refused_ = true;
+    } else {
+      unstaged_.clear();
+    }
   }
 }
 

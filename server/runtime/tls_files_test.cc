@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -142,6 +143,55 @@ std::optional<std::pair<std::string, std::string>> ReadPairAsGrpcDoes(
 // ("Invalid private key", every handshake refused), because gRPC read the staged pair
 // between the renames of its two files. Whatever moment gRPC reads at, it gets one whole
 // pair, old or new.
+// Outside testing: a /tmp cleaner removed the staging directory, and every later rotation
+// was silently not served (the error of staging it was dropped). The set is staged again,
+// and the next rotation is served.
+TEST(StagedTlsFilesTest, ARemovedStagingDirectoryIsMadeAgain) {
+  absl::StatusOr<std::unique_ptr<testing::TestPki>> pki = testing::TestPki::Create();
+  ASSERT_TRUE(pki.ok()) << pki.status();
+  const StagedTlsFiles::Paths configured = ServedCopy(**pki);
+  absl::StatusOr<std::unique_ptr<StagedTlsFiles>> files =
+      StagedTlsFiles::Start(configured, absl::Hours(1));  // refreshed by hand here
+  ASSERT_TRUE(files.ok()) << files.status();
+  const StagedTlsFiles::Paths staged = (*files)->staged();
+  // <dir>/current/key.pem: the staging directory is two levels up.
+  const std::filesystem::path dir = std::filesystem::path(staged.key).parent_path().parent_path();
+  std::filesystem::remove_all(dir);
+
+  ASSERT_TRUE((*files)->Refresh().ok());
+  EXPECT_EQ(ReadFile(staged.key), ReadFile(configured.key));
+  EXPECT_EQ(std::filesystem::status(dir).permissions(), std::filesystem::perms::owner_all);
+  absl::StatusOr<testing::TestPki::Client> other = (*pki)->IssueClient("other", {"operator"});
+  ASSERT_TRUE(other.ok()) << other.status();
+  WriteFile(configured.cert, ReadFile(other->cert_file));
+  WriteFile(configured.key, ReadFile(other->key_file));
+  ASSERT_TRUE((*files)->Refresh().ok());
+  EXPECT_EQ(ReadFile(staged.cert), ReadFile(other->cert_file));
+  EXPECT_FALSE((*files)->refused());
+}
+
+// Outside testing: a TMPDIR that did not exist threw out of the server's start (abort),
+// a read-only one crashed it, both without a word.
+TEST(StagedTlsFilesTest, AnUnusableTmpdirIsSaid) {
+  absl::StatusOr<std::unique_ptr<testing::TestPki>> pki = testing::TestPki::Create();
+  ASSERT_TRUE(pki.ok()) << pki.status();
+  const StagedTlsFiles::Paths configured = ServedCopy(**pki);
+  const char* before = std::getenv("TMPDIR");
+  const std::string kept = before != nullptr ? before : "";
+  for (const std::string& tmpdir : {std::string("/nonexistent/tmp"), configured.ca}) {
+    setenv("TMPDIR", tmpdir.c_str(), 1);
+    absl::StatusOr<std::unique_ptr<StagedTlsFiles>> files =
+        StagedTlsFiles::Start(configured, absl::Hours(1));
+    EXPECT_EQ(files.status().code(), absl::StatusCode::kFailedPrecondition) << tmpdir;
+    EXPECT_THAT(std::string(files.status().message()), HasSubstr("TMPDIR")) << files.status();
+  }
+  if (before != nullptr) {
+    setenv("TMPDIR", kept.c_str(), 1);
+  } else {
+    unsetenv("TMPDIR");
+  }
+}
+
 TEST(StagedTlsFilesTest, GrpcReadsOneWholePairWhileTheFilesRotate) {
   absl::StatusOr<std::unique_ptr<testing::TestPki>> pki = testing::TestPki::Create();
   ASSERT_TRUE(pki.ok()) << pki.status();
