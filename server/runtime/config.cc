@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <fstream>
+#include <set>
 #include <string_view>
 
 #include "absl/strings/ascii.h"
@@ -22,12 +23,38 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "server/runtime/service_module.h"
 #include "server/runtime/spiffe_id.h"
 #include "server/runtime/tls.h"
 
 namespace plantmesh::runtime {
 namespace {
+
+// Whole numbers are decimal, as TOML and people write them: "030" is 30 and "0x10" is
+// refused (CLI11 2.1 reads "030" as octal 24 and takes hex; outside testing:
+// PLANTMESH_TELEMETRY_RETENTION_DAYS=030 kept 24 days of samples), and a number beyond
+// 64 bits is refused, not clamped.
+CLI::Validator DecimalWholeNumber() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        absl::string_view digits = absl::StripAsciiWhitespace(text);
+        const bool negative = absl::ConsumePrefix(&digits, "-");
+        if (!negative) absl::ConsumePrefix(&digits, "+");
+        if (digits.empty() || !std::all_of(digits.begin(), digits.end(), absl::ascii_isdigit)) {
+          return absl::StrCat("'", text, "' is not a whole number in decimal digits");
+        }
+        while (digits.size() > 1 && digits.front() == '0') digits.remove_prefix(1);
+        const std::string canonical = absl::StrCat(negative ? "-" : "", digits);
+        int64_t value = 0;
+        if (!absl::SimpleAtoi(canonical, &value)) {
+          return absl::StrCat("'", text, "' is out of range");
+        }
+        text = canonical;
+        return std::string();
+      },
+      "");
+}
 
 std::string EnvName(absl::string_view long_name) {
   return "PLANTMESH_" +
@@ -40,11 +67,17 @@ class SectionedToml : public CLI::ConfigTOML {
  public:
   std::vector<CLI::ConfigItem> from_config(std::istream& input) const override {
     std::vector<CLI::ConfigItem> flat;
+    std::set<std::string> named;
     for (CLI::ConfigItem& item : CLI::ConfigTOML::from_config(input)) {
       if (item.name == "++" || item.name == "--") continue;  // section open/close markers
       if (!item.parents.empty()) {
         item.name = absl::StrCat(absl::StrJoin(item.parents, "."), ".", item.name);
         item.parents.clear();
+      }
+      // TOML allows a key once (outside testing: a [section] repeated to override a
+      // value kept the first one without a word).
+      if (!named.insert(item.name).second) {
+        throw CLI::ConfigError(absl::StrCat("'", item.name, "' is given twice"));
       }
       flat.push_back(std::move(item));
     }
@@ -456,6 +489,9 @@ absl::StatusOr<ServerConfig> LoadServerConfig(
     if (option->get_lnames().empty() || option->get_lnames().front() == "help" ||
         option->get_lnames().front() == "version") {
       continue;
+    }
+    if (option->get_type_name() == "INT" || option->get_type_name() == "UINT") {
+      option->transform(DecimalWholeNumber());
     }
     const std::string& name = option->get_lnames().front();
     const std::string env = EnvName(name);

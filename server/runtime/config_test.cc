@@ -402,5 +402,37 @@ TEST_F(ConfigTest, SectionKeysAreStrictAndChecked) {
   EXPECT_THAT(config.status().message(), HasSubstr("tls-ca: required"));
 }
 
+// Outside testing: CLI11 read a zero-padded number as octal
+// (PLANTMESH_TELEMETRY_RETENTION_DAYS=030 kept 24 days of samples), took hex, clamped a
+// number beyond 64 bits, and a [section] repeated to override a value kept the first.
+TEST_F(ConfigTest, WholeNumbersAreDecimalWhereverTheyAreGiven) {
+  const ServiceDescriptor alpha = SectionedService("alpha");
+  setenv("PLANTMESH_ALPHA_LIMIT", "030", 1);
+  absl::StatusOr<ServerConfig> config =
+      Load({"--insecure", "--postgres-pool-size", "010", "--events-retain=+0900"}, {&alpha});
+  unsetenv("PLANTMESH_ALPHA_LIMIT");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(SectionOf(*config, "alpha").limit, 30);
+  EXPECT_EQ(config->postgres_pool_size, 10);
+  EXPECT_EQ(config->events_retain, 900);
+  config = Load({"--config", WriteFile("padded.toml", "insecure = true\n[alpha]\nlimit = 0010\n")},
+                {&alpha});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(SectionOf(*config, "alpha").limit, 10);
+
+  for (const char* bad : {"0x10", "1e3", "99999999999999999999", "12abc", "0o17"}) {
+    config = Load({"--insecure", "--events-retain", bad});
+    ASSERT_FALSE(config.ok()) << bad;
+    EXPECT_THAT(config.status().message(), HasSubstr("events-retain")) << bad;
+  }
+
+  config =
+      Load({"--config",
+            WriteFile("twice.toml", "insecure = true\n[alpha]\nlimit = 5\n[alpha]\nlimit = 7\n")},
+           {&alpha});
+  ASSERT_FALSE(config.ok());
+  EXPECT_THAT(config.status().message(), HasSubstr("'alpha.limit' is given twice"));
+}
+
 }  // namespace
 }  // namespace plantmesh::runtime
