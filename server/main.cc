@@ -33,6 +33,7 @@
 #include "server/runtime/pg_audit_sink.h"
 #include "server/runtime/pg_pool.h"
 #include "server/runtime/process_metrics.h"
+#include "server/runtime/redis_owner.h"
 #include "server/runtime/request_log_pruner.h"
 #include "server/runtime/role_bindings.h"
 #include "server/runtime/server_host.h"
@@ -117,6 +118,10 @@ absl::Status Serve(const runtime::ServerConfig& config) {
     source.retain_bytes = config.events_retain_bytes;
     stream_keys.push_back(source.stream_key);
     sources.push_back(std::move(source));
+  }
+  // One Redis serves one database: refused when it holds another's (redis_owner.h).
+  if (pool != nullptr && !sources.empty()) {
+    PM_RETURN_IF_ERROR(runtime::ClaimRedisForDatabase(*pool, redis));
   }
   // The relay first: its first round checks each stream against the database (after a
   // restore from a backup it starts a new generation), so the hub starts in the right one.

@@ -328,9 +328,22 @@ void WriteAuditInTransaction(pqxx::transaction_base& tx, const AuditRecord& reco
   tx.exec_params0(*sql, pqxx::prepare::make_dynamic_params(row));
 }
 
+// This database's PlantMesh installation: an id made once and kept by pg_dump and
+// pg_restore, by which a Redis knows whose events and caches it holds (redis_owner.h).
+// In the audit schema because every server migrates it, whatever services it hosts.
+constexpr char kCreateInstallation[] = R"sql(
+CREATE TABLE audit.installation (
+  singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+  id uuid NOT NULL DEFAULT gen_random_uuid(),
+  create_time timestamptz NOT NULL DEFAULT now()
+);
+INSERT INTO audit.installation DEFAULT VALUES;
+)sql";
+
 const std::vector<Migration>& AuditMigrations() {
   static const std::vector<Migration> migrations = {
       {1, "0001_create_audit_log.sql", kCreateAuditLog},
+      {2, "0002_installation.sql", kCreateInstallation},
   };
   return migrations;
 }

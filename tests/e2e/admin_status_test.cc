@@ -52,6 +52,9 @@ class AdminStatusTest : public ::testing::Test {
     ASSERT_TRUE(ops.ok()) << ops.status();
     ops_ = *ops;
     static std::atomic<int> counter{0};
+    // A database of its own per test: the shared Redis still holds the last one's (one
+    // Redis serves one database, redis_owner.h).
+    ASSERT_TRUE(testing::SharedRedis().Flush().ok());
     absl::StatusOr<std::string> url = testing::SharedPostgres().CreateDatabase(
         absl::StrCat("admin_status_", getpid(), "_", counter.fetch_add(1)));
     ASSERT_TRUE(url.ok()) << url.status();

@@ -2,6 +2,8 @@
 // sees every change made through the other, in commit order, and when its replica is
 // terminated it resumes on the other one from its last cursor without losing or
 // repeating an event.
+#include <unistd.h>
+
 #include <map>
 #include <thread>
 
@@ -163,6 +165,34 @@ TEST(ReplicasTest, WatcherFollowsChangesOfTheOtherReplicaAndResumesThereAfterSig
   RecordProperty("events_on_a", static_cast<int>(seen_on_a.size()));
   RecordProperty("events_on_b", static_cast<int>(all.size() - seen_on_a.size()));
   EXPECT_EQ(server_b.Terminate(), 0) << server_b.log();
+}
+
+// Outside testing: two PlantMesh databases (staging and production) on one Redis read
+// each other's latest values and events, and reset each other's stream generation on
+// every write. A server refuses a Redis that holds another database's data.
+TEST(ReplicasTest, AServerOfAnotherDatabaseRefusesTheRedisOfTheFirst) {
+  absl::StatusOr<std::unique_ptr<Mesh>> mesh_or = Mesh::Start(MeshOptions{});
+  ASSERT_TRUE(mesh_or.ok()) << mesh_or.status();
+  Mesh& mesh = **mesh_or;
+  absl::StatusOr<std::string> other =
+      testing::SharedPostgres().CreateDatabase(absl::StrCat("other_plant_", getpid()));
+  ASSERT_TRUE(other.ok()) << other.status();
+  testing::ServerProcess::Options b_options;
+  b_options.postgres_url = *other;
+  b_options.redis_port = testing::SharedRedis().port();
+  b_options.pki = &mesh.pki();
+  absl::StatusOr<std::unique_ptr<testing::ServerProcess>> refused =
+      testing::ServerProcess::Start(b_options);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(std::string(refused.status().message()).find("another PlantMesh database"),
+            std::string::npos)
+      << refused.status();
+
+  // A replica of the first database shares it, as before.
+  b_options.postgres_url = mesh.database_url();
+  absl::StatusOr<std::unique_ptr<testing::ServerProcess>> replica =
+      testing::ServerProcess::Start(b_options);
+  EXPECT_TRUE(replica.ok()) << replica.status();
 }
 
 }  // namespace
