@@ -13,6 +13,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/time/time.h"
 #include "cli/decimal_number.h"
 #include "cli/input_file.h"
@@ -45,7 +46,18 @@ absl::Status SetTime(absl::string_view text, tv1::Sample* sample) {
   return absl::OkStatus();
 }
 
+// MTConnect's "no data", in any case: the value UNAVAILABLE, and a condition's
+// <Unavailable/> element written as a level (outside testing: agents' exports write
+// `Unavailable`, which was sent as a text and refused by the server).
+bool IsUnavailable(absl::string_view value) {
+  return absl::EqualsIgnoreCase(absl::StripAsciiWhitespace(value), "UNAVAILABLE");
+}
+
 absl::Status SetCondition(absl::string_view text, tv1::Sample* sample) {
+  if (IsUnavailable(text)) {
+    sample->mutable_unavailable();
+    return absl::OkStatus();
+  }
   std::vector<absl::string_view> parts = absl::StrSplit(text, absl::MaxSplits(':', 2));
   const std::string level = absl::AsciiStrToLower(parts[0]);
   tv1::ConditionValue* condition = sample->mutable_condition();
@@ -59,7 +71,7 @@ absl::Status SetCondition(absl::string_view text, tv1::Sample* sample) {
     return absl::InvalidArgumentError(
         absl::StrCat("value: ", QuoteInput(parts[0]),
                      " is not a condition level (normal, warning, fault; as "
-                     "LEVEL[:NATIVE_CODE[:MESSAGE]])"));
+                     "LEVEL[:NATIVE_CODE[:MESSAGE]]; or unavailable)"));
   }
   if (parts.size() > 1) condition->set_native_code(std::string(parts[1]));
   if (parts.size() > 2) condition->set_message(std::string(parts[2]));
@@ -69,7 +81,7 @@ absl::Status SetCondition(absl::string_view text, tv1::Sample* sample) {
 absl::Status SetValue(absl::string_view kind_text, absl::string_view value, tv1::Sample* sample) {
   const std::string kind = absl::AsciiStrToLower(kind_text);
   if (kind.empty()) {
-    if (value == "UNAVAILABLE") {
+    if (IsUnavailable(value)) {
       sample->mutable_unavailable();
     } else if (std::optional<double> number = ParseDecimal(value)) {
       sample->set_number(*number);
@@ -102,7 +114,7 @@ absl::Status SetValue(absl::string_view kind_text, absl::string_view value, tv1:
   } else if (kind == "condition") {
     return SetCondition(value, sample);
   } else if (kind == "unavailable") {
-    if (!value.empty() && value != "UNAVAILABLE") {
+    if (!value.empty() && !IsUnavailable(value)) {
       return absl::InvalidArgumentError(absl::StrCat(
           "value: ", QuoteInput(value), " given with kind unavailable (leave it empty)"));
     }

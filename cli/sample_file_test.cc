@@ -85,6 +85,26 @@ TEST(SampleReader, CsvWithEveryKind) {
   EXPECT_EQ((*samples)[7].text(), "");
 }
 
+// Outside testing: MTConnect agents' exports write `Unavailable` (the condition element's
+// name), which was guessed as a text and refused by the server; with kind condition the
+// message did not say a condition may be unavailable.
+TEST(SampleReader, UnavailableInAnyCaseIsNoData) {
+  const std::string text =
+      "machine_id,data_item_id,time,value,kind\n"
+      "cnc07,Sspeed,2024-05-01T10:00:00Z,Unavailable,\n"
+      "cnc07,servo,2024-05-01T10:00:01Z,unavailable,condition\n"
+      "cnc07,servo,2024-05-01T10:00:02Z,Unavailable,unavailable\n";
+  absl::StatusOr<std::vector<tv1::Sample>> samples = ReadAll(text, SampleFileFormat::kCsv);
+  ASSERT_TRUE(samples.ok()) << samples.status();
+  ASSERT_EQ(samples->size(), 3u);
+  for (const tv1::Sample& s : *samples) EXPECT_TRUE(s.has_unavailable()) << s.DebugString();
+  absl::StatusOr<std::vector<tv1::Sample>> bad = ReadAll(
+      "machine_id,data_item_id,time,value,kind\ncnc07,servo,2024-05-01T10:00:01Z,"
+      "broken,condition\n",
+      SampleFileFormat::kCsv);
+  EXPECT_THAT(std::string(bad.status().message()), ::testing::HasSubstr("or unavailable"));
+}
+
 // Spreadsheet programs write "CSV UTF-8" with a byte order mark in front. A value that
 // only strtod reads as a number (hexadecimal) is text when the kind is guessed.
 TEST(SampleReader, CsvWithAByteOrderMarkAndHexadecimalText) {

@@ -296,8 +296,9 @@ TelemetryIngestCommand::TelemetryIngestCommand(CLI::App* root) {
       "writer: batches of --batch-size, re-sent after a broken connection and stored exactly "
       "once; a progress bar on a terminal and a summary at the end. CSV: a header "
       "machine_id,data_item_id,time,value[,kind][,source_sequence]; time RFC 3339; kind "
-      "number|text|condition|unavailable (empty: UNAVAILABLE, a number, else text); a "
-      "condition value is LEVEL[:NATIVE_CODE[:MESSAGE]]. JSON lines: one Sample per line "
+      "number|text|condition|unavailable (empty: UNAVAILABLE in any case, a number, else "
+      "text); a condition value is LEVEL[:NATIVE_CODE[:MESSAGE]] or unavailable. JSON lines: one "
+      "Sample per line "
       "(proto JSON). A file is checked whole before anything is sent.");
   command_->group("Commands (hand-written)");
   command_->add_option("FILE", file_, "The file, or - for stdin")->required();
