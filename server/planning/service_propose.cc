@@ -377,10 +377,14 @@ absl::Status PlanningServiceImpl::HandleProposePlan(runtime::CallContext& call,
   // ---- the demand of the horizon's days.
   const std::vector<absl::CivilDay> days = DemandDays(zone_, start, cover);
   const std::set<absl::CivilDay> horizon_days(days.begin(), days.end());
+  // Given demand the horizon does not plan for is said in the answer (outside testing: a
+  // night shift's next-day delivery, left out by the horizon rule, answered OPTIMAL with
+  // empty runs and no unmet demand, as if there were none).
+  std::vector<DayDemand> outside_horizon;
   if (request.demand_size() > 0) {
     for (const auto& [key, quantity] : given_demand) {
-      if (horizon_days.count(key.second) == 0) continue;
-      facts.demand.push_back({key.first, key.second, quantity, DemandOrigin::kRequest});
+      (horizon_days.count(key.second) == 0 ? outside_horizon : facts.demand)
+          .push_back({key.first, key.second, quantity, DemandOrigin::kRequest});
     }
   } else {
     PM_ASSIGN_OR_RETURN(
@@ -393,8 +397,15 @@ absl::Status PlanningServiceImpl::HandleProposePlan(runtime::CallContext& call,
       if (d.quantity > 0) planned.insert(d.product_id);
     }
     if (planned.empty()) {
-      return absl::FailedPreconditionError(
-          "no product has demand in the horizon's days: nothing to propose");
+      return absl::FailedPreconditionError(absl::StrCat(
+          "no product has demand in the horizon's days: nothing to propose",
+          outside_horizon.empty()
+              ? ""
+              : absl::StrCat(" (the demand given is dated on days this horizon does not plan "
+                             "for, e.g. ",
+                             outside_horizon.front().product_id, " on ",
+                             FormatDate(outside_horizon.front().day),
+                             ": a longer horizon plans for them)")));
     }
   }
   for (const Product& p : all_products) {
@@ -533,6 +544,12 @@ absl::Status PlanningServiceImpl::HandleProposePlan(runtime::CallContext& call,
     out->set_product_id(p.id);
     auto it = facts.stock_on_hand.find(p.id);
     out->set_quantity(it == facts.stock_on_hand.end() ? 0 : it->second);
+  }
+  for (const DayDemand& d : outside_horizon) {  // given_demand's order: product, then day
+    v1::DemandRecord* out = response->add_demand_outside_horizon();
+    out->set_product_id(d.product_id);
+    out->set_date(FormatDate(d.day));
+    out->set_quantity(static_cast<double>(d.quantity));
   }
   const propose::SolverReport& r = proposal.solver;
   v1::SolverReport* report = response->mutable_solver();

@@ -122,6 +122,34 @@ TEST_F(ProposePlanTest, MeetsDemandWhenCapacitySuffices) {
   EXPECT_TRUE(store_.ListPlans(PlanQuery())->plans.empty());
 }
 
+// Outside testing: a night shift's next-day delivery, left out by the horizon rule (its
+// last day while a later shift could still serve it), answered OPTIMAL with empty runs and
+// no unmet demand, as if there were none. Such records are listed in the answer.
+TEST_F(ProposePlanTest, DemandTheHorizonDoesNotPlanForIsSaid) {
+  v1::ProposePlanRequest request = ThreeShifts({{"GRANOLA-500G", 1000}});
+  v1::DemandRecord* next_day = request.add_demand();
+  next_day->set_product_id("MUESLI-1KG");
+  next_day->set_date("2026-03-11");  // N ends 03-11 06:00; later shifts could serve it
+  next_day->set_quantity(50000);
+  v1::ProposePlanResponse r;
+  grpc::Status s = Propose(request, &r);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(r.demand_size(), 1);
+  EXPECT_EQ(r.demand(0).product_id(), "GRANOLA-500G");
+  ASSERT_EQ(r.demand_outside_horizon_size(), 1);
+  EXPECT_EQ(r.demand_outside_horizon(0).product_id(), "MUESLI-1KG");
+  EXPECT_EQ(r.demand_outside_horizon(0).date(), "2026-03-11");
+  EXPECT_EQ(r.demand_outside_horizon(0).quantity(), 50000);
+
+  // Nothing else to plan: the refusal says where the demand went.
+  const v1::DemandRecord only = *next_day;
+  request = ThreeShifts({});
+  *request.add_demand() = only;
+  s = Propose(request, &r);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(s.error_message(), HasSubstr("MUESLI-1KG on 2026-03-11"));
+}
+
 // Outside testing: 20 lines × 200 products × 100 shifts solved for minutes past its time
 // limit. A model beyond kMaxProposeLineProductShifts is refused before it is built,
 // naming what to ask for less of.
