@@ -73,6 +73,20 @@ class TelemetryServiceTest : public ::testing::Test {
     return batch;
   }
 
+  // Ingests `samples` as writer "w"'s first batch on a stream of its own and waits for
+  // the answer.
+  void IngestOneBatch(const std::vector<v1::Sample>& samples) {
+    auto context = Context();
+    auto stream = stub_->IngestSamples(context.get());
+    v1::IngestSamplesRequest batch = FirstBatch("w");
+    for (const v1::Sample& s : samples) *batch.add_samples() = s;
+    ASSERT_TRUE(stream->Write(batch));
+    stream->WritesDone();
+    v1::IngestSamplesResponse answer;
+    ASSERT_TRUE(stream->Read(&answer));
+    ASSERT_TRUE(stream->Finish().ok());
+  }
+
   // The samples of the batch events written (one event per committed group).
   int EventSamples() {
     int samples = 0;
@@ -525,15 +539,9 @@ TEST_F(TelemetryServiceTest, DrainingEndsAnIngestStreamAfterItsAnswers) {
 TEST_F(TelemetryServiceTest, QuerySamplesPagesAndChecksTheRange) {
   v1::RegisterMachineResponse created;
   ASSERT_TRUE(Register(Cnc(), &created).ok());
-  auto context = Context();
-  auto stream = stub_->IngestSamples(context.get());
-  v1::IngestSamplesRequest batch = FirstBatch("w");
-  for (int i = 0; i < 5; ++i) *batch.add_samples() = Num("S1speed", i, now_ - absl::Seconds(5 - i));
-  ASSERT_TRUE(stream->Write(batch));
-  stream->WritesDone();
-  v1::IngestSamplesResponse answer;
-  ASSERT_TRUE(stream->Read(&answer));
-  ASSERT_TRUE(stream->Finish().ok());
+  std::vector<v1::Sample> samples;
+  for (int i = 0; i < 5; ++i) samples.push_back(Num("S1speed", i, now_ - absl::Seconds(5 - i)));
+  IngestOneBatch(samples);
 
   v1::QuerySamplesRequest request;
   request.set_machine_id("CNC-07");
@@ -566,15 +574,7 @@ TEST_F(TelemetryServiceTest, QuerySamplesPagesAndChecksTheRange) {
 TEST_F(TelemetryServiceTest, ALeftOutDataItemIsStillReadByHistoryQueries) {
   v1::RegisterMachineResponse created;
   ASSERT_TRUE(Register(Cnc(), &created).ok());
-  auto context = Context();
-  auto stream = stub_->IngestSamples(context.get());
-  v1::IngestSamplesRequest batch = FirstBatch("w");
-  *batch.add_samples() = Num("S1speed", 1200, now_ - absl::Seconds(5));
-  ASSERT_TRUE(stream->Write(batch));
-  stream->WritesDone();
-  v1::IngestSamplesResponse answer;
-  ASSERT_TRUE(stream->Read(&answer));
-  ASSERT_TRUE(stream->Finish().ok());
+  IngestOneBatch({Num("S1speed", 1200, now_ - absl::Seconds(5))});
 
   v1::UpdateMachineRequest update;
   *update.mutable_machine() = Cnc();
@@ -605,20 +605,12 @@ TEST_F(TelemetryServiceTest, ALeftOutDataItemIsStillReadByHistoryQueries) {
 TEST_F(TelemetryServiceTest, QueryAggregatesMergesBucketsAndNamesWrongFields) {
   v1::RegisterMachineResponse created;
   ASSERT_TRUE(Register(Cnc(), &created).ok());
-  auto context = Context();
-  auto stream = stub_->IngestSamples(context.get());
-  v1::IngestSamplesRequest batch = FirstBatch("w");
   // In the minute before now_'s: 30 and 10 at one time, then 20; one in now_'s minute.
   const absl::Time minute = absl::FromUnixSeconds(absl::ToUnixSeconds(now_) / 60 * 60);
-  *batch.add_samples() = Num("S1speed", 30, minute - absl::Seconds(50));
-  *batch.add_samples() = Num("S1speed", 10, minute - absl::Seconds(50));
-  *batch.add_samples() = Num("S1speed", 20, minute - absl::Seconds(10));
-  *batch.add_samples() = Num("S1speed", 5, minute + absl::Seconds(1));
-  ASSERT_TRUE(stream->Write(batch));
-  stream->WritesDone();
-  v1::IngestSamplesResponse answer;
-  ASSERT_TRUE(stream->Read(&answer));
-  ASSERT_TRUE(stream->Finish().ok());
+  IngestOneBatch({Num("S1speed", 30, minute - absl::Seconds(50)),
+                  Num("S1speed", 10, minute - absl::Seconds(50)),
+                  Num("S1speed", 20, minute - absl::Seconds(10)),
+                  Num("S1speed", 5, minute + absl::Seconds(1))});
 
   v1::QueryAggregatesRequest request = Aggregates("CNC-07", "S1speed", minute - absl::Minutes(5));
   v1::QueryAggregatesResponse response;
