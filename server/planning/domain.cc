@@ -516,6 +516,24 @@ absl::Status AdmitDowntime(const DowntimeEntry& entry, const ShiftInstance& shif
                                  {"shift_minutes", absl::StrCat(shift_minutes)}});
 }
 
+ShiftStartMinute ShiftStartsOf(const std::vector<Line>& lines,
+                               const std::vector<ShiftPattern>& patterns) {
+  std::map<std::pair<std::string, std::string>, int> starts;  // (line, code) -> minute
+  for (const Line& line : lines) {
+    for (const ShiftPattern& pattern : patterns) {
+      if (pattern.id != line.shift_pattern_id) continue;
+      for (const ShiftDefinition& shift : pattern.shifts) {
+        starts[{line.id, shift.code}] = shift.start_minute;
+      }
+    }
+  }
+  return [starts = std::move(starts)](const std::string& line,
+                                      const std::string& code) -> std::optional<int> {
+    auto it = starts.find({line, code});
+    return it == starts.end() ? std::nullopt : std::optional<int>(it->second);
+  };
+}
+
 PlanVsActual ComparePlanToActual(const std::vector<Plan>& plans,
                                  const std::vector<OutputRecord>& outputs,
                                  const std::vector<DowntimeEntry>& downtimes,

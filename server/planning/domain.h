@@ -287,6 +287,10 @@ struct PlanVsActual {
 using ShiftStartMinute =
     std::function<std::optional<int>(const std::string& line_id, const std::string& code)>;
 
+// ShiftStartMinute of `lines`, each by its pattern among `patterns`.
+ShiftStartMinute ShiftStartsOf(const std::vector<Line>& lines,
+                               const std::vector<ShiftPattern>& patterns);
+
 // Draft plans count as unplanned (nothing has been released to the line). Shifts are in
 // time order: by date, then by the minute they start (`start_minute`; unknown ones after
 // the known, by code): a day's F 06:00, S 14:00, N 22:00 in that order, which their codes

@@ -1,8 +1,6 @@
 #include "server/planning/service.h"
 
 #include <algorithm>
-#include <map>
-#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -637,25 +635,10 @@ absl::Status PlanningServiceImpl::HandleGetPlanVsActual(runtime::CallContext& ca
   PM_RETURN_IF_ERROR(CheckLineFilter(request.line_id(), "line_id"));
   PM_ASSIGN_OR_RETURN(ActualsFacts facts,
                       store_->ActualsOf(request.line_id(), range.from, range.to));
-  // Each line's shift codes with the minute they start, from its pattern.
   PM_ASSIGN_OR_RETURN(std::vector<Line> lines, store_->ListLines(""));
   PM_ASSIGN_OR_RETURN(std::vector<ShiftPattern> patterns, store_->ListShiftPatterns());
-  std::map<std::string, const ShiftPattern*> pattern_of_line;
-  for (const Line& line : lines) {
-    for (const ShiftPattern& pattern : patterns) {
-      if (pattern.id == line.shift_pattern_id) pattern_of_line[line.id] = &pattern;
-    }
-  }
-  auto start_minute = [&](const std::string& line, const std::string& code) -> std::optional<int> {
-    auto it = pattern_of_line.find(line);
-    if (it == pattern_of_line.end()) return std::nullopt;
-    for (const ShiftDefinition& shift : it->second->shifts) {
-      if (shift.code == code) return shift.start_minute;
-    }
-    return std::nullopt;
-  };
-  const PlanVsActual result =
-      ComparePlanToActual(facts.plans, facts.outputs, facts.downtimes, start_minute);
+  const PlanVsActual result = ComparePlanToActual(facts.plans, facts.outputs, facts.downtimes,
+                                                  ShiftStartsOf(lines, patterns));
   for (const PlanVsActualRow& r : result.rows) {
     v1::PlanVsActualRow* row = response->add_rows();
     row->set_line_id(r.line_id);

@@ -70,8 +70,6 @@ bool IsSqlState(absl::string_view text) {
          });
 }
 
-// PostgreSQL's primary message: the first line without the severity and, at verbose
-// verbosity, without the SQLSTATE that libpq puts before it ("ERROR:  23505: ...").
 // "ERROR:  42501: permission denied …" (a verbose error) → "42501"; "" otherwise.
 std::string SqlStateInMessage(absl::string_view text) {
   text = absl::StripAsciiWhitespace(text);
@@ -82,6 +80,8 @@ std::string SqlStateInMessage(absl::string_view text) {
   return IsSqlState(code) ? std::string(code) : std::string();
 }
 
+// PostgreSQL's primary message: the first line without the severity and, at verbose
+// verbosity, without the SQLSTATE that libpq puts before it ("ERROR:  23505: ...").
 std::string PrimaryMessage(absl::string_view text) {
   text = absl::StripAsciiWhitespace(text);
   absl::string_view line = text.substr(0, text.find('\n'));
