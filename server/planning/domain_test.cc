@@ -54,5 +54,27 @@ TEST(ComparePlanToActualTest, ShiftsAreInTimeOrderWhateverTheirCodes) {
   EXPECT_EQ(compared.downtimes[1].minutes, 5);
 }
 
+TEST(ComparePlanToActualTest, ShiftStartsComeFromEachLinesPattern) {
+  ShiftPattern german;
+  german.id = "FSN";
+  german.shifts = {
+      {"F", 6 * 60, 14 * 60, {}}, {"S", 14 * 60, 22 * 60, {}}, {"N", 22 * 60, 6 * 60, {}}};
+  ShiftPattern other;
+  other.id = "AB";
+  other.shifts = {{"N", 2 * 60, 12 * 60, {}}};
+  Line pack1;
+  pack1.id = "PACK-1";
+  pack1.shift_pattern_id = "FSN";
+  Line pack2;
+  pack2.id = "PACK-2";
+  pack2.shift_pattern_id = "AB";
+  const ShiftStartMinute starts = ShiftStartsOf({pack1, pack2}, {german, other});
+  EXPECT_EQ(starts("PACK-1", "S"), 14 * 60);
+  EXPECT_EQ(starts("PACK-1", "N"), 22 * 60);
+  EXPECT_EQ(starts("PACK-2", "N"), 2 * 60);  // its own pattern's N
+  EXPECT_EQ(starts("PACK-2", "F"), std::nullopt);
+  EXPECT_EQ(starts("PACK-9", "F"), std::nullopt);
+}
+
 }  // namespace
 }  // namespace plantmesh::planning
