@@ -480,7 +480,19 @@ absl::StatusOr<ServerConfig> LoadServerConfig(
     section_values[service->name] = service->declare_config(*sections.back());
   }
 
-  std::vector<std::string> args(argv + (argc > 0 ? 1 : 0), argv + argc);
+  std::vector<std::string> args;
+  for (int i = 1; i < argc; ++i) {
+    const absl::string_view arg = argv[i];
+    // `--name=` is the empty value (CLI11 2.1 took the next argument for it; outside
+    // testing: `--probe-listen=` read `--postgres-url=…` as its address).
+    if (absl::StartsWith(arg, "--") && absl::EndsWith(arg, "=") &&
+        arg.find('=') == arg.size() - 1) {
+      args.emplace_back(arg.substr(0, arg.size() - 1));
+      args.emplace_back();
+    } else {
+      args.emplace_back(arg);
+    }
+  }
   std::vector<CLI::Option*> all_options = app.get_options([](CLI::Option*) { return true; });
   for (const auto& section : sections) {
     all_options.insert(all_options.end(), section->options().begin(), section->options().end());

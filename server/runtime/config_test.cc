@@ -302,6 +302,11 @@ TEST_F(ConfigTest, ProbeListenIsLoopbackByDefaultAndChecked) {
   config = Load({"--insecure", "--config", WriteFile("off.toml", "probe-listen = \"\"\n")});
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->probe_listen, "");  // no probe listener
+  // `--probe-listen=` is the empty value, not a flag waiting for the next argument.
+  config = Load({"--insecure", "--probe-listen=", "--listen=127.0.0.1:1"});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->probe_listen, "");
+  EXPECT_EQ(config->listen, "127.0.0.1:1");
   setenv("PLANTMESH_PROBE_LISTEN", "[::1]:7444", 1);
   config = Load({"--insecure"});
   unsetenv("PLANTMESH_PROBE_LISTEN");
