@@ -59,7 +59,11 @@ absl::Status SetCondition(absl::string_view text, tv1::Sample* sample) {
     return absl::OkStatus();
   }
   std::vector<absl::string_view> parts = absl::StrSplit(text, absl::MaxSplits(':', 2));
-  const std::string level = absl::AsciiStrToLower(parts[0]);
+  const std::string level = absl::AsciiStrToLower(absl::StripAsciiWhitespace(parts[0]));
+  if (level == "unavailable") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("value: ", QuoteInput(text), ": unavailable takes no native code or message"));
+  }
   tv1::ConditionValue* condition = sample->mutable_condition();
   if (level == "normal") {
     condition->set_level(tv1::CONDITION_LEVEL_NORMAL);

@@ -103,6 +103,12 @@ TEST(SampleReader, UnavailableInAnyCaseIsNoData) {
       "broken,condition\n",
       SampleFileFormat::kCsv);
   EXPECT_THAT(std::string(bad.status().message()), ::testing::HasSubstr("or unavailable"));
+  bad = ReadAll(
+      "machine_id,data_item_id,time,value,kind\ncnc07,servo,2024-05-01T10:00:01Z,"
+      "unavailable:SV0401,condition\n",
+      SampleFileFormat::kCsv);
+  EXPECT_THAT(std::string(bad.status().message()),
+              ::testing::HasSubstr("unavailable takes no native code or message"));
 }
 
 // Spreadsheet programs write "CSV UTF-8" with a byte order mark in front. A value that

@@ -546,6 +546,7 @@ absl::Status PlanningServiceImpl::HandleProposePlan(runtime::CallContext& call,
     out->set_quantity(it == facts.stock_on_hand.end() ? 0 : it->second);
   }
   for (const DayDemand& d : outside_horizon) {  // given_demand's order: product, then day
+    if (d.quantity == 0) continue;              // nothing was left out
     v1::DemandRecord* out = response->add_demand_outside_horizon();
     out->set_product_id(d.product_id);
     out->set_date(FormatDate(d.day));

@@ -56,6 +56,18 @@ CLI::Validator DecimalWholeNumber() {
       "");
 }
 
+// Numbers with a fraction are decimal too: strtod would take "0x10" as 16.
+CLI::Validator DecimalNumber() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        if (text.find_first_of("xXpP") != std::string::npos) {
+          return absl::StrCat("'", text, "' is not a decimal number");
+        }
+        return std::string();
+      },
+      "");
+}
+
 std::string EnvName(absl::string_view long_name) {
   return "PLANTMESH_" +
          absl::AsciiStrToUpper(absl::StrReplaceAll(long_name, {{"-", "_"}, {".", "_"}}));
@@ -504,6 +516,8 @@ absl::StatusOr<ServerConfig> LoadServerConfig(
     }
     if (option->get_type_name() == "INT" || option->get_type_name() == "UINT") {
       option->transform(DecimalWholeNumber());
+    } else if (option->get_type_name() == "FLOAT") {
+      option->check(DecimalNumber());
     }
     const std::string& name = option->get_lnames().front();
     const std::string env = EnvName(name);

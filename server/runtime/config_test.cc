@@ -430,6 +430,8 @@ TEST_F(ConfigTest, WholeNumbersAreDecimalWhereverTheyAreGiven) {
     ASSERT_FALSE(config.ok()) << bad;
     EXPECT_THAT(config.status().message(), HasSubstr("events-retain")) << bad;
   }
+  config = Load({"--insecure", "--drain-seconds", "0x10"});
+  EXPECT_THAT(config.status().message(), HasSubstr("drain-seconds")) << config.status();
 
   config =
       Load({"--config",

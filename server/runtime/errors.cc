@@ -3,6 +3,7 @@
 #include "server/runtime/errors.h"
 
 #include <algorithm>
+#include <map>
 #include <optional>
 #include <random>
 #include <utility>
@@ -139,10 +140,13 @@ absl::Status DisplaySafe(const absl::Status& status) {
 }  // namespace
 
 absl::Status DependencyUnavailable(std::string_view dependency, std::string_view detail,
-                                   std::string_view advice) {
-  // The advice rides in the server-side ErrorInfo; ForClient moves it into the message.
-  return WithErrorInfo(absl::UnavailableError(AbslView(detail)), kDependencyUnavailable,
-                       {{"dependency", std::string(dependency)}, {"advice", std::string(advice)}});
+                                   std::string_view advice, std::string_view problem) {
+  // The advice and problem ride in the server-side ErrorInfo; ForClient moves them into
+  // the message.
+  std::map<std::string, std::string> metadata = {{"dependency", std::string(dependency)},
+                                                 {"advice", std::string(advice)}};
+  if (!problem.empty()) metadata["problem"] = std::string(problem);
+  return WithErrorInfo(absl::UnavailableError(AbslView(detail)), kDependencyUnavailable, metadata);
 }
 
 absl::Status ForClient(const absl::Status& status, std::string* error_id) {
@@ -152,10 +156,13 @@ absl::Status ForClient(const absl::Status& status, std::string* error_id) {
     if (info.reason == kDependencyUnavailable) {
       *error_id = NewErrorId();
       const std::string dependency = info.metadata["dependency"];
+      const std::string problem = info.metadata["problem"];
       return WithErrorInfo(
-          absl::UnavailableError(absl::StrCat("the server cannot reach its ", dependency, "; ",
-                                              info.metadata["advice"], " (error id ", *error_id,
-                                              "; the server's log has the details)")),
+          absl::UnavailableError(absl::StrCat(
+              problem.empty() ? absl::StrCat("the server cannot reach its ", dependency)
+                              : absl::StrCat("the server's ", dependency, " ", problem),
+              "; ", info.metadata["advice"], " (error id ", *error_id,
+              "; the server's log has the details)")),
           kDependencyUnavailable, {{"dependency", dependency}, {"error_id", *error_id}});
     }
   }

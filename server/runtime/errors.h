@@ -131,9 +131,11 @@ absl::Status WithPreconditionFailure(absl::Status status, std::string_view type,
 // PostgreSQL was down answered with libpq's "connection to server at "127.0.0.1", port
 // 47703 failed: Connection refused"). `advice` follows the dependency's name in what the
 // client is told: what to do (a connection lost during a commit must be retried with the
-// same request_id).
+// same request_id). `problem`, when given, replaces "cannot reach" in what the client is
+// told ("refuses writes": a read-only PostgreSQL answers, it is not out of reach).
 absl::Status DependencyUnavailable(std::string_view dependency, std::string_view detail,
-                                   std::string_view advice = "retry later");
+                                   std::string_view advice = "retry later",
+                                   std::string_view problem = "");
 
 // 64 random bits as 16 lowercase hex digits: unique enough to find one error in a log.
 std::string NewErrorId();

@@ -474,7 +474,7 @@ absl::Status MapSqlState(absl::string_view state, absl::string_view message) {
         absl::StrCat("PostgreSQL refuses writes (a read-only server: a standby, or "
                      "default_transaction_read_only): ",
                      PrimaryMessage(message), " (SQLSTATE ", state, ")"),
-        "retry later");
+        "retry later", "refuses writes (a read-only server)");
   }
   // Class 53: disk full, out of memory, too many connections.
   if (absl::StartsWith(state, "53")) {

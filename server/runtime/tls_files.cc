@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -63,7 +64,11 @@ absl::StatusOr<std::unique_ptr<StagedTlsFiles>> StagedTlsFiles::Start(Paths conf
   // Outside testing: a TMPDIR that did not exist threw out of here, one that was read-only
   // or full crashed the server, both without a word.
   std::error_code no_temp;
-  const std::filesystem::path temp = std::filesystem::temp_directory_path(no_temp);
+  // An empty TMPDIR means none, as for glibc and the shells.
+  const char* tmpdir = std::getenv("TMPDIR");
+  const std::filesystem::path temp = tmpdir != nullptr && *tmpdir == '\0'
+                                         ? std::filesystem::path("/tmp")
+                                         : std::filesystem::temp_directory_path(no_temp);
   if (no_temp) {
     return absl::FailedPreconditionError(absl::StrCat(
         "no directory to stage the TLS files in: TMPDIR (or /tmp): ", no_temp.message(),
@@ -145,7 +150,9 @@ absl::Status StagedTlsFiles::Refresh() {
   // A /tmp cleaner removed the staging directory: the set is staged again (gRPC would
   // otherwise go on with what it read last, and nothing later would be served).
   std::error_code gone;
-  if (!served_.empty() && !std::filesystem::exists(staged_.key, gone)) {
+  if (!served_.empty() &&
+      !(std::filesystem::exists(staged_.key, gone) && std::filesystem::exists(staged_.cert, gone) &&
+        std::filesystem::exists(staged_.ca, gone))) {
     spdlog::warn("the TLS staging directory {} was removed (a /tmp cleaner?): staging again", dir_);
     staged_contents_.clear();
   }
