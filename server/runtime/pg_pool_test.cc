@@ -112,6 +112,10 @@ TEST(PgPoolTest, TheSqlStateOfAVerboseMessageIsKept) {
       "ERROR:  25006: cannot execute INSERT in a read-only transaction\n", "INSERT"));
   EXPECT_EQ(read_only.code(), absl::StatusCode::kUnavailable) << read_only;
   EXPECT_EQ(ErrorInfoOf(read_only).reason, "DEPENDENCY_UNAVAILABLE");
+  std::string error_id;
+  EXPECT_THAT(std::string(ForClient(read_only, &error_id).message()),
+              ::testing::StartsWith("the server's PostgreSQL refuses writes (a read-only server); "
+                                    "retry later"));
 }
 
 // Outside testing: a database whose DBA set extra_float_digits = 0 (the default before

@@ -156,6 +156,10 @@ TEST(StagedTlsFilesTest, ARemovedStagingDirectoryIsMadeAgain) {
   const StagedTlsFiles::Paths staged = (*files)->staged();
   // <dir>/current/key.pem: the staging directory is two levels up.
   const std::filesystem::path dir = std::filesystem::path(staged.key).parent_path().parent_path();
+  // One file gone is enough to stage the set again.
+  std::filesystem::remove(staged.cert);
+  ASSERT_TRUE((*files)->Refresh().ok());
+  EXPECT_EQ(ReadFile(staged.cert), ReadFile(configured.cert));
   std::filesystem::remove_all(dir);
 
   ASSERT_TRUE((*files)->Refresh().ok());
@@ -185,6 +189,8 @@ TEST(StagedTlsFilesTest, AnUnusableTmpdirIsSaid) {
     EXPECT_EQ(files.status().code(), absl::StatusCode::kFailedPrecondition) << tmpdir;
     EXPECT_THAT(std::string(files.status().message()), HasSubstr("TMPDIR")) << files.status();
   }
+  setenv("TMPDIR", "", 1);  // empty: none, as for glibc
+  EXPECT_TRUE(StagedTlsFiles::Start(configured, absl::Hours(1)).ok());
   if (before != nullptr) {
     setenv("TMPDIR", kept.c_str(), 1);
   } else {
