@@ -178,11 +178,9 @@ class PlanningServiceImpl::DemandImportSink final : public ImportDemandSink {
       FillImportResponse(whole, out);
     };
     PM_ASSIGN_OR_RETURN(Replayable<DemandWriteCounts> answer,
-                        service_->store_->ImportDemand(records, context, [fill](const auto& c) {
-                          v1::ImportDemandResponse out;
-                          fill(c, &out);
-                          return out.SerializeAsString();
-                        }));
+                        service_->store_->ImportDemand(
+                            records, context,
+                            runtime::EncoderOf<v1::ImportDemandResponse, DemandWriteCounts>(fill)));
     return runtime::Answer(answer, response,
                            [&](const DemandWriteCounts& counts) { fill(counts, response); });
   }

@@ -383,8 +383,12 @@ absl::Status PlanningServiceImpl::HandleProposePlan(runtime::CallContext& call,
   std::vector<DayDemand> outside_horizon;
   if (request.demand_size() > 0) {
     for (const auto& [key, quantity] : given_demand) {
-      (horizon_days.count(key.second) == 0 ? outside_horizon : facts.demand)
-          .push_back({key.first, key.second, quantity, DemandOrigin::kRequest});
+      const DayDemand day{key.first, key.second, quantity, DemandOrigin::kRequest};
+      if (horizon_days.count(key.second) > 0) {
+        facts.demand.push_back(day);
+      } else if (quantity > 0) {  // 0 units left out leave nothing out
+        outside_horizon.push_back(day);
+      }
     }
   } else {
     PM_ASSIGN_OR_RETURN(
@@ -546,7 +550,6 @@ absl::Status PlanningServiceImpl::HandleProposePlan(runtime::CallContext& call,
     out->set_quantity(it == facts.stock_on_hand.end() ? 0 : it->second);
   }
   for (const DayDemand& d : outside_horizon) {  // given_demand's order: product, then day
-    if (d.quantity == 0) continue;              // nothing was left out
     v1::DemandRecord* out = response->add_demand_outside_horizon();
     out->set_product_id(d.product_id);
     out->set_date(FormatDate(d.day));

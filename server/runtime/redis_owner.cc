@@ -26,15 +26,14 @@ absl::Status ClaimRedisForDatabase(PgPool& pool, const RedisOptions& redis) {
   }
   const std::string& holder = replies->back().str;
   if (holder == installation) return absl::OkStatus();
-  return absl::FailedPreconditionError(absl::StrCat(
-      "Redis at ", redis.host, ":", redis.port,
-      " holds the events and caches of another "
-      "PlantMesh database (installation ",
-      holder, "; this database is installation ", installation,
-      "): one Redis serves one database. Give this database a Redis of its "
-      "own; if the other database is gone for good, empty that Redis (FLUSHALL) or delete "
-      "its key ",
-      kRedisInstallationKey));
+  return absl::FailedPreconditionError(
+      absl::StrCat("Redis at ", redis.host, ":", redis.port,
+                   " holds the events and caches of another PlantMesh database (installation ",
+                   holder, "; this database is installation ", installation,
+                   "): one Redis serves one database. Give this database a Redis of its own; "
+                   "if the other database is gone for good, empty that Redis (FLUSHALL) or "
+                   "delete its key ",
+                   kRedisInstallationKey));
 }
 
 }  // namespace plantmesh::runtime

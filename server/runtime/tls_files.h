@@ -70,7 +70,7 @@ class StagedTlsFiles {
   time_t last_served_ = 0;        // modification time of the served version's files
   std::atomic<bool> refused_{false};
   bool unreadable_before_ = false;  // the last look could not read a file
-  std::string unstaged_;  // why the last look could not stage a set ("" when it could)
+  std::string unstaged_;            // why the last look could not stage a set ("" when it could)
   absl::Mutex mutex_;
   bool stopping_ ABSL_GUARDED_BY(mutex_) = false;
   std::thread thread_;
