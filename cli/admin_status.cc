@@ -24,12 +24,17 @@ constexpr char kSystemPackagePrefix[] = "plantmesh.system.";
 // their loss means for calls.
 struct Dependency {
   const char* health_name;
-  const char* name;
+  const char* problem;  // what NOT_SERVING means for this one
   const char* effect;
 };
 constexpr Dependency kDependencies[] = {
-    {"plantmesh.dependency.postgres", "PostgreSQL", "its calls fail UNAVAILABLE"},
-    {"plantmesh.dependency.redis", "Redis",
+    // The probe answers NOT_SERVING for a read-only server too (a standby left behind
+    // the URL after a failover): an operator must not be sent to debug the network only.
+    {"plantmesh.dependency.postgres",
+     "cannot use its PostgreSQL: out of reach, or refusing writes (a read-only server; "
+     "the server's log says which)",
+     "its calls fail UNAVAILABLE"},
+    {"plantmesh.dependency.redis", "cannot reach its Redis",
      "changes wait in its outbox; watches and tails see nothing new"},
 };
 
@@ -85,14 +90,13 @@ ServiceStatus Collect(const ServiceCommand& service, const ConnectionSettings& s
   // The service answers SERVING while the database or event stream it needs is down
   // (outside testing: every call failed UNAVAILABLE, and this said all was well).
   if (row.serving()) {
-    for (const auto& [health_name, dependency, effect] : kDependencies) {
+    for (const auto& [health_name, problem, effect] : kDependencies) {
       absl::StatusOr<HealthAnswer> dependency_answer =
           CheckHealth(channel, health_name, timeout, !options.insecure);
       if (!dependency_answer.ok() || dependency_answer->status != "NOT_SERVING") continue;
       row.health = "DEGRADED";
-      row.error =
-          absl::UnavailableError(absl::StrCat("the server cannot reach its ", dependency, " (",
-                                              health_name, " NOT_SERVING): ", effect));
+      row.error = absl::UnavailableError(
+          absl::StrCat("the server ", problem, " (", health_name, " NOT_SERVING): ", effect));
       break;
     }
   }
@@ -232,7 +236,8 @@ AdminCommands::AdminCommands(CLI::App* root) {
       "the code of its failed call (24 UNAVAILABLE: nothing answers there; 15 NOT_FOUND: the "
       "server there does not host it; 26 UNAUTHENTICATED: the TLS handshake failed), or 24 "
       "when it answered NOT_SERVING (draining, stopping) or is DEGRADED: SERVING, but its "
-      "server cannot reach PostgreSQL or Redis (their health, plantmesh.dependency.postgres "
+      "server cannot use PostgreSQL (out of reach or read-only) or reach Redis (their "
+      "health, plantmesh.dependency.postgres "
       "and .redis, NOT_SERVING; the error says which).");
 }
 

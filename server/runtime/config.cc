@@ -80,8 +80,17 @@ class SectionedToml : public CLI::ConfigTOML {
   std::vector<CLI::ConfigItem> from_config(std::istream& input) const override {
     std::vector<CLI::ConfigItem> flat;
     std::set<std::string> named;
+    std::set<std::string> opened;
     for (CLI::ConfigItem& item : CLI::ConfigTOML::from_config(input)) {
-      if (item.name == "++" || item.name == "--") continue;  // section open/close markers
+      if (item.name == "--") continue;  // a section's close marker
+      if (item.name == "++") {          // a section's open marker
+        // TOML defines a table once; a second [section] is a file edited in two places.
+        const std::string section = absl::StrJoin(item.parents, ".");
+        if (!opened.insert(section).second) {
+          throw CLI::ConfigError(absl::StrCat("section [", section, "] is given twice"));
+        }
+        continue;
+      }
       if (!item.parents.empty()) {
         item.name = absl::StrCat(absl::StrJoin(item.parents, "."), ".", item.name);
         item.parents.clear();

@@ -433,12 +433,20 @@ TEST_F(ConfigTest, WholeNumbersAreDecimalWhereverTheyAreGiven) {
   config = Load({"--insecure", "--drain-seconds", "0x10"});
   EXPECT_THAT(config.status().message(), HasSubstr("drain-seconds")) << config.status();
 
-  config =
-      Load({"--config",
-            WriteFile("twice.toml", "insecure = true\n[alpha]\nlimit = 5\n[alpha]\nlimit = 7\n")},
-           {&alpha});
+  config = Load(
+      {"--config",
+       WriteFile("twice.toml", "insecure = true\n[alpha]\nlimit = 5\nlabel = \"x\"\nlimit = 7\n")},
+      {&alpha});
   ASSERT_FALSE(config.ok());
   EXPECT_THAT(config.status().message(), HasSubstr("'alpha.limit' is given twice"));
+
+  // Outside testing: a section opened twice with different keys was taken as one.
+  for (const char* text : {"insecure = true\n[alpha]\nlimit = 5\n[alpha]\nlimit = 7\n",
+                           "[alpha]\nlimit = 5\n[beta]\n[alpha]\n"}) {
+    config = Load({"--config", WriteFile("section-twice.toml", text)}, {&alpha});
+    ASSERT_FALSE(config.ok()) << text;
+    EXPECT_THAT(config.status().message(), HasSubstr("section [alpha] is given twice")) << text;
+  }
 }
 
 }  // namespace

@@ -21,6 +21,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "pqxx/pqxx"
 #include "tests/support/child_process.h"
 #include "tests/support/poll.h"
 #include "tests/support/test_servers.h"
@@ -55,8 +56,8 @@ class AdminStatusTest : public ::testing::Test {
     // A database of its own per test: the shared Redis still holds the last one's (one
     // Redis serves one database, redis_owner.h).
     ASSERT_TRUE(testing::SharedRedis().Flush().ok());
-    absl::StatusOr<std::string> url = testing::SharedPostgres().CreateDatabase(
-        absl::StrCat("admin_status_", getpid(), "_", counter.fetch_add(1)));
+    database_ = absl::StrCat("admin_status_", getpid(), "_", counter.fetch_add(1));
+    absl::StatusOr<std::string> url = testing::SharedPostgres().CreateDatabase(database_);
     ASSERT_TRUE(url.ok()) << url.status();
     // Planning's server has a Redis of its own, which a test stops.
     absl::StatusOr<std::unique_ptr<testing::RedisServer>> redis = testing::RedisServer::Start();
@@ -101,6 +102,18 @@ class AdminStatusTest : public ::testing::Test {
   void TearDown() override {
     std::error_code ignored;
     if (!dir_.empty()) std::filesystem::remove_all(dir_, ignored);
+  }
+
+  // The test's database as a DBA makes it read-only (or writable again): the setting,
+  // then its sessions ended so that the servers' new ones take it.
+  void SetReadOnly(bool read_only) {
+    pqxx::connection admin(testing::SharedPostgres().admin_url());
+    pqxx::nontransaction sql(admin);
+    sql.exec0(absl::StrCat("ALTER DATABASE ", sql.quote_name(database_),
+                           read_only ? " SET default_transaction_read_only = on"
+                                     : " RESET default_transaction_read_only"));
+    sql.exec_params("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
+                    database_);
   }
 
   // plantctl as ops; `endpoints`: --service-endpoint per service (empty: none).
@@ -183,6 +196,7 @@ class AdminStatusTest : public ::testing::Test {
   testing::TestPki::Client ops_;
   std::map<std::string, std::unique_ptr<testing::ServerProcess>> servers_;
   std::map<std::string, absl::Time> not_after_;
+  std::string database_;  // the test's own
   std::string dir_;
 };
 
@@ -257,6 +271,28 @@ TEST_F(AdminStatusTest, AServiceWhoseServerCannotReachItsRedisIsDegraded) {
   EXPECT_EQ(rows["defect"].value("health", ""), "SERVING");
   EXPECT_THAT(run.err, HasSubstr("planning at " + Endpoint("planning") + ": UNAVAILABLE"));
   ASSERT_TRUE(planning_redis_->Restart().ok());
+  testing::PollUntil([&] { return AdminStatus("json").exit_code == 0; }, absl::Seconds(30));
+  EXPECT_EQ(AdminStatus("json").exit_code, 0);
+}
+
+// Outside testing: a PostgreSQL that refuses writes (a standby left behind the URL after a
+// failover) was worded as out of reach, which sent an operator to debug the network.
+TEST_F(AdminStatusTest, AServiceWhosePostgresRefusesWritesIsDegradedAndTheErrorSaysBoth) {
+  SetReadOnly(true);
+  CliRun run;
+  std::map<std::string, nlohmann::json> rows;
+  testing::PollUntil(
+      [&] {
+        run = AdminStatus("json");
+        rows = Rows(run);
+        return rows["defect"].value("health", "") == "DEGRADED";
+      },
+      absl::Seconds(30));
+  EXPECT_EQ(rows["defect"].value("health", ""), "DEGRADED") << run.out << run.err;
+  EXPECT_EQ(run.exit_code, 24) << run.out << run.err;
+  EXPECT_THAT(rows["defect"].value("error", ""),
+              HasSubstr("out of reach, or refusing writes (a read-only server"));
+  SetReadOnly(false);
   testing::PollUntil([&] { return AdminStatus("json").exit_code == 0; }, absl::Seconds(30));
   EXPECT_EQ(AdminStatus("json").exit_code, 0);
 }
