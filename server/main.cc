@@ -120,13 +120,14 @@ absl::Status Serve(const runtime::ServerConfig& config) {
     sources.push_back(std::move(source));
   }
   // One Redis serves one database: refused when it holds another's (redis_owner.h).
+  std::string installation;
   if (pool != nullptr && !sources.empty()) {
-    PM_RETURN_IF_ERROR(runtime::ClaimRedisForDatabase(*pool, redis));
+    PM_ASSIGN_OR_RETURN(installation, runtime::ClaimRedisForDatabase(*pool, redis));
   }
   // The relay first: its first round checks each stream against the database (after a
   // restore from a backup it starts a new generation), so the hub starts in the right one.
   if (pool != nullptr && !sources.empty()) {
-    relay = std::make_unique<runtime::OutboxRelay>(pool.get(), redis, sources);
+    relay = std::make_unique<runtime::OutboxRelay>(pool.get(), redis, sources, installation);
     relay->Start();
     if (!relay->AwaitStreamsChecked(absl::Seconds(2))) {
       spdlog::warn("outbox relay: event streams not checked yet (Redis?); publishing goes on");

@@ -76,7 +76,10 @@ struct OutboxLag {
 // While Redis is down rows wait in PostgreSQL.
 class OutboxRelay {
  public:
-  OutboxRelay(PgPool* pool, RedisOptions redis, std::vector<OutboxSource> sources);
+  // `installation`: the database's id the relay claims Redis for in every round
+  // (redis_owner.h); empty: not claimed.
+  OutboxRelay(PgPool* pool, RedisOptions redis, std::vector<OutboxSource> sources,
+              std::string installation = "");
   ~OutboxRelay();  // stops the thread
   void Start();
   // Publishes what is pending, then stops (called while draining).

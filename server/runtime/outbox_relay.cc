@@ -26,6 +26,7 @@
 #include "server/runtime/event_stream.h"
 #include "server/runtime/pg_pool.h"
 #include "server/runtime/redis_client.h"
+#include "server/runtime/redis_owner.h"
 #include "server/runtime/stream_cursor.h"
 #include "server/runtime/stream_history.h"
 #include "server/runtime/stream_page.h"
@@ -186,8 +187,13 @@ std::vector<std::vector<std::string>> StreamPublishCommands(
 }
 
 struct OutboxRelay::State {
-  State(PgPool* pool, RedisOptions redis_options, std::vector<OutboxSource> sources_in)
-      : pool(pool), redis(std::move(redis_options)), source_list(std::move(sources_in)) {
+  State(PgPool* pool, RedisOptions redis_options_in, std::vector<OutboxSource> sources_in,
+        std::string installation_in)
+      : pool(pool),
+        redis_options(redis_options_in),
+        redis(std::move(redis_options_in)),
+        installation(std::move(installation_in)),
+        source_list(std::move(sources_in)) {
     for (const OutboxSource& source : source_list) sources.push_back({source});
     checked.assign(source_list.size(), false);
   }
@@ -268,12 +274,22 @@ struct OutboxRelay::State {
                                                 const OutboxSource& source,
                                                 const PublishedPosition& recorded) {
     const std::string generation_key = GenerationKey(source.stream_key);
-    PM_ASSIGN_OR_RETURN(
-        std::vector<absl::StatusOr<RedisReply>> replies,
-        redis.PipelineEach({{"GET", generation_key}, {"XINFO", "STREAM", source.stream_key}}));
-    PM_RETURN_IF_ERROR(replies[0].status());
-    PM_ASSIGN_OR_RETURN(StreamInfo info, ParseXInfoStreamReply(replies[1]));
-    const std::string generation = replies[0]->str;  // "" when missing (nil)
+    // The claim first (redis_owner.h): a Redis flushed while the server runs is claimed
+    // again at once, and one another database claimed meanwhile is not written to.
+    std::vector<std::vector<std::string>> commands;
+    if (!installation.empty()) commands = RedisClaimCommands(installation);
+    const size_t claim = commands.size();
+    commands.push_back({"GET", generation_key});
+    commands.push_back({"XINFO", "STREAM", source.stream_key});
+    PM_ASSIGN_OR_RETURN(std::vector<absl::StatusOr<RedisReply>> replies,
+                        redis.PipelineEach(commands));
+    if (claim > 0) {
+      PM_RETURN_IF_ERROR(replies[claim - 1].status());
+      PM_RETURN_IF_ERROR(CheckRedisHolder(replies[claim - 1]->str, installation, redis_options));
+    }
+    PM_RETURN_IF_ERROR(replies[claim].status());
+    PM_ASSIGN_OR_RETURN(StreamInfo info, ParseXInfoStreamReply(replies[claim + 1]));
+    const std::string generation = replies[claim]->str;  // "" when missing (nil)
     StreamComparison comparison = CompareStream(recorded, generation, info);
     if (comparison.kind == StreamComparison::Kind::kVerifyAfter) {
       PM_ASSIGN_OR_RETURN(std::string unknown,
@@ -524,7 +540,9 @@ struct OutboxRelay::State {
   }
 
   PgPool* pool;
+  const RedisOptions redis_options;
   RedisClient redis;                            // used by the relay thread only
+  const std::string installation;               // claimed in every round; empty: not claimed
   const std::vector<OutboxSource> source_list;  // read by any thread (Lag)
   std::vector<SourceState> sources;             // relay thread only
   std::atomic<bool> redis_healthy{true};
@@ -542,8 +560,10 @@ struct OutboxRelay::State {
   std::thread thread;
 };
 
-OutboxRelay::OutboxRelay(PgPool* pool, RedisOptions redis, std::vector<OutboxSource> sources)
-    : state_(std::make_unique<State>(pool, std::move(redis), std::move(sources))) {}
+OutboxRelay::OutboxRelay(PgPool* pool, RedisOptions redis, std::vector<OutboxSource> sources,
+                         std::string installation)
+    : state_(std::make_unique<State>(pool, std::move(redis), std::move(sources),
+                                     std::move(installation))) {}
 
 OutboxRelay::~OutboxRelay() { Stop(); }
 

@@ -11,6 +11,7 @@
 #include "server/runtime/migrations.h"
 #include "server/runtime/pg_pool.h"
 #include "server/runtime/redis_client.h"
+#include "server/runtime/redis_owner.h"
 #include "server/runtime/service_tables.h"
 #include "tests/support/redis_command_stats.h"
 #include "tests/support/tcp_relay.h"
@@ -169,6 +170,43 @@ TEST_F(OutboxRelayTest, KeepsRowsWhileRedisIsDownAndPublishesThemAfter) {
   auto stream = StreamContents();
   ASSERT_EQ(stream.size(), during.size());
   for (size_t i = 0; i < during.size(); ++i) EXPECT_EQ(stream[i].first, during[i]);
+}
+
+// Outside testing: the Redis claim (redis_owner.h) was made at start only, so a Redis
+// flushed while the server ran could be claimed by a server of another database, and
+// this one went on publishing into it. The relay claims it in every round.
+TEST_F(OutboxRelayTest, ClaimsRedisInEveryRoundAndDoesNotPublishToAnotherDatabasesRedis) {
+  OutboxRelay relay(pool_.get(), redis_options_, Sources(), "installation-a");
+  relay.Start();
+  InsertEvents("before", 2);
+  relay.Notify();
+  ASSERT_TRUE(Eventually([&] { return Unpublished() == 0; }));
+  RedisClient admin(redis_options_);
+  auto holder = [&] {
+    absl::StatusOr<RedisReply> reply = admin.Command({"GET", kRedisInstallationKey});
+    return reply.ok() ? reply->str : std::string("(unreadable)");
+  };
+  EXPECT_EQ(holder(), "installation-a");
+
+  ASSERT_TRUE(admin.Command({"FLUSHALL"}).ok());  // emptied while running
+  relay.Notify();
+  EXPECT_TRUE(Eventually([&] { return holder() == "installation-a"; })) << holder();
+
+  // Another database's server claimed it meanwhile: nothing is published there.
+  ASSERT_TRUE(admin.Command({"SET", kRedisInstallationKey, "installation-b"}).ok());
+  InsertEvents("during", 3);
+  relay.Notify();
+  ASSERT_TRUE(Eventually([&] { return !relay.redis_healthy(); }));
+  EXPECT_EQ(Unpublished(), 3);
+  EXPECT_EQ(StreamContents().size(), 0u);
+
+  // That database is gone for good and its key deleted: the rows go out.
+  ASSERT_TRUE(admin.Command({"DEL", kRedisInstallationKey}).ok());
+  relay.Notify();
+  ASSERT_TRUE(Eventually([&] { return Unpublished() == 0; }));
+  EXPECT_TRUE(Eventually([&] { return relay.redis_healthy(); }));
+  EXPECT_EQ(StreamContents().size(), 3u);
+  EXPECT_EQ(holder(), "installation-a");
 }
 
 // Outside testing: a Redis that answers PING but refuses writes (maxmemory reached with

@@ -9,22 +9,12 @@
 
 namespace plantmesh::runtime {
 
-absl::Status ClaimRedisForDatabase(PgPool& pool, const RedisOptions& redis) {
-  std::string installation;
-  PM_RETURN_IF_ERROR(pool.Run([&](pqxx::connection& conn) -> absl::Status {
-    pqxx::read_transaction tx(conn);
-    installation = tx.exec1("SELECT id::text FROM audit.installation")[0].as<std::string>();
-    return absl::OkStatus();
-  }));
-  RedisClient client(redis);
-  absl::StatusOr<std::vector<RedisReply>> replies = client.Pipeline(
-      {{"SET", kRedisInstallationKey, installation, "NX"}, {"GET", kRedisInstallationKey}});
-  if (!replies.ok()) {
-    spdlog::warn("Redis at {}:{} not checked for another database's data: {}", redis.host,
-                 redis.port, std::string(replies.status().message()));
-    return absl::OkStatus();
-  }
-  const std::string& holder = replies->back().str;
+std::vector<std::vector<std::string>> RedisClaimCommands(const std::string& installation) {
+  return {{"SET", kRedisInstallationKey, installation, "NX"}, {"GET", kRedisInstallationKey}};
+}
+
+absl::Status CheckRedisHolder(const std::string& holder, const std::string& installation,
+                              const RedisOptions& redis) {
   if (holder == installation) return absl::OkStatus();
   return absl::FailedPreconditionError(
       absl::StrCat("Redis at ", redis.host, ":", redis.port,
@@ -34,6 +24,25 @@ absl::Status ClaimRedisForDatabase(PgPool& pool, const RedisOptions& redis) {
                    "if the other database is gone for good, empty that Redis (FLUSHALL) or "
                    "delete its key ",
                    kRedisInstallationKey));
+}
+
+absl::StatusOr<std::string> ClaimRedisForDatabase(PgPool& pool, const RedisOptions& redis) {
+  std::string installation;
+  PM_RETURN_IF_ERROR(pool.Run([&](pqxx::connection& conn) -> absl::Status {
+    pqxx::read_transaction tx(conn);
+    installation = tx.exec1("SELECT id::text FROM audit.installation")[0].as<std::string>();
+    return absl::OkStatus();
+  }));
+  RedisClient client(redis);
+  absl::StatusOr<std::vector<RedisReply>> replies =
+      client.Pipeline(RedisClaimCommands(installation));
+  if (!replies.ok()) {
+    spdlog::warn("Redis at {}:{} not checked for another database's data: {}", redis.host,
+                 redis.port, std::string(replies.status().message()));
+    return installation;
+  }
+  PM_RETURN_IF_ERROR(CheckRedisHolder(replies->back().str, installation, redis));
+  return installation;
 }
 
 }  // namespace plantmesh::runtime
