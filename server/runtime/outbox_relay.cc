@@ -276,13 +276,13 @@ struct OutboxRelay::State {
     const std::string generation_key = GenerationKey(source.stream_key);
     // The claim first (redis_owner.h): a Redis flushed while the server runs is claimed
     // again at once, and one another database claimed meanwhile is not written to.
-    std::vector<std::vector<std::string>> commands;
-    if (!installation.empty()) commands = RedisClaimCommands(installation);
-    const size_t claim = commands.size();
-    commands.push_back({"GET", generation_key});
-    commands.push_back({"XINFO", "STREAM", source.stream_key});
+    std::vector<std::vector<std::string>> reads;
+    if (!installation.empty()) reads = RedisClaimCommands(installation);
+    const size_t claim = reads.size();
+    reads.push_back({"GET", generation_key});
+    reads.push_back({"XINFO", "STREAM", source.stream_key});
     PM_ASSIGN_OR_RETURN(std::vector<absl::StatusOr<RedisReply>> replies,
-                        redis.PipelineEach(commands));
+                        redis.PipelineEach(reads));
     if (claim > 0) {
       PM_RETURN_IF_ERROR(replies[claim - 1].status());
       PM_RETURN_IF_ERROR(CheckRedisHolder(replies[claim - 1]->str, installation, redis_options));
