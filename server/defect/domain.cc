@@ -763,4 +763,17 @@ std::string EncodePageToken(const ListQuery& query, const Defect& last) {
                                   FilterFingerprintOf(query), "ListDefects");
 }
 
+absl::Status DefectNotFound(int64_t id) {
+  return runtime::WithErrorInfo(absl::NotFoundError(absl::StrCat("defect ", id, " not found")),
+                                "DEFECT_NOT_FOUND", {{"defect_id", absl::StrCat(id)}});
+}
+
+absl::Status PhotoNotFound(int64_t defect_id, absl::string_view photo_id) {
+  return runtime::WithErrorInfo(
+      absl::NotFoundError(absl::StrCat("photo ", runtime::QuoteForMessage(photo_id), " of defect ",
+                                       defect_id, " not found")),
+      "PHOTO_NOT_FOUND",
+      {{"defect_id", absl::StrCat(defect_id)}, {"photo_id", std::string(photo_id)}});
+}
+
 }  // namespace plantmesh::defect

@@ -163,6 +163,14 @@ struct Mechanic {
   std::string identity;
 };
 
+// ---- not found ----
+
+// NOT_FOUND "defect <id> not found" (ErrorInfo DEFECT_NOT_FOUND, metadata defect_id).
+absl::Status DefectNotFound(int64_t id);
+// NOT_FOUND "photo <photo_id> of defect <id> not found" (ErrorInfo PHOTO_NOT_FOUND,
+// metadata defect_id, photo_id), for a defect that exists.
+absl::Status PhotoNotFound(int64_t defect_id, absl::string_view photo_id);
+
 // ---- etag ----
 
 std::string EtagOf(int64_t version);

@@ -338,10 +338,6 @@ void LoadPhotos(pqxx::transaction_base& tx, std::vector<Defect>& defects) {
   }
 }
 
-absl::Status DefectNotFound(int64_t id) {
-  return absl::NotFoundError(absl::StrCat("defect ", id, " not found"));
-}
-
 // Reads one defect with its photos; `facts` (non-null) takes the row lock for a change
 // and reads the facts `wanted` by its rules (and always the assigned mechanic's identity).
 absl::StatusOr<Defect> LoadDefect(pqxx::transaction_base& tx, int64_t id,
@@ -842,8 +838,7 @@ absl::StatusOr<PhotoContent> PgDefectStore::GetPhoto(int64_t defect_id,
     if (rows.empty()) {
       if (tx.exec_prepared(Statements().defect_exists, defect_id).empty())
         return DefectNotFound(defect_id);
-      return absl::NotFoundError(
-          absl::StrCat("photo ", photo_id, " of defect ", defect_id, " not found"));
+      return PhotoNotFound(defect_id, photo_id);
     }
     content.photo = PhotoFromRow(rows[0]);
     content.bytes = pqxx::binarystring(rows[0]["bytes"]).str();

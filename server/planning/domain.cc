@@ -636,8 +636,18 @@ absl::Status PlanExists(int64_t plan_id, absl::string_view line_id, absl::string
       {{"plan_id", id}, {"line_id", std::string(line_id)}, {"shift_id", std::string(shift_id)}});
 }
 
+absl::Status DemandHistoryInsufficient(absl::string_view product_id, absl::string_view what) {
+  return runtime::WithErrorInfo(
+      runtime::WithPreconditionFailure(
+          absl::FailedPreconditionError(absl::StrCat("product ", product_id, what)),
+          "DEMAND_HISTORY", product_id, absl::StripPrefix(absl::StripPrefix(what, ":"), " ")),
+      "DEMAND_HISTORY_INSUFFICIENT", {{"product_id", std::string(product_id)}});
+}
+
 absl::Status PlanNotFound(int64_t id) {
-  return absl::NotFoundError(absl::StrCat("production plan ", id, " not found"));
+  return runtime::WithErrorInfo(
+      absl::NotFoundError(absl::StrCat("production plan ", id, " not found")), "PLAN_NOT_FOUND",
+      {{"plan_id", absl::StrCat(id)}});
 }
 
 absl::Status DayHasProductionRecords(absl::CivilDay date, const DayRecords& records) {

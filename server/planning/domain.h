@@ -318,8 +318,13 @@ absl::Status ResourceTaken(absl::string_view kind, absl::string_view id);
 // FAILED_PRECONDITION: line `line_id` has plan `plan_id` for `shift_id` already
 // (ErrorInfo PLAN_EXISTS, metadata plan_id, line_id, shift_id).
 absl::Status PlanExists(int64_t plan_id, absl::string_view line_id, absl::string_view shift_id);
-// NOT_FOUND "production plan <id> not found".
+// NOT_FOUND "production plan <id> not found" (ErrorInfo PLAN_NOT_FOUND, metadata plan_id).
 absl::Status PlanNotFound(int64_t id);
+// FAILED_PRECONDITION "product <id><what>": its demand history does not allow a forecast
+// (none, none before a horizon, too short), with ErrorInfo DEMAND_HISTORY_INSUFFICIENT
+// (metadata product_id) and a PreconditionFailure (type DEMAND_HISTORY, subject the
+// product) saying `what`. ForecastDemand and ProposePlan answer it alike.
+absl::Status DemandHistoryInsufficient(absl::string_view product_id, absl::string_view what);
 // What is recorded for the shifts that start on one date: a holiday declared then would
 // make them shifts that are not worked, their plans and actuals stranded.
 struct DayRecords {

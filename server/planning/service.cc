@@ -153,7 +153,11 @@ absl::Status PlanningServiceImpl::HandleGetLine(runtime::CallContext& call,
                                                 const v1::GetLineRequest& request,
                                                 v1::GetLineResponse* response) {
   PM_ASSIGN_OR_RETURN(std::optional<Line> line, store_->FindLine(request.id()));
-  if (!line) return absl::NotFoundError(absl::StrCat("line ", request.id(), " not found"));
+  if (!line) {
+    return runtime::WithErrorInfo(
+        absl::NotFoundError(absl::StrCat("line ", request.id(), " not found")), "LINE_NOT_FOUND",
+        {{"line_id", request.id()}});
+  }
   ToProto(*line, response->mutable_line());
   return absl::OkStatus();
 }
@@ -196,7 +200,11 @@ absl::Status PlanningServiceImpl::HandleGetProduct(runtime::CallContext& call,
                                                    const v1::GetProductRequest& request,
                                                    v1::GetProductResponse* response) {
   PM_ASSIGN_OR_RETURN(std::optional<Product> product, store_->FindProduct(request.id()));
-  if (!product) return absl::NotFoundError(absl::StrCat("product ", request.id(), " not found"));
+  if (!product) {
+    return runtime::WithErrorInfo(
+        absl::NotFoundError(absl::StrCat("product ", request.id(), " not found")),
+        "PRODUCT_NOT_FOUND", {{"product_id", request.id()}});
+  }
   ToProto(*product, response->mutable_product());
   return absl::OkStatus();
 }

@@ -280,9 +280,7 @@ absl::Status PlanningServiceImpl::HandleForecastDemand(runtime::CallContext& cal
     const bool has = std::any_of(histories.begin(), histories.end(),
                                  [&](const ProductDemandHistory& h) { return h.product_id == id; });
     if (!has) {
-      return runtime::WithPreconditionFailure(
-          absl::FailedPreconditionError(absl::StrCat("product ", id, " has no demand history")),
-          "DEMAND_HISTORY", id, "no demand history");
+      return DemandHistoryInsufficient(id, " has no demand history");
     }
   }
   if (call.Cancelled()) return absl::CancelledError("forecast cancelled");
@@ -302,10 +300,7 @@ absl::Status PlanningServiceImpl::HandleForecastDemand(runtime::CallContext& cal
       if (!absl::IsFailedPrecondition(why)) return why;
       // Which product (outside testing: the message named none).
       if (!ids.empty()) {
-        return runtime::WithPreconditionFailure(
-            absl::FailedPreconditionError(
-                absl::StrCat("product ", result.product_id, ": ", why.message())),
-            "DEMAND_HISTORY", result.product_id, std::string(why.message()));
+        return DemandHistoryInsufficient(result.product_id, absl::StrCat(": ", why.message()));
       }
       continue;
     }

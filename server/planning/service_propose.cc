@@ -168,8 +168,8 @@ absl::StatusOr<std::vector<DayDemand>> PlanningServiceImpl::ForecastHorizonDeman
     const bool has = std::any_of(histories.begin(), histories.end(),
                                  [&](const ProductDemandHistory& h) { return h.product_id == id; });
     if (!has) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "product ", id, " has no demand history to forecast: import some, or give demand"));
+      return DemandHistoryInsufficient(
+          id, " has no demand history to forecast: import some, or give demand");
     }
   }
   if (days.empty()) return out;
@@ -202,10 +202,12 @@ absl::StatusOr<std::vector<DayDemand>> PlanningServiceImpl::ForecastHorizonDeman
         DropProduct(h.product_id, &out);
         continue;
       }
-      return absl::FailedPreconditionError(absl::StrCat(
-          "product ", h.product_id, " has no demand history before the horizon's first day, ",
-          FormatDate(days.front()), ", to forecast its days without imported demand (the first: ",
-          FormatDate(*missing.begin()), "): import history, or give demand"));
+      return DemandHistoryInsufficient(
+          h.product_id,
+          absl::StrCat(" has no demand history before the horizon's first day, ",
+                       FormatDate(days.front()),
+                       ", to forecast its days without imported demand (the first: ",
+                       FormatDate(*missing.begin()), "): import history, or give demand"));
     }
     const absl::CivilDay history_end = before.days.back().day;
     const int64_t needed = *missing.rbegin() - history_end;
@@ -216,10 +218,10 @@ absl::StatusOr<std::vector<DayDemand>> PlanningServiceImpl::ForecastHorizonDeman
         DropProduct(h.product_id, &out);
         continue;
       }
-      return absl::FailedPreconditionError(
-          absl::StrCat("the demand history of product ", h.product_id, " ends on ",
-                       FormatDate(history_end), ", more than ", forecast::kMaxHorizonDays,
-                       " days before the horizon's last day: import newer demand"));
+      return DemandHistoryInsufficient(
+          h.product_id, absl::StrCat(": its demand history ends on ", FormatDate(history_end),
+                                     ", more than ", forecast::kMaxHorizonDays,
+                                     " days before the horizon's last day: import newer demand"));
     }
     horizon_days = std::max(horizon_days, static_cast<int>(needed));
     to_forecast_days[h.product_id] = std::move(missing);
@@ -241,8 +243,10 @@ absl::StatusOr<std::vector<DayDemand>> PlanningServiceImpl::ForecastHorizonDeman
     if (!result.forecast.ok()) {
       // As ForecastDemand: a named product must be forecast; with every product, one
       // that cannot be (under a week of history) is left out.
-      if (!named.empty() || !absl::IsFailedPrecondition(result.forecast.status())) {
-        return result.forecast.status();
+      const absl::Status& why = result.forecast.status();
+      if (!absl::IsFailedPrecondition(why)) return why;
+      if (!named.empty()) {
+        return DemandHistoryInsufficient(result.product_id, absl::StrCat(": ", why.message()));
       }
       DropProduct(result.product_id, &out);
       continue;
@@ -401,15 +405,17 @@ absl::Status PlanningServiceImpl::HandleProposePlan(runtime::CallContext& call,
       if (d.quantity > 0) planned.insert(d.product_id);
     }
     if (planned.empty()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "no product has demand in the horizon's days: nothing to propose",
-          outside_horizon.empty()
-              ? ""
-              : absl::StrCat(" (the demand given is dated on days this horizon does not plan "
-                             "for, e.g. ",
-                             outside_horizon.front().product_id, " on ",
-                             FormatDate(outside_horizon.front().day),
-                             ": a longer horizon plans for them)")));
+      return runtime::WithErrorInfo(
+          absl::FailedPreconditionError(absl::StrCat(
+              "no product has demand in the horizon's days: nothing to propose",
+              outside_horizon.empty()
+                  ? ""
+                  : absl::StrCat(" (the demand given is dated on days this horizon does not plan "
+                                 "for, e.g. ",
+                                 outside_horizon.front().product_id, " on ",
+                                 FormatDate(outside_horizon.front().day),
+                                 ": a longer horizon plans for them)"))),
+          "NO_DEMAND_IN_HORIZON");
     }
   }
   for (const Product& p : all_products) {

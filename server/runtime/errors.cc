@@ -166,7 +166,16 @@ absl::Status ForClient(const absl::Status& status, std::string* error_id) {
           kDependencyUnavailable, {{"dependency", dependency}, {"error_id", *error_id}});
     }
   }
-  if (!IsServerFault(status.code())) return DisplaySafe(status);
+  if (!IsServerFault(status.code())) {
+    absl::Status safe = DisplaySafe(status);
+    // Every error carries a reason a client can dispatch on (AIP-193's ErrorInfo): the
+    // maker's, otherwise the code's name (outside testing: NOT_FOUND of one service had
+    // a reason, of another none).
+    if (ErrorInfoOf(safe).reason.empty()) {
+      safe = WithErrorInfo(std::move(safe), absl::StatusCodeToString(safe.code()));
+    }
+    return safe;
+  }
   *error_id = NewErrorId();
   absl::Status generic(status.code(),
                        absl::StrCat(FaultName(status.code()), " (error id ", *error_id,

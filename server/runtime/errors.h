@@ -149,11 +149,12 @@ bool IsServerFault(absl::StatusCode code);
 // quote a database, a file or a peer; `*error_id` receives the id, for the caller to
 // log with the original. So does a DependencyUnavailable, as UNAVAILABLE (ErrorInfo
 // DEPENDENCY_UNAVAILABLE: dependency, error_id). Any other status keeps its code and
-// details, and `*error_id` is cleared. Every message is made display-safe as it goes: characters
-// that change how it displays (as QuoteForMessage says, but for line breaks and tabs) written as
-// \uXXXX, bytes that are not UTF-8 as \xNN, whether or not its maker quoted what it repeats
-// (outside testing: an ETAG_MISMATCH message, and the audit row with it, repeated a
-// client's etag with a right-to-left override in it).
+// details, and `*error_id` is cleared; one without an ErrorInfo gets one whose reason is
+// the code's name ("NOT_FOUND"), so every error a client is told has a reason. Every message is
+// made display-safe as it goes: characters that change how it displays (as QuoteForMessage says,
+// but for line breaks and tabs) written as \uXXXX, bytes that are not UTF-8 as \xNN, whether or not
+// its maker quoted what it repeats (outside testing: an ETAG_MISMATCH message, and the audit row
+// with it, repeated a client's etag with a right-to-left override in it).
 absl::Status ForClient(const absl::Status& status, std::string* error_id);
 
 // Reads back the field violations of a status (for tests and logs).

@@ -229,13 +229,32 @@ TEST(ForClientTest, ServerFaultsKeepTheirCodeButNotTheirText) {
   }
 }
 
-TEST(ForClientTest, OtherStatusesPassUnchanged) {
+TEST(ForClientTest, OtherStatusesKeepTheirCodeMessageAndDetails) {
   std::string id = "stale";
   absl::Status invalid = InvalidField("defect.vin", "required");
-  EXPECT_EQ(ForClient(invalid, &id), invalid);
+  absl::Status sent = ForClient(invalid, &id);
+  EXPECT_EQ(sent.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(sent.message(), invalid.message());
+  ASSERT_EQ(FieldViolationsOf(sent).size(), 1u);
+  EXPECT_EQ(FieldViolationsOf(sent)[0].field, "defect.vin");
   EXPECT_TRUE(id.empty());
   EXPECT_TRUE(ForClient(absl::OkStatus(), &id).ok());
   EXPECT_EQ(ForClient(absl::AbortedError("etag"), &id).message(), "etag");
+  absl::Status with_reason = WithErrorInfo(absl::NotFoundError("no machine M"), "MACHINE_NOT_FOUND",
+                                           {{"machine_id", "M"}});
+  EXPECT_EQ(ForClient(with_reason, &id), with_reason);
+}
+
+// Outside testing: NOT_FOUND of one service carried ErrorInfo MACHINE_NOT_FOUND, of
+// another no details at all. Every error a client is told has a reason: its maker's,
+// otherwise the code's name.
+TEST(ForClientTest, EveryStatusLeavesWithAReason) {
+  std::string id;
+  EXPECT_EQ(ErrorInfoOf(ForClient(absl::NotFoundError("gone"), &id)).reason, "NOT_FOUND");
+  EXPECT_EQ(ErrorInfoOf(ForClient(InvalidField("defect.vin", "required"), &id)).reason,
+            "INVALID_ARGUMENT");
+  EXPECT_EQ(ErrorInfoOf(ForClient(absl::FailedPreconditionError("x"), &id)).reason,
+            "FAILED_PRECONDITION");
 }
 
 // Outside testing: "defect 15646 changed since etag <U+202E>gnp.exe<U+200B>..." reached

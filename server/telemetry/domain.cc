@@ -467,6 +467,11 @@ absl::Status MachineNotFound(const std::string& machine_id) {
       "MACHINE_NOT_FOUND", {{"machine_id", machine_id}});
 }
 
+absl::Status DowntimeNotFound(int64_t downtime_id) {
+  return runtime::WithErrorInfo(absl::NotFoundError(absl::StrCat("no downtime ", downtime_id)),
+                                "DOWNTIME_NOT_FOUND", {{"downtime_id", absl::StrCat(downtime_id)}});
+}
+
 absl::Status DataItemNotFound(const std::string& data_item_id,
                               const std::vector<std::string>& machine_ids) {
   const std::string where =

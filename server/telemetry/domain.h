@@ -244,6 +244,9 @@ std::string NextSamplePageToken(const SampleQuery& query, const StoredSample& la
 // TelemetryServiceImpl::RequireMachines).
 absl::Status MachineNotFound(const std::string& machine_id);
 
+// NOT_FOUND "no downtime <id>" (ErrorInfo DOWNTIME_NOT_FOUND, metadata downtime_id).
+absl::Status DowntimeNotFound(int64_t downtime_id);
+
 // NOT_FOUND "no data item <id> is registered on machine <id>" (or "on any of the N
 // machines named") with an ErrorInfo (reason DATA_ITEM_NOT_FOUND, metadata data_item_id):
 // what a read answers for a data item id that none of its machines has, rather than an

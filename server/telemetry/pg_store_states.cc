@@ -606,7 +606,7 @@ absl::StatusOr<Replayable<Downtime>> PgTelemetryStore::SetDowntimeReason(
       return absl::OkStatus();
     }
     pqxx::result rows = tx.exec_prepared(StateStatements().downtime_lock, id);
-    if (rows.empty()) return absl::NotFoundError(absl::StrCat("no downtime ", id));
+    if (rows.empty()) return DowntimeNotFound(id);
     const Downtime after =
         WithReason(DowntimeAt(rows[0]), reason, context.request.identity, context.now);
     tx.exec_prepared(StateStatements().downtime_reason, id, after.reason_code, after.comment,

@@ -69,10 +69,6 @@ absl::Status HasEventEncoder(const ChangeContext& context) {
   return absl::OkStatus();
 }
 
-absl::Status DefectNotFound(int64_t id) {
-  return absl::NotFoundError(absl::StrCat("defect ", id, " not found"));
-}
-
 // PgDefectStore's answer to a resource id that is taken.
 absl::Status TakenBy(const std::string& kind, const std::string& id) {
   return runtime::WithErrorInfo(absl::AlreadyExistsError(absl::StrCat(
@@ -422,8 +418,7 @@ absl::StatusOr<PhotoContent> FakeDefectStore::GetPhoto(int64_t defect_id,
   auto it = defects_.find(defect_id);
   if (it == defects_.end()) return DefectNotFound(defect_id);
   if (static_cast<uint64_t>(photo_no) > it->second.photos.size()) {
-    return absl::NotFoundError(
-        absl::StrCat("photo ", photo_id, " of defect ", defect_id, " not found"));
+    return PhotoNotFound(defect_id, photo_id);
   }
   const StoredPhoto& stored = it->second.photos[photo_no - 1];
   return PhotoContent{stored.photo, stored.bytes};

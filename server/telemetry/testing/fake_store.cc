@@ -439,7 +439,7 @@ absl::StatusOr<Replayable<Downtime>> FakeTelemetryStore::SetDowntimeReason(
     return result;
   }
   if (id <= 0 || id > static_cast<int64_t>(downtimes_.size())) {
-    return absl::NotFoundError(absl::StrCat("no downtime ", id));
+    return DowntimeNotFound(id);
   }
   Downtime& stored = downtimes_[static_cast<size_t>(id - 1)];
   stored = WithReason(stored, reason, context.request.identity, context.now);
