@@ -768,12 +768,11 @@ absl::Status DefectNotFound(int64_t id) {
                                 "DEFECT_NOT_FOUND", {{"defect_id", absl::StrCat(id)}});
 }
 
-absl::Status PhotoNotFound(int64_t defect_id, absl::string_view photo_id) {
+absl::Status PhotoNotFound(int64_t defect_id, const std::string& photo_id) {
   return runtime::WithErrorInfo(
       absl::NotFoundError(absl::StrCat("photo ", runtime::QuoteForMessage(photo_id), " of defect ",
                                        defect_id, " not found")),
-      "PHOTO_NOT_FOUND",
-      {{"defect_id", absl::StrCat(defect_id)}, {"photo_id", std::string(photo_id)}});
+      "PHOTO_NOT_FOUND", {{"defect_id", absl::StrCat(defect_id)}, {"photo_id", photo_id}});
 }
 
 }  // namespace plantmesh::defect

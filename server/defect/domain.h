@@ -169,7 +169,7 @@ struct Mechanic {
 absl::Status DefectNotFound(int64_t id);
 // NOT_FOUND "photo <photo_id> of defect <id> not found" (ErrorInfo PHOTO_NOT_FOUND,
 // metadata defect_id, photo_id), for a defect that exists.
-absl::Status PhotoNotFound(int64_t defect_id, absl::string_view photo_id);
+absl::Status PhotoNotFound(int64_t defect_id, const std::string& photo_id);
 
 // ---- etag ----
 

@@ -8,6 +8,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "plantmesh/common/status_macros.h"
 #include "plantmesh/common/time_text.h"
 #include "server/runtime/errors.h"
@@ -636,12 +637,13 @@ absl::Status PlanExists(int64_t plan_id, absl::string_view line_id, absl::string
       {{"plan_id", id}, {"line_id", std::string(line_id)}, {"shift_id", std::string(shift_id)}});
 }
 
-absl::Status DemandHistoryInsufficient(absl::string_view product_id, absl::string_view what) {
+absl::Status DemandHistoryInsufficient(const std::string& product_id, const std::string& what) {
   return runtime::WithErrorInfo(
       runtime::WithPreconditionFailure(
           absl::FailedPreconditionError(absl::StrCat("product ", product_id, what)),
-          "DEMAND_HISTORY", product_id, absl::StripPrefix(absl::StripPrefix(what, ":"), " ")),
-      "DEMAND_HISTORY_INSUFFICIENT", {{"product_id", std::string(product_id)}});
+          "DEMAND_HISTORY", product_id,
+          std::string(absl::StripPrefix(absl::StripPrefix(what, ":"), " "))),
+      "DEMAND_HISTORY_INSUFFICIENT", {{"product_id", product_id}});
 }
 
 absl::Status PlanNotFound(int64_t id) {

@@ -324,7 +324,7 @@ absl::Status PlanNotFound(int64_t id);
 // (none, none before a horizon, too short), with ErrorInfo DEMAND_HISTORY_INSUFFICIENT
 // (metadata product_id) and a PreconditionFailure (type DEMAND_HISTORY, subject the
 // product) saying `what`. ForecastDemand and ProposePlan answer it alike.
-absl::Status DemandHistoryInsufficient(absl::string_view product_id, absl::string_view what);
+absl::Status DemandHistoryInsufficient(const std::string& product_id, const std::string& what);
 // What is recorded for the shifts that start on one date: a holiday declared then would
 // make them shifts that are not worked, their plans and actuals stranded.
 struct DayRecords {
