@@ -11,7 +11,8 @@ repeated fields, garbage page tokens. A third-party client can send all of these
 The server must answer each with a status a client can act on, never one that says
 the server broke: INTERNAL, UNKNOWN, DATA_LOSS, UNIMPLEMENTED, or UNAVAILABLE (it
 crashed or stopped answering) fail the run, as does a unary call that hangs past its
-deadline. INVALID_ARGUMENT must name at least one field (a BadRequest detail).
+deadline. INVALID_ARGUMENT must name at least one field (a BadRequest detail), and
+every error must carry a reason (an ErrorInfo detail).
 Then request_id reuse (AIP-155), on every unary method that takes one: an acknowledged
 change sent again answers exactly as the first time; another payload under the same id
 must not answer OK.
@@ -35,6 +36,7 @@ from google.protobuf import text_format
 from google.protobuf.descriptor import FieldDescriptor as FD
 
 BAD_REQUEST_TYPE = "type.googleapis.com/google.rpc.BadRequest"
+ERROR_INFO_TYPE = "type.googleapis.com/google.rpc.ErrorInfo"
 BROKEN = {
     grpc.StatusCode.INTERNAL,
     grpc.StatusCode.UNKNOWN,
@@ -247,6 +249,19 @@ def names_a_field(error):
     return False
 
 
+def error_reason(error):
+    """The reason of the error's ErrorInfo ("" when it has none)."""
+    for key, value in error.trailing_metadata() or ():
+        if key != "grpc-status-details-bin":
+            continue
+        for type_url, payload in status_details(value):
+            if type_url == ERROR_INFO_TYPE:
+                for number, wire, field in fields_of(payload):
+                    if number == 1 and wire == 2:  # ErrorInfo.reason
+                        return field.decode(errors="replace")
+    return ""
+
+
 # google.rpc.Status and BadRequest are read from the wire by hand: Debian has no
 # googleapis-common-protos for python3. Status.details = 3 (Any: type_url 1, value 2);
 # BadRequest.field_violations = 1 (FieldViolation.field = 1).
@@ -357,6 +372,12 @@ def main():
                 fail(name, "hung past its 30 s deadline", messages)
             elif code == grpc.StatusCode.INVALID_ARGUMENT and not names_a_field(error):
                 fail(name, f"INVALID_ARGUMENT naming no field: {error.details()}", messages)
+            elif (code not in (grpc.StatusCode.OK, grpc.StatusCode.DEADLINE_EXCEEDED)
+                  and not error_reason(error)):
+                # Every error the server answers carries a reason a client can dispatch
+                # on (outside testing: NOT_FOUND of some services had no details).
+                fail(name, f"{code.name} without an ErrorInfo reason: {error.details()}",
+                     messages)
 
     # request_id reuse, on every unary method that takes one (AIP-155): the same request
     # again answers exactly as the first time; another payload under the same id is
