@@ -350,6 +350,8 @@ TEST_F(ProposePlanTest, AProductWithoutHistoryBeforeTheHorizonIsNamedOrLeftOut) 
   EXPECT_THAT(s.error_message(),
               HasSubstr("no demand history before the horizon's first day, 2026-03-10, to "
                         "forecast its days without imported demand (the first: 2026-03-10)"));
+  // Outside testing: ForecastDemand's refusal of the same product had details, this none.
+  EXPECT_EQ(ReasonOf(s), "DEMAND_HISTORY_INSUFFICIENT");
 }
 
 // Outside testing: with the solver busy, every ProposePlan still read the history and

@@ -206,6 +206,29 @@ TEST_F(PlanningServiceTest, TimesAreReadToTheMicrosecond) {
   EXPECT_EQ(created.maintenance_window().end_time().nanos(), 1000);
 }
 
+// Outside testing: NOT_FOUND of planning had no details, telemetry's a reason naming the
+// machine. Each names what is missing.
+TEST_F(PlanningServiceTest, NotFoundNamesWhatIsMissing) {
+  v1::GetLineRequest line;
+  line.set_id("LINE-99");
+  v1::GetLineResponse line_response;
+  grpc::Status status = stub_->GetLine(Ctx().get(), line, &line_response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(ReasonOf(status), "LINE_NOT_FOUND");
+  v1::GetProductRequest product;
+  product.set_id("NOUGAT-1KG");
+  v1::GetProductResponse product_response;
+  status = stub_->GetProduct(Ctx().get(), product, &product_response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(ReasonOf(status), "PRODUCT_NOT_FOUND");
+  v1::GetProductionPlanRequest plan;
+  plan.set_id("999999");
+  v1::GetProductionPlanResponse plan_response;
+  status = stub_->GetProductionPlan(Ctx().get(), plan, &plan_response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(ReasonOf(status), "PLAN_NOT_FOUND");
+}
+
 TEST_F(PlanningServiceTest, PlanLifecycleAndRevisions) {
   v1::ProductionPlan plan;
   ASSERT_TRUE(CreatePlan("2026-03-28/N", 8000, &plan).ok());

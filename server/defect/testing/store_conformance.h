@@ -275,6 +275,9 @@ TYPED_TEST_P(DefectStoreConformanceTest, CreateIsIdempotentByRequestId) {
   absl::Status absent = store->GetDefect(plain2->id + 100).status();
   EXPECT_EQ(absent.code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(absent.message(), absl::StrCat("defect ", plain2->id + 100, " not found"));
+  // Outside testing: NOT_FOUND of a defect had no details, of a machine a reason.
+  EXPECT_EQ(runtime::ErrorInfoOf(absent).reason, "DEFECT_NOT_FOUND");
+  EXPECT_EQ(runtime::ErrorInfoOf(absent).metadata["defect_id"], absl::StrCat(plain2->id + 100));
 }
 
 // Ids come from one sequence, 1 up; a report the table refuses (its category is not in
@@ -1108,8 +1111,13 @@ TYPED_TEST_P(DefectStoreConformanceTest, PhotosAreStoredOnceAndReadBack) {
             absl::StrCat("defects/", d.id, "/photos/2"));
   EXPECT_EQ(store->GetDefect(d.id)->photos.size(), 2u);
 
-  EXPECT_EQ(store->GetPhoto(d.id, "3").status().code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(store->GetPhoto(d.id + 1, "1").status().code(), absl::StatusCode::kNotFound);
+  const absl::Status no_photo = store->GetPhoto(d.id, "3").status();
+  EXPECT_EQ(no_photo.code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(runtime::ErrorInfoOf(no_photo).reason, "PHOTO_NOT_FOUND");
+  EXPECT_EQ(runtime::ErrorInfoOf(no_photo).metadata["photo_id"], "3");
+  const absl::Status no_defect = store->GetPhoto(d.id + 1, "1").status();
+  EXPECT_EQ(no_defect.code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(runtime::ErrorInfoOf(no_defect).reason, "DEFECT_NOT_FOUND");
   // Outside testing: a photo id above 2147483647 (the stored number's width) was refused
   // as "not a photo id (... at most 9223372036854775807)"; every id of the rule names a
   // photo, or none.

@@ -208,7 +208,10 @@ TYPED_TEST_P(PlanningStoreConformanceTest, PlansMutateWithRevisionsAndEvents) {
   ASSERT_EQ(revisions->size(), 1u);
   EXPECT_EQ((*revisions)[0].reason, "published");
   EXPECT_EQ(this->backend_.Events().size(), 1u);
-  EXPECT_EQ(this->store()->GetPlan(id + 1000).status().code(), absl::StatusCode::kNotFound);
+  const absl::Status absent = this->store()->GetPlan(id + 1000).status();
+  EXPECT_EQ(absent.code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(runtime::ErrorInfoOf(absent).reason, "PLAN_NOT_FOUND");
+  EXPECT_EQ(runtime::ErrorInfoOf(absent).metadata["plan_id"], absl::StrCat(id + 1000));
   EXPECT_EQ(this->store()->ListRevisions(id + 1000, 0, 1000).status().code(),
             absl::StatusCode::kNotFound);
   // A page: after a number, at most a limit; any number, as a page token may carry it

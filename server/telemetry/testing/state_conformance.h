@@ -17,6 +17,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "plantmesh/telemetry/v1/telemetry.pb.h"
+#include "server/runtime/errors.h"
 #include "server/telemetry/states.h"
 #include "server/telemetry/testing/store_conformance.h"
 
@@ -562,12 +563,13 @@ TYPED_TEST_P(MachineStateConformanceTest, DowntimesNewestFirstAndReasonsOncePerR
                             return e.change_type() == v1::DOWNTIME_CHANGE_TYPE_REASON_SET;
                           }),
             1);
-  EXPECT_EQ(
+  const absl::Status absent =
       this->store_
           ->SetDowntimeReason(999999, {"X", ""}, Ctx("otto", "SetDowntimeReason", "r2", at), encode)
-          .status()
-          .code(),
-      absl::StatusCode::kNotFound);
+          .status();
+  EXPECT_EQ(absent.code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(runtime::ErrorInfoOf(absent).reason, "DOWNTIME_NOT_FOUND");
+  EXPECT_EQ(runtime::ErrorInfoOf(absent).metadata["downtime_id"], "999999");
 
   // Filters: one machine; only those without a reason.
   auto [q3, mine] = list("CNC-07", true, 10);
