@@ -62,6 +62,12 @@ std::string MethodDoc(const MethodDescriptor* method) {
   doc += "  // Roles: " + access + ".\n";
   if (contract.retry_safe && KindOf(method) == StreamKind::kUnary) {
     doc += "  // " + contract.idempotency + ": retried on UNAVAILABLE by the channel's policy.\n";
+  } else if (contract.retry_safe && method->client_streaming()) {
+    // The channel's policy leaves client streams out (service_config.cc): gRPC would
+    // buffer the whole stream to replay it.
+    doc += "  // " + contract.idempotency +
+           ": safe to send again whole (same request_id and messages); the channel does\n"
+           "  // not retry a client stream, the caller does.\n";
   } else if (contract.retry_safe) {
     doc += "  // " + contract.idempotency +
            ": the channel retries UNAVAILABLE before the first response.\n";
@@ -136,7 +142,9 @@ void DeclareClientMethod(Printer& p, const ServiceDescriptor* service,
       if (RequestIdField(method->input_type()) != nullptr) {
         p.Print(
             "  // An empty request_id is filled with a random UUID v4 by the gRPC connection\n"
-            "  // (a mock connection sees the request as given).\n");
+            "  // (a mock connection sees the request as given). When the outcome is unknown\n"
+            "  // (DEADLINE_EXCEEDED, UNAVAILABLE, ...), the failure carries that id\n"
+            "  // (ErrorMetadata(status, \"request_id\")): send the request again with it.\n");
       }
       p.Print(vars,
               "  absl::StatusOr<$Response$> $Method$(\n"
@@ -238,15 +246,22 @@ void DefineGrpcMethod(Printer& p, const ServiceDescriptor* service,
                 "      filled.set_request_id(::plantmesh::common::NewUuidV4());\n"
                 "      to_send = &filled;\n"
                 "    }\n");
+        // The filled id goes into a failure whose outcome is unknown, for the retry.
+        p.Print(vars,
+                "    return internal::CallUnary<$Response$>(\n"
+                "        options_, call_options,\n"
+                "        [&](::grpc::ClientContext* context, $Response$* response) {\n"
+                "          return stub_->$Method$(context, *to_send, response);\n"
+                "        },\n"
+                "        to_send == &filled ? filled.request_id() : std::string());\n");
       } else {
-        p.Print("    const auto* to_send = &request;\n");
+        p.Print(vars,
+                "    return internal::CallUnary<$Response$>(\n"
+                "        options_, call_options, [&](::grpc::ClientContext* context, "
+                "$Response$* response) {\n"
+                "          return stub_->$Method$(context, request, response);\n"
+                "        });\n");
       }
-      p.Print(vars,
-              "    return internal::CallUnary<$Response$>(\n"
-              "        options_, call_options, [&](::grpc::ClientContext* context, $Response$* "
-              "response) {\n"
-              "          return stub_->$Method$(context, *to_send, response);\n"
-              "        });\n");
       break;
     case StreamKind::kServerStreaming:
       p.Print(vars,

@@ -80,13 +80,18 @@ absl::Status ClientOptions::Validate() const {
   if (retry.max_attempts < 1 || retry.max_attempts > 5) {
     add("retry.max_attempts: must be 1-5 (1 disables retries; gRPC caps attempts at 5)");
   }
-  if (retry.initial_backoff <= absl::ZeroDuration()) {
-    add("retry.initial_backoff: must be positive");
+  // The policy goes to gRPC as JSON with millisecond durations; a value it refuses
+  // fails every call with "Failed to create secure client channel" and nothing else
+  // (outside testing: 400 µs, an infinite max_backoff, a NaN multiplier).
+  if (retry.initial_backoff < absl::Milliseconds(1) || retry.initial_backoff > absl::Hours(1)) {
+    add("retry.initial_backoff: must be 1 ms to 1 h");
   }
-  if (retry.max_backoff < retry.initial_backoff) {
-    add("retry.max_backoff: must not be less than retry.initial_backoff");
+  if (retry.max_backoff < retry.initial_backoff || retry.max_backoff > absl::Hours(1)) {
+    add("retry.max_backoff: must be retry.initial_backoff to 1 h");
   }
-  if (retry.backoff_multiplier < 1.0) add("retry.backoff_multiplier: must be at least 1");
+  if (!(retry.backoff_multiplier >= 1.0 && retry.backoff_multiplier <= 10.0)) {
+    add("retry.backoff_multiplier: must be 1 to 10");
+  }
   if (max_receive_message_bytes < 1) add("max_receive_message_bytes: must be positive");
   if (keepalive_time < absl::Seconds(1)) add("keepalive_time: must be at least 1s");
   if (keepalive_timeout <= absl::ZeroDuration()) add("keepalive_timeout: must be positive");

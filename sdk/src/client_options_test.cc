@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <string>
@@ -48,6 +49,22 @@ TEST(ClientOptionsValidate, BackoffWhileCallsWaitIsZeroOrAtLeastATenthOfASecond)
   options.reconnect.max_backoff_while_calls_wait = absl::ZeroDuration();  // never reset
   EXPECT_TRUE(options.Validate().ok());
   options.reconnect.max_backoff_while_calls_wait = absl::Milliseconds(100);
+  EXPECT_TRUE(options.Validate().ok());
+}
+
+// Outside testing: these passed Validate and Connect, then every call failed with gRPC's
+// "Failed to create secure client channel", naming nothing.
+TEST(ClientOptionsValidate, RetryPolicyWithinWhatGrpcTakes) {
+  ClientOptions options;
+  options.insecure = true;
+  options.retry.initial_backoff = absl::Microseconds(400);
+  options.retry.max_backoff = absl::InfiniteDuration();
+  options.retry.backoff_multiplier = std::nan("");
+  const absl::Status status = options.Validate();
+  EXPECT_THAT(status.message(), HasSubstr("retry.initial_backoff: must be 1 ms to 1 h"));
+  EXPECT_THAT(status.message(), HasSubstr("retry.max_backoff"));
+  EXPECT_THAT(status.message(), HasSubstr("retry.backoff_multiplier: must be 1 to 10"));
+  options.retry = RetryOptions();
   EXPECT_TRUE(options.Validate().ok());
 }
 

@@ -39,42 +39,70 @@ bool IsClientConnectFailure(const grpc::Status& status) {
          absl::StartsWith(status.error_message(), kConnectFailurePrefix);
 }
 
-// A refused or unknown certificate surfaces as UNAVAILABLE from the connection
-// attempt; its text names the TLS layer.
-bool LooksLikeHandshakeFailure(absl::string_view message) {
-  const std::string lower = absl::AsciiStrToLower(message);
-  for (absl::string_view word : {"ssl", "tls", "handshake", "certificate"}) {
-    if (absl::StrContains(lower, word)) return true;
+// What a connection failure's text says of TLS (gRPC 1.51 with OpenSSL 3).
+enum class TlsFailure {
+  kNone,     // not TLS, or the TLS layer saw a timeout or I/O error: transient
+  kCertain,  // OpenSSL refused, or was refused with an alert; or the host name check
+  kClosed,   // over mutual TLS, the peer closed without an alert: see the header
+};
+
+TlsFailure ClassifyConnectFailure(const grpc::Status& status, bool mutual_tls) {
+  if (!IsClientConnectFailure(status)) return TlsFailure::kNone;
+  const std::string& message = status.error_message();
+  // A handshake that timed out or whose connection broke ("Handshake read failed":
+  // outside testing, a frozen server) says nothing about certificates.
+  for (absl::string_view io : {"Handshake read failed", "Handshake write failed"}) {
+    if (absl::StrContains(message, io)) return TlsFailure::kNone;
   }
-  return false;
+  for (absl::string_view refused : {"SSL_ERROR_SSL", " alert ", "certificate",
+                                    "Hostname Verification", "Peer name"}) {
+    if (absl::StrContains(message, refused)) return TlsFailure::kCertain;
+  }
+  if (mutual_tls) {
+    for (absl::string_view closed :
+         {"Socket closed", "Connection reset", "End of TCP stream", "Broken pipe"}) {
+      if (absl::StrContains(message, closed)) return TlsFailure::kClosed;
+    }
+  }
+  return TlsFailure::kNone;
 }
 
-// A connection attempt (TCP succeeded) that the peer closed: with mutual TLS, the
-// server refusing the client certificate after a TLS 1.3 handshake.
-bool LooksLikeClosedAfterHandshake(absl::string_view message) {
-  for (absl::string_view closed :
-       {"Socket closed", "Connection reset", "End of TCP stream", "Broken pipe"}) {
-    if (absl::StrContains(message, closed)) return true;
-  }
-  return false;
+absl::Status WithSdkErrorInfo(absl::Status status, absl::string_view reason) {
+  api::ErrorInfo info;
+  info.set_reason(std::string(reason));
+  info.set_domain("sdk.plantmesh");
+  status.SetPayload(kErrorInfoTypeUrl, absl::Cord(info.SerializeAsString()));
+  return status;
 }
 
 // Which side refused, where OpenSSL's text says so: this client verifying the server's
-// certificate ("certificate verify failed"), or the server answering with an alert about
-// this client's ("... alert bad certificate", "certificate expired", "unknown ca").
-// Outside testing: an expired server certificate was reported as the server refusing
-// the client's.
-absl::Status HandshakeFailure(absl::string_view message) {
+// certificate ("certificate verify failed"), the host name check, or the server
+// answering with an alert about this client's ("... alert bad certificate", "certificate
+// expired", "unknown ca"). Outside testing: an expired server certificate was reported
+// as the server refusing the client's, and a certificate without the endpoint's host
+// name as a server not started.
+absl::Status HandshakeFailure(absl::string_view message, TlsFailure kind) {
   absl::string_view why = "the server refused this client's certificate, or the CA does not match";
-  if (absl::StrContains(message, "certificate verify failed")) {
+  if (kind == TlsFailure::kClosed) {
+    why =
+        "the server closed the connection without a word: it refused this client's "
+        "certificate (expired, revoked, or of another CA; the server's log says so), or a "
+        "proxy in front of it has no server behind it";
+  } else if (absl::StrContains(message, "Hostname Verification") ||
+             absl::StrContains(message, "Peer name")) {
+    why =
+        "the server's certificate does not name the host this client connects to: connect "
+        "by a name or address the certificate carries, or set server_name to one";
+  } else if (absl::StrContains(message, "certificate verify failed")) {
     why =
         "this client did not accept the server's certificate (expired, not yet valid, or not "
         "signed by the CA of ca_file)";
   } else if (absl::StrContains(message, " alert ")) {
     why = "the server refused this client's certificate (expired, revoked, or of another CA)";
   }
-  return absl::UnauthenticatedError(
-      absl::StrCat("TLS handshake failed: ", why, " (", message, ")"));
+  return WithSdkErrorInfo(
+      absl::UnauthenticatedError(absl::StrCat("TLS handshake failed: ", why, " (", message, ")")),
+      kind == TlsFailure::kClosed ? kTlsConnectionClosedReason : kTlsHandshakeFailedReason);
 }
 
 template <typename Detail>
@@ -89,11 +117,14 @@ std::optional<Detail> DetailOf(const absl::Status& status, absl::string_view typ
 }  // namespace
 
 absl::Status FromGrpcStatus(const grpc::Status& status) {
+  return FromGrpcStatus(status, /*mutual_tls=*/false);
+}
+
+absl::Status FromGrpcStatus(const grpc::Status& status, bool mutual_tls) {
   if (status.ok()) return absl::OkStatus();
   const auto code = static_cast<absl::StatusCode>(status.error_code());
-  if (IsClientConnectFailure(status) && LooksLikeHandshakeFailure(status.error_message())) {
-    return HandshakeFailure(status.error_message());
-  }
+  const TlsFailure tls = ClassifyConnectFailure(status, mutual_tls);
+  if (tls != TlsFailure::kNone) return HandshakeFailure(status.error_message(), tls);
   absl::Status result(code, status.error_message());
   if (!status.error_details().empty()) {
     api::Status details;
@@ -104,14 +135,6 @@ absl::Status FromGrpcStatus(const grpc::Status& status) {
     }
   }
   return result;
-}
-
-absl::Status FromGrpcStatus(const grpc::Status& status, bool mutual_tls) {
-  if (mutual_tls && IsClientConnectFailure(status) &&
-      LooksLikeClosedAfterHandshake(status.error_message())) {
-    return HandshakeFailure(status.error_message());
-  }
-  return FromGrpcStatus(status);
 }
 
 namespace internal {
@@ -137,10 +160,39 @@ grpc::Status NotConnectedStatus(const std::string& endpoint, const std::string& 
   return grpc::Status(grpc::StatusCode::UNAVAILABLE, message, details.SerializeAsString());
 }
 
+absl::Status WithFilledRequestId(absl::Status status, const std::string& request_id) {
+  switch (status.code()) {
+    case absl::StatusCode::kDeadlineExceeded:
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kCancelled:
+    case absl::StatusCode::kUnknown:
+    case absl::StatusCode::kInternal:
+      break;
+    default:
+      return status;  // the server answered: nothing was done
+  }
+  if (request_id.empty() || ErrorReason(status) == kNotConnectedReason) return status;
+  api::ErrorInfo info;
+  if (auto existing = DetailOf<api::ErrorInfo>(status, kErrorInfoTypeUrl)) {
+    info = *existing;
+  } else {
+    info.set_reason(kOutcomeUnknownReason);
+    info.set_domain("sdk.plantmesh");
+  }
+  (*info.mutable_metadata())["request_id"] = request_id;
+  absl::Status noted(status.code(),
+                     absl::StrCat(status.message(), " (request_id ", request_id,
+                                  ", filled by the SDK: send the request again with it to "
+                                  "learn the outcome)"));
+  status.ForEachPayload([&](absl::string_view type_url, const absl::Cord& payload) {
+    noted.SetPayload(type_url, payload);
+  });
+  noted.SetPayload(kErrorInfoTypeUrl, absl::Cord(info.SerializeAsString()));
+  return noted;
+}
+
 bool IsHandshakeFailure(const grpc::Status& status, bool mutual_tls) {
-  if (!IsClientConnectFailure(status)) return false;
-  return LooksLikeHandshakeFailure(status.error_message()) ||
-         (mutual_tls && LooksLikeClosedAfterHandshake(status.error_message()));
+  return ClassifyConnectFailure(status, mutual_tls) != TlsFailure::kNone;
 }
 
 }  // namespace internal
@@ -209,7 +261,12 @@ std::string StatusLine(const absl::Status& status) {
   return line;
 }
 
+bool IsUnconfirmedTlsRefusal(const absl::Status& status) {
+  return ErrorReason(status) == kTlsConnectionClosedReason;
+}
+
 bool WatchEndIsResumable(const absl::Status& status) {
+  if (IsUnconfirmedTlsRefusal(status)) return true;
   switch (status.code()) {
     case absl::StatusCode::kOk:
     case absl::StatusCode::kUnavailable:

@@ -8,6 +8,7 @@
 
 #include "absl/status/status.h"
 #include "plantmesh/api/v1/error_details.pb.h"
+#include "plantmesh/sdk/internal/connection.h"
 
 namespace plantmesh::sdk {
 namespace {
@@ -124,6 +125,40 @@ TEST(FromGrpcStatus, OverMutualTlsAConnectionClosedAfterTheHandshakeIsARefusedCe
                              "ipv4:127.0.0.1:1: Failed to connect to remote host: Connection "
                              "refused");
   EXPECT_EQ(FromGrpcStatus(refused, /*mutual_tls=*/true).code(), absl::StatusCode::kUnavailable);
+
+  // A TCP front with no server behind it closes the same way: the message says both, and
+  // the long-running helpers retry it rather than stopping for good (outside testing: a
+  // batch writer abandoned its samples).
+  const absl::Status unconfirmed = FromGrpcStatus(closed, /*mutual_tls=*/true);
+  EXPECT_THAT(unconfirmed.message(), HasSubstr("a proxy in front of it has no server"));
+  EXPECT_EQ(ErrorReason(unconfirmed), kTlsConnectionClosedReason);
+  EXPECT_TRUE(IsUnconfirmedTlsRefusal(unconfirmed));
+  EXPECT_TRUE(WatchEndIsResumable(unconfirmed));
+}
+
+// Outside testing: a frozen server (the handshake timed out) was reported as a refused
+// certificate, and a certificate without the endpoint's host name as a server not
+// started.
+TEST(FromGrpcStatus, OnlyWhatOpenSslSaysIsACertificateProblem) {
+  const grpc::Status timed_out(grpc::StatusCode::UNAVAILABLE,
+                               "failed to connect to all addresses; last error: UNKNOWN: "
+                               "ipv4:127.0.0.1:7443: Handshake read failed");
+  EXPECT_EQ(FromGrpcStatus(timed_out, /*mutual_tls=*/true).code(),
+            absl::StatusCode::kUnavailable);
+  EXPECT_FALSE(internal::IsHandshakeFailure(timed_out, /*mutual_tls=*/true));
+
+  const grpc::Status wrong_host(
+      grpc::StatusCode::UNAVAILABLE,
+      "failed to connect to all addresses; last error: UNKNOWN: ipv4:127.0.0.1:7443: Custom "
+      "verification check failed with error: UNAUTHENTICATED: Hostname Verification Check "
+      "failed.");
+  const absl::Status host = FromGrpcStatus(wrong_host, /*mutual_tls=*/true);
+  EXPECT_EQ(host.code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_THAT(host.message(), HasSubstr("does not name the host this client connects to"));
+  EXPECT_EQ(ErrorReason(host), kTlsHandshakeFailedReason);
+  EXPECT_FALSE(IsUnconfirmedTlsRefusal(host));
+  EXPECT_FALSE(WatchEndIsResumable(host));
+  EXPECT_TRUE(internal::IsHandshakeFailure(wrong_host, /*mutual_tls=*/false));
 }
 
 TEST(FromGrpcStatus, AServerSentUnavailableNamingSslStaysUnavailable) {

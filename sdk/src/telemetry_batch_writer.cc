@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
@@ -41,9 +42,19 @@ int64_t WireBytes(const tv1::Sample& sample) {
          static_cast<int64_t>(size);
 }
 
+// gRPC's own refusal of a message over the server's max-receive-message-bytes: the
+// batch was not read, and sending it again cannot fit (outside testing: it was re-sent
+// forever, and everything behind it waited).
+bool IsOversizeRefusal(const absl::Status& status) {
+  return status.code() == absl::StatusCode::kResourceExhausted &&
+         absl::StrContains(status.message(), "Received message larger than max");
+}
+
 // Endings a new stream cannot fix (see the header's "Permanent errors").
-bool IsPermanent(absl::StatusCode code) {
-  switch (code) {
+bool IsPermanent(const absl::Status& status) {
+  if (IsUnconfirmedTlsRefusal(status)) return false;
+  if (IsOversizeRefusal(status)) return true;
+  switch (status.code()) {
     case absl::StatusCode::kInvalidArgument:
     case absl::StatusCode::kPermissionDenied:
     case absl::StatusCode::kUnauthenticated:
@@ -366,8 +377,14 @@ class TelemetryBatchWriter::Core {
       ++stats_.stream_errors;
       stats_.last_stream_error = StatusLine(end.status);
       after_error_ = true;
-      if (IsPermanent(end.status.code())) {
-        fatal_ = end.status;
+      if (IsPermanent(end.status)) {
+        fatal_ = IsOversizeRefusal(end.status)
+                     ? absl::ResourceExhaustedError(absl::StrCat(
+                           "a batch is larger than the server takes, which refused it unread (",
+                           end.status.message(),
+                           "): set max_batch_bytes below the server's "
+                           "max-receive-message-bytes"))
+                     : end.status;
         return;
       }
       backoff = end.answered                      ? absl::ZeroDuration()

@@ -14,15 +14,31 @@ namespace plantmesh::sdk {
 
 // Converts a gRPC status, keeping the rich details (google.rpc.Status-compatible
 // `grpc-status-details-bin`) as absl payloads keyed by their type URL. A TLS
-// handshake failure (a refused or unknown client certificate arrives as UNAVAILABLE)
-// becomes UNAUTHENTICATED with a message that says so.
+// handshake failure (a refused or unknown certificate arrives as UNAVAILABLE) becomes
+// UNAUTHENTICATED "TLS handshake failed: <which side, why>" with ErrorInfo
+// kTlsHandshakeFailedReason — when OpenSSL's text says so (an error or alert, a
+// certificate that does not name the host). A handshake that timed out or broke off
+// ("Handshake read failed": a frozen server, a network) stays UNAVAILABLE.
 absl::Status FromGrpcStatus(const grpc::Status& status);
 
 // The same, for a call made over mutual TLS: a connection the server closes right after
-// the handshake is also reported as a refused certificate, since that is how TLS 1.3
-// delivers the refusal (the client finishes its handshake before the server checks
-// the client certificate, so the client sees only "Socket closed").
+// the handshake without an alert is also UNAUTHENTICATED, with ErrorInfo
+// kTlsConnectionClosedReason, since that is how TLS 1.3 delivers a refused client
+// certificate (the client finishes its handshake before the server checks the client
+// certificate, so the client sees only "Socket closed"). A TCP proxy with no server
+// behind it looks the same, so the SDK's long-running helpers (TelemetryBatchWriter,
+// ListWatch) retry it (IsUnconfirmedTlsRefusal).
 absl::Status FromGrpcStatus(const grpc::Status& status, bool mutual_tls);
+
+// ErrorInfo reasons (domain "sdk.plantmesh") of the two above.
+inline constexpr char kTlsHandshakeFailedReason[] = "TLS_HANDSHAKE_FAILED";
+inline constexpr char kTlsConnectionClosedReason[] = "TLS_CONNECTION_CLOSED";
+
+// A refusal the client cannot confirm (kTlsConnectionClosedReason): a one-off call
+// reports it at once; a helper that runs for hours retries it with backoff rather
+// than stopping for good (outside testing: a TCP front whose backend restarted made a
+// batch writer abandon its samples).
+bool IsUnconfirmedTlsRefusal(const absl::Status& status);
 
 struct FieldViolationView {
   std::string field;
@@ -36,6 +52,14 @@ std::vector<FieldViolationView> FieldViolations(const absl::Status& status);
 // sending its request: the channel never connected (a wrong endpoint, a server not
 // started) before the call's deadline. Nothing was done; sending it again is safe.
 inline constexpr char kNotConnectedReason[] = "NOT_CONNECTED";
+
+// ErrorInfo reason (domain "sdk.plantmesh") of a call whose outcome the client cannot
+// know (the deadline passed, the connection broke) and that had no ErrorInfo of its
+// own. When the SDK filled the call's request_id, the id is in the status' ErrorInfo
+// metadata `request_id` (whatever its reason) and message: send the request again
+// with it to learn the outcome, never without it (outside testing: a retry without it
+// stored a defect twice).
+inline constexpr char kOutcomeUnknownReason[] = "OUTCOME_UNKNOWN";
 
 // The ErrorInfo reason (e.g. "ILLEGAL_TRANSITION"), empty when absent.
 std::string ErrorReason(const absl::Status& status);
@@ -66,8 +90,8 @@ std::string StatusLine(const absl::Status& status);
 // DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ABORTED, and CANCELLED — which a caller that did
 // not cancel the call itself gets from a server that shuts down (outside testing:
 // `plantctl telemetry tail` gave up on it when the server restarted). Anything else is
-// for the caller to fix; FAILED_PRECONDITION means the cursor can no longer be served
-// (list, or start again without a cursor).
+// for the caller to fix, but for IsUnconfirmedTlsRefusal; FAILED_PRECONDITION means the
+// cursor can no longer be served (list, or start again without a cursor).
 bool WatchEndIsResumable(const absl::Status& status);
 
 }  // namespace plantmesh::sdk

@@ -27,9 +27,11 @@
 //   deadline (samples_abandoned); those samples may or may not have been stored (sent
 //   but unanswered) and the writer forgets them.
 // - Permanent errors stop the writer: a stream that ends with INVALID_ARGUMENT,
-//   PERMISSION_DENIED, UNAUTHENTICATED (e.g. a refused client certificate),
+//   PERMISSION_DENIED, UNAUTHENTICATED (e.g. a refused client certificate, but not a
+//   connection closed in the TLS handshake without an alert: IsUnconfirmedTlsRefusal),
 //   UNIMPLEMENTED, FAILED_PRECONDITION, NOT_FOUND, ALREADY_EXISTS, OUT_OF_RANGE or
-//   DATA_LOSS is not retried; Add, Flush and Close then return that status and the
+//   DATA_LOSS, or RESOURCE_EXHAUSTED for a batch over the server's
+//   max-receive-message-bytes (keep max_batch_bytes below it), is not retried; Add, Flush and Close then return that status and the
 //   unacknowledged samples stay counted as buffered. Every other ending (UNAVAILABLE,
 //   DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ABORTED, INTERNAL, UNKNOWN, CANCELLED by the
 //   peer, or the server ending the stream while batches are unanswered) is retried
@@ -139,7 +141,8 @@ struct TelemetryBatchWriterOptions {
   // A batch is cut at this many samples (1-10,000, the contract's limit per batch)...
   int max_batch_samples = 500;
   // ...or before it would grow past this many bytes (64 KiB - 3 MiB; a sample larger
-  // than this is refused by Add)...
+  // than this is refused by Add; below the server's max-receive-message-bytes, 4 MiB by
+  // default, which refuses a larger message unread: the writer then stops)...
   int64_t max_batch_bytes = 1024 * 1024;
   // ...or this long after its first sample was added (>= 0; 0: at once, the batch
   // holds what was added before the sending thread looked).

@@ -10,6 +10,7 @@
 #include <grpcpp/support/sync_stream.h>
 
 #include <memory>
+#include <string>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -62,9 +63,16 @@ bool HasEmptyRequestId(const google::protobuf::Message& message);
 // Fills that request_id with a random UUID v4; false when there is none to fill.
 bool FillEmptyRequestId(google::protobuf::Message* message);
 
+// `status` of a call whose request_id the SDK filled: when its outcome is unknown
+// (DEADLINE_EXCEEDED, UNAVAILABLE but for a request never sent, CANCELLED, UNKNOWN,
+// INTERNAL), the id in its ErrorInfo metadata `request_id` (an ErrorInfo
+// kOutcomeUnknownReason when it had none) and its message. Others unchanged.
+absl::Status WithFilledRequestId(absl::Status status, const std::string& request_id);
+
+// `filled_request_id`: the request_id the SDK filled in the request (empty: none).
 template <typename Response, typename Invoke>
 absl::StatusOr<Response> CallUnary(const ClientOptions& options, const CallOptions& call_options,
-                                   Invoke&& invoke) {
+                                   Invoke&& invoke, const std::string& filled_request_id = "") {
   if (absl::Status metadata = CheckCallMetadata(call_options); !metadata.ok()) return metadata;
   const absl::Time deadline = UnaryDeadline(options, call_options);
   Response response;
@@ -80,7 +88,9 @@ absl::StatusOr<Response> CallUnary(const ClientOptions& options, const CallOptio
     response.Clear();
     status = invoke(&context, &response);
   }
-  if (!status.ok()) return FromGrpcStatus(status, !options.insecure);
+  if (!status.ok()) {
+    return WithFilledRequestId(FromGrpcStatus(status, !options.insecure), filled_request_id);
+  }
   return response;
 }
 
