@@ -69,6 +69,13 @@ class FakeDefectService final : public dv1::DefectService::Service {
         if (key == "x-request-id") trace_id = std::string(value.data(), value.size());
       }
     }
+    // As a client sees a call whose answer did not come in time (the change may be made).
+    if (request->defect().vin() == "TIMES-OUT") {
+      return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "Deadline Exceeded");
+    }
+    if (request->defect().vin() == "REFUSED") {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "defect.vin: refused");
+    }
     *response->mutable_defect() = request->defect();
     response->mutable_defect()->set_id(request->request_id());
     return grpc::Status::OK;
@@ -190,6 +197,34 @@ TEST_F(GeneratedClientTest, CreateFillsAnEmptyRequestIdAndKeepsAGivenOne) {
   EXPECT_EQ(created->defect().id(), "mine");
   absl::MutexLock lock(&service_.mutex);
   EXPECT_EQ(service_.trace_id, "trace-123");
+}
+
+// Outside testing: a create that timed out told its caller nothing of the request_id the
+// SDK filled, so the retry the README advises could not be made, and a retry without
+// it stored the defect twice.
+TEST_F(GeneratedClientTest, AFailureOfUnknownOutcomeCarriesTheFilledRequestId) {
+  dv1::CreateDefectRequest request;
+  request.mutable_defect()->set_vin("TIMES-OUT");
+  const absl::Status timed_out = client_->CreateDefect(request).status();
+  EXPECT_EQ(timed_out.code(), absl::StatusCode::kDeadlineExceeded);
+  std::string sent;
+  {
+    absl::MutexLock lock(&service_.mutex);
+    ASSERT_FALSE(service_.request_ids.empty());
+    sent = service_.request_ids.back();
+  }
+  EXPECT_EQ(ErrorMetadata(timed_out, "request_id"), sent);
+  EXPECT_EQ(ErrorReason(timed_out), kOutcomeUnknownReason);
+  EXPECT_THAT(std::string(timed_out.message()), HasSubstr(absl::StrCat("request_id ", sent)));
+
+  // The caller's own id it knows; a refusal has a known outcome (nothing done).
+  request.set_request_id("mine");
+  EXPECT_EQ(ErrorMetadata(client_->CreateDefect(request).status(), "request_id"), "");
+  request.clear_request_id();
+  request.mutable_defect()->set_vin("REFUSED");
+  const absl::Status refused = client_->CreateDefect(request).status();
+  EXPECT_EQ(refused.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ErrorMetadata(refused, "request_id"), "");
 }
 
 // Outside testing: an upper-case key ("X-Request-Id") or a value with a line break aborted

@@ -54,8 +54,8 @@ TlsFailure ClassifyConnectFailure(const grpc::Status& status, bool mutual_tls) {
   for (absl::string_view io : {"Handshake read failed", "Handshake write failed"}) {
     if (absl::StrContains(message, io)) return TlsFailure::kNone;
   }
-  for (absl::string_view refused : {"SSL_ERROR_SSL", " alert ", "certificate",
-                                    "Hostname Verification", "Peer name"}) {
+  for (absl::string_view refused :
+       {"SSL_ERROR_SSL", " alert ", "certificate", "Hostname Verification", "Peer name"}) {
     if (absl::StrContains(message, refused)) return TlsFailure::kCertain;
   }
   if (mutual_tls) {

@@ -143,8 +143,7 @@ TEST(FromGrpcStatus, OnlyWhatOpenSslSaysIsACertificateProblem) {
   const grpc::Status timed_out(grpc::StatusCode::UNAVAILABLE,
                                "failed to connect to all addresses; last error: UNKNOWN: "
                                "ipv4:127.0.0.1:7443: Handshake read failed");
-  EXPECT_EQ(FromGrpcStatus(timed_out, /*mutual_tls=*/true).code(),
-            absl::StatusCode::kUnavailable);
+  EXPECT_EQ(FromGrpcStatus(timed_out, /*mutual_tls=*/true).code(), absl::StatusCode::kUnavailable);
   EXPECT_FALSE(internal::IsHandshakeFailure(timed_out, /*mutual_tls=*/true));
 
   const grpc::Status wrong_host(

@@ -19,6 +19,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "plantmesh/common/blank_text.h"
+#include "plantmesh/common/utf8.h"
 #include "plantmesh/sdk/internal/calls.h"
 #include "plantmesh/sdk/internal/connection.h"
 #include "plantmesh/sdk/status.h"
@@ -75,14 +77,32 @@ uint64_t MicrosNow() { return static_cast<uint64_t>(absl::ToUnixMicros(absl::Now
 }  // namespace
 
 absl::Status TelemetryBatchWriterOptions::Validate() const {
-  if (writer_id.empty() || writer_id.size() > 128) {
-    return absl::InvalidArgumentError("writer_id: 1-128 characters are required");
+  // The contract's rule for it (single-line text of 1-128 characters, required), as the
+  // server applies it: refused here, not after samples were taken (outside testing: a
+  // blank id was created and refused by the first stream; 60 CJK characters were refused
+  // by counting bytes).
+  if (const size_t bad = common::FirstNotUtf8(writer_id); bad != std::string::npos) {
+    return absl::InvalidArgumentError(absl::StrCat("writer_id: not UTF-8 at byte ", bad));
   }
-  for (const char c : writer_id) {
-    const auto byte = static_cast<unsigned char>(c);
-    if (byte < 0x20 || byte == 0x7f) {
-      return absl::InvalidArgumentError("writer_id: control characters are not allowed");
+  if (common::IsBlankText(writer_id)) {
+    return absl::InvalidArgumentError(
+        "writer_id: required: only white space or invisible characters given");
+  }
+  size_t characters = 0;
+  for (size_t at = 0; at < writer_id.size(); ++characters) {
+    const common::Utf8Char c = common::DecodeUtf8At(writer_id, at);
+    const char32_t code = c.code_point;
+    if (code < 0x20 || code == 0x7F || (code >= 0x80 && code <= 0x9F) || code == 0x2028 ||
+        code == 0x2029) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("writer_id: control characters and line breaks are not allowed (character ",
+                       characters + 1, ")"));
     }
+    at += c.length;
+  }
+  if (characters > 128) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("writer_id: 1-128 characters are required (", characters, " given)"));
   }
   if (max_batch_samples < 1 || max_batch_samples > kMaxSamplesPerBatch) {
     return absl::InvalidArgumentError(

@@ -248,6 +248,19 @@ TEST(TelemetryBatchWriterOptionsTest, ValidateNamesTheOption) {
   EXPECT_THAT(options.Validate().message(), HasSubstr("writer_id"));
   options.writer_id = "adapter\n1";
   EXPECT_THAT(options.Validate().message(), HasSubstr("control characters"));
+  // The server's rule, not bytes (outside testing: a blank id and one not UTF-8 were
+  // created and refused by the first stream; 60 CJK characters were refused here).
+  for (const char* blank : {" ", "\u00A0", "\u200B\u3000"}) {
+    options.writer_id = blank;
+    EXPECT_THAT(options.Validate().message(), HasSubstr("writer_id: required")) << blank;
+  }
+  options.writer_id = "w\xff";
+  EXPECT_THAT(options.Validate().message(), HasSubstr("writer_id: not UTF-8 at byte 1"));
+  options.writer_id = "";
+  for (int i = 0; i < 60; ++i) options.writer_id += "\u6a5f";  // 機: 3 bytes each
+  EXPECT_TRUE(options.Validate().ok()) << options.Validate();
+  options.writer_id = std::string(129, 'w');
+  EXPECT_THAT(options.Validate().message(), HasSubstr("1-128 characters"));
   options.writer_id = "adapter-1";
   EXPECT_TRUE(options.Validate().ok());
   options.max_batch_samples = 10'001;
