@@ -31,11 +31,11 @@
 //   connection closed in the TLS handshake without an alert: IsUnconfirmedTlsRefusal),
 //   UNIMPLEMENTED, FAILED_PRECONDITION, NOT_FOUND, ALREADY_EXISTS, OUT_OF_RANGE or
 //   DATA_LOSS, or RESOURCE_EXHAUSTED for a batch over the server's
-//   max-receive-message-bytes (keep max_batch_bytes below it), is not retried; Add, Flush and Close
-//   then return that status and the unacknowledged samples stay counted as buffered. Every other
-//   ending (UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ABORTED, INTERNAL, UNKNOWN,
-//   CANCELLED by the peer, or the server ending the stream while batches are unanswered) is retried
-//   forever, with backoff, until Close.
+//   max-receive-message-bytes (keep max_batch_bytes below it), is not retried; Add,
+//   Flush and Close then return that status and the unacknowledged samples stay counted
+//   as buffered. Every other ending (UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED,
+//   ABORTED, INTERNAL, UNKNOWN, CANCELLED by the peer, or the server ending the stream
+//   while batches are unanswered) is retried forever, with backoff, until Close.
 //
 // Batch sequences across process restarts
 // ---------------------------------------
