@@ -247,7 +247,9 @@ absl::Status Violations::ToStatus() const {
   std::string message;
   api::v1::BadRequest bad_request;
   auto add = [&](const std::string& field, const std::string& description) {
-    absl::StrAppend(&message, message.empty() ? "" : "; ", field, ": ", description);
+    // The count of those not listed names no field: "…; 5 more field violations not listed".
+    absl::StrAppend(&message, message.empty() ? "" : "; ", field, field.empty() ? "" : ": ",
+                    description);
     api::v1::BadRequest::FieldViolation* violation = bad_request.add_field_violations();
     violation->set_field(field);
     violation->set_description(description);

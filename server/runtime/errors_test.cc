@@ -4,6 +4,7 @@
 #include <grpcpp/support/error_details.h>
 #include <gtest/gtest.h>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "plantmesh/api/v1/error_details.pb.h"
 #include "plantmesh/sdk/status.h"
@@ -51,6 +52,9 @@ TEST(ViolationsTest, TheListedViolationsFitTheTrailersOfADefaultClient) {
     EXPECT_EQ(read.back().field, "");
     EXPECT_EQ(read.back().description,
               absl::StrCat(20 - (read.size() - 1), " more field violations not listed"));
+    // Outside testing: the message read "…; : 5 more field violations not listed".
+    EXPECT_TRUE(absl::EndsWith(status.message(), absl::StrCat("; ", read.back().description)))
+        << status.message();
     EXPECT_LE(TrailerBytes(ToGrpcStatus(status)), kMaxViolationTrailerBytes);
   }
 }
