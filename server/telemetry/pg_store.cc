@@ -178,6 +178,7 @@ constexpr char kIngestCatalog[] = "telemetry.ingest_catalog";
 constexpr char kIngestCatalogVersion[] = "telemetry.ingest_catalog_version";
 constexpr char kIngestAdvance[] = "telemetry.ingest_advance";
 constexpr char kIngestRecords[] = "telemetry.ingest_records";
+constexpr char kIngestAudit[] = "telemetry.ingest_audit";
 constexpr char kPartitionsLockSql[] =
     "SELECT pg_advisory_xact_lock(hashtext('telemetry.samples partitions'))";
 constexpr char kCopySql[] =
@@ -230,6 +231,8 @@ std::vector<std::pair<std::string, std::string>> IngestStatements() {
        "SELECT r.batch_sequence, encode(r.samples_sha256, 'hex'), r.rejections FROM "
        "telemetry.ingest_batches r WHERE r.writer_id = $1 AND r.batch_sequence = ANY($2::int8[])"},
       {kIngestOutbox, "INSERT INTO telemetry.outbox (event_id, payload) VALUES ($1::uuid, $2)"},
+      // The stream's audit row, with its first new batch (IngestAudit).
+      {kIngestAudit, runtime::AuditRowSql(1)},
       // The new batches ($3, their fingerprints $4, their rejections $5) recorded, the
       // writer's last moved.
       {kIngestAdvance,
@@ -648,7 +651,14 @@ int64_t ReadCatalogRows(const PGresult* rows, Catalog* catalog, std::set<std::st
 }
 
 absl::StatusOr<std::vector<BatchOutcome>> PgTelemetryStore::IngestBatches(
-    const std::vector<Batch>& batches, const BatchJudge& judge, const BatchEventEncoder& encode) {
+    const std::vector<Batch>& batches, const BatchJudge& judge, const BatchEventEncoder& encode,
+    const IngestAudit& audit) {
+  const bool write_audit =
+      audit.audit != nullptr && audit.audit->active() && !audit.audit->written();
+  const std::array<std::string, runtime::kAuditRowParams> audit_row =
+      write_audit ? runtime::StorableAuditRow(audit.audit->Row(audit.now))
+                  : std::array<std::string, runtime::kAuditRowParams>{};
+  bool audited = false;
   PM_RETURN_IF_ERROR(CheckOneWriter(batches));
   const std::string& writer_id = batches.front().writer_id;
   PM_ASSIGN_OR_RETURN(LibpqPool::Lease lease, ingest_->Acquire());
@@ -844,8 +854,14 @@ absl::StatusOr<std::vector<BatchOutcome>> PgTelemetryStore::IngestBatches(
     closing.push_back(PreparedStatement(
         kIngestAdvance, {writer_id.c_str(), advance_args[0].c_str(), advance_args[1].c_str(),
                          advance_args[2].c_str(), advance_args[3].c_str()}));
+    if (write_audit) {
+      std::vector<const char*> values;
+      for (const std::string& value : audit_row) values.push_back(value.c_str());
+      closing.push_back(PreparedStatement(kIngestAudit, std::move(values)));
+    }
     closing.push_back(SqlStatement("COMMIT"));
     PM_RETURN_IF_ERROR(ExecPipeline(conn, closing).status());
+    audited = write_audit;
     return outcomes;
   };
   auto attempt = [&] {
@@ -873,6 +889,7 @@ absl::StatusOr<std::vector<BatchOutcome>> PgTelemetryStore::IngestBatches(
     outcomes = attempt();
   }
   if (!outcomes.ok()) return outcomes.status();
+  if (audited) audit.audit->MarkWritten();
   if (!new_days.empty()) {
     absl::MutexLock lock(&days_mu_);
     days_.insert(new_days.begin(), new_days.end());

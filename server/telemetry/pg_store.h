@@ -45,7 +45,8 @@ class PgTelemetryStore : public TelemetryStore {
   using TelemetryStore::IngestBatch;
   absl::StatusOr<std::vector<BatchOutcome>> IngestBatches(const std::vector<Batch>& batches,
                                                           const BatchJudge& judge,
-                                                          const BatchEventEncoder& encode) override;
+                                                          const BatchEventEncoder& encode,
+                                                          const IngestAudit& audit) override;
   absl::StatusOr<std::vector<std::string>> UnknownMachines(
       const std::vector<std::string>& machine_ids) override;
   absl::StatusOr<UnknownIds> UnknownMachinesAndDataItems(

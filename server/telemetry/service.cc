@@ -91,6 +91,7 @@ class TelemetryServiceImpl::Ingest final : public IngestSamplesStream {
         detail.set_writer_id(request.writer_id());
         detail.set_batch_sequence(request.batch_sequence());
         call_.SetAuditDetail(detail);
+        audit_ = call_.AuditOfChange(detail);
       }
       Batch& batch = group.emplace_back();
       batch.writer_id = request.writer_id();
@@ -151,7 +152,7 @@ class TelemetryServiceImpl::Ingest final : public IngestSamplesStream {
                             [&](const std::vector<Sample>& samples, const Catalog& catalog) {
                               return JudgeBatch(samples, catalog, now, limits);
                             },
-                            &BatchEvent));
+                            &BatchEvent, IngestAudit{audit_, now}));
     bool stored = false;
     absl::Status refusal;  // of the last outcome: the batches before it are answered
     for (size_t b = 0; b < outcomes.size(); ++b) {
@@ -196,6 +197,7 @@ class TelemetryServiceImpl::Ingest final : public IngestSamplesStream {
   TelemetryServiceImpl* service_;
   runtime::CallContext& call_;
   std::deque<v1::IngestSamplesResponse> answers_;
+  runtime::ChangeAudit* audit_ = nullptr;  // the stream's row (IngestAudit); null: none
   bool reads_done_ = false;
   runtime::StreamControl control_{nullptr};
   std::atomic<bool> draining_{false};

@@ -37,6 +37,16 @@ struct ChangeContext {
   runtime::ChangeAudit* audit = nullptr;
 };
 
+// An ingest stream's audit row (the call's ChangeAudit, audit.h): written inside the first
+// transaction of IngestBatches that stores a new batch, then marked written, so that
+// every batch acknowledged has its stream's row as durably as its samples (outside
+// testing: the row came at the stream's end, and a kill -9 left committed, answered
+// batches unaudited). `audit` null: none.
+struct IngestAudit {
+  runtime::ChangeAudit* audit = nullptr;
+  absl::Time now;
+};
+
 // Decides a machine change from the current, locked machine.
 using MachineMutator = std::function<absl::StatusOr<Machine>(const Machine& current)>;
 
@@ -120,11 +130,12 @@ class TelemetryStore {
   // stored, found a duplicate or refused exactly as IngestBatch would have, one after
   // the other (the batches earlier in `batches` count as committed), one outcome per
   // batch up to the first refused one, which is the last: the batches before it are
-  // committed. The group's outbox events: GroupEvents. All or nothing otherwise. INTERNAL for
-  // batches of different writers or none.
-  virtual absl::StatusOr<std::vector<BatchOutcome>> IngestBatches(
-      const std::vector<Batch>& batches, const BatchJudge& judge,
-      const BatchEventEncoder& encode) = 0;
+  // committed. The group's outbox events: GroupEvents. The stream's audit row: `audit`.
+  // All or nothing otherwise. INTERNAL for batches of different writers or none.
+  virtual absl::StatusOr<std::vector<BatchOutcome>> IngestBatches(const std::vector<Batch>& batches,
+                                                                  const BatchJudge& judge,
+                                                                  const BatchEventEncoder& encode,
+                                                                  const IngestAudit& audit) = 0;
 
   // Of `machine_ids`, those that are not registered, in the order given (none: all are).
   virtual absl::StatusOr<std::vector<std::string>> UnknownMachines(
@@ -203,7 +214,7 @@ class TelemetryStore {
 inline absl::StatusOr<BatchOutcome> TelemetryStore::IngestBatch(const Batch& batch,
                                                                 const BatchJudge& judge,
                                                                 const BatchEventEncoder& encode) {
-  absl::StatusOr<std::vector<BatchOutcome>> outcomes = IngestBatches({batch}, judge, encode);
+  absl::StatusOr<std::vector<BatchOutcome>> outcomes = IngestBatches({batch}, judge, encode, {});
   if (!outcomes.ok()) return outcomes.status();
   return std::move(outcomes->front());
 }

@@ -125,6 +125,40 @@ class PgOnlyTest : public ::testing::Test {
 
 const absl::Time kNoon = absl::FromUnixSeconds(1700049600);  // 2023-11-15T12:00:00Z
 
+// Outside testing: an ingest stream's audit row was written at the stream's end, so a
+// kill -9 left committed, answered batches unaudited. It is committed with the stream's
+// first new batch; a group of re-sent batches alone writes none.
+TEST_F(PgOnlyTest, AnIngestStreamsAuditRowIsCommittedWithItsFirstNewBatch) {
+  const absl::Time now = RegisterCnc07();
+  const std::vector<Sample> samples = {NumberAt("temp", 20, now)};
+  ASSERT_TRUE(backend_.store()
+                  ->IngestBatches({Batch{"w1", 1, samples}}, JudgeAt(now), AnyEvent(), {})
+                  .ok());
+  runtime::ChangeAudit audit;
+  runtime::AuditRecord base;
+  base.identity = "spiffe://plant/adapter/cnc07";
+  base.method = "/plantmesh.telemetry.v1.TelemetryService/IngestSamples";
+  base.request_json = R"({"writerId":"w1","batchSequence":"1"})";
+  audit.Activate(base);
+  const std::string rows =
+      "SELECT count(*) FROM audit.audit_log WHERE identity = 'spiffe://plant/adapter/cnc07'";
+  auto ingest = [&](uint64_t sequence) {
+    return backend_.store()->IngestBatches({Batch{"w1", sequence, samples}}, JudgeAt(now),
+                                           AnyEvent(), IngestAudit{&audit, now});
+  };
+  ASSERT_TRUE(ingest(1).ok());  // a re-send: nothing new
+  EXPECT_FALSE(audit.written());
+  EXPECT_EQ(backend_.Count(rows), 0);
+  ASSERT_TRUE(ingest(2).ok());
+  EXPECT_TRUE(audit.written());
+  EXPECT_EQ(backend_.Count(rows), 1);
+  ASSERT_TRUE(ingest(3).ok());
+  EXPECT_EQ(backend_.Count(rows), 1);  // one row per stream
+  EXPECT_EQ(backend_.Count("SELECT count(*) FROM audit.audit_log WHERE status_code = 0 AND "
+                           "method LIKE '%/IngestSamples'"),
+            1);
+}
+
 TEST_F(PgOnlyTest, PartitionsCreatedAheadAndRetentionDropsExactlyTheExpiredDays) {
   const absl::Duration retention = absl::Hours(24 * 3);
   absl::StatusOr<std::vector<std::string>> created =
@@ -304,7 +338,7 @@ TEST_F(PgOnlyTest, AGroupLocksAllItsTrackersInIdOrderBeforeMovingAny) {
     outcomes = backend_.store()->IngestBatches(
         {{"w", 2, {TextAt("Xact", "ACTIVE", t + absl::Seconds(1), "CNC-02")}},
          {"w", 3, {TextAt("Xact", "ACTIVE", t + absl::Seconds(1), "CNC-01")}}},
-        judge, encode);
+        judge, encode, {});
   });
   const bool waits = plantmesh::testing::PollUntil(
       [&] {

@@ -356,6 +356,15 @@ TEST_F(TelemetryKillTest, EveryAcknowledgedSampleStoredExactlyOnceThroughSixSigk
   }
   // The held kill re-sent batches committed before it: the server recognised them.
   EXPECT_GT(result.stats[0].samples_duplicate, 0);
+  // Every stream that stored a batch has its audit row, killed or not: written with its
+  // first new batch (outside testing: at the stream's end, so each SIGKILL left the
+  // streams it cut unaudited). Each writer stores new batches between two kills.
+  pqxx::connection conn(mesh_->database_url());
+  pqxx::nontransaction tx(conn);
+  EXPECT_GE(tx.exec1("SELECT count(*) FROM audit.audit_log WHERE method LIKE '%/IngestSamples' "
+                     "AND status_code = 0")[0]
+                .as<int64_t>(),
+            static_cast<int64_t>(run.writers) * result.kills);
 }
 
 TEST_F(TelemetryKillTest, NegativeControlWithoutTheDedupRecordTheCheckerReportsDuplicates) {

@@ -121,15 +121,19 @@ absl::StatusOr<Replayable<Machine>> FakeTelemetryStore::UpdateMachine(
 }
 
 absl::StatusOr<std::vector<BatchOutcome>> FakeTelemetryStore::IngestBatches(
-    const std::vector<Batch>& batches, const BatchJudge& judge, const BatchEventEncoder& encode) {
+    const std::vector<Batch>& batches, const BatchJudge& judge, const BatchEventEncoder& encode,
+    const IngestAudit& audit) {
   absl::MutexLock lock(&mu_);
   PM_RETURN_IF_ERROR(failure_);
   PM_RETURN_IF_ERROR(CheckOneWriter(batches));
   std::vector<BatchOutcome> outcomes;
+  bool stored_new = false;
   for (const Batch& batch : batches) {
     outcomes.push_back(IngestLocked(batch, judge));
     if (!outcomes.back().refusal.ok()) break;
+    stored_new = stored_new || !outcomes.back().duplicate;
   }
+  if (stored_new && audit.audit != nullptr) audit.audit->MarkWritten();
   for (runtime::OutboxEvent& event : GroupEvents(batches, outcomes, encode)) {
     events_.push_back(std::move(event));
   }

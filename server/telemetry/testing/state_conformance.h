@@ -78,7 +78,8 @@ class MachineStateConformanceTest : public ::testing::Test {
         },
         [](const Batch&, const std::vector<int>&) {
           return runtime::OutboxEvent{common::NewUuidV4(), "", "batch"};
-        });
+        },
+        {});
     EXPECT_TRUE(out.ok()) << out.status();
     return out;
   }

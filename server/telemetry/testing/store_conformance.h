@@ -88,7 +88,8 @@ class TelemetryStoreConformanceTest : public ::testing::Test {
         },
         [](const Batch& b, const std::vector<int>& accepted) {
           return runtime::OutboxEvent{common::NewUuidV4(), "", std::to_string(accepted.size())};
-        });
+        },
+        {});
   }
 
   std::vector<StoredSample> All(const std::string& machine = "CNC-07") {
