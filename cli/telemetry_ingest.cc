@@ -549,6 +549,19 @@ int TelemetryIngestCommand::Run(const IngestRunEnvironment& env) const {
           << ": the server no longer holds the record of this import's batches (kept "
              "[telemetry] batch-record-hours), so it cannot tell which are stored; nothing "
              "was stored twice\n";
+    } else if (failure.code() == absl::StatusCode::kUnavailable ||
+               failure.code() == absl::StatusCode::kDeadlineExceeded) {
+      // How to go on (outside testing: the obvious rerun, without --import-id, stored the
+      // acknowledged part a second time, and nothing said so).
+      if (!import_id_.empty()) {
+        err << "plantctl: run the same command again (the same --import-id " << import_id_
+            << ") once the server answers: it sends the rest, and nothing is stored twice\n";
+      } else {
+        err << "plantctl: the acknowledged samples are stored; running the same command again "
+               "sends them again and stores them twice (this run had no --import-id): send "
+               "only the rest, or use --import-id from the start for an input you may have to "
+               "send again\n";
+      }
     }
     return kExitStatusBase + static_cast<int>(failure.code());
   }

@@ -111,7 +111,7 @@ class TelemetryIngestTest : public ::testing::Test {
     IngestRunEnvironment env;
     env.options.insecure = true;
     env.options.endpoint = endpoint_;
-    env.stall_seconds = 30;
+    env.stall_seconds = stall_seconds_;
     env.json_summary = json;
     env.stdin_stream = &in;
     env.out = &out_;
@@ -127,6 +127,7 @@ class TelemetryIngestTest : public ::testing::Test {
   StoringTelemetryService service_;
   std::unique_ptr<grpc::Server> server_;
   std::string endpoint_;
+  int stall_seconds_ = 30;
   std::unique_ptr<ContractCatalog> catalog_;
   std::vector<std::string> files_;
   std::ostringstream out_;
@@ -296,6 +297,20 @@ TEST_F(TelemetryIngestTest, ARowLargerThanABatchIsABadRow) {
     EXPECT_LT(err_.str().size(), 1000u);
   }
   EXPECT_EQ(Stored(), 0u);
+}
+
+// Outside testing: an ingest that gave up said nothing of how to go on, and the obvious
+// rerun (without --import-id) stored the acknowledged part a second time.
+TEST_F(TelemetryIngestTest, GivingUpSaysHowToGoOn) {
+  const std::string path = WriteFile("ingest_give_up.csv", CsvRows(3));
+  server_->Shutdown(absl::ToChronoTime(absl::Now()));
+  server_->Wait();
+  stall_seconds_ = 1;
+  EXPECT_EQ(Ingest({path}), 24);  // 10 + UNAVAILABLE
+  EXPECT_THAT(err_.str(), HasSubstr("sends them again and stores them twice"));
+  EXPECT_EQ(Ingest({path, "--import-id", "line-3.2024-05-01"}), 24);
+  EXPECT_THAT(err_.str(), HasSubstr("run the same command again (the same --import-id "
+                                    "line-3.2024-05-01) once the server answers"));
 }
 
 // Outside testing: a 100 MB first line was printed whole in the error.
