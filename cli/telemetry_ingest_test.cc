@@ -302,7 +302,8 @@ TEST_F(TelemetryIngestTest, ARowLargerThanABatchIsABadRow) {
 // Outside testing: an ingest that gave up said nothing of how to go on, and the obvious
 // rerun (without --import-id) stored the acknowledged part a second time.
 TEST_F(TelemetryIngestTest, GivingUpSaysHowToGoOn) {
-  const std::string path = WriteFile("ingest_give_up.csv", CsvRows(3));
+  const std::string path =
+      WriteFile("ingest_give_up.csv", "machine_id,data_item_id,time,value\n" + CsvRows(3));
   server_->Shutdown(absl::ToChronoTime(absl::Now()));
   server_->Wait();
   stall_seconds_ = 1;
