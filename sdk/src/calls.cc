@@ -1,6 +1,7 @@
 #include "plantmesh/sdk/internal/calls.h"
 
 #include <algorithm>
+#include <chrono>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
@@ -19,6 +20,13 @@ void AddMetadata(const CallOptions& call_options, grpc::ClientContext* context) 
 
 bool HasDeadline(const CallOptions& call_options) {
   return call_options.deadline != absl::InfiniteFuture();
+}
+
+// A deadline for gRPC: one in the past is past, however far (outside testing:
+// InfinitePast, or any time before 1677, saturated to time_point::min(), which gRPC
+// reads as no deadline at all).
+std::chrono::system_clock::time_point GrpcDeadline(absl::Time deadline) {
+  return absl::ToChronoTime(std::max(deadline, absl::UnixEpoch()));
 }
 
 using google::protobuf::Descriptor;
@@ -86,7 +94,7 @@ absl::Time UnaryDeadline(const ClientOptions& options, const CallOptions& call_o
 
 void PrepareUnaryContext(absl::Time deadline, const CallOptions& call_options,
                          grpc::ClientContext* context) {
-  context->set_deadline(absl::ToChronoTime(deadline));
+  context->set_deadline(GrpcDeadline(deadline));
   AddMetadata(call_options, context);
 }
 
@@ -126,7 +134,7 @@ absl::StatusOr<std::unique_ptr<grpc::ClientContext>> PrepareStreamContext(
   auto context = std::make_unique<grpc::ClientContext>();
   absl::Time connect_by = absl::Now() + options.default_deadline;
   if (HasDeadline(call_options)) {
-    context->set_deadline(absl::ToChronoTime(call_options.deadline));
+    context->set_deadline(GrpcDeadline(call_options.deadline));
     connect_by = std::min(connect_by, call_options.deadline);
   }
   AddMetadata(call_options, context.get());

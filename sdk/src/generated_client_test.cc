@@ -319,6 +319,23 @@ TEST_F(GeneratedClientTest, WriteStreamFillsTheFirstMessagesEmptyRequestIdAndKee
   EXPECT_EQ(uploaded->photo().id(), "mine");
 }
 
+// Outside testing: InfinitePast (or any time before 1677) was no deadline at all.
+TEST_F(GeneratedClientTest, ADeadlineInThePastIsPastHoweverFar) {
+  dv1::GetDefectRequest request;
+  request.set_id("d1");
+  for (absl::Time past :
+       {absl::InfinitePast(), absl::FromCivil(absl::CivilSecond(1600, 1, 1), absl::UTCTimeZone()),
+        absl::Now() - absl::Seconds(1)}) {
+    CallOptions call;
+    call.deadline = past;
+    EXPECT_EQ(client_->GetDefect(request, call).status().code(),
+              absl::StatusCode::kDeadlineExceeded)
+        << past;
+    EXPECT_EQ(client_->WatchDefects({}, call)->Finish().code(), absl::StatusCode::kDeadlineExceeded)
+        << past;
+  }
+}
+
 TEST(FillEmptyRequestId, NeverSetsAnAbsentParent) {
   dv1::UploadDefectPhotoRequest chunk_only;
   chunk_only.set_chunk("abc");

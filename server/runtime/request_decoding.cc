@@ -40,10 +40,8 @@ absl::Status DecodeRequest(const grpc::ByteBuffer& bytes, google::protobuf::Mess
     parsed = reader.status().ok() && request->ParseFromZeroCopyStream(&reader);
   }
   if (parsed) {
-    // Text first: a request with broken strings is told about those alone; then the
-    // contract's required fields.
-    if (absl::Status text = CheckRequestValues(*request); !text.ok()) return text;
-    return CheckRequiredFields(*request);
+    // Its text and time values and the contract's required fields, every wrong field named.
+    return CheckRequest(*request);
   }
   request->Clear();
   // Protobuf refuses a whole proto3 message for one string that is not UTF-8, and says

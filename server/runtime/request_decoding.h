@@ -6,7 +6,8 @@
 //     own parsing answers INTERNAL with no message, without the call being audited or
 //     logged, and ends a client stream as if the client had finished it);
 //   - every string keeps the contract's text rules (request_rules.h);
-//   - then, every field the contract marks REQUIRED is set (CheckRequiredFields).
+//   - every field the contract marks REQUIRED is set (CheckRequiredFields);
+//   - both in one answer that names every wrong field (CheckRequest).
 #pragma once
 
 #include <grpcpp/support/byte_buffer.h>

@@ -530,12 +530,20 @@ TextRule RuleOf(const FieldDescriptor* field) {
   return rule;
 }
 
-absl::Status CheckRequestValues(const Message& request) {
+namespace {
+
+void AddValueViolations(const Message& request, Violations* out) {
   const MessagePlan& plan = Plans().For(request.GetDescriptor());
-  if (plan.fields.empty()) return absl::OkStatus();
-  Violations out;
+  if (plan.fields.empty()) return;
   Path path;
-  Walk(request, plan, &path, &out, 0);
+  Walk(request, plan, &path, out, 0);
+}
+
+}  // namespace
+
+absl::Status CheckRequestValues(const Message& request) {
+  Violations out;
+  AddValueViolations(request, &out);
   return out.ToStatus();
 }
 
@@ -573,14 +581,12 @@ bool MayBreakFieldBehavior(const Descriptor* type) {
   return may_lack;
 }
 
-}  // namespace
-
-absl::Status CheckRequiredFields(const Message& request) {
-  if (!MayBreakFieldBehavior(request.GetDescriptor())) return absl::OkStatus();
+void AddFieldBehaviorViolations(const Message& request, Violations* out_ptr) {
+  Violations& out = *out_ptr;
+  if (!MayBreakFieldBehavior(request.GetDescriptor())) return;
   // Only what a status lists is looked for: the walk stops after it.
   contract::FieldBehaviorFindings found =
       contract::CheckFieldBehavior(request, kMaxListedViolations);
-  Violations out;
   for (const contract::MissingField& field : found.missing) {
     out.Add(field.path, field.Description());
   }
@@ -611,6 +617,23 @@ absl::Status CheckRequiredFields(const Message& request) {
                            times == 2 ? "twice" : absl::StrCat(times, " times")));
     }
   }
+}
+
+}  // namespace
+
+absl::Status CheckRequiredFields(const Message& request) {
+  Violations out;
+  AddFieldBehaviorViolations(request, &out);
+  return out.ToStatus();
+}
+
+absl::Status CheckRequest(const Message& request) {
+  // One answer naming every wrong field: broken text and missing fields alike (outside
+  // testing: a request with a bad code was told about that alone, its missing required
+  // fields only on the next try).
+  Violations out;
+  AddValueViolations(request, &out);
+  AddFieldBehaviorViolations(request, &out);
   return out.ToStatus();
 }
 
