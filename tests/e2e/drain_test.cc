@@ -332,6 +332,40 @@ TEST(DrainTest, AnUploadStalledPastTheWindowEndsUnavailable) {
   EXPECT_EQ(exit_code, 0) << mesh.server().log();
 }
 
+// Outside testing: a second SIGTERM or SIGINT during a drain was ignored without a word,
+// and the server waited out the whole window. It ends the process at once (code 1).
+TEST(DrainTest, ASecondSignalWhileDrainingEndsTheProcessNow) {
+  absl::StatusOr<std::unique_ptr<Mesh>> mesh_or =
+      Mesh::Start(MeshOptions{{"--drain-seconds", "50"}, nullptr, nullptr});
+  ASSERT_TRUE(mesh_or.ok()) << mesh_or.status();
+  Mesh& mesh = **mesh_or;
+  ASSERT_TRUE(mesh.SeedReferenceData().ok());
+  const std::string defect_id = CreateDefect(mesh, "VIN-DRAIN-TWICE");
+  sdk::DefectClient otto = mesh.Defects("otto");
+  const std::string bytes = PhotoBytes(1024 * 1024, 4);
+  // An upload that stalls holds the drain for its whole window.
+  auto upload = otto.UploadDefectPhoto();
+  ASSERT_TRUE(upload->Write(Metadata(defect_id, bytes)));
+  ASSERT_TRUE(upload->Write(Chunk(bytes, 0)));
+  defect::v1::GetDefectRequest get;
+  get.set_id(defect_id);
+  ASSERT_TRUE(otto.GetDefect(get).ok());  // the upload's frames were read: it is in flight
+
+  const int pid = mesh.server().pid();
+  int exit_code = -1;
+  std::thread terminator([&] { exit_code = mesh.server().Terminate(); });
+  ASSERT_NE(AwaitLog(mesh.server(), "draining for up to"), std::string::npos)
+      << mesh.server().log();
+  const absl::Time second = absl::Now();
+  ASSERT_EQ(::kill(pid, SIGINT), 0);
+  terminator.join();
+  EXPECT_EQ(exit_code, 1) << mesh.server().log();
+  // Well within the 50 s window (it ends at once; the bound only separates the two).
+  EXPECT_LT(absl::Now() - second, absl::Seconds(25));
+  EXPECT_THAT(mesh.server().log(), HasSubstr("signal 2 again while draining: exiting now"));
+  upload->Finish().IgnoreError();
+}
+
 std::string ReadFile(const std::string& path) {
   std::ifstream file(path, std::ios::binary);
   std::ostringstream text;
