@@ -104,6 +104,18 @@ class AdminStatusTest : public ::testing::Test {
     if (!dir_.empty()) std::filesystem::remove_all(dir_, ignored);
   }
 
+  // `admin status -o json` once `service`'s row says `health` (or after 30 s).
+  CliRun AwaitHealth(const std::string& service, const std::string& health) {
+    CliRun run;
+    testing::PollUntil(
+        [&] {
+          run = AdminStatus("json");
+          return Rows(run)[service].value("health", "") == health;
+        },
+        absl::Seconds(30));
+    return run;
+  }
+
   // The test's database as a DBA makes it read-only (or writable again): the setting,
   // then its sessions ended so that the servers' new ones take it.
   void SetReadOnly(bool read_only) {
@@ -255,15 +267,8 @@ TEST_F(AdminStatusTest, AStoppedServiceIsUnavailableAndTheExitCodeSaysSo) {
 // SERVING and exited 0. A service whose server cannot reach what it needs is DEGRADED.
 TEST_F(AdminStatusTest, AServiceWhoseServerCannotReachItsRedisIsDegraded) {
   planning_redis_->Stop();
-  CliRun run;
-  std::map<std::string, nlohmann::json> rows;
-  testing::PollUntil(
-      [&] {
-        run = AdminStatus("json");
-        rows = Rows(run);
-        return rows["planning"].value("health", "") == "DEGRADED";
-      },
-      absl::Seconds(30));
+  CliRun run = AwaitHealth("planning", "DEGRADED");
+  std::map<std::string, nlohmann::json> rows = Rows(run);
   EXPECT_EQ(rows["planning"].value("health", ""), "DEGRADED") << run.out << run.err;
   EXPECT_EQ(run.exit_code, 24) << run.out << run.err;
   EXPECT_THAT(rows["planning"].value("error", ""),
@@ -279,15 +284,8 @@ TEST_F(AdminStatusTest, AServiceWhoseServerCannotReachItsRedisIsDegraded) {
 // failover) was worded as out of reach, which sent an operator to debug the network.
 TEST_F(AdminStatusTest, AServiceWhosePostgresRefusesWritesIsDegradedAndTheErrorSaysBoth) {
   SetReadOnly(true);
-  CliRun run;
-  std::map<std::string, nlohmann::json> rows;
-  testing::PollUntil(
-      [&] {
-        run = AdminStatus("json");
-        rows = Rows(run);
-        return rows["defect"].value("health", "") == "DEGRADED";
-      },
-      absl::Seconds(30));
+  CliRun run = AwaitHealth("defect", "DEGRADED");
+  std::map<std::string, nlohmann::json> rows = Rows(run);
   EXPECT_EQ(rows["defect"].value("health", ""), "DEGRADED") << run.out << run.err;
   EXPECT_EQ(run.exit_code, 24) << run.out << run.err;
   EXPECT_THAT(rows["defect"].value("error", ""),
