@@ -137,7 +137,7 @@ TEST_F(PgOnlyTest, AnIngestStreamsAuditRowIsCommittedWithItsFirstNewBatch) {
   runtime::ChangeAudit audit;
   runtime::AuditRecord base;
   base.identity = "spiffe://plant/adapter/cnc07";
-  base.method = "/plantmesh.telemetry.v1.TelemetryService/IngestSamples";
+  base.method = "plantmesh.telemetry.v1.TelemetryService.IngestSamples";
   base.request_json = R"({"writerId":"w1","batchSequence":"1"})";
   audit.Activate(base);
   const std::string rows =
@@ -155,7 +155,7 @@ TEST_F(PgOnlyTest, AnIngestStreamsAuditRowIsCommittedWithItsFirstNewBatch) {
   ASSERT_TRUE(ingest(3).ok());
   EXPECT_EQ(backend_.Count(rows), 1);  // one row per stream
   EXPECT_EQ(backend_.Count("SELECT count(*) FROM audit.audit_log WHERE status_code = 0 AND "
-                           "method LIKE '%/IngestSamples'"),
+                           "method LIKE '%.IngestSamples'"),
             1);
 }
 

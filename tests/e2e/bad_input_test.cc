@@ -97,7 +97,8 @@ TEST_F(BadInputTest, EachCreateRuleNamesItsFieldAndWritesNothing) {
 }
 
 TEST_F(BadInputTest, EveryViolationIsListedNotOnlyTheFirst) {
-  // Text first (the contract's input rules): every broken string at once.
+  // The contract's input rules: every broken string, and with them every required field
+  // missing (outside testing: the broken strings hid the missing fields).
   defect::v1::CreateDefectRequest text;
   text.mutable_defect()->set_vin("!");
   text.mutable_defect()->set_zone("paint");
@@ -105,7 +106,9 @@ TEST_F(BadInputTest, EveryViolationIsListedNotOnlyTheFirst) {
   auto refused = mesh_->Defects("otto").CreateDefect(text);
   ASSERT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(ViolatedFields(refused.status()),
-              ::testing::UnorderedElementsAre("defect.vin", "defect.zone", "defect.description"));
+              ::testing::UnorderedElementsAre("defect.vin", "defect.zone", "defect.description",
+                                              "defect.model", "defect.station",
+                                              "defect.category_code", "defect.shift"));
 
   // Then the method's own rules: every missing field at once.
   defect::v1::CreateDefectRequest request;

@@ -361,7 +361,7 @@ TEST_F(TelemetryKillTest, EveryAcknowledgedSampleStoredExactlyOnceThroughSixSigk
   // streams it cut unaudited). Each writer stores new batches between two kills.
   pqxx::connection conn(mesh_->database_url());
   pqxx::nontransaction tx(conn);
-  EXPECT_GE(tx.exec1("SELECT count(*) FROM audit.audit_log WHERE method LIKE '%/IngestSamples' "
+  EXPECT_GE(tx.exec1("SELECT count(*) FROM audit.audit_log WHERE method LIKE '%.IngestSamples' "
                      "AND status_code = 0")[0]
                 .as<int64_t>(),
             static_cast<int64_t>(run.writers) * result.kills);
