@@ -281,9 +281,11 @@ struct OutboxRelay::State {
     const size_t claim = reads.size();
     reads.push_back({"GET", generation_key});
     reads.push_back({"XINFO", "STREAM", source.stream_key});
-    PM_ASSIGN_OR_RETURN(std::vector<absl::StatusOr<RedisReply>> replies,
-                        redis.PipelineEach(reads));
+    PM_ASSIGN_OR_RETURN(std::vector<absl::StatusOr<RedisReply>> replies, redis.PipelineEach(reads));
     if (claim > 0) {
+      // SET's own error first: a Redis that refuses writes (maxmemory, a replica) holds
+      // no key, which is not another database's.
+      PM_RETURN_IF_ERROR(replies[0].status());
       PM_RETURN_IF_ERROR(replies[claim - 1].status());
       PM_RETURN_IF_ERROR(CheckRedisHolder(replies[claim - 1]->str, installation, redis_options));
     }

@@ -18,6 +18,7 @@
 #include "absl/time/time.h"
 #include "plantmesh/sdk/call_options.h"
 #include "plantmesh/sdk/client_options.h"
+#include "plantmesh/sdk/internal/connection.h"
 #include "plantmesh/sdk/status.h"
 #include "plantmesh/sdk/streams.h"
 
@@ -89,7 +90,9 @@ absl::StatusOr<Response> CallUnary(const ClientOptions& options, const CallOptio
     status = invoke(&context, &response);
   }
   if (!status.ok()) {
-    return WithFilledRequestId(FromGrpcStatus(status, !options.insecure), filled_request_id);
+    // A request gRPC never sent has a known outcome: nothing was done.
+    return WithFilledRequestId(FromGrpcStatus(status, !options.insecure),
+                               IsUnsentConnectFailure(status) ? "" : filled_request_id);
   }
   return response;
 }
