@@ -84,9 +84,12 @@ class AssignOnlyDefectService : public defect::v1::DefectService::Service {
     if (!begun.ok()) return begun;
     defect::v1::UploadDefectPhotoRequest message;
     if (reader->Read(&message)) call.SetAuditDetail(message.metadata());
+    absl::MutexLock lock(&mu_);
+    // As telemetry's ingest store does with its first commit (store.h, IngestAudit).
+    ChangeAudit* audit = call.AuditOfChange(message.metadata());
+    if (store_writes_audit_ && audit != nullptr) audit->MarkWritten();
     while (reader->Read(&message)) {
     }
-    absl::MutexLock lock(&mu_);
     return policy_->End(call, outcome_, nullptr);
   }
 
@@ -95,6 +98,11 @@ class AssignOnlyDefectService : public defect::v1::DefectService::Service {
   void SetOutcome(absl::Status outcome) {
     absl::MutexLock lock(&mu_);
     outcome_ = std::move(outcome);
+  }
+  // Uploads mark their change's row written, as a store that commits it does.
+  void SetStoreWritesAudit(bool writes) {
+    absl::MutexLock lock(&mu_);
+    store_writes_audit_ = writes;
   }
   // What the last AssignDefect's CallContext::TimeLeft said.
   absl::Duration TimeLeft() {
@@ -106,6 +114,7 @@ class AssignOnlyDefectService : public defect::v1::DefectService::Service {
   CallPolicy* policy_;
   absl::Mutex mu_;
   absl::Status outcome_ ABSL_GUARDED_BY(mu_) = absl::OkStatus();
+  bool store_writes_audit_ ABSL_GUARDED_BY(mu_) = false;
   absl::Duration time_left_ ABSL_GUARDED_BY(mu_);
 };
 
@@ -363,6 +372,32 @@ TEST_F(InsecureServerTest, ClientStreamIsAuditedWithTheHandlersDescription) {
   EXPECT_THAT(records[0].request_json, HasSubstr(R"("file_name":"door.jpg")"));
   EXPECT_THAT(records[0].request_json, HasSubstr(R"("request_id":"upload-7")"));
   EXPECT_THAT(records[0].request_json, ::testing::Not(HasSubstr("PHOTO-BYTES")));
+}
+
+// Outside testing: an ingest stream whose row came with its first commit, and that was
+// then refused, read OK in the audit. A client stream whose change row is written gets a
+// row of its end too when that end is not OK; an OK end adds none.
+TEST_F(InsecureServerTest, AClientStreamWhoseRowIsWrittenGetsARowOfABadEndToo) {
+  server_->defect_service.SetStoreWritesAudit(true);
+  auto upload = [&] {
+    auto stub = defect::v1::DefectService::NewStub(channel_);
+    grpc::ClientContext context;
+    defect::v1::UploadDefectPhotoResponse response;
+    auto writer = stub->UploadDefectPhoto(&context, &response);
+    defect::v1::UploadDefectPhotoRequest first;
+    first.mutable_metadata()->set_defect_id("42");
+    EXPECT_TRUE(writer->Write(first));
+    EXPECT_TRUE(writer->WritesDone());
+    return writer->Finish();
+  };
+  EXPECT_TRUE(upload().ok());
+  EXPECT_TRUE(server_->audit.records().empty());  // the store's row stands for it
+  server_->defect_service.SetOutcome(InvalidField("chunk", "refused after the commit"));
+  EXPECT_EQ(upload().error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  std::vector<AuditRecord> records = server_->audit.records();
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0].status_code, 3);
+  EXPECT_EQ(records[0].method, kUploadDefectPhoto);
 }
 
 // Outside testing: gRPC 1.51 inflates a compressed request whole before it checks its

@@ -263,10 +263,13 @@ grpc::Status StandardCallPolicy::End(const CallContext& call, const absl::Status
                   call.identity, absl::StatusCodeToString(status.code()), error_id, call.trace_id,
                   std::string(status.message()));
   }
-  // A change's row is already committed with it (ChangeAudit): the call writes no second
-  // one, whatever happened after the commit.
+  // A change's row is already committed with it (ChangeAudit): a unary call writes no
+  // second one, whatever happened after the commit. A client stream whose row came with
+  // its first commit (telemetry ingest) and that then ends otherwise than OK gets a row
+  // of that end too (outside testing: a stream refused after it stored batches read OK).
+  const bool stream_ended_badly = request == nullptr && !sent.ok();
   if (audit_ != nullptr && (call.mutating || options_.audit_reads) &&
-      !call.change_audit.written()) {
+      (!call.change_audit.written() || stream_ended_badly)) {
     AuditRecord record;
     record.time = end;
     record.identity = call.identity;
