@@ -6,6 +6,7 @@
 #include <map>
 #include <optional>
 #include <random>
+#include <set>
 #include <utility>
 
 #include "absl/strings/cord.h"
@@ -240,6 +241,16 @@ void Violations::Add(std::string field, std::string description) {
   } else {
     ++unlisted_;
   }
+}
+
+void Violations::AddUnnamed(const Violations& other) {
+  std::set<std::string> named;
+  for (const FieldViolation& item : items_) named.insert(item.field);
+  for (const FieldViolation& item : other.items_) {
+    if (named.count(item.field) == 0) Add(item.field, item.description);
+  }
+  unlisted_ += other.unlisted_;
+  uncounted_ = uncounted_ || other.uncounted_;
 }
 
 absl::Status Violations::ToStatus() const {

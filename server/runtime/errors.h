@@ -57,6 +57,9 @@ class Violations {
   bool empty() const { return items_.empty(); }
   // The listed ones.
   const std::vector<FieldViolation>& items() const { return items_; }
+  // `other`'s violations of fields this one does not name yet (one entry per field: a
+  // blank required code is "required", not also "not a code"), and its counts.
+  void AddUnnamed(const Violations& other);
   // OK when empty; otherwise INVALID_ARGUMENT with a BadRequest detail.
   absl::Status ToStatus() const;
 

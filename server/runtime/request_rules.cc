@@ -633,7 +633,11 @@ absl::Status CheckRequest(const Message& request) {
   // fields only on the next try).
   Violations out;
   AddValueViolations(request, &out);
-  AddFieldBehaviorViolations(request, &out);
+  // A field the text rules named is not named again (re-test: a blank required code was
+  // both "not a code" and "required").
+  Violations behavior;
+  AddFieldBehaviorViolations(request, &behavior);
+  out.AddUnnamed(behavior);
   return out.ToStatus();
 }
 

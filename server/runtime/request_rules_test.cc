@@ -8,6 +8,7 @@
 #include <grpcpp/support/byte_buffer.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <functional>
 #include <memory>
@@ -557,6 +558,17 @@ TEST(DecodeRequestTest, RequiredFieldsOfTheContractAreRefusedByName) {
   metadata.mutable_metadata()->set_defect_id("7");
   EXPECT_THAT(PathsOf(DecodeRequest(Wire(metadata), &upload_received)),
               ElementsAre("metadata.content_type", "metadata.size_bytes", "metadata.sha256"));
+}
+
+// Re-test: a blank required code was named twice in one answer ("' ' is not a code" and
+// "required: only white space ..."). Each field is named once.
+TEST(DecodeRequestTest, AFieldIsNamedOnceThoughItBreaksTwoRules) {
+  ::plantmesh::telemetry::v1::RegisterMachineRequest blank;
+  blank.mutable_machine()->set_id(" ");
+  ::plantmesh::telemetry::v1::RegisterMachineRequest received;
+  const std::vector<std::string> paths = PathsOf(DecodeRequest(Wire(blank), &received));
+  EXPECT_EQ(std::count(paths.begin(), paths.end(), "machine.id"), 1)
+      << ::testing::PrintToString(paths);
 }
 
 // A repeated field declaring elements_judged_by_service (IngestSamplesRequest.samples):
