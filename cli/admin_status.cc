@@ -33,8 +33,10 @@ constexpr Dependency kDependencies[] = {
     {"plantmesh.dependency.postgres",
      "cannot use its PostgreSQL: out of reach, or refusing writes (a read-only server; "
      "the server's log says which)",
-     "its calls fail UNAVAILABLE"},
-    {"plantmesh.dependency.redis", "cannot reach its Redis",
+     "its calls that need it fail UNAVAILABLE (with a read-only server: those that write)"},
+    {"plantmesh.dependency.redis",
+     "cannot use its Redis: out of reach, refusing writes, or holding another PlantMesh "
+     "database's data (the server's log says which)",
      "changes wait in its outbox; watches and tails see nothing new"},
 };
 

@@ -82,6 +82,8 @@ class SectionedToml : public CLI::ConfigTOML {
     std::set<std::string> named;
     std::set<std::string> opened;
     for (CLI::ConfigItem& item : CLI::ConfigTOML::from_config(input)) {
+      // TOML allows blanks inside the brackets: `[ defect ]` is `[defect]`.
+      for (std::string& parent : item.parents) absl::StripAsciiWhitespace(&parent);
       if (item.name == "--") continue;  // a section's close marker
       if (item.name == "++") {          // a section's open marker
         // TOML defines a table once; a second [section] is a file edited in two places.

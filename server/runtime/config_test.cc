@@ -440,6 +440,12 @@ TEST_F(ConfigTest, WholeNumbersAreDecimalWhereverTheyAreGiven) {
   ASSERT_FALSE(config.ok());
   EXPECT_THAT(config.status().message(), HasSubstr("'alpha.limit' is given twice"));
 
+  // Re-test: `[ alpha ]` (blanks inside the brackets, valid TOML) was a section " alpha ".
+  config = Load({"--config", WriteFile("blanks.toml", "insecure = true\n[ alpha ]\nlimit = 9\n")},
+                {&alpha});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(SectionOf(*config, "alpha").limit, 9);
+
   // Outside testing: a section opened twice with different keys was taken as one.
   for (const char* text : {"insecure = true\n[alpha]\nlimit = 5\n[alpha]\nlimit = 7\n",
                            "[alpha]\nlimit = 5\n[beta]\n[alpha]\n"}) {

@@ -93,6 +93,9 @@ class OutboxRelay {
   bool AwaitStreamsChecked(absl::Duration timeout);
   // False while the last attempt to reach Redis failed (health: degraded).
   bool redis_healthy() const;
+  // True while the last claim found another database's installation id in Redis
+  // (redis_owner.h): what else uses this Redis (the latest-value cache) leaves it alone.
+  bool redis_holds_other_database() const;
   // Pending rows and the age of the oldest one, per source, read from PostgreSQL now
   // (one query per source; a source that cannot be read carries its error).
   std::vector<OutboxLag> Lag() const;

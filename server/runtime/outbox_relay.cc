@@ -287,7 +287,9 @@ struct OutboxRelay::State {
       // no key, which is not another database's.
       PM_RETURN_IF_ERROR(replies[0].status());
       PM_RETURN_IF_ERROR(replies[claim - 1].status());
-      PM_RETURN_IF_ERROR(CheckRedisHolder(replies[claim - 1]->str, installation, redis_options));
+      absl::Status holder = CheckRedisHolder(replies[claim - 1]->str, installation, redis_options);
+      redis_foreign.store(!holder.ok(), std::memory_order_release);
+      PM_RETURN_IF_ERROR(holder);
     }
     PM_RETURN_IF_ERROR(replies[claim].status());
     PM_ASSIGN_OR_RETURN(StreamInfo info, ParseXInfoStreamReply(replies[claim + 1]));
@@ -548,6 +550,7 @@ struct OutboxRelay::State {
   const std::vector<OutboxSource> source_list;  // read by any thread (Lag)
   std::vector<SourceState> sources;             // relay thread only
   std::atomic<bool> redis_healthy{true};
+  std::atomic<bool> redis_foreign{false};  // the claim found another database's id
   // Lag() as the relay thread last read it (kLagInterval apart): what a metrics scrape
   // reads, so that it never waits on PostgreSQL.
   mutable std::mutex lag_mu;
@@ -600,6 +603,10 @@ bool OutboxRelay::AwaitStreamsChecked(absl::Duration timeout) {
 }
 
 bool OutboxRelay::redis_healthy() const { return state_->redis_healthy.load(); }
+
+bool OutboxRelay::redis_holds_other_database() const {
+  return state_->redis_foreign.load(std::memory_order_acquire);
+}
 
 std::vector<OutboxLag> OutboxRelay::Lag() const { return state_->Lag(); }
 

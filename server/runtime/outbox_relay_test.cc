@@ -197,6 +197,7 @@ TEST_F(OutboxRelayTest, ClaimsRedisInEveryRoundAndDoesNotPublishToAnotherDatabas
   InsertEvents("during", 3);
   relay.Notify();
   ASSERT_TRUE(Eventually([&] { return !relay.redis_healthy(); }));
+  EXPECT_TRUE(relay.redis_holds_other_database());  // the latest-value cache reads this
   EXPECT_EQ(Unpublished(), 3);
   EXPECT_EQ(StreamContents().size(), 0u);
 
@@ -207,6 +208,7 @@ TEST_F(OutboxRelayTest, ClaimsRedisInEveryRoundAndDoesNotPublishToAnotherDatabas
   EXPECT_TRUE(Eventually([&] { return relay.redis_healthy(); }));
   EXPECT_EQ(StreamContents().size(), 3u);
   EXPECT_EQ(holder(), "installation-a");
+  EXPECT_FALSE(relay.redis_holds_other_database());
 }
 
 // Outside testing: a Redis that answers PING but refuses writes (maxmemory reached with

@@ -59,6 +59,20 @@ class RecordingAuditSink : public AuditSink {
   std::vector<AuditRecord> records_;
 };
 
+// The reason of a status' ErrorInfo detail ("" when it has none).
+std::string ErrorInfoReason(const grpc::Status& status) {
+  api::v1::Status rich;
+  if (!grpc::ExtractErrorDetails(status, &rich).ok()) return "";
+  for (const auto& detail : rich.details()) {
+    api::v1::ErrorInfo info;
+    if (detail.type_url() == "type.googleapis.com/google.rpc.ErrorInfo" &&
+        info.ParseFromString(detail.value())) {
+      return info.reason();
+    }
+  }
+  return "";
+}
+
 // One method of the defect contract, wrapped the way the generated bases wrap every
 // method, answering with `outcome`.
 class AssignOnlyDefectService : public defect::v1::DefectService::Service {
@@ -288,6 +302,11 @@ TEST_F(InsecureServerTest, AMethodNotServedHereIsUnimplementedNamingTheServicesS
   status = CallAnything(channel_.get(), std::string("/") + kDefectService + "/NewMethod");
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED);
   EXPECT_THAT(status.error_message(), ::testing::HasSubstr("this server's version has no method"));
+  // Each with a reason, as every error a client is told (re-test: UNIMPLEMENTED had none).
+  EXPECT_EQ(ErrorInfoReason(status), "METHOD_NOT_FOUND");
+  EXPECT_EQ(ErrorInfoReason(
+                CallAnything(channel_.get(), "/plantmesh.planning.v1.PlanningService/ListLines")),
+            "SERVICE_NOT_SERVED");
   // What is served still is.
   auto stub = system::v1::SystemService::NewStub(channel_);
   grpc::ClientContext context;

@@ -124,8 +124,11 @@ grpc::Status StandardCallPolicy::Begin(grpc::ServerContextBase* server_context,
   const auto method_name = [method] { return std::string(method); };
 
   if (Draining()) {
+    // The reason the streams a drain ends carry (watch.cc), so a client tells one apart.
     return Deny(method_name(), "", {}, trace_id, start,
-                absl::UnavailableError("server is shutting down"));
+                WithErrorInfo(absl::UnavailableError("server is shutting down: call another "
+                                                     "replica, or again once it is back"),
+                              "SERVER_DRAINING"));
   }
 
   std::string identity;

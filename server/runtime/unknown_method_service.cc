@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "server/runtime/errors.h"
+#include "server/runtime/grpc_status.h"
 
 namespace plantmesh::runtime {
 namespace {
@@ -30,15 +31,17 @@ grpc::ServerGenericBidiReactor* UnknownMethodService::CreateReactor(
   const std::string service =
       path.size() > 1 && slash != std::string::npos ? path.substr(1, slash - 1) : std::string();
   const bool service_served = std::find(served_.begin(), served_.end(), service) != served_.end();
-  return new RefusingReactor(grpc::Status(
-      grpc::StatusCode::UNIMPLEMENTED,
-      service_served
-          ? absl::StrCat("this server's version has no method ", QuoteForMessage(path),
-                         " (a client built from newer contracts?)")
-          : absl::StrCat("this server does not serve ", QuoteForMessage(path), "; it serves ",
-                         served_text_,
-                         ": check the endpoint (each PlantMesh service listens on its own "
-                         "port)")));
+  // As every error a client is told, with a reason (errors.h, ForClient).
+  return new RefusingReactor(ToGrpcStatus(WithErrorInfo(
+      absl::UnimplementedError(
+          service_served
+              ? absl::StrCat("this server's version has no method ", QuoteForMessage(path),
+                             " (a client built from newer contracts?)")
+              : absl::StrCat("this server does not serve ", QuoteForMessage(path), "; it serves ",
+                             served_text_,
+                             ": check the endpoint (each PlantMesh service listens on its own "
+                             "port)")),
+      service_served ? "METHOD_NOT_FOUND" : "SERVICE_NOT_SERVED", {{"method", path}})));
 }
 
 }  // namespace plantmesh::runtime

@@ -152,6 +152,11 @@ void LatestCache::Failed(const std::vector<std::string>& machine_ids, const absl
 
 absl::StatusOr<std::vector<absl::StatusOr<RedisReply>>> LatestCache::Run(
     const std::vector<Command>& commands) {
+  if (options_.redis_foreign && options_.redis_foreign()) {
+    figures_.left_alone.fetch_add(1);
+    return absl::FailedPreconditionError(
+        "redis: holds another PlantMesh database's data (the outbox relay's claim)");
+  }
   std::vector<std::string> stale;
   {
     absl::MutexLock lock(&mu_);

@@ -68,6 +68,9 @@ struct LatestCacheOptions {
   absl::Duration max_retry_after = absl::Seconds(30);
   std::function<absl::Time()> now = absl::Now;  // for retry_after (tests set their own)
   size_t idle_connections = 8;                  // kept open between calls
+  // True while Redis holds another PlantMesh database's data (the outbox relay's claim,
+  // redis_owner.h): Redis is then not used, reads come from the store. Null: never.
+  std::function<bool()> redis_foreign;
 };
 
 // What the cache did since it started (per machine read), for metrics and tests.

@@ -8,6 +8,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -419,6 +420,27 @@ TEST_F(LatestCacheTest, StoppedRedisAnswersFromPostgresAndIngestGoesOn) {
   ASSERT_TRUE(complete.ok());
   EXPECT_EQ(complete->integer, 1);
   EXPECT_EQ(cache_->figures().write_failures.load(), failures);
+}
+
+// Re-test: once the outbox relay had found another database's claim on Redis,
+// GetLatestValues still answered that Redis's cached values. The cache leaves it alone.
+TEST_F(LatestCacheTest, ARedisHoldingAnotherDatabasesDataIsNotUsed) {
+  std::atomic<bool> foreign{false};
+  cache_options_.redis_foreign = [&foreign] { return foreign.load(); };
+  Start();
+  Register("CNC-07", {"a"});
+  const absl::Time t = now_ - absl::Seconds(30);
+  Ingest("w", 1, {Num("CNC-07", "a", 1, t)});
+  EXPECT_EQ(Answer({"CNC-07"}), Postgres({"CNC-07"}));
+  foreign = true;
+  const int64_t hits = cache_->figures().hits.load();
+  Ingest("w", 2, {Num("CNC-07", "a", 2, t + absl::Seconds(1))});  // acknowledged without it
+  EXPECT_EQ(Answer({"CNC-07"}), Postgres({"CNC-07"}));
+  EXPECT_EQ(cache_->figures().hits.load(), hits);
+  EXPECT_GT(cache_->figures().fallbacks.load(), 0);
+  // Its own again: the hash the write could not reach is not trusted.
+  foreign = false;
+  EXPECT_EQ(Answer({"CNC-07"}), Postgres({"CNC-07"}));
 }
 
 // Outside testing: a Redis that stopped answering (SIGSTOP) held ingest answers and

@@ -4,6 +4,7 @@
 #include <memory>
 #include <string>
 
+#include "server/runtime/event_stream.h"
 #include "server/telemetry/config.h"
 #include "server/telemetry/latest_cache.h"
 #include "server/telemetry/partition_job.h"
@@ -44,6 +45,11 @@ std::unique_ptr<LatestCache> MakeLatestCache(const runtime::ServiceDeps& deps,
   options.expiry = absl::Seconds(config.latest_cache_seconds);
   // One connection per handler thread at most: kept, not reopened per call.
   options.idle_connections = static_cast<size_t>(std::max(1, deps.config->executor_threads));
+  // One Redis serves one database: not another's values (re-test: GetLatestValues answered
+  // the other database's cached value once the relay had found its claim).
+  if (deps.relay != nullptr) {
+    options.redis_foreign = [relay = deps.relay] { return relay->redis_holds_other_database(); };
+  }
   return std::make_unique<LatestCache>(std::move(options), store, deps.metrics);
 }
 

@@ -271,8 +271,7 @@ TEST_F(AdminStatusTest, AServiceWhoseServerCannotReachItsRedisIsDegraded) {
   std::map<std::string, nlohmann::json> rows = Rows(run);
   EXPECT_EQ(rows["planning"].value("health", ""), "DEGRADED") << run.out << run.err;
   EXPECT_EQ(run.exit_code, 24) << run.out << run.err;
-  EXPECT_THAT(rows["planning"].value("error", ""),
-              HasSubstr("cannot reach its Redis (plantmesh.dependency.redis NOT_SERVING)"));
+  EXPECT_THAT(rows["planning"].value("error", ""), HasSubstr("cannot use its Redis: out of reach"));
   EXPECT_EQ(rows["defect"].value("health", ""), "SERVING");
   EXPECT_THAT(run.err, HasSubstr("planning at " + Endpoint("planning") + ": UNAVAILABLE"));
   ASSERT_TRUE(planning_redis_->Restart().ok());
