@@ -465,7 +465,9 @@ TEST_F(InsecureServerTest, DrainingRefusesNewCalls) {
   system::v1::WhoAmIResponse response;
   grpc::Status status = stub->WhoAmI(&context, {}, &response);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
-  EXPECT_EQ(status.error_message(), "server is shutting down");
+  EXPECT_THAT(status.error_message(), HasSubstr("server is shutting down"));
+  // The reason of the streams a drain ends (re-test: new calls had UNAVAILABLE as theirs).
+  EXPECT_EQ(ErrorInfoReason(status), "SERVER_DRAINING");
 }
 
 TEST_F(InsecureServerTest, DrainTurnsHealthNotServing) {
