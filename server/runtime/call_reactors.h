@@ -618,7 +618,8 @@ class StreamCall final
     {
       std::lock_guard<std::mutex> lock(mu_);
       strand_scheduled_ = false;
-      RequestFinishLocked(absl::UnavailableError("server is shutting down"));
+      RequestFinishLocked(
+          WithErrorInfo(absl::UnavailableError("server is shutting down"), "SERVER_DRAINING"));
       ops = TakeFinishLocked();
     }
     Execute(ops);
