@@ -356,13 +356,21 @@ TEST_F(OutboxRelayTest, TrimsAStreamOfLargeEventsToRetainBytes) {
   }
   OutboxSource source{"relay", kStream, 100000};
   source.retain_bytes = 8 << 20;
-  // An 8 MiB MULTI/EXEC under the sanitizers on a busy machine can take longer than the
-  // fixture's 1 s command timeout; the relay then takes the batch for failed although Redis
-  // added it, publishes it again, and after the trim starts a new generation (a run under
-  // load counted 16 entries added, not 24). This test is about the trim, not timeouts.
-  RedisOptions patient = redis_options_;
-  patient.command_timeout = absl::Seconds(30);
-  OutboxRelay relay(pool_.get(), patient, {source});
+  // Reading and sending 8 MiB batches under ThreadSanitizer on a busy machine can outlast
+  // the fixture's limits (the pool's stall watchdog cut a slow read: "not connected"; a
+  // Redis reply can take over 1 s): the relay then fails a batch Redis already holds,
+  // publishes it again and, once the trim removed the first copies, starts a new
+  // generation (runs under load counted 16 entries added, not 24). This test is about the
+  // trim, not about timeouts: its pool and Redis wait longer.
+  PgPoolOptions pool_options;
+  pool_options.url = url_;
+  pool_options.size = 2;
+  pool_options.statement_timeout = absl::Minutes(2);
+  absl::StatusOr<std::unique_ptr<PgPool>> patient_pool = PgPool::Open(pool_options);
+  ASSERT_TRUE(patient_pool.ok()) << patient_pool.status();
+  RedisOptions patient_redis = redis_options_;
+  patient_redis.command_timeout = absl::Seconds(30);
+  OutboxRelay relay(patient_pool->get(), patient_redis, {source});
   relay.Start();
   relay.Notify();
   // 24 MiB through PostgreSQL and Redis: under the sanitizers on a busy CI machine that
