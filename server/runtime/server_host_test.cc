@@ -245,6 +245,24 @@ class InsecureServerTest : public ::testing::Test {
     ASSERT_NE(server_->host, nullptr);
     channel_ = Channel(server_->host->endpoint(), grpc::InsecureChannelCredentials());
   }
+
+  // An upload of `first` (its metadata), then `chunks`, then the half-close: its status.
+  grpc::Status Upload(const defect::v1::UploadDefectPhotoRequest& first,
+                      const std::vector<std::string>& chunks = {}) {
+    auto stub = defect::v1::DefectService::NewStub(channel_);
+    grpc::ClientContext context;
+    defect::v1::UploadDefectPhotoResponse response;
+    auto writer = stub->UploadDefectPhoto(&context, &response);
+    EXPECT_TRUE(writer->Write(first));
+    for (const std::string& bytes : chunks) {
+      defect::v1::UploadDefectPhotoRequest chunk;
+      chunk.set_chunk(bytes);
+      EXPECT_TRUE(writer->Write(chunk));
+    }
+    EXPECT_TRUE(writer->WritesDone());
+    return writer->Finish();
+  }
+
   void TearDown() override {
     server_.reset();
     ResetDrainingForTesting();
@@ -367,20 +385,11 @@ TEST_F(InsecureServerTest, ErrorsCarryRichDetailsAndMutationsAreAudited) {
 }
 
 TEST_F(InsecureServerTest, ClientStreamIsAuditedWithTheHandlersDescription) {
-  auto stub = defect::v1::DefectService::NewStub(channel_);
-  grpc::ClientContext context;
-  defect::v1::UploadDefectPhotoResponse response;
-  auto writer = stub->UploadDefectPhoto(&context, &response);
   defect::v1::UploadDefectPhotoRequest first;
   first.mutable_metadata()->set_defect_id("42");
   first.mutable_metadata()->set_file_name("door.jpg");
   first.mutable_metadata()->set_request_id("upload-7");
-  ASSERT_TRUE(writer->Write(first));
-  defect::v1::UploadDefectPhotoRequest chunk;
-  chunk.set_chunk("PHOTO-BYTES");
-  ASSERT_TRUE(writer->Write(chunk));
-  ASSERT_TRUE(writer->WritesDone());
-  grpc::Status status = writer->Finish();
+  grpc::Status status = Upload(first, {"PHOTO-BYTES"});
   ASSERT_TRUE(status.ok()) << status.error_message();
 
   std::vector<AuditRecord> records = server_->audit.records();
@@ -398,21 +407,12 @@ TEST_F(InsecureServerTest, ClientStreamIsAuditedWithTheHandlersDescription) {
 // row of its end too when that end is not OK; an OK end adds none.
 TEST_F(InsecureServerTest, AClientStreamWhoseRowIsWrittenGetsARowOfABadEndToo) {
   server_->defect_service.SetStoreWritesAudit(true);
-  auto upload = [&] {
-    auto stub = defect::v1::DefectService::NewStub(channel_);
-    grpc::ClientContext context;
-    defect::v1::UploadDefectPhotoResponse response;
-    auto writer = stub->UploadDefectPhoto(&context, &response);
-    defect::v1::UploadDefectPhotoRequest first;
-    first.mutable_metadata()->set_defect_id("42");
-    EXPECT_TRUE(writer->Write(first));
-    EXPECT_TRUE(writer->WritesDone());
-    return writer->Finish();
-  };
-  EXPECT_TRUE(upload().ok());
+  defect::v1::UploadDefectPhotoRequest first;
+  first.mutable_metadata()->set_defect_id("42");
+  EXPECT_TRUE(Upload(first).ok());
   EXPECT_TRUE(server_->audit.records().empty());  // the store's row stands for it
   server_->defect_service.SetOutcome(InvalidField("chunk", "refused after the commit"));
-  EXPECT_EQ(upload().error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(Upload(first).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   std::vector<AuditRecord> records = server_->audit.records();
   ASSERT_EQ(records.size(), 1u);
   EXPECT_EQ(records[0].status_code, 3);
