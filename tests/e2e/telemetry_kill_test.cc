@@ -12,10 +12,11 @@
 // between batches, while connecting), and one at the moment exactly-once is about: a
 // batch committed whose acknowledgement the writer has not seen. That one is made
 // certain (not left to timing): writer 0 reaches the server through a TCP relay
-// (tests/support/tcp_relay.h) that starts discarding what the server sends; once
-// PostgreSQL shows batches committed beyond what the writer has acknowledged, the server
-// is killed and the relay's connections dropped, so those answers never arrive; the
-// writer re-sends the batches and the server must answer them as duplicates. Writer 0
+// (tests/support/tcp_relay.h). Its producer pauses at a hold sample until the relay
+// discards what the server sends; the batches after it are sent only then, so no answer
+// to them can reach the writer. Once PostgreSQL holds one of them, the server is killed
+// and the relay's connections dropped; the writer re-sends the batch and the server must
+// answer it as a duplicate. Writer 0
 // also sends one sample the server must reject (unknown data item), which must stay
 // rejected and unstored through all of it.
 //
@@ -71,6 +72,10 @@ struct RunOptions {
   std::vector<double> kills_after_hold = {0.60, 0.75, 0.88};
   // Writer 0's sample at this share names an unknown data item: rejected.
   double reject_at = 0.45;
+  // Writer 0's producer waits before its sample at this share until the relay discards.
+  // Beyond the last kill before the hold (as a share of all samples) with room to spare,
+  // so writer 0 is streaming on a connection to the restarted server when it gets there.
+  double hold_at = 0.7;
 };
 
 struct RunResult {
@@ -80,6 +85,15 @@ struct RunResult {
   int64_t rejected_index = 0;  // writer 0's n of the rejected sample
   absl::Duration ingest_time;
 };
+
+std::string Summary(const sdk::TelemetryBatchWriterStats& s) {
+  return absl::StrCat("added ", s.samples_added, ", accepted ", s.samples_accepted, ", duplicate ",
+                      s.samples_duplicate, ", rejected ", s.samples_rejected, ", batches sent ",
+                      s.batches_sent, ", re-sent ", s.batches_resent, ", stream errors ",
+                      s.stream_errors, ", reconnects ", s.reconnects, ", abandoned ",
+                      s.samples_abandoned, ", in flight ", s.batches_in_flight, ", buffered ",
+                      s.buffered_samples, ", last stream error: ", s.last_stream_error);
+}
 
 class TelemetryKillTest : public ::testing::Test {
  protected:
@@ -125,11 +139,13 @@ class TelemetryKillTest : public ::testing::Test {
         "FOR EACH ROW EXECUTE FUNCTION public.kill_test_skip_record()");
   }
 
-  int64_t StoredRows(const std::string& machine) {
+  // Rows of `machine` from its sample `first_sequence` on.
+  int64_t StoredRowsFrom(const std::string& machine, int64_t first_sequence) {
     pqxx::connection conn(mesh_->database_url());
     pqxx::nontransaction tx(conn);
     return tx
-        .exec1("SELECT count(*) FROM telemetry.samples WHERE machine_id = " + tx.quote(machine))[0]
+        .exec1("SELECT count(*) FROM telemetry.samples WHERE machine_id = " + tx.quote(machine) +
+               " AND source_sequence >= " + std::to_string(first_sequence))[0]
         .as<int64_t>();
   }
 
@@ -144,6 +160,8 @@ class TelemetryKillTest : public ::testing::Test {
     const int64_t total = run.writers * run.samples_per_writer;
     result.rejected_index =
         static_cast<int64_t>(run.reject_at * static_cast<double>(run.samples_per_writer));
+    const int64_t hold_index =
+        static_cast<int64_t>(run.hold_at * static_cast<double>(run.samples_per_writer));
 
     // Writer 0's connection: through the relay, which the held kill uses.
     absl::StatusOr<std::unique_ptr<testing::TcpRelay>> relay =
@@ -174,6 +192,7 @@ class TelemetryKillTest : public ::testing::Test {
     // Each producer adds its last sample only after the last kill: the ingest cannot
     // finish before a kill that was meant to fall during it, however fast it runs.
     absl::Notification kills_done;
+    absl::Notification discarding;  // writer 0's producer waits for it at hold_index
     std::vector<std::thread> producers;
     std::vector<absl::Status> add_errors(static_cast<size_t>(run.writers));
     for (int w = 0; w < run.writers; ++w) {
@@ -182,6 +201,7 @@ class TelemetryKillTest : public ::testing::Test {
         sample.set_machine_id(MachineOf(w));
         for (int64_t n = 1; n <= run.samples_per_writer; ++n) {
           if (n == run.samples_per_writer) kills_done.WaitForNotification();
+          if (w == 0 && n == hold_index) discarding.WaitForNotification();
           const bool rejected = w == 0 && n == result.rejected_index;
           sample.set_data_item_id(rejected ? std::string(kUnknownItem)
                                            : absl::StrCat("v", n % kDataItems));
@@ -202,11 +222,13 @@ class TelemetryKillTest : public ::testing::Test {
       for (const auto& writer : writers) sum += writer->Stats().samples_acknowledged();
       return sum;
     };
+    int relayed_before_kill = 0;  // the relay's connection count before the last kill
     auto kill_at = [&](double share) {
       const int64_t threshold = static_cast<int64_t>(share * static_cast<double>(total));
       ASSERT_TRUE(testing::PollUntil([&] { return acknowledged() >= threshold; }, absl::Minutes(3)))
           << "acknowledged " << acknowledged() << " of " << total << ", waiting for " << threshold;
       ASSERT_LT(acknowledged(), total) << "the kill must fall during the ingest";
+      relayed_before_kill = (*relay)->connections_relayed();
       KillAndRestart(result);
     };
     for (double share : run.kills_before_hold) {
@@ -214,30 +236,29 @@ class TelemetryKillTest : public ::testing::Test {
       if (HasFatalFailure()) break;
     }
     if (!HasFatalFailure()) {
-      // Writer 0 hears nothing more from the server; its sender still sends (within its
-      // window of unacknowledged batches), the server commits and answers. Kill once
-      // PostgreSQL holds a whole batch more than writer 0 was told of; those answers
-      // go with the relay's connections. First writer 0 must be back from the last
-      // kill, streaming (a handshake cut off would send nothing).
+      // Writer 0 waits at its hold with everything before it answered, on a stream to the
+      // restarted server (a handshake through the discarding relay would never finish).
+      // Its window is then empty, so the batches after the hold are sent at once; their
+      // answers are discarded, so once PostgreSQL holds one, the server holds a batch
+      // writer 0 was never told of. (Waiting for PostgreSQL to hold more than when the
+      // discarding began failed: writer 0's window was full of batches committed
+      // already, and it sent nothing more.)
       const std::string machine = MachineOf(0);
-      const int64_t accepted_before = writers[0]->Stats().samples_accepted;
       EXPECT_TRUE(testing::PollUntil(
-          [&] { return writers[0]->Stats().samples_accepted >= accepted_before + 5000; },
-          absl::Minutes(1)))
-          << "writer 0 acknowledged " << writers[0]->Stats().samples_accepted - accepted_before
-          << " samples since the last kill";
+          [&] {
+            const sdk::TelemetryBatchWriterStats s = writers[0]->Stats();
+            return s.samples_added == hold_index - 1 && s.buffered_samples == 0 &&
+                   (*relay)->connections_relayed() > relayed_before_kill;
+          },
+          absl::Minutes(3)))
+          << "writer 0 at its hold (sample " << hold_index << "): " << Summary(writers[0]->Stats())
+          << "; connections relayed: " << (*relay)->connections_relayed() << ", "
+          << relayed_before_kill << " before the last kill";
       (*relay)->DiscardServerBytes();
-      // Every answer writer 0 can still read (in its socket, or read and not yet counted)
-      // was passed on before the line above, so it tells of a commit made before this
-      // count: rows stored beyond it are answered to nobody. (Waiting for writer 0's
-      // count to stand still instead failed under TSan: a burst of group-commit answers
-      // arrived after the wait, left nothing unacknowledged committed, and the negative
-      // control found no duplicate.)
-      const int64_t stored_at_discard = StoredRows(machine);
-      EXPECT_TRUE(testing::PollUntil([&] { return StoredRows(machine) >= stored_at_discard + 500; },
-                                     absl::Minutes(1)))
-          << "stored " << StoredRows(machine) << ", " << stored_at_discard
-          << " when the relay began discarding";
+      discarding.Notify();
+      EXPECT_TRUE(testing::PollUntil([&] { return StoredRowsFrom(machine, hold_index) > 0; },
+                                     absl::Minutes(3)))
+          << "nothing stored from writer 0's hold on: " << Summary(writers[0]->Stats());
       KillAndRestart(result);
       (*relay)->DropConnections();
     }
@@ -247,6 +268,7 @@ class TelemetryKillTest : public ::testing::Test {
         if (HasFatalFailure()) break;
       }
     }
+    if (!discarding.HasBeenNotified()) discarding.Notify();
     kills_done.Notify();
     for (std::thread& producer : producers) producer.join();
     for (int w = 0; w < run.writers; ++w) {
@@ -317,14 +339,6 @@ class TelemetryKillTest : public ::testing::Test {
   std::unique_ptr<Mesh> mesh_;
 };
 
-std::string Summary(const sdk::TelemetryBatchWriterStats& s) {
-  return absl::StrCat("added ", s.samples_added, ", accepted ", s.samples_accepted, ", duplicate ",
-                      s.samples_duplicate, ", rejected ", s.samples_rejected, ", batches sent ",
-                      s.batches_sent, ", re-sent ", s.batches_resent, ", stream errors ",
-                      s.stream_errors, ", reconnects ", s.reconnects, ", abandoned ",
-                      s.samples_abandoned);
-}
-
 TEST_F(TelemetryKillTest, EveryAcknowledgedSampleStoredExactlyOnceThroughSixSigkills) {
   StartMesh();
   ASSERT_FALSE(HasFatalFailure());
@@ -377,6 +391,7 @@ TEST_F(TelemetryKillTest, NegativeControlWithoutTheDedupRecordTheCheckerReportsD
   run.writers = 1;
   run.samples_per_writer = 60'000;
   run.kills_before_hold = {0.2};
+  run.hold_at = 0.5;
   run.kills_after_hold = {0.7};
   RegisterMachines(run.writers);
   ASSERT_FALSE(HasFatalFailure());

@@ -96,6 +96,7 @@ void TcpRelay::AcceptLoop() {
       close(client_fd);  // nothing listens there now: as refused, the client retries
       continue;
     }
+    ++connections_relayed_;  // before any byte is relayed: a reader who saw one sees this
     const int one = 1;
     setsockopt(client_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     setsockopt(server_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));

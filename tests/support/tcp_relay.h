@@ -26,6 +26,8 @@ class TcpRelay {
   TcpRelay& operator=(const TcpRelay&) = delete;
 
   std::string endpoint() const;  // "127.0.0.1:<port>"
+  // Connections relayed to the target so far (one refused by the target is not counted).
+  int connections_relayed() const { return connections_relayed_.load(); }
 
   // From now on, bytes the server sends are read and discarded (the server is not held
   // back by flow control): the client receives nothing more from it, on any connection,
@@ -47,6 +49,7 @@ class TcpRelay {
   const int target_port_;
   std::atomic<bool> discard_server_bytes_{false};
   std::atomic<bool> stopping_{false};
+  std::atomic<int> connections_relayed_{0};
   std::mutex mu_;
   std::vector<std::unique_ptr<Connection>> connections_;  // under mu_
   std::thread acceptor_;

@@ -42,6 +42,7 @@ TEST(TcpRelayTest, RelaysBothWaysDiscardsTheServersBytesWhenToldAndDropsConnecti
   EXPECT_EQ(ReadExactly(server, 4), "ping");
   ASSERT_EQ(send(server, "pong", 4, 0), 4);
   EXPECT_EQ(ReadExactly(client, 4), "pong");
+  EXPECT_EQ((*relay)->connections_relayed(), 1);
 
   // Discarding: the client's bytes still reach the server; the server's never arrive
   // (its "lost" and then its end: the client sees the end, never the bytes).
@@ -63,6 +64,7 @@ TEST(TcpRelayTest, RelaysBothWaysDiscardsTheServersBytesWhenToldAndDropsConnecti
   ASSERT_GE(accepted, 0);
   ASSERT_EQ(send(accepted, "back", 4, 0), 4);
   EXPECT_EQ(ReadExactly(again, 4), "back");
+  EXPECT_EQ((*relay)->connections_relayed(), 2);
   close(again);
   close(accepted);
   close(listener);
