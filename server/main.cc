@@ -139,6 +139,7 @@ absl::Status Serve(const runtime::ServerConfig& config) {
   if (!stream_keys.empty()) {
     runtime::EventHubOptions hub_options;
     hub_options.redis = redis;
+    hub_options.installation = installation;
     hub_options.queue_capacity = static_cast<size_t>(config.watch_queue_events);
     hub_options.queue_bytes = static_cast<size_t>(config.watch_queue_bytes);
     hub = std::make_unique<runtime::EventHub>(hub_options, std::move(stream_keys));

@@ -20,6 +20,7 @@
 #include "plantmesh/common/status_macros.h"
 #include "server/runtime/errors.h"
 #include "server/runtime/redis_client.h"
+#include "server/runtime/redis_owner.h"
 #include "server/runtime/stream_cursor.h"
 #include "server/runtime/stream_page.h"
 #include "spdlog/spdlog.h"
@@ -94,6 +95,16 @@ absl::Status GenerationChanged(const std::string& key, const std::string& old_ge
   status = WithPreconditionFailure(std::move(status), "CURSOR", key, description);
   return WithErrorInfo(std::move(status), "CURSOR_GENERATION_CHANGED",
                        {{"generation", generation}, {"cursor_generation", old_generation}});
+}
+
+// A subscription's end, or a refused Subscribe, while another database holds Redis
+// (`claim`: CheckRedisHolder's error). Resumable: nothing of this database's was missed.
+absl::Status HeldByOther(const absl::Status& claim, const std::string& cursor) {
+  return ResumableUnavailable(
+      "REDIS_HELD_BY_ANOTHER_DATABASE",
+      absl::StrCat("the server does not read its Redis while another database holds it: ",
+                   claim.message()),
+      cursor);
 }
 
 absl::Status Trimmed(const std::string& key, const std::string& cursor, const std::string& oldest) {
@@ -587,6 +598,8 @@ struct Stream {
   std::string generation ABSL_GUARDED_BY(mu);  // empty until Redis was first reached
   StreamId position ABSL_GUARDED_BY(mu);       // the last entry read
   bool connected ABSL_GUARDED_BY(mu) = false;
+  // Not OK while Redis holds another database's claim: why nothing is read.
+  absl::Status held_by_other ABSL_GUARDED_BY(mu);
   std::vector<std::shared_ptr<Subscription::State>> subscribers ABSL_GUARDED_BY(mu);
   std::thread reader;
   const std::shared_ptr<SubscriberCounts> counts = std::make_shared<SubscriberCounts>();
@@ -678,6 +691,34 @@ struct EventHub::Impl {
     DropEndedLocked(stream);
   }
 
+  // Claims Redis for this database, as the relay does (redis_owner.h). OK when it is
+  // this database's (or no installation is set); FAILED_PRECONDITION when another
+  // database holds it; Redis's own error otherwise.
+  absl::Status Claim(RedisClient& redis) {
+    if (options.installation.empty()) return absl::OkStatus();
+    PM_ASSIGN_OR_RETURN(std::vector<absl::StatusOr<RedisReply>> replies,
+                        redis.PipelineEach(RedisClaimCommands(options.installation)));
+    PM_RETURN_IF_ERROR(replies[0].status());  // a Redis refusing writes holds no claim
+    PM_RETURN_IF_ERROR(replies[1].status());
+    return CheckRedisHolder(replies[1]->str, options.installation, options.redis);
+  }
+
+  // Another database holds Redis: ends every subscriber (each may resume where it
+  // stopped once Redis is this database's again) and refuses new ones until then.
+  void SetHeldByOther(Stream& stream, const absl::Status& why) {
+    {
+      absl::MutexLock lock(&stream.mu);
+      if (stream.held_by_other.ok()) {
+        spdlog::error("event hub: not reading {}: {}", stream.key, StatusForLog(why));
+      }
+      stream.held_by_other = why;
+      stream.connected = false;
+    }
+    ForEachSubscriber(stream, [&](Subscription::State& sub) ABSL_EXCLUSIVE_LOCKS_REQUIRED(sub.mu) {
+      return sub.Fail(HeldByOther(why, sub.ResumeCursor()));
+    });
+  }
+
   void ReadLoop(Stream& stream) {
     RedisClient redis(options.redis);
     const std::string generation_key = GenerationKey(stream.key);
@@ -695,6 +736,26 @@ struct EventHub::Impl {
       // The generation key is created here too (SET NX), so that even a stream nobody
       // published to yet has one; the relay's first XADD keeps whichever came first.
       if (!synced) {
+        // The claim first, in a round trip of its own: nothing is written to (or read
+        // from) a Redis that holds another database's.
+        const absl::Status claim = Claim(redis);
+        if (!claim.ok()) {
+          if (claim.code() == absl::StatusCode::kFailedPrecondition) {
+            SetHeldByOther(stream, claim);
+          } else {
+            SetDisconnected(stream, claim);
+            redis.Disconnect();
+          }
+          backoff = NextBackoff(backoff, options);
+          continue;
+        }
+        {
+          absl::MutexLock lock(&stream.mu);
+          if (!stream.held_by_other.ok()) {
+            spdlog::info("event hub: {}: Redis holds this database's claim again", stream.key);
+          }
+          stream.held_by_other = absl::OkStatus();
+        }
         auto replies = redis.PipelineEach({{"SET", generation_key, NewStreamGeneration(), "NX"},
                                            {"GET", generation_key},
                                            {"XINFO", "STREAM", stream.key}});
@@ -735,16 +796,20 @@ struct EventHub::Impl {
       // the relay starts a new generation in place (after a restore of the database),
       // and entries read across that are dropped. XINFO after XREAD: if nothing after
       // `position` is trimmed now, nothing was when XREAD ran (the first retained id
-      // only grows).
+      // only grows). The claim is read first and again last: entries read while another
+      // database held Redis are dropped, and a generation key gone (a flushed Redis) is
+      // made again by the sync, after its claim.
       auto replies =
-          redis.PipelineEach({{"SET", generation_key, NewStreamGeneration(), "NX"},
+          redis.PipelineEach({{"GET", kRedisInstallationKey},
                               {"GET", generation_key},
                               {"XREAD", "COUNT", absl::StrCat(read_size.Count()), "BLOCK",
                                absl::StrCat(block_ms), "STREAMS", stream.key, position.ToString()},
                               {"XINFO", "STREAM", stream.key},
-                              {"GET", generation_key}},
+                              {"GET", generation_key},
+                              {"GET", kRedisInstallationKey}},
                              options.block);
       absl::Status failed = !replies.ok()         ? replies.status()
+                            : !(*replies)[0].ok() ? (*replies)[0].status()
                             : !(*replies)[1].ok() ? (*replies)[1].status()
                             : !(*replies)[2].ok() ? (*replies)[2].status()
                                                   : absl::OkStatus();
@@ -756,9 +821,13 @@ struct EventHub::Impl {
         continue;
       }
       backoff = absl::ZeroDuration();
-      if ((*replies)[1]->str != generation ||
+      const bool claim_changed =
+          !options.installation.empty() &&
+          ((*replies)[0]->str != options.installation || !(*replies)[5].ok() ||
+           (*replies)[5]->str != options.installation);
+      if (claim_changed || (*replies)[1]->str != generation ||
           ((*replies)[4].ok() && (*replies)[4]->str != generation)) {
-        synced = false;  // re-sync reads the new generation's position
+        synced = false;  // re-sync claims Redis and reads the new generation's position
         continue;
       }
       absl::StatusOr<std::vector<RawStreamEntry>> raw = ParseXReadReply(*(*replies)[2]);
@@ -936,6 +1005,7 @@ absl::StatusOr<std::unique_ptr<Subscription>> EventHub::Subscribe(const std::str
       return absl::UnavailableError(
           absl::StrCat("the event stream ", stream_key, " is not reachable yet (Redis); retry"));
     }
+    if (!stream->held_by_other.ok()) return HeldByOther(stream->held_by_other, cursor);
     if (!parsed->generation.empty() && parsed->generation != stream->generation) {
       return GenerationChanged(stream_key, parsed->generation, stream->generation);
     }

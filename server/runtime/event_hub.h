@@ -27,6 +27,10 @@
 //        ErrorInfo CURSOR_GENERATION_CHANGED with metadata generation: list again.
 //   When the hub sees the generation change under live subscribers, they end with the
 //   same FAILED_PRECONDITION.
+// A Redis that holds another database's claim (redis_owner.h; checked in every read,
+// when EventHubOptions::installation is set) is not read: its subscribers end with
+// UNAVAILABLE, ErrorInfo reason REDIS_HELD_BY_ANOTHER_DATABASE and metadata `cursor`,
+// and Subscribe answers the same UNAVAILABLE, until the claim is this database's again.
 // Events are deduplicated by event_id (the relay delivers at least once, a re-sent
 // batch right after the first): the reader drops an event whose id was among the last
 // 4,096 events of the stream, for every subscriber at once, and a subscriber
@@ -101,6 +105,9 @@ struct StreamEvent {
 
 struct EventHubOptions {
   RedisOptions redis;
+  // This database's installation id (redis_owner.h): the readers claim Redis for it and
+  // read nothing from a Redis another database holds. Empty: no claim checked (tests).
+  std::string installation;
   // Live events queued per subscriber before it is ended as too slow, and their payload
   // bytes (an event is up to ~1 MiB).
   size_t queue_capacity = 1024;

@@ -335,6 +335,43 @@ TEST_F(EventHubTest, ARedisThatCameBackEmptyIsANewGeneration) {
   EXPECT_EQ(AwaitEnd(**again).code(), absl::StatusCode::kFailedPrecondition);
 }
 
+// Outside testing: once another database's server claimed the Redis, the relay stopped
+// publishing, but watchers went on receiving that database's events.
+TEST_F(EventHubTest, ARedisAnotherDatabaseHoldsIsNotReadUntilTheClaimIsThisDatabasesAgain) {
+  options_.installation = "this-database";
+  std::unique_ptr<EventHub> hub = StartHub();
+  absl::StatusOr<std::unique_ptr<Subscription>> live = hub->Subscribe(kKey, "");
+  ASSERT_TRUE(live.ok()) << live.status();
+  Publish("ours", 1);
+  Taken taken = Take(**live, 1);
+  ASSERT_EQ(taken.event_ids, Names("ours", 0, 1)) << taken.end;
+
+  // Another database's server claims it (as after a FLUSHALL it won the race for).
+  ASSERT_TRUE(Command({"SET", "plantmesh:installation", "another-database"}).ok());
+  absl::Status ended = AwaitEnd(**live);
+  ASSERT_EQ(ended.code(), absl::StatusCode::kUnavailable) << ended;
+  EXPECT_EQ(ErrorInfoOf(ended).reason, "REDIS_HELD_BY_ANOTHER_DATABASE");
+  EXPECT_EQ(ErrorInfoOf(ended).metadata["cursor"], taken.cursors.back());
+  EXPECT_TRUE(absl::StrContains(ended.message(), "another-database")) << ended;
+  EXPECT_FALSE(hub->connected(kKey));
+  absl::StatusOr<std::unique_ptr<Subscription>> refused = hub->Subscribe(kKey, "");
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable) << refused.status();
+  EXPECT_EQ(ErrorInfoOf(refused.status()).reason, "REDIS_HELD_BY_ANOTHER_DATABASE");
+
+  // Claimed for this database again (the other server's operator fixed the mix-up).
+  ASSERT_TRUE(Command({"SET", "plantmesh:installation", "this-database"}).ok());
+  absl::StatusOr<std::unique_ptr<Subscription>> again;
+  ASSERT_TRUE(testing::PollUntil(
+      [&] {
+        again = hub->Subscribe(kKey, "");
+        return again.ok();
+      },
+      kWait))
+      << again.status();
+  Publish("ours-again", 1);
+  EXPECT_EQ(Take(**again, 1).event_ids, Names("ours-again", 0, 1));
+}
+
 TEST_F(EventHubTest, CatchUpJoinsTheLiveFeedWithoutGapOrDuplicate) {
   options_.catch_up_page = 16;  // many pages while the writer goes on
   std::unique_ptr<EventHub> hub = StartHub();

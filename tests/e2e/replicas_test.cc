@@ -193,6 +193,17 @@ TEST(ReplicasTest, AServerOfAnotherDatabaseRefusesTheRedisOfTheFirst) {
   absl::StatusOr<std::unique_ptr<testing::ServerProcess>> replica =
       testing::ServerProcess::Start(b_options);
   EXPECT_TRUE(replica.ok()) << replica.status();
+
+  // A server that is running when another database claims its Redis (that database's
+  // server won the race for a flushed Redis) stops reading it: its watchers end,
+  // resumably (outside testing: they received the other database's events).
+  Watcher watcher(mesh.OptionsFor("manager"), "");
+  ASSERT_TRUE(testing::SharedRedis().Set("plantmesh:installation", "another-database").ok());
+  absl::StatusOr<absl::Status> ended = watcher.AwaitEnd(absl::Seconds(30));
+  ASSERT_TRUE(ended.ok()) << ended.status();
+  EXPECT_EQ(ended->code(), absl::StatusCode::kUnavailable) << Describe(*ended);
+  EXPECT_EQ(sdk::ErrorReason(*ended), "REDIS_HELD_BY_ANOTHER_DATABASE") << Describe(*ended);
+  ASSERT_TRUE(testing::SharedRedis().Flush().ok());  // the first database's again
 }
 
 }  // namespace

@@ -123,6 +123,12 @@ absl::Status RedisServer::Flush() {
   return absl::UnavailableError(absl::StrCat("FLUSHALL answered '", reply, "'"));
 }
 
+absl::Status RedisServer::Set(const std::string& key, const std::string& value) {
+  const std::string reply = Ask(state_->socket_path(), absl::StrCat("SET ", key, " ", value));
+  if (reply.rfind("+OK", 0) == 0) return absl::OkStatus();
+  return absl::UnavailableError(absl::StrCat("SET answered '", reply, "'"));
+}
+
 bool RedisServer::running() const {
   if (state_->pid <= 0) return false;
   int exit_code = 0;

@@ -42,6 +42,8 @@ class RedisServer {
   void Stop();             // SIGTERM, waits for exit
   absl::Status Restart();  // same port
   absl::Status Flush();    // FLUSHALL: every key of every database gone
+  // SET of a key and a value without spaces or quotes (one inline command).
+  absl::Status Set(const std::string& key, const std::string& value);
   bool running() const;
 
  private:
