@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "gtest/gtest.h"
+#include "plantmesh/sdk/status.h"
 #include "tests/e2e/mesh.h"
 
 namespace plantmesh::e2e {
