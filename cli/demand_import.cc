@@ -277,6 +277,15 @@ int DemandImportCommand::Run(const IngestRunEnvironment& env) const {
                ? absl::StrCat(source, ":", lines[index])
                : absl::StrCat(source, ": record ", index);
   };
+  if (!response.ok() && interrupted) {
+    // Ctrl-C after the end mark: the server may have committed before it saw the cancel
+    // (outside testing: this exited 11 "CANCELLED: CANCELLED", and the import was stored).
+    err << "plantctl: interrupted after the whole file was sent: the import may have been "
+           "stored; to retry it without storing it twice, rerun the same command with\n"
+           "  --request-id "
+        << request_id << "\n";
+    return kExitInterrupted;
+  }
   if (!response.ok()) {
     bool named = false;
     for (const sdk::FieldViolationView& v : sdk::FieldViolations(response.status())) {

@@ -395,6 +395,9 @@ Plan Touched(const Plan& current, absl::string_view actor, absl::Time now) {
 
 absl::StatusOr<PlanChange> UpdateDraft(const Plan& current, std::vector<PlanItem> items,
                                        absl::string_view actor, absl::Time now) {
+  // A closed plan never changes again: Revise is no way out of it (outside testing: a
+  // closed plan's update was told to revise it, which was refused in turn).
+  if (current.status == PlanStatus::kClosed) return Illegal(current.status, "UpdateProductionPlan");
   if (current.status != PlanStatus::kDraft) {
     return runtime::WithErrorInfo(
         absl::FailedPreconditionError(

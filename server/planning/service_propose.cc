@@ -405,17 +405,30 @@ absl::Status PlanningServiceImpl::HandleProposePlan(runtime::CallContext& call,
       if (d.quantity > 0) planned.insert(d.product_id);
     }
     if (planned.empty()) {
+      // Which way the horizon missed the demand says what to change (outside testing:
+      // demand before the first day was told a longer horizon plans for it; none does).
+      std::map<std::string, std::string> metadata;
+      std::string horizon = "";
+      if (!days.empty()) {
+        metadata = {{"horizon_first_day", FormatDate(days.front())},
+                    {"horizon_last_day", FormatDate(days.back())}};
+        horizon =
+            absl::StrCat(" (", FormatDate(days.front()), " to ", FormatDate(days.back()), ")");
+      }
+      std::string outside;
+      if (!outside_horizon.empty()) {
+        const DayDemand& example = outside_horizon.front();
+        const bool before = !days.empty() && example.day < days.front();
+        outside = absl::StrCat(
+            " (the demand given is dated on days this horizon does not plan for, e.g. ",
+            example.product_id, " on ", FormatDate(example.day),
+            before ? ", before its first day: an earlier start_time plans for it)"
+                   : ": a longer horizon (shift_count, end_time) plans for it)");
+      }
       return runtime::WithErrorInfo(
-          absl::FailedPreconditionError(absl::StrCat(
-              "no product has demand in the horizon's days: nothing to propose",
-              outside_horizon.empty()
-                  ? ""
-                  : absl::StrCat(" (the demand given is dated on days this horizon does not plan "
-                                 "for, e.g. ",
-                                 outside_horizon.front().product_id, " on ",
-                                 FormatDate(outside_horizon.front().day),
-                                 ": a longer horizon plans for them)"))),
-          "NO_DEMAND_IN_HORIZON");
+          absl::FailedPreconditionError(absl::StrCat("no product has demand in the horizon's days",
+                                                     horizon, ": nothing to propose", outside)),
+          "NO_DEMAND_IN_HORIZON", metadata);
     }
   }
   for (const Product& p : all_products) {

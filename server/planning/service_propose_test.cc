@@ -34,9 +34,10 @@ namespace {
 using ::testing::ElementsAre;
 using testing::FieldsOf;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using testing::ReasonOf;
 
-// 2026-03-10 06:00 in Europe/Berlin// 2026-03-10 06:00 in Europe/Berlin (UTC+1): shift 2026-03-10/A
+// 2026-03-10 06:00 in Europe/Berlin (UTC+1): shift 2026-03-10/A
 // starts.
 const absl::Time kShiftA = absl::FromUnixSeconds(1773118800);
 
@@ -148,6 +149,22 @@ TEST_F(ProposePlanTest, DemandTheHorizonDoesNotPlanForIsSaid) {
   s = Propose(request, &r);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_THAT(s.error_message(), HasSubstr("MUESLI-1KG on 2026-03-11"));
+  EXPECT_THAT(s.error_message(), HasSubstr("2026-03-10 to 2026-03-10"));
+  EXPECT_THAT(s.error_message(), HasSubstr("a longer horizon"));
+
+  // Outside testing: demand before the first day was told a longer horizon plans for it,
+  // even at the longest; the refusal says an earlier start_time does, and names the days.
+  request = ThreeShifts({});
+  v1::DemandRecord* earlier = request.add_demand();
+  earlier->set_product_id("MUESLI-1KG");
+  earlier->set_date("2026-03-09");
+  earlier->set_quantity(500);
+  s = Propose(request, &r);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(s.error_message(), HasSubstr("before its first day: an earlier start_time"));
+  EXPECT_THAT(s.error_message(), Not(HasSubstr("longer horizon")));
+  EXPECT_EQ(ReasonOf(s), "NO_DEMAND_IN_HORIZON");
+  EXPECT_EQ(sdk::ErrorMetadata(sdk::FromGrpcStatus(s), "horizon_first_day"), "2026-03-10");
 }
 
 // Outside testing: 20 lines × 200 products × 100 shifts solved for minutes past its time

@@ -303,6 +303,11 @@ TEST_F(PlanningServiceTest, PlanLifecycleAndRevisions) {
   revise.set_etag(closed.plan().etag());
   EXPECT_EQ(stub_->ReviseProductionPlan(Ctx().get(), revise, &revised).error_code(),
             grpc::StatusCode::FAILED_PRECONDITION);
+  // Outside testing: an update of a closed plan was told to revise it instead.
+  update.set_etag(closed.plan().etag());
+  status = stub_->UpdateProductionPlan(Ctx().get(), update, &updated);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(ReasonOf(status), "ILLEGAL_TRANSITION");
 
   v1::ListPlanRevisionsRequest history;
   history.set_id(plan.id());
