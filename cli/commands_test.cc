@@ -899,6 +899,14 @@ TEST(ConnectionFlagsTest, ConfigFileThenEnvironmentThenFlags) {
   ASSERT_TRUE(LoadDefaults(written, /*explicit_file=*/true, &reread).ok());
   EXPECT_EQ(reread.options.key_file, "/flag/a.key");
   EXPECT_EQ(reread.options.endpoint, "10.0.0.1:7443");
+
+  // Outside testing: a `#` inside quotes cut the path, and the escapes `config init`
+  // writes for a backslash or a quote were read back literally.
+  settings.options.ca_file = "/f/ha#sh/back\\slash \"quoted\"/ca.crt";
+  ASSERT_TRUE(WriteConfigFile(settings, dir + "/escaped.toml", /*overwrite=*/false).ok());
+  ConnectionSettings escaped;
+  ASSERT_TRUE(LoadDefaults(dir + "/escaped.toml", /*explicit_file=*/true, &escaped).ok());
+  EXPECT_EQ(escaped.options.ca_file, settings.options.ca_file);
 }
 
 // Outside testing: "endpoint = " and a line "[[[" were ignored, and plantctl then said the
@@ -908,17 +916,21 @@ TEST(ConnectionFlagsTest, AConfigFileThatCannotBeReadWhollyIsNamedWithItsFault) 
   const std::string& dir = scratch.path();
   const std::string file = dir + "/plantctl.toml";
   for (const auto& [text, fault] : std::vector<std::pair<std::string, std::string>>{
-           {"endpoint = \n", "\"endpoint\" has no value"},
-           {"[[[\nendpoint = \"127.0.0.1:7443\"\n", "unknown key \"[[[\""},
-           {"endpont = \"127.0.0.1:7443\"\n", "unknown key \"endpont\""},
-           {"[endpoint]\ndefect = \"127.0.0.1:7443\"\n", "unknown table [endpoint]"},
-           {"[endpoints]\ndefect = \n", "\"defect\" has no value"},
+           {"endpoint = \n", ", line 1 column"},
+           {"[[[\nendpoint = \"127.0.0.1:7443\"\n", ", line 1 column"},
+           {"endpont = \"127.0.0.1:7443\"\n", ": unknown key \"endpont\""},
+           {"[endpoint]\ndefect = \"127.0.0.1:7443\"\n", ": unknown table [endpoint]"},
+           {"[endpoints]\ndefect = \n", ", line 2 column"},
+           {"endpoint = \"\"\n", ": \"endpoint\" has no value"},
+           // Outside testing: a key given twice was taken, the last one winning.
+           {"endpoint = \"a:1\"\nendpoint = \"b:2\"\n", ", line 2 column"},
+           {"endpoint = [\"a:1\"]\n", ": \"endpoint\" takes one value, not an array"},
        }) {
     std::ofstream(file) << text;
     ConnectionSettings settings;
     absl::Status loaded = LoadDefaults(file, /*explicit_file=*/true, &settings);
     EXPECT_EQ(loaded.code(), absl::StatusCode::kInvalidArgument) << text;
-    EXPECT_THAT(std::string(loaded.message()), HasSubstr(file + ": " + fault)) << text;
+    EXPECT_THAT(std::string(loaded.message()), HasSubstr(file + fault)) << text;
   }
   // Outside testing: a directory given as the config file read as an empty one ("missing
   // --ca, --cert, --key"), and `config init` onto it said "exists; pass --force".

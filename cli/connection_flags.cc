@@ -19,6 +19,8 @@
 #include "cli/decimal_number.h"
 #include "cli/input_file.h"
 #include "cli/number_check.h"
+#include "plantmesh/common/status_macros.h"
+#include "plantmesh/common/toml_settings.h"
 
 namespace plantmesh::cli {
 namespace {
@@ -126,32 +128,29 @@ absl::Status LoadDefaults(const std::string& config_file, bool explicit_file,
       in.clear();
       in.seekg(0);
     }
-    std::vector<CLI::ConfigItem> items;
-    try {
-      items = CLI::ConfigTOML().from_config(in);
-    } catch (const CLI::ParseError& error) {
-      return absl::InvalidArgumentError(absl::StrCat(config_file, ": ", error.what()));
-    }
-    // CLI11's reader takes what it cannot parse as keys ("[[[" = true) and a key without
-    // a value as "": refused here, naming the file (outside testing: both were ignored,
-    // and plantctl then said the settings were missing).
-    for (const CLI::ConfigItem& item : items) {
-      const bool in_endpoints = item.parents == std::vector<std::string>{"endpoints"};
-      if (!item.parents.empty() && !in_endpoints) {
-        return absl::InvalidArgumentError(absl::StrCat(config_file, ": unknown table [",
-                                                       absl::StrJoin(item.parents, "."),
+    // TOML, read by toml++ (a key given twice, or a value it cannot read, is refused
+    // naming the line).
+    PM_ASSIGN_OR_RETURN(std::vector<common::TomlSetting> items,
+                        common::ReadTomlSettings(in, config_file));
+    for (const common::TomlSetting& item : items) {
+      const bool in_endpoints = item.table == "endpoints";
+      if (!item.table.empty() && !in_endpoints) {
+        return absl::InvalidArgumentError(absl::StrCat(config_file, ": unknown table [", item.table,
                                                        "] (the one table is [endpoints])"));
       }
-      if (item.name == "++" || item.name == "--") continue;  // a table's start and end
-      if (item.inputs.empty() || item.inputs.back().empty()) {
+      if (item.array || item.values.size() != 1) {
         return absl::InvalidArgumentError(
-            absl::StrCat(config_file, ": \"", item.name, "\" has no value"));
+            absl::StrCat(config_file, ": \"", item.key, "\" takes one value, not an array"));
+      }
+      if (item.values.front().empty()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(config_file, ": \"", item.key, "\" has no value"));
       }
       if (in_endpoints) {
-        settings->service_endpoints[item.name] = item.inputs.back();
+        settings->service_endpoints[item.key] = item.values.front();
         continue;
       }
-      absl::Status applied = ApplySetting(item.name, item.inputs.back(), settings);
+      absl::Status applied = ApplySetting(item.key, item.values.front(), settings);
       if (!applied.ok()) {
         return absl::InvalidArgumentError(absl::StrCat(config_file, ": ", applied.message()));
       }
@@ -178,7 +177,7 @@ void AddConnectionFlags(CLI::App* app, ConnectionSettings* settings) {
   const std::string group = "Connection (config file < environment < flags)";
   sdk::ClientOptions& options = settings->options;
   app->add_option("--config", settings->config_file,
-                  "Config file (CLI11 TOML: endpoint, ca, cert, key, server-name, insecure, "
+                  "Config file (TOML: endpoint, ca, cert, key, server-name, insecure, "
                   "timeout, table [endpoints]); default $PLANTCTL_CONFIG or "
                   "~/.config/plantmesh/plantctl.toml")
       ->group(group);

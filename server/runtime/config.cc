@@ -24,6 +24,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "plantmesh/common/toml_settings.h"
 #include "server/runtime/service_module.h"
 #include "server/runtime/spiffe_id.h"
 #include "server/runtime/tls.h"
@@ -75,36 +76,23 @@ std::string EnvName(absl::string_view long_name) {
 
 // CLI11 2.1 maps a TOML `[section]` to a subcommand; ours are sections of the one
 // command. Flattened here: `key` under `[defect]` is the option `defect.key`.
+// The file read by toml++ (plantmesh/common/toml_settings.h), handed to CLI11 as options
+// named `<section>.<key>` (a service's section) or `<key>`.
 class SectionedToml : public CLI::ConfigTOML {
  public:
   std::vector<CLI::ConfigItem> from_config(std::istream& input) const override {
-    std::vector<CLI::ConfigItem> flat;
-    std::set<std::string> named;
-    std::set<std::string> opened;
-    for (CLI::ConfigItem& item : CLI::ConfigTOML::from_config(input)) {
-      // TOML allows blanks inside the brackets: `[ defect ]` is `[defect]`.
-      for (std::string& parent : item.parents) absl::StripAsciiWhitespace(&parent);
-      if (item.name == "--") continue;  // a section's close marker
-      if (item.name == "++") {          // a section's open marker
-        // TOML defines a table once; a second [section] is a file edited in two places.
-        const std::string section = absl::StrJoin(item.parents, ".");
-        if (!opened.insert(section).second) {
-          throw CLI::ConfigError(absl::StrCat("section [", section, "] is given twice"));
-        }
-        continue;
-      }
-      if (!item.parents.empty()) {
-        item.name = absl::StrCat(absl::StrJoin(item.parents, "."), ".", item.name);
-        item.parents.clear();
-      }
-      // TOML allows a key once (outside testing: a [section] repeated to override a
-      // value kept the first one without a word).
-      if (!named.insert(item.name).second) {
-        throw CLI::ConfigError(absl::StrCat("'", item.name, "' is given twice"));
-      }
-      flat.push_back(std::move(item));
+    absl::StatusOr<std::vector<common::TomlSetting>> settings =
+        common::ReadTomlSettings(input, "config file");
+    if (!settings.ok()) throw CLI::ConfigError(std::string(settings.status().message()));
+    std::vector<CLI::ConfigItem> items;
+    for (common::TomlSetting& setting : *settings) {
+      CLI::ConfigItem item;
+      item.name =
+          setting.table.empty() ? setting.key : absl::StrCat(setting.table, ".", setting.key);
+      item.inputs = std::move(setting.values);
+      items.push_back(std::move(item));
     }
-    return flat;
+    return items;
   }
 };
 

@@ -1,0 +1,102 @@
+#include "plantmesh/common/toml_settings.h"
+
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <sstream>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
+namespace plantmesh::common {
+namespace {
+
+absl::Status AtLine(const std::string& source, const toml::source_region& where,
+                    absl::string_view what) {
+  return absl::InvalidArgumentError(absl::StrCat(source, ", line ", where.begin.line, ": ", what));
+}
+
+// The text of a scalar; false for a table or an array.
+bool ScalarText(const toml::node& node, std::string* out) {
+  if (const auto* s = node.as_string()) {
+    *out = s->get();
+  } else if (const auto* i = node.as_integer()) {
+    *out = absl::StrCat(i->get());
+  } else if (const auto* f = node.as_floating_point()) {
+    // Still a float to whoever reads the text (1e3 is no whole number: "1000.0").
+    *out = absl::StrFormat("%.17g", f->get());
+    if (out->find_first_of(".eni") == std::string::npos) out->append(".0");
+  } else if (const auto* b = node.as_boolean()) {
+    *out = b->get() ? "true" : "false";
+  } else if (node.is_date() || node.is_time() || node.is_date_time()) {
+    std::ostringstream text;
+    node.visit([&](const auto& value) { text << value; });
+    *out = text.str();
+  } else {
+    return false;
+  }
+  return true;
+}
+
+absl::Status Collect(const toml::table& table, const std::string& table_name,
+                     const std::string& source, std::vector<TomlSetting>* out) {
+  for (const auto& [key_node, node] : table) {
+    const std::string key(key_node.str());
+    const std::string name = table_name.empty() ? key : absl::StrCat(table_name, ".", key);
+    TomlSetting setting{table_name, key, {}, false, static_cast<int>(node.source().begin.line)};
+    std::string text;
+    if (ScalarText(node, &text)) {
+      setting.values.push_back(std::move(text));
+    } else if (const toml::array* array = node.as_array()) {
+      setting.array = true;
+      for (const toml::node& element : *array) {
+        if (!ScalarText(element, &text)) {
+          return AtLine(source, element.source(),
+                        absl::StrCat("'", name, "': an array of tables or arrays is no setting"));
+        }
+        setting.values.push_back(text);
+      }
+    } else if (const toml::table* inner = node.as_table()) {
+      if (!table_name.empty() || inner->is_inline()) {
+        return AtLine(source, node.source(),
+                      absl::StrCat("'", name,
+                                   "': a table inside a table, or an inline table, is "
+                                   "no setting (sections are one level: [name])"));
+      }
+      absl::Status nested = Collect(*inner, key, source, out);
+      if (!nested.ok()) return nested;
+      continue;
+    }
+    out->push_back(std::move(setting));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<TomlSetting>> ReadTomlSettings(std::istream& input,
+                                                          const std::string& source) {
+  toml::table document;
+  try {
+    document = toml::parse(input, std::string_view(source));
+  } catch (const toml::parse_error& error) {
+    std::string what(error.description());
+    if (absl::StrContains(what, "cannot redefine existing")) {
+      absl::StrAppend(&what, " (a key or [table] is given twice)");
+    }
+    return absl::InvalidArgumentError(absl::StrCat(source, ", line ", error.source().begin.line,
+                                                   " column ", error.source().begin.column, ": ",
+                                                   what));
+  }
+  std::vector<TomlSetting> settings;
+  absl::Status collected = Collect(document, "", source, &settings);
+  if (!collected.ok()) return collected;
+  std::stable_sort(settings.begin(), settings.end(),
+                   [](const TomlSetting& a, const TomlSetting& b) { return a.line < b.line; });
+  return settings;
+}
+
+}  // namespace plantmesh::common
