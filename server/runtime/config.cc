@@ -25,6 +25,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "plantmesh/common/toml_settings.h"
+#include "server/runtime/pg_url.h"
 #include "server/runtime/service_module.h"
 #include "server/runtime/spiffe_id.h"
 #include "server/runtime/tls.h"
@@ -185,6 +186,11 @@ bool Readable(const std::string& path) { return access(path.c_str(), R_OK) == 0;
 
 absl::Status Validate(const ServerConfig& config) {
   std::vector<std::string> problems;
+  // Before any connection: a string libpq cannot read would be quoted, password and all,
+  // in the connection's error (outside testing), and name a default address.
+  if (absl::Status url = CheckPostgresUrl(config.postgres_url); !url.ok()) {
+    problems.push_back(std::string(url.message()));
+  }
   std::string host;
   int port = 0;
   if (!SplitHostPort(config.listen, &host, &port)) {

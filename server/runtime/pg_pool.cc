@@ -21,6 +21,7 @@
 #include "absl/strings/strip.h"
 #include "server/runtime/errors.h"
 #include "server/runtime/pg_stall_watchdog.h"
+#include "server/runtime/pg_url.h"
 #include "spdlog/spdlog.h"
 
 namespace plantmesh::runtime {
@@ -45,12 +46,10 @@ std::map<std::string, std::string> ConnectionSettings(const std::string& url) {
   return settings;
 }
 
-// Where a connection string points and the password it carries (so that the password
-// can be kept out of messages). Several hosts are reported as written.
+// Where a connection string points. Several hosts are reported as written.
 struct ServerAddress {
   std::string host = "localhost";
   std::string port = "5432";
-  std::string password;
 };
 
 ServerAddress ParseServerAddress(const std::string& url) {
@@ -60,7 +59,6 @@ ServerAddress ParseServerAddress(const std::string& url) {
     if (auto it = settings.find(key); it != settings.end()) address.host = it->second;
   }
   if (auto it = settings.find("port"); it != settings.end()) address.port = it->second;
-  if (auto it = settings.find("password"); it != settings.end()) address.password = it->second;
   return address;
 }
 
@@ -115,8 +113,7 @@ absl::StatusOr<std::unique_ptr<pqxx::connection>> OpenConnection(const PgPoolOpt
   } catch (const pqxx::broken_connection& e) {
     ServerAddress address = ParseServerAddress(options.url);
     std::string reason = PrimaryMessage(e.what());
-    if (!address.password.empty())
-      reason = absl::StrReplaceAll(reason, {{address.password, "***"}});
+    reason = WithoutPassword(options.url, reason);
     return DependencyUnavailable("PostgreSQL",
                                  absl::StrCat("cannot connect to PostgreSQL at ", address.host, ":",
                                               address.port, ": ", reason));

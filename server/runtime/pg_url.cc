@@ -1,0 +1,78 @@
+#include "server/runtime/pg_url.h"
+
+#include <libpq-fe.h>
+
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+
+namespace plantmesh::runtime {
+namespace {
+
+// The password as written in `url` (percent-encoded as it is in a URI), by a reading that
+// needs no valid string: libpq's own parse fails on exactly the strings it quotes.
+std::vector<std::string> PasswordsIn(const std::string& url) {
+  std::vector<std::string> passwords;
+  if (absl::StartsWith(url, "postgresql://") || absl::StartsWith(url, "postgres://")) {
+    const size_t start = url.find("://") + 3;
+    // The user information ends at the last '@' before the path: a password may hold
+    // '/' or '@' unencoded, which libpq refuses but still quotes.
+    const size_t at = url.rfind('@');
+    if (at != std::string::npos && at > start) {
+      const std::string userinfo = url.substr(start, at - start);
+      if (size_t colon = userinfo.find(':'); colon != std::string::npos) {
+        passwords.push_back(userinfo.substr(colon + 1));
+      }
+    }
+  }
+  // key=value pairs, and a URI's ?password= parameter.
+  for (const char* key : {"password=", "password ="}) {
+    for (size_t at = url.find(key); at != std::string::npos; at = url.find(key, at + 1)) {
+      size_t value = at + std::string(key).size();
+      while (value < url.size() && url[value] == ' ') ++value;
+      size_t end = value;
+      if (value < url.size() && url[value] == '\'') {
+        end = url.find('\'', value + 1);
+        end = end == std::string::npos ? url.size() : end + 1;
+      } else {
+        while (end < url.size() && url[end] != ' ' && url[end] != '&') ++end;
+      }
+      passwords.push_back(url.substr(value, end - value));
+    }
+  }
+  return passwords;
+}
+
+}  // namespace
+
+std::string WithoutPassword(const std::string& url, std::string text) {
+  for (std::string password : PasswordsIn(url)) {
+    if (absl::StartsWith(password, "'") && absl::EndsWith(password, "'") && password.size() > 1) {
+      text = absl::StrReplaceAll(text, {{password, "***"}});
+      password = password.substr(1, password.size() - 2);
+    }
+    if (!password.empty()) text = absl::StrReplaceAll(text, {{password, "***"}});
+  }
+  return text;
+}
+
+absl::Status CheckPostgresUrl(const std::string& url) {
+  char* error = nullptr;
+  PQconninfoOption* options = PQconninfoParse(url.c_str(), &error);
+  if (options != nullptr) {
+    PQconninfoFree(options);
+    return absl::OkStatus();
+  }
+  std::string reason = error != nullptr ? error : "out of memory";
+  PQfreemem(error);
+  return absl::InvalidArgumentError(absl::StrCat(
+      "postgres-url: not a libpq connection string (postgresql://USER:PASSWORD@HOST:PORT/DB, "
+      "with '%', '@', '/' and ':' in the password written %25, %40, %2F and %3A, or "
+      "key=value pairs): ",
+      WithoutPassword(url, std::string(absl::StripAsciiWhitespace(reason)))));
+}
+
+}  // namespace plantmesh::runtime

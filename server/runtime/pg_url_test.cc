@@ -1,0 +1,43 @@
+#include "server/runtime/pg_url.h"
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace plantmesh::runtime {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+// Outside testing: libpq quoted these strings, password and all, in the error the server
+// logged (and named localhost:5432, its default, as the server it could not reach).
+TEST(PgUrlTest, AStringLibpqCannotReadIsRefusedWithoutItsPassword) {
+  for (const char* url : {"postgresql://plantmesh:S3CRETPW@[db1.plant/plantmesh",
+                          "postgresql://plantmesh:S3CRET%PW@db1.plant:5432/plantmesh",
+                          "postgres://u:S3CRET/PW@db1:5432/x?sslmode=verify-full&bad",
+                          "host=db1 password='S3CRET PW' dbname", "host=db1 password=S3CRETPW x"}) {
+    const absl::Status status = CheckPostgresUrl(url);
+    ASSERT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << url;
+    EXPECT_THAT(status.message(), HasSubstr("postgres-url: not a libpq connection string"));
+    EXPECT_THAT(status.message(), Not(HasSubstr("S3CRET"))) << status;
+  }
+}
+
+TEST(PgUrlTest, ValidStringsPass) {
+  for (const char* url : {"", "postgresql://plantmesh@127.0.0.1:5432/plantmesh",
+                          "postgresql://u:p%23w@db/x?sslmode=require",
+                          "host=127.0.0.1 port=5432 password='a b#c' dbname=plantmesh"}) {
+    EXPECT_TRUE(CheckPostgresUrl(url).ok()) << url << ": " << CheckPostgresUrl(url);
+  }
+}
+
+TEST(PgUrlTest, WithoutPasswordHidesItInEveryForm) {
+  EXPECT_EQ(WithoutPassword("postgresql://u:pw%41@h/db", "bad token pw%41 here"),
+            "bad token *** here");
+  EXPECT_EQ(WithoutPassword("host=h password='a b' x=1", "'a b' and a b"), "*** and ***");
+  EXPECT_EQ(WithoutPassword("postgresql://h/db?password=sec&x=1", "sec"), "***");
+  EXPECT_EQ(WithoutPassword("postgresql://u@h/db", "nothing to hide"), "nothing to hide");
+}
+
+}  // namespace
+}  // namespace plantmesh::runtime
