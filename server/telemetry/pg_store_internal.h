@@ -80,7 +80,7 @@ absl::Status LockGroupTrackers(PGconn* conn, const std::vector<Batch>& batches,
                                const std::vector<BatchOutcome>& outcomes, const StateItems& items,
                                std::set<std::string> pending);
 absl::Status AdvanceStates(PGconn* conn, const Batch& batch, const std::vector<int>& accepted,
-                           const StateItems& items, std::set<std::string>* pending);
+                           const StateItems& items, std::set<std::string>* pending, absl::Time now);
 // Records the state inputs an update of the machine withdrew in its tracker, in the
 // update's transaction.
 absl::Status RecordWithdrawnInputs(pqxx::work& tx, const std::string& machine_id,

@@ -328,9 +328,10 @@ std::vector<std::pair<std::string, std::string>> StateIngestStatements() {
 // transaction. A batch without state samples of machines with nothing pending costs
 // nothing here.
 absl::Status AdvanceStates(PGconn* conn, const Batch& batch, const std::vector<int>& accepted,
-                           const StateItems& items, std::set<std::string>* pending) {
-  return AdvanceMachines(conn, MachineBatches(batch.samples, accepted, items, *pending), pending,
-                         std::nullopt)
+                           const StateItems& items, std::set<std::string>* pending,
+                           absl::Time now) {
+  return AdvanceMachines(conn, MachineBatches(batch.samples, accepted, items, *pending, now),
+                         pending, std::nullopt)
       .status();
 }
 

@@ -57,20 +57,22 @@ StateItems StateItemsOf(const Catalog& catalog) {
 std::map<std::string, MachineBatch> MachineBatches(const std::vector<Sample>& samples,
                                                    const std::vector<int>& accepted,
                                                    const StateItems& items,
-                                                   const std::set<std::string>& pending) {
+                                                   const std::set<std::string>& pending,
+                                                   absl::Time now) {
   std::map<std::string, MachineBatch> out;
   std::map<std::string, absl::Time> newest;
   for (int i : accepted) {
     const Sample& s = samples[static_cast<size_t>(i)];
     if (!s.time) continue;
+    const absl::Time time = std::min(*s.time, now);
     absl::Time& n = newest.try_emplace(s.machine_id, absl::InfinitePast()).first->second;
-    n = std::max(n, *s.time);
+    n = std::max(n, time);
     auto machine = items.find(s.machine_id);
     if (machine == items.end()) continue;
     auto item = machine->second.find(s.data_item_id);
     if (item == machine->second.end()) continue;
     out[s.machine_id].observations.push_back(
-        StateObservation{*s.time, item->second, s.data_item_id, ObservedValueOf(s)});
+        StateObservation{time, item->second, s.data_item_id, ObservedValueOf(s)});
   }
   for (const std::string& m : pending) {
     if (newest.count(m) != 0) out.try_emplace(m);

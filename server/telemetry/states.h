@@ -56,11 +56,16 @@ struct MachineBatch {
 
 // The machines whose tracker the batch moves: those with an accepted state sample, and
 // those of `pending` (trackers with a change not yet settled) with any accepted sample.
-// Other machines are not touched (they pay nothing).
+// Other machines are not touched (they pay nothing). Times after `now` (the server's
+// clock: a source whose clock runs ahead, within max-future-skew-seconds) count as `now`:
+// a tracker never passes the present, where it would take every other source's state
+// change until then as too late (outside testing: an I/O module 200 s fast hid the CNC's
+// feed hold for 200 s, and the settled timeline kept it as running).
 std::map<std::string, MachineBatch> MachineBatches(const std::vector<Sample>& samples,
                                                    const std::vector<int>& accepted,
                                                    const StateItems& items,
-                                                   const std::set<std::string>& pending);
+                                                   const std::set<std::string>& pending,
+                                                   absl::Time now);
 
 // True when the tracker's state at last_time differs from its settled state (the next
 // advance of time settles a change: closes an interval, maybe a downtime event) or it has

@@ -90,7 +90,7 @@ TEST(StatesTest, OnlyMachinesWithStateSamplesOrAPendingChangeAreMoved) {
                                        At("D", "Xact", 60, ValueKind::kText, "ACTIVE")};
   // Sample 5 (machine D) was rejected.
   std::map<std::string, MachineBatch> moved =
-      MachineBatches(samples, {0, 1, 2, 3, 4}, items, {"C", "D"});
+      MachineBatches(samples, {0, 1, 2, 3, 4}, items, {"C", "D"}, T(1000));
   ASSERT_EQ(moved.size(), 2u);  // A (state samples), C (pending); not B, not D
   const MachineBatch& a = moved.at("A");
   ASSERT_EQ(a.observations.size(), 2u);
@@ -98,6 +98,32 @@ TEST(StatesTest, OnlyMachinesWithStateSamplesOrAPendingChangeAreMoved) {
   EXPECT_EQ(a.newest, T(30));                // any item of the machine
   EXPECT_TRUE(moved.at("C").observations.empty());
   EXPECT_EQ(moved.at("C").newest, T(50));
+}
+
+// Outside testing: an I/O module whose clock ran 200 s ahead (within the allowed skew)
+// moved the machine's tracker 200 s into the future, so the CNC's feed hold in between
+// came "too late": no downtime for 200 s, and the settled timeline said running.
+TEST(StatesTest, SamplesFromAClockAheadOfTheServersCountAsNow) {
+  const StateItems items = {{"A", {{"Xact", StateInput::kExecution}}}};
+  const std::vector<Sample> samples = {At("A", "S1", 300, ValueKind::kNumber),
+                                       At("A", "Xact", 250, ValueKind::kText, "ACTIVE"),
+                                       At("A", "Xact", 50, ValueKind::kText, "READY")};
+  const MachineBatch a = MachineBatches(samples, {0, 1, 2}, items, {}, T(100)).at("A");
+  EXPECT_EQ(a.newest, T(100));
+  ASSERT_EQ(a.observations.size(), 2u);
+  EXPECT_EQ(a.observations[0].time, T(50));
+  EXPECT_EQ(a.observations[1].time, T(100));  // observed, at the latest, now
+
+  // The tracker stays at now: a later sample of the present is not too late.
+  StateChanges changes;
+  const TrackerState state = AdvanceTracker(TrackerState{}, a, &changes);
+  EXPECT_EQ(state.last_time, T(100));
+  MachineBatch next;
+  next.observations = {{T(150), StateInput::kExecution, "Xact", std::string("FEED_HOLD")}};
+  next.newest = T(150);
+  const TrackerState after = AdvanceTracker(state, next, &changes);
+  EXPECT_EQ(after.last_time, T(150));
+  EXPECT_EQ(MachineStateTracker(after).Derive(), MachineState::kStopped);
 }
 
 TEST(StatesTest, AdvanceSettlesUpToTheNewestSampleAndPendingSaysWhatIsLeft) {

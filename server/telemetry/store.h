@@ -44,7 +44,9 @@ struct ChangeContext {
 // batches unaudited). `audit` null: none.
 struct IngestAudit {
   runtime::ChangeAudit* audit = nullptr;
-  absl::Time now;
+  // The service's clock at the commit: the audit row's time, and the present no machine
+  // state tracker passes (states.h MachineBatches).
+  absl::Time now = absl::InfiniteFuture();
 };
 
 // Decides a machine change from the current, locked machine.

@@ -129,7 +129,7 @@ absl::StatusOr<std::vector<BatchOutcome>> FakeTelemetryStore::IngestBatches(
   std::vector<BatchOutcome> outcomes;
   bool stored_new = false;
   for (const Batch& batch : batches) {
-    outcomes.push_back(IngestLocked(batch, judge));
+    outcomes.push_back(IngestLocked(batch, judge, audit.now));
     if (!outcomes.back().refusal.ok()) break;
     stored_new = stored_new || !outcomes.back().duplicate;
   }
@@ -140,7 +140,8 @@ absl::StatusOr<std::vector<BatchOutcome>> FakeTelemetryStore::IngestBatches(
   return outcomes;
 }
 
-BatchOutcome FakeTelemetryStore::IngestLocked(const Batch& batch, const BatchJudge& judge) {
+BatchOutcome FakeTelemetryStore::IngestLocked(const Batch& batch, const BatchJudge& judge,
+                                              absl::Time now) {
   BatchOutcome outcome;
   WriterRecord& writer = writers_[batch.writer_id];
   if (absl::Status owner = JudgeOwner(writer, batch.writer_id, batch.caller); !owner.ok()) {
@@ -183,7 +184,7 @@ BatchOutcome FakeTelemetryStore::IngestLocked(const Batch& batch, const BatchJud
     }
   }
   outcome.batch_id = batch_id;
-  AdvanceStates(batch, outcome.verdict.accepted);
+  AdvanceStates(batch, outcome.verdict.accepted, now);
   return outcome;
 }
 
@@ -288,7 +289,8 @@ std::vector<runtime::OutboxEvent> FakeTelemetryStore::Events() {
 
 // ---- Machine states ----
 
-void FakeTelemetryStore::AdvanceStates(const Batch& batch, const std::vector<int>& accepted) {
+void FakeTelemetryStore::AdvanceStates(const Batch& batch, const std::vector<int>& accepted,
+                                       absl::Time now) {
   StateItems items;
   std::set<std::string> pending;
   for (int i : accepted) {
@@ -303,7 +305,8 @@ void FakeTelemetryStore::AdvanceStates(const Batch& batch, const std::vector<int
     auto tracker = trackers_.find(id);
     if (tracker != trackers_.end() && TrackerPending(tracker->second)) pending.insert(id);
   }
-  for (const auto& [machine, moved] : MachineBatches(batch.samples, accepted, items, pending)) {
+  for (const auto& [machine, moved] :
+       MachineBatches(batch.samples, accepted, items, pending, now)) {
     MoveTracker(machine, moved);
   }
 }
