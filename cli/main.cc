@@ -259,7 +259,12 @@ int Main(int argc, char** argv) {
   // A call Ctrl-C cancelled ends as the help says (outside testing: a one-shot call to a
   // server that did not answer exited 11, "CANCELLED").
   if (status.code() == absl::StatusCode::kCancelled && canceller.interrupted().load()) {
-    std::cerr << "plantctl: interrupted\n";
+    std::cerr << "plantctl: interrupted"
+              << (binding->to_file.empty()
+                      ? ""
+                      : absl::StrCat("; nothing was written to ", binding->to_file))
+              << "\n"
+              << RerunHint(*binding->command, **request, status);
     return kExitInterrupted;
   }
   if (IsLocalFailure(status) || IsUsageFailure(status)) {

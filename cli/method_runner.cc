@@ -280,13 +280,18 @@ class FileSink {
 
 // How a call ended: its one response (when it had one and was not streamed) printed, the
 // file written or discarded; a call the user interrupted is OK.
+// `printed_stream`: a server stream printed as it arrived, which Ctrl-C ends as it should
+// (what was printed stands). Any other call Ctrl-C cancelled is CANCELLED (outside
+// testing: a one-shot call, a create among them, exited 0 without a word, and a
+// download to a file wrote nothing).
 absl::Status Finished(const grpc::Status& status, const Message* response,
-                      const RunEnvironment& env, FileSink* sink) {
+                      const RunEnvironment& env, FileSink* sink, bool printed_stream) {
   if (!status.ok()) {
     if (sink != nullptr) sink->Discard();
     if (status.error_code() == grpc::StatusCode::CANCELLED && env.interrupted != nullptr &&
         env.interrupted->load()) {
-      return absl::OkStatus();
+      return printed_stream && sink == nullptr ? absl::OkStatus()
+                                               : absl::CancelledError("interrupted");
     }
     return sdk::FromGrpcStatus(status, /*mutual_tls=*/!env.options.insecure);
   }
@@ -355,7 +360,8 @@ absl::Status RunMethod(const MethodBinding& binding, const ContractCatalog& cata
     std::unique_ptr<Message> response = catalog.NewMessage(command.method->output_type());
     bool received = false;
     const grpc::Status status = CallUnary(command, request, env, response.get(), &received);
-    return Finished(status, received ? response.get() : nullptr, env, sink.get());
+    return Finished(status, received ? response.get() : nullptr, env, sink.get(),
+                    /*printed_stream=*/false);
   }
 
   grpc::ClientContext context;
@@ -392,7 +398,8 @@ absl::Status RunMethod(const MethodBinding& binding, const ContractCatalog& cata
   } else {
     received = call.Read(response.get());
   }
-  return Finished(call.Finish(), received ? response.get() : nullptr, env, sink.get());
+  return Finished(call.Finish(), received ? response.get() : nullptr, env, sink.get(),
+                  server_streams);
 }
 
 }  // namespace plantmesh::cli

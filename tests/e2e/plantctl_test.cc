@@ -3,6 +3,7 @@
 // config file per user.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -25,6 +26,7 @@
 #include "plantmesh/telemetry/v1/telemetry_service.pm_client.h"
 #include "tests/e2e/shared_mesh_test.h"
 #include "tests/support/child_process.h"
+#include "tests/support/loopback.h"
 #include "tests/support/poll.h"
 
 #ifndef PLANTCTL_BIN
@@ -1167,6 +1169,54 @@ TEST_F(PlantctlTest, CtrlCStopsAnImportWaitingForStandardInput) {
   EXPECT_EQ(*code, 130);
   EXPECT_THAT(testing::internal::ReadFileOrEmpty(run.err),
               HasSubstr("plantctl: interrupted; nothing was stored"));
+}
+
+// Outside testing: Ctrl-C during a one-shot call to a server that did not answer (a hung
+// server, a black-holed link) exited 0 without a word, for a create too: the next
+// command of `create-defect && …` ran, and no rerun hint was given.
+TEST_F(PlantctlTest, CtrlCDuringAOneShotCallExits130WithTheRerunHint) {
+  int port = 0;
+  const int silent = testing::ListenOnLoopback(&port);  // accepts, never answers
+  ASSERT_GE(silent, 0) << std::strerror(errno);
+  std::vector<std::string> argv = PlantctlArgv("otto", {"defect",
+                                                        "create-defect",
+                                                        "--defect.vin",
+                                                        "VIN-CTRL-C",
+                                                        "--defect.model",
+                                                        "M",
+                                                        "--defect.zone",
+                                                        "PAINT",
+                                                        "--defect.station",
+                                                        "S",
+                                                        "--defect.category_code",
+                                                        "PAINT-SCRATCH",
+                                                        "--defect.severity",
+                                                        "minor",
+                                                        "--defect.shift",
+                                                        "2026-11-21/A",
+                                                        "--defect.description",
+                                                        "d",
+                                                        "--request_id",
+                                                        "c0ffee00-0000-4000-8000-000000000001"});
+  argv[2] = absl::StrCat("127.0.0.1:", port);  // --endpoint's value
+  Background run = StartInBackground(argv, {});
+  int connection = -1;
+  ASSERT_TRUE(testing::PollUntil(
+      [&] {
+        connection = ::accept4(silent, nullptr, nullptr, SOCK_NONBLOCK);
+        return connection >= 0;
+      },
+      absl::Seconds(30)))
+      << "plantctl never connected: " << testing::internal::ReadFileOrEmpty(run.err);
+  ASSERT_EQ(::kill(run.pid, SIGINT), 0);
+  absl::StatusOr<int> code = testing::internal::WaitForExit(run.pid, absl::Seconds(20));
+  ::close(connection);
+  ::close(silent);
+  ASSERT_TRUE(code.ok()) << "plantctl went on after Ctrl-C";
+  EXPECT_EQ(*code, 130);
+  const std::string err = testing::internal::ReadFileOrEmpty(run.err);
+  EXPECT_THAT(err, HasSubstr("plantctl: interrupted"));
+  EXPECT_THAT(err, HasSubstr("--request_id c0ffee00-0000-4000-8000-000000000001"));
 }
 
 TEST_F(PlantctlTest, ImportDemandFromCsvIsAtomicAndHarmlessTwice) {
