@@ -102,7 +102,15 @@ absl::Status PkiCommands::RunIssue(std::ostream& out) const {
     PM_RETURN_IF_ERROR(pki::BindRoles(bindings, issued.identity, roles_));
     out << "# roles " << absl::StrJoin(roles_, ",") << " bound in " << bindings << "\n";
   }
-  out << "# " << issued.cert_file << " " << issued.key_file << "\n" << issued.identity << "\n";
+  out << "# " << issued.cert_file << " " << issued.key_file << "\n";
+  // Outside testing: a service certificate without names was put in front of a server,
+  // and every client refused it as expired or of another CA. (The identity stays the
+  // last line, for scripts.)
+  if (!options.server && kind_ == "service") {
+    out << "# a client certificate (the service's identity when it calls others): no server "
+           "can serve it; give --dns or --ip for one a server can\n";
+  }
+  out << issued.identity << "\n";
   return absl::OkStatus();
 }
 

@@ -212,8 +212,8 @@ absl::Status Serve(const runtime::ServerConfig& config) {
   if (pool != nullptr) {
     dependencies.push_back(runtime::WithUpMetric(
         runtime::PostgresProbe(config.postgres_url), &metrics, "plantmesh_postgres_up",
-        "1 when PostgreSQL answered the last health probe (SELECT 1 on a connection of its own, "
-        "every second, within 2 s), else 0."));
+        "1 when PostgreSQL answered the last health probe and takes writes (SHOW "
+        "transaction_read_only on a connection of its own, every second, within 2 s), else 0."));
   }
   if (relay != nullptr) dependencies.push_back(runtime::RedisProbe(relay.get()));
   PM_ASSIGN_OR_RETURN(

@@ -554,6 +554,9 @@ absl::StatusOr<ServerConfig> LoadServerConfig(
   }
 
   config.drain_timeout = absl::Seconds(drain_seconds);
+  // Blanks around a name are no part of it (outside testing: PLANTMESH_SERVICES='defect,
+  // planning' was refused as "unknown service ' planning'").
+  for (std::string& name : config.services) absl::StripAsciiWhitespace(&name);
   config.services.erase(std::remove(config.services.begin(), config.services.end(), ""),
                         config.services.end());
   std::vector<std::string> problems;

@@ -331,6 +331,10 @@ TEST_F(ConfigTest, ServicesListOnCommandLine) {
   absl::StatusOr<ServerConfig> config = Load({"--insecure", "--services", "defect,planning"});
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->services, (std::vector<std::string>{"defect", "planning"}));
+  // Outside testing: the blank after the comma was part of the second name.
+  config = Load({"--insecure", "--services", "defect, planning "});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->services, (std::vector<std::string>{"defect", "planning"}));
 }
 
 // Two services that both name a key `limit`: each has its own section.

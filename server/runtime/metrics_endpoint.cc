@@ -13,8 +13,15 @@
 namespace plantmesh::runtime {
 namespace {
 
-constexpr int kRequestThreads = 2;
-constexpr time_t kIoTimeoutSeconds = 5;
+// A connection holds a request thread from its accept to its close (httplib): idle
+// keep-alive connections and half-sent requests are let go soon, and there are threads
+// for several at once (outside testing: two idle connections, one being Prometheus's
+// own keep-alive, held both threads and stalled every scrape for 5 s; two that sent a
+// byte every 4 s stalled them for good).
+constexpr int kRequestThreads = 8;
+constexpr time_t kReadTimeoutSeconds = 2;  // per read
+constexpr time_t kKeepAliveSeconds = 1;    // an idle connection between requests
+constexpr time_t kWriteTimeoutSeconds = 5;
 constexpr size_t kMaxPayloadBytes = 4096;
 
 }  // namespace
@@ -42,11 +49,10 @@ absl::StatusOr<std::unique_ptr<MetricsEndpoint>> MetricsEndpoint::Start(
   std::unique_ptr<MetricsEndpoint> endpoint(new MetricsEndpoint());
   endpoint->state_ = std::make_unique<State>();
   httplib::Server& server = endpoint->state_->server;
-  // One scraper (Prometheus) at a time is the normal case; a second thread lets an
-  // operator's curl through during a slow scrape (httplib's default is 8 or more).
   server.new_task_queue = [] { return new httplib::ThreadPool(kRequestThreads); };
-  server.set_read_timeout(kIoTimeoutSeconds, 0);
-  server.set_write_timeout(kIoTimeoutSeconds, 0);
+  server.set_read_timeout(kReadTimeoutSeconds, 0);
+  server.set_keep_alive_timeout(kKeepAliveSeconds);
+  server.set_write_timeout(kWriteTimeoutSeconds, 0);
   server.set_payload_max_length(kMaxPayloadBytes);
   // httplib's default sets SO_REUSEPORT, which would let a second process share the
   // port and the scraper read either one. SO_REUSEADDR only: a restart binds at once.

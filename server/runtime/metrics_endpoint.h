@@ -16,8 +16,8 @@ namespace plantmesh::runtime {
 class MetricsEndpoint {
  public:
   // Listens on `listen` (HOST:PORT, [v6]:PORT; port 0 picks a free one) and serves
-  // `registry` (not owned; must outlive the endpoint) from a thread of its own, with two
-  // request threads. UNAVAILABLE when it cannot listen.
+  // `registry` (not owned; must outlive the endpoint) from a thread of its own, with
+  // eight request threads (one per open connection). UNAVAILABLE when it cannot listen.
   static absl::StatusOr<std::unique_ptr<MetricsEndpoint>> Start(const std::string& listen,
                                                                 const MetricsRegistry* registry);
   ~MetricsEndpoint();  // Stop()

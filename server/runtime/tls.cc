@@ -70,6 +70,17 @@ absl::Status CheckTlsFiles(const std::string& ca_file, const std::string& cert_f
           absl::StrCat("tls-cert: '", cert_file, "' ", *invalid, ": clients would refuse it"));
     }
   }
+  // A certificate made for clients only (extended key usage without serverAuth) is
+  // refused by every client, which then blames expiry or the CA (outside testing: one
+  // was served after a rotation, and `plantctl pki issue --kind service` without --dns
+  // or --ip writes such a certificate).
+  if (cert != nullptr && X509_check_purpose(cert.get(), X509_PURPOSE_SSL_SERVER, 0) != 1) {
+    problems.push_back(absl::StrCat(
+        "tls-cert: '", cert_file,
+        "' is not a TLS server certificate (its extended key usage lacks serverAuth, or its "
+        "key usage forbids it): clients would refuse it; issue one for the server's names "
+        "(plantctl pki issue --kind service --dns NAME or --ip ADDRESS)"));
+  }
   if (cert != nullptr && key != nullptr && X509_check_private_key(cert.get(), key.get()) != 1) {
     problems.push_back(absl::StrCat("tls-key: does not match tls-cert ('", key_file,
                                     "' is not the key of '", cert_file, "')"));

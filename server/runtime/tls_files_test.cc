@@ -96,11 +96,23 @@ TEST(StagedTlsFilesTest, ARotationThatFailsTheCheckKeepsTheLastGoodFiles) {
   EXPECT_FALSE((*files)->Refresh().ok());
   EXPECT_EQ(ReadFile(staged.key), good_key);
 
-  // A good pair again (the client's certificate and key): staged.
+  // A client's pair (extended key usage clientAuth only) is no server's: refused
+  // (outside testing: it was served, and every client refused it).
   WriteFile(configured.cert, ReadFile(other->cert_file));
+  WriteFile(configured.key, ReadFile(other->key_file));
+  refused = (*files)->Refresh();
+  EXPECT_THAT(std::string(refused.message()), HasSubstr("is not a TLS server certificate"));
+  EXPECT_EQ(ReadFile(staged.key), good_key);
+
+  // A good pair again (another server certificate): staged.
+  absl::StatusOr<pki::IssuedCertificate> next =
+      IssueServerCertificate(**pki, dir + "/next", absl::Now() - absl::Hours(1), absl::Hours(24));
+  ASSERT_TRUE(next.ok()) << next.status();
+  WriteFile(configured.cert, ReadFile(next->cert_file));
+  WriteFile(configured.key, ReadFile(next->key_file));
   ASSERT_TRUE((*files)->Refresh().ok());
-  EXPECT_EQ(ReadFile(staged.cert), ReadFile(other->cert_file));
-  EXPECT_EQ(ReadFile(staged.key), ReadFile(other->key_file));
+  EXPECT_EQ(ReadFile(staged.cert), ReadFile(next->cert_file));
+  EXPECT_EQ(ReadFile(staged.key), ReadFile(next->key_file));
 
   // An expired certificate is refused too (outside testing: a server started on one
   // without a word, and clients were told it had refused theirs).
@@ -112,7 +124,7 @@ TEST(StagedTlsFilesTest, ARotationThatFailsTheCheckKeepsTheLastGoodFiles) {
   refused = (*files)->Refresh();
   EXPECT_THAT(std::string(refused.message()),
               HasSubstr("tls-cert: '" + configured.cert + "' expired on "));
-  EXPECT_EQ(ReadFile(staged.key), ReadFile(other->key_file));
+  EXPECT_EQ(ReadFile(staged.key), ReadFile(next->key_file));
 
   // At start, a bad set is refused as the configuration's error.
   WriteFile(configured.key, good_key);

@@ -142,6 +142,10 @@ void CheckMachine(const Machine& machine, const std::string& prefix,
     return;
   }
   std::set<std::string> seen;
+  // The first item of each type a machine's state is derived from: one is the state's
+  // (outside testing: a two-path lathe's two EXECUTION items took turns, the newest of
+  // either deciding, and its utilization was wrong without a word).
+  std::map<int, size_t> state_item_at;
   for (size_t i = 0; i < machine.data_items.size(); ++i) {
     const DataItem& item = machine.data_items[i];
     const std::string at = absl::StrCat(prefix, "data_items[", i, "].");
@@ -166,6 +170,18 @@ void CheckMachine(const Machine& machine, const std::string& prefix,
                      absl::StrCat("data items of this type are ", CategoryName(*expected),
                                   " in MTConnect, not ", CategoryName(item.category),
                                   " (DATA_ITEM_TYPE_OTHER takes any category)"));
+    }
+    if (item.type == kTypeExecution || item.type == kTypeAvailability ||
+        item.type == kTypeEmergencyStop) {
+      const auto [first, inserted] = state_item_at.try_emplace(item.type, i);
+      if (!inserted) {
+        violations.Add(at + "type",
+                       absl::StrCat("a machine has one data item of this type (", prefix,
+                                    "data_items[", first->second,
+                                    "] is it): its state is derived from that one; give the "
+                                    "others DATA_ITEM_TYPE_OTHER (e.g. each further path of a "
+                                    "multi-path controller)"));
+      }
     }
   }
 }

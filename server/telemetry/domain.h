@@ -151,6 +151,10 @@ struct Rejection {
 // machine the batch names. A machine absent here is unknown.
 // DataItemType PART_COUNT: its samples are counts (JudgeSample, PartCount).
 inline constexpr int kTypePartCount = 4;
+// DataItemType numbers a machine's state is derived from (states.h): one item each.
+inline constexpr int kTypeExecution = 2;
+inline constexpr int kTypeAvailability = 3;
+inline constexpr int kTypeEmergencyStop = 12;
 // The largest part count: every whole number up to 2^53 is exact in a double.
 inline constexpr double kMaxPartCount = 9007199254740992.0;
 

@@ -298,8 +298,24 @@ TEST(CheckMachineTest, NamesEachBrokenDataItemField) {
   runtime::Violations v;
   CheckMachine(m, "machine.", {true, true, true, true, false}, v);
   EXPECT_THAT(Fields(v), ElementsAre("machine.ideal_cycle_time", "machine.data_items[2].id",
-                                     "machine.data_items[3].id", "machine.data_items[3].category",
-                                     "machine.data_items[3].type", "machine.data_items[4].type"));
+                                     "machine.data_items[2].type", "machine.data_items[3].id",
+                                     "machine.data_items[3].category", "machine.data_items[3].type",
+                                     "machine.data_items[4].type"));
+}
+
+// Outside testing: a two-path lathe registered an EXECUTION item per path; the newest of
+// either decided the machine's state, and its utilization was wrong without a word.
+TEST(CheckMachineTest, OneDataItemEachOfTheTypesTheStateIsDerivedFrom) {
+  Machine m = Cnc();  // Xact: EXECUTION
+  m.data_items.push_back({"path2_execution", "", Category::kEvent, 2, "", ""});
+  m.data_items.push_back({"avail", "", Category::kEvent, 3, "", ""});
+  m.data_items.push_back({"avail2", "", Category::kEvent, 3, "", ""});
+  m.data_items.push_back({"path2_other", "", Category::kEvent, 1, "", ""});  // OTHER: fine
+  runtime::Violations v;
+  CheckMachine(m, "machine.", std::vector<bool>(m.data_items.size(), true), v);
+  EXPECT_THAT(Fields(v), ElementsAre("machine.data_items[2].type", "machine.data_items[4].type"));
+  EXPECT_THAT(v.items()[0].description, HasSubstr("machine.data_items[0] is it"));
+  EXPECT_THAT(v.items()[0].description, HasSubstr("DATA_ITEM_TYPE_OTHER"));
 }
 
 // Outside testing: a SAMPLE of type EXECUTION was taken (its states could never be sent),
@@ -313,9 +329,9 @@ TEST(CheckMachineTest, CategoryFollowsTheTypeAndCycleTimeIsWholeMicroseconds) {
   m.ideal_cycle_time = absl::Nanoseconds(1);
   runtime::Violations v;
   CheckMachine(m, "machine.", std::vector<bool>(m.data_items.size(), true), v);
-  EXPECT_THAT(Fields(v),
-              ElementsAre("machine.ideal_cycle_time", "machine.data_items[2].category",
-                          "machine.data_items[3].category", "machine.data_items[4].category"));
+  EXPECT_THAT(Fields(v), ElementsAre("machine.ideal_cycle_time", "machine.data_items[2].category",
+                                     "machine.data_items[2].type", "machine.data_items[3].category",
+                                     "machine.data_items[4].category"));
   EXPECT_THAT(v.items()[1].description, HasSubstr("EVENT in MTConnect, not SAMPLE"));
   m.data_items.erase(m.data_items.begin() + 2, m.data_items.begin() + 5);  // the OTHER stays
   m.ideal_cycle_time = absl::Seconds(42) + absl::Microseconds(5);

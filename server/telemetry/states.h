@@ -27,10 +27,7 @@
 
 namespace plantmesh::telemetry {
 
-// DataItemType numbers the states and part counts are derived from.
-inline constexpr int kTypeExecution = 2;
-inline constexpr int kTypeAvailability = 3;  // kTypePartCount: domain.h
-inline constexpr int kTypeEmergencyStop = 12;
+// DataItemType numbers the states and part counts are derived from: domain.h.
 
 // What a data item feeds: EXECUTION, AVAILABILITY and EMERGENCY_STOP by type, every
 // CONDITION item by category; nullopt: nothing.
