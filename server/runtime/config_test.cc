@@ -152,8 +152,11 @@ TEST_F(ConfigTest, UnusableTlsFilesAreRefusedAtStartup) {
   EXPECT_THAT(config.status().message(), HasSubstr("tls-key: does not match tls-cert"));
   EXPECT_THAT(config.status().message(), Not(HasSubstr("tls-ca")));
 
-  // Any other certificate-and-key pair of the CA is fine.
-  EXPECT_TRUE(load(ca, other->cert_file, other->key_file).ok());
+  // A client's pair of the CA is no server's: clients would refuse it (outside testing:
+  // one was served, and every client blamed expiry or the CA).
+  config = load(ca, other->cert_file, other->key_file);
+  ASSERT_FALSE(config.ok());
+  EXPECT_THAT(config.status().message(), HasSubstr("is not a TLS server certificate"));
 }
 
 TEST_F(ConfigTest, UnknownKeyInFileIsAnErrorNamingIt) {

@@ -177,7 +177,9 @@ TEST(StagedTlsFilesTest, ARemovedStagingDirectoryIsMadeAgain) {
   ASSERT_TRUE((*files)->Refresh().ok());
   EXPECT_EQ(ReadFile(staged.key), ReadFile(configured.key));
   EXPECT_EQ(std::filesystem::status(dir).permissions(), std::filesystem::perms::owner_all);
-  absl::StatusOr<testing::TestPki::Client> other = (*pki)->IssueClient("other", {"operator"});
+  // Another server's pair (a client's is refused: no serverAuth).
+  absl::StatusOr<pki::IssuedCertificate> other = IssueServerCertificate(
+      **pki, (*pki)->dir() + "/other", absl::Now() - absl::Hours(1), absl::Hours(24));
   ASSERT_TRUE(other.ok()) << other.status();
   WriteFile(configured.cert, ReadFile(other->cert_file));
   WriteFile(configured.key, ReadFile(other->key_file));
@@ -213,7 +215,9 @@ TEST(StagedTlsFilesTest, AnUnusableTmpdirIsSaid) {
 TEST(StagedTlsFilesTest, GrpcReadsOneWholePairWhileTheFilesRotate) {
   absl::StatusOr<std::unique_ptr<testing::TestPki>> pki = testing::TestPki::Create();
   ASSERT_TRUE(pki.ok()) << pki.status();
-  absl::StatusOr<testing::TestPki::Client> other = (*pki)->IssueClient("other", {"operator"});
+  // Another server's pair (a client's is refused: no serverAuth).
+  absl::StatusOr<pki::IssuedCertificate> other = IssueServerCertificate(
+      **pki, (*pki)->dir() + "/other", absl::Now() - absl::Hours(1), absl::Hours(24));
   ASSERT_TRUE(other.ok()) << other.status();
   const std::pair<std::string, std::string> first = {ReadFile((*pki)->server_key()),
                                                      ReadFile((*pki)->server_cert())};
@@ -260,7 +264,9 @@ TEST(StagedTlsFilesTest, GrpcReadsOneWholePairWhileTheFilesRotate) {
 TEST(StagedTlsFilesTest, ASetReadWhileTheOperatorSwitchesItIsNotRefused) {
   absl::StatusOr<std::unique_ptr<testing::TestPki>> pki = testing::TestPki::Create();
   ASSERT_TRUE(pki.ok()) << pki.status();
-  absl::StatusOr<testing::TestPki::Client> other = (*pki)->IssueClient("other", {"operator"});
+  // Another server's pair (a client's is refused: no serverAuth).
+  absl::StatusOr<pki::IssuedCertificate> other = IssueServerCertificate(
+      **pki, (*pki)->dir() + "/other", absl::Now() - absl::Hours(1), absl::Hours(24));
   ASSERT_TRUE(other.ok()) << other.status();
   namespace fs = std::filesystem;
   const std::string dir = (*pki)->dir() + "/mounted";
@@ -357,7 +363,9 @@ TEST(StagedTlsFilesTest, FilesThatStayUnreadableAreRefusedAndARepeatedRefusalIsF
   ASSERT_TRUE((*files)->Refresh().ok());
   EXPECT_FALSE((*files)->refused());
 
-  absl::StatusOr<testing::TestPki::Client> other = (*pki)->IssueClient("other", {"operator"});
+  // Another server's pair (a client's is refused: no serverAuth).
+  absl::StatusOr<pki::IssuedCertificate> other = IssueServerCertificate(
+      **pki, (*pki)->dir() + "/other", absl::Now() - absl::Hours(1), absl::Hours(24));
   ASSERT_TRUE(other.ok()) << other.status();
   for (int round = 0; round < 2; ++round) {
     WriteFile(configured.key, ReadFile(other->key_file));  // not the certificate's

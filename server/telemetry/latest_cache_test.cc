@@ -123,7 +123,7 @@ class LatestCacheTest : public ::testing::Test {
       v1::DataItem* d = request.mutable_machine()->add_data_items();
       d->set_id(item);
       d->set_category(v1::DATA_ITEM_CATEGORY_EVENT);
-      d->set_type(v1::DATA_ITEM_TYPE_EXECUTION);
+      d->set_type(v1::DATA_ITEM_TYPE_OTHER);
     }
     v1::RegisterMachineResponse out;
     grpc::Status s = stub_->RegisterMachine(Context().get(), request, &out);
@@ -573,7 +573,7 @@ TEST_F(LatestCacheTest, RemovedDataItemDisappears) {
     v1::DataItem* d = update.mutable_machine()->add_data_items();
     d->set_id(id);
     d->set_category(v1::DATA_ITEM_CATEGORY_EVENT);
-    d->set_type(v1::DATA_ITEM_TYPE_EXECUTION);
+    d->set_type(v1::DATA_ITEM_TYPE_OTHER);
   }
   update.mutable_update_mask()->add_paths("data_items");
   v1::UpdateMachineResponse updated;

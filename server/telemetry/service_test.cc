@@ -179,7 +179,7 @@ TEST_F(TelemetryServiceTest, RegisterNamesEachWrongDataItemField) {
   grpc::Status s = Register(m, &out);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(FieldsOf(s), ElementsAre("machine.ideal_cycle_time", "machine.data_items[2].id",
-                                       "machine.data_items[3].id"));
+                                       "machine.data_items[2].type", "machine.data_items[3].id"));
   // A type number the contract does not declare: the runtime names it, as for every enum.
   odd->set_type(static_cast<v1::DataItemType>(999));
   s = Register(m, &out);

@@ -342,7 +342,7 @@ TEST_F(TelemetryTailTest, LargeCurrentValuesComeInMessagesOfAtMostOneMebibyte) {
       v1::DataItem* d = request.mutable_machine()->add_data_items();
       d->set_id(absl::StrFormat("program%03d", i));
       d->set_category(v1::DATA_ITEM_CATEGORY_EVENT);
-      d->set_type(v1::DATA_ITEM_TYPE_EXECUTION);
+      d->set_type(v1::DATA_ITEM_TYPE_OTHER);
     }
     absl::StatusOr<v1::RegisterMachineResponse> registered = ops.RegisterMachine(request);
     ASSERT_TRUE(registered.ok()) << Describe(registered.status());
