@@ -145,7 +145,7 @@ TEST(ProcessMetrics, TlsMetricsTellTheServedCertificateAndARefusedRotation) {
   EXPECT_EQ(Read(registry, "plantmesh_tls_handshake_failures_total"), 0);
 
   // A rotation to a certificate whose key is another's: refused, the old one served.
-  absl::StatusOr<testing::TestPki::Client> other = (*pki)->IssueClient("other", {"operator"});
+  absl::StatusOr<testing::TestPki::Client> other = (*pki)->IssueServer("other");
   ASSERT_TRUE(other.ok()) << other.status();
   std::filesystem::copy_file(other->cert_file, configured.cert,
                              std::filesystem::copy_options::overwrite_existing);

@@ -91,6 +91,21 @@ std::string TestPki::server_key() const { return state_->server.key_file; }
 std::string TestPki::role_bindings_file() const { return state_->dir + "/role-bindings.json"; }
 TestPki::Client TestPki::probe_client() const { return state_->probe; }
 
+absl::StatusOr<TestPki::Client> TestPki::IssueServer(const std::string& dir_name) {
+  pki::IssueOptions options;
+  options.ca_dir = ca_dir();
+  options.out_dir = absl::StrCat(state_->dir, "/", dir_name);
+  options.name = "plantmesh-server";
+  options.kind = "service";
+  options.trust_domain = kTrustDomain;
+  options.dns_names = {"localhost"};
+  options.ip_addresses = {"127.0.0.1"};
+  options.server = true;
+  absl::StatusOr<pki::IssuedCertificate> issued = pki::Issue(options);
+  if (!issued.ok()) return issued.status();
+  return Client{issued->cert_file, issued->key_file, issued->identity};
+}
+
 absl::StatusOr<TestPki::Client> TestPki::IssueClient(const std::string& name,
                                                      const std::vector<std::string>& roles) {
   pki::IssueOptions options;

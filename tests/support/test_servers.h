@@ -76,6 +76,9 @@ class TestPki {
     std::string key_file;
     std::string identity;
   };
+  // Issues another server certificate for 127.0.0.1/localhost, into <dir>/<dir_name>
+  // (a rotation's new pair: a client's is no server's).
+  absl::StatusOr<Client> IssueServer(const std::string& dir_name);
   // Issues user certificate <name> and binds it to `roles` in the role-binding file.
   absl::StatusOr<Client> IssueClient(const std::string& name,
                                      const std::vector<std::string>& roles);
