@@ -279,11 +279,10 @@ class FileSink {
 };
 
 // How a call ended: its one response (when it had one and was not streamed) printed, the
-// file written or discarded; a call the user interrupted is OK.
-// `printed_stream`: a server stream printed as it arrived, which Ctrl-C ends as it should
-// (what was printed stands). Any other call Ctrl-C cancelled is CANCELLED (outside
-// testing: a one-shot call, a create among them, exited 0 without a word, and a
-// download to a file wrote nothing).
+// file written or discarded. `printed_stream`: a server stream printed as it arrived,
+// which Ctrl-C ends as it should (OK: what was printed stands). Any other call Ctrl-C
+// cancelled is CANCELLED (outside testing: a one-shot call, a create among them, exited
+// 0 without a word, and a download to a file wrote nothing).
 absl::Status Finished(const grpc::Status& status, const Message* response,
                       const RunEnvironment& env, FileSink* sink, bool printed_stream) {
   if (!status.ok()) {

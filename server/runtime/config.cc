@@ -75,10 +75,9 @@ std::string EnvName(absl::string_view long_name) {
          absl::AsciiStrToUpper(absl::StrReplaceAll(long_name, {{"-", "_"}, {".", "_"}}));
 }
 
-// CLI11 2.1 maps a TOML `[section]` to a subcommand; ours are sections of the one
-// command. Flattened here: `key` under `[defect]` is the option `defect.key`.
-// The file read by toml++ (plantmesh/common/toml_settings.h), handed to CLI11 as options
-// named `<section>.<key>` (a service's section) or `<key>`.
+// The file as toml++ reads it (plantmesh/common/toml_settings.h), handed to CLI11 as
+// options: `key` under `[defect]` is the option `defect.key` (a service's section; CLI11
+// would take a section for a subcommand).
 class SectionedToml : public CLI::ConfigTOML {
  public:
   std::vector<CLI::ConfigItem> from_config(std::istream& input) const override {
