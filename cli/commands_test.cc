@@ -902,7 +902,7 @@ TEST(ConnectionFlagsTest, ConfigFileThenEnvironmentThenFlags) {
 
   // Outside testing: a `#` inside quotes cut the path, and the escapes `config init`
   // writes for a backslash or a quote were read back literally.
-  settings.options.ca_file = "/f/ha#sh/back\\slash \"quoted\"/ca.crt";
+  settings.options.ca_file = "/f/ha#sh/back\\slash \"quoted\"/tab\there/ca.crt";
   ASSERT_TRUE(WriteConfigFile(settings, dir + "/escaped.toml", /*overwrite=*/false).ok());
   ConnectionSettings escaped;
   ASSERT_TRUE(LoadDefaults(dir + "/escaped.toml", /*explicit_file=*/true, &escaped).ok());

@@ -12,6 +12,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "absl/time/time.h"
@@ -38,12 +39,20 @@ bool Truthy(absl::string_view text) {
   return lower == "1" || lower == "true" || lower == "yes" || lower == "on";
 }
 
-// TOML strings: a backslash and a quote need escaping.
+// TOML basic strings: a backslash and a quote escaped, and control characters as
+// \uXXXX (re-test: a path holding one was written raw, and plantctl refused its own file).
 std::string TomlString(absl::string_view text) {
   std::string out = "\"";
   for (char c : text) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
+    const unsigned char byte = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (byte < 0x20 || byte == 0x7F) {
+      out += absl::StrFormat("\\u%04X", byte);
+    } else {
+      out += c;
+    }
   }
   return out + "\"";
 }

@@ -109,6 +109,9 @@ absl::Status PkiCommands::RunIssue(std::ostream& out) const {
   if (!options.server && kind_ == "service") {
     out << "# a client certificate (the service's identity when it calls others): no server "
            "can serve it; give --dns or --ip for one a server can\n";
+  } else if (options.server && dns_.empty() && ips_.empty()) {
+    out << "# no --dns or --ip: the certificate names no host, so no client can check the "
+           "server's name against it\n";
   }
   out << issued.identity << "\n";
   return absl::OkStatus();

@@ -48,7 +48,16 @@ absl::Status Collect(const toml::table& table, const std::string& table_name,
     const std::string name = table_name.empty() ? key : absl::StrCat(table_name, ".", key);
     TomlSetting setting{table_name, key, {}, false, static_cast<int>(node.source().begin.line)};
     std::string text;
+    // A NUL (TOML's \u0000) ends the value wherever it is read as a C string (re-test:
+    // `dbname=plantmesh\u0000 sslmode=require` in postgres-url connected without TLS).
+    const auto holds_nul = [&](const toml::node& value) {
+      return AtLine(source, value.source(),
+                    absl::StrCat("'", name,
+                                 "': holds a NUL character (\\u0000), which no "
+                                 "setting can carry"));
+    };
     if (ScalarText(node, &text)) {
+      if (text.find('\0') != std::string::npos) return holds_nul(node);
       setting.values.push_back(std::move(text));
     } else if (const toml::array* array = node.as_array()) {
       setting.array = true;
@@ -57,6 +66,7 @@ absl::Status Collect(const toml::table& table, const std::string& table_name,
           return AtLine(source, element.source(),
                         absl::StrCat("'", name, "': an array of tables or arrays is no setting"));
         }
+        if (text.find('\0') != std::string::npos) return holds_nul(element);
         setting.values.push_back(text);
       }
     } else if (const toml::table* inner = node.as_table()) {

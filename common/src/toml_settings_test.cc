@@ -74,6 +74,12 @@ TEST(TomlSettingsTest, WhatAFlatConfigurationHasNoPlaceForIsRefusedNamingTheKey)
     ASSERT_EQ(settings.status().code(), absl::StatusCode::kInvalidArgument) << text;
     EXPECT_THAT(settings.status().message(), HasSubstr("'a")) << text;
   }
+  // Re-test: a NUL cut the value where it was read as a C string.
+  for (const char* text : {"a = \"db\\u0000 sslmode=require\"\n", "a = [\"x\", \"y\\u0000\"]\n"}) {
+    absl::StatusOr<std::vector<TomlSetting>> settings = Read(text);
+    ASSERT_EQ(settings.status().code(), absl::StatusCode::kInvalidArgument) << text;
+    EXPECT_THAT(settings.status().message(), HasSubstr("'a': holds a NUL character")) << text;
+  }
   absl::StatusOr<std::vector<TomlSetting>> unclosed = Read("a = \"open\n");
   EXPECT_THAT(unclosed.status().message(), HasSubstr("server.toml, line 1 column"));
 }

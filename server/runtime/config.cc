@@ -86,6 +86,12 @@ class SectionedToml : public CLI::ConfigTOML {
     if (!settings.ok()) throw CLI::ConfigError(std::string(settings.status().message()));
     std::vector<CLI::ConfigItem> items;
     for (common::TomlSetting& setting : *settings) {
+      // CLI11's own section markers, which it would skip (re-test: `"--" = 1` was taken
+      // without a word where every unknown key is an error).
+      if (setting.key == "--" || setting.key == "++") {
+        throw CLI::ConfigError(
+            absl::StrCat("config file, line ", setting.line, ": unknown key '", setting.key, "'"));
+      }
       CLI::ConfigItem item;
       item.name =
           setting.table.empty() ? setting.key : absl::StrCat(setting.table, ".", setting.key);
@@ -559,6 +565,11 @@ absl::StatusOr<ServerConfig> LoadServerConfig(
   config.services.erase(std::remove(config.services.begin(), config.services.end(), ""),
                         config.services.end());
   std::vector<std::string> problems;
+  // Re-test: `services = [" "]` (or PLANTMESH_SERVICES=' ') started a server that hosted
+  // nothing and said it was healthy.
+  if (config.services.empty()) {
+    problems.push_back("services: names no service (a comma-separated list, or all)");
+  }
   if (absl::Status valid = Validate(config); !valid.ok()) problems.emplace_back(valid.message());
   for (const auto& section : sections) section->Check(&problems);
   for (const ServiceDescriptor* service : services) {

@@ -338,6 +338,15 @@ TEST_F(ConfigTest, ServicesListOnCommandLine) {
   config = Load({"--insecure", "--services", "defect, planning "});
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->services, (std::vector<std::string>{"defect", "planning"}));
+  // Re-test: blanks alone started a server that hosted nothing.
+  for (const char* blank : {" ", " , "}) {
+    config = Load({"--insecure", "--services", blank});
+    ASSERT_FALSE(config.ok()) << blank;
+    EXPECT_THAT(config.status().message(), HasSubstr("services: names no service")) << blank;
+  }
+  config = Load({"--config", WriteFile("markers.toml", "insecure = true\n\"--\" = 1\n")});
+  ASSERT_FALSE(config.ok());
+  EXPECT_THAT(config.status().message(), HasSubstr("unknown key '--'"));
 }
 
 // Two services that both name a key `limit`: each has its own section.

@@ -46,6 +46,25 @@ std::vector<std::string> PasswordsIn(const std::string& url) {
   return passwords;
 }
 
+// libpq's parse error with what it quotes of the string left out: any part may be the
+// password (re-test: a URI of a scheme libpq does not know, POSTGRESQL:// or
+// postgresql+psycopg2://, was quoted whole). Its own one-character syntax ("=", "]")
+// stays.
+std::string WithoutQuotedText(const std::string& reason) {
+  std::string out;
+  size_t at = 0;
+  while (true) {
+    const size_t open = reason.find('"', at);
+    const size_t close = open == std::string::npos ? open : reason.find('"', open + 1);
+    if (close == std::string::npos) break;
+    const std::string quoted = reason.substr(open + 1, close - open - 1);
+    const bool syntax = quoted == "=" || quoted == "]" || quoted == "&";
+    absl::StrAppend(&out, reason.substr(at, open - at), "\"", syntax ? quoted : "…", "\"");
+    at = close + 1;
+  }
+  return out + reason.substr(at);
+}
+
 }  // namespace
 
 std::string WithoutPassword(const std::string& url, std::string text) {
@@ -68,11 +87,18 @@ absl::Status CheckPostgresUrl(const std::string& url) {
   }
   std::string reason = error != nullptr ? error : "out of memory";
   PQfreemem(error);
+  reason = WithoutQuotedText(std::string(absl::StripAsciiWhitespace(reason)));
+  std::string scheme_hint;
+  if (const size_t scheme = url.find("://"); scheme != std::string::npos &&
+                                             !absl::StartsWith(url, "postgresql://") &&
+                                             !absl::StartsWith(url, "postgres://")) {
+    scheme_hint = "; a URI must begin postgresql:// or postgres:// (lower case, nothing before it)";
+  }
   return absl::InvalidArgumentError(absl::StrCat(
       "postgres-url: not a libpq connection string (postgresql://USER:PASSWORD@HOST:PORT/DB, "
       "with '%', '@', '/' and ':' in the password written %25, %40, %2F and %3A, or "
-      "key=value pairs): ",
-      WithoutPassword(url, std::string(absl::StripAsciiWhitespace(reason)))));
+      "key=value pairs, a value with blanks in single quotes): ",
+      WithoutPassword(url, reason), scheme_hint));
 }
 
 }  // namespace plantmesh::runtime

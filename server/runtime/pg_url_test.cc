@@ -15,12 +15,23 @@ TEST(PgUrlTest, AStringLibpqCannotReadIsRefusedWithoutItsPassword) {
   for (const char* url : {"postgresql://plantmesh:S3CRETPW@[db1.plant/plantmesh",
                           "postgresql://plantmesh:S3CRET%PW@db1.plant:5432/plantmesh",
                           "postgres://u:S3CRET/PW@db1:5432/x?sslmode=verify-full&bad",
-                          "host=db1 password='S3CRET PW' dbname", "host=db1 password=S3CRETPW x"}) {
+                          "host=db1 password='S3CRET PW' dbname", "host=db1 password=S3CRETPW x",
+                          // Re-test: a scheme libpq does not know was quoted whole, an '@'
+                          // after the host hid the password, and so did a blank in it.
+                          "POSTGRESQL://postgres:S3CRETPW@127.0.0.1:24400/plantmesh",
+                          " postgresql://postgres:S3CRETPW@127.0.0.1/plantmesh",
+                          "postgresql+psycopg2://postgres:S3CRETPW@h/x", "pgsql://u:S3CRETPW@h/x",
+                          "postgresql://postgres:S3CRET%zzPW@h/plantmesh?application_name=a@b",
+                          "host=h user=postgres password=S3CRET S3CRETPW dbname=plantmesh",
+                          "postgresql://postgres@h/plantmesh?password%3DS3CRETPW"}) {
     const absl::Status status = CheckPostgresUrl(url);
     ASSERT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << url;
     EXPECT_THAT(status.message(), HasSubstr("postgres-url: not a libpq connection string"));
     EXPECT_THAT(status.message(), Not(HasSubstr("S3CRET"))) << status;
   }
+  EXPECT_THAT(CheckPostgresUrl("POSTGRESQL://u:S3CRETPW@h/x").message(),
+              HasSubstr("a URI must begin postgresql:// or postgres://"));
+  EXPECT_THAT(CheckPostgresUrl("host=h x").message(), HasSubstr("missing \"=\""));
 }
 
 TEST(PgUrlTest, ValidStringsPass) {

@@ -87,7 +87,7 @@ using ObservedValue = std::variant<std::string, double, ConditionValue, Unavaila
 
 // One observation of a data item the state is derived from.
 struct StateObservation {
-  absl::Time time;  // the source's timestamp
+  absl::Time time;  // the source's timestamp, at most the server's clock (states.h)
   StateInput input = StateInput::kExecution;
   std::string data_item_id;  // conditions are tracked per item; ignored for the others
   ObservedValue value;

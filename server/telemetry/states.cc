@@ -64,15 +64,14 @@ std::map<std::string, MachineBatch> MachineBatches(const std::vector<Sample>& sa
   for (int i : accepted) {
     const Sample& s = samples[static_cast<size_t>(i)];
     if (!s.time) continue;
-    const absl::Time time = std::min(*s.time, now);
     absl::Time& n = newest.try_emplace(s.machine_id, absl::InfinitePast()).first->second;
-    n = std::max(n, time);
+    n = std::max(n, std::min(*s.time, now));
     auto machine = items.find(s.machine_id);
     if (machine == items.end()) continue;
     auto item = machine->second.find(s.data_item_id);
     if (item == machine->second.end()) continue;
     out[s.machine_id].observations.push_back(
-        StateObservation{time, item->second, s.data_item_id, ObservedValueOf(s)});
+        StateObservation{*s.time, item->second, s.data_item_id, ObservedValueOf(s)});
   }
   for (const std::string& m : pending) {
     if (newest.count(m) != 0) out.try_emplace(m);
@@ -81,6 +80,10 @@ std::map<std::string, MachineBatch> MachineBatches(const std::vector<Sample>& sa
     std::stable_sort(
         batch.observations.begin(), batch.observations.end(),
         [](const StateObservation& a, const StateObservation& b) { return a.time < b.time; });
+    // Clamped after the sort, which keeps their order (re-test: clamped before it,
+    // future samples took the batch's order, and [FEED_HOLD at +100 s, ACTIVE at +50 s]
+    // left the machine running for good).
+    for (StateObservation& o : batch.observations) o.time = std::min(o.time, now);
     batch.newest = newest[machine];
   }
   return out;

@@ -54,7 +54,8 @@ struct MachineBatch {
 // The machines whose tracker the batch moves: those with an accepted state sample, and
 // those of `pending` (trackers with a change not yet settled) with any accepted sample.
 // Other machines are not touched (they pay nothing). Times after `now` (the server's
-// clock: a source whose clock runs ahead, within max-future-skew-seconds) count as `now`:
+// clock: a source whose clock runs ahead, within max-future-skew-seconds) count as `now`,
+// in their own order (the observations are sorted by the times given, then clamped):
 // a tracker never passes the present, where it would take every other source's state
 // change until then as too late (outside testing: an I/O module 200 s fast hid the CNC's
 // feed hold for 200 s, and the settled timeline kept it as running).

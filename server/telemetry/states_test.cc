@@ -114,6 +114,19 @@ TEST(StatesTest, SamplesFromAClockAheadOfTheServersCountAsNow) {
   EXPECT_EQ(a.observations[0].time, T(50));
   EXPECT_EQ(a.observations[1].time, T(100));  // observed, at the latest, now
 
+  // Re-test: two future samples keep their own order (clamped before the sort, the
+  // batch's order decided, and a feed hold sent first but stamped last was lost).
+  const std::vector<Sample> ahead = {At("A", "Xact", 200, ValueKind::kText, "FEED_HOLD"),
+                                     At("A", "Xact", 150, ValueKind::kText, "ACTIVE")};
+  const MachineBatch b = MachineBatches(ahead, {0, 1}, items, {}, T(100)).at("A");
+  ASSERT_EQ(b.observations.size(), 2u);
+  EXPECT_EQ(std::get<std::string>(b.observations[0].value), "ACTIVE");
+  EXPECT_EQ(std::get<std::string>(b.observations[1].value), "FEED_HOLD");
+  EXPECT_EQ(b.observations[1].time, T(100));
+  StateChanges held;
+  EXPECT_EQ(MachineStateTracker(AdvanceTracker(TrackerState{}, b, &held)).Derive(),
+            MachineState::kStopped);
+
   // The tracker stays at now: a later sample of the present is not too late.
   StateChanges changes;
   const TrackerState state = AdvanceTracker(TrackerState{}, a, &changes);
