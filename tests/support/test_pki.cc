@@ -40,6 +40,25 @@ struct TestPki::State {
   }
 };
 
+namespace {
+
+// A server certificate for 127.0.0.1/localhost from the CA in `ca_dir`, into `out_dir`.
+absl::StatusOr<pki::IssuedCertificate> IssueServerPair(const std::string& ca_dir,
+                                                       const std::string& out_dir) {
+  pki::IssueOptions server;
+  server.ca_dir = ca_dir;
+  server.out_dir = out_dir;
+  server.name = "plantmesh-server";
+  server.kind = "service";
+  server.trust_domain = kTrustDomain;
+  server.dns_names = {"localhost"};
+  server.ip_addresses = {"127.0.0.1"};
+  server.server = true;
+  return pki::Issue(server);
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<TestPki>> TestPki::Create() {
   std::unique_ptr<TestPki> pki(new TestPki());
   pki->state_ = std::make_unique<State>();
@@ -57,16 +76,7 @@ absl::StatusOr<std::unique_ptr<TestPki>> TestPki::Create() {
   ca.trust_domain = kTrustDomain;
   if (absl::Status created = pki::InitCa(ca); !created.ok()) return created;
 
-  pki::IssueOptions server;
-  server.ca_dir = pki->ca_dir();
-  server.out_dir = s.dir + "/server";
-  server.name = "plantmesh-server";
-  server.kind = "service";
-  server.trust_domain = kTrustDomain;
-  server.dns_names = {"localhost"};
-  server.ip_addresses = {"127.0.0.1"};
-  server.server = true;
-  absl::StatusOr<pki::IssuedCertificate> issued = pki::Issue(server);
+  absl::StatusOr<pki::IssuedCertificate> issued = IssueServerPair(pki->ca_dir(), s.dir + "/server");
   if (!issued.ok()) return issued.status();
   s.server = *issued;
 
@@ -92,16 +102,8 @@ std::string TestPki::role_bindings_file() const { return state_->dir + "/role-bi
 TestPki::Client TestPki::probe_client() const { return state_->probe; }
 
 absl::StatusOr<TestPki::Client> TestPki::IssueServer(const std::string& dir_name) {
-  pki::IssueOptions options;
-  options.ca_dir = ca_dir();
-  options.out_dir = absl::StrCat(state_->dir, "/", dir_name);
-  options.name = "plantmesh-server";
-  options.kind = "service";
-  options.trust_domain = kTrustDomain;
-  options.dns_names = {"localhost"};
-  options.ip_addresses = {"127.0.0.1"};
-  options.server = true;
-  absl::StatusOr<pki::IssuedCertificate> issued = pki::Issue(options);
+  absl::StatusOr<pki::IssuedCertificate> issued =
+      IssueServerPair(ca_dir(), absl::StrCat(state_->dir, "/", dir_name));
   if (!issued.ok()) return issued.status();
   return Client{issued->cert_file, issued->key_file, issued->identity};
 }
