@@ -50,7 +50,7 @@ absl::StatusOr<pki::IssuedCertificate> IssueServerPair(const std::string& ca_dir
   server.out_dir = out_dir;
   server.name = "plantmesh-server";
   server.kind = "service";
-  server.trust_domain = kTrustDomain;
+  server.trust_domain = TestPki::kTrustDomain;
   server.dns_names = {"localhost"};
   server.ip_addresses = {"127.0.0.1"};
   server.server = true;
