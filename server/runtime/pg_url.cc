@@ -18,8 +18,8 @@ std::vector<std::string> PasswordsIn(const std::string& url) {
   std::vector<std::string> passwords;
   if (absl::StartsWith(url, "postgresql://") || absl::StartsWith(url, "postgres://")) {
     const size_t start = url.find("://") + 3;
-    // The user information ends at the last '@' before the path: a password may hold
-    // '/' or '@' unencoded, which libpq refuses but still quotes.
+    // Up to the last '@' of the string: a password may hold '/' or '@' unencoded. (A
+    // string libpq cannot parse is quoted nowhere: WithoutQuotedText.)
     const size_t at = url.rfind('@');
     if (at != std::string::npos && at > start) {
       const std::string userinfo = url.substr(start, at - start);
