@@ -46,30 +46,7 @@ absl::Status Collect(const toml::table& table, const std::string& table_name,
   for (const auto& [key_node, node] : table) {
     const std::string key(key_node.str());
     const std::string name = table_name.empty() ? key : absl::StrCat(table_name, ".", key);
-    TomlSetting setting{table_name, key, {}, false, static_cast<int>(node.source().begin.line)};
-    std::string text;
-    // A NUL (TOML's \u0000) ends the value wherever it is read as a C string (re-test:
-    // `dbname=plantmesh\u0000 sslmode=require` in postgres-url connected without TLS).
-    const auto holds_nul = [&](const toml::node& value) {
-      return AtLine(source, value.source(),
-                    absl::StrCat("'", name,
-                                 "': holds a NUL character (\\u0000), which no "
-                                 "setting can carry"));
-    };
-    if (ScalarText(node, &text)) {
-      if (text.find('\0') != std::string::npos) return holds_nul(node);
-      setting.values.push_back(std::move(text));
-    } else if (const toml::array* array = node.as_array()) {
-      setting.array = true;
-      for (const toml::node& element : *array) {
-        if (!ScalarText(element, &text)) {
-          return AtLine(source, element.source(),
-                        absl::StrCat("'", name, "': an array of tables or arrays is no setting"));
-        }
-        if (text.find('\0') != std::string::npos) return holds_nul(element);
-        setting.values.push_back(text);
-      }
-    } else if (const toml::table* inner = node.as_table()) {
+    if (const toml::table* inner = node.as_table()) {
       if (!table_name.empty() || inner->is_inline()) {
         return AtLine(source, node.source(),
                       absl::StrCat("'", name,
@@ -79,6 +56,34 @@ absl::Status Collect(const toml::table& table, const std::string& table_name,
       absl::Status nested = Collect(*inner, key, source, out);
       if (!nested.ok()) return nested;
       continue;
+    }
+    const toml::array* array = node.as_array();
+    TomlSetting setting{
+        table_name, key, {}, array != nullptr, static_cast<int>(node.source().begin.line)};
+    // One value, or each element of the array.
+    auto take = [&](const toml::node& value) {
+      std::string text;
+      if (!ScalarText(value, &text)) {
+        return AtLine(source, value.source(),
+                      absl::StrCat("'", name, "': an array of tables or arrays is no setting"));
+      }
+      // A NUL (TOML's \u0000) ends the value wherever it is read as a C string (re-test:
+      // `dbname=plantmesh\u0000 sslmode=require` in postgres-url connected without TLS).
+      if (text.find('\0') != std::string::npos) {
+        return AtLine(source, value.source(),
+                      absl::StrCat("'", name,
+                                   "': holds a NUL character (\\u0000), which no setting "
+                                   "can carry"));
+      }
+      setting.values.push_back(std::move(text));
+      return absl::OkStatus();
+    };
+    if (array == nullptr) {
+      if (absl::Status taken = take(node); !taken.ok()) return taken;
+    } else {
+      for (const toml::node& element : *array) {
+        if (absl::Status taken = take(element); !taken.ok()) return taken;
+      }
     }
     out->push_back(std::move(setting));
   }

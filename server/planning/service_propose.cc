@@ -408,7 +408,7 @@ absl::Status PlanningServiceImpl::HandleProposePlan(runtime::CallContext& call,
       // Which way the horizon missed the demand says what to change (outside testing:
       // demand before the first day was told a longer horizon plans for it; none does).
       std::map<std::string, std::string> metadata;
-      std::string horizon = "";
+      std::string horizon;
       if (!days.empty()) {
         metadata = {{"horizon_first_day", FormatDate(days.front())},
                     {"horizon_last_day", FormatDate(days.back())}};

@@ -547,13 +547,23 @@ absl::StatusOr<ServerConfig> LoadServerConfig(
   } catch (const CLI::CallForHelp& help) {
     std::exit(app.exit(help));
   } catch (const CLI::ConfigError& e) {
+    // The file by its path (re-test: "config file: config file, line 3").
+    std::string file = "config file";
+    if (const CLI::Option* config_option = app.get_config_ptr();
+        config_option != nullptr && config_option->count() > 0) {
+      absl::StrAppend(&file, " ", config_option->as<std::string>());
+    }
     constexpr absl::string_view kExtras = "INI was not able to parse ";
     absl::string_view what = e.what();
     if (absl::StartsWith(what, kExtras)) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "config file: unknown key '", what.substr(kExtras.size()), "' (see --help for keys)"));
+          file, ": unknown key '", what.substr(kExtras.size()), "' (see --help for keys)"));
     }
-    return absl::InvalidArgumentError(absl::StrCat("config file: ", what));
+    // SectionedToml's own messages start "config file, line N".
+    if (absl::ConsumePrefix(&what, "config file")) {
+      return absl::InvalidArgumentError(absl::StrCat(file, what));
+    }
+    return absl::InvalidArgumentError(absl::StrCat(file, ": ", what));
   } catch (const CLI::ParseError& e) {
     return absl::InvalidArgumentError(e.what());
   }

@@ -344,9 +344,12 @@ TEST_F(ConfigTest, ServicesListOnCommandLine) {
     ASSERT_FALSE(config.ok()) << blank;
     EXPECT_THAT(config.status().message(), HasSubstr("services: names no service")) << blank;
   }
-  config = Load({"--config", WriteFile("markers.toml", "insecure = true\n\"--\" = 1\n")});
+  const std::string markers = WriteFile("markers.toml", "insecure = true\n\"--\" = 1\n");
+  config = Load({"--config", markers});
   ASSERT_FALSE(config.ok());
-  EXPECT_THAT(config.status().message(), HasSubstr("unknown key '--'"));
+  // Named by its path (re-test: "config file: config file, line 2").
+  EXPECT_THAT(config.status().message(),
+              HasSubstr("config file " + markers + ", line 2: unknown key '--'"));
 }
 
 // Two services that both name a key `limit`: each has its own section.

@@ -29,23 +29,6 @@ namespace {
 
 constexpr int kAbortedRetries = 3;
 
-// The settings of a libpq connection string (URI or key=value form) as libpq reads
-// them; none when it cannot (libpq then says why when the connection is opened).
-std::map<std::string, std::string> ConnectionSettings(const std::string& url) {
-  std::map<std::string, std::string> settings;
-  char* error = nullptr;
-  PQconninfoOption* options = PQconninfoParse(url.c_str(), &error);
-  if (options == nullptr) {
-    PQfreemem(error);
-    return settings;
-  }
-  for (const PQconninfoOption* o = options; o->keyword != nullptr; ++o) {
-    if (o->val != nullptr && *o->val != '\0') settings[o->keyword] = o->val;
-  }
-  PQconninfoFree(options);
-  return settings;
-}
-
 // Where a connection string points. Several hosts are reported as written.
 struct ServerAddress {
   std::string host = "localhost";

@@ -12,8 +12,9 @@
 namespace plantmesh::runtime {
 namespace {
 
-// The password as written in `url` (percent-encoded as it is in a URI), by a reading that
-// needs no valid string: libpq's own parse fails on exactly the strings it quotes.
+// The password of `url` as written (percent-encoded as it is in a URI), by a reading that
+// needs no valid string (libpq's own parse fails on exactly the strings it quotes), and as
+// libpq reads it.
 std::vector<std::string> PasswordsIn(const std::string& url) {
   std::vector<std::string> passwords;
   if (absl::StartsWith(url, "postgresql://") || absl::StartsWith(url, "postgres://")) {
@@ -28,7 +29,10 @@ std::vector<std::string> PasswordsIn(const std::string& url) {
       }
     }
   }
-  // key=value pairs, and a URI's ?password= parameter.
+  // As libpq reads it (percent-decoded, unquoted), when it can.
+  const std::map<std::string, std::string> settings = ConnectionSettings(url);
+  if (auto it = settings.find("password"); it != settings.end()) passwords.push_back(it->second);
+  // As written: key=value pairs, and a URI's ?password= parameter.
   for (const char* key : {"password=", "password ="}) {
     for (size_t at = url.find(key); at != std::string::npos; at = url.find(key, at + 1)) {
       size_t value = at + std::string(key).size();
@@ -66,6 +70,21 @@ std::string WithoutQuotedText(const std::string& reason) {
 }
 
 }  // namespace
+
+std::map<std::string, std::string> ConnectionSettings(const std::string& url) {
+  std::map<std::string, std::string> settings;
+  char* error = nullptr;
+  PQconninfoOption* options = PQconninfoParse(url.c_str(), &error);
+  if (options == nullptr) {
+    PQfreemem(error);
+    return settings;
+  }
+  for (const PQconninfoOption* o = options; o->keyword != nullptr; ++o) {
+    if (o->val != nullptr && *o->val != '\0') settings[o->keyword] = o->val;
+  }
+  PQconninfoFree(options);
+  return settings;
+}
 
 std::string WithoutPassword(const std::string& url, std::string text) {
   for (std::string password : PasswordsIn(url)) {

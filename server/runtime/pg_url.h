@@ -4,11 +4,16 @@
 // the log in "invalid percent-encoded token").
 #pragma once
 
+#include <map>
 #include <string>
 
 #include "absl/status/status.h"
 
 namespace plantmesh::runtime {
+
+// The settings of `url` as libpq reads them (URI or key=value form; percent-decoded,
+// unquoted); none when it cannot.
+std::map<std::string, std::string> ConnectionSettings(const std::string& url);
 
 // OK when libpq can parse `url`; otherwise INVALID_ARGUMENT "postgres-url: …" with libpq's
 // reason, without the password.

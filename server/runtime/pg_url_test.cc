@@ -48,6 +48,8 @@ TEST(PgUrlTest, WithoutPasswordHidesItInEveryForm) {
   EXPECT_EQ(WithoutPassword("host=h password='a b' x=1", "'a b' and a b"), "*** and ***");
   EXPECT_EQ(WithoutPassword("postgresql://h/db?password=sec&x=1", "sec"), "***");
   EXPECT_EQ(WithoutPassword("postgresql://u@h/db", "nothing to hide"), "nothing to hide");
+  // As libpq reads it too: percent-decoded.
+  EXPECT_EQ(WithoutPassword("postgresql://u:p%41ss@h/db", "pAss"), "***");
 }
 
 }  // namespace
