@@ -223,21 +223,11 @@ absl::string_view ChangeMethodName(ChangeType type) {
 
 absl::Time TruncateToMicros(absl::Time t) { return absl::FromUnixMicros(absl::ToUnixMicros(t)); }
 
-std::string EtagOf(int64_t version) { return absl::StrCat("v", version); }
+std::string EtagOf(int64_t version) { return kDefectEtag.Of(version); }
 
 absl::Status CheckEtag(const Defect& current, absl::string_view given, bool required) {
-  if (given.empty()) {
-    return required ? runtime::InvalidField("etag", "required: the etag of the defect you edit")
-                    : absl::OkStatus();
-  }
-  std::string current_etag = EtagOf(current.version);
-  if (given == current_etag) return absl::OkStatus();
-  return runtime::WithErrorInfo(
-      absl::AbortedError(
-          absl::StrCat("defect ", current.id, " changed since etag ",
-                       runtime::QuoteForMessage(std::string_view(given.data(), given.size())),
-                       " (current etag ", current_etag, "); read it again and retry")),
-      "ETAG_MISMATCH", {{"current_etag", current_etag}});
+  return kDefectEtag.Check("etag", absl::StrCat("defect ", current.id), current.version, given,
+                           required);
 }
 
 absl::StatusOr<DefectStatus> NextStatus(DefectStatus from, Transition transition) {
@@ -327,7 +317,7 @@ absl::Status ValidateUpdate(const NewDefectInput& input, const std::vector<std::
       CheckDefectField(v, path, input, category);
     }
   }
-  if (etag.empty()) v.Add("etag", "required: the etag of the defect you edit");
+  kDefectEtag.CheckForm(v, "etag", etag, /*required=*/true);
   return v.ToStatus();
 }
 

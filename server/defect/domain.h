@@ -13,6 +13,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "server/runtime/errors.h"
+#include "server/runtime/etag.h"
 #include "server/runtime/page_token.h"
 
 namespace plantmesh::defect {
@@ -173,10 +174,12 @@ absl::Status PhotoNotFound(int64_t defect_id, const std::string& photo_id);
 
 // ---- etag ----
 
+// A defect's etag: "v" and its version ("v3").
+inline constexpr runtime::EtagForm kDefectEtag{"v", ""};
 std::string EtagOf(int64_t version);
-// OK when `given` is empty and not `required`, or equals the defect's etag; otherwise
-// ABORTED (ErrorInfo ETAG_MISMATCH, metadata current_etag) — or INVALID_ARGUMENT
-// (field `etag`) when required and empty.
+// The request field `etag` against the defect's current version, as runtime/etag.h says:
+// "" is OK unless `required`, another version ABORTED (ETAG_MISMATCH, current_etag), a
+// text of no version INVALID_ARGUMENT.
 absl::Status CheckEtag(const Defect& current, absl::string_view given, bool required);
 
 // ---- state machine ----

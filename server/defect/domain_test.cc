@@ -202,6 +202,7 @@ TEST(EtagTest, RequiredMatchingAndStale) {
   runtime::ErrorInfoView info = runtime::ErrorInfoOf(stale);
   EXPECT_EQ(info.reason, "ETAG_MISMATCH");
   EXPECT_EQ(info.metadata["current_etag"], "v3");
+  EXPECT_THAT(FieldsOf(CheckEtag(d, "abc", false)), ElementsAre("etag"));
 }
 
 TEST(NewDefectTest, GoodReportDefaultsSeverityFromCategory) {

@@ -338,6 +338,26 @@ TEST_F(DefectServiceTest, RequestIdsAreComparedAndScopedThroughTheHandlers) {
   update.set_request_id("rid-update");
   v1::UpdateDefectResponse updated;
   ASSERT_TRUE(stub_->UpdateDefect(Context("foreman").get(), update, &updated).ok());
+  // Outside testing (telemetry): an etag no version ever had was ABORTED as if stale. It
+  // is INVALID_ARGUMENT naming the field, for a defect that exists or not.
+  for (const std::string& id : {d.id(), std::string("999999")}) {
+    for (const char* malformed : {"abc", "3", "\"v3\"", "v03"}) {
+      v1::UpdateDefectRequest bad = update;
+      bad.mutable_defect()->set_id(id);
+      bad.set_etag(malformed);
+      bad.set_request_id("rid-bad-etag");
+      EXPECT_THAT(FieldsOf(stub_->UpdateDefect(Context("foreman").get(), bad, &updated)),
+                  ::testing::ElementsAre("etag"))
+          << malformed;
+      v1::AssignDefectRequest bad_assign = assign;
+      bad_assign.set_id(id);
+      bad_assign.set_etag(malformed);
+      bad_assign.set_request_id("rid-bad-etag");
+      EXPECT_THAT(FieldsOf(stub_->AssignDefect(Context("foreman").get(), bad_assign, &refused)),
+                  ::testing::ElementsAre("etag"))
+          << malformed;
+    }
+  }
   v1::UpdateDefectRequest other_text = update;
   other_text.mutable_defect()->set_description("second");
   status = stub_->UpdateDefect(Context("foreman").get(), other_text, &updated);

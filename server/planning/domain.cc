@@ -303,17 +303,11 @@ absl::string_view PlanTransitionName(PlanTransition transition) {
   return "";
 }
 
-std::string EtagOf(int64_t version) { return absl::StrCat("\"v", version, "\""); }
+std::string EtagOf(int64_t version) { return kPlanEtag.Of(version); }
 
 absl::Status CheckEtag(const Plan& current, absl::string_view given, bool required) {
-  if (given.empty()) {
-    return required ? runtime::InvalidField("etag", "required") : absl::OkStatus();
-  }
-  const std::string etag = EtagOf(current.version);
-  if (given == etag) return absl::OkStatus();
-  return runtime::WithErrorInfo(
-      absl::AbortedError("the plan changed since this etag was read: get it again"),
-      "ETAG_MISMATCH", {{"current_etag", etag}});
+  return kPlanEtag.Check("etag", absl::StrCat("plan ", current.id), current.version, given,
+                         required);
 }
 
 absl::Status ValidateItems(const std::vector<PlanItem>& items, absl::string_view prefix,

@@ -17,6 +17,7 @@
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
 #include "server/planning/calendar.h"
+#include "server/runtime/etag.h"
 
 namespace plantmesh::planning {
 
@@ -163,10 +164,12 @@ struct PlanRevision {
   absl::Time revise_time;
 };
 
+// A plan's etag: "v" and its version in double quotes, as an HTTP entity tag ("\"v3\"").
+inline constexpr runtime::EtagForm kPlanEtag{"\"v", "\""};
 std::string EtagOf(int64_t version);
-// OK when `given` is empty and not `required`, or equals the plan's etag; otherwise
-// ABORTED (ErrorInfo ETAG_MISMATCH, metadata current_etag), or INVALID_ARGUMENT naming
-// `etag` when required and empty.
+// The request field `etag` against the plan's current version, as runtime/etag.h says:
+// "" is OK unless `required`, another version ABORTED (ETAG_MISMATCH, current_etag), a
+// text of no version INVALID_ARGUMENT.
 absl::Status CheckEtag(const Plan& current, absl::string_view given, bool required);
 
 // The most units of a plan's item (and of an output record's quantities), and the most

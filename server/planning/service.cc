@@ -463,7 +463,9 @@ absl::Status PlanningServiceImpl::HandleUpdateProductionPlan(
     runtime::CallContext& call, const v1::UpdateProductionPlanRequest& request,
     v1::UpdateProductionPlanResponse* response) {
   PM_ASSIGN_OR_RETURN(int64_t id, ParseId(request.id(), "id"));
-  if (request.etag().empty()) return runtime::InvalidField("etag", "required");
+  runtime::Violations etag_form;
+  kPlanEtag.CheckForm(etag_form, "etag", request.etag(), /*required=*/true);
+  PM_RETURN_IF_ERROR(etag_form.ToStatus());
   std::vector<PlanItem> items = FromProto(request.items());
   PM_ASSIGN_OR_RETURN(std::set<std::string> products, KnownProductsOf(items));
   PM_RETURN_IF_ERROR(ValidateItems(items, "items", products));
@@ -488,7 +490,7 @@ absl::Status PlanningServiceImpl::HandleReviseProductionPlan(
     v1::ReviseProductionPlanResponse* response) {
   PM_ASSIGN_OR_RETURN(int64_t id, ParseId(request.id(), "id"));
   runtime::Violations v;
-  if (request.etag().empty()) v.Add("etag", "required");
+  kPlanEtag.CheckForm(v, "etag", request.etag(), /*required=*/true);
   if (request.reason().empty()) v.Add("reason", "required: say why the plan changes");
   PM_RETURN_IF_ERROR(v.ToStatus());
   std::vector<PlanItem> items = FromProto(request.items());
@@ -520,6 +522,9 @@ absl::Status PlanningServiceImpl::Move(runtime::CallContext& call,
                                        google::protobuf::Message* response,
                                        v1::ProductionPlan* out) {
   PM_ASSIGN_OR_RETURN(int64_t id, ParseId(id_text, "id"));
+  runtime::Violations etag_form;
+  kPlanEtag.CheckForm(etag_form, "etag", etag, /*required=*/false);
+  PM_RETURN_IF_ERROR(etag_form.ToStatus());
   const ChangeContext context = Context(call, request);
   const absl::Time when = TruncateToMicros(context.now);
   // `out` is part of `response`: the recorded answer is the whole response.

@@ -248,6 +248,22 @@ TEST_F(PlanningServiceTest, PlanLifecycleAndRevisions) {
   EXPECT_EQ(updated.plan().items(0).quantity(), 7000);
   EXPECT_EQ(stub_->UpdateProductionPlan(Ctx().get(), update, &updated).error_code(),
             grpc::StatusCode::ABORTED);
+  // Outside testing (telemetry): `abc` was ABORTED as if stale; no plan ever had it. The
+  // etag of another service's form is none either.
+  for (const char* malformed : {"abc", "v2", "2"}) {
+    update.set_etag(malformed);
+    EXPECT_THAT(FieldsOf(stub_->UpdateProductionPlan(Ctx().get(), update, &updated)),
+                ElementsAre("etag"))
+        << malformed;
+    v1::StartProductionPlanRequest start;
+    start.set_id(plan.id());
+    start.set_etag(malformed);
+    v1::StartProductionPlanResponse started;
+    EXPECT_THAT(FieldsOf(stub_->StartProductionPlan(Ctx().get(), start, &started)),
+                ElementsAre("etag"))
+        << malformed;
+  }
+  update.set_etag(updated.plan().etag());
 
   // Revising a draft is refused: revisions start at publication.
   v1::ReviseProductionPlanRequest revise;

@@ -103,7 +103,7 @@ std::optional<std::string> TextProblem(const Sample& s, int index) {
 
 }  // namespace
 
-std::string Machine::etag() const { return absl::StrCat(version); }
+std::string Machine::etag() const { return kMachineEtag.Of(version); }
 
 bool IsDataItemId(absl::string_view id) {
   if (id.empty() || id.size() > static_cast<size_t>(kMaxDataItemIdChars)) return false;
@@ -195,13 +195,8 @@ absl::Status CheckUpdateMask(const std::vector<std::string>& paths) {
 absl::StatusOr<Machine> ApplyMachineUpdate(const Machine& current, const Machine& patch,
                                            const std::vector<std::string>& paths,
                                            const std::string& etag, absl::Time now) {
-  if (!etag.empty() && etag != current.etag()) {
-    return runtime::WithErrorInfo(
-        absl::AbortedError(absl::StrCat("machine ", current.id, " changed since etag ",
-                                        runtime::QuoteForMessage(etag), " (now ", current.etag(),
-                                        "): read it again")),
-        "ETAG_MISMATCH", {{"etag", current.etag()}});
-  }
+  PM_RETURN_IF_ERROR(kMachineEtag.Check("etag", absl::StrCat("machine ", current.id),
+                                        current.version, etag, /*required=*/false));
   PM_RETURN_IF_ERROR(CheckUpdateMask(paths));
   Machine after = current;
   for (const std::string& path : paths) {

@@ -17,6 +17,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "server/runtime/errors.h"
+#include "server/runtime/etag.h"
 #include "server/runtime/page_token.h"
 
 namespace plantmesh::telemetry {
@@ -52,7 +53,7 @@ struct Machine {
   absl::Time update_time;
   int64_t version = 0;  // 1 when registered, +1 per stored change
 
-  // What the API shows as the machine's etag: its version in decimal.
+  // What the API shows as the machine's etag (kMachineEtag: its version in decimal).
   std::string etag() const;
   // Registration order, the order ListMachines pages in (unique, from the store).
   int64_t seq = 0;
@@ -76,9 +77,12 @@ bool IsDataItemId(absl::string_view id);
 inline constexpr char kDataItemIdRule[] =
     "must be 1-64 characters: letters, digits, '_', '-', '.', ':'";
 
+// A machine's etag: its version in decimal ("3").
+inline constexpr runtime::EtagForm kMachineEtag{"", ""};
+
 // UpdateMachine: `current` with the fields of `patch` that `paths` names, version +1,
 // update_time `now`. INVALID_ARGUMENT for an empty mask or a path it cannot change
-// (`update_mask`); ABORTED when `etag` is set and not current's (stale).
+// (`update_mask`); `etag` as runtime/etag.h says (optional; ABORTED when stale).
 absl::StatusOr<Machine> ApplyMachineUpdate(const Machine& current, const Machine& patch,
                                            const std::vector<std::string>& paths,
                                            const std::string& etag, absl::Time now);

@@ -308,6 +308,7 @@ absl::Status TelemetryServiceImpl::HandleUpdateMachine(runtime::CallContext& cal
   }
   runtime::Violations violations;
   CheckMachine(checked, "machine.", type_known, violations);
+  kMachineEtag.CheckForm(violations, "etag", request.etag(), /*required=*/false);
   PM_RETURN_IF_ERROR(violations.ToStatus());
   const absl::Time now = deps_.now();
   const std::string etag = request.etag();

@@ -232,6 +232,16 @@ TEST_F(TelemetryServiceTest, UpdateWithStaleEtagIsAborted) {
   EXPECT_EQ(out.machine().data_items_size(), 2);
   EXPECT_EQ(stub_->UpdateMachine(Context().get(), request, &out).error_code(),
             grpc::StatusCode::ABORTED);
+  // Outside testing: `abc` was ABORTED "changed since etag 'abc'"; it was never an etag,
+  // of this machine or of one that does not exist.
+  for (const char* machine : {"CNC-07", "NO-SUCH-MACHINE"}) {
+    request.mutable_machine()->set_id(machine);
+    request.set_etag("abc");
+    const grpc::Status malformed = stub_->UpdateMachine(Context().get(), request, &out);
+    EXPECT_EQ(malformed.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << machine;
+    EXPECT_THAT(FieldsOf(malformed), ElementsAre("etag"));
+  }
+  request.mutable_machine()->set_id("CNC-07");
   request.set_etag("");
   request.mutable_update_mask()->set_paths(0, "id");
   EXPECT_EQ(stub_->UpdateMachine(Context().get(), request, &out).error_code(),
