@@ -579,6 +579,12 @@ absl::StatusOr<ServerConfig> LoadServerConfig(
   // nothing and said it was healthy.
   if (config.services.empty()) {
     problems.push_back("services: names no service (a comma-separated list, or all)");
+  } else if (!services.empty()) {
+    // Re-test: an unknown service passed the configuration and ended the server with
+    // exit 1, as a failure at run time would.
+    if (auto selected = SelectServices(config, services); !selected.ok()) {
+      problems.emplace_back(selected.status().message());
+    }
   }
   if (absl::Status valid = Validate(config); !valid.ok()) problems.emplace_back(valid.message());
   for (const auto& section : sections) section->Check(&problems);
@@ -592,6 +598,33 @@ absl::StatusOr<ServerConfig> LoadServerConfig(
   if (!problems.empty()) return absl::InvalidArgumentError(absl::StrJoin(problems, "; "));
   for (auto& [name, values] : section_values) config.sections[name] = std::move(values);
   return config;
+}
+
+absl::StatusOr<std::vector<const ServiceDescriptor*>> SelectServices(
+    const ServerConfig& config, const std::vector<const ServiceDescriptor*>& known) {
+  std::vector<const ServiceDescriptor*> selected;
+  std::vector<std::string> known_names;
+  for (const ServiceDescriptor* descriptor : known) known_names.push_back(descriptor->name);
+  std::vector<std::string> names = config.services;
+  if (std::find(names.begin(), names.end(), "all") != names.end()) names = known_names;
+  for (const std::string& name : names) {
+    const ServiceDescriptor* found = nullptr;
+    for (const ServiceDescriptor* descriptor : known) {
+      if (descriptor->name == name) found = descriptor;
+    }
+    if (found == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat("services: unknown service '", name,
+                                                     "' (known: ", absl::StrJoin(known_names, ", "),
+                                                     ")"));
+    }
+    if (std::find(selected.begin(), selected.end(), found) != selected.end()) continue;
+    if (!found->schema.empty() && config.postgres_url.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("postgres-url: required by service '", name, "'"));
+    }
+    selected.push_back(found);
+  }
+  return selected;
 }
 
 }  // namespace plantmesh::runtime

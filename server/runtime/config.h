@@ -139,7 +139,15 @@ struct ServerConfig {
 // of `services` that declares one. Prints help and exits the process for --help.
 // INVALID_ARGUMENT naming the key (`section.key` in a section) for bad values, unknown
 // keys, or TLS files missing without --insecure.
+// `services` (when given) are the known ones: config.services must name only them
+// (SelectServices), a configuration fault like any other.
 absl::StatusOr<ServerConfig> LoadServerConfig(
     int argc, char** argv, const std::vector<const ServiceDescriptor*>& services = {});
+
+// The descriptors named by config.services, in that order. INVALID_ARGUMENT naming an
+// unknown service (and the known ones), or a missing postgres-url when a selected
+// service owns a schema.
+absl::StatusOr<std::vector<const ServiceDescriptor*>> SelectServices(
+    const ServerConfig& config, const std::vector<const ServiceDescriptor*>& known);
 
 }  // namespace plantmesh::runtime

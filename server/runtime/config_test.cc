@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -38,8 +39,13 @@ class ConfigTest : public ::testing::Test {
     return path;
   }
 
+  // With `services` (the known ones), the first is hosted unless `args` name others: the
+  // default, defect, is none of the tests' services.
   absl::StatusOr<ServerConfig> Load(std::vector<std::string> args,
                                     const std::vector<const ServiceDescriptor*>& services = {}) {
+    if (!services.empty() && std::find(args.begin(), args.end(), "--services") == args.end()) {
+      args.insert(args.begin(), {"--services", services.front()->name});
+    }
     args.insert(args.begin(), "plantmesh-server");
     std::vector<char*> argv;
     for (std::string& arg : args) argv.push_back(arg.data());
@@ -404,6 +410,17 @@ TEST_F(ConfigTest, EachServiceReadsItsOwnSection) {
   config = Load({"--insecure"}, {&alpha, &beta});
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(SectionOf(*config, "beta").limit, 10);
+}
+
+// Re-test: an unknown service passed the configuration, and the server then ended with
+// exit 1 as for a fault at run time.
+TEST_F(ConfigTest, AnUnknownServiceIsAConfigurationFault) {
+  const ServiceDescriptor alpha = SectionedService("alpha");
+  absl::StatusOr<ServerConfig> config = Load({"--insecure", "--services", "alpha,gamma"}, {&alpha});
+  ASSERT_FALSE(config.ok());
+  EXPECT_THAT(config.status().message(),
+              HasSubstr("services: unknown service 'gamma' (known: alpha)"));
+  EXPECT_TRUE(Load({"--insecure", "--services", "all"}, {&alpha}).ok());
 }
 
 TEST_F(ConfigTest, SectionKeysAreStrictAndChecked) {

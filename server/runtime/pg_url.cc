@@ -2,12 +2,17 @@
 
 #include <libpq-fe.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
+#include "server/runtime/errors.h"
 
 namespace plantmesh::runtime {
 namespace {
@@ -69,6 +74,46 @@ std::string WithoutQuotedText(const std::string& reason) {
   return out + reason.substr(at);
 }
 
+// A fault libpq finds only when it connects, in a setting it parses from any text
+// (re-test: `sslmode=requir` or `port=99999` started the server, which then exited 1 on
+// the first connection, DEPENDENCY_UNAVAILABLE); "" when there is none. The values quoted
+// are never the password's.
+std::string SettingFault(const std::string& key, const std::string& value) {
+  static const auto* const kChoices = new std::map<std::string, std::vector<std::string>>{
+      {"sslmode", {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}},
+      {"gssencmode", {"disable", "prefer", "require"}},
+      {"channel_binding", {"disable", "prefer", "require"}},
+      {"target_session_attrs",
+       {"any", "read-write", "read-only", "primary", "standby", "prefer-standby"}},
+  };
+  if (auto choice = kChoices->find(key); choice != kChoices->end()) {
+    for (const std::string& allowed : choice->second) {
+      if (value == allowed) return "";
+    }
+    return absl::StrCat(key, " ", QuoteForMessage(value), " is none of ",
+                        absl::StrJoin(choice->second, ", "));
+  }
+  if (key == "port") {  // one per host, comma-separated; an empty one is the default
+    for (absl::string_view port : absl::StrSplit(value, ',')) {
+      int number = 0;
+      if (!port.empty() &&
+          (!absl::SimpleAtoi(port, &number) || number < 1 || number > 65535 ||
+           !std::all_of(port.begin(), port.end(), [](char c) { return absl::ascii_isdigit(c); }))) {
+        return absl::StrCat("port ", QuoteForMessage(std::string_view(port.data(), port.size())),
+                            " is not a port number 1-65535");
+      }
+    }
+  }
+  if (key == "connect_timeout") {
+    int seconds = 0;
+    if (!absl::SimpleAtoi(value, &seconds) || seconds < 0) {
+      return absl::StrCat("connect_timeout ", QuoteForMessage(value),
+                          " is not a whole number of seconds");
+    }
+  }
+  return "";
+}
+
 }  // namespace
 
 std::map<std::string, std::string> ConnectionSettings(const std::string& url) {
@@ -102,6 +147,11 @@ absl::Status CheckPostgresUrl(const std::string& url) {
   PQconninfoOption* options = PQconninfoParse(url.c_str(), &error);
   if (options != nullptr) {
     PQconninfoFree(options);
+    for (const auto& [key, value] : ConnectionSettings(url)) {
+      if (std::string fault = SettingFault(key, value); !fault.empty()) {
+        return absl::InvalidArgumentError(absl::StrCat("postgres-url: ", fault));
+      }
+    }
     return absl::OkStatus();
   }
   std::string reason = error != nullptr ? error : "out of memory";

@@ -15,8 +15,11 @@ namespace plantmesh::runtime {
 // unquoted); none when it cannot.
 std::map<std::string, std::string> ConnectionSettings(const std::string& url);
 
-// OK when libpq can parse `url`; otherwise INVALID_ARGUMENT "postgres-url: …" with libpq's
-// reason, without the password.
+// OK when libpq can parse `url` and would take its settings; otherwise INVALID_ARGUMENT
+// "postgres-url: …" with libpq's reason, without the password, or naming the setting
+// libpq would refuse only when it connects (sslmode, gssencmode, channel_binding,
+// target_session_attrs not one of their values; a port outside 1-65535; connect_timeout
+// not a whole number).
 absl::Status CheckPostgresUrl(const std::string& url);
 
 // `text` with the password of `url` replaced by "***", also when libpq cannot parse `url`

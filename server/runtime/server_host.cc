@@ -98,33 +98,6 @@ std::unique_ptr<grpc::Server> StartProbeServer(const std::string& listen, Health
 
 }  // namespace
 
-absl::StatusOr<std::vector<const ServiceDescriptor*>> SelectServices(
-    const ServerConfig& config, const std::vector<const ServiceDescriptor*>& known) {
-  std::vector<const ServiceDescriptor*> selected;
-  std::vector<std::string> known_names;
-  for (const ServiceDescriptor* descriptor : known) known_names.push_back(descriptor->name);
-  std::vector<std::string> names = config.services;
-  if (std::find(names.begin(), names.end(), "all") != names.end()) names = known_names;
-  for (const std::string& name : names) {
-    const ServiceDescriptor* found = nullptr;
-    for (const ServiceDescriptor* descriptor : known) {
-      if (descriptor->name == name) found = descriptor;
-    }
-    if (found == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat("services: unknown service '", name,
-                                                     "' (known: ", absl::StrJoin(known_names, ", "),
-                                                     ")"));
-    }
-    if (std::find(selected.begin(), selected.end(), found) != selected.end()) continue;
-    if (!found->schema.empty() && config.postgres_url.empty()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("postgres-url: required by service '", name, "'"));
-    }
-    selected.push_back(found);
-  }
-  return selected;
-}
-
 absl::StatusOr<std::unique_ptr<ServerHost>> ServerHost::Start(
     const ServerConfig& config, const std::vector<Hosted>& services,
     std::vector<DependencyProbe> dependencies, MetricsRegistry* metrics) {

@@ -24,12 +24,6 @@ class Service;
 
 namespace plantmesh::runtime {
 
-// The descriptors named by config.services, in that order. INVALID_ARGUMENT naming an
-// unknown service (and the known ones), or a missing postgres-url when a selected
-// service owns a schema.
-absl::StatusOr<std::vector<const ServiceDescriptor*>> SelectServices(
-    const ServerConfig& config, const std::vector<const ServiceDescriptor*>& known);
-
 class ServerHost {
  public:
   struct Hosted {

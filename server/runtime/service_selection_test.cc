@@ -2,7 +2,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "server/runtime/server_host.h"
+#include "server/runtime/config.h"
+#include "server/runtime/service_module.h"
 
 namespace plantmesh::runtime {
 namespace {
