@@ -92,8 +92,7 @@ absl::Status TelemetryBatchWriterOptions::Validate() const {
   for (size_t at = 0; at < writer_id.size(); ++characters) {
     const common::Utf8Char c = common::DecodeUtf8At(writer_id, at);
     const char32_t code = c.code_point;
-    if (code < 0x20 || code == 0x7F || (code >= 0x80 && code <= 0x9F) || code == 0x2028 ||
-        code == 0x2029) {
+    if (common::IsControlOrLineBreak(code)) {
       return absl::InvalidArgumentError(
           absl::StrCat("writer_id: control characters and line breaks are not allowed (character ",
                        characters + 1, ")"));

@@ -8,10 +8,6 @@
 namespace plantmesh::runtime {
 namespace {
 
-bool IsControl(char32_t c) {
-  return c < 0x20 || c == 0x7F || (c >= 0x80 && c <= 0x9F) || c == 0x2028 || c == 0x2029;
-}
-
 const char* ControlName(char32_t c) {
   switch (c) {
     case 0x00:
@@ -100,7 +96,7 @@ std::optional<std::string> TextViolation(std::string_view value, const TextRule&
     ++chars;
     const bool allowed_break =
         rule.kind == TextKind::kMultiLine && (d.code_point == 0x0A || d.code_point == 0x09);
-    if (IsControl(d.code_point) && !allowed_break) {
+    if (common::IsControlOrLineBreak(d.code_point) && !allowed_break) {
       return absl::StrFormat("contains U+%04X (%s) at character %d; %s",
                              static_cast<uint32_t>(d.code_point), ControlName(d.code_point), chars,
                              ControlReason(d.code_point, rule.kind));
