@@ -76,8 +76,10 @@ absl::StatusOr<bool> DemandReader::Next(::plantmesh::planning::v1::DemandRecord*
     if (fields->size() != 3) {
       return LineError("", absl::StrCat(fields->size(), " fields, the header has 3"));
     }
-    const std::string& product = (*fields)[product_column_];
-    const std::string& date = (*fields)[date_column_];
+    // Blanks around a field are no part of it, in every column (outside testing: a blank
+    // before a quantity was taken, before a date refused).
+    const std::string product(absl::StripAsciiWhitespace((*fields)[product_column_]));
+    const std::string date(absl::StripAsciiWhitespace((*fields)[date_column_]));
     const std::string quantity_text(absl::StripAsciiWhitespace((*fields)[quantity_column_]));
     if (product.empty()) return LineError("product_id", "empty");
     if (!IsDate(date)) {

@@ -1,11 +1,11 @@
 // Daily demand history from a CSV file, for `plantctl planning import-demand`.
 //
 // CSV (RFC 4180 quoting, as cli/sample_file.h; UTF-8, with or without a byte order mark;
-// LF or CRLF): the first line is the header `product_id,date,quantity` (the three
-// columns in any order; other columns are an error). date is a local date `YYYY-MM-DD`;
-// quantity a decimal number 0-1,000,000,000 in the product's unit (`12`, `12.5`,
-// `1.5e3`; not hexadecimal). Empty lines are skipped. Whether the product exists is the
-// server's to say.
+// LF or CRLF, CR alone refused; blanks around a field are no part of it): the first line is the
+// header `product_id,date,quantity` (the three columns in any order; other columns are an error).
+// date is a local date `YYYY-MM-DD`; quantity a decimal number 0-1,000,000,000 in the product's
+// unit (`12`, `12.5`, `1.5e3`; not hexadecimal). Empty lines are skipped. Whether the product
+// exists is the server's to say.
 //
 // Errors name the source, the line and the column:
 //   demand.csv:17: quantity: "-3" must be 0-1000000000

@@ -49,6 +49,23 @@ TEST(DemandFileTest, ReadsAFileWithAByteOrderMarkAndNegativeZeroAsZero) {
   EXPECT_FALSE(std::signbit((*records)[0].quantity()));
 }
 
+// Outside testing: a blank before a quantity was taken, before a date refused; and a file
+// with CR-only line ends was refused for a column named "quantityx1".
+TEST(DemandFileTest, BlanksAroundAFieldAreNoPartOfItAndCrOnlyLineEndsAreNamed) {
+  absl::StatusOr<std::vector<v1::DemandRecord>> records =
+      ReadAll("product_id, date, quantity\n GRANOLA-500G , 2025-01-06 , 16 \n");
+  ASSERT_TRUE(records.ok()) << records.status();
+  ASSERT_EQ(records->size(), 1u);
+  EXPECT_EQ((*records)[0].product_id(), "GRANOLA-500G");
+  EXPECT_EQ((*records)[0].date(), "2025-01-06");
+  EXPECT_EQ((*records)[0].quantity(), 16.0);
+  records = ReadAll("product_id,date,quantity\rX1,2025-01-06,16\r");
+  ASSERT_FALSE(records.ok());
+  EXPECT_THAT(std::string(records.status().message()),
+              ::testing::StartsWith("demand.csv:1: a carriage return inside the line: the file's "
+                                    "lines end in CR alone"));
+}
+
 TEST(DemandFileTest, ABadRowNamesTheLineAndTheColumn) {
   const std::string header = "product_id,date,quantity\n";
   const std::string good = "GRANOLA-500G,2025-01-06,1\n";

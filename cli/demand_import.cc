@@ -124,7 +124,8 @@ DemandImportCommand::DemandImportCommand(CLI::App* root) {
       "ImportDemand stream: stored in one transaction when the file ends, a record replacing "
       "the same product and date, so importing a file again is harmless (two rows of one "
       "product and day in the file: the later is kept, with a warning naming both lines). At "
-      "most 1000000 records an import. A bad row stores nothing (unless --skip-invalid). A "
+      "most 1000000 records an import. A row plantctl cannot read (a bad date or quantity) "
+      "stores nothing, exit 2; one the server refuses stores nothing unless --skip-invalid. A "
       "progress bar on a terminal, a summary at the end.");
   command_->group("Commands (hand-written)");
   command_->add_option("FILE", file_, "The CSV file, or - for stdin")->required();

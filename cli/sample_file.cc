@@ -82,15 +82,18 @@ absl::Status SetCondition(absl::string_view text, tv1::Sample* sample) {
   return absl::OkStatus();
 }
 
+// `value` as the field has it: blanks around count only in text (kind text, or guessed).
 absl::Status SetValue(absl::string_view kind_text, absl::string_view value, tv1::Sample* sample) {
   const std::string kind = absl::AsciiStrToLower(kind_text);
+  const absl::string_view text = value;
+  if (kind != "text") value = absl::StripAsciiWhitespace(value);
   if (kind.empty()) {
     if (IsUnavailable(value)) {
       sample->mutable_unavailable();
     } else if (std::optional<double> number = ParseDecimal(value)) {
       sample->set_number(*number);
     } else if (!value.empty()) {
-      sample->set_text(std::string(value));
+      sample->set_text(std::string(text));
     } else {
       return absl::InvalidArgumentError(
           "value: empty (give kind text for an empty text, or unavailable)");
@@ -114,7 +117,7 @@ absl::Status SetValue(absl::string_view kind_text, absl::string_view value, tv1:
     }
     sample->set_number(*number);
   } else if (kind == "text") {
-    sample->set_text(std::string(value));
+    sample->set_text(std::string(text));
   } else if (kind == "condition") {
     return SetCondition(value, sample);
   } else if (kind == "unavailable") {
@@ -159,6 +162,13 @@ absl::string_view WithoutByteOrderMark(absl::string_view first_line) {
 
 absl::StatusOr<std::vector<std::string>> SplitCsvLine(absl::string_view line) {
   if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  // Outside testing: a file with CR-only line ends (classic Mac OS, some ERP exports) is
+  // one line, and was refused for a column named "quantityx1".
+  if (line.find('\r') != absl::string_view::npos) {
+    return absl::InvalidArgumentError(
+        "a carriage return inside the line: the file's lines end in CR alone (classic Mac "
+        "OS); save it with LF or CRLF line ends");
+  }
   // Every value goes into a protobuf string, which must be UTF-8: the server refused the
   // whole batch for one such row (outside testing), and a --dry-run had passed it.
   if (const size_t bad = common::FirstNotUtf8(std::string_view(line.data(), line.size()));
@@ -291,10 +301,13 @@ absl::Status SampleReader::ParseCsvRow(absl::string_view line, tv1::Sample* samp
     return absl::InvalidArgumentError(
         absl::StrCat(fields->size(), " fields where the header has ", columns_.size(), " columns"));
   }
-  auto field = [&](const char* name) -> const std::string& {
-    static const std::string* const kEmpty = new std::string();
+  // Blanks around a field are no part of it, but in a value of kind text (outside
+  // testing: ` 23.5 ` was sent as text, and a SAMPLE item rejected it).
+  auto field = [&](const char* name) -> std::string {
     auto it = columns_.find(name);
-    return it == columns_.end() ? *kEmpty : (*fields)[it->second];
+    if (it == columns_.end()) return "";
+    const std::string& text = (*fields)[it->second];
+    return name == std::string_view("value") ? text : std::string(absl::StripAsciiWhitespace(text));
   };
   if (field("machine_id").empty()) return absl::InvalidArgumentError("machine_id: empty");
   if (field("data_item_id").empty()) return absl::InvalidArgumentError("data_item_id: empty");
@@ -304,7 +317,7 @@ absl::Status SampleReader::ParseCsvRow(absl::string_view line, tv1::Sample* samp
   if (absl::Status value = SetValue(field("kind"), field("value"), sample); !value.ok()) {
     return value;
   }
-  if (const std::string& sequence = field("source_sequence"); !sequence.empty()) {
+  if (const std::string sequence = field("source_sequence"); !sequence.empty()) {
     uint64_t value = 0;
     if (!IsWholeNumberText(sequence) || !absl::SimpleAtoi(sequence, &value)) {
       return absl::InvalidArgumentError(

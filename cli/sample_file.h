@@ -1,7 +1,8 @@
 // Machine samples from a file, for `plantctl telemetry ingest`: CSV or JSON lines.
 //
-// CSV (RFC 4180 quoting; UTF-8, with or without a byte order mark; LF or CRLF line ends;
-// a quoted field cannot span lines):
+// CSV (RFC 4180 quoting; UTF-8, with or without a byte order mark; LF or CRLF line ends,
+// CR alone is refused; a quoted field cannot span lines; blanks around a field are no
+// part of it, but in a value read as text):
 // the first line is a header naming the columns, in any order:
 //   machine_id, data_item_id, time, value   required
 //   kind                                     optional: number | text | condition |
