@@ -2,6 +2,7 @@
 
 #include <map>
 #include <set>
+#include <string>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -44,6 +45,16 @@ std::string FlagHelp(const FlagSpec& flag, FieldUse use) {
     absl::StrAppend(&help, " Several: repeat the flag.");
   }
   return help;
+}
+
+// "-" in a file flag (outside testing: `--to-file -` wrote a file named "-", where
+// `telemetry ingest` and `import-demand` read "-" as standard input). `--from-file -` reads
+// standard input, as a named pipe is read (once, into a temporary copy); `--to-file -` is
+// refused, since standard output carries the answer.
+std::string StandardInputForDash(std::string path) { return path == "-" ? "/dev/stdin" : path; }
+std::string NoStandardOutput(const std::string& path) {
+  if (path != "-") return "";
+  return "'-' names no file here: standard output carries the answer; give a path";
 }
 
 }  // namespace
@@ -110,14 +121,17 @@ CommandTree::CommandTree(const ContractCatalog& catalog, CLI::App* root,
                              "code 3 and a last stderr line naming the next --page_token");
     }
     if (method.request_file_chunk != nullptr) {
-      binding->app->add_option(
-          "--from-file", binding->from_file,
-          "Send this file in chunks after the first message (one that cannot be "
-          "read: exit 1, nothing sent)");
+      binding->app
+          ->add_option("--from-file", binding->from_file,
+                       "Send this file in chunks after the first message (one that cannot be "
+                       "read: exit 1, nothing sent)")
+          ->transform(StandardInputForDash);
     }
     if (method.response_file_chunk != nullptr) {
-      binding->app->add_option("--to-file", binding->to_file,
-                               "Write the received chunks to this file (checked: size, SHA-256)");
+      binding->app
+          ->add_option("--to-file", binding->to_file,
+                       "Write the received chunks to this file (checked: size, SHA-256)")
+          ->check(NoStandardOutput);
     }
     if (sdk::FindWatchableList(*method.method).ok()) {
       binding->app->add_flag(

@@ -544,6 +544,16 @@ TEST(OutputTest, TableShowsTheResourcesDefaultColumnsAndWideShowsAll) {
               ::testing::ElementsAre("id", "vin", "model", "zone", "category_code", "severity",
                                      "status", "assignment.mechanic_id", "revision"));
 
+  // Outside testing: an empty listing printed no header. Its header is the same one, in
+  // both formats; "(none)" goes to the notes.
+  for (OutputFormat format : {OutputFormat::kTable, OutputFormat::kWide}) {
+    std::ostringstream empty, empty_notes;
+    ResponsePrinter(format, empty, empty_notes)
+        .PrintResponse(plantmesh::defect::v1::ListDefectsResponse());
+    EXPECT_EQ(empty.str(), "id  status  zone  vin  category_code  severity  update_time\n");
+    EXPECT_EQ(empty_notes.str(), "(none)\n");
+  }
+
   // A type without a chosen set: its top-level singular fields.
   plantmesh::system::v1::WhoAmIResponse who;
   EXPECT_THAT(DefaultColumnNames(who.GetDescriptor()), ::testing::Contains("identity"));

@@ -361,13 +361,10 @@ void ResponsePrinter::PrintRows(const std::vector<const Message*>& rows, const D
     }
     return;
   }
-  if (rows.empty()) {
-    notes_ << "(none)\n";
-    return;
-  }
   // A table: the resource's default columns (all of them, so the header is the same
-  // for every listing), or with wide every column that holds something.
-  const bool wide = format_ == OutputFormat::kWide;
+  // for every listing, an empty one too: outside testing, an empty list printed none), or
+  // with wide every column that holds something (with no rows, the default columns).
+  const bool wide = format_ == OutputFormat::kWide && !rows.empty();
   if (!wide) {
     std::vector<Column> chosen;
     for (const std::string& name : DefaultColumnNames(type)) {
@@ -411,6 +408,7 @@ void ResponsePrinter::PrintRows(const std::vector<const Message*>& rows, const D
     for (size_t c : shown) texts.push_back(line[c]);
     print_line(texts);
   }
+  if (rows.empty()) notes_ << "(none)\n";
 }
 
 void ResponsePrinter::PrintKeyValues(const Message& message) {

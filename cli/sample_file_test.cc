@@ -128,6 +128,33 @@ TEST(SampleReader, CsvWithAByteOrderMarkAndHexadecimalText) {
             SampleFileFormat::kJsonLines);
 }
 
+// Outside testing: ` 23.5 ` was sent as text (a SAMPLE item rejected it), and a file with
+// CR-only line ends was refused for a column "valuex1". Blanks around a field are no part
+// of it but in a text value; a CR inside a line is named.
+TEST(SampleReader, BlanksAroundFieldsAndCrOnlyLineEnds) {
+  absl::StatusOr<std::vector<tv1::Sample>> samples = ReadAll(
+      "machine_id , data_item_id,time,value,kind,source_sequence\n"
+      " cnc07 , Xload ,2024-05-01T10:00:00Z, 23.5 ,, 7 \n"
+      "cnc07,Xmode,2024-05-01T10:00:00Z, AUTO ,text,\n"
+      "cnc07,Xmode,2024-05-01T10:00:01Z, AUTO , ,\n"
+      "cnc07,Xload,2024-05-01T10:00:02Z, -1e3 , number ,\n"
+      "cnc07,Xload,2024-05-01T10:00:03Z, unavailable ,,\n",
+      SampleFileFormat::kCsv);
+  ASSERT_TRUE(samples.ok()) << samples.status();
+  ASSERT_EQ(samples->size(), 5u);
+  EXPECT_EQ((*samples)[0].machine_id(), "cnc07");
+  EXPECT_EQ((*samples)[0].data_item_id(), "Xload");
+  EXPECT_EQ((*samples)[0].number(), 23.5);
+  EXPECT_EQ((*samples)[0].source_sequence(), 7u);
+  EXPECT_EQ((*samples)[1].text(), " AUTO ");  // kind text: as it is
+  EXPECT_EQ((*samples)[2].text(), " AUTO ");  // guessed text: as it is
+  EXPECT_EQ((*samples)[3].number(), -1000);
+  EXPECT_TRUE((*samples)[4].has_unavailable());
+  EXPECT_THAT(ErrorOf("machine_id,data_item_id,time,value\rcnc07,Xload,2024-05-01T10:00:00Z,1\r"),
+              HasSubstr("samples.csv:1: a carriage return inside the line: the file's lines end "
+                        "in CR alone"));
+}
+
 TEST(SampleReader, CsvColumnsInAnyOrder) {
   absl::StatusOr<std::vector<tv1::Sample>> samples =
       ReadAll("time,value,data_item_id,machine_id\n2024-05-01T10:00:00Z,1,Xload,cnc07\n",
@@ -146,15 +173,15 @@ TEST(SampleReader, BadCsvRowsNameTheLineAndField) {
             "2024-05-01T10:00:00Z)");
   EXPECT_THAT(ErrorOf(header + "cnc07,Xload,2024-05-01 10:00:00,1,\n"),
               HasSubstr("samples.csv:2: time:"));
-  // Outside testing: absl took blanks around, an offset without its colon and second 60
-  // (moved into the next minute). RFC 3339's date-time only.
-  for (const char* lax : {" 2024-05-01T10:00:00Z", "2024-05-01T10:00:00+0200",
+  // Outside testing: absl took an offset without its colon and second 60 (moved into the
+  // next minute). RFC 3339's date-time only (blanks around a field are no part of it).
+  for (const char* lax : {"2024-05-01 T10:00:00Z", "2024-05-01T10:00:00+0200",
                           "2024-05-01T10:00:60Z", "2024-05-01T10:00:00.Z", "2024-05-01T10:00Z"}) {
     EXPECT_THAT(ErrorOf(header + "cnc07,Xload," + lax + ",1,\n"), HasSubstr("samples.csv:2: time:"))
         << lax;
   }
   for (const char* strict : {"2024-05-01T10:00:00.250+02:00", "2024-05-01t10:00:00z",
-                             "2024-05-01T10:00:59.999999999-05:30"}) {
+                             " 2024-05-01T10:00:00Z ", "2024-05-01T10:00:59.999999999-05:30"}) {
     EXPECT_TRUE(ReadAll(header + "cnc07,Xload," + strict + ",1,\n", SampleFileFormat::kCsv).ok())
         << strict;
   }

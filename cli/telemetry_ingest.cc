@@ -535,8 +535,22 @@ int TelemetryIngestCommand::Run(const IngestRunEnvironment& env) const {
     err << "plantctl: " << source << " grew while it was sent; the " << Grouped(total)
         << " samples checked were sent, what was added after them was not\n";
   }
+  // How to go on after a run cut short (outside testing: the obvious rerun, without
+  // --import-id, stored the acknowledged part a second time, and nothing said so).
+  auto how_to_go_on = [&] {
+    if (!import_id_.empty()) {
+      err << "plantctl: run the same command again (the same --import-id " << import_id_
+          << ") once the server answers: it sends the rest, and nothing is stored twice\n";
+    } else {
+      err << "plantctl: the acknowledged samples are stored; running the same command again "
+             "sends them again and stores them twice (this run had no --import-id): send "
+             "only the rest, or use --import-id from the start for an input you may have to "
+             "send again\n";
+    }
+  };
   if (interrupted.load()) {
     err << "plantctl: interrupted\n";
+    if (stats.samples_sent > 0) how_to_go_on();
     return kExitInterrupted;
   }
   if (!failure.ok()) {
@@ -551,17 +565,7 @@ int TelemetryIngestCommand::Run(const IngestRunEnvironment& env) const {
              "was stored twice\n";
     } else if (failure.code() == absl::StatusCode::kUnavailable ||
                failure.code() == absl::StatusCode::kDeadlineExceeded) {
-      // How to go on (outside testing: the obvious rerun, without --import-id, stored the
-      // acknowledged part a second time, and nothing said so).
-      if (!import_id_.empty()) {
-        err << "plantctl: run the same command again (the same --import-id " << import_id_
-            << ") once the server answers: it sends the rest, and nothing is stored twice\n";
-      } else {
-        err << "plantctl: the acknowledged samples are stored; running the same command again "
-               "sends them again and stores them twice (this run had no --import-id): send "
-               "only the rest, or use --import-id from the start for an input you may have to "
-               "send again\n";
-      }
+      how_to_go_on();
     }
     return kExitStatusBase + static_cast<int>(failure.code());
   }

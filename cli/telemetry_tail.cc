@@ -353,6 +353,10 @@ int TelemetryTailCommand::Run(const ConnectionSettings& settings, const std::str
     ticker.join();
   }
   std::cout.flush();
+  if (absl::IsCancelled(status) && env.interrupted != nullptr && env.interrupted->load()) {
+    std::cerr << "plantctl: interrupted\n";  // before the tail reached the server
+    return kExitInterrupted;
+  }
   if (!status.ok()) {
     std::cerr << sdk::DescribeStatus(status) << "\n";
     return ExitCodeFor(status);

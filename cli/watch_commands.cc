@@ -15,6 +15,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "cli/generic_call.h"
+#include "grpcpp/channel.h"
 #include "grpcpp/client_context.h"
 #include "plantmesh/sdk/dynamic_list_watch.h"
 #include "plantmesh/sdk/list_watch.h"
@@ -184,6 +185,16 @@ bool UserStopped(const RunEnvironment& env) {
   return env.interrupted != nullptr && env.interrupted->load();
 }
 
+// How a watch the user stopped ends: OK (exit 0) once it was following the server, as a
+// stream printed as it arrives ends; CANCELLED "interrupted" (exit 130) when it never was
+// (re-test: a watch stopped while its server could not be reached exited 0, as if it
+// had watched).
+absl::Status StoppedWatch(const RunEnvironment& env, bool followed) {
+  const bool connected = env.channel != nullptr &&
+                         env.channel->GetState(/*try_to_connect=*/false) == GRPC_CHANNEL_READY;
+  return followed || connected ? absl::OkStatus() : absl::CancelledError("interrupted");
+}
+
 }  // namespace
 
 bool IsResumableWatch(const MethodCommand& command) {
@@ -219,14 +230,18 @@ absl::Status FollowResumingWatch(const MethodCommand& command, const ContractCat
   } clear_stopper{env};
 
   absl::Duration backoff = absl::ZeroDuration();
+  bool followed = false;  // some stream delivered a message
   while (true) {
-    if (backoff > absl::ZeroDuration() && !sleep.Sleep(backoff)) return absl::OkStatus();
-    if (UserStopped(env)) return absl::OkStatus();
+    if (backoff > absl::ZeroDuration() && !sleep.Sleep(backoff)) {
+      return StoppedWatch(env, followed);
+    }
+    if (UserStopped(env)) return StoppedWatch(env, followed);
     GenericReadStream stream(env, catalog, command, *next_request);
     sdk::DynamicWatchResponse response;
     bool received = false;
     while (stream.Next(&response)) {
       received = true;
+      followed = true;
       if (printed.Insert(StringAt(*response.message, event_id))) {
         on_response(*response.message);
       }
@@ -236,7 +251,7 @@ absl::Status FollowResumingWatch(const MethodCommand& command, const ContractCat
       }
     }
     const absl::Status ended = stream.Finish();
-    if (UserStopped(env)) return absl::OkStatus();
+    if (UserStopped(env)) return StoppedWatch(env, followed);
     const std::string reason = sdk::ErrorReason(ended);
     if (start_again_when_cursor_lost && absl::IsFailedPrecondition(ended) &&
         (reason == "CURSOR_GENERATION_CHANGED" || reason == "CURSOR_EXPIRED")) {
@@ -318,7 +333,8 @@ absl::Status RunListWatch(const MethodBinding& binding, const ContractCatalog& c
                                    sdk::DynamicItemRevision(*shape, *item), ")"));
   };
   absl::Status status = list_watch.Run(handlers);
-  if (UserStopped(env)) return absl::OkStatus();
+  // Stopped before its listing was printed: it never followed (exit 130).
+  if (UserStopped(env)) return lists > 0 ? absl::OkStatus() : absl::CancelledError("interrupted");
   return status;
 }
 

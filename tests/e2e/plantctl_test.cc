@@ -594,6 +594,12 @@ TEST_F(PlantctlTest, PhotoRoundTripThroughFiles) {
   EXPECT_THAT(unwritable.err, HasSubstr("plantctl: cannot write " + *dir_ + "/no/such/dir/x.png"));
   EXPECT_THAT(unwritable.err, HasSubstr("No such file or directory"));
   EXPECT_THAT(unwritable.err, Not(HasSubstr("INTERNAL")));
+  // Outside testing: `--to-file -` wrote a file named "-". It is a usage error (standard
+  // output carries the answer).
+  CliRun dash = Plantctl("manager", {"defect", "download-defect-photo", "--defect_id", defect_id,
+                                     "--photo_id", photo_id, "--to-file", "-"});
+  EXPECT_EQ(dash.exit_code, 2) << dash.err;
+  EXPECT_THAT(dash.err, HasSubstr("'-' names no file here"));
   CliRun unreadable = Plantctl(
       "otto", {"defect", "upload-defect-photo", "--metadata.defect_id", defect_id,
                "--metadata.content_type", "image/png", "--from-file", *dir_ + "/missing.png"});
@@ -1039,6 +1045,16 @@ TEST_F(PlantctlTest, PhotoUploadChecksAGivenSha256AndNamesTheFile) {
                         "--metadata.file_name", "left door.png", "--from-file", source});
   ASSERT_EQ(given.exit_code, 0) << given.err;
   EXPECT_EQ(given.Json()["photo"].value("file_name", ""), "left door.png");
+
+  // `--from-file -` reads standard input (outside testing: "cannot read -").
+  std::vector<std::string> piped_argv =
+      PlantctlArgv("otto", {"defect", "upload-defect-photo", "--metadata.defect_id", defect_id,
+                            "--metadata.content_type", "image/png", "--metadata.file_name",
+                            "piped.png", "--from-file", "-"});
+  piped_argv.insert(piped_argv.begin(), {"/bin/sh", "-c", "exec \"$0\" \"$@\" <\"$PHOTO\""});
+  CliRun piped = Exec(piped_argv, {"PHOTO=" + source});
+  ASSERT_EQ(piped.exit_code, 0) << piped.err;
+  EXPECT_EQ(piped.Json()["photo"].value("sha256", ""), digest) << piped.out;
 }
 
 // ---- telemetry ingest ----
@@ -1171,6 +1187,63 @@ TEST_F(PlantctlTest, CtrlCStopsAnImportWaitingForStandardInput) {
               HasSubstr("plantctl: interrupted; nothing was stored"));
 }
 
+// Outside testing: Ctrl-C of an ingest without --import-id said only "interrupted",
+// where a rerun of the same input stores what was acknowledged a second time.
+TEST_F(PlantctlTest, CtrlCOfAnIngestSaysWhatARerunWouldStoreTwice) {
+  const std::string kMachine = "CLI-CTRL-C-1";
+  absl::StatusOr<sdk::TelemetryClient> ops =
+      sdk::TelemetryClient::Connect(mesh_->OptionsFor("ops"));
+  ASSERT_TRUE(ops.ok()) << ops.status();
+  telemetry::v1::RegisterMachineRequest request;
+  request.mutable_machine()->set_id(kMachine);
+  telemetry::v1::DataItem* item = request.mutable_machine()->add_data_items();
+  item->set_id("Xload");
+  item->set_category(telemetry::v1::DATA_ITEM_CATEGORY_SAMPLE);
+  item->set_type(telemetry::v1::DATA_ITEM_TYPE_OTHER);
+  ASSERT_TRUE(ops->RegisterMachine(request).ok());
+
+  // Standard input is a FIFO the test holds open: one whole batch, then nothing.
+  const std::string fifo = *dir_ + "/samples.fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0) << std::strerror(errno);
+  const int writer = ::open(fifo.c_str(), O_RDWR);
+  ASSERT_GE(writer, 0) << std::strerror(errno);
+  std::string csv = "machine_id,data_item_id,time,value\n";
+  const absl::Time base = absl::Now() - absl::Minutes(5);
+  for (int i = 0; i < 5; ++i) {
+    absl::StrAppend(
+        &csv, kMachine, ",Xload,",
+        absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", base + absl::Seconds(i), absl::UTCTimeZone()), ",",
+        i, "\n");
+  }
+  ASSERT_EQ(::write(writer, csv.data(), csv.size()), static_cast<ssize_t>(csv.size()));
+  std::vector<std::string> argv = {"bash", "-c", "exec \"$@\" <\"$0\"", fifo};
+  for (const std::string& arg :
+       PlantctlArgv("ivan", {"telemetry", "ingest", "-", "--batch-size", "5"})) {
+    argv.push_back(arg);
+  }
+  Background run = StartInBackground(argv, {});
+  // Stored (so acknowledged or about to be), and plantctl waiting for more input.
+  ASSERT_TRUE(testing::PollUntil(
+      [&] {
+        telemetry::v1::GetLatestValuesRequest latest;
+        latest.add_machine_ids(kMachine);
+        auto values = ops->GetLatestValues(latest);
+        return values.ok() && values->values_size() == 1 && values->values(0).number() == 4 &&
+               ReadsStandardInput(run.pid);
+      },
+      absl::Seconds(30)))
+      << "the batch was never stored: " << testing::internal::ReadFileOrEmpty(run.err);
+  ASSERT_EQ(::kill(run.pid, SIGINT), 0);
+  absl::StatusOr<int> code = testing::internal::WaitForExit(run.pid, absl::Seconds(20));
+  ::close(writer);
+  ASSERT_TRUE(code.ok()) << "plantctl went on after Ctrl-C";
+  EXPECT_EQ(*code, 130);
+  const std::string err = testing::internal::ReadFileOrEmpty(run.err);
+  EXPECT_THAT(err, HasSubstr("plantctl: interrupted"));
+  EXPECT_THAT(err, HasSubstr("running the same command again sends them again and stores them "
+                             "twice"));
+}
+
 // Outside testing: Ctrl-C during a one-shot call to a server that did not answer (a hung
 // server, a black-holed link) exited 0 without a word, for a create too: the next
 // command of `create-defect && …` ran, and no rerun hint was given.
@@ -1217,6 +1290,36 @@ TEST_F(PlantctlTest, CtrlCDuringAOneShotCallExits130WithTheRerunHint) {
   const std::string err = testing::internal::ReadFileOrEmpty(run.err);
   EXPECT_THAT(err, HasSubstr("plantctl: interrupted"));
   EXPECT_THAT(err, HasSubstr("--request_id c0ffee00-0000-4000-8000-000000000001"));
+}
+
+// Re-test: a watch stopped before it ever reached its server exited 0, as if it had
+// watched. It exits 130; one that follows the server still ends 0 on Ctrl-C.
+TEST_F(PlantctlTest, CtrlCOfAWatchThatNeverReachedItsServerExits130) {
+  int port = 0;
+  const int silent = testing::ListenOnLoopback(&port);  // accepts, never answers
+  ASSERT_GE(silent, 0) << std::strerror(errno);
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {"defect", "watch-defects"}, {"defect", "list-defects", "--watch"}}) {
+    std::vector<std::string> argv = PlantctlArgv("otto", args);
+    argv[2] = absl::StrCat("127.0.0.1:", port);  // --endpoint's value
+    Background run = StartInBackground(argv, {});
+    int connection = -1;
+    ASSERT_TRUE(testing::PollUntil(
+        [&] {
+          connection = ::accept4(silent, nullptr, nullptr, SOCK_NONBLOCK);
+          return connection >= 0;
+        },
+        absl::Seconds(30)))
+        << args[1] << " never connected: " << testing::internal::ReadFileOrEmpty(run.err);
+    ASSERT_EQ(::kill(run.pid, SIGINT), 0);
+    absl::StatusOr<int> code = testing::internal::WaitForExit(run.pid, absl::Seconds(20));
+    ::close(connection);
+    ASSERT_TRUE(code.ok()) << args[1] << " went on after Ctrl-C";
+    EXPECT_EQ(*code, 130) << args[1];
+    EXPECT_THAT(testing::internal::ReadFileOrEmpty(run.err), HasSubstr("plantctl: interrupted"))
+        << args[1];
+  }
+  ::close(silent);
 }
 
 TEST_F(PlantctlTest, ImportDemandFromCsvIsAtomicAndHarmlessTwice) {
