@@ -1,5 +1,8 @@
 #include "server/runtime/pg_url.h"
 
+#include <string>
+#include <utility>
+
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -34,9 +37,33 @@ TEST(PgUrlTest, AStringLibpqCannotReadIsRefusedWithoutItsPassword) {
   EXPECT_THAT(CheckPostgresUrl("host=h x").message(), HasSubstr("missing \"=\""));
 }
 
+// Re-test: libpq parses these and refuses them only when it connects; the server started
+// and then exited 1 on its first connection, as if PostgreSQL were down.
+TEST(PgUrlTest, ASettingLibpqWouldRefuseIsNamed) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"postgresql://u:S3CRETPW@h/x?sslmode=requir", "sslmode 'requir' is none of disable,"},
+      {"host=h password=S3CRETPW sslmode=REQUIRE", "sslmode 'REQUIRE'"},
+      {"postgresql://u:S3CRETPW@h:99999/x", "port '99999' is not a port number 1-65535"},
+      {"host=h port=0 password=S3CRETPW", "port '0'"},
+      {"host=a,b port=5432,+1 password=S3CRETPW", "port '+1'"},
+      {"host=h connect_timeout=5s", "connect_timeout '5s'"},
+      {"host=h target_session_attrs=master", "target_session_attrs 'master' is none of"},
+      {"host=h gssencmode=on", "gssencmode 'on'"},
+      {"host=h channel_binding=yes", "channel_binding 'yes'"},
+  };
+  for (const auto& [url, expected] : cases) {
+    const absl::Status status = CheckPostgresUrl(url);
+    ASSERT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << url;
+    EXPECT_THAT(status.message(), HasSubstr(std::string("postgres-url: ") + expected)) << status;
+    EXPECT_THAT(status.message(), Not(HasSubstr("S3CRET"))) << status;
+  }
+}
+
 TEST(PgUrlTest, ValidStringsPass) {
   for (const char* url : {"", "postgresql://plantmesh@127.0.0.1:5432/plantmesh",
                           "postgresql://u:p%23w@db/x?sslmode=require",
+                          "host=a,b port=5432, sslmode=verify-full connect_timeout=10",
+                          "postgresql://h1:5432,h2/x?target_session_attrs=read-write",
                           "host=127.0.0.1 port=5432 password='a b#c' dbname=plantmesh"}) {
     EXPECT_TRUE(CheckPostgresUrl(url).ok()) << url << ": " << CheckPostgresUrl(url);
   }
