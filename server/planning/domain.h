@@ -177,8 +177,13 @@ absl::Status CheckEtag(const Plan& current, absl::string_view given, bool requir
 inline constexpr int64_t kMaxQuantity = 10'000'000;
 inline constexpr size_t kMaxPlanItems = 200;
 
-// 1-200 items: product known (`known_products`), quantity 1-10,000,000, sequence
-// 1-1000 and unique. Paths "<prefix>[i].<field>" (prefix e.g. "plan.items", "items").
+// A list over its limit is refused whole, its elements neither judged nor looked up
+// (re-test: CreateShiftPattern compared each pair of 20,000 shifts, 43 s of a core,
+// before it refused more than 6). INVALID_ARGUMENT naming `prefix`: 1-200 items.
+absl::Status CheckItemCount(const std::vector<PlanItem>& items, absl::string_view prefix);
+// CheckItemCount, then each item: product known (`known_products`), quantity
+// 1-10,000,000, sequence 1-1000 and unique. Paths "<prefix>[i].<field>" (prefix e.g.
+// "plan.items", "items").
 absl::Status ValidateItems(const std::vector<PlanItem>& items, absl::string_view prefix,
                            const std::set<std::string>& known_products);
 // Sorted by sequence.

@@ -1,4 +1,5 @@
-// The plan rules of domain.h that need no calendar or store: ComparePlanToActual.
+// The plan rules of domain.h that need no calendar or store: ComparePlanToActual, and
+// lists over their limits.
 #include "server/planning/domain.h"
 
 #include <gmock/gmock.h>
@@ -74,6 +75,29 @@ TEST(ComparePlanToActualTest, ShiftStartsComeFromEachLinesPattern) {
   EXPECT_EQ(starts("PACK-2", "N"), 2 * 60);  // its own pattern's N
   EXPECT_EQ(starts("PACK-2", "F"), std::nullopt);
   EXPECT_EQ(starts("PACK-9", "F"), std::nullopt);
+}
+
+// Re-test: CreateShiftPattern compared each pair of 20,000 shifts (43 s of a core, past
+// the caller's deadline) before it refused more than 6. A list over its limit is refused
+// whole: its elements are not judged (here they would overlap, and break their limits).
+TEST(ListLimitsTest, AListOverItsLimitIsRefusedWholeAndNotJudged) {
+  ShiftPatternInput pattern;
+  pattern.id = "3X8";
+  pattern.display_name = "Three shifts";
+  pattern.shifts.assign(7, ShiftDefinitionInput{"A", "06:00", "14:00", {}});  // 1-6 allowed
+  absl::StatusOr<ShiftPattern> made = MakeShiftPattern(pattern, {});
+  ASSERT_EQ(made.status().code(), absl::StatusCode::kInvalidArgument);
+  std::vector<std::string> fields;
+  for (const runtime::FieldViolation& v : runtime::FieldViolationsOf(made.status())) {
+    fields.push_back(v.field);
+  }
+  EXPECT_THAT(fields, ::testing::ElementsAre("shift_pattern.shifts"));
+
+  const std::vector<PlanItem> items(kMaxPlanItems + 1, PlanItem{"", 0, 0});
+  const absl::Status refused = ValidateItems(items, "plan.items", {});
+  ASSERT_EQ(runtime::FieldViolationsOf(refused).size(), 1u) << refused;
+  EXPECT_EQ(runtime::FieldViolationsOf(refused)[0].field, "plan.items");
+  EXPECT_THAT(std::string(refused.message()), ::testing::HasSubstr("(201 given)"));
 }
 
 }  // namespace

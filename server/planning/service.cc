@@ -338,10 +338,13 @@ absl::Status PlanningServiceImpl::HandleGetPlannedTime(runtime::CallContext& cal
   PM_RETURN_IF_ERROR(CheckTimeRange(from, to, kMaxPlannedTimeRange));
   PM_ASSIGN_OR_RETURN(LineCalendar calendar, CalendarOf(request.line_id(), "line_id", from, to));
   const PlannedTime t = calendar.PlannedTimeIn(from, to);
-  response->set_planned_seconds(absl::ToInt64Seconds(t.planned));
+  // Each part in whole seconds, and planned as the contract defines it from them (re-test:
+  // sub-second bounds truncated each on its own, and the parts did not add up).
   response->set_shift_seconds(absl::ToInt64Seconds(t.shift));
   response->set_break_seconds(absl::ToInt64Seconds(t.breaks));
   response->set_maintenance_seconds(absl::ToInt64Seconds(t.maintenance));
+  response->set_planned_seconds(response->shift_seconds() - response->break_seconds() -
+                                response->maintenance_seconds());
   response->set_shift_count(t.shift_count);
   return absl::OkStatus();
 }
@@ -393,6 +396,7 @@ absl::Status PlanningServiceImpl::HandleCreateProductionPlan(
   PM_ASSIGN_OR_RETURN(ShiftInstance shift,
                       WorkedShift(in.line_id(), "plan.line_id", in.shift_id(), "plan.shift_id"));
   std::vector<PlanItem> items = FromProto(in.items());
+  PM_RETURN_IF_ERROR(CheckItemCount(items, "plan.items"));
   PM_ASSIGN_OR_RETURN(std::set<std::string> products, KnownProductsOf(items));
   PM_RETURN_IF_ERROR(ValidateItems(items, "plan.items", products));
   const ChangeContext context = Context(call, request);
@@ -467,6 +471,7 @@ absl::Status PlanningServiceImpl::HandleUpdateProductionPlan(
   kPlanEtag.CheckForm(etag_form, "etag", request.etag(), /*required=*/true);
   PM_RETURN_IF_ERROR(etag_form.ToStatus());
   std::vector<PlanItem> items = FromProto(request.items());
+  PM_RETURN_IF_ERROR(CheckItemCount(items, "items"));
   PM_ASSIGN_OR_RETURN(std::set<std::string> products, KnownProductsOf(items));
   PM_RETURN_IF_ERROR(ValidateItems(items, "items", products));
   const ChangeContext context = Context(call, request);
@@ -494,6 +499,7 @@ absl::Status PlanningServiceImpl::HandleReviseProductionPlan(
   if (request.reason().empty()) v.Add("reason", "required: say why the plan changes");
   PM_RETURN_IF_ERROR(v.ToStatus());
   std::vector<PlanItem> items = FromProto(request.items());
+  PM_RETURN_IF_ERROR(CheckItemCount(items, "items"));
   PM_ASSIGN_OR_RETURN(std::set<std::string> products, KnownProductsOf(items));
   PM_RETURN_IF_ERROR(ValidateItems(items, "items", products));
   const ChangeContext context = Context(call, request);

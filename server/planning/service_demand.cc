@@ -153,12 +153,15 @@ class PlanningServiceImpl::DemandImportSink final : public ImportDemandSink {
   }
 
   absl::Status OnReadsDone(v1::ImportDemandResponse* response) override {
-    if (!import_) {
-      // An empty stream imports nothing (and needs no product list).
-      FillImportResponse({}, response);
-      return absl::OkStatus();
-    }
     if (call_.Cancelled()) return absl::CancelledError("import cancelled");
+    if (!import_) {
+      // Re-test: a stream without any message was answered OK with every count 0, where
+      // the contract (and UploadDefectPhoto) refuse a stream that ends unfinished.
+      return runtime::InvalidField(
+          "end_of_import",
+          "the stream ended before any message: nothing was written (an empty import is "
+          "one message with end_of_import set)");
+    }
     if (!ended_) {
       // A client that gave up half way may half-close before it cancels (grpc-js does):
       // without the mark the end of the stream is not the end of the import.

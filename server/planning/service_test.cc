@@ -744,6 +744,16 @@ TEST_F(PlanningServiceTest, CalendarQueries) {
   ASSERT_TRUE(stub_->GetPlannedTime(Ctx().get(), planned, &time).ok());
   EXPECT_EQ(time.shift_seconds(), 24 * 3600);
   EXPECT_EQ(time.planned_seconds(), 24 * 3600 - 3 * 1800);
+  // Re-test: sub-second bounds truncated each part on its own (planned 0 here). Shift A's
+  // break begins 09:00Z: 2.25 s of shift, 1.75 of them break.
+  planned.mutable_start_time()->set_seconds(1773100800 + 9 * 3600 - 1);
+  planned.mutable_start_time()->set_nanos(500000000);
+  planned.mutable_end_time()->set_seconds(1773100800 + 9 * 3600 + 1);
+  planned.mutable_end_time()->set_nanos(750000000);
+  ASSERT_TRUE(stub_->GetPlannedTime(Ctx().get(), planned, &time).ok());
+  EXPECT_EQ(time.shift_seconds(), 2);
+  EXPECT_EQ(time.break_seconds(), 1);
+  EXPECT_EQ(time.planned_seconds(), 1);
 
   planned.set_line_id("NOPE");
   EXPECT_THAT(FieldsOf(stub_->GetPlannedTime(Ctx().get(), planned, &time)), ElementsAre("line_id"));

@@ -426,6 +426,19 @@ TEST_F(PlanningDemandTest, AStreamThatEndsWithoutEndOfImportWritesNothing) {
   stream->Write(message);
   EXPECT_THAT(ViolatedFields(stream->Finish().status()), Contains("end_of_import"));
   EXPECT_EQ(StoredRows(), before + 30);
+
+  // Re-test: a stream without any message was answered OK; one message that ends the
+  // import, without records, is the empty import.
+  stream = Planning("planner").ImportDemand();
+  EXPECT_THAT(ViolatedFields(stream->Finish().status()), Contains("end_of_import"));
+  stream = Planning("planner").ImportDemand();
+  v1::ImportDemandRequest empty;
+  empty.set_end_of_import(true);
+  ASSERT_TRUE(stream->Write(empty));
+  absl::StatusOr<v1::ImportDemandResponse> none = stream->Finish();
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_EQ(none->records_stored(), 0);
+  EXPECT_EQ(StoredRows(), before + 30);
 }
 
 }  // namespace
