@@ -28,9 +28,11 @@
 //   `retry_after`, doubled after each failure in a row up to `max_retry_after`, so calls
 //   do not keep waiting on a Redis that does not answer (outside testing: a stopped
 //   Redis held ingest answers and reads 2 s in every 3).
-// - Invalidate (after a registration change committed) deletes the machine's hash, so a
-//   removed data item is not answered. A fill or write-through that read before the
-//   change and lands after it may bring one back until the hash expires.
+// - Invalidate (after a registration change committed) deletes the machine's hash. A fill
+//   or write-through that read before the change and lands after it may bring a removed
+//   data item back into the hash until it expires: GetLatestValues filters what Read
+//   answers by the items the machines have now (TelemetryStore::DataItemsNow), so a
+//   removed item is not answered.
 //
 // Thread-safe; Redis connections (runtime::RedisClient, one per concurrent call) are
 // kept for reuse.

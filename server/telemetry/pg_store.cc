@@ -86,6 +86,11 @@ struct Sql {
       "SELECT d.machine_id, d.id, d.name, d.category, d.type, d.units, d.native_units FROM "
       "(SELECT DISTINCT id FROM unnest($1::text[]) AS x(id)) m "
       "JOIN telemetry.data_items d ON d.machine_id = m.id ORDER BY d.machine_id, d.position");
+  // The (machine, item) pairs of the registered data items of the machines $1.
+  const runtime::PgStatement items_now = registry.Add(
+      "items_now",
+      "SELECT d.machine_id, d.id FROM (SELECT DISTINCT id FROM unnest($1::text[]) AS x(id)) m "
+      "JOIN telemetry.data_items d ON d.machine_id = m.id");
   const runtime::PgStatement machine_select = registry.Add(
       "machine_select", "SELECT " PM_MACHINE_COLUMNS " FROM telemetry.machines WHERE id = $1");
   const runtime::PgStatement machine_lock =
@@ -923,6 +928,20 @@ absl::StatusOr<TelemetryStore::UnknownIds> PgTelemetryStore::UnknownMachinesAndD
     for (const pqxx::row& r : tx.exec_prepared(Statements().ids_unknown, ArrayLiteral(machine_ids),
                                                ArrayLiteral(data_item_ids), retired_are_known)) {
       (r[0].as<int>() == 0 ? out.machines : out.data_items).push_back(r[1].as<std::string>());
+    }
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
+absl::StatusOr<std::set<std::pair<std::string, std::string>>> PgTelemetryStore::DataItemsNow(
+    const std::vector<std::string>& machine_ids) {
+  std::set<std::pair<std::string, std::string>> out;
+  PM_RETURN_IF_ERROR(Run([&](pqxx::connection& conn) -> absl::Status {
+    pqxx::read_transaction tx(conn);
+    out.clear();
+    for (const pqxx::row& r : tx.exec_prepared(Statements().items_now, ArrayLiteral(machine_ids))) {
+      out.emplace(r[0].as<std::string>(), r[1].as<std::string>());
     }
     return absl::OkStatus();
   }));

@@ -221,6 +221,19 @@ absl::StatusOr<TelemetryStore::UnknownIds> FakeTelemetryStore::UnknownMachinesAn
   return out;
 }
 
+absl::StatusOr<std::set<std::pair<std::string, std::string>>> FakeTelemetryStore::DataItemsNow(
+    const std::vector<std::string>& machine_ids) {
+  absl::MutexLock lock(&mu_);
+  PM_RETURN_IF_ERROR(failure_);
+  std::set<std::pair<std::string, std::string>> out;
+  for (const std::string& id : machine_ids) {
+    auto machine = machines_.find(id);
+    if (machine == machines_.end()) continue;
+    for (const DataItem& item : machine->second.data_items) out.emplace(id, item.id);
+  }
+  return out;
+}
+
 absl::StatusOr<std::vector<StoredSample>> FakeTelemetryStore::LatestValues(
     const std::vector<std::string>& machine_ids, const std::vector<std::string>& data_item_ids) {
   absl::MutexLock lock(&mu_);
