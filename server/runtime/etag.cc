@@ -38,8 +38,9 @@ bool EtagForm::CheckForm(Violations& violations, std::string field, absl::string
   violations.Add(
       std::move(field),
       absl::StrCat("not an etag: ", QuoteForMessage(std::string_view(given.data(), given.size())),
-                   "; pass the etag a read returned (like ", Of(7),
-                   "), or none to change what is current"));
+                   "; pass the etag a read returned (like ", Of(7), ")",
+                   // Re-test: "or none" was advised where the method requires one.
+                   required ? "" : ", or none to change what is current"));
   return false;
 }
 

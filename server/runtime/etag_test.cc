@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "absl/strings/match.h"
 #include "server/runtime/errors.h"
 
 namespace plantmesh::runtime {
@@ -45,6 +46,8 @@ TEST(EtagFormTest, AMalformedEtagIsInvalidArgumentNamingTheField) {
     EXPECT_EQ(violations[0].field, "etag");
     EXPECT_THAT(violations[0].description, HasSubstr("not an etag"));
     EXPECT_THAT(violations[0].description, HasSubstr("like v7"));
+    // "or none" only where none is allowed.
+    EXPECT_EQ(absl::StrContains(violations[0].description, "or none"), !required);
   }
   Violations violations;
   EXPECT_TRUE(kQuoted.CheckForm(violations, "etag", "\"v3\"", true));

@@ -1,8 +1,11 @@
 #include "server/runtime/pg_url.h"
 
+#include <arpa/inet.h>
 #include <libpq-fe.h>
+#include <netinet/in.h>
 
 #include <algorithm>
+#include <set>
 #include <vector>
 
 #include "absl/strings/ascii.h"
@@ -75,9 +78,12 @@ std::string WithoutQuotedText(const std::string& reason) {
 }
 
 // A fault libpq finds only when it connects, in a setting it parses from any text
-// (re-test: `sslmode=requir` or `port=99999` started the server, which then exited 1 on
-// the first connection, DEPENDENCY_UNAVAILABLE); "" when there is none. The values quoted
-// are never the password's.
+// (re-test: `sslmode=requir`, `port=99999`, `keepalives=x` started the server, which then
+// exited 1 on the first connection, DEPENDENCY_UNAVAILABLE); "" when there is none.
+// libpq's own rules (fe-connect.c): whole numbers as strtol reads them (a sign and blanks
+// around allowed), the named choices (the TLS versions in any case), numeric host
+// addresses, as many ports and addresses as hosts. The values quoted are never the
+// password's.
 std::string SettingFault(const std::string& key, const std::string& value) {
   static const auto* const kChoices = new std::map<std::string, std::vector<std::string>>{
       {"sslmode", {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}},
@@ -86,31 +92,65 @@ std::string SettingFault(const std::string& key, const std::string& value) {
       {"target_session_attrs",
        {"any", "read-write", "read-only", "primary", "standby", "prefer-standby"}},
   };
+  static const auto* const kTlsVersions =
+      new std::vector<std::string>{"TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"};
+  static const auto* const kWholeNumbers =
+      new std::set<std::string>{"connect_timeout",     "keepalives",       "keepalives_idle",
+                                "keepalives_interval", "keepalives_count", "tcp_user_timeout"};
+  const std::string quoted = QuoteForMessage(value);
   if (auto choice = kChoices->find(key); choice != kChoices->end()) {
     for (const std::string& allowed : choice->second) {
       if (value == allowed) return "";
     }
-    return absl::StrCat(key, " ", QuoteForMessage(value), " is none of ",
-                        absl::StrJoin(choice->second, ", "));
+    return absl::StrCat(key, " ", quoted, " is none of ", absl::StrJoin(choice->second, ", "));
+  }
+  if (key == "ssl_min_protocol_version" || key == "ssl_max_protocol_version") {
+    for (const std::string& version : *kTlsVersions) {
+      if (absl::EqualsIgnoreCase(value, version)) return "";
+    }
+    return absl::StrCat(key, " ", quoted, " is none of ", absl::StrJoin(*kTlsVersions, ", "));
+  }
+  if (kWholeNumbers->count(key) > 0) {
+    int number = 0;
+    if (!absl::SimpleAtoi(value, &number)) {
+      return absl::StrCat(key, " ", quoted, " is not a whole number");
+    }
   }
   if (key == "port") {  // one per host, comma-separated; an empty one is the default
     for (absl::string_view port : absl::StrSplit(value, ',')) {
       int number = 0;
-      if (!port.empty() &&
-          (!absl::SimpleAtoi(port, &number) || number < 1 || number > 65535 ||
-           !std::all_of(port.begin(), port.end(), [](char c) { return absl::ascii_isdigit(c); }))) {
+      if (!port.empty() && (!absl::SimpleAtoi(port, &number) || number < 1 || number > 65535)) {
         return absl::StrCat("port ", QuoteForMessage(std::string_view(port.data(), port.size())),
                             " is not a port number 1-65535");
       }
     }
   }
-  if (key == "connect_timeout") {
-    int seconds = 0;
-    if (!absl::SimpleAtoi(value, &seconds) || seconds < 0) {
-      return absl::StrCat("connect_timeout ", QuoteForMessage(value),
-                          " is not a whole number of seconds");
+  if (key == "hostaddr") {  // numeric addresses only: no name is looked up
+    for (absl::string_view address : absl::StrSplit(value, ',')) {
+      const std::string text(absl::StripAsciiWhitespace(address));
+      unsigned char parsed[sizeof(in6_addr)];
+      if (!text.empty() && inet_pton(AF_INET, text.c_str(), parsed) != 1 &&
+          inet_pton(AF_INET6, text.c_str(), parsed) != 1) {
+        return absl::StrCat("hostaddr ", QuoteForMessage(text),
+                            " is not a numeric IPv4 or IPv6 address (a name goes in host)");
+      }
     }
   }
+  return "";
+}
+
+// libpq's counts: as many hostaddr values as host names, and one port or one per host.
+std::string CountFault(const std::map<std::string, std::string>& settings) {
+  auto count = [&](const char* key) -> size_t {
+    auto it = settings.find(key);
+    return it == settings.end() ? 0 : std::count(it->second.begin(), it->second.end(), ',') + 1;
+  };
+  const size_t names = count("host"), addresses = count("hostaddr"), ports = count("port");
+  if (names > 0 && addresses > 0 && names != addresses) {
+    return absl::StrCat(addresses, " hostaddr values for ", names, " host names");
+  }
+  const size_t hosts = std::max<size_t>({names, addresses, 1});
+  if (ports > 1 && ports != hosts) return absl::StrCat(ports, " ports for ", hosts, " hosts");
   return "";
 }
 
@@ -147,10 +187,14 @@ absl::Status CheckPostgresUrl(const std::string& url) {
   PQconninfoOption* options = PQconninfoParse(url.c_str(), &error);
   if (options != nullptr) {
     PQconninfoFree(options);
-    for (const auto& [key, value] : ConnectionSettings(url)) {
+    const std::map<std::string, std::string> settings = ConnectionSettings(url);
+    for (const auto& [key, value] : settings) {
       if (std::string fault = SettingFault(key, value); !fault.empty()) {
         return absl::InvalidArgumentError(absl::StrCat("postgres-url: ", fault));
       }
+    }
+    if (std::string fault = CountFault(settings); !fault.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("postgres-url: ", fault));
     }
     return absl::OkStatus();
   }

@@ -17,9 +17,10 @@ std::map<std::string, std::string> ConnectionSettings(const std::string& url);
 
 // OK when libpq can parse `url` and would take its settings; otherwise INVALID_ARGUMENT
 // "postgres-url: …" with libpq's reason, without the password, or naming the setting
-// libpq would refuse only when it connects (sslmode, gssencmode, channel_binding,
-// target_session_attrs not one of their values; a port outside 1-65535; connect_timeout
-// not a whole number).
+// libpq would refuse only when it connects: sslmode, gssencmode, channel_binding,
+// target_session_attrs, ssl_min/max_protocol_version not one of their values; a port
+// outside 1-65535; connect_timeout, keepalives*, tcp_user_timeout not a whole number; a
+// hostaddr that is no numeric address; host, hostaddr and port lists of other lengths.
 absl::Status CheckPostgresUrl(const std::string& url);
 
 // `text` with the password of `url` replaced by "***", also when libpq cannot parse `url`

@@ -45,11 +45,19 @@ TEST(PgUrlTest, ASettingLibpqWouldRefuseIsNamed) {
       {"host=h password=S3CRETPW sslmode=REQUIRE", "sslmode 'REQUIRE'"},
       {"postgresql://u:S3CRETPW@h:99999/x", "port '99999' is not a port number 1-65535"},
       {"host=h port=0 password=S3CRETPW", "port '0'"},
-      {"host=a,b port=5432,+1 password=S3CRETPW", "port '+1'"},
+      {"host=a,b port=5432,x1 password=S3CRETPW", "port 'x1'"},
       {"host=h connect_timeout=5s", "connect_timeout '5s'"},
       {"host=h target_session_attrs=master", "target_session_attrs 'master' is none of"},
       {"host=h gssencmode=on", "gssencmode 'on'"},
       {"host=h channel_binding=yes", "channel_binding 'yes'"},
+      // Re-test: these started the server too.
+      {"host=h keepalives=x", "keepalives 'x' is not a whole number"},
+      {"host=h keepalives_idle=1.5", "keepalives_idle '1.5'"},
+      {"host=h tcp_user_timeout=ms", "tcp_user_timeout 'ms'"},
+      {"host=h hostaddr=db.plant", "hostaddr 'db.plant' is not a numeric IPv4 or IPv6 address"},
+      {"host=h ssl_min_protocol_version=TLSv1.4", "ssl_min_protocol_version 'TLSv1.4' is none"},
+      {"host=a,b port=1,2,3", "3 ports for 2 hosts"},
+      {"host=a,b hostaddr=127.0.0.1", "1 hostaddr values for 2 host names"},
   };
   for (const auto& [url, expected] : cases) {
     const absl::Status status = CheckPostgresUrl(url);
@@ -63,6 +71,10 @@ TEST(PgUrlTest, ValidStringsPass) {
   for (const char* url : {"", "postgresql://plantmesh@127.0.0.1:5432/plantmesh",
                           "postgresql://u:p%23w@db/x?sslmode=require",
                           "host=a,b port=5432, sslmode=verify-full connect_timeout=10",
+                          // libpq takes a sign and blanks around a number, any case for
+                          // a TLS version, an IPv6 address.
+                          "host=h port=+5432 connect_timeout=-1 keepalives=' 1 '",
+                          "host=h hostaddr=::1 ssl_min_protocol_version=tlsv1.2",
                           "postgresql://h1:5432,h2/x?target_session_attrs=read-write",
                           "host=127.0.0.1 port=5432 password='a b#c' dbname=plantmesh"}) {
     EXPECT_TRUE(CheckPostgresUrl(url).ok()) << url << ": " << CheckPostgresUrl(url);
