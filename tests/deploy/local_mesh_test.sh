@@ -226,8 +226,9 @@ check_status "$OUT/stopped.json" "${expect_stopped[@]}" || fail "with $stopped s
 grep -q "$stopped at 127.0.0.1:" "$OUT/stopped.err" || fail "stderr does not name $stopped"
 
 echo "== up again after using the mesh"
-# A service's own section is the operator's: up keeps it, edits and comments included.
-printf '\n[planning]  # edited\ntime-zone = "Europe/Vienna"   # the plant moved\n' >"$OUT/planning.section"
+# A service's own section is the operator's: up keeps it, edits and comments included,
+# its header written as TOML allows (re-test: `[ planning ]` was replaced by the defaults).
+printf '\n  [ planning ]  # edited\ntime-zone = "Europe/Vienna"   # the plant moved\n' >"$OUT/planning.section"
 sed -i '/^\[planning\]/,$d' "$STATE/services/planning.toml"
 cat "$OUT/planning.section" >>"$STATE/services/planning.toml"
 "$SOURCE_DIR/deploy/local/up" >"$OUT/up2.log" 2>&1 || {
@@ -239,7 +240,7 @@ grep -q "^PlantMesh is up" "$OUT/up2.log" || fail "no banner on the second run"
 grep -q "assigns defect .* to RP-DEMO-2 " "$OUT/up2.log" ||
   fail "the second demo did not take the next free bay: $(grep assigns "$OUT/up2.log")"
 grep -q "$stopped: starting" "$OUT/up2.log" || fail "the second up did not start $stopped again"
-[ "$(sed -n '/^\[planning\]/,$p' "$STATE/services/planning.toml")" = "$(sed 1d "$OUT/planning.section")" ] ||
+[ "$(sed -n '/^  \[ planning \]/,$p' "$STATE/services/planning.toml")" = "$(sed 1d "$OUT/planning.section")" ] ||
   fail "the second up did not keep the edited [planning] section: $(cat "$STATE/services/planning.toml")"
 grep -q '^services = \["planning"\]' "$STATE/services/planning.toml" || fail "up's own keys were not written"
 for service in "${SERVICES[@]}"; do
