@@ -123,14 +123,15 @@ CommandTree::CommandTree(const ContractCatalog& catalog, CLI::App* root,
     if (method.request_file_chunk != nullptr) {
       binding->app
           ->add_option("--from-file", binding->from_file,
-                       "Send this file in chunks after the first message (one that cannot be "
-                       "read: exit 1, nothing sent)")
+                       "Send this file in chunks after the first message (- for standard "
+                       "input; one that cannot be read: exit 1, nothing sent)")
           ->transform(StandardInputForDash);
     }
     if (method.response_file_chunk != nullptr) {
       binding->app
           ->add_option("--to-file", binding->to_file,
-                       "Write the received chunks to this file (checked: size, SHA-256)")
+                       "Write the received chunks to this file (checked: size, SHA-256; not -: "
+                       "standard output carries the answer)")
           ->check(NoStandardOutput);
     }
     if (sdk::FindWatchableList(*method.method).ok()) {

@@ -568,6 +568,9 @@ TEST(OutputTest, TableCellsEscapeControlCharacters) {
   EXPECT_EQ(EscapeForTable(std::string(kControls, sizeof(kControls) - 1)),
             "nul\\x00bell\\x07del\\x7f");
   EXPECT_EQ(EscapeForTable("next\xc2\x85line"), "next\\xc2\\x85line");  // C1 U+0085
+  // Re-test: a right-to-left override reordered the rest of the line ("Bay 1 Bay 2").
+  EXPECT_EQ(EscapeForTable("Bay 1 \u202e2 yaB\u202c"), "Bay 1 \\u202e2 yaB\\u202c");
+  EXPECT_EQ(EscapeForTable("\u2067x\u2069 \u05e9\u200f"), "\\u2067x\\u2069 \u05e9\u200f");
   EXPECT_EQ(EscapeForTable("ls\xe2\x80\xa8ps"), "ls\\u2028ps");
   EXPECT_EQ(EscapeForTable("bad\xff"), "bad\\xff");  // not UTF-8
   EXPECT_EQ(EscapeForTable("Müller 🚗 日本"), "Müller 🚗 日本");
@@ -952,6 +955,9 @@ TEST(ConnectionFlagsTest, AConfigFileThatCannotBeReadWhollyIsNamedWithItsFault) 
   EXPECT_THAT(std::string(written.message()), HasSubstr(dir + " is a directory"));
   EXPECT_EQ(OpenInputFile(dir + "/none.csv").status().message(),
             "cannot read " + dir + "/none.csv: No such file or directory");
+  // Re-test: `--from-file -` (read as /dev/stdin) was reported under that path.
+  EXPECT_EQ(InputName("/dev/stdin"), "standard input");
+  EXPECT_EQ(InputName("a.png"), "a.png");
 }
 
 // Outside testing: a --metadata.sha256 that is not the --from-file's was found before

@@ -59,6 +59,12 @@ TEST(DemandFileTest, BlanksAroundAFieldAreNoPartOfItAndCrOnlyLineEndsAreNamed) {
   EXPECT_EQ((*records)[0].product_id(), "GRANOLA-500G");
   EXPECT_EQ((*records)[0].date(), "2025-01-06");
   EXPECT_EQ((*records)[0].quantity(), 16.0);
+  // Re-test: a blank before a quote kept the quotes as data (a product id `"X1"`).
+  records = ReadAll("product_id,date,quantity\n \"GRANOLA-500G\" , \"2025-01-06\" ,\"16\"\n");
+  ASSERT_TRUE(records.ok()) << records.status();
+  ASSERT_EQ(records->size(), 1u);
+  EXPECT_EQ((*records)[0].product_id(), "GRANOLA-500G");
+  EXPECT_EQ((*records)[0].date(), "2025-01-06");
   records = ReadAll("product_id,date,quantity\rX1,2025-01-06,16\r");
   ASSERT_FALSE(records.ok());
   EXPECT_THAT(std::string(records.status().message()),

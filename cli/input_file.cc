@@ -26,7 +26,7 @@ std::map<std::string, int>& Spooled() {
 }
 
 absl::Status UnreadableFile(const std::string& path, const char* why) {
-  return LocalFailure(absl::StrCat("cannot read ", path, ": ", why));
+  return LocalFailure(absl::StrCat("cannot read ", InputName(path), ": ", why));
 }
 
 // Writes all of `data` to `fd`; false with errno set.
@@ -91,6 +91,10 @@ std::string QuoteInput(absl::string_view text) {
   }
   if (end == text.size()) return absl::StrCat("\"", text, "\"");
   return absl::StrCat("\"", text.substr(0, end), "…\" (", text.size(), " bytes)");
+}
+
+std::string InputName(const std::string& path) {
+  return path == "/dev/stdin" ? "standard input" : path;
 }
 
 absl::StatusOr<std::unique_ptr<std::ifstream>> OpenInputFile(const std::string& path) {

@@ -12,6 +12,11 @@
 
 namespace plantmesh::cli {
 
+// What messages call the file at `path`: "standard input" for /dev/stdin (what a file flag's
+// "-" reads; re-test: `--from-file -` was reported as "cannot read /dev/stdin"), else the
+// path.
+std::string InputName(const std::string& path);
+
 // The open file, or a LocalFailure (exit_codes.h) "cannot read PATH: <why>", the why
 // being the system's ("No such file or directory", "Permission denied") or "it is a
 // directory".

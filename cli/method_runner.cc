@@ -83,18 +83,19 @@ absl::StatusOr<std::unique_ptr<Message>> FileHead(const MethodBinding& binding,
     digest.Update(absl::string_view(buffer.data(), static_cast<size_t>(in.gcount())));
     size += static_cast<uint64_t>(in.gcount());
   }
-  if (in.bad()) return CannotRead(binding.from_file, "the read failed part way");
+  const std::string name = InputName(binding.from_file);
+  if (in.bad()) return CannotRead(name, "the read failed part way");
   // Outside testing: an empty file was refused by the server as "metadata.size_bytes:
   // required", a field plantctl had filled.
-  if (size == 0) return LocalFailure(absl::StrCat(binding.from_file, " is empty: nothing to send"));
+  if (size == 0) return LocalFailure(absl::StrCat(name, " is empty: nothing to send"));
   const std::string sha256 = digest.HexDigest();
   std::unique_ptr<Message> head(first.New());
   head->CopyFrom(first);
   if (const std::string& field = annotation.sha256_field(); !field.empty()) {
     const std::string given = TextAt(*head, field);
     if (!given.empty() && absl::AsciiStrToLower(given) != sha256) {
-      return UsageFailure(absl::StrCat("--", field, " ", given, " is not the SHA-256 of ",
-                                       binding.from_file, " (--from-file), which is ", sha256,
+      return UsageFailure(absl::StrCat("--", field, " ", given, " is not the SHA-256 of ", name,
+                                       " (--from-file), which is ", sha256,
                                        "; nothing was sent. Give the file's digest, or leave --",
                                        field, " out and plantctl computes it"));
     }
@@ -103,8 +104,8 @@ absl::StatusOr<std::unique_ptr<Message>> FileHead(const MethodBinding& binding,
   if (const std::string& field = annotation.size_field(); !field.empty()) {
     const std::string given = TextAt(*head, field);
     if (!given.empty() && given != "0" && given != absl::StrCat(size)) {
-      return UsageFailure(absl::StrCat("--", field, " ", given, " is not the size of ",
-                                       binding.from_file, " (--from-file), which is ", size,
+      return UsageFailure(absl::StrCat("--", field, " ", given, " is not the size of ", name,
+                                       " (--from-file), which is ", size,
                                        " bytes; nothing was sent"));
     }
     PM_RETURN_IF_ERROR(SetAt(head.get(), field, absl::StrCat(size)));

@@ -172,8 +172,13 @@ std::string EscapeForTable(absl::string_view text) {
       default:
         break;
     }
-    // Unicode's line and paragraph separators break a line in some terminals.
-    if (code_point == 0x2028 || code_point == 0x2029) {
+    // Unicode's line and paragraph separators break a line in some terminals; the
+    // bidirectional embeddings, overrides and isolates reorder what follows on the line,
+    // other cells included (re-test: a display name "Bay 1 \u202e2 yaB" showed as
+    // "Bay 1 Bay 2"). The data keeps them: right-to-left text may need them.
+    if (code_point == 0x2028 || code_point == 0x2029 ||
+        (code_point >= 0x202A && code_point <= 0x202E) ||
+        (code_point >= 0x2066 && code_point <= 0x2069)) {
       absl::StrAppend(&out, "\\u", absl::Hex(code_point));
       return;
     }

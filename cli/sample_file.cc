@@ -28,7 +28,7 @@ namespace {
 namespace tv1 = ::plantmesh::telemetry::v1;
 
 constexpr const char* kRequiredColumns[] = {"machine_id", "data_item_id", "time", "value"};
-constexpr const char* kOptionalColumns[] = {"kind", "source_sequence"};
+constexpr const char* kOptionalColumns[] = {"kind", "source_sequence", "units"};
 
 absl::Status SetTime(absl::string_view text, tv1::Sample* sample) {
   absl::Time time;
@@ -135,6 +135,32 @@ absl::Status SetValue(absl::string_view kind_text, absl::string_view value, tv1:
 
 }  // namespace
 
+SampleFileValue SampleFileValueOf(const tv1::Sample& sample) {
+  switch (sample.value_case()) {
+    case tv1::Sample::kNumber:
+      return {ExactDecimal(sample.number()), "number"};
+    case tv1::Sample::kText:
+      return {sample.text(), "text"};
+    case tv1::Sample::kCondition: {
+      const std::string level =
+          absl::AsciiStrToLower(tv1::ConditionLevel_Name(sample.condition().level()));
+      std::string value(absl::StripPrefix(level, "condition_level_"));
+      // A message needs its code's place, even when the code is empty.
+      if (!sample.condition().native_code().empty() || !sample.condition().message().empty()) {
+        absl::StrAppend(&value, ":", sample.condition().native_code());
+      }
+      if (!sample.condition().message().empty()) {
+        absl::StrAppend(&value, ":", sample.condition().message());
+      }
+      return {value, "condition"};
+    }
+    case tv1::Sample::kUnavailable:
+    case tv1::Sample::VALUE_NOT_SET:
+      break;
+  }
+  return {"UNAVAILABLE", "unavailable"};
+}
+
 absl::StatusOr<SampleFileFormat> ParseSampleFileFormat(absl::string_view name) {
   const std::string lower = absl::AsciiStrToLower(name);
   if (lower == "csv") return SampleFileFormat::kCsv;
@@ -181,10 +207,16 @@ absl::StatusOr<std::vector<std::string>> SplitCsvLine(absl::string_view line) {
   std::vector<std::string> fields;
   std::string field;
   size_t i = 0;
+  auto is_blank = [](char c) { return c == ' ' || c == '\t'; };
   while (true) {
     field.clear();
-    if (i < line.size() && line[i] == '"') {
-      ++i;
+    // Blanks before an opening quote and after a closing one are no part of the field (as
+    // spreadsheet programs and Python's skipinitialspace read them; re-test: `, "ACTIVE"`
+    // was stored as the text ` "ACTIVE"`). An unquoted field keeps its blanks here.
+    size_t start = i;
+    while (start < line.size() && is_blank(line[start])) ++start;
+    if (start < line.size() && line[start] == '"') {
+      i = start + 1;
       bool closed = false;
       while (i < line.size()) {
         if (line[i] == '"') {
@@ -204,6 +236,7 @@ absl::StatusOr<std::vector<std::string>> SplitCsvLine(absl::string_view line) {
             absl::StrCat("field ", fields.size() + 1,
                          ": unterminated quoted field (a field cannot span lines)"));
       }
+      while (i < line.size() && is_blank(line[i])) ++i;
       if (i < line.size() && line[i] != ',') {
         return absl::InvalidArgumentError(
             absl::StrCat("field ", fields.size() + 1, ": text after the closing quote"));
@@ -275,7 +308,7 @@ absl::Status SampleReader::ReadHeader(absl::string_view line) {
       return absl::InvalidArgumentError(absl::StrCat(
           "header: unknown column ", QuoteInput((*names)[i]),
           " (the columns are machine_id, data_item_id, time, value and optionally kind, "
-          "source_sequence)"));
+          "source_sequence, units)"));
     }
     if (!columns_.emplace(name, static_cast<int>(i)).second) {
       return absl::InvalidArgumentError(

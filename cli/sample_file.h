@@ -8,6 +8,8 @@
 //   kind                                     optional: number | text | condition |
 //                                            unavailable (any case); empty: guessed
 //   source_sequence                          optional: the source's own sequence, 0-2^64-1
+//   units                                    optional, not sent (`telemetry tail -o csv`
+//                                            writes it; the server knows the item's units)
 // time is RFC 3339 with a zone (`2024-05-01T10:00:00.250Z`, `...+02:00`). The value by
 // kind:
 //   number       a decimal number (`12.5`, `-3e2`, not hexadecimal; `nan`/`inf` are sent
@@ -58,6 +60,16 @@ absl::string_view WithoutByteOrderMark(absl::string_view first_line);
 // Splits one CSV line into fields (RFC 4180 quoting, a trailing CR dropped).
 // INVALID_ARGUMENT for an unterminated quote or text after a closing quote.
 absl::StatusOr<std::vector<std::string>> SplitCsvLine(absl::string_view line);
+
+// The value and kind columns of `sample` in a sample file, as SampleReader reads them back
+// to the same value: a number in its shortest exact decimal ("123456789.123"), a text as
+// it is, a condition "fault:SV0401:SERVO ALARM", "UNAVAILABLE"; kind number, text,
+// condition or unavailable.
+struct SampleFileValue {
+  std::string value;
+  std::string kind;
+};
+SampleFileValue SampleFileValueOf(const ::plantmesh::telemetry::v1::Sample& sample);
 
 // Reads samples one at a time from `in` (not owned); `source` names it in errors.
 class SampleReader {

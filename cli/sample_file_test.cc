@@ -138,10 +138,18 @@ TEST(SampleReader, BlanksAroundFieldsAndCrOnlyLineEnds) {
       "cnc07,Xmode,2024-05-01T10:00:00Z, AUTO ,text,\n"
       "cnc07,Xmode,2024-05-01T10:00:01Z, AUTO , ,\n"
       "cnc07,Xload,2024-05-01T10:00:02Z, -1e3 , number ,\n"
-      "cnc07,Xload,2024-05-01T10:00:03Z, unavailable ,,\n",
+      "cnc07,Xload,2024-05-01T10:00:03Z, unavailable ,,\n"
+      // Re-test: a blank before a quote kept the quotes as data, and split a quoted comma.
+      "cnc07, Xmode, 2024-05-01T10:00:04Z, \"ACTIVE\" ,,\n"
+      "cnc07, Xprog, 2024-05-01T10:00:05Z, \"O1234, rev A\",text,\n"
+      "\"cnc07\" ,Xload,2024-05-01T10:00:06Z, \"23.5\",,\n",
       SampleFileFormat::kCsv);
   ASSERT_TRUE(samples.ok()) << samples.status();
-  ASSERT_EQ(samples->size(), 5u);
+  ASSERT_EQ(samples->size(), 8u);
+  EXPECT_EQ((*samples)[5].text(), "ACTIVE");
+  EXPECT_EQ((*samples)[6].text(), "O1234, rev A");
+  EXPECT_EQ((*samples)[7].machine_id(), "cnc07");
+  EXPECT_EQ((*samples)[7].number(), 23.5);
   EXPECT_EQ((*samples)[0].machine_id(), "cnc07");
   EXPECT_EQ((*samples)[0].data_item_id(), "Xload");
   EXPECT_EQ((*samples)[0].number(), 23.5);

@@ -1,6 +1,7 @@
 #include "cli/signal_canceller.h"
 
 #include <signal.h>
+#include <unistd.h>
 
 #include <csignal>
 #include <cstdlib>
@@ -75,7 +76,15 @@ void SignalCanceller::Wait() {
     // Nothing to stop cleanly: the shell convention. A second signal ends plantctl too:
     // the clean stop asked by the first has not come (outside testing: a command blocked
     // opening a named pipe ignored Ctrl-C and SIGTERM until killed).
-    if ((call_ == nullptr && !stopper_) || interrupted_) std::_Exit(130);
+    if ((call_ == nullptr && !stopper_) || interrupted_) {
+      // Said as every stopped command says it (re-test: `telemetry tail` stopped while
+      // looking its machines up exited 130 without a word).
+      constexpr char kInterrupted[] = "plantctl: interrupted\n";
+      if (write(STDERR_FILENO, kInterrupted, sizeof(kInterrupted) - 1) < 0) {
+        // nothing more to say it with
+      }
+      std::_Exit(130);
+    }
     interrupted_ = true;
     if (call_ != nullptr) call_->TryCancel();
     // Under the lock, so that the stopper's owner, once SetStopper(nullptr) returned,

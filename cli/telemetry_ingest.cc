@@ -536,17 +536,24 @@ int TelemetryIngestCommand::Run(const IngestRunEnvironment& env) const {
         << " samples checked were sent, what was added after them was not\n";
   }
   // How to go on after a run cut short (outside testing: the obvious rerun, without
-  // --import-id, stored the acknowledged part a second time, and nothing said so).
+  // --import-id, stored the acknowledged part a second time, and nothing said so; re-test:
+  // samples sent and not yet answered may be stored too, so "the rest" is not known).
   auto how_to_go_on = [&] {
     if (!import_id_.empty()) {
       err << "plantctl: run the same command again (the same --import-id " << import_id_
           << ") once the server answers: it sends the rest, and nothing is stored twice\n";
-    } else {
-      err << "plantctl: the acknowledged samples are stored; running the same command again "
-             "sends them again and stores them twice (this run had no --import-id): send "
-             "only the rest, or use --import-id from the start for an input you may have to "
-             "send again\n";
+      return;
     }
+    const int64_t unanswered = stats.samples_sent - stats.samples_acknowledged();
+    err << "plantctl: the " << Grouped(stats.samples_acknowledged())
+        << " acknowledged samples are stored";
+    if (unanswered > 0) {
+      err << ", and some of the " << Grouped(unanswered)
+          << " sent after them may be (their answers did not come back)";
+    }
+    err << "; this run had no --import-id, so running the same command again stores what is "
+           "stored a second time. Use --import-id from the start for an input you may have "
+           "to send again (a rerun then sends only what is not stored)\n";
   };
   if (interrupted.load()) {
     err << "plantctl: interrupted\n";

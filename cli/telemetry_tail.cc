@@ -16,6 +16,7 @@
 #include "absl/synchronization/mutex.h"
 #include "cli/exit_codes.h"
 #include "cli/output.h"
+#include "cli/sample_file.h"
 #include "cli/signal_canceller.h"
 #include "cli/watch_commands.h"
 #include "nlohmann/json.hpp"
@@ -127,6 +128,15 @@ std::string TailValueText(const tv1::Sample& sample, const std::string& units) {
       break;
   }
   return "";
+}
+
+std::string TailCsvRow(const tv1::Sample& sample, const std::string& units) {
+  const SampleFileValue value = SampleFileValueOf(sample);
+  return absl::StrJoin(
+      {absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", TimeOf(sample), absl::UTCTimeZone()),
+       CsvField(sample.machine_id()), CsvField(sample.data_item_id()), CsvField(value.value),
+       CsvField(units), value.kind},
+      ",");
 }
 
 std::string TailAgeText(absl::Duration age) {
@@ -323,13 +333,9 @@ int TelemetryTailCommand::Run(const ConnectionSettings& settings, const std::str
           std::cout << TailJsonLine(sample, units) << "\n";
           break;
         case OutputFormat::kCsv:
-          if (!csv_header) std::cout << "time,machine_id,data_item_id,value,units\n";
+          if (!csv_header) std::cout << kTailCsvHeader << "\n";
           csv_header = true;
-          std::cout << absl::StrJoin({Rfc3339(TimeOf(sample)), CsvField(sample.machine_id()),
-                                      CsvField(sample.data_item_id()),
-                                      CsvField(TailValueText(sample, "")), CsvField(units)},
-                                     ",")
-                    << "\n";
+          std::cout << TailCsvRow(sample, units) << "\n";
           break;
         case OutputFormat::kTable:
         case OutputFormat::kWide:

@@ -38,6 +38,11 @@ std::string TailAgeText(absl::Duration age);
 // One line per change, off a terminal: "TIME MACHINE DATA_ITEM VALUE" (plain), or the
 // proto JSON of the sample with a "units" member added.
 std::string TailPlainLine(const telemetry::v1::Sample& sample, const std::string& units);
+// -o csv: a sample file `plantctl telemetry ingest` reads back (cli/sample_file.h): the
+// header kTailCsvHeader, then one row per change, its time with 6 fraction digits (the
+// stored precision, so rows sort as text), its value and kind as sample files write them.
+inline constexpr char kTailCsvHeader[] = "time,machine_id,data_item_id,value,units,kind";
+std::string TailCsvRow(const telemetry::v1::Sample& sample, const std::string& units);
 std::string TailJsonLine(const telemetry::v1::Sample& sample, const std::string& units);
 
 // The newest value per (machine, data item), kept for the table and for "changed?".

@@ -6,8 +6,12 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <sstream>
 #include <string>
+#include <vector>
 
+#include "cli/sample_file.h"
+#include "google/protobuf/util/message_differencer.h"
 #include "nlohmann/json.hpp"
 
 namespace plantmesh::cli {
@@ -134,6 +138,45 @@ TEST(TailLines, PlainAndJson) {
   EXPECT_EQ(json["number"], 1200);
   EXPECT_EQ(json["time"], "2026-11-30T12:00:00.250Z");
   EXPECT_EQ(json["units"], "rpm");
+}
+
+// Outside testing: `tail -o csv` wrote a condition as "FAULT SV0401 SERVO, ALARM", which
+// ingest does not read, and times with the fewest digits (rows did not sort as text). A
+// recorded tail is a sample file: ingest reads every row back to the same sample.
+TEST(TailLines, CsvRowsAreASampleFileIngestReadsBack) {
+  std::vector<tv1::Sample> samples = {
+      Number("CNC-07", "S1speed", 123456789.123, kNow + absl::Microseconds(534923)),
+      Number("CNC-07", "temp", -0.1, kNow + absl::Milliseconds(500)),
+      At("CNC-07", "mode", kNow),
+      At("CNC-07", "servo", kNow),
+      At("CNC-07", "servo", kNow + absl::Seconds(1)),
+      At("CNC-07", "avail", kNow)};
+  samples[2].set_text(" AUTO, \"quoted\" ");
+  samples[3].mutable_condition()->set_level(tv1::CONDITION_LEVEL_FAULT);
+  samples[3].mutable_condition()->set_native_code("SV0401");
+  samples[3].mutable_condition()->set_message("SERVO, ALARM: V-READY OFF");
+  samples[4].mutable_condition()->set_level(tv1::CONDITION_LEVEL_WARNING);
+  samples[4].mutable_condition()->set_message("no code");
+  samples[5].mutable_unavailable();
+  EXPECT_EQ(TailCsvRow(samples[0], "REVOLUTION/MINUTE"),
+            "2026-11-30T12:00:00.534923Z,CNC-07,S1speed,123456789.123,REVOLUTION/MINUTE,number");
+  EXPECT_EQ(TailCsvRow(samples[1], ""), "2026-11-30T12:00:00.500000Z,CNC-07,temp,-0.1,,number");
+  EXPECT_EQ(TailCsvRow(samples[3], ""),
+            "2026-11-30T12:00:00.000000Z,CNC-07,servo,\"fault:SV0401:SERVO, ALARM: V-READY "
+            "OFF\",,condition");
+
+  std::string file = std::string(kTailCsvHeader) + "\n";
+  for (const tv1::Sample& sample : samples) file += TailCsvRow(sample, "u") + "\n";
+  std::istringstream in(file);
+  SampleReader reader(&in, "tail.csv", SampleFileFormat::kCsv);
+  for (const tv1::Sample& expected : samples) {
+    tv1::Sample read;
+    absl::StatusOr<bool> next = reader.Next(&read);
+    ASSERT_TRUE(next.ok()) << next.status();
+    ASSERT_TRUE(*next);
+    EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(read, expected))
+        << read.DebugString() << " != " << expected.DebugString();
+  }
 }
 
 }  // namespace
