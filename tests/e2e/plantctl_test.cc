@@ -133,6 +133,41 @@ class PlantctlTest : public SharedMeshTest {
     return run;
   }
 
+  // plantctl `args` as otto against a listener that accepts and never answers, sent
+  // SIGINT once it connected: its exit code (-1 when it went on) and stderr.
+  CliRun CtrlCOnceConnectedToASilentServer(const std::vector<std::string>& args) {
+    CliRun result;
+    int port = 0;
+    const int silent = testing::ListenOnLoopback(&port);
+    EXPECT_GE(silent, 0) << std::strerror(errno);
+    if (silent < 0) return result;
+    std::vector<std::string> argv = PlantctlArgv("otto", args);
+    argv[2] = absl::StrCat("127.0.0.1:", port);  // --endpoint's value
+    Background run = StartInBackground(argv, {});
+    int connection = -1;
+    const bool connected = testing::PollUntil(
+        [&] {
+          connection = ::accept4(silent, nullptr, nullptr, SOCK_NONBLOCK);
+          return connection >= 0;
+        },
+        absl::Seconds(30));
+    EXPECT_TRUE(connected) << "never connected: " << testing::internal::ReadFileOrEmpty(run.err);
+    if (run.pid > 0 && ::kill(run.pid, SIGINT) == 0) {
+      absl::StatusOr<int> code = testing::internal::WaitForExit(run.pid, absl::Seconds(20));
+      EXPECT_TRUE(code.ok()) << "went on after Ctrl-C";
+      if (code.ok()) {
+        result.exit_code = *code;
+      } else {
+        testing::internal::SignalGroup(run.pid, SIGKILL);
+        (void)testing::internal::WaitForExit(run.pid, absl::Seconds(10));
+      }
+    }
+    if (connection >= 0) ::close(connection);
+    ::close(silent);
+    result.err = testing::internal::ReadFileOrEmpty(run.err);
+    return result;
+  }
+
   CliRun Exec(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
     Background started = StartInBackground(argv, env);
     CliRun run;
@@ -1249,10 +1284,7 @@ TEST_F(PlantctlTest, CtrlCOfAnIngestSaysWhatARerunWouldStoreTwice) {
 // server, a black-holed link) exited 0 without a word, for a create too: the next
 // command of `create-defect && …` ran, and no rerun hint was given.
 TEST_F(PlantctlTest, CtrlCDuringAOneShotCallExits130WithTheRerunHint) {
-  int port = 0;
-  const int silent = testing::ListenOnLoopback(&port);  // accepts, never answers
-  ASSERT_GE(silent, 0) << std::strerror(errno);
-  std::vector<std::string> argv = PlantctlArgv("otto", {"defect",
+  const CliRun run = CtrlCOnceConnectedToASilentServer({"defect",
                                                         "create-defect",
                                                         "--defect.vin",
                                                         "VIN-CTRL-C",
@@ -1272,58 +1304,23 @@ TEST_F(PlantctlTest, CtrlCDuringAOneShotCallExits130WithTheRerunHint) {
                                                         "d",
                                                         "--request_id",
                                                         "c0ffee00-0000-4000-8000-000000000001"});
-  argv[2] = absl::StrCat("127.0.0.1:", port);  // --endpoint's value
-  Background run = StartInBackground(argv, {});
-  int connection = -1;
-  ASSERT_TRUE(testing::PollUntil(
-      [&] {
-        connection = ::accept4(silent, nullptr, nullptr, SOCK_NONBLOCK);
-        return connection >= 0;
-      },
-      absl::Seconds(30)))
-      << "plantctl never connected: " << testing::internal::ReadFileOrEmpty(run.err);
-  ASSERT_EQ(::kill(run.pid, SIGINT), 0);
-  absl::StatusOr<int> code = testing::internal::WaitForExit(run.pid, absl::Seconds(20));
-  ::close(connection);
-  ::close(silent);
-  ASSERT_TRUE(code.ok()) << "plantctl went on after Ctrl-C";
-  EXPECT_EQ(*code, 130);
-  const std::string err = testing::internal::ReadFileOrEmpty(run.err);
-  EXPECT_THAT(err, HasSubstr("plantctl: interrupted"));
-  EXPECT_THAT(err, HasSubstr("--request_id c0ffee00-0000-4000-8000-000000000001"));
+  EXPECT_EQ(run.exit_code, 130);
+  EXPECT_THAT(run.err, HasSubstr("plantctl: interrupted"));
+  EXPECT_THAT(run.err, HasSubstr("--request_id c0ffee00-0000-4000-8000-000000000001"));
 }
 
 // Re-test: a watch stopped before it ever reached its server exited 0, as if it had
 // watched. It exits 130; one that follows the server still ends 0 on Ctrl-C.
 TEST_F(PlantctlTest, CtrlCOfAWatchThatNeverReachedItsServerExits130) {
-  int port = 0;
-  const int silent = testing::ListenOnLoopback(&port);  // accepts, never answers
-  ASSERT_GE(silent, 0) << std::strerror(errno);
   for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
            {"defect", "watch-defects"},
            {"defect", "list-defects", "--watch"},
            // Re-test: a tail stopped while it looked its machines up said nothing.
            {"telemetry", "tail", "CNC-NONE"}}) {
-    std::vector<std::string> argv = PlantctlArgv("otto", args);
-    argv[2] = absl::StrCat("127.0.0.1:", port);  // --endpoint's value
-    Background run = StartInBackground(argv, {});
-    int connection = -1;
-    ASSERT_TRUE(testing::PollUntil(
-        [&] {
-          connection = ::accept4(silent, nullptr, nullptr, SOCK_NONBLOCK);
-          return connection >= 0;
-        },
-        absl::Seconds(30)))
-        << args[1] << " never connected: " << testing::internal::ReadFileOrEmpty(run.err);
-    ASSERT_EQ(::kill(run.pid, SIGINT), 0);
-    absl::StatusOr<int> code = testing::internal::WaitForExit(run.pid, absl::Seconds(20));
-    ::close(connection);
-    ASSERT_TRUE(code.ok()) << args[1] << " went on after Ctrl-C";
-    EXPECT_EQ(*code, 130) << args[1];
-    EXPECT_THAT(testing::internal::ReadFileOrEmpty(run.err), HasSubstr("plantctl: interrupted"))
-        << args[1];
+    const CliRun run = CtrlCOnceConnectedToASilentServer(args);
+    EXPECT_EQ(run.exit_code, 130) << args[1] << ": " << run.err;
+    EXPECT_THAT(run.err, HasSubstr("plantctl: interrupted")) << args[1];
   }
-  ::close(silent);
 }
 
 TEST_F(PlantctlTest, ImportDemandFromCsvIsAtomicAndHarmlessTwice) {
