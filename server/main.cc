@@ -245,9 +245,9 @@ absl::Status Serve(const runtime::ServerConfig& config) {
   std::thread([limit = config.drain_timeout + kStuckDrainGrace] {
     absl::SleepFor(limit);
     spdlog::critical(
-        "the shutdown did not end within {}s: it waits on a dependency that does not "
-        "answer (calls, the outbox relay or the audit on PostgreSQL or Redis); exiting "
-        "without it (code 1)",
+        "the shutdown did not end within {}s: calls still run (a long commit, or a "
+        "dependency that does not answer), or the outbox relay or the audit waits on "
+        "PostgreSQL or Redis; exiting without them (code 1)",
         absl::ToDoubleSeconds(limit));
     spdlog::default_logger()->flush();
     std::_Exit(1);
@@ -264,7 +264,23 @@ absl::Status Serve(const runtime::ServerConfig& config) {
     spdlog::default_logger()->flush();
     std::_Exit(1);
   }).detach();
-  host->Drain(config.drain_timeout);
+  // Calls gRPC cancelled past the window whose steps still run (a long commit) had their
+  // clients answered: were a step to commit now, the client would have been told one
+  // thing and the database another (re-test: an import cancelled at the window's end
+  // committed 8 s later, over the newer data of its retry). So the process ends at once,
+  // as for a crash: PostgreSQL rolls back what is not committed, and a rerun with the
+  // call's request_id is safe.
+  host->Drain(config.drain_timeout, [&executor] {
+    const int running = executor.busy();
+    if (running == 0) return;  // cancelled calls still finishing: nothing runs for them
+    spdlog::critical(
+        "{} call step(s) still running after gRPC cancelled their calls at the drain's end "
+        "(their clients are answered): exiting now, without them, so that none commits after "
+        "its answer (code 1)",
+        running);
+    spdlog::default_logger()->flush();
+    std::_Exit(1);
+  });
   host.reset();
   executor.Shutdown();  // runs the steps still queued for calls that ended, joins its threads
   for (const auto& [method, stats] : policy.Stats()) {

@@ -478,6 +478,15 @@ class StreamCall final
   }
 
   void OnDrainDeadline() override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      // A client stream's last step (its commit) decides the outcome: the window's end
+      // does not answer for it, the step does when it returns (re-test: an import told
+      // "retry on another replica" committed 8 s later, over the newer data of that
+      // retry). A step still running when gRPC ends the calls makes the process exit
+      // (main.cc), so that it never commits after its client was answered.
+      if (final_step_running_) return;
+    }
     EndWith(absl::UnavailableError(
         "server shut down before this stream completed (the drain window, drain-seconds, "
         "is over); retry on another replica"));
@@ -579,8 +588,9 @@ class StreamCall final
 
   bool HasWorkLocked() const {
     if constexpr (kReads) {
-      if (!read_failed_ && ((!read_ahead_.empty() && !AnswersOwedLocked()) ||
-                            (reads_done_ && !reads_done_delivered_))) {
+      if (!read_failed_ &&
+          ((!read_ahead_.empty() && !AnswersOwedLocked() && !AnswersEndedLocked()) ||
+           (reads_done_ && !reads_done_delivered_))) {
         return true;
       }
     }
@@ -602,6 +612,14 @@ class StreamCall final
     if constexpr (kShape == StreamShape::kBidi) {
       return source_ != nullptr && !source_ended_ && !source_pending_;
     }
+    return false;
+  }
+
+  // Whether a bidi stream's source has ended (the drain, a failure): messages read ahead
+  // are not taken then, since nothing would answer them (re-test: a draining ingest
+  // committed the batches it had read ahead and never answered them).
+  bool AnswersEndedLocked() const {
+    if constexpr (kShape == StreamShape::kBidi) return source_ended_;
     return false;
   }
 
@@ -789,7 +807,8 @@ class StreamCall final
           // A bidi stream queues the answers it has before it takes the next message:
           // the next one may take long (an ingest batch's commit), and an answer held
           // behind it is one the client must keep unacknowledged meanwhile.
-          if (!read_ahead_.empty() && !read_failed_ && !AnswersOwedLocked()) {
+          if (!read_ahead_.empty() && !read_failed_ && !AnswersOwedLocked() &&
+              !AnswersEndedLocked()) {
             std::vector<grpc::ByteBuffer> read;
             read.swap(read_ahead_);
             read_ahead_bytes_ = 0;
@@ -829,10 +848,12 @@ class StreamCall final
           if (reads_done_ && !reads_done_delivered_ && !read_failed_ && read_ahead_.empty()) {
             reads_done_delivered_ = true;
             if constexpr (kShape == StreamShape::kClient) {
+              final_step_running_ = true;
               lock.unlock();
               absl::Status done = call_.Cancelled() ? absl::CancelledError("the call was cancelled")
                                                     : parts_.sink->OnReadsDone(response_);
               lock.lock();
+              final_step_running_ = false;
               RequestFinishLocked(std::move(done));
               break;
             } else {
@@ -972,6 +993,7 @@ class StreamCall final
   std::vector<Request> messages_;
   bool reads_done_ = false;
   bool reads_done_delivered_ = false;
+  bool final_step_running_ = false;  // a client stream's OnReadsDone (its commit) runs
   // Writes: queue_.front() is being written when write_outstanding_.
   SharedMessageSource* shared_source_ = nullptr;  // source_, when it is one
   size_t queue_capacity_ = kStreamBuffer;

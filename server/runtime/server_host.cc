@@ -28,6 +28,9 @@ namespace {
 // After the drain window: time for the UNAVAILABLE of the streams still open to reach
 // their clients (and for unary handlers still running) before gRPC cancels what is left.
 constexpr absl::Duration kFinishGrace = absl::Seconds(2);
+// After that cancellation: time for the calls cancelled while waiting (not running a
+// step) to finish, before the calls left are taken for steps that still run.
+constexpr absl::Duration kCancelSettle = absl::Milliseconds(200);
 
 // The probe listener is unauthenticated: it gets just enough for the kubelet's Check
 // every few seconds and a few Watch streams (health is on the callback API: a Watch
@@ -217,7 +220,7 @@ ServerHost::~ServerHost() {
   if (!drained_) Drain(absl::ZeroDuration());
 }
 
-void ServerHost::Drain(absl::Duration timeout) {
+void ServerHost::Drain(absl::Duration timeout, std::function<void()> cancelled_calls_still_run) {
   if (drained_) return;
   drained_ = true;
   // Long-lived streams (watches) end now with UNAVAILABLE and a resume cursor.
@@ -237,6 +240,10 @@ void ServerHost::Drain(absl::Duration timeout) {
   if (!stopped.WaitForNotificationWithDeadline(window_end)) {
     spdlog::info("drain window over: streams still open end with UNAVAILABLE");
     EndDrainWindow();
+    if (!stopped.WaitForNotificationWithDeadline(window_end + kFinishGrace + kCancelSettle) &&
+        cancelled_calls_still_run) {
+      cancelled_calls_still_run();
+    }
   }
   shutdown.join();
   server_->Wait();

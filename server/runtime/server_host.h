@@ -3,6 +3,7 @@
 // reflection, health, the plaintext probe listener, and the drain sequence.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -63,7 +64,10 @@ class ServerHost {
   // later). Returns when all ended. Shut the services' Executor down after it. The
   // probe listener answers NOT_SERVING through the drain and stops last, so probes see
   // the drain rather than a refused connection; the metrics listener after it.
-  void Drain(absl::Duration timeout);
+  // `cancelled_calls_still_run`, when given, is called once if calls are left a moment
+  // after gRPC cancelled them (their clients are answered; gRPC waits for their steps):
+  // the process decides whether to let those steps run on (main.cc: it exits).
+  void Drain(absl::Duration timeout, std::function<void()> cancelled_calls_still_run = nullptr);
 
  private:
   ServerHost() = default;

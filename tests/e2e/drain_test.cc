@@ -19,6 +19,7 @@
 #include "gtest/gtest.h"
 #include "plantmesh/common/sha256.h"
 #include "plantmesh/defect/v1/defect_service.grpc.pb.h"
+#include "plantmesh/planning/v1/planning_service.pm_client.h"
 #include "plantmesh/sdk/status.h"
 #include "tests/e2e/mesh.h"
 #include "tests/support/poll.h"
@@ -330,6 +331,78 @@ TEST(DrainTest, AnUploadStalledPastTheWindowEndsUnavailable) {
       << Describe(ended.status()) << "\nserver log:\n"
       << mesh.server().log();
   EXPECT_EQ(exit_code, 0) << mesh.server().log();
+}
+
+// Re-test: an ImportDemand whose commit ran past the drain window was answered
+// UNAVAILABLE ("retry on another replica") and committed 8 s later, over the newer data of
+// that retry. A step still running when gRPC ends the calls now ends the process at once:
+// nothing commits after its client's answer, and the import's rerun is safe.
+TEST(DrainTest, AnImportStillCommittingWhenTheCallsEndIsNotCommittedAfterItsAnswer) {
+  absl::StatusOr<std::unique_ptr<Mesh>> mesh_or =
+      Mesh::Start(MeshOptions{{"--drain-seconds", "1"}, nullptr, nullptr});
+  ASSERT_TRUE(mesh_or.ok()) << mesh_or.status();
+  Mesh& mesh = **mesh_or;
+  absl::StatusOr<sdk::PlanningClient> planner =
+      sdk::PlanningClient::Connect(mesh.OptionsFor("planner"));
+  ASSERT_TRUE(planner.ok()) << planner.status();
+  planning::v1::CreateProductRequest product;
+  product.mutable_product()->set_id("DRAIN-OATS");
+  product.mutable_product()->set_display_name("Oats");
+  product.mutable_product()->set_unit("pcs");
+  ASSERT_TRUE(planner->CreateProduct(product).ok());
+
+  // A DBA's lock holds the import's write, in its last step, until the test lets it go.
+  auto dba = std::make_unique<pqxx::connection>(mesh.database_url());
+  auto lock = std::make_unique<pqxx::work>(*dba);
+  lock->exec0("LOCK TABLE planning.demand IN SHARE MODE");
+  auto stream = planner->ImportDemand();
+  planning::v1::ImportDemandRequest message;
+  for (int day = 1; day <= 28; ++day) {
+    planning::v1::DemandRecord* record = message.add_records();
+    record->set_product_id("DRAIN-OATS");
+    record->set_date(absl::StrCat("2026-02-", day < 10 ? "0" : "", day));
+    record->set_quantity(day);
+  }
+  message.set_end_of_import(true);
+  ASSERT_TRUE(stream->Write(message));
+  absl::Status answer;
+  std::thread finisher([&] { answer = stream->Finish().status(); });
+  pqxx::connection watcher(mesh.database_url());
+  const bool waiting = testing::PollUntil(
+      [&] {
+        pqxx::nontransaction tx(watcher);
+        return tx.exec1(
+                     "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                     "AND wait_event_type = 'Lock'")[0]
+                   .as<int>() > 0;
+      },
+      absl::Seconds(30));
+
+  const int exit_code = mesh.server().Terminate();
+  finisher.join();
+  lock->abort();  // the server's session goes now: what it had not committed is rolled back
+  lock.reset();
+  dba.reset();
+  ASSERT_TRUE(waiting) << "the import never waited on the lock:\n" << mesh.server().log();
+  EXPECT_EQ(exit_code, 1) << mesh.server().log();
+  EXPECT_THAT(mesh.server().log(),
+              ::testing::HasSubstr("still running after gRPC cancelled their calls"));
+  EXPECT_FALSE(answer.ok());
+  EXPECT_TRUE(testing::PollUntil(
+      [&] {
+        pqxx::nontransaction tx(watcher);
+        return tx.exec1(
+                     "SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                     "current_database() AND pid <> pg_backend_pid()")[0]
+                   .as<int>() == 0;
+      },
+      absl::Seconds(30)))
+      << "the server's sessions did not end";
+  pqxx::nontransaction tx(watcher);
+  EXPECT_EQ(
+      tx.exec1("SELECT count(*) FROM planning.demand WHERE product_id = 'DRAIN-OATS'")[0].as<int>(),
+      0)
+      << "the import committed after its client was answered: " << answer;
 }
 
 // Outside testing: a second SIGTERM or SIGINT during a drain was ignored without a word,
