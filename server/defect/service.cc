@@ -111,9 +111,7 @@ absl::Status DefectServiceImpl::Transition(runtime::CallContext& call,
                                            const FactsWanted& wanted, const Mutator& mutator,
                                            google::protobuf::Message* response, v1::Defect* out) {
   PM_ASSIGN_OR_RETURN(int64_t defect_id, ParseDefectId(id, "id"));
-  runtime::Violations etag_form;
-  kDefectEtag.CheckForm(etag_form, "etag", etag, /*required=*/false);
-  PM_RETURN_IF_ERROR(etag_form.ToStatus());
+  PM_RETURN_IF_ERROR(kDefectEtag.CheckForm("etag", etag, /*required=*/false));
   const ChangeContext context = Context(call, request);
   // `out` is part of `response`: the recorded answer is the whole response.
   const ResponseEncoder<Defect> encode = [&](const Defect& after) {

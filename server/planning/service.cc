@@ -467,9 +467,7 @@ absl::Status PlanningServiceImpl::HandleUpdateProductionPlan(
     runtime::CallContext& call, const v1::UpdateProductionPlanRequest& request,
     v1::UpdateProductionPlanResponse* response) {
   PM_ASSIGN_OR_RETURN(int64_t id, ParseId(request.id(), "id"));
-  runtime::Violations etag_form;
-  kPlanEtag.CheckForm(etag_form, "etag", request.etag(), /*required=*/true);
-  PM_RETURN_IF_ERROR(etag_form.ToStatus());
+  PM_RETURN_IF_ERROR(kPlanEtag.CheckForm("etag", request.etag(), /*required=*/true));
   std::vector<PlanItem> items = FromProto(request.items());
   PM_RETURN_IF_ERROR(CheckItemCount(items, "items"));
   PM_ASSIGN_OR_RETURN(std::set<std::string> products, KnownProductsOf(items));
@@ -528,9 +526,7 @@ absl::Status PlanningServiceImpl::Move(runtime::CallContext& call,
                                        google::protobuf::Message* response,
                                        v1::ProductionPlan* out) {
   PM_ASSIGN_OR_RETURN(int64_t id, ParseId(id_text, "id"));
-  runtime::Violations etag_form;
-  kPlanEtag.CheckForm(etag_form, "etag", etag, /*required=*/false);
-  PM_RETURN_IF_ERROR(etag_form.ToStatus());
+  PM_RETURN_IF_ERROR(kPlanEtag.CheckForm("etag", etag, /*required=*/false));
   const ChangeContext context = Context(call, request);
   const absl::Time when = TruncateToMicros(context.now);
   // `out` is part of `response`: the recorded answer is the whole response.

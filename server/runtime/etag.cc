@@ -6,6 +6,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "plantmesh/common/status_macros.h"
 
 namespace plantmesh::runtime {
 
@@ -44,12 +45,17 @@ bool EtagForm::CheckForm(Violations& violations, std::string field, absl::string
   return false;
 }
 
+absl::Status EtagForm::CheckForm(absl::string_view field, absl::string_view given,
+                                 bool required) const {
+  Violations form;
+  CheckForm(form, std::string(field), given, required);
+  return form.ToStatus();
+}
+
 absl::Status EtagForm::Check(absl::string_view field, absl::string_view resource,
                              int64_t current_version, absl::string_view given,
                              bool required) const {
-  if (Violations form; !CheckForm(form, std::string(field), given, required)) {
-    return form.ToStatus();
-  }
+  PM_RETURN_IF_ERROR(CheckForm(field, given, required));
   if (given.empty()) return absl::OkStatus();
   const std::string current = Of(current_version);
   if (given == current) return absl::OkStatus();

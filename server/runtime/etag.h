@@ -37,6 +37,8 @@ class EtagForm {
   // malformed etag is an input fault whether or not the resource exists.
   bool CheckForm(Violations& violations, std::string field, absl::string_view given,
                  bool required) const;
+  // The same alone: OK, or INVALID_ARGUMENT naming `field`.
+  absl::Status CheckForm(absl::string_view field, absl::string_view given, bool required) const;
   // CheckForm, then `given` against the resource's current version; `resource` names it
   // in the ABORTED message ("defect 12").
   absl::Status Check(absl::string_view field, absl::string_view resource, int64_t current_version,

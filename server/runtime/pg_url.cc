@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 
 #include <algorithm>
+#include <optional>
 #include <set>
 #include <vector>
 
@@ -85,30 +86,33 @@ std::string WithoutQuotedText(const std::string& reason) {
 // addresses, as many ports and addresses as hosts. The values quoted are never the
 // password's.
 std::string SettingFault(const std::string& key, const std::string& value) {
-  static const auto* const kChoices = new std::map<std::string, std::vector<std::string>>{
-      {"sslmode", {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}},
-      {"gssencmode", {"disable", "prefer", "require"}},
-      {"channel_binding", {"disable", "prefer", "require"}},
-      {"target_session_attrs",
-       {"any", "read-write", "read-only", "primary", "standby", "prefer-standby"}},
+  struct Choice {
+    std::vector<std::string> values;
+    bool any_case = false;
   };
   static const auto* const kTlsVersions =
-      new std::vector<std::string>{"TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"};
+      new Choice{{"TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"}, true};
+  static const auto* const kChoices = new std::map<std::string, Choice>{
+      {"sslmode", {{"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}}},
+      {"gssencmode", {{"disable", "prefer", "require"}}},
+      {"channel_binding", {{"disable", "prefer", "require"}}},
+      {"target_session_attrs",
+       {{"any", "read-write", "read-only", "primary", "standby", "prefer-standby"}}},
+      {"ssl_min_protocol_version", *kTlsVersions},
+      {"ssl_max_protocol_version", *kTlsVersions},
+  };
   static const auto* const kWholeNumbers =
       new std::set<std::string>{"connect_timeout",     "keepalives",       "keepalives_idle",
                                 "keepalives_interval", "keepalives_count", "tcp_user_timeout"};
   const std::string quoted = QuoteForMessage(value);
   if (auto choice = kChoices->find(key); choice != kChoices->end()) {
-    for (const std::string& allowed : choice->second) {
-      if (value == allowed) return "";
+    for (const std::string& allowed : choice->second.values) {
+      if (choice->second.any_case ? absl::EqualsIgnoreCase(value, allowed) : value == allowed) {
+        return "";
+      }
     }
-    return absl::StrCat(key, " ", quoted, " is none of ", absl::StrJoin(choice->second, ", "));
-  }
-  if (key == "ssl_min_protocol_version" || key == "ssl_max_protocol_version") {
-    for (const std::string& version : *kTlsVersions) {
-      if (absl::EqualsIgnoreCase(value, version)) return "";
-    }
-    return absl::StrCat(key, " ", quoted, " is none of ", absl::StrJoin(*kTlsVersions, ", "));
+    return absl::StrCat(key, " ", quoted, " is none of ",
+                        absl::StrJoin(choice->second.values, ", "));
   }
   if (kWholeNumbers->count(key) > 0) {
     int number = 0;
@@ -154,21 +158,29 @@ std::string CountFault(const std::map<std::string, std::string>& settings) {
   return "";
 }
 
-}  // namespace
-
-std::map<std::string, std::string> ConnectionSettings(const std::string& url) {
-  std::map<std::string, std::string> settings;
-  char* error = nullptr;
-  PQconninfoOption* options = PQconninfoParse(url.c_str(), &error);
+// libpq's reading of `url`; nullopt with libpq's reason in `*error` when it cannot.
+std::optional<std::map<std::string, std::string>> ParseSettings(const std::string& url,
+                                                                std::string* error) {
+  char* message = nullptr;
+  PQconninfoOption* options = PQconninfoParse(url.c_str(), &message);
   if (options == nullptr) {
-    PQfreemem(error);
-    return settings;
+    *error = message != nullptr ? message : "out of memory";
+    PQfreemem(message);
+    return std::nullopt;
   }
+  std::map<std::string, std::string> settings;
   for (const PQconninfoOption* o = options; o->keyword != nullptr; ++o) {
     if (o->val != nullptr && *o->val != '\0') settings[o->keyword] = o->val;
   }
   PQconninfoFree(options);
   return settings;
+}
+
+}  // namespace
+
+std::map<std::string, std::string> ConnectionSettings(const std::string& url) {
+  std::string ignored;
+  return ParseSettings(url, &ignored).value_or(std::map<std::string, std::string>());
 }
 
 std::string WithoutPassword(const std::string& url, std::string text) {
@@ -183,23 +195,19 @@ std::string WithoutPassword(const std::string& url, std::string text) {
 }
 
 absl::Status CheckPostgresUrl(const std::string& url) {
-  char* error = nullptr;
-  PQconninfoOption* options = PQconninfoParse(url.c_str(), &error);
-  if (options != nullptr) {
-    PQconninfoFree(options);
-    const std::map<std::string, std::string> settings = ConnectionSettings(url);
-    for (const auto& [key, value] : settings) {
+  std::string reason;
+  if (const std::optional<std::map<std::string, std::string>> settings =
+          ParseSettings(url, &reason)) {
+    for (const auto& [key, value] : *settings) {
       if (std::string fault = SettingFault(key, value); !fault.empty()) {
         return absl::InvalidArgumentError(absl::StrCat("postgres-url: ", fault));
       }
     }
-    if (std::string fault = CountFault(settings); !fault.empty()) {
+    if (std::string fault = CountFault(*settings); !fault.empty()) {
       return absl::InvalidArgumentError(absl::StrCat("postgres-url: ", fault));
     }
     return absl::OkStatus();
   }
-  std::string reason = error != nullptr ? error : "out of memory";
-  PQfreemem(error);
   reason = WithoutQuotedText(std::string(absl::StripAsciiWhitespace(reason)));
   std::string scheme_hint;
   if (const size_t scheme = url.find("://"); scheme != std::string::npos &&

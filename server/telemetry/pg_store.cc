@@ -86,11 +86,15 @@ struct Sql {
       "SELECT d.machine_id, d.id, d.name, d.category, d.type, d.units, d.native_units FROM "
       "(SELECT DISTINCT id FROM unnest($1::text[]) AS x(id)) m "
       "JOIN telemetry.data_items d ON d.machine_id = m.id ORDER BY d.machine_id, d.position");
-  // The (machine, item) pairs of the registered data items of the machines $1.
+  // machines_unknown's rows (kind 0, in the order given), then the (machine, item) pairs
+  // of the registered data items of the machines $1 (kind 1).
   const runtime::PgStatement items_now = registry.Add(
       "items_now",
-      "SELECT d.machine_id, d.id FROM (SELECT DISTINCT id FROM unnest($1::text[]) AS x(id)) m "
-      "JOIN telemetry.data_items d ON d.machine_id = m.id");
+      "SELECT 0 AS kind, x.id, NULL::text AS item, x.n FROM unnest($1::text[]) WITH ORDINALITY "
+      "AS x(id, n) WHERE NOT EXISTS (SELECT 1 FROM telemetry.machines m WHERE m.id = x.id) "
+      "UNION ALL SELECT 1, d.machine_id, d.id, 0 FROM (SELECT DISTINCT id FROM "
+      "unnest($1::text[]) AS x(id)) m JOIN telemetry.data_items d ON d.machine_id = m.id "
+      "ORDER BY 1, 4");
   const runtime::PgStatement machine_select = registry.Add(
       "machine_select", "SELECT " PM_MACHINE_COLUMNS " FROM telemetry.machines WHERE id = $1");
   const runtime::PgStatement machine_lock =
@@ -934,14 +938,18 @@ absl::StatusOr<TelemetryStore::UnknownIds> PgTelemetryStore::UnknownMachinesAndD
   return out;
 }
 
-absl::StatusOr<std::set<std::pair<std::string, std::string>>> PgTelemetryStore::DataItemsNow(
+absl::StatusOr<TelemetryStore::ItemsNow> PgTelemetryStore::DataItemsNow(
     const std::vector<std::string>& machine_ids) {
-  std::set<std::pair<std::string, std::string>> out;
+  ItemsNow out;
   PM_RETURN_IF_ERROR(Run([&](pqxx::connection& conn) -> absl::Status {
     pqxx::read_transaction tx(conn);
-    out.clear();
+    out = ItemsNow();
     for (const pqxx::row& r : tx.exec_prepared(Statements().items_now, ArrayLiteral(machine_ids))) {
-      out.emplace(r[0].as<std::string>(), r[1].as<std::string>());
+      if (r[0].as<int>() == 0) {
+        out.unknown_machines.push_back(r[1].as<std::string>());
+      } else {
+        out.items.emplace(r[1].as<std::string>(), r[2].as<std::string>());
+      }
     }
     return absl::OkStatus();
   }));

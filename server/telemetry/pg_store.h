@@ -52,8 +52,7 @@ class PgTelemetryStore : public TelemetryStore {
   absl::StatusOr<UnknownIds> UnknownMachinesAndDataItems(
       const std::vector<std::string>& machine_ids, const std::vector<std::string>& data_item_ids,
       bool retired_are_known) override;
-  absl::StatusOr<std::set<std::pair<std::string, std::string>>> DataItemsNow(
-      const std::vector<std::string>& machine_ids) override;
+  absl::StatusOr<ItemsNow> DataItemsNow(const std::vector<std::string>& machine_ids) override;
   absl::StatusOr<std::vector<StoredSample>> LatestValues(
       const std::vector<std::string>& machine_ids,
       const std::vector<std::string>& data_item_ids) override;

@@ -352,17 +352,19 @@ absl::Status TelemetryServiceImpl::HandleGetLatestValues(runtime::CallContext& c
       MakeLatestQuery({request.machine_ids().begin(), request.machine_ids().end()},
                       {request.data_item_ids().begin(), request.data_item_ids().end()},
                       request.page_size(), request.page_token()));
-  // The first unknown one in the request's order (the query's are sorted).
-  PM_RETURN_IF_ERROR(RequireMachinesAndDataItems(
-      {request.machine_ids().begin(), request.machine_ids().end()},
-      {request.data_item_ids().begin(), request.data_item_ids().end()}, ItemsNamed::kRegistered));
-  // The cache's answers go through the items the machines have now: a write-through or
-  // fill that read before an UpdateMachine can land in Redis after the update deleted the
-  // hash (outside testing: a removed item was answered for latest-cache-seconds, while a
-  // read naming it was NOT_FOUND). The store's own answer is filtered already.
-  std::optional<std::set<std::pair<std::string, std::string>>> items_now;
-  if (latest_cache_ != nullptr) {
-    PM_ASSIGN_OR_RETURN(items_now, store_->DataItemsNow(query.machine_ids));
+  // One read of the items the machines have now. It names the first unknown machine or
+  // data item in the request's order (the query's are sorted), and what is answered goes
+  // through it: a write-through or fill of the Redis cache that read before an
+  // UpdateMachine can land after the update deleted the hash (outside testing: a removed
+  // item was answered for latest-cache-seconds, while a read naming it was NOT_FOUND).
+  const std::vector<std::string> machine_ids(request.machine_ids().begin(),
+                                             request.machine_ids().end());
+  PM_ASSIGN_OR_RETURN(const TelemetryStore::ItemsNow now, store_->DataItemsNow(machine_ids));
+  if (!now.unknown_machines.empty()) return MachineNotFound(now.unknown_machines.front());
+  std::set<std::string> item_ids;
+  for (const auto& [machine, item] : now.items) item_ids.insert(item);
+  for (const std::string& item : request.data_item_ids()) {
+    if (item_ids.count(item) == 0) return DataItemNotFound(item, machine_ids);
   }
   // The values must fit one message of the server's send limit, with room for the
   // token; a page ends early rather than fail (AIP-158 allows a short page).
@@ -392,7 +394,7 @@ absl::Status TelemetryServiceImpl::HandleGetLatestValues(runtime::CallContext& c
                              std::tie(query.after->first, query.after->second)) {
         continue;
       }
-      if (items_now && items_now->count({s.machine_id, s.data_item_id}) == 0) continue;
+      if (now.items.count({s.machine_id, s.data_item_id}) == 0) continue;
       if (page_size > 0 && response->values_size() >= page_size) {
         more = true;
         break;

@@ -156,10 +156,14 @@ class TelemetryStore {
       const std::vector<std::string>& machine_ids, const std::vector<std::string>& data_item_ids,
       bool retired_are_known) = 0;
 
-  // The (machine id, data item id) of every data item `machine_ids` have now (not those
-  // UpdateMachine left out); an unknown machine has none.
-  virtual absl::StatusOr<std::set<std::pair<std::string, std::string>>> DataItemsNow(
-      const std::vector<std::string>& machine_ids) = 0;
+  // In one read: of `machine_ids`, those not registered (in the order given), and the
+  // (machine id, data item id) of every data item the others have now (not those
+  // UpdateMachine left out).
+  struct ItemsNow {
+    std::vector<std::string> unknown_machines;
+    std::set<std::pair<std::string, std::string>> items;
+  };
+  virtual absl::StatusOr<ItemsNow> DataItemsNow(const std::vector<std::string>& machine_ids) = 0;
 
   // The newest sample, with its key, of each data item of `machine_ids` (only
   // `data_item_ids` when not empty) that is registered now (a data item removed by

@@ -221,15 +221,18 @@ absl::StatusOr<TelemetryStore::UnknownIds> FakeTelemetryStore::UnknownMachinesAn
   return out;
 }
 
-absl::StatusOr<std::set<std::pair<std::string, std::string>>> FakeTelemetryStore::DataItemsNow(
+absl::StatusOr<TelemetryStore::ItemsNow> FakeTelemetryStore::DataItemsNow(
     const std::vector<std::string>& machine_ids) {
   absl::MutexLock lock(&mu_);
   PM_RETURN_IF_ERROR(failure_);
-  std::set<std::pair<std::string, std::string>> out;
+  ItemsNow out;
   for (const std::string& id : machine_ids) {
     auto machine = machines_.find(id);
-    if (machine == machines_.end()) continue;
-    for (const DataItem& item : machine->second.data_items) out.emplace(id, item.id);
+    if (machine == machines_.end()) {
+      out.unknown_machines.push_back(id);
+      continue;
+    }
+    for (const DataItem& item : machine->second.data_items) out.items.emplace(id, item.id);
   }
   return out;
 }

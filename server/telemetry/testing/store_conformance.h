@@ -219,10 +219,12 @@ TYPED_TEST_P(TelemetryStoreConformanceTest, UpdateAppliesTheMutatorAndReplaysRet
   absl::StatusOr<Machine> got = this->store_->GetMachine("CNC-07");
   ASSERT_TRUE(got.ok());
   EXPECT_EQ(got->data_items.size(), 1u);
-  // The items it has now: the one the update kept (an unknown machine has none).
-  using Keys = std::set<std::pair<std::string, std::string>>;
-  EXPECT_EQ(this->store_->DataItemsNow({"CNC-07", "CNC-99", "CNC-07"}).value_or(Keys{}),
-            (Keys{{"CNC-07", "Xact"}}));
+  // The items it has now: the one the update kept; unknown machines in the order given.
+  absl::StatusOr<TelemetryStore::ItemsNow> now =
+      this->store_->DataItemsNow({"CNC-98", "CNC-07", "CNC-99"});
+  ASSERT_TRUE(now.ok()) << now.status();
+  EXPECT_EQ(now->unknown_machines, (std::vector<std::string>{"CNC-98", "CNC-99"}));
+  EXPECT_EQ(now->items, (std::set<std::pair<std::string, std::string>>{{"CNC-07", "Xact"}}));
   EXPECT_EQ(got->update_time, later);
   EXPECT_EQ(got->display_name, "Lathe");
   // A retry is answered from the log; a new call with the old etag is stale.
