@@ -168,7 +168,11 @@ class TelemetryBatchWriter::Core {
   }
 
   void Start() {
-    thread_ = std::thread([this] { Run(); });
+    thread_ = std::thread([this] {
+      Run();
+      absl::MutexLock lock(&mu_);
+      run_ended_ = true;
+    });
   }
 
   const std::string& writer_id() const { return options_.writer_id; }
@@ -246,7 +250,13 @@ class TelemetryBatchWriter::Core {
       if (seal) SealLocked();
       auto done = [this] { return sealed_.empty() || !fatal_.ok(); };
       mu_.AwaitWithDeadline(absl::Condition(&done), deadline);
+      // Nothing unanswered: the stream is ended by a half-close, which the server answers
+      // with OK once it has read it (cancelling a healthy ingest made the server log it as
+      // CANCELLED). Otherwise, and for a server that has not answered by the deadline, the
+      // stream is cancelled.
+      half_close_ = sealed_.empty() && fatal_.ok();
       stopping_.store(true);
+      if (half_close_) mu_.AwaitWithDeadline(absl::Condition(&run_ended_), deadline);
     }
     {
       std::lock_guard<std::mutex> lock(stream_mu_);
@@ -476,10 +486,22 @@ class TelemetryBatchWriter::Core {
       }
       if (!stream->Write(batch->request)) break;
     }
-    // Stopping: end the call so that the reader's Next returns. A failed write means the
-    // call has ended: the reader still takes the answers that arrived before its status
-    // (cancelling would drop them, and their batches would be sent again).
-    if (stopping_.load()) stream->Cancel();
+    // Stopping: end the call so that the reader's Next returns (Close cancels a half-closed
+    // stream at its deadline). A failed write means the call has ended: the reader still
+    // takes the answers that arrived before its status (cancelling would drop them, and
+    // their batches would be sent again).
+    if (stopping_.load()) {
+      bool half_close = false;
+      {
+        absl::MutexLock lock(&mu_);
+        half_close = half_close_;
+      }
+      if (half_close) {
+        stream->WritesDone();
+      } else {
+        stream->Cancel();
+      }
+    }
     reader.join();
     {
       std::lock_guard<std::mutex> lock(stream_mu_);
@@ -602,6 +624,8 @@ class TelemetryBatchWriter::Core {
   absl::Status fatal_ ABSL_GUARDED_BY(mu_);
   bool closing_ ABSL_GUARDED_BY(mu_) = false;
   bool given_up_ ABSL_GUARDED_BY(mu_) = false;
+  bool half_close_ ABSL_GUARDED_BY(mu_) = false;  // Close ends the stream by a half-close
+  bool run_ended_ ABSL_GUARDED_BY(mu_) = false;   // the sending thread has returned
   // Set under mu_ (so that waiters see it), read without it where no lock is held.
   std::atomic<bool> stopping_{false};
   TelemetryBatchWriterStats stats_ ABSL_GUARDED_BY(mu_);

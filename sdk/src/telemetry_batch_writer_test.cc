@@ -103,6 +103,12 @@ class FakeTelemetryService final : public tv1::TelemetryService::Service {
       if (drop) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "test server drops the stream");
       if (!stream->Write(response)) break;
     }
+    absl::MutexLock lock(&mutex);
+    stream_ends.push_back(context->IsCancelled() ? "cancelled" : "half-closed");
+    auto cancelled = [context] { return context->IsCancelled(); };
+    while (hold_after_half_close && !cancelled()) {
+      mutex.AwaitWithTimeout(absl::Condition(&cancelled), absl::Milliseconds(10));
+    }
     return grpc::Status::OK;
   }
 
@@ -167,7 +173,9 @@ class FakeTelemetryService final : public tv1::TelemetryService::Service {
   int64_t held_batches ABSL_GUARDED_BY(mutex) = 0;          // read and held while paused
   int drop_every ABSL_GUARDED_BY(mutex) = 0;  // end the stream after every n-th commit
   int drops ABSL_GUARDED_BY(mutex) = 0;
-  bool misanswer_next ABSL_GUARDED_BY(mutex) = false;  // name the wrong batch once
+  bool misanswer_next ABSL_GUARDED_BY(mutex) = false;           // name the wrong batch once
+  bool hold_after_half_close ABSL_GUARDED_BY(mutex) = false;    // end a call only when cancelled
+  std::vector<std::string> stream_ends ABSL_GUARDED_BY(mutex);  // "half-closed" or "cancelled"
   int64_t committed_batches ABSL_GUARDED_BY(mutex) = 0;
   std::map<std::string, uint64_t> last_sequence ABSL_GUARDED_BY(mutex);
   std::vector<uint64_t> sequences ABSL_GUARDED_BY(mutex);  // every batch committed, in order
@@ -753,6 +761,35 @@ TEST_F(TelemetryBatchWriterTest, CloseSendsWhatIsBuffered) {
   for (uint64_t i = 0; i < 7; ++i) ASSERT_TRUE(writer->Add(NumberSample(i)).ok());
   EXPECT_TRUE(writer->Close(absl::Now() + absl::Seconds(20)).ok());
   EXPECT_THAT(LedgerProblems(7), ::testing::IsEmpty());
+  EXPECT_EQ(writer->Stats().samples_abandoned, 0);
+}
+
+// Outside testing: every healthy ingest was logged by the server as CANCELLED, because
+// Close cancelled its stream. With everything acknowledged it half-closes it.
+TEST_F(TelemetryBatchWriterTest, CloseHalfClosesTheStreamWhenEverythingIsAcknowledged) {
+  auto writer = MakeWriter(Options());
+  ASSERT_NE(writer, nullptr);
+  for (uint64_t i = 0; i < 7; ++i) ASSERT_TRUE(writer->Add(NumberSample(i)).ok());
+  EXPECT_TRUE(writer->Close(absl::Now() + absl::Seconds(20)).ok());
+  absl::MutexLock lock(&service_.mutex);
+  EXPECT_THAT(service_.stream_ends, ::testing::ElementsAre("half-closed"));
+}
+
+// A server that does not end the half-closed call is cancelled at Close's deadline;
+// everything was acknowledged, so Close is OK.
+TEST_F(TelemetryBatchWriterTest, CloseCancelsAHalfClosedStreamTheServerDoesNotEnd) {
+  {
+    absl::MutexLock lock(&service_.mutex);
+    service_.hold_after_half_close = true;
+  }
+  auto writer = MakeWriter(Options());
+  ASSERT_NE(writer, nullptr);
+  ASSERT_TRUE(writer->Add(NumberSample(0)).ok());
+  ASSERT_TRUE(writer->Flush(absl::Now() + absl::Seconds(20)).ok());
+  const absl::Time start = absl::Now();
+  EXPECT_TRUE(writer->Close(absl::Now() + absl::Milliseconds(200)).ok());
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(200));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
   EXPECT_EQ(writer->Stats().samples_abandoned, 0);
 }
 

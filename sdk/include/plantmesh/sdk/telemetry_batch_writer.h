@@ -241,7 +241,9 @@ class TelemetryBatchWriter {
   absl::Status Flush(absl::Time deadline);
 
   // Stops taking samples, sends what is buffered, waits until everything is
-  // acknowledged or `deadline`, then ends the stream and the writer's threads. OK when
+  // acknowledged or `deadline`, then ends the stream and the writer's threads: with
+  // everything acknowledged by a half-close the server answers (its call ends OK), else
+  // (and past `deadline`) by cancelling the call. OK when
   // everything was acknowledged; DEADLINE_EXCEEDED naming how many samples (and how
   // many of them were sent) were abandoned, also counted in samples_abandoned; or the
   // permanent error. Returns by `deadline` (a stream still waiting for a connection is
