@@ -88,13 +88,22 @@ absl::Status GenerationChanged(const std::string& key, const std::string& old_ge
   std::string description =
       absl::StrCat("the cursor's generation ", old_generation, " is not the event stream ", key,
                    "'s (generation ", generation,
-                   "): the stream was reset (Redis lost its data, or the database was restored), "
-                   "or the cursor is another method's (each watch has its own stream); list "
-                   "again and watch from the list's watch_cursor");
+                   "): the stream was reset (Redis lost its data, or the database was restored); "
+                   "list again and watch from the list's watch_cursor");
   absl::Status status = absl::FailedPreconditionError(description);
   status = WithPreconditionFailure(std::move(status), "CURSOR", key, description);
   return WithErrorInfo(std::move(status), "CURSOR_GENERATION_CHANGED",
                        {{"generation", generation}, {"cursor_generation", old_generation}});
+}
+
+// A cursor whose generation was never this stream's: another watch's cursor.
+absl::Status AnotherStreamsCursor(const std::string& key, const std::string& cursor) {
+  return WithErrorInfo(
+      InvalidField("cursor", absl::StrCat("cursor ", cursor,
+                                          " is another watch's, not of the event stream ", key,
+                                          ": give the cursor of this watch's events or of its "
+                                          "List response (watch_cursor)")),
+      "CURSOR_OF_ANOTHER_STREAM", {{"stream", key}});
 }
 
 // A subscription's end, or a refused Subscribe, while another database holds Redis
@@ -756,9 +765,10 @@ struct EventHub::Impl {
           }
           stream.held_by_other = absl::OkStatus();
         }
-        auto replies = redis.PipelineEach({{"SET", generation_key, NewStreamGeneration(), "NX"},
-                                           {"GET", generation_key},
-                                           {"XINFO", "STREAM", stream.key}});
+        auto replies =
+            redis.PipelineEach({{"SET", generation_key, NewStreamGeneration(stream.key), "NX"},
+                                {"GET", generation_key},
+                                {"XINFO", "STREAM", stream.key}});
         absl::Status failed = replies.ok() ? (*replies)[1].status() : replies.status();
         absl::StatusOr<StreamInfo> info =
             failed.ok() ? ParseXInfoStreamReply((*replies)[2]) : failed;
@@ -1007,6 +1017,13 @@ absl::StatusOr<std::unique_ptr<Subscription>> EventHub::Subscribe(const std::str
     }
     if (!stream->held_by_other.ok()) return HeldByOther(stream->held_by_other, cursor);
     if (!parsed->generation.empty() && parsed->generation != stream->generation) {
+      // Outside testing: a cursor of another watch was "generation changed", which tells
+      // a client to list again, and its retry met the same cursor. Told apart where the
+      // stream's generation carries its tag (made since tags exist).
+      if (IsGenerationOfStream(stream->generation, stream_key) &&
+          !IsGenerationOfStream(parsed->generation, stream_key)) {
+        return AnotherStreamsCursor(stream_key, cursor);
+      }
       return GenerationChanged(stream_key, parsed->generation, stream->generation);
     }
     state->generation = stream->generation;

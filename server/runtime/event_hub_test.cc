@@ -142,8 +142,10 @@ TEST(StreamCursorTest, ParsesEveryFormAndRefusesTheRest) {
   EXPECT_EQ(bare->kind, StreamCursor::Kind::kAfter);
   EXPECT_TRUE(bare->generation.empty());
   EXPECT_EQ(bare->id.ToString(), "1732212345678-3");
-  const std::string generation = NewStreamGeneration();
+  const std::string generation = NewStreamGeneration(kKey);
   EXPECT_EQ(generation.size(), 16u);
+  EXPECT_NE(NewStreamGeneration(kKey), generation);  // random after the stream's tag
+  EXPECT_EQ(NewStreamGeneration(kKey).substr(0, 4), generation.substr(0, 4));
   absl::StatusOr<StreamCursor> full =
       StreamCursor::Parse(FormatCursor(generation, StreamId{12, 4}));
   ASSERT_TRUE(full.ok()) << full.status();
@@ -263,7 +265,7 @@ TEST_F(EventHubTest, AGenerationStartedInPlaceEndsOldSubscribersAndServesNoNewEn
       << clients;
   absl::StatusOr<StreamInfo> info = redis.XInfoStream(kKey);
   ASSERT_TRUE(info.ok()) << info.status();
-  const std::string generation = NewStreamGeneration();
+  const std::string generation = NewStreamGeneration(kKey);
   // The reset and the first new entry in one transaction: a reader blocked in XREAD
   // wakes with an entry of the new generation.
   ASSERT_TRUE(redis
@@ -333,6 +335,39 @@ TEST_F(EventHubTest, ARedisThatCameBackEmptyIsANewGeneration) {
   ASSERT_TRUE(again.ok());
   ASSERT_TRUE(Command({"FLUSHALL"}).ok());
   EXPECT_EQ(AwaitEnd(**again).code(), absl::StatusCode::kFailedPrecondition);
+}
+
+// Outside testing: a StreamSamples cursor given to WatchDefects was "generation changed",
+// which tells a client to list again (its retry then met the same cursor). A generation
+// names its stream; one of a Redis from before the tags still counts as reset.
+TEST_F(EventHubTest, ACursorOfAnotherStreamIsInvalidNotAReset) {
+  const std::string other = NewStreamGeneration("plantmesh:other:events");
+  EXPECT_TRUE(IsGenerationOfStream(NewStreamGeneration(kKey), kKey));
+  EXPECT_FALSE(IsGenerationOfStream(other, kKey));
+  Publish("before", 1);
+  std::unique_ptr<EventHub> hub = StartHub();
+  const std::string foreign = absl::StrCat(other, ".1-0");
+  absl::StatusOr<std::unique_ptr<Subscription>> refused = hub->Subscribe(kKey, foreign);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument) << refused.status();
+  EXPECT_EQ(ErrorInfoOf(refused.status()).reason, "CURSOR_OF_ANOTHER_STREAM");
+  ASSERT_EQ(FieldViolationsOf(refused.status()).size(), 1u);
+  EXPECT_EQ(FieldViolationsOf(refused.status())[0].field, "cursor");
+
+  // A stream whose generation predates the tags (16 random digits): a cursor of another
+  // generation cannot be told apart from one of a reset, and is one.
+  ASSERT_TRUE(Command({"FLUSHALL"}).ok());
+  ASSERT_TRUE(Command({"SET", GenerationKey(kKey), "0123456789abcdef"}).ok());
+  hub = StartHub();
+  Publish("after", 1);
+  ASSERT_TRUE(testing::PollUntil(
+      [&] {
+        absl::StatusOr<std::string> cursor = hub->CurrentCursor(kKey);
+        return cursor.ok() && StreamCursor::Parse(*cursor)->generation == "0123456789abcdef";
+      },
+      kWait));
+  refused = hub->Subscribe(kKey, foreign);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition) << refused.status();
+  EXPECT_EQ(ErrorInfoOf(refused.status()).reason, "CURSOR_GENERATION_CHANGED");
 }
 
 // Outside testing: once another database's server claimed the Redis, the relay stopped

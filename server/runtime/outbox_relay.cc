@@ -172,7 +172,8 @@ std::vector<std::vector<std::string>> StreamPublishCommands(
   std::vector<std::vector<std::string>> commands;
   commands.reserve(events.size() + 4);
   commands.push_back({"MULTI"});
-  commands.push_back({"SET", GenerationKey(source.stream_key), NewStreamGeneration(), "NX"});
+  commands.push_back(
+      {"SET", GenerationKey(source.stream_key), NewStreamGeneration(source.stream_key), "NX"});
   for (const auto& [event_id, payload] : events) {
     const int64_t fit =
         source.retain_bytes / std::max<int64_t>(1, static_cast<int64_t>(payload.size()));
@@ -319,7 +320,7 @@ struct OutboxRelay::State {
     // then makes the emptied stream look new (no entries ever added, none deleted), so
     // that the hub does not take the removed entries for a trimmed gap in the new
     // generation (event_hub.cc, OldestCompleteCursor).
-    position.generation = NewStreamGeneration();
+    position.generation = NewStreamGeneration(source.stream_key);
     position.recorded = true;
     std::vector<std::vector<std::string>> commands = {{"MULTI"},
                                                       {"SET", generation_key, position.generation}};

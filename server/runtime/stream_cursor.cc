@@ -21,6 +21,13 @@ bool IsGeneration(absl::string_view text) {
   return true;
 }
 
+// The first 4 hex digits of a generation: FNV-1a of the stream key, folded to 16 bits.
+std::string StreamTag(absl::string_view stream_key) {
+  uint32_t hash = 2166136261u;
+  for (unsigned char c : stream_key) hash = (hash ^ c) * 16777619u;
+  return absl::StrFormat("%04x", (hash >> 16) ^ (hash & 0xffff));
+}
+
 }  // namespace
 
 absl::StatusOr<StreamCursor> StreamCursor::Parse(absl::string_view text, absl::string_view field) {
@@ -61,9 +68,13 @@ absl::Status ResumableUnavailable(absl::string_view reason, absl::string_view me
       std::string_view(reason.data(), reason.size()), {{"cursor", cursor}});
 }
 
-std::string NewStreamGeneration() {
+std::string NewStreamGeneration(absl::string_view stream_key) {
   thread_local std::mt19937_64 random{std::random_device{}()};
-  return absl::StrFormat("%016x", random());
+  return absl::StrCat(StreamTag(stream_key), absl::StrFormat("%012x", random() >> 16));
+}
+
+bool IsGenerationOfStream(absl::string_view generation, absl::string_view stream_key) {
+  return generation.size() == kGenerationDigits && generation.substr(0, 4) == StreamTag(stream_key);
 }
 
 std::string GenerationKey(absl::string_view stream_key) {

@@ -9,9 +9,12 @@
 //                         hands out: events' cursors, List responses' watch_cursor)
 //   "<ms>-<seq>"          the same in the current generation (bare Redis stream ids, for
 //                         clients and tests that predate generations)
-// <gen> is 16 lowercase hex digits, chosen at random when the stream's generation key is
-// created (atomically with the first XADD, see StreamPublishCommands). A Redis that came
-// back empty, or was replaced, has a new generation, and every older cursor is refused.
+// <gen> is 16 lowercase hex digits: 4 that name the stream (a hash of its key, so that a
+// cursor of another watch is told apart from one of a reset stream) and 12 chosen at
+// random when the stream's generation key is created (atomically with the first XADD, see
+// StreamPublishCommands). A Redis that came back empty, or was replaced, has a new
+// generation, and every older cursor is refused. Generations made before the stream tag
+// (all 16 digits random) stay valid.
 #pragma once
 
 #include <string>
@@ -46,8 +49,12 @@ std::string FormatCursor(absl::string_view generation, const StreamId& id);
 absl::Status ResumableUnavailable(absl::string_view reason, absl::string_view message,
                                   const std::string& cursor);
 
-// A new random generation: 16 lowercase hex digits.
-std::string NewStreamGeneration();
+// A new generation of `stream_key`'s stream: its 4-digit tag and 12 random digits.
+std::string NewStreamGeneration(absl::string_view stream_key);
+
+// Whether `generation` carries `stream_key`'s tag. False for every generation of another
+// stream made since tags exist (and for 65,535 in 65,536 older, untagged ones).
+bool IsGenerationOfStream(absl::string_view generation, absl::string_view stream_key);
 
 // The Redis key holding the generation of `stream_key`.
 std::string GenerationKey(absl::string_view stream_key);

@@ -30,6 +30,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "plantmesh/sdk/status.h"
 #include "plantmesh/telemetry/v1/telemetry_service.pm_client.h"
 #include "tests/e2e/mesh.h"
 #include "tests/support/child_process.h"
@@ -316,10 +317,23 @@ TEST_F(TelemetryTailTest, FirstMessageIsCompleteThenBatchesAndResumeMissesNothin
   absl::StatusOr<absl::Status> ended = future.AwaitEnd();
   ASSERT_TRUE(ended.ok()) << ended.status();
   EXPECT_EQ(ended->code(), absl::StatusCode::kInvalidArgument) << Describe(*ended);
-  Tail other_generation(otto, Follow({"CNC-07"}, {}, "0123456789abcdef.1-0"));
+  // An earlier generation of this stream: its first 4 digits name the stream.
+  const std::string earlier =
+      generation.substr(0, 4) +
+      (generation.substr(4) == "0123456789ab" ? "ba9876543210" : "0123456789ab");
+  Tail other_generation(otto, Follow({"CNC-07"}, {}, absl::StrCat(earlier, ".1-0")));
   ended = other_generation.AwaitEnd();
   ASSERT_TRUE(ended.ok()) << ended.status();
   EXPECT_EQ(ended->code(), absl::StatusCode::kFailedPrecondition) << Describe(*ended);
+  EXPECT_EQ(sdk::ErrorReason(*ended), "CURSOR_GENERATION_CHANGED");
+  // Outside testing: another watch's cursor (WatchDefects' here) is no reset of this one.
+  auto defects = mesh_->Defects("otto").ListDefects(defect::v1::ListDefectsRequest());
+  ASSERT_TRUE(defects.ok()) << Describe(defects.status());
+  Tail other_stream(otto, Follow({"CNC-07"}, {}, defects->watch_cursor()));
+  ended = other_stream.AwaitEnd();
+  ASSERT_TRUE(ended.ok()) << ended.status();
+  EXPECT_EQ(ended->code(), absl::StatusCode::kInvalidArgument) << Describe(*ended);
+  EXPECT_EQ(sdk::ErrorReason(*ended), "CURSOR_OF_ANOTHER_STREAM");
   Tail no_machine(otto, Follow({}));
   ended = no_machine.AwaitEnd();
   ASSERT_TRUE(ended.ok()) << ended.status();
