@@ -750,6 +750,22 @@ TEST(OutputTest, JsonPrintsEveryFieldWithItsDefault) {
   EXPECT_THAT(out.str(), HasSubstr("\"watch_cursor\":\"\""));
 }
 
+// Outside testing: JSON (-o json, and the JSON cells of csv and table) had 17 digits
+// where 16 read back the same: a plan-vs-actual CSV showed 66.666666666666671 %.
+TEST(OutputTest, JsonNumbersHaveTheFewestDigitsThatReadBack) {
+  plantmesh::telemetry::v1::Sample sample;
+  sample.set_machine_id("CNC-07");
+  sample.set_number(200.0 / 3);
+  const std::string json = ToJson(sample);
+  EXPECT_THAT(json, HasSubstr("\"number\":66.66666666666667"));
+  EXPECT_THAT(json, HasSubstr("\"machine_id\":\"CNC-07\""));
+  EXPECT_EQ(json.find("\"machine_id\""), 1u);  // the contract's order is kept
+  sample.set_number(0.1);
+  EXPECT_THAT(ToJson(sample), HasSubstr("\"number\":0.1"));
+  sample.set_number(1e300);
+  EXPECT_THAT(ToJson(sample), HasSubstr("\"number\":1e+300"));
+}
+
 TEST(OutputTest, SingleMessagePrintsKeyValues) {
   plantmesh::system::v1::WhoAmIResponse response;
   response.set_identity("spiffe://plantmesh.local/user/anna");
