@@ -49,6 +49,30 @@ std::string UnknownFlag(CLI::App* app, const std::string& path, const std::strin
   return message;
 }
 
+// A value after a command's flags where it takes none (CLI11 alone says "The following
+// argument was not expected: CNC-08"): after a flag's value, the likely slips are a second
+// value for a repeated flag and a value with spaces not quoted.
+std::string StrayValue(const std::string& path, const std::string& value,
+                       const CLI::Option* last_flag, const std::string& flag_name,
+                       const std::string& flag_value) {
+  std::string message =
+      absl::StrCat("plantctl: unexpected value \"", value, "\" for \"", path, "\"");
+  if (last_flag != nullptr) {
+    absl::StrAppend(&message, " after ", flag_name, " ", flag_value);
+    if (last_flag->get_multi_option_policy() == CLI::MultiOptionPolicy::TakeAll) {
+      absl::StrAppend(&message, ": give each value its own flag (", flag_name, " ", flag_value, " ",
+                      flag_name, " ", value, ")");
+    } else {
+      absl::StrAppend(&message, ": a value with spaces goes in quotes (", flag_name, " \"",
+                      flag_value, " ", value, "\")");
+    }
+  } else {
+    absl::StrAppend(&message, ": it takes its values as flags");
+  }
+  absl::StrAppend(&message, "\nRun '", path, " --help' for its flags.\n");
+  return message;
+}
+
 }  // namespace
 
 size_t EditDistance(absl::string_view a, absl::string_view b) {
@@ -95,6 +119,9 @@ std::vector<std::string> ClosestNames(absl::string_view word,
 std::string UnknownCommandMessage(CLI::App& root, const std::vector<std::string>& args) {
   CLI::App* app = &root;
   std::string path = root.get_name().empty() ? "plantctl" : root.get_name();
+  const CLI::Option* last_flag = nullptr;  // the last flag given a value, and how
+  std::string last_flag_name;
+  std::string last_flag_value;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& token = args[i];
     if (token == "--") return "";
@@ -104,12 +131,27 @@ std::string UnknownCommandMessage(CLI::App& root, const std::vector<std::string>
       const std::string name = token.substr(0, token.find('='));
       const CLI::Option* option = FindOption(app, name);
       if (option == nullptr) return UnknownFlag(app, path, name);
-      // Its value (flags have none), unless given with '='.
-      if (name.size() == token.size() && option->get_items_expected_max() > 0) ++i;
+      last_flag = nullptr;
+      if (option->get_items_expected_max() == 0) continue;  // a flag without a value
+      if (option->get_items_expected_max() > 1) return "";  // its values are not counted here
+      last_flag = option;
+      last_flag_name = name;
+      if (name.size() < token.size()) {
+        last_flag_value = token.substr(name.size() + 1);
+      } else if (i + 1 < args.size()) {
+        last_flag_value = args[++i];
+      }
       continue;
     }
     std::vector<CLI::App*> subcommands = app->get_subcommands([](CLI::App*) { return true; });
-    if (subcommands.empty()) return "";  // a positional value of a method, not a command
+    if (subcommands.empty()) {
+      // A positional value of a method that takes some, not a command.
+      if (!app->get_options([](const CLI::Option* o) { return o->get_positional(); }).empty()) {
+        return "";
+      }
+      return StrayValue(path, token, last_flag, last_flag_name, last_flag_value);
+    }
+    last_flag = nullptr;
     std::vector<std::string> names;
     CLI::App* next = nullptr;
     for (CLI::App* subcommand : subcommands) {

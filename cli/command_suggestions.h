@@ -27,6 +27,10 @@ std::vector<std::string> ClosestNames(absl::string_view word,
 // Likewise for a flag that the command (and those above it) does not have:
 //   plantctl: unknown flag "--idd" for "plantctl defect get-defect"; did you mean "--id"?
 //   Run 'plantctl defect get-defect --help' for its flags.
+// And for a value where the command takes none, e.g. a second value after a repeated flag:
+//   plantctl: unexpected value "CNC-08" for "plantctl telemetry get-latest-values" after
+//   --machine_ids CNC-07: give each value its own flag (--machine_ids CNC-07 --machine_ids
+//   CNC-08)
 // Otherwise empty. Known flags (and their values) before and between the words are skipped.
 std::string UnknownCommandMessage(CLI::App& root, const std::vector<std::string>& args);
 

@@ -812,6 +812,21 @@ TEST_F(CommandsTest, UnknownServiceOrMethodNamesTheClosestCommand) {
             "\"--id\"?\nRun 'plantctl defect get-defect --help' for its flags.\n");
   EXPECT_THAT(UnknownCommandMessage(app_, {"defect", "get-defect", "--idd=1"}),
               HasSubstr("unknown flag \"--idd\""));
+  // Outside testing: a second value after a repeated flag was CLI11's bare "The following
+  // argument was not expected: CNC-08", naming neither flag nor command.
+  EXPECT_EQ(UnknownCommandMessage(
+                app_, {"telemetry", "get-latest-values", "--machine_ids", "CNC-07", "CNC-08"}),
+            "plantctl: unexpected value \"CNC-08\" for \"plantctl telemetry get-latest-values\" "
+            "after --machine_ids CNC-07: give each value its own flag (--machine_ids CNC-07 "
+            "--machine_ids CNC-08)\nRun 'plantctl telemetry get-latest-values --help' for its "
+            "flags.\n");
+  EXPECT_THAT(UnknownCommandMessage(
+                  app_, {"defect", "update-defect", "--defect.description=Kratzer", "tief"}),
+              HasSubstr("after --defect.description Kratzer: a value with spaces goes in quotes "
+                        "(--defect.description \"Kratzer tief\")"));
+  EXPECT_THAT(UnknownCommandMessage(app_, {"system", "who-am-i", "me"}),
+              HasSubstr("unexpected value \"me\" for \"plantctl system who-am-i\": it takes its "
+                        "values as flags"));
   EXPECT_THAT(
       UnknownCommandMessage(app_, {"--endpont", "h:1", "system", "who-am-i"}),
       HasSubstr("unknown flag \"--endpont\" for \"plantctl\"; did you mean \"--endpoint\"?"));
