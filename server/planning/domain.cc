@@ -513,17 +513,23 @@ absl::Status RequireShiftStarted(const ShiftInstance& shift, absl::Time now,
 }
 
 absl::Status AdmitDowntime(const DowntimeEntry& entry, const ShiftInstance& shift,
-                           int64_t recorded_minutes) {
+                           int64_t recorded_minutes, absl::Time now) {
   const int64_t shift_minutes = absl::ToInt64Minutes(shift.end - shift.start);
-  if (recorded_minutes + entry.duration_minutes <= shift_minutes) return absl::OkStatus();
+  const int64_t elapsed_minutes = std::clamp<int64_t>(
+      absl::ToInt64Minutes(absl::Ceil(now - shift.start, absl::Minutes(1))), 0, shift_minutes);
+  if (recorded_minutes + entry.duration_minutes <= elapsed_minutes) return absl::OkStatus();
   const std::string why = absl::StrCat(
       "downtime.duration_minutes: ", entry.duration_minutes, " more minutes would make ",
       recorded_minutes + entry.duration_minutes, " minutes of downtime in shift ", shift.id,
-      ", which lasts ", shift_minutes, " (", recorded_minutes, " recorded already)");
+      elapsed_minutes < shift_minutes ? absl::StrCat(", which has run ", elapsed_minutes,
+                                                     " of its ", shift_minutes, " minutes so far")
+                                      : absl::StrCat(", which lasts ", shift_minutes),
+      " (", recorded_minutes, " recorded already)");
   return runtime::WithErrorInfo(absl::FailedPreconditionError(why), "DOWNTIME_EXCEEDS_SHIFT",
                                 {{"shift_id", shift.id},
                                  {"recorded_minutes", absl::StrCat(recorded_minutes)},
-                                 {"shift_minutes", absl::StrCat(shift_minutes)}});
+                                 {"shift_minutes", absl::StrCat(shift_minutes)},
+                                 {"elapsed_minutes", absl::StrCat(elapsed_minutes)}});
 }
 
 ShiftStartMinute ShiftStartsOf(const std::vector<Line>& lines,

@@ -258,11 +258,14 @@ absl::Status ValidateDowntime(const DowntimeEntry& entry, const ShiftInstance& s
 // `field` (outside testing: output of 2099-01-01/A was taken and then compared with plans).
 absl::Status RequireShiftStarted(const ShiftInstance& shift, absl::Time now,
                                  std::string_view field);
-// A shift's downtime entries add up to at most its length: FAILED_PRECONDITION
-// (ErrorInfo DOWNTIME_EXCEEDS_SHIFT) when `entry` would take those `recorded` already past it
-// (outside testing: two entries of 480 minutes in a 480-minute shift).
+// A shift's downtime entries add up to at most the minutes it has run by `now` (its length
+// once it has ended; a begun minute counts): FAILED_PRECONDITION (ErrorInfo
+// DOWNTIME_EXCEEDS_SHIFT, metadata shift_id, recorded_minutes, shift_minutes,
+// elapsed_minutes) when `entry` would take those `recorded` already past it (outside
+// testing: two entries of 480 minutes in a 480-minute shift; 1,440 minutes in a shift
+// that had run 8).
 absl::Status AdmitDowntime(const DowntimeEntry& entry, const ShiftInstance& shift,
-                           int64_t recorded_minutes);
+                           int64_t recorded_minutes, absl::Time now);
 
 // ---- plan against actual ----
 

@@ -636,7 +636,8 @@ absl::Status PlanningServiceImpl::HandleRecordDowntime(runtime::CallContext& cal
   PM_ASSIGN_OR_RETURN(
       Replayable<DowntimeEntry> answer,
       store_->RecordDowntime(
-          entry, context, [&](int64_t recorded) { return AdmitDowntime(entry, shift, recorded); },
+          entry, context,
+          [&](int64_t recorded) { return AdmitDowntime(entry, shift, recorded, context.now); },
           &DowntimeEvent, EncoderOf<v1::RecordDowntimeResponse, DowntimeEntry>(fill)));
   EventsCommitted();
   return Answer(answer, response, [&](const DowntimeEntry& d) { fill(d, response); });

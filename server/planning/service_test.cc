@@ -593,13 +593,31 @@ TEST_F(PlanningServiceTest, ActualsAreIdempotentAndComparedWithThePlan) {
   stop.set_request_id("stop-2");
   EXPECT_THAT(FieldsOf(stub_->RecordDowntime(Ctx().get(), stop, &stopped)),
               ElementsAre("downtime.duration_minutes"));
-  // Outside testing: two entries of 480 minutes in a 480-minute shift were taken. The
-  // entries of a shift add up to its length at most (45 are recorded).
-  stop.mutable_downtime()->set_duration_minutes(436);
+  // Outside testing: 1,440 minutes were taken for a shift that had run 8. The entries of a
+  // running shift add up to the minutes it has run at most (06:00-10:00 in Berlin: 240,
+  // of which 45 are recorded).
+  stop.mutable_downtime()->set_duration_minutes(196);
   grpc::Status refused = stub_->RecordDowntime(Ctx().get(), stop, &stopped);
   EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_EQ(ReasonOf(refused), "DOWNTIME_EXCEEDS_SHIFT") << refused.error_message();
-  EXPECT_THAT(refused.error_message(), HasSubstr("481 minutes of downtime"));
+  EXPECT_THAT(refused.error_message(),
+              HasSubstr("241 minutes of downtime in shift 2026-03-10/A, which has run 240 of its "
+                        "480 minutes so far (45 recorded already)"));
+  stop.mutable_downtime()->set_duration_minutes(195);
+  ASSERT_TRUE(stub_->RecordDowntime(Ctx().get(), stop, &stopped).ok());
+  // Outside testing: two entries of 480 minutes in a 480-minute shift were taken. The
+  // entries of a shift that has ended add up to its length at most.
+  stop.mutable_downtime()->set_shift_id("2026-03-09/A");
+  stop.mutable_downtime()->set_duration_minutes(480);
+  stop.set_request_id("stop-3");
+  ASSERT_TRUE(stub_->RecordDowntime(Ctx().get(), stop, &stopped).ok());
+  stop.mutable_downtime()->set_duration_minutes(1);
+  stop.set_request_id("stop-4");
+  refused = stub_->RecordDowntime(Ctx().get(), stop, &stopped);
+  EXPECT_EQ(ReasonOf(refused), "DOWNTIME_EXCEEDS_SHIFT") << refused.error_message();
+  EXPECT_THAT(refused.error_message(),
+              HasSubstr("481 minutes of downtime in shift 2026-03-09/A, which lasts 480"));
+  stop.mutable_downtime()->set_shift_id("2026-03-10/A");
   // Outside testing: output and downtime of 2099-01-01/A were taken and compared with
   // plans. A shift that has not begun (the fixture's clock: 2026-03-10 09:00Z, in shift
   // A) has no actuals yet.
@@ -626,7 +644,7 @@ TEST_F(PlanningServiceTest, ActualsAreIdempotentAndComparedWithThePlan) {
   EXPECT_DOUBLE_EQ(row.attainment_percent(), 75.0);
   EXPECT_DOUBLE_EQ(row.scrap_percent(), 100.0 * 200 / 6200);
   ASSERT_EQ(answer.downtimes_size(), 1);
-  EXPECT_EQ(answer.downtimes(0).downtime_minutes(), 45);
+  EXPECT_EQ(answer.downtimes(0).downtime_minutes(), 240);
   EXPECT_EQ(answer.downtimes(0).by_reason(0).reason_code(), "NO-MATERIAL");
 }
 
