@@ -207,20 +207,32 @@ grpc::Status StandardCallPolicy::Deny(const std::string& method, const std::stri
     it->second->denied.fetch_add(1, std::memory_order_relaxed);
     if (it->second->series != nullptr) it->second->series->Handled(status.code(), latency);
   }
+  // As End tells the client and the audit (ForClient); the log below has the original.
+  std::string error_id;
+  const absl::Status sent = ForClient(status, &error_id);
+  // Refusals while draining are not security events; everything else is audited, within
+  // the identity's budget (denial_budget.h).
+  const bool security_event = status.code() != absl::StatusCode::kUnavailable;
+  int64_t untold = 0;
+  if (security_event && !denials_written_.Admit(identity, start, &untold)) {
+    return ToGrpcStatus(sent);
+  }
+  const std::string not_written =
+      untold == 0 ? std::string()
+                  : absl::StrCat(" (", untold,
+                                 " denied calls of this identity before this one were not "
+                                 "logged or audited one by one: over 10 a second)");
   LogFields fields;
   if (JsonLogging()) {
     AddCallFields(method, identity, trace_id, status.code(), &fields);
     fields.Add("latency_ms", absl::ToDoubleMilliseconds(latency));
+    if (untold > 0) fields.Add("denials_not_written", untold);
   }
   ScopedLogFields scope(&fields);
-  spdlog::warn("rpc {} identity={} code={} denied: {} trace={}", method,
+  spdlog::warn("rpc {} identity={} code={} denied: {} trace={}{}", method,
                identity.empty() ? "-" : identity, absl::StatusCodeToString(status.code()),
-               std::string(status.message()), trace_id);
-  // As End tells the client and the audit (ForClient); the log above has the original.
-  std::string error_id;
-  const absl::Status sent = ForClient(status, &error_id);
-  // Refusals while draining are not security events; everything else is audited.
-  if (status.code() != absl::StatusCode::kUnavailable && audit_ != nullptr) {
+               std::string(status.message()), trace_id, not_written);
+  if (security_event && audit_ != nullptr) {
     AuditRecord record;
     record.time = options_.now();
     record.identity = identity;
@@ -228,7 +240,7 @@ grpc::Status StandardCallPolicy::Deny(const std::string& method, const std::stri
     record.method = method;
     record.trace_id = trace_id;
     record.status_code = static_cast<int>(sent.code());
-    record.status_message = std::string(sent.message());
+    record.status_message = absl::StrCat(sent.message(), not_written);
     audit_->Record(std::move(record));
   }
   return ToGrpcStatus(sent);

@@ -17,6 +17,7 @@
 #include "server/runtime/audit.h"
 #include "server/runtime/call_metrics.h"
 #include "server/runtime/call_policy.h"
+#include "server/runtime/denial_budget.h"
 #include "server/runtime/role_bindings.h"
 
 namespace plantmesh::runtime {
@@ -83,6 +84,8 @@ class StandardCallPolicy : public CallPolicy {
   const RoleBindingStore* bindings_;
   AuditSink* audit_;
   std::unique_ptr<CallMetrics> metrics_;  // null without options_.metrics
+  // Denials logged and audited one by one: 10 a second per identity, bursts of 100.
+  DenialBudget denials_written_{10, 100};
   // One entry per known method, created up front: the hot path only touches atomics.
   std::map<std::string, std::unique_ptr<Counters>, std::less<>> counters_;
 };
