@@ -8,6 +8,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "plantmesh/common/status_macros.h"
 #include "plantmesh/common/time_text.h"
@@ -344,6 +345,23 @@ absl::Status ValidateItems(const std::vector<PlanItem>& items, absl::string_view
     } else if (!sequences.insert(item.sequence).second) {
       v.Add(At(prefix, i, "sequence"), "used by another item");
     }
+  }
+  return v.ToStatus();
+}
+
+absl::Status CheckItemsMadeOnLine(const std::vector<PlanItem>& items, absl::string_view prefix,
+                                  const std::string& line_id, const ProductLines& lines_of) {
+  runtime::Violations v;
+  for (size_t i = 0; i < items.size(); ++i) {
+    auto lines = lines_of.find(items[i].product_id);
+    if (lines == lines_of.end() || lines->second.empty() || lines->second.count(line_id) > 0) {
+      continue;
+    }
+    v.Add(At(prefix, i, "product_id"),
+          absl::StrCat("product ", runtime::QuoteForMessage(items[i].product_id),
+                       " is made on line(s) ", absl::StrJoin(lines->second, ", "),
+                       " (its cycle times), not on line ", runtime::QuoteForMessage(line_id),
+                       ": plan it there, or give it a cycle time on this line first"));
   }
   return v.ToStatus();
 }

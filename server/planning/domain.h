@@ -186,6 +186,16 @@ absl::Status CheckItemCount(const std::vector<PlanItem>& items, absl::string_vie
 // "plan.items", "items").
 absl::Status ValidateItems(const std::vector<PlanItem>& items, absl::string_view prefix,
                            const std::set<std::string>& known_products);
+// Product id → the lines it has a cycle time on.
+using ProductLines = std::map<std::string, std::set<std::string>>;
+// Each item's product is made on `line_id` when the plant model says where it is made:
+// INVALID_ARGUMENT naming "<prefix>[i].product_id" for a product with cycle times on other
+// lines only (outside testing: a plan of 10,000,000 of a product its line cannot make,
+// 347 days of an 8-hour shift, was taken and published). A product with no cycle time at
+// all is taken (a plant that does not model its rates still plans); products `lines_of`
+// does not hold are left to ValidateItems.
+absl::Status CheckItemsMadeOnLine(const std::vector<PlanItem>& items, absl::string_view prefix,
+                                  const std::string& line_id, const ProductLines& lines_of);
 // Sorted by sequence.
 std::vector<PlanItem> Sequenced(std::vector<PlanItem> items);
 

@@ -127,12 +127,30 @@ absl::StatusOr<ShiftInstance> PlanningServiceImpl::WorkedShift(const std::string
   return *std::move(shift);
 }
 
-absl::StatusOr<std::set<std::string>> PlanningServiceImpl::KnownProductsOf(
+absl::StatusOr<ProductLines> PlanningServiceImpl::ProductLinesOf(
     const std::vector<PlanItem>& items) {
   std::set<std::string> named;
   for (const PlanItem& item : items) named.insert(item.product_id);
-  return store_->ExistingIds(PlanningStore::Catalog::kProducts, named);
+  ProductLines lines_of;
+  for (const std::string& id : named) {
+    if (id.empty()) continue;
+    PM_ASSIGN_OR_RETURN(std::optional<Product> product, store_->FindProduct(id));
+    if (!product) continue;
+    std::set<std::string>& lines = lines_of[id];
+    for (const LineCycleTime& c : product->cycle_times) lines.insert(c.line_id);
+  }
+  return lines_of;
 }
+
+namespace {
+
+std::set<std::string> KnownProducts(const ProductLines& lines_of) {
+  std::set<std::string> known;
+  for (const auto& [id, lines] : lines_of) known.insert(id);
+  return known;
+}
+
+}  // namespace
 
 // ---- plant model ----
 
@@ -397,8 +415,9 @@ absl::Status PlanningServiceImpl::HandleCreateProductionPlan(
                       WorkedShift(in.line_id(), "plan.line_id", in.shift_id(), "plan.shift_id"));
   std::vector<PlanItem> items = FromProto(in.items());
   PM_RETURN_IF_ERROR(CheckItemCount(items, "plan.items"));
-  PM_ASSIGN_OR_RETURN(std::set<std::string> products, KnownProductsOf(items));
-  PM_RETURN_IF_ERROR(ValidateItems(items, "plan.items", products));
+  PM_ASSIGN_OR_RETURN(ProductLines lines_of, ProductLinesOf(items));
+  PM_RETURN_IF_ERROR(ValidateItems(items, "plan.items", KnownProducts(lines_of)));
+  PM_RETURN_IF_ERROR(CheckItemsMadeOnLine(items, "plan.items", in.line_id(), lines_of));
   const ChangeContext context = Context(call, request);
   const Plan draft = NewPlan(in.line_id(), shift, std::move(items), call.identity, context.now);
   return CreateAndAnswer<v1::CreateProductionPlanResponse, Plan>(
@@ -470,8 +489,8 @@ absl::Status PlanningServiceImpl::HandleUpdateProductionPlan(
   PM_RETURN_IF_ERROR(kPlanEtag.CheckForm("etag", request.etag(), /*required=*/true));
   std::vector<PlanItem> items = FromProto(request.items());
   PM_RETURN_IF_ERROR(CheckItemCount(items, "items"));
-  PM_ASSIGN_OR_RETURN(std::set<std::string> products, KnownProductsOf(items));
-  PM_RETURN_IF_ERROR(ValidateItems(items, "items", products));
+  PM_ASSIGN_OR_RETURN(ProductLines lines_of, ProductLinesOf(items));
+  PM_RETURN_IF_ERROR(ValidateItems(items, "items", KnownProducts(lines_of)));
   const ChangeContext context = Context(call, request);
   auto fill = [](const Plan& p, v1::UpdateProductionPlanResponse* r) {
     ToProto(p, r->mutable_plan());
@@ -482,6 +501,7 @@ absl::Status PlanningServiceImpl::HandleUpdateProductionPlan(
           id, context,
           [&](const Plan& current) -> absl::StatusOr<PlanChange> {
             PM_RETURN_IF_ERROR(CheckEtag(current, request.etag(), /*required=*/true));
+            PM_RETURN_IF_ERROR(CheckItemsMadeOnLine(items, "items", current.line_id, lines_of));
             return UpdateDraft(current, items, context.actor(), context.now);
           },
           nullptr, EncoderOf<v1::UpdateProductionPlanResponse, Plan>(fill)));
@@ -498,8 +518,8 @@ absl::Status PlanningServiceImpl::HandleReviseProductionPlan(
   PM_RETURN_IF_ERROR(v.ToStatus());
   std::vector<PlanItem> items = FromProto(request.items());
   PM_RETURN_IF_ERROR(CheckItemCount(items, "items"));
-  PM_ASSIGN_OR_RETURN(std::set<std::string> products, KnownProductsOf(items));
-  PM_RETURN_IF_ERROR(ValidateItems(items, "items", products));
+  PM_ASSIGN_OR_RETURN(ProductLines lines_of, ProductLinesOf(items));
+  PM_RETURN_IF_ERROR(ValidateItems(items, "items", KnownProducts(lines_of)));
   const ChangeContext context = Context(call, request);
   auto fill = [](const Plan& p, v1::ReviseProductionPlanResponse* r) {
     ToProto(p, r->mutable_plan());
@@ -511,6 +531,7 @@ absl::Status PlanningServiceImpl::HandleReviseProductionPlan(
           id, context,
           [&](const Plan& current) -> absl::StatusOr<PlanChange> {
             PM_RETURN_IF_ERROR(CheckEtag(current, request.etag(), /*required=*/true));
+            PM_RETURN_IF_ERROR(CheckItemsMadeOnLine(items, "items", current.line_id, lines_of));
             return Revise(current, items, request.reason(), context.actor(), context.now);
           },
           [when](const PlanChange& change) { return PlanRevisedEvent(change, when); },

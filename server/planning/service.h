@@ -134,7 +134,8 @@ class PlanningServiceImpl : public v1::PlanningServiceBase {
                                             const std::string& shift_id,
                                             const std::string& shift_field);
   // Of the products `items` name, those that exist.
-  absl::StatusOr<std::set<std::string>> KnownProductsOf(const std::vector<PlanItem>& items);
+  // The products `items` name that exist, with the lines each has a cycle time on.
+  absl::StatusOr<ProductLines> ProductLinesOf(const std::vector<PlanItem>& items);
   // A plan's lifecycle move (publish, start, close).
   absl::Status Move(runtime::CallContext& call, const google::protobuf::Message& request,
                     const std::string& id, const std::string& etag, PlanTransition transition,

@@ -568,6 +568,69 @@ TEST_F(PlanningServiceTest, ALineFilterNamesALineThatExists) {
   EXPECT_TRUE(stub_->ListMaintenanceWindows(Ctx().get(), windows, &windows_listed).ok());
 }
 
+// Outside testing: a plan of 10,000,000 of a product with a cycle time on another line
+// only (347 days of an 8-hour shift) was taken and published. Where the plant model says
+// where a product is made, a plan of another line is refused; a product with no cycle time
+// at all is planned anywhere.
+TEST_F(PlanningServiceTest, APlanHoldsProductsItsLineMakes) {
+  v1::CreateLineRequest line;
+  line.mutable_line()->set_id("PACK-2");
+  line.mutable_line()->set_display_name("Packaging line 2");
+  line.mutable_line()->set_site("PLANT-1");
+  line.mutable_line()->set_area("PACKAGING");
+  line.mutable_line()->set_nominal_rate_per_hour(1200);
+  line.mutable_line()->set_shift_pattern_id("3X8");
+  v1::CreateLineResponse line_out;
+  ASSERT_TRUE(stub_->CreateLine(Ctx().get(), line, &line_out).ok());
+  for (const char* id : {"ONLY-PACK-2", "NO-RATES"}) {
+    v1::CreateProductRequest product;
+    product.mutable_product()->set_id(id);
+    product.mutable_product()->set_display_name(id);
+    product.mutable_product()->set_unit("pcs");
+    if (std::string(id) == "ONLY-PACK-2") {
+      v1::LineCycleTime* c = product.mutable_product()->add_cycle_times();
+      c->set_line_id("PACK-2");
+      c->set_ideal_cycle_seconds(3);
+    }
+    v1::CreateProductResponse out;
+    ASSERT_TRUE(stub_->CreateProduct(Ctx().get(), product, &out).ok());
+  }
+  v1::CreateProductionPlanRequest create;
+  create.mutable_plan()->set_line_id("PACK-1");
+  create.mutable_plan()->set_shift_id("2026-03-11/A");
+  v1::PlanItem* item = create.mutable_plan()->add_items();
+  item->set_product_id("ONLY-PACK-2");
+  item->set_quantity(10'000'000);
+  item->set_sequence(1);
+  v1::CreateProductionPlanResponse created;
+  grpc::Status refused = stub_->CreateProductionPlan(Ctx().get(), create, &created);
+  EXPECT_THAT(FieldsOf(refused), ElementsAre("plan.items[0].product_id"));
+  EXPECT_THAT(refused.error_message(),
+              HasSubstr("is made on line(s) PACK-2 (its cycle times), not on line 'PACK-1'"));
+  item->set_product_id("NO-RATES");
+  ASSERT_TRUE(stub_->CreateProductionPlan(Ctx().get(), create, &created).ok());
+
+  // Update and Revise judge the items against the plan's line.
+  v1::UpdateProductionPlanRequest update;
+  update.set_id(created.plan().id());
+  update.set_etag(created.plan().etag());
+  *update.add_items() = created.plan().items(0);
+  update.mutable_items(0)->set_product_id("ONLY-PACK-2");
+  v1::UpdateProductionPlanResponse updated;
+  EXPECT_THAT(FieldsOf(stub_->UpdateProductionPlan(Ctx().get(), update, &updated)),
+              ElementsAre("items[0].product_id"));
+  v1::ProductionPlan published;
+  ASSERT_TRUE(Publish(created.plan().id(), &published).ok());
+  v1::ReviseProductionPlanRequest revise;
+  revise.set_id(created.plan().id());
+  revise.set_etag(published.etag());
+  revise.set_reason("customer order");
+  *revise.add_items() = update.items(0);
+  v1::ReviseProductionPlanResponse revised;
+  EXPECT_THAT(FieldsOf(stub_->ReviseProductionPlan(Ctx().get(), revise, &revised)),
+              ElementsAre("items[0].product_id"));
+}
+
 TEST_F(PlanningServiceTest, ActualsAreIdempotentAndComparedWithThePlan) {
   v1::ProductionPlan plan;
   ASSERT_TRUE(CreatePlan("2026-03-10/A", 8000, &plan).ok());
