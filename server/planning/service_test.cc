@@ -573,15 +573,7 @@ TEST_F(PlanningServiceTest, ALineFilterNamesALineThatExists) {
 // where a product is made, a plan of another line is refused; a product with no cycle time
 // at all is planned anywhere.
 TEST_F(PlanningServiceTest, APlanHoldsProductsItsLineMakes) {
-  v1::CreateLineRequest line;
-  line.mutable_line()->set_id("PACK-2");
-  line.mutable_line()->set_display_name("Packaging line 2");
-  line.mutable_line()->set_site("PLANT-1");
-  line.mutable_line()->set_area("PACKAGING");
-  line.mutable_line()->set_nominal_rate_per_hour(1200);
-  line.mutable_line()->set_shift_pattern_id("3X8");
-  v1::CreateLineResponse line_out;
-  ASSERT_TRUE(stub_->CreateLine(Ctx().get(), line, &line_out).ok());
+  AddPackagingLine("PACK-2");
   for (const char* id : {"ONLY-PACK-2", "NO-RATES"}) {
     v1::CreateProductRequest product;
     product.mutable_product()->set_id(id);

@@ -86,15 +86,7 @@ class PlanningServiceFixture : public ::testing::Test {
     }
     v1::CreateShiftPatternResponse pattern_out;
     ASSERT_TRUE(stub_->CreateShiftPattern(Ctx().get(), pattern, &pattern_out).ok());
-    v1::CreateLineRequest line;
-    line.mutable_line()->set_id("PACK-1");
-    line.mutable_line()->set_display_name("Packaging line 1");
-    line.mutable_line()->set_site("PLANT-1");
-    line.mutable_line()->set_area("PACKAGING");
-    line.mutable_line()->set_nominal_rate_per_hour(1200);
-    line.mutable_line()->set_shift_pattern_id("3X8");
-    v1::CreateLineResponse line_out;
-    ASSERT_TRUE(stub_->CreateLine(Ctx().get(), line, &line_out).ok());
+    AddPackagingLine("PACK-1");
     for (const char* id : {"GRANOLA-500G", "MUESLI-1KG"}) {
       v1::CreateProductRequest product;
       product.mutable_product()->set_id(id);
@@ -106,6 +98,19 @@ class PlanningServiceFixture : public ::testing::Test {
       v1::CreateProductResponse out;
       ASSERT_TRUE(stub_->CreateProduct(Ctx().get(), product, &out).ok());
     }
+  }
+
+  // A packaging line of PLANT-1 on the 3X8 pattern, 1,200 an hour.
+  void AddPackagingLine(const std::string& id) {
+    v1::CreateLineRequest line;
+    line.mutable_line()->set_id(id);
+    line.mutable_line()->set_display_name("Packaging line " + id);
+    line.mutable_line()->set_site("PLANT-1");
+    line.mutable_line()->set_area("PACKAGING");
+    line.mutable_line()->set_nominal_rate_per_hour(1200);
+    line.mutable_line()->set_shift_pattern_id("3X8");
+    v1::CreateLineResponse line_out;
+    ASSERT_TRUE(stub_->CreateLine(Ctx().get(), line, &line_out).ok());
   }
 
   // The server's send limit (max-send-message-bytes), changed while it serves.
