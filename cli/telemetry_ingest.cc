@@ -507,8 +507,12 @@ int TelemetryIngestCommand::Run(const IngestRunEnvironment& env) const {
     writer.Stop().IgnoreError();  // what it abandons is in the summary
   } else if (import_cut_short) {
     writer.Stop(absl::Now() + absl::Seconds(env.stall_seconds)).IgnoreError();
-  } else if (absl::Status closed = writer.Close(absl::Now()); !closed.ok()) {
-    failure = closed;
+  } else {
+    // Everything is acknowledged here: Close half-closes the stream and returns with the
+    // server's answer (with a deadline already past, it cancelled the stream, and the
+    // server logged healthy ingests as CANCELLED).
+    absl::Status closed = writer.Close(absl::Now() + absl::Seconds(env.stall_seconds));
+    if (!closed.ok()) failure = closed;
   }
   if (env.canceller != nullptr) {
     env.canceller->SetBlockingReader(false);
@@ -542,6 +546,11 @@ int TelemetryIngestCommand::Run(const IngestRunEnvironment& env) const {
     if (!import_id_.empty()) {
       err << "plantctl: run the same command again (the same --import-id " << import_id_
           << ") once the server answers: it sends the rest, and nothing is stored twice\n";
+      return;
+    }
+    if (stats.server_never_reached) {
+      err << "plantctl: the server was never reached, so nothing was sent or stored: run the "
+             "same command again once it answers\n";
       return;
     }
     const int64_t unanswered = stats.samples_sent - stats.samples_acknowledged();

@@ -201,6 +201,9 @@ struct TelemetryBatchWriterStats {
   int64_t buffered_bytes = 0;     // their wire size
   int64_t batches_in_flight = 0;  // sent on the current stream, not yet answered
   int64_t samples_abandoned = 0;  // given up by Close at its deadline
+  // The writer's own channel (Create with ClientOptions) never connected: nothing reached
+  // the server, whatever samples_sent says. False with a channel of the caller's.
+  bool server_never_reached = false;
 
   // Samples answered (accepted + duplicate + rejected).
   int64_t samples_acknowledged() const {
