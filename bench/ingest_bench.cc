@@ -612,11 +612,32 @@ absl::Status RegisterMachines(const Flags& f) {
 }
 
 absl::StatusOr<nlohmann::json> Run(const Flags& f) {
-  if (absl::Status s = RegisterMachines(f); !s.ok()) return s;
   Pg pg(PQconnectdb(f.postgres_url.c_str()));
   if (PQstatus(pg.get()) != CONNECTION_OK) {
     return absl::UnavailableError(absl::StrCat("PostgreSQL: ", PQerrorMessage(pg.get())));
   }
+  // Outside testing: pointed at a plant's database, it emptied every machine's samples.
+  // It empties only a database whose machines are all its own.
+  {
+    PGresult* r =
+        PQexec(pg.get(), "SELECT id FROM telemetry.machines WHERE id NOT LIKE 'BENCH-M%' LIMIT 1");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+      const std::string error = PQresultErrorMessage(r);
+      PQclear(r);
+      return absl::FailedPreconditionError(
+          absl::StrCat("--postgres-url: not a PlantMesh telemetry database: ", error));
+    }
+    const std::string machine = PQntuples(r) > 0 ? PQgetvalue(r, 0, 0) : "";
+    PQclear(r);
+    if (!machine.empty()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "--postgres-url: the database holds machine '", machine,
+          "', which is not the benchmark's (BENCH-M*): plantmesh-ingest empties "
+          "telemetry.samples and the rollups of the database it is given, so it takes only a "
+          "database of its own (bench/run makes one)"));
+    }
+  }
+  if (absl::Status s = RegisterMachines(f); !s.ok()) return s;
   // Rollups too: every run's rollup job starts from empty cells.
   if (absl::Status s = Exec(pg.get(),
                             "TRUNCATE telemetry.samples, telemetry.rollup_pending, "
@@ -802,7 +823,10 @@ int main(int argc, char** argv) {
   app.add_option("--cert", f.client.cert_file, "client certificate (PEM)");
   app.add_option("--key", f.client.key_file, "client private key (PEM)");
   app.add_flag("--insecure", f.client.insecure, "plaintext (server started with --insecure)");
-  app.add_option("--postgres-url", f.postgres_url, "the server's database")->required();
+  app.add_option("--postgres-url", f.postgres_url,
+                 "the server's database, EMPTIED of samples and rollups first: one of the "
+                 "benchmark's own (refused when it holds other machines than BENCH-M*)")
+      ->required();
   app.add_option("--server-pid", f.server_pid, "plantmesh-server's pid, for its CPU time");
   app.add_option("--postmaster-pid", f.postmaster_pid, "PostgreSQL's postmaster pid");
   app.add_option("--batch", f.batch, "samples per batch (IngestSamples message)")
