@@ -221,7 +221,8 @@ grpc::Status StandardCallPolicy::Deny(const std::string& method, const std::stri
       untold == 0 ? std::string()
                   : absl::StrCat(" (", untold,
                                  " denied calls of this identity before this one were not "
-                                 "logged or audited one by one: over 10 a second)");
+                                 "logged or audited one by one: over ",
+                                 kDenialsWrittenPerSecond, " a second)");
   LogFields fields;
   if (JsonLogging()) {
     AddCallFields(method, identity, trace_id, status.code(), &fields);

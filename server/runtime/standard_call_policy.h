@@ -84,8 +84,9 @@ class StandardCallPolicy : public CallPolicy {
   const RoleBindingStore* bindings_;
   AuditSink* audit_;
   std::unique_ptr<CallMetrics> metrics_;  // null without options_.metrics
-  // Denials logged and audited one by one: 10 a second per identity, bursts of 100.
-  DenialBudget denials_written_{10, 100};
+  // Denials logged and audited one by one per identity: a second's worth, bursts of 100.
+  static constexpr int kDenialsWrittenPerSecond = 10;
+  DenialBudget denials_written_{kDenialsWrittenPerSecond, 100};
   // One entry per known method, created up front: the hot path only touches atomics.
   std::map<std::string, std::unique_ptr<Counters>, std::less<>> counters_;
 };
