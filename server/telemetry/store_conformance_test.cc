@@ -187,6 +187,28 @@ TEST_F(PgOnlyTest, PartitionsCreatedAheadAndRetentionDropsExactlyTheExpiredDays)
                                             "samples_20231116", "samples_20231117"));
 }
 
+// Outside testing: during a pg_dump (ACCESS SHARE on telemetry.samples for its whole run)
+// the partition job's DDL waited postgres-lock-timeout-ms for the table, every ingest
+// queued behind it (3-5 s stalls each minute), and the log blamed "a record". It waits
+// 100 ms, names the table's lock, and succeeds once the backup is done.
+TEST_F(PgOnlyTest, PartitionChangesGiveWayToABackupsTableLock) {
+  const absl::Duration retention = absl::Hours(24 * 3);
+  pqxx::connection backup(backend_.url());
+  auto dump = std::make_unique<pqxx::work>(backup);
+  dump->exec("SELECT count(*) FROM telemetry.samples");
+  absl::StatusOr<std::vector<std::string>> created =
+      backend_.pg()->CreatePartitions(DaysToKeep(kNoon, retention, 2));
+  EXPECT_EQ(created.status().code(), absl::StatusCode::kAborted) << created.status();
+  EXPECT_THAT(created.status().message(),
+              ::testing::HasSubstr("telemetry.samples is locked by another session (a backup "
+                                   "such as pg_dump"));
+  dump->commit();
+  dump.reset();
+  created = backend_.pg()->CreatePartitions(DaysToKeep(kNoon, retention, 2));
+  ASSERT_TRUE(created.ok()) << created.status();
+  EXPECT_EQ(created->size(), 6u);
+}
+
 // Outside testing: after PostgreSQL restarted, the first ingest failed "terminating
 // connection due to administrator command" on a connection the old server had closed
 // while it sat idle in the ingest pool. An idle connection closed by the server is
