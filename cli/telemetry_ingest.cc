@@ -580,7 +580,10 @@ int TelemetryIngestCommand::Run(const IngestRunEnvironment& env) const {
              "[telemetry] batch-record-hours), so it cannot tell which are stored; nothing "
              "was stored twice\n";
     } else if (failure.code() == absl::StatusCode::kUnavailable ||
-               failure.code() == absl::StatusCode::kDeadlineExceeded) {
+               failure.code() == absl::StatusCode::kDeadlineExceeded ||
+               stats.samples_acknowledged() > 0) {
+      // Any failure after a part was stored (outside testing: PERMISSION_DENIED after
+      // 275,400 accepted samples said nothing of the rerun that would store them twice).
       how_to_go_on();
     }
     return kExitStatusBase + static_cast<int>(failure.code());

@@ -36,6 +36,9 @@ class StoringTelemetryService final : public tv1::TelemetryService::Service {
                                                       tv1::IngestSamplesRequest>* stream) override {
     tv1::IngestSamplesRequest request;
     while (stream->Read(&request)) {
+      if (request.samples_size() > 0 && request.samples(0).machine_id() == "denied") {
+        return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "writer not allowed here");
+      }
       tv1::IngestSamplesResponse response;
       response.set_batch_sequence(request.batch_sequence());
       {
@@ -315,6 +318,20 @@ TEST_F(TelemetryIngestTest, GivingUpSaysHowToGoOn) {
   EXPECT_EQ(Ingest({path, "--import-id", "line-3.2024-05-01"}), 24);
   EXPECT_THAT(err_.str(), HasSubstr("run the same command again (the same --import-id "
                                     "line-3.2024-05-01) once the server answers"));
+}
+
+// Outside testing: an ingest refused (PERMISSION_DENIED) after a part was stored gave no
+// advice, and the obvious rerun stores that part twice.
+TEST_F(TelemetryIngestTest, AnyFailureAfterAPartWasStoredSaysHowToGoOn) {
+  const std::string path =
+      WriteFile("ingest_denied.csv",
+                "machine_id,data_item_id,time,value\n" + CsvRows(2) +
+                    "denied,Xload,2024-05-01T10:00:30Z,1\ndenied,Xload,2024-05-01T10:00:31Z,2\n");
+  EXPECT_EQ(Ingest({path, "--batch-size", "2"}), 17);  // 10 + PERMISSION_DENIED
+  EXPECT_EQ(Stored(), 2u);
+  EXPECT_THAT(err_.str(), HasSubstr("the 2 acknowledged samples are stored"));
+  EXPECT_THAT(err_.str(), HasSubstr("running the same command again stores what is stored a "
+                                    "second time"));
 }
 
 // Re-test: samples sent and not answered may be stored too; the advice says so. A server

@@ -306,13 +306,13 @@ class TelemetryBatchWriter::Core {
   }
 
   TelemetryBatchWriterStats Stats() const {
+    const std::shared_ptr<internal::ConnectionHistory> history =
+        internal::ConnectionHistoryOf(channel_.get());
     absl::MutexLock lock(&mu_);
     TelemetryBatchWriterStats stats = stats_;
     stats.buffered_samples = buffered_samples_;
     stats.buffered_bytes = buffered_bytes_;
     stats.batches_in_flight = static_cast<int64_t>(written_);
-    const std::shared_ptr<internal::ConnectionHistory> history =
-        internal::ConnectionHistoryOf(channel_.get());
     stats.server_never_reached = history != nullptr && !history->connected_before();
     return stats;
   }
