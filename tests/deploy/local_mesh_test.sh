@@ -231,12 +231,20 @@ echo "== up again after using the mesh"
 printf '\n  [ planning ]  # edited\ntime-zone = "Europe/Vienna"   # the plant moved\n' >"$OUT/planning.section"
 sed -i '/^\[planning\]/,$d' "$STATE/services/planning.toml"
 cat "$OUT/planning.section" >>"$STATE/services/planning.toml"
+# A certificate that ends within 7 days is issued again (outside testing: an aged mesh's
+# expired certificates stopped its servers at start).
+"$PLANTCTL" pki issue --dir "$STATE/pki" --name anna --role foreman --days 1 >/dev/null
 "$SOURCE_DIR/deploy/local/up" >"$OUT/up2.log" 2>&1 || {
   status=$?
   cat "$OUT/up2.log" >&2
   fail "second up exited $status"
 }
 grep -q "^PlantMesh is up" "$OUT/up2.log" || fail "no banner on the second run"
+grep -q "anna's certificate ends within 7 days: issued again" "$OUT/up2.log" ||
+  fail "up did not issue anna's ending certificate again"
+anna_until=$("$PLANTCTL" pki show "$STATE/pki/anna.crt" | sed -n 's/^not after: *//p')
+[ "$(date -d "$anna_until" +%s)" -gt $(($(date +%s) + 30 * 86400)) ] ||
+  fail "anna's certificate after up ends $anna_until"
 grep -q "assigns defect .* to RP-DEMO-2 " "$OUT/up2.log" ||
   fail "the second demo did not take the next free bay: $(grep assigns "$OUT/up2.log")"
 grep -q "$stopped: starting" "$OUT/up2.log" || fail "the second up did not start $stopped again"
@@ -256,6 +264,22 @@ for service in "${SERVICES[@]}"; do
   grep -qE "^$service +127\.0\.0\.1:[0-9]+ +SERVING " "$OUT/up2.log" ||
     fail "the banner's admin status lacks $service SERVING"
 done
+
+echo "== one up at a time"
+# Outside testing: two ups at once recorded a dead server's pid. The servers up started
+# do not hold its lock; an up while another holds it is refused, naming why.
+flock -n "$STATE/up.lock" true || fail "the processes up started hold its lock"
+exec 8>"$STATE/up.lock"
+flock -n 8 || fail "cannot take up's lock"
+set +e
+"$SOURCE_DIR/deploy/local/up" >"$OUT/up-locked.log" 2>&1
+code=$?
+set -e
+flock -u 8
+exec 8>&-
+[ "$code" -eq 2 ] || { cat "$OUT/up-locked.log" >&2; fail "an up while another runs exited $code, not 2"; }
+grep -q "another deploy/local/up is running on" "$OUT/up-locked.log" ||
+  fail "an up while another runs did not say why: $(cat "$OUT/up-locked.log")"
 
 echo "== down"
 mapfile -t pids < <(mesh_pids)
