@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "cli/decimal_number.h"
 #include "cli/exit_codes.h"
 #include "cli/input_file.h"
 #include "cli/number_check.h"
@@ -55,7 +56,7 @@ std::string Grouped(int64_t value) {
 std::string ValueForMessage(const tv1::Sample& sample) {
   switch (sample.value_case()) {
     case tv1::Sample::kNumber:
-      return absl::StrFormat("%.17g", sample.number());
+      return ExactDecimal(sample.number());  // the fewest digits (re-test: 2.1000000000000001)
     case tv1::Sample::kText:
       return QuoteInput(sample.text());
     case tv1::Sample::kCondition: {

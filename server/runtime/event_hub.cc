@@ -101,8 +101,9 @@ absl::Status AnotherStreamsCursor(const std::string& key, const std::string& cur
   return WithErrorInfo(
       InvalidField("cursor", absl::StrCat("cursor ", cursor,
                                           " is another watch's, not of the event stream ", key,
-                                          ": give the cursor of this watch's events or of its "
-                                          "List response (watch_cursor)")),
+                                          ": give a cursor this watch handed out (its events' "
+                                          "cursors, or its List response's watch_cursor where "
+                                          "it has one)")),
       "CURSOR_OF_ANOTHER_STREAM", {{"stream", key}});
 }
 
