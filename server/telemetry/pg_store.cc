@@ -417,7 +417,12 @@ absl::Status Copy(PGconn* conn, const std::string& rows, bool* no_partition) {
 // partition takes ACCESS EXCLUSIVE on the parent, and while that request waits (behind a
 // pg_dump's ACCESS SHARE, for the dump's whole run) every ingest queues behind it (outside
 // testing: 3-5 s stalls every minute of a backup, at postgres-lock-timeout-ms).
-constexpr char kPartitionLockTimeout[] = "SET LOCAL lock_timeout = '100ms'";
+constexpr int kPartitionLockTimeoutMs = 100;
+const std::string& PartitionLockTimeout() {
+  static const std::string* sql =
+      new std::string(absl::StrCat("SET LOCAL lock_timeout = ", kPartitionLockTimeoutMs));
+  return *sql;
+}
 
 // The job's failure named "a record is locked"; the lock is the table's.
 absl::Status PartitionLockBusy(absl::Status status) {
@@ -427,8 +432,10 @@ absl::Status PartitionLockBusy(absl::Status status) {
   }
   return absl::AbortedError(absl::StrCat(
       "telemetry.samples is locked by another session (a backup such as pg_dump, or a long "
-      "transaction); partition changes wait at most 100 ms for it, so that ingest is not held "
-      "behind them, and are tried again: ",
+      "transaction); partition changes wait at most ",
+      kPartitionLockTimeoutMs,
+      " ms for it, so that ingest is not held behind them, and are tried "
+      "again: ",
       status.message()));
 }
 
@@ -1044,7 +1051,7 @@ absl::StatusOr<std::vector<std::string>> PgTelemetryStore::CreatePartitions(
     pqxx::work tx(conn);
     created.clear();
     tx.exec_prepared(Statements().partitions_lock);
-    tx.exec(kPartitionLockTimeout);  // after the job's own lock, which other replicas hold
+    tx.exec(PartitionLockTimeout());  // after the job's own lock, which other replicas hold
     std::set<std::string> existing;
     for (const pqxx::row& r : tx.exec_prepared(Statements().partitions)) {
       existing.insert(r[0].as<std::string>());
@@ -1073,7 +1080,7 @@ absl::StatusOr<std::vector<std::string>> PgTelemetryStore::DropExpiredPartitions
     dropped.clear();
     dropped_days.clear();
     tx.exec_prepared(Statements().partitions_lock);
-    tx.exec(kPartitionLockTimeout);
+    tx.exec(PartitionLockTimeout());
     for (const pqxx::row& r : tx.exec_prepared(Statements().partitions)) {
       const std::string name = r[0].as<std::string>();
       std::optional<absl::Time> day = DayOfPartition(name);
