@@ -80,6 +80,10 @@ struct Sql {
       registry.Add("product_find",
                    "SELECT id, display_name, unit, cycle_times::text, changeovers::text "
                    "FROM planning.products WHERE id = $1");
+  const runtime::PgStatement products_among =
+      registry.Add("products_among",
+                   "SELECT id, display_name, unit, cycle_times::text, changeovers::text "
+                   "FROM planning.products WHERE id = ANY($1::text[]) ORDER BY id");
   const runtime::PgStatement product_list =
       registry.Add("product_list",
                    "SELECT id, display_name, unit, cycle_times::text, changeovers::text "
@@ -532,6 +536,22 @@ absl::StatusOr<std::optional<Product>> PgPlanningStore::FindProduct(const std::s
     pqxx::read_transaction tx(conn);
     pqxx::result rows = tx.exec_prepared(Statements().product_find, id);
     out = rows.empty() ? std::nullopt : std::optional<Product>(ProductFrom(rows[0]));
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
+absl::StatusOr<std::vector<Product>> PgPlanningStore::FindProducts(
+    const std::set<std::string>& ids) {
+  std::vector<Product> out;
+  if (ids.empty()) return out;
+  const std::string array = TextArray(ids);
+  PM_RETURN_IF_ERROR(Run([&](pqxx::connection& conn) -> absl::Status {
+    pqxx::read_transaction tx(conn);
+    out.clear();
+    for (const pqxx::row& r : tx.exec_prepared(Statements().products_among, array)) {
+      out.push_back(ProductFrom(r));
+    }
     return absl::OkStatus();
   }));
   return out;

@@ -131,13 +131,11 @@ absl::StatusOr<ProductLines> PlanningServiceImpl::ProductLinesOf(
     const std::vector<PlanItem>& items) {
   std::set<std::string> named;
   for (const PlanItem& item : items) named.insert(item.product_id);
+  PM_ASSIGN_OR_RETURN(std::vector<Product> products, store_->FindProducts(named));
   ProductLines lines_of;
-  for (const std::string& id : named) {
-    if (id.empty()) continue;
-    PM_ASSIGN_OR_RETURN(std::optional<Product> product, store_->FindProduct(id));
-    if (!product) continue;
-    std::set<std::string>& lines = lines_of[id];
-    for (const LineCycleTime& c : product->cycle_times) lines.insert(c.line_id);
+  for (const Product& product : products) {
+    std::set<std::string>& lines = lines_of[product.id];
+    for (const LineCycleTime& c : product.cycle_times) lines.insert(c.line_id);
   }
   return lines_of;
 }

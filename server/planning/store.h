@@ -91,6 +91,8 @@ class PlanningStore {
       const Product& product, const ChangeContext& context,
       const ResponseEncoder<Product>& encode) = 0;
   virtual absl::StatusOr<std::optional<Product>> FindProduct(const std::string& id) = 0;
+  // Of `ids`, the products that exist, by id, in one read (a plan names up to hundreds).
+  virtual absl::StatusOr<std::vector<Product>> FindProducts(const std::set<std::string>& ids) = 0;
   virtual absl::StatusOr<std::vector<Product>> ListProducts() = 0;
   // Of `ids`, those that name a line, a product or a crew: a check by key costs what it
   // names, not the catalog (outside testing: CreateProduct read every line and product,

@@ -98,6 +98,16 @@ absl::StatusOr<std::optional<Product>> FakePlanningStore::FindProduct(const std:
   return it->second;
 }
 
+absl::StatusOr<std::vector<Product>> FakePlanningStore::FindProducts(
+    const std::set<std::string>& ids) {
+  absl::ReaderMutexLock lock(&mu_);
+  std::vector<Product> out;
+  for (const std::string& id : ids) {
+    if (auto it = products_.find(id); it != products_.end()) out.push_back(it->second);
+  }
+  return out;
+}
+
 absl::StatusOr<std::vector<Product>> FakePlanningStore::ListProducts() {
   absl::ReaderMutexLock lock(&mu_);
   std::vector<Product> out;

@@ -33,6 +33,7 @@ class FakePlanningStore : public PlanningStore {
       const Product& product, const ChangeContext& context,
       const ResponseEncoder<Product>& encode) override;
   absl::StatusOr<std::optional<Product>> FindProduct(const std::string& id) override;
+  absl::StatusOr<std::vector<Product>> FindProducts(const std::set<std::string>& ids) override;
   absl::StatusOr<std::vector<Product>> ListProducts() override;
   absl::StatusOr<std::set<std::string>> ExistingIds(Catalog catalog,
                                                     const std::set<std::string>& ids) override;

@@ -114,6 +114,14 @@ TYPED_TEST_P(PlanningStoreConformanceTest, ExistingIdsAreTheOnesAskedAboutThatEx
   EXPECT_THAT(*this->store()->ExistingIds(Catalog::kCrews, {"CREW-A", "CREW-B", "PACK-1"}),
               ::testing::ElementsAre("CREW-A"));
   EXPECT_THAT(*this->store()->ProductIds(), ::testing::ElementsAre("GRANOLA-500G", "MUESLI-1KG"));
+  absl::StatusOr<std::vector<Product>> products =
+      this->store()->FindProducts({"MUESLI-1KG", "PACK-1", "A\"B", "", "GRANOLA-500G"});
+  ASSERT_TRUE(products.ok()) << products.status();
+  ASSERT_EQ(products->size(), 2u);
+  EXPECT_EQ((*products)[0].id, "GRANOLA-500G");
+  EXPECT_EQ((*products)[1].id, "MUESLI-1KG");
+  EXPECT_EQ((*products)[1].cycle_times[0].line_id, "PACK-1");
+  EXPECT_TRUE(this->store()->FindProducts({})->empty());
 }
 
 TYPED_TEST_P(PlanningStoreConformanceTest, TakenIdsAndUnknownReferences) {
