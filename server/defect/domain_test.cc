@@ -250,7 +250,7 @@ TEST(UpdateTest, ValidatesMaskEtagAndNamedFieldsOnly) {
   absl::Status s = ValidateUpdate(in, {"zone", "status", "vin"}, "", std::nullopt);
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(FieldsOf(s), UnorderedElementsAreArray(std::set<std::string>{
-                               "defect.zone", "update_mask", "defect.vin", "etag"}));
+                               "defect.zone", "update_mask.paths[1]", "defect.vin", "etag"}));
   EXPECT_THAT(FieldsOf(ValidateUpdate(in, {}, "v1", std::nullopt)), ElementsAre("update_mask"));
   NewDefectInput cat;
   cat.category_code = "NOPE";

@@ -216,11 +216,13 @@ void CheckUpdatePaths(Violations& violations, const std::vector<std::string>& pa
     violations.Add("update_mask",
                    absl::StrCat("required: name the fields to change (", fields, ")"));
   }
-  for (const std::string& path : paths) {
-    if (std::find(updatable.begin(), updatable.end(), path) != updatable.end()) continue;
-    violations.Add(
-        "update_mask",
-        absl::StrCat(QuoteForMessage(path), " cannot be updated; the fields that can: ", fields));
+  // Each entry by its index, as the text rules name one (outside testing: a client with
+  // several paths could not tell which one was refused).
+  for (size_t i = 0; i < paths.size(); ++i) {
+    if (std::find(updatable.begin(), updatable.end(), paths[i]) != updatable.end()) continue;
+    violations.Add(absl::StrCat("update_mask.paths[", i, "]"),
+                   absl::StrCat(QuoteForMessage(paths[i]),
+                                " cannot be updated; the fields that can: ", fields));
   }
 }
 

@@ -600,21 +600,27 @@ void AddFieldBehaviorViolations(const Message& request, Violations* out_ptr) {
     const Message& mask = request.GetReflection()->GetMessage(request, mask_field);
     const FieldDescriptor* paths = mask.GetDescriptor()->FindFieldByName("paths");
     const Reflection* reflection = mask.GetReflection();
-    // How often each path is named, in the order first named (views into the request):
-    // one violation a path, however often it repeats.
-    std::vector<std::pair<const std::string*, int>> named;
+    // Per path named more than once, in the order first named (views into the request):
+    // how often, and the index of its second naming, the entry refused.
+    struct Repeated {
+      const std::string* path;
+      int times;
+      int second_index;
+    };
+    std::vector<Repeated> named;
     absl::flat_hash_map<absl::string_view, size_t> position;
     for (int i = 0; paths != nullptr && i < reflection->FieldSize(mask, paths); ++i) {
       const std::string& path = reflection->GetRepeatedStringReference(mask, paths, i, nullptr);
       auto [it, first] = position.try_emplace(path, named.size());
-      if (first) named.emplace_back(&path, 0);
-      ++named[it->second].second;
+      if (first) named.push_back({&path, 0, -1});
+      Repeated& entry = named[it->second];
+      if (++entry.times == 2) entry.second_index = i;
     }
-    for (const auto& [path, times] : named) {
-      if (times < 2) continue;
-      out.Add(mask_field->name(),
-              absl::StrCat(QuoteForMessage(*path), " is named ",
-                           times == 2 ? "twice" : absl::StrCat(times, " times")));
+    for (const Repeated& entry : named) {
+      if (entry.times < 2) continue;
+      out.Add(absl::StrCat(mask_field->name(), ".paths[", entry.second_index, "]"),
+              absl::StrCat(QuoteForMessage(*entry.path), " is named ",
+                           entry.times == 2 ? "twice" : absl::StrCat(entry.times, " times")));
     }
   }
 }

@@ -54,8 +54,8 @@ absl::Status CheckSerializedText(std::string_view wire, const google::protobuf::
 // per output-only field a request other than an update sets (contract::
 // CheckFieldBehavior: "machine.etag": "output only: must be empty on create"; outside
 // testing found RegisterMachine and RecordOutput dropping them unseen while the defect
-// service refused them), and one per path an update's mask names twice ("update_mask":
-// "'zone' is named twice"). Run by DecodeRequest with the text rules (CheckRequest), before
+// service refused them), and one per path an update's mask names twice, by its second naming
+// ("update_mask.paths[2]": "'zone' is named twice"). Run by DecodeRequest with the text rules (CheckRequest), before
 // any handler; the services' own rules (which fields a call needs beyond that, value
 // ranges) still run in their domain.
 absl::Status CheckRequiredFields(const google::protobuf::Message& request);

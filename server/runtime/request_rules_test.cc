@@ -249,7 +249,7 @@ TEST(CheckRequiredFieldsTest, AnUpdateMaskNamingAPathTwiceIsRefused) {
   absl::Status checked = CheckRequiredFields(machine);
   EXPECT_EQ(checked.code(), absl::StatusCode::kInvalidArgument);
   ASSERT_EQ(FieldViolationsOf(checked).size(), 1u) << checked;
-  EXPECT_EQ(FieldViolationsOf(checked)[0].field, "update_mask");
+  EXPECT_EQ(FieldViolationsOf(checked)[0].field, "update_mask.paths[1]");
   EXPECT_EQ(FieldViolationsOf(checked)[0].description, "'display_name' is named twice");
 
   v1::UpdateDefectRequest defect;
@@ -258,7 +258,7 @@ TEST(CheckRequiredFieldsTest, AnUpdateMaskNamingAPathTwiceIsRefused) {
   defect.mutable_defect()->set_zone("PAINT");
   defect.mutable_update_mask()->add_paths("zone");
   defect.mutable_update_mask()->add_paths("zone");
-  EXPECT_THAT(PathsOf(CheckRequiredFields(defect)), ElementsAre("update_mask"));
+  EXPECT_THAT(PathsOf(CheckRequiredFields(defect)), ElementsAre("update_mask.paths[1]"));
 }
 
 // Outside testing: a path named four times gave three identical "named twice" violations.
@@ -274,9 +274,9 @@ TEST(CheckRequiredFieldsTest, APathNamedOftenIsOneViolationThatSaysHowOften) {
   }
   const std::vector<FieldViolation> violations = FieldViolationsOf(CheckRequiredFields(defect));
   ASSERT_EQ(violations.size(), 2u);
-  EXPECT_EQ(violations[0].field, "update_mask");
+  EXPECT_EQ(violations[0].field, "update_mask.paths[2]");
   EXPECT_EQ(violations[0].description, "'description' is named 4 times");
-  EXPECT_EQ(violations[1].field, "update_mask");
+  EXPECT_EQ(violations[1].field, "update_mask.paths[4]");
   EXPECT_EQ(violations[1].description, "'zone' is named twice");
 }
 

@@ -461,7 +461,7 @@ TEST_F(BadInputTest, TransitionAndListRulesNameTheirFields) {
          r.set_etag(d.etag());
          return ops.UpdateDefect(r).status();
        },
-       "update_mask"},
+       "update_mask.paths[0]"},
       {"list: page size too large",
        [&] {
          defect::v1::ListDefectsRequest r;
