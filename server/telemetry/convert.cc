@@ -74,7 +74,8 @@ Sample SampleFromProto(const v1::Sample& proto) {
   switch (proto.value_case()) {
     case v1::Sample::kNumber:
       s.kind = ValueKind::kNumber;
-      s.number = proto.number();
+      // -0.0 is 0 (outside testing: a PART_COUNT of -0.0 was served back as -0.0).
+      s.number = proto.number() == 0 ? 0.0 : proto.number();
       break;
     case v1::Sample::kText:
       s.kind = ValueKind::kText;

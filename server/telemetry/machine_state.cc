@@ -343,9 +343,8 @@ void PartCounter::Add(const PartCountObservation& o) {
   const int64_t count = std::llround(o.value);
   if (have_baseline_ && o.time >= range_start_ && count > baseline_) {
     const int64_t rise = count - baseline_;
-    parts_ = parts_ > std::numeric_limits<int64_t>::max() - rise
-                 ? std::numeric_limits<int64_t>::max()
-                 : parts_ + rise;
+    saturated_ = saturated_ || parts_ > std::numeric_limits<int64_t>::max() - rise;
+    parts_ = saturated_ ? std::numeric_limits<int64_t>::max() : parts_ + rise;
   }
   // A rise, a reset or a value before the range: counting goes on from this value.
   baseline_ = count;

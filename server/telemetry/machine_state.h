@@ -306,13 +306,14 @@ bool IsPartCount(const PartCountObservation& observation);
 // reset and counting restarts from the new value (the drop adds nothing). Unavailable
 // values are skipped (a machine switched off keeps its count), and so are values that are
 // not whole, negative, not finite or above 2^53 (not counts). Observations at or after range_end
-// are ignored. The sum saturates at int64's maximum.
+// are ignored. The sum saturates at int64's maximum (saturated() then says so).
 class PartCounter {
  public:
   // Errors: INVALID_ARGUMENT (field `end_time`) if range_end is not after range_start.
   static absl::StatusOr<PartCounter> ForRange(absl::Time range_start, absl::Time range_end);
   void Add(const PartCountObservation& observation);
   int64_t parts() const { return parts_; }
+  bool saturated() const { return saturated_; }
 
  private:
   PartCounter(absl::Time range_start, absl::Time range_end)
@@ -321,6 +322,7 @@ class PartCounter {
   bool have_baseline_ = false;
   int64_t baseline_ = 0;
   int64_t parts_ = 0;
+  bool saturated_ = false;
 };
 
 }  // namespace plantmesh::telemetry

@@ -69,7 +69,8 @@ absl::Status TelemetryServiceImpl::HandleGetUtilization(runtime::CallContext& ca
     out->set_state(static_cast<v1::MachineState>(state));
     out->set_seconds(static_cast<double>(absl::ToInt64Microseconds(durations[state])) / 1e6);
   }
-  response->set_part_count(parts.parts());
+  PM_ASSIGN_OR_RETURN(const int64_t part_count, parts.PartCount());
+  response->set_part_count(part_count);
   return absl::OkStatus();
 }
 

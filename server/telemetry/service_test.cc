@@ -578,6 +578,48 @@ TEST_F(TelemetryServiceTest, QuerySamplesPagesAndChecksTheRange) {
               ElementsAre("end_time"));
 }
 
+// Outside testing: a PART_COUNT of -0.0 was served back as -0.0, and 1,100 rises of 2^53
+// were answered as part_count 2^63-1, a plausible wrong count.
+TEST_F(TelemetryServiceTest, NegativeZeroIsStoredAsZeroAndAPartCountPastInt64IsOutOfRange) {
+  v1::Machine machine = Cnc();
+  v1::DataItem* parts = machine.add_data_items();
+  parts->set_id("parts");
+  parts->set_category(v1::DATA_ITEM_CATEGORY_EVENT);
+  parts->set_type(v1::DATA_ITEM_TYPE_PART_COUNT);
+  v1::RegisterMachineResponse created;
+  ASSERT_TRUE(Register(machine, &created).ok());
+  const absl::Time start = now_ - absl::Hours(1);
+  std::vector<v1::Sample> samples = {Num("S1speed", -0.0, start)};
+  for (int i = 0; i < 2200; ++i) {
+    samples.push_back(
+        Num("parts", i % 2 == 0 ? 0 : 9007199254740992.0, start + absl::Milliseconds(i + 1)));
+  }
+  IngestOneBatch(samples);
+
+  v1::QuerySamplesRequest query;
+  query.set_machine_id("CNC-07");
+  query.add_data_item_ids("S1speed");
+  SetTime(start, query.mutable_start_time());
+  SetTime(now_, query.mutable_end_time());
+  v1::QuerySamplesResponse page;
+  ASSERT_TRUE(stub_->QuerySamples(Context().get(), query, &page).ok());
+  ASSERT_EQ(page.samples_size(), 1);
+  EXPECT_FALSE(std::signbit(page.samples(0).number()));
+
+  v1::GetUtilizationRequest request;
+  request.set_machine_id("CNC-07");
+  SetTime(start, request.mutable_start_time());
+  SetTime(now_, request.mutable_end_time());
+  v1::GetUtilizationResponse utilization;
+  const grpc::Status overflow = stub_->GetUtilization(Context().get(), request, &utilization);
+  EXPECT_EQ(overflow.error_code(), grpc::StatusCode::OUT_OF_RANGE);
+  EXPECT_THAT(overflow.error_message(), HasSubstr("ask for a shorter range"));
+  // The first 1,000 rises fit.
+  SetTime(start + absl::Milliseconds(2001), request.mutable_end_time());
+  ASSERT_TRUE(stub_->GetUtilization(Context().get(), request, &utilization).ok());
+  EXPECT_EQ(utilization.part_count(), int64_t{1000} * 9007199254740992);
+}
+
 // Outside testing: after an UpdateMachine renamed a data item, QuerySamples filtered by
 // its old id was NOT_FOUND although its samples were kept. A left-out item is history:
 // the reads of history name it, the live ones (latest values, tails) do not.

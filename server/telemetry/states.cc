@@ -309,6 +309,19 @@ int64_t PartCountSum::parts() const {
   return total;
 }
 
+absl::StatusOr<int64_t> PartCountSum::PartCount() const {
+  const int64_t total = parts();
+  const bool saturated = total == std::numeric_limits<int64_t>::max() ||
+                         std::any_of(by_item_.begin(), by_item_.end(),
+                                     [](const auto& item) { return item.second.saturated(); });
+  if (!saturated) return total;
+  return runtime::WithErrorInfo(
+      absl::OutOfRangeError(absl::StrCat("the parts counted in this range pass ",
+                                         std::numeric_limits<int64_t>::max(),
+                                         ", the most part_count holds: ask for a shorter range")),
+      "PART_COUNT_OVERFLOW", {});
+}
+
 std::optional<PartCountObservation> PartCountObservationOf(const Sample& sample) {
   if (!sample.time) return std::nullopt;
   PartCountObservation o;

@@ -336,6 +336,7 @@ TEST(StatesTest, PartCountsPerItemAndTheirValues) {
   parts->Add("d", {T(11), true, 0});
   parts->Add("d", {T(12), true, 9.007e15});
   EXPECT_EQ(parts->parts(), 6 + 7000000000000 + 9007000000000000);
+  EXPECT_EQ(*parts->PartCount(), 6 + 7000000000000 + 9007000000000000);
   EXPECT_EQ(PartCountSum::ForRange(T(1), T(0)).status().code(), absl::StatusCode::kInvalidArgument);
   Sample text = At("A", "parts", 0, ValueKind::kText, " 42 ");
   ASSERT_TRUE(PartCountObservationOf(text));
