@@ -226,6 +226,34 @@ TEST_F(ProposePlanTest, ReportsExactlyTheShortfall) {
   ExpectWithinCapacity(r);
 }
 
+// Outside testing: with 100 units unmet (100,000 in the objective), the solver's 0.01 %
+// stop let a plan through as OPTIMAL that made the next day's 100 units two shifts early
+// (0.2 of needless stock). OPTIMAL holds for every part of the objective.
+TEST_F(ProposePlanTest, AnOptimalPlanHoldsNoNeedlessStockWhenDemandIsUnmet) {
+  // N of the 10th (no shift of the horizon ends on the 10th: its demand is unmet), then
+  // A and B of the 11th (the 11th's demand is due at the end of B).
+  v1::ProposePlanRequest request = ThreeShifts({});
+  request.mutable_start_time()->set_seconds(absl::ToUnixSeconds(kShiftA + absl::Hours(16)));
+  for (const char* date : {"2026-03-10", "2026-03-11"}) {
+    v1::DemandRecord* d = request.add_demand();
+    d->set_product_id("GRANOLA-500G");
+    d->set_date(date);
+    d->set_quantity(100);
+  }
+  v1::ProposePlanResponse r;
+  grpc::Status s = Propose(request, &r);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(r.unmet_demand_size(), 1);
+  EXPECT_EQ(r.unmet_demand(0).reason(), v1::SHORTFALL_REASON_BEFORE_FIRST_SHIFT);
+  ASSERT_EQ(r.shifts_size(), 3);
+  EXPECT_EQ(r.shifts(0).runs_size(), 0);
+  EXPECT_EQ(r.shifts(1).runs_size(), 0);
+  ASSERT_EQ(r.shifts(2).runs_size(), 1);  // B of the 11th
+  EXPECT_EQ(r.shifts(2).runs(0).quantity(), 100);
+  EXPECT_EQ(r.solver().status(), v1::SOLVE_STATUS_OPTIMAL);
+  EXPECT_LE(r.solver().objective() - r.solver().best_bound(), 0.0005 + 1e-9);
+}
+
 // Outside testing: 500 products over 100 shifts made a 6.9 MB answer (12,500
 // shortfalls, each in unmet_demand and again in its shift's deferred list), refused
 // after a 10 s solve. The deferred lists go first; what is left must still fit.
@@ -811,6 +839,15 @@ TEST_F(ProposePlanTest, BadInputNamesTheFieldAndWritesNothing) {
   EXPECT_THAT(refused(demand), ElementsAre("demand[0].date", "demand[1].quantity"));
   v1::ProposePlanRequest unknown = ThreeShifts({{"OATS-1KG", 10}});
   EXPECT_THAT(refused(unknown), ElementsAre("demand[0].product_id"));
+  // An empty reference is "required", as everywhere (outside testing: "unknown product ''").
+  v1::ProposePlanRequest blank = ThreeShifts({{"GRANOLA-500G", 10}});
+  blank.add_demand()->set_date("2026-03-02");
+  v1::ProposePlanResponse blank_answer;
+  const std::vector<sdk::FieldViolationView> blanks =
+      sdk::FieldViolations(sdk::FromGrpcStatus(Propose(blank, &blank_answer)));
+  ASSERT_EQ(blanks.size(), 1u);
+  EXPECT_EQ(blanks[0].field, "demand[1].product_id");
+  EXPECT_EQ(blanks[0].description, "required");
   v1::ProposePlanRequest limit = ThreeShifts({{"GRANOLA-500G", 10}});
   limit.set_time_limit_seconds(11);
   EXPECT_THAT(refused(limit), ElementsAre("time_limit_seconds"));
