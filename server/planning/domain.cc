@@ -172,6 +172,7 @@ absl::StatusOr<ShiftPattern> MakeShiftPattern(const ShiftPatternInput& input,
       continue;  // refused whole, as the shifts are
     }
     int previous_end = 0;  // offset from the shift's start
+    int break_minutes = 0;
     for (size_t b = 0; b < in.breaks.size(); ++b) {
       const std::string bpath = absl::StrCat(path, ".breaks[", b, "]");
       std::optional<int> bstart = ParseLocalTime(in.breaks[b].start_time);
@@ -192,6 +193,16 @@ absl::StatusOr<ShiftPattern> MakeShiftPattern(const ShiftPatternInput& input,
       } else {
         s.breaks.push_back({*bstart, minutes});
         previous_end = offset + minutes;
+        break_minutes += minutes;
+        // A shift is worked: breaks that fill it leave it nothing to plan (outside
+        // testing: a 240-minute break in a 4-hour shift, likely meant as 24, was accepted
+        // and the shift took plans, output and downtime).
+        if (break_minutes == s.WallMinutes()) {
+          v.Add(bpath + ".duration_minutes",
+                absl::StrCat("the breaks would take all ", break_minutes,
+                             " minutes of the shift: a shift needs time to produce in (a day "
+                             "without this shift is a rotation day without it)"));
+        }
       }
     }
     p.shifts.push_back(std::move(s));

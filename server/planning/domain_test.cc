@@ -100,5 +100,26 @@ TEST(ListLimitsTest, AListOverItsLimitIsRefusedWholeAndNotJudged) {
   EXPECT_THAT(std::string(refused.message()), ::testing::HasSubstr("(201 given)"));
 }
 
+// Outside testing: a 240-minute break in a 4-hour shift (likely meant as 24) was taken,
+// and the shift took plans, output and downtime with no time to produce in.
+TEST(ShiftPatternTest, BreaksThatFillTheirShiftAreRefused) {
+  ShiftPatternInput pattern;
+  pattern.id = "NIGHTS";
+  pattern.display_name = "Nights";
+  pattern.shifts = {ShiftDefinitionInput{"Z", "00:00", "04:00", {{"00:00", 240}}},
+                    ShiftDefinitionInput{"N", "20:00", "23:00", {{"20:00", 120}, {"22:00", 60}}},
+                    ShiftDefinitionInput{"E", "04:00", "08:00", {{"04:00", 239}}}};
+  absl::StatusOr<ShiftPattern> made = MakeShiftPattern(pattern, {});
+  ASSERT_EQ(made.status().code(), absl::StatusCode::kInvalidArgument);
+  std::vector<std::string> fields;
+  for (const runtime::FieldViolation& v : runtime::FieldViolationsOf(made.status())) {
+    fields.push_back(v.field);
+  }
+  EXPECT_THAT(fields, ::testing::ElementsAre("shift_pattern.shifts[0].breaks[0].duration_minutes",
+                                             "shift_pattern.shifts[1].breaks[1].duration_minutes"));
+  pattern.shifts = {ShiftDefinitionInput{"E", "04:00", "08:00", {{"04:00", 239}}}};
+  EXPECT_TRUE(MakeShiftPattern(pattern, {}).ok());
+}
+
 }  // namespace
 }  // namespace plantmesh::planning
