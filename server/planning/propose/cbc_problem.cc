@@ -88,6 +88,7 @@ std::string EncodeProblem(const CbcProblem& p) {
   w.Values(p.start);
   w.Value(p.seconds);
   w.Value(p.relative_gap);
+  w.Value(p.absolute_gap);
   w.Value(p.max_nodes);
   return w.Take();
 }
@@ -103,7 +104,8 @@ absl::StatusOr<CbcProblem> DecodeProblem(const std::string& bytes) {
                       r.Values(&p.integer) && r.Values(&p.row_lower) && r.Values(&p.row_upper) &&
                       r.Values(&p.column_starts) && r.Values(&p.entry_rows) &&
                       r.Values(&p.entry_values) && r.Values(&p.start) && r.Value(&p.seconds) &&
-                      r.Value(&p.relative_gap) && r.Value(&p.max_nodes) && r.Left() == 0;
+                      r.Value(&p.relative_gap) && r.Value(&p.absolute_gap) &&
+                      r.Value(&p.max_nodes) && r.Left() == 0;
   if (!parsed) return absl::InternalError("the solver's input is cut short or too long");
   const size_t columns = p.column_lower.size();
   const bool consistent = p.column_upper.size() == columns && p.cost.size() == columns &&

@@ -24,6 +24,7 @@ struct CbcProblem {
   std::vector<double> start;  // the MIP start, one value per column
   double seconds = 0;         // CBC's own time limit (wall clock), > 0
   double relative_gap = 0;    // stop when proven within it, 0-1
+  double absolute_gap = 0;    // or within this many objective units
   int64_t max_nodes = -1;     // a branch-and-bound node limit; −1: none
 };
 
@@ -31,7 +32,7 @@ struct CbcProblem {
 struct CbcRun {
   std::vector<double> values;  // one per column; empty: no solution
   double bound = 0;            // a lower bound on the optimum (every cost is ≥ 0)
-  bool optimal = false;        // proven within relative_gap
+  bool optimal = false;        // proven within relative_gap or absolute_gap
   bool node_limit = false;     // stopped by max_nodes
 };
 

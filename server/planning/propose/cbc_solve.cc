@@ -44,6 +44,7 @@ absl::StatusOr<CbcRun> SolveWithCbc(const CbcProblem& p) {
   Cbc_setParameter(model, "randomCbcSeed", "1234567");
   Cbc_setParameter(model, "sec", absl::StrCat(p.seconds).c_str());
   Cbc_setParameter(model, "ratioGap", absl::StrCat(p.relative_gap).c_str());
+  Cbc_setParameter(model, "allowableGap", absl::StrCat(p.absolute_gap).c_str());
   if (p.max_nodes >= 0) Cbc_setParameter(model, "maxNodes", absl::StrCat(p.max_nodes).c_str());
   const int rc = Cbc_solve(model);
   const double* values = Cbc_bestSolution(model);

@@ -113,6 +113,8 @@ constexpr double kStartShare = 0.25;      // of the time, at most, for the start
 constexpr int kWindowPeriods = 4;
 constexpr int kWindowStep = 2;
 constexpr int kWindowNodes = 2000;  // per window: a work limit besides the time
+// A window's own stop (a heuristic step; the whole model's solves and the status use the
+// solver options' gaps).
 constexpr double kWindowGap = 1e-4;
 // CBC stops at its time limit between the steps of its search, a little after it; a run
 // still going this long after its limit is inside a step that would run on (an LP solve
@@ -124,14 +126,21 @@ constexpr absl::Duration kKillGrace = absl::Milliseconds(500);
 // turns true: then no solution and bound 0.
 absl::StatusOr<CbcRun> RunCbc(const std::string& program, const Builder& b,
                               const std::vector<double>& start, const std::vector<bool>& fixed,
-                              double seconds, double gap, std::optional<int> max_nodes,
-                              absl::Time kill_at, const std::function<bool()>& stop);
+                              double seconds, double relative_gap, double absolute_gap,
+                              std::optional<int> max_nodes, absl::Time kill_at,
+                              const std::function<bool()>& stop);
+
+// Whether `objective` is proven within `options`' gaps of the optimum, given `bound`.
+bool WithinGap(double objective, double bound, const SolverOptions& options) {
+  return objective - bound <=
+         std::max(options.relative_gap * std::max(objective, 1e-9), options.absolute_gap) + 1e-9;
+}
 
 // What one component's solve adds to the whole.
 struct ComponentResult {
   double objective = 0;  // of the plan written into the solution
   double bound = 0;      // a lower bound on the component's optimum
-  bool optimal = false;  // proven within relative_gap
+  bool optimal = false;  // proven within the gaps
   bool node_limit = false;
 };
 
@@ -346,7 +355,7 @@ absl::StatusOr<ComponentResult> SolveComponent(const Index& index, const Compone
     const double share = small ? left() : left() * kWholeModelShare;
     PM_ASSIGN_OR_RETURN(CbcRun whole,
                         RunCbc(program, b, incumbent, {}, share, in.solver.relative_gap,
-                               in.solver.max_nodes, kill_at(share), stop));
+                               in.solver.absolute_gap, in.solver.max_nodes, kill_at(share), stop));
     result.bound = std::max(result.bound, whole.bound);
     result.optimal = whole.optimal;
     result.node_limit = whole.node_limit;
@@ -358,8 +367,7 @@ absl::StatusOr<ComponentResult> SolveComponent(const Index& index, const Compone
   // repeat until one improves nothing or the time is up. Time left after that goes to the
   // whole model again, for its bound.
   auto within = [&] {
-    return result.objective - std::max(result.bound, combinatorial_bound) <=
-           in.solver.relative_gap * std::max(result.objective, 1e-9) + 1e-9;
+    return WithinGap(result.objective, std::max(result.bound, combinatorial_bound), in.solver);
   };
   if (!small && !result.optimal && !within() && periods > kWindowPeriods) {
     const int windows = (periods - kWindowPeriods + kWindowStep - 1) / kWindowStep + 1;
@@ -374,16 +382,16 @@ absl::StatusOr<ComponentResult> SolveComponent(const Index& index, const Compone
           fixed[c] = b.integer(c) && (b.period(c) < first || b.period(c) > last);
         }
         const double share = std::max(kShortestSolve, left() / static_cast<double>(windows - w));
-        PM_ASSIGN_OR_RETURN(CbcRun run, RunCbc(program, b, incumbent, fixed, share, kWindowGap,
+        PM_ASSIGN_OR_RETURN(CbcRun run, RunCbc(program, b, incumbent, fixed, share, kWindowGap, 0,
                                                kWindowNodes, kill_at(share), stop));
         improved = take(run) || improved;
       }
     }
     if (!within() && left() >= kShortestSolve) {
       const double share = left();
-      PM_ASSIGN_OR_RETURN(CbcRun whole,
-                          RunCbc(program, b, incumbent, {}, share, in.solver.relative_gap,
-                                 in.solver.max_nodes, kill_at(share), stop));
+      PM_ASSIGN_OR_RETURN(
+          CbcRun whole, RunCbc(program, b, incumbent, {}, share, in.solver.relative_gap,
+                               in.solver.absolute_gap, in.solver.max_nodes, kill_at(share), stop));
       result.bound = std::max(result.bound, whole.bound);
       result.node_limit = whole.node_limit;
       take(whole);
@@ -408,11 +416,13 @@ absl::StatusOr<ComponentResult> SolveComponent(const Index& index, const Compone
 
 absl::StatusOr<CbcRun> RunCbc(const std::string& program, const Builder& b,
                               const std::vector<double>& start, const std::vector<bool>& fixed,
-                              double seconds, double gap, std::optional<int> max_nodes,
-                              absl::Time kill_at, const std::function<bool()>& stop) {
+                              double seconds, double relative_gap, double absolute_gap,
+                              std::optional<int> max_nodes, absl::Time kill_at,
+                              const std::function<bool()>& stop) {
   CbcProblem problem = b.Problem(start, fixed);
   problem.seconds = seconds;
-  problem.relative_gap = gap;
+  problem.relative_gap = relative_gap;
+  problem.absolute_gap = absolute_gap;
   problem.max_nodes = max_nodes.value_or(-1);
   // In a program of its own, which can be killed (solver_process.h); CBC's process-wide
   // state stays there too.
@@ -454,8 +464,7 @@ absl::StatusOr<ModelSolution> SolveModel(const Index& index, absl::Time deadline
     bounds.push_back(CombinatorialBound(index, c));
     double size = 0;
     for (int l : c.lines) size += static_cast<double>(in.lines[l].products.size());
-    const bool open = starts.back().objective - bounds.back() >
-                      in.solver.relative_gap * std::max(starts.back().objective, 1e-9) + 1e-9;
+    const bool open = !WithinGap(starts.back().objective, bounds.back(), in.solver);
     sizes.push_back(open ? size : 0);
     work += sizes.back();
   }
@@ -472,9 +481,7 @@ absl::StatusOr<ModelSolution> SolveModel(const Index& index, absl::Time deadline
     objective += r.objective;
     const double component_bound = std::min(r.objective, std::max(r.bound, bounds[i]));
     bound += component_bound;
-    const bool within = r.objective - component_bound <=
-                        in.solver.relative_gap * std::max(r.objective, 1e-9) + 1e-9;
-    all_optimal = all_optimal && (r.optimal || within);
+    all_optimal = all_optimal && (r.optimal || WithinGap(r.objective, component_bound, in.solver));
     node_limit = node_limit || r.node_limit;
   }
   // Products no line makes: their demand beyond stock is unmet whatever the plan.
