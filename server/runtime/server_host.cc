@@ -122,6 +122,10 @@ absl::StatusOr<std::unique_ptr<ServerHost>> ServerHost::Start(
     if (metrics != nullptr) AddTlsMetrics(host->tls_files_.get(), metrics);
   }
   builder.AddListeningPort(config.listen, credentials, &port);
+  // gRPC sets SO_REUSEPORT by default: a second server on this port would start and take
+  // a share of the new connections (outside testing: about half, answered UNIMPLEMENTED
+  // by a server of another service).
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   for (const Hosted& hosted : services) builder.RegisterService(hosted.service);
   builder.RegisterService(&host->health_service_);
   std::vector<std::string> served;
@@ -171,7 +175,9 @@ absl::StatusOr<std::unique_ptr<ServerHost>> ServerHost::Start(
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
     host->drained_ = true;  // nothing started, nothing to drain
-    return absl::UnavailableError(absl::StrCat("cannot listen on ", config.listen));
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", config.listen,
+                     ": the address is in use (another server?) or not one of this machine's"));
   }
   host->port_ = port;
   host->endpoint_ = EndpointOf(config.listen, port);

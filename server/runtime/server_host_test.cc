@@ -21,6 +21,7 @@
 #include <string>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "plantmesh/api/v1/error_details.pb.h"
 #include "plantmesh/defect/v1/defect_service.grpc.pb.h"
@@ -743,6 +744,27 @@ TEST(ProbeListenerConfigTest, ProbeAddressInUseFailsTheStart) {
   ASSERT_FALSE(second.ok());
   EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(second.status().message(), HasSubstr("probe-listen"));
+}
+
+// Outside testing: a second server (even of another service) started on a port in use
+// took about half of its new connections, answering UNIMPLEMENTED; gRPC sets
+// SO_REUSEPORT by default.
+TEST(ListenConfigTest, AnAddressInUseFailsTheStart) {
+  ResetDrainingForTesting();
+  ServerConfig config;
+  config.listen = "127.0.0.1:0";
+  config.insecure = true;
+  config.probe_listen = "";
+  absl::StatusOr<RoleBindings> roles = RoleBindings::Parse(R"({"bindings": []})");
+  ASSERT_TRUE(roles.ok());
+  TestServer first(config, RoleBindingStore::Fixed(*roles));
+  ASSERT_NE(first.host, nullptr);
+  config.listen = absl::StrCat("127.0.0.1:", first.host->port());
+  absl::StatusOr<std::unique_ptr<ServerHost>> second = ServerHost::Start(config, {}, {});
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(second.status().message(),
+              HasSubstr(absl::StrCat("cannot listen on ", config.listen)));
 }
 
 TEST(ReflectionConfigTest, NoReflectionMeansNone) {
