@@ -81,12 +81,13 @@ class FakeDefectService final : public dv1::DefectService::Service {
     return grpc::Status::OK;
   }
 
-  // Fails the first attempt as a restarting server would.
+  // Fails the first attempt as a restarting server would, the second as gRPC does a call
+  // that reaches a server as its shutdown begins.
   grpc::Status GetDefect(grpc::ServerContext*, const dv1::GetDefectRequest* request,
                          dv1::GetDefectResponse* response) override {
-    if (get_attempts.fetch_add(1) == 0) {
-      return grpc::Status(grpc::StatusCode::UNAVAILABLE, "restarting");
-    }
+    const int attempt = get_attempts.fetch_add(1);
+    if (attempt == 0) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "restarting");
+    if (attempt == 1) return grpc::Status(grpc::StatusCode::CANCELLED, "shutting down");
     response->mutable_defect()->set_id(request->id());
     return grpc::Status::OK;
   }
@@ -254,13 +255,13 @@ TEST_F(GeneratedClientTest, MetadataGrpcWouldNotSendFailsTheCall) {
   EXPECT_TRUE(client_->CreateDefect(create, binary).ok());
 }
 
-TEST_F(GeneratedClientTest, RetriesUnavailableForAMethodTheContractMarksSafe) {
+TEST_F(GeneratedClientTest, RetriesUnavailableAndCancelledForAMethodTheContractMarksSafe) {
   dv1::GetDefectRequest request;
   request.set_id("d9");
   absl::StatusOr<dv1::GetDefectResponse> got = client_->GetDefect(request);
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(got->defect().id(), "d9");
-  EXPECT_EQ(service_.get_attempts.load(), 2);
+  EXPECT_EQ(service_.get_attempts.load(), 3);
 }
 
 TEST_F(GeneratedClientTest, RichErrorsArriveWithTheirFieldViolations) {

@@ -61,7 +61,7 @@ TEST(RetryServiceConfigJson, RetriesExactlyTheRetrySafeMethodsOfEveryContractSer
   EXPECT_EQ(policy["initialBackoff"], "0.100s");
   EXPECT_EQ(policy["maxBackoff"], "2.000s");
   EXPECT_EQ(policy["backoffMultiplier"], 2);
-  EXPECT_EQ(policy["retryableStatusCodes"], nlohmann::json::array({"UNAVAILABLE"}));
+  EXPECT_EQ(policy["retryableStatusCodes"], nlohmann::json::array({"UNAVAILABLE", "CANCELLED"}));
 }
 
 TEST(RetryServiceConfigJson, ListsTheGivenMethods) {
