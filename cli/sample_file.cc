@@ -187,13 +187,15 @@ absl::string_view WithoutByteOrderMark(absl::string_view first_line) {
 }
 
 absl::StatusOr<std::vector<std::string>> SplitCsvLine(absl::string_view line) {
-  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-  // Outside testing: a file with CR-only line ends (classic Mac OS, some ERP exports) is
-  // one line, and was refused for a column named "quantityx1".
-  if (line.find('\r') != absl::string_view::npos) {
+  // The encoding first: a line of another encoding can hold any byte, a CR too (outside
+  // testing: a UTF-16 file with CRLF line ends was said to end its lines in CR alone).
+  // UTF-16 (Excel's "Unicode Text") starts with the byte order mark FF FE or FE FF, and
+  // every ASCII character in it comes with a zero byte.
+  if (absl::StartsWith(line, "\xFF\xFE") || absl::StartsWith(line, "\xFE\xFF") ||
+      line.find('\0') != absl::string_view::npos) {
     return absl::InvalidArgumentError(
-        "a carriage return inside the line: the file's lines end in CR alone (classic Mac "
-        "OS); save it with LF or CRLF line ends");
+        "UTF-16 text (a byte order mark FF FE or FE FF, or zero bytes): save the file as "
+        "UTF-8");
   }
   // Every value goes into a protobuf string, which must be UTF-8: the server refused the
   // whole batch for one such row (outside testing), and a --dry-run had passed it.
@@ -203,6 +205,14 @@ absl::StatusOr<std::vector<std::string>> SplitCsvLine(absl::string_view line) {
         absl::StrFormat("not valid UTF-8 (byte 0x%02X at byte %d of the line); save the file "
                         "as UTF-8",
                         static_cast<unsigned char>(line[bad]), bad + 1));
+  }
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  // Outside testing: a file with CR-only line ends (classic Mac OS, some ERP exports) is
+  // one line, and was refused for a column named "quantityx1".
+  if (line.find('\r') != absl::string_view::npos) {
+    return absl::InvalidArgumentError(
+        "a carriage return inside the line: the file's lines end in CR alone (classic Mac "
+        "OS); save it with LF or CRLF line ends");
   }
   std::vector<std::string> fields;
   std::string field;

@@ -49,6 +49,18 @@ TEST(SplitCsvLine, QuotesCommasAndCrlf) {
   EXPECT_THAT(SplitCsvLine("a,\"b\"c").status().message(), HasSubstr("after the closing quote"));
 }
 
+// Outside testing: a UTF-16 file (Excel's "Unicode Text") with CRLF line ends was said to
+// end its lines in CR alone. Its encoding is named, whatever its line ends.
+TEST(SplitCsvLine, UTF16IsNamedBeforeTheLineEnds) {
+  using std::string_literals::operator""s;
+  const std::string first = "\xFF\xFEp\0r\0o\0d\0\r\0"s;  // "prod" and CR, UTF-16LE
+  EXPECT_THAT(SplitCsvLine(first).status().message(), HasSubstr("UTF-16 text"));
+  EXPECT_THAT(SplitCsvLine("\0p\0r\0o\0d\0\r"s).status().message(), HasSubstr("UTF-16 text"));
+  EXPECT_THAT(SplitCsvLine("\xFE\xFF\0p"s).status().message(), HasSubstr("UTF-16 text"));
+  EXPECT_THAT(SplitCsvLine("a\xFF\rb").status().message(), HasSubstr("not valid UTF-8"));
+  EXPECT_THAT(SplitCsvLine("a\rb").status().message(), HasSubstr("CR alone"));
+}
+
 TEST(SampleReader, CsvWithEveryKind) {
   const std::string text =
       "machine_id,data_item_id,time,value,kind,source_sequence\r\n"
