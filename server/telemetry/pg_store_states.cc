@@ -174,10 +174,13 @@ absl::StatusOr<TrackerState> DecodeStoredTracker(absl::string_view machine_id,
 // them (one statement), advance, write the trackers, closed intervals and downtimes (one
 // statement each, skipped when empty) and one outbox event per downtime change. With
 // `settle_before`, `moved` names candidates: each one no other transaction holds is
-// locked and moved by SettleBatch, or left as it is. Counts the trackers moved.
+// locked and moved by SettleBatch, or left as it is. Without it, a tracker left with a
+// change pending since before `then_settle_before` is then settled (IngestAudit).
+// Counts the trackers moved.
 absl::StatusOr<int> AdvanceMachines(PGconn* conn, std::map<std::string, MachineBatch> moved,
                                     std::set<std::string>* pending,
-                                    std::optional<absl::Time> settle_before) {
+                                    std::optional<absl::Time> settle_before,
+                                    absl::Time then_settle_before = absl::InfinitePast()) {
   if (moved.empty()) return 0;
   std::vector<std::string> machines;
   for (const auto& entry : moved) machines.push_back(entry.first);
@@ -211,7 +214,10 @@ absl::StatusOr<int> AdvanceMachines(PGconn* conn, std::map<std::string, MachineB
   std::vector<std::pair<std::string, DowntimeEvent>> events;
   for (const std::string& machine : machines) {
     StateChanges changes;
-    const TrackerState after = AdvanceTracker(trackers[machine], moved.at(machine), &changes);
+    TrackerState after = AdvanceTracker(trackers[machine], moved.at(machine), &changes);
+    if (std::optional<MachineBatch> settle = SettleDue(after, then_settle_before)) {
+      after = AdvanceTracker(after, *settle, &changes);
+    }
     saved.push_back(EncodeTrackerState(after));
     // The next batch of the same transaction sees the tracker as this one left it.
     if (TrackerPending(after)) {
@@ -328,10 +334,10 @@ std::vector<std::pair<std::string, std::string>> StateIngestStatements() {
 // transaction. A batch without state samples of machines with nothing pending costs
 // nothing here.
 absl::Status AdvanceStates(PGconn* conn, const Batch& batch, const std::vector<int>& accepted,
-                           const StateItems& items, std::set<std::string>* pending,
-                           absl::Time now) {
+                           const StateItems& items, std::set<std::string>* pending, absl::Time now,
+                           absl::Time settle_before) {
   return AdvanceMachines(conn, MachineBatches(batch.samples, accepted, items, *pending, now),
-                         pending, std::nullopt)
+                         pending, std::nullopt, settle_before)
       .status();
 }
 

@@ -147,13 +147,15 @@ class TelemetryServiceImpl::Ingest final : public IngestSamplesStream {
     ++transactions_;
     const absl::Time now = service_->deps_.now();
     const IngestLimits limits = service_->config_.limits();
-    PM_ASSIGN_OR_RETURN(std::vector<BatchOutcome> outcomes,
-                        service_->store_->IngestBatches(
-                            batches,
-                            [&](const std::vector<Sample>& samples, const Catalog& catalog) {
-                              return JudgeBatch(samples, catalog, now, limits);
-                            },
-                            &BatchEvent, IngestAudit{audit_, now}));
+    PM_ASSIGN_OR_RETURN(
+        std::vector<BatchOutcome> outcomes,
+        service_->store_->IngestBatches(
+            batches,
+            [&](const std::vector<Sample>& samples, const Catalog& catalog) {
+              return JudgeBatch(samples, catalog, now, limits);
+            },
+            &BatchEvent,
+            IngestAudit{audit_, now, now - absl::Seconds(service_->config_.state_settle_seconds)}));
     bool stored = false;
     absl::Status refusal;  // of the last outcome: the batches before it are answered
     for (size_t b = 0; b < outcomes.size(); ++b) {

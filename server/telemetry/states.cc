@@ -133,6 +133,11 @@ std::optional<MachineBatch> SettleBatch(const TrackerState& state, absl::Time be
   return batch;
 }
 
+std::optional<MachineBatch> SettleDue(const TrackerState& state, absl::Time before) {
+  if (before == absl::InfinitePast()) return std::nullopt;
+  return SettleBatch(state, before);
+}
+
 TrackerState AdvanceTracker(const TrackerState& state, const MachineBatch& batch,
                             StateChanges* changes) {
   MachineStateTracker tracker(state);

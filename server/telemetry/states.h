@@ -94,6 +94,10 @@ void RecordWithdrawals(TrackerState* state, const std::vector<InputWithdrawal>& 
 // nullopt when nothing is pending or it is newer.
 std::optional<MachineBatch> SettleBatch(const TrackerState& state, absl::Time before);
 
+// SettleBatch for a tracker a batch just moved, `before` InfinitePast meaning never
+// (IngestAudit::settle_before).
+std::optional<MachineBatch> SettleDue(const TrackerState& state, absl::Time before);
+
 // Feeds `batch` to a tracker resumed from `state`, after the withdrawals it recorded;
 // appends what settles to `*changes`.
 TrackerState AdvanceTracker(const TrackerState& state, const MachineBatch& batch,

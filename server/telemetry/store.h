@@ -48,6 +48,12 @@ struct IngestAudit {
   // The service's clock at the commit: the audit row's time, and the present no machine
   // state tracker passes (states.h MachineBatches).
   absl::Time now = absl::InfiniteFuture();
+  // A tracker the batch leaves with a change pending since before this is settled in the
+  // batch's transaction (SettleBatch), as SettlePendingStates would settle it moments
+  // later (outside testing: after a backfill of yesterday's stop and restart, ListDowntimes
+  // showed the downtime open for up to 15 s while ListStateIntervals showed its end).
+  // InfinitePast: none.
+  absl::Time settle_before = absl::InfinitePast();
 };
 
 // Decides a machine change from the current, locked machine.

@@ -40,8 +40,9 @@ using Span = std::tuple<v1::MachineState, int64_t, int64_t, bool>;
 
 class TelemetryStatesTest : public ::testing::Test {
  protected:
-  // The state changes the tests leave pending stay so: the settle job's first round is
-  // half an hour after the start (StateSettleJob), unless a test asks otherwise.
+  // The settle job's first round is half an hour after the start (StateSettleJob), unless
+  // a test asks otherwise; a change over an hour old when its batch arrives (the tests'
+  // samples are two hours old) settles with its batch.
   void SetUp() override { StartMesh(3600); }
 
   void StartMesh(int settle_seconds) {
@@ -327,14 +328,18 @@ TEST_F(TelemetryStatesTest, DowntimeReasonIsIdempotentCheckedAuditedAndAuthorize
   sdk::TelemetryClient ops = Client("ops");
   RegisterCnc(ops);
   std::vector<v1::IngestSamplesRequest> batches = RecordedBatches();
-  batches.resize(2);  // ends with STOPPED at 420, not yet settled
+  // Ends with STOPPED at 420, two hours ago: settled with its batch, as a backfill is
+  // (outside testing: it waited for the settle round, up to 15 s).
+  batches.resize(2);
   Send(batches);
   sdk::TelemetryClient otto = Client("otto");
   v1::ListDowntimesRequest list;
   absl::StatusOr<v1::ListDowntimesResponse> downtimes = otto.ListDowntimes(list);
   ASSERT_TRUE(downtimes.ok()) << downtimes.status();
-  ASSERT_EQ(downtimes->downtimes_size(), 1);  // the feed hold; the stop at 420 is pending
-  const std::string id = downtimes->downtimes(0).id();
+  ASSERT_EQ(downtimes->downtimes_size(), 2);  // newest first: the stop at 420, the feed hold
+  EXPECT_EQ(TimeOf(downtimes->downtimes(0).start_time()), t0_ + absl::Seconds(420));
+  EXPECT_EQ(TimeOf(downtimes->downtimes(1).end_time()), t0_ + absl::Seconds(300));
+  const std::string id = downtimes->downtimes(1).id();
 
   v1::SetDowntimeReasonRequest set;
   set.set_id(id);
@@ -358,7 +363,8 @@ TEST_F(TelemetryStatesTest, DowntimeReasonIsIdempotentCheckedAuditedAndAuthorize
   list.set_without_reason(true);
   absl::StatusOr<v1::ListDowntimesResponse> open = otto.ListDowntimes(list);
   ASSERT_TRUE(open.ok());
-  EXPECT_EQ(open->downtimes_size(), 0);
+  ASSERT_EQ(open->downtimes_size(), 1);
+  EXPECT_EQ(open->downtimes(0).id(), downtimes->downtimes(0).id());
 
   // Checked: each wrong field named; an unknown downtime is NOT_FOUND.
   auto fields_of = [&](const v1::SetDowntimeReasonRequest& request) {

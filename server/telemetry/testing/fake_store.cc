@@ -129,7 +129,7 @@ absl::StatusOr<std::vector<BatchOutcome>> FakeTelemetryStore::IngestBatches(
   std::vector<BatchOutcome> outcomes;
   bool stored_new = false;
   for (const Batch& batch : batches) {
-    outcomes.push_back(IngestLocked(batch, judge, audit.now));
+    outcomes.push_back(IngestLocked(batch, judge, audit));
     if (!outcomes.back().refusal.ok()) break;
     stored_new = stored_new || !outcomes.back().duplicate;
   }
@@ -141,7 +141,7 @@ absl::StatusOr<std::vector<BatchOutcome>> FakeTelemetryStore::IngestBatches(
 }
 
 BatchOutcome FakeTelemetryStore::IngestLocked(const Batch& batch, const BatchJudge& judge,
-                                              absl::Time now) {
+                                              const IngestAudit& audit) {
   BatchOutcome outcome;
   WriterRecord& writer = writers_[batch.writer_id];
   if (absl::Status owner = JudgeOwner(writer, batch.writer_id, batch.caller); !owner.ok()) {
@@ -184,7 +184,7 @@ BatchOutcome FakeTelemetryStore::IngestLocked(const Batch& batch, const BatchJud
     }
   }
   outcome.batch_id = batch_id;
-  AdvanceStates(batch, outcome.verdict.accepted, now);
+  AdvanceStates(batch, outcome.verdict.accepted, audit);
   return outcome;
 }
 
@@ -306,7 +306,7 @@ std::vector<runtime::OutboxEvent> FakeTelemetryStore::Events() {
 // ---- Machine states ----
 
 void FakeTelemetryStore::AdvanceStates(const Batch& batch, const std::vector<int>& accepted,
-                                       absl::Time now) {
+                                       const IngestAudit& audit) {
   StateItems items;
   std::set<std::string> pending;
   for (int i : accepted) {
@@ -322,8 +322,11 @@ void FakeTelemetryStore::AdvanceStates(const Batch& batch, const std::vector<int
     if (tracker != trackers_.end() && TrackerPending(tracker->second)) pending.insert(id);
   }
   for (const auto& [machine, moved] :
-       MachineBatches(batch.samples, accepted, items, pending, now)) {
+       MachineBatches(batch.samples, accepted, items, pending, audit.now)) {
     MoveTracker(machine, moved);
+    if (std::optional<MachineBatch> settle = SettleDue(trackers_[machine], audit.settle_before)) {
+      MoveTracker(machine, *settle);
+    }
   }
 }
 

@@ -77,10 +77,10 @@ class FakeTelemetryStore : public TelemetryStore {
   std::vector<runtime::OutboxEvent> events_ ABSL_GUARDED_BY(mu_);
 
   // One batch of IngestBatches (which writes the group's event).
-  BatchOutcome IngestLocked(const Batch& batch, const BatchJudge& judge, absl::Time now)
+  BatchOutcome IngestLocked(const Batch& batch, const BatchJudge& judge, const IngestAudit& audit)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Machine states: moves the trackers as IngestBatch does (store.h).
-  void AdvanceStates(const Batch& batch, const std::vector<int>& accepted, absl::Time now)
+  void AdvanceStates(const Batch& batch, const std::vector<int>& accepted, const IngestAudit& audit)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Advances one machine's tracker by `moved`, storing what settles.
   void MoveTracker(const std::string& machine, const MachineBatch& moved)
