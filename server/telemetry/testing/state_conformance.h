@@ -95,6 +95,16 @@ class MachineStateConformanceTest : public ::testing::Test {
     return facts.ok() ? *facts : TimelineFacts{};
   }
 
+  // Every machine's downtimes, newest first (one page).
+  std::vector<Downtime> Downtimes() {
+    absl::StatusOr<DowntimeQuery> q =
+        MakeDowntimeQuery("", std::nullopt, std::nullopt, false, 0, "");
+    EXPECT_TRUE(q.ok());
+    absl::StatusOr<DowntimePage> page = store_->ListDowntimes(*q);
+    EXPECT_TRUE(page.ok()) << page.status();
+    return page.ok() ? page->downtimes : std::vector<Downtime>();
+  }
+
   // The downtime events of the outbox, oldest first (batch events are skipped).
   std::vector<v1::DowntimeEvent> DowntimeEvents() {
     std::vector<v1::DowntimeEvent> out;
@@ -225,22 +235,14 @@ TYPED_TEST_P(MachineStateConformanceTest, AChangeNoLaterSampleSettlesIsSettledBy
   this->Ingest("w", 1,
                {TextAt("avail", "AVAILABLE", this->T(0)), TextAt("Xact", "ACTIVE", this->T(0)),
                 TextAt("Xact", "STOPPED", this->T(10))});
-  auto downtimes = [&] {
-    absl::StatusOr<DowntimeQuery> q =
-        MakeDowntimeQuery("", std::nullopt, std::nullopt, false, 0, "");
-    EXPECT_TRUE(q.ok());
-    absl::StatusOr<DowntimePage> page = this->store_->ListDowntimes(*q);
-    EXPECT_TRUE(page.ok()) << page.status();
-    return page.ok() ? page->downtimes : std::vector<Downtime>();
-  };
-  EXPECT_TRUE(downtimes().empty());
+  EXPECT_TRUE(this->Downtimes().empty());
   absl::StatusOr<int> settled = this->store_->SettlePendingStates(this->T(10));
   ASSERT_TRUE(settled.ok()) << settled.status();
   EXPECT_EQ(*settled, 0);  // not older than the cut-off
   settled = this->store_->SettlePendingStates(this->T(15));
   ASSERT_TRUE(settled.ok()) << settled.status();
   EXPECT_EQ(*settled, 1);
-  std::vector<Downtime> listed = downtimes();
+  std::vector<Downtime> listed = this->Downtimes();
   ASSERT_EQ(listed.size(), 1u);
   EXPECT_EQ(listed[0].state, MachineState::kStopped);
   EXPECT_EQ(listed[0].start, this->T(10));
@@ -252,7 +254,7 @@ TYPED_TEST_P(MachineStateConformanceTest, AChangeNoLaterSampleSettlesIsSettledBy
   EXPECT_EQ(*this->store_->SettlePendingStates(this->T(100)), 0);
   this->Ingest("w", 2, {TextAt("Xact", "ACTIVE", this->T(60))});
   EXPECT_EQ(*this->store_->SettlePendingStates(this->T(100)), 1);
-  listed = downtimes();
+  listed = this->Downtimes();
   ASSERT_EQ(listed.size(), 1u);
   EXPECT_EQ(listed[0].end, this->T(60));
 }
@@ -262,27 +264,19 @@ TYPED_TEST_P(MachineStateConformanceTest, AChangeNoLaterSampleSettlesIsSettledBy
 // its end. A change the settle round would settle at once settles in the batch.
 TYPED_TEST_P(MachineStateConformanceTest, ABatchSettlesWhatTheClockAlreadySettles) {
   this->RegisterCnc();
-  auto downtimes = [&] {
-    absl::StatusOr<DowntimeQuery> q =
-        MakeDowntimeQuery("", std::nullopt, std::nullopt, false, 0, "");
-    EXPECT_TRUE(q.ok());
-    absl::StatusOr<DowntimePage> page = this->store_->ListDowntimes(*q);
-    EXPECT_TRUE(page.ok()) << page.status();
-    return page.ok() ? page->downtimes : std::vector<Downtime>();
-  };
   // The restart at 20 is not older than the cut-off: it waits for the clock.
   this->Ingest("w", 1,
                {TextAt("avail", "AVAILABLE", this->T(0)), TextAt("Xact", "ACTIVE", this->T(0)),
                 TextAt("Xact", "FEED_HOLD", this->T(10)), TextAt("Xact", "ACTIVE", this->T(20))},
                this->T(15));
-  std::vector<Downtime> listed = downtimes();
+  std::vector<Downtime> listed = this->Downtimes();
   ASSERT_EQ(listed.size(), 1u);
   EXPECT_FALSE(listed[0].end);
   // Older than the cut-off: settled with its batch.
   this->Ingest("w", 2,
                {TextAt("Xact", "FEED_HOLD", this->T(30)), TextAt("Xact", "ACTIVE", this->T(40))},
                this->T(45));
-  listed = downtimes();
+  listed = this->Downtimes();
   ASSERT_EQ(listed.size(), 2u);  // newest first
   EXPECT_EQ(listed[0].start, this->T(30));
   EXPECT_EQ(listed[0].end, this->T(40));
