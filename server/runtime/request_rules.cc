@@ -6,6 +6,7 @@
 #include <google/protobuf/util/time_util.h>
 #include <google/protobuf/wire_format_lite.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -600,8 +601,8 @@ void AddFieldBehaviorViolations(const Message& request, Violations* out_ptr) {
     const Message& mask = request.GetReflection()->GetMessage(request, mask_field);
     const FieldDescriptor* paths = mask.GetDescriptor()->FindFieldByName("paths");
     const Reflection* reflection = mask.GetReflection();
-    // Per path named more than once, in the order first named (views into the request):
-    // how often, and the index of its second naming, the entry refused.
+    // Per path named more than once (views into the request): how often, and the index of
+    // its second naming, the entry refused; listed in the order of those entries.
     struct Repeated {
       const std::string* path;
       int times;
@@ -616,6 +617,9 @@ void AddFieldBehaviorViolations(const Message& request, Violations* out_ptr) {
       Repeated& entry = named[it->second];
       if (++entry.times == 2) entry.second_index = i;
     }
+    std::stable_sort(named.begin(), named.end(), [](const Repeated& a, const Repeated& b) {
+      return a.second_index < b.second_index;
+    });
     for (const Repeated& entry : named) {
       if (entry.times < 2) continue;
       out.Add(absl::StrCat(mask_field->name(), ".paths[", entry.second_index, "]"),

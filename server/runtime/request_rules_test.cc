@@ -278,6 +278,15 @@ TEST(CheckRequiredFieldsTest, APathNamedOftenIsOneViolationThatSaysHowOften) {
   EXPECT_EQ(violations[0].description, "'description' is named 4 times");
   EXPECT_EQ(violations[1].field, "update_mask.paths[4]");
   EXPECT_EQ(violations[1].description, "'zone' is named twice");
+  // In the order of the entries refused (re-test: paths[3] came before paths[2]).
+  defect.mutable_update_mask()->clear_paths();
+  for (const char* path : {"description", "zone", "zone", "description"}) {
+    defect.mutable_update_mask()->add_paths(path);
+  }
+  const std::vector<FieldViolation> ordered = FieldViolationsOf(CheckRequiredFields(defect));
+  ASSERT_EQ(ordered.size(), 2u);
+  EXPECT_EQ(ordered[0].field, "update_mask.paths[2]");
+  EXPECT_EQ(ordered[1].field, "update_mask.paths[3]");
 }
 
 // Outside testing: a 4 MiB RegisterMachine of 2.1 million empty data items made the
