@@ -159,9 +159,9 @@ absl::Status Serve(const runtime::ServerConfig& config) {
   // Every call of every hosted service is counted by the policy; the runtime's parts are
   // read at each scrape (README, "Metrics and logs").
   runtime::MetricsRegistry metrics;
-  runtime::AddProcessMetrics(
-      {build_info::kVersion, build_info::kGitRevision, pool.get(), hub.get(), relay.get()},
-      &metrics);
+  runtime::AddProcessMetrics({build_info::kVersion, build_info::kGitRevision, pool.get(), hub.get(),
+                              relay.get(), bindings.get()},
+                             &metrics);
   runtime::StandardCallPolicy::Options policy_options;
   policy_options.metrics = &metrics;
   policy_options.insecure = config.insecure;

@@ -8,6 +8,7 @@
 #include "server/runtime/event_stream.h"
 #include "server/runtime/keepalive.h"
 #include "server/runtime/pg_pool.h"
+#include "server/runtime/role_bindings.h"
 #include "server/runtime/tls.h"
 #include "server/runtime/tls_files.h"
 
@@ -41,6 +42,15 @@ void AddProcessMetrics(const ProcessMetricSources& sources, MetricsRegistry* reg
     registry->AddCallback("plantmesh_postgres_pool_waiting",
                           "Callers waiting for a PostgreSQL connection of the pool now.",
                           MetricType::kGauge, {}, [pg] { return One(pg->waiting()); });
+  }
+
+  if (const RoleBindingStore* bindings = sources.role_bindings) {
+    registry->AddCallback(
+        "plantmesh_role_bindings_refused",
+        "1 while the role-binding file on disk does not parse or cannot be read and the last "
+        "good bindings serve (a revocation written there has not taken effect; the log says "
+        "why), else 0.",
+        MetricType::kGauge, {}, [bindings] { return One(bindings->refused() ? 1 : 0); });
   }
 
   const EventHub* hub = sources.events;

@@ -26,6 +26,7 @@ namespace plantmesh::runtime {
 class EventHub;
 class OutboxRelay;
 class PgPool;
+class RoleBindingStore;
 class StagedTlsFiles;
 
 struct ProcessMetricSources {
@@ -35,6 +36,7 @@ struct ProcessMetricSources {
   const PgPool* pg = nullptr;
   const EventHub* events = nullptr;
   const OutboxRelay* relay = nullptr;
+  const RoleBindingStore* role_bindings = nullptr;
 };
 
 void AddProcessMetrics(const ProcessMetricSources& sources, MetricsRegistry* registry);

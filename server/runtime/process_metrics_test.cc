@@ -3,8 +3,10 @@
 #include "server/runtime/process_metrics.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <optional>
 #include <string>
@@ -15,6 +17,7 @@
 #include "server/runtime/event_hub.h"
 #include "server/runtime/event_stream.h"
 #include "server/runtime/redis_client.h"
+#include "server/runtime/role_bindings.h"
 #include "server/runtime/tls.h"
 #include "server/runtime/tls_files.h"
 #include "tests/support/poll.h"
@@ -116,6 +119,30 @@ TEST(ProcessMetrics, BuildInfo) {
       << text;
   EXPECT_FALSE(HasFamily(registry, "plantmesh_redis_up"));  // neither hub nor relay
   EXPECT_FALSE(HasFamily(registry, "plantmesh_tls_certificate_expiry_timestamp_seconds"));
+  EXPECT_FALSE(HasFamily(registry, "plantmesh_role_bindings_refused"));  // no bindings given
+}
+
+// Outside testing: a revocation that did not parse kept the roles in force, and nothing
+// but one log line said so.
+TEST(ProcessMetrics, RoleBindingsRefusedWhileTheFileOnDiskIsNotInForce) {
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() /
+      absl::StrCat("pm-bindings-", getpid(), "-", absl::ToUnixNanos(absl::Now()));
+  std::filesystem::create_directories(dir);
+  const std::string path = (dir / "role-bindings.json").string();
+  std::ofstream(path) << R"({"bindings": []})";
+  absl::StatusOr<std::unique_ptr<RoleBindingStore>> bindings =
+      RoleBindingStore::Open(path, absl::Hours(1));  // reloads driven by the test
+  ASSERT_TRUE(bindings.ok()) << bindings.status();
+  MetricsRegistry registry;
+  ProcessMetricSources sources;
+  sources.role_bindings = bindings->get();
+  AddProcessMetrics(sources, &registry);
+  EXPECT_EQ(Read(registry, "plantmesh_role_bindings_refused"), 0);
+  std::ofstream(path) << R"({"bindings": [],})";
+  EXPECT_FALSE((*bindings)->ReloadIfChanged().ok());
+  EXPECT_EQ(Read(registry, "plantmesh_role_bindings_refused"), 1);
+  std::filesystem::remove_all(dir);
 }
 
 // Outside testing: after a refused rotation the expiry read from tls-cert on disk showed

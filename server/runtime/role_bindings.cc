@@ -91,8 +91,15 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
 }  // namespace
 
 absl::StatusOr<RoleBindings> RoleBindings::Parse(std::string_view json) {
-  nlohmann::json root = nlohmann::json::parse(json, nullptr, /*allow_exceptions=*/false);
-  if (root.is_discarded()) return absl::InvalidArgumentError("role-bindings: not valid JSON");
+  nlohmann::json root;
+  try {
+    root = nlohmann::json::parse(json);
+  } catch (const nlohmann::json::parse_error& e) {
+    // Its text says where: "... parse error at line 5, column 3: ..." (outside testing:
+    // an operator's trailing comma was reported without a line).
+    return absl::InvalidArgumentError(
+        absl::StrCat("role-bindings: not valid JSON (", e.what(), ")"));
+  }
   if (!root.is_object()) return absl::InvalidArgumentError("role-bindings: must be a JSON object");
   RoleBindings result;
   for (const auto& [key, value] : root.items()) {
@@ -176,6 +183,7 @@ absl::Status RoleBindingStore::ReloadIfChanged() {
   if (path_.empty()) return absl::OkStatus();
   absl::StatusOr<std::string> text = ReadFile(path_);
   if (!text.ok()) {
+    refused_.store(true);
     absl::MutexLock lock(&mu_);
     if (!last_text_.empty()) {  // reported once per disappearance
       spdlog::error("{}; keeping the previous role bindings", std::string(text.status().message()));
@@ -190,10 +198,12 @@ absl::Status RoleBindingStore::ReloadIfChanged() {
   }
   absl::StatusOr<RoleBindings> bindings = RoleBindings::Parse(*text);
   if (!bindings.ok()) {
+    refused_.store(true);
     spdlog::error("role bindings {} not reloaded, keeping the previous ones: {}", path_,
                   std::string(bindings.status().message()));
     return bindings.status();
   }
+  refused_.store(false);
   {
     absl::MutexLock lock(&mu_);
     current_ = std::make_shared<const RoleBindings>(*std::move(bindings));

@@ -75,6 +75,11 @@ class RoleBindingStore {
   absl::Status ReloadIfChanged();
   // Successful loads so far (1 after Open); lets tests await a reload.
   int64_t generation() const { return generation_.load(); }
+  // True while the file on disk is not in force (it does not parse, or cannot be read):
+  // the previous bindings serve, so a revocation written there has not taken effect
+  // (metric plantmesh_role_bindings_refused; outside testing: a trailing comma kept a
+  // revoked identity's roles with one log line as the only sign).
+  bool refused() const { return refused_.load(); }
 
  private:
   RoleBindingStore() = default;
@@ -85,6 +90,7 @@ class RoleBindingStore {
   std::shared_ptr<const RoleBindings> current_ ABSL_GUARDED_BY(mu_);
   std::string last_text_ ABSL_GUARDED_BY(mu_);  // last file content seen, good or bad
   std::atomic<int64_t> generation_{0};
+  std::atomic<bool> refused_{false};
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   std::thread poller_;
 };

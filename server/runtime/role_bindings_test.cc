@@ -194,19 +194,31 @@ TEST_F(RoleBindingStoreTest, ReloadAppliesGoodAndKeepsLastGoodOnBad) {
   EXPECT_EQ((*store)->generation(), 2);
   EXPECT_THAT((*store)->RolesOf(kA), ElementsAre("foreman"));
 
+  EXPECT_FALSE((*store)->refused());
   Write(R"({"bindings": [{"identity": "spiffe://t/user/a", "roles": ["foreman", "king"]}]})");
   absl::Status bad = (*store)->ReloadIfChanged();
   EXPECT_EQ(bad.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT((*store)->RolesOf(kA), ElementsAre("foreman"));  // last good kept
   EXPECT_EQ((*store)->generation(), 2);
+  EXPECT_TRUE((*store)->refused());
+
+  // Outside testing: a revocation with a trailing comma kept the roles, and the log did
+  // not say where the file was wrong.
+  Write(
+      "{\"bindings\": [\n  {\"identity\": \"spiffe://t/user/b\", \"roles\": [\"operator\"]},\n]}");
+  bad = (*store)->ReloadIfChanged();
+  EXPECT_THAT(bad.message(), HasSubstr("line 3, column 1"));
+  EXPECT_TRUE((*store)->refused());
 
   std::filesystem::remove(path_);
   EXPECT_FALSE((*store)->ReloadIfChanged().ok());
   EXPECT_THAT((*store)->RolesOf(kA), ElementsAre("foreman"));
+  EXPECT_TRUE((*store)->refused());
 
   Write(R"({"bindings": [{"identity": "spiffe://t/user/a", "roles": ["admin"]}]})");
   EXPECT_TRUE((*store)->ReloadIfChanged().ok());
   EXPECT_THAT((*store)->RolesOf(kA), ElementsAre("admin"));
+  EXPECT_FALSE((*store)->refused());
 }
 
 TEST_F(RoleBindingStoreTest, PollerPicksUpChanges) {
