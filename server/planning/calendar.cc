@@ -1,6 +1,8 @@
 #include "server/planning/calendar.h"
 
 #include <algorithm>
+#include <optional>
+#include <string_view>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -8,6 +10,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "server/runtime/errors.h"
 
 namespace plantmesh::planning {
 namespace {
@@ -67,7 +70,10 @@ std::optional<absl::CivilDay> ParseDate(absl::string_view text) {
 }
 
 std::string DateViolation(absl::string_view text) {
-  if (text.empty()) return "required";
+  if (std::optional<std::string> missing =
+          runtime::MissingTextViolation(std::string_view(text.data(), text.size()))) {
+    return *std::move(missing);
+  }
   int y = 0, m = 0, d = 0;
   if (text.size() == 10 && text[4] == '-' && text[7] == '-' && AllDigits(text.substr(0, 4)) &&
       AllDigits(text.substr(5, 2)) && AllDigits(text.substr(8, 2)) &&

@@ -283,6 +283,7 @@ TEST(CalendarTest, ShiftIdsAndLocalTimesParseStrictly) {
 // Outside testing: anchor_date "2026-02-29" was refused as "required with cycle_days".
 TEST(CalendarTest, ADateTheCalendarLacksIsNamedAsSuch) {
   EXPECT_EQ(DateViolation(""), "required");
+  EXPECT_EQ(DateViolation(" "), "required: only white space or invisible characters given");
   EXPECT_EQ(DateViolation("2026-02-29"), "2026-02-29 does not exist (2026-02 has 28 days)");
   EXPECT_EQ(DateViolation("2028-02-30"), "2028-02-30 does not exist (2028-02 has 29 days)");
   EXPECT_EQ(DateViolation("2026-04-31"), "2026-04-31 does not exist (2026-04 has 30 days)");

@@ -55,8 +55,10 @@ absl::Status DemandImport::Add(absl::string_view product_id, absl::string_view d
     Reject(field, reason);
     return absl::OkStatus();
   };
-  if (product_id.empty()) return reject("product_id", "required");
   const std::string_view id(product_id.data(), product_id.size());
+  if (std::optional<std::string> missing = runtime::MissingTextViolation(id)) {
+    return reject("product_id", *missing);
+  }
   if (std::optional<std::string> why = runtime::TextViolation(id, kProductIdRule)) {
     return reject("product_id", *why);
   }

@@ -199,9 +199,9 @@ absl::StatusOr<ShiftPattern> MakeShiftPattern(const ShiftPatternInput& input,
         // and the shift took plans, output and downtime).
         if (break_minutes == s.WallMinutes()) {
           v.Add(bpath + ".duration_minutes",
-                absl::StrCat("the breaks would take all ", break_minutes,
-                             " minutes of the shift: a shift needs time to produce in (a day "
-                             "without this shift is a rotation day without it)"));
+                absl::StrCat("the breaks would take the whole shift (", break_minutes,
+                             " min): a shift needs time to produce in (a day without this "
+                             "shift is a rotation day without it)"));
         }
       }
     }

@@ -82,15 +82,15 @@ v1::SolveStatus StatusToProto(propose::SolveStatus status) {
   return v1::SOLVE_STATUS_UNSPECIFIED;
 }
 
-// Whether `id` names one of `known`; if not, a violation of `field`: "required" when
-// empty, else "unknown <kind> '<id>'" (outside testing: an empty demand record's product
-// was "unknown product ''" here and "required" in ImportDemand).
+// Whether `id` names one of `known`; if not, a violation of `field`: "required" when it
+// says nothing (runtime::RequireText), else "unknown <kind> '<id>'" (outside testing: an
+// empty demand record's product was "unknown product ''" here and "required" in
+// ImportDemand).
 bool IsKnownId(runtime::Violations& v, std::string field, absl::string_view kind,
                const std::string& id, const std::set<std::string>& known) {
   if (known.count(id) > 0) return true;
-  v.Add(std::move(field), id.empty()
-                              ? std::string("required")
-                              : absl::StrCat("unknown ", kind, " ", runtime::QuoteForMessage(id)));
+  if (!runtime::RequireText(v, field, id)) return false;
+  v.Add(std::move(field), absl::StrCat("unknown ", kind, " ", runtime::QuoteForMessage(id)));
   return false;
 }
 

@@ -201,11 +201,15 @@ absl::Status ResponseTooLarge(size_t bytes, size_t max) {
       "RESPONSE_TOO_LARGE", {{"bytes", absl::StrCat(bytes)}, {"max_bytes", absl::StrCat(max)}});
 }
 
+std::optional<std::string> MissingTextViolation(std::string_view value) {
+  if (!common::IsBlankText(value)) return std::nullopt;
+  return value.empty() ? "required" : "required: only white space or invisible characters given";
+}
+
 bool RequireText(Violations& violations, std::string field, std::string_view value) {
-  if (!common::IsBlankText(value)) return true;
-  violations.Add(
-      std::move(field),
-      value.empty() ? "required" : "required: only white space or invisible characters given");
+  std::optional<std::string> missing = MissingTextViolation(value);
+  if (!missing) return true;
+  violations.Add(std::move(field), *std::move(missing));
   return false;
 }
 

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -73,6 +74,8 @@ class Violations {
 // "required" (empty) or "required: only white space or invisible characters given", and returns
 // false.
 bool RequireText(Violations& violations, std::string field, std::string_view value);
+// RequireText's description of `value`, nullopt when it says something.
+std::optional<std::string> MissingTextViolation(std::string_view value);
 
 // A List's page_size, one rule and one wording for every List of every service: 0 asks for
 // `default_size` (0: all in one answer), 1..max_size for that many. Outside 0..max_size it
