@@ -95,8 +95,9 @@ absl::Status HandshakeFailure(absl::string_view message, TlsFailure kind) {
         "by a name or address the certificate carries, or set server_name to one";
   } else if (absl::StrContains(message, "certificate verify failed")) {
     why =
-        "this client did not accept the server's certificate (expired, not yet valid, or not "
-        "signed by the CA of ca_file)";
+        "this client did not accept the server's certificate (expired, not yet valid, not "
+        "signed by the CA of ca_file, or not a server's: its extended key usage lacks "
+        "serverAuth)";
   } else if (absl::StrContains(message, " alert ")) {
     why = "the server refused this client's certificate (expired, revoked, or of another CA)";
   }
@@ -124,6 +125,17 @@ absl::Status FromGrpcStatus(const grpc::Status& status, bool mutual_tls) {
   if (status.ok()) return absl::OkStatus();
   const auto code = static_cast<absl::StatusCode>(status.error_code());
   const TlsFailure tls = ClassifyConnectFailure(status, mutual_tls);
+  // A plaintext peer answers the ClientHello with bytes that are no TLS record (outside
+  // testing: a probe port was reported as refusing the client's certificate).
+  if (tls != TlsFailure::kNone &&
+      absl::StrContains(status.error_message(), "wrong version number")) {
+    return WithSdkErrorInfo(
+        absl::UnavailableError(absl::StrCat(
+            "the endpoint does not speak TLS: a plaintext port (a probe or metrics port?); "
+            "connect to the service's mutual-TLS port (",
+            status.error_message(), ")")),
+        kNotTlsReason);
+  }
   if (tls != TlsFailure::kNone) return HandshakeFailure(status.error_message(), tls);
   absl::Status result(code, status.error_message());
   if (!status.error_details().empty()) {

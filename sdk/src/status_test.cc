@@ -95,6 +95,15 @@ TEST(FromGrpcStatus, TlsHandshakeFailureBecomesUnauthenticated) {
   EXPECT_THAT(status.message(), HasSubstr("TLS handshake failed"));
   EXPECT_THAT(status.message(), HasSubstr("Ssl handshake failed: SSL_ERROR_SSL"));
 
+  // A plaintext port is no certificate problem.
+  const absl::Status plaintext = FromGrpcStatus(grpc::Status(
+      grpc::StatusCode::UNAVAILABLE,
+      "failed to connect to all addresses; last error: UNKNOWN: ipv4:127.0.0.1:7543: Ssl "
+      "handshake failed: SSL_ERROR_SSL: error:0A00010B:SSL routines::wrong version number"));
+  EXPECT_EQ(plaintext.code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(plaintext.message(), HasSubstr("does not speak TLS"));
+  EXPECT_EQ(ErrorReason(plaintext), kNotTlsReason);
+
   // Which side refused, where OpenSSL says so.
   const absl::Status server_refused = FromGrpcStatus(grpc::Status(
       grpc::StatusCode::UNAVAILABLE,

@@ -86,7 +86,8 @@ absl::Status TelemetryBatchWriterOptions::Validate() const {
   }
   if (common::IsBlankText(writer_id)) {
     return absl::InvalidArgumentError(
-        "writer_id: required: only white space or invisible characters given");
+        writer_id.empty() ? "writer_id: required"
+                          : "writer_id: required: only white space or invisible characters given");
   }
   size_t characters = 0;
   for (size_t at = 0; at < writer_id.size(); ++characters) {

@@ -18,7 +18,10 @@ namespace plantmesh::sdk {
 // UNAUTHENTICATED "TLS handshake failed: <which side, why>" with ErrorInfo
 // kTlsHandshakeFailedReason — when OpenSSL's text says so (an error or alert, a
 // certificate that does not name the host). A handshake that timed out or broke off
-// ("Handshake read failed": a frozen server, a network) stays UNAVAILABLE.
+// ("Handshake read failed": a frozen server, a network) stays UNAVAILABLE. A peer that
+// does not speak TLS at all (OpenSSL's "wrong version number": a plaintext port, e.g. a
+// probe or metrics port) is UNAVAILABLE "the endpoint does not speak TLS" with ErrorInfo
+// kNotTlsReason: no certificate is at fault.
 absl::Status FromGrpcStatus(const grpc::Status& status);
 
 // The same, for a call made over mutual TLS: a connection the server closes right after
@@ -32,6 +35,7 @@ absl::Status FromGrpcStatus(const grpc::Status& status, bool mutual_tls);
 
 // ErrorInfo reasons (domain "sdk.plantmesh") of the two above.
 inline constexpr char kTlsHandshakeFailedReason[] = "TLS_HANDSHAKE_FAILED";
+inline constexpr char kNotTlsReason[] = "ENDPOINT_NOT_TLS";
 inline constexpr char kTlsConnectionClosedReason[] = "TLS_CONNECTION_CLOSED";
 
 // A refusal the client cannot confirm (kTlsConnectionClosedReason): a one-off call

@@ -263,8 +263,12 @@ class TelemetryBatchWriter {
 
   TelemetryBatchWriterStats Stats() const;
 
-  // The sequence the next batch will get: persist it to start above it after a
-  // restart (first_batch_sequence).
+  // The sequence the next batch will get. Not a value to persist as it is: batches cut
+  // after reading it get higher ones. To restart above every batch this writer numbers
+  // before your next persist, persist this plus more batches than are cut between two
+  // persists (e.g. + 1,000,000) and pass that back as first_batch_sequence ("Batch
+  // sequences across process restarts" above; outside testing: this value persisted
+  // alone made the restarted writer reuse a sequence, ALREADY_EXISTS).
   uint64_t next_batch_sequence() const;
 
   const std::string& writer_id() const;
