@@ -83,6 +83,15 @@ absl::Status PkiCommands::RunInit(std::ostream& out) const {
 }
 
 absl::Status PkiCommands::RunIssue(std::ostream& out) const {
+  // A host name or address makes a certificate a server's; a person's or a device's
+  // identity serving a service would let clients trust it as one (outside testing: a
+  // user certificate with --dns served the defect service, and plantctl trusted it).
+  if ((kind_ == "user" || kind_ == "device") && (!dns_.empty() || !ips_.empty())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--dns/--ip: a ", kind_,
+                     " certificate is a client's only; issue a server's with --kind service "
+                     "(or server)"));
+  }
   pki::IssueOptions options;
   options.ca_dir = dir_;
   options.out_dir = out_dir_.empty() ? dir_ : out_dir_;

@@ -234,6 +234,13 @@ cat "$OUT/planning.section" >>"$STATE/services/planning.toml"
 # A certificate that ends within 7 days is issued again (outside testing: an aged mesh's
 # expired certificates stopped its servers at start).
 "$PLANTCTL" pki issue --dir "$STATE/pki" --name anna --role foreman --days 1 >/dev/null
+# A person's certificate is no server's (outside testing: one issued with --dns served the
+# defect service, and plantctl trusted it).
+if "$PLANTCTL" pki issue --dir "$STATE/pki" --name rogue --dns localhost >"$OUT/rogue.log" 2>&1; then
+  fail "pki issue gave a user certificate a host name"
+fi
+grep -q "a user certificate is a client's only" "$OUT/rogue.log" || fail "rogue: $(cat "$OUT/rogue.log")"
+[ ! -e "$STATE/pki/rogue.crt" ] || fail "pki issue wrote rogue.crt"
 "$SOURCE_DIR/deploy/local/up" >"$OUT/up2.log" 2>&1 || {
   status=$?
   cat "$OUT/up2.log" >&2
