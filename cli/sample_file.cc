@@ -194,8 +194,8 @@ absl::StatusOr<std::vector<std::string>> SplitCsvLine(absl::string_view line) {
   if (absl::StartsWith(line, "\xFF\xFE") || absl::StartsWith(line, "\xFE\xFF") ||
       line.find('\0') != absl::string_view::npos) {
     return absl::InvalidArgumentError(
-        "UTF-16 text (a byte order mark FF FE or FE FF, or zero bytes): save the file as "
-        "UTF-8");
+        "UTF-16 or UTF-32 text (a byte order mark FF FE or FE FF, or zero bytes): save the "
+        "file as UTF-8");
   }
   // Every value goes into a protobuf string, which must be UTF-8: the server refused the
   // whole batch for one such row (outside testing), and a --dry-run had passed it.
