@@ -48,10 +48,11 @@ absl::StatusOr<StreamCursor> StreamCursor::Parse(absl::string_view text, absl::s
   if (!StreamId::Parse(id_text, &cursor.id) || cursor.id.ToString() != id_text) {
     return InvalidField(std::string(field),
                         absl::StrCat(QuoteForMessage(std::string_view(text.data(), text.size())),
-                                     " is not a watch cursor: expected the cursor of an event or "
-                                     "of a List response (<generation>.<ms>-<seq>), <ms>-<seq> "
-                                     "(decimal, no leading zeros), "
-                                     "\"0\" (the oldest retained event) or empty (from now on)"));
+                                     " is not a watch cursor: expected a cursor this stream "
+                                     "handed out (<generation>.<ms>-<seq>: an event's, or a List "
+                                     "response's watch_cursor), <ms>-<seq> (decimal, no leading "
+                                     "zeros), \"0\" (the oldest retained event) or empty (where "
+                                     "the method says a stream without a cursor starts)"));
   }
   cursor.kind = Kind::kAfter;
   return cursor;
