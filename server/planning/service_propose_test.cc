@@ -848,6 +848,11 @@ TEST_F(ProposePlanTest, BadInputNamesTheFieldAndWritesNothing) {
   ASSERT_EQ(blanks.size(), 1u);
   EXPECT_EQ(blanks[0].field, "demand[1].product_id");
   EXPECT_EQ(blanks[0].description, "required");
+  blank.mutable_demand(1)->set_product_id("\u00A0");  // a no-break space says nothing either
+  const std::vector<sdk::FieldViolationView> spaces =
+      sdk::FieldViolations(sdk::FromGrpcStatus(Propose(blank, &blank_answer)));
+  ASSERT_EQ(spaces.size(), 1u);
+  EXPECT_EQ(spaces[0].description, "required: only white space or invisible characters given");
   v1::ProposePlanRequest limit = ThreeShifts({{"GRANOLA-500G", 10}});
   limit.set_time_limit_seconds(11);
   EXPECT_THAT(refused(limit), ElementsAre("time_limit_seconds"));
