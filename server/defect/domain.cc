@@ -587,7 +587,7 @@ absl::Status ValidateCrew(const Crew& crew) {
   return v.ToStatus();
 }
 
-absl::Status ValidateMechanic(const Mechanic& mechanic) {
+absl::Status ValidateMechanic(const Mechanic& mechanic, std::string_view trust_domain) {
   Violations v;
   CheckRequired(v, "mechanic.id", mechanic.id);
   CheckRequired(v, "mechanic.display_name", mechanic.display_name);
@@ -599,6 +599,11 @@ absl::Status ValidateMechanic(const Mechanic& mechanic) {
     if (absl::StatusOr<runtime::SpiffeId> id = runtime::ParseCallerIdentity(mechanic.identity);
         !id.ok()) {
       v.Add("mechanic.identity", std::string(id.status().message()));
+    } else if (!trust_domain.empty() && id->trust_domain != trust_domain) {
+      // Outside testing: spiffe://evil.local/... was stored, an identity this server never
+      // authenticates.
+      v.Add("mechanic.identity", absl::StrCat("not in the trust domain ", std::string(trust_domain),
+                                              ", the only one this server authenticates"));
     }
   }
   return v.ToStatus();

@@ -363,7 +363,10 @@ inline constexpr size_t kPhotoSignatureBytes = 12;
 bool IsPlantCode(absl::string_view code);
 absl::Status ValidateRepairPlace(const RepairPlace& place);  // paths "repair_place."
 absl::Status ValidateCrew(const Crew& crew);                 // paths "crew."
-absl::Status ValidateMechanic(const Mechanic& mechanic);     // paths "mechanic."
+// A mechanic's identity must be one authentication can give: a caller identity of
+// `trust_domain` ("" = any).
+absl::Status ValidateMechanic(const Mechanic& mechanic,
+                              std::string_view trust_domain = "");  // paths "mechanic."
 
 // Read by the store in CreateMechanic's transaction.
 struct MechanicFacts {

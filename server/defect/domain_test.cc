@@ -492,6 +492,13 @@ TEST(ResourceTest, Validation) {
                 ElementsAre("mechanic.identity"))
         << unusable;
   }
+  // Another trust domain: no certificate this server accepts carries it.
+  EXPECT_THAT(FieldsOf(ValidateMechanic({"M-1", "Mike", "CREW-A", "spiffe://evil.local/user/mike"},
+                                        "plantmesh.local")),
+              ElementsAre("mechanic.identity"));
+  EXPECT_TRUE(ValidateMechanic({"M-1", "Mike", "CREW-A", "spiffe://plantmesh.local/user/mike"},
+                               "plantmesh.local")
+                  .ok());
   EXPECT_TRUE(ValidateCategory(PaintScratch()).ok());
   EXPECT_THAT(FieldsOf(ValidateCategory({"", "", Severity::kUnspecified})),
               UnorderedElementsAreArray(std::set<std::string>{"category.code", "category.title",

@@ -537,7 +537,7 @@ absl::Status DefectServiceImpl::HandleCreateMechanic(runtime::CallContext& call,
                                                      const v1::CreateMechanicRequest& request,
                                                      v1::CreateMechanicResponse* response) {
   Mechanic mechanic = FromProto(request.mechanic());
-  PM_RETURN_IF_ERROR(ValidateMechanic(mechanic));
+  PM_RETURN_IF_ERROR(ValidateMechanic(mechanic, deps_.config->trust_domain));
   auto fill = [](const Mechanic& created, v1::CreateMechanicResponse* out) {
     ToProto(created, out->mutable_mechanic());
   };
