@@ -145,9 +145,12 @@ std::string UnknownCommandMessage(CLI::App& root, const std::vector<std::string>
     }
     std::vector<CLI::App*> subcommands = app->get_subcommands([](CLI::App*) { return true; });
     if (subcommands.empty()) {
-      // A positional value of a method that takes some, not a command.
+      // A positional value of a command that takes some (a file), not a command; the flags
+      // after it are still checked (outside testing: `telemetry ingest f.csv --import_id x`
+      // got CLI11's bare "not expected: x --import_id", no suggestion).
       if (!app->get_options([](const CLI::Option* o) { return o->get_positional(); }).empty()) {
-        return "";
+        last_flag = nullptr;
+        continue;
       }
       return StrayValue(path, token, last_flag, last_flag_name, last_flag_value);
     }

@@ -834,6 +834,21 @@ TEST_F(CommandsTest, UnknownServiceOrMethodNamesTheClosestCommand) {
   EXPECT_EQ(UnknownCommandMessage(app_, {"defect", "get-defect", "--id", "-3"}), "");
 }
 
+// Outside testing: the commands that take a file (telemetry ingest, planning import-demand)
+// answered a mistyped flag after the file with CLI11's bare "The following arguments were
+// not expected: x --import_id", where every other command suggests the flag.
+TEST(SuggestionsTest, AFlagAfterAFileIsCheckedToo) {
+  CLI::App app{"plantctl"};
+  CLI::App* ingest = app.add_subcommand("telemetry")->add_subcommand("ingest");
+  std::string file, import_id;
+  ingest->add_option("file", file);
+  ingest->add_option("--import-id", import_id);
+  EXPECT_EQ(UnknownCommandMessage(app, {"telemetry", "ingest", "f.csv", "--import_id", "x"}),
+            "plantctl: unknown flag \"--import_id\" for \"plantctl telemetry ingest\"; did you "
+            "mean \"--import-id\"?\nRun 'plantctl telemetry ingest --help' for its flags.\n");
+  EXPECT_EQ(UnknownCommandMessage(app, {"telemetry", "ingest", "f.csv", "--import-id", "x"}), "");
+}
+
 TEST_F(CommandsTest, RerunHintNamesTheRequestIdFlagOfMutatingCallsThatMaySucceedOnARerun) {
   auto create =
       Build({"defect", "create-defect", "--defect.vin", "V1", "--defect.model", "M",
