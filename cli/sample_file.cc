@@ -20,6 +20,7 @@
 #include "cli/json_input_check.h"
 #include "cli/rfc3339.h"
 #include "google/protobuf/util/json_util.h"
+#include "nlohmann/json.hpp"
 #include "plantmesh/common/utf8.h"
 
 namespace plantmesh::cli {
@@ -373,9 +374,24 @@ absl::Status SampleReader::ParseCsvRow(absl::string_view line, tv1::Sample* samp
 }
 
 absl::Status SampleReader::ParseJsonLine(absl::string_view line, tv1::Sample* sample) {
+  // Outside testing: a JSON array was read as a broken first line, and the `units` that
+  // `telemetry tail -o json` writes beside each sample were refused (CSV's are ignored).
+  if (absl::StartsWith(absl::StripLeadingAsciiWhitespace(line), "[")) {
+    return absl::InvalidArgumentError(
+        "a JSON array: ingest reads JSON lines, one telemetry.v1.Sample object per line (jq "
+        "-c '.[]' FILE writes them)");
+  }
   if (absl::Status numbers = CheckJsonInput(line, sample->GetDescriptor()); !numbers.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("not a telemetry.v1.Sample in JSON: ", numbers.message()));
+  }
+  std::string without_units;
+  if (absl::StrContains(line, "\"units\"")) {
+    nlohmann::json object = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (object.is_object() && object.erase("units") > 0) {
+      without_units = object.dump();
+      line = without_units;
+    }
   }
   google::protobuf::util::JsonParseOptions options;
   options.ignore_unknown_fields = false;

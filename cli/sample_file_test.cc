@@ -55,7 +55,8 @@ TEST(SplitCsvLine, UTF16IsNamedBeforeTheLineEnds) {
   using std::string_literals::operator""s;
   const std::string first = "\xFF\xFEp\0r\0o\0d\0\r\0"s;  // "prod" and CR, UTF-16LE
   EXPECT_THAT(SplitCsvLine(first).status().message(), HasSubstr("UTF-16 or UTF-32 text"));
-  EXPECT_THAT(SplitCsvLine("\0p\0r\0o\0d\0\r"s).status().message(), HasSubstr("UTF-16 or UTF-32 text"));
+  EXPECT_THAT(SplitCsvLine("\0p\0r\0o\0d\0\r"s).status().message(),
+              HasSubstr("UTF-16 or UTF-32 text"));
   EXPECT_THAT(SplitCsvLine("\xFE\xFF\0p"s).status().message(), HasSubstr("UTF-16 or UTF-32 text"));
   EXPECT_THAT(SplitCsvLine("a\xFF\rb").status().message(), HasSubstr("not valid UTF-8"));
   EXPECT_THAT(SplitCsvLine("a\rb").status().message(), HasSubstr("CR alone"));
@@ -270,6 +271,19 @@ TEST(SampleReader, JsonLines) {
                 HasSubstr(absl::StrCat("time: \"", lax, "\" is not an RFC 3339 time")))
         << lax;
   }
+  // Outside testing: `telemetry tail -o json` lines (with the item's units) were refused,
+  // and a JSON array was read as a broken first line.
+  absl::StatusOr<std::vector<tv1::Sample>> tailed = ReadAll(
+      "{\"machineId\":\"cnc07\",\"dataItemId\":\"Xload\",\"time\":\"2024-05-01T10:00:00Z\","
+      "\"number\":12.5,\"units\":\"PERCENT\"}\n",
+      SampleFileFormat::kJsonLines);
+  ASSERT_TRUE(tailed.ok()) << tailed.status();
+  EXPECT_EQ((*tailed)[0].number(), 12.5);
+  EXPECT_THAT(ErrorOf("[{\"machineId\":\"cnc07\"}]\n", SampleFileFormat::kJsonLines),
+              HasSubstr("samples.csv:1: a JSON array: ingest reads JSON lines"));
+  EXPECT_THAT(
+      ErrorOf("{\"machineId\":\"cnc07\",\"unit\":\"PERCENT\"}\n", SampleFileFormat::kJsonLines),
+      HasSubstr("not a telemetry.v1.Sample in JSON"));  // a typo is still refused
 }
 
 TEST(SampleFileFormat, ByNameExtensionAndContent) {

@@ -333,9 +333,10 @@ int TelemetryTailCommand::Run(const ConnectionSettings& settings, const std::str
           std::cout << TailJsonLine(sample, units) << "\n";
           break;
         case OutputFormat::kCsv:
-          if (!csv_header) std::cout << kTailCsvHeader << "\n";
+          // CRLF rows, as every -o csv (outside testing: the tail's alone were LF).
+          if (!csv_header) std::cout << kTailCsvHeader << "\r\n";
           csv_header = true;
-          std::cout << TailCsvRow(sample, units) << "\n";
+          std::cout << TailCsvRow(sample, units) << "\r\n";
           break;
         case OutputFormat::kTable:
         case OutputFormat::kWide:
