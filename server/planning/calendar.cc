@@ -191,6 +191,15 @@ std::optional<ShiftInstance> LineCalendar::Instance(absl::CivilDay date,
     const absl::Time end = Min(start + absl::Minutes(b.duration_minutes), shift.end);
     if (start < end) shift.breaks.push_back({start, end});
   }
+  // Nor is one whose breaks take all the time the clocks leave it (re-test: 01:00-03:00
+  // with a break at 01:00 was listed and plannable on the night the clocks go forward,
+  // with no time to produce in). The breaks are in order; they may touch after a jump.
+  absl::Time covered = shift.start;
+  for (const Interval& b : shift.breaks) {
+    if (b.start > covered) break;
+    covered = std::max(covered, b.end);
+  }
+  if (covered >= shift.end) return std::nullopt;
   return shift;
 }
 

@@ -139,6 +139,16 @@ TEST(CalendarTest, AShiftTheClocksSkipIsNotWorked) {
   EXPECT_THAT(Ids(around),
               ElementsAre("2011-12-29/B", "2011-12-29/N", "2011-12-30/N", "2011-12-31/A"));
   for (const ShiftInstance& shift : around) EXPECT_LT(shift.start, shift.end) << shift.id;
+
+  // Re-test: a shift the clocks leave only its break is not worked either.
+  ShiftPattern q;  // 01:00-03:00 (1 h on 2027-03-28), a break at 01:00 of 60 minutes
+  q.id = "SHORT";
+  q.shifts = {Shift("Z", 1, 3, /*break_h=*/1, /*break_min=*/60)};
+  LineCalendar short_calendar(Berlin(), q, {}, {});
+  EXPECT_FALSE(short_calendar.ShiftById("2027-03-28/Z").has_value());
+  ASSERT_TRUE(short_calendar.ShiftById("2027-03-27/Z").has_value());
+  EXPECT_EQ(short_calendar.PlannedTimeOf(*short_calendar.ShiftById("2027-03-27/Z")),
+            absl::Hours(1));
 }
 
 // Outside testing: at 1900-01-01T00:00Z a night shift dated 1899-12-31 was answered, an
