@@ -249,6 +249,17 @@ TEST_F(CommandsTest, RepeatedEnumsTimestampsAndNumbers) {
   EXPECT_EQ(typed.page_size(), 50);
 }
 
+// Outside testing: `"type":"LOAD"` in a --*-json flag was refused naming no valid value.
+TEST_F(CommandsTest, AnUnknownEnumNameInJsonListsTheValues) {
+  absl::Status status;
+  EXPECT_EQ(Build({"defect", "update-defect", "--request-json",
+                   R"({"defect":{"id":"9","severity":"HIGH"}})"},
+                  &status),
+            nullptr);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(status.message(), HasSubstr("; one of: SEVERITY_"));
+}
+
 TEST_F(CommandsTest, FieldMaskJsonAndRequestJson) {
   auto request =
       Build({"defect", "update-defect", "--request-json",

@@ -3,6 +3,9 @@
 #include <cmath>
 #include <limits>
 #include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
@@ -172,6 +175,24 @@ Message* MutableParent(const FlagSpec& flag, Message* root) {
   return message;
 }
 
+// For protobuf's "invalid value "X" for type type.googleapis.com/<enum>": the enum's
+// values, "; one of: A, B" (outside testing: `"type":"LOAD"` was refused listing none).
+std::string EnumValuesHint(const std::string& parse_error,
+                           const google::protobuf::Descriptor& message) {
+  constexpr std::string_view kTypePrefix = "for type type.googleapis.com/";
+  const size_t at = parse_error.find(kTypePrefix);
+  if (at == std::string::npos) return "";
+  std::string name = parse_error.substr(at + kTypePrefix.size());
+  name = name.substr(0, name.find_first_of(" ;,)\n"));
+  const google::protobuf::EnumDescriptor* type = message.file()->pool()->FindEnumTypeByName(name);
+  if (type == nullptr) return "";
+  std::vector<std::string> values;
+  for (int i = 0; i < type->value_count(); ++i) {
+    if (type->value(i)->number() != 0) values.push_back(type->value(i)->name());
+  }
+  return absl::StrCat("; one of: ", absl::StrJoin(values, ", "));
+}
+
 }  // namespace
 
 absl::Status SetScalarFromText(const FieldDescriptor* field, absl::string_view text,
@@ -189,8 +210,9 @@ absl::Status MergeJson(absl::string_view json, Message* message) {
   auto status =
       google::protobuf::util::JsonStringToMessage(std::string(json), parsed.get(), options);
   if (!status.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("JSON for ", message->GetDescriptor()->name(),
-                                                   ": ", status.message().ToString()));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "JSON for ", message->GetDescriptor()->name(), ": ", status.message().ToString(),
+        EnumValuesHint(status.message().ToString(), *message->GetDescriptor())));
   }
   message->MergeFrom(*parsed);
   return absl::OkStatus();
