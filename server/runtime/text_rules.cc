@@ -104,6 +104,11 @@ std::optional<std::string> TextViolation(std::string_view value, const TextRule&
     at += d.length;
   }
   if (rule.kind == TextKind::kCode) {
+    // Only white space says nothing, as everywhere (re-test: " " was "not a code" in some
+    // fields and "required: only white space ..." in others).
+    if (!value.empty()) {
+      if (std::optional<std::string> missing = MissingTextViolation(value)) return missing;
+    }
     if (!value.empty() && !IsCode(value)) {
       return absl::StrCat(QuoteForMessage(value), " is not a code: ", kCodePattern);
     }
