@@ -609,7 +609,13 @@ absl::Status ValidateMechanic(const Mechanic& mechanic, std::string_view trust_d
   return v.ToStatus();
 }
 
-absl::Status CheckMechanicCrew(const Mechanic& mechanic, const MechanicFacts& facts) {
+absl::Status CheckMechanicFacts(const Mechanic& mechanic, const MechanicFacts& facts) {
+  if (!facts.identity_holder.empty() && facts.identity_holder != mechanic.id) {
+    return runtime::WithErrorInfo(absl::AlreadyExistsError(absl::StrCat(
+                                      "mechanic.identity: ", mechanic.identity, " is mechanic ",
+                                      facts.identity_holder, "'s: one identity is one mechanic")),
+                                  "IDENTITY_TAKEN", {{"mechanic_id", facts.identity_holder}});
+  }
   if (facts.crew_exists) return absl::OkStatus();
   return runtime::InvalidField(
       "mechanic.crew_id",

@@ -372,9 +372,15 @@ absl::Status ValidateMechanic(const Mechanic& mechanic,
 struct MechanicFacts {
   // The crew named by Mechanic::crew_id exists (read with its row share-locked).
   bool crew_exists = false;
+  // The mechanic that already has Mechanic::identity ("" none, or no identity given);
+  // read with creates of the same identity serialised.
+  std::string identity_holder;
 };
-// INVALID_ARGUMENT naming mechanic.crew_id when `facts` say the crew does not exist.
-absl::Status CheckMechanicCrew(const Mechanic& mechanic, const MechanicFacts& facts);
+// INVALID_ARGUMENT naming mechanic.crew_id when `facts` say the crew does not exist;
+// ALREADY_EXISTS (ErrorInfo IDENTITY_TAKEN, metadata mechanic_id) when another mechanic
+// has the identity: one certificate would be two mechanics, and the assigned-mechanic
+// check could not tell them apart (outside testing).
+absl::Status CheckMechanicFacts(const Mechanic& mechanic, const MechanicFacts& facts);
 absl::Status ValidateCategory(const DefectCategory& category);  // paths "category."
 
 // ---- history ----

@@ -218,6 +218,12 @@ struct Sql {
       registry.Add("mechanic_insert",
                    "INSERT INTO defect.mechanics (id, display_name, crew_id, identity, request_id) "
                    "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING RETURNING id");
+  const runtime::PgStatement mechanic_identity_lock = registry.Add(
+      "mechanic_identity_lock",
+      "SELECT pg_advisory_xact_lock(hashtext('defect.mechanics.identity'), hashtext($1))");
+  const runtime::PgStatement mechanic_by_identity =
+      registry.Add("mechanic_by_identity",
+                   "SELECT id FROM defect.mechanics WHERE identity = $1 ORDER BY id LIMIT 1");
   const runtime::PgStatement mechanic_find =
       registry.Add("mechanic_find",
                    "SELECT id, display_name, crew_id, identity, request_id FROM defect.mechanics "
@@ -987,6 +993,13 @@ absl::StatusOr<Replayable<Mechanic>> PgDefectStore::CreateMechanic(
       [&](pqxx::transaction_base& tx) -> absl::Status {
         MechanicFacts facts;
         facts.crew_exists = !tx.exec_prepared(Statements().crew_lock, mechanic.crew_id).empty();
+        if (!mechanic.identity.empty()) {
+          // Creates of one identity one at a time, so two cannot both find it free.
+          tx.exec_prepared(Statements().mechanic_identity_lock, mechanic.identity);
+          pqxx::result holder =
+              tx.exec_prepared(Statements().mechanic_by_identity, mechanic.identity);
+          if (!holder.empty()) facts.identity_holder = holder[0][0].as<std::string>();
+        }
         PM_RETURN_IF_ERROR(rule(facts));
         if (tx.exec_prepared(Statements().mechanic_insert, mechanic.id, mechanic.display_name,
                              mechanic.crew_id, mechanic.identity, context.request.request_id)

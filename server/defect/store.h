@@ -148,13 +148,13 @@ class DefectStore {
   virtual absl::StatusOr<Replayable<Mechanic>> CreateMechanic(
       const Mechanic& mechanic, const ChangeContext& context,
       const ResponseEncoder<Mechanic>& encode, const MechanicRule& rule) = 0;
-  // With the domain's rule, CheckMechanicCrew: INVALID_ARGUMENT (mechanic.crew_id) when
-  // the crew does not exist.
+  // With the domain's rule, CheckMechanicFacts: INVALID_ARGUMENT (mechanic.crew_id) when
+  // the crew does not exist, ALREADY_EXISTS when another mechanic has the identity.
   absl::StatusOr<Replayable<Mechanic>> CreateMechanic(const Mechanic& mechanic,
                                                       const ChangeContext& context,
                                                       const ResponseEncoder<Mechanic>& encode) {
     return CreateMechanic(mechanic, context, encode, [&mechanic](const MechanicFacts& facts) {
-      return CheckMechanicCrew(mechanic, facts);
+      return CheckMechanicFacts(mechanic, facts);
     });
   }
   virtual absl::StatusOr<std::vector<Mechanic>> ListMechanics(const std::string& crew_id) = 0;

@@ -552,7 +552,14 @@ absl::StatusOr<Replayable<Mechanic>> FakeDefectStore::CreateMechanic(
     const MechanicRule& rule) {
   return CreateResource<Mechanic>(
       context, encode, mechanic, absl::StrCat("mechanics/", mechanic.id), [&]() -> absl::Status {
-        PM_RETURN_IF_ERROR(rule(MechanicFacts{crews_.count(mechanic.crew_id) > 0}));
+        MechanicFacts facts;
+        facts.crew_exists = crews_.count(mechanic.crew_id) > 0;
+        for (const auto& [id, other] : mechanics_) {
+          if (!mechanic.identity.empty() && other.identity == mechanic.identity) {
+            facts.identity_holder = id;
+          }
+        }
+        PM_RETURN_IF_ERROR(rule(facts));
         if (!mechanics_.emplace(mechanic.id, mechanic).second) {
           return TakenBy("mechanic", mechanic.id);
         }

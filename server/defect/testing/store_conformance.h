@@ -1206,6 +1206,20 @@ TYPED_TEST_P(DefectStoreConformanceTest, ResourcesAreIdempotentAndClashesRefused
                              .status();
   EXPECT_EQ(no_crew.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(runtime::FieldViolationsOf(no_crew)[0].field, "mechanic.crew_id");
+  // Outside testing: a second mechanic with mike's identity was stored, one certificate
+  // for two mechanics. An identity is one mechanic's; an empty one is no one's.
+  absl::Status identity_taken =
+      store
+          ->CreateMechanic({"M-3", "Ann again", "CREW-A", "spiffe://p/user/m1"},
+                           Ctx("ops", "CreateMechanic", "m11"), nullptr)
+          .status();
+  EXPECT_EQ(identity_taken.code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(runtime::ErrorInfoOf(identity_taken).reason, "IDENTITY_TAKEN");
+  EXPECT_EQ(runtime::ErrorInfoOf(identity_taken).metadata["mechanic_id"], "M-1");
+  EXPECT_TRUE(store
+                  ->CreateMechanic({"M-4", "Dan", "CREW-A", ""},
+                                   Ctx("ops", "CreateMechanic", "m12"), nullptr)
+                  .ok());
   // An unknown crew is checked before a taken id.
   EXPECT_EQ(store
                 ->CreateMechanic({"M-1", "Ann", "CREW-Z", ""}, Ctx("ops", "CreateMechanic", "m10"),
