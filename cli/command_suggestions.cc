@@ -94,7 +94,10 @@ std::vector<std::string> ClosestNames(absl::string_view word,
                                       const std::vector<std::string>& candidates) {
   const std::string wanted = Normalized(word);
   if (wanted.empty()) return {};
-  const size_t limit = std::max<size_t>(2, wanted.size() / 3);
+  // A word of one or two letters is mostly edits away from anything (re-test: `-x` was
+  // told "did you mean --ca?"): fewer edits for it.
+  const size_t limit =
+      wanted.size() < 3 ? wanted.size() - 1 : std::max<size_t>(2, wanted.size() / 3);
   std::vector<std::pair<size_t, std::string>> scored;  // (rank, name)
   for (const std::string& candidate : candidates) {
     const std::string name = Normalized(candidate);

@@ -798,6 +798,8 @@ TEST(SuggestionsTest, EditDistanceAndClosestNames) {
   EXPECT_THAT(ClosestNames("CreateDefect", methods), ::testing::ElementsAre("create-defect"));
   EXPECT_THAT(ClosestNames("list", methods), ::testing::ElementsAre("list-defects", "list-crews"));
   EXPECT_TRUE(ClosestNames("nosuch", methods).empty());
+  EXPECT_TRUE(ClosestNames("x", {"ca", "id"}).empty());  // re-test: `-x` suggested --ca
+  EXPECT_THAT(ClosestNames("iid", {"ca", "id"}), ::testing::ElementsAre("id"));
 }
 
 TEST_F(CommandsTest, UnknownServiceOrMethodNamesTheClosestCommand) {
