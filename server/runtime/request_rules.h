@@ -55,9 +55,9 @@ absl::Status CheckSerializedText(std::string_view wire, const google::protobuf::
 // CheckFieldBehavior: "machine.etag": "output only: must be empty on create"; outside
 // testing found RegisterMachine and RecordOutput dropping them unseen while the defect
 // service refused them), and one per path an update's mask names twice, by its second naming
-// ("update_mask.paths[2]": "'zone' is named twice"). Run by DecodeRequest with the text rules (CheckRequest), before
-// any handler; the services' own rules (which fields a call needs beyond that, value
-// ranges) still run in their domain.
+// ("update_mask.paths[2]": "'zone' is named twice"). Run by DecodeRequest with the text rules
+// (CheckRequest), before any handler; the services' own rules (which fields a call needs beyond
+// that, value ranges) still run in their domain.
 absl::Status CheckRequiredFields(const google::protobuf::Message& request);
 
 // Both, in one status: the text and time values' violations, then the field behaviors'

@@ -104,15 +104,11 @@ std::optional<std::string> TextViolation(std::string_view value, const TextRule&
     at += d.length;
   }
   if (rule.kind == TextKind::kCode) {
+    if (value.empty() || IsCode(value)) return std::nullopt;
     // Only white space says nothing, as everywhere (re-test: " " was "not a code" in some
     // fields and "required: only white space ..." in others).
-    if (!value.empty()) {
-      if (std::optional<std::string> missing = MissingTextViolation(value)) return missing;
-    }
-    if (!value.empty() && !IsCode(value)) {
-      return absl::StrCat(QuoteForMessage(value), " is not a code: ", kCodePattern);
-    }
-    return std::nullopt;
+    if (std::optional<std::string> missing = MissingTextViolation(value)) return missing;
+    return absl::StrCat(QuoteForMessage(value), " is not a code: ", kCodePattern);
   }
   if (rule.max_chars > 0 && chars > rule.max_chars) {
     return absl::StrCat("at most ", rule.max_chars, " characters (got ", chars, ")");

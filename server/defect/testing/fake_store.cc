@@ -556,7 +556,8 @@ absl::StatusOr<Replayable<Mechanic>> FakeDefectStore::CreateMechanic(
         facts.crew_exists = crews_.count(mechanic.crew_id) > 0;
         for (const auto& [id, other] : mechanics_) {
           if (!mechanic.identity.empty() && other.identity == mechanic.identity) {
-            facts.identity_holder = id;
+            facts.identity_holder = id;  // the first by id, as the PostgreSQL store reads it
+            break;
           }
         }
         PM_RETURN_IF_ERROR(rule(facts));
