@@ -5,7 +5,9 @@
 #include <grpcpp/security/tls_certificate_provider.h>
 #include <grpcpp/security/tls_credentials_options.h>
 #include <stdlib.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -54,6 +56,41 @@ StagedTlsFiles::Paths FilesIn(const std::string& dir) {
   return {dir + "/ca.pem", dir + "/cert.pem", dir + "/key.pem"};
 }
 
+constexpr char kStagingPrefix[] = "plantmesh-tls-";
+constexpr char kOwnerLock[] = "/owner.lock";
+
+// A staging directory holds a copy of the private key, and a server that ends without its
+// destructor (SIGKILL, a crash) leaves it behind: the next server started with the same
+// TMPDIR removes such directories (outside testing found 1,400 of them in /tmp). A
+// running server holds an flock on its directory's owner.lock, which the kernel drops
+// when the process ends however it ends; a directory whose lock can be taken is
+// abandoned. One without a lock file (an older server's, or mid-creation) stays.
+void RemoveAbandonedStagingDirectories(const std::filesystem::path& temp) {
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator(temp, error)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind(kStagingPrefix, 0) != 0) continue;
+    struct stat about {};
+    // Ours alone, and a directory itself, not a link to one (a shared /tmp).
+    if (lstat(entry.path().c_str(), &about) != 0 || !S_ISDIR(about.st_mode) ||
+        about.st_uid != geteuid()) {
+      continue;
+    }
+    const std::string lock = entry.path().string() + kOwnerLock;
+    const int fd = open(lock.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) continue;
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+      std::error_code ignored;
+      std::filesystem::remove_all(entry.path(), ignored);
+      spdlog::info(
+          "removed {}: the TLS staging directory of a server that ended without "
+          "removing it",
+          entry.path().string());
+    }
+    close(fd);
+  }
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<StagedTlsFiles>> StagedTlsFiles::Start(Paths configured,
@@ -74,13 +111,15 @@ absl::StatusOr<std::unique_ptr<StagedTlsFiles>> StagedTlsFiles::Start(Paths conf
         "no directory to stage the TLS files in: TMPDIR (or /tmp): ", no_temp.message(),
         "; set TMPDIR to a writable directory"));
   }
-  std::string pattern = (temp / "plantmesh-tls-XXXXXX").string();
+  RemoveAbandonedStagingDirectories(temp);
+  std::string pattern = (temp / absl::StrCat(kStagingPrefix, "XXXXXX")).string();
   if (mkdtemp(pattern.data()) == nullptr) {  // 0700: the key is readable by us alone
     return absl::FailedPreconditionError(absl::StrCat("cannot create the TLS staging directory ",
                                                       pattern, ": ", std::strerror(errno),
                                                       "; set TMPDIR to a writable directory"));
   }
   files->dir_ = pattern;
+  if (absl::Status locked = files->LockOwner(); !locked.ok()) return locked;
   files->staged_ = FilesIn(files->dir_ + "/current");
   absl::Status staged = files->Refresh();
   // Files switched while they were read are read again, as the background check would.
@@ -92,6 +131,17 @@ absl::StatusOr<std::unique_ptr<StagedTlsFiles>> StagedTlsFiles::Start(Paths conf
   return files;
 }
 
+absl::Status StagedTlsFiles::LockOwner() {
+  if (owner_lock_ >= 0) close(owner_lock_);
+  const std::string lock = dir_ + kOwnerLock;
+  owner_lock_ = open(lock.c_str(), O_CREAT | O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (owner_lock_ < 0 || flock(owner_lock_, LOCK_EX | LOCK_NB) != 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cannot lock ", lock, ": ", std::strerror(errno), "; set TMPDIR to a writable directory"));
+  }
+  return absl::OkStatus();
+}
+
 StagedTlsFiles::~StagedTlsFiles() {
   {
     absl::MutexLock lock(&mutex_);
@@ -99,7 +149,8 @@ StagedTlsFiles::~StagedTlsFiles() {
   }
   if (thread_.joinable()) thread_.join();
   std::error_code ignored;
-  std::filesystem::remove_all(dir_, ignored);
+  if (!dir_.empty()) std::filesystem::remove_all(dir_, ignored);
+  if (owner_lock_ >= 0) close(owner_lock_);  // after the removal: not abandoned before it
 }
 
 std::shared_ptr<grpc::ServerCredentials> StagedTlsFiles::Credentials() const {
@@ -169,6 +220,8 @@ absl::Status StagedTlsFiles::Refresh() {
   std::filesystem::remove_all(version, error);             // left by a failed attempt
   if (std::filesystem::create_directories(dir_, error)) {  // removed: made again, ours alone
     std::filesystem::permissions(dir_, std::filesystem::perms::owner_all, error);
+    if (absl::Status locked = LockOwner(); !locked.ok())
+      return absl::InternalError(locked.message());
   }
   std::filesystem::create_directory(version, error);
   if (error) {

@@ -7,6 +7,8 @@
 // network (every handshake failed) with only gRPC's "Invalid private key" in the log.
 // Each staged set is a version directory behind one symlink, `current`, switched by one
 // rename, so gRPC never reads the key of one set with the certificate of another.
+// Directories left by servers that ended without removing theirs (SIGKILL) are removed
+// by the next start.
 #pragma once
 
 #include <grpcpp/security/server_credentials.h>
@@ -57,10 +59,13 @@ class StagedTlsFiles {
  private:
   StagedTlsFiles() = default;
   void Run();
+  // Creates and flocks <dir_>/owner.lock (again, when a cleaner removed the directory).
+  absl::Status LockOwner();
 
   Paths configured_;
   Paths staged_;
   std::string dir_;
+  int owner_lock_ = -1;  // <dir_>/owner.lock, flock'ed while this server runs
   absl::Duration reload_;
   std::string staged_contents_;   // ca, cert and key as served, joined
   std::string refused_contents_;  // the same of the set last refused (and logged)

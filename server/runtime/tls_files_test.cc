@@ -1,8 +1,11 @@
 #include "server/runtime/tls_files.h"
 
+#include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstdlib>
@@ -62,6 +65,15 @@ StagedTlsFiles::Paths ServedCopy(const testing::TestPki& pki) {
   WriteFile(configured.cert, ReadFile(pki.server_cert()));
   WriteFile(configured.key, ReadFile(pki.server_key()));
   return configured;
+}
+
+// True when <dir>/owner.lock exists and a process holds its flock.
+bool OwnerLockHeld(const std::string& dir) {
+  const int fd = open((dir + "/owner.lock").c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  const bool held = flock(fd, LOCK_EX | LOCK_NB) != 0;
+  close(fd);
+  return held;
 }
 
 // Outside testing: a key replaced by another certificate's (a rotation gone wrong) took
@@ -177,6 +189,7 @@ TEST(StagedTlsFilesTest, ARemovedStagingDirectoryIsMadeAgain) {
   ASSERT_TRUE((*files)->Refresh().ok());
   EXPECT_EQ(ReadFile(staged.key), ReadFile(configured.key));
   EXPECT_EQ(std::filesystem::status(dir).permissions(), std::filesystem::perms::owner_all);
+  EXPECT_TRUE(OwnerLockHeld(dir.string()));  // removed with the rest: made and held again
   // Another server's pair (a client's is refused: no serverAuth).
   absl::StatusOr<pki::IssuedCertificate> other = IssueServerCertificate(
       **pki, (*pki)->dir() + "/other", absl::Now() - absl::Hours(1), absl::Hours(24));
@@ -186,6 +199,49 @@ TEST(StagedTlsFilesTest, ARemovedStagingDirectoryIsMadeAgain) {
   ASSERT_TRUE((*files)->Refresh().ok());
   EXPECT_EQ(ReadFile(staged.cert), ReadFile(other->cert_file));
   EXPECT_FALSE((*files)->refused());
+}
+
+// Outside testing: 1,400 staging directories, each with a copy of a server's private key,
+// were left in /tmp by servers ended with SIGKILL. The next start removes those whose
+// owner is gone, and leaves a running server's and any it cannot judge.
+TEST(StagedTlsFilesTest, AbandonedStagingDirectoriesAreRemovedAtStart) {
+  absl::StatusOr<std::unique_ptr<testing::TestPki>> pki = testing::TestPki::Create();
+  ASSERT_TRUE(pki.ok()) << pki.status();
+  const StagedTlsFiles::Paths configured = ServedCopy(**pki);
+  const std::string tmpdir = (*pki)->dir() + "/tmp";
+  const std::string abandoned = tmpdir + "/plantmesh-tls-killed";
+  const std::string running = tmpdir + "/plantmesh-tls-running";
+  const std::string unjudged = tmpdir + "/plantmesh-tls-nolock";
+  for (const std::string& dir : {abandoned, running, unjudged}) {
+    std::filesystem::create_directories(dir + "/v1");
+    WriteFile(dir + "/v1/key.pem", "a key");
+  }
+  WriteFile(abandoned + "/owner.lock", "");
+  WriteFile(running + "/owner.lock", "");
+  const int held = open((running + "/owner.lock").c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(held, 0);
+  ASSERT_EQ(flock(held, LOCK_EX | LOCK_NB), 0);
+
+  const char* before = std::getenv("TMPDIR");
+  const std::string kept = before != nullptr ? before : "";
+  setenv("TMPDIR", tmpdir.c_str(), 1);
+  absl::StatusOr<std::unique_ptr<StagedTlsFiles>> files =
+      StagedTlsFiles::Start(configured, absl::Hours(1));
+  if (before != nullptr) {
+    setenv("TMPDIR", kept.c_str(), 1);
+  } else {
+    unsetenv("TMPDIR");
+  }
+  ASSERT_TRUE(files.ok()) << files.status();
+  EXPECT_FALSE(std::filesystem::exists(abandoned));
+  EXPECT_TRUE(std::filesystem::exists(running + "/v1/key.pem"));
+  EXPECT_TRUE(std::filesystem::exists(unjudged + "/v1/key.pem"));
+  close(held);
+  const std::string own =
+      std::filesystem::path((*files)->staged().key).parent_path().parent_path().string();
+  EXPECT_TRUE(OwnerLockHeld(own));
+  files->reset();
+  EXPECT_FALSE(std::filesystem::exists(own));
 }
 
 // Outside testing: a TMPDIR that did not exist threw out of the server's start (abort),
