@@ -46,8 +46,9 @@ absl::Status DemandReader::ReadHeader(const std::string& text) {
                   : name == "quantity" ? &quantity_column_
                                        : nullptr;
     if (column == nullptr) {
-      return LineError("", absl::StrCat("unknown column ", QuoteInput(name),
-                                        ": the header is product_id,date,quantity"));
+      return LineError(
+          "", absl::StrCat("unknown column ", QuoteInput(name),
+                           ": the header is product_id,date,quantity", SeparatorHint(text)));
     }
     if (*column >= 0) return LineError("", absl::StrCat("column ", name, " given twice"));
     *column = i;
@@ -60,6 +61,7 @@ absl::Status DemandReader::ReadHeader(const std::string& text) {
 }
 
 absl::StatusOr<bool> DemandReader::Next(::plantmesh::planning::v1::DemandRecord* record) {
+  row_error_ = false;
   std::string text;
   while (std::getline(*in_, text)) {
     ++line_;
@@ -71,6 +73,8 @@ absl::StatusOr<bool> DemandReader::Next(::plantmesh::planning::v1::DemandRecord*
       if (absl::Status header = ReadHeader(text); !header.ok()) return header;
       continue;
     }
+    // Every error after the header is one line's: the next call reads the next line.
+    row_error_ = true;
     absl::StatusOr<std::vector<std::string>> fields = SplitCsvLine(text);
     if (!fields.ok()) return LineError("", std::string(fields.status().message()));
     if (fields->size() != 3) {

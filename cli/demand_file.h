@@ -36,8 +36,11 @@ class DemandReader {
   DemandReader(std::istream* in, std::string source);
 
   // The next record: true with *record filled, false at the end of the input, or
-  // INVALID_ARGUMENT "source:line: column: what is wrong" (reading may not go on).
+  // INVALID_ARGUMENT "source:line: column: what is wrong".
   absl::StatusOr<bool> Next(::plantmesh::planning::v1::DemandRecord* record);
+  // After an error: true when it was one row's (Next goes on with the next row), false
+  // when reading cannot go on (the header).
+  bool row_error() const { return row_error_; }
 
   // The line of the record Next returned last (from 1, the header counted).
   int64_t line() const { return line_; }
@@ -52,6 +55,7 @@ class DemandReader {
   int64_t line_ = 0;
   int64_t bytes_read_ = 0;
   bool header_read_ = false;
+  bool row_error_ = false;
   int product_column_ = -1, date_column_ = -1, quantity_column_ = -1;
 };
 

@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <sstream>
+#include <string>
 #include <vector>
 
 namespace plantmesh::cli {
@@ -123,6 +124,41 @@ TEST(DemandFileTest, TheHeaderIsChecked) {
             "demand.csv:1: unknown column \"unit\": the header is product_id,date,quantity");
   EXPECT_EQ(ReadAll("").status().message(),
             "demand.csv:1: no header: the first line must be product_id,date,quantity");
+}
+
+// Outside testing: a file check stopped at its first bad row. After a row's error the
+// reader goes on with the next row; after a header error it cannot. A header of
+// semicolon-separated columns is named as such.
+TEST(DemandFileTest, AfterABadRowReadingGoesOnAfterABadHeaderItCannot) {
+  std::istringstream in(
+      "product_id,date,quantity\nA,2025-01-6,1\nA,2025-01-06,x\nA,2025-01-07,2\n");
+  DemandReader reader(&in, "demand.csv");
+  v1::DemandRecord record;
+  std::vector<std::string> errors;
+  std::vector<std::string> dates;
+  while (true) {
+    absl::StatusOr<bool> next = reader.Next(&record);
+    if (!next.ok()) {
+      ASSERT_TRUE(reader.row_error()) << next.status();
+      errors.emplace_back(next.status().message());
+      continue;
+    }
+    if (!*next) break;
+    dates.push_back(record.date());
+  }
+  EXPECT_THAT(errors,
+              ::testing::ElementsAre("demand.csv:2: date: \"2025-01-6\" is not a date YYYY-MM-DD",
+                                     "demand.csv:3: quantity: \"x\" is not a decimal number"));
+  EXPECT_THAT(dates, ::testing::ElementsAre("2025-01-07"));
+
+  std::istringstream semicolons("product_id;date;quantity\nA;2025-01-06;1\n");
+  DemandReader header(&semicolons, "demand.csv");
+  absl::StatusOr<bool> next = header.Next(&record);
+  EXPECT_FALSE(next.ok());
+  EXPECT_FALSE(header.row_error());
+  EXPECT_THAT(std::string(next.status().message()),
+              ::testing::HasSubstr("columns are separated by commas, and this line has "
+                                   "semicolons"));
 }
 
 }  // namespace

@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "cli/bad_rows.h"
 #include "cli/demand_file.h"
 #include "cli/exit_codes.h"
 #include "cli/input_file.h"
@@ -172,8 +173,13 @@ int DemandImportCommand::Run(const IngestRunEnvironment& env) const {
     DemandReader checker(in, source);
     pv1::DemandRecord record;
     RepeatedDays repeats(err, source);
+    BadRows bad(&err, source);
     while (true) {
       absl::StatusOr<bool> next = checker.Next(&record);
+      if (!next.ok() && checker.row_error()) {
+        bad.Add(next.status());
+        continue;
+      }
       if (!next.ok()) {
         err << "plantctl: " << next.status().message() << "\n";
         return kExitUsage;
@@ -187,6 +193,10 @@ int DemandImportCommand::Run(const IngestRunEnvironment& env) const {
       }
     }
     repeats.Finish();
+    if (bad.count() > 0) {
+      bad.Summarize();
+      return kExitUsage;
+    }
     if (dry_run_) {
       out << total << " demand records in " << source << " are well-formed\n";
       return 0;

@@ -126,7 +126,8 @@ class JsonInputChecker final : public nlohmann::json_sax<nlohmann::json> {
         (!IsRfc3339DateTime(text) || text.find_first_of("tz") != std::string::npos)) {
       return Refuse(absl::StrCat("\"", text,
                                  "\" is not an RFC 3339 time such as 2024-05-01T10:00:00Z (T and "
-                                 "Z upper case)"));
+                                 "Z upper case)",
+                                 Rfc3339NearMiss(text)));
     }
     if (field != nullptr && IsNumeric(field)) {
       const bool floating = field->cpp_type() == FieldDescriptor::CPPTYPE_DOUBLE ||

@@ -146,7 +146,9 @@ absl::Status SetTimestamp(const FieldDescriptor* field, absl::string_view text, 
   std::string error;
   if (!IsRfc3339DateTime(text) ||
       !absl::ParseTime(absl::RFC3339_full, std::string(text), &time, &error)) {
-    return BadValue(field, text, "an RFC 3339 time such as 2026-11-21T06:00:00Z");
+    return BadValue(
+        field, text,
+        absl::StrCat("an RFC 3339 time such as 2026-11-21T06:00:00Z", Rfc3339NearMiss(text)));
   }
   Message* timestamp = parent->GetReflection()->MutableMessage(parent, field);
   const Reflection* reflection = timestamp->GetReflection();

@@ -1,6 +1,7 @@
 #include "cli/rfc3339.h"
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
 
 namespace plantmesh::cli {
 
@@ -27,6 +28,21 @@ bool IsRfc3339DateTime(absl::string_view text) {
   return zone == "Z" || zone == "z" ||
          (zone.size() == 6 && (zone[0] == '+' || zone[0] == '-') && digits(at + 1, 2) &&
           zone[3] == ':' && digits(at + 4, 2));
+}
+
+std::string Rfc3339NearMiss(absl::string_view text) {
+  std::string fixed(text);
+  std::string why;
+  if (fixed.size() > 10 && fixed[10] == ' ') {
+    fixed[10] = 'T';
+    why = ": a blank stands for its T";
+  }
+  if (IsRfc3339DateTime(fixed)) return why;
+  if (IsRfc3339DateTime(fixed + "Z")) {
+    return absl::StrCat(why.empty() ? ": it" : "; it",
+                        " has no UTC offset (add Z for UTC, or the offset such as +01:00)");
+  }
+  return "";
 }
 
 }  // namespace plantmesh::cli

@@ -37,7 +37,8 @@ absl::Status SetTime(absl::string_view text, tv1::Sample* sample) {
   if (!IsRfc3339DateTime(text) ||
       !absl::ParseTime(absl::RFC3339_full, std::string(text), &time, &error)) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "time: ", QuoteInput(text), " is not an RFC 3339 time (e.g. 2024-05-01T10:00:00Z)"));
+        "time: ", QuoteInput(text), " is not an RFC 3339 time (e.g. 2024-05-01T10:00:00Z)",
+        Rfc3339NearMiss(text)));
   }
   const absl::Duration since_epoch = time - absl::UnixEpoch();
   const int64_t seconds = absl::ToInt64Seconds(since_epoch);
@@ -187,6 +188,16 @@ absl::string_view WithoutByteOrderMark(absl::string_view first_line) {
   return first_line;
 }
 
+std::string SeparatorHint(absl::string_view header_line) {
+  if (header_line.find(',') != absl::string_view::npos) return "";
+  const char* other = header_line.find(';') != absl::string_view::npos    ? "semicolons"
+                      : header_line.find('\t') != absl::string_view::npos ? "tabs"
+                                                                          : nullptr;
+  if (other == nullptr) return "";
+  return absl::StrCat("; columns are separated by commas, and this line has ", other,
+                      " (a spreadsheet's regional list separator? export as CSV with commas)");
+}
+
 absl::StatusOr<std::vector<std::string>> SplitCsvLine(absl::string_view line) {
   // The encoding first: a line of another encoding can hold any byte, a CR too (outside
   // testing: a UTF-16 file with CRLF line ends was said to end its lines in CR alone).
@@ -277,6 +288,8 @@ absl::Status SampleReader::LineError(absl::string_view what) const {
 }
 
 absl::StatusOr<bool> SampleReader::Next(tv1::Sample* sample) {
+  // A JSON line, or a CSV row after the header, is one line: the next call reads the next.
+  row_error_ = false;
   while (std::getline(*in_, text_)) {
     ++line_;
     bytes_read_ += static_cast<int64_t>(text_.size()) + 1;
@@ -284,6 +297,7 @@ absl::StatusOr<bool> SampleReader::Next(tv1::Sample* sample) {
     if (absl::StripAsciiWhitespace(text_).empty()) continue;
     sample->Clear();
     if (format_ == SampleFileFormat::kJsonLines) {
+      row_error_ = true;  // unless ParseJsonLine finds the whole file of another shape
       if (absl::Status parsed = ParseJsonLine(text_, sample); !parsed.ok()) {
         return LineError(parsed.message());
       }
@@ -295,6 +309,7 @@ absl::StatusOr<bool> SampleReader::Next(tv1::Sample* sample) {
       continue;
     }
     if (absl::Status parsed = ParseCsvRow(text_, sample); !parsed.ok()) {
+      row_error_ = true;
       return LineError(parsed.message());
     }
     return true;
@@ -319,7 +334,8 @@ absl::Status SampleReader::ReadHeader(absl::string_view line) {
       return absl::InvalidArgumentError(absl::StrCat(
           "header: unknown column ", QuoteInput((*names)[i]),
           " (the columns are machine_id, data_item_id, time, value and optionally kind, "
-          "source_sequence, units)"));
+          "source_sequence, units)",
+          SeparatorHint(line)));
     }
     if (!columns_.emplace(name, static_cast<int>(i)).second) {
       return absl::InvalidArgumentError(
@@ -377,6 +393,7 @@ absl::Status SampleReader::ParseJsonLine(absl::string_view line, tv1::Sample* sa
   // Outside testing: a JSON array was read as a broken first line, and the `units` that
   // `telemetry tail -o json` writes beside each sample were refused (CSV's are ignored).
   if (absl::StartsWith(absl::StripLeadingAsciiWhitespace(line), "[")) {
+    row_error_ = false;
     return absl::InvalidArgumentError(
         "a JSON array: ingest reads JSON lines, one telemetry.v1.Sample object per line (jq "
         "-c '.[]' FILE writes them)");
@@ -398,6 +415,18 @@ absl::Status SampleReader::ParseJsonLine(absl::string_view line, tv1::Sample* sa
   const auto status =
       google::protobuf::util::JsonStringToMessage(std::string(line), sample, options);
   if (!status.ok()) {
+    // An object that goes on past its line: pretty-printed JSON, whose every later line
+    // would be said to be broken too (outside testing).
+    try {
+      const nlohmann::json parsed = nlohmann::json::parse(line);
+    } catch (const nlohmann::json::parse_error& error) {
+      if (error.byte > line.size()) {  // at the end of the line
+        row_error_ = false;
+        return absl::InvalidArgumentError(
+            "this object goes on past its line (pretty-printed JSON?): ingest reads JSON lines, "
+            "one telemetry.v1.Sample object per line (jq -c . FILE writes them)");
+      }
+    }
     return absl::InvalidArgumentError(
         absl::StrCat("not a telemetry.v1.Sample in JSON: ", status.message().ToString()));
   }

@@ -61,6 +61,11 @@ absl::string_view WithoutByteOrderMark(absl::string_view first_line);
 // INVALID_ARGUMENT for an unterminated quote or text after a closing quote.
 absl::StatusOr<std::vector<std::string>> SplitCsvLine(absl::string_view line);
 
+// For a header line that is one field: "; columns are separated by commas, and this
+// line has semicolons" (a spreadsheet's regional list separator) or tabs; empty when the
+// line has neither (outside testing: such a file was told of one unknown column).
+std::string SeparatorHint(absl::string_view header_line);
+
 // The value and kind columns of `sample` in a sample file, as SampleReader reads them back
 // to the same value: a number in its shortest exact decimal ("123456789.123"), a text as
 // it is, a condition "fault:SV0401:SERVO ALARM", "UNAVAILABLE"; kind number, text,
@@ -77,8 +82,11 @@ class SampleReader {
   SampleReader(std::istream* in, std::string source, SampleFileFormat format);
 
   // The next sample: true with *sample filled, false at the end of the input, or
-  // INVALID_ARGUMENT "source:line: field: what is wrong" (reading may not go on).
+  // INVALID_ARGUMENT "source:line: field: what is wrong".
   absl::StatusOr<bool> Next(::plantmesh::telemetry::v1::Sample* sample);
+  // After an error: true when it was one row's (Next goes on with the next row), false
+  // when reading cannot go on (the CSV header, a read error).
+  bool row_error() const { return row_error_; }
 
   // The line of the sample Next returned last (from 1, the header counted).
   int64_t line() const { return line_; }
@@ -97,6 +105,7 @@ class SampleReader {
   int64_t line_ = 0;
   int64_t bytes_read_ = 0;
   bool header_read_ = false;
+  bool row_error_ = false;
   std::map<std::string, int> columns_;  // CSV column name -> index
   std::string text_;                    // the current line
 };

@@ -271,6 +271,11 @@ TEST(SampleReader, JsonLines) {
                 HasSubstr(absl::StrCat("time: \"", lax, "\" is not an RFC 3339 time")))
         << lax;
   }
+  // A time without its zone is named as such, in JSON as in CSV (outside testing).
+  EXPECT_THAT(ErrorOf("{\"machineId\":\"cnc07\",\"dataItemId\":\"Xload\","
+                      "\"time\":\"2026-12-04T04:00:00\",\"number\":1}\n",
+                      SampleFileFormat::kJsonLines),
+              HasSubstr("it has no UTC offset (add Z for UTC, or the offset such as +01:00)"));
   // Outside testing: `telemetry tail -o json` lines (with the item's units) were refused,
   // and a JSON array was read as a broken first line.
   absl::StatusOr<std::vector<tv1::Sample>> tailed = ReadAll(

@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "cli/bad_rows.h"
 #include "cli/decimal_number.h"
 #include "cli/exit_codes.h"
 #include "cli/input_file.h"
@@ -386,10 +387,18 @@ int TelemetryIngestCommand::Run(const IngestRunEnvironment& env) const {
     std::error_code no_size;
     const auto file_bytes =
         from_stdin ? 0 : static_cast<int64_t>(std::filesystem::file_size(file_, no_size));
+    BadRows bad(&err, source);
     while (true) {
       checking.Checking(source, checker.bytes_read(), no_size ? 0 : file_bytes, total);
       absl::StatusOr<bool> next = checker.Next(&sample);
+      // A bad row (or one too big for a batch) is said, and the check goes on.
+      const bool row = next.ok() ? *next : checker.row_error();
       if (next.ok() && *next) next = FitsABatch(sample, source, checker.line());
+      if (!next.ok() && row) {
+        checking.Clear();
+        bad.Add(next.status());
+        continue;
+      }
       if (!next.ok()) {
         checking.Clear();
         err << "plantctl: " << next.status().message() << "\n";
@@ -400,6 +409,10 @@ int TelemetryIngestCommand::Run(const IngestRunEnvironment& env) const {
       ++total;
     }
     checking.Clear();
+    if (bad.count() > 0) {
+      bad.Summarize();
+      return kExitUsage;
+    }
     if (dry_run_) {
       out << Grouped(total) << " samples in " << source << " are well-formed ("
           << (format == SampleFileFormat::kCsv ? "CSV" : "JSON lines") << ")\n";

@@ -28,6 +28,7 @@ namespace {
 
 namespace tv1 = ::plantmesh::telemetry::v1;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 class StoringTelemetryService final : public tv1::TelemetryService::Service {
  public:
@@ -230,7 +231,56 @@ TEST_F(TelemetryIngestTest, ABadRowInAFileSendsNothing) {
                                       "cnc07,Xload,yesterday,1\n" + CsvRows(5, 5));
   EXPECT_EQ(Ingest({path}), 2);
   EXPECT_THAT(err_.str(), HasSubstr(path + ":7: time: \"yesterday\" is not an RFC 3339 time"));
+  EXPECT_THAT(err_.str(), HasSubstr("1 bad row in " + path + "; nothing was sent"));
   EXPECT_EQ(Stored(), 0u);
+}
+
+// Outside testing: the check stopped at the first bad row (a file with many took a run per
+// row), and a time without its zone was only "not RFC 3339".
+TEST_F(TelemetryIngestTest, AFileCheckSaysEveryBadRowUpToTwentyThenCountsThem) {
+  std::string rows = "machine_id,data_item_id,time,value\n" + CsvRows(2);
+  rows += "cnc07,Xload,2024-05-01T10:00:00,1\n";                     // line 4: no zone
+  rows += "cnc07,Xload,2024-05-01 10:00:00Z,1\n";                    // line 5: a blank for the T
+  for (int i = 0; i < 23; ++i) rows += "cnc07,Xload,yesterday,1\n";  // lines 6-28
+  rows += CsvRows(2, 2);
+  const std::string path = WriteFile("ingest_many_bad.csv", rows);
+  for (const bool dry_run : {true, false}) {
+    err_.str("");
+    EXPECT_EQ(Ingest(dry_run ? std::vector<std::string>{path, "--dry-run"}
+                             : std::vector<std::string>{path}),
+              2);
+    EXPECT_THAT(err_.str(), HasSubstr(path + ":4: time: \"2024-05-01T10:00:00\" is not an RFC "
+                                             "3339 time (e.g. 2024-05-01T10:00:00Z): it has no UTC "
+                                             "offset (add Z for UTC, or the offset such as "
+                                             "+01:00)\n"));
+    EXPECT_THAT(err_.str(), HasSubstr(path + ":5: time: \"2024-05-01 10:00:00Z\" is not an RFC "
+                                             "3339 time (e.g. 2024-05-01T10:00:00Z): a blank "
+                                             "stands for its T\n"));
+    EXPECT_THAT(err_.str(), HasSubstr(path + ":23: time: \"yesterday\""));
+    EXPECT_THAT(err_.str(), Not(HasSubstr(path + ":24:")));
+    EXPECT_THAT(err_.str(), HasSubstr("plantctl: 25 bad rows in " + path +
+                                      " (the first 20 shown above); nothing was sent\n"));
+  }
+  EXPECT_EQ(Stored(), 0u);
+}
+
+// Outside testing: a pretty-printed JSON file was said to break on every line; a file of
+// semicolon-separated columns was told of one unknown column.
+TEST_F(TelemetryIngestTest, AFileOfAnotherShapeIsNamedOnce) {
+  const std::string pretty = WriteFile(
+      "ingest_pretty.jsonl", "{\n  \"machineId\": \"cnc07\",\n  \"dataItemId\": \"Xload\"\n}\n");
+  EXPECT_EQ(Ingest({pretty, "--dry-run"}), 2);
+  EXPECT_EQ(err_.str(), "plantctl: " + pretty +
+                            ":1: this object goes on past its line (pretty-printed JSON?): ingest "
+                            "reads JSON lines, one telemetry.v1.Sample object per line (jq -c . "
+                            "FILE writes them)\n");
+  err_.str("");
+  const std::string semicolons =
+      WriteFile("ingest_semicolons.csv",
+                "machine_id;data_item_id;time;value\ncnc07;Xload;2024-05-01T10:00:00Z;1\n");
+  EXPECT_EQ(Ingest({semicolons, "--dry-run"}), 2);
+  EXPECT_THAT(err_.str(), HasSubstr("columns are separated by commas, and this line has "
+                                    "semicolons"));
 }
 
 TEST_F(TelemetryIngestTest, StdinStopsAtABadRowAfterSendingWhatCameBefore) {

@@ -1355,6 +1355,7 @@ TEST_F(PlantctlTest, ImportDemandFromCsvIsAtomicAndHarmlessTwice) {
   CliRun refused_locally = Plantctl("planner", {"planning", "import-demand", bad_row});
   EXPECT_EQ(refused_locally.exit_code, 2);
   EXPECT_THAT(refused_locally.err, HasSubstr("bad-row.csv:3: quantity"));
+  EXPECT_THAT(refused_locally.err, HasSubstr("1 bad row in " + bad_row + "; nothing was sent"));
 
   // An unknown product is the server's to find: INVALID_ARGUMENT (13) naming the file's
   // line, and the good record before it is not stored either.
