@@ -360,21 +360,39 @@ absl::Status ValidateItems(const std::vector<PlanItem>& items, absl::string_view
   return v.ToStatus();
 }
 
+namespace {
+
+// Why `product_id`, made on `lines` (its cycle times), is not made on `line_id`: empty when it
+// is, or when the plant model does not say where it is made.
+std::string NotMadeOnLine(const std::string& product_id, const std::set<std::string>& lines,
+                          const std::string& line_id, absl::string_view what) {
+  if (lines.empty() || lines.count(line_id) > 0) return "";
+  return absl::StrCat("product ", runtime::QuoteForMessage(product_id), " is made on line(s) ",
+                      absl::StrJoin(lines, ", "), " (its cycle times), not on line ",
+                      runtime::QuoteForMessage(line_id), ": ", what,
+                      " there, or give it a cycle time on this line first");
+}
+
+}  // namespace
+
 absl::Status CheckItemsMadeOnLine(const std::vector<PlanItem>& items, absl::string_view prefix,
                                   const std::string& line_id, const ProductLines& lines_of) {
   runtime::Violations v;
   for (size_t i = 0; i < items.size(); ++i) {
     auto lines = lines_of.find(items[i].product_id);
-    if (lines == lines_of.end() || lines->second.empty() || lines->second.count(line_id) > 0) {
-      continue;
-    }
-    v.Add(At(prefix, i, "product_id"),
-          absl::StrCat("product ", runtime::QuoteForMessage(items[i].product_id),
-                       " is made on line(s) ", absl::StrJoin(lines->second, ", "),
-                       " (its cycle times), not on line ", runtime::QuoteForMessage(line_id),
-                       ": plan it there, or give it a cycle time on this line first"));
+    if (lines == lines_of.end()) continue;
+    const std::string why = NotMadeOnLine(items[i].product_id, lines->second, line_id, "plan it");
+    if (!why.empty()) v.Add(At(prefix, i, "product_id"), why);
   }
   return v.ToStatus();
+}
+
+absl::Status CheckMadeOnLine(const Product& product, const std::string& line_id,
+                             const std::string& field) {
+  std::set<std::string> lines;
+  for (const LineCycleTime& c : product.cycle_times) lines.insert(c.line_id);
+  const std::string why = NotMadeOnLine(product.id, lines, line_id, "record it");
+  return why.empty() ? absl::OkStatus() : runtime::InvalidField(field, why);
 }
 
 std::vector<PlanItem> Sequenced(std::vector<PlanItem> items) {

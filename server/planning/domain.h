@@ -194,6 +194,11 @@ using ProductLines = std::map<std::string, std::set<std::string>>;
 // 347 days of an 8-hour shift, was taken and published). A product with no cycle time at
 // all is taken (a plant that does not model its rates still plans); products `lines_of`
 // does not hold are left to ValidateItems.
+// The same rule for one product's output, downtime or the like on `line_id`, naming `field`
+// (outside testing: output of a product its line has no cycle time for was stored, where
+// a plan of it was refused).
+absl::Status CheckMadeOnLine(const Product& product, const std::string& line_id,
+                             const std::string& field);
 absl::Status CheckItemsMadeOnLine(const std::vector<PlanItem>& items, absl::string_view prefix,
                                   const std::string& line_id, const ProductLines& lines_of);
 // Sorted by sequence.

@@ -619,6 +619,7 @@ absl::Status PlanningServiceImpl::HandleRecordOutput(runtime::CallContext& call,
   PM_RETURN_IF_ERROR(RequireShiftStarted(shift, deps_.now(), "output.shift_id"));
   PM_ASSIGN_OR_RETURN(std::optional<Product> product, store_->FindProduct(output.product_id));
   if (!product) return UnknownReference("output.product_id", "product", output.product_id);
+  PM_RETURN_IF_ERROR(CheckMadeOnLine(*product, output.line_id, "output.product_id"));
   const ChangeContext context = Context(call, request);
   output.shift_date = shift.date;
   output.recorded_by = call.identity;

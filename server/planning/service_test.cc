@@ -621,6 +621,27 @@ TEST_F(PlanningServiceTest, APlanHoldsProductsItsLineMakes) {
   v1::ReviseProductionPlanResponse revised;
   EXPECT_THAT(FieldsOf(stub_->ReviseProductionPlan(Ctx().get(), revise, &revised)),
               ElementsAre("items[0].product_id"));
+
+  // Output is judged by the same rule (outside testing: output of ONLY-PACK-2 on PACK-1
+  // was stored, and plan vs actual then showed it).
+  v1::RecordOutputRequest output;
+  output.set_request_id("out-wrong-line");
+  output.mutable_output()->set_line_id("PACK-1");
+  output.mutable_output()->set_shift_id("2026-03-10/A");
+  output.mutable_output()->set_product_id("ONLY-PACK-2");
+  output.mutable_output()->set_packaged(10);
+  v1::RecordOutputResponse recorded;
+  grpc::Status wrong_line = stub_->RecordOutput(Ctx().get(), output, &recorded);
+  EXPECT_THAT(FieldsOf(wrong_line), ElementsAre("output.product_id"));
+  EXPECT_THAT(wrong_line.error_message(),
+              HasSubstr("is made on line(s) PACK-2 (its cycle times), not on line 'PACK-1': "
+                        "record it there"));
+  output.mutable_output()->set_line_id("PACK-2");
+  EXPECT_TRUE(stub_->RecordOutput(Ctx().get(), output, &recorded).ok());
+  output.set_request_id("out-no-rates");
+  output.mutable_output()->set_line_id("PACK-1");
+  output.mutable_output()->set_product_id("NO-RATES");
+  EXPECT_TRUE(stub_->RecordOutput(Ctx().get(), output, &recorded).ok());
 }
 
 TEST_F(PlanningServiceTest, ActualsAreIdempotentAndComparedWithThePlan) {
