@@ -16,12 +16,18 @@
 namespace plantmesh::cli {
 namespace {
 
-// "YYYY-MM-DD" strictly, a day that exists.
-bool IsDate(absl::string_view text) {
+// "YYYY-MM-DD" in form: four, two and two digits.
+bool HasDateForm(absl::string_view text) {
   if (text.size() != 10 || text[4] != '-' || text[7] != '-') return false;
   for (size_t i : {0, 1, 2, 3, 5, 6, 8, 9}) {
     if (!absl::ascii_isdigit(static_cast<unsigned char>(text[i]))) return false;
   }
+  return true;
+}
+
+// A day that exists, for a `text` of HasDateForm within the contract's years (absl writes
+// years below 1000 with fewer digits).
+bool IsDay(absl::string_view text) {
   absl::CivilDay day;
   return absl::ParseCivilTime(text, &day) && absl::FormatCivilTime(day) == text;
 }
@@ -86,13 +92,17 @@ absl::StatusOr<bool> DemandReader::Next(::plantmesh::planning::v1::DemandRecord*
     const std::string date(absl::StripAsciiWhitespace((*fields)[date_column_]));
     const std::string quantity_text(absl::StripAsciiWhitespace((*fields)[quantity_column_]));
     if (product.empty()) return LineError("product_id", "empty");
-    if (!IsDate(date)) {
+    if (!HasDateForm(date)) {
       return LineError("date", absl::StrCat(QuoteInput(date), " is not a date YYYY-MM-DD"));
     }
-    // Fixed-width dates compare as text.
+    // Fixed-width dates compare as text (outside testing: 0001-01-01 was "not a date
+    // YYYY-MM-DD", 1899-12-31 outside the range).
     if (date < kFirstDemandDate || date > kLastDemandDate) {
       return LineError("date", absl::StrCat(QuoteInput(date), " is not within ", kFirstDemandDate,
                                             "..", kLastDemandDate));
+    }
+    if (!IsDay(date)) {
+      return LineError("date", absl::StrCat(QuoteInput(date), " is not a day of the calendar"));
     }
     const std::optional<double> quantity = ParseDecimal(quantity_text);
     if (!quantity) {

@@ -96,8 +96,11 @@ TEST(DemandFileTest, ABadRowNamesTheLineAndTheColumn) {
                 "demand.csv:3: date: \"1899-12-31\" is not within 1900-01-01..9990-12-31"},
            Case{"GRANOLA-500G,9991-01-01,1",
                 "demand.csv:3: date: \"9991-01-01\" is not within 1900-01-01..9990-12-31"},
+           // Outside testing: a year below 1000 was "not a date YYYY-MM-DD".
+           Case{"GRANOLA-500G,0001-01-01,1",
+                "demand.csv:3: date: \"0001-01-01\" is not within 1900-01-01..9990-12-31"},
            Case{"GRANOLA-500G,2025-02-30,1",
-                "demand.csv:3: date: \"2025-02-30\" is not a date YYYY-MM-DD"},
+                "demand.csv:3: date: \"2025-02-30\" is not a day of the calendar"},
            Case{"GRANOLA-500G,07.01.2025,1",
                 "demand.csv:3: date: \"07.01.2025\" is not a date YYYY-MM-DD"},
            Case{"GRANOLA-500G,2025-01-07,many",

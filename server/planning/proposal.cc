@@ -21,8 +21,12 @@ absl::Time EndOfDay(const absl::TimeZone& zone, absl::CivilDay day) {
 std::vector<absl::CivilDay> DemandDays(const absl::TimeZone& zone, absl::Time start,
                                        absl::Time cover) {
   std::vector<absl::CivilDay> days;
+  // Outside testing: a horizon at the calendar's end was said to cover 9990-12-31 to
+  // 9991-04-02, days no calendar has.
   for (absl::CivilDay day = absl::ToCivilDay(start, zone);
-       EndOfDay(zone, day) < cover && static_cast<int>(days.size()) < kMaxDemandDays; ++day) {
+       EndOfDay(zone, day) < cover && day <= kLastPlantDay &&
+       static_cast<int>(days.size()) < kMaxDemandDays;
+       ++day) {
     days.push_back(day);
   }
   return days;

@@ -68,7 +68,8 @@ struct ProposalModel {
 };
 
 // The local days from `start`'s that end before `cover` (the end of the first shift after
-// the horizon), at most kMaxDemandDays; may be empty.
+// the horizon), none after the calendar's last day (kLastPlantDay), at most kMaxDemandDays;
+// may be empty.
 inline constexpr int kMaxDemandDays = 366;
 std::vector<absl::CivilDay> DemandDays(const absl::TimeZone& zone, absl::Time start,
                                        absl::Time cover);

@@ -51,6 +51,9 @@ TEST(ProposalHorizonTest, DaysEndBeforeTheFirstShiftAfterTheHorizon) {
   // At most a year.
   EXPECT_EQ(DemandDays(zone, Local(2026, 3, 10, 6), absl::InfiniteFuture()).size(),
             static_cast<size_t>(kMaxDemandDays));
+  // None after the calendar's last day (outside testing: 9990-12-31 to 9991-04-02).
+  EXPECT_THAT(DemandDays(zone, Local(9990, 12, 30, 23), absl::InfiniteFuture()),
+              ElementsAre(absl::CivilDay(9990, 12, 30), kLastPlantDay));
 }
 
 TEST(ProposalHorizonTest, ADaysDemandIsDueInTheLastPeriodThatEndsThatDay) {

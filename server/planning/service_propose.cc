@@ -126,8 +126,10 @@ absl::StatusOr<std::map<std::pair<std::string, absl::CivilDay>, int64_t>> Reques
     }
     std::optional<absl::CivilDay> day = ParseDate(r.date());
     if (!day) v.Add(at + ".date", DateViolation(r.date()));
-    if (!std::isfinite(r.quantity()) || r.quantity() < 0 ||
-        r.quantity() > static_cast<double>(kMaxUnits)) {
+    // As ImportDemand says it (outside testing: NaN was told "must be 0-1000000000").
+    if (!std::isfinite(r.quantity())) {
+      v.Add(at + ".quantity", "must be finite");
+    } else if (r.quantity() < 0 || r.quantity() > static_cast<double>(kMaxUnits)) {
       v.Add(at + ".quantity", "must be 0-1000000000");
     } else if (day && !out.emplace(std::make_pair(r.product_id(), *day), std::llround(r.quantity()))
                            .second) {

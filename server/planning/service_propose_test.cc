@@ -839,6 +839,14 @@ TEST_F(ProposePlanTest, BadInputNamesTheFieldAndWritesNothing) {
   EXPECT_THAT(refused(demand), ElementsAre("demand[0].date", "demand[1].quantity"));
   v1::ProposePlanRequest unknown = ThreeShifts({{"OATS-1KG", 10}});
   EXPECT_THAT(refused(unknown), ElementsAre("demand[0].product_id"));
+  // NaN is said as ImportDemand says it (outside testing: "must be 0-1000000000").
+  v1::ProposePlanRequest nan = ThreeShifts({{"GRANOLA-500G", std::nan("")}});
+  v1::ProposePlanResponse nan_answer;
+  const std::vector<sdk::FieldViolationView> nans =
+      sdk::FieldViolations(sdk::FromGrpcStatus(Propose(nan, &nan_answer)));
+  ASSERT_EQ(nans.size(), 1u);
+  EXPECT_EQ(nans[0].field, "demand[0].quantity");
+  EXPECT_EQ(nans[0].description, "must be finite");
   // An empty reference is "required", as everywhere (outside testing: "unknown product ''").
   v1::ProposePlanRequest blank = ThreeShifts({{"GRANOLA-500G", 10}});
   blank.add_demand()->set_date("2026-03-02");
