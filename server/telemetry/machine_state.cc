@@ -104,7 +104,7 @@ std::vector<StateInterval> MachineStateTracker::Unsettled() const {
 }
 
 bool MachineStateTracker::Apply(const StateObservation& observation) {
-  const absl::Time t = observation.time;
+  const absl::Time t = std::max(observation.time, observation.ahead_time);
   const ObservedValue& value = observation.value;
   switch (observation.input) {
     case StateInput::kExecution:

@@ -91,6 +91,11 @@ struct StateObservation {
   StateInput input = StateInput::kExecution;
   std::string data_item_id;  // conditions are tracked per item; ignored for the others
   ObservedValue value;
+  // The source's own timestamp when `time` is the server's clock instead (a source clock
+  // running ahead); InfinitePast otherwise. Which of two values of one input is the newer
+  // is judged by the source's times: outside testing, STOPPED stamped 60 s ahead, then
+  // READY stamped 5 s ahead (older, arriving later) left the machine IDLE for good.
+  absl::Time ahead_time = absl::InfinitePast();
 };
 
 // What one EXECUTION value means: RUNNING, IDLE, STOPPED or UNAVAILABLE (rule 3 and 4).

@@ -83,7 +83,9 @@ std::map<std::string, MachineBatch> MachineBatches(const std::vector<Sample>& sa
     // Clamped after the sort, which keeps their order (re-test: clamped before it,
     // future samples took the batch's order, and [FEED_HOLD at +100 s, ACTIVE at +50 s]
     // left the machine running for good).
-    for (StateObservation& o : batch.observations) o.time = std::min(o.time, now);
+    for (StateObservation& o : batch.observations) {
+      if (o.time > now) o.ahead_time = std::exchange(o.time, now);
+    }
     batch.newest = newest[machine];
   }
   return out;

@@ -127,16 +127,54 @@ TEST(StatesTest, SamplesFromAClockAheadOfTheServersCountAsNow) {
   EXPECT_EQ(MachineStateTracker(AdvanceTracker(TrackerState{}, b, &held)).Derive(),
             MachineState::kStopped);
 
-  // The tracker stays at now: a later sample of the present is not too late.
+  // The tracker stays at now: a later sample of the present, of another input, is not
+  // too late. (One of the same input is judged by the source's stamps: one stamped before
+  // the ACTIVE's 250 s is the older, as GetLatestValues has it.)
   StateChanges changes;
   const TrackerState state = AdvanceTracker(TrackerState{}, a, &changes);
   EXPECT_EQ(state.last_time, T(100));
   MachineBatch next;
-  next.observations = {{T(150), StateInput::kExecution, "Xact", std::string("FEED_HOLD")}};
+  next.observations = {{T(150), StateInput::kAvailability, "Xavail", std::string("UNAVAILABLE")},
+                       {T(150), StateInput::kExecution, "Xact", std::string("FEED_HOLD")}};
   next.newest = T(150);
   const TrackerState after = AdvanceTracker(state, next, &changes);
   EXPECT_EQ(after.last_time, T(150));
-  EXPECT_EQ(MachineStateTracker(after).Derive(), MachineState::kStopped);
+  EXPECT_EQ(MachineStateTracker(after).Derive(), MachineState::kUnavailable);
+  EXPECT_EQ(after.execution, MachineState::kRunning);  // the ACTIVE stamped 250 s is newer
+}
+
+// Outside testing: STOPPED stamped 60 s ahead of the server's clock, then, in a later
+// batch, READY stamped 5 s ahead (older by the source's clock) left the machine IDLE for
+// good, its stop a 10 ms downtime. The newer value of an input is the newer by the
+// source's stamps; the timeline takes each change when it arrives.
+TEST(StatesTest, OfTwoValuesStampedAheadTheNewerBySourceTimeWins) {
+  const StateItems items = {{"A", {{"Xact", StateInput::kExecution}}}};
+  StateChanges changes;
+  TrackerState state = AdvanceTracker(
+      TrackerState{},
+      MachineBatches({At("A", "Xact", -100, ValueKind::kText, "ACTIVE")}, {0}, items, {}, T(0))
+          .at("A"),
+      &changes);
+  state = AdvanceTracker(
+      state,
+      MachineBatches({At("A", "Xact", 60, ValueKind::kText, "STOPPED")}, {0}, items, {}, T(1))
+          .at("A"),
+      &changes);
+  const MachineBatch late =
+      MachineBatches({At("A", "Xact", 5, ValueKind::kText, "READY")}, {0}, items, {}, T(2)).at("A");
+  ASSERT_EQ(late.observations.size(), 1u);
+  EXPECT_EQ(late.observations[0].time, T(2));
+  EXPECT_EQ(late.observations[0].ahead_time, T(5));
+  state = AdvanceTracker(state, late, &changes);
+  EXPECT_EQ(MachineStateTracker(state).Derive(), MachineState::kStopped);
+  EXPECT_THAT(OpenTimeline(state, T(70)),
+              ElementsAre(StateInterval{MachineState::kStopped, T(1), T(70)}));
+  EXPECT_THAT(changes.closed_intervals,
+              ElementsAre(StateInterval{MachineState::kRunning, T(-100), T(1)}));
+  // No downtime ended: the stop goes on.
+  for (const DowntimeEvent& e : changes.downtime_events) {
+    EXPECT_NE(e.change, DowntimeChange::kEnded) << absl::FormatTime(e.change_time);
+  }
 }
 
 TEST(StatesTest, AdvanceSettlesUpToTheNewestSampleAndPendingSaysWhatIsLeft) {
