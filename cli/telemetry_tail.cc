@@ -135,7 +135,8 @@ std::string TailCsvRow(const tv1::Sample& sample, const std::string& units) {
   return absl::StrJoin(
       {absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", TimeOf(sample), absl::UTCTimeZone()),
        CsvField(sample.machine_id()), CsvField(sample.data_item_id()), CsvField(value.value),
-       CsvField(units), value.kind},
+       CsvField(units), value.kind,
+       sample.source_sequence() == 0 ? std::string() : absl::StrCat(sample.source_sequence())},
       ",");
 }
 

@@ -40,8 +40,10 @@ std::string TailAgeText(absl::Duration age);
 std::string TailPlainLine(const telemetry::v1::Sample& sample, const std::string& units);
 // -o csv: a sample file `plantctl telemetry ingest` reads back (cli/sample_file.h): the
 // header kTailCsvHeader, then one row per change, its time with 6 fraction digits (the
-// stored precision, so rows sort as text), its value and kind as sample files write them.
-inline constexpr char kTailCsvHeader[] = "time,machine_id,data_item_id,value,units,kind";
+// stored precision, so rows sort as text), its value and kind as sample files write them,
+// its source_sequence (empty for none; outside testing: a re-ingested tail lost them).
+inline constexpr char kTailCsvHeader[] =
+    "time,machine_id,data_item_id,value,units,kind,source_sequence";
 std::string TailCsvRow(const telemetry::v1::Sample& sample, const std::string& units);
 std::string TailJsonLine(const telemetry::v1::Sample& sample, const std::string& units);
 

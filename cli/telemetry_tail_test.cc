@@ -158,12 +158,14 @@ TEST(TailLines, CsvRowsAreASampleFileIngestReadsBack) {
   samples[4].mutable_condition()->set_level(tv1::CONDITION_LEVEL_WARNING);
   samples[4].mutable_condition()->set_message("no code");
   samples[5].mutable_unavailable();
+  samples[0].set_source_sequence(18446744073709551615u);  // MTConnect's sequence, any uint64
   EXPECT_EQ(TailCsvRow(samples[0], "REVOLUTION/MINUTE"),
-            "2026-11-30T12:00:00.534923Z,CNC-07,S1speed,123456789.123,REVOLUTION/MINUTE,number");
-  EXPECT_EQ(TailCsvRow(samples[1], ""), "2026-11-30T12:00:00.500000Z,CNC-07,temp,-0.1,,number");
+            "2026-11-30T12:00:00.534923Z,CNC-07,S1speed,123456789.123,REVOLUTION/MINUTE,number,"
+            "18446744073709551615");
+  EXPECT_EQ(TailCsvRow(samples[1], ""), "2026-11-30T12:00:00.500000Z,CNC-07,temp,-0.1,,number,");
   EXPECT_EQ(TailCsvRow(samples[3], ""),
             "2026-11-30T12:00:00.000000Z,CNC-07,servo,\"fault:SV0401:SERVO, ALARM: V-READY "
-            "OFF\",,condition");
+            "OFF\",,condition,");
 
   std::string file = std::string(kTailCsvHeader) + "\n";
   for (const tv1::Sample& sample : samples) file += TailCsvRow(sample, "u") + "\n";
