@@ -154,9 +154,19 @@ absl::StatusOr<AggregatePlan> PlanAggregateQuery(absl::Time start_time, absl::Ti
   plan.bucket_count = absl::IDivDuration(plan.end - plan.start, bucket, &remainder) +
                       (remainder > absl::ZeroDuration() ? 1 : 0);
   if (plan.bucket_count > kMaxAggregateBuckets) {
+    // The buckets counted from the start's bucket, said so (outside testing: a range of
+    // exactly 10,000 s refused for 10,000 one-second buckets read as a contradiction).
+    const std::string rounded =
+        plan.start == start_time
+            ? ""
+            : absl::StrCat(
+                  " (start_time falls in the bucket that begins ",
+                  absl::FormatTime("%Y-%m-%dT%H:%M:%E*SZ", plan.start, absl::UTCTimeZone()), ")");
     return runtime::InvalidField(
-        "end_time", absl::StrCat("must be at most ", kMaxAggregateBuckets, " buckets of ",
-                                 absl::FormatDuration(bucket), " after start_time"));
+        "end_time",
+        absl::StrCat("must be at most ", kMaxAggregateBuckets, " buckets of ",
+                     absl::FormatDuration(bucket), " after start_time; this range spans ",
+                     plan.bucket_count, rounded));
   }
 
   std::vector<RollupLevel> usable;  // coarsest first

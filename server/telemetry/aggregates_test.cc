@@ -23,6 +23,7 @@ void PrintTo(const PlanSpan& s, std::ostream* os) {
 namespace {
 
 using ::testing::ElementsAre;
+using ::testing::HasSubstr;
 
 absl::Time At(const std::string& text) {
   absl::Time t;
@@ -373,12 +374,18 @@ TEST(PlanTest, Errors) {
   EXPECT_EQ(
       FieldOf(PlanAggregateQuery(t, t + absl::Hours(24 * 10001), BucketWidth::kDay, {}).status()),
       "end_time");
-  // A start rounded down counts: 10,000 seconds from 08:00:00.5 is 10,001 buckets.
-  EXPECT_EQ(FieldOf(PlanAggregateQuery(t + absl::Milliseconds(500),
-                                       t + absl::Milliseconds(500) + absl::Seconds(10000),
-                                       BucketWidth::kSecond, {})
-                        .status()),
-            "end_time");
+  // A start rounded down counts: 10,000 seconds from 08:00:00.5 is 10,001 buckets, and
+  // the refusal says so (outside testing: it read as a contradiction).
+  const absl::Status rounded =
+      PlanAggregateQuery(t + absl::Milliseconds(500),
+                         t + absl::Milliseconds(500) + absl::Seconds(10000), BucketWidth::kSecond,
+                         {})
+          .status();
+  EXPECT_EQ(FieldOf(rounded), "end_time");
+  EXPECT_THAT(std::string(rounded.message()),
+              HasSubstr("must be at most 10000 buckets of 1s after start_time; this range spans "
+                        "10001 (start_time falls in the bucket that begins "
+                        "2026-03-02T08:00:00Z)"));
 }
 
 TEST(PlanTest, RollupLevelsMustNest) {

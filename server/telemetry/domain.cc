@@ -316,6 +316,17 @@ std::optional<Rejection> PartCountProblem(const Sample& s, int index) {
   }
   return std::nullopt;
 }
+// SHDR adapters send "no data" as the text UNAVAILABLE; where a text is not taken, say
+// what to send instead (outside testing: the refusal did not).
+std::string UnavailableAsTextHint(const Sample& s) {
+  if (s.kind != ValueKind::kText ||
+      !absl::EqualsIgnoreCase(absl::StripAsciiWhitespace(s.text), "UNAVAILABLE")) {
+    return "";
+  }
+  return "; for \"no data\" send the unavailable value (Sample.unavailable, MTConnect "
+         "UNAVAILABLE), not the text";
+}
+
 }  // namespace
 
 std::optional<Rejection> JudgeSample(const Sample& s, int index, const Catalog& catalog,
@@ -361,7 +372,8 @@ std::optional<Rejection> JudgeSample(const Sample& s, int index, const Catalog& 
                       ? absl::StrCat(Field(index, "value"), ": required")
                       : absl::StrCat(Field(index, KindField(s.kind)), ": data item ",
                                      s.data_item_id, " is a ", CategoryName(item->second.category),
-                                     ", which does not take a ", KindField(s.kind)));
+                                     ", which does not take a ", KindField(s.kind),
+                                     UnavailableAsTextHint(s)));
   }
   if (s.kind == ValueKind::kCondition && (s.condition_level < 1 || s.condition_level > 3)) {
     return Reject(index, RejectReason::kWrongValueKind,

@@ -12,6 +12,7 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 const absl::Time kNow = absl::FromUnixSeconds(1700000000);  // 2023-11-14T22:13:20Z
 
@@ -82,6 +83,18 @@ TEST(JudgeSampleTest, WrongValueKind) {
   EXPECT_EQ(r->reason, RejectReason::kWrongValueKind);
   EXPECT_THAT(r->message, HasSubstr("samples[3].text"));
   EXPECT_THAT(r->message, HasSubstr("SAMPLE"));
+  EXPECT_THAT(r->message, Not(HasSubstr("unavailable value")));
+  // Outside testing: an SHDR adapter's text UNAVAILABLE on a SAMPLE was refused without
+  // saying what to send.
+  for (const char* unavailable : {"UNAVAILABLE", " unavailable "}) {
+    text.text = unavailable;
+    r = Judge(text);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->reason, RejectReason::kWrongValueKind);
+    EXPECT_THAT(r->message,
+                HasSubstr("; for \"no data\" send the unavailable value (Sample.unavailable, "
+                          "MTConnect UNAVAILABLE), not the text"));
+  }
 
   Sample none = Number("S1speed", 0);
   none.kind = ValueKind::kNone;
