@@ -215,12 +215,24 @@ double ProductCost(const Index& index, int p, const std::vector<int64_t>& produc
 // more units of a run the shift has, else a new run where it adds the least changeover
 // time (WithNewRun). Outside testing: 450 units were left unmet beside 105 free minutes
 // of a shift already making them, explained as PRIORITY.
-void FillFreedTime(const Index& index, std::vector<ShiftProposal>* shifts) {
+void FillFreedTime(const Index& index, absl::Time deadline, std::vector<ShiftProposal>* shifts) {
   const ProposalInput& in = index.input;
   auto produced = ProducedOf(index, *shifts);
-  std::vector<int> by_priority(in.products.size());
-  for (size_t p = 0; p < by_priority.size(); ++p) by_priority[p] = static_cast<int>(p);
-  std::stable_sort(by_priority.begin(), by_priority.end(),
+  // The products with demand unmet, higher priority first, with their flows (kept up to
+  // date: only they are looked at in each shift).
+  std::vector<int> unmet;
+  std::vector<internal::Flow> flows(in.products.size());
+  for (size_t p = 0; p < in.products.size(); ++p) {
+    flows[p] = internal::FlowOf(index, static_cast<int>(p), produced[p]);
+    for (int64_t u : flows[p].unmet) {
+      if (u > 0) {
+        unmet.push_back(static_cast<int>(p));
+        break;
+      }
+    }
+  }
+  if (unmet.empty()) return;
+  std::stable_sort(unmet.begin(), unmet.end(),
                    [&](int a, int b) { return in.products[a].priority > in.products[b].priority; });
   // The shifts' starts stay: a new run never becomes the last of a shift that has a next.
   const std::vector<ShiftStart> starts = StartsOf(index, *shifts);
@@ -229,16 +241,16 @@ void FillFreedTime(const Index& index, std::vector<ShiftProposal>* shifts) {
   std::stable_sort(order.begin(), order.end(),
                    [&](size_t a, size_t b) { return (*shifts)[a].period < (*shifts)[b].period; });
   for (size_t i : order) {
+    if (absl::Now() > deadline || (in.solver.stop && in.solver.stop())) return;
     ShiftProposal& s = (*shifts)[i];
     const ShiftStart& start = starts[i];
     if (s.planned_minutes <= 0) continue;
-    for (int p : by_priority) {
+    for (int p : unmet) {
       const std::string& id = in.products[p].id;
       const double cycle = CycleMinutes(in.lines[start.line], id);
-      if (cycle <= 0) continue;  // not made on this line
-      const internal::Flow flow = internal::FlowOf(index, p, produced[p]);
+      if (cycle <= 0 || FreeMinutes(s) < cycle) continue;  // not made here, or no time
       int64_t unmet_from_here = 0;  // unmet[t + 1] is of the demand due in period t
-      for (int t = s.period; t < in.period_count; ++t) unmet_from_here += flow.unmet[t + 1];
+      for (int t = s.period; t < in.period_count; ++t) unmet_from_here += flows[p].unmet[t + 1];
       if (unmet_from_here <= 0) continue;
       std::optional<ShiftProposal> candidate = WithNewRun(index, start, s, p);
       if (!candidate) candidate = s;
@@ -261,6 +273,7 @@ void FillFreedTime(const Index& index, std::vector<ShiftProposal>* shifts) {
       if (gain <= 0) continue;
       s = *std::move(candidate);
       produced[p] = std::move(more);
+      flows[p] = internal::FlowOf(index, p, produced[p]);
     }
   }
 }
@@ -329,15 +342,15 @@ Shortfall Explain(const Index& index, const std::vector<ShiftProposal>& shifts,
     for (const Run& r : s.runs) {
       if (r.product_id == out.product_id) made_here += r.quantity;
     }
-    // What a run of it takes there: a unit more of its run, or a new run with the
-    // changeovers into it and on to the next run.
-    const std::optional<ShiftProposal> with_run =
-        made_here > 0 ? std::nullopt : WithNewRun(index, starts[i], s, p);
-    // An empty shift with a next one: by the model's reservation (a run there changes what
-    // the next shift starts set up for).
-    const double changeovers_added =
-        with_run ? with_run->changeover_minutes - s.changeover_minutes : index.LongestInto(l, p);
     const double free = FreeMinutes(s);
+    // What a new run of it takes there: the changeovers into it and on to the next run
+    // (an empty shift with a next one: the model's reservation, since a run there changes
+    // what the next shift starts set up for). Worked out only where a unit would fit.
+    auto changeovers_added = [&] {
+      const std::optional<ShiftProposal> with_run = WithNewRun(index, starts[i], s, p);
+      return with_run ? with_run->changeover_minutes - s.changeover_minutes
+                      : index.LongestInto(l, p);
+    };
     std::string why;
     if (made_here >= kMaxRunUnits) {
       why = absl::StrCat("holds the most units a run holds (", kMaxRunUnits, ")");
@@ -345,13 +358,14 @@ Shortfall Explain(const Index& index, const std::vector<ShiftProposal>& shifts,
       why = absl::StrCat("holds the most runs a plan holds (", kMaxRunsPerShift, ")");
     } else if (s.load_percent >= kFullLoadPercent) {
       why = absl::StrFormat("full (load %.1f %%)", s.load_percent);
-    } else if (made_here > 0 && free < cycle) {
+    } else if (free < cycle) {
       why = absl::StrFormat("%.1f min free, less than a unit takes (%.1f min)", free, cycle);
-    } else if (made_here == 0 && free < changeovers_added + cycle) {
+    } else if (const double added = made_here == 0 ? changeovers_added() : 0;
+               made_here == 0 && free < added + cycle) {
       why = absl::StrFormat(
           "%.0f min free, less than a run of it takes there: %.0f min of changeovers (into it "
           "and on to the next run) and %.1f min a unit",
-          free, changeovers_added, cycle);
+          free, added, cycle);
     } else if (free > most_free) {
       roomiest = &s;
       most_free = free;
@@ -435,7 +449,7 @@ absl::StatusOr<Proposal> ProposePlan(const ProposalInput& input) {
       proposal.shifts.push_back(Sequence(index, solution, static_cast<int>(l), shift, &state));
     }
   }
-  FillFreedTime(index, &proposal.shifts);
+  FillFreedTime(index, begin + input.solver.time_limit, &proposal.shifts);
   proposal.solver = solution.report;
   proposal.solver.objective = ObjectiveOf(input, proposal.shifts);
   proposal.solver.best_bound = std::min(proposal.solver.best_bound, proposal.solver.objective);
