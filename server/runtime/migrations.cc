@@ -38,16 +38,40 @@ absl::Status ApplyLocked(pqxx::connection& conn, const std::string& schema,
                          const std::vector<const Migration*>& sorted) {
   const std::string table = conn.quote_name(schema) + "." + conn.quote_name(history_table);
   int applied = 0;
+  std::vector<std::pair<int, std::string>> recorded;
   try {
     pqxx::work tx(conn);
     tx.exec0("CREATE SCHEMA IF NOT EXISTS " + conn.quote_name(schema));
     tx.exec0("CREATE TABLE IF NOT EXISTS " + table +
              " (version int PRIMARY KEY, name text NOT NULL,"
              " applied_at timestamptz NOT NULL DEFAULT now())");
-    applied = tx.exec1("SELECT coalesce(max(version), 0) FROM " + table)[0].as<int>();
+    for (const auto& row : tx.exec("SELECT version, name FROM " + table + " ORDER BY version")) {
+      recorded.emplace_back(row[0].as<int>(), row[1].as<std::string>());
+      applied = recorded.back().first;
+    }
     tx.commit();
   } catch (const std::exception& e) {
     return MapPgException(e);
+  }
+  // A database another build migrated is not this server's to run on (outside testing: a
+  // server started silently on a schema a newer one had migrated): every recorded version
+  // must be one of ours, under the same file name.
+  for (const auto& [version, name] : recorded) {
+    auto ours = std::find_if(sorted.begin(), sorted.end(),
+                             [v = version](const Migration* m) { return m->version == v; });
+    if (ours == sorted.end()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "schema ", schema, " has migration ", version, " (", name,
+          ") that this server does not know (it knows up to ",
+          sorted.empty() ? 0 : sorted.back()->version,
+          "): a newer PlantMesh server migrated this database; run that version or a newer one"));
+    }
+    if ((*ours)->name != name) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("schema ", schema, " has migration ", version, " recorded as ", name,
+                       ", this server's is ", std::string((*ours)->name),
+                       ": another build migrated this database"));
+    }
   }
   for (const Migration* m : sorted) {
     if (m->version <= applied) continue;

@@ -3,6 +3,7 @@
 #include <pqxx/pqxx>
 #include <thread>
 
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/support/test_servers.h"
 
@@ -59,6 +60,28 @@ TEST(MigrationsTest, RerunIsANoOpAndNewerMigrationsAreAppliedLater) {
   ASSERT_TRUE(ApplyMigrations(url, "plant", newer).ok());
   EXPECT_EQ(QueryInt(url, "SELECT count(*) FROM plant.zones"), 2);
   EXPECT_EQ(QueryInt(url, "SELECT count(*) FROM plant.schema_migrations"), 3);
+}
+
+// Outside testing: an older server started silently on a database a newer one had
+// migrated, and on one whose version 2 was another file. Both are refused, named.
+TEST(MigrationsTest, ADatabaseAnotherBuildMigratedIsRefused) {
+  const std::string url = NewDatabase("migrations_newer");
+  std::vector<Migration> newer = PlantMigrations();
+  newer.push_back({3, "0003_seed_body.sql", "INSERT INTO plant.zones (name) VALUES ('body');"});
+  ASSERT_TRUE(ApplyMigrations(url, "plant", newer).ok());
+  absl::Status older = ApplyMigrations(url, "plant", PlantMigrations());
+  EXPECT_EQ(older.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(older.message()),
+              ::testing::HasSubstr("schema plant has migration 3 (0003_seed_body.sql) that this "
+                                   "server does not know (it knows up to 2): a newer PlantMesh "
+                                   "server migrated this database"));
+
+  std::vector<Migration> other = PlantMigrations();
+  other[0].name = "0002_seed_other.sql";  // version 2 (the list is out of order)
+  other.push_back(newer[2]);
+  absl::Status renamed = ApplyMigrations(url, "plant", other);
+  EXPECT_EQ(renamed.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(renamed.message()), ::testing::HasSubstr("another build"));
 }
 
 TEST(MigrationsTest, FailingMigrationLeavesNoTraceAndNamesFileAndReason) {

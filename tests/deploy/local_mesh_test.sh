@@ -107,6 +107,13 @@ for bad in 65536 abc; do
   }
 done
 
+echo "== --help and unknown arguments change nothing (outside testing: up --help ran an up)"
+"$SOURCE_DIR/deploy/local/up" --help >"$OUT/up-help.log" 2>&1 || fail "up --help exited $?"
+grep -q "PLANTMESH_STATE_DIR" "$OUT/up-help.log" || fail "up --help does not name its settings"
+if "$SOURCE_DIR/deploy/local/up" --purge >"$OUT/up-arg.log" 2>&1; then fail "up took --purge"; fi
+grep -q "unknown argument '--purge'" "$OUT/up-arg.log" || fail "up did not name its bad argument"
+[ ! -e "$STATE/ports.env" ] || fail "up --help or a bad argument started something"
+
 "$SOURCE_DIR/deploy/local/up" >"$OUT/up1.log" 2>&1 || {
   status=$?
   cat "$OUT/up1.log" >&2
@@ -291,6 +298,14 @@ grep -q "another deploy/local/up is running on" "$OUT/up-locked.log" ||
 echo "== down"
 mapfile -t pids < <(mesh_pids)
 [ "${#pids[@]}" -ge $((${#SERVICES[@]} + 2)) ] || fail "expected a pid per service, Redis, PostgreSQL: ${pids[*]}"
+# Outside testing: `down --help` stopped the mesh, `down -p` stopped it without purging.
+for arg in --help -p; do
+  "$SOURCE_DIR/deploy/local/down" "$arg" >"$OUT/down-arg.log" 2>&1 || true
+  grep -q "usage: deploy/local/down \[--purge\]" "$OUT/down-arg.log" || fail "down $arg: no usage"
+done
+for pid in "${pids[@]}"; do
+  alive "$pid" || fail "down --help or down -p stopped pid $pid"
+done
 "$SOURCE_DIR/deploy/local/down" >"$OUT/down.log" 2>&1 || { cat "$OUT/down.log" >&2; fail "down exited $?"; }
 for pid in "${pids[@]}"; do
   if alive "$pid"; then fail "pid $pid ($(tr '\0' ' ' <"/proc/$pid/cmdline")) is still running after down"; fi
