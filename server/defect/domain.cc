@@ -604,6 +604,12 @@ absl::Status ValidateMechanic(const Mechanic& mechanic, std::string_view trust_d
       // authenticates.
       v.Add("mechanic.identity", absl::StrCat("not in the trust domain ", std::string(trust_domain),
                                               ", the only one this server authenticates"));
+    } else if (absl::StartsWith(id->path, "/service/") || absl::StartsWith(id->path, "/server/")) {
+      // Outside testing: a service's identity was taken for a mechanic, who then was a
+      // PlantMesh workload (plantctl pki issue --kind service|server).
+      v.Add("mechanic.identity",
+            "a PlantMesh workload's identity (/service/..., /server/...), not a person's: a "
+            "mechanic is a user (/user/NAME) or their tablet (/device/NAME)");
     }
   }
   return v.ToStatus();

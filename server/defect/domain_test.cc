@@ -499,6 +499,16 @@ TEST(ResourceTest, Validation) {
   EXPECT_TRUE(ValidateMechanic({"M-1", "Mike", "CREW-A", "spiffe://plantmesh.local/user/mike"},
                                "plantmesh.local")
                   .ok());
+  EXPECT_TRUE(ValidateMechanic({"M-1", "Mike", "CREW-A", "spiffe://plantmesh.local/device/tab-7"},
+                               "plantmesh.local")
+                  .ok());
+  // Outside testing: a service's identity was taken for a mechanic.
+  for (const char* workload :
+       {"spiffe://plantmesh.local/service/telemetry", "spiffe://plantmesh.local/server/defect"}) {
+    EXPECT_THAT(FieldsOf(ValidateMechanic({"M-1", "Mike", "CREW-A", workload}, "plantmesh.local")),
+                ElementsAre("mechanic.identity"))
+        << workload;
+  }
   EXPECT_TRUE(ValidateCategory(PaintScratch()).ok());
   EXPECT_THAT(FieldsOf(ValidateCategory({"", "", Severity::kUnspecified})),
               UnorderedElementsAreArray(std::set<std::string>{"category.code", "category.title",
