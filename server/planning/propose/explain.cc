@@ -416,12 +416,7 @@ double ObjectiveOf(const ProposalInput& input, const std::vector<ShiftProposal>&
   const auto produced = ProducedOf(index, shifts);
   double objective = 0;
   for (size_t p = 0; p < input.products.size(); ++p) {
-    const internal::Flow flow = internal::FlowOf(index, static_cast<int>(p), produced[p]);
-    for (int64_t u : flow.unmet) {
-      objective +=
-          static_cast<double>(u) * input.costs.unmet_penalty_per_unit * input.products[p].priority;
-    }
-    for (double s : flow.stock_end) objective += s * input.costs.holding_cost_per_unit;
+    objective += ProductCost(index, static_cast<int>(p), produced[p]);
   }
   for (const ShiftProposal& s : shifts) objective += s.changeovers * input.costs.changeover_cost;
   return objective;
