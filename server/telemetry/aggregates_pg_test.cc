@@ -68,7 +68,7 @@ class AggregatesPgTest : public ::testing::Test {
     Machine m;
     m.id = "CNC-07";
     m.data_items = {{"temp", "", Category::kSample, 6, "", ""},
-                    {"Xact", "", Category::kEvent, 2, "", ""}};
+                    {"mode", "", Category::kEvent, 1, "", ""}};  // OTHER: any text, numbers
     ASSERT_TRUE(
         store_->RegisterMachine(m, ChangeContext{{"ops", "R", "", "p"}, now_, nullptr}, nullptr)
             .ok());
@@ -239,13 +239,13 @@ TEST_F(AggregatesPgTest, EveryBucketWidthEqualsSqlOnTheRawRows) {
     if (samples.size() % 5 == 0) {
       Sample text;
       text.machine_id = "CNC-07";
-      text.data_item_id = "Xact";
+      text.data_item_id = "mode";
       text.time = at;
       text.kind = ValueKind::kText;
       text.text = "ACTIVE";  // not a number: not aggregated
       samples.push_back(text);
     } else {
-      number("Xact", value(random), at);
+      number("mode", value(random), at);
     }
   }
   // Batches of 250 committed in shuffled order (late samples into closed cells), every
@@ -274,7 +274,7 @@ TEST_F(AggregatesPgTest, EveryBucketWidthEqualsSqlOnTheRawRows) {
   ASSERT_EQ(Count("SELECT count(*) FROM telemetry.samples"), static_cast<int64_t>(samples.size()));
 
   auto expect_every_width_equal = [&] {
-    for (const char* item : {"temp", "Xact"}) {
+    for (const char* item : {"temp", "mode"}) {
       for (BucketWidth width : kAllBucketWidths) {
         const absl::Duration d = BucketDuration(width);
         // The whole data, and a range whose edges fall inside buckets and cells; both
@@ -375,7 +375,7 @@ TEST_F(AggregatesPgTest, LatestValuesExactBeforeDuringAndAfterTheJob) {
     for (int i = 0; i < 5; ++i) {
       Sample s;
       s.machine_id = "CNC-07";
-      s.data_item_id = i % 2 == 0 ? "temp" : "Xact";
+      s.data_item_id = i % 2 == 0 ? "temp" : "mode";
       // Every third batch is late: older than all before it.
       s.time = b % 3 == 2 ? base - absl::Minutes(b) + absl::Seconds(i)
                           : base + absl::Minutes(b) + absl::Seconds(i / 2);

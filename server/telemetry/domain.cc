@@ -17,6 +17,7 @@
 #include "plantmesh/common/time_text.h"
 #include "server/runtime/errors.h"
 #include "server/runtime/text_rules.h"
+#include "server/telemetry/machine_state.h"
 
 namespace plantmesh::telemetry {
 namespace {
@@ -316,6 +317,25 @@ std::optional<Rejection> PartCountProblem(const Sample& s, int index) {
   }
   return std::nullopt;
 }
+// An EXECUTION, AVAILABILITY or EMERGENCY_STOP sample is a value of its vocabulary
+// (machine_state.h StateTextValues) or unavailable.
+std::optional<Rejection> StateTextProblem(const Sample& s, int index, int type) {
+  const auto [input, name] =
+      type == kTypeExecution      ? std::pair{StateInput::kExecution, "an EXECUTION"}
+      : type == kTypeAvailability ? std::pair{StateInput::kAvailability, "an AVAILABILITY"}
+                                  : std::pair{StateInput::kEmergencyStop, "an EMERGENCY_STOP"};
+  if (s.kind == ValueKind::kUnavailable ||
+      (s.kind == ValueKind::kText && IsStateText(input, s.text))) {
+    return std::nullopt;
+  }
+  const bool text = s.kind == ValueKind::kText;
+  return Reject(index, RejectReason::kWrongValueKind,
+                absl::StrCat(Field(index, text ? "text" : KindField(s.kind)), ": ", name,
+                             " is one of ", absl::StrJoin(StateTextValues(input), ", "),
+                             " (in any case) or the unavailable value, not ",
+                             text ? runtime::QuoteForMessage(s.text) : "a number"));
+}
+
 // SHDR adapters send "no data" as the text UNAVAILABLE; where a text is not taken, say
 // what to send instead (outside testing: the refusal did not).
 std::string UnavailableAsTextHint(const Sample& s) {
@@ -391,6 +411,10 @@ std::optional<Rejection> JudgeSample(const Sample& s, int index, const Catalog& 
                                "overflow)"));
   }
   if (item->second.type == kTypePartCount) return PartCountProblem(s, index);
+  if (item->second.type == kTypeExecution || item->second.type == kTypeAvailability ||
+      item->second.type == kTypeEmergencyStop) {
+    return StateTextProblem(s, index, item->second.type);
+  }
   return std::nullopt;
 }
 

@@ -20,6 +20,9 @@ Catalog Plant() {
   return {{"CNC-07",
            {{"Xact", Category::kEvent},
             {"parts", {Category::kEvent, kTypePartCount}},
+            {"exec", {Category::kEvent, kTypeExecution}},
+            {"avail", {Category::kEvent, kTypeAvailability}},
+            {"estop", {Category::kEvent, kTypeEmergencyStop}},
             {"S1speed", Category::kSample},
             {"servo:cond", Category::kCondition}}}};
 }
@@ -55,6 +58,54 @@ TEST(JudgeSampleTest, AcceptsEachKindItsCategoryTakes) {
     unavailable.kind = ValueKind::kUnavailable;
     EXPECT_FALSE(Judge(unavailable)) << item;
   }
+}
+
+// Outside testing: EXECUTION `RUNNING` (an adapter's word) and `ACTVE` (a typo) were
+// stored and made the machine UNAVAILABLE; an e-stop `PRESSED` left it RUNNING. A state
+// input takes MTConnect's words (any case, blanks around), the text UNAVAILABLE or the
+// unavailable value; anything else is refused, naming the words.
+TEST(JudgeSampleTest, StateInputsTakeTheirVocabularyOnly) {
+  auto text = [](const char* item, const char* value) {
+    Sample s = Number(item, 0);
+    s.kind = ValueKind::kText;
+    s.text = value;
+    return s;
+  };
+  for (const auto& [item, value] :
+       std::vector<std::pair<const char*, const char*>>{{"exec", "ACTIVE"},
+                                                        {"exec", " feed_hold "},
+                                                        {"exec", "PROGRAM_OPTIONAL_STOP"},
+                                                        {"exec", "UNAVAILABLE"},
+                                                        {"avail", "available"},
+                                                        {"avail", "UNAVAILABLE"},
+                                                        {"estop", "TRIGGERED"},
+                                                        {"estop", "armed"}}) {
+    EXPECT_FALSE(Judge(text(item, value))) << item << " " << value;
+  }
+  for (const char* item : {"exec", "avail", "estop"}) {
+    Sample unavailable = Number(item, 0);
+    unavailable.kind = ValueKind::kUnavailable;
+    EXPECT_FALSE(Judge(unavailable)) << item;
+  }
+  std::optional<Rejection> r = Judge(text("exec", "RUNNING"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->reason, RejectReason::kWrongValueKind);
+  EXPECT_EQ(r->message,
+            "samples[3].text: an EXECUTION is one of ACTIVE, READY, WAIT, OPTIONAL_STOP, "
+            "PROGRAM_OPTIONAL_STOP, PROGRAM_COMPLETED, STOPPED, FEED_HOLD, INTERRUPTED, "
+            "PROGRAM_STOPPED (in any case) or the unavailable value, not 'RUNNING'");
+  EXPECT_TRUE(Judge(text("exec", "ACTVE")));
+  r = Judge(Number("exec", 1));
+  ASSERT_TRUE(r);
+  EXPECT_THAT(r->message, HasSubstr("samples[3].number: an EXECUTION is one of ACTIVE"));
+  EXPECT_THAT(r->message, HasSubstr("not a number"));
+  r = Judge(text("avail", "UP"));
+  ASSERT_TRUE(r);
+  EXPECT_THAT(r->message, HasSubstr("an AVAILABILITY is one of AVAILABLE, UNAVAILABLE"));
+  r = Judge(text("estop", "PRESSED"));
+  ASSERT_TRUE(r);
+  EXPECT_THAT(r->message, HasSubstr("an EMERGENCY_STOP is one of ARMED, TRIGGERED"));
+  EXPECT_TRUE(Judge(Number("estop", 1)));
 }
 
 TEST(JudgeSampleTest, UnknownMachine) {

@@ -46,18 +46,59 @@ bool IsDowntimeState(MachineState state) {
   return state == MachineState::kDown || state == MachineState::kStopped;
 }
 
+namespace {
+
+struct ExecutionValue {
+  absl::string_view text;
+  MachineState state;
+};
+constexpr ExecutionValue kExecutionValues[] = {
+    {"ACTIVE", MachineState::kRunning},
+    {"READY", MachineState::kIdle},
+    {"WAIT", MachineState::kIdle},
+    {"OPTIONAL_STOP", MachineState::kIdle},
+    {"PROGRAM_OPTIONAL_STOP", MachineState::kIdle},
+    {"PROGRAM_COMPLETED", MachineState::kIdle},
+    {"STOPPED", MachineState::kStopped},
+    {"FEED_HOLD", MachineState::kStopped},
+    {"INTERRUPTED", MachineState::kStopped},
+    {"PROGRAM_STOPPED", MachineState::kStopped},
+};
+
+}  // namespace
+
 MachineState ExecutionState(const ObservedValue& value) {
   const std::string text = NormalizedText(value);
-  if (text == "ACTIVE") return MachineState::kRunning;
-  if (text == "READY" || text == "WAIT" || text == "OPTIONAL_STOP" ||
-      text == "PROGRAM_OPTIONAL_STOP" || text == "PROGRAM_COMPLETED") {
-    return MachineState::kIdle;
-  }
-  if (text == "STOPPED" || text == "FEED_HOLD" || text == "INTERRUPTED" ||
-      text == "PROGRAM_STOPPED") {
-    return MachineState::kStopped;
+  for (const ExecutionValue& v : kExecutionValues) {
+    if (text == v.text) return v.state;
   }
   return MachineState::kUnavailable;
+}
+
+std::vector<absl::string_view> StateTextValues(StateInput input) {
+  switch (input) {
+    case StateInput::kExecution: {
+      std::vector<absl::string_view> values;
+      for (const ExecutionValue& v : kExecutionValues) values.push_back(v.text);
+      return values;
+    }
+    case StateInput::kAvailability:
+      return {"AVAILABLE", "UNAVAILABLE"};
+    case StateInput::kEmergencyStop:
+      return {"ARMED", "TRIGGERED"};
+    case StateInput::kCondition:
+      break;
+  }
+  return {};
+}
+
+bool IsStateText(StateInput input, absl::string_view text) {
+  const std::string upper = NormalizedText(std::string(text));
+  if (upper == "UNAVAILABLE") return true;
+  for (absl::string_view value : StateTextValues(input)) {
+    if (upper == value) return true;
+  }
+  return false;
 }
 
 bool operator==(const TrackerState& a, const TrackerState& b) {

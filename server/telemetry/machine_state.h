@@ -101,6 +101,15 @@ struct StateObservation {
 // What one EXECUTION value means: RUNNING, IDLE, STOPPED or UNAVAILABLE (rule 3 and 4).
 MachineState ExecutionState(const ObservedValue& value);
 
+// The text values an input of type EXECUTION, AVAILABILITY or EMERGENCY_STOP takes, as
+// MTConnect names them (upper case; matched without case and surrounding spaces; the
+// text UNAVAILABLE besides). Empty for CONDITION, whose values are levels. Ingest refuses
+// other text (outside testing: EXECUTION `RUNNING` and a typo made the machine
+// UNAVAILABLE, an e-stop `PRESSED` left it RUNNING, all stored without a word).
+std::vector<absl::string_view> StateTextValues(StateInput input);
+// Whether `text` is one of StateTextValues(input), or the text UNAVAILABLE.
+bool IsStateText(StateInput input, absl::string_view text);
+
 // An input withdrawn at `time`: the machine no longer has it (the rules above).
 struct InputWithdrawal {
   absl::Time time;  // of the update that withdrew it, by the server's clock

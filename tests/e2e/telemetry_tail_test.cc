@@ -60,6 +60,13 @@ v1::Sample Num(const std::string& machine, const std::string& item, double value
   return s;
 }
 
+// An EXECUTION value (its item takes MTConnect's words only).
+v1::Sample Execution(const std::string& machine, const std::string& value, absl::Time t) {
+  v1::Sample s = Num(machine, "Xact", 0, t);
+  s.set_text(value);
+  return s;
+}
+
 std::string Key(const v1::Sample& s) {
   return absl::StrCat(s.machine_id(), "/", s.data_item_id(), "=",
                       s.has_number() ? absl::StrCat(s.number()) : std::string(s.text()));
@@ -266,8 +273,7 @@ class TelemetryTailTest : public ::testing::Test {
 TEST_F(TelemetryTailTest, FirstMessageIsCompleteThenBatchesAndResumeMissesNothing) {
   const sdk::ClientOptions ivan = mesh_->OptionsFor("ivan");  // integrator: writes
   const sdk::ClientOptions otto = mesh_->OptionsFor("otto");  // operator: reads
-  v1::Sample text = Num("CNC-07", "Xact", 0, now_ - absl::Seconds(50));
-  text.set_text("ACTIVE");
+  const v1::Sample text = Execution("CNC-07", "ACTIVE", now_ - absl::Seconds(50));
   Ingest(ivan, {Num("CNC-07", "S1speed", 1200, now_ - absl::Seconds(50)), text,
                 Num("CNC-07", "temp", 21.5, now_ - absl::Seconds(50)),
                 Num("CNC-08", "S1speed", 800, now_ - absl::Seconds(50))});
@@ -460,7 +466,7 @@ TEST_F(TelemetryTailTest, PlantctlTailPrintsEachChangeOnceAndResumesAfterARestar
 
   // Then each change once: a value equal to the one shown at the same time is no change.
   Ingest(ivan, {Num("CNC-07", "S1speed", 1300, now_ - absl::Seconds(40)),
-                Num("CNC-07", "Xact", 1, now_ - absl::Seconds(40)),
+                Execution("CNC-07", "READY", now_ - absl::Seconds(40)),
                 Num("CNC-08", "S1speed", 5, now_ - absl::Seconds(40))});
   ASSERT_TRUE(await_lines(3)) << testing::internal::ReadFileOrEmpty(err);
 

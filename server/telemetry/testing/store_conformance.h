@@ -522,28 +522,30 @@ TYPED_TEST_P(TelemetryStoreConformanceTest, AGroupsSamplesGoOutInEventsOfAtMostA
 }
 
 TYPED_TEST_P(TelemetryStoreConformanceTest, LatestKeepsTheNewestTimeAcrossOutOfOrderBatches) {
-  this->Register(this->Cnc());
+  Machine cnc = this->Cnc();
+  cnc.data_items.push_back({"mode", "Mode", Category::kEvent, 1, "", ""});  // OTHER: any text
+  this->Register(cnc);
   const absl::Time t = this->now_;
   ASSERT_TRUE(this->Ingest("w", 1, {NumberAt("temp", 20, t), NumberAt("S1speed", 5, t)}).ok());
   // Older sample arrives later: stored, but not the latest.
   ASSERT_TRUE(this->Ingest("w", 2, {NumberAt("temp", 19, t - absl::Seconds(10))}).ok());
   // Equal time: the later-stored one is the latest.
   ASSERT_TRUE(this->Ingest("w", 3, {NumberAt("S1speed", 6, t)}).ok());
-  Sample unavailable = NumberAt("Xact", 0, t);
+  Sample unavailable = NumberAt("mode", 0, t);
   unavailable.kind = ValueKind::kUnavailable;
-  Sample text = NumberAt("Xact", 0, t - absl::Seconds(1));
+  Sample text = NumberAt("mode", 0, t - absl::Seconds(1));
   text.kind = ValueKind::kText;
   text.text = "ACTIVE \"quoted\" {braces},\\";
   ASSERT_TRUE(this->Ingest("w", 4, {unavailable, text}).ok());
   absl::StatusOr<std::vector<StoredSample>> latest = this->store_->LatestValues({"CNC-07"}, {});
   ASSERT_TRUE(latest.ok()) << latest.status();
-  ASSERT_EQ(latest->size(), 3u);  // by data item id, bytewise: S1speed, Xact, temp
+  ASSERT_EQ(latest->size(), 3u);  // by data item id, bytewise: S1speed, mode, temp
   EXPECT_EQ((*latest)[0].sample.data_item_id, "S1speed");
   EXPECT_EQ((*latest)[0].sample.number, 6);
-  EXPECT_EQ((*latest)[1].sample.data_item_id, "Xact");
+  EXPECT_EQ((*latest)[1].sample.data_item_id, "mode");
   EXPECT_EQ((*latest)[1].sample.kind, ValueKind::kUnavailable);
   EXPECT_EQ((*latest)[2].sample.number, 20);
-  // Keys as stored: the batch's number and the sample's index (batch 4 stored Xact
+  // Keys as stored: the batch's number and the sample's index (batch 4 stored mode
   // first, the equal-time S1speed was the only sample of batch 3).
   EXPECT_GT((*latest)[1].key, (*latest)[0].key);
   latest = this->store_->LatestValues({"CNC-07"}, {"temp", "nope"});
