@@ -317,9 +317,12 @@ struct VerifyInput {
 };
 absl::Status ValidateVerify(const VerifyInput& input);
 // REPAIRED → CLOSED (accept) or REOPENED (reject). PERMISSION_DENIED (ErrorInfo
-// FOUR_EYES_REQUIRED) when `actor` finished the repair.
+// FOUR_EYES_REQUIRED) when `actor` did the repair: started or finished it, or is the
+// assigned mechanic's identity (`assigned_identity`, empty for none), for whom a
+// foreman's override may have started or finished it.
 absl::StatusOr<Defect> VerifyRepair(const Defect& current, const VerifyInput& input,
-                                    absl::string_view actor, absl::Time now);
+                                    absl::string_view actor, absl::string_view assigned_identity,
+                                    absl::Time now);
 
 absl::Status ValidateCancel(absl::string_view reason);
 absl::StatusOr<Defect> Cancel(const Defect& current, absl::string_view reason,

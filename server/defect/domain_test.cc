@@ -85,9 +85,9 @@ absl::StatusOr<Defect> Apply(const Defect& d, Transition t, const std::string& a
     case Transition::kFinishRepair:
       return FinishRepair(d, {"replaced clip", 15}, actor, kNow);
     case Transition::kAccept:
-      return VerifyRepair(d, {QcDecision::kAccept, ""}, actor, kNow);
+      return VerifyRepair(d, {QcDecision::kAccept, ""}, actor, "", kNow);
     case Transition::kReject:
-      return VerifyRepair(d, {QcDecision::kReject, "still scratched"}, actor, kNow);
+      return VerifyRepair(d, {QcDecision::kReject, "still scratched"}, actor, "", kNow);
     case Transition::kCancel:
       return Cancel(d, "duplicate report", actor, kNow);
   }
@@ -159,7 +159,8 @@ TEST(StateMachineTest, TransitionsRecordWhoAndWhen) {
   EXPECT_EQ(finished.repair->labor_minutes, 45);
   EXPECT_FALSE(finished.close_time.has_value());
 
-  Defect rejected = *VerifyRepair(finished, {QcDecision::kReject, "orange peel"}, "qc1", kNow);
+  Defect rejected =
+      *VerifyRepair(finished, {QcDecision::kReject, "orange peel"}, "qc1", "m200", kNow);
   EXPECT_EQ(rejected.status, DefectStatus::kReopened);
   EXPECT_FALSE(rejected.verification->accepted);
   EXPECT_EQ(rejected.verification->rejection_reason, "orange peel");
@@ -167,7 +168,7 @@ TEST(StateMachineTest, TransitionsRecordWhoAndWhen) {
 
   Defect closed = *VerifyRepair(
       *FinishRepair(*StartRepair(rejected, "m200", kNow), {"again", 10}, "m200", kNow),
-      {QcDecision::kAccept, ""}, "qc1", kNow);
+      {QcDecision::kAccept, ""}, "qc1", "m200", kNow);
   EXPECT_EQ(closed.status, DefectStatus::kClosed);
   EXPECT_TRUE(closed.verification->accepted);
   EXPECT_EQ(closed.close_time, TruncateToMicros(kNow));
@@ -181,11 +182,32 @@ TEST(FourEyesTest, VerifierWhoFinishedTheRepairIsRefused) {
   Defect repaired = DefectIn(DefectStatus::kRepaired);
   for (QcDecision decision : {QcDecision::kAccept, QcDecision::kReject}) {
     absl::StatusOr<Defect> result =
-        VerifyRepair(repaired, {decision, "reason"}, repaired.repair->finished_by, kNow);
+        VerifyRepair(repaired, {decision, "reason"}, repaired.repair->finished_by, "", kNow);
     EXPECT_EQ(result.status().code(), absl::StatusCode::kPermissionDenied);
     EXPECT_EQ(runtime::ErrorInfoOf(result.status()).reason, "FOUR_EYES_REQUIRED");
   }
-  EXPECT_TRUE(VerifyRepair(repaired, {QcDecision::kAccept, ""}, "spiffe://p/user/qc", kNow).ok());
+  EXPECT_TRUE(
+      VerifyRepair(repaired, {QcDecision::kAccept, ""}, "spiffe://p/user/qc", "", kNow).ok());
+}
+
+// Outside testing: a mechanic holding the QC role too accepted a repair a foreman had
+// finished for him by override (finished_by was the foreman's). Who started it, and the
+// assigned mechanic, may not verify it either.
+TEST(FourEyesTest, TheMechanicAForemanFinishedForIsRefusedToo) {
+  Defect repaired = DefectIn(DefectStatus::kRepaired);
+  repaired.repair->started_by = "spiffe://p/user/dual";
+  repaired.repair->finished_by = "spiffe://p/user/foreman";
+  for (const auto& [actor, assigned] : std::vector<std::pair<const char*, const char*>>{
+           {"spiffe://p/user/dual", ""},                     // started it
+           {"spiffe://p/user/m7", "spiffe://p/user/m7"}}) {  // the one it was done for
+    absl::StatusOr<Defect> result =
+        VerifyRepair(repaired, {QcDecision::kAccept, ""}, actor, assigned, kNow);
+    EXPECT_EQ(result.status().code(), absl::StatusCode::kPermissionDenied) << actor;
+    EXPECT_EQ(runtime::ErrorInfoOf(result.status()).reason, "FOUR_EYES_REQUIRED");
+  }
+  EXPECT_TRUE(VerifyRepair(repaired, {QcDecision::kAccept, ""}, "spiffe://p/user/qc",
+                           "spiffe://p/user/m7", kNow)
+                  .ok());
 }
 
 TEST(EtagTest, RequiredMatchingAndStale) {

@@ -267,8 +267,10 @@ absl::Status DefectServiceImpl::HandleVerifyRepair(runtime::CallContext& call,
                                                                 : ChangeType::kRepairRejected;
   return Transition(
       call, request, request.id(), request.etag(), FactsWanted{},
-      [&](const Defect& current, const DefectFacts&) -> absl::StatusOr<Mutation> {
-        PM_ASSIGN_OR_RETURN(Defect after, defect::VerifyRepair(current, input, call.identity, now));
+      [&](const Defect& current, const DefectFacts& facts) -> absl::StatusOr<Mutation> {
+        PM_ASSIGN_OR_RETURN(Defect after,
+                            defect::VerifyRepair(current, input, call.identity,
+                                                 facts.assigned_mechanic_identity, now));
         return Mutation{std::move(after), type, input.reason};
       },
       response, response->mutable_defect());

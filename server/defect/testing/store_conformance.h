@@ -343,7 +343,7 @@ TYPED_TEST_P(DefectStoreConformanceTest, ReadsGiveBackWhatChangesAnswered) {
        }},
       {"VerifyRepair", "qc", ChangeType::kRepairRejected,
        [](const Defect& c, absl::Time t) {
-         return VerifyRepair(c, {QcDecision::kReject, "still visible"}, "qc", t);
+         return VerifyRepair(c, {QcDecision::kReject, "still visible"}, "qc", "", t);
        }},
       {"AssignDefect", "foreman", ChangeType::kAssigned,
        [](const Defect& c, absl::Time t) {
@@ -357,7 +357,7 @@ TYPED_TEST_P(DefectStoreConformanceTest, ReadsGiveBackWhatChangesAnswered) {
        }},
       {"VerifyRepair", "qc", ChangeType::kRepairAccepted,
        [](const Defect& c, absl::Time t) {
-         return VerifyRepair(c, {QcDecision::kAccept, ""}, "qc", t);
+         return VerifyRepair(c, {QcDecision::kAccept, ""}, "qc", "", t);
        }},
   };
   for (size_t i = 0; i < steps.size(); ++i) {
@@ -675,7 +675,7 @@ TYPED_TEST_P(DefectStoreConformanceTest, RequestIdsAreScopedToCallerAndMethod) {
     const ChangeType type =
         decision == QcDecision::kAccept ? ChangeType::kRepairAccepted : ChangeType::kRepairRejected;
     return this->Change(d.id, Ctx("qc", "VerifyRepair", "verify-1"), type, [&](const Defect& c) {
-      return VerifyRepair(c, {decision, "paint runs"}, "qc", kT0);
+      return VerifyRepair(c, {decision, "paint runs"}, "qc", "", kT0);
     });
   };
   absl::StatusOr<Replayable<Defect>> rejected = verify(QcDecision::kReject);
