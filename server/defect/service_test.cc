@@ -338,6 +338,7 @@ TEST_F(DefectServiceTest, RequestIdsAreComparedAndScopedThroughTheHandlers) {
   update.set_request_id("rid-update");
   v1::UpdateDefectResponse updated;
   ASSERT_TRUE(stub_->UpdateDefect(Context("foreman").get(), update, &updated).ok());
+  const v1::UpdateDefectResponse first_update = updated;
   // Outside testing (telemetry): an etag no version ever had was ABORTED as if stale. It
   // is INVALID_ARGUMENT naming the field, for a defect that exists or not.
   for (const std::string& id : {d.id(), std::string("999999")}) {
@@ -358,6 +359,14 @@ TEST_F(DefectServiceTest, RequestIdsAreComparedAndScopedThroughTheHandlers) {
           << malformed;
     }
   }
+  // Outside testing: a retry from a client that read the defect again, so sent its new
+  // etag, was REQUEST_ID_REUSED. It is the same call: the first answer, byte for byte.
+  v1::UpdateDefectRequest reread = update;
+  ASSERT_NE(first_update.defect().etag(), update.etag());
+  reread.set_etag(first_update.defect().etag());
+  v1::UpdateDefectResponse replayed;
+  ASSERT_TRUE(stub_->UpdateDefect(Context("foreman").get(), reread, &replayed).ok());
+  EXPECT_EQ(replayed.SerializeAsString(), first_update.SerializeAsString());
   v1::UpdateDefectRequest other_text = update;
   other_text.mutable_defect()->set_description("second");
   status = stub_->UpdateDefect(Context("foreman").get(), other_text, &updated);

@@ -138,6 +138,15 @@ std::string CanonicalPayload(const google::protobuf::Message& message) {
   if (const google::protobuf::FieldDescriptor* field = RequestIdField(*copy)) {
     copy->GetReflection()->ClearField(copy.get(), field);
   }
+  // The etag is the write's precondition, not what it asks for: a retry from a client
+  // that read the resource again (so sends its new etag) is the same call (outside
+  // testing: such a retry of UpdateDefect and of every transition was REQUEST_ID_REUSED).
+  if (const google::protobuf::FieldDescriptor* etag =
+          copy->GetDescriptor()->FindFieldByName("etag");
+      etag != nullptr && etag->type() == google::protobuf::FieldDescriptor::TYPE_STRING &&
+      !etag->is_repeated()) {
+    copy->GetReflection()->ClearField(copy.get(), etag);
+  }
   ClearWhatAnUpdateIgnores(copy.get());
   copy->DiscardUnknownFields();
   Normalize(copy.get());

@@ -87,9 +87,18 @@ TEST(PayloadFingerprintTest, AnUpdateIsComparedByWhatItChanges) {
   v1::UpdateDefectRequest other_defect = first;
   other_defect.mutable_defect()->set_id("43");  // the IDENTIFIER names what changes
   EXPECT_NE(PayloadFingerprint(first), PayloadFingerprint(other_defect));
+  // Outside testing: a retry that read the defect again, so sent its new etag, was
+  // REQUEST_ID_REUSED; the etag is the write's precondition, not what it asks for.
   v1::UpdateDefectRequest other_etag = first;
   other_etag.set_etag("v4");
-  EXPECT_NE(PayloadFingerprint(first), PayloadFingerprint(other_etag));
+  EXPECT_EQ(PayloadFingerprint(first), PayloadFingerprint(other_etag));
+  v1::CancelDefectRequest cancel;
+  cancel.set_id("42");
+  cancel.set_reason("scrapped");
+  cancel.set_etag("v3");
+  v1::CancelDefectRequest cancel_reread = cancel;
+  cancel_reread.set_etag("v5");
+  EXPECT_EQ(PayloadFingerprint(cancel), PayloadFingerprint(cancel_reread));
   v1::UpdateDefectRequest wider = first;
   wider.mutable_update_mask()->add_paths("vin");
   EXPECT_NE(PayloadFingerprint(first), PayloadFingerprint(wider));
