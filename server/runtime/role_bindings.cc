@@ -5,8 +5,10 @@
 #include <algorithm>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -92,14 +94,57 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
 
 absl::StatusOr<RoleBindings> RoleBindings::Parse(std::string_view json) {
   nlohmann::json root;
+  // A key given twice in one object: nlohmann keeps the last without a word, so a binding
+  // {"identity": A, "roles": [...], "identity": B} granted B what a reader sees for A
+  // (outside testing). Found while parsing, named by where it is (`bindings[0]`).
+  struct Frame {
+    bool object = false;
+    std::string path;
+    std::set<std::string> keys;  // of an object
+    std::string last_key;        // of an object: the key of the value being read
+    size_t elements = 0;         // of an array: values read so far
+  };
+  std::vector<Frame> frames;
+  std::string twice;
+  const nlohmann::json::parser_callback_t check_keys = [&](int /*depth*/,
+                                                           nlohmann::json::parse_event_t event,
+                                                           nlohmann::json& parsed) {
+    using Event = nlohmann::json::parse_event_t;
+    if (event == Event::object_start || event == Event::array_start) {
+      std::string path;
+      if (!frames.empty()) {
+        Frame& parent = frames.back();
+        path = parent.object
+                   ? absl::StrCat(parent.path, parent.path.empty() ? "" : ".", parent.last_key)
+                   : absl::StrCat(parent.path, "[", parent.elements, "]");
+      }
+      frames.push_back({event == Event::object_start, std::move(path), {}, "", 0});
+    } else if (event == Event::object_end || event == Event::array_end || event == Event::value) {
+      // A value read (a compound one at its end, its frame gone): in an array, one
+      // element more.
+      if (event != Event::value && !frames.empty()) frames.pop_back();
+      if (!frames.empty() && !frames.back().object) ++frames.back().elements;
+    } else if (event == Event::key && !frames.empty()) {
+      Frame& object = frames.back();
+      object.last_key = parsed.get<std::string>();
+      if (!object.keys.insert(object.last_key).second && twice.empty()) {
+        twice = absl::StrCat("role-bindings: ", object.path.empty() ? "" : object.path + ": ",
+                             "key '", object.last_key,
+                             "' given twice in one object (JSON keeps one of them without a "
+                             "word: write it once)");
+      }
+    }
+    return true;
+  };
   try {
-    root = nlohmann::json::parse(json);
+    root = nlohmann::json::parse(json, check_keys);
   } catch (const nlohmann::json::parse_error& e) {
     // Its text says where: "... parse error at line 5, column 3: ..." (outside testing:
     // an operator's trailing comma was reported without a line).
     return absl::InvalidArgumentError(
         absl::StrCat("role-bindings: not valid JSON (", e.what(), ")"));
   }
+  if (!twice.empty()) return absl::InvalidArgumentError(twice);
   if (!root.is_object()) return absl::InvalidArgumentError("role-bindings: must be a JSON object");
   RoleBindings result;
   for (const auto& [key, value] : root.items()) {
@@ -116,6 +161,11 @@ absl::StatusOr<RoleBindings> RoleBindings::Parse(std::string_view json) {
       }
       result.bindings_.push_back(std::move(binding));
     }
+  }
+  // Outside testing: `{}` took every role from everyone, reloaded as a success.
+  if (!root.contains("bindings")) {
+    return absl::InvalidArgumentError(
+        "role-bindings: no bindings key (write {\"bindings\": []} to bind nobody)");
   }
   return result;
 }
@@ -204,12 +254,13 @@ absl::Status RoleBindingStore::ReloadIfChanged() {
     return bindings.status();
   }
   refused_.store(false);
+  const size_t bindings_count = bindings->bindings().size();
   {
     absl::MutexLock lock(&mu_);
     current_ = std::make_shared<const RoleBindings>(*std::move(bindings));
   }
   generation_.fetch_add(1);
-  spdlog::info("role bindings reloaded from {}", path_);
+  spdlog::info("role bindings reloaded from {}: {} bindings", path_, bindings_count);
   return absl::OkStatus();
 }
 

@@ -108,6 +108,15 @@ TEST(RoleBindingsTest, InvalidFilesAreRefusedWithTheReason) {
       {R"({"bindings": [{"identity": "", "roles": ["admin"]}]})", "non-empty string"},
       {R"({"bindings": [{"identity": "spiffe://t/user/a", "roles": "admin"}]})",
        "must be an array"},
+      // Outside testing: a key given twice was taken silently (the last one won: the
+      // second identity got the roles), and `{}` took every role from everyone.
+      {R"({"bindings": [{"identity": "spiffe://t/user/anna", "roles": ["admin"], "identity": "spiffe://t/user/ops"}]})",
+       "role-bindings: bindings[0]: key 'identity' given twice in one object"},
+      {R"({"bindings": [{"identity": "spiffe://t/user/a", "roles": ["admin"]}, {"identity": "spiffe://t/user/b", "roles": ["admin"], "roles": []}]})",
+       "role-bindings: bindings[1]: key 'roles' given twice"},
+      {R"({"bindings": [], "bindings": [{"identity": "spiffe://t/user/a", "roles": ["admin"]}]})",
+       "role-bindings: key 'bindings' given twice"},
+      {"{}", "no bindings key"},
   };
   for (const Case& c : cases) {
     absl::StatusOr<RoleBindings> bindings = RoleBindings::Parse(c.json);
