@@ -198,8 +198,12 @@ std::string DescribeTextRule(const api::v1::TextRule& rule) {
       return "code: 1-32 characters A-Z, 0-9, '-'";
     case api::v1::TEXT_KIND_MULTI_LINE:
       return absl::StrCat("may span lines", limit.empty() ? "" : "; ", limit);
-    default:  // unspecified or single line (or a kind newer than this build: the base rule)
-      return limit.empty() ? "" : absl::StrCat("one line, ", limit);
+    default: {  // unspecified or single line (or a kind newer than this build: the base rule)
+      const std::string trimmed = rule.no_blanks_around() ? "no blanks around" : "";
+      if (limit.empty() && trimmed.empty()) return "";
+      return absl::StrCat("one line", limit.empty() ? "" : ", ", limit, trimmed.empty() ? "" : ", ",
+                          trimmed);
+    }
   }
 }
 

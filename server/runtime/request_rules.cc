@@ -528,6 +528,7 @@ TextRule RuleOf(const FieldDescriptor* field) {
       break;
   }
   rule.max_chars = declared.max_chars() > 0 ? declared.max_chars() : 0;
+  rule.no_blanks_around = declared.no_blanks_around();
   return rule;
 }
 

@@ -198,6 +198,28 @@ TEST(CheckRequestValuesTest, LimitsComeFromTheContract) {
   EXPECT_THAT(PathsOf(CheckRequestValues(request_id)), ElementsAre("request_id"));
 }
 
+// Outside testing: five spellings of one shift (blanks or a no-break space around it)
+// were stored as five shifts, and a list of the shift found one of them. Names and
+// filterable values the contract marks no_blanks_around refuse them; free text does not.
+TEST(CheckRequestValuesTest, BlanksAroundANameOrFilterValueAreRefused) {
+  v1::CreateDefectRequest create;
+  create.mutable_defect()->set_shift(" 2026-12-06/X");
+  create.mutable_defect()->set_model("SEDAN-2.0 ");
+  create.mutable_defect()->set_detected_by(" inspector 4");  // free text: as given
+  absl::Status checked = CheckRequestValues(create);
+  EXPECT_THAT(PathsOf(checked), ElementsAre("defect.model", "defect.shift"));
+  EXPECT_THAT(std::string(checked.message()),
+              HasSubstr("begins or ends with white space or an invisible character"));
+  v1::ListDefectsRequest list;
+  list.set_shift("2026-12-06/X\u00A0");
+  EXPECT_THAT(PathsOf(CheckRequestValues(list)), ElementsAre("shift"));
+  v1::CreateRepairPlaceRequest place;
+  place.mutable_repair_place()->set_display_name(" Bay ");
+  EXPECT_THAT(PathsOf(CheckRequestValues(place)), ElementsAre("repair_place.display_name"));
+  place.mutable_repair_place()->set_display_name("Bay 3, paint");
+  EXPECT_TRUE(CheckRequestValues(place).ok());
+}
+
 // Outside testing: a request_id of " ", U+200B, U+3000 or two U+00A0 was a key of its own,
 // so that unrelated creates sending it were REQUEST_ID_REUSED; the SDK and plantctl fill
 // only an empty one. Refused in every service's requests; empty stays "not deduplicated".

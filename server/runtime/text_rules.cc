@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "plantmesh/common/blank_text.h"
 #include "plantmesh/common/utf8.h"
 #include "server/runtime/errors.h"
 
@@ -112,6 +113,15 @@ std::optional<std::string> TextViolation(std::string_view value, const TextRule&
   }
   if (rule.max_chars > 0 && chars > rule.max_chars) {
     return absl::StrCat("at most ", rule.max_chars, " characters (got ", chars, ")");
+  }
+  if (rule.no_blanks_around) {
+    const std::string_view shown = common::TrimInvisible(value);
+    if (!shown.empty() && shown.size() != value.size()) {
+      return absl::StrCat(QuoteForMessage(value),
+                          " begins or ends with white space or an invisible character: it "
+                          "would be stored, and matched, as another value than ",
+                          QuoteForMessage(shown));
+    }
   }
   return std::nullopt;
 }

@@ -18,6 +18,8 @@ struct TextRule {
   TextKind kind = TextKind::kSingleLine;
   // Longest value in characters (Unicode code points); 0: no limit of its own.
   int32_t max_chars = 0;
+  // No white space or invisible character at either end (TextRule.no_blanks_around).
+  bool no_blanks_around = false;
 };
 
 // The one code pattern: 1-32 characters, each A-Z, 0-9 or '-'.

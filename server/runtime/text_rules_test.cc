@@ -86,6 +86,25 @@ TEST(TextViolationTest, LengthCountsCharactersNotBytes) {
   EXPECT_FALSE(TextViolation(std::string(1 << 20, 'x'), kLine).has_value());  // no own limit
 }
 
+// Outside testing: a shift given as " 2026-12-06/X", "2026-12-06/X " and with a no-break
+// space after it was stored as three more shifts, each missed by a per-shift list.
+TEST(TextViolationTest, NoBlanksAroundWhereTheFieldSaysSo) {
+  const TextRule trimmed{TextKind::kSingleLine, 32, true};
+  EXPECT_FALSE(TextViolation("2026-12-06/X", trimmed).has_value());
+  EXPECT_FALSE(TextViolation("Paint repair, shift A", trimmed).has_value());  // inside: fine
+  EXPECT_FALSE(TextViolation("", trimmed).has_value());  // not given: the method's rule
+  for (const std::string& blanked :
+       {std::string(" 2026-12-06/X"), std::string("2026-12-06/X "),
+        std::string("2026-12-06/X\u00A0"), std::string("\u3000X"), std::string("X\u200B")}) {
+    const std::optional<std::string> why = TextViolation(blanked, trimmed);
+    ASSERT_TRUE(why.has_value()) << blanked;
+    EXPECT_THAT(*why, ::testing::HasSubstr("begins or ends with white space or an invisible "
+                                           "character"))
+        << blanked;
+  }
+  EXPECT_FALSE(TextViolation(" 2026-12-06/X", {TextKind::kSingleLine, 32}).has_value());
+}
+
 TEST(TextViolationTest, OneCodePattern) {
   for (const std::string& good : std::vector<std::string>{
            "A", "PAINT", "P-07", "RP-03", "PAINT-SCRATCH", "WBA-123-XY9", std::string(32, 'Z')}) {
