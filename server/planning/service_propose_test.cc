@@ -846,7 +846,7 @@ TEST_F(ProposePlanTest, BadInputNamesTheFieldAndWritesNothing) {
       sdk::FieldViolations(sdk::FromGrpcStatus(Propose(nan, &nan_answer)));
   ASSERT_EQ(nans.size(), 1u);
   EXPECT_EQ(nans[0].field, "demand[0].quantity");
-  EXPECT_EQ(nans[0].description, "must be finite");
+  EXPECT_EQ(nans[0].description, "must be finite (NaN is no value)");
   // An empty reference is "required", as everywhere (outside testing: "unknown product ''").
   v1::ProposePlanRequest blank = ThreeShifts({{"GRANOLA-500G", 10}});
   blank.add_demand()->set_date("2026-03-02");

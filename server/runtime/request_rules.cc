@@ -7,6 +7,7 @@
 #include <google/protobuf/wire_format_lite.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -77,7 +78,7 @@ std::optional<std::string> TimeViolation(const Message& value, TimeType type) {
 // time values.
 struct MessagePlan;
 struct FieldPlan {
-  enum class Shape { kString, kMessage, kMap, kTime, kEnum };
+  enum class Shape { kString, kMessage, kMap, kTime, kEnum, kFloating };
   const FieldDescriptor* field = nullptr;
   Shape shape = Shape::kString;
   TextRule rule;  // kString, and kMap string values
@@ -143,6 +144,8 @@ class PlanCache {
           if (contract::ElementsJudgedByService(field)) continue;
           if (field->type() == FieldDescriptor::TYPE_STRING ||
               field->type() == FieldDescriptor::TYPE_ENUM ||
+              field->type() == FieldDescriptor::TYPE_DOUBLE ||
+              field->type() == FieldDescriptor::TYPE_FLOAT ||
               (field->message_type() != nullptr && holds_checked[field->message_type()])) {
             holds_checked[type] = changed = true;
             break;
@@ -168,6 +171,9 @@ class PlanCache {
           entry.request_id = field->name() == "request_id" && !field->is_repeated();
         } else if (field->type() == FieldDescriptor::TYPE_ENUM) {
           entry.shape = FieldPlan::Shape::kEnum;
+        } else if (field->type() == FieldDescriptor::TYPE_DOUBLE ||
+                   field->type() == FieldDescriptor::TYPE_FLOAT) {
+          entry.shape = FieldPlan::Shape::kFloating;
         } else if (field->is_map()) {
           entry.shape = FieldPlan::Shape::kMap;
           entry.map_key = field->message_type()->map_key();
@@ -348,6 +354,30 @@ void Walk(const Message& message, const MessagePlan& plan, Path* path, Violation
           CheckEnum(f.field, r->GetEnumValue(message, f.field), here, out);
         }
         break;
+      case FieldPlan::Shape::kFloating: {
+        // NaN and infinities are no quantity, rate or percentage: one wording for every
+        // field of every service (outside testing: three, and ranges such as "must be
+        // 0.001 to 86400 seconds" for NaN). Values a service judges one by one (a telemetry
+        // sample's NOT_FINITE) are not walked.
+        const auto check = [&](double value) {
+          if (!std::isfinite(value)) {
+            out->Add(here(), absl::StrCat("must be finite (",
+                                          std::isnan(value) ? "NaN" : "infinity", " is no value)"));
+          }
+        };
+        const bool is_double = f.field->type() == FieldDescriptor::TYPE_DOUBLE;
+        if (f.field->is_repeated()) {
+          const int n = r->FieldSize(message, f.field);
+          for (int i = 0; i < n; ++i) {
+            path->SetIndex(i);
+            check(is_double ? r->GetRepeatedDouble(message, f.field, i)
+                            : r->GetRepeatedFloat(message, f.field, i));
+          }
+        } else {
+          check(is_double ? r->GetDouble(message, f.field) : r->GetFloat(message, f.field));
+        }
+        break;
+      }
       case FieldPlan::Shape::kTime:
         if (f.field->is_repeated()) {
           const int n = r->FieldSize(message, f.field);

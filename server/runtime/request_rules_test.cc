@@ -10,7 +10,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <string>
 #include <thread>
@@ -19,6 +21,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "plantmesh/defect/v1/defect_service.pb.h"
+#include "plantmesh/planning/v1/planning_service.pb.h"
 #include "plantmesh/telemetry/v1/telemetry_service.pb.h"
 #include "server/runtime/errors.h"
 #include "server/runtime/request_decoding.h"
@@ -196,6 +199,33 @@ TEST(CheckRequestValuesTest, LimitsComeFromTheContract) {
   v1::CreateDefectRequest request_id;
   request_id.set_request_id(std::string(129, 'r'));
   EXPECT_THAT(PathsOf(CheckRequestValues(request_id)), ElementsAre("request_id"));
+}
+
+// Outside testing: NaN in a line's rate, a product's cycle time and a forecast's interval
+// level was told each field's range, three wordings for one fault. Every double field of
+// every request refuses NaN and infinities alike, before the service reads them.
+TEST(CheckRequestValuesTest, NonFiniteNumbersAreRefusedInEveryField) {
+  namespace pv1 = ::plantmesh::planning::v1;
+  pv1::CreateLineRequest line;
+  line.mutable_line()->set_nominal_rate_per_hour(std::nan(""));
+  absl::Status checked = CheckRequestValues(line);
+  EXPECT_THAT(PathsOf(checked), ElementsAre("line.nominal_rate_per_hour"));
+  EXPECT_THAT(std::string(checked.message()), HasSubstr("must be finite (NaN is no value)"));
+  pv1::CreateProductRequest product;
+  product.mutable_product()->add_cycle_times()->set_ideal_cycle_seconds(
+      -std::numeric_limits<double>::infinity());
+  checked = CheckRequestValues(product);
+  EXPECT_THAT(PathsOf(checked), ElementsAre("product.cycle_times[0].ideal_cycle_seconds"));
+  EXPECT_THAT(std::string(checked.message()), HasSubstr("must be finite (infinity is no value)"));
+  pv1::ForecastDemandRequest forecast;
+  forecast.set_interval_level_percent(std::numeric_limits<double>::infinity());
+  EXPECT_THAT(PathsOf(CheckRequestValues(forecast)), ElementsAre("interval_level_percent"));
+  forecast.set_interval_level_percent(95);
+  EXPECT_TRUE(CheckRequestValues(forecast).ok());
+  // A telemetry sample's number is the service's to judge, sample by sample (NOT_FINITE).
+  ::plantmesh::telemetry::v1::IngestSamplesRequest ingest;
+  ingest.add_samples()->set_number(std::nan(""));
+  EXPECT_TRUE(CheckRequestValues(ingest).ok());
 }
 
 // Outside testing: five spellings of one shift (blanks or a no-break space around it)
