@@ -96,7 +96,7 @@ TEST_F(ConfigTest, UnreadableTlsFileIsNamed) {
   ASSERT_TRUE(pki.ok()) << pki.status();
   const std::string ca = (*pki)->ca_file();
   const std::string cert = (*pki)->server_cert();
-  const std::string bindings = WriteFile("bindings.json", "{}");
+  const std::string bindings = WriteFile("bindings.json", R"({"bindings": []})");
   absl::StatusOr<ServerConfig> config =
       Load({"--tls-ca", ca, "--tls-cert", cert, "--tls-key", (dir_ / "missing.key").string(),
             "--role-bindings", bindings});
@@ -118,7 +118,7 @@ TEST_F(ConfigTest, UnusableTlsFilesAreRefusedAtStartup) {
   const std::string ca = (*pki)->ca_file();
   const std::string cert = (*pki)->server_cert();
   const std::string key = (*pki)->server_key();
-  const std::string bindings = WriteFile("bindings.json", "{}");
+  const std::string bindings = WriteFile("bindings.json", R"({"bindings": []})");
   const std::string garbage = WriteFile("garbage.pem", "-----BEGIN CERTIFICATE-----\nnot base64\n");
   absl::StatusOr<plantmesh::testing::TestPki::Client> other = (*pki)->IssueClient("other", {});
   ASSERT_TRUE(other.ok()) << other.status();
@@ -135,6 +135,15 @@ TEST_F(ConfigTest, UnusableTlsFilesAreRefusedAtStartup) {
   EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(config.status().message(), HasSubstr("tls-ca: no PEM certificate"));
   EXPECT_THAT(config.status().message(), Not(HasSubstr("tls-cert")));
+
+  // Outside testing: a leaf certificate as tls-ca was served, and every client was refused
+  // with "certificate verify failed" alone.
+  config = load(cert, cert, key);
+  ASSERT_FALSE(config.ok());
+  EXPECT_THAT(config.status().message(),
+              HasSubstr("holds no CA certificate valid now (the last one read: a certificate "
+                        "that is not a CA (no basicConstraints CA:TRUE)): no client "
+                        "certificate would verify"));
 
   config = load(ca, garbage, key);
   ASSERT_FALSE(config.ok());
