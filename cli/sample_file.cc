@@ -1,7 +1,6 @@
 #include "cli/sample_file.h"
 
 #include <cmath>
-#include <limits>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -42,6 +41,13 @@ absl::Status SetTime(absl::string_view text, tv1::Sample* sample) {
   }
   const absl::Duration since_epoch = time - absl::UnixEpoch();
   const int64_t seconds = absl::ToInt64Seconds(since_epoch);
+  // A Timestamp holds 0001-01-01 to 9999-12-31 (outside testing: year 0 passed --dry-run).
+  if (seconds < -62135596800 || seconds > 253402300799) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("time: ", QuoteInput(text),
+                     " is outside the times a sample holds (0001-01-01 to "
+                     "9999-12-31)"));
+  }
   sample->mutable_time()->set_seconds(seconds);
   sample->mutable_time()->set_nanos(
       static_cast<int32_t>(absl::ToInt64Nanoseconds(since_epoch - absl::Seconds(seconds))));
@@ -103,16 +109,17 @@ absl::Status SetValue(absl::string_view kind_text, absl::string_view value, tv1:
     return absl::OkStatus();
   }
   if (kind == "number") {
-    // Not finite: sent as such, for the server to reject that sample (NOT_FINITE).
+    // Not finite: a bad row of the file, as the server would reject it (outside testing:
+    // --dry-run passed NaN and inf, then every such row was rejected).
     const std::string lower = absl::AsciiStrToLower(value);
-    std::optional<double> number = ParseDecimal(value);
-    if (lower == "nan" || lower == "-nan") {
-      number = std::numeric_limits<double>::quiet_NaN();
-    } else if (lower == "inf" || lower == "+inf" || lower == "infinity") {
-      number = std::numeric_limits<double>::infinity();
-    } else if (lower == "-inf" || lower == "-infinity") {
-      number = -std::numeric_limits<double>::infinity();
+    if (lower == "nan" || lower == "-nan" || lower == "inf" || lower == "+inf" ||
+        lower == "infinity" || lower == "+infinity" || lower == "-inf" || lower == "-infinity") {
+      return absl::InvalidArgumentError(
+          absl::StrCat("value: ", QuoteInput(value),
+                       " is not a finite number (the server rejects it: "
+                       "NOT_FINITE)"));
     }
+    std::optional<double> number = ParseDecimal(value);
     if (!number) {
       return absl::InvalidArgumentError(
           absl::StrCat("value: ", QuoteInput(value), " is not a decimal number"));
@@ -414,6 +421,10 @@ absl::Status SampleReader::ParseJsonLine(absl::string_view line, tv1::Sample* sa
   options.ignore_unknown_fields = false;
   const auto status =
       google::protobuf::util::JsonStringToMessage(std::string(line), sample, options);
+  if (status.ok() && sample->has_number() && !std::isfinite(sample->number())) {
+    return absl::InvalidArgumentError(
+        "number: not a finite number (the server rejects it: NOT_FINITE)");
+  }
   if (!status.ok()) {
     // An object that goes on past its line: pretty-printed JSON, whose every later line
     // would be said to be broken too (outside testing).
