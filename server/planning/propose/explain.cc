@@ -399,8 +399,8 @@ Shortfall Explain(const Index& index, const std::vector<ShiftProposal>& shifts,
   }
   out.reason = ShortfallReason::kPriority;
   out.explanation = absl::StrFormat(
-      "line %s has %.0f min free in shift %s, but by the objective's weights (priority, "
-      "changeovers) other products or fewer changeovers come first",
+      "line %s has %.0f min free in shift %s, but by the objective (unmet units first, then "
+      "changeovers, then stock) other products or fewer changeovers come first",
       roomiest->line_id, most_free, roomiest->shift_id);
   if (report.status != SolveStatus::kOptimal) {
     absl::StrAppendFormat(&out.explanation, "; the search stopped early (gap %.2f %%)",
