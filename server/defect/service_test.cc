@@ -758,8 +758,10 @@ TEST_F(DefectServiceTest, AHistoryTooLargeForOneAnswerComesInPages) {
               ::testing::ElementsAre("page_token"));
   other.set_page_token("");
   other.set_page_size(1001);
-  EXPECT_THAT(FieldsOf(stub_->GetDefectHistory(Context().get(), other, &page)),
-              ::testing::ElementsAre("page_size"));
+  // Outside testing: the refusal said "0 means all in one answer"; 0 is 100 here.
+  grpc::Status too_large = stub_->GetDefectHistory(Context().get(), other, &page);
+  EXPECT_THAT(FieldsOf(too_large), ::testing::ElementsAre("page_size"));
+  EXPECT_THAT(too_large.error_message(), ::testing::HasSubstr("must be 0-1000 (0 means 100)"));
 }
 
 // Outside testing: thousands of mechanics (or crews, repair places, categories) made a

@@ -59,10 +59,18 @@ absl::Status EtagForm::Check(absl::string_view field, absl::string_view resource
   if (given.empty()) return absl::OkStatus();
   const std::string current = Of(current_version);
   if (given == current) return absl::OkStatus();
+  const std::string quoted = QuoteForMessage(std::string_view(given.data(), given.size()));
+  // A version it never had (newer than the current, or 0) was not read from it: saying
+  // it "changed since" would claim a change that never happened (outside testing).
+  const std::optional<int64_t> version = VersionOf(given);
+  const bool never_had = version && (*version > current_version || *version < 1);
   return WithErrorInfo(
-      absl::AbortedError(absl::StrCat(resource, " changed since etag ",
-                                      QuoteForMessage(std::string_view(given.data(), given.size())),
-                                      " (current etag ", current, "); read it again and retry")),
+      absl::AbortedError(
+          never_had
+              ? absl::StrCat("etag ", quoted, " is not one ", resource, " has had (current etag ",
+                             current, "): pass the etag a read of it returned")
+              : absl::StrCat(resource, " changed since etag ", quoted, " (current etag ", current,
+                             "); read it again and retry")),
       "ETAG_MISMATCH", {{"current_etag", current}});
 }
 

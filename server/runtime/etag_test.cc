@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "server/runtime/errors.h"
 
 namespace plantmesh::runtime {
@@ -66,6 +67,16 @@ TEST(EtagFormTest, AnotherVersionIsAbortedWithTheCurrentEtag) {
   EXPECT_EQ(info.reason, "ETAG_MISMATCH");
   EXPECT_EQ(info.metadata.at("current_etag"), "v3");
   EXPECT_TRUE(kPrefixed.Check("etag", "defect 12", 3, "v3", true).ok());
+  // Outside testing: v5 and v0 on a defect at v1 were "changed since", a change that
+  // never happened.
+  for (const char* never : {"v5", "v0"}) {
+    const absl::Status not_had = kPrefixed.Check("etag", "defect 12", 1, never, false);
+    EXPECT_EQ(not_had.code(), absl::StatusCode::kAborted) << never;
+    EXPECT_THAT(not_had.message(),
+                HasSubstr(absl::StrCat("etag '", never,
+                                       "' is not one defect 12 has had (current etag v1)")));
+    EXPECT_EQ(ErrorInfoOf(not_had).reason, "ETAG_MISMATCH");
+  }
 }
 
 TEST(EtagFormTest, NoneIsFineUnlessRequired) {

@@ -49,17 +49,18 @@ struct KeyPageRequest {
   }
 };
 
-// Reads `request`'s page_size (0-1000) and page_token (of `list_method`, for a request
-// whose other fields are `filter`); a bad one adds a violation of its field to
-// `violations`.
+// Reads `request`'s page_size (0-1000; 0 is `default_size`, 0 for all) and page_token (of
+// `list_method`, for a request whose other fields are `filter`); a bad one adds a
+// violation of its field to `violations`, its text saying what 0 means.
 template <class Request>
 KeyPageRequest ReadKeyPageRequest(const Request& request, absl::string_view list_method,
-                                  const FilterFingerprint& filter, Violations& violations) {
+                                  const FilterFingerprint& filter, Violations& violations,
+                                  int default_size = 0) {
   KeyPageRequest page;
   page.list_method = std::string(list_method);
   page.fingerprint = filter.Hex();
-  page.page_size =
-      static_cast<size_t>(PageSizeOr(violations, request.page_size(), 0, kMaxKeyPageSize));
+  page.page_size = static_cast<size_t>(
+      PageSizeOr(violations, request.page_size(), default_size, kMaxKeyPageSize));
   if (!request.page_token().empty()) {
     std::optional<std::vector<std::string>> key =
         DecodeKeyPageToken(request.page_token(), 1, page.fingerprint, list_method, violations);
@@ -141,7 +142,9 @@ absl::Status ServeNumberedPage(const Request& request, absl::string_view list_me
                                const Load& load, const Number& number, Response* response,
                                google::protobuf::RepeatedPtrField<Item>* items) {
   Violations violations;
-  const KeyPageRequest page = ReadKeyPageRequest(request, list_method, filter, violations);
+  // Outside testing: a bad page_size of a history was told "0 means all in one answer".
+  const KeyPageRequest page = ReadKeyPageRequest(request, list_method, filter, violations,
+                                                 static_cast<int>(kDefaultNumberedPageSize));
   int64_t after = 0;
   if (page.after) {
     std::optional<int64_t> cursor = NumberOfOrderedKey(*page.after);
