@@ -152,7 +152,7 @@ TEST_F(CommandsTest, HelpCarriesCommentRolesAndRetrySafety) {
   // The contract's text rules.
   EXPECT_THAT(help, HasSubstr("[code: 1-32 characters A-Z, 0-9, '-']"));
   EXPECT_THAT(help, HasSubstr("[may span lines; at most 4000 characters]"));
-  EXPECT_THAT(help, HasSubstr("[one line, at most 32 characters]"));
+  EXPECT_THAT(help, HasSubstr("[one line, at most 32 characters, no blanks around]"));
 }
 
 TEST_F(CommandsTest, FlagsFlattenNestedMessagesToDepthTwo) {
