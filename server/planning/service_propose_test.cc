@@ -839,28 +839,26 @@ TEST_F(ProposePlanTest, BadInputNamesTheFieldAndWritesNothing) {
   EXPECT_THAT(refused(demand), ElementsAre("demand[0].date", "demand[1].quantity"));
   v1::ProposePlanRequest unknown = ThreeShifts({{"OATS-1KG", 10}});
   EXPECT_THAT(refused(unknown), ElementsAre("demand[0].product_id"));
+  // The one field violation of a refused request.
+  auto violation = [&](const v1::ProposePlanRequest& request) {
+    v1::ProposePlanResponse answer;
+    const std::vector<sdk::FieldViolationView> violations =
+        sdk::FieldViolations(sdk::FromGrpcStatus(Propose(request, &answer)));
+    EXPECT_EQ(violations.size(), 1u);
+    return violations.empty() ? sdk::FieldViolationView{} : violations[0];
+  };
   // NaN is said as ImportDemand says it (outside testing: "must be 0-1000000000").
-  v1::ProposePlanRequest nan = ThreeShifts({{"GRANOLA-500G", std::nan("")}});
-  v1::ProposePlanResponse nan_answer;
-  const std::vector<sdk::FieldViolationView> nans =
-      sdk::FieldViolations(sdk::FromGrpcStatus(Propose(nan, &nan_answer)));
-  ASSERT_EQ(nans.size(), 1u);
-  EXPECT_EQ(nans[0].field, "demand[0].quantity");
-  EXPECT_EQ(nans[0].description, "must be finite (NaN is no value)");
+  const sdk::FieldViolationView nan = violation(ThreeShifts({{"GRANOLA-500G", std::nan("")}}));
+  EXPECT_EQ(nan.field, "demand[0].quantity");
+  EXPECT_EQ(nan.description, "must be finite (NaN is no value)");
   // An empty reference is "required", as everywhere (outside testing: "unknown product ''").
   v1::ProposePlanRequest blank = ThreeShifts({{"GRANOLA-500G", 10}});
   blank.add_demand()->set_date("2026-03-02");
-  v1::ProposePlanResponse blank_answer;
-  const std::vector<sdk::FieldViolationView> blanks =
-      sdk::FieldViolations(sdk::FromGrpcStatus(Propose(blank, &blank_answer)));
-  ASSERT_EQ(blanks.size(), 1u);
-  EXPECT_EQ(blanks[0].field, "demand[1].product_id");
-  EXPECT_EQ(blanks[0].description, "required");
+  EXPECT_EQ(violation(blank).field, "demand[1].product_id");
+  EXPECT_EQ(violation(blank).description, "required");
   blank.mutable_demand(1)->set_product_id("\u00A0");  // a no-break space says nothing either
-  const std::vector<sdk::FieldViolationView> spaces =
-      sdk::FieldViolations(sdk::FromGrpcStatus(Propose(blank, &blank_answer)));
-  ASSERT_EQ(spaces.size(), 1u);
-  EXPECT_EQ(spaces[0].description, "required: only white space or invisible characters given");
+  EXPECT_EQ(violation(blank).description,
+            "required: only white space or invisible characters given");
   v1::ProposePlanRequest limit = ThreeShifts({{"GRANOLA-500G", 10}});
   limit.set_time_limit_seconds(11);
   EXPECT_THAT(refused(limit), ElementsAre("time_limit_seconds"));

@@ -34,8 +34,8 @@ std::string PayloadFingerprint(const google::protobuf::Message& request);
 
 // `message` serialized as a retry of it compares: without its `request_id` field (when
 // it has one), without its root `etag` (the write's precondition: a retry after reading
-// the resource again sends the new one), without unknown fields, with -0.0 as 0.0 (outside testing: an ImportDemand
-// retry that re-encoded a quantity 0 as -0 was REQUEST_ID_REUSED), Timestamps and
+// the resource again sends the new one), without unknown fields, with -0.0 as 0.0 (outside testing:
+// an ImportDemand retry that re-encoded a quantity 0 as -0 was REQUEST_ID_REUSED), Timestamps and
 // Durations to whole microseconds (as the server reads them), a FieldMask's paths sorted
 // (a set) and, in an update (a
 // root update_mask), without
