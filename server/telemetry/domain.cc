@@ -317,6 +317,7 @@ std::optional<Rejection> PartCountProblem(const Sample& s, int index) {
   }
   return std::nullopt;
 }
+
 // An EXECUTION, AVAILABILITY or EMERGENCY_STOP sample is a value of its vocabulary
 // (machine_state.h StateTextValues) or unavailable.
 std::optional<Rejection> StateTextProblem(const Sample& s, int index, int type) {
@@ -339,8 +340,7 @@ std::optional<Rejection> StateTextProblem(const Sample& s, int index, int type) 
 // SHDR adapters send "no data" as the text UNAVAILABLE; where a text is not taken, say
 // what to send instead (outside testing: the refusal did not).
 std::string UnavailableAsTextHint(const Sample& s) {
-  if (s.kind != ValueKind::kText ||
-      !absl::EqualsIgnoreCase(absl::StripAsciiWhitespace(s.text), "UNAVAILABLE")) {
+  if (s.kind != ValueKind::kText || !absl::EqualsIgnoreCase(MatchedText(s.text), "UNAVAILABLE")) {
     return "";
   }
   return "; for \"no data\" send the unavailable value (Sample.unavailable, MTConnect "

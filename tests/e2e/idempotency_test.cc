@@ -170,7 +170,8 @@ TEST_F(IdempotencyTest, EveryMutatingMethodComparesThePayload) {
                            Upload("ops", d.id(), "idem-photo", "\x89PNG\r\n\x1A\nONE"),
                            Upload("ops", d.id(), "idem-photo", "\x89PNG\r\n\x1A\nTWO"));
   }
-  // Transitions, each sent again with another etag: a different payload.
+  // Transitions: a retry that read the defect again (its new etag) is the same call
+  // (outside testing: it was REQUEST_ID_REUSED); another defect is another payload.
   v1::AssignDefectRequest assign;
   assign.set_id(d.id());
   assign.set_repair_place_id("RP-02");
@@ -180,10 +181,13 @@ TEST_F(IdempotencyTest, EveryMutatingMethodComparesThePayload) {
     v1::StartRepairRequest start;
     start.set_id(d.id());
     start.set_request_id("idem-start");
-    v1::StartRepairRequest other = start;
-    other.set_etag("v1");
     auto first = ops.StartRepair(start);
-    ExpectRetriedAndReused("StartRepair", first, ops.StartRepair(start), ops.StartRepair(other));
+    ASSERT_TRUE(first.ok()) << Describe(first.status());
+    v1::StartRepairRequest reread = start;
+    reread.set_etag(first->defect().etag());
+    v1::StartRepairRequest other = start;
+    other.set_id(Report("VIN-IDEM-OTHER").id());
+    ExpectRetriedAndReused("StartRepair", first, ops.StartRepair(reread), ops.StartRepair(other));
   }
   {
     v1::FinishRepairRequest finish;
