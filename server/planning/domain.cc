@@ -6,6 +6,8 @@
 #include <tuple>
 #include <utility>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -285,8 +287,19 @@ ShiftPatternInput InputOf(const ShiftPattern& pattern) {
 
 absl::StatusOr<absl::TimeZone> LoadZone(absl::string_view name, absl::string_view field) {
   absl::TimeZone zone;
-  // absl treats "" (and nothing else) as UTC without saying so: refuse it here.
-  if (name.empty() || !absl::LoadTimeZone(name, &zone)) {
+  // absl treats "" (and nothing else) as UTC without saying so: refuse it here. It also
+  // reads any file a path names, and the tzdata's aliases of the host's own zone
+  // (outside testing: "../../../etc/localtime", "localtime", "posixrules" and "Factory"
+  // started the server, its zone then the host's or none): IANA names only.
+  const bool iana_shaped =
+      !name.empty() && name.front() != '/' && !absl::StrContains(name, "..") &&
+      std::all_of(name.begin(), name.end(),
+                  [](char c) {
+                    return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '/' ||
+                           c == '_' || c == '-' || c == '+';
+                  }) &&
+      name != "localtime" && name != "posixrules" && name != "Factory";
+  if (!iana_shaped || !absl::LoadTimeZone(name, &zone)) {
     return runtime::InvalidField(
         std::string(field),
         absl::StrCat("no time zone ", runtime::QuoteForMessage(std::string(name)),

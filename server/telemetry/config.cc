@@ -42,9 +42,9 @@ std::shared_ptr<runtime::ServiceConfig> DeclareConfig(runtime::ConfigSection& se
               "PostgreSQL connections for IngestSamples' binary COPY (batches committed at once)",
               1, 64);
   section.Add("ingest-pending-acks", &config->ingest_pending_acks,
-              "batches an ingest stream commits together at most (up to 32); a client that "
-              "reads no answers holds the stream back after twice as many (flow control)",
-              1, 4096);
+              "batches an ingest stream commits together at most; a client that reads no "
+              "answers holds the stream back after twice as many (flow control)",
+              1, 32);
   section.Add("latest-cache-seconds", &config->latest_cache_seconds,
               "how long a machine's latest values cached in Redis are trusted after a fill from "
               "PostgreSQL (the longest a lost cache write can leave a value stale); 0: no cache",

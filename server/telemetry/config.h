@@ -39,11 +39,12 @@ struct TelemetryConfig : runtime::ServiceConfig {
   // being committed at a time).
   int64_t ingest_connections = 4;
   // ingest-pending-acks: batches an ingest stream reads ahead and commits together at
-  // most (group commit, never more than 32), and so its answers waiting for a client
-  // that reads none (at most twice as many, plus one): the stream then reads no more
-  // batches until the client reads (its writes wait: HTTP/2 flow control). Nothing is
-  // refused for a slow reader.
-  int64_t ingest_pending_acks = 64;
+  // most (group commit, 1-32: a group's transaction stays short), and so its answers
+  // waiting for a client that reads none (at most twice as many, plus one): the stream
+  // then reads no more batches until the client reads (its writes wait: HTTP/2 flow
+  // control). Nothing is refused for a slow reader. (Outside testing: the default was 64
+  // and the range 1-4096, though no value above 32 did anything more.)
+  int64_t ingest_pending_acks = 32;
   // latest-cache-seconds: how long a machine's latest values in Redis are trusted after
   // they were filled from PostgreSQL (then read again from it: what a lost write to
   // Redis left behind lasts at most this long); 0: no cache, every GetLatestValues

@@ -40,9 +40,8 @@ using runtime::Answer;
 // batch, committed at once: nothing waits for more batches to come.
 class TelemetryServiceImpl::Ingest final : public IngestSamplesStream {
  public:
-  // The most batches committed together, and how many bytes of them the runtime holds
-  // at most (beyond the first): a group's transaction stays short, and its memory small.
-  static constexpr size_t kGroupBatches = 32;
+  // How many bytes of a group's batches the runtime holds at most (beyond the first): its
+  // memory stays small (the count is ingest-pending-acks, at most 32).
   static constexpr size_t kGroupBytes = 1 << 20;
 
   Ingest(TelemetryServiceImpl* service, runtime::CallContext& call)
@@ -60,8 +59,7 @@ class TelemetryServiceImpl::Ingest final : public IngestSamplesStream {
   // A group's answers are queued at once; the next group is taken once they are all
   // queued for writing (streams.h), so a client that reads none holds the stream back.
   ReadAhead read_ahead() const override {
-    return {std::min(kGroupBatches, static_cast<size_t>(service_->config_.ingest_pending_acks)),
-            kGroupBytes};
+    return {static_cast<size_t>(service_->config_.ingest_pending_acks), kGroupBytes};
   }
 
   absl::Status OnMessage(v1::IngestSamplesRequest& request) override {
