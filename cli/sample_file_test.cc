@@ -79,6 +79,11 @@ TEST(SampleReader, WhatTheServerWouldRejectForItsFormIsABadRow) {
                       "\"2024-05-01T10:00:00Z\",\"number\":\"NaN\"}\n",
                       SampleFileFormat::kJsonLines),
               HasSubstr("number: not a finite number"));
+  // Outside testing: a number beyond a double ended plantctl with an uncaught exception.
+  EXPECT_THAT(ErrorOf("{\"machineId\":\"cnc07\",\"dataItemId\":\"Xload\",\"time\":"
+                      "\"2024-05-01T10:00:00Z\",\"number\":1e999}\n",
+                      SampleFileFormat::kJsonLines),
+              HasSubstr("samples.csv:1:"));
 }
 
 TEST(SampleReader, CsvWithEveryKind) {

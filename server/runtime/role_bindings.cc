@@ -138,9 +138,10 @@ absl::StatusOr<RoleBindings> RoleBindings::Parse(std::string_view json) {
   };
   try {
     root = nlohmann::json::parse(json, check_keys);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {
     // Its text says where: "... parse error at line 5, column 3: ..." (outside testing:
-    // an operator's trailing comma was reported without a line).
+    // an operator's trailing comma was reported without a line). Every kind the parser
+    // throws, a number beyond a double's range too (out_of_range.406).
     return absl::InvalidArgumentError(
         absl::StrCat("role-bindings: not valid JSON (", e.what(), ")"));
   }

@@ -117,6 +117,7 @@ TEST(RoleBindingsTest, InvalidFilesAreRefusedWithTheReason) {
       {R"({"bindings": [], "bindings": [{"identity": "spiffe://t/user/a", "roles": ["admin"]}]})",
        "role-bindings: key 'bindings' given twice"},
       {"{}", "no bindings key"},
+      {R"({"bindings": [], "x": 1e999})", "not valid JSON"},  // a number beyond a double
   };
   for (const Case& c : cases) {
     absl::StatusOr<RoleBindings> bindings = RoleBindings::Parse(c.json);
