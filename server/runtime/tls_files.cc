@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -133,9 +134,13 @@ absl::StatusOr<std::unique_ptr<StagedTlsFiles>> StagedTlsFiles::Start(Paths conf
 
 absl::Status StagedTlsFiles::LockOwner() {
   if (owner_lock_ >= 0) close(owner_lock_);
+  // Locked under another name, then renamed (the lock goes with the file): another
+  // server's sweep never finds an owner.lock that is not locked yet.
   const std::string lock = dir_ + kOwnerLock;
-  owner_lock_ = open(lock.c_str(), O_CREAT | O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (owner_lock_ < 0 || flock(owner_lock_, LOCK_EX | LOCK_NB) != 0) {
+  const std::string unlocked = lock + ".new";
+  owner_lock_ = open(unlocked.c_str(), O_CREAT | O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (owner_lock_ < 0 || flock(owner_lock_, LOCK_EX | LOCK_NB) != 0 ||
+      std::rename(unlocked.c_str(), lock.c_str()) != 0) {
     return absl::FailedPreconditionError(absl::StrCat(
         "cannot lock ", lock, ": ", std::strerror(errno), "; set TMPDIR to a writable directory"));
   }
