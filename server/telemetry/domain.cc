@@ -337,6 +337,38 @@ std::optional<Rejection> StateTextProblem(const Sample& s, int index, int type) 
                              text ? runtime::QuoteForMessage(s.text) : "a number"));
 }
 
+// A CONTROLLER_MODE sample is one of MTConnect's words (any case) or unavailable; a
+// DIGITAL_INPUT or DIGITAL_OUTPUT one is 0 or 1 (a number, or the digit as text) or
+// unavailable. Outside testing: "AUTOMATC", 3, and a digital input of 2, 0.5 or "ON" were
+// stored as sent.
+std::optional<Rejection> TypedValueProblem(const Sample& s, int index, int type) {
+  if (s.kind == ValueKind::kUnavailable) return std::nullopt;
+  const bool text = s.kind == ValueKind::kText;
+  const absl::string_view matched = text ? MatchedText(s.text) : absl::string_view();
+  if (text && absl::EqualsIgnoreCase(matched, "UNAVAILABLE")) return std::nullopt;
+  const std::string given = text ? runtime::QuoteForMessage(s.text) : absl::StrCat(s.number);
+  if (type == kTypeControllerMode) {
+    static constexpr absl::string_view kModes[] = {"AUTOMATIC", "MANUAL", "MANUAL_DATA_INPUT",
+                                                   "SEMI_AUTOMATIC", "EDIT"};
+    for (absl::string_view mode : kModes) {
+      if (text && absl::EqualsIgnoreCase(matched, mode)) return std::nullopt;
+    }
+    return Reject(
+        index, RejectReason::kWrongValueKind,
+        absl::StrCat(Field(index, text ? "text" : KindField(s.kind)),
+                     ": a CONTROLLER_MODE is one of ", absl::StrJoin(kModes, ", "),
+                     " (in any case) or the unavailable value, not ", text ? given : "a number"));
+  }
+  if ((text && (matched == "0" || matched == "1")) ||
+      (s.kind == ValueKind::kNumber && (s.number == 0 || s.number == 1))) {
+    return std::nullopt;
+  }
+  return Reject(index, RejectReason::kWrongValueKind,
+                absl::StrCat(Field(index, text ? "text" : KindField(s.kind)), ": a ",
+                             type == kTypeDigitalInput ? "DIGITAL_INPUT" : "DIGITAL_OUTPUT",
+                             " is 0 or 1 (or the unavailable value), not ", given));
+}
+
 // SHDR adapters send "no data" as the text UNAVAILABLE; where a text is not taken, say
 // what to send instead (outside testing: the refusal did not).
 std::string UnavailableAsTextHint(const Sample& s) {
@@ -414,6 +446,10 @@ std::optional<Rejection> JudgeSample(const Sample& s, int index, const Catalog& 
   if (item->second.type == kTypeExecution || item->second.type == kTypeAvailability ||
       item->second.type == kTypeEmergencyStop) {
     return StateTextProblem(s, index, item->second.type);
+  }
+  if (item->second.type == kTypeControllerMode || item->second.type == kTypeDigitalInput ||
+      item->second.type == kTypeDigitalOutput) {
+    return TypedValueProblem(s, index, item->second.type);
   }
   return std::nullopt;
 }

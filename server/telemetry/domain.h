@@ -159,6 +159,9 @@ inline constexpr int kTypePartCount = 4;
 inline constexpr int kTypeExecution = 2;
 inline constexpr int kTypeAvailability = 3;
 inline constexpr int kTypeEmergencyStop = 12;
+inline constexpr int kTypeControllerMode = 11;
+inline constexpr int kTypeDigitalInput = 14;
+inline constexpr int kTypeDigitalOutput = 15;
 // The largest part count: every whole number up to 2^53 is exact in a double.
 inline constexpr double kMaxPartCount = 9007199254740992.0;
 

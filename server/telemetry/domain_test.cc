@@ -23,6 +23,8 @@ Catalog Plant() {
             {"exec", {Category::kEvent, kTypeExecution}},
             {"avail", {Category::kEvent, kTypeAvailability}},
             {"estop", {Category::kEvent, kTypeEmergencyStop}},
+            {"mode", {Category::kEvent, kTypeControllerMode}},
+            {"di", {Category::kEvent, kTypeDigitalInput}},
             {"S1speed", Category::kSample},
             {"servo:cond", Category::kCondition}}}};
 }
@@ -106,6 +108,35 @@ TEST(JudgeSampleTest, StateInputsTakeTheirVocabularyOnly) {
   ASSERT_TRUE(r);
   EXPECT_THAT(r->message, HasSubstr("an EMERGENCY_STOP is one of ARMED, TRIGGERED"));
   EXPECT_TRUE(Judge(Number("estop", 1)));
+}
+
+// Outside testing: a CONTROLLER_MODE "AUTOMATC" or 3, and a DIGITAL_INPUT of 2, 0.5 or
+// "ON", were stored as sent; the contract lists their values.
+TEST(JudgeSampleTest, ModesAndDigitalChannelsTakeTheirValuesOnly) {
+  auto text = [](const char* item, const char* value) {
+    Sample s = Number(item, 0);
+    s.kind = ValueKind::kText;
+    s.text = value;
+    return s;
+  };
+  EXPECT_FALSE(Judge(text("mode", "AUTOMATIC")));
+  EXPECT_FALSE(Judge(text("mode", " manual_data_input ")));
+  EXPECT_FALSE(Judge(text("mode", "UNAVAILABLE")));
+  EXPECT_FALSE(Judge(Number("di", 0)));
+  EXPECT_FALSE(Judge(Number("di", 1)));
+  EXPECT_FALSE(Judge(text("di", "1")));
+  std::optional<Rejection> r = Judge(text("mode", "AUTOMATC"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->reason, RejectReason::kWrongValueKind);
+  EXPECT_THAT(r->message, HasSubstr("samples[3].text: a CONTROLLER_MODE is one of AUTOMATIC, "
+                                    "MANUAL, MANUAL_DATA_INPUT, SEMI_AUTOMATIC, EDIT"));
+  EXPECT_TRUE(Judge(Number("mode", 3)));
+  for (double bad : {2.0, 0.5, -1.0}) {
+    r = Judge(Number("di", bad));
+    ASSERT_TRUE(r) << bad;
+    EXPECT_THAT(r->message, HasSubstr("a DIGITAL_INPUT is 0 or 1 (or the unavailable value)"));
+  }
+  EXPECT_TRUE(Judge(text("di", "ON")));
 }
 
 TEST(JudgeSampleTest, UnknownMachine) {
