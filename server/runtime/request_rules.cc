@@ -348,7 +348,15 @@ void Walk(const Message& message, const MessagePlan& plan, Path* path, Violation
           const int n = r->FieldSize(message, f.field);
           for (int i = 0; i < n; ++i) {
             path->SetIndex(i);
-            CheckEnum(f.field, r->GetRepeatedEnumValue(message, f.field, i), here, out);
+            const int value = r->GetRepeatedEnumValue(message, f.field, i);
+            // A list entry names something, as a string entry must (outside testing:
+            // `statuses: [0]` was "unknown status 0" in one service, a filter in another).
+            if (value == 0 && f.field->enum_type()->FindValueByNumber(0) != nullptr) {
+              out->Add(here(), absl::StrCat(f.field->enum_type()->FindValueByNumber(0)->name(),
+                                            " (0) names nothing: a list entry must name a value"));
+              continue;
+            }
+            CheckEnum(f.field, value, here, out);
           }
         } else {
           CheckEnum(f.field, r->GetEnumValue(message, f.field), here, out);

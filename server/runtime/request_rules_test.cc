@@ -201,6 +201,22 @@ TEST(CheckRequestValuesTest, LimitsComeFromTheContract) {
   EXPECT_THAT(PathsOf(CheckRequestValues(request_id)), ElementsAre("request_id"));
 }
 
+// Outside testing: `statuses: [0]` was "unknown status 0" in the defect service and
+// "unknown plan status 0" in planning. A list entry of UNSPECIFIED names nothing, in every
+// service, as an empty string entry.
+TEST(CheckRequestValuesTest, AnUnspecifiedListEntryIsRefusedByItsIndex) {
+  v1::ListDefectsRequest defects;
+  defects.add_statuses(v1::DEFECT_STATUS_REPORTED);
+  defects.add_statuses(v1::DEFECT_STATUS_UNSPECIFIED);
+  absl::Status checked = CheckRequestValues(defects);
+  EXPECT_THAT(PathsOf(checked), ElementsAre("statuses[1]"));
+  EXPECT_THAT(std::string(checked.message()),
+              HasSubstr("DEFECT_STATUS_UNSPECIFIED (0) names nothing"));
+  ::plantmesh::planning::v1::ListProductionPlansRequest plans;
+  plans.add_statuses(::plantmesh::planning::v1::PLAN_STATUS_UNSPECIFIED);
+  EXPECT_THAT(PathsOf(CheckRequestValues(plans)), ElementsAre("statuses[0]"));
+}
+
 // Outside testing: NaN in a line's rate, a product's cycle time and a forecast's interval
 // level was told each field's range, three wordings for one fault. Every double field of
 // every request refuses NaN and infinities alike, before the service reads them.
