@@ -312,7 +312,8 @@ TEST(CalendarTest, ATimeZoneTheTzdataDoesNotHaveNamesTheField) {
   EXPECT_TRUE(LoadZone("Etc/GMT+1", "planning.time-zone").ok());
   for (const char* name :
        {"Mars/Olympus_Mons", "", "localtime", "posixrules", "Factory", "../../../etc/localtime",
-        "/usr/share/zoneinfo/Europe/Berlin", "Europe/../Europe/Berlin"}) {
+        "/usr/share/zoneinfo/Europe/Berlin", "Europe/../Europe/Berlin", "posix/Europe/Berlin",
+        "Europe//Berlin", "right/UTC"}) {
     absl::StatusOr<absl::TimeZone> zone = LoadZone(name, "planning.time-zone");
     EXPECT_EQ(zone.status().code(), absl::StatusCode::kInvalidArgument) << name;
     ASSERT_EQ(runtime::FieldViolationsOf(zone.status()).size(), 1u);

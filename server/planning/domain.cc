@@ -289,10 +289,13 @@ absl::StatusOr<absl::TimeZone> LoadZone(absl::string_view name, absl::string_vie
   absl::TimeZone zone;
   // absl treats "" (and nothing else) as UTC without saying so: refuse it here. It also
   // reads any file a path names, and the tzdata's aliases of the host's own zone
-  // (outside testing: "../../../etc/localtime", "localtime", "posixrules" and "Factory"
-  // started the server, its zone then the host's or none): IANA names only.
+  // (outside testing: "../../../etc/localtime", "localtime", "posixrules", "Factory",
+  // "posix/Europe/Berlin" and "Europe//Berlin" started the server, its zone then the
+  // host's or none): IANA names only.
   const bool iana_shaped =
-      !name.empty() && name.front() != '/' && !absl::StrContains(name, "..") &&
+      !name.empty() && name.front() != '/' && name.back() != '/' &&
+      !absl::StrContains(name, "..") && !absl::StrContains(name, "//") &&
+      !absl::StartsWith(name, "posix/") && !absl::StartsWith(name, "right/") &&
       std::all_of(name.begin(), name.end(),
                   [](char c) {
                     return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '/' ||
