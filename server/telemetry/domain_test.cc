@@ -39,6 +39,13 @@ Sample Number(std::string item, double value, absl::Time t = kNow) {
   return s;
 }
 
+Sample Text(std::string item, std::string value) {
+  Sample s = Number(std::move(item), 0);
+  s.kind = ValueKind::kText;
+  s.text = std::move(value);
+  return s;
+}
+
 std::optional<Rejection> Judge(const Sample& s) {
   return JudgeSample(s, 3, Plant(), kNow, IngestLimits{});
 }
@@ -67,12 +74,6 @@ TEST(JudgeSampleTest, AcceptsEachKindItsCategoryTakes) {
 // input takes MTConnect's words (any case, blanks around), the text UNAVAILABLE or the
 // unavailable value; anything else is refused, naming the words.
 TEST(JudgeSampleTest, StateInputsTakeTheirVocabularyOnly) {
-  auto text = [](const char* item, const char* value) {
-    Sample s = Number(item, 0);
-    s.kind = ValueKind::kText;
-    s.text = value;
-    return s;
-  };
   for (const auto& [item, value] :
        std::vector<std::pair<const char*, const char*>>{{"exec", "ACTIVE"},
                                                         {"exec", " feed_hold "},
@@ -82,29 +83,29 @@ TEST(JudgeSampleTest, StateInputsTakeTheirVocabularyOnly) {
                                                         {"avail", "UNAVAILABLE"},
                                                         {"estop", "TRIGGERED"},
                                                         {"estop", "armed"}}) {
-    EXPECT_FALSE(Judge(text(item, value))) << item << " " << value;
+    EXPECT_FALSE(Judge(Text(item, value))) << item << " " << value;
   }
   for (const char* item : {"exec", "avail", "estop"}) {
     Sample unavailable = Number(item, 0);
     unavailable.kind = ValueKind::kUnavailable;
     EXPECT_FALSE(Judge(unavailable)) << item;
   }
-  std::optional<Rejection> r = Judge(text("exec", "RUNNING"));
+  std::optional<Rejection> r = Judge(Text("exec", "RUNNING"));
   ASSERT_TRUE(r);
   EXPECT_EQ(r->reason, RejectReason::kWrongValueKind);
   EXPECT_EQ(r->message,
             "samples[3].text: an EXECUTION is one of ACTIVE, READY, WAIT, OPTIONAL_STOP, "
             "PROGRAM_OPTIONAL_STOP, PROGRAM_COMPLETED, STOPPED, FEED_HOLD, INTERRUPTED, "
             "PROGRAM_STOPPED (in any case) or the unavailable value, not 'RUNNING'");
-  EXPECT_TRUE(Judge(text("exec", "ACTVE")));
+  EXPECT_TRUE(Judge(Text("exec", "ACTVE")));
   r = Judge(Number("exec", 1));
   ASSERT_TRUE(r);
   EXPECT_THAT(r->message, HasSubstr("samples[3].number: an EXECUTION is one of ACTIVE"));
   EXPECT_THAT(r->message, HasSubstr("not a number"));
-  r = Judge(text("avail", "UP"));
+  r = Judge(Text("avail", "UP"));
   ASSERT_TRUE(r);
   EXPECT_THAT(r->message, HasSubstr("an AVAILABILITY is one of AVAILABLE, UNAVAILABLE"));
-  r = Judge(text("estop", "PRESSED"));
+  r = Judge(Text("estop", "PRESSED"));
   ASSERT_TRUE(r);
   EXPECT_THAT(r->message, HasSubstr("an EMERGENCY_STOP is one of ARMED, TRIGGERED"));
   EXPECT_TRUE(Judge(Number("estop", 1)));
@@ -113,19 +114,13 @@ TEST(JudgeSampleTest, StateInputsTakeTheirVocabularyOnly) {
 // Outside testing: a CONTROLLER_MODE "AUTOMATC" or 3, and a DIGITAL_INPUT of 2, 0.5 or
 // "ON", were stored as sent; the contract lists their values.
 TEST(JudgeSampleTest, ModesAndDigitalChannelsTakeTheirValuesOnly) {
-  auto text = [](const char* item, const char* value) {
-    Sample s = Number(item, 0);
-    s.kind = ValueKind::kText;
-    s.text = value;
-    return s;
-  };
-  EXPECT_FALSE(Judge(text("mode", "AUTOMATIC")));
-  EXPECT_FALSE(Judge(text("mode", " manual_data_input ")));
-  EXPECT_FALSE(Judge(text("mode", "UNAVAILABLE")));
+  EXPECT_FALSE(Judge(Text("mode", "AUTOMATIC")));
+  EXPECT_FALSE(Judge(Text("mode", " manual_data_input ")));
+  EXPECT_FALSE(Judge(Text("mode", "UNAVAILABLE")));
   EXPECT_FALSE(Judge(Number("di", 0)));
   EXPECT_FALSE(Judge(Number("di", 1)));
-  EXPECT_FALSE(Judge(text("di", "1")));
-  std::optional<Rejection> r = Judge(text("mode", "AUTOMATC"));
+  EXPECT_FALSE(Judge(Text("di", "1")));
+  std::optional<Rejection> r = Judge(Text("mode", "AUTOMATC"));
   ASSERT_TRUE(r);
   EXPECT_EQ(r->reason, RejectReason::kWrongValueKind);
   EXPECT_THAT(r->message, HasSubstr("samples[3].text: a CONTROLLER_MODE is one of AUTOMATIC, "
@@ -136,7 +131,7 @@ TEST(JudgeSampleTest, ModesAndDigitalChannelsTakeTheirValuesOnly) {
     ASSERT_TRUE(r) << bad;
     EXPECT_THAT(r->message, HasSubstr("a DIGITAL_INPUT is 0 or 1 (or the unavailable value)"));
   }
-  EXPECT_TRUE(Judge(text("di", "ON")));
+  EXPECT_TRUE(Judge(Text("di", "ON")));
 }
 
 TEST(JudgeSampleTest, UnknownMachine) {
