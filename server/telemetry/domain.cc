@@ -318,55 +318,62 @@ std::optional<Rejection> PartCountProblem(const Sample& s, int index) {
   return std::nullopt;
 }
 
-// An EXECUTION, AVAILABILITY or EMERGENCY_STOP sample is a value of its vocabulary
-// (machine_state.h StateTextValues) or unavailable.
-std::optional<Rejection> StateTextProblem(const Sample& s, int index, int type) {
-  const auto [input, name] =
-      type == kTypeExecution      ? std::pair{StateInput::kExecution, "an EXECUTION"}
-      : type == kTypeAvailability ? std::pair{StateInput::kAvailability, "an AVAILABILITY"}
-                                  : std::pair{StateInput::kEmergencyStop, "an EMERGENCY_STOP"};
-  if (s.kind == ValueKind::kUnavailable ||
-      (s.kind == ValueKind::kText && IsStateText(input, s.text))) {
-    return std::nullopt;
+// The words a data item type's text takes (MTConnect's, matched without case and
+// surrounding blanks; the text UNAVAILABLE and the unavailable value besides), with the
+// type's name for messages; nullopt for types that take any value. EXECUTION,
+// AVAILABILITY and EMERGENCY_STOP decide the machine's state (machine_state.h); outside
+// testing, EXECUTION `RUNNING`, an e-stop `PRESSED` and a CONTROLLER_MODE `AUTOMATC` were
+// stored as sent.
+struct Vocabulary {
+  const char* name;
+  const std::vector<absl::string_view>* words;
+};
+std::optional<Vocabulary> VocabularyOf(int type) {
+  static const auto* const kModes = new std::vector<absl::string_view>{
+      "AUTOMATIC", "MANUAL", "MANUAL_DATA_INPUT", "SEMI_AUTOMATIC", "EDIT"};
+  switch (type) {
+    case kTypeExecution:
+      return Vocabulary{"an EXECUTION", &StateTextValues(StateInput::kExecution)};
+    case kTypeAvailability:
+      return Vocabulary{"an AVAILABILITY", &StateTextValues(StateInput::kAvailability)};
+    case kTypeEmergencyStop:
+      return Vocabulary{"an EMERGENCY_STOP", &StateTextValues(StateInput::kEmergencyStop)};
+    case kTypeControllerMode:
+      return Vocabulary{"a CONTROLLER_MODE", kModes};
+    default:
+      return std::nullopt;
   }
-  const bool text = s.kind == ValueKind::kText;
-  return Reject(index, RejectReason::kWrongValueKind,
-                absl::StrCat(Field(index, text ? "text" : KindField(s.kind)), ": ", name,
-                             " is one of ", absl::StrJoin(StateTextValues(input), ", "),
-                             " (in any case) or the unavailable value, not ",
-                             text ? runtime::QuoteForMessage(s.text) : "a number"));
 }
 
-// A CONTROLLER_MODE sample is one of MTConnect's words (any case) or unavailable; a
-// DIGITAL_INPUT or DIGITAL_OUTPUT one is 0 or 1 (a number, or the digit as text) or
-// unavailable. Outside testing: "AUTOMATC", 3, and a digital input of 2, 0.5 or "ON" were
-// stored as sent.
+// A sample of a type with a vocabulary (VocabularyOf), or of a DIGITAL_INPUT or
+// DIGITAL_OUTPUT (0 or 1: a number, or the digit as text), that is none of its values.
 std::optional<Rejection> TypedValueProblem(const Sample& s, int index, int type) {
-  if (s.kind == ValueKind::kUnavailable) return std::nullopt;
+  const bool digital = type == kTypeDigitalInput || type == kTypeDigitalOutput;
+  const std::optional<Vocabulary> vocabulary = VocabularyOf(type);
+  if ((!digital && !vocabulary) || s.kind == ValueKind::kUnavailable) return std::nullopt;
   const bool text = s.kind == ValueKind::kText;
   const absl::string_view matched = text ? MatchedText(s.text) : absl::string_view();
   if (text && absl::EqualsIgnoreCase(matched, "UNAVAILABLE")) return std::nullopt;
   const std::string given = text ? runtime::QuoteForMessage(s.text) : absl::StrCat(s.number);
-  if (type == kTypeControllerMode) {
-    static constexpr absl::string_view kModes[] = {"AUTOMATIC", "MANUAL", "MANUAL_DATA_INPUT",
-                                                   "SEMI_AUTOMATIC", "EDIT"};
-    for (absl::string_view mode : kModes) {
-      if (text && absl::EqualsIgnoreCase(matched, mode)) return std::nullopt;
+  const std::string field = Field(index, text ? "text" : KindField(s.kind));
+  if (digital) {
+    if ((text && (matched == "0" || matched == "1")) ||
+        (s.kind == ValueKind::kNumber && (s.number == 0 || s.number == 1))) {
+      return std::nullopt;
     }
     return Reject(
         index, RejectReason::kWrongValueKind,
-        absl::StrCat(Field(index, text ? "text" : KindField(s.kind)),
-                     ": a CONTROLLER_MODE is one of ", absl::StrJoin(kModes, ", "),
-                     " (in any case) or the unavailable value, not ", text ? given : "a number"));
+        absl::StrCat(field, ": a ", type == kTypeDigitalInput ? "DIGITAL_INPUT" : "DIGITAL_OUTPUT",
+                     " is 0 or 1 (or the unavailable value), not ", given));
   }
-  if ((text && (matched == "0" || matched == "1")) ||
-      (s.kind == ValueKind::kNumber && (s.number == 0 || s.number == 1))) {
-    return std::nullopt;
+  for (absl::string_view word : *vocabulary->words) {
+    if (text && absl::EqualsIgnoreCase(matched, word)) return std::nullopt;
   }
-  return Reject(index, RejectReason::kWrongValueKind,
-                absl::StrCat(Field(index, text ? "text" : KindField(s.kind)), ": a ",
-                             type == kTypeDigitalInput ? "DIGITAL_INPUT" : "DIGITAL_OUTPUT",
-                             " is 0 or 1 (or the unavailable value), not ", given));
+  return Reject(
+      index, RejectReason::kWrongValueKind,
+      absl::StrCat(field, ": ", vocabulary->name, " is one of ",
+                   absl::StrJoin(*vocabulary->words, ", "),
+                   " (in any case) or the unavailable value, not ", text ? given : "a number"));
 }
 
 // SHDR adapters send "no data" as the text UNAVAILABLE; where a text is not taken, say
@@ -443,15 +450,7 @@ std::optional<Rejection> JudgeSample(const Sample& s, int index, const Catalog& 
                                "overflow)"));
   }
   if (item->second.type == kTypePartCount) return PartCountProblem(s, index);
-  if (item->second.type == kTypeExecution || item->second.type == kTypeAvailability ||
-      item->second.type == kTypeEmergencyStop) {
-    return StateTextProblem(s, index, item->second.type);
-  }
-  if (item->second.type == kTypeControllerMode || item->second.type == kTypeDigitalInput ||
-      item->second.type == kTypeDigitalOutput) {
-    return TypedValueProblem(s, index, item->second.type);
-  }
-  return std::nullopt;
+  return TypedValueProblem(s, index, item->second.type);
 }
 
 Verdict JudgeBatch(const std::vector<Sample>& samples, const Catalog& catalog, absl::Time now,

@@ -75,30 +75,29 @@ MachineState ExecutionState(const ObservedValue& value) {
   return MachineState::kUnavailable;
 }
 
-std::vector<absl::string_view> StateTextValues(StateInput input) {
+const std::vector<absl::string_view>& StateTextValues(StateInput input) {
+  // Made once: ingest looks them up for every state sample.
+  static const auto* const kExecution = [] {
+    auto* words = new std::vector<absl::string_view>;
+    for (const ExecutionValue& v : kExecutionValues) words->push_back(v.text);
+    return words;
+  }();
+  static const auto* const kAvailability =
+      new std::vector<absl::string_view>{"AVAILABLE", "UNAVAILABLE"};
+  static const auto* const kEmergencyStop =
+      new std::vector<absl::string_view>{"ARMED", "TRIGGERED"};
+  static const auto* const kNone = new std::vector<absl::string_view>;
   switch (input) {
-    case StateInput::kExecution: {
-      std::vector<absl::string_view> values;
-      for (const ExecutionValue& v : kExecutionValues) values.push_back(v.text);
-      return values;
-    }
+    case StateInput::kExecution:
+      return *kExecution;
     case StateInput::kAvailability:
-      return {"AVAILABLE", "UNAVAILABLE"};
+      return *kAvailability;
     case StateInput::kEmergencyStop:
-      return {"ARMED", "TRIGGERED"};
+      return *kEmergencyStop;
     case StateInput::kCondition:
       break;
   }
-  return {};
-}
-
-bool IsStateText(StateInput input, absl::string_view text) {
-  const std::string upper = NormalizedText(std::string(text));
-  if (upper == "UNAVAILABLE") return true;
-  for (absl::string_view value : StateTextValues(input)) {
-    if (upper == value) return true;
-  }
-  return false;
+  return *kNone;
 }
 
 bool operator==(const TrackerState& a, const TrackerState& b) {

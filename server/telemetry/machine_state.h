@@ -106,9 +106,7 @@ MachineState ExecutionState(const ObservedValue& value);
 // text UNAVAILABLE besides). Empty for CONDITION, whose values are levels. Ingest refuses
 // other text (outside testing: EXECUTION `RUNNING` and a typo made the machine
 // UNAVAILABLE, an e-stop `PRESSED` left it RUNNING, all stored without a word).
-std::vector<absl::string_view> StateTextValues(StateInput input);
-// Whether `text` is one of StateTextValues(input), or the text UNAVAILABLE.
-bool IsStateText(StateInput input, absl::string_view text);
+const std::vector<absl::string_view>& StateTextValues(StateInput input);
 
 // An input withdrawn at `time`: the machine no longer has it (the rules above).
 struct InputWithdrawal {
