@@ -747,12 +747,8 @@ absl::StatusOr<ListQuery> MakeListQuery(const ListRequestInput& input) {
   query.filter = input.filter;
   for (size_t i = 0; i < input.filter.statuses.size(); ++i) {
     int n = static_cast<int>(input.filter.statuses[i]);
-    // (Outside testing: the declared 0 was "unknown status 0".)
-    if (n == 0) {
-      v.Add(absl::StrCat("statuses[", i, "]"),
-            "DEFECT_STATUS_UNSPECIFIED (0) is no status to list by: name one, or leave "
-            "statuses empty for all");
-    } else if (n < 1 || n > 7) {
+    // (0, UNSPECIFIED, is refused before, as every service's: request_rules.h.)
+    if (n < 1 || n > 7) {
       v.Add(absl::StrCat("statuses[", i, "]"), absl::StrCat("unknown status ", n));
     }
   }

@@ -575,9 +575,6 @@ TEST(ListQueryTest, DefaultsAndLimits) {
   EXPECT_THAT(FieldsOf(MakeListQuery(in).status()),
               UnorderedElementsAreArray(
                   std::set<std::string>{"page_size", "order_by", "statuses[1]", "create_time_to"}));
-  // Outside testing: the declared 0 was "unknown status 0".
-  EXPECT_THAT(std::string(MakeListQuery(in).status().message()),
-              HasSubstr("statuses[1]: DEFECT_STATUS_UNSPECIFIED (0) is no status to list by"));
 }
 
 TEST(ListQueryTest, PageTokenRoundTripAndFilterMismatch) {
