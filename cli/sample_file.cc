@@ -1,5 +1,7 @@
 #include "cli/sample_file.h"
 
+#include <google/protobuf/util/time_util.h>
+
 #include <cmath>
 #include <optional>
 #include <utility>
@@ -42,7 +44,8 @@ absl::Status SetTime(absl::string_view text, tv1::Sample* sample) {
   const absl::Duration since_epoch = time - absl::UnixEpoch();
   const int64_t seconds = absl::ToInt64Seconds(since_epoch);
   // A Timestamp holds 0001-01-01 to 9999-12-31 (outside testing: year 0 passed --dry-run).
-  if (seconds < -62135596800 || seconds > 253402300799) {
+  if (seconds < google::protobuf::util::TimeUtil::kTimestampMinSeconds ||
+      seconds > google::protobuf::util::TimeUtil::kTimestampMaxSeconds) {
     return absl::InvalidArgumentError(
         absl::StrCat("time: ", QuoteInput(text),
                      " is outside the times a sample holds (0001-01-01 to "
