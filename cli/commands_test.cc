@@ -997,6 +997,13 @@ TEST(ConnectionFlagsTest, AConfigFileThatCannotBeReadWhollyIsNamedWithItsFault) 
            // Outside testing: a key given twice was taken, the last one winning.
            {"endpoint = \"a:1\"\nendpoint = \"b:2\"\n", ", line 2 column"},
            {"endpoint = [\"a:1\"]\n", ": \"endpoint\" takes one value, not an array"},
+           // As TOML wrote it, as the server reads its file (outside testing, Y M4).
+           {"insecure = \"true\"\n",
+            ": line 1: \"insecure\" takes a boolean (true or false), not a string (true)"},
+           {"timeout = \"5\"\n", ": line 1: \"timeout\" takes a number of seconds, not a string"},
+           {"ca = 5\n", ": line 1: \"ca\" takes a string in quotes, not an integer (5)"},
+           {"[endpoints]\ndefect = true\n",
+            ": line 2: \"defect\" takes a string in quotes, not a boolean"},
        }) {
     std::ofstream(file) << text;
     ConnectionSettings settings;

@@ -88,6 +88,28 @@ absl::Status ApplySetting(const std::string& key, const std::string& value,
   return absl::OkStatus();
 }
 
+// A value is taken as TOML wrote it, as the server takes its file (outside testing:
+// `insecure = "false"` was read as text there; here a misspelt `"ture"` read as false):
+// insecure a boolean, timeout a number, any other key a string.
+absl::Status CheckWrittenAs(const common::TomlSetting& item) {
+  using common::TomlKind;
+  const TomlKind kind = item.kinds.front();
+  const bool endpoint_table = item.table == "endpoints";
+  bool fits = kind == TomlKind::kString;
+  const char* expected = "a string in quotes";
+  if (!endpoint_table && item.key == "insecure") {
+    fits = kind == TomlKind::kBoolean;
+    expected = "a boolean (true or false)";
+  } else if (!endpoint_table && item.key == "timeout") {
+    fits = kind == TomlKind::kInteger || kind == TomlKind::kFloat;
+    expected = "a number of seconds";
+  }
+  if (fits) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat("line ", item.line, ": \"", item.key, "\" takes ",
+                                                 expected, ", not ", common::TomlKindName(kind),
+                                                 " (", item.values.front(), ")"));
+}
+
 }  // namespace
 
 std::string ConfigFileFromArgs(int argc, const char* const* argv, bool* explicit_file) {
@@ -154,6 +176,9 @@ absl::Status LoadDefaults(const std::string& config_file, bool explicit_file,
       if (item.values.front().empty()) {
         return absl::InvalidArgumentError(
             absl::StrCat(config_file, ": \"", item.key, "\" has no value"));
+      }
+      if (absl::Status written = CheckWrittenAs(item); !written.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat(config_file, ": ", written.message()));
       }
       if (in_endpoints) {
         settings->service_endpoints[item.key] = item.values.front();

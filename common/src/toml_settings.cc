@@ -19,19 +19,24 @@ absl::Status AtLine(const std::string& source, const toml::source_region& where,
   return absl::InvalidArgumentError(absl::StrCat(source, ", line ", where.begin.line, ": ", what));
 }
 
-// The text of a scalar; false for a table or an array.
-bool ScalarText(const toml::node& node, std::string* out) {
+// The text and kind of a scalar; false for a table or an array.
+bool ScalarText(const toml::node& node, std::string* out, TomlKind* kind) {
   if (const auto* s = node.as_string()) {
     *out = s->get();
+    *kind = TomlKind::kString;
   } else if (const auto* i = node.as_integer()) {
     *out = absl::StrCat(i->get());
+    *kind = TomlKind::kInteger;
   } else if (const auto* f = node.as_floating_point()) {
+    *kind = TomlKind::kFloat;
     // Still a float to whoever reads the text (1e3 is no whole number: "1000.0").
     *out = absl::StrFormat("%.17g", f->get());
     if (out->find_first_of(".eni") == std::string::npos) out->append(".0");
   } else if (const auto* b = node.as_boolean()) {
     *out = b->get() ? "true" : "false";
+    *kind = TomlKind::kBoolean;
   } else if (node.is_date() || node.is_time() || node.is_date_time()) {
+    *kind = TomlKind::kDateTime;
     std::ostringstream text;
     node.visit([&](const auto& value) { text << value; });
     *out = text.str();
@@ -59,11 +64,12 @@ absl::Status Collect(const toml::table& table, const std::string& table_name,
     }
     const toml::array* array = node.as_array();
     TomlSetting setting{
-        table_name, key, {}, array != nullptr, static_cast<int>(node.source().begin.line)};
+        table_name, key, {}, array != nullptr, static_cast<int>(node.source().begin.line), {}};
     // One value, or each element of the array.
     auto take = [&](const toml::node& value) {
       std::string text;
-      if (!ScalarText(value, &text)) {
+      TomlKind kind = TomlKind::kString;
+      if (!ScalarText(value, &text, &kind)) {
         return AtLine(source, value.source(),
                       absl::StrCat("'", name, "': an array of tables or arrays is no setting"));
       }
@@ -76,6 +82,7 @@ absl::Status Collect(const toml::table& table, const std::string& table_name,
                                    "can carry"));
       }
       setting.values.push_back(std::move(text));
+      setting.kinds.push_back(kind);
       return absl::OkStatus();
     };
     if (array == nullptr) {
@@ -91,6 +98,22 @@ absl::Status Collect(const toml::table& table, const std::string& table_name,
 }
 
 }  // namespace
+
+const char* TomlKindName(TomlKind kind) {
+  switch (kind) {
+    case TomlKind::kString:
+      return "a string";
+    case TomlKind::kInteger:
+      return "an integer";
+    case TomlKind::kFloat:
+      return "a float";
+    case TomlKind::kBoolean:
+      return "a boolean";
+    case TomlKind::kDateTime:
+      return "a date or time";
+  }
+  return "a value";
+}
 
 absl::StatusOr<std::vector<TomlSetting>> ReadTomlSettings(std::istream& input,
                                                           const std::string& source) {

@@ -36,6 +36,12 @@ TEST(TomlSettingsTest, ReadsKeysAndOneLevelOfTablesInFileOrder) {
   EXPECT_THAT((*settings)[3].values, ElementsAre("2.5"));
   EXPECT_THAT((*settings)[4].values, ElementsAre("true"));
   EXPECT_EQ((*settings)[4].line, 6);
+  // Each value keeps the kind it is written as, for the readers to check.
+  EXPECT_THAT((*settings)[0].kinds, ElementsAre(TomlKind::kInteger));
+  EXPECT_THAT((*settings)[1].kinds, ElementsAre(TomlKind::kString));
+  EXPECT_THAT((*settings)[2].kinds, ElementsAre(TomlKind::kString, TomlKind::kString));
+  EXPECT_THAT((*settings)[3].kinds, ElementsAre(TomlKind::kFloat));
+  EXPECT_THAT((*settings)[4].kinds, ElementsAre(TomlKind::kBoolean));
 }
 
 // Outside testing: CLI11's reader cut a value at a `#` inside its quotes (a password with

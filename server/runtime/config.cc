@@ -16,6 +16,7 @@
 #include <set>
 #include <string_view>
 
+#include "absl/algorithm/container.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -80,6 +81,8 @@ std::string EnvName(absl::string_view long_name) {
 // would take a section for a subcommand).
 class SectionedToml : public CLI::ConfigTOML {
  public:
+  explicit SectionedToml(const CLI::App* app) : app_(app) {}
+
   std::vector<CLI::ConfigItem> from_config(std::istream& input) const override {
     absl::StatusOr<std::vector<common::TomlSetting>> settings =
         common::ReadTomlSettings(input, "config file");
@@ -95,11 +98,54 @@ class SectionedToml : public CLI::ConfigTOML {
       CLI::ConfigItem item;
       item.name =
           setting.table.empty() ? setting.key : absl::StrCat(setting.table, ".", setting.key);
+      // An unknown key is CLI11's to name.
+      if (const CLI::Option* option = app_->get_option_no_throw("--" + item.name)) {
+        std::string problem = TypeProblem(*option, setting);
+        if (!problem.empty()) {
+          throw CLI::ConfigError(
+              absl::StrCat("config file, line ", setting.line, ": '", item.name, "' ", problem));
+        }
+      }
       item.inputs = std::move(setting.values);
       items.push_back(std::move(item));
     }
     return items;
   }
+
+ private:
+  // Empty when `setting` is written as `option` takes it: a flag a boolean, a whole-number
+  // option an integer, a seconds option an integer or a float, any other a string; an
+  // array only for a list. CLI11 reads every value as text (outside testing: `insecure =
+  // "false"`, `retention-days = "5"` and `[6]` were taken), toml++ keeps what was written.
+  static std::string TypeProblem(const CLI::Option& option, const common::TomlSetting& setting) {
+    if (setting.array && option.get_items_expected_max() <= 1) {
+      return "takes one value, not an array";
+    }
+    const std::string type = option.get_type_name();
+    std::vector<common::TomlKind> expected;
+    if (option.get_expected_max() == 0) {  // a flag
+      expected = {common::TomlKind::kBoolean};
+    } else if (type == "INT" || type == "UINT") {
+      expected = {common::TomlKind::kInteger};
+    } else if (type == "FLOAT") {
+      expected = {common::TomlKind::kInteger, common::TomlKind::kFloat};
+    } else {
+      expected = {common::TomlKind::kString};
+    }
+    for (size_t i = 0; i < setting.kinds.size(); ++i) {
+      if (absl::c_linear_search(expected, setting.kinds[i])) continue;
+      const char* written = common::TomlKindName(setting.kinds[i]);
+      const std::string what = setting.kinds[i] == common::TomlKind::kString
+                                   ? absl::StrCat(written, " (\"", setting.values[i], "\")")
+                                   : absl::StrCat(written, " (", setting.values[i], ")");
+      return absl::StrCat("takes ", common::TomlKindName(expected.back()),
+                          expected.front() == common::TomlKind::kString ? " in quotes" : "",
+                          expected.size() > 1 ? " or an integer" : "", ", not ", what);
+    }
+    return "";
+  }
+
+  const CLI::App* app_;
 };
 
 // A service's section as CLI11 options named `<section>.<key>`, in an option group of
@@ -366,7 +412,7 @@ absl::StatusOr<ServerConfig> LoadServerConfig(
       "plantmesh-server"};
   app.option_defaults()->always_capture_default();
   app.allow_config_extras(false);  // a misspelt key must not be silently ignored
-  app.config_formatter(std::make_shared<SectionedToml>());
+  app.config_formatter(std::make_shared<SectionedToml>(&app));
   app.set_config("--config", "", "TOML config file; keys are the long option names");
   // Answered by main() before the configuration is read; declared for --help.
   app.add_flag("--version", "print the version, git revision and contract packages, and exit")

@@ -510,5 +510,38 @@ TEST_F(ConfigTest, WholeNumbersAreDecimalWhereverTheyAreGiven) {
   }
 }
 
+// Outside testing (Y M4): `retention-days = "5"`, `insecure = "false"` and `limit = [6]`
+// were taken, CLI11 reading every value as text; a value is taken as TOML wrote it.
+TEST_F(ConfigTest, AValueIsTakenOnlyAsItsKindIsWritten) {
+  const ServiceDescriptor alpha = SectionedService("alpha");
+  const std::pair<const char*, const char*> refused[] = {
+      {"[alpha]\nlimit = \"5\"\n", "line 2: 'alpha.limit' takes an integer, not a string (\"5\")"},
+      {"[alpha]\nlimit = [6]\n", "line 2: 'alpha.limit' takes one value, not an array"},
+      {"[alpha]\nlimit = 6.0\n", "'alpha.limit' takes an integer, not a float (6.0)"},
+      {"insecure = \"false\"\n", "line 1: 'insecure' takes a boolean, not a string (\"false\")"},
+      {"insecure = 1\n", "'insecure' takes a boolean, not an integer (1)"},
+      {"listen = 8443\n", "'listen' takes a string in quotes, not an integer (8443)"},
+      {"drain-seconds = \"30\"\n",
+       "'drain-seconds' takes a float or an integer, not a string (\"30\")"},
+      {"services = [\"defect\", 7]\n", "'services' takes a string in quotes, not an integer (7)"},
+      {"log-level = 2026-12-06\n", "'log-level' takes a string in quotes, not a date or time"},
+  };
+  for (const auto& [text, message] : refused) {
+    absl::StatusOr<ServerConfig> config =
+        Load({"--insecure", "--config", WriteFile("typed.toml", text)}, {&alpha});
+    ASSERT_FALSE(config.ok()) << text;
+    EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(config.status().message(), HasSubstr(message)) << text;
+  }
+  absl::StatusOr<ServerConfig> config =
+      Load({"--config", WriteFile("typed.toml",
+                                  "insecure = true\ndrain-seconds = 3\n[alpha]\nlimit = 6\n"
+                                  "label = \"x\"\n")},
+           {&alpha});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->drain_timeout, absl::Seconds(3));
+  EXPECT_EQ(SectionOf(*config, "alpha").limit, 6);
+}
+
 }  // namespace
 }  // namespace plantmesh::runtime

@@ -13,6 +13,12 @@
 
 namespace plantmesh::common {
 
+// What a TOML value is written as: `"5"` is a string, `5` an integer, `5.0` a float.
+enum class TomlKind { kString, kInteger, kFloat, kBoolean, kDateTime };
+
+// "a string", "an integer", ... for messages.
+const char* TomlKindName(TomlKind kind);
+
 // One `key = value` of a file: top-level (table "") or in a [table].
 struct TomlSetting {
   std::string table;
@@ -22,7 +28,8 @@ struct TomlSetting {
   // booleans "true"/"false"; dates and times in TOML's form), or an array's elements.
   std::vector<std::string> values;
   bool array = false;
-  int line = 0;  // from 1
+  int line = 0;                 // from 1
+  std::vector<TomlKind> kinds;  // of each of `values`
 };
 
 // Every setting of `input`, in file order. INVALID_ARGUMENT starting with `source` and the
