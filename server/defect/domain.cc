@@ -321,15 +321,25 @@ absl::Status ValidateUpdate(const NewDefectInput& input, const std::vector<std::
   return v.ToStatus();
 }
 
+namespace {
+
+// FAILED_PRECONDITION DEFECT_FROZEN for a CLOSED or CANCELLED defect.
+absl::Status CheckNotFrozen(const Defect& current, absl::string_view what_they_cannot) {
+  if (current.status != DefectStatus::kClosed && current.status != DefectStatus::kCancelled) {
+    return absl::OkStatus();
+  }
+  return runtime::WithErrorInfo(absl::FailedPreconditionError(absl::StrCat(
+                                    "defect ", current.id, " is ", StatusName(current.status),
+                                    "; closed and cancelled defects ", what_they_cannot)),
+                                "DEFECT_FROZEN",
+                                {{"current_status", std::string(StatusName(current.status))}});
+}
+
+}  // namespace
+
 absl::StatusOr<Defect> ApplyUpdate(const Defect& current, const NewDefectInput& input,
                                    const std::vector<std::string>& paths, absl::Time now) {
-  if (current.status == DefectStatus::kClosed || current.status == DefectStatus::kCancelled) {
-    return runtime::WithErrorInfo(absl::FailedPreconditionError(absl::StrCat(
-                                      "defect ", current.id, " is ", StatusName(current.status),
-                                      "; closed and cancelled defects cannot be edited")),
-                                  "DEFECT_FROZEN",
-                                  {{"current_status", std::string(StatusName(current.status))}});
-  }
+  PM_RETURN_IF_ERROR(CheckNotFrozen(current, "cannot be edited"));
   Defect d = current;
   for (const std::string& path : paths) {
     if (path == "vin") d.vin = input.vin;
@@ -370,6 +380,13 @@ FactsWanted StartRepairFacts() {
 absl::StatusOr<Defect> Assign(const Defect& current, const AssignInput& input,
                               absl::string_view actor, absl::Time now) {
   PM_ASSIGN_OR_RETURN(DefectStatus next, NextStatus(current.status, Transition::kAssign));
+  // The place and mechanic it has: nothing changes (outside testing: the same assignment
+  // sent again wrote a history entry and moved assign_time, as if assigned anew).
+  if (current.status == DefectStatus::kAssigned && current.assignment &&
+      current.assignment->repair_place_id == input.repair_place_id &&
+      current.assignment->mechanic_id == input.mechanic_id) {
+    return current;
+  }
   Defect d = current;
   d.status = next;
   d.assignment = Assignment{input.repair_place_id, input.mechanic_id, std::string(actor),
@@ -526,7 +543,10 @@ absl::StatusOr<Defect> Cancel(const Defect& current, absl::string_view reason,
   return d;
 }
 
-absl::Status CheckPhotoRoom(const Defect& current) {
+absl::Status CheckTakesPhoto(const Defect& current) {
+  // Its record is final as its fields are (outside testing, AD F9: photos were added to
+  // closed and cancelled defects that no edit could change).
+  PM_RETURN_IF_ERROR(CheckNotFrozen(current, "take no new photo"));
   if (current.photos.size() < static_cast<size_t>(kMaxPhotosPerDefect)) return absl::OkStatus();
   return runtime::WithErrorInfo(absl::FailedPreconditionError(absl::StrCat(
                                     "defect ", current.id, " holds ", current.photos.size(),
@@ -536,7 +556,7 @@ absl::Status CheckPhotoRoom(const Defect& current) {
 }
 
 absl::StatusOr<Defect> AddPhoto(const Defect& current, const Photo& photo, absl::Time now) {
-  PM_RETURN_IF_ERROR(CheckPhotoRoom(current));
+  PM_RETURN_IF_ERROR(CheckTakesPhoto(current));
   Defect d = current;
   d.photos.push_back(photo);
   d.update_time = TruncateToMicros(now);

@@ -334,10 +334,11 @@ absl::StatusOr<Defect> Cancel(const Defect& current, absl::string_view reason,
 // List page or watch could send any more, and a cancel that committed but failed.
 inline constexpr int kMaxPhotosPerDefect = 100;
 
-// FAILED_PRECONDITION PHOTO_LIMIT_REACHED when `current` holds kMaxPhotosPerDefect.
-absl::Status CheckPhotoRoom(const Defect& current);
+// FAILED_PRECONDITION DEFECT_FROZEN when `current` is CLOSED or CANCELLED, or
+// PHOTO_LIMIT_REACHED when it holds kMaxPhotosPerDefect.
+absl::Status CheckTakesPhoto(const Defect& current);
 
-// Adds photo metadata (id assigned by the caller) to the defect (CheckPhotoRoom first).
+// Adds photo metadata (id assigned by the caller) to the defect (CheckTakesPhoto first).
 absl::StatusOr<Defect> AddPhoto(const Defect& current, const Photo& photo, absl::Time now);
 
 // ---- photos ----

@@ -145,6 +145,26 @@ TEST(StateMachineTest, EveryStatusTimesEveryTransition) {
   EXPECT_EQ(illegal, 7 * 6 - 12);
 }
 
+// Outside testing (AD F8): the same assignment sent again wrote a history entry and
+// moved assign_time; it changes nothing, another place or mechanic is a new assignment.
+TEST(StateMachineTest, TheAssignmentADefectHasChangesNothing) {
+  const Defect assigned =
+      *Assign(DefectIn(DefectStatus::kReported), {"RP-01", "M-200"}, "foreman", kNow);
+  const Defect again =
+      *Assign(assigned, {"RP-01", "M-200"}, "another-foreman", kNow + absl::Hours(1));
+  EXPECT_TRUE(Diff(assigned, again).empty());
+  EXPECT_EQ(again.assignment->assigned_by, "foreman");
+  EXPECT_EQ(again.assignment->assign_time, assigned.assignment->assign_time);
+
+  const Defect moved = *Assign(assigned, {"RP-02", "M-200"}, "foreman", kNow + absl::Hours(1));
+  EXPECT_EQ(moved.assignment->repair_place_id, "RP-02");
+  EXPECT_FALSE(Diff(assigned, moved).empty());
+  // A reopened defect given its last assignment again is assigned anew.
+  Defect reopened = assigned;
+  reopened.status = DefectStatus::kReopened;
+  EXPECT_EQ(Assign(reopened, {"RP-01", "M-200"}, "foreman", kNow)->status, DefectStatus::kAssigned);
+}
+
 TEST(StateMachineTest, TransitionsRecordWhoAndWhen) {
   Defect assigned = *Assign(DefectIn(DefectStatus::kReported), {"RP-01", "M-200"}, "foreman", kNow);
   ASSERT_TRUE(assigned.assignment.has_value());
@@ -468,9 +488,24 @@ TEST(PhotoUploadTest, ADefectHoldsAtMostItsPhotoLimit) {
   absl::StatusOr<Defect> added = AddPhoto(d, Photo{}, kNow);
   ASSERT_TRUE(added.ok()) << added.status();
   EXPECT_EQ(added->photos.size(), static_cast<size_t>(kMaxPhotosPerDefect));
-  absl::Status full = CheckPhotoRoom(*added);
+  absl::Status full = CheckTakesPhoto(*added);
   EXPECT_EQ(full.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(AddPhoto(*added, Photo{}, kNow).status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+// Outside testing (AD F9): a photo was added to a closed or cancelled defect, whose
+// fields no edit can change any more.
+TEST(PhotoUploadTest, AClosedOrCancelledDefectTakesNoNewPhoto) {
+  for (DefectStatus frozen : {DefectStatus::kClosed, DefectStatus::kCancelled}) {
+    const absl::Status refused = AddPhoto(DefectIn(frozen), Photo{}, kNow).status();
+    EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_THAT(std::string(refused.message()),
+                HasSubstr("closed and cancelled defects take no new photo"));
+  }
+  for (DefectStatus open : {DefectStatus::kReported, DefectStatus::kInRepair,
+                            DefectStatus::kRepaired, DefectStatus::kReopened}) {
+    EXPECT_TRUE(AddPhoto(DefectIn(open), Photo{}, kNow).ok());
+  }
 }
 
 TEST(PhotoUploadTest, TheBytesBeginWithTheSignatureOfTheDeclaredType) {

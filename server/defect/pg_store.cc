@@ -729,7 +729,7 @@ absl::StatusOr<Replayable<Defect>> PgDefectStore::MutateDefect(
     Defect& after = mutation.after;
 
     std::vector<FieldChange> changes = Diff(current, after);
-    if (changes.empty() && mutation.change_type == ChangeType::kUpdated) {
+    if (changes.empty()) {
       // Nothing to change, nothing to record but the answer, for a retry, and the audit.
       Record(tx, context, encode, current, DefectResource(id));
       WriteAudit(tx, context);
@@ -803,7 +803,7 @@ absl::StatusOr<Replayable<Photo>> PgDefectStore::AddPhoto(const NewPhoto& photo,
     }
     DefectFacts locked;  // the lock is what matters here
     PM_ASSIGN_OR_RETURN(Defect current, LoadDefect(tx, photo.defect_id, &locked));
-    PM_RETURN_IF_ERROR(CheckPhotoRoom(current));
+    PM_RETURN_IF_ERROR(CheckTakesPhoto(current));
     const int photo_no =
         tx.exec_prepared1(Statements().photo_next_no, photo.defect_id)[0].as<int>();
     Photo stored;

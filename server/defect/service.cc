@@ -404,7 +404,7 @@ class DefectServiceImpl::PhotoUpload final : public UploadDefectPhotoSink {
     // retry of the 100th photo's upload was refused PHOTO_LIMIT_REACHED, and so was a
     // stored upload's request_id with other bytes).
     PM_ASSIGN_OR_RETURN(Defect current, service_->store_->GetDefect(defect_id_));
-    if (absl::Status room = CheckPhotoRoom(current); !room.ok()) {
+    if (absl::Status room = CheckTakesPhoto(current); !room.ok()) {
       bool maybe_retry =
           std::any_of(current.photos.begin(), current.photos.end(),
                       [&](const Photo& photo) { return photo.sha256 == metadata_.sha256(); });

@@ -323,6 +323,22 @@ TEST_F(DefectServiceTest, RequestIdsAreComparedAndScopedThroughTheHandlers) {
   grpc::Status status = stub_->AssignDefect(Context("foreman").get(), assign, &assigned);
   ASSERT_TRUE(status.ok()) << status.error_message();
 
+  // The same assignment again, without a request_id: the defect as it is, no new
+  // version, no history entry (outside testing, AD F8).
+  v1::AssignDefectRequest same = assign;
+  same.clear_request_id();
+  v1::AssignDefectResponse unchanged;
+  status = stub_->AssignDefect(Context("foreman").get(), same, &unchanged);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(unchanged.defect().etag(), assigned.defect().etag());
+  EXPECT_EQ(unchanged.defect().assignment().assign_time().seconds(),
+            assigned.defect().assignment().assign_time().seconds());
+  v1::GetDefectHistoryRequest history;
+  history.set_id(d.id());
+  v1::GetDefectHistoryResponse entries;
+  ASSERT_TRUE(stub_->GetDefectHistory(Context().get(), history, &entries).ok());
+  EXPECT_EQ(entries.entries_size(), 2);  // reported, assigned
+
   v1::AssignDefectRequest other_place = assign;
   other_place.set_repair_place_id("RP-02");
   v1::AssignDefectResponse refused;

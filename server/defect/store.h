@@ -104,8 +104,9 @@ class DefectStore {
   // no rule of its own. With wanted.repair_place_occupant the defect's repair place is
   // locked before its occupant is read, so repairs starting at one place are decided one
   // after the other (the database's unique index on busy places stays as a safety net,
-  // FAILED_PRECONDITION REPAIR_PLACE_BUSY). An update that changes nothing writes nothing
-  // but its request log entry. NOT_FOUND when absent.
+  // FAILED_PRECONDITION REPAIR_PLACE_BUSY). A mutation that changes nothing (an edit or an
+  // assignment giving what the defect has) writes nothing but its request log entry and
+  // the audit. NOT_FOUND when absent.
   virtual absl::StatusOr<Replayable<Defect>> MutateDefect(
       int64_t id, const ChangeContext& context, const FactsWanted& wanted, const Mutator& mutator,
       const ResponseEncoder<Defect>& encode) = 0;

@@ -99,6 +99,24 @@ std::map<std::string, std::string> ChangeEverything(Mesh& mesh) {
   EXPECT_TRUE(finished.ok()) << Describe(finished.status());
   callers["FinishRepair"] = "mike";
 
+  // Before QC closes it: a closed defect takes no new photo.
+  const std::string photo = "\x89PNG\r\n\x1a\nnot really an image, but bytes";
+  sdk::DefectClient otto = mesh.Defects("otto");
+  auto upload = otto.UploadDefectPhoto();
+  defect::v1::UploadDefectPhotoRequest metadata;
+  metadata.mutable_metadata()->set_defect_id(id);
+  metadata.mutable_metadata()->set_content_type("image/png");
+  metadata.mutable_metadata()->set_size_bytes(static_cast<int64_t>(photo.size()));
+  metadata.mutable_metadata()->set_sha256(common::Sha256Hex(photo));
+  metadata.mutable_metadata()->set_request_id("audit-photo-1");
+  defect::v1::UploadDefectPhotoRequest chunk;
+  chunk.set_chunk(photo);
+  EXPECT_TRUE(upload->Write(metadata));
+  EXPECT_TRUE(upload->Write(chunk));
+  auto uploaded = upload->Finish();
+  EXPECT_TRUE(uploaded.ok()) << Describe(uploaded.status());
+  callers["UploadDefectPhoto"] = "otto";
+
   defect::v1::VerifyRepairRequest verify;
   verify.set_id(id);
   verify.set_decision(defect::v1::QC_DECISION_ACCEPT);
@@ -119,22 +137,6 @@ std::map<std::string, std::string> ChangeEverything(Mesh& mesh) {
     callers["CancelDefect"] = "anna";
   }
 
-  const std::string photo = "\x89PNG\r\n\x1a\nnot really an image, but bytes";
-  sdk::DefectClient otto = mesh.Defects("otto");
-  auto upload = otto.UploadDefectPhoto();
-  defect::v1::UploadDefectPhotoRequest metadata;
-  metadata.mutable_metadata()->set_defect_id(id);
-  metadata.mutable_metadata()->set_content_type("image/png");
-  metadata.mutable_metadata()->set_size_bytes(static_cast<int64_t>(photo.size()));
-  metadata.mutable_metadata()->set_sha256(common::Sha256Hex(photo));
-  metadata.mutable_metadata()->set_request_id("audit-photo-1");
-  defect::v1::UploadDefectPhotoRequest chunk;
-  chunk.set_chunk(photo);
-  EXPECT_TRUE(upload->Write(metadata));
-  EXPECT_TRUE(upload->Write(chunk));
-  auto uploaded = upload->Finish();
-  EXPECT_TRUE(uploaded.ok()) << Describe(uploaded.status());
-  callers["UploadDefectPhoto"] = "otto";
   return callers;
 }
 

@@ -335,7 +335,7 @@ absl::StatusOr<Replayable<Defect>> FakeDefectStore::MutateDefect(
   Defect& after = mutation.after;
 
   std::vector<FieldChange> changes = Diff(current, after);
-  if (changes.empty() && mutation.change_type == ChangeType::kUpdated) {
+  if (changes.empty()) {
     // Nothing to change, nothing to record but the answer, for a retry, and the audit.
     request_log_.Record(context.request, Encode(encode, current), DefectResource(id));
     Audit(context);
