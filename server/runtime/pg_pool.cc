@@ -190,6 +190,24 @@ absl::StatusOr<PgPool::Lease> PgPool::Acquire() {
       --state.waiting;
       if (waited == std::cv_status::timeout) {
         if ((index = free_slot()) >= 0) break;
+        // Busy on a PostgreSQL that stopped answering, or too many calls for the pool
+        // (outside testing: a frozen PostgreSQL was reported as a pool too small,
+        // RESOURCE_EXHAUSTED, which clients do not retry, while health said NOT_SERVING).
+        // Half the wait, and at least a second: the kernel's clock cannot order a send
+        // and a receipt in one tick, so a lease held idle right after its answer reads
+        // as unanswered too (IsStalled); no caller holds one idle that long.
+        const absl::Duration unanswered_for =
+            std::max(state.options.acquire_timeout / 2, absl::Seconds(1));
+        if (const int unanswered = state.watchdog.Unanswered(unanswered_for); unanswered > 0) {
+          return DependencyUnavailable(
+              "PostgreSQL",
+              absl::StrCat("no PostgreSQL connection free within ",
+                           absl::FormatDuration(state.options.acquire_timeout), ": ", unanswered,
+                           " of the pool's ", state.options.size,
+                           " wait for PostgreSQL to answer a request sent ",
+                           absl::FormatDuration(unanswered_for), " or more ago"),
+              "retry later", "does not answer");
+        }
         return absl::ResourceExhaustedError(
             absl::StrCat("no PostgreSQL connection free within ",
                          absl::FormatDuration(state.options.acquire_timeout), " (pool size ",

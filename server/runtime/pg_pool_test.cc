@@ -335,6 +335,10 @@ TEST(PgPoolTest, AcquireTimesOutAsResourceExhausted) {
   absl::StatusOr<PgPool::Lease> held = pool->Acquire();
   ASSERT_TRUE(held.ok()) << held.status();
   EXPECT_EQ(pool->in_use(), 1);
+  // Busy with a PostgreSQL that answers (its answer comes a tick of the kernel's clock
+  // after the request): a pool too small. One that stopped answering is UNAVAILABLE
+  // (PgStallWatchdogTest).
+  pqxx::nontransaction(held->conn()).exec("SELECT pg_sleep(0.02)");
   EXPECT_EQ(pool->Acquire().status().code(), absl::StatusCode::kResourceExhausted);
 
   // A waiter gets the connection as soon as it is returned.

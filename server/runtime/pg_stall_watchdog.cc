@@ -81,6 +81,21 @@ int64_t PgStallWatchdog::cuts() const {
   return cuts_;
 }
 
+int PgStallWatchdog::Unanswered(absl::Duration at_least) const {
+  absl::MutexLock lock(&mu_);
+  const absl::Time now = absl::Now();
+  int unanswered = 0;
+  for (const auto& [ticket, watched] : watched_) {
+    const SocketActivity activity = ActivityOf(watched.fd);
+    // As the loop judges: this lease's request, unanswered that long.
+    if (IsStalled(activity, at_least) &&
+        absl::Milliseconds(activity.sent_ago_ms) <= now - watched.since + absl::Milliseconds(100)) {
+      ++unanswered;
+    }
+  }
+  return unanswered;
+}
+
 void PgStallWatchdog::Loop() {
   absl::MutexLock lock(&mu_);
   while (!stop_) {

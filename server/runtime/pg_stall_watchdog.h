@@ -80,6 +80,10 @@ class PgStallWatchdog {
   // Connections cut since start.
   int64_t cuts() const;
 
+  // Watched connections whose request has gone unanswered for `at_least` (IsStalled),
+  // cut or not: the pool tells a PostgreSQL that stopped answering from a pool too small.
+  int Unanswered(absl::Duration at_least) const;
+
  private:
   void Loop();
 

@@ -8,12 +8,14 @@
 
 #include <pqxx/pqxx>
 #include <string>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "server/runtime/errors.h"
 #include "server/runtime/pg_pool.h"
+#include "tests/support/poll.h"
 #include "tests/support/tcp_relay.h"
 #include "tests/support/test_servers.h"
 
@@ -154,6 +156,7 @@ TEST(PgStallWatchdogTest, APoolCallToAServerThatStoppedAnsweringEndsUnavailable)
   options.url = absl::StrCat("postgresql://postgres@", (*relay)->endpoint(), "/stall_watchdog");
   options.size = 1;
   options.statement_timeout = absl::Seconds(1);  // stall after 6 s
+  options.acquire_timeout = absl::Seconds(2);
   absl::StatusOr<std::unique_ptr<PgPool>> pool = PgPool::Open(options);
   ASSERT_TRUE(pool.ok()) << pool.status();
   // Outside a transaction: PostgreSQL itself ends a transaction left idle for
@@ -170,7 +173,17 @@ TEST(PgStallWatchdogTest, APoolCallToAServerThatStoppedAnsweringEndsUnavailable)
 
   (*relay)->DiscardServerBytes();
   const absl::Time start = absl::Now();
-  absl::Status stalled = select_one();
+  absl::Status stalled;
+  std::thread stalled_call([&] { stalled = select_one(); });
+  // Outside testing (AG F1): a call that found every connection waiting on a PostgreSQL
+  // that stopped answering was RESOURCE_EXHAUSTED "pool too small", which clients do not
+  // retry, while health said NOT_SERVING. It is the dependency's outage.
+  ASSERT_TRUE(
+      plantmesh::testing::PollUntil([&] { return (*pool)->in_use() == 1; }, absl::Seconds(30)));
+  const absl::Status no_connection = (*pool)->Acquire().status();
+  EXPECT_EQ(no_connection.code(), absl::StatusCode::kUnavailable) << no_connection;
+  EXPECT_EQ(ErrorInfoOf(no_connection).reason, "DEPENDENCY_UNAVAILABLE") << no_connection;
+  stalled_call.join();
   const absl::Duration waited = absl::Now() - start;
   EXPECT_EQ(stalled.code(), absl::StatusCode::kUnavailable) << stalled;
   EXPECT_EQ(ErrorInfoOf(stalled).reason, "DEPENDENCY_UNAVAILABLE") << stalled;
