@@ -290,6 +290,32 @@ TEST_F(PkiTest, BindRolesRejectsMistypedEntriesNamingFileAndEntry) {
             absl::StatusCode::kInvalidArgument);
 }
 
+// Outside testing (AF F5): plantctl kept what the server refuses (a key given twice it
+// resolved to the last one, so ops lost admin; an unknown key; an identity with a blank
+// after it) and said "bound"; it reads the file as the server does and writes nothing.
+TEST_F(PkiTest, BindRolesRefusesWhatTheServerWouldRefuse) {
+  const std::string file = dir_ + "/role-bindings.json";
+  const std::pair<std::string, std::string> refused[] = {
+      {R"({"bindings": [{"identity": "spiffe://x/user/ops", "roles": ["admin"], "roles": ["operator"]}]})",
+       "bindings[0]: key 'roles' given twice in one object"},
+      {R"({"bindings": [], "x": 1})", "unknown key 'x'"},
+      {R"({"bindings": [{"identity": "spiffe://x/user/ops ", "roles": ["admin"]}]})",
+       "bindings[0].identity"},
+      {R"({"bindings": [], "x":)" + std::string(5000, '[') + std::string(5000, ']') + "}",
+       "nested deeper than 16"},
+  };
+  for (const auto& [text, reason] : refused) {
+    std::ofstream(file) << text;
+    const absl::Status status = BindRoles(file, "spiffe://x/user/anna", {"operator"});
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << text;
+    EXPECT_THAT(std::string(status.message()), ::testing::HasSubstr(file + ": " + reason)) << text;
+    EXPECT_THAT(std::string(status.message()),
+                ::testing::HasSubstr("the server would refuse it; not changing it"));
+    std::ifstream after(file);
+    EXPECT_EQ(std::string(std::istreambuf_iterator<char>(after), {}), text);
+  }
+}
+
 // A mistyped role would make the server refuse the whole file (or, before roles were an enum,
 // deny that identity everything): plantctl refuses it before writing, naming the role.
 TEST_F(PkiTest, BindRolesRefusesAnUnknownRoleAndWritesNothing) {

@@ -4,11 +4,27 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "cli/atomic_file.h"
 #include "nlohmann/json.hpp"
 #include "plantmesh/common/contract.h"
+#include "plantmesh/common/status_macros.h"
+#include "server/runtime/role_binding_file.h"
 
 namespace plantmesh::pki {
+namespace {
+
+// OK when the server would load `text` (runtime::RoleBindings::Parse); else why, naming
+// the file, with nothing written.
+absl::Status ServerReads(const std::string& bindings_file, const std::string& text) {
+  absl::StatusOr<runtime::RoleBindings> read = runtime::RoleBindings::Parse(text);
+  if (read.ok()) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      bindings_file, ": ", absl::StripPrefix(read.status().message(), "role-bindings: "),
+      "; the server would refuse it; not changing it"));
+}
+
+}  // namespace
 
 absl::Status BindRoles(const std::string& bindings_file, const std::string& identity,
                        const std::vector<std::string>& roles) {
@@ -17,6 +33,12 @@ absl::Status BindRoles(const std::string& bindings_file, const std::string& iden
   if (in) {
     std::stringstream text;
     text << in.rdbuf();
+    // Read as the server reads it (outside testing: a key given twice, an unknown key, an
+    // identity the server refuses and 5,000 nested arrays were kept and reported bound,
+    // and the server then kept its old bindings, or another meaning of the file).
+    if (absl::Status readable = ServerReads(bindings_file, text.str()); !readable.ok()) {
+      return readable;
+    }
     document = nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
     if (document.is_discarded() || !document.is_object()) {
       return absl::InvalidArgumentError(
@@ -97,6 +119,7 @@ absl::Status BindRoles(const std::string& bindings_file, const std::string& iden
     return absl::InvalidArgumentError(
         absl::StrCat("cannot write ", bindings_file, ": ", error.what()));
   }
+  PM_RETURN_IF_ERROR(ServerReads(bindings_file, text));
   return WriteFileAtomically(bindings_file, text, 0644);
 }
 

@@ -1,16 +1,5 @@
-// Who has which roles: a JSON role-binding file, e.g.
-//   {"bindings": [
-//     {"identity": "spiffe://plantmesh.local/user/anna", "roles": ["foreman"]},
-//     {"identity_prefix": "spiffe://plantmesh.local/service/", "roles": ["integrator"]}]}
-// An identity gets the union of the roles of every binding that matches it exactly or
-// by prefix. Identities must be valid SPIFFE IDs with a path (spiffe_id.h) or exactly
-// "insecure:local"; a prefix must be a valid SPIFFE ID followed by '/', so it matches
-// whole path segments (callers' identities are validated before they are looked up). Roles are
-// the names of the contract's Role enum (plantmesh.api.v1.Role: ROLE_QC_ENGINEER is
-// "qc_engineer"; contract::RoleName); anything else, and any unknown key, makes the file invalid
-// with an error naming the binding; an empty roles list grants nothing. With --insecure every
-// caller is "insecure:local", which gets the roles of a binding for that identity (none without
-// one).
+// The current role bindings of a running server, reloaded from the role-binding file
+// (role_binding_file.h) when it changes.
 #pragma once
 
 #include <atomic>
@@ -26,33 +15,9 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "server/runtime/role_binding_file.h"
 
 namespace plantmesh::runtime {
-
-// The identity of every caller of a server started with --insecure.
-inline constexpr std::string_view kInsecureIdentity = "insecure:local";
-
-struct RoleBinding {
-  std::string identity;         // exact match, or
-  std::string identity_prefix;  // prefix match (exactly one of the two is set)
-  std::vector<std::string> roles;
-};
-
-// One validated, immutable version of the role-binding file.
-class RoleBindings {
- public:
-  RoleBindings() = default;
-  // INVALID_ARGUMENT naming the offending binding and key.
-  static absl::StatusOr<RoleBindings> Parse(std::string_view json);
-  static absl::StatusOr<RoleBindings> Load(const std::string& path);
-
-  // Sorted, without duplicates.
-  std::vector<std::string> RolesOf(std::string_view identity) const;
-  const std::vector<RoleBinding>& bindings() const { return bindings_; }
-
- private:
-  std::vector<RoleBinding> bindings_;
-};
 
 // The current role bindings of a running server, reloaded from the file when it
 // changes. A file that fails to load keeps the last good bindings (and logs why).

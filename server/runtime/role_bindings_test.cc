@@ -70,6 +70,24 @@ TEST(RoleBindingsTest, IdentitiesAndPrefixesMustBeValidSpiffeIds) {
   }
 }
 
+// Outside testing (AF F1): 60,000 nested arrays took the reloader 5 GB and seconds (a
+// path of every level kept per level), revocations written meanwhile waiting. A file
+// deeper than a role-binding file can be is refused as soon as the parser gets there.
+TEST(RoleBindingsTest, AFileNestedDeeperThanABindingFileIsRefusedAtOnce) {
+  for (const std::string& deep :
+       {R"({"bindings":)" + std::string(60000, '['),
+        R"({"bindings": [{"identity": "spiffe://t/user/a", "roles": )" + std::string(14, '[')}) {
+    absl::StatusOr<RoleBindings> bindings = RoleBindings::Parse(deep);
+    ASSERT_FALSE(bindings.ok());
+    EXPECT_THAT(
+        bindings.status().message(),
+        HasSubstr("nested deeper than 16 arrays and objects (a role-binding file holds 4)"));
+  }
+  EXPECT_TRUE(
+      RoleBindings::Parse(R"({"bindings": [{"identity": "spiffe://t/user/a", "roles": []}]})")
+          .ok());
+}
+
 TEST(RoleBindingsTest, APrefixMatchesWholeSegmentsOnly) {
   absl::StatusOr<RoleBindings> bindings = RoleBindings::Parse(
       R"({"bindings": [{"identity_prefix": "spiffe://plantmesh.local/service/",

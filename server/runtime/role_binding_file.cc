@@ -1,0 +1,200 @@
+#include "server/runtime/role_binding_file.h"
+
+#include <algorithm>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "plantmesh/common/contract.h"
+#include "server/runtime/spiffe_id.h"
+
+namespace plantmesh::runtime {
+namespace {
+
+absl::Status ParseBinding(const nlohmann::json& item, size_t index, RoleBinding* binding) {
+  const std::string where = absl::StrCat("bindings[", index, "]");
+  if (!item.is_object()) return absl::InvalidArgumentError(where + ": must be an object");
+  bool has_roles = false;
+  const nlohmann::json* roles = nullptr;
+  for (const auto& [key, value] : item.items()) {
+    if (key == "identity" || key == "identity_prefix") {
+      if (!value.is_string() || value.get<std::string>().empty()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(where, ".", key, ": must be a non-empty string"));
+      }
+      const std::string text = value.get<std::string>();
+      // A binding that no valid identity can match is a mistake in the file, and a prefix
+      // must end at a segment boundary: both are refused rather than left to surprise.
+      absl::Status valid = absl::OkStatus();
+      if (key == "identity_prefix") {
+        valid = ValidateSpiffeIdPrefix(text);
+      } else if (text != kInsecureIdentity) {
+        absl::StatusOr<SpiffeId> id = ParseSpiffeId(text);
+        valid = id.ok() && id->path.empty()
+                    ? absl::InvalidArgumentError("a SPIFFE ID needs a path (/<kind>/<name>)")
+                    : id.status();
+      }
+      if (!valid.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            where, ".", key, ": ", nlohmann::json(text).dump(), ": ", valid.message()));
+      }
+      (key == "identity" ? binding->identity : binding->identity_prefix) = text;
+    } else if (key == "roles") {
+      // An empty list is allowed: it grants nothing (how a tool revokes roles).
+      if (!value.is_array()) return absl::InvalidArgumentError(where + ".roles: must be an array");
+      has_roles = true;
+      roles = &value;
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat(
+          where, ": unknown key '", key, "' (expected identity or identity_prefix, and roles)"));
+    }
+  }
+  if (binding->identity.empty() == binding->identity_prefix.empty()) {
+    return absl::InvalidArgumentError(where + ": needs exactly one of identity, identity_prefix");
+  }
+  if (!has_roles) return absl::InvalidArgumentError(where + ".roles: required");
+  // Roles are checked against the contract's Role enum once the binding's identity is
+  // known, so the error names whose binding is wrong: a mistyped role would otherwise
+  // grant nothing and deny that identity everything, silently.
+  for (size_t r = 0; r < roles->size(); ++r) {
+    const nlohmann::json& role = (*roles)[r];
+    const std::string whose = absl::StrCat(
+        where, " (", binding->identity.empty() ? "identity_prefix " : "identity ",
+        nlohmann::json(binding->identity.empty() ? binding->identity_prefix : binding->identity)
+            .dump(),
+        ").roles[", r, "]");
+    if (!role.is_string()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(whose, ": must be a role name (known: ", contract::KnownRoleNames(), ")"));
+    }
+    absl::StatusOr<api::v1::Role> known = contract::RoleFromName(role.get<std::string>());
+    if (!known.ok())
+      return absl::InvalidArgumentError(absl::StrCat(whose, ": ", known.status().message()));
+    binding->roles.push_back(contract::RoleName(*known));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> ReadRoleBindingFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("role-bindings: cannot read '", path, "'"));
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+absl::StatusOr<RoleBindings> RoleBindings::Parse(std::string_view json) {
+  nlohmann::json root;
+  // A key given twice in one object: nlohmann keeps the last without a word, so a binding
+  // {"identity": A, "roles": [...], "identity": B} granted B what a reader sees for A
+  // (outside testing). Found while parsing, named by where it is (`bindings[0]`).
+  struct Frame {
+    bool object = false;
+    std::string path;
+    std::set<std::string> keys;  // of an object
+    std::string last_key;        // of an object: the key of the value being read
+    size_t elements = 0;         // of an array: values read so far
+  };
+  std::vector<Frame> frames;
+  std::string twice;
+  struct TooDeep {};
+  const nlohmann::json::parser_callback_t check_keys = [&](int /*depth*/,
+                                                           nlohmann::json::parse_event_t event,
+                                                           nlohmann::json& parsed) {
+    using Event = nlohmann::json::parse_event_t;
+    if ((event == Event::object_start || event == Event::array_start) &&
+        frames.size() >= static_cast<size_t>(kMaxRoleBindingDepth)) {
+      throw TooDeep{};  // ends the parse here: no path of every level is built
+    }
+    if (event == Event::object_start || event == Event::array_start) {
+      std::string path;
+      if (!frames.empty()) {
+        Frame& parent = frames.back();
+        path = parent.object
+                   ? absl::StrCat(parent.path, parent.path.empty() ? "" : ".", parent.last_key)
+                   : absl::StrCat(parent.path, "[", parent.elements, "]");
+      }
+      frames.push_back({event == Event::object_start, std::move(path), {}, "", 0});
+    } else if (event == Event::object_end || event == Event::array_end || event == Event::value) {
+      // A value read (a compound one at its end, its frame gone): in an array, one
+      // element more.
+      if (event != Event::value && !frames.empty()) frames.pop_back();
+      if (!frames.empty() && !frames.back().object) ++frames.back().elements;
+    } else if (event == Event::key && !frames.empty()) {
+      Frame& object = frames.back();
+      object.last_key = parsed.get<std::string>();
+      if (!object.keys.insert(object.last_key).second && twice.empty()) {
+        twice = absl::StrCat("role-bindings: ", object.path.empty() ? "" : object.path + ": ",
+                             "key '", object.last_key,
+                             "' given twice in one object (JSON keeps one of them without a "
+                             "word: write it once)");
+      }
+    }
+    return true;
+  };
+  try {
+    root = nlohmann::json::parse(json, check_keys);
+  } catch (const TooDeep&) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("role-bindings: nested deeper than ", kMaxRoleBindingDepth,
+                     " arrays and objects (a role-binding file holds 4)"));
+  } catch (const nlohmann::json::exception& e) {
+    // Its text says where: "... parse error at line 5, column 3: ..." (outside testing:
+    // an operator's trailing comma was reported without a line). Every kind the parser
+    // throws, a number beyond a double's range too (out_of_range.406).
+    return absl::InvalidArgumentError(
+        absl::StrCat("role-bindings: not valid JSON (", e.what(), ")"));
+  }
+  if (!twice.empty()) return absl::InvalidArgumentError(twice);
+  if (!root.is_object()) return absl::InvalidArgumentError("role-bindings: must be a JSON object");
+  RoleBindings result;
+  for (const auto& [key, value] : root.items()) {
+    if (key != "bindings") {
+      return absl::InvalidArgumentError(
+          absl::StrCat("role-bindings: unknown key '", key, "' (expected bindings)"));
+    }
+    if (!value.is_array())
+      return absl::InvalidArgumentError("role-bindings: bindings must be an array");
+    for (size_t i = 0; i < value.size(); ++i) {
+      RoleBinding binding;
+      if (absl::Status parsed = ParseBinding(value[i], i, &binding); !parsed.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat("role-bindings: ", parsed.message()));
+      }
+      result.bindings_.push_back(std::move(binding));
+    }
+  }
+  // Outside testing: `{}` took every role from everyone, reloaded as a success.
+  if (!root.contains("bindings")) {
+    return absl::InvalidArgumentError(
+        "role-bindings: no bindings key (write {\"bindings\": []} to bind nobody)");
+  }
+  return result;
+}
+
+absl::StatusOr<RoleBindings> RoleBindings::Load(const std::string& path) {
+  absl::StatusOr<std::string> text = ReadRoleBindingFile(path);
+  if (!text.ok()) return text.status();
+  return Parse(*text);
+}
+
+std::vector<std::string> RoleBindings::RolesOf(std::string_view identity) const {
+  std::vector<std::string> roles;
+  for (const RoleBinding& binding : bindings_) {
+    const bool matches =
+        binding.identity.empty()
+            ? identity.substr(0, binding.identity_prefix.size()) == binding.identity_prefix
+            : identity == binding.identity;
+    if (matches) roles.insert(roles.end(), binding.roles.begin(), binding.roles.end());
+  }
+  std::sort(roles.begin(), roles.end());
+  roles.erase(std::unique(roles.begin(), roles.end()), roles.end());
+  return roles;
+}
+
+}  // namespace plantmesh::runtime
