@@ -78,7 +78,7 @@ class AggregatesPgTest : public ::testing::Test {
                                       const std::vector<Sample>& samples) {
     return store_->IngestBatch(
         Batch{writer, sequence, samples},
-        [this](const std::vector<Sample>& s, const Catalog& c) {
+        [this](std::vector<Sample>& s, const Catalog& c) {
           return JudgeBatch(s, c, now_, IngestLimits{});
         },
         [](const Batch&, const std::vector<int>&) {

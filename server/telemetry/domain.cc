@@ -94,7 +94,12 @@ std::optional<std::string> TextProblem(const Sample& s, int index) {
   };
   for (const auto& [name, value] : texts) {
     runtime::TextRule rule = line;
-    if (name == "condition.native_code") rule.max_chars = 64;
+    if (name == "condition.native_code") {
+      // A fault's key: `E42 ` would be another fault, never cleared by NORMAL `E42`
+      // (the contract's no_blanks_around; outside testing, the machine stayed DOWN).
+      rule.max_chars = 64;
+      rule.no_blanks_around = true;
+    }
     if (std::optional<std::string> why = runtime::TextViolation(*value, rule)) {
       return absl::StrCat(Field(index, name), ": ", *why);
     }
@@ -376,6 +381,37 @@ std::optional<Rejection> TypedValueProblem(const Sample& s, int index, int type)
                    " (in any case) or the unavailable value, not ", text ? given : "a number"));
 }
 
+// An accepted text of a type whose texts name values, stored in one spelling per value
+// (outside testing: nine spellings of AUTOMATIC were stored as nine modes, and a digit
+// or count sent as text was left out of QueryAggregates, which reads numbers): a word of
+// a vocabulary as the contract lists it, UNAVAILABLE in capitals, a DIGITAL_INPUT or
+// DIGITAL_OUTPUT digit and a PART_COUNT as the number.
+void CanonicalizeText(Sample* s, int type) {
+  const bool digital = type == kTypeDigitalInput || type == kTypeDigitalOutput;
+  const bool count = type == kTypePartCount;
+  const std::optional<Vocabulary> vocabulary = VocabularyOf(type);
+  if (!digital && !count && !vocabulary) return;
+  const absl::string_view matched = MatchedText(s->text);
+  if (absl::EqualsIgnoreCase(matched, "UNAVAILABLE")) {
+    s->text = "UNAVAILABLE";
+    return;
+  }
+  double number = 0;
+  if (digital || (count && ParsePartCountText(s->text, &number) == PartCountText::kCount)) {
+    s->kind = ValueKind::kNumber;
+    s->number = digital ? (matched == "1" ? 1 : 0) : number;
+    s->text.clear();
+    return;
+  }
+  if (!vocabulary) return;
+  for (absl::string_view word : *vocabulary->words) {
+    if (absl::EqualsIgnoreCase(matched, word)) {
+      s->text = std::string(word);
+      return;
+    }
+  }
+}
+
 // SHDR adapters send "no data" as the text UNAVAILABLE; where a text is not taken, say
 // what to send instead (outside testing: the refusal did not).
 std::string UnavailableAsTextHint(const Sample& s) {
@@ -453,7 +489,7 @@ std::optional<Rejection> JudgeSample(const Sample& s, int index, const Catalog& 
   return TypedValueProblem(s, index, item->second.type);
 }
 
-Verdict JudgeBatch(const std::vector<Sample>& samples, const Catalog& catalog, absl::Time now,
+Verdict JudgeBatch(std::vector<Sample>& samples, const Catalog& catalog, absl::Time now,
                    const IngestLimits& limits) {
   Verdict verdict;
   verdict.accepted.reserve(samples.size());
@@ -462,8 +498,13 @@ Verdict JudgeBatch(const std::vector<Sample>& samples, const Catalog& catalog, a
         JudgeSample(samples[i], static_cast<int>(i), catalog, now, limits);
     if (rejection) {
       verdict.rejected.push_back(*std::move(rejection));
-    } else {
-      verdict.accepted.push_back(static_cast<int>(i));
+      continue;
+    }
+    verdict.accepted.push_back(static_cast<int>(i));
+    if (samples[i].kind == ValueKind::kText) {
+      // Accepted: its machine and data item are in the catalog.
+      CanonicalizeText(&samples[i],
+                       catalog.at(samples[i].machine_id).at(samples[i].data_item_id).type);
     }
   }
   return verdict;

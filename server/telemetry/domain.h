@@ -208,7 +208,11 @@ struct Verdict {
   std::vector<int> accepted;
   std::vector<Rejection> rejected;
 };
-Verdict JudgeBatch(const std::vector<Sample>& samples, const Catalog& catalog, absl::Time now,
+// Each accepted text that names a value is rewritten in its one stored spelling: a
+// vocabulary's word as listed (EXECUTION ACTIVE, CONTROLLER_MODE AUTOMATIC, ...),
+// UNAVAILABLE in capitals, and a DIGITAL_INPUT/OUTPUT digit or a PART_COUNT given as
+// text becomes the number.
+Verdict JudgeBatch(std::vector<Sample>& samples, const Catalog& catalog, absl::Time now,
                    const IngestLimits& limits);
 
 // The batch's frame (writer_id, batch_sequence, 1..10,000 samples): INVALID_ARGUMENT

@@ -287,6 +287,21 @@ TEST(JudgeSampleTest, TimeOlderThanRetentionOrUnset) {
   EXPECT_THAT(r->message, HasSubstr("samples[3].time: 0001-01-01T00:00:00Z is older than"));
 }
 
+// Outside testing: a NORMAL with `E42 ` (or E42 and a no-break space, a zero-width
+// space) was another fault than FAULT `E42`, which then never cleared.
+TEST(JudgeSampleTest, AConditionCodeHasNoBlanksAround) {
+  for (const char* code : {"E42 ", " E42", "E42\u200b", "E42\u00a0"}) {
+    Sample s = Number("servo:cond", 0);
+    s.kind = ValueKind::kCondition;
+    s.condition_level = 1;
+    s.native_code = code;
+    std::optional<Rejection> r = Judge(s);
+    ASSERT_TRUE(r) << code;
+    EXPECT_EQ(r->reason, RejectReason::kInvalidText);
+    EXPECT_THAT(r->message, HasSubstr("samples[3].condition.native_code")) << code;
+  }
+}
+
 TEST(JudgeSampleTest, InvalidText) {
   Sample control = Number("Xact", 0);
   control.kind = ValueKind::kText;
@@ -333,6 +348,34 @@ TEST(JudgeBatchTest, MixedBatchAcceptsTheValidRest) {
   EXPECT_EQ(v.rejected[0].reason, RejectReason::kNotFinite);
   EXPECT_EQ(v.rejected[1].index, 2);
   EXPECT_EQ(v.rejected[1].reason, RejectReason::kUnknownDataItem);
+}
+
+// Outside testing: nine spellings of AUTOMATIC were stored as nine modes, and a digit or
+// count sent as text was left out of QueryAggregates; an accepted text that names a
+// value is stored in its one spelling.
+TEST(JudgeBatchTest, AcceptedValuesAreStoredInTheirOneSpelling) {
+  std::vector<Sample> batch = {Text("mode", " automatic\u200b"),
+                               Text("mode", "Manual\u00a0"),
+                               Text("exec", "active"),
+                               Text("avail", "unavailable"),
+                               Text("di", " 1"),
+                               Text("di", "0\u00a0"),
+                               Text("parts", "5\u00a0"),
+                               Text("parts", "UnAvailable"),
+                               Text("Xact", " as sent ")};
+  const Verdict v = JudgeBatch(batch, Plant(), kNow, IngestLimits{});
+  ASSERT_EQ(v.accepted.size(), batch.size());
+  EXPECT_EQ(batch[0].text, "AUTOMATIC");
+  EXPECT_EQ(batch[1].text, "MANUAL");
+  EXPECT_EQ(batch[2].text, "ACTIVE");
+  EXPECT_EQ(batch[3].text, "UNAVAILABLE");
+  for (size_t i : {4, 5, 6}) EXPECT_EQ(batch[i].kind, ValueKind::kNumber) << i;
+  EXPECT_EQ(batch[4].number, 1);
+  EXPECT_EQ(batch[5].number, 0);
+  EXPECT_EQ(batch[6].number, 5);
+  EXPECT_EQ(batch[7].kind, ValueKind::kText);
+  EXPECT_EQ(batch[7].text, "UNAVAILABLE");
+  EXPECT_EQ(batch[8].text, " as sent ");  // a type without named values keeps its text
 }
 
 TEST(NewestPerDataItemTest, NewestByTimeLaterOfEqualTimes) {

@@ -373,7 +373,7 @@ TEST_F(LatestCacheTest, StaleHashIsCorrectedAfterTheExpiry) {
   EXPECT_EQ(Answer({"CNC-07"}).size(), 1u);
   absl::StatusOr<BatchOutcome> skipped = store_->IngestBatch(
       Batch{"w-direct", 1, {SampleFromProto(Num("CNC-07", "a", 2, t + absl::Seconds(1)))}},
-      [this](const std::vector<Sample>& s, const Catalog& c) {
+      [this](std::vector<Sample>& s, const Catalog& c) {
         return JudgeBatch(s, c, now_, IngestLimits{});
       },
       &BatchEvent);

@@ -687,7 +687,7 @@ int64_t ReadCatalogRows(const PGresult* rows, Catalog* catalog, std::set<std::st
 }
 
 absl::StatusOr<std::vector<BatchOutcome>> PgTelemetryStore::IngestBatches(
-    const std::vector<Batch>& batches, const BatchJudge& judge, const BatchEventEncoder& encode,
+    std::vector<Batch>& batches, const BatchJudge& judge, const BatchEventEncoder& encode,
     const IngestAudit& audit) {
   const bool write_audit =
       audit.audit != nullptr && audit.audit->active() && !audit.audit->written();
@@ -821,7 +821,7 @@ absl::StatusOr<std::vector<BatchOutcome>> PgTelemetryStore::IngestBatches(
     CopyBinaryWriter rows;
     bool any_accepted = false;
     for (size_t b : fresh) {
-      const Batch& batch = batches[b];
+      Batch& batch = batches[b];  // the judge stores accepted texts in their one spelling
       outcomes[b].verdict = judge(batch.samples, catalog);
       for (int i : outcomes[b].verdict.accepted) {
         days.insert(DayStart(*batch.samples[static_cast<size_t>(i)].time));

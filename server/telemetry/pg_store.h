@@ -43,7 +43,7 @@ class PgTelemetryStore : public TelemetryStore {
       const std::string& id, const ChangeContext& context, const MachineMutator& mutator,
       const ResponseEncoder<Machine>& encode) override;
   using TelemetryStore::IngestBatch;
-  absl::StatusOr<std::vector<BatchOutcome>> IngestBatches(const std::vector<Batch>& batches,
+  absl::StatusOr<std::vector<BatchOutcome>> IngestBatches(std::vector<Batch>& batches,
                                                           const BatchJudge& judge,
                                                           const BatchEventEncoder& encode,
                                                           const IngestAudit& audit) override;

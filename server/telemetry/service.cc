@@ -140,7 +140,7 @@ class TelemetryServiceImpl::Ingest final : public IngestSamplesStream {
 
  private:
   // Stores the batches (all of one writer) in one transaction and queues their answers.
-  absl::Status Commit(const std::vector<Batch>& batches) {
+  absl::Status Commit(std::vector<Batch>& batches) {
     if (batches.empty()) return absl::OkStatus();
     ++transactions_;
     const absl::Time now = service_->deps_.now();
@@ -149,7 +149,7 @@ class TelemetryServiceImpl::Ingest final : public IngestSamplesStream {
         std::vector<BatchOutcome> outcomes,
         service_->store_->IngestBatches(
             batches,
-            [&](const std::vector<Sample>& samples, const Catalog& catalog) {
+            [&](std::vector<Sample>& samples, const Catalog& catalog) {
               return JudgeBatch(samples, catalog, now, limits);
             },
             &BatchEvent,

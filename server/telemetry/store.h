@@ -74,7 +74,7 @@ struct Batch {
 
 // Judges a batch on the facts read in its transaction (JudgeBatch, with the clock and
 // limits bound).
-using BatchJudge = std::function<Verdict(const std::vector<Sample>&, const Catalog&)>;
+using BatchJudge = std::function<Verdict(std::vector<Sample>&, const Catalog&)>;
 
 // The outbox event of accepted samples: `batch` holding them, `accepted` their indexes;
 // built by the service (opaque to the store). A committed group's events are built by
@@ -141,7 +141,7 @@ class TelemetryStore {
   // batch up to the first refused one, which is the last: the batches before it are
   // committed. The group's outbox events: GroupEvents. The stream's audit row: `audit`.
   // All or nothing otherwise. INTERNAL for batches of different writers or none.
-  virtual absl::StatusOr<std::vector<BatchOutcome>> IngestBatches(const std::vector<Batch>& batches,
+  virtual absl::StatusOr<std::vector<BatchOutcome>> IngestBatches(std::vector<Batch>& batches,
                                                                   const BatchJudge& judge,
                                                                   const BatchEventEncoder& encode,
                                                                   const IngestAudit& audit) = 0;
@@ -232,7 +232,8 @@ class TelemetryStore {
 inline absl::StatusOr<BatchOutcome> TelemetryStore::IngestBatch(const Batch& batch,
                                                                 const BatchJudge& judge,
                                                                 const BatchEventEncoder& encode) {
-  absl::StatusOr<std::vector<BatchOutcome>> outcomes = IngestBatches({batch}, judge, encode, {});
+  std::vector<Batch> one = {batch};
+  absl::StatusOr<std::vector<BatchOutcome>> outcomes = IngestBatches(one, judge, encode, {});
   if (!outcomes.ok()) return outcomes.status();
   return std::move(outcomes->front());
 }

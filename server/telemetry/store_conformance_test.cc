@@ -97,7 +97,7 @@ class PgOnlyTest : public ::testing::Test {
  protected:
   // Judges a batch as ingest does at `now`.
   static BatchJudge JudgeAt(absl::Time now, IngestLimits limits = {}) {
-    return [now, limits](const std::vector<Sample>& s, const Catalog& c) {
+    return [now, limits](std::vector<Sample>& s, const Catalog& c) {
       return JudgeBatch(s, c, now, limits);
     };
   }
@@ -131,9 +131,8 @@ const absl::Time kNoon = absl::FromUnixSeconds(1700049600);  // 2023-11-15T12:00
 TEST_F(PgOnlyTest, AnIngestStreamsAuditRowIsCommittedWithItsFirstNewBatch) {
   const absl::Time now = RegisterCnc07();
   const std::vector<Sample> samples = {NumberAt("temp", 20, now)};
-  ASSERT_TRUE(backend_.store()
-                  ->IngestBatches({Batch{"w1", 1, samples}}, JudgeAt(now), AnyEvent(), {})
-                  .ok());
+  std::vector<Batch> first = {Batch{"w1", 1, samples}};
+  ASSERT_TRUE(backend_.store()->IngestBatches(first, JudgeAt(now), AnyEvent(), {}).ok());
   runtime::ChangeAudit audit;
   runtime::AuditRecord base;
   base.identity = "spiffe://plant/adapter/cnc07";
@@ -143,8 +142,9 @@ TEST_F(PgOnlyTest, AnIngestStreamsAuditRowIsCommittedWithItsFirstNewBatch) {
   const std::string rows =
       "SELECT count(*) FROM audit.audit_log WHERE identity = 'spiffe://plant/adapter/cnc07'";
   auto ingest = [&](uint64_t sequence) {
-    return backend_.store()->IngestBatches({Batch{"w1", sequence, samples}}, JudgeAt(now),
-                                           AnyEvent(), IngestAudit{&audit, now});
+    std::vector<Batch> batches = {Batch{"w1", sequence, samples}};
+    return backend_.store()->IngestBatches(batches, JudgeAt(now), AnyEvent(),
+                                           IngestAudit{&audit, now});
   };
   ASSERT_TRUE(ingest(1).ok());  // a re-send: nothing new
   EXPECT_FALSE(audit.written());
@@ -262,9 +262,7 @@ TEST_F(PgOnlyTest, DroppingAPartitionKeepsTheOtherDaysSamples) {
   Batch stale{"w", 2, {NumberAt("temp", 3, old_day + absl::Hours(2), "CNC-07")}};
   out = backend_.store()->IngestBatch(
       stale,
-      [&](const std::vector<Sample>& s, const Catalog& c) {
-        return JudgeBatch(s, c, later, limits);
-      },
+      [&](std::vector<Sample>& s, const Catalog& c) { return JudgeBatch(s, c, later, limits); },
       encode);
   ASSERT_TRUE(out.ok()) << out.status();
   ASSERT_EQ(out->verdict.rejected.size(), 1u);
@@ -356,12 +354,9 @@ TEST_F(PgOnlyTest, AGroupLocksAllItsTrackersInIdOrderBeforeMovingAny) {
   pqxx::work held(holder);
   held.exec("SELECT 1 FROM telemetry.machine_trackers WHERE machine_id = 'CNC-01' FOR UPDATE");
   absl::StatusOr<std::vector<BatchOutcome>> outcomes;
-  std::thread group([&] {
-    outcomes = backend_.store()->IngestBatches(
-        {{"w", 2, {TextAt("Xact", "ACTIVE", t + absl::Seconds(1), "CNC-02")}},
-         {"w", 3, {TextAt("Xact", "ACTIVE", t + absl::Seconds(1), "CNC-01")}}},
-        judge, encode, {});
-  });
+  std::vector<Batch> two = {{"w", 2, {TextAt("Xact", "ACTIVE", t + absl::Seconds(1), "CNC-02")}},
+                            {"w", 3, {TextAt("Xact", "ACTIVE", t + absl::Seconds(1), "CNC-01")}}};
+  std::thread group([&] { outcomes = backend_.store()->IngestBatches(two, judge, encode, {}); });
   const bool waits = plantmesh::testing::PollUntil(
       [&] {
         return backend_.Count(
@@ -403,7 +398,7 @@ TEST_F(PgOnlyTest, UnreachableDatabaseIsUnavailableAndStoresNothing) {
   Batch batch{"w", 1, {NumberAt("temp", 1, absl::Now(), "CNC-07")}};
   absl::StatusOr<BatchOutcome> out = store.IngestBatch(
       batch,
-      [](const std::vector<Sample>& s, const Catalog& c) {
+      [](std::vector<Sample>& s, const Catalog& c) {
         return JudgeBatch(s, c, absl::Now(), IngestLimits{});
       },
       [](const Batch&, const std::vector<int>&) { return runtime::OutboxEvent{}; });

@@ -121,14 +121,14 @@ absl::StatusOr<Replayable<Machine>> FakeTelemetryStore::UpdateMachine(
 }
 
 absl::StatusOr<std::vector<BatchOutcome>> FakeTelemetryStore::IngestBatches(
-    const std::vector<Batch>& batches, const BatchJudge& judge, const BatchEventEncoder& encode,
+    std::vector<Batch>& batches, const BatchJudge& judge, const BatchEventEncoder& encode,
     const IngestAudit& audit) {
   absl::MutexLock lock(&mu_);
   PM_RETURN_IF_ERROR(failure_);
   PM_RETURN_IF_ERROR(CheckOneWriter(batches));
   std::vector<BatchOutcome> outcomes;
   bool stored_new = false;
-  for (const Batch& batch : batches) {
+  for (Batch& batch : batches) {
     outcomes.push_back(IngestLocked(batch, judge, audit));
     if (!outcomes.back().refusal.ok()) break;
     stored_new = stored_new || !outcomes.back().duplicate;
@@ -140,7 +140,7 @@ absl::StatusOr<std::vector<BatchOutcome>> FakeTelemetryStore::IngestBatches(
   return outcomes;
 }
 
-BatchOutcome FakeTelemetryStore::IngestLocked(const Batch& batch, const BatchJudge& judge,
+BatchOutcome FakeTelemetryStore::IngestLocked(Batch& batch, const BatchJudge& judge,
                                               const IngestAudit& audit) {
   BatchOutcome outcome;
   WriterRecord& writer = writers_[batch.writer_id];

@@ -27,7 +27,7 @@ class FakeTelemetryStore : public TelemetryStore {
       const std::string& id, const ChangeContext& context, const MachineMutator& mutator,
       const ResponseEncoder<Machine>& encode) override;
   using TelemetryStore::IngestBatch;
-  absl::StatusOr<std::vector<BatchOutcome>> IngestBatches(const std::vector<Batch>& batches,
+  absl::StatusOr<std::vector<BatchOutcome>> IngestBatches(std::vector<Batch>& batches,
                                                           const BatchJudge& judge,
                                                           const BatchEventEncoder& encode,
                                                           const IngestAudit& audit) override;
@@ -77,7 +77,7 @@ class FakeTelemetryStore : public TelemetryStore {
   std::vector<runtime::OutboxEvent> events_ ABSL_GUARDED_BY(mu_);
 
   // One batch of IngestBatches (which writes the group's event).
-  BatchOutcome IngestLocked(const Batch& batch, const BatchJudge& judge, const IngestAudit& audit)
+  BatchOutcome IngestLocked(Batch& batch, const BatchJudge& judge, const IngestAudit& audit)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Machine states: moves the trackers as IngestBatch does (store.h).
   void AdvanceStates(const Batch& batch, const std::vector<int>& accepted, const IngestAudit& audit)

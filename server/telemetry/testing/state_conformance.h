@@ -73,10 +73,10 @@ class MachineStateConformanceTest : public ::testing::Test {
   }
   // Batches of one writer in one transaction, judged with the domain's judge at now_.
   absl::StatusOr<std::vector<BatchOutcome>> IngestTogether(
-      const std::vector<Batch>& batches, absl::Time settle_before = absl::InfinitePast()) {
+      std::vector<Batch> batches, absl::Time settle_before = absl::InfinitePast()) {
     absl::StatusOr<std::vector<BatchOutcome>> out = store_->IngestBatches(
         batches,
-        [this](const std::vector<Sample>& s, const Catalog& c) {
+        [this](std::vector<Sample>& s, const Catalog& c) {
           return JudgeBatch(s, c, now_, IngestLimits{});
         },
         [](const Batch&, const std::vector<int>&) {

@@ -81,10 +81,10 @@ class TelemetryStoreConformanceTest : public ::testing::Test {
     if (!outcomes.ok()) return outcomes.status();
     return outcomes->front();
   }
-  absl::StatusOr<std::vector<BatchOutcome>> IngestTogether(const std::vector<Batch>& batches) {
+  absl::StatusOr<std::vector<BatchOutcome>> IngestTogether(std::vector<Batch> batches) {
     return store_->IngestBatches(
         batches,
-        [this](const std::vector<Sample>& s, const Catalog& c) {
+        [this](std::vector<Sample>& s, const Catalog& c) {
           return JudgeBatch(s, c, now_, IngestLimits{});
         },
         [](const Batch& b, const std::vector<int>& accepted) {
