@@ -89,10 +89,10 @@ namespace {
 // DEL, and the format characters of bidirectional text, zero-width spaces and joiners,
 // line and paragraph separators, the byte order mark, the interlinear annotation
 // characters and the tags (which can carry text no reader sees).
+// Controls, and every character that shows nothing but the plain space (outside testing:
+// a value ending in U+00A0 read exactly as one ending in a space).
 bool ShowsAsEscape(char32_t c) {
-  return c < 0x20 || (c >= 0x7F && c <= 0x9F) || c == 0x061C || (c >= 0x200B && c <= 0x200F) ||
-         (c >= 0x2028 && c <= 0x202E) || (c >= 0x2060 && c <= 0x206F) || c == 0xFEFF ||
-         (c >= 0xFFF9 && c <= 0xFFFB) || (c >= 0xE0000 && c <= 0xE007F);
+  return c < 0x20 || (c >= 0x7F && c <= 0x9F) || (c != 0x20 && common::IsInvisibleCharacter(c));
 }
 
 // Appends value[at..] as it displays safely, at most `max_chars` characters of it; returns

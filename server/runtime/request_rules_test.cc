@@ -251,9 +251,10 @@ TEST(CheckRequestValuesTest, BlanksAroundANameOrFilterValueAreRefused) {
   v1::CreateDefectRequest create;
   create.mutable_defect()->set_shift(" 2026-12-06/X");
   create.mutable_defect()->set_model("SEDAN-2.0 ");
-  create.mutable_defect()->set_detected_by(" inspector 4");  // free text: as given
+  create.mutable_defect()->set_detected_by(" inspector 4");    // a person's name (AF F6)
+  create.mutable_defect()->set_description(" door scratch ");  // free text: as given
   absl::Status checked = CheckRequestValues(create);
-  EXPECT_THAT(PathsOf(checked), ElementsAre("defect.model", "defect.shift"));
+  EXPECT_THAT(PathsOf(checked), ElementsAre("defect.model", "defect.detected_by", "defect.shift"));
   EXPECT_THAT(std::string(checked.message()),
               HasSubstr("begins or ends with white space or an invisible character"));
   v1::ListDefectsRequest list;
@@ -282,8 +283,22 @@ TEST(CheckRequestValuesTest, ARequestIdSayingNothingIsRefused) {
   }
   v1::CreateDefectRequest create;
   EXPECT_TRUE(CheckRequestValues(create).ok());
-  create.set_request_id(" 7f0c ");  // opaque: what else it holds is the client's
+  create.set_request_id("7f0c ax");  // opaque: what it holds within is the client's
   EXPECT_TRUE(CheckRequestValues(create).ok());
+}
+
+// Outside testing (AF F2): `MES-x`, `MES-x `, ` MES-x`, `MES-x` with a zero-width or
+// no-break space were five keys, and one reading of output was stored five times (every
+// request_id of every contract is no_blanks_around: tests/contract).
+TEST(CheckRequestValuesTest, ARequestIdWithBlanksAroundIsRefused) {
+  for (const std::string padded : {"MES-x ", " MES-x", "MES-x\u200B", "MES-x\u00A0"}) {
+    v1::CreateDefectRequest create;
+    create.set_request_id(padded);
+    EXPECT_THAT(PathsOf(CheckRequestValues(create)), ElementsAre("request_id")) << padded;
+    ::plantmesh::planning::v1::RecordOutputRequest output;
+    output.set_request_id(padded);
+    EXPECT_THAT(PathsOf(CheckRequestValues(output)), Contains("request_id")) << padded;
+  }
 }
 
 TEST(CheckRequestValuesTest, ListsEveryViolationWithItsPath) {

@@ -103,6 +103,15 @@ TEST(TextViolationTest, NoBlanksAroundWhereTheFieldSaysSo) {
         << blanked;
   }
   EXPECT_FALSE(TextViolation(" 2026-12-06/X", {TextKind::kSingleLine, 32}).has_value());
+  // Which character, and where: a trailing no-break space reads as a space otherwise
+  // (outside testing, AF F7); the quoted value shows it escaped.
+  EXPECT_THAT(TextViolation("cell-1\u00A0", trimmed).value_or(""),
+              ::testing::HasSubstr("'cell-1\\u00A0' begins or ends with white space or an "
+                                   "invisible character (ends with U+00A0 (NO-BREAK SPACE))"));
+  EXPECT_THAT(TextViolation("cell-1 ", trimmed).value_or(""),
+              ::testing::HasSubstr("(ends with U+0020 (SPACE))"));
+  EXPECT_THAT(TextViolation("\u3000X", trimmed).value_or(""),
+              ::testing::HasSubstr("(begins with U+3000 (IDEOGRAPHIC SPACE))"));
 }
 
 TEST(TextViolationTest, OneCodePattern) {

@@ -112,6 +112,21 @@ TEST(ContractTest, RetrySafeWritesCarryARequestIdOrEtag) {
   }
 }
 
+// A request_id is a key: `MES-7 ` beside `MES-7` would store one retried write twice
+// (outside testing: five output records for one reading), so every one, in every request
+// of every service, refuses blanks and invisible characters around it.
+TEST(ContractTest, EveryRequestIdRefusesBlanksAroundIt) {
+  int request_ids = 0;
+  for (const MethodDescriptor* method : AllMethods()) {
+    const contract::RequestIdField request_id = contract::RequestIdOf(method->input_type());
+    if (request_id.field == nullptr) continue;
+    ++request_ids;
+    EXPECT_TRUE(contract::TextRuleOf(request_id.field).no_blanks_around())
+        << request_id.field->full_name();
+  }
+  EXPECT_GE(request_ids, 30);
+}
+
 // The SDK retries exactly what the contract marks safe: its generated list and the
 // reader agree.
 TEST(ContractTest, TheSdksRetryListIsTheContracts) {
