@@ -38,7 +38,9 @@ void GenerateMockHeader(const google::protobuf::FileDescriptor* file,
     p.Print(
         "// Every RPC of $full$ as a MOCK_METHOD. An uninteresting call returns the\n"
         "// default value gMock knows: for absl::StatusOr an UNKNOWN error, for a stream a\n"
-        "// null pointer; give an action for each call the code under test makes.\n"
+        "// null pointer (the SDK's ListWatch and TelemetryBatchWriter then end\n"
+        "// FAILED_PRECONDITION naming it); give an action for each call the code under test\n"
+        "// makes.\n"
         "class Mock$Connection$ : public ::plantmesh::sdk::$Connection$ {\n"
         " public:\n",
         "full", service->full_name(), "Connection", ConnectionClassName(service));

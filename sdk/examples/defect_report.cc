@@ -1,7 +1,8 @@
 // defect_report: reports one defect through the PlantMesh SDK and lists what is open.
 //
 //   defect_report --endpoint HOST:PORT --ca ca.crt --cert me.crt --key me.key
-//                 [--vin VIN] [--model MODEL] [--shift SHIFT] [--zone ZONE] [--station STATION]
+//                 [--key-passphrase TEXT] [--server-name NAME] [--insecure] [--vin VIN] [--model
+//                 MODEL] [--shift SHIFT] [--zone ZONE] [--station STATION]
 //                 [--category CODE] [--description TEXT]
 //   (or PLANTMESH_ENDPOINT, PLANTMESH_CA, PLANTMESH_CERT, PLANTMESH_KEY; an encrypted key
 //   needs --key-passphrase or PLANTMESH_KEY_PASSPHRASE; --insecure for
@@ -46,12 +47,26 @@ struct Flags {
   }
 };
 
+constexpr char kUsage[] =
+    "usage: defect_report --endpoint HOST:PORT --ca ca.crt --cert me.crt --key me.key\n"
+    "                     [--key-passphrase TEXT] [--server-name NAME] [--insecure]\n"
+    "                     [--vin VIN] [--model MODEL] [--shift SHIFT] [--zone ZONE]\n"
+    "                     [--station STATION] [--category CODE] [--description TEXT]\n"
+    "Reports one defect through the PlantMesh SDK, then counts the defects of its zone\n"
+    "by status.\n"
+    "The connection flags may come from PLANTMESH_ENDPOINT, PLANTMESH_CA, PLANTMESH_CERT,\n"
+    "PLANTMESH_KEY and PLANTMESH_KEY_PASSPHRASE; --insecure is for a loopback server\n"
+    "started with --insecure. Roles: operator, foreman, qc_engineer, admin or integrator\n"
+    "to report; qc_engineer or admin as well when the category does not exist yet.\n"
+    "Exits 0 on success, 1 when a call fails (its error printed), 2 for bad usage.\n";
+
 std::string Env(const char* name, const std::string& fallback) {
   const char* value = std::getenv(name);
   return value != nullptr && *value != '\0' ? value : fallback;
 }
 
-bool ParseFlags(int argc, char** argv, Flags* flags) {
+// False for bad usage (said on stderr); `*help` when --help or -h was asked for.
+bool ParseFlags(int argc, char** argv, Flags* flags, bool* help) {
   sdk::ClientOptions& options = flags->options;
   options.endpoint = Env("PLANTMESH_ENDPOINT", options.endpoint);
   options.ca_file = Env("PLANTMESH_CA", "");
@@ -59,21 +74,32 @@ bool ParseFlags(int argc, char** argv, Flags* flags) {
   options.key_file = Env("PLANTMESH_KEY", "");
   options.key_passphrase = Env("PLANTMESH_KEY_PASSPHRASE", "");
   const std::map<std::string, std::string*> valued = {
-      {"--endpoint", &options.endpoint},       {"--ca", &options.ca_file},
-      {"--cert", &options.cert_file},          {"--key", &options.key_file},
-      {"--server-name", &options.server_name}, {"--vin", &flags->report.vin},
-      {"--model", &flags->report.model},       {"--shift", &flags->report.shift},
-      {"--zone", &flags->report.zone},         {"--station", &flags->report.station},
-      {"--category", &flags->report.category}, {"--description", &flags->report.description}};
+      {"--endpoint", &options.endpoint},
+      {"--ca", &options.ca_file},
+      {"--cert", &options.cert_file},
+      {"--key", &options.key_file},
+      {"--key-passphrase", &options.key_passphrase},
+      {"--server-name", &options.server_name},
+      {"--vin", &flags->report.vin},
+      {"--model", &flags->report.model},
+      {"--shift", &flags->report.shift},
+      {"--zone", &flags->report.zone},
+      {"--station", &flags->report.station},
+      {"--category", &flags->report.category},
+      {"--description", &flags->report.description}};
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      *help = true;
+      return true;
+    }
     if (arg == "--insecure") {
       options.insecure = true;
       continue;
     }
     auto it = valued.find(arg);
     if (it == valued.end() || i + 1 >= argc) {
-      std::cerr << "defect_report: unknown flag or missing value: " << arg << "\n";
+      std::cerr << "defect_report: unknown flag or missing value: " << arg << "\n" << kUsage;
       return false;
     }
     *it->second = argv[++i];
@@ -90,7 +116,12 @@ int Fail(const std::string& what, const absl::Status& status) {
 
 int main(int argc, char** argv) {
   Flags flags;
-  if (!ParseFlags(argc, argv, &flags)) return 2;
+  bool help = false;
+  if (!ParseFlags(argc, argv, &flags, &help)) return 2;
+  if (help) {
+    std::cout << kUsage;
+    return 0;
+  }
 
   // One channel (one TLS connection) shared by both clients. Bad credential files
   // (unreadable, not PEM, key not matching the certificate, encrypted key) fail here.

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace plantmesh::sdk {
@@ -53,6 +54,29 @@ TEST(DefectListWatchSourceTest, ReadsEveryChangeOfAMessageInOrder) {
   EXPECT_EQ(changes[0].item.id(), "9");
   EXPECT_EQ(changes[0].cursor, "g.3-0");
   EXPECT_TRUE(changes[0].left_filter);
+}
+
+// Outside testing: a mock connection without a WatchDefects action (its stream null)
+// ended the test process with SIGSEGV; Run says what is missing.
+TEST(DefectListWatchTest, ASourceThatOpensNoStreamEndsRunNamingIt) {
+  ListWatchSource<pb::Defect, pb::WatchDefectsResponse> source =
+      DefectListWatchSource(nullptr, pb::ListDefectsRequest());
+  source.list_page = [](const std::string&) -> absl::StatusOr<ListWatchPage<pb::Defect>> {
+    ListWatchPage<pb::Defect> page;
+    page.watch_cursor = "g.1-0";
+    return page;
+  };
+  source.watch = [](const std::string&) -> std::unique_ptr<ReadStream<pb::WatchDefectsResponse>> {
+    return nullptr;
+  };
+  ListWatch<pb::Defect, pb::WatchDefectsResponse> watch(std::move(source));
+  ListWatchHandlers<pb::Defect> handlers;
+  handlers.on_list = [](const std::vector<pb::Defect>&) {};
+  handlers.on_upsert = [](const pb::Defect&) {};
+  handlers.on_remove = [](const pb::Defect&) {};
+  const absl::Status ended = watch.Run(handlers);
+  EXPECT_EQ(ended.code(), absl::StatusCode::kFailedPrecondition) << ended;
+  EXPECT_THAT(std::string(ended.message()), ::testing::HasSubstr("opened no stream"));
 }
 
 }  // namespace

@@ -459,6 +459,15 @@ class TelemetryBatchWriter::Core {
   // answers, until the stream ends or the writer stops.
   StreamEnd RunStream() {
     std::unique_ptr<IngestStream> stream = client_.IngestSamples(options_.call_options);
+    if (stream == nullptr) {
+      // A connection that opens no stream: a mock without an action for IngestSamples
+      // (outside testing: the test process ended with SIGSEGV, no message).
+      StreamEnd end;
+      end.status = absl::FailedPreconditionError(
+          "the TelemetryService connection opened no IngestSamples stream (null; a mock "
+          "connection without an action for IngestSamples?)");
+      return end;
+    }
     {
       std::lock_guard<std::mutex> lock(stream_mu_);
       stream_ = stream.get();

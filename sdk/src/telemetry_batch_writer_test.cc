@@ -825,5 +825,29 @@ TEST_F(TelemetryBatchWriterTest, PermanentErrorStopsTheWriter) {
   EXPECT_EQ(writer->Stats().samples_abandoned, 1);
 }
 
+// A connection whose IngestSamples opens no stream, as a gMock connection without an
+// action for it does.
+class NoStreamConnection : public TelemetryConnection {
+ public:
+  std::unique_ptr<ReadWriteStream<tv1::IngestSamplesRequest, tv1::IngestSamplesResponse>>
+  IngestSamples(const CallOptions&) override {
+    return nullptr;
+  }
+};
+
+// Outside testing: a mock connection without an IngestSamples action ended the adapter's
+// whole unit test with SIGSEGV and no message; the writer names it as its permanent error.
+TEST(TelemetryBatchWriterNoStreamTest, AConnectionThatOpensNoStreamIsAPermanentError) {
+  TelemetryBatchWriterOptions options;
+  options.writer_id = "no-stream";
+  absl::StatusOr<std::unique_ptr<TelemetryBatchWriter>> writer = TelemetryBatchWriter::Create(
+      TelemetryClient(std::make_shared<NoStreamConnection>()), options);
+  ASSERT_TRUE(writer.ok()) << writer.status();
+  ASSERT_TRUE((*writer)->Add(NumberSample(0)).ok());
+  const absl::Status flushed = (*writer)->Flush(absl::Now() + absl::Seconds(30));
+  EXPECT_EQ(flushed.code(), absl::StatusCode::kFailedPrecondition) << flushed;
+  EXPECT_THAT(std::string(flushed.message()), HasSubstr("opened no IngestSamples stream"));
+}
+
 }  // namespace
 }  // namespace plantmesh::sdk

@@ -28,6 +28,15 @@ echo "==> the examples' unit test on the installed mocks (no server)"
 ctest --test-dir "$WORK/examples" --output-on-failure | tee "$WORK/ctest.out"
 grep -q "100% tests passed, 0 tests failed out of 1" "$WORK/ctest.out"
 
+echo "==> defect_report --help says how to use it (exit 0); a bad flag says so with it (exit 2)"
+"$WORK/examples/defect_report" --help | grep -q "^usage: defect_report --endpoint"
+set +e
+"$WORK/examples/defect_report" --vni X >"$WORK/usage.out" 2>&1
+usage_rc=$?
+set -e
+[ "$usage_rc" = 2 ] && grep -q "unknown flag or missing value: --vni" "$WORK/usage.out" &&
+  grep -q "^usage: defect_report" "$WORK/usage.out" || { cat "$WORK/usage.out" >&2; exit 1; }
+
 echo "==> run defect_report as ops (admin: it also makes sure its category exists)"
 PLANTMESH_CERT=$PLANTMESH_CERT_ops PLANTMESH_KEY=$PLANTMESH_KEY_ops \
   "$WORK/examples/defect_report" --vin VIN-SDK-EXAMPLE-1 | tee "$WORK/report.out"

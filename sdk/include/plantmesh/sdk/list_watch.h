@@ -131,6 +131,13 @@ class ListWatch {
         need_list = false;
       }
       std::unique_ptr<ReadStream<WatchResponse>> stream = source_.watch(cursor);
+      if (stream == nullptr) {
+        // A mock connection without an action for the Watch method (outside testing: the
+        // test process ended with SIGSEGV, no message).
+        return absl::FailedPreconditionError(
+            "the watch source opened no stream (null; a mock connection without an action "
+            "for the Watch method?)");
+      }
       {
         std::lock_guard<std::mutex> lock(stream_mu_);
         stream_ = stream.get();
