@@ -301,12 +301,7 @@ struct OutboxRelay::State {
                           FirstUnknownEntry(tx, table, source.stream_key, comparison.after));
       if (!unknown.empty()) {
         comparison.kind = StreamComparison::Kind::kDiverged;
-        comparison.why = absl::StrCat(
-            "the stream holds entries up to ", info.last_generated_id.ToString(),
-            ", after what the database recorded publishing (",
-            recorded.recorded ? FormatCursor(recorded.generation, recorded.last_id)
-                              : std::string("nothing"),
-            "), and ", unknown, " is unknown to the database: was it restored from a backup?");
+        comparison.why = UnknownEntriesWhy(recorded, generation, info.last_generated_id, unknown);
       }
     }
     PublishedPosition position;

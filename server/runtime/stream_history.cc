@@ -1,6 +1,7 @@
 #include "server/runtime/stream_history.h"
 
 #include "absl/strings/str_cat.h"
+#include "server/runtime/stream_cursor.h"
 
 namespace plantmesh::runtime {
 
@@ -43,6 +44,30 @@ StreamComparison CompareStream(const PublishedPosition& recorded, absl::string_v
   result.kind = StreamComparison::Kind::kVerifyAfter;
   result.after = covered;
   return result;
+}
+
+std::string UnknownEntriesWhy(const PublishedPosition& recorded, absl::string_view generation,
+                              const StreamId& last, absl::string_view unknown) {
+  if (!recorded.recorded) {
+    return absl::StrCat("the stream holds entries up to ", last.ToString(),
+                        " but the database recorded publishing none, and ", unknown,
+                        " is not in its outbox: the database is new or was restored from a "
+                        "backup, or another installation published to this Redis");
+  }
+  if (generation != recorded.generation) {
+    return absl::StrCat("the stream is of generation ",
+                        generation.empty() ? absl::string_view("none") : generation,
+                        " with entries up to ", last.ToString(),
+                        ", not of the generation the database recorded publishing to (",
+                        FormatCursor(recorded.generation, recorded.last_id), "), and ", unknown,
+                        " is not in its outbox: Redis was replaced, or restored from an older "
+                        "snapshot");
+  }
+  return absl::StrCat("the stream holds entries up to ", last.ToString(),
+                      ", beyond what the database recorded publishing (",
+                      FormatCursor(recorded.generation, recorded.last_id), "), and ", unknown,
+                      " is not in its outbox: the database was restored from a backup taken "
+                      "before they were published");
 }
 
 }  // namespace plantmesh::runtime

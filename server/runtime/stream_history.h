@@ -56,4 +56,11 @@ StreamComparison CompareStream(const PublishedPosition& recorded, absl::string_v
 // that they can no longer be checked.
 bool EntriesRemovedAfter(const StreamInfo& info, const StreamId& after);
 
+// Why the stream holds an entry (`unknown`: "event <id> at <entry id>") the outbox does
+// not, for the log: which side went back, told by the generations (outside testing: a
+// Redis restored from an older snapshot was reported as entries "after" the recorded
+// position, and the database as restored from a backup).
+std::string UnknownEntriesWhy(const PublishedPosition& recorded, absl::string_view generation,
+                              const StreamId& last, absl::string_view unknown);
+
 }  // namespace plantmesh::runtime

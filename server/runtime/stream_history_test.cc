@@ -57,6 +57,29 @@ TEST(CompareStreamTest, AnotherGenerationIsCheckedFromItsStart) {
             StreamComparison::Kind::kVerifyAfter);
 }
 
+// Outside testing (AG F2): the original Redis came back (an older snapshot of another
+// generation) and the log said its entries were "after" the recorded position and asked
+// whether the database was restored. The generations tell which side went back.
+TEST(UnknownEntriesWhyTest, NamesWhichSideWentBack) {
+  const std::string older_redis = UnknownEntriesWhy(Recorded(kGeneration, Id(80)),
+                                                    "fedcba9876543210", Id(20), "event e1 at 5-0");
+  EXPECT_EQ(older_redis,
+            "the stream is of generation fedcba9876543210 with entries up to 20-0, not of the "
+            "generation the database recorded publishing to (0123456789abcdef.80-0), and event "
+            "e1 at 5-0 is not in its outbox: Redis was replaced, or restored from an older "
+            "snapshot");
+  const std::string older_database =
+      UnknownEntriesWhy(Recorded(kGeneration, Id(50)), kGeneration, Id(60), "event e2 at 55-0");
+  EXPECT_NE(older_database.find("beyond what the database recorded publishing "
+                                "(0123456789abcdef.50-0)"),
+            std::string::npos)
+      << older_database;
+  EXPECT_NE(older_database.find("the database was restored from a backup"), std::string::npos);
+  const std::string no_record =
+      UnknownEntriesWhy(PublishedPosition{}, kGeneration, Id(60), "event e3 at 1-0");
+  EXPECT_NE(no_record.find("the database recorded publishing none"), std::string::npos);
+}
+
 TEST(CompareStreamTest, TrimmedEntriesAfterTheRecordCannotBeChecked) {
   StreamInfo info = Untrimmed(Id(90), 10);
   info.entries_added = 40;
