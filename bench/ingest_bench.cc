@@ -98,18 +98,20 @@ bool ReadStat(int pid, uint64_t* ticks, int* ppid) {
   return true;
 }
 
+// -1 for a process that is not there (ended, or never given).
 double CpuOf(int pid) {
   uint64_t ticks = 0;
   int ppid = 0;
-  return pid > 0 && ReadStat(pid, &ticks, &ppid) ? TicksToSeconds(ticks) : 0;
+  return pid > 0 && ReadStat(pid, &ticks, &ppid) ? TicksToSeconds(ticks) : -1;
 }
 
 // The postmaster and every process it started (backends, walwriter, checkpointer...).
 // A backend that exits during a phase takes its CPU time with it: the server's and
 // this program's connections stay open for the whole phase.
 double PostgresCpu(int postmaster) {
-  if (postmaster <= 0) return 0;
+  if (postmaster <= 0) return -1;
   double total = CpuOf(postmaster);
+  if (total < 0) return -1;
   DIR* proc = opendir("/proc");
   if (proc == nullptr) return total;
   while (dirent* entry = readdir(proc)) {
@@ -129,10 +131,17 @@ struct Cpu {
 Cpu CpuNow(const Flags& f) {
   return Cpu{CpuOf(f.server_pid), CpuOf(getpid()), PostgresCpu(f.postmaster_pid)};
 }
+// A process not there at either end (not given, or ended during the run: a server
+// killed and restarted has another pid) has no figure: null (outside testing: a server
+// restarted mid-run was reported with -0.08 s).
 nlohmann::json CpuSpent(const Cpu& a, const Cpu& b) {
-  return {{"server", b.server - a.server},
-          {"loadgen", b.loadgen - a.loadgen},
-          {"postgres", b.postgres - a.postgres}};
+  auto spent = [](double start, double end) -> nlohmann::json {
+    if (start < 0 || end < 0 || end < start) return nullptr;
+    return end - start;
+  };
+  return {{"server", spent(a.server, b.server)},
+          {"loadgen", spent(a.loadgen, b.loadgen)},
+          {"postgres", spent(a.postgres, b.postgres)}};
 }
 
 // ---- the samples: n = 0, 1, 2, ... ----

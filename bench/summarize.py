@@ -439,20 +439,25 @@ def report(args):
               f"({FULL_RATE_SHARE:.0%} of {f['target_rate']:.0f}/s over {FULL_RATE_WINDOW_S * 1000:.0f} ms) "
               f"{f['full_rate_ms']:.1f} ms after; {f['failed_issued_before_back']} calls issued "
               f"before failed, {f['failed_issued_after_back']} issued after ({f['failed_codes']})")
+    def cpu_seconds(value):
+        # null: the process was not given, or ended during the run
+        return "n/a" if value is None else f"{value:.1f}"
+
     for label, run in sorted(ingest.items()):
         cpu = run["cpu_s"]
         line = (f"  {label}: {run['samples_per_second']:.0f} samples/s ({run['samples']} in "
                 f"{run['elapsed_s']:.1f} s, batch {run['batch']}, {run['writers']} writers, "
-                f"{'mTLS' if run['tls'] else 'plaintext'}); CPU s: server {cpu['server']:.1f}, "
-                f"load generator {cpu['loadgen']:.1f}, PostgreSQL {cpu['postgres']:.1f}")
+                f"{'mTLS' if run['tls'] else 'plaintext'}); CPU s: server "
+                f"{cpu_seconds(cpu['server'])}, load generator {cpu_seconds(cpu['loadgen'])}, "
+                f"PostgreSQL {cpu_seconds(cpu['postgres'])}")
         if "acknowledged_after_s" in run:
             line += (f"; last acknowledgement at {run['acknowledged_after_s']:.1f} s, "
                      f"{run['rollup_pending_at_close']} batches left to roll up then")
         if "copy" in run:
             c = run["copy"]
             line += (f"; raw COPY {c['rows_per_second']:.0f} rows/s ({c['elapsed_s']:.2f} s; CPU s: "
-                     f"load generator {c['cpu_s']['loadgen']:.1f}, PostgreSQL "
-                     f"{c['cpu_s']['postgres']:.1f})")
+                     f"load generator {cpu_seconds(c['cpu_s']['loadgen'])}, PostgreSQL "
+                     f"{cpu_seconds(c['cpu_s']['postgres'])})")
         print(line)
         if "tails" in run:
             print("    " + tail_line(run["tails"]))
