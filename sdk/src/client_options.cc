@@ -8,6 +8,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
@@ -93,7 +94,14 @@ absl::Status ClientOptions::Validate() const {
     add("retry.backoff_multiplier: must be 1 to 10");
   }
   if (max_receive_message_bytes < 1) add("max_receive_message_bytes: must be positive");
-  if (keepalive_time < absl::Seconds(1)) add("keepalive_time: must be at least 1s");
+  // Below the servers' default min-ping-seconds every quiet call's connection is cut
+  // with GOAWAY too_many_pings (outside testing: every 10 s, the SDK reconnecting).
+  if (keepalive_time < absl::Seconds(5)) {
+    add(absl::StrCat("keepalive_time: must be at least 5s (PlantMesh servers close a "
+                     "connection that pings more often than min-ping-seconds, 5 s by "
+                     "default, with GOAWAY too_many_pings); got ",
+                     absl::FormatDuration(keepalive_time)));
+  }
   if (keepalive_timeout <= absl::ZeroDuration()) add("keepalive_timeout: must be positive");
   if (tls_reload != absl::ZeroDuration() &&
       (tls_reload < absl::Seconds(1) || tls_reload > absl::Hours(24))) {

@@ -107,6 +107,20 @@ TEST(ClientOptionsValidate, NamesEveryBadOption) {
   EXPECT_THAT(status.message(), HasSubstr("default_deadline"));
 }
 
+// Outside testing: keepalive_time 1 s passed, and the server then cut the connection of
+// every quiet watch with GOAWAY too_many_pings, every 10 s.
+TEST(ClientOptionsValidate, KeepaliveNoMoreOftenThanServersAccept) {
+  ClientOptions options;
+  options.endpoint = "127.0.0.1:7443";
+  options.insecure = true;
+  options.keepalive_time = absl::Seconds(1);
+  EXPECT_THAT(options.Validate().message(),
+              HasSubstr("keepalive_time: must be at least 5s (PlantMesh servers close a "
+                        "connection that pings more often than min-ping-seconds"));
+  options.keepalive_time = absl::Seconds(5);
+  EXPECT_TRUE(options.Validate().ok());
+}
+
 TEST(ClientOptionsValidate, RejectsABadPort) {
   ClientOptions options;
   options.insecure = true;

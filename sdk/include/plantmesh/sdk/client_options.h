@@ -96,9 +96,10 @@ struct ClientOptions {
   // data for minutes), to notice a dead peer or a NAT/firewall that dropped the flow.
   // Must not be shorter than the server's min-ping-seconds (default 5 s: the server accepts
   // a ping every 5 s or more slowly, server/runtime/keepalive.h); a client that pings more
-  // often is disconnected with GOAWAY "too_many_pings" (its calls fail UNAVAILABLE) and
-  // the server logs it. The default, 30 s, is accepted by every PlantMesh server whose
-  // min-ping-seconds is 30 or less.
+  // often is disconnected with GOAWAY "too_many_pings" (the server logs it; the SDK
+  // reconnects, a watch resumes from its cursor, a unary call in flight may fail
+  // UNAVAILABLE). Validate refuses less than 5 s. The default, 30 s, is accepted by every
+  // PlantMesh server whose min-ping-seconds is 30 or less.
   absl::Duration keepalive_time = absl::Seconds(30);
   // How long to wait for a ping's acknowledgement before dropping the connection.
   absl::Duration keepalive_timeout = absl::Seconds(10);
