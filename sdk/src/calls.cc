@@ -105,6 +105,20 @@ bool ShouldSendAgain(const ClientOptions& options, const grpc::Status& status,
 }
 
 absl::Status CheckCallMetadata(const CallOptions& call_options) {
+  // As HTTP/2 counts a header list (RFC 7540 6.5.2: name, value and 32 per entry), the
+  // caller's part alone; a server refuses more than its max-metadata-bytes (16 KiB by
+  // default) as RESOURCE_EXHAUSTED naming nothing, and the other calls of the connection
+  // end with it (outside testing).
+  size_t header_bytes = 0;
+  for (const auto& [key, value] : call_options.metadata)
+    header_bytes += key.size() + value.size() + 32;
+  if (header_bytes > kMaxCallMetadataBytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "CallOptions.metadata: ", header_bytes, " bytes as HTTP/2 counts them, more than ",
+        kMaxCallMetadataBytes,
+        " (half the 16 KiB of headers PlantMesh servers accept by default, the rest left to "
+        "gRPC's own); keep large values out of metadata"));
+  }
   for (const auto& [key, value] : call_options.metadata) {
     const bool key_ok = !key.empty() && !absl::StartsWith(key, "grpc-") &&
                         std::all_of(key.begin(), key.end(), [](char c) {

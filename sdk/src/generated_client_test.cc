@@ -248,6 +248,14 @@ TEST_F(GeneratedClientTest, MetadataGrpcWouldNotSendFailsTheCall) {
     auto stream = client_->UploadDefectPhoto(call);
     EXPECT_EQ(stream->Finish().status().code(), absl::StatusCode::kInvalidArgument) << key;
   }
+  // Outside testing: 20,000 bytes in one value went out, and the server's refusal
+  // (RESOURCE_EXHAUSTED "received initial metadata size exceeds limit") named neither.
+  CallOptions large;
+  large.metadata.emplace_back("x-note", std::string(20000, 'a'));
+  absl::StatusOr<dv1::GetDefectResponse> refused = client_->GetDefect(request, large);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(refused.status().message()),
+              HasSubstr("CallOptions.metadata: 20038 bytes as HTTP/2 counts them, more than 8192"));
   CallOptions binary;
   binary.metadata.emplace_back("x-raw-bin", std::string("\0\n\xff", 3));
   dv1::CreateDefectRequest create;
