@@ -26,8 +26,9 @@ absl::Status ServerReads(const std::string& bindings_file, const std::string& te
 
 }  // namespace
 
-absl::Status BindRoles(const std::string& bindings_file, const std::string& identity,
-                       const std::vector<std::string>& roles) {
+absl::StatusOr<std::string> BoundRolesText(const std::string& bindings_file,
+                                           const std::string& identity,
+                                           const std::vector<std::string>& roles) {
   nlohmann::json document = nlohmann::json::object();
   std::ifstream in(bindings_file);
   if (in) {
@@ -120,6 +121,12 @@ absl::Status BindRoles(const std::string& bindings_file, const std::string& iden
         absl::StrCat("cannot write ", bindings_file, ": ", error.what()));
   }
   PM_RETURN_IF_ERROR(ServerReads(bindings_file, text));
+  return text;
+}
+
+absl::Status BindRoles(const std::string& bindings_file, const std::string& identity,
+                       const std::vector<std::string>& roles) {
+  PM_ASSIGN_OR_RETURN(std::string text, BoundRolesText(bindings_file, identity, roles));
   return WriteFileAtomically(bindings_file, text, 0644);
 }
 

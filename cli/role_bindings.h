@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 
 namespace plantmesh::pki {
 
@@ -16,5 +17,11 @@ namespace plantmesh::pki {
 // already in the file (naming that binding).
 absl::Status BindRoles(const std::string& bindings_file, const std::string& identity,
                        const std::vector<std::string>& roles);
+
+// What BindRoles would write, every check made, nothing written: so that `pki issue`
+// refuses a role or a file before it writes a certificate.
+absl::StatusOr<std::string> BoundRolesText(const std::string& bindings_file,
+                                           const std::string& identity,
+                                           const std::vector<std::string>& roles);
 
 }  // namespace plantmesh::pki

@@ -248,6 +248,14 @@ if "$PLANTCTL" pki issue --dir "$STATE/pki" --name rogue --dns localhost >"$OUT/
 fi
 grep -q "a user certificate is a client's only" "$OUT/rogue.log" || fail "rogue: $(cat "$OUT/rogue.log")"
 [ ! -e "$STATE/pki/rogue.crt" ] || fail "pki issue wrote rogue.crt"
+# A refused role writes nothing either (outside testing: the certificate and key of
+# `--role qc-engineer` were on disk after the exit 2).
+if "$PLANTCTL" pki issue --dir "$STATE/pki" --name ivan --role qc-engineer >"$OUT/ivan.log" 2>&1; then
+  fail "pki issue took the role qc-engineer"
+fi
+grep -q 'unknown role "qc-engineer"' "$OUT/ivan.log" || fail "ivan: $(cat "$OUT/ivan.log")"
+[ ! -e "$STATE/pki/ivan.crt" ] && [ ! -e "$STATE/pki/ivan.key" ] ||
+  fail "pki issue wrote ivan's certificate or key for a refused role"
 "$SOURCE_DIR/deploy/local/up" >"$OUT/up2.log" 2>&1 || {
   status=$?
   cat "$OUT/up2.log" >&2
