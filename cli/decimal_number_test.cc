@@ -102,6 +102,23 @@ TEST(CheckJsonInput, RefusesWhatParseDecimalRefusesNamingTheField) {
 
 // Outside testing: a sample line naming its machine twice ("machineId" and "machine_id")
 // was stored for one of the two; protobuf's parser keeps one value of a field given twice.
+// Outside testing (AK F1): every level kept a copy of its path, so 60,000 nested objects
+// (a 360 KB line) took gigabytes and aborted plantctl, and 3,000,000 ran the host out of
+// memory. Beyond protobuf's 100 levels the walk stops at once.
+TEST(CheckJsonInput, RefusesNestingBeyondProtobufsLimitAtOnce) {
+  const auto* sample = ::plantmesh::telemetry::v1::Sample::descriptor();
+  std::string deep;
+  for (int i = 0; i < 1000000; ++i) deep += R"({"a":)";
+  EXPECT_EQ(CheckJsonInput(deep, sample).message(),
+            "nested deeper than 100 objects and arrays (protobuf reads no deeper)");
+  EXPECT_EQ(CheckJsonInput(std::string(1000000, '['), sample).message(),
+            "nested deeper than 100 objects and arrays (protobuf reads no deeper)");
+  std::string fine;
+  for (int i = 0; i < 99; ++i) fine += R"({"a":)";
+  fine += "1" + std::string(99, '}');
+  EXPECT_TRUE(CheckJsonInput(fine, sample).ok());
+}
+
 TEST(CheckJsonInput, RefusesAFieldGivenTwice) {
   const auto* sample = ::plantmesh::telemetry::v1::Sample::descriptor();
   EXPECT_EQ(CheckJsonInput(R"({"machineId":"CNC-07","machine_id":"CNC-08"})", sample).message(),

@@ -52,6 +52,7 @@ class JsonInputChecker final : public nlohmann::json_sax<nlohmann::json> {
   const std::optional<std::string>& problem() const { return problem_; }
 
   bool start_object(std::size_t) override {
+    if (!Deeper()) return false;
     if (frames_.empty()) {
       frames_.push_back(Frame{root_, nullptr, false, "", "", -1, {}, {}});
       return true;
@@ -70,6 +71,7 @@ class JsonInputChecker final : public nlohmann::json_sax<nlohmann::json> {
     return true;
   }
   bool end_object() override {
+    --depth_;
     frames_.pop_back();
     return true;
   }
@@ -99,10 +101,12 @@ class JsonInputChecker final : public nlohmann::json_sax<nlohmann::json> {
     return true;
   }
   bool start_array(std::size_t) override {
+    if (!Deeper()) return false;
     if (!frames_.empty()) frames_.back().index = 0;
     return true;
   }
   bool end_array() override {
+    --depth_;
     if (!frames_.empty()) frames_.back().index = -1;
     return true;
   }
@@ -176,12 +180,24 @@ class JsonInputChecker final : public nlohmann::json_sax<nlohmann::json> {
     NextElement();
     return true;
   }
+  // One level more; false (the walk stopped) beyond protobuf's own limit, before each
+  // level's path is built (outside testing: 60,000 levels took gigabytes and aborted).
+  bool Deeper() {
+    if (++depth_ <= kMaxJsonDepth) return true;
+    problem_ = absl::StrCat("nested deeper than ", kMaxJsonDepth,
+                            " objects and arrays (protobuf reads no deeper)");
+    return false;
+  }
   bool Refuse(std::string why) {
     problem_ = absl::StrCat(Path(), ": ", why);
     return false;  // stops the walk
   }
 
+  // protobuf's JSON parser's recursion limit (JsonParseOptions: 100).
+  static constexpr int kMaxJsonDepth = 100;
+
   const Descriptor* root_;
+  int depth_ = 0;
   std::vector<Frame> frames_;
   std::optional<std::string> problem_;
 };
