@@ -472,7 +472,9 @@ std::optional<Rejection> JudgeSample(const Sample& s, int index, const Catalog& 
   }
   if (s.kind == ValueKind::kCondition && (s.condition_level < 1 || s.condition_level > 3)) {
     return Reject(index, RejectReason::kWrongValueKind,
-                  absl::StrCat(Field(index, "condition.level"), ": NORMAL, WARNING or FAULT"));
+                  absl::StrCat(Field(index, "condition.level"), ": ",
+                               s.condition_level == 0 ? "unset" : absl::StrCat(s.condition_level),
+                               "; a condition is NORMAL, WARNING or FAULT"));
   }
   if (s.kind == ValueKind::kNumber && !std::isfinite(s.number)) {
     return Reject(index, RejectReason::kNotFinite,

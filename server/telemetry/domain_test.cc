@@ -302,6 +302,18 @@ TEST(JudgeSampleTest, AConditionCodeHasNoBlanksAround) {
   }
 }
 
+// Outside testing (AJ F3): a condition without a level was told only the words to use.
+TEST(JudgeSampleTest, AConditionWithoutALevelIsNamedUnset) {
+  Sample s = Number("servo:cond", 0);
+  s.kind = ValueKind::kCondition;
+  s.native_code = "E42";
+  std::optional<Rejection> r = Judge(s);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->reason, RejectReason::kWrongValueKind);
+  EXPECT_EQ(r->message,
+            "samples[3].condition.level: unset; a condition is NORMAL, WARNING or FAULT");
+}
+
 TEST(JudgeSampleTest, InvalidText) {
   Sample control = Number("Xact", 0);
   control.kind = ValueKind::kText;
