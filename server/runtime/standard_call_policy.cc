@@ -154,8 +154,10 @@ grpc::Status StandardCallPolicy::Begin(grpc::ServerContextBase* server_context,
                                                           id.status().message())));
     }
     if (id->trust_domain != options_.trust_domain) {
+      // Quoted in the audit row, as every identity not accepted is (outside testing: a
+      // foreign trust domain's ID was written there like an authenticated one).
       return Deny(
-          method_name(), identity, {}, trace_id, start,
+          method_name(), QuoteForMessage(identity), {}, trace_id, start,
           absl::UnauthenticatedError(absl::StrCat(
               "identity ", identity, " is not in the trust domain ", options_.trust_domain)));
     }

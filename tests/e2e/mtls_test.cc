@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <pqxx/pqxx>
 #include <sstream>
 
 #include "absl/strings/ascii.h"
@@ -222,6 +223,31 @@ TEST_F(MtlsTest, MalformedSpiffeIdsAreUnauthenticated) {
     EXPECT_THAT(status.error_message(), ::testing::HasSubstr(reason)) << uri;
     EXPECT_THAT(status.error_message(), ::testing::Not(::testing::HasSubstr("exactly one"))) << uri;
   }
+}
+
+// Outside testing: the audit row of a certificate from another trust domain held its ID
+// unquoted, written as an authenticated identity is (a query for '%/user/anna' found it);
+// every identity that was not accepted is quoted there.
+TEST_F(MtlsTest, AnotherTrustDomainIsRefusedAndAuditedQuoted) {
+  testing::TestPki& pki = mesh_->pki();
+  absl::StatusOr<testing::TestPki::Client> foreign =
+      pki.IssueClientWithUri("foreign-anna", "spiffe://evil.local/user/anna");
+  ASSERT_TRUE(foreign.ok()) << foreign.status();
+  std::vector<std::string> roles;
+  const grpc::Status status = WhoAmIAs(*mesh_, pki, *foreign, &roles);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_THAT(status.error_message(),
+              ::testing::HasSubstr("is not in the trust domain plantmesh.local"));
+  pqxx::connection connection(mesh_->database_url());
+  auto rows = [&](const std::string& identity) {
+    pqxx::work tx(connection);
+    return tx.exec_params1("SELECT count(*) FROM audit.audit_log WHERE identity = $1", identity)[0]
+        .as<int>();
+  };
+  // Refusals are written by the audit sink every 100 ms.
+  EXPECT_TRUE(plantmesh::testing::PollUntil(
+      [&] { return rows("'spiffe://evil.local/user/anna'") == 1; }, absl::Seconds(30)));
+  EXPECT_EQ(rows("spiffe://evil.local/user/anna"), 0);
 }
 
 // Whether the PEM a client saw is the leaf of the chain file `chain_pem`.
