@@ -990,20 +990,26 @@ TEST(ConnectionFlagsTest, AConfigFileThatCannotBeReadWhollyIsNamedWithItsFault) 
   for (const auto& [text, fault] : std::vector<std::pair<std::string, std::string>>{
            {"endpoint = \n", ", line 1 column"},
            {"[[[\nendpoint = \"127.0.0.1:7443\"\n", ", line 1 column"},
-           {"endpont = \"127.0.0.1:7443\"\n", ": unknown key \"endpont\""},
-           {"[endpoint]\ndefect = \"127.0.0.1:7443\"\n", ": unknown table [endpoint]"},
+           {"endpont = \"127.0.0.1:7443\"\n", ", line 1: unknown key \"endpont\""},
+           {"[endpoint]\ndefect = \"127.0.0.1:7443\"\n", ", line 2: unknown table [endpoint]"},
            {"[endpoints]\ndefect = \n", ", line 2 column"},
-           {"endpoint = \"\"\n", ": \"endpoint\" has no value"},
+           {"endpoint = \"\"\n", ", line 1: \"endpoint\" has no value"},
            // Outside testing: a key given twice was taken, the last one winning.
            {"endpoint = \"a:1\"\nendpoint = \"b:2\"\n", ", line 2 column"},
-           {"endpoint = [\"a:1\"]\n", ": \"endpoint\" takes one value, not an array"},
+           {"endpoint = [\"a:1\"]\n", ", line 1: \"endpoint\" takes one value, not an array"},
            // As TOML wrote it, as the server reads its file (outside testing, Y M4).
            {"insecure = \"true\"\n",
-            ": line 1: \"insecure\" takes a boolean (true or false), not a string (true)"},
-           {"timeout = \"5\"\n", ": line 1: \"timeout\" takes a number of seconds, not a string"},
-           {"ca = 5\n", ": line 1: \"ca\" takes a string in quotes, not an integer (5)"},
+            ", line 1: \"insecure\" takes a boolean (true or false), not a string (true)"},
+           {"timeout = \"5\"\n", ", line 1: \"timeout\" takes a number of seconds, not a string"},
+           {"ca = 5\n", ", line 1: \"ca\" takes a string in quotes, not an integer (5)"},
+           // Re-test: a misspelt key with a value that is not a string was told to quote it.
+           {"insecur = true\n", ", line 1: unknown key \"insecur\""},
+           {"tiemout = 5\n", ", line 1: unknown key \"tiemout\""},
+           {"ca = \"/f/ca.crt\"\ntimeout = [6]\n",
+            ", line 2: \"timeout\" takes one value, not an array"},
+           {"timeout = 0\n", ", line 1: timeout \"0\" is not a positive decimal number of seconds"},
            {"[endpoints]\ndefect = true\n",
-            ": line 2: \"defect\" takes a string in quotes, not a boolean"},
+            ", line 2: \"defect\" takes a string in quotes, not a boolean"},
        }) {
     std::ofstream(file) << text;
     ConnectionSettings settings;

@@ -57,6 +57,20 @@ std::string TomlString(absl::string_view text) {
   return out + "\"";
 }
 
+bool IsSettingKey(absl::string_view key) {
+  for (absl::string_view known :
+       {"endpoint", "ca", "cert", "key", "server-name", "server_name", "insecure", "timeout"}) {
+    if (key == known) return true;
+  }
+  return false;
+}
+
+std::string UnknownKey(absl::string_view key) {
+  return absl::StrCat("unknown key \"", key,
+                      "\" (the keys: endpoint, ca, cert, key, server-name, insecure, timeout, "
+                      "and the table [endpoints])");
+}
+
 absl::Status ApplySetting(const std::string& key, const std::string& value,
                           ConnectionSettings* settings) {
   sdk::ClientOptions& options = settings->options;
@@ -74,16 +88,13 @@ absl::Status ApplySetting(const std::string& key, const std::string& value,
     options.insecure = Truthy(value);
   } else if (key == "timeout") {
     const std::optional<double> seconds = ParseDecimal(value);
-    if (!seconds) {
+    if (!seconds || !(*seconds > 0)) {
       return absl::InvalidArgumentError(
-          absl::StrCat("timeout \"", value, "\" is not a decimal number of seconds"));
+          absl::StrCat("timeout \"", value, "\" is not a positive decimal number of seconds"));
     }
     settings->timeout_seconds = *seconds;
   } else {
-    return absl::InvalidArgumentError(
-        absl::StrCat("unknown key \"", key,
-                     "\" (the keys: endpoint, ca, cert, key, server-name, insecure, timeout, "
-                     "and the table [endpoints])"));
+    return absl::InvalidArgumentError(UnknownKey(key));
   }
   return absl::OkStatus();
 }
@@ -105,9 +116,9 @@ absl::Status CheckWrittenAs(const common::TomlSetting& item) {
     expected = "a number of seconds";
   }
   if (fits) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrCat("line ", item.line, ": \"", item.key, "\" takes ",
-                                                 expected, ", not ", common::TomlKindName(kind),
-                                                 " (", item.values.front(), ")"));
+  return absl::InvalidArgumentError(absl::StrCat("\"", item.key, "\" takes ", expected, ", not ",
+                                                 common::TomlKindName(kind), " (",
+                                                 item.values.front(), ")"));
 }
 
 }  // namespace
@@ -164,30 +175,33 @@ absl::Status LoadDefaults(const std::string& config_file, bool explicit_file,
     PM_ASSIGN_OR_RETURN(std::vector<common::TomlSetting> items,
                         common::ReadTomlSettings(in, config_file));
     for (const common::TomlSetting& item : items) {
+      // Every refusal names the file and the line; an unknown key is named as such
+      // whatever its value (re-test: `insecur = true` was told to quote its value).
+      const std::string at = absl::StrCat(config_file, ", line ", item.line, ": ");
       const bool in_endpoints = item.table == "endpoints";
       if (!item.table.empty() && !in_endpoints) {
-        return absl::InvalidArgumentError(absl::StrCat(config_file, ": unknown table [", item.table,
-                                                       "] (the one table is [endpoints])"));
+        return absl::InvalidArgumentError(
+            absl::StrCat(at, "unknown table [", item.table, "] (the one table is [endpoints])"));
+      }
+      if (!in_endpoints && !IsSettingKey(item.key)) {
+        return absl::InvalidArgumentError(absl::StrCat(at, UnknownKey(item.key)));
       }
       if (item.array || item.values.size() != 1) {
         return absl::InvalidArgumentError(
-            absl::StrCat(config_file, ": \"", item.key, "\" takes one value, not an array"));
+            absl::StrCat(at, "\"", item.key, "\" takes one value, not an array"));
       }
       if (item.values.front().empty()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(config_file, ": \"", item.key, "\" has no value"));
+        return absl::InvalidArgumentError(absl::StrCat(at, "\"", item.key, "\" has no value"));
       }
       if (absl::Status written = CheckWrittenAs(item); !written.ok()) {
-        return absl::InvalidArgumentError(absl::StrCat(config_file, ": ", written.message()));
+        return absl::InvalidArgumentError(absl::StrCat(at, written.message()));
       }
       if (in_endpoints) {
         settings->service_endpoints[item.key] = item.values.front();
         continue;
       }
       absl::Status applied = ApplySetting(item.key, item.values.front(), settings);
-      if (!applied.ok()) {
-        return absl::InvalidArgumentError(absl::StrCat(config_file, ": ", applied.message()));
-      }
+      if (!applied.ok()) return absl::InvalidArgumentError(absl::StrCat(at, applied.message()));
     }
   } else if (explicit_file) {
     settings->config_missing = true;

@@ -98,13 +98,16 @@ class SectionedToml : public CLI::ConfigTOML {
       CLI::ConfigItem item;
       item.name =
           setting.table.empty() ? setting.key : absl::StrCat(setting.table, ".", setting.key);
-      // An unknown key is CLI11's to name.
-      if (const CLI::Option* option = app_->get_option_no_throw("--" + item.name)) {
-        std::string problem = TypeProblem(*option, setting);
-        if (!problem.empty()) {
-          throw CLI::ConfigError(
-              absl::StrCat("config file, line ", setting.line, ": '", item.name, "' ", problem));
-        }
+      const CLI::Option* option = app_->get_option_no_throw("--" + item.name);
+      // Named with its line here (CLI11 names no line), whatever its value.
+      if (option == nullptr) {
+        throw CLI::ConfigError(
+            absl::StrCat("config file, line ", setting.line, ": unknown key '", item.name, "'"));
+      }
+      std::string problem = TypeProblem(*option, setting);
+      if (!problem.empty()) {
+        throw CLI::ConfigError(
+            absl::StrCat("config file, line ", setting.line, ": '", item.name, "' ", problem));
       }
       item.inputs = std::move(setting.values);
       items.push_back(std::move(item));

@@ -533,6 +533,14 @@ TEST_F(ConfigTest, AValueIsTakenOnlyAsItsKindIsWritten) {
     EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
     EXPECT_THAT(config.status().message(), HasSubstr(message)) << text;
   }
+  // An unknown key is named with its line, whatever its value.
+  absl::StatusOr<ServerConfig> unknown = Load(
+      {"--config", WriteFile("unknown.toml", "insecure = true\n[alpha]\nlimt = true\n")}, {&alpha});
+  EXPECT_THAT(unknown.status().message(), HasSubstr("line 3: unknown key 'alpha.limt'"));
+  // The negated name of a flag is a key as well.
+  EXPECT_TRUE(
+      Load({"--config", WriteFile("negated.toml", "insecure = true\nno-reflection = true\n")})
+          .ok());
   absl::StatusOr<ServerConfig> config =
       Load({"--config", WriteFile("typed.toml",
                                   "insecure = true\ndrain-seconds = 3\n[alpha]\nlimit = 6\n"
