@@ -265,6 +265,18 @@ TEST(CheckRequestValuesTest, BlanksAroundANameOrFilterValueAreRefused) {
   EXPECT_THAT(PathsOf(CheckRequestValues(place)), ElementsAre("repair_place.display_name"));
   place.mutable_repair_place()->set_display_name("Bay 3, paint");
   EXPECT_TRUE(CheckRequestValues(place).ok());
+  // Re-test: planning's shift ids and dates with a no-break space after them were "not a
+  // worked shift" and "at most 10 characters (got 11)", naming neither.
+  ::plantmesh::planning::v1::RecordOutputRequest output;
+  output.mutable_output()->set_shift_id("2026-12-05/S\u00A0");
+  const absl::Status shift = CheckRequestValues(output);
+  EXPECT_THAT(PathsOf(shift), Contains("output.shift_id"));
+  EXPECT_THAT(std::string(shift.message()), HasSubstr("ends with U+00A0 (NO-BREAK SPACE)"));
+  ::plantmesh::planning::v1::GetPlanVsActualRequest plan_vs_actual;
+  plan_vs_actual.set_from_date("2026-12-05\u00A0");
+  const absl::Status date = CheckRequestValues(plan_vs_actual);
+  EXPECT_THAT(PathsOf(date), ElementsAre("from_date"));
+  EXPECT_THAT(std::string(date.message()), HasSubstr("ends with U+00A0 (NO-BREAK SPACE)"));
 }
 
 // Outside testing: a request_id of " ", U+200B, U+3000 or two U+00A0 was a key of its own,

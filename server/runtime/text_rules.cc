@@ -152,9 +152,8 @@ std::optional<std::string> TextViolation(std::string_view value, const TextRule&
     if (std::optional<std::string> missing = MissingTextViolation(value)) return missing;
     return absl::StrCat(QuoteForMessage(value), " is not a code: ", kCodePattern);
   }
-  if (rule.max_chars > 0 && chars > rule.max_chars) {
-    return absl::StrCat("at most ", rule.max_chars, " characters (got ", chars, ")");
-  }
+  // Blanks first: a value with a no-break space after it is told so, not that it is one
+  // character too long (re-test: a date of 11 characters).
   if (rule.no_blanks_around) {
     const std::string_view shown = common::TrimInvisible(value);
     if (!shown.empty() && shown.size() != value.size()) {
@@ -170,6 +169,9 @@ std::optional<std::string> TextViolation(std::string_view value, const TextRule&
           begins ? "begins" : "ends", " with ", BlankName(blank),
           "): it would be stored, and matched, as another value than ", QuoteForMessage(shown));
     }
+  }
+  if (rule.max_chars > 0 && chars > rule.max_chars) {
+    return absl::StrCat("at most ", rule.max_chars, " characters (got ", chars, ")");
   }
   return std::nullopt;
 }
