@@ -381,21 +381,25 @@ std::optional<Rejection> TypedValueProblem(const Sample& s, int index, int type)
                    " (in any case) or the unavailable value, not ", text ? given : "a number"));
 }
 
-// An accepted text of a type whose texts name values, stored in one spelling per value
-// (outside testing: nine spellings of AUTOMATIC were stored as nine modes, and a digit
-// or count sent as text was left out of QueryAggregates, which reads numbers): a word of
-// a vocabulary as the contract lists it, UNAVAILABLE in capitals, a DIGITAL_INPUT or
-// DIGITAL_OUTPUT digit and a PART_COUNT as the number.
+// An accepted text that names a value, stored in one spelling per value (outside testing:
+// nine spellings of AUTOMATIC were stored as nine modes, and a digit or count sent as
+// text was left out of QueryAggregates, which reads numbers): the text UNAVAILABLE of any
+// item as the unavailable value, a word of a vocabulary as the contract lists it, a
+// DIGITAL_INPUT or DIGITAL_OUTPUT digit and a PART_COUNT as the number.
 void CanonicalizeText(Sample* s, int type) {
+  const absl::string_view matched = MatchedText(s->text);
+  // MTConnect reserves UNAVAILABLE for "no data" in every data item: the value of its own
+  // (re-test: it was stored as the value or as text, whichever was sent, and a PART_COUNT
+  // read as a string beside numbers).
+  if (absl::EqualsIgnoreCase(matched, "UNAVAILABLE")) {
+    s->kind = ValueKind::kUnavailable;
+    s->text.clear();
+    return;
+  }
   const bool digital = type == kTypeDigitalInput || type == kTypeDigitalOutput;
   const bool count = type == kTypePartCount;
   const std::optional<Vocabulary> vocabulary = VocabularyOf(type);
   if (!digital && !count && !vocabulary) return;
-  const absl::string_view matched = MatchedText(s->text);
-  if (absl::EqualsIgnoreCase(matched, "UNAVAILABLE")) {
-    s->text = "UNAVAILABLE";
-    return;
-  }
   double number = 0;
   if (digital || (count && ParsePartCountText(s->text, &number) == PartCountText::kCount)) {
     s->kind = ValueKind::kNumber;

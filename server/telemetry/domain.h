@@ -208,10 +208,10 @@ struct Verdict {
   std::vector<int> accepted;
   std::vector<Rejection> rejected;
 };
-// Each accepted text that names a value is rewritten in its one stored spelling: a
-// vocabulary's word as listed (EXECUTION ACTIVE, CONTROLLER_MODE AUTOMATIC, ...),
-// UNAVAILABLE in capitals, and a DIGITAL_INPUT/OUTPUT digit or a PART_COUNT given as
-// text becomes the number.
+// Each accepted text that names a value is rewritten in its one stored form: the text
+// UNAVAILABLE as the unavailable value, a vocabulary's word as listed (EXECUTION ACTIVE,
+// CONTROLLER_MODE AUTOMATIC, ...), and a DIGITAL_INPUT/OUTPUT digit or a PART_COUNT
+// given as text becomes the number.
 Verdict JudgeBatch(std::vector<Sample>& samples, const Catalog& catalog, absl::Time now,
                    const IngestLimits& limits);
 

@@ -380,14 +380,17 @@ TEST(JudgeBatchTest, AcceptedValuesAreStoredInTheirOneSpelling) {
   EXPECT_EQ(batch[0].text, "AUTOMATIC");
   EXPECT_EQ(batch[1].text, "MANUAL");
   EXPECT_EQ(batch[2].text, "ACTIVE");
-  EXPECT_EQ(batch[3].text, "UNAVAILABLE");
+  EXPECT_EQ(batch[3].kind, ValueKind::kUnavailable);  // the value, whatever form was sent
   for (size_t i : {4, 5, 6}) EXPECT_EQ(batch[i].kind, ValueKind::kNumber) << i;
   EXPECT_EQ(batch[4].number, 1);
   EXPECT_EQ(batch[5].number, 0);
   EXPECT_EQ(batch[6].number, 5);
-  EXPECT_EQ(batch[7].kind, ValueKind::kText);
-  EXPECT_EQ(batch[7].text, "UNAVAILABLE");
+  EXPECT_EQ(batch[7].kind, ValueKind::kUnavailable);
   EXPECT_EQ(batch[8].text, " as sent ");  // a type without named values keeps its text
+  // The text UNAVAILABLE of any EVENT item is the unavailable value (MTConnect's).
+  std::vector<Sample> program = {Text("Xact", "unavailable ")};
+  JudgeBatch(program, Plant(), kNow, IngestLimits{});
+  EXPECT_EQ(program[0].kind, ValueKind::kUnavailable);
 }
 
 TEST(NewestPerDataItemTest, NewestByTimeLaterOfEqualTimes) {
