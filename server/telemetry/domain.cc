@@ -1,6 +1,7 @@
 #include "server/telemetry/domain.h"
 
 #include <algorithm>
+#include <tuple>
 #include <cmath>
 #include <set>
 #include <utility>
@@ -212,9 +213,24 @@ absl::StatusOr<Machine> ApplyMachineUpdate(const Machine& current, const Machine
     if (path == "ideal_cycle_time") after.ideal_cycle_time = patch.ideal_cycle_time;
     if (path == "data_items") after.data_items = patch.data_items;
   }
+  // What the machine has already: nothing changes, no version, no new etag (re-test: the
+  // same display name made a new version, and holders of the old etag were refused).
+  if (SameDescription(after, current)) return current;
   after.version = current.version + 1;
   after.update_time = now;
   return after;
+}
+
+bool SameDescription(const Machine& a, const Machine& b) {
+  auto item_fields = [](const DataItem& i) {
+    return std::tie(i.id, i.name, i.category, i.type, i.units, i.native_units);
+  };
+  return a.display_name == b.display_name && a.line == b.line && a.zone == b.zone &&
+         a.ideal_cycle_time == b.ideal_cycle_time &&
+         std::equal(a.data_items.begin(), a.data_items.end(), b.data_items.begin(),
+                    b.data_items.end(), [&](const DataItem& x, const DataItem& y) {
+                      return item_fields(x) == item_fields(y);
+                    });
 }
 
 absl::StatusOr<MachineQuery> MakeMachineQuery(const std::string& line, const std::string& zone,

@@ -80,8 +80,13 @@ inline constexpr char kDataItemIdRule[] =
 // A machine's etag: its version in decimal ("3").
 inline constexpr runtime::EtagForm kMachineEtag{"", ""};
 
+// Whether two machines describe the same thing: display name, line, zone, ideal cycle
+// time and data items (in order, every field).
+bool SameDescription(const Machine& a, const Machine& b);
+
 // UpdateMachine: `current` with the fields of `patch` that `paths` names, version +1,
-// update_time `now`. INVALID_ARGUMENT for an empty mask or a path it cannot change
+// update_time `now`; `current` itself (its version) when that describes it already.
+// INVALID_ARGUMENT for an empty mask or a path it cannot change
 // (`update_mask`); `etag` as runtime/etag.h says (optional; ABORTED when stale).
 absl::StatusOr<Machine> ApplyMachineUpdate(const Machine& current, const Machine& patch,
                                            const std::vector<std::string>& paths,

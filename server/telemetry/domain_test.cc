@@ -513,6 +513,25 @@ TEST(IsDataItemIdTest, Pattern) {
   EXPECT_FALSE(IsDataItemId("a/b"));
 }
 
+// Re-test: UpdateMachine with the display name the machine has made a new version, and
+// a client holding the old etag was then refused.
+TEST(ApplyMachineUpdateTest, WhatTheMachineHasAlreadyChangesNothing) {
+  Machine current;
+  current.id = "CNC-07";
+  current.display_name = "Lathe 7";
+  current.data_items = {{"Xact", "execution", Category::kEvent, kTypeExecution, "", ""}};
+  current.version = 3;
+  Machine patch = current;
+  absl::StatusOr<Machine> same =
+      ApplyMachineUpdate(current, patch, {"display_name", "data_items"}, "3", kNow);
+  ASSERT_TRUE(same.ok()) << same.status();
+  EXPECT_EQ(same->version, 3);
+  patch.data_items[0].units = "NONE";
+  absl::StatusOr<Machine> changed = ApplyMachineUpdate(current, patch, {"data_items"}, "", kNow);
+  ASSERT_TRUE(changed.ok()) << changed.status();
+  EXPECT_EQ(changed->version, 4);
+}
+
 TEST(ApplyMachineUpdateTest, StaleEtagIsAborted) {
   Machine current = Cnc();
   current.version = 3;

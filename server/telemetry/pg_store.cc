@@ -641,6 +641,15 @@ absl::StatusOr<Replayable<Machine>> PgTelemetryStore::UpdateMachine(
     Machine current = MachineAt(rows[0]);
     LoadItems(tx, {&current});
     PM_ASSIGN_OR_RETURN(Machine after, mutator(current));
+    if (after.version == current.version) {
+      // Nothing to change: the answer for a retry and the audit only.
+      Record(tx, context, encode, current);
+      WriteAudit(tx, context);
+      tx.commit();
+      MarkAudited(context);
+      result.value = std::move(current);
+      return absl::OkStatus();
+    }
     after.update_time = absl::FromUnixMicros(absl::ToUnixMicros(after.update_time));
     const std::optional<std::string> cycle = CycleMicros(after);
     tx.exec_prepared(Statements().machine_update, id, after.display_name, after.line, after.zone,

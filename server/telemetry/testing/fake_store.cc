@@ -103,6 +103,13 @@ absl::StatusOr<Replayable<Machine>> FakeTelemetryStore::UpdateMachine(
     return MachineNotFound(id);
   }
   PM_ASSIGN_OR_RETURN(Machine after, mutator(it->second));
+  if (after.version == it->second.version) {  // nothing to change
+    request_log_.Record(context.request, encode ? encode(after) : std::string(),
+                        absl::StrCat("machines/", id));
+    if (context.audit != nullptr) context.audit->MarkWritten();
+    result.value = std::move(after);
+    return result;
+  }
   after.update_time = Micro(after.update_time);
   auto tracker = trackers_.find(id);
   if (tracker != trackers_.end()) {
