@@ -474,8 +474,12 @@ absl::StatusOr<PlanChange> UpdateDraft(const Plan& current, std::vector<PlanItem
                          ": a released plan changes only by ReviseProductionPlan, with a reason")),
         "PLAN_PUBLISHED", {{"current_status", std::string(PlanStatusName(current.status))}});
   }
+  std::vector<PlanItem> sequenced = Sequenced(std::move(items));
+  // The items it has: nothing changes, no version, no new etag (re-test: the same items
+  // made a new version, and holders of the old etag were refused).
+  if (sequenced == current.items) return PlanChange{current, std::nullopt};
   PlanChange change{Touched(current, actor, now), std::nullopt};
-  change.after.items = Sequenced(std::move(items));
+  change.after.items = std::move(sequenced);
   return change;
 }
 

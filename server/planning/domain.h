@@ -219,7 +219,8 @@ struct PlanChange {
   std::optional<PlanRevision> revision;
 };
 
-// DRAFT only (FAILED_PRECONDITION PLAN_PUBLISHED otherwise): the items replaced in place.
+// DRAFT only (FAILED_PRECONDITION PLAN_PUBLISHED otherwise): the items replaced in place;
+// the plan as it is (its version) when it has those items already.
 absl::StatusOr<PlanChange> UpdateDraft(const Plan& current, std::vector<PlanItem> items,
                                        absl::string_view actor, absl::Time now);
 // PUBLISHED or IN_PROGRESS (FAILED_PRECONDITION PLAN_NOT_PUBLISHED for a draft,

@@ -860,8 +860,10 @@ absl::StatusOr<Replayable<Plan>> PgPlanningStore::MutatePlan(int64_t id,
   return Idempotent<Plan>(context, encode, [&](pqxx::transaction_base& tx) -> absl::StatusOr<Plan> {
     pqxx::result rows = tx.exec_prepared(Statements().plan_lock, id);
     if (rows.empty()) return PlanNotFound(id);
-    PM_ASSIGN_OR_RETURN(PlanChange change, mutator(PlanFrom(rows[0])));
+    const Plan current = PlanFrom(rows[0]);
+    PM_ASSIGN_OR_RETURN(PlanChange change, mutator(current));
     const Plan& after = change.after;
+    if (after.version == current.version) return after;  // nothing to change
     tx.exec_prepared0(Statements().plan_update, id, ItemsJson(after.items).dump(),
                       static_cast<int>(after.status), after.revision, after.revision_reason,
                       after.updated_by, Micros(after.update_time), after.version);

@@ -248,6 +248,13 @@ TEST_F(PlanningServiceTest, PlanLifecycleAndRevisions) {
   EXPECT_EQ(updated.plan().items(0).quantity(), 7000);
   EXPECT_EQ(stub_->UpdateProductionPlan(Ctx().get(), update, &updated).error_code(),
             grpc::StatusCode::ABORTED);
+  // The items it has already change nothing: same etag, no new version (re-test: a new
+  // version, and holders of the old etag were refused).
+  const std::string current_etag = updated.plan().etag();
+  update.set_etag(current_etag);
+  v1::UpdateProductionPlanResponse unchanged;
+  ASSERT_TRUE(stub_->UpdateProductionPlan(Ctx().get(), update, &unchanged).ok());
+  EXPECT_EQ(unchanged.plan().etag(), current_etag);
   // Outside testing (telemetry): `abc` was ABORTED as if stale; no plan ever had it. The
   // etag of another service's form is none either.
   for (const char* malformed : {"abc", "v2", "2"}) {

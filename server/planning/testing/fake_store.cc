@@ -329,6 +329,7 @@ absl::StatusOr<Replayable<Plan>> FakePlanningStore::MutatePlan(
     auto it = plans_.find(id);
     if (it == plans_.end()) return PlanNotFound(id);
     PM_ASSIGN_OR_RETURN(PlanChange change, mutator(it->second));
+    if (change.after.version == it->second.version) return change.after;  // nothing to change
     it->second = change.after;
     if (change.revision) revisions_[id].push_back(*change.revision);
     if (event) events_.push_back(event(change));
