@@ -26,12 +26,14 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "cli/atomic_file.h"
 #include "plantmesh/common/openssl_handles.h"
 #include "plantmesh/common/status_macros.h"
+#include "plantmesh/common/utf8.h"
 #include "server/runtime/spiffe_id.h"
 
 namespace plantmesh::pki {
@@ -175,13 +177,23 @@ absl::Status CheckToken(absl::string_view what, const std::string& value, bool a
   if (value.empty() || value.size() > 128) {
     return absl::InvalidArgumentError(absl::StrCat(what, " must be 1-128 characters"));
   }
-  for (char c : value) {
+  for (size_t i = 0; i < value.size(); ++i) {
+    const char c = value[i];
     bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
               c == '-' || c == '_' || (allow_dots && c == '.');
     if (!ok) {
-      return absl::InvalidArgumentError(absl::StrCat(what, " \"", value,
-                                                     "\" may hold only letters, digits, '-', '_'",
-                                                     allow_dots ? " and '.'" : ""));
+      // Escaped and the character named (re-test: a no-break space printed raw read as a
+      // space, a zero-width one as nothing at all).
+      const common::Utf8Char d = common::DecodeUtf8At(value, i);
+      const std::string which =
+          d.code_point == common::kNotUtf8
+              ? absl::StrFormat("byte 0x%02X", static_cast<unsigned char>(c))
+          : d.code_point >= 0x21 && d.code_point < 0x7F
+              ? absl::StrFormat("'%c'", c)
+              : absl::StrFormat("U+%04X", static_cast<uint32_t>(d.code_point));
+      return absl::InvalidArgumentError(absl::StrCat(
+          what, " \"", absl::CHexEscape(value), "\" may hold only letters, digits, '-', '_'",
+          allow_dots ? " and '.'" : "", " (ASCII); ", which, " at byte ", i + 1));
     }
   }
   if (value.front() == '.' || value.front() == '-') {

@@ -154,6 +154,10 @@ TEST_F(PkiTest, CertificateFromAnotherCaDoesNotVerify) {
 TEST_F(PkiTest, RefusesBadNamesAndKinds) {
   IssueOptions bad_name = Options("../etc/passwd");
   EXPECT_EQ(Issue(bad_name).status().code(), absl::StatusCode::kInvalidArgument);
+  // Re-test: a no-break space was printed raw, reading as a space; it is escaped and named.
+  EXPECT_EQ(Issue(Options("zed\u00A0")).status().message(),
+            "name \"zed\\xc2\\xa0\" may hold only letters, digits, '-', '_' and '.' (ASCII); "
+            "U+00A0 at byte 4");
   IssueOptions bad_kind = Options("anna");
   bad_kind.kind = "wizard";
   EXPECT_EQ(Issue(bad_kind).status().code(), absl::StatusCode::kInvalidArgument);

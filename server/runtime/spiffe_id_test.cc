@@ -71,6 +71,23 @@ TEST(SpiffeIdTest, InvalidIdsAreRefusedWithTheRule) {
   }
 }
 
+// Re-test: a no-break space after an identity was refused as "path segments may hold only
+// ...", the character printed raw, and a zero-width space before it as "the scheme must
+// be spiffe://" of a value that begins with it.
+TEST(SpiffeIdTest, TheCharacterThatBreaksTheRuleIsNamed) {
+  EXPECT_THAT(
+      std::string(ParseSpiffeId("spiffe://plantmesh.local/user/ops\u00A0").status().message()),
+      HasSubstr("; U+00A0 (it shows as nothing or a blank) at character 34"));
+  EXPECT_THAT(
+      std::string(ParseSpiffeId("\u200Bspiffe://plantmesh.local/user/ops").status().message()),
+      HasSubstr("the scheme must be spiffe:// (lowercase); U+200B (it shows as nothing or a "
+                "blank) at character 1"));
+  EXPECT_THAT(std::string(ParseSpiffeId("spiffe://plantmesh.local/user/o*s").status().message()),
+              HasSubstr("; '*' at character 32"));
+  EXPECT_THAT(std::string(ParseSpiffeId("spiffe://plant mesh.local/user/ops").status().message()),
+              HasSubstr("the trust domain may hold only a-z, 0-9, '.', '-' and '_'; U+0020"));
+}
+
 TEST(SpiffeIdTest, ACallerIsAWorkloadOrUserNotATrustDomain) {
   EXPECT_EQ(ParseCallerIdentity("spiffe://plantmesh.local/user/anna")->path, "/user/anna");
   absl::StatusOr<SpiffeId> domain = ParseCallerIdentity("spiffe://plantmesh.local");
