@@ -307,6 +307,9 @@ TEST_F(PkiTest, BindRolesRefusesWhatTheServerWouldRefuse) {
        "bindings[0].identity"},
       {R"({"bindings": [], "x":)" + std::string(5000, '[') + std::string(5000, ']') + "}",
        "nested deeper than 16"},
+      // Re-test: a binding of another trust domain could never match.
+      {R"({"bindings": [{"identity": "spiffe://y/user/ops", "roles": ["admin"]}]})",
+       "bindings[0].identity: \"spiffe://y/user/ops\": not in the trust domain x"},
   };
   for (const auto& [text, reason] : refused) {
     std::ofstream(file) << text;

@@ -10,14 +10,16 @@
 #include "plantmesh/common/contract.h"
 #include "plantmesh/common/status_macros.h"
 #include "server/runtime/role_binding_file.h"
+#include "server/runtime/spiffe_id.h"
 
 namespace plantmesh::pki {
 namespace {
 
 // OK when the server would load `text` (runtime::RoleBindings::Parse); else why, naming
 // the file, with nothing written.
-absl::Status ServerReads(const std::string& bindings_file, const std::string& text) {
-  absl::StatusOr<runtime::RoleBindings> read = runtime::RoleBindings::Parse(text);
+absl::Status ServerReads(const std::string& bindings_file, const std::string& text,
+                         std::string_view trust_domain) {
+  absl::StatusOr<runtime::RoleBindings> read = runtime::RoleBindings::Parse(text, trust_domain);
   if (read.ok()) return absl::OkStatus();
   return absl::InvalidArgumentError(absl::StrCat(
       bindings_file, ": ", absl::StripPrefix(read.status().message(), "role-bindings: "),
@@ -29,6 +31,10 @@ absl::Status ServerReads(const std::string& bindings_file, const std::string& te
 absl::StatusOr<std::string> BoundRolesText(const std::string& bindings_file,
                                            const std::string& identity,
                                            const std::vector<std::string>& roles) {
+  // The servers' trust domain is the bound identity's (the CA issues one): a binding of
+  // another could never match, and the server refuses it.
+  absl::StatusOr<runtime::SpiffeId> bound = runtime::ParseSpiffeId(identity);
+  const std::string trust_domain = bound.ok() ? bound->trust_domain : std::string();
   nlohmann::json document = nlohmann::json::object();
   std::ifstream in(bindings_file);
   if (in) {
@@ -37,7 +43,8 @@ absl::StatusOr<std::string> BoundRolesText(const std::string& bindings_file,
     // Read as the server reads it (outside testing: a key given twice, an unknown key, an
     // identity the server refuses and 5,000 nested arrays were kept and reported bound,
     // and the server then kept its old bindings, or another meaning of the file).
-    if (absl::Status readable = ServerReads(bindings_file, text.str()); !readable.ok()) {
+    if (absl::Status readable = ServerReads(bindings_file, text.str(), trust_domain);
+        !readable.ok()) {
       return readable;
     }
     document = nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
@@ -120,7 +127,7 @@ absl::StatusOr<std::string> BoundRolesText(const std::string& bindings_file,
     return absl::InvalidArgumentError(
         absl::StrCat("cannot write ", bindings_file, ": ", error.what()));
   }
-  PM_RETURN_IF_ERROR(ServerReads(bindings_file, text));
+  PM_RETURN_IF_ERROR(ServerReads(bindings_file, text, trust_domain));
   return text;
 }
 

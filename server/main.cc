@@ -61,7 +61,8 @@ absl::StatusOr<std::unique_ptr<runtime::RoleBindingStore>> OpenRoleBindings(
     return runtime::RoleBindingStore::Fixed(runtime::RoleBindings());
   }
   return runtime::RoleBindingStore::Open(config.role_bindings,
-                                         absl::Seconds(config.role_bindings_reload_seconds));
+                                         absl::Seconds(config.role_bindings_reload_seconds),
+                                         config.trust_domain);
 }
 
 absl::Status Serve(const runtime::ServerConfig& config) {

@@ -15,7 +15,8 @@
 namespace plantmesh::runtime {
 namespace {
 
-absl::Status ParseBinding(const nlohmann::json& item, size_t index, RoleBinding* binding) {
+absl::Status ParseBinding(const nlohmann::json& item, size_t index, std::string_view trust_domain,
+                          RoleBinding* binding) {
   const std::string where = absl::StrCat("bindings[", index, "]");
   if (!item.is_object()) return absl::InvalidArgumentError(where + ": must be an object");
   bool has_roles = false;
@@ -37,6 +38,18 @@ absl::Status ParseBinding(const nlohmann::json& item, size_t index, RoleBinding*
         valid = id.ok() && id->path.empty()
                     ? absl::InvalidArgumentError("a SPIFFE ID needs a path (/<kind>/<name>)")
                     : id.status();
+      }
+      // Of another trust domain it could never match (re-test: a typo in the domain was
+      // reloaded as a binding, granting and revoking nothing, without a word).
+      if (valid.ok() && !trust_domain.empty() && text != kInsecureIdentity) {
+        absl::StatusOr<SpiffeId> id =
+            ParseSpiffeId(key == "identity_prefix" ? text.substr(0, text.size() - 1) : text);
+        if (id.ok() && std::string_view(id->trust_domain) != trust_domain) {
+          valid = absl::InvalidArgumentError(
+              absl::StrCat("not in the trust domain ",
+                           absl::string_view(trust_domain.data(), trust_domain.size()),
+                           ", the only one this server authenticates: it could never match"));
+        }
       }
       if (!valid.ok()) {
         return absl::InvalidArgumentError(absl::StrCat(
@@ -89,7 +102,8 @@ absl::StatusOr<std::string> ReadRoleBindingFile(const std::string& path) {
   return text.str();
 }
 
-absl::StatusOr<RoleBindings> RoleBindings::Parse(std::string_view json) {
+absl::StatusOr<RoleBindings> RoleBindings::Parse(std::string_view json,
+                                                 std::string_view trust_domain) {
   nlohmann::json root;
   // A key given twice in one object: nlohmann keeps the last without a word, so a binding
   // {"identity": A, "roles": [...], "identity": B} granted B what a reader sees for A
@@ -163,7 +177,7 @@ absl::StatusOr<RoleBindings> RoleBindings::Parse(std::string_view json) {
       return absl::InvalidArgumentError("role-bindings: bindings must be an array");
     for (size_t i = 0; i < value.size(); ++i) {
       RoleBinding binding;
-      if (absl::Status parsed = ParseBinding(value[i], i, &binding); !parsed.ok()) {
+      if (absl::Status parsed = ParseBinding(value[i], i, trust_domain, &binding); !parsed.ok()) {
         return absl::InvalidArgumentError(absl::StrCat("role-bindings: ", parsed.message()));
       }
       result.bindings_.push_back(std::move(binding));

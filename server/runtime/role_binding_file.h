@@ -43,8 +43,10 @@ class RoleBindings {
  public:
   RoleBindings() = default;
   // INVALID_ARGUMENT naming the offending binding and key, a key given twice, a file
-  // nested deeper than kMaxRoleBindingDepth.
-  static absl::StatusOr<RoleBindings> Parse(std::string_view json);
+  // nested deeper than kMaxRoleBindingDepth, and (with `trust_domain`) an identity or
+  // prefix of another trust domain, which could never match.
+  static absl::StatusOr<RoleBindings> Parse(std::string_view json,
+                                            std::string_view trust_domain = {});
   static absl::StatusOr<RoleBindings> Load(const std::string& path);
 
   // Sorted, without duplicates.

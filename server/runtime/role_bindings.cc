@@ -9,13 +9,15 @@
 namespace plantmesh::runtime {
 
 absl::StatusOr<std::unique_ptr<RoleBindingStore>> RoleBindingStore::Open(std::string path,
-                                                                         absl::Duration poll) {
+                                                                         absl::Duration poll,
+                                                                         std::string trust_domain) {
   absl::StatusOr<std::string> text = ReadRoleBindingFile(path);
   if (!text.ok()) return text.status();
-  absl::StatusOr<RoleBindings> bindings = RoleBindings::Parse(*text);
+  absl::StatusOr<RoleBindings> bindings = RoleBindings::Parse(*text, trust_domain);
   if (!bindings.ok()) return bindings.status();
   std::unique_ptr<RoleBindingStore> store(new RoleBindingStore());
   store->path_ = std::move(path);
+  store->trust_domain_ = std::move(trust_domain);
   {
     absl::MutexLock lock(&store->mu_);
     store->current_ = std::make_shared<const RoleBindings>(*std::move(bindings));
@@ -64,7 +66,7 @@ absl::Status RoleBindingStore::ReloadIfChanged() {
     if (*text == last_text_) return absl::OkStatus();
     last_text_ = *text;  // a bad version is reported once, not at every poll
   }
-  absl::StatusOr<RoleBindings> bindings = RoleBindings::Parse(*text);
+  absl::StatusOr<RoleBindings> bindings = RoleBindings::Parse(*text, trust_domain_);
   if (!bindings.ok()) {
     refused_.store(true);
     spdlog::error("role bindings {} not reloaded, keeping the previous ones: {}", path_,

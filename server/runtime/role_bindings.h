@@ -23,9 +23,11 @@ namespace plantmesh::runtime {
 // changes. A file that fails to load keeps the last good bindings (and logs why).
 class RoleBindingStore {
  public:
-  // Loads `path` (an invalid file is an error at start) and polls it every `poll`.
+  // Loads `path` (an invalid file is an error at start) and polls it every `poll`; a
+  // binding outside `trust_domain` makes the file invalid.
   static absl::StatusOr<std::unique_ptr<RoleBindingStore>> Open(std::string path,
-                                                                absl::Duration poll);
+                                                                absl::Duration poll,
+                                                                std::string trust_domain = {});
   // Bindings that never change (no file: --insecure without --role-bindings).
   static std::unique_ptr<RoleBindingStore> Fixed(RoleBindings bindings);
   ~RoleBindingStore();
@@ -51,6 +53,7 @@ class RoleBindingStore {
   void PollLoop(absl::Duration poll);
 
   std::string path_;
+  std::string trust_domain_;
   mutable absl::Mutex mu_;
   std::shared_ptr<const RoleBindings> current_ ABSL_GUARDED_BY(mu_);
   std::string last_text_ ABSL_GUARDED_BY(mu_);  // last file content seen, good or bad

@@ -70,6 +70,28 @@ TEST(RoleBindingsTest, IdentitiesAndPrefixesMustBeValidSpiffeIds) {
   }
 }
 
+// Re-test: a binding for another trust domain (a typo in the domain) was reloaded as one
+// of "1 bindings", granting and revoking nothing. Given the server's trust domain, the
+// file is refused naming the binding.
+TEST(RoleBindingsTest, ABindingOfAnotherTrustDomainIsRefused) {
+  const std::string typo =
+      R"({"bindings": [{"identity": "spiffe://plantmesh.locl/user/ops", "roles": ["admin"]}]})";
+  absl::StatusOr<RoleBindings> refused = RoleBindings::Parse(typo, "plantmesh.local");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_THAT(refused.status().message(),
+              HasSubstr("bindings[0].identity: \"spiffe://plantmesh.locl/user/ops\": not in the "
+                        "trust domain plantmesh.local, the only one this server authenticates"));
+  EXPECT_FALSE(
+      RoleBindings::Parse(
+          R"({"bindings": [{"identity_prefix": "spiffe://other.local/service/", "roles": []}]})",
+          "plantmesh.local")
+          .ok());
+  EXPECT_TRUE(
+      RoleBindings::Parse(R"({"bindings": [{"identity": "insecure:local", "roles": ["admin"]}]})",
+                          "plantmesh.local")
+          .ok());
+}
+
 // Outside testing (AF F1): 60,000 nested arrays took the reloader 5 GB and seconds (a
 // path of every level kept per level), revocations written meanwhile waiting. A file
 // deeper than a role-binding file can be is refused as soon as the parser gets there.
