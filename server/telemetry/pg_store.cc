@@ -14,6 +14,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "nlohmann/json.hpp"
@@ -341,6 +342,22 @@ void Record(pqxx::transaction_base& tx, const ChangeContext& context,
 }
 
 absl::Status NotFound(const std::string& id) { return MachineNotFound(id); }
+
+// Tables of telemetry's day names (samples_YYYYMMDD) that are no partition of
+// telemetry.samples: an operator's DETACH PARTITION, or a table restored apart.
+constexpr char kDetachedPartitionsSql[] =
+    "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE n.nspname = 'telemetry' AND c.relkind = 'r' AND c.relname ~ '^samples_[0-9]{8}$' "
+    "AND NOT EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhrelid = c.oid) ORDER BY 1";
+
+void LogDetachedPartitions(const std::vector<std::string>& names) {
+  spdlog::error(
+      "telemetry: {} exist but are no partitions of telemetry.samples (detached?): samples of "
+      "those days are refused (UNAVAILABLE, nothing lost) until each is attached again "
+      "(ALTER TABLE telemetry.samples ATTACH PARTITION telemetry.<name> FOR VALUES FROM "
+      "('<day> 00:00:00+00') TO ('<next day> 00:00:00+00')) or dropped",
+      absl::StrJoin(names, ", "));
+}
 
 std::string PartitionDdl(absl::Time day) {
   const absl::TimeZone utc = absl::UTCTimeZone();
@@ -933,6 +950,27 @@ absl::StatusOr<std::vector<BatchOutcome>> PgTelemetryStore::IngestBatches(
       days_.clear();
     }
     outcomes = attempt();
+    if (!outcomes.ok() && no_partition) {
+      // Still: a table of the day's name is there but no partition, so the day's
+      // partition cannot be created (outside testing: every batch of that day failed with
+      // SQLSTATE 23514 only). The writers retry; the operator is told which table.
+      std::vector<std::string> detached;
+      LibpqResult found(PQexec(conn, kDetachedPartitionsSql));
+      if (PQresultStatus(found.get()) == PGRES_TUPLES_OK) {
+        for (int row = 0; row < PQntuples(found.get()); ++row) {
+          detached.emplace_back(PQgetvalue(found.get(), row, 0));
+        }
+      }
+      if (!detached.empty()) LogDetachedPartitions(detached);
+      return runtime::DependencyUnavailable(
+          "PostgreSQL",
+          absl::StrCat("a day of the batch has no partition of telemetry.samples and cannot have "
+                       "one: ",
+                       detached.empty() ? std::string("a table of its name is in the way")
+                                        : absl::StrCat(absl::StrJoin(detached, ", "),
+                                                       " exist but are detached")),
+          "retry later; nothing of the batch was stored", "cannot store samples of a day");
+    }
   }
   if (!outcomes.ok()) return outcomes.status();
   if (audited) audit.audit->MarkWritten();
@@ -1056,6 +1094,7 @@ absl::StatusOr<std::vector<std::string>> PgTelemetryStore::ListPartitions() {
 absl::StatusOr<std::vector<std::string>> PgTelemetryStore::CreatePartitions(
     const std::vector<absl::Time>& days) {
   std::vector<std::string> created;
+  std::vector<std::string> detached;
   PM_RETURN_IF_ERROR(PartitionLockBusy(Run([&](pqxx::connection& conn) -> absl::Status {
     pqxx::work tx(conn);
     created.clear();
@@ -1065,9 +1104,18 @@ absl::StatusOr<std::vector<std::string>> PgTelemetryStore::CreatePartitions(
     for (const pqxx::row& r : tx.exec_prepared(Statements().partitions)) {
       existing.insert(r[0].as<std::string>());
     }
+    detached.clear();
     for (absl::Time day : days) {
       tx.exec(RollupPartitionDdl(day));  // also for days created before the rollups existed
       if (existing.count(PartitionName(day)) != 0) continue;
+      // A table of the day's name that is no partition: CREATE ... IF NOT EXISTS would do
+      // nothing and the day be logged as created (outside testing: a detached partition).
+      if (tx.exec_params1("SELECT to_regclass($1) IS NOT NULL",
+                          absl::StrCat("telemetry.", PartitionName(day)))[0]
+              .as<bool>()) {
+        detached.push_back(PartitionName(day));
+        continue;
+      }
       // DDL takes no parameters; the name and bounds are formatted from a day.
       tx.exec(PartitionDdl(day));
       created.push_back(PartitionName(day));
@@ -1075,6 +1123,7 @@ absl::StatusOr<std::vector<std::string>> PgTelemetryStore::CreatePartitions(
     tx.commit();
     return absl::OkStatus();
   })));
+  if (!detached.empty()) LogDetachedPartitions(detached);
   absl::MutexLock lock(&days_mu_);
   days_.insert(days.begin(), days.end());
   return created;

@@ -286,6 +286,38 @@ TEST_F(PgOnlyTest, ABatchOfADayWhosePartitionWasDroppedElsewhereCreatesItAgain) 
   EXPECT_EQ(backend_.Count("SELECT count(*) FROM telemetry.samples"), 1);
 }
 
+// Outside testing (Y M2): a day partition an operator detached was logged "created" by the
+// partition job, and every batch of that day failed with SQLSTATE 23514 alone. The job
+// does not call it created, and the batch is UNAVAILABLE naming the table (the writer
+// retries; nothing is stored).
+TEST_F(PgOnlyTest, ADetachedDayPartitionIsNamedNotCreatedAndItsBatchesWait) {
+  const absl::Time now = RegisterCnc07();
+  const BatchJudge judge = JudgeAt(now);
+  const BatchEventEncoder encode = AnyEvent();
+  Batch first{"w", 1, {NumberAt("temp", 1, now, "CNC-07")}};
+  ASSERT_TRUE(backend_.store()->IngestBatch(first, judge, encode).ok());
+  const std::string name = PartitionName(DayStart(now));
+  backend_.Exec(absl::StrCat("ALTER TABLE telemetry.samples DETACH PARTITION telemetry.", name));
+  absl::StatusOr<std::vector<std::string>> created =
+      backend_.pg()->CreatePartitions({DayStart(now)});
+  ASSERT_TRUE(created.ok()) << created.status();
+  EXPECT_TRUE(created->empty());
+  Batch second{"w", 2, {NumberAt("temp", 2, now + absl::Seconds(1), "CNC-07")}};
+  absl::StatusOr<BatchOutcome> out = backend_.store()->IngestBatch(second, judge, encode);
+  ASSERT_FALSE(out.ok());
+  EXPECT_EQ(out.status().code(), absl::StatusCode::kUnavailable) << out.status();
+  EXPECT_THAT(out.status().message(), ::testing::HasSubstr(name + " exist but are detached"));
+  // Attached again, the batch is stored.
+  backend_.Exec(absl::StrCat(
+      "ALTER TABLE telemetry.samples ATTACH PARTITION telemetry.", name, " FOR VALUES FROM ('",
+      absl::FormatTime("%Y-%m-%d", DayStart(now), absl::UTCTimeZone()), " 00:00:00+00') TO ('",
+      absl::FormatTime("%Y-%m-%d", DayStart(now) + absl::Hours(24), absl::UTCTimeZone()),
+      " 00:00:00+00')"));
+  out = backend_.store()->IngestBatch(second, judge, encode);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(backend_.Count("SELECT count(*) FROM telemetry.samples"), 2);
+}
+
 // Outside testing: a replica whose clock ran 40 days ahead dropped every partition of the
 // shared database at start, today's with 1.5 M samples, and every batch record. Retention
 // follows PostgreSQL's clock.
