@@ -396,7 +396,7 @@ absl::Status RefuseToReplaceCaFiles(const std::string& ca_dir,
 
 }  // namespace
 
-absl::StatusOr<IssuedCertificate> Issue(const IssueOptions& options) {
+absl::Status CheckIssueOptions(const IssueOptions& options) {
   PM_RETURN_IF_ERROR(CheckToken("name", options.name, /*allow_dots=*/true));
   // The CA directory, the default output, holds ca.crt/ca.key and role-bindings.json:
   // a leaf with one of these names would replace or shadow them.
@@ -417,6 +417,11 @@ absl::StatusOr<IssuedCertificate> Issue(const IssueOptions& options) {
     return absl::InvalidArgumentError("validity must be positive");
   }
   if (options.ca_dir.empty()) return absl::InvalidArgumentError("the CA directory is empty");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<IssuedCertificate> Issue(const IssueOptions& options) {
+  PM_RETURN_IF_ERROR(CheckIssueOptions(options));
   const std::string out_dir = options.out_dir.empty() ? options.ca_dir : options.out_dir;
 
   PM_ASSIGN_OR_RETURN(PkeyPtr ca_key, ReadKey((fs::path(options.ca_dir) / "ca.key").string()));

@@ -45,6 +45,10 @@ struct IssuedCertificate {
   std::string identity;  // the URI SAN
 };
 
+// The checks Issue makes of `options` before it reads the CA or writes anything (name,
+// kind, trust domain, names and addresses, validity): INVALID_ARGUMENT naming the flag.
+absl::Status CheckIssueOptions(const IssueOptions& options);
+
 // Issues a key pair and a certificate signed by the CA. Files are written to a
 // temporary name and renamed, so a watcher never reads half a file.
 absl::StatusOr<IssuedCertificate> Issue(const IssueOptions& options);

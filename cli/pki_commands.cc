@@ -1,8 +1,13 @@
 #include "cli/pki_commands.h"
 
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
@@ -25,6 +30,19 @@ std::string TrustDomainOfCa(const std::string& ca_dir) {
     if (absl::ConsumePrefix(&part, "O=")) return std::string(part);
   }
   return "";
+}
+
+// OK when a file can be written at `path` as WriteFileAtomically writes it (a temporary
+// file beside it, renamed): its directory exists and takes new files.
+absl::Status CheckWritableBeside(const std::string& path, absl::string_view flag) {
+  std::filesystem::path dir = std::filesystem::path(path).parent_path();
+  if (dir.empty()) dir = ".";
+  if (access(dir.c_str(), W_OK | X_OK) != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(flag, " ", path, ": cannot write in ",
+                                                   dir.string(), ": ", std::strerror(errno),
+                                                   "; nothing written"));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -104,12 +122,25 @@ absl::Status PkiCommands::RunIssue(std::ostream& out) const {
   options.ip_addresses = ips_;
   options.server = kind_ == "server" || !dns_.empty() || !ips_.empty();
   options.validity = absl::Hours(24) * days_;
-  // The roles and the binding file are checked before anything is written (outside
-  // testing: a refused role left a signed certificate and key behind, exit 2).
+  // The options, the roles and the binding file are checked before anything is written
+  // (outside testing: a refused role, a binding file in no directory, left a signed
+  // certificate and key behind; a bad --name was blamed on the binding file).
+  PM_RETURN_IF_ERROR(pki::CheckIssueOptions(options));
   const std::string bindings =
       bindings_.empty() ? (std::filesystem::path(dir_) / "role-bindings.json").string() : bindings_;
   std::string bound_text;
   if (!roles_.empty()) {
+    // The servers of this CA authenticate its trust domain: a binding of another could
+    // never match, and they would refuse the file (re-test: plantctl wrote one, and then
+    // refused the file itself).
+    if (const std::string ca_domain = TrustDomainOfCa(dir_);
+        !ca_domain.empty() && ca_domain != options.trust_domain) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--trust-domain ", options.trust_domain, " with --role: the servers of the CA in ", dir_,
+          " authenticate ", ca_domain,
+          ", so a binding of another trust domain could never match; nothing written"));
+    }
+    PM_RETURN_IF_ERROR(CheckWritableBeside(bindings, "--bindings"));
     PM_ASSIGN_OR_RETURN(
         bound_text,
         pki::BoundRolesText(

@@ -8,12 +8,21 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "plantmesh/common/contract.h"
 #include "server/runtime/spiffe_id.h"
 
 namespace plantmesh::runtime {
 namespace {
+
+// `text` as a JSON string with every character beyond ASCII escaped (\u00a0) and invalid
+// UTF-8 replaced: an identity with an invisible character shows it (re-test: the bytes
+// were quoted raw, and an invalid byte went raw into the log).
+std::string Quoted(const std::string& text) {
+  return nlohmann::json(text).dump(-1, ' ', /*ensure_ascii=*/true,
+                                   nlohmann::json::error_handler_t::replace);
+}
 
 absl::Status ParseBinding(const nlohmann::json& item, size_t index, std::string_view trust_domain,
                           RoleBinding* binding) {
@@ -52,8 +61,8 @@ absl::Status ParseBinding(const nlohmann::json& item, size_t index, std::string_
         }
       }
       if (!valid.ok()) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            where, ".", key, ": ", nlohmann::json(text).dump(), ": ", valid.message()));
+        return absl::InvalidArgumentError(
+            absl::StrCat(where, ".", key, ": ", Quoted(text), ": ", valid.message()));
       }
       (key == "identity" ? binding->identity : binding->identity_prefix) = text;
     } else if (key == "roles") {
@@ -77,8 +86,7 @@ absl::Status ParseBinding(const nlohmann::json& item, size_t index, std::string_
     const nlohmann::json& role = (*roles)[r];
     const std::string whose = absl::StrCat(
         where, " (", binding->identity.empty() ? "identity_prefix " : "identity ",
-        nlohmann::json(binding->identity.empty() ? binding->identity_prefix : binding->identity)
-            .dump(),
+        Quoted(binding->identity.empty() ? binding->identity_prefix : binding->identity),
         ").roles[", r, "]");
     if (!role.is_string()) {
       return absl::InvalidArgumentError(
@@ -163,7 +171,7 @@ absl::StatusOr<RoleBindings> RoleBindings::Parse(std::string_view json,
     // an operator's trailing comma was reported without a line). Every kind the parser
     // throws, a number beyond a double's range too (out_of_range.406).
     return absl::InvalidArgumentError(
-        absl::StrCat("role-bindings: not valid JSON (", e.what(), ")"));
+        absl::StrCat("role-bindings: not valid JSON (", absl::CHexEscape(e.what()), ")"));
   }
   if (!twice.empty()) return absl::InvalidArgumentError(twice);
   if (!root.is_object()) return absl::InvalidArgumentError("role-bindings: must be a JSON object");

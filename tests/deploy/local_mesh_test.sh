@@ -256,6 +256,15 @@ fi
 grep -q 'unknown role "qc-engineer"' "$OUT/ivan.log" || fail "ivan: $(cat "$OUT/ivan.log")"
 [ ! -e "$STATE/pki/ivan.crt" ] && [ ! -e "$STATE/pki/ivan.key" ] ||
   fail "pki issue wrote ivan's certificate or key for a refused role"
+# Nor a role of another trust domain, nor a binding file in no directory (re-test).
+for args in "--trust-domain other.local" "--bindings $OUT/no-such-dir/rb.json"; do
+  # shellcheck disable=SC2086 # two words each
+  if "$PLANTCTL" pki issue --dir "$STATE/pki" --name ivan --role operator $args >"$OUT/ivan.log" 2>&1; then
+    fail "pki issue took $args"
+  fi
+  grep -q "nothing written" "$OUT/ivan.log" || fail "ivan ($args): $(cat "$OUT/ivan.log")"
+  [ ! -e "$STATE/pki/ivan.crt" ] || fail "pki issue $args wrote ivan.crt"
+done
 "$SOURCE_DIR/deploy/local/up" >"$OUT/up2.log" 2>&1 || {
   status=$?
   cat "$OUT/up2.log" >&2
