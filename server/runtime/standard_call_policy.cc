@@ -12,6 +12,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "server/runtime/errors.h"
 #include "server/runtime/grpc_status.h"
 #include "server/runtime/logging.h"
@@ -29,19 +30,29 @@ constexpr size_t kMaxRequestIdLength = 128;
 // SAN it accepts): how many URI SANs it has, or what is wrong with its one (outside
 // testing: "spiffe://plantmesh.local", with no path, and "SPIFFE://..." were told they
 // did not carry exactly one URI SAN, and a non-ASCII byte was shown as two characters).
-std::string WhyNoSpiffeId(const grpc::AuthContext* auth) {
-  std::vector<std::string> uris;
-  if (auth != nullptr) {
-    // The peer's certificate (gRPC gives the leaf alone).
-    const std::vector<grpc::string_ref> pems = auth->FindPropertyValues("x509_pem_cert");
-    if (!pems.empty()) uris = UriSansOfPem(absl::string_view(pems[0].data(), pems[0].size()));
-  }
+// The URI SANs of the peer's certificate (gRPC gives the leaf alone).
+std::vector<std::string> PresentedUris(const grpc::AuthContext* auth) {
+  if (auth == nullptr) return {};
+  const std::vector<grpc::string_ref> pems = auth->FindPropertyValues("x509_pem_cert");
+  if (pems.empty()) return {};
+  return UriSansOfPem(absl::string_view(pems[0].data(), pems[0].size()));
+}
+
+// An identity that was not accepted, as the audit row and the log show it: in quotes, its
+// own quotes and backslashes escaped, so that it is never read as an accepted identity or
+// as several values (re-test: `x',admin,'y` read as three).
+std::string RefusedIdentity(std::string_view identity) {
+  return QuoteForMessage(absl::StrReplaceAll(absl::string_view(identity.data(), identity.size()),
+                                             {{"\\", "\\\\"}, {"'", "\\'"}}));
+}
+
+std::string WhyNoSpiffeId(const std::vector<std::string>& uris) {
   if (uris.size() != 1) {
     return absl::StrCat("client certificate must carry exactly one URI SAN (it has ", uris.size(),
                         ")");
   }
   absl::StatusOr<SpiffeId> id = ParseCallerIdentity(uris[0]);
-  return absl::StrCat("client certificate identity ", QuoteForMessage(uris[0]), " is ",
+  return absl::StrCat("client certificate identity ", RefusedIdentity(uris[0]), " is ",
                       id.ok() ? "not a SPIFFE ID the TLS layer accepts" : id.status().message());
 }
 
@@ -139,8 +150,13 @@ grpc::Status StandardCallPolicy::Begin(grpc::ServerContextBase* server_context,
     std::vector<grpc::string_ref> ids;
     if (auth != nullptr) ids = auth->FindPropertyValues("peer_spiffe_id");
     if (ids.size() != 1) {
-      return Deny(method_name(), "", {}, trace_id, start,
-                  absl::UnauthenticatedError(WhyNoSpiffeId(auth.get())));
+      // What the certificate presented, quoted (re-test: SPIFFE:// in capitals left the
+      // audit row's identity empty although the refusal quoted it).
+      const std::vector<std::string> uris = PresentedUris(auth.get());
+      std::vector<std::string> shown;
+      for (const std::string& uri : uris) shown.push_back(RefusedIdentity(uri));
+      return Deny(method_name(), absl::StrJoin(shown, ", "), {}, trace_id, start,
+                  absl::UnauthenticatedError(WhyNoSpiffeId(uris)));
     }
     identity.assign(ids[0].data(), ids[0].size());
     // Validated as the SPIFFE spec says before any binding is looked up: role bindings
@@ -148,16 +164,16 @@ grpc::Status StandardCallPolicy::Begin(grpc::ServerContextBase* server_context,
     // domain alone names nobody.
     absl::StatusOr<SpiffeId> id = ParseCallerIdentity(identity);
     if (!id.ok()) {
-      return Deny(method_name(), QuoteForMessage(identity), {}, trace_id, start,
+      return Deny(method_name(), RefusedIdentity(identity), {}, trace_id, start,
                   absl::UnauthenticatedError(absl::StrCat("client certificate identity ",
-                                                          QuoteForMessage(identity), " is ",
+                                                          RefusedIdentity(identity), " is ",
                                                           id.status().message())));
     }
     if (id->trust_domain != options_.trust_domain) {
       // Quoted in the audit row, as every identity not accepted is (outside testing: a
       // foreign trust domain's ID was written there like an authenticated one).
       return Deny(
-          method_name(), QuoteForMessage(identity), {}, trace_id, start,
+          method_name(), RefusedIdentity(identity), {}, trace_id, start,
           absl::UnauthenticatedError(absl::StrCat(
               "identity ", identity, " is not in the trust domain ", options_.trust_domain)));
     }

@@ -248,6 +248,15 @@ TEST_F(MtlsTest, AnotherTrustDomainIsRefusedAndAuditedQuoted) {
   EXPECT_TRUE(plantmesh::testing::PollUntil(
       [&] { return rows("'spiffe://evil.local/user/anna'") == 1; }, absl::Seconds(30)));
   EXPECT_EQ(rows("spiffe://evil.local/user/anna"), 0);
+  // Re-test: a quote inside a refused identity ended its quoting, so `x',admin,'y` read
+  // as three values; it is escaped.
+  absl::StatusOr<testing::TestPki::Client> quoted =
+      pki.IssueClientWithUri("quoted", "spiffe://plantmesh.local/user/x',admin,'y");
+  ASSERT_TRUE(quoted.ok()) << quoted.status();
+  EXPECT_EQ(WhoAmIAs(*mesh_, pki, *quoted, &roles).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_TRUE(plantmesh::testing::PollUntil(
+      [&] { return rows("'spiffe://plantmesh.local/user/x\\',admin,\\'y'") == 1; },
+      absl::Seconds(30)));
 }
 
 // Whether the PEM a client saw is the leaf of the chain file `chain_pem`.
