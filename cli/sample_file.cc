@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -22,6 +23,7 @@
 #include "cli/rfc3339.h"
 #include "google/protobuf/util/json_util.h"
 #include "nlohmann/json.hpp"
+#include "plantmesh/common/blank_text.h"
 #include "plantmesh/common/utf8.h"
 
 namespace plantmesh::cli {
@@ -311,6 +313,7 @@ absl::StatusOr<bool> SampleReader::Next(tv1::Sample* sample) {
       if (absl::Status parsed = ParseJsonLine(text_, sample); !parsed.ok()) {
         return LineError(parsed.message());
       }
+      if (absl::Status ids = CheckIds(*sample); !ids.ok()) return LineError(ids.message());
       return true;
     }
     if (!header_read_) {
@@ -318,7 +321,9 @@ absl::StatusOr<bool> SampleReader::Next(tv1::Sample* sample) {
       header_read_ = true;
       continue;
     }
-    if (absl::Status parsed = ParseCsvRow(text_, sample); !parsed.ok()) {
+    absl::Status parsed = ParseCsvRow(text_, sample);
+    if (parsed.ok()) parsed = CheckIds(*sample);
+    if (!parsed.ok()) {
       row_error_ = true;
       return LineError(parsed.message());
     }
@@ -395,6 +400,23 @@ absl::Status SampleReader::ParseCsvRow(absl::string_view line, tv1::Sample* samp
                        " is not a whole number 0-18446744073709551615"));
     }
     sample->set_source_sequence(value);
+  }
+  return absl::OkStatus();
+}
+
+// A machine or data item id with a blank or an invisible character around it (U+00A0,
+// U+200B: what an ASCII strip leaves) is refused by every server: a bad row, not
+// "well-formed" in a dry run (re-test).
+absl::Status SampleReader::CheckIds(const tv1::Sample& sample) {
+  for (const auto& [name, value] :
+       {std::pair<const char*, const std::string*>{"machine_id", &sample.machine_id()},
+        {"data_item_id", &sample.data_item_id()}}) {
+    if (!value->empty() && common::TrimInvisible(*value).size() != value->size()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(name, ": \"", absl::CHexEscape(*value),
+                       "\" begins or ends with white space or an invisible character (the server "
+                       "refuses it)"));
+    }
   }
   return absl::OkStatus();
 }

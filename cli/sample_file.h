@@ -97,6 +97,7 @@ class SampleReader {
   absl::Status ReadHeader(absl::string_view line);
   absl::Status ParseCsvRow(absl::string_view line, ::plantmesh::telemetry::v1::Sample* sample);
   absl::Status ParseJsonLine(absl::string_view line, ::plantmesh::telemetry::v1::Sample* sample);
+  static absl::Status CheckIds(const ::plantmesh::telemetry::v1::Sample& sample);
   absl::Status LineError(absl::string_view what) const;
 
   std::istream* in_;

@@ -86,6 +86,20 @@ TEST(SampleReader, WhatTheServerWouldRejectForItsFormIsABadRow) {
               HasSubstr("samples.csv:1:"));
 }
 
+// Re-test: an id with a no-break space around it was "well-formed" in a dry run, and
+// every server refused it.
+TEST(SampleReader, AnIdWithAnInvisibleCharacterAroundItIsABadRow) {
+  const std::string header = "machine_id,data_item_id,time,value,kind\n";
+  EXPECT_THAT(ErrorOf(header + "cnc07,exec\u00A0,2024-05-01T10:00:05Z,ACTIVE,text\n",
+                      SampleFileFormat::kCsv),
+              HasSubstr("samples.csv:2: data_item_id: \"exec\\xc2\\xa0\" begins or ends with "
+                        "white space or an invisible character"));
+  EXPECT_THAT(ErrorOf("{\"machineId\":\"\u200Bcnc07\",\"dataItemId\":\"Xload\",\"time\":"
+                      "\"2024-05-01T10:00:00Z\",\"number\":1}\n",
+                      SampleFileFormat::kJsonLines),
+              HasSubstr("machine_id: \"\\xe2\\x80\\x8b"));
+}
+
 TEST(SampleReader, CsvWithEveryKind) {
   const std::string text =
       "machine_id,data_item_id,time,value,kind,source_sequence\r\n"

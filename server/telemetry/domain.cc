@@ -1,9 +1,9 @@
 #include "server/telemetry/domain.h"
 
 #include <algorithm>
-#include <tuple>
 #include <cmath>
 #include <set>
+#include <tuple>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -82,10 +82,8 @@ std::optional<std::string> TextProblem(const Sample& s, int index) {
                         why.value_or(absl::StrCat("must be ", runtime::kCodePattern)));
   }
   if (s.machine_id.empty()) return absl::StrCat(Field(index, "machine_id"), ": required");
-  if (!IsDataItemId(s.data_item_id)) {
-    std::optional<std::string> why = runtime::TextViolation(
-        s.data_item_id, runtime::TextRule{runtime::TextKind::kSingleLine, kMaxDataItemIdChars});
-    return absl::StrCat(Field(index, "data_item_id"), ": ", why.value_or(kDataItemIdRule));
+  if (std::string problem = DataItemIdProblem(s.data_item_id); !problem.empty()) {
+    return absl::StrCat(Field(index, "data_item_id"), ": ", problem);
   }
   const runtime::TextRule line{runtime::TextKind::kSingleLine, kMaxTextValueChars};
   const std::pair<absl::string_view, const std::string*> texts[] = {
@@ -111,6 +109,19 @@ std::optional<std::string> TextProblem(const Sample& s, int index) {
 }  // namespace
 
 std::string Machine::etag() const { return kMachineEtag.Of(version); }
+
+std::string DataItemIdProblem(absl::string_view id) {
+  if (IsDataItemId(id)) return "";
+  if (id.empty()) return "required";
+  // Re-test: `exec` and a no-break space was "must be 1-64 characters" of a value that
+  // looked right, where RegisterMachine named the character.
+  runtime::TextRule rule{runtime::TextKind::kSingleLine, kMaxDataItemIdChars};
+  rule.no_blanks_around = true;
+  std::optional<std::string> why =
+      runtime::TextViolation(std::string_view(id.data(), id.size()), rule);
+  return why.value_or(absl::StrCat(runtime::QuoteForMessage(std::string_view(id.data(), id.size())),
+                                   " ", kDataItemIdRule));
+}
 
 bool IsDataItemId(absl::string_view id) {
   if (id.empty() || id.size() > static_cast<size_t>(kMaxDataItemIdChars)) return false;
@@ -156,8 +167,8 @@ void CheckMachine(const Machine& machine, const std::string& prefix,
   for (size_t i = 0; i < machine.data_items.size(); ++i) {
     const DataItem& item = machine.data_items[i];
     const std::string at = absl::StrCat(prefix, "data_items[", i, "].");
-    if (!IsDataItemId(item.id)) {
-      violations.Add(at + "id", item.id.empty() ? "required" : kDataItemIdRule);
+    if (std::string problem = DataItemIdProblem(item.id); !problem.empty()) {
+      violations.Add(at + "id", std::move(problem));
     } else if (!seen.insert(item.id).second) {
       violations.Add(at + "id",
                      absl::StrCat("duplicate data item id ", runtime::QuoteForMessage(item.id)));
@@ -639,8 +650,8 @@ void CheckDataItemIdFilter(const std::vector<std::string>& data_item_ids, absl::
     return;
   }
   for (size_t i = 0; i < data_item_ids.size(); ++i) {
-    if (!IsDataItemId(data_item_ids[i])) {
-      violations.Add(absl::StrCat(field, "[", i, "]"), kDataItemIdRule);
+    if (std::string problem = DataItemIdProblem(data_item_ids[i]); !problem.empty()) {
+      violations.Add(absl::StrCat(field, "[", i, "]"), std::move(problem));
     }
   }
 }

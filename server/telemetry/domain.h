@@ -75,7 +75,11 @@ void CheckMachine(const Machine& machine, const std::string& prefix,
 bool IsDataItemId(absl::string_view id);
 // What IsDataItemId asks, as error messages say it.
 inline constexpr char kDataItemIdRule[] =
-    "must be 1-64 characters: letters, digits, '_', '-', '.', ':'";
+    "must be 1-64 characters: ASCII letters, digits, '_', '-', '.', ':'";
+// Why `id` is no data item id, the value quoted and escaped and a blank or invisible
+// character around it named as every no_blanks_around field names it ("" when it is one);
+// for every path that takes an id (ingest, filters, RegisterMachine).
+std::string DataItemIdProblem(absl::string_view id);
 
 // A machine's etag: its version in decimal ("3").
 inline constexpr runtime::EtagForm kMachineEtag{"", ""};

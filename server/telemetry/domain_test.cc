@@ -314,6 +314,21 @@ TEST(JudgeSampleTest, AConditionWithoutALevelIsNamedUnset) {
             "samples[3].condition.level: unset; a condition is NORMAL, WARNING or FAULT");
 }
 
+// Re-test: an id with a blank or invisible character was "must be 1-64 characters" on
+// ingest and in read filters, where RegisterMachine named the character.
+TEST(DataItemIdProblemTest, NamesTheCharacterOnEveryPath) {
+  EXPECT_EQ(DataItemIdProblem("Xact"), "");
+  EXPECT_THAT(DataItemIdProblem("exec\u00A0"), HasSubstr("(ends with U+00A0 (NO-BREAK SPACE))"));
+  EXPECT_THAT(DataItemIdProblem("\u200Bexec"),
+              HasSubstr("(begins with U+200B (ZERO WIDTH SPACE))"));
+  EXPECT_EQ(DataItemIdProblem("a/b"),
+            "'a/b' must be 1-64 characters: ASCII letters, digits, '_', '-', '.', ':'");
+  Sample s = Number("exec ", 1);
+  std::optional<Rejection> r = Judge(s);
+  ASSERT_TRUE(r);
+  EXPECT_THAT(r->message, HasSubstr("samples[3].data_item_id: 'exec ' begins or ends"));
+}
+
 TEST(JudgeSampleTest, InvalidText) {
   Sample control = Number("Xact", 0);
   control.kind = ValueKind::kText;

@@ -14,8 +14,8 @@ absl::Status TelemetryServiceImpl::HandleQueryAggregates(runtime::CallContext& c
                                                          v1::QueryAggregatesResponse* response) {
   if (request.machine_id().empty()) return runtime::InvalidField("machine_id", "required");
   if (request.data_item_id().empty()) return runtime::InvalidField("data_item_id", "required");
-  if (!IsDataItemId(request.data_item_id())) {
-    return runtime::InvalidField("data_item_id", kDataItemIdRule);
+  if (std::string problem = DataItemIdProblem(request.data_item_id()); !problem.empty()) {
+    return runtime::InvalidField("data_item_id", problem);
   }
   if (!request.has_start_time()) return runtime::InvalidField("start_time", "required");
   if (!request.has_end_time()) return runtime::InvalidField("end_time", "required");
