@@ -452,6 +452,17 @@ absl::StatusOr<PlanStatus> NextStatus(PlanStatus from, PlanTransition transition
 
 namespace {
 
+// FAILED_PRECONDITION SHIFT_NOT_STARTED on `field`: the shift starts after now; `rule`
+// says what waits for it.
+absl::Status ShiftNotStarted(const std::string& shift_id, absl::Time start, std::string_view field,
+                             std::string_view rule) {
+  return runtime::WithErrorInfo(
+      absl::FailedPreconditionError(absl::StrCat(std::string(field), ": shift ", shift_id,
+                                                 " has not begun (it starts ", Rfc3339Utc(start),
+                                                 "): ", std::string(rule))),
+      "SHIFT_NOT_STARTED", {{"shift_id", shift_id}});
+}
+
 Plan Touched(const Plan& current, absl::string_view actor, absl::Time now) {
   Plan after = current;
   after.updated_by = std::string(actor);
@@ -497,8 +508,12 @@ absl::StatusOr<PlanChange> Revise(const Plan& current, std::vector<PlanItem> ite
   if (current.status != PlanStatus::kPublished && current.status != PlanStatus::kInProgress) {
     return Illegal(current.status, "ReviseProductionPlan");
   }
+  std::vector<PlanItem> sequenced = Sequenced(std::move(items));
+  // The items it has: no revision (outside testing: an ERP re-sending its current plan at
+  // every sync made a revision and a PLAN_REVISED event each time).
+  if (sequenced == current.items) return PlanChange{current, std::nullopt};
   PlanChange change{Touched(current, actor, now), std::nullopt};
-  change.after.items = Sequenced(std::move(items));
+  change.after.items = std::move(sequenced);
   change.after.revision = current.revision + 1;
   change.after.revision_reason = std::string(reason);
   change.revision =
@@ -510,6 +525,12 @@ absl::StatusOr<PlanChange> Revise(const Plan& current, std::vector<PlanItem> ite
 absl::StatusOr<PlanChange> Move(const Plan& current, PlanTransition transition,
                                 absl::string_view actor, absl::Time now) {
   PM_ASSIGN_OR_RETURN(PlanStatus next, NextStatus(current.status, transition));
+  // A plan runs in its shift (outside testing: one was started and closed 2.5 months
+  // before its shift, and could then never be revised).
+  if (transition != PlanTransition::kPublish && now < current.shift_start) {
+    return ShiftNotStarted(current.shift_id, current.shift_start, "id",
+                           "a plan is started and closed once its shift has begun");
+  }
   PlanChange change{Touched(current, actor, now), std::nullopt};
   change.after.status = next;
   if (transition == PlanTransition::kPublish) {
@@ -571,12 +592,8 @@ absl::Status ValidateDowntime(const DowntimeEntry& entry, const ShiftInstance& s
 absl::Status RequireShiftStarted(const ShiftInstance& shift, absl::Time now,
                                  std::string_view field) {
   if (shift.start <= now) return absl::OkStatus();
-  const std::string why =
-      absl::StrCat("shift ", shift.id, " has not begun (it starts ", Rfc3339Utc(shift.start),
-                   "): actual output and downtime are recorded for shifts that have begun");
-  return runtime::WithErrorInfo(
-      absl::FailedPreconditionError(absl::StrCat(std::string(field), ": ", why)),
-      "SHIFT_NOT_STARTED", {{"shift_id", shift.id}});
+  return ShiftNotStarted(shift.id, shift.start, field,
+                         "actual output and downtime are recorded for shifts that have begun");
 }
 
 absl::Status AdmitDowntime(const DowntimeEntry& entry, const ShiftInstance& shift,

@@ -224,11 +224,13 @@ struct PlanChange {
 absl::StatusOr<PlanChange> UpdateDraft(const Plan& current, std::vector<PlanItem> items,
                                        absl::string_view actor, absl::Time now);
 // PUBLISHED or IN_PROGRESS (FAILED_PRECONDITION PLAN_NOT_PUBLISHED for a draft,
-// ILLEGAL_TRANSITION when closed): a new revision with `reason` (required).
+// ILLEGAL_TRANSITION when closed): a new revision with `reason` (required); the plan as
+// it is when it has those items already.
 absl::StatusOr<PlanChange> Revise(const Plan& current, std::vector<PlanItem> items,
                                   absl::string_view reason, absl::string_view actor,
                                   absl::Time now);
-// Publish (revision 1, reason "published"), start or close.
+// Publish (revision 1, reason "published"), start or close; start and close are
+// FAILED_PRECONDITION SHIFT_NOT_STARTED before the plan's shift begins.
 absl::StatusOr<PlanChange> Move(const Plan& current, PlanTransition transition,
                                 absl::string_view actor, absl::Time now);
 

@@ -37,9 +37,9 @@ using testing::ReasonOf;
 
 class PlanningServiceTest : public testing::PlanningServiceFixture {
  protected:
-  PlanningServiceTest()
-      : PlanningServiceFixture(absl::FromUnixSeconds(1773133200),  // 2026-03-10 09:00Z
-                               absl::Seconds(30)) {}
+  explicit PlanningServiceTest(
+      absl::Time now = absl::FromUnixSeconds(1773133200))  // 2026-03-10 09:00Z
+      : PlanningServiceFixture(now, absl::Seconds(30)) {}
 
   grpc::Status CreatePlan(const std::string& shift, int64_t granola, v1::ProductionPlan* out,
                           const std::string& request_id = "") {
@@ -98,6 +98,18 @@ TEST(DemandImportTest, NegativeZeroIsKeptAsZero) {
   ASSERT_EQ(records.size(), 1u);
   EXPECT_EQ(records[0].quantity, 0.0);
   EXPECT_FALSE(std::signbit(records[0].quantity));
+}
+
+// Re-test: an imported record's date with U+00A0 after it was "must be a date
+// YYYY-MM-DD", and a product id with a blank "unknown product" of one that exists.
+TEST(DemandImportTest, BlanksAroundADateOrProductAreNamed) {
+  DemandImport import({"GRANOLA-500G"}, /*skip_invalid=*/true);
+  ASSERT_TRUE(import.Add("GRANOLA-500G", "2026-11-02\u00A0", 5).ok());
+  ASSERT_TRUE(import.Add("GRANOLA-500G ", "2026-11-02", 5).ok());
+  const DemandImportResult counts = import.Counts();
+  ASSERT_EQ(counts.rejects.size(), 2u);
+  EXPECT_THAT(counts.rejects[0].reason, HasSubstr("ends with U+00A0 (NO-BREAK SPACE)"));
+  EXPECT_THAT(counts.rejects[1].reason, HasSubstr("ends with U+0020 (SPACE)"));
 }
 
 // An abandoned forecast of many products stops between products (outside testing: ten
@@ -229,7 +241,28 @@ TEST_F(PlanningServiceTest, NotFoundNamesWhatIsMissing) {
   EXPECT_EQ(ReasonOf(status), "PLAN_NOT_FOUND");
 }
 
-TEST_F(PlanningServiceTest, PlanLifecycleAndRevisions) {
+// Outside testing (AM F2): a plan was started and closed 2.5 months before its shift,
+// and could then never be revised.
+TEST_F(PlanningServiceTest, APlanIsStartedAndClosedOnlyOnceItsShiftHasBegun) {
+  v1::ProductionPlan plan;
+  ASSERT_TRUE(CreatePlan("2099-03-10/A", 100, &plan).ok());
+  ASSERT_TRUE(Publish(plan.id(), &plan).ok());
+  v1::StartProductionPlanRequest start;
+  start.set_id(plan.id());
+  v1::StartProductionPlanResponse started;
+  const grpc::Status early = stub_->StartProductionPlan(Ctx().get(), start, &started);
+  EXPECT_EQ(early.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(ReasonOf(early), "SHIFT_NOT_STARTED") << early.error_message();
+  EXPECT_THAT(early.error_message(), HasSubstr("shift 2099-03-10/A has not begun"));
+}
+
+// The day after the plan's shift: it is started and closed once the shift has begun.
+class PlanLifecycleTest : public PlanningServiceTest {
+ protected:
+  PlanLifecycleTest() : PlanningServiceTest(absl::FromUnixSeconds(1774785600)) {}  // 03-29 12:00Z
+};
+
+TEST_F(PlanLifecycleTest, PlanLifecycleAndRevisions) {
   v1::ProductionPlan plan;
   ASSERT_TRUE(CreatePlan("2026-03-28/N", 8000, &plan).ok());
   EXPECT_EQ(plan.status(), v1::PLAN_STATUS_DRAFT);
@@ -312,6 +345,13 @@ TEST_F(PlanningServiceTest, PlanLifecycleAndRevisions) {
   ASSERT_TRUE(stub_->ReviseProductionPlan(Ctx().get(), revise, &revised).ok());
   EXPECT_EQ(revised.plan().revision(), 2);
   EXPECT_EQ(revised.plan().revision_reason(), "sealer down 1 h");
+  // The items it has make no revision (outside testing: an ERP's every sync made one).
+  revise.set_etag(revised.plan().etag());
+  revise.set_reason("nightly sync");
+  v1::ReviseProductionPlanResponse same;
+  ASSERT_TRUE(stub_->ReviseProductionPlan(Ctx().get(), revise, &same).ok());
+  EXPECT_EQ(same.plan().revision(), 2);
+  EXPECT_EQ(same.plan().etag(), revised.plan().etag());
 
   v1::StartProductionPlanRequest start;
   start.set_id(plan.id());

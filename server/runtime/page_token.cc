@@ -105,7 +105,8 @@ std::optional<PageCursor> DecodePageToken(absl::string_view token, absl::string_
   }
   if (parts[3] != BoundToMethod(fingerprint, list_method)) {
     violations.Add("page_token",
-                   "the filter or order_by differs from the request that returned this token, "
+                   "the request's filters (or its order) differ from those of the request that "
+                   "returned this token, "
                    "or another method returned it");
     return std::nullopt;
   }

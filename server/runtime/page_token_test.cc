@@ -70,8 +70,8 @@ TEST(PageTokenTest, AnotherFilterOrOrderIsRefusedByName) {
   ASSERT_EQ(violations.size(), 1u);
   EXPECT_EQ(violations[0].field, "page_token");
   EXPECT_EQ(violations[0].description,
-            "the filter or order_by differs from the request that returned this token, or "
-            "another method returned it");
+            "the request's filters (or its order) differ from those of the request that "
+            "returned this token, or another method returned it");
 }
 
 TEST(PageTokenTest, WhatIsNoTokenIsRefusedByName) {
