@@ -54,11 +54,13 @@ class JsonInputChecker final : public nlohmann::json_sax<nlohmann::json> {
   bool start_object(std::size_t) override {
     if (!Deeper()) return false;
     if (frames_.empty()) {
-      frames_.push_back(Frame{root_, nullptr, false, "", "", -1, {}, {}});
+      frames_.push_back(Frame{root_, nullptr, false, -1, "", -1, {}, {}});
       return true;
     }
     const FieldDescriptor* field = Field();
-    Frame frame{nullptr, nullptr, false, Path(), "", -1, {}, {}};
+    // Its path is its parent's key and index now: built only when a refusal names it
+    // (re-test: a copy of the whole path per level took memory of depth × line size).
+    Frame frame{nullptr, nullptr, false, frames_.back().index, "", -1, {}, {}};
     NextElement();
     // A message field's object (the well-known types with JSON forms of their own, such
     // as Timestamp or Struct, are not objects of fields: left to protobuf).
@@ -158,7 +160,7 @@ class JsonInputChecker final : public nlohmann::json_sax<nlohmann::json> {
     const Descriptor* message;     // null: not a message's object (its values are not judged)
     const FieldDescriptor* field;  // of the current key
     bool map;                      // a map field's object: its keys are map keys
-    std::string path;
+    int parent_index;              // the parent's element index when this began, or -1
     std::string key;
     int index;  // of the current element when the key's value is an array, else -1
     std::map<int, std::string> named;  // field number -> the key that named it first
@@ -166,12 +168,20 @@ class JsonInputChecker final : public nlohmann::json_sax<nlohmann::json> {
   };
 
   const FieldDescriptor* Field() const { return frames_.empty() ? nullptr : frames_.back().field; }
-  std::string Path() const {
-    const Frame& frame = frames_.back();
-    std::string path = frame.path.empty() ? frame.key : absl::StrCat(frame.path, ".", frame.key);
-    if (frame.map) path = absl::StrCat(frame.path, "[\"", frame.key, "\"]");
-    if (frame.index >= 0) absl::StrAppend(&path, "[", frame.index, "]");
+  // `base` extended by `frame`'s current key and element `index` (-1: none).
+  static std::string Extend(const std::string& base, const Frame& frame, int index) {
+    std::string path = base.empty() ? frame.key : absl::StrCat(base, ".", frame.key);
+    if (frame.map) path = absl::StrCat(base, "[\"", frame.key, "\"]");
+    if (index >= 0) absl::StrAppend(&path, "[", index, "]");
     return path;
+  }
+  // The path of the value being read, from every level's key.
+  std::string Path() const {
+    std::string base;
+    for (size_t k = 1; k < frames_.size(); ++k) {
+      base = Extend(base, frames_[k - 1], frames_[k].parent_index);
+    }
+    return Extend(base, frames_.back(), frames_.back().index);
   }
   void NextElement() {
     if (!frames_.empty() && frames_.back().index >= 0) ++frames_.back().index;
