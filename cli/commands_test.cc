@@ -1005,6 +1005,8 @@ TEST(ConnectionFlagsTest, AConfigFileThatCannotBeReadWhollyIsNamedWithItsFault) 
            // Re-test: a misspelt key with a value that is not a string was told to quote it.
            {"insecur = true\n", ", line 1: unknown key \"insecur\""},
            {"tiemout = 5\n", ", line 1: unknown key \"tiemout\""},
+           {"tiemout = {a = 1}\n", ", line 1: unknown key \"tiemout\""},
+           {"timeout = {a = 1}\n", ", line 1: \"timeout\" takes a number of seconds, not a table"},
            {"ca = \"/f/ca.crt\"\ntimeout = [6]\n",
             ", line 2: \"timeout\" takes one value, not an array"},
            {"timeout = 0\n", ", line 1: timeout \"0\" is not a positive decimal number of seconds"},

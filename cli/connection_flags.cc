@@ -116,9 +116,9 @@ absl::Status CheckWrittenAs(const common::TomlSetting& item) {
     expected = "a number of seconds";
   }
   if (fits) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrCat("\"", item.key, "\" takes ", expected, ", not ",
-                                                 common::TomlKindName(kind), " (",
-                                                 item.values.front(), ")"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("\"", item.key, "\" takes ", expected, ", not ", common::TomlKindName(kind),
+                   kind == TomlKind::kTable ? "" : absl::StrCat(" (", item.values.front(), ")")));
 }
 
 }  // namespace
@@ -190,11 +190,11 @@ absl::Status LoadDefaults(const std::string& config_file, bool explicit_file,
         return absl::InvalidArgumentError(
             absl::StrCat(at, "\"", item.key, "\" takes one value, not an array"));
       }
-      if (item.values.front().empty()) {
-        return absl::InvalidArgumentError(absl::StrCat(at, "\"", item.key, "\" has no value"));
-      }
       if (absl::Status written = CheckWrittenAs(item); !written.ok()) {
         return absl::InvalidArgumentError(absl::StrCat(at, written.message()));
+      }
+      if (item.values.front().empty()) {
+        return absl::InvalidArgumentError(absl::StrCat(at, "\"", item.key, "\" has no value"));
       }
       if (in_endpoints) {
         settings->service_endpoints[item.key] = item.values.front();

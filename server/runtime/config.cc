@@ -140,6 +140,8 @@ class SectionedToml : public CLI::ConfigTOML {
       const char* written = common::TomlKindName(setting.kinds[i]);
       const std::string what = setting.kinds[i] == common::TomlKind::kString
                                    ? absl::StrCat(written, " (\"", setting.values[i], "\")")
+                               : setting.kinds[i] == common::TomlKind::kTable
+                                   ? std::string(written)
                                    : absl::StrCat(written, " (", setting.values[i], ")");
       return absl::StrCat("takes ", common::TomlKindName(expected.back()),
                           expected.front() == common::TomlKind::kString ? " in quotes" : "",

@@ -537,6 +537,16 @@ TEST_F(ConfigTest, AValueIsTakenOnlyAsItsKindIsWritten) {
   absl::StatusOr<ServerConfig> unknown = Load(
       {"--config", WriteFile("unknown.toml", "insecure = true\n[alpha]\nlimt = true\n")}, {&alpha});
   EXPECT_THAT(unknown.status().message(), HasSubstr("line 3: unknown key 'alpha.limt'"));
+  unknown =
+      Load({"--config", WriteFile("unknown.toml", "insecure = true\n[alpha]\nlimt = {a = 1}\n")},
+           {&alpha});
+  EXPECT_THAT(unknown.status().message(), HasSubstr("line 3: unknown key 'alpha.limt'"));
+  unknown =
+      Load({"--config", WriteFile("table.toml", "insecure = true\n[alpha]\nlimit = {a = 1}\n")},
+           {&alpha});
+  EXPECT_THAT(unknown.status().message(),
+              HasSubstr("line 3: 'alpha.limit' takes an integer, not a table (sections are one "
+                        "level: [name])"));
   // The negated name of a flag is a key as well.
   EXPECT_TRUE(
       Load({"--config", WriteFile("negated.toml", "insecure = true\nno-reflection = true\n")})

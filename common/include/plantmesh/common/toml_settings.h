@@ -14,7 +14,8 @@
 namespace plantmesh::common {
 
 // What a TOML value is written as: `"5"` is a string, `5` an integer, `5.0` a float.
-enum class TomlKind { kString, kInteger, kFloat, kBoolean, kDateTime };
+// kTable: a table inside a section or an inline table, which no setting is.
+enum class TomlKind { kString, kInteger, kFloat, kBoolean, kDateTime, kTable };
 
 // "a string", "an integer", ... for messages.
 const char* TomlKindName(TomlKind kind);
@@ -32,10 +33,10 @@ struct TomlSetting {
   std::vector<TomlKind> kinds;  // of each of `values`
 };
 
-// Every setting of `input`, in file order. INVALID_ARGUMENT starting with `source` and the
-// line and column for a file that is not TOML (a key or table given twice, an unclosed
-// string, ...), and naming the key for what a flat configuration has no place for: a
-// table inside a table, an inline table, an array of tables or of arrays.
+// Every setting of `input`, in file order (a table inside a table or an inline table as a
+// setting of kind kTable, for the reader to refuse by its key). INVALID_ARGUMENT starting
+// with `source` and the line and column for a file that is not TOML (a key or table given
+// twice, an unclosed string, ...), and naming the key of an array of tables or of arrays.
 absl::StatusOr<std::vector<TomlSetting>> ReadTomlSettings(std::istream& input,
                                                           const std::string& source);
 
