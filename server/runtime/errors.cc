@@ -85,12 +85,12 @@ bool IsServerFault(absl::StatusCode code) {
 
 namespace {
 
-// Characters that change how a message displays rather than show: C0 and C1 controls,
-// DEL, and the format characters of bidirectional text, zero-width spaces and joiners,
-// line and paragraph separators, the byte order mark, the interlinear annotation
-// characters and the tags (which can carry text no reader sees).
-// Controls, and every character that shows nothing but the plain space (outside testing:
-// a value ending in U+00A0 read exactly as one ending in a space).
+// Characters that change how a message displays rather than show, or show as nothing or
+// a blank: C0 and C1 controls, DEL, and every character common::IsInvisibleCharacter
+// names (bidirectional formats, zero-width spaces and joiners, line and paragraph
+// separators, the byte order mark, the tags, and spaces such as U+00A0 and U+3000) but
+// the plain space (outside testing: a value ending in U+00A0 read exactly as one ending
+// in a space).
 bool ShowsAsEscape(char32_t c) {
   return c < 0x20 || (c >= 0x7F && c <= 0x9F) || (c != 0x20 && common::IsInvisibleCharacter(c));
 }
