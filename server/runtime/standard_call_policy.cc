@@ -26,10 +26,6 @@ namespace {
 constexpr char kRequestIdHeader[] = "x-request-id";
 constexpr size_t kMaxRequestIdLength = 128;
 
-// Why gRPC gave a client certificate no SPIFFE ID (it names one only for a single URI
-// SAN it accepts): how many URI SANs it has, or what is wrong with its one (outside
-// testing: "spiffe://plantmesh.local", with no path, and "SPIFFE://..." were told they
-// did not carry exactly one URI SAN, and a non-ASCII byte was shown as two characters).
 // The URI SANs of the peer's certificate (gRPC gives the leaf alone).
 std::vector<std::string> PresentedUris(const grpc::AuthContext* auth) {
   if (auth == nullptr) return {};
@@ -46,6 +42,10 @@ std::string RefusedIdentity(std::string_view identity) {
                                              {{"\\", "\\\\"}, {"'", "\\'"}}));
 }
 
+// Why gRPC gave a client certificate no SPIFFE ID (it names one only for a single URI
+// SAN it accepts): how many URI SANs it has, or what is wrong with its one (outside
+// testing: "spiffe://plantmesh.local", with no path, and "SPIFFE://..." were told they
+// did not carry exactly one URI SAN, and a non-ASCII byte was shown as two characters).
 std::string WhyNoSpiffeId(const std::vector<std::string>& uris) {
   if (uris.size() != 1) {
     return absl::StrCat("client certificate must carry exactly one URI SAN (it has ", uris.size(),
