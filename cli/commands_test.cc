@@ -933,6 +933,16 @@ TEST(ConnectionFlagsTest, MissingSettingsAreNamedAsFlags) {
   EXPECT_EQ(InFlagTerms(sdk).message(),
             "connection settings: --ca: cannot read \"/x\"; --key: \"/k\" is not the key of the "
             "certificate in --cert \"/c\"");
+  // Re-test: the SDK's TLS hint named its option server_name; plantctl's key is server-name.
+  absl::Status tls = absl::UnauthenticatedError(
+      "TLS handshake failed: connect by a name or address the certificate carries, or set "
+      "server_name to one");
+  tls.SetPayload("type.googleapis.com/x", absl::Cord("kept"));
+  const absl::Status told = InFlagTerms(tls);
+  EXPECT_EQ(told.code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_THAT(std::string(told.message()),
+              HasSubstr("or set --server-name (config: server-name) to one"));
+  EXPECT_TRUE(told.GetPayload("type.googleapis.com/x").has_value());
 }
 
 TEST(ConnectionFlagsTest, ConfigFileThenEnvironmentThenFlags) {

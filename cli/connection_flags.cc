@@ -347,21 +347,33 @@ std::string EndpointFor(const ConnectionSettings& settings, const std::string& s
 }
 
 absl::Status InFlagTerms(const absl::Status& status) {
-  if (status.code() != absl::StatusCode::kInvalidArgument) return status;
+  if (status.ok()) return status;
   std::string message(status.message());
-  absl::StrReplaceAll(
-      {{"invalid client options: ", "connection settings: "},
-       {"endpoint: ", "--endpoint: "},
-       {"ca_file: ", "--ca: "},
-       {"cert_file: ", "--cert: "},
-       {"key_file: ", "--key: "},
-       {"certificate in cert_file", "certificate in --cert"},
-       {"default_deadline: ", "--timeout: "},
-       {"unless insecure", "unless --insecure"},
-       // plantctl has no passphrase option.
-       {"give its passphrase (key_passphrase) or store it decrypted", "store it decrypted"}},
-      &message);
-  return absl::InvalidArgumentError(message);
+  if (status.code() == absl::StatusCode::kInvalidArgument) {
+    absl::StrReplaceAll(
+        {{"invalid client options: ", "connection settings: "},
+         {"endpoint: ", "--endpoint: "},
+         {"ca_file: ", "--ca: "},
+         {"cert_file: ", "--cert: "},
+         {"key_file: ", "--key: "},
+         {"certificate in cert_file", "certificate in --cert"},
+         {"default_deadline: ", "--timeout: "},
+         {"unless insecure", "unless --insecure"},
+         // plantctl has no passphrase option.
+         {"give its passphrase (key_passphrase) or store it decrypted", "store it decrypted"}},
+        &message);
+  }
+  // The SDK's TLS hints name its options (re-test: "set server_name" to a user whose key
+  // is server-name).
+  absl::StrReplaceAll({{"set server_name to one", "set --server-name (config: server-name) to one"},
+                       {"signed by the CA of ca_file", "signed by the CA of --ca"}},
+                      &message);
+  if (message == status.message()) return status;
+  absl::Status out(status.code(), message);
+  status.ForEachPayload([&out](absl::string_view type_url, const absl::Cord& payload) {
+    out.SetPayload(type_url, payload);
+  });
+  return out;
 }
 
 absl::Status WriteConfigFile(const ConnectionSettings& settings, const std::string& path,

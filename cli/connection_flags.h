@@ -69,8 +69,8 @@ std::string EndpointFor(const ConnectionSettings& settings, const std::string& s
 absl::Status CheckConnectionSettings(const ConnectionSettings& settings);
 
 // An SDK ClientOptions error (INVALID_ARGUMENT "invalid client options: ca_file: ...")
-// with the SDK's field names replaced by plantctl's flags (--ca: ...); other statuses
-// unchanged.
+// with the SDK's field names replaced by plantctl's flags (--ca: ...), and the SDK's TLS
+// hints of any status (server_name, ca_file) likewise; payloads kept.
 absl::Status InFlagTerms(const absl::Status& status);
 
 // Writes the connection settings as a config file (CLI11 TOML; service endpoints as

@@ -270,7 +270,7 @@ int Main(int argc, char** argv) {
   if (IsLocalFailure(status) || IsUsageFailure(status)) {
     std::cerr << "plantctl: " << status.message() << "\n";
   } else if (!status.ok()) {
-    std::cerr << sdk::DescribeStatus(status) << "\n"
+    std::cerr << sdk::DescribeStatus(InFlagTerms(status)) << "\n"
               << RerunHint(*binding->command, **request, status);
   }
   if (!status.ok()) return ExitCodeFor(status);
