@@ -1251,7 +1251,7 @@ TEST(ConnectionFlagsTest, ServiceEndpointsFromTheFileThenTheFlags) {
   ConnectionSettings bad_file;
   status = load({}, &bad_file);
   EXPECT_THAT(status.message(), HasSubstr("[endpoints]: \"telemetri\" is not a service"));
-  EXPECT_THAT(status.message(), HasSubstr(file));
+  EXPECT_THAT(status.message(), HasSubstr(file + ", line 2: [endpoints]"));
   // Outside testing: a bad port in --service-endpoint was reported as --endpoint's.
   std::ofstream(file) << "[endpoints]\ntelemetry = \"127.0.0.1:7444\"\n";
   ConnectionSettings bad_port;

@@ -198,6 +198,7 @@ absl::Status LoadDefaults(const std::string& config_file, bool explicit_file,
       }
       if (in_endpoints) {
         settings->service_endpoints[item.key] = item.values.front();
+        settings->service_endpoint_lines[item.key] = item.line;
         continue;
       }
       absl::Status applied = ApplySetting(item.key, item.values.front(), settings);
@@ -306,14 +307,18 @@ absl::Status ResolveServiceEndpoints(const std::vector<std::string>& services,
   };
   const std::string choices = absl::StrJoin(services, ", ");
   for (const auto& [service, endpoint] : settings->service_endpoints) {
+    // Named with its line, as every refusal of the file's values (re-test).
+    const auto line = settings->service_endpoint_lines.find(service);
+    const std::string at = absl::StrCat(
+        settings->config_file,
+        line == settings->service_endpoint_lines.end() ? "" : absl::StrCat(", line ", line->second),
+        ": [endpoints]: ");
     if (!known(service)) {
-      return absl::InvalidArgumentError(absl::StrCat(settings->config_file, ": [endpoints]: \"",
-                                                     service, "\" is not a service (", choices,
-                                                     ")"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(at, "\"", service, "\" is not a service (", choices, ")"));
     }
     if (absl::Status bad = sdk::CheckEndpoint(endpoint); !bad.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(settings->config_file, ": [endpoints]: ", service, ": ", bad.message()));
+      return absl::InvalidArgumentError(absl::StrCat(at, service, ": ", bad.message()));
     }
   }
   // A general endpoint from a stronger source replaces the file's per-service ones.

@@ -30,6 +30,7 @@ struct ConnectionSettings {
   // → host:port. The config file's [endpoints] table; ResolveServiceEndpoints then
   // applies the flags.
   std::map<std::string, std::string> service_endpoints;
+  std::map<std::string, int> service_endpoint_lines;  // of the config file's entries
   // --service-endpoint values as given (SERVICE=HOST:PORT).
   std::vector<std::string> service_endpoint_flags;
 };
