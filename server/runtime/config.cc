@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <set>
 #include <string_view>
 
@@ -81,7 +82,9 @@ std::string EnvName(absl::string_view long_name) {
 // would take a section for a subcommand).
 class SectionedToml : public CLI::ConfigTOML {
  public:
-  explicit SectionedToml(const CLI::App* app) : app_(app) {}
+  // `lines`: filled with each key's line in the file, for refusals made after parsing.
+  SectionedToml(const CLI::App* app, std::map<std::string, int>* lines)
+      : app_(app), lines_(lines) {}
 
   std::vector<CLI::ConfigItem> from_config(std::istream& input) const override {
     absl::StatusOr<std::vector<common::TomlSetting>> settings =
@@ -109,6 +112,7 @@ class SectionedToml : public CLI::ConfigTOML {
         throw CLI::ConfigError(
             absl::StrCat("config file, line ", setting.line, ": '", item.name, "' ", problem));
       }
+      (*lines_)[item.name] = setting.line;
       item.inputs = std::move(setting.values);
       items.push_back(std::move(item));
     }
@@ -151,6 +155,7 @@ class SectionedToml : public CLI::ConfigTOML {
   }
 
   const CLI::App* app_;
+  std::map<std::string, int>* lines_;
 };
 
 // A service's section as CLI11 options named `<section>.<key>`, in an option group of
@@ -240,7 +245,8 @@ bool SplitHostPort(absl::string_view listen, std::string* host, int* port) {
 
 bool Readable(const std::string& path) { return access(path.c_str(), R_OK) == 0; }
 
-absl::Status Validate(const ServerConfig& config) {
+// Each problem of `config` as "<key>: why".
+std::vector<std::string> Problems(const ServerConfig& config) {
   std::vector<std::string> problems;
   // Before any connection: a string libpq cannot read would be quoted, password and all,
   // in the connection's error (outside testing), and name a default address.
@@ -398,8 +404,7 @@ absl::Status Validate(const ServerConfig& config) {
   if (config.max_concurrent_streams < 1) {
     problems.push_back("max-concurrent-streams: must be >= 1");
   }
-  if (problems.empty()) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrJoin(problems, "; "));
+  return problems;
 }
 
 }  // namespace
@@ -416,8 +421,9 @@ absl::StatusOr<ServerConfig> LoadServerConfig(
       "Precedence: flags > environment > config file > defaults. Unknown keys are errors.",
       "plantmesh-server"};
   app.option_defaults()->always_capture_default();
-  app.allow_config_extras(false);  // a misspelt key must not be silently ignored
-  app.config_formatter(std::make_shared<SectionedToml>(&app));
+  app.allow_config_extras(false);         // a misspelt key must not be silently ignored
+  std::map<std::string, int> file_lines;  // of the keys the config file gives
+  app.config_formatter(std::make_shared<SectionedToml>(&app, &file_lines));
   app.set_config("--config", "", "TOML config file; keys are the long option names");
   // Answered by main() before the configuration is read; declared for --help.
   app.add_flag("--version", "print the version, git revision and contract packages, and exit")
@@ -637,7 +643,7 @@ absl::StatusOr<ServerConfig> LoadServerConfig(
       problems.emplace_back(selected.status().message());
     }
   }
-  if (absl::Status valid = Validate(config); !valid.ok()) problems.emplace_back(valid.message());
+  for (std::string& problem : Problems(config)) problems.push_back(std::move(problem));
   for (const auto& section : sections) section->Check(&problems);
   for (const ServiceDescriptor* service : services) {
     auto values = section_values.find(service->name);
@@ -646,7 +652,26 @@ absl::StatusOr<ServerConfig> LoadServerConfig(
       problems.push_back(std::move(problem));
     }
   }
-  if (!problems.empty()) return absl::InvalidArgumentError(absl::StrJoin(problems, "; "));
+  if (!problems.empty()) {
+    // A value the file gave (no flag or environment variable over it) is named with the
+    // file and its line (re-test: `retention-days = 0` was "telemetry.retention-days: must
+    // be between 1 and 3650", naming neither).
+    std::string file = "config file";
+    if (const CLI::Option* config_option = app.get_config_ptr();
+        config_option != nullptr && config_option->count() > 0) {
+      absl::StrAppend(&file, " ", config_option->as<std::string>());
+    }
+    for (std::string& problem : problems) {
+      const std::string key = problem.substr(0, problem.find(':'));
+      const auto line = file_lines.find(key);
+      const char* env = std::getenv(EnvName(key).c_str());
+      if (line != file_lines.end() && !GivenOnCommandLine(args, key) &&
+          (env == nullptr || *env == '\0')) {
+        problem = absl::StrCat(file, ", line ", line->second, ": ", problem);
+      }
+    }
+    return absl::InvalidArgumentError(absl::StrJoin(problems, "; "));
+  }
   for (auto& [name, values] : section_values) config.sections[name] = std::move(values);
   return config;
 }

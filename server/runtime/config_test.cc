@@ -547,6 +547,18 @@ TEST_F(ConfigTest, AValueIsTakenOnlyAsItsKindIsWritten) {
   EXPECT_THAT(unknown.status().message(),
               HasSubstr("line 3: 'alpha.limit' takes an integer, not a table (sections are one "
                         "level: [name])"));
+  // A refusal made after parsing names the file's line when the file gave the value
+  // (re-test: a range refusal named neither), not when a flag gave it.
+  const std::string ranged =
+      WriteFile("ranged.toml", "insecure = true\nredis-port = 0\n[alpha]\nlimit = 0\n");
+  absl::StatusOr<ServerConfig> out_of_range = Load({"--config", ranged}, {&alpha});
+  EXPECT_THAT(
+      out_of_range.status().message(),
+      HasSubstr("config file " + ranged + ", line 4: alpha.limit: must be between 1 and 100"));
+  EXPECT_THAT(out_of_range.status().message(),
+              HasSubstr("config file " + ranged + ", line 2: redis-port"));
+  out_of_range = Load({"--config", ranged, "--alpha.limit", "0"}, {&alpha});
+  EXPECT_THAT(out_of_range.status().message(), Not(HasSubstr(", line 4: alpha.limit")));
   // The negated name of a flag is a key as well.
   EXPECT_TRUE(
       Load({"--config", WriteFile("negated.toml", "insecure = true\nno-reflection = true\n")})
