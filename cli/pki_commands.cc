@@ -33,14 +33,34 @@ std::string TrustDomainOfCa(const std::string& ca_dir) {
 }
 
 // OK when a file can be written at `path` as WriteFileAtomically writes it (a temporary
-// file beside it, renamed): its directory exists and takes new files.
+// file beside it, renamed; through a symbolic link, beside the file it points to): it is
+// no directory, and the directory it goes in is one that takes new files (re-test: a
+// parent that was a file, or a link into no directory, failed after the certificate was
+// written).
 absl::Status CheckWritableBeside(const std::string& path, absl::string_view flag) {
-  std::filesystem::path dir = std::filesystem::path(path).parent_path();
+  namespace fs = std::filesystem;
+  std::error_code error;
+  fs::path target = path;
+  if (fs::is_symlink(target, error)) {
+    const fs::path link = fs::read_symlink(target, error);
+    target = link.is_absolute() ? link : target.parent_path() / link;
+  }
+  auto refuse = [&](absl::string_view why) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(flag, " ", path, ": ", why, "; nothing written"));
+  };
+  if (fs::is_directory(target, error)) {
+    return refuse(absl::StrCat("is a directory; give the role-binding file (e.g. ",
+                               (fs::path(path) / "role-bindings.json").string(), ")"));
+  }
+  fs::path dir = target.parent_path();
   if (dir.empty()) dir = ".";
+  if (!fs::is_directory(dir, error)) {
+    return refuse(absl::StrCat(dir.string(),
+                               fs::exists(dir, error) ? " is not a directory" : " does not exist"));
+  }
   if (access(dir.c_str(), W_OK | X_OK) != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(flag, " ", path, ": cannot write in ",
-                                                   dir.string(), ": ", std::strerror(errno),
-                                                   "; nothing written"));
+    return refuse(absl::StrCat("cannot write in ", dir.string(), ": ", std::strerror(errno)));
   }
   return absl::OkStatus();
 }
