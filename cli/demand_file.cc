@@ -92,6 +92,15 @@ absl::StatusOr<bool> DemandReader::Next(::plantmesh::planning::v1::DemandRecord*
     const std::string date(absl::StripAsciiWhitespace((*fields)[date_column_]));
     const std::string quantity_text(absl::StripAsciiWhitespace((*fields)[quantity_column_]));
     if (product.empty()) return LineError("product_id", "empty");
+    // What an ASCII strip leaves (re-test: a no-break space passed a dry run, and a date
+    // with a zero-width space was "not a date" of a value that showed as one).
+    for (const auto& [name, value] :
+         {std::pair<const char*, const std::string*>{"product_id", &product}, {"date", &date}}) {
+      if (const std::string around = InvisibleAround(*value); !around.empty()) {
+        return LineError(name,
+                         absl::StrCat(QuoteInput(*value), " ", around, " (the server refuses it)"));
+      }
+    }
     if (!HasDateForm(date)) {
       return LineError("date", absl::StrCat(QuoteInput(date), " is not a date YYYY-MM-DD"));
     }

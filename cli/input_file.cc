@@ -12,7 +12,10 @@
 #include <mutex>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "cli/exit_codes.h"
+#include "plantmesh/common/blank_text.h"
+#include "plantmesh/common/utf8.h"
 
 namespace plantmesh::cli {
 namespace {
@@ -81,16 +84,36 @@ absl::StatusOr<int> Spool(const std::string& path) {
 }  // namespace
 
 std::string QuoteInput(absl::string_view text) {
-  size_t end = 0;
-  size_t chars = 0;
-  while (end < text.size() && chars < kQuotedInputChars) {
-    ++end;
-    // A UTF-8 character's continuation bytes (10xxxxxx) stay with it.
-    while (end < text.size() && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) ++end;
-    ++chars;
+  const std::string_view view(text.data(), text.size());
+  std::string out = "\"";
+  size_t at = 0;
+  for (size_t chars = 0; at < view.size() && chars < kQuotedInputChars; ++chars) {
+    const common::Utf8Char d = common::DecodeUtf8At(view, at);
+    // A character that shows nothing, or a control, as the server's messages show it
+    // (re-test: a date with U+200B after it read "2026-11-04" is not a date).
+    if (d.code_point == common::kNotUtf8) {
+      absl::StrAppendFormat(&out, "\\x%02X", static_cast<unsigned char>(view[at]));
+    } else if (d.code_point < 0x20 || (d.code_point >= 0x7F && d.code_point <= 0x9F) ||
+               (d.code_point != 0x20 && common::IsInvisibleCharacter(d.code_point))) {
+      absl::StrAppendFormat(&out, "\\u%04X", static_cast<uint32_t>(d.code_point));
+    } else {
+      out.append(view.substr(at, d.length));
+    }
+    at += d.length;
   }
-  if (end == text.size()) return absl::StrCat("\"", text, "\"");
-  return absl::StrCat("\"", text.substr(0, end), "…\" (", text.size(), " bytes)");
+  if (at == view.size()) return out + "\"";
+  return absl::StrCat(out, "…\" (", text.size(), " bytes)");
+}
+
+std::string InvisibleAround(absl::string_view text) {
+  const std::string_view view(text.data(), text.size());
+  const std::string_view shown = common::TrimInvisible(view);
+  if (shown.empty() || shown.size() == view.size()) return "";
+  const bool begins = shown.data() != view.data();
+  const size_t at = begins ? 0 : static_cast<size_t>(shown.data() - view.data()) + shown.size();
+  return absl::StrFormat("%s with U+%04X, a character that shows as nothing or a blank",
+                         begins ? "begins" : "ends",
+                         static_cast<uint32_t>(common::DecodeUtf8At(view, at).code_point));
 }
 
 std::string InputName(const std::string& path) {

@@ -27,6 +27,12 @@ absl::StatusOr<std::unique_ptr<std::ifstream>> OpenInputFile(const std::string& 
 // that a message stays a line (outside testing: a 100 MB first line was printed whole,
 // and plantctl took 507 MB).
 inline constexpr size_t kQuotedInputChars = 80;
+// Controls and characters that show nothing but the space are written \uXXXX, bytes that
+// are no UTF-8 \xXX.
 std::string QuoteInput(absl::string_view text);
+
+// "ends with U+00A0, ..." when `text` begins or ends with a character that shows nothing
+// or a blank (common::TrimInvisible); "" otherwise.
+std::string InvisibleAround(absl::string_view text);
 
 }  // namespace plantmesh::cli

@@ -411,11 +411,9 @@ absl::Status SampleReader::CheckIds(const tv1::Sample& sample) {
   for (const auto& [name, value] :
        {std::pair<const char*, const std::string*>{"machine_id", &sample.machine_id()},
         {"data_item_id", &sample.data_item_id()}}) {
-    if (!value->empty() && common::TrimInvisible(*value).size() != value->size()) {
+    if (const std::string around = InvisibleAround(*value); !around.empty()) {
       return absl::InvalidArgumentError(
-          absl::StrCat(name, ": \"", absl::CHexEscape(*value),
-                       "\" begins or ends with white space or an invisible character (the server "
-                       "refuses it)"));
+          absl::StrCat(name, ": ", QuoteInput(*value), " ", around, " (the server refuses it)"));
     }
   }
   return absl::OkStatus();

@@ -92,12 +92,12 @@ TEST(SampleReader, AnIdWithAnInvisibleCharacterAroundItIsABadRow) {
   const std::string header = "machine_id,data_item_id,time,value,kind\n";
   EXPECT_THAT(ErrorOf(header + "cnc07,exec\u00A0,2024-05-01T10:00:05Z,ACTIVE,text\n",
                       SampleFileFormat::kCsv),
-              HasSubstr("samples.csv:2: data_item_id: \"exec\\xc2\\xa0\" begins or ends with "
-                        "white space or an invisible character"));
+              HasSubstr("samples.csv:2: data_item_id: \"exec\\u00A0\" ends with U+00A0, a "
+                        "character that shows as nothing or a blank"));
   EXPECT_THAT(ErrorOf("{\"machineId\":\"\u200Bcnc07\",\"dataItemId\":\"Xload\",\"time\":"
                       "\"2024-05-01T10:00:00Z\",\"number\":1}\n",
                       SampleFileFormat::kJsonLines),
-              HasSubstr("machine_id: \"\\xe2\\x80\\x8b"));
+              HasSubstr("machine_id: \"\\u200Bcnc07\" begins with U+200B"));
 }
 
 TEST(SampleReader, CsvWithEveryKind) {
