@@ -97,7 +97,8 @@ absl::Status ClientOptions::Validate() const {
   // Below the servers' default min-ping-seconds every quiet call's connection is cut
   // with GOAWAY too_many_pings (outside testing: every 10 s, the SDK reconnecting).
   if (keepalive_time < absl::Seconds(5)) {
-    add(absl::StrCat("keepalive_time: must be at least 5s (PlantMesh servers close a "
+    add(
+        absl::StrCat("keepalive_time: must be at least 5s (PlantMesh servers close a "
                      "connection that pings more often than min-ping-seconds, 5 s by "
                      "default, with GOAWAY too_many_pings); got ",
                      absl::FormatDuration(keepalive_time)));
