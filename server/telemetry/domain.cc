@@ -85,22 +85,22 @@ std::optional<std::string> TextProblem(const Sample& s, int index) {
   if (std::string problem = DataItemIdProblem(s.data_item_id); !problem.empty()) {
     return absl::StrCat(Field(index, "data_item_id"), ": ", problem);
   }
-  const runtime::TextRule line{runtime::TextKind::kSingleLine, kMaxTextValueChars};
-  const std::pair<absl::string_view, const std::string*> texts[] = {
-      {"text", &s.text},
-      {"condition.native_code", &s.native_code},
-      {"condition.message", &s.message},
+  using runtime::TextKind;
+  struct Text {
+    absl::string_view name;
+    const std::string* value;
+    runtime::TextRule rule;
   };
-  for (const auto& [name, value] : texts) {
-    runtime::TextRule rule = line;
-    if (name == "condition.native_code") {
-      // A fault's key: `E42 ` would be another fault, never cleared by NORMAL `E42`
-      // (the contract's no_blanks_around; outside testing, the machine stayed DOWN).
-      rule.max_chars = 64;
-      rule.no_blanks_around = true;
-    }
-    if (std::optional<std::string> why = runtime::TextViolation(*value, rule)) {
-      return absl::StrCat(Field(index, name), ": ", *why);
+  const Text texts[] = {
+      {"text", &s.text, {TextKind::kSingleLine, kMaxTextValueChars}},
+      // A fault's key: `E42 ` would be another fault, never cleared by NORMAL `E42` (the
+      // contract's no_blanks_around; outside testing, the machine stayed DOWN).
+      {"condition.native_code", &s.native_code, {TextKind::kSingleLine, 64, true}},
+      {"condition.message", &s.message, {TextKind::kSingleLine, kMaxTextValueChars}},
+  };
+  for (const Text& text : texts) {
+    if (std::optional<std::string> why = runtime::TextViolation(*text.value, text.rule)) {
+      return absl::StrCat(Field(index, text.name), ": ", *why);
     }
   }
   return std::nullopt;
@@ -115,10 +115,9 @@ std::string DataItemIdProblem(absl::string_view id) {
   if (id.empty()) return "required";
   // Re-test: `exec` and a no-break space was "must be 1-64 characters" of a value that
   // looked right, where RegisterMachine named the character.
-  runtime::TextRule rule{runtime::TextKind::kSingleLine, kMaxDataItemIdChars};
-  rule.no_blanks_around = true;
   std::optional<std::string> why =
-      runtime::TextViolation(std::string_view(id.data(), id.size()), rule);
+      runtime::TextViolation(std::string_view(id.data(), id.size()),
+                             {runtime::TextKind::kSingleLine, kMaxDataItemIdChars, true});
   return why.value_or(absl::StrCat(runtime::QuoteForMessage(std::string_view(id.data(), id.size())),
                                    " ", kDataItemIdRule));
 }
@@ -455,8 +454,12 @@ std::string UnavailableAsTextHint(const Sample& s) {
 
 }  // namespace
 
-std::optional<Rejection> JudgeSample(const Sample& s, int index, const Catalog& catalog,
-                                     absl::Time now, const IngestLimits& limits) {
+namespace {
+
+// JudgeSample, and (`*type`) the data item's type once the item is found: the batch's
+// judge stores an accepted text by it without a second lookup.
+std::optional<Rejection> JudgeSampleOfType(const Sample& s, int index, const Catalog& catalog,
+                                           absl::Time now, const IngestLimits& limits, int* type) {
   if (std::optional<std::string> problem = TextProblem(s, index)) {
     return Reject(index, RejectReason::kInvalidText, *std::move(problem));
   }
@@ -518,8 +521,17 @@ std::optional<Rejection> JudgeSample(const Sample& s, int index, const Catalog& 
                                ": magnitude above 1e297 (aggregates of such values would "
                                "overflow)"));
   }
+  *type = item->second.type;
   if (item->second.type == kTypePartCount) return PartCountProblem(s, index);
   return TypedValueProblem(s, index, item->second.type);
+}
+
+}  // namespace
+
+std::optional<Rejection> JudgeSample(const Sample& s, int index, const Catalog& catalog,
+                                     absl::Time now, const IngestLimits& limits) {
+  int type = 0;
+  return JudgeSampleOfType(s, index, catalog, now, limits, &type);
 }
 
 Verdict JudgeBatch(std::vector<Sample>& samples, const Catalog& catalog, absl::Time now,
@@ -527,18 +539,15 @@ Verdict JudgeBatch(std::vector<Sample>& samples, const Catalog& catalog, absl::T
   Verdict verdict;
   verdict.accepted.reserve(samples.size());
   for (size_t i = 0; i < samples.size(); ++i) {
+    int type = 0;
     std::optional<Rejection> rejection =
-        JudgeSample(samples[i], static_cast<int>(i), catalog, now, limits);
+        JudgeSampleOfType(samples[i], static_cast<int>(i), catalog, now, limits, &type);
     if (rejection) {
       verdict.rejected.push_back(*std::move(rejection));
       continue;
     }
     verdict.accepted.push_back(static_cast<int>(i));
-    if (samples[i].kind == ValueKind::kText) {
-      // Accepted: its machine and data item are in the catalog.
-      CanonicalizeText(&samples[i],
-                       catalog.at(samples[i].machine_id).at(samples[i].data_item_id).type);
-    }
+    if (samples[i].kind == ValueKind::kText) CanonicalizeText(&samples[i], type);
   }
   return verdict;
 }
