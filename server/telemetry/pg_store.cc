@@ -658,26 +658,21 @@ absl::StatusOr<Replayable<Machine>> PgTelemetryStore::UpdateMachine(
     Machine current = MachineAt(rows[0]);
     LoadItems(tx, {&current});
     PM_ASSIGN_OR_RETURN(Machine after, mutator(current));
-    if (after.version == current.version) {
-      // Nothing to change: the answer for a retry and the audit only.
-      Record(tx, context, encode, current);
-      WriteAudit(tx, context);
-      tx.commit();
-      MarkAudited(context);
-      result.value = std::move(current);
-      return absl::OkStatus();
+    // The same version: nothing to change, only the answer for a retry and the audit.
+    if (after.version != current.version) {
+      after.update_time = absl::FromUnixMicros(absl::ToUnixMicros(after.update_time));
+      const std::optional<std::string> cycle = CycleMicros(after);
+      tx.exec_prepared(Statements().machine_update, id, after.display_name, after.line, after.zone,
+                       OrNull(cycle), Micros(after.update_time), after.version);
+      std::vector<std::string> kept;
+      for (const DataItem& item : after.data_items) kept.push_back(item.id);
+      tx.exec_prepared(Statements().items_retire, id, ArrayLiteral(kept),
+                       Micros(after.update_time));
+      tx.exec_prepared(Statements().items_delete, id);
+      WriteItems(tx, after);
+      PM_RETURN_IF_ERROR(
+          RecordWithdrawnInputs(tx, id, WithdrawnInputs(current, after, after.update_time)));
     }
-    after.update_time = absl::FromUnixMicros(absl::ToUnixMicros(after.update_time));
-    const std::optional<std::string> cycle = CycleMicros(after);
-    tx.exec_prepared(Statements().machine_update, id, after.display_name, after.line, after.zone,
-                     OrNull(cycle), Micros(after.update_time), after.version);
-    std::vector<std::string> kept;
-    for (const DataItem& item : after.data_items) kept.push_back(item.id);
-    tx.exec_prepared(Statements().items_retire, id, ArrayLiteral(kept), Micros(after.update_time));
-    tx.exec_prepared(Statements().items_delete, id);
-    WriteItems(tx, after);
-    PM_RETURN_IF_ERROR(
-        RecordWithdrawnInputs(tx, id, WithdrawnInputs(current, after, after.update_time)));
     Record(tx, context, encode, after);
     WriteAudit(tx, context);
     tx.commit();

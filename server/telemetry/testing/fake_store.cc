@@ -103,23 +103,18 @@ absl::StatusOr<Replayable<Machine>> FakeTelemetryStore::UpdateMachine(
     return MachineNotFound(id);
   }
   PM_ASSIGN_OR_RETURN(Machine after, mutator(it->second));
-  if (after.version == it->second.version) {  // nothing to change
-    request_log_.Record(context.request, encode ? encode(after) : std::string(),
-                        absl::StrCat("machines/", id));
-    if (context.audit != nullptr) context.audit->MarkWritten();
-    result.value = std::move(after);
-    return result;
+  if (after.version != it->second.version) {  // else nothing to change
+    after.update_time = Micro(after.update_time);
+    auto tracker = trackers_.find(id);
+    if (tracker != trackers_.end()) {
+      RecordWithdrawals(&tracker->second, WithdrawnInputs(it->second, after, after.update_time));
+    }
+    // Left-out items keep their type (0011_retired_data_items.sql); named again, they are
+    // registered ones.
+    for (const DataItem& item : it->second.data_items) retired_[{id, item.id}] = item.type;
+    for (const DataItem& item : after.data_items) retired_.erase({id, item.id});
+    it->second = after;
   }
-  after.update_time = Micro(after.update_time);
-  auto tracker = trackers_.find(id);
-  if (tracker != trackers_.end()) {
-    RecordWithdrawals(&tracker->second, WithdrawnInputs(it->second, after, after.update_time));
-  }
-  // Left-out items keep their type (0011_retired_data_items.sql); named again, they are
-  // registered ones.
-  for (const DataItem& item : it->second.data_items) retired_[{id, item.id}] = item.type;
-  for (const DataItem& item : after.data_items) retired_.erase({id, item.id});
-  it->second = after;
   request_log_.Record(context.request, encode ? encode(after) : std::string(),
                       absl::StrCat("machines/", id));
   if (context.audit != nullptr) context.audit->MarkWritten();
