@@ -17,6 +17,8 @@ namespace {
 // DemandRecord.product_id's text rule (planning_service.proto).
 // No blanks around: `GRANOLA-500G ` was "unknown product" of a product that exists (re-test).
 constexpr runtime::TextRule kProductIdRule{runtime::TextKind::kSingleLine, 64, true};
+// DemandRecord.date's (YYYY-MM-DD).
+constexpr runtime::TextRule kDateTextRule{runtime::TextKind::kSingleLine, 10, true};
 
 // (product, day) as one key: the product's index above the day's offset from 1970.
 uint64_t KeyOf(uint32_t product, absl::CivilDay day) {
@@ -70,10 +72,8 @@ absl::Status DemandImport::Add(absl::string_view product_id, absl::string_view d
   if (date.empty()) return reject("date", "required");
   // Named as every planning date names it (re-test: a date with U+00A0 after it was "must
   // be a date YYYY-MM-DD" of a value that showed as one).
-  runtime::TextRule date_rule{runtime::TextKind::kSingleLine, 10};
-  date_rule.no_blanks_around = true;
   if (std::optional<std::string> why =
-          runtime::TextViolation(std::string_view(date.data(), date.size()), date_rule)) {
+          runtime::TextViolation(std::string_view(date.data(), date.size()), kDateTextRule)) {
     return reject("date", *why);
   }
   std::optional<absl::CivilDay> day = ParseDate(date);

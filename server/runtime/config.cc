@@ -598,6 +598,15 @@ absl::StatusOr<ServerConfig> LoadServerConfig(
     }
   }
 
+  // "config file <path>", as refusals of the file's values name it.
+  auto config_file_name = [&app] {
+    std::string file = "config file";
+    if (const CLI::Option* config_option = app.get_config_ptr();
+        config_option != nullptr && config_option->count() > 0) {
+      absl::StrAppend(&file, " ", config_option->as<std::string>());
+    }
+    return file;
+  };
   std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 wants them reversed
   try {
     app.parse(reversed);
@@ -605,11 +614,7 @@ absl::StatusOr<ServerConfig> LoadServerConfig(
     std::exit(app.exit(help));
   } catch (const CLI::ConfigError& e) {
     // The file by its path (re-test: "config file: config file, line 3").
-    std::string file = "config file";
-    if (const CLI::Option* config_option = app.get_config_ptr();
-        config_option != nullptr && config_option->count() > 0) {
-      absl::StrAppend(&file, " ", config_option->as<std::string>());
-    }
+    const std::string file = config_file_name();
     constexpr absl::string_view kExtras = "INI was not able to parse ";
     absl::string_view what = e.what();
     if (absl::StartsWith(what, kExtras)) {
@@ -656,11 +661,7 @@ absl::StatusOr<ServerConfig> LoadServerConfig(
     // A value the file gave (no flag or environment variable over it) is named with the
     // file and its line (re-test: `retention-days = 0` was "telemetry.retention-days: must
     // be between 1 and 3650", naming neither).
-    std::string file = "config file";
-    if (const CLI::Option* config_option = app.get_config_ptr();
-        config_option != nullptr && config_option->count() > 0) {
-      absl::StrAppend(&file, " ", config_option->as<std::string>());
-    }
+    const std::string file = config_file_name();
     for (std::string& problem : problems) {
       const std::string key = problem.substr(0, problem.find(':'));
       const auto line = file_lines.find(key);
