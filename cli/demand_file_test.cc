@@ -111,11 +111,11 @@ TEST(DemandFileTest, ABadRowNamesTheLineAndTheColumn) {
            // Re-test: a no-break space passed --dry-run, and a zero-width space after a date
            // was "not a date" of a value that showed as one.
            Case{"GRANOLA-500G\u00A0,2025-01-07,1",
-                "demand.csv:3: product_id: \"GRANOLA-500G\\u00A0\" ends with U+00A0, a "
-                "character that shows as nothing or a blank (the server refuses it)"},
+                "demand.csv:3: product_id: \"GRANOLA-500G\\u00A0\" ends with U+00A0 (NO-BREAK "
+                "SPACE) (the server refuses it)"},
            Case{"GRANOLA-500G,2025-01-07\u200B,1",
-                "demand.csv:3: date: \"2025-01-07\\u200B\" ends with U+200B, a character that "
-                "shows as nothing or a blank (the server refuses it)"},
+                "demand.csv:3: date: \"2025-01-07\\u200B\" ends with U+200B (ZERO WIDTH SPACE) "
+                "(the server refuses it)"},
            Case{"GRANOLA-500G,2025-01-07", "demand.csv:3: 2 fields, the header has 3"},
            // Outside testing: passed --dry-run, then the server refused the whole import.
            Case{"GRAN\xFFOLA,2025-01-07,1",

@@ -105,17 +105,6 @@ std::string QuoteInput(absl::string_view text) {
   return absl::StrCat(out, "…\" (", text.size(), " bytes)");
 }
 
-std::string InvisibleAround(absl::string_view text) {
-  const std::string_view view(text.data(), text.size());
-  const std::string_view shown = common::TrimInvisible(view);
-  if (shown.empty() || shown.size() == view.size()) return "";
-  const bool begins = shown.data() != view.data();
-  const size_t at = begins ? 0 : static_cast<size_t>(shown.data() - view.data()) + shown.size();
-  return absl::StrFormat("%s with U+%04X, a character that shows as nothing or a blank",
-                         begins ? "begins" : "ends",
-                         static_cast<uint32_t>(common::DecodeUtf8At(view, at).code_point));
-}
-
 std::string InputName(const std::string& path) {
   return path == "/dev/stdin" ? "standard input" : path;
 }

@@ -31,8 +31,4 @@ inline constexpr size_t kQuotedInputChars = 80;
 // are no UTF-8 \xXX.
 std::string QuoteInput(absl::string_view text);
 
-// "ends with U+00A0, ..." when `text` begins or ends with a character that shows nothing
-// or a blank (common::TrimInvisible); "" otherwise.
-std::string InvisibleAround(absl::string_view text);
-
 }  // namespace plantmesh::cli

@@ -411,7 +411,7 @@ absl::Status SampleReader::CheckIds(const tv1::Sample& sample) {
   for (const auto& [name, value] :
        {std::pair<const char*, const std::string*>{"machine_id", &sample.machine_id()},
         {"data_item_id", &sample.data_item_id()}}) {
-    if (const std::string around = InvisibleAround(*value); !around.empty()) {
+    if (const std::string around = common::BlankAround(*value); !around.empty()) {
       return absl::InvalidArgumentError(
           absl::StrCat(name, ": ", QuoteInput(*value), " ", around, " (the server refuses it)"));
     }

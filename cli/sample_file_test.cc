@@ -92,8 +92,8 @@ TEST(SampleReader, AnIdWithAnInvisibleCharacterAroundItIsABadRow) {
   const std::string header = "machine_id,data_item_id,time,value,kind\n";
   EXPECT_THAT(ErrorOf(header + "cnc07,exec\u00A0,2024-05-01T10:00:05Z,ACTIVE,text\n",
                       SampleFileFormat::kCsv),
-              HasSubstr("samples.csv:2: data_item_id: \"exec\\u00A0\" ends with U+00A0, a "
-                        "character that shows as nothing or a blank"));
+              HasSubstr("samples.csv:2: data_item_id: \"exec\\u00A0\" ends with U+00A0 "
+                        "(NO-BREAK SPACE) (the server refuses it)"));
   EXPECT_THAT(ErrorOf("{\"machineId\":\"\u200Bcnc07\",\"dataItemId\":\"Xload\",\"time\":"
                       "\"2024-05-01T10:00:00Z\",\"number\":1}\n",
                       SampleFileFormat::kJsonLines),

@@ -1,8 +1,57 @@
 #include "plantmesh/common/blank_text.h"
 
+#include <cstdint>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "plantmesh/common/utf8.h"
 
 namespace plantmesh::common {
+namespace {
+
+// "U+00A0 (NO-BREAK SPACE)": the blanks a value may carry unseen, by their Unicode names.
+std::string BlankName(char32_t c) {
+  const char* name = "an invisible character";
+  switch (c) {
+    case 0x20:
+      name = "SPACE";
+      break;
+    case 0xA0:
+      name = "NO-BREAK SPACE";
+      break;
+    case 0x200B:
+      name = "ZERO WIDTH SPACE";
+      break;
+    case 0x200C:
+      name = "ZERO WIDTH NON-JOINER";
+      break;
+    case 0x200D:
+      name = "ZERO WIDTH JOINER";
+      break;
+    case 0x2060:
+      name = "WORD JOINER";
+      break;
+    case 0x202F:
+      name = "NARROW NO-BREAK SPACE";
+      break;
+    case 0x2800:
+      name = "BRAILLE PATTERN BLANK";
+      break;
+    case 0x3000:
+      name = "IDEOGRAPHIC SPACE";
+      break;
+    case 0xFEFF:
+      name = "ZERO WIDTH NO-BREAK SPACE, a byte order mark";
+      break;
+    default:
+      if (c >= 0x2000 && c <= 0x200A) name = "a typographic space";
+      break;
+  }
+  return absl::StrFormat("U+%04X (%s)", static_cast<uint32_t>(c), name);
+}
+
+}  // namespace
 
 bool IsInvisibleCharacter(char32_t c) {
   // White_Space (Unicode PropList.txt).
@@ -46,6 +95,15 @@ std::string_view TrimInvisible(std::string_view text) {
     at += decoded.length;
   }
   return begin < end ? text.substr(begin, end - begin) : std::string_view();
+}
+
+std::string BlankAround(std::string_view text) {
+  const std::string_view shown = TrimInvisible(text);
+  if (shown.empty() || shown.size() == text.size()) return "";
+  const bool begins = shown.data() != text.data();
+  const size_t at = begins ? 0 : static_cast<size_t>(shown.data() - text.data()) + shown.size();
+  return absl::StrCat(begins ? "begins" : "ends", " with ",
+                      BlankName(DecodeUtf8At(text, at).code_point));
 }
 
 }  // namespace plantmesh::common

@@ -9,47 +9,6 @@
 namespace plantmesh::runtime {
 namespace {
 
-// "U+00A0 (NO-BREAK SPACE)": the blanks a value may carry unseen, by their Unicode names.
-std::string BlankName(char32_t c) {
-  const char* name = "an invisible character";
-  switch (c) {
-    case 0x20:
-      name = "SPACE";
-      break;
-    case 0xA0:
-      name = "NO-BREAK SPACE";
-      break;
-    case 0x200B:
-      name = "ZERO WIDTH SPACE";
-      break;
-    case 0x200C:
-      name = "ZERO WIDTH NON-JOINER";
-      break;
-    case 0x200D:
-      name = "ZERO WIDTH JOINER";
-      break;
-    case 0x2060:
-      name = "WORD JOINER";
-      break;
-    case 0x202F:
-      name = "NARROW NO-BREAK SPACE";
-      break;
-    case 0x2800:
-      name = "BRAILLE PATTERN BLANK";
-      break;
-    case 0x3000:
-      name = "IDEOGRAPHIC SPACE";
-      break;
-    case 0xFEFF:
-      name = "ZERO WIDTH NO-BREAK SPACE, a byte order mark";
-      break;
-    default:
-      if (c >= 0x2000 && c <= 0x200A) name = "a typographic space";
-      break;
-  }
-  return absl::StrFormat("U+%04X (%s)", static_cast<uint32_t>(c), name);
-}
-
 const char* ControlName(char32_t c) {
   switch (c) {
     case 0x00:
@@ -155,19 +114,12 @@ std::optional<std::string> TextViolation(std::string_view value, const TextRule&
   // Blanks first: a value with a no-break space after it is told so, not that it is one
   // character too long (re-test: a date of 11 characters).
   if (rule.no_blanks_around) {
-    const std::string_view shown = common::TrimInvisible(value);
-    if (!shown.empty() && shown.size() != value.size()) {
-      // Which one, where (outside testing: a trailing U+00A0 read as a space).
-      const bool begins = shown.data() != value.data();
-      const char32_t blank =
-          begins ? common::DecodeUtf8At(value, 0).code_point
-                 : common::DecodeUtf8At(
-                       value, static_cast<size_t>(shown.data() - value.data()) + shown.size())
-                       .code_point;
-      return absl::StrCat(
-          QuoteForMessage(value), " begins or ends with white space or an invisible character (",
-          begins ? "begins" : "ends", " with ", BlankName(blank),
-          "): it would be stored, and matched, as another value than ", QuoteForMessage(shown));
+    // Which one, where (outside testing: a trailing U+00A0 read as a space).
+    if (const std::string around = common::BlankAround(value); !around.empty()) {
+      return absl::StrCat(QuoteForMessage(value),
+                          " begins or ends with white space or an invisible character (", around,
+                          "): it would be stored, and matched, as another value than ",
+                          QuoteForMessage(common::TrimInvisible(value)));
     }
   }
   if (rule.max_chars > 0 && chars > rule.max_chars) {

@@ -1,6 +1,7 @@
 // What counts as "nothing given" for a text.
 #pragma once
 
+#include <string>
 #include <string_view>
 
 namespace plantmesh::common {
@@ -26,5 +27,10 @@ bool IsBlankText(std::string_view text);
 // space of every rule (outside testing: "ACTIVE" and a U+00A0 was no state at all, while
 // " ACTIVE" was RUNNING). Bytes that are not UTF-8 are kept.
 std::string_view TrimInvisible(std::string_view text);
+
+// "ends with U+00A0 (NO-BREAK SPACE)" (or "begins with ...", the first one) when `text`
+// has a character that shows nothing at an end and something else besides; "" otherwise.
+// How every no_blanks_around refusal, the server's and plantctl's, names it.
+std::string BlankAround(std::string_view text);
 
 }  // namespace plantmesh::common
