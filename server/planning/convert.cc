@@ -29,6 +29,7 @@ void ToProto(const Line& line, v1::Line* proto) {
   proto->set_area(line.area);
   proto->set_nominal_rate_per_hour(line.nominal_rate_per_hour);
   proto->set_shift_pattern_id(line.shift_pattern_id);
+  proto->set_etag(EtagOf(line.version));
 }
 
 Product FromProto(const v1::Product& proto) {
@@ -57,6 +58,7 @@ void ToProto(const Product& product, v1::Product* proto) {
     out->set_line_id(c.line_id);
     out->set_duration_minutes(c.duration_minutes);
   }
+  proto->set_etag(EtagOf(product.version));
 }
 
 Crew FromProto(const v1::Crew& proto) {

@@ -109,6 +109,67 @@ absl::Status ValidateProduct(const Product& product, const std::set<std::string>
   return v.ToStatus();
 }
 
+Line Patched(const Line& current, const Line& patch, const std::vector<std::string>& paths) {
+  Line after = current;
+  for (const std::string& path : paths) {
+    if (path == "display_name") after.display_name = patch.display_name;
+    if (path == "site") after.site = patch.site;
+    if (path == "area") after.area = patch.area;
+    if (path == "nominal_rate_per_hour") after.nominal_rate_per_hour = patch.nominal_rate_per_hour;
+  }
+  return after;
+}
+
+Product Patched(const Product& current, const Product& patch,
+                const std::vector<std::string>& paths) {
+  Product after = current;
+  for (const std::string& path : paths) {
+    if (path == "display_name") after.display_name = patch.display_name;
+    if (path == "unit") after.unit = patch.unit;
+    if (path == "cycle_times") after.cycle_times = patch.cycle_times;
+    if (path == "changeovers") after.changeovers = patch.changeovers;
+  }
+  return after;
+}
+
+namespace {
+
+// The update of one line or product: `current` when `after` describes it already (no new
+// version, no new etag: holders of the etag keep it), `after` with the next version.
+template <typename T>
+absl::StatusOr<T> Versioned(const T& current, T after, bool same, absl::string_view kind,
+                            absl::string_view etag) {
+  PM_RETURN_IF_ERROR(kPlanEtag.Check("etag", absl::StrCat(kind, " ", current.id), current.version,
+                                     etag, /*required=*/false));
+  if (same) return current;
+  after.version = current.version + 1;
+  return after;
+}
+
+}  // namespace
+
+absl::StatusOr<Line> ApplyLineUpdate(const Line& current, const Line& patch,
+                                     const std::vector<std::string>& paths,
+                                     absl::string_view etag) {
+  Line after = Patched(current, patch, paths);
+  const auto fields = [](const Line& l) {
+    return std::tie(l.display_name, l.site, l.area, l.nominal_rate_per_hour);
+  };
+  const bool same = fields(after) == fields(current);
+  return Versioned(current, std::move(after), same, "line", etag);
+}
+
+absl::StatusOr<Product> ApplyProductUpdate(const Product& current, const Product& patch,
+                                           const std::vector<std::string>& paths,
+                                           absl::string_view etag) {
+  Product after = Patched(current, patch, paths);
+  const auto fields = [](const Product& p) {
+    return std::tie(p.display_name, p.unit, p.cycle_times, p.changeovers);
+  };
+  const bool same = fields(after) == fields(current);
+  return Versioned(current, std::move(after), same, "product", etag);
+}
+
 absl::Status ValidateCrew(const Crew& crew) {
   runtime::Violations v;
   Required(v, crew.id, "crew.id");
@@ -745,10 +806,33 @@ absl::Status DemandHistoryInsufficient(const std::string& product_id, const std:
       "DEMAND_HISTORY_INSUFFICIENT", {{"product_id", product_id}});
 }
 
-absl::Status PlanNotFound(int64_t id) {
+absl::Status NotFound(absl::string_view kind, absl::string_view reason, absl::string_view key,
+                      absl::string_view id) {
   return runtime::WithErrorInfo(
-      absl::NotFoundError(absl::StrCat("production plan ", id, " not found")), "PLAN_NOT_FOUND",
-      {{"plan_id", absl::StrCat(id)}});
+      absl::NotFoundError(
+          absl::StrCat(kind, " ", runtime::QuoteForMessage(std::string(id)), " not found")),
+      std::string(reason), {{std::string(key), std::string(id)}});
+}
+
+absl::Status PlanNotFound(int64_t id) {
+  return NotFound("production plan", "PLAN_NOT_FOUND", "plan_id", absl::StrCat(id));
+}
+
+absl::Status LineNotFound(absl::string_view id) {
+  return NotFound("line", "LINE_NOT_FOUND", "line_id", id);
+}
+
+absl::Status ProductNotFound(absl::string_view id) {
+  return NotFound("product", "PRODUCT_NOT_FOUND", "product_id", id);
+}
+
+absl::Status HolidayNotFound(absl::CivilDay date) {
+  return NotFound("holiday", "HOLIDAY_NOT_FOUND", "date", FormatDate(date));
+}
+
+absl::Status MaintenanceWindowNotFound(int64_t id) {
+  return NotFound("maintenance window", "MAINTENANCE_WINDOW_NOT_FOUND", "maintenance_window_id",
+                  absl::StrCat(id));
 }
 
 absl::Status DayHasProductionRecords(absl::CivilDay date, const DayRecords& records) {

@@ -30,17 +30,25 @@ struct Line {
   std::string area;
   double nominal_rate_per_hour = 0;  // units per hour
   std::string shift_pattern_id;
+  int64_t version = 1;  // +1 with every change; the etag is derived from it (kPlanEtag's form)
 };
 
 struct LineCycleTime {
   std::string line_id;
   double ideal_cycle_seconds = 0;
+  bool operator==(const LineCycleTime& other) const {
+    return line_id == other.line_id && ideal_cycle_seconds == other.ideal_cycle_seconds;
+  }
 };
 
 struct Changeover {
   std::string from_product_id;
   std::string line_id;  // "" = every line
   int32_t duration_minutes = 0;
+  bool operator==(const Changeover& other) const {
+    return from_product_id == other.from_product_id && line_id == other.line_id &&
+           duration_minutes == other.duration_minutes;
+  }
 };
 
 struct Product {
@@ -49,6 +57,7 @@ struct Product {
   std::string unit;
   std::vector<LineCycleTime> cycle_times;
   std::vector<Changeover> changeovers;
+  int64_t version = 1;  // as Line::version
 };
 
 struct Crew {
@@ -79,6 +88,28 @@ absl::Status ValidateProduct(const Product& product, const std::set<std::string>
 absl::Status ValidateCrew(const Crew& crew);
 // Paths "maintenance_window."; at most 31 days long.
 absl::Status ValidateMaintenance(const MaintenanceWindow& window);
+
+// The fields UpdateLine's and UpdateProduct's update_mask may name. A line's shift
+// pattern is not among them: its plans' shift ids and its planned time come from it.
+inline constexpr absl::string_view kLineUpdatableFields[] = {"display_name", "site", "area",
+                                                             "nominal_rate_per_hour"};
+inline constexpr absl::string_view kProductUpdatableFields[] = {"display_name", "unit",
+                                                                "cycle_times", "changeovers"};
+
+// `current` with the fields of `patch` that `paths` names (paths already checked against
+// the updatable fields); version and etag untouched. What an update is validated as.
+Line Patched(const Line& current, const Line& patch, const std::vector<std::string>& paths);
+Product Patched(const Product& current, const Product& patch,
+                const std::vector<std::string>& paths);
+
+// UpdateLine and UpdateProduct on the current, locked value: `etag` as runtime/etag.h says
+// (optional; ABORTED ETAG_MISMATCH when stale), then the patched value with version + 1,
+// or `current` itself (its version: nothing to write) when it has those values already.
+absl::StatusOr<Line> ApplyLineUpdate(const Line& current, const Line& patch,
+                                     const std::vector<std::string>& paths, absl::string_view etag);
+absl::StatusOr<Product> ApplyProductUpdate(const Product& current, const Product& patch,
+                                           const std::vector<std::string>& paths,
+                                           absl::string_view etag);
 
 // A shift pattern as sent: times and dates still text.
 struct ShiftBreakInput {
@@ -164,7 +195,8 @@ struct PlanRevision {
   absl::Time revise_time;
 };
 
-// A plan's etag: "v" and its version in double quotes, as an HTTP entity tag ("\"v3\"").
+// A plan's, a line's and a product's etag: "v" and its version in double quotes, as an
+// HTTP entity tag ("\"v3\"").
 inline constexpr runtime::EtagForm kPlanEtag{"\"v", "\""};
 std::string EtagOf(int64_t version);
 // The request field `etag` against the plan's current version, as runtime/etag.h says:
@@ -347,8 +379,18 @@ absl::Status ResourceTaken(absl::string_view kind, absl::string_view id);
 // FAILED_PRECONDITION: line `line_id` has plan `plan_id` for `shift_id` already
 // (ErrorInfo PLAN_EXISTS, metadata plan_id, line_id, shift_id).
 absl::Status PlanExists(int64_t plan_id, absl::string_view line_id, absl::string_view shift_id);
+// NOT_FOUND "<kind> <id> not found" with ErrorInfo `reason` (metadata `key`: id), e.g.
+// ("line", "LINE_NOT_FOUND", "line_id", "PACK-1").
+absl::Status NotFound(absl::string_view kind, absl::string_view reason, absl::string_view key,
+                      absl::string_view id);
 // NOT_FOUND "production plan <id> not found" (ErrorInfo PLAN_NOT_FOUND, metadata plan_id).
 absl::Status PlanNotFound(int64_t id);
+// NOT_FOUND LINE_NOT_FOUND (line_id), PRODUCT_NOT_FOUND (product_id), HOLIDAY_NOT_FOUND
+// (date), MAINTENANCE_WINDOW_NOT_FOUND (maintenance_window_id).
+absl::Status LineNotFound(absl::string_view id);
+absl::Status ProductNotFound(absl::string_view id);
+absl::Status HolidayNotFound(absl::CivilDay date);
+absl::Status MaintenanceWindowNotFound(int64_t id);
 // FAILED_PRECONDITION "product <id><what>": its demand history does not allow a forecast
 // (none, none before a horizon, too short), with ErrorInfo DEMAND_HISTORY_INSUFFICIENT
 // (metadata product_id) and a PreconditionFailure (type DEMAND_HISTORY, subject the

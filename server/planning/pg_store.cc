@@ -66,11 +66,21 @@ struct Sql {
       "RETURNING id");
   const runtime::PgStatement line_find =
       registry.Add("line_find",
-                   "SELECT id, display_name, site, area, nominal_rate_per_hour, shift_pattern_id "
+                   "SELECT id, display_name, site, area, nominal_rate_per_hour, shift_pattern_id, "
+                   "version "
                    "FROM planning.lines WHERE id = $1");
+  const runtime::PgStatement line_lock =
+      registry.Add("line_lock",
+                   "SELECT id, display_name, site, area, nominal_rate_per_hour, shift_pattern_id, "
+                   "version FROM planning.lines WHERE id = $1 FOR UPDATE");
+  const runtime::PgStatement line_update =
+      registry.Add("line_update",
+                   "UPDATE planning.lines SET display_name = $2, site = $3, area = $4, "
+                   "nominal_rate_per_hour = $5, version = $6 WHERE id = $1");
   const runtime::PgStatement line_list =
       registry.Add("line_list",
-                   "SELECT id, display_name, site, area, nominal_rate_per_hour, shift_pattern_id "
+                   "SELECT id, display_name, site, area, nominal_rate_per_hour, shift_pattern_id, "
+                   "version "
                    "FROM planning.lines WHERE ($1::text = '' OR area = $1) ORDER BY id");
   const runtime::PgStatement product_insert = registry.Add(
       "product_insert",
@@ -78,15 +88,23 @@ struct Sql {
       "VALUES ($1, $2, $3, $4::jsonb, $5::jsonb) ON CONFLICT (id) DO NOTHING RETURNING id");
   const runtime::PgStatement product_find =
       registry.Add("product_find",
-                   "SELECT id, display_name, unit, cycle_times::text, changeovers::text "
+                   "SELECT id, display_name, unit, cycle_times::text, changeovers::text, version "
                    "FROM planning.products WHERE id = $1");
+  const runtime::PgStatement product_lock =
+      registry.Add("product_lock",
+                   "SELECT id, display_name, unit, cycle_times::text, changeovers::text, version "
+                   "FROM planning.products WHERE id = $1 FOR UPDATE");
+  const runtime::PgStatement product_update = registry.Add(
+      "product_update",
+      "UPDATE planning.products SET display_name = $2, unit = $3, cycle_times = $4::jsonb, "
+      "changeovers = $5::jsonb, version = $6 WHERE id = $1");
   const runtime::PgStatement products_among =
       registry.Add("products_among",
-                   "SELECT id, display_name, unit, cycle_times::text, changeovers::text "
+                   "SELECT id, display_name, unit, cycle_times::text, changeovers::text, version "
                    "FROM planning.products WHERE id = ANY($1::text[]) ORDER BY id");
   const runtime::PgStatement product_list =
       registry.Add("product_list",
-                   "SELECT id, display_name, unit, cycle_times::text, changeovers::text "
+                   "SELECT id, display_name, unit, cycle_times::text, changeovers::text, version "
                    "FROM planning.products ORDER BY id");
   const runtime::PgStatement line_ids_among =
       registry.Add("line_ids_among", "SELECT id FROM planning.lines WHERE id = ANY($1::text[])");
@@ -125,6 +143,10 @@ struct Sql {
                    "SELECT (SELECT count(*) FROM planning.plans WHERE shift_date = $1::date), "
                    "(SELECT count(*) FROM planning.outputs WHERE shift_date = $1::date), "
                    "(SELECT count(*) FROM planning.downtimes WHERE shift_date = $1::date)");
+  const runtime::PgStatement holiday_delete =
+      registry.Add("holiday_delete",
+                   "DELETE FROM planning.holidays WHERE date = $1::date "
+                   "RETURNING date::text, display_name");
   const runtime::PgStatement holiday_list =
       registry.Add("holiday_list",
                    "SELECT date::text, display_name FROM planning.holidays "
@@ -133,6 +155,10 @@ struct Sql {
       "maintenance_insert",
       "INSERT INTO planning.maintenance_windows (line_id, start_time, end_time, reason) "
       "VALUES ($1, " PM_TS(2) ", " PM_TS(3) ", $4) RETURNING id");
+  const runtime::PgStatement maintenance_delete = registry.Add(
+      "maintenance_delete",
+      "DELETE FROM planning.maintenance_windows WHERE id = $1 RETURNING id, line_id, " PM_US(
+          "start_time") ", " PM_US("end_time") ", reason");
   const runtime::PgStatement maintenance_list = registry.Add(
       "maintenance_list",
       "SELECT id, line_id, " PM_US("start_time") ", " PM_US("end_time") ", reason "
@@ -295,11 +321,13 @@ ShiftPattern PatternFrom(const pqxx::row& r) {
 
 Line LineFrom(const pqxx::row& r) {
   return Line{r[0].as<std::string>(), r[1].as<std::string>(), r[2].as<std::string>(),
-              r[3].as<std::string>(), r[4].as<double>(),      r[5].as<std::string>()};
+              r[3].as<std::string>(), r[4].as<double>(),      r[5].as<std::string>(),
+              r[6].as<int64_t>()};
 }
 
 Product ProductFrom(const pqxx::row& r) {
-  Product p{r[0].as<std::string>(), r[1].as<std::string>(), r[2].as<std::string>(), {}, {}};
+  Product p{r[0].as<std::string>(), r[1].as<std::string>(), r[2].as<std::string>(), {}, {},
+            r[5].as<int64_t>()};
   json cycles = json::parse(r[3].as<std::string>(), nullptr, false);
   if (cycles.is_array()) {
     for (const json& c : cycles) {
@@ -314,6 +342,30 @@ Product ProductFrom(const pqxx::row& r) {
     }
   }
   return p;
+}
+
+// A product's cycle times and changeovers, as their jsonb columns hold them.
+std::string CycleTimesJson(const Product& product) {
+  json cycles = json::array();
+  for (const LineCycleTime& c : product.cycle_times) {
+    cycles.push_back({{"line_id", c.line_id}, {"ideal_cycle_seconds", c.ideal_cycle_seconds}});
+  }
+  return cycles.dump();
+}
+
+std::string ChangeoversJson(const Product& product) {
+  json changeovers = json::array();
+  for (const Changeover& c : product.changeovers) {
+    changeovers.push_back({{"from_product_id", c.from_product_id},
+                           {"line_id", c.line_id},
+                           {"duration_minutes", c.duration_minutes}});
+  }
+  return changeovers.dump();
+}
+
+MaintenanceWindow MaintenanceWindowFrom(const pqxx::row& r) {
+  return {r[0].as<int64_t>(), r[1].as<std::string>(), TimeAt(r[2]), TimeAt(r[3]),
+          r[4].as<std::string>()};
 }
 
 Plan PlanFrom(const pqxx::row& r) {
@@ -483,6 +535,22 @@ absl::StatusOr<Replayable<Line>> PgPlanningStore::CreateLine(const Line& line,
   });
 }
 
+absl::StatusOr<Replayable<Line>> PgPlanningStore::UpdateLine(const std::string& id,
+                                                             const ChangeContext& context,
+                                                             const Updater<Line>& update,
+                                                             const ResponseEncoder<Line>& encode) {
+  return Idempotent<Line>(context, encode, [&](pqxx::transaction_base& tx) -> absl::StatusOr<Line> {
+    pqxx::result rows = tx.exec_prepared(Statements().line_lock, id);
+    if (rows.empty()) return LineNotFound(id);
+    const Line current = LineFrom(rows[0]);
+    PM_ASSIGN_OR_RETURN(Line after, update(current));
+    if (after.version == current.version) return after;  // nothing to change
+    tx.exec_prepared0(Statements().line_update, id, after.display_name, after.site, after.area,
+                      after.nominal_rate_per_hour, after.version);
+    return after;
+  });
+}
+
 absl::StatusOr<std::optional<Line>> PgPlanningStore::FindLine(const std::string& id) {
   std::optional<Line> out;
   PM_RETURN_IF_ERROR(Run([&](pqxx::connection& conn) -> absl::Status {
@@ -509,25 +577,31 @@ absl::StatusOr<std::vector<Line>> PgPlanningStore::ListLines(const std::string& 
 
 absl::StatusOr<Replayable<Product>> PgPlanningStore::CreateProduct(
     const Product& product, const ChangeContext& context, const ResponseEncoder<Product>& encode) {
-  return Idempotent<
-      Product>(context, encode, [&](pqxx::transaction_base& tx) -> absl::StatusOr<Product> {
-    json cycles = json::array();
-    for (const LineCycleTime& c : product.cycle_times) {
-      cycles.push_back({{"line_id", c.line_id}, {"ideal_cycle_seconds", c.ideal_cycle_seconds}});
-    }
-    json changeovers = json::array();
-    for (const Changeover& c : product.changeovers) {
-      changeovers.push_back({{"from_product_id", c.from_product_id},
-                             {"line_id", c.line_id},
-                             {"duration_minutes", c.duration_minutes}});
-    }
-    if (tx.exec_prepared(Statements().product_insert, product.id, product.display_name,
-                         product.unit, cycles.dump(), changeovers.dump())
-            .empty()) {
-      return ResourceTaken("product", product.id);
-    }
-    return product;
-  });
+  return Idempotent<Product>(
+      context, encode, [&](pqxx::transaction_base& tx) -> absl::StatusOr<Product> {
+        if (tx.exec_prepared(Statements().product_insert, product.id, product.display_name,
+                             product.unit, CycleTimesJson(product), ChangeoversJson(product))
+                .empty()) {
+          return ResourceTaken("product", product.id);
+        }
+        return product;
+      });
+}
+
+absl::StatusOr<Replayable<Product>> PgPlanningStore::UpdateProduct(
+    const std::string& id, const ChangeContext& context, const Updater<Product>& update,
+    const ResponseEncoder<Product>& encode) {
+  return Idempotent<Product>(
+      context, encode, [&](pqxx::transaction_base& tx) -> absl::StatusOr<Product> {
+        pqxx::result rows = tx.exec_prepared(Statements().product_lock, id);
+        if (rows.empty()) return ProductNotFound(id);
+        const Product current = ProductFrom(rows[0]);
+        PM_ASSIGN_OR_RETURN(Product after, update(current));
+        if (after.version == current.version) return after;  // nothing to change
+        tx.exec_prepared0(Statements().product_update, id, after.display_name, after.unit,
+                          CycleTimesJson(after), ChangeoversJson(after), after.version);
+        return after;
+      });
 }
 
 absl::StatusOr<std::optional<Product>> PgPlanningStore::FindProduct(const std::string& id) {
@@ -681,6 +755,16 @@ absl::StatusOr<Replayable<Holiday>> PgPlanningStore::CreateHoliday(
       });
 }
 
+absl::StatusOr<Replayable<Holiday>> PgPlanningStore::DeleteHoliday(
+    absl::CivilDay date, const ChangeContext& context, const ResponseEncoder<Holiday>& encode) {
+  return Idempotent<Holiday>(
+      context, encode, [&](pqxx::transaction_base& tx) -> absl::StatusOr<Holiday> {
+        pqxx::result rows = tx.exec_prepared(Statements().holiday_delete, FormatDate(date));
+        if (rows.empty()) return HolidayNotFound(date);
+        return Holiday{DayAt(rows[0][0]), rows[0][1].as<std::string>()};
+      });
+}
+
 absl::StatusOr<std::vector<Holiday>> PgPlanningStore::ListHolidays(absl::CivilDay from,
                                                                    absl::CivilDay to) {
   std::vector<Holiday> out;
@@ -714,6 +798,16 @@ absl::StatusOr<Replayable<MaintenanceWindow>> PgPlanningStore::CreateMaintenance
       });
 }
 
+absl::StatusOr<Replayable<MaintenanceWindow>> PgPlanningStore::DeleteMaintenanceWindow(
+    int64_t id, const ChangeContext& context, const ResponseEncoder<MaintenanceWindow>& encode) {
+  return Idempotent<MaintenanceWindow>(
+      context, encode, [&](pqxx::transaction_base& tx) -> absl::StatusOr<MaintenanceWindow> {
+        pqxx::result rows = tx.exec_prepared(Statements().maintenance_delete, id);
+        if (rows.empty()) return MaintenanceWindowNotFound(id);
+        return MaintenanceWindowFrom(rows[0]);
+      });
+}
+
 absl::StatusOr<std::vector<MaintenanceWindow>> PgPlanningStore::ListMaintenanceWindows(
     const std::string& line_id, absl::Time from, absl::Time to) {
   std::vector<MaintenanceWindow> out;
@@ -722,8 +816,7 @@ absl::StatusOr<std::vector<MaintenanceWindow>> PgPlanningStore::ListMaintenanceW
     out.clear();
     for (const pqxx::row& r :
          tx.exec_prepared(Statements().maintenance_list, line_id, Micros(from), Micros(to))) {
-      out.push_back({r[0].as<int64_t>(), r[1].as<std::string>(), TimeAt(r[2]), TimeAt(r[3]),
-                     r[4].as<std::string>()});
+      out.push_back(MaintenanceWindowFrom(r));
     }
     return absl::OkStatus();
   }));

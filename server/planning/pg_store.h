@@ -27,10 +27,16 @@ class PgPlanningStore : public PlanningStore {
 
   absl::StatusOr<Replayable<Line>> CreateLine(const Line& line, const ChangeContext& context,
                                               const ResponseEncoder<Line>& encode) override;
+  absl::StatusOr<Replayable<Line>> UpdateLine(const std::string& id, const ChangeContext& context,
+                                              const Updater<Line>& update,
+                                              const ResponseEncoder<Line>& encode) override;
   absl::StatusOr<std::optional<Line>> FindLine(const std::string& id) override;
   absl::StatusOr<std::vector<Line>> ListLines(const std::string& area) override;
   absl::StatusOr<Replayable<Product>> CreateProduct(
       const Product& product, const ChangeContext& context,
+      const ResponseEncoder<Product>& encode) override;
+  absl::StatusOr<Replayable<Product>> UpdateProduct(
+      const std::string& id, const ChangeContext& context, const Updater<Product>& update,
       const ResponseEncoder<Product>& encode) override;
   absl::StatusOr<std::optional<Product>> FindProduct(const std::string& id) override;
   absl::StatusOr<std::vector<Product>> FindProducts(const std::set<std::string>& ids) override;
@@ -49,10 +55,16 @@ class PgPlanningStore : public PlanningStore {
   absl::StatusOr<Replayable<Holiday>> CreateHoliday(
       const Holiday& holiday, const ChangeContext& context,
       const ResponseEncoder<Holiday>& encode) override;
+  absl::StatusOr<Replayable<Holiday>> DeleteHoliday(
+      absl::CivilDay date, const ChangeContext& context,
+      const ResponseEncoder<Holiday>& encode) override;
   absl::StatusOr<std::vector<Holiday>> ListHolidays(absl::CivilDay from,
                                                     absl::CivilDay to) override;
   absl::StatusOr<Replayable<MaintenanceWindow>> CreateMaintenanceWindow(
       const MaintenanceWindow& window, const ChangeContext& context,
+      const ResponseEncoder<MaintenanceWindow>& encode) override;
+  absl::StatusOr<Replayable<MaintenanceWindow>> DeleteMaintenanceWindow(
+      int64_t id, const ChangeContext& context,
       const ResponseEncoder<MaintenanceWindow>& encode) override;
   absl::StatusOr<std::vector<MaintenanceWindow>> ListMaintenanceWindows(const std::string& line_id,
                                                                         absl::Time from,

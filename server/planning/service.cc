@@ -37,6 +37,23 @@ absl::Status CreateAndAnswer(const ChangeContext& context, Response* response, S
   return Answer(answer, response, [&](const T& value) { fill(value, response); });
 }
 
+// An update's request before anything is read: the id set, the mask naming fields of
+// `updatable` each once, the etag (optional) of the form the service hands out. The
+// mask's paths, or INVALID_ARGUMENT naming every field at fault.
+absl::StatusOr<std::vector<std::string>> CheckUpdate(const std::string& id,
+                                                     absl::string_view id_field,
+                                                     const google::protobuf::FieldMask& mask,
+                                                     absl::Span<const absl::string_view> updatable,
+                                                     const std::string& etag) {
+  std::vector<std::string> paths(mask.paths().begin(), mask.paths().end());
+  runtime::Violations v;
+  if (id.empty()) v.Add(std::string(id_field), "required");
+  runtime::CheckUpdatePaths(v, paths, updatable);
+  kPlanEtag.CheckForm(v, "etag", etag, /*required=*/false);
+  PM_RETURN_IF_ERROR(v.ToStatus());
+  return paths;
+}
+
 std::string PlansFingerprint(const v1::ListProductionPlansRequest& request) {
   std::vector<int> statuses(request.statuses().begin(), request.statuses().end());
   std::sort(statuses.begin(), statuses.end());
@@ -169,11 +186,7 @@ absl::Status PlanningServiceImpl::HandleGetLine(runtime::CallContext& call,
                                                 const v1::GetLineRequest& request,
                                                 v1::GetLineResponse* response) {
   PM_ASSIGN_OR_RETURN(std::optional<Line> line, store_->FindLine(request.id()));
-  if (!line) {
-    return runtime::WithErrorInfo(
-        absl::NotFoundError(absl::StrCat("line ", request.id(), " not found")), "LINE_NOT_FOUND",
-        {{"line_id", request.id()}});
-  }
+  if (!line) return LineNotFound(request.id());
   ToProto(*line, response->mutable_line());
   return absl::OkStatus();
 }
@@ -187,10 +200,44 @@ absl::Status PlanningServiceImpl::HandleListLines(runtime::CallContext& call,
       response->mutable_lines());
 }
 
+absl::Status PlanningServiceImpl::HandleUpdateLine(runtime::CallContext& call,
+                                                   const v1::UpdateLineRequest& request,
+                                                   v1::UpdateLineResponse* response) {
+  PM_ASSIGN_OR_RETURN(const std::vector<std::string> paths,
+                      CheckUpdate(request.line().id(), "line.id", request.update_mask(),
+                                  kLineUpdatableFields, request.etag()));
+  const Line patch = FromProto(request.line());
+  // The fields the mask leaves out are the line's own: the values it would have are checked.
+  PM_ASSIGN_OR_RETURN(std::optional<Line> current, store_->FindLine(patch.id));
+  if (!current) return LineNotFound(patch.id);
+  PM_RETURN_IF_ERROR(ValidateLine(Patched(*current, patch, paths)));
+  return CreateAndAnswer<v1::UpdateLineResponse, Line>(
+      Context(call, request), response,
+      [](const Line& l, v1::UpdateLineResponse* r) { ToProto(l, r->mutable_line()); },
+      [&](const ChangeContext& c, const ResponseEncoder<Line>& e) {
+        return store_->UpdateLine(
+            patch.id, c,
+            [&](const Line& locked) {
+              return ApplyLineUpdate(locked, patch, paths, request.etag());
+            },
+            e);
+      });
+}
+
 absl::Status PlanningServiceImpl::HandleCreateProduct(runtime::CallContext& call,
                                                       const v1::CreateProductRequest& request,
                                                       v1::CreateProductResponse* response) {
   const Product product = FromProto(request.product());
+  PM_RETURN_IF_ERROR(CheckProduct(product));
+  return CreateAndAnswer<v1::CreateProductResponse, Product>(
+      Context(call, request), response,
+      [](const Product& p, v1::CreateProductResponse* r) { ToProto(p, r->mutable_product()); },
+      [&](const ChangeContext& c, const ResponseEncoder<Product>& e) {
+        return store_->CreateProduct(product, c, e);
+      });
+}
+
+absl::Status PlanningServiceImpl::CheckProduct(const Product& product) {
   // Read before the change's transaction: lines and products are never deleted (the
   // contract has no such method), so a line or product seen here still exists at commit.
   std::set<std::string> named_lines, named_products;
@@ -203,12 +250,29 @@ absl::Status PlanningServiceImpl::HandleCreateProduct(runtime::CallContext& call
                       store_->ExistingIds(PlanningStore::Catalog::kLines, named_lines));
   PM_ASSIGN_OR_RETURN(std::set<std::string> product_ids,
                       store_->ExistingIds(PlanningStore::Catalog::kProducts, named_products));
-  PM_RETURN_IF_ERROR(ValidateProduct(product, line_ids, product_ids));
-  return CreateAndAnswer<v1::CreateProductResponse, Product>(
+  return ValidateProduct(product, line_ids, product_ids);
+}
+
+absl::Status PlanningServiceImpl::HandleUpdateProduct(runtime::CallContext& call,
+                                                      const v1::UpdateProductRequest& request,
+                                                      v1::UpdateProductResponse* response) {
+  PM_ASSIGN_OR_RETURN(const std::vector<std::string> paths,
+                      CheckUpdate(request.product().id(), "product.id", request.update_mask(),
+                                  kProductUpdatableFields, request.etag()));
+  const Product patch = FromProto(request.product());
+  PM_ASSIGN_OR_RETURN(std::optional<Product> current, store_->FindProduct(patch.id));
+  if (!current) return ProductNotFound(patch.id);
+  PM_RETURN_IF_ERROR(CheckProduct(Patched(*current, patch, paths)));
+  return CreateAndAnswer<v1::UpdateProductResponse, Product>(
       Context(call, request), response,
-      [](const Product& p, v1::CreateProductResponse* r) { ToProto(p, r->mutable_product()); },
+      [](const Product& p, v1::UpdateProductResponse* r) { ToProto(p, r->mutable_product()); },
       [&](const ChangeContext& c, const ResponseEncoder<Product>& e) {
-        return store_->CreateProduct(product, c, e);
+        return store_->UpdateProduct(
+            patch.id, c,
+            [&](const Product& locked) {
+              return ApplyProductUpdate(locked, patch, paths, request.etag());
+            },
+            e);
       });
 }
 
@@ -216,11 +280,7 @@ absl::Status PlanningServiceImpl::HandleGetProduct(runtime::CallContext& call,
                                                    const v1::GetProductRequest& request,
                                                    v1::GetProductResponse* response) {
   PM_ASSIGN_OR_RETURN(std::optional<Product> product, store_->FindProduct(request.id()));
-  if (!product) {
-    return runtime::WithErrorInfo(
-        absl::NotFoundError(absl::StrCat("product ", request.id(), " not found")),
-        "PRODUCT_NOT_FOUND", {{"product_id", request.id()}});
-  }
+  if (!product) return ProductNotFound(request.id());
   ToProto(*product, response->mutable_product());
   return absl::OkStatus();
 }
@@ -313,6 +373,19 @@ absl::Status PlanningServiceImpl::HandleListHolidays(runtime::CallContext& call,
   return absl::OkStatus();
 }
 
+absl::Status PlanningServiceImpl::HandleDeleteHoliday(runtime::CallContext& call,
+                                                      const v1::DeleteHolidayRequest& request,
+                                                      v1::DeleteHolidayResponse* response) {
+  std::optional<absl::CivilDay> date = ParseDate(request.date());
+  if (!date) return runtime::InvalidField("date", DateViolation(request.date()));
+  return CreateAndAnswer<v1::DeleteHolidayResponse, Holiday>(
+      Context(call, request), response,
+      [](const Holiday& h, v1::DeleteHolidayResponse* r) { ToProto(h, r->mutable_holiday()); },
+      [&](const ChangeContext& c, const ResponseEncoder<Holiday>& e) {
+        return store_->DeleteHoliday(*date, c, e);
+      });
+}
+
 absl::Status PlanningServiceImpl::HandleCreateMaintenanceWindow(
     runtime::CallContext& call, const v1::CreateMaintenanceWindowRequest& request,
     v1::CreateMaintenanceWindowResponse* response) {
@@ -344,6 +417,20 @@ absl::Status PlanningServiceImpl::HandleListMaintenanceWindows(
                             runtime::OrderedNumberKey(w.id));
       },
       response, response->mutable_maintenance_windows());
+}
+
+absl::Status PlanningServiceImpl::HandleDeleteMaintenanceWindow(
+    runtime::CallContext& call, const v1::DeleteMaintenanceWindowRequest& request,
+    v1::DeleteMaintenanceWindowResponse* response) {
+  PM_ASSIGN_OR_RETURN(int64_t id, ParseId(request.id(), "id"));
+  return CreateAndAnswer<v1::DeleteMaintenanceWindowResponse, MaintenanceWindow>(
+      Context(call, request), response,
+      [](const MaintenanceWindow& w, v1::DeleteMaintenanceWindowResponse* r) {
+        ToProto(w, r->mutable_maintenance_window());
+      },
+      [&](const ChangeContext& c, const ResponseEncoder<MaintenanceWindow>& e) {
+        return store_->DeleteMaintenanceWindow(id, c, e);
+      });
 }
 
 absl::Status PlanningServiceImpl::HandleGetPlannedTime(runtime::CallContext& call,

@@ -30,11 +30,16 @@ class PlanningServiceImpl : public v1::PlanningServiceBase {
                              v1::GetLineResponse* response) override;
   absl::Status HandleListLines(runtime::CallContext& call, const v1::ListLinesRequest& request,
                                v1::ListLinesResponse* response) override;
+  absl::Status HandleUpdateLine(runtime::CallContext& call, const v1::UpdateLineRequest& request,
+                                v1::UpdateLineResponse* response) override;
   absl::Status HandleCreateProduct(runtime::CallContext& call,
                                    const v1::CreateProductRequest& request,
                                    v1::CreateProductResponse* response) override;
   absl::Status HandleGetProduct(runtime::CallContext& call, const v1::GetProductRequest& request,
                                 v1::GetProductResponse* response) override;
+  absl::Status HandleUpdateProduct(runtime::CallContext& call,
+                                   const v1::UpdateProductRequest& request,
+                                   v1::UpdateProductResponse* response) override;
   absl::Status HandleListProducts(runtime::CallContext& call,
                                   const v1::ListProductsRequest& request,
                                   v1::ListProductsResponse* response) override;
@@ -54,12 +59,18 @@ class PlanningServiceImpl : public v1::PlanningServiceBase {
   absl::Status HandleListHolidays(runtime::CallContext& call,
                                   const v1::ListHolidaysRequest& request,
                                   v1::ListHolidaysResponse* response) override;
+  absl::Status HandleDeleteHoliday(runtime::CallContext& call,
+                                   const v1::DeleteHolidayRequest& request,
+                                   v1::DeleteHolidayResponse* response) override;
   absl::Status HandleCreateMaintenanceWindow(
       runtime::CallContext& call, const v1::CreateMaintenanceWindowRequest& request,
       v1::CreateMaintenanceWindowResponse* response) override;
   absl::Status HandleListMaintenanceWindows(runtime::CallContext& call,
                                             const v1::ListMaintenanceWindowsRequest& request,
                                             v1::ListMaintenanceWindowsResponse* response) override;
+  absl::Status HandleDeleteMaintenanceWindow(
+      runtime::CallContext& call, const v1::DeleteMaintenanceWindowRequest& request,
+      v1::DeleteMaintenanceWindowResponse* response) override;
   absl::Status HandleGetPlannedTime(runtime::CallContext& call,
                                     const v1::GetPlannedTimeRequest& request,
                                     v1::GetPlannedTimeResponse* response) override;
@@ -128,6 +139,8 @@ class PlanningServiceImpl : public v1::PlanningServiceBase {
   // otherwise) with holidays and maintenance around [from, to).
   absl::StatusOr<LineCalendar> CalendarOf(const std::string& line_id, const std::string& field,
                                           absl::Time from, absl::Time to);
+  // Every rule of a product, the lines and products it names included (they must exist).
+  absl::Status CheckProduct(const Product& product);
   // The worked shift `shift_id` of `line_id`; INVALID_ARGUMENT naming the fields otherwise.
   absl::StatusOr<ShiftInstance> WorkedShift(const std::string& line_id,
                                             const std::string& line_field,

@@ -48,6 +48,11 @@ struct ChangeContext {
   const std::string& actor() const { return request.identity; }
 };
 
+// Computes a line's or a product's update from the current, locked one (etag, mask). An
+// error aborts the transaction; a result with the current version writes nothing.
+template <typename T>
+using Updater = std::function<absl::StatusOr<T>(const T& current)>;
+
 // Computes a plan's change from the current, locked plan (etag, lifecycle rules). An
 // error aborts the transaction: nothing is written.
 using PlanMutator = std::function<absl::StatusOr<PlanChange>(const Plan& current)>;
@@ -84,11 +89,20 @@ class PlanningStore {
   virtual absl::StatusOr<Replayable<Line>> CreateLine(const Line& line,
                                                       const ChangeContext& context,
                                                       const ResponseEncoder<Line>& encode) = 0;
+  // Locks the line (the product), applies `update` and writes what it returns. NOT_FOUND
+  // (LineNotFound, ProductNotFound) when absent.
+  virtual absl::StatusOr<Replayable<Line>> UpdateLine(const std::string& id,
+                                                      const ChangeContext& context,
+                                                      const Updater<Line>& update,
+                                                      const ResponseEncoder<Line>& encode) = 0;
   virtual absl::StatusOr<std::optional<Line>> FindLine(const std::string& id) = 0;
   // By id; "" = every area.
   virtual absl::StatusOr<std::vector<Line>> ListLines(const std::string& area) = 0;
   virtual absl::StatusOr<Replayable<Product>> CreateProduct(
       const Product& product, const ChangeContext& context,
+      const ResponseEncoder<Product>& encode) = 0;
+  virtual absl::StatusOr<Replayable<Product>> UpdateProduct(
+      const std::string& id, const ChangeContext& context, const Updater<Product>& update,
       const ResponseEncoder<Product>& encode) = 0;
   virtual absl::StatusOr<std::optional<Product>> FindProduct(const std::string& id) = 0;
   // Of `ids`, the products that exist, by id, in one read (a plan names up to hundreds).
@@ -119,12 +133,20 @@ class PlanningStore {
   virtual absl::StatusOr<Replayable<Holiday>> CreateHoliday(
       const Holiday& holiday, const ChangeContext& context,
       const ResponseEncoder<Holiday>& encode) = 0;
+  // Deletes the holiday of `date` and returns it; NOT_FOUND (HolidayNotFound) when none.
+  virtual absl::StatusOr<Replayable<Holiday>> DeleteHoliday(
+      absl::CivilDay date, const ChangeContext& context,
+      const ResponseEncoder<Holiday>& encode) = 0;
   // Oldest first, from..to inclusive.
   virtual absl::StatusOr<std::vector<Holiday>> ListHolidays(absl::CivilDay from,
                                                             absl::CivilDay to) = 0;
   // Assigns the id; the line must exist (INVALID_ARGUMENT maintenance_window.line_id).
   virtual absl::StatusOr<Replayable<MaintenanceWindow>> CreateMaintenanceWindow(
       const MaintenanceWindow& window, const ChangeContext& context,
+      const ResponseEncoder<MaintenanceWindow>& encode) = 0;
+  // Deletes the window and returns it; NOT_FOUND (MaintenanceWindowNotFound) when none.
+  virtual absl::StatusOr<Replayable<MaintenanceWindow>> DeleteMaintenanceWindow(
+      int64_t id, const ChangeContext& context,
       const ResponseEncoder<MaintenanceWindow>& encode) = 0;
   // Those overlapping [from, to), by start.
   virtual absl::StatusOr<std::vector<MaintenanceWindow>> ListMaintenanceWindows(

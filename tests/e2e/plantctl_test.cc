@@ -1453,5 +1453,47 @@ TEST_F(PlantctlTest, ProposePlanFromTheCommandLineStoresDrafts) {
   EXPECT_EQ(Plantctl("otto", propose).exit_code, 17);
 }
 
+// The README's update: a changeover into a product from one created after it (outside
+// testing: the plant model could not be changed once created).
+TEST_F(PlantctlTest, AChangeoverIsAddedToAProductByUpdatingIt) {
+  CliRun pattern = Plantctl(
+      "planner", {"planning", "create-shift-pattern", "--request-json",
+                  R"({"shift_pattern":{"id":"CLI-UPD-1X8","display_name":"One shift","shifts":)"
+                  R"([{"code":"A","start_time":"06:00","end_time":"14:00"}]}})"});
+  ASSERT_EQ(pattern.exit_code, 0) << pattern.err;
+  CliRun line = Plantctl(
+      "planner", {"planning", "create-line", "--request-json",
+                  R"({"line":{"id":"CLI-UPD-LINE","display_name":"Line","site":"P","area":"A",)"
+                  R"("nominal_rate_per_hour":600,"shift_pattern_id":"CLI-UPD-1X8"}})"});
+  ASSERT_EQ(line.exit_code, 0) << line.err;
+  for (const char* id : {"CLI-UPD-FIRST", "CLI-UPD-SECOND"}) {
+    CliRun product = Plantctl(
+        "planner", {"planning", "create-product", "--product.id", id, "--product.display_name", id,
+                    "--product.unit", "pcs", "--product.cycle_times-json",
+                    R"([{"line_id":"CLI-UPD-LINE","ideal_cycle_seconds":6}])"});
+    ASSERT_EQ(product.exit_code, 0) << product.err;
+  }
+  const std::vector<std::string> update = {
+      "planning",
+      "update-product",
+      "--product.id",
+      "CLI-UPD-FIRST",
+      "--update_mask",
+      "changeovers",
+      "--product.changeovers-json",
+      R"([{"from_product_id":"CLI-UPD-SECOND","line_id":"CLI-UPD-LINE","duration_minutes":20}])"};
+  CliRun updated = Plantctl("planner", update);
+  ASSERT_EQ(updated.exit_code, 0) << updated.err;
+  CliRun read = Plantctl("planner", {"planning", "get-product", "--id", "CLI-UPD-FIRST"});
+  ASSERT_EQ(read.exit_code, 0) << read.err;
+  const nlohmann::json product = read.Json()["product"];
+  EXPECT_EQ(product.value("etag", ""), "\"v2\"") << read.out;
+  ASSERT_EQ(product["changeovers"].size(), 1u) << read.out;
+  EXPECT_EQ(product["changeovers"][0].value("from_product_id", ""), "CLI-UPD-SECOND");
+  EXPECT_EQ(product["changeovers"][0].value("duration_minutes", 0), 20);
+  // Operators may not change the plant model.
+  EXPECT_EQ(Plantctl("otto", update).exit_code, 17);
+}
+
 }  // namespace
 }  // namespace plantmesh::e2e

@@ -65,6 +65,19 @@ absl::StatusOr<Replayable<Line>> FakePlanningStore::CreateLine(
   });
 }
 
+absl::StatusOr<Replayable<Line>> FakePlanningStore::UpdateLine(
+    const std::string& id, const ChangeContext& context, const Updater<Line>& update,
+    const ResponseEncoder<Line>& encode) {
+  absl::MutexLock lock(&mu_);
+  return Idempotent<Line>(context, encode, [&]() -> absl::StatusOr<Line> {
+    auto it = lines_.find(id);
+    if (it == lines_.end()) return LineNotFound(id);
+    PM_ASSIGN_OR_RETURN(Line after, update(it->second));
+    if (after.version != it->second.version) it->second = after;  // else: nothing to change
+    return after;
+  });
+}
+
 absl::StatusOr<std::optional<Line>> FakePlanningStore::FindLine(const std::string& id) {
   absl::ReaderMutexLock lock(&mu_);
   auto it = lines_.find(id);
@@ -88,6 +101,19 @@ absl::StatusOr<Replayable<Product>> FakePlanningStore::CreateProduct(
     if (products_.count(product.id) > 0) return ResourceTaken("product", product.id);
     products_[product.id] = product;
     return product;
+  });
+}
+
+absl::StatusOr<Replayable<Product>> FakePlanningStore::UpdateProduct(
+    const std::string& id, const ChangeContext& context, const Updater<Product>& update,
+    const ResponseEncoder<Product>& encode) {
+  absl::MutexLock lock(&mu_);
+  return Idempotent<Product>(context, encode, [&]() -> absl::StatusOr<Product> {
+    auto it = products_.find(id);
+    if (it == products_.end()) return ProductNotFound(id);
+    PM_ASSIGN_OR_RETURN(Product after, update(it->second));
+    if (after.version != it->second.version) it->second = after;  // else: nothing to change
+    return after;
   });
 }
 
@@ -199,6 +225,18 @@ absl::Status FakePlanningStore::WorkedDay(absl::CivilDay date, const std::string
   return absl::OkStatus();
 }
 
+absl::StatusOr<Replayable<Holiday>> FakePlanningStore::DeleteHoliday(
+    absl::CivilDay date, const ChangeContext& context, const ResponseEncoder<Holiday>& encode) {
+  absl::MutexLock lock(&mu_);
+  return Idempotent<Holiday>(context, encode, [&]() -> absl::StatusOr<Holiday> {
+    auto it = holidays_.find(date);
+    if (it == holidays_.end()) return HolidayNotFound(date);
+    Holiday deleted = it->second;
+    holidays_.erase(it);
+    return deleted;
+  });
+}
+
 absl::StatusOr<std::vector<Holiday>> FakePlanningStore::ListHolidays(absl::CivilDay from,
                                                                      absl::CivilDay to) {
   absl::ReaderMutexLock lock(&mu_);
@@ -223,6 +261,18 @@ absl::StatusOr<Replayable<MaintenanceWindow>> FakePlanningStore::CreateMaintenan
     stored.end = TruncateToMicros(window.end);
     maintenance_[stored.id] = stored;
     return stored;
+  });
+}
+
+absl::StatusOr<Replayable<MaintenanceWindow>> FakePlanningStore::DeleteMaintenanceWindow(
+    int64_t id, const ChangeContext& context, const ResponseEncoder<MaintenanceWindow>& encode) {
+  absl::MutexLock lock(&mu_);
+  return Idempotent<MaintenanceWindow>(context, encode, [&]() -> absl::StatusOr<MaintenanceWindow> {
+    auto it = maintenance_.find(id);
+    if (it == maintenance_.end()) return MaintenanceWindowNotFound(id);
+    MaintenanceWindow deleted = it->second;
+    maintenance_.erase(it);
+    return deleted;
   });
 }
 

@@ -178,6 +178,108 @@ TYPED_TEST_P(PlanningStoreConformanceTest, HolidaysAndMaintenanceByRange) {
                   ->empty());
 }
 
+// An update locks the line or product, writes what the updater returns under its version,
+// and writes nothing when the updater keeps the version or fails; a retry is answered.
+TYPED_TEST_P(PlanningStoreConformanceTest, LinesAndProductsUpdateUnderTheirVersion) {
+  ASSERT_TRUE(this->store()
+                  ->CreateProduct({"MUESLI-1KG", "Muesli", "pcs", {{"PACK-1", 4.0}}, {}},
+                                  Ctx("CreateProduct"), nullptr)
+                  .ok());
+  int calls = 0;
+  auto add_changeover = [&](const Product& current) -> absl::StatusOr<Product> {
+    ++calls;
+    Product after = current;
+    after.changeovers = {{"MUESLI-1KG", "PACK-1", 25}};
+    after.version = current.version + 1;
+    return after;
+  };
+  auto encode = [](const Product& p) { return p.id + "@" + std::to_string(p.version); };
+  absl::StatusOr<Replayable<Product>> updated = this->store()->UpdateProduct(
+      "GRANOLA-500G", Ctx("UpdateProduct", "rid-1"), add_changeover, encode);
+  ASSERT_TRUE(updated.ok()) << updated.status();
+  EXPECT_EQ(updated->value->version, 2);
+  absl::StatusOr<std::optional<Product>> read = this->store()->FindProduct("GRANOLA-500G");
+  ASSERT_TRUE(read.ok() && read->has_value());
+  EXPECT_EQ((*read)->version, 2);
+  EXPECT_EQ((*read)->changeovers, (std::vector<Changeover>{{"MUESLI-1KG", "PACK-1", 25}}));
+  EXPECT_EQ((*read)->cycle_times, (std::vector<LineCycleTime>{{"PACK-1", 3.0}}));
+  // The retry is answered from the request log; the updater does not run again.
+  updated = this->store()->UpdateProduct("GRANOLA-500G", Ctx("UpdateProduct", "rid-1"),
+                                         add_changeover, encode);
+  ASSERT_TRUE(updated.ok()) << updated.status();
+  EXPECT_EQ(updated->recorded_response, std::optional<std::string>("GRANOLA-500G@2"));
+  EXPECT_EQ(calls, 1);
+  // Kept version: nothing written; a failing updater: nothing written.
+  auto rename_keeping_version = [](const Product& current) -> absl::StatusOr<Product> {
+    Product after = current;
+    after.display_name = "not written";
+    return after;
+  };
+  ASSERT_TRUE(
+      this->store()
+          ->UpdateProduct("GRANOLA-500G", Ctx("UpdateProduct"), rename_keeping_version, nullptr)
+          .ok());
+  auto refuse = [](const Product&) -> absl::StatusOr<Product> {
+    return absl::AbortedError("stale");
+  };
+  EXPECT_EQ(
+      this->store()->UpdateProduct("GRANOLA-500G", Ctx("UpdateProduct"), refuse, nullptr).status(),
+      absl::AbortedError("stale"));
+  EXPECT_EQ((*this->store()->FindProduct("GRANOLA-500G"))->display_name, "Granola");
+  EXPECT_EQ(
+      this->store()->UpdateProduct("NOPE", Ctx("UpdateProduct"), add_changeover, nullptr).status(),
+      ProductNotFound("NOPE"));
+
+  auto faster = [](const Line& current) -> absl::StatusOr<Line> {
+    Line after = current;
+    after.nominal_rate_per_hour = 1500;
+    after.version = current.version + 1;
+    return after;
+  };
+  absl::StatusOr<Replayable<Line>> line =
+      this->store()->UpdateLine("PACK-1", Ctx("UpdateLine"), faster, nullptr);
+  ASSERT_TRUE(line.ok()) << line.status();
+  absl::StatusOr<std::optional<Line>> read_line = this->store()->FindLine("PACK-1");
+  ASSERT_TRUE(read_line.ok() && read_line->has_value());
+  EXPECT_EQ((*read_line)->nominal_rate_per_hour, 1500);
+  EXPECT_EQ((*read_line)->version, 2);
+  EXPECT_EQ((*read_line)->shift_pattern_id, "3X8");
+  EXPECT_EQ(this->store()->UpdateLine("NOPE", Ctx("UpdateLine"), faster, nullptr).status(),
+            LineNotFound("NOPE"));
+}
+
+TYPED_TEST_P(PlanningStoreConformanceTest, HolidaysAndMaintenanceWindowsAreDeleted) {
+  const absl::CivilDay christmas(2026, 12, 25);
+  ASSERT_TRUE(
+      this->store()->CreateHoliday({christmas, "Christmas"}, Ctx("CreateHoliday"), nullptr).ok());
+  absl::StatusOr<Replayable<Holiday>> deleted =
+      this->store()->DeleteHoliday(christmas, Ctx("DeleteHoliday", "rid-h"), nullptr);
+  ASSERT_TRUE(deleted.ok()) << deleted.status();
+  EXPECT_EQ(deleted->value->display_name, "Christmas");
+  EXPECT_TRUE(this->store()->ListHolidays(christmas, christmas)->empty());
+  // The retry is answered; without a request_id, the second delete finds none.
+  EXPECT_TRUE(this->store()->DeleteHoliday(christmas, Ctx("DeleteHoliday", "rid-h"), nullptr).ok());
+  EXPECT_EQ(this->store()->DeleteHoliday(christmas, Ctx("DeleteHoliday"), nullptr).status(),
+            HolidayNotFound(christmas));
+
+  MaintenanceWindow window{0, "PACK-1", kT0, kT0 + absl::Hours(2), "CIP cleaning"};
+  absl::StatusOr<Replayable<MaintenanceWindow>> created =
+      this->store()->CreateMaintenanceWindow(window, Ctx("CreateMaintenanceWindow"), nullptr);
+  ASSERT_TRUE(created.ok()) << created.status();
+  const int64_t id = created->value->id;
+  absl::StatusOr<Replayable<MaintenanceWindow>> gone =
+      this->store()->DeleteMaintenanceWindow(id, Ctx("DeleteMaintenanceWindow"), nullptr);
+  ASSERT_TRUE(gone.ok()) << gone.status();
+  EXPECT_EQ(gone->value->id, id);
+  EXPECT_EQ(gone->value->line_id, "PACK-1");
+  EXPECT_EQ(gone->value->start, kT0);
+  EXPECT_EQ(gone->value->reason, "CIP cleaning");
+  EXPECT_TRUE(this->store()->ListMaintenanceWindows("PACK-1", kT0, kT0 + absl::Hours(5))->empty());
+  EXPECT_EQ(
+      this->store()->DeleteMaintenanceWindow(id, Ctx("DeleteMaintenanceWindow"), nullptr).status(),
+      MaintenanceWindowNotFound(id));
+}
+
 TYPED_TEST_P(PlanningStoreConformanceTest, PlansMutateWithRevisionsAndEvents) {
   absl::StatusOr<Replayable<Plan>> created = this->store()->CreatePlan(
       DraftPlan("2026-03-10/A", 100), Ctx("CreateProductionPlan"), nullptr);
@@ -494,9 +596,10 @@ TYPED_TEST_P(PlanningStoreConformanceTest, HolidaysAndPlansRacingForADayNeverBot
 
 REGISTER_TYPED_TEST_SUITE_P(PlanningStoreConformanceTest, PlantModelRoundTrips,
                             ExistingIdsAreTheOnesAskedAboutThatExist, TakenIdsAndUnknownReferences,
-                            HolidaysAndMaintenanceByRange, PlansMutateWithRevisionsAndEvents,
-                            RecordsAreIdempotentByRequestId, ListPlansPagesInShiftOrder,
-                            CreatePlansWritesAllOrNothing,
+                            HolidaysAndMaintenanceByRange, LinesAndProductsUpdateUnderTheirVersion,
+                            HolidaysAndMaintenanceWindowsAreDeleted,
+                            PlansMutateWithRevisionsAndEvents, RecordsAreIdempotentByRequestId,
+                            ListPlansPagesInShiftOrder, CreatePlansWritesAllOrNothing,
                             AHolidayAndTheRecordsOfItsDayExcludeEachOther,
                             HolidaysAndPlansRacingForADayNeverBothWin);
 
