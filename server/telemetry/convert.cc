@@ -134,6 +134,7 @@ void ToProto(const Batch& batch, const BatchOutcome& outcome, size_t max_bytes,
     proto->set_duplicate_count(static_cast<int32_t>(batch.samples.size() - rejected.size()));
   } else {
     proto->set_accepted_count(static_cast<int32_t>(outcome.verdict.accepted.size()));
+    proto->set_late_state_count(outcome.late_state_count);
   }
   proto->set_rejected_count(static_cast<int32_t>(rejected.size()));
   // Room for the counts and the batch sequence; the rest is the rejections'.

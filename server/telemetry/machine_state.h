@@ -156,6 +156,9 @@ struct DowntimeEvent {
 struct StateChanges {
   std::vector<StateInterval> closed_intervals;
   std::vector<DowntimeEvent> downtime_events;
+  // Observations older than the time the tracker had reached (kAppliedLate, kSuperseded):
+  // the settled timeline does not show them at their own time.
+  int late_observations = 0;
 };
 
 // What the tracker did with one observation.

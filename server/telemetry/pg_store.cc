@@ -884,8 +884,9 @@ absl::StatusOr<std::vector<BatchOutcome>> PgTelemetryStore::IngestBatches(
       for (size_t b : fresh) {
         const std::vector<int>& accepted = outcomes[b].verdict.accepted;
         if (accepted.empty()) continue;
-        PM_RETURN_IF_ERROR(AdvanceStates(conn, batches[b], accepted, state_items, &pending,
-                                         audit.now, audit.settle_before));
+        PM_ASSIGN_OR_RETURN(outcomes[b].late_state_count,
+                            AdvanceStates(conn, batches[b], accepted, state_items, &pending,
+                                          audit.now, audit.settle_before));
       }
     }
     // In one round trip: the rows for the rollup job of the batches that stored samples,

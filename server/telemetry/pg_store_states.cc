@@ -176,11 +176,12 @@ absl::StatusOr<TrackerState> DecodeStoredTracker(absl::string_view machine_id,
 // `settle_before`, `moved` names candidates: each one no other transaction holds is
 // locked and moved by SettleBatch, or left as it is. Without it, a tracker left with a
 // change pending since before `then_settle_before` is then settled (IngestAudit).
-// Counts the trackers moved.
+// Counts the trackers moved, and their late observations in `*late` (when not null).
 absl::StatusOr<int> AdvanceMachines(PGconn* conn, std::map<std::string, MachineBatch> moved,
                                     std::set<std::string>* pending,
                                     std::optional<absl::Time> settle_before,
-                                    absl::Time then_settle_before = absl::InfinitePast()) {
+                                    absl::Time then_settle_before = absl::InfinitePast(),
+                                    int* late = nullptr) {
   if (moved.empty()) return 0;
   std::vector<std::string> machines;
   for (const auto& entry : moved) machines.push_back(entry.first);
@@ -218,6 +219,7 @@ absl::StatusOr<int> AdvanceMachines(PGconn* conn, std::map<std::string, MachineB
     if (std::optional<MachineBatch> settle = SettleDue(after, then_settle_before)) {
       after = AdvanceTracker(after, *settle, &changes);
     }
+    if (late != nullptr) *late += changes.late_observations;
     saved.push_back(EncodeTrackerState(after));
     // The next batch of the same transaction sees the tracker as this one left it.
     if (TrackerPending(after)) {
@@ -332,13 +334,17 @@ std::vector<std::pair<std::string, std::string>> StateIngestStatements() {
 
 // Moves the trackers of the machines the batch touches (MachineBatches), in the batch's
 // transaction. A batch without state samples of machines with nothing pending costs
-// nothing here.
-absl::Status AdvanceStates(PGconn* conn, const Batch& batch, const std::vector<int>& accepted,
-                           const StateItems& items, std::set<std::string>* pending, absl::Time now,
-                           absl::Time settle_before) {
-  return AdvanceMachines(conn, MachineBatches(batch.samples, accepted, items, *pending, now),
-                         pending, std::nullopt, settle_before)
-      .status();
+// nothing here. Returns its late state samples.
+absl::StatusOr<int> AdvanceStates(PGconn* conn, const Batch& batch,
+                                  const std::vector<int>& accepted, const StateItems& items,
+                                  std::set<std::string>* pending, absl::Time now,
+                                  absl::Time settle_before) {
+  int late = 0;
+  PM_RETURN_IF_ERROR(AdvanceMachines(conn,
+                                     MachineBatches(batch.samples, accepted, items, *pending, now),
+                                     pending, std::nullopt, settle_before, &late)
+                         .status());
+  return late;
 }
 
 // Locks, in id order and at once, the trackers a group's batches will move one batch

@@ -144,7 +144,9 @@ TrackerState AdvanceTracker(const TrackerState& state, const MachineBatch& batch
                             StateChanges* changes) {
   MachineStateTracker tracker(state);
   tracker.ApplyRecordedWithdrawals(changes);
-  for (const StateObservation& o : batch.observations) tracker.Observe(o, changes);
+  for (const StateObservation& o : batch.observations) {
+    if (tracker.Observe(o, changes) != ObservationOutcome::kApplied) ++changes->late_observations;
+  }
   tracker.AdvanceTo(batch.newest, changes);
   return tracker.state();
 }

@@ -99,7 +99,7 @@ std::optional<MachineBatch> SettleBatch(const TrackerState& state, absl::Time be
 std::optional<MachineBatch> SettleDue(const TrackerState& state, absl::Time before);
 
 // Feeds `batch` to a tracker resumed from `state`, after the withdrawals it recorded;
-// appends what settles to `*changes`.
+// appends what settles to `*changes` and counts its late observations there.
 TrackerState AdvanceTracker(const TrackerState& state, const MachineBatch& batch,
                             StateChanges* changes);
 

@@ -93,6 +93,10 @@ struct BatchOutcome {
   // The store's number of a committed batch: its sample i is stored with key
   // SampleKey(batch_id, i) (the latest-values cache orders by it). 0 for a duplicate.
   int64_t batch_id = 0;
+  // Of a committed batch, its accepted state samples older than the time their machine's
+  // tracker had reached (StateChanges::late_observations): the settled timeline does not
+  // show them at their own time. 0 for a duplicate.
+  int late_state_count = 0;
 };
 
 struct SamplePage {

@@ -186,7 +186,7 @@ BatchOutcome FakeTelemetryStore::IngestLocked(Batch& batch, const BatchJudge& ju
     }
   }
   outcome.batch_id = batch_id;
-  AdvanceStates(batch, outcome.verdict.accepted, audit);
+  outcome.late_state_count = AdvanceStates(batch, outcome.verdict.accepted, audit);
   return outcome;
 }
 
@@ -307,8 +307,8 @@ std::vector<runtime::OutboxEvent> FakeTelemetryStore::Events() {
 
 // ---- Machine states ----
 
-void FakeTelemetryStore::AdvanceStates(const Batch& batch, const std::vector<int>& accepted,
-                                       const IngestAudit& audit) {
+int FakeTelemetryStore::AdvanceStates(const Batch& batch, const std::vector<int>& accepted,
+                                      const IngestAudit& audit) {
   StateItems items;
   std::set<std::string> pending;
   for (int i : accepted) {
@@ -323,13 +323,15 @@ void FakeTelemetryStore::AdvanceStates(const Batch& batch, const std::vector<int
     auto tracker = trackers_.find(id);
     if (tracker != trackers_.end() && TrackerPending(tracker->second)) pending.insert(id);
   }
+  int late = 0;
   for (const auto& [machine, moved] :
        MachineBatches(batch.samples, accepted, items, pending, audit.now)) {
-    MoveTracker(machine, moved);
+    late += MoveTracker(machine, moved);
     if (std::optional<MachineBatch> settle = SettleDue(trackers_[machine], audit.settle_before)) {
       MoveTracker(machine, *settle);
     }
   }
+  return late;
 }
 
 absl::StatusOr<int> FakeTelemetryStore::SettlePendingStates(absl::Time before) {
@@ -345,7 +347,7 @@ absl::StatusOr<int> FakeTelemetryStore::SettlePendingStates(absl::Time before) {
   return settled;
 }
 
-void FakeTelemetryStore::MoveTracker(const std::string& machine, const MachineBatch& moved) {
+int FakeTelemetryStore::MoveTracker(const std::string& machine, const MachineBatch& moved) {
   StateChanges changes;
   trackers_[machine] = AdvanceTracker(trackers_[machine], moved, &changes);
   for (const StateInterval& i : changes.closed_intervals) intervals_[machine].push_back(i);
@@ -372,6 +374,7 @@ void FakeTelemetryStore::MoveTracker(const std::string& machine, const MachineBa
       events_.push_back(DowntimeOutboxEvent(at_event, static_cast<int>(e.change), e.change_time));
     }
   }
+  return changes.late_observations;
 }
 
 absl::StatusOr<TimelineFacts> FakeTelemetryStore::StateTimeline(

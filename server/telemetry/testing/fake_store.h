@@ -79,11 +79,13 @@ class FakeTelemetryStore : public TelemetryStore {
   // One batch of IngestBatches (which writes the group's event).
   BatchOutcome IngestLocked(Batch& batch, const BatchJudge& judge, const IngestAudit& audit)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Machine states: moves the trackers as IngestBatch does (store.h).
-  void AdvanceStates(const Batch& batch, const std::vector<int>& accepted, const IngestAudit& audit)
+  // Machine states: moves the trackers as IngestBatch does (store.h); returns the batch's
+  // late state samples.
+  int AdvanceStates(const Batch& batch, const std::vector<int>& accepted, const IngestAudit& audit)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Advances one machine's tracker by `moved`, storing what settles.
-  void MoveTracker(const std::string& machine, const MachineBatch& moved)
+  // Advances one machine's tracker by `moved`, storing what settles; returns its late
+  // observations.
+  int MoveTracker(const std::string& machine, const MachineBatch& moved)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::map<std::string, TrackerState> trackers_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::vector<StateInterval>> intervals_ ABSL_GUARDED_BY(mu_);

@@ -362,6 +362,36 @@ TYPED_TEST_P(MachineStateConformanceTest, DuplicateBatchMovesNothing) {
   EXPECT_EQ(this->backend_.Events().size(), events);
 }
 
+// Outside testing (sweep 42): a buffered batch of one adapter, older than what another
+// adapter's batch had moved the machine's timeline to, left its stop out of the timeline
+// and the ingest answer said nothing. The answer counts such samples.
+TYPED_TEST_P(MachineStateConformanceTest, ABatchCountsItsStateSamplesOlderThanTheTimeline) {
+  this->RegisterCnc();
+  BatchOutcome on_time =
+      this->Ingest("cnc", 1,
+                   {TextAt("avail", "AVAILABLE", this->T(0)), TextAt("Xact", "ACTIVE", this->T(0)),
+                    TextAt("Xact", "ACTIVE", this->T(100))});
+  EXPECT_EQ(on_time.late_state_count, 0);
+  // The other adapter's buffered batch: a stop and a restart before T(100), a fault
+  // raised and cleared, and a spindle speed (not a state input).
+  const std::vector<Sample> buffered = {
+      TextAt("Xact", "STOPPED", this->T(50)), ConditionAt("servo", 3, "SV0401", this->T(52)),
+      NumberAt("S1speed", 0, this->T(55)), ConditionAt("servo", 1, "", this->T(58)),
+      TextAt("Xact", "ACTIVE", this->T(60))};
+  BatchOutcome late = this->Ingest("io", 1, buffered);
+  EXPECT_EQ(late.verdict.accepted.size(), 5u);
+  EXPECT_EQ(late.late_state_count, 4);
+  // The settled timeline stays as the first batch made it.
+  const TimelineFacts facts = this->Timeline(this->T(-100), this->T(200));
+  EXPECT_TRUE(facts.closed.empty());
+  // Re-sent: a duplicate, nothing counted.
+  BatchOutcome again = this->Ingest("io", 1, buffered);
+  EXPECT_TRUE(again.duplicate);
+  EXPECT_EQ(again.late_state_count, 0);
+  // In time order again: nothing late.
+  EXPECT_EQ(this->Ingest("cnc", 2, {TextAt("Xact", "READY", this->T(110))}).late_state_count, 0);
+}
+
 TYPED_TEST_P(MachineStateConformanceTest, TimelinePagesByStartAndKeepsMachinesApart) {
   this->RegisterCnc();
   this->RegisterCnc("CNC-08");
@@ -612,15 +642,13 @@ TYPED_TEST_P(MachineStateConformanceTest, DowntimesNewestFirstAndReasonsOncePerR
   EXPECT_EQ(all_mine.downtimes[1].comment, "insert chipped");
 }
 
-REGISTER_TYPED_TEST_SUITE_P(MachineStateConformanceTest,
-                            IngestSettlesIntervalsAndDowntimesWithTheBatch,
-                            BatchesCommittedTogetherMoveTheTrackersInOrder,
-                            AChangeNoLaterSampleSettlesIsSettledByTheClock,
-                            ABatchSettlesWhatTheClockAlreadySettles,
-                            AnInputAnUpdateWithdrawsHasNoValueFromTheUpdateOn,
-                            DuplicateBatchMovesNothing, TimelinePagesByStartAndKeepsMachinesApart,
-                            PartCountsWithTheirBaseline, ARenamedPartCounterKeepsItsPastParts,
-                            ACountSentAsTextIsABaselineToo, PartCountsOfALongRangeStreamInOrder,
-                            DowntimesNewestFirstAndReasonsOncePerRequestId);
+REGISTER_TYPED_TEST_SUITE_P(
+    MachineStateConformanceTest, IngestSettlesIntervalsAndDowntimesWithTheBatch,
+    BatchesCommittedTogetherMoveTheTrackersInOrder, AChangeNoLaterSampleSettlesIsSettledByTheClock,
+    ABatchSettlesWhatTheClockAlreadySettles, AnInputAnUpdateWithdrawsHasNoValueFromTheUpdateOn,
+    DuplicateBatchMovesNothing, ABatchCountsItsStateSamplesOlderThanTheTimeline,
+    TimelinePagesByStartAndKeepsMachinesApart, PartCountsWithTheirBaseline,
+    ARenamedPartCounterKeepsItsPastParts, ACountSentAsTextIsABaselineToo,
+    PartCountsOfALongRangeStreamInOrder, DowntimesNewestFirstAndReasonsOncePerRequestId);
 
 }  // namespace plantmesh::telemetry::testing
