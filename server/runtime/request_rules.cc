@@ -20,6 +20,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/container/inlined_vector.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "plantmesh/common/blank_text.h"
@@ -572,11 +573,60 @@ TextRule RuleOf(const FieldDescriptor* field) {
 
 namespace {
 
+// An update's request as its text rules apply: in the resource, only the fields the mask
+// names and those naming the resource (IDENTIFIER, IMMUTABLE). A client sends the resource
+// back as it read it (AIP-134), values stored before a rule existed included, in fields
+// the update neither reads nor changes (outside testing: a defect's model stored with a
+// trailing blank refused every update of its description). nullptr: not an update.
+std::unique_ptr<Message> AsUpdateReadsIt(const Message& request) {
+  const FieldDescriptor* mask_field = contract::UpdateMaskOf(request.GetDescriptor());
+  if (mask_field == nullptr) return nullptr;
+  const Reflection* r = request.GetReflection();
+  const Message& mask = r->GetMessage(request, mask_field);
+  const FieldDescriptor* paths_field = mask.GetDescriptor()->FindFieldByName("paths");
+  std::vector<std::string> paths;
+  for (int i = 0; paths_field != nullptr && i < mask.GetReflection()->FieldSize(mask, paths_field);
+       ++i) {
+    paths.push_back(mask.GetReflection()->GetRepeatedString(mask, paths_field, i));
+  }
+  const auto named = [&](const FieldDescriptor* field) {
+    if (contract::HasFieldBehavior(field, api::v1::FIELD_BEHAVIOR_IDENTIFIER) ||
+        contract::HasFieldBehavior(field, api::v1::FIELD_BEHAVIOR_IMMUTABLE)) {
+      return true;
+    }
+    return std::any_of(paths.begin(), paths.end(), [&](const std::string& path) {
+      return path == field->name() || absl::StartsWith(path, field->name() + ".");
+    });
+  };
+  std::unique_ptr<Message> copy(request.New());
+  copy->CopyFrom(request);
+  const Descriptor* type = request.GetDescriptor();
+  for (int i = 0; i < type->field_count(); ++i) {
+    const FieldDescriptor* root = type->field(i);
+    if (root == mask_field || root->cpp_type() != FieldDescriptor::CPPTYPE_MESSAGE ||
+        root->is_repeated() || !r->HasField(*copy, root)) {
+      continue;
+    }
+    Message* resource = r->MutableMessage(copy.get(), root);
+    const Descriptor* resource_type = resource->GetDescriptor();
+    for (int j = 0; j < resource_type->field_count(); ++j) {
+      if (!named(resource_type->field(j))) {
+        resource->GetReflection()->ClearField(resource, resource_type->field(j));
+      }
+    }
+  }
+  return copy;
+}
+
 void AddValueViolations(const Message& request, Violations* out) {
   const MessagePlan& plan = Plans().For(request.GetDescriptor());
   if (plan.fields.empty()) return;
   Path path;
-  Walk(request, plan, &path, out, 0);
+  if (std::unique_ptr<Message> update = AsUpdateReadsIt(request)) {
+    Walk(*update, plan, &path, out, 0);
+  } else {
+    Walk(request, plan, &path, out, 0);
+  }
 }
 
 }  // namespace

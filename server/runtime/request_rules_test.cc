@@ -71,13 +71,23 @@ std::function<std::unique_ptr<Message>()> Make() {
   return [] { return std::make_unique<T>(); };
 }
 
+// An update whose mask names `path` (the field of its resource the case sets).
+template <typename T>
+std::function<std::unique_ptr<Message>()> MakeUpdate(const char* path) {
+  return [path] {
+    auto request = std::make_unique<T>();
+    request->mutable_update_mask()->add_paths(path);
+    return request;
+  };
+}
+
 std::vector<FieldCase> Fields() {
   return {
       {Make<v1::CreateDefectRequest>(), "defect.description", Kind::kMultiLine},
       {Make<v1::FinishRepairRequest>(), "work_done", Kind::kMultiLine},
       {Make<v1::CancelDefectRequest>(), "reason", Kind::kMultiLine},
       {Make<v1::VerifyRepairRequest>(), "reason", Kind::kMultiLine},
-      {Make<v1::UpdateDefectRequest>(), "defect.description", Kind::kMultiLine},
+      {MakeUpdate<v1::UpdateDefectRequest>("description"), "defect.description", Kind::kMultiLine},
       {Make<v1::CreateRepairPlaceRequest>(), "repair_place.display_name", Kind::kSingleLine},
       {Make<v1::CreateCrewRequest>(), "crew.display_name", Kind::kSingleLine},
       {Make<v1::CreateMechanicRequest>(), "mechanic.display_name", Kind::kSingleLine},
@@ -95,7 +105,7 @@ std::vector<FieldCase> Fields() {
       {Make<v1::CreateDefectRequest>(), "defect.station", Kind::kCode},
       {Make<v1::CreateDefectRequest>(), "defect.vin", Kind::kCode},
       {Make<v1::CreateDefectRequest>(), "defect.category_code", Kind::kCode},
-      {Make<v1::UpdateDefectRequest>(), "defect.zone", Kind::kCode},
+      {MakeUpdate<v1::UpdateDefectRequest>("zone"), "defect.zone", Kind::kCode},
       {Make<v1::ListDefectsRequest>(), "zone", Kind::kCode},
       {Make<v1::ListDefectsRequest>(), "vin", Kind::kCode},
       {Make<v1::WatchDefectsRequest>(), "zone", Kind::kCode},
@@ -322,14 +332,40 @@ TEST(CheckRequestValuesTest, ListsEveryViolationWithItsPath) {
   defect->add_photos();
   defect->add_photos()->set_file_name("a\x1b.png");  // output only, but still text
   defect->mutable_repair()->set_work_done("ok\xC2\x85");
-  request.mutable_update_mask()->add_paths("zone");
-  request.mutable_update_mask()->add_paths("desc\nription");
+  for (const char* path : {"zone", "station", "description", "photos", "repair", "desc\nription"}) {
+    request.mutable_update_mask()->add_paths(path);
+  }
   absl::Status checked = CheckRequestValues(request);
   EXPECT_EQ(checked.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(PathsOf(checked),
               UnorderedElementsAre("defect.zone", "defect.station", "defect.description",
                                    "defect.photos[1].file_name", "defect.repair.work_done",
-                                   "update_mask.paths[1]"));
+                                   "update_mask.paths[5]"));
+}
+
+// Outside testing (sweep 45): an update that sent the defect back as read, with a model
+// stored before the blanks rule existed, was refused on that model though its mask named
+// only the description. An update's text rules judge what its mask names, and the ids
+// that name the resource.
+TEST(CheckRequestValuesTest, AnUpdateJudgesOnlyWhatItsMaskNames) {
+  v1::UpdateDefectRequest request;
+  v1::Defect* defect = request.mutable_defect();
+  defect->set_id("17");
+  defect->set_model("SEDAN-2.0 ");
+  defect->set_shift(" 2026-12-06/A");
+  defect->set_description("scratch on the left door");
+  request.mutable_update_mask()->add_paths("description");
+  EXPECT_TRUE(CheckRequestValues(request).ok()) << CheckRequestValues(request);
+  request.mutable_update_mask()->add_paths("model");
+  EXPECT_THAT(PathsOf(CheckRequestValues(request)), ElementsAre("defect.model"));
+  defect->set_id("17\n");
+  EXPECT_THAT(PathsOf(CheckRequestValues(request)), ElementsAre("defect.id", "defect.model"));
+  ::plantmesh::telemetry::v1::UpdateMachineRequest machine;
+  machine.mutable_machine()->set_id("CNC-07");
+  machine.mutable_machine()->set_display_name("Lathe 7 ");
+  machine.mutable_machine()->set_zone("BODY");
+  machine.mutable_update_mask()->add_paths("zone");
+  EXPECT_TRUE(CheckRequestValues(machine).ok()) << CheckRequestValues(machine);
 }
 
 // Outside testing: UpdateMachine took a path named twice while UpdateDefect refused it.
