@@ -289,6 +289,22 @@ TEST(CheckRequestValuesTest, BlanksAroundANameOrFilterValueAreRefused) {
   EXPECT_THAT(std::string(date.message()), HasSubstr("ends with U+00A0 (NO-BREAK SPACE)"));
 }
 
+// Outside testing (sweep 45): the same text in NFD beside NFC was a new writer, a new
+// defect (request_id) and another shift.
+TEST(CheckRequestValuesTest, AKeyInAnotherUnicodeFormIsRefused) {
+  v1::CreateDefectRequest create;
+  create.set_request_id("MES-Sto\u0308rung-1");
+  create.mutable_defect()->set_shift("Fru\u0308h-2026-12-06");
+  EXPECT_THAT(PathsOf(CheckRequestValues(create)), ElementsAre("defect.shift", "request_id"));
+  ::plantmesh::telemetry::v1::IngestSamplesRequest batch;
+  batch.set_writer_id("presse-zu\u0308rich");
+  const absl::Status writer = CheckRequestValues(batch);
+  EXPECT_THAT(PathsOf(writer), ElementsAre("writer_id"));
+  EXPECT_THAT(std::string(writer.message()), HasSubstr("U+0075 U+0308 is U+00FC in NFC"));
+  batch.set_writer_id("presse-z\u00FCrich");
+  EXPECT_TRUE(CheckRequestValues(batch).ok());
+}
+
 // Outside testing: a request_id of " ", U+200B, U+3000 or two U+00A0 was a key of its own,
 // so that unrelated creates sending it were REQUEST_ID_REUSED; the SDK and plantctl fill
 // only an empty one. Refused in every service's requests; empty stays "not deduplicated".

@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "plantmesh/common/blank_text.h"
+#include "plantmesh/common/unicode_form.h"
 #include "plantmesh/common/utf8.h"
 #include "server/runtime/errors.h"
 
@@ -120,6 +121,16 @@ std::optional<std::string> TextViolation(std::string_view value, const TextRule&
                           " begins or ends with white space or an invisible character (", around,
                           "): it would be stored, and matched, as another value than ",
                           QuoteForMessage(common::TrimInvisible(value)));
+    }
+    if (const std::string mark = common::LeadingCombiningMark(value); !mark.empty()) {
+      return absl::StrCat(QuoteForMessage(value), " ", mark);
+    }
+    // One text, one spelling: ü as U+00FC or as u and U+0308 would be two keys.
+    if (const std::string why = common::NotNfcWhy(value); !why.empty()) {
+      return absl::StrCat(
+          QuoteForMessage(value), " is not in Unicode normalization form C (", why,
+          "): it would be stored, and matched, as another value than the same text composed; "
+          "send it in NFC");
     }
   }
   if (rule.max_chars > 0 && chars > rule.max_chars) {

@@ -18,7 +18,8 @@ struct TextRule {
   TextKind kind = TextKind::kSingleLine;
   // Longest value in characters (Unicode code points); 0: no limit of its own.
   int32_t max_chars = 0;
-  // No white space or invisible character at either end (TextRule.no_blanks_around).
+  // No white space or invisible character at either end, no combining mark first, and in
+  // Unicode NFC (TextRule.no_blanks_around: a key's one spelling).
   bool no_blanks_around = false;
 };
 

@@ -114,6 +114,24 @@ TEST(TextViolationTest, NoBlanksAroundWhereTheFieldSaysSo) {
               ::testing::HasSubstr("(begins with U+3000 (IDEOGRAPHIC SPACE))"));
 }
 
+// Outside testing (sweep 45): a writer_id, a request_id and a shift in NFD were new keys
+// beside the same text in NFC; a model of combining accents alone was taken.
+TEST(TextViolationTest, AKeyHasOneSpellingInUnicode) {
+  const TextRule key{TextKind::kSingleLine, 64, true};
+  EXPECT_FALSE(TextViolation("Fr\u00FCh-2026-12-06", key).has_value());  // NFC
+  EXPECT_FALSE(TextViolation("presse-z\u00FCrich", key).has_value());
+  EXPECT_FALSE(TextViolation("\u00E9t\u00E9 \u0915\u094D\u0937", key).has_value());
+  EXPECT_THAT(TextViolation("Fru\u0308h-2026-12-06", key).value_or(""),
+              ::testing::HasSubstr("is not in Unicode normalization form C (from character 3, "
+                                   "U+0075 U+0308 is U+00FC in NFC)"));
+  // Only where the field says so: a description may be sent as typed.
+  EXPECT_FALSE(TextViolation("Fru\u0308h", {TextKind::kMultiLine, 64}).has_value());
+  EXPECT_THAT(TextViolation("\u0301\u0301\u0301", key).value_or(""),
+              ::testing::HasSubstr("begins with U+0301, a combining mark with no character "
+                                   "before it to combine with"));
+  EXPECT_THAT(TextViolation("\u0301X", key).value_or(""), ::testing::HasSubstr("U+0301"));
+}
+
 TEST(TextViolationTest, OneCodePattern) {
   for (const std::string& good : std::vector<std::string>{
            "A", "PAINT", "P-07", "RP-03", "PAINT-SCRATCH", "WBA-123-XY9", std::string(32, 'Z')}) {

@@ -1,0 +1,81 @@
+#include "plantmesh/common/unicode_form.h"
+
+#include <utf8proc.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+
+namespace plantmesh::common {
+namespace {
+
+bool IsCombiningMark(int32_t c) {
+  const utf8proc_category_t category = utf8proc_category(c);
+  return category == UTF8PROC_CATEGORY_MN || category == UTF8PROC_CATEGORY_MC ||
+         category == UTF8PROC_CATEGORY_ME;
+}
+
+// The code points of UTF-8 `text`; false when it is not UTF-8.
+bool CodePoints(std::string_view text, std::vector<int32_t>* out) {
+  const auto* bytes = reinterpret_cast<const utf8proc_uint8_t*>(text.data());
+  for (size_t at = 0; at < text.size();) {
+    utf8proc_int32_t c = -1;
+    const utf8proc_ssize_t n =
+        utf8proc_iterate(bytes + at, static_cast<utf8proc_ssize_t>(text.size() - at), &c);
+    if (n <= 0 || c < 0) return false;
+    out->push_back(c);
+    at += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+// "U+0075 U+0308": the character at `from` and the combining marks after it.
+std::string ClusterAt(const std::vector<int32_t>& points, size_t from) {
+  std::vector<std::string> names;
+  for (size_t i = from; i < points.size() && (i == from || IsCombiningMark(points[i])); ++i) {
+    names.push_back(absl::StrFormat("U+%04X", static_cast<uint32_t>(points[i])));
+  }
+  return absl::StrJoin(names, " ");
+}
+
+}  // namespace
+
+std::string NotNfcWhy(std::string_view text) {
+  std::vector<int32_t> given;
+  if (text.empty() || !CodePoints(text, &given)) return "";
+  utf8proc_uint8_t* composed = nullptr;
+  const utf8proc_ssize_t length =
+      utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(text.data()),
+                   static_cast<utf8proc_ssize_t>(text.size()), &composed,
+                   static_cast<utf8proc_option_t>(UTF8PROC_STABLE | UTF8PROC_COMPOSE));
+  if (length < 0) return "";
+  const std::unique_ptr<utf8proc_uint8_t, decltype(&std::free)> owned(composed, &std::free);
+  const std::string_view nfc(reinterpret_cast<const char*>(composed), static_cast<size_t>(length));
+  if (nfc == text) return "";
+  std::vector<int32_t> normal;
+  CodePoints(nfc, &normal);
+  size_t at = 0;
+  while (at < given.size() && at < normal.size() && given[at] == normal[at]) ++at;
+  return absl::StrCat("from character ", at + 1, ", ", ClusterAt(given, at), " is ",
+                      ClusterAt(normal, at), " in NFC");
+}
+
+std::string LeadingCombiningMark(std::string_view text) {
+  utf8proc_int32_t first = -1;
+  if (text.empty() ||
+      utf8proc_iterate(reinterpret_cast<const utf8proc_uint8_t*>(text.data()),
+                       static_cast<utf8proc_ssize_t>(text.size()), &first) <= 0 ||
+      !IsCombiningMark(first)) {
+    return "";
+  }
+  return absl::StrFormat(
+      "begins with U+%04X, a combining mark with no character before it to combine with",
+      static_cast<uint32_t>(first));
+}
+
+}  // namespace plantmesh::common
