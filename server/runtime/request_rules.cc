@@ -323,13 +323,14 @@ void Walk(const Message& message, const MessagePlan& plan, Path* path, Violation
           }
         } else {
           const std::string& value = r->GetStringReference(message, f.field, &scratch);
-          CheckString(value, f.rule, here, out);
           // A key of only white space or invisible characters says nothing, yet would be
           // a key: unrelated calls sending " " would be answered as retries of each other.
           if (f.request_id && !value.empty() && common::IsBlankText(value)) {
             out->Add(here(),
                      "only white space or invisible characters given: leave it empty, or send "
                      "an id unique to this call (a UUID)");
+          } else {
+            CheckString(value, f.rule, here, out);
           }
         }
         break;

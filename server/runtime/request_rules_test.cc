@@ -289,6 +289,20 @@ TEST(CheckRequestValuesTest, BlanksAroundANameOrFilterValueAreRefused) {
   EXPECT_THAT(std::string(date.message()), HasSubstr("ends with U+00A0 (NO-BREAK SPACE)"));
 }
 
+// Outside testing (sweep 45): an optional detected_by of U+200B was stored, and a shift
+// filter of " " answered "no defects", while "x" and U+200B was refused.
+TEST(CheckRequestValuesTest, AnAllBlankKeyIsRefusedThoughItIsOptional) {
+  v1::CreateDefectRequest create;
+  create.mutable_defect()->set_detected_by("\u200B");
+  const absl::Status status = CheckRequestValues(create);
+  EXPECT_THAT(PathsOf(status), ElementsAre("defect.detected_by"));
+  EXPECT_THAT(std::string(status.message()),
+              HasSubstr("only white space or invisible characters given"));
+  v1::ListDefectsRequest list;
+  list.set_shift(" ");
+  EXPECT_THAT(PathsOf(CheckRequestValues(list)), ElementsAre("shift"));
+}
+
 // Outside testing (sweep 45): the same text in NFD beside NFC was a new writer, a new
 // defect (request_id) and another shift.
 TEST(CheckRequestValuesTest, AKeyInAnotherUnicodeFormIsRefused) {

@@ -103,6 +103,12 @@ TEST(TextViolationTest, NoBlanksAroundWhereTheFieldSaysSo) {
         << blanked;
   }
   EXPECT_FALSE(TextViolation(" 2026-12-06/X", {TextKind::kSingleLine, 32}).has_value());
+  // All blank, in an optional field as in a required one (outside testing, sweep 45: a
+  // detected_by of U+200B was stored, a shift filter of " " answered "no defects").
+  for (const std::string blank : {" ", "\u00A0", "\u3000", "\u200B", "\uFEFF"}) {
+    EXPECT_THAT(TextViolation(blank, trimmed).value_or(""),
+                ::testing::HasSubstr("only white space or invisible characters given"));
+  }
   // Which character, and where: a trailing no-break space reads as a space otherwise
   // (outside testing, AF F7); the quoted value shows it escaped.
   EXPECT_THAT(TextViolation("cell-1\u00A0", trimmed).value_or(""),
