@@ -10,48 +10,83 @@
 namespace plantmesh::common {
 namespace {
 
-// "U+00A0 (NO-BREAK SPACE)": the blanks a value may carry unseen, by their Unicode names.
-std::string BlankName(char32_t c) {
+// The Unicode names of the characters a value may carry unseen (UnicodeData.txt).
+struct NamedCharacter {
+  char32_t code_point;
+  const char* name;
+};
+constexpr NamedCharacter kNames[] = {
+    {0x20, "SPACE"},
+    {0x85, "NEXT LINE"},
+    {0xA0, "NO-BREAK SPACE"},
+    {0xAD, "SOFT HYPHEN"},
+    {0x34F, "COMBINING GRAPHEME JOINER"},
+    {0x61C, "ARABIC LETTER MARK"},
+    {0x115F, "HANGUL CHOSEONG FILLER"},
+    {0x1160, "HANGUL JUNGSEONG FILLER"},
+    {0x1680, "OGHAM SPACE MARK"},
+    {0x180E, "MONGOLIAN VOWEL SEPARATOR"},
+    {0x2000, "EN QUAD"},
+    {0x2001, "EM QUAD"},
+    {0x2002, "EN SPACE"},
+    {0x2003, "EM SPACE"},
+    {0x2004, "THREE-PER-EM SPACE"},
+    {0x2005, "FOUR-PER-EM SPACE"},
+    {0x2006, "SIX-PER-EM SPACE"},
+    {0x2007, "FIGURE SPACE"},
+    {0x2008, "PUNCTUATION SPACE"},
+    {0x2009, "THIN SPACE"},
+    {0x200A, "HAIR SPACE"},
+    {0x200B, "ZERO WIDTH SPACE"},
+    {0x200C, "ZERO WIDTH NON-JOINER"},
+    {0x200D, "ZERO WIDTH JOINER"},
+    {0x200E, "LEFT-TO-RIGHT MARK"},
+    {0x200F, "RIGHT-TO-LEFT MARK"},
+    {0x2028, "LINE SEPARATOR"},
+    {0x2029, "PARAGRAPH SEPARATOR"},
+    {0x202A, "LEFT-TO-RIGHT EMBEDDING"},
+    {0x202B, "RIGHT-TO-LEFT EMBEDDING"},
+    {0x202C, "POP DIRECTIONAL FORMATTING"},
+    {0x202D, "LEFT-TO-RIGHT OVERRIDE"},
+    {0x202E, "RIGHT-TO-LEFT OVERRIDE"},
+    {0x202F, "NARROW NO-BREAK SPACE"},
+    {0x205F, "MEDIUM MATHEMATICAL SPACE"},
+    {0x2060, "WORD JOINER"},
+    {0x2061, "FUNCTION APPLICATION"},
+    {0x2062, "INVISIBLE TIMES"},
+    {0x2063, "INVISIBLE SEPARATOR"},
+    {0x2064, "INVISIBLE PLUS"},
+    {0x2066, "LEFT-TO-RIGHT ISOLATE"},
+    {0x2067, "RIGHT-TO-LEFT ISOLATE"},
+    {0x2068, "FIRST STRONG ISOLATE"},
+    {0x2069, "POP DIRECTIONAL ISOLATE"},
+    {0x2800, "BRAILLE PATTERN BLANK"},
+    {0x3000, "IDEOGRAPHIC SPACE"},
+    {0x3164, "HANGUL FILLER"},
+    {0xFEFF, "ZERO WIDTH NO-BREAK SPACE, a byte order mark"},
+    {0xFFA0, "HALFWIDTH HANGUL FILLER"},
+};
+
+}  // namespace
+
+std::string InvisibleCharacterName(char32_t c) {
   const char* name = "an invisible character";
-  switch (c) {
-    case 0x20:
-      name = "SPACE";
-      break;
-    case 0xA0:
-      name = "NO-BREAK SPACE";
-      break;
-    case 0x200B:
-      name = "ZERO WIDTH SPACE";
-      break;
-    case 0x200C:
-      name = "ZERO WIDTH NON-JOINER";
-      break;
-    case 0x200D:
-      name = "ZERO WIDTH JOINER";
-      break;
-    case 0x2060:
-      name = "WORD JOINER";
-      break;
-    case 0x202F:
-      name = "NARROW NO-BREAK SPACE";
-      break;
-    case 0x2800:
-      name = "BRAILLE PATTERN BLANK";
-      break;
-    case 0x3000:
-      name = "IDEOGRAPHIC SPACE";
-      break;
-    case 0xFEFF:
-      name = "ZERO WIDTH NO-BREAK SPACE, a byte order mark";
-      break;
-    default:
-      if (c >= 0x2000 && c <= 0x200A) name = "a typographic space";
-      break;
+  for (const NamedCharacter& named : kNames) {
+    if (named.code_point == c) name = named.name;
+  }
+  if ((c >= 0xFE00 && c <= 0xFE0F) || (c >= 0xE0100 && c <= 0xE01EF) ||
+      (c >= 0x180B && c <= 0x180D) || c == 0x180F) {
+    name = "a variation selector";
+  } else if (c >= 0xE0000 && c <= 0xE007F) {
+    name = "a tag character";
+  } else if ((c >= 0x600 && c <= 0x605) || c == 0x6DD || c == 0x70F || c == 0x890 || c == 0x891 ||
+             c == 0x8E2 || c == 0x110BD || c == 0x110CD || (c >= 0x13430 && c <= 0x1343F) ||
+             (c >= 0xFFF9 && c <= 0xFFFB) || (c >= 0x1BCA0 && c <= 0x1BCA3) ||
+             (c >= 0x1D173 && c <= 0x1D17A)) {
+    name = "a format character";
   }
   return absl::StrFormat("U+%04X (%s)", static_cast<uint32_t>(c), name);
 }
-
-}  // namespace
 
 bool IsInvisibleCharacter(char32_t c) {
   // White_Space (Unicode PropList.txt).
@@ -64,6 +99,14 @@ bool IsInvisibleCharacter(char32_t c) {
   // braille pattern blank, which render as blanks; the interlinear annotation format
   // characters, which render as nothing (outside testing: U+2800 and U+FFF9 alone were
   // taken as a defect's shift).
+  // The other format characters (General_Category Cf): number signs and marks that span
+  // what follows (U+0600-0605, U+06DD, U+070F, U+0890-0891, U+08E2, U+110BD, U+110CD) and
+  // the Egyptian hieroglyph format controls, meaningless at a value's end (outside testing:
+  // a shift with U+0605 after it was a shift of its own).
+  if ((c >= 0x600 && c <= 0x605) || c == 0x6DD || c == 0x70F || c == 0x890 || c == 0x891 ||
+      c == 0x8E2 || c == 0x110BD || c == 0x110CD || (c >= 0x13430 && c <= 0x1343F)) {
+    return true;
+  }
   return c == 0xAD || c == 0x34F || c == 0x61C || c == 0x115F || c == 0x1160 ||
          (c >= 0x17B4 && c <= 0x17B5) || (c >= 0x180B && c <= 0x180F) ||
          (c >= 0x200B && c <= 0x200F) || (c >= 0x202A && c <= 0x202E) ||
@@ -103,7 +146,7 @@ std::string BlankAround(std::string_view text) {
   const bool begins = shown.data() != text.data();
   const size_t at = begins ? 0 : static_cast<size_t>(shown.data() - text.data()) + shown.size();
   return absl::StrCat(begins ? "begins" : "ends", " with ",
-                      BlankName(DecodeUtf8At(text, at).code_point));
+                      InvisibleCharacterName(DecodeUtf8At(text, at).code_point));
 }
 
 }  // namespace plantmesh::common

@@ -1,6 +1,9 @@
 #include "plantmesh/common/blank_text.h"
 
 #include <gtest/gtest.h>
+#include <utf8proc.h>
+
+#include <string>
 
 namespace plantmesh::common {
 namespace {
@@ -49,6 +52,34 @@ TEST(BlankTextTest, TrimInvisibleKeepsWhatShowsBetweenTheFirstAndLastVisibleChar
   EXPECT_EQ(TrimInvisible("\u00a0\u2003"), "");
   EXPECT_EQ(TrimInvisible(""), "");
   EXPECT_EQ(TrimInvisible(" \xa0 "), "\xa0");  // not UTF-8: kept, to be refused as such
+}
+
+// Against Debian's utf8proc (Unicode 15): every character of White_Space's classes (Zs,
+// Zl, Zp), every default-ignorable one and every format character (Cf) shows nothing (or
+// nothing a key may end with). Outside testing (sweep 45): 22 format characters were
+// taken at a value's end.
+TEST(BlankTextTest, EveryCharacterUnicodeCallsBlankIsInvisible) {
+  int missing = 0;
+  for (char32_t c = 0; c <= 0x10FFFF; ++c) {
+    const utf8proc_category_t category = utf8proc_category(static_cast<utf8proc_int32_t>(c));
+    const bool blank = category == UTF8PROC_CATEGORY_ZS || category == UTF8PROC_CATEGORY_ZL ||
+                       category == UTF8PROC_CATEGORY_ZP || category == UTF8PROC_CATEGORY_CF ||
+                       utf8proc_get_property(static_cast<utf8proc_int32_t>(c))->ignorable;
+    if (blank && !IsInvisibleCharacter(c) && ++missing <= 10) {
+      ADD_FAILURE() << "U+" << std::hex << static_cast<uint32_t>(c) << " is not invisible";
+    }
+  }
+  EXPECT_EQ(missing, 0);
+}
+
+TEST(BlankTextTest, AnInvisibleCharacterIsNamed) {
+  EXPECT_EQ(InvisibleCharacterName(0xA0), "U+00A0 (NO-BREAK SPACE)");
+  EXPECT_EQ(InvisibleCharacterName(0x202E), "U+202E (RIGHT-TO-LEFT OVERRIDE)");
+  EXPECT_EQ(InvisibleCharacterName(0x200F), "U+200F (RIGHT-TO-LEFT MARK)");
+  EXPECT_EQ(InvisibleCharacterName(0xFE0F), "U+FE0F (a variation selector)");
+  EXPECT_EQ(InvisibleCharacterName(0xE0041), "U+E0041 (a tag character)");
+  EXPECT_EQ(InvisibleCharacterName(0x605), "U+0605 (a format character)");
+  EXPECT_EQ(BlankAround("2026-12-06/A\u0605"), "ends with U+0605 (a format character)");
 }
 
 }  // namespace

@@ -14,12 +14,6 @@
 namespace plantmesh::common {
 namespace {
 
-bool IsCombiningMark(int32_t c) {
-  const utf8proc_category_t category = utf8proc_category(c);
-  return category == UTF8PROC_CATEGORY_MN || category == UTF8PROC_CATEGORY_MC ||
-         category == UTF8PROC_CATEGORY_ME;
-}
-
 // The code points of UTF-8 `text`; false when it is not UTF-8.
 bool CodePoints(std::string_view text, std::vector<int32_t>* out) {
   const auto* bytes = reinterpret_cast<const utf8proc_uint8_t*>(text.data());
@@ -37,13 +31,20 @@ bool CodePoints(std::string_view text, std::vector<int32_t>* out) {
 // "U+0075 U+0308": the character at `from` and the combining marks after it.
 std::string ClusterAt(const std::vector<int32_t>& points, size_t from) {
   std::vector<std::string> names;
-  for (size_t i = from; i < points.size() && (i == from || IsCombiningMark(points[i])); ++i) {
+  for (size_t i = from;
+       i < points.size() && (i == from || IsCombiningMark(static_cast<char32_t>(points[i]))); ++i) {
     names.push_back(absl::StrFormat("U+%04X", static_cast<uint32_t>(points[i])));
   }
   return absl::StrJoin(names, " ");
 }
 
 }  // namespace
+
+bool IsCombiningMark(char32_t c) {
+  const utf8proc_category_t category = utf8proc_category(static_cast<utf8proc_int32_t>(c));
+  return category == UTF8PROC_CATEGORY_MN || category == UTF8PROC_CATEGORY_MC ||
+         category == UTF8PROC_CATEGORY_ME;
+}
 
 std::string NotNfcWhy(std::string_view text) {
   std::vector<int32_t> given;
@@ -70,7 +71,7 @@ std::string LeadingCombiningMark(std::string_view text) {
   if (text.empty() ||
       utf8proc_iterate(reinterpret_cast<const utf8proc_uint8_t*>(text.data()),
                        static_cast<utf8proc_ssize_t>(text.size()), &first) <= 0 ||
-      !IsCombiningMark(first)) {
+      !IsCombiningMark(static_cast<char32_t>(first))) {
     return "";
   }
   return absl::StrFormat(

@@ -3,6 +3,7 @@
 #include "server/runtime/errors.h"
 
 #include <algorithm>
+#include <charconv>
 #include <map>
 #include <optional>
 #include <random>
@@ -15,6 +16,7 @@
 #include "absl/strings/str_join.h"
 #include "plantmesh/api/v1/error_details.pb.h"
 #include "plantmesh/common/blank_text.h"
+#include "plantmesh/common/unicode_form.h"
 #include "plantmesh/common/utf8.h"
 
 namespace plantmesh::runtime {
@@ -103,7 +105,9 @@ size_t AppendEscaped(std::string_view value, size_t max_chars, bool keep_lines, 
     const auto [c, length] = common::DecodeUtf8At(value, at);
     if (c == common::kNotUtf8) {
       absl::StrAppendFormat(out, "\\x%02X", static_cast<unsigned char>(value[at]));
-    } else if (ShowsAsEscape(c) && !(keep_lines && (c == '\n' || c == '\t'))) {
+    } else if ((ShowsAsEscape(c) && !(keep_lines && (c == '\n' || c == '\t'))) ||
+               (at == 0 && common::IsCombiningMark(c))) {
+      // A combining mark first would draw on the quote before it (outside testing: '́17').
       // \uXXXX, or \UXXXXXXXX beyond the Basic Multilingual Plane (as C++ and Python).
       if (c > 0xFFFF) {
         absl::StrAppendFormat(out, "\\U%08X", static_cast<uint32_t>(c));
@@ -189,6 +193,12 @@ std::string QuoteForMessage(std::string_view value) {
   const size_t at = AppendEscaped(value, kQuotedValueLimit, /*keep_lines=*/false, &out);
   if (at == value.size()) return out + "'";
   return absl::StrCat(out, "…' (", value.size(), " bytes)");
+}
+
+std::string NumberForMessage(double value) {
+  char buffer[32];
+  const std::to_chars_result result = std::to_chars(buffer, buffer + sizeof buffer, value);
+  return std::string(buffer, result.ptr);
 }
 
 absl::Status ResponseTooLarge(size_t bytes, size_t max) {

@@ -102,6 +102,11 @@ void CheckUpdatePaths(Violations& violations, const std::vector<std::string>& pa
 inline constexpr size_t kQuotedValueLimit = 64;
 std::string QuoteForMessage(std::string_view value);
 
+// A client's number as a message quotes it: the shortest decimal that reads back as the
+// same double (std::to_chars), so a refused 1.0000000000000002 is not shown as 1 (outside
+// testing: "is 0 or 1 ..., not 1").
+std::string NumberForMessage(double value);
+
 // `text` cut to at most `max_bytes` on a UTF-8 character boundary, ending in "…" when cut
 // (when that fits), for a text that must stay within a size: unchanged when it does.
 std::string CutToBytes(std::string_view text, size_t max_bytes);

@@ -43,9 +43,11 @@ std::string Naming(absl::string_view whole, const char* c) {
   if (d.code_point >= 0x21 && d.code_point < 0x7F) {
     return absl::StrFormat("; '%c' at character %d", static_cast<char>(d.code_point), chars);
   }
-  return absl::StrFormat(
-      "; U+%04X%s at character %d", static_cast<uint32_t>(d.code_point),
-      common::IsInvisibleCharacter(d.code_point) ? " (it shows as nothing or a blank)" : "", chars);
+  if (common::IsInvisibleCharacter(d.code_point)) {
+    return absl::StrCat("; ", common::InvisibleCharacterName(d.code_point), " at character ",
+                        chars);
+  }
+  return absl::StrFormat("; U+%04X at character %d", static_cast<uint32_t>(d.code_point), chars);
 }
 
 absl::Status CheckTrustDomain(absl::string_view trust_domain, absl::string_view whole) {

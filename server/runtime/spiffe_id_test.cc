@@ -77,11 +77,11 @@ TEST(SpiffeIdTest, InvalidIdsAreRefusedWithTheRule) {
 TEST(SpiffeIdTest, TheCharacterThatBreaksTheRuleIsNamed) {
   EXPECT_THAT(
       std::string(ParseSpiffeId("spiffe://plantmesh.local/user/ops\u00A0").status().message()),
-      HasSubstr("; U+00A0 (it shows as nothing or a blank) at character 34"));
+      HasSubstr("; U+00A0 (NO-BREAK SPACE) at character 34"));
   EXPECT_THAT(
       std::string(ParseSpiffeId("\u200Bspiffe://plantmesh.local/user/ops").status().message()),
-      HasSubstr("the scheme must be spiffe:// (lowercase); U+200B (it shows as nothing or a "
-                "blank) at character 1"));
+      HasSubstr("the scheme must be spiffe:// (lowercase); U+200B (ZERO WIDTH SPACE) at "
+                "character 1"));
   EXPECT_THAT(std::string(ParseSpiffeId("spiffe://plantmesh.local/user/o*s").status().message()),
               HasSubstr("; '*' at character 32"));
   EXPECT_THAT(std::string(ParseSpiffeId("spiffe://plant mesh.local/user/ops").status().message()),

@@ -166,7 +166,7 @@ absl::StatusOr<AggregatePlan> PlanAggregateQuery(absl::Time start_time, absl::Ti
         "end_time",
         absl::StrCat("must be at most ", kMaxAggregateBuckets, " buckets of ",
                      absl::FormatDuration(bucket), " after start_time; this range spans ",
-                     plan.bucket_count, rounded));
+                     plan.bucket_count, " buckets", rounded));
   }
 
   std::vector<RollupLevel> usable;  // coarsest first

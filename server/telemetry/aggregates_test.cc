@@ -384,7 +384,7 @@ TEST(PlanTest, Errors) {
   EXPECT_EQ(FieldOf(rounded), "end_time");
   EXPECT_THAT(std::string(rounded.message()),
               HasSubstr("must be at most 10000 buckets of 1s after start_time; this range spans "
-                        "10001 (start_time falls in the bucket that begins "
+                        "10001 buckets (start_time falls in the bucket that begins "
                         "2026-03-02T08:00:00Z)"));
 }
 

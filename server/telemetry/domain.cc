@@ -341,10 +341,10 @@ std::optional<Rejection> PartCountProblem(const Sample& s, int index) {
   }
   if (s.kind != ValueKind::kNumber) return std::nullopt;
   if (s.number < 0 || s.number > kMaxPartCount || s.number != std::floor(s.number)) {
-    // %.17g: every double in the digits it takes to tell it apart (2^53+2, not 9.0072e+15).
+    // Every double in the digits it takes to tell it apart (2^53+2, not 9.0072e+15).
     return Reject(index, RejectReason::kNumberOutOfRange,
                   absl::StrCat(Field(index, "number"), ": ", kRule, ", not ",
-                               absl::StrFormat("%.17g", s.number)));
+                               runtime::NumberForMessage(s.number)));
   }
   return std::nullopt;
 }
@@ -385,7 +385,8 @@ std::optional<Rejection> TypedValueProblem(const Sample& s, int index, int type)
   const bool text = s.kind == ValueKind::kText;
   const absl::string_view matched = text ? MatchedText(s.text) : absl::string_view();
   if (text && absl::EqualsIgnoreCase(matched, "UNAVAILABLE")) return std::nullopt;
-  const std::string given = text ? runtime::QuoteForMessage(s.text) : absl::StrCat(s.number);
+  const std::string given =
+      text ? runtime::QuoteForMessage(s.text) : runtime::NumberForMessage(s.number);
   const std::string field = Field(index, text ? "text" : KindField(s.kind));
   if (digital) {
     if ((text && (matched == "0" || matched == "1")) ||

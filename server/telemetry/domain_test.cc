@@ -132,6 +132,11 @@ TEST(JudgeSampleTest, ModesAndDigitalChannelsTakeTheirValuesOnly) {
     EXPECT_THAT(r->message, HasSubstr("a DIGITAL_INPUT is 0 or 1 (or the unavailable value)"));
   }
   EXPECT_TRUE(Judge(Text("di", "ON")));
+  // The number as sent, in the digits that tell it apart (outside testing, sweep 45:
+  // 1.0000000000000002 was refused as "not 1").
+  r = Judge(Number("di", 1.0000000000000002));
+  ASSERT_TRUE(r);
+  EXPECT_THAT(r->message, HasSubstr(", not 1.0000000000000002"));
 }
 
 TEST(JudgeSampleTest, UnknownMachine) {

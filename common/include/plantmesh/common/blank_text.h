@@ -11,8 +11,15 @@ namespace plantmesh::common {
 // ideographic space U+3000) and the default-ignorable format characters (soft hyphen,
 // zero-width spaces and joiners, bidirectional marks and embeddings, word joiner and
 // invisible operators, variation selectors, the byte order mark, tag characters, the
-// Hangul fillers).
+// Hangul fillers) and the other format characters (General_Category Cf). A test holds it
+// to Debian's utf8proc: no character of those classes is missing.
 bool IsInvisibleCharacter(char32_t c);
+
+// "U+00A0 (NO-BREAK SPACE)": an invisible character (IsInvisibleCharacter) by its code
+// point and Unicode name, or its kind ("a variation selector", "a tag character", "a
+// format character") where Unicode names it by number alone or the name says little.
+// How every message names one.
+std::string InvisibleCharacterName(char32_t c);
 
 // Empty, or only characters that show nothing (IsInvisibleCharacter) in valid UTF-8. A
 // required text that is blank is missing: the contract's REQUIRED check

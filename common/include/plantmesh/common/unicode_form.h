@@ -16,6 +16,10 @@ namespace plantmesh::common {
 // request_id in NFD were new ones, a shift in NFD another shift).
 std::string NotNfcWhy(std::string_view text);
 
+// Whether `c` is a combining mark (General_Category Mn, Mc, Me): it draws on the
+// character before it.
+bool IsCombiningMark(char32_t c);
+
 // "begins with U+0301, a combining mark with no character before it to combine with"
 // when `text` does; "" otherwise (outside testing: a model of three combining accents was
 // taken as a model).

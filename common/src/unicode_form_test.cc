@@ -1,0 +1,27 @@
+#include "plantmesh/common/unicode_form.h"
+
+#include <gtest/gtest.h>
+
+namespace plantmesh::common {
+namespace {
+
+TEST(UnicodeFormTest, NamesWhereATextIsNotInNfc) {
+  EXPECT_EQ(NotNfcWhy("Fr\u00FCh"), "");
+  EXPECT_EQ(NotNfcWhy(""), "");
+  EXPECT_EQ(NotNfcWhy("\xFF"), "");  // not UTF-8: another rule's to judge
+  EXPECT_EQ(NotNfcWhy("Fru\u0308h"), "from character 3, U+0075 U+0308 is U+00FC in NFC");
+  // A singleton that NFC replaces: the Ångström sign is U+00C5.
+  EXPECT_EQ(NotNfcWhy("\u212B"), "from character 1, U+212B is U+00C5 in NFC");
+  // Hangul jamo compose to a syllable.
+  EXPECT_EQ(NotNfcWhy("\u1100\u1161"), "from character 1, U+1100 is U+AC00 in NFC");
+}
+
+TEST(UnicodeFormTest, ACombiningMarkFirstIsNamed) {
+  EXPECT_EQ(LeadingCombiningMark("e\u0301"), "");
+  EXPECT_EQ(LeadingCombiningMark(""), "");
+  EXPECT_EQ(LeadingCombiningMark("\u0301\u0301"),
+            "begins with U+0301, a combining mark with no character before it to combine with");
+}
+
+}  // namespace
+}  // namespace plantmesh::common
