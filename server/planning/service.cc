@@ -54,6 +54,19 @@ absl::StatusOr<std::vector<std::string>> CheckUpdate(const std::string& id,
   return paths;
 }
 
+// `request` as its request_id keys it: its plan items in sequence order, the order the
+// plan keeps, so a retry listing them in another order is the same call (outside testing:
+// it was REQUEST_ID_REUSED while an update with the items reversed changed nothing).
+template <typename Request, typename Items>
+Request ItemsInSequence(const Request& request, Items items_of) {
+  Request keyed = request;
+  google::protobuf::RepeatedPtrField<v1::PlanItem>* items = items_of(&keyed);
+  std::stable_sort(items->begin(), items->end(), [](const v1::PlanItem& a, const v1::PlanItem& b) {
+    return a.sequence() < b.sequence();
+  });
+  return keyed;
+}
+
 std::string PlansFingerprint(const v1::ListProductionPlansRequest& request) {
   std::vector<int> statuses(request.statuses().begin(), request.statuses().end());
   std::sort(statuses.begin(), statuses.end());
@@ -503,7 +516,10 @@ absl::Status PlanningServiceImpl::HandleCreateProductionPlan(
   PM_ASSIGN_OR_RETURN(ProductLines lines_of, ProductLinesOf(items));
   PM_RETURN_IF_ERROR(ValidateItems(items, "plan.items", KnownProducts(lines_of)));
   PM_RETURN_IF_ERROR(CheckItemsMadeOnLine(items, "plan.items", in.line_id(), lines_of));
-  const ChangeContext context = Context(call, request);
+  const ChangeContext context =
+      Context(call, ItemsInSequence(request, [](v1::CreateProductionPlanRequest* r) {
+                return r->mutable_plan()->mutable_items();
+              }));
   const Plan draft = NewPlan(in.line_id(), shift, std::move(items), call.identity, context.now);
   return CreateAndAnswer<v1::CreateProductionPlanResponse, Plan>(
       context, response,
@@ -576,7 +592,9 @@ absl::Status PlanningServiceImpl::HandleUpdateProductionPlan(
   PM_RETURN_IF_ERROR(CheckItemCount(items, "items"));
   PM_ASSIGN_OR_RETURN(ProductLines lines_of, ProductLinesOf(items));
   PM_RETURN_IF_ERROR(ValidateItems(items, "items", KnownProducts(lines_of)));
-  const ChangeContext context = Context(call, request);
+  const ChangeContext context = Context(
+      call, ItemsInSequence(request,
+                            [](v1::UpdateProductionPlanRequest* r) { return r->mutable_items(); }));
   auto fill = [](const Plan& p, v1::UpdateProductionPlanResponse* r) {
     ToProto(p, r->mutable_plan());
   };
@@ -605,7 +623,9 @@ absl::Status PlanningServiceImpl::HandleReviseProductionPlan(
   PM_RETURN_IF_ERROR(CheckItemCount(items, "items"));
   PM_ASSIGN_OR_RETURN(ProductLines lines_of, ProductLinesOf(items));
   PM_RETURN_IF_ERROR(ValidateItems(items, "items", KnownProducts(lines_of)));
-  const ChangeContext context = Context(call, request);
+  const ChangeContext context = Context(
+      call, ItemsInSequence(request,
+                            [](v1::ReviseProductionPlanRequest* r) { return r->mutable_items(); }));
   auto fill = [](const Plan& p, v1::ReviseProductionPlanResponse* r) {
     ToProto(p, r->mutable_plan());
   };

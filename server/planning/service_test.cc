@@ -900,5 +900,31 @@ TEST_F(PlanningServiceTest, CalendarQueries) {
   EXPECT_THAT(FieldsOf(stub_->GetPlannedTime(Ctx().get(), planned, &time)), ElementsAre("line_id"));
 }
 
+// Outside testing (sweep 45): a retry listing a plan's items in another order was
+// REQUEST_ID_REUSED, though the plan keeps them by sequence.
+TEST_F(PlanningServiceTest, ARetryWithTheItemsInAnotherOrderIsTheSameCall) {
+  v1::CreateProductionPlanRequest request;
+  request.mutable_plan()->set_line_id("PACK-1");
+  request.mutable_plan()->set_shift_id("2026-03-11/A");
+  request.set_request_id("plan-items-order");
+  for (auto [product, sequence] : {std::pair{"GRANOLA-500G", 1}, std::pair{"MUESLI-1KG", 2}}) {
+    v1::PlanItem* item = request.mutable_plan()->add_items();
+    item->set_product_id(product);
+    item->set_quantity(100);
+    item->set_sequence(sequence);
+  }
+  v1::CreateProductionPlanResponse first;
+  ASSERT_TRUE(stub_->CreateProductionPlan(Ctx().get(), request, &first).ok());
+  request.mutable_plan()->mutable_items()->SwapElements(0, 1);
+  v1::CreateProductionPlanResponse retried;
+  grpc::Status status = stub_->CreateProductionPlan(Ctx().get(), request, &retried);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(retried.plan().id(), first.plan().id());
+  // Another quantity is another call.
+  request.mutable_plan()->mutable_items(0)->set_quantity(5);
+  EXPECT_EQ(stub_->CreateProductionPlan(Ctx().get(), request, &retried).error_code(),
+            grpc::StatusCode::ALREADY_EXISTS);
+}
+
 }  // namespace
 }  // namespace plantmesh::planning
