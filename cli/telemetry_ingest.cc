@@ -248,6 +248,7 @@ void PrintSummary(const std::string& source, int64_t read, const sdk::TelemetryB
         {"duplicates", s.samples_duplicate},
         {"rejected", s.samples_rejected},
         {"rejected_by_reason", nlohmann::json::object()},
+        {"late_for_state", s.samples_late_for_state},
         {"not_acknowledged", s.samples_abandoned + s.buffered_samples},
         {"seconds", seconds},
         {"samples_per_second", rate},
@@ -266,6 +267,12 @@ void PrintSummary(const std::string& source, int64_t read, const sdk::TelemetryB
       << "rejected    " << Grouped(s.samples_rejected) << "\n";
   for (const auto& [reason, count] : s.rejected_by_reason) {
     out << "  " << ReasonName(reason) << "  " << Grouped(count) << "\n";
+  }
+  // Stored, but older than their machine's state timeline: not in it at their own time.
+  if (s.samples_late_for_state > 0) {
+    out << "late for machine states  " << Grouped(s.samples_late_for_state)
+        << " (stored; the state timeline had passed their time: see the README, machine "
+           "states)\n";
   }
   const int64_t missing = s.samples_abandoned + s.buffered_samples;
   if (missing > 0) out << "not acknowledged  " << Grouped(missing) << "\n";

@@ -285,6 +285,18 @@ class TelemetryBatchWriter::Core {
     buffered_bytes_ = 0;
     if (!fatal_.ok()) {
       close_result_ = fatal_;
+      // How many the error left unstored (outside testing: Close returned the bare error,
+      // and its samples were counted abandoned unsaid).
+      if (samples > 0) {
+        close_result_ =
+            absl::Status(fatal_.code(),
+                         absl::StrCat(fatal_.message(), "; close: ", samples,
+                                      " samples not acknowledged before this error are abandoned (",
+                                      sent, " of them were sent and may be stored)"));
+        fatal_.ForEachPayload([this](absl::string_view type_url, const absl::Cord& payload) {
+          close_result_.SetPayload(type_url, payload);
+        });
+      }
     } else if (samples > 0) {
       // A channel that never connected sent nothing, whatever the writer handed to gRPC.
       const std::shared_ptr<internal::ConnectionHistory> history =
@@ -293,7 +305,9 @@ class TelemetryBatchWriter::Core {
       close_result_ = absl::DeadlineExceededError(absl::StrCat(
           "close: ", samples - unsealed, " samples in ", batches,
           " batches were not acknowledged by the deadline and are abandoned (",
-          never_connected ? "none was sent: the server was never reached"
+          never_connected ? "none was sent: no connection to the server was ever established, "
+                            "its TLS handshake included (a refused client certificate ends "
+                            "there)"
                           : absl::StrCat(sent, " of them were sent and may be stored"),
           ")",
           unsealed > 0
@@ -574,6 +588,7 @@ class TelemetryBatchWriter::Core {
         stats_.samples_accepted += response.accepted_count();
         stats_.samples_duplicate += response.duplicate_count();
         stats_.samples_rejected += response.rejected_count();
+        stats_.samples_late_for_state += response.late_state_count();
         int64_t reasons_given = 0;
         for (const tv1::RejectedSample& rejected : response.rejected_samples()) {
           ++stats_.rejected_by_reason[rejected.reason()];

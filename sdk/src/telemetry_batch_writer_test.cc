@@ -146,6 +146,10 @@ class FakeTelemetryService final : public tv1::TelemetryService::Service {
       }
       ledger.Store(sample.source_sequence());
       response.set_accepted_count(response.accepted_count() + 1);
+      // A machine whose state timeline another source moved ahead of this one.
+      if (sample.machine_id() == "late-states") {
+        response.set_late_state_count(response.late_state_count() + 1);
+      }
     }
     return response;
   }
@@ -807,7 +811,9 @@ TEST_F(TelemetryBatchWriterTest, CloseReturnsWhileTheServerIsUnreachable) {
   EXPECT_LT(absl::Now() - start, absl::Seconds(3));
   // Outside testing: "1 of them were sent and may be stored" from a writer that never
   // reached a server, and the stream error quoted with its line break.
-  EXPECT_THAT(closed.message(), HasSubstr("none was sent: the server was never reached"));
+  EXPECT_THAT(closed.message(),
+              HasSubstr("none was sent: no connection to the server was ever established, its "
+                        "TLS handshake included"));
   EXPECT_THAT(std::string(closed.message()), ::testing::Not(HasSubstr("\n")));
   EXPECT_THAT(writer->Stats().last_stream_error, ::testing::StartsWith("UNAVAILABLE: "));
   EXPECT_THAT(writer->Stats().last_stream_error, ::testing::Not(HasSubstr("\n")));
@@ -821,8 +827,28 @@ TEST_F(TelemetryBatchWriterTest, PermanentErrorStopsTheWriter) {
   EXPECT_EQ(flushed.code(), absl::StatusCode::kPermissionDenied) << flushed;
   EXPECT_EQ(writer->Add(NumberSample(1)).code(), absl::StatusCode::kPermissionDenied);
   EXPECT_EQ(writer->Stats().stream_errors, 1);
-  EXPECT_EQ(writer->Close(absl::Now()).code(), absl::StatusCode::kPermissionDenied);
+  // Close says what the error left unstored (outside testing: the bare error, the samples
+  // counted abandoned unsaid), and keeps the error's code.
+  const absl::Status closed = writer->Close(absl::Now());
+  EXPECT_EQ(closed.code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(std::string(closed.message()),
+              ::testing::HasSubstr("close: 1 samples not acknowledged before this error are "
+                                   "abandoned"));
   EXPECT_EQ(writer->Stats().samples_abandoned, 1);
+}
+
+// Outside testing (sweep 45): an adapter whose state samples came after another source's
+// newer ones learned nothing; the answers' late_state_count adds up in Stats.
+TEST_F(TelemetryBatchWriterTest, StateSamplesLateForTheTimelineAreCounted) {
+  auto writer = MakeWriter(Options());
+  ASSERT_NE(writer, nullptr);
+  for (uint64_t i = 0; i < 6; ++i) {
+    ASSERT_TRUE(writer->Add(NumberSample(i, i % 2 == 0 ? "late-states" : "cnc07")).ok());
+  }
+  ASSERT_TRUE(writer->Flush(absl::Now() + absl::Seconds(20)).ok());
+  EXPECT_EQ(writer->Stats().samples_accepted, 6);
+  EXPECT_EQ(writer->Stats().samples_late_for_state, 3);
+  ASSERT_TRUE(writer->Close(absl::Now() + absl::Seconds(20)).ok());
 }
 
 // A connection whose IngestSamples opens no stream, as a gMock connection without an

@@ -113,8 +113,9 @@ absl::StatusOr<bool> JudgeSequence(WriterRecord& record, const std::string& writ
             "batch_sequence ", batch_sequence, " of writer ", runtime::QuoteForMessage(writer_id),
             " is not above its last committed sequence ", record.last_sequence,
             " and no batch of that sequence is on record (batches are kept [telemetry] "
-            "batch-record-hours): it is not a re-sent batch. A writer that restarted its count "
-            "goes on above ",
+            "batch-record-hours): it is not a re-sent batch. Either another process is "
+            "writing under this writer_id (an old instance still running: stop it, or give "
+            "each its own writer_id), or a writer restarted its count: it goes on above ",
             record.last_sequence,
             " (or takes a new writer_id); this batch and the ones after it on the stream were "
             "not stored")),

@@ -33,7 +33,8 @@
 //   DATA_LOSS, or RESOURCE_EXHAUSTED for a batch over the server's
 //   max-receive-message-bytes (keep max_batch_bytes below it), is not retried; Add,
 //   Flush and Close then return that status and the unacknowledged samples stay counted
-//   as buffered. Every other ending (UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED,
+//   as buffered until Close, which abandons them (samples_abandoned) and says how many.
+//   Every other ending (UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED,
 //   ABORTED, INTERNAL, UNKNOWN, CANCELLED by the peer, or the server ending the stream
 //   while batches are unanswered) is retried forever, with backoff, until Close.
 //
@@ -59,6 +60,19 @@
 // next_batch_sequence() alone is not enough (outside testing: batches cut after it was
 // persisted committed before a crash, and the restarted writer's first batch reused a
 // sequence: ALREADY_EXISTS, the writer stopped).
+//
+// What an adapter restart keeps, and what it may store twice
+// ----------------------------------------------------------
+// Samples are acknowledged in Add order: the first Stats().samples_acknowledged() samples
+// an adapter added are stored (or rejected) for good, so an adapter that checkpoints that
+// number with its source's position resumes after a restart at the first sample not
+// acknowledged. What was in flight when the process died (sent, maybe committed, not yet
+// answered) is sent again by the new process under new batch sequences, and what of it
+// had committed is stored twice: exactly once holds within one writer process,
+// at-least-once across its restarts (outside testing: 2,500 samples in flight at a kill
+// were stored twice). Keep the in-flight window small where that matters
+// (max_samples_in_flight), and give samples the source's own sequence (source_sequence,
+// e.g. MTConnect's `sequence`), by which a reader can tell a repeat.
 //
 // Flow control and units
 // -----------------------
@@ -189,6 +203,13 @@ struct TelemetryBatchWriterStats {
   int64_t samples_accepted = 0;      // stored now
   int64_t samples_duplicate = 0;     // recognised as stored before (a re-sent batch)
   int64_t samples_rejected = 0;      // refused, see rejected_by_reason
+  // Of samples_accepted, state samples (EXECUTION, AVAILABILITY, EMERGENCY_STOP, CONDITION)
+  // older than the time their machine's state timeline had reached when they arrived
+  // (IngestSamplesResponse.late_state_count): stored, but the timeline settled before them
+  // is not rewritten, so ListStateIntervals, GetUtilization and ListDowntimes do not show
+  // them at their own time. Non-zero: another source of the machine's states ran ahead of
+  // this one (README, Telemetry: machine states).
+  int64_t samples_late_for_state = 0;
   std::map<::plantmesh::telemetry::v1::RejectReason, int64_t> rejected_by_reason;
   int64_t stream_errors = 0;      // streams that ended before every batch was answered
   int64_t reconnects = 0;         // streams answered again after such an error
@@ -200,7 +221,9 @@ struct TelemetryBatchWriterStats {
   int64_t buffered_samples = 0;   // not yet acknowledged (open, waiting and in flight)
   int64_t buffered_bytes = 0;     // their wire size
   int64_t batches_in_flight = 0;  // sent on the current stream, not yet answered
-  int64_t samples_abandoned = 0;  // given up by Close at its deadline
+  // Given up by Close: those not acknowledged by its deadline, or, after a permanent
+  // error, those it left unacknowledged (Close's status says how many).
+  int64_t samples_abandoned = 0;
   // The writer's own channel (Create with ClientOptions) never connected: nothing reached
   // the server, whatever samples_sent says. False with a channel of the caller's.
   bool server_never_reached = false;
