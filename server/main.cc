@@ -146,7 +146,8 @@ absl::Status Serve(const runtime::ServerConfig& config) {
     hub = std::make_unique<runtime::EventHub>(hub_options, std::move(stream_keys));
     hub->Start();
     // Watches and List's watch_cursor need the stream; without Redis the server starts
-    // anyway (they answer UNAVAILABLE / an empty watch_cursor until it is reached).
+    // anyway (until it is first reached they answer UNAVAILABLE / an empty watch_cursor;
+    // after that, an outage leaves watches open and silent until it is back).
     if (!hub->AwaitConnected(absl::Seconds(2))) {
       spdlog::warn("event hub: Redis not reachable yet; watches wait for it");
     }
@@ -174,8 +175,9 @@ absl::Status Serve(const runtime::ServerConfig& config) {
   // Every handler runs here, never on gRPC's threads; stopped after the server.
   runtime::Executor executor(
       runtime::ExecutorOptions{config.executor_threads, config.executor_queue, "handler"});
-  runtime::MemoryBudget upload_memory(config.upload_memory_bytes);
-  runtime::MemoryBudget download_memory(config.download_memory_bytes);
+  runtime::MemoryBudget upload_memory(config.upload_memory_bytes, "upload", "upload-memory-bytes");
+  runtime::MemoryBudget download_memory(config.download_memory_bytes, "download",
+                                        "download-memory-bytes");
   runtime::ServiceDeps deps;
   deps.upload_memory = &upload_memory;
   deps.download_memory = &download_memory;

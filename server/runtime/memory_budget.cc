@@ -1,8 +1,12 @@
 #include "server/runtime/memory_budget.h"
 
+#include <map>
+#include <string>
 #include <utility>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "server/runtime/errors.h"
 
 namespace plantmesh::runtime {
 
@@ -33,9 +37,19 @@ MemoryBudget::Reservation::~Reservation() { Reset(); }
 absl::Status MemoryBudget::Reservation::Grow(int64_t bytes) {
   if (bytes < 0) return absl::InvalidArgumentError("MemoryBudget: negative growth");
   if (budget_ != nullptr && !budget_->TryCharge(bytes)) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "server memory budget for this kind of call is in use (", budget_->used(), " of ",
-        budget_->capacity(), " bytes held, ", bytes, " more needed); retry later"));
+    const int64_t held = budget_->used();
+    std::map<std::string, std::string> metadata = {
+        {"capacity_bytes", absl::StrCat(budget_->capacity())},
+        {"held_bytes", absl::StrCat(held)},
+        {"needed_bytes", absl::StrCat(bytes)}};
+    if (!budget_->setting_.empty()) metadata["setting"] = budget_->setting_;
+    return WithErrorInfo(
+        absl::ResourceExhaustedError(absl::StrCat(
+            "the server's ", budget_->kind_, " memory budget",
+            budget_->setting_.empty() ? "" : absl::StrCat(" (", budget_->setting_, ")"),
+            " is in use by other calls (", held, " of ", budget_->capacity(), " bytes held, ",
+            bytes, " more needed); retry later")),
+        absl::StrCat(absl::AsciiStrToUpper(budget_->kind_), "_MEMORY_EXHAUSTED"), metadata);
   }
   bytes_ += bytes;
   return absl::OkStatus();

@@ -7,6 +7,8 @@
 
 #include <atomic>
 #include <cstdint>
+#include <string>
+#include <utility>
 
 #include "absl/status/status.h"
 
@@ -26,7 +28,10 @@ class MemoryBudget {
     ~Reservation();
 
     // Grows the share by `bytes` (>= 0). RESOURCE_EXHAUSTED, with nothing charged, when
-    // the budget lacks them; a reservation without a budget always succeeds.
+    // the budget lacks them (ErrorInfo <KIND>_MEMORY_EXHAUSTED, e.g.
+    // UPLOAD_MEMORY_EXHAUSTED, metadata capacity_bytes, held_bytes, needed_bytes, setting:
+    // which budget, so a client tells it from a full connection pool); a reservation
+    // without a budget always succeeds.
     absl::Status Grow(int64_t bytes);
     // Returns the whole share to the budget early.
     void Reset();
@@ -39,8 +44,11 @@ class MemoryBudget {
     int64_t bytes_ = 0;
   };
 
-  // `capacity_bytes` >= 1. The budget outlives every reservation taken from it.
-  explicit MemoryBudget(int64_t capacity_bytes) : capacity_(capacity_bytes) {}
+  // `capacity_bytes` >= 1; `kind` ("upload", "download") and `setting` (the server
+  // setting that sizes it, "upload-memory-bytes") name it in refusals. The budget
+  // outlives every reservation taken from it.
+  MemoryBudget(int64_t capacity_bytes, std::string kind = "call", std::string setting = "")
+      : capacity_(capacity_bytes), kind_(std::move(kind)), setting_(std::move(setting)) {}
 
   // An empty share of this budget; a null budget gives an unlimited one.
   static Reservation Open(MemoryBudget* budget) { return Reservation(budget); }
@@ -54,6 +62,8 @@ class MemoryBudget {
   void Release(int64_t bytes);
 
   const int64_t capacity_;
+  const std::string kind_;
+  const std::string setting_;
   std::atomic<int64_t> used_{0};
 };
 

@@ -3,9 +3,12 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <string>
 #include <thread>
 #include <utility>
 #include <vector>
+
+#include "server/runtime/errors.h"
 
 namespace plantmesh::runtime {
 namespace {
@@ -31,6 +34,24 @@ TEST(MemoryBudgetTest, ChargesUpToTheCapacityAndReleasesOnDestruction) {
     EXPECT_EQ(budget.used(), 40);
   }
   EXPECT_EQ(budget.used(), 0);
+}
+
+// Outside testing (sweep 45): a full download budget was a bare RESOURCE_EXHAUSTED, which
+// a client could not tell from a full connection pool; it names its budget and figures.
+TEST(MemoryBudgetTest, ARefusalNamesItsBudget) {
+  MemoryBudget budget(100, "download", "download-memory-bytes");
+  MemoryBudget::Reservation a = MemoryBudget::Open(&budget);
+  ASSERT_TRUE(a.Grow(90).ok());
+  const absl::Status refused = a.Grow(20);
+  EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(std::string(refused.message()),
+            "the server's download memory budget (download-memory-bytes) is in use by other "
+            "calls (90 of 100 bytes held, 20 more needed); retry later");
+  const ErrorInfoView info = ErrorInfoOf(refused);
+  EXPECT_EQ(info.reason, "DOWNLOAD_MEMORY_EXHAUSTED");
+  EXPECT_EQ(info.metadata.at("held_bytes"), "90");
+  EXPECT_EQ(info.metadata.at("needed_bytes"), "20");
+  EXPECT_EQ(info.metadata.at("setting"), "download-memory-bytes");
 }
 
 TEST(MemoryBudgetTest, NoBudgetMeansNoLimit) {
