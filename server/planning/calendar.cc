@@ -185,6 +185,11 @@ std::optional<ShiftInstance> LineCalendar::Instance(absl::CivilDay date,
   // shift of a day a zone dropped, Pacific/Apia's 2011-12-30) lasts nothing: it is not
   // worked, so not listed, counted or plannable (outside testing: it was all three).
   if (shift.end <= shift.start) return std::nullopt;
+  // Nor is one that begins or ends outside the calendar's instants, where no query by time
+  // could find it (outside testing: 9990-12-31/F was plannable, yet GetShiftAt,
+  // GetPlannedTime and ListShifts refused its times, and 9990-12-30/N was found by
+  // GetShiftAt but not listed).
+  if (!InPlantRange(shift.start) || !InPlantRange(shift.end)) return std::nullopt;
   for (const ShiftBreak& b : definition.breaks) {
     const absl::CivilDay break_date = b.start_minute >= definition.start_minute ? date : date + 1;
     const absl::Time start = LocalToAbsolute(zone_, absl::CivilMinute(break_date) + b.start_minute);

@@ -15,7 +15,7 @@
 // - No shift that starts on a holiday is worked (a night shift that starts the evening
 //   before runs into it as usual), nor one whose hours the clocks skip altogether (it
 //   lasts nothing), nor one dated outside the plant calendar's range (kFirstPlantDay ..
-//   kLastPlantDay).
+//   kLastPlantDay) or beginning or ending outside its instants (InPlantRange).
 // - With a rotation (cycle_days > 0), only the (cycle day, shift) pairs it lists are
 //   worked, by the crew it names; without one, every shift is worked every day.
 // - Planned production time = shift time less breaks and maintenance windows, each

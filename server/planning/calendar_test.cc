@@ -160,6 +160,19 @@ TEST(CalendarTest, NoShiftIsDatedBeforeThePlantCalendar) {
               ElementsAre("1900-01-01/A"));
 }
 
+// Outside testing (sweep 45): 9990-12-31/F was plannable while every query by time refused
+// its times, and 9990-12-30/N was found at a time but not listed. A shift lies within the
+// calendar's instants (up to 9990-12-31T00:00Z) or is not worked.
+TEST(CalendarTest, NoShiftEndsAfterThePlantCalendar) {
+  const LineCalendar calendar = Calendar();
+  EXPECT_TRUE(calendar.ShiftById("9990-12-30/B").has_value());   // 13:00-21:00Z
+  EXPECT_FALSE(calendar.ShiftById("9990-12-30/N").has_value());  // ends 9990-12-31T05:00Z
+  EXPECT_FALSE(calendar.ShiftById("9990-12-31/A").has_value());
+  EXPECT_FALSE(calendar.ShiftAt(Utc(9990, 12, 30, 23)).has_value());
+  EXPECT_THAT(Ids(calendar.ShiftsIn(Utc(9990, 12, 30, 12), Utc(9990, 12, 31, 0))),
+              ElementsAre("9990-12-30/A", "9990-12-30/B"));
+}
+
 TEST(CalendarTest, TheLocalDayOfSpringForwardHas23Hours) {
   // 29 March local: 00:00 CET (28th 23:00Z) to 00:00 CEST on the 30th (29th 22:00Z).
   PlannedTime t = Calendar().PlannedTimeIn(Utc(2026, 3, 28, 23), Utc(2026, 3, 29, 22));
