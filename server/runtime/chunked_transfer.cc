@@ -23,8 +23,12 @@ absl::Status ChunkedUpload::Append(absl::string_view chunk) {
   }
   const size_t needed = bytes_.size() + chunk.size();
   if (needed > bytes_.capacity()) {
-    // Doubling keeps appends amortised linear; never beyond the declared size.
-    const size_t grown = std::min(declared_, std::max(needed, 2 * bytes_.capacity()));
+    // Doubling up to kUploadGrowthBytes, then by steps of it, never beyond the declared
+    // size: the charge stays within one step of the bytes received (outside testing:
+    // doubling held 6.4 MB for 6.0 MB received, and concurrent uploads were refused at
+    // half the budget). Copying a 10 MiB photo's buffer ten times costs milliseconds.
+    const size_t step = std::min(kUploadGrowthBytes, std::max(needed, bytes_.capacity()));
+    const size_t grown = std::max(needed, std::min(declared_, bytes_.capacity() + step));
     PM_RETURN_IF_ERROR(held_.Grow(static_cast<int64_t>(grown) - held_.bytes()));
     // A fresh buffer of exactly `grown`: reserve() on a non-empty string may round up
     // to twice its old capacity, which would hold more than was charged.

@@ -18,6 +18,9 @@ namespace plantmesh::runtime {
 
 // The largest chunk an upload message may carry (bytes).
 inline constexpr size_t kMaxUploadChunkBytes = 1024 * 1024;
+// How much an upload's buffer grows at a time (bytes): what it may hold, and be charged,
+// beyond the bytes received.
+inline constexpr size_t kUploadGrowthBytes = 1024 * 1024;
 // The chunk a download sends (bytes): small enough to interleave with other streams.
 inline constexpr size_t kDownloadChunkBytes = 64 * 1024;
 
@@ -29,9 +32,10 @@ struct UploadFields {
 };
 
 // One upload's bytes so far. Memory is never set aside for the declared size: the
-// buffer grows (doubling, at most to the declared size) with the bytes that arrive, and
-// its capacity is what is charged to the budget, so streams that send only metadata hold
-// nothing. The charge is returned when the upload is destroyed, however the call ends.
+// buffer grows (doubling up to kUploadGrowthBytes, then by that much, at most to the
+// declared size) with the bytes that arrive, and its capacity is what is charged to the budget, so
+// streams that send only metadata hold nothing and a stream holds at most one step more than it
+// received. The charge is returned when the upload is destroyed, however the call ends.
 class ChunkedUpload {
  public:
   // `budget`: the process-wide budget (nullptr: unlimited), which outlives this.

@@ -108,6 +108,24 @@ TEST(ChunkedUploadTest, ChargesTheBudgetByBytesReceived) {
   EXPECT_EQ(budget.used(), 0);
 }
 
+// Outside testing (sweep 46): with the buffer doubling, an upload held 6.4 MB for 6.0 MB
+// received, and a second one was refused at 3.2 MB of a 12 MiB budget. A buffer holds at
+// most one growth step more than it received.
+TEST(ChunkedUploadTest, ConcurrentUploadsUseTheBudgetUpToOneStepEach) {
+  MemoryBudget budget(12 * 1024 * 1024);
+  const std::string chunk(100'000, 'x');
+  ChunkedUpload stalled(&budget);
+  stalled.Declare(8'000'000);
+  for (int i = 0; i < 60; ++i) ASSERT_TRUE(stalled.Append(chunk).ok()) << i;
+  EXPECT_LE(budget.used(), 6'000'000 + static_cast<int64_t>(kUploadGrowthBytes));
+  ChunkedUpload second(&budget);
+  second.Declare(8'000'000);
+  while (second.Append(chunk).ok()) {
+  }
+  EXPECT_GE(second.received(), 6'000'000u - kUploadGrowthBytes);
+  EXPECT_LE(budget.used(), 12 * 1024 * 1024);
+}
+
 TEST(ChunkedDownloadTest, CutsIntoChunksOfTheGivenSize) {
   auto bytes = std::make_shared<const std::string>(Pattern(2 * kDownloadChunkBytes + 17));
   ChunkedDownload download(bytes);
