@@ -132,6 +132,40 @@ Product Patched(const Product& current, const Product& patch,
   return after;
 }
 
+absl::Status CheckProductChange(const Product& current, const Product& after,
+                                const ProductRecords& records) {
+  std::set<std::string> kept;
+  for (const LineCycleTime& c : after.cycle_times) kept.insert(c.line_id);
+  for (const auto& [line, plan_ids] : records.open_plans_by_line) {
+    if (kept.count(line) > 0 || plan_ids.empty()) continue;
+    return runtime::WithErrorInfo(
+        absl::FailedPreconditionError(absl::StrCat(
+            "product ", current.id, " cannot leave line ", line, ": production plan(s) ",
+            absl::StrJoin(plan_ids, ", "),
+            " not closed run it there, and their output and revisions would be refused. "
+            "Close them, or revise them without it, first")),
+        "PRODUCT_PLANNED_ON_LINE",
+        {{"product_id", current.id},
+         {"line_id", line},
+         {"plan_ids", absl::StrJoin(plan_ids, ",")}});
+  }
+  if (after.unit != current.unit && records.plans + records.outputs + records.demand_days > 0) {
+    return runtime::WithErrorInfo(
+        absl::FailedPreconditionError(
+            absl::StrCat("product ", current.id, "'s unit cannot change from ",
+                         runtime::QuoteForMessage(current.unit), ": ", records.plans, " plan(s), ",
+                         records.outputs, " output record(s) and ", records.demand_days,
+                         " day(s) of demand count in it, and would read in another unit. A product "
+                         "counted in another unit is another product")),
+        "PRODUCT_HAS_RECORDS",
+        {{"product_id", current.id},
+         {"plans", absl::StrCat(records.plans)},
+         {"outputs", absl::StrCat(records.outputs)},
+         {"demand_days", absl::StrCat(records.demand_days)}});
+  }
+  return absl::OkStatus();
+}
+
 namespace {
 
 // The update of one line or product: `current` when `after` describes it already (no new

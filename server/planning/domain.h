@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -95,6 +96,26 @@ inline constexpr absl::string_view kLineUpdatableFields[] = {"display_name", "si
                                                              "nominal_rate_per_hour"};
 inline constexpr absl::string_view kProductUpdatableFields[] = {"display_name", "unit",
                                                                 "cycle_times", "changeovers"};
+
+// What is recorded of one product, as UpdateProduct judges a change by it.
+struct ProductRecords {
+  // Line id → the ids of the plans not closed whose items name the product (at most
+  // kMaxPlansNamed a line, oldest first).
+  std::map<std::string, std::vector<int64_t>> open_plans_by_line;
+  int64_t plans = 0;        // every plan whose items name it
+  int64_t outputs = 0;      // its output records
+  int64_t demand_days = 0;  // its days of demand history
+};
+inline constexpr size_t kMaxPlansNamed = 10;
+
+// A product's change that its records forbid: a line taken out of its cycle times while
+// plans not closed run it there (FAILED_PRECONDITION PRODUCT_PLANNED_ON_LINE, metadata
+// product_id, line_id, plan_ids: their output and revisions would be refused), or its unit
+// changed once plans, output or demand count in it (FAILED_PRECONDITION
+// PRODUCT_HAS_RECORDS, metadata product_id, plans, outputs, demand_days: the quantities
+// would read in another unit). OK otherwise.
+absl::Status CheckProductChange(const Product& current, const Product& after,
+                                const ProductRecords& records);
 
 // `current` with the fields of `patch` that `paths` names (paths already checked against
 // the updatable fields); version and etag untouched. What an update is validated as.

@@ -98,6 +98,16 @@ struct Sql {
       "product_update",
       "UPDATE planning.products SET display_name = $2, unit = $3, cycle_times = $4::jsonb, "
       "changeovers = $5::jsonb, version = $6 WHERE id = $1");
+  // A product's records: plans whose items name it (its open ones by line), output, demand.
+  const runtime::PgStatement product_record_counts =
+      registry.Add("product_record_counts",
+                   "SELECT (SELECT count(*) FROM planning.plans WHERE items @> $1::jsonb), "
+                   "(SELECT count(*) FROM planning.outputs WHERE product_id = $2), "
+                   "(SELECT count(*) FROM planning.demand WHERE product_id = $2)");
+  const runtime::PgStatement product_open_plans = registry.Add(
+      "product_open_plans",
+      "SELECT line_id, id FROM planning.plans WHERE status <> 4 AND items @> $1::jsonb "
+      "ORDER BY line_id, id");
   const runtime::PgStatement products_among =
       registry.Add("products_among",
                    "SELECT id, display_name, unit, cycle_times::text, changeovers::text, version "
@@ -613,6 +623,25 @@ absl::StatusOr<std::optional<Product>> PgPlanningStore::FindProduct(const std::s
     return absl::OkStatus();
   }));
   return out;
+}
+
+absl::StatusOr<ProductRecords> PgPlanningStore::RecordsOfProduct(const std::string& id) {
+  const std::string naming = json::array({{{"product_id", id}}}).dump();
+  ProductRecords records;
+  PM_RETURN_IF_ERROR(Run([&](pqxx::connection& conn) -> absl::Status {
+    pqxx::read_transaction tx(conn);
+    records = {};
+    const pqxx::row counts = tx.exec_prepared1(Statements().product_record_counts, naming, id);
+    records.plans = counts[0].as<int64_t>();
+    records.outputs = counts[1].as<int64_t>();
+    records.demand_days = counts[2].as<int64_t>();
+    for (const pqxx::row& r : tx.exec_prepared(Statements().product_open_plans, naming)) {
+      std::vector<int64_t>& open = records.open_plans_by_line[r[0].as<std::string>()];
+      if (open.size() < kMaxPlansNamed) open.push_back(r[1].as<int64_t>());
+    }
+    return absl::OkStatus();
+  }));
+  return records;
 }
 
 absl::StatusOr<std::vector<Product>> PgPlanningStore::FindProducts(

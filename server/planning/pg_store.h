@@ -39,6 +39,7 @@ class PgPlanningStore : public PlanningStore {
       const std::string& id, const ChangeContext& context, const Updater<Product>& update,
       const ResponseEncoder<Product>& encode) override;
   absl::StatusOr<std::optional<Product>> FindProduct(const std::string& id) override;
+  absl::StatusOr<ProductRecords> RecordsOfProduct(const std::string& id) override;
   absl::StatusOr<std::vector<Product>> FindProducts(const std::set<std::string>& ids) override;
   absl::StatusOr<std::vector<Product>> ListProducts() override;
   absl::StatusOr<std::set<std::string>> ExistingIds(Catalog catalog,

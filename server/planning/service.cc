@@ -1,8 +1,10 @@
 #include "server/planning/service.h"
 
 #include <algorithm>
+#include <functional>
 #include <set>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -54,17 +56,34 @@ absl::StatusOr<std::vector<std::string>> CheckUpdate(const std::string& id,
   return paths;
 }
 
-// `request` as its request_id keys it: its plan items in sequence order, the order the
-// plan keeps, so a retry listing them in another order is the same call (outside testing:
-// it was REQUEST_ID_REUSED while an update with the items reversed changed nothing).
-template <typename Request, typename Items>
-Request ItemsInSequence(const Request& request, Items items_of) {
-  Request keyed = request;
-  google::protobuf::RepeatedPtrField<v1::PlanItem>* items = items_of(&keyed);
+// `request` with its lists whose order means nothing in the order they are kept in: a
+// plan's items by sequence, a product's cycle times by line and changeovers by product and
+// line. Keyed and stored so, a retry listing them in another order is the same call and
+// a resend of the same values no change (outside testing: REQUEST_ID_REUSED for a plan's
+// items reordered; a product's two cycle times sent in turns made a new etag each time).
+template <typename Request>
+Request InKeptOrder(const Request& request, const std::function<void(Request*)>& put_in_order) {
+  Request kept = request;
+  put_in_order(&kept);
+  return kept;
+}
+
+void SortBySequence(google::protobuf::RepeatedPtrField<v1::PlanItem>* items) {
   std::stable_sort(items->begin(), items->end(), [](const v1::PlanItem& a, const v1::PlanItem& b) {
     return a.sequence() < b.sequence();
   });
-  return keyed;
+}
+
+void SortProductLists(v1::Product* product) {
+  std::stable_sort(product->mutable_cycle_times()->begin(), product->mutable_cycle_times()->end(),
+                   [](const v1::LineCycleTime& a, const v1::LineCycleTime& b) {
+                     return a.line_id() < b.line_id();
+                   });
+  std::stable_sort(product->mutable_changeovers()->begin(), product->mutable_changeovers()->end(),
+                   [](const v1::Changeover& a, const v1::Changeover& b) {
+                     return std::tie(a.from_product_id(), a.line_id()) <
+                            std::tie(b.from_product_id(), b.line_id());
+                   });
 }
 
 std::string PlansFingerprint(const v1::ListProductionPlansRequest& request) {
@@ -240,10 +259,12 @@ absl::Status PlanningServiceImpl::HandleUpdateLine(runtime::CallContext& call,
 absl::Status PlanningServiceImpl::HandleCreateProduct(runtime::CallContext& call,
                                                       const v1::CreateProductRequest& request,
                                                       v1::CreateProductResponse* response) {
-  const Product product = FromProto(request.product());
+  const v1::CreateProductRequest kept = InKeptOrder<v1::CreateProductRequest>(
+      request, [](auto* r) { SortProductLists(r->mutable_product()); });
+  const Product product = FromProto(kept.product());
   PM_RETURN_IF_ERROR(CheckProduct(product));
   return CreateAndAnswer<v1::CreateProductResponse, Product>(
-      Context(call, request), response,
+      Context(call, kept), response,
       [](const Product& p, v1::CreateProductResponse* r) { ToProto(p, r->mutable_product()); },
       [&](const ChangeContext& c, const ResponseEncoder<Product>& e) {
         return store_->CreateProduct(product, c, e);
@@ -272,12 +293,22 @@ absl::Status PlanningServiceImpl::HandleUpdateProduct(runtime::CallContext& call
   PM_ASSIGN_OR_RETURN(const std::vector<std::string> paths,
                       CheckUpdate(request.product().id(), "product.id", request.update_mask(),
                                   kProductUpdatableFields, request.etag()));
-  const Product patch = FromProto(request.product());
+  const v1::UpdateProductRequest kept = InKeptOrder<v1::UpdateProductRequest>(
+      request, [](auto* r) { SortProductLists(r->mutable_product()); });
+  const Product patch = FromProto(kept.product());
   PM_ASSIGN_OR_RETURN(std::optional<Product> current, store_->FindProduct(patch.id));
   if (!current) return ProductNotFound(patch.id);
-  PM_RETURN_IF_ERROR(CheckProduct(Patched(*current, patch, paths)));
+  const Product after = Patched(*current, patch, paths);
+  PM_RETURN_IF_ERROR(CheckProduct(after));
+  // Records decide what may no longer change (read before the change: a plan created
+  // meanwhile is not seen).
+  if (std::count(paths.begin(), paths.end(), "cycle_times") > 0 ||
+      std::count(paths.begin(), paths.end(), "unit") > 0) {
+    PM_ASSIGN_OR_RETURN(ProductRecords records, store_->RecordsOfProduct(patch.id));
+    PM_RETURN_IF_ERROR(CheckProductChange(*current, after, records));
+  }
   return CreateAndAnswer<v1::UpdateProductResponse, Product>(
-      Context(call, request), response,
+      Context(call, kept), response,
       [](const Product& p, v1::UpdateProductResponse* r) { ToProto(p, r->mutable_product()); },
       [&](const ChangeContext& c, const ResponseEncoder<Product>& e) {
         return store_->UpdateProduct(
@@ -516,10 +547,9 @@ absl::Status PlanningServiceImpl::HandleCreateProductionPlan(
   PM_ASSIGN_OR_RETURN(ProductLines lines_of, ProductLinesOf(items));
   PM_RETURN_IF_ERROR(ValidateItems(items, "plan.items", KnownProducts(lines_of)));
   PM_RETURN_IF_ERROR(CheckItemsMadeOnLine(items, "plan.items", in.line_id(), lines_of));
-  const ChangeContext context =
-      Context(call, ItemsInSequence(request, [](v1::CreateProductionPlanRequest* r) {
-                return r->mutable_plan()->mutable_items();
-              }));
+  const ChangeContext context = Context(
+      call, InKeptOrder<v1::CreateProductionPlanRequest>(
+                request, [](auto* r) { SortBySequence(r->mutable_plan()->mutable_items()); }));
   const Plan draft = NewPlan(in.line_id(), shift, std::move(items), call.identity, context.now);
   return CreateAndAnswer<v1::CreateProductionPlanResponse, Plan>(
       context, response,
@@ -592,9 +622,9 @@ absl::Status PlanningServiceImpl::HandleUpdateProductionPlan(
   PM_RETURN_IF_ERROR(CheckItemCount(items, "items"));
   PM_ASSIGN_OR_RETURN(ProductLines lines_of, ProductLinesOf(items));
   PM_RETURN_IF_ERROR(ValidateItems(items, "items", KnownProducts(lines_of)));
-  const ChangeContext context = Context(
-      call, ItemsInSequence(request,
-                            [](v1::UpdateProductionPlanRequest* r) { return r->mutable_items(); }));
+  const ChangeContext context =
+      Context(call, InKeptOrder<v1::UpdateProductionPlanRequest>(
+                        request, [](auto* r) { SortBySequence(r->mutable_items()); }));
   auto fill = [](const Plan& p, v1::UpdateProductionPlanResponse* r) {
     ToProto(p, r->mutable_plan());
   };
@@ -623,9 +653,9 @@ absl::Status PlanningServiceImpl::HandleReviseProductionPlan(
   PM_RETURN_IF_ERROR(CheckItemCount(items, "items"));
   PM_ASSIGN_OR_RETURN(ProductLines lines_of, ProductLinesOf(items));
   PM_RETURN_IF_ERROR(ValidateItems(items, "items", KnownProducts(lines_of)));
-  const ChangeContext context = Context(
-      call, ItemsInSequence(request,
-                            [](v1::ReviseProductionPlanRequest* r) { return r->mutable_items(); }));
+  const ChangeContext context =
+      Context(call, InKeptOrder<v1::ReviseProductionPlanRequest>(
+                        request, [](auto* r) { SortBySequence(r->mutable_items()); }));
   auto fill = [](const Plan& p, v1::ReviseProductionPlanResponse* r) {
     ToProto(p, r->mutable_plan());
   };

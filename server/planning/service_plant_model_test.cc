@@ -206,5 +206,93 @@ TEST_F(PlantModelUpdateTest, ADeletedMaintenanceWindowGivesItsTimeBack) {
               ElementsAre("id"));
 }
 
+// Outside testing (sweep 46): moving a product off a line answered OK while a running
+// plan made it there, whose output and revisions were refused after. And a unit change
+// relabelled the quantities recorded in the old unit.
+TEST_F(PlantModelUpdateTest, RecordsDecideWhatOfAProductMayChange) {
+  AddPackagingLine("PACK-2");
+  v1::CreateProductionPlanRequest create;
+  create.mutable_plan()->set_line_id("PACK-1");
+  create.mutable_plan()->set_shift_id("2026-03-10/A");  // begun at the fixture's clock
+  v1::PlanItem* item = create.mutable_plan()->add_items();
+  item->set_product_id("GRANOLA-500G");
+  item->set_quantity(100);
+  item->set_sequence(1);
+  v1::CreateProductionPlanResponse plan;
+  ASSERT_TRUE(stub_->CreateProductionPlan(Ctx().get(), create, &plan).ok());
+
+  v1::Product moved;
+  moved.set_id("GRANOLA-500G");
+  v1::LineCycleTime* pack2 = moved.add_cycle_times();
+  pack2->set_line_id("PACK-2");
+  pack2->set_ideal_cycle_seconds(3);
+  grpc::Status refused = UpdateProduct(moved, {"cycle_times"}, "");
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(ReasonOf(refused), "PRODUCT_PLANNED_ON_LINE");
+  EXPECT_THAT(refused.error_message(),
+              ::testing::HasSubstr("production plan(s) " + plan.plan().id()));
+  moved.set_unit("box");
+  grpc::Status relabel = UpdateProduct(moved, {"unit"}, "");
+  EXPECT_EQ(relabel.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(ReasonOf(relabel), "PRODUCT_HAS_RECORDS");
+  EXPECT_EQ(GetProduct("GRANOLA-500G").etag(), "\"v1\"");  // nothing written
+
+  // Adding a line keeps the one the plan runs on: allowed. A product without records
+  // changes its unit.
+  v1::LineCycleTime* pack1 = moved.add_cycle_times();
+  pack1->set_line_id("PACK-1");
+  pack1->set_ideal_cycle_seconds(3);
+  EXPECT_TRUE(UpdateProduct(moved, {"cycle_times"}, "").ok());
+  v1::Product muesli;
+  muesli.set_id("MUESLI-1KG");
+  muesli.set_unit("box");
+  EXPECT_TRUE(UpdateProduct(muesli, {"unit"}, "").ok());
+
+  // Once the plan is closed, the line may go.
+  for (const char* step : {"publish", "start", "close"}) {
+    grpc::Status moved_on;
+    if (std::string(step) == "publish") {
+      v1::PublishProductionPlanRequest r;
+      r.set_id(plan.plan().id());
+      v1::PublishProductionPlanResponse out;
+      moved_on = stub_->PublishProductionPlan(Ctx().get(), r, &out);
+    } else if (std::string(step) == "start") {
+      v1::StartProductionPlanRequest r;
+      r.set_id(plan.plan().id());
+      v1::StartProductionPlanResponse out;
+      moved_on = stub_->StartProductionPlan(Ctx().get(), r, &out);
+    } else {
+      v1::CloseProductionPlanRequest r;
+      r.set_id(plan.plan().id());
+      v1::CloseProductionPlanResponse out;
+      moved_on = stub_->CloseProductionPlan(Ctx().get(), r, &out);
+    }
+    ASSERT_TRUE(moved_on.ok()) << step << ": " << moved_on.error_message();
+  }
+  moved.mutable_cycle_times()->RemoveLast();
+  EXPECT_TRUE(UpdateProduct(moved, {"cycle_times"}, "").ok());
+}
+
+// Outside testing (sweep 46): the same two cycle times sent in turns in either order made
+// a new etag each time, and came back in the order last sent.
+TEST_F(PlantModelUpdateTest, TheSameListsInAnotherOrderAreNoChange) {
+  AddPackagingLine("PACK-2");
+  v1::Product both;
+  both.set_id("GRANOLA-500G");
+  for (const char* line : {"PACK-2", "PACK-1"}) {
+    v1::LineCycleTime* c = both.add_cycle_times();
+    c->set_line_id(line);
+    c->set_ideal_cycle_seconds(3);
+  }
+  v1::Product updated;
+  ASSERT_TRUE(UpdateProduct(both, {"cycle_times"}, "", &updated).ok());
+  EXPECT_EQ(updated.etag(), "\"v2\"");
+  ASSERT_EQ(updated.cycle_times_size(), 2);
+  EXPECT_EQ(updated.cycle_times(0).line_id(), "PACK-1");  // kept by line
+  both.mutable_cycle_times()->SwapElements(0, 1);
+  ASSERT_TRUE(UpdateProduct(both, {"cycle_times"}, "\"v2\"", &updated).ok());
+  EXPECT_EQ(updated.etag(), "\"v2\"");
+}
+
 }  // namespace
 }  // namespace plantmesh::planning

@@ -105,6 +105,8 @@ class PlanningStore {
       const std::string& id, const ChangeContext& context, const Updater<Product>& update,
       const ResponseEncoder<Product>& encode) = 0;
   virtual absl::StatusOr<std::optional<Product>> FindProduct(const std::string& id) = 0;
+  // What is recorded of the product (CheckProductChange's facts).
+  virtual absl::StatusOr<ProductRecords> RecordsOfProduct(const std::string& id) = 0;
   // Of `ids`, the products that exist, by id, in one read (a plan names up to hundreds).
   virtual absl::StatusOr<std::vector<Product>> FindProducts(const std::set<std::string>& ids) = 0;
   virtual absl::StatusOr<std::vector<Product>> ListProducts() = 0;

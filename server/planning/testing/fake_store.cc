@@ -124,6 +124,23 @@ absl::StatusOr<std::optional<Product>> FakePlanningStore::FindProduct(const std:
   return it->second;
 }
 
+absl::StatusOr<ProductRecords> FakePlanningStore::RecordsOfProduct(const std::string& id) {
+  absl::ReaderMutexLock lock(&mu_);
+  ProductRecords records;
+  for (const auto& [plan_id, plan] : plans_) {
+    const bool names = std::any_of(plan.items.begin(), plan.items.end(),
+                                   [&](const PlanItem& item) { return item.product_id == id; });
+    if (!names) continue;
+    ++records.plans;
+    if (plan.status == PlanStatus::kClosed) continue;
+    std::vector<int64_t>& open = records.open_plans_by_line[plan.line_id];
+    if (open.size() < kMaxPlansNamed) open.push_back(plan_id);
+  }
+  for (const auto& [output_id, output] : outputs_) records.outputs += output.product_id == id;
+  for (const auto& [key, quantity] : demand_) records.demand_days += key.first == id;
+  return records;
+}
+
 absl::StatusOr<std::vector<Product>> FakePlanningStore::FindProducts(
     const std::set<std::string>& ids) {
   absl::ReaderMutexLock lock(&mu_);

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <limits>
+#include <map>
 #include <set>
 #include <string>
 #include <thread>
@@ -246,6 +247,26 @@ TYPED_TEST_P(PlanningStoreConformanceTest, LinesAndProductsUpdateUnderTheirVersi
   EXPECT_EQ((*read_line)->shift_pattern_id, "3X8");
   EXPECT_EQ(this->store()->UpdateLine("NOPE", Ctx("UpdateLine"), faster, nullptr).status(),
             LineNotFound("NOPE"));
+}
+
+// UpdateProduct's facts: the plans naming a product (the open ones by line) and its
+// output and demand; a product id inside another's items is not a match.
+TYPED_TEST_P(PlanningStoreConformanceTest, RecordsOfAProductAreCounted) {
+  absl::StatusOr<ProductRecords> none = this->store()->RecordsOfProduct("GRANOLA-500G");
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_EQ(none->plans, 0);
+  EXPECT_TRUE(none->open_plans_by_line.empty());
+  absl::StatusOr<Replayable<Plan>> created = this->store()->CreatePlan(
+      DraftPlan("2026-03-10/A", 100), Ctx("CreateProductionPlan"), nullptr);
+  ASSERT_TRUE(created.ok()) << created.status();
+  absl::StatusOr<ProductRecords> records = this->store()->RecordsOfProduct("GRANOLA-500G");
+  ASSERT_TRUE(records.ok()) << records.status();
+  EXPECT_EQ(records->plans, 1);
+  EXPECT_EQ(records->outputs, 0);
+  EXPECT_EQ(records->demand_days, 0);
+  EXPECT_EQ(records->open_plans_by_line,
+            (std::map<std::string, std::vector<int64_t>>{{"PACK-1", {created->value->id}}}));
+  EXPECT_EQ(this->store()->RecordsOfProduct("GRANOLA")->plans, 0);
 }
 
 TYPED_TEST_P(PlanningStoreConformanceTest, HolidaysAndMaintenanceWindowsAreDeleted) {
@@ -597,7 +618,7 @@ TYPED_TEST_P(PlanningStoreConformanceTest, HolidaysAndPlansRacingForADayNeverBot
 REGISTER_TYPED_TEST_SUITE_P(PlanningStoreConformanceTest, PlantModelRoundTrips,
                             ExistingIdsAreTheOnesAskedAboutThatExist, TakenIdsAndUnknownReferences,
                             HolidaysAndMaintenanceByRange, LinesAndProductsUpdateUnderTheirVersion,
-                            HolidaysAndMaintenanceWindowsAreDeleted,
+                            HolidaysAndMaintenanceWindowsAreDeleted, RecordsOfAProductAreCounted,
                             PlansMutateWithRevisionsAndEvents, RecordsAreIdempotentByRequestId,
                             ListPlansPagesInShiftOrder, CreatePlansWritesAllOrNothing,
                             AHolidayAndTheRecordsOfItsDayExcludeEachOther,
