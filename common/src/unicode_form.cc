@@ -28,11 +28,10 @@ bool CodePoints(std::string_view text, std::vector<int32_t>* out) {
   return true;
 }
 
-// "U+0075 U+0308": the character at `from` and the combining marks after it.
-std::string ClusterAt(const std::vector<int32_t>& points, size_t from) {
+// "U+0075 U+0308": points[from, to).
+std::string CodePointsText(const std::vector<int32_t>& points, size_t from, size_t to) {
   std::vector<std::string> names;
-  for (size_t i = from;
-       i < points.size() && (i == from || IsCombiningMark(static_cast<char32_t>(points[i]))); ++i) {
+  for (size_t i = from; i < to; ++i) {
     names.push_back(absl::StrFormat("U+%04X", static_cast<uint32_t>(points[i])));
   }
   return absl::StrJoin(names, " ");
@@ -60,10 +59,18 @@ std::string NotNfcWhy(std::string_view text) {
   if (nfc == text) return "";
   std::vector<int32_t> normal;
   CodePoints(nfc, &normal);
+  // The part that differs: between the longest common beginning and end (outside testing:
+  // a jamo sequence U+1100 U+1161 U+11A8 was named by its first code point alone).
   size_t at = 0;
   while (at < given.size() && at < normal.size() && given[at] == normal[at]) ++at;
-  return absl::StrCat("from character ", at + 1, ", ", ClusterAt(given, at), " is ",
-                      ClusterAt(normal, at), " in NFC");
+  size_t tail = 0;
+  while (tail < given.size() - at && tail < normal.size() - at &&
+         given[given.size() - 1 - tail] == normal[normal.size() - 1 - tail]) {
+    ++tail;
+  }
+  return absl::StrCat("from character ", at + 1, ", ",
+                      CodePointsText(given, at, given.size() - tail), " is ",
+                      CodePointsText(normal, at, normal.size() - tail), " in NFC");
 }
 
 std::string LeadingCombiningMark(std::string_view text) {

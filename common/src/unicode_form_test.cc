@@ -12,8 +12,14 @@ TEST(UnicodeFormTest, NamesWhereATextIsNotInNfc) {
   EXPECT_EQ(NotNfcWhy("Fru\u0308h"), "from character 3, U+0075 U+0308 is U+00FC in NFC");
   // A singleton that NFC replaces: the Ångström sign is U+00C5.
   EXPECT_EQ(NotNfcWhy("\u212B"), "from character 1, U+212B is U+00C5 in NFC");
-  // Hangul jamo compose to a syllable.
-  EXPECT_EQ(NotNfcWhy("\u1100\u1161"), "from character 1, U+1100 is U+AC00 in NFC");
+  // Hangul jamo compose to a syllable: the whole sequence is named (outside testing,
+  // sweep 46: "U+1100 is U+AC01").
+  EXPECT_EQ(NotNfcWhy("Crew-\u1100\u1161\u11A8"),
+            "from character 6, U+1100 U+1161 U+11A8 is U+AC01 in NFC");
+  EXPECT_EQ(NotNfcWhy("\uAC00\u11A8x"), "from character 1, U+AC00 U+11A8 is U+AC01 in NFC");
+  // Marks out of canonical order: only what moves is named.
+  EXPECT_EQ(NotNfcWhy("aq\u0301\u0323b"),
+            "from character 3, U+0301 U+0323 is U+0323 U+0301 in NFC");
 }
 
 TEST(UnicodeFormTest, ACombiningMarkFirstIsNamed) {

@@ -286,13 +286,15 @@ class TelemetryBatchWriter::Core {
     if (!fatal_.ok()) {
       close_result_ = fatal_;
       // How many the error left unstored (outside testing: Close returned the bare error,
-      // and its samples were counted abandoned unsaid).
+      // and its samples were counted abandoned unsaid). The server answers every batch it
+      // commits before it ends a stream with such an error, so what is unanswered was not
+      // stored (re-test: "may be stored" beside the server's "were not stored").
       if (samples > 0) {
         close_result_ =
             absl::Status(fatal_.code(),
                          absl::StrCat(fatal_.message(), "; close: ", samples,
                                       " samples not acknowledged before this error are abandoned (",
-                                      sent, " of them were sent and may be stored)"));
+                                      sent, " of them were sent; none of them was stored)"));
         fatal_.ForEachPayload([this](absl::string_view type_url, const absl::Cord& payload) {
           close_result_.SetPayload(type_url, payload);
         });

@@ -833,7 +833,7 @@ TEST_F(TelemetryBatchWriterTest, PermanentErrorStopsTheWriter) {
   EXPECT_EQ(closed.code(), absl::StatusCode::kPermissionDenied);
   EXPECT_THAT(std::string(closed.message()),
               ::testing::HasSubstr("close: 1 samples not acknowledged before this error are "
-                                   "abandoned"));
+                                   "abandoned (1 of them were sent; none of them was stored)"));
   EXPECT_EQ(writer->Stats().samples_abandoned, 1);
 }
 

@@ -170,8 +170,9 @@ absl::StatusOr<ShiftInstance> PlanningServiceImpl::WorkedShift(const std::string
     return runtime::InvalidField(
         shift_field,
         absl::StrCat("not a worked shift of line ", line_id,
-                     "'s calendar (no such shift code, a holiday, a day off, or its hours "
-                     "are skipped by the clocks that day)"));
+                     "'s calendar (no such shift code, a holiday, a day off, its hours "
+                     "are skipped by the clocks that day, or it begins or ends outside the "
+                     "plant calendar's instants, 1900-01-01T00:00:00Z..9990-12-31T00:00:00Z)"));
   }
   return *std::move(shift);
 }

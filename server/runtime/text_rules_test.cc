@@ -106,8 +106,9 @@ TEST(TextViolationTest, NoBlanksAroundWhereTheFieldSaysSo) {
   // All blank, in an optional field as in a required one (outside testing, sweep 45: a
   // detected_by of U+200B was stored, a shift filter of " " answered "no defects").
   for (const std::string blank : {" ", "\u00A0", "\u3000", "\u200B", "\uFEFF"}) {
-    EXPECT_THAT(TextViolation(blank, trimmed).value_or(""),
-                ::testing::HasSubstr("only white space or invisible characters given"));
+    EXPECT_EQ(TextViolation(blank, trimmed).value_or(""),
+              "only white space or invisible characters given, which say nothing (an "
+              "optional field or filter is left empty instead)");
   }
   // Which character, and where: a trailing no-break space reads as a space otherwise
   // (outside testing, AF F7); the quoted value shows it escaped.
