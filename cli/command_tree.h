@@ -65,6 +65,10 @@ class CommandTree {
   static CLI::Option* AddFlagOption(const FlagSpec& flag, contract::FieldUse use, CLI::App* app);
   static absl::Status CheckRequiredFlags(const MethodBinding& binding,
                                          const google::protobuf::Message& request);
+  // In an update, every field flag given is of a field --update_mask names (or of one that
+  // names the resource): INVALID_ARGUMENT naming the flag otherwise.
+  static absl::Status CheckMaskNamesGivenFlags(const MethodBinding& binding,
+                                               const google::protobuf::Message& request);
 
   const ContractCatalog& catalog_;
   std::vector<std::unique_ptr<MethodBinding>> bindings_;

@@ -324,6 +324,31 @@ TEST_F(CommandsTest, HelpMarksRequiredFieldsAndOffersNoOutputOnlyFlag) {
   EXPECT_THAT(app_.help(), HasSubstr("Services (from the contracts):"));
 }
 
+// Outside testing (sweep 46): a value flag the mask did not name was sent and ignored by
+// the server, and plantctl exited 0 with nothing changed.
+TEST_F(CommandsTest, AnUpdatesValueFlagMustBeNamedByItsMask) {
+  absl::Status status;
+  Build({"planning", "update-line", "--line.id", "PACK-1", "--update_mask", "display_name",
+         "--line.display_name", "Packaging 1", "--line.area", "FILLING"},
+        &status);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(status.message(),
+              HasSubstr("--line.area is given, but --update_mask does not name area"));
+  EXPECT_NE(
+      Build({"planning", "update-line", "--line.id", "PACK-1", "--update_mask", "display_name,area",
+             "--line.display_name", "Packaging 1", "--line.area", "FILLING"},
+            &status),
+      nullptr)
+      << status;
+  Build({"planning", "update-product", "--product.id", "P-1", "--update_mask", "unit",
+         "--product.unit", "box", "--product.changeovers-json", "[]"},
+        &status);
+  EXPECT_THAT(
+      status.message(),
+      HasSubstr(
+          "--product.changeovers-json is given, but --update_mask does not name changeovers"));
+}
+
 TEST_F(CommandsTest, MissingRequiredFlagsAreNamedBeforeAnyCall) {
   absl::Status status;
   EXPECT_EQ(
