@@ -11,12 +11,12 @@
 #include <string>
 #include <vector>
 
-#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "plantmesh/common/contract.h"
 #include "plantmesh/common/sha256.h"
 #include "server/runtime/call_context.h"
 #include "server/runtime/errors.h"
+#include "server/runtime/request_rules.h"
 
 namespace plantmesh::runtime {
 namespace {
@@ -29,43 +29,6 @@ const google::protobuf::FieldDescriptor* RequestIdField(const google::protobuf::
     return nullptr;
   }
   return field;
-}
-
-// What an update (a request with a root update_mask) ignores, cleared from `request`: in
-// its resource, the fields its mask does not name (AIP-134) and the output-only ones
-// (AIP-203), except what names the resource. A client that reads the resource again
-// before it retries sends them changed, and the retry is the same call.
-void ClearWhatAnUpdateIgnores(google::protobuf::Message* request) {
-  const google::protobuf::Descriptor* type = request->GetDescriptor();
-  const google::protobuf::FieldDescriptor* mask_field = contract::UpdateMaskOf(type);
-  if (mask_field == nullptr) return;
-  const google::protobuf::Reflection* reflection = request->GetReflection();
-  // The fields of the resource the mask names, by their first segment ("zone", "labels"
-  // of "labels.line"): a path deeper than that keeps its whole top field.
-  absl::flat_hash_set<std::string> named;
-  const google::protobuf::Message& mask = reflection->GetMessage(*request, mask_field);
-  const google::protobuf::FieldDescriptor* paths = mask.GetDescriptor()->FindFieldByName("paths");
-  for (int i = 0; paths != nullptr && i < mask.GetReflection()->FieldSize(mask, paths); ++i) {
-    const std::string path = mask.GetReflection()->GetRepeatedString(mask, paths, i);
-    named.insert(path.substr(0, path.find('.')));
-  }
-  for (int i = 0; i < type->field_count(); ++i) {
-    const google::protobuf::FieldDescriptor* root = type->field(i);
-    if (root == mask_field || root->is_repeated() || root->message_type() == nullptr ||
-        !reflection->HasField(*request, root)) {
-      continue;
-    }
-    google::protobuf::Message* resource = reflection->MutableMessage(request, root);
-    const google::protobuf::Descriptor* resource_type = resource->GetDescriptor();
-    for (int j = 0; j < resource_type->field_count(); ++j) {
-      const google::protobuf::FieldDescriptor* field = resource_type->field(j);
-      const contract::FieldUse use = contract::FieldUseIn(type, {root, field});
-      if (use == contract::FieldUse::kOutputOnly ||
-          (use != contract::FieldUse::kRequired && !named.contains(field->name()))) {
-        resource->GetReflection()->ClearField(resource, field);
-      }
-    }
-  }
 }
 
 // Values that differ on the wire but not to the server, made equal, at any depth:

@@ -20,7 +20,6 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/container/inlined_vector.h"
 #include "absl/strings/escaping.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "plantmesh/common/blank_text.h"
@@ -574,56 +573,18 @@ TextRule RuleOf(const FieldDescriptor* field) {
 
 namespace {
 
-// An update's request as its text rules apply: in the resource, only the fields the mask
-// names and those naming the resource (IDENTIFIER, IMMUTABLE). A client sends the resource
-// back as it read it (AIP-134), values stored before a rule existed included, in fields
-// the update neither reads nor changes (outside testing: a defect's model stored with a
-// trailing blank refused every update of its description). nullptr: not an update.
-std::unique_ptr<Message> AsUpdateReadsIt(const Message& request) {
-  const FieldDescriptor* mask_field = contract::UpdateMaskOf(request.GetDescriptor());
-  if (mask_field == nullptr) return nullptr;
-  const Reflection* r = request.GetReflection();
-  const Message& mask = r->GetMessage(request, mask_field);
-  const FieldDescriptor* paths_field = mask.GetDescriptor()->FindFieldByName("paths");
-  std::vector<std::string> paths;
-  for (int i = 0; paths_field != nullptr && i < mask.GetReflection()->FieldSize(mask, paths_field);
-       ++i) {
-    paths.push_back(mask.GetReflection()->GetRepeatedString(mask, paths_field, i));
-  }
-  const auto named = [&](const FieldDescriptor* field) {
-    if (contract::HasFieldBehavior(field, api::v1::FIELD_BEHAVIOR_IDENTIFIER) ||
-        contract::HasFieldBehavior(field, api::v1::FIELD_BEHAVIOR_IMMUTABLE)) {
-      return true;
-    }
-    return std::any_of(paths.begin(), paths.end(), [&](const std::string& path) {
-      return path == field->name() || absl::StartsWith(path, field->name() + ".");
-    });
-  };
-  std::unique_ptr<Message> copy(request.New());
-  copy->CopyFrom(request);
-  const Descriptor* type = request.GetDescriptor();
-  for (int i = 0; i < type->field_count(); ++i) {
-    const FieldDescriptor* root = type->field(i);
-    if (root == mask_field || root->cpp_type() != FieldDescriptor::CPPTYPE_MESSAGE ||
-        root->is_repeated() || !r->HasField(*copy, root)) {
-      continue;
-    }
-    Message* resource = r->MutableMessage(copy.get(), root);
-    const Descriptor* resource_type = resource->GetDescriptor();
-    for (int j = 0; j < resource_type->field_count(); ++j) {
-      if (!named(resource_type->field(j))) {
-        resource->GetReflection()->ClearField(resource, resource_type->field(j));
-      }
-    }
-  }
-  return copy;
-}
-
 void AddValueViolations(const Message& request, Violations* out) {
   const MessagePlan& plan = Plans().For(request.GetDescriptor());
   if (plan.fields.empty()) return;
   Path path;
-  if (std::unique_ptr<Message> update = AsUpdateReadsIt(request)) {
+  // An update's text rules judge what it reads: a client sends the resource back as it
+  // read it (AIP-134), values stored before a rule existed included, in fields the update
+  // neither reads nor changes (outside testing: a defect's model stored with a trailing
+  // blank refused every update of its description).
+  if (contract::UpdateMaskOf(request.GetDescriptor()) != nullptr) {
+    std::unique_ptr<Message> update(request.New());
+    update->CopyFrom(request);
+    ClearWhatAnUpdateIgnores(update.get());
     Walk(*update, plan, &path, out, 0);
   } else {
     Walk(request, plan, &path, out, 0);
@@ -631,6 +592,43 @@ void AddValueViolations(const Message& request, Violations* out) {
 }
 
 }  // namespace
+
+// What an update (a request with a root update_mask) ignores, cleared from `request`: in
+// its resource, the fields its mask does not name (AIP-134) and the output-only ones
+// (AIP-203), except what names the resource. A client that reads the resource again
+// before it retries sends them changed, and the retry is the same call.
+void ClearWhatAnUpdateIgnores(Message* request) {
+  const google::protobuf::Descriptor* type = request->GetDescriptor();
+  const google::protobuf::FieldDescriptor* mask_field = contract::UpdateMaskOf(type);
+  if (mask_field == nullptr) return;
+  const google::protobuf::Reflection* reflection = request->GetReflection();
+  // The fields of the resource the mask names, by their first segment ("zone", "labels"
+  // of "labels.line"): a path deeper than that keeps its whole top field.
+  absl::flat_hash_set<std::string> named;
+  const google::protobuf::Message& mask = reflection->GetMessage(*request, mask_field);
+  const google::protobuf::FieldDescriptor* paths = mask.GetDescriptor()->FindFieldByName("paths");
+  for (int i = 0; paths != nullptr && i < mask.GetReflection()->FieldSize(mask, paths); ++i) {
+    const std::string path = mask.GetReflection()->GetRepeatedString(mask, paths, i);
+    named.insert(path.substr(0, path.find('.')));
+  }
+  for (int i = 0; i < type->field_count(); ++i) {
+    const google::protobuf::FieldDescriptor* root = type->field(i);
+    if (root == mask_field || root->is_repeated() || root->message_type() == nullptr ||
+        !reflection->HasField(*request, root)) {
+      continue;
+    }
+    google::protobuf::Message* resource = reflection->MutableMessage(request, root);
+    const google::protobuf::Descriptor* resource_type = resource->GetDescriptor();
+    for (int j = 0; j < resource_type->field_count(); ++j) {
+      const google::protobuf::FieldDescriptor* field = resource_type->field(j);
+      const contract::FieldUse use = contract::FieldUseIn(type, {root, field});
+      if (use == contract::FieldUse::kOutputOnly ||
+          (use != contract::FieldUse::kRequired && !named.contains(field->name()))) {
+        resource->GetReflection()->ClearField(resource, field);
+      }
+    }
+  }
+}
 
 absl::Status CheckRequestValues(const Message& request) {
   Violations out;

@@ -60,6 +60,12 @@ absl::Status CheckSerializedText(std::string_view wire, const google::protobuf::
 // that, value ranges) still run in their domain.
 absl::Status CheckRequiredFields(const google::protobuf::Message& request);
 
+// What an update (a request with a root update_mask) ignores, cleared from `request`: in
+// its resource, the fields its mask does not name (AIP-134) and the output-only ones
+// (AIP-203), except what names the resource. Its text rules and its request_id's payload
+// (idempotency.h) judge what is left. Nothing for a request that is not an update.
+void ClearWhatAnUpdateIgnores(google::protobuf::Message* request);
+
 // Both, in one status: the text and time values' violations, then the field behaviors'
 // (what DecodeRequest runs on every request).
 absl::Status CheckRequest(const google::protobuf::Message& request);

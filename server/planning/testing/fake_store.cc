@@ -18,6 +18,19 @@ bool InDates(absl::CivilDay day, absl::CivilDay from, absl::CivilDay to) {
   return from <= day && day <= to;
 }
 
+// UpdateLine's and UpdateProduct's change of the row `id` of `rows`: the updater's
+// value, written when its version moved (else nothing changes), or `not_found`.
+template <typename T>
+absl::StatusOr<T> UpdateRow(std::map<std::string, T>& rows, const std::string& id,
+                            const Updater<T>& update,
+                            absl::Status (*not_found)(absl::string_view)) {
+  auto it = rows.find(id);
+  if (it == rows.end()) return not_found(id);
+  PM_ASSIGN_OR_RETURN(T after, update(it->second));
+  if (after.version != it->second.version) it->second = after;
+  return after;
+}
+
 }  // namespace
 
 std::vector<runtime::OutboxEvent> FakePlanningStore::Events() const {
@@ -70,11 +83,7 @@ absl::StatusOr<Replayable<Line>> FakePlanningStore::UpdateLine(
     const ResponseEncoder<Line>& encode) {
   absl::MutexLock lock(&mu_);
   return Idempotent<Line>(context, encode, [&]() -> absl::StatusOr<Line> {
-    auto it = lines_.find(id);
-    if (it == lines_.end()) return LineNotFound(id);
-    PM_ASSIGN_OR_RETURN(Line after, update(it->second));
-    if (after.version != it->second.version) it->second = after;  // else: nothing to change
-    return after;
+    return UpdateRow(lines_, id, update, LineNotFound);
   });
 }
 
@@ -109,11 +118,7 @@ absl::StatusOr<Replayable<Product>> FakePlanningStore::UpdateProduct(
     const ResponseEncoder<Product>& encode) {
   absl::MutexLock lock(&mu_);
   return Idempotent<Product>(context, encode, [&]() -> absl::StatusOr<Product> {
-    auto it = products_.find(id);
-    if (it == products_.end()) return ProductNotFound(id);
-    PM_ASSIGN_OR_RETURN(Product after, update(it->second));
-    if (after.version != it->second.version) it->second = after;  // else: nothing to change
-    return after;
+    return UpdateRow(products_, id, update, ProductNotFound);
   });
 }
 
