@@ -143,7 +143,8 @@ absl::Status CheckProductChange(const Product& current, const Product& after,
             "product ", current.id, " cannot leave line ", line, ": production plan(s) ",
             absl::StrJoin(plan_ids, ", "),
             " not closed run it there, and their output and revisions would be refused. "
-            "Close them, or revise them without it, first")),
+            "First take it out of their items (UpdateProductionPlan while a plan is a draft, "
+            "ReviseProductionPlan once published) or close them")),
         "PRODUCT_PLANNED_ON_LINE",
         {{"product_id", current.id},
          {"line_id", line},

@@ -260,10 +260,12 @@ absl::Status PlanningServiceImpl::HandleUpdateLine(runtime::CallContext& call,
 absl::Status PlanningServiceImpl::HandleCreateProduct(runtime::CallContext& call,
                                                       const v1::CreateProductRequest& request,
                                                       v1::CreateProductResponse* response) {
+  // Judged as sent, so a refusal's index names the element the caller sent (re-test: it
+  // named the kept order's); kept in order after.
+  PM_RETURN_IF_ERROR(CheckProduct(FromProto(request.product())));
   const v1::CreateProductRequest kept = InKeptOrder<v1::CreateProductRequest>(
       request, [](auto* r) { SortProductLists(r->mutable_product()); });
   const Product product = FromProto(kept.product());
-  PM_RETURN_IF_ERROR(CheckProduct(product));
   return CreateAndAnswer<v1::CreateProductResponse, Product>(
       Context(call, kept), response,
       [](const Product& p, v1::CreateProductResponse* r) { ToProto(p, r->mutable_product()); },
@@ -294,13 +296,14 @@ absl::Status PlanningServiceImpl::HandleUpdateProduct(runtime::CallContext& call
   PM_ASSIGN_OR_RETURN(const std::vector<std::string> paths,
                       CheckUpdate(request.product().id(), "product.id", request.update_mask(),
                                   kProductUpdatableFields, request.etag()));
+  PM_ASSIGN_OR_RETURN(std::optional<Product> current, store_->FindProduct(request.product().id()));
+  if (!current) return ProductNotFound(request.product().id());
+  // Judged as sent (a refusal's index names the element sent), kept in order after.
+  PM_RETURN_IF_ERROR(CheckProduct(Patched(*current, FromProto(request.product()), paths)));
   const v1::UpdateProductRequest kept = InKeptOrder<v1::UpdateProductRequest>(
       request, [](auto* r) { SortProductLists(r->mutable_product()); });
   const Product patch = FromProto(kept.product());
-  PM_ASSIGN_OR_RETURN(std::optional<Product> current, store_->FindProduct(patch.id));
-  if (!current) return ProductNotFound(patch.id);
   const Product after = Patched(*current, patch, paths);
-  PM_RETURN_IF_ERROR(CheckProduct(after));
   // Records decide what may no longer change (read before the change: a plan created
   // meanwhile is not seen).
   if (std::count(paths.begin(), paths.end(), "cycle_times") > 0 ||

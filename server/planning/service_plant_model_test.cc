@@ -292,6 +292,21 @@ TEST_F(PlantModelUpdateTest, TheSameListsInAnotherOrderAreNoChange) {
   both.mutable_cycle_times()->SwapElements(0, 1);
   ASSERT_TRUE(UpdateProduct(both, {"cycle_times"}, "\"v2\"", &updated).ok());
   EXPECT_EQ(updated.etag(), "\"v2\"");
+  // A refusal names the element as sent, not as kept (re-test, sweep 47: [1] named PACK-1's
+  // valid time for PACK-2's -1 s sent first).
+  both.mutable_cycle_times(0)->set_line_id("PACK-2");
+  both.mutable_cycle_times(0)->set_ideal_cycle_seconds(-1);
+  both.mutable_cycle_times(1)->set_line_id("PACK-1");
+  EXPECT_THAT(FieldsOf(UpdateProduct(both, {"cycle_times"}, "")),
+              ElementsAre("product.cycle_times[0].ideal_cycle_seconds"));
+  v1::CreateProductRequest create;
+  *create.mutable_product() = both;
+  create.mutable_product()->set_id("OATS-750G");
+  create.mutable_product()->set_display_name("Oats");
+  create.mutable_product()->set_unit("pcs");
+  v1::CreateProductResponse created;
+  EXPECT_THAT(FieldsOf(stub_->CreateProduct(Ctx().get(), create, &created)),
+              ElementsAre("product.cycle_times[0].ideal_cycle_seconds"));
 }
 
 }  // namespace

@@ -10,6 +10,13 @@
 namespace plantmesh::runtime {
 namespace {
 
+// A value of only blanks, in any field with a text rule: not "required", as the field may
+// be optional; the way out is to leave it empty (outside testing, sweeps 46-47: optional
+// filters of " " were told "required").
+constexpr char kSaysNothing[] =
+    "only white space or invisible characters given, which say nothing (an optional field "
+    "or filter is left empty instead)";
+
 const char* ControlName(char32_t c) {
   switch (c) {
     case 0x00:
@@ -109,7 +116,7 @@ std::optional<std::string> TextViolation(std::string_view value, const TextRule&
     if (value.empty() || IsCode(value)) return std::nullopt;
     // Only white space says nothing, as everywhere (re-test: " " was "not a code" in some
     // fields and "required: only white space ..." in others).
-    if (std::optional<std::string> missing = MissingTextViolation(value)) return missing;
+    if (common::IsBlankText(value)) return std::string(kSaysNothing);
     return absl::StrCat(QuoteForMessage(value), " is not a code: ", kCodePattern);
   }
   // Blanks first: a value with a no-break space after it is told so, not that it is one
@@ -117,12 +124,7 @@ std::optional<std::string> TextViolation(std::string_view value, const TextRule&
   if (rule.no_blanks_around) {
     // All blank: it begins with a blank too, and says nothing (outside testing: an optional
     // detected_by of U+200B was stored, a shift filter of " " answered no defects).
-    // Not "required": the field may be optional; the way out is to leave it empty
-    // (outside testing, sweep 46: an optional filter of " " was told "required").
-    if (!value.empty() && common::IsBlankText(value)) {
-      return "only white space or invisible characters given, which say nothing (an optional "
-             "field or filter is left empty instead)";
-    }
+    if (!value.empty() && common::IsBlankText(value)) return std::string(kSaysNothing);
     // Which one, where (outside testing: a trailing U+00A0 read as a space).
     if (const std::string around = common::BlankAround(value); !around.empty()) {
       return absl::StrCat(QuoteForMessage(value),
