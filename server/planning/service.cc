@@ -1,7 +1,6 @@
 #include "server/planning/service.h"
 
 #include <algorithm>
-#include <functional>
 #include <set>
 #include <string>
 #include <tuple>
@@ -56,18 +55,12 @@ absl::StatusOr<std::vector<std::string>> CheckUpdate(const std::string& id,
   return paths;
 }
 
-// `request` with its lists whose order means nothing in the order they are kept in: a
-// plan's items by sequence, a product's cycle times by line and changeovers by product and
-// line. Keyed and stored so, a retry listing them in another order is the same call and
-// a resend of the same values no change (outside testing: REQUEST_ID_REUSED for a plan's
-// items reordered; a product's two cycle times sent in turns made a new etag each time).
-template <typename Request>
-Request InKeptOrder(const Request& request, const std::function<void(Request*)>& put_in_order) {
-  Request kept = request;
-  put_in_order(&kept);
-  return kept;
-}
-
+// Lists whose order means nothing, put in the order they are kept in: a plan's items by
+// sequence, a product's cycle times by line and changeovers by product and line. A
+// request is keyed (request_id) and stored so: a retry listing them in another order is
+// the same call, and a resend of the same values no change (outside testing:
+// REQUEST_ID_REUSED for a plan's items reordered; a product's two cycle times sent in turns
+// made a new etag each time).
 void SortBySequence(google::protobuf::RepeatedPtrField<v1::PlanItem>* items) {
   std::stable_sort(items->begin(), items->end(), [](const v1::PlanItem& a, const v1::PlanItem& b) {
     return a.sequence() < b.sequence();
@@ -263,8 +256,8 @@ absl::Status PlanningServiceImpl::HandleCreateProduct(runtime::CallContext& call
   // Judged as sent, so a refusal's index names the element the caller sent (re-test: it
   // named the kept order's); kept in order after.
   PM_RETURN_IF_ERROR(CheckProduct(FromProto(request.product())));
-  const v1::CreateProductRequest kept = InKeptOrder<v1::CreateProductRequest>(
-      request, [](auto* r) { SortProductLists(r->mutable_product()); });
+  v1::CreateProductRequest kept = request;
+  SortProductLists(kept.mutable_product());
   const Product product = FromProto(kept.product());
   return CreateAndAnswer<v1::CreateProductResponse, Product>(
       Context(call, kept), response,
@@ -300,8 +293,8 @@ absl::Status PlanningServiceImpl::HandleUpdateProduct(runtime::CallContext& call
   if (!current) return ProductNotFound(request.product().id());
   // Judged as sent (a refusal's index names the element sent), kept in order after.
   PM_RETURN_IF_ERROR(CheckProduct(Patched(*current, FromProto(request.product()), paths)));
-  const v1::UpdateProductRequest kept = InKeptOrder<v1::UpdateProductRequest>(
-      request, [](auto* r) { SortProductLists(r->mutable_product()); });
+  v1::UpdateProductRequest kept = request;
+  SortProductLists(kept.mutable_product());
   const Product patch = FromProto(kept.product());
   const Product after = Patched(*current, patch, paths);
   // Records decide what may no longer change (read before the change: a plan created
@@ -551,9 +544,9 @@ absl::Status PlanningServiceImpl::HandleCreateProductionPlan(
   PM_ASSIGN_OR_RETURN(ProductLines lines_of, ProductLinesOf(items));
   PM_RETURN_IF_ERROR(ValidateItems(items, "plan.items", KnownProducts(lines_of)));
   PM_RETURN_IF_ERROR(CheckItemsMadeOnLine(items, "plan.items", in.line_id(), lines_of));
-  const ChangeContext context = Context(
-      call, InKeptOrder<v1::CreateProductionPlanRequest>(
-                request, [](auto* r) { SortBySequence(r->mutable_plan()->mutable_items()); }));
+  v1::CreateProductionPlanRequest kept = request;
+  SortBySequence(kept.mutable_plan()->mutable_items());
+  const ChangeContext context = Context(call, kept);
   const Plan draft = NewPlan(in.line_id(), shift, std::move(items), call.identity, context.now);
   return CreateAndAnswer<v1::CreateProductionPlanResponse, Plan>(
       context, response,
@@ -626,9 +619,9 @@ absl::Status PlanningServiceImpl::HandleUpdateProductionPlan(
   PM_RETURN_IF_ERROR(CheckItemCount(items, "items"));
   PM_ASSIGN_OR_RETURN(ProductLines lines_of, ProductLinesOf(items));
   PM_RETURN_IF_ERROR(ValidateItems(items, "items", KnownProducts(lines_of)));
-  const ChangeContext context =
-      Context(call, InKeptOrder<v1::UpdateProductionPlanRequest>(
-                        request, [](auto* r) { SortBySequence(r->mutable_items()); }));
+  v1::UpdateProductionPlanRequest kept = request;
+  SortBySequence(kept.mutable_items());
+  const ChangeContext context = Context(call, kept);
   auto fill = [](const Plan& p, v1::UpdateProductionPlanResponse* r) {
     ToProto(p, r->mutable_plan());
   };
@@ -657,9 +650,9 @@ absl::Status PlanningServiceImpl::HandleReviseProductionPlan(
   PM_RETURN_IF_ERROR(CheckItemCount(items, "items"));
   PM_ASSIGN_OR_RETURN(ProductLines lines_of, ProductLinesOf(items));
   PM_RETURN_IF_ERROR(ValidateItems(items, "items", KnownProducts(lines_of)));
-  const ChangeContext context =
-      Context(call, InKeptOrder<v1::ReviseProductionPlanRequest>(
-                        request, [](auto* r) { SortBySequence(r->mutable_items()); }));
+  v1::ReviseProductionPlanRequest kept = request;
+  SortBySequence(kept.mutable_items());
+  const ChangeContext context = Context(call, kept);
   auto fill = [](const Plan& p, v1::ReviseProductionPlanResponse* r) {
     ToProto(p, r->mutable_plan());
   };
