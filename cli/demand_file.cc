@@ -12,7 +12,6 @@
 #include "cli/decimal_number.h"
 #include "cli/input_file.h"
 #include "cli/sample_file.h"
-#include "plantmesh/common/blank_text.h"
 
 namespace plantmesh::cli {
 namespace {
@@ -97,9 +96,8 @@ absl::StatusOr<bool> DemandReader::Next(::plantmesh::planning::v1::DemandRecord*
     // with a zero-width space was "not a date" of a value that showed as one).
     for (const auto& [name, value] :
          {std::pair<const char*, const std::string*>{"product_id", &product}, {"date", &date}}) {
-      if (const std::string around = common::BlankAround(*value); !around.empty()) {
-        return LineError(name,
-                         absl::StrCat(QuoteInput(*value), " ", around, " (the server refuses it)"));
+      if (std::string refusal = BlankAroundRefusal(*value); !refusal.empty()) {
+        return LineError(name, std::move(refusal));
       }
     }
     if (!HasDateForm(date)) {

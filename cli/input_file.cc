@@ -93,9 +93,8 @@ std::string QuoteInput(absl::string_view text) {
     // (re-test: a date with U+200B after it read "2026-11-04" is not a date).
     if (d.code_point == common::kNotUtf8) {
       absl::StrAppendFormat(&out, "\\x%02X", static_cast<unsigned char>(view[at]));
-    } else if (d.code_point < 0x20 || (d.code_point >= 0x7F && d.code_point <= 0x9F) ||
-               (d.code_point != 0x20 && common::IsInvisibleCharacter(d.code_point))) {
-      absl::StrAppendFormat(&out, "\\u%04X", static_cast<uint32_t>(d.code_point));
+    } else if (common::ShowsAsEscape(d.code_point)) {
+      common::AppendCodePointEscape(&out, d.code_point);
     } else {
       out.append(view.substr(at, d.length));
     }
@@ -103,6 +102,12 @@ std::string QuoteInput(absl::string_view text) {
   }
   if (at == view.size()) return out + "\"";
   return absl::StrCat(out, "…\" (", text.size(), " bytes)");
+}
+
+std::string BlankAroundRefusal(absl::string_view value) {
+  const std::string around = common::BlankAround(std::string_view(value.data(), value.size()));
+  if (around.empty()) return "";
+  return absl::StrCat(QuoteInput(value), " ", around, " (the server refuses it)");
 }
 
 std::string InputName(const std::string& path) {

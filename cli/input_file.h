@@ -31,4 +31,9 @@ inline constexpr size_t kQuotedInputChars = 80;
 // are no UTF-8 \xXX.
 std::string QuoteInput(absl::string_view text);
 
+// A file's id or date with a blank or invisible character around it (what an ASCII strip
+// leaves, e.g. U+00A0), as a bad row names it: "\"X\u00A0\" ends with U+00A0 (NO-BREAK
+// SPACE) (the server refuses it)"; "" when it has none.
+std::string BlankAroundRefusal(absl::string_view value);
+
 }  // namespace plantmesh::cli

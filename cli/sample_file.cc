@@ -23,7 +23,6 @@
 #include "cli/rfc3339.h"
 #include "google/protobuf/util/json_util.h"
 #include "nlohmann/json.hpp"
-#include "plantmesh/common/blank_text.h"
 #include "plantmesh/common/utf8.h"
 
 namespace plantmesh::cli {
@@ -411,9 +410,8 @@ absl::Status SampleReader::CheckIds(const tv1::Sample& sample) {
   for (const auto& [name, value] :
        {std::pair<const char*, const std::string*>{"machine_id", &sample.machine_id()},
         {"data_item_id", &sample.data_item_id()}}) {
-    if (const std::string around = common::BlankAround(*value); !around.empty()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(name, ": ", QuoteInput(*value), " ", around, " (the server refuses it)"));
+    if (const std::string refusal = BlankAroundRefusal(*value); !refusal.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(name, ": ", refusal));
     }
   }
   return absl::OkStatus();

@@ -116,6 +116,18 @@ bool IsInvisibleCharacter(char32_t c) {
          (c >= 0x1D173 && c <= 0x1D17A) || (c >= 0xE0000 && c <= 0xE0FFF);
 }
 
+bool ShowsAsEscape(char32_t c) {
+  return c < 0x20 || (c >= 0x7F && c <= 0x9F) || (c != 0x20 && IsInvisibleCharacter(c));
+}
+
+void AppendCodePointEscape(std::string* out, char32_t c) {
+  if (c > 0xFFFF) {
+    absl::StrAppendFormat(out, "\\U%08X", static_cast<uint32_t>(c));
+  } else {
+    absl::StrAppendFormat(out, "\\u%04X", static_cast<uint32_t>(c));
+  }
+}
+
 bool IsBlankText(std::string_view text) {
   for (size_t at = 0; at < text.size();) {
     const Utf8Char decoded = DecodeUtf8At(text, at);

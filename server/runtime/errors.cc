@@ -87,16 +87,6 @@ bool IsServerFault(absl::StatusCode code) {
 
 namespace {
 
-// Characters that change how a message displays rather than show, or show as nothing or
-// a blank: C0 and C1 controls, DEL, and every character common::IsInvisibleCharacter
-// names (bidirectional formats, zero-width spaces and joiners, line and paragraph
-// separators, the byte order mark, the tags, and spaces such as U+00A0 and U+3000) but
-// the plain space (outside testing: a value ending in U+00A0 read exactly as one ending
-// in a space).
-bool ShowsAsEscape(char32_t c) {
-  return c < 0x20 || (c >= 0x7F && c <= 0x9F) || (c != 0x20 && common::IsInvisibleCharacter(c));
-}
-
 // Appends value[at..] as it displays safely, at most `max_chars` characters of it; returns
 // where it stopped. `keep_lines`: line breaks and tabs stay as they are.
 size_t AppendEscaped(std::string_view value, size_t max_chars, bool keep_lines, std::string* out) {
@@ -105,15 +95,10 @@ size_t AppendEscaped(std::string_view value, size_t max_chars, bool keep_lines, 
     const auto [c, length] = common::DecodeUtf8At(value, at);
     if (c == common::kNotUtf8) {
       absl::StrAppendFormat(out, "\\x%02X", static_cast<unsigned char>(value[at]));
-    } else if ((ShowsAsEscape(c) && !(keep_lines && (c == '\n' || c == '\t'))) ||
+    } else if ((common::ShowsAsEscape(c) && !(keep_lines && (c == '\n' || c == '\t'))) ||
                (at == 0 && common::IsCombiningMark(c))) {
       // A combining mark first would draw on the quote before it (outside testing: '́17').
-      // \uXXXX, or \UXXXXXXXX beyond the Basic Multilingual Plane (as C++ and Python).
-      if (c > 0xFFFF) {
-        absl::StrAppendFormat(out, "\\U%08X", static_cast<uint32_t>(c));
-      } else {
-        absl::StrAppendFormat(out, "\\u%04X", static_cast<uint32_t>(c));
-      }
+      common::AppendCodePointEscape(out, c);
     } else {
       out->append(value.substr(at, length));
     }

@@ -35,6 +35,15 @@ bool IsBlankText(std::string_view text);
 // " ACTIVE" was RUNNING). Bytes that are not UTF-8 are kept.
 std::string_view TrimInvisible(std::string_view text);
 
+// Whether a message shows `c` escaped rather than as itself: the controls (C0, DEL, C1)
+// and every invisible character but the plain space, which would change how the message
+// displays or read as something else (outside testing: a value ending in U+00A0 read
+// exactly as one ending in a space). The server's messages and plantctl's quote alike.
+bool ShowsAsEscape(char32_t c);
+// Appends `c` as \uXXXX, or \UXXXXXXXX beyond the Basic Multilingual Plane (as C++ and
+// Python write them).
+void AppendCodePointEscape(std::string* out, char32_t c);
+
 // "ends with U+00A0 (NO-BREAK SPACE)" (or "begins with ...", the first one) when `text`
 // has a character that shows nothing at an end and something else besides; "" otherwise.
 // How every no_blanks_around refusal, the server's and plantctl's, names it.
