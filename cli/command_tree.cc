@@ -273,13 +273,7 @@ absl::Status CommandTree::CheckMaskNamesGivenFlags(const MethodBinding& binding,
   const google::protobuf::FieldDescriptor* mask_field =
       contract::UpdateMaskOf(request.GetDescriptor());
   if (mask_field == nullptr) return absl::OkStatus();
-  const google::protobuf::Message& mask = request.GetReflection()->GetMessage(request, mask_field);
-  const google::protobuf::FieldDescriptor* paths = mask.GetDescriptor()->FindFieldByName("paths");
-  std::set<std::string> named;
-  for (int i = 0; paths != nullptr && i < mask.GetReflection()->FieldSize(mask, paths); ++i) {
-    const std::string path = mask.GetReflection()->GetRepeatedString(mask, paths, i);
-    named.insert(path.substr(0, path.find('.')));
-  }
+  const std::set<std::string> named = contract::FieldsTheMaskNames(request);
   for (const auto& [flag, option] : binding.flags) {
     if (option->count() == 0 || flag->path.size() < 2 || flag->path[0] == mask_field) continue;
     const google::protobuf::FieldDescriptor* field = flag->path[1];

@@ -238,6 +238,20 @@ const FieldDescriptor* UpdateMaskOf(const Descriptor* request) {
   return mask;
 }
 
+std::set<std::string> FieldsTheMaskNames(const google::protobuf::Message& request) {
+  std::set<std::string> named;
+  const FieldDescriptor* mask_field = UpdateMaskOf(request.GetDescriptor());
+  if (mask_field == nullptr) return named;
+  const google::protobuf::Message& mask = request.GetReflection()->GetMessage(request, mask_field);
+  const FieldDescriptor* paths = mask.GetDescriptor()->FindFieldByName("paths");
+  for (int i = 0; paths != nullptr && i < mask.GetReflection()->FieldSize(mask, paths); ++i) {
+    const std::string& path =
+        mask.GetReflection()->GetRepeatedStringReference(mask, paths, i, nullptr);
+    named.insert(path.substr(0, path.find('.')));
+  }
+  return named;
+}
+
 namespace {
 
 // How one field behaves where it stands, before its ancestors are considered.

@@ -841,6 +841,9 @@ absl::Status DemandHistoryInsufficient(const std::string& product_id, const std:
       "DEMAND_HISTORY_INSUFFICIENT", {{"product_id", product_id}});
 }
 
+namespace {
+
+// NOT_FOUND "<kind> '<id>' not found" with ErrorInfo `reason` (metadata `key`: id).
 absl::Status NotFound(absl::string_view kind, absl::string_view reason, absl::string_view key,
                       absl::string_view id) {
   return runtime::WithErrorInfo(
@@ -848,6 +851,8 @@ absl::Status NotFound(absl::string_view kind, absl::string_view reason, absl::st
           absl::StrCat(kind, " ", runtime::QuoteForMessage(std::string(id)), " not found")),
       std::string(reason), {{std::string(key), std::string(id)}});
 }
+
+}  // namespace
 
 absl::Status PlanNotFound(int64_t id) {
   return NotFound("production plan", "PLAN_NOT_FOUND", "plan_id", absl::StrCat(id));

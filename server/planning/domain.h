@@ -400,10 +400,6 @@ absl::Status ResourceTaken(absl::string_view kind, absl::string_view id);
 // FAILED_PRECONDITION: line `line_id` has plan `plan_id` for `shift_id` already
 // (ErrorInfo PLAN_EXISTS, metadata plan_id, line_id, shift_id).
 absl::Status PlanExists(int64_t plan_id, absl::string_view line_id, absl::string_view shift_id);
-// NOT_FOUND "<kind> <id> not found" with ErrorInfo `reason` (metadata `key`: id), e.g.
-// ("line", "LINE_NOT_FOUND", "line_id", "PACK-1").
-absl::Status NotFound(absl::string_view kind, absl::string_view reason, absl::string_view key,
-                      absl::string_view id);
 // NOT_FOUND "production plan <id> not found" (ErrorInfo PLAN_NOT_FOUND, metadata plan_id).
 absl::Status PlanNotFound(int64_t id);
 // NOT_FOUND LINE_NOT_FOUND (line_id), PRODUCT_NOT_FOUND (product_id), HOLIDAY_NOT_FOUND

@@ -11,13 +11,13 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
-#include "absl/container/flat_hash_set.h"
 #include "absl/container/inlined_vector.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -602,15 +602,7 @@ void ClearWhatAnUpdateIgnores(Message* request) {
   const google::protobuf::FieldDescriptor* mask_field = contract::UpdateMaskOf(type);
   if (mask_field == nullptr) return;
   const google::protobuf::Reflection* reflection = request->GetReflection();
-  // The fields of the resource the mask names, by their first segment ("zone", "labels"
-  // of "labels.line"): a path deeper than that keeps its whole top field.
-  absl::flat_hash_set<std::string> named;
-  const google::protobuf::Message& mask = reflection->GetMessage(*request, mask_field);
-  const google::protobuf::FieldDescriptor* paths = mask.GetDescriptor()->FindFieldByName("paths");
-  for (int i = 0; paths != nullptr && i < mask.GetReflection()->FieldSize(mask, paths); ++i) {
-    const std::string path = mask.GetReflection()->GetRepeatedString(mask, paths, i);
-    named.insert(path.substr(0, path.find('.')));
-  }
+  const std::set<std::string> named = contract::FieldsTheMaskNames(*request);
   for (int i = 0; i < type->field_count(); ++i) {
     const google::protobuf::FieldDescriptor* root = type->field(i);
     if (root == mask_field || root->is_repeated() || root->message_type() == nullptr ||
@@ -623,7 +615,7 @@ void ClearWhatAnUpdateIgnores(Message* request) {
       const google::protobuf::FieldDescriptor* field = resource_type->field(j);
       const contract::FieldUse use = contract::FieldUseIn(type, {root, field});
       if (use == contract::FieldUse::kOutputOnly ||
-          (use != contract::FieldUse::kRequired && !named.contains(field->name()))) {
+          (use != contract::FieldUse::kRequired && named.count(field->name()) == 0)) {
         resource->GetReflection()->ClearField(resource, field);
       }
     }

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -130,6 +131,11 @@ bool HasFieldBehavior(const google::protobuf::FieldDescriptor* field,
 // IDENTIFIER, or in a resource without one its own REQUIRED and IMMUTABLE fields (a
 // machine's client-chosen id).
 const google::protobuf::FieldDescriptor* UpdateMaskOf(const google::protobuf::Descriptor* request);
+
+// The fields of an update's resource its update_mask names, by each path's first segment
+// ("zone"; "labels" of "labels.line": a deeper path names its whole top field). Empty for
+// a request that is no update.
+std::set<std::string> FieldsTheMaskNames(const google::protobuf::Message& request);
 
 // What a request may or must carry in one field.
 enum class FieldUse {
