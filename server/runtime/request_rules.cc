@@ -94,6 +94,7 @@ struct FieldPlan {
 };
 struct MessagePlan {
   std::vector<FieldPlan> fields;
+  bool update = false;  // a request with a root update_mask (contract::UpdateMaskOf)
 };
 
 // Plans per message type, built once for a type and all types it reaches. Plans are
@@ -155,7 +156,11 @@ class PlanCache {
     }
     // Plans are created first so that fields can point at plans of any type.
     for (const Descriptor* type : types) {
-      if (!plans_.contains(type)) plans_.emplace(type, std::make_unique<MessagePlan>());
+      if (!plans_.contains(type)) {
+        auto plan = std::make_unique<MessagePlan>();
+        plan->update = contract::UpdateMaskOf(type) != nullptr;
+        plans_.emplace(type, std::move(plan));
+      }
     }
     for (const Descriptor* type : types) {
       MessagePlan& plan = *plans_.at(type);
@@ -581,7 +586,7 @@ void AddValueViolations(const Message& request, Violations* out) {
   // read it (AIP-134), values stored before a rule existed included, in fields the update
   // neither reads nor changes (outside testing: a defect's model stored with a trailing
   // blank refused every update of its description).
-  if (contract::UpdateMaskOf(request.GetDescriptor()) != nullptr) {
+  if (plan.update) {
     std::unique_ptr<Message> update(request.New());
     update->CopyFrom(request);
     ClearWhatAnUpdateIgnores(update.get());
