@@ -28,6 +28,11 @@ std::shared_ptr<runtime::ServiceConfig> DeclareConfig(runtime::ConfigSection& se
               "a machine state change no later sample settles (a stop, then silence) is "
               "settled this long after it, so its downtime is listed",
               1, 3600);
+  section.Add("state-reorder-seconds", &config->state_reorder_seconds,
+              "state samples of a machine arriving out of order by up to this long (two "
+              "sources, one buffering) are placed in time order; its state timeline and "
+              "downtimes settle this much behind the server's clock",
+              0, 600);
   section.Add("max-future-skew-seconds", &config->max_future_skew_seconds,
               "how far ahead of the server's clock a sample's time may be", 0, 86400);
   section.Add("batch-record-hours", &config->batch_record_hours,

@@ -22,6 +22,10 @@ struct TelemetryConfig : runtime::ServiceConfig {
   // state-settle-seconds: a machine state change that no later sample of the machine
   // settles is settled this long after it by the server's clock (StateSettleJob).
   int64_t state_settle_seconds = 10;
+  // state-reorder-seconds: the reorder window of machine states (states.h): a machine's
+  // state samples arriving out of order by up to this long are placed in time order; its
+  // settled timeline and downtimes lag the server's clock by as much. 0: arrival order.
+  int64_t state_reorder_seconds = 30;
   // max-future-skew-seconds: how far ahead of the server's clock a sample's time may be
   // (TIME_IN_FUTURE beyond).
   int64_t max_future_skew_seconds = 300;

@@ -77,10 +77,15 @@ enum class StateInput : int {
 struct ConditionValue {
   ConditionLevel level = ConditionLevel::kUnspecified;
   std::string native_code;  // the controller's alarm code, e.g. `SV0401`; may be empty
+  friend bool operator==(const ConditionValue& a, const ConditionValue& b) {
+    return a.level == b.level && a.native_code == b.native_code;
+  }
 };
 
 // MTConnect's UNAVAILABLE: no valid value.
-struct UnavailableValue {};
+struct UnavailableValue {
+  friend bool operator==(const UnavailableValue&, const UnavailableValue&) { return true; }
+};
 
 // A sample's value: text, number, condition or Unavailable (the Sample.value oneof).
 using ObservedValue = std::variant<std::string, double, ConditionValue, UnavailableValue>;
@@ -96,6 +101,10 @@ struct StateObservation {
   // is judged by the source's times: outside testing, STOPPED stamped 60 s ahead, then
   // READY stamped 5 s ahead (older, arriving later) left the machine IDLE for good.
   absl::Time ahead_time = absl::InfinitePast();
+  friend bool operator==(const StateObservation& a, const StateObservation& b) {
+    return a.time == b.time && a.input == b.input && a.data_item_id == b.data_item_id &&
+           a.value == b.value && a.ahead_time == b.ahead_time;
+  }
 };
 
 // What one EXECUTION value means: RUNNING, IDLE, STOPPED or UNAVAILABLE (rule 3 and 4).
@@ -213,6 +222,10 @@ struct TrackerState {
   // the update's transaction cannot settle the timeline, the next move of the tracker
   // does (states.h, AdvanceTracker). At most one per input and CONDITION item.
   std::vector<InputWithdrawal> withdrawals;
+
+  // Observations that arrived but wait for the reorder window before the tracker takes
+  // them (states.h, AdvanceTracker), oldest first; the tracker itself never reads them.
+  std::vector<StateObservation> held;
 
   friend bool operator==(const TrackerState& a, const TrackerState& b);
 };

@@ -469,6 +469,12 @@ TEST(TrackerStateCodecTest, RoundTripsEveryField) {
   s.downtime_start = At("08:00:01");
   s.withdrawals = {{At("08:30:00"), StateInput::kCondition, "servo"},
                    {At("08:30:00"), StateInput::kExecution, ""}};
+  // Every kind of value waits for the reorder window; one stamped ahead keeps its stamp.
+  s.held = {{At("08:31:00"), StateInput::kExecution, "Xact", std::string("FEED_HOLD")},
+            {At("08:31:00"), StateInput::kCondition, "servo",
+             ConditionValue{ConditionLevel::kFault, "SV \"0401\""}},
+            {At("08:31:01"), StateInput::kAvailability, "avail", UnavailableValue{}},
+            {At("08:31:02"), StateInput::kEmergencyStop, "estop", 0.1 + 0.2, At("08:31:09")}};
   absl::StatusOr<TrackerState> back = DecodeTrackerState(EncodeTrackerState(s));
   ASSERT_TRUE(back.ok()) << back.status();
   EXPECT_EQ(*back, s);
@@ -479,24 +485,31 @@ TEST(TrackerStateCodecTest, RefusesTextItDidNotWrite) {
   const std::string good = EncodeTrackerState(TrackerState{});
   std::string wrong_version = good;
   wrong_version.replace(wrong_version.find("\"v\":1"), 5, "\"v\":2");
-  for (const std::string& text :
-       {std::string(""), std::string("[]"), std::string("{"), wrong_version,
-        std::string(R"({"v":1})"),
-        std::string(
-            R"({"v":1,"execution":[9,"infinite-past"],"availability":[0,"infinite-past"],)"
-            R"("emergency_stop":[0,"infinite-past"],"conditions":{},"last_time":"infinite-past",)"
-            R"("settled":[0,"infinite-past"]})"),
-        std::string(
-            R"({"v":1,"execution":[0,"yesterday"],"availability":[0,"infinite-past"],)"
-            R"("emergency_stop":[0,"infinite-past"],"conditions":{},"last_time":"infinite-past",)"
-            R"("settled":[0,"infinite-past"]})"),
-        std::string(R"({"v":1,"execution":[0,"infinite-past"],"availability":[0,"infinite-past"],)"
-                    R"("emergency_stop":[0,"infinite-past"],"conditions":{},)"
-                    R"("last_time":"2026-03-02T08:00:00Z","settled":[1,"2026-03-02T08:00:00Z"],)"
-                    R"("downtime":[1,"2026-03-02T08:00:00Z"]})"),
-        good.substr(0, good.size() - 1) + R"(,"withdrawals":[[0,"","2026-03-02T08:00:00Z"]]})",
-        good.substr(0, good.size() - 1) + R"(,"withdrawals":[[4,7,"2026-03-02T08:00:00Z"]]})",
-        good.substr(0, good.size() - 1) + R"(,"withdrawals":{}})"}) {
+  for (
+      const std::string& text :
+      {std::string(""), std::string("[]"), std::string("{"), wrong_version,
+       std::string(R"({"v":1})"),
+       std::string(
+           R"({"v":1,"execution":[9,"infinite-past"],"availability":[0,"infinite-past"],)"
+           R"("emergency_stop":[0,"infinite-past"],"conditions":{},"last_time":"infinite-past",)"
+           R"("settled":[0,"infinite-past"]})"),
+       std::string(
+           R"({"v":1,"execution":[0,"yesterday"],"availability":[0,"infinite-past"],)"
+           R"("emergency_stop":[0,"infinite-past"],"conditions":{},"last_time":"infinite-past",)"
+           R"("settled":[0,"infinite-past"]})"),
+       std::string(R"({"v":1,"execution":[0,"infinite-past"],"availability":[0,"infinite-past"],)"
+                   R"("emergency_stop":[0,"infinite-past"],"conditions":{},)"
+                   R"("last_time":"2026-03-02T08:00:00Z","settled":[1,"2026-03-02T08:00:00Z"],)"
+                   R"("downtime":[1,"2026-03-02T08:00:00Z"]})"),
+       good.substr(0, good.size() - 1) + R"(,"withdrawals":[[0,"","2026-03-02T08:00:00Z"]]})",
+       good.substr(0, good.size() - 1) + R"(,"withdrawals":[[4,7,"2026-03-02T08:00:00Z"]]})",
+       good.substr(0, good.size() - 1) + R"(,"withdrawals":{}})",
+       good.substr(0, good.size() - 1) + R"(,"held":[[1,"x","2026-03-02T08:00:00Z",["s","a"]]]})",
+       good.substr(0, good.size() - 1) + R"(,"held":[[1,"x","2026-03-02T08:00:00Z",["c",7,""]]]})",
+       good.substr(0, good.size() - 1) + R"(,"held":[[0,"x","2026-03-02T08:00:00Z",["u"]]]})",
+       good.substr(0, good.size() - 1) + R"(,"held":[[1,"x","2026-03-02T08:00:00Z"]]})",
+       good.substr(0, good.size() - 1) +
+           R"(,"held":[[1,"x","2026-03-02T08:00:01Z",["u"]],[1,"x","2026-03-02T08:00:00Z",["u"]]]})"}) {
     absl::StatusOr<TrackerState> state = DecodeTrackerState(text);
     EXPECT_EQ(state.status().code(), absl::StatusCode::kInvalidArgument) << text;
   }

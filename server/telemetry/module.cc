@@ -61,7 +61,8 @@ class TelemetryModule : public runtime::ServiceModule {
         service_(deps, ConfigOf(deps), &store_, latest_cache_.get()),
         partitions_(&store_, ConfigOf(deps), deps.now),
         rollups_(&store_, absl::Milliseconds(ConfigOf(deps).rollup_interval_ms)),
-        settles_(&store_, absl::Seconds(ConfigOf(deps).state_settle_seconds), deps.now) {}
+        settles_(&store_, absl::Seconds(ConfigOf(deps).state_settle_seconds),
+                 absl::Seconds(ConfigOf(deps).state_reorder_seconds), deps.now) {}
 
   std::string service_name() const override { return "plantmesh.telemetry.v1.TelemetryService"; }
   grpc::Service* grpc_service() override { return &service_; }

@@ -885,8 +885,7 @@ absl::StatusOr<std::vector<BatchOutcome>> PgTelemetryStore::IngestBatches(
         const std::vector<int>& accepted = outcomes[b].verdict.accepted;
         if (accepted.empty()) continue;
         PM_ASSIGN_OR_RETURN(outcomes[b].late_state_count,
-                            AdvanceStates(conn, batches[b], accepted, state_items, &pending,
-                                          audit.now, audit.settle_before));
+                            AdvanceStates(conn, batches[b], accepted, state_items, &pending, audit));
       }
     }
     // In one round trip: the rows for the rollup job of the batches that stored samples,

@@ -62,7 +62,7 @@ class PgTelemetryStore : public TelemetryStore {
                                               const AggregatePlanner& planner) override;
 
   // Machine states (states.h).
-  absl::StatusOr<int> SettlePendingStates(absl::Time before) override;
+  absl::StatusOr<int> SettlePendingStates(absl::Time before, absl::Time release_before) override;
   absl::StatusOr<TimelineFacts> StateTimeline(const std::string& machine_id, absl::Time start,
                                               absl::Time end, std::optional<absl::Time> after_start,
                                               int limit) override;

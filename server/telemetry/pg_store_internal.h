@@ -79,12 +79,11 @@ absl::Status LockGroupTrackers(PGconn* conn, const std::vector<Batch>& batches,
                                const std::vector<size_t>& fresh,
                                const std::vector<BatchOutcome>& outcomes, const StateItems& items,
                                std::set<std::string> pending);
-// `settle_before`: IngestAudit::settle_before. Returns the batch's late state samples
+// `audit`: its clock and times. Returns the batch's late state samples
 // (BatchOutcome::late_state_count).
 absl::StatusOr<int> AdvanceStates(PGconn* conn, const Batch& batch,
                                   const std::vector<int>& accepted, const StateItems& items,
-                                  std::set<std::string>* pending, absl::Time now,
-                                  absl::Time settle_before);
+                                  std::set<std::string>* pending, const IngestAudit& audit);
 // Records the state inputs an update of the machine withdrew in its tracker, in the
 // update's transaction.
 absl::Status RecordWithdrawnInputs(pqxx::work& tx, const std::string& machine_id,

@@ -170,17 +170,23 @@ absl::StatusOr<TrackerState> DecodeStoredTracker(absl::string_view machine_id,
   return state;
 }
 
+// The times of SettleBatch: a change pending since before `before` settles, observations
+// held at or before `release_before` are placed.
+struct SettleTimes {
+  absl::Time before = absl::InfinitePast();
+  absl::Time release_before = absl::InfiniteFuture();
+};
+
 // Moves the trackers of `moved`'s machines, in the caller's transaction: lock and read
 // them (one statement), advance, write the trackers, closed intervals and downtimes (one
 // statement each, skipped when empty) and one outbox event per downtime change. With
-// `settle_before`, `moved` names candidates: each one no other transaction holds is
-// locked and moved by SettleBatch, or left as it is. Without it, a tracker left with a
-// change pending since before `then_settle_before` is then settled (IngestAudit).
-// Counts the trackers moved, and their late observations in `*late` (when not null).
+// `settle`, `moved` names candidates: each one no other transaction holds is locked and
+// moved by SettleBatch, or left as it is. Without it, a tracker left with something due
+// by `then_settle` is then settled (SettleDue, IngestAudit). Counts the trackers moved,
+// and their late observations in `*late` (when not null).
 absl::StatusOr<int> AdvanceMachines(PGconn* conn, std::map<std::string, MachineBatch> moved,
                                     std::set<std::string>* pending,
-                                    std::optional<absl::Time> settle_before,
-                                    absl::Time then_settle_before = absl::InfinitePast(),
+                                    std::optional<SettleTimes> settle, SettleTimes then_settle = {},
                                     int* late = nullptr) {
   if (moved.empty()) return 0;
   std::vector<std::string> machines;
@@ -188,7 +194,7 @@ absl::StatusOr<int> AdvanceMachines(PGconn* conn, std::map<std::string, MachineB
   std::string machine_array = ArrayLiteral(machines);
   PM_ASSIGN_OR_RETURN(
       std::unique_ptr<LibpqResult> locked,
-      ExecPrepared(conn, settle_before ? kStateLockFree : kStateLock, {machine_array.c_str()}));
+      ExecPrepared(conn, settle ? kStateLockFree : kStateLock, {machine_array.c_str()}));
   std::map<std::string, TrackerState> trackers;
   for (int row = 0; row < PQntuples(locked->get()); ++row) {
     TrackerState& state = trackers[PQgetvalue(locked->get(), row, 0)];
@@ -196,14 +202,15 @@ absl::StatusOr<int> AdvanceMachines(PGconn* conn, std::map<std::string, MachineB
     PM_ASSIGN_OR_RETURN(state, DecodeStoredTracker(PQgetvalue(locked->get(), row, 0),
                                                    PQgetvalue(locked->get(), row, 1)));
   }
-  if (settle_before) {
+  if (settle) {
     machines.clear();
     for (auto& [machine, batch] : moved) {
       auto tracker = trackers.find(machine);
       if (tracker == trackers.end()) continue;  // held by a batch
-      std::optional<MachineBatch> settle = SettleBatch(tracker->second, *settle_before);
-      if (!settle) continue;
-      batch = *std::move(settle);
+      std::optional<MachineBatch> due =
+          SettleBatch(tracker->second, settle->before, settle->release_before);
+      if (!due) continue;
+      batch = *std::move(due);
       machines.push_back(machine);
     }
     if (machines.empty()) return 0;
@@ -216,8 +223,9 @@ absl::StatusOr<int> AdvanceMachines(PGconn* conn, std::map<std::string, MachineB
   for (const std::string& machine : machines) {
     StateChanges changes;
     TrackerState after = AdvanceTracker(trackers[machine], moved.at(machine), &changes);
-    if (std::optional<MachineBatch> settle = SettleDue(after, then_settle_before)) {
-      after = AdvanceTracker(after, *settle, &changes);
+    if (std::optional<MachineBatch> due =
+            SettleDue(after, then_settle.before, then_settle.release_before)) {
+      after = AdvanceTracker(after, *due, &changes);
     }
     if (late != nullptr) *late += changes.late_observations;
     saved.push_back(EncodeTrackerState(after));
@@ -337,13 +345,14 @@ std::vector<std::pair<std::string, std::string>> StateIngestStatements() {
 // nothing here. Returns its late state samples.
 absl::StatusOr<int> AdvanceStates(PGconn* conn, const Batch& batch,
                                   const std::vector<int>& accepted, const StateItems& items,
-                                  std::set<std::string>* pending, absl::Time now,
-                                  absl::Time settle_before) {
+                                  std::set<std::string>* pending, const IngestAudit& audit) {
   int late = 0;
-  PM_RETURN_IF_ERROR(AdvanceMachines(conn,
-                                     MachineBatches(batch.samples, accepted, items, *pending, now),
-                                     pending, std::nullopt, settle_before, &late)
-                         .status());
+  PM_RETURN_IF_ERROR(
+      AdvanceMachines(
+          conn,
+          MachineBatches(batch.samples, accepted, items, *pending, audit.now, audit.release_before),
+          pending, std::nullopt, {audit.settle_before, audit.release_before}, &late)
+          .status());
   return late;
 }
 
@@ -416,6 +425,7 @@ using pg_store_internal::Micros;
 using pg_store_internal::OrNull;
 using pg_store_internal::PartitionsLock;
 using pg_store_internal::RequestLog;
+using pg_store_internal::SettleTimes;
 using pg_store_internal::StateStatements;
 using pg_store_internal::TextAt;
 using pg_store_internal::WriteAudit;
@@ -438,7 +448,8 @@ absl::StatusOr<PgTelemetryStore::ExpiredStates> PgTelemetryStore::DropExpiredSta
   return deleted;
 }
 
-absl::StatusOr<int> PgTelemetryStore::SettlePendingStates(absl::Time before) {
+absl::StatusOr<int> PgTelemetryStore::SettlePendingStates(absl::Time before,
+                                                          absl::Time release_before) {
   PM_ASSIGN_OR_RETURN(LibpqPool::Lease lease, ingest_->Acquire());
   PGconn* conn = lease.conn();
   auto body = [&]() -> absl::StatusOr<int> {
@@ -450,7 +461,8 @@ absl::StatusOr<int> PgTelemetryStore::SettlePendingStates(absl::Time before) {
       moved.try_emplace(PQgetvalue(candidates->get(), row, 0));
     }
     std::set<std::string> pending;
-    PM_ASSIGN_OR_RETURN(int settled, AdvanceMachines(conn, std::move(moved), &pending, before));
+    PM_ASSIGN_OR_RETURN(int settled, AdvanceMachines(conn, std::move(moved), &pending,
+                                                     SettleTimes{before, release_before}));
     PM_RETURN_IF_ERROR(LibpqExec(conn, "COMMIT"));
     return settled;
   };

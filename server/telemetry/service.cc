@@ -153,7 +153,8 @@ class TelemetryServiceImpl::Ingest final : public IngestSamplesStream {
               return JudgeBatch(samples, catalog, now, limits);
             },
             &BatchEvent,
-            IngestAudit{audit_, now, now - absl::Seconds(service_->config_.state_settle_seconds)}));
+            IngestAudit{audit_, now, now - absl::Seconds(service_->config_.state_settle_seconds),
+                        now - absl::Seconds(service_->config_.state_reorder_seconds)}));
     bool stored = false;
     absl::Status refusal;  // of the last outcome: the batches before it are answered
     for (size_t b = 0; b < outcomes.size(); ++b) {

@@ -8,8 +8,11 @@
 namespace plantmesh::telemetry {
 
 StateSettleJob::StateSettleJob(TelemetryStore* store, absl::Duration settle_after,
-                               std::function<absl::Time()> now)
-    : store_(store), settle_after_(settle_after), now_(std::move(now)) {
+                               absl::Duration reorder_window, std::function<absl::Time()> now)
+    : store_(store),
+      settle_after_(settle_after),
+      reorder_window_(reorder_window),
+      now_(std::move(now)) {
   thread_ = std::thread([this] { Loop(); });
 }
 
@@ -29,11 +32,12 @@ void StateSettleJob::Loop() {
       auto stopped = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stop_; };
       if (mu_.AwaitWithTimeout(absl::Condition(&stopped), period)) return;
     }
-    absl::StatusOr<int> settled = store_->SettlePendingStates(now_() - settle_after_);
+    const absl::Time now = now_();
+    absl::StatusOr<int> settled =
+        store_->SettlePendingStates(now - settle_after_, now - reorder_window_);
     failures_.Record(settled.status(), period);
     if (settled.ok() && *settled > 0) {
-      spdlog::debug("telemetry: settled the state change of {} machines without a later sample",
-                    *settled);
+      spdlog::debug("telemetry: settled the state of {} machines by the clock", *settled);
     }
   }
 }

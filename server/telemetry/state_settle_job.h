@@ -3,6 +3,8 @@
 // state-settle-seconds by the server's clock are moved past it, so a stop reported by
 // an adapter that then stays silent (EXECUTION only on change) is a downtime to list and
 // give a reason to within 1.5 × state-settle-seconds, not at the machine's next sample.
+// Likewise the observations a tracker holds for the reorder window (state-reorder-seconds)
+// are placed once the clock passes them by the window, and settled a round later.
 // Replicas may run it together: the trackers are locked, a settled one is not pending.
 // A failed round is logged and retried at the next one.
 #pragma once
@@ -21,7 +23,7 @@ namespace plantmesh::telemetry {
 class StateSettleJob {
  public:
   // `store` outlives the job. Starts the thread.
-  StateSettleJob(TelemetryStore* store, absl::Duration settle_after,
+  StateSettleJob(TelemetryStore* store, absl::Duration settle_after, absl::Duration reorder_window,
                  std::function<absl::Time()> now);
   ~StateSettleJob();  // stops and joins the thread (a running round finishes first)
 
@@ -30,6 +32,7 @@ class StateSettleJob {
 
   TelemetryStore* store_;
   const absl::Duration settle_after_;
+  const absl::Duration reorder_window_;
   const std::function<absl::Time()> now_;
   absl::Mutex mu_;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;

@@ -1,6 +1,7 @@
 #include "server/telemetry/states.h"
 
 #include <algorithm>
+#include <iterator>
 #include <limits>
 #include <utility>
 
@@ -58,7 +59,7 @@ std::map<std::string, MachineBatch> MachineBatches(const std::vector<Sample>& sa
                                                    const std::vector<int>& accepted,
                                                    const StateItems& items,
                                                    const std::set<std::string>& pending,
-                                                   absl::Time now) {
+                                                   absl::Time now, absl::Time release_before) {
   std::map<std::string, MachineBatch> out;
   std::map<std::string, absl::Time> newest;
   for (int i : accepted) {
@@ -87,11 +88,13 @@ std::map<std::string, MachineBatch> MachineBatches(const std::vector<Sample>& sa
       if (o.time > now) o.ahead_time = std::exchange(o.time, now);
     }
     batch.newest = newest[machine];
+    batch.release_before = release_before;
   }
   return out;
 }
 
 bool TrackerPending(const TrackerState& state) {
+  if (!state.held.empty()) return true;
   if (state.last_time == absl::InfinitePast()) return false;
   return !state.withdrawals.empty() || MachineStateTracker(state).Derive() != state.settled_state;
 }
@@ -127,28 +130,58 @@ void RecordWithdrawals(TrackerState* state, const std::vector<InputWithdrawal>& 
   }
 }
 
-std::optional<MachineBatch> SettleBatch(const TrackerState& state, absl::Time before) {
+std::optional<MachineBatch> SettleBatch(const TrackerState& state, absl::Time before,
+                                        absl::Time release_before) {
   if (!state.withdrawals.empty()) return MachineBatch{};
-  if (!TrackerPending(state) || state.last_time >= before) return std::nullopt;
+  // The newest held observation that is due, and with it every older one.
+  absl::Time placed = absl::InfinitePast();
+  for (const StateObservation& o : state.held) {
+    if (o.time <= release_before) placed = o.time;
+  }
+  const bool changed = state.last_time != absl::InfinitePast() &&
+                       MachineStateTracker(state).Derive() != state.settled_state;
+  if (placed == absl::InfinitePast() && !changed) return std::nullopt;
+  // A change at the last observation placed settles one microsecond past it (moving past
+  // a placed one that changed nothing costs nothing).
+  const absl::Time last = std::max(state.last_time, placed);
+  if (last >= before && placed == absl::InfinitePast()) return std::nullopt;
   MachineBatch batch;
-  batch.newest = state.last_time + absl::Microseconds(1);
+  batch.newest = last < before ? last + absl::Microseconds(1) : placed;
   return batch;
 }
 
-std::optional<MachineBatch> SettleDue(const TrackerState& state, absl::Time before) {
+std::optional<MachineBatch> SettleDue(const TrackerState& state, absl::Time before,
+                                      absl::Time release_before) {
   if (before == absl::InfinitePast()) return std::nullopt;
-  return SettleBatch(state, before);
+  return SettleBatch(state, before, release_before);
 }
 
 TrackerState AdvanceTracker(const TrackerState& state, const MachineBatch& batch,
                             StateChanges* changes) {
   MachineStateTracker tracker(state);
   tracker.ApplyRecordedWithdrawals(changes);
-  for (const StateObservation& o : batch.observations) {
-    if (tracker.Observe(o, changes) != ObservationOutcome::kApplied) ++changes->late_observations;
+  std::vector<StateObservation> waiting;
+  waiting.reserve(state.held.size() + batch.observations.size());
+  // Both oldest first; std::merge takes the held one first at equal times (it came first).
+  std::merge(state.held.begin(), state.held.end(), batch.observations.begin(),
+             batch.observations.end(), std::back_inserter(waiting),
+             [](const StateObservation& a, const StateObservation& b) { return a.time < b.time; });
+  absl::Time horizon = std::min(batch.newest, batch.release_before);
+  if (waiting.size() > kMaxHeldObservations) {
+    horizon = std::max(horizon, waiting[waiting.size() - kMaxHeldObservations - 1].time);
   }
-  tracker.AdvanceTo(batch.newest, changes);
-  return tracker.state();
+  std::vector<StateObservation> held;
+  for (const StateObservation& o : waiting) {
+    if (o.time > horizon) {
+      held.push_back(o);
+    } else if (tracker.Observe(o, changes) != ObservationOutcome::kApplied) {
+      ++changes->late_observations;
+    }
+  }
+  tracker.AdvanceTo(horizon, changes);
+  TrackerState after = tracker.state();
+  after.held = std::move(held);
+  return after;
 }
 
 std::vector<Downtime> DowntimesAfter(const std::string& machine_id,
@@ -222,6 +255,7 @@ std::vector<StateInterval> OpenTimeline(const std::optional<TrackerState>& track
   MachineStateTracker moved(*tracker);
   StateChanges changes;
   moved.ApplyRecordedWithdrawals(&changes);
+  for (const StateObservation& o : tracker->held) moved.Observe(o, &changes);
   std::vector<StateInterval> open = std::move(changes.closed_intervals);
   for (const StateInterval& i : moved.Unsettled()) open.push_back(i);
   // Samples may be stamped up to max-future-skew ahead of the server's clock: the state

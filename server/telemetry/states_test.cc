@@ -74,7 +74,7 @@ TEST(StatesTest, WithdrawalsAreRecordedOncePerInputAndOnlyWithAValue) {
                           InputWithdrawal{T(9), StateInput::kCondition, "system"}));
   EXPECT_TRUE(TrackerPending(state));
   // The settle round applies them whatever its cut-off.
-  ASSERT_TRUE(SettleBatch(state, absl::InfinitePast()));
+  ASSERT_TRUE(SettleBatch(state, absl::InfinitePast(), absl::InfiniteFuture()));
   StateChanges changes;
   EXPECT_TRUE(AdvanceTracker(state, MachineBatch{}, &changes).withdrawals.empty());
 }
@@ -90,7 +90,7 @@ TEST(StatesTest, OnlyMachinesWithStateSamplesOrAPendingChangeAreMoved) {
                                        At("D", "Xact", 60, ValueKind::kText, "ACTIVE")};
   // Sample 5 (machine D) was rejected.
   std::map<std::string, MachineBatch> moved =
-      MachineBatches(samples, {0, 1, 2, 3, 4}, items, {"C", "D"}, T(1000));
+      MachineBatches(samples, {0, 1, 2, 3, 4}, items, {"C", "D"}, T(1000), absl::InfiniteFuture());
   ASSERT_EQ(moved.size(), 2u);  // A (state samples), C (pending); not B, not D
   const MachineBatch& a = moved.at("A");
   ASSERT_EQ(a.observations.size(), 2u);
@@ -108,7 +108,8 @@ TEST(StatesTest, SamplesFromAClockAheadOfTheServersCountAsNow) {
   const std::vector<Sample> samples = {At("A", "S1", 300, ValueKind::kNumber),
                                        At("A", "Xact", 250, ValueKind::kText, "ACTIVE"),
                                        At("A", "Xact", 50, ValueKind::kText, "READY")};
-  const MachineBatch a = MachineBatches(samples, {0, 1, 2}, items, {}, T(100)).at("A");
+  const MachineBatch a =
+      MachineBatches(samples, {0, 1, 2}, items, {}, T(100), absl::InfiniteFuture()).at("A");
   EXPECT_EQ(a.newest, T(100));
   ASSERT_EQ(a.observations.size(), 2u);
   EXPECT_EQ(a.observations[0].time, T(50));
@@ -118,7 +119,8 @@ TEST(StatesTest, SamplesFromAClockAheadOfTheServersCountAsNow) {
   // batch's order decided, and a feed hold sent first but stamped last was lost).
   const std::vector<Sample> ahead = {At("A", "Xact", 200, ValueKind::kText, "FEED_HOLD"),
                                      At("A", "Xact", 150, ValueKind::kText, "ACTIVE")};
-  const MachineBatch b = MachineBatches(ahead, {0, 1}, items, {}, T(100)).at("A");
+  const MachineBatch b =
+      MachineBatches(ahead, {0, 1}, items, {}, T(100), absl::InfiniteFuture()).at("A");
   ASSERT_EQ(b.observations.size(), 2u);
   EXPECT_EQ(std::get<std::string>(b.observations[0].value), "ACTIVE");
   EXPECT_EQ(std::get<std::string>(b.observations[1].value), "FEED_HOLD");
@@ -150,18 +152,20 @@ TEST(StatesTest, SamplesFromAClockAheadOfTheServersCountAsNow) {
 TEST(StatesTest, OfTwoValuesStampedAheadTheNewerBySourceTimeWins) {
   const StateItems items = {{"A", {{"Xact", StateInput::kExecution}}}};
   StateChanges changes;
-  TrackerState state = AdvanceTracker(
-      TrackerState{},
-      MachineBatches({At("A", "Xact", -100, ValueKind::kText, "ACTIVE")}, {0}, items, {}, T(0))
-          .at("A"),
-      &changes);
-  state = AdvanceTracker(
-      state,
-      MachineBatches({At("A", "Xact", 60, ValueKind::kText, "STOPPED")}, {0}, items, {}, T(1))
-          .at("A"),
-      &changes);
-  const MachineBatch late =
-      MachineBatches({At("A", "Xact", 5, ValueKind::kText, "READY")}, {0}, items, {}, T(2)).at("A");
+  TrackerState state =
+      AdvanceTracker(TrackerState{},
+                     MachineBatches({At("A", "Xact", -100, ValueKind::kText, "ACTIVE")}, {0}, items,
+                                    {}, T(0), absl::InfiniteFuture())
+                         .at("A"),
+                     &changes);
+  state = AdvanceTracker(state,
+                         MachineBatches({At("A", "Xact", 60, ValueKind::kText, "STOPPED")}, {0},
+                                        items, {}, T(1), absl::InfiniteFuture())
+                             .at("A"),
+                         &changes);
+  const MachineBatch late = MachineBatches({At("A", "Xact", 5, ValueKind::kText, "READY")}, {0},
+                                           items, {}, T(2), absl::InfiniteFuture())
+                                .at("A");
   ASSERT_EQ(late.observations.size(), 1u);
   EXPECT_EQ(late.observations[0].time, T(2));
   EXPECT_EQ(late.observations[0].ahead_time, T(5));
@@ -194,6 +198,141 @@ TEST(StatesTest, AdvanceSettlesUpToTheNewestSampleAndPendingSaysWhatIsLeft) {
   EXPECT_THAT(changes.closed_intervals,
               ElementsAre(StateInterval{MachineState::kIdle, T(0), T(10)}));
   EXPECT_FALSE(TrackerPending(TrackerState{}));
+}
+
+// ---- The reorder window ----
+
+// Batches of one machine as they arrive, by the server's second, fed as ingest feeds them
+// (MachineBatches, AdvanceTracker, SettleDue), with the settle round every 5 s when no
+// batch comes; everything it settled, and the tracker left.
+struct Replayed {
+  StateChanges changes;
+  TrackerState tracker;
+};
+Replayed Replay(const std::map<int, std::vector<Sample>>& arrivals, absl::Duration window,
+                int until) {
+  const StateItems items = {
+      {"M", {{"Xact", StateInput::kExecution}, {"estop", StateInput::kEmergencyStop}}}};
+  const absl::Duration settle_after = absl::Seconds(10);
+  Replayed r;
+  for (int second = 0; second <= until; ++second) {
+    const absl::Time now = T(second);
+    auto arrived = arrivals.find(second);
+    if (arrived != arrivals.end()) {
+      std::vector<int> accepted(arrived->second.size());
+      for (size_t i = 0; i < accepted.size(); ++i) accepted[i] = static_cast<int>(i);
+      std::set<std::string> pending;
+      if (TrackerPending(r.tracker)) pending.insert("M");
+      for (const auto& [machine, batch] :
+           MachineBatches(arrived->second, accepted, items, pending, now, now - window)) {
+        r.tracker = AdvanceTracker(r.tracker, batch, &r.changes);
+      }
+      if (auto due = SettleDue(r.tracker, now - settle_after, now - window)) {
+        r.tracker = AdvanceTracker(r.tracker, *due, &r.changes);
+      }
+    } else if (second % 5 == 0) {
+      if (auto due = SettleBatch(r.tracker, now - settle_after, now - window)) {
+        r.tracker = AdvanceTracker(r.tracker, *due, &r.changes);
+      }
+    }
+  }
+  return r;
+}
+
+// Outside testing (AP F1): a CNC reports EXECUTION, an I/O module the e-stop; the module's
+// adapter froze for 8 s and then sent its buffer, older than what the CNC had sent
+// meanwhile. The stop was applied at its arrival, a DOWN of 4 s became none (DOWN 14.5 s
+// reported for 9.9 s in the original run). Within the window it is placed at its time.
+TEST(StatesTest, ASourceLateByLessThanTheReorderWindowIsPlacedInTimeOrder) {
+  std::map<int, std::vector<Sample>> arrivals;
+  for (int second = 1; second <= 60; ++second) {  // the CNC, live: a spindle speed a second
+    arrivals[second].push_back(At("M", "S1", second, ValueKind::kNumber));
+  }
+  arrivals[1].push_back(At("M", "Xact", 0, ValueKind::kText, "ACTIVE"));
+  arrivals[1].push_back(At("M", "estop", 0, ValueKind::kText, "ARMED"));
+  arrivals[20].push_back(At("M", "Xact", 20, ValueKind::kText, "READY"));
+  arrivals[30].push_back(At("M", "Xact", 30, ValueKind::kText, "ACTIVE"));
+  arrivals[15].push_back(At("M", "Xact", 15, ValueKind::kText, "ACTIVE"));  // said again
+  // The I/O module's buffer, stamped 10 and 14, arrives at 16.
+  arrivals[16].push_back(At("M", "estop", 10, ValueKind::kText, "TRIGGERED"));
+  arrivals[16].push_back(At("M", "estop", 14, ValueKind::kText, "ARMED"));
+
+  // What the samples say, in their own time order.
+  const std::vector<StateInterval> truth = {{MachineState::kRunning, T(0), T(10)},
+                                            {MachineState::kDown, T(10), T(14)},
+                                            {MachineState::kRunning, T(14), T(20)},
+                                            {MachineState::kIdle, T(20), T(30)}};
+  const Replayed placed = Replay(arrivals, absl::Seconds(30), 200);
+  EXPECT_EQ(placed.changes.closed_intervals, truth);
+  EXPECT_EQ(placed.changes.late_observations, 0);
+  EXPECT_THAT(
+      placed.changes.downtime_events,
+      ElementsAre(DowntimeEvent{DowntimeChange::kStarted, MachineState::kDown, T(10),
+                                absl::InfiniteFuture(), T(10)},
+                  DowntimeEvent{DowntimeChange::kEnded, MachineState::kDown, T(10), T(14), T(14)}));
+  EXPECT_TRUE(placed.tracker.held.empty());
+
+  // Without a window (state-reorder-seconds 0) the buffer comes after the tracker reached
+  // 16: both samples late, the stop lost.
+  const Replayed arrival_order = Replay(arrivals, absl::ZeroDuration(), 200);
+  EXPECT_EQ(arrival_order.changes.late_observations, 2);
+  EXPECT_TRUE(arrival_order.changes.downtime_events.empty());
+}
+
+TEST(StatesTest, HeldObservationsShowInTheOpenTimelineAndWaitForTheClock) {
+  // A lone adapter reporting on change only: the stop at 100 waits for the window.
+  std::map<int, std::vector<Sample>> arrivals;
+  arrivals[0] = {At("M", "Xact", 0, ValueKind::kText, "ACTIVE")};
+  arrivals[100] = {At("M", "Xact", 100, ValueKind::kText, "STOPPED")};
+  Replayed r = Replay(arrivals, absl::Seconds(30), 101);
+  // ACTIVE was placed by the round at 30, the stop waits until 130.
+  ASSERT_EQ(r.tracker.held.size(), 1u);
+  EXPECT_TRUE(TrackerPending(r.tracker));
+  EXPECT_TRUE(r.changes.downtime_events.empty());
+  // Reads see them at once.
+  EXPECT_THAT(OpenTimeline(r.tracker, T(101)),
+              ElementsAre(StateInterval{MachineState::kRunning, T(0), T(100)},
+                          StateInterval{MachineState::kStopped, T(100), T(101)}));
+  // The settle round places what the clock passed by the window, then settles it.
+  EXPECT_EQ(SettleBatch(r.tracker, T(119), T(99)), std::nullopt);
+  EXPECT_NE(SettleBatch(r.tracker, T(120), T(100)), std::nullopt);
+  r = Replay(arrivals, absl::Seconds(30), 150);
+  EXPECT_TRUE(r.tracker.held.empty());
+  EXPECT_THAT(r.changes.closed_intervals,
+              ElementsAre(StateInterval{MachineState::kRunning, T(0), T(100)}));
+  EXPECT_THAT(r.changes.downtime_events,
+              ElementsAre(DowntimeEvent{DowntimeChange::kStarted, MachineState::kStopped, T(100),
+                                        absl::InfiniteFuture(), T(100)}));
+}
+
+TEST(StatesTest, ABackfillOlderThanTheWindowIsPlacedAndSettledWithItsBatch) {
+  std::map<int, std::vector<Sample>> arrivals;
+  arrivals[7200] = {At("M", "Xact", 0, ValueKind::kText, "ACTIVE"),
+                    At("M", "Xact", 60, ValueKind::kText, "STOPPED"),
+                    At("M", "Xact", 90, ValueKind::kText, "ACTIVE")};
+  const Replayed r = Replay(arrivals, absl::Seconds(30), 7200);
+  EXPECT_TRUE(r.tracker.held.empty());
+  EXPECT_THAT(r.changes.closed_intervals,
+              ElementsAre(StateInterval{MachineState::kRunning, T(0), T(60)},
+                          StateInterval{MachineState::kStopped, T(60), T(90)}));
+  EXPECT_EQ(r.changes.downtime_events.size(), 2u);  // started and ended
+}
+
+TEST(StatesTest, AtMostSoManyObservationsWaitPerMachine) {
+  MachineBatch batch;
+  const int n = static_cast<int>(kMaxHeldObservations) + 10;
+  for (int i = 0; i < n; ++i) {
+    batch.observations.push_back(
+        {T(i), StateInput::kExecution, "Xact", std::string(i % 2 == 0 ? "ACTIVE" : "READY")});
+  }
+  batch.newest = T(n);
+  batch.release_before = T(-1000);  // the window would hold them all
+  StateChanges changes;
+  const TrackerState state = AdvanceTracker(TrackerState{}, batch, &changes);
+  ASSERT_EQ(state.held.size(), kMaxHeldObservations);
+  EXPECT_EQ(state.held.front().time, T(10));  // the oldest ten were placed
+  EXPECT_EQ(state.last_time, T(9));
+  EXPECT_EQ(changes.closed_intervals.size(), 8u);  // [0,1) … [7,8); the change at 9 pending
 }
 
 TEST(StatesTest, DowntimesAfterFoldsEachDowntimesEvents) {

@@ -54,6 +54,10 @@ struct IngestAudit {
   // showed the downtime open for up to 15 s while ListStateIntervals showed its end).
   // InfinitePast: none.
   absl::Time settle_before = absl::InfinitePast();
+  // The clock less the reorder window (state-reorder-seconds): a machine's state samples
+  // stamped later wait in its tracker to be placed in time order (states.h).
+  // InfiniteFuture: none waits.
+  absl::Time release_before = absl::InfiniteFuture();
 };
 
 // Decides a machine change from the current, locked machine.
@@ -193,9 +197,10 @@ class TelemetryStore {
   // in the batch's transaction. A duplicate batch moves nothing.
 
   // Settles, in one transaction, each tracker whose change has been pending since before
-  // `before` (SettleBatch), as a batch moving it would: intervals, downtimes and their
-  // events written. Returns how many trackers it settled.
-  virtual absl::StatusOr<int> SettlePendingStates(absl::Time before) = 0;
+  // `before` or that holds observations stamped at or before `release_before`
+  // (SettleBatch), as a batch moving it would: intervals, downtimes and their events
+  // written. Returns how many trackers it moved.
+  virtual absl::StatusOr<int> SettlePendingStates(absl::Time before, absl::Time release_before) = 0;
 
   // In one snapshot: the machine's closed state intervals that overlap [start, end),
   // starting after `after_start` (if set), oldest first, at most `limit` (0: all), and its

@@ -1,5 +1,6 @@
 #include "server/telemetry/tracker_state_codec.h"
 
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -52,6 +53,68 @@ absl::Status DecodePair(const Json& j, absl::string_view part, int max, int* n, 
   return absl::OkStatus();
 }
 
+// An observed value as a tagged array: ["t", text], ["n", number], ["c", level, code] or
+// ["u"] (Unavailable).
+Json EncodeValue(const ObservedValue& value) {
+  if (const auto* text = std::get_if<std::string>(&value)) return Json::array({"t", *text});
+  if (const auto* number = std::get_if<double>(&value)) {
+    // JSON has no NaN or infinity (ingest refuses them); the tracker reads any number as
+    // it reads Unavailable.
+    if (!std::isfinite(*number)) return Json::array({"u"});
+    return Json::array({"n", *number});
+  }
+  if (const auto* condition = std::get_if<ConditionValue>(&value)) {
+    return Json::array({"c", static_cast<int>(condition->level), condition->native_code});
+  }
+  return Json::array({"u"});
+}
+
+absl::StatusOr<ObservedValue> DecodeValue(const Json& j) {
+  if (!j.is_array() || j.empty() || !j[0].is_string()) return Bad("held", "has a malformed value");
+  const std::string tag = j[0].get<std::string>();
+  if (tag == "t" && j.size() == 2 && j[1].is_string()) return j[1].get<std::string>();
+  if (tag == "n" && j.size() == 2 && j[1].is_number()) return j[1].get<double>();
+  if (tag == "c" && j.size() == 3 && j[2].is_string()) {
+    absl::StatusOr<int> level = DecodeEnum(j[1], "held", static_cast<int>(ConditionLevel::kFault));
+    if (!level.ok()) return level.status();
+    return ConditionValue{static_cast<ConditionLevel>(*level), j[2].get<std::string>()};
+  }
+  if (tag == "u" && j.size() == 1) return UnavailableValue{};
+  return Bad("held", "has a malformed value");
+}
+
+// A held observation: [input, data item, time, value] and the ahead time when set.
+Json EncodeObservation(const StateObservation& o) {
+  Json j = Json::array(
+      {static_cast<int>(o.input), o.data_item_id, EncodeTime(o.time), EncodeValue(o.value)});
+  if (o.ahead_time != absl::InfinitePast()) j.push_back(EncodeTime(o.ahead_time));
+  return j;
+}
+
+absl::StatusOr<StateObservation> DecodeObservation(const Json& j) {
+  if (!j.is_array() || j.size() < 4 || j.size() > 5 || !j[1].is_string()) {
+    return Bad("held", "has a malformed observation");
+  }
+  StateObservation o;
+  absl::StatusOr<int> input = DecodeEnum(j[0], "held", static_cast<int>(StateInput::kCondition));
+  if (!input.ok()) return input.status();
+  if (*input == 0) return Bad("held", "is out of range");
+  o.input = static_cast<StateInput>(*input);
+  o.data_item_id = j[1].get<std::string>();
+  absl::StatusOr<absl::Time> time = DecodeTime(j[2], "held");
+  if (!time.ok()) return time.status();
+  o.time = *time;
+  absl::StatusOr<ObservedValue> value = DecodeValue(j[3]);
+  if (!value.ok()) return value.status();
+  o.value = *std::move(value);
+  if (j.size() == 5) {
+    absl::StatusOr<absl::Time> ahead = DecodeTime(j[4], "held");
+    if (!ahead.ok()) return ahead.status();
+    o.ahead_time = *ahead;
+  }
+  return o;
+}
+
 }  // namespace
 
 std::string EncodeTrackerState(const TrackerState& s) {
@@ -81,6 +144,11 @@ std::string EncodeTrackerState(const TrackerState& s) {
           Json::array({static_cast<int>(w.input), w.data_item_id, EncodeTime(w.time)}));
     }
     j["withdrawals"] = std::move(withdrawals);
+  }
+  if (!s.held.empty()) {
+    Json held = Json::array();
+    for (const StateObservation& o : s.held) held.push_back(EncodeObservation(o));
+    j["held"] = std::move(held);
   }
   // Replace invalid UTF-8 (an odd native code) rather than throwing.
   return j.dump(-1, ' ', false, Json::error_handler_t::replace);
@@ -158,6 +226,18 @@ absl::StatusOr<TrackerState> DecodeTrackerState(absl::string_view text) {
       absl::StatusOr<absl::Time> time = DecodeTime(w[2], "withdrawals");
       if (!time.ok()) return time.status();
       s.withdrawals.push_back({*time, static_cast<StateInput>(*input), w[1].get<std::string>()});
+    }
+  }
+  if (j.contains("held")) {
+    const Json& held = j["held"];
+    if (!held.is_array()) return Bad("held", "is not an array");
+    for (const Json& o : held) {
+      absl::StatusOr<StateObservation> observation = DecodeObservation(o);
+      if (!observation.ok()) return observation.status();
+      if (!s.held.empty() && observation->time < s.held.back().time) {
+        return Bad("held", "is not oldest first");
+      }
+      s.held.push_back(*std::move(observation));
     }
   }
   return s;

@@ -4,8 +4,11 @@
 // Shape (version 1), times as RFC 3339 UTC with full precision or "infinite-past":
 //   {"v":1,"execution":[state,time],"availability":[n,time],"emergency_stop":[n,time],
 //    "conditions":{"<item>":[time,["<code>",…],overflow]},"last_time":time,
-//    "settled":[state,since],"downtime":[state,start],"withdrawals":[[input,"<item>",time],…]}
-//   ("downtime" only while one lasts, "withdrawals" only while some are recorded)
+//    "settled":[state,since],"downtime":[state,start],"withdrawals":[[input,"<item>",time],…],
+//    "held":[[input,"<item>",time,value(,ahead_time)],…]}
+//   ("downtime" only while one lasts, "withdrawals" only while some are recorded, "held"
+//   only while observations wait; a value is ["t",text], ["n",number], ["c",level,code]
+//   or ["u"])
 #pragma once
 
 #include <string>

@@ -45,10 +45,11 @@ class TelemetryStatesTest : public ::testing::Test {
   // samples are two hours old) settles with its batch.
   void SetUp() override { StartMesh(3600); }
 
-  void StartMesh(int settle_seconds) {
+  void StartMesh(int settle_seconds, int reorder_seconds = 30) {
     mesh_.reset();
     MeshOptions options;
-    options.server_args = {"--telemetry.state-settle-seconds", absl::StrCat(settle_seconds)};
+    options.server_args = {"--telemetry.state-settle-seconds", absl::StrCat(settle_seconds),
+                           "--telemetry.state-reorder-seconds", absl::StrCat(reorder_seconds)};
     absl::StatusOr<std::unique_ptr<Mesh>> mesh = Mesh::Start(std::move(options));
     ASSERT_TRUE(mesh.ok()) << mesh.status();
     mesh_ = *std::move(mesh);
@@ -322,6 +323,55 @@ TEST_F(TelemetryStatesTest, AStopFollowedBySilenceIsADowntimeWithinTheSettleTime
   absl::StatusOr<v1::SetDowntimeReasonResponse> reason = otto.SetDowntimeReason(set);
   ASSERT_TRUE(reason.ok()) << reason.status();
   EXPECT_FALSE(reason->downtime().has_end_time());
+}
+
+// Outside testing (AP F1): a CNC's adapter and an I/O module's sent one machine's state
+// inputs; the module's buffered fault arrived after the CNC's newer samples and was
+// applied at its arrival, the stop lost. Live, within the reorder window, it is placed
+// at its own time: shown at once, then listed as a downtime once the clock passes it.
+TEST_F(TelemetryStatesTest, AFaultArrivingAfterAnotherSourcesNewerSamplesIsPlacedAtItsTime) {
+  StartMesh(1, 15);
+  sdk::TelemetryClient ops = Client("ops");
+  RegisterCnc(ops);
+  t0_ = absl::FromUnixMicros(absl::ToUnixMicros(absl::Now()));  // samples up to now
+  v1::IngestSamplesRequest cnc;
+  cnc.set_writer_id("mtconnect-cnc07");
+  cnc.set_batch_sequence(1);
+  *cnc.add_samples() = Text(-4, "avail", "AVAILABLE");
+  *cnc.add_samples() = Text(-4, "Xact", "ACTIVE");
+  *cnc.add_samples() = Parts(0, 100);
+  v1::IngestSamplesRequest io;
+  io.set_writer_id("modbus-io07");
+  io.set_batch_sequence(1);
+  *io.add_samples() = Servo(-3, v1::CONDITION_LEVEL_FAULT, "SV0401");
+  *io.add_samples() = Servo(-2, v1::CONDITION_LEVEL_NORMAL, "");
+  ASSERT_EQ(Send({cnc}).front().late_state_count(), 0);
+  ASSERT_EQ(Send({io}).front().late_state_count(), 0);
+  // Shown at once (the current state ends at now: not compared).
+  const std::vector<Span> spans = Timeline(-10, 3600, 100);
+  ASSERT_GE(spans.size(), 3u);
+  EXPECT_EQ(spans[0], Span(kRunning, -4, -3, false));
+  EXPECT_EQ(spans[1], Span(kDown, -3, -2, false));
+  EXPECT_EQ(std::get<0>(spans[2]), kRunning);
+  EXPECT_EQ(std::get<1>(spans[2]), -2);
+  // Listed once the clock has passed its start by the window (15 s), ended once it has
+  // passed its end, by the settle round.
+  sdk::TelemetryClient otto = Client("otto");
+  v1::ListDowntimesRequest list;
+  list.set_machine_id("CNC-07");
+  absl::StatusOr<v1::ListDowntimesResponse> downtimes;
+  ASSERT_TRUE(plantmesh::testing::PollUntil(
+      [&] {
+        downtimes = otto.ListDowntimes(list);
+        return downtimes.ok() && downtimes->downtimes_size() > 0 &&
+               downtimes->downtimes(0).has_end_time();
+      },
+      absl::Seconds(90)))
+      << downtimes.status();
+  ASSERT_EQ(downtimes->downtimes_size(), 1);
+  EXPECT_EQ(downtimes->downtimes(0).state(), kDown);
+  EXPECT_EQ(TimeOf(downtimes->downtimes(0).start_time()), t0_ - absl::Seconds(3));
+  EXPECT_EQ(TimeOf(downtimes->downtimes(0).end_time()), t0_ - absl::Seconds(2));
 }
 
 TEST_F(TelemetryStatesTest, DowntimeReasonIsIdempotentCheckedAuditedAndAuthorized) {

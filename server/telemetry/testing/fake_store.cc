@@ -325,21 +325,23 @@ int FakeTelemetryStore::AdvanceStates(const Batch& batch, const std::vector<int>
   }
   int late = 0;
   for (const auto& [machine, moved] :
-       MachineBatches(batch.samples, accepted, items, pending, audit.now)) {
+       MachineBatches(batch.samples, accepted, items, pending, audit.now, audit.release_before)) {
     late += MoveTracker(machine, moved);
-    if (std::optional<MachineBatch> settle = SettleDue(trackers_[machine], audit.settle_before)) {
+    if (std::optional<MachineBatch> settle =
+            SettleDue(trackers_[machine], audit.settle_before, audit.release_before)) {
       MoveTracker(machine, *settle);
     }
   }
   return late;
 }
 
-absl::StatusOr<int> FakeTelemetryStore::SettlePendingStates(absl::Time before) {
+absl::StatusOr<int> FakeTelemetryStore::SettlePendingStates(absl::Time before,
+                                                            absl::Time release_before) {
   absl::MutexLock lock(&mu_);
   PM_RETURN_IF_ERROR(failure_);
   int settled = 0;
   for (auto& [machine, state] : trackers_) {
-    if (std::optional<MachineBatch> moved = SettleBatch(state, before)) {
+    if (std::optional<MachineBatch> moved = SettleBatch(state, before, release_before)) {
       MoveTracker(machine, *moved);
       ++settled;
     }

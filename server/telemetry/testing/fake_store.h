@@ -41,7 +41,7 @@ class FakeTelemetryStore : public TelemetryStore {
       const std::vector<std::string>& machine_ids,
       const std::vector<std::string>& data_item_ids) override;
   absl::StatusOr<SamplePage> QuerySamples(const SampleQuery& query) override;
-  absl::StatusOr<int> SettlePendingStates(absl::Time before) override;
+  absl::StatusOr<int> SettlePendingStates(absl::Time before, absl::Time release_before) override;
   absl::StatusOr<TimelineFacts> StateTimeline(const std::string& machine_id, absl::Time start,
                                               absl::Time end, std::optional<absl::Time> after_start,
                                               int limit) override;

@@ -67,13 +67,29 @@ class MachineStateConformanceTest : public ::testing::Test {
   // `settle_before`: IngestAudit's.
   BatchOutcome Ingest(const std::string& writer, uint64_t sequence, std::vector<Sample> samples,
                       absl::Time settle_before = absl::InfinitePast()) {
+    return Ingest(writer, sequence, std::move(samples),
+                  IngestAudit{nullptr, absl::InfiniteFuture(), settle_before});
+  }
+  // With the server's clock at `now` and a reorder window (no settling by the clock).
+  BatchOutcome IngestAt(const std::string& writer, uint64_t sequence, std::vector<Sample> samples,
+                        absl::Time now, absl::Duration reorder_window) {
+    return Ingest(writer, sequence, std::move(samples),
+                  IngestAudit{nullptr, now, absl::InfinitePast(), now - reorder_window});
+  }
+  BatchOutcome Ingest(const std::string& writer, uint64_t sequence, std::vector<Sample> samples,
+                      const IngestAudit& audit) {
     absl::StatusOr<std::vector<BatchOutcome>> out =
-        IngestTogether({Batch{writer, sequence, std::move(samples)}}, settle_before);
+        IngestTogether({Batch{writer, sequence, std::move(samples)}}, audit);
     return out.ok() ? out->front() : BatchOutcome{};
   }
   // Batches of one writer in one transaction, judged with the domain's judge at now_.
   absl::StatusOr<std::vector<BatchOutcome>> IngestTogether(
       std::vector<Batch> batches, absl::Time settle_before = absl::InfinitePast()) {
+    return IngestTogether(std::move(batches),
+                          IngestAudit{nullptr, absl::InfiniteFuture(), settle_before});
+  }
+  absl::StatusOr<std::vector<BatchOutcome>> IngestTogether(std::vector<Batch> batches,
+                                                           const IngestAudit& audit) {
     absl::StatusOr<std::vector<BatchOutcome>> out = store_->IngestBatches(
         batches,
         [this](std::vector<Sample>& s, const Catalog& c) {
@@ -82,7 +98,7 @@ class MachineStateConformanceTest : public ::testing::Test {
         [](const Batch&, const std::vector<int>&) {
           return runtime::OutboxEvent{common::NewUuidV4(), "", "batch"};
         },
-        IngestAudit{nullptr, absl::InfiniteFuture(), settle_before});
+        audit);
     EXPECT_TRUE(out.ok()) << out.status();
     return out;
   }
@@ -236,10 +252,11 @@ TYPED_TEST_P(MachineStateConformanceTest, AChangeNoLaterSampleSettlesIsSettledBy
                {TextAt("avail", "AVAILABLE", this->T(0)), TextAt("Xact", "ACTIVE", this->T(0)),
                 TextAt("Xact", "STOPPED", this->T(10))});
   EXPECT_TRUE(this->Downtimes().empty());
-  absl::StatusOr<int> settled = this->store_->SettlePendingStates(this->T(10));
+  absl::StatusOr<int> settled =
+      this->store_->SettlePendingStates(this->T(10), absl::InfiniteFuture());
   ASSERT_TRUE(settled.ok()) << settled.status();
   EXPECT_EQ(*settled, 0);  // not older than the cut-off
-  settled = this->store_->SettlePendingStates(this->T(15));
+  settled = this->store_->SettlePendingStates(this->T(15), absl::InfiniteFuture());
   ASSERT_TRUE(settled.ok()) << settled.status();
   EXPECT_EQ(*settled, 1);
   std::vector<Downtime> listed = this->Downtimes();
@@ -251,9 +268,9 @@ TYPED_TEST_P(MachineStateConformanceTest, AChangeNoLaterSampleSettlesIsSettledBy
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(events[0].change_type(), v1::DOWNTIME_CHANGE_TYPE_STARTED);
   // Nothing more to settle; the restart ends the same downtime.
-  EXPECT_EQ(*this->store_->SettlePendingStates(this->T(100)), 0);
+  EXPECT_EQ(*this->store_->SettlePendingStates(this->T(100), absl::InfiniteFuture()), 0);
   this->Ingest("w", 2, {TextAt("Xact", "ACTIVE", this->T(60))});
-  EXPECT_EQ(*this->store_->SettlePendingStates(this->T(100)), 1);
+  EXPECT_EQ(*this->store_->SettlePendingStates(this->T(100), absl::InfiniteFuture()), 1);
   listed = this->Downtimes();
   ASSERT_EQ(listed.size(), 1u);
   EXPECT_EQ(listed[0].end, this->T(60));
@@ -281,8 +298,9 @@ TYPED_TEST_P(MachineStateConformanceTest, ABatchSettlesWhatTheClockAlreadySettle
   EXPECT_EQ(listed[0].start, this->T(30));
   EXPECT_EQ(listed[0].end, this->T(40));
   EXPECT_EQ(listed[1].end, this->T(20));
-  EXPECT_EQ(*this->store_->SettlePendingStates(this->T(100)), 0);  // nothing left to settle
-  EXPECT_EQ(this->DowntimeEvents().size(), 4u);                    // each started and ended once
+  EXPECT_EQ(*this->store_->SettlePendingStates(this->T(100), absl::InfiniteFuture()),
+            0);                                  // nothing left to settle
+  EXPECT_EQ(this->DowntimeEvents().size(), 4u);  // each started and ended once
 }
 
 // Outside testing: UpdateMachine removed a CONDITION item with an active FAULT and the
@@ -316,9 +334,9 @@ TYPED_TEST_P(MachineStateConformanceTest, AnInputAnUpdateWithdrawsHasNoValueFrom
                         StateInterval{MachineState::kDown, this->T(10), this->T(100)},
                         StateInterval{MachineState::kRunning, this->T(100), this->T(150)}));
   // The settle round applies it at once, then settles what it changed after the cut-off.
-  EXPECT_EQ(*this->store_->SettlePendingStates(this->T(50)), 1);
-  EXPECT_EQ(*this->store_->SettlePendingStates(this->T(100)), 0);
-  EXPECT_EQ(*this->store_->SettlePendingStates(this->T(101)), 1);
+  EXPECT_EQ(*this->store_->SettlePendingStates(this->T(50), absl::InfiniteFuture()), 1);
+  EXPECT_EQ(*this->store_->SettlePendingStates(this->T(100), absl::InfiniteFuture()), 0);
+  EXPECT_EQ(*this->store_->SettlePendingStates(this->T(101), absl::InfiniteFuture()), 1);
   TimelineFacts facts = this->Timeline(this->T(-100), this->T(1000));
   EXPECT_THAT(facts.closed, ::testing::ElementsAre(
                                 StateInterval{MachineState::kRunning, this->T(0), this->T(10)},
@@ -331,7 +349,7 @@ TYPED_TEST_P(MachineStateConformanceTest, AnInputAnUpdateWithdrawsHasNoValueFrom
 
   // An update that keeps every state input withdraws nothing.
   update(this->T(200), "u2", {xact, avail});
-  EXPECT_EQ(*this->store_->SettlePendingStates(this->T(1000)), 0);
+  EXPECT_EQ(*this->store_->SettlePendingStates(this->T(1000), absl::InfiniteFuture()), 0);
   // EXECUTION retyped: the state is not known from then on. The next batch of the machine
   // applies the withdrawal before its own samples (an older AVAILABILITY still counts).
   update(this->T(300), "u3", {avail, {"Xact", "", Category::kSample, 5, "", ""}});
@@ -390,6 +408,62 @@ TYPED_TEST_P(MachineStateConformanceTest, ABatchCountsItsStateSamplesOlderThanTh
   EXPECT_EQ(again.late_state_count, 0);
   // In time order again: nothing late.
   EXPECT_EQ(this->Ingest("cnc", 2, {TextAt("Xact", "READY", this->T(110))}).late_state_count, 0);
+}
+
+// Outside testing (AP F1): an I/O module's buffered batch came after the CNC's newer one
+// and its fault was lost. Within the reorder window it waits in the tracker (across
+// batches and writers, stored with it), reads show it at once, and it is placed at its
+// own time when the clock passes it by the window.
+TYPED_TEST_P(MachineStateConformanceTest, StateSamplesWithinTheReorderWindowArePlacedInTimeOrder) {
+  this->RegisterCnc();
+  const absl::Duration window = absl::Seconds(30);
+  EXPECT_EQ(
+      this->IngestAt("cnc", 1,
+                     {TextAt("avail", "AVAILABLE", this->T(0)),
+                      TextAt("Xact", "ACTIVE", this->T(0)), NumberAt("S1speed", 0, this->T(1))},
+                     this->T(1), window)
+          .late_state_count,
+      0);
+  EXPECT_EQ(
+      this->IngestAt("cnc", 2,
+                     {TextAt("Xact", "ACTIVE", this->T(15)), NumberAt("S1speed", 0, this->T(15))},
+                     this->T(15), window)
+          .late_state_count,
+      0);
+  // The I/O module's buffer, stamped before the CNC's last sample.
+  EXPECT_EQ(this->IngestAt("io", 1,
+                           {ConditionAt("servo", 3, "SV0401", this->T(10)),
+                            ConditionAt("servo", 1, "", this->T(14))},
+                           this->T(16), window)
+                .late_state_count,
+            0);
+  TimelineFacts facts = this->Timeline(this->T(-100), this->T(200));
+  EXPECT_TRUE(facts.closed.empty());  // nothing settled within the window
+  ASSERT_TRUE(facts.tracker.has_value());
+  EXPECT_EQ(facts.tracker->held.size(), 5u);
+  EXPECT_THAT(
+      OpenTimeline(facts.tracker, this->T(16)),
+      ::testing::ElementsAre(StateInterval{MachineState::kRunning, this->T(0), this->T(10)},
+                             StateInterval{MachineState::kDown, this->T(10), this->T(14)},
+                             StateInterval{MachineState::kRunning, this->T(14), this->T(16)}));
+  EXPECT_TRUE(this->Downtimes().empty());
+  // Not due before the clock passes them by the window; then placed and settled.
+  EXPECT_EQ(*this->store_->SettlePendingStates(this->T(5), this->T(-1)), 0);
+  EXPECT_EQ(*this->store_->SettlePendingStates(this->T(40), this->T(20)), 1);
+  facts = this->Timeline(this->T(-100), this->T(200));
+  EXPECT_THAT(facts.closed,
+              ::testing::ElementsAre(StateInterval{MachineState::kRunning, this->T(0), this->T(10)},
+                                     StateInterval{MachineState::kDown, this->T(10), this->T(14)}));
+  ASSERT_TRUE(facts.tracker.has_value());
+  EXPECT_TRUE(facts.tracker->held.empty());
+  const std::vector<Downtime> downtimes = this->Downtimes();
+  ASSERT_EQ(downtimes.size(), 1u);
+  EXPECT_EQ(downtimes[0].state, MachineState::kDown);
+  EXPECT_EQ(downtimes[0].start, this->T(10));
+  EXPECT_EQ(downtimes[0].end, this->T(14));
+  EXPECT_EQ(this->DowntimeEvents().size(), 2u);  // started, ended
+  // Nothing is left to do.
+  EXPECT_EQ(*this->store_->SettlePendingStates(this->T(100), this->T(100)), 0);
 }
 
 TYPED_TEST_P(MachineStateConformanceTest, TimelinePagesByStartAndKeepsMachinesApart) {
@@ -647,6 +721,7 @@ REGISTER_TYPED_TEST_SUITE_P(
     BatchesCommittedTogetherMoveTheTrackersInOrder, AChangeNoLaterSampleSettlesIsSettledByTheClock,
     ABatchSettlesWhatTheClockAlreadySettles, AnInputAnUpdateWithdrawsHasNoValueFromTheUpdateOn,
     DuplicateBatchMovesNothing, ABatchCountsItsStateSamplesOlderThanTheTimeline,
+    StateSamplesWithinTheReorderWindowArePlacedInTimeOrder,
     TimelinePagesByStartAndKeepsMachinesApart, PartCountsWithTheirBaseline,
     ARenamedPartCounterKeepsItsPastParts, ACountSentAsTextIsABaselineToo,
     PartCountsOfALongRangeStreamInOrder, DowntimesNewestFirstAndReasonsOncePerRequestId);

@@ -208,7 +208,8 @@ struct TelemetryBatchWriterStats {
   // (IngestSamplesResponse.late_state_count): stored, but the timeline settled before them
   // is not rewritten, so ListStateIntervals, GetUtilization and ListDowntimes do not show
   // them at their own time. Non-zero: another source of the machine's states ran ahead of
-  // this one (README, Telemetry: machine states).
+  // this one by more than the server's state-reorder-seconds (README, Telemetry: machine
+  // states).
   int64_t samples_late_for_state = 0;
   std::map<::plantmesh::telemetry::v1::RejectReason, int64_t> rejected_by_reason;
   int64_t stream_errors = 0;      // streams that ended before every batch was answered
