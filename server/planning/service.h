@@ -154,10 +154,14 @@ class PlanningServiceImpl : public v1::PlanningServiceBase {
                     const std::string& id, const std::string& etag, PlanTransition transition,
                     google::protobuf::Message* response, v1::ProductionPlan* out);
   void EventsCommitted();
+  // Today in the plant's time zone, by the service's clock: demand history is what is
+  // dated before it; a record from it on is demand to come.
+  absl::CivilDay PlantToday() const;
   // ProposePlan's demand from the history of `named` products (empty: every product
   // with history) for `days` (in order): imported days as they are, the others the
-  // forecast of the history before the first of `days`; records after them play no part
-  // (ppropose). CANCELLED once `call` is (asked before each product's forecast).
+  // forecast of the history before the first of `days` and before today; other records
+  // play no part (ppropose). CANCELLED once `call` is (asked before each product's
+  // forecast).
   absl::StatusOr<std::vector<DayDemand>> ForecastHorizonDemand(
       const runtime::CallContext& call, const std::vector<std::string>& named,
       const std::vector<absl::CivilDay>& days);

@@ -103,6 +103,10 @@ int ForecastHelpers() {
 
 }  // namespace
 
+absl::CivilDay PlanningServiceImpl::PlantToday() const {
+  return absl::ToCivilDay(deps_.now(), zone_);
+}
+
 // The import's state between messages: the checked records so far (charged to the
 // upload memory budget), the options of the first message and the fingerprints of all.
 class PlanningServiceImpl::DemandImportSink final : public ImportDemandSink {
@@ -276,14 +280,19 @@ absl::Status PlanningServiceImpl::HandleForecastDemand(runtime::CallContext& cal
   // Admitted before the history is read (solve_gate.h): a busy server refuses at once.
   const GateAdmission admission(DemandForecastGate());
   PM_RETURN_IF_ERROR(admission.status());
+  // History is what is dated before today; a record from today on is demand to come
+  // (ForecastDemand's contract).
+  const absl::CivilDay today = PlantToday();
   PM_ASSIGN_OR_RETURN(std::vector<ProductDemandHistory> histories,
-                      store_->DemandHistory(ids, forecast::kMaxHistoryDays, kLastPlantDay));
+                      store_->DemandHistory(ids, forecast::kMaxHistoryDays, today - 1));
   if (ids.empty()) PM_RETURN_IF_ERROR(too_many(histories.size()));
   for (const std::string& id : ids) {
     const bool has = std::any_of(histories.begin(), histories.end(),
                                  [&](const ProductDemandHistory& h) { return h.product_id == id; });
     if (!has) {
-      return DemandHistoryInsufficient(id, " has no demand history");
+      return DemandHistoryInsufficient(
+          id, absl::StrCat(" has no demand history dated before today, ", FormatDate(today),
+                           " (a record from today on is demand to come)"));
     }
   }
   if (call.Cancelled()) return absl::CancelledError("forecast cancelled");

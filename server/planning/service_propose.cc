@@ -185,7 +185,11 @@ absl::StatusOr<std::vector<DayDemand>> PlanningServiceImpl::ForecastHorizonDeman
   }
   if (days.empty()) return out;
   // A horizon day with an imported record takes it as it is; every other day takes the
-  // forecast of the history before the horizon's first day.
+  // forecast of the history before the horizon's first day, and before today: a record
+  // from today on is demand to come, and as history it ended the series there, the days
+  // before it counted as zero demand (outside testing: one order two weeks ahead made a
+  // product's forecast 0 and nothing was planned).
+  const absl::CivilDay history_until = std::min(days.front(), PlantToday());
   std::vector<ProductDemandHistory> to_forecast;
   std::map<std::string, std::set<absl::CivilDay>> to_forecast_days;
   int horizon_days = 0;
@@ -204,7 +208,7 @@ absl::StatusOr<std::vector<DayDemand>> PlanningServiceImpl::ForecastHorizonDeman
     if (missing.empty()) continue;
     ProductDemandHistory before{h.product_id, {}};
     for (const forecast::DemandObservation& o : h.days) {
-      if (o.day < days.front()) before.days.push_back(o);
+      if (o.day < history_until) before.days.push_back(o);
     }
     if (before.days.empty()) {
       // With every product, one without history before the horizon is left out (as too
@@ -215,8 +219,9 @@ absl::StatusOr<std::vector<DayDemand>> PlanningServiceImpl::ForecastHorizonDeman
       }
       return DemandHistoryInsufficient(
           h.product_id,
-          absl::StrCat(" has no demand history before the horizon's first day, ",
-                       FormatDate(days.front()),
+          absl::StrCat(" has no demand history before ",
+                       history_until == days.front() ? "the horizon's first day, " : "today, ",
+                       FormatDate(history_until),
                        ", to forecast its days without imported demand (the first: ",
                        FormatDate(*missing.begin()), "): import history, or give demand"));
     }

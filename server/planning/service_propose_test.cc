@@ -45,6 +45,7 @@ class ProposePlanTest : public testing::PlanningServiceFixture {
  protected:
   ProposePlanTest()
       : PlanningServiceFixture(absl::FromUnixSeconds(1773100800)) {}  // 2026-03-10 00:00Z
+  explicit ProposePlanTest(absl::Time now) : PlanningServiceFixture(now) {}
 
   // The next three shifts of PACK-1 from 2026-03-10 06:00 (A, B, N): the demand of
   // 2026-03-10 is due at the end of B (22:00), the last shift that ends that day.
@@ -358,16 +359,65 @@ TEST_F(ProposePlanTest, ARecordDatedAfterTheHorizonLeavesItsDaysToTheForecast) {
   EXPECT_EQ(r.demand(0).source(), v1::DEMAND_SOURCE_HISTORY);
   EXPECT_EQ(r.demand(0).quantity(), 300);
 
-  // ForecastDemand forecasts after the last record, as its contract says, and says which
-  // days its window held (outside testing: "the demand history has 1 days").
+  // ForecastDemand forecasts from the history before today (2026-03-10): the records
+  // ahead are demand to come (outside testing: its window once ended at 9990-12-31, and
+  // it said "the demand history has 1 days").
   v1::ForecastDemandRequest forecast;
   forecast.add_product_ids("MUESLI-1KG");
   forecast.set_horizon_days(5);
   v1::ForecastDemandResponse forecasts;
   s = stub_->ForecastDemand(Ctx().get(), forecast, &forecasts);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(forecasts.forecasts_size(), 1);
+  EXPECT_EQ(forecasts.forecasts(0).history_end_date(), "2026-03-09");
+  EXPECT_EQ(forecasts.forecasts(0).history_days(), 28);
+}
+
+// Outside testing (sweep 48): a firm order dated two weeks ahead was taken as history,
+// so the series ended there, the days up to it counted as zero demand, and the product
+// was forecast and planned at 0. History is what is dated before today.
+TEST_F(ProposePlanTest, ARecordDatedAfterTodayIsNotHistory) {
+  std::vector<DemandRecord> history;
+  for (absl::CivilDay day(2026, 2, 10); day <= absl::CivilDay(2026, 3, 9); ++day) {
+    history.push_back({"MUESLI-1KG", day, 100});
+  }
+  history.push_back({"MUESLI-1KG", absl::CivilDay(2026, 3, 24), 300});  // today is 03-10
+  ChangeContext context{
+      {"spiffe://test/user/planner", "ImportDemand", "", ""}, deps_.now(), nullptr};
+  ASSERT_TRUE(store_.ImportDemand(history, context, nullptr).ok());
+  v1::ForecastDemandRequest forecast;
+  forecast.add_product_ids("MUESLI-1KG");
+  forecast.set_horizon_days(20);
+  v1::ForecastDemandResponse forecasts;
+  grpc::Status s = stub_->ForecastDemand(Ctx().get(), forecast, &forecasts);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(forecasts.forecasts_size(), 1);
+  EXPECT_EQ(forecasts.forecasts(0).history_end_date(), "2026-03-09");
+  ASSERT_EQ(forecasts.forecasts(0).days_size(), 20);
+  EXPECT_EQ(forecasts.forecasts(0).days(0).date(), "2026-03-10");
+  for (const v1::DemandForecastDay& day : forecasts.forecasts(0).days()) {
+    EXPECT_NEAR(day.quantity(), 100, 1) << day.date();
+  }
+  // A horizon after the order: its days are forecast from the history before today.
+  v1::ProposePlanRequest request;
+  request.mutable_start_time()->set_seconds(absl::ToUnixSeconds(kShiftA + absl::Hours(24 * 15)));
+  request.set_shift_count(3);  // 2026-03-25 A, B, N
+  request.add_product_ids("MUESLI-1KG");
+  v1::ProposePlanResponse r;
+  s = Propose(request, &r);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_GE(r.demand_size(), 1);
+  EXPECT_EQ(r.demand(0).date(), "2026-03-25");
+  EXPECT_EQ(r.demand(0).source(), v1::DEMAND_SOURCE_FORECAST);
+  EXPECT_NEAR(r.demand(0).quantity(), 100, 1);
+  // Only records dated after today: nothing to forecast from, and the message says why.
+  ASSERT_TRUE(
+      store_.ImportDemand({{"GRANOLA-500G", absl::CivilDay(2026, 3, 20), 50}}, context, nullptr)
+          .ok());
+  forecast.set_product_ids(0, "GRANOLA-500G");
+  s = stub_->ForecastDemand(Ctx().get(), forecast, &forecasts);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
-  EXPECT_THAT(s.error_message(),
-              HasSubstr("has 1 day within the 3653 days up to its last record, dated 9990-12-31"));
+  EXPECT_THAT(s.error_message(), HasSubstr("no demand history dated before today, 2026-03-10"));
 }
 
 // A product whose only records lie in and after the horizon has nothing to forecast its
@@ -448,9 +498,17 @@ TEST_F(ProposePlanTest, BusyHeavyCallsAreRefusedBeforeTheyReadOrForecast) {
   EXPECT_EQ(forecasts.forecasts_size(), 1);
 }
 
+// The service's clock on the calendar's last days.
+class ProposePlanAtTheCalendarsEndTest : public ProposePlanTest {
+ protected:
+  ProposePlanAtTheCalendarsEndTest()
+      : ProposePlanTest(
+            absl::FromCivil(absl::CivilSecond(9990, 12, 30, 12, 0, 0), absl::UTCTimeZone())) {}
+};
+
 // Outside testing: a history that ends at the calendar's last day was forecast into
 // 9991. The forecast stops at 9990-12-31.
-TEST_F(ProposePlanTest, AForecastStopsAtTheCalendarsLastDay) {
+TEST_F(ProposePlanAtTheCalendarsEndTest, AForecastStopsAtTheCalendarsLastDay) {
   std::vector<DemandRecord> history;
   for (absl::CivilDay day(9990, 11, 30); day <= absl::CivilDay(9990, 12, 29); ++day) {
     history.push_back({"MUESLI-1KG", day, 1000});
