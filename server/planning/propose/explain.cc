@@ -49,9 +49,86 @@ void Measure(const Index& index, int l, int state, ShiftProposal* shift) {
   shift->load_percent = shift->planned_minutes > 0 ? used / shift->planned_minutes * 100 : 0;
 }
 
-// The runs of line l in one shift: the carried-over product first, the product the model
-// carries into the next period last, the rest by shortest changeover (ties by id). Every
-// changeover lands on a product the model reserved changeover time for (lot_sizing.h).
+// The product line l must end period t set up for: the one the line's next period with
+// runs starts with, carried over (the model counted no changeover into it there); −1
+// when those runs change over anyway or none follow. Outside testing: the model's
+// carried state into an idle next shift is arbitrary, and taken as the shift's last
+// run it changed the order with the horizon's length, to 75 minutes of changeovers
+// where 15 would do.
+int RequiredLast(const Index& index, const internal::ModelSolution& solution, int l, int t) {
+  const ProposalLine& line = index.input.lines[l];
+  for (int u = t + 1; u < index.input.period_count; ++u) {
+    const int carried = solution.carried[l][u];
+    bool runs = false;
+    bool runs_carried = false;
+    for (size_t k = 0; k < line.products.size(); ++k) {
+      if (solution.units[l][k][u] <= 0) continue;
+      runs = true;
+      runs_carried = runs_carried || index.product.at(line.products[k].product_id) == carried;
+    }
+    if (runs) return runs_carried ? carried : -1;
+  }
+  return -1;
+}
+
+// Up to this many runs between a shift's first and last are ordered by trying every
+// order (7! = 5,040); more by nearest changeover.
+constexpr size_t kMaxRunsOrderedExactly = 7;
+
+// `middle` (product indexes) in the order with the least changeover minutes from `from`
+// through them to `last` (−1: none), ties by product ids in order.
+std::vector<int> LeastChangeoverOrder(const Index& index, int l, int from, std::vector<int> middle,
+                                      int last) {
+  auto by_id = [&](int a, int b) {
+    return index.input.products[a].id < index.input.products[b].id;
+  };
+  std::sort(middle.begin(), middle.end(), by_id);
+  auto minutes = [&](const std::vector<int>& order) {
+    double total = 0;
+    int previous = from;
+    for (int p : order) {
+      total += index.ChangeoverMinutes(l, previous, p);
+      previous = p;
+    }
+    return last >= 0 ? total + index.ChangeoverMinutes(l, previous, last) : total;
+  };
+  if (middle.size() <= kMaxRunsOrderedExactly) {
+    std::vector<int> best = middle;
+    double best_minutes = minutes(middle);
+    while (std::next_permutation(middle.begin(), middle.end(), by_id)) {
+      const double m = minutes(middle);
+      if (m < best_minutes) {
+        best = middle;
+        best_minutes = m;
+      }
+    }
+    return best;
+  }
+  std::vector<int> order;
+  int current = from;
+  std::set<int> left(middle.begin(), middle.end());
+  while (!left.empty()) {
+    int best = -1;
+    double best_minutes = 0;
+    for (int p : middle) {
+      if (left.count(p) == 0) continue;
+      const double m = index.ChangeoverMinutes(l, current, p);
+      if (best < 0 || m < best_minutes) {
+        best = p;
+        best_minutes = m;
+      }
+    }
+    order.push_back(best);
+    left.erase(best);
+    current = best;
+  }
+  return order;
+}
+
+// The runs of line l in one shift: the carried-over product first, the product the next
+// runs of the line start set up for last (RequiredLast), the rest in the order with the
+// least changeover minutes. Every changeover lands on a product the model reserved
+// changeover time for (lot_sizing.h).
 ShiftProposal Sequence(const Index& index, const internal::ModelSolution& solution, int l,
                        const LineShift& shift, int* state) {
   const ProposalLine& line = index.input.lines[l];
@@ -71,7 +148,7 @@ ShiftProposal Sequence(const Index& index, const internal::ModelSolution& soluti
     units[p] = q;
   }
   if (made.empty()) return out;
-  const int next = t + 1 < index.input.period_count ? solution.carried[l][t + 1] : -1;
+  const int next = RequiredLast(index, solution, l, t);
   const int last = (made.count(next) > 0) ? next : -1;
   std::vector<int> order;
   if ((made.count(*state) > 0) && *state != last) {
@@ -79,22 +156,10 @@ ShiftProposal Sequence(const Index& index, const internal::ModelSolution& soluti
     made.erase(*state);
   }
   if (last >= 0) made.erase(last);
-  int current = order.empty() ? *state : order.back();
-  while (!made.empty()) {
-    int best = -1;
-    double best_minutes = 0;
-    for (int p : made) {
-      const double m = index.ChangeoverMinutes(l, current, p);
-      const std::string& id = index.input.products[p].id;
-      if (best < 0 || m < best_minutes ||
-          (m == best_minutes && id < index.input.products[best].id)) {
-        best = p;
-        best_minutes = m;
-      }
-    }
-    order.push_back(best);
-    made.erase(best);
-    current = best;
+  const int from = order.empty() ? *state : order.back();
+  for (int p :
+       LeastChangeoverOrder(index, l, from, std::vector<int>(made.begin(), made.end()), last)) {
+    order.push_back(p);
   }
   if (last >= 0) order.push_back(last);
   for (int p : order) {

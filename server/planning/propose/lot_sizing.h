@@ -83,8 +83,10 @@
 // Demand due before the first period (due_period −1) can only be met from stock.
 //
 // Afterwards each (line, period) is sequenced: the carried-over product first, the
-// product carried into the next period last, the rest by shortest changeover from the
-// previous one (ties by id); load and changeover minutes are of that actual sequence.
+// product the line's next runs start set up for last (only when they rely on it: the
+// state carried into an idle period is arbitrary), the rest in the order with the least
+// changeover minutes (every order tried up to 7 runs, nearest changeover beyond; ties by
+// id); load and changeover minutes are of that actual sequence.
 #pragma once
 
 #include <cstdint>
