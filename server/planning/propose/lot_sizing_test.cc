@@ -221,6 +221,19 @@ TEST(ProposePlan, ShortfallsForWantOfTimeSayWhyAndNameTheShift) {
   ASSERT_EQ(proposal->shortfalls.size(), 1u);
   EXPECT_THAT(proposal->shortfalls[0].explanation,
               HasSubstr("the 3 shift(s) of L1 up to shift 2026-11-21/C have no planned time"));
+
+  // Outside testing (sweep 48): one shift full, the next taken whole by maintenance; the
+  // explanation named the full one only.
+  in.changeovers.clear();
+  in.lines[0].shifts[0].planned_minutes = 450;
+  in.demand = {{"A", 1, 500}};  // 500 min of work by the end of B
+  proposal = ProposePlan(in);
+  ASSERT_TRUE(proposal.ok()) << proposal.status().ToString();
+  ASSERT_EQ(proposal->shortfalls.size(), 1u);
+  EXPECT_EQ(proposal->shortfalls[0].quantity, 50);
+  EXPECT_EQ(proposal->shortfalls[0].explanation,
+            "no shift of L1 up to shift 2026-11-21/B has room for it: 2026-11-21/A of L1: full "
+            "(load 100.0 %); 2026-11-21/B of L1: no planned time (maintenance windows, breaks)");
 }
 
 // Outside testing: the model reserved 105 min for changeovers into BAR-NUT (45, the
