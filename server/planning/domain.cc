@@ -10,6 +10,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "plantmesh/common/status_macros.h"
@@ -493,10 +494,35 @@ absl::Status CheckItemsMadeOnLine(const std::vector<PlanItem>& items, absl::stri
   for (size_t i = 0; i < items.size(); ++i) {
     auto lines = lines_of.find(items[i].product_id);
     if (lines == lines_of.end()) continue;
-    const std::string why = NotMadeOnLine(items[i].product_id, lines->second, line_id, "plan it");
+    std::set<std::string> on;
+    for (const auto& [line, cycle] : lines->second) on.insert(line);
+    const std::string why = NotMadeOnLine(items[i].product_id, on, line_id, "plan it");
     if (!why.empty()) v.Add(At(prefix, i, "product_id"), why);
   }
   return v.ToStatus();
+}
+
+absl::Status CheckItemsFitShift(const std::vector<PlanItem>& items, absl::string_view prefix,
+                                const std::string& line_id, const ProductLines& lines_of,
+                                const std::string& shift_id, absl::Duration planned) {
+  const double planned_minutes = absl::ToDoubleMinutes(planned);
+  double minutes = 0;
+  for (size_t i = 0; i < items.size(); ++i) {
+    auto lines = lines_of.find(items[i].product_id);
+    if (lines == lines_of.end()) continue;
+    auto cycle = lines->second.find(line_id);
+    if (cycle == lines->second.end()) continue;
+    minutes += static_cast<double>(items[i].quantity) * cycle->second / 60;
+    if (minutes <= planned_minutes + 1e-9) continue;
+    return runtime::InvalidField(
+        At(prefix, i, "quantity"),
+        absl::StrFormat("the items up to this one take %.1f min at their ideal cycle times on "
+                        "line %s, more than the %.1f min shift %s plans (shift less breaks and "
+                        "maintenance): plan less, or on another shift",
+                        minutes, runtime::QuoteForMessage(line_id), planned_minutes,
+                        runtime::QuoteForMessage(shift_id)));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status CheckMadeOnLine(const Product& product, const std::string& line_id,

@@ -152,7 +152,8 @@ absl::StatusOr<LineCalendar> PlanningServiceImpl::CalendarOf(const std::string& 
 absl::StatusOr<ShiftInstance> PlanningServiceImpl::WorkedShift(const std::string& line_id,
                                                                const std::string& line_field,
                                                                const std::string& shift_id,
-                                                               const std::string& shift_field) {
+                                                               const std::string& shift_field,
+                                                               absl::Duration* planned) {
   std::optional<ShiftKey> key = ParseShiftId(shift_id);
   if (!key) return runtime::InvalidField(shift_field, ShiftIdViolation(shift_id));
   const absl::Time around = absl::FromCivil(key->date, zone_);
@@ -167,7 +168,20 @@ absl::StatusOr<ShiftInstance> PlanningServiceImpl::WorkedShift(const std::string
                      "are skipped by the clocks that day, or it begins or ends outside the "
                      "plant calendar's instants, 1900-01-01T00:00:00Z..9990-12-31T00:00:00Z)"));
   }
+  if (planned != nullptr) *planned = calendar.PlannedTimeOf(*shift);
   return *std::move(shift);
+}
+
+absl::Status PlanningServiceImpl::CheckItemsFitPlansShift(int64_t plan_id,
+                                                          const std::vector<PlanItem>& items,
+                                                          absl::string_view prefix,
+                                                          const ProductLines& lines_of) {
+  PM_ASSIGN_OR_RETURN(Plan plan, store_->GetPlan(plan_id));
+  absl::Duration planned;
+  if (!WorkedShift(plan.line_id, "line_id", plan.shift_id, "shift_id", &planned).ok()) {
+    return absl::OkStatus();
+  }
+  return CheckItemsFitShift(items, prefix, plan.line_id, lines_of, plan.shift_id, planned);
 }
 
 absl::StatusOr<ProductLines> PlanningServiceImpl::ProductLinesOf(
@@ -177,8 +191,8 @@ absl::StatusOr<ProductLines> PlanningServiceImpl::ProductLinesOf(
   PM_ASSIGN_OR_RETURN(std::vector<Product> products, store_->FindProducts(named));
   ProductLines lines_of;
   for (const Product& product : products) {
-    std::set<std::string>& lines = lines_of[product.id];
-    for (const LineCycleTime& c : product.cycle_times) lines.insert(c.line_id);
+    std::map<std::string, double>& lines = lines_of[product.id];
+    for (const LineCycleTime& c : product.cycle_times) lines[c.line_id] = c.ideal_cycle_seconds;
   }
   return lines_of;
 }
@@ -537,13 +551,16 @@ absl::Status PlanningServiceImpl::HandleCreateProductionPlan(
                                  "output-only fields (id, status, revision, etag) must be "
                                  "empty on create");
   }
-  PM_ASSIGN_OR_RETURN(ShiftInstance shift,
-                      WorkedShift(in.line_id(), "plan.line_id", in.shift_id(), "plan.shift_id"));
+  absl::Duration planned;
+  PM_ASSIGN_OR_RETURN(ShiftInstance shift, WorkedShift(in.line_id(), "plan.line_id", in.shift_id(),
+                                                       "plan.shift_id", &planned));
   std::vector<PlanItem> items = FromProto(in.items());
   PM_RETURN_IF_ERROR(CheckItemCount(items, "plan.items"));
   PM_ASSIGN_OR_RETURN(ProductLines lines_of, ProductLinesOf(items));
   PM_RETURN_IF_ERROR(ValidateItems(items, "plan.items", KnownProducts(lines_of)));
   PM_RETURN_IF_ERROR(CheckItemsMadeOnLine(items, "plan.items", in.line_id(), lines_of));
+  PM_RETURN_IF_ERROR(
+      CheckItemsFitShift(items, "plan.items", in.line_id(), lines_of, in.shift_id(), planned));
   v1::CreateProductionPlanRequest kept = request;
   SortBySequence(kept.mutable_plan()->mutable_items());
   const ChangeContext context = Context(call, kept);
@@ -619,6 +636,7 @@ absl::Status PlanningServiceImpl::HandleUpdateProductionPlan(
   PM_RETURN_IF_ERROR(CheckItemCount(items, "items"));
   PM_ASSIGN_OR_RETURN(ProductLines lines_of, ProductLinesOf(items));
   PM_RETURN_IF_ERROR(ValidateItems(items, "items", KnownProducts(lines_of)));
+  PM_RETURN_IF_ERROR(CheckItemsFitPlansShift(id, items, "items", lines_of));
   v1::UpdateProductionPlanRequest kept = request;
   SortBySequence(kept.mutable_items());
   const ChangeContext context = Context(call, kept);
@@ -650,6 +668,7 @@ absl::Status PlanningServiceImpl::HandleReviseProductionPlan(
   PM_RETURN_IF_ERROR(CheckItemCount(items, "items"));
   PM_ASSIGN_OR_RETURN(ProductLines lines_of, ProductLinesOf(items));
   PM_RETURN_IF_ERROR(ValidateItems(items, "items", KnownProducts(lines_of)));
+  PM_RETURN_IF_ERROR(CheckItemsFitPlansShift(id, items, "items", lines_of));
   v1::ReviseProductionPlanRequest kept = request;
   SortBySequence(kept.mutable_items());
   const ChangeContext context = Context(call, kept);

@@ -142,10 +142,17 @@ class PlanningServiceImpl : public v1::PlanningServiceBase {
   // Every rule of a product, the lines and products it names included (they must exist).
   absl::Status CheckProduct(const Product& product);
   // The worked shift `shift_id` of `line_id`; INVALID_ARGUMENT naming the fields otherwise.
+  // `planned` (when not null): its planned time (shift less breaks and maintenance).
   absl::StatusOr<ShiftInstance> WorkedShift(const std::string& line_id,
                                             const std::string& line_field,
                                             const std::string& shift_id,
-                                            const std::string& shift_field);
+                                            const std::string& shift_field,
+                                            absl::Duration* planned = nullptr);
+  // A plan's items fit its shift (CheckItemsFitShift), for an update or revision: the
+  // plan's line and shift read first (they never change). A shift no longer worked (a
+  // holiday declared since) is not checked.
+  absl::Status CheckItemsFitPlansShift(int64_t plan_id, const std::vector<PlanItem>& items,
+                                       absl::string_view prefix, const ProductLines& lines_of);
   // Of the products `items` name, those that exist.
   // The products `items` name that exist, with the lines each has a cycle time on.
   absl::StatusOr<ProductLines> ProductLinesOf(const std::vector<PlanItem>& items);

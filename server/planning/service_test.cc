@@ -264,7 +264,7 @@ class PlanLifecycleTest : public PlanningServiceTest {
 
 TEST_F(PlanLifecycleTest, PlanLifecycleAndRevisions) {
   v1::ProductionPlan plan;
-  ASSERT_TRUE(CreatePlan("2026-03-28/N", 8000, &plan).ok());
+  ASSERT_TRUE(CreatePlan("2026-03-28/N", 7500, &plan).ok());  // 390 min: 7,800 at most
   EXPECT_EQ(plan.status(), v1::PLAN_STATUS_DRAFT);
   EXPECT_EQ(plan.revision(), 0);
   // The night shift before the clocks go forward: 7 h by the wall clock.
@@ -689,6 +689,48 @@ TEST_F(PlanningServiceTest, APlanHoldsProductsItsLineMakes) {
   output.mutable_output()->set_line_id("PACK-1");
   output.mutable_output()->set_product_id("NO-RATES");
   EXPECT_TRUE(stub_->RecordOutput(Ctx().get(), output, &recorded).ok());
+}
+
+// Outside testing (sweep 48): 9,000,000 units, 543 times what the shift can make at the
+// ideal cycle time, were planned and published. Shift A plans 450 min (8 h less a 30 min
+// break): 9,000 units of 3 s.
+TEST_F(PlanningServiceTest, APlanThatNeedsMoreThanItsShiftPlansIsRefused) {
+  v1::ProductionPlan plan;
+  grpc::Status refused = CreatePlan("2026-03-10/A", 9'000'000, &plan);
+  EXPECT_THAT(FieldsOf(refused), ElementsAre("plan.items[0].quantity"));
+  EXPECT_THAT(refused.error_message(),
+              HasSubstr("the items up to this one take 450000.0 min at their ideal cycle times "
+                        "on line 'PACK-1', more than the 450.0 min shift '2026-03-10/A' plans"));
+  EXPECT_THAT(FieldsOf(CreatePlan("2026-03-10/A", 9001, &plan)),
+              ElementsAre("plan.items[0].quantity"));
+  ASSERT_TRUE(CreatePlan("2026-03-10/A", 9000, &plan).ok()) << "exactly the planned time";
+
+  // Update and Revise too, naming the item at which the sum passes the shift's time.
+  v1::UpdateProductionPlanRequest update;
+  update.set_id(plan.id());
+  update.set_etag(plan.etag());
+  *update.add_items() = plan.items(0);
+  update.mutable_items(0)->set_quantity(5000);
+  v1::PlanItem* more = update.add_items();
+  more->set_product_id("MUESLI-1KG");
+  more->set_quantity(4001);
+  more->set_sequence(2);
+  v1::UpdateProductionPlanResponse updated;
+  EXPECT_THAT(FieldsOf(stub_->UpdateProductionPlan(Ctx().get(), update, &updated)),
+              ElementsAre("items[1].quantity"));
+  more->set_quantity(4000);
+  ASSERT_TRUE(stub_->UpdateProductionPlan(Ctx().get(), update, &updated).ok());
+  v1::ProductionPlan published;
+  ASSERT_TRUE(Publish(plan.id(), &published).ok());
+  v1::ReviseProductionPlanRequest revise;
+  revise.set_id(plan.id());
+  revise.set_etag(published.etag());
+  revise.set_reason("rush order");
+  *revise.mutable_items() = published.items();
+  revise.mutable_items(0)->set_quantity(5001);
+  v1::ReviseProductionPlanResponse revised;
+  EXPECT_THAT(FieldsOf(stub_->ReviseProductionPlan(Ctx().get(), revise, &revised)),
+              ElementsAre("items[1].quantity"));
 }
 
 TEST_F(PlanningServiceTest, ActualsAreIdempotentAndComparedWithThePlan) {
