@@ -10,6 +10,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "server/runtime/errors.h"
 
 namespace plantmesh::planning {
@@ -154,11 +155,20 @@ LineCalendar::LineCalendar(absl::TimeZone zone, ShiftPattern pattern,
       maintenance_(std::move(maintenance)) {}
 
 std::optional<ShiftInstance> LineCalendar::Instance(absl::CivilDay date,
-                                                    const ShiftDefinition& definition) const {
+                                                    const ShiftDefinition& definition,
+                                                    std::string* why) const {
+  auto not_worked = [why](std::string reason) -> std::optional<ShiftInstance> {
+    if (why != nullptr) *why = std::move(reason);
+    return std::nullopt;
+  };
   // A shift dated outside the plant calendar is none of its shifts: its id would name a
   // date that planning refuses (outside testing: 1900-01-01T00:00Z answered 1899-12-31/N).
-  if (date < kFirstPlantDay || date > kLastPlantDay) return std::nullopt;
-  if (holidays_.count(date) > 0) return std::nullopt;
+  if (date < kFirstPlantDay || date > kLastPlantDay) {
+    return not_worked(absl::StrCat(FormatDate(date), " is outside the plant calendar"));
+  }
+  if (holidays_.count(date) > 0) {
+    return not_worked(absl::StrCat(FormatDate(date), " is a holiday"));
+  }
   std::string crew;
   if (pattern_.cycle_days > 0) {
     // Floor modulo: dates before the anchor cycle backwards.
@@ -168,7 +178,12 @@ std::optional<ShiftInstance> LineCalendar::Instance(absl::CivilDay date,
     auto entry = std::find_if(
         pattern_.rotation.begin(), pattern_.rotation.end(),
         [&](const RotationEntry& e) { return e.day == day && e.shift_code == definition.code; });
-    if (entry == pattern_.rotation.end()) return std::nullopt;
+    if (entry == pattern_.rotation.end()) {
+      return not_worked(absl::StrCat("day ", day + 1, " of pattern ", pattern_.id, "'s ",
+                                     pattern_.cycle_days, "-day rotation (from ",
+                                     FormatDate(pattern_.anchor_date), ") has no shift ",
+                                     definition.code, ": a day off"));
+    }
     crew = entry->crew_id;
   }
   ShiftInstance shift;
@@ -184,12 +199,19 @@ std::optional<ShiftInstance> LineCalendar::Instance(absl::CivilDay date,
   // A shift whose hours the clocks skip (02:00-02:45 on the night they go forward, any
   // shift of a day a zone dropped, Pacific/Apia's 2011-12-30) lasts nothing: it is not
   // worked, so not listed, counted or plannable (outside testing: it was all three).
-  if (shift.end <= shift.start) return std::nullopt;
+  if (shift.end <= shift.start) {
+    return not_worked(
+        absl::StrCat("its hours are skipped by the clocks that day (", zone_.name(), ")"));
+  }
   // Nor is one that begins or ends outside the calendar's instants, where no query by time
   // could find it (outside testing: 9990-12-31/F was plannable, yet GetShiftAt,
   // GetPlannedTime and ListShifts refused its times, and 9990-12-30/N was found by
   // GetShiftAt but not listed).
-  if (!InPlantRange(shift.start) || !InPlantRange(shift.end)) return std::nullopt;
+  if (!InPlantRange(shift.start) || !InPlantRange(shift.end)) {
+    return not_worked(
+        "it begins or ends outside the plant calendar's instants, "
+        "1900-01-01T00:00:00Z..9990-12-31T00:00:00Z");
+  }
   for (const ShiftBreak& b : definition.breaks) {
     const absl::CivilDay break_date = b.start_minute >= definition.start_minute ? date : date + 1;
     const absl::Time start = LocalToAbsolute(zone_, absl::CivilMinute(break_date) + b.start_minute);
@@ -231,6 +253,22 @@ std::optional<ShiftInstance> LineCalendar::ShiftAt(absl::Time t) const {
     if (shift.start <= t && t < shift.end) return std::move(shift);
   }
   return std::nullopt;
+}
+
+std::string LineCalendar::WhyNotWorked(absl::string_view id) const {
+  std::optional<ShiftKey> key = ParseShiftId(id);
+  if (!key) return ShiftIdViolation(id);
+  std::vector<std::string> codes;
+  for (const ShiftDefinition& definition : pattern_.shifts) {
+    if (definition.code != key->code) {
+      codes.push_back(definition.code);
+      continue;
+    }
+    std::string why;
+    return Instance(key->date, definition, &why) ? "" : why;
+  }
+  return absl::StrCat("pattern ", pattern_.id, " has no shift ", key->code,
+                      " (its shifts: ", absl::StrJoin(codes, ", "), ")");
 }
 
 std::optional<ShiftInstance> LineCalendar::ShiftById(absl::string_view id) const {

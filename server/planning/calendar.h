@@ -150,15 +150,21 @@ class LineCalendar {
   // The worked shift with this id; nullopt when the id is malformed, names no shift of
   // the pattern, or the shift is not worked (holiday, not in the rotation).
   std::optional<ShiftInstance> ShiftById(absl::string_view id) const;
+  // Why ShiftById finds no worked shift for a well-formed id, the one cause that applies
+  // ("2026-12-25 is a holiday", "day 3 of the pattern's 14-day rotation has no shift N (a
+  // day off)", ...); "" when it finds one (outside testing: the refusal listed five
+  // possible causes).
+  std::string WhyNotWorked(absl::string_view id) const;
   // Planned production time in [from, to).
   PlannedTime PlannedTimeIn(absl::Time from, absl::Time to) const;
   // Planned production time of one whole shift.
   absl::Duration PlannedTimeOf(const ShiftInstance& shift) const;
 
  private:
-  // The shift `definition` on `date`, if worked that day.
-  std::optional<ShiftInstance> Instance(absl::CivilDay date,
-                                        const ShiftDefinition& definition) const;
+  // The shift `definition` on `date`, if worked that day; else, in `*why` (when not
+  // null), why not.
+  std::optional<ShiftInstance> Instance(absl::CivilDay date, const ShiftDefinition& definition,
+                                        std::string* why = nullptr) const;
   // Planned figures of `shift` within `window` (a part of it).
   PlannedTime Within(const ShiftInstance& shift, Interval window) const;
 

@@ -284,6 +284,39 @@ TEST(CalendarTest, ARotationLeavesDaysOff) {
             absl::Hours(40));
 }
 
+// Outside testing (sweep 47): "not a worked shift" listed five possible causes though
+// the calendar knows which applies.
+TEST(CalendarTest, WhyAShiftIsNotWorkedNamesTheOneCause) {
+  ShiftPattern p;
+  p.id = "1X8-WEEK";
+  ShiftDefinition skipped;
+  skipped.code = "S";
+  skipped.start_minute = 2 * 60;     // 02:00
+  skipped.end_minute = 2 * 60 + 45;  // 02:45: all of it skipped on 2026-03-29
+  p.shifts = {Shift("A", 6, 14), skipped};
+  p.cycle_days = 7;
+  p.anchor_date = absl::CivilDay(2026, 3, 2);  // a Monday
+  for (int day = 0; day < 7; ++day) {
+    if (day < 5) p.rotation.push_back({day, "A", ""});
+    p.rotation.push_back({day, "S", ""});
+  }
+  LineCalendar calendar(Berlin(), p, {absl::CivilDay(2026, 3, 4)}, {});
+  EXPECT_EQ(calendar.WhyNotWorked("2026-03-06/A"), "");
+  EXPECT_EQ(calendar.WhyNotWorked("2026-03-04/A"), "2026-03-04 is a holiday");
+  EXPECT_EQ(calendar.WhyNotWorked("2026-03-07/A"),
+            "day 6 of pattern 1X8-WEEK's 7-day rotation (from 2026-03-02) has no shift A: a day "
+            "off");
+  EXPECT_EQ(calendar.WhyNotWorked("2026-03-06/N"),
+            "pattern 1X8-WEEK has no shift N (its shifts: A, S)");
+  EXPECT_EQ(calendar.WhyNotWorked("2026-03-29/S"),
+            "its hours are skipped by the clocks that day (Europe/Berlin)");
+  EXPECT_EQ(calendar.WhyNotWorked("9990-12-31/A"),
+            "it begins or ends outside the plant calendar's instants, "
+            "1900-01-01T00:00:00Z..9990-12-31T00:00:00Z");
+  EXPECT_EQ(calendar.WhyNotWorked("2026-02-30/A"),
+            "its date 2026-02-30 does not exist (2026-02 has 28 days)");
+}
+
 TEST(CalendarTest, ShiftIdsAndLocalTimesParseStrictly) {
   EXPECT_EQ(ParseDate("2026-03-29"), absl::CivilDay(2026, 3, 29));
   EXPECT_FALSE(ParseDate("2026-02-30").has_value());

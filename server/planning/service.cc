@@ -161,12 +161,9 @@ absl::StatusOr<ShiftInstance> PlanningServiceImpl::WorkedShift(const std::string
                       CalendarOf(line_id, line_field, around, around + absl::Hours(24)));
   std::optional<ShiftInstance> shift = calendar.ShiftById(shift_id);
   if (!shift) {
-    return runtime::InvalidField(
-        shift_field,
-        absl::StrCat("not a worked shift of line ", line_id,
-                     "'s calendar (no such shift code, a holiday, a day off, its hours "
-                     "are skipped by the clocks that day, or it begins or ends outside the "
-                     "plant calendar's instants, 1900-01-01T00:00:00Z..9990-12-31T00:00:00Z)"));
+    // The cause that applies (outside testing: the message listed all five).
+    return runtime::InvalidField(shift_field, absl::StrCat("not a worked shift of line ", line_id,
+                                                           ": ", calendar.WhyNotWorked(shift_id)));
   }
   if (planned != nullptr) *planned = calendar.PlannedTimeOf(*shift);
   return *std::move(shift);
