@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <map>
+#include <optional>
 #include <tuple>
 #include <utility>
 
@@ -20,12 +21,20 @@ namespace {
 
 using runtime::RedisReply;
 
-// KEYS[1]: a machine's hash. ARGV[1]: the expiry (ms); ARGV[2]: the fill's marker value,
-// or "" for a write-through; then field, value pairs, each value led by its 40-digit
-// order. Per field the greater order wins. Lua's '<' compares with strcoll, which orders
-// digit strings of equal length as numbers under any collation.
+// KEYS[1]: a machine's hash; KEYS[2]: the event stream's generation key. ARGV[1]: the
+// expiry (ms); ARGV[2]: the fill's marker value, or "" for a write-through; then field,
+// value pairs, each value led by its 40-digit order. A hash of another generation is
+// emptied first (its values may be of a database since restored). Per field the greater
+// order wins. Lua's '<' compares with strcoll, which orders digit strings of equal length
+// as numbers under any collation.
 constexpr char kMergeScript[] = R"lua(
 local key = KEYS[1]
+local generation = redis.call('GET', KEYS[2]) or ''
+local written = redis.call('HGET', key, '#generation')
+if written ~= generation then
+  if written or redis.call('EXISTS', key) == 1 then redis.call('DEL', key) end
+  redis.call('HSET', key, '#generation', generation)
+end
 for i = 3, #ARGV, 2 do
   local old = redis.call('HGET', key, ARGV[i])
   if not old or string.sub(old, 1, 40) < string.sub(ARGV[i + 1], 1, 40) then
@@ -201,8 +210,9 @@ LatestCache::Command LatestCache::Merge(const std::string& key,
                                         const std::vector<StoredSample>& values, bool fill) {
   Command command = {"EVALSHA",
                      "",
-                     "1",
+                     "2",
                      key,
+                     options_.generation_key,
                      absl::StrCat(absl::ToInt64Milliseconds(options_.expiry)),
                      fill ? absl::StrCat(absl::ToUnixMicros(absl::Now())) : std::string()};
   command.reserve(command.size() + 2 * values.size());
@@ -314,37 +324,47 @@ void LatestCache::WriteSucceeded() {
 
 absl::StatusOr<std::vector<StoredSample>> LatestCache::Read(
     const std::vector<std::string>& machine_ids, const std::vector<std::string>& data_item_ids) {
-  std::vector<Command> reads;
-  reads.reserve(machine_ids.size());
+  // The generation first: a hash of another one is not trusted (after a database restore
+  // the relay starts a new generation, and the hashes hold values the database lost:
+  // outside testing, a value no table held was answered until the hash expired).
+  std::vector<Command> reads = {{"GET", options_.generation_key}};
+  reads.reserve(machine_ids.size() + 1);
   for (const std::string& machine : machine_ids) {
     if (data_item_ids.empty()) {
       reads.push_back({"HGETALL", Key(machine)});
     } else {
-      Command read = {"HMGET", Key(machine), kLatestCompleteField};
+      Command read = {"HMGET", Key(machine), kLatestCompleteField, kLatestGenerationField};
       read.insert(read.end(), data_item_ids.begin(), data_item_ids.end());
       reads.push_back(std::move(read));
     }
   }
   absl::StatusOr<std::vector<absl::StatusOr<RedisReply>>> replies = Run(reads);
+  if (replies.ok() && !(*replies)[0].ok()) replies = (*replies)[0].status();
   if (!replies.ok()) {
     read_log_.Failed(replies.status(), options_.retry_after);
     figures_.fallbacks.fetch_add(static_cast<int64_t>(machine_ids.size()));
     return store_->LatestValues(machine_ids, data_item_ids);
   }
+  const std::string generation = (*replies)[0]->str;  // "" when none (nil)
   std::vector<StoredSample> out;
   std::vector<std::string> missing;
   bool all_readable = true;
   for (size_t m = 0; m < machine_ids.size(); ++m) {
     const std::string& machine = machine_ids[m];
-    const absl::StatusOr<RedisReply>& reply = (*replies)[m];
+    const absl::StatusOr<RedisReply>& reply = (*replies)[m + 1];
     std::vector<StoredSample> values;
-    bool complete = false;
+    bool marked = false;
+    std::optional<std::string> hash_generation;
     absl::Status readable = reply.status();
     if (readable.ok() && data_item_ids.empty()) {
       const std::vector<RedisReply>& e = reply->elements;
       for (size_t i = 0; i + 1 < e.size() && readable.ok(); i += 2) {
         if (e[i].str == kLatestCompleteField) {
-          complete = true;
+          marked = true;
+          continue;
+        }
+        if (e[i].str == kLatestGenerationField) {
+          hash_generation = e[i + 1].str;
           continue;
         }
         absl::StatusOr<StoredSample> value = DecodeCachedValue(machine, e[i].str, e[i + 1].str);
@@ -353,15 +373,17 @@ absl::StatusOr<std::vector<StoredSample>> LatestCache::Read(
       }
     } else if (readable.ok()) {
       const std::vector<RedisReply>& e = reply->elements;
-      complete = !e.empty() && e[0].type == RedisReply::Type::kString;
-      for (size_t i = 1; i < e.size() && complete && readable.ok(); ++i) {
+      marked = e.size() >= 2 && e[0].type == RedisReply::Type::kString;
+      if (marked && e[1].type == RedisReply::Type::kString) hash_generation = e[1].str;
+      for (size_t i = 2; i < e.size() && marked && readable.ok(); ++i) {
         if (e[i].type != RedisReply::Type::kString) continue;  // no value yet
         absl::StatusOr<StoredSample> value =
-            DecodeCachedValue(machine, data_item_ids[i - 1], e[i].str);
+            DecodeCachedValue(machine, data_item_ids[i - 2], e[i].str);
         readable = value.status();
         if (value.ok()) values.push_back(*std::move(value));
       }
     }
+    const bool complete = marked && hash_generation == generation;
     if (!readable.ok()) read_log_.Failed(readable, options_.retry_after);
     all_readable = all_readable && readable.ok();
     if (readable.ok() && complete) {

@@ -5,7 +5,8 @@
 // Layout: one hash per machine, key `<prefix><machine id>` (LatestCacheKey): field = data
 // item id, value = the sample's order (its time and sample key, 40 digits) followed by the
 // serialized telemetry.v1.Sample (EncodeCachedValue); field "#complete" (no data item id
-// holds '#') marks a hash filled from PostgreSQL.
+// holds '#') marks a hash filled from PostgreSQL; field "#generation" holds the telemetry
+// event stream's generation (the outbox relay's) when the hash was written.
 //
 // Guarantees:
 // - Never backwards: every write is one Lua script (EVALSHA) that keeps, per field, the
@@ -21,6 +22,12 @@
 //   without). So whatever a write lost between commit and Redis (a crash, a timeout) left
 //   stale is read again from PostgreSQL at most `expiry` after the fill, and a Redis
 //   restarted empty (no marker) refills instead of answering part of a machine.
+// - Trusted only within its generation: a hash is answered only while "#generation"
+//   equals the event stream's generation, and a write into a hash of another generation
+//   empties it first. The relay starts a new generation when the stream holds events the
+//   database does not (a database restored from a backup under a running Redis), so no
+//   value the restored database lost is answered (outside testing: it was, until the
+//   hash expired, up to latest-cache-seconds).
 // - A write that failed in a running process is repaired sooner: the machine is
 //   remembered and its hash deleted at the next successful contact with Redis.
 // - Redis unavailable or erroring: Read answers from the store (the error logged at most
@@ -61,10 +68,13 @@ namespace plantmesh::telemetry {
 
 inline constexpr char kLatestCachePrefix[] = "plantmesh:telemetry:latest:";
 inline constexpr char kLatestCompleteField[] = "#complete";
+inline constexpr char kLatestGenerationField[] = "#generation";
 
 struct LatestCacheOptions {
   runtime::RedisOptions redis;
   std::string key_prefix = kLatestCachePrefix;
+  // The Redis key of the telemetry event stream's generation (runtime::GenerationKey).
+  std::string generation_key = "plantmesh:telemetry:events:generation";
   absl::Duration expiry = absl::Seconds(60);  // [telemetry] latest-cache-seconds
   absl::Duration retry_after = absl::Seconds(1);
   absl::Duration max_retry_after = absl::Seconds(30);

@@ -5,6 +5,8 @@
 #include <string>
 
 #include "server/runtime/event_stream.h"
+#include "server/runtime/stream_cursor.h"
+#include "server/runtime/stream_cursor.h"
 #include "server/telemetry/config.h"
 #include "server/telemetry/latest_cache.h"
 #include "server/telemetry/partition_job.h"
@@ -43,6 +45,7 @@ std::unique_ptr<LatestCache> MakeLatestCache(const runtime::ServiceDeps& deps,
   // one not to wait for. Ingest answers wait on the write-through.
   options.redis.command_timeout = std::min(options.redis.command_timeout, kLatestCacheTimeout);
   options.expiry = absl::Seconds(config.latest_cache_seconds);
+  options.generation_key = runtime::GenerationKey(kEventStreamKey);
   // One connection per handler thread at most: kept, not reopened per call.
   options.idle_connections = static_cast<size_t>(std::max(1, deps.config->executor_threads));
   // One Redis serves one database: not another's values (re-test: GetLatestValues answered
