@@ -1344,6 +1344,15 @@ TEST(AdminStatusTest, TableJsonAndExitCode) {
   not_hosted.error = absl::NotFoundError("unknown service");
   EXPECT_EQ(StatusExitCode({serving, not_hosted}), 15);
   EXPECT_EQ(StatusExitCode({draining, not_hosted}), 24);
+
+  // The SDK's words in plantctl's (outside testing: "the CA of ca_file", no such flag).
+  ServiceStatus untrusted = stopped;
+  untrusted.error = absl::UnavailableError(
+      "TLS handshake failed: the server's certificate is not signed by the CA of ca_file");
+  std::ostringstream csv;
+  PrintStatus({untrusted}, OutputFormat::kCsv, now, csv);
+  EXPECT_THAT(csv.str(), HasSubstr("not signed by the CA of --ca"));
+  EXPECT_THAT(csv.str(), Not(HasSubstr("ca_file")));
 }
 
 TEST_F(CommandsTest, AdminStatusReportsEveryContractServiceButSystem) {

@@ -486,10 +486,13 @@ int TelemetryIngestCommand::Run(const IngestRunEnvironment& env) const {
       break;
     }
     if (!*next) break;
-    ++read;
     while (true) {
       absl::Status added = writer.Add(sample);
       if (added.ok()) {
+        // Counted once taken: a sample the stopped writer refused is not sent, and the
+        // summary's fields add up to `read` (outside testing: one more than
+        // accepted + not_acknowledged after every early stop).
+        ++read;
         added_lines.Add(reader.line());
         break;
       }

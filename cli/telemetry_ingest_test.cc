@@ -387,6 +387,24 @@ TEST_F(TelemetryIngestTest, AnyFailureAfterAPartWasStoredSaysHowToGoOn) {
                                     "second time"));
 }
 
+// Outside testing (sweep 48): after an early stop `read` was one more than the samples
+// the summary accounts for (a sample read and refused by the stopped writer).
+TEST_F(TelemetryIngestTest, TheSummaryAddsUpAfterAnEarlyStop) {
+  std::string rows;
+  for (int i = 0; i < 20'000; ++i) {
+    absl::StrAppend(&rows, "denied,Xload,2024-05-01T10:00:", 10 + i % 50, "Z,", i, "\n");
+  }
+  const std::string path =
+      WriteFile("ingest_stopped.csv", "machine_id,data_item_id,time,value\n" + CsvRows(2) + rows);
+  EXPECT_EQ(Ingest({path, "--batch-size", "2"}, "", /*json=*/true), 17);
+  const nlohmann::json summary = nlohmann::json::parse(out_.str());
+  EXPECT_EQ(summary["read"].get<int64_t>(),
+            summary["accepted"].get<int64_t>() + summary["duplicates"].get<int64_t>() +
+                summary["rejected"].get<int64_t>() + summary["not_acknowledged"].get<int64_t>())
+      << out_.str();
+  EXPECT_EQ(summary["accepted"], 2);
+}
+
 // Re-test: samples sent and not answered may be stored too; the advice says so. A server
 // that takes the batches and never answers, so that they are surely sent (with the server
 // down, whether the writer reached its write before the call failed is a matter of timing:
