@@ -28,9 +28,11 @@
 #include "absl/strings/strip.h"
 #include "plantmesh/common/toml_settings.h"
 #include "server/runtime/pg_url.h"
+#include "server/runtime/role_binding_file.h"
 #include "server/runtime/service_module.h"
 #include "server/runtime/spiffe_id.h"
 #include "server/runtime/tls.h"
+#include "spdlog/spdlog.h"
 
 namespace plantmesh::runtime {
 namespace {
@@ -102,10 +104,12 @@ class SectionedToml : public CLI::ConfigTOML {
       item.name =
           setting.table.empty() ? setting.key : absl::StrCat(setting.table, ".", setting.key);
       const CLI::Option* option = app_->get_option_no_throw("--" + item.name);
-      // Named with its line here (CLI11 names no line), whatever its value.
+      // Named with its line here (CLI11 names no line), whatever its value, and with where
+      // the key is known when it is one (outside testing: `log-level` appended below a
+      // service's section was "unknown key 'defect.log-level'", no more).
       if (option == nullptr) {
-        throw CLI::ConfigError(
-            absl::StrCat("config file, line ", setting.line, ": unknown key '", item.name, "'"));
+        throw CLI::ConfigError(absl::StrCat("config file, line ", setting.line, ": unknown key '",
+                                            item.name, "'", WhereKnown(setting)));
       }
       std::string problem = TypeProblem(*option, setting);
       if (!problem.empty()) {
@@ -152,6 +156,32 @@ class SectionedToml : public CLI::ConfigTOML {
                           expected.size() > 1 ? " or an integer" : "", ", not ", what);
     }
     return "";
+  }
+
+  // Where a key the file has in the wrong place is known: "" when nowhere.
+  std::string WhereKnown(const common::TomlSetting& setting) const {
+    if (!setting.table.empty() && app_->get_option_no_throw("--" + setting.key) != nullptr) {
+      return absl::StrCat(" (", setting.key,
+                          " is a top-level key: write it above the file's first [section])");
+    }
+    // A section's options are in its option group (a nameless subcommand to CLI11).
+    std::vector<const CLI::App*> groups =
+        app_->get_subcommands([](const CLI::App* sub) { return sub->get_name().empty(); });
+    groups.push_back(app_);
+    std::vector<std::string> sections;
+    for (const CLI::App* group : groups) {
+      for (const CLI::Option* option : group->get_options()) {
+        for (const std::string& name : option->get_lnames()) {
+          const size_t dot = name.find('.');
+          if (dot != std::string::npos && name.substr(dot + 1) == setting.key &&
+              name.substr(0, dot) != setting.table) {
+            sections.push_back(absl::StrCat("[", name.substr(0, dot), "]"));
+          }
+        }
+      }
+    }
+    if (sections.empty()) return "";
+    return absl::StrCat(" (", setting.key, " is a key of ", absl::StrJoin(sections, ", "), ")");
   }
 
   const CLI::App* app_;
@@ -293,6 +323,14 @@ std::vector<std::string> Problems(const ServerConfig& config) {
                                       "' is the address of probe-listen"));
     }
   }
+  // Checked here with the rest, so that a file's value is named with its line (outside
+  // testing: log-level alone had no file and line).
+  if (spdlog::level::from_str(config.log_level) == spdlog::level::off &&
+      config.log_level != "off") {
+    problems.push_back(absl::StrCat(
+        "log-level: must be one of trace, debug, info, warn, error, critical, off; got '",
+        config.log_level, "'"));
+  }
   if (config.log_format != "text" && config.log_format != "json") {
     problems.push_back(
         absl::StrCat("log-format: must be text or json; got '", config.log_format, "'"));
@@ -321,8 +359,18 @@ std::vector<std::string> Problems(const ServerConfig& config) {
       problems.push_back("role-bindings: required unless --insecure");
     }
   }
-  if (!config.role_bindings.empty() && !Readable(config.role_bindings)) {
-    problems.push_back(absl::StrCat("role-bindings: cannot read '", config.role_bindings, "'"));
+  if (!config.role_bindings.empty()) {
+    // Its content too, as every other setting, before anything starts (outside testing: a
+    // truncated file stopped the server with exit 1 after it had connected to PostgreSQL
+    // and Redis, the message naming neither the file nor the setting's line).
+    absl::StatusOr<std::string> text = ReadRoleBindingFile(config.role_bindings);
+    if (!text.ok()) {
+      problems.emplace_back(text.status().message());
+    } else if (absl::Status parsed = RoleBindings::Parse(*text, config.trust_domain).status();
+               !parsed.ok()) {
+      problems.push_back(absl::StrCat("role-bindings: '", config.role_bindings, "': ",
+                                      absl::StripPrefix(parsed.message(), "role-bindings: ")));
+    }
   }
   if (!IsValidTrustDomain(config.trust_domain)) {
     problems.push_back(absl::StrCat("trust-domain: '", config.trust_domain,
