@@ -152,6 +152,16 @@ PgPool::Lease::~Lease() {
   if (conn_ != nullptr) pool_->Release(slot_);
 }
 
+bool PgPool::Lease::cut_for_stalling() const {
+  State& state = *pool_->state_;
+  PgStallWatchdog::Ticket ticket = 0;
+  {
+    std::lock_guard<std::mutex> lock(state.mu);
+    ticket = state.slots[slot_].watched;
+  }
+  return state.watchdog.WasCut(ticket);
+}
+
 PgPool::PgPool(PgPoolOptions options) : state_(std::make_unique<State>(std::move(options))) {}
 
 PgPool::~PgPool() = default;
@@ -288,7 +298,9 @@ absl::Status PgPool::Run(const std::function<absl::Status(pqxx::connection&)>& b
         return body(lease->conn());
       } catch (const std::exception& e) {
         if (!IsRetriable(e) || attempt == kAbortedRetries) {
-          return MapPgException(e, &constraints);
+          const absl::Status mapped = MapPgException(e, &constraints);
+          return lease->cut_for_stalling() ? CutForStalling(mapped, state_->watchdog.stall_after())
+                                           : mapped;
         }
       }
     }  // The lease ends here: the connection goes back to the pool during the backoff.

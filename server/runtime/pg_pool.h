@@ -74,6 +74,8 @@ class PgPool {
     Lease& operator=(Lease&&) = delete;
     ~Lease();
     pqxx::connection& conn() { return *conn_; }
+    // Whether the stall watchdog cut this connection (PgStallWatchdog::WasCut).
+    bool cut_for_stalling() const;
 
    private:
     friend class PgPool;

@@ -8,7 +8,9 @@
 
 #include <algorithm>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "server/runtime/errors.h"
 #include "spdlog/spdlog.h"
 
 namespace plantmesh::runtime {
@@ -74,6 +76,26 @@ void PgStallWatchdog::Forget(Ticket ticket) {
     watched_.erase(it);
   }
   close(mine);
+}
+
+absl::Status CutForStalling(const absl::Status& lost, absl::Duration stall_after) {
+  ErrorInfoView info = ErrorInfoOf(lost);
+  if (lost.code() != absl::StatusCode::kUnavailable || info.reason != "DEPENDENCY_UNAVAILABLE") {
+    return lost;
+  }
+  return DependencyUnavailable(
+      "PostgreSQL",
+      absl::StrCat("PostgreSQL did not answer a request for ", absl::FormatDuration(stall_after),
+                   " (stopped, frozen or unreachable): the stall watchdog cut the connection "
+                   "(libpq then said: ",
+                   lost.message(), ")"),
+      info.metadata["advice"], "did not answer in time");
+}
+
+bool PgStallWatchdog::WasCut(Ticket ticket) const {
+  absl::MutexLock lock(&mu_);
+  auto watched = watched_.find(ticket);
+  return watched != watched_.end() && watched->second.cut;
 }
 
 int64_t PgStallWatchdog::cuts() const {

@@ -38,6 +38,7 @@
 #include <thread>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
@@ -59,6 +60,13 @@ bool IsStalled(const SocketActivity& activity, absl::Duration stall_after);
 // zero (no limit: migrations run so, and a long statement is then expected).
 absl::Duration StallAfterFor(absl::Duration statement_timeout);
 
+// `lost` (a lost connection's status, MapPgException's DEPENDENCY_UNAVAILABLE) of a call
+// whose connection the watchdog cut: the cause in its detail, which the log shows with the
+// call's error id (outside testing: the id's line said "Could not obtain client encoding:
+// not connected.", libpq's words for the dead socket, and the cut was on another line),
+// and told to the client as PostgreSQL not answering in time. Other statuses unchanged.
+absl::Status CutForStalling(const absl::Status& lost, absl::Duration stall_after);
+
 class PgStallWatchdog {
  public:
   // Checks every `interval`; `what` names the pool in the log ("PostgreSQL pool").
@@ -79,6 +87,10 @@ class PgStallWatchdog {
 
   // Connections cut since start.
   int64_t cuts() const;
+  // Whether the connection of `ticket` (watched now) was cut: its call's error is then the
+  // watchdog's doing, not what libpq says of the dead socket.
+  bool WasCut(Ticket ticket) const;
+  absl::Duration stall_after() const { return stall_after_; }
 
   // Watched connections whose request has gone unanswered for `at_least` (IsStalled),
   // cut or not: the pool tells a PostgreSQL that stopped answering from a pool too small.

@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/runtime/errors.h"
 #include "server/runtime/pg_pool.h"
@@ -187,6 +188,14 @@ TEST(PgStallWatchdogTest, APoolCallToAServerThatStoppedAnsweringEndsUnavailable)
   const absl::Duration waited = absl::Now() - start;
   EXPECT_EQ(stalled.code(), absl::StatusCode::kUnavailable) << stalled;
   EXPECT_EQ(ErrorInfoOf(stalled).reason, "DEPENDENCY_UNAVAILABLE") << stalled;
+  // Its detail (the log's line of the call's error id) is the cut, not libpq's words for
+  // the dead socket (outside testing: "Could not obtain client encoding: not connected.").
+  EXPECT_THAT(std::string(stalled.message()),
+              ::testing::StartsWith("PostgreSQL did not answer a request for 6s (stopped, frozen "
+                                    "or unreachable): the stall watchdog cut the connection"));
+  std::string error_id;
+  EXPECT_THAT(std::string(ForClient(stalled, &error_id).message()),
+              ::testing::StartsWith("the server's PostgreSQL did not answer in time; "));
   // Not before the stall limit, give or take a tick of the kernel's clock, in which
   // TCP_INFO counts the time since the last send (a busy CI machine saw 5.99988 s).
   EXPECT_GE(waited, absl::Seconds(6) - absl::Milliseconds(20));

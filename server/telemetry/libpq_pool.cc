@@ -55,6 +55,17 @@ LibpqPool::~LibpqPool() {
   }
 }
 
+absl::Status LibpqPool::Lease::Explain(absl::Status status) const {
+  if (status.ok()) return status;
+  runtime::PgStallWatchdog::Ticket ticket = 0;
+  {
+    std::lock_guard<std::mutex> lock(pool_->state_->mu);
+    ticket = pool_->state_->watched[static_cast<size_t>(slot_)];
+  }
+  if (!pool_->state_->watchdog.WasCut(ticket)) return status;
+  return runtime::CutForStalling(status, pool_->state_->watchdog.stall_after());
+}
+
 void LibpqPool::Release(int slot) {
   {
     std::lock_guard<std::mutex> lock(state_->mu);

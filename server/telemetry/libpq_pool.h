@@ -38,6 +38,9 @@ class LibpqPool {
     Lease& operator=(Lease&&) = delete;
     ~Lease();
     PGconn* conn() const { return conn_; }
+    // `status` of a call on this connection, told as the stall watchdog's cut when it cut
+    // the connection (runtime::CutForStalling); as it is otherwise.
+    absl::Status Explain(absl::Status status) const;
 
    private:
     friend class LibpqPool;

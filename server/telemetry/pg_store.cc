@@ -884,8 +884,9 @@ absl::StatusOr<std::vector<BatchOutcome>> PgTelemetryStore::IngestBatches(
       for (size_t b : fresh) {
         const std::vector<int>& accepted = outcomes[b].verdict.accepted;
         if (accepted.empty()) continue;
-        PM_ASSIGN_OR_RETURN(outcomes[b].late_state_count,
-                            AdvanceStates(conn, batches[b], accepted, state_items, &pending, audit));
+        PM_ASSIGN_OR_RETURN(
+            outcomes[b].late_state_count,
+            AdvanceStates(conn, batches[b], accepted, state_items, &pending, audit));
       }
     }
     // In one round trip: the rows for the rollup job of the batches that stored samples,
@@ -931,6 +932,7 @@ absl::StatusOr<std::vector<BatchOutcome>> PgTelemetryStore::IngestBatches(
     if (!out.ok() && PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) != PQTRANS_IDLE) {
       PQclear(PQexec(conn, "ROLLBACK"));
     }
+    if (!out.ok()) out = lease.Explain(out.status());
     return out;
   };
   absl::StatusOr<std::vector<BatchOutcome>> outcomes = attempt();

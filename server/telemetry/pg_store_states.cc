@@ -471,6 +471,7 @@ absl::StatusOr<int> PgTelemetryStore::SettlePendingStates(absl::Time before,
       PQtransactionStatus(conn) != PQTRANS_IDLE) {
     PQclear(PQexec(conn, "ROLLBACK"));
   }
+  if (!settled.ok()) return lease.Explain(settled.status());
   return settled;
 }
 
