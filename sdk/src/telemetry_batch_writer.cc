@@ -498,6 +498,7 @@ class TelemetryBatchWriter::Core {
     std::thread reader([this, &stream] { ReadAnswers(stream.get()); });
     while (true) {
       std::shared_ptr<Batch> batch;
+      bool first_time = false;
       {
         absl::MutexLock lock(&mu_);
         const bool go = WaitLocked([this] { return reader_done_ || WindowOpenLocked(); });
@@ -505,6 +506,7 @@ class TelemetryBatchWriter::Core {
         batch = sealed_[written_];
         ++written_;
         written_samples_ += batch->samples;
+        first_time = !batch->written_before;
         // Counted before the write: its answer may arrive before Write returns.
         if (batch->written_before) {
           ++stats_.batches_resent;
@@ -512,6 +514,9 @@ class TelemetryBatchWriter::Core {
           ++stats_.batches_sent;
           stats_.samples_sent += batch->samples;
         }
+      }
+      if (first_time && options_.on_batch_sending) {
+        options_.on_batch_sending({batch->sequence, batch->first_added, batch->samples});
       }
       if (!stream->Write(batch->request)) break;
     }

@@ -449,6 +449,53 @@ TEST_F(TelemetryBatchWriterTest, EverySampleStoredExactlyOnceAcrossBrokenStreams
   EXPECT_TRUE(writer->Close(absl::Now() + absl::Seconds(5)).ok());
 }
 
+// Each batch is announced once, before it is sent, in sequence order, with the samples of
+// Add it holds: re-sends across broken streams announce nothing again.
+TEST_F(TelemetryBatchWriterTest, EveryBatchIsAnnouncedOnceBeforeItIsSent) {
+  {
+    absl::MutexLock lock(&service_.mutex);
+    service_.drop_every = 7;
+  }
+  absl::Mutex mu;
+  std::vector<BatchSending> announced;
+  std::vector<size_t> received_before;  // batches the server had when each was announced
+  TelemetryBatchWriterOptions options = Options();
+  options.max_batch_samples = 100;
+  options.max_batches_in_flight = 4;
+  options.linger = absl::Hours(1);  // batches cut by count only
+  options.on_batch_sending = [&](const BatchSending& batch) {
+    size_t received = 0;
+    {
+      absl::MutexLock lock(&service_.mutex);
+      received = service_.sequences.size();
+    }
+    absl::MutexLock lock(&mu);
+    announced.push_back(batch);
+    received_before.push_back(received);
+  };
+  auto writer = MakeWriter(options);
+  ASSERT_NE(writer, nullptr);
+  constexpr uint64_t kSamples = 5'000;
+  IngestThroughDrops(this, writer.get(), kSamples);
+  ASSERT_TRUE(writer->Close(absl::Now() + absl::Seconds(5)).ok());
+  absl::MutexLock lock(&mu);
+  ASSERT_EQ(announced.size(), kSamples / 100);
+  for (size_t i = 0; i < announced.size(); ++i) {
+    EXPECT_EQ(announced[i].first_added_index, static_cast<int64_t>(i * 100)) << i;
+    EXPECT_EQ(announced[i].sample_count, 100) << i;
+    if (i > 0) {
+      EXPECT_EQ(announced[i].batch_sequence, announced[i - 1].batch_sequence + 1);
+    }
+  }
+  absl::MutexLock service_lock(&service_.mutex);
+  for (size_t i = 0; i < announced.size(); ++i) {
+    // Not received before it was announced.
+    for (size_t k = 0; k < received_before[i]; ++k) {
+      EXPECT_NE(service_.sequences[k], announced[i].batch_sequence) << i;
+    }
+  }
+}
+
 // The negative control: the same run against a server without dedup must show the
 // checker duplicates, or the test above proves nothing.
 TEST_F(TelemetryBatchWriterTest, CheckerSeesDuplicatesWhenTheServerDoesNotDedup) {

@@ -121,6 +121,18 @@ absl::StatusOr<bool> JudgeSequence(WriterRecord& record, const std::string& writ
             "not stored")),
         "BATCH_SEQUENCE_OUT_OF_ORDER", metadata);
   }
+  if (batch_sequence <= record.fenced_through) {
+    std::map<std::string, std::string> fenced = metadata;
+    fenced["fenced_through"] = absl::StrCat(record.fenced_through);
+    return runtime::WithErrorInfo(
+        absl::FailedPreconditionError(absl::StrCat(
+            "batch_sequence ", batch_sequence, " of writer ", runtime::QuoteForMessage(writer_id),
+            " is at or below ", record.fenced_through,
+            ", fenced by ResumeIngestWriter: a batch of the writer's earlier process, which its "
+            "successor was told is not committed and sends again itself; this batch and the "
+            "ones after it on the stream were not stored")),
+        "BATCH_SEQUENCE_FENCED", fenced);
+  }
   record.last_sequence = batch_sequence;
   record.fingerprints[batch_sequence] = fingerprint;
   return false;

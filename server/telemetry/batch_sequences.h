@@ -33,6 +33,8 @@ struct WriterRecord {
   // The caller whose writer it is (the first to send under its id); none: not yet known.
   std::optional<std::string> owner;
   uint64_t last_sequence = 0;
+  // ResumeIngestWriter's fence: a new batch numbered at or below it is refused.
+  uint64_t fenced_through = 0;
   std::map<uint64_t, std::string> fingerprints;
   // The rejected samples of those batches (EncodeRejections), for the answer to a re-send.
   std::map<uint64_t, std::string> rejections;
@@ -51,9 +53,11 @@ std::vector<Rejection> DecodeRejections(const std::string& recorded);
 // the last and its fingerprint is kept, for the batches after it in the same
 // transaction), true for a duplicate, or the refusal: ALREADY_EXISTS (ErrorInfo
 // BATCH_SEQUENCE_REUSED) for other samples under a committed sequence, FAILED_PRECONDITION
-// (BATCH_SEQUENCE_OUT_OF_ORDER) for a sequence not above the last with no record. Both
-// name the writer, the sequence and the last one (ErrorInfo metadata writer_id,
-// batch_sequence, last_batch_sequence).
+// (BATCH_SEQUENCE_OUT_OF_ORDER) for a sequence not above the last with no record, or
+// (BATCH_SEQUENCE_FENCED) above the last but not above the fence (a batch of the writer's
+// earlier process, which ResumeIngestWriter told its successor was not committed). Each
+// names the writer, the sequence and the last one (ErrorInfo metadata writer_id,
+// batch_sequence, last_batch_sequence; fenced_through for a fenced one).
 // A writer_id belongs to the caller that first sent under it: another caller's batch is
 // PERMISSION_DENIED (ErrorInfo WRITER_ID_TAKEN, metadata writer_id), nothing of it stored.
 // Outside testing: one integrator, sending under another's writer_id a sequence of

@@ -162,6 +162,16 @@ runtime::OutboxEvent BatchEvent(const Batch& batch, const std::vector<int>& acce
                               event.SerializeAsString()};
 }
 
+void ToProto(const IngestWriterRecord& writer, v1::IngestWriter* proto) {
+  proto->set_writer_id(writer.writer_id);
+  proto->set_last_batch_sequence(writer.last_batch_sequence);
+  if (writer.last_commit_time) {
+    runtime::TimeToProto(*writer.last_commit_time, proto->mutable_last_commit_time());
+  }
+  proto->set_owner(writer.owner);
+  proto->set_fenced_through(writer.fenced_through);
+}
+
 void ToProto(const Downtime& d, v1::Downtime* proto) {
   proto->Clear();
   proto->set_id(absl::StrCat(d.id));

@@ -40,6 +40,7 @@ runtime::OutboxEvent BatchEvent(const Batch& batch, const std::vector<int>& acce
 // ---- Machine states ----
 
 void ToProto(const Downtime& downtime, v1::Downtime* proto);
+void ToProto(const IngestWriterRecord& writer, v1::IngestWriter* proto);
 // The outbox event of a downtime change: a DowntimeEvent. `change_type`:
 // DowntimeChangeType's number (DowntimeChange's, or kDowntimeReasonSet).
 runtime::OutboxEvent DowntimeOutboxEvent(const Downtime& downtime, int change_type,

@@ -107,8 +107,7 @@ bool operator==(const TrackerState& a, const TrackerState& b) {
          a.conditions == b.conditions && a.last_time == b.last_time &&
          a.settled_state == b.settled_state && a.settled_since == b.settled_since &&
          a.in_downtime == b.in_downtime && a.downtime_state == b.downtime_state &&
-         a.downtime_start == b.downtime_start && a.withdrawals == b.withdrawals &&
-         a.held == b.held;
+         a.downtime_start == b.downtime_start && a.withdrawals == b.withdrawals && a.held == b.held;
 }
 
 MachineState MachineStateTracker::Derive() const {

@@ -6,7 +6,6 @@
 
 #include "server/runtime/event_stream.h"
 #include "server/runtime/stream_cursor.h"
-#include "server/runtime/stream_cursor.h"
 #include "server/telemetry/config.h"
 #include "server/telemetry/latest_cache.h"
 #include "server/telemetry/partition_job.h"

@@ -97,6 +97,23 @@ struct Sql {
       "UNION ALL SELECT 1, d.machine_id, d.id, 0 FROM (SELECT DISTINCT id FROM "
       "unnest($1::text[]) AS x(id)) m JOIN telemetry.data_items d ON d.machine_id = m.id "
       "ORDER BY 1, 4");
+  // ResumeIngestWriter. Both wait for an ingest transaction of the writer under way (it
+  // holds the row); `writer_fence` raises the fence unless another caller owns the id
+  // (then no row: writer_read tells why), creating the row of a new writer.
+#define PM_WRITER_COLUMNS                                                        \
+  "w.last_batch_sequence, (extract(epoch from w.update_time) * 1000000)::int8, " \
+  "coalesce(w.owner, ''), w.fenced_through"
+  const runtime::PgStatement writer_read = registry.Add(
+      "writer_read", "SELECT " PM_WRITER_COLUMNS
+                     " FROM telemetry.ingest_writers w WHERE w.writer_id = $1 FOR SHARE");
+  const runtime::PgStatement writer_fence = registry.Add(
+      "writer_fence",
+      "INSERT INTO telemetry.ingest_writers AS w (writer_id, last_batch_sequence, owner, "
+      "fenced_through) VALUES ($1, 0, $2, $3) ON CONFLICT (writer_id) DO UPDATE SET "
+      "fenced_through = greatest(w.fenced_through, excluded.fenced_through), owner = "
+      "coalesce(w.owner, excluded.owner) WHERE coalesce(w.owner, excluded.owner) = "
+      "excluded.owner RETURNING " PM_WRITER_COLUMNS);
+#undef PM_WRITER_COLUMNS
   const runtime::PgStatement machine_select = registry.Add(
       "machine_select", "SELECT " PM_MACHINE_COLUMNS " FROM telemetry.machines WHERE id = $1");
   const runtime::PgStatement machine_lock =
@@ -199,13 +216,14 @@ constexpr char kCopySql[] =
 std::vector<std::pair<std::string, std::string>> IngestStatements() {
   return {
       // Locks the writer's row (created at 0 on its first batch, owned by the caller $3;
-      // one without an owner adopts $3: migration 0010) and numbers $2 batches.
+      // one without an owner adopts $3: migration 0010), numbers $2 batches and reads its
+      // fence (migration 0012).
       {kIngestWriter,
        "INSERT INTO telemetry.ingest_writers AS w (writer_id, last_batch_sequence, owner) "
        "VALUES ($1, 0, $3) ON CONFLICT (writer_id) DO UPDATE SET owner = coalesce(w.owner, "
        "excluded.owner) RETURNING w.last_batch_sequence, (SELECT "
        "array_agg(nextval('telemetry.sample_batches')) FROM generate_series(1, $2::int4)), "
-       "w.owner"},
+       "w.owner, w.fenced_through"},
       // The facts the judge and the machine states need, and no more: the catalog's
       // version (migration 0008), a row per machine of $1 that is registered (data item
       // NULL; whether its tracker has a change pending), then a row per data item of the
@@ -600,6 +618,35 @@ absl::StatusOr<Replayable<Machine>> PgTelemetryStore::RegisterMachine(
   return result;
 }
 
+absl::StatusOr<IngestWriterRecord> PgTelemetryStore::ResumeIngestWriter(
+    const std::string& writer_id, const std::string& caller, uint64_t fence) {
+  IngestWriterRecord record;
+  record.writer_id = writer_id;
+  PM_RETURN_IF_ERROR(Run([&](pqxx::connection& conn) -> absl::Status {
+    pqxx::work tx(conn);
+    pqxx::result rows;
+    if (fence > 0) {
+      rows = tx.exec_prepared(Statements().writer_fence, writer_id, caller,
+                              static_cast<int64_t>(fence));
+    }
+    if (rows.empty()) rows = tx.exec_prepared(Statements().writer_read, writer_id);
+    if (rows.empty()) return absl::OkStatus();  // no row, no fence asked: nothing committed
+    WriterRecord judged;
+    const std::string owner = rows[0][2].as<std::string>();
+    if (!owner.empty()) judged.owner = owner;
+    PM_RETURN_IF_ERROR(JudgeOwner(judged, writer_id, caller));
+    record.last_batch_sequence = rows[0][0].as<uint64_t>();
+    if (record.last_batch_sequence > 0) {
+      record.last_commit_time = absl::FromUnixMicros(rows[0][1].as<int64_t>());
+    }
+    record.owner = owner;
+    record.fenced_through = rows[0][3].as<uint64_t>();
+    tx.commit();
+    return absl::OkStatus();
+  }));
+  return record;
+}
+
 absl::StatusOr<Machine> PgTelemetryStore::GetMachine(const std::string& id) {
   Machine machine;
   PM_RETURN_IF_ERROR(Run([&](pqxx::connection& conn) -> absl::Status {
@@ -781,6 +828,7 @@ absl::StatusOr<std::vector<BatchOutcome>> PgTelemetryStore::IngestBatches(
       return outcomes;
     }
     record.last_sequence = std::stoull(PQgetvalue(writer, 0, 0));
+    record.fenced_through = std::stoull(PQgetvalue(writer, 0, 3));
     const PGresult* recorded = opened[2]->get();
     for (int row = 0; row < PQntuples(recorded); ++row) {
       const uint64_t sequence = std::stoull(PQgetvalue(recorded, row, 0));

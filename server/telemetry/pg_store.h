@@ -47,6 +47,9 @@ class PgTelemetryStore : public TelemetryStore {
                                                           const BatchJudge& judge,
                                                           const BatchEventEncoder& encode,
                                                           const IngestAudit& audit) override;
+  absl::StatusOr<IngestWriterRecord> ResumeIngestWriter(const std::string& writer_id,
+                                                        const std::string& caller,
+                                                        uint64_t fence) override;
   absl::StatusOr<std::vector<std::string>> UnknownMachines(
       const std::vector<std::string>& machine_ids) override;
   absl::StatusOr<UnknownIds> UnknownMachinesAndDataItems(

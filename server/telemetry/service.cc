@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <deque>
+#include <limits>
 #include <optional>
 #include <set>
 #include <string>
@@ -274,6 +275,20 @@ absl::Status TelemetryServiceImpl::HandleGetMachine(runtime::CallContext& call,
                                                     v1::GetMachineResponse* response) {
   PM_ASSIGN_OR_RETURN(Machine machine, store_->GetMachine(request.id()));
   ToProto(machine, response->mutable_machine());
+  return absl::OkStatus();
+}
+
+absl::Status TelemetryServiceImpl::HandleResumeIngestWriter(
+    runtime::CallContext& call, const v1::ResumeIngestWriterRequest& request,
+    v1::ResumeIngestWriterResponse* response) {
+  if (request.fence_batch_sequence() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+    return runtime::InvalidField("fence_batch_sequence",
+                                 "must be 0-9223372036854775807 (batch sequences' range)");
+  }
+  PM_ASSIGN_OR_RETURN(IngestWriterRecord writer,
+                      store_->ResumeIngestWriter(request.writer_id(), call.identity,
+                                                 request.fence_batch_sequence()));
+  ToProto(writer, response->mutable_writer());
   return absl::OkStatus();
 }
 

@@ -48,6 +48,9 @@ class TelemetryServiceImpl : public v1::TelemetryServiceBase {
                                      v1::RegisterMachineResponse* response) override;
   absl::Status HandleGetMachine(runtime::CallContext& call, const v1::GetMachineRequest& request,
                                 v1::GetMachineResponse* response) override;
+  absl::Status HandleResumeIngestWriter(runtime::CallContext& call,
+                                        const v1::ResumeIngestWriterRequest& request,
+                                        v1::ResumeIngestWriterResponse* response) override;
   absl::Status HandleListMachines(runtime::CallContext& call,
                                   const v1::ListMachinesRequest& request,
                                   v1::ListMachinesResponse* response) override;

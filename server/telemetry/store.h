@@ -103,6 +103,15 @@ struct BatchOutcome {
   int late_state_count = 0;
 };
 
+// What the store records of an ingest writer.
+struct IngestWriterRecord {
+  std::string writer_id;
+  uint64_t last_batch_sequence = 0;  // every batch up to it committed, none after; 0: none
+  std::optional<absl::Time> last_commit_time;  // of that batch
+  std::string owner;                           // the caller that owns the id; "" when none
+  uint64_t fenced_through = 0;
+};
+
 struct SamplePage {
   std::vector<StoredSample> samples;
   bool more = false;
@@ -153,6 +162,14 @@ class TelemetryStore {
                                                                   const BatchJudge& judge,
                                                                   const BatchEventEncoder& encode,
                                                                   const IngestAudit& audit) = 0;
+
+  // ResumeIngestWriter: in one transaction, waits for (locks) the writer's row, raises its
+  // fence to `fence` (0: leaves it) and answers its record. PERMISSION_DENIED
+  // (WRITER_ID_TAKEN, JudgeOwner) when `caller` does not own the writer id; a writer
+  // without a row gets one only for a fence (owned by `caller`).
+  virtual absl::StatusOr<IngestWriterRecord> ResumeIngestWriter(const std::string& writer_id,
+                                                                const std::string& caller,
+                                                                uint64_t fence) = 0;
 
   // Of `machine_ids`, those that are not registered, in the order given (none: all are).
   virtual absl::StatusOr<std::vector<std::string>> UnknownMachines(

@@ -102,12 +102,15 @@ TEST(ContractTest, RetrySafeWritesCarryARequestIdOrEtag) {
     if (contract::MethodContractOf(method).idempotency != MethodOptions::IDEMPOTENT) continue;
     SCOPED_TRACE(method->full_name());
     // A client stream carries it in its first message (e.g. metadata.request_id); an
-    // ingest stream numbers its batches per writer (writer_id, batch_sequence).
+    // ingest stream numbers its batches per writer (writer_id, batch_sequence); a writer's
+    // fence only rises, so setting it again changes nothing (writer_id,
+    // fence_batch_sequence).
     const google::protobuf::Descriptor* input = method->input_type();
     const bool has_key = contract::IdempotentByRequestId(method) ||
                          input->FindFieldByName("etag") != nullptr ||
                          (input->FindFieldByName("writer_id") != nullptr &&
-                          input->FindFieldByName("batch_sequence") != nullptr);
+                          (input->FindFieldByName("batch_sequence") != nullptr ||
+                           input->FindFieldByName("fence_batch_sequence") != nullptr));
     EXPECT_TRUE(has_key) << "IDEMPOTENT but nothing makes a retry safe";
   }
 }

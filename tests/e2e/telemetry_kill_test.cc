@@ -28,6 +28,7 @@
 // recognised as sent before. The checker
 // must then report duplicates, proving it can fail.
 #include <atomic>
+#include <map>
 #include <memory>
 #include <pqxx/pqxx>
 #include <string>
@@ -35,6 +36,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -409,6 +411,97 @@ TEST_F(TelemetryKillTest, NegativeControlWithoutTheDedupRecordTheCheckerReportsD
       ExactlyOnceProblems(0, run.samples_per_writer, result.rejected_index);
   for (const std::string& p : problems) std::printf("checker: %s\n", p.c_str());
   EXPECT_THAT(problems, ::testing::Contains(HasSubstr("stored more than once")));
+}
+
+// Outside testing (AP F2): across an adapter's restart only at-least-once held: what was
+// in flight at the crash was sent again. Here the adapter's process "crashes" (its writer
+// abandoned) with five batches committed but unanswered — made certain, not left to
+// timing: the relay discards the server's answers while PostgreSQL takes them — and its
+// successor resumes the README's way: the batches' record kept by on_batch_sending, the
+// writer fenced and told its last committed batch by ResumeIngestWriter.
+TEST_F(TelemetryKillTest, AnAdapterRestartedAfterACrashResumesExactlyOnce) {
+  StartMesh();
+  ASSERT_FALSE(HasFatalFailure());
+  RegisterMachines(1);
+  ASSERT_FALSE(HasFatalFailure());
+  absl::StatusOr<std::unique_ptr<testing::TcpRelay>> relay =
+      testing::TcpRelay::Start(mesh_->server().port());
+  ASSERT_TRUE(relay.ok()) << relay.status();
+  constexpr int64_t kTotal = 2'000;
+  const absl::Time base = absl::FromUnixMicros(absl::ToUnixMicros(absl::Now() - absl::Hours(1)));
+  auto sample = [&](int64_t n) {
+    v1::Sample s;
+    s.set_machine_id(MachineOf(0));
+    s.set_data_item_id(absl::StrCat("v", n % kDataItems));
+    SetTime(base + absl::Microseconds(n), s.mutable_time());
+    s.set_number(static_cast<double>(n));
+    s.set_source_sequence(static_cast<uint64_t>(n));
+    return s;
+  };
+  // The adapter's durable record: batch sequence -> samples taken up to its end.
+  absl::Mutex mu;
+  std::map<uint64_t, int64_t> record;
+  auto writer_options = [&](uint64_t first_batch_sequence) {
+    sdk::TelemetryBatchWriterOptions options;
+    options.writer_id = "adapter-0";
+    options.max_batch_samples = 100;
+    options.linger = absl::Hours(1);  // batches cut by count, and by Flush
+    options.first_batch_sequence = first_batch_sequence;
+    options.on_batch_sending = [&](const sdk::BatchSending& batch) {
+      absl::MutexLock lock(&mu);
+      record[batch.batch_sequence] = batch.first_added_index + batch.sample_count;
+    };
+    return options;
+  };
+
+  // The first process: 1,000 samples acknowledged, then 500 committed and never answered.
+  sdk::ClientOptions through_relay = mesh_->OptionsFor("ivan");
+  through_relay.endpoint = (*relay)->endpoint();
+  absl::StatusOr<std::unique_ptr<sdk::TelemetryBatchWriter>> first =
+      sdk::TelemetryBatchWriter::Create(through_relay, writer_options(0));
+  ASSERT_TRUE(first.ok()) << first.status();
+  for (int64_t n = 1; n <= 1'000; ++n) ASSERT_TRUE((*first)->Add(sample(n)).ok());
+  ASSERT_TRUE((*first)->Flush(absl::Now() + absl::Seconds(60)).ok());
+  (*relay)->DiscardServerBytes();
+  for (int64_t n = 1'001; n <= 1'500; ++n) ASSERT_TRUE((*first)->Add(sample(n)).ok());
+  ASSERT_TRUE(plantmesh::testing::PollUntil(
+      [&] { return StoredRowsFrom(MachineOf(0), 1) == 1'500; }, absl::Seconds(60)))
+      << StoredRowsFrom(MachineOf(0), 1) << " rows";
+  const int64_t acknowledged = (*first)->Stats().samples_acknowledged();
+  EXPECT_EQ(acknowledged, 1'000);  // resuming from it would store 500 twice
+  (*first)->Stop().IgnoreError();  // the crash: nothing more is sent or waited for
+  first->reset();
+  (*relay)->DropConnections();
+
+  // The successor.
+  uint64_t fence = 0;
+  {
+    absl::MutexLock lock(&mu);
+    ASSERT_EQ(record.size(), 15u);
+    fence = record.rbegin()->first;
+  }
+  absl::StatusOr<sdk::TelemetryClient> client =
+      sdk::TelemetryClient::Connect(mesh_->OptionsFor("ivan"));
+  ASSERT_TRUE(client.ok()) << client.status();
+  v1::ResumeIngestWriterRequest resume;
+  resume.set_writer_id("adapter-0");
+  resume.set_fence_batch_sequence(fence);
+  absl::StatusOr<v1::ResumeIngestWriterResponse> resumed = client->ResumeIngestWriter(resume);
+  ASSERT_TRUE(resumed.ok()) << Describe(resumed.status());
+  EXPECT_EQ(resumed->writer().last_batch_sequence(), fence);  // all five had committed
+  EXPECT_EQ(resumed->writer().fenced_through(), fence);
+  int64_t position = 0;
+  {
+    absl::MutexLock lock(&mu);
+    position = record.at(resumed->writer().last_batch_sequence());
+  }
+  EXPECT_EQ(position, 1'500);
+  absl::StatusOr<std::unique_ptr<sdk::TelemetryBatchWriter>> second =
+      sdk::TelemetryBatchWriter::Create(mesh_->OptionsFor("ivan"), writer_options(fence + 1));
+  ASSERT_TRUE(second.ok()) << second.status();
+  for (int64_t n = position + 1; n <= kTotal; ++n) ASSERT_TRUE((*second)->Add(sample(n)).ok());
+  ASSERT_TRUE((*second)->Close(absl::Now() + absl::Seconds(60)).ok());
+  EXPECT_THAT(ExactlyOnceProblems(0, kTotal, 0), ::testing::IsEmpty());
 }
 
 }  // namespace

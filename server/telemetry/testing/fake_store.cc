@@ -50,6 +50,26 @@ absl::StatusOr<Replayable<Machine>> FakeTelemetryStore::RegisterMachine(
   return result;
 }
 
+absl::StatusOr<IngestWriterRecord> FakeTelemetryStore::ResumeIngestWriter(
+    const std::string& writer_id, const std::string& caller, uint64_t fence) {
+  absl::MutexLock lock(&mu_);
+  PM_RETURN_IF_ERROR(failure_);
+  IngestWriterRecord out;
+  out.writer_id = writer_id;
+  auto found = writers_.find(writer_id);
+  if (found == writers_.end() && fence == 0) return out;
+  WriterRecord judged = found == writers_.end() ? WriterRecord{} : found->second;
+  PM_RETURN_IF_ERROR(JudgeOwner(judged, writer_id, caller));
+  WriterRecord& writer = writers_[writer_id];
+  if (fence > 0) writer.owner = judged.owner;
+  writer.fenced_through = std::max(writer.fenced_through, fence);
+  out.last_batch_sequence = writer.last_sequence;
+  if (writer.last_sequence > 0) out.last_commit_time = writer_commit_times_[writer_id];
+  out.owner = writer.owner.value_or("");
+  out.fenced_through = writer.fenced_through;
+  return out;
+}
+
 absl::StatusOr<Machine> FakeTelemetryStore::GetMachine(const std::string& id) {
   absl::MutexLock lock(&mu_);
   PM_RETURN_IF_ERROR(failure_);
@@ -172,6 +192,7 @@ BatchOutcome FakeTelemetryStore::IngestLocked(Batch& batch, const BatchJudge& ju
   }
   outcome.verdict = judge(batch.samples, catalog);
   writer.rejections[batch.batch_sequence] = EncodeRejections(outcome.verdict.rejected);
+  writer_commit_times_[batch.writer_id] = absl::Now();
   const int64_t batch_id = next_batch_++;
   for (int i : outcome.verdict.accepted) {
     samples_.push_back({batch.samples[static_cast<size_t>(i)], SampleKey(batch_id, i)});

@@ -31,6 +31,9 @@ class FakeTelemetryStore : public TelemetryStore {
                                                           const BatchJudge& judge,
                                                           const BatchEventEncoder& encode,
                                                           const IngestAudit& audit) override;
+  absl::StatusOr<IngestWriterRecord> ResumeIngestWriter(const std::string& writer_id,
+                                                        const std::string& caller,
+                                                        uint64_t fence) override;
   absl::StatusOr<std::vector<std::string>> UnknownMachines(
       const std::vector<std::string>& machine_ids) override;
   absl::StatusOr<UnknownIds> UnknownMachinesAndDataItems(
@@ -71,6 +74,8 @@ class FakeTelemetryStore : public TelemetryStore {
   int64_t next_seq_ ABSL_GUARDED_BY(mu_) = 1;
   runtime::testing::MemoryRequestLog request_log_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, WriterRecord> writers_ ABSL_GUARDED_BY(mu_);  // records kept for ever
+  // When each writer's last batch was committed (absl::Now(): PostgreSQL's now()).
+  std::map<std::string, absl::Time> writer_commit_times_ ABSL_GUARDED_BY(mu_);
   int64_t next_batch_ ABSL_GUARDED_BY(mu_) = 1;
   std::vector<StoredSample> samples_ ABSL_GUARDED_BY(mu_);
   std::map<std::pair<std::string, std::string>, StoredSample> latest_ ABSL_GUARDED_BY(mu_);

@@ -437,6 +437,74 @@ TYPED_TEST_P(TelemetryStoreConformanceTest, AWriterIdIsTheFirstCallersOwn) {
   EXPECT_EQ(this->All().size(), 2u);
 }
 
+// Outside testing (AP F2): after an adapter's restart nothing said which of the batches
+// in flight at the crash had committed, so it sent them again. Resuming fences the
+// earlier process's batches and answers the last committed one, which is then final.
+TYPED_TEST_P(TelemetryStoreConformanceTest, AResumedWriterIsFencedAndToldItsLastCommittedBatch) {
+  this->Register(this->Cnc());
+  const absl::Time t = this->now_;
+  const std::string adapter = "spiffe://plant/adapter";
+  auto send = [&](const std::string& writer, const std::string& caller, uint64_t sequence,
+                  double value) -> BatchOutcome {
+    absl::StatusOr<std::vector<BatchOutcome>> out =
+        this->IngestTogether({Batch{writer, sequence, {NumberAt("temp", value, t)}, caller}});
+    EXPECT_TRUE(out.ok()) << out.status();
+    return out.ok() ? out->front() : BatchOutcome{};
+  };
+  auto resume = [&](const std::string& writer, const std::string& caller, uint64_t fence) {
+    return this->store_->ResumeIngestWriter(writer, caller, fence);
+  };
+  // Never sent: nothing committed, and nothing recorded without a fence.
+  absl::StatusOr<IngestWriterRecord> none = resume("mtconnect-cnc07", adapter, 0);
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_EQ(none->last_batch_sequence, 0u);
+  EXPECT_EQ(none->fenced_through, 0u);
+  EXPECT_FALSE(none->last_commit_time.has_value());
+
+  const absl::Time before = absl::Now() - absl::Seconds(5);  // PostgreSQL's clock, a hair off
+  EXPECT_TRUE(send("mtconnect-cnc07", adapter, 7, 1).refusal.ok());
+  EXPECT_TRUE(send("mtconnect-cnc07", adapter, 9, 2).refusal.ok());
+  // The restarted process had sent 10 to 12 too, unanswered: it fences at 12.
+  absl::StatusOr<IngestWriterRecord> resumed = resume("mtconnect-cnc07", adapter, 12);
+  ASSERT_TRUE(resumed.ok()) << resumed.status();
+  EXPECT_EQ(resumed->last_batch_sequence, 9u);
+  EXPECT_EQ(resumed->fenced_through, 12u);
+  EXPECT_EQ(resumed->owner, adapter);
+  ASSERT_TRUE(resumed->last_commit_time.has_value());
+  EXPECT_GE(*resumed->last_commit_time, before);
+  EXPECT_LE(*resumed->last_commit_time, absl::Now() + absl::Seconds(5));
+  // The earlier process's batch 11 arriving late is refused; a re-send of 9 stays a
+  // duplicate; the new process goes on above the fence.
+  const BatchOutcome late = send("mtconnect-cnc07", adapter, 11, 3);
+  EXPECT_EQ(late.refusal.code(), absl::StatusCode::kFailedPrecondition) << late.refusal;
+  EXPECT_EQ(runtime::ErrorInfoOf(late.refusal).reason, "BATCH_SEQUENCE_FENCED");
+  EXPECT_TRUE(send("mtconnect-cnc07", adapter, 9, 2).duplicate);
+  EXPECT_TRUE(send("mtconnect-cnc07", adapter, 13, 4).refusal.ok());
+  // A fence only rises; another caller may not fence, nor read.
+  resumed = resume("mtconnect-cnc07", adapter, 5);
+  ASSERT_TRUE(resumed.ok()) << resumed.status();
+  EXPECT_EQ(resumed->fenced_through, 12u);
+  EXPECT_EQ(resumed->last_batch_sequence, 13u);
+  for (uint64_t fence : {uint64_t{0}, uint64_t{100}}) {
+    absl::StatusOr<IngestWriterRecord> other =
+        resume("mtconnect-cnc07", "spiffe://plant/other", fence);
+    EXPECT_EQ(other.status().code(), absl::StatusCode::kPermissionDenied) << fence;
+    EXPECT_EQ(runtime::ErrorInfoOf(other.status()).reason, "WRITER_ID_TAKEN");
+  }
+  EXPECT_EQ(resume("mtconnect-cnc07", adapter, 0)->fenced_through, 12u);
+  // A writer that never committed: the fence records it, the caller's.
+  absl::StatusOr<IngestWriterRecord> fresh = resume("w-new", adapter, 50);
+  ASSERT_TRUE(fresh.ok()) << fresh.status();
+  EXPECT_EQ(fresh->last_batch_sequence, 0u);
+  EXPECT_EQ(fresh->fenced_through, 50u);
+  EXPECT_EQ(runtime::ErrorInfoOf(send("w-new", adapter, 40, 5).refusal).reason,
+            "BATCH_SEQUENCE_FENCED");
+  EXPECT_EQ(send("w-new", "spiffe://plant/other", 51, 5).refusal.code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_TRUE(send("w-new", adapter, 51, 6).refusal.ok());
+  EXPECT_EQ(this->All().size(), 4u);  // 7, 9, 13, and w-new's 51
+}
+
 // Group commit: each batch of the group is judged as it would be alone, one after the
 // other, in one transaction.
 TYPED_TEST_P(TelemetryStoreConformanceTest, BatchesCommittedTogetherAreEachStoredOnceInOrder) {
@@ -622,6 +690,7 @@ REGISTER_TYPED_TEST_SUITE_P(
     LatestAnswersOnlyRegisteredDataItems, MixedBatchStoresTheValidRest, TheJudgeKnowsADataItemsType,
     TheJudgeSeesTheCatalogAsItIsNow, ResentBatchIsDuplicateAndStoredOnce,
     ASequenceReusedOrOutOfOrderIsRefusedNotCalledADuplicate, AWriterIdIsTheFirstCallersOwn,
+    AResumedWriterIsFencedAndToldItsLastCommittedBatch,
     BatchesCommittedTogetherAreEachStoredOnceInOrder, AGroupsSamplesGoOutInEventsOfAtMostAMebibyte,
     LatestKeepsTheNewestTimeAcrossOutOfOrderBatches, ConditionAndSourceSequenceRoundTrip,
     QuerySamplesPagesByTimeAndFilters);

@@ -136,6 +136,14 @@ struct RejectedSampleReport {
   int64_t added_index = 0;      // its place among the samples Add took, from 0 (a file row)
 };
 
+// A batch about to be sent for the first time (TelemetryBatchWriterOptions
+// .on_batch_sending).
+struct BatchSending {
+  uint64_t batch_sequence = 0;
+  int64_t first_added_index = 0;  // its first sample's place among the samples Add took, from 0
+  int sample_count = 0;           // its samples: Add's [first_added_index, + sample_count)
+};
+
 struct TelemetryBatchWriterOptions {
   // The writer's stable id (see "Batch sequences across process restarts"); 1-128
   // characters, no control characters. Required.
@@ -187,6 +195,17 @@ struct TelemetryBatchWriterOptions {
   CallOptions call_options;
   // Called for every rejected sample (optional; see "Threads").
   std::function<void(const RejectedSampleReport&)> on_rejected;
+  // Called on the sending thread just before each batch is sent for the first time (not
+  // for its re-sends), optional. An adapter that must send nothing twice across its own
+  // restart records here, durably, the batch's sequence with its source's position after
+  // the batch's last sample. After a restart, TelemetryClient::ResumeIngestWriter with
+  // the highest sequence recorded as the fence gives the last batch the server committed
+  // (every batch up to it committed, none after, and none of the earlier run's commits
+  // later); the adapter resumes at the position it recorded for that batch, with
+  // first_batch_sequence above the fence (README: "Exactly once across an adapter's
+  // restart"). While it runs the batch and those after it wait; it must not call Add,
+  // Flush or Close.
+  std::function<void(const BatchSending&)> on_batch_sending;
 
   // INVALID_ARGUMENT naming the first bad option.
   absl::Status Validate() const;
