@@ -57,11 +57,6 @@ std::string ExpiryText(absl::Time not_after, absl::Time now) {
   return absl::StrCat(TimeText(not_after), " (", days, days == 1 ? " day)" : " days)");
 }
 
-// In plantctl's terms, as every command's errors (outside testing: "the CA of ca_file",
-// an SDK option no flag or config key is named after).
-std::string ErrorText(const absl::Status& error) {
-  return error.ok() ? "" : std::string(InFlagTerms(error).message());
-}
 
 // One service at its endpoint: health first; then, over the same connection, the
 // version. The certificate and identity come from the health call's handshake.
@@ -121,6 +116,12 @@ ServiceStatus Collect(const ServiceCommand& service, const ConnectionSettings& s
 }
 
 }  // namespace
+
+// In plantctl's terms, as every command's errors (outside testing: "the CA of ca_file",
+// an SDK option no flag or config key is named after).
+std::string ErrorText(const absl::Status& error) {
+  return error.ok() ? "" : std::string(InFlagTerms(error).message());
+}
 
 std::vector<const ServiceCommand*> ReportedServices(const ContractCatalog& catalog) {
   std::vector<const ServiceCommand*> services;

@@ -49,6 +49,10 @@ absl::StatusOr<std::vector<ServiceStatus>> CollectStatus(const ContractCatalog& 
 void PrintStatus(const std::vector<ServiceStatus>& rows, OutputFormat format, absl::Time now,
                  std::ostream& out);
 
+// A row's error message in plantctl's terms (InFlagTerms: `--ca`, not the SDK's ca_file),
+// as the table, JSON, CSV and the lines on stderr show it; "" for none.
+std::string ErrorText(const absl::Status& error);
+
 // 0 when every service is SERVING; otherwise the first other row decides: 10 + the code
 // of its failed call, or 24 (10 + UNAVAILABLE) when it answered anything but SERVING.
 int StatusExitCode(const std::vector<ServiceStatus>& rows);

@@ -1353,6 +1353,8 @@ TEST(AdminStatusTest, TableJsonAndExitCode) {
   PrintStatus({untrusted}, OutputFormat::kCsv, now, csv);
   EXPECT_THAT(csv.str(), HasSubstr("not signed by the CA of --ca"));
   EXPECT_THAT(csv.str(), Not(HasSubstr("ca_file")));
+  // Re-test: the lines on stderr after the table too.
+  EXPECT_THAT(ErrorText(untrusted.error), HasSubstr("not signed by the CA of --ca"));
 }
 
 TEST_F(CommandsTest, AdminStatusReportsEveryContractServiceButSystem) {

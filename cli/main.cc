@@ -177,7 +177,7 @@ int Main(int argc, char** argv) {
     for (const ServiceStatus& row : *rows) {
       if (!row.error.ok()) {
         std::cerr << "plantctl: " << row.service << " at " << row.endpoint << ": "
-                  << absl::StatusCodeToString(row.error.code()) << ": " << row.error.message()
+                  << absl::StatusCodeToString(row.error.code()) << ": " << ErrorText(row.error)
                   << "\n";
       }
     }

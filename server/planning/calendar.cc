@@ -179,8 +179,10 @@ std::optional<ShiftInstance> LineCalendar::Instance(absl::CivilDay date,
         pattern_.rotation.begin(), pattern_.rotation.end(),
         [&](const RotationEntry& e) { return e.day == day && e.shift_code == definition.code; });
     if (entry == pattern_.rotation.end()) {
-      return not_worked(absl::StrCat("day ", day + 1, " of pattern ", pattern_.id, "'s ",
-                                     pattern_.cycle_days, "-day rotation (from ",
+      // Numbered as RotationEntry.day is, from 0 (re-test: counted from 1, "day 1 has no
+      // shift S" named the entry of day 1 that has one).
+      return not_worked(absl::StrCat("rotation day ", day, " of pattern ", pattern_.id, " (its ",
+                                     pattern_.cycle_days, "-day rotation; day 0 is ",
                                      FormatDate(pattern_.anchor_date), ") has no shift ",
                                      definition.code, ": a day off"));
     }

@@ -304,8 +304,11 @@ TEST(CalendarTest, WhyAShiftIsNotWorkedNamesTheOneCause) {
   EXPECT_EQ(calendar.WhyNotWorked("2026-03-06/A"), "");
   EXPECT_EQ(calendar.WhyNotWorked("2026-03-04/A"), "2026-03-04 is a holiday");
   EXPECT_EQ(calendar.WhyNotWorked("2026-03-07/A"),
-            "day 6 of pattern 1X8-WEEK's 7-day rotation (from 2026-03-02) has no shift A: a day "
-            "off");
+            "rotation day 5 of pattern 1X8-WEEK (its 7-day rotation; day 0 is 2026-03-02) has no "
+            "shift A: a day off");
+  // Re-test: numbered from 1, the day of the anchor date was "day 1", which is another
+  // RotationEntry.day.
+  EXPECT_THAT(calendar.WhyNotWorked("2026-03-08/A"), ::testing::StartsWith("rotation day 6 "));
   EXPECT_EQ(calendar.WhyNotWorked("2026-03-06/N"),
             "pattern 1X8-WEEK has no shift N (its shifts: A, S)");
   EXPECT_EQ(calendar.WhyNotWorked("2026-03-29/S"),

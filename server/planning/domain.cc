@@ -506,8 +506,14 @@ absl::Status CheckItemsFitShift(const std::vector<PlanItem>& items, absl::string
                                 const std::string& line_id, const ProductLines& lines_of,
                                 const std::string& shift_id, absl::Duration planned) {
   const double planned_minutes = absl::ToDoubleMinutes(planned);
+  // In running order (re-test: summed as sent, the item named was not where the shift
+  // fills up), each named by its index as sent.
+  std::vector<size_t> order(items.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return items[a].sequence < items[b].sequence; });
   double minutes = 0;
-  for (size_t i = 0; i < items.size(); ++i) {
+  for (size_t i : order) {
     auto lines = lines_of.find(items[i].product_id);
     if (lines == lines_of.end()) continue;
     auto cycle = lines->second.find(line_id);

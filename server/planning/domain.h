@@ -258,8 +258,8 @@ absl::Status CheckItemsMadeOnLine(const std::vector<PlanItem>& items, absl::stri
 // (`planned`: shift less breaks and maintenance; ISO 22400's planned busy time): the
 // ideal cycle time is the fastest a unit is made, so a plan that needs more cannot be
 // met whatever the order (changeovers not counted). INVALID_ARGUMENT naming
-// "<prefix>[i].quantity" of the item, in the order given, at which the sum passes the
-// planned time (outside testing: 9,000,000 units, 543 times the shift's capacity, were
+// "<prefix>[i].quantity" of the item, in running (sequence) order, at which the sum passes
+// the planned time (outside testing: 9,000,000 units, 543 times the shift's capacity, were
 // planned and published). Items without a cycle time on the line take no time here.
 absl::Status CheckItemsFitShift(const std::vector<PlanItem>& items, absl::string_view prefix,
                                 const std::string& line_id, const ProductLines& lines_of,

@@ -718,6 +718,12 @@ TEST_F(PlanningServiceTest, APlanThatNeedsMoreThanItsShiftPlansIsRefused) {
   v1::UpdateProductionPlanResponse updated;
   EXPECT_THAT(FieldsOf(stub_->UpdateProductionPlan(Ctx().get(), update, &updated)),
               ElementsAre("items[1].quantity"));
+  // Re-test: summed in running order, whatever order they are sent in: the item named is
+  // where the shift fills up (muesli, sequence 2, sent first).
+  v1::UpdateProductionPlanRequest reversed = update;
+  std::swap(*reversed.mutable_items(0), *reversed.mutable_items(1));
+  EXPECT_THAT(FieldsOf(stub_->UpdateProductionPlan(Ctx().get(), reversed, &updated)),
+              ElementsAre("items[0].quantity"));
   more->set_quantity(4000);
   ASSERT_TRUE(stub_->UpdateProductionPlan(Ctx().get(), update, &updated).ok());
   v1::ProductionPlan published;
