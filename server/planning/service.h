@@ -167,11 +167,12 @@ class PlanningServiceImpl : public v1::PlanningServiceBase {
   // ProposePlan's demand from the history of `named` products (empty: every product
   // with history) for `days` (in order): imported days as they are, the others the
   // forecast of the history before the first of `days` and before today; other records
-  // play no part (ppropose). CANCELLED once `call` is (asked before each product's
-  // forecast).
+  // play no part (ppropose). With every product, one whose other days cannot be forecast
+  // keeps its imported days and is put in `*not_forecast` with why. CANCELLED once `call`
+  // is (asked before each product's forecast).
   absl::StatusOr<std::vector<DayDemand>> ForecastHorizonDemand(
       const runtime::CallContext& call, const std::vector<std::string>& named,
-      const std::vector<absl::CivilDay>& days);
+      const std::vector<absl::CivilDay>& days, std::map<std::string, std::string>* not_forecast);
   // One ImportDemand stream (pdemand).
   class DemandImportSink;
 

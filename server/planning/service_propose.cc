@@ -157,18 +157,11 @@ int64_t PlannableDemand(double quantity) {
   return std::llround(std::min(quantity, kMaxDemandQuantity));
 }
 
-// With every product, one that cannot be forecast is left out of the proposal whole.
-void DropProduct(const std::string& product_id, std::vector<DayDemand>* demand) {
-  demand->erase(std::remove_if(demand->begin(), demand->end(),
-                               [&](const DayDemand& d) { return d.product_id == product_id; }),
-                demand->end());
-}
-
 }  // namespace
 
 absl::StatusOr<std::vector<DayDemand>> PlanningServiceImpl::ForecastHorizonDemand(
     const runtime::CallContext& call, const std::vector<std::string>& named,
-    const std::vector<absl::CivilDay>& days) {
+    const std::vector<absl::CivilDay>& days, std::map<std::string, std::string>* not_forecast) {
   std::vector<DayDemand> out;
   // Records dated after the horizon play no part (a record dated years ahead once made
   // every horizon day "history" of 0, and left nothing before it to forecast from).
@@ -211,10 +204,14 @@ absl::StatusOr<std::vector<DayDemand>> PlanningServiceImpl::ForecastHorizonDeman
       if (o.day < history_until) before.days.push_back(o);
     }
     if (before.days.empty()) {
-      // With every product, one without history before the horizon is left out (as too
-      // short a history is); a named product must be planned.
+      // With every product, one without history before the horizon has its imported days
+      // planned and is named (outside testing: a firm order, its only record, was left
+      // out without a word); a named product must be forecast.
       if (named.empty()) {
-        DropProduct(h.product_id, &out);
+        (*not_forecast)[h.product_id] =
+            absl::StrCat("no demand history before ", FormatDate(history_until),
+                         history_until == days.front() ? " (the horizon's first day)" : " (today)",
+                         " to forecast from");
         continue;
       }
       return DemandHistoryInsufficient(
@@ -228,10 +225,11 @@ absl::StatusOr<std::vector<DayDemand>> PlanningServiceImpl::ForecastHorizonDeman
     const absl::CivilDay history_end = before.days.back().day;
     const int64_t needed = *missing.rbegin() - history_end;
     if (needed > forecast::kMaxHorizonDays) {
-      // With every product, a history that stopped long ago is left out (as too short a
-      // one is); a named product must be planned.
+      // With every product, a history that stopped long ago: the same.
       if (named.empty()) {
-        DropProduct(h.product_id, &out);
+        (*not_forecast)[h.product_id] =
+            absl::StrCat("its demand history ends on ", FormatDate(history_end), ", more than ",
+                         forecast::kMaxHorizonDays, " days before the horizon's last day");
         continue;
       }
       return DemandHistoryInsufficient(
@@ -258,13 +256,13 @@ absl::StatusOr<std::vector<DayDemand>> PlanningServiceImpl::ForecastHorizonDeman
   for (const ProductForecastResult& result : results) {
     if (!result.forecast.ok()) {
       // As ForecastDemand: a named product must be forecast; with every product, one
-      // that cannot be (under a week of history) is left out.
+      // that cannot be (under a week of history): the same.
       const absl::Status& why = result.forecast.status();
       if (!absl::IsFailedPrecondition(why)) return why;
       if (!named.empty()) {
         return DemandHistoryInsufficient(result.product_id, absl::StrCat(": ", why.message()));
       }
-      DropProduct(result.product_id, &out);
+      (*not_forecast)[result.product_id] = std::string(why.message());
       continue;
     }
     const std::set<absl::CivilDay>& wanted = to_forecast_days.at(result.product_id);
@@ -400,6 +398,7 @@ absl::Status PlanningServiceImpl::HandleProposePlan(runtime::CallContext& call,
   // night shift's next-day delivery, left out by the horizon rule, answered OPTIMAL with
   // empty runs and no unmet demand, as if there were none).
   std::vector<DayDemand> outside_horizon;
+  std::map<std::string, std::string> not_forecast;  // product -> why
   if (request.demand_size() > 0) {
     for (const auto& [key, quantity] : given_demand) {
       const DayDemand day{key.first, key.second, quantity, DemandOrigin::kRequest};
@@ -412,7 +411,8 @@ absl::Status PlanningServiceImpl::HandleProposePlan(runtime::CallContext& call,
   } else {
     PM_ASSIGN_OR_RETURN(
         facts.demand,
-        ForecastHorizonDemand(call, std::vector<std::string>(named.begin(), named.end()), days));
+        ForecastHorizonDemand(call, std::vector<std::string>(named.begin(), named.end()), days,
+                              &not_forecast));
   }
   std::set<std::string> planned = named;
   if (planned.empty()) {
@@ -588,6 +588,11 @@ absl::Status PlanningServiceImpl::HandleProposePlan(runtime::CallContext& call,
     out->set_product_id(d.product_id);
     out->set_date(FormatDate(d.day));
     out->set_quantity(static_cast<double>(d.quantity));
+  }
+  for (const auto& [product_id, why] : not_forecast) {
+    v1::ProductNotForecast* out = response->add_not_forecast();
+    out->set_product_id(product_id);
+    out->set_reason(why);
   }
   const propose::SolverReport& r = proposal.solver;
   v1::SolverReport* report = response->mutable_solver();

@@ -421,8 +421,9 @@ TEST_F(ProposePlanTest, ARecordDatedAfterTodayIsNotHistory) {
 }
 
 // A product whose only records lie in and after the horizon has nothing to forecast its
-// other days from: named, FAILED_PRECONDITION saying which day; with every product, left
-// out.
+// other days from: named, FAILED_PRECONDITION saying which day; with every product, its
+// imported days are planned and the answer says its others were not forecast (re-test:
+// a firm order, the product's only record, was left out without a word).
 TEST_F(ProposePlanTest, AProductWithoutHistoryBeforeTheHorizonIsNamedOrLeftOut) {
   ChangeContext context{
       {"spiffe://test/user/planner", "ImportDemand", "", ""}, deps_.now(), nullptr};
@@ -437,8 +438,18 @@ TEST_F(ProposePlanTest, AProductWithoutHistoryBeforeTheHorizonIsNamedOrLeftOut) 
   v1::ProposePlanResponse r;
   grpc::Status s = Propose(request, &r);
   ASSERT_TRUE(s.ok()) << s.error_message();
-  for (const v1::PlannedDemand& d : r.demand()) EXPECT_EQ(d.product_id(), "GRANOLA-500G");
-  EXPECT_EQ(r.demand_size(), 2);
+  ASSERT_EQ(r.demand_size(), 3);
+  EXPECT_EQ(r.demand(0).product_id(), "GRANOLA-500G");
+  EXPECT_EQ(r.demand(1).product_id(), "GRANOLA-500G");
+  EXPECT_EQ(r.demand(2).product_id(), "MUESLI-1KG");  // its firm order of the 11th
+  EXPECT_EQ(r.demand(2).date(), "2026-03-11");
+  EXPECT_EQ(r.demand(2).source(), v1::DEMAND_SOURCE_HISTORY);
+  EXPECT_EQ(r.demand(2).quantity(), 400);
+  EXPECT_EQ(MadeByDueTime(r, "MUESLI-1KG"), 400);
+  ASSERT_EQ(r.not_forecast_size(), 1);
+  EXPECT_EQ(r.not_forecast(0).product_id(), "MUESLI-1KG");
+  EXPECT_EQ(r.not_forecast(0).reason(),
+            "no demand history before 2026-03-10 (the horizon's first day) to forecast from");
   request.add_product_ids("MUESLI-1KG");
   s = Propose(request, &r);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
