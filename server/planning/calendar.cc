@@ -283,15 +283,20 @@ std::optional<ShiftInstance> LineCalendar::ShiftById(absl::string_view id) const
 }
 
 PlannedTime LineCalendar::Within(const ShiftInstance& shift, Interval window) const {
+  // Each part truncated to whole seconds, planned what they leave, so that every method
+  // answers one planned time per shift and the parts add up (re-test: a maintenance
+  // window of 999.5 s gave 26000 s in ListShifts, 26001 s in GetPlannedTime and 26000.5 s
+  // to ProposePlan and the plan capacity check).
+  const absl::Duration second = absl::Seconds(1);
   PlannedTime t;
   t.shift_count = 1;
-  t.shift = window.end - window.start;
-  t.breaks = UnionWithin(shift.breaks, window);
+  t.shift = absl::Floor(window.end - window.start, second);
+  const absl::Duration breaks = UnionWithin(shift.breaks, window);
+  t.breaks = absl::Floor(breaks, second);
   std::vector<Interval> idle = shift.breaks;
   idle.insert(idle.end(), maintenance_.begin(), maintenance_.end());
-  const absl::Duration not_producing = UnionWithin(std::move(idle), window);
-  t.maintenance = not_producing - t.breaks;
-  t.planned = t.shift - not_producing;
+  t.maintenance = absl::Floor(UnionWithin(std::move(idle), window) - breaks, second);
+  t.planned = std::max(t.shift - t.breaks - t.maintenance, absl::ZeroDuration());
   return t;
 }
 

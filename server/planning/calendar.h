@@ -85,6 +85,8 @@ struct ShiftInstance {
 };
 
 // What GetPlannedTime answers (durations in whole seconds).
+// In whole seconds per shift (shift, breaks and maintenance each truncated, planned what
+// they leave), summed over the shifts.
 struct PlannedTime {
   absl::Duration planned;      // shift less breaks less maintenance
   absl::Duration shift;        // worked shift time in the range

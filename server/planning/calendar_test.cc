@@ -239,6 +239,22 @@ TEST(CalendarTest, MaintenanceOverlappingABreakCountsOnce) {
   EXPECT_EQ(t.planned, absl::Hours(7) + absl::Minutes(15));
 }
 
+// Re-test (sweep 49): a maintenance window of 999.5 s gave one shift three planned times
+// (ListShifts 26000 s, GetPlannedTime 26001 s, ProposePlan 26000.5 s). One, in whole
+// seconds whose parts add up.
+TEST(CalendarTest, AShiftHasOnePlannedTimeInWholeSeconds) {
+  LineCalendar calendar = Calendar(
+      {}, {{Utc(2026, 3, 10, 6, 0, 0) + absl::Milliseconds(500), Utc(2026, 3, 10, 6, 16, 40)}});
+  const std::optional<ShiftInstance> a = calendar.ShiftById("2026-03-10/A");  // 05:00-13:00Z
+  ASSERT_TRUE(a.has_value());
+  const PlannedTime whole = calendar.PlannedTimeIn(a->start, a->end);
+  EXPECT_EQ(whole.shift, absl::Hours(8));
+  EXPECT_EQ(whole.breaks, absl::Minutes(30));
+  EXPECT_EQ(whole.maintenance, absl::Seconds(999));
+  EXPECT_EQ(whole.planned, absl::Seconds(26001));
+  EXPECT_EQ(calendar.PlannedTimeOf(*a), whole.planned);
+}
+
 TEST(CalendarTest, MaintenanceOutsideShiftsCostsNothing) {
   ShiftPattern day_only;
   day_only.id = "1X8";

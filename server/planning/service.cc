@@ -493,13 +493,11 @@ absl::Status PlanningServiceImpl::HandleGetPlannedTime(runtime::CallContext& cal
   PM_RETURN_IF_ERROR(CheckTimeRange(from, to, kMaxPlannedTimeRange));
   PM_ASSIGN_OR_RETURN(LineCalendar calendar, CalendarOf(request.line_id(), "line_id", from, to));
   const PlannedTime t = calendar.PlannedTimeIn(from, to);
-  // Each part in whole seconds, and planned as the contract defines it from them (re-test:
-  // sub-second bounds truncated each on its own, and the parts did not add up).
+  // Whole seconds that add up, each shift's as ListShifts gives it (PlannedTime).
   response->set_shift_seconds(absl::ToInt64Seconds(t.shift));
   response->set_break_seconds(absl::ToInt64Seconds(t.breaks));
   response->set_maintenance_seconds(absl::ToInt64Seconds(t.maintenance));
-  response->set_planned_seconds(response->shift_seconds() - response->break_seconds() -
-                                response->maintenance_seconds());
+  response->set_planned_seconds(absl::ToInt64Seconds(t.planned));
   response->set_shift_count(t.shift_count);
   return absl::OkStatus();
 }
