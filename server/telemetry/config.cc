@@ -30,7 +30,8 @@ std::shared_ptr<runtime::ServiceConfig> DeclareConfig(runtime::ConfigSection& se
               1, 3600);
   section.Add("state-reorder-seconds", &config->state_reorder_seconds,
               "state samples of a machine arriving out of order by up to this long (two "
-              "sources, one buffering) are placed in time order; its state timeline and "
+              "sources, one buffering) are placed in time order, at most 256 waiting per "
+              "machine (beyond, the oldest are placed at once); its state timeline and "
               "downtimes settle this much behind the server's clock",
               0, 600);
   section.Add("max-future-skew-seconds", &config->max_future_skew_seconds,

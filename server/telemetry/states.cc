@@ -120,7 +120,10 @@ std::vector<InputWithdrawal> WithdrawnInputs(const Machine& before, const Machin
 }
 
 void RecordWithdrawals(TrackerState* state, const std::vector<InputWithdrawal>& withdrawals) {
-  if (state->last_time == absl::InfinitePast()) return;
+  // Observations waiting for the reorder window count as values (re-test: a new
+  // machine's first samples all waiting, the withdrawal was not recorded, and a removed
+  // item's FAULT held the machine DOWN for good).
+  if (state->last_time == absl::InfinitePast() && state->held.empty()) return;
   for (const InputWithdrawal& w : withdrawals) {
     const bool recorded = std::any_of(
         state->withdrawals.begin(), state->withdrawals.end(), [&](const InputWithdrawal& r) {
@@ -130,13 +133,53 @@ void RecordWithdrawals(TrackerState* state, const std::vector<InputWithdrawal>& 
   }
 }
 
+namespace {
+
+// Places, in time order, the observations of `waiting` (oldest first) and the recorded
+// `withdrawals` stamped at or before `horizon` into `tracker`, a withdrawal before an
+// observation of its time; counts the late observations in `*changes`. Returns what
+// waits: the observations and withdrawals stamped later. A withdrawal among observations
+// stamped before it waits for them, so each counts at its own time (re-test: applied
+// first, at the update's time, the waiting samples stamped before it were late, and a
+// fault of a new machine's first batch was never withdrawn).
+std::pair<std::vector<StateObservation>, std::vector<InputWithdrawal>> PlaceInTimeOrder(
+    MachineStateTracker& tracker, const std::vector<StateObservation>& waiting,
+    std::vector<InputWithdrawal> withdrawals, absl::Time horizon, StateChanges* changes) {
+  std::stable_sort(
+      withdrawals.begin(), withdrawals.end(),
+      [](const InputWithdrawal& a, const InputWithdrawal& b) { return a.time < b.time; });
+  size_t next = 0;
+  auto withdraw_through = [&](absl::Time t) {
+    for (; next < withdrawals.size() && withdrawals[next].time <= t; ++next) {
+      tracker.Withdraw(withdrawals[next], changes);
+    }
+  };
+  std::vector<StateObservation> held;
+  for (const StateObservation& o : waiting) {
+    if (o.time > horizon) {
+      held.push_back(o);
+      continue;
+    }
+    withdraw_through(o.time);
+    if (tracker.Observe(o, changes) != ObservationOutcome::kApplied) ++changes->late_observations;
+  }
+  withdraw_through(horizon);
+  withdrawals.erase(withdrawals.begin(), withdrawals.begin() + static_cast<std::ptrdiff_t>(next));
+  return {std::move(held), std::move(withdrawals)};
+}
+
+}  // namespace
+
 std::optional<MachineBatch> SettleBatch(const TrackerState& state, absl::Time before,
                                         absl::Time release_before) {
-  if (!state.withdrawals.empty()) return MachineBatch{};
-  // The newest held observation that is due, and with it every older one.
+  // The newest held observation or recorded withdrawal that is due, and with it every
+  // older one.
   absl::Time placed = absl::InfinitePast();
   for (const StateObservation& o : state.held) {
-    if (o.time <= release_before) placed = o.time;
+    if (o.time <= release_before) placed = std::max(placed, o.time);
+  }
+  for (const InputWithdrawal& w : state.withdrawals) {
+    if (w.time <= release_before) placed = std::max(placed, w.time);
   }
   const bool changed = state.last_time != absl::InfinitePast() &&
                        MachineStateTracker(state).Derive() != state.settled_state;
@@ -158,8 +201,11 @@ std::optional<MachineBatch> SettleDue(const TrackerState& state, absl::Time befo
 
 TrackerState AdvanceTracker(const TrackerState& state, const MachineBatch& batch,
                             StateChanges* changes) {
-  MachineStateTracker tracker(state);
-  tracker.ApplyRecordedWithdrawals(changes);
+  TrackerState start = state;
+  std::vector<InputWithdrawal> withdrawals = std::move(start.withdrawals);
+  start.withdrawals.clear();
+  start.held.clear();
+  MachineStateTracker tracker(std::move(start));
   std::vector<StateObservation> waiting;
   waiting.reserve(state.held.size() + batch.observations.size());
   // Both oldest first; std::merge takes the held one first at equal times (it came first).
@@ -170,17 +216,11 @@ TrackerState AdvanceTracker(const TrackerState& state, const MachineBatch& batch
   if (waiting.size() > kMaxHeldObservations) {
     horizon = std::max(horizon, waiting[waiting.size() - kMaxHeldObservations - 1].time);
   }
-  std::vector<StateObservation> held;
-  for (const StateObservation& o : waiting) {
-    if (o.time > horizon) {
-      held.push_back(o);
-    } else if (tracker.Observe(o, changes) != ObservationOutcome::kApplied) {
-      ++changes->late_observations;
-    }
-  }
+  auto [held, left] = PlaceInTimeOrder(tracker, waiting, std::move(withdrawals), horizon, changes);
   tracker.AdvanceTo(horizon, changes);
   TrackerState after = tracker.state();
   after.held = std::move(held);
+  after.withdrawals = std::move(left);
   return after;
 }
 
@@ -252,10 +292,12 @@ std::vector<StateInterval> OpenTimeline(const std::optional<TrackerState>& track
                                         absl::Time now) {
   if (!tracker) return {};
   // Withdrawals not applied yet count from their time, as they will once applied.
-  MachineStateTracker moved(*tracker);
+  TrackerState start = *tracker;
+  start.withdrawals.clear();
+  start.held.clear();
+  MachineStateTracker moved(std::move(start));
   StateChanges changes;
-  moved.ApplyRecordedWithdrawals(&changes);
-  for (const StateObservation& o : tracker->held) moved.Observe(o, &changes);
+  PlaceInTimeOrder(moved, tracker->held, tracker->withdrawals, absl::InfiniteFuture(), &changes);
   std::vector<StateInterval> open = std::move(changes.closed_intervals);
   for (const StateInterval& i : moved.Unsettled()) open.push_back(i);
   // Samples may be stamped up to max-future-skew ahead of the server's clock: the state

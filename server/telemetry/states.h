@@ -95,10 +95,10 @@ std::vector<InputWithdrawal> WithdrawnInputs(const Machine& before, const Machin
                                              absl::Time at);
 
 // Records `withdrawals` in `*state` for the tracker's next move (UpdateMachine's
-// transaction): nothing for a tracker without an observation (it has no value to
-// withdraw); an input or item already recorded keeps its first record: every batch of the
-// machine applies the records before its samples, so none of the item's samples counted
-// in between, and the first record's time is when the state changed.
+// transaction): nothing for a tracker without an observation, placed or waiting (it has
+// no value to withdraw); an input or item already recorded keeps its first record: every batch of
+// the machine applies the records before its samples, so none of the item's samples counted in
+// between, and the first record's time is when the state changed.
 void RecordWithdrawals(TrackerState* state, const std::vector<InputWithdrawal>& withdrawals);
 
 // What moves a tracker by the server's clock when no sample of its machine does (the
@@ -108,8 +108,8 @@ void RecordWithdrawals(TrackerState* state, const std::vector<InputWithdrawal>& 
 // microsecond past it, so only another observation at exactly that time would come too
 // late (superseded) — an adapter that reports EXECUTION only when it changes would
 // otherwise leave a stop unsettled, so no downtime to list or give a reason to, until its
-// next sample. Recorded withdrawals are applied at once (an empty batch: AdvanceTracker
-// applies them; what they change settles in a later round). nullopt when nothing is due.
+// next sample. Recorded withdrawals are due as held observations are, by their time
+// (what they change settles in a later round). nullopt when nothing is due.
 std::optional<MachineBatch> SettleBatch(const TrackerState& state, absl::Time before,
                                         absl::Time release_before);
 
@@ -118,10 +118,11 @@ std::optional<MachineBatch> SettleBatch(const TrackerState& state, absl::Time be
 std::optional<MachineBatch> SettleDue(const TrackerState& state, absl::Time before,
                                       absl::Time release_before);
 
-// Feeds a tracker resumed from `state`, after the withdrawals it recorded, the
-// observations it held and `batch`'s, in time order (held ones first at equal times),
-// up to the earlier of batch.newest and batch.release_before, and holds the rest (the
-// oldest beyond kMaxHeldObservations placed too); then advances time to that point.
+// Feeds a tracker resumed from `state` the observations it held and `batch`'s and the
+// withdrawals it recorded, in time order (held ones first at equal times, a withdrawal
+// before an observation of its time), up to the earlier of batch.newest and
+// batch.release_before, and keeps the rest waiting (the oldest observations beyond
+// kMaxHeldObservations placed too); then advances time to that point.
 // Appends what settles to `*changes` and counts the late observations there.
 TrackerState AdvanceTracker(const TrackerState& state, const MachineBatch& batch,
                             StateChanges* changes);

@@ -73,10 +73,12 @@ TEST(StatesTest, WithdrawalsAreRecordedOncePerInputAndOnlyWithAValue) {
                           InputWithdrawal{T(5), StateInput::kCondition, "servo"},
                           InputWithdrawal{T(9), StateInput::kCondition, "system"}));
   EXPECT_TRUE(TrackerPending(state));
-  // The settle round applies them whatever its cut-off.
-  ASSERT_TRUE(SettleBatch(state, absl::InfinitePast(), absl::InfiniteFuture()));
+  // The settle round applies them once the clock passes them (by the reorder window).
+  EXPECT_EQ(SettleBatch(state, absl::InfinitePast(), T(4)), std::nullopt);
+  std::optional<MachineBatch> due = SettleBatch(state, absl::InfinitePast(), T(9));
+  ASSERT_TRUE(due.has_value());
   StateChanges changes;
-  EXPECT_TRUE(AdvanceTracker(state, MachineBatch{}, &changes).withdrawals.empty());
+  EXPECT_TRUE(AdvanceTracker(state, *due, &changes).withdrawals.empty());
 }
 
 TEST(StatesTest, OnlyMachinesWithStateSamplesOrAPendingChangeAreMoved) {
@@ -316,6 +318,69 @@ TEST(StatesTest, ABackfillOlderThanTheWindowIsPlacedAndSettledWithItsBatch) {
               ElementsAre(StateInterval{MachineState::kRunning, T(0), T(60)},
                           StateInterval{MachineState::kStopped, T(60), T(90)}));
   EXPECT_EQ(r.changes.downtime_events.size(), 2u);  // started and ended
+}
+
+// Re-test (sweep 49, F1): a new machine's first samples all waited, UpdateMachine removed
+// its e-stop item, the withdrawal was not recorded (no observation placed yet), and the
+// TRIGGERED held the machine DOWN for good.
+TEST(StatesTest, AWithdrawalIsRecordedWhileTheFirstSamplesWait) {
+  MachineBatch first;
+  first.observations = {{T(90), StateInput::kExecution, "Xact", std::string("ACTIVE")},
+                        {T(95), StateInput::kEmergencyStop, "estop", std::string("TRIGGERED")}};
+  first.newest = T(95);
+  first.release_before = T(70);  // now 100, window 30
+  StateChanges changes;
+  TrackerState state = AdvanceTracker(TrackerState{}, first, &changes);
+  ASSERT_EQ(state.held.size(), 2u);
+  RecordWithdrawals(&state, {{T(100), StateInput::kEmergencyStop, ""}});
+  ASSERT_EQ(state.withdrawals.size(), 1u);
+  EXPECT_THAT(OpenTimeline(state, T(101)),
+              ElementsAre(StateInterval{MachineState::kRunning, T(90), T(95)},
+                          StateInterval{MachineState::kDown, T(95), T(100)},
+                          StateInterval{MachineState::kRunning, T(100), T(101)}));
+  // The clock passes them by the window: placed in time order, the downtime ends at the
+  // update.
+  std::optional<MachineBatch> due = SettleBatch(state, T(120), T(101));
+  ASSERT_TRUE(due.has_value());
+  state = AdvanceTracker(state, *due, &changes);
+  EXPECT_TRUE(state.held.empty());
+  EXPECT_TRUE(state.withdrawals.empty());
+  EXPECT_THAT(changes.closed_intervals,
+              ElementsAre(StateInterval{MachineState::kRunning, T(90), T(95)},
+                          StateInterval{MachineState::kDown, T(95), T(100)}));
+  ASSERT_EQ(changes.downtime_events.size(), 2u);
+  EXPECT_EQ(changes.downtime_events[1].change, DowntimeChange::kEnded);
+  EXPECT_EQ(changes.downtime_events[1].end, T(100));
+  EXPECT_EQ(changes.late_observations, 0);
+}
+
+// Re-test (sweep 49, F2): a withdrawal was applied before the samples waiting, at the
+// update's time, so those stamped before it were late and dropped from the timeline they
+// had been shown in, uncounted. They are placed at their own time, then the withdrawal.
+TEST(StatesTest, SamplesWaitingBeforeAWithdrawalArePlacedAtTheirOwnTime) {
+  MachineBatch backfill;
+  backfill.observations = {{T(0), StateInput::kExecution, "Xact", std::string("ACTIVE")},
+                           {T(10), StateInput::kEmergencyStop, "estop", std::string("TRIGGERED")}};
+  backfill.newest = T(10);
+  backfill.release_before = T(20);
+  StateChanges changes;
+  TrackerState state = AdvanceTracker(TrackerState{}, backfill, &changes);
+  MachineBatch waiting;  // the e-stop released at 40, waiting at 50
+  waiting.observations = {{T(40), StateInput::kEmergencyStop, "estop", std::string("ARMED")}};
+  waiting.newest = T(40);
+  waiting.release_before = T(20);
+  state = AdvanceTracker(state, waiting, &changes);
+  ASSERT_EQ(state.held.size(), 1u);
+  RecordWithdrawals(&state, {{T(50), StateInput::kEmergencyStop, ""}});  // item removed at 50
+  const std::vector<StateInterval> shown = OpenTimeline(state, T(51));
+  EXPECT_THAT(shown, ElementsAre(StateInterval{MachineState::kDown, T(10), T(40)},
+                                 StateInterval{MachineState::kRunning, T(40), T(51)}));
+  state = AdvanceTracker(state, *SettleBatch(state, T(100), T(100)), &changes);
+  EXPECT_EQ(changes.late_observations, 0);
+  EXPECT_THAT(changes.closed_intervals,
+              ElementsAre(StateInterval{MachineState::kRunning, T(0), T(10)},
+                          StateInterval{MachineState::kDown, T(10), T(40)}));
+  EXPECT_EQ(MachineStateTracker(state).Current().start, T(40));  // running since the release
 }
 
 TEST(StatesTest, AtMostSoManyObservationsWaitPerMachine) {

@@ -350,16 +350,28 @@ TYPED_TEST_P(MachineStateConformanceTest, AnInputAnUpdateWithdrawsHasNoValueFrom
   // An update that keeps every state input withdraws nothing.
   update(this->T(200), "u2", {xact, avail});
   EXPECT_EQ(*this->store_->SettlePendingStates(this->T(1000), absl::InfiniteFuture()), 0);
-  // EXECUTION retyped: the state is not known from then on. The next batch of the machine
-  // applies the withdrawal before its own samples (an older AVAILABILITY still counts).
+  // EXECUTION retyped: the state is not known from then on. A sample stamped before the
+  // update is placed at its own time, before the withdrawal, which waits until a sample
+  // or the clock passes its time (re-test: applied first, it made such samples late).
   update(this->T(300), "u3", {avail, {"Xact", "", Category::kSample, 5, "", ""}});
-  this->Ingest("w", 2, {TextAt("avail", "AVAILABLE", this->T(250))});
+  EXPECT_EQ(this->Ingest("w", 2, {TextAt("avail", "AVAILABLE", this->T(250))}).late_state_count,
+            0);
   facts = this->Timeline(this->T(-100), this->T(1000));
   ASSERT_TRUE(facts.tracker);
-  EXPECT_TRUE(facts.tracker->withdrawals.empty());
+  EXPECT_EQ(facts.tracker->withdrawals.size(), 1u);
   EXPECT_THAT(OpenTimeline(facts.tracker, this->T(400)),
               ::testing::ElementsAre(
                   StateInterval{MachineState::kRunning, this->T(100), this->T(300)},
+                  StateInterval{MachineState::kUnavailable, this->T(300), this->T(400)}));
+  EXPECT_EQ(*this->store_->SettlePendingStates(this->T(1000), absl::InfiniteFuture()), 1);
+  facts = this->Timeline(this->T(-100), this->T(1000));
+  ASSERT_TRUE(facts.tracker);
+  EXPECT_TRUE(facts.tracker->withdrawals.empty());
+  ASSERT_FALSE(facts.closed.empty());
+  EXPECT_EQ(facts.closed.back(),
+            (StateInterval{MachineState::kRunning, this->T(100), this->T(300)}));
+  EXPECT_THAT(OpenTimeline(facts.tracker, this->T(400)),
+              ::testing::ElementsAre(
                   StateInterval{MachineState::kUnavailable, this->T(300), this->T(400)}));
 }
 
