@@ -150,6 +150,24 @@ class TelemetryStatesTest : public ::testing::Test {
     return answers;
   }
 
+  // CNC-07's downtimes once one is listed (`ended`: and has ended), by the server's
+  // settling; DEADLINE_EXCEEDED after `timeout`, with what was listed last.
+  absl::StatusOr<v1::ListDowntimesResponse> PollDowntimes(sdk::TelemetryClient& client, bool ended,
+                                                          absl::Duration timeout) {
+    v1::ListDowntimesRequest list;
+    list.set_machine_id("CNC-07");
+    absl::StatusOr<v1::ListDowntimesResponse> downtimes;
+    const bool listed = plantmesh::testing::PollUntil(
+        [&] {
+          downtimes = client.ListDowntimes(list);
+          return downtimes.ok() && downtimes->downtimes_size() > 0 &&
+                 (!ended || downtimes->downtimes(0).has_end_time());
+        },
+        timeout);
+    if (listed || !downtimes.ok()) return downtimes;
+    return absl::DeadlineExceededError(absl::StrCat("not listed: ", downtimes->DebugString()));
+  }
+
   // Every page of the timeline in [start, end) seconds after t0, as spans.
   std::vector<Span> Timeline(int64_t start, int64_t end, int page_size, int* pages = nullptr) {
     sdk::TelemetryClient otto = Client("otto");
@@ -302,16 +320,9 @@ TEST_F(TelemetryStatesTest, AStopFollowedBySilenceIsADowntimeWithinTheSettleTime
   *batch.add_samples() = Text(300, "Xact", "STOPPED");
   Send({batch});
   sdk::TelemetryClient otto = Client("otto");
-  v1::ListDowntimesRequest list;
-  list.set_machine_id("CNC-07");
-  absl::StatusOr<v1::ListDowntimesResponse> downtimes;
-  ASSERT_TRUE(plantmesh::testing::PollUntil(
-      [&] {
-        downtimes = otto.ListDowntimes(list);
-        return downtimes.ok() && downtimes->downtimes_size() > 0;
-      },
-      absl::Seconds(30)))
-      << downtimes.status();
+  absl::StatusOr<v1::ListDowntimesResponse> downtimes =
+      PollDowntimes(otto, /*ended=*/false, absl::Seconds(30));
+  ASSERT_TRUE(downtimes.ok()) << downtimes.status();
   ASSERT_EQ(downtimes->downtimes_size(), 1);
   const v1::Downtime& stop = downtimes->downtimes(0);
   EXPECT_EQ(stop.state(), kStopped);
@@ -357,17 +368,9 @@ TEST_F(TelemetryStatesTest, AFaultArrivingAfterAnotherSourcesNewerSamplesIsPlace
   // Listed once the clock has passed its start by the window (15 s), ended once it has
   // passed its end, by the settle round.
   sdk::TelemetryClient otto = Client("otto");
-  v1::ListDowntimesRequest list;
-  list.set_machine_id("CNC-07");
-  absl::StatusOr<v1::ListDowntimesResponse> downtimes;
-  ASSERT_TRUE(plantmesh::testing::PollUntil(
-      [&] {
-        downtimes = otto.ListDowntimes(list);
-        return downtimes.ok() && downtimes->downtimes_size() > 0 &&
-               downtimes->downtimes(0).has_end_time();
-      },
-      absl::Seconds(90)))
-      << downtimes.status();
+  absl::StatusOr<v1::ListDowntimesResponse> downtimes =
+      PollDowntimes(otto, /*ended=*/true, absl::Seconds(90));
+  ASSERT_TRUE(downtimes.ok()) << downtimes.status();
   ASSERT_EQ(downtimes->downtimes_size(), 1);
   EXPECT_EQ(downtimes->downtimes(0).state(), kDown);
   EXPECT_EQ(TimeOf(downtimes->downtimes(0).start_time()), t0_ - absl::Seconds(3));
