@@ -298,12 +298,6 @@ void MachineStateTracker::Withdraw(const InputWithdrawal& withdrawal, StateChang
   ClearInput(withdrawal);
 }
 
-void MachineStateTracker::ApplyRecordedWithdrawals(StateChanges* changes) {
-  std::vector<InputWithdrawal> recorded;
-  recorded.swap(state_.withdrawals);
-  for (const InputWithdrawal& withdrawal : recorded) Withdraw(withdrawal, changes);
-}
-
 void MachineStateTracker::AdvanceTo(absl::Time time, StateChanges* changes) {
   if (state_.last_time == absl::InfinitePast() || time <= state_.last_time) return;
   Settle(time, changes);

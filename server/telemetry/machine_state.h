@@ -261,8 +261,6 @@ class MachineStateTracker {
   // what came before, as AdvanceTo); otherwise time stays, so older samples of the other
   // inputs still apply at their own time. No effect before the first observation.
   void Withdraw(const InputWithdrawal& withdrawal, StateChanges* changes);
-  // Withdraws what TrackerState::withdrawals recorded, in order, and forgets the record.
-  void ApplyRecordedWithdrawals(StateChanges* changes);
 
   // The state now, provisional at last_time(): state and since when; end InfiniteFuture.
   // kUnspecified before the first observation.

@@ -433,24 +433,6 @@ TEST(MachineStateTest, ASampleFromBeforeAWithdrawalNeverCountsAndOneThatChangesN
   EXPECT_THAT(tracker.Unsettled(), ElementsAre(Iv(kDown, "06:20:00", "")));
 }
 
-TEST(MachineStateTest, RecordedWithdrawalsApplyInOrderOnce) {
-  MachineStateTracker tracker;
-  StateChanges changes;
-  tracker.Observe(Exec("06:00:00", "ACTIVE"), &changes);
-  tracker.Observe(Cond("06:10:00", "servo", kFault), &changes);
-  TrackerState state = tracker.state();
-  state.withdrawals = {Withdrawn("06:30:00", StateInput::kCondition, "servo"),
-                       Withdrawn("06:40:00", StateInput::kExecution)};
-  MachineStateTracker resumed(*DecodeTrackerState(EncodeTrackerState(state)));
-  resumed.ApplyRecordedWithdrawals(&changes);
-  EXPECT_TRUE(resumed.state().withdrawals.empty());
-  EXPECT_EQ(resumed.Derive(), kUnavailable);
-  EXPECT_THAT(resumed.Unsettled(),
-              ElementsAre(Iv(kRunning, "06:30:00", "06:40:00"), Iv(kUnavailable, "06:40:00", "")));
-  resumed.ApplyRecordedWithdrawals(&changes);  // none left: nothing moves
-  EXPECT_EQ(resumed.last_time(), At("06:40:00"));
-}
-
 TEST(TrackerStateCodecTest, RoundTripsEveryField) {
   TrackerState s;
   s.execution = kStopped;

@@ -5,6 +5,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/telemetry/tracker_state_codec.h"
 
 namespace plantmesh::telemetry {
 namespace {
@@ -381,6 +382,32 @@ TEST(StatesTest, SamplesWaitingBeforeAWithdrawalArePlacedAtTheirOwnTime) {
               ElementsAre(StateInterval{MachineState::kRunning, T(0), T(10)},
                           StateInterval{MachineState::kDown, T(10), T(40)}));
   EXPECT_EQ(MachineStateTracker(state).Current().start, T(40));  // running since the release
+}
+
+// Recorded withdrawals, resumed from the stored tracker, apply in their order, once.
+TEST(StatesTest, RecordedWithdrawalsApplyInOrderOnce) {
+  MachineBatch batch;
+  batch.observations = {
+      {T(0), StateInput::kExecution, "Xact", std::string("ACTIVE")},
+      {T(10), StateInput::kCondition, "servo", ConditionValue{ConditionLevel::kFault, ""}}};
+  batch.newest = T(10);
+  StateChanges changes;
+  TrackerState state = AdvanceTracker(TrackerState{}, batch, &changes);
+  RecordWithdrawals(
+      &state, {{T(30), StateInput::kCondition, "servo"}, {T(40), StateInput::kExecution, ""}});
+  state = *DecodeTrackerState(EncodeTrackerState(state));
+  MachineBatch later;
+  later.newest = T(40);
+  state = AdvanceTracker(state, later, &changes);
+  EXPECT_TRUE(state.withdrawals.empty());
+  const MachineStateTracker resumed(state);
+  EXPECT_EQ(resumed.Derive(), MachineState::kUnavailable);
+  EXPECT_THAT(resumed.Unsettled(), ElementsAre(StateInterval{MachineState::kRunning, T(30), T(40)},
+                                               StateInterval{MachineState::kUnavailable, T(40),
+                                                             absl::InfiniteFuture()}));
+  later.newest = T(50);
+  state = AdvanceTracker(state, later, &changes);  // none left: only time moves
+  EXPECT_EQ(state.last_time, T(50));
 }
 
 TEST(StatesTest, AtMostSoManyObservationsWaitPerMachine) {
