@@ -359,6 +359,11 @@ std::vector<std::string> Problems(const ServerConfig& config) {
       problems.push_back("role-bindings: required unless --insecure");
     }
   }
+  const bool valid_trust_domain = IsValidTrustDomain(config.trust_domain);
+  if (!valid_trust_domain) {
+    problems.push_back(absl::StrCat("trust-domain: '", config.trust_domain,
+                                    "' is not 1-255 characters of a-z, 0-9, '.', '-', '_'"));
+  }
   if (!config.role_bindings.empty()) {
     // Its content too, as every other setting, before anything starts (outside testing: a
     // truncated file stopped the server with exit 1 after it had connected to PostgreSQL
@@ -366,15 +371,15 @@ std::vector<std::string> Problems(const ServerConfig& config) {
     absl::StatusOr<std::string> text = ReadRoleBindingFile(config.role_bindings);
     if (!text.ok()) {
       problems.emplace_back(text.status().message());
-    } else if (absl::Status parsed = RoleBindings::Parse(*text, config.trust_domain).status();
+    } else if (absl::Status parsed =
+                   RoleBindings::Parse(*text, valid_trust_domain ? config.trust_domain : "")
+                       .status();
                !parsed.ok()) {
+      // Identities are judged against a valid trust domain only (re-test: with a mistyped
+      // one, every binding was refused before the cause was named).
       problems.push_back(absl::StrCat("role-bindings: '", config.role_bindings, "': ",
                                       absl::StripPrefix(parsed.message(), "role-bindings: ")));
     }
-  }
-  if (!IsValidTrustDomain(config.trust_domain)) {
-    problems.push_back(absl::StrCat("trust-domain: '", config.trust_domain,
-                                    "' is not 1-255 characters of a-z, 0-9, '.', '-', '_'"));
   }
   if (config.tls_reload_seconds < 1) problems.push_back("tls-reload-seconds: must be >= 1");
   if (config.role_bindings_reload_seconds < 1) {

@@ -126,6 +126,16 @@ TEST_F(ConfigTest, TheRoleBindingFilesContentIsCheckedWithTheConfiguration) {
   }
   const std::string good = WriteFile("good.json", R"({"bindings": []})");
   EXPECT_TRUE(Load({"--insecure", "--listen", "127.0.0.1:0", "--role-bindings", good}).ok());
+  // Re-test: a mistyped trust-domain is the cause named, not the bindings it would refuse.
+  const std::string anna = WriteFile(
+      "anna.json",
+      R"({"bindings": [{"identity": "spiffe://plantmesh.local/user/anna", "roles": ["foreman"]}]})");
+  absl::StatusOr<ServerConfig> config =
+      Load({"--insecure", "--listen", "127.0.0.1:0", "--trust-domain", "Plantmesh.Local",
+            "--role-bindings", anna});
+  ASSERT_FALSE(config.ok());
+  EXPECT_THAT(config.status().message(), HasSubstr("trust-domain: 'Plantmesh.Local'"));
+  EXPECT_THAT(config.status().message(), Not(HasSubstr("role-bindings")));
 }
 
 // Readable is not enough: a server with files it cannot use would report itself ready
