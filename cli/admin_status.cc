@@ -57,7 +57,6 @@ std::string ExpiryText(absl::Time not_after, absl::Time now) {
   return absl::StrCat(TimeText(not_after), " (", days, days == 1 ? " day)" : " days)");
 }
 
-
 // One service at its endpoint: health first; then, over the same connection, the
 // version. The certificate and identity come from the health call's handshake.
 ServiceStatus Collect(const ServiceCommand& service, const ConnectionSettings& settings,

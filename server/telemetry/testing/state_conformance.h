@@ -354,8 +354,7 @@ TYPED_TEST_P(MachineStateConformanceTest, AnInputAnUpdateWithdrawsHasNoValueFrom
   // update is placed at its own time, before the withdrawal, which waits until a sample
   // or the clock passes its time (re-test: applied first, it made such samples late).
   update(this->T(300), "u3", {avail, {"Xact", "", Category::kSample, 5, "", ""}});
-  EXPECT_EQ(this->Ingest("w", 2, {TextAt("avail", "AVAILABLE", this->T(250))}).late_state_count,
-            0);
+  EXPECT_EQ(this->Ingest("w", 2, {TextAt("avail", "AVAILABLE", this->T(250))}).late_state_count, 0);
   facts = this->Timeline(this->T(-100), this->T(1000));
   ASSERT_TRUE(facts.tracker);
   EXPECT_EQ(facts.tracker->withdrawals.size(), 1u);
