@@ -110,6 +110,8 @@ absl::Status Serve(const runtime::ServerConfig& config) {
   runtime::RedisOptions redis;
   redis.host = config.redis_host;
   redis.port = config.redis_port;
+  redis.user = config.redis_user;
+  redis.password = config.redis_password;
   std::unique_ptr<runtime::OutboxRelay> relay;
   std::vector<runtime::OutboxSource> sources;
   std::vector<std::string> stream_keys;

@@ -275,6 +275,22 @@ bool SplitHostPort(absl::string_view listen, std::string* host, int* port) {
 
 bool Readable(const std::string& path) { return access(path.c_str(), R_OK) == 0; }
 
+// A secret's file: its one line, without the line end. Refuses what is surely a mistake
+// (no file, nothing in it, a second line) naming the path, never the content.
+absl::StatusOr<std::string> ReadPasswordFile(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) return absl::InvalidArgumentError(absl::StrCat("cannot read '", path, "'"));
+  std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  absl::string_view line = text;
+  if (absl::ConsumeSuffix(&line, "\n")) absl::ConsumeSuffix(&line, "\r");
+  if (line.empty()) return absl::InvalidArgumentError(absl::StrCat("'", path, "' is empty"));
+  if (line.find_first_of(absl::string_view("\r\n\0", 3)) != absl::string_view::npos) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "'", path, "' holds more than one line (or a NUL byte); the password is its one line"));
+  }
+  return std::string(line);
+}
+
 // Each problem of `config` as "<key>: why".
 std::vector<std::string> Problems(const ServerConfig& config) {
   std::vector<std::string> problems;
@@ -397,6 +413,9 @@ std::vector<std::string> Problems(const ServerConfig& config) {
   }
   if (config.redis_port < 1 || config.redis_port > 65535) {
     problems.push_back("redis-port: must be 1-65535");
+  }
+  if (!config.redis_user.empty() && config.redis_password_file.empty()) {
+    problems.push_back("redis-user: needs redis-password-file (the user's password)");
   }
   if (config.events_retain < 1) problems.push_back("events-retain: must be >= 1");
   if (config.events_retain_bytes < (int64_t{16} << 20)) {
@@ -526,6 +545,12 @@ absl::StatusOr<ServerConfig> LoadServerConfig(
                  "migrations (they run without the two limits above)");
   app.add_option("--redis-host", config.redis_host, "Redis host (event fan-out and cache)");
   app.add_option("--redis-port", config.redis_port, "Redis port");
+  app.add_option("--redis-user", config.redis_user,
+                 "Redis ACL user (Redis 6+) to AUTH as; empty: the default user; needs "
+                 "redis-password-file");
+  app.add_option("--redis-password-file", config.redis_password_file,
+                 "file holding Redis's password (requirepass, or the ACL user's) on one line, "
+                 "read at start; empty: Redis is used without AUTH");
   app.add_option("--events-retain", config.events_retain,
                  "event stream entries kept for Watch cursors");
   app.add_option("--events-retain-bytes", config.events_retain_bytes,
@@ -702,6 +727,14 @@ absl::StatusOr<ServerConfig> LoadServerConfig(
     }
   }
   for (std::string& problem : Problems(config)) problems.push_back(std::move(problem));
+  if (!config.redis_password_file.empty()) {
+    absl::StatusOr<std::string> password = ReadPasswordFile(config.redis_password_file);
+    if (password.ok()) {
+      config.redis_password = *std::move(password);
+    } else {
+      problems.push_back(absl::StrCat("redis-password-file: ", password.status().message()));
+    }
+  }
   for (const auto& section : sections) section->Check(&problems);
   for (const ServiceDescriptor* service : services) {
     auto values = section_values.find(service->name);

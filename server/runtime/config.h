@@ -71,7 +71,12 @@ struct ServerConfig {
   int postgres_migration_lock_wait_seconds = 600;
   std::string redis_host = "127.0.0.1";  // redis-host
   int redis_port = 6379;                 // redis-port
-  int64_t events_retain = 100000;        // events-retain: stream entries kept for Watch cursors
+  std::string redis_user;                // redis-user: ACL user (Redis 6+); empty: default user
+  // redis-password-file: a file holding Redis's password (requirepass or the ACL user's)
+  // on its one line; empty: no AUTH. Read at start into redis_password (never a key).
+  std::string redis_password_file;
+  std::string redis_password;
+  int64_t events_retain = 100000;  // events-retain: stream entries kept for Watch cursors
   // events-retain-bytes: about the most payload bytes a stream keeps (entries are up to
   // ~1 MiB: a group of telemetry samples); the fewer entries of the two bounds are kept.
   int64_t events_retain_bytes = int64_t{1} << 30;

@@ -303,6 +303,38 @@ TEST_F(ConfigTest, BadValuesAreNamed) {
   EXPECT_EQ(config->max_connection_age_seconds, 2073600);
 }
 
+// Redis's password comes from a file (never a flag, which `ps` would show): its one line
+// is read at start; a file that cannot be the password is named with the config line,
+// never quoting its content.
+TEST_F(ConfigTest, RedisPasswordIsReadFromItsFileAndAFaultyFileIsNamed) {
+  const std::string password = WriteFile("redis-password", "pa ss\"word\r\n");
+  const std::string file = WriteFile(
+      "server.toml",
+      "insecure = true\nredis-user = \"plantmesh\"\nredis-password-file = \"" + password + "\"\n");
+  absl::StatusOr<ServerConfig> config = Load({"--config", file});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->redis_user, "plantmesh");
+  EXPECT_EQ(config->redis_password, "pa ss\"word");
+
+  const std::string two_lines = WriteFile("two-lines", "secret\nsecret2\n");
+  const std::string empty = WriteFile("empty", "\n");
+  const std::string missing = (dir_ / "missing").string();
+  for (const auto& [path, why] :
+       {std::pair{two_lines, "holds more than one line"}, std::pair{empty, "is empty"},
+        std::pair{missing, "cannot read"}}) {
+    const std::string toml =
+        WriteFile("bad.toml", "insecure = true\nredis-password-file = \"" + path + "\"\n");
+    config = Load({"--config", toml});
+    ASSERT_FALSE(config.ok()) << path;
+    EXPECT_THAT(config.status().message(), HasSubstr(toml + ", line 2: redis-password-file: "));
+    EXPECT_THAT(config.status().message(), HasSubstr(why));
+    EXPECT_THAT(config.status().message(), Not(HasSubstr("secret")));
+  }
+  config = Load({"--insecure", "--redis-user", "plantmesh"});
+  ASSERT_FALSE(config.ok());
+  EXPECT_THAT(config.status().message(), HasSubstr("redis-user: needs redis-password-file"));
+}
+
 TEST_F(ConfigTest, MetricsListenIsOffByDefaultAndChecked) {
   absl::StatusOr<ServerConfig> config = Load({"--insecure"});
   ASSERT_TRUE(config.ok()) << config.status();

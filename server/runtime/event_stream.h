@@ -24,6 +24,10 @@ struct RedisOptions {
   int port = 6379;
   absl::Duration connect_timeout = absl::Seconds(1);
   absl::Duration command_timeout = absl::Seconds(2);
+  // Sent as AUTH on every new connection when not empty: `user` names an ACL user
+  // (Redis 6+), empty the default user (requirepass).
+  std::string user;
+  std::string password;
 };
 
 // One outbox table and the stream it feeds. The table layout is fixed (see

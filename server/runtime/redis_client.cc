@@ -7,11 +7,14 @@
 #include <algorithm>
 #include <limits>
 #include <mutex>
+#include <string_view>
 #include <utility>
 
+#include "absl/strings/cord.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "server/runtime/errors.h"
 
 namespace plantmesh::runtime {
@@ -66,13 +69,30 @@ RedisReply Convert(const redisReply& r) {
   return out;
 }
 
-// Takes ownership of `raw`; an error reply becomes INTERNAL with Redis's message.
+constexpr char kAuthRefusedPayload[] = "type.plantmesh.local/redis.AuthRefused";
+
+absl::Status AuthRefused(std::string_view detail) {
+  absl::Status status = DependencyUnavailable("Redis", detail);
+  status.SetPayload(kAuthRefusedPayload, absl::Cord());
+  return status;
+}
+
+// Takes ownership of `raw`; an error reply becomes INTERNAL with Redis's message, or
+// UNAVAILABLE saying what to set when Redis wants a password it was not given (every
+// command then fails alike: a configuration fault, not one command's).
 absl::StatusOr<RedisReply> TakeReply(void* raw) {
   auto* reply = static_cast<redisReply*>(raw);
   absl::StatusOr<RedisReply> result;
   if (reply->type == REDIS_REPLY_ERROR) {
-    result =
-        absl::InternalError(absl::StrCat("redis: ", absl::string_view(reply->str, reply->len)));
+    const absl::string_view message(reply->str, reply->len);
+    if (absl::StartsWith(message, "NOAUTH")) {
+      result =
+          AuthRefused(absl::StrCat("redis: ", message,
+                                   " (give its password with redis-password-file, and redis-user "
+                                   "for an ACL user)"));
+    } else {
+      result = absl::InternalError(absl::StrCat("redis: ", message));
+    }
   } else {
     result = Convert(*reply);
   }
@@ -91,6 +111,10 @@ void ToArgv(const std::vector<std::string>& args, std::vector<const char*>* argv
 }
 
 }  // namespace
+
+bool IsRedisAuthRefused(const absl::Status& status) {
+  return status.GetPayload(kAuthRefusedPayload).has_value();
+}
 
 bool StreamId::Parse(absl::string_view text, StreamId* id) {
   size_t dash = text.find('-');
@@ -148,7 +172,32 @@ absl::Status RedisClient::EnsureConnected() {
   }
   if (context_->err != 0) return ConnectionError("connect failed");
   if (redisEnableKeepAlive(context_) != REDIS_OK) return ConnectionError("keepalive");
-  return SetSocketTimeout(options_.command_timeout);
+  if (absl::Status timeout = SetSocketTimeout(options_.command_timeout); !timeout.ok()) {
+    return timeout;
+  }
+  return Authenticate();
+}
+
+absl::Status RedisClient::Authenticate() {
+  if (options_.password.empty()) return absl::OkStatus();
+  std::vector<std::string> auth = {"AUTH"};
+  if (!options_.user.empty()) auth.push_back(options_.user);
+  auth.push_back(options_.password);
+  std::vector<const char*> argv;
+  std::vector<size_t> lens;
+  ToArgv(auth, &argv, &lens);
+  void* raw = redisCommandArgv(context_, static_cast<int>(argv.size()), argv.data(), lens.data());
+  if (raw == nullptr) return ConnectionError("AUTH");
+  absl::StatusOr<RedisReply> reply = TakeReply(raw);
+  if (reply.ok()) return absl::OkStatus();
+  // Redis's own words (WRONGPASS ..., or "AUTH <password> called without any password
+  // configured"), never the password; the connection is not used unauthenticated.
+  Disconnect();
+  return AuthRefused(
+      absl::StrCat("redis at ", options_.host, ":", options_.port, ": AUTH",
+                   options_.user.empty() ? "" : absl::StrCat(" as user '", options_.user, "'"),
+                   " refused (redis-user, redis-password-file): ",
+                   absl::StripPrefix(reply.status().message(), "redis: ")));
 }
 
 absl::Status RedisClient::SetSocketTimeout(absl::Duration timeout) {

@@ -69,6 +69,10 @@ absl::StatusOr<std::vector<RawStreamEntry>> ParseXRangeReply(const RedisReply& r
 // XINFO STREAM's reply; a missing key is exists=false (pass the error status).
 absl::StatusOr<StreamInfo> ParseXInfoStreamReply(const absl::StatusOr<RedisReply>& reply);
 
+// Whether `status` says Redis refused this client's credentials (AUTH refused, or a
+// password Redis wants was not given): a configuration fault that retrying does not mend.
+bool IsRedisAuthRefused(const absl::Status& status);
+
 class RedisClient {
  public:
   explicit RedisClient(RedisOptions options);
@@ -76,10 +80,11 @@ class RedisClient {
   RedisClient(const RedisClient&) = delete;
   RedisClient& operator=(const RedisClient&) = delete;
 
-  // Sends one command (binary-safe arguments) and returns its reply. Connects first
-  // when not connected. UNAVAILABLE when Redis cannot be reached or the command timed
-  // out (the connection is then dropped and reopened on the next call); INTERNAL
-  // carrying Redis's message for an error reply.
+  // Sends one command (binary-safe arguments) and returns its reply. Connects (and
+  // authenticates) first when not connected. UNAVAILABLE when Redis cannot be reached,
+  // refused AUTH, wants a password it was not given, or the command timed out (the
+  // connection is then dropped and reopened on the next call); INTERNAL carrying
+  // Redis's message for any other error reply.
   absl::StatusOr<RedisReply> Command(const std::vector<std::string>& argv);
 
   // Sends all commands in one write and reads every reply. Fails as a whole if the
@@ -108,7 +113,9 @@ class RedisClient {
   void Disconnect();
 
  private:
+  // Connects, sets the command timeout and authenticates (options_.password).
   absl::Status EnsureConnected();
+  absl::Status Authenticate();
   absl::Status SetSocketTimeout(absl::Duration timeout);
   // Marks the connection dead and returns UNAVAILABLE naming what failed.
   absl::Status ConnectionError(absl::string_view what);

@@ -100,5 +100,61 @@ TEST(RedisClientTest, UnavailableWhenDownAndReconnectsAfterRestart) {
   EXPECT_EQ(back->str, "PONG");
 }
 
+// A Redis that wants a password: the client authenticates on every new connection (as
+// the default user or an ACL user), and one without the password, or with a wrong one,
+// fails UNAVAILABLE saying which setting to give, never showing the password.
+TEST(RedisClientTest, AuthenticatesOnEveryConnectionAndSaysWhatToSetWhenRefused) {
+  absl::StatusOr<std::unique_ptr<RedisServer>> server = RedisServer::Start("s3cret pass");
+  ASSERT_TRUE(server.ok()) << server.status();
+  RedisOptions options = OptionsFor((*server)->port());
+
+  RedisClient anonymous(options);
+  absl::StatusOr<RedisReply> noauth = anonymous.Command({"PING"});
+  EXPECT_EQ(noauth.status().code(), absl::StatusCode::kUnavailable) << noauth.status();
+  EXPECT_NE(noauth.status().message().find("redis-password-file"), std::string::npos)
+      << noauth.status();
+
+  options.password = "wrong";
+  RedisClient wrong(options);
+  absl::StatusOr<RedisReply> refused = wrong.Command({"PING"});
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable) << refused.status();
+  EXPECT_NE(refused.status().message().find("AUTH refused (redis-user, redis-password-file)"),
+            std::string::npos)
+      << refused.status();
+  EXPECT_NE(refused.status().message().find("WRONGPASS"), std::string::npos) << refused.status();
+  EXPECT_EQ(refused.status().message().find("wrong"), std::string::npos) << refused.status();
+  EXPECT_FALSE(wrong.connected());
+
+  options.password = "s3cret pass";
+  RedisClient redis(options);
+  absl::StatusOr<RedisReply> pong = redis.Command({"PING"});
+  ASSERT_TRUE(pong.ok()) << pong.status();
+  // An ACL user of its own (Redis 6+), as a plant's Redis is shared with others.
+  ASSERT_TRUE(redis
+                  .Command({"ACL", "SETUSER", "plantmesh", "on", ">user pass", "~plantmesh:*", "&*",
+                            "+@all"})
+                  .ok());
+  RedisOptions as_user = OptionsFor((*server)->port());
+  as_user.user = "plantmesh";
+  as_user.password = "user pass";
+  RedisClient user(as_user);
+  ASSERT_TRUE(user.Command({"SET", "plantmesh:k", "v"}).ok());
+  EXPECT_EQ(user.Command({"SET", "other:k", "v"}).status().code(), absl::StatusCode::kInternal);
+  as_user.password = "s3cret pass";
+  absl::StatusOr<RedisReply> not_theirs = RedisClient(as_user).Command({"PING"});
+  EXPECT_NE(not_theirs.status().message().find("AUTH as user 'plantmesh' refused"),
+            std::string::npos)
+      << not_theirs.status();
+
+  // Authenticated again after Redis restarted (a new connection).
+  (*server)->Stop();
+  EXPECT_EQ(redis.Command({"PING"}).status().code(), absl::StatusCode::kUnavailable);
+  ASSERT_TRUE((*server)->Restart().ok());
+  absl::StatusOr<RedisReply> back = redis.Command({"PING"});
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->str, "PONG");
+  ASSERT_TRUE((*server)->Flush().ok());  // the test helpers authenticate too
+}
+
 }  // namespace
 }  // namespace plantmesh::runtime

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "plantmesh/common/status_macros.h"
+#include "server/runtime/redis_client.h"
 #include "spdlog/spdlog.h"
 
 namespace plantmesh::runtime {
@@ -36,6 +37,9 @@ absl::StatusOr<std::string> ClaimRedisForDatabase(PgPool& pool, const RedisOptio
   RedisClient client(redis);
   absl::StatusOr<std::vector<RedisReply>> replies =
       client.Pipeline(RedisClaimCommands(installation));
+  // Credentials Redis refuses stay refused (the password file is read at start); a Redis
+  // out of reach may come, and the relay and hub wait for it.
+  if (IsRedisAuthRefused(replies.status())) return replies.status();
   if (!replies.ok()) {
     spdlog::warn("Redis at {}:{} not checked for another database's data: {}", redis.host,
                  redis.port, std::string(replies.status().message()));

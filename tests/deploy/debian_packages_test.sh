@@ -109,9 +109,11 @@ runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$WORK/pg/data" -l "$WORK/pg/postgres
   -o "-p $PG_PORT -k $WORK/pg -c listen_addresses=127.0.0.1" start >/dev/null
 # Redis binds in the background: its port and the services' are taken together.
 read -r REDIS_PORT DEFECT_PORT PLANNING_PORT TELEMETRY_PORT <<<"$(free_ports 4)"
-redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
-  >"$WORK/redis.log" 2>&1 &
+REDIS_CONF=$WORK/redis.conf
+write_redis_conf "$REDIS_CONF"
+redis-server "$REDIS_CONF" --port "$REDIS_PORT" --bind 127.0.0.1 >"$WORK/redis.log" 2>&1 &
 REDIS_PID=$!
+export REDIS_CONF
 export DEFECT_PORT PLANNING_PORT TELEMETRY_PORT REDIS_PORT
 export POSTGRES_URL=postgresql://plantmesh@127.0.0.1:$PG_PORT/plantmesh
 PGHOST=127.0.0.1 PGPORT=$PG_PORT PATH=$PG_BIN:$PATH RUNBOOK_USER=postgres run_runbook_block database "$WORK"

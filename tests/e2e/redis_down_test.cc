@@ -2,6 +2,7 @@
 // says the dependency is NOT_SERVING; once it is back (empty: a new stream generation),
 // a list+watch client lists again and has the changes made meanwhile.
 #include <cstdio>
+#include <fstream>
 #include <set>
 #include <thread>
 
@@ -9,6 +10,7 @@
 #include "plantmesh/sdk/defect_list_watch.h"
 #include "plantmesh/sdk/status.h"
 #include "tests/e2e/mesh.h"
+#include "tests/support/child_process.h"
 
 namespace plantmesh::e2e {
 namespace {
@@ -127,6 +129,53 @@ TEST(RedisDownTest, CallsSucceedHealthSaysSoAndWatchersCatchUp) {
   std::printf("watcher: %lld lists, %lld resumes, %lld duplicates dropped; last end: %s\n",
               static_cast<long long>(stats.lists), static_cast<long long>(stats.resumes),
               static_cast<long long>(stats.duplicates), stats.last_end.c_str());
+}
+
+// A plant's Redis wants a password (and often an ACL user of PlantMesh's own): the
+// server authenticates every connection it opens (relay, event hub, latest values), so
+// watchers get their changes; a wrong password stops the start, naming the settings and
+// never the password.
+TEST(RedisDownTest, APasswordProtectedRedisIsUsedWithItsPasswordFile) {
+  absl::StatusOr<std::unique_ptr<testing::RedisServer>> redis =
+      testing::RedisServer::Start("mesh pass");
+  ASSERT_TRUE(redis.ok()) << redis.status();
+  absl::StatusOr<std::string> dir = testing::internal::MakeTempDir("plantmesh-redis-auth-");
+  ASSERT_TRUE(dir.ok()) << dir.status();
+  testing::internal::RemoveTreeOnExit remove_dir(*dir);
+  const std::string password_file = *dir + "/redis-password";
+  std::ofstream(password_file) << "mesh pass\n";
+  absl::StatusOr<std::unique_ptr<Mesh>> mesh_or =
+      Mesh::Start(MeshOptions{{"--redis-password-file", password_file}, redis->get(), nullptr});
+  ASSERT_TRUE(mesh_or.ok()) << mesh_or.status();
+  Mesh& mesh = **mesh_or;
+  ASSERT_TRUE(mesh.SeedReferenceData().ok());
+  EXPECT_EQ(AwaitHealth(mesh, "SERVING", absl::Seconds(10)), "SERVING");
+
+  Watcher watcher(mesh.Defects("manager"));
+  defect::v1::CreateDefectRequest request;
+  *request.mutable_defect() = SampleDefect("VIN-REDIS-AUTH-1");
+  auto created = mesh.Defects("otto").CreateDefect(request);
+  ASSERT_TRUE(created.ok()) << Describe(created.status());
+  EXPECT_TRUE(AwaitIds(watcher, {created->defect().id()}, absl::Seconds(20)))
+      << "the change did not reach the watcher through the password-protected Redis";
+  watcher.Stop();
+  EXPECT_TRUE(watcher.status().ok()) << Describe(watcher.status());
+
+  std::ofstream(password_file) << "not the password\n";
+  testing::ServerProcess::Options wrong;
+  wrong.services = {"defect"};
+  wrong.postgres_url = mesh.database_url();
+  wrong.redis_port = (*redis)->port();
+  wrong.pki = &mesh.pki();
+  wrong.extra_args = {"--redis-password-file", password_file};
+  absl::StatusOr<std::unique_ptr<testing::ServerProcess>> refused =
+      testing::ServerProcess::Start(wrong);
+  ASSERT_FALSE(refused.ok()) << "a server with a wrong Redis password started";
+  const std::string message(refused.status().message());
+  EXPECT_NE(message.find("AUTH refused (redis-user, redis-password-file): WRONGPASS"),
+            std::string::npos)
+      << message;
+  EXPECT_EQ(message.find("not the password"), std::string::npos) << message;
 }
 
 }  // namespace

@@ -66,8 +66,11 @@ PG_PORT=$(free_port)
   -o "-p $PG_PORT -k $WORK/pg -c listen_addresses=127.0.0.1" start >/dev/null
 # Redis binds in the background: its port and the services' are taken together.
 read -r REDIS_PORT DEFECT_PORT PLANNING_PORT TELEMETRY_PORT DEFECT_2_PORT <<<"$(free_ports 5)"
-redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no >"$WORK/redis.log" 2>&1 &
+REDIS_CONF=$WORK/redis.conf
+write_redis_conf "$REDIS_CONF"
+redis-server "$REDIS_CONF" --port "$REDIS_PORT" --bind 127.0.0.1 >"$WORK/redis.log" 2>&1 &
 REDIS_PID=$!
+export REDIS_CONF
 
 echo "==> /etc/plantmesh as the package lays it out, at $WORK/etc"
 ETC=$WORK/etc

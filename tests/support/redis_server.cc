@@ -4,7 +4,11 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "tests/support/child_process.h"
@@ -13,12 +17,13 @@
 namespace plantmesh::testing {
 namespace {
 
-// One inline command over a fresh connection to the server's Unix socket: the start of
-// its reply, empty when there was none. The socket is in the server's own directory: a
-// PONG from its TCP port could come from another test's Redis that took the port while
-// this one failed to bind it (Redis binds its TCP port before it creates the socket, and
-// exits when it cannot).
-std::string Ask(const std::string& socket_path, const std::string& command) {
+// One inline command over a fresh connection to the server's Unix socket (after AUTH
+// when `password` is given): the start of its reply, empty when there was none. The socket is in
+// the server's own directory: a PONG from its TCP port could come from another test's Redis that
+// took the port while this one failed to bind it (Redis binds its TCP port before it creates the
+// socket, and exits when it cannot).
+std::string Ask(const std::string& socket_path, const std::string& command,
+                const std::string& password = "") {
   int fd = socket(AF_UNIX, SOCK_STREAM, 0);
   if (fd < 0) return "";
   timeval timeout{5, 0};
@@ -29,12 +34,25 @@ std::string Ask(const std::string& socket_path, const std::string& command) {
   socket_path.copy(address.sun_path, sizeof(address.sun_path) - 1);
   std::string reply;
   if (connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof(address)) == 0) {
-    const std::string line = command + "\r\n";
-    char buffer[64] = {};
-    ssize_t got = 0;
-    if (write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) &&
-        (got = read(fd, buffer, sizeof(buffer) - 1)) > 0) {
-      reply.assign(buffer, static_cast<size_t>(got));
+    // AUTH in RESP, so that a password may hold blanks and quotes.
+    const std::string auth =
+        password.empty()
+            ? ""
+            : absl::StrCat("*2\r\n$4\r\nAUTH\r\n$", password.size(), "\r\n", password, "\r\n");
+    const std::string lines = absl::StrCat(auth, command, "\r\n");
+    const size_t replies = password.empty() ? 1 : 2;
+    if (write(fd, lines.data(), lines.size()) == static_cast<ssize_t>(lines.size())) {
+      char buffer[64] = {};
+      ssize_t got = 0;
+      // Each reply read here is one line.
+      while (static_cast<size_t>(std::count(reply.begin(), reply.end(), '\n')) < replies &&
+             (got = read(fd, buffer, sizeof(buffer))) > 0) {
+        reply.append(buffer, static_cast<size_t>(got));
+      }
+    }
+    if (!password.empty()) {  // AUTH's answer is not the command's
+      const size_t first_end = reply.find('\n');
+      reply = first_end == std::string::npos ? "" : reply.substr(first_end + 1);
     }
   }
   close(fd);
@@ -44,6 +62,7 @@ std::string Ask(const std::string& socket_path, const std::string& command) {
 }  // namespace
 
 struct RedisServer::State {
+  std::string password;
   std::string dir;
   std::string log_file;
   int port = 0;
@@ -51,12 +70,32 @@ struct RedisServer::State {
 
   std::string socket_path() const { return dir + "/redis.sock"; }
 
+  std::string Ask(const std::string& command) const {
+    return ::plantmesh::testing::Ask(socket_path(), command, password);
+  }
+
   absl::Status Launch() {
-    absl::StatusOr<pid_t> spawned = internal::Spawn(internal::Command(
-        {"redis-server", "--port", std::to_string(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", dir, "--daemonize", "no", "--protected-mode", "no",
-         "--loglevel", "warning", "--unixsocket", socket_path()},
-        log_file, ""));
+    std::vector<std::string> argv = {"redis-server",
+                                     "--port",
+                                     std::to_string(port),
+                                     "--bind",
+                                     "127.0.0.1",
+                                     "--save",
+                                     "",
+                                     "--appendonly",
+                                     "no",
+                                     "--dir",
+                                     dir,
+                                     "--daemonize",
+                                     "no",
+                                     "--protected-mode",
+                                     "no",
+                                     "--loglevel",
+                                     "warning",
+                                     "--unixsocket",
+                                     socket_path()};
+    if (!password.empty()) argv.insert(argv.end(), {"--requirepass", password});
+    absl::StatusOr<pid_t> spawned = internal::Spawn(internal::Command(argv, log_file, ""));
     if (!spawned.ok()) return spawned.status();
     pid = *spawned;
     absl::Time deadline = absl::Now() + absl::Seconds(30);
@@ -67,7 +106,7 @@ struct RedisServer::State {
         return absl::UnavailableError(absl::StrCat("redis-server exited with ", exit_code, ":\n",
                                                    internal::ReadFileOrEmpty(log_file)));
       }
-      if (Ask(socket_path(), "PING").rfind("+PONG", 0) == 0) return absl::OkStatus();
+      if (Ask("PING").rfind("+PONG", 0) == 0) return absl::OkStatus();
       absl::SleepFor(absl::Milliseconds(20));
     }
     return absl::DeadlineExceededError(
@@ -75,10 +114,11 @@ struct RedisServer::State {
   }
 };
 
-absl::StatusOr<std::unique_ptr<RedisServer>> RedisServer::Start() {
+absl::StatusOr<std::unique_ptr<RedisServer>> RedisServer::Start(std::string password) {
   std::unique_ptr<RedisServer> server(new RedisServer());
   server->state_ = std::make_unique<State>();
   State& s = *server->state_;
+  s.password = std::move(password);
   absl::StatusOr<std::string> dir = internal::MakeTempDir("plantmesh-redis-");
   if (!dir.ok()) return dir.status();
   s.dir = *dir;
@@ -118,13 +158,13 @@ absl::Status RedisServer::Restart() {
 }
 
 absl::Status RedisServer::Flush() {
-  const std::string reply = Ask(state_->socket_path(), "FLUSHALL");
+  const std::string reply = state_->Ask("FLUSHALL");
   if (reply.rfind("+OK", 0) == 0) return absl::OkStatus();
   return absl::UnavailableError(absl::StrCat("FLUSHALL answered '", reply, "'"));
 }
 
 absl::Status RedisServer::Set(const std::string& key, const std::string& value) {
-  const std::string reply = Ask(state_->socket_path(), absl::StrCat("SET ", key, " ", value));
+  const std::string reply = state_->Ask(absl::StrCat("SET ", key, " ", value));
   if (reply.rfind("+OK", 0) == 0) return absl::OkStatus();
   return absl::UnavailableError(absl::StrCat("SET answered '", reply, "'"));
 }

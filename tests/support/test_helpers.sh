@@ -42,3 +42,10 @@ print_server_logs() {
     tail -n 30 "$log" >&2
   done
 }
+
+# write_redis_conf FILE: a Redis config, as docs/runbook.md has it, with a fresh
+# password (requirepass) and no persistence; readable by its owner only.
+write_redis_conf() {
+  (umask 077 && printf 'requirepass %s\nsave ""\nappendonly no\n' \
+    "$(head -c 18 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$1")
+}

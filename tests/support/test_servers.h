@@ -33,10 +33,11 @@ class PostgresServer {
   std::unique_ptr<State> state_;
 };
 
-// A throwaway redis-server (no persistence).
+// A throwaway redis-server (no persistence); with a password, it wants AUTH
+// (requirepass) and the helpers below send it.
 class RedisServer {
  public:
-  static absl::StatusOr<std::unique_ptr<RedisServer>> Start();
+  static absl::StatusOr<std::unique_ptr<RedisServer>> Start(std::string password = "");
   ~RedisServer();
   int port() const;
   void Stop();             // SIGTERM, waits for exit
