@@ -327,6 +327,17 @@ absl::Status RunListWatch(const MethodBinding& binding, const ContractCatalog& c
     }
     env.printer->PrintStreamed(*item);
   };
+  int64_t list_failures = 0;
+  handlers.on_retry = [&](const absl::Status& error, absl::Duration retry_in) {
+    // A list that failed (no server, a refused certificate): said each time, so that a
+    // watch that shows nothing is not taken for an empty list.
+    if (const int64_t now = list_watch.Stats().list_failures; now != list_failures) {
+      list_failures = now;
+      env.printer->Note(absl::StrCat(
+          "listing failed: ", absl::StripTrailingAsciiWhitespace(sdk::StatusLine(error)),
+          "; trying again in ", absl::FormatDuration(retry_in)));
+    }
+  };
   handlers.on_remove = [&](const sdk::DynamicItem& item) {
     env.printer->Note(absl::StrCat(sdk::DynamicItemKey(*shape, *item),
                                    " left the list's filter (revision ",

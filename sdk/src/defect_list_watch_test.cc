@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -77,6 +79,45 @@ TEST(DefectListWatchTest, ASourceThatOpensNoStreamEndsRunNamingIt) {
   const absl::Status ended = watch.Run(handlers);
   EXPECT_EQ(ended.code(), absl::StatusCode::kFailedPrecondition) << ended;
   EXPECT_THAT(std::string(ended.message()), ::testing::HasSubstr("opened no stream"));
+}
+
+// Outside testing: a board whose lists failed (no server, a refused certificate) showed
+// nothing for good, Stats() as if it had never started: each failed list is counted,
+// its error kept until a list succeeds, and on_retry told with the wait.
+TEST(DefectListWatchTest, FailedListsAreToldToOnRetryAndStats) {
+  ListWatchSource<pb::Defect, pb::WatchDefectsResponse> source =
+      DefectListWatchSource(nullptr, pb::ListDefectsRequest());
+  int attempts = 0;
+  source.list_page = [&attempts](const std::string&) -> absl::StatusOr<ListWatchPage<pb::Defect>> {
+    if (++attempts <= 2) return absl::UnavailableError("no server at 127.0.0.1:1");
+    ListWatchPage<pb::Defect> page;
+    page.watch_cursor = "g.1-0";
+    return page;
+  };
+  source.watch = [](const std::string&) -> std::unique_ptr<ReadStream<pb::WatchDefectsResponse>> {
+    return nullptr;
+  };
+  ListWatch<pb::Defect, pb::WatchDefectsResponse> watch(
+      std::move(source), ListWatchOptions{absl::Milliseconds(1), absl::Milliseconds(2)});
+  std::vector<std::string> retries;
+  std::vector<ListWatchStats> stats_at_retry;
+  ListWatchHandlers<pb::Defect> handlers;
+  handlers.on_list = [&](const std::vector<pb::Defect>&) {
+    EXPECT_TRUE(watch.Stats().last_list_error.empty()) << "cleared by the list that succeeded";
+  };
+  handlers.on_retry = [&](const absl::Status& error, absl::Duration retry_in) {
+    retries.push_back(absl::StrCat(error.message(), " / ", absl::FormatDuration(retry_in)));
+    stats_at_retry.push_back(watch.Stats());
+  };
+  const absl::Status ended = watch.Run(handlers);  // at the null stream, after the third list
+  EXPECT_EQ(ended.code(), absl::StatusCode::kFailedPrecondition) << ended;
+  EXPECT_THAT(retries, ::testing::ElementsAre("no server at 127.0.0.1:1 / 1ms",
+                                              "no server at 127.0.0.1:1 / 2ms"));
+  ASSERT_EQ(stats_at_retry.size(), 2u);
+  EXPECT_EQ(stats_at_retry[1].list_failures, 2);
+  EXPECT_THAT(stats_at_retry[1].last_list_error, ::testing::HasSubstr("no server at 127.0.0.1:1"));
+  EXPECT_EQ(watch.Stats().lists, 1);
+  EXPECT_EQ(watch.Stats().list_failures, 2);
 }
 
 }  // namespace

@@ -1323,6 +1323,34 @@ TEST_F(PlantctlTest, CtrlCOfAWatchThatNeverReachedItsServerExits130) {
   }
 }
 
+// Outside testing (an SDK board): a list+watch whose lists failed showed nothing and
+// said nothing, as an empty list would. `--watch` says each failed list and its retry.
+TEST_F(PlantctlTest, AWatchWhoseListFailsSaysSoEachTimeItTriesAgain) {
+  std::vector<std::string> argv =
+      PlantctlArgv("otto", {"--timeout", "2", "defect", "list-defects", "--watch"});
+  argv[2] = absl::StrCat("127.0.0.1:", testing::FreePort());  // nothing listens there
+  Background run = StartInBackground(argv, {});
+  ASSERT_GT(run.pid, 0);
+  auto failed_lists = [&run] {
+    const std::string err = testing::internal::ReadFileOrEmpty(run.err);
+    size_t count = 0;
+    for (size_t at = err.find("listing failed: "); at != std::string::npos;
+         at = err.find("listing failed: ", at + 1)) {
+      ++count;
+    }
+    return count;
+  };
+  EXPECT_TRUE(testing::PollUntil([&] { return failed_lists() >= 2; }, absl::Seconds(60)))
+      << testing::internal::ReadFileOrEmpty(run.err);
+  ASSERT_EQ(::kill(run.pid, SIGINT), 0);
+  absl::StatusOr<int> code = testing::internal::WaitForExit(run.pid, absl::Seconds(20));
+  ASSERT_TRUE(code.ok()) << "went on after Ctrl-C";
+  EXPECT_EQ(*code, 130);
+  const std::string err = testing::internal::ReadFileOrEmpty(run.err);
+  EXPECT_THAT(err, HasSubstr("listing failed: UNAVAILABLE: no connection to 127.0.0.1:"));
+  EXPECT_THAT(err, HasSubstr("; trying again in "));
+}
+
 TEST_F(PlantctlTest, ImportDemandFromCsvIsAtomicAndHarmlessTwice) {
   CliRun product = Plantctl("planner", {"planning", "create-product", "--product.id", "CLI-OATS",
                                         "--product.display_name", "Oats", "--product.unit", "pcs"});

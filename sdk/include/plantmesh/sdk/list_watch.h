@@ -16,6 +16,9 @@
 //   - FAILED_PRECONDITION (cursor trimmed away, the event stream was reset) lists again
 //     (on_list gets the new full set);
 //   - any other error ends Run with it.
+// A list that fails as a resumable error does (UNAVAILABLE: no server, a refused
+// certificate, a network cut) is tried again with backoff; on_retry and Stats() say so
+// each time, so that a screen can show it is not current, and why.
 // Handlers run on the thread that called Run. Stop() may be called from any thread.
 #pragma once
 
@@ -82,6 +85,9 @@ struct ListWatchHandlers {
   std::function<void(const std::vector<Item>& items)> on_list;  // every (re)list, list order
   std::function<void(const Item& item)> on_upsert;              // new or newer
   std::function<void(const Item& item)> on_remove;              // left the set
+  // A list that failed, or a watch stream that ended, and how long until the next try
+  // (a list again, or a resume): the set is not current until then.
+  std::function<void(const absl::Status& error, absl::Duration retry_in)> on_retry;
 };
 
 struct ListWatchOptions {
@@ -103,7 +109,9 @@ struct ListWatchStats {
   // kMaxRememberedRemovals, the oldest forgotten first (a board that runs for months
   // sees every defect leave once).
   int64_t remembered_removals = 0;
-  std::string last_end;  // how the last watch stream ended (StatusLine)
+  std::string last_end;         // how the last watch stream ended (StatusLine)
+  int64_t list_failures = 0;    // list attempts that failed (each tried again)
+  std::string last_list_error;  // the last one's StatusLine; empty once a list succeeded
 };
 
 template <typename Item, typename WatchResponse>
@@ -124,7 +132,13 @@ class ListWatch {
         absl::StatusOr<std::string> listed = List(handlers);
         if (!listed.ok()) {
           if (!WatchEndIsResumable(listed.status())) return listed.status();
+          {
+            absl::MutexLock lock(&stats_mu_);
+            ++stats_.list_failures;
+            stats_.last_list_error = StatusLine(listed.status());
+          }
           backoff = Next(backoff);
+          if (handlers.on_retry) handlers.on_retry(listed.status(), backoff);
           continue;
         }
         cursor = *listed;
@@ -172,6 +186,7 @@ class ListWatch {
       if (ended.code() == absl::StatusCode::kFailedPrecondition) {
         need_list = true;  // the cursor can no longer be served: list again
         backoff = Next(backoff);
+        if (handlers.on_retry) handlers.on_retry(ended, backoff);
         continue;
       }
       // A CANCELLED is not ours: Stop sets stopped_ before it cancels.
@@ -183,6 +198,7 @@ class ListWatch {
         ++stats_.resumes;
       }
       backoff = Next(backoff);
+      if (handlers.on_retry) handlers.on_retry(ended, backoff);
     }
     return absl::OkStatus();
   }
@@ -264,6 +280,7 @@ class ListWatch {
     {
       absl::MutexLock lock(&stats_mu_);
       ++stats_.lists;
+      stats_.last_list_error.clear();
       stats_.remembered_removals = 0;
     }
     if (handlers.on_list) handlers.on_list(items);
