@@ -18,6 +18,8 @@
 
 namespace plantmesh::runtime {
 
+// The details a client is sent (grpc_status.h): google.rpc messages only.
+inline constexpr std::string_view kGoogleRpcTypeUrlPrefix = "type.googleapis.com/google.rpc.";
 inline constexpr std::string_view kBadRequestTypeUrl = "type.googleapis.com/google.rpc.BadRequest";
 inline constexpr std::string_view kErrorInfoTypeUrl = "type.googleapis.com/google.rpc.ErrorInfo";
 inline constexpr std::string_view kPreconditionFailureTypeUrl =

@@ -198,6 +198,31 @@ TEST(GrpcStatusTest, DetailsReadableByExtractErrorDetails) {
   EXPECT_EQ(sdk::ErrorMetadata(back, "k"), "v");
 }
 
+// Outside testing: the same bad request's details came in either order (absl iterates
+// payloads in an unspecified one), so a client reading details[0] failed half the time.
+// ErrorInfo first, then by type URL; a payload that is not a google.rpc message (a marker
+// for the server itself) is not sent.
+TEST(GrpcStatusTest, DetailsComeInOneOrderAndOnlyGoogleRpcOnes) {
+  absl::Status status = InvalidField("defect.vin", "required");
+  status = WithPreconditionFailure(std::move(status), "STATE", "defects/1", "is closed");
+  status = WithErrorInfo(std::move(status), "BAD_VIN");
+  status.SetPayload("type.plantmesh.local/server.Marker", absl::Cord("x"));
+  grpc::Status wire = ToGrpcStatus(status);
+  api::v1::Status rich;
+  ASSERT_TRUE(grpc::ExtractErrorDetails(wire, &rich).ok());
+  std::vector<std::string> types;
+  for (const google::protobuf::Any& detail : rich.details()) types.push_back(detail.type_url());
+  EXPECT_EQ(types, (std::vector<std::string>{std::string(kErrorInfoTypeUrl),
+                                             std::string(kBadRequestTypeUrl),
+                                             std::string(kPreconditionFailureTypeUrl)}));
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_EQ(ToGrpcStatus(status).error_details(), wire.error_details()) << i;
+  }
+  absl::Status marked_only = absl::UnavailableError("redis down");
+  marked_only.SetPayload("type.plantmesh.local/server.Marker", absl::Cord());
+  EXPECT_TRUE(ToGrpcStatus(marked_only).error_details().empty());
+}
+
 TEST(GrpcStatusTest, PlainStatusHasNoDetails) {
   grpc::Status wire = ToGrpcStatus(absl::NotFoundError("defects/9 not found"));
   EXPECT_EQ(wire.error_code(), grpc::StatusCode::NOT_FOUND);

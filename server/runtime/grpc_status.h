@@ -10,8 +10,9 @@
 
 namespace plantmesh::runtime {
 
-// Code and message are kept; every payload (type URL → serialized detail) is packed as
-// an Any. A status without payloads carries no details.
+// Code and message are kept; every google.rpc payload (type URL → serialized detail) is
+// packed as an Any, ErrorInfo first, the others by type URL (the same request, the same
+// bytes). A status without such payloads carries no details.
 grpc::Status ToGrpcStatus(const absl::Status& status);
 
 }  // namespace plantmesh::runtime
