@@ -517,22 +517,6 @@ std::vector<FieldChange> ParseChanges(const std::string& json_text) {
   return changes;
 }
 
-absl::Status TakenBy(absl::string_view kind, absl::string_view id) {
-  return runtime::WithErrorInfo(
-      absl::AlreadyExistsError(
-          absl::StrCat(kind, " ", runtime::QuoteForMessage(std::string_view(id.data(), id.size())),
-                       " already exists")),
-      "RESOURCE_EXISTS", {{"resource_type", std::string(kind)}, {"id", std::string(id)}});
-}
-
-// The same for a violation of the resource's primary key, which names no id: the
-// backstop behind the inserts' ON CONFLICT.
-absl::Status Taken(absl::string_view kind) {
-  return runtime::WithErrorInfo(
-      absl::AlreadyExistsError(absl::StrCat("a ", kind, " with this id already exists")),
-      "RESOURCE_EXISTS", {{"resource_type", std::string(kind)}});
-}
-
 const runtime::PgRequestLog& RequestLog() { return RequestLogSql(); }
 
 std::string DefectResource(int64_t id) { return absl::StrCat("defects/", id); }
@@ -578,10 +562,10 @@ const runtime::PgConstraintErrors& PgDefectStore::ConstraintErrors() {
           runtime::WithErrorInfo(absl::FailedPreconditionError(
                                      "repair place is busy: another defect is in repair there"),
                                  "REPAIR_PLACE_BUSY"))
-        .On("repair_places_pkey", Taken("repair place"))
-        .On("crews_pkey", Taken("crew"))
-        .On("mechanics_pkey", Taken("mechanic"))
-        .On("categories_pkey", Taken("defect category"))
+        .On("repair_places_pkey", runtime::ResourceExists("repair place", ""))
+        .On("crews_pkey", runtime::ResourceExists("crew", ""))
+        .On("mechanics_pkey", runtime::ResourceExists("mechanic", ""))
+        .On("categories_pkey", runtime::ResourceExists("defect category", ""))
         .On("mechanics_crew_id_fkey", runtime::InvalidField("mechanic.crew_id", "unknown crew"));
     return e;
   }();
@@ -884,7 +868,7 @@ absl::StatusOr<Replayable<DefectCategory>> PgDefectStore::CreateCategory(
                              static_cast<int>(category.default_severity),
                              context.request.request_id)
                 .empty()) {
-          return TakenBy("defect category", category.code);
+          return runtime::ResourceExists("defect category", category.code);
         }
         return absl::OkStatus();
       });
@@ -916,7 +900,7 @@ absl::StatusOr<Replayable<RepairPlace>> PgDefectStore::CreateRepairPlace(
         if (tx.exec_prepared(Statements().place_insert, place.id, place.display_name, place.zone,
                              context.request.request_id)
                 .empty()) {
-          return TakenBy("repair place", place.id);
+          return runtime::ResourceExists("repair place", place.id);
         }
         return absl::OkStatus();
       });
@@ -950,7 +934,7 @@ absl::StatusOr<Replayable<Crew>> PgDefectStore::CreateCrew(const Crew& crew,
         if (tx.exec_prepared(Statements().crew_insert, crew.id, crew.display_name, crew.zone,
                              context.request.request_id)
                 .empty()) {
-          return TakenBy("crew", crew.id);
+          return runtime::ResourceExists("crew", crew.id);
         }
         return absl::OkStatus();
       });
@@ -1004,7 +988,7 @@ absl::StatusOr<Replayable<Mechanic>> PgDefectStore::CreateMechanic(
         if (tx.exec_prepared(Statements().mechanic_insert, mechanic.id, mechanic.display_name,
                              mechanic.crew_id, mechanic.identity, context.request.request_id)
                 .empty()) {
-          return TakenBy("mechanic", mechanic.id);
+          return runtime::ResourceExists("mechanic", mechanic.id);
         }
         return absl::OkStatus();
       });

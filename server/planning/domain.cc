@@ -847,11 +847,26 @@ absl::Status CheckTimeRange(absl::Time start, absl::Time end, absl::Duration max
   return absl::OkStatus();
 }
 
-absl::Status ResourceTaken(absl::string_view kind, absl::string_view id) {
-  return runtime::WithErrorInfo(
-      absl::AlreadyExistsError(
-          absl::StrCat(kind, " ", runtime::QuoteForMessage(std::string(id)), " already exists")),
-      "RESOURCE_EXISTS", {{"resource_type", std::string(kind)}, {"id", std::string(id)}});
+std::string ChangedResource(const Line& line) { return absl::StrCat("lines/", line.id); }
+std::string ChangedResource(const Product& product) {
+  return absl::StrCat("products/", product.id);
+}
+std::string ChangedResource(const Crew& crew) { return absl::StrCat("crews/", crew.id); }
+std::string ChangedResource(const ShiftPattern& pattern) {
+  return absl::StrCat("shiftPatterns/", pattern.id);
+}
+std::string ChangedResource(const Holiday& holiday) {
+  return absl::StrCat("holidays/", absl::FormatCivilTime(holiday.date));
+}
+std::string ChangedResource(const MaintenanceWindow& window) {
+  return absl::StrCat("maintenanceWindows/", window.id);
+}
+std::string ChangedResource(const Plan& plan) { return absl::StrCat("productionPlans/", plan.id); }
+std::string ChangedResource(const OutputRecord& output) {
+  return absl::StrCat("outputs/", output.id);
+}
+std::string ChangedResource(const DowntimeEntry& downtime) {
+  return absl::StrCat("downtimes/", downtime.id);
 }
 
 absl::Status PlanExists(int64_t plan_id, absl::string_view line_id, absl::string_view shift_id) {

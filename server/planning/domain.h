@@ -403,10 +403,28 @@ absl::StatusOr<DateRange> MakeDateRange(absl::string_view from, absl::string_vie
 // [start, end) of at most `max` length; violations name start_time / end_time.
 absl::Status CheckTimeRange(absl::Time start, absl::Time end, absl::Duration max);
 
+// ---- what both stores record ----
+
+// The resource a change made or changed, as a reused request_id's refusal names it
+// (REQUEST_ID_REUSED metadata `resource`, as the defect and telemetry services name
+// theirs): "<collection>/<id>" in the contract's collection names; empty for a change
+// of no one resource (several plans, demand records).
+std::string ChangedResource(const Line& line);
+std::string ChangedResource(const Product& product);
+std::string ChangedResource(const Crew& crew);
+std::string ChangedResource(const ShiftPattern& pattern);
+std::string ChangedResource(const Holiday& holiday);
+std::string ChangedResource(const MaintenanceWindow& window);
+std::string ChangedResource(const Plan& plan);
+std::string ChangedResource(const OutputRecord& output);
+std::string ChangedResource(const DowntimeEntry& downtime);
+template <typename T>
+std::string ChangedResource(const T& /*several or none*/) {
+  return "";
+}
+
 // ---- errors both stores answer with ----
 
-// ALREADY_EXISTS (ErrorInfo RESOURCE_EXISTS, metadata resource_type and id).
-absl::Status ResourceTaken(absl::string_view kind, absl::string_view id);
 // FAILED_PRECONDITION: line `line_id` has plan `plan_id` for `shift_id` already
 // (ErrorInfo PLAN_EXISTS, metadata plan_id, line_id, shift_id).
 absl::Status PlanExists(int64_t plan_id, absl::string_view line_id, absl::string_view shift_id);

@@ -483,10 +483,7 @@ const runtime::PgConstraintErrors& PgPlanningStore::ConstraintErrors() {
         .On("demand_product_id_fkey", runtime::InvalidField("records", "unknown product"))
         .On("outputs_product_id_fkey",
             runtime::InvalidField("output.product_id", "unknown product"))
-        .On("plans_one_per_line_shift",
-            runtime::WithErrorInfo(
-                absl::AlreadyExistsError("the line has a plan for this shift already"),
-                "RESOURCE_EXISTS", {{"resource_type", "production plan"}}));
+        .On("plans_one_per_line_shift", runtime::ResourceExists("production plan", ""));
     return e;
   }();
   return *errors;
@@ -517,7 +514,8 @@ absl::StatusOr<Replayable<T>> PgPlanningStore::Idempotent(
     // An error returns before the commit: the transaction rolls back, nothing is written.
     PM_ASSIGN_OR_RETURN(T stored, change(tx));
     if (!context.request.request_id.empty()) {
-      RequestLog().Record(tx, context.request, encode ? encode(stored) : std::string(), "");
+      RequestLog().Record(tx, context.request, encode ? encode(stored) : std::string(),
+                          ChangedResource(stored));
     }
     const bool audit = context.audit != nullptr && !context.audit->written();
     if (audit) runtime::WriteAuditInTransaction(tx, context.audit->Row(context.now));
@@ -539,7 +537,7 @@ absl::StatusOr<Replayable<Line>> PgPlanningStore::CreateLine(const Line& line,
     if (tx.exec_prepared(Statements().line_insert, line.id, line.display_name, line.site, line.area,
                          line.nominal_rate_per_hour, line.shift_pattern_id)
             .empty()) {
-      return ResourceTaken("line", line.id);
+      return runtime::ResourceExists("line", line.id);
     }
     return line;
   });
@@ -592,7 +590,7 @@ absl::StatusOr<Replayable<Product>> PgPlanningStore::CreateProduct(
         if (tx.exec_prepared(Statements().product_insert, product.id, product.display_name,
                              product.unit, CycleTimesJson(product), ChangeoversJson(product))
                 .empty()) {
-          return ResourceTaken("product", product.id);
+          return runtime::ResourceExists("product", product.id);
         }
         return product;
       });
@@ -709,7 +707,7 @@ absl::StatusOr<Replayable<Crew>> PgPlanningStore::CreateCrew(const Crew& crew,
                                                              const ResponseEncoder<Crew>& encode) {
   return Idempotent<Crew>(context, encode, [&](pqxx::transaction_base& tx) -> absl::StatusOr<Crew> {
     if (tx.exec_prepared(Statements().crew_insert, crew.id, crew.display_name, crew.area).empty()) {
-      return ResourceTaken("crew", crew.id);
+      return runtime::ResourceExists("crew", crew.id);
     }
     return crew;
   });
@@ -736,7 +734,7 @@ absl::StatusOr<Replayable<ShiftPattern>> PgPlanningStore::CreateShiftPattern(
                                     if (tx.exec_prepared(Statements().pattern_insert, pattern.id,
                                                          pattern.display_name, PatternJson(pattern))
                                             .empty()) {
-                                      return ResourceTaken("shift pattern", pattern.id);
+                                      return runtime::ResourceExists("shift pattern", pattern.id);
                                     }
                                     return pattern;
                                   });
@@ -778,7 +776,7 @@ absl::StatusOr<Replayable<Holiday>> PgPlanningStore::CreateHoliday(
                                  counts[2].as<int64_t>()};
         if (records.Any()) return DayHasProductionRecords(holiday.date, records);
         if (tx.exec_prepared(Statements().holiday_insert, date, holiday.display_name).empty()) {
-          return ResourceTaken("holiday", date);
+          return runtime::ResourceExists("holiday", date);
         }
         return holiday;
       });
@@ -893,7 +891,8 @@ absl::StatusOr<Replayable<Plan>> PgPlanningStore::CreatePlan(const Plan& plan,
     PM_RETURN_IF_ERROR(LockWorkedDay(tx, plan.shift_date, plan.shift_id));
     std::optional<Plan> stored = InsertPlan(tx, plan);
     if (!stored) {
-      return ResourceTaken("production plan", absl::StrCat(plan.line_id, " ", plan.shift_id));
+      return runtime::ResourceExists("production plan",
+                                     absl::StrCat(plan.line_id, " ", plan.shift_id));
     }
     return *std::move(stored);
   });

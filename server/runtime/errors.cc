@@ -129,6 +129,18 @@ absl::Status DisplaySafe(const absl::Status& status) {
 
 }  // namespace
 
+absl::Status ResourceExists(std::string_view resource_type, std::string_view id) {
+  std::map<std::string, std::string> metadata = {{"resource_type", std::string(resource_type)}};
+  std::string message;
+  if (id.empty()) {
+    message = absl::StrCat("a ", AbslView(resource_type), " with this id already exists");
+  } else {
+    message = absl::StrCat(AbslView(resource_type), " ", QuoteForMessage(id), " already exists");
+    metadata["id"] = std::string(id);
+  }
+  return WithErrorInfo(absl::AlreadyExistsError(message), "RESOURCE_EXISTS", metadata);
+}
+
 absl::Status DependencyUnavailable(std::string_view dependency, std::string_view detail,
                                    std::string_view advice, std::string_view problem) {
   // The advice and problem ride in the server-side ErrorInfo; ForClient moves them into

@@ -129,6 +129,12 @@ absl::Status ResponseTooLarge(size_t bytes, size_t max);
 // ForClient makes messages, which also keeps them valid UTF-8 (a protobuf string must be;
 // a client cannot parse a detail that is not).
 
+// ALREADY_EXISTS for an id that is taken, alike in every service: "<resource_type>
+// '<id>' already exists" with ErrorInfo RESOURCE_EXISTS, metadata resource_type and id
+// (an empty id, from a primary-key backstop that names none: "a <resource_type> with
+// this id already exists", no id in the metadata).
+absl::Status ResourceExists(std::string_view resource_type, std::string_view id);
+
 // Attaches an ErrorInfo detail (reason, domain "plantmesh", metadata) to `status`.
 absl::Status WithErrorInfo(absl::Status status, std::string_view reason,
                            const std::map<std::string, std::string>& metadata = {});

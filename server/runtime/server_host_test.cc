@@ -542,6 +542,9 @@ TEST(InsecureDenyTest, ForbiddenWithoutRoleIsDeniedAuditedAndExplained) {
   EXPECT_EQ(info.reason(), "PERMISSION_DENIED_ROLE");
   EXPECT_EQ(info.domain(), "plantmesh");
   EXPECT_EQ(info.metadata().at("required_roles"), "foreman,admin");
+  // Fully qualified, as every ErrorInfo names a method (REQUEST_ID_REUSED too; outside
+  // testing: "DefectService.AssignDefect" here, the full name there).
+  EXPECT_EQ(info.metadata().at("method"), kAssignDefect);
 
   std::vector<AuditRecord> records = server.audit.records();
   ASSERT_EQ(records.size(), 1u);

@@ -190,7 +190,7 @@ grpc::Status StandardCallPolicy::Begin(grpc::ServerContextBase* server_context,
         std::move(denied), "PERMISSION_DENIED_ROLE",
         {{"required_roles", access != nullptr ? absl::StrJoin(access->roles, ",") : std::string()},
          {"identity", identity},
-         {"method", display}});
+         {"method", method_name()}});
     return Deny(method_name(), identity, roles, trace_id, start, std::move(denied));
   }
 

@@ -598,9 +598,7 @@ absl::StatusOr<Replayable<Machine>> PgTelemetryStore::RegisterMachine(
         tx.exec_prepared(Statements().machine_insert, machine.id, machine.display_name,
                          machine.line, machine.zone, OrNull(cycle), Micros(context.now));
     if (inserted.empty()) {
-      return runtime::WithErrorInfo(
-          absl::AlreadyExistsError(absl::StrCat("machine ", machine.id, " is registered already")),
-          "MACHINE_EXISTS", {{"machine_id", machine.id}});
+      return runtime::ResourceExists("machine", machine.id);
     }
     Machine created = machine;
     created.seq = inserted[0][0].as<int64_t>();

@@ -69,13 +69,6 @@ absl::Status HasEventEncoder(const ChangeContext& context) {
   return absl::OkStatus();
 }
 
-// PgDefectStore's answer to a resource id that is taken.
-absl::Status TakenBy(const std::string& kind, const std::string& id) {
-  return runtime::WithErrorInfo(absl::AlreadyExistsError(absl::StrCat(
-                                    kind, " ", runtime::QuoteForMessage(id), " already exists")),
-                                "RESOURCE_EXISTS", {{"resource_type", kind}, {"id", id}});
-}
-
 // What MapPgException makes of a violated foreign key or check (no declared meaning).
 absl::Status Violates(const std::string& table, const std::string& constraint, bool check) {
   return absl::FailedPreconditionError(check ? absl::StrCat("new row for relation \"", table,
@@ -466,7 +459,7 @@ absl::StatusOr<Replayable<DefectCategory>> FakeDefectStore::CreateCategory(
           return Violates("categories", "categories_default_severity_check", true);
         }
         if (!categories_.emplace(category.code, category).second) {
-          return TakenBy("defect category", category.code);
+          return runtime::ResourceExists("defect category", category.code);
         }
         return absl::OkStatus();
       });
@@ -489,7 +482,7 @@ absl::StatusOr<Replayable<RepairPlace>> FakeDefectStore::CreateRepairPlace(
   return CreateResource<RepairPlace>(
       context, encode, created, absl::StrCat("repairPlaces/", place.id), [&]() -> absl::Status {
         if (!places_.emplace(place.id, created).second) {
-          return TakenBy("repair place", place.id);
+          return runtime::ResourceExists("repair place", place.id);
         }
         return absl::OkStatus();
       });
@@ -523,7 +516,7 @@ absl::StatusOr<Replayable<Crew>> FakeDefectStore::CreateCrew(const Crew& crew,
   return CreateResource<Crew>(context, encode, crew, absl::StrCat("crews/", crew.id),
                               [&]() -> absl::Status {
                                 if (!crews_.emplace(crew.id, crew).second) {
-                                  return TakenBy("crew", crew.id);
+                                  return runtime::ResourceExists("crew", crew.id);
                                 }
                                 return absl::OkStatus();
                               });
@@ -562,7 +555,7 @@ absl::StatusOr<Replayable<Mechanic>> FakeDefectStore::CreateMechanic(
         }
         PM_RETURN_IF_ERROR(rule(facts));
         if (!mechanics_.emplace(mechanic.id, mechanic).second) {
-          return TakenBy("mechanic", mechanic.id);
+          return runtime::ResourceExists("mechanic", mechanic.id);
         }
         return absl::OkStatus();
       });

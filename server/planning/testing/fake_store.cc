@@ -56,7 +56,7 @@ absl::StatusOr<Replayable<T>> FakePlanningStore::Idempotent(const ChangeContext&
   }
   // `change` checks everything before it writes anything: an error leaves no trace.
   PM_ASSIGN_OR_RETURN(T stored, change());
-  request_log_.Record(context.request, Encode(encode, stored), "");
+  request_log_.Record(context.request, Encode(encode, stored), ChangedResource(stored));
   if (context.audit != nullptr && !context.audit->written()) {
     audit_rows_.push_back(context.audit->Row(context.now));
     context.audit->MarkWritten();
@@ -69,7 +69,7 @@ absl::StatusOr<Replayable<Line>> FakePlanningStore::CreateLine(
     const Line& line, const ChangeContext& context, const ResponseEncoder<Line>& encode) {
   absl::MutexLock lock(&mu_);
   return Idempotent<Line>(context, encode, [&]() -> absl::StatusOr<Line> {
-    if (lines_.count(line.id) > 0) return ResourceTaken("line", line.id);
+    if (lines_.count(line.id) > 0) return runtime::ResourceExists("line", line.id);
     if (patterns_.count(line.shift_pattern_id) == 0) {
       return UnknownReference("line.shift_pattern_id", "shift pattern", line.shift_pattern_id);
     }
@@ -107,7 +107,7 @@ absl::StatusOr<Replayable<Product>> FakePlanningStore::CreateProduct(
     const Product& product, const ChangeContext& context, const ResponseEncoder<Product>& encode) {
   absl::MutexLock lock(&mu_);
   return Idempotent<Product>(context, encode, [&]() -> absl::StatusOr<Product> {
-    if (products_.count(product.id) > 0) return ResourceTaken("product", product.id);
+    if (products_.count(product.id) > 0) return runtime::ResourceExists("product", product.id);
     products_[product.id] = product;
     return product;
   });
@@ -187,7 +187,7 @@ absl::StatusOr<Replayable<Crew>> FakePlanningStore::CreateCrew(
     const Crew& crew, const ChangeContext& context, const ResponseEncoder<Crew>& encode) {
   absl::MutexLock lock(&mu_);
   return Idempotent<Crew>(context, encode, [&]() -> absl::StatusOr<Crew> {
-    if (crews_.count(crew.id) > 0) return ResourceTaken("crew", crew.id);
+    if (crews_.count(crew.id) > 0) return runtime::ResourceExists("crew", crew.id);
     crews_[crew.id] = crew;
     return crew;
   });
@@ -205,7 +205,8 @@ absl::StatusOr<Replayable<ShiftPattern>> FakePlanningStore::CreateShiftPattern(
     const ResponseEncoder<ShiftPattern>& encode) {
   absl::MutexLock lock(&mu_);
   return Idempotent<ShiftPattern>(context, encode, [&]() -> absl::StatusOr<ShiftPattern> {
-    if (patterns_.count(pattern.id) > 0) return ResourceTaken("shift pattern", pattern.id);
+    if (patterns_.count(pattern.id) > 0)
+      return runtime::ResourceExists("shift pattern", pattern.id);
     patterns_[pattern.id] = pattern;
     return pattern;
   });
@@ -236,7 +237,7 @@ absl::StatusOr<Replayable<Holiday>> FakePlanningStore::CreateHoliday(
     for (const auto& [id, d] : downtimes_) records.downtimes += d.shift_date == holiday.date;
     if (records.Any()) return DayHasProductionRecords(holiday.date, records);
     if (holidays_.count(holiday.date) > 0)
-      return ResourceTaken("holiday", FormatDate(holiday.date));
+      return runtime::ResourceExists("holiday", FormatDate(holiday.date));
     holidays_[holiday.date] = holiday;
     return holiday;
   });
@@ -318,7 +319,8 @@ absl::StatusOr<Replayable<Plan>> FakePlanningStore::CreatePlan(
     PM_RETURN_IF_ERROR(WorkedDay(plan.shift_date, plan.shift_id));
     for (const auto& [id, other] : plans_) {
       if (other.line_id == plan.line_id && other.shift_id == plan.shift_id) {
-        return ResourceTaken("production plan", absl::StrCat(plan.line_id, " ", plan.shift_id));
+        return runtime::ResourceExists("production plan",
+                                       absl::StrCat(plan.line_id, " ", plan.shift_id));
       }
     }
     Plan stored = plan;

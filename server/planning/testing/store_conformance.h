@@ -126,11 +126,12 @@ TYPED_TEST_P(PlanningStoreConformanceTest, ExistingIdsAreTheOnesAskedAboutThatEx
 }
 
 TYPED_TEST_P(PlanningStoreConformanceTest, TakenIdsAndUnknownReferences) {
-  EXPECT_EQ(this->store()
-                ->CreateCrew({"CREW-A", "again", "X"}, Ctx("CreateCrew"), nullptr)
-                .status()
-                .code(),
-            absl::StatusCode::kAlreadyExists);
+  const absl::Status taken =
+      this->store()->CreateCrew({"CREW-A", "again", "X"}, Ctx("CreateCrew"), nullptr).status();
+  EXPECT_EQ(taken.code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(runtime::ErrorInfoOf(taken).reason, "RESOURCE_EXISTS");
+  EXPECT_EQ(runtime::ErrorInfoOf(taken).metadata["resource_type"], "crew");
+  EXPECT_EQ(runtime::ErrorInfoOf(taken).metadata["id"], "CREW-A");
   absl::Status unknown =
       this->store()
           ->CreateLine({"PACK-2", "Packaging 2", "PLANT-1", "PACKAGING", 10, "NOPE"},
@@ -374,11 +375,16 @@ TYPED_TEST_P(PlanningStoreConformanceTest, RecordsAreIdempotentByRequestId) {
   ASSERT_TRUE(retry.ok());
   ASSERT_TRUE(retry->recorded_response.has_value());
   EXPECT_EQ(*retry->recorded_response, absl::StrCat(first->value->id));
-  EXPECT_EQ(this->store()
-                ->RecordOutput(output, Ctx("RecordOutput", "r1", "other"), nullptr, encode)
-                .status()
-                .code(),
-            absl::StatusCode::kAlreadyExists);
+  // The reuse names what the first call made, as every service's does (outside testing:
+  // planning's named none).
+  const absl::Status reused =
+      this->store()
+          ->RecordOutput(output, Ctx("RecordOutput", "r1", "other"), nullptr, encode)
+          .status();
+  EXPECT_EQ(reused.code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(runtime::ErrorInfoOf(reused).reason, "REQUEST_ID_REUSED");
+  EXPECT_EQ(runtime::ErrorInfoOf(reused).metadata["resource"],
+            absl::StrCat("outputs/", first->value->id));
   DowntimeEntry stop;
   stop.line_id = "PACK-1";
   stop.shift_id = "2026-03-10/A";

@@ -34,9 +34,7 @@ absl::StatusOr<Replayable<Machine>> FakeTelemetryStore::RegisterMachine(
     return result;
   }
   if (machines_.count(machine.id) != 0) {
-    return runtime::WithErrorInfo(
-        absl::AlreadyExistsError(absl::StrCat("machine ", machine.id, " is registered already")),
-        "MACHINE_EXISTS", {{"machine_id", machine.id}});
+    return runtime::ResourceExists("machine", machine.id);
   }
   Machine created = machine;
   created.seq = next_seq_++;

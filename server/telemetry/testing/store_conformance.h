@@ -122,11 +122,15 @@ TYPED_TEST_P(TelemetryStoreConformanceTest, RegisterGetAndAlreadyExists) {
   EXPECT_EQ(got->data_items[2].native_units, "FAHRENHEIT");
   EXPECT_EQ(got->data_items[1].category, Category::kSample);
   EXPECT_EQ(got->data_items[1].type, 5);
-  EXPECT_EQ(
+  // A taken id as every service answers it (outside testing: MACHINE_EXISTS here,
+  // RESOURCE_EXISTS in the others).
+  const absl::Status taken =
       this->store_->RegisterMachine(this->Cnc(), Ctx("ops", "Register", "", this->now_), nullptr)
-          .status()
-          .code(),
-      absl::StatusCode::kAlreadyExists);
+          .status();
+  EXPECT_EQ(taken.code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(runtime::ErrorInfoOf(taken).reason, "RESOURCE_EXISTS");
+  EXPECT_EQ(runtime::ErrorInfoOf(taken).metadata["resource_type"], "machine");
+  EXPECT_EQ(runtime::ErrorInfoOf(taken).metadata["id"], this->Cnc().id);
   EXPECT_EQ(this->store_->GetMachine("CNC-99").status().code(), absl::StatusCode::kNotFound);
 }
 
