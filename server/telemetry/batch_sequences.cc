@@ -77,15 +77,18 @@ std::vector<Rejection> DecodeRejections(const std::string& recorded) {
 }
 
 absl::Status JudgeOwner(WriterRecord& record, const std::string& writer_id,
-                        const std::string& caller) {
+                        const std::string& caller, WriterUse use) {
   if (!record.owner) record.owner = caller;
   if (*record.owner == caller) return absl::OkStatus();
   return runtime::WithErrorInfo(
       absl::PermissionDeniedError(absl::StrCat(
           "writer_id ", runtime::QuoteForMessage(writer_id),
           " is another caller's: a writer's batches come from the caller that first sent "
-          "under its id; take a writer_id of your own; this batch and the ones after it on the "
-          "stream were not stored")),
+          "under its id, and only that caller resumes it; ",
+          use == WriterUse::kResume
+              ? "resume a writer_id of your own (nothing was changed)"
+              : "take a writer_id of your own; this batch and the ones after it on the stream "
+                "were not stored")),
       "WRITER_ID_TAKEN", {{"writer_id", writer_id}});
 }
 

@@ -63,9 +63,12 @@ std::vector<Rejection> DecodeRejections(const std::string& recorded);
 // Outside testing: one integrator, sending under another's writer_id a sequence of
 // 9e18, had that adapter's next batches refused, and learnt by re-sending them which of
 // its batches the adapter had sent ("duplicate"). Adopts `caller` when the record has no
-// owner yet (a new writer, or one recorded before owners were).
+// owner yet (a new writer, or one recorded before owners were). The message says what
+// was refused: the stream's batches (kIngest) or the resume (kResume; outside testing, a
+// resume was told of "this batch and the ones after it on the stream").
+enum class WriterUse { kIngest, kResume };
 absl::Status JudgeOwner(WriterRecord& record, const std::string& writer_id,
-                        const std::string& caller);
+                        const std::string& caller, WriterUse use = WriterUse::kIngest);
 
 absl::StatusOr<bool> JudgeSequence(WriterRecord& record, const std::string& writer_id,
                                    uint64_t batch_sequence, const std::string& fingerprint);

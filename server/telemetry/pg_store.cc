@@ -632,7 +632,7 @@ absl::StatusOr<IngestWriterRecord> PgTelemetryStore::ResumeIngestWriter(
     WriterRecord judged;
     const std::string owner = rows[0][2].as<std::string>();
     if (!owner.empty()) judged.owner = owner;
-    PM_RETURN_IF_ERROR(JudgeOwner(judged, writer_id, caller));
+    PM_RETURN_IF_ERROR(JudgeOwner(judged, writer_id, caller, WriterUse::kResume));
     record.last_batch_sequence = rows[0][0].as<uint64_t>();
     if (record.last_batch_sequence > 0) {
       record.last_commit_time = absl::FromUnixMicros(rows[0][1].as<int64_t>());

@@ -57,7 +57,7 @@ absl::StatusOr<IngestWriterRecord> FakeTelemetryStore::ResumeIngestWriter(
   auto found = writers_.find(writer_id);
   if (found == writers_.end() && fence == 0) return out;
   WriterRecord judged = found == writers_.end() ? WriterRecord{} : found->second;
-  PM_RETURN_IF_ERROR(JudgeOwner(judged, writer_id, caller));
+  PM_RETURN_IF_ERROR(JudgeOwner(judged, writer_id, caller, WriterUse::kResume));
   WriterRecord& writer = writers_[writer_id];
   if (fence > 0) writer.owner = judged.owner;
   writer.fenced_through = std::max(writer.fenced_through, fence);

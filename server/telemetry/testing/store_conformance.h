@@ -494,6 +494,11 @@ TYPED_TEST_P(TelemetryStoreConformanceTest, AResumedWriterIsFencedAndToldItsLast
         resume("mtconnect-cnc07", "spiffe://plant/other", fence);
     EXPECT_EQ(other.status().code(), absl::StatusCode::kPermissionDenied) << fence;
     EXPECT_EQ(runtime::ErrorInfoOf(other.status()).reason, "WRITER_ID_TAKEN");
+    // What was refused is the resume, not a stream's batches (outside testing).
+    EXPECT_THAT(std::string(other.status().message()),
+                ::testing::HasSubstr("resume a writer_id of your own (nothing was changed)"));
+    EXPECT_THAT(std::string(other.status().message()),
+                ::testing::Not(::testing::HasSubstr("this batch")));
   }
   EXPECT_EQ(resume("mtconnect-cnc07", adapter, 0)->fenced_through, 12u);
   // A writer that never committed: the fence records it, the caller's.
