@@ -72,7 +72,8 @@ class ConnectionObserver final : public Interceptor {
                                                   " within the call's deadline (waited for the "
                                                   "server to be back): ",
                                                   status->error_message()))
-                      : NotConnectedStatus(*endpoint_, history_->first_connection_failure_text());
+                      : NotConnectedStatus(*endpoint_, history_->first_connection_failure_text(),
+                                           /*plaintext=*/!mutual_tls_);
       }
     }
     methods->Proceed();

@@ -153,16 +153,28 @@ namespace internal {
 
 bool IsUnsentConnectFailure(const grpc::Status& status) { return IsClientConnectFailure(status); }
 
-grpc::Status NotConnectedStatus(const std::string& endpoint, const std::string& why) {
+grpc::Status NotConnectedStatus(const std::string& endpoint, const std::string& why,
+                                bool plaintext) {
   api::ErrorInfo info;
   info.set_reason(kNotConnectedReason);
   info.set_domain("sdk.plantmesh");
   (*info.mutable_metadata())["endpoint"] = endpoint;
+  // A server that took the connection and closed it at once, without a word, to a
+  // plaintext client: most likely it speaks TLS (outside testing: "is the server
+  // started?" to a client with `insecure` set against a running mTLS server).
+  bool closed_by_peer = false;
+  for (absl::string_view closed : {"Socket closed", "Connection reset", "End of TCP stream"}) {
+    closed_by_peer = closed_by_peer || absl::StrContains(why, closed);
+  }
+  const absl::string_view question =
+      plaintext && closed_by_peer
+          ? ": the server closed the connection at once; does it expect TLS (this client "
+            "is set insecure: plaintext)?"
+          : ": is the endpoint right, and the server started?";
   const std::string message =
       absl::StrCat("no connection to ", endpoint,
                    " was made within the call's deadline, so the request was not sent",
-                   why.empty() ? "" : absl::StrCat(" (", why, ")"),
-                   ": is the endpoint right, and the server started?");
+                   why.empty() ? "" : absl::StrCat(" (", why, ")"), question);
   api::Status details;
   details.set_code(grpc::StatusCode::UNAVAILABLE);
   details.set_message(message);

@@ -144,5 +144,21 @@ TEST_F(MutualTlsTest, AServerFromAnotherCaIsUnauthenticated) {
               HasSubstr("this client did not accept the server's certificate"));
 }
 
+// Outside testing: a client set `insecure` against a running mTLS server waited out its
+// deadline and was asked whether the server had started. The server closes a plaintext
+// connection at once: the client is asked whether the server expects TLS.
+TEST_F(MutualTlsTest, APlaintextClientOfATlsServerIsAskedAboutTls) {
+  ClientOptions options;
+  options.endpoint = endpoint_;
+  options.insecure = true;
+  options.private_connection_pool = true;
+  options.default_deadline = absl::Seconds(3);
+  absl::StatusOr<SystemClient> client = SystemClient::Connect(options);
+  ASSERT_TRUE(client.ok()) << client.status();
+  absl::StatusOr<system::v1::WhoAmIResponse> me = client->WhoAmI({});
+  EXPECT_EQ(me.status().code(), absl::StatusCode::kUnavailable) << me.status();
+  EXPECT_THAT(me.status().message(), HasSubstr("does it expect TLS"));
+}
+
 }  // namespace
 }  // namespace plantmesh::sdk

@@ -35,8 +35,10 @@ bool IsUnsentConnectFailure(const grpc::Status& status);
 // the request was never sent. UNAVAILABLE naming `endpoint` and `why` (the first
 // attempt's error, "... Connection refused"), with ErrorInfo kNotConnectedReason. Outside
 // testing: a mistyped port said only "Deadline Exceeded" after 10 s, and plantctl added
-// that the change "may have been made".
-grpc::Status NotConnectedStatus(const std::string& endpoint, const std::string& why);
+// that the change "may have been made". `plaintext`: the client is insecure; a server
+// that closed its connection at once is then asked about as one that expects TLS.
+grpc::Status NotConnectedStatus(const std::string& endpoint, const std::string& why,
+                                bool plaintext = false);
 
 // Such a failure caused by the TLS handshake (FromGrpcStatus reports it as
 // UNAUTHENTICATED "TLS handshake failed"). `mutual_tls`: as for FromGrpcStatus.
