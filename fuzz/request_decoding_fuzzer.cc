@@ -17,12 +17,15 @@
 #include <algorithm>
 #include <map>
 #include <memory>
+#include <optional>
+#include <string>
 
 #include "fuzz/fuzz_check.h"
 #include "plantmesh/common/utf8.h"
 #include "plantmesh/sdk/internal/contracts.h"
 #include "server/runtime/errors.h"
 #include "server/runtime/request_decoding.h"
+#include "server/runtime/wire_fault.h"
 
 namespace {
 
@@ -150,6 +153,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       google::protobuf::MessageFactory::generated_factory()->GetPrototype(type);
   std::unique_ptr<Message> request(prototype->New());
 
+  // Bytes protobuf reads are no wire fault: the reasons told for refused bytes never
+  // refuse what the parser takes.
+  if (std::unique_ptr<Message> parsed(prototype->New()); parsed->ParseFromString(wire)) {
+    const std::optional<plantmesh::runtime::WireFault> fault =
+        plantmesh::runtime::FindWireFault(wire, type);
+    FUZZ_CHECK(!fault.has_value(),
+               type->full_name() + ": parsed, yet " + (fault ? fault->reason : std::string()));
+  }
   const absl::Status status = plantmesh::runtime::DecodeRequest(BufferOf(wire), request.get());
   FUZZ_CHECK(status.ok() || status.code() == absl::StatusCode::kInvalidArgument,
              type->full_name() + ": " + status.ToString());

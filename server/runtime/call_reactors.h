@@ -721,7 +721,8 @@ class StreamCall final
   absl::Status Consume(std::vector<grpc::ByteBuffer>& read) {
     if constexpr (kShape == StreamShape::kClient) {
       for (grpc::ByteBuffer& bytes : read) {
-        absl::Status decoded = DecodeRequest(bytes, &message_, parts_.sink->JudgedElementsSoFar());
+        absl::Status decoded = DecodeRequest(bytes, &message_, parts_.sink->JudgedElementsSoFar(),
+                                             ++messages_decoded_);
         bytes.Clear();
         PM_RETURN_IF_ERROR(decoded);
         PM_RETURN_IF_ERROR(parts_.sink->OnMessage(message_));
@@ -731,7 +732,7 @@ class StreamCall final
       absl::Status refused;
       for (grpc::ByteBuffer& bytes : read) {
         Request& message = messages_.emplace_back();
-        refused = DecodeRequest(bytes, &message);
+        refused = DecodeRequest(bytes, &message, 0, ++messages_decoded_);
         bytes.Clear();
         if (!refused.ok()) {
           messages_.pop_back();
@@ -991,6 +992,7 @@ class StreamCall final
   // On the strand: a client stream's message, a bidi stream's messages, decoded.
   Request message_;
   std::vector<Request> messages_;
+  int64_t messages_decoded_ = 0;  // of the stream so far: a refused one is named by its place
   bool reads_done_ = false;
   bool reads_done_delivered_ = false;
   bool final_step_running_ = false;  // a client stream's OnReadsDone (its commit) runs

@@ -4,11 +4,14 @@
 #include <google/protobuf/message.h>
 #include <grpcpp/support/proto_buffer_reader.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "server/runtime/errors.h"
 #include "server/runtime/request_rules.h"
+#include "server/runtime/wire_fault.h"
 
 namespace plantmesh::runtime {
 namespace {
@@ -27,7 +30,7 @@ std::string Flatten(const grpc::ByteBuffer& bytes) {
 }  // namespace
 
 absl::Status DecodeRequest(const grpc::ByteBuffer& bytes, google::protobuf::Message* request,
-                           size_t judged_base) {
+                           size_t judged_base, int64_t stream_message) {
   request->Clear();
   const std::string& type = request->GetDescriptor()->full_name();
   if (!bytes.Valid()) {
@@ -46,10 +49,20 @@ absl::Status DecodeRequest(const grpc::ByteBuffer& bytes, google::protobuf::Mess
   request->Clear();
   // Protobuf refuses a whole proto3 message for one string that is not UTF-8, and says
   // nothing about which: find the fields (and any other broken text) in the bytes.
-  absl::Status text = CheckSerializedText(Flatten(bytes), request->GetDescriptor(), judged_base);
+  const std::string wire = Flatten(bytes);
+  absl::Status text = CheckSerializedText(wire, request->GetDescriptor(), judged_base);
   if (!text.ok()) return text;
-  return absl::InvalidArgumentError(
-      absl::StrCat("the request is not a well-formed serialized ", type, " message"));
+  const std::string which =
+      stream_message > 0 ? absl::StrCat(" (message ", stream_message, " of the stream)") : "";
+  std::optional<WireFault> fault = FindWireFault(wire, request->GetDescriptor());
+  if (!fault) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the request is not a well-formed serialized ", type, " message", which));
+  }
+  Violations violations;
+  violations.Add(fault->field, absl::StrCat("not a well-formed serialized ", type, " message",
+                                            which, ": ", fault->reason));
+  return violations.ToStatus();
 }
 
 }  // namespace plantmesh::runtime

@@ -12,6 +12,9 @@
 
 #include <grpcpp/support/byte_buffer.h>
 
+#include <cstddef>
+#include <cstdint>
+
 #include "absl/status/status.h"
 
 namespace google::protobuf {
@@ -25,7 +28,9 @@ namespace plantmesh::runtime {
 // the bytes are not a message of that type at all. `judged_base`: where this message's
 // elements of a field its service judges one by one are numbered from, in a violation's
 // path (a client stream's earlier messages carried that many; CheckSerializedText).
+// Bytes that are no message say where and why (wire_fault.h); `stream_message`, for a
+// stream's message, its place in the stream (1 for the first), said with it.
 absl::Status DecodeRequest(const grpc::ByteBuffer& bytes, google::protobuf::Message* request,
-                           size_t judged_base = 0);
+                           size_t judged_base = 0, int64_t stream_message = 0);
 
 }  // namespace plantmesh::runtime

@@ -25,6 +25,7 @@
 #include "plantmesh/telemetry/v1/telemetry_service.pb.h"
 #include "server/runtime/errors.h"
 #include "server/runtime/request_decoding.h"
+#include "server/runtime/wire_fault.h"
 
 namespace plantmesh::runtime {
 namespace {
@@ -658,9 +659,55 @@ TEST(DecodeRequestTest, MalformedBytesAndMissingMessage) {
   EXPECT_EQ(decoded.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(decoded.message()),
               HasSubstr("not a well-formed serialized plantmesh.defect.v1.GetDefectRequest"));
-  EXPECT_THAT(PathsOf(decoded), IsEmpty());
+  EXPECT_THAT(std::string(decoded.message()),
+              HasSubstr("byte 0: field id (1): its length is cut short"));
+  EXPECT_THAT(PathsOf(decoded), ElementsAre("id"));
   EXPECT_EQ(DecodeRequest(grpc::ByteBuffer(), &received).code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+// Outside testing: five kinds of bytes that are no message were all told "not a
+// well-formed serialized ... message", a stream's without which message it was.
+TEST(DecodeRequestTest, BytesThatAreNoMessageSayWhereAndWhy) {
+  auto decode = [](const std::string& bytes, google::protobuf::Message* into,
+                   int64_t stream_message = 0) {
+    grpc::Slice slice(bytes);
+    return DecodeRequest(grpc::ByteBuffer(&slice, 1), into, 0, stream_message);
+  };
+  v1::GetDefectRequest get;
+  absl::Status cut = decode(std::string("\x0a\x05"
+                                        "ab",
+                                        4),
+                            &get);
+  EXPECT_THAT(std::string(cut.message()),
+              HasSubstr("byte 0: field id (1): needs 5 bytes, 2 remain (the message is cut short"));
+  EXPECT_THAT(PathsOf(cut), ElementsAre("id"));
+  EXPECT_THAT(std::string(decode("\x0e", &get).message()),
+              HasSubstr("byte 0: field id (1): wire type 6 does not exist (0-5)"));
+  EXPECT_THAT(std::string(decode(std::string("\x0a\x01x\x00", 4), &get).message()),
+              HasSubstr("byte 3: field number 0 does not exist"));
+  const std::string deep_groups(101, '\x2b');  // field 5, start group, 101 deep
+  EXPECT_THAT(std::string(decode(deep_groups, &get).message()), HasSubstr("nest deeper than 100"));
+  EXPECT_THAT(std::string(decode("\x2b", &get).message()),
+              HasSubstr("the group of field 5 never ends"));
+  EXPECT_THAT(std::string(decode("\x2c", &get).message()),
+              HasSubstr("byte 0: an end-group tag of field 5 closes no group open there"));
+
+  v1::CreateDefectRequest create;
+  // Field 1 (defect), 200 bytes (varint c8 01): 200 groups opened.
+  const std::string in_defect = absl::StrCat("\x0a\xc8\x01", std::string(200, '\x2b'));
+  absl::Status nested = decode(in_defect, &create);
+  EXPECT_THAT(std::string(nested.message()), HasSubstr("nest deeper than 100"));
+  EXPECT_THAT(PathsOf(nested), ElementsAre("defect.station"));  // field 5 of a Defect
+
+  // In a stream: which message.
+  EXPECT_THAT(std::string(decode("\x0e", &get, 3).message()),
+              HasSubstr("(message 3 of the stream): byte 0"));
+  // What protobuf reads, FindWireFault reads too.
+  v1::CreateDefectRequest sent;
+  sent.mutable_defect()->set_vin("WVWZZZ1JZXW000001");
+  sent.mutable_defect()->set_description("scratch");
+  EXPECT_FALSE(FindWireFault(sent.SerializeAsString(), sent.GetDescriptor()).has_value());
 }
 
 // A client stream whose messages are given up front.
