@@ -700,6 +700,15 @@ TEST(DecodeRequestTest, BytesThatAreNoMessageSayWhereAndWhy) {
   EXPECT_THAT(std::string(nested.message()), HasSubstr("nest deeper than 100"));
   EXPECT_THAT(PathsOf(nested), ElementsAre("defect.station"));  // field 5 of a Defect
 
+  // An element of a repeated field by its place: the second sample's value cut short.
+  telemetry::v1::IngestSamplesRequest batch;
+  batch.set_writer_id("w");
+  batch.add_samples()->set_data_item_id("Xact");
+  const std::string good = batch.SerializeAsString();
+  const std::string cut_sample = absl::StrCat(good, "\x1a\x05\x12\x09", "ab");
+  absl::Status in_second = decode(cut_sample, &batch);
+  EXPECT_THAT(PathsOf(in_second), ElementsAre("samples[1]")) << in_second;
+
   // In a stream: which message.
   EXPECT_THAT(std::string(decode("\x0e", &get, 3).message()),
               HasSubstr("(message 3 of the stream): byte 0"));

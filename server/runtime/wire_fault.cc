@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 
 namespace plantmesh::runtime {
@@ -29,6 +30,7 @@ class FaultFinder {
                    absl::StrCat("messages and groups nest deeper than ", kMaxWireNesting));
     }
     size_t at = begin;
+    absl::flat_hash_map<uint32_t, int> occurrences;
     while (at < end) {
       const size_t tag_at = at;
       uint64_t read = 0;
@@ -42,10 +44,15 @@ class FaultFinder {
       if (number == 0) return Fault(path, tag_at, "field number 0 does not exist (1-536870911)");
       const FieldDescriptor* field =
           type != nullptr ? type->FindFieldByNumber(static_cast<int>(number)) : nullptr;
-      const std::string field_path =
+      std::string field_path =
           field == nullptr
               ? path
               : (path.empty() ? field->name() : absl::StrCat(path, ".", field->name()));
+      // An element of a repeated message or string by its place, as BadRequest paths name
+      // them ("samples[3]"); a map entry and a packed run name the field alone.
+      if (field != nullptr && field->is_repeated() && !field->is_map() && !field->is_packable()) {
+        absl::StrAppend(&field_path, "[", occurrences[number]++, "]");
+      }
       const std::string what = field == nullptr
                                    ? absl::StrCat("unknown field ", number)
                                    : absl::StrCat("field ", field->name(), " (", number, ")");
