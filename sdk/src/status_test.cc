@@ -15,6 +15,7 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 namespace api = ::plantmesh::api::v1;
 
@@ -154,6 +155,13 @@ TEST(FromGrpcStatus, OnlyWhatOpenSslSaysIsACertificateProblem) {
                                "ipv4:127.0.0.1:7443: Handshake read failed");
   EXPECT_EQ(FromGrpcStatus(timed_out, /*mutual_tls=*/true).code(), absl::StatusCode::kUnavailable);
   EXPECT_FALSE(internal::IsHandshakeFailure(timed_out, /*mutual_tls=*/true));
+  // Yet over mutual TLS a refused certificate breaks the handshake off alike (outside
+  // testing: a batch writer's only word for one): the message says it may be why.
+  EXPECT_THAT(FromGrpcStatus(timed_out, /*mutual_tls=*/true).message(),
+              HasSubstr("the server refused this client's certificate, which its log says, or "
+                        "it stopped answering"));
+  EXPECT_THAT(FromGrpcStatus(timed_out, /*mutual_tls=*/false).message(),
+              Not(HasSubstr("certificate")));
 
   const grpc::Status wrong_host(
       grpc::StatusCode::UNAVAILABLE,

@@ -18,7 +18,8 @@ namespace plantmesh::sdk {
 // UNAUTHENTICATED "TLS handshake failed: <which side, why>" with ErrorInfo
 // kTlsHandshakeFailedReason — when OpenSSL's text says so (an error or alert, a
 // certificate that does not name the host). A handshake that timed out or broke off
-// ("Handshake read failed": a frozen server, a network) stays UNAVAILABLE. A peer that
+// ("Handshake read failed": a frozen server, a network; over mutual TLS also a refused
+// client certificate, which the message then says may be why) stays UNAVAILABLE. A peer that
 // does not speak TLS at all (OpenSSL's "wrong version number": a plaintext port, e.g. a
 // probe or metrics port) is UNAVAILABLE "the endpoint does not speak TLS" with ErrorInfo
 // kNotTlsReason: no certificate is at fault.
