@@ -153,7 +153,7 @@ class FaultFinder {
     *value = 0;
     for (int i = 0; i < max_bytes && *at < end; ++i) {
       const uint8_t byte = static_cast<uint8_t>(wire_[(*at)++]);
-      if (i < 10) *value |= static_cast<uint64_t>(byte & 0x7F) << std::min(7 * i, 63);
+      *value |= static_cast<uint64_t>(byte & 0x7F) << std::min(7 * i, 63);
       if ((byte & 0x80) == 0) return true;
     }
     return false;
