@@ -260,6 +260,23 @@ TEST_F(CommandsTest, AnUnknownEnumNameInJsonListsTheValues) {
   EXPECT_THAT(status.message(), HasSubstr("; one of: SEVERITY_"));
 }
 
+// Outside testing: a guessed field name in a --*-json flag was refused naming no field
+// that exists; the fields of the message it is in are listed.
+TEST_F(CommandsTest, AnUnknownFieldInJsonListsTheFieldsThereAre) {
+  absl::Status status;
+  EXPECT_EQ(Build({"telemetry", "register-machine", "--machine.id", "CNC-07",
+                   "--machine.data_items-json", R"([{"id":"Xload","kind":"sample"}])"},
+                  &status),
+            nullptr);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(status.message(), HasSubstr("kind: Cannot find field"));
+  EXPECT_THAT(status.message(), HasSubstr("; the fields of DataItem: id, "));
+  EXPECT_THAT(status.message(), HasSubstr("category"));
+  EXPECT_EQ(Build({"defect", "update-defect", "--request-json", R"({"defekt":{}})"}, &status),
+            nullptr);
+  EXPECT_THAT(status.message(), HasSubstr("; the fields of UpdateDefectRequest: defect, "));
+}
+
 TEST_F(CommandsTest, FieldMaskJsonAndRequestJson) {
   auto request =
       Build({"defect", "update-defect", "--request-json",

@@ -97,10 +97,16 @@ void AddFlags(const Descriptor* type, const std::string& prefix,
     json.kind = FlagKind::kJson;
     json.repeated = false;
     json.type_name = "JSON";
+    // With the message's fields, so that one can be written without the .proto at hand
+    // (outside testing: "(a JSON array of ShiftDefinition)" and nothing more).
+    std::vector<std::string> names;
+    for (int i = 0; i < field->message_type()->field_count(); ++i) {
+      names.push_back(field->message_type()->field(i)->name());
+    }
     json.help = absl::StrCat(flag.help.empty() ? "" : flag.help + " ",
                              field->is_repeated() ? "(a JSON array of " : "(JSON ",
-                             field->message_type()->name(), field->is_repeated() ? ")" : "",
-                             field->is_repeated() ? "" : ")");
+                             field->message_type()->name(), " {", absl::StrJoin(names, ", "),
+                             "})");
     flags->push_back(std::move(json));
     if (!field->is_repeated() && depth < max_depth) {
       AddFlags(field->message_type(), flag.name + ".", flag.path, depth + 1, max_depth, flags);
