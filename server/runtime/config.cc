@@ -12,9 +12,13 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <set>
+#include <sstream>
 #include <string_view>
 
 #include "absl/algorithm/container.h"
@@ -273,14 +277,32 @@ bool SplitHostPort(absl::string_view listen, std::string* host, int* port) {
   return !host->empty();
 }
 
-bool Readable(const std::string& path) { return access(path.c_str(), R_OK) == 0; }
+// Why a file option's `path` cannot be read as a file ("cannot read '…' (No such file or
+// directory)", "'…' is a directory, not a file"), or nullopt. Outside testing: a
+// directory given as redis-password-file stopped the server with an uncaught exception,
+// and as role-bindings or tls-ca was called "not valid JSON" or "no PEM certificate".
+std::optional<std::string> FileProblem(const std::string& path) {
+  std::error_code error;
+  if (std::filesystem::is_directory(path, error)) {
+    return absl::StrCat("'", path, "' is a directory, not a file");
+  }
+  if (access(path.c_str(), R_OK) != 0) {
+    return absl::StrCat("cannot read '", path, "' (", std::strerror(errno), ")");
+  }
+  return std::nullopt;
+}
 
 // A secret's file: its one line, without the line end. Refuses what is surely a mistake
 // (no file, nothing in it, a second line) naming the path, never the content.
 absl::StatusOr<std::string> ReadPasswordFile(const std::string& path) {
+  if (std::optional<std::string> problem = FileProblem(path)) {
+    return absl::InvalidArgumentError(*problem);
+  }
   std::ifstream file(path, std::ios::binary);
-  if (!file) return absl::InvalidArgumentError(absl::StrCat("cannot read '", path, "'"));
-  std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  std::ostringstream read;
+  read << file.rdbuf();
+  if (!file || !read) return absl::InvalidArgumentError(absl::StrCat("cannot read '", path, "'"));
+  const std::string text = read.str();
   absl::string_view line = text;
   if (absl::ConsumeSuffix(&line, "\n")) absl::ConsumeSuffix(&line, "\r");
   if (line.empty()) return absl::InvalidArgumentError(absl::StrCat("'", path, "' is empty"));
@@ -359,8 +381,8 @@ std::vector<std::string> Problems(const ServerConfig& config) {
       if (path->empty()) {
         problems.push_back(absl::StrCat(key, ": required unless --insecure"));
         all_readable = false;
-      } else if (!Readable(*path)) {
-        problems.push_back(absl::StrCat(key, ": cannot read '", *path, "'"));
+      } else if (std::optional<std::string> problem = FileProblem(*path)) {
+        problems.push_back(absl::StrCat(key, ": ", *problem));
         all_readable = false;
       }
     }
@@ -385,7 +407,9 @@ std::vector<std::string> Problems(const ServerConfig& config) {
     // truncated file stopped the server with exit 1 after it had connected to PostgreSQL
     // and Redis, the message naming neither the file nor the setting's line).
     absl::StatusOr<std::string> text = ReadRoleBindingFile(config.role_bindings);
-    if (!text.ok()) {
+    if (std::optional<std::string> problem = FileProblem(config.role_bindings)) {
+      problems.push_back(absl::StrCat("role-bindings: ", *problem));
+    } else if (!text.ok()) {
       problems.emplace_back(text.status().message());
     } else if (absl::Status parsed =
                    RoleBindings::Parse(*text, valid_trust_domain ? config.trust_domain : "")

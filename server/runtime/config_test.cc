@@ -335,6 +335,26 @@ TEST_F(ConfigTest, RedisPasswordIsReadFromItsFileAndAFaultyFileIsNamed) {
   EXPECT_THAT(config.status().message(), HasSubstr("redis-user: needs redis-password-file"));
 }
 
+// Outside testing: a directory given as redis-password-file stopped the server with an
+// uncaught exception (SIGABRT); as role-bindings or tls-ca it was "not valid JSON" or "no
+// PEM certificate". Every file option names it as a directory.
+TEST_F(ConfigTest, ADirectoryGivenAsAFileIsNamedAsOne) {
+  const std::string dir = dir_.string();
+  const std::string bindings = WriteFile("bindings.json", R"({"bindings": []})");
+  absl::StatusOr<ServerConfig> config =
+      Load({"--insecure", "--redis-password-file", dir, "--role-bindings", dir});
+  ASSERT_FALSE(config.ok());
+  EXPECT_THAT(config.status().message(),
+              HasSubstr("redis-password-file: '" + dir + "' is a directory, not a file"));
+  EXPECT_THAT(config.status().message(),
+              HasSubstr("role-bindings: '" + dir + "' is a directory, not a file"));
+  config =
+      Load({"--tls-ca", dir, "--tls-cert", dir, "--tls-key", dir, "--role-bindings", bindings});
+  ASSERT_FALSE(config.ok());
+  EXPECT_THAT(config.status().message(), HasSubstr("tls-ca: '" + dir + "' is a directory"));
+  EXPECT_THAT(config.status().message(), HasSubstr("tls-key: '" + dir + "' is a directory"));
+}
+
 TEST_F(ConfigTest, MetricsListenIsOffByDefaultAndChecked) {
   absl::StatusOr<ServerConfig> config = Load({"--insecure"});
   ASSERT_TRUE(config.ok()) << config.status();
