@@ -608,6 +608,8 @@ struct Stream {
   std::string generation ABSL_GUARDED_BY(mu);  // empty until Redis was first reached
   StreamId position ABSL_GUARDED_BY(mu);       // the last entry read
   bool connected ABSL_GUARDED_BY(mu) = false;
+  // Said once until connected again (SetDisconnected).
+  bool auth_refusal_logged ABSL_GUARDED_BY(mu) = false;
   // Not OK while Redis holds another database's claim: why nothing is read.
   absl::Status held_by_other ABSL_GUARDED_BY(mu);
   std::vector<std::shared_ptr<Subscription::State>> subscribers ABSL_GUARDED_BY(mu);
@@ -668,6 +670,7 @@ struct EventHub::Impl {
     {
       absl::MutexLock lock(&stream.mu);
       stream.connected = true;
+      stream.auth_refusal_logged = false;
       if (stream.generation == generation) return;
       old_generation = stream.generation;
       stream.generation = generation;
@@ -696,6 +699,13 @@ struct EventHub::Impl {
     if (stream.connected) {
       spdlog::warn("event hub: lost Redis for {}; watchers stay and resume when it returns: {}",
                    stream.key, StatusForLog(why));
+    }
+    if (IsRedisAuthRefused(why) && !stream.auth_refusal_logged) {
+      spdlog::error(
+          "event hub: Redis refuses this server's credentials for {}; watchers wait (a changed "
+          "password is read at restart: redis-password-file, redis-user): {}",
+          stream.key, StatusForLog(why));
+      stream.auth_refusal_logged = true;
     }
     stream.connected = false;
     DropEndedLocked(stream);

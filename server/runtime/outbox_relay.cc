@@ -455,6 +455,17 @@ struct OutboxRelay::State {
   }
 
   void SetHealthy(bool healthy, const absl::Status& why) {
+    // Refused credentials are said once, whenever they come: Redis that went away and came
+    // back with another password (outside testing) is told apart from an outage.
+    if (healthy) {
+      auth_refusal_logged = false;
+    } else if (IsRedisAuthRefused(why) && !auth_refusal_logged.exchange(true)) {
+      spdlog::error(
+          "outbox relay: Redis refuses this server's credentials; events wait in PostgreSQL "
+          "until it takes them (a changed password is read at restart: redis-password-file, "
+          "redis-user): {}",
+          StatusForLog(why));
+    }
     if (redis_healthy.exchange(healthy) != healthy) {
       if (healthy) {
         spdlog::info("outbox relay: Redis reachable again, publishing");
@@ -546,6 +557,7 @@ struct OutboxRelay::State {
   const std::vector<OutboxSource> source_list;  // read by any thread (Lag)
   std::vector<SourceState> sources;             // relay thread only
   std::atomic<bool> redis_healthy{true};
+  std::atomic<bool> auth_refusal_logged{false};
   std::atomic<bool> redis_foreign{false};  // the claim found another database's id
   // Lag() as the relay thread last read it (kLagInterval apart): what a metrics scrape
   // reads, so that it never waits on PostgreSQL.

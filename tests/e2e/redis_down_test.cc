@@ -11,6 +11,7 @@
 #include "plantmesh/sdk/status.h"
 #include "tests/e2e/mesh.h"
 #include "tests/support/child_process.h"
+#include "tests/support/poll.h"
 
 namespace plantmesh::e2e {
 namespace {
@@ -160,6 +161,24 @@ TEST(RedisDownTest, APasswordProtectedRedisIsUsedWithItsPasswordFile) {
       << "the change did not reach the watcher through the password-protected Redis";
   watcher.Stop();
   EXPECT_TRUE(watcher.status().ok()) << Describe(watcher.status());
+
+  // The password changed in Redis under the running server: its log says Redis refuses
+  // its credentials (outside testing: only "Server closed the connection"), health says
+  // NOT_SERVING, and all is well again once the password is back.
+  ASSERT_TRUE((*redis)->ChangePassword("rotated").ok());
+  EXPECT_TRUE(testing::PollUntil(
+      [&] {
+        return mesh.server().log().find("Redis refuses this server's credentials") !=
+               std::string::npos;
+      },
+      absl::Seconds(30)))
+      << mesh.server().log();
+  EXPECT_EQ(mesh.server().log().find("mesh pass"), std::string::npos) << "the password logged";
+  EXPECT_EQ(AwaitHealth(mesh, "NOT_SERVING", absl::Seconds(20)), "NOT_SERVING");
+  ASSERT_TRUE((*redis)->ChangePassword("mesh_pass").ok());
+  std::ofstream(password_file) << "mesh_pass\n";
+  ASSERT_TRUE(mesh.RestartServer().ok());  // a changed password is read at start
+  EXPECT_EQ(AwaitHealth(mesh, "SERVING", absl::Seconds(20)), "SERVING");
 
   std::ofstream(password_file) << "not the password\n";
   testing::ServerProcess::Options wrong;

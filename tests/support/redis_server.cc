@@ -169,6 +169,19 @@ absl::Status RedisServer::Set(const std::string& key, const std::string& value) 
   return absl::UnavailableError(absl::StrCat("SET answered '", reply, "'"));
 }
 
+absl::Status RedisServer::ChangePassword(const std::string& password) {
+  const std::string reply = state_->Ask(absl::StrCat("CONFIG SET requirepass ", password));
+  if (reply.rfind("+OK", 0) != 0) {
+    return absl::UnavailableError(absl::StrCat("CONFIG SET requirepass answered '", reply, "'"));
+  }
+  state_->password = password;
+  const std::string killed = state_->Ask("CLIENT KILL TYPE normal");
+  if (killed.rfind(":", 0) != 0) {
+    return absl::UnavailableError(absl::StrCat("CLIENT KILL answered '", killed, "'"));
+  }
+  return absl::OkStatus();
+}
+
 bool RedisServer::running() const {
   if (state_->pid <= 0) return false;
   int exit_code = 0;

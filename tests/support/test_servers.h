@@ -45,6 +45,9 @@ class RedisServer {
   absl::Status Flush();    // FLUSHALL: every key of every database gone
   // SET of a key and a value without spaces or quotes (one inline command).
   absl::Status Set(const std::string& key, const std::string& value);
+  // A new password (CONFIG SET requirepass, no blanks or quotes), every client's
+  // connection closed, as an operator's rotation does; the helpers use it from then on.
+  absl::Status ChangePassword(const std::string& password);
   bool running() const;
 
  private:
