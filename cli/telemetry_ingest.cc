@@ -573,8 +573,11 @@ int TelemetryIngestCommand::Run(const IngestRunEnvironment& env) const {
       return;
     }
     if (stats.server_never_reached) {
+      // The cause may be this side's: a refused certificate, plaintext against TLS
+      // (outside testing: the advice read as if only the server were missing).
       err << "plantctl: the server was never reached, so nothing was sent or stored: run the "
-             "same command again once it answers\n";
+             "same command again once it answers, or once what the error above names is "
+             "mended (a certificate, the CA, --insecure)\n";
       return;
     }
     const int64_t unanswered = stats.samples_sent - stats.samples_acknowledged();

@@ -67,6 +67,20 @@ TlsFailure ClassifyConnectFailure(const grpc::Status& status, bool mutual_tls) {
   return TlsFailure::kNone;
 }
 
+// A server that took the connection and closed it at once, without a word: to a
+// plaintext client, most likely one that speaks TLS (outside testing: "is the server
+// started?" to a client set `insecure` against a running mTLS server, and nothing at all
+// on streams and `admin status`).
+bool ClosedByPeer(absl::string_view why) {
+  for (absl::string_view closed : {"Socket closed", "Connection reset", "End of TCP stream"}) {
+    if (absl::StrContains(why, closed)) return true;
+  }
+  return false;
+}
+constexpr absl::string_view kExpectsTlsQuestion =
+    " the server closed the connection at once; does it expect TLS (this client is set "
+    "insecure: plaintext)?";
+
 absl::Status WithSdkErrorInfo(absl::Status status, absl::string_view reason) {
   api::ErrorInfo info;
   info.set_reason(std::string(reason));
@@ -117,12 +131,14 @@ std::optional<Detail> DetailOf(const absl::Status& status, absl::string_view typ
 
 }  // namespace
 
-absl::Status FromGrpcStatus(const grpc::Status& status) {
-  return FromGrpcStatus(status, /*mutual_tls=*/false);
-}
+namespace {
 
-absl::Status FromGrpcStatus(const grpc::Status& status, bool mutual_tls) {
+// How the call went: unknown (the one-argument FromGrpcStatus), plaintext or mutual TLS.
+enum class Transport { kUnknown, kPlaintext, kMutualTls };
+
+absl::Status Convert(const grpc::Status& status, Transport transport) {
   if (status.ok()) return absl::OkStatus();
+  const bool mutual_tls = transport == Transport::kMutualTls;
   const auto code = static_cast<absl::StatusCode>(status.error_code());
   const TlsFailure tls = ClassifyConnectFailure(status, mutual_tls);
   // A plaintext peer answers the ClientHello with bytes that are no TLS record (outside
@@ -147,6 +163,10 @@ absl::Status FromGrpcStatus(const grpc::Status& status, bool mutual_tls) {
                     " (the TLS handshake broke off: the server refused this client's "
                     "certificate, which its log says, or it stopped answering)");
   }
+  if (transport == Transport::kPlaintext && IsClientConnectFailure(status) &&
+      ClosedByPeer(message)) {
+    absl::StrAppend(&message, ":", kExpectsTlsQuestion);
+  }
   absl::Status result(code, message);
   if (!status.error_details().empty()) {
     api::Status details;
@@ -159,6 +179,16 @@ absl::Status FromGrpcStatus(const grpc::Status& status, bool mutual_tls) {
   return result;
 }
 
+}  // namespace
+
+absl::Status FromGrpcStatus(const grpc::Status& status) {
+  return Convert(status, Transport::kUnknown);
+}
+
+absl::Status FromGrpcStatus(const grpc::Status& status, bool mutual_tls) {
+  return Convert(status, mutual_tls ? Transport::kMutualTls : Transport::kPlaintext);
+}
+
 namespace internal {
 
 bool IsUnsentConnectFailure(const grpc::Status& status) { return IsClientConnectFailure(status); }
@@ -169,18 +199,9 @@ grpc::Status NotConnectedStatus(const std::string& endpoint, const std::string& 
   info.set_reason(kNotConnectedReason);
   info.set_domain("sdk.plantmesh");
   (*info.mutable_metadata())["endpoint"] = endpoint;
-  // A server that took the connection and closed it at once, without a word, to a
-  // plaintext client: most likely it speaks TLS (outside testing: "is the server
-  // started?" to a client with `insecure` set against a running mTLS server).
-  bool closed_by_peer = false;
-  for (absl::string_view closed : {"Socket closed", "Connection reset", "End of TCP stream"}) {
-    closed_by_peer = closed_by_peer || absl::StrContains(why, closed);
-  }
-  const absl::string_view question =
-      plaintext && closed_by_peer
-          ? ": the server closed the connection at once; does it expect TLS (this client "
-            "is set insecure: plaintext)?"
-          : ": is the endpoint right, and the server started?";
+  const std::string question = plaintext && ClosedByPeer(why)
+                                   ? absl::StrCat(":", kExpectsTlsQuestion)
+                                   : ": is the endpoint right, and the server started?";
   const std::string message =
       absl::StrCat("no connection to ", endpoint,
                    " was made within the call's deadline, so the request was not sent",

@@ -163,6 +163,16 @@ TEST(FromGrpcStatus, OnlyWhatOpenSslSaysIsACertificateProblem) {
   EXPECT_THAT(FromGrpcStatus(timed_out, /*mutual_tls=*/false).message(),
               Not(HasSubstr("certificate")));
 
+  // A plaintext call whose connection the server closed at once: asked about TLS on every
+  // path (outside testing: only unary calls that waited were; streams and admin status
+  // said "Socket closed"). Not when the transport is not known.
+  const grpc::Status closed(grpc::StatusCode::UNAVAILABLE,
+                            "failed to connect to all addresses; last error: UNAVAILABLE: "
+                            "ipv4:127.0.0.1:7443: Socket closed");
+  EXPECT_THAT(FromGrpcStatus(closed, /*mutual_tls=*/false).message(),
+              HasSubstr("does it expect TLS (this client is set insecure: plaintext)?"));
+  EXPECT_THAT(FromGrpcStatus(closed).message(), Not(HasSubstr("TLS")));
+
   const grpc::Status wrong_host(
       grpc::StatusCode::UNAVAILABLE,
       "failed to connect to all addresses; last error: UNKNOWN: ipv4:127.0.0.1:7443: Custom "

@@ -131,6 +131,8 @@ class ListWatch {
       if (need_list) {
         absl::StatusOr<std::string> listed = List(handlers);
         if (!listed.ok()) {
+          // Stop() cancelled it: not a failure (outside testing: Ctrl-C was told as one).
+          if (stopped_.load()) break;
           if (!WatchEndIsResumable(listed.status())) return listed.status();
           {
             absl::MutexLock lock(&stats_mu_);

@@ -31,7 +31,8 @@ absl::Status FromGrpcStatus(const grpc::Status& status);
 // certificate (the client finishes its handshake before the server checks the client
 // certificate, so the client sees only "Socket closed"). A TCP proxy with no server
 // behind it looks the same, so the SDK's long-running helpers (TelemetryBatchWriter,
-// ListWatch) retry it (IsUnconfirmedTlsRefusal).
+// ListWatch) retry it (IsUnconfirmedTlsRefusal). `mutual_tls` false: a plaintext call,
+// whose connection a server closed at once is asked about as one that expects TLS.
 absl::Status FromGrpcStatus(const grpc::Status& status, bool mutual_tls);
 
 // ErrorInfo reasons (domain "sdk.plantmesh") of the two above.
