@@ -527,7 +527,7 @@ TEST(OutputTest, ListPrintsOneRowPerItem) {
   EXPECT_THAT(text, HasSubstr("assignment.mechanic_id"));
   EXPECT_THAT(text, HasSubstr("1,\"VIN,1\","));
   EXPECT_THAT(text, HasSubstr("CRITICAL"));
-  EXPECT_THAT(text, HasSubstr("2026-11-21T06:00:00Z"));
+  EXPECT_THAT(text, HasSubstr("2026-11-21T06:00:00.000000Z"));
   EXPECT_THAT(notes.str(), HasSubstr("next_page_token: tok"));
 
   std::ostringstream wide;
@@ -778,7 +778,7 @@ TEST(OutputTest, OneofMembersNotSetPrintEmptyAndUnavailableHasAColumn) {
               ::testing::ElementsAre("machine_id", "data_item_id", "time", "number", "text",
                                      "condition.level", "condition.native_code", "unavailable"));
   EXPECT_THAT(Cells(lines[4]),
-              ::testing::ElementsAre("CNC-07", "Xload", "2026-05-28T20:26:40Z", "true"));
+              ::testing::ElementsAre("CNC-07", "Xload", "2026-05-28T20:26:40.000000Z", "true"));
 }
 
 TEST(OutputTest, JsonPrintsEveryFieldWithItsDefault) {

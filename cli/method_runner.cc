@@ -9,6 +9,7 @@
 #include <string>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
@@ -121,9 +122,11 @@ absl::StatusOr<std::unique_ptr<Message>> FileHead(const MethodBinding& binding,
   // Only a regular file's name says what the file is (a pipe's, "63" of /dev/fd/63, does
   // not: outside testing).
   std::error_code no_type;
+  // Nor does standard input's, though it may be a regular file (`< photo.png`): its
+  // name was stored as "stdin" (outside testing).
   if (name_parent.ok() && name_leaf != nullptr &&
       name_leaf->type() == FieldDescriptor::TYPE_STRING && !name_leaf->is_repeated() &&
-      TextAt(*head, name_field).empty() &&
+      TextAt(*head, name_field).empty() && !absl::StartsWith(binding.from_file, "/dev/") &&
       std::filesystem::is_regular_file(binding.from_file, no_type)) {
     PM_RETURN_IF_ERROR(SetAt(head.get(), name_field,
                              std::filesystem::path(binding.from_file).filename().string()));

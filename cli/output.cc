@@ -55,7 +55,10 @@ std::string TimestampText(const Message& timestamp) {
   int64_t seconds = reflection->GetInt64(timestamp, type->FindFieldByName("seconds"));
   int32_t nanos = reflection->GetInt32(timestamp, type->FindFieldByName("nanos"));
   if (seconds == 0 && nanos == 0) return "";
-  return absl::FormatTime("%E4Y-%m-%d%ET%H:%M:%E*SZ",
+  // Six fraction digits always (the server keeps microseconds), so that times sort as
+  // text in a spreadsheet or `sort` (outside testing: "…25.77791Z" before "…25.777911Z"),
+  // as `telemetry tail -o csv` writes them.
+  return absl::FormatTime("%E4Y-%m-%d%ET%H:%M:%E6SZ",
                           absl::FromUnixSeconds(seconds) + absl::Nanoseconds(nanos),
                           absl::UTCTimeZone());
 }
