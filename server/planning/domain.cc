@@ -865,6 +865,9 @@ std::string ChangedResource(const Plan& plan) { return absl::StrCat("productionP
 std::string ChangedResource(const OutputRecord& output) {
   return absl::StrCat("outputs/", output.id);
 }
+std::string DemandResource(const std::string& product_id) {
+  return product_id.empty() ? "demand" : absl::StrCat("products/", product_id, "/demand");
+}
 std::string ChangedResource(const DowntimeEntry& downtime) {
   return absl::StrCat("downtimes/", downtime.id);
 }

@@ -422,6 +422,9 @@ template <typename T>
 std::string ChangedResource(const T& /*several or none*/) {
   return "";
 }
+// Demand is no resource of its own: a product's ("products/GRANOLA-500G/demand"), or, for
+// an import over many products, the collection ("demand").
+std::string DemandResource(const std::string& product_id = "");
 
 // ---- errors both stores answer with ----
 

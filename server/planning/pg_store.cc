@@ -498,7 +498,8 @@ absl::Status PgPlanningStore::Run(const std::function<absl::Status(pqxx::connect
 template <typename T>
 absl::StatusOr<Replayable<T>> PgPlanningStore::Idempotent(
     const ChangeContext& context, const ResponseEncoder<T>& encode,
-    const std::function<absl::StatusOr<T>(pqxx::transaction_base&)>& change) {
+    const std::function<absl::StatusOr<T>(pqxx::transaction_base&)>& change,
+    const std::string& resource) {
   Replayable<T> result;
   PM_RETURN_IF_ERROR(Run([&](pqxx::connection& conn) -> absl::Status {
     pqxx::work tx(conn);
@@ -515,7 +516,7 @@ absl::StatusOr<Replayable<T>> PgPlanningStore::Idempotent(
     PM_ASSIGN_OR_RETURN(T stored, change(tx));
     if (!context.request.request_id.empty()) {
       RequestLog().Record(tx, context.request, encode ? encode(stored) : std::string(),
-                          ChangedResource(stored));
+                          resource.empty() ? ChangedResource(stored) : resource);
     }
     const bool audit = context.audit != nullptr && !context.audit->written();
     if (audit) runtime::WriteAuditInTransaction(tx, context.audit->Row(context.now));
@@ -1133,7 +1134,8 @@ absl::StatusOr<Replayable<DemandWriteCounts>> PgPlanningStore::ImportDemand(
     const std::vector<DemandRecord>& records, const ChangeContext& context,
     const ResponseEncoder<DemandWriteCounts>& encode) {
   return Idempotent<DemandWriteCounts>(
-      context, encode, [&](pqxx::transaction_base& tx) -> absl::StatusOr<DemandWriteCounts> {
+      context, encode,
+      [&](pqxx::transaction_base& tx) -> absl::StatusOr<DemandWriteCounts> {
         DemandWriteCounts counts;
         const std::string now = Micros(TruncateToMicros(context.now));
         for (size_t begin = 0; begin < records.size(); begin += kDemandChunk) {
@@ -1156,19 +1158,22 @@ absl::StatusOr<Replayable<DemandWriteCounts>> PgPlanningStore::ImportDemand(
           counts.replaced += row[1].as<int64_t>();
         }
         return counts;
-      });
+      },
+      DemandResource());
 }
 
 absl::StatusOr<Replayable<int64_t>> PgPlanningStore::DeleteDemand(
     const std::string& product_id, absl::CivilDay from, absl::CivilDay to,
     const ChangeContext& context, const ResponseEncoder<int64_t>& encode) {
   return Idempotent<int64_t>(
-      context, encode, [&](pqxx::transaction_base& tx) -> absl::StatusOr<int64_t> {
+      context, encode,
+      [&](pqxx::transaction_base& tx) -> absl::StatusOr<int64_t> {
         const pqxx::row row = tx.exec_prepared1(DemandStatements().demand_delete, product_id,
                                                 FormatDate(from), FormatDate(to));
         if (!row[1].as<bool>()) return UnknownReference("product_id", "product", product_id);
         return row[0].as<int64_t>();
-      });
+      },
+      DemandResource(product_id));
 }
 
 absl::StatusOr<std::vector<ProductDemandHistory>> PgPlanningStore::DemandHistory(

@@ -110,11 +110,13 @@ class PgPlanningStore : public PlanningStore {
 
  private:
   // One idempotent change in a transaction: claim, `change` (returns the stored value),
-  // record, audit, commit. A retry gets the recorded response.
+  // record, audit, commit. A retry gets the recorded response. `resource`: what the change
+  // changed, for a change of no one resource (ChangedResource is empty for it).
   template <typename T>
   absl::StatusOr<Replayable<T>> Idempotent(
       const ChangeContext& context, const ResponseEncoder<T>& encode,
-      const std::function<absl::StatusOr<T>(pqxx::transaction_base&)>& change);
+      const std::function<absl::StatusOr<T>(pqxx::transaction_base&)>& change,
+      const std::string& resource = "");
   absl::Status Run(const std::function<absl::Status(pqxx::connection&)>& body);
 
   runtime::PgPool* pool_;

@@ -686,6 +686,9 @@ TEST(DecodeRequestTest, BytesThatAreNoMessageSayWhereAndWhy) {
               HasSubstr("byte 0: field id (1): wire type 6 does not exist (0-5)"));
   EXPECT_THAT(std::string(decode(std::string("\x0a\x01x\x00", 4), &get).message()),
               HasSubstr("byte 3: field number 0 does not exist"));
+  // Field 2^29, varint wire type: 80 80 80 80 10.
+  EXPECT_THAT(std::string(decode(std::string("\x80\x80\x80\x80\x10", 5), &get).message()),
+              HasSubstr("byte 0: field number 536870912 does not exist (1-536870911)"));
   const std::string deep_groups(101, '\x2b');  // field 5, start group, 101 deep
   EXPECT_THAT(std::string(decode(deep_groups, &get).message()), HasSubstr("nest deeper than 100"));
   EXPECT_THAT(std::string(decode("\x2b", &get).message()),

@@ -41,7 +41,11 @@ class FaultFinder {
       const uint32_t tag = static_cast<uint32_t>(read);
       const uint32_t number = tag >> 3;
       const int wire_type = static_cast<int>(tag & 7);
-      if (number == 0) return Fault(path, tag_at, "field number 0 does not exist (1-536870911)");
+      if (number == 0) {
+        // 2^29 and its multiples are cut to 0 too (outside testing: told "field number 0").
+        return Fault(path, tag_at,
+                     absl::StrCat("field number ", read >> 3, " does not exist (1-536870911)"));
+      }
       const FieldDescriptor* field =
           type != nullptr ? type->FindFieldByNumber(static_cast<int>(number)) : nullptr;
       std::string field_path =

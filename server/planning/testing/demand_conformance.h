@@ -82,6 +82,8 @@ TYPED_TEST_P(DemandStoreConformanceTest, ImportIsIdempotentByRequestId) {
   absl::StatusOr<Replayable<DemandWriteCounts>> reused =
       this->store()->ImportDemand(records, Ctx("ImportDemand", "imp-1", "p2"), encode);
   EXPECT_EQ(reused.status().code(), absl::StatusCode::kAlreadyExists) << reused.status();
+  // Named as every reuse is (outside testing: planning's demand calls named nothing).
+  EXPECT_EQ(runtime::ErrorInfoOf(reused.status()).metadata["resource"], "demand");
 }
 
 TYPED_TEST_P(DemandStoreConformanceTest, UnknownProductWritesNothing) {
@@ -139,6 +141,14 @@ TYPED_TEST_P(DemandStoreConformanceTest, DeleteTakesBackTheRangeOfOneProductOnly
   ASSERT_TRUE(retry->recorded_response.has_value());
   EXPECT_EQ(*retry->recorded_response, "deleted=1");
   EXPECT_EQ(this->History({"GRANOLA-500G"})[0].days.back().day, absl::CivilDay(2125, 1, 6));
+  const absl::Status delete_reused =
+      this->store()
+          ->DeleteDemand("GRANOLA-500G", absl::CivilDay(2125, 1, 6), absl::CivilDay(2125, 1, 7),
+                         Ctx("DeleteDemand", "del-1", "p2"), encode)
+          .status();
+  EXPECT_EQ(runtime::ErrorInfoOf(delete_reused).metadata["resource"],
+            "products/GRANOLA-500G/demand")
+      << delete_reused;
 
   absl::StatusOr<Replayable<int64_t>> unknown =
       this->store()->DeleteDemand("NO-SUCH", d0, d0 + 9, Ctx("DeleteDemand"), encode);

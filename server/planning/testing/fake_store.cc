@@ -46,7 +46,8 @@ std::vector<runtime::AuditRecord> FakePlanningStore::AuditRows() const {
 template <typename T, typename Change>
 absl::StatusOr<Replayable<T>> FakePlanningStore::Idempotent(const ChangeContext& context,
                                                             const ResponseEncoder<T>& encode,
-                                                            Change change) {
+                                                            Change change,
+                                                            const std::string& resource) {
   Replayable<T> result;
   PM_ASSIGN_OR_RETURN(std::optional<runtime::testing::MemoryRequestLog::Entry> seen,
                       request_log_.Claim(context.request));
@@ -56,7 +57,8 @@ absl::StatusOr<Replayable<T>> FakePlanningStore::Idempotent(const ChangeContext&
   }
   // `change` checks everything before it writes anything: an error leaves no trace.
   PM_ASSIGN_OR_RETURN(T stored, change());
-  request_log_.Record(context.request, Encode(encode, stored), ChangedResource(stored));
+  request_log_.Record(context.request, Encode(encode, stored),
+                      resource.empty() ? ChangedResource(stored) : resource);
   if (context.audit != nullptr && !context.audit->written()) {
     audit_rows_.push_back(context.audit->Row(context.now));
     context.audit->MarkWritten();
@@ -492,36 +494,42 @@ absl::StatusOr<Replayable<DemandWriteCounts>> FakePlanningStore::ImportDemand(
     const std::vector<DemandRecord>& records, const ChangeContext& context,
     const ResponseEncoder<DemandWriteCounts>& encode) {
   absl::MutexLock lock(&mu_);
-  return Idempotent<DemandWriteCounts>(context, encode, [&]() -> absl::StatusOr<DemandWriteCounts> {
-    for (const DemandRecord& r : records) {
-      if (products_.count(r.product_id) == 0) {
-        return UnknownReference("records", "product", r.product_id);
-      }
-    }
-    DemandWriteCounts counts;
-    for (const DemandRecord& r : records) {
-      auto [at, inserted] = demand_.insert_or_assign({r.product_id, r.day}, r.quantity);
-      (void)at;
-      ++(inserted ? counts.stored : counts.replaced);
-    }
-    return counts;
-  });
+  return Idempotent<DemandWriteCounts>(
+      context, encode,
+      [&]() -> absl::StatusOr<DemandWriteCounts> {
+        for (const DemandRecord& r : records) {
+          if (products_.count(r.product_id) == 0) {
+            return UnknownReference("records", "product", r.product_id);
+          }
+        }
+        DemandWriteCounts counts;
+        for (const DemandRecord& r : records) {
+          auto [at, inserted] = demand_.insert_or_assign({r.product_id, r.day}, r.quantity);
+          (void)at;
+          ++(inserted ? counts.stored : counts.replaced);
+        }
+        return counts;
+      },
+      DemandResource());
 }
 
 absl::StatusOr<Replayable<int64_t>> FakePlanningStore::DeleteDemand(
     const std::string& product_id, absl::CivilDay from, absl::CivilDay to,
     const ChangeContext& context, const ResponseEncoder<int64_t>& encode) {
   absl::MutexLock lock(&mu_);
-  return Idempotent<int64_t>(context, encode, [&]() -> absl::StatusOr<int64_t> {
-    if (products_.count(product_id) == 0) {
-      return UnknownReference("product_id", "product", product_id);
-    }
-    const auto first = demand_.lower_bound({product_id, from});
-    const auto last = demand_.upper_bound({product_id, to});
-    const auto deleted = std::distance(first, last);
-    demand_.erase(first, last);
-    return static_cast<int64_t>(deleted);
-  });
+  return Idempotent<int64_t>(
+      context, encode,
+      [&]() -> absl::StatusOr<int64_t> {
+        if (products_.count(product_id) == 0) {
+          return UnknownReference("product_id", "product", product_id);
+        }
+        const auto first = demand_.lower_bound({product_id, from});
+        const auto last = demand_.upper_bound({product_id, to});
+        const auto deleted = std::distance(first, last);
+        demand_.erase(first, last);
+        return static_cast<int64_t>(deleted);
+      },
+      DemandResource(product_id));
 }
 
 absl::StatusOr<std::vector<ProductDemandHistory>> FakePlanningStore::DemandHistory(

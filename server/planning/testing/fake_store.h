@@ -113,7 +113,8 @@ class FakePlanningStore : public PlanningStore {
   // answer and audit row; a retry gets the recorded answer.
   template <typename T, typename Change>
   absl::StatusOr<Replayable<T>> Idempotent(const ChangeContext& context,
-                                           const ResponseEncoder<T>& encode, Change change)
+                                           const ResponseEncoder<T>& encode, Change change,
+                                           const std::string& resource = "")
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // ShiftOnHoliday when `date` is a holiday.
