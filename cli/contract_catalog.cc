@@ -105,8 +105,7 @@ void AddFlags(const Descriptor* type, const std::string& prefix,
     }
     json.help = absl::StrCat(flag.help.empty() ? "" : flag.help + " ",
                              field->is_repeated() ? "(a JSON array of " : "(JSON ",
-                             field->message_type()->name(), " {", absl::StrJoin(names, ", "),
-                             "})");
+                             field->message_type()->name(), " {", absl::StrJoin(names, ", "), "})");
     flags->push_back(std::move(json));
     if (!field->is_repeated() && depth < max_depth) {
       AddFlags(field->message_type(), flag.name + ".", flag.path, depth + 1, max_depth, flags);
