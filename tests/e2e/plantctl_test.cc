@@ -1107,6 +1107,16 @@ TEST_F(PlantctlTest, PhotoUploadChecksAGivenSha256AndNamesTheFile) {
   CliRun piped = Exec(piped_argv, {"PHOTO=" + source});
   ASSERT_EQ(piped.exit_code, 0) << piped.err;
   EXPECT_EQ(piped.Json()["photo"].value("sha256", ""), digest) << piped.out;
+
+  // Standard input redirected from a regular file has no name of its own (outside
+  // testing: it was stored as "stdin").
+  std::vector<std::string> unnamed_argv =
+      PlantctlArgv("otto", {"defect", "upload-defect-photo", "--metadata.defect_id", defect_id,
+                            "--metadata.content_type", "image/png", "--from-file", "-"});
+  unnamed_argv.insert(unnamed_argv.begin(), {"/bin/sh", "-c", "exec \"$0\" \"$@\" <\"$PHOTO\""});
+  CliRun unnamed = Exec(unnamed_argv, {"PHOTO=" + source});
+  ASSERT_EQ(unnamed.exit_code, 0) << unnamed.err;
+  EXPECT_EQ(unnamed.Json()["photo"].value("file_name", ""), "") << unnamed.out;
 }
 
 // ---- telemetry ingest ----
