@@ -129,10 +129,6 @@ std::optional<Detail> DetailOf(const absl::Status& status, absl::string_view typ
   return detail;
 }
 
-}  // namespace
-
-namespace {
-
 // How the call went: unknown (the one-argument FromGrpcStatus), plaintext or mutual TLS.
 enum class Transport { kUnknown, kPlaintext, kMutualTls };
 

@@ -865,11 +865,11 @@ std::string ChangedResource(const Plan& plan) { return absl::StrCat("productionP
 std::string ChangedResource(const OutputRecord& output) {
   return absl::StrCat("outputs/", output.id);
 }
-std::string DemandResource(const std::string& product_id) {
-  return product_id.empty() ? "demand" : absl::StrCat("products/", product_id, "/demand");
-}
 std::string ChangedResource(const DowntimeEntry& downtime) {
   return absl::StrCat("downtimes/", downtime.id);
+}
+std::string DemandResource(const std::string& product_id) {
+  return product_id.empty() ? "demand" : absl::StrCat("products/", product_id, "/demand");
 }
 
 absl::Status PlanExists(int64_t plan_id, absl::string_view line_id, absl::string_view shift_id) {

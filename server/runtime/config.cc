@@ -300,8 +300,11 @@ absl::StatusOr<std::string> ReadPasswordFile(const std::string& path) {
   }
   std::ifstream file(path, std::ios::binary);
   std::ostringstream read;
-  read << file.rdbuf();
-  if (!file || !read) return absl::InvalidArgumentError(absl::StrCat("cannot read '", path, "'"));
+  // (`read` fails when the file holds nothing: an empty file, told as such below.)
+  if (file.is_open()) read << file.rdbuf();
+  if (!file.is_open() || file.bad()) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot read '", path, "'"));
+  }
   const std::string text = read.str();
   absl::string_view line = text;
   if (absl::ConsumeSuffix(&line, "\n")) absl::ConsumeSuffix(&line, "\r");
@@ -406,10 +409,10 @@ std::vector<std::string> Problems(const ServerConfig& config) {
     // Its content too, as every other setting, before anything starts (outside testing: a
     // truncated file stopped the server with exit 1 after it had connected to PostgreSQL
     // and Redis, the message naming neither the file nor the setting's line).
-    absl::StatusOr<std::string> text = ReadRoleBindingFile(config.role_bindings);
+    absl::StatusOr<std::string> text;
     if (std::optional<std::string> problem = FileProblem(config.role_bindings)) {
       problems.push_back(absl::StrCat("role-bindings: ", *problem));
-    } else if (!text.ok()) {
+    } else if (text = ReadRoleBindingFile(config.role_bindings); !text.ok()) {
       problems.emplace_back(text.status().message());
     } else if (absl::Status parsed =
                    RoleBindings::Parse(*text, valid_trust_domain ? config.trust_domain : "")

@@ -318,10 +318,11 @@ TEST_F(ConfigTest, RedisPasswordIsReadFromItsFileAndAFaultyFileIsNamed) {
 
   const std::string two_lines = WriteFile("two-lines", "secret\nsecret2\n");
   const std::string empty = WriteFile("empty", "\n");
+  const std::string no_bytes = WriteFile("no-bytes", "");
   const std::string missing = (dir_ / "missing").string();
   for (const auto& [path, why] :
        {std::pair{two_lines, "holds more than one line"}, std::pair{empty, "is empty"},
-        std::pair{missing, "cannot read"}}) {
+        std::pair{no_bytes, "is empty"}, std::pair{missing, "cannot read"}}) {
     const std::string toml =
         WriteFile("bad.toml", "insecure = true\nredis-password-file = \"" + path + "\"\n");
     config = Load({"--config", toml});

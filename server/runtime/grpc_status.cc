@@ -29,7 +29,7 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
   });
   if (details.empty()) return grpc::Status(code, message);
   std::sort(details.begin(), details.end(), [](const auto& a, const auto& b) {
-    const bool a_info = a.first == std::string_view(kErrorInfoTypeUrl);
+    const bool a_info = a.first == kErrorInfoTypeUrl;
     const bool b_info = b.first == kErrorInfoTypeUrl;
     return a_info != b_info ? a_info : a.first < b.first;
   });

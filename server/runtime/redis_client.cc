@@ -183,13 +183,9 @@ absl::Status RedisClient::Authenticate() {
   std::vector<std::string> auth = {"AUTH"};
   if (!options_.user.empty()) auth.push_back(options_.user);
   auth.push_back(options_.password);
-  std::vector<const char*> argv;
-  std::vector<size_t> lens;
-  ToArgv(auth, &argv, &lens);
-  void* raw = redisCommandArgv(context_, static_cast<int>(argv.size()), argv.data(), lens.data());
-  if (raw == nullptr) return ConnectionError("AUTH");
-  absl::StatusOr<RedisReply> reply = TakeReply(raw);
+  absl::StatusOr<RedisReply> reply = Send(auth);
   if (reply.ok()) return absl::OkStatus();
+  if (!connected()) return reply.status();  // the connection failed, not the credentials
   // Redis's own words (WRONGPASS ..., or "AUTH <password> called without any password
   // configured"), never the password; the connection is not used unauthenticated.
   Disconnect();
@@ -209,6 +205,10 @@ absl::Status RedisClient::SetSocketTimeout(absl::Duration timeout) {
 
 absl::StatusOr<RedisReply> RedisClient::Command(const std::vector<std::string>& args) {
   if (absl::Status s = EnsureConnected(); !s.ok()) return s;
+  return Send(args);
+}
+
+absl::StatusOr<RedisReply> RedisClient::Send(const std::vector<std::string>& args) {
   std::vector<const char*> argv;
   std::vector<size_t> lens;
   ToArgv(args, &argv, &lens);

@@ -116,6 +116,8 @@ class RedisClient {
   // Connects, sets the command timeout and authenticates (options_.password).
   absl::Status EnsureConnected();
   absl::Status Authenticate();
+  // One command on the open connection (Command without connecting first).
+  absl::StatusOr<RedisReply> Send(const std::vector<std::string>& args);
   absl::Status SetSocketTimeout(absl::Duration timeout);
   // Marks the connection dead and returns UNAVAILABLE naming what failed.
   absl::Status ConnectionError(absl::string_view what);

@@ -52,16 +52,13 @@ absl::Status DecodeRequest(const grpc::ByteBuffer& bytes, google::protobuf::Mess
   const std::string wire = Flatten(bytes);
   absl::Status text = CheckSerializedText(wire, request->GetDescriptor(), judged_base);
   if (!text.ok()) return text;
-  const std::string which =
-      stream_message > 0 ? absl::StrCat(" (message ", stream_message, " of the stream)") : "";
+  const std::string not_a_message = absl::StrCat(
+      "not a well-formed serialized ", type, " message",
+      stream_message > 0 ? absl::StrCat(" (message ", stream_message, " of the stream)") : "");
   std::optional<WireFault> fault = FindWireFault(wire, request->GetDescriptor());
-  if (!fault) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("the request is not a well-formed serialized ", type, " message", which));
-  }
+  if (!fault) return absl::InvalidArgumentError(absl::StrCat("the request is ", not_a_message));
   Violations violations;
-  violations.Add(fault->field, absl::StrCat("not a well-formed serialized ", type, " message",
-                                            which, ": ", fault->reason));
+  violations.Add(fault->field, absl::StrCat(not_a_message, ": ", fault->reason));
   return violations.ToStatus();
 }
 

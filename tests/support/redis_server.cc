@@ -75,27 +75,13 @@ struct RedisServer::State {
   }
 
   absl::Status Launch() {
-    std::vector<std::string> argv = {"redis-server",
-                                     "--port",
-                                     std::to_string(port),
-                                     "--bind",
-                                     "127.0.0.1",
-                                     "--save",
-                                     "",
-                                     "--appendonly",
-                                     "no",
-                                     "--dir",
-                                     dir,
-                                     "--daemonize",
-                                     "no",
-                                     "--protected-mode",
-                                     "no",
-                                     "--loglevel",
-                                     "warning",
-                                     "--unixsocket",
-                                     socket_path()};
-    if (!password.empty()) argv.insert(argv.end(), {"--requirepass", password});
-    absl::StatusOr<pid_t> spawned = internal::Spawn(internal::Command(argv, log_file, ""));
+    internal::SpawnOptions command = internal::Command(
+        {"redis-server", "--port", std::to_string(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", dir, "--daemonize", "no", "--protected-mode", "no",
+         "--loglevel", "warning", "--unixsocket", socket_path()},
+        log_file, "");
+    if (!password.empty()) command.argv.insert(command.argv.end(), {"--requirepass", password});
+    absl::StatusOr<pid_t> spawned = internal::Spawn(command);
     if (!spawned.ok()) return spawned.status();
     pid = *spawned;
     absl::Time deadline = absl::Now() + absl::Seconds(30);
