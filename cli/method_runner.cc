@@ -120,10 +120,9 @@ absl::StatusOr<std::unique_ptr<Message>> FileHead(const MethodBinding& binding,
   const FieldDescriptor* name_leaf = nullptr;
   absl::StatusOr<Message*> name_parent = MutableParentOf(name_field, head.get(), &name_leaf);
   // Only a regular file's name says what the file is (a pipe's, "63" of /dev/fd/63, does
-  // not: outside testing).
+  // not: outside testing); nor does standard input's, though it may be a regular file
+  // (`< photo.png`: its name was stored as "stdin", outside testing).
   std::error_code no_type;
-  // Nor does standard input's, though it may be a regular file (`< photo.png`): its
-  // name was stored as "stdin" (outside testing).
   if (name_parent.ok() && name_leaf != nullptr &&
       name_leaf->type() == FieldDescriptor::TYPE_STRING && !name_leaf->is_repeated() &&
       TextAt(*head, name_field).empty() && !absl::StartsWith(binding.from_file, "/dev/") &&
