@@ -26,6 +26,7 @@ constexpr absl::string_view kBadRequestTypeUrl = "type.googleapis.com/google.rpc
 constexpr absl::string_view kErrorInfoTypeUrl = "type.googleapis.com/google.rpc.ErrorInfo";
 constexpr absl::string_view kPreconditionFailureTypeUrl =
     "type.googleapis.com/google.rpc.PreconditionFailure";
+constexpr absl::string_view kRetryInfoTypeUrl = "type.googleapis.com/google.rpc.RetryInfo";
 
 // gRPC's own text when the client could not establish any connection (1.51:
 // "failed to connect to all addresses; last error: ..."). A status the server sent
@@ -280,6 +281,16 @@ std::vector<PreconditionViolationView> PreconditionViolations(const absl::Status
   return views;
 }
 
+std::optional<absl::Duration> RetryDelay(const absl::Status& status) {
+  auto detail = DetailOf<api::RetryInfo>(status, kRetryInfoTypeUrl);
+  if (!detail.has_value() || !detail->has_retry_delay()) return std::nullopt;
+  // A delay no server would ask for (negative, or beyond a day) is not trusted as one.
+  const absl::Duration delay = absl::Seconds(detail->retry_delay().seconds()) +
+                               absl::Nanoseconds(detail->retry_delay().nanos());
+  if (delay < absl::ZeroDuration() || delay > absl::Hours(24)) return std::nullopt;
+  return delay;
+}
+
 std::string DescribeStatus(const absl::Status& status) {
   if (status.ok()) return "OK";
   std::string text =
@@ -298,6 +309,9 @@ std::string DescribeStatus(const absl::Status& status) {
   for (const PreconditionViolationView& violation : PreconditionViolations(status)) {
     absl::StrAppend(&text, "  precondition ", violation.type, " ", violation.subject, ": ",
                     violation.description, "\n");
+  }
+  if (std::optional<absl::Duration> delay = RetryDelay(status)) {
+    absl::StrAppend(&text, "  retry after: ", absl::FormatDuration(*delay), "\n");
   }
   return text;
 }

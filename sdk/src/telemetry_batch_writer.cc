@@ -439,6 +439,8 @@ class TelemetryBatchWriter::Core {
       backoff = end.answered                      ? absl::ZeroDuration()
                 : backoff == absl::ZeroDuration() ? options_.initial_backoff
                                                   : std::min(backoff * 2, options_.max_backoff);
+      // At least what the server asked for (a draining server, a full queue).
+      backoff = std::max(backoff, RetryDelay(end.status).value_or(absl::ZeroDuration()));
     }
   }
 

@@ -18,7 +18,9 @@ void SolveGate::Leave() {
 }
 
 absl::Status SolveGate::Refusal() const {
-  return runtime::WithErrorInfo(absl::UnavailableError(refusal_), reason_, {});
+  // A solve or a forecast takes seconds: asked again sooner, the gate is still full.
+  return runtime::WithRetryDelay(
+      runtime::WithErrorInfo(absl::UnavailableError(refusal_), reason_, {}), absl::Seconds(2));
 }
 
 SolveGate& ProposalSolveGate() {

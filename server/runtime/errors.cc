@@ -148,7 +148,16 @@ absl::Status DependencyUnavailable(std::string_view dependency, std::string_view
   std::map<std::string, std::string> metadata = {{"dependency", std::string(dependency)},
                                                  {"advice", std::string(advice)}};
   if (!problem.empty()) metadata["problem"] = std::string(problem);
-  return WithErrorInfo(absl::UnavailableError(AbslView(detail)), kDependencyUnavailable, metadata);
+  return WithRetryDelay(
+      WithErrorInfo(absl::UnavailableError(AbslView(detail)), kDependencyUnavailable, metadata),
+      kRetryAfterOutage);
+}
+
+absl::Status ServerDraining(std::string_view message,
+                            const std::map<std::string, std::string>& metadata) {
+  return WithRetryDelay(
+      WithErrorInfo(absl::UnavailableError(AbslView(message)), "SERVER_DRAINING", metadata),
+      kRetryAfterOutage);
 }
 
 absl::Status ForClient(const absl::Status& status, std::string* error_id) {
@@ -159,13 +168,17 @@ absl::Status ForClient(const absl::Status& status, std::string* error_id) {
       *error_id = NewErrorId();
       const std::string dependency = info.metadata["dependency"];
       const std::string problem = info.metadata["problem"];
-      return WithErrorInfo(
+      absl::Status told = WithErrorInfo(
           absl::UnavailableError(absl::StrCat(
               problem.empty() ? absl::StrCat("the server cannot reach its ", dependency)
                               : absl::StrCat("the server's ", dependency, " ", problem),
               "; ", info.metadata["advice"], " (error id ", *error_id,
               "; the server's log has the details)")),
           kDependencyUnavailable, {{"dependency", dependency}, {"error_id", *error_id}});
+      if (std::optional<absl::Duration> delay = RetryDelayOf(status)) {
+        told = WithRetryDelay(std::move(told), *delay);
+      }
+      return told;
     }
   }
   if (!IsServerFault(status.code())) {
@@ -340,6 +353,28 @@ absl::Status WithPreconditionFailure(absl::Status status, std::string_view type,
   violation->set_description(DisplaySafeText(description));
   status.SetPayload(AbslView(kPreconditionFailureTypeUrl), absl::Cord(failure.SerializeAsString()));
   return status;
+}
+
+absl::Status WithRetryDelay(absl::Status status, absl::Duration delay) {
+  if (status.code() != absl::StatusCode::kUnavailable &&
+      status.code() != absl::StatusCode::kResourceExhausted) {
+    return status;
+  }
+  api::v1::RetryInfo info;
+  const int64_t nanos = absl::ToInt64Nanoseconds(std::max(delay, absl::ZeroDuration()));
+  info.mutable_retry_delay()->set_seconds(nanos / 1000000000);
+  info.mutable_retry_delay()->set_nanos(static_cast<int32_t>(nanos % 1000000000));
+  status.SetPayload(AbslView(kRetryInfoTypeUrl), absl::Cord(info.SerializeAsString()));
+  return status;
+}
+
+std::optional<absl::Duration> RetryDelayOf(const absl::Status& status) {
+  api::v1::RetryInfo info;
+  if (!ReadPayload(status, kRetryInfoTypeUrl, &info) || !info.has_retry_delay()) {
+    return std::nullopt;
+  }
+  return absl::Seconds(info.retry_delay().seconds()) +
+         absl::Nanoseconds(info.retry_delay().nanos());
 }
 
 std::vector<FieldViolation> FieldViolationsOf(const absl::Status& status) {

@@ -14,6 +14,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "absl/types/span.h"
 
 namespace plantmesh::runtime {
@@ -24,6 +25,7 @@ inline constexpr std::string_view kBadRequestTypeUrl = "type.googleapis.com/goog
 inline constexpr std::string_view kErrorInfoTypeUrl = "type.googleapis.com/google.rpc.ErrorInfo";
 inline constexpr std::string_view kPreconditionFailureTypeUrl =
     "type.googleapis.com/google.rpc.PreconditionFailure";
+inline constexpr std::string_view kRetryInfoTypeUrl = "type.googleapis.com/google.rpc.RetryInfo";
 
 // One wrong request field: `field` is the dot-separated path, `description` why.
 struct FieldViolation {
@@ -143,6 +145,26 @@ absl::Status WithErrorInfo(absl::Status status, std::string_view reason,
 absl::Status WithPreconditionFailure(absl::Status status, std::string_view type,
                                      std::string_view subject, std::string_view description);
 
+// Attaches a RetryInfo detail: the least time a client should wait before sending the
+// request again (AIP-194). For UNAVAILABLE and RESOURCE_EXHAUSTED only, the errors that a
+// retry can mend; the call policy also sends it as gRPC's `grpc-retry-pushback-ms`
+// trailer, which gRPC's retry policy honours (outside testing: a client retried a
+// draining server and a full queue at once, and gRPC's own retries did the same).
+absl::Status WithRetryDelay(absl::Status status, absl::Duration delay);
+// The RetryInfo delay of `status`, nullopt when it has none.
+std::optional<absl::Duration> RetryDelayOf(const absl::Status& status);
+
+// How long a client is asked to wait (WithRetryDelay) before calling again: a server
+// that drains or lost a dependency is back (or replaced) in about a second; a queue or a
+// pool that is full frees in a fraction of one.
+inline constexpr absl::Duration kRetryAfterOutage = absl::Seconds(1);
+inline constexpr absl::Duration kRetryWhenBusy = absl::Milliseconds(200);
+
+// UNAVAILABLE `message` from a server that stops (it takes no new calls, ends its
+// streams): ErrorInfo SERVER_DRAINING (`metadata`) and RetryInfo kRetryAfterOutage.
+absl::Status ServerDraining(std::string_view message,
+                            const std::map<std::string, std::string>& metadata = {});
+
 // UNAVAILABLE for a dependency the server cannot reach (`dependency`: "PostgreSQL",
 // "Redis"), with `detail` (the client library's text, the address) as its message for the
 // server's own log and start-up errors. ForClient tells a client only which dependency,
@@ -151,7 +173,8 @@ absl::Status WithPreconditionFailure(absl::Status status, std::string_view type,
 // 47703 failed: Connection refused"). `advice` follows the dependency's name in what the
 // client is told: what to do (a connection lost during a commit must be retried with the
 // same request_id). `problem`, when given, replaces "cannot reach" in what the client is
-// told ("refuses writes": a read-only PostgreSQL answers, it is not out of reach).
+// told ("refuses writes": a read-only PostgreSQL answers, it is not out of reach). It asks
+// for kRetryAfterOutage (WithRetryDelay).
 absl::Status DependencyUnavailable(std::string_view dependency, std::string_view detail,
                                    std::string_view advice = "retry later",
                                    std::string_view problem = "");

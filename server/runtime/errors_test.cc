@@ -1,7 +1,9 @@
 #include "server/runtime/errors.h"
 
 #include <gmock/gmock.h>
+#include <grpcpp/server_context.h>
 #include <grpcpp/support/error_details.h>
+#include <grpcpp/test/server_context_test_spouse.h>
 #include <gtest/gtest.h>
 
 #include "absl/strings/match.h"
@@ -332,6 +334,53 @@ TEST(ForClientTest, ADependencysTextStaysInTheServer) {
   EXPECT_EQ(ForClient(absl::UnavailableError("the server is draining"), &id).message(),
             "the server is draining");
   EXPECT_TRUE(id.empty());
+}
+
+// Outside testing: clients retried a draining server and a full queue at once. What a
+// retry can mend says how long to wait (google.rpc.RetryInfo, and gRPC's pushback trailer
+// for its own retries); what it cannot mend says nothing of the kind.
+TEST(RetryInfoTest, OutagesAndBusyServersAskForADelayOthersDoNot) {
+  const absl::Status draining = ServerDraining("server is shutting down");
+  EXPECT_EQ(draining.code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(ErrorInfoOf(draining).reason, "SERVER_DRAINING");
+  EXPECT_EQ(RetryDelayOf(draining), kRetryAfterOutage);
+
+  const absl::Status busy =
+      WithRetryDelay(absl::ResourceExhaustedError("server busy"), absl::Milliseconds(250));
+  grpc::Status wire = ToGrpcStatus(busy);
+  // Read back as any client does: the SDK's reader of google.rpc.Status.
+  const absl::Status read = sdk::FromGrpcStatus(wire);
+  EXPECT_EQ(sdk::RetryDelay(read), absl::Milliseconds(250));
+  EXPECT_THAT(sdk::DescribeStatus(read), HasSubstr("retry after: 250ms"));
+  api::v1::Status rich;
+  ASSERT_TRUE(rich.ParseFromString(wire.error_details()));
+  ASSERT_EQ(rich.details_size(), 1);
+  EXPECT_EQ(rich.details(0).type_url(), kRetryInfoTypeUrl);
+
+  // A dependency out of reach keeps its delay through what the client is told.
+  std::string id;
+  const absl::Status down = ForClient(DependencyUnavailable("PostgreSQL", "refused"), &id);
+  EXPECT_EQ(RetryDelayOf(down), kRetryAfterOutage);
+  EXPECT_EQ(ErrorInfoOf(down).reason, "DEPENDENCY_UNAVAILABLE");
+
+  // Not for errors a retry cannot mend, nor for a status without one.
+  EXPECT_EQ(RetryDelayOf(WithRetryDelay(absl::InvalidArgumentError("x"), absl::Seconds(1))),
+            std::nullopt);
+  EXPECT_EQ(RetryDelayOf(absl::UnavailableError("x")), std::nullopt);
+  EXPECT_EQ(sdk::RetryDelay(sdk::FromGrpcStatus(ToGrpcStatus(absl::UnavailableError("x")))),
+            std::nullopt);
+
+  // gRPC's retry policy reads the same delay from its trailer, in milliseconds.
+  grpc::ServerContext context;
+  grpc::testing::ServerContextTestSpouse spouse(&context);
+  AddRetryPushback(&context, draining);
+  const auto trailers = spouse.GetTrailingMetadata();
+  ASSERT_EQ(trailers.count("grpc-retry-pushback-ms"), 1u);
+  EXPECT_EQ(trailers.find("grpc-retry-pushback-ms")->second, "1000");
+  grpc::ServerContext other;
+  grpc::testing::ServerContextTestSpouse other_spouse(&other);
+  AddRetryPushback(&other, absl::UnavailableError("x"));
+  EXPECT_TRUE(other_spouse.GetTrailingMetadata().empty());
 }
 
 // Outside testing: the warnings of every background job during a PostgreSQL outage, and

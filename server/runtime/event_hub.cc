@@ -268,7 +268,9 @@ struct Subscription::State {
                          capacity_bytes, " bytes of them were waiting for it"),
             ResumeCursor());
       case End::kStopped:
-        return ResumableUnavailable("SERVER_STOPPING", "the server is stopping", ResumeCursor());
+        return WithRetryDelay(
+            ResumableUnavailable("SERVER_STOPPING", "the server is stopping", ResumeCursor()),
+            kRetryAfterOutage);
       case End::kCancelled:
         return absl::CancelledError("subscription cancelled");
       default:

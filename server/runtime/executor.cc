@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "server/runtime/errors.h"
 
 namespace plantmesh::runtime {
 
@@ -22,12 +23,13 @@ Executor::~Executor() { Shutdown(); }
 
 absl::Status Executor::Submit(std::function<void()> task) {
   absl::MutexLock lock(&mu_);
-  if (stopping_) return absl::UnavailableError("server is shutting down");
+  if (stopping_) return ServerDraining("server is shutting down");
   if (waiting_new_calls_ >= static_cast<size_t>(options_.queue_capacity)) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("server busy: ", waiting_new_calls_,
-                     " calls are already waiting for a handler thread (executor-queue = ",
-                     options_.queue_capacity, "); retry later"));
+    return WithRetryDelay(absl::ResourceExhaustedError(absl::StrCat(
+                              "server busy: ", waiting_new_calls_,
+                              " calls are already waiting for a handler thread (executor-queue = ",
+                              options_.queue_capacity, "); retry later")),
+                          kRetryWhenBusy);
   }
   queue_.push_back(Task{std::move(task), true});
   ++waiting_new_calls_;

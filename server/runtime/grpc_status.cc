@@ -1,5 +1,7 @@
 #include "server/runtime/grpc_status.h"
 
+#include <grpcpp/server_context.h>
+
 #include <algorithm>
 #include <string>
 #include <utility>
@@ -7,6 +9,7 @@
 
 #include "absl/strings/cord.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "plantmesh/api/v1/error_details.pb.h"
 #include "server/runtime/errors.h"
 
@@ -42,6 +45,14 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
     detail->set_value(std::move(value));
   }
   return grpc::Status(code, message, rich.SerializeAsString());
+}
+
+void AddRetryPushback(grpc::ServerContextBase* context, const absl::Status& sent) {
+  if (context == nullptr) return;
+  const std::optional<absl::Duration> delay = RetryDelayOf(sent);
+  if (!delay) return;
+  context->AddTrailingMetadata("grpc-retry-pushback-ms",
+                               absl::StrCat(absl::ToInt64Milliseconds(*delay)));
 }
 
 }  // namespace plantmesh::runtime

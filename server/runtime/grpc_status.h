@@ -6,6 +6,10 @@
 
 #include <grpcpp/support/status.h>
 
+namespace grpc {
+class ServerContextBase;
+}
+
 #include "absl/status/status.h"
 
 namespace plantmesh::runtime {
@@ -14,5 +18,10 @@ namespace plantmesh::runtime {
 // packed as an Any, ErrorInfo first, the others by type URL (the same request, the same
 // bytes). A status without such payloads carries no details.
 grpc::Status ToGrpcStatus(const absl::Status& status);
+
+// When `sent` asks for a retry delay (WithRetryDelay), tells gRPC's retry policy too:
+// the `grpc-retry-pushback-ms` trailer (gRFC A6), which a client's retries wait for
+// instead of their own backoff. Call before the call finishes.
+void AddRetryPushback(grpc::ServerContextBase* context, const absl::Status& sent);
 
 }  // namespace plantmesh::runtime

@@ -43,13 +43,15 @@ absl::Status MemoryBudget::Reservation::Grow(int64_t bytes) {
         {"held_bytes", absl::StrCat(held)},
         {"needed_bytes", absl::StrCat(bytes)}};
     if (!budget_->setting_.empty()) metadata["setting"] = budget_->setting_;
-    return WithErrorInfo(
-        absl::ResourceExhaustedError(absl::StrCat(
-            "the server's ", budget_->kind_, " memory budget",
-            budget_->setting_.empty() ? "" : absl::StrCat(" (", budget_->setting_, ")"),
-            " is in use by other calls (", held, " of ", budget_->capacity(), " bytes held, ",
-            bytes, " more needed); retry later")),
-        absl::StrCat(absl::AsciiStrToUpper(budget_->kind_), "_MEMORY_EXHAUSTED"), metadata);
+    return WithRetryDelay(
+        WithErrorInfo(
+            absl::ResourceExhaustedError(absl::StrCat(
+                "the server's ", budget_->kind_, " memory budget",
+                budget_->setting_.empty() ? "" : absl::StrCat(" (", budget_->setting_, ")"),
+                " is in use by other calls (", held, " of ", budget_->capacity(), " bytes held, ",
+                bytes, " more needed); retry later")),
+            absl::StrCat(absl::AsciiStrToUpper(budget_->kind_), "_MEMORY_EXHAUSTED"), metadata),
+        kRetryWhenBusy);
   }
   bytes_ += bytes;
   return absl::OkStatus();

@@ -218,10 +218,11 @@ absl::StatusOr<PgPool::Lease> PgPool::Acquire() {
                            absl::FormatDuration(unanswered_for), " or more ago"),
               "retry later", "does not answer");
         }
-        return absl::ResourceExhaustedError(
-            absl::StrCat("no PostgreSQL connection free within ",
-                         absl::FormatDuration(state.options.acquire_timeout), " (pool size ",
-                         state.options.size, ")"));
+        return WithRetryDelay(absl::ResourceExhaustedError(
+                                  absl::StrCat("no PostgreSQL connection free within ",
+                                               absl::FormatDuration(state.options.acquire_timeout),
+                                               " (pool size ", state.options.size, ")")),
+                              kRetryWhenBusy);
       }
     }
     State::Slot& slot = state.slots[index];

@@ -136,10 +136,10 @@ grpc::Status StandardCallPolicy::Begin(grpc::ServerContextBase* server_context,
 
   if (Draining()) {
     // The reason the streams a drain ends carry (watch.cc), so a client tells one apart.
-    return Deny(method_name(), "", {}, trace_id, start,
-                WithErrorInfo(absl::UnavailableError("server is shutting down: call another "
-                                                     "replica, or again once it is back"),
-                              "SERVER_DRAINING"));
+    absl::Status draining =
+        ServerDraining("server is shutting down: call another replica, or again once it is back");
+    AddRetryPushback(server_context, draining);
+    return Deny(method_name(), "", {}, trace_id, start, std::move(draining));
   }
 
   std::string identity;
@@ -330,6 +330,7 @@ grpc::Status StandardCallPolicy::End(const CallContext& call, const absl::Status
                  call.identity, absl::StatusCodeToString(sent.code()),
                  absl::ToDoubleMilliseconds(latency), call.trace_id, std::string(sent.message()));
   }
+  AddRetryPushback(call.server_context, sent);
   return ToGrpcStatus(sent);
 }
 

@@ -75,7 +75,9 @@ void WatchFeed::Cancel() {
 }
 
 absl::Status WatchFeed::DrainStatus() const {
-  return ResumableUnavailable("SERVER_DRAINING", "the server is draining", subscription_->cursor());
+  return WithRetryDelay(
+      ResumableUnavailable("SERVER_DRAINING", "the server is draining", subscription_->cursor()),
+      kRetryAfterOutage);
 }
 
 absl::StatusOr<std::unique_ptr<Subscription>> SubscribeForWatch(EventHub* hub,

@@ -99,8 +99,10 @@ absl::StatusOr<LibpqPool::Lease> LibpqPool::Acquire() {
       }
       if (slot >= 0) break;
       if (state_->freed.wait_until(lock, deadline) == std::cv_status::timeout) {
-        return absl::ResourceExhaustedError(
-            "all ingest connections are busy ([telemetry] ingest-connections); retry");
+        return runtime::WithRetryDelay(
+            absl::ResourceExhaustedError(
+                "all ingest connections are busy ([telemetry] ingest-connections); retry"),
+            runtime::kRetryWhenBusy);
       }
     }
     state_->busy[static_cast<size_t>(slot)] = true;

@@ -129,11 +129,9 @@ class TelemetryServiceImpl::Ingest final : public IngestSamplesStream {
       return runtime::Pull::kEnd;
     }
     if (draining_) {
-      *end = runtime::WithErrorInfo(
-          absl::UnavailableError("the server is stopping: every batch answered is stored; "
-                                 "send the others (same writer_id and batch_sequence) again, "
-                                 "to another server"),
-          "SERVER_DRAINING", {});
+      *end = runtime::ServerDraining(
+          "the server is stopping: every batch answered is stored; send the others (same "
+          "writer_id and batch_sequence) again, to another server");
       return runtime::Pull::kEnd;
     }
     return runtime::Pull::kPending;

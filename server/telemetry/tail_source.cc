@@ -65,9 +65,7 @@ class Tail final : public TailSource {
 
  private:
   static absl::Status Drained() {
-    return runtime::WithErrorInfo(
-        absl::UnavailableError(absl::StrCat("the server is draining ", kStartAgain)),
-        "SERVER_DRAINING");
+    return runtime::ServerDraining(absl::StrCat("the server is draining ", kStartAgain));
   }
 
   // Reset as the last of them is given (Next, on the executor, one call at a time:

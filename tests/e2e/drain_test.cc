@@ -100,6 +100,9 @@ TEST(DrainTest, SigtermEndsWatchersWithUnavailableAndExitsZero) {
   absl::Status ended = stream->Finish();
   terminator.join();
   EXPECT_EQ(ended.code(), absl::StatusCode::kUnavailable) << Describe(ended);
+  // How long to wait before resuming (google.rpc.RetryInfo), as every draining end says.
+  EXPECT_EQ(sdk::ErrorReason(ended), "SERVER_DRAINING") << Describe(ended);
+  EXPECT_EQ(sdk::RetryDelay(ended), absl::Seconds(1)) << Describe(ended);
   EXPECT_LT(absl::Now() - sent, absl::Seconds(20)) << "drain took longer than its deadline";
   EXPECT_FALSE(mesh.server().running());
 }

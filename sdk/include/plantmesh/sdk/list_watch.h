@@ -12,7 +12,7 @@
 //     zone) is removed (on_remove);
 //   - the stream ending with UNAVAILABLE (server draining, a slow watcher cut off, a
 //     network cut) resumes from the last cursor (the status' ErrorInfo `cursor` when it
-//     names one), with backoff;
+//     names one), with backoff (at least the server's RetryDelay, status.h);
 //   - FAILED_PRECONDITION (cursor trimmed away, the event stream was reset) lists again
 //     (on_list gets the new full set);
 //   - any other error ends Run with it.
@@ -139,7 +139,7 @@ class ListWatch {
             ++stats_.list_failures;
             stats_.last_list_error = StatusLine(listed.status());
           }
-          backoff = Next(backoff);
+          backoff = Next(backoff, listed.status());
           if (handlers.on_retry) handlers.on_retry(listed.status(), backoff);
           continue;
         }
@@ -187,7 +187,7 @@ class ListWatch {
       if (received) backoff = absl::ZeroDuration();
       if (ended.code() == absl::StatusCode::kFailedPrecondition) {
         need_list = true;  // the cursor can no longer be served: list again
-        backoff = Next(backoff);
+        backoff = Next(backoff, ended);
         if (handlers.on_retry) handlers.on_retry(ended, backoff);
         continue;
       }
@@ -199,7 +199,7 @@ class ListWatch {
         absl::MutexLock lock(&stats_mu_);
         ++stats_.resumes;
       }
-      backoff = Next(backoff);
+      backoff = Next(backoff, ended);
       if (handlers.on_retry) handlers.on_retry(ended, backoff);
     }
     return absl::OkStatus();
@@ -225,9 +225,13 @@ class ListWatch {
   }
 
  private:
-  absl::Duration Next(absl::Duration backoff) const {
-    return backoff == absl::ZeroDuration() ? options_.first_backoff
-                                           : std::min(backoff * 2, options_.max_backoff);
+  // The wait after `backoff` once `failure` happened: doubled up to max_backoff, and at
+  // least the delay the server asked for (RetryDelay: a draining server, a full queue).
+  absl::Duration Next(absl::Duration backoff, const absl::Status& failure) const {
+    const absl::Duration grown = backoff == absl::ZeroDuration()
+                                     ? options_.first_backoff
+                                     : std::min(backoff * 2, options_.max_backoff);
+    return std::max(grown, RetryDelay(failure).value_or(absl::ZeroDuration()));
   }
 
   // Waits `duration` unless stopped; false when stopped.

@@ -1,10 +1,12 @@
 // Turning a gRPC status into absl::Status and into words a person can act on.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/time/time.h"
 
 namespace grpc {
 class Status;
@@ -82,8 +84,15 @@ struct PreconditionViolationView {
 // names the oldest valid cursor in its description).
 std::vector<PreconditionViolationView> PreconditionViolations(const absl::Status& status);
 
+// The least time to wait before sending the request again, when the server said
+// (google.rpc.RetryInfo, with UNAVAILABLE or RESOURCE_EXHAUSTED: a draining server, a
+// dependency out of reach, a full queue); nullopt otherwise. The SDK's long-running
+// helpers (ListWatch, TelemetryBatchWriter) wait at least this long; gRPC's own retries
+// wait for the same delay, sent as its `grpc-retry-pushback-ms` trailer.
+std::optional<absl::Duration> RetryDelay(const absl::Status& status);
+
 // Multi-line, human-readable rendering: code, message, each field violation,
-// error reason and metadata, precondition failures.
+// error reason and metadata, precondition failures, retry delay.
 std::string DescribeStatus(const absl::Status& status);
 
 // One line: "CODE: message", line breaks in the message as spaces (for a log line, or to

@@ -99,7 +99,9 @@
 // deliver a later batch before an earlier one, and the server then refuses the earlier
 // one as out of order. Re-sending is the writer's, by sequence. A stream the server
 // ends with an error on a working connection is reopened after `initial_backoff`, doubling to
-// `max_backoff` while no answer arrives; after a stream that was answered, at once.
+// `max_backoff` while no answer arrives; after a stream that was answered, at once; never
+// sooner than the delay the server asked for (RetryDelay in status.h: a draining server
+// asks for a second).
 //
 // Threads
 // -------
