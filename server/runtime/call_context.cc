@@ -5,6 +5,7 @@
 #include <grpc/support/time.h>
 #include <grpcpp/server_context.h>
 
+#include "absl/strings/str_cat.h"
 #include "server/runtime/shutdown.h"
 
 namespace plantmesh::runtime {
@@ -44,6 +45,16 @@ std::string AuditJsonOf(const google::protobuf::Message& message) {
 
 void CallContext::SetAuditDetail(const google::protobuf::Message& detail) {
   audit_detail_json = AuditJsonOf(detail);
+}
+
+void CallContext::AuditRefusedRequest(std::string json, int64_t stream_message) {
+  if (stream_message == 0) {
+    audit_detail_json = std::move(json);
+    return;
+  }
+  audit_detail_json = absl::StrCat(
+      "{", audit_detail_json.empty() ? "" : absl::StrCat(R"("detail":)", audit_detail_json, ","),
+      R"("refused_message":)", stream_message, R"(,"request":)", json, "}");
 }
 
 ChangeAudit* CallContext::AuditOfChange(const google::protobuf::Message& request) {

@@ -70,6 +70,11 @@ struct CallContext {
   absl::Duration TimeLeft() const;
   // Sets audit_detail_json to `detail` in the JSON form of audited requests.
   void SetAuditDetail(const google::protobuf::Message& detail);
+  // Adds what was refused to audit_detail_json (RefusedRequestAuditJson's `json`): a
+  // unary call's or a server stream's request is that; a client stream's message
+  // `stream_message` (1 for the first) joins what the handler said of the stream:
+  // {"detail":…,"refused_message":N,"request":…}.
+  void AuditRefusedRequest(std::string json, int64_t stream_message = 0);
 
   // The audit of this call's change, for the store to write inside the change's
   // transaction (audit.h), with `request` (the call's request, or the message that

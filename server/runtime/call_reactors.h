@@ -17,7 +17,7 @@
 // the executor: a unary request before its handler, a server stream's request before
 // its handler opens the stream, each message of a client or bidirectional stream just
 // before the stream's OnMessage. A refused request ends the call with that
-// INVALID_ARGUMENT and is audited without its body (it may not be storable); the
+// INVALID_ARGUMENT and is audited with what was sent (RefusedRequestAuditJson); the
 // handler never sees it, and the rest of the stream is not read. A bidirectional stream
 // first sends what its source has at hand (the answers to the messages before it), as
 // it does when OnMessages fails.
@@ -189,6 +189,7 @@ void RunUnaryCall(CallContext& call, CallPolicy* policy, grpc::ServerUnaryReacto
   Request request;
   absl::Status decoded = DecodeRequest(*request_bytes, &request);
   if (!decoded.ok()) {
+    call.AuditRefusedRequest(RefusedRequestAuditJson(*request_bytes, request));
     reactor->Finish(policy->End(call, decoded, nullptr));
     return;
   }
@@ -647,7 +648,11 @@ class StreamCall final
   // On the strand: decodes a server stream's request, then runs the handler.
   absl::Status Open() {
     if constexpr (kShape == StreamShape::kServer) {
-      PM_RETURN_IF_ERROR(DecodeRequest(*request_bytes_, &request_));
+      absl::Status decoded = DecodeRequest(*request_bytes_, &request_);
+      if (!decoded.ok()) {
+        call_.AuditRefusedRequest(RefusedRequestAuditJson(*request_bytes_, request_));
+        return decoded;
+      }
       std::lock_guard<std::mutex> lock(mu_);
       request_decoded_ = true;
     }
@@ -723,8 +728,11 @@ class StreamCall final
       for (grpc::ByteBuffer& bytes : read) {
         absl::Status decoded = DecodeRequest(bytes, &message_, parts_.sink->JudgedElementsSoFar(),
                                              ++messages_decoded_);
+        if (!decoded.ok()) {
+          call_.AuditRefusedRequest(RefusedRequestAuditJson(bytes, message_), messages_decoded_);
+          return decoded;
+        }
         bytes.Clear();
-        PM_RETURN_IF_ERROR(decoded);
         PM_RETURN_IF_ERROR(parts_.sink->OnMessage(message_));
       }
     }
@@ -733,11 +741,13 @@ class StreamCall final
       for (grpc::ByteBuffer& bytes : read) {
         Request& message = messages_.emplace_back();
         refused = DecodeRequest(bytes, &message, 0, ++messages_decoded_);
-        bytes.Clear();
         if (!refused.ok()) {
+          call_.AuditRefusedRequest(RefusedRequestAuditJson(bytes, message), messages_decoded_);
+          bytes.Clear();
           messages_.pop_back();
           break;
         }
+        bytes.Clear();
       }
       absl::Status taken =
           messages_.empty() ? absl::OkStatus() : parts_.bidi->OnMessages(messages_);

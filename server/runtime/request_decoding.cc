@@ -2,12 +2,15 @@
 
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/message.h>
+#include <google/protobuf/util/json_util.h>
 #include <grpcpp/support/proto_buffer_reader.h>
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "server/runtime/errors.h"
 #include "server/runtime/request_rules.h"
@@ -60,6 +63,24 @@ absl::Status DecodeRequest(const grpc::ByteBuffer& bytes, google::protobuf::Mess
   Violations violations;
   violations.Add(fault->field, absl::StrCat(not_a_message, ": ", fault->reason));
   return violations.ToStatus();
+}
+
+std::string RefusedRequestAuditJson(const grpc::ByteBuffer& bytes,
+                                    const google::protobuf::Message& type) {
+  const std::string wire = Flatten(bytes);
+  std::unique_ptr<google::protobuf::Message> request(type.New());
+  if (request->ParseFromString(wire)) {
+    google::protobuf::util::JsonPrintOptions options;
+    options.preserve_proto_field_names = true;
+    std::string json;
+    if (google::protobuf::util::MessageToJsonString(*request, &json, options).ok() &&
+        json.size() <= kAuditedRefusedJsonBytes) {
+      return json;
+    }
+  }
+  const std::string_view kept = std::string_view(wire).substr(0, kAuditedRefusedBytes);
+  return absl::StrCat(R"({"refused_request":{"bytes":)", wire.size(), R"(,"base64":")",
+                      absl::Base64Escape(absl::string_view(kept.data(), kept.size())), R"("}})");
 }
 
 }  // namespace plantmesh::runtime

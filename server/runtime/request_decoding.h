@@ -14,6 +14,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include "absl/status/status.h"
 
@@ -32,5 +33,18 @@ namespace plantmesh::runtime {
 // stream's message, its place in the stream (1 for the first), said with it.
 absl::Status DecodeRequest(const grpc::ByteBuffer& bytes, google::protobuf::Message* request,
                            size_t judged_base = 0, int64_t stream_message = 0);
+
+// What the audit records of a request DecodeRequest refused (`type`: a message of the
+// request's type), so that a refused injection or fuzzing attempt leaves what was sent,
+// not only why it was refused (outside testing: every INVALID_ARGUMENT row's request was
+// empty). A message that parses (a text or required-field rule refused it): its JSON, as
+// an accepted request's (the audit sink makes any value storable), when that is at most
+// kAuditedRefusedJsonBytes. Otherwise (bytes that are no message of the type — a string
+// that is not UTF-8, a wire fault —, or a huge one): {"refused_request":{"bytes":N,
+// "base64":"…"}} with the first kAuditedRefusedBytes of them.
+inline constexpr size_t kAuditedRefusedJsonBytes = 16384;
+inline constexpr size_t kAuditedRefusedBytes = 4096;
+std::string RefusedRequestAuditJson(const grpc::ByteBuffer& bytes,
+                                    const google::protobuf::Message& type);
 
 }  // namespace plantmesh::runtime

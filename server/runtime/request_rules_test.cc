@@ -23,6 +23,7 @@
 #include "plantmesh/defect/v1/defect_service.pb.h"
 #include "plantmesh/planning/v1/planning_service.pb.h"
 #include "plantmesh/telemetry/v1/telemetry_service.pb.h"
+#include "server/runtime/call_context.h"
 #include "server/runtime/errors.h"
 #include "server/runtime/request_decoding.h"
 #include "server/runtime/wire_fault.h"
@@ -622,6 +623,35 @@ TEST(DecodeRequestTest, ParsesAndChecks) {
 
   sent.mutable_defect()->set_zone("PAINT\n");
   EXPECT_THAT(PathsOf(DecodeRequest(Wire(sent), &received)), ElementsAre("defect.zone"));
+}
+
+// Outside testing: every INVALID_ARGUMENT row of the audit had an empty request, so a
+// refused injection left only why it was refused, not what was sent.
+TEST(DecodeRequestTest, WhatARefusedRequestSentIsKeptForTheAudit) {
+  v1::CreateDefectRequest sent = CompleteReport();
+  sent.mutable_defect()->set_zone("PAINT\n");  // a message a rule refuses: its JSON
+  EXPECT_EQ(RefusedRequestAuditJson(Wire(sent), v1::CreateDefectRequest()),
+            R"({"defect":{"vin":"VIN-1","model":"SEDAN-2.0","zone":"PAINT\n","station":"P-07",)"
+            R"("category_code":"PAINT-SCRATCH","shift":"2026-11-21/A"}})");
+  // No message of the type (a string that is not UTF-8): its size and first bytes.
+  sent.mutable_defect()->set_zone("MARK");
+  const grpc::ByteBuffer not_utf8 = Wire(sent, "MARK", "M\xFFRK");
+  const std::string json = RefusedRequestAuditJson(not_utf8, v1::CreateDefectRequest());
+  EXPECT_THAT(json, HasSubstr(absl::StrCat(R"({"refused_request":{"bytes":)", not_utf8.Length(),
+                                           R"(,"base64":")")));
+  // A huge one: no more than the first kAuditedRefusedBytes.
+  sent.mutable_defect()->set_description(std::string(100000, 'x'));
+  EXPECT_LT(RefusedRequestAuditJson(Wire(sent), v1::CreateDefectRequest()).size(),
+            kAuditedRefusedBytes * 4 / 3 + 100);
+  // A client stream's message joins what its handler said of the stream.
+  CallContext call;
+  call.audit_detail_json = R"({"writer_id":"w"})";
+  call.AuditRefusedRequest(R"({"x":1})", 3);
+  EXPECT_EQ(call.audit_detail_json,
+            R"({"detail":{"writer_id":"w"},"refused_message":3,"request":{"x":1}})");
+  CallContext first;
+  first.AuditRefusedRequest(R"({"x":1})", 1);
+  EXPECT_EQ(first.audit_detail_json, R"({"refused_message":1,"request":{"x":1}})");
 }
 
 TEST(DecodeRequestTest, InvalidUtf8IsInvalidArgumentNamingEachField) {

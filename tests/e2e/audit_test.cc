@@ -8,6 +8,7 @@
 #include <map>
 #include <pqxx/pqxx>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/synchronization/notification.h"
@@ -28,14 +29,15 @@ std::string Identity(const std::string& user) {
   return absl::StrCat("spiffe://", testing::TestPki::kTrustDomain, "/user/", user);
 }
 
-// Calls a unary method with an empty request: admitted, then refused by validation.
-grpc::Status CallUnaryWithEmptyRequest(const Mesh& mesh, const std::string& user,
-                                       const std::string& path) {
+// Calls a unary method with `bytes` as its request (empty: admitted, then refused by
+// validation).
+grpc::Status CallUnaryWithBytes(const Mesh& mesh, const std::string& user, const std::string& path,
+                                const std::string& bytes = "") {
   absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = sdk::MakeChannel(mesh.OptionsFor(user));
   if (!channel.ok()) return grpc::Status(grpc::StatusCode::INTERNAL, "no channel");
   grpc::GenericStub stub(*channel);
-  grpc::Slice empty_slice("");
-  grpc::ByteBuffer request(&empty_slice, 1);
+  grpc::Slice slice(bytes);
+  grpc::ByteBuffer request(&slice, 1);
   grpc::ByteBuffer response;
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
@@ -164,8 +166,8 @@ TEST(AuditTest, EveryChangeAndEveryRefusalIsInTheAuditLogAfterSigterm) {
     const std::vector<std::string> roles = contract::MethodContractOf(&method).RoleNames();
     ASSERT_FALSE(roles.empty()) << method.full_name();
     const std::string user = roles[0];
-    grpc::Status status = CallUnaryWithEmptyRequest(
-        mesh, user, absl::StrCat("/", service.full_name(), "/", method.name()));
+    grpc::Status status =
+        CallUnaryWithBytes(mesh, user, absl::StrCat("/", service.full_name(), "/", method.name()));
     EXPECT_NE(status.error_code(), grpc::StatusCode::PERMISSION_DENIED) << method.full_name();
     callers[method.name()] = absl::StrReplaceAll(user, {{"_", "-"}});  // the user's name
   }
@@ -179,6 +181,22 @@ TEST(AuditTest, EveryChangeAndEveryRefusalIsInTheAuditLogAfterSigterm) {
   auto denied = mesh.Defects("otto").AssignDefect(refused);
   ASSERT_EQ(denied.status().code(), absl::StatusCode::kPermissionDenied)
       << Describe(denied.status());
+
+  // Refused by the input rules, audited with what was sent (outside testing: every
+  // INVALID_ARGUMENT row's request was empty): a message as JSON; bytes that are no
+  // message (a vin that is not UTF-8) as their size and base64.
+  defect::v1::CreateDefectRequest hostile;
+  *hostile.mutable_defect() = SampleDefect("VIN-AUDIT-\n-LINE");
+  hostile.set_request_id("refused-by-a-rule");
+  EXPECT_EQ(mesh.Defects("otto").CreateDefect(hostile).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  hostile.mutable_defect()->set_vin("VIN-AUDIT-@");
+  std::string not_utf8 = hostile.SerializeAsString();
+  not_utf8[not_utf8.find('@')] = '\xff';
+  EXPECT_EQ(
+      CallUnaryWithBytes(mesh, "otto", "/plantmesh.defect.v1.DefectService/CreateDefect", not_utf8)
+          .error_code(),
+      grpc::StatusCode::INVALID_ARGUMENT);
 
   ASSERT_EQ(mesh.server().Terminate(), 0) << mesh.server().log();
 
@@ -206,6 +224,19 @@ TEST(AuditTest, EveryChangeAndEveryRefusalIsInTheAuditLogAfterSigterm) {
                     "AND status_code = 0 AND request->'defect'->>'vin' = 'VIN-AUDIT-1'"),
             1);
   EXPECT_GE(rows_of(*service.FindMethodByName("VerifyRepair"), "quinn", "AND status_code = 0"), 1);
+  EXPECT_EQ(rows_of(*service.FindMethodByName("CreateDefect"), "otto",
+                    "AND status_code = 3 AND request->'defect'->>'vin' = E'VIN-AUDIT-\\n-LINE' "
+                    "AND request->>'request_id' = 'refused-by-a-rule'"),
+            1);
+  EXPECT_EQ(
+      rows_of(*service.FindMethodByName("CreateDefect"), "otto",
+              absl::StrCat("AND status_code = 3 AND (request->'refused_request'->>'bytes')::int "
+                           "= ",
+                           not_utf8.size(),
+                           " AND decode(request->'refused_request'->>'base64', 'base64') = "
+                           "decode('",
+                           absl::Base64Escape(not_utf8), "', 'base64')")),
+      1);
   // The refusal: PERMISSION_DENIED (7) with the operator's identity and role.
   EXPECT_EQ(rows_of(*service.FindMethodByName("AssignDefect"), "otto",
                     "AND status_code = 7 AND roles = ARRAY['operator']"),
