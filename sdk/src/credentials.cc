@@ -6,6 +6,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include <cstdlib>
 #include <cstring>
@@ -140,6 +141,17 @@ std::vector<std::string> Load(const ClientOptions& options, TlsFiles* files) {
             common::CertificateValidityProblem(leaf.get(), absl::Now())) {
       problems.push_back("cert_file: " + Quoted(options.cert_file) + " " + *invalid);
     }
+    // What the server's check refuses besides (server/runtime/client_certificate_check.h),
+    // said before a handshake the server would close without a word.
+    if (X509_check_purpose(leaf.get(), X509_PURPOSE_SSL_CLIENT, 0) != 1) {
+      problems.push_back("cert_file: " + Quoted(options.cert_file) +
+                         " is not for client authentication (it needs extendedKeyUsage "
+                         "clientAuth, or none, and keyUsage digitalSignature)");
+    } else if (X509_check_ca(leaf.get()) != 0) {
+      problems.push_back("cert_file: " + Quoted(options.cert_file) +
+                         " is a CA's certificate: a client presents a leaf (plantctl pki issue)");
+    }
+    ERR_clear_error();
   }
   Pkey private_key;
   if (key) private_key = ReadKey(*key, options.key_file, options.key_passphrase, &problems);

@@ -199,6 +199,17 @@ TEST_F(CredentialsTest, ACertificateOutsideItsValidityIsNamed) {
   EXPECT_THAT(Refusal(options), HasSubstr("(check this machine's clock)"));
 }
 
+// Outside testing: a certificate the server refuses for what it is (not for client
+// authentication, a CA's) got only "the server closed the connection"; the SDK says so
+// before it tries (the CA's own certificate: keyUsage keyCertSign, no digitalSignature).
+TEST_F(CredentialsTest, ACertificateThatIsNoClientsIsNamed) {
+  ClientOptions options = Anna();
+  options.cert_file = Path("plant/ca.crt");
+  options.key_file = Path("plant/ca.key");
+  EXPECT_THAT(Refusal(options), HasSubstr("cert_file: \"" + Path("plant/ca.crt") +
+                                          "\" is not for client authentication"));
+}
+
 TEST_F(CredentialsTest, AnEncryptedKeyWithoutPassphraseSaysSo) {
   for (const char* key : {"certs/anna.pkcs8.key", "certs/anna.traditional.key"}) {
     ClientOptions options = Anna();

@@ -101,7 +101,8 @@ absl::Status HandshakeFailure(absl::string_view message, TlsFailure kind) {
   if (kind == TlsFailure::kClosed) {
     why =
         "the server closed the connection without a word: it refused this client's "
-        "certificate (expired, revoked, or of another CA; the server's log says so), or a "
+        "certificate (expired, not valid yet, of another CA, not for client authentication, "
+        "or a CA's; the server's log says which), or a "
         "proxy in front of it has no server behind it";
   } else if (absl::StrContains(message, "Hostname Verification") ||
              absl::StrContains(message, "Peer name")) {
@@ -114,7 +115,7 @@ absl::Status HandshakeFailure(absl::string_view message, TlsFailure kind) {
         "signed by the CA of ca_file, or not a server's: its extended key usage lacks "
         "serverAuth)";
   } else if (absl::StrContains(message, " alert ")) {
-    why = "the server refused this client's certificate (expired, revoked, or of another CA)";
+    why = "the server refused this client's certificate (expired, not valid yet, or of another CA)";
   }
   return WithSdkErrorInfo(
       absl::UnauthenticatedError(absl::StrCat("TLS handshake failed: ", why, " (", message, ")")),

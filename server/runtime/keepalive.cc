@@ -142,6 +142,10 @@ std::optional<std::string> TooManyPingsWarning(absl::string_view grpc_line, int 
       " s (e.g. grpc-js grpc.keepalive_time_ms >= ", min_ping_seconds * 1000, ")");
 }
 
+void CountRefusedClientCertificate() {
+  g_tls_handshake_failures.fetch_add(1, std::memory_order_relaxed);
+}
+
 uint64_t TlsHandshakeFailures() { return g_tls_handshake_failures.load(std::memory_order_relaxed); }
 
 }  // namespace plantmesh::runtime

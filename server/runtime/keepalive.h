@@ -82,7 +82,9 @@ class GrpcLogLimiter {
 
 // TLS handshakes that failed in this process since start (as server or client),
 // counted from gRPC core's log line for each ("Handshake failed with fatal error ...")
-// once LogClientsThatPingTooOften routed that log to ours.
+// once LogClientsThatPingTooOften routed that log to ours, and client certificates our
+// verifier refused (CountRefusedClientCertificate; gRPC logs no such line for them).
 uint64_t TlsHandshakeFailures();
+void CountRefusedClientCertificate();
 
 }  // namespace plantmesh::runtime

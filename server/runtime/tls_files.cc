@@ -22,6 +22,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "server/runtime/client_certificate_check.h"
 #include "server/runtime/tls.h"
 #include "spdlog/spdlog.h"
 
@@ -166,8 +167,11 @@ std::shared_ptr<grpc::ServerCredentials> StagedTlsFiles::Credentials() const {
   grpc::experimental::TlsServerCredentialsOptions options(provider);
   options.watch_root_certs();
   options.watch_identity_key_cert_pairs();
-  // The default asks for no client certificate at all.
-  options.set_cert_request_type(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  // The default asks for no client certificate at all. The certificate is required, and
+  // checked by our verifier alone (client_certificate_check.h: OpenSSL's chain check with a
+  // reason in the log, and no CA certificate as a client).
+  options.set_cert_request_type(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_BUT_DONT_VERIFY);
+  options.set_certificate_verifier(NewClientCertificateVerifier(staged_.ca));
   return grpc::experimental::TlsServerCredentials(options);
 }
 

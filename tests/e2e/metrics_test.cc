@@ -332,6 +332,39 @@ TEST_F(MetricsTest, FailedTlsHandshakesAreCountedAndLogged) {
               absl::StrContains(line.value("message", ""), "peer did not return a certificate"));
   }
   EXPECT_TRUE(logged) << mesh_->server().log();
+
+  // A certificate the server's own check refuses (a CA's as a client) is counted alike,
+  // and its warning says why.
+  absl::StatusOr<testing::TestPki::Client> ca_as_client = mesh_->pki().IssueClientWithUri(
+      "metrics-ca", "spiffe://plantmesh.local/user/metrics-ca", /*certificate_authority=*/true);
+  ASSERT_TRUE(ca_as_client.ok()) << ca_as_client.status();
+  std::ifstream cert_in(ca_as_client->cert_file), key_in(ca_as_client->key_file);
+  std::stringstream cert, key;
+  cert << cert_in.rdbuf();
+  key << key_in.rdbuf();
+  ssl.pem_cert_chain = cert.str();
+  ssl.pem_private_key = key.str();
+  auto refused = system::v1::SystemService::NewStub(
+      grpc::CreateCustomChannel(mesh_->endpoint(), grpc::SslCredentials(ssl), args));
+  grpc::ClientContext refused_context;
+  refused_context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  EXPECT_NE(refused->WhoAmI(&refused_context, system::v1::WhoAmIRequest(), &response).error_code(),
+            grpc::StatusCode::OK);
+  const double before_refused = after;
+  testing::PollUntil(
+      [&] {
+        after = Value(ScrapeMetrics(), "plantmesh_tls_handshake_failures_total");
+        return after != before_refused;
+      },
+      absl::Seconds(20), absl::Milliseconds(20));
+  EXPECT_GE(after, before_refused + 1);
+  bool warned = false;
+  for (const nlohmann::json& line : JsonLines(mesh_->server().log())) {
+    warned = warned || (line.value("level", "") == "warning" &&
+                        absl::StrContains(line.value("message", ""),
+                                          "client certificate refused: the certificate is a CA's"));
+  }
+  EXPECT_TRUE(warned) << mesh_->server().log();
 }
 
 TEST_F(MetricsTest, ServesOnlyGetMetrics) {

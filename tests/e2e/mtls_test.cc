@@ -57,6 +57,28 @@ grpc::Status RawWhoAmI(const std::string& endpoint, const std::string& root_pem,
   return status;
 }
 
+// The server's log says why it refused a handshake, and which certificate (outside
+// testing: five causes gave one line, "certificate verify failed", while the client was
+// told the log would say).
+void ExpectLogged(testing::ServerProcess& server, const std::string& why,
+                  const std::string& which) {
+  std::string line;
+  testing::PollUntil(
+      [&] {
+        const std::string log = server.log();
+        const size_t at = log.rfind(why);
+        if (at == std::string::npos) return false;
+        const size_t start = log.rfind('\n', at);
+        line = log.substr(start == std::string::npos ? 0 : start + 1,
+                          log.find('\n', at) - (start == std::string::npos ? 0 : start + 1));
+        return true;
+      },
+      absl::Seconds(10));
+  EXPECT_THAT(line, HasSubstr("tls: client certificate refused: ")) << why;
+  EXPECT_THAT(line, HasSubstr(which)) << why;
+  EXPECT_THAT(line, HasSubstr(", serial ")) << why;
+}
+
 class MtlsTest : public SharedMeshTest {
  protected:
   static void SetUpTestSuite() { StartSharedMesh(/*seed_reference_data=*/false); }
@@ -90,6 +112,8 @@ TEST_F(MtlsTest, CertificateFromAnotherCaIsRefused) {
   grpc::Status status = RawWhoAmI(mesh_->endpoint(), ReadFile(mesh_->pki().ca_file()),
                                   ReadFile(mallory->cert_file), ReadFile(mallory->key_file));
   ExpectRefused(status);
+  ExpectLogged(mesh_->server(), "the certificate is not issued by a CA this server trusts",
+               "user/anna");
 
   // The same through the SDK: refused, said plainly, not retried until the deadline.
   sdk::ClientOptions options = mesh_->OptionsFor("anna");
@@ -117,6 +141,17 @@ TEST_F(MtlsTest, ExpiredCertificateIsRefused) {
   grpc::Status status = RawWhoAmI(mesh_->endpoint(), ReadFile(mesh_->pki().ca_file()),
                                   ReadFile(issued->cert_file), ReadFile(issued->key_file));
   ExpectRefused(status);
+  ExpectLogged(mesh_->server(), "the certificate expired on ", "expired-anna");
+
+  // Not valid yet: the same, said so.
+  pki::IssueOptions early = expired;
+  early.name = "early-anna";
+  early.not_before = absl::Now() + absl::Hours(48);
+  absl::StatusOr<pki::IssuedCertificate> premature = pki::Issue(early);
+  ASSERT_TRUE(premature.ok()) << premature.status();
+  ExpectRefused(RawWhoAmI(mesh_->endpoint(), ReadFile(mesh_->pki().ca_file()),
+                          ReadFile(premature->cert_file), ReadFile(premature->key_file)));
+  ExpectLogged(mesh_->server(), "the certificate is not valid before ", "early-anna");
 
   sdk::ClientOptions options = mesh_->OptionsFor("anna");
   options.cert_file = issued->cert_file;
@@ -223,6 +258,25 @@ TEST_F(MtlsTest, MalformedSpiffeIdsAreUnauthenticated) {
     EXPECT_THAT(status.error_message(), ::testing::HasSubstr(reason)) << uri;
     EXPECT_THAT(status.error_message(), ::testing::Not(::testing::HasSubstr("exactly one"))) << uri;
   }
+}
+
+// Outside testing: a certificate with basicConstraints CA:TRUE, issued by the mesh's CA
+// with a user's URI, was that user (with every role bound to it). A SPIFFE X509-SVID leaf
+// is no CA's: refused at the handshake, and the log says why.
+TEST_F(MtlsTest, ACaCertificateIsNoClientIdentity) {
+  testing::TestPki& pki = mesh_->pki();
+  absl::StatusOr<testing::TestPki::Client> ca_as_client = pki.IssueClientWithUri(
+      "ca-as-anna", "spiffe://plantmesh.local/user/anna", /*certificate_authority=*/true);
+  ASSERT_TRUE(ca_as_client.ok()) << ca_as_client.status();
+  ExpectRefused(RawWhoAmI(mesh_->endpoint(), ReadFile(pki.ca_file()),
+                          ReadFile(ca_as_client->cert_file), ReadFile(ca_as_client->key_file)));
+  ExpectLogged(mesh_->server(), "the certificate is a CA's",
+               "'spiffe://plantmesh.local/user/anna'");
+  // The same URI in a leaf is anna.
+  sdk::ClientOptions anna = mesh_->OptionsFor("anna");
+  EXPECT_TRUE(RawWhoAmI(mesh_->endpoint(), ReadFile(anna.ca_file), ReadFile(anna.cert_file),
+                        ReadFile(anna.key_file))
+                  .ok());
 }
 
 // Outside testing: the audit row of a certificate from another trust domain held its ID

@@ -138,7 +138,8 @@ absl::Status OpenSslFailure(const std::string& what) {
 }  // namespace
 
 absl::StatusOr<TestPki::Client> TestPki::IssueClientWithUri(const std::string& name,
-                                                            const std::string& uri) {
+                                                            const std::string& uri,
+                                                            bool certificate_authority) {
   // A regular certificate first (key, validity, usages), then its SAN replaced by `uri`
   // and re-signed by the CA: pki::Issue itself only writes well-formed identities.
   pki::IssueOptions options;
@@ -170,6 +171,18 @@ absl::StatusOr<TestPki::Client> TestPki::IssueClientWithUri(const std::string& n
       X509_add1_ext_i2d(cert.get(), NID_subject_alt_name, names, 0, X509V3_ADD_DEFAULT);
   GENERAL_NAMES_free(names);
   if (added != 1) return OpenSslFailure("cannot set the URI SAN");
+  if (certificate_authority) {
+    for (const auto& [nid, value] :
+         {std::pair<int, const char*>{NID_basic_constraints, "critical,CA:TRUE"},
+          {NID_key_usage, "critical,digitalSignature,keyCertSign"}}) {
+      const int at = X509_get_ext_by_NID(cert.get(), nid, -1);
+      if (at >= 0) X509_EXTENSION_free(X509_delete_ext(cert.get(), at));
+      X509_EXTENSION* extension = X509V3_EXT_conf_nid(nullptr, nullptr, nid, value);
+      const bool set = extension != nullptr && X509_add_ext(cert.get(), extension, -1) == 1;
+      X509_EXTENSION_free(extension);
+      if (!set) return OpenSslFailure("cannot make the certificate a CA's");
+    }
+  }
   if (X509_sign(cert.get(), ca_key.get(), EVP_sha256()) == 0) {
     return OpenSslFailure("cannot sign the certificate");
   }
