@@ -29,6 +29,7 @@
 #include "gmock/gmock.h"
 #include "google/protobuf/descriptor.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 #include "plantmesh/api/v1/error_details.pb.h"
 #include "plantmesh/defect/v1/defect_service.pb.h"
 #include "plantmesh/sdk/status.h"
@@ -611,6 +612,21 @@ TEST(OutputTest, TableShowsTheResourcesDefaultColumnsAndWideShowsAll) {
   plantmesh::system::v1::WhoAmIResponse who;
   EXPECT_THAT(DefaultColumnNames(who.GetDescriptor()), ::testing::Contains("identity"));
   EXPECT_THAT(DefaultColumnNames(who.GetDescriptor()), Not(::testing::Contains("roles")));
+}
+
+// Outside testing: --output json printed a right-to-left override raw, and the terminal
+// showed the model reversed. JSON escapes keep the value exact for a reader.
+TEST(OutputTest, JsonShowsInvisibleCharactersAsEscapes) {
+  EXPECT_EQ(EscapeInvisibleInJson("{\"model\":\"SEDAN\u202E0.2\u202C M\u00FCller\"}"),
+            "{\"model\":\"SEDAN\\u202E0.2\\u202C M\u00FCller\"}");
+  EXPECT_EQ(EscapeInvisibleInJson("{\"a\":\"x\u200By\u00A0\U000E0041\"}"),
+            R"({"a":"x\u200By\u00A0\uDB40\uDC41"})");
+  plantmesh::defect::v1::GetDefectRequest request;
+  request.set_id("1\u202E2");
+  std::ostringstream json, notes;
+  ResponsePrinter(OutputFormat::kJson, json, notes).PrintResponse(request);
+  EXPECT_EQ(json.str(), "{\"id\":\"1\\u202E2\"}\n");
+  EXPECT_EQ(nlohmann::json::parse(json.str())["id"], "1\u202E2");  // the value, exact
 }
 
 TEST(OutputTest, TableCellsEscapeControlCharacters) {

@@ -14,6 +14,7 @@
 #include "cli/default_columns.h"
 #include "google/protobuf/util/json_util.h"
 #include "nlohmann/json.hpp"
+#include "plantmesh/common/blank_text.h"
 
 namespace plantmesh::cli {
 namespace {
@@ -144,7 +145,7 @@ std::string WithoutKeys(const std::string& json,
   nlohmann::ordered_json object = nlohmann::ordered_json::parse(json, nullptr, false);
   if (!object.is_object()) return json;
   for (const FieldDescriptor* field : left_out) object.erase(field->name());
-  return object.dump();
+  return EscapeInvisibleInJson(object.dump());
 }
 
 }  // namespace
@@ -255,6 +256,26 @@ std::string CsvField(absl::string_view text) {
   return quoted;
 }
 
+std::string EscapeInvisibleInJson(absl::string_view json) {
+  std::string out;
+  out.reserve(json.size());
+  ForEachCodePoint(json, [&out](int32_t code_point, absl::string_view bytes) {
+    const auto c = static_cast<char32_t>(code_point);
+    if (code_point <= 0x7F || !common::ShowsAsEscape(c)) {
+      out.append(bytes.data(), bytes.size());
+      return;
+    }
+    if (c > 0xFFFF) {  // JSON has no \U: a UTF-16 surrogate pair
+      const char32_t offset = c - 0x10000;
+      common::AppendCodePointEscape(&out, 0xD800 + (offset >> 10));
+      common::AppendCodePointEscape(&out, 0xDC00 + (offset & 0x3FF));
+    } else {
+      common::AppendCodePointEscape(&out, c);
+    }
+  });
+  return out;
+}
+
 std::string ToJson(const Message& message) {
   google::protobuf::util::JsonPrintOptions options;
   options.preserve_proto_field_names = true;
@@ -267,8 +288,9 @@ std::string ToJson(const Message& message) {
   // (outside testing: protobuf writes 17 digits where 15 do not read back, so a CSV
   // showed attainment 66.666666666666671); nlohmann writes the shortest form.
   const nlohmann::ordered_json parsed = nlohmann::ordered_json::parse(json, nullptr, false);
-  if (parsed.is_discarded()) return json;
-  return parsed.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+  if (parsed.is_discarded()) return EscapeInvisibleInJson(json);
+  return EscapeInvisibleInJson(
+      parsed.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
 }
 
 void ResponsePrinter::PrintResponse(const Message& response,

@@ -45,6 +45,13 @@ std::string CsvField(absl::string_view text);
 // \u2028 and \u2029. Tables are for reading; CSV and JSON keep values exact.
 std::string EscapeForTable(absl::string_view text);
 
+// `json` with every character beyond ASCII that shows nothing or changes how the line
+// displays (common::ShowsAsEscape: bidirectional overrides, zero-width characters,
+// no-break spaces) written as its \uXXXX escape (a surrogate pair beyond U+FFFF): a JSON
+// reader reads the same value back, and a terminal shows what is there (outside testing:
+// a model with a right-to-left override displayed reversed in --output json).
+std::string EscapeInvisibleInJson(absl::string_view json);
+
 // Columns a terminal needs for `text` (UTF-8): East Asian wide and fullwidth
 // characters and emoji count 2, combining marks and other zero-width characters 0
 // (utf8proc's charwidth); a byte that is not UTF-8 counts 1.

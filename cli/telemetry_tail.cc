@@ -158,7 +158,7 @@ std::string TailPlainLine(const tv1::Sample& sample, const std::string& units) {
 std::string TailJsonLine(const tv1::Sample& sample, const std::string& units) {
   nlohmann::ordered_json json = nlohmann::ordered_json::parse(ToJson(sample));
   json["units"] = units;
-  return json.dump();
+  return EscapeInvisibleInJson(json.dump());
 }
 
 void TailTable::SetUnits(const std::string& machine_id, const std::string& data_item_id,

@@ -161,4 +161,28 @@ std::string BlankAround(std::string_view text) {
                       InvisibleCharacterName(DecodeUtf8At(text, at).code_point));
 }
 
+std::string InvisibleInside(std::string_view text) {
+  const std::string_view shown = TrimInvisible(text);
+  char32_t before = 0;
+  size_t characters = 0;
+  for (size_t at = 0; at < shown.size();) {
+    const Utf8Char decoded = DecodeUtf8At(shown, at);
+    const char32_t c = decoded.code_point;
+    ++characters;
+    at += decoded.length;
+    if (c == kNotUtf8 || c == 0x20 || !IsInvisibleCharacter(c)) {
+      before = c;
+      continue;
+    }
+    const bool after_non_ascii = before > 0x7F && before != kNotUtf8;
+    if ((c >= 0xFE00 && c <= 0xFE0F) && after_non_ascii) continue;
+    if ((c == 0x200C || c == 0x200D) && after_non_ascii && at < shown.size()) {
+      const char32_t next = DecodeUtf8At(shown, at).code_point;
+      if (next > 0x7F && next != kNotUtf8) continue;
+    }
+    return absl::StrCat("holds ", InvisibleCharacterName(c), " at character ", characters);
+  }
+  return "";
+}
+
 }  // namespace plantmesh::common

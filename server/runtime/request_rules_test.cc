@@ -321,6 +321,20 @@ TEST(CheckRequestValuesTest, AKeyInAnotherUnicodeFormIsRefused) {
   EXPECT_TRUE(CheckRequestValues(batch).ok());
 }
 
+// Outside testing (sweep 52): keys of every service with a character inside that shows
+// nothing (a defect's shift and model, a writer_id, a product's unit) were stored as
+// values of their own that display as another.
+TEST(CheckRequestValuesTest, AKeyWithSomethingInvisibleInsideIsRefused) {
+  v1::CreateDefectRequest create;
+  create.mutable_defect()->set_shift("2026\u200B-12-07/XXXX");
+  create.mutable_defect()->set_model("SEDAN\u202E0.2");
+  create.mutable_defect()->set_description("free text \u200B as typed");
+  EXPECT_THAT(PathsOf(CheckRequestValues(create)), ElementsAre("defect.model", "defect.shift"));
+  ::plantmesh::telemetry::v1::IngestSamplesRequest batch;
+  batch.set_writer_id("presse-\u202Ezurich");
+  EXPECT_THAT(PathsOf(CheckRequestValues(batch)), ElementsAre("writer_id"));
+}
+
 // Outside testing: a request_id of " ", U+200B, U+3000 or two U+00A0 was a key of its own,
 // so that unrelated creates sending it were REQUEST_ID_REUSED; the SDK and plantctl fill
 // only an empty one. Refused in every service's requests; empty stays "not deduplicated".

@@ -135,6 +135,11 @@ std::optional<std::string> TextViolation(std::string_view value, const TextRule&
     if (const std::string mark = common::LeadingCombiningMark(value); !mark.empty()) {
       return absl::StrCat(QuoteForMessage(value), " ", mark);
     }
+    if (const std::string inside = common::InvisibleInside(value); !inside.empty()) {
+      return absl::StrCat(QuoteForMessage(value), " ", inside,
+                          ", which shows nothing or another character's look: it would "
+                          "display as another value than it is stored and matched as");
+    }
     // One text, one spelling: ü as U+00FC or as u and U+0308 would be two keys.
     if (const std::string why = common::NotNfcWhy(value); !why.empty()) {
       return absl::StrCat(

@@ -121,6 +121,39 @@ TEST(TextViolationTest, NoBlanksAroundWhereTheFieldSaysSo) {
               ::testing::HasSubstr("(begins with U+3000 (IDEOGRAPHIC SPACE))"));
 }
 
+// Outside testing (sweep 52): a shift with U+200B or U+2060 inside, or "12" written
+// backwards behind a right-to-left override, was a shift of its own that displayed as
+// '2026-12-07/XXXX'; 'SEDAN\u202e0.2' displayed as 'SEDAN2.0'; 'k\u200dg' was a unit
+// beside 'kg'. Inside a key, only the plain space may show nothing; the joiners and
+// variation selectors only where writing needs them.
+TEST(TextViolationTest, AKeyHoldsNothingInvisibleInside) {
+  const TextRule key{TextKind::kSingleLine, 64, true};
+  for (const auto& [value, which] :
+       {std::pair<std::string, std::string>{"2026\u200B-12-07/XXXX",
+                                            "holds U+200B (ZERO WIDTH SPACE) at character 5"},
+        {"2026\u2060-12-07/XXXX", "holds U+2060"},
+        {"2026-\u202E21\u202C-07/XXXX", "holds U+202E"},
+        {"SEDAN\u202E0.2", "at character 6"},
+        {"k\u200Dg", "holds U+200D"},
+        {"Line\u00A01", "holds U+00A0 (NO-BREAK SPACE)"},
+        {"A\uFEFFB", "holds U+FEFF"}}) {
+    const std::optional<std::string> why = TextViolation(value, key);
+    ASSERT_TRUE(why.has_value()) << value;
+    EXPECT_THAT(*why, ::testing::HasSubstr(which)) << value;
+    EXPECT_THAT(*why, ::testing::HasSubstr("would display as another value")) << value;
+  }
+  // Where writing needs them: Persian with its non-joiner, a family emoji, a heart in
+  // emoji presentation; spaces between words.
+  for (const std::string& fine :
+       {std::string("\u0645\u06CC\u200C\u062E\u0648\u0627\u0647\u0645"),
+        std::string("\U0001F468\u200D\U0001F469\u200D\U0001F467"),
+        std::string("\u2764\uFE0F Line 1"), std::string("Paint repair, shift A")}) {
+    EXPECT_FALSE(TextViolation(fine, key).has_value()) << fine;
+  }
+  // Free text is sent as typed.
+  EXPECT_FALSE(TextViolation("k\u200Dg", {TextKind::kMultiLine, 64}).has_value());
+}
+
 // Outside testing (sweep 45): a writer_id, a request_id and a shift in NFD were new keys
 // beside the same text in NFC; a model of combining accents alone was taken.
 TEST(TextViolationTest, AKeyHasOneSpellingInUnicode) {

@@ -49,4 +49,15 @@ void AppendCodePointEscape(std::string* out, char32_t c);
 // How every no_blanks_around refusal, the server's and plantctl's, names it.
 std::string BlankAround(std::string_view text);
 
+// "holds U+200B (ZERO WIDTH SPACE) at character 5" when `text` holds, between its first
+// and last characters that show, one that shows nothing or another character's look (every
+// IsInvisibleCharacter but the plain space U+0020): the value would display as another
+// than it is (outside testing: '2026\u200b-12-07/A' was a shift of its own beside
+// '2026-12-07/A', and 'SEDAN\u202e0.2' with a right-to-left override displayed as
+// 'SEDAN2.0'); "" otherwise. Allowed where writing needs them: the joiners U+200C and
+// U+200D between two characters beyond ASCII (Persian, Devanagari, emoji sequences) and a
+// variation selector after one (emoji presentation). How every no_blanks_around refusal
+// names it.
+std::string InvisibleInside(std::string_view text);
+
 }  // namespace plantmesh::common
