@@ -119,7 +119,18 @@ std::vector<std::string> ClosestNames(absl::string_view word,
   return names;
 }
 
-std::string UnknownCommandMessage(CLI::App& root, const std::vector<std::string>& args) {
+namespace {
+
+// Whether `token` is one of the flags of `app` (or above it), as `--name` or `--name=value`.
+bool NamesAFlag(CLI::App* app, const std::string& token) {
+  double number;
+  if (!absl::StartsWith(token, "-") || absl::SimpleAtod(token, &number)) return false;
+  return FindOption(app, token.substr(0, token.find('='))) != nullptr;
+}
+
+// The walk of both messages below: `all` reports every slip it finds, otherwise only a flag
+// without its value.
+std::string WalkCommandLine(CLI::App& root, const std::vector<std::string>& args, bool all) {
   CLI::App* app = &root;
   std::string path = root.get_name().empty() ? "plantctl" : root.get_name();
   const CLI::Option* last_flag = nullptr;  // the last flag given a value, and how
@@ -133,7 +144,7 @@ std::string UnknownCommandMessage(CLI::App& root, const std::vector<std::string>
       if (absl::SimpleAtod(token, &number)) continue;  // a negative value, not a flag
       const std::string name = token.substr(0, token.find('='));
       const CLI::Option* option = FindOption(app, name);
-      if (option == nullptr) return UnknownFlag(app, path, name);
+      if (option == nullptr) return all ? UnknownFlag(app, path, name) : "";
       last_flag = nullptr;
       if (option->get_items_expected_max() == 0) continue;  // a flag without a value
       if (option->get_items_expected_max() > 1) return "";  // its values are not counted here
@@ -142,6 +153,12 @@ std::string UnknownCommandMessage(CLI::App& root, const std::vector<std::string>
       if (name.size() < token.size()) {
         last_flag_value = token.substr(name.size() + 1);
       } else if (i + 1 < args.size()) {
+        if (NamesAFlag(app, args[i + 1])) {
+          return absl::StrCat("plantctl: flag ", name, " needs a value, and \"", args[i + 1],
+                              "\" after it is a flag of \"", path, "\": give the value (", name,
+                              " VALUE), or write ", name, "=", args[i + 1],
+                              " if that is the value\nRun '", path, " --help' for its flags.\n");
+        }
         last_flag_value = args[++i];
       }
       continue;
@@ -155,7 +172,7 @@ std::string UnknownCommandMessage(CLI::App& root, const std::vector<std::string>
         last_flag = nullptr;
         continue;
       }
-      return StrayValue(path, token, last_flag, last_flag_name, last_flag_value);
+      return all ? StrayValue(path, token, last_flag, last_flag_name, last_flag_value) : "";
     }
     last_flag = nullptr;
     std::vector<std::string> names;
@@ -165,6 +182,7 @@ std::string UnknownCommandMessage(CLI::App& root, const std::vector<std::string>
       if (subcommand->check_name(token)) next = subcommand;
     }
     if (next == nullptr) {
+      if (!all) return "";
       std::string message =
           absl::StrCat("plantctl: unknown command \"", token, "\" for \"", path, "\"");
       std::vector<std::string> close = ClosestNames(token, names);
@@ -179,6 +197,16 @@ std::string UnknownCommandMessage(CLI::App& root, const std::vector<std::string>
     absl::StrAppend(&path, " ", next->get_name());
   }
   return "";
+}
+
+}  // namespace
+
+std::string UnknownCommandMessage(CLI::App& root, const std::vector<std::string>& args) {
+  return WalkCommandLine(root, args, /*all=*/true);
+}
+
+std::string FlagWithoutValueMessage(CLI::App& root, const std::vector<std::string>& args) {
+  return WalkCommandLine(root, args, /*all=*/false);
 }
 
 }  // namespace plantmesh::cli

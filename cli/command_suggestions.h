@@ -34,4 +34,14 @@ std::vector<std::string> ClosestNames(absl::string_view word,
 // Otherwise empty. Known flags (and their values) before and between the words are skipped.
 std::string UnknownCommandMessage(CLI::App& root, const std::vector<std::string>& args);
 
+// Asked before the command line is parsed: a flag that takes a value followed by another
+// of the command's flags instead of one (`--shift --all`), which CLI11 would take as the
+// value "--all" (outside testing: `list-defects --shift $SHIFT --watch` with SHIFT empty
+// listed shift "--watch", found nothing, exited 0 and never watched):
+//   plantctl: flag --shift needs a value, and "--all" after it is a flag of
+//   "plantctl defect list-defects": give the value (--shift VALUE), or write
+//   --shift=--all if that is the value
+// Otherwise empty.
+std::string FlagWithoutValueMessage(CLI::App& root, const std::vector<std::string>& args);
+
 }  // namespace plantmesh::cli

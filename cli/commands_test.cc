@@ -11,6 +11,7 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/cord.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
@@ -903,6 +904,31 @@ TEST_F(CommandsTest, UnknownServiceOrMethodNamesTheClosestCommand) {
       HasSubstr("unknown flag \"--endpont\" for \"plantctl\"; did you mean \"--endpoint\"?"));
   // A negative number is a value, not a flag.
   EXPECT_EQ(UnknownCommandMessage(app_, {"defect", "get-defect", "--id", "-3"}), "");
+}
+
+// Outside testing: `list-defects --shift $SHIFT --watch` with SHIFT empty listed shift
+// "--watch", found nothing and exited 0 without watching; `--shift --all` likewise.
+TEST_F(CommandsTest, AFlagWithoutItsValueIsNotGivenTheNextFlag) {
+  EXPECT_EQ(FlagWithoutValueMessage(app_, {"defect", "list-defects", "--shift", "--all"}),
+            "plantctl: flag --shift needs a value, and \"--all\" after it is a flag of "
+            "\"plantctl defect list-defects\": give the value (--shift VALUE), or write "
+            "--shift=--all if that is the value\nRun 'plantctl defect list-defects --help' for "
+            "its flags.\n");
+  EXPECT_THAT(FlagWithoutValueMessage(app_, {"defect", "cancel-defect", "--id", "--reason", "x"}),
+              HasSubstr("flag --id needs a value, and \"--reason\" after it is a flag"));
+  EXPECT_THAT(FlagWithoutValueMessage(app_, {"defect", "list-defects", "--shift", "--page_size=5"}),
+              HasSubstr("flag --shift needs a value"));
+  // A value, written with =, a negative number, or text that names no flag, is a value; the
+  // other slips are left to the parse (and UnknownCommandMessage after it).
+  for (const std::vector<std::string>& fine :
+       {std::vector<std::string>{"defect", "list-defects", "--shift=--all"},
+        {"defect", "get-defect", "--id", "-3"},
+        {"defect", "list-defects", "--shift", "-", "--all"},
+        {"defect", "list-defects", "--shift", "--not-a-flag"},
+        {"defect", "get-defect", "--idd", "1"},
+        {"defekt", "list-defects"}}) {
+    EXPECT_EQ(FlagWithoutValueMessage(app_, fine), "") << absl::StrJoin(fine, " ");
+  }
 }
 
 // Outside testing: the commands that take a file (telemetry ingest, planning import-demand)

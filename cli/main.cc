@@ -104,6 +104,13 @@ int Main(int argc, char** argv) {
   config_init->add_flag("--force", force, "Replace an existing file");
   CompletionCommand completion(&app);
 
+  // CLI11 would take the flag after a flag without its value as that value.
+  if (std::string missing =
+          FlagWithoutValueMessage(app, std::vector<std::string>(argv + 1, argv + argc));
+      !missing.empty()) {
+    std::cerr << missing;
+    return kExitUsage;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
