@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -501,17 +502,28 @@ absl::StatusOr<Defect> VerifyRepair(const Defect& current, const VerifyInput& in
   const std::string started_by = current.repair ? current.repair->started_by : std::string();
   // Outside testing: a mechanic whose repair a foreman finished by override (so the
   // foreman is finished_by) accepted it himself, holding the QC role too.
-  const char* did = !finished_by.empty() && finished_by == actor ? "finished"
-                    : !started_by.empty() && started_by == actor ? "started"
-                    : !assigned_identity.empty() && assigned_identity == actor
-                        ? "is the assigned mechanic of"
-                        : nullptr;
-  if (did != nullptr) {
+  // Which part the caller had, in words and as the ErrorInfo's `conflict` (outside
+  // testing: the metadata named finished_by whichever rule the caller broke).
+  struct Part {
+    const char* did;
+    const char* conflict;
+  };
+  const std::optional<Part> part =
+      !finished_by.empty() && finished_by == actor ? Part{"finished", "finished_by"}
+      : !started_by.empty() && started_by == actor ? Part{"started", "started_by"}
+      : !assigned_identity.empty() && assigned_identity == actor
+          ? Part{"is the assigned mechanic of", "assigned_mechanic"}
+          : std::optional<Part>();
+  if (part) {
     return runtime::WithErrorInfo(
         absl::PermissionDeniedError(
-            absl::StrCat("four eyes: ", actor, " ", did, " the repair of defect ", current.id,
+            absl::StrCat("four eyes: ", actor, " ", part->did, " the repair of defect ", current.id,
                          " and cannot verify it; another QC engineer must")),
-        "FOUR_EYES_REQUIRED", {{"finished_by", finished_by}});
+        "FOUR_EYES_REQUIRED",
+        {{"identity", std::string(actor)},
+         {"conflict", part->conflict},
+         {"started_by", started_by},
+         {"finished_by", finished_by}});
   }
   Defect d = current;
   d.status = next;

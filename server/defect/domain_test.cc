@@ -3,6 +3,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -217,13 +218,21 @@ TEST(FourEyesTest, TheMechanicAForemanFinishedForIsRefusedToo) {
   Defect repaired = DefectIn(DefectStatus::kRepaired);
   repaired.repair->started_by = "spiffe://p/user/dual";
   repaired.repair->finished_by = "spiffe://p/user/foreman";
-  for (const auto& [actor, assigned] : std::vector<std::pair<const char*, const char*>>{
-           {"spiffe://p/user/dual", ""},                     // started it
-           {"spiffe://p/user/m7", "spiffe://p/user/m7"}}) {  // the one it was done for
+  // Outside testing: the ErrorInfo named finished_by (the foreman) whichever rule was
+  // broken; it says which part the caller had.
+  for (const auto& [actor, assigned, conflict] :
+       std::vector<std::tuple<const char*, const char*, const char*>>{
+           {"spiffe://p/user/dual", "", "started_by"},                         // started it
+           {"spiffe://p/user/m7", "spiffe://p/user/m7", "assigned_mechanic"},  // done for him
+           {"spiffe://p/user/foreman", "", "finished_by"}}) {
     absl::StatusOr<Defect> result =
         VerifyRepair(repaired, {QcDecision::kAccept, ""}, actor, assigned, kNow);
     EXPECT_EQ(result.status().code(), absl::StatusCode::kPermissionDenied) << actor;
-    EXPECT_EQ(runtime::ErrorInfoOf(result.status()).reason, "FOUR_EYES_REQUIRED");
+    const runtime::ErrorInfoView info = runtime::ErrorInfoOf(result.status());
+    EXPECT_EQ(info.reason, "FOUR_EYES_REQUIRED");
+    EXPECT_EQ(info.metadata.at("conflict"), conflict) << actor;
+    EXPECT_EQ(info.metadata.at("identity"), actor);
+    EXPECT_EQ(info.metadata.at("started_by"), "spiffe://p/user/dual");
   }
   EXPECT_TRUE(VerifyRepair(repaired, {QcDecision::kAccept, ""}, "spiffe://p/user/qc",
                            "spiffe://p/user/m7", kNow)
