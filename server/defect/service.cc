@@ -91,9 +91,10 @@ DefectServiceImpl::DefectServiceImpl(const runtime::ServiceDeps& deps, DefectSto
     : v1::DefectServiceBase(deps.call_policy, deps.executor), deps_(deps), store_(store) {}
 
 ChangeContext DefectServiceImpl::Context(runtime::CallContext& call,
-                                         const google::protobuf::Message& request) const {
-  return ChangeContext{runtime::IdempotencyKeyOf(call, request), deps_.now(), DefectOutboxEvent,
-                       call.AuditOfChange(request)};
+                                         const google::protobuf::Message& request,
+                                         std::optional<absl::Time> now) const {
+  return ChangeContext{runtime::IdempotencyKeyOf(call, request), now ? *now : deps_.now(),
+                       DefectOutboxEvent, call.AuditOfChange(request)};
 }
 
 void DefectServiceImpl::EventsCommitted() {
@@ -106,13 +107,13 @@ int64_t DefectServiceImpl::PhotoMaxBytes() const {
 }
 
 absl::Status DefectServiceImpl::Transition(runtime::CallContext& call,
-                                           const google::protobuf::Message& request,
+                                           const google::protobuf::Message& request, absl::Time now,
                                            const std::string& id, const std::string& etag,
                                            const FactsWanted& wanted, const Mutator& mutator,
                                            google::protobuf::Message* response, v1::Defect* out) {
   PM_ASSIGN_OR_RETURN(int64_t defect_id, ParseDefectId(id, "id"));
   PM_RETURN_IF_ERROR(kDefectEtag.CheckForm("etag", etag, /*required=*/false));
-  const ChangeContext context = Context(call, request);
+  const ChangeContext context = Context(call, request, now);
   // `out` is part of `response`: the recorded answer is the whole response.
   const ResponseEncoder<Defect> encode = [&](const Defect& after) {
     ToProto(after, out);
@@ -195,7 +196,7 @@ absl::Status DefectServiceImpl::HandleUpdateDefect(runtime::CallContext& call,
   PM_RETURN_IF_ERROR(ValidateUpdate(input, paths, request.etag(), category));
   const absl::Time now = deps_.now();
   return Transition(
-      call, request, request.defect().id(), request.etag(), FactsWanted{},
+      call, request, now, request.defect().id(), request.etag(), FactsWanted{},
       [&](const Defect& current, const DefectFacts&) -> absl::StatusOr<Mutation> {
         PM_ASSIGN_OR_RETURN(Defect after, ApplyUpdate(current, input, paths, now));
         return Mutation{std::move(after), ChangeType::kUpdated, ""};
@@ -210,7 +211,7 @@ absl::Status DefectServiceImpl::HandleAssignDefect(runtime::CallContext& call,
   PM_RETURN_IF_ERROR(ValidateAssign(input));
   const absl::Time now = deps_.now();
   return Transition(
-      call, request, request.id(), request.etag(), AssignFacts(input),
+      call, request, now, request.id(), request.etag(), AssignFacts(input),
       [&](const Defect& current, const DefectFacts& facts) -> absl::StatusOr<Mutation> {
         PM_ASSIGN_OR_RETURN(Defect after, defect::Assign(current, input, call.identity, now));
         PM_RETURN_IF_ERROR(CheckAssignTargets(input, facts));
@@ -225,7 +226,7 @@ absl::Status DefectServiceImpl::HandleStartRepair(runtime::CallContext& call,
   const absl::Time now = deps_.now();
   const Caller caller{call.identity, call.roles};
   return Transition(
-      call, request, request.id(), request.etag(), StartRepairFacts(),
+      call, request, now, request.id(), request.etag(), StartRepairFacts(),
       [&](const Defect& current, const DefectFacts& facts) -> absl::StatusOr<Mutation> {
         PM_ASSIGN_OR_RETURN(Defect after, defect::StartRepair(current, call.identity, now));
         // Who may: the assigned mechanic, or a foreman/admin override (noted in history).
@@ -246,7 +247,7 @@ absl::Status DefectServiceImpl::HandleFinishRepair(runtime::CallContext& call,
   const absl::Time now = deps_.now();
   const Caller caller{call.identity, call.roles};
   return Transition(
-      call, request, request.id(), request.etag(), FactsWanted{},
+      call, request, now, request.id(), request.etag(), FactsWanted{},
       [&](const Defect& current, const DefectFacts& facts) -> absl::StatusOr<Mutation> {
         PM_ASSIGN_OR_RETURN(Defect after, defect::FinishRepair(current, input, call.identity, now));
         PM_ASSIGN_OR_RETURN(std::string note,
@@ -266,7 +267,7 @@ absl::Status DefectServiceImpl::HandleVerifyRepair(runtime::CallContext& call,
   const ChangeType type = input.decision == QcDecision::kAccept ? ChangeType::kRepairAccepted
                                                                 : ChangeType::kRepairRejected;
   return Transition(
-      call, request, request.id(), request.etag(), FactsWanted{},
+      call, request, now, request.id(), request.etag(), FactsWanted{},
       [&](const Defect& current, const DefectFacts& facts) -> absl::StatusOr<Mutation> {
         PM_ASSIGN_OR_RETURN(Defect after,
                             defect::VerifyRepair(current, input, call.identity,
@@ -282,7 +283,7 @@ absl::Status DefectServiceImpl::HandleCancelDefect(runtime::CallContext& call,
   PM_RETURN_IF_ERROR(ValidateCancel(request.reason()));
   const absl::Time now = deps_.now();
   return Transition(
-      call, request, request.id(), request.etag(), FactsWanted{},
+      call, request, now, request.id(), request.etag(), FactsWanted{},
       [&](const Defect& current, const DefectFacts&) -> absl::StatusOr<Mutation> {
         PM_ASSIGN_OR_RETURN(Defect after,
                             defect::Cancel(current, request.reason(), call.identity, now));

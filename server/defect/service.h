@@ -4,6 +4,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "plantmesh/defect/v1/defect_service.pm_server.h"
@@ -83,14 +84,18 @@ class DefectServiceImpl : public v1::DefectServiceBase {
 
   // Runs a change of defect `id` asked by `request` (idempotent by its request_id) and
   // answers with `response`, whose `out` receives the defect after the change. The
-  // store reads the facts `wanted` for `mutator`.
+  // store reads the facts `wanted` for `mutator`. `now`: the change's one time, which the
+  // mutator writes into the defect and the store into its history entry and event (outside
+  // testing: an assignment's assign_time and its event_time were two clock readings).
   absl::Status Transition(runtime::CallContext& call, const google::protobuf::Message& request,
-                          const std::string& id, const std::string& etag, const FactsWanted& wanted,
-                          const Mutator& mutator, google::protobuf::Message* response,
-                          v1::Defect* out);
-  // The caller, request_id and payload fingerprint of `request`, the time now, the
-  // encoding of the change's event and the call's audit row (with `request`).
-  ChangeContext Context(runtime::CallContext& call, const google::protobuf::Message& request) const;
+                          absl::Time now, const std::string& id, const std::string& etag,
+                          const FactsWanted& wanted, const Mutator& mutator,
+                          google::protobuf::Message* response, v1::Defect* out);
+  // The caller, request_id and payload fingerprint of `request`, the change's time (`now`,
+  // or the clock's now), the encoding of the change's event and the call's audit row (with
+  // `request`).
+  ChangeContext Context(runtime::CallContext& call, const google::protobuf::Message& request,
+                        std::optional<absl::Time> now = std::nullopt) const;
   void EventsCommitted();
   int64_t PhotoMaxBytes() const;
 

@@ -300,6 +300,56 @@ class DefectServicePgTest : public ServiceFixture {
 // payload on UpdateDefect or AssignDefect is REQUEST_ID_REUSED (it answered OK with the
 // old result); the retry gets the first response byte for byte; the same id from another
 // method or caller is a call of its own; only the assigned mechanic starts the repair.
+// Outside testing: an assignment's assign_time and update_time were one clock reading,
+// its history entry's change_time and its event's time another, microseconds later. One
+// change has one time, with a clock that moves at every reading.
+TEST_F(DefectServiceTest, OneChangeHasOneTime) {
+  auto ticks = std::make_shared<std::atomic<int64_t>>(0);
+  deps_.now = [ticks] { return absl::FromUnixSeconds(1796000000) + absl::Milliseconds(++*ticks); };
+  server_.reset();
+  service_ = std::make_unique<DefectServiceImpl>(deps_, store_);
+  server_ = std::make_unique<runtime::testing::InProcessServer>(service_.get());
+  ASSERT_TRUE(server_->ok());
+  stub_ = v1::DefectService::NewStub(server_->channel());
+  ASSERT_TRUE(
+      store_->CreateCrew({"CREW-A", "Paint repair A", "PAINT"}, Ops("CreateCrew"), nullptr).ok());
+  ASSERT_TRUE(store_
+                  ->CreateMechanic({"M-1", "Ann", "CREW-A", "spiffe://test/user/m1"},
+                                   Ops("CreateMechanic"), nullptr)
+                  .ok());
+  ASSERT_TRUE(store_
+                  ->CreateRepairPlace({"RP-01", "Bay", "PAINT", false, ""},
+                                      Ops("CreateRepairPlace"), nullptr)
+                  .ok());
+  v1::Defect d = Report("VIN-ONE-TIME");
+  v1::AssignDefectRequest assign;
+  assign.set_id(d.id());
+  assign.set_repair_place_id("RP-01");
+  assign.set_mechanic_id("M-1");
+  v1::AssignDefectResponse assigned;
+  ASSERT_TRUE(stub_->AssignDefect(Context("foreman").get(), assign, &assigned).ok());
+  v1::CancelDefectRequest cancel;
+  cancel.set_id(d.id());
+  cancel.set_reason("duplicate");
+  v1::CancelDefectResponse cancelled;
+  ASSERT_TRUE(stub_->CancelDefect(Context("foreman").get(), cancel, &cancelled).ok());
+
+  v1::GetDefectHistoryRequest history;
+  history.set_id(d.id());
+  v1::GetDefectHistoryResponse entries;
+  ASSERT_TRUE(stub_->GetDefectHistory(Context().get(), history, &entries).ok());
+  ASSERT_EQ(entries.entries_size(), 3);  // reported, assigned, cancelled
+  const auto same = [](const google::protobuf::Timestamp& a, const google::protobuf::Timestamp& b) {
+    return a.seconds() == b.seconds() && a.nanos() == b.nanos();
+  };
+  EXPECT_TRUE(same(assigned.defect().assignment().assign_time(), assigned.defect().update_time()));
+  EXPECT_TRUE(same(entries.entries(1).change_time(), assigned.defect().update_time()))
+      << entries.entries(1).DebugString() << assigned.defect().DebugString();
+  EXPECT_TRUE(same(entries.entries(2).change_time(), cancelled.defect().close_time()))
+      << entries.entries(2).DebugString() << cancelled.defect().DebugString();
+  EXPECT_TRUE(same(cancelled.defect().update_time(), cancelled.defect().close_time()));
+}
+
 TEST_F(DefectServiceTest, RequestIdsAreComparedAndScopedThroughTheHandlers) {
   ASSERT_TRUE(
       store_->CreateCrew({"CREW-A", "Paint repair A", "PAINT"}, Ops("CreateCrew"), nullptr).ok());

@@ -325,10 +325,12 @@ absl::Status TelemetryServiceImpl::HandleUpdateMachine(runtime::CallContext& cal
   CheckMachine(checked, "machine.", type_known, violations);
   kMachineEtag.CheckForm(violations, "etag", request.etag(), /*required=*/false);
   PM_RETURN_IF_ERROR(violations.ToStatus());
-  const absl::Time now = deps_.now();
+  // One time for the change: the machine's update_time and its event's (as defect's).
+  const ChangeContext context = Context(call, request);
+  const absl::Time now = context.now;
   const std::string etag = request.etag();
   PM_ASSIGN_OR_RETURN(Replayable<Machine> answer, store_->UpdateMachine(
-                                                      patch.id, Context(call, request),
+                                                      patch.id, context,
                                                       [&](const Machine& current) {
                                                         return ApplyMachineUpdate(current, patch,
                                                                                   paths, etag, now);
