@@ -260,6 +260,20 @@ TEST_F(PkiTest, BindRolesAddsAndReplacesEntries) {
   EXPECT_EQ(document["bindings"][0]["identity"], "spiffe://plantmesh.local/user/anna");
   EXPECT_EQ(document["bindings"][0]["roles"], nlohmann::json({"foreman", "qc_engineer"}));
   EXPECT_EQ(document["bindings"][1]["roles"], nlohmann::json({"mechanic"}));
+
+  // A role given twice is written once; a hand-edited file that binds an identity twice
+  // is refused as the server refuses it, naming both bindings.
+  ASSERT_TRUE(BindRoles(file, "spiffe://plantmesh.local/user/bob", {"manager", "manager"}).ok());
+  std::ifstream again(file);
+  EXPECT_EQ(nlohmann::json::parse(again)["bindings"][1]["roles"], nlohmann::json({"manager"}));
+  std::ofstream(file) << R"({"bindings": [
+      {"identity": "spiffe://plantmesh.local/user/anna", "roles": ["operator"]},
+      {"identity": "spiffe://plantmesh.local/user/anna", "roles": ["admin"]}]})";
+  const absl::Status twice = BindRoles(file, "spiffe://plantmesh.local/user/bob", {"mechanic"});
+  EXPECT_THAT(
+      std::string(twice.message()),
+      ::testing::HasSubstr("bindings[1]: identity \"spiffe://plantmesh.local/user/anna\" is "
+                           "bound already by bindings[0]"));
 }
 
 TEST_F(PkiTest, BindRolesRefusesToClobberAFileItCannotParse) {

@@ -1,5 +1,6 @@
 #include "cli/role_bindings.h"
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -110,16 +111,24 @@ absl::StatusOr<std::string> BoundRolesText(const std::string& bindings_file,
       }
     }
   }
+  // Each role once, as the server takes them (a file that binds an identity twice was
+  // refused above, as the server refuses it).
+  std::vector<std::string> unique_roles;
+  for (const std::string& role : roles) {
+    if (std::find(unique_roles.begin(), unique_roles.end(), role) == unique_roles.end()) {
+      unique_roles.push_back(role);
+    }
+  }
   bool found = false;
   for (nlohmann::json& entry : bindings) {
     auto entry_identity = entry.find("identity");
     if (entry_identity != entry.end() &&
         entry_identity->get_ref<const std::string&>() == identity) {
-      entry["roles"] = roles;
+      entry["roles"] = unique_roles;
       found = true;
     }
   }
-  if (!found) bindings.push_back({{"identity", identity}, {"roles", roles}});
+  if (!found) bindings.push_back({{"identity", identity}, {"roles", unique_roles}});
   std::string text;
   try {
     text = document.dump(2) + "\n";

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
@@ -95,7 +96,12 @@ absl::Status ParseBinding(const nlohmann::json& item, size_t index, std::string_
     absl::StatusOr<api::v1::Role> known = contract::RoleFromName(role.get<std::string>());
     if (!known.ok())
       return absl::InvalidArgumentError(absl::StrCat(whose, ": ", known.status().message()));
-    binding->roles.push_back(contract::RoleName(*known));
+    const std::string name = contract::RoleName(*known);
+    if (std::find(binding->roles.begin(), binding->roles.end(), name) != binding->roles.end()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(whose, ": role ", name, " is listed already: list it once"));
+    }
+    binding->roles.push_back(name);
   }
   return absl::OkStatus();
 }
@@ -183,10 +189,23 @@ absl::StatusOr<RoleBindings> RoleBindings::Parse(std::string_view json,
     }
     if (!value.is_array())
       return absl::InvalidArgumentError("role-bindings: bindings must be an array");
+    // Where each identity and prefix is bound: one binding each. Outside testing: an
+    // identity bound twice had the roles of both, and an operator who revoked by editing
+    // "its" binding left the other in force without a word.
+    std::map<std::string, size_t> bound_at;
     for (size_t i = 0; i < value.size(); ++i) {
       RoleBinding binding;
       if (absl::Status parsed = ParseBinding(value[i], i, trust_domain, &binding); !parsed.ok()) {
         return absl::InvalidArgumentError(absl::StrCat("role-bindings: ", parsed.message()));
+      }
+      const bool prefix = binding.identity.empty();
+      const std::string key =
+          absl::StrCat(prefix ? "identity_prefix " : "identity ",
+                       Quoted(prefix ? binding.identity_prefix : binding.identity));
+      if (auto [at, added] = bound_at.emplace(key, i); !added) {
+        return absl::InvalidArgumentError(absl::StrCat("role-bindings: bindings[", i, "]: ", key,
+                                                       " is bound already by bindings[", at->second,
+                                                       "]: give all its roles in one binding"));
       }
       result.bindings_.push_back(std::move(binding));
     }

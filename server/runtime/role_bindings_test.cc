@@ -19,8 +19,8 @@ using ::testing::IsEmpty;
 constexpr char kA[] = "spiffe://t/user/a";
 
 constexpr char kGood[] = R"({"bindings": [
-  {"identity": "spiffe://plantmesh.local/user/anna", "roles": ["foreman"]},
   {"identity": "spiffe://plantmesh.local/user/anna", "roles": ["admin", "foreman"]},
+  {"identity_prefix": "spiffe://plantmesh.local/user/", "roles": ["foreman"]},
   {"identity_prefix": "spiffe://plantmesh.local/service/", "roles": ["integrator"]},
   {"identity": "insecure:local", "roles": ["admin"]}
 ]})";
@@ -31,7 +31,8 @@ TEST(RoleBindingsTest, ExactAndPrefixBindingsUnite) {
   EXPECT_THAT(bindings->RolesOf("spiffe://plantmesh.local/user/anna"),
               ElementsAre("admin", "foreman"));
   EXPECT_THAT(bindings->RolesOf("spiffe://plantmesh.local/service/mes"), ElementsAre("integrator"));
-  EXPECT_THAT(bindings->RolesOf("spiffe://plantmesh.local/user/bob"), IsEmpty());
+  EXPECT_THAT(bindings->RolesOf("spiffe://plantmesh.local/user/bob"), ElementsAre("foreman"));
+  EXPECT_THAT(bindings->RolesOf("spiffe://plantmesh.local/device/x"), IsEmpty());
   EXPECT_THAT(bindings->RolesOf("insecure:local"), ElementsAre("admin"));
 }
 
@@ -169,6 +170,33 @@ TEST(RoleBindingsTest, InvalidFilesAreRefusedWithTheReason) {
 
 // The issue's example: one mistyped role used to make the binding grant nothing, so its
 // identity was denied everything without a word. Now the file is refused, naming the binding.
+// Outside testing: an identity bound twice had the roles of both, and a role listed twice
+// was taken; an operator who revoked by editing "the" binding of an identity left the other
+// in force. One binding per identity (and per prefix), each role once.
+TEST(RoleBindingsTest, AnIdentityBoundTwiceOrARoleListedTwiceIsRefused) {
+  absl::StatusOr<RoleBindings> twice = RoleBindings::Parse(R"({"bindings": [
+      {"identity": "spiffe://plantmesh.local/user/eve", "roles": ["operator"]},
+      {"identity": "spiffe://plantmesh.local/user/bob", "roles": ["mechanic"]},
+      {"identity": "spiffe://plantmesh.local/user/eve", "roles": ["mechanic"]}]})");
+  ASSERT_FALSE(twice.ok());
+  EXPECT_EQ(twice.status().message(),
+            "role-bindings: bindings[2]: identity \"spiffe://plantmesh.local/user/eve\" is bound "
+            "already by bindings[0]: give all its roles in one binding");
+  EXPECT_THAT(RoleBindings::Parse(R"({"bindings": [
+      {"identity_prefix": "spiffe://t/service/", "roles": ["integrator"]},
+      {"identity_prefix": "spiffe://t/service/", "roles": []}]})")
+                  .status()
+                  .message(),
+              HasSubstr("bindings[1]: identity_prefix \"spiffe://t/service/\" is bound already"));
+  EXPECT_THAT(
+      RoleBindings::Parse(
+          R"({"bindings": [{"identity": "spiffe://t/user/a", "roles": ["manager", "manager"]}]})")
+          .status()
+          .message(),
+      HasSubstr("bindings[0] (identity \"spiffe://t/user/a\").roles[1]: role manager is "
+                "listed already: list it once"));
+}
+
 TEST(RoleBindingsTest, AMistypedRoleIsRefusedNamingTheBinding) {
   absl::StatusOr<RoleBindings> bindings = RoleBindings::Parse(R"({"bindings": [
       {"identity": "spiffe://plantmesh.local/user/anna", "roles": ["foreman"]},
