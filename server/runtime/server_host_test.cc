@@ -297,6 +297,26 @@ TEST_F(InsecureServerTest, WhoAmIAndRequestIdEcho) {
   auto id = generated.GetServerInitialMetadata().find("x-request-id");
   ASSERT_NE(id, generated.GetServerInitialMetadata().end());
   EXPECT_THAT(std::string(id->second.data(), id->second.size()), MatchesRegex("[0-9a-f]{32}"));
+  EXPECT_EQ(generated.GetServerInitialMetadata().count("x-request-id-replaced"), 0u);
+
+  // Outside testing: an id with a space, or of 129 characters, was replaced without a
+  // word; the response says so (the id it got is in x-request-id).
+  for (const auto& [sent, why] :
+       {std::pair<std::string, std::string>{"abc def",
+                                            "holds a space or a character outside visible ASCII"},
+        {std::string(129, 'a'), "longer than 128 characters"}}) {
+    grpc::ClientContext replaced;
+    replaced.AddMetadata("x-request-id", sent);
+    ASSERT_TRUE(stub->WhoAmI(&replaced, {}, &response).ok());
+    const auto& headers = replaced.GetServerInitialMetadata();
+    auto reason = headers.find("x-request-id-replaced");
+    ASSERT_NE(reason, headers.end()) << sent;
+    EXPECT_EQ(std::string(reason->second.data(), reason->second.size()), why);
+    auto given = headers.find("x-request-id");
+    ASSERT_NE(given, headers.end());
+    EXPECT_THAT(std::string(given->second.data(), given->second.size()),
+                MatchesRegex("[0-9a-f]{32}"));
+  }
 }
 
 // A client at the wrong port (each service has its own) is told what this one serves

@@ -6,7 +6,10 @@
 #include <grpcpp/server_context.h>
 #include <spdlog/spdlog.h>
 
+#include <optional>
 #include <random>
+#include <string>
+#include <string_view>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -68,21 +71,28 @@ std::string NewTraceId() {
   return id;
 }
 
-// A client-supplied id is kept when it is short printable ASCII (it goes into logs).
-bool UsableRequestId(std::string_view id) {
-  if (id.empty() || id.size() > kMaxRequestIdLength) return false;
+// A client-supplied id is kept when it is 1-128 characters of visible ASCII (it goes into
+// log lines, where a space or a control character could forge a field); otherwise why not.
+std::optional<std::string_view> WhyRequestIdUnusable(std::string_view id) {
+  if (id.empty()) return "empty";
+  if (id.size() > kMaxRequestIdLength) return "longer than 128 characters";
   for (char c : id) {
-    if (c < 0x21 || c > 0x7e) return false;
+    if (c < 0x21 || c > 0x7e) return "holds a space or a character outside visible ASCII";
   }
-  return true;
+  return std::nullopt;
 }
 
-std::string TraceIdOf(const grpc::ServerContextBase& context) {
+// The client's x-request-id, or a new id when it sent none or one not kept: then the
+// response's x-request-id-replaced header says why, so that a client correlating by its own
+// id learns the link is lost (outside testing: an id with a space was replaced silently).
+std::string TraceIdOf(grpc::ServerContextBase& context) {
   const auto& metadata = context.client_metadata();
   auto it = metadata.find(kRequestIdHeader);
   if (it != metadata.end()) {
     std::string_view id(it->second.data(), it->second.size());
-    if (UsableRequestId(id)) return std::string(id);
+    const std::optional<std::string_view> why = WhyRequestIdUnusable(id);
+    if (!why) return std::string(id);
+    context.AddInitialMetadata("x-request-id-replaced", std::string(*why));
   }
   return NewTraceId();
 }
