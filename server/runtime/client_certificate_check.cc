@@ -98,6 +98,14 @@ std::string WhyRefused(int error, int depth, const X509* at) {
       break;
     case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
     case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+      // Another CA's, or one of the mesh's intermediates the client did not send (outside
+      // testing: the advice to issue it anew was wrong for a chain sent incomplete).
+      return absl::StrCat(
+          which, " has an issuer (",
+          at != nullptr ? QuoteForMessage(NameOf(X509_get_issuer_name(at))) : "?",
+          ") that is neither a CA of tls-ca nor sent with it: if the issuer is an "
+          "intermediate of the mesh's CA, send the certificate with its chain; otherwise "
+          "issue it with the mesh's CA");
     case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
     case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
     case X509_V_ERR_CERT_SIGNATURE_FAILURE:
@@ -175,8 +183,16 @@ absl::Status ClientCertificateCheck::Check(std::string_view leaf_pem, std::strin
     why = WhyRefused(X509_STORE_CTX_get_error(context.get()),
                      X509_STORE_CTX_get_error_depth(context.get()),
                      X509_STORE_CTX_get_current_cert(context.get()));
-  } else if (X509_check_ca(leaf) != 0 ||
+  } else if ((X509_get_extension_flags(leaf) & EXFLAG_KUSAGE) == 0) {
+    // X509_get_key_usage reads a missing keyUsage as every usage: judged before the CA
+    // rule below, which would otherwise call such a leaf a CA's (re-test).
+    why =
+        "the certificate is not for client authentication (it has no keyUsage; an X509-SVID "
+        "leaf has keyUsage digitalSignature)";
+  } else if ((X509_get_extension_flags(leaf) & EXFLAG_CA) != 0 || X509_check_ca(leaf) != 0 ||
              (X509_get_key_usage(leaf) & (KU_KEY_CERT_SIGN | KU_CRL_SIGN)) != 0) {
+    // The basicConstraints CA flag by itself too: X509_check_ca says 0 for CA:TRUE when
+    // keyUsage lacks keyCertSign (re-test: such a certificate was a user).
     why =
         "the certificate is a CA's (basicConstraints CA:TRUE, or keyUsage keyCertSign or cRLSign): "
         "a "

@@ -13,6 +13,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "cli/pki.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -112,8 +113,7 @@ TEST_F(MtlsTest, CertificateFromAnotherCaIsRefused) {
   grpc::Status status = RawWhoAmI(mesh_->endpoint(), ReadFile(mesh_->pki().ca_file()),
                                   ReadFile(mallory->cert_file), ReadFile(mallory->key_file));
   ExpectRefused(status);
-  ExpectLogged(mesh_->server(), "the certificate is not issued by a CA this server trusts",
-               "user/anna");
+  ExpectLogged(mesh_->server(), "issue it with the mesh's CA", "user/anna");
 
   // The same through the SDK: refused, said plainly, not retried until the deadline.
   sdk::ClientOptions options = mesh_->OptionsFor("anna");
@@ -265,13 +265,17 @@ TEST_F(MtlsTest, MalformedSpiffeIdsAreUnauthenticated) {
 // is no CA's: refused at the handshake, and the log says why.
 TEST_F(MtlsTest, ACaCertificateIsNoClientIdentity) {
   testing::TestPki& pki = mesh_->pki();
-  absl::StatusOr<testing::TestPki::Client> ca_as_client = pki.IssueClientWithUri(
-      "ca-as-anna", "spiffe://plantmesh.local/user/anna", /*certificate_authority=*/true);
-  ASSERT_TRUE(ca_as_client.ok()) << ca_as_client.status();
-  ExpectRefused(RawWhoAmI(mesh_->endpoint(), ReadFile(pki.ca_file()),
-                          ReadFile(ca_as_client->cert_file), ReadFile(ca_as_client->key_file)));
-  ExpectLogged(mesh_->server(), "the certificate is a CA's",
-               "'spiffe://plantmesh.local/user/anna'");
+  // With keyCertSign, and (re-test) with the CA flag alone: keyUsage digitalSignature only.
+  for (const std::string key_usage : {"digitalSignature,keyCertSign", "digitalSignature"}) {
+    const std::string name =
+        absl::StrCat("ca-as-anna-", absl::StrReplaceAll(key_usage, {{",", "-"}}));
+    absl::StatusOr<testing::TestPki::Client> ca_as_client =
+        pki.IssueClientWithUri(name, "spiffe://plantmesh.local/user/anna", key_usage);
+    ASSERT_TRUE(ca_as_client.ok()) << ca_as_client.status();
+    ExpectRefused(RawWhoAmI(mesh_->endpoint(), ReadFile(pki.ca_file()),
+                            ReadFile(ca_as_client->cert_file), ReadFile(ca_as_client->key_file)));
+    ExpectLogged(mesh_->server(), "the certificate is a CA's", "CN=" + name);
+  }
   // The same URI in a leaf is anna.
   sdk::ClientOptions anna = mesh_->OptionsFor("anna");
   EXPECT_TRUE(RawWhoAmI(mesh_->endpoint(), ReadFile(anna.ca_file), ReadFile(anna.cert_file),

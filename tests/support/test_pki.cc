@@ -139,7 +139,7 @@ absl::Status OpenSslFailure(const std::string& what) {
 
 absl::StatusOr<TestPki::Client> TestPki::IssueClientWithUri(const std::string& name,
                                                             const std::string& uri,
-                                                            bool certificate_authority) {
+                                                            const std::string& ca_key_usage) {
   // A regular certificate first (key, validity, usages), then its SAN replaced by `uri`
   // and re-signed by the CA: pki::Issue itself only writes well-formed identities.
   pki::IssueOptions options;
@@ -171,10 +171,11 @@ absl::StatusOr<TestPki::Client> TestPki::IssueClientWithUri(const std::string& n
       X509_add1_ext_i2d(cert.get(), NID_subject_alt_name, names, 0, X509V3_ADD_DEFAULT);
   GENERAL_NAMES_free(names);
   if (added != 1) return OpenSslFailure("cannot set the URI SAN");
-  if (certificate_authority) {
+  if (!ca_key_usage.empty()) {
+    const std::string key_usage = "critical," + ca_key_usage;
     for (const auto& [nid, value] :
          {std::pair<int, const char*>{NID_basic_constraints, "critical,CA:TRUE"},
-          {NID_key_usage, "critical,digitalSignature,keyCertSign"}}) {
+          {NID_key_usage, key_usage.c_str()}}) {
       const int at = X509_get_ext_by_NID(cert.get(), nid, -1);
       if (at >= 0) X509_EXTENSION_free(X509_delete_ext(cert.get(), at));
       X509_EXTENSION* extension = X509V3_EXT_conf_nid(nullptr, nullptr, nid, value);

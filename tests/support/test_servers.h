@@ -88,10 +88,11 @@ class TestPki {
                                      const std::vector<std::string>& roles);
   // Issues a client certificate <name> whose only URI SAN is `uri`, verbatim (no
   // checks: for testing how the server treats malformed identities). Not bound to roles.
-  // `certificate_authority`: a CA's certificate (basicConstraints CA:TRUE, keyUsage
-  // keyCertSign) with that URI, as a client must not present one.
+  // `ca_key_usage` not empty: a CA's certificate (basicConstraints CA:TRUE) with that
+  // keyUsage (openssl.cnf syntax, e.g. "digitalSignature,keyCertSign") and that URI, as a
+  // client must not present one.
   absl::StatusOr<Client> IssueClientWithUri(const std::string& name, const std::string& uri,
-                                            bool certificate_authority = false);
+                                            const std::string& ca_key_usage = "");
   // Adds {"identity_prefix": prefix, "roles": roles} to the role-binding file.
   absl::Status BindIdentityPrefix(const std::string& prefix, const std::vector<std::string>& roles);
   // An identity bound to no role, issued at Create: ServerProcess asks the health
