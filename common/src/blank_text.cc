@@ -175,10 +175,37 @@ std::string InvisibleInside(std::string_view text) {
       continue;
     }
     const bool after_non_ascii = before > 0x7F && before != kNotUtf8;
+    const char32_t next = at < shown.size() ? DecodeUtf8At(shown, at).code_point : 0;
     if ((c >= 0xFE00 && c <= 0xFE0F) && after_non_ascii) continue;
-    if ((c == 0x200C || c == 0x200D) && after_non_ascii && at < shown.size()) {
-      const char32_t next = DecodeUtf8At(shown, at).code_point;
-      if (next > 0x7F && next != kNotUtf8) continue;
+    // An emoji keycap: 0-9, # or * with U+FE0F and U+20E3 (re-test: 1️⃣ was refused).
+    if (c == 0xFE0F && next == 0x20E3 &&
+        ((before >= '0' && before <= '9') || before == '#' || before == '*')) {
+      continue;
+    }
+    if ((c == 0x200C || c == 0x200D) && after_non_ascii && next > 0x7F && next != kNotUtf8) {
+      continue;
+    }
+    // An emoji tag sequence (a subdivision flag such as England's): U+1F3F4, tag
+    // characters U+E0020-E007E, then the cancel tag U+E007F.
+    if (before == 0x1F3F4 && c >= 0xE0020 && c <= 0xE007E) {
+      size_t scan = at;
+      size_t tags = 0;
+      bool cancelled = false;
+      while (scan < shown.size() && !cancelled) {
+        const Utf8Char tag = DecodeUtf8At(shown, scan);
+        if (tag.code_point != 0xE007F && (tag.code_point < 0xE0020 || tag.code_point > 0xE007E)) {
+          break;
+        }
+        cancelled = tag.code_point == 0xE007F;
+        scan += tag.length;
+        ++tags;
+      }
+      if (cancelled) {
+        at = scan;
+        characters += tags;
+        before = 0xE007F;
+        continue;
+      }
     }
     return absl::StrCat("holds ", InvisibleCharacterName(c), " at character ", characters);
   }

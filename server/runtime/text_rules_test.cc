@@ -136,7 +136,10 @@ TEST(TextViolationTest, AKeyHoldsNothingInvisibleInside) {
         {"SEDAN\u202E0.2", "at character 6"},
         {"k\u200Dg", "holds U+200D"},
         {"Line\u00A01", "holds U+00A0 (NO-BREAK SPACE)"},
-        {"A\uFEFFB", "holds U+FEFF"}}) {
+        {"A\uFEFFB", "holds U+FEFF"},
+        {"x\uFE0Fy", "holds U+FE0F"},                           // no keycap
+        {"\U0001F3F4\U000E0067\U000E0062 x", "holds U+E0067"},  // no cancel tag
+        {"a\U000E0067\U000E007F b", "holds U+E0067"}}) {          // no flag before
     const std::optional<std::string> why = TextViolation(value, key);
     ASSERT_TRUE(why.has_value()) << value;
     EXPECT_THAT(*why, ::testing::HasSubstr(which)) << value;
@@ -147,7 +150,11 @@ TEST(TextViolationTest, AKeyHoldsNothingInvisibleInside) {
   for (const std::string& fine :
        {std::string("\u0645\u06CC\u200C\u062E\u0648\u0627\u0647\u0645"),
         std::string("\U0001F468\u200D\U0001F469\u200D\U0001F467"),
-        std::string("\u2764\uFE0F Line 1"), std::string("Paint repair, shift A")}) {
+        std::string("\u2764\uFE0F Line 1"), std::string("Paint repair, shift A"),
+        // Re-test: a keycap and a subdivision flag (England).
+        std::string("Bay 1\uFE0F\u20E3 x"),
+        std::string("\U0001F3F4\U000E0067\U000E0062\U000E0065\U000E006E\U000E0067\U000E007F "
+                    "team")}) {
     EXPECT_FALSE(TextViolation(fine, key).has_value()) << fine;
   }
   // Free text is sent as typed.
