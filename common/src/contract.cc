@@ -348,11 +348,11 @@ struct RequiredWalk {
   std::string relative;
 
   bool Stopped() const { return out->more; }
-  void Missing(bool named_in_mask, bool blank) {
+  void Missing(bool named_in_mask, bool blank, bool zero = false) {
     if (++found > max_listed) {
       out->more = true;
     } else {
-      out->missing.push_back({path, named_in_mask, blank});
+      out->missing.push_back({path, named_in_mask, blank, zero});
     }
   }
   void OutputOnlySet() {
@@ -413,7 +413,13 @@ struct RequiredWalk {
       }
       if (!required) continue;
       if (!reflection->HasField(message, field)) {
-        Missing(masked, false);
+        // A number: proto3 sends no 0, so a 0 given reads as none (outside testing: a photo
+        // of size 0 was told its size was "required").
+        const auto type = field->cpp_type();
+        const bool number = type != FieldDescriptor::CPPTYPE_STRING &&
+                            type != FieldDescriptor::CPPTYPE_ENUM &&
+                            type != FieldDescriptor::CPPTYPE_BOOL;
+        Missing(masked, false, number);
       } else if (field->cpp_type() == FieldDescriptor::CPPTYPE_STRING &&
                  field->type() == FieldDescriptor::TYPE_STRING) {
         std::string scratch;
@@ -461,7 +467,8 @@ std::string MissingField::Description() const {
                ? "required: update_mask names it; only white space or invisible characters given"
                : "required: only white space or invisible characters given";
   }
-  return named_in_mask ? "required: update_mask names it" : "required";
+  const std::string required = named_in_mask ? "required: update_mask names it" : "required";
+  return zero ? required + (named_in_mask ? "; " : ": ") + "0 or none given" : required;
 }
 
 std::vector<MissingField> MissingRequiredFields(const google::protobuf::Message& request) {

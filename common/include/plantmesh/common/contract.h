@@ -166,7 +166,9 @@ struct MissingField {
   bool named_in_mask = false;
   // Set, but only white space (common::IsBlankText).
   bool blank = false;
-  // "required", or "required: update_mask names it".
+  // A number at 0 (proto3 sends a 0 as no value at all).
+  bool zero = false;
+  // "required", or "required: update_mask names it"; a number's ends "0 or none given".
   std::string Description() const;
 };
 
