@@ -22,6 +22,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "plantmesh/api/v1/error_details.pb.h"
 #include "plantmesh/defect/v1/defect_service.grpc.pb.h"
@@ -304,9 +305,12 @@ TEST_F(InsecureServerTest, WhoAmIAndRequestIdEcho) {
   for (const auto& [sent, why] :
        {std::pair<std::string, std::string>{"abc def",
                                             "holds a space or a character outside visible ASCII"},
-        {std::string(129, 'a'), "longer than 128 characters"}}) {
+        {std::string(129, 'a'), "longer than 128 characters"},
+        {"one\ntwo", "given more than once"}}) {
     grpc::ClientContext replaced;
-    replaced.AddMetadata("x-request-id", sent);
+    for (const absl::string_view one : absl::StrSplit(sent, '\n')) {
+      replaced.AddMetadata("x-request-id", std::string(one));
+    }
     ASSERT_TRUE(stub->WhoAmI(&replaced, {}, &response).ok());
     const auto& headers = replaced.GetServerInitialMetadata();
     auto reason = headers.find("x-request-id-replaced");

@@ -90,7 +90,9 @@ std::string TraceIdOf(grpc::ServerContextBase& context) {
   auto it = metadata.find(kRequestIdHeader);
   if (it != metadata.end()) {
     std::string_view id(it->second.data(), it->second.size());
-    const std::optional<std::string_view> why = WhyRequestIdUnusable(id);
+    // Two of them: neither is the call's (re-test: the second was dropped without a word).
+    const std::optional<std::string_view> why =
+        metadata.count(kRequestIdHeader) > 1 ? "given more than once" : WhyRequestIdUnusable(id);
     if (!why) return std::string(id);
     context.AddInitialMetadata("x-request-id-replaced", std::string(*why));
   }
