@@ -52,15 +52,70 @@ alive() {
   [ -n "$state" ] && [ "$state" != Z ]
 }
 
-# True when pid file $1 names a live process whose command line contains $2: a pid
-# file left by a process that is gone, whose number another program now has, is not ours.
+# The --config file process $1 was started with, as an absolute path (a relative one is
+# resolved against the process's working directory); exit 1 when it has none.
+config_of_pid() {
+  local dir=/proc/$1 i config cwd
+  local -a args=()
+  mapfile -d '' -t args 2>/dev/null <"$dir/cmdline" || return 1
+  for ((i = 0; i < ${#args[@]}; i++)); do
+    case "${args[i]}" in
+      --config) config=${args[i + 1]:-} ;;
+      --config=*) config=${args[i]#--config=} ;;
+      *) continue ;;
+    esac
+    break
+  done
+  [ -n "${config:-}" ] || return 1
+  if [[ $config != /* ]]; then
+    cwd=$(readlink "$dir/cwd" 2>/dev/null) || return 1
+    config=$cwd/$config
+  fi
+  realpath -m -- "$config"
+}
+
+# True when pid file $1 names a live process whose command line contains $2, or, for a
+# server's config ($2 a .toml file, with or without "--config "), that was started with
+# that config however its path was spelt: a pid file left by a process that is gone, whose
+# number another program now has, is not ours.
 pid_ours() {
   local file=$1 pattern=$2 pid
   [ -f "$file" ] || return 1
   pid=$(cat "$file")
   [[ $pid =~ ^[0-9]+$ ]] || return 1
   alive "$pid" || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$pattern"
+  tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -qF -- "$pattern" && return 0
+  [[ $pattern == *.toml ]] || return 1
+  [ "$(config_of_pid "$pid")" = "$(realpath -m -- "${pattern#--config }")" ]
+}
+
+# The pid of a live process started with config $1 (a server of this mesh started by hand
+# with its own config, as the README's Local mesh says one may, by any spelling of its
+# path), or nothing (exit 1): up and down find it although no pid file names it (outside
+# testing: up called its port "taken by another program", and down said "stopped" and left
+# it running).
+pid_with_config() {
+  local want dir
+  want=$(realpath -m -- "$1")
+  for dir in /proc/[0-9]*; do
+    grep -qF -- --config 2>/dev/null <"$dir/cmdline" || continue
+    [ "$(config_of_pid "${dir#/proc/}")" = "$want" ] || continue
+    if alive "${dir#/proc/}"; then
+      echo "${dir#/proc/}"
+      return 0
+    fi
+  done
+  return 1
+}
+
+# Records in pid file $1 a server started by hand with config $2 when the file names none
+# that is ours; says so. Exit 1 when there is none.
+adopt_hand_started() {
+  local file=$1 config=$2 pid
+  pid_ours "$file" "$config" && return 0
+  pid=$(pid_with_config "$config") || return 1
+  echo "$pid" >"$file"
+  say "$(basename "$config" .toml): pid $pid runs with $config (started by hand): recorded in $file"
 }
 
 # The services plantmesh-server hosts, from the contracts it carries (its --version:

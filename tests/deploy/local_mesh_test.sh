@@ -312,8 +312,38 @@ exec 8>&-
 grep -q "another deploy/local/up is running on" "$OUT/up-locked.log" ||
   fail "an up while another runs did not say why: $(cat "$OUT/up-locked.log")"
 
+echo "== a service restarted by hand with its config"
+# Outside testing: up called its port "taken by another program" (and advised choosing
+# every port again), and down said "stopped" and left it running. Both find it.
+hand=${SERVICES[0]}
+# $1: how the config is named on the command line, from the state directory.
+restart_by_hand() {
+  local old
+  old=$(cat "$STATE/run/$hand.pid")
+  kill -TERM "$old"
+  poll 60 bash -c "! kill -0 $old 2>/dev/null || grep -q '^State:.*Z' /proc/$old/status" ||
+    fail "$hand did not stop on SIGTERM"
+  (cd "$STATE" && exec nohup "$BUILD_DIR/server/plantmesh-server" --config "$1" \
+    >>"$STATE/logs/$hand.log" 2>&1 </dev/null) &
+  HAND_PID=$!
+}
+restart_by_hand "$STATE/services/$hand.toml"
+"$SOURCE_DIR/deploy/local/up" >"$OUT/up-hand.log" 2>&1 || {
+  cat "$OUT/up-hand.log" >&2
+  fail "up with $hand started by hand exited $?"
+}
+grep -q "pid $HAND_PID runs with $STATE/services/$hand.toml (started by hand)" "$OUT/up-hand.log" ||
+  fail "up did not say it found $hand started by hand: $(grep -i "$hand" "$OUT/up-hand.log")"
+[ "$(cat "$STATE/run/$hand.pid")" = "$HAND_PID" ] || fail "up did not record $hand's pid $HAND_PID"
+# Again, named relative to its working directory as the README's example does (re-test:
+# only the absolute spelling was found), its pid file now stale: down stops it too.
+restart_by_hand "services/$hand.toml"
+
 echo "== down"
-mapfile -t pids < <(mesh_pids)
+pids=("$HAND_PID")
+for pid in $(mesh_pids); do
+  if alive "$pid"; then pids+=("$pid"); fi  # not the stale pid file's
+done
 [ "${#pids[@]}" -ge $((${#SERVICES[@]} + 2)) ] || fail "expected a pid per service, Redis, PostgreSQL: ${pids[*]}"
 # Outside testing: `down --help` stopped the mesh, `down -p` stopped it without purging.
 for arg in --help -p; do
