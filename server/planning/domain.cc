@@ -882,6 +882,19 @@ absl::Status PlanExists(int64_t plan_id, absl::string_view line_id, absl::string
       {{"plan_id", id}, {"line_id", std::string(line_id)}, {"shift_id", std::string(shift_id)}});
 }
 
+absl::Status PlanOfShiftExists(int64_t plan_id, absl::string_view line_id,
+                               absl::string_view shift_id) {
+  const std::string id = absl::StrCat(plan_id);
+  return runtime::WithErrorInfo(
+      absl::AlreadyExistsError(absl::StrCat("production plan ", id, " already exists for line ",
+                                            line_id, " and shift ", shift_id)),
+      "RESOURCE_EXISTS",
+      {{"resource_type", "production plan"},
+       {"id", id},
+       {"line_id", std::string(line_id)},
+       {"shift_id", std::string(shift_id)}});
+}
+
 absl::Status DemandHistoryInsufficient(const std::string& product_id, const std::string& what) {
   return runtime::WithErrorInfo(
       runtime::WithPreconditionFailure(

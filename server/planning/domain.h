@@ -431,6 +431,12 @@ std::string DemandResource(const std::string& product_id = "");
 // FAILED_PRECONDITION: line `line_id` has plan `plan_id` for `shift_id` already
 // (ErrorInfo PLAN_EXISTS, metadata plan_id, line_id, shift_id).
 absl::Status PlanExists(int64_t plan_id, absl::string_view line_id, absl::string_view shift_id);
+// CreateProductionPlan's: a plan of that line and shift exists already, ALREADY_EXISTS
+// "production plan 7 already exists for line PACK-1 and shift 2026-12-06/C" with ErrorInfo
+// RESOURCE_EXISTS (resource_type, id: the plan's, to Get or Update; line_id, shift_id).
+// Outside testing: the id named was "PACK-1 2026-12-06/C", which no Get takes.
+absl::Status PlanOfShiftExists(int64_t plan_id, absl::string_view line_id,
+                               absl::string_view shift_id);
 // NOT_FOUND "production plan <id> not found" (ErrorInfo PLAN_NOT_FOUND, metadata plan_id).
 absl::Status PlanNotFound(int64_t id);
 // NOT_FOUND LINE_NOT_FOUND (line_id), PRODUCT_NOT_FOUND (product_id), HOLIDAY_NOT_FOUND

@@ -892,8 +892,11 @@ absl::StatusOr<Replayable<Plan>> PgPlanningStore::CreatePlan(const Plan& plan,
     PM_RETURN_IF_ERROR(LockWorkedDay(tx, plan.shift_date, plan.shift_id));
     std::optional<Plan> stored = InsertPlan(tx, plan);
     if (!stored) {
-      return runtime::ResourceExists("production plan",
-                                     absl::StrCat(plan.line_id, " ", plan.shift_id));
+      // ON CONFLICT waited for a concurrent insert to commit: this statement sees it.
+      pqxx::result other =
+          tx.exec_prepared(Statements().plan_of_shift, plan.line_id, plan.shift_id);
+      return PlanOfShiftExists(other.empty() ? 0 : other[0][0].as<int64_t>(), plan.line_id,
+                               plan.shift_id);
     }
     return *std::move(stored);
   });

@@ -321,8 +321,7 @@ absl::StatusOr<Replayable<Plan>> FakePlanningStore::CreatePlan(
     PM_RETURN_IF_ERROR(WorkedDay(plan.shift_date, plan.shift_id));
     for (const auto& [id, other] : plans_) {
       if (other.line_id == plan.line_id && other.shift_id == plan.shift_id) {
-        return runtime::ResourceExists("production plan",
-                                       absl::StrCat(plan.line_id, " ", plan.shift_id));
+        return PlanOfShiftExists(id, plan.line_id, plan.shift_id);
       }
     }
     Plan stored = plan;
