@@ -502,26 +502,32 @@ absl::StatusOr<Defect> VerifyRepair(const Defect& current, const VerifyInput& in
   const std::string started_by = current.repair ? current.repair->started_by : std::string();
   // Outside testing: a mechanic whose repair a foreman finished by override (so the
   // foreman is finished_by) accepted it himself, holding the QC role too.
-  // Which part the caller had, in words and as the ErrorInfo's `conflict` (outside
-  // testing: the metadata named finished_by whichever rule the caller broke).
-  struct Part {
-    const char* did;
-    const char* conflict;
-  };
-  const std::optional<Part> part =
-      !finished_by.empty() && finished_by == actor ? Part{"finished", "finished_by"}
-      : !started_by.empty() && started_by == actor ? Part{"started", "started_by"}
-      : !assigned_identity.empty() && assigned_identity == actor
-          ? Part{"is the assigned mechanic of", "assigned_mechanic"}
-          : std::optional<Part>();
-  if (part) {
+  // Every part the caller had, in words and as the ErrorInfo's `conflict` (outside
+  // testing: the metadata named finished_by whichever rule the caller broke, and a caller
+  // with several parts was told one).
+  std::vector<std::string> did, conflict;
+  if (!assigned_identity.empty() && assigned_identity == actor) {
+    did.push_back("is the assigned mechanic of");
+    conflict.push_back("assigned_mechanic");
+  }
+  if (!started_by.empty() && started_by == actor) {
+    did.push_back("started");
+    conflict.push_back("started_by");
+  }
+  if (!finished_by.empty() && finished_by == actor) {
+    did.push_back("finished");
+    conflict.push_back("finished_by");
+  }
+  if (!did.empty()) {
     return runtime::WithErrorInfo(
-        absl::PermissionDeniedError(
-            absl::StrCat("four eyes: ", actor, " ", part->did, " the repair of defect ", current.id,
-                         " and cannot verify it; another QC engineer must")),
+        absl::PermissionDeniedError(absl::StrCat(
+            "four eyes: ", actor, " ", absl::StrJoin(did, " and "), " the repair of defect ",
+            current.id, " and cannot verify it; another QC engineer must")),
         "FOUR_EYES_REQUIRED",
-        {{"identity", std::string(actor)},
-         {"conflict", part->conflict},
+        {{"defect_id", absl::StrCat(current.id)},
+         {"identity", std::string(actor)},
+         {"conflict", absl::StrJoin(conflict, ",")},
+         {"assigned_mechanic", std::string(assigned_identity)},
          {"started_by", started_by},
          {"finished_by", finished_by}});
   }

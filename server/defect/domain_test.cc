@@ -224,7 +224,9 @@ TEST(FourEyesTest, TheMechanicAForemanFinishedForIsRefusedToo) {
        std::vector<std::tuple<const char*, const char*, const char*>>{
            {"spiffe://p/user/dual", "", "started_by"},                         // started it
            {"spiffe://p/user/m7", "spiffe://p/user/m7", "assigned_mechanic"},  // done for him
-           {"spiffe://p/user/foreman", "", "finished_by"}}) {
+           {"spiffe://p/user/foreman", "", "finished_by"},
+           // Re-test: every part, not one of them.
+           {"spiffe://p/user/dual", "spiffe://p/user/dual", "assigned_mechanic,started_by"}}) {
     absl::StatusOr<Defect> result =
         VerifyRepair(repaired, {QcDecision::kAccept, ""}, actor, assigned, kNow);
     EXPECT_EQ(result.status().code(), absl::StatusCode::kPermissionDenied) << actor;
