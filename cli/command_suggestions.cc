@@ -128,6 +128,23 @@ bool NamesAFlag(CLI::App* app, const std::string& token) {
   return FindOption(app, token.substr(0, token.find('='))) != nullptr;
 }
 
+// The subcommand of `app` called `name`, or null.
+CLI::App* SubcommandNamed(CLI::App* app, const std::string& name) {
+  for (CLI::App* subcommand : app->get_subcommands([](CLI::App*) { return true; })) {
+    if (subcommand->check_name(name)) return subcommand;
+  }
+  return nullptr;
+}
+
+// Whether args[at] starts a command below `app` (a service and one of its methods, say):
+// then it is no value of the flag before it (re-test: `--timeout defect list-defects` was
+// told "unknown command list-defects").
+bool StartsACommand(CLI::App* app, const std::vector<std::string>& args, size_t at) {
+  CLI::App* command = SubcommandNamed(app, args[at]);
+  if (command == nullptr) return false;
+  return at + 1 < args.size() && SubcommandNamed(command, args[at + 1]) != nullptr;
+}
+
 // The walk of both messages below: `all` reports every slip it finds, otherwise only a flag
 // without its value.
 std::string WalkCommandLine(CLI::App& root, const std::vector<std::string>& args, bool all) {
@@ -153,11 +170,13 @@ std::string WalkCommandLine(CLI::App& root, const std::vector<std::string>& args
       if (name.size() < token.size()) {
         last_flag_value = token.substr(name.size() + 1);
       } else if (i + 1 < args.size()) {
-        if (NamesAFlag(app, args[i + 1])) {
+        const bool flag = NamesAFlag(app, args[i + 1]);
+        if (flag || StartsACommand(app, args, i + 1)) {
           return absl::StrCat("plantctl: flag ", name, " needs a value, and \"", args[i + 1],
-                              "\" after it is a flag of \"", path, "\": give the value (", name,
-                              " VALUE), or write ", name, "=", args[i + 1],
-                              " if that is the value\nRun '", path, " --help' for its flags.\n");
+                              "\" after it is a ", flag ? "flag" : "command", " of \"", path,
+                              "\": give the value (", name, " VALUE), or write ", name, "=",
+                              args[i + 1], " if that is the value\nRun '", path,
+                              " --help' for its flags.\n");
         }
         last_flag_value = args[++i];
       }

@@ -37,7 +37,8 @@ std::string UnknownCommandMessage(CLI::App& root, const std::vector<std::string>
 // Asked before the command line is parsed: a flag that takes a value followed by another
 // of the command's flags instead of one (`--shift --all`), which CLI11 would take as the
 // value "--all" (outside testing: `list-defects --shift $SHIFT --watch` with SHIFT empty
-// listed shift "--watch", found nothing, exited 0 and never watched):
+// listed shift "--watch", found nothing, exited 0 and never watched), or followed by a
+// command and its subcommand (`--timeout defect list-defects`):
 //   plantctl: flag --shift needs a value, and "--all" after it is a flag of
 //   "plantctl defect list-defects": give the value (--shift VALUE), or write
 //   --shift=--all if that is the value

@@ -918,6 +918,12 @@ TEST_F(CommandsTest, AFlagWithoutItsValueIsNotGivenTheNextFlag) {
               HasSubstr("flag --id needs a value, and \"--reason\" after it is a flag"));
   EXPECT_THAT(FlagWithoutValueMessage(app_, {"defect", "list-defects", "--shift", "--page_size=5"}),
               HasSubstr("flag --shift needs a value"));
+  // Re-test: a global flag before the service and method ("unknown command list-defects").
+  app_.add_option("--timeout");
+  EXPECT_THAT(FlagWithoutValueMessage(app_, {"--timeout", "defect", "list-defects"}),
+              HasSubstr("flag --timeout needs a value, and \"defect\" after it is a command of "
+                        "\"plantctl\""));
+  EXPECT_EQ(FlagWithoutValueMessage(app_, {"--timeout", "5", "defect", "list-defects"}), "");
   // A value, written with =, a negative number, or text that names no flag, is a value; the
   // other slips are left to the parse (and UnknownCommandMessage after it).
   for (const std::vector<std::string>& fine :
