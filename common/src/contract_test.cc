@@ -607,7 +607,8 @@ TEST_F(FieldBehaviorTest, AnUpdateAlwaysNeedsWhatNamesAResourceWithoutIdentifier
 
 TEST_F(FieldBehaviorTest, StreamsAndRepeatedMessages) {
   EXPECT_THAT(Missing("UploadRequest", R"pb(chunk: "abc")pb"), ElementsAre());
-  EXPECT_THAT(Missing("UploadRequest", R"pb(header {})pb"), ElementsAre("header.size: required: 0 or none given"));
+  EXPECT_THAT(Missing("UploadRequest", R"pb(header {})pb"),
+              ElementsAre("header.size: required: 0 or none given"));
   EXPECT_THAT(Missing("UploadRequest", R"pb(header { size: 3 })pb"), ElementsAre());
   EXPECT_THAT(Missing("PutPartsRequest", R"pb(parts { code: "A" }
                                               parts {})pb"),

@@ -139,7 +139,7 @@ TEST(TextViolationTest, AKeyHoldsNothingInvisibleInside) {
         {"A\uFEFFB", "holds U+FEFF"},
         {"x\uFE0Fy", "holds U+FE0F"},                           // no keycap
         {"\U0001F3F4\U000E0067\U000E0062 x", "holds U+E0067"},  // no cancel tag
-        {"a\U000E0067\U000E007F b", "holds U+E0067"}}) {          // no flag before
+        {"a\U000E0067\U000E007F b", "holds U+E0067"}}) {        // no flag before
     const std::optional<std::string> why = TextViolation(value, key);
     ASSERT_TRUE(why.has_value()) << value;
     EXPECT_THAT(*why, ::testing::HasSubstr(which)) << value;
