@@ -182,6 +182,22 @@ class ServiceFixture : public ::testing::Test {
     return response.defect();
   }
 
+  // Crew CREW-A, mechanic M-1 (spiffe://test/user/m1) and repair places `places` in PAINT.
+  void SeedRepairCrew(std::initializer_list<const char*> places) {
+    ASSERT_TRUE(
+        store_->CreateCrew({"CREW-A", "Paint repair A", "PAINT"}, Ops("CreateCrew"), nullptr).ok());
+    ASSERT_TRUE(store_
+                    ->CreateMechanic({"M-1", "Ann", "CREW-A", "spiffe://test/user/m1"},
+                                     Ops("CreateMechanic"), nullptr)
+                    .ok());
+    for (const char* place : places) {
+      ASSERT_TRUE(store_
+                      ->CreateRepairPlace({place, "Bay", "PAINT", false, ""},
+                                          Ops("CreateRepairPlace"), nullptr)
+                      .ok());
+    }
+  }
+
   // Uploads `bytes` in `chunk`-sized pieces with the given metadata.
   grpc::Status Upload(const v1::PhotoUpload& metadata, const std::string& bytes, size_t chunk,
                       v1::UploadDefectPhotoResponse* response) {
@@ -311,16 +327,7 @@ TEST_F(DefectServiceTest, OneChangeHasOneTime) {
   server_ = std::make_unique<runtime::testing::InProcessServer>(service_.get());
   ASSERT_TRUE(server_->ok());
   stub_ = v1::DefectService::NewStub(server_->channel());
-  ASSERT_TRUE(
-      store_->CreateCrew({"CREW-A", "Paint repair A", "PAINT"}, Ops("CreateCrew"), nullptr).ok());
-  ASSERT_TRUE(store_
-                  ->CreateMechanic({"M-1", "Ann", "CREW-A", "spiffe://test/user/m1"},
-                                   Ops("CreateMechanic"), nullptr)
-                  .ok());
-  ASSERT_TRUE(store_
-                  ->CreateRepairPlace({"RP-01", "Bay", "PAINT", false, ""},
-                                      Ops("CreateRepairPlace"), nullptr)
-                  .ok());
+  SeedRepairCrew({"RP-01"});
   v1::Defect d = Report("VIN-ONE-TIME");
   v1::AssignDefectRequest assign;
   assign.set_id(d.id());
@@ -351,18 +358,7 @@ TEST_F(DefectServiceTest, OneChangeHasOneTime) {
 }
 
 TEST_F(DefectServiceTest, RequestIdsAreComparedAndScopedThroughTheHandlers) {
-  ASSERT_TRUE(
-      store_->CreateCrew({"CREW-A", "Paint repair A", "PAINT"}, Ops("CreateCrew"), nullptr).ok());
-  ASSERT_TRUE(store_
-                  ->CreateMechanic({"M-1", "Ann", "CREW-A", "spiffe://test/user/m1"},
-                                   Ops("CreateMechanic"), nullptr)
-                  .ok());
-  for (const char* place : {"RP-01", "RP-02"}) {
-    ASSERT_TRUE(store_
-                    ->CreateRepairPlace({place, "Bay", "PAINT", false, ""},
-                                        Ops("CreateRepairPlace"), nullptr)
-                    .ok());
-  }
+  SeedRepairCrew({"RP-01", "RP-02"});
   v1::Defect d = Report("VIN-RID");
   v1::AssignDefectRequest assign;
   assign.set_id(d.id());
