@@ -194,9 +194,9 @@ absl::Status ClientCertificateCheck::Check(std::string_view leaf_pem, std::strin
     // The basicConstraints CA flag by itself too: X509_check_ca says 0 for CA:TRUE when
     // keyUsage lacks keyCertSign (re-test: such a certificate was a user).
     why =
-        "the certificate is a CA's (basicConstraints CA:TRUE, or keyUsage keyCertSign or cRLSign): "
-        "a "
-        "client certificate must be a leaf (SPIFFE X509-SVID); issue one with plantctl pki issue";
+        "the certificate is a CA's (basicConstraints CA:TRUE, or keyUsage keyCertSign or "
+        "cRLSign): a client certificate must be a leaf (SPIFFE X509-SVID); issue one with "
+        "plantctl pki issue";
   }
   ERR_clear_error();
   if (why.empty()) return absl::OkStatus();
