@@ -1337,6 +1337,14 @@ TEST(ConnectionFlagsTest, ServiceEndpointsFromTheFileThenTheFlags) {
   ConnectionSettings no_equals;
   EXPECT_THAT(load({"--service-endpoint", "10.0.0.2:7443"}, &no_equals).message(),
               HasSubstr("is not SERVICE=HOST:PORT"));
+  // Outside testing: one service named twice, the last won without a word.
+  ConnectionSettings twice;
+  EXPECT_EQ(load({"--service-endpoint", "telemetry=1.2.3.4:5", "--service-endpoint",
+                  "telemetry=127.0.0.1:7444"},
+                 &twice)
+                .message(),
+            "--service-endpoint: telemetry given twice (\"telemetry=1.2.3.4:5\", "
+            "\"telemetry=127.0.0.1:7444\"): give it once");
   std::ofstream(file) << "[endpoints]\ntelemetri = \"127.0.0.1:7444\"\n";
   ConnectionSettings bad_file;
   status = load({}, &bad_file);

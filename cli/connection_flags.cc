@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -325,6 +326,7 @@ absl::Status ResolveServiceEndpoints(const std::vector<std::string>& services,
   if (endpoint_flag_given || settings->endpoint_from_environment) {
     settings->service_endpoints.clear();
   }
+  std::map<std::string, std::string> given;  // service -> the flag that named it
   for (const std::string& flag : settings->service_endpoint_flags) {
     const size_t equals = flag.find('=');
     if (equals == std::string::npos || equals == 0 || equals + 1 == flag.size()) {
@@ -335,6 +337,13 @@ absl::Status ResolveServiceEndpoints(const std::vector<std::string>& services,
     if (!known(service)) {
       return absl::InvalidArgumentError(
           absl::StrCat("--service-endpoint: \"", service, "\" is not a service (", choices, ")"));
+    }
+    // Twice for one service: which one was meant is not for plantctl to guess (outside
+    // testing: the last won without a word).
+    if (auto [first, added] = given.emplace(service, flag); !added) {
+      return absl::InvalidArgumentError(absl::StrCat("--service-endpoint: ", service,
+                                                     " given twice (\"", first->second, "\", \"",
+                                                     flag, "\"): give it once"));
     }
     std::string endpoint = flag.substr(equals + 1);
     if (absl::Status bad = sdk::CheckEndpoint(endpoint); !bad.ok()) {
