@@ -67,6 +67,21 @@ constexpr NamedCharacter kNames[] = {
     {0xFFA0, "HALFWIDTH HANGUL FILLER"},
 };
 
+// Whether a tag sequence's tags (between U+1F3F4 and the cancel tag U+E007F) spell a
+// subdivision, as Unicode's emoji flags do (UTS #51, CLDR): a region's two lowercase
+// letters, then 1 to 4 lowercase letters or digits (gbeng, gbsct, gbwls). Any other tags
+// would carry text nobody sees (re-test: a shift held "ssn 078-05-1120" in tags).
+bool IsSubdivisionTags(const std::u32string& tags) {
+  if (tags.size() < 3 || tags.size() > 6) return false;
+  for (size_t i = 0; i < tags.size(); ++i) {
+    const char32_t c = tags[i] - 0xE0000;
+    const bool letter = c >= 'a' && c <= 'z';
+    const bool digit = c >= '0' && c <= '9';
+    if (!(letter || (i >= 2 && digit))) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 std::string InvisibleCharacterName(char32_t c) {
@@ -163,11 +178,14 @@ std::string BlankAround(std::string_view text) {
 
 std::string InvisibleInside(std::string_view text) {
   const std::string_view shown = TrimInvisible(text);
-  char32_t before = 0;
+  char32_t before = 0;  // the last character that shows
+  char32_t last = 0;    // the character just before the one being judged
   size_t characters = 0;
   for (size_t at = 0; at < shown.size();) {
     const Utf8Char decoded = DecodeUtf8At(shown, at);
     const char32_t c = decoded.code_point;
+    const char32_t previous = last;
+    last = c;
     ++characters;
     at += decoded.length;
     if (c == kNotUtf8 || c == 0x20 || !IsInvisibleCharacter(c)) {
@@ -176,34 +194,36 @@ std::string InvisibleInside(std::string_view text) {
     }
     const bool after_non_ascii = before > 0x7F && before != kNotUtf8;
     const char32_t next = at < shown.size() ? DecodeUtf8At(shown, at).code_point : 0;
-    if ((c >= 0xFE00 && c <= 0xFE0F) && after_non_ascii) continue;
+    // One variation selector, right after the character it selects, not after a keycap's
+    // mark (re-test: 1️⃣ with more U+FE0F after it were keys of their own that look alike).
+    if (c >= 0xFE00 && c <= 0xFE0F && after_non_ascii && previous == before && before != 0x20E3) {
+      continue;
+    }
     // An emoji keycap: 0-9, # or * with U+FE0F and U+20E3 (re-test: 1️⃣ was refused).
-    if (c == 0xFE0F && next == 0x20E3 &&
+    if (c == 0xFE0F && next == 0x20E3 && previous == before &&
         ((before >= '0' && before <= '9') || before == '#' || before == '*')) {
       continue;
     }
     if ((c == 0x200C || c == 0x200D) && after_non_ascii && next > 0x7F && next != kNotUtf8) {
       continue;
     }
-    // An emoji tag sequence (a subdivision flag such as England's): U+1F3F4, tag
-    // characters U+E0020-E007E, then the cancel tag U+E007F.
-    if (before == 0x1F3F4 && c >= 0xE0020 && c <= 0xE007E) {
+    // An emoji subdivision flag (England's): U+1F3F4, tags spelling a subdivision, then
+    // the cancel tag U+E007F.
+    if (previous == 0x1F3F4 && c >= 0xE0020 && c <= 0xE007E) {
+      std::u32string tags(1, c);
       size_t scan = at;
-      size_t tags = 0;
       bool cancelled = false;
-      while (scan < shown.size() && !cancelled) {
+      while (scan < shown.size() && !cancelled && tags.size() <= 6) {
         const Utf8Char tag = DecodeUtf8At(shown, scan);
-        if (tag.code_point != 0xE007F && (tag.code_point < 0xE0020 || tag.code_point > 0xE007E)) {
-          break;
-        }
         cancelled = tag.code_point == 0xE007F;
+        if (!cancelled && (tag.code_point < 0xE0020 || tag.code_point > 0xE007E)) break;
+        if (!cancelled) tags.push_back(tag.code_point);
         scan += tag.length;
-        ++tags;
       }
-      if (cancelled) {
+      if (cancelled && IsSubdivisionTags(tags)) {
+        characters += tags.size();  // the tags after the first, and the cancel tag
         at = scan;
-        characters += tags;
-        before = 0xE007F;
+        before = last = 0xE007F;
         continue;
       }
     }

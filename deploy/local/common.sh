@@ -52,8 +52,9 @@ alive() {
   [ -n "$state" ] && [ "$state" != Z ]
 }
 
-# The --config file process $1 was started with, as an absolute path (a relative one is
-# resolved against the process's working directory); exit 1 when it has none.
+# The --config file process $1 was started with (or its PLANTMESH_CONFIG, which
+# plantmesh-server reads alike), as an absolute path (a relative one is resolved against the
+# process's working directory); exit 1 when it has none.
 config_of_pid() {
   local dir=/proc/$1 i config cwd
   local -a args=()
@@ -66,6 +67,9 @@ config_of_pid() {
     esac
     break
   done
+  if [ -z "${config:-}" ]; then
+    config=$(tr '\0' '\n' 2>/dev/null <"$dir/environ" | sed -n 's/^PLANTMESH_CONFIG=//p' | head -n 1)
+  fi
   [ -n "${config:-}" ] || return 1
   if [[ $config != /* ]]; then
     cwd=$(readlink "$dir/cwd" 2>/dev/null) || return 1
@@ -98,7 +102,7 @@ pid_with_config() {
   local want dir
   want=$(realpath -m -- "$1")
   for dir in /proc/[0-9]*; do
-    grep -qF -- --config 2>/dev/null <"$dir/cmdline" || continue
+    grep -qF -e --config -e plantmesh-server 2>/dev/null <"$dir/cmdline" || continue
     [ "$(config_of_pid "${dir#/proc/}")" = "$want" ] || continue
     if alive "${dir#/proc/}"; then
       echo "${dir#/proc/}"

@@ -507,22 +507,22 @@ absl::StatusOr<Defect> VerifyRepair(const Defect& current, const VerifyInput& in
   // with several parts was told one).
   std::vector<std::string> did, conflict;
   if (!assigned_identity.empty() && assigned_identity == actor) {
-    did.push_back("is the assigned mechanic of");
+    did.push_back("is the assigned mechanic");
     conflict.push_back("assigned_mechanic");
   }
   if (!started_by.empty() && started_by == actor) {
-    did.push_back("started");
+    did.push_back("started the repair");
     conflict.push_back("started_by");
   }
   if (!finished_by.empty() && finished_by == actor) {
-    did.push_back("finished");
+    did.push_back("finished the repair");
     conflict.push_back("finished_by");
   }
   if (!did.empty()) {
     return runtime::WithErrorInfo(
-        absl::PermissionDeniedError(absl::StrCat(
-            "four eyes: ", actor, " ", absl::StrJoin(did, " and "), " the repair of defect ",
-            current.id, " and cannot verify it; another QC engineer must")),
+        absl::PermissionDeniedError(
+            absl::StrCat("four eyes: ", actor, " ", absl::StrJoin(did, " and "), " of defect ",
+                         current.id, " and cannot verify it; another QC engineer must")),
         "FOUR_EYES_REQUIRED",
         {{"defect_id", absl::StrCat(current.id)},
          {"identity", std::string(actor)},

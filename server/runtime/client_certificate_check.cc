@@ -112,6 +112,13 @@ std::string WhyRefused(int error, int depth, const X509* at) {
     case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
       return "the certificate is not issued by a CA this server trusts (tls-ca): issue it with "
              "the mesh's CA";
+    case X509_V_ERR_PATH_LENGTH_EXCEEDED:
+      // The dev CA (pathlen:0) allows no intermediates (re-test: the advice to send the
+      // chain led here, with no way on).
+      return absl::StrCat(which, " ('", NameOf(X509_get_subject_name(at)),
+                          "') is below a CA whose path length allows no intermediate CA there "
+                          "(basicConstraints pathlen): issue the certificate with the mesh's CA "
+                          "itself");
     case X509_V_ERR_INVALID_PURPOSE:
       return absl::StrCat(which,
                           " is not for client authentication (it needs extendedKeyUsage "
@@ -197,6 +204,12 @@ absl::Status ClientCertificateCheck::Check(std::string_view leaf_pem, std::strin
         "the certificate is a CA's (basicConstraints CA:TRUE, or keyUsage keyCertSign or "
         "cRLSign): a client certificate must be a leaf (SPIFFE X509-SVID); issue one with "
         "plantctl pki issue";
+  } else if ((X509_get_key_usage(leaf) & KU_DIGITAL_SIGNATURE) == 0) {
+    // OpenSSL's ssl_client purpose takes keyAgreement instead (re-test: such a
+    // certificate was a user); an X509-SVID leaf has digitalSignature.
+    why =
+        "the certificate is not for client authentication (its keyUsage lacks "
+        "digitalSignature, which an X509-SVID leaf has)";
   }
   ERR_clear_error();
   if (why.empty()) return absl::OkStatus();

@@ -306,7 +306,8 @@ TEST_F(InsecureServerTest, WhoAmIAndRequestIdEcho) {
        {std::pair<std::string, std::string>{"abc def",
                                             "holds a space or a character outside visible ASCII"},
         {std::string(129, 'a'), "longer than 128 characters"},
-        {"one\ntwo", "given more than once"}}) {
+        {"one\ntwo", "given more than once"},
+        {"MES-1,MES-2", "holds a comma: two ids joined?"}}) {
     grpc::ClientContext replaced;
     for (const absl::string_view one : absl::StrSplit(sent, '\n')) {
       replaced.AddMetadata("x-request-id", std::string(one));

@@ -78,6 +78,8 @@ std::optional<std::string_view> WhyRequestIdUnusable(std::string_view id) {
   if (id.size() > kMaxRequestIdLength) return "longer than 128 characters";
   for (char c : id) {
     if (c < 0x21 || c > 0x7e) return "holds a space or a character outside visible ASCII";
+    // What a proxy makes of two ids (RFC 9110 joins repeated fields with commas).
+    if (c == ',') return "holds a comma: two ids joined?";
   }
   return std::nullopt;
 }

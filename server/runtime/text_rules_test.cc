@@ -139,7 +139,14 @@ TEST(TextViolationTest, AKeyHoldsNothingInvisibleInside) {
         {"A\uFEFFB", "holds U+FEFF"},
         {"x\uFE0Fy", "holds U+FE0F"},                           // no keycap
         {"\U0001F3F4\U000E0067\U000E0062 x", "holds U+E0067"},  // no cancel tag
-        {"a\U000E0067\U000E007F b", "holds U+E0067"}}) {        // no flag before
+        {"a\U000E0067\U000E007F b", "holds U+E0067"},           // no flag before
+        // Re-test: tags that spell no subdivision carry text nobody sees; a second
+        // selector after a keycap makes a key that looks like another.
+        {"\U0001F3F4\U000E0073\U000E0073\U000E006E\U000E0020\U000E0030\U000E007F x",
+         "holds U+E0073"},
+        {"\U0001F3F4\U000E0071\U000E007F x", "holds U+E0071"},
+        {"Bay 1\uFE0F\u20E3\uFE0F x", "holds U+FE0F"},
+        {"caf\u00E9\uFE0F\uFE0F x", "at character 6"}}) {
     const std::optional<std::string> why = TextViolation(value, key);
     ASSERT_TRUE(why.has_value()) << value;
     EXPECT_THAT(*why, ::testing::HasSubstr(which)) << value;

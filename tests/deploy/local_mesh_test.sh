@@ -316,25 +316,36 @@ echo "== a service restarted by hand with its config"
 # Outside testing: up called its port "taken by another program" (and advised choosing
 # every port again), and down said "stopped" and left it running. Both find it.
 hand=${SERVICES[0]}
-# $1: how the config is named on the command line, from the state directory.
+# $1: how the config is named on the command line, from the state directory; with $2
+# "env", in PLANTMESH_CONFIG instead.
 restart_by_hand() {
   local old
   old=$(cat "$STATE/run/$hand.pid")
   kill -TERM "$old"
   poll 60 bash -c "! kill -0 $old 2>/dev/null || grep -q '^State:.*Z' /proc/$old/status" ||
     fail "$hand did not stop on SIGTERM"
-  (cd "$STATE" && exec nohup "$BUILD_DIR/server/plantmesh-server" --config "$1" \
-    >>"$STATE/logs/$hand.log" 2>&1 </dev/null) &
+  if [ "${2:-}" = env ]; then
+    (cd "$STATE" && PLANTMESH_CONFIG=$1 exec nohup "$BUILD_DIR/server/plantmesh-server" \
+      >>"$STATE/logs/$hand.log" 2>&1 </dev/null) &
+  else
+    (cd "$STATE" && exec nohup "$BUILD_DIR/server/plantmesh-server" --config "$1" \
+      >>"$STATE/logs/$hand.log" 2>&1 </dev/null) &
+  fi
   HAND_PID=$!
 }
-restart_by_hand "$STATE/services/$hand.toml"
-"$SOURCE_DIR/deploy/local/up" >"$OUT/up-hand.log" 2>&1 || {
-  cat "$OUT/up-hand.log" >&2
-  fail "up with $hand started by hand exited $?"
-}
-grep -q "pid $HAND_PID runs with $STATE/services/$hand.toml (started by hand)" "$OUT/up-hand.log" ||
-  fail "up did not say it found $hand started by hand: $(grep -i "$hand" "$OUT/up-hand.log")"
-[ "$(cat "$STATE/run/$hand.pid")" = "$HAND_PID" ] || fail "up did not record $hand's pid $HAND_PID"
+# up finds it and records its pid, whichever way its config was given (re-test: the
+# PLANTMESH_CONFIG the server's --help offers was "another program" too).
+for spelling in "$STATE/services/$hand.toml" "services/$hand.toml env"; do
+  # shellcheck disable=SC2086
+  restart_by_hand $spelling
+  "$SOURCE_DIR/deploy/local/up" >"$OUT/up-hand.log" 2>&1 || {
+    cat "$OUT/up-hand.log" >&2
+    fail "up with $hand started by hand ($spelling) exited $?"
+  }
+  grep -q "pid $HAND_PID runs with $STATE/services/$hand.toml (started by hand)" "$OUT/up-hand.log" ||
+    fail "up did not say it found $hand started by hand ($spelling): $(grep -i "$hand" "$OUT/up-hand.log")"
+  [ "$(cat "$STATE/run/$hand.pid")" = "$HAND_PID" ] || fail "up did not record $hand's pid $HAND_PID"
+done
 # Again, named relative to its working directory as the README's example does (re-test:
 # only the absolute spelling was found), its pid file now stale: down stops it too.
 restart_by_hand "services/$hand.toml"

@@ -336,7 +336,8 @@ TEST_F(MetricsTest, FailedTlsHandshakesAreCountedAndLogged) {
   // A certificate the server's own check refuses (a CA's as a client) is counted alike,
   // and its warning says why.
   absl::StatusOr<testing::TestPki::Client> ca_as_client = mesh_->pki().IssueClientWithUri(
-      "metrics-ca", "spiffe://plantmesh.local/user/metrics-ca", "digitalSignature,keyCertSign");
+      "metrics-ca", "spiffe://plantmesh.local/user/metrics-ca", "digitalSignature,keyCertSign",
+      /*certificate_authority=*/true);
   ASSERT_TRUE(ca_as_client.ok()) << ca_as_client.status();
   std::ifstream cert_in(ca_as_client->cert_file), key_in(ca_as_client->key_file);
   std::stringstream cert, key;

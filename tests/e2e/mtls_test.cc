@@ -270,12 +270,21 @@ TEST_F(MtlsTest, ACaCertificateIsNoClientIdentity) {
     const std::string name =
         absl::StrCat("ca-as-anna-", absl::StrReplaceAll(key_usage, {{",", "-"}}));
     absl::StatusOr<testing::TestPki::Client> ca_as_client =
-        pki.IssueClientWithUri(name, "spiffe://plantmesh.local/user/anna", key_usage);
+        pki.IssueClientWithUri(name, "spiffe://plantmesh.local/user/anna", key_usage,
+                               /*certificate_authority=*/true);
     ASSERT_TRUE(ca_as_client.ok()) << ca_as_client.status();
     ExpectRefused(RawWhoAmI(mesh_->endpoint(), ReadFile(pki.ca_file()),
                             ReadFile(ca_as_client->cert_file), ReadFile(ca_as_client->key_file)));
     ExpectLogged(mesh_->server(), "the certificate is a CA's", "CN=" + name);
   }
+  // Re-test: a leaf with keyAgreement alone (OpenSSL's TLS client purpose takes it) was a
+  // user; an X509-SVID leaf has digitalSignature.
+  absl::StatusOr<testing::TestPki::Client> key_agreement = pki.IssueClientWithUri(
+      "key-agreement-anna", "spiffe://plantmesh.local/user/anna", "keyAgreement");
+  ASSERT_TRUE(key_agreement.ok()) << key_agreement.status();
+  ExpectRefused(RawWhoAmI(mesh_->endpoint(), ReadFile(pki.ca_file()),
+                          ReadFile(key_agreement->cert_file), ReadFile(key_agreement->key_file)));
+  ExpectLogged(mesh_->server(), "its keyUsage lacks digitalSignature", "CN=key-agreement-anna");
   // The same URI in a leaf is anna.
   sdk::ClientOptions anna = mesh_->OptionsFor("anna");
   EXPECT_TRUE(RawWhoAmI(mesh_->endpoint(), ReadFile(anna.ca_file), ReadFile(anna.cert_file),

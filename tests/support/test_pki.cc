@@ -7,6 +7,8 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "cli/pki.h"
@@ -139,7 +141,8 @@ absl::Status OpenSslFailure(const std::string& what) {
 
 absl::StatusOr<TestPki::Client> TestPki::IssueClientWithUri(const std::string& name,
                                                             const std::string& uri,
-                                                            const std::string& ca_key_usage) {
+                                                            const std::string& key_usage,
+                                                            bool certificate_authority) {
   // A regular certificate first (key, validity, usages), then its SAN replaced by `uri`
   // and re-signed by the CA: pki::Issue itself only writes well-formed identities.
   pki::IssueOptions options;
@@ -171,18 +174,16 @@ absl::StatusOr<TestPki::Client> TestPki::IssueClientWithUri(const std::string& n
       X509_add1_ext_i2d(cert.get(), NID_subject_alt_name, names, 0, X509V3_ADD_DEFAULT);
   GENERAL_NAMES_free(names);
   if (added != 1) return OpenSslFailure("cannot set the URI SAN");
-  if (!ca_key_usage.empty()) {
-    const std::string key_usage = "critical," + ca_key_usage;
-    for (const auto& [nid, value] :
-         {std::pair<int, const char*>{NID_basic_constraints, "critical,CA:TRUE"},
-          {NID_key_usage, key_usage.c_str()}}) {
-      const int at = X509_get_ext_by_NID(cert.get(), nid, -1);
-      if (at >= 0) X509_EXTENSION_free(X509_delete_ext(cert.get(), at));
-      X509_EXTENSION* extension = X509V3_EXT_conf_nid(nullptr, nullptr, nid, value);
-      const bool set = extension != nullptr && X509_add_ext(cert.get(), extension, -1) == 1;
-      X509_EXTENSION_free(extension);
-      if (!set) return OpenSslFailure("cannot make the certificate a CA's");
-    }
+  std::vector<std::pair<int, std::string>> replaced;
+  if (certificate_authority) replaced.emplace_back(NID_basic_constraints, "critical,CA:TRUE");
+  if (!key_usage.empty()) replaced.emplace_back(NID_key_usage, "critical," + key_usage);
+  for (const auto& [nid, value] : replaced) {
+    const int at = X509_get_ext_by_NID(cert.get(), nid, -1);
+    if (at >= 0) X509_EXTENSION_free(X509_delete_ext(cert.get(), at));
+    X509_EXTENSION* extension = X509V3_EXT_conf_nid(nullptr, nullptr, nid, value.c_str());
+    const bool set = extension != nullptr && X509_add_ext(cert.get(), extension, -1) == 1;
+    X509_EXTENSION_free(extension);
+    if (!set) return OpenSslFailure("cannot set the certificate's extensions");
   }
   if (X509_sign(cert.get(), ca_key.get(), EVP_sha256()) == 0) {
     return OpenSslFailure("cannot sign the certificate");

@@ -88,11 +88,12 @@ class TestPki {
                                      const std::vector<std::string>& roles);
   // Issues a client certificate <name> whose only URI SAN is `uri`, verbatim (no
   // checks: for testing how the server treats malformed identities). Not bound to roles.
-  // `ca_key_usage` not empty: a CA's certificate (basicConstraints CA:TRUE) with that
-  // keyUsage (openssl.cnf syntax, e.g. "digitalSignature,keyCertSign") and that URI, as a
-  // client must not present one.
+  // `key_usage` not empty: that keyUsage instead (openssl.cnf syntax, e.g.
+  // "digitalSignature,keyCertSign"); `certificate_authority`: a CA's certificate
+  // (basicConstraints CA:TRUE). Both as a client must not present them.
   absl::StatusOr<Client> IssueClientWithUri(const std::string& name, const std::string& uri,
-                                            const std::string& ca_key_usage = "");
+                                            const std::string& key_usage = "",
+                                            bool certificate_authority = false);
   // Adds {"identity_prefix": prefix, "roles": roles} to the role-binding file.
   absl::Status BindIdentityPrefix(const std::string& prefix, const std::vector<std::string>& roles);
   // An identity bound to no role, issued at Create: ServerProcess asks the health
