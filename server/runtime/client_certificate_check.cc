@@ -115,8 +115,9 @@ std::string WhyRefused(int error, int depth, const X509* at) {
     case X509_V_ERR_PATH_LENGTH_EXCEEDED:
       // The dev CA (pathlen:0) allows no intermediates (re-test: the advice to send the
       // chain led here, with no way on).
-      return absl::StrCat(which, " ('", NameOf(X509_get_subject_name(at)),
-                          "') is below a CA whose path length allows no intermediate CA there "
+      return absl::StrCat(which, " (",
+                          at != nullptr ? QuoteForMessage(NameOf(X509_get_subject_name(at))) : "?",
+                          ") is below a CA whose path length allows no intermediate CA there "
                           "(basicConstraints pathlen): issue the certificate with the mesh's CA "
                           "itself");
     case X509_V_ERR_INVALID_PURPOSE:
