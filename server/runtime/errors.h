@@ -148,8 +148,8 @@ absl::Status WithPreconditionFailure(absl::Status status, std::string_view type,
 // Attaches a RetryInfo detail: the least time a client should wait before sending the
 // request again (AIP-194). For UNAVAILABLE and RESOURCE_EXHAUSTED only, the errors that a
 // retry can mend; the call policy also sends it as gRPC's `grpc-retry-pushback-ms`
-// trailer, which gRPC's retry policy honours (outside testing: a client retried a
-// draining server and a full queue at once, and gRPC's own retries did the same).
+// trailer, which gRPC's retry policy honours (gRFC A6): without either, a client had no
+// word of when to try a draining server or a full queue again.
 absl::Status WithRetryDelay(absl::Status status, absl::Duration delay);
 // The RetryInfo delay of `status`, nullopt when it has none.
 std::optional<absl::Duration> RetryDelayOf(const absl::Status& status);

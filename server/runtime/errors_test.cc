@@ -336,9 +336,8 @@ TEST(ForClientTest, ADependencysTextStaysInTheServer) {
   EXPECT_TRUE(id.empty());
 }
 
-// Outside testing: clients retried a draining server and a full queue at once. What a
-// retry can mend says how long to wait (google.rpc.RetryInfo, and gRPC's pushback trailer
-// for its own retries); what it cannot mend says nothing of the kind.
+// What a retry can mend says how long to wait (google.rpc.RetryInfo, and gRPC's pushback
+// trailer for its own retries); what it cannot mend says nothing of the kind.
 TEST(RetryInfoTest, OutagesAndBusyServersAskForADelayOthersDoNot) {
   const absl::Status draining = ServerDraining("server is shutting down");
   EXPECT_EQ(draining.code(), absl::StatusCode::kUnavailable);

@@ -55,10 +55,10 @@ std::string BlankAround(std::string_view text);
 // than it is (outside testing: '2026\u200b-12-07/A' was a shift of its own beside
 // '2026-12-07/A', and 'SEDAN\u202e0.2' with a right-to-left override displayed as
 // 'SEDAN2.0'); "" otherwise. Allowed where writing needs them: the joiners U+200C and
-// U+200D between two characters beyond ASCII (Persian, Devanagari, emoji sequences), a
-// variation selector after one (emoji presentation), an emoji keycap ([0-9#*] U+FE0F
-// U+20E3) and an emoji tag sequence (U+1F3F4, tags U+E0020-E007E, cancel tag U+E007F). How every
-// no_blanks_around refusal names it.
+// U+200D between two characters beyond ASCII (Persian, Devanagari, emoji sequences), one
+// variation selector right after one (emoji presentation), an emoji keycap ([0-9#*] U+FE0F
+// U+20E3) and an emoji subdivision flag (U+1F3F4, tags that spell a subdivision such as
+// "gbeng", the cancel tag U+E007F). How every no_blanks_around refusal names it.
 std::string InvisibleInside(std::string_view text);
 
 }  // namespace plantmesh::common
