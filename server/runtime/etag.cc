@@ -71,7 +71,12 @@ absl::Status EtagForm::Check(absl::string_view field, absl::string_view resource
                              current, "): pass the etag a read of it returned")
               : absl::StrCat(resource, " changed since etag ", quoted, " (current etag ", current,
                              "); read it again and retry")),
-      "ETAG_MISMATCH", {{"current_etag", current}});
+      // Which resource and which etag, for a client that updates many at once (outside
+      // testing: only current_etag was named).
+      "ETAG_MISMATCH",
+      {{"current_etag", current},
+       {"etag", std::string(given)},
+       {"resource", std::string(resource)}});
 }
 
 }  // namespace plantmesh::runtime

@@ -40,7 +40,8 @@ class EtagForm {
   // The same alone: OK, or INVALID_ARGUMENT naming `field`.
   absl::Status CheckForm(absl::string_view field, absl::string_view given, bool required) const;
   // CheckForm, then `given` against the resource's current version; `resource` names it
-  // in the ABORTED message ("defect 12").
+  // in the ABORTED message ("defect 12") and its ErrorInfo ETAG_MISMATCH (metadata
+  // current_etag, etag: the one given, resource).
   absl::Status Check(absl::string_view field, absl::string_view resource, int64_t current_version,
                      absl::string_view given, bool required) const;
 

@@ -66,6 +66,9 @@ TEST(EtagFormTest, AnotherVersionIsAbortedWithTheCurrentEtag) {
   const ErrorInfoView info = ErrorInfoOf(status);
   EXPECT_EQ(info.reason, "ETAG_MISMATCH");
   EXPECT_EQ(info.metadata.at("current_etag"), "v3");
+  // Which resource and etag (outside testing: a bulk client could not tell which failed).
+  EXPECT_EQ(info.metadata.at("resource"), "defect 12");
+  EXPECT_EQ(info.metadata.at("etag"), "v2");
   EXPECT_TRUE(kPrefixed.Check("etag", "defect 12", 3, "v3", true).ok());
   // Outside testing: v5 and v0 on a defect at v1 were "changed since", a change that
   // never happened.
