@@ -301,37 +301,46 @@ TEST_F(MetricsTest, ScrapedCountersEqualTheCallsMadeByMethodAndCode) {
 // gRPC 1.51 logs a failed handshake without the peer's address (checked: neither its
 // error line nor its debug lines name it): it is counted and its line kept.
 TEST_F(MetricsTest, FailedTlsHandshakesAreCountedAndLogged) {
-  const double before = Value(ScrapeMetrics(), "plantmesh_tls_handshake_failures_total");
-  std::ifstream in(mesh_->pki().ca_file());
-  std::stringstream ca;
-  ca << in.rdbuf();
+  auto read_file = [](const std::string& path) {
+    std::ifstream in(path);
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+  };
+  // WhoAmI over a channel of its own with `ssl`: the handshake's failure, polled for in
+  // the counter (the client may see the closed socket before the server counts it), and
+  // whether a log line of `level` says `text`.
+  auto refused_handshake = [&](const grpc::SslCredentialsOptions& ssl, const char* level,
+                               const char* text) {
+    const double before = Value(ScrapeMetrics(), "plantmesh_tls_handshake_failures_total");
+    grpc::ChannelArguments args;
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    auto stub = system::v1::SystemService::NewStub(
+        grpc::CreateCustomChannel(mesh_->endpoint(), grpc::SslCredentials(ssl), args));
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    system::v1::WhoAmIResponse response;
+    EXPECT_EQ(stub->WhoAmI(&context, system::v1::WhoAmIRequest(), &response).error_code(),
+              grpc::StatusCode::UNAVAILABLE);
+    double after = before;
+    testing::PollUntil(
+        [&] {
+          after = Value(ScrapeMetrics(), "plantmesh_tls_handshake_failures_total");
+          return after != before;
+        },
+        absl::Seconds(20), absl::Milliseconds(20));
+    EXPECT_GE(after, before + 1) << text;
+    bool logged = false;
+    for (const nlohmann::json& line : JsonLines(mesh_->server().log())) {
+      logged = logged || (line.value("level", "") == level &&
+                          absl::StrContains(line.value("message", ""), text));
+    }
+    EXPECT_TRUE(logged) << text << "\n" << mesh_->server().log();
+  };
+
   grpc::SslCredentialsOptions ssl;
-  ssl.pem_root_certs = ca.str();  // no client certificate: the server refuses
-  grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  auto stub = system::v1::SystemService::NewStub(
-      grpc::CreateCustomChannel(mesh_->endpoint(), grpc::SslCredentials(ssl), args));
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-  system::v1::WhoAmIResponse response;
-  ASSERT_EQ(stub->WhoAmI(&context, system::v1::WhoAmIRequest(), &response).error_code(),
-            grpc::StatusCode::UNAVAILABLE);
-  // The client may see the closed socket before the server's log line: poll.
-  double after = before;
-  testing::PollUntil(
-      [&] {
-        after = Value(ScrapeMetrics(), "plantmesh_tls_handshake_failures_total");
-        return after != before;
-      },
-      absl::Seconds(20), absl::Milliseconds(20));
-  EXPECT_GE(after, before + 1);
-  bool logged = false;
-  for (const nlohmann::json& line : JsonLines(mesh_->server().log())) {
-    logged = logged ||
-             (line.value("level", "") == "error" &&
-              absl::StrContains(line.value("message", ""), "peer did not return a certificate"));
-  }
-  EXPECT_TRUE(logged) << mesh_->server().log();
+  ssl.pem_root_certs = read_file(mesh_->pki().ca_file());  // no client certificate
+  refused_handshake(ssl, "error", "peer did not return a certificate");
 
   // A certificate the server's own check refuses (a CA's as a client) is counted alike,
   // and its warning says why.
@@ -339,33 +348,9 @@ TEST_F(MetricsTest, FailedTlsHandshakesAreCountedAndLogged) {
       "metrics-ca", "spiffe://plantmesh.local/user/metrics-ca", "digitalSignature,keyCertSign",
       /*certificate_authority=*/true);
   ASSERT_TRUE(ca_as_client.ok()) << ca_as_client.status();
-  std::ifstream cert_in(ca_as_client->cert_file), key_in(ca_as_client->key_file);
-  std::stringstream cert, key;
-  cert << cert_in.rdbuf();
-  key << key_in.rdbuf();
-  ssl.pem_cert_chain = cert.str();
-  ssl.pem_private_key = key.str();
-  auto refused = system::v1::SystemService::NewStub(
-      grpc::CreateCustomChannel(mesh_->endpoint(), grpc::SslCredentials(ssl), args));
-  grpc::ClientContext refused_context;
-  refused_context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-  EXPECT_NE(refused->WhoAmI(&refused_context, system::v1::WhoAmIRequest(), &response).error_code(),
-            grpc::StatusCode::OK);
-  const double before_refused = after;
-  testing::PollUntil(
-      [&] {
-        after = Value(ScrapeMetrics(), "plantmesh_tls_handshake_failures_total");
-        return after != before_refused;
-      },
-      absl::Seconds(20), absl::Milliseconds(20));
-  EXPECT_GE(after, before_refused + 1);
-  bool warned = false;
-  for (const nlohmann::json& line : JsonLines(mesh_->server().log())) {
-    warned = warned || (line.value("level", "") == "warning" &&
-                        absl::StrContains(line.value("message", ""),
-                                          "client certificate refused: the certificate is a CA's"));
-  }
-  EXPECT_TRUE(warned) << mesh_->server().log();
+  ssl.pem_cert_chain = read_file(ca_as_client->cert_file);
+  ssl.pem_private_key = read_file(ca_as_client->key_file);
+  refused_handshake(ssl, "warning", "client certificate refused: the certificate is a CA's");
 }
 
 TEST_F(MetricsTest, ServesOnlyGetMetrics) {
