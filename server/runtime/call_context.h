@@ -42,6 +42,10 @@ struct CallContext {
   absl::Time start_time;
   // Whether the method changes state (contract idempotency_level != NO_SIDE_EFFECTS).
   bool mutating = false;
+  // Whether the call's end writes an audit row (mutating, or every call with audit-reads,
+  // when the server keeps an audit log): only then is a refused request's body worth
+  // turning into JSON (AuditRefusedRequest).
+  bool audited = false;
 
   // A stream's: ends the call with the status given, from any thread, at once (a handler
   // uses it for what no message of the call can tell it, e.g. TransferWatchdog); empty

@@ -189,7 +189,7 @@ void RunUnaryCall(CallContext& call, CallPolicy* policy, grpc::ServerUnaryReacto
   Request request;
   absl::Status decoded = DecodeRequest(*request_bytes, &request);
   if (!decoded.ok()) {
-    call.AuditRefusedRequest(RefusedRequestAuditJson(*request_bytes, request));
+    if (call.audited) call.AuditRefusedRequest(RefusedRequestAuditJson(*request_bytes, request));
     reactor->Finish(policy->End(call, decoded, nullptr));
     return;
   }
@@ -650,7 +650,9 @@ class StreamCall final
     if constexpr (kShape == StreamShape::kServer) {
       absl::Status decoded = DecodeRequest(*request_bytes_, &request_);
       if (!decoded.ok()) {
-        call_.AuditRefusedRequest(RefusedRequestAuditJson(*request_bytes_, request_));
+        if (call_.audited) {
+          call_.AuditRefusedRequest(RefusedRequestAuditJson(*request_bytes_, request_));
+        }
         return decoded;
       }
       std::lock_guard<std::mutex> lock(mu_);
@@ -729,7 +731,9 @@ class StreamCall final
         absl::Status decoded = DecodeRequest(bytes, &message_, parts_.sink->JudgedElementsSoFar(),
                                              ++messages_decoded_);
         if (!decoded.ok()) {
-          call_.AuditRefusedRequest(RefusedRequestAuditJson(bytes, message_), messages_decoded_);
+          if (call_.audited) {
+            call_.AuditRefusedRequest(RefusedRequestAuditJson(bytes, message_), messages_decoded_);
+          }
           return decoded;
         }
         bytes.Clear();
@@ -742,7 +746,9 @@ class StreamCall final
         Request& message = messages_.emplace_back();
         refused = DecodeRequest(bytes, &message, 0, ++messages_decoded_);
         if (!refused.ok()) {
-          call_.AuditRefusedRequest(RefusedRequestAuditJson(bytes, message), messages_decoded_);
+          if (call_.audited) {
+            call_.AuditRefusedRequest(RefusedRequestAuditJson(bytes, message), messages_decoded_);
+          }
           bytes.Clear();
           messages_.pop_back();
           break;

@@ -216,6 +216,7 @@ grpc::Status StandardCallPolicy::Begin(grpc::ServerContextBase* server_context,
   call->trace_id = std::move(trace_id);
   call->start_time = start;
   call->mutating = access->mutating;
+  call->audited = audit_ != nullptr && (call->mutating || options_.audit_reads);
   if (audit_ != nullptr && call->mutating) {
     // The store that commits the change writes this row in its transaction (audit.h).
     AuditRecord base;
@@ -316,8 +317,7 @@ grpc::Status StandardCallPolicy::End(const CallContext& call, const absl::Status
   // its first commit (telemetry ingest) and that then ends otherwise than OK gets a row
   // of that end too (outside testing: a stream refused after it stored batches read OK).
   const bool stream_ended_badly = request == nullptr && !sent.ok();
-  if (audit_ != nullptr && (call.mutating || options_.audit_reads) &&
-      (!call.change_audit.written() || stream_ended_badly)) {
+  if (call.audited && (!call.change_audit.written() || stream_ended_badly)) {
     AuditRecord record;
     record.time = end;
     record.identity = call.identity;
