@@ -264,6 +264,17 @@ absl::StatusOr<DefectStatus> NextStatus(DefectStatus from, Transition transition
   return IllegalTransition(from, transition);
 }
 
+namespace {
+
+// NextStatus for one defect, its refusal naming the defect (NextStatus knows only statuses).
+absl::StatusOr<DefectStatus> NextStatusOf(const Defect& current, Transition transition) {
+  absl::StatusOr<DefectStatus> next = NextStatus(current.status, transition);
+  if (next.ok()) return next;
+  return runtime::WithErrorMetadata(next.status(), "defect_id", absl::StrCat(current.id));
+}
+
+}  // namespace
+
 bool IsPlantCode(absl::string_view code) {
   return runtime::IsCode(std::string_view(code.data(), code.size()));
 }
@@ -333,7 +344,8 @@ absl::Status CheckNotFrozen(const Defect& current, absl::string_view what_they_c
                                     "defect ", current.id, " is ", StatusName(current.status),
                                     "; closed and cancelled defects ", what_they_cannot)),
                                 "DEFECT_FROZEN",
-                                {{"current_status", std::string(StatusName(current.status))}});
+                                {{"current_status", std::string(StatusName(current.status))},
+                                 {"defect_id", absl::StrCat(current.id)}});
 }
 
 }  // namespace
@@ -380,7 +392,7 @@ FactsWanted StartRepairFacts() {
 
 absl::StatusOr<Defect> Assign(const Defect& current, const AssignInput& input,
                               absl::string_view actor, absl::Time now) {
-  PM_ASSIGN_OR_RETURN(DefectStatus next, NextStatus(current.status, Transition::kAssign));
+  PM_ASSIGN_OR_RETURN(DefectStatus next, NextStatusOf(current, Transition::kAssign));
   // The place and mechanic it has: nothing changes (outside testing: the same assignment
   // sent again wrote a history entry and moved assign_time, as if assigned anew).
   if (current.status == DefectStatus::kAssigned && current.assignment &&
@@ -414,11 +426,14 @@ absl::Status CheckRepairPlaceFree(const Defect& current, const DefectFacts& fact
   return runtime::WithErrorInfo(
       absl::FailedPreconditionError(
           absl::StrCat("repair place ", place, " is busy: defect ", other, " is in repair there")),
-      "REPAIR_PLACE_BUSY", {{"repair_place_id", place}, {"current_defect_id", other}});
+      "REPAIR_PLACE_BUSY",
+      {{"repair_place_id", place},
+       {"current_defect_id", other},
+       {"defect_id", absl::StrCat(current.id)}});
 }
 
 absl::StatusOr<Defect> StartRepair(const Defect& current, absl::string_view actor, absl::Time now) {
-  PM_ASSIGN_OR_RETURN(DefectStatus next, NextStatus(current.status, Transition::kStartRepair));
+  PM_ASSIGN_OR_RETURN(DefectStatus next, NextStatusOf(current, Transition::kStartRepair));
   if (!current.assignment.has_value()) {
     return absl::FailedPreconditionError(
         absl::StrCat("defect ", current.id, " has no repair place assigned"));
@@ -456,7 +471,9 @@ absl::StatusOr<std::string> CheckRepairWorker(const Defect& current, Transition 
           absl::StrCat("defect ", current.id, " is assigned to mechanic ", mechanic_id, ": ",
                        reason, " may ", TransitionName(transition), ", not ", caller.identity)),
       "NOT_ASSIGNED_MECHANIC",
-      {{"mechanic_id", mechanic_id}, {"assigned_identity", std::string(assigned_identity)}});
+      {{"mechanic_id", mechanic_id},
+       {"assigned_identity", std::string(assigned_identity)},
+       {"defect_id", absl::StrCat(current.id)}});
 }
 
 absl::Status ValidateFinish(const FinishInput& input) {
@@ -470,7 +487,7 @@ absl::Status ValidateFinish(const FinishInput& input) {
 
 absl::StatusOr<Defect> FinishRepair(const Defect& current, const FinishInput& input,
                                     absl::string_view actor, absl::Time now) {
-  PM_ASSIGN_OR_RETURN(DefectStatus next, NextStatus(current.status, Transition::kFinishRepair));
+  PM_ASSIGN_OR_RETURN(DefectStatus next, NextStatusOf(current, Transition::kFinishRepair));
   Defect d = current;
   d.status = next;
   Repair repair = current.repair.value_or(Repair{});
@@ -497,7 +514,7 @@ absl::StatusOr<Defect> VerifyRepair(const Defect& current, const VerifyInput& in
                                     absl::Time now) {
   Transition transition =
       input.decision == QcDecision::kAccept ? Transition::kAccept : Transition::kReject;
-  PM_ASSIGN_OR_RETURN(DefectStatus next, NextStatus(current.status, transition));
+  PM_ASSIGN_OR_RETURN(DefectStatus next, NextStatusOf(current, transition));
   const std::string finished_by = current.repair ? current.repair->finished_by : std::string();
   const std::string started_by = current.repair ? current.repair->started_by : std::string();
   // Outside testing: a mechanic whose repair a foreman finished by override (so the
@@ -552,7 +569,7 @@ absl::Status ValidateCancel(absl::string_view reason) {
 
 absl::StatusOr<Defect> Cancel(const Defect& current, absl::string_view reason,
                               absl::string_view actor, absl::Time now) {
-  PM_ASSIGN_OR_RETURN(DefectStatus next, NextStatus(current.status, Transition::kCancel));
+  PM_ASSIGN_OR_RETURN(DefectStatus next, NextStatusOf(current, Transition::kCancel));
   Defect d = current;
   d.status = next;
   d.cancel_reason = std::string(reason);
@@ -566,11 +583,12 @@ absl::Status CheckTakesPhoto(const Defect& current) {
   // closed and cancelled defects that no edit could change).
   PM_RETURN_IF_ERROR(CheckNotFrozen(current, "take no new photo"));
   if (current.photos.size() < static_cast<size_t>(kMaxPhotosPerDefect)) return absl::OkStatus();
-  return runtime::WithErrorInfo(absl::FailedPreconditionError(absl::StrCat(
-                                    "defect ", current.id, " holds ", current.photos.size(),
-                                    " photos, the most a defect holds")),
-                                "PHOTO_LIMIT_REACHED",
-                                {{"max_photos", absl::StrCat(kMaxPhotosPerDefect)}});
+  return runtime::WithErrorInfo(
+      absl::FailedPreconditionError(absl::StrCat("defect ", current.id, " holds ",
+                                                 current.photos.size(),
+                                                 " photos, the most a defect holds")),
+      "PHOTO_LIMIT_REACHED",
+      {{"max_photos", absl::StrCat(kMaxPhotosPerDefect)}, {"defect_id", absl::StrCat(current.id)}});
 }
 
 absl::StatusOr<Defect> AddPhoto(const Defect& current, const Photo& photo, absl::Time now) {

@@ -139,6 +139,8 @@ TEST(StateMachineTest, EveryStatusTimesEveryTransition) {
           EXPECT_EQ(info.reason, "ILLEGAL_TRANSITION");
           EXPECT_EQ(info.metadata["current_status"], StatusName(from));
         }
+        // Outside testing (BF L7): the refusal of one defect's change names the defect.
+        EXPECT_EQ(runtime::ErrorInfoOf(applied.status()).metadata["defect_id"], "42");
       }
     }
   }
@@ -338,8 +340,11 @@ TEST(UpdateTest, AppliesOnlyNamedFieldsAndDiffs) {
   EXPECT_EQ(changes[0].new_value, "deeper than thought");
 
   for (DefectStatus frozen : {DefectStatus::kClosed, DefectStatus::kCancelled}) {
-    EXPECT_EQ(ApplyUpdate(DefectIn(frozen), in, {"description"}, kNow).status().code(),
-              absl::StatusCode::kFailedPrecondition);
+    const absl::Status refused = ApplyUpdate(DefectIn(frozen), in, {"description"}, kNow).status();
+    EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition);
+    runtime::ErrorInfoView info = runtime::ErrorInfoOf(refused);
+    EXPECT_EQ(info.reason, "DEFECT_FROZEN");
+    EXPECT_EQ(info.metadata["defect_id"], "42");
   }
 }
 
@@ -405,6 +410,7 @@ TEST(RepairWorkerTest, OnlyTheAssignedMechanicOrAnOverride) {
         EXPECT_EQ(info.reason, "NOT_ASSIGNED_MECHANIC");
         EXPECT_EQ(info.metadata.at("mechanic_id"), "M-107");
         EXPECT_EQ(info.metadata.at("assigned_identity"), c.assigned_identity);
+        EXPECT_EQ(info.metadata.at("defect_id"), absl::StrCat(assigned.id));
         EXPECT_THAT(note.status().message(), HasSubstr(std::string(TransitionName(transition))));
       } else if (c.note.empty()) {
         EXPECT_EQ(*note, "");
@@ -458,6 +464,7 @@ TEST(FactsTest, StartRepairAsksForTheOccupantAndRefusesABusyPlace) {
   EXPECT_EQ(info.reason, "REPAIR_PLACE_BUSY");
   EXPECT_EQ(info.metadata["repair_place_id"], "RP-03");
   EXPECT_EQ(info.metadata["current_defect_id"], "41");
+  EXPECT_EQ(info.metadata["defect_id"], "42");
   // Without an assignment there is no place to be busy (StartRepair refuses that).
   EXPECT_TRUE(CheckRepairPlaceFree(DefectIn(DefectStatus::kReported), facts).ok());
 }
@@ -501,6 +508,7 @@ TEST(PhotoUploadTest, ADefectHoldsAtMostItsPhotoLimit) {
   EXPECT_EQ(added->photos.size(), static_cast<size_t>(kMaxPhotosPerDefect));
   absl::Status full = CheckTakesPhoto(*added);
   EXPECT_EQ(full.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(runtime::ErrorInfoOf(full).metadata["defect_id"], "7");
   EXPECT_EQ(AddPhoto(*added, Photo{}, kNow).status().code(), absl::StatusCode::kFailedPrecondition);
 }
 

@@ -35,6 +35,11 @@ bool Required(runtime::Violations& v, const std::string& value, std::string fiel
   return runtime::RequireText(v, std::move(field), value);
 }
 
+// A refusal of a rule that knows only statuses, naming the plan it refused.
+absl::Status PlanRefusal(const Plan& plan, absl::Status status) {
+  return runtime::WithErrorMetadata(std::move(status), "plan_id", absl::StrCat(plan.id));
+}
+
 absl::Status Illegal(PlanStatus from, absl::string_view what) {
   return runtime::WithErrorInfo(
       absl::FailedPreconditionError(
@@ -605,13 +610,17 @@ absl::StatusOr<PlanChange> UpdateDraft(const Plan& current, std::vector<PlanItem
                                        absl::string_view actor, absl::Time now) {
   // A closed plan never changes again: Revise is no way out of it (outside testing: a
   // closed plan's update was told to revise it, which was refused in turn).
-  if (current.status == PlanStatus::kClosed) return Illegal(current.status, "UpdateProductionPlan");
+  if (current.status == PlanStatus::kClosed) {
+    return PlanRefusal(current, Illegal(current.status, "UpdateProductionPlan"));
+  }
   if (current.status != PlanStatus::kDraft) {
     return runtime::WithErrorInfo(
         absl::FailedPreconditionError(
             absl::StrCat("the plan is ", PlanStatusName(current.status),
                          ": a released plan changes only by ReviseProductionPlan, with a reason")),
-        "PLAN_PUBLISHED", {{"current_status", std::string(PlanStatusName(current.status))}});
+        "PLAN_PUBLISHED",
+        {{"current_status", std::string(PlanStatusName(current.status))},
+         {"plan_id", absl::StrCat(current.id)}});
   }
   std::vector<PlanItem> sequenced = Sequenced(std::move(items));
   // The items it has: nothing changes, no version, no new etag (re-test: the same items
@@ -631,10 +640,10 @@ absl::StatusOr<PlanChange> Revise(const Plan& current, std::vector<PlanItem> ite
         absl::FailedPreconditionError(
             "the plan is a DRAFT: change it with UpdateProductionPlan, revisions start when it "
             "is published"),
-        "PLAN_NOT_PUBLISHED", {{"current_status", "DRAFT"}});
+        "PLAN_NOT_PUBLISHED", {{"current_status", "DRAFT"}, {"plan_id", absl::StrCat(current.id)}});
   }
   if (current.status != PlanStatus::kPublished && current.status != PlanStatus::kInProgress) {
-    return Illegal(current.status, "ReviseProductionPlan");
+    return PlanRefusal(current, Illegal(current.status, "ReviseProductionPlan"));
   }
   std::vector<PlanItem> sequenced = Sequenced(std::move(items));
   // The items it has: no revision (outside testing: an ERP re-sending its current plan at
@@ -652,12 +661,15 @@ absl::StatusOr<PlanChange> Revise(const Plan& current, std::vector<PlanItem> ite
 
 absl::StatusOr<PlanChange> Move(const Plan& current, PlanTransition transition,
                                 absl::string_view actor, absl::Time now) {
-  PM_ASSIGN_OR_RETURN(PlanStatus next, NextStatus(current.status, transition));
+  absl::StatusOr<PlanStatus> next_or = NextStatus(current.status, transition);
+  if (!next_or.ok()) return PlanRefusal(current, next_or.status());
+  const PlanStatus next = *next_or;
   // A plan runs in its shift (outside testing: one was started and closed 2.5 months
   // before its shift, and could then never be revised).
   if (transition != PlanTransition::kPublish && now < current.shift_start) {
-    return ShiftNotStarted(current.shift_id, current.shift_start, "id",
-                           "a plan is started and closed once its shift has begun");
+    return PlanRefusal(current,
+                       ShiftNotStarted(current.shift_id, current.shift_start, "id",
+                                       "a plan is started and closed once its shift has begun"));
   }
   PlanChange change{Touched(current, actor, now), std::nullopt};
   change.after.status = next;

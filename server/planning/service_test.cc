@@ -33,6 +33,7 @@ namespace {
 using ::testing::ElementsAre;
 using testing::FieldsOf;
 using ::testing::HasSubstr;
+using testing::MetadataOf;
 using testing::ReasonOf;
 
 class PlanningServiceTest : public testing::PlanningServiceFixture {
@@ -253,6 +254,7 @@ TEST_F(PlanningServiceTest, APlanIsStartedAndClosedOnlyOnceItsShiftHasBegun) {
   const grpc::Status early = stub_->StartProductionPlan(Ctx().get(), start, &started);
   EXPECT_EQ(early.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_EQ(ReasonOf(early), "SHIFT_NOT_STARTED") << early.error_message();
+  EXPECT_EQ(MetadataOf(early, "plan_id"), plan.id());
   EXPECT_THAT(early.error_message(), HasSubstr("shift 2099-03-10/A has not begun"));
 }
 
@@ -315,6 +317,7 @@ TEST_F(PlanLifecycleTest, PlanLifecycleAndRevisions) {
   grpc::Status status = stub_->ReviseProductionPlan(Ctx().get(), revise, &revised);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_EQ(ReasonOf(status), "PLAN_NOT_PUBLISHED");
+  EXPECT_EQ(MetadataOf(status, "plan_id"), plan.id());
 
   v1::PublishProductionPlanRequest publish;
   publish.set_id(plan.id());
@@ -328,9 +331,13 @@ TEST_F(PlanLifecycleTest, PlanLifecycleAndRevisions) {
   status = stub_->UpdateProductionPlan(Ctx().get(), update, &updated);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_EQ(ReasonOf(status), "PLAN_PUBLISHED");
+  EXPECT_EQ(MetadataOf(status, "plan_id"), plan.id());
   status = stub_->PublishProductionPlan(Ctx().get(), publish, &published);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  // Outside testing (BF L7): a refused transition named the status, not the plan.
   EXPECT_EQ(ReasonOf(status), "ILLEGAL_TRANSITION");
+  EXPECT_EQ(MetadataOf(status, "plan_id"), plan.id());
+  EXPECT_EQ(MetadataOf(status, "current_status"), "PUBLISHED");
 
   // A revision needs its reason.
   revise.set_etag(published.plan().etag());
@@ -371,6 +378,7 @@ TEST_F(PlanLifecycleTest, PlanLifecycleAndRevisions) {
   status = stub_->UpdateProductionPlan(Ctx().get(), update, &updated);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_EQ(ReasonOf(status), "ILLEGAL_TRANSITION");
+  EXPECT_EQ(MetadataOf(status, "plan_id"), plan.id());
 
   v1::ListPlanRevisionsRequest history;
   history.set_id(plan.id());

@@ -341,6 +341,14 @@ absl::Status WithErrorInfo(absl::Status status, std::string_view reason,
   return status;
 }
 
+absl::Status WithErrorMetadata(absl::Status status, std::string_view key, std::string_view value) {
+  api::v1::ErrorInfo info;
+  if (!ReadPayload(status, kErrorInfoTypeUrl, &info)) return status;
+  info.mutable_metadata()->insert({DisplaySafeText(key), DisplaySafeText(value)});
+  status.SetPayload(AbslView(kErrorInfoTypeUrl), absl::Cord(info.SerializeAsString()));
+  return status;
+}
+
 absl::Status WithPreconditionFailure(absl::Status status, std::string_view type,
                                      std::string_view subject, std::string_view description) {
   if (status.ok()) return status;

@@ -141,6 +141,13 @@ absl::Status ResourceExists(std::string_view resource_type, std::string_view id)
 absl::Status WithErrorInfo(absl::Status status, std::string_view reason,
                            const std::map<std::string, std::string>& metadata = {});
 
+// Adds `key` = `value` to the ErrorInfo metadata of `status` (a key it has keeps its
+// value; a status without an ErrorInfo is returned as it is). For a pure rule that does
+// not know its subject (a state machine's next status): its caller names the resource, so
+// that a client changing many can tell which one was refused (outside testing: an
+// ILLEGAL_TRANSITION named the status, not the defect).
+absl::Status WithErrorMetadata(absl::Status status, std::string_view key, std::string_view value);
+
 // Attaches a PreconditionFailure detail with one violation to `status`.
 absl::Status WithPreconditionFailure(absl::Status status, std::string_view type,
                                      std::string_view subject, std::string_view description);

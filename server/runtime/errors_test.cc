@@ -149,6 +149,22 @@ TEST(ErrorInfoTest, RoundTrip) {
   EXPECT_EQ(ErrorInfoOf(absl::InternalError("x")).reason, "");
 }
 
+TEST(ErrorInfoTest, MetadataIsAddedToTheErrorInfo) {
+  absl::Status status =
+      WithErrorMetadata(WithErrorInfo(absl::FailedPreconditionError("no"), "ILLEGAL_TRANSITION",
+                                      {{"current_status", "CLOSED"}}),
+                        "defect_id", "42");
+  ErrorInfoView info = ErrorInfoOf(status);
+  EXPECT_EQ(info.reason, "ILLEGAL_TRANSITION");
+  EXPECT_EQ(info.metadata.at("current_status"), "CLOSED");
+  EXPECT_EQ(info.metadata.at("defect_id"), "42");
+  EXPECT_EQ(status.message(), "no");
+  // A key it has keeps its value; a status without an ErrorInfo stays as it is.
+  EXPECT_EQ(ErrorInfoOf(WithErrorMetadata(status, "defect_id", "7")).metadata.at("defect_id"),
+            "42");
+  EXPECT_EQ(WithErrorMetadata(absl::InternalError("x"), "k", "v"), absl::InternalError("x"));
+}
+
 TEST(ErrorInfoTest, OkStatusStaysOk) {
   EXPECT_TRUE(WithErrorInfo(absl::OkStatus(), "X").ok());
   EXPECT_TRUE(WithPreconditionFailure(absl::OkStatus(), "STATE", "s", "d").ok());

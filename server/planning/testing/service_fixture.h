@@ -38,6 +38,11 @@ inline std::string ReasonOf(const grpc::Status& status) {
   return sdk::ErrorReason(sdk::FromGrpcStatus(status));
 }
 
+// One ErrorInfo metadata value of a refusal ("" when absent).
+inline std::string MetadataOf(const grpc::Status& status, const std::string& key) {
+  return sdk::ErrorMetadata(sdk::FromGrpcStatus(status), key);
+}
+
 class PlanningServiceFixture : public ::testing::Test {
  protected:
   // `now`: the service's clock, pinned; `deadline`: of every call the fixture makes.
