@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <optional>
 #include <tuple>
 #include <utility>
 
@@ -507,10 +508,17 @@ absl::Status CheckItemsMadeOnLine(const std::vector<PlanItem>& items, absl::stri
   return v.ToStatus();
 }
 
-absl::Status CheckItemsFitShift(const std::vector<PlanItem>& items, absl::string_view prefix,
-                                const std::string& line_id, const ProductLines& lines_of,
-                                const std::string& shift_id, absl::Duration planned) {
-  const double planned_minutes = absl::ToDoubleMinutes(planned);
+namespace {
+
+// Where `items` (a plan's, in any order) pass the planned time, in running order.
+struct ShiftOverrun {
+  size_t index = 0;    // as the items are given
+  double minutes = 0;  // the items up to and including it
+};
+std::optional<ShiftOverrun> FirstItemPastShift(const std::vector<PlanItem>& items,
+                                               const std::string& line_id,
+                                               const ProductLines& lines_of,
+                                               double planned_minutes) {
   // In running order (re-test: summed as sent, the item named was not where the shift
   // fills up), each named by its index as sent.
   std::vector<size_t> order(items.size());
@@ -524,16 +532,49 @@ absl::Status CheckItemsFitShift(const std::vector<PlanItem>& items, absl::string
     auto cycle = lines->second.find(line_id);
     if (cycle == lines->second.end()) continue;
     minutes += static_cast<double>(items[i].quantity) * cycle->second / 60;
-    if (minutes <= planned_minutes + 1e-9) continue;
-    return runtime::InvalidField(
-        At(prefix, i, "quantity"),
-        absl::StrFormat("the items up to this one take %.1f min at their ideal cycle times on "
-                        "line %s, more than the %.1f min shift %s plans (shift less breaks and "
-                        "maintenance): plan less, or on another shift",
-                        minutes, runtime::QuoteForMessage(line_id), planned_minutes,
-                        runtime::QuoteForMessage(shift_id)));
+    if (minutes > planned_minutes + 1e-9) return ShiftOverrun{i, minutes};
   }
-  return absl::OkStatus();
+  return std::nullopt;
+}
+
+}  // namespace
+
+absl::Status CheckItemsFitShift(const std::vector<PlanItem>& items, absl::string_view prefix,
+                                const std::string& line_id, const ProductLines& lines_of,
+                                const std::string& shift_id, absl::Duration planned) {
+  const double planned_minutes = absl::ToDoubleMinutes(planned);
+  const std::optional<ShiftOverrun> overrun =
+      FirstItemPastShift(items, line_id, lines_of, planned_minutes);
+  if (!overrun) return absl::OkStatus();
+  return runtime::InvalidField(
+      At(prefix, overrun->index, "quantity"),
+      absl::StrFormat("the items up to this one take %.1f min at their ideal cycle times on "
+                      "line %s, more than the %.1f min shift %s plans (shift less breaks and "
+                      "maintenance): plan less, or on another shift",
+                      overrun->minutes, runtime::QuoteForMessage(line_id), planned_minutes,
+                      runtime::QuoteForMessage(shift_id)));
+}
+
+absl::Status CheckPlanFitsShift(const Plan& plan, const ProductLines& lines_of,
+                                absl::Duration planned) {
+  const double planned_minutes = absl::ToDoubleMinutes(planned);
+  const std::optional<ShiftOverrun> overrun =
+      FirstItemPastShift(plan.items, plan.line_id, lines_of, planned_minutes);
+  if (!overrun) return absl::OkStatus();
+  return runtime::WithErrorInfo(
+      absl::FailedPreconditionError(absl::StrFormat(
+          "production plan %d no longer fits its shift: its items up to items[%d] take %.1f min "
+          "at their ideal cycle times on line %s, more than the %.1f min shift %s plans now "
+          "(shift less breaks and maintenance; a maintenance window or a slower cycle time came "
+          "since it was written): plan less with UpdateProductionPlan, then publish",
+          plan.id, overrun->index, overrun->minutes, runtime::QuoteForMessage(plan.line_id),
+          planned_minutes, runtime::QuoteForMessage(plan.shift_id))),
+      "PLAN_EXCEEDS_SHIFT",
+      {{"plan_id", absl::StrCat(plan.id)},
+       {"shift_id", plan.shift_id},
+       {"item", absl::StrCat(overrun->index)},
+       {"needed_minutes", absl::StrFormat("%.1f", overrun->minutes)},
+       {"planned_minutes", absl::StrFormat("%.1f", planned_minutes)}});
 }
 
 absl::Status CheckMadeOnLine(const Product& product, const std::string& line_id,

@@ -181,6 +181,20 @@ absl::Status PlanningServiceImpl::CheckItemsFitPlansShift(int64_t plan_id,
   return CheckItemsFitShift(items, prefix, plan.line_id, lines_of, plan.shift_id, planned);
 }
 
+absl::Status PlanningServiceImpl::CheckPlanStillFitsShift(int64_t plan_id) {
+  PM_ASSIGN_OR_RETURN(Plan plan, store_->GetPlan(plan_id));
+  // A plan released already is answered by the transition (a retry's recorded answer, or
+  // ILLEGAL_TRANSITION), whatever its shift plans now.
+  if (plan.status != PlanStatus::kDraft) return absl::OkStatus();
+  absl::Duration planned;
+  // A shift no longer worked is refused by the transition itself.
+  if (!WorkedShift(plan.line_id, "line_id", plan.shift_id, "shift_id", &planned).ok()) {
+    return absl::OkStatus();
+  }
+  PM_ASSIGN_OR_RETURN(ProductLines lines_of, ProductLinesOf(plan.items));
+  return CheckPlanFitsShift(plan, lines_of, planned);
+}
+
 absl::StatusOr<ProductLines> PlanningServiceImpl::ProductLinesOf(
     const std::vector<PlanItem>& items) {
   std::set<std::string> named;
@@ -694,6 +708,9 @@ absl::Status PlanningServiceImpl::Move(runtime::CallContext& call,
                                        v1::ProductionPlan* out) {
   PM_ASSIGN_OR_RETURN(int64_t id, ParseId(id_text, "id"));
   PM_RETURN_IF_ERROR(kPlanEtag.CheckForm("etag", etag, /*required=*/false));
+  // Before the transaction, as the items' own check is (a draft changes only by calls that
+  // check it again).
+  if (transition == PlanTransition::kPublish) PM_RETURN_IF_ERROR(CheckPlanStillFitsShift(id));
   const ChangeContext context = Context(call, request);
   const absl::Time when = TruncateToMicros(context.now);
   // `out` is part of `response`: the recorded answer is the whole response.

@@ -153,6 +153,8 @@ class PlanningServiceImpl : public v1::PlanningServiceBase {
   // holiday declared since) is not checked.
   absl::Status CheckItemsFitPlansShift(int64_t plan_id, const std::vector<PlanItem>& items,
                                        absl::string_view prefix, const ProductLines& lines_of);
+  // CheckPlanFitsShift for plan `plan_id` as stored (before it is published).
+  absl::Status CheckPlanStillFitsShift(int64_t plan_id);
   // Of the products `items` name, those that exist.
   // The products `items` name that exist, with the lines each has a cycle time on.
   absl::StatusOr<ProductLines> ProductLinesOf(const std::vector<PlanItem>& items);

@@ -747,6 +747,48 @@ TEST_F(PlanningServiceTest, APlanThatNeedsMoreThanItsShiftPlansIsRefused) {
               ElementsAre("items[1].quantity"));
 }
 
+// Outside testing (BH M1): a draft of 450 min was published into a shift that a
+// maintenance window, created after the draft, had cut to 330 min.
+TEST_F(PlanningServiceTest, APlanIsPublishedOnlyIfItStillFitsItsShift) {
+  v1::ProductionPlan plan;
+  ASSERT_TRUE(CreatePlan("2026-03-12/A", 9000, &plan).ok());  // the whole 450 min
+  v1::CreateMaintenanceWindowRequest window;
+  window.mutable_maintenance_window()->set_line_id("PACK-1");
+  window.mutable_maintenance_window()->mutable_start_time()->set_seconds(1773291600);  // 06:00
+  window.mutable_maintenance_window()->mutable_end_time()->set_seconds(1773291600 + 7200);
+  window.mutable_maintenance_window()->set_reason("sealer overhaul");
+  window.set_request_id("w-sealer");
+  v1::CreateMaintenanceWindowResponse created;
+  ASSERT_TRUE(stub_->CreateMaintenanceWindow(Ctx().get(), window, &created).ok());
+
+  const grpc::Status refused = Publish(plan.id());
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(ReasonOf(refused), "PLAN_EXCEEDS_SHIFT") << refused.error_message();
+  EXPECT_EQ(MetadataOf(refused, "plan_id"), plan.id());
+  EXPECT_EQ(MetadataOf(refused, "item"), "0");
+  EXPECT_EQ(MetadataOf(refused, "needed_minutes"), "450.0");
+  EXPECT_EQ(MetadataOf(refused, "planned_minutes"), "330.0");
+  EXPECT_THAT(refused.error_message(), HasSubstr("more than the 330.0 min shift '2026-03-12/A'"));
+  v1::GetProductionPlanRequest get;
+  get.set_id(plan.id());
+  v1::GetProductionPlanResponse got;
+  ASSERT_TRUE(stub_->GetProductionPlan(Ctx().get(), get, &got).ok());
+  EXPECT_EQ(got.plan().status(), v1::PLAN_STATUS_DRAFT);
+
+  // Planned down to what the shift has now, it is published; a retry of that publication
+  // is answered as before, whatever the shift plans by then.
+  v1::UpdateProductionPlanRequest update;
+  update.set_id(plan.id());
+  update.set_etag(plan.etag());
+  *update.add_items() = plan.items(0);
+  update.mutable_items(0)->set_quantity(6600);
+  v1::UpdateProductionPlanResponse updated;
+  ASSERT_TRUE(stub_->UpdateProductionPlan(Ctx().get(), update, &updated).ok());
+  v1::ProductionPlan published;
+  ASSERT_TRUE(Publish(plan.id(), &published).ok());
+  EXPECT_EQ(published.status(), v1::PLAN_STATUS_PUBLISHED);
+}
+
 TEST_F(PlanningServiceTest, ActualsAreIdempotentAndComparedWithThePlan) {
   v1::ProductionPlan plan;
   ASSERT_TRUE(CreatePlan("2026-03-10/A", 8000, &plan).ok());
