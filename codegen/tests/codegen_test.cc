@@ -24,9 +24,14 @@
 #include "plantmesh/codegentest/v1/echo_service.pm_client.h"
 #include "plantmesh/codegentest/v1/echo_service.pm_server.h"
 #include "plantmesh/common/status_macros.h"
+#include "plantmesh/sdk/internal/service_config.h"
+#include "server/runtime/access_policy.h"
 #include "server/runtime/call_context.h"
+#include "server/runtime/errors.h"
 #include "server/runtime/executor.h"
+#include "server/runtime/role_bindings.h"
 #include "server/runtime/shutdown.h"
+#include "server/runtime/standard_call_policy.h"
 #include "server/runtime/streams.h"
 
 namespace plantmesh::codegentest::v1 {
@@ -201,6 +206,9 @@ class Echo final : public EchoServiceBase {
     if (list_inline) RunListThingsInline();
   }
   std::atomic<int> fire_attempts{0};
+  std::atomic<int> list_attempts{0};
+  // ListThings answers UNAVAILABLE (with a retry delay of 10 ms) this many times first.
+  std::atomic<int> list_unavailable{0};
   std::atomic<int> counted{0};        // Count messages made, all streams
   std::atomic<int> counts_opened{0};  // HandleCount calls
   std::atomic<int> sums_taken{0};     // messages handed to Sum's sinks
@@ -232,6 +240,11 @@ class Echo final : public EchoServiceBase {
   }
   absl::Status HandleListThings(runtime::CallContext&, const ListThingsRequest& request,
                                 ListThingsResponse* response) override {
+    ++list_attempts;
+    if (list_unavailable.fetch_sub(1) > 0) {
+      return runtime::WithRetryDelay(absl::UnavailableError("a dependency restarts"),
+                                     absl::Milliseconds(10));
+    }
     if (request.page_token().empty()) {
       response->add_things()->set_name("a");
       response->set_next_page_token("2");
@@ -692,6 +705,49 @@ TEST_F(CodegenTest, AMethodWithoutIdempotencyIsNotRetried) {
   EXPECT_EQ(fired->request_id().size(), 36u);
   absl::MutexLock lock(&policy_.mutex);
   EXPECT_EQ(policy_.ended.back(), "plantmesh.codegentest.v1.EchoService.Fire (request)");
+}
+
+// Outside testing (BJ M1): the SDK's retry policy never retried a retry-safe call that the
+// server answered UNAVAILABLE with a retry delay (the server's x-request-id header had
+// committed the call). Through the server's own call policy, as plantmesh-server runs it.
+TEST_F(CodegenTest, ARetrySafeCallAnsweredUnavailableIsRetriedBySdkThroughTheStandardPolicy) {
+  absl::StatusOr<runtime::RoleBindings> roles = runtime::RoleBindings::Parse(
+      R"({"bindings": [{"identity": "insecure:local", "roles": ["operator"]}]})");
+  ASSERT_TRUE(roles.ok()) << roles.status();
+  std::unique_ptr<runtime::RoleBindingStore> bindings = runtime::RoleBindingStore::Fixed(*roles);
+  runtime::StandardCallPolicy::Options policy_options;
+  policy_options.insecure = true;
+  runtime::StandardCallPolicy policy(policy_options, bindings.get(), nullptr);
+  absl::StatusOr<runtime::AccessPolicy> access =
+      runtime::AccessPolicy::FromServices({"plantmesh.codegentest.v1.EchoService"});
+  ASSERT_TRUE(access.ok()) << access.status();
+  policy.SetAccessPolicy(*std::move(access));
+  Echo service{&policy, &executor_};
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  ASSERT_NE(server, nullptr);
+  // The SDK's retry policy for ListThings, on a channel of the SDK's client (this test's
+  // binary links the SDK's list of the real contracts' retry-safe methods, not EchoService's).
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_ENABLE_RETRIES, 1);
+  args.SetServiceConfigJSON(sdk::internal::RetryServiceConfigJsonFor(
+      {{"plantmesh.codegentest.v1.EchoService", "ListThings", false}}, sdk::RetryOptions()));
+  sdk::EchoClient client(grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", port),
+                                                   grpc::InsecureChannelCredentials(), args));
+
+  service.list_unavailable = 2;
+  absl::StatusOr<ListThingsResponse> listed = client.ListThings(ListThingsRequest());
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  EXPECT_EQ(service.list_attempts.load(), 3);
+  EXPECT_EQ(policy.Stats()["plantmesh.codegentest.v1.EchoService.ListThings"].calls, 3);
+  // A method not safe to retry is still tried once.
+  absl::StatusOr<FireResponse> fired = client.Fire(FireRequest());
+  EXPECT_EQ(fired.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(service.fire_attempts.load(), 1);
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(10));
 }
 
 TEST_F(CodegenTest, PagedListsGetListAllAndForEach) {

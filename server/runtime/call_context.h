@@ -36,8 +36,14 @@ struct CallContext {
   // Roles bound to `identity` by the role-binding file.
   std::vector<std::string> roles;
   // The `x-request-id` metadata value, or one generated for this call; echoed back
-  // in the response's initial metadata and written to logs and audit.
+  // in the response's metadata (EchoRequestId) and written to logs and audit.
   std::string trace_id;
+  // Why the client's x-request-id was not kept (sent back as x-request-id-replaced);
+  // empty when it was kept or none was sent.
+  std::string request_id_replaced;
+  // Set by the runtime's reactors before Begin: the call is a stream, whose headers can
+  // leave before its end (a unary call's leave with its status).
+  bool stream = false;
   // When the call began (from the injected clock).
   absl::Time start_time;
   // Whether the method changes state (contract idempotency_level != NO_SIDE_EFFECTS).

@@ -326,6 +326,7 @@ class StreamCall final
         opener_(std::move(opener)),
         handle_(std::make_shared<StreamControl::Handle>()) {
     handle_->target = this;
+    call_.stream = true;
     grpc::Status begun = binding_.policy->Begin(context, binding_.method, &call_);
     if (!begun.ok()) {
       finish_requested_ = finish_issued_ = true;

@@ -484,6 +484,63 @@ TEST_F(InsecureServerTest, HealthPerService) {
             grpc::StatusCode::NOT_FOUND);
 }
 
+// A channel that retries UNAVAILABLE of every method, as the SDK's does for retry-safe ones.
+std::shared_ptr<grpc::Channel> RetryingChannel(const std::string& endpoint, int max_attempts) {
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  args.SetInt(GRPC_ARG_ENABLE_RETRIES, 1);
+  args.SetServiceConfigJSON(absl::StrCat(
+      R"({"methodConfig": [{"name": [{}], "retryPolicy": {"maxAttempts": )", max_attempts,
+      R"(, "initialBackoff": "0.01s", "maxBackoff": "0.01s", "backoffMultiplier": 1,
+          "retryableStatusCodes": ["UNAVAILABLE"]}}]})"));
+  return grpc::CreateCustomChannel(endpoint, grpc::InsecureChannelCredentials(), args);
+}
+
+std::string MetadataValue(const std::multimap<grpc::string_ref, grpc::string_ref>& metadata,
+                          const std::string& key) {
+  auto it = metadata.find(key);
+  return it == metadata.end() ? "(none)" : std::string(it->second.data(), it->second.size());
+}
+
+// Outside testing (BJ M1): no call the server answered UNAVAILABLE with a retry delay was
+// retried by the SDK's channel: the x-request-id header went out first, and gRPC holds a
+// call whose headers came committed (gRFC A6). A failed call's id comes in the trailers;
+// its answer has no headers, and gRPC's retry policy tries it again.
+TEST_F(InsecureServerTest, AFailedCallIsAnsweredWithoutHeadersSoItsRetryPolicyRetriesIt) {
+  auto channel = RetryingChannel(server_->host->endpoint(), 3);
+  auto defects = defect::v1::DefectService::NewStub(channel);
+  server_->defect_service.SetOutcome(
+      WithRetryDelay(absl::UnavailableError("PostgreSQL restarts"), absl::Milliseconds(10)));
+  grpc::ClientContext failed;
+  failed.AddMetadata("x-request-id", "retry-me");
+  defect::v1::AssignDefectResponse assigned;
+  EXPECT_EQ(defects->AssignDefect(&failed, {}, &assigned).error_code(),
+            grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(server_->policy.Stats()[kAssignDefect].calls, 3) << "each attempt reached the server";
+  EXPECT_EQ(MetadataValue(failed.GetServerInitialMetadata(), "x-request-id"), "(none)");
+  EXPECT_EQ(MetadataValue(failed.GetServerTrailingMetadata(), "x-request-id"), "retry-me");
+
+  // One that succeeds sends it in its headers, as before.
+  server_->defect_service.SetOutcome(absl::OkStatus());
+  grpc::ClientContext succeeded;
+  succeeded.AddMetadata("x-request-id", "fine");
+  ASSERT_TRUE(defects->AssignDefect(&succeeded, {}, &assigned).ok());
+  EXPECT_EQ(MetadataValue(succeeded.GetServerInitialMetadata(), "x-request-id"), "fine");
+
+  // A call refused before its handler (the server drains) is retried too, after the
+  // server's pushback (1 s); a replaced id says why in the trailers.
+  BeginDraining();
+  auto system = system::v1::SystemService::NewStub(RetryingChannel(server_->host->endpoint(), 2));
+  grpc::ClientContext refused;
+  refused.AddMetadata("x-request-id", "a b");
+  system::v1::WhoAmIResponse who;
+  EXPECT_EQ(system->WhoAmI(&refused, {}, &who).error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(server_->policy.Stats()["plantmesh.system.v1.SystemService.WhoAmI"].denied, 2);
+  EXPECT_EQ(MetadataValue(refused.GetServerInitialMetadata(), "x-request-id"), "(none)");
+  EXPECT_EQ(MetadataValue(refused.GetServerTrailingMetadata(), "x-request-id-replaced"),
+            "holds a space or a character outside visible ASCII");
+}
+
 TEST_F(InsecureServerTest, DrainingRefusesNewCalls) {
   BeginDraining();
   auto stub = system::v1::SystemService::NewStub(channel_);

@@ -84,21 +84,43 @@ std::optional<std::string_view> WhyRequestIdUnusable(std::string_view id) {
   return std::nullopt;
 }
 
-// The client's x-request-id, or a new id when it sent none or one not kept: then the
-// response's x-request-id-replaced header says why, so that a client correlating by its own
-// id learns the link is lost (outside testing: an id with a space was replaced silently).
-std::string TraceIdOf(grpc::ServerContextBase& context) {
+// The client's x-request-id, or a new id when it sent none or one not kept: then `*why`
+// says why, for the response's x-request-id-replaced header, so that a client correlating
+// by its own id learns the link is lost (outside testing: an id with a space was replaced
+// silently).
+std::string TraceIdOf(grpc::ServerContextBase& context, std::string* why) {
   const auto& metadata = context.client_metadata();
   auto it = metadata.find(kRequestIdHeader);
   if (it != metadata.end()) {
     std::string_view id(it->second.data(), it->second.size());
     // Two of them: neither is the call's (re-test: the second was dropped without a word).
-    const std::optional<std::string_view> why =
+    const std::optional<std::string_view> unusable =
         metadata.count(kRequestIdHeader) > 1 ? "given more than once" : WhyRequestIdUnusable(id);
-    if (!why) return std::string(id);
-    context.AddInitialMetadata("x-request-id-replaced", std::string(*why));
+    if (!unusable) return std::string(id);
+    why->assign(unusable->data(), unusable->size());
   }
   return NewTraceId();
+}
+
+// Sends the call's x-request-id (and x-request-id-replaced) back: in the headers of a
+// stream, or of a unary call that succeeds; otherwise in the trailers. A failed call's
+// response is then headers-free ("Trailers-Only"), which gRPC's retry policy needs to try
+// it again: a client that received headers holds the call committed (gRFC A6), and gRPC
+// sends no Trailers-Only response once a header was added (outside testing: no call the
+// server refused with UNAVAILABLE and a retry delay was retried by the SDK's channel).
+void EchoRequestId(grpc::ServerContextBase* context, const CallContext& call, bool headers) {
+  if (context == nullptr) return;
+  if (headers) {
+    context->AddInitialMetadata(kRequestIdHeader, call.trace_id);
+    if (!call.request_id_replaced.empty()) {
+      context->AddInitialMetadata("x-request-id-replaced", call.request_id_replaced);
+    }
+  } else {
+    context->AddTrailingMetadata(kRequestIdHeader, call.trace_id);
+    if (!call.request_id_replaced.empty()) {
+      context->AddTrailingMetadata("x-request-id-replaced", call.request_id_replaced);
+    }
+  }
 }
 
 // The fields of a call's JSON log line (logging.h).
@@ -138,13 +160,21 @@ const StandardCallPolicy::Counters* StandardCallPolicy::CountersOf(std::string_v
 
 grpc::Status StandardCallPolicy::Begin(grpc::ServerContextBase* server_context,
                                        std::string_view method, CallContext* call) {
+  call->trace_id = TraceIdOf(*server_context, &call->request_id_replaced);
+  grpc::Status admitted = Admit(server_context, method, call);
+  // A unary call's come with its status (End).
+  if (!admitted.ok() || call->stream) EchoRequestId(server_context, *call, admitted.ok());
+  return admitted;
+}
+
+grpc::Status StandardCallPolicy::Admit(grpc::ServerContextBase* server_context,
+                                       std::string_view method, CallContext* call) {
   const absl::Time start = options_.now();
   // The one lookup of the method per call: its access rule and counters.
   const Counters* counters = CountersOf(method);
   const MethodAccess* access = counters != nullptr ? counters->access : nullptr;
   if (counters != nullptr && counters->series != nullptr) counters->series->Started();
-  std::string trace_id = TraceIdOf(*server_context);
-  server_context->AddInitialMetadata(kRequestIdHeader, trace_id);
+  const std::string& trace_id = call->trace_id;
   // Only a refusal needs the name as a string of its own.
   const auto method_name = [method] { return std::string(method); };
 
@@ -213,7 +243,6 @@ grpc::Status StandardCallPolicy::Begin(grpc::ServerContextBase* server_context,
   call->policy_method = counters;
   call->identity = std::move(identity);
   call->roles = std::move(roles);
-  call->trace_id = std::move(trace_id);
   call->start_time = start;
   call->mutating = access->mutating;
   call->audited = audit_ != nullptr && (call->mutating || options_.audit_reads);
@@ -345,6 +374,7 @@ grpc::Status StandardCallPolicy::End(const CallContext& call, const absl::Status
                  absl::ToDoubleMilliseconds(latency), call.trace_id, std::string(sent.message()));
   }
   AddRetryPushback(call.server_context, sent);
+  if (!call.stream) EchoRequestId(call.server_context, call, sent.ok());
   return ToGrpcStatus(sent);
 }
 

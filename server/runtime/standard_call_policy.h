@@ -53,6 +53,9 @@ class StandardCallPolicy : public CallPolicy {
   // the services are built (they need the policy) and before the server starts.
   void SetAccessPolicy(AccessPolicy access);
 
+  // Begin also sends the call's x-request-id back (in the headers of an admitted stream,
+  // the trailers of a refused call), End that of a unary call (headers when it succeeds,
+  // trailers otherwise: a failed call answered without headers can be retried by gRPC).
   grpc::Status Begin(grpc::ServerContextBase* server_context, std::string_view method,
                      CallContext* call) override;
   grpc::Status End(const CallContext& call, const absl::Status& status,
@@ -75,6 +78,9 @@ class StandardCallPolicy : public CallPolicy {
   };
 
   const Counters* CountersOf(std::string_view method) const;
+  // Begin's checks: identity, authorization, draining; fills `call` when it admits it.
+  grpc::Status Admit(grpc::ServerContextBase* server_context, std::string_view method,
+                     CallContext* call);
   grpc::Status Deny(const std::string& method, const std::string& identity,
                     const std::vector<std::string>& roles, const std::string& trace_id,
                     absl::Time start, absl::Status status);
