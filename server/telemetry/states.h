@@ -25,6 +25,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -237,6 +238,8 @@ class PartCountSum {
 
  private:
   explicit PartCountSum(PartCounter counter) : empty_(counter) {}
+  // The parts (saturated) and whether they passed int64's maximum.
+  std::pair<int64_t, bool> Sum() const;
   PartCounter empty_;  // the counter each new item starts from
   std::map<std::string, PartCounter> by_item_;
 };

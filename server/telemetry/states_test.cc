@@ -617,6 +617,47 @@ TEST(StatesTest, PartCountsPerItemAndTheirValues) {
   EXPECT_FALSE(PartCountObservationOf(At("A", "parts", 0, ValueKind::kCondition)));
 }
 
+// Outside testing (BH L1): exactly 2^63-1 parts was refused as past the most part_count
+// holds. 0, 2^53 (1,023 times), 0, then 2^53-1: 1,023 × 2^53 + 2^53 - 1 = 2^63 - 1.
+TEST(StatesTest, PartCountAtInt64sMaximumIsACountOneMoreIsRefused) {
+  const double top = 9007199254740992.0;  // 2^53
+  for (const double last : {top - 1, top}) {
+    absl::StatusOr<PartCountSum> parts = PartCountSum::ForRange(T(0), T(3000));
+    ASSERT_TRUE(parts.ok());
+    int t = 0;
+    for (int i = 0; i < 1023; ++i) {
+      parts->Add("a", {T(t++), true, 0});
+      parts->Add("a", {T(t++), true, top});
+    }
+    parts->Add("a", {T(t++), true, 0});
+    parts->Add("a", {T(t++), true, last});
+    absl::StatusOr<int64_t> count = parts->PartCount();
+    if (last < top) {
+      ASSERT_TRUE(count.ok()) << count.status();
+      EXPECT_EQ(*count, std::numeric_limits<int64_t>::max());
+    } else {
+      EXPECT_EQ(count.status().code(), absl::StatusCode::kOutOfRange);
+    }
+  }
+  // Across items alike: the sum reaching the maximum is a count, passing it is not.
+  absl::StatusOr<PartCountSum> two = PartCountSum::ForRange(T(0), T(3000));
+  ASSERT_TRUE(two.ok());
+  for (int i = 0; i < 512; ++i) {
+    two->Add("a", {T(2 * i), true, 0});
+    two->Add("a", {T(2 * i + 1), true, top});
+  }
+  two->Add("b", {T(0), true, 0});
+  for (int i = 0; i < 511; ++i) {
+    two->Add("b", {T(2 * i + 1), true, top});
+    two->Add("b", {T(2 * i + 2), true, 0});
+  }
+  two->Add("b", {T(2000), true, top - 1});
+  ASSERT_TRUE(two->PartCount().ok()) << two->PartCount().status();
+  EXPECT_EQ(*two->PartCount(), std::numeric_limits<int64_t>::max());
+  two->Add("b", {T(2001), true, top});
+  EXPECT_EQ(two->PartCount().status().code(), absl::StatusCode::kOutOfRange);
+}
+
 TEST(StatesTest, DowntimesListNewestFirstWithFilters) {
   Downtime a{1, "A", MachineState::kStopped, T(10), T(20), "", "", "", std::nullopt};
   Downtime b{2, "B", MachineState::kDown, T(10), std::nullopt, "TOOL", "", "x", T(30)};
