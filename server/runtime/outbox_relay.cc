@@ -6,8 +6,12 @@
 // (stream_history.h; a new generation when it does not), read the oldest rows, XADD them
 // in one MULTI/EXEC (which also creates the stream's generation key when missing),
 // delete them and record the stream's new position, commit. A crash between XADD and COMMIT
-// publishes the rows again later: delivery is at least once and consumers dedup by
-// event_id. While Redis is down the rows simply stay in the outbox. Each source has its
+// leaves the rows in the outbox and their entries in the stream after the recorded
+// position: the next batch finds them there (each entry's event still in the outbox) and
+// deletes the rows instead of publishing them again (outside testing: after a kill -9, a
+// live tail got whole batches twice, with nothing to tell them by). Consumers still dedup
+// by event_id where a delete itself is lost (asynchronous commit, below). While Redis is
+// down the rows simply stay in the outbox. Each source has its
 // own retry backoff, so a failing one never holds the others back.
 #include <algorithm>
 #include <atomic>
@@ -226,12 +230,36 @@ struct OutboxRelay::State {
       Pending pending =
           ReadPending(tx, positions, table, source.stream_key, kBatchSize, kBatchBytes);
       const PublishedPosition& recorded = pending.recorded;
-      absl::StatusOr<PublishedPosition> checked = CheckStream(tx, table, source, recorded);
+      std::vector<std::string> published_unrecorded;
+      absl::StatusOr<PublishedPosition> checked =
+          CheckStream(tx, table, source, recorded, &published_unrecorded);
       if (!checked.ok()) {
         outcome.redis_failed = true;
         return checked.status();
       }
       PublishedPosition position = *std::move(checked);
+      if (!published_unrecorded.empty()) {
+        // Their rows go with the position below; what is left of the batch is new.
+        const std::set<std::string> published(published_unrecorded.begin(),
+                                              published_unrecorded.end());
+        tx.exec_params("DELETE FROM " + table + " WHERE event_id = ANY($1::uuid[])",
+                       absl::StrCat("{", absl::StrJoin(published_unrecorded, ","), "}"));
+        Pending rest;
+        rest.recorded = pending.recorded;
+        rest.full = pending.full;
+        for (size_t i = 0; i < pending.events.size(); ++i) {
+          if (published.count(pending.events[i].first) > 0) continue;
+          rest.ids.push_back(pending.ids[i]);
+          rest.events.push_back(std::move(pending.events[i]));
+        }
+        spdlog::info(
+            "outbox relay: {}: {} event(s) a batch had published before it could commit "
+            "(a crash, a lost connection) were recorded as published, not published again",
+            source.schema, published_unrecorded.size());
+        outcome.full = true;  // look again at once: the rows after them may be many
+        pending = std::move(rest);
+        position.recorded = true;
+      }
 
       if (!pending.events.empty()) {
         absl::StatusOr<std::vector<RedisReply>> replies =
@@ -256,10 +284,11 @@ struct OutboxRelay::State {
         position.generation = results.back().str;
         position.recorded = true;
         outcome.published = static_cast<int>(pending.events.size());
-        outcome.full = pending.full;
+        outcome.full = outcome.full || pending.full;
       }
       // Published rows always move the position (XADD's id), so they go with it.
-      if (position.recorded && (!(position == recorded) || !pending.ids.empty())) {
+      if (position.recorded &&
+          (!(position == recorded) || !pending.ids.empty() || !published_unrecorded.empty())) {
         WritePosition(tx, positions, table, source.stream_key, position, pending.ids);
       }
       tx.commit();
@@ -270,10 +299,13 @@ struct OutboxRelay::State {
 
   // Where the stream stands, once it is known to continue what `recorded` says
   // (stream_history.h): when it holds events the database does not know, starts a new
-  // generation first. Errors are Redis's.
+  // generation first. `*published_unrecorded` receives the event ids of entries after
+  // the recorded position whose rows are still in the outbox (a batch that published and
+  // did not commit). Errors are Redis's.
   absl::StatusOr<PublishedPosition> CheckStream(pqxx::work& tx, const std::string& table,
                                                 const OutboxSource& source,
-                                                const PublishedPosition& recorded) {
+                                                const PublishedPosition& recorded,
+                                                std::vector<std::string>* published_unrecorded) {
     const std::string generation_key = GenerationKey(source.stream_key);
     // The claim first (redis_owner.h): a Redis flushed while the server runs is claimed
     // again at once, and one another database claimed meanwhile is not written to.
@@ -297,9 +329,11 @@ struct OutboxRelay::State {
     const std::string generation = replies[claim]->str;  // "" when missing (nil)
     StreamComparison comparison = CompareStream(recorded, generation, info);
     if (comparison.kind == StreamComparison::Kind::kVerifyAfter) {
-      PM_ASSIGN_OR_RETURN(std::string unknown,
-                          FirstUnknownEntry(tx, table, source.stream_key, comparison.after));
+      PM_ASSIGN_OR_RETURN(
+          std::string unknown,
+          FirstUnknownEntry(tx, table, source.stream_key, comparison.after, published_unrecorded));
       if (!unknown.empty()) {
+        published_unrecorded->clear();
         comparison.kind = StreamComparison::Kind::kDiverged;
         comparison.why = UnknownEntriesWhy(recorded, generation, info.last_generated_id, unknown);
       }
@@ -340,9 +374,11 @@ struct OutboxRelay::State {
   }
 
   // The first entry after `after` whose event the outbox does not hold, as
-  // "event <event_id> at <id>"; "" when every one is there (an unfinished batch).
+  // "event <event_id> at <id>"; "" when every one is there (an unfinished batch), whose
+  // event ids are then added to `*in_outbox_ids`.
   absl::StatusOr<std::string> FirstUnknownEntry(pqxx::work& tx, const std::string& table,
-                                                const std::string& stream_key, StreamId after) {
+                                                const std::string& stream_key, StreamId after,
+                                                std::vector<std::string>* in_outbox_ids) {
     StreamPageSize page_size(kStreamPageBytes, kVerifyPage);
     for (;;) {
       const int page = page_size.Count();
@@ -371,6 +407,7 @@ struct OutboxRelay::State {
           return absl::StrCat("event ", event_ids[i], " at ", entries[i].id);
         }
       }
+      in_outbox_ids->insert(in_outbox_ids->end(), event_ids.begin(), event_ids.end());
       if (static_cast<int>(entries.size()) < page) return std::string();
       StreamId::Parse(entries.back().id, &after);
     }
