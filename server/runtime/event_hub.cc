@@ -83,6 +83,19 @@ EventPtr ToEvent(const std::string& generation, RawStreamEntry& raw, StreamId* i
   return event;
 }
 
+// A watch opened (or a list's watch_cursor asked for) before the hub first read the stream
+// from Redis: UNAVAILABLE DEPENDENCY_UNAVAILABLE (Redis) with its retry delay, as any
+// dependency out of reach (outside testing: a plain UNAVAILABLE without a retry delay, and
+// screens reconnecting after a restart tried 50 times in 30 s).
+absl::Status StreamNotReachedYet(const std::string& key) {
+  return DependencyUnavailable(
+      "Redis",
+      absl::StrCat("the event hub has not read the event stream ", key,
+                   " from Redis since the server started"),
+      "retry later; until then a list's watch_cursor is empty: list again once it is back",
+      "is not reached yet");
+}
+
 absl::Status GenerationChanged(const std::string& key, const std::string& old_generation,
                                const std::string& generation) {
   std::string description =
@@ -1024,10 +1037,7 @@ absl::StatusOr<std::unique_ptr<Subscription>> EventHub::Subscribe(const std::str
   bool queue_catch_up = false;
   {
     absl::MutexLock lock(&stream->mu);
-    if (stream->generation.empty()) {
-      return absl::UnavailableError(
-          absl::StrCat("the event stream ", stream_key, " is not reachable yet (Redis); retry"));
-    }
+    if (stream->generation.empty()) return StreamNotReachedYet(stream_key);
     if (!stream->held_by_other.ok()) return HeldByOther(stream->held_by_other, cursor);
     if (!parsed->generation.empty() && parsed->generation != stream->generation) {
       // Outside testing: a cursor of another watch was "generation changed", which tells
@@ -1075,10 +1085,7 @@ absl::StatusOr<std::string> EventHub::CurrentCursor(const std::string& stream_ke
     return absl::InvalidArgumentError(absl::StrCat("no event stream ", stream_key));
   }
   absl::MutexLock lock(&stream->mu);
-  if (stream->generation.empty()) {
-    return absl::UnavailableError(
-        absl::StrCat("the event stream ", stream_key, " is not reachable yet (Redis)"));
-  }
+  if (stream->generation.empty()) return StreamNotReachedYet(stream_key);
   return FormatCursor(stream->generation, stream->position);
 }
 

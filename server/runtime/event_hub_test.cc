@@ -526,6 +526,31 @@ TEST_F(EventHubTest, EndedSubscriptionsOfAQuietStreamAreLetGo) {
   EXPECT_EQ(hub->Stats().front().subscribers, 1);
 }
 
+// Outside testing (BI M2): a watch opened before the hub first reached Redis (a server
+// started while Redis was frozen) was a plain UNAVAILABLE without a retry delay, and
+// screens reconnecting after the restart tried again at once, dozens of times.
+TEST_F(EventHubTest, AWatchBeforeRedisWasFirstReachedIsADependencyOutOfReachWithItsRetryDelay) {
+  redis_server_->Stop();
+  EventHub hub(options_, std::vector<std::string>{kKey});
+  hub.Start();
+  for (const absl::Status& refused :
+       {hub.Subscribe(kKey, "").status(), hub.CurrentCursor(kKey).status()}) {
+    EXPECT_EQ(refused.code(), absl::StatusCode::kUnavailable) << refused;
+    EXPECT_EQ(ErrorInfoOf(refused).reason, "DEPENDENCY_UNAVAILABLE") << refused;
+    EXPECT_EQ(ErrorInfoOf(refused).metadata["dependency"], "Redis");
+    EXPECT_EQ(RetryDelayOf(refused), kRetryAfterOutage);
+    // What the client is told (ForClient): which dependency, and to list again.
+    std::string error_id;
+    const absl::Status told = ForClient(refused, &error_id);
+    EXPECT_TRUE(absl::StrContains(told.message(),
+                                  "the server's Redis is not reached yet; retry "
+                                  "later; until then a list's watch_cursor is "
+                                  "empty"))
+        << told;
+    EXPECT_EQ(RetryDelayOf(told), kRetryAfterOutage);
+  }
+}
+
 // Outside review: while Redis was down nothing swept them, so clients that watched again
 // and again during an outage grew the hub until Redis came back.
 TEST_F(EventHubTest, EndedSubscriptionsAreLetGoWhileRedisIsDown) {
