@@ -5,6 +5,8 @@
 #include <atomic>
 #include <memory>
 #include <pqxx/pqxx>
+#include <set>
+#include <string>
 #include <thread>
 #include <utility>
 
@@ -117,7 +119,9 @@ void HealthReporter::Shutdown() {
   }
   // All NOT_SERVING first (later updates are ignored), then the prober ends: balancers
   // must hear of the drain even while a probe waits.
-  health_->Shutdown();
+  std::set<std::string> dependencies;
+  for (const DependencyProbe& dependency : dependencies_) dependencies.insert(dependency.name);
+  health_->Shutdown(dependencies);
   if (prober_.joinable()) prober_.join();
 }
 

@@ -7,7 +7,10 @@
 //   "plantmesh.dependency.redis"        SERVING while the outbox relay reaches Redis
 // Degraded = a service SERVING while a dependency is NOT_SERVING: the services keep
 // answering (Redis down: no live events, no cache), and the dependency entry says why.
-// On shutdown every entry turns NOT_SERVING, first thing, so balancers stop routing.
+// On shutdown the server's and the services' entries turn NOT_SERVING, first thing, so
+// balancers stop routing; the dependencies' keep what they were last seen as (outside
+// testing: every drain reported PostgreSQL and Redis down, and an alert on them would
+// send the night shift to a database that was fine).
 #pragma once
 
 #include <functional>
@@ -60,7 +63,8 @@ class HealthReporter {
                  absl::Duration period = absl::Seconds(1));
   ~HealthReporter();
 
-  // Every entry NOT_SERVING from now on; stops probing.
+  // The server's and the services' entries NOT_SERVING from now on, the dependencies'
+  // as last probed; stops probing.
   void Shutdown();
 
  private:

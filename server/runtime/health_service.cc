@@ -119,12 +119,14 @@ void HealthService::SetServingStatus(const std::string& service, bool serving) {
   for (auto& [watcher, step] : steps) watcher->Run(step);
 }
 
-void HealthService::Shutdown() {
+void HealthService::Shutdown(const std::set<std::string>& kept) {
   std::vector<std::pair<Watcher*, WatchStep>> steps;
   {
     absl::MutexLock lock(&mu_);
     shut_down_ = true;
-    for (auto& entry : serving_) entry.second = false;
+    for (auto& entry : serving_) {
+      if (kept.count(entry.first) == 0) entry.second = false;
+    }
     steps = UpdateWatchersLocked();
   }
   for (auto& [watcher, step] : steps) watcher->Run(step);

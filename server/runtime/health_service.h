@@ -31,8 +31,9 @@ class HealthService final : public grpc::health::v1::Health::CallbackService {
 
   // Sets the status of `service` ("" = the whole server). Ignored after Shutdown.
   void SetServingStatus(const std::string& service, bool serving);
-  // Every entry NOT_SERVING for good; Watch streams send it and end (status OK).
-  void Shutdown();
+  // Every entry NOT_SERVING for good but those in `kept`, which keep their last status;
+  // Watch streams send theirs and end (status OK).
+  void Shutdown(const std::set<std::string>& kept = {});
 
   // Check: the entry's status, NOT_FOUND for a name never set.
   grpc::ServerUnaryReactor* Check(grpc::CallbackServerContext* context,

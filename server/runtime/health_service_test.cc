@@ -8,7 +8,9 @@
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace plantmesh::runtime {
@@ -53,6 +55,28 @@ TEST_F(HealthServiceTest, CheckAnswersSetEntriesAndRefusesUnknownOnes) {
   ASSERT_TRUE(Check("plantmesh.dependency.redis", &response).ok());
   EXPECT_EQ(response.status(), HealthCheckResponse::NOT_SERVING);
   EXPECT_EQ(Check("no.such.Service", &response).error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+// Outside testing (BI L1): every drain reported PostgreSQL and Redis NOT_SERVING while
+// both were fine. At shutdown the server and its services turn NOT_SERVING; the
+// dependencies' entries keep what they were last seen as.
+TEST_F(HealthServiceTest, ShutdownKeepsTheDependenciesAsTheyWere) {
+  health_.SetServingStatus("", true);
+  health_.SetServingStatus("plantmesh.defect.v1.DefectService", true);
+  health_.SetServingStatus("plantmesh.dependency.postgres", true);
+  health_.SetServingStatus("plantmesh.dependency.redis", false);
+  health_.Shutdown({"plantmesh.dependency.postgres", "plantmesh.dependency.redis"});
+  health_.SetServingStatus("plantmesh.dependency.redis", true);  // ignored after Shutdown
+  for (const auto& [service, status] :
+       std::vector<std::pair<std::string, HealthCheckResponse::ServingStatus>>{
+           {"", HealthCheckResponse::NOT_SERVING},
+           {"plantmesh.defect.v1.DefectService", HealthCheckResponse::NOT_SERVING},
+           {"plantmesh.dependency.postgres", HealthCheckResponse::SERVING},
+           {"plantmesh.dependency.redis", HealthCheckResponse::NOT_SERVING}}) {
+    HealthCheckResponse response;
+    ASSERT_TRUE(Check(service, &response).ok()) << service;
+    EXPECT_EQ(response.status(), status) << service;
+  }
 }
 
 TEST_F(HealthServiceTest, WatchSendsEachChangeAndEndsAtShutdown) {
