@@ -12,6 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "plantmesh/common/loopback.h"
 #include "plantmesh/sdk/internal/credentials.h"
 
 namespace plantmesh::sdk {
@@ -35,6 +36,25 @@ std::string EndpointProblem(absl::string_view endpoint) {
     return "\"" + std::string(endpoint) + "\" has no valid port (1-65535)";
   }
   return "";
+}
+
+// What is wrong with plaintext to `endpoint` (well formed): "" for a Unix socket or a
+// loopback host (outside testing: an adapter set insecure toward 10.1.2.3 was let send
+// identities and plant data in clear across the network; the server's --insecure takes
+// loopback only).
+std::string PlaintextProblem(absl::string_view endpoint) {
+  if (absl::StartsWith(endpoint, "unix:") || absl::StartsWith(endpoint, "unix-abstract:")) {
+    return "";
+  }
+  for (absl::string_view scheme : {"dns:///", "ipv4:", "ipv6:"}) {
+    if (absl::StartsWith(endpoint, scheme)) endpoint.remove_prefix(scheme.size());
+  }
+  const absl::string_view host = endpoint.substr(0, endpoint.rfind(':'));
+  if (common::IsLoopbackHost(std::string_view(host.data(), host.size()))) return "";
+  return absl::StrCat(
+      "insecure: plaintext only to this machine (a loopback endpoint: "
+      "127.x.x.x, ::1, localhost, or a Unix socket); endpoint's host is \"",
+      host, "\": use mutual TLS (ca_file, cert_file, key_file)");
 }
 
 // gRPC raises anything below 100 ms to 100 ms; saying so beats a silent change.
@@ -75,6 +95,8 @@ absl::Status ClientOptions::Validate() const {
   };
   if (std::string problem = EndpointProblem(endpoint); !problem.empty()) {
     add("endpoint: " + problem);
+  } else if (insecure) {
+    add(PlaintextProblem(endpoint));
   }
   for (std::string& problem : internal::TlsFileProblems(*this)) add(std::move(problem));
   if (default_deadline <= absl::ZeroDuration()) add("default_deadline: must be positive");

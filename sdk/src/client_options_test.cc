@@ -19,8 +19,25 @@ TEST(ClientOptionsValidate, InsecureNeedsOnlyAnEndpoint) {
   EXPECT_TRUE(options.Validate().ok());
   options.endpoint = "[::1]:7443";
   EXPECT_TRUE(options.Validate().ok());
-  options.endpoint = "dns:///plant.example:443";
-  EXPECT_TRUE(options.Validate().ok());
+  for (const char* local : {"localhost:7443", "127.0.0.2:7443", "ipv4:127.0.0.1:7443",
+                            "dns:///localhost:7443", "unix:/run/plantmesh.sock"}) {
+    options.endpoint = local;
+    EXPECT_TRUE(options.Validate().ok()) << local;
+  }
+}
+
+// Outside testing (BJ L4): plaintext toward 10.1.2.3 passed Validate, so a mis-set
+// adapter would send identities and plant data in clear across the plant network.
+TEST(ClientOptionsValidate, InsecureOnlyToThisMachine) {
+  ClientOptions options;
+  options.insecure = true;
+  for (const char* remote : {"10.1.2.3:7443", "dns:///plant.example:443", "[fe80::1]:7443",
+                             "128.0.0.1:7443", "127.0.0.1.example:7443"}) {
+    options.endpoint = remote;
+    const absl::Status status = options.Validate();
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << remote;
+    EXPECT_THAT(status.message(), HasSubstr("insecure: plaintext only to this machine")) << remote;
+  }
 }
 
 TEST(ClientOptionsValidate, ReconnectBackoffWithinWhatGrpcHonours) {

@@ -30,6 +30,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "plantmesh/common/loopback.h"
 #include "plantmesh/common/toml_settings.h"
 #include "server/runtime/pg_url.h"
 #include "server/runtime/role_binding_file.h"
@@ -251,17 +252,6 @@ bool GivenOnCommandLine(const std::vector<std::string>& args, const std::string&
   return false;
 }
 
-bool IsLoopbackHost(absl::string_view host) {
-  if (host == "localhost" || host == "::1") return true;
-  std::vector<absl::string_view> octets = absl::StrSplit(host, '.');
-  if (octets.size() != 4 || octets[0] != "127") return false;
-  for (absl::string_view octet : octets) {
-    int value = 0;
-    if (!absl::SimpleAtoi(octet, &value) || value < 0 || value > 255) return false;
-  }
-  return true;
-}
-
 // Splits "host:port" / "[v6]:port"; false when malformed.
 bool SplitHostPort(absl::string_view listen, std::string* host, int* port) {
   size_t colon = listen.rfind(':');
@@ -329,7 +319,7 @@ std::vector<std::string> Problems(const ServerConfig& config) {
   if (!SplitHostPort(config.listen, &host, &port)) {
     problems.push_back(absl::StrCat("listen: '", config.listen,
                                     "' is not HOST:PORT (e.g. 127.0.0.1:7443, [::1]:0)"));
-  } else if (config.insecure && !IsLoopbackHost(host)) {
+  } else if (config.insecure && !common::IsLoopbackHost(host)) {
     problems.push_back(
         absl::StrCat("insecure: plaintext is only allowed on a loopback address "
                      "(127.x.x.x, ::1, localhost); listen is '",

@@ -81,7 +81,9 @@ struct ClientOptions {
   // Overrides the name checked against the server certificate (default: the host
   // part of `endpoint`).
   std::string server_name;
-  // Plaintext, for a server started with --insecure on loopback. Never in production.
+  // Plaintext, for a server started with --insecure on loopback. Never in production:
+  // Validate (and Connect) refuse it toward an endpoint that is not this machine's
+  // (127.x.x.x, ::1, localhost, a Unix socket).
   bool insecure = false;
   // Deadline applied to each unary call and to the setup of each stream when the
   // caller gives none. Streams themselves have no deadline unless the caller sets one.
