@@ -367,7 +367,12 @@ class DefectServiceImpl::PhotoUpload final : public UploadDefectPhotoSink {
   absl::Status OnReadsDone(v1::UploadDefectPhotoResponse* response) override {
     if (!started_) return MissingMetadata();
     if (call_.Cancelled()) return absl::CancelledError("upload cancelled");
-    PM_RETURN_IF_ERROR(bytes_.Finish(metadata_.sha256()));
+    if (absl::Status finished = bytes_.Finish(metadata_.sha256()); !finished.ok()) {
+      // Bytes that do not complete the photo are no retry of a stored upload: the defect's
+      // own refusal comes first (outside testing: a CLOSED defect's upload without its
+      // bytes was told to fix metadata.size_bytes, not that the defect takes no photo).
+      return refusal_unless_retry_.ok() ? finished : refusal_unless_retry_;
+    }
     std::string bytes = bytes_.TakeBytes();
     PM_RETURN_IF_ERROR(ValidatePhotoBytes(metadata_.content_type(), bytes));
     NewPhoto photo{defect_id_,         metadata_.content_type(), metadata_.size_bytes(),
@@ -414,6 +419,7 @@ class DefectServiceImpl::PhotoUpload final : public UploadDefectPhotoSink {
                                              runtime::IdempotencyKeyOf(call_, metadata_)));
       }
       if (!maybe_retry) return room;
+      refusal_unless_retry_ = room;
     }
     bytes_.Declare(static_cast<size_t>(metadata_.size_bytes()));
     return absl::OkStatus();
@@ -425,6 +431,9 @@ class DefectServiceImpl::PhotoUpload final : public UploadDefectPhotoSink {
   bool signature_checked_ = false;  // the first kPhotoSignatureBytes were judged
   v1::PhotoUpload metadata_;
   int64_t defect_id_ = 0;
+  // The defect's refusal (frozen, full) of an upload taken because it may be a stored
+  // upload's retry, which the store answers once the bytes are in.
+  absl::Status refusal_unless_retry_;
   // The bytes so far, charged to the process-wide upload budget (upload-memory-bytes)
   // until the call ends, however it ends (the runtime destroys the sink then).
   runtime::ChunkedUpload bytes_;

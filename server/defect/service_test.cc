@@ -734,6 +734,12 @@ TEST_F(DefectServiceTest, ADefectHoldsAtMostItsPhotoLimit) {
   grpc::Status refused = Upload(PhotoMetadata(d.id(), bytes), bytes, 64, &uploaded);
   EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_THAT(refused.error_message(), HasSubstr("photos, the most a defect holds"));
+  // Its metadata without its bytes is no retry either: the defect's refusal, not the size
+  // (outside testing, BJ L1: a CLOSED defect's upload without bytes was told
+  // "metadata.size_bytes: declared …, received 0").
+  refused = Upload(PhotoMetadata(d.id(), bytes), "", 64, &uploaded);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << refused.error_message();
+  EXPECT_EQ(sdk::ErrorReason(sdk::FromGrpcStatus(refused)), "PHOTO_LIMIT_REACHED");
   // A retry of a stored upload is still answered with its photo (outside testing: it
   // was refused PHOTO_LIMIT_REACHED once the defect was full).
   for (int i : {kMaxPhotosPerDefect - 1, 0}) {
