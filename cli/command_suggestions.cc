@@ -1,6 +1,7 @@
 #include "cli/command_suggestions.h"
 
 #include <algorithm>
+#include <cstring>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -8,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 
 namespace plantmesh::cli {
 namespace {
@@ -218,7 +220,55 @@ std::string WalkCommandLine(CLI::App& root, const std::vector<std::string>& args
   return "";
 }
 
+// The command the words of `args` name ("plantctl defect get-defect"), flags skipped.
+std::string CommandPathOf(CLI::App& root, const std::vector<std::string>& args) {
+  std::string path = "plantctl";
+  CLI::App* app = &root;
+  for (const std::string& token : args) {
+    if (token.empty() || token[0] == '-') continue;
+    for (CLI::App* subcommand : app->get_subcommands([](CLI::App*) { return true; })) {
+      if (subcommand->check_name(token)) {
+        app = subcommand;
+        absl::StrAppend(&path, " ", subcommand->get_name());
+        break;
+      }
+    }
+  }
+  return path;
+}
+
+// CLI11's text in plantctl's words, where it has a form of its own.
+std::string ParseErrorText(const CLI::ParseError& error) {
+  const std::string text = error.what();
+  // "--id: At Most 1 required but received 2"
+  const size_t colon = text.find(": At Most 1 required but received ");
+  if (colon != std::string::npos) {
+    return absl::StrCat("flag ", text.substr(0, colon), " is given ",
+                        text.substr(colon + std::strlen(": At Most 1 required but received ")),
+                        " times: give it once");
+  }
+  // "--output: yaml not in {table,wide,json,csv}"
+  const size_t set = text.find(" not in {");
+  if (colon == std::string::npos && set != std::string::npos && text.back() == '}') {
+    const size_t name_end = text.find(": ");
+    if (name_end != std::string::npos && name_end < set) {
+      const std::string allowed = text.substr(set + 9, text.size() - set - 10);
+      return absl::StrCat(text.substr(0, name_end), ": \"",
+                          text.substr(name_end + 2, set - name_end - 2), "\" is not one of ",
+                          absl::StrJoin(absl::StrSplit(allowed, ','), ", "));
+    }
+  }
+  return text;
+}
+
 }  // namespace
+
+std::string ParseErrorMessage(CLI::App& root, const std::vector<std::string>& args,
+                              const CLI::ParseError& error) {
+  const std::string path = CommandPathOf(root, args);
+  return absl::StrCat("plantctl: ", ParseErrorText(error), " (", path, ")\nRun '", path,
+                      " --help' for its flags.\n");
+}
 
 std::string UnknownCommandMessage(CLI::App& root, const std::vector<std::string>& args) {
   return WalkCommandLine(root, args, /*all=*/true);

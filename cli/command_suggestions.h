@@ -45,4 +45,12 @@ std::string UnknownCommandMessage(CLI::App& root, const std::vector<std::string>
 // Otherwise empty.
 std::string FlagWithoutValueMessage(CLI::App& root, const std::vector<std::string>& args);
 
+// Any other usage error of the parser, in plantctl's words and naming the command's help
+// (outside testing: CLI11's "--id: At Most 1 required but received 2" and "--output: yaml
+// not in {table,wide,json,csv}", with no "plantctl:" and no command):
+//   plantctl: flag --id is given 2 times: give it once (plantctl defect get-defect)
+//   Run 'plantctl defect get-defect --help' for its flags.
+std::string ParseErrorMessage(CLI::App& root, const std::vector<std::string>& args,
+                              const CLI::ParseError& error);
+
 }  // namespace plantmesh::cli

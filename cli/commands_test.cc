@@ -906,6 +906,30 @@ TEST_F(CommandsTest, UnknownServiceOrMethodNamesTheClosestCommand) {
   EXPECT_EQ(UnknownCommandMessage(app_, {"defect", "get-defect", "--id", "-3"}), "");
 }
 
+// Outside testing (BJ L2): a flag given twice and a value outside a set were told in the
+// parser's words ("--id: At Most 1 required but received 2"), without "plantctl:" or the
+// command whose help says more.
+TEST_F(CommandsTest, TheParsersOtherUsageErrorsAreToldInPlantctlsWords) {
+  std::string output = "json";
+  app_.add_option("--output,-o", output)->check(CLI::IsMember({"table", "wide", "json", "csv"}));
+  const auto message = [&](std::vector<std::string> args) {
+    const std::vector<std::string> given = args;
+    std::reverse(args.begin(), args.end());
+    try {
+      app_.parse(args);
+    } catch (const CLI::ParseError& error) {
+      return ParseErrorMessage(app_, given, error);
+    }
+    return std::string("(parsed)");
+  };
+  EXPECT_EQ(message({"defect", "get-defect", "--id", "3", "--id", "4"}),
+            "plantctl: flag --id is given 2 times: give it once (plantctl defect get-defect)\n"
+            "Run 'plantctl defect get-defect --help' for its flags.\n");
+  EXPECT_EQ(message({"-o", "yaml", "defect", "get-defect", "--id", "3"}),
+            "plantctl: --output: \"yaml\" is not one of table, wide, json, csv (plantctl defect "
+            "get-defect)\nRun 'plantctl defect get-defect --help' for its flags.\n");
+}
+
 // Outside testing: `list-defects --shift $SHIFT --watch` with SHIFT empty listed shift
 // "--watch", found nothing and exited 0 without watching; `--shift --all` likewise.
 TEST_F(CommandsTest, AFlagWithoutItsValueIsNotGivenTheNextFlag) {

@@ -122,6 +122,9 @@ int Main(int argc, char** argv) {
         std::cerr << unknown;
         return kExitUsage;
       }
+      // Help and version requests are "errors" of exit code 0, printed by CLI11 below.
+      std::cerr << ParseErrorMessage(app, std::vector<std::string>(argv + 1, argv + argc), error);
+      return kExitUsage;
     }
     int code = app.exit(error);
     return code == 0 ? 0 : kExitUsage;
