@@ -84,7 +84,7 @@ absl::Status JudgeOwner(WriterRecord& record, const std::string& writer_id,
       absl::PermissionDeniedError(absl::StrCat(
           "writer_id ", runtime::QuoteForMessage(writer_id),
           " is another caller's: a writer's batches come from the caller that first sent "
-          "under its id, and only that caller resumes it; ",
+          "under its id or fenced it (ResumeIngestWriter), and only that caller resumes it; ",
           use == WriterUse::kResume
               ? "resume a writer_id of your own (nothing was changed)"
               : "take a writer_id of your own; this batch and the ones after it on the stream "
