@@ -21,6 +21,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
+#include "plantmesh/codegentest/v1/echo_service.grpc.pb.h"
 #include "plantmesh/codegentest/v1/echo_service.pm_client.h"
 #include "plantmesh/codegentest/v1/echo_service.pm_server.h"
 #include "plantmesh/common/status_macros.h"
@@ -207,8 +208,10 @@ class Echo final : public EchoServiceBase {
   }
   std::atomic<int> fire_attempts{0};
   std::atomic<int> list_attempts{0};
-  // ListThings answers UNAVAILABLE (with a retry delay of 10 ms) this many times first.
+  // ListThings and Count answer UNAVAILABLE (with a retry delay of 10 ms) this many times
+  // first.
   std::atomic<int> list_unavailable{0};
+  std::atomic<int> count_unavailable{0};
   std::atomic<int> counted{0};        // Count messages made, all streams
   std::atomic<int> counts_opened{0};  // HandleCount calls
   std::atomic<int> sums_taken{0};     // messages handed to Sum's sinks
@@ -257,6 +260,10 @@ class Echo final : public EchoServiceBase {
   absl::StatusOr<std::unique_ptr<CountSource>> HandleCount(runtime::CallContext&,
                                                            const CountRequest& request) override {
     ++counts_opened;
+    if (count_unavailable.fetch_sub(1) > 0) {
+      return runtime::WithRetryDelay(absl::UnavailableError("a dependency restarts"),
+                                     absl::Milliseconds(10));
+    }
     if (request.count() < 0) return std::make_unique<WatchLikeSource>();
     if (request.count() > 1000000) return absl::InvalidArgumentError("count: at most 1000000");
     return runtime::SourceFrom<CountResponse>(
@@ -739,6 +746,7 @@ TEST_F(CodegenTest, ARetrySafeCallAnsweredUnavailableIsRetriedBySdkThroughTheSta
                                                    grpc::InsecureChannelCredentials(), args));
 
   service.list_unavailable = 2;
+  service.count_unavailable = 0;
   absl::StatusOr<ListThingsResponse> listed = client.ListThings(ListThingsRequest());
   ASSERT_TRUE(listed.ok()) << listed.status();
   EXPECT_EQ(service.list_attempts.load(), 3);
@@ -747,6 +755,42 @@ TEST_F(CodegenTest, ARetrySafeCallAnsweredUnavailableIsRetriedBySdkThroughTheSta
   absl::StatusOr<FireResponse> fired = client.Fire(FireRequest());
   EXPECT_EQ(fired.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(service.fire_attempts.load(), 1);
+
+  // A stream refused before its handler opened it is answered without headers, and
+  // retried too (re-test, BK M1: a photo download refused while PostgreSQL restarted came
+  // with headers and was not); one that opened sends its headers at once, with the call's
+  // x-request-id, even with nothing to send yet (BK M2: a quiet watch sent none until its
+  // first event).
+  grpc::ChannelArguments stream_args;
+  stream_args.SetInt(GRPC_ARG_ENABLE_RETRIES, 1);
+  stream_args.SetServiceConfigJSON(sdk::internal::RetryServiceConfigJsonFor(
+      {{"plantmesh.codegentest.v1.EchoService", "Count", false}}, sdk::RetryOptions()));
+  auto stub = plantmesh::codegentest::v1::EchoService::NewStub(grpc::CreateCustomChannel(
+      absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials(), stream_args));
+  service.count_unavailable = 2;
+  service.counts_opened = 0;
+  grpc::ClientContext counted;
+  CountRequest three;
+  three.set_count(3);
+  auto reader = stub->Count(&counted, three);
+  CountResponse number;
+  int numbers = 0;
+  while (reader->Read(&number)) ++numbers;
+  ASSERT_TRUE(reader->Finish().ok());
+  EXPECT_EQ(numbers, 3);
+  EXPECT_EQ(service.counts_opened.load(), 3);
+
+  grpc::ClientContext quiet;
+  quiet.AddMetadata("x-request-id", "quiet-watch");
+  CountRequest watch;
+  watch.set_count(-1);  // a watch-like stream that sends nothing
+  auto waiting = stub->Count(&quiet, watch);
+  waiting->WaitForInitialMetadata();
+  auto id = quiet.GetServerInitialMetadata().find("x-request-id");
+  ASSERT_NE(id, quiet.GetServerInitialMetadata().end());
+  EXPECT_EQ(std::string(id->second.data(), id->second.size()), "quiet-watch");
+  quiet.TryCancel();
+  waiting->Finish();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(10));
 }
 

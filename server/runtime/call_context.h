@@ -41,9 +41,8 @@ struct CallContext {
   // Why the client's x-request-id was not kept (sent back as x-request-id-replaced);
   // empty when it was kept or none was sent.
   std::string request_id_replaced;
-  // Set by the runtime's reactors before Begin: the call is a stream, whose headers can
-  // leave before its end (a unary call's leave with its status).
-  bool stream = false;
+  // The response headers went (a stream its handler opened: CallPolicy::StreamOpened).
+  bool headers_sent = false;
   // When the call began (from the injected clock).
   absl::Time start_time;
   // Whether the method changes state (contract idempotency_level != NO_SIDE_EFFECTS).

@@ -44,6 +44,12 @@ class CallPolicy {
   virtual grpc::Status End(const CallContext& call, const absl::Status& status,
                            const google::protobuf::Message* request) = 0;
 
+  // A stream's handler opened it: its response headers go now (a watch with nothing to
+  // send yet is still answered at once), with what the policy adds to them. Until then,
+  // and in a unary call, End decides: a call that fails before its headers is answered
+  // without any, which gRPC's retry policy needs to try it again.
+  virtual void StreamOpened(CallContext& call) { (void)call; }
+
   // The largest response message the server sends (max-send-message-bytes): a handler's
   // answer beyond it ends the call with ResponseTooLarge (errors.h) instead of gRPC's
   // bare RESOURCE_EXHAUSTED after the call was counted a success.

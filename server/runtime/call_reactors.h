@@ -326,7 +326,6 @@ class StreamCall final
         opener_(std::move(opener)),
         handle_(std::make_shared<StreamControl::Handle>()) {
     handle_->target = this;
-    call_.stream = true;
     grpc::Status begun = binding_.policy->Begin(context, binding_.method, &call_);
     if (!begun.ok()) {
       finish_requested_ = finish_issued_ = true;
@@ -780,6 +779,9 @@ class StreamCall final
             RequestFinishLocked(std::move(opened));
             break;
           }
+          // No Finish can be issued while the strand runs, and nothing was written yet.
+          binding_.policy->StreamOpened(call_);
+          this->StartSendInitialMetadata();
           StreamSource<Response>* source = SourceOfParts();
           if (source != nullptr) {
             lock.unlock();

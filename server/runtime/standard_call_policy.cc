@@ -103,11 +103,11 @@ std::string TraceIdOf(grpc::ServerContextBase& context, std::string* why) {
 }
 
 // Sends the call's x-request-id (and x-request-id-replaced) back: in the headers of a
-// stream, or of a unary call that succeeds; otherwise in the trailers. A failed call's
-// response is then headers-free ("Trailers-Only"), which gRPC's retry policy needs to try
-// it again: a client that received headers holds the call committed (gRFC A6), and gRPC
-// sends no Trailers-Only response once a header was added (outside testing: no call the
-// server refused with UNAVAILABLE and a retry delay was retried by the SDK's channel).
+// stream its handler opened, or of a unary call that succeeds; otherwise in the trailers. A failed
+// call's response is then headers-free ("Trailers-Only"), which gRPC's retry policy needs to try it
+// again: a client that received headers holds the call committed (gRFC A6), and gRPC sends no
+// Trailers-Only response once a header was added (outside testing: no call the server refused with
+// UNAVAILABLE and a retry delay was retried by the SDK's channel).
 void EchoRequestId(grpc::ServerContextBase* context, const CallContext& call, bool headers) {
   if (context == nullptr) return;
   if (headers) {
@@ -162,9 +162,14 @@ grpc::Status StandardCallPolicy::Begin(grpc::ServerContextBase* server_context,
                                        std::string_view method, CallContext* call) {
   call->trace_id = TraceIdOf(*server_context, &call->request_id_replaced);
   grpc::Status admitted = Admit(server_context, method, call);
-  // A unary call's come with its status (End).
-  if (!admitted.ok() || call->stream) EchoRequestId(server_context, *call, admitted.ok());
+  // An admitted call's go with its headers (StreamOpened) or its status (End).
+  if (!admitted.ok()) EchoRequestId(server_context, *call, /*headers=*/false);
   return admitted;
+}
+
+void StandardCallPolicy::StreamOpened(CallContext& call) {
+  EchoRequestId(call.server_context, call, /*headers=*/true);
+  call.headers_sent = true;
 }
 
 grpc::Status StandardCallPolicy::Admit(grpc::ServerContextBase* server_context,
@@ -374,7 +379,7 @@ grpc::Status StandardCallPolicy::End(const CallContext& call, const absl::Status
                  absl::ToDoubleMilliseconds(latency), call.trace_id, std::string(sent.message()));
   }
   AddRetryPushback(call.server_context, sent);
-  if (!call.stream) EchoRequestId(call.server_context, call, sent.ok());
+  if (!call.headers_sent) EchoRequestId(call.server_context, call, sent.ok());
   return ToGrpcStatus(sent);
 }
 

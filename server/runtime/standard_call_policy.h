@@ -53,13 +53,15 @@ class StandardCallPolicy : public CallPolicy {
   // the services are built (they need the policy) and before the server starts.
   void SetAccessPolicy(AccessPolicy access);
 
-  // Begin also sends the call's x-request-id back (in the headers of an admitted stream,
-  // the trailers of a refused call), End that of a unary call (headers when it succeeds,
-  // trailers otherwise: a failed call answered without headers can be retried by gRPC).
+  // The call's x-request-id goes back in the headers of a stream once it opened
+  // (StreamOpened) and of a unary call that succeeds, in the trailers of any call that
+  // fails before its headers (Begin's refusals, End): a failed call answered without
+  // headers can be retried by gRPC.
   grpc::Status Begin(grpc::ServerContextBase* server_context, std::string_view method,
                      CallContext* call) override;
   grpc::Status End(const CallContext& call, const absl::Status& status,
                    const google::protobuf::Message* request) override;
+  void StreamOpened(CallContext& call) override;
   size_t MaxResponseBytes() const override { return options_.max_response_bytes; }
 
   // Counters per fully qualified method since start.
