@@ -227,8 +227,10 @@ absl::Time TruncateToMicros(absl::Time t) { return absl::FromUnixMicros(absl::To
 std::string EtagOf(int64_t version) { return kDefectEtag.Of(version); }
 
 absl::Status CheckEtag(const Defect& current, absl::string_view given, bool required) {
-  return kDefectEtag.Check("etag", absl::StrCat("defect ", current.id), current.version, given,
-                           required);
+  // Named as every refusal of one defect's change is (re-test: only in `resource`'s text).
+  return runtime::WithErrorMetadata(kDefectEtag.Check("etag", absl::StrCat("defect ", current.id),
+                                                      current.version, given, required),
+                                    "defect_id", absl::StrCat(current.id));
 }
 
 absl::StatusOr<DefectStatus> NextStatus(DefectStatus from, Transition transition) {

@@ -257,6 +257,7 @@ TEST(EtagTest, RequiredMatchingAndStale) {
   runtime::ErrorInfoView info = runtime::ErrorInfoOf(stale);
   EXPECT_EQ(info.reason, "ETAG_MISMATCH");
   EXPECT_EQ(info.metadata["current_etag"], "v3");
+  EXPECT_EQ(info.metadata["defect_id"], absl::StrCat(d.id));  // re-test: only in `resource`
   EXPECT_THAT(FieldsOf(CheckEtag(d, "abc", false)), ElementsAre("etag"));
 }
 

@@ -445,8 +445,8 @@ absl::string_view PlanTransitionName(PlanTransition transition) {
 std::string EtagOf(int64_t version) { return kPlanEtag.Of(version); }
 
 absl::Status CheckEtag(const Plan& current, absl::string_view given, bool required) {
-  return kPlanEtag.Check("etag", absl::StrCat("plan ", current.id), current.version, given,
-                         required);
+  return PlanRefusal(current, kPlanEtag.Check("etag", absl::StrCat("plan ", current.id),
+                                              current.version, given, required));
 }
 
 absl::Status CheckItemCount(const std::vector<PlanItem>& items, absl::string_view prefix) {

@@ -281,8 +281,9 @@ TEST_F(PlanLifecycleTest, PlanLifecycleAndRevisions) {
   v1::UpdateProductionPlanResponse updated;
   ASSERT_TRUE(stub_->UpdateProductionPlan(Ctx().get(), update, &updated).ok());
   EXPECT_EQ(updated.plan().items(0).quantity(), 7000);
-  EXPECT_EQ(stub_->UpdateProductionPlan(Ctx().get(), update, &updated).error_code(),
-            grpc::StatusCode::ABORTED);
+  const grpc::Status stale = stub_->UpdateProductionPlan(Ctx().get(), update, &updated);
+  EXPECT_EQ(stale.error_code(), grpc::StatusCode::ABORTED);
+  EXPECT_EQ(MetadataOf(stale, "plan_id"), plan.id());  // re-test: only in `resource`'s text
   // The items it has already change nothing: same etag, no new version (re-test: a new
   // version, and holders of the old etag were refused).
   const std::string current_etag = updated.plan().etag();

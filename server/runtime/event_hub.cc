@@ -92,7 +92,8 @@ absl::Status StreamNotReachedYet(const std::string& key) {
       "Redis",
       absl::StrCat("the event hub has not read the event stream ", key,
                    " from Redis since the server started"),
-      "retry later; until then a list's watch_cursor is empty: list again once it is back",
+      "retry later (a watch or tail resumes from its last cursor; a list's watch_cursor is "
+      "empty until then)",
       "is not reached yet");
 }
 

@@ -543,9 +543,9 @@ TEST_F(EventHubTest, AWatchBeforeRedisWasFirstReachedIsADependencyOutOfReachWith
     std::string error_id;
     const absl::Status told = ForClient(refused, &error_id);
     EXPECT_TRUE(absl::StrContains(told.message(),
-                                  "the server's Redis is not reached yet; retry "
-                                  "later; until then a list's watch_cursor is "
-                                  "empty"))
+                                  "the server's Redis is not reached yet; retry later (a watch "
+                                  "or tail resumes from its last cursor; a list's watch_cursor "
+                                  "is empty until then)"))
         << told;
     EXPECT_EQ(RetryDelayOf(told), kRetryAfterOutage);
   }
