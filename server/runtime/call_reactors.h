@@ -779,9 +779,12 @@ class StreamCall final
             RequestFinishLocked(std::move(opened));
             break;
           }
-          // No Finish can be issued while the strand runs, and nothing was written yet.
+          // No Finish can be issued while the strand runs, and nothing was written yet;
+          // unlocked, as every Start* (a reaction may run inline when it returns).
           binding_.policy->StreamOpened(call_);
+          lock.unlock();
           this->StartSendInitialMetadata();
+          lock.lock();
           StreamSource<Response>* source = SourceOfParts();
           if (source != nullptr) {
             lock.unlock();
