@@ -169,16 +169,22 @@ absl::StatusOr<ShiftInstance> PlanningServiceImpl::WorkedShift(const std::string
   return *std::move(shift);
 }
 
+std::optional<absl::Duration> PlanningServiceImpl::PlannedTimeOf(const Plan& plan) {
+  absl::Duration planned;
+  if (!WorkedShift(plan.line_id, "line_id", plan.shift_id, "shift_id", &planned).ok()) {
+    return std::nullopt;
+  }
+  return planned;
+}
+
 absl::Status PlanningServiceImpl::CheckItemsFitPlansShift(int64_t plan_id,
                                                           const std::vector<PlanItem>& items,
                                                           absl::string_view prefix,
                                                           const ProductLines& lines_of) {
   PM_ASSIGN_OR_RETURN(Plan plan, store_->GetPlan(plan_id));
-  absl::Duration planned;
-  if (!WorkedShift(plan.line_id, "line_id", plan.shift_id, "shift_id", &planned).ok()) {
-    return absl::OkStatus();
-  }
-  return CheckItemsFitShift(items, prefix, plan.line_id, lines_of, plan.shift_id, planned);
+  const std::optional<absl::Duration> planned = PlannedTimeOf(plan);
+  if (!planned) return absl::OkStatus();
+  return CheckItemsFitShift(items, prefix, plan.line_id, lines_of, plan.shift_id, *planned);
 }
 
 absl::Status PlanningServiceImpl::CheckPlanStillFitsShift(int64_t plan_id) {
@@ -186,13 +192,10 @@ absl::Status PlanningServiceImpl::CheckPlanStillFitsShift(int64_t plan_id) {
   // A plan released already is answered by the transition (a retry's recorded answer, or
   // ILLEGAL_TRANSITION), whatever its shift plans now.
   if (plan.status != PlanStatus::kDraft) return absl::OkStatus();
-  absl::Duration planned;
-  // A shift no longer worked is refused by the transition itself.
-  if (!WorkedShift(plan.line_id, "line_id", plan.shift_id, "shift_id", &planned).ok()) {
-    return absl::OkStatus();
-  }
+  const std::optional<absl::Duration> planned = PlannedTimeOf(plan);
+  if (!planned) return absl::OkStatus();
   PM_ASSIGN_OR_RETURN(ProductLines lines_of, ProductLinesOf(plan.items));
-  return CheckPlanFitsShift(plan, lines_of, planned);
+  return CheckPlanFitsShift(plan, lines_of, *planned);
 }
 
 absl::StatusOr<ProductLines> PlanningServiceImpl::ProductLinesOf(

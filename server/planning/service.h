@@ -5,6 +5,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -153,6 +154,9 @@ class PlanningServiceImpl : public v1::PlanningServiceBase {
   // holiday declared since) is not checked.
   absl::Status CheckItemsFitPlansShift(int64_t plan_id, const std::vector<PlanItem>& items,
                                        absl::string_view prefix, const ProductLines& lines_of);
+  // The planned time of the plan's shift; nullopt when the shift is no longer worked (the
+  // items are not judged then: the plan's own rules refuse it).
+  std::optional<absl::Duration> PlannedTimeOf(const Plan& plan);
   // CheckPlanFitsShift for plan `plan_id` as stored (before it is published).
   absl::Status CheckPlanStillFitsShift(int64_t plan_id);
   // Of the products `items` name, those that exist.
