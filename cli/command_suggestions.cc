@@ -163,6 +163,11 @@ std::string WalkCommandLine(CLI::App& root, const std::vector<std::string>& args
       if (absl::SimpleAtod(token, &number)) continue;  // a negative value, not a flag
       const std::string name = token.substr(0, token.find('='));
       const CLI::Option* option = FindOption(app, name);
+      // A short flag with its value attached ("-ojson"), as CLI11 reads it.
+      if (option == nullptr && !absl::StartsWith(token, "--") && token.size() > 2) {
+        const CLI::Option* short_flag = FindOption(app, token.substr(0, 2));
+        if (short_flag != nullptr && short_flag->get_items_expected_max() > 0) continue;
+      }
       if (option == nullptr) return all ? UnknownFlag(app, path, name) : "";
       last_flag = nullptr;
       if (option->get_items_expected_max() == 0) continue;  // a flag without a value
@@ -247,9 +252,15 @@ std::string ParseErrorText(const CLI::ParseError& error) {
                         text.substr(colon + std::strlen(": At Most 1 required but received ")),
                         " times: give it once");
   }
+  // "--id: 1 required STRING missing": the flag ended the command line.
+  const size_t required = text.find(": 1 required ");
+  if (required != std::string::npos && absl::EndsWith(text, " missing")) {
+    return absl::StrCat("flag ", text.substr(0, required),
+                        " needs a value, and nothing follows it");
+  }
   // "--output: yaml not in {table,wide,json,csv}"
   const size_t set = text.find(" not in {");
-  if (colon == std::string::npos && set != std::string::npos && text.back() == '}') {
+  if (set != std::string::npos && text.back() == '}') {
     const size_t name_end = text.find(": ");
     if (name_end != std::string::npos && name_end < set) {
       const std::string allowed = text.substr(set + 9, text.size() - set - 10);

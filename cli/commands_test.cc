@@ -928,6 +928,15 @@ TEST_F(CommandsTest, TheParsersOtherUsageErrorsAreToldInPlantctlsWords) {
   EXPECT_EQ(message({"-o", "yaml", "defect", "get-defect", "--id", "3"}),
             "plantctl: --output: \"yaml\" is not one of table, wide, json, csv (plantctl defect "
             "get-defect)\nRun 'plantctl defect get-defect --help' for its flags.\n");
+  // Re-test (BK): the short flag with its value attached was called an unknown flag.
+  EXPECT_EQ(UnknownCommandMessage(app_, {"-oyaml", "defect", "get-defect", "--id", "3"}), "");
+  EXPECT_THAT(message({"-oyaml", "defect", "get-defect", "--id", "3"}),
+              HasSubstr("plantctl: --output: \"yaml\" is not one of table"));
+  EXPECT_EQ(message({"-ojson", "defect", "get-defect", "--id", "3"}), "(parsed)");
+  // Re-test (BK): a flag that ends the command line, in the parser's words.
+  EXPECT_EQ(message({"defect", "get-defect", "--id"}),
+            "plantctl: flag --id needs a value, and nothing follows it (plantctl defect "
+            "get-defect)\nRun 'plantctl defect get-defect --help' for its flags.\n");
 }
 
 // Outside testing: `list-defects --shift $SHIFT --watch` with SHIFT empty listed shift

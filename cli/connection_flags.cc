@@ -331,7 +331,8 @@ absl::Status ResolveServiceEndpoints(const std::vector<std::string>& services,
     const size_t equals = flag.find('=');
     if (equals == std::string::npos || equals == 0 || equals + 1 == flag.size()) {
       return absl::InvalidArgumentError(
-          absl::StrCat("--service-endpoint: \"", flag, "\" is not SERVICE=HOST:PORT"));
+          absl::StrCat("--service-endpoint: \"", flag,
+                       "\" is not SERVICE=HOST:PORT (telemetry=10.0.0.5:50051, say)"));
     }
     std::string service = flag.substr(0, equals);
     if (!known(service)) {

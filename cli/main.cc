@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "CLI/CLI.hpp"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "cli/admin_status.h"
@@ -150,6 +151,10 @@ int Main(int argc, char** argv) {
         ResolveServiceEndpoints(services, app.get_option("--endpoint")->count() > 0, &settings);
     if (!resolved.ok()) {
       std::cerr << "plantctl: " << resolved.message() << "\n";
+      // A flag's fault (not the config file's): where the flags are explained.
+      if (absl::StartsWith(resolved.message(), "--")) {
+        std::cerr << "Run 'plantctl --help' for the connection flags.\n";
+      }
       return kExitUsage;
     }
   }

@@ -18,15 +18,23 @@
 namespace plantmesh::sdk {
 namespace {
 
-// What is wrong with an endpoint ("" when nothing), without the field's name.
-std::string EndpointProblem(absl::string_view endpoint) {
-  if (endpoint.empty()) return "empty; want host:port";
-  if (absl::StartsWith(endpoint, "unix:") || absl::StartsWith(endpoint, "unix-abstract:")) {
-    return "";
-  }
+bool IsUnixSocket(absl::string_view endpoint) {
+  return absl::StartsWith(endpoint, "unix:") || absl::StartsWith(endpoint, "unix-abstract:");
+}
+
+// "host:port" of a network endpoint, without gRPC's name scheme.
+absl::string_view WithoutScheme(absl::string_view endpoint) {
   for (absl::string_view scheme : {"dns:///", "ipv4:", "ipv6:"}) {
     if (absl::StartsWith(endpoint, scheme)) endpoint.remove_prefix(scheme.size());
   }
+  return endpoint;
+}
+
+// What is wrong with an endpoint ("" when nothing), without the field's name.
+std::string EndpointProblem(absl::string_view endpoint) {
+  if (endpoint.empty()) return "empty; want host:port";
+  if (IsUnixSocket(endpoint)) return "";
+  endpoint = WithoutScheme(endpoint);
   const size_t colon = endpoint.rfind(':');
   if (colon == absl::string_view::npos || colon == 0) {
     return "\"" + std::string(endpoint) + "\" is not host:port";
@@ -43,12 +51,8 @@ std::string EndpointProblem(absl::string_view endpoint) {
 // identities and plant data in clear across the network; the server's --insecure takes
 // loopback only).
 std::string PlaintextProblem(absl::string_view endpoint) {
-  if (absl::StartsWith(endpoint, "unix:") || absl::StartsWith(endpoint, "unix-abstract:")) {
-    return "";
-  }
-  for (absl::string_view scheme : {"dns:///", "ipv4:", "ipv6:"}) {
-    if (absl::StartsWith(endpoint, scheme)) endpoint.remove_prefix(scheme.size());
-  }
+  if (IsUnixSocket(endpoint)) return "";
+  endpoint = WithoutScheme(endpoint);
   const absl::string_view host = endpoint.substr(0, endpoint.rfind(':'));
   if (common::IsLoopbackHost(std::string_view(host.data(), host.size()))) return "";
   return absl::StrCat(

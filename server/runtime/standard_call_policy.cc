@@ -110,16 +110,11 @@ std::string TraceIdOf(grpc::ServerContextBase& context, std::string* why) {
 // UNAVAILABLE and a retry delay was retried by the SDK's channel).
 void EchoRequestId(grpc::ServerContextBase* context, const CallContext& call, bool headers) {
   if (context == nullptr) return;
-  if (headers) {
-    context->AddInitialMetadata(kRequestIdHeader, call.trace_id);
-    if (!call.request_id_replaced.empty()) {
-      context->AddInitialMetadata("x-request-id-replaced", call.request_id_replaced);
-    }
-  } else {
-    context->AddTrailingMetadata(kRequestIdHeader, call.trace_id);
-    if (!call.request_id_replaced.empty()) {
-      context->AddTrailingMetadata("x-request-id-replaced", call.request_id_replaced);
-    }
+  const auto add = headers ? &grpc::ServerContextBase::AddInitialMetadata
+                           : &grpc::ServerContextBase::AddTrailingMetadata;
+  (context->*add)(kRequestIdHeader, call.trace_id);
+  if (!call.request_id_replaced.empty()) {
+    (context->*add)("x-request-id-replaced", call.request_id_replaced);
   }
 }
 
