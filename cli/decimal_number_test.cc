@@ -6,8 +6,11 @@
 
 #include <cmath>
 #include <optional>
+#include <string>
 
+#include "absl/strings/str_cat.h"
 #include "cli/json_input_check.h"
+#include "cli/number_check.h"
 #include "plantmesh/api/v1/error_details.pb.h"
 #include "plantmesh/planning/v1/planning_service.pb.h"
 #include "plantmesh/telemetry/v1/telemetry.pb.h"
@@ -45,6 +48,18 @@ TEST(IsWholeNumberText, DigitsWithAnOptionalMinusOnly) {
   }
   for (const char* other : {"", "-", "+5", " 7", "7 ", "1e3", "0x10", "1,000", "1_000"}) {
     EXPECT_FALSE(IsWholeNumberText(other)) << other;
+  }
+}
+
+// Outside testing: `--batch-size -5` was told "must be a whole number in decimal digits",
+// and 0 in CLI11's words ("Value 0 not in range 1 to 10000").
+TEST(WholeNumberFrom, SaysTheRangeForEveryValueOutsideIt) {
+  const CLI::Validator batch_size = WholeNumberFrom(1, 10000);
+  for (std::string taken : {"1", "500", "10000"}) EXPECT_EQ(batch_size(taken), "") << taken;
+  for (std::string refused :
+       {"-5", "0", "10001", "0x10", "+5", "1e3", "", "99999999999999999999"}) {
+    EXPECT_EQ(batch_size(refused),
+              absl::StrCat("\"", refused, "\" must be a whole number from 1 to 10000"));
   }
 }
 

@@ -134,8 +134,7 @@ DemandImportCommand::DemandImportCommand(CLI::App* root) {
                        "The import's request_id; default a random UUID (a retry of the same "
                        "file with the same id returns the first answer)");
   command_->add_option("--batch-size", batch_size_, "Records per stream message, 1-10000")
-      ->check(DecimalWholeNumber())
-      ->check(CLI::Range(1, 10000))
+      ->check(WholeNumberFrom(1, 10000))
       ->capture_default_str();
   command_->add_flag("--skip-invalid", skip_invalid_,
                      "Store the valid records and report the records the server refuses "

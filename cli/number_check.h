@@ -3,10 +3,12 @@
 // outside testing); this says what the flag takes.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 
 #include "CLI/CLI.hpp"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "cli/decimal_number.h"
 
@@ -23,17 +25,20 @@ inline CLI::Validator AboveZero(const std::string& what) {
       absl::StrCat(what, " > 0"));
 }
 
-// A check for flags that take a whole number: decimal digits only (CLI11 alone reads
-// "0x10" as 16 and "0b11" as 3, and answers "1e3" with "not in range").
-inline CLI::Validator DecimalWholeNumber() {
+// A check for flags that take a whole number from `min` to `max`: decimal digits only
+// (CLI11 alone reads "0x10" as 16 and "0b11" as 3, and answers "1e3" with "not in range";
+// outside testing: "-5" was told it is no whole number, 0 "Value 0 not in range 1 to 10000").
+inline CLI::Validator WholeNumberFrom(int64_t min, int64_t max) {
   return CLI::Validator(
-      [](std::string& text) {
-        const bool digits =
-            !text.empty() && text.find_first_not_of("0123456789") == std::string::npos;
-        return digits ? std::string()
-                      : absl::StrCat("\"", text, "\" must be a whole number in decimal digits");
+      [min, max](std::string& text) {
+        int64_t value = 0;
+        if (IsWholeNumberText(text) && absl::SimpleAtoi(text, &value) && value >= min &&
+            value <= max) {
+          return std::string();
+        }
+        return absl::StrCat("\"", text, "\" must be a whole number from ", min, " to ", max);
       },
-      "");
+      absl::StrCat("INT in [", min, " - ", max, "]"));
 }
 
 }  // namespace plantmesh::cli

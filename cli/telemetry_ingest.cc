@@ -335,8 +335,7 @@ TelemetryIngestCommand::TelemetryIngestCommand(CLI::App* root) {
       ->check(ImportIdCheck())
       ->excludes(writer_id);
   command_->add_option("--batch-size", batch_size_, "Samples per batch, 1-10000")
-      ->check(DecimalWholeNumber())
-      ->check(CLI::Range(1, 10000))
+      ->check(WholeNumberFrom(1, 10000))
       ->capture_default_str();
   command_->add_flag("--dry-run", dry_run_,
                      "Only check the file (every row), send nothing; needs no connection");
