@@ -622,6 +622,9 @@ TEST(OutputTest, JsonShowsInvisibleCharactersAsEscapes) {
             "{\"model\":\"SEDAN\\u202E0.2\\u202C M\u00FCller\"}");
   EXPECT_EQ(EscapeInvisibleInJson("{\"a\":\"x\u200By\u00A0\U000E0041\"}"),
             R"({"a":"x\u200By\u00A0\uDB40\uDC41"})");
+  // Outside testing (sweep 57): a noncharacter was printed raw.
+  EXPECT_EQ(EscapeInvisibleInJson("{\"shift\":\"2026-12-07/A\uFFFE\u0378\"}"),
+            R"({"shift":"2026-12-07/A\uFFFE\u0378"})");
   plantmesh::defect::v1::GetDefectRequest request;
   request.set_id("1\u202E2");
   std::ostringstream json, notes;

@@ -15,6 +15,7 @@
 #include "absl/strings/str_format.h"
 #include "cli/exit_codes.h"
 #include "plantmesh/common/blank_text.h"
+#include "plantmesh/common/unicode_form.h"
 #include "plantmesh/common/utf8.h"
 
 namespace plantmesh::cli {
@@ -93,7 +94,7 @@ std::string QuoteInput(absl::string_view text) {
     // (re-test: a date with U+200B after it read "2026-11-04" is not a date).
     if (d.code_point == common::kNotUtf8) {
       absl::StrAppendFormat(&out, "\\x%02X", static_cast<unsigned char>(view[at]));
-    } else if (common::ShowsAsEscape(d.code_point)) {
+    } else if (common::DisplaysEscaped(d.code_point)) {
       common::AppendCodePointEscape(&out, d.code_point);
     } else {
       out.append(view.substr(at, d.length));

@@ -15,6 +15,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "nlohmann/json.hpp"
 #include "plantmesh/common/blank_text.h"
+#include "plantmesh/common/unicode_form.h"
 
 namespace plantmesh::cli {
 namespace {
@@ -261,7 +262,7 @@ std::string EscapeInvisibleInJson(absl::string_view json) {
   out.reserve(json.size());
   ForEachCodePoint(json, [&out](int32_t code_point, absl::string_view bytes) {
     const auto c = static_cast<char32_t>(code_point);
-    if (code_point <= 0x7F || !common::ShowsAsEscape(c)) {
+    if (code_point <= 0x7F || !common::DisplaysEscaped(c)) {
       out.append(bytes.data(), bytes.size());
       return;
     }

@@ -11,6 +11,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "plantmesh/common/blank_text.h"
+#include "plantmesh/common/utf8.h"
 
 namespace plantmesh::common {
 namespace {
@@ -91,5 +93,27 @@ std::string LeadingCombiningMark(std::string_view text) {
       "begins with U+%04X, a combining mark with no character before it to combine with",
       static_cast<uint32_t>(first));
 }
+
+bool IsUnassigned(char32_t c) {
+  return utf8proc_category(static_cast<utf8proc_int32_t>(c)) == UTF8PROC_CATEGORY_CN;
+}
+
+std::string UnassignedInside(std::string_view text) {
+  size_t characters = 0;
+  for (size_t at = 0; at < text.size();) {
+    const Utf8Char decoded = DecodeUtf8At(text, at);
+    ++characters;
+    at += decoded.length;
+    const char32_t c = decoded.code_point;
+    if (c == kNotUtf8 || c < 0x378 || !IsUnassigned(c)) continue;
+    const bool noncharacter = (c >= 0xFDD0 && c <= 0xFDEF) || (c & 0xFFFE) == 0xFFFE;
+    return absl::StrFormat(
+        "holds U+%04X (%s) at character %d", static_cast<uint32_t>(c),
+        noncharacter ? "a noncharacter" : "a code point Unicode 15 leaves unassigned", characters);
+  }
+  return "";
+}
+
+bool DisplaysEscaped(char32_t c) { return ShowsAsEscape(c) || (c >= 0x378 && IsUnassigned(c)); }
 
 }  // namespace plantmesh::common

@@ -29,5 +29,26 @@ TEST(UnicodeFormTest, ACombiningMarkFirstIsNamed) {
             "begins with U+0301, a combining mark with no character before it to combine with");
 }
 
+// Outside testing (sweep 57): shifts ending in U+FFFE or U+10FFFF and a model ending in
+// U+0378 were values of their own that every screen showed as the value without them.
+TEST(UnicodeFormTest, CodePointsUnicodeAssignsNoCharacterAreNamed) {
+  EXPECT_EQ(UnassignedInside("2026-12-07/A\uFFFE"),
+            "holds U+FFFE (a noncharacter) at character 13");
+  EXPECT_EQ(UnassignedInside("\uFFFF2026"), "holds U+FFFF (a noncharacter) at character 1");
+  EXPECT_EQ(UnassignedInside("A\U0010FFFF"), "holds U+10FFFF (a noncharacter) at character 2");
+  EXPECT_EQ(UnassignedInside("x\uFDD0"), "holds U+FDD0 (a noncharacter) at character 2");
+  EXPECT_EQ(UnassignedInside("Line 1\u0378"),
+            "holds U+0378 (a code point Unicode 15 leaves unassigned) at character 7");
+  EXPECT_EQ(UnassignedInside("Line 1\U0003FFFE"), "holds U+3FFFE (a noncharacter) at character 7");
+  // Assigned: letters of every script, emoji, private use (a plant's own symbols).
+  for (const char* fine : {"M\u00FCller", "\u4E2D\u6587", "\U0001F600", "\uE000", "", "\xFF"}) {
+    EXPECT_EQ(UnassignedInside(fine), "") << fine;
+  }
+  EXPECT_TRUE(DisplaysEscaped(0xFFFE));
+  EXPECT_TRUE(DisplaysEscaped(0x378));
+  EXPECT_TRUE(DisplaysEscaped(0x200B));  // ShowsAsEscape's
+  EXPECT_FALSE(DisplaysEscaped(U'\u00FC'));
+}
+
 }  // namespace
 }  // namespace plantmesh::common

@@ -95,7 +95,7 @@ size_t AppendEscaped(std::string_view value, size_t max_chars, bool keep_lines, 
     const auto [c, length] = common::DecodeUtf8At(value, at);
     if (c == common::kNotUtf8) {
       absl::StrAppendFormat(out, "\\x%02X", static_cast<unsigned char>(value[at]));
-    } else if ((common::ShowsAsEscape(c) && !(keep_lines && (c == '\n' || c == '\t'))) ||
+    } else if ((common::DisplaysEscaped(c) && !(keep_lines && (c == '\n' || c == '\t'))) ||
                (at == 0 && common::IsCombiningMark(c))) {
       // A combining mark first would draw on the quote before it (outside testing: '́17').
       common::AppendCodePointEscape(out, c);

@@ -135,6 +135,11 @@ std::optional<std::string> TextViolation(std::string_view value, const TextRule&
     if (const std::string mark = common::LeadingCombiningMark(value); !mark.empty()) {
       return absl::StrCat(QuoteForMessage(value), " ", mark);
     }
+    if (const std::string unassigned = common::UnassignedInside(value); !unassigned.empty()) {
+      return absl::StrCat(QuoteForMessage(value), " ", unassigned,
+                          ", which shows as nothing or a box: it would display as another value "
+                          "than it is stored and matched as");
+    }
     if (const std::string inside = common::InvisibleInside(value); !inside.empty()) {
       return absl::StrCat(QuoteForMessage(value), " ", inside,
                           ", which shows nothing or another character's look: it would "

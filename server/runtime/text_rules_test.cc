@@ -146,7 +146,11 @@ TEST(TextViolationTest, AKeyHoldsNothingInvisibleInside) {
          "holds U+E0073"},
         {"\U0001F3F4\U000E0071\U000E007F x", "holds U+E0071"},
         {"Bay 1\uFE0F\u20E3\uFE0F x", "holds U+FE0F"},
-        {"caf\u00E9\uFE0F\uFE0F x", "at character 6"}}) {
+        {"caf\u00E9\uFE0F\uFE0F x", "at character 6"},
+        // Outside testing (sweep 57): code points Unicode assigns no character.
+        {"2026-12-07/A\uFFFE", "holds U+FFFE (a noncharacter) at character 13"},
+        {"\uFFFF2026-12-07/A", "holds U+FFFF"},
+        {"Line 1\u0378", "holds U+0378 (a code point Unicode 15 leaves unassigned)"}}) {
     const std::optional<std::string> why = TextViolation(value, key);
     ASSERT_TRUE(why.has_value()) << value;
     EXPECT_THAT(*why, ::testing::HasSubstr(which)) << value;

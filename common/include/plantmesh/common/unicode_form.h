@@ -25,4 +25,19 @@ bool IsCombiningMark(char32_t c);
 // taken as a model).
 std::string LeadingCombiningMark(std::string_view text);
 
+// Whether Unicode 15 assigns `c` no character (General_Category Cn): an unassigned code
+// point (U+0378) or a noncharacter (U+FDD0-FDEF, U+FFFE, U+FFFF and their likes in every
+// plane). A terminal shows it as nothing or a box, and a later Unicode may give it a look.
+bool IsUnassigned(char32_t c);
+
+// "holds U+FFFE (a noncharacter) at character 13" when `text` holds a code point
+// IsUnassigned names, the first one; "" otherwise (outside testing: shifts ending in
+// U+FFFE or U+10FFFF and a model ending in U+0378 were taken as values of their own, that
+// every screen showed as "2026-12-07/A").
+std::string UnassignedInside(std::string_view text);
+
+// Whether a message or plantctl's output writes `c` as an escape: ShowsAsEscape
+// (blank_text.h) or IsUnassigned.
+bool DisplaysEscaped(char32_t c);
+
 }  // namespace plantmesh::common
