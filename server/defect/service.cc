@@ -109,10 +109,16 @@ int64_t DefectServiceImpl::PhotoMaxBytes() const {
 absl::Status DefectServiceImpl::Transition(runtime::CallContext& call,
                                            const google::protobuf::Message& request, absl::Time now,
                                            const std::string& id, const std::string& etag,
+                                           const absl::Status& request_check,
                                            const FactsWanted& wanted, const Mutator& mutator,
                                            google::protobuf::Message* response, v1::Defect* out) {
-  PM_ASSIGN_OR_RETURN(int64_t defect_id, ParseDefectId(id, "id"));
-  PM_RETURN_IF_ERROR(kDefectEtag.CheckForm("etag", etag, /*required=*/false));
+  // One answer for every wrong field: the id, the etag, the method's own (request_check).
+  runtime::Violations v;
+  const absl::StatusOr<int64_t> defect_id = ParseDefectId(id, "id");
+  PM_RETURN_IF_ERROR(v.Take(defect_id.status()));
+  PM_RETURN_IF_ERROR(v.Take(kDefectEtag.CheckForm("etag", etag, /*required=*/false)));
+  PM_RETURN_IF_ERROR(v.Take(request_check));
+  PM_RETURN_IF_ERROR(v.ToStatus());
   const ChangeContext context = Context(call, request, now);
   // `out` is part of `response`: the recorded answer is the whole response.
   const ResponseEncoder<Defect> encode = [&](const Defect& after) {
@@ -122,7 +128,7 @@ absl::Status DefectServiceImpl::Transition(runtime::CallContext& call,
   PM_ASSIGN_OR_RETURN(
       Replayable<Defect> answer,
       store_->MutateDefect(
-          defect_id, context, wanted,
+          *defect_id, context, wanted,
           [&](const Defect& current, const DefectFacts& facts) -> absl::StatusOr<Mutation> {
             PM_RETURN_IF_ERROR(CheckEtag(current, etag, /*required=*/false));
             return mutator(current, facts);
@@ -183,8 +189,10 @@ absl::Status DefectServiceImpl::HandleListDefects(runtime::CallContext& call,
 absl::Status DefectServiceImpl::HandleUpdateDefect(runtime::CallContext& call,
                                                    const v1::UpdateDefectRequest& request,
                                                    v1::UpdateDefectResponse* response) {
-  // Checked here to name the field as the request spells it; Transition parses it again.
-  PM_RETURN_IF_ERROR(ParseDefectId(request.defect().id(), "defect.id").status());
+  // The id checked here to name the field as the request spells it; Transition parses it
+  // again.
+  runtime::Violations v;
+  PM_RETURN_IF_ERROR(v.Take(ParseDefectId(request.defect().id(), "defect.id").status()));
   const std::vector<std::string> paths(request.update_mask().paths().begin(),
                                        request.update_mask().paths().end());
   NewDefectInput input = NewDefectInputFromProto(request.defect());
@@ -193,10 +201,11 @@ absl::Status DefectServiceImpl::HandleUpdateDefect(runtime::CallContext& call,
       IsPlantCode(input.category_code)) {
     PM_ASSIGN_OR_RETURN(category, store_->FindCategory(input.category_code));
   }
-  PM_RETURN_IF_ERROR(ValidateUpdate(input, paths, request.etag(), category));
+  PM_RETURN_IF_ERROR(v.Take(ValidateUpdate(input, paths, request.etag(), category)));
+  PM_RETURN_IF_ERROR(v.ToStatus());
   const absl::Time now = deps_.now();
   return Transition(
-      call, request, now, request.defect().id(), request.etag(), FactsWanted{},
+      call, request, now, request.defect().id(), request.etag(), absl::OkStatus(), FactsWanted{},
       [&](const Defect& current, const DefectFacts&) -> absl::StatusOr<Mutation> {
         PM_ASSIGN_OR_RETURN(Defect after, ApplyUpdate(current, input, paths, now));
         return Mutation{std::move(after), ChangeType::kUpdated, ""};
@@ -208,10 +217,9 @@ absl::Status DefectServiceImpl::HandleAssignDefect(runtime::CallContext& call,
                                                    const v1::AssignDefectRequest& request,
                                                    v1::AssignDefectResponse* response) {
   const AssignInput input{request.repair_place_id(), request.mechanic_id()};
-  PM_RETURN_IF_ERROR(ValidateAssign(input));
   const absl::Time now = deps_.now();
   return Transition(
-      call, request, now, request.id(), request.etag(), AssignFacts(input),
+      call, request, now, request.id(), request.etag(), ValidateAssign(input), AssignFacts(input),
       [&](const Defect& current, const DefectFacts& facts) -> absl::StatusOr<Mutation> {
         PM_ASSIGN_OR_RETURN(Defect after, defect::Assign(current, input, call.identity, now));
         PM_RETURN_IF_ERROR(CheckAssignTargets(input, facts));
@@ -226,7 +234,7 @@ absl::Status DefectServiceImpl::HandleStartRepair(runtime::CallContext& call,
   const absl::Time now = deps_.now();
   const Caller caller{call.identity, call.roles};
   return Transition(
-      call, request, now, request.id(), request.etag(), StartRepairFacts(),
+      call, request, now, request.id(), request.etag(), absl::OkStatus(), StartRepairFacts(),
       [&](const Defect& current, const DefectFacts& facts) -> absl::StatusOr<Mutation> {
         PM_ASSIGN_OR_RETURN(Defect after, defect::StartRepair(current, call.identity, now));
         // Who may: the assigned mechanic, or a foreman/admin override (noted in history).
@@ -243,11 +251,10 @@ absl::Status DefectServiceImpl::HandleFinishRepair(runtime::CallContext& call,
                                                    const v1::FinishRepairRequest& request,
                                                    v1::FinishRepairResponse* response) {
   const FinishInput input{request.work_done(), request.labor_minutes()};
-  PM_RETURN_IF_ERROR(ValidateFinish(input));
   const absl::Time now = deps_.now();
   const Caller caller{call.identity, call.roles};
   return Transition(
-      call, request, now, request.id(), request.etag(), FactsWanted{},
+      call, request, now, request.id(), request.etag(), ValidateFinish(input), FactsWanted{},
       [&](const Defect& current, const DefectFacts& facts) -> absl::StatusOr<Mutation> {
         PM_ASSIGN_OR_RETURN(Defect after, defect::FinishRepair(current, input, call.identity, now));
         PM_ASSIGN_OR_RETURN(std::string note,
@@ -262,12 +269,11 @@ absl::Status DefectServiceImpl::HandleVerifyRepair(runtime::CallContext& call,
                                                    const v1::VerifyRepairRequest& request,
                                                    v1::VerifyRepairResponse* response) {
   const VerifyInput input{static_cast<QcDecision>(request.decision()), request.reason()};
-  PM_RETURN_IF_ERROR(ValidateVerify(input));
   const absl::Time now = deps_.now();
   const ChangeType type = input.decision == QcDecision::kAccept ? ChangeType::kRepairAccepted
                                                                 : ChangeType::kRepairRejected;
   return Transition(
-      call, request, now, request.id(), request.etag(), FactsWanted{},
+      call, request, now, request.id(), request.etag(), ValidateVerify(input), FactsWanted{},
       [&](const Defect& current, const DefectFacts& facts) -> absl::StatusOr<Mutation> {
         PM_ASSIGN_OR_RETURN(Defect after,
                             defect::VerifyRepair(current, input, call.identity,
@@ -280,10 +286,10 @@ absl::Status DefectServiceImpl::HandleVerifyRepair(runtime::CallContext& call,
 absl::Status DefectServiceImpl::HandleCancelDefect(runtime::CallContext& call,
                                                    const v1::CancelDefectRequest& request,
                                                    v1::CancelDefectResponse* response) {
-  PM_RETURN_IF_ERROR(ValidateCancel(request.reason()));
   const absl::Time now = deps_.now();
   return Transition(
-      call, request, now, request.id(), request.etag(), FactsWanted{},
+      call, request, now, request.id(), request.etag(), ValidateCancel(request.reason()),
+      FactsWanted{},
       [&](const Defect& current, const DefectFacts&) -> absl::StatusOr<Mutation> {
         PM_ASSIGN_OR_RETURN(Defect after,
                             defect::Cancel(current, request.reason(), call.identity, now));
@@ -449,8 +455,12 @@ DefectServiceImpl::HandleUploadDefectPhoto(runtime::CallContext& call) {
 absl::StatusOr<std::unique_ptr<DefectServiceImpl::DownloadDefectPhotoSource>>
 DefectServiceImpl::HandleDownloadDefectPhoto(runtime::CallContext& call,
                                              const v1::DownloadDefectPhotoRequest& request) {
-  PM_ASSIGN_OR_RETURN(int64_t defect_id, ParseDefectId(request.defect_id(), "defect_id"));
-  PM_RETURN_IF_ERROR(ParsePhotoId(request.photo_id()).status());
+  runtime::Violations v;
+  const absl::StatusOr<int64_t> parsed_id = ParseDefectId(request.defect_id(), "defect_id");
+  PM_RETURN_IF_ERROR(v.Take(parsed_id.status()));
+  PM_RETURN_IF_ERROR(v.Take(ParsePhotoId(request.photo_id()).status()));
+  PM_RETURN_IF_ERROR(v.ToStatus());
+  const int64_t defect_id = *parsed_id;
   // The photo's bytes are held until its last chunk is sent, however slowly the client
   // reads: charged to the process-wide download budget (download-memory-bytes) before they
   // are read, by the size its metadata gives (outside testing: 300 downloads of a 10 MiB

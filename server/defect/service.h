@@ -87,10 +87,13 @@ class DefectServiceImpl : public v1::DefectServiceBase {
   // store reads the facts `wanted` for `mutator`. `now`: the change's one time, which the
   // mutator writes into the defect and the store into its history entry and event (outside
   // testing: an assignment's assign_time and its event_time were two clock readings).
+  // `request_check`: the method's own check of the request, answered with the id's and the
+  // etag's in one INVALID_ARGUMENT.
   absl::Status Transition(runtime::CallContext& call, const google::protobuf::Message& request,
                           absl::Time now, const std::string& id, const std::string& etag,
-                          const FactsWanted& wanted, const Mutator& mutator,
-                          google::protobuf::Message* response, v1::Defect* out);
+                          const absl::Status& request_check, const FactsWanted& wanted,
+                          const Mutator& mutator, google::protobuf::Message* response,
+                          v1::Defect* out);
   // The caller, request_id and payload fingerprint of `request`, the change's time (`now`,
   // or the clock's now), the encoding of the change's event and the call's audit row (with
   // `request`).

@@ -493,6 +493,28 @@ v1::PhotoUpload PhotoMetadata(const std::string& defect_id, const std::string& b
 // Outside testing: a 2 MiB upload that was no JPEG was received to its end (20 s when sent
 // slowly, and its memory) before it was refused. It is refused at its first chunk: the
 // status names the signature, not the bytes that never came.
+// Outside testing (sweep 57): a change's id hid its etag's fault, both the method's own
+// fields; a download's defect_id hid its photo_id's.
+TEST_F(DefectServiceTest, AChangeNamesEveryWrongFieldAtOnce) {
+  v1::FinishRepairRequest finish;
+  finish.set_id("abc");
+  finish.set_etag("v03");
+  finish.set_work_done("replaced the seal");
+  finish.set_labor_minutes(-5);
+  v1::FinishRepairResponse finished;
+  EXPECT_THAT(FieldsOf(stub_->FinishRepair(Context("m1", "mechanic").get(), finish, &finished)),
+              ::testing::ElementsAre("id", "etag", "labor_minutes"));
+  v1::DownloadDefectPhotoRequest download;
+  download.set_defect_id("x");
+  download.set_photo_id("y");
+  auto context = Context();
+  auto reader = stub_->DownloadDefectPhoto(context.get(), download);
+  v1::DownloadDefectPhotoResponse chunk;
+  while (reader->Read(&chunk)) {
+  }
+  EXPECT_THAT(FieldsOf(reader->Finish()), ::testing::ElementsAre("defect_id", "photo_id"));
+}
+
 TEST_F(DefectServiceTest, AnUploadOfAnotherTypeIsRefusedAtItsFirstChunk) {
   v1::Defect d = Report("VIN-SIGNATURE");
   const std::string pdf = "%PDF-1.7" + std::string(2 * kMiB - 8, 'x');

@@ -240,21 +240,23 @@ absl::Status PlanningServiceImpl::HandleDeleteDemand(runtime::CallContext& call,
 absl::Status PlanningServiceImpl::HandleForecastDemand(runtime::CallContext& call,
                                                        const v1::ForecastDemandRequest& request,
                                                        v1::ForecastDemandResponse* response) {
+  // Every wrong field in one answer (outside testing: horizon_days 0 hid
+  // interval_level_percent 150 until it was fixed).
+  runtime::Violations v;
   forecast::ForecastOptions options;
   if (request.horizon_days() < 1 || request.horizon_days() > forecast::kMaxHorizonDays) {
-    return runtime::InvalidField("horizon_days",
-                                 absl::StrCat("must be 1-", forecast::kMaxHorizonDays));
+    v.Add("horizon_days", absl::StrCat("must be 1-", forecast::kMaxHorizonDays));
   }
   options.horizon_days = request.horizon_days();
   const double level = request.interval_level_percent();
   if (level != 0 && !(level >= 50 && level <= 99.9)) {
-    return runtime::InvalidField("interval_level_percent", "must be 50-99.9, or 0 for 95");
+    v.Add("interval_level_percent", "must be 50-99.9, or 0 for 95");
   }
   options.interval_level = level == 0 ? 0.95 : level / 100.0;
   if (request.product_ids_size() > kMaxForecastProducts) {
-    return runtime::InvalidField("product_ids",
-                                 absl::StrCat("at most ", kMaxForecastProducts, " products"));
+    v.Add("product_ids", absl::StrCat("at most ", kMaxForecastProducts, " products"));
   }
+  PM_RETURN_IF_ERROR(v.ToStatus());
   std::vector<std::string> ids(request.product_ids().begin(), request.product_ids().end());
   if (!ids.empty()) {
     PM_ASSIGN_OR_RETURN(std::set<std::string> known,
@@ -263,9 +265,13 @@ absl::Status PlanningServiceImpl::HandleForecastDemand(runtime::CallContext& cal
     std::set<std::string> seen;
     for (size_t i = 0; i < ids.size(); ++i) {
       const std::string field = absl::StrCat("product_ids[", i, "]");
-      if (known.count(ids[i]) == 0) return UnknownReference(field, "product", ids[i]);
-      if (!seen.insert(ids[i]).second) return runtime::InvalidField(field, "given twice");
+      if (known.count(ids[i]) == 0) {
+        v.Add(field, absl::StrCat("unknown product ", runtime::QuoteForMessage(ids[i])));
+      } else if (!seen.insert(ids[i]).second) {
+        v.Add(field, "given twice");
+      }
     }
+    PM_RETURN_IF_ERROR(v.ToStatus());
   }
   auto too_many = [&](size_t products) -> absl::Status {
     if (static_cast<int64_t>(products) * options.horizon_days <= kMaxForecastDays) {

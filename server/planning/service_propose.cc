@@ -111,11 +111,34 @@ void CheckIds(const google::protobuf::RepeatedPtrField<std::string>& ids, const 
   }
 }
 
-// The request's demand records, checked: whole units by product and day.
-absl::StatusOr<std::map<std::pair<std::string, absl::CivilDay>, int64_t>> RequestDemand(
+// What the request's demand records and stock say alone (dates, quantities), beside the
+// request's other fields: one answer names every wrong field (outside testing: a demand
+// record of -1 was named only after time_limit_seconds or a stock quantity was fixed).
+void CheckQuantities(const v1::ProposePlanRequest& request, runtime::Violations& v) {
+  for (int i = 0; i < request.demand_size(); ++i) {
+    const v1::DemandRecord& r = request.demand(i);
+    const std::string at = absl::StrCat("demand[", i, "]");
+    if (!ParseDate(r.date())) v.Add(at + ".date", DateViolation(r.date()));
+    // As ImportDemand says it (outside testing: NaN was told "must be 0-1000000000").
+    if (!std::isfinite(r.quantity())) {
+      v.Add(at + ".quantity", "must be finite");
+    } else if (r.quantity() < 0 || r.quantity() > static_cast<double>(kMaxUnits)) {
+      v.Add(at + ".quantity", "must be 0-1000000000");
+    }
+  }
+  for (int i = 0; i < request.stock_on_hand_size(); ++i) {
+    const int64_t quantity = request.stock_on_hand(i).quantity();
+    if (quantity < 0 || quantity > kMaxUnits) {
+      v.Add(absl::StrCat("stock_on_hand[", i, "].quantity"), "must be 0-1000000000");
+    }
+  }
+}
+
+// The request's demand records (CheckQuantities passed), against the plant model: whole
+// units by product and day.
+std::map<std::pair<std::string, absl::CivilDay>, int64_t> RequestDemand(
     const v1::ProposePlanRequest& request, const std::set<std::string>& known,
-    const std::set<std::string>& named) {
-  runtime::Violations v;
+    const std::set<std::string>& named, runtime::Violations& v) {
   std::map<std::pair<std::string, absl::CivilDay>, int64_t> out;
   for (int i = 0; i < request.demand_size(); ++i) {
     const v1::DemandRecord& r = request.demand(i);
@@ -124,19 +147,12 @@ absl::StatusOr<std::map<std::pair<std::string, absl::CivilDay>, int64_t>> Reques
         named.count(r.product_id()) == 0) {
       v.Add(at + ".product_id", "not among product_ids");
     }
-    std::optional<absl::CivilDay> day = ParseDate(r.date());
-    if (!day) v.Add(at + ".date", DateViolation(r.date()));
-    // As ImportDemand says it (outside testing: NaN was told "must be 0-1000000000").
-    if (!std::isfinite(r.quantity())) {
-      v.Add(at + ".quantity", "must be finite");
-    } else if (r.quantity() < 0 || r.quantity() > static_cast<double>(kMaxUnits)) {
-      v.Add(at + ".quantity", "must be 0-1000000000");
-    } else if (day && !out.emplace(std::make_pair(r.product_id(), *day), std::llround(r.quantity()))
-                           .second) {
+    if (!out.emplace(std::make_pair(r.product_id(), *ParseDate(r.date())),
+                     std::llround(r.quantity()))
+             .second) {
       v.Add(at + ".date", "a second record for this product and day");
     }
   }
-  PM_RETURN_IF_ERROR(v.ToStatus());
   return out;
 }
 
@@ -311,6 +327,8 @@ absl::Status PlanningServiceImpl::HandleProposePlan(runtime::CallContext& call,
   }
   if (request.demand_size() > kMaxProposeDemandRecords) {
     v.Add("demand", absl::StrCat("at most ", kMaxProposeDemandRecords, " records"));
+  } else {
+    CheckQuantities(request, v);
   }
   PM_RETURN_IF_ERROR(v.ToStatus());
 
@@ -342,13 +360,10 @@ absl::Status PlanningServiceImpl::HandleProposePlan(runtime::CallContext& call,
         !stock.emplace(s.product_id(), s.quantity()).second) {
       v.Add(at + ".product_id", "given twice");
     }
-    if (s.quantity() < 0 || s.quantity() > kMaxUnits) {
-      v.Add(at + ".quantity", "must be 0-1000000000");
-    }
   }
-  PM_RETURN_IF_ERROR(v.ToStatus());
   const std::set<std::string> named(request.product_ids().begin(), request.product_ids().end());
-  PM_ASSIGN_OR_RETURN(auto given_demand, RequestDemand(request, product_ids, named));
+  const auto given_demand = RequestDemand(request, product_ids, named, v);
+  PM_RETURN_IF_ERROR(v.ToStatus());
 
   // ---- the horizon's shifts, line by line (by id).
   ProposalFacts facts;

@@ -932,7 +932,39 @@ TEST_F(ProposePlanTest, BadInputNamesTheFieldAndWritesNothing) {
   v1::ProposePlanRequest limit = ThreeShifts({{"GRANOLA-500G", 10}});
   limit.set_time_limit_seconds(11);
   EXPECT_THAT(refused(limit), ElementsAre("time_limit_seconds"));
+  // Outside testing (sweep 57): each of these was named only once the other was fixed.
+  v1::ProposePlanRequest all = ThreeShifts({{"GRANOLA-500G", -1}});
+  all.set_time_limit_seconds(11);
+  all.add_stock_on_hand()->set_product_id("GRANOLA-500G");
+  all.mutable_stock_on_hand(0)->set_quantity(-1);
+  EXPECT_THAT(refused(all),
+              ElementsAre("time_limit_seconds", "demand[0].quantity", "stock_on_hand[0].quantity"));
+  v1::ProposePlanRequest model = ThreeShifts({{"OATS-1KG", 10}});
+  model.add_line_ids("PACK-9");
+  for (int i = 0; i < 2; ++i) {  // a second record for the product and day
+    v1::DemandRecord* record = model.add_demand();
+    *record = model.demand(0);
+    record->set_product_id("GRANOLA-500G");
+  }
+  EXPECT_THAT(refused(model), ElementsAre("line_ids[0]", "demand[0].product_id", "demand[2].date"));
   EXPECT_TRUE(store_.ListPlans(PlanQuery())->plans.empty());
+}
+
+// Outside testing (sweep 57): horizon_days out of range hid interval_level_percent 150,
+// an unknown product the second one given twice.
+TEST_F(ProposePlanTest, ForecastDemandNamesEveryWrongFieldAtOnce) {
+  v1::ForecastDemandRequest forecast;
+  forecast.set_horizon_days(367);
+  forecast.set_interval_level_percent(150);
+  v1::ForecastDemandResponse forecasts;
+  grpc::Status s = stub_->ForecastDemand(Ctx().get(), forecast, &forecasts);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(FieldsOf(s), ElementsAre("horizon_days", "interval_level_percent"));
+  forecast.set_horizon_days(7);
+  forecast.set_interval_level_percent(90);
+  for (const char* id : {"OATS-1KG", "GRANOLA-500G", "GRANOLA-500G"}) forecast.add_product_ids(id);
+  s = stub_->ForecastDemand(Ctx().get(), forecast, &forecasts);
+  EXPECT_THAT(FieldsOf(s), ElementsAre("product_ids[0]", "product_ids[2]"));
 }
 
 TEST_F(ProposePlanTest, EndTimeAndTheRequestsTimeLimit) {

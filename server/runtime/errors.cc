@@ -322,6 +322,24 @@ absl::Status Violations::ToStatus() const {
   return status;
 }
 
+absl::Status Violations::Take(const absl::Status& check) {
+  if (check.ok()) return check;
+  std::vector<FieldViolation> found = FieldViolationsOf(check);
+  if (check.code() != absl::StatusCode::kInvalidArgument || found.empty()) return check;
+  for (FieldViolation& violation : found) {
+    // "<n> more field violations not listed": counted, not listed again.
+    if (violation.field.empty()) {
+      uncounted_ = true;
+      continue;
+    }
+    const bool named = std::any_of(items_.begin(), items_.end(), [&](const FieldViolation& item) {
+      return item.field == violation.field;
+    });
+    if (!named) Add(std::move(violation.field), std::move(violation.description));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status InvalidField(std::string field, std::string description) {
   Violations violations;
   violations.Add(std::move(field), std::move(description));

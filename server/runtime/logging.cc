@@ -9,6 +9,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -44,20 +45,32 @@ class JsonFormatter final : public spdlog::formatter {
 // The message of a text line as one line: a line break inside it (a dependency's error
 // text: libpq's "could not connect ...\n\tIs the server running ...") becomes "\n", so
 // a collector that reads a record per line keeps it whole (outside testing: 181 broken
-// lines in one PostgreSQL outage). Trailing breaks go.
+// lines in one PostgreSQL outage). Trailing breaks go. The other controls but the tab
+// (C0, DEL, C1) are written as \u001B: a terminal that shows the log would run them
+// (outside testing: a grpc-timeout header of ESC sequences sent to the probe port, which
+// gRPC's own log line quotes, cleared the screen of `tail -f` and printed a fake alert).
 class OneLineMessage final : public spdlog::custom_flag_formatter {
  public:
   void format(const spdlog::details::log_msg& msg, const std::tm&,
               spdlog::memory_buf_t& dest) override {
     std::string_view text(msg.payload.data(), msg.payload.size());
     while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.remove_suffix(1);
-    for (char c : text) {
+    for (size_t i = 0; i < text.size(); ++i) {
+      const auto c = static_cast<unsigned char>(text[i]);
+      // U+0080-009F in UTF-8: C2 80 to C2 9F.
+      const bool c1 = c == 0xC2 && i + 1 < text.size() &&
+                      static_cast<unsigned char>(text[i + 1]) >= 0x80 &&
+                      static_cast<unsigned char>(text[i + 1]) <= 0x9F;
       if (c == '\n') {
         dest.append(std::string_view("\\n"));
       } else if (c == '\r') {
         dest.append(std::string_view("\\r"));
+      } else if ((c < 0x20 && c != '\t') || c == 0x7F || c1) {
+        const unsigned code = c1 ? static_cast<unsigned char>(text[++i]) : c;
+        const std::string escape = absl::StrFormat("\\u%04X", code);
+        dest.append(escape.data(), escape.data() + escape.size());
       } else {
-        dest.push_back(c);
+        dest.push_back(static_cast<char>(c));
       }
     }
   }

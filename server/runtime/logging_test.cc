@@ -86,6 +86,19 @@ TEST(InitLogging, ATextRecordIsOneLineWhateverItsMessageHolds) {
   EXPECT_FALSE(std::getline(lines, rest)) << rest;
 }
 
+// Outside testing (sweep 57): gRPC's own log line quoted a grpc-timeout header of escape
+// sequences, and `tail -f` on the text log cleared the screen and showed a fake alert.
+TEST(InitLogging, ATextRecordWritesControlCharactersAsEscapes) {
+  std::ostringstream out;
+  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(out);
+  sink->set_formatter(NewTextLogFormatter());
+  spdlog::logger logger("plantmesh", sink);
+  logger.error("grpc: value={}", "\x1B]0;title\a\x1B[2J\x7F\u009B M\u00FCller\tend");
+  EXPECT_THAT(out.str(),
+              ::testing::EndsWith(" error grpc: value=\\u001B]0;title\\u0007\\u001B[2J\\u007F"
+                                  "\\u009B M\u00FCller\tend\n"));
+}
+
 TEST(InitLogging, RefusesUnknownFormatAndLevel) {
   EXPECT_EQ(InitLogging("info", "xml").code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(InitLogging("loud", "text").code(), absl::StatusCode::kInvalidArgument);
