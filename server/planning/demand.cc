@@ -54,34 +54,42 @@ absl::Status DemandImport::Add(absl::string_view product_id, absl::string_view d
     return runtime::InvalidField("records", absl::StrCat("at most ", kMaxImportRecords,
                                                          " records per import: split the file"));
   }
-  auto reject = [this](absl::string_view field, absl::string_view reason) {
-    Reject(field, reason);
-    return absl::OkStatus();
-  };
+  // Each field's fault: all of them refuse the import (every wrong field named at once;
+  // outside testing: a record's unknown product hid its date's fault), the first one
+  // rejects the record under skip_invalid_records (one reject per record).
+  std::vector<std::pair<absl::string_view, std::string>> faults;
   const std::string_view id(product_id.data(), product_id.size());
+  auto product = product_index_.end();
   if (std::optional<std::string> missing = runtime::MissingTextViolation(id)) {
-    return reject("product_id", *missing);
+    faults.emplace_back("product_id", *missing);
+  } else if (std::optional<std::string> why = runtime::TextViolation(id, kProductIdRule)) {
+    faults.emplace_back("product_id", *why);
+  } else if (product = product_index_.find(product_id); product == product_index_.end()) {
+    faults.emplace_back("product_id",
+                        absl::StrCat("unknown product ", runtime::QuoteForMessage(id)));
   }
-  if (std::optional<std::string> why = runtime::TextViolation(id, kProductIdRule)) {
-    return reject("product_id", *why);
+  std::optional<absl::CivilDay> day;
+  if (date.empty()) {
+    faults.emplace_back("date", "required");
+    // Named as every planning date names it (re-test: a date with U+00A0 after it was "must
+    // be a date YYYY-MM-DD" of a value that showed as one).
+  } else if (std::optional<std::string> why = runtime::TextViolation(
+                 std::string_view(date.data(), date.size()), kDateTextRule)) {
+    faults.emplace_back("date", *why);
+  } else if (day = ParseDate(date); !day) {
+    faults.emplace_back("date", DateViolation(date));
   }
-  auto product = product_index_.find(product_id);
-  if (product == product_index_.end()) {
-    return reject("product_id", absl::StrCat("unknown product ", runtime::QuoteForMessage(id)));
+  if (!std::isfinite(quantity)) {
+    faults.emplace_back("quantity", "must be finite");
+  } else if (quantity < 0 || quantity > kMaxDemandQuantity) {
+    faults.emplace_back("quantity",
+                        absl::StrCat("must be 0-", static_cast<int64_t>(kMaxDemandQuantity)));
   }
-  if (date.empty()) return reject("date", "required");
-  // Named as every planning date names it (re-test: a date with U+00A0 after it was "must
-  // be a date YYYY-MM-DD" of a value that showed as one).
-  if (std::optional<std::string> why =
-          runtime::TextViolation(std::string_view(date.data(), date.size()), kDateTextRule)) {
-    return reject("date", *why);
+  for (const auto& [field, reason] : faults) {
+    Reject(field, reason);
+    if (skip_invalid_) break;
   }
-  std::optional<absl::CivilDay> day = ParseDate(date);
-  if (!day) return reject("date", DateViolation(date));
-  if (!std::isfinite(quantity)) return reject("quantity", "must be finite");
-  if (quantity < 0 || quantity > kMaxDemandQuantity) {
-    return reject("quantity", absl::StrCat("must be 0-", static_cast<int64_t>(kMaxDemandQuantity)));
-  }
+  if (!faults.empty()) return absl::OkStatus();
   if (quantity == 0) quantity = 0;  // -0 (a client's float formatting) is stored as 0
   auto [at, inserted] = position_.emplace(KeyOf(product->second, *day), records_.size());
   if (inserted) {

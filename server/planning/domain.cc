@@ -890,14 +890,17 @@ absl::StatusOr<DateRange> MakeDateRange(absl::string_view from, absl::string_vie
 }
 
 absl::Status CheckTimeRange(absl::Time start, absl::Time end, absl::Duration max) {
-  if (!InPlantRange(start)) return runtime::InvalidField("start_time", kTimeRule);
-  if (!InPlantRange(end)) return runtime::InvalidField("end_time", kTimeRule);
-  if (!(start < end)) return runtime::InvalidField("end_time", "must be after start_time");
-  if (end - start > max) {
-    return runtime::InvalidField("end_time", absl::StrCat("at most ", absl::ToInt64Hours(max) / 24,
-                                                          " days after start_time"));
+  runtime::Violations v;
+  if (!InPlantRange(start)) v.Add("start_time", kTimeRule);
+  if (!InPlantRange(end)) {
+    v.Add("end_time", kTimeRule);
+  } else if (InPlantRange(start) && !(start < end)) {
+    v.Add("end_time", "must be after start_time");
+  } else if (InPlantRange(start) && end - start > max) {
+    v.Add("end_time",
+          absl::StrCat("at most ", absl::ToInt64Hours(max) / 24, " days after start_time"));
   }
-  return absl::OkStatus();
+  return v.ToStatus();
 }
 
 std::string ChangedResource(const Line& line) { return absl::StrCat("lines/", line.id); }

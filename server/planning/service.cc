@@ -221,6 +221,18 @@ std::set<std::string> KnownProducts(const ProductLines& lines_of) {
 
 }  // namespace
 
+absl::StatusOr<ProductLines> PlanningServiceImpl::CheckItems(const std::vector<PlanItem>& items,
+                                                             absl::string_view prefix,
+                                                             runtime::Violations& v) {
+  if (absl::Status count = CheckItemCount(items, prefix); !count.ok()) {
+    PM_RETURN_IF_ERROR(v.Take(count));
+    return ProductLines{};
+  }
+  PM_ASSIGN_OR_RETURN(ProductLines lines_of, ProductLinesOf(items));
+  PM_RETURN_IF_ERROR(v.Take(ValidateItems(items, prefix, KnownProducts(lines_of))));
+  return lines_of;
+}
+
 // ---- plant model ----
 
 absl::Status PlanningServiceImpl::HandleCreateLine(runtime::CallContext& call,
@@ -557,19 +569,19 @@ absl::Status PlanningServiceImpl::HandleCreateProductionPlan(
     runtime::CallContext& call, const v1::CreateProductionPlanRequest& request,
     v1::CreateProductionPlanResponse* response) {
   const v1::ProductionPlan& in = request.plan();
+  // Every wrong field of the request in one answer, before the calendar is read.
+  runtime::Violations v;
   if (!in.id().empty() || in.status() != v1::PLAN_STATUS_UNSPECIFIED || in.revision() != 0 ||
       !in.etag().empty()) {
-    return runtime::InvalidField("plan",
-                                 "output-only fields (id, status, revision, etag) must be "
-                                 "empty on create");
+    v.Add("plan", "output-only fields (id, status, revision, etag) must be empty on create");
   }
+  if (!ParseShiftId(in.shift_id())) v.Add("plan.shift_id", ShiftIdViolation(in.shift_id()));
+  std::vector<PlanItem> items = FromProto(in.items());
+  PM_ASSIGN_OR_RETURN(ProductLines lines_of, CheckItems(items, "plan.items", v));
+  PM_RETURN_IF_ERROR(v.ToStatus());
   absl::Duration planned;
   PM_ASSIGN_OR_RETURN(ShiftInstance shift, WorkedShift(in.line_id(), "plan.line_id", in.shift_id(),
                                                        "plan.shift_id", &planned));
-  std::vector<PlanItem> items = FromProto(in.items());
-  PM_RETURN_IF_ERROR(CheckItemCount(items, "plan.items"));
-  PM_ASSIGN_OR_RETURN(ProductLines lines_of, ProductLinesOf(items));
-  PM_RETURN_IF_ERROR(ValidateItems(items, "plan.items", KnownProducts(lines_of)));
   PM_RETURN_IF_ERROR(CheckItemsMadeOnLine(items, "plan.items", in.line_id(), lines_of));
   PM_RETURN_IF_ERROR(
       CheckItemsFitShift(items, "plan.items", in.line_id(), lines_of, in.shift_id(), planned));
@@ -642,12 +654,14 @@ absl::Status PlanningServiceImpl::HandleListProductionPlans(
 absl::Status PlanningServiceImpl::HandleUpdateProductionPlan(
     runtime::CallContext& call, const v1::UpdateProductionPlanRequest& request,
     v1::UpdateProductionPlanResponse* response) {
-  PM_ASSIGN_OR_RETURN(int64_t id, ParseId(request.id(), "id"));
-  PM_RETURN_IF_ERROR(kPlanEtag.CheckForm("etag", request.etag(), /*required=*/true));
+  runtime::Violations v;
+  const absl::StatusOr<int64_t> parsed_id = ParseId(request.id(), "id");
+  PM_RETURN_IF_ERROR(v.Take(parsed_id.status()));
+  kPlanEtag.CheckForm(v, "etag", request.etag(), /*required=*/true);
   std::vector<PlanItem> items = FromProto(request.items());
-  PM_RETURN_IF_ERROR(CheckItemCount(items, "items"));
-  PM_ASSIGN_OR_RETURN(ProductLines lines_of, ProductLinesOf(items));
-  PM_RETURN_IF_ERROR(ValidateItems(items, "items", KnownProducts(lines_of)));
+  PM_ASSIGN_OR_RETURN(ProductLines lines_of, CheckItems(items, "items", v));
+  PM_RETURN_IF_ERROR(v.ToStatus());
+  const int64_t id = *parsed_id;
   PM_RETURN_IF_ERROR(CheckItemsFitPlansShift(id, items, "items", lines_of));
   v1::UpdateProductionPlanRequest kept = request;
   SortBySequence(kept.mutable_items());
@@ -671,15 +685,15 @@ absl::Status PlanningServiceImpl::HandleUpdateProductionPlan(
 absl::Status PlanningServiceImpl::HandleReviseProductionPlan(
     runtime::CallContext& call, const v1::ReviseProductionPlanRequest& request,
     v1::ReviseProductionPlanResponse* response) {
-  PM_ASSIGN_OR_RETURN(int64_t id, ParseId(request.id(), "id"));
   runtime::Violations v;
+  const absl::StatusOr<int64_t> parsed_id = ParseId(request.id(), "id");
+  PM_RETURN_IF_ERROR(v.Take(parsed_id.status()));
   kPlanEtag.CheckForm(v, "etag", request.etag(), /*required=*/true);
   if (request.reason().empty()) v.Add("reason", "required: say why the plan changes");
-  PM_RETURN_IF_ERROR(v.ToStatus());
   std::vector<PlanItem> items = FromProto(request.items());
-  PM_RETURN_IF_ERROR(CheckItemCount(items, "items"));
-  PM_ASSIGN_OR_RETURN(ProductLines lines_of, ProductLinesOf(items));
-  PM_RETURN_IF_ERROR(ValidateItems(items, "items", KnownProducts(lines_of)));
+  PM_ASSIGN_OR_RETURN(ProductLines lines_of, CheckItems(items, "items", v));
+  PM_RETURN_IF_ERROR(v.ToStatus());
+  const int64_t id = *parsed_id;
   PM_RETURN_IF_ERROR(CheckItemsFitPlansShift(id, items, "items", lines_of));
   v1::ReviseProductionPlanRequest kept = request;
   SortBySequence(kept.mutable_items());
@@ -709,8 +723,12 @@ absl::Status PlanningServiceImpl::Move(runtime::CallContext& call,
                                        PlanTransition transition,
                                        google::protobuf::Message* response,
                                        v1::ProductionPlan* out) {
-  PM_ASSIGN_OR_RETURN(int64_t id, ParseId(id_text, "id"));
-  PM_RETURN_IF_ERROR(kPlanEtag.CheckForm("etag", etag, /*required=*/false));
+  runtime::Violations v;
+  const absl::StatusOr<int64_t> parsed_id = ParseId(id_text, "id");
+  PM_RETURN_IF_ERROR(v.Take(parsed_id.status()));
+  kPlanEtag.CheckForm(v, "etag", etag, /*required=*/false);
+  PM_RETURN_IF_ERROR(v.ToStatus());
+  const int64_t id = *parsed_id;
   // Before the transaction, as the items' own check is (a draft changes only by calls that
   // check it again).
   if (transition == PlanTransition::kPublish) PM_RETURN_IF_ERROR(CheckPlanStillFitsShift(id));
@@ -810,6 +828,14 @@ absl::Status PlanningServiceImpl::HandleRecordDowntime(runtime::CallContext& cal
     return runtime::InvalidField("request_id", "required: it makes a retry record nothing twice");
   }
   DowntimeEntry entry = FromProto(request.downtime());
+  // What the request says alone, every wrong field at once; its duration's upper bound
+  // (the shift's length) once the shift is read.
+  runtime::Violations v;
+  if (!ParseShiftId(entry.shift_id)) v.Add("downtime.shift_id", ShiftIdViolation(entry.shift_id));
+  if (entry.duration_minutes < 1) {
+    v.Add("downtime.duration_minutes", "must be 1 or more (at most the shift's length)");
+  }
+  PM_RETURN_IF_ERROR(v.ToStatus());
   PM_ASSIGN_OR_RETURN(ShiftInstance shift, WorkedShift(entry.line_id, "downtime.line_id",
                                                        entry.shift_id, "downtime.shift_id"));
   PM_RETURN_IF_ERROR(ValidateDowntime(entry, shift));

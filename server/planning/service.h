@@ -159,9 +159,13 @@ class PlanningServiceImpl : public v1::PlanningServiceBase {
   std::optional<absl::Duration> PlannedTimeOf(const Plan& plan);
   // CheckPlanFitsShift for plan `plan_id` as stored (before it is published).
   absl::Status CheckPlanStillFitsShift(int64_t plan_id);
-  // Of the products `items` name, those that exist.
   // The products `items` name that exist, with the lines each has a cycle time on.
   absl::StatusOr<ProductLines> ProductLinesOf(const std::vector<PlanItem>& items);
+  // The items' own checks (their count, then each item's product known, quantity and
+  // sequence: ValidateItems) into `v`, with the request's other fields; ProductLinesOf
+  // them (none when the count is refused).
+  absl::StatusOr<ProductLines> CheckItems(const std::vector<PlanItem>& items,
+                                          absl::string_view prefix, runtime::Violations& v);
   // A plan's lifecycle move (publish, start, close).
   absl::Status Move(runtime::CallContext& call, const google::protobuf::Message& request,
                     const std::string& id, const std::string& etag, PlanTransition transition,
