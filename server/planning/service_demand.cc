@@ -253,26 +253,7 @@ absl::Status PlanningServiceImpl::HandleForecastDemand(runtime::CallContext& cal
     v.Add("interval_level_percent", "must be 50-99.9, or 0 for 95");
   }
   options.interval_level = level == 0 ? 0.95 : level / 100.0;
-  if (request.product_ids_size() > kMaxForecastProducts) {
-    v.Add("product_ids", absl::StrCat("at most ", kMaxForecastProducts, " products"));
-  }
-  PM_RETURN_IF_ERROR(v.ToStatus());
-  std::vector<std::string> ids(request.product_ids().begin(), request.product_ids().end());
-  if (!ids.empty()) {
-    PM_ASSIGN_OR_RETURN(std::set<std::string> known,
-                        store_->ExistingIds(PlanningStore::Catalog::kProducts,
-                                            std::set<std::string>(ids.begin(), ids.end())));
-    std::set<std::string> seen;
-    for (size_t i = 0; i < ids.size(); ++i) {
-      const std::string field = absl::StrCat("product_ids[", i, "]");
-      if (known.count(ids[i]) == 0) {
-        v.Add(field, absl::StrCat("unknown product ", runtime::QuoteForMessage(ids[i])));
-      } else if (!seen.insert(ids[i]).second) {
-        v.Add(field, "given twice");
-      }
-    }
-    PM_RETURN_IF_ERROR(v.ToStatus());
-  }
+  const std::vector<std::string> ids(request.product_ids().begin(), request.product_ids().end());
   auto too_many = [&](size_t products) -> absl::Status {
     if (static_cast<int64_t>(products) * options.horizon_days <= kMaxForecastDays) {
       return absl::OkStatus();
@@ -282,7 +263,25 @@ absl::Status PlanningServiceImpl::HandleForecastDemand(runtime::CallContext& cal
         absl::StrCat(products, " products × ", options.horizon_days, " days is more than ",
                      kMaxForecastDays, " forecast days per call: ask for fewer products"));
   };
-  PM_RETURN_IF_ERROR(too_many(ids.size()));
+  if (request.product_ids_size() > kMaxForecastProducts) {
+    v.Add("product_ids", absl::StrCat("at most ", kMaxForecastProducts, " products"));
+  } else if (!ids.empty()) {
+    PM_RETURN_IF_ERROR(v.Take(too_many(ids.size())));
+    // Unknown products (the store's) named with the request's own faults.
+    PM_ASSIGN_OR_RETURN(std::set<std::string> known,
+                        store_->ExistingIds(PlanningStore::Catalog::kProducts,
+                                            std::set<std::string>(ids.begin(), ids.end())));
+    std::set<std::string> seen;
+    for (size_t i = 0; i < ids.size(); ++i) {
+      const std::string field = absl::StrCat("product_ids[", i, "]");
+      if (!seen.insert(ids[i]).second) {
+        v.Add(field, "given twice");
+      } else if (known.count(ids[i]) == 0) {
+        v.Add(field, absl::StrCat("unknown product ", runtime::QuoteForMessage(ids[i])));
+      }
+    }
+  }
+  PM_RETURN_IF_ERROR(v.ToStatus());
   // Admitted before the history is read (solve_gate.h): a busy server refuses at once.
   const GateAdmission admission(DemandForecastGate());
   PM_RETURN_IF_ERROR(admission.status());

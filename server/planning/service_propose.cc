@@ -134,12 +134,12 @@ void CheckQuantities(const v1::ProposePlanRequest& request, runtime::Violations&
   }
 }
 
-// The request's demand records (CheckQuantities passed), against the plant model: whole
-// units by product and day.
+// The request's demand records against the plant model: whole units by product and day.
 std::map<std::pair<std::string, absl::CivilDay>, int64_t> RequestDemand(
     const v1::ProposePlanRequest& request, const std::set<std::string>& known,
     const std::set<std::string>& named, runtime::Violations& v) {
   std::map<std::pair<std::string, absl::CivilDay>, int64_t> out;
+  if (request.demand_size() > kMaxProposeDemandRecords) return out;  // refused as too many
   for (int i = 0; i < request.demand_size(); ++i) {
     const v1::DemandRecord& r = request.demand(i);
     const std::string at = absl::StrCat("demand[", i, "]");
@@ -147,9 +147,12 @@ std::map<std::pair<std::string, absl::CivilDay>, int64_t> RequestDemand(
         named.count(r.product_id()) == 0) {
       v.Add(at + ".product_id", "not among product_ids");
     }
-    if (!out.emplace(std::make_pair(r.product_id(), *ParseDate(r.date())),
-                     std::llround(r.quantity()))
-             .second) {
+    // (A record CheckQuantities refused is not counted.)
+    const std::optional<absl::CivilDay> day = ParseDate(r.date());
+    const bool counted = day && std::isfinite(r.quantity()) && r.quantity() >= 0 &&
+                         r.quantity() <= static_cast<double>(kMaxUnits);
+    if (counted &&
+        !out.emplace(std::make_pair(r.product_id(), *day), std::llround(r.quantity())).second) {
       v.Add(at + ".date", "a second record for this product and day");
     }
   }
@@ -330,21 +333,10 @@ absl::Status PlanningServiceImpl::HandleProposePlan(runtime::CallContext& call,
   } else {
     CheckQuantities(request, v);
   }
-  PM_RETURN_IF_ERROR(v.ToStatus());
 
-  // ---- a retry of a call that stored its drafts: the first answer (or REQUEST_ID_REUSED)
-  // at once, before the plant model has moved on and before the solver, which may be
-  // busy (outside testing: such a retry was refused SOLVER_BUSY while others solved).
-  if (request.create_drafts()) {
-    PM_ASSIGN_OR_RETURN(std::optional<std::string> recorded,
-                        store_->RecordedResponse(runtime::IdempotencyKeyOf(call, request)));
-    if (recorded) {
-      return runtime::Answer(Replayable<std::vector<Plan>>{std::nullopt, std::move(recorded)},
-                             response, [](const std::vector<Plan>&) {});
-    }
-  }
-
-  // ---- against the plant model.
+  // ---- against the plant model, in the same answer as the request's own faults. (Before
+  // a retry is answered: lines and products are never deleted, so what passed here for the
+  // first call passes for its retry.)
   PM_ASSIGN_OR_RETURN(std::vector<Line> all_lines, store_->ListLines(""));
   PM_ASSIGN_OR_RETURN(std::vector<Product> all_products, store_->ListProducts());
   std::set<std::string> line_ids, product_ids;
@@ -364,6 +356,19 @@ absl::Status PlanningServiceImpl::HandleProposePlan(runtime::CallContext& call,
   const std::set<std::string> named(request.product_ids().begin(), request.product_ids().end());
   const auto given_demand = RequestDemand(request, product_ids, named, v);
   PM_RETURN_IF_ERROR(v.ToStatus());
+
+  // ---- a retry of a call that stored its drafts: the first answer (or REQUEST_ID_REUSED)
+  // at once, before the calendar and the products' times have moved on and before the
+  // solver, which may be busy (outside testing: such a retry was refused SOLVER_BUSY while others
+  // solved).
+  if (request.create_drafts()) {
+    PM_ASSIGN_OR_RETURN(std::optional<std::string> recorded,
+                        store_->RecordedResponse(runtime::IdempotencyKeyOf(call, request)));
+    if (recorded) {
+      return runtime::Answer(Replayable<std::vector<Plan>>{std::nullopt, std::move(recorded)},
+                             response, [](const std::vector<Plan>&) {});
+    }
+  }
 
   // ---- the horizon's shifts, line by line (by id).
   ProposalFacts facts;

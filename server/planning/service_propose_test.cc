@@ -947,6 +947,9 @@ TEST_F(ProposePlanTest, BadInputNamesTheFieldAndWritesNothing) {
     record->set_product_id("GRANOLA-500G");
   }
   EXPECT_THAT(refused(model), ElementsAre("line_ids[0]", "demand[0].product_id", "demand[2].date"));
+  model.set_time_limit_seconds(11);  // the request's own fault beside the plant model's
+  EXPECT_THAT(refused(model), ElementsAre("time_limit_seconds", "line_ids[0]",
+                                          "demand[0].product_id", "demand[2].date"));
   EXPECT_TRUE(store_.ListPlans(PlanQuery())->plans.empty());
 }
 
