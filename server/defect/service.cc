@@ -301,14 +301,15 @@ absl::Status DefectServiceImpl::HandleCancelDefect(runtime::CallContext& call,
 absl::Status DefectServiceImpl::HandleGetDefectHistory(runtime::CallContext& call,
                                                        const v1::GetDefectHistoryRequest& request,
                                                        v1::GetDefectHistoryResponse* response) {
-  PM_ASSIGN_OR_RETURN(int64_t id, ParseDefectId(request.id(), "id"));
-  // Pages continue after an entry's sequence, for this defect only.
+  const absl::StatusOr<int64_t> id = ParseDefectId(request.id(), "id");
+  // Pages continue after an entry's sequence, for this defect only. (A bad id is answered
+  // with the page fields' faults; nothing is read then.)
   return runtime::ServeNumberedPage(
-      request, "GetDefectHistory", runtime::FilterFingerprint().AddRaw(absl::StrCat(id)),
-      deps_.config,
-      [&](int64_t after, size_t limit) { return store_->GetHistory(id, after, limit); },
+      request, "GetDefectHistory",
+      runtime::FilterFingerprint().AddRaw(id.ok() ? absl::StrCat(*id) : request.id()), deps_.config,
+      [&](int64_t after, size_t limit) { return store_->GetHistory(*id, after, limit); },
       [](const HistoryEntry& entry) { return entry.sequence; }, response,
-      response->mutable_entries());
+      response->mutable_entries(), id.status());
 }
 
 absl::StatusOr<std::unique_ptr<DefectServiceImpl::WatchDefectsSource>>

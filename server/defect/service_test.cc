@@ -513,6 +513,12 @@ TEST_F(DefectServiceTest, AChangeNamesEveryWrongFieldAtOnce) {
   while (reader->Read(&chunk)) {
   }
   EXPECT_THAT(FieldsOf(reader->Finish()), ::testing::ElementsAre("defect_id", "photo_id"));
+  v1::GetDefectHistoryRequest history;
+  history.set_id("abc");
+  history.set_page_size(5000);
+  v1::GetDefectHistoryResponse entries;
+  EXPECT_THAT(FieldsOf(stub_->GetDefectHistory(Context().get(), history, &entries)),
+              ::testing::ElementsAre("id", "page_size"));
 }
 
 TEST_F(DefectServiceTest, AnUploadOfAnotherTypeIsRefusedAtItsFirstChunk) {

@@ -487,8 +487,9 @@ absl::Status PlanningServiceImpl::HandleListMaintenanceWindows(
     v1::ListMaintenanceWindowsResponse* response) {
   const absl::Time from = FromProto(request.start_time());
   const absl::Time to = FromProto(request.end_time());
-  PM_RETURN_IF_ERROR(CheckTimeRange(from, to, kMaxPlannedTimeRange));
-  PM_RETURN_IF_ERROR(CheckLineFilter(request.line_id(), "line_id"));
+  runtime::Violations v;
+  PM_RETURN_IF_ERROR(v.Take(CheckTimeRange(from, to, kMaxPlannedTimeRange)));
+  PM_RETURN_IF_ERROR(v.Take(CheckLineFilter(request.line_id(), "line_id")));
   return runtime::ServeWholeListPage(
       request, "ListMaintenanceWindows",
       runtime::FilterFingerprint().AddText(request.line_id()).AddTime(from).AddTime(to),
@@ -497,7 +498,7 @@ absl::Status PlanningServiceImpl::HandleListMaintenanceWindows(
         return absl::StrCat(runtime::OrderedNumberKey(absl::ToUnixMicros(w.start)),
                             runtime::OrderedNumberKey(w.id));
       },
-      response, response->mutable_maintenance_windows());
+      response, response->mutable_maintenance_windows(), v.ToStatus());
 }
 
 absl::Status PlanningServiceImpl::HandleDeleteMaintenanceWindow(
@@ -782,12 +783,13 @@ absl::Status PlanningServiceImpl::HandleCloseProductionPlan(
 absl::Status PlanningServiceImpl::HandleListPlanRevisions(
     runtime::CallContext& call, const v1::ListPlanRevisionsRequest& request,
     v1::ListPlanRevisionsResponse* response) {
-  PM_ASSIGN_OR_RETURN(int64_t id, ParseId(request.id(), "id"));
+  const absl::StatusOr<int64_t> id = ParseId(request.id(), "id");
   return runtime::ServeNumberedPage(
-      request, "ListPlanRevisions", runtime::FilterFingerprint().AddRaw(absl::StrCat(id)),
-      deps_.config,
-      [&](int64_t after, size_t limit) { return store_->ListRevisions(id, after, limit); },
-      [](const PlanRevision& r) { return r.revision; }, response, response->mutable_revisions());
+      request, "ListPlanRevisions",
+      runtime::FilterFingerprint().AddRaw(id.ok() ? absl::StrCat(*id) : request.id()), deps_.config,
+      [&](int64_t after, size_t limit) { return store_->ListRevisions(*id, after, limit); },
+      [](const PlanRevision& r) { return r.revision; }, response, response->mutable_revisions(),
+      id.status());
 }
 
 // ---- actuals ----

@@ -171,6 +171,20 @@ TEST_F(PlanningServiceTest, EveryWrongFieldOfAPlanChangeIsNamedAtOnce) {
   v1::ListShiftsResponse listed;
   EXPECT_THAT(FieldsOf(stub_->ListShifts(Ctx().get(), shifts, &listed)),
               ElementsAre("start_time", "end_time"));
+  v1::ListPlanRevisionsRequest revisions;
+  revisions.set_id("abc");
+  revisions.set_page_size(5000);
+  v1::ListPlanRevisionsResponse page;
+  EXPECT_THAT(FieldsOf(stub_->ListPlanRevisions(Ctx().get(), revisions, &page)),
+              ElementsAre("id", "page_size"));
+  v1::ListMaintenanceWindowsRequest windows;
+  windows.set_line_id("PACK-1");
+  *windows.mutable_start_time() = shifts.end_time();
+  *windows.mutable_end_time() = shifts.start_time();
+  windows.set_page_size(-1);
+  v1::ListMaintenanceWindowsResponse window_page;
+  EXPECT_THAT(FieldsOf(stub_->ListMaintenanceWindows(Ctx().get(), windows, &window_page)),
+              ElementsAre("start_time", "end_time", "page_size"));
 }
 
 // An abandoned forecast of many products stops between products (outside testing: ten
@@ -674,6 +688,7 @@ TEST_F(PlanningServiceTest, ALineFilterNamesALineThatExists) {
   plans.clear_line_id();
   EXPECT_TRUE(stub_->ListProductionPlans(Ctx().get(), plans, &listed).ok());  // every line
   v1::ListMaintenanceWindowsRequest windows;
+  windows.set_line_id("PACK-1");
   windows.set_line_id("PACK-9");
   windows.mutable_start_time()->set_seconds(absl::ToUnixSeconds(now_));
   windows.mutable_end_time()->set_seconds(absl::ToUnixSeconds(now_ + absl::Hours(24)));

@@ -81,13 +81,16 @@ inline std::string OrderedNumberKey(int64_t n) {
 // `key(entry)` (unique per entry; a member pointer such as &Crew::id or a function), each
 // by `ToProto(entry, item)` (found in the entry's namespace), with next_page_token when
 // more follow (EndPage: also when the send limit ends the page early). Keyset paging: an
-// entry added or removed between pages moves no other.
+// entry added or removed between pages moves no other. `request_check`: the method's own
+// check of its other fields, answered in one INVALID_ARGUMENT with the page's.
 template <class Request, class Load, class Key, class Response, class Item>
 absl::Status ServeWholeListPage(const Request& request, absl::string_view list_method,
                                 const FilterFingerprint& filter, const ServerConfig* config,
                                 const Load& load, const Key& key, Response* response,
-                                google::protobuf::RepeatedPtrField<Item>* items) {
+                                google::protobuf::RepeatedPtrField<Item>* items,
+                                const absl::Status& request_check = absl::OkStatus()) {
   Violations violations;
+  if (absl::Status other = violations.Take(request_check); !other.ok()) return other;
   const KeyPageRequest page = ReadKeyPageRequest(request, list_method, filter, violations);
   if (absl::Status status = violations.ToStatus(); !status.ok()) return status;
   auto entries = load();
@@ -135,13 +138,15 @@ inline constexpr size_t kNumberedReadChunk = 100;
 // service to 2 GB; then a page_size of 1,000 read 1,000 entries of 32 KB to answer the
 // 130 that fit). `load(after, limit)` returns the entries numbered above `after` (0: from
 // the first), in order, at most `limit`; `number(entry)` is an entry's number. page_size
-// 0 is kDefaultNumberedPageSize.
+// 0 is kDefaultNumberedPageSize. `request_check` as ServeWholeListPage's.
 template <class Request, class Load, class Number, class Response, class Item>
 absl::Status ServeNumberedPage(const Request& request, absl::string_view list_method,
                                const FilterFingerprint& filter, const ServerConfig* config,
                                const Load& load, const Number& number, Response* response,
-                               google::protobuf::RepeatedPtrField<Item>* items) {
+                               google::protobuf::RepeatedPtrField<Item>* items,
+                               const absl::Status& request_check = absl::OkStatus()) {
   Violations violations;
+  if (absl::Status other = violations.Take(request_check); !other.ok()) return other;
   // Outside testing: a bad page_size of a history was told "0 means all in one answer".
   const KeyPageRequest page = ReadKeyPageRequest(request, list_method, filter, violations,
                                                  static_cast<int>(kDefaultNumberedPageSize));
