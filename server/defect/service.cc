@@ -22,6 +22,7 @@
 #include "server/runtime/page_fit.h"
 #include "server/runtime/page_token.h"
 #include "server/runtime/replay_answer.h"
+#include "server/runtime/stream_cursor.h"
 #include "server/runtime/transfer_watchdog.h"
 #include "server/runtime/watch.h"
 
@@ -315,16 +316,21 @@ absl::Status DefectServiceImpl::HandleGetDefectHistory(runtime::CallContext& cal
 absl::StatusOr<std::unique_ptr<DefectServiceImpl::WatchDefectsSource>>
 DefectServiceImpl::HandleWatchDefects(runtime::CallContext& call,
                                       const v1::WatchDefectsRequest& request) {
-  PM_ASSIGN_OR_RETURN(const int changes_per_response,
-                      ChangesPerWatchResponse(request.max_changes_per_response()));
+  // Each wrong field in one answer: the cursor's form beside the rest.
+  runtime::Violations violations;
+  const absl::StatusOr<int> changes_per_response =
+      ChangesPerWatchResponse(request.max_changes_per_response());
+  PM_RETURN_IF_ERROR(violations.Take(changes_per_response.status()));
+  PM_RETURN_IF_ERROR(violations.Take(runtime::StreamCursor::Parse(request.cursor()).status()));
+  PM_RETURN_IF_ERROR(violations.ToStatus());
   runtime::SharedWatchResponses<v1::WatchDefectsResponse> responses;
   responses.select = [zone = request.zone()](const runtime::StreamEvent& entry) {
     return WatchVariantOf(entry, zone);
   };
   responses.build = &BuildWatchResponse;
-  if (changes_per_response > 1) {
+  if (*changes_per_response > 1) {
     responses.build_part = &BuildWatchResponsePart;
-    responses.max_events_per_response = static_cast<size_t>(changes_per_response);
+    responses.max_events_per_response = static_cast<size_t>(*changes_per_response);
     // Half the send limit for the events, so that a response with their cursors and
     // framing stays within it (1 MiB with the default 4 MiB).
     responses.max_payload_bytes =

@@ -519,6 +519,16 @@ TEST_F(DefectServiceTest, AChangeNamesEveryWrongFieldAtOnce) {
   v1::GetDefectHistoryResponse entries;
   EXPECT_THAT(FieldsOf(stub_->GetDefectHistory(Context().get(), history, &entries)),
               ::testing::ElementsAre("id", "page_size"));
+  v1::WatchDefectsRequest watch;
+  watch.set_max_changes_per_response(1001);
+  watch.set_cursor("not-a-cursor");
+  auto watch_context = Context();
+  auto watcher = stub_->WatchDefects(watch_context.get(), watch);
+  v1::WatchDefectsResponse change;
+  while (watcher->Read(&change)) {
+  }
+  EXPECT_THAT(FieldsOf(watcher->Finish()),
+              ::testing::ElementsAre("max_changes_per_response", "cursor"));
 }
 
 TEST_F(DefectServiceTest, AnUploadOfAnotherTypeIsRefusedAtItsFirstChunk) {

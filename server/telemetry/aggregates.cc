@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "plantmesh/common/status_macros.h"
 #include "server/runtime/errors.h"
 
 namespace plantmesh::telemetry {
@@ -128,24 +129,47 @@ absl::Status ValidateRollupLevels(const std::vector<RollupLevel>& levels) {
   return absl::OkStatus();
 }
 
+absl::Status CheckAggregateRange(absl::Time start_time, absl::Time end_time, BucketWidth width) {
+  runtime::Violations v;
+  const absl::Duration bucket = BucketDuration(width);
+  if (bucket == absl::ZeroDuration()) v.Add("bucket_width", "must be given");
+  const bool start_finite =
+      start_time != absl::InfinitePast() && start_time != absl::InfiniteFuture();
+  if (!start_finite) v.Add("start_time", "must be a finite time");
+  if (end_time == absl::InfiniteFuture()) {
+    v.Add("end_time", "must be a finite time");
+  } else if (start_finite && end_time <= start_time) {
+    v.Add("end_time", "must be after start_time");
+  } else if (start_finite && bucket != absl::ZeroDuration()) {
+    const absl::Time first = BucketStart(start_time, bucket);
+    absl::Duration remainder;
+    const int64_t count = absl::IDivDuration(end_time - first, bucket, &remainder) +
+                          (remainder > absl::ZeroDuration() ? 1 : 0);
+    if (count > kMaxAggregateBuckets) {
+      // The buckets counted from the start's bucket, said so (outside testing: a range of
+      // exactly 10,000 s refused for 10,000 one-second buckets read as a contradiction).
+      const std::string rounded =
+          first == start_time
+              ? ""
+              : absl::StrCat(" (start_time falls in the bucket that begins ",
+                             absl::FormatTime("%Y-%m-%dT%H:%M:%E*SZ", first, absl::UTCTimeZone()),
+                             ")");
+      v.Add("end_time", absl::StrCat("must be at most ", kMaxAggregateBuckets, " buckets of ",
+                                     absl::FormatDuration(bucket),
+                                     " after start_time; this range "
+                                     "spans ",
+                                     count, " buckets", rounded));
+    }
+  }
+  return v.ToStatus();
+}
+
 absl::StatusOr<AggregatePlan> PlanAggregateQuery(absl::Time start_time, absl::Time end_time,
                                                  BucketWidth width,
                                                  const std::vector<RollupLevel>& levels) {
-  const absl::Duration bucket = BucketDuration(width);
-  if (bucket == absl::ZeroDuration()) {
-    return runtime::InvalidField("bucket_width", "must be given");
-  }
-  if (start_time == absl::InfinitePast() || start_time == absl::InfiniteFuture()) {
-    return runtime::InvalidField("start_time", "must be a finite time");
-  }
-  if (end_time == absl::InfiniteFuture()) {
-    return runtime::InvalidField("end_time", "must be a finite time");
-  }
-  if (end_time <= start_time) {
-    return runtime::InvalidField("end_time", "must be after start_time");
-  }
+  PM_RETURN_IF_ERROR(CheckAggregateRange(start_time, end_time, width));
   if (absl::Status status = ValidateRollupLevels(levels); !status.ok()) return status;
-
+  const absl::Duration bucket = BucketDuration(width);
   AggregatePlan plan;
   plan.start = BucketStart(start_time, bucket);
   plan.end = end_time;
@@ -153,21 +177,6 @@ absl::StatusOr<AggregatePlan> PlanAggregateQuery(absl::Time start_time, absl::Ti
   absl::Duration remainder;
   plan.bucket_count = absl::IDivDuration(plan.end - plan.start, bucket, &remainder) +
                       (remainder > absl::ZeroDuration() ? 1 : 0);
-  if (plan.bucket_count > kMaxAggregateBuckets) {
-    // The buckets counted from the start's bucket, said so (outside testing: a range of
-    // exactly 10,000 s refused for 10,000 one-second buckets read as a contradiction).
-    const std::string rounded =
-        plan.start == start_time
-            ? ""
-            : absl::StrCat(
-                  " (start_time falls in the bucket that begins ",
-                  absl::FormatTime("%Y-%m-%dT%H:%M:%E*SZ", plan.start, absl::UTCTimeZone()), ")");
-    return runtime::InvalidField(
-        "end_time",
-        absl::StrCat("must be at most ", kMaxAggregateBuckets, " buckets of ",
-                     absl::FormatDuration(bucket), " after start_time; this range spans ",
-                     plan.bucket_count, " buckets", rounded));
-  }
 
   std::vector<RollupLevel> usable;  // coarsest first
   for (auto it = levels.rbegin(); it != levels.rend(); ++it) {

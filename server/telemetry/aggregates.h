@@ -109,10 +109,14 @@ struct AggregatePlan {
 // Suggested: 1 minute and 1 hour (a day of hour cells is 24 rows).
 absl::Status ValidateRollupLevels(const std::vector<RollupLevel>& levels);
 
+// The request's own faults, every one named (INVALID_ARGUMENT): bucket_width not given;
+// start_time or end_time not finite; end_time not after start_time; more than
+// kMaxAggregateBuckets buckets between them. PlanAggregateQuery runs it first.
+absl::Status CheckAggregateRange(absl::Time start_time, absl::Time end_time, BucketWidth width);
+
 // Plans a query of [start_time, end_time) in buckets of `width` over `levels` (validated
 // with ValidateRollupLevels; a level whose width does not divide the bucket is not used).
-// Errors (INVALID_ARGUMENT naming the request field): bucket_width unspecified or unknown;
-// end_time not after start_time; more than kMaxAggregateBuckets buckets; levels invalid.
+// Errors: CheckAggregateRange's; levels invalid.
 absl::StatusOr<AggregatePlan> PlanAggregateQuery(absl::Time start_time, absl::Time end_time,
                                                  BucketWidth width,
                                                  const std::vector<RollupLevel>& levels);

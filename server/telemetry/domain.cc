@@ -698,15 +698,18 @@ std::string LatestFingerprint(const LatestQuery& query) {
 absl::StatusOr<LatestQuery> MakeLatestQuery(std::vector<std::string> machine_ids,
                                             std::vector<std::string> data_item_ids,
                                             int32_t page_size, const std::string& page_token) {
-  PM_RETURN_IF_ERROR(CheckLatestSelection(machine_ids, data_item_ids));
+  // The selection's faults and the page size's in one answer; the token (whose
+  // fingerprint is the selection's) only once the selection is sound.
+  runtime::Violations violations;
+  PM_RETURN_IF_ERROR(violations.Take(CheckLatestSelection(machine_ids, data_item_ids)));
+  const bool selection_sound = violations.empty();
   LatestQuery query;
   SortUnique(machine_ids);
   SortUnique(data_item_ids);
   query.machine_ids = std::move(machine_ids);
   query.data_item_ids = std::move(data_item_ids);
-  runtime::Violations violations;
   query.page_size = runtime::PageSizeOr(violations, page_size, 0, kMaxLatestPageSize);
-  if (!page_token.empty()) {
+  if (!page_token.empty() && selection_sound) {
     std::optional<std::vector<std::string>> key = runtime::DecodeKeyPageToken(
         page_token, 2, LatestFingerprint(query), "GetLatestValues", violations);
     if (key) query.after = std::make_pair((*key)[0], (*key)[1]);

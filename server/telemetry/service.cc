@@ -307,10 +307,12 @@ absl::Status TelemetryServiceImpl::HandleListMachines(runtime::CallContext& call
 absl::Status TelemetryServiceImpl::HandleUpdateMachine(runtime::CallContext& call,
                                                        const v1::UpdateMachineRequest& request,
                                                        v1::UpdateMachineResponse* response) {
-  if (request.machine().id().empty()) return runtime::InvalidField("machine.id", "required");
+  // Every wrong field in one answer: the id, the mask, the masked fields, the etag.
+  runtime::Violations violations;
+  if (request.machine().id().empty()) violations.Add("machine.id", "required");
   const std::vector<std::string> paths(request.update_mask().paths().begin(),
                                        request.update_mask().paths().end());
-  PM_RETURN_IF_ERROR(CheckUpdateMask(paths));
+  PM_RETURN_IF_ERROR(violations.Take(CheckUpdateMask(paths)));
   std::vector<bool> type_known;
   Machine patch = MachineFromProto(request.machine(), &type_known);
   // Only what the mask names is checked (and applied).
@@ -321,7 +323,6 @@ absl::Status TelemetryServiceImpl::HandleUpdateMachine(runtime::CallContext& cal
   if (std::find(paths.begin(), paths.end(), "ideal_cycle_time") == paths.end()) {
     checked.ideal_cycle_time.reset();
   }
-  runtime::Violations violations;
   CheckMachine(checked, "machine.", type_known, violations);
   kMachineEtag.CheckForm(violations, "etag", request.etag(), /*required=*/false);
   PM_RETURN_IF_ERROR(violations.ToStatus());

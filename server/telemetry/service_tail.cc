@@ -19,6 +19,8 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "plantmesh/common/status_macros.h"
+#include "server/runtime/errors.h"
+#include "server/runtime/stream_cursor.h"
 #include "server/runtime/watch.h"
 #include "server/telemetry/current_values.h"
 #include "server/telemetry/service.h"
@@ -97,7 +99,11 @@ TelemetryServiceImpl::HandleStreamSamples(runtime::CallContext& call,
                                           request.machine_ids().end());
   const std::vector<std::string> items(request.data_item_ids().begin(),
                                        request.data_item_ids().end());
-  PM_RETURN_IF_ERROR(CheckLatestSelection(machines, items));
+  // The selection's faults and the cursor's form in one answer, before the store is read.
+  runtime::Violations violations;
+  PM_RETURN_IF_ERROR(violations.Take(CheckLatestSelection(machines, items)));
+  PM_RETURN_IF_ERROR(violations.Take(runtime::StreamCursor::Parse(request.cursor()).status()));
+  PM_RETURN_IF_ERROR(violations.ToStatus());
   PM_RETURN_IF_ERROR(RequireMachinesAndDataItems(machines, items, ItemsNamed::kRegistered));
   selection->machine_ids.insert(machines.begin(), machines.end());
   selection->data_item_ids.insert(items.begin(), items.end());

@@ -718,12 +718,20 @@ TEST_F(TelemetryServiceTest, ReadFiltersRefuseDataItemIdsThatCannotExist) {
     v1::GetLatestValuesResponse response;
     EXPECT_THAT(FieldsOf(stub_->GetLatestValues(Context().get(), request, &response)),
                 ElementsAre("data_item_ids[0]"));
+    // Outside testing (sweep 57): the selection's fault hid the page size's.
+    request.set_page_size(kMaxLatestPageSize + 1);
+    EXPECT_THAT(FieldsOf(stub_->GetLatestValues(Context().get(), request, &response)),
+                ElementsAre("data_item_ids[0]", "page_size"));
   }
   {
     v1::QueryAggregatesRequest request = Aggregates("CNC-07", "a b", now_ - absl::Hours(1));
     v1::QueryAggregatesResponse response;
     EXPECT_THAT(FieldsOf(stub_->QueryAggregates(Context().get(), request, &response)),
                 ElementsAre("data_item_id"));
+    // Outside testing (sweep 57): the data item's fault hid the range's.
+    *request.mutable_end_time() = request.start_time();
+    EXPECT_THAT(FieldsOf(stub_->QueryAggregates(Context().get(), request, &response)),
+                ElementsAre("data_item_id", "end_time"));
   }
   {
     v1::StreamSamplesRequest request;
@@ -734,6 +742,18 @@ TEST_F(TelemetryServiceTest, ReadFiltersRefuseDataItemIdsThatCannotExist) {
     v1::StreamSamplesResponse message;
     EXPECT_FALSE(reader->Read(&message));
     EXPECT_THAT(FieldsOf(reader->Finish()), ElementsAre("data_item_ids[0]"));
+  }
+  {
+    // Outside testing (sweep 57): the selection's fault hid the cursor's.
+    v1::StreamSamplesRequest request;
+    request.add_machine_ids("CNC-07");
+    request.add_data_item_ids("a b");
+    request.set_cursor("not-a-cursor");
+    auto context = Context();
+    auto reader = stub_->StreamSamples(context.get(), request);
+    v1::StreamSamplesResponse message;
+    EXPECT_FALSE(reader->Read(&message));
+    EXPECT_THAT(FieldsOf(reader->Finish()), ElementsAre("data_item_ids[0]", "cursor"));
   }
 }
 
