@@ -125,17 +125,20 @@ class PlanningServiceImpl::DemandImportSink final : public ImportDemandSink {
                                    "set in an earlier message: no message may follow it");
     }
     ended_ = message.end_of_import();
+    runtime::Violations v;
     if (!import_) {
       PM_RETURN_IF_ERROR(Begin(message));
-    } else if (!message.request_id().empty() || message.skip_invalid_records()) {
-      return runtime::InvalidField(
-          message.request_id().empty() ? "skip_invalid_records" : "request_id",
-          "only in the first message of the stream");
+    } else {
+      for (const auto& [set, field] :
+           {std::make_pair(!message.request_id().empty(), "request_id"),
+            std::make_pair(message.skip_invalid_records(), "skip_invalid_records")}) {
+        if (set) v.Add(field, "only in the first message of the stream");
+      }
     }
     if (message.records_size() > kMaxRecordsPerMessage) {
-      return runtime::InvalidField(
-          "records", absl::StrCat("at most ", kMaxRecordsPerMessage, " records per message"));
+      v.Add("records", absl::StrCat("at most ", kMaxRecordsPerMessage, " records per message"));
     }
+    PM_RETURN_IF_ERROR(v.ToStatus());
     const size_t before = import_->size();
     for (const v1::DemandRecord& r : message.records()) {
       PM_RETURN_IF_ERROR(import_->Add(r.product_id(), r.date(), r.quantity()));

@@ -187,6 +187,23 @@ TEST_F(PlanningServiceTest, EveryWrongFieldOfAPlanChangeIsNamedAtOnce) {
               ElementsAre("start_time", "end_time", "page_size"));
 }
 
+// Outside testing (sweep 57): a later message with both request_id and
+// skip_invalid_records was told of request_id alone.
+TEST_F(PlanningServiceTest, AnImportsLaterMessageNamesEveryFieldItMayNotSet) {
+  auto context = Ctx();
+  v1::ImportDemandResponse response;
+  auto writer = stub_->ImportDemand(context.get(), &response);
+  v1::ImportDemandRequest first;
+  first.set_request_id("imp-later");
+  ASSERT_TRUE(writer->Write(first));
+  v1::ImportDemandRequest later;
+  later.set_request_id("imp-again");
+  later.set_skip_invalid_records(true);
+  writer->Write(later);
+  writer->WritesDone();
+  EXPECT_THAT(FieldsOf(writer->Finish()), ElementsAre("request_id", "skip_invalid_records"));
+}
+
 // An abandoned forecast of many products stops between products (outside testing: ten
 // abandoned 1,000-product forecasts each ran to their end).
 TEST(ForecastProductsTest, ProductsNotBegunOnceCancelledAreNotForecast) {
