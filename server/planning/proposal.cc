@@ -22,8 +22,8 @@ std::vector<absl::CivilDay> DemandDays(const absl::TimeZone& zone, absl::Time st
                                        absl::Time cover) {
   std::vector<absl::CivilDay> days;
   // Outside testing: a horizon at the calendar's end was said to cover 9990-12-31 to
-  // 9991-04-02, days no calendar has.
-  for (absl::CivilDay day = absl::ToCivilDay(start, zone);
+  // 9991-04-02, days no calendar has; one from its first instant west of UTC, 1899-12-31.
+  for (absl::CivilDay day = std::max(absl::ToCivilDay(start, zone), kFirstPlantDay);
        EndOfDay(zone, day) < cover && day <= kLastPlantDay &&
        static_cast<int>(days.size()) < kMaxDemandDays;
        ++day) {

@@ -54,6 +54,13 @@ TEST(ProposalHorizonTest, DaysEndBeforeTheFirstShiftAfterTheHorizon) {
   // None after the calendar's last day (outside testing: 9990-12-31 to 9991-04-02).
   EXPECT_THAT(DemandDays(zone, Local(9990, 12, 30, 23), absl::InfiniteFuture()),
               ElementsAre(absl::CivilDay(9990, 12, 30), kLastPlantDay));
+  // None before its first day (outside testing, sweep 57: from 1900-01-01T00:00Z in a zone
+  // west of UTC, "1899-12-31 to 1900-01-01").
+  absl::TimeZone west;
+  ASSERT_TRUE(absl::LoadTimeZone("Etc/GMT+12", &west));
+  EXPECT_THAT(DemandDays(west, absl::FromCivil(absl::CivilSecond(1900, 1, 1), absl::UTCTimeZone()),
+                         absl::FromCivil(absl::CivilSecond(1900, 1, 3, 12), west)),
+              ElementsAre(kFirstPlantDay, absl::CivilDay(1900, 1, 2)));
 }
 
 TEST(ProposalHorizonTest, ADaysDemandIsDueInTheLastPeriodThatEndsThatDay) {
