@@ -14,7 +14,10 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "google/protobuf/stubs/logging.h"
+#include "plantmesh/common/blank_text.h"
 #include "plantmesh/common/time_text.h"
+#include "plantmesh/common/unicode_form.h"
+#include "plantmesh/common/utf8.h"
 
 namespace plantmesh::runtime {
 namespace {
@@ -45,33 +48,47 @@ class JsonFormatter final : public spdlog::formatter {
 // The message of a text line as one line: a line break inside it (a dependency's error
 // text: libpq's "could not connect ...\n\tIs the server running ...") becomes "\n", so
 // a collector that reads a record per line keeps it whole (outside testing: 181 broken
-// lines in one PostgreSQL outage). Trailing breaks go. The other controls but the tab
-// (C0, DEL, C1) are written as \u001B: a terminal that shows the log would run them
-// (outside testing: a grpc-timeout header of ESC sequences sent to the probe port, which
-// gRPC's own log line quotes, cleared the screen of `tail -f` and printed a fake alert).
+// lines in one PostgreSQL outage). Trailing breaks go. What else would change how the
+// line displays is written as an escape, as messages write it (errors.h QuoteForMessage):
+// the other controls but the tab (C0, DEL, C1) and the invisible, bidirectional and
+// unassigned characters as \u001B, a byte that is not UTF-8 as \xFF (outside testing: a
+// grpc-timeout header of escape sequences, sent to the probe port, was quoted raw by
+// gRPC's own log line: `tail -f` cleared the screen and showed a fake alert; then 0x9B,
+// an 8-bit CSI, and U+202E, which showed the rest of the line reversed).
 class OneLineMessage final : public spdlog::custom_flag_formatter {
  public:
   void format(const spdlog::details::log_msg& msg, const std::tm&,
               spdlog::memory_buf_t& dest) override {
     std::string_view text(msg.payload.data(), msg.payload.size());
     while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.remove_suffix(1);
-    for (size_t i = 0; i < text.size(); ++i) {
-      const auto c = static_cast<unsigned char>(text[i]);
-      // U+0080-009F in UTF-8: C2 80 to C2 9F.
-      const bool c1 = c == 0xC2 && i + 1 < text.size() &&
-                      static_cast<unsigned char>(text[i + 1]) >= 0x80 &&
-                      static_cast<unsigned char>(text[i + 1]) <= 0x9F;
-      if (c == '\n') {
-        dest.append(std::string_view("\\n"));
-      } else if (c == '\r') {
-        dest.append(std::string_view("\\r"));
-      } else if ((c < 0x20 && c != '\t') || c == 0x7F || c1) {
-        const unsigned code = c1 ? static_cast<unsigned char>(text[++i]) : c;
-        const std::string escape = absl::StrFormat("\\u%04X", code);
-        dest.append(escape.data(), escape.data() + escape.size());
-      } else {
+    std::string escape;
+    for (size_t at = 0; at < text.size();) {
+      const auto c = static_cast<unsigned char>(text[at]);
+      if (c == '\t' || (c >= 0x20 && c < 0x7F)) {
         dest.push_back(static_cast<char>(c));
+        ++at;
+        continue;
       }
+      escape.clear();
+      size_t length = 1;
+      if (c == '\n') {
+        escape = "\\n";
+      } else if (c == '\r') {
+        escape = "\\r";
+      } else if (c < 0x80) {
+        common::AppendCodePointEscape(&escape, c);
+      } else if (const common::Utf8Char d = common::DecodeUtf8At(text, at);
+                 d.code_point == common::kNotUtf8) {
+        escape = absl::StrFormat("\\x%02X", c);
+      } else if (common::DisplaysEscaped(d.code_point)) {
+        common::AppendCodePointEscape(&escape, d.code_point);
+        length = d.length;
+      } else {
+        escape.assign(text.substr(at, d.length));
+        length = d.length;
+      }
+      dest.append(escape.data(), escape.data() + escape.size());
+      at += length;
     }
   }
   std::unique_ptr<spdlog::custom_flag_formatter> clone() const override {

@@ -94,9 +94,19 @@ TEST(InitLogging, ATextRecordWritesControlCharactersAsEscapes) {
   sink->set_formatter(NewTextLogFormatter());
   spdlog::logger logger("plantmesh", sink);
   logger.error("grpc: value={}", "\x1B]0;title\a\x1B[2J\x7F\u009B M\u00FCller\tend");
-  EXPECT_THAT(out.str(),
-              ::testing::EndsWith(" error grpc: value=\\u001B]0;title\\u0007\\u001B[2J\\u007F"
-                                  "\\u009B M\u00FCller\tend\n"));
+  // Re-test: a byte that is not UTF-8 (0x9B, an 8-bit CSI) and U+202E were written raw.
+  logger.error("grpc: value={}",
+               "\x9B"
+               "31m \xFF\xFE \u202ERLO \u200B \uFFFE");
+  std::istringstream lines(out.str());
+  std::string first;
+  std::string second;
+  ASSERT_TRUE(std::getline(lines, first));
+  ASSERT_TRUE(std::getline(lines, second));
+  EXPECT_THAT(first, ::testing::EndsWith(" error grpc: value=\\u001B]0;title\\u0007\\u001B[2J"
+                                         "\\u007F\\u009B M\u00FCller\tend"));
+  EXPECT_THAT(second, ::testing::EndsWith(" error grpc: value=\\x9B31m \\xFF\\xFE \\u202ERLO "
+                                          "\\u200B \\uFFFE"));
 }
 
 TEST(InitLogging, RefusesUnknownFormatAndLevel) {
