@@ -825,9 +825,10 @@ absl::StatusOr<ListQuery> MakeListQuery(const ListRequestInput& input) {
       *query.filter.create_time_from >= *query.filter.create_time_to) {
     v.Add("create_time_to", "must be after create_time_from");
   }
-  if (!input.page_token.empty() && order.ok()) {
-    std::optional<runtime::PageCursor> after =
-        runtime::DecodePageToken(input.page_token, FilterFingerprintOf(query), "ListDefects", v);
+  if (!input.page_token.empty()) {
+    std::optional<runtime::PageCursor> after = runtime::DecodePageToken(
+        input.page_token, order.ok() ? FilterFingerprintOf(query) : std::string(), "ListDefects",
+        v);
     if (after) query.after = *after;
   }
   PM_RETURN_IF_ERROR(v.ToStatus());

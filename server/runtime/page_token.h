@@ -51,7 +51,10 @@ std::string EncodePageToken(const PageCursor& cursor, absl::string_view fingerpr
 // and returns nullopt: "not a token returned by <list_method>" when it cannot be read
 // (or its time is outside google.protobuf.Timestamp's range), "the filter or order_by
 // differs from the request that returned this token, or another method returned it" when
-// it is another request's or another method's.
+// it is another request's or another method's. An empty `fingerprint` (a request whose
+// own filters are refused, so that no token can be said to match them) judges the
+// token's form alone and returns nullopt: a text that is no token is named beside the
+// request's other faults (outside testing: a bad order_by or page_size hid it).
 std::optional<PageCursor> DecodePageToken(absl::string_view token, absl::string_view fingerprint,
                                           absl::string_view list_method, Violations& violations);
 
@@ -62,7 +65,8 @@ std::string EncodeKeyPageToken(const std::vector<std::string>& key, absl::string
                                absl::string_view list_method);
 
 // Reads a token of EncodeKeyPageToken with exactly `parts` key parts; bad tokens are
-// refused as DecodePageToken refuses them (a violation of field `page_token`, nullopt).
+// refused as DecodePageToken refuses them (a violation of field `page_token`, nullopt;
+// an empty `fingerprint` judges the form alone).
 std::optional<std::vector<std::string>> DecodeKeyPageToken(absl::string_view token, size_t parts,
                                                            absl::string_view fingerprint,
                                                            absl::string_view list_method,

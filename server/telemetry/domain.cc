@@ -602,16 +602,17 @@ absl::StatusOr<SampleQuery> MakeSampleQuery(const std::string& machine_id,
   }
   query.start_time = start_time.value_or(absl::UnixEpoch());
   query.end_time = end_time.value_or(absl::UnixEpoch());
+  const bool filter_sound = violations.empty();
   query.page_size =
       runtime::PageSizeOr(violations, page_size, kDefaultSamplePageSize, kMaxSamplePageSize);
-  if (!page_token.empty() && violations.empty()) {
+  if (!page_token.empty()) {
     runtime::FilterFingerprint fingerprint;
     fingerprint.AddText(machine_id)
         .AddText(absl::StrJoin(query.data_item_ids, ","))
         .AddTime(query.start_time)
         .AddTime(query.end_time);
-    query.after =
-        runtime::DecodePageToken(page_token, fingerprint.Hex(), "QuerySamples", violations);
+    query.after = runtime::DecodePageToken(page_token, filter_sound ? fingerprint.Hex() : "",
+                                           "QuerySamples", violations);
   }
   PM_RETURN_IF_ERROR(violations.ToStatus());
   return query;
@@ -698,8 +699,8 @@ std::string LatestFingerprint(const LatestQuery& query) {
 absl::StatusOr<LatestQuery> MakeLatestQuery(std::vector<std::string> machine_ids,
                                             std::vector<std::string> data_item_ids,
                                             int32_t page_size, const std::string& page_token) {
-  // The selection's faults and the page size's in one answer; the token (whose
-  // fingerprint is the selection's) only once the selection is sound.
+  // The selection's faults, the page size's and the token's in one answer; the token
+  // matched to the selection only once the selection is sound.
   runtime::Violations violations;
   PM_RETURN_IF_ERROR(violations.Take(CheckLatestSelection(machine_ids, data_item_ids)));
   const bool selection_sound = violations.empty();
@@ -709,9 +710,10 @@ absl::StatusOr<LatestQuery> MakeLatestQuery(std::vector<std::string> machine_ids
   query.machine_ids = std::move(machine_ids);
   query.data_item_ids = std::move(data_item_ids);
   query.page_size = runtime::PageSizeOr(violations, page_size, 0, kMaxLatestPageSize);
-  if (!page_token.empty() && selection_sound) {
-    std::optional<std::vector<std::string>> key = runtime::DecodeKeyPageToken(
-        page_token, 2, LatestFingerprint(query), "GetLatestValues", violations);
+  if (!page_token.empty()) {
+    std::optional<std::vector<std::string>> key =
+        runtime::DecodeKeyPageToken(page_token, 2, selection_sound ? LatestFingerprint(query) : "",
+                                    "GetLatestValues", violations);
     if (key) query.after = std::make_pair((*key)[0], (*key)[1]);
   }
   PM_RETURN_IF_ERROR(violations.ToStatus());

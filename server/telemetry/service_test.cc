@@ -706,6 +706,13 @@ TEST_F(TelemetryServiceTest, ReadFiltersRefuseDataItemIdsThatCannotExist) {
     v1::QuerySamplesResponse response;
     EXPECT_THAT(FieldsOf(stub_->QuerySamples(Context().get(), request, &response)),
                 ElementsAre("data_item_ids[1]"));
+    // Outside testing (sweep 58): a bad page size or filter hid a text that is no token.
+    request.set_page_token("junk");
+    request.set_page_size(99999);
+    EXPECT_THAT(FieldsOf(stub_->QuerySamples(Context().get(), request, &response)),
+                ElementsAre("data_item_ids[1]", "page_size", "page_token"));
+    request.clear_page_token();
+    request.clear_page_size();
     // An empty entry breaks the contract's rule for every list, checked before the handler.
     request.add_data_item_ids("");
     EXPECT_THAT(FieldsOf(stub_->QuerySamples(Context().get(), request, &response)),

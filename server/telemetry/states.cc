@@ -277,11 +277,13 @@ absl::StatusOr<StateIntervalQuery> MakeStateIntervalQuery(const std::string& mac
   CheckRange(start_time, end_time, violations);
   query.start_time = start_time.value_or(absl::UnixEpoch());
   query.end_time = end_time.value_or(absl::UnixEpoch());
+  const bool filter_sound = violations.empty();
   query.page_size =
       runtime::PageSizeOr(violations, page_size, kDefaultStatePageSize, kMaxStatePageSize);
-  if (!page_token.empty() && violations.empty()) {
+  if (!page_token.empty()) {
     query.after = runtime::DecodePageToken(
-        page_token, StateFingerprint(machine_id, query.start_time, query.end_time).Hex(),
+        page_token,
+        filter_sound ? StateFingerprint(machine_id, query.start_time, query.end_time).Hex() : "",
         "ListStateIntervals", violations);
   }
   PM_RETURN_IF_ERROR(violations.ToStatus());
@@ -462,11 +464,13 @@ absl::StatusOr<DowntimeQuery> MakeDowntimeQuery(const std::string& machine_id,
   if (start_time && end_time && *end_time <= *start_time) {
     violations.Add("end_time", "must be after start_time");
   }
+  const bool filter_sound = violations.empty();
   query.page_size =
       runtime::PageSizeOr(violations, page_size, kDefaultDowntimePageSize, kMaxDowntimePageSize);
-  if (!page_token.empty() && violations.empty()) {
-    query.after = runtime::DecodePageToken(page_token, DowntimeFingerprint(query).Hex(),
-                                           "ListDowntimes", violations);
+  if (!page_token.empty()) {
+    query.after =
+        runtime::DecodePageToken(page_token, filter_sound ? DowntimeFingerprint(query).Hex() : "",
+                                 "ListDowntimes", violations);
   }
   PM_RETURN_IF_ERROR(violations.ToStatus());
   return query;
