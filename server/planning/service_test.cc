@@ -241,6 +241,11 @@ TEST_F(PlanningServiceTest, RatesAndCycleTimesHaveALowerBound) {
   v1::CreateLineResponse line_out;
   EXPECT_THAT(FieldsOf(stub_->CreateLine(Ctx().get(), line, &line_out)),
               ElementsAre("line.nominal_rate_per_hour"));
+  // Outside testing (sweep 58): a bad rate hid an unknown shift pattern.
+  line.mutable_line()->set_shift_pattern_id("NOPE");
+  EXPECT_THAT(FieldsOf(stub_->CreateLine(Ctx().get(), line, &line_out)),
+              ElementsAre("line.nominal_rate_per_hour", "line.shift_pattern_id"));
+  line.mutable_line()->set_shift_pattern_id("3X8");
   line.mutable_line()->set_nominal_rate_per_hour(0.001);
   EXPECT_TRUE(stub_->CreateLine(Ctx().get(), line, &line_out).ok());
   v1::CreateProductRequest product;
