@@ -81,6 +81,7 @@ cleanup() {
       tail -n 20 "$log" >&2
     done
   fi
+  if [ -n "${taken_pid:-}" ]; then kill "$taken_pid" 2>/dev/null || true; fi
   local pids
   pids=$(mesh_pids || true)
   "$SOURCE_DIR/deploy/local/down" --purge >/dev/null 2>&1 || true
@@ -114,11 +115,24 @@ if "$SOURCE_DIR/deploy/local/up" --purge >"$OUT/up-arg.log" 2>&1; then fail "up 
 grep -q "unknown argument '--purge'" "$OUT/up-arg.log" || fail "up did not name its bad argument"
 [ ! -e "$STATE/ports.env" ] || fail "up --help or a bad argument started something"
 
+# The first Redis port tried is taken: up goes on to the next, and its servers must use
+# that one, not PLANTMESH_REDIS_PORT (outside testing, a concurrent test's Redis held it:
+# every server was refused by that Redis).
+/usr/bin/python3 -c 'import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(); time.sleep(600)' \
+  "$PLANTMESH_REDIS_PORT" &
+taken_pid=$!
+listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+poll 30 listening "$PLANTMESH_REDIS_PORT" || fail "no listener on $PLANTMESH_REDIS_PORT"
 "$SOURCE_DIR/deploy/local/up" >"$OUT/up1.log" 2>&1 || {
   status=$?
   cat "$OUT/up1.log" >&2
   fail "up exited $status"
 }
+kill "$taken_pid" 2>/dev/null || true
+if grep -q "Redis: starting on 127.0.0.1:$PLANTMESH_REDIS_PORT\$" "$OUT/up1.log"; then
+  fail "up started Redis on the taken port $PLANTMESH_REDIS_PORT"
+fi
 grep -q "^PlantMesh is up" "$OUT/up1.log" || { cat "$OUT/up1.log" >&2; fail "no banner"; }
 # The stop line names this mesh's state directory: a bare `down` stops the default one.
 grep -qF "Stop everything with PLANTMESH_STATE_DIR=$(printf '%q' "$STATE") ./deploy/local/down" \
@@ -324,12 +338,14 @@ restart_by_hand() {
   kill -TERM "$old"
   poll 60 bash -c "! kill -0 $old 2>/dev/null || grep -q '^State:.*Z' /proc/$old/status" ||
     fail "$hand did not stop on SIGTERM"
+  # (As an operator would: without this test's PLANTMESH_REDIS_PORT, up's first port tried,
+  # which the server would read as its redis-port.)
   if [ "${2:-}" = env ]; then
-    (cd "$STATE" && PLANTMESH_CONFIG=$1 exec nohup "$BUILD_DIR/server/plantmesh-server" \
-      >>"$STATE/logs/$hand.log" 2>&1 </dev/null) &
+    (cd "$STATE" && PLANTMESH_CONFIG=$1 exec env -u PLANTMESH_REDIS_PORT nohup \
+      "$BUILD_DIR/server/plantmesh-server" >>"$STATE/logs/$hand.log" 2>&1 </dev/null) &
   else
-    (cd "$STATE" && exec nohup "$BUILD_DIR/server/plantmesh-server" --config "$1" \
-      >>"$STATE/logs/$hand.log" 2>&1 </dev/null) &
+    (cd "$STATE" && exec env -u PLANTMESH_REDIS_PORT nohup "$BUILD_DIR/server/plantmesh-server" \
+      --config "$1" >>"$STATE/logs/$hand.log" 2>&1 </dev/null) &
   fi
   HAND_PID=$!
 }
