@@ -111,6 +111,11 @@ void CheckIds(const google::protobuf::RepeatedPtrField<std::string>& ids, const 
   }
 }
 
+// A demand record's quantity as a request may give it: finite, 0 to kMaxUnits.
+bool IsDemandQuantity(double quantity) {
+  return std::isfinite(quantity) && quantity >= 0 && quantity <= static_cast<double>(kMaxUnits);
+}
+
 // What the request's demand records and stock say alone (dates, quantities), beside the
 // request's other fields: one answer names every wrong field (outside testing: a demand
 // record of -1 was named only after time_limit_seconds or a stock quantity was fixed).
@@ -122,7 +127,7 @@ void CheckQuantities(const v1::ProposePlanRequest& request, runtime::Violations&
     // As ImportDemand says it (outside testing: NaN was told "must be 0-1000000000").
     if (!std::isfinite(r.quantity())) {
       v.Add(at + ".quantity", "must be finite");
-    } else if (r.quantity() < 0 || r.quantity() > static_cast<double>(kMaxUnits)) {
+    } else if (!IsDemandQuantity(r.quantity())) {
       v.Add(at + ".quantity", "must be 0-1000000000");
     }
   }
@@ -149,9 +154,7 @@ std::map<std::pair<std::string, absl::CivilDay>, int64_t> RequestDemand(
     }
     // (A record CheckQuantities refused is not counted.)
     const std::optional<absl::CivilDay> day = ParseDate(r.date());
-    const bool counted = day && std::isfinite(r.quantity()) && r.quantity() >= 0 &&
-                         r.quantity() <= static_cast<double>(kMaxUnits);
-    if (counted &&
+    if (day && IsDemandQuantity(r.quantity()) &&
         !out.emplace(std::make_pair(r.product_id(), *day), std::llround(r.quantity())).second) {
       v.Add(at + ".date", "a second record for this product and day");
     }

@@ -326,17 +326,16 @@ absl::Status Violations::Take(const absl::Status& check) {
   if (check.ok()) return check;
   std::vector<FieldViolation> found = FieldViolationsOf(check);
   if (check.code() != absl::StatusCode::kInvalidArgument || found.empty()) return check;
+  Violations taken;
   for (FieldViolation& violation : found) {
-    // "<n> more field violations not listed": counted, not listed again.
+    // "<n> more field violations not listed" names no field: counted, not listed again.
     if (violation.field.empty()) {
-      uncounted_ = true;
-      continue;
+      taken.AddUncounted();
+    } else {
+      taken.Add(std::move(violation.field), std::move(violation.description));
     }
-    const bool named = std::any_of(items_.begin(), items_.end(), [&](const FieldViolation& item) {
-      return item.field == violation.field;
-    });
-    if (!named) Add(std::move(violation.field), std::move(violation.description));
   }
+  AddUnnamed(taken);
   return absl::OkStatus();
 }
 

@@ -64,13 +64,18 @@ TEST(InitLogging, ProtobufsLinesGoThroughTheLoggerAtDebugLevel) {
   ASSERT_TRUE(InitLogging("info", "text").ok());
 }
 
+// A logger that writes the text format into `out`.
+spdlog::logger TextLogger(std::ostringstream& out) {
+  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(out);
+  sink->set_formatter(NewTextLogFormatter());
+  return spdlog::logger("plantmesh", sink);
+}
+
 // Outside testing: libpq's "could not connect ...\n\tIs the server running ...\n" split
 // one record over three lines of the text log.
 TEST(InitLogging, ATextRecordIsOneLineWhateverItsMessageHolds) {
   std::ostringstream out;
-  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(out);
-  sink->set_formatter(NewTextLogFormatter());
-  spdlog::logger logger("plantmesh", sink);
+  spdlog::logger logger = TextLogger(out);
   logger.warn("cannot connect: {}", "could not connect\n\tIs the server running?\r\n");
   logger.info("plain");
   std::istringstream lines(out.str());
@@ -90,9 +95,7 @@ TEST(InitLogging, ATextRecordIsOneLineWhateverItsMessageHolds) {
 // sequences, and `tail -f` on the text log cleared the screen and showed a fake alert.
 TEST(InitLogging, ATextRecordWritesControlCharactersAsEscapes) {
   std::ostringstream out;
-  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(out);
-  sink->set_formatter(NewTextLogFormatter());
-  spdlog::logger logger("plantmesh", sink);
+  spdlog::logger logger = TextLogger(out);
   logger.error("grpc: value={}", "\x1B]0;title\a\x1B[2J\x7F\u009B M\u00FCller\tend");
   // Re-test: a byte that is not UTF-8 (0x9B, an 8-bit CSI) and U+202E were written raw.
   logger.error("grpc: value={}",

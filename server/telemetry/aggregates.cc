@@ -129,6 +129,17 @@ absl::Status ValidateRollupLevels(const std::vector<RollupLevel>& levels) {
   return absl::OkStatus();
 }
 
+namespace {
+
+// Buckets of `bucket` from `first` (a bucket's start) until `end`, the last one partial.
+int64_t BucketCount(absl::Time first, absl::Time end, absl::Duration bucket) {
+  absl::Duration remainder;
+  return absl::IDivDuration(end - first, bucket, &remainder) +
+         (remainder > absl::ZeroDuration() ? 1 : 0);
+}
+
+}  // namespace
+
 absl::Status CheckAggregateRange(absl::Time start_time, absl::Time end_time, BucketWidth width) {
   runtime::Violations v;
   const absl::Duration bucket = BucketDuration(width);
@@ -142,9 +153,7 @@ absl::Status CheckAggregateRange(absl::Time start_time, absl::Time end_time, Buc
     v.Add("end_time", "must be after start_time");
   } else if (start_finite && bucket != absl::ZeroDuration()) {
     const absl::Time first = BucketStart(start_time, bucket);
-    absl::Duration remainder;
-    const int64_t count = absl::IDivDuration(end_time - first, bucket, &remainder) +
-                          (remainder > absl::ZeroDuration() ? 1 : 0);
+    const int64_t count = BucketCount(first, end_time, bucket);
     if (count > kMaxAggregateBuckets) {
       // The buckets counted from the start's bucket, said so (outside testing: a range of
       // exactly 10,000 s refused for 10,000 one-second buckets read as a contradiction).
@@ -154,11 +163,10 @@ absl::Status CheckAggregateRange(absl::Time start_time, absl::Time end_time, Buc
               : absl::StrCat(" (start_time falls in the bucket that begins ",
                              absl::FormatTime("%Y-%m-%dT%H:%M:%E*SZ", first, absl::UTCTimeZone()),
                              ")");
-      v.Add("end_time", absl::StrCat("must be at most ", kMaxAggregateBuckets, " buckets of ",
-                                     absl::FormatDuration(bucket),
-                                     " after start_time; this range "
-                                     "spans ",
-                                     count, " buckets", rounded));
+      v.Add("end_time",
+            absl::StrCat("must be at most ", kMaxAggregateBuckets, " buckets of ",
+                         absl::FormatDuration(bucket), " after start_time; this range spans ",
+                         count, " buckets", rounded));
     }
   }
   return v.ToStatus();
@@ -174,9 +182,7 @@ absl::StatusOr<AggregatePlan> PlanAggregateQuery(absl::Time start_time, absl::Ti
   plan.start = BucketStart(start_time, bucket);
   plan.end = end_time;
   plan.bucket = bucket;
-  absl::Duration remainder;
-  plan.bucket_count = absl::IDivDuration(plan.end - plan.start, bucket, &remainder) +
-                      (remainder > absl::ZeroDuration() ? 1 : 0);
+  plan.bucket_count = BucketCount(plan.start, plan.end, bucket);
 
   std::vector<RollupLevel> usable;  // coarsest first
   for (auto it = levels.rbegin(); it != levels.rend(); ++it) {
