@@ -147,9 +147,11 @@ bool StartsACommand(CLI::App* app, const std::vector<std::string>& args, size_t 
   return at + 1 < args.size() && SubcommandNamed(command, args[at + 1]) != nullptr;
 }
 
-// The walk of both messages below: `all` reports every slip it finds, otherwise only a flag
-// without its value.
-std::string WalkCommandLine(CLI::App& root, const std::vector<std::string>& args, bool all) {
+// The walk of the messages below: `all` reports every slip it finds, otherwise only a flag
+// without its value. `empty_values`, when given, gets the place of each `--name=` of a flag
+// that takes one value.
+std::string WalkCommandLine(CLI::App& root, const std::vector<std::string>& args, bool all,
+                            std::vector<size_t>* empty_values = nullptr) {
   CLI::App* app = &root;
   std::string path = root.get_name().empty() ? "plantctl" : root.get_name();
   const CLI::Option* last_flag = nullptr;  // the last flag given a value, and how
@@ -176,6 +178,7 @@ std::string WalkCommandLine(CLI::App& root, const std::vector<std::string>& args
       last_flag_name = name;
       if (name.size() < token.size()) {
         last_flag_value = token.substr(name.size() + 1);
+        if (last_flag_value.empty() && empty_values != nullptr) empty_values->push_back(i);
       } else if (i + 1 < args.size()) {
         const bool flag = NamesAFlag(app, args[i + 1]);
         if (flag || StartsACommand(app, args, i + 1)) {
@@ -287,6 +290,16 @@ std::string UnknownCommandMessage(CLI::App& root, const std::vector<std::string>
 
 std::string FlagWithoutValueMessage(CLI::App& root, const std::vector<std::string>& args) {
   return WalkCommandLine(root, args, /*all=*/false);
+}
+
+std::vector<std::string> EmptyValuesSeparated(CLI::App& root, std::vector<std::string> args) {
+  std::vector<size_t> empty_values;
+  WalkCommandLine(root, args, /*all=*/false, &empty_values);
+  for (auto at = empty_values.rbegin(); at != empty_values.rend(); ++at) {
+    args[*at].pop_back();  // the '='
+    args.insert(args.begin() + static_cast<std::ptrdiff_t>(*at) + 1, "");
+  }
+  return args;
 }
 
 }  // namespace plantmesh::cli

@@ -973,6 +973,24 @@ TEST_F(CommandsTest, AFlagWithoutItsValueIsNotGivenTheNextFlag) {
   }
 }
 
+// Outside testing: `plantctl --output= defect list-defects` was told "defect" is not an
+// output format: CLI11 takes the word after `--name=` as the value. It is the empty value.
+TEST_F(CommandsTest, AnEmptyValueAfterTheEqualsSignIsEmpty) {
+  EXPECT_EQ(EmptyValuesSeparated(app_, {"defect", "list-defects", "--shift=", "--zone", "BODY"}),
+            (std::vector<std::string>{"defect", "list-defects", "--shift", "", "--zone", "BODY"}));
+  auto request =
+      Build(EmptyValuesSeparated(app_, {"defect", "list-defects", "--shift=", "--zone", "BODY"}));
+  ASSERT_NE(request, nullptr);
+  EXPECT_EQ(As<plantmesh::defect::v1::ListDefectsRequest>(*request).zone(), "BODY");
+  EXPECT_EQ(As<plantmesh::defect::v1::ListDefectsRequest>(*request).shift(), "");
+  // A flag of no value, a value after '=' and everything after "--" are left as they are.
+  for (const std::vector<std::string>& kept :
+       {std::vector<std::string>{"defect", "list-defects", "--all=", "--shift=A"},
+        {"defect", "list-defects", "--", "--shift="}}) {
+    EXPECT_EQ(EmptyValuesSeparated(app_, kept), kept) << absl::StrJoin(kept, " ");
+  }
+}
+
 // Outside testing: the commands that take a file (telemetry ingest, planning import-demand)
 // answered a mistyped flag after the file with CLI11's bare "The following arguments were
 // not expected: x --import_id", where every other command suggests the flag.

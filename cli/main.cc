@@ -105,26 +105,24 @@ int Main(int argc, char** argv) {
   config_init->add_flag("--force", force, "Replace an existing file");
   CompletionCommand completion(&app);
 
+  std::vector<std::string> args = EmptyValuesSeparated(app, {argv + 1, argv + argc});
   // CLI11 would take the flag after a flag without its value as that value.
-  if (std::string missing =
-          FlagWithoutValueMessage(app, std::vector<std::string>(argv + 1, argv + argc));
-      !missing.empty()) {
+  if (std::string missing = FlagWithoutValueMessage(app, args); !missing.empty()) {
     std::cerr << missing;
     return kExitUsage;
   }
   try {
-    app.parse(argc, argv);
+    app.parse(std::vector<std::string>(args.rbegin(), args.rend()));
   } catch (const CLI::ParseError& error) {
     if (error.get_exit_code() != 0) {
       // CLI11 would say "A subcommand is required" for `plantctl defect nosuch`.
-      std::string unknown =
-          UnknownCommandMessage(app, std::vector<std::string>(argv + 1, argv + argc));
+      std::string unknown = UnknownCommandMessage(app, args);
       if (!unknown.empty()) {
         std::cerr << unknown;
         return kExitUsage;
       }
       // Help and version requests are "errors" of exit code 0, printed by CLI11 below.
-      std::cerr << ParseErrorMessage(app, std::vector<std::string>(argv + 1, argv + argc), error);
+      std::cerr << ParseErrorMessage(app, args, error);
       return kExitUsage;
     }
     int code = app.exit(error);
