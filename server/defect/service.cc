@@ -589,18 +589,19 @@ absl::Status DefectServiceImpl::HandleListMechanics(runtime::CallContext& call,
                                                     const v1::ListMechanicsRequest& request,
                                                     v1::ListMechanicsResponse* response) {
   // A crew filter names a crew (outside testing: an unknown one answered an empty list,
-  // where CreateMechanic refuses it).
+  // where CreateMechanic refuses it), named beside the page fields' faults.
+  absl::Status crew_check = absl::OkStatus();
   if (!request.crew_id().empty()) {
     PM_ASSIGN_OR_RETURN(std::optional<Crew> crew, store_->FindCrew(request.crew_id()));
     if (!crew) {
-      return runtime::InvalidField("crew_id",
-                                   absl::StrCat("unknown crew '", request.crew_id(), "'"));
+      crew_check =
+          runtime::InvalidField("crew_id", absl::StrCat("unknown crew '", request.crew_id(), "'"));
     }
   }
   return runtime::ServeWholeListPage(
       request, "ListMechanics", runtime::FilterFingerprint().AddText(request.crew_id()),
       deps_.config, [&] { return store_->ListMechanics(request.crew_id()); }, &Mechanic::id,
-      response, response->mutable_mechanics());
+      response, response->mutable_mechanics(), crew_check);
 }
 
 absl::Status DefectServiceImpl::HandleCreateDefectCategory(

@@ -905,6 +905,11 @@ TEST_F(DefectServiceTest, ACatalogTooLargeForOneAnswerComesInPages) {
   grpc::Status refused = stub_->ListMechanics(Context().get(), request, &unknown);
   EXPECT_EQ(refused.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(FieldsOf(refused), ::testing::ElementsAre("crew_id"));
+  // The audit: the unknown crew and a page field's fault, in one answer.
+  request.set_page_token("junk");
+  refused = stub_->ListMechanics(Context().get(), request, &unknown);
+  EXPECT_THAT(FieldsOf(refused), ::testing::UnorderedElementsAre("crew_id", "page_token"));
+  request.clear_page_token();
   request.set_crew_id("CREW-A");
   std::vector<std::string> ids;
   int pages = 0;
