@@ -82,6 +82,41 @@ bool IsSubdivisionTags(const std::u32string& tags) {
   return true;
 }
 
+// Where an emoji subdivision flag's tags end (England's: U+1F3F4, tags spelling a
+// subdivision, then the cancel tag U+E007F), given `at` just after its U+1F3F4: the
+// place after the cancel tag, or npos when what follows is no such sequence.
+size_t SubdivisionFlagEnd(std::string_view text, size_t at) {
+  std::u32string tags;
+  while (at < text.size() && tags.size() <= 6) {
+    const Utf8Char tag = DecodeUtf8At(text, at);
+    at += tag.length;
+    if (tag.code_point == 0xE007F) return IsSubdivisionTags(tags) ? at : std::string_view::npos;
+    if (tag.code_point < 0xE0020 || tag.code_point > 0xE007E) break;
+    tags.push_back(tag.code_point);
+  }
+  return std::string_view::npos;
+}
+
+// The place where the character ending at `end` ends with what belongs to it but shows
+// nothing of its own: a variation selector right after a character beyond ASCII (U+2764
+// U+FE0F, a heart in emoji presentation), or a subdivision flag's tags. Those are part of
+// the last character of a value, not blanks after it (outside testing: a key ending in
+// England's flag was refused as ending with a tag character).
+size_t EndOfLastCharacter(std::string_view text, size_t end) {
+  size_t start = end;
+  while (start > 0 && (static_cast<unsigned char>(text[start - 1]) & 0xC0) == 0x80) --start;
+  if (start > 0) --start;
+  const char32_t last = DecodeUtf8At(text, start).code_point;
+  if (end >= text.size() || last <= 0x7F || last == kNotUtf8 || last == 0x20E3) return end;
+  const Utf8Char next = DecodeUtf8At(text, end);
+  if (next.code_point >= 0xFE00 && next.code_point <= 0xFE0F) return end + next.length;
+  if (last == 0x1F3F4) {
+    const size_t flag_end = SubdivisionFlagEnd(text, end);
+    if (flag_end != std::string_view::npos) return flag_end;
+  }
+  return end;
+}
+
 }  // namespace
 
 std::string InvisibleCharacterName(char32_t c) {
@@ -171,7 +206,11 @@ std::string BlankAround(std::string_view text) {
   const std::string_view shown = TrimInvisible(text);
   if (shown.empty() || shown.size() == text.size()) return "";
   const bool begins = shown.data() != text.data();
-  const size_t at = begins ? 0 : static_cast<size_t>(shown.data() - text.data()) + shown.size();
+  const size_t at = begins
+                        ? 0
+                        : EndOfLastCharacter(
+                              text, static_cast<size_t>(shown.data() - text.data()) + shown.size());
+  if (at == text.size()) return "";
   return absl::StrCat(begins ? "begins" : "ends", " with ",
                       InvisibleCharacterName(DecodeUtf8At(text, at).code_point));
 }
@@ -210,19 +249,11 @@ std::string InvisibleInside(std::string_view text) {
     // An emoji subdivision flag (England's): U+1F3F4, tags spelling a subdivision, then
     // the cancel tag U+E007F.
     if (previous == 0x1F3F4 && c >= 0xE0020 && c <= 0xE007E) {
-      std::u32string tags(1, c);
-      size_t scan = at;
-      bool cancelled = false;
-      while (scan < shown.size() && !cancelled && tags.size() <= 6) {
-        const Utf8Char tag = DecodeUtf8At(shown, scan);
-        cancelled = tag.code_point == 0xE007F;
-        if (!cancelled && (tag.code_point < 0xE0020 || tag.code_point > 0xE007E)) break;
-        if (!cancelled) tags.push_back(tag.code_point);
-        scan += tag.length;
-      }
-      if (cancelled && IsSubdivisionTags(tags)) {
-        characters += tags.size();  // the tags after the first, and the cancel tag
-        at = scan;
+      const size_t flag_end = SubdivisionFlagEnd(shown, at - decoded.length);
+      if (flag_end != std::string_view::npos) {
+        // The tags after the first, and the cancel tag, each 4 bytes.
+        characters += (flag_end - at) / 4;
+        at = flag_end;
         before = last = 0xE007F;
         continue;
       }

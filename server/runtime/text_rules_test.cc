@@ -128,29 +128,30 @@ TEST(TextViolationTest, NoBlanksAroundWhereTheFieldSaysSo) {
 // variation selectors only where writing needs them.
 TEST(TextViolationTest, AKeyHoldsNothingInvisibleInside) {
   const TextRule key{TextKind::kSingleLine, 64, true};
-  for (const auto& [value, which] :
-       {std::pair<std::string, std::string>{"2026\u200B-12-07/XXXX",
-                                            "holds U+200B (ZERO WIDTH SPACE) at character 5"},
-        {"2026\u2060-12-07/XXXX", "holds U+2060"},
-        {"2026-\u202E21\u202C-07/XXXX", "holds U+202E"},
-        {"SEDAN\u202E0.2", "at character 6"},
-        {"k\u200Dg", "holds U+200D"},
-        {"Line\u00A01", "holds U+00A0 (NO-BREAK SPACE)"},
-        {"A\uFEFFB", "holds U+FEFF"},
-        {"x\uFE0Fy", "holds U+FE0F"},                           // no keycap
-        {"\U0001F3F4\U000E0067\U000E0062 x", "holds U+E0067"},  // no cancel tag
-        {"a\U000E0067\U000E007F b", "holds U+E0067"},           // no flag before
-        // Re-test: tags that spell no subdivision carry text nobody sees; a second
-        // selector after a keycap makes a key that looks like another.
-        {"\U0001F3F4\U000E0073\U000E0073\U000E006E\U000E0020\U000E0030\U000E007F x",
-         "holds U+E0073"},
-        {"\U0001F3F4\U000E0071\U000E007F x", "holds U+E0071"},
-        {"Bay 1\uFE0F\u20E3\uFE0F x", "holds U+FE0F"},
-        {"caf\u00E9\uFE0F\uFE0F x", "at character 6"},
-        // Outside testing (sweep 57): code points Unicode assigns no character.
-        {"2026-12-07/A\uFFFE", "holds U+FFFE (a noncharacter) at character 13"},
-        {"\uFFFF2026-12-07/A", "holds U+FFFF"},
-        {"Line 1\u0378", "holds U+0378 (a code point Unicode 15 leaves unassigned)"}}) {
+  for (const auto& [value, which] : {
+           std::pair<std::string, std::string>{"2026\u200B-12-07/XXXX",
+                                               "holds U+200B (ZERO WIDTH SPACE) at character 5"},
+           {"2026\u2060-12-07/XXXX", "holds U+2060"},
+           {"2026-\u202E21\u202C-07/XXXX", "holds U+202E"},
+           {"SEDAN\u202E0.2", "at character 6"},
+           {"k\u200Dg", "holds U+200D"},
+           {"Line\u00A01", "holds U+00A0 (NO-BREAK SPACE)"},
+           {"A\uFEFFB", "holds U+FEFF"},
+           {"x\uFE0Fy", "holds U+FE0F"},                           // no keycap
+           {"\U0001F3F4\U000E0067\U000E0062 x", "holds U+E0067"},  // no cancel tag
+           {"a\U000E0067\U000E007F b", "holds U+E0067"},           // no flag before
+           // Re-test: tags that spell no subdivision carry text nobody sees; a second
+           // selector after a keycap makes a key that looks like another.
+           {"\U0001F3F4\U000E0073\U000E0073\U000E006E\U000E0020\U000E0030\U000E007F x",
+            "holds U+E0073"},
+           {"\U0001F3F4\U000E0071\U000E007F x", "holds U+E0071"},
+           {"Bay 1\uFE0F\u20E3\uFE0F x", "holds U+FE0F"},
+           {"caf\u00E9\uFE0F\uFE0F x", "at character 6"},
+           // Outside testing (sweep 57): code points Unicode assigns no character.
+           {"2026-12-07/A\uFFFE", "holds U+FFFE (a noncharacter) at character 13"},
+           {"\uFFFF2026-12-07/A", "holds U+FFFF"},
+           {"Line 1\u0378", "holds U+0378 (a code point Unicode 15 leaves unassigned)"},
+       }) {
     const std::optional<std::string> why = TextViolation(value, key);
     ASSERT_TRUE(why.has_value()) << value;
     EXPECT_THAT(*why, ::testing::HasSubstr(which)) << value;
@@ -165,8 +166,22 @@ TEST(TextViolationTest, AKeyHoldsNothingInvisibleInside) {
         // Re-test: a keycap and a subdivision flag (England).
         std::string("Bay 1\uFE0F\u20E3 x"),
         std::string("\U0001F3F4\U000E0067\U000E0062\U000E0065\U000E006E\U000E0067\U000E007F "
-                    "team")}) {
+                    "team"),
+        // Outside testing: a key ending in England's flag, or in a heart in emoji
+        // presentation, was refused as ending with a tag character or a variation selector.
+        std::string("team \U0001F3F4\U000E0067\U000E0062\U000E0065\U000E006E\U000E0067\U000E007F"),
+        std::string("Line 1 \u2764\uFE0F"), std::string("Bay 1\uFE0F\u20E3")}) {
     EXPECT_FALSE(TextViolation(fine, key).has_value()) << fine;
+  }
+  // At a value's end, only what is part of its last character.
+  for (const auto& [value, which] :
+       {std::pair<std::string, std::string>{"caf\u00E9\uFE0F\uFE0F",
+                                            "(ends with U+FE0F (a variation selector))"},
+        {"Bay 1\uFE0F\u20E3\uFE0F", "(ends with U+FE0F"},
+        {"team \U0001F3F4\U000E0071\U000E007F", "(ends with U+E0071 (a tag character))"},
+        {"team \U0001F3F4\U000E0067\U000E0062\U000E0065\U000E006E\U000E0067\U000E007F\u00A0",
+         "(ends with U+00A0"}}) {
+    EXPECT_THAT(TextViolation(value, key).value_or(""), ::testing::HasSubstr(which)) << value;
   }
   // Free text is sent as typed.
   EXPECT_FALSE(TextViolation("k\u200Dg", {TextKind::kMultiLine, 64}).has_value());
