@@ -13,6 +13,7 @@
 //     stream still holds the lost events: no silent mix), and a fresh list + watch works.
 // Stopping and starting the server (systemctl in the runbook) is done by the test.
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <pqxx/pqxx>
@@ -260,11 +261,20 @@ TEST(BackupRestoreTest, RestoresEveryRowByteForByteAndWatchersListAgain) {
       "PGUSER=postgres",
       absl::StrCat("PLANTMESH_DB=", database),
       "PLANTMESH_DB_OWNER=postgres",
-      absl::StrCat("BACKUP=", *dir, "/plantmesh.dump"),
+      absl::StrCat("BACKUP=", *dir, "/backups/plantmesh.dump"),  // the block makes the folder
       absl::StrCat("PATH=/usr/lib/postgresql/15/bin:", path != nullptr ? path : "/usr/bin:/bin")};
   const std::map<std::string, std::string> at_backup = Fingerprint(url);
   absl::Status backed_up = RunRunbookBlock("backup", env, *dir);
   ASSERT_TRUE(backed_up.ok()) << backed_up;
+  // Outside testing: the dump (every record, the audit log, the identities) was readable by
+  // every local user.
+  for (const std::string& file : {std::string("/backups"), std::string("/backups/plantmesh.dump"),
+                                  std::string("/backups/plantmesh.dump.sha256")}) {
+    const std::filesystem::perms perms = std::filesystem::status(*dir + file).permissions();
+    EXPECT_EQ(perms & (std::filesystem::perms::group_all | std::filesystem::perms::others_all),
+              std::filesystem::perms::none)
+        << file;
+  }
   ASSERT_EQ(Fingerprint(url), at_backup) << "the database changed while the backup ran";
   const ApiView before = ReadApi(mesh, {repaired, cancelled, photographed}, photo_id);
   ASSERT_EQ(before.photo_sha256, common::Sha256Hex(photo));
@@ -367,6 +377,12 @@ TEST(BackupRestoreTest, RestoresEveryRowByteForByteAndWatchersListAgain) {
   std::vector<defect::v1::DefectEvent> events = ReadEvents(*watching, 1);
   ASSERT_EQ(events.size(), 1u) << Describe(watching->Finish());
   EXPECT_EQ(events[0].defect().id(), next);
+  // Outside testing: the id handed out after the backup was handed out again, and a client
+  // that held it (with etag v1) cancelled the other vehicle's defect. New ids start past it.
+  EXPECT_GT(std::stoll(next), std::stoll(lost));
+  EXPECT_NE(mesh.server().log().find("new ids start past those"), std::string::npos);
+  lost_now = mesh.Defects("anna").GetDefect(get_lost);
+  EXPECT_EQ(lost_now.status().code(), absl::StatusCode::kNotFound) << Describe(lost_now.status());
   // From the oldest retained event: only what the restored database published.
   WatchDefectsRequest oldest;
   oldest.set_cursor("0");
