@@ -33,6 +33,7 @@
 #include "nlohmann/json.hpp"
 #include "plantmesh/api/v1/error_details.pb.h"
 #include "plantmesh/defect/v1/defect_service.pb.h"
+#include "plantmesh/planning/v1/planning_service.pb.h"
 #include "plantmesh/sdk/status.h"
 #include "plantmesh/system/v1/system_service.pb.h"
 #include "plantmesh/telemetry/v1/telemetry_service.pb.h"
@@ -753,6 +754,49 @@ TEST(OutputTest, CsvKeepsEveryValueExact) {
   EXPECT_EQ(row["description"], description);
   EXPECT_EQ(row["verification.accepted"], "false");
   EXPECT_EQ(row["id"], "1");
+}
+
+// Outside testing: `-o table` and `-o csv` of get-plan-vs-actual printed its rows as one
+// JSON cell (a response with two lists). The first list is the rows; the other follows.
+TEST(OutputTest, AResponseWithSeveralListsPrintsTheFirstAsRows) {
+  plantmesh::planning::v1::GetPlanVsActualResponse response;
+  for (const char* product : {"BARS", "CAKE"}) {
+    auto* row = response.add_rows();
+    row->set_line_id("PACK-1");
+    row->set_shift_id("2026-12-07/A");
+    row->set_product_id(product);
+    row->set_planned(3000);
+    row->set_actual(1200);
+    row->set_attainment_percent(40);
+  }
+  auto* downtime = response.add_downtimes();
+  downtime->set_line_id("PACK-1");
+  downtime->set_shift_id("2026-12-07/A");
+  downtime->set_downtime_minutes(25);
+
+  std::ostringstream csv, csv_notes;
+  ResponsePrinter(OutputFormat::kCsv, csv, csv_notes).PrintResponse(response);
+  std::vector<std::map<std::string, std::string>> rows = CsvRowsByHeader(csv.str());
+  ASSERT_EQ(rows.size(), 2u) << csv.str();
+  EXPECT_EQ(rows[1]["product_id"], "CAKE");
+  EXPECT_EQ(rows[1]["attainment_percent"], "40");
+  EXPECT_EQ(rows[0].count("downtimes"), 0u);
+  EXPECT_EQ(csv_notes.str(),
+            "plantctl: downtimes: 1 row not in the CSV, which holds the rows (-o json has every "
+            "field)\n");
+
+  std::ostringstream table, table_notes;
+  ResponsePrinter(OutputFormat::kTable, table, table_notes).PrintResponse(response);
+  const std::vector<std::string> lines = absl::StrSplit(table.str(), '\n');
+  ASSERT_GE(lines.size(), 6u) << table.str();
+  EXPECT_THAT(lines[0], HasSubstr("product_id"));
+  EXPECT_THAT(lines[1], HasSubstr("BARS"));
+  EXPECT_THAT(lines[2], HasSubstr("CAKE"));
+  EXPECT_EQ(lines[3], "");
+  EXPECT_EQ(lines[4], "downtimes:");
+  EXPECT_THAT(lines[5], HasSubstr("downtime_minutes"));
+  EXPECT_THAT(lines[6], HasSubstr("25"));
+  EXPECT_EQ(table_notes.str(), "");
 }
 
 // A sample's value is a oneof: the members it does not hold print empty, never as their

@@ -301,31 +301,37 @@ void ResponsePrinter::PrintResponse(const Message& response,
     return;
   }
   const Descriptor* type = response.GetDescriptor();
-  const FieldDescriptor* list = nullptr;
-  int repeated_messages = 0;
+  std::vector<const FieldDescriptor*> lists;  // the repeated message fields
   for (int i = 0; i < type->field_count(); ++i) {
     const FieldDescriptor* field = type->field(i);
-    if (field->is_repeated() && field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
-      list = field;
-      ++repeated_messages;
+    if (field->is_repeated() && field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE &&
+        std::find(left_out.begin(), left_out.end(), field) == left_out.end()) {
+      lists.push_back(field);
     }
   }
-  if (repeated_messages != 1) {
+  if (lists.empty()) {
     PrintKeyValues(response);
     return;
   }
-  const Reflection* reflection = response.GetReflection();
-  std::vector<const Message*> rows;
-  for (int i = 0; i < reflection->FieldSize(response, list); ++i) {
-    rows.push_back(&reflection->GetRepeatedMessage(response, list, i));
-  }
+  // The first list is the rows (GetPlanVsActual's rows, ProposePlan's shifts); the others
+  // follow as tables of their own (outside testing: plan vs actual printed as one JSON cell).
+  const FieldDescriptor* list = lists.front();
+  auto items_of = [&response](const FieldDescriptor* field) {
+    const Reflection* reflection = response.GetReflection();
+    std::vector<const Message*> items;
+    for (int i = 0; i < reflection->FieldSize(response, field); ++i) {
+      items.push_back(&reflection->GetRepeatedMessage(response, field, i));
+    }
+    return items;
+  };
+  const std::vector<const Message*> rows = items_of(list);
   // The other fields: a result of the call (GetUtilization's part_count) is a column of
   // every row, so that `> file.csv` keeps it (outside testing: it went to stderr); paging
   // (next_page_token, watch_cursor), and results beside no row, are notes when set.
   std::vector<Column> results;
   std::vector<Column> notes;
   for (const Column& column : ColumnsOf(type)) {
-    if (column.path.front() == list ||
+    if (std::find(lists.begin(), lists.end(), column.path.front()) != lists.end() ||
         std::find(left_out.begin(), left_out.end(), column.path.front()) != left_out.end()) {
       continue;
     }
@@ -334,6 +340,19 @@ void ResponsePrinter::PrintResponse(const Message& response,
     (paging || rows.empty() ? notes : results).push_back(column);
   }
   PrintRows(rows, list->message_type(), &response, results);
+  for (size_t i = 1; i < lists.size(); ++i) {
+    const std::vector<const Message*> more = items_of(lists[i]);
+    if (more.empty()) continue;
+    if (format_ == OutputFormat::kCsv) {
+      // A CSV file holds one table, so that a spreadsheet opens it.
+      notes_ << "plantctl: " << lists[i]->name() << ": " << more.size()
+             << (more.size() == 1 ? " row" : " rows") << " not in the CSV, which holds the "
+             << list->name() << " (-o json has every field)\n";
+      continue;
+    }
+    out_ << "\n" << lists[i]->name() << ":\n";
+    PrintRows(more, lists[i]->message_type());
+  }
   for (const Column& column : notes) {
     std::string text = CellText(response, column);
     if (!text.empty()) notes_ << column.name << ": " << text << "\n";

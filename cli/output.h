@@ -67,10 +67,12 @@ class ResponsePrinter {
   ResponsePrinter(OutputFormat format, std::ostream& out, std::ostream& notes)
       : format_(format), out_(out), notes_(notes) {}
 
-  // A unary or client-streaming call's one response. A response with exactly one
-  // repeated message field prints one row per item (other non-empty fields, such as
-  // next_page_token, go to `notes`); any other prints key/value rows. The fields in
-  // `left_out` (top level of `response`) are not printed at all.
+  // A unary or client-streaming call's one response. A response with a repeated message
+  // field prints one row per item of the first (the other fields are columns of every
+  // row, or, such as next_page_token, go to `notes`); each other non-empty list follows as
+  // a table under its name (in CSV, one table a file: a note names what was left out). A
+  // response without one prints key/value rows. The fields in `left_out` (top level of
+  // `response`) are not printed at all.
   void PrintResponse(const google::protobuf::Message& response,
                      absl::Span<const google::protobuf::FieldDescriptor* const> left_out = {});
 
