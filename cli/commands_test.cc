@@ -464,9 +464,15 @@ TEST_F(CommandsTest, BadValuesNameTheFlag) {
   for (const char* lax : {"+5", " 7", "7 ", "0x10"}) {
     EXPECT_EQ(Build({"defect", "list-defects", "--page_size", lax}, &status), nullptr) << lax;
     // The flag names the field once (outside testing: "--page_size: page_size: ...").
-    EXPECT_THAT(status.message(), HasSubstr(absl::StrCat("--page_size: \"", lax, "\" is not")))
+    EXPECT_THAT(status.message(),
+                HasSubstr(absl::StrCat("--page_size: \"", lax,
+                                       "\" must be a whole number in decimal digits")))
         << lax;
   }
+  // Outside testing (sweep 59): "0x10" was "not a 32-bit integer", which it is.
+  EXPECT_EQ(Build({"defect", "list-defects", "--page_size", "3000000000"}, &status), nullptr);
+  EXPECT_THAT(status.message(), HasSubstr("--page_size: \"3000000000\" is out of the field's "
+                                          "range, -2147483648 to 2147483647"));
   // Outside testing: a value that is not UTF-8 was sent (protobuf logged an error) and
   // refused by the server; it is a usage error naming the flag.
   EXPECT_EQ(Build({"defect", "get-defect", "--id", "1\xff"}, &status), nullptr);

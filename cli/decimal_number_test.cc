@@ -59,7 +59,9 @@ TEST(WholeNumberFrom, SaysTheRangeForEveryValueOutsideIt) {
   for (std::string refused :
        {"-5", "0", "10001", "0x10", "+5", "1e3", "", "99999999999999999999"}) {
     EXPECT_EQ(batch_size(refused),
-              absl::StrCat("\"", refused, "\" must be a whole number from 1 to 10000"));
+              absl::StrCat("\"", refused,
+                           "\" must be a whole number in decimal digits, from 1 to "
+                           "10000"));
   }
 }
 

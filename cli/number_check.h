@@ -36,7 +36,8 @@ inline CLI::Validator WholeNumberFrom(int64_t min, int64_t max) {
             value <= max) {
           return std::string();
         }
-        return absl::StrCat("\"", text, "\" must be a whole number from ", min, " to ", max);
+        return absl::StrCat("\"", text, "\" must be a whole number in decimal digits, from ", min,
+                            " to ", max);
       },
       absl::StrCat("INT in [", min, " - ", max, "]"));
 }

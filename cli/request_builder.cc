@@ -20,6 +20,7 @@
 #include "cli/json_input_check.h"
 #include "cli/rfc3339.h"
 #include "google/protobuf/util/json_util.h"
+#include "plantmesh/common/status_macros.h"
 #include "plantmesh/common/utf8.h"
 
 namespace plantmesh::cli {
@@ -33,6 +34,22 @@ absl::Status BadValue(const FieldDescriptor* field, absl::string_view text,
                       absl::string_view expected) {
   return absl::InvalidArgumentError(
       absl::StrCat(field->name(), ": \"", text, "\" is not ", expected));
+}
+
+// A whole-number field's value: decimal digits only (README, plantctl), in T's range.
+template <typename T>
+absl::StatusOr<T> ParseWholeNumber(const FieldDescriptor* field, absl::string_view text) {
+  T value;
+  if (!IsWholeNumberText(text)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field->name(), ": \"", text, "\" must be a whole number in decimal digits"));
+  }
+  if (!absl::SimpleAtoi(text, &value)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field->name(), ": \"", text, "\" is out of the field's range, ",
+                     std::numeric_limits<T>::min(), " to ", std::numeric_limits<T>::max()));
+  }
+  return value;
 }
 
 absl::StatusOr<const google::protobuf::EnumValueDescriptor*> ParseEnum(const FieldDescriptor* field,
@@ -68,30 +85,22 @@ absl::Status StoreScalar(const FieldDescriptor* field, absl::string_view text, M
   const bool add = field->is_repeated();
   switch (field->cpp_type()) {
     case FieldDescriptor::CPPTYPE_INT32: {
-      int32_t v;
-      if (!IsWholeNumberText(text) || !absl::SimpleAtoi(text, &v))
-        return BadValue(field, text, "a 32-bit integer");
+      PM_ASSIGN_OR_RETURN(const int32_t v, ParseWholeNumber<int32_t>(field, text));
       add ? reflection->AddInt32(message, field, v) : reflection->SetInt32(message, field, v);
       return absl::OkStatus();
     }
     case FieldDescriptor::CPPTYPE_INT64: {
-      int64_t v;
-      if (!IsWholeNumberText(text) || !absl::SimpleAtoi(text, &v))
-        return BadValue(field, text, "a 64-bit integer");
+      PM_ASSIGN_OR_RETURN(const int64_t v, ParseWholeNumber<int64_t>(field, text));
       add ? reflection->AddInt64(message, field, v) : reflection->SetInt64(message, field, v);
       return absl::OkStatus();
     }
     case FieldDescriptor::CPPTYPE_UINT32: {
-      uint32_t v;
-      if (!IsWholeNumberText(text) || !absl::SimpleAtoi(text, &v))
-        return BadValue(field, text, "an unsigned 32-bit integer");
+      PM_ASSIGN_OR_RETURN(const uint32_t v, ParseWholeNumber<uint32_t>(field, text));
       add ? reflection->AddUInt32(message, field, v) : reflection->SetUInt32(message, field, v);
       return absl::OkStatus();
     }
     case FieldDescriptor::CPPTYPE_UINT64: {
-      uint64_t v;
-      if (!IsWholeNumberText(text) || !absl::SimpleAtoi(text, &v))
-        return BadValue(field, text, "an unsigned 64-bit integer");
+      PM_ASSIGN_OR_RETURN(const uint64_t v, ParseWholeNumber<uint64_t>(field, text));
       add ? reflection->AddUInt64(message, field, v) : reflection->SetUInt64(message, field, v);
       return absl::OkStatus();
     }
