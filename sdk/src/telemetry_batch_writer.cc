@@ -424,7 +424,13 @@ class TelemetryBatchWriter::Core {
         continue;
       }
       ++stats_.stream_errors;
-      stats_.last_stream_error = StatusLine(end.status);
+      // gRPC 1.51 ends a stream that meets a server as its shutdown begins with a bare
+      // CANCELLED (this writer cancels none it goes on with).
+      stats_.last_stream_error =
+          end.status.code() == absl::StatusCode::kCancelled && end.status.message() == "CANCELLED"
+              ? "CANCELLED: the server ended the stream as its shutdown began (gRPC says only "
+                "CANCELLED); the batches it did not answer are sent again"
+              : StatusLine(end.status);
       after_error_ = true;
       if (IsPermanent(end.status)) {
         fatal_ = IsOversizeRefusal(end.status)

@@ -89,6 +89,7 @@ class FakeTelemetryService final : public tv1::TelemetryService::Service {
       if (context->IsCancelled()) return grpc::Status::CANCELLED;
       tv1::IngestSamplesResponse response;
       bool drop = false;
+      grpc::Status drop_status;
       {
         absl::MutexLock lock(&mutex);
         response = Commit(request);
@@ -98,9 +99,10 @@ class FakeTelemetryService final : public tv1::TelemetryService::Service {
         }
         drop = drop_every > 0 && committed_batches % drop_every == 0;
         if (drop) ++drops;
+        drop_status = this->drop_status;
       }
       // Committed but not answered: the writer must re-send it, and it is a duplicate.
-      if (drop) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "test server drops the stream");
+      if (drop) return drop_status;
       if (!stream->Write(response)) break;
     }
     absl::MutexLock lock(&mutex);
@@ -175,7 +177,9 @@ class FakeTelemetryService final : public tv1::TelemetryService::Service {
   bool paused ABSL_GUARDED_BY(mutex) = false;
   int64_t pause_after_batches ABSL_GUARDED_BY(mutex) = -1;  // PauseAfter; -1: none
   int64_t held_batches ABSL_GUARDED_BY(mutex) = 0;          // read and held while paused
-  int drop_every ABSL_GUARDED_BY(mutex) = 0;  // end the stream after every n-th commit
+  int drop_every ABSL_GUARDED_BY(mutex) = 0;         // end the stream after every n-th commit
+  grpc::Status drop_status ABSL_GUARDED_BY(mutex) =  // how
+      grpc::Status(grpc::StatusCode::UNAVAILABLE, "test server drops the stream");
   int drops ABSL_GUARDED_BY(mutex) = 0;
   bool misanswer_next ABSL_GUARDED_BY(mutex) = false;           // name the wrong batch once
   bool hold_after_half_close ABSL_GUARDED_BY(mutex) = false;    // end a call only when cancelled
@@ -413,6 +417,29 @@ TelemetryBatchWriterStats IngestThroughDrops(TelemetryBatchWriterTest* test,
   EXPECT_TRUE(flushed.ok()) << flushed;
   (void)test;
   return writer->Stats();
+}
+
+// Outside testing (sweep 59): a stream that met a server as its shutdown began ended with
+// gRPC's bare "CANCELLED", and the writer's last_stream_error said only "CANCELLED:
+// CANCELLED". It says what that means, and the batches are sent again.
+TEST_F(TelemetryBatchWriterTest, AStreamTheServerCancelledIsSentAgainAndSaysWhy) {
+  {
+    absl::MutexLock lock(&service_.mutex);
+    service_.drop_every = 7;
+    service_.drop_status = grpc::Status(grpc::StatusCode::CANCELLED, "CANCELLED");
+  }
+  TelemetryBatchWriterOptions options = Options();
+  options.max_batch_samples = 100;
+  auto writer = MakeWriter(options);
+  ASSERT_NE(writer, nullptr);
+  constexpr uint64_t kSamples = 2'000;
+  TelemetryBatchWriterStats stats = IngestThroughDrops(this, writer.get(), kSamples);
+  EXPECT_THAT(LedgerProblems(kSamples), ::testing::IsEmpty());
+  EXPECT_GE(stats.stream_errors, 1);
+  EXPECT_EQ(stats.last_stream_error,
+            "CANCELLED: the server ended the stream as its shutdown began (gRPC says only "
+            "CANCELLED); the batches it did not answer are sent again");
+  EXPECT_TRUE(writer->Close(absl::Now() + absl::Seconds(5)).ok());
 }
 
 TEST_F(TelemetryBatchWriterTest, EverySampleStoredExactlyOnceAcrossBrokenStreams) {
