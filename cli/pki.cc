@@ -125,17 +125,19 @@ absl::Status SetRandomSerial(X509* cert) {
 const absl::Time kLastCertificateTime =
     absl::FromCivil(absl::CivilSecond(9999, 12, 31, 23, 59, 59), absl::UTCTimeZone());
 
+// Valid from `not_before` to `validity` after not_before + kClockSkewMargin.
 absl::Status SetValidity(X509* cert, absl::Time not_before, absl::Duration validity) {
+  const absl::Time not_after = not_before + kClockSkewMargin + validity;
   // Outside testing: --days 2913000 wrote a notAfter OpenSSL calls "Bad time value", with
   // exit 0; every server then dropped the connection.
-  if (not_before + validity > kLastCertificateTime) {
+  if (not_after > kLastCertificateTime) {
     return absl::InvalidArgumentError(absl::StrCat(
         "the certificate would end after 9999-12-31, the last day a certificate can hold: at "
         "most ",
-        absl::ToInt64Hours(kLastCertificateTime - not_before) / 24, " days"));
+        absl::ToInt64Hours(kLastCertificateTime - not_before - kClockSkewMargin) / 24, " days"));
   }
   time_t from = absl::ToTimeT(not_before);
-  time_t to = absl::ToTimeT(not_before + validity);
+  time_t to = absl::ToTimeT(not_after);
   if (!ASN1_TIME_set(X509_getm_notBefore(cert), from) ||
       !ASN1_TIME_set(X509_getm_notAfter(cert), to)) {
     return OpenSslError("setting the validity");
@@ -352,7 +354,7 @@ absl::Status InitCa(const CaOptions& options) {
     return OpenSslError("creating the CA certificate");
   }
   PM_RETURN_IF_ERROR(SetRandomSerial(cert.get()));
-  PM_RETURN_IF_ERROR(SetValidity(cert.get(), absl::Now() - absl::Minutes(5), options.validity));
+  PM_RETURN_IF_ERROR(SetValidity(cert.get(), absl::Now() - kClockSkewMargin, options.validity));
   PM_RETURN_IF_ERROR(SetSubject(cert.get(), options.trust_domain, options.common_name));
   if (!X509_set_issuer_name(cert.get(), X509_get_subject_name(cert.get())) ||
       !X509_set_pubkey(cert.get(), key.get())) {

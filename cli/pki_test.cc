@@ -131,6 +131,21 @@ TEST_F(PkiTest, ServerCertificateCarriesDnsAndIpSansAndServerAuth) {
   EXPECT_THAT(info->extended_key_usages, ElementsAre("serverAuth", "clientAuth"));
 }
 
+// Outside testing: `--days 90` ended 90 days after a start backdated 5 minutes, and
+// `admin status` showed 89 days left at once.
+TEST_F(PkiTest, TheValidityCountsFromTheIssue) {
+  IssueOptions options = Options("fresh");
+  options.validity = absl::Hours(24 * 90);
+  const absl::Time issued_at = absl::Now();
+  absl::StatusOr<IssuedCertificate> issued = Issue(options);
+  ASSERT_TRUE(issued.ok()) << issued.status();
+  absl::StatusOr<CertificateInfo> info = ReadCertificateInfo(issued->cert_file);
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_GE(info->not_after, issued_at + absl::Hours(24 * 90) - absl::Seconds(1));
+  EXPECT_LE(info->not_after, absl::Now() + absl::Hours(24 * 90));
+  EXPECT_LE(info->not_before, issued_at - kClockSkewMargin + absl::Seconds(1));
+}
+
 TEST_F(PkiTest, ExpiredCertificateCanBeIssuedForNegativeTests) {
   IssueOptions options = Options("expired");
   options.not_before = absl::Now() - absl::Hours(2);
