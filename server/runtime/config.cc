@@ -667,6 +667,20 @@ absl::StatusOr<ServerConfig> LoadServerConfig(
       args.emplace_back(arg);
     }
   }
+  // The options the environment gave, so that a refusal names the variable (outside
+  // testing: PLANTMESH_EXECUTOR_THREADS=0x10 was "--executor-threads: ...", a flag the
+  // operator never gave).
+  std::set<std::string> from_environment;
+  auto named_as_given = [&from_environment](std::string message, absl::string_view prefix) {
+    for (const std::string& name : from_environment) {
+      const std::string given = absl::StrCat(prefix, name);
+      if (absl::StartsWith(message, given) && message.size() > given.size() &&
+          message[given.size()] == ':') {
+        return absl::StrCat(EnvName(name), " (environment)", message.substr(given.size()));
+      }
+    }
+    return message;
+  };
   std::vector<CLI::Option*> all_options = app.get_options([](CLI::Option*) { return true; });
   for (const auto& section : sections) {
     all_options.insert(all_options.end(), section->options().begin(), section->options().end());
@@ -690,6 +704,7 @@ absl::StatusOr<ServerConfig> LoadServerConfig(
     }
     if (const char* value = std::getenv(env.c_str()); value != nullptr && *value != '\0') {
       args.push_back(absl::StrCat("--", name, "=", value));
+      from_environment.insert(name);
     }
   }
 
@@ -722,7 +737,7 @@ absl::StatusOr<ServerConfig> LoadServerConfig(
     }
     return absl::InvalidArgumentError(absl::StrCat(file, ": ", what));
   } catch (const CLI::ParseError& e) {
-    return absl::InvalidArgumentError(e.what());
+    return absl::InvalidArgumentError(named_as_given(e.what(), "--"));
   }
 
   config.drain_timeout = absl::Seconds(drain_seconds);
@@ -773,6 +788,7 @@ absl::StatusOr<ServerConfig> LoadServerConfig(
           (env == nullptr || *env == '\0')) {
         problem = absl::StrCat(file, ", line ", line->second, ": ", problem);
       }
+      problem = named_as_given(std::move(problem), "");
     }
     return absl::InvalidArgumentError(absl::StrJoin(problems, "; "));
   }

@@ -590,6 +590,17 @@ TEST_F(ConfigTest, WholeNumbersAreDecimalWhereverTheyAreGiven) {
   }
   config = Load({"--insecure", "--drain-seconds", "0x10"});
   EXPECT_THAT(config.status().message(), HasSubstr("drain-seconds")) << config.status();
+  // Outside testing: a value from the environment was named as the flag.
+  setenv("PLANTMESH_EXECUTOR_THREADS", "0x10", 1);
+  config = Load({"--insecure"});
+  unsetenv("PLANTMESH_EXECUTOR_THREADS");
+  EXPECT_EQ(std::string(config.status().message()),
+            "PLANTMESH_EXECUTOR_THREADS (environment): '0x10' is not a whole number in decimal "
+            "digits");
+  setenv("PLANTMESH_DRAIN_SECONDS", "-1", 1);
+  config = Load({"--insecure"});
+  EXPECT_THAT(config.status().message(), HasSubstr("PLANTMESH_DRAIN_SECONDS (environment): "));
+  unsetenv("PLANTMESH_DRAIN_SECONDS");
 
   config = Load(
       {"--config",
