@@ -2,6 +2,7 @@
 
 #include <openssl/asn1.h>
 #include <openssl/err.h>
+#include <openssl/x509v3.h>
 
 #include <ctime>
 
@@ -31,6 +32,22 @@ std::optional<std::string> CertificateValidityProblem(const X509* certificate, a
                         " (check this machine's clock)");
   }
   return std::nullopt;
+}
+
+std::optional<std::string> NoValidCaProblem(const std::vector<X509*>& certificates,
+                                            absl::Time now) {
+  std::string why = "no certificate";
+  for (X509* certificate : certificates) {
+    if (X509_check_ca(certificate) < 1) {
+      why = "a certificate that is not a CA (no basicConstraints CA:TRUE)";
+    } else if (std::optional<std::string> invalid = CertificateValidityProblem(certificate, now)) {
+      why = absl::StrCat("a CA ", *invalid);
+    } else {
+      return std::nullopt;
+    }
+  }
+  ERR_clear_error();
+  return why;
 }
 
 }  // namespace plantmesh::common

@@ -123,8 +123,19 @@ std::vector<std::string> Load(const ClientOptions& options, TlsFiles* files) {
   std::optional<std::string> ca = ReadPemFile("ca_file", options.ca_file, &problems);
   std::optional<std::string> cert = ReadPemFile("cert_file", options.cert_file, &problems);
   std::optional<std::string> key = ReadPemFile("key_file", options.key_file, &problems);
-  if (ca && Certificates(*ca).empty()) {
-    problems.push_back("ca_file: " + Quoted(options.ca_file) + " holds no certificate");
+  if (ca) {
+    const std::vector<Cert> anchors = Certificates(*ca);
+    std::vector<X509*> read;
+    for (const Cert& c : anchors) read.push_back(c.get());
+    if (anchors.empty()) {
+      problems.push_back("ca_file: " + Quoted(options.ca_file) + " holds no certificate");
+    } else if (std::optional<std::string> why = common::NoValidCaProblem(read, absl::Now())) {
+      // The server's certificate would not verify: said now, not at the first call's
+      // handshake (outside testing: a user's certificate given as ca_file connected).
+      problems.push_back("ca_file: " + Quoted(options.ca_file) +
+                         " holds no CA certificate valid now (the last one read: " + *why +
+                         "): the server's certificate would not verify");
+    }
   }
   Cert leaf;
   if (cert) {

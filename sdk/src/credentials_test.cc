@@ -266,6 +266,19 @@ TEST_F(CredentialsTest, FilesThatAreNotPemOrHoldTheWrongThingAreNamed) {
               HasSubstr("ca_file: \"" + Path("certs/anna.key") + "\" holds no certificate"));
 }
 
+// Outside testing (sweep 59): a user's certificate given as ca_file connected, and every
+// call then failed its handshake; the server refuses the same as its tls-ca.
+TEST_F(CredentialsTest, ACaFileWithoutACaIsNamed) {
+  ClientOptions options = Anna();
+  options.ca_file = Path("certs/anna.crt");
+  EXPECT_THAT(Refusal(options),
+              HasSubstr("ca_file: \"" + Path("certs/anna.crt") +
+                        "\" holds no CA certificate valid now (the last one read: a certificate "
+                        "that is not a CA (no basicConstraints CA:TRUE)): the server's "
+                        "certificate would not verify"));
+  EXPECT_EQ(SystemClient::Connect(options).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
 TEST_F(CredentialsTest, InsecureNeedsNoFiles) {
   ClientOptions options;
   options.insecure = true;

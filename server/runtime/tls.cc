@@ -47,26 +47,18 @@ absl::Status CheckTlsFiles(const std::string& ca_file, const std::string& cert_f
     // Clients' certificates verify only against a CA certificate valid now (outside
     // testing: a leaf, or only an expired CA, was served, and every client was refused
     // with only "certificate verify failed" in the log, naming neither option nor file).
-    int certificates = 0;
-    int usable = 0;
-    std::string why;
+    std::vector<X509Ptr> certificates;
     for (X509Ptr c = ReadFirstCertificate(ca.get()); c != nullptr;
          c = ReadFirstCertificate(ca.get())) {
-      ++certificates;
-      if (X509_check_ca(c.get()) < 1) {
-        why = "a certificate that is not a CA (no basicConstraints CA:TRUE)";
-      } else if (std::optional<std::string> invalid =
-                     common::CertificateValidityProblem(c.get(), absl::Now())) {
-        why = absl::StrCat("a CA ", *invalid);
-      } else {
-        ++usable;
-      }
+      certificates.push_back(std::move(c));
     }
-    if (certificates == 0) {
+    std::vector<X509*> read;
+    for (const X509Ptr& c : certificates) read.push_back(c.get());
+    if (certificates.empty()) {
       problems.push_back(absl::StrCat("tls-ca: no PEM certificate in '", ca_file, "'"));
-    } else if (usable == 0) {
+    } else if (std::optional<std::string> why = common::NoValidCaProblem(read, absl::Now())) {
       problems.push_back(absl::StrCat(
-          "tls-ca: '", ca_file, "' holds no CA certificate valid now (the last one read: ", why,
+          "tls-ca: '", ca_file, "' holds no CA certificate valid now (the last one read: ", *why,
           "): no client certificate would verify"));
     }
   }

@@ -9,6 +9,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/time/time.h"
 
@@ -18,5 +19,13 @@ namespace plantmesh::common {
 // "expired on 2026-01-31T12:00:00Z" or "is not valid before 2027-01-01T00:00:00Z (check
 // this machine's clock)".
 std::optional<std::string> CertificateValidityProblem(const X509* certificate, absl::Time now);
+
+// nullopt when one of `certificates` (a CA file's, in order) is a CA certificate
+// (basicConstraints CA:TRUE) valid at `now`, which a peer's certificate can verify
+// against; otherwise why none is, by the last one read: "a certificate that is not a CA
+// (no basicConstraints CA:TRUE)" or "a CA expired on ...". The server checks its tls-ca
+// with it, the SDK a client's ca_file (outside testing: a leaf given as ca_file connected,
+// and every call then failed its handshake).
+std::optional<std::string> NoValidCaProblem(const std::vector<X509*>& certificates, absl::Time now);
 
 }  // namespace plantmesh::common
