@@ -190,7 +190,7 @@ class LogAuditSink final : public AuditSink {
           .Add("roles", absl::StrJoin(record.roles, ","))
           .Add("method", record.method)
           .Add("status_code", static_cast<int64_t>(record.status_code))
-          .Add("request_id", record.trace_id);
+          .Add("trace_id", record.trace_id);
     }
     ScopedLogFields scope(&fields);
     spdlog::info("audit time={} identity={} roles={} method={} code={} trace={} message={}",

@@ -180,6 +180,7 @@ TEST_F(MetricsTest, ScrapedCountersEqualTheCallsMadeByMethodAndCode) {
     *request.mutable_defect() = SampleDefect(absl::StrCat("METRICS", i));
     sdk::CallOptions call;
     call.metadata = {{"x-request-id", absl::StrCat("metrics-ok-", i)}};
+    request.set_request_id(absl::StrCat("mes-order-", i));
     auto created = mesh_->Defects("otto").CreateDefect(request, call);
     ASSERT_TRUE(created.ok()) << Describe(created.status());
   }
@@ -274,12 +275,16 @@ TEST_F(MetricsTest, ScrapedCountersEqualTheCallsMadeByMethodAndCode) {
     }
     if (line.value("method", "") != "CreateDefect") continue;
     EXPECT_EQ(line.value("service", ""), kDefectService) << line;
-    for (const char* field : {"peer", "request_id", "status"}) {
+    for (const char* field : {"peer", "trace_id", "status"}) {
       EXPECT_TRUE(line.contains(field) && line[field].is_string()) << field << " in " << line;
     }
     EXPECT_TRUE(line.contains("latency_ms") && line["latency_ms"].is_number()) << line;
     const std::string status = line.value("status", "");
-    if (status == "OK" && absl::StartsWith(line.value("request_id", ""), "metrics-ok-")) {
+    if (status == "OK" && absl::StartsWith(line.value("trace_id", ""), "metrics-ok-")) {
+      // Outside testing: the call's own request_id was nowhere in the log.
+      EXPECT_EQ(line.value("request_id", ""),
+                absl::StrCat("mes-order-", line.value("trace_id", "").substr(11)))
+          << line;
       EXPECT_THAT(line.value("peer", ""), ::testing::EndsWith("/user/otto")) << line;
       EXPECT_EQ(line.value("level", ""), "info");
       EXPECT_TRUE(absl::StartsWith(line.value("peer_address", ""), "ipv4:127.0.0.1:")) << line;
