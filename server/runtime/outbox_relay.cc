@@ -375,13 +375,7 @@ struct OutboxRelay::State {
         "{}; started generation {} (was {}): watchers with older cursors are told to list again",
         source.schema, source.stream_key, comparison.why, position.generation,
         generation.empty() ? std::string("none") : generation);
-    const std::string skipped = SkipIdsHandedOutAfterBackup(tx, source.schema);
-    if (!skipped.empty()) {
-      spdlog::warn(
-          "outbox relay: {}: the database may be older than what clients were told: new ids "
-          "start past those that may have been handed out since (next {})",
-          source.schema, skipped);
-    }
+    SkipIdsHandedOutAfterBackup(tx, source.schema);
     return position;
   }
 
@@ -392,16 +386,33 @@ struct OutboxRelay::State {
   // such an id and a change sent to it is NOT_FOUND instead of landing on another record
   // (outside testing: after the runbook's restore, defect 24 with etag v1 cancelled
   // another vehicle's defect). Sequences are not transactional: the move stays even if
-  // this round rolls back, and a second move only widens the gap. Returns
-  // "defects_id_seq 1000025, ..." (the next value of each).
-  std::string SkipIdsHandedOutAfterBackup(pqxx::work& tx, const std::string& schema) {
-    const pqxx::result moved = tx.exec_params(
-        "SELECT string_agg(format('%s %s', sequencename, next), ', ' ORDER BY sequencename) "
-        "FROM (SELECT sequencename, setval(format('%I.%I', schemaname, sequencename)::regclass, "
-        "COALESCE(last_value, start_value - 1) + $2) + 1 AS next "
-        "FROM pg_sequences WHERE schemaname = $1) AS moved",
-        schema, kIdsSkippedAfterRestore);
-    return moved[0][0].is_null() ? std::string() : moved[0][0].as<std::string>();
+  // this round rolls back, and a second move only widens the gap. A role that may not
+  // move them (sequences owned by another) is logged with what to do, and publishing goes
+  // on: a savepoint keeps the round's transaction usable.
+  void SkipIdsHandedOutAfterBackup(pqxx::work& tx, const std::string& schema) {
+    try {
+      pqxx::subtransaction savepoint(tx, "skip_ids");
+      const pqxx::result moved = savepoint.exec_params(
+          "SELECT string_agg(format('%s %s', sequencename, next), ', ' ORDER BY sequencename) "
+          "FROM (SELECT sequencename, "
+          "setval(format('%I.%I', schemaname, sequencename)::regclass, "
+          "COALESCE(last_value, start_value - 1) + $2) + 1 AS next "
+          "FROM pg_sequences WHERE schemaname = $1) AS moved",
+          schema, kIdsSkippedAfterRestore);
+      savepoint.commit();
+      if (!moved[0][0].is_null()) {
+        spdlog::warn(
+            "outbox relay: {}: the database may be older than what clients were told: new ids "
+            "start past those that may have been handed out since (next {})",
+            schema, moved[0][0].as<std::string>());
+      }
+    } catch (const pqxx::sql_error& e) {
+      spdlog::error(
+          "outbox relay: {}: the database may be older than what clients were told, and its "
+          "id sequences could not be moved ahead ({}): ids handed out since may be handed out "
+          "again; move them as docs/runbook.md (Restore, step 6) says",
+          schema, e.what());
+    }
   }
 
   // The first entry after `after` whose event the outbox does not hold, as
