@@ -7,9 +7,22 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "server/runtime/errors.h"
 
 namespace plantmesh::planning {
 namespace {
+
+// `ids` joined with ", ", the first 10 and how many more: a message names a few, not a
+// thousand products.
+std::string FirstIds(const std::set<std::string>& ids) {
+  std::vector<std::string> first(ids.begin(),
+                                 std::next(ids.begin(), std::min<size_t>(10, ids.size())));
+  std::string text = absl::StrJoin(first, ", ");
+  if (ids.size() > first.size())
+    absl::StrAppend(&text, " and ", ids.size() - first.size(), " more");
+  return text;
+}
 
 // The instant local `day` ends (the next day's midnight, by the calendar's rules).
 absl::Time EndOfDay(const absl::TimeZone& zone, absl::CivilDay day) {
@@ -64,10 +77,17 @@ absl::StatusOr<ProposalModel> BuildProposalModel(const ProposalFacts& facts,
     used_lines.insert(line.id);
     in.lines.push_back(std::move(l));
   }
+  // Each refusal has a reason of its own, so that a client tells them apart without the
+  // text (outside testing: both answered ErrorInfo reason FAILED_PRECONDITION).
   if (in.lines.empty()) {
-    return absl::FailedPreconditionError(
-        "none of the chosen lines makes any of the products to plan (no cycle time): "
-        "nothing to propose");
+    return runtime::WithErrorInfo(
+        absl::FailedPreconditionError(absl::StrCat(
+            "none of the chosen lines (", absl::StrJoin(model.idle_lines, ", "),
+            ") makes any of the products to plan (", FirstIds(planned),
+            "): no cycle time; add one to a product (UpdateProduct) or choose its lines: "
+            "nothing to propose")),
+        "NO_LINE_MAKES_THE_PRODUCTS",
+        {{"line_ids", absl::StrJoin(model.idle_lines, ",")}, {"product_ids", FirstIds(planned)}});
   }
 
   // Periods: the distinct end times of the used lines' shifts.
@@ -78,9 +98,11 @@ absl::StatusOr<ProposalModel> BuildProposalModel(const ProposalFacts& facts,
   model.period_ends.erase(std::unique(model.period_ends.begin(), model.period_ends.end()),
                           model.period_ends.end());
   if (model.period_ends.empty()) {
-    return absl::FailedPreconditionError(
-        "the lines have no worked shift in the horizon (holidays, days off, or no shift of "
-        "their patterns starts in it)");
+    return runtime::WithErrorInfo(
+        absl::FailedPreconditionError(
+            "the lines have no worked shift in the horizon (holidays, days off, or no shift of "
+            "their patterns starts in it)"),
+        "NO_WORKED_SHIFT_IN_HORIZON", {{"line_ids", absl::StrJoin(used_lines, ",")}});
   }
   in.period_count = static_cast<int>(model.period_ends.size());
   auto period_of = [&](absl::Time end) {

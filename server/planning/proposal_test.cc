@@ -135,11 +135,17 @@ TEST(ProposalHorizonTest, NothingToProposeIsAFailedPrecondition) {
   facts.zone = Berlin();
   facts.lines = {{"PACK-1", "", "", "", 900, "2X12"}};
   facts.products = {{"GRANOLA", "", "pcs", {{"PACK-2", 6}}, {}}};
-  EXPECT_EQ(BuildProposalModel(facts, absl::Seconds(1)).status().code(),
-            absl::StatusCode::kFailedPrecondition);  // no line makes it
+  // Outside testing: both refusals had the reason FAILED_PRECONDITION alone.
+  absl::Status no_line = BuildProposalModel(facts, absl::Seconds(1)).status();
+  EXPECT_EQ(no_line.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(runtime::ErrorInfoOf(no_line).reason, "NO_LINE_MAKES_THE_PRODUCTS") << no_line;
+  EXPECT_THAT(std::string(no_line.message()),
+              ::testing::HasSubstr("none of the chosen lines (PACK-1) makes any of the products "
+                                   "to plan (GRANOLA)"));
   facts.products[0].cycle_times[0].line_id = "PACK-1";
-  EXPECT_EQ(BuildProposalModel(facts, absl::Seconds(1)).status().code(),
-            absl::StatusCode::kFailedPrecondition);  // no worked shift
+  absl::Status no_shift = BuildProposalModel(facts, absl::Seconds(1)).status();
+  EXPECT_EQ(no_shift.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(runtime::ErrorInfoOf(no_shift).reason, "NO_WORKED_SHIFT_IN_HORIZON") << no_shift;
 }
 
 }  // namespace
