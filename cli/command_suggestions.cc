@@ -172,8 +172,22 @@ std::string WalkCommandLine(CLI::App& root, const std::vector<std::string>& args
       }
       if (option == nullptr) return all ? UnknownFlag(app, path, name) : "";
       last_flag = nullptr;
-      if (option->get_items_expected_max() == 0) continue;  // a flag without a value
-      if (option->get_items_expected_max() > 1) return "";  // its values are not counted here
+      const bool empty_value = name.size() + 1 == token.size();  // `--name=`
+      if (option->get_items_expected_max() == 0) {               // a flag without a value
+        // CLI11 reads `--create_drafts=` as given (outside testing: an unset variable in
+        // `--create_drafts=$FLAG` wrote draft plans).
+        if (!empty_value) continue;
+        return absl::StrCat("plantctl: flag ", name, "= has an empty value: write ", name, " (or ",
+                            name, "=true), ", name, "=false, or leave it out\nRun '", path,
+                            " --help' for its flags.\n");
+      }
+      if (option->get_items_expected_max() > 1) {
+        // A value after '=' is the flag's own; an empty one is "" (`--data-item=` took the
+        // next word); without '=' its values are not counted here.
+        if (name.size() == token.size()) return "";
+        if (empty_value && empty_values != nullptr) empty_values->push_back(i);
+        continue;
+      }
       last_flag = option;
       last_flag_name = name;
       if (name.size() < token.size()) {

@@ -25,6 +25,7 @@
 #include "cli/exit_codes.h"
 #include "cli/input_file.h"
 #include "cli/method_runner.h"
+#include "cli/number_check.h"
 #include "cli/output.h"
 #include "cli/request_builder.h"
 #include "gmock/gmock.h"
@@ -1039,6 +1040,29 @@ TEST_F(CommandsTest, AnEmptyValueAfterTheEqualsSignIsEmpty) {
         {"defect", "list-defects", "--", "--shift="}}) {
     EXPECT_EQ(EmptyValuesSeparated(app_, kept), kept) << absl::StrJoin(kept, " ");
   }
+}
+
+// Outside testing (sweep 60): `--create_drafts=` with an unset variable wrote drafts (CLI11
+// reads `--flag=` as given), `--insecure=0x1` was false and "garbage" "Could not convert";
+// `--service-endpoint= -o json` took "-o" as the endpoint (a flag that may repeat).
+TEST_F(CommandsTest, AFlagsValueIsABooleanAndNeverEmpty) {
+  EXPECT_EQ(FlagWithoutValueMessage(app_, {"defect", "list-defects", "--all="}),
+            "plantctl: flag --all= has an empty value: write --all (or --all=true), --all=false, "
+            "or leave it out\nRun 'plantctl defect list-defects --help' for its flags.\n");
+  EXPECT_EQ(FlagWithoutValueMessage(app_, {"defect", "list-defects", "--all=false"}), "");
+  CLI::Validator boolean = BooleanFlagValue();
+  for (std::string good : {"true", "false", "1", "0", "YES", "off"}) EXPECT_EQ(boolean(good), "");
+  for (std::string bad : {"garbage", "0x1", "-1", "2", ""}) {
+    EXPECT_EQ(boolean(bad), absl::StrCat("\"", bad, "\" is not a boolean (true or false)"));
+  }
+  CLI::App app{"plantctl"};
+  std::vector<std::string> endpoints;
+  app.add_option("--service-endpoint", endpoints)->allow_extra_args(false);
+  app.add_option("--output,-o");
+  app.add_subcommand("system")->add_subcommand("who-am-i");
+  EXPECT_EQ(
+      EmptyValuesSeparated(app, {"--service-endpoint=", "-o", "json", "system", "who-am-i"}),
+      (std::vector<std::string>{"--service-endpoint", "", "-o", "json", "system", "who-am-i"}));
 }
 
 // Outside testing: the commands that take a file (telemetry ingest, planning import-demand)

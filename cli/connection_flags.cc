@@ -240,6 +240,7 @@ void AddConnectionFlags(CLI::App* app, ConnectionSettings* settings) {
                   "SERVICE=HOST:PORT: where one service runs when the services of a mesh "
                   "are at different addresses (repeatable; config file: table [endpoints], "
                   "e.g. telemetry = \"10.0.0.2:7443\"); other services use --endpoint")
+      ->allow_extra_args(false)  // one value a flag: the word after it is no endpoint
       ->group(group);
   app->add_option("--ca", options.ca_file, "CA certificate (PEM) [env PLANTMESH_CA]")
       ->capture_default_str()

@@ -22,6 +22,7 @@
 #include "cli/exit_codes.h"
 #include "cli/list_pages.h"
 #include "cli/method_runner.h"
+#include "cli/number_check.h"
 #include "cli/output.h"
 #include "cli/pki_commands.h"
 #include "cli/signal_canceller.h"
@@ -65,6 +66,13 @@ int Main(int argc, char** argv) {
   bool explicit_config = false;
   ConnectionSettings settings;
   std::string config_file = ConfigFileFromArgs(argc, argv, &explicit_config);
+  if (explicit_config && config_file.empty()) {
+    // Outside testing: `--config=` named "the config file  (…)" and advised a command line
+    // that did not parse.
+    std::cerr << "plantctl: --config names no file: give its path, or leave the flag out for "
+                 "the default one (PLANTCTL_CONFIG, else ~/.config/plantmesh/plantctl.toml)\n";
+    return kExitUsage;
+  }
   if (absl::Status loaded = LoadDefaults(config_file, explicit_config, &settings); !loaded.ok()) {
     std::cerr << "plantctl: " << loaded.message() << "\n";
     return kExitUsage;
@@ -105,6 +113,7 @@ int Main(int argc, char** argv) {
   config_init->add_flag("--force", force, "Replace an existing file");
   CompletionCommand completion(&app);
 
+  CheckBooleanFlagValues(&app);
   std::vector<std::string> args = EmptyValuesSeparated(app, {argv + 1, argv + argc});
   // CLI11 would take the flag after a flag without its value as that value.
   if (std::string missing = FlagWithoutValueMessage(app, args); !missing.empty()) {

@@ -1,4 +1,5 @@
-// A check for flags that take a number above 0. CLI11's PositiveNumber answers "abc" and
+// Checks of flag values, in plantctl's words. A check for flags that take a number above 0. CLI11's
+// PositiveNumber answers "abc" and
 // "-1" with "Value abc not in range 0.000000 to 1797693134862315708145..." (309 digits,
 // outside testing); this says what the flag takes.
 #pragma once
@@ -11,6 +12,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "cli/decimal_number.h"
+#include "plantmesh/common/boolean_text.h"
 
 namespace plantmesh::cli {
 
@@ -40,6 +42,31 @@ inline CLI::Validator WholeNumberFrom(int64_t min, int64_t max) {
                             " to ", max);
       },
       absl::StrCat("INT in [", min, " - ", max, "]"));
+}
+
+// A check for flags without a value of their own (`--all`, `--insecure`): given one
+// (`--insecure=false`), it is a boolean (common::ParseBooleanText), not whatever CLI11
+// makes of it ("0x1" false, "2" true, "garbage" "Could not convert").
+inline CLI::Validator BooleanFlagValue() {
+  return CLI::Validator(
+      [](std::string& text) {
+        if (common::ParseBooleanText(text)) return std::string();
+        return absl::StrCat("\"", text, "\" is not a boolean (true or false)");
+      },
+      "");
+}
+
+// BooleanFlagValue on every flag of `app` and its commands.
+inline void CheckBooleanFlagValues(CLI::App* app) {
+  for (CLI::Option* option : app->get_options([](CLI::Option*) { return true; })) {
+    if (option->get_items_expected_max() == 0 && !option->get_lnames().empty() &&
+        option->get_lnames().front() != "help" && option->get_lnames().front() != "version") {
+      option->check(BooleanFlagValue());
+    }
+  }
+  for (CLI::App* command : app->get_subcommands([](CLI::App*) { return true; })) {
+    CheckBooleanFlagValues(command);
+  }
 }
 
 }  // namespace plantmesh::cli

@@ -92,9 +92,12 @@ PkiCommands::PkiCommands(CLI::App* root) {
                      "qc_engineer, planner, manager, admin, integrator");
   issue_->add_option("--dns", dns_, "DNS name SAN (server certificates; repeatable)");
   issue_->add_option("--ip", ips_, "IP address SAN (server certificates; repeatable)");
-  issue_->add_option("--days", days_, "Validity in days")
+  // Whole days, up to about 8,000 years (the certificate's end is checked against
+  // 9999-12-31 when issued); outside testing: 3000000000 and 1e2 got CLI11's "Could not
+  // convert".
+  issue_->add_option("--days", days_, "Validity in days, from the issue")
       ->capture_default_str()
-      ->check(AboveZero("days"));
+      ->check(WholeNumberFrom(1, 2920000));
   issue_->add_option("--bindings", bindings_,
                      "Role-binding file to update (default DIR/role-bindings.json)");
   issue_->add_option("--out", out_dir_, "Where to write the files (default DIR)");

@@ -20,6 +20,7 @@
 #include "cli/json_input_check.h"
 #include "cli/rfc3339.h"
 #include "google/protobuf/util/json_util.h"
+#include "plantmesh/common/boolean_text.h"
 #include "plantmesh/common/status_macros.h"
 #include "plantmesh/common/utf8.h"
 
@@ -73,9 +74,9 @@ absl::StatusOr<const google::protobuf::EnumValueDescriptor*> ParseEnum(const Fie
 }
 
 absl::StatusOr<bool> ParseBool(const FieldDescriptor* field, absl::string_view text) {
-  std::string lower = absl::AsciiStrToLower(text);
-  if (lower == "true" || lower == "yes" || lower == "1" || lower == "on") return true;
-  if (lower == "false" || lower == "no" || lower == "0" || lower == "off") return false;
+  if (std::optional<bool> value = common::ParseBooleanText({text.data(), text.size()})) {
+    return *value;
+  }
   return BadValue(field, text, "a boolean (true/false)");
 }
 

@@ -194,8 +194,10 @@ std::string DescribeTextRule(const api::v1::TextRule& rule) {
   const std::string limit =
       rule.max_chars() > 0 ? absl::StrCat("at most ", rule.max_chars(), " characters") : "";
   switch (rule.kind()) {
-    case api::v1::TEXT_KIND_CODE:
-      return "code: 1-32 characters A-Z, 0-9, '-'";
+    case api::v1::TEXT_KIND_CODE:  // server/runtime/text_rules.h, CodePattern
+      return absl::StrCat("code: 1-",
+                          rule.max_chars() > 0 && rule.max_chars() < 32 ? rule.max_chars() : 32,
+                          " characters A-Z, 0-9, '-'");
     case api::v1::TEXT_KIND_MULTI_LINE:
       return absl::StrCat("may span lines", limit.empty() ? "" : "; ", limit);
     default: {  // unspecified or single line (or a kind newer than this build: the base rule)

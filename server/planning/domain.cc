@@ -291,8 +291,15 @@ absl::StatusOr<ShiftPattern> MakeShiftPattern(const ShiftPatternInput& input,
         continue;
       }
       const int offset = (*bstart - s.start_minute + kMinutesPerDay) % kMinutesPerDay;
-      if (offset + minutes > s.WallMinutes()) {
-        v.Add(bpath + ".start_time", "the break must lie inside its shift");
+      if (offset >= s.WallMinutes()) {
+        v.Add(bpath + ".start_time", "the break must start inside its shift");
+      } else if (offset + minutes > s.WallMinutes()) {
+        // The start is inside: the length carries it out (outside testing: the start was
+        // named).
+        v.Add(bpath + ".duration_minutes",
+              absl::StrCat("the break runs ", offset + minutes - s.WallMinutes(),
+                           " minutes past its shift's end: at most ", s.WallMinutes() - offset,
+                           " from its start"));
       } else if (offset < previous_end) {
         v.Add(bpath + ".start_time", "breaks must be in order and not overlap");
       } else {

@@ -121,5 +121,24 @@ TEST(ShiftPatternTest, BreaksThatFillTheirShiftAreRefused) {
   EXPECT_TRUE(MakeShiftPattern(pattern, {}).ok());
 }
 
+// Outside testing: a break that starts inside its shift and runs past its end was refused
+// naming its start_time.
+TEST(ShiftPatternTest, ABreakPastItsShiftsEndNamesWhatCarriesItOut) {
+  ShiftPatternInput pattern;
+  pattern.id = "DAYS";
+  pattern.display_name = "Days";
+  pattern.shifts = {ShiftDefinitionInput{"F", "06:00", "14:00", {{"13:50", 20}}},
+                    ShiftDefinitionInput{"S", "14:00", "22:00", {{"22:30", 10}}}};
+  absl::StatusOr<ShiftPattern> made = MakeShiftPattern(pattern, {});
+  ASSERT_EQ(made.status().code(), absl::StatusCode::kInvalidArgument);
+  const std::vector<runtime::FieldViolation> violations = runtime::FieldViolationsOf(made.status());
+  ASSERT_EQ(violations.size(), 2u) << made.status();
+  EXPECT_EQ(violations[0].field, "shift_pattern.shifts[0].breaks[0].duration_minutes");
+  EXPECT_EQ(violations[0].description,
+            "the break runs 10 minutes past its shift's end: at most 10 from its start");
+  EXPECT_EQ(violations[1].field, "shift_pattern.shifts[1].breaks[0].start_time");
+  EXPECT_EQ(violations[1].description, "the break must start inside its shift");
+}
+
 }  // namespace
 }  // namespace plantmesh::planning

@@ -30,6 +30,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "plantmesh/common/boolean_text.h"
 #include "plantmesh/common/loopback.h"
 #include "plantmesh/common/toml_settings.h"
 #include "server/runtime/pg_url.h"
@@ -63,6 +64,18 @@ CLI::Validator DecimalWholeNumber() {
         }
         text = canonical;
         return std::string();
+      },
+      "");
+}
+
+// A flag's value (`--insecure=false`, PLANTMESH_INSECURE=false, `insecure = false`):
+// common::ParseBooleanText's words, not what CLI11 makes of any text ("0x1" false, "2"
+// true, "garbage" "Could not convert").
+CLI::Validator BooleanValue() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        if (common::ParseBooleanText(text)) return std::string();
+        return absl::StrCat("'", text, "' is not a boolean (true or false)");
       },
       "");
 }
@@ -655,6 +668,7 @@ absl::StatusOr<ServerConfig> LoadServerConfig(
   }
 
   std::vector<std::string> args;
+  std::set<std::string> given_empty;  // the names written `--name=`
   for (int i = 1; i < argc; ++i) {
     const absl::string_view arg = argv[i];
     // `--name=` is the empty value (CLI11 2.1 took the next argument for it; outside
@@ -663,6 +677,7 @@ absl::StatusOr<ServerConfig> LoadServerConfig(
         arg.find('=') == arg.size() - 1) {
       args.emplace_back(arg.substr(0, arg.size() - 1));
       args.emplace_back();
+      given_empty.emplace(arg.substr(2, arg.size() - 3));
     } else {
       args.emplace_back(arg);
     }
@@ -690,12 +705,21 @@ absl::StatusOr<ServerConfig> LoadServerConfig(
         option->get_lnames().front() == "version") {
       continue;
     }
+    const std::string& name = option->get_lnames().front();
     if (option->get_type_name() == "INT" || option->get_type_name() == "UINT") {
       option->transform(DecimalWholeNumber());
     } else if (option->get_type_name() == "FLOAT") {
       option->check(DecimalNumber());
+    } else if (option->get_items_expected_max() == 0) {
+      // A flag: `--insecure=` is no value at all, and a value is a boolean (outside
+      // testing: `--insecure=` started a plaintext server, "0x1" and "-1" read as false).
+      if (given_empty.count(name) > 0) {
+        return absl::InvalidArgumentError(absl::StrCat("--", name, "= has an empty value: write --",
+                                                       name, " (or --", name, "=true), --", name,
+                                                       "=false, or leave it out"));
+      }
+      option->check(BooleanValue());
     }
-    const std::string& name = option->get_lnames().front();
     const std::string env = EnvName(name);
     option->envname(env);  // shown by --help
     if (GivenOnCommandLine(args, name) ||

@@ -597,6 +597,25 @@ TEST_F(ConfigTest, WholeNumbersAreDecimalWhereverTheyAreGiven) {
   EXPECT_EQ(std::string(config.status().message()),
             "PLANTMESH_EXECUTOR_THREADS (environment): '0x10' is not a whole number in decimal "
             "digits");
+  // Outside testing: a flag's value was whatever CLI11 made of it ("0x1" false, "2" true,
+  // `--insecure=` true, "garbage" "Could not convert: --insecure = garbage").
+  for (const char* bad : {"garbage", "0x1", "-1", "2"}) {
+    setenv("PLANTMESH_INSECURE", bad, 1);
+    config = Load({"--listen", "127.0.0.1:1"});
+    unsetenv("PLANTMESH_INSECURE");
+    EXPECT_EQ(std::string(config.status().message()),
+              absl::StrCat("PLANTMESH_INSECURE (environment): '", bad,
+                           "' is not a boolean (true or false)"));
+  }
+  config = Load({"--insecure=", "--listen", "127.0.0.1:1"});
+  EXPECT_EQ(std::string(config.status().message()),
+            "--insecure= has an empty value: write --insecure (or --insecure=true), "
+            "--insecure=false, or leave it out");
+  for (const char* good : {"--insecure=true", "--insecure=YES", "--insecure=1"}) {
+    config = Load({good, "--listen", "127.0.0.1:1"});
+    ASSERT_TRUE(config.ok()) << good << ": " << config.status();
+    EXPECT_TRUE(config->insecure) << good;
+  }
   setenv("PLANTMESH_DRAIN_SECONDS", "-1", 1);
   config = Load({"--insecure"});
   EXPECT_THAT(config.status().message(), HasSubstr("PLANTMESH_DRAIN_SECONDS (environment): "));

@@ -27,6 +27,9 @@ struct TextRule {
 inline constexpr int32_t kMaxCodeChars = 32;
 inline constexpr char kCodePattern[] = "1-32 characters A-Z, 0-9, '-'";
 bool IsCode(std::string_view value);
+// The pattern of a code field whose TextRule.max_chars narrows it (a shift code: "1-8
+// characters A-Z, 0-9, '-'"); kCodePattern for 0 or more than 32.
+std::string CodePattern(int32_t max_chars);
 
 // A resource number written as a decimal id (a defect's, a photo's, a downtime's, a
 // plan's): digits only, no sign, spaces or leading zeros, 1..9223372036854775807. One

@@ -205,6 +205,18 @@ TEST(TextViolationTest, AKeyHasOneSpellingInUnicode) {
   EXPECT_THAT(TextViolation("\u0301X", key).value_or(""), ::testing::HasSubstr("U+0301"));
 }
 
+// Outside testing: a shift code 'a' was told codes are 1-32 characters, where the field
+// takes 8 (TextRule.max_chars narrows a code).
+TEST(TextViolationTest, ACodeFieldMayBeShorter) {
+  const TextRule shift_code{TextKind::kCode, 8};
+  EXPECT_FALSE(TextViolation("NIGHT-2", shift_code).has_value());
+  EXPECT_THAT(TextViolation("a", shift_code).value_or(""),
+              HasSubstr("'a' is not a code: 1-8 characters A-Z, 0-9, '-'"));
+  EXPECT_THAT(TextViolation("ABCDEFGHI", shift_code).value_or(""),
+              HasSubstr("'ABCDEFGHI' is not a code: 1-8 characters A-Z, 0-9, '-'"));
+  EXPECT_EQ(CodePattern(0), kCodePattern);
+}
+
 TEST(TextViolationTest, OneCodePattern) {
   for (const std::string& good : std::vector<std::string>{
            "A", "PAINT", "P-07", "RP-03", "PAINT-SCRATCH", "WBA-123-XY9", std::string(32, 'Z')}) {
