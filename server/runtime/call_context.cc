@@ -64,4 +64,15 @@ ChangeAudit* CallContext::AuditOfChange(const google::protobuf::Message& request
   return &change_audit;
 }
 
+void CallContext::NoteRequestId(const google::protobuf::Message& request) {
+  if (!request_id.empty()) return;
+  const google::protobuf::FieldDescriptor* field =
+      request.GetDescriptor()->FindFieldByName("request_id");
+  if (field == nullptr || field->is_repeated() ||
+      field->type() != google::protobuf::FieldDescriptor::TYPE_STRING) {
+    return;
+  }
+  request_id = request.GetReflection()->GetString(request, field);
+}
+
 }  // namespace plantmesh::runtime

@@ -41,6 +41,10 @@ struct CallContext {
   // Why the client's x-request-id was not kept (sent back as x-request-id-replaced);
   // empty when it was kept or none was sent.
   std::string request_id_replaced;
+  // The request's own `request_id` (the contract's idempotency key; a client stream's
+  // first message's), for the call's log line: what a client retries with and plantctl
+  // prints. Empty when it has none. Set by the runtime's reactors (NoteRequestId).
+  std::string request_id;
   // The response headers went (a stream its handler opened: CallPolicy::StreamOpened).
   bool headers_sent = false;
   // When the call began (from the injected clock).
@@ -77,6 +81,10 @@ struct CallContext {
   // (raw_deadline), never ServerContext::deadline(), which wraps such a deadline around to
   // one long past.
   absl::Duration TimeLeft() const;
+  // Sets request_id from `request` (a message decoded, even one the rules refused), once:
+  // a stream's later messages do not change it (outside testing: a request refused by the
+  // contract's rules, and every ImportDemand, logged no request_id).
+  void NoteRequestId(const google::protobuf::Message& request);
   // Sets audit_detail_json to `detail` in the JSON form of audited requests.
   void SetAuditDetail(const google::protobuf::Message& detail);
   // Adds what was refused to audit_detail_json (RefusedRequestAuditJson's `json`): a

@@ -188,6 +188,7 @@ void RunUnaryCall(CallContext& call, CallPolicy* policy, grpc::ServerUnaryReacto
                   const grpc::ByteBuffer* request_bytes, Response* response, Handler& handler) {
   Request request;
   absl::Status decoded = DecodeRequest(*request_bytes, &request);
+  call.NoteRequestId(request);
   if (!decoded.ok()) {
     if (call.audited) call.AuditRefusedRequest(RefusedRequestAuditJson(*request_bytes, request));
     reactor->Finish(policy->End(call, decoded, nullptr));
@@ -649,6 +650,7 @@ class StreamCall final
   absl::Status Open() {
     if constexpr (kShape == StreamShape::kServer) {
       absl::Status decoded = DecodeRequest(*request_bytes_, &request_);
+      call_.NoteRequestId(request_);
       if (!decoded.ok()) {
         if (call_.audited) {
           call_.AuditRefusedRequest(RefusedRequestAuditJson(*request_bytes_, request_));
@@ -730,6 +732,7 @@ class StreamCall final
       for (grpc::ByteBuffer& bytes : read) {
         absl::Status decoded = DecodeRequest(bytes, &message_, parts_.sink->JudgedElementsSoFar(),
                                              ++messages_decoded_);
+        if (messages_decoded_ == 1) call_.NoteRequestId(message_);
         if (!decoded.ok()) {
           if (call_.audited) {
             call_.AuditRefusedRequest(RefusedRequestAuditJson(bytes, message_), messages_decoded_);

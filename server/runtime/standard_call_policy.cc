@@ -129,20 +129,6 @@ void AddCallFields(const std::string& method, const std::string& identity,
       .Add("status", absl::StatusCodeToString(code));
 }
 
-// The request's own `request_id` (the contract's idempotency key), "" when it has none:
-// what a client retries with and plantctl tells a user, so the log can be searched by it
-// (outside testing: the log named only the x-request-id, under the name request_id).
-std::string RequestIdOf(const google::protobuf::Message* request) {
-  if (request == nullptr) return "";
-  const google::protobuf::FieldDescriptor* field =
-      request->GetDescriptor()->FindFieldByName("request_id");
-  if (field == nullptr || field->is_repeated() ||
-      field->type() != google::protobuf::FieldDescriptor::TYPE_STRING) {
-    return "";
-  }
-  return request->GetReflection()->GetString(*request, field);
-}
-
 }  // namespace
 
 StandardCallPolicy::StandardCallPolicy(Options options, const RoleBindingStore* bindings,
@@ -345,9 +331,7 @@ grpc::Status StandardCallPolicy::End(const CallContext& call, const absl::Status
   LogFields fields;
   if (JsonLogging()) {
     AddCallFields(call.method, call.identity, call.trace_id, sent.code(), &fields);
-    if (std::string request_id = RequestIdOf(request); !request_id.empty()) {
-      fields.Add("request_id", std::move(request_id));
-    }
+    if (!call.request_id.empty()) fields.Add("request_id", call.request_id);
     fields.Add("latency_ms", absl::ToDoubleMilliseconds(latency));
     if (call.server_context != nullptr) fields.Add("peer_address", call.server_context->peer());
     if (!error_id.empty()) fields.Add("error_id", error_id);

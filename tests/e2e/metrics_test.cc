@@ -19,6 +19,7 @@
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "plantmesh/planning/v1/planning_service.pm_client.h"
 #include "plantmesh/system/v1/system_service.grpc.pb.h"
 #include "tests/e2e/mesh.h"
 #include "tests/support/poll.h"
@@ -187,9 +188,26 @@ TEST_F(MetricsTest, ScrapedCountersEqualTheCallsMadeByMethodAndCode) {
   for (int i = 0; i < kInvalid; ++i) {
     defect::v1::CreateDefectRequest request;
     *request.mutable_defect() = SampleDefect("");  // vin missing
+    request.set_request_id(absl::StrCat("mes-bad-", i));
     auto refused = mesh_->Defects("otto").CreateDefect(request);
     ASSERT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument)
         << Describe(refused.status());
+  }
+  // A client stream's request_id is its first message's.
+  {
+    absl::StatusOr<sdk::PlanningClient> planner =
+        sdk::PlanningClient::Connect(mesh_->OptionsFor("planner"));
+    ASSERT_TRUE(planner.ok()) << planner.status();
+    auto stream = planner->ImportDemand();
+    planning::v1::ImportDemandRequest message;
+    message.set_request_id("mes-import-1");
+    planning::v1::DemandRecord* record = message.add_records();
+    record->set_product_id("NO-SUCH-PRODUCT");
+    record->set_date("2026-02-01");
+    record->set_quantity(5);
+    message.set_end_of_import(true);
+    stream->Write(message);
+    EXPECT_FALSE(stream->Finish().ok());
   }
   for (int i = 0; i < kDenied; ++i) {
     defect::v1::CreateDefectRequest request;
@@ -269,9 +287,20 @@ TEST_F(MetricsTest, ScrapedCountersEqualTheCallsMadeByMethodAndCode) {
   const std::vector<nlohmann::json> lines = JsonLines(mesh_->server().log());
   ASSERT_FALSE(lines.empty());
   std::map<std::string, int> create_lines_by_status;
+  int import_lines = 0;
   for (const nlohmann::json& line : lines) {
     for (const char* field : {"time", "level", "logger", "message"}) {
       EXPECT_TRUE(line.contains(field) && line[field].is_string()) << field << " in " << line;
+    }
+    // Outside testing (sweep 60): a request the contract's rules refused, and every
+    // ImportDemand, logged no request_id.
+    if (line.value("method", "") == "ImportDemand") {
+      EXPECT_EQ(line.value("request_id", ""), "mes-import-1") << line;
+      ++import_lines;
+    }
+    if (line.value("method", "") == "CreateDefect" &&
+        line.value("status", "") == "INVALID_ARGUMENT") {
+      EXPECT_TRUE(absl::StartsWith(line.value("request_id", ""), "mes-bad-")) << line;
     }
     if (line.value("method", "") != "CreateDefect") continue;
     EXPECT_EQ(line.value("service", ""), kDefectService) << line;
@@ -294,6 +323,7 @@ TEST_F(MetricsTest, ScrapedCountersEqualTheCallsMadeByMethodAndCode) {
     }
     ++create_lines_by_status[status];
   }
+  EXPECT_EQ(import_lines, 1);
   EXPECT_EQ(create_lines_by_status["OK"], kCreated);
   EXPECT_EQ(create_lines_by_status["INVALID_ARGUMENT"], kInvalid);
   EXPECT_EQ(create_lines_by_status["PERMISSION_DENIED"], kDenied);
