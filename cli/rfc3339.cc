@@ -38,6 +38,15 @@ std::string Rfc3339NearMiss(absl::string_view text) {
     why = ": a blank stands for its T";
   }
   if (IsRfc3339DateTime(fixed)) return why;
+  // A leap second: RFC 3339 writes it (second 60), a protobuf Timestamp cannot hold it
+  // (outside testing: a controller's 23:59:60Z was "not an RFC 3339 time").
+  if (fixed.size() > 19 && fixed.compare(16, 3, ":60") == 0 &&
+      IsRfc3339DateTime(fixed.substr(0, 17) + "59" + fixed.substr(19))) {
+    return absl::StrCat(why.empty() ? ": it" : "; it",
+                        " is a leap second (second 60), which a sample's time cannot hold (a "
+                        "protobuf Timestamp has none): give it as 23:59:59.999999, or as the "
+                        "smeared time NTP gives");
+  }
   if (IsRfc3339DateTime(fixed + "Z")) {
     return absl::StrCat(why.empty() ? ": it" : "; it",
                         " has no UTC offset (add Z for UTC, or the offset such as +01:00)");

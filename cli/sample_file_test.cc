@@ -313,6 +313,16 @@ TEST(SampleReader, JsonLines) {
                       "\"time\":\"2026-12-04T04:00:00\",\"number\":1}\n",
                       SampleFileFormat::kJsonLines),
               HasSubstr("it has no UTC offset (add Z for UTC, or the offset such as +01:00)"));
+  // Outside testing (sweep 60): a controller's leap second was "not an RFC 3339 time".
+  for (SampleFileFormat format : {SampleFileFormat::kCsv, SampleFileFormat::kJsonLines}) {
+    const std::string file =
+        format == SampleFileFormat::kCsv
+            ? "machine_id,data_item_id,time,value\ncnc07,Xload,2026-12-31T23:59:60.5Z,1\n"
+            : "{\"machineId\":\"cnc07\",\"dataItemId\":\"Xload\","
+              "\"time\":\"2026-12-31T23:59:60Z\",\"number\":1}\n";
+    EXPECT_THAT(ErrorOf(file, format),
+                HasSubstr("it is a leap second (second 60), which a sample's time cannot hold"));
+  }
   // Outside testing: `telemetry tail -o json` lines (with the item's units) were refused,
   // and a JSON array was read as a broken first line.
   absl::StatusOr<std::vector<tv1::Sample>> tailed = ReadAll(
