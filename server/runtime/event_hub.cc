@@ -103,7 +103,9 @@ absl::Status GenerationChanged(const std::string& key, const std::string& old_ge
       absl::StrCat("the cursor's generation ", old_generation, " is not the event stream ", key,
                    "'s (generation ", generation,
                    "): the stream was reset (Redis lost its data, or the database was restored); "
-                   "list again and watch from the list's watch_cursor");
+                   "start again from what the service holds now: a watch lists again and "
+                   "watches from the list's watch_cursor, a tail starts without a cursor (its "
+                   "first message holds the current values)");
   absl::Status status = absl::FailedPreconditionError(description);
   status = WithPreconditionFailure(std::move(status), "CURSOR", key, description);
   return WithErrorInfo(std::move(status), "CURSOR_GENERATION_CHANGED",

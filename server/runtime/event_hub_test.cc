@@ -368,6 +368,10 @@ TEST_F(EventHubTest, ACursorOfAnotherStreamIsInvalidNotAReset) {
   refused = hub->Subscribe(kKey, foreign);
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition) << refused.status();
   EXPECT_EQ(ErrorInfoOf(refused.status()).reason, "CURSOR_GENERATION_CHANGED");
+  // Outside testing: a tail was told to "list again", which tails cannot.
+  EXPECT_THAT(std::string(refused.status().message()),
+              ::testing::HasSubstr("a watch lists again and watches from the list's "
+                                   "watch_cursor, a tail starts without a cursor"));
 }
 
 // Outside testing: once another database's server claimed the Redis, the relay stopped
