@@ -202,17 +202,32 @@ std::string_view TrimInvisible(std::string_view text) {
   return begin < end ? text.substr(begin, end - begin) : std::string_view();
 }
 
-std::string BlankAround(std::string_view text) {
+std::string_view WithoutBlanksAround(std::string_view text) {
   const std::string_view shown = TrimInvisible(text);
-  if (shown.empty() || shown.size() == text.size()) return "";
-  const bool begins = shown.data() != text.data();
-  const size_t at = begins
-                        ? 0
-                        : EndOfLastCharacter(
-                              text, static_cast<size_t>(shown.data() - text.data()) + shown.size());
-  if (at == text.size()) return "";
-  return absl::StrCat(begins ? "begins" : "ends", " with ",
-                      InvisibleCharacterName(DecodeUtf8At(text, at).code_point));
+  if (shown.empty()) return shown;
+  const size_t begin = static_cast<size_t>(shown.data() - text.data());
+  return text.substr(begin, EndOfLastCharacter(text, begin + shown.size()) - begin);
+}
+
+std::string BlankAround(std::string_view text) {
+  const std::string_view kept = WithoutBlanksAround(text);
+  if (kept.empty() || kept.size() == text.size()) return "";
+  const bool begins = kept.data() != text.data();
+  const size_t from = begins ? 0 : static_cast<size_t>(kept.data() - text.data()) + kept.size();
+  const size_t to = begins ? static_cast<size_t>(kept.data() - text.data()) : text.size();
+  // The first of the run, and how many follow it (outside testing: "ends with U+E0067"
+  // for a value ending in seven tag characters read as if it ended in that one).
+  size_t more = 0;
+  for (size_t at = from; at < to; at += DecodeUtf8At(text, at).length) ++more;
+  --more;
+  std::string said = absl::StrCat(begins ? "begins" : "ends", " with ",
+                                  InvisibleCharacterName(DecodeUtf8At(text, from).code_point));
+  if (more > 0) {
+    absl::StrAppend(
+        &said, " and ", more,
+        more == 1 ? " more character that shows nothing" : " more characters that show nothing");
+  }
+  return said;
 }
 
 std::string InvisibleInside(std::string_view text) {

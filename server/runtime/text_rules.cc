@@ -138,7 +138,7 @@ std::optional<std::string> TextViolation(std::string_view value, const TextRule&
       return absl::StrCat(QuoteForMessage(value),
                           " begins or ends with white space or an invisible character (", around,
                           "): it would be stored, and matched, as another value than ",
-                          QuoteForMessage(common::TrimInvisible(value)));
+                          QuoteForMessage(common::WithoutBlanksAround(value)));
     }
     if (const std::string mark = common::LeadingCombiningMark(value); !mark.empty()) {
       return absl::StrCat(QuoteForMessage(value), " ", mark);

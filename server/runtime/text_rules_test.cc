@@ -178,7 +178,15 @@ TEST(TextViolationTest, AKeyHoldsNothingInvisibleInside) {
        {std::pair<std::string, std::string>{"caf\u00E9\uFE0F\uFE0F",
                                             "(ends with U+FE0F (a variation selector))"},
         {"Bay 1\uFE0F\u20E3\uFE0F", "(ends with U+FE0F"},
-        {"team \U0001F3F4\U000E0071\U000E007F", "(ends with U+E0071 (a tag character))"},
+        {"team \U0001F3F4\U000E0071\U000E007F",
+         "(ends with U+E0071 (a tag character) and 1 more character that shows nothing)"},
+        // Re-test (sweep 60): the first of a run was named as if it were all, and the value
+        // it would be taken for lost its last character's selector.
+        {"Line \U0001F3F4\U000E0067\U000E0062\U000E0065\U000E006E\U000E0067\U000E0078"
+         "\U000E0078\U000E007F",
+         "(ends with U+E0067 (a tag character) and 7 more characters that show nothing)"},
+        {"Line \uFE0F", "(ends with U+0020 (SPACE) and 1 more character that shows nothing)"},
+        {"Line \u2764\uFE0F\uFE0F", "as another value than 'Line \u2764\\uFE0F'"},
         {"team \U0001F3F4\U000E0067\U000E0062\U000E0065\U000E006E\U000E0067\U000E007F\u00A0",
          "(ends with U+00A0"}}) {
     EXPECT_THAT(TextViolation(value, key).value_or(""), ::testing::HasSubstr(which)) << value;

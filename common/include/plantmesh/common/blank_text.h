@@ -44,9 +44,17 @@ bool ShowsAsEscape(char32_t c);
 // Python write them).
 void AppendCodePointEscape(std::string* out, char32_t c);
 
-// "ends with U+00A0 (NO-BREAK SPACE)" (or "begins with ...", the first one) when `text`
-// has a character that shows nothing at an end and something else besides; "" otherwise.
-// How every no_blanks_around refusal, the server's and plantctl's, names it.
+// `text` without what shows nothing at its ends (TrimInvisible), but with what belongs to
+// its last character: a variation selector after a character beyond ASCII, a subdivision
+// flag's tags (U+2764 U+FE0F keeps its selector). The value a refusal says `text` would be
+// taken for.
+std::string_view WithoutBlanksAround(std::string_view text);
+
+// "ends with U+00A0 (NO-BREAK SPACE)" (or "begins with ...", the first one; "... and 2
+// more characters that show nothing" for a longer run) when `text` has a character that
+// shows nothing at an end (besides what belongs to its last character:
+// WithoutBlanksAround) and something else besides; "" otherwise. How every
+// no_blanks_around refusal, the server's and plantctl's, names it.
 std::string BlankAround(std::string_view text);
 
 // "holds U+200B (ZERO WIDTH SPACE) at character 5" when `text` holds, between its first
