@@ -139,4 +139,12 @@ PLANTMESH_CERT=$PLANTMESH_CERT_anna PLANTMESH_KEY=$PLANTMESH_KEY_anna \
   "$WORK/whoami" | tee "$WORK/whoami.out"
 grep -qx "identity spiffe://plantmesh.local/user/anna" "$WORK/whoami.out"
 grep -qx "role foreman" "$WORK/whoami.out"
+# Below C++17 the first SDK header says so (outside testing: a deep error on std::optional).
+# shellcheck disable=SC2046  # pkg-config's output is a list of words
+if g++ -std=c++14 -fsyntax-only "$WORK/whoami.cc" $(pkg-config --cflags plantmesh) \
+    2>"$WORK/cxx14.err"; then
+  echo "the SDK compiled at C++14" >&2
+  exit 1
+fi
+grep -q "the PlantMesh SDK needs C++17 or later" "$WORK/cxx14.err" || { cat "$WORK/cxx14.err" >&2; exit 1; }
 echo "sdk example: OK"
