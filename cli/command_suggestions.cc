@@ -183,9 +183,14 @@ std::string WalkCommandLine(CLI::App& root, const std::vector<std::string>& args
       }
       if (option->get_items_expected_max() > 1) {
         // A value after '=' is the flag's own; an empty one is "" (`--data-item=` took the
-        // next word); without '=' its values are not counted here.
-        if (name.size() == token.size()) return "";
-        if (empty_value && empty_values != nullptr) empty_values->push_back(i);
+        // next word). Without '=', a flag of one value per use takes the next word;
+        // another's values are not counted here.
+        if (name.size() < token.size()) {
+          if (empty_value && empty_values != nullptr) empty_values->push_back(i);
+          continue;
+        }
+        if (option->get_allow_extra_args()) return "";
+        ++i;
         continue;
       }
       last_flag = option;

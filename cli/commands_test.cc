@@ -1063,6 +1063,11 @@ TEST_F(CommandsTest, AFlagsValueIsABooleanAndNeverEmpty) {
   EXPECT_EQ(
       EmptyValuesSeparated(app, {"--service-endpoint=", "-o", "json", "system", "who-am-i"}),
       (std::vector<std::string>{"--service-endpoint", "", "-o", "json", "system", "who-am-i"}));
+  // Re-test (sweep 61): after the same flag with its value as the next word.
+  EXPECT_EQ(EmptyValuesSeparated(app, {"--service-endpoint", "defect=h:1",
+                                       "--service-endpoint=", "system", "who-am-i"}),
+            (std::vector<std::string>{"--service-endpoint", "defect=h:1", "--service-endpoint", "",
+                                      "system", "who-am-i"}));
 }
 
 // Outside testing: the commands that take a file (telemetry ingest, planning import-demand)

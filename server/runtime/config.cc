@@ -84,7 +84,8 @@ CLI::Validator BooleanValue() {
 CLI::Validator DecimalNumber() {
   return CLI::Validator(
       [](std::string& text) -> std::string {
-        if (text.find_first_of("xXpP") != std::string::npos) {
+        // Empty too (outside testing: `--drain-seconds=` drained for 0 s).
+        if (text.empty() || text.find_first_of("xXpP") != std::string::npos) {
           return absl::StrCat("'", text, "' is not a decimal number");
         }
         return std::string();

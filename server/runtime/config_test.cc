@@ -607,6 +607,9 @@ TEST_F(ConfigTest, WholeNumbersAreDecimalWhereverTheyAreGiven) {
               absl::StrCat("PLANTMESH_INSECURE (environment): '", bad,
                            "' is not a boolean (true or false)"));
   }
+  config = Load({"--insecure", "--drain-seconds="});
+  EXPECT_EQ(std::string(config.status().message()),
+            "--drain-seconds: '' is not a decimal number");  // it drained for 0 s
   config = Load({"--insecure=", "--listen", "127.0.0.1:1"});
   EXPECT_EQ(std::string(config.status().message()),
             "--insecure= has an empty value: write --insecure (or --insecure=true), "
