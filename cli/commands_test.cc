@@ -1461,6 +1461,14 @@ TEST(ConnectionFlagsTest, ServiceEndpointsFromTheFileThenTheFlags) {
   unsetenv("PLANTMESH_ENDPOINT");
   ASSERT_TRUE(loaded.ok()) << loaded;
   EXPECT_EQ(EndpointFor(from_environment, "telemetry"), "10.0.0.3:7443");
+  // Outside testing (sweep 61): PLANTMESH_INSECURE=garbage read as false, without a word.
+  setenv("PLANTMESH_INSECURE", "garbage", 1);
+  ConnectionSettings bad_environment;
+  loaded = load({}, &bad_environment);
+  unsetenv("PLANTMESH_INSECURE");
+  EXPECT_EQ(std::string(loaded.message()),
+            "PLANTMESH_INSECURE (environment): insecure \"garbage\" is not a boolean (true or "
+            "false)");
 
   // Typos are named with where they came from.
   ConnectionSettings bad_flag;

@@ -21,6 +21,7 @@
 #include "cli/decimal_number.h"
 #include "cli/input_file.h"
 #include "cli/number_check.h"
+#include "plantmesh/common/boolean_text.h"
 #include "plantmesh/common/status_macros.h"
 #include "plantmesh/common/toml_settings.h"
 
@@ -33,11 +34,6 @@ std::string DefaultConfigFile() {
   }
   const char* home = std::getenv("HOME");
   return absl::StrCat(home != nullptr ? home : ".", "/.config/plantmesh/plantctl.toml");
-}
-
-bool Truthy(absl::string_view text) {
-  std::string lower = absl::AsciiStrToLower(absl::StripAsciiWhitespace(text));
-  return lower == "1" || lower == "true" || lower == "yes" || lower == "on";
 }
 
 // TOML basic strings: a backslash and a quote escaped, and control characters as
@@ -86,7 +82,14 @@ absl::Status ApplySetting(const std::string& key, const std::string& value,
   } else if (key == "server-name" || key == "server_name") {
     options.server_name = value;
   } else if (key == "insecure") {
-    options.insecure = Truthy(value);
+    // A boolean, as every flag's (outside testing: PLANTMESH_INSECURE=garbage read as
+    // false, without a word).
+    const std::optional<bool> insecure = common::ParseBooleanText({value.data(), value.size()});
+    if (!insecure) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("insecure \"", value, "\" is not a boolean (true or false)"));
+    }
+    options.insecure = *insecure;
   } else if (key == "timeout") {
     const std::optional<double> seconds = ParseDecimal(value);
     if (!seconds || !(*seconds > 0)) {
@@ -214,9 +217,13 @@ absl::Status LoadDefaults(const std::string& config_file, bool explicit_file,
       {"PLANTMESH_INSECURE", "insecure"},
   };
   for (const auto& [variable, key] : env_keys) {
-    if (const char* value = std::getenv(variable); value != nullptr) {
+    // An empty variable is unset, as the server reads its own.
+    if (const char* value = std::getenv(variable); value != nullptr && *value != '\0') {
       absl::Status applied = ApplySetting(key, value, settings);
-      if (!applied.ok()) return applied;
+      if (!applied.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(variable, " (environment): ", applied.message()));
+      }
       if (absl::string_view(key) == "endpoint") settings->endpoint_from_environment = true;
     }
   }
