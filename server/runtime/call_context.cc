@@ -64,15 +64,36 @@ ChangeAudit* CallContext::AuditOfChange(const google::protobuf::Message& request
   return &change_audit;
 }
 
-void CallContext::NoteRequestId(const google::protobuf::Message& request) {
-  if (!request_id.empty()) return;
-  const google::protobuf::FieldDescriptor* field =
-      request.GetDescriptor()->FindFieldByName("request_id");
-  if (field == nullptr || field->is_repeated() ||
-      field->type() != google::protobuf::FieldDescriptor::TYPE_STRING) {
-    return;
+namespace {
+
+// `message`'s string field request_id, or its one level down in a message field that is
+// set (UploadDefectPhoto's metadata.request_id); "" when there is none.
+std::string RequestIdIn(const google::protobuf::Message& message, bool look_inside) {
+  const google::protobuf::Descriptor* type = message.GetDescriptor();
+  const google::protobuf::Reflection* reflection = message.GetReflection();
+  const google::protobuf::FieldDescriptor* field = type->FindFieldByName("request_id");
+  if (field != nullptr && !field->is_repeated() &&
+      field->type() == google::protobuf::FieldDescriptor::TYPE_STRING) {
+    return reflection->GetString(message, field);
   }
-  request_id = request.GetReflection()->GetString(request, field);
+  if (!look_inside) return "";
+  for (int i = 0; i < type->field_count(); ++i) {
+    const google::protobuf::FieldDescriptor* inner = type->field(i);
+    if (inner->is_repeated() ||
+        inner->cpp_type() != google::protobuf::FieldDescriptor::CPPTYPE_MESSAGE ||
+        !reflection->HasField(message, inner)) {
+      continue;
+    }
+    std::string id = RequestIdIn(reflection->GetMessage(message, inner), false);
+    if (!id.empty()) return id;
+  }
+  return "";
+}
+
+}  // namespace
+
+void CallContext::NoteRequestId(const google::protobuf::Message& request) {
+  if (request_id.empty()) request_id = RequestIdIn(request, /*look_inside=*/true);
 }
 
 }  // namespace plantmesh::runtime

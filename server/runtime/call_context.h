@@ -42,8 +42,10 @@ struct CallContext {
   // empty when it was kept or none was sent.
   std::string request_id_replaced;
   // The request's own `request_id` (the contract's idempotency key; a client stream's
-  // first message's), for the call's log line: what a client retries with and plantctl
-  // prints. Empty when it has none. Set by the runtime's reactors (NoteRequestId).
+  // first message's; one level down where the request carries it in a message, as
+  // UploadDefectPhoto's metadata.request_id), for the call's log line: what a client
+  // retries with and plantctl prints. Empty when it has none. Set by the runtime's reactors
+  // (NoteRequestId).
   std::string request_id;
   // The response headers went (a stream its handler opened: CallPolicy::StreamOpened).
   bool headers_sent = false;

@@ -160,5 +160,25 @@ TEST(IdempotencyKeyTest, ScopedToCallerAndMethod) {
   EXPECT_EQ(info.metadata["resource"], "defects/42");
 }
 
+// The call's log line names the request's request_id (outside testing, sweeps 60-61: not
+// for a request the rules refused, a client stream, or UploadDefectPhoto's metadata).
+TEST(NoteRequestIdTest, TopLevelOrOneLevelDownAndOnlyOnce) {
+  defect::v1::UploadDefectPhotoRequest upload;
+  upload.mutable_metadata()->set_request_id("photo-1");
+  CallContext call;
+  call.NoteRequestId(upload);
+  EXPECT_EQ(call.request_id, "photo-1");
+  defect::v1::CreateDefectRequest create;
+  create.set_request_id("create-1");
+  call.NoteRequestId(create);
+  EXPECT_EQ(call.request_id, "photo-1");  // a stream's first message's
+  CallContext other;
+  other.NoteRequestId(create);
+  EXPECT_EQ(other.request_id, "create-1");
+  CallContext none;
+  none.NoteRequestId(defect::v1::GetDefectRequest());
+  EXPECT_EQ(none.request_id, "");
+}
+
 }  // namespace
 }  // namespace plantmesh::runtime
