@@ -115,6 +115,10 @@ TEST(CheckJsonInput, RefusesWhatParseDecimalRefusesNamingTheField) {
                            propose)
                 .message(),
             "demand[1].quantity: \"0x1p3\" is not a decimal number");
+  // Outside testing (sweep 61): `"create_drafts":"t"` wrote drafts.
+  EXPECT_TRUE(CheckJsonInput(R"({"createDrafts":true})", propose).ok());
+  EXPECT_EQ(CheckJsonInput(R"({"createDrafts":"t"})", propose).message(),
+            "createDrafts: \"t\" is a string: a boolean is true or false, unquoted");
 }
 
 // Outside testing: a sample line naming its machine twice ("machineId" and "machine_id")

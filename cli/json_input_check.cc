@@ -135,6 +135,12 @@ class JsonInputChecker final : public nlohmann::json_sax<nlohmann::json> {
                                  "Z upper case)",
                                  Rfc3339NearMiss(text)));
     }
+    // A bool is the JSON literal true or false (outside testing: protobuf's parser took the
+    // strings "t", "y" and "yes" as true, and `"create_drafts":"t"` wrote drafts).
+    if (field != nullptr && field->cpp_type() == FieldDescriptor::CPPTYPE_BOOL) {
+      return Refuse(
+          absl::StrCat("\"", text, "\" is a string: a boolean is true or false, unquoted"));
+    }
     if (field != nullptr && IsNumeric(field)) {
       const bool floating = field->cpp_type() == FieldDescriptor::CPPTYPE_DOUBLE ||
                             field->cpp_type() == FieldDescriptor::CPPTYPE_FLOAT;
