@@ -8,6 +8,7 @@
 
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "plantmesh/sdk/cxx17.h"  // first: before any header that needs C++17
 
 namespace plantmesh::sdk {
 

@@ -9,6 +9,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "plantmesh/sdk/cxx17.h"  // first: before any header that needs C++17
 
 namespace grpc {
 class Channel;

@@ -1,18 +1,13 @@
 // Turning a gRPC status into absl::Status and into words a person can act on.
 #pragma once
 
-// The SDK and its abseil are C++17 (the CMake package asks for it; with pkg-config, give
-// -std=c++17 or later): said here, before a deep error on std::optional (outside testing).
-#if __cplusplus < 201703L
-#error "the PlantMesh SDK needs C++17 or later: compile with -std=c++17"
-#endif
-
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "plantmesh/sdk/cxx17.h"  // first: before any header that needs C++17
 
 namespace grpc {
 class Status;

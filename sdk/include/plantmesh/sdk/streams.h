@@ -4,6 +4,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "plantmesh/sdk/cxx17.h"  // first: before any header that needs C++17
 
 namespace plantmesh::sdk {
 
