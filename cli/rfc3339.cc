@@ -43,9 +43,9 @@ std::string Rfc3339NearMiss(absl::string_view text) {
   if (fixed.size() > 19 && fixed.compare(16, 3, ":60") == 0 &&
       IsRfc3339DateTime(fixed.substr(0, 17) + "59" + fixed.substr(19))) {
     return absl::StrCat(why.empty() ? ": it" : "; it",
-                        " is a leap second (second 60), which a sample's time cannot hold (a "
-                        "protobuf Timestamp has none): give it as 23:59:59.999999, or as the "
-                        "smeared time NTP gives");
+                        " has second 60, a leap second's, which a protobuf Timestamp cannot "
+                        "hold: give it as ",
+                        fixed.substr(11, 6), "59.999999, or as the smeared time NTP gives");
   }
   if (IsRfc3339DateTime(fixed + "Z")) {
     return absl::StrCat(why.empty() ? ": it" : "; it",

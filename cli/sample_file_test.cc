@@ -321,7 +321,8 @@ TEST(SampleReader, JsonLines) {
             : "{\"machineId\":\"cnc07\",\"dataItemId\":\"Xload\","
               "\"time\":\"2026-12-31T23:59:60Z\",\"number\":1}\n";
     EXPECT_THAT(ErrorOf(file, format),
-                HasSubstr("it is a leap second (second 60), which a sample's time cannot hold"));
+                HasSubstr("it has second 60, a leap second's, which a protobuf Timestamp "
+                          "cannot hold: give it as 23:59:59.999999"));
   }
   // Outside testing: `telemetry tail -o json` lines (with the item's units) were refused,
   // and a JSON array was read as a broken first line.

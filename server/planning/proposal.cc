@@ -13,14 +13,16 @@
 namespace plantmesh::planning {
 namespace {
 
-// `ids` joined with ", ", the first 10 and how many more: a message names a few, not a
-// thousand products.
-std::string FirstIds(const std::set<std::string>& ids) {
+// The first 10 of `ids` joined with `separator`, and (`count_more`) how many more: a
+// message or metadata names a few, not a thousand products.
+std::string FirstIds(const std::set<std::string>& ids, absl::string_view separator,
+                     bool count_more) {
   std::vector<std::string> first(ids.begin(),
                                  std::next(ids.begin(), std::min<size_t>(10, ids.size())));
-  std::string text = absl::StrJoin(first, ", ");
-  if (ids.size() > first.size())
+  std::string text = absl::StrJoin(first, separator);
+  if (count_more && ids.size() > first.size()) {
     absl::StrAppend(&text, " and ", ids.size() - first.size(), " more");
+  }
   return text;
 }
 
@@ -83,11 +85,13 @@ absl::StatusOr<ProposalModel> BuildProposalModel(const ProposalFacts& facts,
     return runtime::WithErrorInfo(
         absl::FailedPreconditionError(absl::StrCat(
             "none of the chosen lines (", absl::StrJoin(model.idle_lines, ", "),
-            ") makes any of the products to plan (", FirstIds(planned),
+            ") makes any of the products to plan (", FirstIds(planned, ", ", /*count_more=*/true),
             "): no cycle time; add one to a product (UpdateProduct) or choose its lines: "
             "nothing to propose")),
         "NO_LINE_MAKES_THE_PRODUCTS",
-        {{"line_ids", absl::StrJoin(model.idle_lines, ",")}, {"product_ids", FirstIds(planned)}});
+        {{"line_ids", absl::StrJoin(model.idle_lines, ",")},
+         {"product_ids", FirstIds(planned, ",", /*count_more=*/false)},
+         {"product_count", absl::StrCat(planned.size())}});
   }
 
   // Periods: the distinct end times of the used lines' shifts.
