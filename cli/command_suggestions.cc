@@ -149,7 +149,7 @@ bool StartsACommand(CLI::App* app, const std::vector<std::string>& args, size_t 
 
 // The walk of the messages below: `all` reports every slip it finds, otherwise only a flag
 // without its value. `empty_values`, when given, gets the place of each `--name=` of a flag
-// that takes one value.
+// that takes one value per use.
 std::string WalkCommandLine(CLI::App& root, const std::vector<std::string>& args, bool all,
                             std::vector<size_t>* empty_values = nullptr) {
   CLI::App* app = &root;

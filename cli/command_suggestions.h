@@ -45,10 +45,10 @@ std::string UnknownCommandMessage(CLI::App& root, const std::vector<std::string>
 // Otherwise empty.
 std::string FlagWithoutValueMessage(CLI::App& root, const std::vector<std::string>& args);
 
-// `args` with each `--name=` of a flag that takes one value split into `--name` and "": the
-// empty value, as the server's own flags read it (CLI11 takes the word after `--name=` as
-// its value; outside testing: `plantctl --output= defect list-defects` was told "defect" is
-// not an output format).
+// `args` with each `--name=` of a flag that takes one value per use (repeatable ones too)
+// split into `--name` and "": the empty value, as the server's own flags read it (CLI11
+// takes the word after `--name=` as its value; outside testing: `plantctl --output= defect
+// list-defects` was told "defect" is not an output format).
 std::vector<std::string> EmptyValuesSeparated(CLI::App& root, std::vector<std::string> args);
 
 // Any other usage error of the parser, in plantctl's words and naming the command's help

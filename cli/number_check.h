@@ -1,7 +1,6 @@
-// Checks of flag values, in plantctl's words. A check for flags that take a number above 0. CLI11's
-// PositiveNumber answers "abc" and
-// "-1" with "Value abc not in range 0.000000 to 1797693134862315708145..." (309 digits,
-// outside testing); this says what the flag takes.
+// Checks of flag values, said in plantctl's words: numbers above 0 (CLI11's PositiveNumber
+// answers "abc" and "-1" with "Value abc not in range 0.000000 to 1797693134862315708145..."
+// (309 digits, outside testing)), whole numbers in a range, and on/off flags' booleans.
 #pragma once
 
 #include <cstdint>
