@@ -6,6 +6,8 @@
 #include <grpcpp/server_context.h>
 
 #include "absl/strings/str_cat.h"
+#include "server/runtime/idempotency.h"
+#include "server/runtime/logging.h"
 #include "server/runtime/shutdown.h"
 
 namespace plantmesh::runtime {
@@ -66,17 +68,15 @@ ChangeAudit* CallContext::AuditOfChange(const google::protobuf::Message& request
 
 namespace {
 
-// `message`'s string field request_id, or its one level down in a message field that is
-// set (UploadDefectPhoto's metadata.request_id); "" when there is none.
+// `message`'s request_id, or one level down in a message field that is set
+// (UploadDefectPhoto's metadata.request_id); "" when there is none.
 std::string RequestIdIn(const google::protobuf::Message& message, bool look_inside) {
-  const google::protobuf::Descriptor* type = message.GetDescriptor();
   const google::protobuf::Reflection* reflection = message.GetReflection();
-  const google::protobuf::FieldDescriptor* field = type->FindFieldByName("request_id");
-  if (field != nullptr && !field->is_repeated() &&
-      field->type() == google::protobuf::FieldDescriptor::TYPE_STRING) {
+  if (const google::protobuf::FieldDescriptor* field = RequestIdField(message)) {
     return reflection->GetString(message, field);
   }
   if (!look_inside) return "";
+  const google::protobuf::Descriptor* type = message.GetDescriptor();
   for (int i = 0; i < type->field_count(); ++i) {
     const google::protobuf::FieldDescriptor* inner = type->field(i);
     if (inner->is_repeated() ||
@@ -93,7 +93,8 @@ std::string RequestIdIn(const google::protobuf::Message& message, bool look_insi
 }  // namespace
 
 void CallContext::NoteRequestId(const google::protobuf::Message& request) {
-  if (request_id.empty()) request_id = RequestIdIn(request, /*look_inside=*/true);
+  // Only JSON lines carry it: no lookup on every call otherwise.
+  if (request_id.empty() && JsonLogging()) request_id = RequestIdIn(request, /*look_inside=*/true);
 }
 
 }  // namespace plantmesh::runtime

@@ -83,7 +83,8 @@ struct CallContext {
   // (raw_deadline), never ServerContext::deadline(), which wraps such a deadline around to
   // one long past.
   absl::Duration TimeLeft() const;
-  // Sets request_id from `request` (a message decoded, even one the rules refused), once:
+  // Sets request_id from `request` (a message decoded, even one the rules refused) when the
+  // log is JSON (only its lines carry it), once:
   // a stream's later messages do not change it (outside testing: a request refused by the
   // contract's rules, and every ImportDemand, logged no request_id).
   void NoteRequestId(const google::protobuf::Message& request);

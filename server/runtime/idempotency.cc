@@ -19,7 +19,6 @@
 #include "server/runtime/request_rules.h"
 
 namespace plantmesh::runtime {
-namespace {
 
 const google::protobuf::FieldDescriptor* RequestIdField(const google::protobuf::Message& message) {
   const google::protobuf::FieldDescriptor* field =
@@ -30,6 +29,8 @@ const google::protobuf::FieldDescriptor* RequestIdField(const google::protobuf::
   }
   return field;
 }
+
+namespace {
 
 // Values that differ on the wire but not to the server, made equal, at any depth:
 // - -0.0 as 0.0 in float and double fields: equal numbers, but protobuf writes the sign

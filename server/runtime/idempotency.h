@@ -14,6 +14,7 @@
 #include "absl/status/status.h"
 
 namespace google::protobuf {
+class FieldDescriptor;
 class Message;
 }
 
@@ -28,6 +29,10 @@ struct IdempotencyKey {
   std::string request_id;  // "" = the call is not deduplicated and nothing is recorded
   std::string payload_sha256;  // PayloadFingerprint of the request
 };
+
+// `message`'s singular string field `request_id`, the contract's name for the key; nullptr
+// when it has none.
+const google::protobuf::FieldDescriptor* RequestIdField(const google::protobuf::Message& message);
 
 // SHA-256 (64 lowercase hex digits) of CanonicalPayload(request).
 std::string PayloadFingerprint(const google::protobuf::Message& request);

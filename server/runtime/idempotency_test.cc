@@ -9,6 +9,7 @@
 #include "plantmesh/defect/v1/defect_service.pb.h"
 #include "server/runtime/call_context.h"
 #include "server/runtime/errors.h"
+#include "server/runtime/logging.h"
 
 namespace plantmesh::runtime {
 namespace {
@@ -163,6 +164,7 @@ TEST(IdempotencyKeyTest, ScopedToCallerAndMethod) {
 // The call's log line names the request's request_id (outside testing, sweeps 60-61: not
 // for a request the rules refused, a client stream, or UploadDefectPhoto's metadata).
 TEST(NoteRequestIdTest, TopLevelOrOneLevelDownAndOnlyOnce) {
+  ASSERT_TRUE(InitLogging("info", "json").ok());  // only JSON lines carry it
   defect::v1::UploadDefectPhotoRequest upload;
   upload.mutable_metadata()->set_request_id("photo-1");
   CallContext call;

@@ -26,8 +26,8 @@ namespace plantmesh::runtime {
 //         per record (a line break in the message is written "\n")
 //   json  one object per line: {"time":"2024-05-01T12:34:56.123456Z" (RFC 3339, UTC),
 //         "level":"info", "logger":"plantmesh", "message":"...", then the fields of the
-//         line's LogFields (a call's: service, method, peer, peer_address, request_id,
-//         status, latency_ms, error_id)}. Values are JSON-escaped; bytes that are not
+//         line's LogFields (a call's: service, method, peer, peer_address, trace_id,
+//         status, request_id, latency_ms, error_id)}. Values are JSON-escaped; bytes that are not
 //         UTF-8 become U+FFFD.
 // INVALID_ARGUMENT naming log-level or log-format for another value.
 absl::Status InitLogging(const std::string& level, const std::string& format = "text");
