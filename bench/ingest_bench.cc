@@ -41,6 +41,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "bench/tail_ledger.h"
+#include "cli/number_check.h"
 #include "nlohmann/json.hpp"
 #include "plantmesh/common/mutex_settings.h"
 #include "plantmesh/sdk/client_options.h"
@@ -836,34 +837,53 @@ int main(int argc, char** argv) {
                  "the server's database, EMPTIED of samples and rollups first: one of the "
                  "benchmark's own (refused when it holds other machines than BENCH-M*)")
       ->required();
-  app.add_option("--server-pid", f.server_pid, "plantmesh-server's pid, for its CPU time");
-  app.add_option("--postmaster-pid", f.postmaster_pid, "PostgreSQL's postmaster pid");
+  app.add_option("--server-pid", f.server_pid, "plantmesh-server's pid, for its CPU time")
+      ->check(plantmesh::cli::WholeNumberFrom(1, 4194304));
+  app.add_option("--postmaster-pid", f.postmaster_pid, "PostgreSQL's postmaster pid")
+      ->check(plantmesh::cli::WholeNumberFrom(1, 4194304));
   app.add_option("--batch", f.batch, "samples per batch (IngestSamples message)")
-      ->check(CLI::Range(1, 10000));
+      ->check(plantmesh::cli::WholeNumberFrom(1, 10000));
   app.add_option("--writers", f.writers, "batch writers (streams), one thread each")
-      ->check(CLI::Range(1, 64));
+      ->check(plantmesh::cli::WholeNumberFrom(1, 64));
   app.add_option("--in-flight", f.in_flight,
                  "batches in flight per writer (default: the SDK writer's)")
-      ->check(CLI::Range(1, 1000));
+      ->check(plantmesh::cli::WholeNumberFrom(1, 1000));
   app.add_option("--samples-in-flight", f.samples_in_flight,
                  "samples in the batches in flight per writer (default: the SDK writer's)")
-      ->check(CLI::Range(int64_t{1}, int64_t{10'000'000}));
-  app.add_option("--machines", f.machines, "machines")->check(CLI::Range(1, 10000));
-  app.add_option("--items", f.items, "data items per machine")->check(CLI::Range(1, 500));
+      ->check(plantmesh::cli::WholeNumberFrom(1, 10'000'000));
+  app.add_option("--machines", f.machines, "machines")
+      ->check(plantmesh::cli::WholeNumberFrom(1, 10000));
+  app.add_option("--items", f.items, "data items per machine")
+      ->check(plantmesh::cli::WholeNumberFrom(1, 500));
   app.add_option("--duration", f.duration_s, "seconds of adding samples")
+      ->check(plantmesh::cli::AboveZero("seconds"))
       ->check(CLI::Range(0.1, 3600.0));
   app.add_flag("--copy-ceiling", f.copy_ceiling,
                "then COPY the same rows into the same table (raw libpq binary COPY)");
   app.add_option("--label", f.label, "name copied into the JSON output");
   app.add_option("--tails", f.tails, "B11: live StreamSamples tails reading the ingest (0: none)")
-      ->check(CLI::Range(0, 10000));
+      ->check(plantmesh::cli::WholeNumberFrom(0, 10000));
   app.add_option("--tail-machines", f.tail_machines,
                  "machines each tail shows: a cell of consecutive machines")
-      ->check(CLI::Range(1, 500));
+      ->check(plantmesh::cli::WholeNumberFrom(1, 500));
   app.add_option("--tails-per-connection", f.tails_per_connection,
                  "tails per HTTP/2 connection (1: a connection per screen)")
-      ->check(CLI::Range(1, 10000));
-  CLI11_PARSE(app, argc, argv);
+      ->check(plantmesh::cli::WholeNumberFrom(1, 10000));
+  // Flags read as plantctl reads them: on/off flags take booleans only, and `--name=` is
+  // refused (CLI11 takes the next word as its value, or `--insecure=` as given).
+  plantmesh::cli::CheckBooleanFlagValues(&app);
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg.size() > 3 && arg.rfind("--", 0) == 0 && arg.find('=') == arg.size() - 1) {
+      std::cerr << "plantmesh-ingest: " << arg << " has an empty value (see --help)\n";
+      return 2;
+    }
+  }
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
   if (f.tails > 0) {
     // A connection per tail: raise the descriptor limit as far as allowed.
     rlimit limit{};

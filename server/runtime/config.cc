@@ -442,6 +442,10 @@ std::vector<std::string> Problems(const ServerConfig& config) {
   if (config.postgres_migration_lock_wait_seconds < 1) {
     problems.push_back("postgres-migration-lock-wait-seconds: must be >= 1");
   }
+  // Re-test: an empty redis-host started a server that could never reach Redis.
+  if (absl::StripAsciiWhitespace(config.redis_host).empty()) {
+    problems.push_back("redis-host: empty: a host name or IP address (default 127.0.0.1)");
+  }
   if (config.redis_port < 1 || config.redis_port > 65535) {
     problems.push_back("redis-port: must be 1-65535");
   }
@@ -714,10 +718,12 @@ absl::StatusOr<ServerConfig> LoadServerConfig(
     } else if (option->get_items_expected_max() == 0) {
       // A flag: `--insecure=` is no value at all, and a value is a boolean (outside
       // testing: `--insecure=` started a plaintext server, "0x1" and "-1" read as false).
-      if (given_empty.count(name) > 0) {
-        return absl::InvalidArgumentError(absl::StrCat("--", name, "= has an empty value: write --",
-                                                       name, " (or --", name, "=true), --", name,
-                                                       "=false, or leave it out"));
+      // Each of its names: `--no-reflection=` too (re-test: it was taken as given).
+      for (const std::string& given : option->get_lnames()) {
+        if (given_empty.count(given) == 0) continue;
+        return absl::InvalidArgumentError(
+            absl::StrCat("--", given, "= has an empty value: write --", given, " (or --", given,
+                         "=true), --", given, "=false, or leave it out"));
       }
       option->check(BooleanValue());
     }
@@ -762,7 +768,14 @@ absl::StatusOr<ServerConfig> LoadServerConfig(
     }
     return absl::InvalidArgumentError(absl::StrCat(file, ": ", what));
   } catch (const CLI::ParseError& e) {
-    return absl::InvalidArgumentError(named_as_given(e.what(), "--"));
+    std::string message = named_as_given(e.what(), "--");
+    // CLI11's "--listen: At Most 1 required but received 2", in the operator's words.
+    constexpr std::string_view kRepeated = ": At Most 1 required but received ";
+    if (const size_t at = message.find(kRepeated); at != std::string::npos) {
+      message = absl::StrCat(message.substr(0, at), ": given ",
+                             message.substr(at + kRepeated.size()), " times: give it once");
+    }
+    return absl::InvalidArgumentError(message);
   }
 
   config.drain_timeout = absl::Seconds(drain_seconds);

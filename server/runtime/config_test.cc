@@ -614,6 +614,16 @@ TEST_F(ConfigTest, WholeNumbersAreDecimalWhereverTheyAreGiven) {
   EXPECT_EQ(std::string(config.status().message()),
             "--insecure= has an empty value: write --insecure (or --insecure=true), "
             "--insecure=false, or leave it out");
+  // Re-test: a negated name written empty was taken as given.
+  config = Load({"--insecure", "--no-reflection="});
+  EXPECT_EQ(std::string(config.status().message()),
+            "--no-reflection= has an empty value: write --no-reflection (or "
+            "--no-reflection=true), --no-reflection=false, or leave it out");
+  // Re-test: an empty redis-host started a server that could never reach Redis.
+  config = Load({"--insecure", "--redis-host="});
+  EXPECT_THAT(config.status().message(), HasSubstr("redis-host: empty")) << config.status();
+  config = Load({"--insecure", "--listen", "127.0.0.1:1", "--listen", "127.0.0.1:2"});
+  EXPECT_EQ(std::string(config.status().message()), "--listen: given 2 times: give it once");
   for (const char* good : {"--insecure=true", "--insecure=YES", "--insecure=1"}) {
     config = Load({good, "--listen", "127.0.0.1:1"});
     ASSERT_TRUE(config.ok()) << good << ": " << config.status();
