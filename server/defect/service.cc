@@ -348,7 +348,9 @@ class DefectServiceImpl::PhotoUpload final : public UploadDefectPhotoSink {
       : service_(service),
         call_(call),
         bytes_(service->deps_.upload_memory),
-        idle_(runtime::WatchTransfer(service->deps_.transfers, call, "an upload of a photo")) {}
+        idle_(runtime::WatchTransfer(service->deps_.transfers, call,
+                                     runtime::TransferDirection::kUpload, "an upload of a photo")) {
+  }
 
   absl::Status OnMessage(v1::UploadDefectPhotoRequest& message) override {
     if (idle_ != nullptr) idle_->Moved();
@@ -495,8 +497,9 @@ DefectServiceImpl::HandleDownloadDefectPhoto(runtime::CallContext& call,
   auto photo = std::make_shared<const PhotoContent>(std::move(content));
   // Ends the download when its client stops reading (transfer-idle-seconds): the next
   // chunk is made when the client has room for it.
-  std::shared_ptr<runtime::TransferWatchdog::Watch> idle = runtime::WatchTransfer(
-      deps_.transfers, call, absl::StrCat("a download of photo ", request.photo_id()));
+  std::shared_ptr<runtime::TransferWatchdog::Watch> idle =
+      runtime::WatchTransfer(deps_.transfers, call, runtime::TransferDirection::kDownload,
+                             absl::StrCat("a download of photo ", request.photo_id()));
   return runtime::SourceFrom<v1::DownloadDefectPhotoResponse>(
       [&call, photo, held_until_the_call_ends = std::move(memory), idle,
        chunks = runtime::ChunkedDownload(std::shared_ptr<const std::string>(photo, &photo->bytes)),

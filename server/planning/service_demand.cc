@@ -115,7 +115,8 @@ class PlanningServiceImpl::DemandImportSink final : public ImportDemandSink {
       : service_(service),
         call_(call),
         memory_(runtime::MemoryBudget::Open(service->deps_.upload_memory)),
-        idle_(runtime::WatchTransfer(service->deps_.transfers, call, "a demand import")) {}
+        idle_(runtime::WatchTransfer(service->deps_.transfers, call,
+                                     runtime::TransferDirection::kUpload, "a demand import")) {}
 
   absl::Status OnMessage(v1::ImportDemandRequest& message) override {
     if (idle_ != nullptr) idle_->Moved();

@@ -35,6 +35,38 @@ absl::Duration CallContext::TimeLeft() const {
   return absl::Seconds(left.tv_sec) + absl::Nanoseconds(left.tv_nsec);
 }
 
+absl::Status CallContext::EndedStatus(absl::string_view what) const {
+  return AsTheClientGetsIt(absl::CancelledError(what));
+}
+
+absl::Status CallContext::AsTheClientGetsIt(absl::Status ours) const {
+  if (server_context == nullptr) return ours;
+  const absl::Duration left = TimeLeft();
+  const bool cancelled = server_context->IsCancelled();
+  if (!cancelled && left > absl::ZeroDuration()) return ours;
+  // A client's own deadline timer cancels the stream a little before the server's
+  // deadline, which counts from the call's arrival with grpc-timeout rounded up: a cancel
+  // that close to it is the deadline (seen in testing: 1 ms before it on loopback).
+  constexpr absl::Duration kClientDeadlineLead = absl::Milliseconds(100);
+  const bool deadline_passed = left <= kClientDeadlineLead;
+  const absl::StatusCode code =
+      deadline_passed ? absl::StatusCode::kDeadlineExceeded : absl::StatusCode::kCancelled;
+  if (ours.code() == code) return ours;
+  std::string message = deadline_passed
+                            ? "the call's deadline passed before its answer was sent"
+                            : "the call was cancelled (by its client, its connection or the "
+                              "server) before its answer was sent";
+  if (ours.ok()) {
+    absl::StrAppend(&message, "; its work was done (OK)");
+  } else if (ours.code() == absl::StatusCode::kCancelled) {  // what the end left undone
+    absl::StrAppend(&message, " (", ours.message(), ")");
+  } else {
+    absl::StrAppend(&message, "; the answer was ", absl::StatusCodeToString(ours.code()), ": ",
+                    ours.message());
+  }
+  return absl::Status(code, message);
+}
+
 bool CallContext::Draining() const { return runtime::Draining(); }
 
 std::string AuditJsonOf(const google::protobuf::Message& message) {

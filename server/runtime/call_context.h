@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "server/runtime/audit.h"
 
@@ -77,6 +78,19 @@ struct CallContext {
   // UNAVAILABLE and a resume cursor; unary calls and finite streams (uploads,
   // downloads) carry on, and Cancelled() turns true if the drain window ends first.
   bool Draining() const;
+  // The status of a call that ended before its work was done (`what` says what did not
+  // happen, e.g. "the call ended before it started"): DEADLINE_EXCEEDED once its deadline
+  // passed (as AsTheClientGetsIt), else CANCELLED. Outside testing: `grpc-timeout: 1u`
+  // answered CANCELLED.
+  absl::Status EndedStatus(absl::string_view what) const;
+  // `ours`, or what the client gets instead when the call ended on the transport before
+  // `ours` could be sent: DEADLINE_EXCEEDED once the deadline passed (the client's own
+  // timer answers it; a cancel within 100 ms of the deadline counts as that timer's),
+  // CANCELLED when the client cancelled or left or the server cancelled the call; the
+  // message says what `ours` was. So the log line, the metric and the audit
+  // count the status the client got (outside testing: a call answered DEADLINE_EXCEEDED
+  // was counted OK).
+  absl::Status AsTheClientGetsIt(absl::Status ours) const;
   // How long until the call's deadline: absl::InfiniteDuration() without one (or one past
   // what a system_clock time can hold: grpc-go sends `grpc-timeout: 2562047H` for "no
   // deadline"), negative once it passed. Read from gRPC's own saturating time

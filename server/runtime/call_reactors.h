@@ -194,7 +194,7 @@ void RunUnaryCall(CallContext& call, CallPolicy* policy, grpc::ServerUnaryReacto
     reactor->Finish(policy->End(call, decoded, nullptr));
     return;
   }
-  absl::Status status = call.Cancelled() ? absl::CancelledError("the call ended before it started")
+  absl::Status status = call.Cancelled() ? call.EndedStatus("the call ended before it started")
                                          : handler(call, request, response);
   if (status.ok() && response->ByteSizeLong() > policy->MaxResponseBytes()) {
     const size_t bytes = response->ByteSizeLong();
@@ -441,8 +441,7 @@ class StreamCall final
     {
       std::lock_guard<std::mutex> lock(mu_);
       call_.EndByServer();
-      RequestFinishLocked(
-          absl::CancelledError("the call was cancelled (client left or deadline passed)"));
+      RequestFinishLocked(call_.EndedStatus("the client cancelled the call or left"));
       ops = TakeFinishLocked();
     }
     Execute(ops);
@@ -876,7 +875,7 @@ class StreamCall final
             if constexpr (kShape == StreamShape::kClient) {
               final_step_running_ = true;
               lock.unlock();
-              absl::Status done = call_.Cancelled() ? absl::CancelledError("the call was cancelled")
+              absl::Status done = call_.Cancelled() ? call_.EndedStatus("the call was cancelled")
                                                     : parts_.sink->OnReadsDone(response_);
               lock.lock();
               final_step_running_ = false;

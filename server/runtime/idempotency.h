@@ -16,7 +16,7 @@
 namespace google::protobuf {
 class FieldDescriptor;
 class Message;
-}
+}  // namespace google::protobuf
 
 namespace plantmesh::runtime {
 

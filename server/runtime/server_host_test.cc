@@ -23,6 +23,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/notification.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "plantmesh/api/v1/error_details.pb.h"
 #include "plantmesh/defect/v1/defect_service.grpc.pb.h"
@@ -31,6 +32,7 @@
 #include "server/runtime/shutdown.h"
 #include "server/runtime/standard_call_policy.h"
 #include "server/runtime/system_service.h"
+#include "tests/support/poll.h"
 #include "tests/support/test_servers.h"
 
 namespace plantmesh::runtime {
@@ -86,9 +88,26 @@ class AssignOnlyDefectService : public defect::v1::DefectService::Service {
     CallContext call;
     grpc::Status begun = policy_->Begin(context, kAssignDefect, &call);
     if (!begun.ok()) return begun;
+    absl::Notification* hold = nullptr;
+    {
+      absl::MutexLock lock(&mu_);
+      hold = hold_;
+    }
+    if (hold != nullptr) {
+      hold->WaitForNotificationWithTimeout(absl::Seconds(30));
+      // Until the transport has told the server (the client's cancel can come later than
+      // its own deadline on a busy machine).
+      testing::PollUntil([&call] { return call.Ended(); }, absl::Seconds(30));
+    }
     absl::MutexLock lock(&mu_);
     time_left_ = call.TimeLeft();
     return policy_->End(call, outcome_, request);
+  }
+  // AssignDefect waits for `hold` (at most 30 s), then for its call to have ended on the
+  // transport, before it ends; null: it does not wait.
+  void HoldUntil(absl::Notification* hold) {
+    absl::MutexLock lock(&mu_);
+    hold_ = hold;
   }
   // A client stream, wrapped like the generated bases wrap one (no request for End):
   // the handler describes the upload from its first message.
@@ -131,6 +150,7 @@ class AssignOnlyDefectService : public defect::v1::DefectService::Service {
   absl::Mutex mu_;
   absl::Status outcome_ ABSL_GUARDED_BY(mu_) = absl::OkStatus();
   bool store_writes_audit_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Notification* hold_ ABSL_GUARDED_BY(mu_) = nullptr;
   absl::Duration time_left_ ABSL_GUARDED_BY(mu_);
 };
 
@@ -376,6 +396,28 @@ TEST_F(InsecureServerTest, TimeLeftIsWhatTheCallersDeadlineLeaves) {
   EXPECT_LE(one_hour, absl::Hours(1) + absl::Minutes(1));
   EXPECT_GT(time_left_with(absl::Hours(24 * 365)), absl::Hours(24 * 364));
   EXPECT_EQ(time_left_with(std::nullopt), absl::InfiniteDuration());
+}
+
+// Outside testing: a call whose deadline passed while it ran was answered
+// DEADLINE_EXCEEDED by gRPC but logged, counted and audited OK. What is recorded is what
+// the client got, and the message says how the call itself ended.
+TEST_F(InsecureServerTest, ACallPastItsDeadlineIsRecordedAsTheClientGotIt) {
+  absl::Notification hold;
+  server_->defect_service.HoldUntil(&hold);
+  auto stub = defect::v1::DefectService::NewStub(channel_);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
+  defect::v1::AssignDefectResponse response;
+  const grpc::Status status = stub->AssignDefect(&context, {}, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << status.error_message();
+  hold.Notify();
+  ASSERT_TRUE(
+      testing::PollUntil([&] { return !server_->audit.records().empty(); }, absl::Seconds(30)));
+  const AuditRecord record = server_->audit.records().front();
+  EXPECT_EQ(record.status_code, static_cast<int>(grpc::StatusCode::DEADLINE_EXCEEDED));
+  EXPECT_EQ(record.status_message,
+            "the call's deadline passed before its answer was sent; its work was done (OK)");
+  server_->defect_service.HoldUntil(nullptr);
 }
 
 TEST_F(InsecureServerTest, ErrorsCarryRichDetailsAndMutationsAreAudited) {

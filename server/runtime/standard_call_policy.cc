@@ -324,7 +324,7 @@ grpc::Status StandardCallPolicy::End(const CallContext& call, const absl::Status
   // A server fault's text (a database's message, a path) stays in this log; the client,
   // and the audit row, get an error id that finds it here.
   std::string error_id;
-  const absl::Status sent = ForClient(status, &error_id);
+  const absl::Status sent = call.AsTheClientGetsIt(ForClient(status, &error_id));
   if (counters != nullptr && counters->series != nullptr) {
     counters->series->Handled(sent.code(), latency);
   }

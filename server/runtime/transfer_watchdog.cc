@@ -90,14 +90,22 @@ void TransferWatchdog::Run() {
 }
 
 std::unique_ptr<TransferWatchdog::Watch> WatchTransfer(TransferWatchdog* watchdog,
-                                                       const CallContext& call, std::string what) {
+                                                       const CallContext& call,
+                                                       TransferDirection direction,
+                                                       std::string what) {
   if (watchdog == nullptr || !call.end_stream) return nullptr;
-  const std::string message = absl::StrCat(
-      "the transfer moved no chunk for ", absl::FormatDuration(watchdog->idle_timeout()),
-      " (the server's transfer-idle-seconds) and was ended; send it again");
-  return watchdog->Start(std::move(what), [end = call.end_stream, message] {
-    end(absl::DeadlineExceededError(message));
-  });
+  const std::string idle = absl::FormatDuration(watchdog->idle_timeout());
+  absl::Status ended =
+      direction == TransferDirection::kUpload
+          ? absl::DeadlineExceededError(
+                absl::StrCat("the client sent nothing for ", idle,
+                             " (the server's transfer-idle-seconds), and the upload was ended; "
+                             "send it again"))
+          : absl::CancelledError(
+                absl::StrCat("the client read no chunk of the download for ", idle,
+                             " (the server's transfer-idle-seconds), and the download was ended"));
+  return watchdog->Start(std::move(what),
+                         [end = call.end_stream, ended = std::move(ended)] { end(ended); });
 }
 
 }  // namespace plantmesh::runtime

@@ -68,11 +68,17 @@ class TransferWatchdog {
 
 struct CallContext;
 
-// Watches the transfer of a stream call: ended, when it stops moving, with
-// DEADLINE_EXCEEDED "the transfer moved no chunk for 1m (the server's
-// transfer-idle-seconds) and was ended; send it again" (CallContext::end_stream). Null
+enum class TransferDirection { kUpload, kDownload };
+
+// Watches the transfer of a stream call: ended, when it stops moving
+// (CallContext::end_stream). An upload with DEADLINE_EXCEEDED "the client sent nothing for
+// 1m (the server's transfer-idle-seconds), and the upload was ended; send it again"; a download
+// with CANCELLED, which is what its client gets (its status cannot pass the chunks it does
+// not read; outside testing: the log said DEADLINE_EXCEEDED and "send it again"). Null
 // without a watchdog (or for a unary call): nothing to call Moved on.
 std::unique_ptr<TransferWatchdog::Watch> WatchTransfer(TransferWatchdog* watchdog,
-                                                       const CallContext& call, std::string what);
+                                                       const CallContext& call,
+                                                       TransferDirection direction,
+                                                       std::string what);
 
 }  // namespace plantmesh::runtime
