@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "plantmesh/common/edit_distance.h"
 
 namespace plantmesh::cli {
 namespace {
@@ -77,21 +78,6 @@ std::string StrayValue(const std::string& path, const std::string& value,
 
 }  // namespace
 
-size_t EditDistance(absl::string_view a, absl::string_view b) {
-  std::vector<size_t> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    size_t diagonal = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      size_t above = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diagonal = above;
-    }
-  }
-  return row[b.size()];
-}
-
 std::vector<std::string> ClosestNames(absl::string_view word,
                                       const std::vector<std::string>& candidates) {
   const std::string wanted = Normalized(word);
@@ -103,7 +89,7 @@ std::vector<std::string> ClosestNames(absl::string_view word,
   std::vector<std::pair<size_t, std::string>> scored;  // (rank, name)
   for (const std::string& candidate : candidates) {
     const std::string name = Normalized(candidate);
-    const size_t distance = EditDistance(wanted, name);
+    const size_t distance = common::EditDistance(wanted, name);
     if (distance == 0 || (wanted.size() >= 3 && absl::StrContains(name, wanted))) {
       scored.emplace_back(distance == 0 ? 0 : 1, candidate);
     } else if (distance <= limit) {

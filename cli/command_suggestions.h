@@ -11,9 +11,6 @@
 
 namespace plantmesh::cli {
 
-// Levenshtein distance (insertions, deletions, substitutions) in bytes.
-size_t EditDistance(absl::string_view a, absl::string_view b);
-
 // The candidates closest to `word` (case, '-' and '_' ignored, so "CreateDefect" and
 // "create_defect" find "create-defect"), best first: those it is a prefix or part of,
 // then those within an edit distance of max(2, length / 3). Empty when none is close.

@@ -33,6 +33,7 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "plantmesh/api/v1/error_details.pb.h"
+#include "plantmesh/common/edit_distance.h"
 #include "plantmesh/defect/v1/defect_service.pb.h"
 #include "plantmesh/planning/v1/planning_service.pb.h"
 #include "plantmesh/sdk/status.h"
@@ -902,9 +903,9 @@ TEST(OutputTest, SingleMessagePrintsKeyValues) {
 }
 
 TEST(SuggestionsTest, EditDistanceAndClosestNames) {
-  EXPECT_EQ(EditDistance("defekt", "defect"), 1u);
-  EXPECT_EQ(EditDistance("", "abc"), 3u);
-  EXPECT_EQ(EditDistance("kitten", "sitting"), 3u);
+  EXPECT_EQ(common::EditDistance("defekt", "defect"), 1u);
+  EXPECT_EQ(common::EditDistance("", "abc"), 3u);
+  EXPECT_EQ(common::EditDistance("kitten", "sitting"), 3u);
   const std::vector<std::string> methods = {"create-defect", "get-defect", "list-defects",
                                             "update-defect", "list-crews"};
   EXPECT_THAT(ClosestNames("get-defekt", methods), ::testing::ElementsAre("get-defect"));

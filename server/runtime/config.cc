@@ -7,6 +7,8 @@
 // neither set.
 #include "server/runtime/config.h"
 
+#include <netdb.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -31,6 +33,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "plantmesh/common/boolean_text.h"
+#include "plantmesh/common/edit_distance.h"
 #include "plantmesh/common/loopback.h"
 #include "plantmesh/common/toml_settings.h"
 #include "server/runtime/pg_url.h"
@@ -96,6 +99,28 @@ CLI::Validator DecimalNumber() {
 std::string EnvName(absl::string_view long_name) {
   return "PLANTMESH_" +
          absl::AsciiStrToUpper(absl::StrReplaceAll(long_name, {{"-", "_"}, {".", "_"}}));
+}
+
+// Why a variable of the environment looks meant for a setting but names none (one or two
+// letters off, or in lower case), or nullopt: as an unknown key in the file is an error
+// (outside testing: PLANTMESH_TELEMETRY_RETENTION_DAY=7 started a server that kept 30
+// days). Variables further from every setting belong to other programs (plantctl's
+// PLANTMESH_ENDPOINT, deploy/local/up's) and are left alone.
+std::optional<std::string> MisspeltEnvironmentVariable(const std::set<std::string>& settings) {
+  for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
+    const absl::string_view variable = *entry;
+    const absl::string_view name = variable.substr(0, variable.find('='));
+    const std::string upper = absl::AsciiStrToUpper(name);
+    if (!absl::StartsWith(upper, "PLANTMESH_") || settings.count(std::string(name)) > 0) continue;
+    for (const std::string& setting : settings) {
+      if (upper == setting || common::EditDistance(upper, setting) <= 2) {
+        return absl::StrCat("environment: ", name,
+                            " is no setting of plantmesh-server; did you mean ", setting,
+                            "? (see --help for each setting's variable)");
+      }
+    }
+  }
+  return std::nullopt;
 }
 
 // The file as toml++ reads it (plantmesh/common/toml_settings.h), handed to CLI11 as
@@ -268,17 +293,38 @@ bool GivenOnCommandLine(const std::vector<std::string>& args, const std::string&
 
 // Splits "host:port" / "[v6]:port"; false when malformed.
 bool SplitHostPort(absl::string_view listen, std::string* host, int* port) {
+  // No blank or control character anywhere (outside testing: " 127.0.0.1:7443" passed
+  // and failed at bind as "the address is in use"; SimpleAtoi takes "7443 ").
+  if (absl::c_any_of(listen, [](unsigned char c) { return c <= ' ' || c == 0x7f; })) return false;
   size_t colon = listen.rfind(':');
   if (colon == absl::string_view::npos || colon == 0) return false;
   absl::string_view host_part = listen.substr(0, colon);
   if (absl::StartsWith(host_part, "[") && absl::EndsWith(host_part, "]")) {
     host_part = host_part.substr(1, host_part.size() - 2);
   }
-  if (!absl::SimpleAtoi(listen.substr(colon + 1), port) || *port < 0 || *port > 65535) {
+  const absl::string_view port_part = listen.substr(colon + 1);
+  if (port_part.empty() || port_part.size() > 5 ||
+      !absl::c_all_of(port_part, absl::ascii_isdigit) || !absl::SimpleAtoi(port_part, port) ||
+      *port > 65535) {
     return false;
   }
   *host = std::string(host_part);
   return !host->empty();
+}
+
+// Why `key`'s host cannot be listened on because no address has that name, or nullopt
+// (outside testing: "nosuchhost.invalid:7443" failed at bind as "the address is in use").
+// An address of another machine is found at bind.
+std::optional<std::string> UnknownHost(absl::string_view key, const std::string& host) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE;
+  addrinfo* found = nullptr;
+  const int error = getaddrinfo(host.c_str(), nullptr, &hints, &found);
+  if (found != nullptr) freeaddrinfo(found);
+  if (error == 0) return std::nullopt;
+  return absl::StrCat(key, ": host '", host, "' has no address (", gai_strerror(error), ")");
 }
 
 // Why a file option's `path` cannot be read as a file ("cannot read '…' (No such file or
@@ -338,6 +384,8 @@ std::vector<std::string> Problems(const ServerConfig& config) {
         absl::StrCat("insecure: plaintext is only allowed on a loopback address "
                      "(127.x.x.x, ::1, localhost); listen is '",
                      config.listen, "'"));
+  } else if (std::optional<std::string> unknown = UnknownHost("listen", host)) {
+    problems.push_back(*std::move(unknown));
   }
   // Plaintext on any address: it answers health and nothing else.
   if (!config.probe_listen.empty()) {
@@ -347,6 +395,8 @@ std::vector<std::string> Problems(const ServerConfig& config) {
       problems.push_back(absl::StrCat("probe-listen: '", config.probe_listen,
                                       "' is not HOST:PORT (e.g. 127.0.0.1:7444, 10.1.2.3:7444, "
                                       "[::1]:0) or empty (no probe listener)"));
+    } else if (std::optional<std::string> unknown = UnknownHost("probe-listen", probe_host)) {
+      problems.push_back(*std::move(unknown));
     } else if (probe_port != 0 && probe_port == port && probe_host == host) {
       problems.push_back(
           absl::StrCat("probe-listen: '", config.probe_listen, "' is the address of listen"));
@@ -360,6 +410,8 @@ std::vector<std::string> Problems(const ServerConfig& config) {
       problems.push_back(absl::StrCat("metrics-listen: '", config.metrics_listen,
                                       "' is not HOST:PORT (e.g. 127.0.0.1:9464, 10.1.2.3:9464, "
                                       "[::1]:0) or empty (no metrics listener)"));
+    } else if (std::optional<std::string> unknown = UnknownHost("metrics-listen", metrics_host)) {
+      problems.push_back(*std::move(unknown));
     } else if (metrics_port != 0 && metrics_host == host && metrics_port == port) {
       problems.push_back(
           absl::StrCat("metrics-listen: '", config.metrics_listen, "' is the address of listen"));
@@ -432,7 +484,11 @@ std::vector<std::string> Problems(const ServerConfig& config) {
   if (config.role_bindings_reload_seconds < 1) {
     problems.push_back("role-bindings-reload-seconds: must be >= 1");
   }
-  if (config.postgres_pool_size < 1) problems.push_back("postgres-pool-size: must be >= 1");
+  // Bounded (outside testing: 100000 opened connections until PostgreSQL refused them,
+  // every other client of the cluster with it).
+  if (config.postgres_pool_size < 1 || config.postgres_pool_size > 1000) {
+    problems.push_back("postgres-pool-size: must be 1-1000");
+  }
   if (config.postgres_statement_timeout_ms < 0) {
     problems.push_back("postgres-statement-timeout-ms: must be >= 0");
   }
@@ -567,7 +623,8 @@ absl::StatusOr<ServerConfig> LoadServerConfig(
                  "how often the role-binding file is checked for changes");
   app.add_option("--postgres-url", config.postgres_url,
                  "libpq URL of PostgreSQL, e.g. postgresql://plantmesh@127.0.0.1:5432/plantmesh");
-  app.add_option("--postgres-pool-size", config.postgres_pool_size, "PostgreSQL connections kept");
+  app.add_option("--postgres-pool-size", config.postgres_pool_size,
+                 "PostgreSQL connections kept; 1-1000, within the server's max_connections");
   app.add_option("--postgres-statement-timeout-ms", config.postgres_statement_timeout_ms,
                  "longest a PostgreSQL statement may run before it is cancelled (call fails "
                  "DEADLINE_EXCEEDED); 0: no limit");
@@ -705,6 +762,7 @@ absl::StatusOr<ServerConfig> LoadServerConfig(
   for (const auto& section : sections) {
     all_options.insert(all_options.end(), section->options().begin(), section->options().end());
   }
+  std::set<std::string> environment_names;  // PLANTMESH_X of every setting
   for (CLI::Option* option : all_options) {
     if (option->get_lnames().empty() || option->get_lnames().front() == "help" ||
         option->get_lnames().front() == "version") {
@@ -729,6 +787,7 @@ absl::StatusOr<ServerConfig> LoadServerConfig(
     }
     const std::string env = EnvName(name);
     option->envname(env);  // shown by --help
+    environment_names.insert(env);
     if (GivenOnCommandLine(args, name) ||
         (name == "reflection" && GivenOnCommandLine(args, "no-reflection"))) {
       continue;
@@ -739,6 +798,10 @@ absl::StatusOr<ServerConfig> LoadServerConfig(
     }
   }
 
+  if (std::optional<std::string> misspelt = MisspeltEnvironmentVariable(environment_names)) {
+    return absl::InvalidArgumentError(*misspelt);
+  }
+
   // "config file <path>", as refusals of the file's values name it.
   auto config_file_name = [&app] {
     std::string file = "config file";
@@ -747,6 +810,20 @@ absl::StatusOr<ServerConfig> LoadServerConfig(
       absl::StrAppend(&file, " ", config_option->as<std::string>());
     }
     return file;
+  };
+  // `problem` ("key: why") with where its value came from: a value the file gave (no flag
+  // or environment variable over it) is named with the file and its line (re-test:
+  // `retention-days = 0` was "telemetry.retention-days: must be between 1 and 3650",
+  // naming neither), one from the environment with its variable.
+  auto with_place = [&](std::string problem) {
+    const std::string key = problem.substr(0, problem.find(':'));
+    const auto line = file_lines.find(key);
+    const char* env = std::getenv(EnvName(key).c_str());
+    if (line != file_lines.end() && !GivenOnCommandLine(args, key) &&
+        (env == nullptr || *env == '\0')) {
+      problem = absl::StrCat(config_file_name(), ", line ", line->second, ": ", problem);
+    }
+    return named_as_given(std::move(problem), "");
   };
   std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 wants them reversed
   try {
@@ -767,6 +844,19 @@ absl::StatusOr<ServerConfig> LoadServerConfig(
       return absl::InvalidArgumentError(absl::StrCat(file, what));
     }
     return absl::InvalidArgumentError(absl::StrCat(file, ": ", what));
+  } catch (const CLI::ConversionError& e) {
+    // A whole number beyond the option's type (DecimalWholeNumber passes what fits 64
+    // bits): CLI11's "Could not convert: --postgres-pool-size = 2147483648", named as
+    // given, with its line when the file gave it (outside testing).
+    constexpr absl::string_view kCouldNot = "Could not convert: --";
+    const absl::string_view what = e.what();
+    const size_t equals = what.find(" = ");
+    if (!absl::StartsWith(what, kCouldNot) || equals == absl::string_view::npos) {
+      return absl::InvalidArgumentError(named_as_given(e.what(), "--"));
+    }
+    const std::string key(what.substr(kCouldNot.size(), equals - kCouldNot.size()));
+    return absl::InvalidArgumentError(
+        with_place(absl::StrCat(key, ": '", what.substr(equals + 3), "' is out of range")));
   } catch (const CLI::ParseError& e) {
     std::string message = named_as_given(e.what(), "--");
     // CLI11's "--listen: At Most 1 required but received 2", in the operator's words.
@@ -814,20 +904,7 @@ absl::StatusOr<ServerConfig> LoadServerConfig(
     }
   }
   if (!problems.empty()) {
-    // A value the file gave (no flag or environment variable over it) is named with the
-    // file and its line (re-test: `retention-days = 0` was "telemetry.retention-days: must
-    // be between 1 and 3650", naming neither).
-    const std::string file = config_file_name();
-    for (std::string& problem : problems) {
-      const std::string key = problem.substr(0, problem.find(':'));
-      const auto line = file_lines.find(key);
-      const char* env = std::getenv(EnvName(key).c_str());
-      if (line != file_lines.end() && !GivenOnCommandLine(args, key) &&
-          (env == nullptr || *env == '\0')) {
-        problem = absl::StrCat(file, ", line ", line->second, ": ", problem);
-      }
-      problem = named_as_given(std::move(problem), "");
-    }
+    for (std::string& problem : problems) problem = with_place(std::move(problem));
     return absl::InvalidArgumentError(absl::StrJoin(problems, "; "));
   }
   for (auto& [name, values] : section_values) config.sections[name] = std::move(values);

@@ -81,6 +81,63 @@ TEST_F(ConfigTest, InsecureAcceptedOnEveryLoopbackSpelling) {
   EXPECT_FALSE(Load({"--insecure", "--listen", "plant.example:0"}).ok());
 }
 
+// Outside testing: a blank around the address, or a host without an address, passed the
+// check and failed at bind as "the address is in use (another server?)", exit 1.
+TEST_F(ConfigTest, AListenAddressIsCheckedBeforeTheStart) {
+  for (const char* bad : {" 127.0.0.1:7443", "127.0.0.1:7443 ", "127.0.0.1: 7443", "127.0.0.1:+1",
+                          "127.0.0.1:99999", "127.0.0.1:"}) {
+    absl::StatusOr<ServerConfig> config = Load({"--insecure", "--listen", bad});
+    EXPECT_EQ(std::string(config.status().message()),
+              absl::StrCat("listen: '", bad, "' is not HOST:PORT (e.g. 127.0.0.1:7443, [::1]:0)"))
+        << bad;
+  }
+  absl::StatusOr<ServerConfig> config =
+      Load({"--insecure", "--listen", "127.0.0.1:0", "--probe-listen", "nosuchhost.invalid:7444"});
+  EXPECT_THAT(config.status().message(),
+              HasSubstr("probe-listen: host 'nosuchhost.invalid' has no address ("))
+      << config.status();
+  config = Load({"--insecure", "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:9464\t"});
+  EXPECT_THAT(config.status().message(), HasSubstr("metrics-listen: '127.0.0.1:9464\t' is not"))
+      << config.status();
+}
+
+// Outside testing: a number beyond the option's type was "Could not convert: --KEY = N",
+// with no file, line or range, and the pool size had no bound.
+TEST_F(ConfigTest, ANumberBeyondItsOptionIsNamedWhereItWasGiven) {
+  absl::StatusOr<ServerConfig> config = Load(
+      {"--config", WriteFile("big.toml", "insecure = true\npostgres-pool-size = 2147483648\n")});
+  EXPECT_THAT(std::string(config.status().message()),
+              ::testing::EndsWith(", line 2: postgres-pool-size: '2147483648' is out of range"))
+      << config.status();
+  setenv("PLANTMESH_MAX_CONCURRENT_STREAMS", "4294967296", 1);
+  config = Load({"--insecure"});
+  unsetenv("PLANTMESH_MAX_CONCURRENT_STREAMS");
+  EXPECT_EQ(std::string(config.status().message()),
+            "PLANTMESH_MAX_CONCURRENT_STREAMS (environment): '4294967296' is out of range");
+  config = Load({"--insecure", "--postgres-pool-size", "100000"});
+  EXPECT_EQ(std::string(config.status().message()), "postgres-pool-size: must be 1-1000");
+}
+
+// Outside testing: a misspelt variable was ignored where a misspelt key is an error.
+TEST_F(ConfigTest, AVariableASettingsNameMissesByALetterIsRefused) {
+  for (const char* misspelt :
+       {"PLANTMESH_EXECUTOR_THREAD", "plantmesh_executor_threads", "PLANTMESH_EXECUTOR_THREADSS"}) {
+    setenv(misspelt, "7", 1);
+    absl::StatusOr<ServerConfig> config = Load({"--insecure"});
+    unsetenv(misspelt);
+    EXPECT_EQ(std::string(config.status().message()),
+              absl::StrCat("environment: ", misspelt,
+                           " is no setting of plantmesh-server; did you mean "
+                           "PLANTMESH_EXECUTOR_THREADS? (see --help for each setting's variable)"));
+  }
+  // Another program's variables are no concern of the server's.
+  setenv("PLANTMESH_ENDPOINT", "127.0.0.1:7443", 1);
+  setenv("PLANTMESH_DEADLINE", "5", 1);
+  EXPECT_TRUE(Load({"--insecure"}).ok());
+  unsetenv("PLANTMESH_ENDPOINT");
+  unsetenv("PLANTMESH_DEADLINE");
+}
+
 TEST_F(ConfigTest, TlsFilesRequiredWithoutInsecure) {
   absl::StatusOr<ServerConfig> config = Load({});
   ASSERT_FALSE(config.ok());
