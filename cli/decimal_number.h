@@ -18,6 +18,11 @@ namespace plantmesh::cli {
 // not 0 but would read as 0.
 std::optional<double> ParseDecimal(absl::string_view text);
 
+// Why ParseDecimal refused `text`, after it: "is not a decimal number", or for one of the
+// right form "is beyond a number's range (±1.8e308)" / "is too close to 0 (under 2.2e-308)
+// to be kept" (outside testing: "1e400" was told it is no decimal number).
+std::string NotDecimalReason(absl::string_view text);
+
 // Whether `text` is a whole number in decimal digits, with nothing around it: an
 // optional '-', then one or more digits. absl::SimpleAtoi also takes '+' and blanks
 // around (outside testing: `--page_size +5` and " 7" were taken, where the README says

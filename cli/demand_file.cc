@@ -114,8 +114,8 @@ absl::StatusOr<bool> DemandReader::Next(::plantmesh::planning::v1::DemandRecord*
     }
     const std::optional<double> quantity = ParseDecimal(quantity_text);
     if (!quantity) {
-      return LineError("quantity",
-                       absl::StrCat(QuoteInput(quantity_text), " is not a decimal number"));
+      return LineError("quantity", absl::StrCat(QuoteInput(quantity_text), " ",
+                                                NotDecimalReason(quantity_text)));
     }
     if (*quantity < 0 || *quantity > kMaxDemandQuantity) {
       return LineError("quantity", absl::StrCat(QuoteInput(quantity_text), " must be 0-",

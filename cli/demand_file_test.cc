@@ -90,7 +90,10 @@ TEST(DemandFileTest, ABadRowNamesTheLineAndTheColumn) {
            Case{"GRANOLA-500G,2025-01-07,0x1p3",
                 "demand.csv:3: quantity: \"0x1p3\" is not a decimal number"},
            Case{"GRANOLA-500G,2025-01-07,1e-400",
-                "demand.csv:3: quantity: \"1e-400\" is not a decimal number"},
+                "demand.csv:3: quantity: \"1e-400\" is too close to 0 (under 2.2e-308) to be kept"},
+           // Outside testing: "1e400" was told it is no decimal number.
+           Case{"GRANOLA-500G,2025-01-07,1e400",
+                "demand.csv:3: quantity: \"1e400\" is beyond a number's range (±1.8e308)"},
            // Outside testing: passed --dry-run, then the server refused it (exit 13).
            Case{"GRANOLA-500G,1899-12-31,1",
                 "demand.csv:3: date: \"1899-12-31\" is not within 1900-01-01..9990-12-31"},

@@ -146,7 +146,7 @@ class JsonInputChecker final : public nlohmann::json_sax<nlohmann::json> {
                             field->cpp_type() == FieldDescriptor::CPPTYPE_FLOAT;
       const bool special = text == "NaN" || text == "Infinity" || text == "-Infinity";
       if (!(floating && special) && !ParseDecimal(text)) {
-        return Refuse(absl::StrCat("\"", text, "\" is not a decimal number"));
+        return Refuse(absl::StrCat("\"", text, "\" ", NotDecimalReason(text)));
       }
     }
     NextElement();

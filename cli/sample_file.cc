@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/algorithm/container.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
@@ -126,7 +127,7 @@ absl::Status SetValue(absl::string_view kind_text, absl::string_view value, tv1:
     std::optional<double> number = ParseDecimal(value);
     if (!number) {
       return absl::InvalidArgumentError(
-          absl::StrCat("value: ", QuoteInput(value), " is not a decimal number"));
+          absl::StrCat("value: ", QuoteInput(value), " ", NotDecimalReason(value)));
     }
     sample->set_number(*number);
   } else if (kind == "text") {
@@ -214,11 +215,19 @@ absl::StatusOr<std::vector<std::string>> SplitCsvLine(absl::string_view line) {
   // testing: a UTF-16 file with CRLF line ends was said to end its lines in CR alone).
   // UTF-16 (Excel's "Unicode Text") starts with the byte order mark FF FE or FE FF, and
   // every ASCII character in it comes with a zero byte.
+  // A few zero bytes in UTF-8 text are no other encoding (outside testing: one NUL was
+  // called UTF-16, with no place): those are named where they are.
+  const size_t zeros = absl::c_count(line, '\0');
   if (absl::StartsWith(line, "\xFF\xFE") || absl::StartsWith(line, "\xFE\xFF") ||
-      line.find('\0') != absl::string_view::npos) {
+      (zeros > 0 && zeros * 4 >= line.size())) {
     return absl::InvalidArgumentError(
         "UTF-16 or UTF-32 text (a byte order mark FF FE or FE FF, or zero bytes): save the "
         "file as UTF-8");
+  }
+  if (zeros > 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("a zero byte (NUL) at byte ", line.find('\0') + 1,
+                     " of the line: no value may hold one; remove it"));
   }
   // Every value goes into a protobuf string, which must be UTF-8: the server refused the
   // whole batch for one such row (outside testing), and a --dry-run had passed it.

@@ -59,6 +59,9 @@ TEST(SplitCsvLine, UTF16IsNamedBeforeTheLineEnds) {
               HasSubstr("UTF-16 or UTF-32 text"));
   EXPECT_THAT(SplitCsvLine("\xFE\xFF\0p"s).status().message(), HasSubstr("UTF-16 or UTF-32 text"));
   EXPECT_THAT(SplitCsvLine("a\xFF\rb").status().message(), HasSubstr("not valid UTF-8"));
+  // Outside testing: one NUL in UTF-8 text was called UTF-16, with no place.
+  EXPECT_EQ(SplitCsvLine("P\0001,2026-10-02,5"s).status().message(),
+            "a zero byte (NUL) at byte 2 of the line: no value may hold one; remove it");
   EXPECT_THAT(SplitCsvLine("a\rb").status().message(), HasSubstr("CR alone"));
 }
 
