@@ -82,8 +82,9 @@ std::string Describe(const X509* certificate, std::string_view leaf_pem) {
                       uris.empty() ? "none" : absl::StrJoin(uris, " "));
 }
 
-// Why OpenSSL refused the chain, in words an operator acts on.
-std::string WhyRefused(int error, int depth, const X509* at) {
+// Why OpenSSL refused the chain, in words an operator acts on. `at`: the certificate at
+// `depth` the error is about; `below`: the one under it in the chain (null at depth 0).
+std::string WhyRefused(int error, int depth, const X509* at, const X509* below) {
   const std::string which =
       depth == 0 ? "the certificate" : absl::StrCat("its issuer at chain depth ", depth);
   switch (error) {
@@ -115,11 +116,18 @@ std::string WhyRefused(int error, int depth, const X509* at) {
     case X509_V_ERR_PATH_LENGTH_EXCEEDED:
       // The dev CA (pathlen:0) allows no intermediates (re-test: the advice to send the
       // chain led here, with no way on).
-      return absl::StrCat(which, " (",
-                          at != nullptr ? QuoteForMessage(NameOf(X509_get_subject_name(at))) : "?",
-                          ") is below a CA whose path length allows no intermediate CA there "
-                          "(basicConstraints pathlen): issue the certificate with the mesh's CA "
-                          "itself");
+      // OpenSSL names the CA whose path length the chain exceeds (outside testing: the
+      // mesh's own root was said to be "below" such a CA); the intermediate is under it.
+      return absl::StrCat(
+          "the CA at chain depth ", depth, " (",
+          at != nullptr ? QuoteForMessage(NameOf(X509_get_subject_name(at))) : "?",
+          ") allows no intermediate CA below it (basicConstraints pathlen), and the chain has "
+          "one",
+          below != nullptr && depth > 1
+              ? absl::StrCat(" at depth ", depth - 1, " (",
+                             QuoteForMessage(NameOf(X509_get_subject_name(below))), ")")
+              : "",
+          ": issue the certificate with the mesh's CA itself");
     case X509_V_ERR_INVALID_PURPOSE:
       return absl::StrCat(which,
                           " is not for client authentication (it needs extendedKeyUsage "
@@ -188,9 +196,13 @@ absl::Status ClientCertificateCheck::Check(std::string_view leaf_pem, std::strin
   X509_STORE_CTX_set_default(context.get(), "ssl_client");
   std::string why;
   if (X509_verify_cert(context.get()) != 1) {
-    why = WhyRefused(X509_STORE_CTX_get_error(context.get()),
-                     X509_STORE_CTX_get_error_depth(context.get()),
-                     X509_STORE_CTX_get_current_cert(context.get()));
+    const int depth = X509_STORE_CTX_get_error_depth(context.get());
+    STACK_OF(X509)* chain = X509_STORE_CTX_get0_chain(context.get());
+    const X509* below = chain != nullptr && depth > 0 && depth - 1 < sk_X509_num(chain)
+                            ? sk_X509_value(chain, depth - 1)
+                            : nullptr;
+    why = WhyRefused(X509_STORE_CTX_get_error(context.get()), depth,
+                     X509_STORE_CTX_get_current_cert(context.get()), below);
   } else if ((X509_get_extension_flags(leaf) & EXFLAG_KUSAGE) == 0) {
     // X509_get_key_usage reads a missing keyUsage as every usage: judged before the CA
     // rule below, which would otherwise call such a leaf a CA's (re-test).

@@ -292,6 +292,27 @@ TEST_F(MtlsTest, ACaCertificateIsNoClientIdentity) {
                   .ok());
 }
 
+// Outside testing: a leaf issued by an intermediate under the dev CA (pathlen:0) was
+// refused with a line saying the mesh's own root was "below a CA" whose path length
+// allows none. The line names the CA whose pathlen it is, and the intermediate.
+TEST_F(MtlsTest, AnIntermediateUnderTheMeshsCaIsNamedInTheRefusal) {
+  testing::TestPki& pki = mesh_->pki();
+  absl::StatusOr<testing::TestPki::Client> intermediate =
+      pki.IssueClientWithUri("rogue-intermediate", "spiffe://plantmesh.local/ca/rogue",
+                             "digitalSignature,keyCertSign", /*certificate_authority=*/true);
+  ASSERT_TRUE(intermediate.ok()) << intermediate.status();
+  absl::StatusOr<testing::TestPki::Client> leaf =
+      pki.IssueClientWithUri("via-intermediate", "spiffe://plantmesh.local/user/anna", "",
+                             /*certificate_authority=*/false, &*intermediate);
+  ASSERT_TRUE(leaf.ok()) << leaf.status();
+  ExpectRefused(RawWhoAmI(mesh_->endpoint(), ReadFile(pki.ca_file()), ReadFile(leaf->cert_file),
+                          ReadFile(leaf->key_file)));
+  ExpectLogged(mesh_->server(),
+               "allows no intermediate CA below it (basicConstraints pathlen), and the chain has "
+               "one at depth 1 ('CN=rogue-intermediate",
+               "CN=via-intermediate");
+}
+
 // Outside testing: the audit row of a certificate from another trust domain held its ID
 // unquoted, written as an authenticated identity is (a query for '%/user/anna' found it);
 // every identity that was not accepted is quoted there.

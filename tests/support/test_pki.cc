@@ -142,7 +142,8 @@ absl::Status OpenSslFailure(const std::string& what) {
 absl::StatusOr<TestPki::Client> TestPki::IssueClientWithUri(const std::string& name,
                                                             const std::string& uri,
                                                             const std::string& key_usage,
-                                                            bool certificate_authority) {
+                                                            bool certificate_authority,
+                                                            const Client* issuer) {
   // A regular certificate first (key, validity, usages), then its SAN replaced by `uri`
   // and re-signed by the CA: pki::Issue itself only writes well-formed identities.
   pki::IssueOptions options;
@@ -154,7 +155,8 @@ absl::StatusOr<TestPki::Client> TestPki::IssueClientWithUri(const std::string& n
   if (!issued.ok()) return issued.status();
 
   FilePtr cert_in(fopen(issued->cert_file.c_str(), "r"));
-  FilePtr key_in(fopen((ca_dir() + "/ca.key").c_str(), "r"));
+  FilePtr key_in(
+      fopen(issuer != nullptr ? issuer->key_file.c_str() : (ca_dir() + "/ca.key").c_str(), "r"));
   if (!cert_in || !key_in) return OpenSslFailure("cannot open the certificate or CA key");
   std::unique_ptr<X509, decltype(&X509_free)> cert(
       PEM_read_X509(cert_in.get(), nullptr, nullptr, nullptr), X509_free);
@@ -185,11 +187,24 @@ absl::StatusOr<TestPki::Client> TestPki::IssueClientWithUri(const std::string& n
     X509_EXTENSION_free(extension);
     if (!set) return OpenSslFailure("cannot set the certificate's extensions");
   }
+  std::unique_ptr<X509, decltype(&X509_free)> issuer_cert(nullptr, X509_free);
+  if (issuer != nullptr) {
+    FilePtr issuer_in(fopen(issuer->cert_file.c_str(), "r"));
+    if (issuer_in) issuer_cert.reset(PEM_read_X509(issuer_in.get(), nullptr, nullptr, nullptr));
+    if (!issuer_cert ||
+        X509_set_issuer_name(cert.get(), X509_get_subject_name(issuer_cert.get())) != 1) {
+      return OpenSslFailure("cannot read the issuer's certificate");
+    }
+    // The mesh CA's key identifier would send OpenSSL looking for the mesh's CA.
+    const int key_id = X509_get_ext_by_NID(cert.get(), NID_authority_key_identifier, -1);
+    if (key_id >= 0) X509_EXTENSION_free(X509_delete_ext(cert.get(), key_id));
+  }
   if (X509_sign(cert.get(), ca_key.get(), EVP_sha256()) == 0) {
     return OpenSslFailure("cannot sign the certificate");
   }
   FilePtr cert_out(fopen(issued->cert_file.c_str(), "w"));
-  if (!cert_out || PEM_write_X509(cert_out.get(), cert.get()) != 1) {
+  if (!cert_out || PEM_write_X509(cert_out.get(), cert.get()) != 1 ||
+      (issuer_cert && PEM_write_X509(cert_out.get(), issuer_cert.get()) != 1)) {
     return OpenSslFailure("cannot write the certificate");
   }
   return Client{issued->cert_file, issued->key_file, uri};

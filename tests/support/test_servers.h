@@ -90,10 +90,13 @@ class TestPki {
   // checks: for testing how the server treats malformed identities). Not bound to roles.
   // `key_usage` not empty: that keyUsage instead (openssl.cnf syntax, e.g.
   // "digitalSignature,keyCertSign"); `certificate_authority`: a CA's certificate
-  // (basicConstraints CA:TRUE). Both as a client must not present them.
+  // (basicConstraints CA:TRUE). Both as a client must not present them. `issuer` given
+  // (a CA's certificate of this function): signed by it, not by the mesh's CA, and the
+  // certificate file holds the chain (the certificate, then the issuer's).
   absl::StatusOr<Client> IssueClientWithUri(const std::string& name, const std::string& uri,
                                             const std::string& key_usage = "",
-                                            bool certificate_authority = false);
+                                            bool certificate_authority = false,
+                                            const Client* issuer = nullptr);
   // Adds {"identity_prefix": prefix, "roles": roles} to the role-binding file.
   absl::Status BindIdentityPrefix(const std::string& prefix, const std::vector<std::string>& roles);
   // An identity bound to no role, issued at Create: ServerProcess asks the health
