@@ -39,10 +39,23 @@ std::optional<std::string> ReadWhole(const std::string& path) {
   return bytes.str();
 }
 
+// `bytes` as the file `path`, readable by this user alone whatever the umask (outside
+// testing: the staged key was 0644 inside its 0700 directory, so a copy of the directory
+// kept elsewhere exposed it).
 absl::Status WriteWhole(const std::string& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << bytes;
-  if (!out.flush()) return absl::InternalError(absl::StrCat("cannot write ", path));
+  const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return absl::InternalError(absl::StrCat("cannot write ", path));
+  size_t written = 0;
+  while (written < bytes.size()) {
+    const ssize_t n = write(fd, bytes.data() + written, bytes.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    written += static_cast<size_t>(n);
+  }
+  const bool complete = written == bytes.size() && fchmod(fd, 0600) == 0;
+  if (close(fd) != 0 || !complete) {
+    return absl::InternalError(absl::StrCat("cannot write ", path));
+  }
   return absl::OkStatus();
 }
 
@@ -233,6 +246,7 @@ absl::Status StagedTlsFiles::Refresh() {
       return absl::InternalError(locked.message());
   }
   std::filesystem::create_directory(version, error);
+  if (!error) std::filesystem::permissions(version, std::filesystem::perms::owner_all, error);
   if (error) {
     return absl::InternalError(absl::StrCat("cannot create ", version, ": ", error.message()));
   }

@@ -201,6 +201,28 @@ TEST(StagedTlsFilesTest, ARemovedStagingDirectoryIsMadeAgain) {
   EXPECT_FALSE((*files)->refused());
 }
 
+// Outside testing: with umask 022 the staged key was 0644 (and its version directory
+// 0755) inside the 0700 staging directory. Every staged file is the owner's alone.
+TEST(StagedTlsFilesTest, TheStagedCopiesAreTheOwnersAloneWhateverTheUmask) {
+  absl::StatusOr<std::unique_ptr<testing::TestPki>> pki = testing::TestPki::Create();
+  ASSERT_TRUE(pki.ok()) << pki.status();
+  const mode_t before = umask(022);
+  absl::StatusOr<std::unique_ptr<StagedTlsFiles>> files =
+      StagedTlsFiles::Start(ServedCopy(**pki), absl::Hours(1));
+  umask(before);
+  ASSERT_TRUE(files.ok()) << files.status();
+  const StagedTlsFiles::Paths staged = (*files)->staged();
+  for (const std::string& path : {staged.ca, staged.cert, staged.key}) {
+    EXPECT_EQ(std::filesystem::status(path).permissions(),
+              std::filesystem::perms::owner_read | std::filesystem::perms::owner_write)
+        << path;
+  }
+  // <dir>/current/key.pem: `current` links to the version directory.
+  const std::filesystem::path version =
+      std::filesystem::canonical(std::filesystem::path(staged.key).parent_path());
+  EXPECT_EQ(std::filesystem::status(version).permissions(), std::filesystem::perms::owner_all);
+}
+
 // Outside testing: 1,400 staging directories, each with a copy of a server's private key,
 // were left in /tmp by servers ended with SIGKILL. The next start removes those whose
 // owner is gone, and leaves a running server's and any it cannot judge.
