@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "plantmesh/common/contract.h"
 #include "server/runtime/spiffe_id.h"
@@ -222,6 +223,24 @@ absl::StatusOr<RoleBindings> RoleBindings::Load(const std::string& path) {
   absl::StatusOr<std::string> text = ReadRoleBindingFile(path);
   if (!text.ok()) return text.status();
   return Parse(*text);
+}
+
+std::vector<std::string> RoleBindings::Overlaps() const {
+  std::vector<std::string> overlaps;
+  for (size_t i = 0; i < bindings_.size(); ++i) {
+    const RoleBinding& bound = bindings_[i];
+    const bool exact = !bound.identity.empty();
+    const std::string& name = exact ? bound.identity : bound.identity_prefix;
+    for (size_t j = 0; j < bindings_.size(); ++j) {
+      const std::string& prefix = bindings_[j].identity_prefix;
+      if (j == i || prefix.empty() || !absl::StartsWith(name, prefix)) continue;
+      overlaps.push_back(absl::StrCat(
+          "bindings[", i, "]: ", exact ? "identity " : "identity_prefix ", Quoted(name),
+          " is also matched by identity_prefix ", Quoted(prefix), " of bindings[", j,
+          "]: its roles add up, and a revocation must take it out of both"));
+    }
+  }
+  return overlaps;
 }
 
 std::vector<std::string> RoleBindings::RolesOf(std::string_view identity) const {

@@ -51,6 +51,13 @@ class RoleBindings {
 
   // Sorted, without duplicates.
   std::vector<std::string> RolesOf(std::string_view identity) const;
+  // Each binding whose identity (or prefix) another binding's prefix also matches, said
+  // for the operator: `bindings[0]: identity "…/user/casey" is also matched by
+  // identity_prefix "…/user/" of bindings[1]: its roles add up, and a revocation must take
+  // it out of both`. Allowed (a prefix's base role and an identity's own are a common
+  // plan), but said at every load (outside testing: removing the exact binding, the
+  // natural revocation, left the prefix's roles in force without a word).
+  std::vector<std::string> Overlaps() const;
   const std::vector<RoleBinding>& bindings() const { return bindings_; }
 
  private:

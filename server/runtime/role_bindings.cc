@@ -7,6 +7,16 @@
 #include "absl/strings/str_cat.h"
 
 namespace plantmesh::runtime {
+namespace {
+
+// Said at every load: where roles add up across bindings (RoleBindings::Overlaps).
+void LogOverlaps(const std::string& path, const RoleBindings& bindings) {
+  for (const std::string& overlap : bindings.Overlaps()) {
+    spdlog::warn("role bindings {}: {}", path, overlap);
+  }
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<RoleBindingStore>> RoleBindingStore::Open(std::string path,
                                                                          absl::Duration poll,
@@ -23,6 +33,7 @@ absl::StatusOr<std::unique_ptr<RoleBindingStore>> RoleBindingStore::Open(std::st
     store->current_ = std::make_shared<const RoleBindings>(*std::move(bindings));
     store->last_text_ = *std::move(text);
   }
+  LogOverlaps(store->path_, *store->Current());
   store->generation_ = 1;
   store->poller_ = std::thread([raw = store.get(), poll] { raw->PollLoop(poll); });
   return store;
@@ -75,6 +86,7 @@ absl::Status RoleBindingStore::ReloadIfChanged() {
   }
   refused_.store(false);
   const size_t bindings_count = bindings->bindings().size();
+  LogOverlaps(path_, *bindings);
   {
     absl::MutexLock lock(&mu_);
     current_ = std::make_shared<const RoleBindings>(*std::move(bindings));

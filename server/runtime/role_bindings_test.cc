@@ -36,6 +36,26 @@ TEST(RoleBindingsTest, ExactAndPrefixBindingsUnite) {
   EXPECT_THAT(bindings->RolesOf("insecure:local"), ElementsAre("admin"));
 }
 
+// Outside testing: an exact binding and a prefix covering it added up without a word, so
+// removing the exact one (the natural revocation) left the prefix's roles in force.
+TEST(RoleBindingsTest, BindingsWhoseRolesAddUpAreNamed) {
+  absl::StatusOr<RoleBindings> bindings = RoleBindings::Parse(R"({"bindings": [
+    {"identity": "spiffe://plantmesh.local/user/anna", "roles": ["admin"]},
+    {"identity_prefix": "spiffe://plantmesh.local/user/", "roles": ["foreman"]},
+    {"identity_prefix": "spiffe://plantmesh.local/user/night/", "roles": ["operator"]},
+    {"identity": "spiffe://plantmesh.local/service/mes", "roles": ["integrator"]}
+  ]})");
+  ASSERT_TRUE(bindings.ok()) << bindings.status();
+  EXPECT_THAT(
+      bindings->Overlaps(),
+      ElementsAre("bindings[0]: identity \"spiffe://plantmesh.local/user/anna\" is also matched "
+                  "by identity_prefix \"spiffe://plantmesh.local/user/\" of bindings[1]: its "
+                  "roles add up, and a revocation must take it out of both",
+                  "bindings[2]: identity_prefix \"spiffe://plantmesh.local/user/night/\" is also "
+                  "matched by identity_prefix \"spiffe://plantmesh.local/user/\" of bindings[1]: "
+                  "its roles add up, and a revocation must take it out of both"));
+}
+
 // Identities and prefixes are SPIFFE IDs (spiffe_id.h): a binding no valid caller can
 // match, or a prefix that would match across a segment boundary, is refused with the file.
 TEST(RoleBindingsTest, IdentitiesAndPrefixesMustBeValidSpiffeIds) {
