@@ -31,12 +31,19 @@ GrpcLogLimiter& Limiter() {
 
 void OnGrpcLog(gpr_log_func_args* args) {
   const char* message = args->message != nullptr ? args->message : "";
-  // ssl_transport_security.cc's line for every failed TLS handshake (logged as it is,
-  // below); gRPC 1.51 names no peer address in it nor anywhere else at that point.
-  if (args->severity == GPR_LOG_SEVERITY_ERROR &&
-      absl::StartsWith(message, "Handshake failed with fatal error")) {
+  // ssl_transport_security.cc's line for every failed TLS handshake (logged below);
+  // gRPC 1.51 names no peer address in it nor anywhere else at that point.
+  const bool handshake_failed = absl::StartsWith(message, "Handshake failed with fatal error");
+  if (args->severity == GPR_LOG_SEVERITY_ERROR && handshake_failed) {
     g_tls_handshake_failures.fetch_add(1, std::memory_order_relaxed);
   }
+  // A client's failed or abandoned handshake is the client's fault, not the server's: a
+  // warning, as the server's own certificate refusals are (outside testing: a port scan
+  // wrote ~150 error lines to a log a plant alerts on).
+  const bool peers_fault =
+      handshake_failed ||
+      (absl::StartsWith(message, "TlsServerSecurityConnector::cancel_check_peer error") &&
+       absl::StrContains(message, "Handshake timed out"));
   // gRPC 1.51 (tcp_server_posix.cc) stops accepting on a port after any accept error
   // other than EAGAIN, for good: outside testing, one moment out of file descriptors
   // left the server running, healthy on its probe port, and deaf on its mTLS port.
@@ -64,7 +71,11 @@ void OnGrpcLog(gpr_log_func_args* args) {
   }
   switch (args->severity) {
     case GPR_LOG_SEVERITY_ERROR:
-      spdlog::error("grpc: {} ({}:{})", message, args->file, args->line);
+      if (peers_fault) {
+        spdlog::warn("grpc: a client's TLS handshake: {} ({}:{})", message, args->file, args->line);
+      } else {
+        spdlog::error("grpc: {} ({}:{})", message, args->file, args->line);
+      }
       break;
     case GPR_LOG_SEVERITY_INFO:
       spdlog::info("grpc: {} ({}:{})", message, args->file, args->line);
