@@ -881,8 +881,15 @@ int main(int argc, char** argv) {
   }
   try {
     app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& help) {
+    return app.exit(help);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // Exit 2 as the server and plantctl (re-test: CLI11's own codes, 105 and 114).
+    std::string message = e.what();
+    const size_t repeated = message.find(": At Most 1 required but received ");
+    if (repeated != std::string::npos) message = message.substr(0, repeated) + ": given twice";
+    std::cerr << "plantmesh-ingest: " << message << " (see --help)\n";
+    return 2;
   }
   if (f.tails > 0) {
     // A connection per tail: raise the descriptor limit as far as allowed.

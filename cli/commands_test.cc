@@ -1069,6 +1069,12 @@ TEST_F(CommandsTest, AFlagsValueIsABooleanAndNeverEmpty) {
                                        "--service-endpoint=", "system", "who-am-i"}),
             (std::vector<std::string>{"--service-endpoint", "defect=h:1", "--service-endpoint", "",
                                       "system", "who-am-i"}));
+  // Re-test (sweep 63): an on/off flag given twice took the last one.
+  CLI::App twice{"plantctl"};
+  twice.add_flag("--insecure");
+  CheckBooleanFlagValues(&twice);
+  EXPECT_THROW(twice.parse(std::vector<std::string>{"--insecure", "--insecure"}),
+               CLI::ArgumentMismatch);
 }
 
 // Outside testing: the commands that take a file (telemetry ingest, planning import-demand)

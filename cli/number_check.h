@@ -55,12 +55,14 @@ inline CLI::Validator BooleanFlagValue() {
       "");
 }
 
-// BooleanFlagValue on every flag of `app` and its commands.
+// BooleanFlagValue on every flag of `app` and its commands, each to be given once.
 inline void CheckBooleanFlagValues(CLI::App* app) {
   for (CLI::Option* option : app->get_options([](CLI::Option*) { return true; })) {
     if (option->get_items_expected_max() == 0 && !option->get_lnames().empty() &&
         option->get_lnames().front() != "help" && option->get_lnames().front() != "version") {
       option->check(BooleanFlagValue());
+      // Given twice is refused, not the last one taken (re-test: `--insecure --insecure`).
+      option->multi_option_policy(CLI::MultiOptionPolicy::Throw);
     }
   }
   for (CLI::App* command : app->get_subcommands([](CLI::App*) { return true; })) {

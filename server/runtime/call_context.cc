@@ -58,9 +58,7 @@ absl::Status CallContext::AsTheClientGetsIt(absl::Status ours) const {
                               "server) before its answer was sent";
   if (ours.ok()) {
     absl::StrAppend(&message, "; its work was done (OK)");
-  } else if (ours.code() == absl::StatusCode::kCancelled) {  // what the end left undone
-    absl::StrAppend(&message, " (", ours.message(), ")");
-  } else {
+  } else if (ours.code() != absl::StatusCode::kCancelled) {  // a cancel was the deadline
     absl::StrAppend(&message, "; the answer was ", absl::StatusCodeToString(ours.code()), ": ",
                     ours.message());
   }

@@ -7,6 +7,7 @@
 // neither set.
 #include "server/runtime/config.h"
 
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -301,6 +302,8 @@ bool SplitHostPort(absl::string_view listen, std::string* host, int* port) {
   absl::string_view host_part = listen.substr(0, colon);
   if (absl::StartsWith(host_part, "[") && absl::EndsWith(host_part, "]")) {
     host_part = host_part.substr(1, host_part.size() - 2);
+  } else if (host_part.find(':') != absl::string_view::npos) {
+    return false;  // IPv6 without brackets (re-test: "::1:0" failed at bind)
   }
   const absl::string_view port_part = listen.substr(colon + 1);
   if (port_part.empty() || port_part.size() > 5 ||
@@ -499,8 +502,20 @@ std::vector<std::string> Problems(const ServerConfig& config) {
     problems.push_back("postgres-migration-lock-wait-seconds: must be >= 1");
   }
   // Re-test: an empty redis-host started a server that could never reach Redis.
+  // Re-test: blanks around it, or a port in it, did the same.
+  in6_addr ipv6{};
   if (absl::StripAsciiWhitespace(config.redis_host).empty()) {
     problems.push_back("redis-host: empty: a host name or IP address (default 127.0.0.1)");
+  } else if (absl::c_any_of(config.redis_host,
+                            [](unsigned char c) { return c <= ' ' || c == 0x7f; })) {
+    problems.push_back(absl::StrCat("redis-host: '", config.redis_host,
+                                    "' has a blank or control character: a host name or IP "
+                                    "address alone"));
+  } else if (config.redis_host.find(':') != std::string::npos &&
+             inet_pton(AF_INET6, config.redis_host.c_str(), &ipv6) != 1) {
+    problems.push_back(absl::StrCat("redis-host: '", config.redis_host,
+                                    "' is not a host name or IP address (a port goes in "
+                                    "redis-port; an IPv6 address without brackets)"));
   }
   if (config.redis_port < 1 || config.redis_port > 65535) {
     problems.push_back("redis-port: must be 1-65535");
@@ -784,6 +799,9 @@ absl::StatusOr<ServerConfig> LoadServerConfig(
                          "=true), --", given, "=false, or leave it out"));
       }
       option->check(BooleanValue());
+      // Given twice (`--no-reflection --reflection`) is refused, not the last one taken
+      // (re-test: a drop-in appending a flag undid a hardening choice without a word).
+      option->multi_option_policy(CLI::MultiOptionPolicy::Throw);
     }
     const std::string env = EnvName(name);
     option->envname(env);  // shown by --help

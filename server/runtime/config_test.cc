@@ -85,7 +85,7 @@ TEST_F(ConfigTest, InsecureAcceptedOnEveryLoopbackSpelling) {
 // check and failed at bind as "the address is in use (another server?)", exit 1.
 TEST_F(ConfigTest, AListenAddressIsCheckedBeforeTheStart) {
   for (const char* bad : {" 127.0.0.1:7443", "127.0.0.1:7443 ", "127.0.0.1: 7443", "127.0.0.1:+1",
-                          "127.0.0.1:99999", "127.0.0.1:"}) {
+                          "127.0.0.1:99999", "127.0.0.1:", "::1:0"}) {
     absl::StatusOr<ServerConfig> config = Load({"--insecure", "--listen", bad});
     EXPECT_EQ(std::string(config.status().message()),
               absl::StrCat("listen: '", bad, "' is not HOST:PORT (e.g. 127.0.0.1:7443, [::1]:0)"))
@@ -681,6 +681,17 @@ TEST_F(ConfigTest, WholeNumbersAreDecimalWhereverTheyAreGiven) {
   EXPECT_THAT(config.status().message(), HasSubstr("redis-host: empty")) << config.status();
   config = Load({"--insecure", "--listen", "127.0.0.1:1", "--listen", "127.0.0.1:2"});
   EXPECT_EQ(std::string(config.status().message()), "--listen: given 2 times: give it once");
+  // Re-test: on/off flags given twice took the last one without a word.
+  config = Load({"--insecure", "--no-reflection", "--reflection"});
+  EXPECT_EQ(std::string(config.status().message()), "--reflection: given 2 times: give it once");
+  // Re-test: blanks around redis-host, or a port in it, started a server that could never
+  // reach Redis.
+  for (const char* bad : {" 127.0.0.1", "127.0.0.1 ", "127.0.0.1:6379"}) {
+    config = Load({"--insecure", "--redis-host", bad});
+    EXPECT_THAT(config.status().message(), HasSubstr(absl::StrCat("redis-host: '", bad, "'")))
+        << bad;
+  }
+  EXPECT_TRUE(Load({"--insecure", "--redis-host", "::1"}).ok());
   for (const char* good : {"--insecure=true", "--insecure=YES", "--insecure=1"}) {
     config = Load({good, "--listen", "127.0.0.1:1"});
     ASSERT_TRUE(config.ok()) << good << ": " << config.status();

@@ -101,6 +101,9 @@ class AssignOnlyDefectService : public defect::v1::DefectService::Service {
     }
     absl::MutexLock lock(&mu_);
     time_left_ = call.TimeLeft();
+    // As a store that commits the change's row with it does.
+    ChangeAudit* audit = call.AuditOfChange(*request);
+    if (store_writes_audit_ && audit != nullptr) audit->MarkWritten();
     return policy_->End(call, outcome_, request);
   }
   // AssignDefect waits for `hold` (at most 30 s), then for its call to have ended on the
@@ -134,7 +137,8 @@ class AssignOnlyDefectService : public defect::v1::DefectService::Service {
     absl::MutexLock lock(&mu_);
     outcome_ = std::move(outcome);
   }
-  // Uploads mark their change's row written, as a store that commits it does.
+  // AssignDefect and uploads mark their change's row written, as a store that commits it
+  // does.
   void SetStoreWritesAudit(bool writes) {
     absl::MutexLock lock(&mu_);
     store_writes_audit_ = writes;
@@ -417,6 +421,34 @@ TEST_F(InsecureServerTest, ACallPastItsDeadlineIsRecordedAsTheClientGotIt) {
   EXPECT_EQ(record.status_code, static_cast<int>(grpc::StatusCode::DEADLINE_EXCEEDED));
   EXPECT_EQ(record.status_message,
             "the call's deadline passed before its answer was sent; its work was done (OK)");
+  // Counted as the client got it (re-test: the summary at stop counted it a success).
+  EXPECT_EQ(server_->policy.Stats().at(kAssignDefect).errors, 1);
+  server_->defect_service.HoldUntil(nullptr);
+}
+
+// Re-test: a change committed with its audit row after its client's deadline passed was
+// audited OK alone. Its end gets a row too; an answered change gets none of its own.
+TEST_F(InsecureServerTest, AChangeCommittedPastItsDeadlineGetsARowOfItsEnd) {
+  server_->defect_service.SetStoreWritesAudit(true);
+  auto stub = defect::v1::DefectService::NewStub(channel_);
+  {
+    grpc::ClientContext context;
+    defect::v1::AssignDefectResponse response;
+    ASSERT_TRUE(stub->AssignDefect(&context, {}, &response).ok());
+    EXPECT_TRUE(server_->audit.records().empty());  // the store's row stands for it
+  }
+  absl::Notification hold;
+  server_->defect_service.HoldUntil(&hold);
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
+  defect::v1::AssignDefectResponse response;
+  EXPECT_EQ(stub->AssignDefect(&context, {}, &response).error_code(),
+            grpc::StatusCode::DEADLINE_EXCEEDED);
+  hold.Notify();
+  ASSERT_TRUE(
+      testing::PollUntil([&] { return !server_->audit.records().empty(); }, absl::Seconds(30)));
+  EXPECT_EQ(server_->audit.records().front().status_code,
+            static_cast<int>(grpc::StatusCode::DEADLINE_EXCEEDED));
   server_->defect_service.HoldUntil(nullptr);
 }
 

@@ -316,15 +316,17 @@ grpc::Status StandardCallPolicy::End(const CallContext& call, const absl::Status
   const Counters* counters = call.policy_method != nullptr
                                  ? static_cast<const Counters*>(call.policy_method)
                                  : CountersOf(call.method);
-  if (counters != nullptr) {
-    counters->calls.fetch_add(1, std::memory_order_relaxed);
-    if (!status.ok()) counters->errors.fetch_add(1, std::memory_order_relaxed);
-    counters->latency_ns.fetch_add(absl::ToInt64Nanoseconds(latency), std::memory_order_relaxed);
-  }
   // A server fault's text (a database's message, a path) stays in this log; the client,
   // and the audit row, get an error id that finds it here.
   std::string error_id;
   const absl::Status sent = call.AsTheClientGetsIt(ForClient(status, &error_id));
+  if (counters != nullptr) {
+    counters->calls.fetch_add(1, std::memory_order_relaxed);
+    // As the client got it (re-test: the summary at stop counted a change committed past
+    // its deadline as a success).
+    if (!sent.ok()) counters->errors.fetch_add(1, std::memory_order_relaxed);
+    counters->latency_ns.fetch_add(absl::ToInt64Nanoseconds(latency), std::memory_order_relaxed);
+  }
   if (counters != nullptr && counters->series != nullptr) {
     counters->series->Handled(sent.code(), latency);
   }
@@ -342,12 +344,15 @@ grpc::Status StandardCallPolicy::End(const CallContext& call, const absl::Status
                   call.identity, absl::StatusCodeToString(status.code()), error_id, call.trace_id,
                   std::string(status.message()));
   }
-  // A change's row is already committed with it (ChangeAudit): a unary call writes no
-  // second one, whatever happened after the commit. A client stream whose row came with
-  // its first commit (telemetry ingest) and that then ends otherwise than OK gets a row
-  // of that end too (outside testing: a stream refused after it stored batches read OK).
-  const bool stream_ended_badly = request == nullptr && !sent.ok();
-  if (call.audited && (!call.change_audit.written() || stream_ended_badly)) {
+  // A change's row is already committed with it (ChangeAudit): a unary call answered as
+  // its handler said writes no second one. A call whose client got another end than the
+  // row says gets a row of that end too: a client stream whose row came with its first
+  // commit (telemetry ingest) and that then ends otherwise than OK (outside testing: a
+  // stream refused after it stored batches read OK), and a change committed after its
+  // deadline passed or its client cancelled (re-test: audited OK alone, while the client
+  // got DEADLINE_EXCEEDED and may have tried again).
+  const bool ended_otherwise = !sent.ok() && (request == nullptr || status.ok());
+  if (call.audited && (!call.change_audit.written() || ended_otherwise)) {
     AuditRecord record;
     record.time = end;
     record.identity = call.identity;
