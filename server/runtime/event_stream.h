@@ -51,9 +51,12 @@ struct OutboxSource {
 struct OutboxLag {
   std::string schema;
   std::string stream_key;
-  absl::Status status;        // why the figures below are unknown, if they are
+  absl::Status status;        // why the figures below were not read now, if they were not
   int64_t pending_rows = 0;   // rows not yet published
   absl::Duration oldest_age;  // age of the oldest unpublished row; zero when none
+  // The figures were read: now (status OK), or before a read that failed (OutboxRelay's
+  // LastLag keeps the last reading); false: never read.
+  bool figures_read = false;
 };
 
 // Publishes outbox rows with at-least-once delivery: XADD, then delete the rows.

@@ -577,13 +577,22 @@ struct OutboxRelay::State {
       Round round = PublishPending(/*all=*/false);
       if (started - lag_read_at >= kLagInterval) {
         std::vector<OutboxLag> lags = Lag();
-        for (const OutboxLag& lag : lags) {
-          if (!lag.status.ok()) {
-            spdlog::debug("outbox relay: lag of {} unknown: {}", lag.schema,
-                          StatusForLog(lag.status));
+        std::lock_guard<std::mutex> lock(lag_mu);
+        for (OutboxLag& lag : lags) {
+          if (lag.status.ok()) continue;
+          spdlog::debug("outbox relay: lag of {} unknown: {}", lag.schema,
+                        StatusForLog(lag.status));
+          // A source not read now keeps its last reading (re-test: with PostgreSQL down
+          // the series vanished, and an alert on them cleared with nothing published).
+          for (const OutboxLag& before : last_lag) {
+            if (before.figures_read && before.schema == lag.schema &&
+                before.stream_key == lag.stream_key) {
+              lag.pending_rows = before.pending_rows;
+              lag.oldest_age = before.oldest_age;
+              lag.figures_read = true;
+            }
           }
         }
-        std::lock_guard<std::mutex> lock(lag_mu);
         last_lag = std::move(lags);
         lag_read_at = started;
       }
@@ -622,6 +631,7 @@ struct OutboxRelay::State {
             conn.quote_name(source.schema) + ".outbox");
         lag.pending_rows = row[0].as<int64_t>();
         lag.oldest_age = absl::Microseconds(std::max<int64_t>(0, row[1].as<int64_t>()));
+        lag.figures_read = true;
         return absl::OkStatus();
       });
       lags.push_back(std::move(lag));

@@ -97,7 +97,8 @@ void AddProcessMetrics(const ProcessMetricSources& sources, MetricsRegistry* reg
                           MetricType::kGauge, {"schema", "stream"}, [relay] {
                             std::vector<CallbackSample> samples;
                             for (const OutboxLag& lag : relay->LastLag()) {
-                              if (!lag.status.ok()) continue;
+                              if (!lag.figures_read)
+                                continue;  // as last read while PostgreSQL is down
                               samples.push_back({{lag.schema, lag.stream_key},
                                                  static_cast<double>(lag.pending_rows)});
                             }
@@ -110,7 +111,7 @@ void AddProcessMetrics(const ProcessMetricSources& sources, MetricsRegistry* reg
         MetricType::kGauge, {"schema", "stream"}, [relay] {
           std::vector<CallbackSample> samples;
           for (const OutboxLag& lag : relay->LastLag()) {
-            if (!lag.status.ok()) continue;
+            if (!lag.figures_read) continue;  // as last read while PostgreSQL is down
             samples.push_back(
                 {{lag.schema, lag.stream_key}, absl::ToDoubleSeconds(lag.oldest_age)});
           }

@@ -9,9 +9,9 @@
 #include <utility>
 #include <vector>
 
-#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "plantmesh/common/contract.h"
 #include "server/runtime/spiffe_id.h"
 
@@ -177,8 +177,18 @@ absl::StatusOr<RoleBindings> RoleBindings::Parse(std::string_view json,
     // Its text says where: "... parse error at line 5, column 3: ..." (outside testing:
     // an operator's trailing comma was reported without a line). Every kind the parser
     // throws, a number beyond a double's range too (out_of_range.406).
-    return absl::InvalidArgumentError(
-        absl::StrCat("role-bindings: not valid JSON (", absl::CHexEscape(e.what()), ")"));
+    // Control characters of the file's text it quotes are escaped, nothing else
+    // (re-test: CHexEscape wrote every quote as \').
+    std::string what;
+    for (const char c : std::string_view(e.what())) {
+      const auto byte = static_cast<unsigned char>(c);
+      if (byte < 0x20 || byte == 0x7f) {
+        absl::StrAppend(&what, "\\x", absl::Hex(byte, absl::kZeroPad2));
+      } else {
+        what.push_back(c);
+      }
+    }
+    return absl::InvalidArgumentError(absl::StrCat("role-bindings: not valid JSON (", what, ")"));
   }
   if (!twice.empty()) return absl::InvalidArgumentError(twice);
   if (!root.is_object()) return absl::InvalidArgumentError("role-bindings: must be a JSON object");

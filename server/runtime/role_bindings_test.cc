@@ -15,6 +15,7 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::testing::Not;
 
 constexpr char kA[] = "spiffe://t/user/a";
 
@@ -34,6 +35,14 @@ TEST(RoleBindingsTest, ExactAndPrefixBindingsUnite) {
   EXPECT_THAT(bindings->RolesOf("spiffe://plantmesh.local/user/bob"), ElementsAre("foreman"));
   EXPECT_THAT(bindings->RolesOf("spiffe://plantmesh.local/device/x"), IsEmpty());
   EXPECT_THAT(bindings->RolesOf("insecure:local"), ElementsAre("admin"));
+}
+
+// Re-test: the parser's message had every quote written as \'.
+TEST(RoleBindingsTest, AParseErrorIsQuotedAsTheParserSaidIt) {
+  absl::StatusOr<RoleBindings> bindings = RoleBindings::Parse("{\"bindings\": [],}");
+  ASSERT_FALSE(bindings.ok());
+  EXPECT_THAT(bindings.status().message(), HasSubstr("unexpected '}'"));
+  EXPECT_THAT(bindings.status().message(), Not(HasSubstr("\\'")));
 }
 
 // Outside testing: an exact binding and a prefix covering it added up without a word, so
