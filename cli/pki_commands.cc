@@ -173,6 +173,12 @@ absl::Status PkiCommands::RunIssue(std::ostream& out) const {
   if (!roles_.empty()) {
     PM_RETURN_IF_ERROR(pki::WriteFileAtomically(bindings, bound_text, 0644));
     out << "# roles " << absl::StrJoin(roles_, ",") << " bound in " << bindings << "\n";
+    // Where a prefix binding also matches it, its roles add up (re-test: said by the
+    // servers' log only).
+    for (const std::string& overlap : pki::OverlapsOf(
+             bound_text, pki::IdentityFor(options.trust_domain, options.kind, options.name))) {
+      out << "# note: " << overlap << "\n";
+    }
   }
   out << "# " << issued.cert_file << " " << issued.key_file << "\n";
   // Outside testing: a service certificate without names was put in front of a server,

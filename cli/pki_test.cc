@@ -397,5 +397,19 @@ TEST_F(PkiTest, BindRolesKeepsPrefixBindings) {
   EXPECT_EQ(document["bindings"][1]["identity"], "spiffe://x/user/a");
 }
 
+// Re-test: `pki issue --role` bound an identity a prefix binding also matched without a word.
+TEST_F(PkiTest, AnIdentityAPrefixAlsoMatchesIsNamed) {
+  const std::string text = R"({"bindings": [
+    {"identity_prefix": "spiffe://x/user/", "roles": ["manager"]},
+    {"identity": "spiffe://x/user/casey", "roles": ["operator"]},
+    {"identity": "spiffe://x/service/mes", "roles": ["integrator"]}]})";
+  EXPECT_THAT(OverlapsOf(text, "spiffe://x/user/casey"),
+              ::testing::ElementsAre(
+                  "bindings[1]: identity \"spiffe://x/user/casey\" is also matched by "
+                  "identity_prefix \"spiffe://x/user/\" of bindings[0]: its roles add up, and a "
+                  "revocation must take it out of both"));
+  EXPECT_TRUE(OverlapsOf(text, "spiffe://x/service/mes").empty());
+}
+
 }  // namespace
 }  // namespace plantmesh::pki

@@ -4,6 +4,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "cli/atomic_file.h"
@@ -144,6 +145,17 @@ absl::Status BindRoles(const std::string& bindings_file, const std::string& iden
                        const std::vector<std::string>& roles) {
   PM_ASSIGN_OR_RETURN(std::string text, BoundRolesText(bindings_file, identity, roles));
   return WriteFileAtomically(bindings_file, text, 0644);
+}
+
+std::vector<std::string> OverlapsOf(const std::string& text, const std::string& identity) {
+  std::vector<std::string> overlaps;
+  absl::StatusOr<runtime::RoleBindings> read = runtime::RoleBindings::Parse(text);
+  if (!read.ok()) return overlaps;
+  const std::string quoted = absl::StrCat("identity \"", identity, "\"");
+  for (std::string& overlap : read->Overlaps()) {
+    if (absl::StrContains(overlap, quoted)) overlaps.push_back(std::move(overlap));
+  }
+  return overlaps;
 }
 
 }  // namespace plantmesh::pki

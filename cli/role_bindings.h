@@ -24,4 +24,8 @@ absl::StatusOr<std::string> BoundRolesText(const std::string& bindings_file,
                                            const std::string& identity,
                                            const std::vector<std::string>& roles);
 
+// Where other bindings of `text` (a binding file) also match `identity` by prefix, so its
+// roles add up, as the servers log it at every load (runtime::RoleBindings::Overlaps).
+std::vector<std::string> OverlapsOf(const std::string& text, const std::string& identity);
+
 }  // namespace plantmesh::pki

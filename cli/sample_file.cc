@@ -218,6 +218,12 @@ absl::StatusOr<std::vector<std::string>> SplitCsvLine(absl::string_view line) {
   // A few zero bytes in UTF-8 text are no other encoding (outside testing: one NUL was
   // called UTF-16, with no place): those are named where they are.
   const size_t zeros = absl::c_count(line, '\0');
+  // Re-test: a run of zero bytes (a logger's file after a power cut) was called UTF-16.
+  if (zeros > 0 &&
+      absl::StripSuffix(line, "\r").find_first_not_of('\0') == absl::string_view::npos) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "a line of ", zeros, " zero bytes (NUL; a file cut short by a power loss?): remove it"));
+  }
   if (absl::StartsWith(line, "\xFF\xFE") || absl::StartsWith(line, "\xFE\xFF") ||
       (zeros > 0 && zeros * 4 >= line.size())) {
     return absl::InvalidArgumentError(

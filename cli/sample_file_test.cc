@@ -62,6 +62,9 @@ TEST(SplitCsvLine, UTF16IsNamedBeforeTheLineEnds) {
   // Outside testing: one NUL in UTF-8 text was called UTF-16, with no place.
   EXPECT_EQ(SplitCsvLine("P\0001,2026-10-02,5"s).status().message(),
             "a zero byte (NUL) at byte 2 of the line: no value may hold one; remove it");
+  // Re-test: a line of zero bytes only (a logger's file after a power cut).
+  EXPECT_EQ(SplitCsvLine(std::string(512, '\0')).status().message(),
+            "a line of 512 zero bytes (NUL; a file cut short by a power loss?): remove it");
   EXPECT_THAT(SplitCsvLine("a\rb").status().message(), HasSubstr("CR alone"));
 }
 
