@@ -468,8 +468,10 @@ struct OutboxRelay::State {
       }
       absl::Status failed;
       bool had_lease = false;
+      int64_t published_now = 0;
       for (;;) {
         Outcome outcome = PublishBatch(state.source);
+        published_now += outcome.published;
         had_lease = had_lease || (outcome.status.ok() && !outcome.lease_busy);
         if (!outcome.status.ok()) {
           // A PostgreSQL failure says nothing about Redis.
@@ -484,10 +486,17 @@ struct OutboxRelay::State {
         if (!outcome.full) break;
       }
       if (failed.ok()) {
-        state.redis_failing = false;
+        // Recovered when what failed worked: Redis once events went out again, PostgreSQL
+        // once the lease and the rows were read. A round with nothing to publish, or
+        // another replica's lease, proves nothing of Redis (re-test: "publishing again"
+        // alternated with "failed" every 0.1 s while no event was published).
+        const bool recovered = published_now > 0 || (had_lease && !state.redis_failing);
+        state.redis_failing = false;  // health's PING decides while nothing is published
         if (had_lease) MarkChecked(index);
-        if (state.failing) spdlog::info("outbox relay: {} publishing again", state.source.schema);
-        state.failing = false;
+        if (state.failing && recovered) {
+          spdlog::info("outbox relay: {} publishing again", state.source.schema);
+        }
+        if (recovered) state.failing = false;
         state.backoff = std::chrono::milliseconds(0);
         state.retry_at = {};
         continue;
