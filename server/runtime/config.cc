@@ -292,11 +292,16 @@ bool GivenOnCommandLine(const std::vector<std::string>& args, const std::string&
   return false;
 }
 
+// Whether `text` holds a blank or a control character: no host name or address does.
+bool HasBlankOrControl(absl::string_view text) {
+  return absl::c_any_of(text, [](unsigned char c) { return c <= ' ' || c == 0x7f; });
+}
+
 // Splits "host:port" / "[v6]:port"; false when malformed.
 bool SplitHostPort(absl::string_view listen, std::string* host, int* port) {
-  // No blank or control character anywhere (outside testing: " 127.0.0.1:7443" passed
-  // and failed at bind as "the address is in use"; SimpleAtoi takes "7443 ").
-  if (absl::c_any_of(listen, [](unsigned char c) { return c <= ' ' || c == 0x7f; })) return false;
+  // Outside testing: " 127.0.0.1:7443" passed and failed at bind as "the address is in
+  // use"; SimpleAtoi takes "7443 ".
+  if (HasBlankOrControl(listen)) return false;
   size_t colon = listen.rfind(':');
   if (colon == absl::string_view::npos || colon == 0) return false;
   absl::string_view host_part = listen.substr(0, colon);
@@ -501,13 +506,12 @@ std::vector<std::string> Problems(const ServerConfig& config) {
   if (config.postgres_migration_lock_wait_seconds < 1) {
     problems.push_back("postgres-migration-lock-wait-seconds: must be >= 1");
   }
-  // Re-test: an empty redis-host started a server that could never reach Redis.
-  // Re-test: blanks around it, or a port in it, did the same.
+  // Re-test: an empty redis-host, blanks around it or a port in it started a server that
+  // could never reach Redis.
   in6_addr ipv6{};
   if (absl::StripAsciiWhitespace(config.redis_host).empty()) {
     problems.push_back("redis-host: empty: a host name or IP address (default 127.0.0.1)");
-  } else if (absl::c_any_of(config.redis_host,
-                            [](unsigned char c) { return c <= ' ' || c == 0x7f; })) {
+  } else if (HasBlankOrControl(config.redis_host)) {
     problems.push_back(absl::StrCat("redis-host: '", config.redis_host,
                                     "' has a blank or control character: a host name or IP "
                                     "address alone"));
