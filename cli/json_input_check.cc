@@ -124,6 +124,11 @@ class JsonInputChecker final : public nlohmann::json_sax<nlohmann::json> {
   }
   bool string(string_t& text) override {
     const FieldDescriptor* field = Field();
+    // The server's input rules refuse U+0000 in every text (re-test: `--dry-run` called a
+    // JSON line holding "\u0000" well-formed, and the server then rejected it).
+    if (const size_t nul = text.find('\0'); nul != std::string::npos) {
+      return Refuse("a string holds U+0000 (NUL), which no text may hold");
+    }
     // A Timestamp as the sample files and flags take it (protobuf's parser takes
     // "2026-12-4T4:00:00Z" and "+2:00", outside testing), its 'T' and 'Z' upper case as
     // protobuf's JSON mapping wants them.

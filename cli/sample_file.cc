@@ -441,6 +441,12 @@ absl::Status SampleReader::ParseJsonLine(absl::string_view line, tv1::Sample* sa
         "a JSON array: ingest reads JSON lines, one telemetry.v1.Sample object per line (jq "
         "-c '.[]' FILE writes them)");
   }
+  // A raw zero byte is no JSON, and no text may hold one (re-test: protobuf's parser took
+  // it, and `--dry-run` called the line well-formed).
+  if (const size_t nul = line.find('\0'); nul != absl::string_view::npos) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "a zero byte (NUL) at byte ", nul + 1, " of the line: no value may hold one; remove it"));
+  }
   if (absl::Status numbers = CheckJsonInput(line, sample->GetDescriptor()); !numbers.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("not a telemetry.v1.Sample in JSON: ", numbers.message()));

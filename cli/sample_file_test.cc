@@ -314,6 +314,14 @@ TEST(SampleReader, JsonLines) {
                 HasSubstr(absl::StrCat("time: \"", lax, "\" is not an RFC 3339 time")))
         << lax;
   }
+  // Re-test (sweep 63): `--dry-run` passed a raw NUL and "\u0000", which the server refuses.
+  using std::string_literals::operator""s;
+  EXPECT_THAT(ErrorOf("{\"machineId\":\"cnc\0\"}\n"s, SampleFileFormat::kJsonLines),
+              HasSubstr("samples.csv:1: a zero byte (NUL) at byte 18 of the line"));
+  EXPECT_THAT(ErrorOf("{\"machineId\":\"cnc07\",\"dataItemId\":\"Xload\",\"time\":"
+                      "\"2026-12-04T04:00:00Z\",\"text\":\"a\\u0000b\"}\n",
+                      SampleFileFormat::kJsonLines),
+              HasSubstr("a string holds U+0000 (NUL), which no text may hold"));
   // A time without its zone is named as such, in JSON as in CSV (outside testing).
   EXPECT_THAT(ErrorOf("{\"machineId\":\"cnc07\",\"dataItemId\":\"Xload\","
                       "\"time\":\"2026-12-04T04:00:00\",\"number\":1}\n",
