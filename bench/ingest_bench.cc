@@ -41,6 +41,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "bench/tail_ledger.h"
+#include "cli/command_suggestions.h"
 #include "cli/number_check.h"
 #include "nlohmann/json.hpp"
 #include "plantmesh/common/mutex_settings.h"
@@ -884,11 +885,9 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForHelp& help) {
     return app.exit(help);
   } catch (const CLI::ParseError& e) {
-    // Exit 2 as the server and plantctl (re-test: CLI11's own codes, 105 and 114).
-    std::string message = e.what();
-    const size_t repeated = message.find(": At Most 1 required but received ");
-    if (repeated != std::string::npos) message = message.substr(0, repeated) + ": given twice";
-    std::cerr << "plantmesh-ingest: " << message << " (see --help)\n";
+    // In plantctl's words, and exit 2 as the server and plantctl (re-test: CLI11's own
+    // codes, 105 and 114).
+    std::cerr << "plantmesh-ingest: " << plantmesh::cli::ParseErrorText(e) << " (see --help)\n";
     return 2;
   }
   if (f.tails > 0) {

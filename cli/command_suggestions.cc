@@ -250,7 +250,8 @@ std::string CommandPathOf(CLI::App& root, const std::vector<std::string>& args) 
   return path;
 }
 
-// CLI11's text in plantctl's words, where it has a form of its own.
+}  // namespace
+
 std::string ParseErrorText(const CLI::ParseError& error) {
   const std::string text = error.what();
   // "--id: At Most 1 required but received 2"
@@ -279,8 +280,6 @@ std::string ParseErrorText(const CLI::ParseError& error) {
   }
   return text;
 }
-
-}  // namespace
 
 std::string ParseErrorMessage(CLI::App& root, const std::vector<std::string>& args,
                               const CLI::ParseError& error) {

@@ -48,6 +48,11 @@ std::string FlagWithoutValueMessage(CLI::App& root, const std::vector<std::strin
 // list-defects` was told "defect" is not an output format).
 std::vector<std::string> EmptyValuesSeparated(CLI::App& root, std::vector<std::string> args);
 
+// CLI11's text of `error` in plantctl's words where it has a form of its own ("flag --id is
+// given 2 times: give it once", "flag --id needs a value, and nothing follows it", "--output:
+// \"yaml\" is not one of table, wide, json, csv"), else CLI11's text; for plantmesh-ingest too.
+std::string ParseErrorText(const CLI::ParseError& error);
+
 // Any other usage error of the parser, in plantctl's words and naming the command's help
 // (outside testing: CLI11's "--id: At Most 1 required but received 2" and "--output: yaml
 // not in {table,wide,json,csv}", with no "plantctl:" and no command):

@@ -103,7 +103,7 @@ TEST(CheckJsonInput, RefusesWhatParseDecimalRefusesNamingTheField) {
   EXPECT_EQ(hex.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(hex.message(), "number: \"0x10\" is not a decimal number");
   EXPECT_THAT(CheckJsonInput(R"({"number":1e-400})", sample).message(),
-              HasSubstr("number: 1e-400 is beyond a double's range, or not 0 but would read as 0"));
+              HasSubstr("number: 1e-400 is too close to 0 (under 2.2e-308) to be kept"));
   EXPECT_THAT(CheckJsonInput(R"({"source_sequence":"0x10"})", sample).message(),
               HasSubstr("source_sequence: \"0x10\""));
 

@@ -116,8 +116,7 @@ class JsonInputChecker final : public nlohmann::json_sax<nlohmann::json> {
   bool number_float(number_float_t, const string_t& text) override {
     const FieldDescriptor* field = Field();
     if (field != nullptr && IsNumeric(field) && !ParseDecimal(text)) {
-      return Refuse(
-          absl::StrCat(text, " is beyond a double's range, or not 0 but would read as 0"));
+      return Refuse(absl::StrCat(text, " ", NotDecimalReason(text)));
     }
     NextElement();
     return true;
