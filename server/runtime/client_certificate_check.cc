@@ -263,9 +263,9 @@ class Verifier final : public grpc::experimental::ExternalCertificateVerifier {
 
  private:
   ClientCertificateCheck check_;
-  // A client that retries with a refused certificate every second is logged once a
-  // second at most, with a count of the rest.
-  DenialBudget logged_{1, 10};
+  // A client that retries with a refused certificate is logged once a second at most,
+  // with a count of the rest (no burst: the first line says all the next ones would).
+  DenialBudget logged_{1, 1};
 };
 
 }  // namespace

@@ -129,6 +129,31 @@ TEST_F(MtlsTest, CertificateFromAnotherCaIsRefused) {
   EXPECT_LT(absl::Now() - start, absl::Seconds(15)) << "the SDK waited for the deadline";
 }
 
+// A client that keeps retrying with a refused certificate is logged at most once a second
+// (outside testing: 8 lines in one second, while README said one).
+TEST_F(MtlsTest, ARefusedCertificateIsLoggedAtMostOnceASecond) {
+  absl::StatusOr<std::unique_ptr<testing::TestPki>> other = testing::TestPki::Create();
+  ASSERT_TRUE(other.ok()) << other.status();
+  absl::StatusOr<testing::TestPki::Client> flood = (*other)->IssueClient("flood", {"admin"});
+  ASSERT_TRUE(flood.ok());
+  const std::string ca = ReadFile(mesh_->pki().ca_file());
+  const std::string cert = ReadFile(flood->cert_file);
+  const std::string key = ReadFile(flood->key_file);
+  const absl::Time start = absl::Now();
+  for (int attempt = 0; attempt < 5; ++attempt)
+    ExpectRefused(RawWhoAmI(mesh_->endpoint(), ca, cert, key));
+  ExpectLogged(mesh_->server(), "issue it with the mesh's CA", "user/flood");
+  const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  const std::string log = mesh_->server().log();
+  int lines = 0;
+  for (size_t at = log.find("user/flood"); at != std::string::npos;
+       at = log.find("user/flood", at + 1)) {
+    ++lines;
+  }
+  // One line at once, then at most one for each whole second the handshakes took.
+  EXPECT_LE(lines, 1 + static_cast<int>(seconds)) << seconds << " s:\n" << log;
+}
+
 TEST_F(MtlsTest, ExpiredCertificateIsRefused) {
   pki::IssueOptions expired;
   expired.ca_dir = mesh_->pki().ca_dir();
