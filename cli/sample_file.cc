@@ -306,6 +306,18 @@ absl::StatusOr<std::vector<std::string>> SplitCsvLine(absl::string_view line) {
   return fields;
 }
 
+void RetypeGuessedValue(tv1::DataItemCategory category, absl::string_view value,
+                        tv1::Sample* sample) {
+  if (category == tv1::DATA_ITEM_CATEGORY_EVENT && sample->has_number()) {
+    sample->set_text(std::string(value));
+  } else if (category == tv1::DATA_ITEM_CATEGORY_CONDITION && sample->has_text()) {
+    tv1::Sample condition;
+    if (SetCondition(absl::StripAsciiWhitespace(value), &condition).ok()) {
+      sample->set_allocated_condition(condition.release_condition());
+    }
+  }
+}
+
 SampleReader::SampleReader(std::istream* in, std::string source, SampleFileFormat format)
     : in_(in), source_(std::move(source)), format_(format) {}
 
@@ -316,6 +328,7 @@ absl::Status SampleReader::LineError(absl::string_view what) const {
 absl::StatusOr<bool> SampleReader::Next(tv1::Sample* sample) {
   // A JSON line, or a CSV row after the header, is one line: the next call reads the next.
   row_error_ = false;
+  guessed_value_.reset();
   while (std::getline(*in_, text_)) {
     ++line_;
     bytes_read_ += static_cast<int64_t>(text_.size()) + 1;
@@ -406,6 +419,7 @@ absl::Status SampleReader::ParseCsvRow(absl::string_view line, tv1::Sample* samp
   if (absl::Status value = SetValue(field("kind"), field("value"), sample); !value.ok()) {
     return value;
   }
+  if (field("kind").empty() && !sample->has_unavailable()) guessed_value_ = field("value");
   if (const std::string sequence = field("source_sequence"); !sequence.empty()) {
     uint64_t value = 0;
     if (!IsWholeNumberText(sequence) || !absl::SimpleAtoi(sequence, &value)) {

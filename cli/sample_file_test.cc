@@ -219,6 +219,55 @@ TEST(SampleReader, BlanksAroundFieldsAndCrOnlyLineEnds) {
                         "in CR alone"));
 }
 
+// Outside testing: without a kind column, a PROGRAM event `0012` was stored as the number
+// 12, `1e3` as 1000 and `+7` as 7. A guessed value follows its data item's category: an
+// EVENT keeps the value as written, a CONDITION reads it as a condition, a SAMPLE keeps
+// the guess.
+TEST(SampleReader, AGuessedValueFollowsItsDataItemsCategory) {
+  std::istringstream in(
+      "machine_id,data_item_id,time,value,kind\n"
+      "cnc07,program,2024-05-01T10:00:00Z, 0012,\n"
+      "cnc07,program,2024-05-01T10:00:01Z,1e3,number\n"
+      "cnc07,program,2024-05-01T10:00:02Z,UNAVAILABLE,\n");
+  SampleReader reader(&in, "samples.csv", SampleFileFormat::kCsv);
+  tv1::Sample sample;
+  ASSERT_TRUE(*reader.Next(&sample));
+  EXPECT_EQ(sample.number(), 12);
+  ASSERT_TRUE(reader.guessed_value().has_value());
+  EXPECT_EQ(*reader.guessed_value(), " 0012");
+  RetypeGuessedValue(tv1::DATA_ITEM_CATEGORY_EVENT, *reader.guessed_value(), &sample);
+  EXPECT_EQ(sample.text(), " 0012");   // as a guessed text is: blanks and all
+  ASSERT_TRUE(*reader.Next(&sample));  // kind given: nothing guessed
+  EXPECT_FALSE(reader.guessed_value().has_value());
+  ASSERT_TRUE(*reader.Next(&sample));  // UNAVAILABLE is no data in every category
+  EXPECT_FALSE(reader.guessed_value().has_value());
+
+  auto retyped = [](tv1::DataItemCategory category, const std::string& value, double number) {
+    tv1::Sample sample;
+    if (std::isnan(number)) {
+      sample.set_text(value);
+    } else {
+      sample.set_number(number);
+    }
+    RetypeGuessedValue(category, value, &sample);
+    return sample;
+  };
+  for (const std::string value : {"0012", "1e3", "+7", "12.50"}) {
+    EXPECT_EQ(retyped(tv1::DATA_ITEM_CATEGORY_EVENT, value, 1).text(), value);
+    EXPECT_EQ(retyped(tv1::DATA_ITEM_CATEGORY_SAMPLE, value, 1).number(), 1);
+    EXPECT_EQ(retyped(tv1::DATA_ITEM_CATEGORY_UNSPECIFIED, value, 1).number(), 1);
+  }
+  const tv1::Sample fault =
+      retyped(tv1::DATA_ITEM_CATEGORY_CONDITION, "fault:SV0401:SERVO ALARM: V-READY OFF", NAN);
+  ASSERT_TRUE(fault.has_condition()) << fault.DebugString();
+  EXPECT_EQ(fault.condition().level(), tv1::CONDITION_LEVEL_FAULT);
+  EXPECT_EQ(fault.condition().native_code(), "SV0401");
+  EXPECT_EQ(fault.condition().message(), "SERVO ALARM: V-READY OFF");
+  // Not a condition: left as guessed, for the server to reject (WRONG_VALUE_KIND).
+  EXPECT_EQ(retyped(tv1::DATA_ITEM_CATEGORY_CONDITION, "broken", NAN).text(), "broken");
+  EXPECT_EQ(retyped(tv1::DATA_ITEM_CATEGORY_SAMPLE, "AUTO", NAN).text(), "AUTO");
+}
+
 TEST(SampleReader, CsvColumnsInAnyOrder) {
   absl::StatusOr<std::vector<tv1::Sample>> samples =
       ReadAll("time,value,data_item_id,machine_id\n2024-05-01T10:00:00Z,1,Xload,cnc07\n",

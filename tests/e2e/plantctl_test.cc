@@ -1242,6 +1242,68 @@ TEST_F(PlantctlTest, CtrlCStopsAnImportWaitingForStandardInput) {
 
 // Outside testing: Ctrl-C of an ingest without --import-id said only "interrupted",
 // where a rerun of the same input stores what was acknowledged a second time.
+// Outside testing: a CSV without a kind column stored a PROGRAM event `0012` as the
+// number 12 (and `1e3` as 1000). A value without a kind follows its item's category.
+TEST_F(PlantctlTest, AnIngestWithoutKindsKeepsAnEventsValueAsWritten) {
+  const std::string kMachine = "CLI-GUESS-1";
+  absl::StatusOr<sdk::TelemetryClient> ops = OpsWithMachine(kMachine);
+  ASSERT_TRUE(ops.ok()) << Describe(ops.status());
+  telemetry::v1::UpdateMachineRequest update;
+  update.mutable_machine()->set_id(kMachine);
+  for (const auto& [id, category, type] :
+       {std::tuple{"Xload", telemetry::v1::DATA_ITEM_CATEGORY_SAMPLE,
+                   telemetry::v1::DATA_ITEM_TYPE_OTHER},
+        std::tuple{"program", telemetry::v1::DATA_ITEM_CATEGORY_EVENT,
+                   telemetry::v1::DATA_ITEM_TYPE_PROGRAM},
+        std::tuple{"parts", telemetry::v1::DATA_ITEM_CATEGORY_EVENT,
+                   telemetry::v1::DATA_ITEM_TYPE_PART_COUNT}}) {
+    telemetry::v1::DataItem* item = update.mutable_machine()->add_data_items();
+    item->set_id(id);
+    item->set_category(category);
+    item->set_type(type);
+  }
+  update.mutable_update_mask()->add_paths("data_items");
+  ASSERT_TRUE(ops->UpdateMachine(update).ok());
+
+  const absl::Time base = absl::FromUnixSeconds(absl::ToUnixSeconds(absl::Now()) - 3600);
+  const std::vector<std::pair<std::string, std::string>> rows = {{"program", "0012"},
+                                                                 {"program", "1e3"},
+                                                                 {"program", "+7"},
+                                                                 {"Xload", "12.50"},
+                                                                 {"parts", "0042"}};
+  std::string csv = "machine_id,data_item_id,time,value\n";
+  for (size_t i = 0; i < rows.size(); ++i) {
+    absl::StrAppend(
+        &csv, kMachine, ",", rows[i].first, ",",
+        absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", base + absl::Seconds(i), absl::UTCTimeZone()), ",",
+        rows[i].second, "\n");
+  }
+  const std::string path = absl::StrCat(*dir_, "/guessed.csv");
+  std::ofstream(path) << csv;
+  CliRun ingested = Plantctl("ivan", {"telemetry", "ingest", path});
+  ASSERT_EQ(ingested.exit_code, 0) << ingested.err;
+  EXPECT_EQ(ingested.Json()["accepted"], 5);
+
+  telemetry::v1::QuerySamplesRequest query;
+  query.set_machine_id(kMachine);
+  *query.mutable_start_time() =
+      google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(base));
+  *query.mutable_end_time() = google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(
+      absl::ToUnixMicros(base + absl::Seconds(10)));
+  auto stored = ops->QuerySamples(query);
+  ASSERT_TRUE(stored.ok()) << Describe(stored.status());
+  std::map<std::string, std::vector<std::string>> by_item;
+  for (const telemetry::v1::Sample& sample : stored->samples()) {
+    by_item[sample.data_item_id()].push_back(
+        sample.has_text() ? "text " + sample.text() : absl::StrCat("number ", sample.number()));
+  }
+  EXPECT_THAT(by_item["program"],
+              ::testing::UnorderedElementsAre("text 0012", "text 1e3", "text +7"));
+  EXPECT_THAT(by_item["Xload"], ::testing::ElementsAre("number 12.5"));
+  EXPECT_THAT(by_item["parts"],
+              ::testing::ElementsAre("number 42"));  // a count, as text's digits are
+}
+
 TEST_F(PlantctlTest, CtrlCOfAnIngestSaysWhatARerunWouldStoreTwice) {
   const std::string kMachine = "CLI-CTRL-C-1";
   absl::StatusOr<sdk::TelemetryClient> ops = OpsWithMachine(kMachine);
