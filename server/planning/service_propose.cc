@@ -45,8 +45,12 @@ constexpr int kMaxProposeShifts = 100;
 constexpr int kMaxProposeDemandRecords = 100'000;
 constexpr int64_t kMaxUnits = 1'000'000'000;
 constexpr absl::Duration kMaxProposeRange = absl::Hours(24 * 31);
-// How far ahead a shift_count horizon looks for the lines' shifts.
+// How far ahead a shift_count horizon looks for the lines' shifts: 93 days, and up to a
+// year for a line that has fewer worked shifts in them (one shift a week, long holidays).
+// A line with fewer still is refused, naming shift_count (outside testing: a Mondays-only
+// line asked for 20 shifts got 14 without a word).
 constexpr absl::Duration kShiftSearchRange = absl::Hours(24 * 93);
+constexpr absl::Duration kLongShiftSearchRange = absl::Hours(24 * 366);
 // Time kept for the answer when the call's deadline bounds the solve.
 constexpr absl::Duration kAnswerReserve = absl::Milliseconds(500);
 // The most (line, product, shift) triples a proposal plans: the model, and the memory of its
@@ -385,28 +389,52 @@ absl::Status PlanningServiceImpl::HandleProposePlan(runtime::CallContext& call,
     if (!named.empty() && named.count(p.id) == 0) continue;
     for (const LineCycleTime& c : p.cycle_times) makers.insert(c.line_id);
   }
-  const absl::Time look_to = by_end ? end + kShiftSearchRange / 3 : end;
-  absl::Time cover = look_to;
+  // How far each line's shifts are looked for: a shift_count horizon first looks 93 days
+  // ahead, then a year for a line with fewer shifts in them.
+  const std::vector<absl::Time> look_tos =
+      by_end ? std::vector<absl::Time>{end + kShiftSearchRange / 3}
+             : std::vector<absl::Time>{start + kShiftSearchRange, start + kLongShiftSearchRange};
+  absl::Time cover = absl::InfiniteFuture();  // the first shift after a maker's horizon
+  runtime::Violations too_few;                // lines with fewer worked shifts than shift_count
   for (const Line& line : all_lines) {
     if (!chosen.empty() && chosen.count(line.id) == 0) continue;
     facts.lines.push_back(line);
-    PM_ASSIGN_OR_RETURN(LineCalendar calendar, CalendarOf(line.id, "line_ids", start, look_to));
-    int taken = 0;
-    for (const ShiftInstance& shift : calendar.ShiftsIn(start, look_to)) {
-      // (A shift whose hours the clocks skip is not worked: the calendar leaves it out.)
-      if (shift.start < start) continue;
-      // A shift dated after the calendar's last day ends the horizon: no plan can be
-      // made, recorded or read for it (outside testing: drafts for 9991-01-01 were
-      // stored, and every other method refused their shift).
-      if ((by_end && shift.end > end) || (by_count && taken == request.shift_count()) ||
-          shift.date > kLastPlantDay) {
-        if (makers.count(line.id) > 0) cover = std::min(cover, shift.end);
+    for (const absl::Time look_to : look_tos) {
+      PM_ASSIGN_OR_RETURN(LineCalendar calendar, CalendarOf(line.id, "line_ids", start, look_to));
+      std::vector<HorizonShift> shifts;
+      bool ended = false;  // the horizon ended before look_to
+      for (const ShiftInstance& shift : calendar.ShiftsIn(start, look_to)) {
+        // (A shift whose hours the clocks skip is not worked: the calendar leaves it out.)
+        if (shift.start < start) continue;
+        // A shift dated after the calendar's last day ends the horizon: no plan can be
+        // made, recorded or read for it (outside testing: drafts for 9991-01-01 were
+        // stored, and every other method refused their shift).
+        const int taken = static_cast<int>(shifts.size());
+        if ((by_end && shift.end > end) || (by_count && taken == request.shift_count()) ||
+            shift.date > kLastPlantDay) {
+          if (makers.count(line.id) > 0) cover = std::min(cover, shift.end);
+          ended = true;
+          break;
+        }
+        shifts.push_back({line.id, shift, calendar.PlannedTimeOf(shift)});
+      }
+      // The calendar has no shift past its last day: the horizon ends there too.
+      ended = ended || absl::ToCivilDay(look_to, zone_) > kLastPlantDay;
+      if (ended || look_to == look_tos.back()) {
+        if (by_count && !ended && !shifts.empty() && makers.count(line.id) > 0) {
+          too_few.Add("shift_count",
+                      absl::StrCat("line ", line.id, " has ", shifts.size(),
+                                   " worked shifts in the 366 days from start_time, fewer than ",
+                                   request.shift_count(), ": ask for at most ", shifts.size(),
+                                   ", or give end_time"));
+        }
+        facts.shifts.insert(facts.shifts.end(), shifts.begin(), shifts.end());
         break;
       }
-      facts.shifts.push_back({line.id, shift, calendar.PlannedTimeOf(shift)});
-      ++taken;
     }
   }
+  PM_RETURN_IF_ERROR(too_few.ToStatus());
+  if (cover == absl::InfiniteFuture()) cover = look_tos.front();
   if (call.Cancelled()) return absl::CancelledError("proposal cancelled");
 
   // ---- admitted before the forecast and the model, which cost as much as the solve
@@ -457,11 +485,30 @@ absl::Status PlanningServiceImpl::HandleProposePlan(runtime::CallContext& call,
       if (!outside_horizon.empty()) {
         const DayDemand& example = outside_horizon.front();
         const bool before = !days.empty() && example.day < days.front();
+        // After it: a longer horizon where one may be asked for, else a later start
+        // (re-test: shift_count 100 was told to ask for more).
+        std::string after;
+        if (by_count && request.shift_count() < kMaxProposeShifts) {
+          after = absl::StrCat("a longer horizon (shift_count, at most ", kMaxProposeShifts,
+                               ") plans for it");
+        } else if (by_end && end - start < kMaxProposeRange) {
+          after = absl::StrCat(
+              "a longer horizon (end_time, at most 31 days after start_time; or "
+              "shift_count, at most ",
+              kMaxProposeShifts, " shifts a line) plans for it");
+        } else {
+          after = by_count ? absl::StrCat("a later start_time plans for it (", kMaxProposeShifts,
+                                          " shifts a line is the longest horizon)")
+                           : absl::StrCat(
+                                 "a later start_time plans for it (or shift_count, up "
+                                 "to ",
+                                 kMaxProposeShifts, " shifts a line)");
+        }
         outside = absl::StrCat(
             " (the demand given is dated on days this horizon does not plan for, e.g. ",
             example.product_id, " on ", FormatDate(example.day),
             before ? ", before its first day: an earlier start_time plans for it)"
-                   : ": a longer horizon (shift_count, end_time) plans for it)");
+                   : absl::StrCat(": ", after, ")"));
       }
       return runtime::WithErrorInfo(
           absl::FailedPreconditionError(absl::StrCat("no product has demand in the horizon's days",

@@ -168,6 +168,80 @@ TEST_F(ProposePlanTest, DemandTheHorizonDoesNotPlanForIsSaid) {
   EXPECT_EQ(sdk::ErrorMetadata(sdk::FromGrpcStatus(s), "horizon_first_day"), "2026-03-10");
 }
 
+// Outside testing: a line worked on Mondays only, asked for its next 20 shifts, got 14
+// (the shifts of 93 days) without a word, and shift_count 100 was told that a longer
+// horizon would plan for demand after it. A shift_count horizon looks up to a year ahead,
+// a line with fewer worked shifts in it is refused naming shift_count, and at the longest
+// horizon the advice is a later start_time.
+TEST_F(ProposePlanTest, ASparseLinesShiftCountIsMetOrRefused) {
+  v1::CreateShiftPatternRequest pattern;
+  v1::ShiftPattern* p = pattern.mutable_shift_pattern();
+  p->set_id("MONDAYS");
+  p->set_display_name("Mondays only");
+  v1::ShiftDefinition* day = p->add_shifts();
+  day->set_code("M");
+  day->set_start_time("06:00");
+  day->set_end_time("14:00");
+  p->set_cycle_days(7);
+  p->set_anchor_date("2026-03-09");  // a Monday
+  p->add_rotation()->set_shift_code("M");
+  v1::CreateShiftPatternResponse pattern_out;
+  ASSERT_TRUE(stub_->CreateShiftPattern(Ctx().get(), pattern, &pattern_out).ok());
+  v1::CreateLineRequest line;
+  line.mutable_line()->set_id("WEEKLY-1");
+  line.mutable_line()->set_display_name("Weekly line");
+  line.mutable_line()->set_site("PLANT-1");
+  line.mutable_line()->set_area("PACKAGING");
+  line.mutable_line()->set_nominal_rate_per_hour(1200);
+  line.mutable_line()->set_shift_pattern_id("MONDAYS");
+  v1::CreateLineResponse line_out;
+  ASSERT_TRUE(stub_->CreateLine(Ctx().get(), line, &line_out).ok());
+  v1::CreateProductRequest product;
+  product.mutable_product()->set_id("BULK-25KG");
+  product.mutable_product()->set_display_name("Bulk");
+  product.mutable_product()->set_unit("pcs");
+  v1::LineCycleTime* c = product.mutable_product()->add_cycle_times();
+  c->set_line_id("WEEKLY-1");
+  c->set_ideal_cycle_seconds(3);
+  v1::CreateProductResponse product_out;
+  ASSERT_TRUE(stub_->CreateProduct(Ctx().get(), product, &product_out).ok());
+
+  v1::ProposePlanRequest request;
+  request.mutable_start_time()->set_seconds(absl::ToUnixSeconds(kShiftA));
+  request.add_line_ids("WEEKLY-1");
+  request.set_shift_count(20);
+  v1::DemandRecord* d = request.add_demand();
+  d->set_product_id("BULK-25KG");
+  d->set_date("2026-07-20");  // the 19th Monday after 2026-03-10, beyond 93 days
+  d->set_quantity(100);
+  v1::ProposePlanResponse r;
+  grpc::Status s = Propose(request, &r);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(r.shifts_size(), 20);
+  EXPECT_EQ(r.shifts(0).shift_id(), "2026-03-16/M");
+  EXPECT_EQ(r.shifts(19).shift_id(), "2026-07-27/M");
+  EXPECT_EQ(r.unmet_demand_size(), 0);
+
+  request.set_shift_count(60);  // 52 or 53 Mondays in a year
+  s = Propose(request, &r);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(FieldsOf(s), ElementsAre("shift_count"));
+  EXPECT_THAT(s.error_message(), HasSubstr("line WEEKLY-1 has 52 worked shifts in the 366 days"));
+
+  // At the longest horizon, demand after it is told to start later.
+  request = ThreeShifts({});
+  request.add_line_ids("PACK-1");
+  request.set_shift_count(100);
+  d = request.add_demand();
+  d->set_product_id("GRANOLA-500G");
+  d->set_date("2026-09-01");
+  d->set_quantity(10);
+  s = Propose(request, &r);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(s.error_message(), HasSubstr("a later start_time plans for it (100 shifts a line"));
+  EXPECT_THAT(s.error_message(), Not(HasSubstr("longer horizon")));
+}
+
 // Outside testing: 20 lines × 200 products × 100 shifts solved for minutes past its time
 // limit. A model beyond kMaxProposeLineProductShifts is refused before it is built,
 // naming what to ask for less of.
