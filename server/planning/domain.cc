@@ -544,6 +544,15 @@ std::optional<ShiftOverrun> FirstItemPastShift(const std::vector<PlanItem>& item
   return std::nullopt;
 }
 
+// How much more than the shift's time the items take, in words that show it when the
+// minutes round alike (outside testing: "take 450.0 min ... more than the 450.0 min" for
+// 2 s over).
+std::string Excess(double minutes, double planned_minutes) {
+  const double excess = minutes - planned_minutes;
+  return excess >= 0.1 ? absl::StrFormat("%.1f min more than", excess)
+                       : absl::StrFormat("%.2g s more than", excess * 60);
+}
+
 }  // namespace
 
 absl::Status CheckItemsFitShift(const std::vector<PlanItem>& items, absl::string_view prefix,
@@ -556,9 +565,10 @@ absl::Status CheckItemsFitShift(const std::vector<PlanItem>& items, absl::string
   return runtime::InvalidField(
       At(prefix, overrun->index, "quantity"),
       absl::StrFormat("the items up to this one take %.1f min at their ideal cycle times on "
-                      "line %s, more than the %.1f min shift %s plans (shift less breaks and "
+                      "line %s, %s the %.1f min shift %s plans (shift less breaks and "
                       "maintenance): plan less, or on another shift",
-                      overrun->minutes, runtime::QuoteForMessage(line_id), planned_minutes,
+                      overrun->minutes, runtime::QuoteForMessage(line_id),
+                      Excess(overrun->minutes, planned_minutes), planned_minutes,
                       runtime::QuoteForMessage(shift_id)));
 }
 
@@ -571,17 +581,18 @@ absl::Status CheckPlanFitsShift(const Plan& plan, const ProductLines& lines_of,
   return runtime::WithErrorInfo(
       absl::FailedPreconditionError(absl::StrFormat(
           "production plan %d no longer fits its shift: its items up to items[%d] take %.1f min "
-          "at their ideal cycle times on line %s, more than the %.1f min shift %s plans now "
+          "at their ideal cycle times on line %s, %s the %.1f min shift %s plans now "
           "(shift less breaks and maintenance; a maintenance window or a slower cycle time came "
           "since it was written): plan less with UpdateProductionPlan, then publish",
           plan.id, overrun->index, overrun->minutes, runtime::QuoteForMessage(plan.line_id),
-          planned_minutes, runtime::QuoteForMessage(plan.shift_id))),
+          Excess(overrun->minutes, planned_minutes), planned_minutes,
+          runtime::QuoteForMessage(plan.shift_id))),
       "PLAN_EXCEEDS_SHIFT",
       {{"plan_id", absl::StrCat(plan.id)},
        {"shift_id", plan.shift_id},
        {"item", absl::StrCat(overrun->index)},
-       {"needed_minutes", absl::StrFormat("%.1f", overrun->minutes)},
-       {"planned_minutes", absl::StrFormat("%.1f", planned_minutes)}});
+       {"needed_minutes", absl::StrFormat("%.3f", overrun->minutes)},
+       {"planned_minutes", absl::StrFormat("%.3f", planned_minutes)}});
 }
 
 absl::Status CheckMadeOnLine(const Product& product, const std::string& line_id,

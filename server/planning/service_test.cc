@@ -806,9 +806,14 @@ TEST_F(PlanningServiceTest, APlanThatNeedsMoreThanItsShiftPlansIsRefused) {
   EXPECT_THAT(FieldsOf(refused), ElementsAre("plan.items[0].quantity"));
   EXPECT_THAT(refused.error_message(),
               HasSubstr("the items up to this one take 450000.0 min at their ideal cycle times "
-                        "on line 'PACK-1', more than the 450.0 min shift '2026-03-10/A' plans"));
-  EXPECT_THAT(FieldsOf(CreatePlan("2026-03-10/A", 9001, &plan)),
-              ElementsAre("plan.items[0].quantity"));
+                        "on line 'PACK-1', 449550.0 min more than the 450.0 min shift "
+                        "'2026-03-10/A' plans"));
+  // Re-test: one unit over read "take 450.0 min ... more than the 450.0 min".
+  const grpc::Status one_over = CreatePlan("2026-03-10/A", 9001, &plan);
+  EXPECT_THAT(FieldsOf(one_over), ElementsAre("plan.items[0].quantity"));
+  EXPECT_THAT(one_over.error_message(),
+              HasSubstr("take 450.1 min at their ideal cycle times on line 'PACK-1', 3 s more "
+                        "than the 450.0 min shift"));
   ASSERT_TRUE(CreatePlan("2026-03-10/A", 9000, &plan).ok()) << "exactly the planned time";
 
   // Update and Revise too, naming the item at which the sum passes the shift's time.
@@ -864,9 +869,10 @@ TEST_F(PlanningServiceTest, APlanIsPublishedOnlyIfItStillFitsItsShift) {
   EXPECT_EQ(ReasonOf(refused), "PLAN_EXCEEDS_SHIFT") << refused.error_message();
   EXPECT_EQ(MetadataOf(refused, "plan_id"), plan.id());
   EXPECT_EQ(MetadataOf(refused, "item"), "0");
-  EXPECT_EQ(MetadataOf(refused, "needed_minutes"), "450.0");
-  EXPECT_EQ(MetadataOf(refused, "planned_minutes"), "330.0");
-  EXPECT_THAT(refused.error_message(), HasSubstr("more than the 330.0 min shift '2026-03-12/A'"));
+  EXPECT_EQ(MetadataOf(refused, "needed_minutes"), "450.000");
+  EXPECT_EQ(MetadataOf(refused, "planned_minutes"), "330.000");
+  EXPECT_THAT(refused.error_message(),
+              HasSubstr("120.0 min more than the 330.0 min shift '2026-03-12/A'"));
   v1::GetProductionPlanRequest get;
   get.set_id(plan.id());
   v1::GetProductionPlanResponse got;
