@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <streambuf>
 #include <thread>
 
@@ -19,6 +20,7 @@
 #include "cli/sample_file.h"
 #include "cli/signal_canceller.h"
 #include "cli/watch_commands.h"
+#include "google/protobuf/util/time_util.h"
 #include "nlohmann/json.hpp"
 #include "plantmesh/sdk/status.h"
 #include "plantmesh/telemetry/v1/telemetry_service.pm_client.h"
@@ -322,12 +324,15 @@ int TelemetryTailCommand::Run(const ConnectionSettings& settings, const std::str
     });
   }
   bool csv_header = false;
+  std::optional<google::protobuf::Timestamp> newest_shown;  // the latest sample time shown
   auto on_response = [&](const google::protobuf::Message& response) {
     tv1::StreamSamplesResponse message;
     message.ParseFromString(response.SerializeAsString());
     absl::MutexLock lock(&mu);
     for (const tv1::Sample& sample : message.samples()) {
-      if (!table.Update(sample) || terminal) continue;
+      if (!table.Update(sample)) continue;
+      if (!newest_shown || *newest_shown < sample.time()) newest_shown = sample.time();
+      if (terminal) continue;
       const std::string& units = table.UnitsOf(sample);
       switch (*format) {
         case OutputFormat::kJson:
@@ -351,8 +356,19 @@ int TelemetryTailCommand::Run(const ConnectionSettings& settings, const std::str
       std::cout.flush();
     }
   };
-  absl::Status status = FollowResumingWatch(*stream_samples, catalog, *request, env, on_response,
-                                            /*start_again_when_cursor_lost=*/true);
+  // Outside testing: a recorded tail (-o csv) had a hole where Redis came back empty, and
+  // the note did not say so.
+  auto what_was_missed = [&]() -> std::string {
+    absl::MutexLock lock(&mu);
+    return absl::StrCat(
+        "samples stored while the cursor was lost are not shown",
+        newest_shown ? absl::StrCat(": `plantctl telemetry query-samples` has them, from ",
+                                    google::protobuf::util::TimeUtil::ToString(*newest_shown),
+                                    " (the newest sample shown)")
+                     : std::string(": `plantctl telemetry query-samples` has them"));
+  };
+  absl::Status status =
+      FollowResumingWatch(*stream_samples, catalog, *request, env, on_response, what_was_missed);
   if (ticker.joinable()) {
     {
       absl::MutexLock lock(&mu);

@@ -213,7 +213,7 @@ absl::Status RunResumingWatch(const MethodBinding& binding, const ContractCatalo
 absl::Status FollowResumingWatch(const MethodCommand& command, const ContractCatalog& catalog,
                                  const Message& request, const RunEnvironment& env,
                                  const std::function<void(const Message&)>& on_response,
-                                 bool start_again_when_cursor_lost) {
+                                 const std::function<std::string()>& what_was_missed) {
   const StringFieldPath response_cursor = FindStringField(*command.method->output_type(), "cursor");
   const StringFieldPath event_id = FindStringField(*command.method->output_type(), "event_id");
   RecentEventIds printed;
@@ -253,12 +253,13 @@ absl::Status FollowResumingWatch(const MethodCommand& command, const ContractCat
     const absl::Status ended = stream.Finish();
     if (UserStopped(env)) return StoppedWatch(env, followed);
     const std::string reason = sdk::ErrorReason(ended);
-    if (start_again_when_cursor_lost && absl::IsFailedPrecondition(ended) &&
+    if (what_was_missed && absl::IsFailedPrecondition(ended) &&
         (reason == "CURSOR_GENERATION_CHANGED" || reason == "CURSOR_EXPIRED")) {
       next_request->GetReflection()->SetString(next_request.get(), request_cursor, "");
       backoff = kFirstBackoff;
       env.printer->Note(absl::StrCat("watch ended (", ended.message(),
-                                     "); starting again from the current values"));
+                                     "); starting again from the current values; ",
+                                     what_was_missed()));
       continue;
     }
     // The user's own stop was handled above: a CANCELLED now is the server's. A stream

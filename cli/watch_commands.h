@@ -30,15 +30,16 @@ absl::Status RunResumingWatch(const MethodBinding& binding, const ContractCatalo
 // RunResumingWatch's loop for any caller: each response (an event delivered again left
 // out) goes to `on_response` instead of the printer; resumes are noted on
 // env.printer. `plantctl telemetry tail` draws its table with it. With
-// `start_again_when_cursor_lost`, a cursor the server can no longer serve (FAILED_PRECONDITION
+// `what_was_missed` set, a cursor the server can no longer serve (FAILED_PRECONDITION
 // CURSOR_GENERATION_CHANGED: Redis came back empty; CURSOR_EXPIRED: trimmed) starts the
-// watch again without one, noted — right only for a watch whose first message is the
-// whole current state (StreamSamples), never for a change log (a gap would go unseen).
+// watch again without one, noted with what `what_was_missed` says may not have been shown
+// and where to read it — right only for a watch whose first message is the whole current
+// state (StreamSamples), never for a change log (a gap would go unseen).
 absl::Status FollowResumingWatch(
     const MethodCommand& command, const ContractCatalog& catalog,
     const google::protobuf::Message& request, const RunEnvironment& env,
     const std::function<void(const google::protobuf::Message&)>& on_response,
-    bool start_again_when_cursor_lost = false);
+    const std::function<std::string()>& what_was_missed = nullptr);
 
 // `list-<x> --watch` (binding.watch set; the method is a watchable List, see
 // sdk::FindWatchableList). Prints the listed items (a table in table form, else one

@@ -11,6 +11,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "server/runtime/open_files.h"
 #include "server/runtime/shutdown.h"
 
@@ -40,8 +41,13 @@ void OnGrpcLog(gpr_log_func_args* args) {
   // A client's failed or abandoned handshake is the client's fault, not the server's: a
   // warning, as the server's own certificate refusals are (outside testing: a port scan
   // wrote ~150 error lines to a log a plant alerts on).
+  // A client that asks for a server name (TLS SNI) this server's certificate does not
+  // name: its endpoint or server_name is wrong (outside testing: an error line per
+  // handshake, in gRPC's words, that did not say whose mistake it was).
+  constexpr absl::string_view kNoServerName = "No match found for server name: ";
+  const bool wrong_server_name = absl::StartsWith(message, kNoServerName);
   const bool peers_fault =
-      handshake_failed ||
+      handshake_failed || wrong_server_name ||
       (absl::StartsWith(message, "TlsServerSecurityConnector::cancel_check_peer error") &&
        absl::StrContains(message, "Handshake timed out"));
   // gRPC 1.51 (tcp_server_posix.cc) stops accepting on a port after any accept error
@@ -71,7 +77,15 @@ void OnGrpcLog(gpr_log_func_args* args) {
   }
   switch (args->severity) {
     case GPR_LOG_SEVERITY_ERROR:
-      if (peers_fault) {
+      if (wrong_server_name) {
+        absl::string_view name = absl::string_view(message).substr(kNoServerName.size());
+        absl::ConsumeSuffix(&name, ".");
+        spdlog::warn(
+            "grpc: a client's TLS handshake: it asked for server name '{}' (TLS SNI), which "
+            "this server's certificate does not name: the client connects by a wrong host "
+            "name or sets a wrong server name, and will refuse the certificate ({}:{})",
+            std::string(name), args->file, args->line);
+      } else if (peers_fault) {
         spdlog::warn("grpc: a client's TLS handshake: {} ({}:{})", message, args->file, args->line);
       } else {
         spdlog::error("grpc: {} ({}:{})", message, args->file, args->line);

@@ -388,6 +388,38 @@ TEST_F(MetricsTest, FailedTlsHandshakesAreCountedAndLogged) {
   ssl.pem_cert_chain = read_file(ca_as_client->cert_file);
   ssl.pem_private_key = read_file(ca_as_client->key_file);
   refused_handshake(ssl, "warning", "client certificate refused: the certificate is a CA's");
+
+  // A client that asks for a server name the certificate does not name (outside testing:
+  // an error line per handshake in gRPC's words) is told of as the client's mistake.
+  sdk::ClientOptions anna = mesh_->OptionsFor("anna");
+  ssl.pem_cert_chain = read_file(anna.cert_file);
+  ssl.pem_private_key = read_file(anna.key_file);
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  args.SetSslTargetNameOverride("plant.example");
+  auto stub = system::v1::SystemService::NewStub(
+      grpc::CreateCustomChannel(mesh_->endpoint(), grpc::SslCredentials(ssl), args));
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  system::v1::WhoAmIResponse response;
+  EXPECT_EQ(stub->WhoAmI(&context, system::v1::WhoAmIRequest(), &response).error_code(),
+            grpc::StatusCode::UNAVAILABLE);
+  bool told = false;
+  testing::PollUntil(
+      [&] {
+        for (const nlohmann::json& line : JsonLines(mesh_->server().log())) {
+          const std::string text = line.value("message", "");
+          EXPECT_FALSE(absl::StrContains(text, "No match found") &&
+                       line.value("level", "") == "error")
+              << text;
+          told = told ||
+                 (line.value("level", "") == "warning" &&
+                  absl::StrContains(text, "it asked for server name 'plant.example' (TLS SNI)"));
+        }
+        return told;
+      },
+      absl::Seconds(20), absl::Milliseconds(50));
+  EXPECT_TRUE(told) << mesh_->server().log();
 }
 
 TEST_F(MetricsTest, ServesOnlyGetMetrics) {

@@ -28,6 +28,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
+#include "google/protobuf/util/time_util.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "plantmesh/sdk/status.h"
@@ -530,6 +531,14 @@ TEST_F(TelemetryTailTest, PlantctlTailStartsAgainWhenRedisComesBackEmpty) {
   EXPECT_EQ(*code, 0) << testing::internal::ReadFileOrEmpty(err);
   EXPECT_THAT(testing::internal::ReadFileOrEmpty(err),
               ::testing::HasSubstr("starting again from the current values"));
+  // Re-test: a recorded tail's hole was not said; the note says where to read it.
+  EXPECT_THAT(testing::internal::ReadFileOrEmpty(err),
+              ::testing::HasSubstr(absl::StrCat(
+                  "samples stored while the cursor was lost are not shown: `plantctl telemetry "
+                  "query-samples` has them, from ",
+                  google::protobuf::util::TimeUtil::ToString(
+                      google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(
+                          absl::ToUnixMicros(now_ - absl::Seconds(50)))))));
 }
 
 TEST_F(TelemetryTailTest, PlantctlTailOfAnUnknownMachineIsNotFound) {

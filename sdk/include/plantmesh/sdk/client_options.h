@@ -125,8 +125,9 @@ struct ClientOptions {
 absl::Status CheckEndpoint(absl::string_view endpoint);
 
 // Creates a channel with mTLS credentials, keepalive, options.reconnect's backoff and
-// a service config that retries UNAVAILABLE only for methods whose contract marks them
-// idempotent (the list protoc-gen-plantmesh emits for every contract service).
+// a service config that retries UNAVAILABLE and CANCELLED for methods whose contract
+// marks them idempotent (the list protoc-gen-plantmesh emits for every contract service;
+// RetryServiceConfigJson).
 // Validate()s the options first: bad credentials fail here, not at the first call.
 // gRPC's own log is silenced for the process unless GRPC_VERBOSITY is set (the SDK
 // reports failures as statuses). OpenSSL's clean-up at exit is turned off for the process
@@ -144,8 +145,10 @@ absl::Status CheckEndpoint(absl::string_view endpoint);
 //     for a reason other than the TLS handshake (server not up yet).
 // A channel's first call is sent without wait_for_ready. gRPC holds such a call
 // until the first connection attempt ends, and then fails it with the attempt's
-// error: a refused client certificate or an unknown CA is therefore still reported at
-// once as UNAUTHENTICATED "TLS handshake failed ..." (FromGrpcStatus' detection sees
+// error: a refused client certificate or an unknown CA is therefore still reported
+// within a second (the retry policy tries a retry-safe call's connection up to
+// retry.max_attempts times, as for any UNAVAILABLE) as UNAUTHENTICATED "TLS handshake
+// failed ..." (FromGrpcStatus' detection sees
 // gRPC's connection error text) instead of a DEADLINE_EXCEEDED after waiting. A unary
 // call that failed that way for another reason (unreachable) is sent once more, with
 // wait_for_ready when the rule above says so: it never reached a server. Streams wait
@@ -158,7 +161,9 @@ absl::Status CheckEndpoint(absl::string_view endpoint);
 // defaults.
 absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const ClientOptions& options);
 
-// The gRPC service config MakeChannel installs: one retryPolicy (UNAVAILABLE only) for
+// The gRPC service config MakeChannel installs: one retryPolicy (UNAVAILABLE, and
+// CANCELLED, which only the server's side sends a call: one that reaches a server as its
+// shutdown begins; the program's own cancellation is never retried) for
 // every method of every contract service whose idempotency_level is
 // NO_SIDE_EFFECTS or IDEMPOTENT; other methods are never retried. Empty methodConfig
 // when retry.max_attempts < 2.
