@@ -3,10 +3,13 @@
 // version that sends one change in `event`, from that.
 #include "plantmesh/sdk/defect_list_watch.h"
 
+#include <algorithm>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -118,6 +121,55 @@ TEST(DefectListWatchTest, FailedListsAreToldToOnRetryAndStats) {
   EXPECT_THAT(stats_at_retry[1].last_list_error, ::testing::HasSubstr("no server at 127.0.0.1:1"));
   EXPECT_EQ(watch.Stats().lists, 1);
   EXPECT_EQ(watch.Stats().list_failures, 2);
+}
+
+// A watch stream that delivers nothing for `quiet_for`, then ends UNAVAILABLE (a server
+// restart on a quiet line).
+class QuietStream final : public ReadStream<pb::WatchDefectsResponse> {
+ public:
+  explicit QuietStream(absl::Duration quiet_for) : quiet_for_(quiet_for) {}
+  bool Next(pb::WatchDefectsResponse*) override {
+    absl::SleepFor(quiet_for_);
+    return false;
+  }
+  absl::Status Finish() override { return absl::UnavailableError("Socket closed"); }
+  void Cancel() override {}
+
+ private:
+  absl::Duration quiet_for_;
+};
+
+// Outside testing: a quiet board's resume waits doubled over six server restarts (100 ms
+// to 3.2 s), each after a stream that had been open and healthy for seconds, because only
+// a stream that delivered something reset them. A stream open for max_backoff does too.
+TEST(DefectListWatchTest, AStreamOpenForMaxBackoffStartsTheBackoffAgain) {
+  ListWatchSource<pb::Defect, pb::WatchDefectsResponse> source =
+      DefectListWatchSource(nullptr, pb::ListDefectsRequest());
+  source.list_page = [](const std::string&) -> absl::StatusOr<ListWatchPage<pb::Defect>> {
+    ListWatchPage<pb::Defect> page;
+    page.watch_cursor = "g.1-0";
+    return page;
+  };
+  const std::vector<absl::Duration> quiet = {absl::ZeroDuration(), absl::ZeroDuration(),
+                                             absl::ZeroDuration(), absl::Milliseconds(1100),
+                                             absl::ZeroDuration()};
+  size_t opened = 0;
+  source.watch = [&](const std::string&) -> std::unique_ptr<ReadStream<pb::WatchDefectsResponse>> {
+    return std::make_unique<QuietStream>(quiet[std::min(opened++, quiet.size() - 1)]);
+  };
+  ListWatch<pb::Defect, pb::WatchDefectsResponse> watch(
+      std::move(source), ListWatchOptions{absl::Milliseconds(1), absl::Seconds(1)});
+  std::vector<absl::Duration> waits;
+  ListWatchHandlers<pb::Defect> handlers;
+  handlers.on_list = [](const std::vector<pb::Defect>&) {};
+  handlers.on_retry = [&](const absl::Status&, absl::Duration retry_in) {
+    waits.push_back(retry_in);
+    if (waits.size() == quiet.size()) watch.Stop();
+  };
+  EXPECT_TRUE(watch.Run(handlers).ok());
+  EXPECT_THAT(waits, ::testing::ElementsAre(absl::Milliseconds(1), absl::Milliseconds(2),
+                                            absl::Milliseconds(4), absl::Milliseconds(1),
+                                            absl::Milliseconds(2)));
 }
 
 }  // namespace

@@ -12,13 +12,18 @@
 //     zone) is removed (on_remove);
 //   - the stream ending with UNAVAILABLE (server draining, a slow watcher cut off, a
 //     network cut) resumes from the last cursor (the status' ErrorInfo `cursor` when it
-//     names one), with backoff (at least the server's RetryDelay, status.h);
+//     names one), with backoff (first_backoff doubling to max_backoff, at least the
+//     server's RetryDelay, status.h; a stream that delivered something, or stayed open
+//     for max_backoff, starts it again from first_backoff);
 //   - FAILED_PRECONDITION (cursor trimmed away, the event stream was reset) lists again
 //     (on_list gets the new full set);
 //   - any other error ends Run with it.
 // A list that fails as a resumable error does (UNAVAILABLE: no server, a refused
 // certificate, a network cut) is tried again with backoff; on_retry and Stats() say so
-// each time, so that a screen can show it is not current, and why.
+// each time, so that a screen can show it is not current, and why. A list call waits
+// for a connection up to its deadline (the source's: ClientOptions::default_deadline,
+// 10 s) before it fails: a board started while no server can be reached hears of it
+// after that deadline, so give a screen's client a shorter one (e.g. 3 s).
 // Handlers run on the thread that called Run. Stop() may be called from any thread.
 #pragma once
 
@@ -159,6 +164,7 @@ class ListWatch {
         stream_ = stream.get();
       }
       if (stopped_.load()) stream->Cancel();
+      const absl::Time opened = absl::Now();
       WatchResponse response;
       bool received = false;
       while (stream->Next(&response)) {
@@ -184,7 +190,10 @@ class ListWatch {
         absl::MutexLock lock(&stats_mu_);
         stats_.last_end = StatusLine(ended);
       }
-      if (received) backoff = absl::ZeroDuration();
+      // A stream that delivered, or stayed open for max_backoff, was a working one: the
+      // next failure starts the backoff again (outside testing: a quiet board's waits grew
+      // to 3.2 s over six server restarts, each after a healthy stream).
+      if (received || absl::Now() - opened >= options_.max_backoff) backoff = absl::ZeroDuration();
       if (ended.code() == absl::StatusCode::kFailedPrecondition) {
         need_list = true;  // the cursor can no longer be served: list again
         backoff = Next(backoff, ended);
