@@ -308,10 +308,9 @@ TelemetryIngestCommand::TelemetryIngestCommand(CLI::App* root) {
       "machine_id,data_item_id,time,value[,kind][,source_sequence]; time RFC 3339; kind "
       "number|text|condition|unavailable (empty: UNAVAILABLE in any case, else by the data "
       "item's category: an EVENT's value text as written, a CONDITION's a condition, a "
-      "SAMPLE's a number); a condition value is LEVEL[:NATIVE_CODE[:MESSAGE]] or unavailable. JSON "
-      "lines: one "
-      "Sample per line "
-      "(proto JSON). A file is checked whole before anything is sent.");
+      "SAMPLE's a number); a condition value is LEVEL[:NATIVE_CODE[:MESSAGE]] or "
+      "unavailable. JSON lines: one Sample per line (proto JSON). A file is checked whole "
+      "before anything is sent.");
   command_->group("Commands (hand-written)");
   command_->add_option("FILE", file_, "The file, or - for stdin")->required();
   command_

@@ -493,16 +493,15 @@ absl::Status PlanningServiceImpl::HandleProposePlan(runtime::CallContext& call,
                                ") plans for it");
         } else if (by_end && end - start < kMaxProposeRange) {
           after = absl::StrCat(
-              "a longer horizon (end_time, at most 31 days after start_time; or "
-              "shift_count, at most ",
+              "a longer horizon (end_time, at most 31 days after start_time; "
+              "or shift_count, at most ",
               kMaxProposeShifts, " shifts a line) plans for it");
+        } else if (by_count) {
+          after = absl::StrCat("a later start_time plans for it (", kMaxProposeShifts,
+                               " shifts a line is the longest horizon)");
         } else {
-          after = by_count ? absl::StrCat("a later start_time plans for it (", kMaxProposeShifts,
-                                          " shifts a line is the longest horizon)")
-                           : absl::StrCat(
-                                 "a later start_time plans for it (or shift_count, up "
-                                 "to ",
-                                 kMaxProposeShifts, " shifts a line)");
+          after = absl::StrCat("a later start_time plans for it (or shift_count, up to ",
+                               kMaxProposeShifts, " shifts a line)");
         }
         outside = absl::StrCat(
             " (the demand given is dated on days this horizon does not plan for, e.g. ",
