@@ -402,7 +402,8 @@ absl::Status PlanningServiceImpl::HandleProposePlan(runtime::CallContext& call,
     for (const absl::Time look_to : look_tos) {
       PM_ASSIGN_OR_RETURN(LineCalendar calendar, CalendarOf(line.id, "line_ids", start, look_to));
       std::vector<HorizonShift> shifts;
-      bool ended = false;  // the horizon ended before look_to
+      bool ended = false;         // the horizon ended before look_to
+      bool calendar_end = false;  // ... at the plant calendar's last day
       for (const ShiftInstance& shift : calendar.ShiftsIn(start, look_to)) {
         // (A shift whose hours the clocks skip is not worked: the calendar leaves it out.)
         if (shift.start < start) continue;
@@ -410,8 +411,9 @@ absl::Status PlanningServiceImpl::HandleProposePlan(runtime::CallContext& call,
         // made, recorded or read for it (outside testing: drafts for 9991-01-01 were
         // stored, and every other method refused their shift).
         const int taken = static_cast<int>(shifts.size());
+        calendar_end = shift.date > kLastPlantDay;
         if ((by_end && shift.end > end) || (by_count && taken == request.shift_count()) ||
-            shift.date > kLastPlantDay) {
+            calendar_end) {
           if (makers.count(line.id) > 0) cover = std::min(cover, shift.end);
           ended = true;
           break;
@@ -419,14 +421,27 @@ absl::Status PlanningServiceImpl::HandleProposePlan(runtime::CallContext& call,
         shifts.push_back({line.id, shift, calendar.PlannedTimeOf(shift)});
       }
       // The calendar has no shift past its last day: the horizon ends there too.
-      ended = ended || absl::ToCivilDay(look_to, zone_) > kLastPlantDay;
+      if (!ended && absl::ToCivilDay(look_to, zone_) > kLastPlantDay) {
+        ended = calendar_end = true;
+      }
+      // All shift_count shifts, and none after them before look_to: the next one ends
+      // after look_to (re-test: exactly the shifts a year holds was refused as too few).
+      if (!ended && by_count && static_cast<int>(shifts.size()) == request.shift_count()) {
+        if (makers.count(line.id) > 0) cover = std::min(cover, look_to);
+        ended = true;
+      }
       if (ended || look_to == look_tos.back()) {
-        if (by_count && !ended && !shifts.empty() && makers.count(line.id) > 0) {
+        // Fewer than asked for: refused, never cut without a word (outside testing: a
+        // Mondays-only line's 20 shifts were 14), also at the calendar's last day.
+        if (by_count && static_cast<int>(shifts.size()) < request.shift_count() &&
+            !shifts.empty() && makers.count(line.id) > 0) {
           too_few.Add("shift_count",
-                      absl::StrCat("line ", line.id, " has ", shifts.size(),
-                                   " worked shifts in the 366 days from start_time, fewer than ",
-                                   request.shift_count(), ": ask for at most ", shifts.size(),
-                                   ", or give end_time"));
+                      absl::StrCat("line ", line.id, " has ", shifts.size(), " worked shifts ",
+                                   calendar_end ? absl::StrCat("before the plant calendar's end (",
+                                                               FormatDate(kLastPlantDay), ")")
+                                                : "in the 366 days from start_time",
+                                   ", fewer than ", request.shift_count(), ": ask for at most ",
+                                   shifts.size(), calendar_end ? "" : ", or give end_time"));
         }
         facts.shifts.insert(facts.shifts.end(), shifts.begin(), shifts.end());
         break;
@@ -488,20 +503,17 @@ absl::Status PlanningServiceImpl::HandleProposePlan(runtime::CallContext& call,
         // After it: a longer horizon where one may be asked for, else a later start
         // (re-test: shift_count 100 was told to ask for more).
         std::string after;
-        if (by_count && request.shift_count() < kMaxProposeShifts) {
+        if ((by_count && request.shift_count() < kMaxProposeShifts) ||
+            (by_end && end - start < kMaxProposeRange)) {
           after = absl::StrCat("a longer horizon (shift_count, at most ", kMaxProposeShifts,
-                               ") plans for it");
-        } else if (by_end && end - start < kMaxProposeRange) {
-          after = absl::StrCat(
-              "a longer horizon (end_time, at most 31 days after start_time; "
-              "or shift_count, at most ",
-              kMaxProposeShifts, " shifts a line) plans for it");
+                               " shifts a line; end_time, at most 31 days after start_time) "
+                               "or a later start_time plans for it");
         } else if (by_count) {
           after = absl::StrCat("a later start_time plans for it (", kMaxProposeShifts,
                                " shifts a line is the longest horizon)");
         } else {
-          after = absl::StrCat("a later start_time plans for it (or shift_count, up to ",
-                               kMaxProposeShifts, " shifts a line)");
+          after = absl::StrCat("a later start_time (or shift_count, up to ", kMaxProposeShifts,
+                               " shifts a line) plans for it");
         }
         outside = absl::StrCat(
             " (the demand given is dated on days this horizon does not plan for, e.g. ",

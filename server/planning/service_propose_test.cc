@@ -222,11 +222,18 @@ TEST_F(ProposePlanTest, ASparseLinesShiftCountIsMetOrRefused) {
   EXPECT_EQ(r.shifts(19).shift_id(), "2026-07-27/M");
   EXPECT_EQ(r.unmet_demand_size(), 0);
 
-  request.set_shift_count(60);  // 52 or 53 Mondays in a year
+  request.set_shift_count(53);  // 52 Mondays in the year from 2026-03-10
   s = Propose(request, &r);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(FieldsOf(s), ElementsAre("shift_count"));
-  EXPECT_THAT(s.error_message(), HasSubstr("line WEEKLY-1 has 52 worked shifts in the 366 days"));
+  EXPECT_THAT(s.error_message(),
+              HasSubstr("line WEEKLY-1 has 52 worked shifts in the 366 days from start_time, "
+                        "fewer than 53: ask for at most 52"));
+  // Re-test: exactly as many as the year holds was refused as fewer.
+  request.set_shift_count(52);
+  s = Propose(request, &r);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(r.shifts_size(), 52);
 
   // At the longest horizon, demand after it is told to start later.
   request = ThreeShifts({});
@@ -240,6 +247,12 @@ TEST_F(ProposePlanTest, ASparseLinesShiftCountIsMetOrRefused) {
   EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_THAT(s.error_message(), HasSubstr("a later start_time plans for it (100 shifts a line"));
   EXPECT_THAT(s.error_message(), Not(HasSubstr("longer horizon")));
+  // Shorter: a longer horizon may not reach it either, and the hint does not promise it.
+  request.set_shift_count(3);
+  s = Propose(request, &r);
+  EXPECT_THAT(s.error_message(), HasSubstr("a longer horizon (shift_count, at most 100 shifts a "
+                                           "line; end_time, at most 31 days after start_time) "
+                                           "or a later start_time plans for it"));
 }
 
 // Outside testing: 20 lines × 200 products × 100 shifts solved for minutes past its time
@@ -902,10 +915,17 @@ TEST_F(ProposePlanTest, TheHorizonEndsWithTheCalendarsLastDay) {
   d->set_product_id("GRANOLA-500G");
   d->set_date("9990-12-31");
   d->set_quantity(100);
+  v1::ProposePlanResponse response;
+  // Re-test: the 5 shifts asked for were cut to the calendar's 2 without a word.
+  grpc::Status status = Propose(request, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(),
+              HasSubstr("line PACK-1 has 2 worked shifts before the plant calendar's end "
+                        "(9990-12-31), fewer than 5: ask for at most 2"));
+  request.set_shift_count(2);
   request.set_create_drafts(true);
   request.set_request_id("last-day");
-  v1::ProposePlanResponse response;
-  grpc::Status status = Propose(request, &response);
+  status = Propose(request, &response);
   ASSERT_TRUE(status.ok()) << status.error_message();
   ASSERT_EQ(response.shifts_size(), 2);
   EXPECT_EQ(response.shifts(0).shift_id(), "9990-12-30/A");
