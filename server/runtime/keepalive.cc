@@ -12,6 +12,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "server/runtime/denial_budget.h"
 #include "server/runtime/open_files.h"
 #include "server/runtime/shutdown.h"
 
@@ -24,6 +26,13 @@ std::atomic<int> g_min_ping_seconds{5};
 std::atomic<int> g_grpc_verbosity{GPR_LOG_SEVERITY_ERROR};
 
 std::atomic<uint64_t> g_tls_handshake_failures{0};
+
+// Handshakes that asked for a server name the certificate does not name, logged at most
+// once a second per name.
+DenialBudget& ServerNameBudget() {
+  static auto* budget = new DenialBudget(1, 1);
+  return *budget;
+}
 
 GrpcLogLimiter& Limiter() {
   static auto* limiter = new GrpcLogLimiter();
@@ -50,6 +59,16 @@ void OnGrpcLog(gpr_log_func_args* args) {
       handshake_failed || wrong_server_name ||
       (absl::StartsWith(message, "TlsServerSecurityConnector::cancel_check_peer error") &&
        absl::StrContains(message, "Handshake timed out"));
+  // At most one line a second per name asked for, with a count of the rest (re-test:
+  // anyone who can open a connection wrote 80 lines in 2 s, no certificate needed: SNI
+  // comes before it).
+  int64_t untold_for_name = 0;
+  if (wrong_server_name && args->severity == GPR_LOG_SEVERITY_ERROR &&
+      !ServerNameBudget().Admit(
+          std::string(absl::string_view(message).substr(kNoServerName.size())), absl::Now(),
+          &untold_for_name)) {
+    return;
+  }
   // gRPC 1.51 (tcp_server_posix.cc) stops accepting on a port after any accept error
   // other than EAGAIN, for good: outside testing, one moment out of file descriptors
   // left the server running, healthy on its probe port, and deaf on its mTLS port.
@@ -83,8 +102,12 @@ void OnGrpcLog(gpr_log_func_args* args) {
         spdlog::warn(
             "grpc: a client's TLS handshake: it asked for server name '{}' (TLS SNI), which "
             "this server's certificate does not name: the client connects by a wrong host "
-            "name or sets a wrong server name, and will refuse the certificate ({}:{})",
-            std::string(name), args->file, args->line);
+            "name or sets a wrong server name, and will refuse the certificate{} ({}:{})",
+            std::string(name),
+            untold_for_name == 0
+                ? std::string()
+                : absl::StrCat(" (", untold_for_name, " more handshakes asking for it not logged)"),
+            args->file, args->line);
       } else if (peers_fault) {
         spdlog::warn("grpc: a client's TLS handshake: {} ({}:{})", message, args->file, args->line);
       } else {

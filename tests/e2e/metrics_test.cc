@@ -394,16 +394,19 @@ TEST_F(MetricsTest, FailedTlsHandshakesAreCountedAndLogged) {
   sdk::ClientOptions anna = mesh_->OptionsFor("anna");
   ssl.pem_cert_chain = read_file(anna.cert_file);
   ssl.pem_private_key = read_file(anna.key_file);
-  grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  args.SetSslTargetNameOverride("plant.example");
-  auto stub = system::v1::SystemService::NewStub(
-      grpc::CreateCustomChannel(mesh_->endpoint(), grpc::SslCredentials(ssl), args));
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-  system::v1::WhoAmIResponse response;
-  EXPECT_EQ(stub->WhoAmI(&context, system::v1::WhoAmIRequest(), &response).error_code(),
-            grpc::StatusCode::UNAVAILABLE);
+  auto call_as = [&](const std::string& server_name) {
+    grpc::ChannelArguments args;
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    args.SetSslTargetNameOverride(server_name);
+    auto stub = system::v1::SystemService::NewStub(
+        grpc::CreateCustomChannel(mesh_->endpoint(), grpc::SslCredentials(ssl), args));
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    system::v1::WhoAmIResponse response;
+    EXPECT_EQ(stub->WhoAmI(&context, system::v1::WhoAmIRequest(), &response).error_code(),
+              grpc::StatusCode::UNAVAILABLE);
+  };
+  call_as("plant.example");
   bool told = false;
   testing::PollUntil(
       [&] {
@@ -420,6 +423,23 @@ TEST_F(MetricsTest, FailedTlsHandshakesAreCountedAndLogged) {
       },
       absl::Seconds(20), absl::Milliseconds(50));
   EXPECT_TRUE(told) << mesh_->server().log();
+
+  // Logged at most once a second per name (re-test: 80 lines in 2 s).
+  const absl::Time start = absl::Now();
+  for (int i = 0; i < 5; ++i) call_as("burst.example");
+  const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  int lines = 0;
+  testing::PollUntil(
+      [&] {
+        lines = 0;
+        for (const nlohmann::json& line : JsonLines(mesh_->server().log())) {
+          if (absl::StrContains(line.value("message", ""), "'burst.example'")) ++lines;
+        }
+        return lines > 0;
+      },
+      absl::Seconds(20), absl::Milliseconds(50));
+  EXPECT_GE(lines, 1);
+  EXPECT_LE(lines, 1 + static_cast<int>(seconds)) << seconds << " s\n" << mesh_->server().log();
 }
 
 TEST_F(MetricsTest, ServesOnlyGetMetrics) {
