@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <optional>
 #include <streambuf>
@@ -324,14 +325,18 @@ int TelemetryTailCommand::Run(const ConnectionSettings& settings, const std::str
     });
   }
   bool csv_header = false;
-  std::optional<google::protobuf::Timestamp> newest_shown;  // the latest sample time shown
+  // The newest sample time shown per (machine, data item): what a lost cursor may have
+  // missed of an item is newer than that (an older sample would not be shown).
+  std::map<std::pair<std::string, std::string>, google::protobuf::Timestamp> newest_shown;
   auto on_response = [&](const google::protobuf::Message& response) {
     tv1::StreamSamplesResponse message;
     message.ParseFromString(response.SerializeAsString());
     absl::MutexLock lock(&mu);
     for (const tv1::Sample& sample : message.samples()) {
       if (!table.Update(sample)) continue;
-      if (!newest_shown || *newest_shown < sample.time()) newest_shown = sample.time();
+      google::protobuf::Timestamp& newest =
+          newest_shown[{sample.machine_id(), sample.data_item_id()}];
+      if (newest < sample.time()) newest = sample.time();
       if (terminal) continue;
       const std::string& units = table.UnitsOf(sample);
       switch (*format) {
@@ -357,15 +362,21 @@ int TelemetryTailCommand::Run(const ConnectionSettings& settings, const std::str
     }
   };
   // Outside testing: a recorded tail (-o csv) had a hole where Redis came back empty, and
-  // the note did not say so.
+  // the note did not say so; then it named the newest time of all, after what another
+  // machine (an adapter 60 s behind) had missed. The earliest of the items' newest covers
+  // every item shown.
   auto what_was_missed = [&]() -> std::string {
     absl::MutexLock lock(&mu);
+    std::optional<google::protobuf::Timestamp> from;
+    for (const auto& [item, newest] : newest_shown) {
+      if (!from || newest < *from) from = newest;
+    }
     return absl::StrCat(
-        "samples stored while the cursor was lost are not shown",
-        newest_shown ? absl::StrCat(": `plantctl telemetry query-samples` has them, from ",
-                                    google::protobuf::util::TimeUtil::ToString(*newest_shown),
-                                    " (the newest sample shown)")
-                     : std::string(": `plantctl telemetry query-samples` has them"));
+        "samples stored while the cursor was lost are not shown: `plantctl telemetry "
+        "query-samples` has them",
+        from ? absl::StrCat(", after ", google::protobuf::util::TimeUtil::ToString(*from),
+                            " (the earliest of the newest times shown per data item)")
+             : std::string());
   };
   absl::Status status =
       FollowResumingWatch(*stream_samples, catalog, *request, env, on_response, what_was_missed);
