@@ -9,19 +9,14 @@
 #include <string>
 
 #include "absl/strings/string_view.h"
+#include "plantmesh/common/decimal_text.h"
 
 namespace plantmesh::cli {
 
-// `text`, with nothing around it (no spaces), as a finite double: an optional sign,
-// decimal digits with an optional point, an optional exponent. Negative zero reads as 0.
-// Nullopt for anything else, and for a value beyond a double's range or one that is
-// not 0 but would read as 0.
-std::optional<double> ParseDecimal(absl::string_view text);
-
-// Why ParseDecimal refused `text`, after it: "is not a decimal number", or for one of the
-// right form "is beyond a number's range (±1.8e308)" / "is too close to 0 (under 2.2e-308)
-// to be kept" (outside testing: "1e400" was told it is no decimal number).
-std::string NotDecimalReason(absl::string_view text);
+// ParseDecimal and NotDecimalReason (plantmesh/common/decimal_text.h), which the server
+// reads sample values by too.
+using ::plantmesh::common::NotDecimalReason;
+using ::plantmesh::common::ParseDecimal;
 
 // Whether `text` is a whole number in decimal digits, with nothing around it: an
 // optional '-', then one or more digits. absl::SimpleAtoi also takes '+' and blanks

@@ -18,10 +18,10 @@
 //   condition    LEVEL[:NATIVE_CODE[:MESSAGE]], LEVEL one of normal, warning, fault, e.g.
 //                `fault:SV0401:SERVO ALARM: V-READY OFF` (the message may hold colons)
 //   unavailable  empty or `UNAVAILABLE` (MTConnect's "no value")
-//   guessed      `UNAVAILABLE` -> unavailable; a decimal number -> number; other
-//                non-empty text -> text; empty -> an error (say kind text for "");
-//                `plantctl telemetry ingest` then follows the data item's category
-//                (RetypeGuessedValue)
+//   (empty)      `UNAVAILABLE` -> unavailable; other non-empty text -> Sample.written,
+//                which the server reads by the data item's category (SAMPLE a number,
+//                EVENT text as written, CONDITION a condition); empty -> an error (say
+//                kind text for "")
 // Empty lines are skipped.
 //
 // JSON lines: one telemetry.v1.Sample per line in protobuf's JSON mapping, e.g.
@@ -36,7 +36,6 @@
 #include <cstdint>
 #include <istream>
 #include <map>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -72,21 +71,12 @@ std::string SeparatorHint(absl::string_view header_line);
 // The value and kind columns of `sample` in a sample file, as SampleReader reads them back
 // to the same value: a number in its shortest exact decimal ("123456789.123"), a text as
 // it is, a condition "fault:SV0401:SERVO ALARM", "UNAVAILABLE"; kind number, text,
-// condition or unavailable.
+// condition or unavailable (a written value: as written, no kind).
 struct SampleFileValue {
   std::string value;
   std::string kind;
 };
 SampleFileValue SampleFileValueOf(const ::plantmesh::telemetry::v1::Sample& sample);
-
-// A value whose kind was guessed, by its data item's category (outside testing: a
-// PROGRAM event `0012` was stored as the number 12, `1e3` as 1000): an EVENT keeps the
-// value as written, as text (the server reads a PART_COUNT's or a digital channel's
-// digits as the number); a CONDITION takes LEVEL[:NATIVE_CODE[:MESSAGE]] as a
-// condition; a SAMPLE keeps the guess (a number, or text the server rejects,
-// WRONG_VALUE_KIND). `value` is the field as the file has it.
-void RetypeGuessedValue(::plantmesh::telemetry::v1::DataItemCategory category,
-                        absl::string_view value, ::plantmesh::telemetry::v1::Sample* sample);
 
 // Reads samples one at a time from `in` (not owned); `source` names it in errors.
 class SampleReader {
@@ -104,9 +94,6 @@ class SampleReader {
   int64_t line() const { return line_; }
   // Bytes consumed so far (for a progress bar).
   int64_t bytes_read() const { return bytes_read_; }
-  // The value field of the sample Next returned last when its kind was guessed (a CSV
-  // row without a kind, not UNAVAILABLE), for RetypeGuessedValue; empty otherwise.
-  const std::optional<std::string>& guessed_value() const { return guessed_value_; }
 
  private:
   absl::Status ReadHeader(absl::string_view line);
@@ -124,7 +111,6 @@ class SampleReader {
   bool row_error_ = false;
   std::map<std::string, int> columns_;  // CSV column name -> index
   std::string text_;                    // the current line
-  std::optional<std::string> guessed_value_;
 };
 
 }  // namespace plantmesh::cli

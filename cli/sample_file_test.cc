@@ -126,9 +126,9 @@ TEST(SampleReader, CsvWithEveryKind) {
   EXPECT_EQ(first.data_item_id(), "Xload");
   EXPECT_EQ(first.time().seconds(), 1714557600);
   EXPECT_EQ(first.time().nanos(), 250'000'000);
-  EXPECT_EQ(first.number(), 12.5);
+  EXPECT_EQ(first.written(), "12.5");  // no kind: the server reads it by the item
   EXPECT_EQ(first.source_sequence(), 17u);
-  EXPECT_EQ((*samples)[1].text(), "ACTIVE");
+  EXPECT_EQ((*samples)[1].written(), "ACTIVE");
   EXPECT_EQ((*samples)[1].time().seconds(), 1714557600);  // 12:00 at +02:00
   EXPECT_EQ((*samples)[2].text(), "42");                  // kind text keeps digits text
   EXPECT_EQ((*samples)[3].condition().level(), tv1::CONDITION_LEVEL_FAULT);
@@ -167,8 +167,7 @@ TEST(SampleReader, UnavailableInAnyCaseIsNoData) {
               ::testing::HasSubstr("unavailable takes no native code or message"));
 }
 
-// Spreadsheet programs write "CSV UTF-8" with a byte order mark in front. A value that
-// only strtod reads as a number (hexadecimal) is text when the kind is guessed.
+// Spreadsheet programs write "CSV UTF-8" with a byte order mark in front.
 TEST(SampleReader, CsvWithAByteOrderMarkAndHexadecimalText) {
   absl::StatusOr<std::vector<tv1::Sample>> samples = ReadAll(
       "\xEF\xBB\xBFmachine_id,data_item_id,time,value\r\n"
@@ -177,9 +176,8 @@ TEST(SampleReader, CsvWithAByteOrderMarkAndHexadecimalText) {
       SampleFileFormat::kCsv);
   ASSERT_TRUE(samples.ok()) << samples.status();
   ASSERT_EQ(samples->size(), 2u);
-  EXPECT_EQ((*samples)[0].text(), "0x10");
-  EXPECT_TRUE((*samples)[1].has_number());
-  EXPECT_FALSE(std::signbit((*samples)[1].number()));
+  EXPECT_EQ((*samples)[0].written(), "0x10");
+  EXPECT_EQ((*samples)[1].written(), "-0");
   EXPECT_EQ(GuessSampleFileFormat("-", "\xEF\xBB\xBF{\"machineId\":\"cnc07\"}"),
             SampleFileFormat::kJsonLines);
 }
@@ -202,16 +200,16 @@ TEST(SampleReader, BlanksAroundFieldsAndCrOnlyLineEnds) {
       SampleFileFormat::kCsv);
   ASSERT_TRUE(samples.ok()) << samples.status();
   ASSERT_EQ(samples->size(), 8u);
-  EXPECT_EQ((*samples)[5].text(), "ACTIVE");
+  EXPECT_EQ((*samples)[5].written(), "ACTIVE");
   EXPECT_EQ((*samples)[6].text(), "O1234, rev A");
   EXPECT_EQ((*samples)[7].machine_id(), "cnc07");
-  EXPECT_EQ((*samples)[7].number(), 23.5);
+  EXPECT_EQ((*samples)[7].written(), "23.5");
   EXPECT_EQ((*samples)[0].machine_id(), "cnc07");
   EXPECT_EQ((*samples)[0].data_item_id(), "Xload");
-  EXPECT_EQ((*samples)[0].number(), 23.5);
+  EXPECT_EQ((*samples)[0].written(), " 23.5 ");  // the server reads a SAMPLE's without them
   EXPECT_EQ((*samples)[0].source_sequence(), 7u);
-  EXPECT_EQ((*samples)[1].text(), " AUTO ");  // kind text: as it is
-  EXPECT_EQ((*samples)[2].text(), " AUTO ");  // guessed text: as it is
+  EXPECT_EQ((*samples)[1].text(), " AUTO ");     // kind text: as it is
+  EXPECT_EQ((*samples)[2].written(), " AUTO ");  // no kind: as it is
   EXPECT_EQ((*samples)[3].number(), -1000);
   EXPECT_TRUE((*samples)[4].has_unavailable());
   EXPECT_THAT(ErrorOf("machine_id,data_item_id,time,value\rcnc07,Xload,2024-05-01T10:00:00Z,1\r"),
@@ -220,52 +218,27 @@ TEST(SampleReader, BlanksAroundFieldsAndCrOnlyLineEnds) {
 }
 
 // Outside testing: without a kind column, a PROGRAM event `0012` was stored as the number
-// 12, `1e3` as 1000 and `+7` as 7. A guessed value follows its data item's category: an
-// EVENT keeps the value as written, a CONDITION reads it as a condition, a SAMPLE keeps
-// the guess.
-TEST(SampleReader, AGuessedValueFollowsItsDataItemsCategory) {
-  std::istringstream in(
+// 12, `1e3` as 1000 and `+7` as 7; read from the catalog instead, a category changed during
+// the ingest was not seen. A value without a kind is sent as written, for the server to
+// read by the item's category as it stands when the batch is stored.
+TEST(SampleReader, AValueWithoutAKindIsSentAsWritten) {
+  absl::StatusOr<std::vector<tv1::Sample>> samples = ReadAll(
       "machine_id,data_item_id,time,value,kind\n"
       "cnc07,program,2024-05-01T10:00:00Z, 0012,\n"
       "cnc07,program,2024-05-01T10:00:01Z,1e3,number\n"
-      "cnc07,program,2024-05-01T10:00:02Z,UNAVAILABLE,\n");
-  SampleReader reader(&in, "samples.csv", SampleFileFormat::kCsv);
-  tv1::Sample sample;
-  ASSERT_TRUE(*reader.Next(&sample));
-  EXPECT_EQ(sample.number(), 12);
-  ASSERT_TRUE(reader.guessed_value().has_value());
-  EXPECT_EQ(*reader.guessed_value(), " 0012");
-  RetypeGuessedValue(tv1::DATA_ITEM_CATEGORY_EVENT, *reader.guessed_value(), &sample);
-  EXPECT_EQ(sample.text(), " 0012");   // as a guessed text is: blanks and all
-  ASSERT_TRUE(*reader.Next(&sample));  // kind given: nothing guessed
-  EXPECT_FALSE(reader.guessed_value().has_value());
-  ASSERT_TRUE(*reader.Next(&sample));  // UNAVAILABLE is no data in every category
-  EXPECT_FALSE(reader.guessed_value().has_value());
-
-  auto retyped = [](tv1::DataItemCategory category, const std::string& value, double number) {
-    tv1::Sample sample;
-    if (std::isnan(number)) {
-      sample.set_text(value);
-    } else {
-      sample.set_number(number);
-    }
-    RetypeGuessedValue(category, value, &sample);
-    return sample;
-  };
-  for (const std::string value : {"0012", "1e3", "+7", "12.50"}) {
-    EXPECT_EQ(retyped(tv1::DATA_ITEM_CATEGORY_EVENT, value, 1).text(), value);
-    EXPECT_EQ(retyped(tv1::DATA_ITEM_CATEGORY_SAMPLE, value, 1).number(), 1);
-    EXPECT_EQ(retyped(tv1::DATA_ITEM_CATEGORY_UNSPECIFIED, value, 1).number(), 1);
-  }
-  const tv1::Sample fault =
-      retyped(tv1::DATA_ITEM_CATEGORY_CONDITION, "fault:SV0401:SERVO ALARM: V-READY OFF", NAN);
-  ASSERT_TRUE(fault.has_condition()) << fault.DebugString();
-  EXPECT_EQ(fault.condition().level(), tv1::CONDITION_LEVEL_FAULT);
-  EXPECT_EQ(fault.condition().native_code(), "SV0401");
-  EXPECT_EQ(fault.condition().message(), "SERVO ALARM: V-READY OFF");
-  // Not a condition: left as guessed, for the server to reject (WRONG_VALUE_KIND).
-  EXPECT_EQ(retyped(tv1::DATA_ITEM_CATEGORY_CONDITION, "broken", NAN).text(), "broken");
-  EXPECT_EQ(retyped(tv1::DATA_ITEM_CATEGORY_SAMPLE, "AUTO", NAN).text(), "AUTO");
+      "cnc07,program,2024-05-01T10:00:02Z,UNAVAILABLE,\n"
+      "cnc07,servo,2024-05-01T10:00:03Z,fault:SV0401:ALARM,\n",
+      SampleFileFormat::kCsv);
+  ASSERT_TRUE(samples.ok()) << samples.status();
+  ASSERT_EQ(samples->size(), 4u);
+  EXPECT_EQ((*samples)[0].written(), " 0012");  // blanks and all: an EVENT keeps them
+  EXPECT_EQ((*samples)[1].number(), 1000);      // the kind said number
+  EXPECT_TRUE((*samples)[2].has_unavailable());
+  EXPECT_EQ((*samples)[3].written(), "fault:SV0401:ALARM");
+  // Written back for a file with no kind, so that it reads as written again.
+  const SampleFileValue back = SampleFileValueOf((*samples)[0]);
+  EXPECT_EQ(back.value, " 0012");
+  EXPECT_EQ(back.kind, "");
 }
 
 TEST(SampleReader, CsvColumnsInAnyOrder) {
@@ -275,7 +248,7 @@ TEST(SampleReader, CsvColumnsInAnyOrder) {
   ASSERT_TRUE(samples.ok()) << samples.status();
   ASSERT_EQ(samples->size(), 1u);
   EXPECT_EQ((*samples)[0].machine_id(), "cnc07");
-  EXPECT_EQ((*samples)[0].number(), 1);
+  EXPECT_EQ((*samples)[0].written(), "1");
 }
 
 TEST(SampleReader, BadCsvRowsNameTheLineAndField) {

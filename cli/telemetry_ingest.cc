@@ -18,7 +18,6 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "cli/bad_rows.h"
-#include "cli/data_item_categories.h"
 #include "cli/decimal_number.h"
 #include "cli/exit_codes.h"
 #include "cli/input_file.h"
@@ -68,6 +67,11 @@ std::string ValueForMessage(const tv1::Sample& sample) {
     }
     case tv1::Sample::kUnavailable:
       return "UNAVAILABLE";
+    case tv1::Sample::kWritten: {
+      // As the file has it (re-test: `0012` was told as 12); quoted unless a number.
+      const absl::string_view written = absl::StripAsciiWhitespace(sample.written());
+      return ParseDecimal(written) ? std::string(written) : QuoteInput(sample.written());
+    }
     default:
       return "(none)";
   }
@@ -306,9 +310,10 @@ TelemetryIngestCommand::TelemetryIngestCommand(CLI::App* root) {
       "writer: batches of --batch-size, re-sent after a broken connection and stored exactly "
       "once; a progress bar on a terminal and a summary at the end. CSV: a header "
       "machine_id,data_item_id,time,value[,kind][,source_sequence]; time RFC 3339; kind "
-      "number|text|condition|unavailable (empty: UNAVAILABLE in any case, else by the data "
-      "item's category: an EVENT's value text as written, a CONDITION's a condition, a "
-      "SAMPLE's a number); a condition value is LEVEL[:NATIVE_CODE[:MESSAGE]] or "
+      "number|text|condition|unavailable (empty: the server reads the value by the data "
+      "item's category: an EVENT's text as written, a CONDITION's a condition, a SAMPLE's a "
+      "number; UNAVAILABLE in any case is unavailable); a condition value is "
+      "LEVEL[:NATIVE_CODE[:MESSAGE]] or "
       "unavailable. JSON lines: one Sample per line (proto JSON). A file is checked whole "
       "before anything is sent.");
   command_->group("Commands (hand-written)");
@@ -468,7 +473,6 @@ int TelemetryIngestCommand::Run(const IngestRunEnvironment& env) const {
   absl::Status failure;  // what stopped the ingest, if anything
   int64_t read = 0;
   SampleReader reader(in, source, format);
-  DataItemCategories categories(env.options);
   tv1::Sample sample;
   absl::Status bad_row;  // stdin: reading stops there, what came before is still sent
   bool grew = false;     // the file held more than was checked
@@ -488,15 +492,6 @@ int TelemetryIngestCommand::Run(const IngestRunEnvironment& env) const {
       break;
     }
     if (!*next) break;
-    if (const std::optional<std::string>& guessed = reader.guessed_value()) {
-      absl::StatusOr<tv1::DataItemCategory> category =
-          categories.Of(sample.machine_id(), sample.data_item_id());
-      if (!category.ok()) {
-        failure = category.status();
-        break;
-      }
-      RetypeGuessedValue(*category, *guessed, &sample);
-    }
     while (true) {
       absl::Status added = writer.Add(sample);
       if (added.ok()) {

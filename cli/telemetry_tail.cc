@@ -127,6 +127,8 @@ std::string TailValueText(const tv1::Sample& sample, const std::string& units) {
     }
     case tv1::Sample::kUnavailable:
       return "UNAVAILABLE";
+    case tv1::Sample::kWritten:  // the server answers what it read it as; shown as written
+      return sample.written();
     case tv1::Sample::VALUE_NOT_SET:
       break;
   }

@@ -90,6 +90,10 @@ Sample SampleFromProto(const v1::Sample& proto) {
     case v1::Sample::kUnavailable:
       s.kind = ValueKind::kUnavailable;
       break;
+    case v1::Sample::kWritten:
+      s.kind = ValueKind::kWritten;  // read by the item's category when judged
+      s.text = proto.written();
+      break;
     default:
       s.kind = ValueKind::kNone;
   }

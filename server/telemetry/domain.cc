@@ -12,8 +12,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "plantmesh/common/blank_text.h"
+#include "plantmesh/common/decimal_text.h"
 #include "plantmesh/common/status_macros.h"
 #include "plantmesh/common/time_text.h"
 #include "server/runtime/errors.h"
@@ -54,6 +56,8 @@ absl::string_view KindField(ValueKind kind) {
       return "condition";
     case ValueKind::kUnavailable:
       return "unavailable";
+    case ValueKind::kWritten:
+      return "written";
     default:
       return "value";
   }
@@ -92,7 +96,9 @@ std::optional<std::string> TextProblem(const Sample& s, int index) {
     runtime::TextRule rule;
   };
   const Text texts[] = {
-      {"text", &s.text, {TextKind::kSingleLine, kMaxTextValueChars}},
+      {s.kind == ValueKind::kWritten ? "written" : "text",
+       &s.text,
+       {TextKind::kSingleLine, kMaxTextValueChars}},
       // A fault's key: `E42 ` would be another fault, never cleared by NORMAL `E42` (the
       // contract's no_blanks_around; outside testing, the machine stayed DOWN).
       {"condition.native_code", &s.native_code, {TextKind::kSingleLine, 64, true}},
@@ -459,7 +465,7 @@ namespace {
 
 // JudgeSample, and (`*type`) the data item's type once the item is found: the batch's
 // judge stores an accepted text by it without a second lookup.
-std::optional<Rejection> JudgeSampleOfType(const Sample& s, int index, const Catalog& catalog,
+std::optional<Rejection> JudgeSampleOfType(Sample& s, int index, const Catalog& catalog,
                                            absl::Time now, const IngestLimits& limits, int* type) {
   if (std::optional<std::string> problem = TextProblem(s, index)) {
     return Reject(index, RejectReason::kInvalidText, *std::move(problem));
@@ -495,6 +501,19 @@ std::optional<Rejection> JudgeSampleOfType(const Sample& s, int index, const Cat
         index, RejectReason::kTimeInFuture,
         absl::StrCat(Field(index, "time"), ": ", Rfc3339Utc(*s.time), " is more than ",
                      absl::FormatDuration(limits.max_future_skew), " ahead of the server's clock"));
+  }
+  if (s.kind == ValueKind::kWritten) {
+    const std::string written = s.text;
+    if (std::optional<std::string> why = ReadWritten(item->second.category, &s)) {
+      return Reject(index, RejectReason::kWrongValueKind,
+                    absl::StrCat(Field(index, "written"), ": ", runtime::QuoteForMessage(written),
+                                 " ", *why, " (data item ", s.data_item_id, " is a ",
+                                 CategoryName(item->second.category), ")"));
+    }
+    // What it was read as keeps the input rules too (a condition's native code).
+    if (std::optional<std::string> problem = TextProblem(s, index)) {
+      return Reject(index, RejectReason::kInvalidText, *std::move(problem));
+    }
   }
   if (!KindFits(item->second.category, s.kind)) {
     return Reject(index, RejectReason::kWrongValueKind,
@@ -532,7 +551,52 @@ std::optional<Rejection> JudgeSampleOfType(const Sample& s, int index, const Cat
 std::optional<Rejection> JudgeSample(const Sample& s, int index, const Catalog& catalog,
                                      absl::Time now, const IngestLimits& limits) {
   int type = 0;
-  return JudgeSampleOfType(s, index, catalog, now, limits, &type);
+  Sample read = s;
+  return JudgeSampleOfType(read, index, catalog, now, limits, &type);
+}
+
+std::optional<std::string> ReadWritten(Category category, Sample* s) {
+  // Blanks around are no part of a number, a word or a condition (MatchedText: also the
+  // characters that show nothing, as around PART_COUNT's digits); an EVENT keeps them.
+  const absl::string_view stripped = MatchedText(s->text);
+  if (absl::EqualsIgnoreCase(MatchedText(s->text), "UNAVAILABLE")) {
+    s->kind = ValueKind::kUnavailable;
+    s->text.clear();
+    return std::nullopt;
+  }
+  switch (category) {
+    case Category::kSample: {
+      const std::optional<double> number = common::ParseDecimal(stripped);
+      if (!number) return common::NotDecimalReason(stripped);
+      s->kind = ValueKind::kNumber;
+      s->number = *number;
+      s->text.clear();
+      return std::nullopt;
+    }
+    case Category::kEvent:
+      s->kind = ValueKind::kText;  // as written
+      return std::nullopt;
+    case Category::kCondition: {
+      std::vector<absl::string_view> parts = absl::StrSplit(stripped, absl::MaxSplits(':', 2));
+      const std::string level = absl::AsciiStrToLower(absl::StripAsciiWhitespace(parts[0]));
+      int number = 0;
+      if (level == "normal") number = 1;
+      if (level == "warning") number = 2;
+      if (level == "fault") number = 3;
+      if (number == 0) {
+        return "is not a condition (LEVEL[:NATIVE_CODE[:MESSAGE]], LEVEL normal, warning or "
+               "fault)";
+      }
+      s->kind = ValueKind::kCondition;
+      s->condition_level = number;
+      s->native_code = parts.size() > 1 ? std::string(parts[1]) : "";
+      s->message = parts.size() > 2 ? std::string(parts[2]) : "";
+      s->text.clear();
+      return std::nullopt;
+    }
+    default:
+      return "cannot be read: the data item has no category";
+  }
 }
 
 Verdict JudgeBatch(std::vector<Sample>& samples, const Catalog& catalog, absl::Time now,

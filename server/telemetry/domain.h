@@ -114,7 +114,16 @@ std::string NextMachinePageToken(const MachineQuery& query, const Machine& last)
 
 // ---- Samples ----
 
-enum class ValueKind : int { kNone = 0, kNumber = 1, kText = 2, kCondition = 3, kUnavailable = 4 };
+// kWritten: the value as the source wrote it (Sample.written, in `text`), read by the data
+// item's category when the batch is judged (JudgeBatch); never stored as such.
+enum class ValueKind : int {
+  kNone = 0,
+  kNumber = 1,
+  kText = 2,
+  kCondition = 3,
+  kUnavailable = 4,
+  kWritten = 5
+};
 
 // One observation as it arrives or is stored.
 struct Sample {
@@ -125,7 +134,7 @@ struct Sample {
   std::string time_violation;      // why, when time_malformed (runtime::TimestampViolation)
   ValueKind kind = ValueKind::kNone;
   double number = 0;
-  std::string text;              // kText
+  std::string text;              // kText, kWritten
   int condition_level = 0;       // kCondition: ConditionLevel's number (1 NORMAL .. 3 FAULT)
   std::string native_code;       // kCondition
   std::string message;           // kCondition
@@ -207,10 +216,18 @@ struct IngestLimits {
 // than `now - retention` (TIME_OUT_OF_RANGE) or later than `now + max_future_skew`
 // (TIME_IN_FUTURE), the value's kind does not fit the category (SAMPLE: number; EVENT:
 // number or text; CONDITION: a condition with its level set; any: unavailable; none
-// given: WRONG_VALUE_KIND), the number is NaN or infinite (NOT_FINITE) or beyond
-// kMaxSampleMagnitude (NUMBER_OUT_OF_RANGE).
+// given: WRONG_VALUE_KIND; a written value is read by the category first, ReadWritten,
+// and one that does not read is WRONG_VALUE_KIND), the number is NaN or infinite
+// (NOT_FINITE) or beyond kMaxSampleMagnitude (NUMBER_OUT_OF_RANGE).
 std::optional<Rejection> JudgeSample(const Sample& sample, int index, const Catalog& catalog,
                                      absl::Time now, const IngestLimits& limits);
+
+// A written value (kWritten) as the kind its data item's category reads it as: UNAVAILABLE
+// (any case, blanks around) unavailable in every category; a SAMPLE's a decimal number
+// (common::ParseDecimal, blanks around); an EVENT's text exactly as written; a
+// CONDITION's LEVEL[:NATIVE_CODE[:MESSAGE]], LEVEL normal, warning or fault in any case.
+// Why it does not read ("is not a decimal number", ...) otherwise, `s` unchanged.
+std::optional<std::string> ReadWritten(Category category, Sample* s);
 
 // A whole batch: the indexes of the samples to store, in order, and the rejections.
 struct Verdict {

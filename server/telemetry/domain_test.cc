@@ -413,6 +413,56 @@ TEST(JudgeBatchTest, AcceptedValuesAreStoredInTheirOneSpelling) {
   EXPECT_EQ(program[0].kind, ValueKind::kUnavailable);
 }
 
+Sample Written(std::string item, std::string value) {
+  Sample s = Text(std::move(item), std::move(value));
+  s.kind = ValueKind::kWritten;
+  return s;
+}
+
+// Outside testing: plantctl guessed a kind for a CSV value without one, and a PROGRAM
+// `0012` was stored as the number 12; read from the catalog instead, an item recategorized
+// during the ingest was read by its old category. A written value is read here, by the
+// category the item has when its batch is judged.
+TEST(JudgeBatchTest, AWrittenValueIsReadByItsItemsCategory) {
+  std::vector<Sample> batch = {Written("Xact", "0012"),
+                               Written("S1speed", " 12.50 "),
+                               Written("servo:cond", "Fault:SV0401:SERVO ALARM: V-READY OFF"),
+                               Written("servo:cond", " unavailable"),
+                               Written("parts", "0042"),
+                               Written("exec", " active "),
+                               Written("S1speed", "0x10"),
+                               Written("S1speed", "1e400"),
+                               Written("servo:cond", "0012"),
+                               Written("servo:cond", "fault: SV0401 "),
+                               Written("nope", "1")};
+  const Verdict v = JudgeBatch(batch, Plant(), kNow, IngestLimits{});
+  EXPECT_THAT(v.accepted, ElementsAre(0, 1, 2, 3, 4, 5));
+  EXPECT_EQ(batch[0].kind, ValueKind::kText);
+  EXPECT_EQ(batch[0].text, "0012");  // an EVENT's text as written
+  EXPECT_EQ(batch[1].kind, ValueKind::kNumber);
+  EXPECT_EQ(batch[1].number, 12.5);
+  EXPECT_EQ(batch[2].kind, ValueKind::kCondition);
+  EXPECT_EQ(batch[2].condition_level, 3);
+  EXPECT_EQ(batch[2].native_code, "SV0401");
+  EXPECT_EQ(batch[2].message, "SERVO ALARM: V-READY OFF");
+  EXPECT_EQ(batch[3].kind, ValueKind::kUnavailable);
+  EXPECT_EQ(batch[4].kind, ValueKind::kNumber);  // a count's digits, as a text's are
+  EXPECT_EQ(batch[4].number, 42);
+  EXPECT_EQ(batch[5].text, "ACTIVE");  // in its one spelling, as a text
+  ASSERT_EQ(v.rejected.size(), 5u);
+  EXPECT_EQ(v.rejected[0].reason, RejectReason::kWrongValueKind);
+  EXPECT_EQ(v.rejected[0].message,
+            "samples[6].written: '0x10' is not a decimal number (data item S1speed is a SAMPLE)");
+  EXPECT_THAT(v.rejected[1].message, HasSubstr("'1e400' is beyond a number's range"));
+  EXPECT_EQ(v.rejected[2].reason, RejectReason::kWrongValueKind);
+  EXPECT_THAT(v.rejected[2].message,
+              HasSubstr("samples[8].written: '0012' is not a condition (LEVEL[:NATIVE_CODE"));
+  // What it was read as keeps the input rules: a code with blanks around is another code.
+  EXPECT_EQ(v.rejected[3].reason, RejectReason::kInvalidText);
+  EXPECT_THAT(v.rejected[3].message, HasSubstr("samples[9].condition.native_code"));
+  EXPECT_EQ(v.rejected[4].reason, RejectReason::kUnknownDataItem);
+}
+
 TEST(NewestPerDataItemTest, NewestByTimeLaterOfEqualTimes) {
   std::vector<Sample> batch = {Number("S1speed", 1, kNow),
                                Number("S1speed", 2, kNow - absl::Seconds(1)),
