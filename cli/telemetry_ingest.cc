@@ -67,11 +67,8 @@ std::string ValueForMessage(const tv1::Sample& sample) {
     }
     case tv1::Sample::kUnavailable:
       return "UNAVAILABLE";
-    case tv1::Sample::kWritten: {
-      // As the file has it (re-test: `0012` was told as 12); quoted unless a number.
-      const absl::string_view written = absl::StripAsciiWhitespace(sample.written());
-      return ParseDecimal(written) ? std::string(written) : QuoteInput(sample.written());
-    }
+    case tv1::Sample::kWritten:  // quoted as the file has it (re-test: `0012` told as 12)
+      return QuoteInput(sample.written());
     default:
       return "(none)";
   }

@@ -230,16 +230,19 @@ TEST_F(TelemetryIngestTest, ARejectedSampleIsNamedByItsLine) {
 // Outside testing: the line quoted the sample's JSON, cut at 80 characters before its
 // value, so "abc", "1,5" and 12.5 were told alike. The value is what is shown.
 TEST_F(TelemetryIngestTest, ARejectedSampleShowsItsValue) {
-  const std::string path = WriteFile(
-      "ingest_reject_value.csv",
-      "machine_id,data_item_id,time,value\n"
-      "unknown,Xload,2024-05-01T10:00:00Z,\"1,5\"\nunknown,Xload,2024-05-01T10:00:01Z,12.5\n"
-      "unknown,Xload,2024-05-01T10:00:02Z,2.1\n");
+  const std::string path = WriteFile("ingest_reject_value.csv",
+                                     "machine_id,data_item_id,time,value,kind\n"
+                                     "unknown,Xload,2024-05-01T10:00:00Z,\"1,5\",text\n"
+                                     "unknown,Xload,2024-05-01T10:00:01Z,12.5,number\n"
+                                     "unknown,Xload,2024-05-01T10:00:02Z,2.1,number\n"
+                                     "unknown,Xload,2024-05-01T10:00:03Z, 0012 ,\n");
   EXPECT_EQ(Ingest({path}), 13) << err_.str();
   EXPECT_THAT(err_.str(), HasSubstr(":2: machine_id: not registered: value \"1,5\"\n"));
   EXPECT_THAT(err_.str(), HasSubstr(":3: machine_id: not registered: value 12.5\n"));
   // Re-test: 2.1 was shown as 2.1000000000000001; numbers have their fewest digits.
   EXPECT_THAT(err_.str(), HasSubstr(":4: machine_id: not registered: value 2.1\n"));
+  // A value without a kind is shown as written, quoted (re-test: `0012` was told as 12).
+  EXPECT_THAT(err_.str(), HasSubstr(":5: machine_id: not registered: value \" 0012 \"\n"));
 }
 
 TEST_F(TelemetryIngestTest, ABadRowInAFileSendsNothing) {

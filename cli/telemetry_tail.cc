@@ -373,11 +373,15 @@ int TelemetryTailCommand::Run(const ConnectionSettings& settings, const std::str
     for (const auto& [item, newest] : newest_shown) {
       if (!from || newest < *from) from = newest;
     }
+    // A data item first heard of meanwhile may have missed samples of any time (re-test:
+    // a machine that came online during the gap, its clock 2 h behind).
     return absl::StrCat(
         "samples stored while the cursor was lost are not shown: `plantctl telemetry "
         "query-samples` has them",
         from ? absl::StrCat(", after ", google::protobuf::util::TimeUtil::ToString(*from),
-                            " (the earliest of the newest times shown per data item)")
+                            " (the earliest of the newest times shown per data item) for the "
+                            "data items shown so far, and any time before its first sample "
+                            "shown for another")
              : std::string());
   };
   absl::Status status =

@@ -505,9 +505,15 @@ absl::Status PlanningServiceImpl::HandleProposePlan(runtime::CallContext& call,
         std::string after;
         if ((by_count && request.shift_count() < kMaxProposeShifts) ||
             (by_end && end - start < kMaxProposeRange)) {
-          after = absl::StrCat("a longer horizon (shift_count, at most ", kMaxProposeShifts,
-                               " shifts a line; end_time, at most 31 days after start_time) "
-                               "or a later start_time plans for it");
+          // Whether the lines' calendars let a longer horizon reach it is not known here
+          // (re-test: a line's 53 shifts a year were its most, and "a longer horizon" could
+          // not be asked for): a later start_time always does.
+          after = absl::StrCat(
+              "a later start_time plans for it, or a longer horizon if the "
+              "lines work shifts up to that day (shift_count, at most ",
+              kMaxProposeShifts,
+              " shifts a line within 366 days; end_time, at most 31 days "
+              "after start_time)");
         } else if (by_count) {
           after = absl::StrCat("a later start_time plans for it (", kMaxProposeShifts,
                                " shifts a line is the longest horizon)");

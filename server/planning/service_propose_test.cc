@@ -187,15 +187,7 @@ TEST_F(ProposePlanTest, ASparseLinesShiftCountIsMetOrRefused) {
   p->add_rotation()->set_shift_code("M");
   v1::CreateShiftPatternResponse pattern_out;
   ASSERT_TRUE(stub_->CreateShiftPattern(Ctx().get(), pattern, &pattern_out).ok());
-  v1::CreateLineRequest line;
-  line.mutable_line()->set_id("WEEKLY-1");
-  line.mutable_line()->set_display_name("Weekly line");
-  line.mutable_line()->set_site("PLANT-1");
-  line.mutable_line()->set_area("PACKAGING");
-  line.mutable_line()->set_nominal_rate_per_hour(1200);
-  line.mutable_line()->set_shift_pattern_id("MONDAYS");
-  v1::CreateLineResponse line_out;
-  ASSERT_TRUE(stub_->CreateLine(Ctx().get(), line, &line_out).ok());
+  AddPackagingLine("WEEKLY-1", "MONDAYS");
   v1::CreateProductRequest product;
   product.mutable_product()->set_id("BULK-25KG");
   product.mutable_product()->set_display_name("Bulk");
@@ -250,9 +242,10 @@ TEST_F(ProposePlanTest, ASparseLinesShiftCountIsMetOrRefused) {
   // Shorter: a longer horizon may not reach it either, and the hint does not promise it.
   request.set_shift_count(3);
   s = Propose(request, &r);
-  EXPECT_THAT(s.error_message(), HasSubstr("a longer horizon (shift_count, at most 100 shifts a "
-                                           "line; end_time, at most 31 days after start_time) "
-                                           "or a later start_time plans for it"));
+  EXPECT_THAT(s.error_message(),
+              HasSubstr("a later start_time plans for it, or a longer horizon if the lines "
+                        "work shifts up to that day (shift_count, at most 100 shifts a line "
+                        "within 366 days; end_time, at most 31 days after start_time)"));
 }
 
 // Outside testing: 20 lines × 200 products × 100 shifts solved for minutes past its time

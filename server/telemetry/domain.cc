@@ -465,8 +465,8 @@ namespace {
 
 // JudgeSample, and (`*type`) the data item's type once the item is found: the batch's
 // judge stores an accepted text by it without a second lookup.
-std::optional<Rejection> JudgeSampleOfType(Sample& s, int index, const Catalog& catalog,
-                                           absl::Time now, const IngestLimits& limits, int* type) {
+std::optional<Rejection> JudgeReadSample(Sample& s, int index, const Catalog& catalog,
+                                         absl::Time now, const IngestLimits& limits, int* type) {
   if (std::optional<std::string> problem = TextProblem(s, index)) {
     return Reject(index, RejectReason::kInvalidText, *std::move(problem));
   }
@@ -504,10 +504,10 @@ std::optional<Rejection> JudgeSampleOfType(Sample& s, int index, const Catalog& 
   }
   if (s.kind == ValueKind::kWritten) {
     const std::string written = s.text;
-    if (std::optional<std::string> why = ReadWritten(item->second.category, &s)) {
-      return Reject(index, RejectReason::kWrongValueKind,
+    if (std::optional<WrittenProblem> problem = ReadWritten(item->second.category, &s)) {
+      return Reject(index, problem->reason,
                     absl::StrCat(Field(index, "written"), ": ", runtime::QuoteForMessage(written),
-                                 " ", *why, " (data item ", s.data_item_id, " is a ",
+                                 " ", problem->why, " (data item ", s.data_item_id, " is a ",
                                  CategoryName(item->second.category), ")"));
     }
     // What it was read as keeps the input rules too (a condition's native code).
@@ -546,6 +546,26 @@ std::optional<Rejection> JudgeSampleOfType(Sample& s, int index, const Catalog& 
   return TypedValueProblem(s, index, item->second.type);
 }
 
+// A written sample's rejection names the field the client sent, `written`, not the one it
+// was read as (re-test: `samples[3].text: an EXECUTION is one of ...` for a client that
+// sent no text).
+std::optional<Rejection> JudgeSampleOfType(Sample& s, int index, const Catalog& catalog,
+                                           absl::Time now, const IngestLimits& limits, int* type) {
+  const bool written = s.kind == ValueKind::kWritten;
+  std::optional<Rejection> rejection = JudgeReadSample(s, index, catalog, now, limits, type);
+  if (!written || !rejection) return rejection;
+  for (absl::string_view field : {"text", "number", "condition.native_code", "condition.message",
+                                  "condition.level", "condition", "value"}) {
+    const std::string named = absl::StrCat(Field(index, field), ": ");
+    if (absl::StartsWith(rejection->message, named)) {
+      rejection->message =
+          absl::StrCat(Field(index, "written"), ": ", rejection->message.substr(named.size()));
+      break;
+    }
+  }
+  return rejection;
+}
+
 }  // namespace
 
 std::optional<Rejection> JudgeSample(const Sample& s, int index, const Catalog& catalog,
@@ -555,11 +575,11 @@ std::optional<Rejection> JudgeSample(const Sample& s, int index, const Catalog& 
   return JudgeSampleOfType(read, index, catalog, now, limits, &type);
 }
 
-std::optional<std::string> ReadWritten(Category category, Sample* s) {
+std::optional<WrittenProblem> ReadWritten(Category category, Sample* s) {
   // Blanks around are no part of a number, a word or a condition (MatchedText: also the
   // characters that show nothing, as around PART_COUNT's digits); an EVENT keeps them.
   const absl::string_view stripped = MatchedText(s->text);
-  if (absl::EqualsIgnoreCase(MatchedText(s->text), "UNAVAILABLE")) {
+  if (absl::EqualsIgnoreCase(stripped, "UNAVAILABLE")) {
     s->kind = ValueKind::kUnavailable;
     s->text.clear();
     return std::nullopt;
@@ -567,7 +587,15 @@ std::optional<std::string> ReadWritten(Category category, Sample* s) {
   switch (category) {
     case Category::kSample: {
       const std::optional<double> number = common::ParseDecimal(stripped);
-      if (!number) return common::NotDecimalReason(stripped);
+      if (!number) {
+        // A number beyond a double's range (or one that would read as 0) is out of range,
+        // as a number above 1e297 is (re-test: `1e400` and `1e298` had two reasons).
+        std::string why = common::NotDecimalReason(stripped);
+        const bool decimal = why == "is not a decimal number";
+        return WrittenProblem{
+            decimal ? RejectReason::kWrongValueKind : RejectReason::kNumberOutOfRange,
+            std::move(why)};
+      }
       s->kind = ValueKind::kNumber;
       s->number = *number;
       s->text.clear();
@@ -577,15 +605,20 @@ std::optional<std::string> ReadWritten(Category category, Sample* s) {
       s->kind = ValueKind::kText;  // as written
       return std::nullopt;
     case Category::kCondition: {
-      std::vector<absl::string_view> parts = absl::StrSplit(stripped, absl::MaxSplits(':', 2));
-      const std::string level = absl::AsciiStrToLower(absl::StripAsciiWhitespace(parts[0]));
+      // (An empty or blank value splits into no part at all: re-test, the server crashed.)
+      const std::vector<absl::string_view> parts =
+          absl::StrSplit(stripped, absl::MaxSplits(':', 2));
+      const std::string level = parts.empty()
+                                    ? std::string()
+                                    : absl::AsciiStrToLower(absl::StripAsciiWhitespace(parts[0]));
       int number = 0;
       if (level == "normal") number = 1;
       if (level == "warning") number = 2;
       if (level == "fault") number = 3;
       if (number == 0) {
-        return "is not a condition (LEVEL[:NATIVE_CODE[:MESSAGE]], LEVEL normal, warning or "
-               "fault)";
+        return WrittenProblem{RejectReason::kWrongValueKind,
+                              "is not a condition (LEVEL[:NATIVE_CODE[:MESSAGE]], LEVEL "
+                              "normal, warning or fault)"};
       }
       s->kind = ValueKind::kCondition;
       s->condition_level = number;
@@ -595,7 +628,8 @@ std::optional<std::string> ReadWritten(Category category, Sample* s) {
       return std::nullopt;
     }
     default:
-      return "cannot be read: the data item has no category";
+      return WrittenProblem{RejectReason::kWrongValueKind,
+                            "cannot be read: the data item has no category"};
   }
 }
 

@@ -226,8 +226,13 @@ std::optional<Rejection> JudgeSample(const Sample& sample, int index, const Cata
 // (any case, blanks around) unavailable in every category; a SAMPLE's a decimal number
 // (common::ParseDecimal, blanks around); an EVENT's text exactly as written; a
 // CONDITION's LEVEL[:NATIVE_CODE[:MESSAGE]], LEVEL normal, warning or fault in any case.
-// Why it does not read ("is not a decimal number", ...) otherwise, `s` unchanged.
-std::optional<std::string> ReadWritten(Category category, Sample* s);
+// Why it does not read otherwise (WRONG_VALUE_KIND "is not a decimal number", ...;
+// NUMBER_OUT_OF_RANGE "is beyond a number's range ..."), `s` unchanged.
+struct WrittenProblem {
+  RejectReason reason;
+  std::string why;
+};
+std::optional<WrittenProblem> ReadWritten(Category category, Sample* s);
 
 // A whole batch: the indexes of the samples to store, in order, and the rejections.
 struct Verdict {

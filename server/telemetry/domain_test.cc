@@ -424,17 +424,15 @@ Sample Written(std::string item, std::string value) {
 // during the ingest was read by its old category. A written value is read here, by the
 // category the item has when its batch is judged.
 TEST(JudgeBatchTest, AWrittenValueIsReadByItsItemsCategory) {
-  std::vector<Sample> batch = {Written("Xact", "0012"),
-                               Written("S1speed", " 12.50 "),
+  std::vector<Sample> batch = {Written("Xact", "0012"), Written("S1speed", " 12.50 "),
                                Written("servo:cond", "Fault:SV0401:SERVO ALARM: V-READY OFF"),
-                               Written("servo:cond", " unavailable"),
-                               Written("parts", "0042"),
-                               Written("exec", " active "),
-                               Written("S1speed", "0x10"),
-                               Written("S1speed", "1e400"),
-                               Written("servo:cond", "0012"),
-                               Written("servo:cond", "fault: SV0401 "),
-                               Written("nope", "1")};
+                               Written("servo:cond", " unavailable"), Written("parts", "0042"),
+                               Written("exec", " active "), Written("S1speed", "0x10"),
+                               Written("S1speed", "1e400"), Written("servo:cond", "0012"),
+                               Written("servo:cond", "fault: SV0401 "), Written("nope", "1"),
+                               // Re-test: empty and blank crashed the server.
+                               Written("servo:cond", ""), Written("servo:cond", "   "),
+                               Written("S1speed", "1e298"), Written("exec", "12.5")};
   const Verdict v = JudgeBatch(batch, Plant(), kNow, IngestLimits{});
   EXPECT_THAT(v.accepted, ElementsAre(0, 1, 2, 3, 4, 5));
   EXPECT_EQ(batch[0].kind, ValueKind::kText);
@@ -449,18 +447,28 @@ TEST(JudgeBatchTest, AWrittenValueIsReadByItsItemsCategory) {
   EXPECT_EQ(batch[4].kind, ValueKind::kNumber);  // a count's digits, as a text's are
   EXPECT_EQ(batch[4].number, 42);
   EXPECT_EQ(batch[5].text, "ACTIVE");  // in its one spelling, as a text
-  ASSERT_EQ(v.rejected.size(), 5u);
+  ASSERT_EQ(v.rejected.size(), 9u);
   EXPECT_EQ(v.rejected[0].reason, RejectReason::kWrongValueKind);
   EXPECT_EQ(v.rejected[0].message,
             "samples[6].written: '0x10' is not a decimal number (data item S1speed is a SAMPLE)");
+  // Beyond a double as beyond 1e297: out of range (re-test: two reasons for one kind).
+  EXPECT_EQ(v.rejected[1].reason, RejectReason::kNumberOutOfRange);
   EXPECT_THAT(v.rejected[1].message, HasSubstr("'1e400' is beyond a number's range"));
   EXPECT_EQ(v.rejected[2].reason, RejectReason::kWrongValueKind);
   EXPECT_THAT(v.rejected[2].message,
               HasSubstr("samples[8].written: '0012' is not a condition (LEVEL[:NATIVE_CODE"));
   // What it was read as keeps the input rules: a code with blanks around is another code.
+  // Every rejection of a written value names `written`, the field the client sent.
   EXPECT_EQ(v.rejected[3].reason, RejectReason::kInvalidText);
-  EXPECT_THAT(v.rejected[3].message, HasSubstr("samples[9].condition.native_code"));
+  EXPECT_THAT(v.rejected[3].message, HasSubstr("samples[9].written: ' SV0401' begins or ends"));
   EXPECT_EQ(v.rejected[4].reason, RejectReason::kUnknownDataItem);
+  EXPECT_EQ(v.rejected[5].reason, RejectReason::kWrongValueKind);
+  EXPECT_THAT(v.rejected[5].message, HasSubstr("samples[11].written: '' is not a condition"));
+  EXPECT_THAT(v.rejected[6].message, HasSubstr("samples[12].written: '   ' is not a condition"));
+  EXPECT_EQ(v.rejected[7].reason, RejectReason::kNumberOutOfRange);
+  EXPECT_THAT(v.rejected[7].message, HasSubstr("samples[13].written: magnitude above 1e297"));
+  EXPECT_EQ(v.rejected[8].reason, RejectReason::kWrongValueKind);
+  EXPECT_THAT(v.rejected[8].message, HasSubstr("samples[14].written: "));
 }
 
 TEST(NewestPerDataItemTest, NewestByTimeLaterOfEqualTimes) {

@@ -8,6 +8,7 @@
 #include <memory>
 #include <pqxx/pqxx>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -133,6 +134,83 @@ TEST(TelemetryTextTest, BadTextIsRejectedPerSampleAndTheRestStored) {
                      "length(text) = 512")[0]
                 .as<int>(),
             2);
+}
+
+// Sample.written is read by the data item's category when the batch is stored (outside
+// testing: plantctl guessed kinds, and a PROGRAM `0012` was stored as 12; then an empty
+// written value of a CONDITION item crashed the server, and every re-send the restarted
+// one). What does not read so is rejected alone, naming `written`.
+TEST(TelemetryTextTest, WrittenValuesAreReadByTheItemsCategory) {
+  absl::StatusOr<std::unique_ptr<Mesh>> mesh_or = Mesh::Start();
+  ASSERT_TRUE(mesh_or.ok()) << mesh_or.status();
+  Mesh& mesh = **mesh_or;
+  absl::StatusOr<sdk::TelemetryClient> ops = sdk::TelemetryClient::Connect(mesh.OptionsFor("ops"));
+  ASSERT_TRUE(ops.ok());
+  v1::RegisterMachineRequest machine;
+  machine.mutable_machine()->set_id("CNC-07");
+  for (const auto& [id, category, type] :
+       {std::tuple{"program", v1::DATA_ITEM_CATEGORY_EVENT, v1::DATA_ITEM_TYPE_PROGRAM},
+        std::tuple{"servo", v1::DATA_ITEM_CATEGORY_CONDITION, v1::DATA_ITEM_TYPE_SYSTEM},
+        std::tuple{"temp", v1::DATA_ITEM_CATEGORY_SAMPLE, v1::DATA_ITEM_TYPE_TEMPERATURE}}) {
+    v1::DataItem* item = machine.mutable_machine()->add_data_items();
+    item->set_id(id);
+    item->set_category(category);
+    item->set_type(type);
+  }
+  ASSERT_TRUE(ops->RegisterMachine(machine).ok());
+
+  const absl::Time t = absl::FromUnixMicros(absl::ToUnixMicros(absl::Now()));
+  auto written = [&](const std::string& item, const std::string& value, int second) {
+    v1::Sample s = Text(item, "", t - absl::Seconds(10 - second));
+    s.set_written(value);
+    return s;
+  };
+  v1::IngestSamplesRequest batch;
+  batch.set_writer_id("adapter-cnc07");
+  batch.set_batch_sequence(1);
+  *batch.add_samples() = written("program", "0012", 0);              // 0 text as written
+  *batch.add_samples() = written("servo", "", 1);                    // 1 not a condition
+  *batch.add_samples() = written("servo", "   ", 2);                 // 2 not a condition
+  *batch.add_samples() = written("temp", " 12.50 ", 3);              // 3 the number 12.5
+  *batch.add_samples() = written("servo", "fault:SV0401:ALARM", 4);  // 4 a condition
+  absl::StatusOr<sdk::TelemetryClient> adapter =
+      sdk::TelemetryClient::Connect(mesh.OptionsFor("ivan"));
+  ASSERT_TRUE(adapter.ok());
+  auto stream = adapter->IngestSamples();
+  ASSERT_TRUE(stream->Write(batch));
+  v1::IngestSamplesResponse answer;
+  ASSERT_TRUE(stream->Next(&answer)) << Describe(stream->Finish());
+  EXPECT_EQ(answer.accepted_count(), 3);
+  ASSERT_EQ(answer.rejected_samples_size(), 2);
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(answer.rejected_samples(i).index(), i + 1);
+    EXPECT_EQ(answer.rejected_samples(i).reason(), v1::REJECT_REASON_WRONG_VALUE_KIND);
+    EXPECT_THAT(answer.rejected_samples(i).message(),
+                HasSubstr(absl::StrCat("samples[", i + 1, "].written: ")));
+  }
+  stream->WritesDone();
+  EXPECT_TRUE(stream->Finish().ok());
+
+  // Stored as what it was read as, never as written; the server still answers.
+  v1::QuerySamplesRequest query;
+  query.set_machine_id("CNC-07");
+  SetTime(t - absl::Minutes(1), query.mutable_start_time());
+  SetTime(t + absl::Minutes(1), query.mutable_end_time());
+  absl::StatusOr<v1::QuerySamplesResponse> stored = ops->QuerySamples(query);
+  ASSERT_TRUE(stored.ok()) << Describe(stored.status());
+  std::vector<std::string> values;
+  for (const v1::Sample& sample : stored->samples()) {
+    if (sample.has_text()) values.push_back(sample.data_item_id() + " text " + sample.text());
+    if (sample.has_number()) {
+      values.push_back(absl::StrCat(sample.data_item_id(), " number ", sample.number()));
+    }
+    if (sample.has_condition()) {
+      values.push_back(sample.data_item_id() + " condition " + sample.condition().native_code());
+    }
+    EXPECT_FALSE(sample.has_written());
+  }
+  EXPECT_THAT(values, ::testing::UnorderedElementsAre("program text 0012", "temp number 12.5",
+                                                      "servo condition SV0401"));
 }
 
 }  // namespace

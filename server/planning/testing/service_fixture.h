@@ -105,15 +105,15 @@ class PlanningServiceFixture : public ::testing::Test {
     }
   }
 
-  // A packaging line of PLANT-1 on the 3X8 pattern, 1,200 an hour.
-  void AddPackagingLine(const std::string& id) {
+  // A packaging line of PLANT-1 on `pattern` (3X8 by default), 1,200 an hour.
+  void AddPackagingLine(const std::string& id, const std::string& pattern = "3X8") {
     v1::CreateLineRequest line;
     line.mutable_line()->set_id(id);
     line.mutable_line()->set_display_name("Packaging line " + id);
     line.mutable_line()->set_site("PLANT-1");
     line.mutable_line()->set_area("PACKAGING");
     line.mutable_line()->set_nominal_rate_per_hour(1200);
-    line.mutable_line()->set_shift_pattern_id("3X8");
+    line.mutable_line()->set_shift_pattern_id(pattern);
     v1::CreateLineResponse line_out;
     ASSERT_TRUE(stub_->CreateLine(Ctx().get(), line, &line_out).ok());
   }
