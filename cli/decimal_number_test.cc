@@ -87,6 +87,16 @@ TEST(ParseDecimal, RefusesWhatADoubleCannotHold) {
   EXPECT_EQ(ParseDecimal("-1e400"), std::nullopt);
   EXPECT_EQ(ParseDecimal("1e-400"), std::nullopt);  // not 0, but would read as 0
   EXPECT_EQ(ParseDecimal("0e-400"), 0.0);           // 0 is 0
+  // For its size, not its form: the server rejects such a written sample as out of range.
+  for (const char* size : {"1e400", "-1e400", "1e-400"}) {
+    EXPECT_TRUE(common::BeyondADouble(size)) << size;
+  }
+  EXPECT_THAT(NotDecimalReason("1e400"), ::testing::HasSubstr("beyond a number's range"));
+  EXPECT_THAT(NotDecimalReason("1e-400"), ::testing::HasSubstr("too close to 0"));
+  for (const char* form : {"0x10", "nan", "12", "", "1e"}) {
+    EXPECT_FALSE(common::BeyondADouble(form)) << form;
+  }
+  EXPECT_EQ(NotDecimalReason("0x10"), "is not a decimal number");
 }
 
 // Outside testing: protobuf's JSON parser read the quoted numbers "0x10" as 16 and

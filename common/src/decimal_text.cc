@@ -43,22 +43,23 @@ std::optional<double> ParseDecimal(absl::string_view text) {
   return value == 0 ? 0.0 : value;  // -0 reads as 0
 }
 
-std::string NotDecimalReason(absl::string_view text) {
+bool BeyondADouble(absl::string_view text) {
   const std::optional<absl::string_view> body = DecimalBody(text);
-  if (body) {
-    double value = 0;
-    const std::from_chars_result read = std::from_chars(body->data(), body->data() + body->size(),
-                                                        value, std::chars_format::general);
-    if (read.ec == std::errc::result_out_of_range && read.ptr == body->data() + body->size()) {
-      // Overflow or underflow: the exponent's sign says which.
-      const size_t exponent = body->find_first_of("eE");
-      const bool small = exponent != absl::string_view::npos && exponent + 1 < body->size() &&
-                         (*body)[exponent + 1] == '-';
-      return small ? "is too close to 0 (under 2.2e-308) to be kept"
-                   : "is beyond a number's range (±1.8e308)";
-    }
-  }
-  return "is not a decimal number";
+  if (!body) return false;
+  double value = 0;
+  const std::from_chars_result read =
+      std::from_chars(body->data(), body->data() + body->size(), value, std::chars_format::general);
+  return read.ec == std::errc::result_out_of_range && read.ptr == body->data() + body->size();
+}
+
+std::string NotDecimalReason(absl::string_view text) {
+  if (!BeyondADouble(text)) return "is not a decimal number";
+  // Overflow or underflow: the exponent's sign says which.
+  const size_t exponent = text.find_first_of("eE");
+  const bool small = exponent != absl::string_view::npos && exponent + 1 < text.size() &&
+                     text[exponent + 1] == '-';
+  return small ? "is too close to 0 (under 2.2e-308) to be kept"
+               : "is beyond a number's range (±1.8e308)";
 }
 
 }  // namespace plantmesh::common

@@ -590,11 +590,9 @@ std::optional<WrittenProblem> ReadWritten(Category category, Sample* s) {
       if (!number) {
         // A number beyond a double's range (or one that would read as 0) is out of range,
         // as a number above 1e297 is (re-test: `1e400` and `1e298` had two reasons).
-        std::string why = common::NotDecimalReason(stripped);
-        const bool decimal = why == "is not a decimal number";
-        return WrittenProblem{
-            decimal ? RejectReason::kWrongValueKind : RejectReason::kNumberOutOfRange,
-            std::move(why)};
+        return WrittenProblem{common::BeyondADouble(stripped) ? RejectReason::kNumberOutOfRange
+                                                              : RejectReason::kWrongValueKind,
+                              common::NotDecimalReason(stripped)};
       }
       s->kind = ValueKind::kNumber;
       s->number = *number;

@@ -18,6 +18,10 @@ namespace plantmesh::common {
 // not 0 but would read as 0.
 std::optional<double> ParseDecimal(absl::string_view text);
 
+// Whether `text` has a decimal number's form but is beyond a double's range, or is not 0
+// and would read as 0: ParseDecimal refuses it for its size, not its form.
+bool BeyondADouble(absl::string_view text);
+
 // Why ParseDecimal refused `text`, after it: "is not a decimal number", or for one of the
 // right form "is beyond a number's range (±1.8e308)" / "is too close to 0 (under 2.2e-308)
 // to be kept" (outside testing: "1e400" was told it is no decimal number).
