@@ -9,7 +9,6 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -123,20 +122,21 @@ TEST(DefectListWatchTest, FailedListsAreToldToOnRetryAndStats) {
   EXPECT_EQ(watch.Stats().list_failures, 2);
 }
 
-// A watch stream that delivers nothing for `quiet_for`, then ends UNAVAILABLE (a server
-// restart on a quiet line).
+// A watch stream that stays open `open_for` on the test's clock, delivers nothing, then
+// ends UNAVAILABLE (a server restart on a quiet line).
 class QuietStream final : public ReadStream<pb::WatchDefectsResponse> {
  public:
-  explicit QuietStream(absl::Duration quiet_for) : quiet_for_(quiet_for) {}
+  QuietStream(absl::Time* clock, absl::Duration open_for) : clock_(clock), open_for_(open_for) {}
   bool Next(pb::WatchDefectsResponse*) override {
-    absl::SleepFor(quiet_for_);
+    *clock_ += open_for_;
     return false;
   }
   absl::Status Finish() override { return absl::UnavailableError("Socket closed"); }
   void Cancel() override {}
 
  private:
-  absl::Duration quiet_for_;
+  absl::Time* clock_;
+  absl::Duration open_for_;
 };
 
 // Outside testing: a quiet board's resume waits doubled over six server restarts (100 ms
@@ -150,23 +150,27 @@ TEST(DefectListWatchTest, AStreamOpenForMaxBackoffStartsTheBackoffAgain) {
     page.watch_cursor = "g.1-0";
     return page;
   };
-  const std::vector<absl::Duration> quiet = {absl::ZeroDuration(), absl::ZeroDuration(),
-                                             absl::ZeroDuration(), absl::Milliseconds(1100),
-                                             absl::ZeroDuration()};
+  absl::Time clock = absl::UnixEpoch();
+  const std::vector<absl::Duration> open_for = {absl::ZeroDuration(), absl::ZeroDuration(),
+                                                absl::ZeroDuration(), absl::Seconds(1),
+                                                absl::Milliseconds(999)};
   size_t opened = 0;
   source.watch = [&](const std::string&) -> std::unique_ptr<ReadStream<pb::WatchDefectsResponse>> {
-    return std::make_unique<QuietStream>(quiet[std::min(opened++, quiet.size() - 1)]);
+    return std::make_unique<QuietStream>(&clock, open_for[std::min(opened++, open_for.size() - 1)]);
   };
   ListWatch<pb::Defect, pb::WatchDefectsResponse> watch(
-      std::move(source), ListWatchOptions{absl::Milliseconds(1), absl::Seconds(1)});
+      std::move(source), ListWatchOptions{absl::Milliseconds(1), absl::Seconds(1)},
+      [&clock] { return clock; });
   std::vector<absl::Duration> waits;
   ListWatchHandlers<pb::Defect> handlers;
   handlers.on_list = [](const std::vector<pb::Defect>&) {};
   handlers.on_retry = [&](const absl::Status&, absl::Duration retry_in) {
     waits.push_back(retry_in);
-    if (waits.size() == quiet.size()) watch.Stop();
+    if (waits.size() == open_for.size()) watch.Stop();
   };
   EXPECT_TRUE(watch.Run(handlers).ok());
+  // The fourth stream was open for max_backoff: the next wait starts again; the fifth,
+  // open a millisecond less, does not.
   EXPECT_THAT(waits, ::testing::ElementsAre(absl::Milliseconds(1), absl::Milliseconds(2),
                                             absl::Milliseconds(4), absl::Milliseconds(1),
                                             absl::Milliseconds(2)));

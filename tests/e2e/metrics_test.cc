@@ -342,14 +342,13 @@ TEST_F(MetricsTest, FailedTlsHandshakesAreCountedAndLogged) {
     text << in.rdbuf();
     return text.str();
   };
-  // WhoAmI over a channel of its own with `ssl`: the handshake's failure, polled for in
-  // the counter (the client may see the closed socket before the server counts it), and
-  // whether a log line of `level` says `text`.
-  auto refused_handshake = [&](const grpc::SslCredentialsOptions& ssl, const char* level,
-                               const char* text) {
-    const double before = Value(ScrapeMetrics(), "plantmesh_tls_handshake_failures_total");
+  // WhoAmI over a channel of its own with `ssl` (and `server_name` for SNI, when given),
+  // refused in the handshake.
+  auto refused_who_am_i = [&](const grpc::SslCredentialsOptions& ssl,
+                              const std::string& server_name = "") {
     grpc::ChannelArguments args;
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    if (!server_name.empty()) args.SetSslTargetNameOverride(server_name);
     auto stub = system::v1::SystemService::NewStub(
         grpc::CreateCustomChannel(mesh_->endpoint(), grpc::SslCredentials(ssl), args));
     grpc::ClientContext context;
@@ -357,6 +356,13 @@ TEST_F(MetricsTest, FailedTlsHandshakesAreCountedAndLogged) {
     system::v1::WhoAmIResponse response;
     EXPECT_EQ(stub->WhoAmI(&context, system::v1::WhoAmIRequest(), &response).error_code(),
               grpc::StatusCode::UNAVAILABLE);
+  };
+  // The handshake's failure, polled for in the counter (the client may see the closed
+  // socket before the server counts it), and whether a log line of `level` says `text`.
+  auto refused_handshake = [&](const grpc::SslCredentialsOptions& ssl, const char* level,
+                               const char* text) {
+    const double before = Value(ScrapeMetrics(), "plantmesh_tls_handshake_failures_total");
+    refused_who_am_i(ssl);
     double after = before;
     testing::PollUntil(
         [&] {
@@ -394,18 +400,7 @@ TEST_F(MetricsTest, FailedTlsHandshakesAreCountedAndLogged) {
   sdk::ClientOptions anna = mesh_->OptionsFor("anna");
   ssl.pem_cert_chain = read_file(anna.cert_file);
   ssl.pem_private_key = read_file(anna.key_file);
-  auto call_as = [&](const std::string& server_name) {
-    grpc::ChannelArguments args;
-    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-    args.SetSslTargetNameOverride(server_name);
-    auto stub = system::v1::SystemService::NewStub(
-        grpc::CreateCustomChannel(mesh_->endpoint(), grpc::SslCredentials(ssl), args));
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-    system::v1::WhoAmIResponse response;
-    EXPECT_EQ(stub->WhoAmI(&context, system::v1::WhoAmIRequest(), &response).error_code(),
-              grpc::StatusCode::UNAVAILABLE);
-  };
+  auto call_as = [&](const std::string& server_name) { refused_who_am_i(ssl, server_name); };
   call_as("plant.example");
   bool told = false;
   testing::PollUntil(

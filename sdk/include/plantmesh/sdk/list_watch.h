@@ -122,8 +122,11 @@ struct ListWatchStats {
 template <typename Item, typename WatchResponse>
 class ListWatch {
  public:
-  explicit ListWatch(ListWatchSource<Item, WatchResponse> source, ListWatchOptions options = {})
-      : source_(std::move(source)), options_(options) {}
+  // `clock` (empty: absl::Now) is what a stream's open time is read from: a test's own
+  // clock makes it a fact, not a wait.
+  explicit ListWatch(ListWatchSource<Item, WatchResponse> source, ListWatchOptions options = {},
+                     std::function<absl::Time()> clock = nullptr)
+      : source_(std::move(source)), options_(options), clock_(std::move(clock)) {}
 
   // Lists, watches and resumes until Stop() (then OK) or an error that listing again
   // cannot fix (returned).
@@ -164,7 +167,7 @@ class ListWatch {
         stream_ = stream.get();
       }
       if (stopped_.load()) stream->Cancel();
-      const absl::Time opened = absl::Now();
+      const absl::Time opened = Now();
       WatchResponse response;
       bool received = false;
       while (stream->Next(&response)) {
@@ -193,7 +196,7 @@ class ListWatch {
       // A stream that delivered, or stayed open for max_backoff, was a working one: the
       // next failure starts the backoff again (outside testing: a quiet board's waits grew
       // to 3.2 s over six server restarts, each after a healthy stream).
-      if (received || absl::Now() - opened >= options_.max_backoff) backoff = absl::ZeroDuration();
+      if (received || Now() - opened >= options_.max_backoff) backoff = absl::ZeroDuration();
       if (ended.code() == absl::StatusCode::kFailedPrecondition) {
         need_list = true;  // the cursor can no longer be served: list again
         backoff = Next(backoff, ended);
@@ -234,6 +237,8 @@ class ListWatch {
   }
 
  private:
+  absl::Time Now() const { return clock_ ? clock_() : absl::Now(); }
+
   // The wait after `backoff` once `failure` happened: doubled up to max_backoff, and at
   // least the delay the server asked for (RetryDelay: a draining server, a full queue).
   absl::Duration Next(absl::Duration backoff, const absl::Status& failure) const {
@@ -360,6 +365,7 @@ class ListWatch {
 
   ListWatchSource<Item, WatchResponse> source_;
   ListWatchOptions options_;
+  std::function<absl::Time()> clock_;
   std::atomic<bool> stopped_{false};
   absl::Mutex sleep_mu_;
   std::mutex stream_mu_;
